@@ -1,0 +1,134 @@
+// Reading GGUF files (versions 2 and 3; spec: ggml/docs/gguf.md).
+//
+// A File is the parsed header (metadata key/values and tensor infos) plus a read-only view of
+// the tensor data, mmap'd from disk so weights are never copied. Every count, length, type,
+// dimension and offset is validated against the file size before use: a truncated, corrupt or
+// hostile file yields an Error naming the problem, never a crash, hang or huge allocation.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include "gguf/ggml_type.h"
+#include "util/result.h"
+
+namespace gengyun::gguf {
+
+/// GGUF metadata value types (on-disk ids).
+enum class ValueType : uint32_t {
+  UINT8 = 0,
+  INT8 = 1,
+  UINT16 = 2,
+  INT16 = 3,
+  UINT32 = 4,
+  INT32 = 5,
+  FLOAT32 = 6,
+  BOOL = 7,
+  STRING = 8,
+  ARRAY = 9,
+  UINT64 = 10,
+  INT64 = 11,
+  FLOAT64 = 12,
+};
+
+struct Value;
+
+/// A metadata array: all items share elem_type (nested arrays allowed by the spec).
+struct Array {
+  ValueType elem_type = ValueType::UINT8;
+  std::vector<Value> items;
+};
+
+/// One metadata value. Integers are widened to uint64_t (unsigned types) or int64_t (signed),
+/// floats to double; `type` keeps the on-disk type.
+struct Value {
+  ValueType type = ValueType::UINT8;
+  std::variant<uint64_t, int64_t, double, bool, std::string, Array> data;
+
+  /// Integer value of any integer type (nullopt for other types or out of int64 range).
+  std::optional<int64_t> as_int() const;
+  /// Numeric value of any integer or float type.
+  std::optional<double> as_double() const;
+  std::optional<bool> as_bool() const;
+  /// Only for STRING values.
+  const std::string* as_string() const;
+  /// Only for ARRAY values.
+  const Array* as_array() const;
+};
+
+/// One tensor: name, type, shape in ggml order (ne[0] is the row length, the contiguous
+/// dimension), and its bytes inside the mapped file.
+struct TensorInfo {
+  std::string name;
+  GgmlType type = GgmlType::F32;
+  std::vector<int64_t> ne;     ///< 1..4 dims, each >= 1
+  uint64_t offset = 0;         ///< from the start of the data section, as in the file
+  const uint8_t* data = nullptr;  ///< points into the mapping
+  size_t n_bytes = 0;
+
+  int64_t n_elements() const;
+  /// Number of rows = product of ne[1..].
+  int64_t n_rows() const;
+};
+
+/// A parsed GGUF file. Movable, not copyable; tensor data pointers stay valid while it lives.
+class File {
+ public:
+  /// mmaps `path` read-only and parses it. Errors: missing/unreadable file, not GGUF (bad
+  /// magic), unsupported version, truncation, absurd counts/lengths, unknown value or tensor
+  /// types, duplicate keys/tensor names, misaligned or out-of-range tensor data, overflow.
+  static Result<File> open(const std::string& path);
+
+  /// Parses an in-memory image (used by the fuzzer and tests). The bytes are not copied: the
+  /// caller keeps them alive as long as the File. `name` is used in error messages.
+  static Result<File> parse(std::span<const uint8_t> bytes, std::string name = "<memory>");
+
+  File(File&&) noexcept;
+  File& operator=(File&&) noexcept;
+  ~File();
+
+  uint32_t version() const { return version_; }
+  size_t alignment() const { return alignment_; }
+  const std::string& name() const { return name_; }
+
+  /// All key/value pairs in file order.
+  const std::vector<std::pair<std::string, Value>>& metadata() const { return metadata_; }
+  /// nullptr when absent.
+  const Value* find(std::string_view key) const;
+
+  /// Typed getters: nullopt when the key is absent or has another type.
+  std::optional<int64_t> get_int(std::string_view key) const;
+  std::optional<double> get_float(std::string_view key) const;
+  std::optional<bool> get_bool(std::string_view key) const;
+  std::optional<std::string> get_string(std::string_view key) const;
+  /// nullptr when absent or not an array.
+  const Array* get_array(std::string_view key) const;
+
+  const std::vector<TensorInfo>& tensors() const { return tensors_; }
+  /// nullptr when absent.
+  const TensorInfo* find_tensor(std::string_view name) const;
+
+  /// Total bytes of the file image.
+  size_t size() const { return bytes_.size(); }
+
+ private:
+  File() = default;
+  struct Mapping;
+  std::unique_ptr<Mapping> mapping_;
+  std::span<const uint8_t> bytes_;
+  std::string name_;
+  uint32_t version_ = 0;
+  size_t alignment_ = 32;
+  std::vector<std::pair<std::string, Value>> metadata_;
+  std::vector<TensorInfo> tensors_;
+};
+
+}  // namespace gengyun::gguf
