@@ -1,0 +1,46 @@
+// The model registry: which model names a server offers, and loading each on first use.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "gengyun/engine.h"
+#include "util/result.h"
+
+namespace gengyun::deploy {
+
+/// A served model: the name clients put in `model`, and its GGUF file.
+struct ModelSpec {
+  std::string name;
+  std::string path;
+};
+
+/// Parses "NAME=PATH" (the `--model` flag). Errors: no '=', empty name or path.
+Result<ModelSpec> parse_model_spec(std::string_view text);
+
+/// Names -> models, loaded on demand and kept loaded. Thread-safe.
+class Registry {
+ public:
+  /// Errors at construction are not possible; duplicate names keep the first spec.
+  Registry(std::vector<ModelSpec> specs, ModelOptions options);
+
+  bool contains(std::string_view name) const;
+  /// Model names in the order given.
+  std::vector<std::string> names() const;
+
+  /// The loaded model, loading it on first use (concurrent callers wait for one load).
+  /// Errors: unknown name ("model 'x' is not served here"), the model's load error.
+  Result<std::shared_ptr<LoadedModel>> get(std::string_view name);
+
+ private:
+  std::vector<ModelSpec> specs_;
+  ModelOptions options_;
+  std::mutex mutex_;
+  std::map<std::string, std::shared_ptr<LoadedModel>, std::less<>> loaded_;
+};
+
+}  // namespace gengyun::deploy
