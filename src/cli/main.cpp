@@ -1,6 +1,16 @@
-#include <cstdio>
+#include <CLI/CLI.hpp>
 
-int main() {
-  std::fputs("gengyun: not built yet\n", stderr);
-  return 1;
+#include "cli/commands.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"gengyun: run GGUF models and serve them behind an OpenAI-compatible API"};
+  app.require_subcommand(1);
+  int exit_code = 0;
+  gengyun::cli::add_run_command(app, exit_code);
+  gengyun::cli::add_tokenize_command(app, exit_code);
+  gengyun::cli::add_serve_command(app, exit_code);
+  gengyun::cli::add_keys_command(app, exit_code);
+  gengyun::cli::add_usage_command(app, exit_code);
+  CLI11_PARSE(app, argc, argv);
+  return exit_code;
 }

@@ -1,0 +1,81 @@
+// `gengyun run MODEL.gguf -p TEXT`: one-shot generation streamed to stdout; timings to stderr.
+#include <cstdio>
+#include <memory>
+#include <string>
+
+#include "cli/commands.h"
+#include "gengyun/engine.h"
+
+namespace gengyun::cli {
+namespace {
+
+struct RunOptions {
+  std::string model_path;
+  std::string prompt;
+  int n_predict = 256;
+  float temperature = 0.8f;
+  int top_k = 40;
+  float top_p = 0.95f;
+  float min_p = 0.05f;
+  std::optional<uint64_t> seed;
+  int threads = 0;
+  int ctx = 0;
+};
+
+double per_second(int count, int64_t us) { return us > 0 ? count * 1e6 / us : 0.0; }
+
+int run(const RunOptions& o) {
+  auto model = LoadedModel::load(o.model_path, {.n_threads = o.threads, .n_ctx = o.ctx});
+  if (!model.ok()) {
+    std::fprintf(stderr, "error: %s\n", model.error().message.c_str());
+    return 1;
+  }
+  const auto prompt = model.value()->tokenize(o.prompt, /*add_bos=*/true, /*parse_special=*/false);
+  GenerationParams params;
+  params.max_tokens = o.n_predict;
+  params.temperature = o.temperature;
+  params.top_k = o.top_k;
+  params.top_p = o.top_p;
+  params.min_p = o.min_p;
+  params.seed = o.seed;
+  auto result = model.value()->generate(prompt, params, [](std::string_view text) {
+    std::fwrite(text.data(), 1, text.size(), stdout);
+    std::fflush(stdout);
+    return true;
+  });
+  std::fputc('\n', stdout);
+  if (!result.ok()) {
+    std::fprintf(stderr, "error: %s\n", result.error().message.c_str());
+    return 1;
+  }
+  const auto& r = result.value();
+  std::fprintf(stderr,
+               "load: %.1f ms | prompt: %d tokens, %.1f tokens/s | generation: %d tokens, "
+               "%.1f tokens/s | threads: %d\n",
+               model.value()->load_us() / 1e3, r.prompt_tokens,
+               per_second(r.prompt_tokens, r.prefill_us), r.completion_tokens,
+               per_second(r.completion_tokens, r.decode_us), model.value()->n_threads());
+  return 0;
+}
+
+}  // namespace
+
+void add_run_command(CLI::App& app, int& exit_code) {
+  auto options = std::make_shared<RunOptions>();
+  auto* cmd = app.add_subcommand("run", "generate text from a prompt, streamed to stdout");
+  cmd->add_option("model", options->model_path, "GGUF model file")->required();
+  cmd->add_option("-p,--prompt", options->prompt, "prompt text")->required();
+  cmd->add_option("-n,--n-predict", options->n_predict, "tokens to generate at most (-1: until the context is full)");
+  cmd->add_option("--temp", options->temperature, "temperature; 0 is greedy");
+  cmd->add_option("--top-k", options->top_k, "top-k (0: off)");
+  cmd->add_option("--top-p", options->top_p, "top-p (1: off)");
+  cmd->add_option("--min-p", options->min_p, "min-p (0: off)");
+  cmd->add_option("--seed", options->seed, "random seed (same seed, same output)");
+  cmd->add_option("-t,--threads", options->threads, "threads (default: physical cores)")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("-c,--ctx", options->ctx, "context length in tokens (default: the model's, at most 4096)")
+      ->check(CLI::NonNegativeNumber);
+  cmd->callback([options, &exit_code] { exit_code = run(*options); });
+}
+
+}  // namespace gengyun::cli

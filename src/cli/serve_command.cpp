@@ -1,0 +1,113 @@
+// `gengyun serve --model NAME=PATH ... --listen HOST:PORT --db PATH`: the OpenAI-compatible API.
+#include <pthread.h>
+
+#include <csignal>
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "api/server.h"
+#include "cli/commands.h"
+#include "deploy/registry.h"
+#include "platform/store.h"
+
+namespace gengyun::cli {
+namespace {
+
+struct ServeOptions {
+  std::vector<std::string> models;
+  std::string listen = "127.0.0.1:8080";
+  std::string db = "gengyun.db";
+  int threads = 0;
+  int ctx = 0;
+};
+
+/// Splits "HOST:PORT" (the last ':' separates; "[::1]:8080" allowed).
+Result<std::pair<std::string, int>> parse_listen(const std::string& text) {
+  const size_t colon = text.rfind(':');
+  if (colon == std::string::npos || colon == 0 || colon + 1 == text.size())
+    return make_error("--listen expects HOST:PORT, got '" + text + "'");
+  std::string host = text.substr(0, colon);
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  int port = 0;
+  for (char c : text.substr(colon + 1)) {
+    if (c < '0' || c > '9' || port > 65535) return make_error("--listen: bad port in '" + text + "'");
+    port = port * 10 + (c - '0');
+  }
+  if (port > 65535) return make_error("--listen: port out of range in '" + text + "'");
+  return std::pair{host, port};
+}
+
+int serve(const ServeOptions& o) {
+  std::vector<deploy::ModelSpec> specs;
+  for (const auto& text : o.models) {
+    auto spec = deploy::parse_model_spec(text);
+    if (!spec.ok()) {
+      std::fprintf(stderr, "error: %s\n", spec.error().message.c_str());
+      return 1;
+    }
+    specs.push_back(spec.value());
+  }
+  auto listen = parse_listen(o.listen);
+  if (!listen.ok()) {
+    std::fprintf(stderr, "error: %s\n", listen.error().message.c_str());
+    return 1;
+  }
+  auto store = platform::Store::open(o.db);
+  if (!store.ok()) {
+    std::fprintf(stderr, "error: %s\n", store.error().message.c_str());
+    return 1;
+  }
+  deploy::Registry registry(std::move(specs), {.n_threads = o.threads, .n_ctx = o.ctx});
+  for (const auto& name : registry.names()) {
+    auto model = registry.get(name);
+    if (!model.ok()) {
+      std::fprintf(stderr, "error: model '%s': %s\n", name.c_str(), model.error().message.c_str());
+      return 1;
+    }
+  }
+  api::Server server(registry, *store.value());
+  auto port = server.bind(listen->first, listen->second);
+  if (!port.ok()) {
+    std::fprintf(stderr, "error: %s\n", port.error().message.c_str());
+    return 1;
+  }
+
+  // SIGINT/SIGTERM are taken by a thread of their own (sigwait) so that stopping the server
+  // happens outside a signal handler.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  std::thread waiter([&] {
+    int received = 0;
+    sigwait(&signals, &received);
+    server.stop();
+  });
+  std::fprintf(stderr, "gengyun: serving %zu model(s) on http://%s:%d\n", registry.names().size(),
+               listen->first.c_str(), port.value());
+  server.run();
+  pthread_kill(waiter.native_handle(), SIGTERM);
+  waiter.join();
+  return 0;
+}
+
+}  // namespace
+
+void add_serve_command(CLI::App& app, int& exit_code) {
+  auto options = std::make_shared<ServeOptions>();
+  auto* cmd = app.add_subcommand("serve", "serve models behind an OpenAI-compatible HTTP API");
+  cmd->add_option("--model", options->models, "NAME=PATH of a GGUF model (repeatable)")->required();
+  cmd->add_option("--listen", options->listen, "HOST:PORT to listen on")->capture_default_str();
+  cmd->add_option("--db", options->db, "SQLite database of keys and usage")->capture_default_str();
+  cmd->add_option("-t,--threads", options->threads, "threads per model (default: physical cores)")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("-c,--ctx", options->ctx, "context length in tokens (default: the model's, at most 4096)")
+      ->check(CLI::NonNegativeNumber);
+  cmd->callback([options, &exit_code] { exit_code = serve(*options); });
+}
+
+}  // namespace gengyun::cli
