@@ -1,0 +1,179 @@
+// The LoadedModel seam end to end on real models: prompt in, text out.
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include "gengyun/engine.h"
+#include "testdata.h"
+
+namespace gengyun {
+namespace {
+
+using testing::testdata_path;
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+std::shared_ptr<LoadedModel> load(const std::string& name, int n_ctx = 0) {
+  auto model = LoadedModel::load(testdata_path("models/" + name), {.n_threads = 2, .n_ctx = n_ctx});
+  EXPECT_TRUE(model.ok()) << (model.ok() ? "" : model.error().message);
+  return model.ok() ? model.value() : nullptr;
+}
+
+GenerationParams greedy(int max_tokens) {
+  GenerationParams p;
+  p.temperature = 0;
+  p.max_tokens = max_tokens;
+  return p;
+}
+
+Result<GenerationResult> collect(LoadedModel& model, std::span<const int32_t> prompt,
+                                 const GenerationParams& params, std::string& streamed) {
+  return model.generate(prompt, params, [&](std::string_view text) {
+    streamed += text;
+    return true;
+  });
+}
+
+// stories260K, greedy from BOS + "Once upon a time": the model's own reference program
+// (llama2.c run.c) printed the prompt, 64 generated tokens' text and a newline.
+TEST(Generation, Stories260KTellsTheReferenceStory) {
+  REQUIRE_TESTDATA();
+  auto model = load("stories260K-f32.gguf");
+  ASSERT_TRUE(model);
+  const std::string prompt = "Once upon a time";
+  const auto tokens = model->tokenize(prompt, /*add_bos=*/true, /*parse_special=*/false);
+  EXPECT_EQ(tokens, (std::vector<int32_t>{1, 403, 407, 261, 378}));
+  std::string streamed;
+  auto result = collect(*model, tokens, greedy(64), streamed);
+  ASSERT_TRUE(result.ok()) << result.error().message;
+  EXPECT_EQ(prompt + result->text + "\n", read_file(testdata_path("stories/once_upon_a_time_greedy_64.txt")));
+  EXPECT_EQ(streamed, result->text);
+  EXPECT_EQ(result->completion_tokens, 64);
+  EXPECT_EQ(result->prompt_tokens, 5);
+  EXPECT_EQ(result->finish_reason, FinishReason::Length);
+}
+
+// Greedy continuations of the f32 tiny models equal llama.cpp's (expected/*.json) for every
+// prompt: the reference's greedy text is exact for f32 files (testdata README).
+TEST(Generation, GreedyTextMatchesReferenceOnF32Models) {
+  REQUIRE_TESTDATA();
+  for (const std::string name : {"qwen2-tiny-f32", "qwen3-tiny-f32", "llama-tiny-f32"}) {
+    auto model = load(name + ".gguf");
+    ASSERT_TRUE(model);
+    const auto expected = nlohmann::json::parse(read_file(testdata_path("expected/" + name + ".json")));
+    for (const auto& c : expected["cases"]) {
+      const auto tokens = c["tokens"].get<std::vector<int32_t>>();
+      std::string streamed;
+      auto result = collect(*model, tokens, greedy(16), streamed);
+      ASSERT_TRUE(result.ok()) << result.error().message;
+      std::string expected_text;
+      const std::string hex = c["greedy_text_hex"];
+      for (size_t i = 0; i + 1 < hex.size(); i += 2)
+        expected_text += static_cast<char>(std::stoi(hex.substr(i, 2), nullptr, 16));
+      // Generation stops early at an end-of-generation token; compare up to what was produced.
+      EXPECT_EQ(result->text, expected_text.substr(0, result->text.size())) << name << ": " << c["prompt"];
+    }
+  }
+}
+
+TEST(Generation, SameSeedSameTextDifferentSeedDifferentText) {
+  REQUIRE_TESTDATA();
+  auto model = load("stories260K-f32.gguf");
+  ASSERT_TRUE(model);
+  const auto tokens = model->tokenize("Once upon a time", true, false);
+  GenerationParams p;
+  p.temperature = 1.0f;
+  p.top_k = 0;
+  p.top_p = 1.0f;
+  p.min_p = 0.0f;
+  p.max_tokens = 48;
+  std::string a, b, c;
+  p.seed = 42;
+  ASSERT_TRUE(collect(*model, tokens, p, a).ok());
+  ASSERT_TRUE(collect(*model, tokens, p, b).ok());
+  p.seed = 43;
+  ASSERT_TRUE(collect(*model, tokens, p, c).ok());
+  EXPECT_EQ(a, b);
+  EXPECT_NE(a, c);
+}
+
+TEST(Generation, StopStringCutsTheTextBeforeIt) {
+  REQUIRE_TESTDATA();
+  auto model = load("stories260K-f32.gguf");
+  ASSERT_TRUE(model);
+  const auto tokens = model->tokenize("Once upon a time", true, false);
+  auto params = greedy(64);
+  params.stop = {"Lily"};
+  std::string streamed;
+  auto result = collect(*model, tokens, params, streamed);
+  ASSERT_TRUE(result.ok());
+  EXPECT_EQ(result->text, ", there was a little girl named ");
+  EXPECT_EQ(streamed, result->text);
+  EXPECT_EQ(result->finish_reason, FinishReason::Stop);
+}
+
+TEST(Generation, CallbackReturningFalseCancels) {
+  REQUIRE_TESTDATA();
+  auto model = load("stories260K-f32.gguf");
+  ASSERT_TRUE(model);
+  const auto tokens = model->tokenize("Once upon a time", true, false);
+  int calls = 0;
+  auto result = model->generate(tokens, greedy(64), [&](std::string_view) { return ++calls < 3; });
+  ASSERT_TRUE(result.ok());
+  EXPECT_EQ(calls, 3);
+  EXPECT_EQ(result->finish_reason, FinishReason::Cancelled);
+  EXPECT_LT(result->completion_tokens, 64);
+}
+
+TEST(Generation, EndOfGenerationTokenStops) {
+  REQUIRE_TESTDATA();
+  auto model = load("stories260K-f32.gguf");
+  ASSERT_TRUE(model);
+  // Greedy from BOS + "Lily" in stories260K; whatever is generated, an EOS (id 2) ends it with
+  // finish_reason stop and is counted but never printed.
+  const auto tokens = model->tokenize("The end.", true, false);
+  std::string streamed;
+  auto result = collect(*model, tokens, greedy(400), streamed);
+  ASSERT_TRUE(result.ok());
+  if (result->finish_reason == FinishReason::Stop) EXPECT_EQ(result->text.find("</s>"), std::string::npos);
+  else EXPECT_EQ(result->completion_tokens, 400);
+}
+
+TEST(Generation, BadPromptsAreErrors) {
+  REQUIRE_TESTDATA();
+  auto model = load("stories260K-f32.gguf", /*n_ctx=*/16);
+  ASSERT_TRUE(model);
+  std::string ignored;
+  EXPECT_FALSE(collect(*model, {}, greedy(4), ignored).ok());
+  const std::vector<int32_t> too_long(16, 400);
+  auto r = collect(*model, too_long, greedy(4), ignored);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().message.find("context"), std::string::npos) << r.error().message;
+  const std::vector<int32_t> out_of_range{1, 512};
+  EXPECT_FALSE(collect(*model, out_of_range, greedy(4), ignored).ok());
+  // The context ends generation with finish_reason length.
+  const std::vector<int32_t> fills(14, 400);
+  auto full = collect(*model, fills, greedy(100), ignored);
+  ASSERT_TRUE(full.ok()) << full.error().message;
+  EXPECT_EQ(full->finish_reason, FinishReason::Length);
+  // 14 prompt positions + 2 generated tokens fill the 16 positions; the token sampled from
+  // the last position's logits is the third.
+  EXPECT_EQ(full->completion_tokens, 3);
+}
+
+TEST(Generation, LoadErrorsNameTheFile) {
+  auto missing = LoadedModel::load("/nonexistent/model.gguf");
+  ASSERT_FALSE(missing.ok());
+  EXPECT_NE(missing.error().message.find("/nonexistent/model.gguf"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace gengyun
