@@ -1,0 +1,25 @@
+// Dense f32 dot products and the weight-matrix multiply of the forward pass.
+#pragma once
+
+#include <cstdint>
+
+#include "gguf/ggml_type.h"
+#include "kernels/thread_pool.h"
+
+namespace gengyun::kernels {
+
+/// sum_i a[i] * b[i] over n elements, accumulated in f32 in 8 interleaved partial sums
+/// (so the compiler vectorizes it). n >= 0.
+float dot_f32(const float* a, const float* b, int64_t n);
+
+/// y[t, o] = sum_i x[t, i] * W[o, i] for t < n_tokens, o < n_out.
+/// W: n_out rows of n_in elements of w_type, row o at w + o * ggml_row_size(w_type, n_in);
+/// x: [n_tokens, n_in] row-major f32; y: [n_tokens, n_out] row-major f32 (must not alias x).
+/// Output rows are split across `pool`; each weight row is dequantized once per call and
+/// dotted with every token, so the weights are read once whatever n_tokens is.
+/// Preconditions: w_type is dequantize_supported and n_in a multiple of its block size
+/// (check_dequantizable); an unsupported type aborts with a message.
+void matmul(gguf::GgmlType w_type, const void* w, int64_t n_in, int64_t n_out, const float* x,
+            float* y, int64_t n_tokens, ThreadPool& pool);
+
+}  // namespace gengyun::kernels

@@ -1,0 +1,112 @@
+#include "kernels/thread_pool.h"
+
+#include <sched.h>
+
+#include <algorithm>
+#include <fstream>
+#include <set>
+#include <string>
+#include <utility>
+
+namespace gengyun::kernels {
+namespace {
+
+bool read_int_file(const std::string& path, long& value) {
+  std::ifstream in(path);
+  return static_cast<bool>(in >> value);
+}
+
+int fallback_core_count() {
+  return std::max(1u, std::thread::hardware_concurrency());
+}
+
+}  // namespace
+
+int physical_core_count() {
+  cpu_set_t mask;
+  CPU_ZERO(&mask);
+  if (sched_getaffinity(0, sizeof(mask), &mask) != 0) return fallback_core_count();
+  std::set<std::pair<long, long>> cores;
+  for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu) {
+    if (!CPU_ISSET(cpu, &mask)) continue;
+    const std::string dir = "/sys/devices/system/cpu/cpu" + std::to_string(cpu) + "/topology/";
+    long package = 0, core = 0;
+    if (!read_int_file(dir + "core_id", core)) return fallback_core_count();
+    if (!read_int_file(dir + "physical_package_id", package)) package = 0;
+    cores.emplace(package, core);
+  }
+  return cores.empty() ? fallback_core_count() : static_cast<int>(cores.size());
+}
+
+ThreadPool::ThreadPool(int n_threads) : n_threads_(std::max(1, n_threads)) {
+  workers_.reserve(static_cast<size_t>(n_threads_ - 1));
+  for (int i = 1; i < n_threads_; ++i) workers_.emplace_back([this, i] { worker_loop(i); });
+}
+
+ThreadPool::~ThreadPool() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  start_cv_.notify_all();
+  for (auto& t : workers_) t.join();
+}
+
+void ThreadPool::run_chunk(int index) {
+  const int64_t begin = job_n_ * index / job_chunks_;
+  const int64_t end = job_n_ * (index + 1) / job_chunks_;
+  try {
+    (*job_)(begin, end);
+  } catch (...) {
+    std::lock_guard lock(mutex_);
+    if (!job_error_) job_error_ = std::current_exception();
+  }
+}
+
+void ThreadPool::worker_loop(int index) {
+  uint64_t seen = 0;
+  for (;;) {
+    {
+      std::unique_lock lock(mutex_);
+      start_cv_.wait(lock, [&] { return stopping_ || generation_ != seen; });
+      if (stopping_) return;
+      seen = generation_;
+      if (index >= job_chunks_) continue;
+    }
+    run_chunk(index);
+    std::lock_guard lock(mutex_);
+    if (--pending_ == 0) done_cv_.notify_one();
+  }
+}
+
+void ThreadPool::parallel_for(int64_t n, const std::function<void(int64_t, int64_t)>& fn) {
+  if (n <= 0) return;
+  if (n_threads_ == 1 || n == 1) {
+    fn(0, n);
+    return;
+  }
+  std::lock_guard call_lock(call_mutex_);
+  const int chunks = static_cast<int>(std::min<int64_t>(n_threads_, n));
+  {
+    std::lock_guard lock(mutex_);
+    job_ = &fn;
+    job_n_ = n;
+    job_chunks_ = chunks;
+    job_error_ = nullptr;
+    pending_ = chunks - 1;
+    ++generation_;
+  }
+  start_cv_.notify_all();
+  run_chunk(0);
+  std::exception_ptr error;
+  {
+    std::unique_lock lock(mutex_);
+    done_cv_.wait(lock, [&] { return pending_ == 0; });
+    job_ = nullptr;
+    error = std::exchange(job_error_, nullptr);
+  }
+  if (error) std::rethrow_exception(error);
+}
+
+}  // namespace gengyun::kernels
+

@@ -1,0 +1,61 @@
+// A fixed set of worker threads that run data-parallel loops (the kernels' matmuls) without
+// creating threads per call.
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <exception>
+#include <functional>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace gengyun::kernels {
+
+/// Number of physical cores this process may run on: distinct (package, core) ids in
+/// /sys/devices/system/cpu/cpuN/topology over the CPUs of the affinity mask; falls back to
+/// std::thread::hardware_concurrency() (at least 1) when that is unreadable.
+int physical_core_count();
+
+/// Persistent pool: `size() - 1` worker threads plus the calling thread.
+class ThreadPool {
+ public:
+  /// n_threads < 1 is treated as 1 (no workers: every loop runs inline on the caller).
+  explicit ThreadPool(int n_threads);
+  ~ThreadPool();
+  ThreadPool(const ThreadPool&) = delete;
+  ThreadPool& operator=(const ThreadPool&) = delete;
+
+  /// Threads that run a parallel_for, the caller included.
+  int size() const { return n_threads_; }
+
+  /// Splits [0, n) into min(size(), n) contiguous chunks of near-equal length and calls
+  /// fn(begin, end) once per chunk, the caller running the first; returns when all are done.
+  /// n <= 0 calls nothing. Calls from several threads are serialized; fn must not call
+  /// parallel_for on the same pool. If fn throws, the first exception is rethrown here after
+  /// every chunk has finished.
+  void parallel_for(int64_t n, const std::function<void(int64_t begin, int64_t end)>& fn);
+
+ private:
+  void worker_loop(int index);
+  void run_chunk(int index);
+
+  int n_threads_;
+  std::vector<std::thread> workers_;
+
+  std::mutex call_mutex_;  // one parallel_for at a time
+  std::mutex mutex_;
+  std::condition_variable start_cv_;
+  std::condition_variable done_cv_;
+  uint64_t generation_ = 0;  // bumped per parallel_for; workers wait for a change
+  bool stopping_ = false;
+  int pending_ = 0;  // workers still running the current job
+
+  // The current job, valid while pending_ > 0 or the caller runs its own chunk.
+  const std::function<void(int64_t, int64_t)>* job_ = nullptr;
+  int64_t job_n_ = 0;
+  int job_chunks_ = 0;
+  std::exception_ptr job_error_;
+};
+
+}  // namespace gengyun::kernels
