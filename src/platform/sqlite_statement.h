@@ -1,0 +1,76 @@
+// Thin RAII helpers over the SQLite C API for the platform store: prepared statements with
+// bound parameters, and IMMEDIATE transactions. Callers serialise use of one connection.
+#pragma once
+
+#include <sqlite3.h>
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "util/result.h"
+
+namespace gengyun::platform::sqlite {
+
+/// One prepared statement. Values enter only through bind() (never spliced into SQL text).
+class Statement {
+ public:
+  /// Compiles one SQL statement. Errors: SQL that SQLite rejects (message from sqlite3_errmsg).
+  static Result<Statement> prepare(sqlite3* db, std::string_view sql);
+
+  Statement(Statement&& other) noexcept;
+  Statement& operator=(Statement&&) = delete;
+  Statement(const Statement&) = delete;
+  Statement& operator=(const Statement&) = delete;
+  ~Statement();
+
+  /// Binds parameter `index` (1-based, as in "?1"). A failed bind (e.g. text over SQLite's
+  /// length limit) is remembered and returned by the next step().
+  void bind(int index, int64_t value);
+  void bind(int index, std::string_view text);
+  void bind_null(int index);
+
+  /// Runs to the next row: true when a row is available, false when the statement is done.
+  /// Errors: a failed bind, constraint violations, I/O errors, SQLITE_BUSY past the timeout.
+  Result<bool> step();
+
+  bool column_is_null(int col) const;
+  int64_t column_int64(int col) const;
+  /// The column's bytes as text (embedded NULs kept).
+  std::string column_text(int col) const;
+
+ private:
+  Statement(sqlite3* db, sqlite3_stmt* stmt) : db_(db), stmt_(stmt) {}
+  void note_bind(int rc, int index);
+
+  sqlite3* db_;
+  sqlite3_stmt* stmt_;
+  std::string bind_error_;
+};
+
+/// Runs SQL text that has no parameters (schema DDL, PRAGMAs) with sqlite3_exec.
+Result<void> exec(sqlite3* db, const char* sql);
+
+/// BEGIN IMMEDIATE on construction (takes the write lock up front, so a read-then-write body
+/// cannot fail with SQLITE_BUSY midway); ROLLBACK on destruction unless commit() succeeded.
+class Transaction {
+ public:
+  /// Errors: the database is locked by another process past the busy timeout, I/O errors.
+  static Result<Transaction> begin(sqlite3* db);
+
+  Transaction(Transaction&& other) noexcept;
+  Transaction& operator=(Transaction&&) = delete;
+  Transaction(const Transaction&) = delete;
+  Transaction& operator=(const Transaction&) = delete;
+  ~Transaction();
+
+  /// COMMIT; durable on return under the connection's synchronous setting.
+  Result<void> commit();
+
+ private:
+  explicit Transaction(sqlite3* db) : db_(db) {}
+  sqlite3* db_;
+  bool open_ = true;
+};
+
+}  // namespace gengyun::platform::sqlite
