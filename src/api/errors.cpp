@@ -1,0 +1,50 @@
+#include "api/errors.h"
+
+namespace gengyun::api {
+
+ApiError invalid_request(std::string message, std::string param, std::string code) {
+  return {400, std::move(message), "invalid_request_error", std::move(param), std::move(code)};
+}
+
+ApiError invalid_api_key(std::string message) {
+  return {401, std::move(message), "invalid_request_error", "", "invalid_api_key"};
+}
+
+ApiError model_not_found(const std::string& model) {
+  return {404,
+          "The model '" + model + "' does not exist or is not served here.",
+          "invalid_request_error", "model", "model_not_found"};
+}
+
+ApiError unknown_endpoint(const std::string& method, const std::string& path) {
+  return {404, "Unknown request URL: " + method + " " + path + ".", "invalid_request_error", "",
+          "unknown_url"};
+}
+
+ApiError payload_too_large(size_t limit_bytes) {
+  return {413,
+          "The request body is larger than the limit of " + std::to_string(limit_bytes) +
+              " bytes.",
+          "invalid_request_error", "", "payload_too_large"};
+}
+
+ApiError internal_error(std::string message) {
+  return {500, std::move(message), "server_error", "", ""};
+}
+
+nlohmann::json error_body(const ApiError& error) {
+  const auto or_null = [](const std::string& s) {
+    return s.empty() ? nlohmann::json(nullptr) : nlohmann::json(s);
+  };
+  return {{"error",
+           {{"message", error.message},
+            {"type", error.type},
+            {"param", or_null(error.param)},
+            {"code", or_null(error.code)}}}};
+}
+
+std::string dump_json(const nlohmann::json& value) {
+  return value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+}  // namespace gengyun::api

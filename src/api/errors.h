@@ -1,0 +1,62 @@
+// Errors answered to HTTP clients, in OpenAI's shape:
+//   {"error": {"message": "...", "type": "invalid_request_error", "param": null, "code": null}}
+#pragma once
+
+#include <string>
+#include <utility>
+#include <variant>
+
+#include <nlohmann/json.hpp>
+
+namespace gengyun::api {
+
+/// One error response: the HTTP status and the fields of OpenAI's error object. An empty
+/// `param` or `code` is sent as null.
+struct ApiError {
+  int http_status = 400;
+  std::string message;
+  std::string type = "invalid_request_error";
+  std::string param;
+  std::string code;
+};
+
+/// 400 for a request that is malformed or breaks a limit; `param` names the offending field.
+ApiError invalid_request(std::string message, std::string param = {}, std::string code = {});
+/// 401 with code "invalid_api_key" (missing, malformed, unknown or revoked key).
+ApiError invalid_api_key(std::string message);
+/// 404 with code "model_not_found".
+ApiError model_not_found(const std::string& model);
+/// 404 for a path or method the server does not offer.
+ApiError unknown_endpoint(const std::string& method, const std::string& path);
+/// 413 for a request body over `limit_bytes`.
+ApiError payload_too_large(size_t limit_bytes);
+/// 500, type "server_error": a failure that is not the client's fault.
+ApiError internal_error(std::string message);
+
+/// {"error": {...}} for `error`.
+nlohmann::json error_body(const ApiError& error);
+
+/// JSON text for a response body; invalid UTF-8 in strings is replaced by U+FFFD, so echoing
+/// client text or model output never throws.
+std::string dump_json(const nlohmann::json& value);
+
+/// Either a value or the error to answer with (the API layer's Result).
+template <class T>
+class [[nodiscard]] ApiResult {
+ public:
+  ApiResult(T value) : v_(std::move(value)) {}
+  ApiResult(ApiError error) : v_(std::move(error)) {}
+
+  bool ok() const { return v_.index() == 0; }
+  T& value() & { return std::get<0>(v_); }
+  const T& value() const& { return std::get<0>(v_); }
+  T&& value() && { return std::get<0>(std::move(v_)); }
+  T* operator->() { return &value(); }
+  const T* operator->() const { return &value(); }
+  const ApiError& error() const { return std::get<1>(v_); }
+
+ private:
+  std::variant<T, ApiError> v_;
+};
+
+}  // namespace gengyun::api

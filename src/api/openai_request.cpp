@@ -1,0 +1,254 @@
+#include "api/openai_request.h"
+
+#include <cstdint>
+#include <limits>
+#include <optional>
+
+namespace gengyun::api {
+namespace {
+
+using nlohmann::json;
+
+/// The field `name` of `body`; nullptr when absent or null (OpenAI's SDKs send explicit nulls).
+const json* field(const json& body, const char* name) {
+  const auto it = body.find(name);
+  if (it == body.end() || it->is_null()) return nullptr;
+  return &*it;
+}
+
+/// A JSON value as it appears in an error message, cut to a readable length.
+std::string shown(const json& value) {
+  std::string text = dump_json(value);
+  if (text.size() > 40) text = text.substr(0, 37) + "...";
+  return text;
+}
+
+/// A number in the range [lo, hi] (lo excluded when lo_open), written into `out`.
+std::optional<ApiError> read_number(const json& body, const char* name, double lo, double hi,
+                                    bool lo_open, float& out) {
+  const json* value = field(body, name);
+  if (!value) return std::nullopt;
+  const std::string range = (lo_open ? "(" : "[") + json(lo).dump() + ", " + json(hi).dump() + "]";
+  if (!value->is_number())
+    return invalid_request(std::string(name) + " must be a number in " + range + ", got " +
+                               shown(*value),
+                           name);
+  const double x = value->get<double>();
+  if (x < lo || x > hi || (lo_open && x == lo))
+    return invalid_request(std::string(name) + " must be in " + range + ", got " + shown(*value),
+                           name);
+  out = static_cast<float>(x);
+  return std::nullopt;
+}
+
+/// A number greater than 0, written into `out`.
+std::optional<ApiError> read_positive_number(const json& body, const char* name, float& out) {
+  const json* value = field(body, name);
+  if (!value) return std::nullopt;
+  if (!value->is_number() || value->get<double>() <= 0)
+    return invalid_request(std::string(name) + " must be a number greater than 0, got " +
+                               shown(*value),
+                           name);
+  out = static_cast<float>(value->get<double>());
+  return std::nullopt;
+}
+
+/// An integer >= `min`, written into `out`; values past INT_MAX are clamped to it.
+std::optional<ApiError> read_int(const json& body, const char* name, int64_t min, int& out) {
+  const json* value = field(body, name);
+  if (!value) return std::nullopt;
+  const bool below_min =
+      value->is_number_unsigned()
+          ? min > 0 && value->get<uint64_t>() < static_cast<uint64_t>(min)
+          : value->is_number_integer() && value->get<int64_t>() < min;
+  if (!value->is_number_integer() || below_min)
+    return invalid_request(std::string(name) + " must be an integer >= " + std::to_string(min) +
+                               ", got " + shown(*value),
+                           name);
+  constexpr int64_t kMax = std::numeric_limits<int>::max();
+  out = value->is_number_unsigned() && value->get<uint64_t>() > static_cast<uint64_t>(kMax)
+            ? static_cast<int>(kMax)
+            : static_cast<int>(std::min(value->get<int64_t>(), kMax));
+  return std::nullopt;
+}
+
+std::optional<ApiError> read_seed(const json& body, GenerationParams& params) {
+  const json* value = field(body, "seed");
+  if (!value) return std::nullopt;
+  if (!value->is_number_integer())
+    return invalid_request("seed must be an integer, got " + shown(*value), "seed");
+  params.seed = value->is_number_unsigned() ? value->get<uint64_t>()
+                                            : static_cast<uint64_t>(value->get<int64_t>());
+  return std::nullopt;
+}
+
+std::optional<ApiError> read_stop(const json& body, GenerationParams& params) {
+  constexpr size_t kMaxStop = 4;
+  const json* value = field(body, "stop");
+  if (!value) return std::nullopt;
+  if (value->is_string()) {
+    if (!value->get_ref<const std::string&>().empty())
+      params.stop.push_back(value->get<std::string>());
+    return std::nullopt;
+  }
+  if (!value->is_array())
+    return invalid_request("stop must be a string or an array of strings, got " + shown(*value),
+                           "stop");
+  if (value->size() > kMaxStop)
+    return invalid_request("stop holds " + std::to_string(value->size()) +
+                               " strings; at most " + std::to_string(kMaxStop) + " are allowed",
+                           "stop");
+  for (const auto& s : *value) {
+    if (!s.is_string())
+      return invalid_request("stop must hold only strings, got " + shown(s), "stop");
+    if (!s.get_ref<const std::string&>().empty()) params.stop.push_back(s.get<std::string>());
+  }
+  return std::nullopt;
+}
+
+/// Fields shared by both endpoints: model, sampling, stopping, n, stream.
+std::optional<ApiError> read_common(const json& body, GenerationRequest& request) {
+  const json* model = field(body, "model");
+  if (!model) return invalid_request("you must provide a model parameter", "model");
+  if (!model->is_string() || model->get_ref<const std::string&>().empty())
+    return invalid_request("model must be a non-empty string, got " + shown(*model), "model");
+  request.model = model->get<std::string>();
+
+  GenerationParams& p = request.params;
+  p.max_tokens = -1;
+  p.temperature = 1.0f;
+  p.top_k = 0;
+  p.top_p = 1.0f;
+  p.min_p = 0.0f;
+  p.repeat_penalty = 1.0f;
+  p.presence_penalty = 0.0f;
+  p.frequency_penalty = 0.0f;
+
+  std::optional<ApiError> error;
+  if ((error = read_int(body, "max_tokens", 1, p.max_tokens))) return error;
+  if ((error = read_int(body, "max_completion_tokens", 1, p.max_tokens))) return error;
+  if ((error = read_number(body, "temperature", 0.0, 2.0, false, p.temperature))) return error;
+  if ((error = read_number(body, "top_p", 0.0, 1.0, true, p.top_p))) return error;
+  if ((error = read_int(body, "top_k", 0, p.top_k))) return error;
+  if ((error = read_number(body, "min_p", 0.0, 1.0, false, p.min_p))) return error;
+  if ((error = read_number(body, "presence_penalty", -2.0, 2.0, false, p.presence_penalty)))
+    return error;
+  if ((error = read_number(body, "frequency_penalty", -2.0, 2.0, false, p.frequency_penalty)))
+    return error;
+  if ((error = read_positive_number(body, "repeat_penalty", p.repeat_penalty))) return error;
+  if ((error = read_seed(body, p))) return error;
+  if ((error = read_stop(body, p))) return error;
+
+  if (const json* n = field(body, "n"); n && !(n->is_number_integer() && *n == 1))
+    return invalid_request("only n = 1 is supported, got " + shown(*n), "n");
+  if (const json* stream = field(body, "stream")) {
+    if (!stream->is_boolean())
+      return invalid_request("stream must be a boolean, got " + shown(*stream), "stream");
+    request.stream = stream->get<bool>();
+  }
+  if (const json* options = field(body, "stream_options"); options && !options->is_object())
+    return invalid_request("stream_options must be an object, got " + shown(*options),
+                           "stream_options");
+  return std::nullopt;
+}
+
+/// The text of a message's `content`: a string, or text parts joined with "\n".
+ApiResult<std::string> read_content(const json& content, const std::string& param) {
+  if (content.is_string()) return content.get<std::string>();
+  if (!content.is_array())
+    return invalid_request(param + " must be a string or an array of text parts, got " +
+                               shown(content),
+                           param);
+  std::string text;
+  for (size_t i = 0; i < content.size(); ++i) {
+    const json& part = content[i];
+    const std::string where = param + "[" + std::to_string(i) + "]";
+    if (!part.is_object())
+      return invalid_request(where + " must be an object, got " + shown(part), where);
+    const json* type = field(part, "type");
+    if (!type || !type->is_string() || *type != "text")
+      return invalid_request(where + ".type must be \"text\" (only text content is supported)" +
+                                 (type ? ", got " + shown(*type) : std::string()),
+                             where + ".type");
+    const json* part_text = field(part, "text");
+    if (!part_text || !part_text->is_string())
+      return invalid_request(where + ".text must be a string", where + ".text");
+    if (i) text += '\n';
+    text += part_text->get_ref<const std::string&>();
+  }
+  return text;
+}
+
+ApiResult<ChatMessage> read_message(const json& message, size_t index) {
+  const std::string where = "messages[" + std::to_string(index) + "]";
+  if (!message.is_object())
+    return invalid_request(where + " must be an object, got " + shown(message), where);
+  const json* role = field(message, "role");
+  if (!role || !role->is_string())
+    return invalid_request(where + ".role must be a string", where + ".role");
+  ChatMessage out;
+  out.role = role->get<std::string>();
+  if (out.role == "developer") out.role = "system";
+  if (out.role != "system" && out.role != "user" && out.role != "assistant")
+    return invalid_request(where + ".role " + shown(*role) +
+                               " is not supported; expected system, developer, user or assistant",
+                           where + ".role");
+  const json* content = field(message, "content");
+  if (!content) {
+    if (out.role == "assistant") return out;
+    return invalid_request(where + ".content is required", where + ".content");
+  }
+  auto text = read_content(*content, where + ".content");
+  if (!text.ok()) return text.error();
+  out.content = std::move(text.value());
+  return out;
+}
+
+}  // namespace
+
+ApiResult<nlohmann::json> parse_json_object(std::string_view body) {
+  json value = json::parse(body, nullptr, /*allow_exceptions=*/false);
+  if (value.is_discarded())
+    return invalid_request("the request body is not valid JSON (UTF-8)");
+  if (!value.is_object())
+    return invalid_request("the request body must be a JSON object, got " + shown(value));
+  return value;
+}
+
+std::string requested_model(const nlohmann::json& body) {
+  const json* model = field(body, "model");
+  return model && model->is_string() ? model->get<std::string>() : std::string();
+}
+
+ApiResult<GenerationRequest> parse_chat_request(const nlohmann::json& body) {
+  GenerationRequest request;
+  if (auto error = read_common(body, request)) return *error;
+  const json* messages = field(body, "messages");
+  if (!messages) return invalid_request("you must provide a messages parameter", "messages");
+  if (!messages->is_array())
+    return invalid_request("messages must be an array, got " + shown(*messages), "messages");
+  if (messages->empty()) return invalid_request("messages must not be empty", "messages");
+  for (size_t i = 0; i < messages->size(); ++i) {
+    auto message = read_message((*messages)[i], i);
+    if (!message.ok()) return message.error();
+    request.messages.push_back(std::move(message.value()));
+  }
+  return request;
+}
+
+ApiResult<GenerationRequest> parse_completion_request(const nlohmann::json& body) {
+  GenerationRequest request;
+  if (auto error = read_common(body, request)) return *error;
+  const json* prompt = field(body, "prompt");
+  if (!prompt) return invalid_request("you must provide a prompt parameter", "prompt");
+  if (prompt->is_array() && prompt->size() == 1 && (*prompt)[0].is_string())
+    prompt = &(*prompt)[0];
+  if (!prompt->is_string())
+    return invalid_request("prompt must be a string or an array of one string, got " +
+                               shown(*prompt),
+                           "prompt");
+  request.prompt = prompt->get<std::string>();
+  return request;
+}
+
+}  // namespace gengyun::api

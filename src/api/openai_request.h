@@ -1,0 +1,49 @@
+// OpenAI request bodies (/v1/chat/completions, /v1/completions): parsing and validation into
+// the engine's ChatMessage list / prompt text and GenerationParams.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "api/errors.h"
+#include "gengyun/engine.h"
+
+namespace gengyun::api {
+
+/// A validated generation request.
+struct GenerationRequest {
+  std::string model;
+  std::vector<ChatMessage> messages;  ///< chat: the conversation, roles system/user/assistant
+  std::string prompt;                 ///< completions: the prompt text
+  /// OpenAI defaults: temperature 1, top_p 1; top_k, min_p, penalties off unless given;
+  /// max_tokens -1 (until the context is full) unless max_tokens/max_completion_tokens given.
+  GenerationParams params;
+  bool stream = false;
+};
+
+/// The body parsed as a JSON object. Errors (400): not JSON (or not UTF-8), not an object.
+ApiResult<nlohmann::json> parse_json_object(std::string_view body);
+
+/// The body's `model` when it is a string, else "" (what the ledger records as requested,
+/// also for requests that fail validation).
+std::string requested_model(const nlohmann::json& body);
+
+/// A /v1/chat/completions body. `messages`: a non-empty array of {role, content}; role is
+/// system, developer (taken as system), user or assistant; content is a string or an array of
+/// {"type":"text","text":...} parts (joined with "\n"); an assistant's content may be null.
+/// Sampling fields as parse_completion_request. Errors (400, `param` naming the field): any
+/// field missing or of the wrong type or range.
+ApiResult<GenerationRequest> parse_chat_request(const nlohmann::json& body);
+
+/// A /v1/completions body: `prompt` is a string or an array holding one string. Accepted
+/// fields: model, max_tokens / max_completion_tokens (integer >= 1), temperature [0, 2],
+/// top_p (0, 1], top_k (integer >= 0, 0 = off), min_p [0, 1], presence_penalty and
+/// frequency_penalty [-2, 2], repeat_penalty (> 0), seed (integer), stop (string or array of
+/// at most 4 strings; empty strings ignored), n (only 1), stream (bool), stream_options
+/// (object); null counts as absent; other fields are ignored. Errors (400) as above.
+ApiResult<GenerationRequest> parse_completion_request(const nlohmann::json& body);
+
+}  // namespace gengyun::api

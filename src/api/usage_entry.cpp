@@ -1,0 +1,38 @@
+#include "api/usage_entry.h"
+
+#include <spdlog/spdlog.h>
+
+#include "api/clock.h"
+
+namespace gengyun::api {
+
+UsageEntry::UsageEntry(platform::Store& store, int64_t key_id, std::string endpoint,
+                       int64_t started_at_us)
+    : store_(store) {
+  record_.key_id = key_id;
+  record_.prompt_tokens = 0;
+  record_.completion_tokens = 0;
+  record_.started_at_us = started_at_us;
+  record_.finished_at_us = started_at_us;
+  record_.endpoint = std::move(endpoint);
+  record_.http_status = 500;
+}
+
+UsageEntry::~UsageEntry() {
+  if (finished_) return;
+  if (auto written = finish(500, "error", "the request ended without a response");
+      !written.ok())
+    spdlog::error("usage ledger: {}", written.error().message);
+}
+
+Result<void> UsageEntry::finish(int http_status, std::string status, std::string error) {
+  if (finished_) return {};
+  finished_ = true;
+  record_.http_status = http_status;
+  record_.status = std::move(status);
+  record_.error = std::move(error);
+  record_.finished_at_us = std::max(unix_time_us(), record_.started_at_us);
+  return store_.record_usage(record_);
+}
+
+}  // namespace gengyun::api
