@@ -1,0 +1,29 @@
+// Parameters of one sampler (llama.cpp / OpenAI semantics) and their validation.
+#pragma once
+
+#include <cstdint>
+
+#include "util/result.h"
+
+namespace gengyun::sampling {
+
+/// How the next token is chosen from the logits. Each stage's "off" value is noted; the stages
+/// run in llama.cpp's default order: penalties, top-k, top-p, min-p, temperature, draw.
+struct SamplingParams {
+  float temperature = 0.8f;        ///< <= 0: greedy (argmax, lowest id on ties)
+  int top_k = 40;                  ///< <= 0: off
+  float top_p = 0.95f;             ///< >= 1: off
+  float min_p = 0.05f;             ///< <= 0: off
+  float repeat_penalty = 1.0f;     ///< 1: off
+  float presence_penalty = 0.0f;   ///< 0: off
+  float frequency_penalty = 0.0f;  ///< 0: off
+  int penalty_last_n = 64;         ///< history tokens the penalties look at; 0: none, -1: all
+  uint64_t seed = 0;               ///< same seed, same logits -> same sequence of draws
+};
+
+/// Checks that every field is in its meaningful range: temperature, presence_penalty and
+/// frequency_penalty finite; top_p and min_p in [0, 1]; repeat_penalty finite and > 0;
+/// penalty_last_n >= -1. The error names the field and the value received.
+Result<void> validate(const SamplingParams& params);
+
+}  // namespace gengyun::sampling
