@@ -1,0 +1,129 @@
+#include "chat/chat_format.h"
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "testdata.h"
+
+namespace gengyun::chat {
+namespace {
+
+std::string read_text(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+const std::vector<Message> kMultiTurn = {
+    {"system", "Be brief."},
+    {"user", "Hi"},
+    {"assistant", "Hello! How can I help?"},
+    {"user", "Tell me a joke."},
+};
+
+TEST(DetectChatFormat, RulesOnHandmadeTemplates) {
+  EXPECT_EQ(detect_chat_format("", false), ChatFormat::ChatML);
+  EXPECT_EQ(detect_chat_format("", true), ChatFormat::Llama2);
+  EXPECT_EQ(detect_chat_format("{{ '<|im_start|>' + role }}", true), ChatFormat::ChatML);
+  EXPECT_EQ(detect_chat_format("{{ bos_token + '[INST] ' }}", false), ChatFormat::Llama2);
+  EXPECT_EQ(detect_chat_format("{{ messages }}", false), ChatFormat::ChatML);
+}
+
+TEST(DetectChatFormat, RealTemplates) {
+  REQUIRE_TESTDATA();
+  const struct {
+    const char* file;
+    ChatFormat format;
+  } cases[] = {
+      {"Qwen-Qwen2.5-7B-Instruct.jinja", ChatFormat::ChatML},
+      {"Qwen-Qwen3-0.6B.jinja", ChatFormat::ChatML},
+      {"Qwen-QwQ-32B.jinja", ChatFormat::ChatML},
+      {"mistralai-Mistral-Nemo-Instruct-2407.jinja", ChatFormat::Llama2},
+      {"meta-llama-Llama-3.1-8B-Instruct.jinja", ChatFormat::ChatML},
+  };
+  for (const auto& c : cases) {
+    const std::string tmpl = read_text(testing::testdata_path(std::string("chat/templates/") + c.file));
+    ASSERT_FALSE(tmpl.empty()) << c.file;
+    EXPECT_EQ(detect_chat_format(tmpl, false), c.format) << c.file;
+  }
+}
+
+TEST(RenderChat, ChatMLExactString) {
+  EXPECT_EQ(render_chat(ChatFormat::ChatML, kMultiTurn, "<s>", "</s>"),
+            "<|im_start|>system\nBe brief.<|im_end|>\n"
+            "<|im_start|>user\nHi<|im_end|>\n"
+            "<|im_start|>assistant\nHello! How can I help?<|im_end|>\n"
+            "<|im_start|>user\nTell me a joke.<|im_end|>\n"
+            "<|im_start|>assistant\n");
+  EXPECT_EQ(render_chat(ChatFormat::ChatML, {}, "", ""), "<|im_start|>assistant\n");
+  const std::vector<Message> tool = {{"tool", "{\"temp\": 21}"}};
+  EXPECT_EQ(render_chat(ChatFormat::ChatML, tool, "", ""),
+            "<|im_start|>tool\n{\"temp\": 21}<|im_end|>\n<|im_start|>assistant\n");
+}
+
+TEST(RenderChat, ChatMLMatchesQwenTemplateRenders) {
+  REQUIRE_TESTDATA();
+  const nlohmann::json conversations =
+      nlohmann::json::parse(read_text(testing::testdata_path("chat/conversations.json")));
+  const nlohmann::json renders =
+      nlohmann::json::parse(read_text(testing::testdata_path("chat/expected_renders.json")));
+  // Cases where the real template renders plain ChatML: Qwen2.5 with an explicit system
+  // message (without one it inserts its default system prompt), Qwen3 without tools or
+  // thinking flags.
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"Qwen-Qwen2.5-7B-Instruct.jinja", "system_user"},
+      {"Qwen-Qwen2.5-7B-Instruct.jinja", "multi_turn"},
+      {"Qwen-Qwen3-0.6B.jinja", "single_user"},
+      {"Qwen-Qwen3-0.6B.jinja", "system_user"},
+      {"Qwen-Qwen3-0.6B.jinja", "multi_turn"},
+      {"Qwen-Qwen3-0.6B.jinja", "unicode"},
+  };
+  for (const auto& [tmpl, name] : cases) {
+    const nlohmann::json* conversation = nullptr;
+    for (const auto& c : conversations) {
+      if (c.at("name") == name) conversation = &c;
+    }
+    const nlohmann::json* render = nullptr;
+    for (const auto& r : renders) {
+      if (r.at("template") == tmpl && r.at("case") == name) render = &r;
+    }
+    ASSERT_NE(conversation, nullptr) << name;
+    ASSERT_NE(render, nullptr) << tmpl << " " << name;
+    std::vector<Message> messages;
+    for (const auto& m : conversation->at("messages")) {
+      messages.push_back({m.at("role").get<std::string>(), m.at("content").get<std::string>()});
+    }
+    EXPECT_EQ(render_chat(ChatFormat::ChatML, messages, conversation->at("bos_token").get<std::string>(),
+                          conversation->at("eos_token").get<std::string>()),
+              render->at("prompt").get<std::string>())
+        << tmpl << " " << name;
+  }
+}
+
+TEST(RenderChat, Llama2ExactStrings) {
+  EXPECT_EQ(render_chat(ChatFormat::Llama2, kMultiTurn, "<s>", "</s>"),
+            "[INST] <<SYS>>\nBe brief.\n<</SYS>>\n\nHi [/INST]Hello! How can I help?</s>"
+            "<s>[INST] Tell me a joke. [/INST]");
+
+  const std::vector<Message> single = {{"user", "Hello!"}};
+  EXPECT_EQ(render_chat(ChatFormat::Llama2, single, "<s>", "</s>"), "[INST] Hello! [/INST]");
+
+  const std::vector<Message> no_system = {
+      {"user", "Hi"}, {"assistant", "Hello."}, {"user", "Again"}, {"assistant", "Sure."}, {"user", "Bye"}};
+  EXPECT_EQ(render_chat(ChatFormat::Llama2, no_system, "<s>", "</s>"),
+            "[INST] Hi [/INST]Hello.</s><s>[INST] Again [/INST]Sure.</s><s>[INST] Bye [/INST]");
+  EXPECT_EQ(render_chat(ChatFormat::Llama2, no_system, "", "\n"),
+            "[INST] Hi [/INST]Hello.\n[INST] Again [/INST]Sure.\n[INST] Bye [/INST]");
+
+  const std::vector<Message> ends_with_reply = {{"user", "Hi"}, {"assistant", "Hello."}};
+  EXPECT_EQ(render_chat(ChatFormat::Llama2, ends_with_reply, "<s>", "</s>"), "[INST] Hi [/INST]Hello.</s>");
+}
+
+}  // namespace
+}  // namespace gengyun::chat
