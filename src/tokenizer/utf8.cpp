@@ -1,0 +1,92 @@
+#include "tokenizer/utf8.h"
+
+namespace gengyun::tokenizer {
+
+size_t utf8_sequence_length(char lead) {
+  static constexpr size_t kLengthByHighNibble[16] = {1, 1, 1, 1, 1, 1, 1, 1,
+                                                     1, 1, 1, 1, 2, 2, 3, 4};
+  return kLengthByHighNibble[static_cast<uint8_t>(lead) >> 4];
+}
+
+std::vector<uint32_t> decode_codepoints_lenient(std::string_view text) {
+  std::vector<uint32_t> out;
+  out.reserve(text.size());
+  const auto byte = [&](size_t i) { return static_cast<uint8_t>(text[i]); };
+  const auto continuation = [&](size_t i) { return i < text.size() && (byte(i) & 0xC0) == 0x80; };
+  size_t i = 0;
+  while (i < text.size()) {
+    const uint8_t b0 = byte(i);
+    if (b0 < 0x80) {
+      out.push_back(b0);
+      i += 1;
+    } else if ((b0 & 0xE0) == 0xC0 && continuation(i + 1)) {
+      out.push_back((uint32_t{b0} & 0x1F) << 6 | (byte(i + 1) & 0x3F));
+      i += 2;
+    } else if ((b0 & 0xF0) == 0xE0 && continuation(i + 1) && continuation(i + 2)) {
+      out.push_back((uint32_t{b0} & 0x0F) << 12 | (uint32_t{byte(i + 1)} & 0x3F) << 6 |
+                    (byte(i + 2) & 0x3F));
+      i += 3;
+    } else if ((b0 & 0xF8) == 0xF0 && continuation(i + 1) && continuation(i + 2) &&
+               continuation(i + 3)) {
+      out.push_back((uint32_t{b0} & 0x07) << 18 | (uint32_t{byte(i + 1)} & 0x3F) << 12 |
+                    (uint32_t{byte(i + 2)} & 0x3F) << 6 | (byte(i + 3) & 0x3F));
+      i += 4;
+    } else {
+      out.push_back(kReplacementCharacter);
+      i += 1;
+    }
+  }
+  return out;
+}
+
+void append_utf8(std::string& out, uint32_t cp) {
+  if (cp > 0x10FFFF) cp = kReplacementCharacter;
+  if (cp < 0x80) {
+    out.push_back(static_cast<char>(cp));
+  } else if (cp < 0x800) {
+    out.push_back(static_cast<char>(0xC0 | (cp >> 6)));
+    out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+  } else if (cp < 0x10000) {
+    out.push_back(static_cast<char>(0xE0 | (cp >> 12)));
+    out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
+    out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+  } else {
+    out.push_back(static_cast<char>(0xF0 | (cp >> 18)));
+    out.push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3F)));
+    out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
+    out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+  }
+}
+
+Utf8Sequence next_utf8_sequence(std::string_view text, size_t pos) {
+  using Kind = Utf8Sequence::Kind;
+  const uint8_t lead = static_cast<uint8_t>(text[pos]);
+  if (lead < 0x80) return {Kind::Valid, 1};
+  // Table 3-7: the allowed range of the second byte depends on the lead byte; later bytes are
+  // always 0x80..0xBF.
+  size_t length = 0;
+  uint8_t second_lo = 0x80, second_hi = 0xBF;
+  if (lead >= 0xC2 && lead <= 0xDF) {
+    length = 2;
+  } else if (lead >= 0xE0 && lead <= 0xEF) {
+    length = 3;
+    if (lead == 0xE0) second_lo = 0xA0;
+    if (lead == 0xED) second_hi = 0x9F;
+  } else if (lead >= 0xF0 && lead <= 0xF4) {
+    length = 4;
+    if (lead == 0xF0) second_lo = 0x90;
+    if (lead == 0xF4) second_hi = 0x8F;
+  } else {
+    return {Kind::Invalid, 1};
+  }
+  for (size_t k = 1; k < length; ++k) {
+    if (pos + k >= text.size()) return {Kind::Incomplete, k};
+    const uint8_t b = static_cast<uint8_t>(text[pos + k]);
+    const uint8_t lo = k == 1 ? second_lo : 0x80;
+    const uint8_t hi = k == 1 ? second_hi : 0xBF;
+    if (b < lo || b > hi) return {Kind::Invalid, k};
+  }
+  return {Kind::Valid, length};
+}
+
+}  // namespace gengyun::tokenizer

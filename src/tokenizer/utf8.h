@@ -1,0 +1,48 @@
+// UTF-8 helpers shared by the tokenizers and the stream decoder.
+//
+// Two decoders on purpose: decode_codepoints_lenient() reproduces llama.cpp's unicode.cpp
+// decoder (which the pre-tokenizer's output depends on: it accepts overlong forms and
+// surrogates, and turns each undecodable byte into U+FFFD), while next_utf8_sequence() is the
+// strict Unicode definition (Table 3-7 of the standard) that the detokenizer uses to decide
+// what text is complete.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace gengyun::tokenizer {
+
+inline constexpr uint32_t kReplacementCharacter = 0xFFFD;
+
+/// Length of the UTF-8 sequence that `lead` starts, from its high nibble only (1 for ASCII,
+/// continuation bytes and 0xF8..0xFF; 2, 3 or 4 otherwise), as llama.cpp's unicode_len_utf8.
+size_t utf8_sequence_length(char lead);
+
+/// Code points of `text` decoded like llama.cpp's unicode_cpts_from_utf8: a lead byte with the
+/// right number of continuation bytes gives one code point (overlong forms, surrogates and
+/// values up to 0x1FFFFF included); any other byte gives U+FFFD and is skipped alone.
+std::vector<uint32_t> decode_codepoints_lenient(std::string_view text);
+
+/// Appends the UTF-8 encoding of `cp`; values above 0x10FFFF append U+FFFD.
+void append_utf8(std::string& out, uint32_t cp);
+
+/// What the next bytes of a buffer hold, by the strict UTF-8 definition.
+struct Utf8Sequence {
+  enum class Kind {
+    Valid,       ///< `length` bytes form one well-formed character
+    Invalid,     ///< `length` bytes (a maximal ill-formed subpart) stand for one U+FFFD
+    Incomplete,  ///< the buffer ends inside a character whose bytes so far are well formed
+  };
+  Kind kind;
+  size_t length;
+};
+
+/// Classifies the bytes of `text` starting at `pos` (< text.size()). Invalid subparts follow
+/// the Unicode "maximal subpart" practice, which is what Python's
+/// bytes.decode("utf-8", "replace") does.
+Utf8Sequence next_utf8_sequence(std::string_view text, size_t pos);
+
+}  // namespace gengyun::tokenizer
