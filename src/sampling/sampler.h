@@ -22,10 +22,10 @@ class Sampler {
   /// tokens generated so far (penalties look at its last penalty_last_n entries). Stages:
   /// penalties; temperature <= 0: argmax (lowest id on ties); otherwise top-k, top-p (smallest
   /// prefix of the top-k survivors by descending probability, renormalized over them, whose
-  /// mass reaches top_p), min-p (keep
-  /// logits >= max + log(min_p)), temperature, softmax and one seeded draw. NaN logits count as
-  /// -infinity. Returns -1 only when `logits` is empty. Cost: O(n_vocab) plus
-  /// O(k log k) for top-k; no full sort unless top-p must look at the whole vocabulary.
+  /// mass reaches top_p), min-p (keep logits >= max + log(min_p)), temperature, softmax and
+  /// one seeded draw. NaN logits count as -infinity. Returns -1 only when `logits` is empty.
+  /// Cost: O(n_vocab) plus O(k log k) for top-k; no full sort unless top-p must look at the
+  /// whole vocabulary.
   int32_t sample(std::span<const float> logits, std::span<const int32_t> history);
 
  private:
