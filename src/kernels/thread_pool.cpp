@@ -16,6 +16,17 @@ bool read_int_file(const std::string& path, long& value) {
   return static_cast<bool>(in >> value);
 }
 
+// Pause-loop iterations (roughly 10-50 microseconds) a thread polls before it sleeps.
+constexpr int kSpinIterations = 1 << 11;
+
+inline void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#else
+  std::this_thread::yield();
+#endif
+}
+
 int fallback_core_count() {
   return std::max(1u, std::thread::hardware_concurrency());
 }
@@ -66,16 +77,26 @@ void ThreadPool::run_chunk(int index) {
 void ThreadPool::worker_loop(int index) {
   uint64_t seen = 0;
   for (;;) {
-    {
-      std::unique_lock lock(mutex_);
-      start_cv_.wait(lock, [&] { return stopping_ || generation_ != seen; });
-      if (stopping_) return;
-      seen = generation_;
-      if (index >= job_chunks_) continue;
+    bool started = false;
+    for (int i = 0; i < kSpinIterations && !started; ++i) {
+      started = generation_.load(std::memory_order_acquire) != seen ||
+                stopping_.load(std::memory_order_relaxed);
+      if (!started) cpu_relax();
     }
-    run_chunk(index);
-    std::lock_guard lock(mutex_);
-    if (--pending_ == 0) done_cv_.notify_one();
+    if (!started) {
+      std::unique_lock lock(mutex_);
+      start_cv_.wait(lock, [&] {
+        return stopping_.load(std::memory_order_relaxed) ||
+               generation_.load(std::memory_order_acquire) != seen;
+      });
+    }
+    if (stopping_.load(std::memory_order_acquire)) return;
+    seen = generation_.load(std::memory_order_acquire);
+    if (index < job_chunks_) run_chunk(index);
+    if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+      std::lock_guard lock(mutex_);
+      done_cv_.notify_one();
+    }
   }
 }
 
@@ -86,27 +107,32 @@ void ThreadPool::parallel_for(int64_t n, const std::function<void(int64_t, int64
     return;
   }
   std::lock_guard call_lock(call_mutex_);
-  const int chunks = static_cast<int>(std::min<int64_t>(n_threads_, n));
+  job_ = &fn;
+  job_n_ = n;
+  job_chunks_ = static_cast<int>(std::min<int64_t>(n_threads_, n));
+  job_error_ = nullptr;
+  pending_.store(n_threads_ - 1, std::memory_order_relaxed);
   {
     std::lock_guard lock(mutex_);
-    job_ = &fn;
-    job_n_ = n;
-    job_chunks_ = chunks;
-    job_error_ = nullptr;
-    pending_ = chunks - 1;
-    ++generation_;
+    generation_.fetch_add(1, std::memory_order_release);
   }
   start_cv_.notify_all();
+
   run_chunk(0);
+
+  bool done = false;
+  for (int i = 0; i < kSpinIterations && !done; ++i) {
+    done = pending_.load(std::memory_order_acquire) == 0;
+    if (!done) cpu_relax();
+  }
   std::exception_ptr error;
   {
     std::unique_lock lock(mutex_);
-    done_cv_.wait(lock, [&] { return pending_ == 0; });
-    job_ = nullptr;
+    if (!done) done_cv_.wait(lock, [&] { return pending_.load(std::memory_order_acquire) == 0; });
     error = std::exchange(job_error_, nullptr);
   }
+  job_ = nullptr;
   if (error) std::rethrow_exception(error);
 }
 
 }  // namespace gengyun::kernels
-

@@ -1,0 +1,98 @@
+#include "kernels/thread_pool.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <stdexcept>
+#include <thread>
+#include <vector>
+
+namespace gengyun::kernels {
+namespace {
+
+// Runs parallel_for(n) and checks that the chunks are contiguous, cover [0, n) exactly once
+// and number min(size, n), one of them on the calling thread.
+void check_cover(ThreadPool& pool, int64_t n) {
+  std::vector<std::atomic<int>> hits(static_cast<size_t>(n));
+  std::atomic<int> chunks{0}, caller_chunks{0};
+  const auto caller = std::this_thread::get_id();
+  pool.parallel_for(n, [&](int64_t begin, int64_t end) {
+    EXPECT_LT(begin, end);
+    ++chunks;
+    if (std::this_thread::get_id() == caller) ++caller_chunks;
+    for (int64_t i = begin; i < end; ++i) ++hits[static_cast<size_t>(i)];
+  });
+  for (int64_t i = 0; i < n; ++i) ASSERT_EQ(hits[static_cast<size_t>(i)].load(), 1) << "n=" << n << " i=" << i;
+  EXPECT_EQ(chunks.load(), std::min<int64_t>(pool.size(), n)) << "n=" << n;
+  EXPECT_EQ(caller_chunks.load(), n > 0 ? 1 : 0) << "n=" << n;
+}
+
+TEST(ThreadPool, SizeClampsToAtLeastOne) {
+  EXPECT_EQ(ThreadPool(0).size(), 1);
+  EXPECT_EQ(ThreadPool(-3).size(), 1);
+  EXPECT_EQ(ThreadPool(1).size(), 1);
+  EXPECT_EQ(ThreadPool(4).size(), 4);
+}
+
+TEST(ThreadPool, CoversEveryIndexExactlyOnce) {
+  for (int threads : {1, 2, 3, 8}) {
+    ThreadPool pool(threads);
+    for (int64_t n : {0, 1, 2, 3, 7, 8, 9, 100, 1001}) check_cover(pool, n);
+  }
+}
+
+TEST(ThreadPool, SingleThreadRunsInlineAsOneChunk) {
+  ThreadPool pool(1);
+  int calls = 0;
+  pool.parallel_for(10, [&](int64_t begin, int64_t end) {
+    ++calls;
+    EXPECT_EQ(begin, 0);
+    EXPECT_EQ(end, 10);
+  });
+  EXPECT_EQ(calls, 1);
+}
+
+TEST(ThreadPool, ManyCallsReuseTheWorkers) {
+  ThreadPool pool(4);
+  std::atomic<int64_t> sum{0};
+  for (int call = 0; call < 2000; ++call)
+    pool.parallel_for(64, [&](int64_t begin, int64_t end) {
+      for (int64_t i = begin; i < end; ++i) sum += i;
+    });
+  EXPECT_EQ(sum.load(), 2000 * (63 * 64 / 2));
+}
+
+TEST(ThreadPool, ConcurrentCallersAreSerialized) {
+  ThreadPool pool(3);
+  std::atomic<int64_t> total{0};
+  auto caller = [&] {
+    for (int call = 0; call < 300; ++call)
+      pool.parallel_for(10, [&](int64_t begin, int64_t end) { total += end - begin; });
+  };
+  std::thread a(caller), b(caller);
+  a.join();
+  b.join();
+  EXPECT_EQ(total.load(), 2 * 300 * 10);
+}
+
+TEST(ThreadPool, RethrowsAnExceptionAfterAllChunksFinish) {
+  ThreadPool pool(4);
+  std::atomic<int> finished{0};
+  EXPECT_THROW(pool.parallel_for(4,
+                                 [&](int64_t begin, int64_t) {
+                                   if (begin == 2) throw std::runtime_error("chunk failed");
+                                   ++finished;
+                                 }),
+               std::runtime_error);
+  EXPECT_EQ(finished.load(), 3);
+  check_cover(pool, 50);  // still usable
+}
+
+TEST(ThreadPool, PhysicalCoreCountIsPlausible) {
+  const int cores = physical_core_count();
+  EXPECT_GE(cores, 1);
+  EXPECT_LE(cores, static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
+}
+
+}  // namespace
+}  // namespace gengyun::kernels
