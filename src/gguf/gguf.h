@@ -8,6 +8,8 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <span>
@@ -21,6 +23,14 @@
 #include "util/result.h"
 
 namespace gengyun::gguf {
+
+/// Alignment of tensor data when the file has no `general.alignment` key.
+inline constexpr size_t kDefaultAlignment = 32;
+/// Most tensor dimensions (ggml's GGML_MAX_DIMS).
+inline constexpr size_t kMaxDims = 4;
+/// Deepest nesting of metadata arrays accepted (an array of arrays is depth 2); deeper files
+/// are rejected rather than parsed recursively without bound.
+inline constexpr int kMaxArrayDepth = 8;
 
 /// GGUF metadata value types (on-disk ids).
 enum class ValueType : uint32_t {
@@ -38,6 +48,10 @@ enum class ValueType : uint32_t {
   INT64 = 11,
   FLOAT64 = 12,
 };
+
+/// The spec's name of a value type ("uint8", "float32", "string", "array", ...); "unknown"
+/// for ids outside the enum.
+std::string_view value_type_name(ValueType type);
 
 struct Value;
 
@@ -63,6 +77,11 @@ struct Value {
   /// Only for ARRAY values.
   const Array* as_array() const;
 };
+
+/// Exact equality: same type and same data; floats compare by bit pattern (so a NaN equals
+/// itself and 0.0 differs from -0.0), arrays element by element.
+bool operator==(const Value& a, const Value& b);
+bool operator==(const Array& a, const Array& b);
 
 /// One tensor: name, type, shape in ggml order (ne[0] is the row length, the contiguous
 /// dimension), and its bytes inside the mapped file.
@@ -104,7 +123,8 @@ class File {
   /// nullptr when absent.
   const Value* find(std::string_view key) const;
 
-  /// Typed getters: nullopt when the key is absent or has another type.
+  /// Typed getters: nullopt when the key is absent or has another type. get_int accepts
+  /// every integer type (nullopt above INT64_MAX); get_float every integer or float type.
   std::optional<int64_t> get_int(std::string_view key) const;
   std::optional<double> get_float(std::string_view key) const;
   std::optional<bool> get_bool(std::string_view key) const;
@@ -118,6 +138,9 @@ class File {
 
   /// Total bytes of the file image.
   size_t size() const { return bytes_.size(); }
+  /// Byte offset of the data section (the end of the tensor infos rounded up to alignment());
+  /// tensor i's bytes start at data_offset() + tensors()[i].offset.
+  size_t data_offset() const { return data_offset_; }
 
  private:
   File() = default;
@@ -127,8 +150,11 @@ class File {
   std::string name_;
   uint32_t version_ = 0;
   size_t alignment_ = 32;
+  size_t data_offset_ = 0;
   std::vector<std::pair<std::string, Value>> metadata_;
   std::vector<TensorInfo> tensors_;
+  std::map<std::string, size_t, std::less<>> key_index_;     ///< key -> index in metadata_
+  std::map<std::string, size_t, std::less<>> tensor_index_;  ///< name -> index in tensors_
 };
 
 }  // namespace gengyun::gguf
