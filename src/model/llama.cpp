@@ -1,0 +1,82 @@
+// Architecture `llama` (Llama 1/2/3, TinyLlama, stories260K), after llama.cpp's
+// src/models/llama.cpp: pre-norm decoder, RMSNorm, RoPE with adjacent pairs (the converter
+// permutes Q/K rows for it) and optional Llama 3 frequency factors (rope_freqs.weight),
+// grouped-query attention without biases, SwiGLU FFN, separate or tied output.weight.
+#include "model/architecture.h"
+#include "model/blocks.h"
+
+namespace gengyun::model {
+namespace {
+
+class Llama final : public Architecture {
+ public:
+  struct Layer {
+    const float* attn_norm = nullptr;
+    Matrix wq, wk, wv, wo;
+    const float* ffn_norm = nullptr;
+    Matrix ffn_gate, ffn_up, ffn_down;
+  };
+
+  Matrix token_embd_;
+  const float* output_norm_ = nullptr;
+  Matrix output_;
+  blocks::Rope rope_;
+  std::vector<Layer> layers_;
+
+  void forward(ForwardPass& p) const override {
+    const HParams& hp = p.hp;
+    Scratch& s = p.s;
+    const int64_t n = p.n_tokens();
+    embed_tokens(p, token_embd_);
+    for (int il = 0; il < hp.n_layer; ++il) {
+      const Layer& l = layers_[il];
+      blocks::rms_norm(s.x.data(), l.attn_norm, s.cur.data(), n, hp.n_embd, hp.rms_eps);
+      blocks::linear(l.wq, nullptr, s.cur.data(), s.q.data(), n, p.pool);
+      blocks::linear(l.wk, nullptr, s.cur.data(), s.k.data(), n, p.pool);
+      blocks::linear(l.wv, nullptr, s.cur.data(), s.v.data(), n, p.pool);
+      blocks::rope(rope_, s.q.data(), n, hp.n_head, p.pos0);
+      blocks::rope(rope_, s.k.data(), n, hp.n_head_kv, p.pos0);
+      self_attention(p, il);
+      blocks::linear(l.wo, nullptr, s.attn.data(), s.cur.data(), n, p.pool);
+      blocks::add(s.x.data(), s.cur.data(), n * hp.n_embd);
+
+      blocks::rms_norm(s.x.data(), l.ffn_norm, s.cur.data(), n, hp.n_embd, hp.rms_eps);
+      feed_forward_swiglu(p, l.ffn_gate, l.ffn_up, l.ffn_down);
+      blocks::add(s.x.data(), s.cur.data(), n * hp.n_embd);
+    }
+    output_logits(p, output_norm_, output_);
+  }
+};
+
+}  // namespace
+
+Result<std::unique_ptr<Architecture>> build_llama(const HParams& hp, WeightBinder& b) {
+  auto m = std::make_unique<Llama>();
+  const int64_t q_dim = int64_t{hp.n_head} * hp.head_dim;
+  const int64_t kv_dim = int64_t{hp.n_head_kv} * hp.head_dim;
+
+  m->token_embd_ = b.matrix("token_embd.weight", hp.n_embd, hp.n_vocab);
+  m->output_norm_ = b.vector("output_norm.weight", hp.n_embd);
+  m->output_ = b.optional_matrix("output.weight", hp.n_embd, hp.n_vocab);
+  if (!m->output_) m->output_ = m->token_embd_;
+  m->rope_ = {hp.rope_type, hp.head_dim, hp.rope_freq_base,
+              b.optional_vector("rope_freqs.weight", hp.head_dim / 2)};
+
+  for (int i = 0; i < hp.n_layer && b.finish().ok(); ++i) {
+    const auto name = [i](const char* suffix) { return WeightBinder::layer_name(i, suffix); };
+    Llama::Layer& l = m->layers_.emplace_back();
+    l.attn_norm = b.vector(name("attn_norm.weight"), hp.n_embd);
+    l.wq = b.matrix(name("attn_q.weight"), hp.n_embd, q_dim);
+    l.wk = b.matrix(name("attn_k.weight"), hp.n_embd, kv_dim);
+    l.wv = b.matrix(name("attn_v.weight"), hp.n_embd, kv_dim);
+    l.wo = b.matrix(name("attn_output.weight"), q_dim, hp.n_embd);
+    l.ffn_norm = b.vector(name("ffn_norm.weight"), hp.n_embd);
+    l.ffn_gate = b.matrix(name("ffn_gate.weight"), hp.n_embd, hp.n_ff);
+    l.ffn_up = b.matrix(name("ffn_up.weight"), hp.n_embd, hp.n_ff);
+    l.ffn_down = b.matrix(name("ffn_down.weight"), hp.n_ff, hp.n_embd);
+  }
+  if (Result<void> bound = b.finish(); !bound) return bound.error();
+  return std::unique_ptr<Architecture>(std::move(m));
+}
+
+}  // namespace gengyun::model

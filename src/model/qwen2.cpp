@@ -1,0 +1,84 @@
+// Architecture `qwen2` (Qwen2, Qwen2.5, DeepSeek-R1-Distill-Qwen), after llama.cpp's
+// src/models/qwen2.cpp: like llama but with Q/K/V biases, NEOX RoPE, and output.weight
+// tied to token_embd when absent.
+#include "model/architecture.h"
+#include "model/blocks.h"
+
+namespace gengyun::model {
+namespace {
+
+class Qwen2 final : public Architecture {
+ public:
+  struct Layer {
+    const float* attn_norm = nullptr;
+    Matrix wq, wk, wv, wo;
+    const float *bq = nullptr, *bk = nullptr, *bv = nullptr;
+    const float* ffn_norm = nullptr;
+    Matrix ffn_gate, ffn_up, ffn_down;
+  };
+
+  Matrix token_embd_;
+  const float* output_norm_ = nullptr;
+  Matrix output_;
+  blocks::Rope rope_;
+  std::vector<Layer> layers_;
+
+  void forward(ForwardPass& p) const override {
+    const HParams& hp = p.hp;
+    Scratch& s = p.s;
+    const int64_t n = p.n_tokens();
+    embed_tokens(p, token_embd_);
+    for (int il = 0; il < hp.n_layer; ++il) {
+      const Layer& l = layers_[il];
+      blocks::rms_norm(s.x.data(), l.attn_norm, s.cur.data(), n, hp.n_embd, hp.rms_eps);
+      blocks::linear(l.wq, l.bq, s.cur.data(), s.q.data(), n, p.pool);
+      blocks::linear(l.wk, l.bk, s.cur.data(), s.k.data(), n, p.pool);
+      blocks::linear(l.wv, l.bv, s.cur.data(), s.v.data(), n, p.pool);
+      blocks::rope(rope_, s.q.data(), n, hp.n_head, p.pos0);
+      blocks::rope(rope_, s.k.data(), n, hp.n_head_kv, p.pos0);
+      self_attention(p, il);
+      blocks::linear(l.wo, nullptr, s.attn.data(), s.cur.data(), n, p.pool);
+      blocks::add(s.x.data(), s.cur.data(), n * hp.n_embd);
+
+      blocks::rms_norm(s.x.data(), l.ffn_norm, s.cur.data(), n, hp.n_embd, hp.rms_eps);
+      feed_forward_swiglu(p, l.ffn_gate, l.ffn_up, l.ffn_down);
+      blocks::add(s.x.data(), s.cur.data(), n * hp.n_embd);
+    }
+    output_logits(p, output_norm_, output_);
+  }
+};
+
+}  // namespace
+
+Result<std::unique_ptr<Architecture>> build_qwen2(const HParams& hp, WeightBinder& b) {
+  auto m = std::make_unique<Qwen2>();
+  const int64_t q_dim = int64_t{hp.n_head} * hp.head_dim;
+  const int64_t kv_dim = int64_t{hp.n_head_kv} * hp.head_dim;
+
+  m->token_embd_ = b.matrix("token_embd.weight", hp.n_embd, hp.n_vocab);
+  m->output_norm_ = b.vector("output_norm.weight", hp.n_embd);
+  m->output_ = b.optional_matrix("output.weight", hp.n_embd, hp.n_vocab);
+  if (!m->output_) m->output_ = m->token_embd_;
+  m->rope_ = {hp.rope_type, hp.head_dim, hp.rope_freq_base, nullptr};
+
+  for (int i = 0; i < hp.n_layer && b.finish().ok(); ++i) {
+    const auto name = [i](const char* suffix) { return WeightBinder::layer_name(i, suffix); };
+    Qwen2::Layer& l = m->layers_.emplace_back();
+    l.attn_norm = b.vector(name("attn_norm.weight"), hp.n_embd);
+    l.wq = b.matrix(name("attn_q.weight"), hp.n_embd, q_dim);
+    l.wk = b.matrix(name("attn_k.weight"), hp.n_embd, kv_dim);
+    l.wv = b.matrix(name("attn_v.weight"), hp.n_embd, kv_dim);
+    l.bq = b.vector(name("attn_q.bias"), q_dim);
+    l.bk = b.vector(name("attn_k.bias"), kv_dim);
+    l.bv = b.vector(name("attn_v.bias"), kv_dim);
+    l.wo = b.matrix(name("attn_output.weight"), q_dim, hp.n_embd);
+    l.ffn_norm = b.vector(name("ffn_norm.weight"), hp.n_embd);
+    l.ffn_gate = b.matrix(name("ffn_gate.weight"), hp.n_embd, hp.n_ff);
+    l.ffn_up = b.matrix(name("ffn_up.weight"), hp.n_embd, hp.n_ff);
+    l.ffn_down = b.matrix(name("ffn_down.weight"), hp.n_ff, hp.n_embd);
+  }
+  if (Result<void> bound = b.finish(); !bound) return bound.error();
+  return std::unique_ptr<Architecture>(std::move(m));
+}
+
+}  // namespace gengyun::model

@@ -1,0 +1,76 @@
+#include "model/weights.h"
+
+
+#include "kernels/dequantize.h"
+
+namespace gengyun::model {
+namespace {
+
+std::string shape_string(const std::vector<int64_t>& ne) {
+  std::string s = "[";
+  for (size_t i = 0; i < ne.size(); ++i) s += (i ? ", " : "") + std::to_string(ne[i]);
+  return s + "]";
+}
+
+}  // namespace
+
+WeightBinder::WeightBinder(const gguf::File& file, std::deque<std::vector<float>>& vectors)
+    : file_(file), vectors_(vectors) {}
+
+std::string WeightBinder::layer_name(int layer, const char* suffix) {
+  return "blk." + std::to_string(layer) + "." + suffix;
+}
+
+void WeightBinder::fail(std::string message) {
+  if (!error_) error_ = Error{file_.name() + ": " + std::move(message)};
+}
+
+Result<void> WeightBinder::finish() const {
+  if (error_) return *error_;
+  return {};
+}
+
+const gguf::TensorInfo* WeightBinder::lookup(const std::string& name, bool required,
+                                             const std::vector<int64_t>& ne) {
+  if (error_) return nullptr;
+  const gguf::TensorInfo* t = file_.find_tensor(name);
+  if (t == nullptr) {
+    if (required) fail("tensor '" + name + "' is missing");
+    return nullptr;
+  }
+  if (t->ne != ne) {
+    fail("tensor '" + name + "' has shape " + shape_string(t->ne) + ", expected " +
+         shape_string(ne));
+    return nullptr;
+  }
+  if (Result<void> computable = kernels::check_dequantizable(t->type, t->ne[0]); !computable) {
+    fail("tensor '" + name + "': " + computable.error().message);
+    return nullptr;
+  }
+  return t;
+}
+
+Matrix WeightBinder::matrix(const std::string& name, int64_t n_in, int64_t n_out) {
+  const gguf::TensorInfo* t = lookup(name, true, {n_in, n_out});
+  return t ? Matrix{t, n_in, n_out} : Matrix{};
+}
+
+Matrix WeightBinder::optional_matrix(const std::string& name, int64_t n_in, int64_t n_out) {
+  const gguf::TensorInfo* t = lookup(name, false, {n_in, n_out});
+  return t ? Matrix{t, n_in, n_out} : Matrix{};
+}
+
+const float* WeightBinder::vector(const std::string& name, int64_t n) {
+  const gguf::TensorInfo* t = lookup(name, true, {n});
+  if (t == nullptr) return nullptr;
+  std::vector<float>& v = vectors_.emplace_back(static_cast<size_t>(n));
+  kernels::dequantize_row(t->type, t->data, v.data(), n);
+  return v.data();
+}
+
+const float* WeightBinder::optional_vector(const std::string& name, int64_t n) {
+  if (error_ || file_.find_tensor(name) == nullptr) return nullptr;
+  return vector(name, n);
+}
+
+}  // namespace gengyun::model

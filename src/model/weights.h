@@ -1,0 +1,61 @@
+// Binding a model's tensors by name: shape and type checks, no copies of weight matrices.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "gguf/gguf.h"
+#include "util/result.h"
+
+namespace gengyun::model {
+
+/// A weight matrix of n_out rows of n_in elements (GGUF ne = [n_in, n_out]) in any type that
+/// kernels::matmul and kernels::dequantize_row compute; `data` points into the mapped file.
+struct Matrix {
+  const gguf::TensorInfo* tensor = nullptr;
+  int64_t n_in = 0;
+  int64_t n_out = 0;
+
+  explicit operator bool() const { return tensor != nullptr; }
+  gguf::GgmlType type() const { return tensor->type; }
+  const void* data() const { return tensor->data; }
+};
+
+/// Looks tensors up in a GGUF file for one architecture. The first failure is recorded and
+/// later calls return empty values, so a family's binding code reads as a list of tensors
+/// followed by one `finish()`.
+class WeightBinder {
+ public:
+  /// `vectors` receives the f32 copies of 1-D tensors; it must outlive the bound weights.
+  WeightBinder(const gguf::File& file, std::deque<std::vector<float>>& vectors);
+
+  /// Required matrix `name` with ne = [n_in, n_out]. Errors: missing, other shape, a type
+  /// that cannot be computed, a row length not a multiple of the type's block size.
+  Matrix matrix(const std::string& name, int64_t n_in, int64_t n_out);
+  /// Like matrix(), but an absent tensor gives an empty Matrix.
+  Matrix optional_matrix(const std::string& name, int64_t n_in, int64_t n_out);
+  /// Required 1-D tensor of n elements (norm weights, biases), converted to f32.
+  const float* vector(const std::string& name, int64_t n);
+  /// Like vector(), but an absent tensor gives nullptr.
+  const float* optional_vector(const std::string& name, int64_t n);
+
+  /// "blk.<layer>.<suffix>", llama.cpp's per-layer tensor names.
+  static std::string layer_name(int layer, const char* suffix);
+
+  /// The first error, if any.
+  Result<void> finish() const;
+
+ private:
+  const gguf::TensorInfo* lookup(const std::string& name, bool required,
+                                 const std::vector<int64_t>& ne);
+  void fail(std::string message);
+
+  const gguf::File& file_;
+  std::deque<std::vector<float>>& vectors_;
+  std::optional<Error> error_;
+};
+
+}  // namespace gengyun::model

@@ -1,0 +1,166 @@
+// The forward pass against llama.cpp's outputs in testdata/expected/: every model file, every
+// prompt, with the tolerances of testdata/README.md.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "kernels/thread_pool.h"
+#include "model/model.h"
+#include "model_test_util.h"
+#include "testdata.h"
+
+namespace gengyun::model {
+namespace {
+
+using ::gengyun::testing::testdata_path;
+
+/// Model names ("qwen2-tiny-q4_k_m") of every expected/*.json.
+std::vector<std::string> expected_models() {
+  std::vector<std::string> names;
+  const std::filesystem::path dir = testdata_path("expected");
+  if (!std::filesystem::is_directory(dir)) return names;
+  for (const auto& entry : std::filesystem::directory_iterator(dir))
+    if (entry.path().extension() == ".json") names.push_back(entry.path().stem().string());
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+bool ends_with(const std::string& s, const std::string& suffix) {
+  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+/// README tolerances for a model's tensor type.
+struct Tolerance {
+  double logit;       ///< fraction of the largest |logit| at a position
+  double min_margin;  ///< reference top-1 minus top-2 above which argmax must agree
+};
+
+Tolerance tolerance_for(const std::string& model) {
+  if (ends_with(model, "-f32") || ends_with(model, "-f16")) return {2e-3, 0.05};
+  if (ends_with(model, "-bf16")) return {1e-2, 0.05};
+  return {5e-2, 0.3};
+}
+
+int64_t argmax(const float* row, int64_t n) { return std::max_element(row, row + n) - row; }
+
+double max_abs(const float* row, int64_t n) {
+  double m = 0;
+  for (int64_t i = 0; i < n; ++i) m = std::max(m, std::abs(static_cast<double>(row[i])));
+  return m;
+}
+
+/// Checks one position's logits against the reference top-5 ([[id, logit], ...], best first):
+/// the five values, no other token above the fifth, and the argmax where the margin is clear.
+void check_top5(const float* row, int64_t n_vocab, const nlohmann::json& top5, double scale,
+                const Tolerance& tol, const std::string& where) {
+  const double allowed = tol.logit * scale;
+  std::vector<bool> in_top5(n_vocab, false);
+  for (const auto& pair : top5) {
+    const int id = pair[0].get<int>();
+    const double ref = pair[1].get<double>();
+    ASSERT_LT(id, n_vocab) << where;
+    in_top5[id] = true;
+    EXPECT_NEAR(row[id], ref, allowed) << where << " token " << id;
+  }
+  // One failure per position at most: a wrong forward pass would otherwise report every token.
+  const double fifth = top5.back()[1].get<double>();
+  int64_t above = 0, first_above = -1;
+  for (int64_t id = 0; id < n_vocab; ++id) {
+    if (!in_top5[id] && row[id] > fifth + allowed) {
+      if (above++ == 0) first_above = id;
+    }
+  }
+  EXPECT_EQ(above, 0) << where << ": " << above << " tokens outside the reference top 5 score above"
+                      << " its fifth logit " << fifth << ", e.g. token " << first_above << " at "
+                      << (first_above >= 0 ? row[first_above] : 0.0f);
+  const double margin = top5[0][1].get<double>() - top5[1][1].get<double>();
+  if (margin >= tol.min_margin) {
+    EXPECT_EQ(argmax(row, n_vocab), top5[0][0].get<int>()) << where << " (margin " << margin << ")";
+  }
+}
+
+class ReferenceTest : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(ReferenceTest, MatchesLlamaCpp) {
+  REQUIRE_TESTDATA();
+  const std::string name = GetParam();
+  const Tolerance tol = tolerance_for(name);
+  std::ifstream in(testdata_path("expected/" + name + ".json"));
+  const nlohmann::json expected = nlohmann::json::parse(in);
+
+  std::unique_ptr<Model> model = testing::load_model(name + ".gguf");
+  ASSERT_NE(model, nullptr);
+  const int64_t n_vocab = model->hparams().n_vocab;
+  ASSERT_EQ(n_vocab, expected["n_vocab"].get<int64_t>());
+
+  kernels::ThreadPool pool(1);
+  Context ctx(*model, 256, pool);
+  std::vector<float> logits;
+  for (size_t c = 0; c < expected["cases"].size(); ++c) {
+    const nlohmann::json& cs = expected["cases"][c];
+    const std::vector<int32_t> tokens = cs["tokens"].get<std::vector<int32_t>>();
+    const std::string where_case = name + " case " + std::to_string(c);
+    ctx.clear();
+    ASSERT_TRUE(ctx.eval(tokens, /*all_logits=*/true, logits).ok()) << where_case;
+    ASSERT_EQ(logits.size(), tokens.size() * n_vocab);
+
+    const nlohmann::json& top5 = cs["top5_per_position"];
+    ASSERT_EQ(top5.size(), tokens.size());
+    for (size_t p = 0; p < tokens.size(); ++p) {
+      const float* row = logits.data() + p * n_vocab;
+      double scale = max_abs(row, n_vocab);
+      for (const auto& pair : top5[p]) scale = std::max(scale, std::abs(pair[1].get<double>()));
+      check_top5(row, n_vocab, top5[p], scale, tol, where_case + " position " + std::to_string(p));
+    }
+
+    if (cs.contains("last_logits")) {
+      const std::vector<float> ref = cs["last_logits"].get<std::vector<float>>();
+      ASSERT_EQ(static_cast<int64_t>(ref.size()), n_vocab);
+      const float* row = logits.data() + (tokens.size() - 1) * n_vocab;
+      const double allowed = tol.logit * max_abs(ref.data(), n_vocab);
+      int bad = 0;
+      for (int64_t i = 0; i < n_vocab && bad < 5; ++i) {
+        if (std::abs(row[i] - ref[i]) > allowed) {
+          ++bad;
+          ADD_FAILURE() << where_case << " last logit " << i << ": " << row[i] << " vs " << ref[i];
+        }
+      }
+    }
+
+    // Greedy: feed the reference's tokens one at a time while its margin is clear.
+    const std::vector<int32_t> greedy = cs["greedy"].get<std::vector<int32_t>>();
+    const std::vector<double> margins = cs["greedy_margin"].get<std::vector<double>>();
+    ASSERT_EQ(greedy.size(), margins.size());
+    const float* last = logits.data() + (tokens.size() - 1) * n_vocab;
+    std::vector<float> step_logits(last, last + n_vocab);
+    for (size_t i = 0; i < greedy.size() && margins[i] >= tol.min_margin; ++i) {
+      ASSERT_EQ(argmax(step_logits.data(), n_vocab), greedy[i]) << where_case << " greedy step " << i;
+      const int32_t next = greedy[i];
+      ASSERT_TRUE(ctx.eval({&next, 1}, /*all_logits=*/false, step_logits).ok());
+      ASSERT_EQ(static_cast<int64_t>(step_logits.size()), n_vocab);
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(AllExpected, ReferenceTest, ::testing::ValuesIn(expected_models()),
+                         [](const ::testing::TestParamInfo<std::string>& info) {
+                           std::string id = info.param;
+                           std::replace_if(id.begin(), id.end(), [](char ch) { return !std::isalnum(ch); }, '_');
+                           return id;
+                         });
+GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(ReferenceTest);
+
+TEST(ReferenceData, CoversEveryArchitectureAndType) {
+  REQUIRE_TESTDATA();
+  // The README's set: 14 qwen2 types, 3 qwen3, 3 llama, stories260K.
+  EXPECT_GE(expected_models().size(), 21u);
+}
+
+}  // namespace
+}  // namespace gengyun::model
