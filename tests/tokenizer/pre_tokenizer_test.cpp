@@ -1,0 +1,100 @@
+// Pre-tokenizer word boundaries, worked out by hand from llama.cpp's expressions.
+#include "tokenizer/pre_tokenizer.h"
+
+#include <gtest/gtest.h>
+
+#include "tokenizer/utf8.h"
+
+namespace gengyun::tokenizer {
+namespace {
+
+using Words = std::vector<std::string>;
+
+Words split(PreTokenizerType type, std::string_view text) {
+  auto pre = PreTokenizer::create(type);
+  EXPECT_TRUE(pre.ok()) << (pre.ok() ? "" : pre.error().message);
+  return pre.ok() ? pre.value()->split(text) : Words{};
+}
+
+TEST(PreTokenizer, Qwen2) {
+  EXPECT_EQ(split(PreTokenizerType::Qwen2, ""), Words{});
+  EXPECT_EQ(split(PreTokenizerType::Qwen2, "Hello world"), (Words{"Hello", " world"}));
+  EXPECT_EQ(split(PreTokenizerType::Qwen2, "I'm 123abc  \n\n  x"),
+            (Words{"I", "'m", " ", "1", "2", "3", "abc", "  \n\n", " ", " x"}));
+  EXPECT_EQ(split(PreTokenizerType::Qwen2, "x?!\n\ny DON'T"),
+            (Words{"x", "?!\n\n", "y", " DON", "'T"}));
+  EXPECT_EQ(split(PreTokenizerType::Qwen2, "end   "), (Words{"end", "   "}));
+}
+
+TEST(PreTokenizer, Llama3GroupsDigitsByThree) {
+  EXPECT_EQ(split(PreTokenizerType::Llama3, "12345 x"), (Words{"123", "45", " x"}));
+}
+
+TEST(PreTokenizer, Gpt2) {
+  EXPECT_EQ(split(PreTokenizerType::Gpt2, "12345"), (Words{"12345"}));
+  EXPECT_EQ(split(PreTokenizerType::Gpt2, "Hello  world"), (Words{"Hello", " ", " world"}));
+  EXPECT_EQ(split(PreTokenizerType::Gpt2, "a\nb"), (Words{"a", "\n", "b"}));
+}
+
+TEST(PreTokenizer, DefaultAppliesItsExpressionsInTurn) {
+  EXPECT_EQ(split(PreTokenizerType::Default, "a+b=3.14"),
+            (Words{"a", "+", "b", "=", "3", ".", "14"}));
+  EXPECT_EQ(split(PreTokenizerType::Default, "12345"), (Words{"123", "45"}));
+}
+
+// \s is Unicode White_Space as in llama.cpp's tables: U+2003 is whitespace, U+180E is not
+// (PCRE2's own \s would take it).
+TEST(PreTokenizer, WhitespaceIsUnicodeWhiteSpace) {
+  EXPECT_EQ(split(PreTokenizerType::Qwen2, "x\u2003\u2003y"), (Words{"x", "\u2003", "\u2003y"}));
+  EXPECT_EQ(split(PreTokenizerType::Qwen2, "x\u180E\u180Ey"), (Words{"x", "\u180E\u180E", "y"}));
+  EXPECT_EQ(split(PreTokenizerType::Qwen2, "a\u00A0b"), (Words{"a", "\u00A0b"}));
+}
+
+TEST(PreTokenizer, InvalidUtf8BecomesReplacementCharacters) {
+  EXPECT_EQ(split(PreTokenizerType::Qwen2, "a\xFF" "b"), (Words{"a", "\xEF\xBF\xBD" "b"}));
+  // A surrogate decodes (leniently, as llama.cpp) and is written back unchanged.
+  EXPECT_EQ(split(PreTokenizerType::Qwen2, "x\xED\xA0\x80"), (Words{"x", "\xED\xA0\x80"}));
+}
+
+TEST(Utf8, LenientDecodingFollowsLlamaCpp) {
+  EXPECT_EQ(decode_codepoints_lenient("A\xC1\x81"), (std::vector<uint32_t>{0x41, 0x41}));  // overlong
+  EXPECT_EQ(decode_codepoints_lenient("\xE4\xBD"), (std::vector<uint32_t>{0xFFFD, 0xFFFD}));
+  EXPECT_EQ(decode_codepoints_lenient("\xF8\x80"), (std::vector<uint32_t>{0xFFFD, 0xFFFD}));
+  EXPECT_EQ(decode_codepoints_lenient("\xF0\x9F\x98\x80"), (std::vector<uint32_t>{0x1F600}));
+}
+
+TEST(Utf8, EveryScalarValueIsOneValidSequenceAndItsPrefixesAreIncomplete) {
+  for (uint32_t cp = 0; cp <= 0x10FFFF; ++cp) {
+    if (cp >= 0xD800 && cp <= 0xDFFF) continue;
+    std::string s;
+    append_utf8(s, cp);
+    const auto seq = next_utf8_sequence(s, 0);
+    ASSERT_EQ(seq.kind, Utf8Sequence::Kind::Valid) << cp;
+    ASSERT_EQ(seq.length, s.size()) << cp;
+    for (size_t k = 1; k < s.size(); ++k) {
+      const auto prefix = next_utf8_sequence(std::string_view(s).substr(0, k), 0);
+      ASSERT_EQ(prefix.kind, Utf8Sequence::Kind::Incomplete) << cp;
+      ASSERT_EQ(prefix.length, k) << cp;
+    }
+  }
+}
+
+TEST(Utf8, IllFormedSubparts) {
+  using Kind = Utf8Sequence::Kind;
+  const auto check = [](std::string_view s, Kind kind, size_t length) {
+    const auto seq = next_utf8_sequence(s, 0);
+    EXPECT_EQ(seq.kind, kind) << s;
+    EXPECT_EQ(seq.length, length) << s;
+  };
+  check("\x80", Kind::Invalid, 1);
+  check("\xC0\x80", Kind::Invalid, 1);          // overlong lead
+  check("\xE0\x80\x80", Kind::Invalid, 1);      // overlong: E0 needs A0..BF next
+  check("\xED\xA0\x80", Kind::Invalid, 1);      // surrogate
+  check("\xF4\x90\x80\x80", Kind::Invalid, 1);  // above U+10FFFF
+  check("\xF5", Kind::Invalid, 1);
+  check("\xE4\xBD" "A", Kind::Invalid, 2);      // maximal subpart E4 BD
+  check("\xF0\x9F\x98" "A", Kind::Invalid, 3);
+}
+
+}  // namespace
+}  // namespace gengyun::tokenizer

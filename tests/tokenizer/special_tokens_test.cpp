@@ -1,0 +1,111 @@
+// Special tokens: which are cut out of the text, how they render, which end generation.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+
+#include "tokenizer_test_util.h"
+
+namespace gengyun::testing {
+namespace {
+
+bool contains(const std::vector<int32_t>& ids, int32_t id) {
+  return std::find(ids.begin(), ids.end(), id) != ids.end();
+}
+
+TEST(SpecialTokens, QwenVocabularyFacts) {
+  REQUIRE_TESTDATA();
+  const Tokenizer* t = shared_tokenizer("tokenizer/qwen-vocab.gguf");
+  ASSERT_NE(t, nullptr);
+  EXPECT_FALSE(t->is_spm());
+  EXPECT_EQ(t->n_vocab(), 151669);
+  EXPECT_EQ(t->bos(), 151643);
+  EXPECT_EQ(t->eos(), 151645);
+  EXPECT_FALSE(t->add_bos());
+  EXPECT_EQ(t->find_token("<|im_end|>"), 151645);
+  EXPECT_EQ(t->find_token("no such token"), std::nullopt);
+
+  // llama.cpp's EOG set for Qwen: "</s>" (an ordinary Qwen token, but on llama.cpp's list of
+  // end-of-generation texts), <|endoftext|>, <|im_end|>, <|fim_pad|>, <|repo_name|>,
+  // <|file_sep|>.
+  std::vector<int32_t> eog;
+  for (int32_t id = 0; id < t->n_vocab(); ++id)
+    if (t->is_eog(id)) eog.push_back(id);
+  EXPECT_EQ(eog, (std::vector<int32_t>{128247, 151643, 151645, 151662, 151663, 151664}));
+  EXPECT_FALSE(t->is_eog(-1));
+  EXPECT_FALSE(t->is_eog(t->n_vocab()));
+}
+
+TEST(SpecialTokens, QwenControlTokensAreParsedOnlyOnRequest) {
+  REQUIRE_TESTDATA();
+  const Tokenizer* t = shared_tokenizer("tokenizer/qwen-vocab.gguf");
+  ASSERT_NE(t, nullptr);
+  EXPECT_EQ(t->encode("<|im_start|>", true), (std::vector<int32_t>{151644}));
+  const auto plain = t->encode("<|im_start|>", false);
+  EXPECT_FALSE(contains(plain, 151644));
+  EXPECT_EQ(decode_all(*t, plain, false), "<|im_start|>");
+
+  // USER_DEFINED tokens are cut out even without parse_special.
+  EXPECT_EQ(t->encode("<tool_call>", false), (std::vector<int32_t>{151657}));
+  EXPECT_EQ(t->encode("a<think>b", false), (std::vector<int32_t>{64, 151667, 65}));
+
+  // <|fim_prefix|> is USER_DEFINED in the file, but llama.cpp makes it CONTROL by its text.
+  EXPECT_EQ(t->encode("<|fim_prefix|>", true), (std::vector<int32_t>{151659}));
+  EXPECT_FALSE(contains(t->encode("<|fim_prefix|>", false), 151659));
+
+  // Likewise "</s>", which llama.cpp makes CONTROL as an end-of-generation text.
+  EXPECT_EQ(t->encode("</s>", true), (std::vector<int32_t>{128247}));
+  EXPECT_FALSE(contains(t->encode("</s>", false), 128247));
+  EXPECT_EQ(t->token_to_piece(128247), "");
+  EXPECT_EQ(t->token_to_piece(128247, true), "</s>");
+}
+
+TEST(SpecialTokens, QwenPieces) {
+  REQUIRE_TESTDATA();
+  const Tokenizer* t = shared_tokenizer("tokenizer/qwen-vocab.gguf");
+  ASSERT_NE(t, nullptr);
+  EXPECT_EQ(t->token_to_piece(151644), "");
+  EXPECT_EQ(t->token_to_piece(151644, true), "<|im_start|>");
+  EXPECT_EQ(t->token_to_piece(151667), "<think>");  // USER_DEFINED renders as text
+  EXPECT_EQ(t->token_to_piece(9707), "Hello");
+  EXPECT_EQ(t->token_to_piece(220), " ");
+  EXPECT_EQ(t->token_to_piece(198), "\n");
+  EXPECT_EQ(t->token_to_piece(-1), "");
+  EXPECT_EQ(t->token_to_piece(t->n_vocab()), "");
+}
+
+TEST(SpecialTokens, SentencePieceAddsASpaceAfterEachSpecialToken) {
+  REQUIRE_TESTDATA();
+  const Tokenizer* t = shared_tokenizer("tokenizer/llama-spm-vocab.gguf");
+  ASSERT_NE(t, nullptr);
+  EXPECT_TRUE(t->is_spm());
+  EXPECT_TRUE(t->add_bos());
+  EXPECT_EQ(t->bos(), 1);
+  EXPECT_EQ(t->eos(), 2);
+  // 15043 "▁Hello", 3186 "▁world" (llama-spm-reference.out).
+  EXPECT_EQ(t->encode("<s>Hello", true), (std::vector<int32_t>{1, 15043}));
+  EXPECT_EQ(t->encode("Hello<s>world", true), (std::vector<int32_t>{15043, 1, 3186}));
+  EXPECT_FALSE(contains(t->encode("<s>Hello", false), 1));
+  EXPECT_EQ(t->encode("<unk>", true), (std::vector<int32_t>{0}));
+  EXPECT_FALSE(contains(t->encode("<unk>", false), 0));
+  EXPECT_EQ(t->encode("", true), std::vector<int32_t>{});
+}
+
+TEST(SpecialTokens, SentencePiecePieces) {
+  REQUIRE_TESTDATA();
+  const Tokenizer* t = shared_tokenizer("tokenizer/llama-spm-vocab.gguf");
+  ASSERT_NE(t, nullptr);
+  EXPECT_EQ(t->token_to_piece(15043), " Hello");
+  EXPECT_EQ(t->token_to_piece(13), "\n");        // <0x0A>
+  EXPECT_EQ(t->token_to_piece(243), "\xF0");     // <0xF0>
+  EXPECT_EQ(t->token_to_piece(0), "");
+  EXPECT_EQ(t->token_to_piece(0, true), "<unk>");
+  EXPECT_EQ(t->token_to_piece(2), "");
+  EXPECT_EQ(t->token_to_piece(2, true), "</s>");
+  std::vector<int32_t> eog;
+  for (int32_t id = 0; id < t->n_vocab(); ++id)
+    if (t->is_eog(id)) eog.push_back(id);
+  EXPECT_EQ(eog, (std::vector<int32_t>{2}));
+}
+
+}  // namespace
+}  // namespace gengyun::testing
