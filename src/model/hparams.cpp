@@ -86,41 +86,38 @@ Result<HParams> read_hparams(const gguf::File& file, const std::string& arch,
   hp.rms_eps = keys.positive("attention.layer_norm_rms_epsilon").value_or(0);
   hp.rope_freq_base = keys.positive("rope.freq_base", 10000.0f).value_or(0);
   if (keys.error()) return *keys.error();
+  const auto invalid = [&keys](std::string message) -> Error {
+    keys.fail(std::move(message));
+    return *keys.error();
+  };
 
   if (hp.n_head % hp.n_head_kv != 0) {
-    keys.fail("attention.head_count (" + std::to_string(hp.n_head) +
-              ") is not a multiple of attention.head_count_kv (" +
-              std::to_string(hp.n_head_kv) + ")");
-    return *keys.error();
+    return invalid("attention.head_count (" + std::to_string(hp.n_head) +
+                   ") is not a multiple of attention.head_count_kv (" +
+                   std::to_string(hp.n_head_kv) + ")");
   }
-  const std::optional<int> default_head_dim =
-      hp.n_embd % hp.n_head == 0 ? std::optional<int>(hp.n_embd / hp.n_head) : std::nullopt;
-  hp.head_dim = keys.size("attention.key_length", kMaxDim, default_head_dim).value_or(0);
+  if (file.find(arch + ".attention.key_length") == nullptr && hp.n_embd % hp.n_head != 0) {
+    return invalid("embedding_length (" + std::to_string(hp.n_embd) +
+                   ") is not a multiple of attention.head_count (" + std::to_string(hp.n_head) +
+                   ") and attention.key_length is absent");
+  }
+  hp.head_dim = keys.size("attention.key_length", kMaxDim, hp.n_embd / hp.n_head).value_or(0);
   if (keys.error()) return *keys.error();
-  if (hp.head_dim == 0) {
-    keys.fail("embedding_length (" + std::to_string(hp.n_embd) +
-              ") is not a multiple of attention.head_count (" + std::to_string(hp.n_head) +
-              ") and attention.key_length is absent");
-    return *keys.error();
-  }
   if (hp.head_dim % 2 != 0) {
-    keys.fail("head dimension " + std::to_string(hp.head_dim) + " is odd; RoPE needs pairs");
-    return *keys.error();
+    return invalid("head dimension " + std::to_string(hp.head_dim) + " is odd; RoPE needs pairs");
   }
   const int value_length = keys.size("attention.value_length", kMaxDim, hp.head_dim).value_or(0);
   const int rope_dims = keys.size("rope.dimension_count", kMaxDim, hp.head_dim).value_or(0);
   if (keys.error()) return *keys.error();
   if (value_length != hp.head_dim) {
-    keys.fail("attention.value_length (" + std::to_string(value_length) +
-              ") differs from attention.key_length (" + std::to_string(hp.head_dim) +
-              "); only equal key and value head sizes are supported");
-    return *keys.error();
+    return invalid("attention.value_length (" + std::to_string(value_length) +
+                   ") differs from attention.key_length (" + std::to_string(hp.head_dim) +
+                   "); only equal key and value head sizes are supported");
   }
   if (rope_dims != hp.head_dim) {
-    keys.fail("rope.dimension_count (" + std::to_string(rope_dims) +
-              ") differs from the head dimension (" + std::to_string(hp.head_dim) +
-              "); partial RoPE is not supported for architecture '" + arch + "'");
-    return *keys.error();
+    return invalid("rope.dimension_count (" + std::to_string(rope_dims) +
+                   ") differs from the head dimension (" + std::to_string(hp.head_dim) +
+                   "); partial RoPE is not supported for architecture '" + arch + "'");
   }
   return hp;
 }

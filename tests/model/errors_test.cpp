@@ -179,6 +179,18 @@ TEST(ModelLoad, BadHyperParameters) {
   });
   EXPECT_NE(eps.find("must be a positive number"), std::string::npos) << eps;
 
+  const std::string indivisible = load_error([](gguf::Writer& w, std::vector<gguf::TensorInfo>&) {
+    w.set_u32("qwen2.embedding_length", 250);
+  });
+  EXPECT_NE(indivisible.find("embedding_length (250) is not a multiple of attention.head_count (4)"),
+            std::string::npos)
+      << indivisible;
+
+  const std::string odd = load_error([](gguf::Writer& w, std::vector<gguf::TensorInfo>&) {
+    w.set_u32("qwen2.attention.key_length", 65);
+  });
+  EXPECT_NE(odd.find("head dimension 65 is odd"), std::string::npos) << odd;
+
   const std::string value_length = load_error([](gguf::Writer& w, std::vector<gguf::TensorInfo>&) {
     w.set_u32("qwen2.attention.value_length", 32);
   });
