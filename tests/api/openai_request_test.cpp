@@ -1,0 +1,248 @@
+// Request parsing and validation: every rejected field gets its 400 with the right `param`.
+#include "api/openai_request.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+namespace gengyun::api {
+namespace {
+
+using nlohmann::json;
+
+json chat_body(json extra = json::object()) {
+  json body = {{"model", "m"}, {"messages", {{{"role", "user"}, {"content", "hi"}}}}};
+  body.update(extra);
+  return body;
+}
+
+json completion_body(json extra = json::object()) {
+  json body = {{"model", "m"}, {"prompt", "hi"}};
+  body.update(extra);
+  return body;
+}
+
+TEST(ParseJsonObject, RejectsNonJsonAndNonObjects) {
+  for (const char* text : {"", "{", "not json", "{\"a\":}", "\xff\xfe"}) {
+    auto r = parse_json_object(text);
+    ASSERT_FALSE(r.ok()) << text;
+    EXPECT_EQ(r.error().http_status, 400);
+    EXPECT_NE(r.error().message.find("not valid JSON"), std::string::npos);
+  }
+  for (const char* text : {"[1,2]", "\"model\"", "42", "null"}) {
+    auto r = parse_json_object(text);
+    ASSERT_FALSE(r.ok()) << text;
+    EXPECT_NE(r.error().message.find("must be a JSON object"), std::string::npos) << text;
+  }
+  // Invalid UTF-8 inside a string is rejected at parse time, so it never reaches the engine.
+  EXPECT_FALSE(parse_json_object("{\"prompt\":\"\xc3\x28\"}").ok());
+  EXPECT_TRUE(parse_json_object("{\"prompt\":\"caf\xc3\xa9\"}").ok());
+}
+
+TEST(RequestedModel, OnlyStrings) {
+  EXPECT_EQ(requested_model(json{{"model", "qwen"}}), "qwen");
+  EXPECT_EQ(requested_model(json{{"model", 3}}), "");
+  EXPECT_EQ(requested_model(json::object()), "");
+}
+
+TEST(ParseChatRequest, DefaultsAreOpenAIs) {
+  auto r = parse_chat_request(chat_body());
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  const GenerationParams& p = r->params;
+  EXPECT_EQ(r->model, "m");
+  ASSERT_EQ(r->messages.size(), 1u);
+  EXPECT_EQ(r->messages[0].role, "user");
+  EXPECT_EQ(r->messages[0].content, "hi");
+  EXPECT_EQ(p.max_tokens, -1);
+  EXPECT_EQ(p.temperature, 1.0f);
+  EXPECT_EQ(p.top_p, 1.0f);
+  EXPECT_EQ(p.top_k, 0);
+  EXPECT_EQ(p.min_p, 0.0f);
+  EXPECT_EQ(p.repeat_penalty, 1.0f);
+  EXPECT_EQ(p.presence_penalty, 0.0f);
+  EXPECT_EQ(p.frequency_penalty, 0.0f);
+  EXPECT_FALSE(p.seed.has_value());
+  EXPECT_TRUE(p.stop.empty());
+  EXPECT_FALSE(r->stream);
+}
+
+TEST(ParseChatRequest, MapsEveryField) {
+  auto r = parse_chat_request(chat_body({{"max_tokens", 7},
+                                         {"temperature", 0},
+                                         {"top_p", 0.5},
+                                         {"top_k", 12},
+                                         {"min_p", 0.1},
+                                         {"presence_penalty", -1.5},
+                                         {"frequency_penalty", 2},
+                                         {"repeat_penalty", 1.3},
+                                         {"seed", 42},
+                                         {"stop", {"a", "", "bc"}},
+                                         {"n", 1},
+                                         {"stream", true},
+                                         {"stream_options", {{"include_usage", true}}},
+                                         {"logit_bias", {{"1", 2}}},
+                                         {"user", "someone"}}));
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  const GenerationParams& p = r->params;
+  EXPECT_EQ(p.max_tokens, 7);
+  EXPECT_EQ(p.temperature, 0.0f);
+  EXPECT_EQ(p.top_p, 0.5f);
+  EXPECT_EQ(p.top_k, 12);
+  EXPECT_EQ(p.min_p, 0.1f);
+  EXPECT_EQ(p.presence_penalty, -1.5f);
+  EXPECT_EQ(p.frequency_penalty, 2.0f);
+  EXPECT_EQ(p.repeat_penalty, 1.3f);
+  EXPECT_EQ(p.seed, 42u);
+  EXPECT_EQ(p.stop, (std::vector<std::string>{"a", "bc"}));
+  EXPECT_TRUE(r->stream);
+}
+
+TEST(ParseChatRequest, MaxCompletionTokensNegativeSeedAndNulls) {
+  auto r = parse_chat_request(chat_body({{"max_completion_tokens", 9}, {"seed", -1}}));
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(r->params.max_tokens, 9);
+  EXPECT_EQ(r->params.seed, UINT64_MAX);
+
+  // Explicit nulls (as OpenAI's SDKs send them) count as absent.
+  r = parse_chat_request(chat_body({{"max_tokens", nullptr},
+                                    {"temperature", nullptr},
+                                    {"stop", nullptr},
+                                    {"seed", nullptr},
+                                    {"stream", nullptr},
+                                    {"n", nullptr}}));
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(r->params.max_tokens, -1);
+  EXPECT_EQ(r->params.temperature, 1.0f);
+
+  // Past INT_MAX: clamped (it means "until the context is full" in practice).
+  r = parse_chat_request(chat_body({{"max_tokens", 99999999999ull}}));
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->params.max_tokens, 2147483647);
+  r = parse_chat_request(chat_body({{"stop", "###"}}));
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->params.stop, std::vector<std::string>{"###"});
+}
+
+TEST(ParseChatRequest, MessagesRolesAndContentParts) {
+  auto r = parse_chat_request(chat_body(
+      {{"messages",
+        {{{"role", "developer"}, {"content", "be brief"}},
+         {{"role", "user"},
+          {"content", {{{"type", "text"}, {"text", "a"}}, {{"type", "text"}, {"text", "b"}}}}},
+         {{"role", "assistant"}, {"content", nullptr}},
+         {{"role", "user"}, {"content", ""}}}}}));
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  ASSERT_EQ(r->messages.size(), 4u);
+  EXPECT_EQ(r->messages[0].role, "system");
+  EXPECT_EQ(r->messages[0].content, "be brief");
+  EXPECT_EQ(r->messages[1].content, "a\nb");
+  EXPECT_EQ(r->messages[2].role, "assistant");
+  EXPECT_EQ(r->messages[2].content, "");
+  EXPECT_EQ(r->messages[3].content, "");
+}
+
+struct BadCase {
+  const char* name;
+  json body;
+  const char* param;  // expected `param`; "" for null
+};
+
+void expect_rejected(const BadCase& c, bool chat) {
+  auto r = chat ? parse_chat_request(c.body) : parse_completion_request(c.body);
+  ASSERT_FALSE(r.ok()) << c.name;
+  EXPECT_EQ(r.error().http_status, 400) << c.name;
+  EXPECT_EQ(r.error().type, "invalid_request_error") << c.name;
+  EXPECT_EQ(r.error().param, c.param) << c.name << ": " << r.error().message;
+  EXPECT_FALSE(r.error().message.empty()) << c.name;
+}
+
+TEST(ParseChatRequest, RejectsBadFields) {
+  const json user = {{"role", "user"}, {"content", "hi"}};
+  const BadCase cases[] = {
+      {"no model", json{{"messages", {user}}}, "model"},
+      {"model not a string", chat_body({{"model", 3}}), "model"},
+      {"empty model", chat_body({{"model", ""}}), "model"},
+      {"no messages", json{{"model", "m"}}, "messages"},
+      {"messages not an array", chat_body({{"messages", "hi"}}), "messages"},
+      {"empty messages", chat_body({{"messages", json::array()}}), "messages"},
+      {"message not an object", chat_body({{"messages", {"hi"}}}), "messages[0]"},
+      {"no role", chat_body({{"messages", {{{"content", "hi"}}}}}), "messages[0].role"},
+      {"bad role", chat_body({{"messages", {user, {{"role", "robot"}, {"content", "x"}}}}}),
+       "messages[1].role"},
+      {"tool role", chat_body({{"messages", {{{"role", "tool"}, {"content", "x"}}}}}),
+       "messages[0].role"},
+      {"role not a string", chat_body({{"messages", {{{"role", 1}, {"content", "x"}}}}}),
+       "messages[0].role"},
+      {"user without content", chat_body({{"messages", {{{"role", "user"}}}}}),
+       "messages[0].content"},
+      {"content a number", chat_body({{"messages", {{{"role", "user"}, {"content", 5}}}}}),
+       "messages[0].content"},
+      {"image part",
+       chat_body({{"messages",
+                   {{{"role", "user"},
+                     {"content", {{{"type", "image_url"}, {"image_url", {{"url", "x"}}}}}}}}}}),
+       "messages[0].content[0].type"},
+      {"part without text",
+       chat_body({{"messages", {{{"role", "user"}, {"content", {{{"type", "text"}}}}}}}}),
+       "messages[0].content[0].text"},
+      {"part not an object",
+       chat_body({{"messages", {{{"role", "user"}, {"content", {"x"}}}}}}),
+       "messages[0].content[0]"},
+      {"temperature > 2", chat_body({{"temperature", 2.5}}), "temperature"},
+      {"temperature < 0", chat_body({{"temperature", -0.1}}), "temperature"},
+      {"temperature a string", chat_body({{"temperature", "0.5"}}), "temperature"},
+      {"top_p 0", chat_body({{"top_p", 0}}), "top_p"},
+      {"top_p > 1", chat_body({{"top_p", 1.01}}), "top_p"},
+      {"max_tokens 0", chat_body({{"max_tokens", 0}}), "max_tokens"},
+      {"max_tokens negative", chat_body({{"max_tokens", -5}}), "max_tokens"},
+      {"max_tokens float", chat_body({{"max_tokens", 5.5}}), "max_tokens"},
+      {"max_tokens 5.0", chat_body({{"max_tokens", 5.0}}), "max_tokens"},
+      {"max_tokens a string", chat_body({{"max_tokens", "5"}}), "max_tokens"},
+      {"max_completion_tokens 0", chat_body({{"max_completion_tokens", 0}}),
+       "max_completion_tokens"},
+      {"top_k negative", chat_body({{"top_k", -1}}), "top_k"},
+      {"top_k float", chat_body({{"top_k", 1.5}}), "top_k"},
+      {"min_p > 1", chat_body({{"min_p", 1.5}}), "min_p"},
+      {"presence_penalty > 2", chat_body({{"presence_penalty", 3}}), "presence_penalty"},
+      {"frequency_penalty < -2", chat_body({{"frequency_penalty", -2.5}}), "frequency_penalty"},
+      {"repeat_penalty 0", chat_body({{"repeat_penalty", 0}}), "repeat_penalty"},
+      {"seed float", chat_body({{"seed", 1.5}}), "seed"},
+      {"seed a string", chat_body({{"seed", "1"}}), "seed"},
+      {"5 stop strings", chat_body({{"stop", {"a", "b", "c", "d", "e"}}}), "stop"},
+      {"stop not strings", chat_body({{"stop", {"a", 1}}}), "stop"},
+      {"stop a number", chat_body({{"stop", 1}}), "stop"},
+      {"n 2", chat_body({{"n", 2}}), "n"},
+      {"n a string", chat_body({{"n", "1"}}), "n"},
+      {"stream a string", chat_body({{"stream", "yes"}}), "stream"},
+      {"stream_options a bool", chat_body({{"stream_options", true}}), "stream_options"},
+  };
+  for (const auto& c : cases) expect_rejected(c, /*chat=*/true);
+}
+
+TEST(ParseCompletionRequest, PromptForms) {
+  auto r = parse_completion_request(completion_body());
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->prompt, "hi");
+  r = parse_completion_request(completion_body({{"prompt", {"one"}}}));
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->prompt, "one");
+  r = parse_completion_request(completion_body({{"prompt", ""}}));
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->prompt, "");
+}
+
+TEST(ParseCompletionRequest, RejectsBadPrompts) {
+  const BadCase cases[] = {
+      {"no prompt", json{{"model", "m"}}, "prompt"},
+      {"prompt a number", completion_body({{"prompt", 3}}), "prompt"},
+      {"two prompts", completion_body({{"prompt", {"a", "b"}}}), "prompt"},
+      {"empty array", completion_body({{"prompt", json::array()}}), "prompt"},
+      {"token ids", completion_body({{"prompt", {1, 2, 3}}}), "prompt"},
+      {"no model", json{{"prompt", "x"}}, "model"},
+      {"temperature > 2", completion_body({{"temperature", 3}}), "temperature"},
+  };
+  for (const auto& c : cases) expect_rejected(c, /*chat=*/false);
+}
+
+}  // namespace
+}  // namespace gengyun::api
