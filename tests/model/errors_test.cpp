@@ -1,6 +1,8 @@
 // Bad models and bad eval calls get clear errors, never a crash.
 #include <gtest/gtest.h>
 
+#include <functional>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
