@@ -71,10 +71,18 @@ PreTokenizer::~PreTokenizer() = default;
 Result<std::unique_ptr<PreTokenizer>> PreTokenizer::create(PreTokenizerType type) {
   std::span<const char* const> sources;
   switch (type) {
-    case PreTokenizerType::Qwen2: sources = kQwen2; break;
-    case PreTokenizerType::Llama3: sources = kLlama3; break;
-    case PreTokenizerType::Gpt2: sources = kGpt2; break;
-    case PreTokenizerType::Default: sources = kDefault; break;
+    case PreTokenizerType::Qwen2:
+      sources = kQwen2;
+      break;
+    case PreTokenizerType::Llama3:
+      sources = kLlama3;
+      break;
+    case PreTokenizerType::Gpt2:
+      sources = kGpt2;
+      break;
+    case PreTokenizerType::Default:
+      sources = kDefault;
+      break;
   }
   std::unique_ptr<PreTokenizer> pre(new PreTokenizer());
   for (const char* source : sources) {
@@ -118,22 +126,26 @@ std::vector<std::string> PreTokenizer::split(std::string_view text) const {
   // Words as [begin, end) code point ranges.
   std::vector<std::pair<size_t, size_t>> words = {{0, cps.size()}};
   if (cps.empty()) words.clear();
-  pcre2_match_data* match = nullptr;
+  // Room for the whole-match offsets only: the expressions' groups are not used.
+  const std::unique_ptr<pcre2_match_data, decltype(&pcre2_match_data_free)> match(
+      pcre2_match_data_create(1, nullptr), &pcre2_match_data_free);
   for (const auto& pattern : patterns_) {
-    pcre2_match_data_free(match);
-    match = pcre2_match_data_create_from_pattern(pattern->code, nullptr);
     std::vector<std::pair<size_t, size_t>> next;
     next.reserve(words.size() * 2);
     for (const auto& [begin, end] : words) {
       const auto* seg = reinterpret_cast<PCRE2_SPTR>(subject.data() + first_byte[begin]);
       const size_t seg_len = first_byte[end] - first_byte[begin];
-      const auto to_cp = [&](size_t byte_in_seg) { return cp_at_byte[first_byte[begin] + byte_in_seg]; };
-      size_t pos = 0;        // bytes into the segment
-      size_t emitted = 0;    // bytes of the segment already assigned to words
+      const auto to_cp = [&](size_t byte_in_seg) {
+        return cp_at_byte[first_byte[begin] + byte_in_seg];
+      };
+      size_t pos = 0;      // bytes into the segment
+      size_t emitted = 0;  // bytes of the segment already assigned to words
       while (pos < seg_len) {
-        const int rc = pcre2_match(pattern->code, seg, seg_len, pos, PCRE2_NO_UTF_CHECK, match, nullptr);
-        if (rc < 0) break;  // no further match (or a matching limit): the rest is one word
-        const PCRE2_SIZE* ov = pcre2_get_ovector_pointer(match);
+        const int rc =
+            pcre2_match(pattern->code, seg, seg_len, pos, PCRE2_NO_UTF_CHECK, match.get(), nullptr);
+        // No further match (or a failure such as a matching limit): the rest is one word.
+        if (rc < 0) break;
+        const PCRE2_SIZE* ov = pcre2_get_ovector_pointer(match.get());
         if (ov[1] == ov[0]) break;  // none of the expressions matches empty; never loop on one
         if (ov[0] > emitted) next.emplace_back(to_cp(emitted), to_cp(ov[0]));
         next.emplace_back(to_cp(ov[0]), to_cp(ov[1]));
@@ -143,7 +155,6 @@ std::vector<std::string> PreTokenizer::split(std::string_view text) const {
     }
     words = std::move(next);
   }
-  pcre2_match_data_free(match);
 
   std::vector<std::string> out;
   out.reserve(words.size());

@@ -125,7 +125,9 @@ bool Tokenizer::is_eog(int32_t id) const {
   return std::binary_search(vocab_.eog.begin(), vocab_.eog.end(), id);
 }
 
-std::optional<int32_t> Tokenizer::find_token(std::string_view text) const { return vocab_.find(text); }
+std::optional<int32_t> Tokenizer::find_token(std::string_view text) const {
+  return vocab_.find(text);
+}
 
 bool Tokenizer::is_spm() const { return vocab_.type == VocabType::Spm; }
 

@@ -69,13 +69,20 @@ Result<void> read_token_id(const gguf::File& file, std::string_view key, int32_t
 
 uint32_t attr_from_token_type(int64_t type) {
   switch (type) {
-    case 1: return kAttrNormal;
-    case 2: return kAttrUnknown;
-    case 3: return kAttrControl;
-    case 4: return kAttrUserDefined;
-    case 5: return kAttrUnused;
-    case 6: return kAttrByte;
-    default: return kAttrUndefined;
+    case 1:
+      return kAttrNormal;
+    case 2:
+      return kAttrUnknown;
+    case 3:
+      return kAttrControl;
+    case 4:
+      return kAttrUserDefined;
+    case 5:
+      return kAttrUnused;
+    case 6:
+      return kAttrByte;
+    default:
+      return kAttrUndefined;
   }
 }
 
@@ -97,6 +104,7 @@ bool is_one_of(std::string_view s, std::span<const std::string_view> list) {
 }
 
 // Token texts llama.cpp recognises when the file names no such token (llama-vocab.cpp).
+// clang-format off
 constexpr std::string_view kEotTexts[] = {
     "<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>", "<|end_of_text|>",
     "<EOT>", "_<EOT>", "[EOT]", "<｜end▁of▁sentence｜>", "<end_of_utterance>"};
@@ -120,6 +128,7 @@ constexpr std::string_view kEogTexts[] = {
     "<end_of_turn>", "<|endoftext|>", "</s>", "<|eom_id|>", "<EOT>", "_<EOT>", "[EOT]", "[EOS]",
     "<|end_of_text|>", "<end_of_utterance>", "<eos>", "<turn|>", "<|tool_response>",
     "<｜end▁of▁sentence｜>", "[e~["};
+// clang-format on
 
 struct SpecialIds {
   int32_t fim_pre = -1, fim_suf = -1, fim_mid = -1, fim_pad = -1, fim_rep = -1, fim_sep = -1;
@@ -153,8 +162,7 @@ Result<void> read_special_ids(const gguf::File& file, Vocab& v, SpecialIds& fim)
 /// llama.cpp's text-based detection: a special token the file does not name is found by its
 /// text and forced to CONTROL; then the end-of-generation set is assembled.
 void detect_special_tokens(Vocab& v, SpecialIds& fim) {
-  const auto detect = [&](int32_t& slot, std::span<const std::string_view> texts,
-                          int32_t id) {
+  const auto detect = [&](int32_t& slot, std::span<const std::string_view> texts, int32_t id) {
     if (slot == -1 && is_one_of(v.text[id], texts)) {
       slot = id;
       v.attr[id] |= kAttrControl;
@@ -189,10 +197,10 @@ void detect_special_tokens(Vocab& v, SpecialIds& fim) {
 
 void collect_special_tokens(Vocab& v) {
   for (int32_t id = 0; id < v.n_tokens(); ++id)
-    if (v.attr[id] & (kAttrControl | kAttrUserDefined | kAttrUnknown)) v.special_tokens.push_back(id);
-  std::stable_sort(v.special_tokens.begin(), v.special_tokens.end(), [&](int32_t a, int32_t b) {
-    return v.text[a].size() > v.text[b].size();
-  });
+    if (v.attr[id] & (kAttrControl | kAttrUserDefined | kAttrUnknown))
+      v.special_tokens.push_back(id);
+  std::stable_sort(v.special_tokens.begin(), v.special_tokens.end(),
+                   [&](int32_t a, int32_t b) { return v.text[a].size() > v.text[b].size(); });
 }
 
 void build_byte_tokens(Vocab& v) {
@@ -208,8 +216,7 @@ void build_byte_tokens(Vocab& v) {
 Result<void> read_merges(const gguf::File& file, Vocab& v) {
   auto array = optional_array(file, kMergesKey);
   if (!array) return array.error();
-  if (!array.value())
-    return make_error("byte-level BPE vocabulary without " + quoted(kMergesKey));
+  if (!array.value()) return make_error("byte-level BPE vocabulary without " + quoted(kMergesKey));
   auto merges = string_array(*array.value(), kMergesKey);
   if (!merges) return merges.error();
   v.merge_rank.reserve(merges->size());
@@ -239,8 +246,8 @@ Result<void> read_tokens(const gguf::File& file, Vocab& v) {
   if (!scores) return scores.error();
   auto types = optional_array(file, kTokenTypeKey);
   if (!types) return types.error();
-  for (const auto& [key, array] : {std::pair{kScoresKey, scores.value()},
-                                   std::pair{kTokenTypeKey, types.value()}}) {
+  for (const auto& [key, array] :
+       {std::pair{kScoresKey, scores.value()}, std::pair{kTokenTypeKey, types.value()}}) {
     if (array && array->items.size() != n)
       return make_error(quoted(key) + " has " + std::to_string(array->items.size()) +
                         " entries but " + quoted(kTokensKey) + " has " + std::to_string(n));

@@ -52,9 +52,9 @@ struct Vocab {
   VocabType type = VocabType::Spm;
   PreTokenizerType pre = PreTokenizerType::Default;
 
-  std::vector<std::string> text;   ///< [n_tokens] token text as stored in the file
-  std::vector<float> score;        ///< [n_tokens] SentencePiece scores (0 when absent)
-  std::vector<uint32_t> attr;      ///< [n_tokens] TokenAttr bits
+  std::vector<std::string> text;  ///< [n_tokens] token text as stored in the file
+  std::vector<float> score;       ///< [n_tokens] SentencePiece scores (0 when absent)
+  std::vector<uint32_t> attr;     ///< [n_tokens] TokenAttr bits
   TokenIndex token_to_id;
 
   /// Byte-level BPE merges: key "left right" (the merge line as stored) -> rank (line index).
@@ -63,8 +63,9 @@ struct Vocab {
   /// -1 when the vocabulary has none.
   int32_t bos = -1, eos = -1, eot = -1, eom = -1, unk = -1;
   bool add_bos = false;
-  bool add_space_prefix = false;  ///< SPM: prepend ' ' to text that starts the input or follows a special token
-  bool ignore_merges = false;     ///< BPE (llama3): a pre-token that is itself a token is not merged
+  bool add_space_prefix =
+      false;  ///< SPM: prepend ' ' to text that starts the input or follows a special token
+  bool ignore_merges = false;  ///< BPE (llama3): a pre-token that is itself a token is not merged
 
   /// Tokens split out of the text before tokenizing (CONTROL, USER_DEFINED, UNKNOWN), longest
   /// text first (ties by id).

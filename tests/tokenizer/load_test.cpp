@@ -27,7 +27,8 @@ std::string load_error(const gguf::Writer& w) {
 /// Byte-level BPE: the 256 bytes, then "ab" and "abc" from the merges "a b", "ab c".
 gguf::Writer byte_level_vocab() {
   std::vector<std::string> tokens;
-  for (int b = 0; b < 256; ++b) tokens.push_back(tokenizer::byte_level_encode(std::string(1, char(b))));
+  for (int b = 0; b < 256; ++b)
+    tokens.push_back(tokenizer::byte_level_encode(std::string(1, char(b))));
   tokens.push_back("ab");
   tokens.push_back("abc");
   tokens.push_back("<|im_end|>");
@@ -169,7 +170,8 @@ TEST(Load, Errors) {
   {
     auto w = spm_vocab();
     w.set_i32s("tokenizer.ggml.token_type", std::vector<int32_t>{1, 1});
-    EXPECT_NE(load_error(w).find("'tokenizer.ggml.token_type' has 2 entries but"), std::string::npos);
+    EXPECT_NE(load_error(w).find("'tokenizer.ggml.token_type' has 2 entries but"),
+              std::string::npos);
   }
   {
     auto w = spm_vocab();
@@ -197,7 +199,8 @@ TEST(Load, Errors) {
     gguf::Writer without_merges;
     for (const auto& [key, value] : w.metadata())
       if (key != "tokenizer.ggml.merges") without_merges.set(key, value);
-    EXPECT_NE(load_error(without_merges).find("without 'tokenizer.ggml.merges'"), std::string::npos);
+    EXPECT_NE(load_error(without_merges).find("without 'tokenizer.ggml.merges'"),
+              std::string::npos);
   }
   {
     auto w = byte_level_vocab();
@@ -207,12 +210,14 @@ TEST(Load, Errors) {
   {
     auto w = byte_level_vocab();
     w.set_string("tokenizer.ggml.add_bos_token", "yes");
-    EXPECT_NE(load_error(w).find("'tokenizer.ggml.add_bos_token' must be a bool"), std::string::npos);
+    EXPECT_NE(load_error(w).find("'tokenizer.ggml.add_bos_token' must be a bool"),
+              std::string::npos);
   }
   {
     auto w = byte_level_vocab();
     w.set_string("tokenizer.ggml.eos_token_id", "2");
-    EXPECT_NE(load_error(w).find("'tokenizer.ggml.eos_token_id' must be an integer"), std::string::npos);
+    EXPECT_NE(load_error(w).find("'tokenizer.ggml.eos_token_id' must be an integer"),
+              std::string::npos);
   }
 }
 

@@ -98,9 +98,10 @@ std::vector<int32_t> naive_spm(const Vocab& v, const std::string& text) {
 /// CJK, emoji, SentencePiece's space mark, and (when `invalid_bytes`) ill-formed UTF-8.
 std::string random_text(std::mt19937& rng, bool invalid_bytes) {
   static const std::vector<std::string> kPieces = {
-      "a", "e", "t", "h", "in", "the", "ing", "er", "re", " ", "  ", "\n", "\t", "1", "23",
-      ",", ".", "'s", "'", "é", "ü", "你", "好", "世界", "😀", "Ω", "▁", "\u2581\u2581", "x",
-      "Hello", "world", "-", "==", "\xE2\x80\x8B"};
+      "a",     "e",  "t",  "h",           "in", "the", "ing", "er",           "re", " ",
+      "  ",    "\n", "\t", "1",           "23", ",",   ".",   "'s",           "'",  "é",
+      "ü",     "你", "好", "世界",        "😀",  "Ω",   "▁",   "\u2581\u2581", "x",  "Hello",
+      "world", "-",  "==", "\xE2\x80\x8B"};
   static const std::vector<std::string> kInvalid = {"\xFF", "\xE4\xBD", "\x80", "\xC0\xAF"};
   std::uniform_int_distribution<size_t> length(1, 24);
   std::uniform_int_distribution<size_t> piece(0, kPieces.size() - 1);

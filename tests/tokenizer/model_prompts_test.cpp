@@ -44,11 +44,13 @@ TEST(ModelPrompts, TokensAndGreedyTextOfEveryExpectedFile) {
       if (t->add_bos()) tokens.push_back(t->bos().value());
       const auto body = t->encode(prompts[i], /*parse_special=*/true);
       tokens.insert(tokens.end(), body.begin(), body.end());
-      EXPECT_EQ(ids_to_string(tokens), ids_to_string(cases[i].at("tokens").get<std::vector<int32_t>>()))
+      EXPECT_EQ(ids_to_string(tokens),
+                ids_to_string(cases[i].at("tokens").get<std::vector<int32_t>>()))
           << "prompt " << i << ": '" << prompts[i] << "'";
 
       const auto greedy = cases[i].at("greedy").get<std::vector<int32_t>>();
-      EXPECT_EQ(hex_of(decode_all(*t, greedy, false)), cases[i].at("greedy_text_hex").get<std::string>());
+      EXPECT_EQ(hex_of(decode_all(*t, greedy, false)),
+                cases[i].at("greedy_text_hex").get<std::string>());
       StreamDecoder decoder(*t);
       std::string streamed;
       for (int32_t id : greedy) streamed += decoder.push(id);

@@ -51,13 +51,19 @@ TEST(PreTokenizer, WhitespaceIsUnicodeWhiteSpace) {
 }
 
 TEST(PreTokenizer, InvalidUtf8BecomesReplacementCharacters) {
-  EXPECT_EQ(split(PreTokenizerType::Qwen2, "a\xFF" "b"), (Words{"a", "\xEF\xBF\xBD" "b"}));
+  EXPECT_EQ(split(PreTokenizerType::Qwen2,
+                  "a\xFF"
+                  "b"),
+            (Words{"a",
+                   "\xEF\xBF\xBD"
+                   "b"}));
   // A surrogate decodes (leniently, as llama.cpp) and is written back unchanged.
   EXPECT_EQ(split(PreTokenizerType::Qwen2, "x\xED\xA0\x80"), (Words{"x", "\xED\xA0\x80"}));
 }
 
 TEST(Utf8, LenientDecodingFollowsLlamaCpp) {
-  EXPECT_EQ(decode_codepoints_lenient("A\xC1\x81"), (std::vector<uint32_t>{0x41, 0x41}));  // overlong
+  EXPECT_EQ(decode_codepoints_lenient("A\xC1\x81"),
+            (std::vector<uint32_t>{0x41, 0x41}));  // overlong
   EXPECT_EQ(decode_codepoints_lenient("\xE4\xBD"), (std::vector<uint32_t>{0xFFFD, 0xFFFD}));
   EXPECT_EQ(decode_codepoints_lenient("\xF8\x80"), (std::vector<uint32_t>{0xFFFD, 0xFFFD}));
   EXPECT_EQ(decode_codepoints_lenient("\xF0\x9F\x98\x80"), (std::vector<uint32_t>{0x1F600}));
@@ -92,8 +98,14 @@ TEST(Utf8, IllFormedSubparts) {
   check("\xED\xA0\x80", Kind::Invalid, 1);      // surrogate
   check("\xF4\x90\x80\x80", Kind::Invalid, 1);  // above U+10FFFF
   check("\xF5", Kind::Invalid, 1);
-  check("\xE4\xBD" "A", Kind::Invalid, 2);      // maximal subpart E4 BD
-  check("\xF0\x9F\x98" "A", Kind::Invalid, 3);
+  check(
+      "\xE4\xBD"
+      "A",
+      Kind::Invalid, 2);  // maximal subpart E4 BD
+  check(
+      "\xF0\x9F\x98"
+      "A",
+      Kind::Invalid, 3);
 }
 
 }  // namespace

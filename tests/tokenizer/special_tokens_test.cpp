@@ -95,8 +95,8 @@ TEST(SpecialTokens, SentencePiecePieces) {
   const Tokenizer* t = shared_tokenizer("tokenizer/llama-spm-vocab.gguf");
   ASSERT_NE(t, nullptr);
   EXPECT_EQ(t->token_to_piece(15043), " Hello");
-  EXPECT_EQ(t->token_to_piece(13), "\n");        // <0x0A>
-  EXPECT_EQ(t->token_to_piece(243), "\xF0");     // <0xF0>
+  EXPECT_EQ(t->token_to_piece(13), "\n");     // <0x0A>
+  EXPECT_EQ(t->token_to_piece(243), "\xF0");  // <0xF0>
   EXPECT_EQ(t->token_to_piece(0), "");
   EXPECT_EQ(t->token_to_piece(0, true), "<unk>");
   EXPECT_EQ(t->token_to_piece(2), "");

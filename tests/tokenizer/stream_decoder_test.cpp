@@ -19,7 +19,8 @@ class StreamDecoderTest : public ::testing::Test {
 
   /// The Qwen token that is exactly the single byte `b`.
   int32_t byte_token(uint8_t b) const {
-    const auto id = t_->find_token(tokenizer::byte_level_encode(std::string(1, static_cast<char>(b))));
+    const auto id =
+        t_->find_token(tokenizer::byte_level_encode(std::string(1, static_cast<char>(b))));
     EXPECT_TRUE(id.has_value()) << "no token for byte " << int(b);
     return id.value_or(0);
   }
