@@ -1,0 +1,248 @@
+// The server's error answers (401, 400, 404, 413), their ledger rows, and that it keeps
+// serving after each; /health, /v1/models; bind and stop.
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "server_fixture.h"
+
+namespace gengyun::api::testing {
+namespace {
+
+using nlohmann::json;
+
+const json kChat = {{"model", "qwen2-tiny"},
+                    {"messages", {{{"role", "user"}, {"content", "Hello"}}}},
+                    {"max_tokens", 2},
+                    {"temperature", 0}};
+
+TEST_F(ServerTest, HealthNeedsNoKey) {
+  auto r = get("/health", "");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(json::parse(r->body), json({{"status", "ok"}}));
+  EXPECT_TRUE(rows().empty());
+}
+
+TEST_F(ServerTest, ModelsListsServedModelsInOrder) {
+  auto r = get("/v1/models", key_);
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body;
+  const json body = json::parse(r->body);
+  EXPECT_EQ(body["object"], "list");
+  ASSERT_EQ(body["data"].size(), 2u);
+  EXPECT_EQ(body["data"][0]["id"], "qwen2-tiny");
+  EXPECT_EQ(body["data"][1]["id"], "stories");
+  EXPECT_EQ(body["data"][0]["object"], "model");
+  const auto ledger = rows();
+  ASSERT_EQ(ledger.size(), 1u);
+  EXPECT_EQ(ledger[0].endpoint, "/v1/models");
+  EXPECT_EQ(ledger[0].status, "ok");
+  EXPECT_EQ(ledger[0].http_status, 200);
+  EXPECT_EQ(ledger[0].key_id, key_id_);
+
+  expect_error(get("/v1/models", ""), 401, "invalid_api_key");
+  EXPECT_EQ(rows().size(), 1u);
+}
+
+TEST_F(ServerTest, BadKeysAre401AndWriteNoRow) {
+  auto second = store_->create_key("revoked");
+  ASSERT_TRUE(second.ok());
+  ASSERT_TRUE(store_->revoke_key("revoked").ok());
+
+  httplib::Client client("127.0.0.1", port_);
+  const std::string body = kChat.dump();
+  const httplib::Headers bad_headers[] = {
+      {},
+      {{"Authorization", "Basic dXNlcjpwYXNz"}},
+      {{"Authorization", "Bearer"}},
+      {{"Authorization", key_}},
+      {{"Authorization", "Bearer gy-unknownkeyunknownkeyunknownkeyunknownkey1"}},
+      {{"Authorization", "Bearer " + second.value()}},
+  };
+  for (const auto& headers : bad_headers)
+    for (const char* path : {"/v1/chat/completions", "/v1/completions"})
+      expect_error(client.Post(path, headers, body, "application/json"), 401, "invalid_api_key");
+  EXPECT_TRUE(rows().empty());
+
+  auto ok = post("/v1/chat/completions", kChat, key_);
+  ASSERT_TRUE(ok);
+  EXPECT_EQ(ok->status, 200) << ok->body;
+  EXPECT_EQ(rows().size(), 1u);
+}
+
+TEST_F(ServerTest, InvalidBodiesAre400WithOneErrorRowEach) {
+  struct Case {
+    const char* path;
+    std::string body;
+    const char* param;  // nullptr: null
+    const char* model;  // as the ledger records it
+  };
+  const Case cases[] = {
+      {"/v1/chat/completions", "not json", nullptr, ""},
+      {"/v1/chat/completions", "", nullptr, ""},
+      {"/v1/chat/completions", "[1,2,3]", nullptr, ""},
+      {"/v1/chat/completions", R"({"messages":[{"role":"user","content":"x"}]})", "model", ""},
+      {"/v1/chat/completions", R"({"model":"qwen2-tiny"})", "messages", "qwen2-tiny"},
+      {"/v1/chat/completions", R"({"model":"qwen2-tiny","messages":[]})", "messages",
+       "qwen2-tiny"},
+      {"/v1/chat/completions", R"({"model":"qwen2-tiny","messages":[{"role":"king","content":"x"}]})",
+       "messages[0].role", "qwen2-tiny"},
+      {"/v1/chat/completions",
+       R"({"model":"qwen2-tiny","messages":[{"role":"user","content":"x"}],"temperature":5})",
+       "temperature", "qwen2-tiny"},
+      {"/v1/chat/completions",
+       R"({"model":"qwen2-tiny","messages":[{"role":"user","content":"x"}],"top_p":0})", "top_p",
+       "qwen2-tiny"},
+      {"/v1/chat/completions",
+       R"({"model":"qwen2-tiny","messages":[{"role":"user","content":"x"}],"max_tokens":0})",
+       "max_tokens", "qwen2-tiny"},
+      {"/v1/chat/completions",
+       R"({"model":"qwen2-tiny","messages":[{"role":"user","content":"x"}],"max_tokens":2.5})",
+       "max_tokens", "qwen2-tiny"},
+      {"/v1/chat/completions",
+       R"({"model":"qwen2-tiny","messages":[{"role":"user","content":"x"}],"stop":["a","b","c","d","e"]})",
+       "stop", "qwen2-tiny"},
+      {"/v1/chat/completions",
+       R"({"model":"qwen2-tiny","messages":[{"role":"user","content":"x"}],"seed":"7"})", "seed",
+       "qwen2-tiny"},
+      {"/v1/chat/completions",
+       R"({"model":"qwen2-tiny","messages":[{"role":"user","content":"x"}],"n":3})", "n",
+       "qwen2-tiny"},
+      {"/v1/completions", R"({"model":"stories"})", "prompt", "stories"},
+      {"/v1/completions", R"({"model":"stories","prompt":42})", "prompt", "stories"},
+      {"/v1/completions", R"({"model":"stories","prompt":["a","b"]})", "prompt", "stories"},
+      {"/v1/completions", R"({"model":7,"prompt":"x"})", "model", ""},
+      // Deeply nested JSON: parsed or rejected, never a crash.
+      {"/v1/completions", std::string(10000, '[') + std::string(10000, ']'), nullptr, ""},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.body.substr(0, 100));
+    const json error = expect_error(post_text(c.path, c.body, key_), 400, nullptr);
+    if (c.param) {
+      EXPECT_EQ(error["param"], c.param);
+    } else {
+      EXPECT_TRUE(error["param"].is_null());
+    }
+  }
+  const auto ledger = rows();
+  ASSERT_EQ(ledger.size(), std::size(cases));
+  for (size_t i = 0; i < ledger.size(); ++i) {
+    SCOPED_TRACE(cases[i].body.substr(0, 100));
+    EXPECT_EQ(ledger[i].key_id, key_id_);
+    EXPECT_EQ(ledger[i].endpoint, cases[i].path);
+    EXPECT_EQ(ledger[i].model, cases[i].model);
+    EXPECT_EQ(ledger[i].http_status, 400);
+    EXPECT_EQ(ledger[i].status, "error");
+    EXPECT_FALSE(ledger[i].error.empty());
+    EXPECT_EQ(ledger[i].prompt_tokens, 0);
+    EXPECT_EQ(ledger[i].completion_tokens, 0);
+    EXPECT_LE(ledger[i].started_at_us, ledger[i].finished_at_us);
+  }
+
+  auto ok = post("/v1/chat/completions", kChat, key_);
+  ASSERT_TRUE(ok);
+  EXPECT_EQ(ok->status, 200) << ok->body;
+}
+
+TEST_F(ServerTest, UnknownModelIs404) {
+  json body = kChat;
+  body["model"] = "gpt-4o";
+  const json error = expect_error(post("/v1/chat/completions", body, key_), 404, "model_not_found");
+  EXPECT_EQ(error["param"], "model");
+  const auto ledger = rows();
+  ASSERT_EQ(ledger.size(), 1u);
+  EXPECT_EQ(ledger[0].model, "gpt-4o");
+  EXPECT_EQ(ledger[0].http_status, 404);
+  EXPECT_EQ(ledger[0].status, "error");
+}
+
+TEST_F(ServerTest, PromptOverTheContextIs400ContextLengthExceeded) {
+  auto stories = model("stories");
+  ASSERT_TRUE(stories);
+  ASSERT_EQ(stories->n_ctx(), 512);
+  // The largest prompt that fits leaves room for one generated token: n_ctx - 1 tokens.
+  std::string fits = "Once";
+  while (static_cast<int>(stories->tokenize(fits + " upon", true, false).size()) <= 511)
+    fits += " upon";
+  const std::string too_long = fits + " upon";
+  ASSERT_EQ(stories->tokenize(fits, true, false).size(), 511u);
+  ASSERT_EQ(stories->tokenize(too_long, true, false).size(), 512u);
+
+  const json error = expect_error(
+      post("/v1/completions", {{"model", "stories"}, {"prompt", too_long}, {"max_tokens", 1}},
+           key_),
+      400, "context_length_exceeded");
+  EXPECT_EQ(error["param"], "prompt");
+  auto ok = post("/v1/completions",
+                 {{"model", "stories"}, {"prompt", fits}, {"max_tokens", 5}, {"temperature", 0}},
+                 key_);
+  ASSERT_TRUE(ok);
+  ASSERT_EQ(ok->status, 200) << ok->body;
+  const json body = json::parse(ok->body);
+  EXPECT_EQ(body["usage"]["prompt_tokens"], 511);
+  const int completion_tokens = body["usage"]["completion_tokens"];
+  EXPECT_GE(completion_tokens, 1);
+  EXPECT_LT(completion_tokens, 5);
+  EXPECT_EQ(body["choices"][0]["finish_reason"], "length");
+
+  const auto ledger = rows();
+  ASSERT_EQ(ledger.size(), 2u);
+  EXPECT_EQ(ledger[0].status, "error");
+  EXPECT_EQ(ledger[0].http_status, 400);
+  EXPECT_EQ(ledger[0].prompt_tokens, 512);
+  EXPECT_EQ(ledger[0].completion_tokens, 0);
+  EXPECT_EQ(ledger[1].status, "ok");
+  EXPECT_EQ(ledger[1].prompt_tokens, 511);
+  EXPECT_EQ(ledger[1].completion_tokens, completion_tokens);
+}
+
+TEST_F(ServerTest, EmptyPromptWithoutBosIs400) {
+  // qwen2-tiny adds no BOS, so "" has no tokens at all.
+  const json error = expect_error(
+      post("/v1/completions", {{"model", "qwen2-tiny"}, {"prompt", ""}}, key_), 400, nullptr);
+  EXPECT_EQ(error["param"], "prompt");
+  ASSERT_EQ(rows().size(), 1u);
+}
+
+TEST_F(ServerTest, BodyOverTheLimitIs413) {
+  const std::string huge = R"({"model":"stories","prompt":")" +
+                           std::string(kMaxRequestBodyBytes, 'a') + R"("})";
+  expect_error(post_text("/v1/completions", huge, key_), 413, "payload_too_large");
+  auto ok = post("/v1/completions", {{"model", "stories"}, {"prompt", "a"}, {"max_tokens", 1}},
+                 key_);
+  ASSERT_TRUE(ok);
+  EXPECT_EQ(ok->status, 200) << ok->body;
+}
+
+TEST_F(ServerTest, UnknownPathOrMethodIs404Json) {
+  expect_error(get("/v1/nothing", key_), 404, "unknown_url");
+  expect_error(get("/v1/chat/completions", key_), 404, "unknown_url");
+  expect_error(post_text("/health", "{}", key_), 404, "unknown_url");
+  EXPECT_TRUE(rows().empty());
+}
+
+TEST_F(ServerTest, SecondServerOnTheSamePortFailsToBind) {
+  Server other(*registry_, *store_);
+  auto bound = other.bind("127.0.0.1", port_);
+  ASSERT_FALSE(bound.ok());
+  EXPECT_EQ(bound.error().message,
+            "127.0.0.1:" + std::to_string(port_) + ": cannot listen: Address already in use");
+  auto again = server_->bind("127.0.0.1", 0);
+  ASSERT_FALSE(again.ok());
+  EXPECT_NE(again.error().message.find("already bound"), std::string::npos);
+  EXPECT_FALSE(other.bind("127.0.0.1", 70000).ok());
+  EXPECT_FALSE(other.bind("no-such-host.invalid", 0).ok());
+}
+
+TEST_F(ServerTest, StopBeforeRunMakesRunReturn) {
+  Server other(*registry_, *store_);
+  ASSERT_TRUE(other.bind("127.0.0.1", 0).ok());
+  other.stop();
+  other.run();  // returns at once
+  Server unbound(*registry_, *store_);
+  unbound.run();
+}
+
+}  // namespace
+}  // namespace gengyun::api::testing

@@ -1,0 +1,152 @@
+#include "server_fixture.h"
+
+#include <chrono>
+
+namespace gengyun::api::testing {
+
+using nlohmann::json;
+
+deploy::Registry* ServerTest::registry_ = nullptr;
+
+SseBody parse_sse(const std::string& body) {
+  SseBody out;
+  size_t pos = 0;
+  while (pos < body.size()) {
+    const size_t end = body.find("\n\n", pos);
+    EXPECT_NE(end, std::string::npos) << "unterminated event at byte " << pos;
+    if (end == std::string::npos) break;
+    const std::string event = body.substr(pos, end - pos);
+    pos = end + 2;
+    EXPECT_EQ(event.rfind("data: ", 0), 0u) << event;
+    EXPECT_FALSE(out.done) << "event after [DONE]: " << event;
+    const std::string data = event.substr(6);
+    if (data == "[DONE]") {
+      out.done = true;
+      continue;
+    }
+    out.events.push_back(json::parse(data));
+  }
+  return out;
+}
+
+std::string streamed_text(const SseBody& sse) {
+  std::string text;
+  for (const auto& e : sse.events) {
+    if (e["choices"].empty()) continue;
+    const json& choice = e["choices"][0];
+    if (choice.contains("delta")) {
+      if (choice["delta"].contains("content")) text += choice["delta"]["content"].get<std::string>();
+    } else {
+      text += choice["text"].get<std::string>();
+    }
+  }
+  return text;
+}
+
+void ServerTest::SetUpTestSuite() {
+  if (!gengyun::testing::testdata_present()) return;
+  registry_ = new deploy::Registry(
+      {{"qwen2-tiny", gengyun::testing::testdata_path("models/qwen2-tiny-q8_0.gguf")},
+       {"stories", gengyun::testing::testdata_path("models/stories260K-f32.gguf")}},
+      {.n_threads = 1, .n_ctx = 0});
+}
+
+void ServerTest::TearDownTestSuite() {
+  delete registry_;
+  registry_ = nullptr;
+}
+
+void ServerTest::SetUp() {
+  REQUIRE_TESTDATA();
+  std::string pattern = (std::filesystem::temp_directory_path() / "gengyun-api-XXXXXX").string();
+  ASSERT_NE(mkdtemp(pattern.data()), nullptr);
+  dir_ = pattern;
+  auto store = platform::Store::open((dir_ / "gengyun.db").string());
+  ASSERT_TRUE(store.ok()) << store.error().message;
+  store_ = std::move(store.value());
+  auto key = store_->create_key("test");
+  ASSERT_TRUE(key.ok()) << key.error().message;
+  key_ = key.value();
+  auto info = store_->authenticate(key_);
+  ASSERT_TRUE(info.ok() && info.value());
+  key_id_ = info.value()->id;
+
+  server_ = std::make_unique<Server>(*registry_, *store_);
+  auto port = server_->bind("127.0.0.1", 0);
+  ASSERT_TRUE(port.ok()) << port.error().message;
+  port_ = port.value();
+  thread_ = std::thread([this] { server_->run(); });
+}
+
+void ServerTest::TearDown() {
+  if (server_) server_->stop();
+  if (thread_.joinable()) thread_.join();
+  server_.reset();
+  store_.reset();
+  if (!dir_.empty()) std::filesystem::remove_all(dir_);
+}
+
+httplib::Result ServerTest::post(const std::string& path, const json& body,
+                                 const std::string& key) {
+  return post_text(path, body.dump(), key);
+}
+
+httplib::Result ServerTest::post_text(const std::string& path, const std::string& body,
+                                      const std::string& key) {
+  httplib::Client client("127.0.0.1", port_);
+  client.set_read_timeout(60, 0);
+  httplib::Headers headers;
+  if (!key.empty()) headers.emplace("Authorization", "Bearer " + key);
+  return client.Post(path.c_str(), headers, body, "application/json");
+}
+
+httplib::Result ServerTest::get(const std::string& path, const std::string& key) {
+  httplib::Client client("127.0.0.1", port_);
+  httplib::Headers headers;
+  if (!key.empty()) headers.emplace("Authorization", "Bearer " + key);
+  return client.Get(path.c_str(), headers);
+}
+
+json ServerTest::expect_error(const httplib::Result& r, int status, const char* code) {
+  EXPECT_TRUE(r) << "no response: " << httplib::to_string(r.error());
+  if (!r) return json();
+  EXPECT_EQ(r->status, status) << r->body;
+  EXPECT_EQ(r->get_header_value("Content-Type"), "application/json");
+  const json body = json::parse(r->body, nullptr, false);
+  EXPECT_TRUE(body.is_object() && body.contains("error")) << r->body;
+  if (!body.is_object() || !body.contains("error")) return json();
+  const json& error = body["error"];
+  EXPECT_TRUE(error["message"].is_string() && !error["message"].get<std::string>().empty());
+  EXPECT_EQ(error["type"], status >= 500 ? "server_error" : "invalid_request_error");
+  EXPECT_TRUE(error.contains("param"));
+  if (code) {
+    EXPECT_EQ(error["code"], code) << r->body;
+  } else {
+    EXPECT_TRUE(error["code"].is_null()) << r->body;
+  }
+  return error;
+}
+
+std::vector<platform::UsageRecord> ServerTest::rows() {
+  auto rows = store_->usage_rows();
+  EXPECT_TRUE(rows.ok()) << rows.error().message;
+  return rows.ok() ? rows.value() : std::vector<platform::UsageRecord>{};
+}
+
+std::vector<platform::UsageRecord> ServerTest::wait_for_rows(size_t count) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  auto out = rows();
+  while (out.size() < count && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    out = rows();
+  }
+  return out;
+}
+
+std::shared_ptr<LoadedModel> ServerTest::model(const std::string& name) {
+  auto m = registry_->get(name);
+  EXPECT_TRUE(m.ok()) << m.error().message;
+  return m.ok() ? m.value() : nullptr;
+}
+
+}  // namespace gengyun::api::testing

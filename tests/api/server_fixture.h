@@ -1,0 +1,70 @@
+// An in-process api::Server on 127.0.0.1 (any free port) serving the real tiny models
+// "qwen2-tiny" (qwen2-tiny-q8_0.gguf) and "stories" (stories260K-f32.gguf), metering into a
+// fresh Store per test, plus a client for it.
+#pragma once
+
+#include <gtest/gtest.h>
+#include <httplib.h>
+#include <stdlib.h>
+
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "api/server.h"
+#include "deploy/registry.h"
+#include "platform/store.h"
+#include "testdata.h"
+
+namespace gengyun::api::testing {
+
+/// The events of an SSE body: each `data:` payload parsed as JSON, and whether the body ended
+/// with `data: [DONE]`. Fails the test on anything else.
+struct SseBody {
+  std::vector<nlohmann::json> events;
+  bool done = false;
+};
+SseBody parse_sse(const std::string& body);
+
+/// The concatenated text of streamed chunks (delta.content for chat, text for completions).
+std::string streamed_text(const SseBody& sse);
+
+class ServerTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite();
+  static void TearDownTestSuite();
+  void SetUp() override;
+  void TearDown() override;
+
+  /// POST `body` (dumped) with "Authorization: Bearer <key>" (no header when key is empty).
+  httplib::Result post(const std::string& path, const nlohmann::json& body,
+                       const std::string& key);
+  httplib::Result post_text(const std::string& path, const std::string& body,
+                            const std::string& key);
+  httplib::Result get(const std::string& path, const std::string& key);
+
+  /// Asserts status, an OpenAI error object, its type/code; returns it.
+  static nlohmann::json expect_error(const httplib::Result& r, int status, const char* code);
+
+  std::vector<platform::UsageRecord> rows();
+  /// Polls the ledger until it has `count` rows (a cancelled stream's row is written after
+  /// the client has gone) or 10 s pass.
+  std::vector<platform::UsageRecord> wait_for_rows(size_t count);
+
+  std::shared_ptr<LoadedModel> model(const std::string& name);
+
+  static deploy::Registry* registry_;
+  std::filesystem::path dir_;
+  std::unique_ptr<platform::Store> store_;
+  std::string key_;  ///< an active key named "test"
+  int64_t key_id_ = 0;
+  std::unique_ptr<Server> server_;
+  std::thread thread_;
+  int port_ = 0;
+};
+
+}  // namespace gengyun::api::testing

@@ -1,0 +1,342 @@
+// Generation through the HTTP server: greedy answers (whole and streamed) against the engine
+// and the reference story, usage counts, stop strings, seeds, concurrency, disconnects.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <thread>
+
+#include "api/openai_response.h"
+#include "server_fixture.h"
+
+namespace gengyun::api::testing {
+namespace {
+
+using nlohmann::json;
+
+const std::vector<ChatMessage> kConversation = {{"system", "You are terse."},
+                                                {"user", "Name three colors."}};
+
+json chat_request(int max_tokens, bool stream) {
+  return {{"model", "qwen2-tiny"},
+          {"messages",
+           {{{"role", "system"}, {"content", "You are terse."}},
+            {{"role", "user"}, {"content", "Name three colors."}}}},
+          {"max_tokens", max_tokens},
+          {"temperature", 0},
+          {"stream", stream}};
+}
+
+json completion_request(const std::string& model, const std::string& prompt, int max_tokens,
+                        bool stream) {
+  return {{"model", model},
+          {"prompt", prompt},
+          {"max_tokens", max_tokens},
+          {"temperature", 0},
+          {"stream", stream}};
+}
+
+/// The engine's own greedy answer, called directly (no HTTP).
+GenerationResult engine_greedy(LoadedModel& m, const std::vector<int32_t>& prompt,
+                               int max_tokens) {
+  GenerationParams p;
+  p.max_tokens = max_tokens;
+  p.temperature = 0;
+  auto r = m.generate(prompt, p, [](std::string_view) { return true; });
+  EXPECT_TRUE(r.ok()) << r.error().message;
+  return r.ok() ? r.value() : GenerationResult{};
+}
+
+json ok_json(const httplib::Result& r) {
+  EXPECT_TRUE(r) << "no response";
+  if (!r) return json();
+  EXPECT_EQ(r->status, 200) << r->body;
+  return json::parse(r->body, nullptr, false);
+}
+
+/// Checks the structure of a streamed response and returns its text; `usage` gets the final
+/// chunk's usage and `finish_reason` the finishing chunk's.
+std::string check_stream(const httplib::Result& r, CompletionKind kind, json& usage,
+                         std::string& finish_reason) {
+  EXPECT_TRUE(r);
+  if (!r) return "";
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->get_header_value("Content-Type"), "text/event-stream");
+  const SseBody sse = parse_sse(r->body);
+  EXPECT_TRUE(sse.done);
+  EXPECT_GE(sse.events.size(), 2u);
+  if (sse.events.size() < 2) return "";
+  const char* object = kind == CompletionKind::Chat ? "chat.completion.chunk" : "text_completion";
+  const std::string id = sse.events[0]["id"];
+  EXPECT_EQ(id.rfind(kind == CompletionKind::Chat ? "chatcmpl-" : "cmpl-", 0), 0u);
+  for (const auto& e : sse.events) {
+    EXPECT_EQ(e["object"], object);
+    EXPECT_EQ(e["id"], id);
+  }
+  if (kind == CompletionKind::Chat) {
+    EXPECT_EQ(sse.events[0]["choices"][0]["delta"], json({{"role", "assistant"}, {"content", ""}}));
+  }
+  const json& last = sse.events.back();
+  EXPECT_EQ(last["choices"], json::array());
+  usage = last["usage"];
+  const json& finishing = sse.events[sse.events.size() - 2]["choices"][0];
+  finish_reason = finishing["finish_reason"].is_string() ? finishing["finish_reason"] : "";
+  for (size_t i = 0; i + 2 < sse.events.size(); ++i)
+    EXPECT_TRUE(sse.events[i]["choices"][0]["finish_reason"].is_null());
+  return streamed_text(sse);
+}
+
+TEST_F(ServerTest, GreedyChatWholeAndStreamedAgreeWithTheEngine) {
+  auto qwen = model("qwen2-tiny");
+  ASSERT_TRUE(qwen);
+  const auto prompt = qwen->tokenize(qwen->render_chat(kConversation), true, true);
+  const GenerationResult expected = engine_greedy(*qwen, prompt, 24);
+
+  const json whole = ok_json(post("/v1/chat/completions", chat_request(24, false), key_));
+  EXPECT_EQ(whole["object"], "chat.completion");
+  EXPECT_EQ(whole["model"], "qwen2-tiny");
+  EXPECT_EQ(whole["choices"][0]["message"]["role"], "assistant");
+  EXPECT_EQ(whole["choices"][0]["message"]["content"], expected.text);
+  EXPECT_EQ(whole["choices"][0]["finish_reason"], finish_reason_name(expected.finish_reason));
+  EXPECT_EQ(whole["usage"]["prompt_tokens"], prompt.size());
+  EXPECT_EQ(whole["usage"]["completion_tokens"], expected.completion_tokens);
+  EXPECT_EQ(whole["usage"]["total_tokens"], prompt.size() + expected.completion_tokens);
+
+  json usage;
+  std::string finish;
+  const std::string streamed = check_stream(
+      post("/v1/chat/completions", chat_request(24, true), key_), CompletionKind::Chat, usage,
+      finish);
+  EXPECT_EQ(streamed, expected.text);
+  EXPECT_EQ(finish, whole["choices"][0]["finish_reason"]);
+  EXPECT_EQ(usage, whole["usage"]);
+
+  const auto ledger = rows();
+  ASSERT_EQ(ledger.size(), 2u);
+  for (const auto& row : ledger) {
+    EXPECT_EQ(row.endpoint, "/v1/chat/completions");
+    EXPECT_EQ(row.model, "qwen2-tiny");
+    EXPECT_EQ(row.status, "ok");
+    EXPECT_EQ(row.http_status, 200);
+    EXPECT_TRUE(row.error.empty());
+    EXPECT_EQ(row.prompt_tokens, static_cast<int64_t>(prompt.size()));
+    EXPECT_EQ(row.completion_tokens, expected.completion_tokens);
+  }
+}
+
+TEST_F(ServerTest, GreedyCompletionWholeAndStreamedCountEveryToken) {
+  auto qwen = model("qwen2-tiny");
+  ASSERT_TRUE(qwen);
+  const std::string text = "The quick brown fox";
+  const auto prompt = qwen->tokenize(text, true, false);
+  const GenerationResult expected = engine_greedy(*qwen, prompt, 20);
+  ASSERT_EQ(expected.finish_reason, FinishReason::Length) << "pick a prompt without an early EOS";
+
+  const json whole = ok_json(post("/v1/completions", completion_request("qwen2-tiny", text, 20, false), key_));
+  EXPECT_EQ(whole["object"], "text_completion");
+  EXPECT_EQ(whole["choices"][0]["text"], expected.text);
+  EXPECT_EQ(whole["choices"][0]["finish_reason"], "length");
+  EXPECT_EQ(whole["usage"]["prompt_tokens"], prompt.size());
+  EXPECT_EQ(whole["usage"]["completion_tokens"], 20);
+
+  json usage;
+  std::string finish;
+  const std::string streamed =
+      check_stream(post("/v1/completions", completion_request("qwen2-tiny", text, 20, true), key_),
+                   CompletionKind::Text, usage, finish);
+  EXPECT_EQ(streamed, expected.text);
+  EXPECT_EQ(finish, "length");
+  EXPECT_EQ(usage, whole["usage"]);
+
+  const auto ledger = rows();
+  ASSERT_EQ(ledger.size(), 2u);
+  for (const auto& row : ledger) {
+    EXPECT_EQ(row.endpoint, "/v1/completions");
+    EXPECT_EQ(row.prompt_tokens, static_cast<int64_t>(prompt.size()));
+    EXPECT_EQ(row.completion_tokens, 20);
+    EXPECT_EQ(row.status, "ok");
+  }
+}
+
+TEST_F(ServerTest, StoriesGreedyMatchesTheReferenceStory) {
+  std::ifstream in(gengyun::testing::testdata_path("stories/once_upon_a_time_greedy_64.txt"),
+                   std::ios::binary);
+  ASSERT_TRUE(in);
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  // llama2.c's run.c prints the prompt, then the story up to position 64 (BOS + 4 prompt
+  // tokens + 59 generated), then a newline.
+  const std::string prompt = "Once upon a time";
+  std::string reference = buffer.str();
+  ASSERT_EQ(reference.rfind(prompt, 0), 0u);
+  ASSERT_EQ(reference.back(), '\n');
+  reference = reference.substr(prompt.size(), reference.size() - prompt.size() - 1);
+
+  std::ifstream expected_file(gengyun::testing::testdata_path("expected/stories260K-f32.json"));
+  ASSERT_TRUE(expected_file);
+  const json expected = json::parse(expected_file);
+  const std::string greedy_64 = expected["cases"][0]["greedy_text"];
+  ASSERT_EQ(expected["cases"][0]["tokens"], json({1, 403, 407, 261, 378}));
+  ASSERT_EQ(greedy_64.rfind(reference, 0), 0u) << "the two references disagree";
+
+  const json whole =
+      ok_json(post("/v1/completions", completion_request("stories", prompt, 64, false), key_));
+  const std::string text = whole["choices"][0]["text"];
+  EXPECT_EQ(text.substr(0, reference.size()), reference);
+  EXPECT_EQ(text, greedy_64);
+  EXPECT_EQ(whole["usage"]["prompt_tokens"], 5);
+  EXPECT_EQ(whole["usage"]["completion_tokens"], 64);
+
+  json usage;
+  std::string finish;
+  EXPECT_EQ(check_stream(post("/v1/completions", completion_request("stories", prompt, 64, true), key_),
+                         CompletionKind::Text, usage, finish),
+            greedy_64);
+  EXPECT_EQ(usage["completion_tokens"], 64);
+}
+
+TEST_F(ServerTest, StopStringCutsTheAnswer) {
+  const json full =
+      ok_json(post("/v1/completions", completion_request("stories", "Once upon a time", 64, false), key_));
+  const std::string text = full["choices"][0]["text"];
+  const size_t cut = text.find("Lily");
+  ASSERT_NE(cut, std::string::npos) << text;
+
+  for (bool stream : {false, true}) {
+    json request = completion_request("stories", "Once upon a time", 64, stream);
+    request["stop"] = {"Lily", "zzz"};
+    auto r = post("/v1/completions", request, key_);
+    if (stream) {
+      json usage;
+      std::string finish;
+      EXPECT_EQ(check_stream(r, CompletionKind::Text, usage, finish), text.substr(0, cut));
+      EXPECT_EQ(finish, "stop");
+      EXPECT_LT(usage["completion_tokens"], 64);
+    } else {
+      const json body = ok_json(r);
+      EXPECT_EQ(body["choices"][0]["text"], text.substr(0, cut));
+      EXPECT_EQ(body["choices"][0]["finish_reason"], "stop");
+      EXPECT_LT(body["usage"]["completion_tokens"], 64);
+    }
+  }
+}
+
+TEST_F(ServerTest, SameSeedSameSample) {
+  json request = completion_request("stories", "Once upon a time", 32, false);
+  request["temperature"] = 1.0;
+  request["seed"] = 1234;
+  const std::string first = ok_json(post("/v1/completions", request, key_))["choices"][0]["text"];
+  const std::string second = ok_json(post("/v1/completions", request, key_))["choices"][0]["text"];
+  EXPECT_EQ(first, second);
+  std::string other;
+  for (int seed = 99; seed < 104 && other.empty(); ++seed) {
+    request["seed"] = seed;
+    const std::string text = ok_json(post("/v1/completions", request, key_))["choices"][0]["text"];
+    if (text != first) other = text;
+  }
+  EXPECT_FALSE(other.empty()) << "five other seeds all gave the same sample";
+}
+
+TEST_F(ServerTest, TextPartsAreJoinedWithNewlines) {
+  json parts = chat_request(12, false);
+  parts["messages"][1]["content"] = {{{"type", "text"}, {"text", "Name three"}},
+                                     {{"type", "text"}, {"text", "colors."}}};
+  json joined = chat_request(12, false);
+  joined["messages"][1]["content"] = "Name three\ncolors.";
+  const json a = ok_json(post("/v1/chat/completions", parts, key_));
+  const json b = ok_json(post("/v1/chat/completions", joined, key_));
+  EXPECT_EQ(a["choices"][0]["message"]["content"], b["choices"][0]["message"]["content"]);
+  EXPECT_EQ(a["usage"], b["usage"]);
+}
+
+TEST_F(ServerTest, ConcurrentRequestsEachGetTheirSoloAnswer) {
+  const json first = completion_request("qwen2-tiny", "The quick brown fox", 40, false);
+  const json second = completion_request("qwen2-tiny", "Hello world, today", 40, true);
+  const std::string solo_first = ok_json(post("/v1/completions", first, key_))["choices"][0]["text"];
+  json usage;
+  std::string finish;
+  const std::string solo_second = check_stream(post("/v1/completions", second, key_),
+                                               CompletionKind::Text, usage, finish);
+  ASSERT_NE(solo_first, solo_second);
+
+  for (int round = 0; round < 3; ++round) {
+    std::string a, b;
+    std::thread ta([&] { a = ok_json(post("/v1/completions", first, key_))["choices"][0]["text"]; });
+    std::thread tb([&] {
+      json u;
+      std::string f;
+      b = check_stream(post("/v1/completions", second, key_), CompletionKind::Text, u, f);
+    });
+    ta.join();
+    tb.join();
+    EXPECT_EQ(a, solo_first);
+    EXPECT_EQ(b, solo_second);
+  }
+  const auto ledger = rows();
+  ASSERT_EQ(ledger.size(), 8u);
+  for (const auto& row : ledger) EXPECT_EQ(row.status, "ok");
+}
+
+/// Sends `request` on a raw socket, reads until `events` SSE events have arrived, closes.
+void read_events_and_disconnect(int port, const std::string& key, const json& request,
+                                int events) {
+  const int sock = socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(sock, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(connect(sock, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  const std::string body = request.dump();
+  const std::string http = "POST /v1/completions HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                           "Authorization: Bearer " + key +
+                           "\r\nContent-Type: application/json\r\nContent-Length: " +
+                           std::to_string(body.size()) + "\r\n\r\n" + body;
+  ASSERT_EQ(send(sock, http.data(), http.size(), 0), static_cast<ssize_t>(http.size()));
+  std::string received;
+  size_t seen = 0;
+  char buffer[4096];
+  while (static_cast<int>(seen) < events) {
+    const ssize_t n = recv(sock, buffer, sizeof buffer, 0);
+    ASSERT_GT(n, 0) << "the stream ended early: " << received;
+    received.append(buffer, static_cast<size_t>(n));
+    seen = 0;
+    for (size_t pos = received.find("data: "); pos != std::string::npos;
+         pos = received.find("data: ", pos + 1))
+      ++seen;
+  }
+  EXPECT_EQ(received.rfind("HTTP/1.1 200", 0), 0u) << received;
+  close(sock);
+}
+
+TEST_F(ServerTest, ClientThatDisconnectsMidStreamIsCancelled) {
+  // qwen2-tiny has a 4096-token context and no early EOS on this prompt: a full answer takes
+  // far longer than reading three events and closing.
+  const std::string prompt = "The quick brown fox";
+  json request = completion_request("qwen2-tiny", prompt, 4000, true);
+  read_events_and_disconnect(port_, key_, request, 3);
+
+  const auto ledger = wait_for_rows(1);
+  ASSERT_EQ(ledger.size(), 1u);
+  EXPECT_EQ(ledger[0].status, "cancelled");
+  EXPECT_EQ(ledger[0].http_status, 200);
+  EXPECT_EQ(ledger[0].model, "qwen2-tiny");
+  EXPECT_FALSE(ledger[0].error.empty());
+  EXPECT_EQ(ledger[0].prompt_tokens, static_cast<int64_t>(model("qwen2-tiny")->tokenize(prompt, true, false).size()));
+  EXPECT_GE(ledger[0].completion_tokens, 3);
+  EXPECT_LT(ledger[0].completion_tokens, 4000);
+
+  // The server serves on, and the engine is free again.
+  const json after = ok_json(post("/v1/completions", completion_request("stories", "Once", 4, false), key_));
+  EXPECT_EQ(after["usage"]["completion_tokens"], 4);
+  EXPECT_EQ(rows().size(), 2u);
+}
+
+}  // namespace
+}  // namespace gengyun::api::testing

@@ -1,0 +1,45 @@
+// Running the real `gengyun` binary from tests: one-shot commands with captured output, and a
+// background server that is stopped (SIGTERM, then SIGKILL) when the handle goes away.
+#pragma once
+
+#include <sys/types.h>
+
+#include <string>
+#include <vector>
+
+namespace gengyun::e2e {
+
+struct ProcessOutput {
+  int exit_code = -1;  ///< -1: did not exit normally
+  std::string out;
+  std::string err;
+};
+
+/// Runs `argv` (argv[0] a path) to completion; stdout and stderr captured.
+ProcessOutput run_process(const std::vector<std::string>& argv);
+
+/// A port on 127.0.0.1 that was free a moment ago.
+int free_port();
+
+/// A process running in the background; its stderr goes to a file read by err().
+class BackgroundProcess {
+ public:
+  explicit BackgroundProcess(const std::vector<std::string>& argv);
+  ~BackgroundProcess();
+  BackgroundProcess(const BackgroundProcess&) = delete;
+  BackgroundProcess& operator=(const BackgroundProcess&) = delete;
+
+  /// Whether the process is still running (reaps it if it has exited).
+  bool running();
+  /// Sends SIGTERM and waits up to `timeout_s` for the exit; SIGKILL after that. Returns the
+  /// exit code (-1 when killed or not exited normally).
+  int stop(int timeout_s = 10);
+  std::string err() const;
+
+ private:
+  pid_t pid_ = -1;
+  int exit_code_ = -1;
+  std::string err_path_;
+};
+
+}  // namespace gengyun::e2e

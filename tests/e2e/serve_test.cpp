@@ -1,0 +1,228 @@
+// The real binary end to end: `keys create`, `serve`, HTTP requests, `run` for the reference
+// answer, `usage --json` for the ledger, `keys revoke`, SIGTERM.
+#include <gtest/gtest.h>
+#include <httplib.h>
+
+#include <chrono>
+#include <filesystem>
+#include <regex>
+#include <string>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "process.h"
+#include "testdata.h"
+
+namespace gengyun::e2e {
+namespace {
+
+using nlohmann::json;
+
+const std::string kBinary = GENGYUN_BINARY;
+
+class ServeTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    REQUIRE_TESTDATA();
+    std::string pattern = (std::filesystem::temp_directory_path() / "gengyun-e2e-XXXXXX").string();
+    ASSERT_NE(mkdtemp(pattern.data()), nullptr);
+    dir_ = pattern;
+    db_ = (dir_ / "gengyun.db").string();
+    model_path_ = gengyun::testing::testdata_path("models/qwen2-tiny-q8_0.gguf");
+  }
+  void TearDown() override {
+    server_.reset();
+    if (!dir_.empty()) std::filesystem::remove_all(dir_);
+  }
+
+  std::string create_key(const std::string& name) {
+    const auto out = run_process({kBinary, "keys", "create", "--db", db_, "--name", name});
+    EXPECT_EQ(out.exit_code, 0) << out.err;
+    EXPECT_TRUE(std::regex_match(out.out, std::regex("gy-[0-9A-Za-z]{43}\n"))) << out.out;
+    return out.out.empty() ? "" : out.out.substr(0, out.out.size() - 1);
+  }
+
+  /// Starts `gengyun serve` on a free port and waits until /health answers.
+  void start_server() {
+    port_ = free_port();
+    ASSERT_GT(port_, 0);
+    server_ = std::make_unique<BackgroundProcess>(std::vector<std::string>{
+        kBinary, "serve", "--model", "qwen2-tiny=" + model_path_, "--listen",
+        "127.0.0.1:" + std::to_string(port_), "--db", db_, "--threads", "1"});
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (std::chrono::steady_clock::now() < deadline) {
+      ASSERT_TRUE(server_->running()) << "gengyun serve exited: " << server_->err();
+      httplib::Client client("127.0.0.1", port_);
+      if (auto r = client.Get("/health"); r && r->status == 200) {
+        EXPECT_EQ(json::parse(r->body), json({{"status", "ok"}}));
+        return;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    FAIL() << "gengyun serve did not answer /health within 30 s: " << server_->err();
+  }
+
+  httplib::Result post(const std::string& path, const std::string& body, const std::string& key) {
+    httplib::Client client("127.0.0.1", port_);
+    client.set_read_timeout(60, 0);
+    httplib::Headers headers;
+    if (!key.empty()) headers.emplace("Authorization", "Bearer " + key);
+    return client.Post(path.c_str(), headers, body, "application/json");
+  }
+
+  json usage() {
+    const auto out = run_process({kBinary, "usage", "--db", db_, "--json"});
+    EXPECT_EQ(out.exit_code, 0) << out.err;
+    return json::parse(out.out, nullptr, false);
+  }
+
+  std::filesystem::path dir_;
+  std::string db_;
+  std::string model_path_;
+  std::unique_ptr<BackgroundProcess> server_;
+  int port_ = 0;
+};
+
+/// The text of an SSE completions stream; fails unless it ends with [DONE] after a usage chunk.
+std::string streamed_text(const std::string& body, json& usage) {
+  std::string text;
+  size_t pos = 0;
+  bool done = false;
+  while (pos < body.size()) {
+    const size_t end = body.find("\n\n", pos);
+    if (end == std::string::npos) break;
+    const std::string event = body.substr(pos, end - pos);
+    pos = end + 2;
+    EXPECT_EQ(event.rfind("data: ", 0), 0u) << event;
+    if (event == "data: [DONE]") {
+      done = true;
+      continue;
+    }
+    const json chunk = json::parse(event.substr(6));
+    if (chunk["choices"].empty())
+      usage = chunk["usage"];
+    else
+      text += chunk["choices"][0]["text"].get<std::string>();
+  }
+  EXPECT_EQ(pos, body.size());
+  EXPECT_TRUE(done);
+  return text;
+}
+
+TEST_F(ServeTest, GreedyAnswersMatchGengyunRunAndAreMetered) {
+  const std::string key = create_key("e2e");
+  start_server();
+
+  const std::string prompt = "The quick brown fox";
+  const auto run = run_process({kBinary, "run", model_path_, "-p", prompt, "-n", "16", "--temp",
+                                "0", "--threads", "1"});
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  // `gengyun run` ends its output with a newline of its own.
+  ASSERT_FALSE(run.out.empty());
+  ASSERT_EQ(run.out.back(), '\n');
+  const std::string expected = run.out.substr(0, run.out.size() - 1);
+  ASSERT_FALSE(expected.empty());
+
+  const json request = {{"model", "qwen2-tiny"}, {"prompt", prompt}, {"max_tokens", 16},
+                        {"temperature", 0}};
+  auto whole = post("/v1/completions", request.dump(), key);
+  ASSERT_TRUE(whole);
+  ASSERT_EQ(whole->status, 200) << whole->body;
+  const json body = json::parse(whole->body);
+  EXPECT_EQ(body["choices"][0]["text"], expected);
+
+  json stream_request = request;
+  stream_request["stream"] = true;
+  auto streamed = post("/v1/completions", stream_request.dump(), key);
+  ASSERT_TRUE(streamed);
+  ASSERT_EQ(streamed->status, 200);
+  json stream_usage;
+  EXPECT_EQ(streamed_text(streamed->body, stream_usage), expected);
+  EXPECT_EQ(stream_usage, body["usage"]);
+
+  const json chat = {{"model", "qwen2-tiny"},
+                     {"messages", {{{"role", "user"}, {"content", "Hi"}}}},
+                     {"max_tokens", 8},
+                     {"temperature", 0}};
+  auto chat_answer = post("/v1/chat/completions", chat.dump(), key);
+  ASSERT_TRUE(chat_answer);
+  ASSERT_EQ(chat_answer->status, 200) << chat_answer->body;
+  const json chat_body = json::parse(chat_answer->body);
+
+  const int64_t prompt_tokens = body["usage"]["prompt_tokens"];
+  const int64_t completion_tokens = body["usage"]["completion_tokens"];
+  const int64_t chat_prompt = chat_body["usage"]["prompt_tokens"];
+  const int64_t chat_completion = chat_body["usage"]["completion_tokens"];
+  json rows = usage();
+  ASSERT_EQ(rows.size(), 1u) << rows;
+  rows[0].erase("key_id");
+  EXPECT_EQ(rows, json::array({{{"key_name", "e2e"},
+                                   {"model", "qwen2-tiny"},
+                                   {"requests", 3},
+                                   {"prompt_tokens", 2 * prompt_tokens + chat_prompt},
+                                   {"completion_tokens", 2 * completion_tokens + chat_completion}}}));
+  EXPECT_EQ(server_->stop(), 0) << server_->err();
+}
+
+TEST_F(ServeTest, ErrorsDoNotStopTheServerAndRevokedKeysAre401) {
+  const std::string key = create_key("ops");
+  start_server();
+
+  const std::string good = R"({"model":"qwen2-tiny","prompt":"Hi","max_tokens":2,"temperature":0})";
+  const struct {
+    std::string body;
+    std::string key;
+    int status;
+  } cases[] = {
+      {"{not json", key, 400},
+      {R"({"model":"qwen2-tiny","prompt":"Hi","temperature":9})", key, 400},
+      {R"({"model":"nope","prompt":"Hi"})", key, 404},
+      {good, "", 401},
+      {good, "gy-000000000000000000000000000000000000000000x", 401},
+      {std::string(5 * 1024 * 1024, ' '), key, 413},
+      {good, key, 200},
+  };
+  for (const auto& c : cases) {
+    auto r = post("/v1/completions", c.body, c.key);
+    ASSERT_TRUE(r) << "no answer for " << c.body.substr(0, 60);
+    EXPECT_EQ(r->status, c.status) << r->body;
+    if (c.status != 200) {
+      EXPECT_TRUE(json::parse(r->body).contains("error")) << r->body;
+    }
+    ASSERT_TRUE(server_->running()) << server_->err();
+  }
+  // Ledger: rows only for authenticated requests (413 is refused before authentication).
+  const json rows = usage();
+  ASSERT_TRUE(rows.is_array()) << rows;
+  json requests_by_model = json::object();
+  for (const auto& row : rows) {
+    EXPECT_EQ(row["key_name"], "ops");
+    requests_by_model[row["model"].get<std::string>()] = row["requests"];
+  }
+  EXPECT_EQ(requests_by_model, json({{"", 1}, {"qwen2-tiny", 2}, {"nope", 1}}));
+
+  const auto revoke = run_process({kBinary, "keys", "revoke", "--db", db_, "--name", "ops"});
+  ASSERT_EQ(revoke.exit_code, 0) << revoke.err;
+  auto r = post("/v1/completions", good, key);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 401) << r->body;
+  EXPECT_EQ(json::parse(r->body)["error"]["code"], "invalid_api_key");
+  EXPECT_EQ(server_->stop(), 0) << server_->err();
+}
+
+TEST_F(ServeTest, PortInUseIsAClearError) {
+  create_key("k");
+  start_server();
+  const auto second = run_process({kBinary, "serve", "--model", "qwen2-tiny=" + model_path_,
+                                   "--listen", "127.0.0.1:" + std::to_string(port_), "--db", db_});
+  EXPECT_EQ(second.exit_code, 1);
+  EXPECT_NE(second.err.find("127.0.0.1:" + std::to_string(port_) +
+                            ": cannot listen: Address already in use"),
+            std::string::npos)
+      << second.err;
+  EXPECT_TRUE(server_->running());
+}
+
+}  // namespace
+}  // namespace gengyun::e2e
