@@ -1,10 +1,12 @@
 // libFuzzer target for the GGUF reader (and the writer on what the reader accepts).
 // Any input must parse to an Error or to a File whose tensors lie inside the input; a File must
 // survive a round trip through Writer and File::parse unchanged. ASan/UBSan report the rest.
+#include <algorithm>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <span>
+#include <vector>
 
 #include "gguf/gguf.h"
 #include "gguf/gguf_writer.h"
@@ -37,7 +39,8 @@ void round_trip(const File& file) {
   Writer w;
   for (const auto& [key, value] : file.metadata()) w.set(key, value);
   for (const TensorInfo& t : file.tensors())
-    if (!w.add_tensor(t.name, t.type, t.ne, {t.data, t.n_bytes}).ok()) fail("writer rejected a tensor the reader accepted");
+    if (!w.add_tensor(t.name, t.type, t.ne, {t.data, t.n_bytes}).ok())
+      fail("writer rejected a tensor the reader accepted");
   gengyun::Result<std::vector<uint8_t>> bytes = w.serialize();
   if (!bytes.ok()) fail("writer rejected metadata the reader accepted");
   gengyun::Result<File> again = File::parse(bytes.value(), "rewritten");

@@ -107,6 +107,14 @@ class Parser {
     return static_cast<ValueType>(id);
   }
 
+  /// Charges `n` values (metadata entries or array items) against kMaxMetadataValues.
+  void count_values(uint64_t n) {
+    if (n > values_left_)
+      fail(str(n) + " more values at offset " + str(pos_) + " take the file past the limit of " +
+           str(kMaxMetadataValues) + " metadata values");
+    values_left_ -= n;
+  }
+
   /// One value of `type`; `depth` counts the arrays it is nested in.
   Value read_value(ValueType type, int depth) {
     Value v;
@@ -146,6 +154,7 @@ class Parser {
     if (n > remaining() / min_encoded_size(a.elem_type))
       fail("array of " + str(n) + " " + str(value_type_name(a.elem_type)) + " elements at offset " +
            str(at) + " cannot fit in the " + str(remaining()) + " bytes remaining");
+    count_values(n);
     a.items.reserve(n);
     for (uint64_t i = 0; i < n; ++i) a.items.push_back(read_value(a.elem_type, depth));
     return a;
@@ -161,6 +170,7 @@ class Parser {
   std::span<const uint8_t> bytes_;
   size_t pos_ = 0;
   std::string context_;
+  uint64_t values_left_ = kMaxMetadataValues;
 };
 
 struct Header {
@@ -281,6 +291,9 @@ Header parse_header(std::span<const uint8_t> bytes) {
   check_magic_and_version(bytes, p, h);
   const uint64_t n_tensors = p.read<uint64_t>("tensor count");
   const uint64_t n_kv = p.read<uint64_t>("metadata count");
+  if (n_tensors > kMaxTensors)
+    p.fail("tensor count " + str(n_tensors) + " is above the limit of " + str(kMaxTensors));
+  p.count_values(n_kv);
   if (n_kv > p.remaining() / kMinKvBytes)
     p.fail("metadata count " + str(n_kv) + " cannot fit in the " + str(p.remaining()) +
            " bytes after the header (each entry takes at least " + str(kMinKvBytes) + ")");

@@ -23,8 +23,9 @@ constexpr bool is_power_of_two(uint64_t value) { return value != 0 && (value & (
 std::string shape_string(std::span<const int64_t> ne);
 
 /// Bytes of a tensor of `type` with shape `ne` (ggml order). Errors (message without a file
-/// or tensor prefix): 0 or more than kMaxDims dims, a dim below 1, an element count or byte
-/// size that overflows int64, ne[0] not a multiple of the type's block size.
+/// or tensor prefix): a type id ggml does not define, 0 or more than kMaxDims dims, a dim
+/// below 1, an element count or byte size that overflows int64, ne[0] not a multiple of the
+/// type's block size.
 Result<size_t> tensor_n_bytes(GgmlType type, std::span<const int64_t> ne);
 
 }  // namespace gengyun::gguf

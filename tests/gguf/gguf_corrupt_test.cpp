@@ -77,11 +77,26 @@ TEST(GgufCorrupt, Versions) {
 
 TEST(GgufCorrupt, HugeCounts) {
   Image kv;
+  kv.header(0, 1000).zeros(100);
+  expect_parse_error(kv.bytes, "metadata count 1000 cannot fit in the 100 bytes after the header");
+  Image tensors;
+  tensors.header(1000, 0).zeros(100);
+  expect_parse_error(tensors.bytes, "tensor count 1000 cannot fit in the 100 bytes after the header");
+}
+
+// Counts above the limits that bound parsing memory fail before anything is allocated.
+TEST(GgufCorrupt, CountLimits) {
+  Image kv;
   kv.header(0, uint64_t{1} << 60).zeros(100);
-  expect_parse_error(kv.bytes, "metadata count 1152921504606846976 cannot fit in the 100 bytes");
+  expect_parse_error(kv.bytes, "1152921504606846976 more values at offset 24 take the file past the limit of "
+                               "8388608 metadata values");
   Image tensors;
   tensors.header(std::numeric_limits<uint64_t>::max(), 0).zeros(100);
-  expect_parse_error(tensors.bytes, "tensor count 18446744073709551615 cannot fit in the 100 bytes");
+  expect_parse_error(tensors.bytes, "tensor count 18446744073709551615 is above the limit of 1048576");
+  // The limit counts metadata entries and array items together.
+  Image total;
+  total.header(0, 3).str("a").u32(kArray).u32(kUint8).u64(kMaxMetadataValues - 2).zeros(kMaxMetadataValues);
+  expect_parse_error(total.bytes, "metadata key 'a': 8388606 more values at offset 49 take the file past the limit");
 }
 
 TEST(GgufCorrupt, HugeArrayInSmallFile) {
@@ -211,7 +226,8 @@ TEST(GgufCorrupt, TensorTypes) {
   expect_parse_error(huge.bytes, "unknown ggml type id 4294967295");
   Image partial_block;
   partial_block.header(1, 0).tensor_info("w", {48, 2}, kQ8_0, 0).zeros(256);
-  expect_parse_error(partial_block.bytes, "tensor 'w': row length ne[0] = 48 is not a multiple of the q8_0 block size 32");
+  expect_parse_error(partial_block.bytes,
+                     "tensor 'w': row length ne[0] = 48 is not a multiple of the q8_0 block size 32");
 }
 
 TEST(GgufCorrupt, TensorDataRange) {

@@ -73,7 +73,8 @@ void add_every_value_type(Writer& w) {
   w.set_f32s("t.f32s", floats);
   w.set_array("t.empty_array", arr(ValueType::UINT64, {}));
   w.set_array("t.bools", arr(ValueType::BOOL, {val(ValueType::BOOL, true), val(ValueType::BOOL, false)}));
-  w.set_array("t.u8s", arr(ValueType::UINT8, {val(ValueType::UINT8, uint64_t{0}), val(ValueType::UINT8, uint64_t{255})}));
+  w.set_array("t.u8s",
+              arr(ValueType::UINT8, {val(ValueType::UINT8, uint64_t{0}), val(ValueType::UINT8, uint64_t{255})}));
   w.set_array("t.i8s", arr(ValueType::INT8, {val(ValueType::INT8, int64_t{-128})}));
   w.set_array("t.u16s", arr(ValueType::UINT16, {val(ValueType::UINT16, uint64_t{65535})}));
   w.set_array("t.i16s", arr(ValueType::INT16, {val(ValueType::INT16, int64_t{-32768})}));
@@ -89,7 +90,8 @@ void add_every_value_type(Writer& w) {
                    val(ValueType::ARRAY, arr(ValueType::INT32, {})),
                    val(ValueType::ARRAY, arr(ValueType::INT32, {val(ValueType::INT32, int64_t{3})}))}));
   w.set_array("t.nested_strings",
-              arr(ValueType::ARRAY, {val(ValueType::ARRAY, arr(ValueType::STRING, {val(ValueType::STRING, std::string("x"))}))}));
+              arr(ValueType::ARRAY, {val(ValueType::ARRAY, arr(ValueType::STRING,
+                                                                {val(ValueType::STRING, std::string("x"))}))}));
 }
 
 struct TestTensor {
