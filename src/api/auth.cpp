@@ -16,7 +16,8 @@ std::string_view trim(std::string_view s) {
 std::optional<std::string_view> bearer_secret(std::string_view header) {
   constexpr std::string_view kScheme = "bearer";
   header = trim(header);
-  if (header.size() <= kScheme.size() || (header[kScheme.size()] != ' ' && header[kScheme.size()] != '\t'))
+  if (header.size() <= kScheme.size() ||
+      (header[kScheme.size()] != ' ' && header[kScheme.size()] != '\t'))
     return std::nullopt;
   for (size_t i = 0; i < kScheme.size(); ++i)
     if (std::tolower(static_cast<unsigned char>(header[i])) != kScheme[i]) return std::nullopt;
@@ -32,8 +33,7 @@ ApiResult<platform::KeyInfo> authenticate(platform::Store& store,
         "You didn't provide an API key. Send it in the header 'Authorization: Bearer <key>'.");
   const auto secret = bearer_secret(*authorization);
   if (!secret)
-    return invalid_api_key(
-        "The Authorization header must have the form 'Bearer <key>'.");
+    return invalid_api_key("The Authorization header must have the form 'Bearer <key>'.");
   auto key = store.authenticate(*secret);
   if (!key.ok()) return internal_error("cannot check the API key: " + key.error().message);
   if (!key.value() || key.value()->revoked_at_us)

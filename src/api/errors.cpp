@@ -11,8 +11,7 @@ ApiError invalid_api_key(std::string message) {
 }
 
 ApiError model_not_found(const std::string& model) {
-  return {404,
-          "The model '" + model + "' does not exist or is not served here.",
+  return {404, "The model '" + model + "' does not exist or is not served here.",
           "invalid_request_error", "model", "model_not_found"};
 }
 
@@ -23,8 +22,7 @@ ApiError unknown_endpoint(const std::string& method, const std::string& path) {
 
 ApiError payload_too_large(size_t limit_bytes) {
   return {413,
-          "The request body is larger than the limit of " + std::to_string(limit_bytes) +
-              " bytes.",
+          "The request body is larger than the limit of " + std::to_string(limit_bytes) + " bytes.",
           "invalid_request_error", "", "payload_too_large"};
 }
 

@@ -83,16 +83,17 @@ TokenUsage usage_of(const GenerationResult& result) {
 }
 
 void respond_whole(httplib::Response& res, UsageEntry& entry, PreparedGeneration& job) {
-  auto result = job.model->generate(job.prompt, job.request.params,
-                                    [](std::string_view) { return true; });
-  if (!result.ok()) return fail(res, entry, internal_error("generation failed: " + result.error().message));
+  auto result =
+      job.model->generate(job.prompt, job.request.params, [](std::string_view) { return true; });
+  if (!result.ok())
+    return fail(res, entry, internal_error("generation failed: " + result.error().message));
   const GenerationResult& r = result.value();
   entry.set_tokens(r.prompt_tokens, r.completion_tokens);
   if (auto written = entry.finish(200, "ok"); !written.ok())
-    return send_error(res, internal_error("the usage ledger cannot be written: " +
-                                          written.error().message));
-  send_json(res, completion_response(job.meta, r.text, finish_reason_name(r.finish_reason),
-                                     usage_of(r)));
+    return send_error(
+        res, internal_error("the usage ledger cannot be written: " + written.error().message));
+  send_json(
+      res, completion_response(job.meta, r.text, finish_reason_name(r.finish_reason), usage_of(r)));
 }
 
 /// One streamed response. Runs inside httplib's chunked content provider; a stream that never
@@ -103,7 +104,8 @@ class StreamJob {
   StreamJob(PreparedGeneration job, std::shared_ptr<UsageEntry> entry)
       : job_(std::move(job)), entry_(std::move(entry)) {}
   ~StreamJob() {
-    if (!entry_->finished()) record(200, "cancelled", "the client disconnected before the stream started");
+    if (!entry_->finished())
+      record(200, "cancelled", "the client disconnected before the stream started");
   }
   StreamJob(const StreamJob&) = delete;
   StreamJob& operator=(const StreamJob&) = delete;
@@ -175,8 +177,7 @@ void start_stream(httplib::Response& res, std::shared_ptr<UsageEntry> entry,
   auto stream = std::make_shared<StreamJob>(std::move(job), std::move(entry));
   res.set_header("Cache-Control", "no-cache");
   res.set_chunked_content_provider(
-      "text/event-stream",
-      [stream](size_t, httplib::DataSink& sink) { return stream->run(sink); });
+      "text/event-stream", [stream](size_t, httplib::DataSink& sink) { return stream->run(sink); });
 }
 
 }  // namespace

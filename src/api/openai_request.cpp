@@ -30,9 +30,8 @@ std::optional<ApiError> read_number(const json& body, const char* name, double l
   if (!value) return std::nullopt;
   const std::string range = (lo_open ? "(" : "[") + json(lo).dump() + ", " + json(hi).dump() + "]";
   if (!value->is_number())
-    return invalid_request(std::string(name) + " must be a number in " + range + ", got " +
-                               shown(*value),
-                           name);
+    return invalid_request(
+        std::string(name) + " must be a number in " + range + ", got " + shown(*value), name);
   const double x = value->get<double>();
   if (x < lo || x > hi || (lo_open && x == lo))
     return invalid_request(std::string(name) + " must be in " + range + ", got " + shown(*value),
@@ -46,9 +45,8 @@ std::optional<ApiError> read_positive_number(const json& body, const char* name,
   const json* value = field(body, name);
   if (!value) return std::nullopt;
   if (!value->is_number() || value->get<double>() <= 0)
-    return invalid_request(std::string(name) + " must be a number greater than 0, got " +
-                               shown(*value),
-                           name);
+    return invalid_request(
+        std::string(name) + " must be a number greater than 0, got " + shown(*value), name);
   out = static_cast<float>(value->get<double>());
   return std::nullopt;
 }
@@ -57,10 +55,9 @@ std::optional<ApiError> read_positive_number(const json& body, const char* name,
 std::optional<ApiError> read_int(const json& body, const char* name, int64_t min, int& out) {
   const json* value = field(body, name);
   if (!value) return std::nullopt;
-  const bool below_min =
-      value->is_number_unsigned()
-          ? min > 0 && value->get<uint64_t>() < static_cast<uint64_t>(min)
-          : value->is_number_integer() && value->get<int64_t>() < min;
+  const bool below_min = value->is_number_unsigned()
+                             ? min > 0 && value->get<uint64_t>() < static_cast<uint64_t>(min)
+                             : value->is_number_integer() && value->get<int64_t>() < min;
   if (!value->is_number_integer() || below_min)
     return invalid_request(std::string(name) + " must be an integer >= " + std::to_string(min) +
                                ", got " + shown(*value),
@@ -95,8 +92,8 @@ std::optional<ApiError> read_stop(const json& body, GenerationParams& params) {
     return invalid_request("stop must be a string or an array of strings, got " + shown(*value),
                            "stop");
   if (value->size() > kMaxStop)
-    return invalid_request("stop holds " + std::to_string(value->size()) +
-                               " strings; at most " + std::to_string(kMaxStop) + " are allowed",
+    return invalid_request("stop holds " + std::to_string(value->size()) + " strings; at most " +
+                               std::to_string(kMaxStop) + " are allowed",
                            "stop");
   for (const auto& s : *value) {
     if (!s.is_string())
@@ -156,9 +153,8 @@ std::optional<ApiError> read_common(const json& body, GenerationRequest& request
 ApiResult<std::string> read_content(const json& content, const std::string& param) {
   if (content.is_string()) return content.get<std::string>();
   if (!content.is_array())
-    return invalid_request(param + " must be a string or an array of text parts, got " +
-                               shown(content),
-                           param);
+    return invalid_request(
+        param + " must be a string or an array of text parts, got " + shown(content), param);
   std::string text;
   for (size_t i = 0; i < content.size(); ++i) {
     const json& part = content[i];
@@ -208,8 +204,7 @@ ApiResult<ChatMessage> read_message(const json& message, size_t index) {
 
 ApiResult<nlohmann::json> parse_json_object(std::string_view body) {
   json value = json::parse(body, nullptr, /*allow_exceptions=*/false);
-  if (value.is_discarded())
-    return invalid_request("the request body is not valid JSON (UTF-8)");
+  if (value.is_discarded()) return invalid_request("the request body is not valid JSON (UTF-8)");
   if (!value.is_object())
     return invalid_request("the request body must be a JSON object, got " + shown(value));
   return value;
@@ -241,12 +236,10 @@ ApiResult<GenerationRequest> parse_completion_request(const nlohmann::json& body
   if (auto error = read_common(body, request)) return *error;
   const json* prompt = field(body, "prompt");
   if (!prompt) return invalid_request("you must provide a prompt parameter", "prompt");
-  if (prompt->is_array() && prompt->size() == 1 && (*prompt)[0].is_string())
-    prompt = &(*prompt)[0];
+  if (prompt->is_array() && prompt->size() == 1 && (*prompt)[0].is_string()) prompt = &(*prompt)[0];
   if (!prompt->is_string())
-    return invalid_request("prompt must be a string or an array of one string, got " +
-                               shown(*prompt),
-                           "prompt");
+    return invalid_request(
+        "prompt must be a string or an array of one string, got " + shown(*prompt), "prompt");
   request.prompt = prompt->get<std::string>();
   return request;
 }

@@ -21,9 +21,9 @@ enum class CompletionKind {
 /// What every body and chunk of one response repeats.
 struct ResponseMeta {
   CompletionKind kind = CompletionKind::Chat;
-  std::string id;        ///< new_response_id(kind)
-  int64_t created = 0;   ///< Unix time, seconds
-  std::string model;     ///< the model name as requested
+  std::string id;       ///< new_response_id(kind)
+  int64_t created = 0;  ///< Unix time, seconds
+  std::string model;    ///< the model name as requested
 };
 
 struct TokenUsage {

@@ -62,8 +62,10 @@ std::string bind_failure_reason(const std::string& host, int port) {
 /// unparsable request line), so that every error the server sends has the same shape.
 ApiError error_for_status(const httplib::Request& req, int status) {
   switch (status) {
-    case 404: return unknown_endpoint(req.method, req.path);
-    case 413: return payload_too_large(kMaxRequestBodyBytes);
+    case 404:
+      return unknown_endpoint(req.method, req.path);
+    case 413:
+      return payload_too_large(kMaxRequestBodyBytes);
     default: {
       ApiError error;
       error.http_status = status;
@@ -109,8 +111,8 @@ void Server::Impl::install_routes() {
     handle_generation(CompletionKind::Text, registry, store, req, res);
   });
 
-  http.set_error_handler(httplib::Server::HandlerWithResponse(
-      [](const httplib::Request& req, httplib::Response& res) {
+  http.set_error_handler(
+      httplib::Server::HandlerWithResponse([](const httplib::Request& req, httplib::Response& res) {
         if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
         send_error(res, error_for_status(req, res.status));
         return httplib::Server::HandlerResponse::Handled;
@@ -136,8 +138,8 @@ void Server::Impl::list_models(const httplib::Request& req, httplib::Response& r
   if (!key.ok()) return send_error(res, key.error());
   UsageEntry entry(store, key->id, "/v1/models", started_at_us);
   if (auto written = entry.finish(200, "ok"); !written.ok())
-    return send_error(res, internal_error("the usage ledger cannot be written: " +
-                                          written.error().message));
+    return send_error(
+        res, internal_error("the usage ledger cannot be written: " + written.error().message));
   send_json(res, model_list(registry.names(), started_s));
 }
 
@@ -154,8 +156,7 @@ Result<int> Server::bind(const std::string& host, int port) {
   if (port < 0 || port > 65535) return make_error(address + ": port must be in 0..65535");
   const int bound = port == 0 ? impl_->http.bind_to_any_port(host)
                               : (impl_->http.bind_to_port(host, port) ? port : -1);
-  if (bound < 0)
-    return make_error(address + ": cannot listen: " + bind_failure_reason(host, port));
+  if (bound < 0) return make_error(address + ": cannot listen: " + bind_failure_reason(host, port));
   impl_->bound = true;
   return bound;
 }

@@ -34,7 +34,7 @@ class Server {
   void run();
 
   /// Makes run() return; safe from any thread, before, during or after run(). In-flight
-  /// requests are completed first.
+  /// requests are completed first. Destroy the Server only after run() has returned.
   void stop();
 
  private:

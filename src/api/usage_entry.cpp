@@ -20,8 +20,7 @@ UsageEntry::UsageEntry(platform::Store& store, int64_t key_id, std::string endpo
 
 UsageEntry::~UsageEntry() {
   if (finished_) return;
-  if (auto written = finish(500, "error", "the request ended without a response");
-      !written.ok())
+  if (auto written = finish(500, "error", "the request ended without a response"); !written.ok())
     spdlog::error("usage ledger: {}", written.error().message);
 }
 

@@ -14,8 +14,7 @@ namespace gengyun::api {
 /// written by the destructor as http_status 500, status "error". Not thread-safe; not copyable.
 class UsageEntry {
  public:
-  UsageEntry(platform::Store& store, int64_t key_id, std::string endpoint,
-             int64_t started_at_us);
+  UsageEntry(platform::Store& store, int64_t key_id, std::string endpoint, int64_t started_at_us);
   ~UsageEntry();
   UsageEntry(const UsageEntry&) = delete;
   UsageEntry& operator=(const UsageEntry&) = delete;

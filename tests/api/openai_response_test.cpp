@@ -91,7 +91,10 @@ TEST(ErrorBody, NullsForEmptyParamAndCode) {
 }
 
 TEST(DumpJson, ReplacesInvalidUtf8InsteadOfThrowing) {
-  EXPECT_EQ(dump_json(json{{"t", std::string("a\xff" "b")}}), "{\"t\":\"a\xEF\xBF\xBD" "b\"}");
+  EXPECT_EQ(dump_json(json{{"t", std::string("a\xff"
+                                             "b")}}),
+            "{\"t\":\"a\xEF\xBF\xBD"
+            "b\"}");
 }
 
 TEST(SseEvent, DataLineAndBlankLine) {

@@ -84,10 +84,10 @@ TEST_F(ServerTest, InvalidBodiesAre400WithOneErrorRowEach) {
       {"/v1/chat/completions", "[1,2,3]", nullptr, ""},
       {"/v1/chat/completions", R"({"messages":[{"role":"user","content":"x"}]})", "model", ""},
       {"/v1/chat/completions", R"({"model":"qwen2-tiny"})", "messages", "qwen2-tiny"},
-      {"/v1/chat/completions", R"({"model":"qwen2-tiny","messages":[]})", "messages",
+      {"/v1/chat/completions", R"({"model":"qwen2-tiny","messages":[]})", "messages", "qwen2-tiny"},
+      {"/v1/chat/completions",
+       R"({"model":"qwen2-tiny","messages":[{"role":"king","content":"x"}]})", "messages[0].role",
        "qwen2-tiny"},
-      {"/v1/chat/completions", R"({"model":"qwen2-tiny","messages":[{"role":"king","content":"x"}]})",
-       "messages[0].role", "qwen2-tiny"},
       {"/v1/chat/completions",
        R"({"model":"qwen2-tiny","messages":[{"role":"user","content":"x"}],"temperature":5})",
        "temperature", "qwen2-tiny"},
@@ -169,14 +169,14 @@ TEST_F(ServerTest, PromptOverTheContextIs400ContextLengthExceeded) {
   ASSERT_EQ(stories->tokenize(fits, true, false).size(), 511u);
   ASSERT_EQ(stories->tokenize(too_long, true, false).size(), 512u);
 
-  const json error = expect_error(
-      post("/v1/completions", {{"model", "stories"}, {"prompt", too_long}, {"max_tokens", 1}},
-           key_),
-      400, "context_length_exceeded");
+  const json error =
+      expect_error(post("/v1/completions",
+                        {{"model", "stories"}, {"prompt", too_long}, {"max_tokens", 1}}, key_),
+                   400, "context_length_exceeded");
   EXPECT_EQ(error["param"], "prompt");
-  auto ok = post("/v1/completions",
-                 {{"model", "stories"}, {"prompt", fits}, {"max_tokens", 5}, {"temperature", 0}},
-                 key_);
+  auto ok =
+      post("/v1/completions",
+           {{"model", "stories"}, {"prompt", fits}, {"max_tokens", 5}, {"temperature", 0}}, key_);
   ASSERT_TRUE(ok);
   ASSERT_EQ(ok->status, 200) << ok->body;
   const json body = json::parse(ok->body);
@@ -206,11 +206,11 @@ TEST_F(ServerTest, EmptyPromptWithoutBosIs400) {
 }
 
 TEST_F(ServerTest, BodyOverTheLimitIs413) {
-  const std::string huge = R"({"model":"stories","prompt":")" +
-                           std::string(kMaxRequestBodyBytes, 'a') + R"("})";
+  const std::string huge =
+      R"({"model":"stories","prompt":")" + std::string(kMaxRequestBodyBytes, 'a') + R"("})";
   expect_error(post_text("/v1/completions", huge, key_), 413, "payload_too_large");
-  auto ok = post("/v1/completions", {{"model", "stories"}, {"prompt", "a"}, {"max_tokens", 1}},
-                 key_);
+  auto ok =
+      post("/v1/completions", {{"model", "stories"}, {"prompt", "a"}, {"max_tokens", 1}}, key_);
   ASSERT_TRUE(ok);
   EXPECT_EQ(ok->status, 200) << ok->body;
 }

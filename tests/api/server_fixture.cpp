@@ -35,7 +35,8 @@ std::string streamed_text(const SseBody& sse) {
     if (e["choices"].empty()) continue;
     const json& choice = e["choices"][0];
     if (choice.contains("delta")) {
-      if (choice["delta"].contains("content")) text += choice["delta"]["content"].get<std::string>();
+      if (choice["delta"].contains("content"))
+        text += choice["delta"]["content"].get<std::string>();
     } else {
       text += choice["text"].get<std::string>();
     }

@@ -41,8 +41,7 @@ class ServerTest : public ::testing::Test {
   void TearDown() override;
 
   /// POST `body` (dumped) with "Authorization: Bearer <key>" (no header when key is empty).
-  httplib::Result post(const std::string& path, const nlohmann::json& body,
-                       const std::string& key);
+  httplib::Result post(const std::string& path, const nlohmann::json& body, const std::string& key);
   httplib::Result post_text(const std::string& path, const std::string& body,
                             const std::string& key);
   httplib::Result get(const std::string& path, const std::string& key);

@@ -43,8 +43,7 @@ json completion_request(const std::string& model, const std::string& prompt, int
 }
 
 /// The engine's own greedy answer, called directly (no HTTP).
-GenerationResult engine_greedy(LoadedModel& m, const std::vector<int32_t>& prompt,
-                               int max_tokens) {
+GenerationResult engine_greedy(LoadedModel& m, const std::vector<int32_t>& prompt, int max_tokens) {
   GenerationParams p;
   p.max_tokens = max_tokens;
   p.temperature = 0;
@@ -110,9 +109,9 @@ TEST_F(ServerTest, GreedyChatWholeAndStreamedAgreeWithTheEngine) {
 
   json usage;
   std::string finish;
-  const std::string streamed = check_stream(
-      post("/v1/chat/completions", chat_request(24, true), key_), CompletionKind::Chat, usage,
-      finish);
+  const std::string streamed =
+      check_stream(post("/v1/chat/completions", chat_request(24, true), key_), CompletionKind::Chat,
+                   usage, finish);
   EXPECT_EQ(streamed, expected.text);
   EXPECT_EQ(finish, whole["choices"][0]["finish_reason"]);
   EXPECT_EQ(usage, whole["usage"]);
@@ -138,7 +137,8 @@ TEST_F(ServerTest, GreedyCompletionWholeAndStreamedCountEveryToken) {
   const GenerationResult expected = engine_greedy(*qwen, prompt, 20);
   ASSERT_EQ(expected.finish_reason, FinishReason::Length) << "pick a prompt without an early EOS";
 
-  const json whole = ok_json(post("/v1/completions", completion_request("qwen2-tiny", text, 20, false), key_));
+  const json whole =
+      ok_json(post("/v1/completions", completion_request("qwen2-tiny", text, 20, false), key_));
   EXPECT_EQ(whole["object"], "text_completion");
   EXPECT_EQ(whole["choices"][0]["text"], expected.text);
   EXPECT_EQ(whole["choices"][0]["finish_reason"], "length");
@@ -195,15 +195,16 @@ TEST_F(ServerTest, StoriesGreedyMatchesTheReferenceStory) {
 
   json usage;
   std::string finish;
-  EXPECT_EQ(check_stream(post("/v1/completions", completion_request("stories", prompt, 64, true), key_),
-                         CompletionKind::Text, usage, finish),
-            greedy_64);
+  EXPECT_EQ(
+      check_stream(post("/v1/completions", completion_request("stories", prompt, 64, true), key_),
+                   CompletionKind::Text, usage, finish),
+      greedy_64);
   EXPECT_EQ(usage["completion_tokens"], 64);
 }
 
 TEST_F(ServerTest, StopStringCutsTheAnswer) {
-  const json full =
-      ok_json(post("/v1/completions", completion_request("stories", "Once upon a time", 64, false), key_));
+  const json full = ok_json(
+      post("/v1/completions", completion_request("stories", "Once upon a time", 64, false), key_));
   const std::string text = full["choices"][0]["text"];
   const size_t cut = text.find("Lily");
   ASSERT_NE(cut, std::string::npos) << text;
@@ -258,16 +259,18 @@ TEST_F(ServerTest, TextPartsAreJoinedWithNewlines) {
 TEST_F(ServerTest, ConcurrentRequestsEachGetTheirSoloAnswer) {
   const json first = completion_request("qwen2-tiny", "The quick brown fox", 40, false);
   const json second = completion_request("qwen2-tiny", "Hello world, today", 40, true);
-  const std::string solo_first = ok_json(post("/v1/completions", first, key_))["choices"][0]["text"];
+  const std::string solo_first =
+      ok_json(post("/v1/completions", first, key_))["choices"][0]["text"];
   json usage;
   std::string finish;
-  const std::string solo_second = check_stream(post("/v1/completions", second, key_),
-                                               CompletionKind::Text, usage, finish);
+  const std::string solo_second =
+      check_stream(post("/v1/completions", second, key_), CompletionKind::Text, usage, finish);
   ASSERT_NE(solo_first, solo_second);
 
   for (int round = 0; round < 3; ++round) {
     std::string a, b;
-    std::thread ta([&] { a = ok_json(post("/v1/completions", first, key_))["choices"][0]["text"]; });
+    std::thread ta(
+        [&] { a = ok_json(post("/v1/completions", first, key_))["choices"][0]["text"]; });
     std::thread tb([&] {
       json u;
       std::string f;
@@ -284,8 +287,7 @@ TEST_F(ServerTest, ConcurrentRequestsEachGetTheirSoloAnswer) {
 }
 
 /// Sends `request` on a raw socket, reads until `events` SSE events have arrived, closes.
-void read_events_and_disconnect(int port, const std::string& key, const json& request,
-                                int events) {
+void read_events_and_disconnect(int port, const std::string& key, const json& request, int events) {
   const int sock = socket(AF_INET, SOCK_STREAM, 0);
   ASSERT_GE(sock, 0);
   sockaddr_in addr{};
@@ -294,10 +296,11 @@ void read_events_and_disconnect(int port, const std::string& key, const json& re
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   ASSERT_EQ(connect(sock, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
   const std::string body = request.dump();
-  const std::string http = "POST /v1/completions HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-                           "Authorization: Bearer " + key +
-                           "\r\nContent-Type: application/json\r\nContent-Length: " +
-                           std::to_string(body.size()) + "\r\n\r\n" + body;
+  const std::string http =
+      "POST /v1/completions HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+      "Authorization: Bearer " +
+      key + "\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
+      "\r\n\r\n" + body;
   ASSERT_EQ(send(sock, http.data(), http.size(), 0), static_cast<ssize_t>(http.size()));
   std::string received;
   size_t seen = 0;
@@ -328,12 +331,14 @@ TEST_F(ServerTest, ClientThatDisconnectsMidStreamIsCancelled) {
   EXPECT_EQ(ledger[0].http_status, 200);
   EXPECT_EQ(ledger[0].model, "qwen2-tiny");
   EXPECT_FALSE(ledger[0].error.empty());
-  EXPECT_EQ(ledger[0].prompt_tokens, static_cast<int64_t>(model("qwen2-tiny")->tokenize(prompt, true, false).size()));
+  EXPECT_EQ(ledger[0].prompt_tokens,
+            static_cast<int64_t>(model("qwen2-tiny")->tokenize(prompt, true, false).size()));
   EXPECT_GE(ledger[0].completion_tokens, 3);
   EXPECT_LT(ledger[0].completion_tokens, 4000);
 
   // The server serves on, and the engine is free again.
-  const json after = ok_json(post("/v1/completions", completion_request("stories", "Once", 4, false), key_));
+  const json after =
+      ok_json(post("/v1/completions", completion_request("stories", "Once", 4, false), key_));
   EXPECT_EQ(after["usage"]["completion_tokens"], 4);
   EXPECT_EQ(rows().size(), 2u);
 }

@@ -115,8 +115,8 @@ TEST_F(ServeTest, GreedyAnswersMatchGengyunRunAndAreMetered) {
   start_server();
 
   const std::string prompt = "The quick brown fox";
-  const auto run = run_process({kBinary, "run", model_path_, "-p", prompt, "-n", "16", "--temp",
-                                "0", "--threads", "1"});
+  const auto run = run_process(
+      {kBinary, "run", model_path_, "-p", prompt, "-n", "16", "--temp", "0", "--threads", "1"});
   ASSERT_EQ(run.exit_code, 0) << run.err;
   // `gengyun run` ends its output with a newline of its own.
   ASSERT_FALSE(run.out.empty());
@@ -124,8 +124,8 @@ TEST_F(ServeTest, GreedyAnswersMatchGengyunRunAndAreMetered) {
   const std::string expected = run.out.substr(0, run.out.size() - 1);
   ASSERT_FALSE(expected.empty());
 
-  const json request = {{"model", "qwen2-tiny"}, {"prompt", prompt}, {"max_tokens", 16},
-                        {"temperature", 0}};
+  const json request = {
+      {"model", "qwen2-tiny"}, {"prompt", prompt}, {"max_tokens", 16}, {"temperature", 0}};
   auto whole = post("/v1/completions", request.dump(), key);
   ASSERT_TRUE(whole);
   ASSERT_EQ(whole->status, 200) << whole->body;
@@ -158,10 +158,10 @@ TEST_F(ServeTest, GreedyAnswersMatchGengyunRunAndAreMetered) {
   ASSERT_EQ(rows.size(), 1u) << rows;
   rows[0].erase("key_id");
   EXPECT_EQ(rows, json::array({{{"key_name", "e2e"},
-                                   {"model", "qwen2-tiny"},
-                                   {"requests", 3},
-                                   {"prompt_tokens", 2 * prompt_tokens + chat_prompt},
-                                   {"completion_tokens", 2 * completion_tokens + chat_completion}}}));
+                                {"model", "qwen2-tiny"},
+                                {"requests", 3},
+                                {"prompt_tokens", 2 * prompt_tokens + chat_prompt},
+                                {"completion_tokens", 2 * completion_tokens + chat_completion}}}));
   EXPECT_EQ(server_->stop(), 0) << server_->err();
 }
 
