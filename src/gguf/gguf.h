@@ -31,10 +31,10 @@ inline constexpr size_t kMaxDims = 4;
 /// Deepest nesting of metadata arrays accepted (an array of arrays is depth 2); deeper files
 /// are rejected rather than parsed recursively without bound.
 inline constexpr int kMaxArrayDepth = 8;
-/// Most metadata values (array items included) and most tensors one file may hold. Parsed
-/// values take ~50 bytes of memory per byte-sized value on disk, so these bound the memory a
-/// hostile file can claim (~0.5 GB) far above what real models use (a 256k-token vocabulary
-/// is under 1.5M values; models have a few thousand tensors).
+/// Most metadata values (entries plus array items) and most tensors one file may hold. A parsed
+/// value takes ~50 bytes of memory, even for a 1-byte value on disk, so these limits bound what
+/// a hostile file can make the parser allocate (~0.5 GB) while staying far above real models
+/// (a 256k-token vocabulary is under 1.5M values; models have a few thousand tensors).
 inline constexpr uint64_t kMaxMetadataValues = uint64_t{1} << 23;
 inline constexpr uint64_t kMaxTensors = uint64_t{1} << 20;
 
