@@ -34,18 +34,6 @@ std::vector<std::string> model_names() {
   return names;
 }
 
-// FNV-1a 64 as the reference generator computed it: its offset basis is 1469598103934665603
-// (0x14650fb0739d0383), the standard 14695981039346656037 (0xcbf29ce484222325) with its last
-// decimal digit dropped, not the value testdata/README.md states.
-uint64_t fnv1a64(const uint8_t* p, size_t n) {
-  uint64_t h = 1469598103934665603ull;
-  for (size_t i = 0; i < n; ++i) {
-    h ^= p[i];
-    h *= 0x100000001b3ull;
-  }
-  return h;
-}
-
 TEST(GgufTestdata, Qwen2TinyF32Facts) {
   REQUIRE_TESTDATA();
   const File f = open_or_fail("models/qwen2-tiny-f32.gguf");
@@ -210,7 +198,7 @@ TEST(GgufTestdata, EveryModelMatchesDequantReference) {
           EXPECT_EQ(v, first16[k]) << "element " << k;
         }
         char hex[17];
-        std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(fnv1a64(t.data, t.n_bytes)));
+        std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(testing::testdata_fnv1a64(t.data, t.n_bytes)));
         EXPECT_EQ(std::string(hex), rt.at("fnv1a64_f32").get<std::string>());
         ++f32_checked;
       }

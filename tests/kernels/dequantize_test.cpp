@@ -5,7 +5,6 @@
 
 #include <gtest/gtest.h>
 
-#include <bit>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -20,15 +19,7 @@ namespace gengyun::kernels {
 namespace {
 
 uint64_t fnv1a64_f32(const std::vector<float>& values) {
-  uint64_t h = 0xcbf29ce484222325ull;
-  for (float v : values) {
-    const uint32_t bits = std::bit_cast<uint32_t>(v);
-    for (int k = 0; k < 4; ++k) {
-      h ^= (bits >> (8 * k)) & 0xFFu;
-      h *= 0x100000001b3ull;
-    }
-  }
-  return h;
+  return testing::testdata_fnv1a64(values.data(), values.size() * sizeof(float));
 }
 
 std::string hex64(uint64_t v) {
