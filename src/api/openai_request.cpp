@@ -1,5 +1,6 @@
 #include "api/openai_request.h"
 
+#include <algorithm>
 #include <cstdint>
 #include <limits>
 #include <optional>
@@ -200,9 +201,39 @@ ApiResult<ChatMessage> read_message(const json& message, size_t index) {
   return out;
 }
 
+/// The deepest nesting of arrays and objects in JSON text (brackets inside strings skipped);
+/// the text need not be valid.
+size_t nesting_depth(std::string_view text) {
+  size_t depth = 0;
+  size_t deepest = 0;
+  bool in_string = false;
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (in_string) {
+      if (c == '\\')
+        ++i;
+      else if (c == '"')
+        in_string = false;
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      deepest = std::max(deepest, ++depth);
+    } else if ((c == ']' || c == '}') && depth > 0) {
+      --depth;
+    }
+  }
+  return deepest;
+}
+
 }  // namespace
 
 ApiResult<nlohmann::json> parse_json_object(std::string_view body) {
+  // nlohmann::json parses deep nesting iteratively but serializes it recursively; a bound keeps
+  // every later dump (error messages, echoes) off the edge of the thread's stack.
+  if (const size_t depth = nesting_depth(body); depth > kMaxJsonNesting)
+    return invalid_request("the request body nests arrays and objects " + std::to_string(depth) +
+                           " levels deep; at most " + std::to_string(kMaxJsonNesting) +
+                           " are allowed");
   json value = json::parse(body, nullptr, /*allow_exceptions=*/false);
   if (value.is_discarded()) return invalid_request("the request body is not valid JSON (UTF-8)");
   if (!value.is_object())

@@ -24,7 +24,11 @@ struct GenerationRequest {
   bool stream = false;
 };
 
-/// The body parsed as a JSON object. Errors (400): not JSON (or not UTF-8), not an object.
+/// Arrays and objects nested deeper than this are refused (OpenAI bodies need about 5).
+inline constexpr size_t kMaxJsonNesting = 64;
+
+/// The body parsed as a JSON object. Errors (400): nested deeper than kMaxJsonNesting, not
+/// JSON (or not UTF-8), not an object.
 ApiResult<nlohmann::json> parse_json_object(std::string_view body);
 
 /// The body's `model` when it is a string, else "" (what the ledger records as requested,

@@ -39,6 +39,25 @@ TEST(ParseJsonObject, RejectsNonJsonAndNonObjects) {
   EXPECT_TRUE(parse_json_object("{\"prompt\":\"caf\xc3\xa9\"}").ok());
 }
 
+TEST(ParseJsonObject, BoundsNesting) {
+  const auto nested = [](size_t depth) {
+    return "{\"a\":" + std::string(depth - 1, '[') + std::string(depth - 1, ']') + "}";
+  };
+  EXPECT_TRUE(parse_json_object(nested(kMaxJsonNesting)).ok());
+  for (size_t depth : {kMaxJsonNesting + 1, size_t{1000000}}) {
+    auto r = parse_json_object(nested(depth));
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.error().http_status, 400);
+    EXPECT_EQ(r.error().message, "the request body nests arrays and objects " +
+                                     std::to_string(depth) + " levels deep; at most 64 are allowed");
+  }
+  // Brackets inside strings (escaped quotes included) are text, not nesting.
+  const std::string brackets(1000, '[');
+  auto r = parse_json_object("{\"prompt\":\"\\\"" + brackets + "\"}");
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(r.value()["prompt"], "\"" + brackets);
+}
+
 TEST(RequestedModel, OnlyStrings) {
   EXPECT_EQ(requested_model(json{{"model", "qwen"}}), "qwen");
   EXPECT_EQ(requested_model(json{{"model", 3}}), "");
