@@ -91,4 +91,21 @@ struct BlockQ6_K {
 };
 static_assert(sizeof(BlockQ6_K) == 210);
 
+// Activation blocks: the on-the-fly quantization of f32 activations that the dot products
+// pair with weight blocks (ggml's block_q8_1 and block_q8_K).
+
+struct BlockQ8_1 {
+  uint16_t d;  // scale
+  uint16_t s;  // d * sum of qs, as binary16
+  int8_t qs[kQK];
+};
+static_assert(sizeof(BlockQ8_1) == 36);
+
+struct BlockQ8_K {
+  float d;                     // scale (f32, unlike every other block)
+  int8_t qs[kQK_K];
+  int16_t bsums[kQK_K / 16];  // sum of each 16 consecutive qs
+};
+static_assert(sizeof(BlockQ8_K) == 292);
+
 }  // namespace gengyun::kernels

@@ -1,0 +1,154 @@
+// Activation quantizers on hand-made rows whose results follow from the definitions:
+// amax chosen so d is exact, ties placed exactly on .5 to pin the rounding rule (Q8_0 / Q8_1:
+// roundf, ties away from zero; Q8_K: nearest-even), and random rows checked element by
+// element against the formula evaluated in the test.
+#include "kernels/quantize_activations.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include "kernels/float16.h"
+#include "kernels/quant_blocks.h"
+
+namespace gengyun::kernels {
+namespace {
+
+TEST(QuantizeActivations, Q8_0TiesRoundAwayFromZero) {
+  std::vector<float> x(32, 0.0f);
+  x[0] = 127.0f;  // amax 127: d = 1, id = 1
+  x[1] = 2.5f;
+  x[2] = -2.5f;
+  x[3] = 0.5f;
+  x[4] = -126.5f;
+  x[5] = 3.49f;
+  BlockQ8_0 b;
+  quantize_row_q8_0(x.data(), &b, 32);
+  EXPECT_EQ(fp16_to_fp32(b.d), 1.0f);
+  EXPECT_EQ(b.qs[0], 127);
+  EXPECT_EQ(b.qs[1], 3);
+  EXPECT_EQ(b.qs[2], -3);
+  EXPECT_EQ(b.qs[3], 1);
+  EXPECT_EQ(b.qs[4], -127);
+  EXPECT_EQ(b.qs[5], 3);
+  for (int j = 6; j < 32; ++j) EXPECT_EQ(b.qs[j], 0);
+}
+
+TEST(QuantizeActivations, Q8_0ZeroBlockAndSecondBlock) {
+  std::vector<float> x(64, 0.0f);
+  for (int j = 0; j < 32; ++j) x[32 + j] = -0.5f * j;  // amax 15.5 at the last element
+  BlockQ8_0 b[2];
+  quantize_row_q8_0(x.data(), b, 64);
+  EXPECT_EQ(b[0].d, 0);
+  for (int j = 0; j < 32; ++j) EXPECT_EQ(b[0].qs[j], 0);
+  const float d = 15.5f / 127.0f;
+  EXPECT_EQ(b[1].d, fp32_to_fp16(d));
+  for (int j = 0; j < 32; ++j) EXPECT_EQ(b[1].qs[j], std::roundf(x[32 + j] * (1.0f / d)));
+  EXPECT_EQ(b[1].qs[31], -127);
+}
+
+TEST(QuantizeActivations, Q8_1CarriesScaledSum) {
+  std::vector<float> x(32);
+  for (int j = 0; j < 32; ++j) x[j] = (j % 2 ? 1.0f : -0.25f) * j;  // amax 31 at j = 31
+  BlockQ8_1 b;
+  quantize_row_q8_1(x.data(), &b, 32);
+  const float d = 31.0f / 127.0f;
+  int sum = 0;
+  for (int j = 0; j < 32; ++j) {
+    EXPECT_EQ(b.qs[j], std::roundf(x[j] * (1.0f / d))) << j;
+    sum += b.qs[j];
+  }
+  EXPECT_EQ(b.d, fp32_to_fp16(d));
+  EXPECT_EQ(b.s, fp32_to_fp16(sum * d));
+  BlockQ8_0 q8_0;
+  quantize_row_q8_0(x.data(), &q8_0, 32);
+  for (int j = 0; j < 32; ++j) EXPECT_EQ(q8_0.qs[j], b.qs[j]);
+}
+
+TEST(QuantizeActivations, Q8_KTiesToEvenAndSignOfMax) {
+  std::vector<float> x(256, 0.0f);
+  x[7] = -127.0f;  // max = -127: iscale = 1, d = 1
+  x[8] = 127.0f;   // same magnitude later: the first one stays max
+  x[0] = 2.5f;
+  x[1] = 3.5f;
+  x[2] = -2.5f;
+  x[3] = 0.5f;
+  x[17] = 1.5f;
+  BlockQ8_K b;
+  quantize_row_q8_K(x.data(), &b, 256);
+  EXPECT_EQ(b.d, 1.0f);
+  EXPECT_EQ(b.qs[0], 2);
+  EXPECT_EQ(b.qs[1], 4);
+  EXPECT_EQ(b.qs[2], -2);
+  EXPECT_EQ(b.qs[3], 0);
+  EXPECT_EQ(b.qs[7], -127);
+  EXPECT_EQ(b.qs[8], 127);
+  EXPECT_EQ(b.qs[17], 2);
+  EXPECT_EQ(b.bsums[0], 2 + 4 - 2 - 127 + 127);
+  EXPECT_EQ(b.bsums[1], 2);
+  for (int g = 2; g < 16; ++g) EXPECT_EQ(b.bsums[g], 0);
+}
+
+TEST(QuantizeActivations, Q8_KPositiveMaxFlipsScaleSign) {
+  std::vector<float> x(256, 0.0f);
+  x[100] = 254.0f;  // iscale = -0.5, d = -2
+  x[5] = 3.0f;      // -1.5 -> -2 (even)
+  x[6] = -5.0f;     // 2.5 -> 2
+  BlockQ8_K b;
+  quantize_row_q8_K(x.data(), &b, 256);
+  EXPECT_EQ(b.d, -2.0f);
+  EXPECT_EQ(b.qs[100], -127);
+  EXPECT_EQ(b.qs[5], -2);
+  EXPECT_EQ(b.qs[6], 2);
+  EXPECT_EQ(b.bsums[0], 0);
+  EXPECT_EQ(b.bsums[6], -127);
+}
+
+TEST(QuantizeActivations, Q8_KZeroBlock) {
+  std::vector<float> x(512, 0.0f);
+  x[300] = 1.0f;
+  BlockQ8_K b[2];
+  std::memset(b, 0x55, sizeof(b));
+  quantize_row_q8_K(x.data(), b, 512);
+  EXPECT_EQ(b[0].d, 0.0f);
+  for (int j = 0; j < 256; ++j) EXPECT_EQ(b[0].qs[j], 0);
+  for (int g = 0; g < 16; ++g) EXPECT_EQ(b[0].bsums[g], 0);
+  EXPECT_EQ(b[1].qs[300 - 256], -127);
+}
+
+TEST(QuantizeActivations, RandomRowsFollowTheFormulas) {
+  std::mt19937 rng(7);
+  std::normal_distribution<float> dist(0.0f, 3.0f);
+  std::vector<float> x(1024);
+  for (float& v : x) v = dist(rng);
+  std::vector<BlockQ8_0> q0(32);
+  std::vector<BlockQ8_K> qk(4);
+  quantize_row_q8_0(x.data(), q0.data(), 1024);
+  quantize_row_q8_K(x.data(), qk.data(), 1024);
+  for (int b = 0; b < 32; ++b) {
+    float amax = 0;
+    for (int j = 0; j < 32; ++j) amax = std::max(amax, std::fabs(x[b * 32 + j]));
+    const float d = amax / 127;
+    EXPECT_EQ(q0[b].d, fp32_to_fp16(d));
+    for (int j = 0; j < 32; ++j) EXPECT_EQ(q0[b].qs[j], std::roundf(x[b * 32 + j] * (1 / d)));
+  }
+  for (int b = 0; b < 4; ++b) {
+    const float* xb = x.data() + b * 256;
+    int arg = 0;
+    for (int j = 1; j < 256; ++j)
+      if (std::fabs(xb[j]) > std::fabs(xb[arg])) arg = j;
+    const float iscale = -127.0f / xb[arg];
+    EXPECT_EQ(qk[b].d, 1 / iscale);
+    for (int j = 0; j < 256; ++j) {
+      const float v = iscale * xb[j];
+      EXPECT_EQ(qk[b].qs[j], std::min(127.0f, std::nearbyint(v))) << j;
+    }
+  }
+}
+
+}  // namespace
+}  // namespace gengyun::kernels
