@@ -1,4 +1,6 @@
 // `gengyun run MODEL.gguf -p TEXT`: one-shot generation streamed to stdout; timings to stderr.
+#include <unistd.h>
+
 #include <cstdio>
 #include <memory>
 #include <string>
@@ -43,7 +45,8 @@ int run(const RunOptions& o) {
     std::fflush(stdout);
     return true;
   });
-  std::fputc('\n', stdout);
+  // Only the generated text goes to stdout; a terminal gets a final newline for the shell prompt.
+  if (isatty(STDOUT_FILENO)) std::fputc('\n', stdout);
   if (!result.ok()) {
     std::fprintf(stderr, "error: %s\n", result.error().message.c_str());
     return 1;
