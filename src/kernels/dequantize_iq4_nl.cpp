@@ -1,17 +1,11 @@
 // IQ4_NL: 32-element blocks of 4-bit indices into a fixed non-linear table of int8 levels
 // (kvalues_iq4nl in ggml-common.h), scaled by d.
+#include "kernels/block_fields.h"
 #include "kernels/dequantize_scalar.h"
 #include "kernels/float16.h"
 #include "kernels/quant_blocks.h"
 
 namespace gengyun::kernels::scalar {
-namespace {
-
-constexpr int8_t kIQ4NLValues[16] = {-127, -104, -83, -65, -49, -35, -22, -10,
-                                      1,    13,   25,  38,  53,  69,  89,  113};
-
-}  // namespace
-
 void dequantize_row_iq4_nl(const void* src, float* dst, int64_t n) {
   const auto* blocks = static_cast<const BlockIQ4_NL*>(src);
   for (int64_t i = 0; i < n / kQK; ++i) {
@@ -19,8 +13,8 @@ void dequantize_row_iq4_nl(const void* src, float* dst, int64_t n) {
     const float d = fp16_to_fp32(b.d);
     float* y = dst + i * kQK;
     for (int j = 0; j < kQK / 2; ++j) {
-      y[j] = d * kIQ4NLValues[b.qs[j] & 0x0F];
-      y[j + kQK / 2] = d * kIQ4NLValues[b.qs[j] >> 4];
+      y[j] = d * kIQ4NLLevels[b.qs[j] & 0x0F];
+      y[j + kQK / 2] = d * kIQ4NLLevels[b.qs[j] >> 4];
     }
   }
 }

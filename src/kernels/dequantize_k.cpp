@@ -1,30 +1,12 @@
 // The K-quants Q2_K..Q6_K: 256-element super-blocks split into sub-blocks of 16 or 32
 // elements, each with its own quantized scale (and min for the "type-1" Q2_K, Q4_K, Q5_K),
 // the scales themselves scaled by the super-block's f16 d (and dmin).
-#include <cstring>
-
+#include "kernels/block_fields.h"
 #include "kernels/dequantize_scalar.h"
 #include "kernels/float16.h"
 #include "kernels/quant_blocks.h"
 
 namespace gengyun::kernels::scalar {
-namespace {
-
-// Scale and min of sub-block j (0..7) from the 12 packed bytes of Q4_K / Q5_K: sub-blocks
-// 0..3 keep 6 bits in bytes 0..7; sub-blocks 4..7 take their low 4 bits from bytes 8..11 and
-// their top 2 bits from the spare high bits of bytes 0..7 (ggml's get_scale_min_k4).
-inline void scale_min_k4(int j, const uint8_t* q, uint8_t& scale, uint8_t& min) {
-  if (j < 4) {
-    scale = q[j] & 63;
-    min = q[j + 4] & 63;
-  } else {
-    scale = static_cast<uint8_t>((q[j + 4] & 0x0F) | ((q[j - 4] >> 6) << 4));
-    min = static_cast<uint8_t>((q[j + 4] >> 4) | ((q[j] >> 6) << 4));
-  }
-}
-
-}  // namespace
-
 void dequantize_row_q2_K(const void* src, float* dst, int64_t n) {
   const auto* blocks = static_cast<const BlockQ2_K*>(src);
   float* y = dst;
@@ -51,25 +33,14 @@ void dequantize_row_q2_K(const void* src, float* dst, int64_t n) {
 }
 
 void dequantize_row_q3_K(const void* src, float* dst, int64_t n) {
-  constexpr uint32_t kmask1 = 0x03030303;
-  constexpr uint32_t kmask2 = 0x0f0f0f0f;
   const auto* blocks = static_cast<const BlockQ3_K*>(src);
   float* y = dst;
   for (int64_t i = 0; i < n / kQK_K; ++i) {
     const BlockQ3_K& b = blocks[i];
     const float d_all = fp16_to_fp32(b.d);
 
-    // Unpack 16 6-bit scales: low 4 bits from bytes 0..7 (low nibbles for scales 0..7, high
-    // nibbles for 8..15), high 2 bits from bytes 8..11.
-    uint32_t aux[4];
-    std::memcpy(aux, b.scales, 12);
-    const uint32_t tmp = aux[2];
-    aux[2] = ((aux[0] >> 4) & kmask2) | (((tmp >> 4) & kmask1) << 4);
-    aux[3] = ((aux[1] >> 4) & kmask2) | (((tmp >> 6) & kmask1) << 4);
-    aux[0] = (aux[0] & kmask2) | (((tmp >> 0) & kmask1) << 4);
-    aux[1] = (aux[1] & kmask2) | (((tmp >> 2) & kmask1) << 4);
     int8_t scales[16];
-    std::memcpy(scales, aux, sizeof(scales));
+    unpack_q3_k_scales(b.scales, scales);
 
     const uint8_t* q = b.qs;
     uint8_t m = 1;
@@ -80,8 +51,7 @@ void dequantize_row_q3_K(const void* src, float* dst, int64_t n) {
           const float dl = d_all * (scales[is++] - 32);
           const uint8_t* qp = q + 16 * part;
           const uint8_t* hp = b.hmask + 16 * part;
-          for (int l = 0; l < 16; ++l)
-            *y++ = dl * (((qp[l] >> shift) & 3) - ((hp[l] & m) ? 0 : 4));
+          for (int l = 0; l < 16; ++l) *y++ = dl * (((qp[l] >> shift) & 3) - ((hp[l] & m) ? 0 : 4));
         }
         m = static_cast<uint8_t>(m << 1);
       }

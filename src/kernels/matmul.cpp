@@ -5,16 +5,26 @@
 #include <cstdlib>
 #include <vector>
 
+#include "kernels/activation_rows.h"
 #include "kernels/type_kernels.h"
 
 namespace gengyun::kernels {
 namespace {
 
-// Weight rows dequantized together; each activation row is then reused from L1 across them.
-constexpr int64_t kTileRows = 8;
+// Bytes of weight rows dotted with every token before moving on (a part of L1).
+constexpr int64_t kTileBytes = 16 * 1024;
 
 // Below this many multiply-adds a call runs on the caller alone (waking workers costs more).
 constexpr int64_t kMinParallelWork = 1 << 16;
+
+// A 64-byte aligned scratch buffer of at least `bytes`, owned by the calling thread (the
+// activation rows of one matmul; workers read it only while the caller waits for them).
+uint8_t* activation_buffer(size_t bytes) {
+  thread_local std::vector<uint8_t> buffer;
+  if (buffer.size() < bytes + 64) buffer.resize(bytes + 64);
+  const auto address = reinterpret_cast<uintptr_t>(buffer.data());
+  return buffer.data() + (64 - address % 64) % 64;
+}
 
 }  // namespace
 
@@ -32,43 +42,50 @@ float dot_f32(const float* a, const float* b, int64_t n) {
 
 void matmul(gguf::GgmlType w_type, const void* w, int64_t n_in, int64_t n_out, const float* x,
             float* y, int64_t n_tokens, ThreadPool& pool) {
-  const DequantizeRowFn dequantize = type_kernels(w_type).dequantize_row;
-  if (dequantize == nullptr) {
+  const TypeKernels& kernels = type_kernels(w_type);
+  if (kernels.vec_dot == nullptr) {
     std::fprintf(stderr, "gengyun: matmul called with unsupported weight type %u\n",
                  static_cast<unsigned>(w_type));
     std::abort();
   }
-  const size_t row_bytes = gguf::ggml_row_size(w_type, n_in);
-  const auto* w_bytes = static_cast<const uint8_t*>(w);
-  const bool is_f32 = w_type == gguf::GgmlType::F32;
+  const bool parallel = n_out * n_in * n_tokens >= kMinParallelWork;
 
+  // Activations in the format the dot products take, each row converted once.
+  const uint8_t* a = reinterpret_cast<const uint8_t*>(x);
+  size_t a_row_bytes = static_cast<size_t>(n_in) * sizeof(float);
+  if (kernels.quantize_activations != nullptr) {
+    a_row_bytes = activation_row_bytes(kernels.activation_type, n_in);
+    uint8_t* dst = activation_buffer(a_row_bytes * static_cast<size_t>(n_tokens));
+    auto quantize = [&](int64_t begin, int64_t end) {
+      for (int64_t t = begin; t < end; ++t)
+        kernels.quantize_activations(x + t * n_in, dst + static_cast<size_t>(t) * a_row_bytes,
+                                     n_in);
+    };
+    if (parallel && n_tokens > 1)
+      pool.parallel_for(n_tokens, quantize);
+    else
+      quantize(0, n_tokens);
+    a = dst;
+  }
+
+  const size_t w_row_bytes = gguf::ggml_row_size(w_type, n_in);
+  const auto* w_bytes = static_cast<const uint8_t*>(w);
+  // Rows per tile: a tile's weights stay in L1 while every token is dotted with them.
+  const int64_t tile_rows = std::max<int64_t>(1, kTileBytes / static_cast<int64_t>(w_row_bytes));
+  const VecDotFn vec_dot = kernels.vec_dot;
   auto rows = [&](int64_t begin, int64_t end) {
-    thread_local std::vector<float> tile_buffer;
-    for (int64_t o0 = begin; o0 < end; o0 += kTileRows) {
-      const int64_t n_rows = std::min(kTileRows, end - o0);
-      const float* tile;
-      if (is_f32) {
-        tile = reinterpret_cast<const float*>(w_bytes + static_cast<size_t>(o0) * row_bytes);
-      } else {
-        if (tile_buffer.size() < static_cast<size_t>(n_rows * n_in))
-          tile_buffer.resize(static_cast<size_t>(n_rows * n_in));
-        for (int64_t r = 0; r < n_rows; ++r)
-          dequantize(w_bytes + static_cast<size_t>(o0 + r) * row_bytes, tile_buffer.data() + r * n_in,
-                     n_in);
-        tile = tile_buffer.data();
-      }
-      for (int64_t t = 0; t < n_tokens; ++t) {
-        const float* xt = x + t * n_in;
-        float* yt = y + t * n_out + o0;
-        for (int64_t r = 0; r < n_rows; ++r) yt[r] = dot_f32(xt, tile + r * n_in, n_in);
-      }
+    const int64_t step = n_tokens == 1 ? end - begin : tile_rows;
+    for (int64_t o0 = begin; o0 < end; o0 += step) {
+      const int64_t o1 = std::min(end, o0 + step);
+      for (int64_t t = 0; t < n_tokens; ++t)
+        vec_dot(n_in, w_bytes + static_cast<size_t>(o0) * w_row_bytes, w_row_bytes, o1 - o0,
+                a + static_cast<size_t>(t) * a_row_bytes, y + t * n_out + o0);
     }
   };
-
-  if (n_out * n_in * n_tokens < kMinParallelWork)
-    rows(0, n_out);
-  else
+  if (parallel)
     pool.parallel_for(n_out, rows);
+  else
+    rows(0, n_out);
 }
 
 }  // namespace gengyun::kernels

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "kernels/activation_rows.h"
 #include "kernels/float16.h"
 #include "kernels/quant_blocks.h"
 
@@ -77,6 +78,39 @@ void quantize_row_q8_K(const float* x, void* dst, int64_t n) {
     }
     b.d = 1.0f / iscale;
   }
+}
+
+void quantize_activation_row_q8_0(const float* x, void* dst, int64_t n) {
+  const Q8RowOut out(dst, n);
+  for (int64_t i = 0; i < n / kQK; ++i) {
+    const float d = quantize_block_32(x + i * kQK, out.qs + i * kQK);
+    int sum = 0;
+    for (int j = 0; j < kQK; ++j) sum += out.qs[i * kQK + j];
+    out.d[i] = fp16_to_fp32(fp32_to_fp16(d));
+    out.sum[i] = sum;
+  }
+}
+
+void quantize_activation_row_q8_1(const float* x, void* dst, int64_t n) {
+  const Q8RowOut out(dst, n);
+  for (int64_t i = 0; i < n / kQK; ++i) {
+    const float d = quantize_block_32(x + i * kQK, out.qs + i * kQK);
+    int sum = 0;
+    for (int j = 0; j < kQK; ++j) sum += out.qs[i * kQK + j];
+    out.d[i] = fp16_to_fp32(fp32_to_fp16(d));
+    out.sum[i] = sum;
+    out.s[i] = fp16_to_fp32(fp32_to_fp16(static_cast<float>(sum) * d));
+  }
+}
+
+void round_row_to_f16(const float* x, void* dst, int64_t n) {
+  auto* h = static_cast<uint16_t*>(dst);
+  for (int64_t i = 0; i < n; ++i) h[i] = fp32_to_fp16(x[i]);
+}
+
+void round_row_to_bf16(const float* x, void* dst, int64_t n) {
+  auto* h = static_cast<uint16_t*>(dst);
+  for (int64_t i = 0; i < n; ++i) h[i] = fp32_to_bf16(x[i]);
 }
 
 }  // namespace gengyun::kernels

@@ -3,6 +3,10 @@
 #include <array>
 
 #include "kernels/dequantize_scalar.h"
+#include "kernels/quantize_activations.h"
+#include "kernels/quantize_activations_simd.h"
+#include "kernels/vec_dot_scalar.h"
+#include "kernels/vec_dot_simd.h"
 
 namespace gengyun::kernels {
 namespace {
@@ -10,36 +14,101 @@ namespace {
 using gguf::GgmlType;
 
 constexpr size_t kMaxTypeId = 40;  // above every ggml type id (ggml_type.h)
+using Table = std::array<TypeKernels, kMaxTypeId>;
 
-std::array<TypeKernels, kMaxTypeId> build_table() {
-  std::array<TypeKernels, kMaxTypeId> table{};
-  auto set = [&table](GgmlType type, DequantizeRowFn dequantize) {
-    table[static_cast<size_t>(type)].dequantize_row = dequantize;
+Table scalar_table() {
+  Table table{};
+  auto set = [&table](GgmlType type, DequantizeRowFn dequantize, GgmlType activation_type,
+                      QuantizeRowFn quantize, VecDotFn vec_dot) {
+    table[static_cast<size_t>(type)] = {dequantize, activation_type, quantize, vec_dot};
   };
-  set(GgmlType::F32, scalar::dequantize_row_f32);
-  set(GgmlType::F16, scalar::dequantize_row_f16);
-  set(GgmlType::BF16, scalar::dequantize_row_bf16);
-  set(GgmlType::Q4_0, scalar::dequantize_row_q4_0);
-  set(GgmlType::Q4_1, scalar::dequantize_row_q4_1);
-  set(GgmlType::Q5_0, scalar::dequantize_row_q5_0);
-  set(GgmlType::Q5_1, scalar::dequantize_row_q5_1);
-  set(GgmlType::Q8_0, scalar::dequantize_row_q8_0);
-  set(GgmlType::Q2_K, scalar::dequantize_row_q2_K);
-  set(GgmlType::Q3_K, scalar::dequantize_row_q3_K);
-  set(GgmlType::Q4_K, scalar::dequantize_row_q4_K);
-  set(GgmlType::Q5_K, scalar::dequantize_row_q5_K);
-  set(GgmlType::Q6_K, scalar::dequantize_row_q6_K);
-  set(GgmlType::IQ4_NL, scalar::dequantize_row_iq4_nl);
+  using namespace scalar;
+  set(GgmlType::F32, dequantize_row_f32, GgmlType::F32, nullptr, vec_dot_f32);
+  set(GgmlType::F16, dequantize_row_f16, GgmlType::F16, round_row_to_f16, vec_dot_f16);
+  set(GgmlType::BF16, dequantize_row_bf16, GgmlType::BF16, round_row_to_bf16, vec_dot_bf16);
+  set(GgmlType::Q4_0, dequantize_row_q4_0, GgmlType::Q8_0, quantize_activation_row_q8_0,
+      vec_dot_q4_0);
+  set(GgmlType::Q4_1, dequantize_row_q4_1, GgmlType::Q8_1, quantize_activation_row_q8_1,
+      vec_dot_q4_1);
+  set(GgmlType::Q5_0, dequantize_row_q5_0, GgmlType::Q8_0, quantize_activation_row_q8_0,
+      vec_dot_q5_0);
+  set(GgmlType::Q5_1, dequantize_row_q5_1, GgmlType::Q8_1, quantize_activation_row_q8_1,
+      vec_dot_q5_1);
+  set(GgmlType::Q8_0, dequantize_row_q8_0, GgmlType::Q8_0, quantize_activation_row_q8_0,
+      vec_dot_q8_0);
+  set(GgmlType::Q2_K, dequantize_row_q2_K, GgmlType::Q8_K, quantize_row_q8_K, vec_dot_q2_K);
+  set(GgmlType::Q3_K, dequantize_row_q3_K, GgmlType::Q8_K, quantize_row_q8_K, vec_dot_q3_K);
+  set(GgmlType::Q4_K, dequantize_row_q4_K, GgmlType::Q8_K, quantize_row_q8_K, vec_dot_q4_K);
+  set(GgmlType::Q5_K, dequantize_row_q5_K, GgmlType::Q8_K, quantize_row_q8_K, vec_dot_q5_K);
+  set(GgmlType::Q6_K, dequantize_row_q6_K, GgmlType::Q8_K, quantize_row_q8_K, vec_dot_q6_K);
+  set(GgmlType::IQ4_NL, dequantize_row_iq4_nl, GgmlType::Q8_0, quantize_activation_row_q8_0,
+      vec_dot_iq4_nl);
   return table;
+}
+
+// The vec_dot and activation-quantizer entries of one x86 level over the scalar table.
+#define GENGYUN_SET_VEC_DOTS(ns)                                       \
+  do {                                                                 \
+    auto vec_dot = [&table](GgmlType type, VecDotFn fn) {              \
+      table[static_cast<size_t>(type)].vec_dot = fn;                   \
+    };                                                                 \
+    vec_dot(GgmlType::F32, ns::vec_dot_f32);                           \
+    vec_dot(GgmlType::F16, ns::vec_dot_f16);                           \
+    vec_dot(GgmlType::BF16, ns::vec_dot_bf16);                         \
+    vec_dot(GgmlType::Q4_0, ns::vec_dot_q4_0);                         \
+    vec_dot(GgmlType::Q4_1, ns::vec_dot_q4_1);                         \
+    vec_dot(GgmlType::Q5_0, ns::vec_dot_q5_0);                         \
+    vec_dot(GgmlType::Q5_1, ns::vec_dot_q5_1);                         \
+    vec_dot(GgmlType::Q8_0, ns::vec_dot_q8_0);                         \
+    vec_dot(GgmlType::Q2_K, ns::vec_dot_q2_K);                         \
+    vec_dot(GgmlType::Q3_K, ns::vec_dot_q3_K);                         \
+    vec_dot(GgmlType::Q4_K, ns::vec_dot_q4_K);                         \
+    vec_dot(GgmlType::Q5_K, ns::vec_dot_q5_K);                         \
+    vec_dot(GgmlType::Q6_K, ns::vec_dot_q6_K);                         \
+    vec_dot(GgmlType::IQ4_NL, ns::vec_dot_iq4_nl);                     \
+    for (TypeKernels & k : table) {                                    \
+      if (k.quantize_activations == quantize_activation_row_q8_0)      \
+        k.quantize_activations = ns::quantize_activation_row_q8_0;     \
+      else if (k.quantize_activations == quantize_activation_row_q8_1) \
+        k.quantize_activations = ns::quantize_activation_row_q8_1;     \
+      else if (k.quantize_activations == quantize_row_q8_K)            \
+        k.quantize_activations = ns::quantize_row_q8_K;                \
+      else if (k.quantize_activations == round_row_to_f16)             \
+        k.quantize_activations = ns::round_row_to_f16;                 \
+      else if (k.quantize_activations == round_row_to_bf16)            \
+        k.quantize_activations = ns::round_row_to_bf16;                \
+    }                                                                  \
+  } while (false)
+
+Table table_for(SimdLevel level) {
+  Table table = scalar_table();
+#if defined(__x86_64__)
+  if (level == SimdLevel::kAvx2) GENGYUN_SET_VEC_DOTS(avx2);
+  if (level == SimdLevel::kAvx512) {
+    GENGYUN_SET_VEC_DOTS(avx512);
+    if (cpu_has_avx512_bf16())
+      table[static_cast<size_t>(GgmlType::BF16)].vec_dot = avx512::vec_dot_bf16_dpbf16;
+  }
+#else
+  (void)level;
+#endif
+  return table;
+}
+
+const Table& table(SimdLevel level) {
+  static const std::array<Table, 3> tables = {
+      table_for(SimdLevel::kScalar), table_for(SimdLevel::kAvx2), table_for(SimdLevel::kAvx512)};
+  return tables[static_cast<size_t>(level)];
 }
 
 }  // namespace
 
-const TypeKernels& type_kernels(GgmlType type) {
-  static const std::array<TypeKernels, kMaxTypeId> table = build_table();
+const TypeKernels& type_kernels(GgmlType type, SimdLevel level) {
   static const TypeKernels none{};
   const auto id = static_cast<size_t>(type);
-  return id < table.size() ? table[id] : none;
+  return id < kMaxTypeId ? table(level)[id] : none;
 }
+
+const TypeKernels& type_kernels(GgmlType type) { return type_kernels(type, simd_level()); }
 
 }  // namespace gengyun::kernels

@@ -1,24 +1,48 @@
 // The per-type table of kernel function pointers. Callers that run a kernel many times look
-// the entry up once and call through it; the table is filled once per process, so a faster
-// variant of a kernel (SIMD chosen by CPUID) replaces the scalar one here without any caller
-// changing.
+// the entry up once and call through it. One table per SimdLevel is filled once per process
+// (the SIMD variants replace scalar entries where the level has them); type_kernels(type)
+// serves the active level (simd_level.h), so a faster variant reaches every caller without
+// any of them changing.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 
 #include "gguf/ggml_type.h"
+#include "kernels/simd_level.h"
 
 namespace gengyun::kernels {
 
 /// dst[0..n) = the values of the n elements encoded in src (n a multiple of the block size).
 using DequantizeRowFn = void (*)(const void* src, float* dst, int64_t n);
 
+/// Converts n f32 activations (n a multiple of the activation block size) to an activation
+/// row of a weight type's activation format, writing activation_row_bytes(activation_type, n)
+/// bytes to dst (activation_rows.h).
+using QuantizeRowFn = void (*)(const float* x, void* dst, int64_t n);
+
+/// y[r] = dot product of weight row r (n elements of the weight type in ggml's layout, at
+/// w + r * w_row_bytes) with the activation row a, for r < n_rows.
+using VecDotFn = void (*)(int64_t n, const void* w, size_t w_row_bytes, int64_t n_rows,
+                          const void* a, float* y);
+
 /// Kernels for one ggml type; a null pointer means the type lacks that kernel.
 struct TypeKernels {
   DequantizeRowFn dequantize_row = nullptr;
+  /// Format vec_dot takes activations in: F32 (the f32 rows as they are), F16, BF16, Q8_0,
+  /// Q8_1 or Q8_K, as ggml pairs them (type_traits_cpu vec_dot_type).
+  gguf::GgmlType activation_type = gguf::GgmlType::F32;
+  /// f32 -> activation row of activation_type; null when activation_type is F32.
+  QuantizeRowFn quantize_activations = nullptr;
+  VecDotFn vec_dot = nullptr;
 };
 
-/// The kernels of `type` (all null for types without kernels). Thread-safe; O(1).
+/// The kernels of `type` at the active level (all null for types without kernels).
+/// Thread-safe; O(1).
 const TypeKernels& type_kernels(gguf::GgmlType type);
+
+/// The kernels of `type` at `level`, which must not exceed cpu_simd_level() (tests compare the
+/// levels with this). Thread-safe; O(1).
+const TypeKernels& type_kernels(gguf::GgmlType type, SimdLevel level);
 
 }  // namespace gengyun::kernels

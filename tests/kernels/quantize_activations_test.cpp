@@ -12,8 +12,10 @@
 #include <random>
 #include <vector>
 
+#include "kernels/activation_rows.h"
 #include "kernels/float16.h"
 #include "kernels/quant_blocks.h"
+#include "kernels/type_kernels.h"
 
 namespace gengyun::kernels {
 namespace {
@@ -146,6 +148,105 @@ TEST(QuantizeActivations, RandomRowsFollowTheFormulas) {
     for (int j = 0; j < 256; ++j) {
       const float v = iscale * xb[j];
       EXPECT_EQ(qk[b].qs[j], std::min(127.0f, std::nearbyint(v))) << j;
+    }
+  }
+}
+
+// The activation rows of every level must hold exactly the values of ggml's reference
+// quantizers (quantize_row_q8_0 / q8_1 / q8_K, f16 / bf16 rounding), on
+// rows with zero blocks, exact ties, tiny and huge values, repeated maxima of both signs
+// (Q8_K keeps the first) and, for f16 / bf16, infinities, NaN and subnormals.
+TEST(QuantizeActivations, EveryLevelWritesTheScalarBytes) {
+  std::mt19937 rng(17);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  const int64_t n = 2048;
+  std::vector<float> x(n);
+  for (int64_t i = 0; i < n; ++i) {
+    const int e = static_cast<int>(i % 32);
+    switch (i / 256) {  // one kind of data per Q8_K block (and its 8 Q8_0 blocks)
+      case 0:
+        x[i] = normal(rng);
+        break;
+      case 1:
+        x[i] = 0.0f;
+        break;
+      // amax 127 makes the scale exactly 1 (Q8_0) and -1 (Q8_K): every other value is a tie.
+      case 2:
+        x[i] = e == 0 ? 127.0f : static_cast<float>(e - 16) + 0.5f;
+        break;
+      case 3:
+        x[i] = normal(rng) * 1e-30f;
+        break;
+      case 4:
+        x[i] = normal(rng) * 1e6f;
+        break;
+      case 5:
+        x[i] = (i % 2 ? -3.0f : 3.0f);
+        break;  // equal magnitudes, both signs
+      case 6:
+        x[i] = (i % 256 == 5 ? -100.0f : i % 256 == 9 ? 100.0f : normal(rng));
+        break;
+      default:
+        x[i] = std::ldexp(normal(rng), static_cast<int>(i % 40) - 20);
+        break;
+    }
+  }
+  std::vector<float> special = x;
+  special[3] = INFINITY;
+  special[4] = -INFINITY;
+  special[5] = NAN;
+  special[6] = -NAN;
+  special[7] = 1e-41f;     // f32 subnormal
+  special[8] = 3e-6f;      // f16 subnormal
+  special[9] = 70000.0f;   // beyond f16
+  special[10] = 65519.0f;  // rounds to f16 max
+  special[11] = 65520.0f;  // rounds to f16 infinity
+
+  using gguf::GgmlType;
+  struct Case {
+    GgmlType weight;  // a weight type whose activation format is the one under test
+    const std::vector<float>* input;
+  };
+  for (const Case c : {Case{GgmlType::Q8_0, &x}, Case{GgmlType::Q4_1, &x}, Case{GgmlType::Q4_K, &x},
+                       Case{GgmlType::F16, &special}, Case{GgmlType::BF16, &special}}) {
+    const TypeKernels& scalar = type_kernels(c.weight, SimdLevel::kScalar);
+    const size_t bytes = activation_row_bytes(scalar.activation_type, n);
+    std::vector<uint8_t> blocks(gguf::ggml_row_size(scalar.activation_type, n));
+    switch (scalar.activation_type) {
+      case GgmlType::Q8_0:
+        quantize_row_q8_0(c.input->data(), blocks.data(), n);
+        break;
+      case GgmlType::Q8_1:
+        quantize_row_q8_1(c.input->data(), blocks.data(), n);
+        break;
+      case GgmlType::Q8_K:
+        quantize_row_q8_K(c.input->data(), blocks.data(), n);
+        break;
+      case GgmlType::F16:
+        round_row_to_f16(c.input->data(), blocks.data(), n);
+        break;
+      default:
+        round_row_to_bf16(c.input->data(), blocks.data(), n);
+        break;
+    }
+    std::vector<uint8_t> want(bytes, 0xAA);
+    activation_row_from_blocks(scalar.activation_type, blocks.data(), n, want.data());
+    for (SimdLevel level : {SimdLevel::kScalar, SimdLevel::kAvx2, SimdLevel::kAvx512}) {
+      if (level > cpu_simd_level()) continue;
+      const TypeKernels& k = type_kernels(c.weight, level);
+      ASSERT_EQ(k.activation_type, scalar.activation_type);
+      // Odd lengths exercise the tails of the element-wise f16 / bf16 conversions.
+      for (int64_t len :
+           {n, scalar.activation_type == GgmlType::F16 || scalar.activation_type == GgmlType::BF16
+                   ? n - 3
+                   : n}) {
+        std::vector<uint8_t> got(bytes, 0xAA);
+        k.quantize_activations(c.input->data(), got.data(), len);
+        const size_t used = len == n ? bytes : gguf::ggml_row_size(scalar.activation_type, len);
+        EXPECT_EQ(std::memcmp(got.data(), want.data(), used), 0)
+            << gguf::ggml_type_info(scalar.activation_type).name << " " << simd_level_name(level)
+            << " len=" << len;
+      }
     }
   }
 }

@@ -1,0 +1,41 @@
+// Which instruction-set variant of the kernels runs. The best level the CPU supports is found
+// once from CPUID; the environment variable GENGYUN_KERNELS=scalar|avx2|avx512 (read once, at
+// the first kernel lookup) or set_simd_level() forces a lower one, for tests and benchmarks.
+#pragma once
+
+#include <optional>
+#include <string_view>
+
+#include "util/result.h"
+
+namespace gengyun::kernels {
+
+/// Kernel variants in increasing order of capability.
+///  kScalar: portable C++ (baseline x86-64 or any other target).
+///  kAvx2:   AVX2 + FMA + F16C.
+///  kAvx512: AVX-512 F/BW/VL/DQ + VNNI on top of kAvx2 (BF16 dot products use AVX512-BF16
+///           only where the CPU has it).
+enum class SimdLevel { kScalar = 0, kAvx2 = 1, kAvx512 = 2 };
+
+/// "scalar", "avx2", "avx512".
+std::string_view simd_level_name(SimdLevel level);
+
+/// The level named by `name` (as simd_level_name spells it); nullopt for anything else.
+std::optional<SimdLevel> parse_simd_level(std::string_view name);
+
+/// The best level this CPU (and OS) supports. Computed once; thread-safe.
+SimdLevel cpu_simd_level();
+
+/// True when the CPU has AVX512-BF16 (vdpbf16ps).
+bool cpu_has_avx512_bf16();
+
+/// The level type_kernels() currently serves: GENGYUN_KERNELS if set to a supported level
+/// (a warning on stderr and cpu_simd_level() otherwise), else cpu_simd_level(), unless
+/// set_simd_level changed it.
+SimdLevel simd_level();
+
+/// Makes type_kernels() serve `level` from now on. Error when the CPU lacks it. Not
+/// synchronized with kernels running concurrently: call it between computations.
+Result<void> set_simd_level(SimdLevel level);
+
+}  // namespace gengyun::kernels

@@ -1,0 +1,752 @@
+// x86 SIMD dot products of weight rows with one activation row, for every type, written
+// once and compiled twice: by vec_dot_avx2.cpp (AVX2 + FMA + F16C) and by vec_dot_avx512.cpp
+// (adds AVX-512 VNNI: the u8 x s8 and s16 x s16 multiply-adds fuse into vpdpbusd / vpdpwssd;
+// f32, f16 and bf16 rows use 512-bit vectors). Semantics are those of vec_dot_scalar.h; the
+// integer sums of every block are the same exact values, only the f32 scaling and the order
+// of the f32 accumulation differ.
+//
+// Include only from a file compiled with at least -mavx2 -mfma -mf16c, after defining
+// GENGYUN_X86_NS as that file's namespace (avx2 or avx512): everything here then has
+// internal linkage inside gengyun::kernels::GENGYUN_X86_NS, so the two builds never mix.
+#pragma once
+
+// GCC 12's AVX-512 headers read _mm512_undefined_* values and warn about it (GCC bug 105593).
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+
+#include <immintrin.h>
+
+#include <cstdint>
+#include <cstring>
+#include <utility>
+
+#include "kernels/activation_rows.h"
+#include "kernels/block_fields.h"
+#include "kernels/float16.h"
+#include "kernels/quant_blocks.h"
+
+#ifndef GENGYUN_X86_NS
+#error "define GENGYUN_X86_NS before including vec_dot_x86.h"
+#endif
+
+namespace gengyun::kernels::GENGYUN_X86_NS {
+namespace {
+
+inline float half_to_float(uint16_t h) { return _cvtsh_ss(h); }
+
+inline float hsum(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+
+inline int hsum(__m256i v) {
+  __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+  s = _mm_add_epi32(s, _mm_unpackhi_epi64(s, s));
+  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 1));
+  return _mm_cvtsi128_si32(s);
+}
+
+inline __m256i load256(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
+
+// acc + sum over each 4 consecutive bytes of u (unsigned) times s (signed), per int32 lane.
+// Exact for every input (maddubs saturates only beyond 2 * 255 * 128, which u8 quants below
+// 128 against s8 activations never reach).
+inline __m256i dot_u8s8(__m256i acc, __m256i u, __m256i s) {
+#if defined(__AVX512VNNI__) && defined(__AVX512VL__)
+  return _mm256_dpbusd_epi32(acc, u, s);
+#else
+  const __m256i pairs = _mm256_maddubs_epi16(u, s);
+  return _mm256_add_epi32(acc, _mm256_madd_epi16(pairs, _mm256_set1_epi16(1)));
+#endif
+}
+
+// acc + pairwise products of int16 lanes, per int32 lane.
+inline __m256i dot_s16(__m256i acc, __m256i a, __m256i b) {
+#if defined(__AVX512VNNI__) && defined(__AVX512VL__)
+  return _mm256_dpwssd_epi32(acc, a, b);
+#else
+  return _mm256_add_epi32(acc, _mm256_madd_epi16(a, b));
+#endif
+}
+
+// Signed x signed bytes via |x| and y with x's sign (activations are never -128).
+inline __m256i dot_s8s8(__m256i acc, __m256i x, __m256i y) {
+  return dot_u8s8(acc, _mm256_sign_epi8(x, x), _mm256_sign_epi8(y, x));
+}
+
+// 32 nibbles of a 16-byte qs: low nibbles (elements 0..15) then high nibbles (16..31).
+inline __m256i unpack_nibbles(const uint8_t* qs) {
+  const __m128i bytes = _mm_loadu_si128(reinterpret_cast<const __m128i*>(qs));
+  const __m256i both = _mm256_set_m128i(_mm_srli_epi16(bytes, 4), bytes);
+  return _mm256_and_si256(both, _mm256_set1_epi8(0x0F));
+}
+
+// Byte j = 0xFF where bit j of the 32 bits at p is set, else 0.
+inline __m256i unpack_bits(const uint8_t* p) {
+  uint32_t bits;
+  std::memcpy(&bits, p, 4);
+  const __m256i spread = _mm256_shuffle_epi8(
+      _mm256_set1_epi32(static_cast<int>(bits)),
+      _mm256_set_epi64x(0x0303030303030303, 0x0202020202020202, 0x0101010101010101, 0));
+  const __m256i others = _mm256_or_si256(spread, _mm256_set1_epi64x(0x7FBFDFEFF7FBFDFE));
+  return _mm256_cmpeq_epi8(others, _mm256_set1_epi64x(-1));
+}
+
+// ---- 32-element blocks with Q8_0 / Q8_1 activation rows -----------------------------------
+// Weights are used unsigned where the format allows (Q4_0 nibbles, Q5_0 five-bit values) and
+// the offset (8, 16) comes back through the activation row's block sums; IQ4_NL levels and
+// Q8_0 quants are signed and use |w| against a with w's sign.
+
+// Per-type weight decoding, one block of 32 into 32 bytes in element order.
+struct Q8_0Weights {
+  using Block = BlockQ8_0;
+  static constexpr bool kSigned = true;
+  static constexpr int kOffset = 0;
+  static __m256i unpack(const Block& b) { return load256(b.qs); }
+};
+struct Q4_0Weights {
+  using Block = BlockQ4_0;
+  static constexpr bool kSigned = false;
+  static constexpr int kOffset = 8;
+  static __m256i unpack(const Block& b) { return unpack_nibbles(b.qs); }
+};
+struct Q5_0Weights {
+  using Block = BlockQ5_0;
+  static constexpr bool kSigned = false;
+  static constexpr int kOffset = 16;
+  static __m256i unpack(const Block& b) {
+    const __m256i fifth = _mm256_and_si256(unpack_bits(b.qh), _mm256_set1_epi8(0x10));
+    return _mm256_or_si256(unpack_nibbles(b.qs), fifth);
+  }
+};
+struct IQ4_NLWeights {
+  using Block = BlockIQ4_NL;
+  static constexpr bool kSigned = true;
+  static constexpr int kOffset = 0;
+  static __m256i unpack(const Block& b) {
+    const __m256i levels = _mm256_broadcastsi128_si256(
+        _mm_loadu_si128(reinterpret_cast<const __m128i*>(kIQ4NLLevels)));
+    return _mm256_shuffle_epi8(levels, unpack_nibbles(b.qs));
+  }
+};
+struct Q4_1Weights {
+  using Block = BlockQ4_1;
+  static constexpr bool kSigned = false;
+  static constexpr int kOffset = 0;
+  static __m256i unpack(const Block& b) { return unpack_nibbles(b.qs); }
+};
+struct Q5_1Weights {
+  using Block = BlockQ5_1;
+  static constexpr bool kSigned = false;
+  static constexpr int kOffset = 0;
+  static __m256i unpack(const Block& b) {
+    const __m256i fifth = _mm256_and_si256(unpack_bits(b.qh), _mm256_set1_epi8(0x10));
+    return _mm256_or_si256(unpack_nibbles(b.qs), fifth);
+  }
+};
+
+// sum_i dx_i dy_i (int dot of block i) - offset * sum_i dx_i dy_i sum_i  [+ sum_i m_i s_i]
+// over blocks [begin, end) of one row, the f32 terms summed in 8-lane accumulators.
+template <typename W>
+inline float dot_blocks(const typename W::Block* x, const Q8Row& y, int64_t begin, int64_t end) {
+  constexpr bool kHasMin = requires(const typename W::Block& b) { b.m; };
+  __m256 acc = _mm256_setzero_ps();
+  float offset_sum = 0.0f, min_sum = 0.0f;
+  for (int64_t i = begin; i < end; ++i) {
+    const float dxdy = half_to_float(x[i].d) * y.d[i];
+    const __m256i q = W::unpack(x[i]);
+    const __m256i act = load256(y.qs + i * kQK);
+    const __m256i dot = W::kSigned ? dot_s8s8(_mm256_setzero_si256(), q, act)
+                                   : dot_u8s8(_mm256_setzero_si256(), q, act);
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(dxdy), _mm256_cvtepi32_ps(dot), acc);
+    if constexpr (W::kOffset != 0) offset_sum += dxdy * static_cast<float>(y.sum[i]);
+    if constexpr (kHasMin) min_sum += half_to_float(x[i].m) * y.s[i];
+  }
+  float result = hsum(acc);
+  if constexpr (W::kOffset != 0) result -= static_cast<float>(W::kOffset) * offset_sum;
+  if constexpr (kHasMin) result += min_sum;
+  return result;
+}
+
+#if defined(__AVX512F__)
+// AVX-512: two blocks per 512-bit vector (lanes 0..7: block i, 8..15: block i + 1).
+
+inline __m512i load512(const void* p) { return _mm512_loadu_si512(p); }
+
+// Two 16-byte nibble arrays as [low(a) | high(a) | low(b) | high(b)].
+inline __m512i unpack_nibbles2(const uint8_t* qs_a, const uint8_t* qs_b) {
+  const __m256i ab = _mm256_inserti128_si256(
+      _mm256_castsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(qs_a))),
+      _mm_loadu_si128(reinterpret_cast<const __m128i*>(qs_b)), 1);
+  const __m512i abab = _mm512_inserti64x4(_mm512_castsi256_si512(ab), ab, 1);
+  const __m512i aabb = _mm512_shuffle_i32x4(abab, abab, _MM_SHUFFLE(3, 1, 2, 0));
+  const __m512i shifted = _mm512_mask_srli_epi16(aabb, 0xFF00FF00u, aabb, 4);
+  return _mm512_and_si512(shifted, _mm512_set1_epi8(0x0F));
+}
+
+// The 64 fifth bits of two blocks as a byte mask.
+inline __mmask64 fifth_bits2(const uint8_t* qh_a, const uint8_t* qh_b) {
+  uint32_t a, b;
+  std::memcpy(&a, qh_a, 4);
+  std::memcpy(&b, qh_b, 4);
+  return _cvtu64_mask64(static_cast<uint64_t>(b) << 32 | a);
+}
+
+struct Q8_0Weights2 {
+  using Block = BlockQ8_0;
+  static constexpr bool kSigned = true;
+  static constexpr int kOffset = 0;
+  static __m512i unpack(const Block& a, const Block& b) {
+    return _mm512_inserti64x4(_mm512_castsi256_si512(load256(a.qs)), load256(b.qs), 1);
+  }
+};
+struct Q4_0Weights2 {
+  using Block = BlockQ4_0;
+  static constexpr bool kSigned = false;
+  static constexpr int kOffset = 8;
+  static __m512i unpack(const Block& a, const Block& b) { return unpack_nibbles2(a.qs, b.qs); }
+};
+struct Q5_0Weights2 {
+  using Block = BlockQ5_0;
+  static constexpr bool kSigned = false;
+  static constexpr int kOffset = 16;
+  static __m512i unpack(const Block& a, const Block& b) {
+    const __m512i q = unpack_nibbles2(a.qs, b.qs);
+    return _mm512_or_si512(q, _mm512_maskz_set1_epi8(fifth_bits2(a.qh, b.qh), 0x10));
+  }
+};
+struct IQ4_NLWeights2 {
+  using Block = BlockIQ4_NL;
+  static constexpr bool kSigned = false;
+  static constexpr int kOffset = 128;  // the levels + 128, all in 1..241
+  static __m512i unpack(const Block& a, const Block& b) {
+    const __m128i levels =
+        _mm_add_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(kIQ4NLLevels)),
+                     _mm_set1_epi8(static_cast<char>(0x80)));
+    return _mm512_shuffle_epi8(_mm512_broadcast_i32x4(levels), unpack_nibbles2(a.qs, b.qs));
+  }
+};
+struct Q4_1Weights2 {
+  using Block = BlockQ4_1;
+  static constexpr bool kSigned = false;
+  static constexpr int kOffset = 0;
+  static __m512i unpack(const Block& a, const Block& b) { return unpack_nibbles2(a.qs, b.qs); }
+};
+struct Q5_1Weights2 {
+  using Block = BlockQ5_1;
+  static constexpr bool kSigned = false;
+  static constexpr int kOffset = 0;
+  static __m512i unpack(const Block& a, const Block& b) {
+    const __m512i q = unpack_nibbles2(a.qs, b.qs);
+    return _mm512_or_si512(q, _mm512_maskz_set1_epi8(fifth_bits2(a.qh, b.qh), 0x10));
+  }
+};
+
+// dot_blocks for two blocks per step; an odd last block goes through the 256-bit path.
+template <typename W2, typename W>
+inline float dot_blocks2(const typename W2::Block* x, const Q8Row& y, int64_t nb) {
+  constexpr bool kHasMin = requires(const typename W2::Block& b) { b.m; };
+  const __m512i pair_index = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
+  __m128 offset_sum = _mm_setzero_ps(), min_sum = _mm_setzero_ps();
+  auto pair = [&](int64_t i, __m512 acc) {
+    const __m128 dx = _mm_cvtph_ps(_mm_setr_epi16(
+        static_cast<short>(x[i].d), static_cast<short>(x[i + 1].d), 0, 0, 0, 0, 0, 0));
+    const __m128 dxdy =
+        _mm_mul_ps(dx, _mm_castpd_ps(_mm_load_sd(reinterpret_cast<const double*>(y.d + i))));
+    const __m512i q = W2::unpack(x[i], x[i + 1]);
+    __m512i act = load512(y.qs + i * kQK);
+    __m512i dot;
+    if constexpr (W2::kSigned) {
+      act = _mm512_mask_sub_epi8(act, _mm512_movepi8_mask(q), _mm512_setzero_si512(), act);
+      dot = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_abs_epi8(q), act);
+    } else {
+      dot = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q, act);
+    }
+    if constexpr (W2::kOffset != 0) {
+      const __m128 sums =
+          _mm_cvtepi32_ps(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(y.sum + i)));
+      offset_sum = _mm_fmadd_ps(dxdy, sums, offset_sum);
+    }
+    if constexpr (kHasMin) {
+      const __m128 m = _mm_cvtph_ps(_mm_setr_epi16(
+          static_cast<short>(x[i].m), static_cast<short>(x[i + 1].m), 0, 0, 0, 0, 0, 0));
+      min_sum = _mm_fmadd_ps(
+          m, _mm_castpd_ps(_mm_load_sd(reinterpret_cast<const double*>(y.s + i))), min_sum);
+    }
+    const __m512 scale = _mm512_permutexvar_ps(pair_index, _mm512_castps128_ps512(dxdy));
+    return _mm512_fmadd_ps(scale, _mm512_cvtepi32_ps(dot), acc);
+  };
+  __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
+  int64_t i = 0;
+  for (; i + 3 < nb; i += 4) {
+    acc0 = pair(i, acc0);
+    acc1 = pair(i + 2, acc1);
+  }
+  if (i + 1 < nb) {
+    acc0 = pair(i, acc0);
+    i += 2;
+  }
+  float result = _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
+  if constexpr (W2::kOffset != 0)
+    result -= static_cast<float>(W2::kOffset) *
+              _mm_cvtss_f32(_mm_add_ps(offset_sum, _mm_movehdup_ps(offset_sum)));
+  if constexpr (kHasMin) result += _mm_cvtss_f32(_mm_add_ps(min_sum, _mm_movehdup_ps(min_sum)));
+  if (i < nb) result += dot_blocks<W>(x, y, i, nb);
+  return result;
+}
+#endif
+
+#if defined(__AVX512F__)
+template <typename W2, typename W>
+inline float dot_row(int64_t n, const void* w, const void* a) {
+  return dot_blocks2<W2, W>(static_cast<const typename W::Block*>(w), Q8Row(a, n), n / kQK);
+}
+#define GENGYUN_LEGACY_DOT(W) dot_row<W##2, W>
+#else
+template <typename W>
+inline float dot_row(int64_t n, const void* w, const void* a) {
+  return dot_blocks<W>(static_cast<const typename W::Block*>(w), Q8Row(a, n), 0, n / kQK);
+}
+#define GENGYUN_LEGACY_DOT(W) dot_row<W>
+#endif
+
+inline float vec_dot_q8_0_impl(int64_t n, const void* w, const void* a) {
+  return GENGYUN_LEGACY_DOT(Q8_0Weights)(n, w, a);
+}
+inline float vec_dot_q4_0_impl(int64_t n, const void* w, const void* a) {
+  return GENGYUN_LEGACY_DOT(Q4_0Weights)(n, w, a);
+}
+inline float vec_dot_q5_0_impl(int64_t n, const void* w, const void* a) {
+  return GENGYUN_LEGACY_DOT(Q5_0Weights)(n, w, a);
+}
+inline float vec_dot_iq4_nl_impl(int64_t n, const void* w, const void* a) {
+  return GENGYUN_LEGACY_DOT(IQ4_NLWeights)(n, w, a);
+}
+inline float vec_dot_q4_1_impl(int64_t n, const void* w, const void* a) {
+  return GENGYUN_LEGACY_DOT(Q4_1Weights)(n, w, a);
+}
+inline float vec_dot_q5_1_impl(int64_t n, const void* w, const void* a) {
+  return GENGYUN_LEGACY_DOT(Q5_1Weights)(n, w, a);
+}
+#undef GENGYUN_LEGACY_DOT
+
+// ---- K-quants with Q8_K activations -------------------------------------------------------
+// The integer sums of each block are formed in vectors; the block's f32 terms are then added
+// as vec_dot_scalar adds them.
+
+// int16 lanes [s[2c] x 8 | s[2c+1] x 8] from 16 int16 scales held as `low` = s[0..7] and
+// `high` = s[8..15] in both 128-bit halves: the scales of 16-element groups 2c and 2c+1.
+inline __m256i group_scales(__m256i low, __m256i high, int c) {
+  const int k = c % 4;
+  const __m256i pick =
+      _mm256_set_m128i(_mm_set1_epi16(static_cast<short>((4 * k + 3) << 8 | (4 * k + 2))),
+                       _mm_set1_epi16(static_cast<short>((4 * k + 1) << 8 | (4 * k))));
+  return _mm256_shuffle_epi8(c < 4 ? low : high, pick);
+}
+
+// int16 lanes all = s[j] from 8 int16 scales held in both 128-bit halves of `scales`.
+inline __m256i broadcast_scale(__m256i scales, int j) {
+  return _mm256_shuffle_epi8(scales,
+                             _mm256_set1_epi16(static_cast<short>((2 * j + 1) << 8 | (2 * j))));
+}
+
+inline int hsum(__m128i v) {
+  v = _mm_add_epi32(v, _mm_unpackhi_epi64(v, v));
+  v = _mm_add_epi32(v, _mm_shuffle_epi32(v, 1));
+  return _mm_cvtsi128_si32(v);
+}
+
+// sum_g scale16[g] * bsums[g] over the 16 groups of a Q8_K block.
+inline int scaled_bsums(__m256i scale16, const BlockQ8_K& y) {
+  return hsum(_mm256_madd_epi16(scale16, load256(y.bsums)));
+}
+
+// Q4_K / Q5_K: the 8 6-bit scales and mins of the sub-blocks of 32 (scale_min_k4 for all j at
+// once), one byte each.
+struct ScalesMins {
+  uint64_t scales, mins;
+};
+inline ScalesMins unpack_scales_mins_k4(const uint8_t packed[12]) {
+  uint32_t u[3];
+  std::memcpy(u, packed, 12);
+  const uint32_t scales_low = u[0] & 0x3F3F3F3F;
+  const uint32_t mins_low = u[1] & 0x3F3F3F3F;
+  const uint32_t scales_high = (u[2] & 0x0F0F0F0F) | ((u[0] >> 6) & 0x03030303) << 4;
+  const uint32_t mins_high = ((u[2] >> 4) & 0x0F0F0F0F) | ((u[1] >> 6) & 0x03030303) << 4;
+  return {static_cast<uint64_t>(scales_high) << 32 | scales_low,
+          static_cast<uint64_t>(mins_high) << 32 | mins_low};
+}
+
+// Sum over the 8 sub-blocks of mins[j] * (bsums[2j] + bsums[2j+1]).
+inline int mins_times_bsums(uint64_t mins, const BlockQ8_K& y) {
+  const __m128i m = _mm_cvtsi64_si128(static_cast<long long>(mins));
+  const __m256i twice = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(m, m));
+  return hsum(_mm256_madd_epi16(twice, load256(y.bsums)));
+}
+
+inline __m128i scales_as_int16(uint64_t scales) {
+  return _mm_cvtepu8_epi16(_mm_cvtsi64_si128(static_cast<long long>(scales)));
+}
+
+// Q4_K and Q5_K: 4 chunks of 64 elements, each the low then the high nibbles of 32 bytes of
+// qs (Q5_K: plus bit 2j / 2j+1 of qh as the fifth bit).
+template <bool kFifthBit, typename Block>
+inline float vec_dot_q45_k(int64_t n, const void* w, const void* a) {
+  const auto* x = static_cast<const Block*>(w);
+  const auto* y = static_cast<const BlockQ8_K*>(a);
+  float sum = 0.0f;
+  for (int64_t i = 0; i < n / kQK_K; ++i) {
+    const Block& b = x[i];
+    const ScalesMins sm = unpack_scales_mins_k4(b.scales);
+    const int8_t* q8 = y[i].qs;
+#if defined(__AVX512F__)
+    const __m512i scales = _mm512_broadcast_i32x4(scales_as_int16(sm.scales));
+    __m512i high_bits;
+    if constexpr (kFifthBit) high_bits = _mm512_broadcast_i64x4(load256(b.qh));
+    __m512i sums = _mm512_setzero_si512();
+#pragma GCC unroll 4
+    for (int j = 0; j < 4; ++j) {
+      const __m256i bytes = load256(b.qs + 32 * j);
+      __m512i q = _mm512_inserti64x4(_mm512_castsi256_si512(bytes), _mm256_srli_epi16(bytes, 4), 1);
+      q = _mm512_and_si512(q, _mm512_set1_epi8(0x0F));
+      if constexpr (kFifthBit) {
+        const __mmask64 fifth = _mm512_test_epi8_mask(
+            high_bits, _mm512_inserti64x4(_mm512_set1_epi8(static_cast<char>(1 << (2 * j))),
+                                          _mm256_set1_epi8(static_cast<char>(2 << (2 * j))), 1));
+        q = _mm512_or_si512(q, _mm512_maskz_set1_epi8(fifth, 0x10));
+      }
+      const __m512i p = _mm512_maddubs_epi16(q, _mm512_loadu_si512(q8 + 64 * j));
+      const __m512i scale = _mm512_permutexvar_epi16(
+          _mm512_inserti64x4(_mm512_set1_epi16(static_cast<short>(2 * j)),
+                             _mm256_set1_epi16(static_cast<short>(2 * j + 1)), 1),
+          scales);
+      sums = _mm512_dpwssd_epi32(sums, p, scale);
+    }
+    const int scaled = _mm512_reduce_add_epi32(sums);
+#else
+    const __m256i low_mask = _mm256_set1_epi8(0x0F);
+    const __m256i scales = _mm256_broadcastsi128_si256(scales_as_int16(sm.scales));
+    __m256i high_bits;
+    if constexpr (kFifthBit) high_bits = load256(b.qh);
+    __m256i sums = _mm256_setzero_si256();
+#pragma GCC unroll 4
+    for (int j = 0; j < 4; ++j) {
+      const __m256i bytes = load256(b.qs + 32 * j);
+      __m256i q_low = _mm256_and_si256(bytes, low_mask);
+      __m256i q_high = _mm256_and_si256(_mm256_srli_epi16(bytes, 4), low_mask);
+      if constexpr (kFifthBit) {
+        const __m256i one = _mm256_set1_epi8(1);
+        const __m256i h0 = _mm256_and_si256(_mm256_srli_epi16(high_bits, 2 * j), one);
+        const __m256i h1 = _mm256_and_si256(_mm256_srli_epi16(high_bits, 2 * j + 1), one);
+        q_low = _mm256_or_si256(q_low, _mm256_slli_epi16(h0, 4));
+        q_high = _mm256_or_si256(q_high, _mm256_slli_epi16(h1, 4));
+      }
+      const __m256i p_low = _mm256_maddubs_epi16(q_low, load256(q8 + 64 * j));
+      const __m256i p_high = _mm256_maddubs_epi16(q_high, load256(q8 + 64 * j + 32));
+      sums = dot_s16(sums, p_low, broadcast_scale(scales, 2 * j));
+      sums = dot_s16(sums, p_high, broadcast_scale(scales, 2 * j + 1));
+    }
+    const int scaled = hsum(sums);
+#endif
+    sum += half_to_float(b.d) * y[i].d * static_cast<float>(scaled);
+    sum -= half_to_float(b.dmin) * y[i].d * static_cast<float>(mins_times_bsums(sm.mins, y[i]));
+  }
+  return sum;
+}
+
+inline float vec_dot_q4_K_impl(int64_t n, const void* w, const void* a) {
+  return vec_dot_q45_k<false, BlockQ4_K>(n, w, a);
+}
+
+inline float vec_dot_q5_K_impl(int64_t n, const void* w, const void* a) {
+  return vec_dot_q45_k<true, BlockQ5_K>(n, w, a);
+}
+
+// Q6_K: per half of 128 elements, 64 bytes of ql (low nibbles: elements 0..63, high nibbles:
+// 64..127) and 32 bytes of qh (2 bits per 32-element chunk). The quants are used unsigned
+// (0..63); the offset 32 comes back as 32 * sum_g scale_g * bsum_g.
+inline float vec_dot_q6_K_impl(int64_t n, const void* w, const void* a) {
+  const auto* x = static_cast<const BlockQ6_K*>(w);
+  const auto* y = static_cast<const BlockQ8_K*>(a);
+  float sum = 0.0f;
+  for (int64_t i = 0; i < n / kQK_K; ++i) {
+    const BlockQ6_K& b = x[i];
+    const __m256i scale16 =
+        _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b.scales)));
+    const int8_t* q8 = y[i].qs;
+#if defined(__AVX512F__)
+    const __m512i scales = _mm512_castsi256_si512(scale16);
+    const __m512i low_mask = _mm512_set1_epi8(0x0F);
+    const __m512i two_bits = _mm512_set1_epi8(0x03);
+    __m512i sums = _mm512_setzero_si512();
+#pragma GCC unroll 2
+    for (int h = 0; h < 2; ++h) {
+      const __m512i ql = _mm512_loadu_si512(b.ql + 64 * h);
+      const __m256i qh = load256(b.qh + 32 * h);
+      // Bits 0-1 / 2-3 of qh for elements 0..31 / 32..63, bits 4-5 / 6-7 for 64..95 / 96..127.
+      const __m512i high =
+          _mm512_inserti64x4(_mm512_castsi256_si512(qh), _mm256_srli_epi16(qh, 2), 1);
+      const __m512i q0 = _mm512_or_si512(_mm512_and_si512(ql, low_mask),
+                                         _mm512_slli_epi16(_mm512_and_si512(high, two_bits), 4));
+      const __m512i q1 = _mm512_or_si512(
+          _mm512_and_si512(_mm512_srli_epi16(ql, 4), low_mask),
+          _mm512_slli_epi16(_mm512_and_si512(_mm512_srli_epi16(high, 4), two_bits), 4));
+      const __m512i p0 = _mm512_maddubs_epi16(q0, _mm512_loadu_si512(q8 + 128 * h));
+      const __m512i p1 = _mm512_maddubs_epi16(q1, _mm512_loadu_si512(q8 + 128 * h + 64));
+      // Groups of 16: 8 h .. 8 h + 3 for p0, 8 h + 4 .. 8 h + 7 for p1, 8 int16 lanes each.
+      const int g = 8 * h;
+      const __m512i index0 =
+          _mm512_setr_epi64(0x0001000100010001LL * g, 0x0001000100010001LL * g,
+                            0x0001000100010001LL * (g + 1), 0x0001000100010001LL * (g + 1),
+                            0x0001000100010001LL * (g + 2), 0x0001000100010001LL * (g + 2),
+                            0x0001000100010001LL * (g + 3), 0x0001000100010001LL * (g + 3));
+      const __m512i index1 = _mm512_add_epi16(index0, _mm512_set1_epi16(4));
+      sums = _mm512_dpwssd_epi32(sums, p0, _mm512_permutexvar_epi16(index0, scales));
+      sums = _mm512_dpwssd_epi32(sums, p1, _mm512_permutexvar_epi16(index1, scales));
+    }
+    const int dots = _mm512_reduce_add_epi32(sums);
+#else
+    const __m256i low_mask = _mm256_set1_epi8(0x0F);
+    const __m256i two_bits = _mm256_set1_epi8(0x03);
+    const __m256i low = _mm256_permute2x128_si256(scale16, scale16, 0x00);
+    const __m256i high = _mm256_permute2x128_si256(scale16, scale16, 0x11);
+    __m256i sums = _mm256_setzero_si256();
+#pragma GCC unroll 2
+    for (int h = 0; h < 2; ++h) {
+      const __m256i ql0 = load256(b.ql + 64 * h);
+      const __m256i ql1 = load256(b.ql + 64 * h + 32);
+      const __m256i qh = load256(b.qh + 32 * h);
+      const __m256i q[4] = {
+          _mm256_or_si256(_mm256_and_si256(ql0, low_mask),
+                          _mm256_slli_epi16(_mm256_and_si256(qh, two_bits), 4)),
+          _mm256_or_si256(
+              _mm256_and_si256(ql1, low_mask),
+              _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2), two_bits), 4)),
+          _mm256_or_si256(
+              _mm256_and_si256(_mm256_srli_epi16(ql0, 4), low_mask),
+              _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 4), two_bits), 4)),
+          _mm256_or_si256(
+              _mm256_and_si256(_mm256_srli_epi16(ql1, 4), low_mask),
+              _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 6), two_bits), 4)),
+      };
+#pragma GCC unroll 4
+      for (int s = 0; s < 4; ++s) {
+        const __m256i p = _mm256_maddubs_epi16(q[s], load256(q8 + 128 * h + 32 * s));
+        sums = dot_s16(sums, p, group_scales(low, high, 4 * h + s));
+      }
+    }
+    const int dots = hsum(sums);
+#endif
+    const int scaled = dots - 32 * scaled_bsums(scale16, y[i]);
+    sum += half_to_float(b.d) * y[i].d * static_cast<float>(scaled);
+  }
+  return sum;
+}
+
+// unpack_q3_k_scales minus 32, as 16 int8 lanes, without a round trip through memory.
+inline __m128i unpack_q3_k_scales_minus_32(const uint8_t packed[12]) {
+  uint64_t low_bytes;
+  uint32_t high_bytes;
+  std::memcpy(&low_bytes, packed, 8);
+  std::memcpy(&high_bytes, packed + 8, 4);
+  const __m128i v = _mm_cvtsi64_si128(static_cast<long long>(low_bytes));
+  const __m128i mask4 = _mm_set1_epi8(0x0F);
+  // Scales 0..7: low nibbles of bytes 0..7; 8..15: their high nibbles.
+  const __m128i low4 =
+      _mm_unpacklo_epi64(_mm_and_si128(v, mask4), _mm_and_si128(_mm_srli_epi16(v, 4), mask4));
+  // Top 2 bits of scale j: bits 2 (j / 4) .. 2 (j / 4) + 1 of byte 8 + j % 4.
+  const __m128i spread =
+      _mm_srlv_epi32(_mm_set1_epi32(static_cast<int>(high_bytes)), _mm_setr_epi32(0, 2, 4, 6));
+  const __m128i high2 = _mm_slli_epi16(_mm_and_si128(spread, _mm_set1_epi8(0x03)), 4);
+  return _mm_sub_epi8(_mm_or_si128(low4, high2), _mm_set1_epi8(32));
+}
+
+// Q3_K: element 128 h + 32 s + l has low bits (qs[32 h + l] >> 2s) & 3 and third bit
+// (hmask[l] >> (4 h + s)) & 1; the quant is low | third << 2 minus 4, used unsigned with the
+// offset taken back as 4 * sum_g scale_g * bsum_g.
+inline float vec_dot_q3_K_impl(int64_t n, const void* w, const void* a) {
+  const auto* x = static_cast<const BlockQ3_K*>(w);
+  const auto* y = static_cast<const BlockQ8_K*>(a);
+  const __m256i two_bits = _mm256_set1_epi8(0x03);
+  const __m256i one = _mm256_set1_epi8(0x01);
+  float sum = 0.0f;
+  for (int64_t i = 0; i < n / kQK_K; ++i) {
+    const BlockQ3_K& b = x[i];
+    const __m256i scale16 = _mm256_cvtepi8_epi16(unpack_q3_k_scales_minus_32(b.scales));
+    const __m256i low = _mm256_permute2x128_si256(scale16, scale16, 0x00);
+    const __m256i high = _mm256_permute2x128_si256(scale16, scale16, 0x11);
+    const __m256i hmask = load256(b.hmask);
+    const int8_t* q8 = y[i].qs;
+    __m256i sums = _mm256_setzero_si256();
+#pragma GCC unroll 2
+    for (int h = 0; h < 2; ++h) {
+      const __m256i bytes = load256(b.qs + 32 * h);
+#pragma GCC unroll 4
+      for (int s = 0; s < 4; ++s) {
+        const __m256i low_bits = _mm256_and_si256(_mm256_srli_epi16(bytes, 2 * s), two_bits);
+        const __m256i third = _mm256_and_si256(_mm256_srli_epi16(hmask, 4 * h + s), one);
+        const __m256i q = _mm256_or_si256(low_bits, _mm256_slli_epi16(third, 2));
+        const __m256i p = _mm256_maddubs_epi16(q, load256(q8 + 128 * h + 32 * s));
+        sums = dot_s16(sums, p, group_scales(low, high, 4 * h + s));
+      }
+    }
+    const int scaled = hsum(sums) - 4 * scaled_bsums(scale16, y[i]);
+    sum += half_to_float(b.d) * y[i].d * static_cast<float>(scaled);
+  }
+  return sum;
+}
+
+// Q2_K: element 128 h + 32 s + l is (qs[32 h + l] >> 2s) & 3; 16 scales (low nibble) and
+// mins (high nibble) per 16 elements.
+inline float vec_dot_q2_K_impl(int64_t n, const void* w, const void* a) {
+  const auto* x = static_cast<const BlockQ2_K*>(w);
+  const auto* y = static_cast<const BlockQ8_K*>(a);
+  const __m256i two_bits = _mm256_set1_epi8(0x03);
+  float sum = 0.0f;
+  for (int64_t i = 0; i < n / kQK_K; ++i) {
+    const BlockQ2_K& b = x[i];
+    const __m128i packed = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b.scales));
+    const __m256i scale16 = _mm256_cvtepu8_epi16(_mm_and_si128(packed, _mm_set1_epi8(0x0F)));
+    const __m256i min16 =
+        _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(packed, 4), _mm_set1_epi8(0x0F)));
+    const __m256i low = _mm256_permute2x128_si256(scale16, scale16, 0x00);
+    const __m256i high = _mm256_permute2x128_si256(scale16, scale16, 0x11);
+    const int8_t* q8 = y[i].qs;
+    __m256i sums = _mm256_setzero_si256();
+#pragma GCC unroll 2
+    for (int h = 0; h < 2; ++h) {
+      const __m256i bytes = load256(b.qs + 32 * h);
+#pragma GCC unroll 4
+      for (int s = 0; s < 4; ++s) {
+        const __m256i q = _mm256_and_si256(_mm256_srli_epi16(bytes, 2 * s), two_bits);
+        const __m256i p = _mm256_maddubs_epi16(q, load256(q8 + 128 * h + 32 * s));
+        sums = dot_s16(sums, p, group_scales(low, high, 4 * h + s));
+      }
+    }
+    sum += half_to_float(b.d) * y[i].d * static_cast<float>(hsum(sums));
+    sum -= half_to_float(b.dmin) * y[i].d * static_cast<float>(scaled_bsums(min16, y[i]));
+  }
+  return sum;
+}
+
+// ---- F32, F16, BF16 ------------------------------------------------------------------------
+// Products of two f16 or two bf16 values are exact in f32, so fused multiply-adds give the
+// scalar path's products; the sums run in 4 vector accumulators.
+
+inline __m256 load8(const float* p) { return _mm256_loadu_ps(p); }
+inline __m256 load8(const uint16_t* p, bool is_bf16) {
+  const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+  if (is_bf16) return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+  return _mm256_cvtph_ps(h);
+}
+
+#if defined(__AVX512F__)
+inline __m512 load16(const float* p, __mmask16 m) { return _mm512_maskz_loadu_ps(m, p); }
+inline __m512 load16(const uint16_t* p, __mmask16 m, bool is_bf16) {
+  const __m256i h = _mm256_maskz_loadu_epi16(m, p);
+  if (is_bf16) return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+  return _mm512_cvtph_ps(h);
+}
+
+template <typename LoadFn>
+inline float dot_lanes(int64_t n, LoadFn load) {
+  const __mmask16 all = 0xFFFF;
+  __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
+  __m512 acc2 = _mm512_setzero_ps(), acc3 = _mm512_setzero_ps();
+  int64_t i = 0;
+  for (; i + 64 <= n; i += 64) {
+    const auto [a0, b0] = load(i, all);
+    const auto [a1, b1] = load(i + 16, all);
+    const auto [a2, b2] = load(i + 32, all);
+    const auto [a3, b3] = load(i + 48, all);
+    acc0 = _mm512_fmadd_ps(a0, b0, acc0);
+    acc1 = _mm512_fmadd_ps(a1, b1, acc1);
+    acc2 = _mm512_fmadd_ps(a2, b2, acc2);
+    acc3 = _mm512_fmadd_ps(a3, b3, acc3);
+  }
+  for (; i < n; i += 16) {
+    const __mmask16 m = n - i >= 16 ? all : static_cast<__mmask16>((1u << (n - i)) - 1);
+    const auto [a, b] = load(i, m);
+    acc0 = _mm512_fmadd_ps(a, b, acc0);
+  }
+  return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(acc0, acc1), _mm512_add_ps(acc2, acc3)));
+}
+
+inline float vec_dot_f32_impl(int64_t n, const void* w, const void* x) {
+  const auto* a = static_cast<const float*>(w);
+  const auto* b = static_cast<const float*>(x);
+  return dot_lanes(n, [&](int64_t i, __mmask16 m) {
+    return std::pair{load16(a + i, m), load16(b + i, m)};
+  });
+}
+
+template <bool kBf16>
+inline float vec_dot_half_impl(int64_t n, const void* w, const void* x) {
+  const auto* a = static_cast<const uint16_t*>(w);
+  const auto* b = static_cast<const uint16_t*>(x);
+  return dot_lanes(n, [&](int64_t i, __mmask16 m) {
+    return std::pair{load16(a + i, m, kBf16), load16(b + i, m, kBf16)};
+  });
+}
+#else
+template <typename LoadFn, typename TailFn>
+inline float dot_lanes(int64_t n, LoadFn load, TailFn tail) {
+  __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+  __m256 acc2 = _mm256_setzero_ps(), acc3 = _mm256_setzero_ps();
+  int64_t i = 0;
+  for (; i + 32 <= n; i += 32) {
+    const auto [a0, b0] = load(i);
+    const auto [a1, b1] = load(i + 8);
+    const auto [a2, b2] = load(i + 16);
+    const auto [a3, b3] = load(i + 24);
+    acc0 = _mm256_fmadd_ps(a0, b0, acc0);
+    acc1 = _mm256_fmadd_ps(a1, b1, acc1);
+    acc2 = _mm256_fmadd_ps(a2, b2, acc2);
+    acc3 = _mm256_fmadd_ps(a3, b3, acc3);
+  }
+  for (; i + 8 <= n; i += 8) {
+    const auto [a, b] = load(i);
+    acc0 = _mm256_fmadd_ps(a, b, acc0);
+  }
+  float sum = hsum(_mm256_add_ps(_mm256_add_ps(acc0, acc1), _mm256_add_ps(acc2, acc3)));
+  for (; i < n; ++i) sum += tail(i);
+  return sum;
+}
+
+inline float vec_dot_f32_impl(int64_t n, const void* w, const void* x) {
+  const auto* a = static_cast<const float*>(w);
+  const auto* b = static_cast<const float*>(x);
+  return dot_lanes(
+      n,
+      [&](int64_t i) {
+        return std::pair{load8(a + i), load8(b + i)};
+      },
+      [&](int64_t i) { return a[i] * b[i]; });
+}
+
+template <bool kBf16>
+inline float vec_dot_half_impl(int64_t n, const void* w, const void* x) {
+  const auto* a = static_cast<const uint16_t*>(w);
+  const auto* b = static_cast<const uint16_t*>(x);
+  const auto to_float = kBf16 ? bf16_to_fp32 : fp16_to_fp32;
+  return dot_lanes(
+      n,
+      [&](int64_t i) {
+        return std::pair{load8(a + i, kBf16), load8(b + i, kBf16)};
+      },
+      [&](int64_t i) { return to_float(a[i]) * to_float(b[i]); });
+}
+#endif
+
+// VecDotFn over n_rows rows from a one-row kernel.
+template <float (*Dot)(int64_t, const void*, const void*)>
+inline void rows(int64_t n, const void* w, size_t w_row_bytes, int64_t n_rows, const void* a,
+                 float* y) {
+  for (int64_t r = 0; r < n_rows; ++r)
+    y[r] = Dot(n, static_cast<const uint8_t*>(w) + r * w_row_bytes, a);
+}
+
+}  // namespace
+}  // namespace gengyun::kernels::GENGYUN_X86_NS
