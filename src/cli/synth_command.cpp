@@ -1,0 +1,69 @@
+// `gengyun synth --shape NAME --type TYPE --vocab VOCAB.gguf OUT.gguf`: a random-weight model
+// with the tensor shapes of a real checkpoint, for benchmarks.
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "cli/commands.h"
+#include "gguf/gguf.h"
+#include "kernels/thread_pool.h"
+#include "model/synth_model.h"
+
+namespace gengyun::cli {
+namespace {
+
+struct SynthOptions {
+  std::string shape;
+  std::string type = "F16";
+  std::string vocab_path;
+  std::string out_path;
+  uint64_t seed = 1;
+  int threads = 0;
+};
+
+int synth(const SynthOptions& o) {
+  const model::SynthShape* shape = model::find_synth_shape(o.shape);
+  auto vocab = gguf::File::open(o.vocab_path);
+  if (!vocab) {
+    std::fprintf(stderr, "error: %s\n", vocab.error().message.c_str());
+    return 1;
+  }
+  kernels::ThreadPool pool(o.threads > 0 ? o.threads : kernels::physical_core_count());
+  std::string last_line;
+  const auto progress = [&last_line](std::string_view stage, uint64_t done, uint64_t total) {
+    char line[128];
+    std::snprintf(line, sizeof line, "\rsynth: %.*s %3.0f%% (%.2f of %.2f GB)", static_cast<int>(stage.size()),
+                  stage.data(), total ? 100.0 * done / total : 100.0, done / 1e9, total / 1e9);
+    if (line == last_line) return;
+    last_line = line;
+    std::fputs(line, stderr);
+  };
+  Result<void> written = model::write_synth_model(*shape, o.type, vocab.value(), o.seed, o.out_path, pool,
+                                                  progress);
+  std::fputc('\n', stderr);
+  if (!written) {
+    std::fprintf(stderr, "error: %s\n", written.error().message.c_str());
+    return 1;
+  }
+  return 0;
+}
+
+}  // namespace
+
+void add_synth_command(CLI::App& app, int& exit_code) {
+  auto options = std::make_shared<SynthOptions>();
+  std::vector<std::string> shape_names;
+  for (const model::SynthShape& s : model::synth_shapes()) shape_names.emplace_back(s.name);
+  auto* cmd = app.add_subcommand("synth", "write a random-weight model with the tensor shapes of a real one");
+  cmd->add_option("out", options->out_path, "GGUF file to write")->required();
+  cmd->add_option("--shape", options->shape, "model whose shapes to copy")->required()->check(CLI::IsMember(shape_names));
+  cmd->add_option("--type", options->type, "tensor type: F32, F16, BF16 or a quantization type of `gengyun quantize` (Q8_0, Q4_K_M, ...); default F16");
+  cmd->add_option("--vocab", options->vocab_path, "GGUF file whose tokenizer to copy")->required();
+  cmd->add_option("--seed", options->seed, "random seed (same seed, same file)");
+  cmd->add_option("-t,--threads", options->threads, "threads (default: physical cores)")->check(CLI::NonNegativeNumber);
+  cmd->callback([options, &exit_code] { exit_code = synth(*options); });
+}
+
+}  // namespace gengyun::cli
