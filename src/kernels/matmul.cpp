@@ -17,10 +17,13 @@ constexpr int64_t kTileBytes = 16 * 1024;
 // Below this many multiply-adds a call runs on the caller alone (waking workers costs more).
 constexpr int64_t kMinParallelWork = 1 << 16;
 
-// A 64-byte aligned scratch buffer of at least `bytes`, owned by the calling thread (the
-// activation rows of one matmul; workers read it only while the caller waits for them).
-uint8_t* activation_buffer(size_t bytes) {
-  thread_local std::vector<uint8_t> buffer;
+// From this many tokens on, types with batched kernels use them (below, decoding the weights
+// into the interleaved layout costs more than it saves).
+constexpr int64_t kMinGemmTokens = 16;
+
+// A 64-byte aligned view of `buffer` with at least `bytes`. The buffers are owned by the
+// calling thread (one matmul's activation rows); workers read them only while it waits.
+uint8_t* aligned_scratch(std::vector<uint8_t>& buffer, size_t bytes) {
   if (buffer.size() < bytes + 64) buffer.resize(bytes + 64);
   const auto address = reinterpret_cast<uintptr_t>(buffer.data());
   return buffer.data() + (64 - address % 64) % 64;
@@ -55,7 +58,8 @@ void matmul(gguf::GgmlType w_type, const void* w, int64_t n_in, int64_t n_out, c
   size_t a_row_bytes = static_cast<size_t>(n_in) * sizeof(float);
   if (kernels.quantize_activations != nullptr) {
     a_row_bytes = activation_row_bytes(kernels.activation_type, n_in);
-    uint8_t* dst = activation_buffer(a_row_bytes * static_cast<size_t>(n_tokens));
+    thread_local std::vector<uint8_t> activation_buffer;
+    uint8_t* dst = aligned_scratch(activation_buffer, a_row_bytes * static_cast<size_t>(n_tokens));
     auto quantize = [&](int64_t begin, int64_t end) {
       for (int64_t t = begin; t < end; ++t)
         kernels.quantize_activations(x + t * n_in, dst + static_cast<size_t>(t) * a_row_bytes,
@@ -70,6 +74,31 @@ void matmul(gguf::GgmlType w_type, const void* w, int64_t n_in, int64_t n_out, c
 
   const size_t w_row_bytes = gguf::ggml_row_size(w_type, n_in);
   const auto* w_bytes = static_cast<const uint8_t*>(w);
+
+  if (kernels.gemm != nullptr && n_tokens >= kMinGemmTokens) {
+    const GemmKernels& gemm = *kernels.gemm;
+    GemmProblem problem;
+    problem.n_in = n_in;
+    problem.w = w_bytes;
+    problem.w_row_bytes = w_row_bytes;
+    problem.row_bytes = gemm.row_bytes(n_in);
+    problem.n_tokens = n_tokens;
+    problem.y = y;
+    problem.y_stride = n_out;
+    thread_local std::vector<uint8_t> gemm_buffer;
+    uint8_t* rows = aligned_scratch(gemm_buffer, problem.row_bytes * static_cast<size_t>(n_tokens));
+    problem.rows = rows;
+    pool.parallel_for(n_tokens, [&](int64_t begin, int64_t end) {
+      for (int64_t t = begin; t < end; ++t)
+        gemm.prepare(a + static_cast<size_t>(t) * a_row_bytes, n_in,
+                     rows + static_cast<size_t>(t) * problem.row_bytes);
+    });
+    constexpr int64_t kGroup = 16;
+    pool.parallel_for((n_out + kGroup - 1) / kGroup, [&](int64_t begin, int64_t end) {
+      gemm.multiply(problem, begin * kGroup, std::min(end * kGroup, n_out));
+    });
+    return;
+  }
   // Rows per tile: a tile's weights stay in L1 while every token is dotted with them.
   const int64_t tile_rows = std::max<int64_t>(1, kTileBytes / static_cast<int64_t>(w_row_bytes));
   const VecDotFn vec_dot = kernels.vec_dot;

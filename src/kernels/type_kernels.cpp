@@ -20,7 +20,7 @@ Table scalar_table() {
   Table table{};
   auto set = [&table](GgmlType type, DequantizeRowFn dequantize, GgmlType activation_type,
                       QuantizeRowFn quantize, VecDotFn vec_dot) {
-    table[static_cast<size_t>(type)] = {dequantize, activation_type, quantize, vec_dot};
+    table[static_cast<size_t>(type)] = {dequantize, activation_type, quantize, vec_dot, nullptr};
   };
   using namespace scalar;
   set(GgmlType::F32, dequantize_row_f32, GgmlType::F32, nullptr, vec_dot_f32);
@@ -88,6 +88,8 @@ Table table_for(SimdLevel level) {
     GENGYUN_SET_VEC_DOTS(avx512);
     if (cpu_has_avx512_bf16())
       table[static_cast<size_t>(GgmlType::BF16)].vec_dot = avx512::vec_dot_bf16_dpbf16;
+    for (size_t id = 0; id < table.size(); ++id)
+      table[id].gemm = avx512::gemm_kernels(static_cast<uint32_t>(id));
   }
 #else
   (void)level;

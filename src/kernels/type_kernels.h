@@ -9,6 +9,7 @@
 #include <cstdint>
 
 #include "gguf/ggml_type.h"
+#include "kernels/gemm.h"
 #include "kernels/simd_level.h"
 
 namespace gengyun::kernels {
@@ -35,6 +36,9 @@ struct TypeKernels {
   /// f32 -> activation row of activation_type; null when activation_type is F32.
   QuantizeRowFn quantize_activations = nullptr;
   VecDotFn vec_dot = nullptr;
+  /// Batched (prefill) kernels for many tokens at once (gemm.h); null where the level has
+  /// none for the type (matmul then tiles vec_dot).
+  const GemmKernels* gemm = nullptr;
 };
 
 /// The kernels of `type` at the active level (all null for types without kernels).

@@ -1,0 +1,41 @@
+// Batched products for prefill: many tokens against one weight matrix. Each group of 16
+// weight rows is decoded once into an interleaved layout (4 bytes of each of the 16 rows side
+// by side, unsigned quants, f32 scales per sub-block) that a register-blocked kernel multiplies
+// with 8 tokens at a time, so each weight byte is read from memory once per call and decoded
+// once per call. Internal to kernels/.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace gengyun::kernels {
+
+/// The operands of one batched product.
+struct GemmProblem {
+  int64_t n_in = 0;            ///< row length
+  const uint8_t* w = nullptr;  ///< weight rows (ggml layout), w_row_bytes apart
+  size_t w_row_bytes = 0;
+  const uint8_t* rows = nullptr;  ///< n_tokens GEMM activation rows (GemmKernels::prepare)
+  size_t row_bytes = 0;           ///< distance between them
+  int64_t n_tokens = 0;
+  float* y = nullptr;  ///< y[t * y_stride + o]
+  int64_t y_stride = 0;
+};
+
+/// The batched kernels of one weight type at one SIMD level.
+struct GemmKernels {
+  /// Bytes of one GEMM activation row of n_in elements (a multiple of 64).
+  size_t (*row_bytes)(int64_t n_in);
+  /// Builds one token's GEMM activation row from its activation row (activation_rows.h).
+  void (*prepare)(const void* activation_row, int64_t n_in, void* gemm_row);
+  /// y[t, o] for weight rows o in [row_begin, row_end) and every token; row_begin a multiple
+  /// of 16. Uses a per-thread scratch buffer for the decoded weights.
+  void (*multiply)(const GemmProblem& p, int64_t row_begin, int64_t row_end);
+};
+
+namespace avx512 {
+/// The AVX-512 VNNI batched kernels of a quantized type (ggml type id), or null.
+const GemmKernels* gemm_kernels(uint32_t type_id);
+}  // namespace avx512
+
+}  // namespace gengyun::kernels

@@ -1,0 +1,468 @@
+// AVX-512 VNNI batched products (gemm.h) for the quantized types. Per group of 16 weight rows,
+// every row is decoded to unsigned 8-bit quants with an f32 scale (and min) per sub-block of S
+// elements, the 16 rows are interleaved 4 bytes at a time, and vpdpbusd multiplies one such
+// 64-byte vector with 4 activation bytes of a token broadcast to all 16 lanes: 16 rows x 4
+// elements per instruction, 8 tokens per pass over the group's weights.
+//
+// Integer sums are exact: a type whose quants carry an offset (w = s * (q - o)) is computed
+// with unsigned q and the activation side's -o * (sum of the sub-block's activation quants)
+// as the initial value of each sum. Scales and mins are applied in f32 per sub-block.
+#define GENGYUN_X86_NS avx512
+#include "kernels/vec_dot_x86.h"
+// vec_dot_x86.h first: it sets up the intrinsics and the block decoders used here.
+#include <algorithm>
+#include <vector>
+
+#include "gguf/ggml_type.h"
+#include "kernels/activation_rows.h"
+#include "kernels/gemm.h"
+
+namespace gengyun::kernels::avx512 {
+namespace {
+
+constexpr int kRows = 16;   // weight rows per group: one per 32-bit lane
+constexpr int kTokens = 8;  // tokens per register block
+
+inline size_t round64(size_t bytes) { return (bytes + 63) / 64 * 64; }
+
+// ---- weight types ---------------------------------------------------------------------------
+// Each type names its sub-block size S, the activation scale block G (32: Q8_0 / Q8_1 rows,
+// 256: Q8_K rows), its quant offset and whether it has a min, and decodes one weight row of K
+// elements into q[K] (unsigned), scale[K / S] and min[K / S].
+
+template <typename W>
+struct LegacyType {
+  using Block = typename W::Block;
+  static constexpr int S = 32, G = 32;
+  static constexpr int kOffset = W::kSigned ? 128 : W::kOffset;
+  static constexpr bool kMin = requires(const Block& b) { b.m; };
+  static void decode(const uint8_t* row, int64_t k, uint8_t* q, float* scale, float* min) {
+    const auto* x = reinterpret_cast<const Block*>(row);
+    for (int64_t i = 0; i < k / 32; ++i) {
+      __m256i v = W::unpack(x[i]);
+      if constexpr (W::kSigned) v = _mm256_xor_si256(v, _mm256_set1_epi8(static_cast<char>(0x80)));
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(q + 32 * i), v);
+      scale[i] = half_to_float(x[i].d);
+      if constexpr (kMin) min[i] = half_to_float(x[i].m);
+    }
+  }
+};
+
+template <bool kFifthBit, typename Block>
+struct Q45KType {
+  static constexpr int S = 32, G = 256, kOffset = 0;
+  static constexpr bool kMin = true;
+  static void decode(const uint8_t* row, int64_t k, uint8_t* q, float* scale, float* min) {
+    const auto* x = reinterpret_cast<const Block*>(row);
+    const __m256i low_mask = _mm256_set1_epi8(0x0F);
+    for (int64_t i = 0; i < k / kQK_K; ++i) {
+      const Block& b = x[i];
+      uint8_t* out = q + kQK_K * i;
+      __m256i high_bits;
+      if constexpr (kFifthBit) high_bits = load256(b.qh);
+      for (int j = 0; j < 4; ++j) {
+        const __m256i bytes = load256(b.qs + 32 * j);
+        __m256i lo = _mm256_and_si256(bytes, low_mask);
+        __m256i hi = _mm256_and_si256(_mm256_srli_epi16(bytes, 4), low_mask);
+        if constexpr (kFifthBit) {
+          const __m256i one = _mm256_set1_epi8(1);
+          lo = _mm256_or_si256(
+              lo, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(high_bits, 2 * j), one), 4));
+          hi = _mm256_or_si256(
+              hi,
+              _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(high_bits, 2 * j + 1), one), 4));
+        }
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + 64 * j), lo);
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + 64 * j + 32), hi);
+      }
+      const float d = half_to_float(b.d), dmin = half_to_float(b.dmin);
+      for (int j = 0; j < 8; ++j) {
+        uint8_t sc, m;
+        scale_min_k4(j, b.scales, sc, m);
+        scale[8 * i + j] = d * sc;
+        min[8 * i + j] = -dmin * m;
+      }
+    }
+  }
+};
+
+struct Q6KType {
+  static constexpr int S = 16, G = 256, kOffset = 32;
+  static constexpr bool kMin = false;
+  static void decode(const uint8_t* row, int64_t k, uint8_t* q, float* scale, float*) {
+    const auto* x = reinterpret_cast<const BlockQ6_K*>(row);
+    const __m256i low_mask = _mm256_set1_epi8(0x0F), two_bits = _mm256_set1_epi8(0x03);
+    for (int64_t i = 0; i < k / kQK_K; ++i) {
+      const BlockQ6_K& b = x[i];
+      for (int h = 0; h < 2; ++h) {
+        const __m256i ql0 = load256(b.ql + 64 * h), ql1 = load256(b.ql + 64 * h + 32);
+        const __m256i qh = load256(b.qh + 32 * h);
+        const __m256i v[4] = {
+            _mm256_or_si256(_mm256_and_si256(ql0, low_mask),
+                            _mm256_slli_epi16(_mm256_and_si256(qh, two_bits), 4)),
+            _mm256_or_si256(
+                _mm256_and_si256(ql1, low_mask),
+                _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2), two_bits), 4)),
+            _mm256_or_si256(
+                _mm256_and_si256(_mm256_srli_epi16(ql0, 4), low_mask),
+                _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 4), two_bits), 4)),
+            _mm256_or_si256(
+                _mm256_and_si256(_mm256_srli_epi16(ql1, 4), low_mask),
+                _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 6), two_bits), 4)),
+        };
+        for (int s = 0; s < 4; ++s)
+          _mm256_storeu_si256(reinterpret_cast<__m256i*>(q + kQK_K * i + 128 * h + 32 * s), v[s]);
+      }
+      const float d = half_to_float(b.d);
+      for (int g = 0; g < 16; ++g) scale[16 * i + g] = d * b.scales[g];
+    }
+  }
+};
+
+struct Q3KType {
+  static constexpr int S = 16, G = 256, kOffset = 4;
+  static constexpr bool kMin = false;
+  static void decode(const uint8_t* row, int64_t k, uint8_t* q, float* scale, float*) {
+    const auto* x = reinterpret_cast<const BlockQ3_K*>(row);
+    for (int64_t i = 0; i < k / kQK_K; ++i) {
+      const BlockQ3_K& b = x[i];
+      const __m256i hmask = load256(b.hmask);
+      for (int h = 0; h < 2; ++h) {
+        const __m256i bytes = load256(b.qs + 32 * h);
+        for (int s = 0; s < 4; ++s) {
+          const __m256i low =
+              _mm256_and_si256(_mm256_srli_epi16(bytes, 2 * s), _mm256_set1_epi8(0x03));
+          const __m256i third =
+              _mm256_and_si256(_mm256_srli_epi16(hmask, 4 * h + s), _mm256_set1_epi8(0x01));
+          _mm256_storeu_si256(reinterpret_cast<__m256i*>(q + kQK_K * i + 128 * h + 32 * s),
+                              _mm256_or_si256(low, _mm256_slli_epi16(third, 2)));
+        }
+      }
+      int8_t sc[16];
+      unpack_q3_k_scales(b.scales, sc);
+      const float d = half_to_float(b.d);
+      for (int g = 0; g < 16; ++g) scale[16 * i + g] = d * (sc[g] - 32);
+    }
+  }
+};
+
+struct Q2KType {
+  static constexpr int S = 16, G = 256, kOffset = 0;
+  static constexpr bool kMin = true;
+  static void decode(const uint8_t* row, int64_t k, uint8_t* q, float* scale, float* min) {
+    const auto* x = reinterpret_cast<const BlockQ2_K*>(row);
+    for (int64_t i = 0; i < k / kQK_K; ++i) {
+      const BlockQ2_K& b = x[i];
+      for (int h = 0; h < 2; ++h) {
+        const __m256i bytes = load256(b.qs + 32 * h);
+        for (int s = 0; s < 4; ++s)
+          _mm256_storeu_si256(
+              reinterpret_cast<__m256i*>(q + kQK_K * i + 128 * h + 32 * s),
+              _mm256_and_si256(_mm256_srli_epi16(bytes, 2 * s), _mm256_set1_epi8(0x03)));
+      }
+      const float d = half_to_float(b.d), dmin = half_to_float(b.dmin);
+      for (int g = 0; g < 16; ++g) {
+        scale[16 * i + g] = d * (b.scales[g] & 0x0F);
+        min[16 * i + g] = -dmin * (b.scales[g] >> 4);
+      }
+    }
+  }
+};
+
+// ---- GEMM activation rows -------------------------------------------------------------------
+// qs int8[K] | d f32[K / G] | corr int32[K / S] (-offset * sub-block sum; if offset) |
+// minsum f32[K / S] (if min: Q8_1's s, or the Q8_K sub-block sum).
+
+template <typename Type>
+struct RowLayout {
+  int64_t k;
+  size_t d_at() const { return static_cast<size_t>(k); }
+  size_t corr_at() const { return d_at() + 4 * static_cast<size_t>(k / Type::G); }
+  size_t minsum_at() const {
+    return corr_at() + (Type::kOffset ? 4 * static_cast<size_t>(k / Type::S) : 0);
+  }
+  size_t bytes() const {
+    return round64(minsum_at() + (Type::kMin ? 4 * static_cast<size_t>(k / Type::S) : 0));
+  }
+};
+
+template <typename Type>
+size_t row_bytes(int64_t k) {
+  return RowLayout<Type>{k}.bytes();
+}
+
+template <typename Type>
+void prepare(const void* activation_row, int64_t k, void* gemm_row) {
+  const RowLayout<Type> layout{k};
+  auto* out = static_cast<uint8_t*>(gemm_row);
+  auto* d = reinterpret_cast<float*>(out + layout.d_at());
+  auto* corr = reinterpret_cast<int32_t*>(out + layout.corr_at());
+  auto* minsum = reinterpret_cast<float*>(out + layout.minsum_at());
+  if constexpr (Type::G == 32) {
+    const Q8Row a(activation_row, k);
+    std::memcpy(out, a.qs, static_cast<size_t>(k));
+    std::memcpy(d, a.d, 4 * static_cast<size_t>(k / 32));
+    for (int64_t j = 0; j < k / 32; ++j) {
+      if constexpr (Type::kOffset != 0) corr[j] = -Type::kOffset * a.sum[j];
+      if constexpr (Type::kMin) minsum[j] = a.s[j];
+    }
+  } else {
+    const auto* a = static_cast<const BlockQ8_K*>(activation_row);
+    for (int64_t b = 0; b < k / kQK_K; ++b) {
+      std::memcpy(out + kQK_K * b, a[b].qs, kQK_K);
+      d[b] = a[b].d;
+      constexpr int kGroups = kQK_K / Type::S;
+      for (int j = 0; j < kGroups; ++j) {
+        int sum = 0;
+        for (int g = j * Type::S / 16; g < (j + 1) * Type::S / 16; ++g) sum += a[b].bsums[g];
+        if constexpr (Type::kOffset != 0) corr[b * kGroups + j] = -Type::kOffset * sum;
+        if constexpr (Type::kMin) minsum[b * kGroups + j] = static_cast<float>(sum);
+      }
+    }
+  }
+}
+
+// ---- the register-blocked kernel -------------------------------------------------------------
+// Packed weights of a group, per sub-block: S / 4 vectors of 16 rows x 4 bytes, then the 16
+// scales, then (kMin) the 16 mins.
+
+template <typename Type>
+constexpr size_t pack_sub_block_bytes() {
+  return 16 * Type::S + 64 + (Type::kMin ? 64 : 0);
+}
+
+template <typename Type, int T>
+void block_kernel(const uint8_t* pack, int64_t k, const uint8_t* rows, size_t row_bytes, float* y,
+                  int64_t y_stride, __mmask16 store_mask) {
+  constexpr int S = Type::S, G = Type::G;
+  const RowLayout<Type> layout{k};
+  __m512 acc[T];
+#pragma GCC unroll 8
+  for (int t = 0; t < T; ++t) acc[t] = _mm512_setzero_ps();
+  const uint8_t* p = pack;
+  for (int64_t b = 0; b < k / G; ++b) {
+    __m512 block[T];
+    if constexpr (G > S) {
+#pragma GCC unroll 8
+      for (int t = 0; t < T; ++t) block[t] = _mm512_setzero_ps();
+    }
+#pragma GCC unroll 16
+    for (int js = 0; js < G / S; ++js) {
+      const int64_t j = b * (G / S) + js;
+      __m512i sums[T];
+#pragma GCC unroll 8
+      for (int t = 0; t < T; ++t) {
+        if constexpr (Type::kOffset != 0)
+          sums[t] = _mm512_set1_epi32(
+              reinterpret_cast<const int32_t*>(rows + t * row_bytes + layout.corr_at())[j]);
+        else
+          sums[t] = _mm512_setzero_si512();
+      }
+#pragma GCC unroll 8
+      for (int q = 0; q < S / 4; ++q) {
+        const __m512i w = _mm512_load_si512(p + 64 * q);
+#pragma GCC unroll 8
+        for (int t = 0; t < T; ++t) {
+          int32_t a;
+          std::memcpy(&a, rows + t * row_bytes + j * S + 4 * q, 4);
+          sums[t] = _mm512_dpbusd_epi32(sums[t], w, _mm512_set1_epi32(a));
+        }
+      }
+      p += 16 * S;
+      const __m512 scale = _mm512_load_ps(p);
+      p += 64;
+      __m512 min;
+      if constexpr (Type::kMin) {
+        min = _mm512_load_ps(p);
+        p += 64;
+      }
+#pragma GCC unroll 8
+      for (int t = 0; t < T; ++t) {
+        const uint8_t* row = rows + t * row_bytes;
+        if constexpr (G == S) {
+          const float d = reinterpret_cast<const float*>(row + layout.d_at())[j];
+          acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sums[t]),
+                                   _mm512_mul_ps(scale, _mm512_set1_ps(d)), acc[t]);
+          if constexpr (Type::kMin)
+            acc[t] = _mm512_fmadd_ps(
+                min, _mm512_set1_ps(reinterpret_cast<const float*>(row + layout.minsum_at())[j]),
+                acc[t]);
+        } else {
+          block[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sums[t]), scale, block[t]);
+          if constexpr (Type::kMin)
+            block[t] = _mm512_fmadd_ps(
+                min, _mm512_set1_ps(reinterpret_cast<const float*>(row + layout.minsum_at())[j]),
+                block[t]);
+        }
+      }
+    }
+    if constexpr (G > S) {
+#pragma GCC unroll 8
+      for (int t = 0; t < T; ++t) {
+        const float d = reinterpret_cast<const float*>(rows + t * row_bytes + layout.d_at())[b];
+        acc[t] = _mm512_fmadd_ps(block[t], _mm512_set1_ps(d), acc[t]);
+      }
+    }
+  }
+#pragma GCC unroll 8
+  for (int t = 0; t < T; ++t) _mm512_mask_storeu_ps(y + t * y_stride, store_mask, acc[t]);
+}
+
+template <typename Type>
+void run_tokens(int n, const uint8_t* pack, int64_t k, const uint8_t* rows, size_t row_bytes,
+                float* y, int64_t y_stride, __mmask16 mask) {
+  switch (n) {
+    case 1:
+      return block_kernel<Type, 1>(pack, k, rows, row_bytes, y, y_stride, mask);
+    case 2:
+      return block_kernel<Type, 2>(pack, k, rows, row_bytes, y, y_stride, mask);
+    case 3:
+      return block_kernel<Type, 3>(pack, k, rows, row_bytes, y, y_stride, mask);
+    case 4:
+      return block_kernel<Type, 4>(pack, k, rows, row_bytes, y, y_stride, mask);
+    case 5:
+      return block_kernel<Type, 5>(pack, k, rows, row_bytes, y, y_stride, mask);
+    case 6:
+      return block_kernel<Type, 6>(pack, k, rows, row_bytes, y, y_stride, mask);
+    case 7:
+      return block_kernel<Type, 7>(pack, k, rows, row_bytes, y, y_stride, mask);
+    default:
+      return block_kernel<Type, 8>(pack, k, rows, row_bytes, y, y_stride, mask);
+  }
+}
+
+// Per-thread scratch: the decoded rows of one group and the interleaved packs of a run of
+// groups.
+struct Scratch {
+  std::vector<uint8_t> q;
+  std::vector<float> scale, min;
+  std::vector<uint8_t> pack_storage;
+
+  uint8_t* pack(size_t bytes) {
+    if (pack_storage.size() < bytes + 64) pack_storage.resize(bytes + 64);
+    const auto address = reinterpret_cast<uintptr_t>(pack_storage.data());
+    return pack_storage.data() + (64 - address % 64) % 64;
+  }
+};
+
+template <typename Type>
+size_t group_pack_bytes(int64_t k) {
+  return static_cast<size_t>(k / Type::S) * pack_sub_block_bytes<Type>();
+}
+
+// Decodes rows [row0, row0 + rows_in_group) (the rest of the 16 as zeros) and writes their
+// interleaved pack to `out`.
+template <typename Type>
+void pack_group(const GemmProblem& p, int64_t row0, int rows_in_group, Scratch& s, uint8_t* out) {
+  const int64_t k = p.n_in;
+  const int64_t n_sub = k / Type::S;
+  s.q.resize(static_cast<size_t>(kRows * k));
+  s.scale.resize(static_cast<size_t>(kRows * n_sub));
+  s.min.resize(static_cast<size_t>(kRows * n_sub));
+  for (int r = 0; r < kRows; ++r) {
+    uint8_t* q = s.q.data() + r * k;
+    float* scale = s.scale.data() + r * n_sub;
+    float* min = s.min.data() + r * n_sub;
+    if (r < rows_in_group) {
+      Type::decode(p.w + static_cast<size_t>(row0 + r) * p.w_row_bytes, k, q, scale, min);
+    } else {
+      std::memset(q, 0, static_cast<size_t>(k));
+      std::fill(scale, scale + n_sub, 0.0f);
+      std::fill(min, min + n_sub, 0.0f);
+    }
+  }
+  // Lane r of vector (j, q) holds bytes 4q..4q+3 of sub-block j of row r.
+  const __m512i lanes = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  const __m512i row_offsets = _mm512_mullo_epi32(lanes, _mm512_set1_epi32(static_cast<int>(k)));
+  const __m512i sub_offsets = _mm512_mullo_epi32(lanes, _mm512_set1_epi32(static_cast<int>(n_sub)));
+  for (int64_t j = 0; j < n_sub; ++j) {
+    for (int q = 0; q < Type::S / 4; ++q) {
+      _mm512_store_si512(out,
+                         _mm512_i32gather_epi32(row_offsets, s.q.data() + j * Type::S + 4 * q, 1));
+      out += 64;
+    }
+    _mm512_store_ps(out, _mm512_i32gather_ps(sub_offsets, s.scale.data() + j, 4));
+    out += 64;
+    if constexpr (Type::kMin) {
+      _mm512_store_ps(out, _mm512_i32gather_ps(sub_offsets, s.min.data() + j, 4));
+      out += 64;
+    }
+  }
+}
+
+// Bytes of packed weights decoded before the tokens are run over them, and of activation rows
+// run over them at a time: together they stay in L2.
+constexpr size_t kPackBudget = 512 * 1024;
+constexpr size_t kTokenBudget = 256 * 1024;
+
+template <typename Type>
+void multiply(const GemmProblem& p, int64_t row_begin, int64_t row_end) {
+  thread_local Scratch scratch;
+  const size_t group_bytes = group_pack_bytes<Type>(p.n_in);
+  const int64_t groups_per_run =
+      std::max<int64_t>(1, static_cast<int64_t>(kPackBudget / group_bytes));
+  const int64_t tokens_per_chunk = std::max<int64_t>(
+      kTokens, static_cast<int64_t>(kTokenBudget / p.row_bytes) / kTokens * kTokens);
+  const int64_t run_rows = groups_per_run * kRows;
+  for (int64_t run0 = row_begin; run0 < row_end; run0 += run_rows) {
+    const int64_t run1 = std::min(row_end, run0 + run_rows);
+    const int64_t n_groups = (run1 - run0 + kRows - 1) / kRows;
+    uint8_t* packs = scratch.pack(group_bytes * static_cast<size_t>(n_groups));
+    for (int64_t g = 0; g < n_groups; ++g) {
+      const int64_t row0 = run0 + g * kRows;
+      pack_group<Type>(p, row0, static_cast<int>(std::min<int64_t>(kRows, run1 - row0)), scratch,
+                       packs + g * group_bytes);
+    }
+    for (int64_t c0 = 0; c0 < p.n_tokens; c0 += tokens_per_chunk) {
+      const int64_t c1 = std::min(p.n_tokens, c0 + tokens_per_chunk);
+      for (int64_t g = 0; g < n_groups; ++g) {
+        const int64_t row0 = run0 + g * kRows;
+        const int rows_in_group = static_cast<int>(std::min<int64_t>(kRows, run1 - row0));
+        const auto mask = static_cast<__mmask16>((1u << rows_in_group) - 1);
+        for (int64_t t0 = c0; t0 < c1; t0 += kTokens) {
+          const int n = static_cast<int>(std::min<int64_t>(kTokens, c1 - t0));
+          run_tokens<Type>(n, packs + g * group_bytes, p.n_in,
+                           p.rows + static_cast<size_t>(t0) * p.row_bytes, p.row_bytes,
+                           p.y + t0 * p.y_stride + row0, p.y_stride, mask);
+        }
+      }
+    }
+  }
+}
+
+template <typename Type>
+constexpr GemmKernels kernels_of{row_bytes<Type>, prepare<Type>, multiply<Type>};
+
+}  // namespace
+
+const GemmKernels* gemm_kernels(uint32_t type_id) {
+  using gguf::GgmlType;
+  switch (static_cast<GgmlType>(type_id)) {
+    case GgmlType::Q8_0:
+      return &kernels_of<LegacyType<Q8_0Weights>>;
+    case GgmlType::Q4_0:
+      return &kernels_of<LegacyType<Q4_0Weights>>;
+    case GgmlType::Q5_0:
+      return &kernels_of<LegacyType<Q5_0Weights>>;
+    case GgmlType::Q4_1:
+      return &kernels_of<LegacyType<Q4_1Weights>>;
+    case GgmlType::Q5_1:
+      return &kernels_of<LegacyType<Q5_1Weights>>;
+    case GgmlType::IQ4_NL:
+      return &kernels_of<LegacyType<IQ4_NLWeights>>;
+    case GgmlType::Q2_K:
+      return &kernels_of<Q2KType>;
+    case GgmlType::Q3_K:
+      return &kernels_of<Q3KType>;
+    case GgmlType::Q4_K:
+      return &kernels_of<Q45KType<false, BlockQ4_K>>;
+    case GgmlType::Q5_K:
+      return &kernels_of<Q45KType<true, BlockQ5_K>>;
+    case GgmlType::Q6_K:
+      return &kernels_of<Q6KType>;
+    default:
+      return nullptr;
+  }
+}
+
+}  // namespace gengyun::kernels::avx512
