@@ -1,0 +1,50 @@
+// `gengyun bench MODEL.gguf [-p 512] [-n 128] [-t N] [--json]`: prefill and decode speed,
+// weight bytes per decoded token and the share of the machine's read bandwidth decode uses.
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "cli/commands.h"
+#include "engine/bench_report.h"
+#include "engine/bench_run.h"
+
+namespace gengyun::cli {
+namespace {
+
+struct BenchFlags {
+  std::string model_path;
+  engine::BenchOptions options;
+  bool json = false;
+};
+
+int bench(const BenchFlags& f) {
+  auto result = engine::run_bench(f.model_path, f.options, [](std::string_view stage) {
+    std::fprintf(stderr, "bench: %.*s\n", static_cast<int>(stage.size()), stage.data());
+  });
+  if (!result) {
+    std::fprintf(stderr, "error: %s\n", result.error().message.c_str());
+    return 1;
+  }
+  const std::string out = f.json ? engine::bench_result_json(result.value()) : engine::bench_result_text(result.value());
+  std::fwrite(out.data(), 1, out.size(), stdout);
+  return 0;
+}
+
+}  // namespace
+
+void add_bench_command(CLI::App& app, int& exit_code) {
+  auto flags = std::make_shared<BenchFlags>();
+  engine::BenchOptions& o = flags->options;
+  auto* cmd = app.add_subcommand("bench", "measure prefill and decode speed and memory bandwidth use");
+  cmd->add_option("model", flags->model_path, "GGUF model file")->required();
+  cmd->add_option("-p,--n-prompt", o.n_prompt, "prompt tokens, evaluated as one batch (default 512)");
+  cmd->add_option("-n,--n-gen", o.n_gen, "tokens to decode (default 128)");
+  cmd->add_option("-t,--threads", o.n_threads, "threads (default: physical cores)");
+  cmd->add_option("-r,--repeats", o.repeats, "prefill + decode runs; medians are reported (default 3)");
+  cmd->add_option("--seed", o.seed, "seed of the random prompt tokens");
+  cmd->add_flag("--json", flags->json, "print one JSON object");
+  cmd->callback([flags, &exit_code] { exit_code = bench(*flags); });
+}
+
+}  // namespace gengyun::cli
