@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Prefill and decode speed of gengyun against llama.cpp on the same GGUF file and threads.
+#
+#   bench/peer/llamacpp.sh MODEL.gguf [THREADS] [P] [N]
+#
+# THREADS defaults to 2, P (prompt tokens, one batch) to 512, N (decoded tokens) to 128.
+# Installs node-llama-cpp (the version pinned in bench/peer/package.json; its prebuilt CPU
+# build of llama.cpp) into bench/peer/node_modules when missing, then runs llama.cpp
+# (llamacpp_bench.mjs) and `gengyun bench` alternately, PAIRS times (default 3), and prints
+# the medians over the pairs and the ratio gengyun / llama.cpp. Environment: GENGYUN (the
+# binary, default build/gengyun), PAIRS.
+set -euo pipefail
+
+if [[ $# -lt 1 || $# -gt 4 ]]; then
+  echo "usage: $0 MODEL.gguf [THREADS] [P] [N]" >&2
+  exit 2
+fi
+model=$1
+threads=${2:-2}
+n_prompt=${3:-512}
+n_gen=${4:-128}
+pairs=${PAIRS:-3}
+
+peer_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+repo_dir=$(cd "$peer_dir/../.." && pwd)
+gengyun=${GENGYUN:-$repo_dir/build/gengyun}
+
+[[ -f $model ]] || { echo "error: no model file '$model'" >&2; exit 1; }
+[[ -x $gengyun ]] || { echo "error: no gengyun binary at '$gengyun' (build it, or set GENGYUN)" >&2; exit 1; }
+for v in "$threads" "$n_prompt" "$n_gen" "$pairs"; do
+  [[ $v =~ ^[1-9][0-9]*$ ]] || { echo "error: THREADS, P, N and PAIRS must be positive integers, not '$v'" >&2; exit 2; }
+done
+
+pinned=$(node -p "require('$peer_dir/package.json').dependencies['node-llama-cpp']")
+installed=$(node -p "try { require('$peer_dir/node_modules/node-llama-cpp/package.json').version } catch { '' }")
+if [[ $installed != "$pinned" ]]; then
+  echo "installing node-llama-cpp@$pinned into $peer_dir/node_modules" >&2
+  (cd "$peer_dir" && npm install --no-audit --no-fund >&2)
+fi
+
+results=$(mktemp)
+errors=$(mktemp)
+trap 'rm -f "$results" "$errors"' EXIT
+for ((i = 1; i <= pairs; i++)); do
+  echo "pair $i/$pairs: llama.cpp" >&2
+  llama_json=$(node "$peer_dir/llamacpp_bench.mjs" "$model" "$threads" "$n_prompt" "$n_gen")
+  echo "  $llama_json" >&2
+  echo "{\"engine\":\"llama.cpp\",\"result\":$llama_json}" >>"$results"
+  echo "pair $i/$pairs: gengyun" >&2
+  if ! gengyun_json=$("$gengyun" bench "$model" -t "$threads" -p "$n_prompt" -n "$n_gen" -r 1 --json 2>"$errors"); then
+    cat "$errors" >&2
+    exit 1
+  fi
+  echo "  $gengyun_json" >&2
+  echo "{\"engine\":\"gengyun\",\"result\":$gengyun_json}" >>"$results"
+done
+node "$peer_dir/summarize.mjs" "$model" "$results"
