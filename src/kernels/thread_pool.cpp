@@ -3,6 +3,7 @@
 #include <sched.h>
 
 #include <algorithm>
+#include <chrono>
 #include <fstream>
 #include <set>
 #include <string>
@@ -16,9 +17,6 @@ bool read_int_file(const std::string& path, long& value) {
   return static_cast<bool>(in >> value);
 }
 
-// Pause-loop iterations (roughly 10-50 microseconds) a thread polls before it sleeps.
-constexpr int kSpinIterations = 1 << 11;
-
 inline void cpu_relax() {
 #if defined(__x86_64__) || defined(__i386__)
   __builtin_ia32_pause();
@@ -27,9 +25,24 @@ inline void cpu_relax() {
 #endif
 }
 
-int fallback_core_count() {
-  return std::max(1u, std::thread::hardware_concurrency());
+// How long a thread polls before it sleeps: long enough to span the gap between the matmuls
+// of a decode step, short enough not to burn a core when nothing runs.
+constexpr auto kSpin = std::chrono::microseconds(200);
+
+// Polls ready() with pause instructions for up to kSpin; true once it holds.
+template <typename Ready>
+bool spin_until(Ready ready) {
+  const auto deadline = std::chrono::steady_clock::now() + kSpin;
+  for (;;) {
+    for (int i = 0; i < 64; ++i) {
+      if (ready()) return true;
+      cpu_relax();
+    }
+    if (std::chrono::steady_clock::now() > deadline) return ready();
+  }
 }
+
+int fallback_core_count() { return std::max(1u, std::thread::hardware_concurrency()); }
 
 }  // namespace
 
@@ -49,7 +62,10 @@ int physical_core_count() {
   return cores.empty() ? fallback_core_count() : static_cast<int>(cores.size());
 }
 
-ThreadPool::ThreadPool(int n_threads) : n_threads_(std::max(1, n_threads)) {
+ThreadPool::ThreadPool(int n_threads)
+    : n_threads_(std::max(1, n_threads)),
+      slots_(new std::atomic<uint64_t>[static_cast<size_t>(n_threads_)]) {
+  for (int i = 0; i < n_threads_; ++i) slots_[i].store(kClaimed, std::memory_order_relaxed);
   workers_.reserve(static_cast<size_t>(n_threads_ - 1));
   for (int i = 1; i < n_threads_; ++i) workers_.emplace_back([this, i] { worker_loop(i); });
 }
@@ -63,7 +79,10 @@ ThreadPool::~ThreadPool() {
   for (auto& t : workers_) t.join();
 }
 
-void ThreadPool::run_chunk(int index) {
+bool ThreadPool::try_run(int index, uint64_t generation) {
+  uint64_t expected = generation;
+  if (!slots_[index].compare_exchange_strong(expected, kClaimed, std::memory_order_acq_rel))
+    return false;
   const int64_t begin = job_n_ * index / job_chunks_;
   const int64_t end = job_n_ * (index + 1) / job_chunks_;
   try {
@@ -72,31 +91,27 @@ void ThreadPool::run_chunk(int index) {
     std::lock_guard lock(mutex_);
     if (!job_error_) job_error_ = std::current_exception();
   }
+  if (remaining_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+    std::lock_guard lock(mutex_);
+    done_cv_.notify_one();
+  }
+  return true;
 }
 
 void ThreadPool::worker_loop(int index) {
   uint64_t seen = 0;
   for (;;) {
-    bool started = false;
-    for (int i = 0; i < kSpinIterations && !started; ++i) {
-      started = generation_.load(std::memory_order_acquire) != seen ||
-                stopping_.load(std::memory_order_relaxed);
-      if (!started) cpu_relax();
-    }
-    if (!started) {
+    auto started = [&] {
+      return generation_.load(std::memory_order_acquire) != seen ||
+             stopping_.load(std::memory_order_relaxed);
+    };
+    if (!spin_until(started)) {
       std::unique_lock lock(mutex_);
-      start_cv_.wait(lock, [&] {
-        return stopping_.load(std::memory_order_relaxed) ||
-               generation_.load(std::memory_order_acquire) != seen;
-      });
+      start_cv_.wait(lock, started);
     }
     if (stopping_.load(std::memory_order_acquire)) return;
     seen = generation_.load(std::memory_order_acquire);
-    if (index < job_chunks_) run_chunk(index);
-    if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
-      std::lock_guard lock(mutex_);
-      done_cv_.notify_one();
-    }
+    try_run(index, seen);
   }
 }
 
@@ -107,28 +122,30 @@ void ThreadPool::parallel_for(int64_t n, const std::function<void(int64_t, int64
     return;
   }
   std::lock_guard call_lock(call_mutex_);
+  const int chunks = static_cast<int>(std::min<int64_t>(n_threads_, n));
+  const uint64_t generation = generation_.load(std::memory_order_relaxed) + 1;
   job_ = &fn;
   job_n_ = n;
-  job_chunks_ = static_cast<int>(std::min<int64_t>(n_threads_, n));
+  job_chunks_ = chunks;
   job_error_ = nullptr;
-  pending_.store(n_threads_ - 1, std::memory_order_relaxed);
+  remaining_.store(chunks, std::memory_order_relaxed);
+  for (int i = 0; i < n_threads_; ++i)
+    slots_[i].store(i < chunks ? generation : kClaimed, std::memory_order_relaxed);
   {
     std::lock_guard lock(mutex_);
-    generation_.fetch_add(1, std::memory_order_release);
+    generation_.store(generation, std::memory_order_release);
   }
   start_cv_.notify_all();
 
-  run_chunk(0);
+  // Chunk 0, then any chunk whose worker has not started it yet.
+  for (int i = 0; i < chunks; ++i) try_run(i, generation);
 
-  bool done = false;
-  for (int i = 0; i < kSpinIterations && !done; ++i) {
-    done = pending_.load(std::memory_order_acquire) == 0;
-    if (!done) cpu_relax();
-  }
+  auto done = [&] { return remaining_.load(std::memory_order_acquire) == 0; };
+  const bool finished = spin_until(done);
   std::exception_ptr error;
   {
     std::unique_lock lock(mutex_);
-    if (!done) done_cv_.wait(lock, [&] { return pending_.load(std::memory_order_acquire) == 0; });
+    if (!finished) done_cv_.wait(lock, done);
     error = std::exchange(job_error_, nullptr);
   }
   job_ = nullptr;

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <exception>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -31,29 +32,36 @@ class ThreadPool {
   int size() const { return n_threads_; }
 
   /// Splits [0, n) into min(size(), n) contiguous chunks of near-equal length and calls
-  /// fn(begin, end) once per chunk, the caller running the first; returns when all are done.
-  /// n <= 0 calls nothing. Calls from several threads are serialized; fn must not call
-  /// parallel_for on the same pool. If fn throws, the first exception is rethrown here after
-  /// every chunk has finished.
+  /// fn(begin, end) once per chunk; returns when all are done. Worker i runs chunk i unless
+  /// the caller, after running chunk 0, finds it not yet started and runs it itself (so a
+  /// worker that the OS has not scheduled costs no waiting). n <= 0 calls nothing. Calls from
+  /// several threads are serialized; fn must not call parallel_for on the same pool. If fn
+  /// throws, the first exception is rethrown here after every chunk has finished. Cost per
+  /// call with spinning workers: about a microsecond.
   void parallel_for(int64_t n, const std::function<void(int64_t begin, int64_t end)>& fn);
 
  private:
   void worker_loop(int index);
-  void run_chunk(int index);
+  // Runs chunk `index` if it is still unclaimed in `generation`; false if someone else has it.
+  bool try_run(int index, uint64_t generation);
 
   int n_threads_;
   std::vector<std::thread> workers_;
 
-  // A job is published by bumping generation_; every worker acknowledges every generation by
-  // decrementing pending_, so the job fields stay untouched until all workers are done. Both
-  // sides spin briefly on the atomics before sleeping on the condition variables, which keeps
-  // the per-call latency of back-to-back calls (one per matmul of a decode step) low.
+  // A job is published by setting each chunk's slot to the new generation number and then
+  // bumping generation_. Whoever swaps a slot from the current generation to kClaimed runs
+  // that chunk, so a chunk runs once, and a worker that wakes late finds its slot taken or
+  // already set for a later job. remaining_ counts unfinished chunks; the job fields stay
+  // untouched until it is zero. Both sides spin for a while before sleeping on the condition
+  // variables, which keeps back-to-back calls (one per matmul of a decode step) cheap.
+  static constexpr uint64_t kClaimed = ~uint64_t{0};
   std::mutex call_mutex_;  // one parallel_for at a time
   std::mutex mutex_;       // guards the sleeps and job_error_
   std::condition_variable start_cv_;
   std::condition_variable done_cv_;
   std::atomic<uint64_t> generation_{0};
-  std::atomic<int> pending_{0};
+  std::unique_ptr<std::atomic<uint64_t>[]> slots_;
+  std::atomic<int> remaining_{0};
   std::atomic<bool> stopping_{false};
 
   const std::function<void(int64_t, int64_t)>* job_ = nullptr;
