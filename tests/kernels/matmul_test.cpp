@@ -75,6 +75,10 @@ TEST(Matmul, MatchesExactReferenceForEveryTypeLevelShapeAndThreadCount) {
     check_matmul(type, Shape{block == 1 ? 32 : block, 1, 1}, rng);
     check_matmul(type, Shape{n_in, 130, 5}, rng);
   }
+  // Long rows: the batched kernels decode the weights in several runs and go over the tokens
+  // in several chunks.
+  check_matmul(GgmlType::Q8_0, Shape{4096, 160, 64}, rng);
+  check_matmul(GgmlType::Q4_K, Shape{4096, 160, 64}, rng);
   // f32 rows that are not a multiple of any vector width, and many tokens of tiny rows.
   check_matmul(GgmlType::F32, Shape{37, 9, 2}, rng);
   check_matmul(GgmlType::F32, Shape{3, 200, 200}, rng);
