@@ -31,7 +31,9 @@ Result<void> check_options(const BenchOptions& o) {
   if (o.n_prompt < 1) return make_error("prompt length must be at least 1 token, not " + std::to_string(o.n_prompt));
   if (o.n_gen < 1) return make_error("tokens to generate must be at least 1, not " + std::to_string(o.n_gen));
   if (o.repeats < 1) return make_error("repeats must be at least 1, not " + std::to_string(o.repeats));
-  if (o.n_threads < 0) return make_error("threads must be 0 (physical cores) or more, not " + std::to_string(o.n_threads));
+  if (o.n_threads < 0 || o.n_threads > kMaxBenchThreads)
+    return make_error("threads must be 0 (physical cores) to " + std::to_string(kMaxBenchThreads) + ", not " +
+                      std::to_string(o.n_threads));
   if (o.bandwidth_bytes < kMinBandwidthBytes || o.bandwidth_passes < 1)
     return make_error("read bandwidth needs a buffer of at least 1 MiB and at least 1 pass, not " +
                       std::to_string(o.bandwidth_bytes) + " bytes and " + std::to_string(o.bandwidth_passes) +
@@ -62,10 +64,11 @@ Result<BenchResult> run_bench(const std::string& path, const BenchOptions& optio
   if (!loaded) return loaded.error();
   const model::Model& m = *loaded.value();
   const model::HParams& hp = m.hparams();
-  const int n_ctx = options.n_prompt + options.n_gen;
-  if (n_ctx > hp.n_ctx_train)
-    return make_error("prompt + generated tokens (" + std::to_string(n_ctx) + ") exceed the model's context length (" +
-                      std::to_string(hp.n_ctx_train) + ")");
+  const int64_t n_positions = int64_t{options.n_prompt} + options.n_gen;
+  if (n_positions > hp.n_ctx_train)
+    return make_error("prompt + generated tokens (" + std::to_string(n_positions) +
+                      ") exceed the model's context length (" + std::to_string(hp.n_ctx_train) + ")");
+  const int n_ctx = static_cast<int>(n_positions);
 
   kernels::ThreadPool pool(options.n_threads > 0 ? options.n_threads : kernels::physical_core_count());
   model::Context ctx(m, n_ctx, pool);

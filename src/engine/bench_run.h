@@ -15,6 +15,9 @@
 
 namespace gengyun::engine {
 
+/// Most threads a bench may ask for.
+inline constexpr int kMaxBenchThreads = 1024;
+
 /// What to measure.
 struct BenchOptions {
   int n_prompt = 512;   ///< prompt tokens, evaluated as one batch
@@ -58,11 +61,12 @@ using BenchProgress = std::function<void(std::string_view stage)>;
 /// Loads the model at `path`, warms it up (one token, so its pages are in memory), then runs
 /// `repeats` times: a cleared context, one prefill of n_prompt random token ids (fixed seed,
 /// uniform over the vocabulary) timed as one batch (one Context::eval), then n_gen decode
-/// steps timed together, each feeding back the argmax of the previous logits. Then measures the read bandwidth with the same threads.
-/// Errors: n_prompt, n_gen or repeats < 1, n_threads < 0, bandwidth options that
-/// measure_read_bandwidth refuses, n_prompt + n_gen beyond the model's context length, those
-/// of gguf::File::open, model::Model::load and measure_read_bandwidth. Memory: the model's KV
-/// cache for n_prompt + n_gen positions, activations of n_prompt tokens, bandwidth_bytes.
+/// steps timed together, each feeding back the argmax of the previous logits. Then measures
+/// the read bandwidth with the same threads. Errors: n_prompt, n_gen or repeats < 1,
+/// n_threads outside [0, kMaxBenchThreads], bandwidth options that measure_read_bandwidth
+/// refuses, n_prompt + n_gen beyond the model's context length, those of gguf::File::open,
+/// model::Model::load and measure_read_bandwidth. Memory: the model's KV cache for
+/// n_prompt + n_gen positions, activations of n_prompt tokens, bandwidth_bytes.
 Result<BenchResult> run_bench(const std::string& path, const BenchOptions& options,
                               const BenchProgress& progress = {});
 

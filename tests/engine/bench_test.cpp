@@ -152,7 +152,12 @@ TEST(BenchRun, BadOptionsAreErrors) {
   EXPECT_NE(error_of(o).find("repeats must be at least 1"), std::string::npos);
   o = quick_options();
   o.n_threads = -2;
-  EXPECT_NE(error_of(o).find("threads must be 0"), std::string::npos);
+  EXPECT_NE(error_of(o).find("threads must be 0 (physical cores) to 1024, not -2"), std::string::npos);
+  o.n_threads = 100000;
+  EXPECT_NE(error_of(o).find("not 100000"), std::string::npos);
+  o = quick_options();
+  o.n_prompt = o.n_gen = std::numeric_limits<int>::max();
+  EXPECT_NE(error_of(o).find("(4294967294) exceed the model's context length"), std::string::npos);
   o = quick_options();
   o.n_prompt = 4000;
   o.n_gen = 97;  // the model's context is 4096
