@@ -46,46 +46,64 @@ Table scalar_table() {
   return table;
 }
 
-// The vec_dot and activation-quantizer entries of one x86 level over the scalar table.
-#define GENGYUN_SET_VEC_DOTS(ns)                                       \
-  do {                                                                 \
-    auto vec_dot = [&table](GgmlType type, VecDotFn fn) {              \
-      table[static_cast<size_t>(type)].vec_dot = fn;                   \
-    };                                                                 \
-    vec_dot(GgmlType::F32, ns::vec_dot_f32);                           \
-    vec_dot(GgmlType::F16, ns::vec_dot_f16);                           \
-    vec_dot(GgmlType::BF16, ns::vec_dot_bf16);                         \
-    vec_dot(GgmlType::Q4_0, ns::vec_dot_q4_0);                         \
-    vec_dot(GgmlType::Q4_1, ns::vec_dot_q4_1);                         \
-    vec_dot(GgmlType::Q5_0, ns::vec_dot_q5_0);                         \
-    vec_dot(GgmlType::Q5_1, ns::vec_dot_q5_1);                         \
-    vec_dot(GgmlType::Q8_0, ns::vec_dot_q8_0);                         \
-    vec_dot(GgmlType::Q2_K, ns::vec_dot_q2_K);                         \
-    vec_dot(GgmlType::Q3_K, ns::vec_dot_q3_K);                         \
-    vec_dot(GgmlType::Q4_K, ns::vec_dot_q4_K);                         \
-    vec_dot(GgmlType::Q5_K, ns::vec_dot_q5_K);                         \
-    vec_dot(GgmlType::Q6_K, ns::vec_dot_q6_K);                         \
-    vec_dot(GgmlType::IQ4_NL, ns::vec_dot_iq4_nl);                     \
-    for (TypeKernels & k : table) {                                    \
-      if (k.quantize_activations == quantize_activation_row_q8_0)      \
-        k.quantize_activations = ns::quantize_activation_row_q8_0;     \
-      else if (k.quantize_activations == quantize_activation_row_q8_1) \
-        k.quantize_activations = ns::quantize_activation_row_q8_1;     \
-      else if (k.quantize_activations == quantize_row_q8_K)            \
-        k.quantize_activations = ns::quantize_row_q8_K;                \
-      else if (k.quantize_activations == round_row_to_f16)             \
-        k.quantize_activations = ns::round_row_to_f16;                 \
-      else if (k.quantize_activations == round_row_to_bf16)            \
-        k.quantize_activations = ns::round_row_to_bf16;                \
-    }                                                                  \
-  } while (false)
+#if defined(__x86_64__)
+// The vec_dot and activation-quantizer entries of one x86 level.
+struct X86Level {
+  VecDotFn f32, f16, bf16, q4_0, q4_1, q5_0, q5_1, q8_0, q2_K, q3_K, q4_K, q5_K, q6_K, iq4_nl;
+  QuantizeRowFn q8_0_row, q8_1_row, q8_K_row, f16_row, bf16_row;
+};
+
+#define GENGYUN_X86_LEVEL(ns)                                                                      \
+  X86Level {                                                                                       \
+    ns::vec_dot_f32, ns::vec_dot_f16, ns::vec_dot_bf16, ns::vec_dot_q4_0, ns::vec_dot_q4_1,        \
+        ns::vec_dot_q5_0, ns::vec_dot_q5_1, ns::vec_dot_q8_0, ns::vec_dot_q2_K, ns::vec_dot_q3_K,  \
+        ns::vec_dot_q4_K, ns::vec_dot_q5_K, ns::vec_dot_q6_K, ns::vec_dot_iq4_nl,                  \
+        ns::quantize_activation_row_q8_0, ns::quantize_activation_row_q8_1, ns::quantize_row_q8_K, \
+        ns::round_row_to_f16, ns::round_row_to_bf16                                                \
+  }
+constexpr X86Level kAvx2 = GENGYUN_X86_LEVEL(avx2);
+constexpr X86Level kAvx512 = GENGYUN_X86_LEVEL(avx512);
+#undef GENGYUN_X86_LEVEL
+
+void apply(const X86Level& level, Table& table) {
+  auto vec_dot = [&table](GgmlType type, VecDotFn fn) {
+    table[static_cast<size_t>(type)].vec_dot = fn;
+  };
+  vec_dot(GgmlType::F32, level.f32);
+  vec_dot(GgmlType::F16, level.f16);
+  vec_dot(GgmlType::BF16, level.bf16);
+  vec_dot(GgmlType::Q4_0, level.q4_0);
+  vec_dot(GgmlType::Q4_1, level.q4_1);
+  vec_dot(GgmlType::Q5_0, level.q5_0);
+  vec_dot(GgmlType::Q5_1, level.q5_1);
+  vec_dot(GgmlType::Q8_0, level.q8_0);
+  vec_dot(GgmlType::Q2_K, level.q2_K);
+  vec_dot(GgmlType::Q3_K, level.q3_K);
+  vec_dot(GgmlType::Q4_K, level.q4_K);
+  vec_dot(GgmlType::Q5_K, level.q5_K);
+  vec_dot(GgmlType::Q6_K, level.q6_K);
+  vec_dot(GgmlType::IQ4_NL, level.iq4_nl);
+  for (TypeKernels& k : table) {
+    if (k.quantize_activations == quantize_activation_row_q8_0)
+      k.quantize_activations = level.q8_0_row;
+    else if (k.quantize_activations == quantize_activation_row_q8_1)
+      k.quantize_activations = level.q8_1_row;
+    else if (k.quantize_activations == quantize_row_q8_K)
+      k.quantize_activations = level.q8_K_row;
+    else if (k.quantize_activations == round_row_to_f16)
+      k.quantize_activations = level.f16_row;
+    else if (k.quantize_activations == round_row_to_bf16)
+      k.quantize_activations = level.bf16_row;
+  }
+}
+#endif
 
 Table table_for(SimdLevel level) {
   Table table = scalar_table();
 #if defined(__x86_64__)
-  if (level == SimdLevel::kAvx2) GENGYUN_SET_VEC_DOTS(avx2);
+  if (level == SimdLevel::kAvx2) apply(kAvx2, table);
   if (level == SimdLevel::kAvx512) {
-    GENGYUN_SET_VEC_DOTS(avx512);
+    apply(kAvx512, table);
     if (cpu_has_avx512_bf16())
       table[static_cast<size_t>(GgmlType::BF16)].vec_dot = avx512::vec_dot_bf16_dpbf16;
     for (size_t id = 0; id < table.size(); ++id)

@@ -51,8 +51,8 @@ inline int hsum(__m256i v) {
 inline __m256i load256(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
 
 // acc + sum over each 4 consecutive bytes of u (unsigned) times s (signed), per int32 lane.
-// Exact for every input (maddubs saturates only beyond 2 * 255 * 128, which u8 quants below
-// 128 against s8 activations never reach).
+// Exact here: maddubs saturates a pair of products beyond 32767, and 2 * 128 * 127 is below
+// that (every caller has u <= 128 against |s| <= 127, or u <= 63 against s8).
 inline __m256i dot_u8s8(__m256i acc, __m256i u, __m256i s) {
 #if defined(__AVX512VNNI__) && defined(__AVX512VL__)
   return _mm256_dpbusd_epi32(acc, u, s);
