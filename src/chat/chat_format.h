@@ -1,4 +1,4 @@
-// Built-in chat prompt formats (ChatML and Llama 2 [INST]) for models whose chat template is
+// Built-in chat prompt formats (ChatML, Llama 2 [INST], Llama 3 headers) for models whose chat template is
 // rendered without a Jinja engine. Output follows llama.cpp's llm_chat_apply_template.
 #pragma once
 
@@ -8,10 +8,10 @@
 
 namespace gengyun::chat {
 
-enum class ChatFormat { ChatML, Llama2 };
+enum class ChatFormat { ChatML, Llama2, Llama3 };
 
 /// ChatML when `chat_template` (GGUF tokenizer.chat_template, may be empty) contains
-/// "<|im_start|>"; otherwise Llama2 when the vocabulary is SentencePiece (`is_spm`) or the
+/// "<|im_start|>"; Llama3 when it contains "<|start_header_id|>"; otherwise Llama2 when the vocabulary is SentencePiece (`is_spm`) or the
 /// template contains "[INST]"; otherwise ChatML.
 ChatFormat detect_chat_format(std::string_view chat_template, bool is_spm);
 
@@ -27,7 +27,10 @@ struct Message {
 /// tokenizer adds BOS), a system message as "<<SYS>>\n{content}\n<</SYS>>\n\n", a user message
 /// as "{content} [/INST]", any other role as an assistant reply "{content}{eos_text}" after
 /// which the next message opens a turn with "{bos_text}[INST] " (so a conversation ending with
-/// an assistant reply ends with eos_text). Content is copied verbatim.
+/// an assistant reply ends with eos_text). Llama3 (llama.cpp's llama3):
+/// "<|start_header_id|>{role}<|end_header_id|>\n\n{content}<|eot_id|>" per message, then
+/// "<|start_header_id|>assistant<|end_header_id|>\n\n" (the tokenizer adds BOS). Content is
+/// copied verbatim.
 std::string render_chat(ChatFormat format, std::span<const Message> messages,
                         std::string_view bos_text, std::string_view eos_text);
 

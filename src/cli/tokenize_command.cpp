@@ -1,5 +1,6 @@
 // `gengyun tokenize MODEL.gguf [--special] (TEXT | --file PATH)`: token ids on one line.
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <memory>
 #include <sstream>
@@ -23,7 +24,7 @@ int tokenize(const TokenizeOptions& o) {
   std::string text = o.text;
   if (!o.file.empty()) {
     std::ifstream in(o.file, std::ios::binary);
-    if (!in) {
+    if (!in || std::filesystem::is_directory(o.file)) {
       std::fprintf(stderr, "error: cannot read %s\n", o.file.c_str());
       return 1;
     }

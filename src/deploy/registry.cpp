@@ -15,6 +15,20 @@ Result<ModelSpec> parse_model_spec(std::string_view text) {
   return spec;
 }
 
+Result<std::vector<ModelSpec>> parse_model_specs(const std::vector<std::string>& texts) {
+  std::vector<ModelSpec> specs;
+  for (const auto& text : texts) {
+    auto spec = parse_model_spec(text);
+    if (!spec.ok()) return spec.error();
+    for (const auto& earlier : specs)
+      if (earlier.name == spec->name)
+        return make_error("--model: the name '" + spec->name + "' is given twice ('" +
+                          earlier.path + "' and '" + spec->path + "')");
+    specs.push_back(std::move(spec.value()));
+  }
+  return specs;
+}
+
 Registry::Registry(std::vector<ModelSpec> specs, ModelOptions options) : options_(options) {
   for (auto& spec : specs)
     if (!contains(spec.name)) specs_.push_back(std::move(spec));

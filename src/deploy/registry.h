@@ -22,6 +22,9 @@ struct ModelSpec {
 /// Parses "NAME=PATH" (the `--model` flag). Errors: no '=', empty name or path.
 Result<ModelSpec> parse_model_spec(std::string_view text);
 
+/// Parses every `--model` flag. Errors: those of parse_model_spec, a name given twice.
+Result<std::vector<ModelSpec>> parse_model_specs(const std::vector<std::string>& texts);
+
 /// Names -> models, loaded on demand and kept loaded. Thread-safe.
 class Registry {
  public:

@@ -33,6 +33,7 @@ TEST(DetectChatFormat, RulesOnHandmadeTemplates) {
   EXPECT_EQ(detect_chat_format("{{ '<|im_start|>' + role }}", true), ChatFormat::ChatML);
   EXPECT_EQ(detect_chat_format("{{ bos_token + '[INST] ' }}", false), ChatFormat::Llama2);
   EXPECT_EQ(detect_chat_format("{{ messages }}", false), ChatFormat::ChatML);
+  EXPECT_EQ(detect_chat_format("{{ '<|start_header_id|>' + role }}", false), ChatFormat::Llama3);
 }
 
 TEST(DetectChatFormat, RealTemplates) {
@@ -45,7 +46,8 @@ TEST(DetectChatFormat, RealTemplates) {
       {"Qwen-Qwen3-0.6B.jinja", ChatFormat::ChatML},
       {"Qwen-QwQ-32B.jinja", ChatFormat::ChatML},
       {"mistralai-Mistral-Nemo-Instruct-2407.jinja", ChatFormat::Llama2},
-      {"meta-llama-Llama-3.1-8B-Instruct.jinja", ChatFormat::ChatML},
+      {"meta-llama-Llama-3.1-8B-Instruct.jinja", ChatFormat::Llama3},
+      {"meta-llama-Llama-3.2-3B-Instruct.jinja", ChatFormat::Llama3},
   };
   for (const auto& c : cases) {
     const std::string tmpl = read_text(testing::testdata_path(std::string("chat/templates/") + c.file));
@@ -65,6 +67,36 @@ TEST(RenderChat, ChatMLExactString) {
   const std::vector<Message> tool = {{"tool", "{\"temp\": 21}"}};
   EXPECT_EQ(render_chat(ChatFormat::ChatML, tool, "", ""),
             "<|im_start|>tool\n{\"temp\": 21}<|im_end|>\n<|im_start|>assistant\n");
+}
+
+TEST(RenderChat, Llama3ExactString) {
+  EXPECT_EQ(render_chat(ChatFormat::Llama3, kMultiTurn, "<|begin_of_text|>", "<|eot_id|>"),
+            "<|start_header_id|>system<|end_header_id|>\n\nBe brief.<|eot_id|>"
+            "<|start_header_id|>user<|end_header_id|>\n\nHi<|eot_id|>"
+            "<|start_header_id|>assistant<|end_header_id|>\n\nHello! How can I help?<|eot_id|>"
+            "<|start_header_id|>user<|end_header_id|>\n\nTell me a joke.<|eot_id|>"
+            "<|start_header_id|>assistant<|end_header_id|>\n\n");
+}
+
+// The Llama 3.2 template prepends a dated header to the system message; after the system turn
+// its render of multi_turn equals ours turn for turn.
+TEST(RenderChat, Llama3MatchesLlama32TemplateAfterTheSystemTurn) {
+  REQUIRE_TESTDATA();
+  const auto renders =
+      nlohmann::json::parse(read_text(testing::testdata_path("chat/expected_renders.json")));
+  const std::vector<Message> turns(kMultiTurn.begin() + 1, kMultiTurn.end());
+  const std::string ours = render_chat(ChatFormat::Llama3, turns, "", "");
+  int found = 0;
+  for (const auto& r : renders) {
+    if (r["template"] != "meta-llama-Llama-3.2-3B-Instruct.jinja" || r["case"] != "multi_turn") continue;
+    const std::string prompt = r["prompt"];
+    const std::string system_end = "Be brief.<|eot_id|>";
+    const size_t at = prompt.find(system_end);
+    ASSERT_NE(at, std::string::npos);
+    EXPECT_EQ(prompt.substr(at + system_end.size()), ours);
+    ++found;
+  }
+  EXPECT_EQ(found, 1);
 }
 
 TEST(RenderChat, ChatMLMatchesQwenTemplateRenders) {

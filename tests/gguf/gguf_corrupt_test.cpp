@@ -1,6 +1,7 @@
 // Bad input to the GGUF reader: every case must give an Error naming the file and the problem,
 // never a crash, hang or huge allocation.
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include <cstdint>
 #include <filesystem>
@@ -337,6 +338,14 @@ TEST(GgufCorrupt, OpenErrors) {
   ASSERT_FALSE(directory.ok());
   EXPECT_EQ(directory.error().message, dir + ": is a directory, not a file");
   std::filesystem::remove(dir);
+
+  // A FIFO would block a plain open() until some writer appears; it must be refused at once.
+  const std::string fifo = test::temp_path("fifo.gguf");
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  Result<File> from_fifo = File::open(fifo);
+  ASSERT_FALSE(from_fifo.ok());
+  EXPECT_EQ(from_fifo.error().message, fifo + ": not a regular file");
+  std::filesystem::remove(fifo);
 
   const std::string empty = test::temp_path("empty.gguf");
   std::ofstream(empty).close();
