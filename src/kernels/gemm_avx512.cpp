@@ -28,7 +28,8 @@ inline size_t round64(size_t bytes) { return (bytes + 63) / 64 * 64; }
 // ---- weight types ---------------------------------------------------------------------------
 // Each type names its sub-block size S, the activation scale block G (32: Q8_0 / Q8_1 rows,
 // 256: Q8_K rows), its quant offset and whether it has a min, and decodes one weight row of K
-// elements into q[K] (unsigned), scale[K / S] and min[K / S].
+// elements into q[K] (unsigned) and the scale and min of each sub-block j at scale[16 j] and
+// min[16 j] (the 16 rows of a group side by side).
 
 template <typename W>
 struct LegacyType {
@@ -42,8 +43,8 @@ struct LegacyType {
       __m256i v = W::unpack(x[i]);
       if constexpr (W::kSigned) v = _mm256_xor_si256(v, _mm256_set1_epi8(static_cast<char>(0x80)));
       _mm256_storeu_si256(reinterpret_cast<__m256i*>(q + 32 * i), v);
-      scale[i] = half_to_float(x[i].d);
-      if constexpr (kMin) min[i] = half_to_float(x[i].m);
+      scale[16 * i] = half_to_float(x[i].d);
+      if constexpr (kMin) min[16 * i] = half_to_float(x[i].m);
     }
   }
 };
@@ -79,8 +80,8 @@ struct Q45KType {
       for (int j = 0; j < 8; ++j) {
         uint8_t sc, m;
         scale_min_k4(j, b.scales, sc, m);
-        scale[8 * i + j] = d * sc;
-        min[8 * i + j] = -dmin * m;
+        scale[16 * (8 * i + j)] = d * sc;
+        min[16 * (8 * i + j)] = -dmin * m;
       }
     }
   }
@@ -114,7 +115,7 @@ struct Q6KType {
           _mm256_storeu_si256(reinterpret_cast<__m256i*>(q + kQK_K * i + 128 * h + 32 * s), v[s]);
       }
       const float d = half_to_float(b.d);
-      for (int g = 0; g < 16; ++g) scale[16 * i + g] = d * b.scales[g];
+      for (int g = 0; g < 16; ++g) scale[16 * (16 * i + g)] = d * b.scales[g];
     }
   }
 };
@@ -141,7 +142,7 @@ struct Q3KType {
       int8_t sc[16];
       unpack_q3_k_scales(b.scales, sc);
       const float d = half_to_float(b.d);
-      for (int g = 0; g < 16; ++g) scale[16 * i + g] = d * (sc[g] - 32);
+      for (int g = 0; g < 16; ++g) scale[16 * (16 * i + g)] = d * (sc[g] - 32);
     }
   }
 };
@@ -162,8 +163,8 @@ struct Q2KType {
       }
       const float d = half_to_float(b.d), dmin = half_to_float(b.dmin);
       for (int g = 0; g < 16; ++g) {
-        scale[16 * i + g] = d * (b.scales[g] & 0x0F);
-        min[16 * i + g] = -dmin * (b.scales[g] >> 4);
+        scale[16 * (16 * i + g)] = d * (b.scales[g] & 0x0F);
+        min[16 * (16 * i + g)] = -dmin * (b.scales[g] >> 4);
       }
     }
   }
@@ -350,6 +351,27 @@ size_t group_pack_bytes(int64_t k) {
   return static_cast<size_t>(k / Type::S) * pack_sub_block_bytes<Type>();
 }
 
+// 16 rows x 4 dwords (row r's 16 bytes at rows + r * stride) to 4 vectors, vector q holding
+// dword q of every row: the 4 x 4 transpose within each 128-bit lane of [r | r+4 | r+8 | r+12].
+inline void transpose_16x4(const uint8_t* rows, int64_t stride, uint8_t* out) {
+  __m512i z[4];
+  for (int k = 0; k < 4; ++k) {
+    auto row = [&](int r) {
+      return _mm_loadu_si128(reinterpret_cast<const __m128i*>(rows + r * stride));
+    };
+    __m512i v = _mm512_castsi128_si512(row(k));
+    v = _mm512_inserti32x4(v, row(k + 4), 1);
+    v = _mm512_inserti32x4(v, row(k + 8), 2);
+    z[k] = _mm512_inserti32x4(v, row(k + 12), 3);
+  }
+  const __m512i t0 = _mm512_unpacklo_epi32(z[0], z[1]), t1 = _mm512_unpackhi_epi32(z[0], z[1]);
+  const __m512i t2 = _mm512_unpacklo_epi32(z[2], z[3]), t3 = _mm512_unpackhi_epi32(z[2], z[3]);
+  _mm512_store_si512(out, _mm512_unpacklo_epi64(t0, t2));
+  _mm512_store_si512(out + 64, _mm512_unpackhi_epi64(t0, t2));
+  _mm512_store_si512(out + 128, _mm512_unpacklo_epi64(t1, t3));
+  _mm512_store_si512(out + 192, _mm512_unpackhi_epi64(t1, t3));
+}
+
 // Decodes rows [row0, row0 + rows_in_group) (the rest of the 16 as zeros) and writes their
 // interleaved pack to `out`.
 template <typename Type>
@@ -357,34 +379,25 @@ void pack_group(const GemmProblem& p, int64_t row0, int rows_in_group, Scratch& 
   const int64_t k = p.n_in;
   const int64_t n_sub = k / Type::S;
   s.q.resize(static_cast<size_t>(kRows * k));
-  s.scale.resize(static_cast<size_t>(kRows * n_sub));
-  s.min.resize(static_cast<size_t>(kRows * n_sub));
+  s.scale.assign(static_cast<size_t>(kRows * n_sub), 0.0f);
+  s.min.assign(static_cast<size_t>(kRows * n_sub), 0.0f);
   for (int r = 0; r < kRows; ++r) {
     uint8_t* q = s.q.data() + r * k;
-    float* scale = s.scale.data() + r * n_sub;
-    float* min = s.min.data() + r * n_sub;
-    if (r < rows_in_group) {
-      Type::decode(p.w + static_cast<size_t>(row0 + r) * p.w_row_bytes, k, q, scale, min);
-    } else {
+    if (r < rows_in_group)
+      Type::decode(p.w + static_cast<size_t>(row0 + r) * p.w_row_bytes, k, q, s.scale.data() + r,
+                   s.min.data() + r);
+    else
       std::memset(q, 0, static_cast<size_t>(k));
-      std::fill(scale, scale + n_sub, 0.0f);
-      std::fill(min, min + n_sub, 0.0f);
-    }
   }
-  // Lane r of vector (j, q) holds bytes 4q..4q+3 of sub-block j of row r.
-  const __m512i lanes = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-  const __m512i row_offsets = _mm512_mullo_epi32(lanes, _mm512_set1_epi32(static_cast<int>(k)));
-  const __m512i sub_offsets = _mm512_mullo_epi32(lanes, _mm512_set1_epi32(static_cast<int>(n_sub)));
   for (int64_t j = 0; j < n_sub; ++j) {
-    for (int q = 0; q < Type::S / 4; ++q) {
-      _mm512_store_si512(out,
-                         _mm512_i32gather_epi32(row_offsets, s.q.data() + j * Type::S + 4 * q, 1));
-      out += 64;
+    for (int h = 0; h < Type::S / 16; ++h) {
+      transpose_16x4(s.q.data() + j * Type::S + 16 * h, k, out);
+      out += 256;
     }
-    _mm512_store_ps(out, _mm512_i32gather_ps(sub_offsets, s.scale.data() + j, 4));
+    std::memcpy(out, s.scale.data() + kRows * j, 64);
     out += 64;
     if constexpr (Type::kMin) {
-      _mm512_store_ps(out, _mm512_i32gather_ps(sub_offsets, s.min.data() + j, 4));
+      std::memcpy(out, s.min.data() + kRows * j, 64);
       out += 64;
     }
   }
