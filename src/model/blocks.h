@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <span>
+#include <vector>
 
 #include "kernels/thread_pool.h"
 #include "model/hparams.h"
@@ -16,11 +17,11 @@ namespace gengyun::model::blocks {
 
 /// y[r] = x[r] / sqrt(mean(x[r]^2) + eps) * weight for each of n_rows rows of n elements
 /// (weight has n elements). y may equal x.
-void rms_norm(const float* x, const float* weight, float* y, int64_t n_rows, int64_t n,
-              float eps);
+void rms_norm(const float* x, const float* weight, float* y, int64_t n_rows, int64_t n, float eps);
 
 /// y = x * W^T (+ bias): x [n_tokens, w.n_in], y [n_tokens, w.n_out], bias [w.n_out] or
-/// nullptr. y must not overlap x. Multiplies the weight once for the whole batch.
+/// nullptr. y must not overlap x. Multiplies the weight once for the whole batch; n_tokens = 0
+/// does nothing.
 void linear(const Matrix& w, const float* bias, const float* x, float* y, int64_t n_tokens,
             kernels::ThreadPool& pool);
 
@@ -33,20 +34,72 @@ struct Rope {
   const float* freq_factors = nullptr;
 };
 
-/// Rotates every head of x [n_tokens, n_heads, head_dim] in place; token t is at position
-/// pos0 + t. Pair i turns by theta = pos * freq_base^(-2i/head_dim) / freq_factors[i].
-void rope(const Rope& rope, float* x, int64_t n_tokens, int n_heads, int pos0);
+/// cos and sin of RoPE's angles for a batch of consecutive positions: computed once per
+/// forward pass, shared by every layer and by Q and K.
+class RopeTable {
+ public:
+  /// Room for max_tokens positions of heads of head_dim (allocated here, head_dim floats per
+  /// position).
+  RopeTable(int64_t max_tokens, int head_dim);
 
-/// Causal grouped-query attention of q [n_tokens, n_head, head_dim] (token t at position
-/// pos0 + t) over the keys and values of `layer` in `kv`, which must already hold positions
-/// 0..pos0+n_tokens-1. Query head h reads KV head h / (n_head / n_head_kv).
-/// out [n_tokens, n_head, head_dim] = softmax(scale * q k^T) v. Parallel over heads and
-/// tokens.
-void attention(const KvCache& kv, int layer, const float* q, int64_t n_tokens, int pos0,
-               int n_head, float scale, float* out, kernels::ThreadPool& pool);
+  /// Angles of positions pos0..pos0+n_tokens-1 (n_tokens <= max_tokens, rope.head_dim the
+  /// table's): pair i of position p turns by p * freq_base^(-2i/head_dim) / freq_factors[i],
+  /// evaluated in double.
+  void fill(const Rope& rope, int pos0, int64_t n_tokens);
 
-/// out = silu(gate) * up element-wise over n elements; out may equal gate or up.
-void swiglu(const float* gate, const float* up, float* out, int64_t n);
+  RopeType type() const { return type_; }
+  int head_dim() const { return head_dim_; }
+  /// cos, then sin, of the head_dim/2 angles of row `row` (position pos0 + row).
+  const float* cos_sin(int64_t row) const { return values_.data() + row * head_dim_; }
+  size_t memory_bytes() const { return values_.size() * sizeof(float); }
+
+ private:
+  RopeType type_ = RopeType::Normal;
+  int head_dim_;
+  std::vector<float> values_;  ///< [max_tokens][cos of head_dim/2 pairs, sin of them]
+};
+
+/// Rotates every head of x [n_rows, n_heads, head_dim] in place; row r takes the angles of
+/// table row first_row + r.
+void rope(const RopeTable& table, float* x, int64_t n_rows, int n_heads, int64_t first_row);
+
+/// Per-thread buffers of attention(), allocated once: query rows, running softmax state,
+/// scores and one block of keys or values converted to f32.
+class AttentionWorkspace {
+ public:
+  /// Key/value positions handled together.
+  static constexpr int kBlock = 32;
+  /// Query rows (tokens x heads sharing a KV head) handled together.
+  static constexpr int kMaxRows = 32;
+
+  /// Buffers for `n_threads` concurrent work items over heads of head_dim.
+  AttentionWorkspace(int n_threads, int head_dim);
+
+  int n_threads() const { return n_threads_; }
+  /// The buffer of thread slot i: slot_floats() floats.
+  float* slot(int i) { return data_.data() + static_cast<size_t>(i) * slot_floats(); }
+  size_t slot_floats() const;
+  size_t memory_bytes() const { return data_.size() * sizeof(float); }
+
+ private:
+  int n_threads_;
+  int head_dim_;
+  std::vector<float> data_;
+};
+
+/// Causal grouped-query attention of q [n_q, n_head, head_dim] (row t at position q_pos0 + t)
+/// over the keys and values of `layer` in `kv`, which must already hold positions
+/// 0..q_pos0+n_q-1. Query head h reads KV head h / (n_head / n_head_kv).
+/// out [n_q, n_head, head_dim] = softmax(scale * q k^T) v, with an online softmax over blocks
+/// of kBlock positions (flash-attention style; no [n_q, n_kv] scores). Work items are (KV head,
+/// tile of query rows, share of the group's heads), spread over min(pool, workspace) threads;
+/// f16 keys and values are converted once per block for all the heads of an item.
+void attention(const KvCache& kv, int layer, const float* q, int64_t n_q, int q_pos0, int n_head,
+               float scale, float* out, AttentionWorkspace& workspace, kernels::ThreadPool& pool);
+
+/// out = silu(gate) * up element-wise over n elements; out may equal gate or up. Large n is
+/// split over the pool.
+void swiglu(const float* gate, const float* up, float* out, int64_t n, kernels::ThreadPool& pool);
 
 /// x += y over n elements.
 void add(float* x, const float* y, int64_t n);

@@ -1,52 +1,72 @@
 #include "model/forward.h"
 
+#include <algorithm>
 #include <cmath>
-
-#include "model/blocks.h"
 
 namespace gengyun::model {
 
-void Scratch::resize(const HParams& hp, int64_t n_tokens) {
-  const auto rows = [n_tokens](int64_t width) { return static_cast<size_t>(n_tokens * width); };
-  x.resize(rows(hp.n_embd));
-  cur.resize(rows(hp.n_embd));
-  q.resize(rows(int64_t{hp.n_head} * hp.head_dim));
-  k.resize(rows(int64_t{hp.n_head_kv} * hp.head_dim));
-  v.resize(rows(int64_t{hp.n_head_kv} * hp.head_dim));
-  attn.resize(rows(int64_t{hp.n_head} * hp.head_dim));
-  gate.resize(rows(hp.n_ff));
-  up.resize(rows(hp.n_ff));
+Scratch::Scratch(const HParams& hp, int64_t max_tokens, int n_threads)
+    : max_tokens(max_tokens),
+      x(static_cast<size_t>(max_tokens * hp.n_embd)),
+      cur(x.size()),
+      q(static_cast<size_t>(max_tokens * hp.n_head * hp.head_dim)),
+      k(static_cast<size_t>(max_tokens * hp.n_head_kv * hp.head_dim)),
+      v(k.size()),
+      attn(q.size()),
+      gate(static_cast<size_t>(max_tokens * hp.n_ff)),
+      up(gate.size()),
+      rope(max_tokens, hp.head_dim),
+      attention(n_threads, hp.head_dim) {}
+
+size_t Scratch::memory_bytes() const {
+  const size_t floats = x.size() + cur.size() + q.size() + k.size() + v.size() + attn.size() +
+                        gate.size() + up.size();
+  return floats * sizeof(float) + rope.memory_bytes() + attention.memory_bytes();
 }
 
-void embed_tokens(ForwardPass& pass, const Matrix& token_embd) {
+void begin_forward(ForwardPass& pass, const Matrix& token_embd, const blocks::Rope& rope) {
   blocks::embed(token_embd, pass.tokens, pass.s.x.data());
+  pass.s.rope.fill(rope, pass.pos0, pass.n_tokens());
 }
 
-void self_attention(ForwardPass& pass, int layer) {
+void store_kv(ForwardPass& pass, int layer) {
+  pass.kv.store(layer, pass.pos0 + static_cast<int>(pass.row0), pass.n_rows, pass.s.k.data(),
+                pass.s.v.data());
+}
+
+bool keep_output_rows(ForwardPass& pass, int layer) {
+  if (layer != pass.hp.n_layer - 1 || pass.logit_rows == LogitRows::All) return true;
+  if (pass.logit_rows == LogitRows::None) return false;
+  const int64_t n_embd = pass.hp.n_embd;
+  const int64_t last = pass.n_rows - 1;
+  std::copy_n(pass.s.x.begin() + last * n_embd, n_embd, pass.s.x.begin());
+  std::copy_n(pass.s.cur.begin() + last * n_embd, n_embd, pass.s.cur.begin());
+  pass.row0 += last;
+  pass.n_rows = 1;
+  return true;
+}
+
+void attend(ForwardPass& pass, int layer) {
   const float scale = 1.0f / std::sqrt(static_cast<float>(pass.hp.head_dim));
-  pass.kv.store(layer, pass.pos0, pass.n_tokens(), pass.s.k.data(), pass.s.v.data());
-  blocks::attention(pass.kv, layer, pass.s.q.data(), pass.n_tokens(), pass.pos0,
-                    pass.hp.n_head, scale, pass.s.attn.data(), pass.pool);
+  blocks::attention(pass.kv, layer, pass.s.q.data(), pass.n_rows,
+                    pass.pos0 + static_cast<int>(pass.row0), pass.hp.n_head, scale,
+                    pass.s.attn.data(), pass.s.attention, pass.pool);
 }
 
 void feed_forward_swiglu(ForwardPass& pass, const Matrix& gate, const Matrix& up,
                          const Matrix& down) {
   Scratch& s = pass.s;
-  const int64_t n = pass.n_tokens();
+  const int64_t n = pass.n_rows;
   blocks::linear(gate, nullptr, s.cur.data(), s.gate.data(), n, pass.pool);
   blocks::linear(up, nullptr, s.cur.data(), s.up.data(), n, pass.pool);
-  blocks::swiglu(s.gate.data(), s.up.data(), s.gate.data(), n * pass.hp.n_ff);
+  blocks::swiglu(s.gate.data(), s.up.data(), s.gate.data(), n * pass.hp.n_ff, pass.pool);
   blocks::linear(down, nullptr, s.gate.data(), s.cur.data(), n, pass.pool);
 }
 
 void output_logits(ForwardPass& pass, const float* output_norm, const Matrix& output) {
-  const int64_t n_embd = pass.hp.n_embd;
-  const int64_t first = pass.all_logits ? 0 : pass.n_tokens() - 1;
-  const int64_t n_rows = pass.n_tokens() - first;
-  blocks::rms_norm(pass.s.x.data() + first * n_embd, output_norm, pass.s.cur.data(), n_rows,
-                   n_embd, pass.hp.rms_eps);
-  pass.logits.resize(static_cast<size_t>(n_rows * output.n_out));
-  blocks::linear(output, nullptr, pass.s.cur.data(), pass.logits.data(), n_rows, pass.pool);
+  blocks::rms_norm(pass.s.x.data(), output_norm, pass.s.cur.data(), pass.n_rows, pass.hp.n_embd,
+                   pass.hp.rms_eps);
+  blocks::linear(output, nullptr, pass.s.cur.data(), pass.logits, pass.n_rows, pass.pool);
 }
 
 }  // namespace gengyun::model

@@ -26,23 +26,24 @@ class Llama final : public Architecture {
   void forward(ForwardPass& p) const override {
     const HParams& hp = p.hp;
     Scratch& s = p.s;
-    const int64_t n = p.n_tokens();
-    embed_tokens(p, token_embd_);
+    begin_forward(p, token_embd_, rope_);
     for (int il = 0; il < hp.n_layer; ++il) {
       const Layer& l = layers_[il];
-      blocks::rms_norm(s.x.data(), l.attn_norm, s.cur.data(), n, hp.n_embd, hp.rms_eps);
-      blocks::linear(l.wq, nullptr, s.cur.data(), s.q.data(), n, p.pool);
-      blocks::linear(l.wk, nullptr, s.cur.data(), s.k.data(), n, p.pool);
-      blocks::linear(l.wv, nullptr, s.cur.data(), s.v.data(), n, p.pool);
-      blocks::rope(rope_, s.q.data(), n, hp.n_head, p.pos0);
-      blocks::rope(rope_, s.k.data(), n, hp.n_head_kv, p.pos0);
-      self_attention(p, il);
-      blocks::linear(l.wo, nullptr, s.attn.data(), s.cur.data(), n, p.pool);
-      blocks::add(s.x.data(), s.cur.data(), n * hp.n_embd);
+      blocks::rms_norm(s.x.data(), l.attn_norm, s.cur.data(), p.n_rows, hp.n_embd, hp.rms_eps);
+      blocks::linear(l.wk, nullptr, s.cur.data(), s.k.data(), p.n_rows, p.pool);
+      blocks::linear(l.wv, nullptr, s.cur.data(), s.v.data(), p.n_rows, p.pool);
+      blocks::rope(s.rope, s.k.data(), p.n_rows, hp.n_head_kv, p.row0);
+      store_kv(p, il);
+      if (!keep_output_rows(p, il)) return;
+      blocks::linear(l.wq, nullptr, s.cur.data(), s.q.data(), p.n_rows, p.pool);
+      blocks::rope(s.rope, s.q.data(), p.n_rows, hp.n_head, p.row0);
+      attend(p, il);
+      blocks::linear(l.wo, nullptr, s.attn.data(), s.cur.data(), p.n_rows, p.pool);
+      blocks::add(s.x.data(), s.cur.data(), p.n_rows * hp.n_embd);
 
-      blocks::rms_norm(s.x.data(), l.ffn_norm, s.cur.data(), n, hp.n_embd, hp.rms_eps);
+      blocks::rms_norm(s.x.data(), l.ffn_norm, s.cur.data(), p.n_rows, hp.n_embd, hp.rms_eps);
       feed_forward_swiglu(p, l.ffn_gate, l.ffn_up, l.ffn_down);
-      blocks::add(s.x.data(), s.cur.data(), n * hp.n_embd);
+      blocks::add(s.x.data(), s.cur.data(), p.n_rows * hp.n_embd);
     }
     output_logits(p, output_norm_, output_);
   }

@@ -38,11 +38,21 @@ Result<std::unique_ptr<Model>> Model::load(std::shared_ptr<const gguf::File> fil
   return model;
 }
 
-Context::Context(const Model& model, int n_ctx, kernels::ThreadPool& pool)
+size_t Model::memory_bytes() const {
+  size_t bytes = 0;
+  for (const std::vector<float>& v : vectors_) bytes += v.size() * sizeof(float);
+  return bytes;
+}
+
+Context::Context(const Model& model, int n_ctx, kernels::ThreadPool& pool, KvCacheType kv_type,
+                 int n_batch)
     : model_(model),
       pool_(pool),
       n_ctx_(std::max(n_ctx, 0)),
-      kv_(model.hparams().n_layer, n_ctx_, model.hparams().n_head_kv, model.hparams().head_dim) {}
+      n_batch_(std::max(n_batch, 1)),
+      kv_(model.hparams().n_layer, n_ctx_, model.hparams().n_head_kv, model.hparams().head_dim,
+          kv_type),
+      scratch_(model.hparams(), std::min(n_batch_, std::max(n_ctx_, 1)), pool.size()) {}
 
 Result<void> Context::eval(std::span<const int32_t> tokens, bool all_logits,
                            std::vector<float>& logits) {
@@ -57,13 +67,24 @@ Result<void> Context::eval(std::span<const int32_t> tokens, bool all_logits,
   }
   if (static_cast<int64_t>(tokens.size()) > n_ctx_ - n_past_) {
     return Error{"eval: " + std::to_string(tokens.size()) + " tokens after " +
-                 std::to_string(n_past_) + " exceed the context size of " +
-                 std::to_string(n_ctx_) + " tokens"};
+                 std::to_string(n_past_) + " exceed the context size of " + std::to_string(n_ctx_) +
+                 " tokens"};
   }
-  scratch_.resize(hp, static_cast<int64_t>(tokens.size()));
-  ForwardPass pass{hp, tokens, n_past_, all_logits, kv_, scratch_, pool_, logits};
-  model_.architecture().forward(pass);
-  n_past_ += static_cast<int>(tokens.size());
+  const size_t n_vocab = static_cast<size_t>(hp.n_vocab);
+  logits.resize(all_logits ? tokens.size() * n_vocab : n_vocab);
+  const size_t n_pass = static_cast<size_t>(scratch_.max_tokens);
+  for (size_t begin = 0; begin < tokens.size(); begin += n_pass) {
+    const std::span<const int32_t> batch =
+        tokens.subspan(begin, std::min(n_pass, tokens.size() - begin));
+    const bool last_pass = begin + batch.size() == tokens.size();
+    const LogitRows rows = all_logits  ? LogitRows::All
+                           : last_pass ? LogitRows::Last
+                                       : LogitRows::None;
+    float* out = logits.data() + (all_logits ? begin * n_vocab : 0);
+    ForwardPass pass{hp, batch, n_past_, rows, kv_, scratch_, pool_, out};
+    model_.architecture().forward(pass);
+    n_past_ += static_cast<int>(batch.size());
+  }
   return {};
 }
 

@@ -36,6 +36,8 @@ class Model {
 
   const HParams& hparams() const { return hp_; }
   const Architecture& architecture() const { return *arch_; }
+  /// Bytes the model allocated beyond the mapped file: the f32 copies of its 1-D tensors.
+  size_t memory_bytes() const;
 
  private:
   Model() = default;
@@ -46,32 +48,52 @@ class Model {
   std::unique_ptr<Architecture> arch_;
 };
 
-/// One sequence: its f32 KV cache (allocated at construction, 2 * n_layer * n_ctx *
-/// n_head_kv * head_dim floats) and scratch buffers. Not thread-safe; the Model and the pool
-/// must outlive it.
+/// One sequence: its KV cache (allocated at construction, 2 * n_layer * n_ctx * n_head_kv *
+/// head_dim elements of kv_type) and scratch buffers for n_batch tokens (n_ctx if fewer; also
+/// allocated at construction: eval() allocates nothing of its own). Not thread-safe; the Model
+/// and the pool must outlive it.
 class Context {
  public:
-  /// n_ctx: positions the KV cache holds (values < 1 make every eval fail).
-  Context(const Model& model, int n_ctx, kernels::ThreadPool& pool);
+  /// Tokens per forward pass by default: an eval of more runs in passes of this many, which
+  /// bounds the scratch memory (n_batch * (2 n_embd + (2 n_head + 2 n_head_kv + 1) * head_dim
+  /// + 2 n_ff) floats, 7 MB for Qwen2.5-0.5B) while each weight matrix is still read once per
+  /// n_batch tokens.
+  static constexpr int kDefaultBatch = 128;
 
-  /// Runs `tokens` at positions n_past()..n_past()+n-1 as one batch (each weight matrix is
-  /// multiplied once for all of them) and appends their keys and values. logits is resized to
-  /// [n_tokens, n_vocab] row-major when all_logits, else [n_vocab] for the last token.
+  /// n_ctx: positions the KV cache holds (values < 1 make every eval fail). n_batch: tokens
+  /// per forward pass (values < 1 are taken as 1).
+  Context(const Model& model, int n_ctx, kernels::ThreadPool& pool,
+          KvCacheType kv_type = KvCacheType::F16, int n_batch = kDefaultBatch);
+
+  /// Runs `tokens` at positions n_past()..n_past()+n-1 in forward passes of up to n_batch
+  /// tokens (each weight matrix is multiplied once per pass for all of its tokens) and
+  /// appends their keys and values. logits is resized to [n_tokens, n_vocab] row-major when
+  /// all_logits, else [n_vocab] for the last token; only the rows asked for are computed
+  /// through the last layer and the output matrix.
   /// Errors (the context is unchanged): empty tokens, a token id outside [0, n_vocab),
   /// n_past() + n > n_ctx().
-  Result<void> eval(std::span<const int32_t> tokens, bool all_logits,
-                    std::vector<float>& logits);
+  Result<void> eval(std::span<const int32_t> tokens, bool all_logits, std::vector<float>& logits);
 
   /// Positions evaluated so far.
   int n_past() const { return n_past_; }
   int n_ctx() const { return n_ctx_; }
+  int n_batch() const { return n_batch_; }
+  KvCacheType kv_cache_type() const { return kv_.type(); }
   /// Forgets every position (n_past() = 0); keeps the allocations.
   void clear() { n_past_ = 0; }
+
+  /// Bytes of the KV cache: 2 * n_layer * n_ctx * n_head_kv * head_dim * element size.
+  size_t kv_cache_bytes() const { return kv_.memory_bytes(); }
+  /// Bytes this context allocated: the KV cache plus the scratch buffers (activations of
+  /// n_batch tokens, RoPE angles, per-thread attention blocks). The logits vector is the
+  /// caller's.
+  size_t memory_bytes() const { return kv_.memory_bytes() + scratch_.memory_bytes(); }
 
  private:
   const Model& model_;
   kernels::ThreadPool& pool_;
   int n_ctx_;
+  int n_batch_;
   int n_past_ = 0;
   KvCache kv_;
   Scratch scratch_;

@@ -1,12 +1,16 @@
 // The shared blocks against slow, obvious float64 references.
+#include "model/blocks.h"
+
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <random>
+#include <string>
 #include <vector>
 
+#include "kernels/float16.h"
 #include "kernels/thread_pool.h"
-#include "model/blocks.h"
 #include "model/kv_cache.h"
 
 namespace gengyun::model {
@@ -68,7 +72,9 @@ TEST(Rope, NormalNeoxAndFrequencyFactors) {
       std::vector<float> x = random_vector(n_tokens * n_heads * head_dim, 4);
       std::vector<float> expected = x;
       reference_rope(type, head_dim, 10000.0, ff, expected, n_tokens, n_heads, pos0);
-      blocks::rope({type, head_dim, 10000.0f, ff}, x.data(), n_tokens, n_heads, pos0);
+      blocks::RopeTable table(n_tokens + 2, head_dim);
+      table.fill({type, head_dim, 10000.0f, ff}, pos0 - 2, n_tokens + 2);
+      blocks::rope(table, x.data(), n_tokens, n_heads, 2);
       for (size_t i = 0; i < x.size(); ++i) ASSERT_NEAR(x[i], expected[i], 1e-5) << i;
     }
   }
@@ -77,8 +83,11 @@ TEST(Rope, NormalNeoxAndFrequencyFactors) {
 TEST(Rope, PairingDiffers) {
   // Position 1, base 1 (every theta = 1 rad): the two modes rotate different pairs.
   std::vector<float> normal = {1, 0, 0, 0}, neox = {1, 0, 0, 0};
-  blocks::rope({RopeType::Normal, 4, 1.0f, nullptr}, normal.data(), 1, 1, 1);
-  blocks::rope({RopeType::Neox, 4, 1.0f, nullptr}, neox.data(), 1, 1, 1);
+  blocks::RopeTable table(1, 4);
+  table.fill({RopeType::Normal, 4, 1.0f, nullptr}, 1, 1);
+  blocks::rope(table, normal.data(), 1, 1, 0);
+  table.fill({RopeType::Neox, 4, 1.0f, nullptr}, 1, 1);
+  blocks::rope(table, neox.data(), 1, 1, 0);
   EXPECT_NEAR(normal[0], std::cos(1.0), 1e-6);
   EXPECT_NEAR(normal[1], std::sin(1.0), 1e-6);
   EXPECT_NEAR(normal[2], 0, 1e-6);
@@ -87,45 +96,105 @@ TEST(Rope, PairingDiffers) {
   EXPECT_NEAR(neox[2], std::sin(1.0), 1e-6);
 }
 
-TEST(Attention, CausalGroupedQueryMatchesReference) {
-  const int n_layer = 2, n_ctx = 16, n_head = 6, n_head_kv = 2, head_dim = 8, layer = 1;
-  const int pos0 = 3;
-  const int64_t n_tokens = 5;
-  const int n_pos = pos0 + static_cast<int>(n_tokens);
+// float64 softmax(scale q k^T) v over keys/values [n_pos, n_head_kv * head_dim] (positions
+// 0..pos0+t for query row t), compared with attention() within `tolerance`.
+void expect_attention(const std::vector<float>& out, const std::vector<float>& q,
+                      const std::vector<float>& k, const std::vector<float>& v, int64_t n_q,
+                      int pos0, int n_head, int n_head_kv, int head_dim, float scale,
+                      double tolerance, const std::string& what) {
   const int kv_dim = n_head_kv * head_dim;
-  const std::vector<float> k = random_vector(n_pos * kv_dim, 5, -2, 2);
-  const std::vector<float> v = random_vector(n_pos * kv_dim, 6);
-  const std::vector<float> q = random_vector(n_tokens * n_head * head_dim, 7, -2, 2);
-
-  KvCache kv(n_layer, n_ctx, n_head_kv, head_dim);
-  kv.store(layer, 0, pos0, k.data(), v.data());  // earlier positions
-  kv.store(layer, pos0, n_tokens, k.data() + pos0 * kv_dim, v.data() + pos0 * kv_dim);
-  const float scale = 0.3f;
-  for (int threads : {1, 3}) {
-    kernels::ThreadPool pool(threads);
-    std::vector<float> out(q.size());
-    blocks::attention(kv, layer, q.data(), n_tokens, pos0, n_head, scale, out.data(), pool);
-    for (int64_t t = 0; t < n_tokens; ++t) {
-      for (int h = 0; h < n_head; ++h) {
-        const int g = h / (n_head / n_head_kv);
-        const float* qh = q.data() + (t * n_head + h) * head_dim;
-        std::vector<double> w(pos0 + t + 1);
-        double max_s = -1e300, sum = 0;
-        for (int64_t j = 0; j <= pos0 + t; ++j) {
-          double s = 0;
-          for (int d = 0; d < head_dim; ++d) s += double(qh[d]) * k[j * kv_dim + g * head_dim + d];
-          w[j] = s * scale;
-          max_s = std::max(max_s, w[j]);
-        }
-        for (double& x : w) sum += (x = std::exp(x - max_s));
-        for (int d = 0; d < head_dim; ++d) {
-          double o = 0;
-          for (size_t j = 0; j < w.size(); ++j) o += w[j] / sum * v[j * kv_dim + g * head_dim + d];
-          EXPECT_NEAR(out[(t * n_head + h) * head_dim + d], o, 1e-5)
-              << "threads " << threads << " token " << t << " head " << h << " dim " << d;
-        }
+  for (int64_t t = 0; t < n_q; ++t) {
+    for (int h = 0; h < n_head; ++h) {
+      const int g = h / (n_head / n_head_kv);
+      const float* qh = q.data() + (t * n_head + h) * head_dim;
+      std::vector<double> w(pos0 + t + 1);
+      double max_s = -1e300, sum = 0;
+      for (int64_t j = 0; j <= pos0 + t; ++j) {
+        double s = 0;
+        for (int d = 0; d < head_dim; ++d) s += double(qh[d]) * k[j * kv_dim + g * head_dim + d];
+        w[j] = s * scale;
+        max_s = std::max(max_s, w[j]);
+      }
+      for (double& x : w) sum += (x = std::exp(x - max_s));
+      for (int d = 0; d < head_dim; ++d) {
+        double o = 0;
+        for (size_t j = 0; j < w.size(); ++j) o += w[j] / sum * v[j * kv_dim + g * head_dim + d];
+        ASSERT_NEAR(out[(t * n_head + h) * head_dim + d], o, tolerance)
+            << what << " token " << t << " head " << h << " dim " << d;
       }
     }
+  }
+}
+
+std::vector<float> round_to_f16(std::vector<float> x) {
+  for (float& e : x) e = kernels::fp16_to_fp32(kernels::fp32_to_fp16(e));
+  return x;
+}
+
+struct AttentionShape {
+  int n_head, n_head_kv, head_dim, pos0;
+  int64_t n_q;
+};
+
+// Shapes that cross the workspace's blocks of 32 positions and 32 query rows, odd head sizes
+// (tails of the 8-wide kernels), groups larger than 32 heads, and single-token decoding.
+TEST(Attention, CausalGroupedQueryMatchesReference) {
+  const std::vector<AttentionShape> shapes = {
+      {6, 2, 8, 3, 5},   {14, 2, 64, 70, 1}, {14, 2, 64, 0, 40}, {4, 4, 6, 33, 3},
+      {40, 1, 16, 5, 3}, {8, 2, 32, 31, 34}, {2, 1, 128, 64, 2},
+  };
+  const int n_layer = 2, layer = 1;
+  for (const AttentionShape& sh : shapes) {
+    const int n_pos = sh.pos0 + static_cast<int>(sh.n_q);
+    const int kv_dim = sh.n_head_kv * sh.head_dim;
+    const std::vector<float> k = random_vector(n_pos * kv_dim, 5, -2, 2);
+    const std::vector<float> v = random_vector(n_pos * kv_dim, 6);
+    const std::vector<float> q = random_vector(sh.n_q * sh.n_head * sh.head_dim, 7, -2, 2);
+    const float scale = 1.0f / std::sqrt(static_cast<float>(sh.head_dim));
+    for (KvCacheType type : {KvCacheType::F32, KvCacheType::F16}) {
+      KvCache kv(n_layer, n_pos + 4, sh.n_head_kv, sh.head_dim, type);
+      kv.store(layer, 0, sh.pos0, k.data(), v.data());  // earlier positions
+      kv.store(layer, sh.pos0, sh.n_q, k.data() + sh.pos0 * kv_dim, v.data() + sh.pos0 * kv_dim);
+      // The f16 cache holds exactly the rounded keys and values.
+      const bool f16 = type == KvCacheType::F16;
+      const std::vector<float> k_ref = f16 ? round_to_f16(k) : k;
+      const std::vector<float> v_ref = f16 ? round_to_f16(v) : v;
+      for (int threads : {1, 3}) {
+        kernels::ThreadPool pool(threads);
+        blocks::AttentionWorkspace workspace(threads, sh.head_dim);
+        std::vector<float> out(q.size());
+        blocks::attention(kv, layer, q.data(), sh.n_q, sh.pos0, sh.n_head, scale, out.data(),
+                          workspace, pool);
+        const std::string what = "heads " + std::to_string(sh.n_head) + "/" +
+                                 std::to_string(sh.n_head_kv) + " dim " +
+                                 std::to_string(sh.head_dim) + " pos0 " + std::to_string(sh.pos0) +
+                                 " n_q " + std::to_string(sh.n_q) + (f16 ? " f16" : " f32") +
+                                 " threads " + std::to_string(threads);
+        expect_attention(out, q, k_ref, v_ref, sh.n_q, sh.pos0, sh.n_head, sh.n_head_kv,
+                         sh.head_dim, scale, 1e-5, what);
+      }
+    }
+  }
+}
+
+TEST(Attention, SameResultOnAnyThreadCount) {
+  const int n_head = 14, n_head_kv = 2, head_dim = 64, pos0 = 40;
+  const int64_t n_q = 9;
+  const int kv_dim = n_head_kv * head_dim;
+  const int n_pos = pos0 + static_cast<int>(n_q);
+  const std::vector<float> k = random_vector(n_pos * kv_dim, 8);
+  const std::vector<float> v = random_vector(n_pos * kv_dim, 9);
+  const std::vector<float> q = random_vector(n_q * n_head * head_dim, 10);
+  KvCache kv(1, n_pos, n_head_kv, head_dim, KvCacheType::F16);
+  kv.store(0, 0, n_pos, k.data(), v.data());
+  std::vector<float> first;
+  for (int threads : {1, 2, 5, 16}) {
+    kernels::ThreadPool pool(threads);
+    blocks::AttentionWorkspace workspace(threads, head_dim);
+    std::vector<float> out(q.size());
+    blocks::attention(kv, 0, q.data(), n_q, pos0, n_head, 0.125f, out.data(), workspace, pool);
+    if (first.empty()) first = out;
+    EXPECT_EQ(out, first) << threads << " threads";
   }
 }
 
@@ -133,11 +202,23 @@ TEST(SwiGlu, SiluTimesUp) {
   const std::vector<float> gate = {-3.0f, -0.5f, 0.0f, 0.5f, 4.0f};
   const std::vector<float> up = {2.0f, -1.0f, 7.0f, 3.0f, 0.25f};
   std::vector<float> out(gate.size());
-  blocks::swiglu(gate.data(), up.data(), out.data(), 5);
+  kernels::ThreadPool pool(1);
+  blocks::swiglu(gate.data(), up.data(), out.data(), 5, pool);
   for (size_t i = 0; i < gate.size(); ++i) {
     const double g = gate[i];
     EXPECT_NEAR(out[i], g / (1 + std::exp(-g)) * up[i], 1e-6) << i;
   }
+}
+
+TEST(SwiGlu, SplitOverThePoolEqualsOneThread) {
+  const int64_t n = 3 * 65536 + 13;  // above the parallel threshold, not a multiple of 8
+  const std::vector<float> gate = random_vector(n, 11, -20, 20);
+  const std::vector<float> up = random_vector(n, 12, -3, 3);
+  kernels::ThreadPool one(1), three(3);
+  std::vector<float> serial(n), parallel(n);
+  blocks::swiglu(gate.data(), up.data(), serial.data(), n, one);
+  blocks::swiglu(gate.data(), up.data(), parallel.data(), n, three);
+  EXPECT_EQ(serial, parallel);
 }
 
 }  // namespace

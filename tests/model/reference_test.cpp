@@ -9,6 +9,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "kernels/thread_pool.h"
@@ -33,7 +34,8 @@ std::vector<std::string> expected_models() {
 }
 
 bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+  return s.size() >= suffix.size() &&
+         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
 /// README tolerances for a model's tensor type.
@@ -86,11 +88,13 @@ void check_top5(const float* row, int64_t n_vocab, const nlohmann::json& top5, d
   }
 }
 
-class ReferenceTest : public ::testing::TestWithParam<std::string> {};
+// llama.cpp's reference keeps the KV cache in f16; the f32 cache must match as well.
+class ReferenceTest : public ::testing::TestWithParam<std::tuple<std::string, KvCacheType>> {};
 
 TEST_P(ReferenceTest, MatchesLlamaCpp) {
   REQUIRE_TESTDATA();
-  const std::string name = GetParam();
+  const std::string name = std::get<0>(GetParam());
+  const KvCacheType kv_type = std::get<1>(GetParam());
   const Tolerance tol = tolerance_for(name);
   std::ifstream in(testdata_path("expected/" + name + ".json"));
   const nlohmann::json expected = nlohmann::json::parse(in);
@@ -101,7 +105,7 @@ TEST_P(ReferenceTest, MatchesLlamaCpp) {
   ASSERT_EQ(n_vocab, expected["n_vocab"].get<int64_t>());
 
   kernels::ThreadPool pool(1);
-  Context ctx(*model, 256, pool);
+  Context ctx(*model, 256, pool, kv_type);
   std::vector<float> logits;
   for (size_t c = 0; c < expected["cases"].size(); ++c) {
     const nlohmann::json& cs = expected["cases"][c];
@@ -141,7 +145,8 @@ TEST_P(ReferenceTest, MatchesLlamaCpp) {
     const float* last = logits.data() + (tokens.size() - 1) * n_vocab;
     std::vector<float> step_logits(last, last + n_vocab);
     for (size_t i = 0; i < greedy.size() && margins[i] >= tol.min_margin; ++i) {
-      ASSERT_EQ(argmax(step_logits.data(), n_vocab), greedy[i]) << where_case << " greedy step " << i;
+      ASSERT_EQ(argmax(step_logits.data(), n_vocab), greedy[i])
+          << where_case << " greedy step " << i;
       const int32_t next = greedy[i];
       ASSERT_TRUE(ctx.eval({&next, 1}, /*all_logits=*/false, step_logits).ok());
       ASSERT_EQ(static_cast<int64_t>(step_logits.size()), n_vocab);
@@ -149,11 +154,16 @@ TEST_P(ReferenceTest, MatchesLlamaCpp) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(AllExpected, ReferenceTest, ::testing::ValuesIn(expected_models()),
-                         [](const ::testing::TestParamInfo<std::string>& info) {
-                           std::string id = info.param;
-                           std::replace_if(id.begin(), id.end(), [](char ch) { return !std::isalnum(ch); }, '_');
-                           return id;
+INSTANTIATE_TEST_SUITE_P(AllExpected, ReferenceTest,
+                         ::testing::Combine(::testing::ValuesIn(expected_models()),
+                                            ::testing::Values(KvCacheType::F16, KvCacheType::F32)),
+                         [](const ::testing::TestParamInfo<ReferenceTest::ParamType>& info) {
+                           std::string id = std::get<0>(info.param);
+                           std::replace_if(
+                               id.begin(), id.end(), [](char ch) { return !std::isalnum(ch); },
+                               '_');
+                           return id + (std::get<1>(info.param) == KvCacheType::F16 ? "_kv_f16"
+                                                                                    : "_kv_f32");
                          });
 GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(ReferenceTest);
 
