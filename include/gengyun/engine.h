@@ -16,10 +16,15 @@
 
 namespace gengyun {
 
+/// Element type of a model's KV cache: f16 halves its memory (llama.cpp's default); f32 keeps
+/// keys and values unrounded, for debugging.
+enum class KvCacheType { F16, F32 };
+
 /// How a model is loaded.
 struct ModelOptions {
   int n_threads = 0;  ///< 0: one per physical core
   int n_ctx = 0;      ///< context length in tokens; 0: the model's training context, capped at 4096
+  KvCacheType kv_cache_type = KvCacheType::F16;
 };
 
 /// Sampling and stopping for one generation (OpenAI / llama.cpp semantics).

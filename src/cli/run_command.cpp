@@ -22,12 +22,16 @@ struct RunOptions {
   std::optional<uint64_t> seed;
   int threads = 0;
   int ctx = 0;
+  std::string kv_type = "f16";
 };
 
 double per_second(int count, int64_t us) { return us > 0 ? count * 1e6 / us : 0.0; }
 
 int run(const RunOptions& o) {
-  auto model = LoadedModel::load(o.model_path, {.n_threads = o.threads, .n_ctx = o.ctx});
+  auto model = LoadedModel::load(
+      o.model_path, {.n_threads = o.threads,
+                     .n_ctx = o.ctx,
+                     .kv_cache_type = o.kv_type == "f32" ? KvCacheType::F32 : KvCacheType::F16});
   if (!model.ok()) {
     std::fprintf(stderr, "error: %s\n", model.error().message.c_str());
     return 1;
@@ -78,6 +82,10 @@ void add_run_command(CLI::App& app, int& exit_code) {
       ->check(CLI::NonNegativeNumber);
   cmd->add_option("-c,--ctx", options->ctx, "context length in tokens (default: the model's, at most 4096)")
       ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--kv-type", options->kv_type,
+                  "KV cache element type (f32: unrounded, for debugging)")
+      ->check(CLI::IsMember({"f16", "f32"}, CLI::ignore_case))
+      ->capture_default_str();
   cmd->callback([options, &exit_code] { exit_code = run(*options); });
 }
 

@@ -22,6 +22,7 @@ struct ServeOptions {
   std::string db = "gengyun.db";
   int threads = 0;
   int ctx = 0;
+  std::string kv_type = "f16";
 };
 
 /// Splits "HOST:PORT" (the last ':' separates; "[::1]:8080" allowed).
@@ -60,7 +61,11 @@ int serve(const ServeOptions& o) {
     std::fprintf(stderr, "error: %s\n", store.error().message.c_str());
     return 1;
   }
-  deploy::Registry registry(std::move(specs), {.n_threads = o.threads, .n_ctx = o.ctx});
+  deploy::Registry registry(std::move(specs),
+                            {.n_threads = o.threads,
+                             .n_ctx = o.ctx,
+                             .kv_cache_type = o.kv_type == "f32" ? KvCacheType::F32
+                                                                 : KvCacheType::F16});
   for (const auto& name : registry.names()) {
     auto model = registry.get(name);
     if (!model.ok()) {
@@ -107,6 +112,10 @@ void add_serve_command(CLI::App& app, int& exit_code) {
       ->check(CLI::NonNegativeNumber);
   cmd->add_option("-c,--ctx", options->ctx, "context length in tokens (default: the model's, at most 4096)")
       ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--kv-type", options->kv_type,
+                  "KV cache element type (f32: unrounded, for debugging)")
+      ->check(CLI::IsMember({"f16", "f32"}, CLI::ignore_case))
+      ->capture_default_str();
   cmd->callback([options, &exit_code] { exit_code = serve(*options); });
 }
 

@@ -64,7 +64,11 @@ Result<std::shared_ptr<ModelInstance>> ModelInstance::load(const std::string& pa
   instance->pool_ = std::make_unique<kernels::ThreadPool>(n_threads);
   int n_ctx = options.n_ctx;
   if (n_ctx <= 0) n_ctx = std::min(instance->model_->hparams().n_ctx_train, kDefaultMaxContext);
-  instance->context_ = std::make_unique<model::Context>(*instance->model_, n_ctx, *instance->pool_);
+  const model::KvCacheType kv_type = options.kv_cache_type == KvCacheType::F32
+                                         ? model::KvCacheType::F32
+                                         : model::KvCacheType::F16;
+  instance->context_ =
+      std::make_unique<model::Context>(*instance->model_, n_ctx, *instance->pool_, kv_type);
 
   const std::string chat_template =
       instance->file_->get_string("tokenizer.chat_template").value_or("");
