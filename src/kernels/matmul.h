@@ -17,9 +17,12 @@ float dot_f32(const float* a, const float* b, int64_t n);
 /// x: [n_tokens, n_in] row-major f32; y: [n_tokens, n_out] row-major f32 (must not alias x).
 /// As in ggml, each row of x is first converted to the weight type's activation format
 /// (TypeKernels::activation_type: Q8_0 / Q8_1 / Q8_K blocks for quantized weights, f16 / bf16
-/// for F16 / BF16, unchanged for F32) and the products are the type's vec_dot. Output rows
-/// are split across `pool`; a tile of weight rows is dotted with every token before the next
-/// tile is read, so the weights are read from memory once whatever n_tokens is.
+/// for F16 / BF16, unchanged for F32) once per call. Output rows are split across `pool`.
+/// One token (decode): each thread streams its rows once through the type's vec_dot. Several
+/// tokens: from 16 on, types with batched kernels at the active SIMD level (gemm.h) decode
+/// each group of 16 rows once and multiply it with every token; otherwise a tile of rows is
+/// dotted with every token before the next tile is read. Either way the weights are read from
+/// memory once per call whatever n_tokens is.
 /// Preconditions: w_type is dequantize_supported and n_in a multiple of its block size
 /// (check_dequantizable); an unsupported type aborts with a message.
 void matmul(gguf::GgmlType w_type, const void* w, int64_t n_in, int64_t n_out, const float* x,
