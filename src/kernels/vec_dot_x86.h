@@ -177,11 +177,10 @@ inline __m512i load512(const void* p) { return _mm512_loadu_si512(p); }
 
 // Two 16-byte nibble arrays as [low(a) | high(a) | low(b) | high(b)].
 inline __m512i unpack_nibbles2(const uint8_t* qs_a, const uint8_t* qs_b) {
-  const __m256i ab = _mm256_inserti128_si256(
-      _mm256_castsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(qs_a))),
-      _mm_loadu_si128(reinterpret_cast<const __m128i*>(qs_b)), 1);
-  const __m512i abab = _mm512_inserti64x4(_mm512_castsi256_si512(ab), ab, 1);
-  const __m512i aabb = _mm512_shuffle_i32x4(abab, abab, _MM_SHUFFLE(3, 1, 2, 0));
+  const __m512i aaaa =
+      _mm512_broadcast_i32x4(_mm_loadu_si128(reinterpret_cast<const __m128i*>(qs_a)));
+  const __m512i aabb = _mm512_mask_broadcast_i32x4(
+      aaaa, 0xFF00, _mm_loadu_si128(reinterpret_cast<const __m128i*>(qs_b)));
   const __m512i shifted = _mm512_mask_srli_epi16(aabb, 0xFF00FF00u, aabb, 4);
   return _mm512_and_si512(shifted, _mm512_set1_epi8(0x0F));
 }
@@ -251,8 +250,8 @@ inline float dot_blocks2(const typename W2::Block* x, const Q8Row& y, int64_t nb
   const __m512i pair_index = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
   __m128 offset_sum = _mm_setzero_ps(), min_sum = _mm_setzero_ps();
   auto pair = [&](int64_t i, __m512 acc) {
-    const __m128 dx = _mm_cvtph_ps(_mm_setr_epi16(
-        static_cast<short>(x[i].d), static_cast<short>(x[i + 1].d), 0, 0, 0, 0, 0, 0));
+    const __m128 dx = _mm_cvtph_ps(
+        _mm_insert_epi16(_mm_cvtsi32_si128(x[i].d), static_cast<short>(x[i + 1].d), 1));
     const __m128 dxdy =
         _mm_mul_ps(dx, _mm_castpd_ps(_mm_load_sd(reinterpret_cast<const double*>(y.d + i))));
     const __m512i q = W2::unpack(x[i], x[i + 1]);
@@ -270,8 +269,8 @@ inline float dot_blocks2(const typename W2::Block* x, const Q8Row& y, int64_t nb
       offset_sum = _mm_fmadd_ps(dxdy, sums, offset_sum);
     }
     if constexpr (kHasMin) {
-      const __m128 m = _mm_cvtph_ps(_mm_setr_epi16(
-          static_cast<short>(x[i].m), static_cast<short>(x[i + 1].m), 0, 0, 0, 0, 0, 0));
+      const __m128 m = _mm_cvtph_ps(
+          _mm_insert_epi16(_mm_cvtsi32_si128(x[i].m), static_cast<short>(x[i + 1].m), 1));
       min_sum = _mm_fmadd_ps(
           m, _mm_castpd_ps(_mm_load_sd(reinterpret_cast<const double*>(y.s + i))), min_sum);
     }
