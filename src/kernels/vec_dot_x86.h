@@ -332,8 +332,8 @@ inline float vec_dot_q5_1_impl(int64_t n, const void* w, const void* a) {
 #undef GENGYUN_LEGACY_DOT
 
 // ---- K-quants with Q8_K activations -------------------------------------------------------
-// The integer sums of each block are formed in vectors; the block's f32 terms are then added
-// as vec_dot_scalar adds them.
+// The integer sums of each block are formed in vectors, then scaled by the block's f32
+// factors lane by lane (8 lanes), so only one horizontal sum is left per row.
 
 // int16 lanes [s[2c] x 8 | s[2c+1] x 8] from 16 int16 scales held as `low` = s[0..7] and
 // `high` = s[8..15] in both 128-bit halves: the scales of 16-element groups 2c and 2c+1.
@@ -357,9 +357,9 @@ inline int hsum(__m128i v) {
   return _mm_cvtsi128_si32(v);
 }
 
-// sum_g scale16[g] * bsums[g] over the 16 groups of a Q8_K block.
-inline int scaled_bsums(__m256i scale16, const BlockQ8_K& y) {
-  return hsum(_mm256_madd_epi16(scale16, load256(y.bsums)));
+// Lanes of sum_g scale16[g] * bsums[g] over the 16 groups of a Q8_K block.
+inline __m256i scaled_bsums(__m256i scale16, const BlockQ8_K& y) {
+  return _mm256_madd_epi16(scale16, load256(y.bsums));
 }
 
 // Q4_K / Q5_K: the 8 6-bit scales and mins of the sub-blocks of 32 (scale_min_k4 for all j at
@@ -379,10 +379,11 @@ inline ScalesMins unpack_scales_mins_k4(const uint8_t packed[12]) {
 }
 
 // Sum over the 8 sub-blocks of mins[j] * (bsums[2j] + bsums[2j+1]).
-inline int mins_times_bsums(uint64_t mins, const BlockQ8_K& y) {
+// Lanes j of mins[j] * (bsums[2j] + bsums[2j+1]) for the 8 sub-blocks.
+inline __m256i mins_times_bsums(uint64_t mins, const BlockQ8_K& y) {
   const __m128i m = _mm_cvtsi64_si128(static_cast<long long>(mins));
   const __m256i twice = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(m, m));
-  return hsum(_mm256_madd_epi16(twice, load256(y.bsums)));
+  return _mm256_madd_epi16(twice, load256(y.bsums));
 }
 
 inline __m128i scales_as_int16(uint64_t scales) {
@@ -395,7 +396,8 @@ template <bool kFifthBit, typename Block>
 inline float vec_dot_q45_k(int64_t n, const void* w, const void* a) {
   const auto* x = static_cast<const Block*>(w);
   const auto* y = static_cast<const BlockQ8_K*>(a);
-  float sum = 0.0f;
+  // Per block, d * (lanes of the scaled sums) - dmin * (lanes of the min sums), in 8 lanes.
+  __m256 acc = _mm256_setzero_ps();
   for (int64_t i = 0; i < n / kQK_K; ++i) {
     const Block& b = x[i];
     const ScalesMins sm = unpack_scales_mins_k4(b.scales);
@@ -423,7 +425,8 @@ inline float vec_dot_q45_k(int64_t n, const void* w, const void* a) {
           scales);
       sums = _mm512_dpwssd_epi32(sums, p, scale);
     }
-    const int scaled = _mm512_reduce_add_epi32(sums);
+    const __m256i scaled =
+        _mm256_add_epi32(_mm512_castsi512_si256(sums), _mm512_extracti64x4_epi64(sums, 1));
 #else
     const __m256i low_mask = _mm256_set1_epi8(0x0F);
     const __m256i scales = _mm256_broadcastsi128_si256(scales_as_int16(sm.scales));
@@ -447,12 +450,14 @@ inline float vec_dot_q45_k(int64_t n, const void* w, const void* a) {
       sums = dot_s16(sums, p_low, broadcast_scale(scales, 2 * j));
       sums = dot_s16(sums, p_high, broadcast_scale(scales, 2 * j + 1));
     }
-    const int scaled = hsum(sums);
+    const __m256i scaled = sums;
 #endif
-    sum += half_to_float(b.d) * y[i].d * static_cast<float>(scaled);
-    sum -= half_to_float(b.dmin) * y[i].d * static_cast<float>(mins_times_bsums(sm.mins, y[i]));
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(half_to_float(b.d) * y[i].d), _mm256_cvtepi32_ps(scaled),
+                          acc);
+    acc = _mm256_fnmadd_ps(_mm256_set1_ps(half_to_float(b.dmin) * y[i].d),
+                           _mm256_cvtepi32_ps(mins_times_bsums(sm.mins, y[i])), acc);
   }
-  return sum;
+  return hsum(acc);
 }
 
 inline float vec_dot_q4_K_impl(int64_t n, const void* w, const void* a) {
@@ -469,7 +474,7 @@ inline float vec_dot_q5_K_impl(int64_t n, const void* w, const void* a) {
 inline float vec_dot_q6_K_impl(int64_t n, const void* w, const void* a) {
   const auto* x = static_cast<const BlockQ6_K*>(w);
   const auto* y = static_cast<const BlockQ8_K*>(a);
-  float sum = 0.0f;
+  __m256 acc = _mm256_setzero_ps();
   for (int64_t i = 0; i < n / kQK_K; ++i) {
     const BlockQ6_K& b = x[i];
     const __m256i scale16 =
@@ -505,7 +510,8 @@ inline float vec_dot_q6_K_impl(int64_t n, const void* w, const void* a) {
       sums = _mm512_dpwssd_epi32(sums, p0, _mm512_permutexvar_epi16(index0, scales));
       sums = _mm512_dpwssd_epi32(sums, p1, _mm512_permutexvar_epi16(index1, scales));
     }
-    const int dots = _mm512_reduce_add_epi32(sums);
+    const __m256i dots =
+        _mm256_add_epi32(_mm512_castsi512_si256(sums), _mm512_extracti64x4_epi64(sums, 1));
 #else
     const __m256i low_mask = _mm256_set1_epi8(0x0F);
     const __m256i two_bits = _mm256_set1_epi8(0x03);
@@ -536,12 +542,14 @@ inline float vec_dot_q6_K_impl(int64_t n, const void* w, const void* a) {
         sums = dot_s16(sums, p, group_scales(low, high, 4 * h + s));
       }
     }
-    const int dots = hsum(sums);
+    const __m256i dots = sums;
 #endif
-    const int scaled = dots - 32 * scaled_bsums(scale16, y[i]);
-    sum += half_to_float(b.d) * y[i].d * static_cast<float>(scaled);
+    const __m256i scaled =
+        _mm256_sub_epi32(dots, _mm256_slli_epi32(scaled_bsums(scale16, y[i]), 5));
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(half_to_float(b.d) * y[i].d), _mm256_cvtepi32_ps(scaled),
+                          acc);
   }
-  return sum;
+  return hsum(acc);
 }
 
 // unpack_q3_k_scales minus 32, as 16 int8 lanes, without a round trip through memory.
@@ -570,7 +578,7 @@ inline float vec_dot_q3_K_impl(int64_t n, const void* w, const void* a) {
   const auto* y = static_cast<const BlockQ8_K*>(a);
   const __m256i two_bits = _mm256_set1_epi8(0x03);
   const __m256i one = _mm256_set1_epi8(0x01);
-  float sum = 0.0f;
+  __m256 acc = _mm256_setzero_ps();
   for (int64_t i = 0; i < n / kQK_K; ++i) {
     const BlockQ3_K& b = x[i];
     const __m256i scale16 = _mm256_cvtepi8_epi16(unpack_q3_k_scales_minus_32(b.scales));
@@ -591,10 +599,12 @@ inline float vec_dot_q3_K_impl(int64_t n, const void* w, const void* a) {
         sums = dot_s16(sums, p, group_scales(low, high, 4 * h + s));
       }
     }
-    const int scaled = hsum(sums) - 4 * scaled_bsums(scale16, y[i]);
-    sum += half_to_float(b.d) * y[i].d * static_cast<float>(scaled);
+    const __m256i scaled =
+        _mm256_sub_epi32(sums, _mm256_slli_epi32(scaled_bsums(scale16, y[i]), 2));
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(half_to_float(b.d) * y[i].d), _mm256_cvtepi32_ps(scaled),
+                          acc);
   }
-  return sum;
+  return hsum(acc);
 }
 
 // Q2_K: element 128 h + 32 s + l is (qs[32 h + l] >> 2s) & 3; 16 scales (low nibble) and
@@ -603,7 +613,7 @@ inline float vec_dot_q2_K_impl(int64_t n, const void* w, const void* a) {
   const auto* x = static_cast<const BlockQ2_K*>(w);
   const auto* y = static_cast<const BlockQ8_K*>(a);
   const __m256i two_bits = _mm256_set1_epi8(0x03);
-  float sum = 0.0f;
+  __m256 acc = _mm256_setzero_ps();
   for (int64_t i = 0; i < n / kQK_K; ++i) {
     const BlockQ2_K& b = x[i];
     const __m128i packed = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b.scales));
@@ -624,10 +634,12 @@ inline float vec_dot_q2_K_impl(int64_t n, const void* w, const void* a) {
         sums = dot_s16(sums, p, group_scales(low, high, 4 * h + s));
       }
     }
-    sum += half_to_float(b.d) * y[i].d * static_cast<float>(hsum(sums));
-    sum -= half_to_float(b.dmin) * y[i].d * static_cast<float>(scaled_bsums(min16, y[i]));
+    acc =
+        _mm256_fmadd_ps(_mm256_set1_ps(half_to_float(b.d) * y[i].d), _mm256_cvtepi32_ps(sums), acc);
+    acc = _mm256_fnmadd_ps(_mm256_set1_ps(half_to_float(b.dmin) * y[i].d),
+                           _mm256_cvtepi32_ps(scaled_bsums(min16, y[i])), acc);
   }
-  return sum;
+  return hsum(acc);
 }
 
 // ---- F32, F16, BF16 ------------------------------------------------------------------------
