@@ -26,6 +26,13 @@ ApiError payload_too_large(size_t limit_bytes) {
           "invalid_request_error", "", "payload_too_large"};
 }
 
+ApiError model_queue_full(const std::string& model, size_t max_waiting) {
+  return {429,
+          "The model '" + model + "' is busy: " + std::to_string(max_waiting) +
+              " requests are already waiting for it. Retry after a short wait.",
+          "requests", "", "rate_limit_exceeded"};
+}
+
 ApiError internal_error(std::string message) {
   return {500, std::move(message), "server_error", "", ""};
 }

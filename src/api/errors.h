@@ -30,6 +30,10 @@ ApiError model_not_found(const std::string& model);
 ApiError unknown_endpoint(const std::string& method, const std::string& path);
 /// 413 for a request body over `limit_bytes`.
 ApiError payload_too_large(size_t limit_bytes);
+/// 429 when `model` already has `max_waiting` requests queued behind the one it is generating.
+/// OpenAI's shape for a request-rate limit: type "requests", code "rate_limit_exceeded" (the
+/// OpenAI client libraries retry a 429 with back-off).
+ApiError model_queue_full(const std::string& model, size_t max_waiting);
 /// 500, type "server_error": a failure that is not the client's fault.
 ApiError internal_error(std::string message);
 

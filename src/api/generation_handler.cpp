@@ -8,6 +8,7 @@
 #include <spdlog/spdlog.h>
 
 #include "api/auth.h"
+#include "api/client_connection.h"
 #include "api/clock.h"
 #include "api/http_reply.h"
 #include "api/openai_request.h"
@@ -23,7 +24,12 @@ struct PreparedGeneration {
   std::shared_ptr<LoadedModel> model;
   std::vector<int32_t> prompt;
   ResponseMeta meta;
+  GenerationSlots::Ticket place;  ///< this request's place in the model's queue
 };
+
+/// The ledger's http_status for a non-streamed request whose client left (nginx's "client
+/// closed request"); nothing was sent to it.
+constexpr int kClientClosedRequest = 499;
 
 std::optional<std::string> header(const httplib::Request& req, const char* name) {
   if (!req.has_header(name)) return std::nullopt;
@@ -37,8 +43,9 @@ void fail(httplib::Response& res, UsageEntry& entry, const ApiError& error) {
   send_error(res, error);
 }
 
-ApiResult<PreparedGeneration> prepare(CompletionKind kind, deploy::Registry& registry,
+ApiResult<PreparedGeneration> prepare(CompletionKind kind, const GenerationContext& context,
                                       const std::string& body_text, UsageEntry& entry) {
+  deploy::Registry& registry = context.registry;
   auto body = parse_json_object(body_text);
   if (!body.ok()) return body.error();
   entry.set_model(requested_model(body.value()));
@@ -61,7 +68,6 @@ ApiResult<PreparedGeneration> prepare(CompletionKind kind, deploy::Registry& reg
                                          /*add_bos=*/true, /*parse_special=*/true)
                    : out.model->tokenize(out.request.prompt, /*add_bos=*/true,
                                          /*parse_special=*/false);
-  entry.set_tokens(static_cast<int64_t>(out.prompt.size()), 0);
   if (out.prompt.empty()) return invalid_request("the prompt is empty (it has no tokens)", param);
   const int64_t n_ctx = out.model->n_ctx();
   if (static_cast<int64_t>(out.prompt.size()) + 1 > n_ctx)
@@ -70,6 +76,8 @@ ApiResult<PreparedGeneration> prepare(CompletionKind kind, deploy::Registry& reg
                                std::to_string(out.prompt.size()) +
                                " tokens, plus 1 to generate. Please shorten the " + param + ".",
                            param, "context_length_exceeded");
+  out.place = context.slots.try_acquire(out.request.model);
+  if (!out.place) return model_queue_full(out.request.model, context.max_waiting_per_model);
 
   out.meta.kind = kind;
   out.meta.id = new_response_id(kind);
@@ -82,13 +90,23 @@ TokenUsage usage_of(const GenerationResult& result) {
   return {result.prompt_tokens, result.completion_tokens};
 }
 
-void respond_whole(httplib::Response& res, UsageEntry& entry, PreparedGeneration& job) {
-  auto result =
-      job.model->generate(job.prompt, job.request.params, [](std::string_view) { return true; });
+void respond_whole(httplib::Response& res, UsageEntry& entry, PreparedGeneration& job,
+                   socket_t client) {
+  auto result = job.model->generate(job.prompt, job.request.params, [client](std::string_view) {
+    return !client_disconnected(client);
+  });
   if (!result.ok())
     return fail(res, entry, internal_error("generation failed: " + result.error().message));
   const GenerationResult& r = result.value();
   entry.set_tokens(r.prompt_tokens, r.completion_tokens);
+  if (r.finish_reason == FinishReason::Cancelled) {
+    if (auto written = entry.finish(kClientClosedRequest, "cancelled",
+                                    "the client disconnected after " +
+                                        std::to_string(r.completion_tokens) + " generated tokens");
+        !written.ok())
+      spdlog::error("usage ledger: {}", written.error().message);
+    return;
+  }
   if (auto written = entry.finish(200, "ok"); !written.ok())
     return send_error(
         res, internal_error("the usage ledger cannot be written: " + written.error().message));
@@ -186,18 +204,20 @@ const char* endpoint_path(CompletionKind kind) {
   return kind == CompletionKind::Chat ? "/v1/chat/completions" : "/v1/completions";
 }
 
-void handle_generation(CompletionKind kind, deploy::Registry& registry, platform::Store& store,
-                       const httplib::Request& req, httplib::Response& res) {
+void handle_generation(CompletionKind kind, const GenerationContext& context,
+                       const httplib::Request& req, const std::string& body,
+                       httplib::Response& res) {
   const int64_t started_at_us = unix_time_us();
-  auto key = authenticate(store, header(req, "Authorization"));
+  auto key = authenticate(context.store, header(req, "Authorization"));
   if (!key.ok()) return send_error(res, key.error());
 
-  auto entry = std::make_shared<UsageEntry>(store, key->id, endpoint_path(kind), started_at_us);
+  auto entry =
+      std::make_shared<UsageEntry>(context.store, key->id, endpoint_path(kind), started_at_us);
   try {
-    auto job = prepare(kind, registry, req.body, *entry);
+    auto job = prepare(kind, context, body, *entry);
     if (!job.ok()) return fail(res, *entry, job.error());
     if (job->request.stream) return start_stream(res, entry, std::move(job.value()));
-    respond_whole(res, *entry, job.value());
+    respond_whole(res, *entry, job.value(), context.client_socket);
   } catch (const nlohmann::json::exception& e) {
     fail(res, *entry, invalid_request(std::string("invalid request: ") + e.what()));
   } catch (const std::exception& e) {

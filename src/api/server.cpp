@@ -4,6 +4,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
@@ -13,8 +14,10 @@
 #include <httplib.h>
 
 #include "api/auth.h"
+#include "api/client_connection.h"
 #include "api/clock.h"
 #include "api/generation_handler.h"
+#include "api/generation_slots.h"
 #include "api/http_reply.h"
 #include "api/openai_response.h"
 #include "api/usage_entry.h"
@@ -76,17 +79,55 @@ ApiError error_for_status(const httplib::Request& req, int status) {
   }
 }
 
+/// Whether a Content-Length header value is a decimal number of bytes. httplib reads any other
+/// value (e.g. "-5") with strtoull and refuses it as too large.
+bool valid_content_length(const std::string& value) {
+  return !value.empty() && value.size() <= 19 &&
+         value.find_first_not_of("0123456789") == std::string::npos;
+}
+
+/// The request body, read through httplib's content reader so that every Content-Type is
+/// accepted (httplib's own reading caps application/x-www-form-urlencoded bodies, what
+/// `curl -d` sends, at 8192 bytes, a limit compiled into Debian's libcpp-httplib). Bodies over
+/// the payload limit are 413, a malformed Content-Length is 400.
+ApiResult<std::string> read_body(const httplib::Request& req, httplib::Response& res,
+                                 const httplib::ContentReader& reader) {
+  if (req.has_header("Content-Length")) {
+    const std::string length = req.get_header_value("Content-Length");
+    if (!valid_content_length(length))
+      return invalid_request("The Content-Length header '" + length.substr(0, 40) +
+                             "' is not a number of bytes.");
+  }
+  std::string body;
+  bool too_large = false;
+  const bool read = reader([&](const char* data, size_t size) {
+    too_large = body.size() + size > kMaxRequestBodyBytes;
+    if (!too_large) body.append(data, size);
+    return !too_large;
+  });
+  if (read) return body;
+  if (res.status == 413 || too_large) return payload_too_large(kMaxRequestBodyBytes);
+  return invalid_request("The request body could not be read (connection closed or timed out).");
+}
+
 }  // namespace
 
 struct Server::Impl {
-  Impl(deploy::Registry& registry, platform::Store& store)
-      : registry(registry), store(store), started_s(unix_time_us() / 1000000) {}
+  Impl(deploy::Registry& registry, platform::Store& store, ServerOptions options)
+      : registry(registry),
+        store(store),
+        options(options),
+        slots(options.max_waiting_per_model),
+        started_s(unix_time_us() / 1000000) {}
 
   void install_routes();
   void list_models(const httplib::Request& req, httplib::Response& res);
+  void generation_route(CompletionKind kind);
 
   deploy::Registry& registry;
   platform::Store& store;
+  const ServerOptions options;
+  GenerationSlots slots;
   const int64_t started_s;
   httplib::Server http;
   bool bound = false;
@@ -95,21 +136,34 @@ struct Server::Impl {
   std::atomic<bool> stop_requested{false};
 };
 
+void Server::Impl::generation_route(CompletionKind kind) {
+  http.Post(endpoint_path(kind), [this, kind](const httplib::Request& req, httplib::Response& res,
+                                              const httplib::ContentReader& reader) {
+    auto body = read_body(req, res, reader);
+    if (!body.ok()) return send_error(res, body.error());
+    GenerationContext context{registry, store, slots, options.max_waiting_per_model,
+                              find_client_socket(req)};
+    handle_generation(kind, context, req, body.value(), res);
+  });
+}
+
 void Server::Impl::install_routes() {
+  const size_t threads = std::max<size_t>(options.worker_threads, 1);
+  http.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
   http.set_socket_options(reuse_address_only);
   http.set_payload_max_length(kMaxRequestBodyBytes);
+  http.set_read_timeout(options.read_timeout_s, 0);
+  http.set_write_timeout(options.write_timeout_s, 0);
+  http.set_keep_alive_timeout(options.keep_alive_timeout_s);
+  http.set_keep_alive_max_count(options.keep_alive_max_count);
 
   http.Get("/health", [](const httplib::Request&, httplib::Response& res) {
     send_json(res, {{"status", "ok"}});
   });
   http.Get("/v1/models",
            [this](const httplib::Request& req, httplib::Response& res) { list_models(req, res); });
-  http.Post("/v1/chat/completions", [this](const httplib::Request& req, httplib::Response& res) {
-    handle_generation(CompletionKind::Chat, registry, store, req, res);
-  });
-  http.Post("/v1/completions", [this](const httplib::Request& req, httplib::Response& res) {
-    handle_generation(CompletionKind::Text, registry, store, req, res);
-  });
+  generation_route(CompletionKind::Chat);
+  generation_route(CompletionKind::Text);
 
   http.set_error_handler(
       httplib::Server::HandlerWithResponse([](const httplib::Request& req, httplib::Response& res) {
@@ -143,8 +197,8 @@ void Server::Impl::list_models(const httplib::Request& req, httplib::Response& r
   send_json(res, model_list(registry.names(), started_s));
 }
 
-Server::Server(deploy::Registry& registry, platform::Store& store)
-    : impl_(std::make_unique<Impl>(registry, store)) {
+Server::Server(deploy::Registry& registry, platform::Store& store, ServerOptions options)
+    : impl_(std::make_unique<Impl>(registry, store, options)) {
   impl_->install_routes();
 }
 

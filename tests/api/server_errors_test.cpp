@@ -190,7 +190,8 @@ TEST_F(ServerTest, PromptOverTheContextIs400ContextLengthExceeded) {
   ASSERT_EQ(ledger.size(), 2u);
   EXPECT_EQ(ledger[0].status, "error");
   EXPECT_EQ(ledger[0].http_status, 400);
-  EXPECT_EQ(ledger[0].prompt_tokens, 512);
+  // Refused before generation: nothing was processed, nothing is charged.
+  EXPECT_EQ(ledger[0].prompt_tokens, 0);
   EXPECT_EQ(ledger[0].completion_tokens, 0);
   EXPECT_EQ(ledger[1].status, "ok");
   EXPECT_EQ(ledger[1].prompt_tokens, 511);
@@ -209,6 +210,36 @@ TEST_F(ServerTest, BodyOverTheLimitIs413) {
   const std::string huge =
       R"({"model":"stories","prompt":")" + std::string(kMaxRequestBodyBytes, 'a') + R"("})";
   expect_error(post_text("/v1/completions", huge, key_), 413, "payload_too_large");
+  auto ok =
+      post("/v1/completions", {{"model", "stories"}, {"prompt", "a"}, {"max_tokens", 1}}, key_);
+  ASSERT_TRUE(ok);
+  EXPECT_EQ(ok->status, 200) << ok->body;
+}
+
+TEST_F(ServerTest, FormUrlEncodedJsonBodyOver8KiBIsServed) {
+  // `curl -d` sends application/x-www-form-urlencoded; httplib's own body reading caps such
+  // bodies at 8192 bytes.
+  std::string body = json({{"model", "stories"}, {"prompt", "Once"}, {"max_tokens", 1}}).dump();
+  body += std::string(8300 - body.size(), ' ');
+  httplib::Client client("127.0.0.1", port_);
+  auto r = client.Post("/v1/completions", {{"Authorization", "Bearer " + key_}}, body,
+                       "application/x-www-form-urlencoded");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200) << r->body;
+  EXPECT_EQ(json::parse(r->body)["usage"]["completion_tokens"], 1);
+  ASSERT_EQ(rows().size(), 1u);
+  EXPECT_EQ(rows()[0].status, "ok");
+}
+
+TEST_F(ServerTest, NegativeContentLengthIs400) {
+  const std::string reply = raw_exchange(
+      port_, "POST /v1/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer " + key_ +
+                 "\r\nContent-Type: application/json\r\nContent-Length: -5\r\nConnection: close\r\n\r\n");
+  ASSERT_EQ(reply.rfind("HTTP/1.1 400", 0), 0u) << reply;
+  const json error = json::parse(reply.substr(reply.find("\r\n\r\n") + 4))["error"];
+  EXPECT_EQ(error["message"], "The Content-Length header '-5' is not a number of bytes.");
+  EXPECT_EQ(error["type"], "invalid_request_error");
+  EXPECT_TRUE(rows().empty());
   auto ok =
       post("/v1/completions", {{"model", "stories"}, {"prompt", "a"}, {"max_tokens", 1}}, key_);
   ASSERT_TRUE(ok);

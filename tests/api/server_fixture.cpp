@@ -1,5 +1,11 @@
 #include "server_fixture.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
 #include <chrono>
 
 namespace gengyun::api::testing {
@@ -44,6 +50,37 @@ std::string streamed_text(const SseBody& sse) {
   return text;
 }
 
+int connect_to(int port) {
+  const int sock = socket(AF_INET, SOCK_STREAM, 0);
+  EXPECT_GE(sock, 0);
+  if (sock < 0) return -1;
+  timeval timeout{30, 0};
+  setsockopt(sock, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (connect(sock, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    ADD_FAILURE() << "cannot connect to port " << port;
+    close(sock);
+    return -1;
+  }
+  return sock;
+}
+
+std::string raw_exchange(int port, const std::string& request) {
+  const int sock = connect_to(port);
+  if (sock < 0) return "";
+  EXPECT_EQ(send(sock, request.data(), request.size(), MSG_NOSIGNAL),
+            static_cast<ssize_t>(request.size()));
+  std::string received;
+  char buffer[4096];
+  for (ssize_t n; (n = recv(sock, buffer, sizeof buffer, 0)) > 0;)
+    received.append(buffer, static_cast<size_t>(n));
+  close(sock);
+  return received;
+}
+
 void ServerTest::SetUpTestSuite() {
   if (!gengyun::testing::testdata_present()) return;
   registry_ = new deploy::Registry(
@@ -72,7 +109,7 @@ void ServerTest::SetUp() {
   ASSERT_TRUE(info.ok() && info.value());
   key_id_ = info.value()->id;
 
-  server_ = std::make_unique<Server>(*registry_, *store_);
+  server_ = std::make_unique<Server>(*registry_, *store_, options_);
   auto port = server_->bind("127.0.0.1", 0);
   ASSERT_TRUE(port.ok()) << port.error().message;
   port_ = port.value();

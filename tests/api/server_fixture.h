@@ -33,6 +33,14 @@ SseBody parse_sse(const std::string& body);
 /// The concatenated text of streamed chunks (delta.content for chat, text for completions).
 std::string streamed_text(const SseBody& sse);
 
+/// A TCP connection to 127.0.0.1:port with a 30 s receive timeout; fails the test when it
+/// cannot connect (returns -1).
+int connect_to(int port);
+
+/// Sends `request` bytes on a fresh connection and returns everything received until the server
+/// closes it (or 30 s pass).
+std::string raw_exchange(int port, const std::string& request);
+
 class ServerTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite();
@@ -57,6 +65,7 @@ class ServerTest : public ::testing::Test {
   std::shared_ptr<LoadedModel> model(const std::string& name);
 
   static deploy::Registry* registry_;
+  ServerOptions options_;  ///< what SetUp() starts the server with
   std::filesystem::path dir_;
   std::unique_ptr<platform::Store> store_;
   std::string key_;  ///< an active key named "test"
