@@ -72,7 +72,7 @@ void add_run_command(CLI::App& app, int& exit_code) {
   auto* cmd = app.add_subcommand("run", "generate text from a prompt, streamed to stdout");
   cmd->add_option("model", options->model_path, "GGUF model file")->required();
   cmd->add_option("-p,--prompt", options->prompt, "prompt text")->required();
-  cmd->add_option("-n,--n-predict", options->n_predict, "tokens to generate at most (-1: until the context is full)");
+  cmd->add_option("-n,--n-predict", options->n_predict, "tokens to generate at most (< 0: until the context is full)");
   cmd->add_option("--temp", options->temperature, "temperature; 0 is greedy");
   cmd->add_option("--top-k", options->top_k, "top-k (0: off)");
   cmd->add_option("--top-p", options->top_p, "top-p (1: off)");

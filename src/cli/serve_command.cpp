@@ -42,14 +42,19 @@ Result<std::pair<std::string, int>> parse_listen(const std::string& text) {
 }
 
 int serve(const ServeOptions& o) {
-  std::vector<deploy::ModelSpec> specs;
-  for (const auto& text : o.models) {
-    auto spec = deploy::parse_model_spec(text);
-    if (!spec.ok()) {
-      std::fprintf(stderr, "error: %s\n", spec.error().message.c_str());
-      return 1;
-    }
-    specs.push_back(spec.value());
+  // SIGINT/SIGTERM are blocked before any thread exists (threads inherit the mask, and the
+  // models' thread pools start below) and taken by a thread of their own with sigwait, so
+  // stopping the server happens outside a signal handler and in-flight requests finish.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  auto specs = deploy::parse_model_specs(o.models);
+  if (!specs.ok()) {
+    std::fprintf(stderr, "error: %s\n", specs.error().message.c_str());
+    return 1;
   }
   auto listen = parse_listen(o.listen);
   if (!listen.ok()) {
@@ -61,7 +66,7 @@ int serve(const ServeOptions& o) {
     std::fprintf(stderr, "error: %s\n", store.error().message.c_str());
     return 1;
   }
-  deploy::Registry registry(std::move(specs),
+  deploy::Registry registry(std::move(specs.value()),
                             {.n_threads = o.threads,
                              .n_ctx = o.ctx,
                              .kv_cache_type = o.kv_type == "f32" ? KvCacheType::F32
@@ -80,13 +85,6 @@ int serve(const ServeOptions& o) {
     return 1;
   }
 
-  // SIGINT/SIGTERM are taken by a thread of their own (sigwait) so that stopping the server
-  // happens outside a signal handler.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   std::thread waiter([&] {
     int received = 0;
     sigwait(&signals, &received);

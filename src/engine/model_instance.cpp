@@ -2,9 +2,11 @@
 
 #include <algorithm>
 #include <chrono>
+#include <new>
 #include <random>
 
 #include "sampling/sampler.h"
+#include "sampling/sampling_params.h"
 #include "sampling/stop_matcher.h"
 
 namespace gengyun {
@@ -35,6 +37,7 @@ int64_t now_us() {
 }
 
 constexpr int kDefaultMaxContext = 4096;
+constexpr int kMaxThreads = 1024;
 
 }  // namespace
 
@@ -51,8 +54,14 @@ Result<std::shared_ptr<ModelInstance>> ModelInstance::load(const std::string& pa
   if (!tokenizer.ok()) return make_error(path + ": " + tokenizer.error().message);
   instance->tokenizer_ = std::move(tokenizer.value());
 
+  if (instance->file_->tensors().empty())
+    return make_error(path + ": the file holds a vocabulary but no weights (a vocab-only GGUF "
+                             "works with `gengyun tokenize`, not for generation)");
   auto model = model::Model::load(instance->file_);
-  if (!model.ok()) return make_error(path + ": " + model.error().message);
+  if (!model.ok()) {
+    const std::string& message = model.error().message;
+    return make_error(message.starts_with(path) ? message : path + ": " + message);
+  }
   instance->model_ = std::move(model.value());
   if (instance->model_->hparams().n_vocab != instance->tokenizer_->n_vocab())
     return make_error(path + ": token_embd.weight has " +
@@ -61,14 +70,27 @@ Result<std::shared_ptr<ModelInstance>> ModelInstance::load(const std::string& pa
                       std::to_string(instance->tokenizer_->n_vocab()) + " tokens");
 
   const int n_threads = options.n_threads > 0 ? options.n_threads : kernels::physical_core_count();
-  instance->pool_ = std::make_unique<kernels::ThreadPool>(n_threads);
+  if (n_threads > kMaxThreads)
+    return make_error(std::to_string(n_threads) + " threads requested; at most " +
+                      std::to_string(kMaxThreads) + " are allowed");
+  const int n_ctx_train = instance->model_->hparams().n_ctx_train;
   int n_ctx = options.n_ctx;
-  if (n_ctx <= 0) n_ctx = std::min(instance->model_->hparams().n_ctx_train, kDefaultMaxContext);
+  if (n_ctx <= 0) n_ctx = std::min(n_ctx_train, kDefaultMaxContext);
+  if (n_ctx > n_ctx_train)
+    return make_error(path + ": a context of " + std::to_string(n_ctx) +
+                      " tokens is longer than the model's training context (" +
+                      std::to_string(n_ctx_train) + " tokens)");
+  instance->pool_ = std::make_unique<kernels::ThreadPool>(n_threads);
   const model::KvCacheType kv_type = options.kv_cache_type == KvCacheType::F32
                                          ? model::KvCacheType::F32
                                          : model::KvCacheType::F16;
-  instance->context_ =
-      std::make_unique<model::Context>(*instance->model_, n_ctx, *instance->pool_, kv_type);
+  try {
+    instance->context_ =
+        std::make_unique<model::Context>(*instance->model_, n_ctx, *instance->pool_, kv_type);
+  } catch (const std::bad_alloc&) {
+    return make_error(path + ": not enough memory for the KV cache of a " + std::to_string(n_ctx) +
+                      "-token context; choose a shorter one (--ctx)");
+  }
 
   const std::string chat_template =
       instance->file_->get_string("tokenizer.chat_template").value_or("");
@@ -110,10 +132,6 @@ Result<GenerationResult> ModelInstance::generate(std::span<const int32_t> prompt
       return make_error("token id " + std::to_string(id) + " is outside the vocabulary (0.." +
                         std::to_string(n_vocab() - 1) + ")");
 
-  std::lock_guard lock(generate_mutex_);
-  GenerationResult result;
-  result.prompt_tokens = static_cast<int>(prompt.size());
-
   sampling::SamplingParams sp;
   sp.temperature = params.temperature;
   sp.top_k = params.top_k;
@@ -123,6 +141,12 @@ Result<GenerationResult> ModelInstance::generate(std::span<const int32_t> prompt
   sp.presence_penalty = params.presence_penalty;
   sp.frequency_penalty = params.frequency_penalty;
   sp.penalty_last_n = params.penalty_last_n;
+  if (auto valid = sampling::validate(sp); !valid.ok()) return valid.error();
+
+  std::lock_guard lock(generate_mutex_);
+  GenerationResult result;
+  result.prompt_tokens = static_cast<int>(prompt.size());
+
   sp.seed = params.seed ? *params.seed : std::random_device{}();
   sampling::Sampler sampler(sp);
   sampling::StopMatcher stop(params.stop);

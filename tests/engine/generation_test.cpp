@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <cmath>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -175,6 +176,43 @@ TEST(Generation, BadPromptsAreErrors) {
   // 14 prompt positions + 2 generated tokens fill the 16 positions; the token sampled from
   // the last position's logits is the third.
   EXPECT_EQ(full->completion_tokens, 3);
+}
+
+TEST(Generation, BadSamplingParametersAreErrors) {
+  REQUIRE_TESTDATA();
+  auto model = load("stories260K-f32.gguf");
+  ASSERT_TRUE(model);
+  const auto tokens = model->tokenize("Once", true, false);
+  std::string ignored;
+  auto params = greedy(4);
+  params.temperature = std::nanf("");
+  auto nan_temperature = collect(*model, tokens, params, ignored);
+  ASSERT_FALSE(nan_temperature.ok());
+  EXPECT_EQ(nan_temperature.error().message, "sampling parameter temperature must be a finite number (got nan)");
+  params = greedy(4);
+  params.top_p = 5.0f;
+  EXPECT_FALSE(collect(*model, tokens, params, ignored).ok());
+  params = greedy(4);
+  params.min_p = 2.0f;
+  EXPECT_FALSE(collect(*model, tokens, params, ignored).ok());
+}
+
+TEST(Generation, LoadRefusesWhatCannotRun) {
+  REQUIRE_TESTDATA();
+  const std::string stories = testdata_path("models/stories260K-f32.gguf");
+  auto threads = LoadedModel::load(stories, {.n_threads = 100000});
+  ASSERT_FALSE(threads.ok());
+  EXPECT_EQ(threads.error().message, "100000 threads requested; at most 1024 are allowed");
+  auto context = LoadedModel::load(stories, {.n_threads = 1, .n_ctx = 2000000000});
+  ASSERT_FALSE(context.ok());
+  EXPECT_EQ(context.error().message,
+            stories + ": a context of 2000000000 tokens is longer than the model's training context (512 tokens)");
+  const std::string vocab = testdata_path("tokenizer/qwen-vocab.gguf");
+  auto vocab_only = LoadedModel::load(vocab, {.n_threads = 1});
+  ASSERT_FALSE(vocab_only.ok());
+  EXPECT_EQ(vocab_only.error().message,
+            vocab + ": the file holds a vocabulary but no weights (a vocab-only GGUF works with "
+                    "`gengyun tokenize`, not for generation)");
 }
 
 TEST(Generation, LoadErrorsNameTheFile) {
