@@ -155,6 +155,26 @@ TEST_F(BusyServerTest, QueuedRequestsLeaveHealthModelsAndOtherModelsServed) {
   EXPECT_EQ(rate_limited, 1);
 }
 
+TEST_F(ServerTest, SlowHeaderConnectionsDoNotBlockHealth) {
+  // Ten clients that never finish their headers each hold a worker thread until the read
+  // timeout; httplib's default pool of 8 threads would have none left for /health.
+  std::vector<int> slow;
+  for (int i = 0; i < 10; ++i) {
+    const int sock = connect_to(port_);
+    ASSERT_GE(sock, 0);
+    const std::string partial = "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n";
+    ASSERT_EQ(send(sock, partial.data(), partial.size(), MSG_NOSIGNAL),
+              static_cast<ssize_t>(partial.size()));
+    slow.push_back(sock);
+  }
+  httplib::Client client("127.0.0.1", port_);
+  client.set_read_timeout(4, 0);  // under the server's 5 s read timeout for the slow clients
+  auto health = client.Get("/health");
+  ASSERT_TRUE(health) << httplib::to_string(health.error());
+  EXPECT_EQ(health->status, 200);
+  for (int sock : slow) close(sock);
+}
+
 TEST_F(ServerTest, ClientThatLeavesAWholeResponseRequestIsCancelled) {
   const std::string prompt = "The quick brown fox";
   const int sock = connect_to(port_);
