@@ -15,10 +15,12 @@ namespace {
 struct BenchFlags {
   std::string model_path;
   engine::BenchOptions options;
+  std::string kv_type = "f16";
   bool json = false;
 };
 
-int bench(const BenchFlags& f) {
+int bench(BenchFlags f) {
+  f.options.kv_cache_type = f.kv_type == "f32" ? model::KvCacheType::F32 : model::KvCacheType::F16;
   auto result = engine::run_bench(f.model_path, f.options, [](std::string_view stage) {
     std::fprintf(stderr, "bench: %.*s\n", static_cast<int>(stage.size()), stage.data());
   });
@@ -43,6 +45,8 @@ void add_bench_command(CLI::App& app, int& exit_code) {
   cmd->add_option("-t,--threads", o.n_threads, "threads (default: physical cores)");
   cmd->add_option("-r,--repeats", o.repeats, "prefill + decode runs; medians are reported (default 3)");
   cmd->add_option("--seed", o.seed, "seed of the random prompt tokens");
+  cmd->add_option("--kv-type", flags->kv_type, "KV cache element type: f16 (default) or f32")
+      ->check(CLI::IsMember({"f16", "f32"}));
   cmd->add_flag("--json", flags->json, "print one JSON object");
   cmd->callback([flags, &exit_code] { exit_code = bench(*flags); });
 }

@@ -60,6 +60,7 @@ std::string bench_result_json(const BenchResult& r) {
   field("n_prompt", std::to_string(r.n_prompt));
   field("n_gen", std::to_string(r.n_gen));
   field("repeats", std::to_string(r.repeats));
+  field("kv_cache_type", json_string(r.kv_cache_type));
   field("prefill_tokens_per_s", json_number(r.prefill_tokens_per_s));
   field("decode_tokens_per_s", json_number(r.decode_tokens_per_s));
   field("prefill_runs_tokens_per_s", json_numbers(r.prefill_runs_tokens_per_s));
@@ -74,13 +75,13 @@ std::string bench_result_text(const BenchResult& r) {
   const auto format = [&r](char* buf, size_t size) {
     return std::snprintf(buf, size,
                 "model      %s (%s)\n"
-                "cpu        %s; threads: %d\n"
+                "cpu        %s; threads: %d; KV cache: %s\n"
                 "prefill    %8.2f tokens/s  (%d tokens in one batch, median of %d)\n"
                 "decode     %8.2f tokens/s  (%d tokens, median of %d)\n"
                 "weights    %8.1f MB read per decoded token\n"
                 "bandwidth  %8.2f GB/s read by the same threads\n"
                 "decode uses %.1f%% of the read bandwidth\n",
-                r.model.c_str(), r.arch.c_str(), r.cpu_model.c_str(), r.threads, r.prefill_tokens_per_s,
+                r.model.c_str(), r.arch.c_str(), r.cpu_model.c_str(), r.threads, r.kv_cache_type.c_str(), r.prefill_tokens_per_s,
                 r.n_prompt, r.repeats, r.decode_tokens_per_s, r.n_gen, r.repeats,
                 r.weight_bytes_per_token / 1e6, r.read_bandwidth_gb_per_s,
                 100 * r.decode_bandwidth_utilization);

@@ -9,7 +9,7 @@
 namespace gengyun::engine {
 
 /// The result as one JSON object on one line with a trailing newline. Keys: model, arch,
-/// cpu_model, threads, n_prompt, n_gen, repeats, prefill_tokens_per_s, decode_tokens_per_s,
+/// cpu_model, threads, n_prompt, n_gen, repeats, kv_cache_type, prefill_tokens_per_s, decode_tokens_per_s,
 /// prefill_runs_tokens_per_s, decode_runs_tokens_per_s (arrays), weight_bytes_per_token,
 /// read_bandwidth_gb_per_s, decode_bandwidth_utilization.
 std::string bench_result_json(const BenchResult& result);

@@ -71,7 +71,7 @@ Result<BenchResult> run_bench(const std::string& path, const BenchOptions& optio
   const int n_ctx = static_cast<int>(n_positions);
 
   kernels::ThreadPool pool(options.n_threads > 0 ? options.n_threads : kernels::physical_core_count());
-  model::Context ctx(m, n_ctx, pool);
+  model::Context ctx(m, n_ctx, pool, options.kv_cache_type, options.n_prompt);
   const auto report = [&progress](const std::string& stage) {
     if (progress) progress(stage);
   };
@@ -93,6 +93,7 @@ Result<BenchResult> run_bench(const std::string& path, const BenchOptions& optio
   result.n_prompt = options.n_prompt;
   result.n_gen = options.n_gen;
   result.repeats = options.repeats;
+  result.kv_cache_type = options.kv_cache_type == model::KvCacheType::F16 ? "f16" : "f32";
   result.weight_bytes_per_token = weight_bytes_per_token(*file);
 
   for (int rep = 0; rep < options.repeats; ++rep) {

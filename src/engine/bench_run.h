@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "gguf/gguf.h"
+#include "model/kv_cache.h"
 #include "util/result.h"
 
 namespace gengyun::engine {
@@ -24,6 +25,7 @@ struct BenchOptions {
   int n_gen = 128;      ///< tokens decoded one at a time after the prompt
   int n_threads = 0;    ///< 0: one per physical core
   int repeats = 3;      ///< fresh prefill + decode runs; medians are reported
+  model::KvCacheType kv_cache_type = model::KvCacheType::F16;  ///< KV cache element type
   uint64_t seed = 1;    ///< seed of the random prompt token ids
   size_t bandwidth_bytes = size_t{1} << 30;  ///< buffer of the read bandwidth measurement
   int bandwidth_passes = 5;                  ///< its passes (the fastest counts)
@@ -38,6 +40,7 @@ struct BenchResult {
   int n_prompt = 0;
   int n_gen = 0;
   int repeats = 0;
+  std::string kv_cache_type;  ///< "f16" or "f32"
   double prefill_tokens_per_s = 0;
   double decode_tokens_per_s = 0;
   std::vector<double> prefill_runs_tokens_per_s;  ///< one per repeat, in run order
@@ -60,8 +63,8 @@ using BenchProgress = std::function<void(std::string_view stage)>;
 
 /// Loads the model at `path`, warms it up (one token, so its pages are in memory), then runs
 /// `repeats` times: a cleared context, one prefill of n_prompt random token ids (fixed seed,
-/// uniform over the vocabulary) timed as one batch (one Context::eval), then n_gen decode
-/// steps timed together, each feeding back the argmax of the previous logits. Then measures
+/// uniform over the vocabulary) timed as one forward pass (the context's batch is n_prompt
+/// tokens), then n_gen decode steps timed together, each feeding back the argmax of the previous logits. Then measures
 /// the read bandwidth with the same threads. Errors: n_prompt, n_gen or repeats < 1,
 /// n_threads outside [0, kMaxBenchThreads], bandwidth options that measure_read_bandwidth
 /// refuses, n_prompt + n_gen beyond the model's context length, those of gguf::File::open,

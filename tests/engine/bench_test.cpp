@@ -83,6 +83,7 @@ TEST(BenchRun, TinyModelGivesSaneNumbersAndJson) {
   EXPECT_EQ(r.threads, 2);
   EXPECT_EQ(r.n_prompt, 16);
   EXPECT_EQ(r.n_gen, 8);
+  EXPECT_EQ(r.kv_cache_type, "f16");
   ASSERT_EQ(r.prefill_runs_tokens_per_s.size(), 3u);
   ASSERT_EQ(r.decode_runs_tokens_per_s.size(), 3u);
   for (double v : r.prefill_runs_tokens_per_s) EXPECT_GT(v, 0);
@@ -101,7 +102,7 @@ TEST(BenchRun, TinyModelGivesSaneNumbersAndJson) {
   const nlohmann::json j = nlohmann::json::parse(bench_result_json(r));
   for (const char* key :
        {"model", "arch", "cpu_model", "threads", "n_prompt", "n_gen", "repeats", "prefill_tokens_per_s",
-        "decode_tokens_per_s", "prefill_runs_tokens_per_s", "decode_runs_tokens_per_s", "weight_bytes_per_token",
+        "kv_cache_type", "decode_tokens_per_s", "prefill_runs_tokens_per_s", "decode_runs_tokens_per_s", "weight_bytes_per_token",
         "read_bandwidth_gb_per_s", "decode_bandwidth_utilization"})
     EXPECT_TRUE(j.contains(key)) << key;
   EXPECT_EQ(j["model"], path);
@@ -110,6 +111,7 @@ TEST(BenchRun, TinyModelGivesSaneNumbersAndJson) {
   EXPECT_EQ(j["n_prompt"], 16);
   EXPECT_EQ(j["n_gen"], 8);
   EXPECT_EQ(j["repeats"], 3);
+  EXPECT_EQ(j["kv_cache_type"], "f16");
   EXPECT_EQ(j["weight_bytes_per_token"].get<uint64_t>(), r.weight_bytes_per_token);
   EXPECT_EQ(j["prefill_tokens_per_s"].get<double>(), r.prefill_tokens_per_s);
   EXPECT_EQ(j["decode_tokens_per_s"].get<double>(), r.decode_tokens_per_s);
@@ -122,13 +124,15 @@ TEST(BenchRun, TinyModelGivesSaneNumbersAndJson) {
   EXPECT_NE(text.find("decode"), std::string::npos);
 }
 
-TEST(BenchRun, MediansOfOddAndEvenRepeats) {
+TEST(BenchRun, EvenRepeatsAverageTheMiddleTwoWithAnF32KvCache) {
   REQUIRE_TESTDATA();
   BenchOptions o = quick_options();
   o.repeats = 2;
+  o.kv_cache_type = model::KvCacheType::F32;
   auto result = run_bench(testdata_path("models/qwen2-tiny-q8_0.gguf"), o);
   ASSERT_TRUE(result.ok()) << result.error().message;
   const BenchResult& r = result.value();
+  EXPECT_EQ(r.kv_cache_type, "f32");
   ASSERT_EQ(r.decode_runs_tokens_per_s.size(), 2u);
   EXPECT_DOUBLE_EQ(r.decode_tokens_per_s, (r.decode_runs_tokens_per_s[0] + r.decode_runs_tokens_per_s[1]) / 2);
   EXPECT_DOUBLE_EQ(r.prefill_tokens_per_s, (r.prefill_runs_tokens_per_s[0] + r.prefill_runs_tokens_per_s[1]) / 2);
