@@ -11,28 +11,34 @@
 namespace gengyun::kernels::scalar {
 namespace {
 
-// Element j and j + 16 of a 4-bit block come from the low and high nibble of qs[j].
-template <typename Level>
-int dot_nibbles(const uint8_t* qs, const int8_t* a, Level level) {
-  int sum = 0;
+// The 32 nibbles of a 4-bit block: element j and j + 16 are the low and high nibble of qs[j].
+inline void unpack_nibbles(const uint8_t* qs, int8_t* q) {
   for (int j = 0; j < kQK / 2; ++j) {
-    sum += level(qs[j] & 0x0F, j) * a[j];
-    sum += level(qs[j] >> 4, j + kQK / 2) * a[j + kQK / 2];
+    q[j] = static_cast<int8_t>(qs[j] & 0x0F);
+    q[j + kQK / 2] = static_cast<int8_t>(qs[j] >> 4);
   }
-  return sum;
 }
 
-inline uint32_t fifth_bits(const uint8_t qh[4]) {
+// Adds the fifth bits of a Q5 block (bit j of the little-endian qh belongs to element j) as 16.
+inline void add_fifth_bits(const uint8_t qh[4], int8_t* q) {
   uint32_t bits;
   std::memcpy(&bits, qh, sizeof(bits));
-  return bits;
+  for (int j = 0; j < kQK; ++j) q[j] = static_cast<int8_t>(q[j] | ((bits >> j) & 1) << 4);
+}
+
+inline int dot32(const int8_t* w, const int8_t* a, int offset) {
+  int sum = 0;
+  for (int j = 0; j < kQK; ++j) sum += (w[j] - offset) * a[j];
+  return sum;
 }
 
 float dot_q4_0(int64_t n, const void* w, const Q8Row& y) {
   const auto* x = static_cast<const BlockQ4_0*>(w);
   float sum = 0.0f;
   for (int64_t i = 0; i < n / kQK; ++i) {
-    const int sumi = dot_nibbles(x[i].qs, y.qs + i * kQK, [](int q, int) { return q - 8; });
+    int8_t q[kQK];
+    unpack_nibbles(x[i].qs, q);
+    const int sumi = dot32(q, y.qs + i * kQK, 8);
     sum += static_cast<float>(sumi) * fp16_to_fp32(x[i].d) * y.d[i];
   }
   return sum;
@@ -42,7 +48,9 @@ float dot_q4_1(int64_t n, const void* w, const Q8Row& y) {
   const auto* x = static_cast<const BlockQ4_1*>(w);
   float sum = 0.0f;
   for (int64_t i = 0; i < n / kQK; ++i) {
-    const int sumi = dot_nibbles(x[i].qs, y.qs + i * kQK, [](int q, int) { return q; });
+    int8_t q[kQK];
+    unpack_nibbles(x[i].qs, q);
+    const int sumi = dot32(q, y.qs + i * kQK, 0);
     sum += fp16_to_fp32(x[i].d) * y.d[i] * static_cast<float>(sumi) + fp16_to_fp32(x[i].m) * y.s[i];
   }
   return sum;
@@ -52,10 +60,10 @@ float dot_q5_0(int64_t n, const void* w, const Q8Row& y) {
   const auto* x = static_cast<const BlockQ5_0*>(w);
   float sum = 0.0f;
   for (int64_t i = 0; i < n / kQK; ++i) {
-    const uint32_t qh = fifth_bits(x[i].qh);
-    const int sumi = dot_nibbles(x[i].qs, y.qs + i * kQK, [qh](int q, int e) {
-      return (q | static_cast<int>((qh >> e) & 1) << 4) - 16;
-    });
+    int8_t q[kQK];
+    unpack_nibbles(x[i].qs, q);
+    add_fifth_bits(x[i].qh, q);
+    const int sumi = dot32(q, y.qs + i * kQK, 16);
     sum += fp16_to_fp32(x[i].d) * y.d[i] * static_cast<float>(sumi);
   }
   return sum;
@@ -65,10 +73,10 @@ float dot_q5_1(int64_t n, const void* w, const Q8Row& y) {
   const auto* x = static_cast<const BlockQ5_1*>(w);
   float sum = 0.0f;
   for (int64_t i = 0; i < n / kQK; ++i) {
-    const uint32_t qh = fifth_bits(x[i].qh);
-    const int sumi = dot_nibbles(x[i].qs, y.qs + i * kQK, [qh](int q, int e) {
-      return q | static_cast<int>((qh >> e) & 1) << 4;
-    });
+    int8_t q[kQK];
+    unpack_nibbles(x[i].qs, q);
+    add_fifth_bits(x[i].qh, q);
+    const int sumi = dot32(q, y.qs + i * kQK, 0);
     sum += fp16_to_fp32(x[i].d) * y.d[i] * static_cast<float>(sumi) + fp16_to_fp32(x[i].m) * y.s[i];
   }
   return sum;
@@ -78,8 +86,7 @@ float dot_q8_0(int64_t n, const void* w, const Q8Row& y) {
   const auto* x = static_cast<const BlockQ8_0*>(w);
   float sum = 0.0f;
   for (int64_t i = 0; i < n / kQK; ++i) {
-    int sumi = 0;
-    for (int j = 0; j < kQK; ++j) sumi += x[i].qs[j] * y.qs[i * kQK + j];
+    const int sumi = dot32(x[i].qs, y.qs + i * kQK, 0);
     sum += static_cast<float>(sumi) * (fp16_to_fp32(x[i].d) * y.d[i]);
   }
   return sum;
@@ -89,8 +96,10 @@ float dot_iq4_nl(int64_t n, const void* w, const Q8Row& y) {
   const auto* x = static_cast<const BlockIQ4_NL*>(w);
   float sum = 0.0f;
   for (int64_t i = 0; i < n / kQK; ++i) {
-    const int sumi =
-        dot_nibbles(x[i].qs, y.qs + i * kQK, [](int q, int) { return kIQ4NLLevels[q]; });
+    int8_t q[kQK];
+    unpack_nibbles(x[i].qs, q);
+    for (int8_t& v : q) v = kIQ4NLLevels[v];
+    const int sumi = dot32(q, y.qs + i * kQK, 0);
     sum += fp16_to_fp32(x[i].d) * y.d[i] * static_cast<float>(sumi);
   }
   return sum;
