@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "model/vector_kernels.h"
+
 namespace gengyun::model {
 
 Scratch::Scratch(const HParams& hp, int64_t max_tokens, int n_threads)
@@ -46,11 +48,33 @@ bool keep_output_rows(ForwardPass& pass, int layer) {
   return true;
 }
 
+namespace {
+
+/// x[i] = the nearest f16 value of x[i], for i < n.
+void round_to_f16(float* x, int64_t n) {
+  const VectorKernels& vk = vector_kernels();
+  constexpr int64_t kChunk = 256;
+  uint16_t half[kChunk];
+  for (int64_t i = 0; i < n; i += kChunk) {
+    const int64_t m = std::min(kChunk, n - i);
+    vk.fp32_to_fp16(x + i, half, m);
+    vk.fp16_to_fp32(half, x + i, m);
+  }
+}
+
+}  // namespace
+
 void attend(ForwardPass& pass, int layer) {
   const float scale = 1.0f / std::sqrt(static_cast<float>(pass.hp.head_dim));
+  // Attention runs at llama.cpp's precision whatever the cache stores (its CPU attention
+  // takes Q in f16 and accumulates V in f16): the rows entering attn_output then round to
+  // the same Q8 activation blocks as the reference's, which keeps argmax flips to near-ties.
+  const int64_t n_values = pass.n_rows * pass.hp.n_head * pass.hp.head_dim;
+  round_to_f16(pass.s.q.data(), n_values);
   blocks::attention(pass.kv, layer, pass.s.q.data(), pass.n_rows,
                     pass.pos0 + static_cast<int>(pass.row0), pass.hp.n_head, scale,
                     pass.s.attn.data(), pass.s.attention, pass.pool);
+  round_to_f16(pass.s.attn.data(), n_values);
 }
 
 void feed_forward_swiglu(ForwardPass& pass, const Matrix& gate, const Matrix& up,
