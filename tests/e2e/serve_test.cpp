@@ -44,12 +44,12 @@ class ServeTest : public ::testing::Test {
   }
 
   /// Starts `gengyun serve` on a free port and waits until /health answers.
-  void start_server() {
+  void start_server(int threads = 1) {
     port_ = free_port();
     ASSERT_GT(port_, 0);
     server_ = std::make_unique<BackgroundProcess>(std::vector<std::string>{
         kBinary, "serve", "--model", "qwen2-tiny=" + model_path_, "--listen",
-        "127.0.0.1:" + std::to_string(port_), "--db", db_, "--threads", "1"});
+        "127.0.0.1:" + std::to_string(port_), "--db", db_, "--threads", std::to_string(threads)});
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
     while (std::chrono::steady_clock::now() < deadline) {
       ASSERT_TRUE(server_->running()) << "gengyun serve exited: " << server_->err();
@@ -207,6 +207,22 @@ TEST_F(ServeTest, ErrorsDoNotStopTheServerAndRevokedKeysAre401) {
   EXPECT_EQ(r->status, 401) << r->body;
   EXPECT_EQ(json::parse(r->body)["error"]["code"], "invalid_api_key");
   EXPECT_EQ(server_->stop(), 0) << server_->err();
+}
+
+// With several threads per model, SIGTERM must reach the server's signal thread, not kill the
+// process from a thread-pool worker: the in-flight request finishes and is billed.
+TEST_F(ServeTest, SigtermWithWorkInFlightStopsCleanlyAndBillsIt) {
+  const std::string key = create_key("busy");
+  start_server(/*threads=*/2);
+  const json request = {{"model", "qwen2-tiny"}, {"prompt", "hi"}, {"max_tokens", 3000}};
+  std::thread client([&] { post("/v1/completions", request.dump(), key); });
+  std::this_thread::sleep_for(std::chrono::seconds(1));
+  EXPECT_EQ(server_->stop(/*timeout_s=*/120), 0) << server_->err();
+  client.join();
+  const json rows = usage();
+  ASSERT_EQ(rows.size(), 1u) << rows.dump();
+  EXPECT_EQ(rows[0]["requests"], 1);
+  EXPECT_GT(rows[0]["completion_tokens"].get<int>(), 0);
 }
 
 TEST_F(ServeTest, PortInUseIsAClearError) {
