@@ -24,9 +24,11 @@ const llama = await getLlama({
   gpu: false,
   build: "never",
   maxThreads: threads,
-  logLevel: LlamaLogLevel.info,
+  logLevel: LlamaLogLevel.debug,  // the CPU variant loaded is logged at debug level
   logger: (level, message) => logLines.push(message),
 });
+const backend = /loaded CPU backend from (\S+)/.exec(logLines.join("\n"));
+llama.logLevel = LlamaLogLevel.info;  // enough for the timings
 const model = await llama.loadModel({modelPath, gpuLayers: 0});
 const context = await model.createContext({
   contextSize: nPrompt + nGen + 8,
@@ -83,6 +85,7 @@ const result = {
   prefill_wall_tokens_per_s: nPrompt / prefillSeconds,
   decode_wall_tokens_per_s: nGen / decodeSeconds,
   timings: prefillTimings.prompt && decodeTimings.eval ? "llama.cpp" : "wall clock",
+  cpu_backend: backend ? backend[1].split("/").pop() : "unknown",
 };
 result.prefill_tokens_per_s = prefillTimings.prompt
   ? perSecond(prefillTimings.prompt[1], prefillTimings.prompt[0])

@@ -54,7 +54,8 @@ for (const e of engines) {
               `decode ${list(stats[e].runs.map((r) => r.decode_tokens_per_s))}`);
 }
 const llamaRuns = stats["llama.cpp"].runs;
-console.log(`llama.cpp speeds are from its own timings (llama_perf_context) in ` +
+console.log(`llama.cpp CPU backend: ${[...new Set(llamaRuns.map((r) => r.cpu_backend ?? "unknown"))].join(", ")}; ` +
+            `speeds from its own timings (llama_perf_context) in ` +
             `${llamaRuns.filter((r) => r.timings === "llama.cpp").length} of ${llamaRuns.length} runs; ` +
             `wall clock around the node-llama-cpp calls: prefill ${list(llamaRuns.map((r) => r.prefill_wall_tokens_per_s))}, ` +
             `decode ${list(llamaRuns.map((r) => r.decode_wall_tokens_per_s))}`);
