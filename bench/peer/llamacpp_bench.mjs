@@ -6,8 +6,9 @@
 // Loads the model (CPU only), warms it up with one token, then evaluates P random token ids
 // (fixed seed, uniform over the vocabulary) as one batch and decodes N tokens greedily, one at
 // a time. Prints one JSON object: tokens/s of both from llama.cpp's own timings
-// (llama_perf_context, printed by context.printTimings()), and from the wall clock around the
-// calls (used when the timings cannot be read).
+// (llama_perf_context, printed by context.printTimings()), from the wall clock around the
+// calls (used when the timings cannot be read), and the ggml CPU variant that was loaded.
+import {readFileSync} from "node:fs";
 import {getLlama, LlamaLogLevel} from "node-llama-cpp";
 
 const [modelPath, threadsArg, promptArg, genArg] = process.argv.slice(2);
@@ -24,11 +25,9 @@ const llama = await getLlama({
   gpu: false,
   build: "never",
   maxThreads: threads,
-  logLevel: LlamaLogLevel.debug,  // the CPU variant loaded is logged at debug level
+  logLevel: LlamaLogLevel.info,
   logger: (level, message) => logLines.push(message),
 });
-const backend = /loaded CPU backend from (\S+)/.exec(logLines.join("\n"));
-llama.logLevel = LlamaLogLevel.info;  // enough for the timings
 const model = await llama.loadModel({modelPath, gpuLayers: 0});
 const context = await model.createContext({
   contextSize: nPrompt + nGen + 8,
@@ -38,6 +37,8 @@ const context = await model.createContext({
   performanceTracking: true,
 });
 const sequence = context.getSequence();
+// The CPU variant of ggml that llama.cpp picked for this CPU, from the libraries mapped.
+const cpuBackend = /libggml-cpu-[\w-]+\.so/.exec(readFileSync("/proc/self/maps", "utf8"))?.[0] ?? "unknown";
 
 // A 64-bit LCG with a fixed seed: speed does not depend on which ids they are.
 const nVocab = model.fileInfo.metadata.tokenizer.ggml.tokens.length;
@@ -85,7 +86,7 @@ const result = {
   prefill_wall_tokens_per_s: nPrompt / prefillSeconds,
   decode_wall_tokens_per_s: nGen / decodeSeconds,
   timings: prefillTimings.prompt && decodeTimings.eval ? "llama.cpp" : "wall clock",
-  cpu_backend: backend ? backend[1].split("/").pop() : "unknown",
+  cpu_backend: cpuBackend,
 };
 result.prefill_tokens_per_s = prefillTimings.prompt
   ? perSecond(prefillTimings.prompt[1], prefillTimings.prompt[0])
