@@ -17,6 +17,15 @@
 namespace gengyun::model {
 namespace {
 
+/// The output must not be the vocabulary file: writing it would destroy the input while it is
+/// still mapped.
+Result<void> check_output_is_not_vocab(const gguf::File& vocab, const std::string& path) {
+  std::error_code ec;
+  if (std::filesystem::equivalent(vocab.name(), path, ec))
+    return make_error(path + ": is the --vocab file; write the synthetic model to another path");
+  return {};
+}
+
 uint64_t splitmix64(uint64_t x) {
   x += 0x9E3779B97F4A7C15ull;
   x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
@@ -166,6 +175,7 @@ Result<void> write_synth_float_model(const SynthShape& shape, gguf::GgmlType flo
                                      const gguf::File& vocab, uint64_t seed,
                                      const std::string& path, kernels::ThreadPool& pool,
                                      const SynthProgress& progress) {
+  if (auto r = check_output_is_not_vocab(vocab, path); !r) return r;
   if (float_type != gguf::GgmlType::F32 && float_type != gguf::GgmlType::F16 &&
       float_type != gguf::GgmlType::BF16)
     return make_error("synthetic weights are written as F32, F16 or BF16, not " +
@@ -197,6 +207,7 @@ Result<void> write_synth_float_model(const SynthShape& shape, gguf::GgmlType flo
 Result<void> write_synth_model(const SynthShape& shape, std::string_view type,
                                const gguf::File& vocab, uint64_t seed, const std::string& path,
                                kernels::ThreadPool& pool, const SynthProgress& progress) {
+  if (auto r = check_output_is_not_vocab(vocab, path); !r) return r;
   for (gguf::GgmlType t : {gguf::GgmlType::F32, gguf::GgmlType::F16, gguf::GgmlType::BF16}) {
     if (equal_ignoring_case(type, gguf::ggml_type_info(t).name))
       return write_synth_float_model(shape, t, vocab, seed, path, pool, progress);

@@ -334,6 +334,25 @@ TEST(SynthVocab, ShrinkingKeepsAddedTokensAndRenumbersThem) {
   EXPECT_GT(merges.size(), 600u);  // the 1000 tokens are 256 bytes and the first merges' results
 }
 
+// Writing over the --vocab file would destroy the input (it is mapped while being read).
+TEST(SynthErrors, RefusesToWriteOverTheVocabFile) {
+  REQUIRE_TESTDATA();
+  TempFile copy("vocab-copy.gguf");
+  std::filesystem::copy_file(testdata_path("tokenizer/qwen-vocab.gguf"), copy.path);
+  const auto size_before = std::filesystem::file_size(copy.path);
+  auto vocab = gguf::File::open(copy.path);
+  ASSERT_TRUE(vocab.ok()) << vocab.error().message;
+  kernels::ThreadPool pool(1);
+  SynthShape shape = small_qwen2();
+  for (const char* type : {"F16", "Q8_0"}) {
+    Result<void> r = write_synth_model(shape, type, vocab.value(), 1, copy.path, pool);
+    ASSERT_FALSE(r.ok()) << type;
+    EXPECT_EQ(r.error().message,
+              copy.path + ": is the --vocab file; write the synthetic model to another path");
+  }
+  EXPECT_EQ(std::filesystem::file_size(copy.path), size_before);
+}
+
 TEST(SynthErrors, UnknownTypeBadVocabularyAndTooFewRows) {
   REQUIRE_TESTDATA();
   auto vocab = gguf::File::open(testdata_path("tokenizer/qwen-vocab.gguf"));
