@@ -19,4 +19,12 @@ const ArchitectureEntry* find_architecture(std::string_view name) {
   return nullptr;
 }
 
+void bind_embedding_and_output(const HParams& hp, WeightBinder& binder, Matrix& token_embd,
+                               const float*& output_norm, Matrix& output) {
+  token_embd = binder.matrix("token_embd.weight", hp.n_embd, hp.n_vocab);
+  output_norm = binder.vector("output_norm.weight", hp.n_embd);
+  output = binder.optional_matrix("output.weight", hp.n_embd, hp.n_vocab);
+  if (!output) output = token_embd;
+}
+
 }  // namespace gengyun::model

@@ -37,6 +37,11 @@ struct ArchitectureEntry {
 /// The family named `name`, or nullptr.
 const ArchitectureEntry* find_architecture(std::string_view name);
 
+/// Binds token_embd.weight, output_norm.weight and output.weight, the last falling back to
+/// token_embd (tied embeddings) when the file has none. Errors go to binder.finish().
+void bind_embedding_and_output(const HParams& hp, WeightBinder& binder, Matrix& token_embd,
+                               const float*& output_norm, Matrix& output);
+
 /// Builders, one per family file.
 Result<std::unique_ptr<Architecture>> build_llama(const HParams& hp, WeightBinder& binder);
 Result<std::unique_ptr<Architecture>> build_qwen2(const HParams& hp, WeightBinder& binder);

@@ -77,14 +77,19 @@ void attend(ForwardPass& pass, int layer) {
   round_to_f16(pass.s.attn.data(), n_values);
 }
 
-void feed_forward_swiglu(ForwardPass& pass, const Matrix& gate, const Matrix& up,
-                         const Matrix& down) {
+void attention_output_and_feed_forward(ForwardPass& pass, const Matrix& wo, const float* ffn_norm,
+                                       const Matrix& gate, const Matrix& up, const Matrix& down) {
   Scratch& s = pass.s;
   const int64_t n = pass.n_rows;
+  const int64_t n_embd = pass.hp.n_embd;
+  blocks::linear(wo, nullptr, s.attn.data(), s.cur.data(), n, pass.pool);
+  blocks::add(s.x.data(), s.cur.data(), n * n_embd);
+  blocks::rms_norm(s.x.data(), ffn_norm, s.cur.data(), n, n_embd, pass.hp.rms_eps);
   blocks::linear(gate, nullptr, s.cur.data(), s.gate.data(), n, pass.pool);
   blocks::linear(up, nullptr, s.cur.data(), s.up.data(), n, pass.pool);
   blocks::swiglu(s.gate.data(), s.up.data(), s.gate.data(), n * pass.hp.n_ff, pass.pool);
   blocks::linear(down, nullptr, s.gate.data(), s.cur.data(), n, pass.pool);
+  blocks::add(s.x.data(), s.cur.data(), n * n_embd);
 }
 
 void output_logits(ForwardPass& pass, const float* output_norm, const Matrix& output) {

@@ -72,10 +72,11 @@ bool keep_output_rows(ForwardPass& pass, int layer);
 /// with scale 1/sqrt(head_dim).
 void attend(ForwardPass& pass, int layer);
 
-/// SwiGLU feed-forward of the n_rows rows: s.cur = down(silu(gate(s.cur)) * up(s.cur));
-/// clobbers s.gate, s.up.
-void feed_forward_swiglu(ForwardPass& pass, const Matrix& gate, const Matrix& up,
-                         const Matrix& down);
+/// The rest of a pre-norm layer after attention, the same in every family:
+/// s.x += s.attn · wo, then s.x += down(silu(gate(h)) * up(h)) with h = rms_norm(s.x, ffn_norm).
+/// Clobbers s.cur, s.gate, s.up.
+void attention_output_and_feed_forward(ForwardPass& pass, const Matrix& wo, const float* ffn_norm,
+                                       const Matrix& gate, const Matrix& up, const Matrix& down);
 
 /// Final RMSNorm of the n_rows rows of s.x and the LM head, into pass.logits.
 void output_logits(ForwardPass& pass, const float* output_norm, const Matrix& output);

@@ -38,12 +38,7 @@ class Llama final : public Architecture {
       blocks::linear(l.wq, nullptr, s.cur.data(), s.q.data(), p.n_rows, p.pool);
       blocks::rope(s.rope, s.q.data(), p.n_rows, hp.n_head, p.row0);
       attend(p, il);
-      blocks::linear(l.wo, nullptr, s.attn.data(), s.cur.data(), p.n_rows, p.pool);
-      blocks::add(s.x.data(), s.cur.data(), p.n_rows * hp.n_embd);
-
-      blocks::rms_norm(s.x.data(), l.ffn_norm, s.cur.data(), p.n_rows, hp.n_embd, hp.rms_eps);
-      feed_forward_swiglu(p, l.ffn_gate, l.ffn_up, l.ffn_down);
-      blocks::add(s.x.data(), s.cur.data(), p.n_rows * hp.n_embd);
+      attention_output_and_feed_forward(p, l.wo, l.ffn_norm, l.ffn_gate, l.ffn_up, l.ffn_down);
     }
     output_logits(p, output_norm_, output_);
   }
@@ -56,10 +51,7 @@ Result<std::unique_ptr<Architecture>> build_llama(const HParams& hp, WeightBinde
   const int64_t q_dim = int64_t{hp.n_head} * hp.head_dim;
   const int64_t kv_dim = int64_t{hp.n_head_kv} * hp.head_dim;
 
-  m->token_embd_ = b.matrix("token_embd.weight", hp.n_embd, hp.n_vocab);
-  m->output_norm_ = b.vector("output_norm.weight", hp.n_embd);
-  m->output_ = b.optional_matrix("output.weight", hp.n_embd, hp.n_vocab);
-  if (!m->output_) m->output_ = m->token_embd_;
+  bind_embedding_and_output(hp, b, m->token_embd_, m->output_norm_, m->output_);
   m->rope_ = {hp.rope_type, hp.head_dim, hp.rope_freq_base,
               b.optional_vector("rope_freqs.weight", hp.head_dim / 2)};
 
