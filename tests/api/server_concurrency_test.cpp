@@ -6,6 +6,8 @@
 
 #include <gtest/gtest.h>
 
+#include "kernels/simd_level.h"
+
 #include <atomic>
 #include <chrono>
 #include <string>
@@ -66,9 +68,16 @@ TEST(GenerationSlotsTest, AdmitsOneRunningPlusMaxWaitingPerModel) {
 class BusyServerTest : public ServerTest {
  protected:
   static constexpr size_t kMaxWaiting = 8;
+  // The portable kernels decode several times slower than the SIMD ones, so the long stream
+  // below outlasts the queued requests even on a fast, idle machine.
   void SetUp() override {
+    ASSERT_TRUE(kernels::set_simd_level(kernels::SimdLevel::kScalar).ok());
     options_.max_waiting_per_model = kMaxWaiting;
     ServerTest::SetUp();
+  }
+  void TearDown() override {
+    ServerTest::TearDown();
+    ASSERT_TRUE(kernels::set_simd_level(kernels::cpu_simd_level()).ok());
   }
 };
 
