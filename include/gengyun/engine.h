@@ -1,4 +1,5 @@
-// The embedding seam: load a GGUF model, turn text into a prompt, generate tokens back.
+// The embedding seam: load a GGUF model, turn text into a prompt, submit requests to the
+// model's batching engine and read their tokens back.
 // The command line (`gengyun run`) and the HTTP server use only this header (plus deploy/),
 // as llama.h is for llama.cpp.
 #pragma once
@@ -20,11 +21,22 @@ namespace gengyun {
 /// keys and values unrounded, for debugging.
 enum class KvCacheType { F16, F32 };
 
-/// How a model is loaded.
+/// How a model is loaded and how its engine batches requests.
 struct ModelOptions {
   int n_threads = 0;  ///< 0: one per physical core
-  int n_ctx = 0;      ///< context length in tokens; 0: the model's training context, capped at 4096
+  /// Longest sequence (prompt + generated tokens); 0: the model's training context, or what
+  /// the KV cache holds if that is less.
+  int n_ctx = 0;
   KvCacheType kv_cache_type = KvCacheType::F16;
+  /// Bytes of the KV cache pool shared by all sequences; 0: a quarter of the available memory
+  /// (MemAvailable), at most what max_seqs sequences of the whole context need.
+  int64_t kv_cache_bytes = 0;
+  int max_batch_tokens = 512;  ///< tokens per engine step: decode tokens plus prefill chunks
+  int max_seqs = 64;           ///< sequences generating at once
+  int max_waiting = 256;       ///< requests queued beyond the running ones; more are refused
+  bool prefix_cache = true;    ///< share the KV blocks of equal prompt prefixes
+  /// A request whose events stay unread this long is cancelled (its usage so far is reported).
+  int64_t stall_timeout_us = 60'000'000;
 };
 
 /// Sampling and stopping for one generation (OpenAI / llama.cpp semantics).
@@ -47,14 +59,85 @@ enum class FinishReason { Stop, Length, Cancelled };
 /// "stop", "length" or "cancelled".
 std::string_view finish_reason_name(FinishReason reason);
 
-/// Outcome of one generation. Times in microseconds.
-struct GenerationResult {
-  std::string text;            ///< all text streamed to the callback
+/// Tokens one request consumed (OpenAI `usage`).
+struct Usage {
+  /// Prompt tokens that entered the KV cache, computed or found in the prefix cache: the whole
+  /// prompt once generation starts, fewer for a request cancelled during its prefill, 0 for
+  /// one cancelled while waiting.
   int prompt_tokens = 0;
-  int completion_tokens = 0;   ///< tokens sampled (including an end-of-generation token)
+  int cached_prompt_tokens = 0;  ///< of those, the ones found in the prefix cache
+  int completion_tokens = 0;     ///< tokens sampled (including an end-of-generation token)
+};
+
+/// What a request's handle yields: the tokens sampled since the previous event, their text,
+/// and at the end the finish reason. A reader that falls behind gets the tokens of several
+/// engine steps merged into one event, so a request's buffer never holds more than one.
+struct GenerationEvent {
+  std::vector<int32_t> token_ids;  ///< new tokens, in order
+  std::string text;  ///< their text: complete UTF-8, cut before a stop string
+  bool finished = false;
+  FinishReason finish_reason = FinishReason::Stop;  ///< when finished
+  std::string error;  ///< when finished by a failure or by the engine (e.g. a stalled reader)
+  Usage usage;        ///< so far; final when finished
+};
+
+/// One generation submitted to an engine.
+struct EngineRequest {
+  std::vector<int32_t> prompt;  ///< token ids
+  GenerationParams params;
+  int priority = 0;        ///< lower values are admitted first; equal ones in arrival order
+  std::string cache_salt;  ///< prefix-cache blocks are shared only between equal salts
+};
+
+/// A submitted request. Thread-safe. Destroying it cancels the request if it has not finished.
+class RequestHandle {
+ public:
+  virtual ~RequestHandle() = default;
+  /// The next event, waiting up to `timeout_us` microseconds (0: do not wait); nullopt when
+  /// none came. After the finished event, nullopt.
+  virtual std::optional<GenerationEvent> next(int64_t timeout_us) = 0;
+  /// `notify` is called from the engine's thread each time an event becomes ready (and at once
+  /// if one is); it must not block. For servers that wait on many requests without a thread
+  /// each. Replaces an earlier callback.
+  virtual void on_ready(std::function<void()> notify) = 0;
+  /// Stops the request: a waiting one is dropped, a running one stops at the next engine step
+  /// (a long prefill at its next chunk) and frees its KV blocks. Its finished event follows.
+  virtual void cancel() = 0;
+};
+
+/// Why submit() refused a request.
+enum class SubmitStatus { Ok, InvalidRequest, QueueFull };
+
+/// The answer of submit(): a handle, or the status and a message a person can act on.
+struct Submission {
+  std::unique_ptr<RequestHandle> handle;
+  SubmitStatus status = SubmitStatus::Ok;
+  std::string message;
+};
+
+/// A snapshot of an engine's accounts.
+struct EngineStats {
+  int running = 0;         ///< sequences admitted (generating or prefilling)
+  int waiting = 0;         ///< requests queued, including preempted ones
+  int kv_blocks_used = 0;  ///< blocks referenced by running sequences
+  int kv_blocks_total = 0;
+  int kv_block_tokens = 0;           ///< positions per block
+  int64_t prefix_cache_queries = 0;  ///< prompt tokens looked up in the prefix cache
+  int64_t prefix_cache_hits = 0;     ///< of those, found there
+  int64_t steps = 0;                 ///< engine steps (forward passes) run
+  int64_t preemptions = 0;
+  int64_t finished = 0;  ///< requests finished (any reason)
+};
+
+/// Outcome of one generation read to its end (LoadedModel::generate). Times in microseconds.
+struct GenerationResult {
+  std::string text;              ///< all text streamed to the callback
+  int prompt_tokens = 0;
+  int cached_prompt_tokens = 0;  ///< of the prompt tokens, those found in the prefix cache
+  int completion_tokens = 0;     ///< tokens sampled (including an end-of-generation token)
   FinishReason finish_reason = FinishReason::Stop;
-  int64_t prefill_us = 0;      ///< prompt evaluation time
-  int64_t decode_us = 0;       ///< time spent generating after the prompt
+  int64_t prefill_us = 0;  ///< submission to the first token (time to first token)
+  int64_t decode_us = 0;   ///< first token to the end
 };
 
 /// Receives text as it is produced (always complete UTF-8). Return false to cancel.
@@ -68,12 +151,15 @@ struct ChatMessage {
 
 class Tokenizer;
 
-/// A loaded model: weights (mmap'd), tokenizer, one KV cache. generate() calls are serialized
-/// by an internal mutex: concurrent callers queue and never interleave.
+/// A loaded model: weights (mmap'd), tokenizer, and its engine: a thread that runs every
+/// submitted request in one continuous batch over a paged KV cache (scheduler, prefix cache,
+/// chunked prefill, preemption), as vLLM's engine does.
 class LoadedModel {
  public:
-  /// Loads a GGUF model. Errors: unreadable/corrupt file, unsupported architecture or tensor
-  /// type, missing tensors, bad hyper-parameters.
+  /// Loads a GGUF model and starts its engine. Errors: unreadable/corrupt file, unsupported
+  /// architecture or tensor type, missing tensors, bad hyper-parameters, bad options (threads,
+  /// a context longer than the model's training context or than the KV cache pool holds, a
+  /// pool that holds no block).
   static Result<std::shared_ptr<LoadedModel>> load(const std::string& path,
                                                    const ModelOptions& options = {});
   virtual ~LoadedModel() = default;
@@ -87,13 +173,29 @@ class LoadedModel {
   /// `[INST]` for SentencePiece models; ends with the assistant turn's opening.
   virtual std::string render_chat(std::span<const ChatMessage> messages) const = 0;
 
-  /// Generates from `prompt` (token ids). Errors: empty prompt, prompt + 1 longer than the
-  /// context, token id out of range. Cancellation (callback returned false) is not an error.
-  virtual Result<GenerationResult> generate(std::span<const int32_t> prompt,
-                                            const GenerationParams& params,
-                                            const TextCallback& on_text) = 0;
+  /// Queues a request and returns at once. InvalidRequest: empty prompt, a token id outside
+  /// the vocabulary, prompt + 1 longer than n_ctx(), sampling parameters out of range.
+  /// QueueFull: max_waiting requests already wait.
+  virtual Submission submit(EngineRequest request) = 0;
 
+  /// The engine's accounts now.
+  virtual EngineStats stats() const = 0;
+
+  /// Blocks until `done(stats())` holds, checking after every engine step, admission and
+  /// finished request, or until `timeout_us` passes; returns whether it held. For tests and
+  /// tools that synchronize on what the engine did rather than on time.
+  virtual bool wait_until(const std::function<bool(const EngineStats&)>& done,
+                          int64_t timeout_us) const = 0;
+
+  /// Submits `prompt` and reads its events to the end, passing text to `on_text` (return false
+  /// to cancel). Errors: those of submit(). Cancellation is not an error.
+  Result<GenerationResult> generate(std::span<const int32_t> prompt,
+                                    const GenerationParams& params, const TextCallback& on_text);
+
+  /// Longest sequence in tokens (prompt + generated).
   virtual int n_ctx() const = 0;
+  /// Bytes of the KV cache pool.
+  virtual int64_t kv_cache_bytes() const = 0;
   virtual int n_vocab() const = 0;
   virtual int n_threads() const = 0;
   virtual const std::string& path() const = 0;

@@ -31,7 +31,8 @@ int run(const RunOptions& o) {
   auto model = LoadedModel::load(
       o.model_path, {.n_threads = o.threads,
                      .n_ctx = o.ctx,
-                     .kv_cache_type = o.kv_type == "f32" ? KvCacheType::F32 : KvCacheType::F16});
+                     .kv_cache_type = o.kv_type == "f32" ? KvCacheType::F32 : KvCacheType::F16,
+                     .max_seqs = 1});
   if (!model.ok()) {
     std::fprintf(stderr, "error: %s\n", model.error().message.c_str());
     return 1;
@@ -80,7 +81,7 @@ void add_run_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--seed", options->seed, "random seed (same seed, same output)");
   cmd->add_option("-t,--threads", options->threads, "threads (default: physical cores)")
       ->check(CLI::NonNegativeNumber);
-  cmd->add_option("-c,--ctx", options->ctx, "context length in tokens (default: the model's, at most 4096)")
+  cmd->add_option("-c,--ctx", options->ctx, "longest sequence in tokens (default: the model's training context)")
       ->check(CLI::NonNegativeNumber);
   cmd->add_option("--kv-type", options->kv_type,
                   "KV cache element type (f32: unrounded, for debugging)")

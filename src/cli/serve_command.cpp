@@ -23,6 +23,11 @@ struct ServeOptions {
   int threads = 0;
   int ctx = 0;
   std::string kv_type = "f16";
+  int64_t kv_cache_mb = 0;
+  int max_batch_tokens = 512;
+  int max_seqs = 64;
+  int max_waiting = 256;
+  bool no_prefix_cache = false;
 };
 
 /// Splits "HOST:PORT" (the last ':' separates; "[::1]:8080" allowed).
@@ -70,13 +75,25 @@ int serve(const ServeOptions& o) {
                             {.n_threads = o.threads,
                              .n_ctx = o.ctx,
                              .kv_cache_type = o.kv_type == "f32" ? KvCacheType::F32
-                                                                 : KvCacheType::F16});
+                                                                 : KvCacheType::F16,
+                             .kv_cache_bytes = o.kv_cache_mb << 20,
+                             .max_batch_tokens = o.max_batch_tokens,
+                             .max_seqs = o.max_seqs,
+                             .max_waiting = o.max_waiting,
+                             .prefix_cache = !o.no_prefix_cache});
   for (const auto& name : registry.names()) {
     auto model = registry.get(name);
     if (!model.ok()) {
       std::fprintf(stderr, "error: model '%s': %s\n", name.c_str(), model.error().message.c_str());
       return 1;
     }
+    const EngineStats stats = model.value()->stats();
+    std::fprintf(stderr,
+                 "gengyun: model '%s': context %d tokens, KV cache %lld MiB (%d blocks of %d "
+                 "positions), up to %d sequences at once\n",
+                 name.c_str(), model.value()->n_ctx(),
+                 static_cast<long long>(model.value()->kv_cache_bytes() >> 20),
+                 stats.kv_blocks_total, stats.kv_block_tokens, o.max_seqs);
   }
   api::Server server(registry, *store.value());
   auto port = server.bind(listen->first, listen->second);
@@ -108,8 +125,27 @@ void add_serve_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--db", options->db, "SQLite database of keys and usage")->capture_default_str();
   cmd->add_option("-t,--threads", options->threads, "threads per model (default: physical cores)")
       ->check(CLI::NonNegativeNumber);
-  cmd->add_option("-c,--ctx", options->ctx, "context length in tokens (default: the model's, at most 4096)")
+  cmd->add_option("-c,--ctx", options->ctx,
+                  "longest sequence in tokens (default: the model's training context, or what "
+                  "the KV cache holds)")
       ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--kv-cache-mb", options->kv_cache_mb,
+                  "KV cache pool per model in MiB (default: a quarter of the available memory, "
+                  "at most --max-seqs whole contexts)")
+      ->check(CLI::Range(int64_t{0}, int64_t{1} << 30));
+  cmd->add_option("--max-batch-tokens", options->max_batch_tokens,
+                  "tokens per engine step (decode tokens plus prefill chunks)")
+      ->check(CLI::Range(1, 65536))
+      ->capture_default_str();
+  cmd->add_option("--max-seqs", options->max_seqs, "sequences generating at once per model")
+      ->check(CLI::Range(1, 4096))
+      ->capture_default_str();
+  cmd->add_option("--max-waiting", options->max_waiting,
+                  "requests queued per model beyond the running ones (more get 503)")
+      ->check(CLI::Range(0, 1 << 20))
+      ->capture_default_str();
+  cmd->add_flag("--no-prefix-cache", options->no_prefix_cache,
+                "do not share the KV blocks of equal prompt prefixes");
   cmd->add_option("--kv-type", options->kv_type,
                   "KV cache element type (f32: unrounded, for debugging)")
       ->check(CLI::IsMember({"f16", "f32"}, CLI::ignore_case))

@@ -3,11 +3,8 @@
 #include <algorithm>
 #include <chrono>
 #include <new>
-#include <random>
+#include <fstream>
 
-#include "sampling/sampler.h"
-#include "sampling/sampling_params.h"
-#include "sampling/stop_matcher.h"
 
 namespace gengyun {
 
@@ -36,10 +33,22 @@ int64_t now_us() {
       .count();
 }
 
-constexpr int kDefaultMaxContext = 4096;
 constexpr int kMaxThreads = 1024;
 
+/// MemAvailable of /proc/meminfo in bytes, or 0 when it cannot be read.
+int64_t available_memory_bytes() {
+  std::ifstream meminfo("/proc/meminfo");
+  std::string key;
+  int64_t kib = 0;
+  std::string unit;
+  while (meminfo >> key >> kib >> unit)
+    if (key == "MemAvailable:") return kib * 1024;
+  return 0;
+}
+
 }  // namespace
+
+ModelInstance::~ModelInstance() { engine_.reset(); }
 
 Result<std::shared_ptr<ModelInstance>> ModelInstance::load(const std::string& path,
                                                            const ModelOptions& options) {
@@ -63,9 +72,9 @@ Result<std::shared_ptr<ModelInstance>> ModelInstance::load(const std::string& pa
     return make_error(message.starts_with(path) ? message : path + ": " + message);
   }
   instance->model_ = std::move(model.value());
-  if (instance->model_->hparams().n_vocab != instance->tokenizer_->n_vocab())
-    return make_error(path + ": token_embd.weight has " +
-                      std::to_string(instance->model_->hparams().n_vocab) +
+  const model::HParams& hp = instance->model_->hparams();
+  if (hp.n_vocab != instance->tokenizer_->n_vocab())
+    return make_error(path + ": token_embd.weight has " + std::to_string(hp.n_vocab) +
                       " rows but the vocabulary has " +
                       std::to_string(instance->tokenizer_->n_vocab()) + " tokens");
 
@@ -73,24 +82,68 @@ Result<std::shared_ptr<ModelInstance>> ModelInstance::load(const std::string& pa
   if (n_threads > kMaxThreads)
     return make_error(std::to_string(n_threads) + " threads requested; at most " +
                       std::to_string(kMaxThreads) + " are allowed");
-  const int n_ctx_train = instance->model_->hparams().n_ctx_train;
-  int n_ctx = options.n_ctx;
-  if (n_ctx <= 0) n_ctx = std::min(n_ctx_train, kDefaultMaxContext);
-  if (n_ctx > n_ctx_train)
-    return make_error(path + ": a context of " + std::to_string(n_ctx) +
+  if (options.n_ctx > hp.n_ctx_train)
+    return make_error(path + ": a context of " + std::to_string(options.n_ctx) +
                       " tokens is longer than the model's training context (" +
-                      std::to_string(n_ctx_train) + " tokens)");
-  instance->pool_ = std::make_unique<kernels::ThreadPool>(n_threads);
+                      std::to_string(hp.n_ctx_train) + " tokens)");
+  if (options.max_batch_tokens < 1 || options.max_seqs < 1 || options.max_waiting < 0)
+    return make_error("max batch tokens and max sequences must be at least 1, max waiting at "
+                      "least 0");
+
   const model::KvCacheType kv_type = options.kv_cache_type == KvCacheType::F32
                                          ? model::KvCacheType::F32
                                          : model::KvCacheType::F16;
-  try {
-    instance->context_ =
-        std::make_unique<model::Context>(*instance->model_, n_ctx, *instance->pool_, kv_type);
-  } catch (const std::bad_alloc&) {
-    return make_error(path + ": not enough memory for the KV cache of a " + std::to_string(n_ctx) +
-                      "-token context; choose a shorter one (--ctx)");
+  constexpr int kBlock = model::KvCache::kBlockSize;
+  const int64_t block_bytes = static_cast<int64_t>(
+      model::KvCache::block_bytes(hp.n_layer, hp.n_head_kv, hp.head_dim, kv_type));
+  const int wanted_ctx = options.n_ctx > 0 ? options.n_ctx : hp.n_ctx_train;
+  const int64_t blocks_per_seq = (wanted_ctx + kBlock - 1) / kBlock;
+  int64_t n_blocks = 0;
+  if (options.kv_cache_bytes > 0) {
+    n_blocks = options.kv_cache_bytes / block_bytes;
+    if (n_blocks < 1)
+      return make_error(path + ": a KV cache of " + std::to_string(options.kv_cache_bytes) +
+                        " bytes holds no block of " + std::to_string(kBlock) + " positions (" +
+                        std::to_string(block_bytes) + " bytes); give it more memory");
+    if (options.n_ctx > 0 && n_blocks < blocks_per_seq)
+      return make_error(path + ": a KV cache of " + std::to_string(options.kv_cache_bytes >> 20) +
+                        " MiB holds " + std::to_string(n_blocks * kBlock) +
+                        " positions, fewer than one sequence of the asked context of " +
+                        std::to_string(options.n_ctx) + " tokens (" +
+                        std::to_string((blocks_per_seq * block_bytes) >> 20) +
+                        " MiB); give it more memory or ask for a shorter context");
+  } else {
+    const int64_t share = available_memory_bytes() / 4 / block_bytes;
+    n_blocks = std::clamp<int64_t>(share, blocks_per_seq, blocks_per_seq * options.max_seqs);
   }
+  n_blocks = std::min<int64_t>(n_blocks, INT32_MAX / kBlock);
+  instance->n_ctx_ = static_cast<int>(std::min<int64_t>(wanted_ctx, n_blocks * kBlock));
+
+  instance->pool_ = std::make_unique<kernels::ThreadPool>(n_threads);
+  try {
+    instance->kv_ = std::make_unique<model::KvCache>(hp.n_layer, static_cast<int>(n_blocks),
+                                                     hp.n_head_kv, hp.head_dim, kv_type);
+    instance->runner_ = std::make_unique<PagedModelRunner>(
+        *instance->model_, *instance->kv_, *instance->pool_, options.max_batch_tokens);
+  } catch (const std::bad_alloc&) {
+    return make_error(path + ": not enough memory for a KV cache of " +
+                      std::to_string((n_blocks * block_bytes) >> 20) +
+                      " MiB; give it less (--kv-cache-mb)");
+  }
+
+  EngineConfig config;
+  config.scheduler.max_batch_tokens = options.max_batch_tokens;
+  config.scheduler.max_seqs = options.max_seqs;
+  config.n_ctx = instance->n_ctx_;
+  config.n_blocks = static_cast<int>(n_blocks);
+  config.block_size = kBlock;
+  config.max_waiting = options.max_waiting;
+  config.prefix_cache = options.prefix_cache;
+  config.cache_key = path;
+  config.stall_timeout_us = options.stall_timeout_us;
+  instance->engine_ = std::make_shared<EngineCore>(config, *instance->runner_,
+                                                   *instance->tokenizer_, *instance->pool_);
+  instance->engine_->start();
 
   const std::string chat_template =
       instance->file_->get_string("tokenizer.chat_template").value_or("");
@@ -119,80 +172,44 @@ std::string ModelInstance::render_chat(std::span<const ChatMessage> messages) co
                            piece(tokenizer_->eos()));
 }
 
-Result<GenerationResult> ModelInstance::generate(std::span<const int32_t> prompt,
-                                                 const GenerationParams& params,
-                                                 const TextCallback& on_text) {
-  if (prompt.empty()) return make_error("the prompt is empty");
-  if (static_cast<int64_t>(prompt.size()) + 1 > n_ctx())
-    return make_error("the prompt has " + std::to_string(prompt.size()) +
-                      " tokens but the context holds " + std::to_string(n_ctx()) +
-                      " (prompt + at least one generated token)");
-  for (int32_t id : prompt)
-    if (id < 0 || id >= n_vocab())
-      return make_error("token id " + std::to_string(id) + " is outside the vocabulary (0.." +
-                        std::to_string(n_vocab() - 1) + ")");
+}  // namespace engine
 
-  sampling::SamplingParams sp;
-  sp.temperature = params.temperature;
-  sp.top_k = params.top_k;
-  sp.top_p = params.top_p;
-  sp.min_p = params.min_p;
-  sp.repeat_penalty = params.repeat_penalty;
-  sp.presence_penalty = params.presence_penalty;
-  sp.frequency_penalty = params.frequency_penalty;
-  sp.penalty_last_n = params.penalty_last_n;
-  if (auto valid = sampling::validate(sp); !valid.ok()) return valid.error();
-
-  std::lock_guard lock(generate_mutex_);
+Result<GenerationResult> LoadedModel::generate(std::span<const int32_t> prompt,
+                                               const GenerationParams& params,
+                                               const TextCallback& on_text) {
+  const int64_t submitted = engine::now_us();
+  EngineRequest request;
+  request.prompt.assign(prompt.begin(), prompt.end());
+  request.params = params;
+  Submission submission = submit(std::move(request));
+  if (!submission.handle) return make_error(submission.message);
   GenerationResult result;
-  result.prompt_tokens = static_cast<int>(prompt.size());
-
-  sp.seed = params.seed ? *params.seed : std::random_device{}();
-  sampling::Sampler sampler(sp);
-  sampling::StopMatcher stop(params.stop);
-  StreamDecoder decoder(*tokenizer_);
-
-  std::vector<int32_t> history(prompt.begin(), prompt.end());
-  std::vector<float> logits;
-  context_->clear();
-  const int64_t prefill_start = now_us();
-  if (auto r = context_->eval(prompt, /*all_logits=*/false, logits); !r.ok()) return r.error();
-  const int64_t decode_start = now_us();
-  result.prefill_us = decode_start - prefill_start;
-
-  const auto emit = [&](const std::string& text) {
-    if (text.empty()) return true;
-    result.text += text;
-    return on_text(text);
-  };
-  const int max_tokens = params.max_tokens < 0 ? n_ctx() : params.max_tokens;
-  result.finish_reason = FinishReason::Length;
-  while (result.completion_tokens < max_tokens) {
-    const int32_t token = sampler.sample(logits, history);
-    history.push_back(token);
-    ++result.completion_tokens;
-    if (tokenizer_->is_eog(token)) {
-      result.finish_reason = FinishReason::Stop;
-      break;
+  int64_t first_token = 0;
+  bool cancelled = false;
+  while (true) {
+    std::optional<GenerationEvent> event = submission.handle->next(1'000'000);
+    if (!event) continue;
+    if (first_token == 0 && (!event->token_ids.empty() || event->finished))
+      first_token = engine::now_us();
+    if (!cancelled && !event->text.empty()) {
+      result.text += event->text;
+      if (!on_text(event->text)) {
+        cancelled = true;
+        submission.handle->cancel();
+      }
     }
-    if (!emit(stop.push(decoder.push(token)))) {
-      result.finish_reason = FinishReason::Cancelled;
-      break;
-    }
-    if (stop.stopped()) {
-      result.finish_reason = FinishReason::Stop;
-      break;
-    }
-    if (result.completion_tokens >= max_tokens || context_->n_past() >= n_ctx()) break;
-    const int32_t next[1] = {token};
-    if (auto r = context_->eval(next, /*all_logits=*/false, logits); !r.ok()) return r.error();
+    if (!event->finished) continue;
+    result.prompt_tokens = event->usage.prompt_tokens;
+    result.cached_prompt_tokens = event->usage.cached_prompt_tokens;
+    result.completion_tokens = event->usage.completion_tokens;
+    result.finish_reason = event->finish_reason;
+    if (!event->error.empty() && event->finish_reason == FinishReason::Cancelled && !cancelled)
+      return make_error(event->error);
+    break;
   }
-  if (result.finish_reason != FinishReason::Cancelled && !stop.stopped()) {
-    if (!emit(stop.push(decoder.flush()) + stop.flush())) result.finish_reason = FinishReason::Cancelled;
-  }
-  result.decode_us = now_us() - decode_start;
+  result.prefill_us = first_token - submitted;
+  result.decode_us = engine::now_us() - first_token;
   return result;
 }
 
-}  // namespace engine
 }  // namespace gengyun

@@ -1,12 +1,13 @@
-// The engine's implementation of the LoadedModel seam: one model, one KV cache, requests
-// served one at a time (a later issue brings continuous batching across requests).
+// The engine's implementation of the LoadedModel seam: one model, its paged KV cache and the
+// engine loop that batches every request submitted to it.
 #pragma once
 
 #include <memory>
-#include <mutex>
 #include <string>
 
 #include "chat/chat_format.h"
+#include "engine/engine_core.h"
+#include "engine/paged_model_runner.h"
 #include "gengyun/engine.h"
 #include "gguf/gguf.h"
 #include "kernels/thread_pool.h"
@@ -17,22 +18,28 @@ namespace gengyun::engine {
 
 class ModelInstance final : public LoadedModel {
  public:
-  /// Errors: those of gguf::File::open, Tokenizer::load and model::Model::load.
+  /// Errors: those of gguf::File::open, Tokenizer::load and model::Model::load; options out of
+  /// range (threads, context, a KV cache too small for one block or for the asked context).
   static Result<std::shared_ptr<ModelInstance>> load(const std::string& path,
                                                      const ModelOptions& options);
+  ~ModelInstance() override;
 
   std::vector<int32_t> tokenize(std::string_view text, bool add_bos,
                                 bool parse_special) const override;
   std::string render_chat(std::span<const ChatMessage> messages) const override;
-  Result<GenerationResult> generate(std::span<const int32_t> prompt,
-                                    const GenerationParams& params,
-                                    const TextCallback& on_text) override;
+  Submission submit(EngineRequest request) override { return engine_->submit(std::move(request)); }
+  EngineStats stats() const override { return engine_->stats(); }
+  bool wait_until(const std::function<bool(const EngineStats&)>& done,
+                  int64_t timeout_us) const override {
+    return engine_->wait_until(done, timeout_us);
+  }
 
-  int n_ctx() const override { return context_->n_ctx(); }
+  int n_ctx() const override { return n_ctx_; }
   int n_vocab() const override { return model_->hparams().n_vocab; }
   int n_threads() const override { return pool_->size(); }
   const std::string& path() const override { return path_; }
   int64_t load_us() const override { return load_us_; }
+  int64_t kv_cache_bytes() const override { return static_cast<int64_t>(kv_->memory_bytes()); }
 
  private:
   ModelInstance() = default;
@@ -42,10 +49,12 @@ class ModelInstance final : public LoadedModel {
   std::unique_ptr<Tokenizer> tokenizer_;
   std::unique_ptr<model::Model> model_;
   std::unique_ptr<kernels::ThreadPool> pool_;
-  std::unique_ptr<model::Context> context_;
+  std::unique_ptr<model::KvCache> kv_;
+  std::unique_ptr<PagedModelRunner> runner_;
+  std::shared_ptr<EngineCore> engine_;
   chat::ChatFormat chat_format_ = chat::ChatFormat::ChatML;
+  int n_ctx_ = 0;
   int64_t load_us_ = 0;
-  std::mutex generate_mutex_;
 };
 
 }  // namespace gengyun::engine

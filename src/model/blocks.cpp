@@ -73,7 +73,7 @@ void linear(const Matrix& w, const float* bias, const float* x, float* y, int64_
 RopeTable::RopeTable(int64_t max_tokens, int head_dim)
     : head_dim_(head_dim), values_(static_cast<size_t>(max_tokens * head_dim)) {}
 
-void RopeTable::fill(const Rope& rope, int pos0, int64_t n_tokens) {
+void RopeTable::fill(const Rope& rope, int64_t first_row, int pos0, int64_t n_tokens) {
   type_ = rope.type;
   const int half = head_dim_ / 2;
   for (int i = 0; i < half; ++i) {
@@ -81,21 +81,26 @@ void RopeTable::fill(const Rope& rope, int pos0, int64_t n_tokens) {
     if (rope.freq_factors) inv_freq /= rope.freq_factors[i];
     for (int64_t t = 0; t < n_tokens; ++t) {
       const double theta = static_cast<double>(pos0 + t) * inv_freq;
-      float* row = values_.data() + t * head_dim_;
+      float* row = values_.data() + (first_row + t) * head_dim_;
       row[i] = static_cast<float>(std::cos(theta));
       row[half + i] = static_cast<float>(std::sin(theta));
     }
   }
 }
 
-void rope(const RopeTable& table, float* x, int64_t n_rows, int n_heads, int64_t first_row) {
+void RopeTable::move_row(int64_t from, int64_t to) {
+  if (from != to)
+    std::copy_n(values_.begin() + from * head_dim_, head_dim_, values_.begin() + to * head_dim_);
+}
+
+void rope(const RopeTable& table, float* x, int64_t n_rows, int n_heads) {
   const int head_dim = table.head_dim();
   const int half = head_dim / 2;
   // Pair i of a head is (x[first * i], x[first * i + second]).
   const int first = table.type() == RopeType::Normal ? 2 : 1;
   const int second = table.type() == RopeType::Normal ? 1 : half;
   for (int64_t r = 0; r < n_rows; ++r) {
-    const float* cos_theta = table.cos_sin(first_row + r);
+    const float* cos_theta = table.cos_sin(r);
     const float* sin_theta = cos_theta + half;
     for (int h = 0; h < n_heads; ++h) {
       float* head = x + (r * n_heads + h) * head_dim;
@@ -110,9 +115,10 @@ void rope(const RopeTable& table, float* x, int64_t n_rows, int n_heads, int64_t
   }
 }
 
-AttentionWorkspace::AttentionWorkspace(int n_threads, int head_dim)
+AttentionWorkspace::AttentionWorkspace(int n_threads, int head_dim, int64_t max_seqs)
     : n_threads_(std::max(n_threads, 1)), head_dim_(head_dim) {
   data_.resize(static_cast<size_t>(n_threads_) * slot_floats());
+  item_offsets_.resize(static_cast<size_t>(std::max<int64_t>(max_seqs, 1)) + 1);
 }
 
 size_t AttentionWorkspace::slot_floats() const {
@@ -128,21 +134,30 @@ namespace {
 // One call of attention(): the split of the work and the loop over work items.
 class AttentionJob {
  public:
-  AttentionJob(const KvCache& kv, int layer, const float* q, int64_t n_q, int q_pos0, int n_head,
-               float scale, float* out, AttentionWorkspace& ws, int n_threads)
+  AttentionJob(const KvCache& kv, std::span<const AttentionSequence> seqs, int layer,
+               const float* q, int n_head, float scale, float* out, AttentionWorkspace& ws,
+               int n_threads)
       : kv_(kv),
+        seqs_(seqs),
         layer_(layer),
         q_(q),
-        n_q_(n_q),
-        q_pos0_(q_pos0),
         n_head_(n_head),
         scale_(scale),
         out_(out),
         ws_(ws),
         vk_(vector_kernels()),
         head_dim_(kv.head_dim()),
-        group_(n_head / kv.n_head_kv()) {
+        group_(n_head / kv.n_head_kv()),
+        offsets_(ws.item_offsets()) {
     constexpr int kMaxRows = AttentionWorkspace::kMaxRows;
+    int64_t n_q = 0;
+    // Multiply-adds: two per key/value element and query head, about half the positions of the
+    // causal triangle of each sequence's rows plus all earlier ones.
+    int64_t work = 0;
+    for (const AttentionSequence& seq : seqs) {
+      n_q += seq.n_q;
+      work += 2 * seq.n_q * n_head * (seq.q_pos0 + (seq.n_q + 1) / 2) * head_dim_;
+    }
     // A KV head's whole group of query heads shares each converted block, unless that leaves
     // threads idle (few tokens, few KV heads) or makes more rows than the workspace holds.
     int64_t n_split = 1;
@@ -152,11 +167,10 @@ class AttentionJob {
     heads_per_item_ = static_cast<int>(ceil_div(group_, n_split));
     n_split_ = ceil_div(group_, heads_per_item_);
     tile_ = std::max<int64_t>(1, kMaxRows / heads_per_item_);
-    n_tiles_ = ceil_div(n_q, tile_);
-    n_items_ = kv.n_head_kv() * n_tiles_ * n_split_;
-    // Multiply-adds: two per key/value element and query head, about half the positions of the
-    // causal triangle of this batch plus all earlier ones.
-    const int64_t work = 2 * n_q * n_head * (q_pos0 + (n_q + 1) / 2) * head_dim_;
+    offsets_[0] = 0;
+    for (size_t i = 0; i < seqs.size(); ++i)
+      offsets_[i + 1] = offsets_[i] + kv.n_head_kv() * ceil_div(seqs[i].n_q, tile_) * n_split_;
+    n_items_ = offsets_[seqs.size()];
     n_chunks_ = work < kMinParallelWork ? 1 : std::min<int64_t>(n_threads, n_items_);
   }
 
@@ -174,14 +188,21 @@ class AttentionJob {
   void run_item(int64_t item, float* slot) const {
     constexpr int kBlock = AttentionWorkspace::kBlock;
     constexpr int kMaxRows = AttentionWorkspace::kMaxRows;
-    const int64_t per_head = n_tiles_ * n_split_;
+    const size_t si = static_cast<size_t>(
+        std::upper_bound(offsets_.begin(), offsets_.begin() + seqs_.size() + 1, item) -
+        offsets_.begin() - 1);
+    const AttentionSequence& seq = seqs_[si];
+    item -= offsets_[si];
+    const int64_t n_tiles = ceil_div(seq.n_q, tile_);
+    const int64_t per_head = n_tiles * n_split_;
     const int g = static_cast<int>(item / per_head);
     const int64_t tile = item % per_head / n_split_;
     const int split = static_cast<int>(item % n_split_);
     const int h0 = g * group_ + split * heads_per_item_;
     const int n_heads = std::min(heads_per_item_, (g + 1) * group_ - h0);
-    const int64_t t0 = tile * tile_;
-    const int64_t n_tokens = std::min(tile_, n_q_ - t0);
+    const int64_t t0 = seq.q_row + tile * tile_;
+    const int64_t n_tokens = std::min(tile_, seq.n_q - tile * tile_);
+    const int pos_t0 = seq.q_pos0 + static_cast<int>(tile * tile_);
     const int64_t n_rows = n_tokens * n_heads;  // row = token-major, head-minor
 
     float* qs = slot;
@@ -202,14 +223,15 @@ class AttentionJob {
       }
     }
 
-    const int last_pos = q_pos0_ + static_cast<int>(t0 + n_tokens) - 1;
+    const int last_pos = pos_t0 + static_cast<int>(n_tokens) - 1;
     for (int j0 = 0; j0 <= last_pos; j0 += kBlock) {
       const int n_pos = std::min(kBlock, last_pos + 1 - j0);
-      const float* keys = kv_.keys(layer_, g, j0, n_pos, kv_block);
+      const int block = seq.block_table[j0 / kBlock];
+      const float* keys = kv_.keys(layer_, g, block, n_pos, kv_block);
       vk_.dot_rows(qs, n_rows, keys, n_pos, head_dim_, scores);
       for (int64_t row = 0; row < n_rows; ++row) {
         float* s = scores + row * n_pos;
-        const int pos = q_pos0_ + static_cast<int>(t0 + row / n_heads);
+        const int pos = pos_t0 + static_cast<int>(row / n_heads);
         const int n_valid = std::clamp(pos - j0 + 1, 0, n_pos);
         if (n_valid > 0) {
           const float block_max = max_of(s, n_valid);
@@ -228,7 +250,7 @@ class AttentionJob {
         }
         std::fill(s + n_valid, s + n_pos, 0.0f);
       }
-      const float* values = kv_.values(layer_, g, j0, n_pos, kv_block);
+      const float* values = kv_.values(layer_, g, block, n_pos, kv_block);
       vk_.accumulate_rows(scores, n_rows, values, n_pos, head_dim_, acc);
     }
 
@@ -242,10 +264,9 @@ class AttentionJob {
   }
 
   const KvCache& kv_;
+  std::span<const AttentionSequence> seqs_;
   int layer_;
   const float* q_;
-  int64_t n_q_;
-  int q_pos0_;
   int n_head_;
   float scale_;
   float* out_;
@@ -253,20 +274,21 @@ class AttentionJob {
   const VectorKernels& vk_;
   int head_dim_;
   int group_;
+  std::vector<int64_t>& offsets_;
   int heads_per_item_ = 1;
   int64_t n_split_ = 1;
   int64_t tile_ = 1;
-  int64_t n_tiles_ = 1;
   int64_t n_items_ = 0;
   int64_t n_chunks_ = 1;
 };
 
 }  // namespace
 
-void attention(const KvCache& kv, int layer, const float* q, int64_t n_q, int q_pos0, int n_head,
-               float scale, float* out, AttentionWorkspace& workspace, kernels::ThreadPool& pool) {
-  if (n_q == 0) return;
-  const AttentionJob job(kv, layer, q, n_q, q_pos0, n_head, scale, out, workspace,
+void attention(const KvCache& kv, std::span<const AttentionSequence> seqs, int layer,
+               const float* q, int n_head, float scale, float* out, AttentionWorkspace& workspace,
+               kernels::ThreadPool& pool) {
+  if (seqs.empty()) return;
+  const AttentionJob job(kv, seqs, layer, q, n_head, scale, out, workspace,
                          std::min(pool.size(), workspace.n_threads()));
   if (job.n_chunks() == 1) {
     job.run(0, 1);

@@ -34,22 +34,25 @@ struct Rope {
   const float* freq_factors = nullptr;
 };
 
-/// cos and sin of RoPE's angles for a batch of consecutive positions: computed once per
-/// forward pass, shared by every layer and by Q and K.
+/// cos and sin of RoPE's angles for the rows of a forward pass: computed once per pass,
+/// shared by every layer and by Q and K.
 class RopeTable {
  public:
-  /// Room for max_tokens positions of heads of head_dim (allocated here, head_dim floats per
-  /// position).
+  /// Room for max_tokens rows of heads of head_dim (allocated here, head_dim floats per row).
   RopeTable(int64_t max_tokens, int head_dim);
 
-  /// Angles of positions pos0..pos0+n_tokens-1 (n_tokens <= max_tokens, rope.head_dim the
-  /// table's): pair i of position p turns by p * freq_base^(-2i/head_dim) / freq_factors[i],
-  /// evaluated in double.
-  void fill(const Rope& rope, int pos0, int64_t n_tokens);
+  /// Angles of rows first_row..first_row+n_tokens-1 at positions pos0..pos0+n_tokens-1
+  /// (first_row + n_tokens <= max_tokens, rope.head_dim the table's): pair i of position p
+  /// turns by p * freq_base^(-2i/head_dim) / freq_factors[i], evaluated in double. Every row
+  /// of a position gets the same values whatever the other rows are.
+  void fill(const Rope& rope, int64_t first_row, int pos0, int64_t n_tokens);
+
+  /// Copies row `from` to row `to` (the last layer keeping only the rows it needs).
+  void move_row(int64_t from, int64_t to);
 
   RopeType type() const { return type_; }
   int head_dim() const { return head_dim_; }
-  /// cos, then sin, of the head_dim/2 angles of row `row` (position pos0 + row).
+  /// cos, then sin, of the head_dim/2 angles of row `row`.
   const float* cos_sin(int64_t row) const { return values_.data() + row * head_dim_; }
   size_t memory_bytes() const { return values_.size() * sizeof(float); }
 
@@ -60,42 +63,62 @@ class RopeTable {
 };
 
 /// Rotates every head of x [n_rows, n_heads, head_dim] in place; row r takes the angles of
-/// table row first_row + r.
-void rope(const RopeTable& table, float* x, int64_t n_rows, int n_heads, int64_t first_row);
+/// table row r.
+void rope(const RopeTable& table, float* x, int64_t n_rows, int n_heads);
+
+/// One sequence's queries in attention(): rows q_row..q_row+n_q-1 of q at positions
+/// q_pos0..q_pos0+n_q-1, over the KV blocks of block_table.
+struct AttentionSequence {
+  int64_t q_row = 0;
+  int64_t n_q = 0;
+  int q_pos0 = 0;
+  std::span<const int32_t> block_table;
+};
 
 /// Per-thread buffers of attention(), allocated once: query rows, running softmax state,
-/// scores and one block of keys or values converted to f32.
+/// scores and one block of keys or values converted to f32; and the split of a call's work
+/// over its sequences.
 class AttentionWorkspace {
  public:
-  /// Key/value positions handled together.
-  static constexpr int kBlock = 32;
+  /// Key/value positions handled together: one KV cache block.
+  static constexpr int kBlock = KvCache::kBlockSize;
   /// Query rows (tokens x heads sharing a KV head) handled together.
   static constexpr int kMaxRows = 32;
 
-  /// Buffers for `n_threads` concurrent work items over heads of head_dim.
-  AttentionWorkspace(int n_threads, int head_dim);
+  /// Buffers for `n_threads` concurrent work items over heads of head_dim, and the work split
+  /// of up to max_seqs sequences per call.
+  AttentionWorkspace(int n_threads, int head_dim, int64_t max_seqs);
 
   int n_threads() const { return n_threads_; }
   /// The buffer of thread slot i: slot_floats() floats.
   float* slot(int i) { return data_.data() + static_cast<size_t>(i) * slot_floats(); }
   size_t slot_floats() const;
-  size_t memory_bytes() const { return data_.size() * sizeof(float); }
+  /// max_seqs + 1 entries: the first work item of each sequence of a call, then the total.
+  std::vector<int64_t>& item_offsets() { return item_offsets_; }
+  size_t memory_bytes() const {
+    return data_.size() * sizeof(float) + item_offsets_.size() * sizeof(int64_t);
+  }
 
  private:
   int n_threads_;
   int head_dim_;
   std::vector<float> data_;
+  std::vector<int64_t> item_offsets_;
 };
 
-/// Causal grouped-query attention of q [n_q, n_head, head_dim] (row t at position q_pos0 + t)
-/// over the keys and values of `layer` in `kv`, which must already hold positions
+/// Causal grouped-query attention of each sequence's query rows of q [*, n_head, head_dim]
+/// over its keys and values of `layer` in `kv`, which must already hold its positions
 /// 0..q_pos0+n_q-1. Query head h reads KV head h / (n_head / n_head_kv).
-/// out [n_q, n_head, head_dim] = softmax(scale * q k^T) v, with an online softmax over blocks
-/// of kBlock positions (flash-attention style; no [n_q, n_kv] scores). Work items are (KV head,
-/// tile of query rows, share of the group's heads), spread over min(pool, workspace) threads;
-/// f16 keys and values are converted once per block for all the heads of an item.
-void attention(const KvCache& kv, int layer, const float* q, int64_t n_q, int q_pos0, int n_head,
-               float scale, float* out, AttentionWorkspace& workspace, kernels::ThreadPool& pool);
+/// out rows = softmax(scale * q k^T) v, with an online softmax over the sequence's KV blocks
+/// in position order (flash-attention style; no [n_q, n_kv] scores). A row's result depends
+/// only on its query, its position and its sequence's keys and values, never on the other
+/// rows or sequences of the call. Work items are (sequence, KV head, tile of query rows, share
+/// of the group's heads), spread over min(pool, workspace) threads; f16 keys and values are
+/// converted once per block for all the heads of an item. At most workspace's max_seqs
+/// sequences.
+void attention(const KvCache& kv, std::span<const AttentionSequence> seqs, int layer,
+               const float* q, int n_head, float scale, float* out, AttentionWorkspace& workspace,
+               kernels::ThreadPool& pool);
 
 /// out = silu(gate) * up element-wise over n elements; out may equal gate or up. Large n is
 /// split over the pool.

@@ -18,34 +18,48 @@ Scratch::Scratch(const HParams& hp, int64_t max_tokens, int n_threads)
       gate(static_cast<size_t>(max_tokens * hp.n_ff)),
       up(gate.size()),
       rope(max_tokens, hp.head_dim),
-      attention(n_threads, hp.head_dim) {}
+      attention(n_threads, hp.head_dim, max_tokens),
+      attention_seqs(static_cast<size_t>(max_tokens)) {}
 
 size_t Scratch::memory_bytes() const {
   const size_t floats = x.size() + cur.size() + q.size() + k.size() + v.size() + attn.size() +
                         gate.size() + up.size();
-  return floats * sizeof(float) + rope.memory_bytes() + attention.memory_bytes();
+  return floats * sizeof(float) + rope.memory_bytes() + attention.memory_bytes() +
+         attention_seqs.size() * sizeof(blocks::AttentionSequence);
 }
 
 void begin_forward(ForwardPass& pass, const Matrix& token_embd, const blocks::Rope& rope) {
   blocks::embed(token_embd, pass.tokens, pass.s.x.data());
-  pass.s.rope.fill(rope, pass.pos0, pass.n_tokens());
+  for (const SequenceRows& seq : pass.seqs) pass.s.rope.fill(rope, seq.row, seq.pos0, seq.n_tokens);
 }
 
 void store_kv(ForwardPass& pass, int layer) {
-  pass.kv.store(layer, pass.pos0 + static_cast<int>(pass.row0), pass.n_rows, pass.s.k.data(),
-                pass.s.v.data());
+  const int64_t kv_dim = int64_t{pass.hp.n_head_kv} * pass.hp.head_dim;
+  for (const SequenceRows& seq : pass.seqs)
+    pass.kv.store(layer, seq.block_table, seq.pos0, seq.n_tokens,
+                  pass.s.k.data() + seq.row * kv_dim, pass.s.v.data() + seq.row * kv_dim);
 }
 
 bool keep_output_rows(ForwardPass& pass, int layer) {
-  if (layer != pass.hp.n_layer - 1 || pass.logit_rows == LogitRows::All) return true;
-  if (pass.logit_rows == LogitRows::None) return false;
+  if (layer != pass.hp.n_layer - 1) return true;
   const int64_t n_embd = pass.hp.n_embd;
-  const int64_t last = pass.n_rows - 1;
-  std::copy_n(pass.s.x.begin() + last * n_embd, n_embd, pass.s.x.begin());
-  std::copy_n(pass.s.cur.begin() + last * n_embd, n_embd, pass.s.cur.begin());
-  pass.row0 += last;
-  pass.n_rows = 1;
-  return true;
+  Scratch& s = pass.s;
+  int64_t kept = 0;
+  for (SequenceRows& seq : pass.seqs) {
+    const int64_t n_keep = seq.logits == LogitRows::All    ? seq.n_tokens
+                           : seq.logits == LogitRows::Last ? std::min<int64_t>(seq.n_tokens, 1)
+                                                           : 0;
+    seq.q_row = kept;
+    seq.n_q = n_keep;
+    for (int64_t r = seq.row + seq.n_tokens - n_keep; r < seq.row + seq.n_tokens; ++r, ++kept) {
+      if (r == kept) continue;
+      std::copy_n(s.x.begin() + r * n_embd, n_embd, s.x.begin() + kept * n_embd);
+      std::copy_n(s.cur.begin() + r * n_embd, n_embd, s.cur.begin() + kept * n_embd);
+      s.rope.move_row(r, kept);
+    }
+  }
+  pass.n_rows = kept;
+  return kept > 0;
 }
 
 namespace {
@@ -71,9 +85,14 @@ void attend(ForwardPass& pass, int layer) {
   // the same Q8 activation blocks as the reference's, which keeps argmax flips to near-ties.
   const int64_t n_values = pass.n_rows * pass.hp.n_head * pass.hp.head_dim;
   round_to_f16(pass.s.q.data(), n_values);
-  blocks::attention(pass.kv, layer, pass.s.q.data(), pass.n_rows,
-                    pass.pos0 + static_cast<int>(pass.row0), pass.hp.n_head, scale,
-                    pass.s.attn.data(), pass.s.attention, pass.pool);
+  std::vector<blocks::AttentionSequence>& seqs = pass.s.attention_seqs;
+  for (size_t i = 0; i < pass.seqs.size(); ++i) {
+    const SequenceRows& seq = pass.seqs[i];
+    seqs[i] = {seq.q_row, seq.n_q, seq.pos0 + static_cast<int>(seq.n_tokens - seq.n_q),
+               seq.block_table};
+  }
+  blocks::attention(pass.kv, std::span(seqs.data(), pass.seqs.size()), layer, pass.s.q.data(),
+                    pass.hp.n_head, scale, pass.s.attn.data(), pass.s.attention, pass.pool);
   round_to_f16(pass.s.attn.data(), n_values);
 }
 

@@ -30,27 +30,43 @@ struct Scratch {
   std::vector<float> up;    ///< [max_tokens, n_ff]
   blocks::RopeTable rope;
   blocks::AttentionWorkspace attention;
+  std::vector<blocks::AttentionSequence> attention_seqs;  ///< [max_tokens]: a pass's sequences
 
   /// Bytes of all the buffers above.
   size_t memory_bytes() const;
 };
 
-/// Which rows of a forward pass get logits.
+/// Which rows of a sequence's part of a forward pass get logits.
 enum class LogitRows { None, Last, All };
 
-/// The inputs and state of one forward pass over `tokens` at positions pos0.. of a sequence.
-/// Row r of the scratch activations holds batch token row0 + r for r < n_rows: all tokens,
-/// until the last layer drops the rows whose logits are not wanted (keep_output_rows).
+/// One sequence's part of a forward pass: n_tokens consecutive batch rows from `row`, at
+/// positions pos0..pos0+n_tokens-1 of the sequence whose KV blocks are `block_table` (block i
+/// holds positions [i * KvCache::kBlockSize, (i + 1) * kBlockSize)).
+struct SequenceRows {
+  int64_t row = 0;
+  int64_t n_tokens = 0;
+  int pos0 = 0;
+  std::span<const int32_t> block_table;
+  LogitRows logits = LogitRows::Last;
+  /// Rows of the sequence's queries: all of its rows, until the last layer keeps only those
+  /// whose logits are wanted (keep_output_rows moves them to q_row..q_row+n_q-1, the last n_q
+  /// tokens of the sequence's part).
+  int64_t q_row = row;
+  int64_t n_q = n_tokens;
+};
+
+/// The inputs and state of one forward pass over the tokens of one or more sequences. Row r
+/// of the scratch activations holds batch token r for r < n_rows, until the last layer drops
+/// the rows whose logits are not wanted (keep_output_rows); the logits rows come out in the
+/// order of `seqs`.
 struct ForwardPass {
   const HParams& hp;
   std::span<const int32_t> tokens;  ///< ids already checked against n_vocab; at most s.max_tokens
-  int pos0;                         ///< position of tokens[0] (the sequence's n_past)
-  LogitRows logit_rows;
-  KvCache& kv;  ///< has room for pos0 + tokens.size() positions
+  std::span<SequenceRows> seqs;     ///< consecutive, covering every token in order
+  KvCache& kv;                      ///< holds the blocks of every sequence's block table
   Scratch& s;
   kernels::ThreadPool& pool;
-  float* logits;  ///< output: [1 or n_tokens, n_vocab]; unused for None
-  int64_t row0 = 0;
+  float* logits;  ///< output: [rows wanted, n_vocab]
   int64_t n_rows = static_cast<int64_t>(tokens.size());
 
   int64_t n_tokens() const { return static_cast<int64_t>(tokens.size()); }
@@ -59,17 +75,18 @@ struct ForwardPass {
 /// s.x = the embeddings of the tokens; fills s.rope for their positions with `rope`.
 void begin_forward(ForwardPass& pass, const Matrix& token_embd, const blocks::Rope& rope);
 
-/// Appends s.k and s.v (already rotated, all n_rows rows) to `layer` of the KV cache.
+/// Writes s.k and s.v (already rotated, all rows) to `layer` of each sequence's KV blocks.
 void store_kv(ForwardPass& pass, int layer);
 
-/// At the last layer, keeps only the rows whose logits are wanted (moving them to the front of
-/// s.x and s.cur): the attention queries, attention output and FFN of the other rows feed
-/// nothing. Returns false when no row is wanted (the pass ends after the cache is written).
-/// Other layers: true, nothing changes.
+/// At the last layer, keeps only the rows whose logits are wanted (moving them, in order, to
+/// the front of s.x, s.cur and s.rope, and setting each sequence's q_row and n_q): the
+/// attention queries, attention output and FFN of the other rows feed nothing. Returns false
+/// when no row is wanted (the pass ends after the cache is written). Other layers: true,
+/// nothing changes.
 bool keep_output_rows(ForwardPass& pass, int layer);
 
-/// s.attn = attention of the n_rows rows of s.q (already rotated) over `layer` of the cache,
-/// with scale 1/sqrt(head_dim).
+/// s.attn = attention of each sequence's query rows of s.q (already rotated) over its blocks of
+/// `layer` of the cache, with scale 1/sqrt(head_dim).
 void attend(ForwardPass& pass, int layer);
 
 /// The rest of a pre-norm layer after attention, the same in every family:

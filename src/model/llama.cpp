@@ -32,11 +32,11 @@ class Llama final : public Architecture {
       blocks::rms_norm(s.x.data(), l.attn_norm, s.cur.data(), p.n_rows, hp.n_embd, hp.rms_eps);
       blocks::linear(l.wk, nullptr, s.cur.data(), s.k.data(), p.n_rows, p.pool);
       blocks::linear(l.wv, nullptr, s.cur.data(), s.v.data(), p.n_rows, p.pool);
-      blocks::rope(s.rope, s.k.data(), p.n_rows, hp.n_head_kv, p.row0);
+      blocks::rope(s.rope, s.k.data(), p.n_rows, hp.n_head_kv);
       store_kv(p, il);
       if (!keep_output_rows(p, il)) return;
       blocks::linear(l.wq, nullptr, s.cur.data(), s.q.data(), p.n_rows, p.pool);
-      blocks::rope(s.rope, s.q.data(), p.n_rows, hp.n_head, p.row0);
+      blocks::rope(s.rope, s.q.data(), p.n_rows, hp.n_head);
       attend(p, il);
       attention_output_and_feed_forward(p, l.wo, l.ffn_norm, l.ffn_gate, l.ffn_up, l.ffn_down);
     }

@@ -10,6 +10,17 @@ namespace gengyun::model {
 
 Model::~Model() = default;
 
+Result<void> check_token_ids(std::span<const int32_t> tokens, int n_vocab) {
+  for (size_t i = 0; i < tokens.size(); ++i) {
+    if (tokens[i] < 0 || tokens[i] >= n_vocab) {
+      return Error{"eval: token id " + std::to_string(tokens[i]) + " at index " +
+                   std::to_string(i) + " is outside the vocabulary [0, " +
+                   std::to_string(n_vocab) + ")"};
+    }
+  }
+  return {};
+}
+
 Result<std::unique_ptr<Model>> Model::load(std::shared_ptr<const gguf::File> file) {
   const std::optional<std::string> arch = file->get_string("general.architecture");
   if (!arch) return Error{file->name() + ": key 'general.architecture' is missing"};
@@ -44,45 +55,106 @@ size_t Model::memory_bytes() const {
   return bytes;
 }
 
+BatchEvaluator::BatchEvaluator(const Model& model, KvCache& kv, kernels::ThreadPool& pool,
+                               int max_tokens)
+    : model_(model),
+      kv_(kv),
+      pool_(pool),
+      scratch_(model.hparams(), std::max(max_tokens, 1), pool.size()) {}
+
+Result<void> BatchEvaluator::check(std::span<const int32_t> tokens,
+                                   std::span<const SequenceRows> seqs) const {
+  const HParams& hp = model_.hparams();
+  if (tokens.empty()) return Error{"eval: no tokens to evaluate"};
+  if (static_cast<int64_t>(tokens.size()) > scratch_.max_tokens)
+    return Error{"eval: " + std::to_string(tokens.size()) + " tokens in one pass; at most " +
+                 std::to_string(scratch_.max_tokens) + " are allowed"};
+  if (Result<void> valid = check_token_ids(tokens, hp.n_vocab); !valid) return valid;
+  int64_t row = 0;
+  for (size_t i = 0; i < seqs.size(); ++i) {
+    const SequenceRows& seq = seqs[i];
+    const std::string which = "eval: sequence " + std::to_string(i);
+    if (seq.row != row || seq.n_tokens < 1 || seq.pos0 < 0)
+      return Error{which + " must start at row " + std::to_string(row) +
+                   " with at least one token at a position >= 0"};
+    row += seq.n_tokens;
+    const int64_t n_pos = seq.pos0 + seq.n_tokens;
+    if (n_pos > int64_t{KvCache::kBlockSize} * static_cast<int64_t>(seq.block_table.size()))
+      return Error{which + " reaches position " + std::to_string(n_pos - 1) + " but its " +
+                   std::to_string(seq.block_table.size()) + " blocks hold " +
+                   std::to_string(KvCache::kBlockSize * seq.block_table.size()) + " positions"};
+    for (int32_t block : seq.block_table)
+      if (block < 0 || block >= kv_.n_blocks())
+        return Error{which + " names block " + std::to_string(block) + " of a cache of " +
+                     std::to_string(kv_.n_blocks())};
+  }
+  if (row != static_cast<int64_t>(tokens.size()))
+    return Error{"eval: the sequences cover " + std::to_string(row) + " rows of " +
+                 std::to_string(tokens.size()) + " tokens"};
+  return {};
+}
+
+Result<void> BatchEvaluator::forward(std::span<const int32_t> tokens, std::span<SequenceRows> seqs,
+                                     std::vector<float>& logits) {
+  if (Result<void> valid = check(tokens, seqs); !valid) return valid;
+  const HParams& hp = model_.hparams();
+  size_t n_out = 0;
+  for (SequenceRows& seq : seqs) {
+    seq.q_row = seq.row;
+    seq.n_q = seq.n_tokens;
+    n_out += seq.logits == LogitRows::All    ? static_cast<size_t>(seq.n_tokens)
+             : seq.logits == LogitRows::Last ? 1
+                                             : 0;
+  }
+  logits.resize(n_out * static_cast<size_t>(hp.n_vocab));
+  ForwardPass pass{hp, tokens, seqs, kv_, scratch_, pool_, logits.data()};
+  model_.architecture().forward(pass);
+  return {};
+}
+
+namespace {
+
+int blocks_for(int n_ctx) {
+  return (std::max(n_ctx, 0) + KvCache::kBlockSize - 1) / KvCache::kBlockSize;
+}
+
+}  // namespace
+
 Context::Context(const Model& model, int n_ctx, kernels::ThreadPool& pool, KvCacheType kv_type,
                  int n_batch)
     : model_(model),
-      pool_(pool),
       n_ctx_(std::max(n_ctx, 0)),
-      n_batch_(std::max(n_batch, 1)),
-      kv_(model.hparams().n_layer, n_ctx_, model.hparams().n_head_kv, model.hparams().head_dim,
-          kv_type),
-      scratch_(model.hparams(), std::min(n_batch_, std::max(n_ctx_, 1)), pool.size()) {}
+      kv_(model.hparams().n_layer, blocks_for(n_ctx), model.hparams().n_head_kv,
+          model.hparams().head_dim, kv_type),
+      block_table_(static_cast<size_t>(blocks_for(n_ctx))),
+      evaluator_(model, kv_, pool, std::min(std::max(n_batch, 1), std::max(n_ctx_, 1))) {
+  for (size_t i = 0; i < block_table_.size(); ++i) block_table_[i] = static_cast<int32_t>(i);
+}
 
 Result<void> Context::eval(std::span<const int32_t> tokens, bool all_logits,
                            std::vector<float>& logits) {
-  const HParams& hp = model_.hparams();
   if (tokens.empty()) return Error{"eval: no tokens to evaluate"};
-  for (size_t i = 0; i < tokens.size(); ++i) {
-    if (tokens[i] < 0 || tokens[i] >= hp.n_vocab) {
-      return Error{"eval: token id " + std::to_string(tokens[i]) + " at index " +
-                   std::to_string(i) + " is outside the vocabulary [0, " +
-                   std::to_string(hp.n_vocab) + ")"};
-    }
-  }
+  if (Result<void> valid = check_token_ids(tokens, model_.hparams().n_vocab); !valid) return valid;
   if (static_cast<int64_t>(tokens.size()) > n_ctx_ - n_past_) {
     return Error{"eval: " + std::to_string(tokens.size()) + " tokens after " +
                  std::to_string(n_past_) + " exceed the context size of " + std::to_string(n_ctx_) +
                  " tokens"};
   }
-  const size_t n_vocab = static_cast<size_t>(hp.n_vocab);
+  const size_t n_vocab = static_cast<size_t>(model_.hparams().n_vocab);
   logits.resize(all_logits ? tokens.size() * n_vocab : n_vocab);
-  const size_t n_pass = static_cast<size_t>(scratch_.max_tokens);
+  const size_t n_pass = static_cast<size_t>(evaluator_.max_tokens());
   for (size_t begin = 0; begin < tokens.size(); begin += n_pass) {
     const std::span<const int32_t> batch =
         tokens.subspan(begin, std::min(n_pass, tokens.size() - begin));
     const bool last_pass = begin + batch.size() == tokens.size();
-    const LogitRows rows = all_logits  ? LogitRows::All
-                           : last_pass ? LogitRows::Last
-                                       : LogitRows::None;
-    float* out = logits.data() + (all_logits ? begin * n_vocab : 0);
-    ForwardPass pass{hp, batch, n_past_, rows, kv_, scratch_, pool_, out};
-    model_.architecture().forward(pass);
+    SequenceRows seq;
+    seq.n_tokens = static_cast<int64_t>(batch.size());
+    seq.pos0 = n_past_;
+    seq.block_table = block_table_;
+    seq.logits = all_logits ? LogitRows::All : last_pass ? LogitRows::Last : LogitRows::None;
+    if (Result<void> r = evaluator_.forward(batch, std::span(&seq, 1), pass_logits_); !r) return r;
+    std::copy(pass_logits_.begin(), pass_logits_.end(),
+              logits.begin() + (all_logits ? static_cast<std::ptrdiff_t>(begin * n_vocab) : 0));
     n_past_ += static_cast<int>(batch.size());
   }
   return {};

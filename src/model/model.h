@@ -48,10 +48,48 @@ class Model {
   std::unique_ptr<Architecture> arch_;
 };
 
-/// One sequence: its KV cache (allocated at construction, 2 * n_layer * n_ctx * n_head_kv *
-/// head_dim elements of kv_type) and scratch buffers for n_batch tokens (n_ctx if fewer; also
-/// allocated at construction: eval() allocates nothing of its own). Not thread-safe; the Model
-/// and the pool must outlive it.
+/// Ok when every id is in [0, n_vocab); else an error naming the first bad id and its index.
+Result<void> check_token_ids(std::span<const int32_t> tokens, int n_vocab);
+
+/// Forward passes over batches of tokens from any number of sequences that share one paged
+/// KvCache: each weight matrix is multiplied once per pass for every token of the pass. A
+/// sequence's logits are bit-identical whatever else is in the pass (given batch-invariant
+/// matrix products, kernels::matmul). Scratch buffers for max_tokens tokens are allocated at
+/// construction; forward() allocates nothing of its own. Not thread-safe; the Model, the
+/// cache and the pool must outlive it.
+class BatchEvaluator {
+ public:
+  /// max_tokens: tokens per pass at most (values < 1 are taken as 1).
+  BatchEvaluator(const Model& model, KvCache& kv, kernels::ThreadPool& pool, int max_tokens);
+
+  /// One forward pass: seqs[i] covers rows seqs[i].row..+n_tokens of `tokens` (consecutive, in
+  /// order, covering every token) at its positions; writes their keys and values into their
+  /// blocks and resizes logits to [rows wanted, n_vocab] row-major, in the order of seqs (each
+  /// sequence's Last row, or All of its rows). Only those rows run through the last layer and
+  /// the output matrix.
+  /// Errors (nothing is written): no tokens, more than max_tokens(), a token id outside
+  /// [0, n_vocab), sequences that do not cover the rows in order, a block table too short for
+  /// a sequence's positions or naming a block outside the cache.
+  Result<void> forward(std::span<const int32_t> tokens, std::span<SequenceRows> seqs,
+                       std::vector<float>& logits);
+
+  int max_tokens() const { return static_cast<int>(scratch_.max_tokens); }
+  /// Bytes of the scratch buffers (activations of max_tokens tokens, RoPE angles, per-thread
+  /// attention blocks).
+  size_t memory_bytes() const { return scratch_.memory_bytes(); }
+
+ private:
+  Result<void> check(std::span<const int32_t> tokens, std::span<const SequenceRows> seqs) const;
+
+  const Model& model_;
+  KvCache& kv_;
+  kernels::ThreadPool& pool_;
+  Scratch scratch_;
+};
+
+/// One sequence over a KV cache of its own (ceil(n_ctx / KvCache::kBlockSize) blocks, allocated
+/// at construction) evaluated in passes of up to n_batch tokens: the single-stream path of
+/// tests and tools. Not thread-safe; the Model and the pool must outlive it.
 class Context {
  public:
   /// Tokens per forward pass by default: an eval of more runs in passes of this many, which
@@ -60,16 +98,14 @@ class Context {
   /// n_batch tokens.
   static constexpr int kDefaultBatch = 128;
 
-  /// n_ctx: positions the KV cache holds (values < 1 make every eval fail). n_batch: tokens
+  /// n_ctx: positions the sequence may hold (values < 1 make every eval fail). n_batch: tokens
   /// per forward pass (values < 1 are taken as 1).
   Context(const Model& model, int n_ctx, kernels::ThreadPool& pool,
           KvCacheType kv_type = KvCacheType::F16, int n_batch = kDefaultBatch);
 
   /// Runs `tokens` at positions n_past()..n_past()+n-1 in forward passes of up to n_batch
-  /// tokens (each weight matrix is multiplied once per pass for all of its tokens) and
-  /// appends their keys and values. logits is resized to [n_tokens, n_vocab] row-major when
-  /// all_logits, else [n_vocab] for the last token; only the rows asked for are computed
-  /// through the last layer and the output matrix.
+  /// tokens and appends their keys and values. logits is resized to [n_tokens, n_vocab]
+  /// row-major when all_logits, else [n_vocab] for the last token.
   /// Errors (the context is unchanged): empty tokens, a token id outside [0, n_vocab),
   /// n_past() + n > n_ctx().
   Result<void> eval(std::span<const int32_t> tokens, bool all_logits, std::vector<float>& logits);
@@ -77,26 +113,27 @@ class Context {
   /// Positions evaluated so far.
   int n_past() const { return n_past_; }
   int n_ctx() const { return n_ctx_; }
-  int n_batch() const { return n_batch_; }
+  int n_batch() const { return evaluator_.max_tokens(); }
   KvCacheType kv_cache_type() const { return kv_.type(); }
   /// Forgets every position (n_past() = 0); keeps the allocations.
   void clear() { n_past_ = 0; }
 
-  /// Bytes of the KV cache: 2 * n_layer * n_ctx * n_head_kv * head_dim * element size.
+  /// Bytes of the KV cache: its blocks (n_ctx rounded up to whole blocks).
   size_t kv_cache_bytes() const { return kv_.memory_bytes(); }
-  /// Bytes this context allocated: the KV cache plus the scratch buffers (activations of
-  /// n_batch tokens, RoPE angles, per-thread attention blocks). The logits vector is the
-  /// caller's.
-  size_t memory_bytes() const { return kv_.memory_bytes() + scratch_.memory_bytes(); }
+  /// Bytes this context allocated: the KV cache, the block table and the scratch buffers. The
+  /// logits vector is the caller's.
+  size_t memory_bytes() const {
+    return kv_.memory_bytes() + block_table_.size() * sizeof(int32_t) + evaluator_.memory_bytes();
+  }
 
  private:
   const Model& model_;
-  kernels::ThreadPool& pool_;
   int n_ctx_;
-  int n_batch_;
   int n_past_ = 0;
   KvCache kv_;
-  Scratch scratch_;
+  std::vector<int32_t> block_table_;  ///< 0, 1, 2, ...: the sequence owns every block
+  BatchEvaluator evaluator_;
+  std::vector<float> pass_logits_;
 };
 
 }  // namespace gengyun::model

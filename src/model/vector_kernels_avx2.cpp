@@ -154,7 +154,10 @@ void dot_column(const float* q, const float* k, int64_t n_pos, int64_t dim, floa
   }
 #pragma GCC unroll 8
   for (int r = 0; r < R; ++r) {
-    float sum = hsum(acc[r]);
+    // dot_tile's order of the lanes, so that a score does not depend on whether its position
+    // fell in a tile of four or in the tail (which depends on how many positions the block has).
+    const __m256 zero = _mm256_setzero_ps();
+    float sum = _mm_cvtss_f32(hsum4(acc[r], zero, zero, zero));
     for (int64_t d = dim8; d < dim; ++d) sum += q[r * dim + d] * k[d];
     s[r * n_pos] = sum;
   }

@@ -173,9 +173,10 @@ TEST(Generation, BadPromptsAreErrors) {
   auto full = collect(*model, fills, greedy(100), ignored);
   ASSERT_TRUE(full.ok()) << full.error().message;
   EXPECT_EQ(full->finish_reason, FinishReason::Length);
-  // 14 prompt positions + 2 generated tokens fill the 16 positions; the token sampled from
-  // the last position's logits is the third.
-  EXPECT_EQ(full->completion_tokens, 3);
+  // 14 prompt tokens + 2 generated tokens fill the 16 positions: the second is sampled from
+  // position 14's logits and never evaluated; no token is reported beyond the context.
+  EXPECT_EQ(full->completion_tokens, 2);
+  EXPECT_EQ(full->prompt_tokens + full->completion_tokens, 16);
 }
 
 TEST(Generation, BadSamplingParametersAreErrors) {

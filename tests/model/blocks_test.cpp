@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <random>
 #include <string>
 #include <vector>
@@ -73,8 +74,9 @@ TEST(Rope, NormalNeoxAndFrequencyFactors) {
       std::vector<float> expected = x;
       reference_rope(type, head_dim, 10000.0, ff, expected, n_tokens, n_heads, pos0);
       blocks::RopeTable table(n_tokens + 2, head_dim);
-      table.fill({type, head_dim, 10000.0f, ff}, pos0 - 2, n_tokens + 2);
-      blocks::rope(table, x.data(), n_tokens, n_heads, 2);
+      table.fill({type, head_dim, 10000.0f, ff}, 2, pos0 - 2, n_tokens);  // rows 2.. untouched
+      table.fill({type, head_dim, 10000.0f, ff}, 0, pos0, n_tokens);
+      blocks::rope(table, x.data(), n_tokens, n_heads);
       for (size_t i = 0; i < x.size(); ++i) ASSERT_NEAR(x[i], expected[i], 1e-5) << i;
     }
   }
@@ -84,10 +86,10 @@ TEST(Rope, PairingDiffers) {
   // Position 1, base 1 (every theta = 1 rad): the two modes rotate different pairs.
   std::vector<float> normal = {1, 0, 0, 0}, neox = {1, 0, 0, 0};
   blocks::RopeTable table(1, 4);
-  table.fill({RopeType::Normal, 4, 1.0f, nullptr}, 1, 1);
-  blocks::rope(table, normal.data(), 1, 1, 0);
-  table.fill({RopeType::Neox, 4, 1.0f, nullptr}, 1, 1);
-  blocks::rope(table, neox.data(), 1, 1, 0);
+  table.fill({RopeType::Normal, 4, 1.0f, nullptr}, 0, 1, 1);
+  blocks::rope(table, normal.data(), 1, 1);
+  table.fill({RopeType::Neox, 4, 1.0f, nullptr}, 0, 1, 1);
+  blocks::rope(table, neox.data(), 1, 1);
   EXPECT_NEAR(normal[0], std::cos(1.0), 1e-6);
   EXPECT_NEAR(normal[1], std::sin(1.0), 1e-6);
   EXPECT_NEAR(normal[2], 0, 1e-6);
@@ -136,8 +138,20 @@ struct AttentionShape {
   int64_t n_q;
 };
 
-// Shapes that cross the workspace's blocks of 32 positions and 32 query rows, odd head sizes
-// (tails of the 8-wide kernels), groups larger than 32 heads, and single-token decoding.
+constexpr int kBlock = KvCache::kBlockSize;
+
+// A block table for n_pos positions whose blocks are scattered over a cache of
+// 3 * (n_pos / kBlock + 1) blocks (every third block, backwards), so that paging is exercised.
+std::vector<int32_t> scattered_blocks(int n_pos) {
+  const int n = n_pos / kBlock + 1;
+  std::vector<int32_t> table;
+  for (int i = 0; i < n; ++i) table.push_back(3 * (n - 1 - i) + 1);
+  return table;
+}
+
+// Shapes that cross the cache's blocks of 32 positions and the workspace's 32 query rows, odd
+// head sizes (tails of the 8-wide kernels), groups larger than 32 heads, and single-token
+// decoding.
 TEST(Attention, CausalGroupedQueryMatchesReference) {
   const std::vector<AttentionShape> shapes = {
       {6, 2, 8, 3, 5},   {14, 2, 64, 70, 1}, {14, 2, 64, 0, 40}, {4, 4, 6, 33, 3},
@@ -151,19 +165,22 @@ TEST(Attention, CausalGroupedQueryMatchesReference) {
     const std::vector<float> v = random_vector(n_pos * kv_dim, 6);
     const std::vector<float> q = random_vector(sh.n_q * sh.n_head * sh.head_dim, 7, -2, 2);
     const float scale = 1.0f / std::sqrt(static_cast<float>(sh.head_dim));
+    const std::vector<int32_t> table = scattered_blocks(n_pos);
     for (KvCacheType type : {KvCacheType::F32, KvCacheType::F16}) {
-      KvCache kv(n_layer, n_pos + 4, sh.n_head_kv, sh.head_dim, type);
-      kv.store(layer, 0, sh.pos0, k.data(), v.data());  // earlier positions
-      kv.store(layer, sh.pos0, sh.n_q, k.data() + sh.pos0 * kv_dim, v.data() + sh.pos0 * kv_dim);
+      KvCache kv(n_layer, 3 * static_cast<int>(table.size()), sh.n_head_kv, sh.head_dim, type);
+      kv.store(layer, table, 0, sh.pos0, k.data(), v.data());  // earlier positions
+      kv.store(layer, table, sh.pos0, sh.n_q, k.data() + sh.pos0 * kv_dim,
+               v.data() + sh.pos0 * kv_dim);
       // The f16 cache holds exactly the rounded keys and values.
       const bool f16 = type == KvCacheType::F16;
       const std::vector<float> k_ref = f16 ? round_to_f16(k) : k;
       const std::vector<float> v_ref = f16 ? round_to_f16(v) : v;
       for (int threads : {1, 3}) {
         kernels::ThreadPool pool(threads);
-        blocks::AttentionWorkspace workspace(threads, sh.head_dim);
+        blocks::AttentionWorkspace workspace(threads, sh.head_dim, 1);
         std::vector<float> out(q.size());
-        blocks::attention(kv, layer, q.data(), sh.n_q, sh.pos0, sh.n_head, scale, out.data(),
+        const blocks::AttentionSequence seq{0, sh.n_q, sh.pos0, table};
+        blocks::attention(kv, std::span(&seq, 1), layer, q.data(), sh.n_head, scale, out.data(),
                           workspace, pool);
         const std::string what = "heads " + std::to_string(sh.n_head) + "/" +
                                  std::to_string(sh.n_head_kv) + " dim " +
@@ -185,16 +202,60 @@ TEST(Attention, SameResultOnAnyThreadCount) {
   const std::vector<float> k = random_vector(n_pos * kv_dim, 8);
   const std::vector<float> v = random_vector(n_pos * kv_dim, 9);
   const std::vector<float> q = random_vector(n_q * n_head * head_dim, 10);
-  KvCache kv(1, n_pos, n_head_kv, head_dim, KvCacheType::F16);
-  kv.store(0, 0, n_pos, k.data(), v.data());
+  const std::vector<int32_t> table = scattered_blocks(n_pos);
+  KvCache kv(1, 3 * static_cast<int>(table.size()), n_head_kv, head_dim, KvCacheType::F16);
+  kv.store(0, table, 0, n_pos, k.data(), v.data());
   std::vector<float> first;
   for (int threads : {1, 2, 5, 16}) {
     kernels::ThreadPool pool(threads);
-    blocks::AttentionWorkspace workspace(threads, head_dim);
+    blocks::AttentionWorkspace workspace(threads, head_dim, 1);
     std::vector<float> out(q.size());
-    blocks::attention(kv, 0, q.data(), n_q, pos0, n_head, 0.125f, out.data(), workspace, pool);
+    const blocks::AttentionSequence seq{0, n_q, pos0, table};
+    blocks::attention(kv, std::span(&seq, 1), 0, q.data(), n_head, 0.125f, out.data(), workspace,
+                      pool);
     if (first.empty()) first = out;
     EXPECT_EQ(out, first) << threads << " threads";
+  }
+}
+
+// Batch invariance: a query row's output is bit-identical whether it is attended alone (one
+// decode token), as one row of a longer chunk, or beside other sequences in one call.
+TEST(Attention, RowIndependentOfItsChunkAndOfOtherSequences) {
+  const int n_head = 14, n_head_kv = 2, head_dim = 64;
+  const int kv_dim = n_head_kv * head_dim;
+  const int n_pos_a = 77, n_pos_b = 40;  // sequence a: positions 0..76; b: 0..39
+  const std::vector<float> ka = random_vector(n_pos_a * kv_dim, 21), va = random_vector(n_pos_a * kv_dim, 22);
+  const std::vector<float> kb = random_vector(n_pos_b * kv_dim, 23), vb = random_vector(n_pos_b * kv_dim, 24);
+  const std::vector<float> qa = random_vector(int64_t{n_pos_a} * n_head * head_dim, 25);
+  const std::vector<float> qb = random_vector(int64_t{n_pos_b} * n_head * head_dim, 26);
+  const std::vector<int32_t> table_a = {5, 0, 3}, table_b = {4, 1};
+  KvCache kv(1, 6, n_head_kv, head_dim, KvCacheType::F16);
+  kv.store(0, table_a, 0, n_pos_a, ka.data(), va.data());
+  kv.store(0, table_b, 0, n_pos_b, kb.data(), vb.data());
+  const int64_t row_floats = int64_t{n_head} * head_dim;
+  for (int threads : {1, 2}) {
+    kernels::ThreadPool pool(threads);
+    blocks::AttentionWorkspace workspace(threads, head_dim, 2);
+    // a's last 13 rows as one chunk and b's last 20 rows beside it, in one call.
+    const int64_t na = 13, nb = 20;
+    std::vector<float> q(static_cast<size_t>((na + nb) * row_floats));
+    std::copy_n(qa.begin() + (n_pos_a - na) * row_floats, na * row_floats, q.begin());
+    std::copy_n(qb.begin() + (n_pos_b - nb) * row_floats, nb * row_floats, q.begin() + na * row_floats);
+    const blocks::AttentionSequence both[2] = {{0, na, n_pos_a - static_cast<int>(na), table_a},
+                                               {na, nb, n_pos_b - static_cast<int>(nb), table_b}};
+    std::vector<float> out(q.size());
+    blocks::attention(kv, both, 0, q.data(), n_head, 0.125f, out.data(), workspace, pool);
+    // Each of those rows alone, as a decode step at its position.
+    for (int64_t r = 0; r < na + nb; ++r) {
+      const bool in_a = r < na;
+      const int pos = in_a ? n_pos_a - static_cast<int>(na - r) : n_pos_b - static_cast<int>(nb - (r - na));
+      const blocks::AttentionSequence alone{0, 1, pos, in_a ? table_a : table_b};
+      std::vector<float> one(static_cast<size_t>(row_floats));
+      blocks::attention(kv, std::span(&alone, 1), 0, q.data() + r * row_floats, n_head, 0.125f,
+                        one.data(), workspace, pool);
+      ASSERT_EQ(0, std::memcmp(one.data(), out.data() + r * row_floats, one.size() * sizeof(float)))
+          << "row " << r << " threads " << threads;
+    }
   }
 }
 

@@ -51,8 +51,9 @@ TEST(ContextMemory, KvCacheHasTheExactSize) {
     ASSERT_EQ(static_cast<size_t>(model->hparams().n_head_kv), c.n_head_kv) << c.file;
     ASSERT_EQ(static_cast<size_t>(model->hparams().head_dim), c.head_dim) << c.file;
     kernels::ThreadPool pool(1);
-    for (size_t n_ctx : {1, 100, 4096}) {
-      const size_t elements = 2 * c.n_layer * n_ctx * c.n_head_kv * c.head_dim;
+    // The cache holds whole blocks of 32 positions: 1 -> 32, 100 -> 128.
+    for (auto [n_ctx, n_positions] : {std::pair<size_t, size_t>{1, 32}, {100, 128}, {4096, 4096}}) {
+      const size_t elements = 2 * c.n_layer * n_positions * c.n_head_kv * c.head_dim;
       Context f16(*model, static_cast<int>(n_ctx), pool);
       EXPECT_EQ(f16.kv_cache_type(), KvCacheType::F16);
       EXPECT_EQ(f16.kv_cache_bytes(), elements * 2) << c.file << " n_ctx " << n_ctx;
@@ -70,8 +71,9 @@ TEST(ContextMemory, KvCacheHasTheExactSize) {
 // Scratch: n_batch (or n_ctx, if smaller) rows of x, cur [n_embd]; q, attn [n_head * head_dim];
 // k, v [n_head_kv * head_dim]; gate, up [n_ff]; the RoPE angles [head_dim]; and per thread the
 // attention block buffers (query rows and accumulators [32, head_dim], scores [32, 32], running
-// max and sum [32], a block of keys or values [32, head_dim]). None of it grows with the
-// context.
+// max and sum [32], a block of keys or values [32, head_dim]); per token of the batch, room
+// for one attention sequence and its first work item (a pass may hold that many sequences);
+// and the block table, one int32 per 32 positions. Only the block table grows with the context.
 TEST(ContextMemory, ScratchIsSizedByTheBatchNotTheContext) {
   REQUIRE_TESTDATA();
   std::unique_ptr<Model> model = testing::load_model("qwen2-tiny-f32.gguf");
@@ -81,20 +83,23 @@ TEST(ContextMemory, ScratchIsSizedByTheBatchNotTheContext) {
       2 * hp.n_embd + (2 * hp.n_head + 2 * hp.n_head_kv + 1) * hp.head_dim + 2 * hp.n_ff;
   ASSERT_EQ(per_token, 2u * 256 + (8 + 4 + 1) * 64 + 2 * 768);
   const size_t per_thread = 2 * 32 * 64 + 32 * 32 + 2 * 32 + 32 * 64;
+  const size_t per_sequence = sizeof(blocks::AttentionSequence) + sizeof(int64_t);
   for (int threads : {1, 3}) {
     kernels::ThreadPool pool(threads);
     for (int n_ctx : {256, 4096}) {
       for (int n_batch : {1, 128}) {
         Context ctx(*model, n_ctx, pool, KvCacheType::F16, n_batch);
         EXPECT_EQ(ctx.memory_bytes() - ctx.kv_cache_bytes(),
-                  (n_batch * per_token + threads * per_thread) * sizeof(float))
+                  (n_batch * per_token + threads * per_thread) * sizeof(float) +
+                      n_batch * per_sequence + sizeof(int64_t) + n_ctx / 32 * sizeof(int32_t))
             << threads << " threads, n_ctx " << n_ctx << ", n_batch " << n_batch;
       }
     }
     // A context shorter than the batch needs scratch for n_ctx tokens only.
     Context short_ctx(*model, 16, pool);
     EXPECT_EQ(short_ctx.memory_bytes() - short_ctx.kv_cache_bytes(),
-              (16 * per_token + threads * per_thread) * sizeof(float));
+              (16 * per_token + threads * per_thread) * sizeof(float) + 16 * per_sequence +
+                  sizeof(int64_t) + sizeof(int32_t));
   }
 }
 

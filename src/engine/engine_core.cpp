@@ -1,0 +1,306 @@
+#include "engine/engine_core.h"
+
+#include <algorithm>
+#include <chrono>
+#include <random>
+
+#include "sampling/sampling_params.h"
+
+namespace gengyun::engine {
+namespace {
+
+int64_t steady_us() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+sampling::SamplingParams sampling_params(const GenerationParams& params) {
+  sampling::SamplingParams sp;
+  sp.temperature = params.temperature;
+  sp.top_k = params.top_k;
+  sp.top_p = params.top_p;
+  sp.min_p = params.min_p;
+  sp.repeat_penalty = params.repeat_penalty;
+  sp.presence_penalty = params.presence_penalty;
+  sp.frequency_penalty = params.frequency_penalty;
+  sp.penalty_last_n = params.penalty_last_n;
+  sp.seed = params.seed ? *params.seed : std::random_device{}();
+  return sp;
+}
+
+/// The handle a caller of submit() holds.
+class Handle final : public RequestHandle {
+ public:
+  Handle(std::shared_ptr<RequestStream> stream, std::weak_ptr<EngineCore> engine)
+      : stream_(std::move(stream)), engine_(std::move(engine)) {}
+  ~Handle() override {
+    if (!stream_->finished()) cancel();
+  }
+  std::optional<GenerationEvent> next(int64_t timeout_us) override {
+    return stream_->next(timeout_us);
+  }
+  void on_ready(std::function<void()> notify) override { stream_->on_ready(std::move(notify)); }
+  void cancel() override {
+    stream_->request_cancel();
+    if (std::shared_ptr<EngineCore> engine = engine_.lock()) engine->wake();
+  }
+
+ private:
+  std::shared_ptr<RequestStream> stream_;
+  std::weak_ptr<EngineCore> engine_;
+};
+
+}  // namespace
+
+struct EngineCore::Job {
+  Job(const sampling::SamplingParams& sp, const Tokenizer& tokenizer,
+      std::vector<std::string> stops)
+      : sampler(sp), decoder(tokenizer), stop(std::move(stops)) {}
+
+  Sequence seq;
+  sampling::Sampler sampler;
+  StreamDecoder decoder;
+  sampling::StopMatcher stop;
+  int max_tokens = 0;  ///< completion tokens at most
+  int n_completion = 0;
+  std::shared_ptr<RequestStream> stream = std::make_shared<RequestStream>();
+};
+
+EngineCore::EngineCore(const EngineConfig& config, ModelRunner& runner, const Tokenizer& tokenizer,
+                       kernels::ThreadPool& pool)
+    : config_(config),
+      runner_(runner),
+      tokenizer_(tokenizer),
+      pool_(pool),
+      blocks_(config.n_blocks),
+      kv_(blocks_, config.block_size, config.prefix_cache),
+      scheduler_(config.scheduler, kv_) {
+  stats_.kv_blocks_total = config.n_blocks;
+  stats_.kv_block_tokens = config.block_size;
+}
+
+EngineCore::~EngineCore() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  if (thread_.joinable()) thread_.join();
+  for (auto& job : inbox_) jobs_.push_back(std::move(job));
+  inbox_.clear();
+  for (auto& job : jobs_)
+    job->stream->finish({}, {}, usage_of(*job), FinishReason::Cancelled, "the model was unloaded");
+}
+
+Submission EngineCore::submit(EngineRequest request) {
+  Submission out;
+  const auto refuse = [&out](SubmitStatus status, std::string message) {
+    out.status = status;
+    out.message = std::move(message);
+    return std::move(out);
+  };
+  if (request.prompt.empty()) return refuse(SubmitStatus::InvalidRequest, "the prompt is empty");
+  if (static_cast<int64_t>(request.prompt.size()) + 1 > config_.n_ctx)
+    return refuse(SubmitStatus::InvalidRequest,
+                  "the prompt has " + std::to_string(request.prompt.size()) +
+                      " tokens but the context holds " + std::to_string(config_.n_ctx) +
+                      " (prompt + at least one generated token)");
+  const int n_vocab = runner_.n_vocab();
+  for (int32_t id : request.prompt)
+    if (id < 0 || id >= n_vocab)
+      return refuse(SubmitStatus::InvalidRequest,
+                    "token id " + std::to_string(id) + " is outside the vocabulary (0.." +
+                        std::to_string(n_vocab - 1) + ")");
+  const sampling::SamplingParams sp = sampling_params(request.params);
+  if (Result<void> valid = sampling::validate(sp); !valid)
+    return refuse(SubmitStatus::InvalidRequest, valid.error().message);
+
+  auto job = std::make_unique<Job>(sp, tokenizer_, request.params.stop);
+  job->seq.priority = request.priority;
+  job->seq.n_prompt = static_cast<int>(request.prompt.size());
+  job->seq.tokens = std::move(request.prompt);
+  job->seq.cache_key = config_.cache_key + '\0' + request.cache_salt;
+  const int room = config_.n_ctx - job->seq.n_prompt;
+  job->max_tokens = request.params.max_tokens < 0 ? room : std::min(request.params.max_tokens, room);
+  auto handle = std::make_unique<Handle>(job->stream, weak_from_this());
+  {
+    std::lock_guard lock(mutex_);
+    if (stats_.waiting + static_cast<int>(inbox_.size()) >= config_.max_waiting) {
+      job->stream->finish({}, {}, {}, FinishReason::Cancelled);
+      return refuse(SubmitStatus::QueueFull,
+                    std::to_string(config_.max_waiting) +
+                        " requests are already waiting for this model; retry later");
+    }
+    job->seq.id = next_id_++;
+    inbox_.push_back(std::move(job));
+    woken_ = true;
+  }
+  wake_.notify_all();
+  published_.notify_all();
+  out.handle = std::move(handle);
+  return out;
+}
+
+void EngineCore::wake() {
+  {
+    std::lock_guard lock(mutex_);
+    woken_ = true;
+  }
+  wake_.notify_all();
+}
+
+Usage EngineCore::usage_of(const Job& job) const {
+  Usage usage;
+  usage.prompt_tokens = job.seq.n_prompt_processed;
+  usage.cached_prompt_tokens = std::min(job.seq.n_cached_prompt, usage.prompt_tokens);
+  usage.completion_tokens = job.n_completion;
+  return usage;
+}
+
+void EngineCore::finish(Job& job, FinishReason reason, std::vector<int32_t> tokens,
+                        std::string text, std::string error) {
+  scheduler_.finish(&job.seq);
+  job.stream->finish(tokens, text, usage_of(job), reason, std::move(error));
+  ++finished_;
+}
+
+void EngineCore::take_inbox_and_cancellations() {
+  std::vector<std::unique_ptr<Job>> arrived;
+  {
+    std::lock_guard lock(mutex_);
+    arrived.swap(inbox_);
+    woken_ = false;
+  }
+  for (auto& job : arrived) {
+    scheduler_.add(&job->seq);
+    jobs_.push_back(std::move(job));
+  }
+  const int64_t now = steady_us();
+  for (auto it = jobs_.begin(); it != jobs_.end();) {
+    Job& job = **it;
+    if (job.stream->cancel_requested()) {
+      finish(job, FinishReason::Cancelled, {}, {});
+    } else if (const int64_t since = job.stream->unread_since_us();
+               since != 0 && now - since >= config_.stall_timeout_us) {
+      finish(job, FinishReason::Cancelled, {}, {},
+             "the client read nothing for " + std::to_string(config_.stall_timeout_us / 1000000) +
+                 " s");
+    } else {
+      ++it;
+      continue;
+    }
+    it = jobs_.erase(it);
+  }
+}
+
+bool EngineCore::step() {
+  take_inbox_and_cancellations();
+  const SchedulerOutput out = scheduler_.schedule();
+  if (out.chunks.empty()) {
+    publish();
+    return false;
+  }
+  if (Result<void> ran = runner_.execute(out.chunks, logits_); !ran) {
+    for (const ScheduledChunk& c : out.chunks) {
+      const auto it = std::find_if(jobs_.begin(), jobs_.end(),
+                                   [&c](const auto& job) { return &job->seq == c.seq; });
+      finish(**it, FinishReason::Cancelled, {}, {}, "the forward pass failed: " + ran.error().message);
+      jobs_.erase(it);
+    }
+    publish();
+    return true;
+  }
+  scheduler_.update(out);
+  ++steps_;
+
+  // Sampling runs on the pool, one sequence per task: each sampler owns its random state.
+  std::vector<Job*> sampling;
+  for (const ScheduledChunk& c : out.chunks)
+    if (c.samples())
+      for (auto& job : jobs_)
+        if (&job->seq == c.seq) sampling.push_back(job.get());
+  sampled_.resize(sampling.size());
+  const size_t n_vocab = static_cast<size_t>(runner_.n_vocab());
+  pool_.parallel_for(static_cast<int64_t>(sampling.size()), [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) {
+      const std::span<const float> row(logits_.data() + static_cast<size_t>(i) * n_vocab, n_vocab);
+      sampled_[i] = sampling[i]->sampler.sample(row, sampling[i]->seq.tokens);
+    }
+  });
+
+  for (size_t i = 0; i < sampling.size(); ++i) {
+    Job& job = *sampling[i];
+    const int32_t token = sampled_[i];
+    job.seq.tokens.push_back(token);
+    ++job.n_completion;
+    const std::vector<int32_t> new_tokens = {token};
+    bool done = true;
+    FinishReason reason = FinishReason::Stop;
+    std::string text;
+    if (!tokenizer_.is_eog(token)) {
+      text = job.stop.push(job.decoder.push(token));
+      if (!job.stop.stopped()) {
+        done = job.n_completion >= job.max_tokens;
+        reason = FinishReason::Length;
+      }
+    }
+    if (!done) {
+      job.stream->push(new_tokens, text, usage_of(job));
+      continue;
+    }
+    if (!job.stop.stopped()) text += job.stop.push(job.decoder.flush()) + job.stop.flush();
+    finish(job, reason, new_tokens, std::move(text));
+    jobs_.remove_if([&job](const auto& j) { return j.get() == &job; });
+  }
+  publish();
+  return true;
+}
+
+void EngineCore::publish() {
+  {
+    std::lock_guard lock(mutex_);
+    stats_.running = scheduler_.n_running();
+    stats_.waiting = scheduler_.n_waiting();
+    stats_.kv_blocks_used = blocks_.n_blocks() - blocks_.n_free();
+    stats_.prefix_cache_queries = kv_.counters().queries;
+    stats_.prefix_cache_hits = kv_.counters().hits;
+    stats_.steps = steps_;
+    stats_.preemptions = scheduler_.n_preemptions();
+    stats_.finished = finished_;
+  }
+  published_.notify_all();
+}
+
+EngineStats EngineCore::stats() const {
+  std::lock_guard lock(mutex_);
+  EngineStats s = stats_;
+  s.waiting += static_cast<int>(inbox_.size());
+  return s;
+}
+
+bool EngineCore::wait_until(const std::function<bool(const EngineStats&)>& done,
+                            int64_t timeout_us) const {
+  std::unique_lock lock(mutex_);
+  return published_.wait_for(lock, std::chrono::microseconds(timeout_us), [&] {
+    EngineStats s = stats_;
+    s.waiting += static_cast<int>(inbox_.size());
+    return done(s);
+  });
+}
+
+void EngineCore::start() { thread_ = std::thread([this] { loop(); }); }
+
+void EngineCore::loop() {
+  while (true) {
+    {
+      std::unique_lock lock(mutex_);
+      if (stopping_) return;
+    }
+    if (step()) continue;
+    std::unique_lock lock(mutex_);
+    wake_.wait(lock, [this] { return stopping_ || woken_; });
+  }
+}
+
+}  // namespace gengyun::engine

@@ -1,0 +1,102 @@
+// The engine loop of one model (vLLM v1's EngineCore): schedule -> forward -> sample -> emit
+// events, on a thread of its own or stepped by hand in tests.
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <list>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "engine/kv_cache_manager.h"
+#include "engine/model_runner.h"
+#include "engine/request_stream.h"
+#include "engine/scheduler.h"
+#include "gengyun/engine.h"
+#include "kernels/thread_pool.h"
+#include "sampling/sampler.h"
+#include "sampling/stop_matcher.h"
+#include "tokenizer/tokenizer.h"
+
+namespace gengyun::engine {
+
+/// The limits of one engine.
+struct EngineConfig {
+  SchedulerConfig scheduler;
+  int n_ctx = 0;            ///< longest sequence, prompt + generated tokens
+  int n_blocks = 0;         ///< KV blocks in the pool
+  int block_size = 32;      ///< positions per block
+  int max_waiting = 256;    ///< requests queued at most
+  bool prefix_cache = true;
+  std::string cache_key;    ///< the prefix cache's key of the model (e.g. its path)
+  int64_t stall_timeout_us = 60'000'000;
+};
+
+/// Runs every submitted request in one continuous batch. submit(), stats(), wait_until() and
+/// the handles are thread-safe; step() runs on one thread at a time (the engine's own after
+/// start()). The runner, tokenizer and pool must outlive it.
+class EngineCore : public std::enable_shared_from_this<EngineCore> {
+ public:
+  EngineCore(const EngineConfig& config, ModelRunner& runner, const Tokenizer& tokenizer,
+             kernels::ThreadPool& pool);
+  /// Stops the thread; requests still open finish as cancelled ("the model was unloaded").
+  ~EngineCore();
+  EngineCore(const EngineCore&) = delete;
+  EngineCore& operator=(const EngineCore&) = delete;
+
+  /// See LoadedModel::submit.
+  Submission submit(EngineRequest request);
+
+  /// One engine step: takes new requests and cancellations, schedules, runs the forward pass,
+  /// samples and emits events. Returns whether a forward pass ran.
+  bool step();
+
+  /// Starts the engine's thread, which steps while there is work and sleeps otherwise.
+  void start();
+
+  EngineStats stats() const;
+  /// See LoadedModel::wait_until.
+  bool wait_until(const std::function<bool(const EngineStats&)>& done, int64_t timeout_us) const;
+
+  /// Wakes the thread (a handle was cancelled).
+  void wake();
+
+ private:
+  struct Job;
+  void loop();
+  /// Admits submitted requests into the scheduler; finishes cancelled and stalled ones.
+  void take_inbox_and_cancellations();
+  void finish(Job& job, FinishReason reason, std::vector<int32_t> tokens, std::string text,
+              std::string error = {});
+  Usage usage_of(const Job& job) const;
+  /// After a step: publishes stats_ and wakes wait_until().
+  void publish();
+
+  EngineConfig config_;
+  ModelRunner& runner_;
+  const Tokenizer& tokenizer_;
+  kernels::ThreadPool& pool_;
+  BlockPool blocks_;
+  KvCacheManager kv_;
+  Scheduler scheduler_;
+  std::list<std::unique_ptr<Job>> jobs_;  ///< engine thread only
+  uint64_t next_id_ = 0;
+  int64_t finished_ = 0;
+  int64_t steps_ = 0;
+  std::vector<float> logits_;
+  std::vector<int32_t> sampled_;
+
+  mutable std::mutex mutex_;  ///< guards what follows
+  mutable std::condition_variable wake_;
+  mutable std::condition_variable published_;
+  std::vector<std::unique_ptr<Job>> inbox_;
+  EngineStats stats_;
+  bool stopping_ = false;
+  bool woken_ = false;
+  std::thread thread_;
+};
+
+}  // namespace gengyun::engine

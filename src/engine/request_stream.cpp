@@ -1,0 +1,80 @@
+#include "engine/request_stream.h"
+
+#include <chrono>
+
+namespace gengyun::engine {
+namespace {
+
+int64_t steady_us() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+}  // namespace
+
+void RequestStream::push(std::span<const int32_t> tokens, std::string_view text,
+                         const Usage& usage) {
+  std::unique_lock lock(mutex_);
+  if (!pending_) {
+    pending_.emplace();
+    pending_since_us_ = steady_us();
+  }
+  pending_->token_ids.insert(pending_->token_ids.end(), tokens.begin(), tokens.end());
+  pending_->text += text;
+  pending_->usage = usage;
+  notify_locked(lock);
+}
+
+void RequestStream::finish(std::span<const int32_t> tokens, std::string_view text,
+                           const Usage& usage, FinishReason reason, std::string error) {
+  std::unique_lock lock(mutex_);
+  if (!pending_) {
+    pending_.emplace();
+    pending_since_us_ = steady_us();
+  }
+  pending_->token_ids.insert(pending_->token_ids.end(), tokens.begin(), tokens.end());
+  pending_->text += text;
+  pending_->usage = usage;
+  pending_->finished = true;
+  pending_->finish_reason = reason;
+  pending_->error = std::move(error);
+  finished_ = true;
+  notify_locked(lock);
+}
+
+void RequestStream::notify_locked(std::unique_lock<std::mutex>& lock) {
+  ready_.notify_all();
+  std::function<void()> notify = notify_;
+  lock.unlock();
+  if (notify) notify();
+}
+
+std::optional<GenerationEvent> RequestStream::next(int64_t timeout_us) {
+  std::unique_lock lock(mutex_);
+  if (!pending_ && timeout_us > 0)
+    ready_.wait_for(lock, std::chrono::microseconds(timeout_us), [this] { return pending_.has_value(); });
+  if (!pending_) return std::nullopt;
+  std::optional<GenerationEvent> out = std::move(pending_);
+  pending_.reset();
+  pending_since_us_ = 0;
+  return out;
+}
+
+void RequestStream::on_ready(std::function<void()> notify) {
+  std::unique_lock lock(mutex_);
+  notify_ = std::move(notify);
+  if (pending_ && notify_) notify_locked(lock);
+}
+
+bool RequestStream::finished() const {
+  std::lock_guard lock(mutex_);
+  return finished_;
+}
+
+int64_t RequestStream::unread_since_us() const {
+  std::lock_guard lock(mutex_);
+  return pending_since_us_;
+}
+
+}  // namespace gengyun::engine
