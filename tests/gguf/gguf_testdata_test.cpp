@@ -163,7 +163,11 @@ TEST(GgufTestdata, LoraAdapters) {
 
 TEST(GgufTestdata, EveryModelMatchesDequantReference) {
   REQUIRE_TESTDATA();
-  const std::vector<std::string> models = model_names();
+  // The dense models of issue 2 have dequant/ references; the MoE and embedding models added
+  // since (moe/, embeddings/) are checked by their own references.
+  std::vector<std::string> models;
+  for (const std::string& name : model_names())
+    if (!name.starts_with("qwen3moe-") && !name.starts_with("qwen3-embed-")) models.push_back(name);
   ASSERT_EQ(models.size(), 21u);
   for (const std::string& model : models) {
     SCOPED_TRACE(model);
