@@ -7,6 +7,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
 #include <filesystem>
 #include <string>
 
@@ -35,10 +36,22 @@ inline uint64_t testdata_fnv1a64(const void* data, size_t n_bytes) {
 
 }  // namespace gengyun::testing
 
-/// Skips the current test when ../shared/testdata is missing.
+/// True under CI (the environment variable CI is "true"), where missing reference data is a
+/// failure, not a reason to skip.
+inline bool running_in_ci() {
+  const char* ci = std::getenv("CI");
+  return ci != nullptr && std::string(ci) == "true";
+}
+
+/// Skips the current test when ../shared/testdata is missing; fails it instead under CI=true,
+/// so that a CI run without the data cannot pass by skipping.
 #define REQUIRE_TESTDATA()                                                                   \
   do {                                                                                       \
-    if (!::gengyun::testing::testdata_present())                                             \
+    if (!::gengyun::testing::testdata_present()) {                                           \
+      if (::gengyun::testing::running_in_ci())                                               \
+        FAIL() << "reference data not found at " GENGYUN_TESTDATA_DIR                         \
+               << " and CI=true: CI must run with ../shared beside the clone";               \
       GTEST_SKIP() << "reference data not found at " GENGYUN_TESTDATA_DIR                     \
                    << " (clone the project beside ../shared)";                               \
+    }                                                                                        \
   } while (0)
