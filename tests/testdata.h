@@ -34,14 +34,14 @@ inline uint64_t testdata_fnv1a64(const void* data, size_t n_bytes) {
   return h;
 }
 
-}  // namespace gengyun::testing
-
 /// True under CI (the environment variable CI is "true"), where missing reference data is a
 /// failure, not a reason to skip.
 inline bool running_in_ci() {
   const char* ci = std::getenv("CI");
   return ci != nullptr && std::string(ci) == "true";
 }
+
+}  // namespace gengyun::testing
 
 /// Skips the current test when ../shared/testdata is missing; fails it instead under CI=true,
 /// so that a CI run without the data cannot pass by skipping.

@@ -81,6 +81,64 @@ TEST_P(ConcurrencyTest, ConcurrentRequestsGetTheirSoloAnswers) {
   EXPECT_EQ(model.stats().kv_blocks_used, 0);
 }
 
+// A pool of 6 blocks (192 positions) for ten requests of up to ~100 positions each: sequences
+// are preempted and recomputed, and nobody can tell.
+TEST_P(ConcurrencyTest, PreemptionIsInvisible) {
+  REQUIRE_TESTDATA();
+  const std::string path = testing::testdata_path("models/" + GetParam());
+  auto roomy = LoadedModel::load(path, {.n_threads = 1, .max_batch_tokens = 64});
+  ASSERT_TRUE(roomy.ok()) << roomy.error().message;
+  const std::vector<EngineRequest> reqs = requests(*roomy.value());
+  std::vector<Outcome> solo;
+  for (const EngineRequest& r : reqs) solo.push_back(read_all(*roomy.value()->submit(r).handle));
+
+  auto probe = LoadedModel::load(path, {.n_threads = 1, .n_ctx = 64, .kv_cache_bytes = 1 << 20});
+  ASSERT_TRUE(probe.ok()) << probe.error().message;
+  const int64_t block_bytes = probe.value()->kv_cache_bytes() / probe.value()->stats().kv_blocks_total;
+  auto tight = LoadedModel::load(
+      path, {.n_threads = 1, .n_ctx = 128, .kv_cache_bytes = 6 * block_bytes, .max_batch_tokens = 64});
+  ASSERT_TRUE(tight.ok()) << tight.error().message;
+  std::vector<std::unique_ptr<RequestHandle>> handles;
+  for (const EngineRequest& r : reqs) handles.push_back(tight.value()->submit(r).handle);
+  for (size_t i = 0; i < reqs.size(); ++i) {
+    ASSERT_TRUE(handles[i]);
+    const Outcome o = read_all(*handles[i]);
+    EXPECT_EQ(o.tokens, solo[i].tokens) << "request " << i;
+    EXPECT_EQ(o.usage.prompt_tokens, solo[i].usage.prompt_tokens) << "request " << i;
+  }
+  EXPECT_GT(tight.value()->stats().preemptions, 0);
+}
+
+// A 70-token prompt answered from scratch, then with its first two blocks (64 tokens) from the
+// prefix cache, then with a different cache salt, then with prompt chunks of 16 tokens: the
+// same tokens every time, and the usage says what came from the cache.
+TEST_P(ConcurrencyTest, PrefixCacheHitsAndChunkSizesChangeNothing) {
+  REQUIRE_TESTDATA();
+  const std::string path = testing::testdata_path("models/" + GetParam());
+  auto loaded = LoadedModel::load(path, {.n_threads = 2});
+  ASSERT_TRUE(loaded.ok()) << loaded.error().message;
+  LoadedModel& model = *loaded.value();
+  EngineRequest r;
+  for (int i = 0; i < 70; ++i) r.prompt.push_back((13 * i + 5) % 200 + 3);
+  r.params.temperature = 0;
+  r.params.max_tokens = 12;
+  const Outcome first = read_all(*model.submit(r).handle);
+  EXPECT_EQ(first.usage.cached_prompt_tokens, 0);
+  const Outcome hit = read_all(*model.submit(r).handle);
+  EXPECT_EQ(hit.usage.cached_prompt_tokens, 64);
+  EXPECT_EQ(hit.usage.prompt_tokens, 70);
+  EXPECT_EQ(hit.tokens, first.tokens);
+  r.cache_salt = "another tenant";
+  const Outcome salted = read_all(*model.submit(r).handle);
+  EXPECT_EQ(salted.usage.cached_prompt_tokens, 0);
+  EXPECT_EQ(salted.tokens, first.tokens);
+  EXPECT_EQ(model.stats().prefix_cache_hits, 64);
+
+  auto chunked = LoadedModel::load(path, {.n_threads = 2, .max_batch_tokens = 16});
+  ASSERT_TRUE(chunked.ok()) << chunked.error().message;
+  EXPECT_EQ(read_all(*chunked.value()->submit(r).handle).tokens, first.tokens);
+}
+
 INSTANTIATE_TEST_SUITE_P(Models, ConcurrencyTest,
                          ::testing::Values("qwen2-tiny-q8_0.gguf", "llama-tiny-f32.gguf",
                                            "stories260K-f32.gguf"),

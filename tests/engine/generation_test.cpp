@@ -216,6 +216,40 @@ TEST(Generation, LoadRefusesWhatCannotRun) {
                     "`gengyun tokenize`, not for generation)");
 }
 
+TEST(Generation, KvCachePoolSizesTheContext) {
+  REQUIRE_TESTDATA();
+  const std::string qwen = testdata_path("models/qwen2-tiny-q8_0.gguf");
+  // qwen2-tiny: 2 layers, 2 KV heads of 64; a block of 32 positions in f16 takes
+  // 2 * 2 * 2 * 32 * 64 * 2 = 32768 bytes.
+  auto whole = LoadedModel::load(qwen, {.n_threads = 1, .max_seqs = 2});
+  ASSERT_TRUE(whole.ok()) << whole.error().message;
+  EXPECT_EQ(whole.value()->n_ctx(), 4096) << "qwen2-tiny's training context";
+  auto small = LoadedModel::load(qwen, {.n_threads = 1, .kv_cache_bytes = 10 * 32768 + 100});
+  ASSERT_TRUE(small.ok()) << small.error().message;
+  EXPECT_EQ(small.value()->n_ctx(), 320) << "ten blocks";
+  EXPECT_EQ(small.value()->kv_cache_bytes(), 10 * 32768);
+  EXPECT_EQ(small.value()->stats().kv_blocks_total, 10);
+
+  auto none = LoadedModel::load(qwen, {.n_threads = 1, .kv_cache_bytes = 32767});
+  ASSERT_FALSE(none.ok());
+  EXPECT_EQ(none.error().message, qwen + ": a KV cache of 32767 bytes holds no block of 32 "
+                                        "positions (32768 bytes); give it more memory");
+  auto short_pool = LoadedModel::load(qwen, {.n_threads = 1, .n_ctx = 4096, .kv_cache_bytes = 1 << 20});
+  ASSERT_FALSE(short_pool.ok());
+  EXPECT_EQ(short_pool.error().message,
+            qwen + ": a KV cache of 1 MiB holds 1024 positions, fewer than one sequence of the "
+                   "asked context of 4096 tokens (4 MiB); give it more memory or ask for a "
+                   "shorter context");
+
+  // A prompt the pool can never hold is refused at once, not queued forever.
+  std::vector<int32_t> long_prompt(400, 17);
+  Submission refused = small.value()->submit({.prompt = long_prompt, .params = greedy(1)});
+  EXPECT_FALSE(refused.handle);
+  EXPECT_EQ(refused.status, SubmitStatus::InvalidRequest);
+  EXPECT_EQ(refused.message, "the prompt has 400 tokens but the context holds 320 (prompt + at "
+                             "least one generated token)");
+}
+
 TEST(Generation, LoadErrorsNameTheFile) {
   auto missing = LoadedModel::load("/nonexistent/model.gguf");
   ASSERT_FALSE(missing.ok());
