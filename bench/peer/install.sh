@@ -5,8 +5,10 @@
 set -euo pipefail
 
 peer_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-command -v node >/dev/null && command -v npm >/dev/null ||
-  { echo "error: node and npm are needed (Node.js 20)" >&2; exit 1; }
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  echo "error: node and npm are needed (Node.js 20)" >&2
+  exit 1
+fi
 pinned=$(node -p "require('$peer_dir/package.json').dependencies['node-llama-cpp']")
 installed=$(node -p "try { require('$peer_dir/node_modules/node-llama-cpp/package.json').version } catch { '' }")
 if [[ $installed != "$pinned" ]]; then
