@@ -4,8 +4,7 @@
 #   bench/peer/llamacpp.sh MODEL.gguf [THREADS] [P] [N]
 #
 # THREADS defaults to 2, P (prompt tokens, one batch) to 512, N (decoded tokens) to 128.
-# Installs node-llama-cpp (the version pinned in bench/peer/package.json; its prebuilt CPU
-# build of llama.cpp) into bench/peer/node_modules when missing, then runs llama.cpp
+# Installs node-llama-cpp when missing (bench/peer/install.sh), then runs llama.cpp
 # (llamacpp_bench.mjs) and `gengyun bench` alternately, PAIRS times (default 3), and prints
 # the medians over the pairs and the ratio gengyun / llama.cpp. Environment: GENGYUN (the
 # binary, default build/gengyun), PAIRS.
@@ -31,12 +30,7 @@ for v in "$threads" "$n_prompt" "$n_gen" "$pairs"; do
   [[ $v =~ ^[1-9][0-9]*$ ]] || { echo "error: THREADS, P, N and PAIRS must be positive integers, not '$v'" >&2; exit 2; }
 done
 
-pinned=$(node -p "require('$peer_dir/package.json').dependencies['node-llama-cpp']")
-installed=$(node -p "try { require('$peer_dir/node_modules/node-llama-cpp/package.json').version } catch { '' }")
-if [[ $installed != "$pinned" ]]; then
-  echo "installing node-llama-cpp@$pinned into $peer_dir/node_modules" >&2
-  (cd "$peer_dir" && npm install --no-audit --no-fund >&2)
-fi
+"$peer_dir/install.sh"
 
 results=$(mktemp)
 errors=$(mktemp)
