@@ -52,6 +52,9 @@ struct GenerationParams {
   int penalty_last_n = 64;          ///< tokens of history the penalties look at
   std::optional<uint64_t> seed;     ///< same seed, same prompt, same params -> same output
   std::vector<std::string> stop;    ///< stop strings; the text is cut before the first match
+  /// End-of-generation tokens do not stop the sequence (benchmarks: a fixed number of tokens;
+  /// vLLM's ignore_eos).
+  bool ignore_eos = false;
 };
 
 enum class FinishReason { Stop, Length, Cancelled };

@@ -63,6 +63,7 @@ struct EngineCore::Job {
   StreamDecoder decoder;
   sampling::StopMatcher stop;
   int max_tokens = 0;  ///< completion tokens at most
+  bool ignore_eos = false;
   int n_completion = 0;
   std::shared_ptr<RequestStream> stream = std::make_shared<RequestStream>();
 };
@@ -118,6 +119,7 @@ Submission EngineCore::submit(EngineRequest request) {
 
   auto job = std::make_unique<Job>(sp, tokenizer_, request.params.stop);
   job->seq.priority = request.priority;
+  job->ignore_eos = request.params.ignore_eos;
   job->seq.n_prompt = static_cast<int>(request.prompt.size());
   job->seq.tokens = std::move(request.prompt);
   job->seq.cache_key = config_.cache_key + '\0' + request.cache_salt;
@@ -238,7 +240,7 @@ bool EngineCore::step() {
     bool done = true;
     FinishReason reason = FinishReason::Stop;
     std::string text;
-    if (!tokenizer_.is_eog(token)) {
+    if (job.ignore_eos || !tokenizer_.is_eog(token)) {
       text = job.stop.push(job.decoder.push(token));
       if (!job.stop.stopped()) {
         done = job.n_completion >= job.max_tokens;

@@ -306,6 +306,44 @@ TEST_F(EngineCoreTest, AReaderThatStopsReadingIsCancelledAndBilledForWhatWasGene
   EXPECT_EQ(end->usage.completion_tokens, 1);
 }
 
+/// Always the end-of-generation token 2 of the stories260K vocabulary.
+class EosRunner final : public ModelRunner {
+ public:
+  Result<void> execute(std::span<const ScheduledChunk> chunks, std::vector<float>& logits) override {
+    logits.clear();
+    for (const ScheduledChunk& c : chunks) {
+      if (!c.samples()) continue;
+      std::vector<float> row(FakeRunner::kVocab, 0.0f);
+      row[2] = 1.0f;
+      logits.insert(logits.end(), row.begin(), row.end());
+    }
+    return {};
+  }
+  int n_vocab() const override { return FakeRunner::kVocab; }
+};
+
+TEST_F(EngineCoreTest, EndOfGenerationStopsUnlessIgnored) {
+  EosRunner eos;
+  EngineConfig c = config(32, 64);
+  c.block_size = 4;
+  c.cache_key = "eos";
+  auto engine = std::make_shared<EngineCore>(c, eos, *tokenizer_, pool_);
+  Submission stops = engine->submit(request(prompt_of(4), 5));
+  EngineRequest ignoring = request(prompt_of(4), 5);
+  ignoring.params.ignore_eos = true;
+  Submission runs = engine->submit(ignoring);
+  while (engine->step()) {
+  }
+  std::vector<int32_t> a, b;
+  std::optional<GenerationEvent> ea = drain(*stops.handle, a), eb = drain(*runs.handle, b);
+  ASSERT_TRUE(ea && eb);
+  EXPECT_EQ(ea->finish_reason, FinishReason::Stop);
+  EXPECT_EQ(a, (std::vector<int32_t>{2}));
+  EXPECT_EQ(eb->finish_reason, FinishReason::Length);
+  EXPECT_EQ(b, (std::vector<int32_t>(5, 2)));
+  EXPECT_EQ(eb->text, "");
+}
+
 TEST_F(EngineCoreTest, EventsOfStepsNotYetReadAreMergedIntoOne) {
   auto engine = make_engine(config(32, 64));
   Submission s = engine->submit(request(prompt_of(4), 5));
