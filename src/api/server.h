@@ -7,14 +7,12 @@
 #include <memory>
 #include <string>
 
+#include "api/http_server.h"
 #include "deploy/registry.h"
 #include "platform/store.h"
 #include "util/result.h"
 
 namespace gengyun::api {
-
-/// Request bodies larger than this are answered 413.
-inline constexpr size_t kMaxRequestBodyBytes = 4 * 1024 * 1024;
 
 /// How the server shares its threads and how long it waits for slow clients.
 struct ServerOptions {

@@ -6,6 +6,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 
 namespace gengyun::api::testing {
@@ -66,6 +67,12 @@ int connect_to(int port) {
     return -1;
   }
   return sock;
+}
+
+bool open_and_silent(int sock) {
+  char byte;
+  return recv(sock, &byte, 1, MSG_DONTWAIT | MSG_PEEK) < 0 &&
+         (errno == EAGAIN || errno == EWOULDBLOCK);
 }
 
 std::string raw_exchange(int port, const std::string& request) {

@@ -37,6 +37,9 @@ std::string streamed_text(const SseBody& sse);
 /// cannot connect (returns -1).
 int connect_to(int port);
 
+/// True while the peer has neither closed `sock` nor sent anything on it (does not block).
+bool open_and_silent(int sock);
+
 /// Sends `request` bytes on a fresh connection and returns everything received until the server
 /// closes it (or 30 s pass).
 std::string raw_exchange(int port, const std::string& request);
