@@ -208,16 +208,17 @@ class Exchange final : public Responder, public std::enable_shared_from_this<Exc
     return queued_;
   }
 
-  /// On the strand: the connection is closed before the answer was complete.
+  /// On the strand: the connection is closed. Once the producer has completed the answer, its
+  /// delivery is the connection's business and the producer is not told.
   void mark_gone() {
     std::function<void()> callback;
     {
       std::lock_guard lock(mutex_);
-      if (notified_ || done_) return;
-      gone_ = true;
-      notified_ = true;
       pending_.clear();
       queued_ = 0;
+      if (notified_ || state_ == State::Complete) return;
+      gone_ = true;
+      notified_ = true;
       callback = std::move(on_gone_);
     }
     if (callback) callback();
@@ -283,7 +284,7 @@ class Exchange final : public Responder, public std::enable_shared_from_this<Exc
     if (ec) return connection_->abort();
     {
       std::lock_guard lock(mutex_);
-      if (!gone_) queued_ -= n;
+      queued_ -= std::min(queued_, n);
     }
     pump();
   }

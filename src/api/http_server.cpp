@@ -56,8 +56,10 @@ struct HttpServer::Impl {
 
   // Declared first, destroyed last: the acceptor and timer below belong to it.
   net::io_context io;
-  tcp::acceptor acceptor{io};
-  net::steady_timer accept_retry{io};
+  /// Where accepting and shutting down run, one at a time, whichever I/O thread takes them.
+  net::strand<net::io_context::executor_type> strand{net::make_strand(io)};
+  tcp::acceptor acceptor{strand};
+  net::steady_timer accept_retry{strand};
   std::shared_ptr<ServerState> state;
   uint64_t next_id = 0;
 
@@ -160,7 +162,7 @@ void HttpServer::run() {
     if (!may_run) return;
     impl_->work.emplace(net::make_work_guard(impl_->io));
   }
-  net::post(impl_->io, [impl = impl_.get()] { impl->accept(); });
+  net::post(impl_->strand, [impl = impl_.get()] { impl->accept(); });
   std::vector<std::thread> threads;
   for (size_t i = 1; i < impl_->state->options.io_threads; ++i)
     threads.emplace_back([impl = impl_.get()] { impl->io.run(); });
@@ -175,7 +177,7 @@ void HttpServer::stop() {
     impl_->stop_requested = true;
   }
   impl_->state->stopping = true;
-  net::post(impl_->io, [impl = impl_.get()] { impl->begin_shutdown(); });
+  net::post(impl_->strand, [impl = impl_.get()] { impl->begin_shutdown(); });
 }
 
 size_t HttpServer::open_connections() const { return impl_->state->open; }

@@ -86,13 +86,14 @@ class Responder {
   /// failed or timed out, max_queued_bytes was exceeded, or the server closed the connection.
   /// The connection is watched while the request is answered, so a departure is seen at once;
   /// a client that has already sent bytes of its next request (pipelining) is seen to be gone
-  /// only when a write to it fails.
+  /// only when a write to it fails. Once the answer is complete (respond() or finish()
+  /// returned true) it no longer changes: delivering what is queued is the server's business.
   virtual bool client_gone() const = 0;
 
   /// Calls `callback` once when the client goes (see client_gone()): on an I/O thread, or at
   /// once on the calling thread when it is gone already. A later call replaces an earlier,
   /// not yet called callback. The callback must not block (e.g. set a flag, notify the
-  /// producer); it is never called for a client that stays until the answer is complete.
+  /// producer); it is never called once the answer is complete (see client_gone()).
   virtual void on_client_gone(std::function<void()> callback) = 0;
 
   /// Bytes queued by respond() / start_stream() / write() / finish() (with their HTTP framing)
