@@ -448,6 +448,58 @@ TEST_F(HttpServerTest, AClientThatStopsReadingIsCutOffAtMaxQueuedBytes) {
   close(sock);
 }
 
+TEST_F(HttpServerTest, AThousandStreamsFedFromOneThreadLeaveHealthServed) {
+  constexpr size_t kStreams = 1000;
+  if (!have_descriptors(2 * kStreams + 200))
+    GTEST_SKIP() << "needs " << 2 * kStreams + 200
+                 << " file descriptors (RLIMIT_NOFILE), which this process cannot have";
+  std::mutex streams_mutex;
+  std::vector<std::shared_ptr<Responder>> streams;
+  handler_ = [&](HttpRequest request, std::shared_ptr<Responder> out) {
+    if (request.path == "/health") {
+      out->respond({200, "application/json", R"({"status":"ok"})", {}});
+      return;
+    }
+    out->start_stream(200, "text/event-stream");
+    std::lock_guard lock(streams_mutex);
+    streams.push_back(std::move(out));
+  };
+  start();
+  std::vector<int> clients;
+  for (size_t i = 0; i < kStreams; ++i) {
+    const int sock = connect_to(port_);
+    ASSERT_GE(sock, 0);
+    clients.push_back(sock);
+    send_text(sock, "GET /stream/" + std::to_string(i) + " HTTP/1.1\r\nHost: a\r\n\r\n");
+  }
+  ASSERT_TRUE(eventually([&] {
+    std::lock_guard lock(streams_mutex);
+    return streams.size() == kStreams;
+  }));
+
+  // One producer thread feeds every stream while /health is asked for.
+  std::thread producer([&] {
+    for (int event = 0; event < 10; ++event)
+      for (const auto& out : streams)
+        EXPECT_TRUE(out->write("data: " + std::to_string(event) + "\n\n"));
+  });
+  httplib::Client client("127.0.0.1", port_);
+  client.set_read_timeout(5, 0);
+  auto health = client.Get("/health");
+  ASSERT_TRUE(health) << httplib::to_string(health.error());
+  EXPECT_EQ(health->status, 200);
+  producer.join();
+  for (const auto& out : streams) EXPECT_TRUE(out->finish());
+
+  size_t complete = 0;  // streams that ended with the last event and the last chunk
+  for (int sock : clients) {
+    std::string received;
+    if (read_until(sock, received, "data: 9\n\n\r\n0\r\n\r\n")) ++complete;
+    close(sock);
+  }
+  EXPECT_EQ(complete, kStreams);
+}
+
 TEST_F(HttpServerTest, StreamToAnHttp10ClientEndsByClosing) {
   capture_responders();
   start();

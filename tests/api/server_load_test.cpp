@@ -1,7 +1,6 @@
 // The API server under many connections: a thousand idle or slow clients, and a hundred that
 // trickle their headers, leave /health and /v1/models answered. The server's own count of open
 // connections tells when they are all held.
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -21,17 +20,6 @@ namespace {
 using namespace std::chrono_literals;
 
 constexpr size_t kConnections = 1000;
-
-/// Raises the descriptor limit to its hard limit; false when `needed` descriptors cannot be had.
-bool have_descriptors(rlim_t needed) {
-  rlimit limit{};
-  if (getrlimit(RLIMIT_NOFILE, &limit) != 0) return false;
-  if (limit.rlim_cur < needed && limit.rlim_cur < limit.rlim_max) {
-    limit.rlim_cur = limit.rlim_max;
-    if (setrlimit(RLIMIT_NOFILE, &limit) != 0) return false;
-  }
-  return limit.rlim_cur == RLIM_INFINITY || limit.rlim_cur >= needed;
-}
 
 bool wait_for_open_connections(const Server& server, size_t count) {
   const auto deadline = std::chrono::steady_clock::now() + 30s;
