@@ -26,6 +26,24 @@ ApiError payload_too_large(size_t limit_bytes) {
           "invalid_request_error", "", "payload_too_large"};
 }
 
+ApiError header_too_large(size_t limit_bytes) {
+  return {431,
+          "The request line and header fields are larger than the limit of " +
+              std::to_string(limit_bytes) + " bytes.",
+          "invalid_request_error", "", "header_too_large"};
+}
+
+ApiError request_timeout(const std::string& part, std::chrono::milliseconds limit) {
+  return {408,
+          "The request " + part + " was not received within " + std::to_string(limit.count()) +
+              " ms.",
+          "invalid_request_error", "", "request_timeout"};
+}
+
+ApiError server_busy(std::string message) {
+  return {503, std::move(message), "server_error", "", "server_busy"};
+}
+
 ApiError model_queue_full(const std::string& model, size_t max_waiting) {
   return {429,
           "The model '" + model + "' is busy: " + std::to_string(max_waiting) +

@@ -2,6 +2,7 @@
 //   {"error": {"message": "...", "type": "invalid_request_error", "param": null, "code": null}}
 #pragma once
 
+#include <chrono>
 #include <string>
 #include <utility>
 #include <variant>
@@ -30,6 +31,13 @@ ApiError model_not_found(const std::string& model);
 ApiError unknown_endpoint(const std::string& method, const std::string& path);
 /// 413 for a request body over `limit_bytes`.
 ApiError payload_too_large(size_t limit_bytes);
+/// 431 for a request line plus header fields over `limit_bytes`.
+ApiError header_too_large(size_t limit_bytes);
+/// 408 for a request whose `part` ("header" or "body") was not received within `limit`.
+ApiError request_timeout(const std::string& part, std::chrono::milliseconds limit);
+/// 503, type "server_error", code "server_busy": the server is at a limit of its own (open
+/// connections, queued requests); `message` says which.
+ApiError server_busy(std::string message);
 /// 429 when `model` already has `max_waiting` requests queued behind the one it is generating.
 /// OpenAI's shape for a request-rate limit: type "requests", code "rate_limit_exceeded" (the
 /// OpenAI client libraries retry a 429 with back-off).

@@ -8,7 +8,6 @@
 #include <spdlog/spdlog.h>
 
 #include "api/auth.h"
-#include "api/client_connection.h"
 #include "api/clock.h"
 #include "api/http_reply.h"
 #include "api/openai_request.h"
@@ -31,16 +30,16 @@ struct PreparedGeneration {
 /// closed request"); nothing was sent to it.
 constexpr int kClientClosedRequest = 499;
 
-std::optional<std::string> header(const httplib::Request& req, const char* name) {
-  if (!req.has_header(name)) return std::nullopt;
-  return req.get_header_value(name);
+/// Writes the request's ledger row (a failure to write it is logged).
+void record(UsageEntry& entry, int http_status, const char* status, const std::string& error = {}) {
+  if (auto written = entry.finish(http_status, status, error); !written.ok())
+    spdlog::error("usage ledger: {}", written.error().message);
 }
 
 /// Answers `error` and records it as the request's row.
-void fail(httplib::Response& res, UsageEntry& entry, const ApiError& error) {
-  if (auto written = entry.finish(error.http_status, "error", error.message); !written.ok())
-    spdlog::error("usage ledger: {}", written.error().message);
-  send_error(res, error);
+void fail(Responder& out, UsageEntry& entry, const ApiError& error) {
+  record(entry, error.http_status, "error", error.message);
+  send_error(out, error);
 }
 
 ApiResult<PreparedGeneration> prepare(CompletionKind kind, const GenerationContext& context,
@@ -86,116 +85,69 @@ ApiResult<PreparedGeneration> prepare(CompletionKind kind, const GenerationConte
   return out;
 }
 
+/// Runs `job` on its model, handing each piece of text to `on_text` (false cancels) until the
+/// generation ends. The one place the engine is called: #6 replaces this blocking
+/// LoadedModel::generate() with the batching engine's request handle, whose events feed
+/// `on_text` and whose end gives the result.
+Result<GenerationResult> submit(PreparedGeneration& job, const TextCallback& on_text) {
+  return job.model->generate(job.prompt, job.request.params, on_text);
+}
+
 TokenUsage usage_of(const GenerationResult& result) {
   return {result.prompt_tokens, result.completion_tokens};
 }
 
-void respond_whole(httplib::Response& res, UsageEntry& entry, PreparedGeneration& job,
-                   socket_t client) {
-  auto result = job.model->generate(job.prompt, job.request.params, [client](std::string_view) {
-    return !client_disconnected(client);
-  });
+void respond_whole(Responder& out, UsageEntry& entry, PreparedGeneration& job) {
+  auto result = submit(job, [&out](std::string_view) { return !out.client_gone(); });
   if (!result.ok())
-    return fail(res, entry, internal_error("generation failed: " + result.error().message));
+    return fail(out, entry, internal_error("generation failed: " + result.error().message));
   const GenerationResult& r = result.value();
   entry.set_tokens(r.prompt_tokens, r.completion_tokens);
-  if (r.finish_reason == FinishReason::Cancelled) {
-    if (auto written = entry.finish(kClientClosedRequest, "cancelled",
-                                    "the client disconnected after " +
-                                        std::to_string(r.completion_tokens) + " generated tokens");
-        !written.ok())
-      spdlog::error("usage ledger: {}", written.error().message);
+  if (r.finish_reason == FinishReason::Cancelled)
+    return record(entry, kClientClosedRequest, "cancelled",
+                  "the client disconnected after " + std::to_string(r.completion_tokens) +
+                      " generated tokens");
+  if (auto written = entry.finish(200, "ok"); !written.ok()) {
+    send_error(out,
+               internal_error("the usage ledger cannot be written: " + written.error().message));
     return;
   }
-  if (auto written = entry.finish(200, "ok"); !written.ok())
-    return send_error(
-        res, internal_error("the usage ledger cannot be written: " + written.error().message));
-  send_json(
-      res, completion_response(job.meta, r.text, finish_reason_name(r.finish_reason), usage_of(r)));
+  send_json(out,
+            completion_response(job.meta, r.text, finish_reason_name(r.finish_reason), usage_of(r)));
 }
 
-/// One streamed response. Runs inside httplib's chunked content provider; a stream that never
-/// starts (the client left before the headers were out) is recorded as cancelled when the
-/// response releases it.
-class StreamJob {
- public:
-  StreamJob(PreparedGeneration job, std::shared_ptr<UsageEntry> entry)
-      : job_(std::move(job)), entry_(std::move(entry)) {}
-  ~StreamJob() {
-    if (!entry_->finished())
-      record(200, "cancelled", "the client disconnected before the stream started");
+void respond_stream(const std::shared_ptr<Responder>& out, UsageEntry& entry,
+                    PreparedGeneration& job) {
+  SseStream stream(out);
+  const ResponseMeta& meta = job.meta;
+  const auto opening = opening_chunk(meta);
+  if (!stream.start() || (opening && !stream.send(*opening)))
+    return record(entry, 200, "cancelled", "the client disconnected before generation started");
+
+  auto result =
+      submit(job, [&](std::string_view text) { return stream.send(text_chunk(meta, text)); });
+  if (!result.ok()) {
+    const ApiError error = internal_error("generation failed: " + result.error().message);
+    record(entry, 200, "error", error.message);
+    stream.send(error_body(error));
+    return stream.end();
   }
-  StreamJob(const StreamJob&) = delete;
-  StreamJob& operator=(const StreamJob&) = delete;
-
-  /// Writes the whole stream. Returns false when the client has gone (httplib then closes
-  /// the connection) or on an exception (recorded as an error row).
-  bool run(httplib::DataSink& sink) {
-    try {
-      return write_stream(sink);
-    } catch (const std::exception& e) {
-      record(200, "error", std::string("internal error while streaming: ") + e.what());
-      return false;
-    }
+  const GenerationResult& r = result.value();
+  entry.set_tokens(r.prompt_tokens, r.completion_tokens);
+  if (r.finish_reason != FinishReason::Cancelled)
+    stream.send(finish_chunk(meta, finish_reason_name(r.finish_reason)));
+  if (!stream.connected())
+    return record(entry, 200, "cancelled",
+                  "the client disconnected after " + std::to_string(r.completion_tokens) +
+                      " generated tokens");
+  if (auto written = entry.finish(200, "ok"); !written.ok()) {
+    stream.send(error_body(
+        internal_error("the usage ledger cannot be written: " + written.error().message)));
+    return stream.end();
   }
-
- private:
-  void record(int http_status, const char* status, const std::string& error) {
-    if (auto written = entry_->finish(http_status, status, error); !written.ok())
-      spdlog::error("usage ledger: {}", written.error().message);
-  }
-
-  bool write_stream(httplib::DataSink& sink) {
-    SseStream out(sink);
-    const ResponseMeta& meta = job_.meta;
-    if (auto opening = opening_chunk(meta)) out.send(*opening);
-    if (!out.connected()) {
-      record(200, "cancelled", "the client disconnected before generation started");
-      return false;
-    }
-    auto result = job_.model->generate(
-        job_.prompt, job_.request.params,
-        [&](std::string_view text) { return out.send(text_chunk(meta, text)); });
-    if (!result.ok()) {
-      const ApiError error = internal_error("generation failed: " + result.error().message);
-      record(200, "error", error.message);
-      out.send(error_body(error));
-      sink.done();
-      return out.connected();
-    }
-    const GenerationResult& r = result.value();
-    entry_->set_tokens(r.prompt_tokens, r.completion_tokens);
-    if (r.finish_reason != FinishReason::Cancelled)
-      out.send(finish_chunk(meta, finish_reason_name(r.finish_reason)));
-    if (!out.connected()) {
-      record(200, "cancelled",
-             "the client disconnected after " + std::to_string(r.completion_tokens) +
-                 " generated tokens");
-      return false;
-    }
-    if (auto written = entry_->finish(200, "ok"); !written.ok()) {
-      out.send(error_body(
-          internal_error("the usage ledger cannot be written: " + written.error().message)));
-      sink.done();
-      return out.connected();
-    }
-    out.send(usage_chunk(meta, usage_of(r)));
-    out.send_done();
-    if (!out.connected()) return false;
-    sink.done();
-    return true;
-  }
-
-  PreparedGeneration job_;
-  std::shared_ptr<UsageEntry> entry_;
-};
-
-void start_stream(httplib::Response& res, std::shared_ptr<UsageEntry> entry,
-                  PreparedGeneration job) {
-  auto stream = std::make_shared<StreamJob>(std::move(job), std::move(entry));
-  res.set_header("Cache-Control", "no-cache");
-  res.set_chunked_content_provider(
-      "text/event-stream", [stream](size_t, httplib::DataSink& sink) { return stream->run(sink); });
+  stream.send(usage_chunk(meta, usage_of(r)));
+  stream.send_done();
+  stream.end();
 }
 
 }  // namespace
@@ -205,23 +157,23 @@ const char* endpoint_path(CompletionKind kind) {
 }
 
 void handle_generation(CompletionKind kind, const GenerationContext& context,
-                       const httplib::Request& req, const std::string& body,
-                       httplib::Response& res) {
+                       const HttpRequest& request, const std::shared_ptr<Responder>& out) {
   const int64_t started_at_us = unix_time_us();
-  auto key = authenticate(context.store, header(req, "Authorization"));
-  if (!key.ok()) return send_error(res, key.error());
-
-  auto entry =
-      std::make_shared<UsageEntry>(context.store, key->id, endpoint_path(kind), started_at_us);
+  auto key = authenticate(context.store, request.header("Authorization"));
+  if (!key.ok()) {
+    send_error(*out, key.error());
+    return;
+  }
+  UsageEntry entry(context.store, key->id, endpoint_path(kind), started_at_us);
   try {
-    auto job = prepare(kind, context, body, *entry);
-    if (!job.ok()) return fail(res, *entry, job.error());
-    if (job->request.stream) return start_stream(res, entry, std::move(job.value()));
-    respond_whole(res, *entry, job.value(), context.client_socket);
+    auto job = prepare(kind, context, request.body, entry);
+    if (!job.ok()) return fail(*out, entry, job.error());
+    if (job->request.stream) return respond_stream(out, entry, job.value());
+    respond_whole(*out, entry, job.value());
   } catch (const nlohmann::json::exception& e) {
-    fail(res, *entry, invalid_request(std::string("invalid request: ") + e.what()));
+    fail(*out, entry, invalid_request(std::string("invalid request: ") + e.what()));
   } catch (const std::exception& e) {
-    fail(res, *entry, internal_error(std::string("internal error: ") + e.what()));
+    fail(*out, entry, internal_error(std::string("internal error: ") + e.what()));
   }
 }
 

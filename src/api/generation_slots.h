@@ -1,7 +1,7 @@
 // Admission control for generation: how many requests may be running or waiting on one model
-// at a time. LoadedModel::generate() serializes its callers, so every waiting request holds an
-// HTTP worker thread; bounding the waiters keeps threads free for /health, /v1/models and the
-// other models.
+// at a time. LoadedModel::generate() serializes its callers, so every waiting request holds a
+// handler thread (api/handler_pool.h); bounding the waiters keeps threads free for /v1/models
+// and the other models.
 #pragma once
 
 #include <cstddef>

@@ -2,13 +2,16 @@
 
 namespace gengyun::api {
 
-void send_json(httplib::Response& res, const nlohmann::json& body, int status) {
-  res.status = status;
-  res.set_content(dump_json(body), "application/json");
+HttpResponse json_response(const nlohmann::json& body, int status) {
+  return {status, "application/json", dump_json(body), {}};
 }
 
-void send_error(httplib::Response& res, const ApiError& error) {
-  send_json(res, error_body(error), error.http_status);
+bool send_json(Responder& out, const nlohmann::json& body, int status) {
+  return out.respond(json_response(body, status));
+}
+
+bool send_error(Responder& out, const ApiError& error) {
+  return send_json(out, error_body(error), error.http_status);
 }
 
 }  // namespace gengyun::api

@@ -1,17 +1,20 @@
-// Writing JSON bodies and OpenAI error objects into httplib responses.
+// JSON bodies and OpenAI error objects as HTTP answers.
 #pragma once
 
-#include <httplib.h>
 #include <nlohmann/json.hpp>
 
 #include "api/errors.h"
+#include "api/responder.h"
 
 namespace gengyun::api {
 
 /// Status 200 (or `status`) with `body` as application/json.
-void send_json(httplib::Response& res, const nlohmann::json& body, int status = 200);
+HttpResponse json_response(const nlohmann::json& body, int status = 200);
 
-/// error.http_status with error_body(error).
-void send_error(httplib::Response& res, const ApiError& error);
+/// Answers `out` with json_response(body, status); false as Responder::respond().
+bool send_json(Responder& out, const nlohmann::json& body, int status = 200);
+
+/// Answers `out` with error.http_status and error_body(error); false as Responder::respond().
+bool send_error(Responder& out, const ApiError& error);
 
 }  // namespace gengyun::api

@@ -7,37 +7,33 @@
 #include <memory>
 #include <string>
 
+#include "api/http_server.h"
 #include "deploy/registry.h"
 #include "platform/store.h"
 #include "util/result.h"
 
 namespace gengyun::api {
 
-/// Request bodies larger than this are answered 413.
-inline constexpr size_t kMaxRequestBodyBytes = 4 * 1024 * 1024;
-
-/// How the server shares its threads and how long it waits for slow clients.
+/// How the server shares its threads, and its limits.
 struct ServerOptions {
-  /// HTTP worker threads. A request waiting for its model holds one, so this bounds waiting
-  /// requests plus everything else being served at the same moment.
-  size_t worker_threads = 64;
+  /// Connections, deadlines and sizes of the HTTP layer (api/http_server.h); bodies over
+  /// http.max_body_bytes (kMaxRequestBodyBytes) are 413.
+  HttpOptions http;
+  /// Threads for handler work that blocks: authentication and ledger writes (SQLite),
+  /// tokenization, generation. A request waiting for its model holds one.
+  size_t handler_threads = 64;
+  /// Requests waiting for a handler thread; one more is answered 503 "server_busy".
+  size_t max_queued_requests = 1024;
   /// Requests that may wait for a model while it generates for another; one more is answered
   /// 429 "rate_limit_exceeded" (and gets an error row in the ledger, with 0 tokens).
   size_t max_waiting_per_model = 16;
-  /// Longest silence while reading a request (each read of the line, headers, body), seconds.
-  int read_timeout_s = 5;
-  /// Longest wait for a client to accept response bytes, seconds.
-  int write_timeout_s = 5;
-  /// An idle keep-alive connection is closed after this many seconds.
-  int keep_alive_timeout_s = 5;
-  /// Requests served on one connection before it is closed.
-  size_t keep_alive_max_count = 100;
 };
 
 /// Serves the models of a Registry, metering into a Store. Both must outlive the Server.
-/// Requests are handled on a pool of options.worker_threads threads; generation on one model
-/// is serialized by the engine, so concurrent requests for it queue (up to
-/// options.max_waiting_per_model of them).
+/// Connections are held by a few I/O threads (an idle or slow client holds no thread); /health
+/// and unknown paths are answered there, everything else on options.handler_threads threads.
+/// Generation on one model is serialized by the engine, so concurrent requests for it queue
+/// (up to options.max_waiting_per_model of them).
 class Server {
  public:
   Server(deploy::Registry& registry, platform::Store& store, ServerOptions options = {});
@@ -49,12 +45,16 @@ class Server {
   /// cannot be bound ("127.0.0.1:8080: cannot listen: Address already in use"), a second bind.
   Result<int> bind(const std::string& host, int port);
 
-  /// Serves until stop() (blocking). Returns at once when not bound or already stopped.
+  /// Serves until stop() (blocking), then until the requests in flight are answered and their
+  /// ledger rows written. Returns at once when not bound or already stopped.
   void run();
 
   /// Makes run() return; safe from any thread, before, during or after run(). In-flight
   /// requests are completed first. Destroy the Server only after run() has returned.
   void stop();
+
+  /// Connections open now.
+  size_t open_connections() const;
 
  private:
   struct Impl;

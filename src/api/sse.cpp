@@ -6,15 +6,21 @@ namespace gengyun::api {
 
 std::string sse_event(const nlohmann::json& data) { return "data: " + dump_json(data) + "\n\n"; }
 
+bool SseStream::start() {
+  connected_ = out_->start_stream(200, "text/event-stream", {{"Cache-Control", "no-cache"}});
+  return connected_;
+}
+
 bool SseStream::send(const nlohmann::json& data) { return write(sse_event(data)); }
 
-bool SseStream::send_done() { return write(kSseDone); }
+bool SseStream::send_done() { return write(std::string(kSseDone)); }
 
-bool SseStream::write(std::string_view event) {
-  // is_writable() also sees a client that has closed its end (EOF pending on the socket), so
-  // a departed client is noticed at the next event instead of after a failed send.
-  if (connected_ && !(sink_.is_writable() && sink_.write(event.data(), event.size())))
-    connected_ = false;
+void SseStream::end() {
+  if (connected_) connected_ = out_->finish();
+}
+
+bool SseStream::write(std::string event) {
+  if (connected_ && !out_->write(std::move(event))) connected_ = false;
   return connected_;
 }
 

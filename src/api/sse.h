@@ -2,11 +2,13 @@
 // per chunk, ended by `data: [DONE]\n\n`.
 #pragma once
 
+#include <memory>
 #include <string>
 #include <string_view>
 
-#include <httplib.h>
 #include <nlohmann/json.hpp>
+
+#include "api/responder.h"
 
 namespace gengyun::api {
 
@@ -16,22 +18,28 @@ std::string sse_event(const nlohmann::json& data);
 /// The event that ends an OpenAI stream.
 inline constexpr std::string_view kSseDone = "data: [DONE]\n\n";
 
-/// Writes events to an HTTP chunked response; remembers when the client has gone away.
+/// Writes events to a streamed response (one HTTP chunk per event); remembers when the client
+/// has gone away. Used from one thread at a time.
 class SseStream {
  public:
-  explicit SseStream(httplib::DataSink& sink) : sink_(sink) {}
+  explicit SseStream(std::shared_ptr<Responder> out) : out_(std::move(out)) {}
 
-  /// Sends one event; false (now and for every later call) once a write has failed, i.e. the
-  /// client disconnected or stopped reading past the server's write timeout.
+  /// Starts the response: 200, text/event-stream, Cache-Control: no-cache. False when the
+  /// client is gone already.
+  bool start();
+  /// Queues one event; false (now and for every later call) once the client is gone or
+  /// stopped reading (Responder::write).
   bool send(const nlohmann::json& data);
-  /// Sends `data: [DONE]`; false as send().
+  /// Queues `data: [DONE]`; false as send().
   bool send_done();
+  /// Ends the response once everything queued is sent.
+  void end();
   bool connected() const { return connected_; }
 
  private:
-  bool write(std::string_view event);
+  bool write(std::string event);
 
-  httplib::DataSink& sink_;
+  std::shared_ptr<Responder> out_;
   bool connected_ = true;
 };
 

@@ -1,6 +1,8 @@
 // `gengyun serve --model NAME=PATH ... --listen HOST:PORT --db PATH`: the OpenAI-compatible API.
 #include <pthread.h>
+#include <sys/resource.h>
 
+#include <algorithm>
 #include <csignal>
 #include <cstdio>
 #include <memory>
@@ -44,6 +46,26 @@ Result<std::pair<std::string, int>> parse_listen(const std::string& text) {
   }
   if (port > 65535) return make_error("--listen: port out of range in '" + text + "'");
   return std::pair{host, port};
+}
+
+/// Descriptors kept for everything but client connections (models, the database, logs).
+constexpr rlim_t kReservedDescriptors = 64;
+
+/// Raises the open-file limit to its hard limit (every connection is a descriptor) and returns
+/// how many connections fit under it, at most `wanted`.
+size_t connections_within_descriptor_limit(size_t wanted) {
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) != 0) return wanted;
+  if (limit.rlim_cur < limit.rlim_max) {
+    rlimit raised = limit;
+    raised.rlim_cur = limit.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &raised) == 0) limit = raised;
+  }
+  if (limit.rlim_cur == RLIM_INFINITY) return wanted;
+  const rlim_t usable = limit.rlim_cur > 2 * kReservedDescriptors
+                            ? limit.rlim_cur - kReservedDescriptors
+                            : limit.rlim_cur / 2;
+  return std::min<size_t>(wanted, usable);
 }
 
 int serve(const ServeOptions& o) {
@@ -95,7 +117,10 @@ int serve(const ServeOptions& o) {
                  static_cast<long long>(model.value()->kv_cache_bytes() >> 20),
                  stats.kv_blocks_total, stats.kv_block_tokens, o.max_seqs);
   }
-  api::Server server(registry, *store.value());
+  api::ServerOptions server_options;
+  server_options.http.max_connections =
+      connections_within_descriptor_limit(server_options.http.max_connections);
+  api::Server server(registry, *store.value(), server_options);
   auto port = server.bind(listen->first, listen->second);
   if (!port.ok()) {
     std::fprintf(stderr, "error: %s\n", port.error().message.c_str());

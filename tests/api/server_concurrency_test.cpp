@@ -1,6 +1,7 @@
 // The server under load: requests queued on a busy model neither starve /health, /v1/models
 // nor other models; a full model queue answers 429; a non-streamed request whose client leaves
 // is cancelled.
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -94,8 +95,8 @@ TEST_F(BusyServerTest, QueuedRequestsLeaveHealthModelsAndOtherModelsServed) {
   std::string received;
   read_events(stream, received, 3);
 
-  // kMaxWaiting + 1 more requests for qwen2-tiny: kMaxWaiting wait, one is refused. httplib's
-  // default pool of 8 threads would have none left at this point.
+  // kMaxWaiting + 1 more requests for qwen2-tiny: kMaxWaiting wait (each holding a handler
+  // thread), one is refused.
   std::vector<int> statuses(kMaxWaiting + 1, 0);
   std::vector<std::string> bodies(kMaxWaiting + 1);
   std::atomic<int> refused{0};
@@ -164,9 +165,75 @@ TEST_F(BusyServerTest, QueuedRequestsLeaveHealthModelsAndOtherModelsServed) {
   EXPECT_EQ(rate_limited, 1);
 }
 
+class OneHandlerThreadTest : public BusyServerTest {
+ protected:
+  void SetUp() override {
+    options_.handler_threads = 1;
+    options_.max_queued_requests = 1;
+    BusyServerTest::SetUp();
+  }
+};
+
+TEST_F(OneHandlerThreadTest, RequestsBeyondTheHandlerQueueAre503AndHealthStaysServed) {
+  // The only handler thread streams.
+  const int stream = connect_to(port_);
+  ASSERT_GE(stream, 0);
+  const std::string request = http_post(
+      key_, {{"model", "qwen2-tiny"}, {"prompt", "The quick brown fox"}, {"max_tokens", 4000},
+             {"temperature", 0}, {"stream", true}});
+  ASSERT_EQ(send(stream, request.data(), request.size(), MSG_NOSIGNAL),
+            static_cast<ssize_t>(request.size()));
+  std::string received;
+  read_events(stream, received, 3);
+
+  // Two more requests: whichever arrives first waits in the queue, the other is refused at once.
+  const std::string models =
+      "GET /v1/models HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer " + key_ + "\r\n\r\n";
+  pollfd waiting[2];
+  for (auto& p : waiting) {
+    p = {connect_to(port_), POLLIN, 0};
+    ASSERT_GE(p.fd, 0);
+    ASSERT_EQ(send(p.fd, models.data(), models.size(), MSG_NOSIGNAL),
+              static_cast<ssize_t>(models.size()));
+  }
+  ASSERT_EQ(poll(waiting, 2, 20000), 1) << "not exactly one of the two was answered";
+  const int refused = waiting[0].revents ? waiting[0].fd : waiting[1].fd;
+  const int queued = waiting[0].revents ? waiting[1].fd : waiting[0].fd;
+  std::string answer;
+  char buffer[4096];
+  while (answer.find("}}") == std::string::npos) {
+    const ssize_t n = recv(refused, buffer, sizeof buffer, 0);
+    ASSERT_GT(n, 0) << answer;
+    answer.append(buffer, static_cast<size_t>(n));
+  }
+  ASSERT_EQ(answer.rfind("HTTP/1.1 503 ", 0), 0u) << answer;
+  const json error = json::parse(answer.substr(answer.find("\r\n\r\n") + 4))["error"];
+  EXPECT_EQ(error["code"], "server_busy");
+  EXPECT_EQ(error["type"], "server_error");
+  EXPECT_NE(error["message"].get<std::string>().find("1 requests waiting"), std::string::npos)
+      << error;
+
+  httplib::Client client("127.0.0.1", port_);
+  client.set_read_timeout(20, 0);
+  auto health = client.Get("/health");
+  ASSERT_TRUE(health);
+  EXPECT_EQ(health->status, 200);
+
+  // The stream's client leaves: its generation is cancelled and the queued request served.
+  close(stream);
+  answer.clear();
+  while (answer.find("\"object\":\"list\"") == std::string::npos) {
+    const ssize_t n = recv(queued, buffer, sizeof buffer, 0);
+    ASSERT_GT(n, 0) << answer;
+    answer.append(buffer, static_cast<size_t>(n));
+  }
+  EXPECT_EQ(answer.rfind("HTTP/1.1 200 ", 0), 0u) << answer;
+  close(refused);
+  close(queued);
+}
+
 TEST_F(ServerTest, SlowHeaderConnectionsDoNotBlockHealth) {
-  // Ten clients that never finish their headers each hold a worker thread until the read
-  // timeout; httplib's default pool of 8 threads would have none left for /health.
+  // Ten clients that never finish their headers hold no thread; /health is answered at once.
   std::vector<int> slow;
   for (int i = 0; i < 10; ++i) {
     const int sock = connect_to(port_);
@@ -177,7 +244,7 @@ TEST_F(ServerTest, SlowHeaderConnectionsDoNotBlockHealth) {
     slow.push_back(sock);
   }
   httplib::Client client("127.0.0.1", port_);
-  client.set_read_timeout(4, 0);  // under the server's 5 s read timeout for the slow clients
+  client.set_read_timeout(4, 0);  // under the server's 10 s header deadline for the slow clients
   auto health = client.Get("/health");
   ASSERT_TRUE(health) << httplib::to_string(health.error());
   EXPECT_EQ(health->status, 200);

@@ -2,10 +2,12 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 
 namespace gengyun::api::testing {
@@ -66,6 +68,22 @@ int connect_to(int port) {
     return -1;
   }
   return sock;
+}
+
+bool have_descriptors(size_t needed) {
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) != 0) return false;
+  if (limit.rlim_cur < needed && limit.rlim_cur < limit.rlim_max) {
+    limit.rlim_cur = limit.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &limit) != 0) return false;
+  }
+  return limit.rlim_cur == RLIM_INFINITY || limit.rlim_cur >= needed;
+}
+
+bool open_and_silent(int sock) {
+  char byte;
+  return recv(sock, &byte, 1, MSG_DONTWAIT | MSG_PEEK) < 0 &&
+         (errno == EAGAIN || errno == EWOULDBLOCK);
 }
 
 std::string raw_exchange(int port, const std::string& request) {

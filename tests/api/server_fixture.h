@@ -37,6 +37,13 @@ std::string streamed_text(const SseBody& sse);
 /// cannot connect (returns -1).
 int connect_to(int port);
 
+/// Raises the open-file limit (RLIMIT_NOFILE) up to its hard limit when below `needed`; false
+/// when `needed` descriptors cannot be had.
+bool have_descriptors(size_t needed);
+
+/// True while the peer has neither closed `sock` nor sent anything on it (does not block).
+bool open_and_silent(int sock);
+
 /// Sends `request` bytes on a fresh connection and returns everything received until the server
 /// closes it (or 30 s pass).
 std::string raw_exchange(int port, const std::string& request);
