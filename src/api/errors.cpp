@@ -41,14 +41,7 @@ ApiError request_timeout(const std::string& part, std::chrono::milliseconds limi
 }
 
 ApiError server_busy(std::string message) {
-  return {503, std::move(message), "server_error", "", "server_busy"};
-}
-
-ApiError model_queue_full(const std::string& model, size_t max_waiting) {
-  return {429,
-          "The model '" + model + "' is busy: " + std::to_string(max_waiting) +
-              " requests are already waiting for it. Retry after a short wait.",
-          "requests", "", "rate_limit_exceeded"};
+  return {503, std::move(message), "server_error", "", "server_busy", 1};
 }
 
 ApiError internal_error(std::string message) {

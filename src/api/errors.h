@@ -19,6 +19,7 @@ struct ApiError {
   std::string type = "invalid_request_error";
   std::string param;
   std::string code;
+  int retry_after_s = 0;  ///< > 0: sent as the Retry-After header (seconds)
 };
 
 /// 400 for a request that is malformed or breaks a limit; `param` names the offending field.
@@ -35,13 +36,10 @@ ApiError payload_too_large(size_t limit_bytes);
 ApiError header_too_large(size_t limit_bytes);
 /// 408 for a request whose `part` ("header" or "body") was not received within `limit`.
 ApiError request_timeout(const std::string& part, std::chrono::milliseconds limit);
-/// 503, type "server_error", code "server_busy": the server is at a limit of its own (open
-/// connections, queued requests); `message` says which.
+/// 503, type "server_error", code "server_busy", Retry-After: 1: the server is at a limit of
+/// its own (open connections, queued requests, a model's waiting queue); `message` says which.
+/// (The OpenAI client libraries retry a 503 with back-off.)
 ApiError server_busy(std::string message);
-/// 429 when `model` already has `max_waiting` requests queued behind the one it is generating.
-/// OpenAI's shape for a request-rate limit: type "requests", code "rate_limit_exceeded" (the
-/// OpenAI client libraries retry a 429 with back-off).
-ApiError model_queue_full(const std::string& model, size_t max_waiting);
 /// 500, type "server_error": a failure that is not the client's fault.
 ApiError internal_error(std::string message);
 

@@ -1,6 +1,7 @@
 #include "api/generation_handler.h"
 
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -23,7 +24,6 @@ struct PreparedGeneration {
   std::shared_ptr<LoadedModel> model;
   std::vector<int32_t> prompt;
   ResponseMeta meta;
-  GenerationSlots::Ticket place;  ///< this request's place in the model's queue
 };
 
 /// The ledger's http_status for a non-streamed request whose client left (nginx's "client
@@ -75,9 +75,6 @@ ApiResult<PreparedGeneration> prepare(CompletionKind kind, const GenerationConte
                                std::to_string(out.prompt.size()) +
                                " tokens, plus 1 to generate. Please shorten the " + param + ".",
                            param, "context_length_exceeded");
-  out.place = context.slots.try_acquire(out.request.model);
-  if (!out.place) return model_queue_full(out.request.model, context.max_waiting_per_model);
-
   out.meta.kind = kind;
   out.meta.id = new_response_id(kind);
   out.meta.created = unix_time_us() / 1000000;
@@ -85,70 +82,114 @@ ApiResult<PreparedGeneration> prepare(CompletionKind kind, const GenerationConte
   return out;
 }
 
-/// Runs `job` on its model, handing each piece of text to `on_text` (false cancels) until the
-/// generation ends. The one place the engine is called: #6 replaces this blocking
-/// LoadedModel::generate() with the batching engine's request handle, whose events feed
-/// `on_text` and whose end gives the result.
-Result<GenerationResult> submit(PreparedGeneration& job, const TextCallback& on_text) {
-  return job.model->generate(job.prompt, job.request.params, on_text);
+TokenUsage usage_of(const Usage& usage) {
+  return {usage.prompt_tokens, usage.completion_tokens, usage.cached_prompt_tokens};
 }
 
-TokenUsage usage_of(const GenerationResult& result) {
-  return {result.prompt_tokens, result.completion_tokens};
-}
+/// One admitted request from its submission to its ledger row. The model's engine generates;
+/// this object only turns the request's events into the answer, so no thread waits for it:
+/// events are taken on the engine's thread (on_ready; cheap, never blocking) and written to
+/// the responder (queued, never blocking); the end (a SQLite ledger row, then the last bytes)
+/// runs on a handler thread. A client that leaves cancels the request at once.
+class GenerationJob : public std::enable_shared_from_this<GenerationJob> {
+ public:
+  GenerationJob(PreparedGeneration job, std::unique_ptr<RequestHandle> handle,
+                std::shared_ptr<Responder> out, std::unique_ptr<UsageEntry> entry,
+                HandlerPool& pool)
+      : job_(std::move(job)),
+        handle_(std::move(handle)),
+        out_(std::move(out)),
+        entry_(std::move(entry)),
+        pool_(pool),
+        stream_(out_) {}
 
-void respond_whole(Responder& out, UsageEntry& entry, PreparedGeneration& job) {
-  auto result = submit(job, [&out](std::string_view) { return !out.client_gone(); });
-  if (!result.ok())
-    return fail(out, entry, internal_error("generation failed: " + result.error().message));
-  const GenerationResult& r = result.value();
-  entry.set_tokens(r.prompt_tokens, r.completion_tokens);
-  if (r.finish_reason == FinishReason::Cancelled)
-    return record(entry, kClientClosedRequest, "cancelled",
-                  "the client disconnected after " + std::to_string(r.completion_tokens) +
-                      " generated tokens");
-  if (auto written = entry.finish(200, "ok"); !written.ok()) {
-    send_error(out,
-               internal_error("the usage ledger cannot be written: " + written.error().message));
-    return;
+  /// Starts the answer (a stream's head) and the flow of events.
+  void start() {
+    if (job_.request.stream) {
+      const auto opening = opening_chunk(job_.meta);
+      if (!stream_.start() || (opening && !stream_.send(*opening))) handle_->cancel();
+    }
+    std::weak_ptr<GenerationJob> weak = weak_from_this();
+    out_->on_client_gone([weak] {
+      if (std::shared_ptr<GenerationJob> self = weak.lock()) self->handle_->cancel();
+    });
+    // The handle (owned here) keeps this callback; the callback keeps this object until the
+    // finished event has been taken.
+    handle_->on_ready([self = shared_from_this()] { self->take_events(); });
   }
-  send_json(out,
-            completion_response(job.meta, r.text, finish_reason_name(r.finish_reason), usage_of(r)));
-}
 
-void respond_stream(const std::shared_ptr<Responder>& out, UsageEntry& entry,
-                    PreparedGeneration& job) {
-  SseStream stream(out);
-  const ResponseMeta& meta = job.meta;
-  const auto opening = opening_chunk(meta);
-  if (!stream.start() || (opening && !stream.send(*opening)))
-    return record(entry, 200, "cancelled", "the client disconnected before generation started");
+ private:
+  void take_events() {
+    std::lock_guard lock(mutex_);
+    while (std::optional<GenerationEvent> event = handle_->next(0)) {
+      if (!event->text.empty()) {
+        if (!job_.request.stream) {
+          text_ += event->text;
+        } else if (!stream_.send(text_chunk(job_.meta, event->text))) {
+          handle_->cancel();
+        }
+      }
+      if (event->finished) {
+        end(std::move(*event));
+        return;
+      }
+    }
+  }
 
-  auto result =
-      submit(job, [&](std::string_view text) { return stream.send(text_chunk(meta, text)); });
-  if (!result.ok()) {
-    const ApiError error = internal_error("generation failed: " + result.error().message);
-    record(entry, 200, "error", error.message);
-    stream.send(error_body(error));
-    return stream.end();
+  /// After the finished event: the ledger row and the last bytes, on a handler thread (or here
+  /// when the pool is full: the row must not be lost).
+  void end(GenerationEvent last) {
+    std::shared_ptr<GenerationJob> self = shared_from_this();
+    handle_->on_ready({});
+    auto finish = [self, last = std::move(last)] { self->finish(last); };
+    if (!pool_.try_post(finish)) finish();
   }
-  const GenerationResult& r = result.value();
-  entry.set_tokens(r.prompt_tokens, r.completion_tokens);
-  if (r.finish_reason != FinishReason::Cancelled)
-    stream.send(finish_chunk(meta, finish_reason_name(r.finish_reason)));
-  if (!stream.connected())
-    return record(entry, 200, "cancelled",
-                  "the client disconnected after " + std::to_string(r.completion_tokens) +
-                      " generated tokens");
-  if (auto written = entry.finish(200, "ok"); !written.ok()) {
-    stream.send(error_body(
-        internal_error("the usage ledger cannot be written: " + written.error().message)));
-    return stream.end();
+
+  void finish(const GenerationEvent& last) {
+    const TokenUsage usage = usage_of(last.usage);
+    entry_->set_tokens(usage.prompt_tokens, usage.completion_tokens);
+    const bool cancelled = last.finish_reason == FinishReason::Cancelled;
+    const std::string gone = "the client disconnected after " +
+                             std::to_string(usage.completion_tokens) + " generated tokens";
+    if (!job_.request.stream) {
+      if (cancelled && out_->client_gone()) return record(*entry_, kClientClosedRequest, "cancelled", gone);
+      if (cancelled) return fail(*out_, *entry_, internal_error("generation stopped: " + last.error));
+      if (auto written = entry_->finish(200, "ok"); !written.ok())
+        return (void)send_error(*out_, internal_error("the usage ledger cannot be written: " +
+                                                      written.error().message));
+      send_json(*out_, completion_response(job_.meta, text_,
+                                           finish_reason_name(last.finish_reason), usage));
+      return;
+    }
+    if (cancelled) {
+      if (!stream_.connected() || out_->client_gone())
+        return record(*entry_, 200, "cancelled", gone);
+      const ApiError error = internal_error("generation stopped: " + last.error);
+      record(*entry_, 200, "error", error.message);
+      stream_.send(error_body(error));
+      return stream_.end();
+    }
+    stream_.send(finish_chunk(job_.meta, finish_reason_name(last.finish_reason)));
+    if (!stream_.connected()) return record(*entry_, 200, "cancelled", gone);
+    if (auto written = entry_->finish(200, "ok"); !written.ok()) {
+      stream_.send(error_body(
+          internal_error("the usage ledger cannot be written: " + written.error().message)));
+      return stream_.end();
+    }
+    stream_.send(usage_chunk(job_.meta, usage));
+    stream_.send_done();
+    stream_.end();
   }
-  stream.send(usage_chunk(meta, usage_of(r)));
-  stream.send_done();
-  stream.end();
-}
+
+  PreparedGeneration job_;
+  std::unique_ptr<RequestHandle> handle_;
+  std::shared_ptr<Responder> out_;
+  std::unique_ptr<UsageEntry> entry_;
+  HandlerPool& pool_;
+  std::mutex mutex_;  ///< take_events() runs on the engine's thread and, once, on start()'s
+  SseStream stream_;
+  std::string text_;  ///< the whole answer of a non-streamed request
+};
 
 }  // namespace
 
@@ -164,16 +205,26 @@ void handle_generation(CompletionKind kind, const GenerationContext& context,
     send_error(*out, key.error());
     return;
   }
-  UsageEntry entry(context.store, key->id, endpoint_path(kind), started_at_us);
+  auto entry =
+      std::make_unique<UsageEntry>(context.store, key->id, endpoint_path(kind), started_at_us);
   try {
-    auto job = prepare(kind, context, request.body, entry);
-    if (!job.ok()) return fail(*out, entry, job.error());
-    if (job->request.stream) return respond_stream(out, entry, job.value());
-    respond_whole(*out, entry, job.value());
+    auto job = prepare(kind, context, request.body, *entry);
+    if (!job.ok()) return fail(*out, *entry, job.error());
+    EngineRequest submitted;
+    submitted.prompt = job->prompt;
+    submitted.params = job->request.params;
+    Submission s = job->model->submit(std::move(submitted));
+    if (s.status == SubmitStatus::QueueFull)
+      return fail(*out, *entry,
+                  server_busy("The model '" + job->request.model + "' is busy: " + s.message + "."));
+    if (!s.handle) return fail(*out, *entry, invalid_request(s.message));
+    auto running = std::make_shared<GenerationJob>(std::move(job.value()), std::move(s.handle),
+                                                   out, std::move(entry), context.pool);
+    running->start();
   } catch (const nlohmann::json::exception& e) {
-    fail(*out, entry, invalid_request(std::string("invalid request: ") + e.what()));
+    fail(*out, *entry, invalid_request(std::string("invalid request: ") + e.what()));
   } catch (const std::exception& e) {
-    fail(*out, entry, internal_error(std::string("internal error: ") + e.what()));
+    fail(*out, *entry, internal_error(std::string("internal error: ") + e.what()));
   }
 }
 

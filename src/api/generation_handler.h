@@ -4,7 +4,7 @@
 #include <cstddef>
 #include <memory>
 
-#include "api/generation_slots.h"
+#include "api/handler_pool.h"
 #include "api/openai_response.h"
 #include "api/responder.h"
 #include "deploy/registry.h"
@@ -19,22 +19,22 @@ const char* endpoint_path(CompletionKind kind);
 struct GenerationContext {
   deploy::Registry& registry;
   platform::Store& store;
-  GenerationSlots& slots;
-  size_t max_waiting_per_model;  ///< the limit `slots` enforces, for the 429 message
+  HandlerPool& pool;  ///< where a finished request writes its ledger row and last bytes
 };
 
 /// Serves one generation request: authenticates it (401, no ledger row), validates the body
 /// (400 / 404), renders and tokenizes the prompt (chat: render_chat, BOS added, special tokens
 /// parsed; completions: BOS added, special tokens not parsed), checks it fits the context (400
-/// "context_length_exceeded"), takes a place in the model's queue (429 "rate_limit_exceeded"
-/// when full), generates, and answers through `out` with the whole body or an SSE stream.
+/// "context_length_exceeded"), submits it to the model's batching engine (503 "server_busy"
+/// with Retry-After when the model's waiting queue is full) and returns: the engine's events
+/// then answer through `out` with the whole body or an SSE stream, without holding a thread.
 /// Writes exactly one ledger row per authenticated request, before the body (non-streamed) or
 /// before the usage chunk and [DONE] (streamed). A request refused before generation records 0
 /// prompt and 0 completion tokens. A client that disconnects while its answer is generated
-/// cancels the generation at the next piece of text and gets a "cancelled" row (http_status
-/// 499 when nothing was sent yet, 200 mid-stream). Exceptions do not escape: a JSON exception
-/// is answered as 400, anything else as 500. Blocks (SQLite, tokenization, generation): run it
-/// on a handler thread, never on an I/O thread.
+/// cancels the generation at the engine's next step and gets a "cancelled" row (http_status
+/// 499 when nothing was sent yet, 200 mid-stream), billed for the tokens generated. Exceptions
+/// do not escape: a JSON exception is answered as 400, anything else as 500. Blocks (SQLite,
+/// tokenization): run it on a handler thread, never on an I/O thread.
 void handle_generation(CompletionKind kind, const GenerationContext& context,
                        const HttpRequest& request, const std::shared_ptr<Responder>& out);
 

@@ -11,7 +11,10 @@ bool send_json(Responder& out, const nlohmann::json& body, int status) {
 }
 
 bool send_error(Responder& out, const ApiError& error) {
-  return send_json(out, error_body(error), error.http_status);
+  HttpResponse response = json_response(error_body(error), error.http_status);
+  if (error.retry_after_s > 0)
+    response.headers.emplace_back("Retry-After", std::to_string(error.retry_after_s));
+  return out.respond(std::move(response));
 }
 
 }  // namespace gengyun::api

@@ -54,7 +54,8 @@ std::string new_response_id(CompletionKind kind) {
 json usage_json(const TokenUsage& usage) {
   return {{"prompt_tokens", usage.prompt_tokens},
           {"completion_tokens", usage.completion_tokens},
-          {"total_tokens", usage.prompt_tokens + usage.completion_tokens}};
+          {"total_tokens", usage.prompt_tokens + usage.completion_tokens},
+          {"prompt_tokens_details", {{"cached_tokens", usage.cached_tokens}}}};
 }
 
 json completion_response(const ResponseMeta& meta, std::string_view text,

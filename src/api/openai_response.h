@@ -26,15 +26,18 @@ struct ResponseMeta {
   std::string model;    ///< the model name as requested
 };
 
+/// A response's token counts (OpenAI `usage`).
 struct TokenUsage {
   int prompt_tokens = 0;
   int completion_tokens = 0;
+  int cached_tokens = 0;  ///< of the prompt tokens, those found in the prefix cache
 };
 
 /// "chatcmpl-" or "cmpl-" followed by 24 random base62 characters.
 std::string new_response_id(CompletionKind kind);
 
-/// {"prompt_tokens", "completion_tokens", "total_tokens"}.
+/// {"prompt_tokens", "completion_tokens", "total_tokens",
+///  "prompt_tokens_details": {"cached_tokens"}} (the OpenAI fields).
 nlohmann::json usage_json(const TokenUsage& usage);
 
 /// The non-streamed body: object "chat.completion" with choices[0].message {role "assistant",

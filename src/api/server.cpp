@@ -8,7 +8,6 @@
 #include "api/auth.h"
 #include "api/clock.h"
 #include "api/generation_handler.h"
-#include "api/generation_slots.h"
 #include "api/handler_pool.h"
 #include "api/http_reply.h"
 #include "api/openai_response.h"
@@ -21,7 +20,6 @@ struct Server::Impl {
       : registry(registry),
         store(store),
         options(options),
-        slots(options.max_waiting_per_model),
         started_s(unix_time_us() / 1000000),
         pool(options.handler_threads, options.max_queued_requests),
         http(options.http, [this](HttpRequest request, std::shared_ptr<Responder> out) {
@@ -37,7 +35,6 @@ struct Server::Impl {
   deploy::Registry& registry;
   platform::Store& store;
   const ServerOptions options;
-  GenerationSlots slots;
   const int64_t started_s;
   HandlerPool pool;
   HttpServer http;  // after pool: destroyed first, so no request reaches a destroyed pool
@@ -59,7 +56,7 @@ void Server::Impl::route(HttpRequest request, std::shared_ptr<Responder> out) {
     for (CompletionKind kind : {CompletionKind::Chat, CompletionKind::Text})
       if (method == "POST" && path == endpoint_path(kind))
         handler = [this, kind](const HttpRequest& r, const std::shared_ptr<Responder>& o) {
-          handle_generation(kind, {registry, store, slots, options.max_waiting_per_model}, r, o);
+          handle_generation(kind, {registry, store, pool}, r, o);
         };
   }
   if (!handler) {

@@ -20,20 +20,17 @@ struct ServerOptions {
   /// http.max_body_bytes (kMaxRequestBodyBytes) are 413.
   HttpOptions http;
   /// Threads for handler work that blocks: authentication and ledger writes (SQLite),
-  /// tokenization, generation. A request waiting for its model holds one.
+  /// tokenization. Generation holds none: the models' engines feed the answers.
   size_t handler_threads = 64;
   /// Requests waiting for a handler thread; one more is answered 503 "server_busy".
   size_t max_queued_requests = 1024;
-  /// Requests that may wait for a model while it generates for another; one more is answered
-  /// 429 "rate_limit_exceeded" (and gets an error row in the ledger, with 0 tokens).
-  size_t max_waiting_per_model = 16;
 };
 
 /// Serves the models of a Registry, metering into a Store. Both must outlive the Server.
 /// Connections are held by a few I/O threads (an idle or slow client holds no thread); /health
 /// and unknown paths are answered there, everything else on options.handler_threads threads.
-/// Generation on one model is serialized by the engine, so concurrent requests for it queue
-/// (up to options.max_waiting_per_model of them).
+/// Each model's batching engine runs its requests together; beyond its waiting queue
+/// (ModelOptions::max_waiting) a request is answered 503 "server_busy" with Retry-After.
 class Server {
  public:
   Server(deploy::Registry& registry, platform::Store& store, ServerOptions options = {});

@@ -30,12 +30,13 @@ TEST(NewResponseId, PrefixAndRandomSuffix) {
 }
 
 TEST(CompletionResponse, ChatShape) {
-  const json body = completion_response(kChat, "hello", "stop", {5, 2});
+  const json body = completion_response(kChat, "hello", "stop", {5, 2, 3});
   EXPECT_EQ(body, json::parse(R"({
     "id": "chatcmpl-x", "object": "chat.completion", "created": 1700000000, "model": "qwen",
     "choices": [{"index": 0, "message": {"role": "assistant", "content": "hello"},
                  "logprobs": null, "finish_reason": "stop"}],
-    "usage": {"prompt_tokens": 5, "completion_tokens": 2, "total_tokens": 7}})"));
+    "usage": {"prompt_tokens": 5, "completion_tokens": 2, "total_tokens": 7,
+              "prompt_tokens_details": {"cached_tokens": 3}}})"));
 }
 
 TEST(CompletionResponse, TextShape) {
@@ -43,7 +44,8 @@ TEST(CompletionResponse, TextShape) {
   EXPECT_EQ(body, json::parse(R"({
     "id": "cmpl-x", "object": "text_completion", "created": 1700000000, "model": "qwen",
     "choices": [{"index": 0, "text": "hello", "logprobs": null, "finish_reason": "length"}],
-    "usage": {"prompt_tokens": 3, "completion_tokens": 4, "total_tokens": 7}})"));
+    "usage": {"prompt_tokens": 3, "completion_tokens": 4, "total_tokens": 7,
+              "prompt_tokens_details": {"cached_tokens": 0}}})"));
 }
 
 TEST(StreamChunks, ChatShapes) {
@@ -56,10 +58,11 @@ TEST(StreamChunks, ChatShapes) {
   const json finish = finish_chunk(kChat, "stop");
   EXPECT_EQ(finish["choices"][0]["delta"], json::object());
   EXPECT_EQ(finish["choices"][0]["finish_reason"], "stop");
-  EXPECT_EQ(usage_chunk(kChat, {5, 2}), json::parse(R"({
+  EXPECT_EQ(usage_chunk(kChat, {5, 2, 4}), json::parse(R"({
     "id": "chatcmpl-x", "object": "chat.completion.chunk", "created": 1700000000,
     "model": "qwen", "choices": [],
-    "usage": {"prompt_tokens": 5, "completion_tokens": 2, "total_tokens": 7}})"));
+    "usage": {"prompt_tokens": 5, "completion_tokens": 2, "total_tokens": 7,
+              "prompt_tokens_details": {"cached_tokens": 4}}})"));
 }
 
 TEST(StreamChunks, TextShapes) {
