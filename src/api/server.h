@@ -8,8 +8,8 @@
 #include <string>
 
 #include "deploy/registry.h"
+#include "gengyun/result.h"
 #include "platform/store.h"
-#include "util/result.h"
 
 namespace gengyun::api {
 

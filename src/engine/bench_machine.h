@@ -5,8 +5,8 @@
 #include <cstddef>
 #include <string>
 
+#include "gengyun/result.h"
 #include "kernels/thread_pool.h"
-#include "util/result.h"
 
 namespace gengyun::engine {
 

@@ -6,7 +6,7 @@
 #include <optional>
 #include <string_view>
 
-#include "util/result.h"
+#include "gengyun/result.h"
 
 namespace gengyun::kernels {
 

@@ -12,9 +12,9 @@
 #include <string>
 #include <string_view>
 
+#include "gengyun/result.h"
 #include "gguf/ggml_type.h"
 #include "model/quantize_type.h"
-#include "util/result.h"
 
 namespace gengyun::model {
 

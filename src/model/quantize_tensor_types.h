@@ -10,9 +10,9 @@
 #include <string>
 #include <vector>
 
+#include "gengyun/result.h"
 #include "gguf/gguf.h"
 #include "model/quantize_type.h"
-#include "util/result.h"
 
 namespace gengyun::model {
 

@@ -7,8 +7,8 @@
 #include <string>
 #include <string_view>
 
+#include "gengyun/result.h"
 #include "gguf/ggml_type.h"
-#include "util/result.h"
 
 namespace gengyun::model {
 

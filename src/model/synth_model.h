@@ -8,11 +8,11 @@
 #include <string_view>
 #include <vector>
 
+#include "gengyun/result.h"
 #include "gguf/ggml_type.h"
 #include "gguf/gguf.h"
 #include "kernels/thread_pool.h"
 #include "model/synth_shape.h"
-#include "util/result.h"
 
 namespace gengyun::model {
 

@@ -4,9 +4,9 @@
 
 #include <cstdint>
 
+#include "gengyun/result.h"
 #include "gguf/gguf.h"
 #include "gguf/gguf_writer.h"
-#include "util/result.h"
 
 namespace gengyun::model {
 
