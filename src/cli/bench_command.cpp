@@ -20,7 +20,7 @@ struct BenchFlags {
 };
 
 int bench(BenchFlags f) {
-  f.options.kv_cache_type = f.kv_type == "f32" ? model::KvCacheType::F32 : model::KvCacheType::F16;
+  f.options.kv_cache_type = f.kv_type == "f32" ? KvCacheType::F32 : KvCacheType::F16;
   auto result = engine::run_bench(f.model_path, f.options, [](std::string_view stage) {
     std::fprintf(stderr, "bench: %.*s\n", static_cast<int>(stage.size()), stage.data());
   });

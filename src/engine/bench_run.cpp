@@ -93,7 +93,7 @@ Result<BenchResult> run_bench(const std::string& path, const BenchOptions& optio
   result.n_prompt = options.n_prompt;
   result.n_gen = options.n_gen;
   result.repeats = options.repeats;
-  result.kv_cache_type = options.kv_cache_type == model::KvCacheType::F16 ? "f16" : "f32";
+  result.kv_cache_type = options.kv_cache_type == KvCacheType::F16 ? "f16" : "f32";
   result.weight_bytes_per_token = weight_bytes_per_token(*file);
 
   for (int rep = 0; rep < options.repeats; ++rep) {

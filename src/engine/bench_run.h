@@ -25,7 +25,7 @@ struct BenchOptions {
   int n_gen = 128;      ///< tokens decoded one at a time after the prompt
   int n_threads = 0;    ///< 0: one per physical core
   int repeats = 3;      ///< fresh prefill + decode runs; medians are reported
-  model::KvCacheType kv_cache_type = model::KvCacheType::F16;  ///< KV cache element type
+  KvCacheType kv_cache_type = KvCacheType::F16;  ///< KV cache element type
   uint64_t seed = 1;    ///< seed of the random prompt token ids
   size_t bandwidth_bytes = size_t{1} << 30;  ///< buffer of the read bandwidth measurement
   int bandwidth_passes = 5;                  ///< its passes (the fastest counts)

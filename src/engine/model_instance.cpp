@@ -81,12 +81,9 @@ Result<std::shared_ptr<ModelInstance>> ModelInstance::load(const std::string& pa
                       " tokens is longer than the model's training context (" +
                       std::to_string(n_ctx_train) + " tokens)");
   instance->pool_ = std::make_unique<kernels::ThreadPool>(n_threads);
-  const model::KvCacheType kv_type = options.kv_cache_type == KvCacheType::F32
-                                         ? model::KvCacheType::F32
-                                         : model::KvCacheType::F16;
   try {
-    instance->context_ =
-        std::make_unique<model::Context>(*instance->model_, n_ctx, *instance->pool_, kv_type);
+    instance->context_ = std::make_unique<model::Context>(*instance->model_, n_ctx,
+                                                          *instance->pool_, options.kv_cache_type);
   } catch (const std::bad_alloc&) {
     return make_error(path + ": not enough memory for the KV cache of a " + std::to_string(n_ctx) +
                       "-token context; choose a shorter one (--ctx)");

@@ -128,7 +128,7 @@ TEST(BenchRun, EvenRepeatsAverageTheMiddleTwoWithAnF32KvCache) {
   REQUIRE_TESTDATA();
   BenchOptions o = quick_options();
   o.repeats = 2;
-  o.kv_cache_type = model::KvCacheType::F32;
+  o.kv_cache_type = KvCacheType::F32;
   auto result = run_bench(testdata_path("models/qwen2-tiny-q8_0.gguf"), o);
   ASSERT_TRUE(result.ok()) << result.error().message;
   const BenchResult& r = result.value();
