@@ -15,12 +15,12 @@
 
 #include "api/auth.h"
 #include "api/client_connection.h"
-#include "api/clock.h"
 #include "api/generation_handler.h"
 #include "api/generation_slots.h"
 #include "api/http_reply.h"
 #include "api/openai_response.h"
 #include "api/usage_entry.h"
+#include "util/clock.h"
 
 namespace gengyun::api {
 namespace {

@@ -4,7 +4,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <chrono>
 #include <cstdio>
 #include <memory>
 #include <string>
@@ -13,6 +12,7 @@
 #include "gguf/ggml_type.h"
 #include "kernels/thread_pool.h"
 #include "model/quantize_model.h"
+#include "util/clock.h"
 
 namespace gengyun::cli {
 namespace {
@@ -56,15 +56,14 @@ int quantize(const QuantizeOptions& o) {
   const int n_threads = o.threads > 0 ? o.threads : kernels::physical_core_count();
   model::QuantizeProgressFn progress;
   if (!o.quiet) progress = isatty(fileno(stderr)) ? print_bar : print_line;
-  const auto start = std::chrono::steady_clock::now();
+  const int64_t start = monotonic_us();
   const Result<model::QuantizeSummary> summary =
       model::quantize_model(o.in_path, o.out_path, type.value(), n_threads, progress);
   if (!summary) {
     std::fprintf(stderr, "error: %s\n", summary.error().message.c_str());
     return 1;
   }
-  const double seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const double seconds = seconds_since(start);
   const model::QuantizeSummary& s = summary.value();
   if (!o.quiet) {
     std::fprintf(

@@ -5,10 +5,11 @@
 
 #include <algorithm>
 #include <atomic>
-#include <chrono>
 #include <cstdint>
 #include <cstring>
 #include <fstream>
+
+#include "util/clock.h"
 
 namespace gengyun::engine {
 namespace {
@@ -125,11 +126,11 @@ Result<double> measure_read_bandwidth(size_t bytes, int passes, kernels::ThreadP
   std::atomic<uint64_t> checksum{0};
   double best_seconds = 0;
   for (int pass = 0; pass < passes; ++pass) {
-    const auto start = std::chrono::steady_clock::now();
+    const int64_t start = monotonic_us();
     pool.parallel_for(n_threads, [&](int64_t begin, int64_t end) {
       for (int64_t t = begin; t < end; ++t) checksum += sum(buffer.data() + t * slice, slice);
     });
-    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    const double seconds = seconds_since(start);
     if (pass == 0 || seconds < best_seconds) best_seconds = seconds;
   }
   // Every byte holds its slice's index + 1, so the sums are known: a check that no pass was

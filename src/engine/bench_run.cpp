@@ -1,13 +1,13 @@
 #include "engine/bench_run.h"
 
 #include <algorithm>
-#include <chrono>
 #include <memory>
 #include <random>
 
 #include "engine/bench_machine.h"
 #include "kernels/thread_pool.h"
 #include "model/model.h"
+#include "util/clock.h"
 
 namespace gengyun::engine {
 namespace {
@@ -18,10 +18,7 @@ double median(std::vector<double> v) {
   return n % 2 == 1 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
-double seconds_since(std::chrono::steady_clock::time_point start) {
-  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  return std::max(s, 1e-9);
-}
+double positive_seconds_since(int64_t start_us) { return std::max(seconds_since(start_us), 1e-9); }
 
 int32_t argmax(const std::vector<float>& logits) {
   return static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
@@ -100,17 +97,17 @@ Result<BenchResult> run_bench(const std::string& path, const BenchOptions& optio
     const std::string of = " " + std::to_string(rep + 1) + "/" + std::to_string(options.repeats);
     ctx.clear();
     report("prefill" + of);
-    auto start = std::chrono::steady_clock::now();
+    int64_t start = monotonic_us();
     if (Result<void> r = ctx.eval(prompt, false, logits); !r) return r.error();
-    result.prefill_runs_tokens_per_s.push_back(options.n_prompt / seconds_since(start));
+    result.prefill_runs_tokens_per_s.push_back(options.n_prompt / positive_seconds_since(start));
 
     report("decode" + of);
-    start = std::chrono::steady_clock::now();
+    start = monotonic_us();
     for (int i = 0; i < options.n_gen; ++i) {
       const int32_t next = argmax(logits);
       if (Result<void> r = ctx.eval(std::span(&next, 1), false, logits); !r) return r.error();
     }
-    result.decode_runs_tokens_per_s.push_back(options.n_gen / seconds_since(start));
+    result.decode_runs_tokens_per_s.push_back(options.n_gen / positive_seconds_since(start));
   }
   result.prefill_tokens_per_s = median(result.prefill_runs_tokens_per_s);
   result.decode_tokens_per_s = median(result.decode_runs_tokens_per_s);

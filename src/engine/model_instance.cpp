@@ -1,13 +1,13 @@
 #include "engine/model_instance.h"
 
 #include <algorithm>
-#include <chrono>
 #include <new>
 #include <random>
 
 #include "sampling/sampler.h"
 #include "sampling/sampling_params.h"
 #include "sampling/stop_matcher.h"
+#include "util/clock.h"
 
 namespace gengyun {
 
@@ -30,12 +30,6 @@ Result<std::shared_ptr<LoadedModel>> LoadedModel::load(const std::string& path,
 namespace engine {
 namespace {
 
-int64_t now_us() {
-  return std::chrono::duration_cast<std::chrono::microseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
-
 constexpr int kDefaultMaxContext = 4096;
 constexpr int kMaxThreads = 1024;
 
@@ -43,7 +37,7 @@ constexpr int kMaxThreads = 1024;
 
 Result<std::shared_ptr<ModelInstance>> ModelInstance::load(const std::string& path,
                                                            const ModelOptions& options) {
-  const int64_t start = now_us();
+  const int64_t start = monotonic_us();
   auto file = gguf::File::open(path);
   if (!file.ok()) return file.error();
   std::shared_ptr<ModelInstance> instance(new ModelInstance());
@@ -92,7 +86,7 @@ Result<std::shared_ptr<ModelInstance>> ModelInstance::load(const std::string& pa
   const std::string chat_template =
       instance->file_->get_string("tokenizer.chat_template").value_or("");
   instance->chat_format_ = chat::detect_chat_format(chat_template, instance->tokenizer_->is_spm());
-  instance->load_us_ = now_us() - start;
+  instance->load_us_ = monotonic_us() - start;
   return instance;
 }
 
@@ -152,9 +146,9 @@ Result<GenerationResult> ModelInstance::generate(std::span<const int32_t> prompt
   std::vector<int32_t> history(prompt.begin(), prompt.end());
   std::vector<float> logits;
   context_->clear();
-  const int64_t prefill_start = now_us();
+  const int64_t prefill_start = monotonic_us();
   if (auto r = context_->eval(prompt, /*all_logits=*/false, logits); !r.ok()) return r.error();
-  const int64_t decode_start = now_us();
+  const int64_t decode_start = monotonic_us();
   result.prefill_us = decode_start - prefill_start;
 
   const auto emit = [&](const std::string& text) {
@@ -187,7 +181,7 @@ Result<GenerationResult> ModelInstance::generate(std::span<const int32_t> prompt
   if (result.finish_reason != FinishReason::Cancelled && !stop.stopped()) {
     if (!emit(stop.push(decoder.flush()) + stop.flush())) result.finish_reason = FinishReason::Cancelled;
   }
-  result.decode_us = now_us() - decode_start;
+  result.decode_us = monotonic_us() - decode_start;
   return result;
 }
 
