@@ -89,7 +89,7 @@ void add_quantize_command(CLI::App& app, int& exit_code) {
   cmd->add_option("type", options->type, "one of " + model::quantize_type_names())->required();
   cmd->add_option("--threads", options->threads,
                   "threads to quantize with (default: physical cores)")
-      ->check(CLI::Range(0, 1024));
+      ->check(CLI::Range(0, kernels::kMaxThreads));
   cmd->add_flag("--quiet", options->quiet, "print errors only");
   cmd->callback([options, &exit_code] { exit_code = quantize(*options); });
 }

@@ -62,7 +62,7 @@ void add_synth_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--type", options->type, "tensor type: F32, F16, BF16 or a quantization type of `gengyun quantize` (Q8_0, Q4_K_M, ...); default F16");
   cmd->add_option("--vocab", options->vocab_path, "GGUF file whose tokenizer to copy")->required();
   cmd->add_option("--seed", options->seed, "random seed (same seed, same file)");
-  cmd->add_option("-t,--threads", options->threads, "threads (default: physical cores)")->check(CLI::Range(0, 1024));
+  cmd->add_option("-t,--threads", options->threads, "threads (default: physical cores)")->check(CLI::Range(0, kernels::kMaxThreads));
   cmd->callback([options, &exit_code] { exit_code = synth(*options); });
 }
 

@@ -28,8 +28,8 @@ Result<void> check_options(const BenchOptions& o) {
   if (o.n_prompt < 1) return make_error("prompt length must be at least 1 token, not " + std::to_string(o.n_prompt));
   if (o.n_gen < 1) return make_error("tokens to generate must be at least 1, not " + std::to_string(o.n_gen));
   if (o.repeats < 1) return make_error("repeats must be at least 1, not " + std::to_string(o.repeats));
-  if (o.n_threads < 0 || o.n_threads > kMaxBenchThreads)
-    return make_error("threads must be 0 (physical cores) to " + std::to_string(kMaxBenchThreads) + ", not " +
+  if (o.n_threads < 0 || o.n_threads > kernels::kMaxThreads)
+    return make_error("threads must be 0 (physical cores) to " + std::to_string(kernels::kMaxThreads) + ", not " +
                       std::to_string(o.n_threads));
   if (o.bandwidth_bytes < kMinBandwidthBytes || o.bandwidth_passes < 1)
     return make_error("read bandwidth needs a buffer of at least 1 MiB and at least 1 pass, not " +

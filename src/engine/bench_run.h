@@ -16,9 +16,6 @@
 
 namespace gengyun::engine {
 
-/// Most threads a bench may ask for.
-inline constexpr int kMaxBenchThreads = 1024;
-
 /// What to measure.
 struct BenchOptions {
   int n_prompt = 512;   ///< prompt tokens, evaluated as one batch
@@ -66,7 +63,7 @@ using BenchProgress = std::function<void(std::string_view stage)>;
 /// uniform over the vocabulary) timed as one forward pass (the context's batch is n_prompt
 /// tokens), then n_gen decode steps timed together, each feeding back the argmax of the previous logits. Then measures
 /// the read bandwidth with the same threads. Errors: n_prompt, n_gen or repeats < 1,
-/// n_threads outside [0, kMaxBenchThreads], bandwidth options that measure_read_bandwidth
+/// n_threads outside [0, kernels::kMaxThreads], bandwidth options that measure_read_bandwidth
 /// refuses, n_prompt + n_gen beyond the model's context length, those of gguf::File::open,
 /// model::Model::load and measure_read_bandwidth. Memory: the model's KV cache for
 /// n_prompt + n_gen positions, activations of n_prompt tokens, bandwidth_bytes.

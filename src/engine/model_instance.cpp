@@ -31,7 +31,6 @@ namespace engine {
 namespace {
 
 constexpr int kDefaultMaxContext = 4096;
-constexpr int kMaxThreads = 1024;
 
 }  // namespace
 
@@ -64,9 +63,9 @@ Result<std::shared_ptr<ModelInstance>> ModelInstance::load(const std::string& pa
                       std::to_string(instance->tokenizer_->n_vocab()) + " tokens");
 
   const int n_threads = options.n_threads > 0 ? options.n_threads : kernels::physical_core_count();
-  if (n_threads > kMaxThreads)
+  if (n_threads > kernels::kMaxThreads)
     return make_error(std::to_string(n_threads) + " threads requested; at most " +
-                      std::to_string(kMaxThreads) + " are allowed");
+                      std::to_string(kernels::kMaxThreads) + " are allowed");
   const int n_ctx_train = instance->model_->hparams().n_ctx_train;
   int n_ctx = options.n_ctx;
   if (n_ctx <= 0) n_ctx = std::min(n_ctx_train, kDefaultMaxContext);
