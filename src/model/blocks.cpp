@@ -6,7 +6,7 @@
 
 #include "kernels/dequantize.h"
 #include "kernels/matmul.h"
-#include "model/vector_kernels.h"
+#include "kernels/vector_kernels.h"
 
 namespace gengyun::model::blocks {
 namespace {
@@ -139,7 +139,7 @@ class AttentionJob {
         scale_(scale),
         out_(out),
         ws_(ws),
-        vk_(vector_kernels()),
+        vk_(kernels::vector_kernels()),
         head_dim_(kv.head_dim()),
         group_(n_head / kv.n_head_kv()) {
     constexpr int kMaxRows = AttentionWorkspace::kMaxRows;
@@ -250,7 +250,7 @@ class AttentionJob {
   float scale_;
   float* out_;
   AttentionWorkspace& ws_;
-  const VectorKernels& vk_;
+  const kernels::VectorKernels& vk_;
   int head_dim_;
   int group_;
   int heads_per_item_ = 1;
@@ -277,7 +277,7 @@ void attention(const KvCache& kv, int layer, const float* q, int64_t n_q, int q_
 }
 
 void swiglu(const float* gate, const float* up, float* out, int64_t n, kernels::ThreadPool& pool) {
-  const VectorKernels& vk = vector_kernels();
+  const kernels::VectorKernels& vk = kernels::vector_kernels();
   if (n < kMinParallelWork || pool.size() == 1) {
     vk.swiglu(gate, up, out, n);
     return;

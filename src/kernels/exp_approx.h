@@ -7,7 +7,7 @@
 #include <bit>
 #include <cstdint>
 
-namespace gengyun::model::exp_approx_constants {
+namespace gengyun::kernels::exp_approx_constants {
 
 /// Inputs are clamped to [kMin, kMax], where n = round(x / ln2) stays in [-126, 127] so that
 /// 2^n is a normal float: e^kMin ≈ 1.3e-38, e^kMax ≈ 2.2e38.
@@ -28,9 +28,9 @@ inline constexpr float kP5 = 1.9875691500e-4f;
 /// (round to nearest even, the default rounding mode).
 inline constexpr float kRoundMagic = 12582912.0f;
 
-}  // namespace gengyun::model::exp_approx_constants
+}  // namespace gengyun::kernels::exp_approx_constants
 
-namespace gengyun::model {
+namespace gengyun::kernels {
 
 /// e^x for x in [-87.3, 88.3] within 3 ulp; x outside is clamped to that range. No branches.
 inline float exp_approx(float x) {
@@ -51,4 +51,4 @@ inline float exp_approx(float x) {
   return p * two_n;
 }
 
-}  // namespace gengyun::model
+}  // namespace gengyun::kernels

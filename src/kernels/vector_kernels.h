@@ -1,12 +1,16 @@
 // The vector arithmetic of the forward pass outside the weight matmuls: f16 rows of the KV
 // cache, exp for softmax and SiLU, and the two products of blocked attention. Two versions: a
-// portable one (loops in fixed chunks of 8 that GCC vectorizes for baseline x86-64) and one
-// with AVX2, FMA and F16C, chosen once from CPUID.
+// portable one (loops in fixed chunks of 8 that GCC vectorizes for baseline x86-64), served at
+// SimdLevel::kScalar, and one with AVX2, FMA and F16C, served at kAvx2 and, for want of an
+// AVX-512 version, at kAvx512. Like type_kernels(), vector_kernels() serves the active level
+// (simd_level.h: CPUID, GENGYUN_KERNELS, set_simd_level).
 #pragma once
 
 #include <cstdint>
 
-namespace gengyun::model {
+#include "kernels/simd_level.h"
+
+namespace gengyun::kernels {
 
 /// One implementation of every kernel. Pointers, not virtual calls, so that a caller looks the
 /// table up once.
@@ -31,13 +35,11 @@ struct VectorKernels {
                           int64_t dim, float* acc);
 };
 
-/// The portable kernels; run on any x86-64 CPU.
-const VectorKernels& portable_vector_kernels();
+/// The kernels of `level`, which must not exceed cpu_simd_level(): the portable ones at kScalar,
+/// the AVX2 ones above. Thread-safe; O(1).
+const VectorKernels& vector_kernels(SimdLevel level);
 
-/// The AVX2+FMA+F16C kernels, or nullptr when this CPU lacks one of those.
-const VectorKernels* avx2_vector_kernels();
-
-/// The fastest kernels this CPU runs (chosen on the first call; thread-safe).
+/// The kernels of the active level, simd_level(). Thread-safe; O(1).
 const VectorKernels& vector_kernels();
 
-}  // namespace gengyun::model
+}  // namespace gengyun::kernels

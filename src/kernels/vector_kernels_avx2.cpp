@@ -1,12 +1,12 @@
-// The AVX2+FMA+F16C versions of vector_kernels.h (compiled with -mavx2 -mfma -mf16c; called
-// only after vector_kernels.cpp has checked the CPU). No inline function of a shared header is
-// called here: the linker could keep this file's AVX2 copy of it for every caller.
+// The AVX2+FMA+F16C versions of vector_kernels.h (compiled with -mavx2 -mfma -mf16c; served
+// only at SimdLevel::kAvx2 and above, which the CPU has). No inline function of a shared
+// header is called here: the linker could keep this file's AVX2 copy of it for every caller.
 #include <immintrin.h>
 
-#include "model/exp_approx.h"
-#include "model/vector_kernels.h"
+#include "kernels/exp_approx.h"
+#include "kernels/vector_kernels.h"
 
-namespace gengyun::model {
+namespace gengyun::kernels {
 namespace {
 
 // The steps of exp_approx on 8 lanes, with FMA for the range reduction and the polynomial.
@@ -225,6 +225,8 @@ constexpr VectorKernels kAvx2{fp32_to_fp16, fp16_to_fp32, exp_shifted,
 
 }  // namespace
 
-const VectorKernels& avx2_vector_kernel_table() { return kAvx2; }
+namespace avx2 {
+const VectorKernels& vector_kernel_table() { return kAvx2; }
+}  // namespace avx2
 
-}  // namespace gengyun::model
+}  // namespace gengyun::kernels

@@ -1,13 +1,15 @@
-#include "model/vector_kernels.h"
+#include "kernels/vector_kernels.h"
 
+#include "kernels/exp_approx.h"
 #include "kernels/float16.h"
 #include "kernels/matmul.h"
-#include "model/exp_approx.h"
 
-namespace gengyun::model {
+namespace gengyun::kernels {
 
+namespace avx2 {
 /// Defined in vector_kernels_avx2.cpp; call only on a CPU with AVX2, FMA and F16C.
-const VectorKernels& avx2_vector_kernel_table();
+const VectorKernels& vector_kernel_table();
+}  // namespace avx2
 
 namespace {
 
@@ -87,18 +89,10 @@ constexpr VectorKernels kPortable{fp32_to_fp16, fp16_to_fp32, exp_shifted,
 
 }  // namespace
 
-const VectorKernels& portable_vector_kernels() { return kPortable; }
-
-const VectorKernels* avx2_vector_kernels() {
-  static const bool supported = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-                                __builtin_cpu_supports("f16c");
-  return supported ? &avx2_vector_kernel_table() : nullptr;
+const VectorKernels& vector_kernels(SimdLevel level) {
+  return level >= SimdLevel::kAvx2 ? avx2::vector_kernel_table() : kPortable;
 }
 
-const VectorKernels& vector_kernels() {
-  static const VectorKernels& chosen =
-      avx2_vector_kernels() ? *avx2_vector_kernels() : portable_vector_kernels();
-  return chosen;
-}
+const VectorKernels& vector_kernels() { return vector_kernels(simd_level()); }
 
-}  // namespace gengyun::model
+}  // namespace gengyun::kernels

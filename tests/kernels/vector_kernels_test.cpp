@@ -1,21 +1,26 @@
 // Each version of the vector kernels (portable, and AVX2 where the CPU has it) against the
 // scalar f16 conversions of kernels/float16.h (bit for bit) and float64 references, with
-// error bounds derived from the f32 rounding of each step.
-#include "model/vector_kernels.h"
+// error bounds derived from the f32 rounding of each step; and which version each SIMD level
+// (CPUID, GENGYUN_KERNELS, set_simd_level) serves.
+#include "kernels/vector_kernels.h"
 
 #include <gtest/gtest.h>
 
 #include <bit>
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <random>
 #include <string>
+#include <string_view>
 #include <vector>
 
+#include "kernels/exp_approx.h"
 #include "kernels/float16.h"
-#include "model/exp_approx.h"
+#include "kernels/type_kernels.h"
 
-namespace gengyun::model {
+namespace gengyun::kernels {
+
 namespace {
 
 // Unit roundoff of f32 (half an ulp of 1) and one ulp of 1.
@@ -39,15 +44,13 @@ std::vector<float> random_vector(size_t n, uint32_t seed, float lo, float hi) {
 
 bool is_f16_nan(uint16_t h) { return (h & 0x7C00u) == 0x7C00u && (h & 0x03FFu) != 0; }
 
+// The parameter: a level's name.
 class VectorKernelsTest : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
-    if (GetParam() == "portable") {
-      vk_ = &portable_vector_kernels();
-    } else {
-      vk_ = avx2_vector_kernels();
-      if (vk_ == nullptr) GTEST_SKIP() << "this CPU lacks AVX2, FMA or F16C";
-    }
+    const SimdLevel level = parse_simd_level(GetParam()).value();
+    if (level > cpu_simd_level()) GTEST_SKIP() << "this CPU lacks " << GetParam();
+    vk_ = &vector_kernels(level);
   }
   const VectorKernels* vk_ = nullptr;
 };
@@ -202,15 +205,40 @@ TEST_P(VectorKernelsTest, AccumulateRowsWithinSumBound) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Versions, VectorKernelsTest, ::testing::Values("portable", "avx2"),
+INSTANTIATE_TEST_SUITE_P(Versions, VectorKernelsTest, ::testing::Values("scalar", "avx2"),
                          [](const ::testing::TestParamInfo<std::string>& info) {
                            return info.param;
                          });
 
-TEST(VectorKernels, ChoosesAvx2WhereAvailable) {
-  const VectorKernels* avx2 = avx2_vector_kernels();
-  EXPECT_EQ(&vector_kernels(), avx2 ? avx2 : &portable_vector_kernels());
+TEST(VectorKernels, FollowTheActiveLevel) {
+  const SimdLevel before = simd_level();
+  for (SimdLevel level : {SimdLevel::kScalar, SimdLevel::kAvx2, SimdLevel::kAvx512}) {
+    if (level > cpu_simd_level()) continue;
+    ASSERT_TRUE(set_simd_level(level).ok());
+    EXPECT_EQ(&vector_kernels(), &vector_kernels(level)) << simd_level_name(level);
+  }
+  ASSERT_TRUE(set_simd_level(before).ok());
+}
+
+TEST(VectorKernels, ScalarIsPortableAndAvx512UsesAvx2) {
+  if (cpu_simd_level() < SimdLevel::kAvx2) GTEST_SKIP() << "this CPU lacks avx2";
+  EXPECT_NE(&vector_kernels(SimdLevel::kScalar), &vector_kernels(SimdLevel::kAvx2));
+  if (cpu_simd_level() == SimdLevel::kAvx512) {
+    EXPECT_EQ(&vector_kernels(SimdLevel::kAvx512), &vector_kernels(SimdLevel::kAvx2));
+  }
+}
+
+// GENGYUN_KERNELS is read once, at a process's first kernel lookup: ctest runs this test in a
+// process of its own with GENGYUN_KERNELS=scalar (kernels_env_scalar, tests/CMakeLists.txt).
+TEST(KernelsEnvironment, ScalarServesThePortableKernels) {
+  const char* env = std::getenv("GENGYUN_KERNELS");
+  if (env == nullptr || std::string_view(env) != "scalar")
+    GTEST_SKIP() << "needs GENGYUN_KERNELS=scalar; ctest runs it so as kernels_env_scalar";
+  EXPECT_EQ(simd_level(), SimdLevel::kScalar);
+  EXPECT_EQ(&vector_kernels(), &vector_kernels(SimdLevel::kScalar));
+  EXPECT_EQ(type_kernels(gguf::GgmlType::Q4_0).vec_dot,
+            type_kernels(gguf::GgmlType::Q4_0, SimdLevel::kScalar).vec_dot);
 }
 
 }  // namespace
-}  // namespace gengyun::model
+}  // namespace gengyun::kernels
