@@ -8,7 +8,7 @@
 #include "gengyun/result.h"
 #include "kernels/thread_pool.h"
 
-namespace gengyun::engine {
+namespace gengyun::bench {
 
 /// The first "model name" line of /proc/cpuinfo ("AMD EPYC 9B45"); "unknown" when absent.
 std::string cpu_model_name();
@@ -24,4 +24,4 @@ inline constexpr size_t kMinBandwidthBytes = size_t{1} << 20;
 /// Errors: bytes < kMinBandwidthBytes, passes < 1, the buffer cannot be allocated.
 Result<double> measure_read_bandwidth(size_t bytes, int passes, kernels::ThreadPool& pool);
 
-}  // namespace gengyun::engine
+}  // namespace gengyun::bench

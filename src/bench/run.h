@@ -10,11 +10,11 @@
 #include <string_view>
 #include <vector>
 
+#include "gengyun/kv_cache_type.h"
 #include "gengyun/result.h"
 #include "gguf/gguf.h"
-#include "model/kv_cache.h"
 
-namespace gengyun::engine {
+namespace gengyun::bench {
 
 /// What to measure.
 struct BenchOptions {
@@ -70,4 +70,4 @@ using BenchProgress = std::function<void(std::string_view stage)>;
 Result<BenchResult> run_bench(const std::string& path, const BenchOptions& options,
                               const BenchProgress& progress = {});
 
-}  // namespace gengyun::engine
+}  // namespace gengyun::bench

@@ -1,15 +1,15 @@
-#include "engine/bench_run.h"
+#include "bench/run.h"
 
 #include <algorithm>
 #include <memory>
 #include <random>
 
-#include "engine/bench_machine.h"
+#include "bench/machine.h"
 #include "kernels/thread_pool.h"
 #include "model/model.h"
 #include "util/clock.h"
 
-namespace gengyun::engine {
+namespace gengyun::bench {
 namespace {
 
 double median(std::vector<double> v) {
@@ -121,4 +121,4 @@ Result<BenchResult> run_bench(const std::string& path, const BenchOptions& optio
   return result;
 }
 
-}  // namespace gengyun::engine
+}  // namespace gengyun::bench

@@ -1,4 +1,4 @@
-#include "engine/bench_machine.h"
+#include "bench/machine.h"
 
 #include <immintrin.h>
 #include <sys/mman.h>
@@ -11,7 +11,7 @@
 
 #include "util/clock.h"
 
-namespace gengyun::engine {
+namespace gengyun::bench {
 namespace {
 
 /// Bytes summed per loop iteration by every variant: four 64-byte lines.
@@ -146,4 +146,4 @@ Result<double> measure_read_bandwidth(size_t bytes, int passes, kernels::ThreadP
   return static_cast<double>(total) / std::max(best_seconds, 1e-9);
 }
 
-}  // namespace gengyun::engine
+}  // namespace gengyun::bench

@@ -4,9 +4,9 @@
 
 #include <string>
 
-#include "engine/bench_run.h"
+#include "bench/run.h"
 
-namespace gengyun::engine {
+namespace gengyun::bench {
 
 /// The result as one JSON object on one line with a trailing newline. Keys: model, arch,
 /// cpu_model, threads, n_prompt, n_gen, repeats, kv_cache_type, prefill_tokens_per_s, decode_tokens_per_s,
@@ -17,4 +17,4 @@ std::string bench_result_json(const BenchResult& result);
 /// The result as a few aligned lines for people.
 std::string bench_result_text(const BenchResult& result);
 
-}  // namespace gengyun::engine
+}  // namespace gengyun::bench

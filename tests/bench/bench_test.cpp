@@ -8,14 +8,14 @@
 #include <string>
 #include <vector>
 
-#include "engine/bench_machine.h"
-#include "engine/bench_report.h"
-#include "engine/bench_run.h"
+#include "bench/machine.h"
+#include "bench/report.h"
+#include "bench/run.h"
 #include "gguf/gguf.h"
 #include "kernels/thread_pool.h"
 #include "testdata.h"
 
-namespace gengyun::engine {
+namespace gengyun::bench {
 namespace {
 
 using gengyun::testing::testdata_path;
@@ -200,4 +200,4 @@ TEST(BenchReport, JsonEscapesStringsAndWritesNullForNonFiniteNumbers) {
 }
 
 }  // namespace
-}  // namespace gengyun::engine
+}  // namespace gengyun::bench

@@ -1,11 +1,11 @@
-#include "engine/bench_report.h"
+#include "bench/report.h"
 
 #include <cmath>
 #include <cstdio>
 #include <string_view>
 #include <vector>
 
-namespace gengyun::engine {
+namespace gengyun::bench {
 namespace {
 
 std::string json_string(std::string_view s) {
@@ -91,4 +91,4 @@ std::string bench_result_text(const BenchResult& r) {
   return out;
 }
 
-}  // namespace gengyun::engine
+}  // namespace gengyun::bench
