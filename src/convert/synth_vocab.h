@@ -8,7 +8,7 @@
 #include "gguf/gguf.h"
 #include "gguf/gguf_writer.h"
 
-namespace gengyun::model {
+namespace gengyun::convert {
 
 /// GGUF token_type of a token that never occurs in text (llama.cpp's LLAMA_TOKEN_TYPE_UNUSED).
 inline constexpr int32_t kTokenTypeUnused = 5;
@@ -27,4 +27,4 @@ inline constexpr int32_t kTokenTypeUnused = 5;
 /// tokens than n_vocab or no token_type array to tell them apart.
 Result<void> copy_fitted_tokenizer(const gguf::File& vocab, int64_t n_vocab, gguf::Writer& out);
 
-}  // namespace gengyun::model
+}  // namespace gengyun::convert

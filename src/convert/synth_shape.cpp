@@ -1,9 +1,9 @@
-#include "model/synth_shape.h"
+#include "convert/synth_shape.h"
 
 #include <algorithm>
 #include <array>
 
-namespace gengyun::model {
+namespace gengyun::convert {
 namespace {
 
 constexpr std::array kShapes = {
@@ -34,4 +34,4 @@ const SynthShape* find_synth_shape(std::string_view name) {
   return it == kShapes.end() ? nullptr : &*it;
 }
 
-}  // namespace gengyun::model
+}  // namespace gengyun::convert

@@ -1,4 +1,4 @@
-#include "model/quantize_model.h"
+#include "convert/quantize_model.h"
 
 #include <algorithm>
 #include <atomic>
@@ -8,14 +8,14 @@
 #include <span>
 #include <vector>
 
+#include "convert/quantize_tensor_types.h"
 #include "gguf/gguf.h"
 #include "gguf/gguf_writer.h"
 #include "kernels/dequantize.h"
 #include "kernels/quantize_weights.h"
 #include "kernels/thread_pool.h"
-#include "model/quantize_tensor_types.h"
 
-namespace gengyun::model {
+namespace gengyun::convert {
 namespace {
 
 using gguf::GgmlType;
@@ -132,4 +132,4 @@ Result<QuantizeSummary> quantize_model(const std::string& in_path, const std::st
   return summary;
 }
 
-}  // namespace gengyun::model
+}  // namespace gengyun::convert

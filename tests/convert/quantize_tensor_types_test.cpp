@@ -1,7 +1,7 @@
 // The per-tensor type rules of llama.cpp's quantizer on hand-made tensor lists: which tensors
 // are kept, the output / tied-embedding rule, the _M mixes' per-layer bumps, the fallbacks for
 // row lengths that are not a multiple of the block size, and the processing order.
-#include "model/quantize_tensor_types.h"
+#include "convert/quantize_tensor_types.h"
 
 #include <gtest/gtest.h>
 
@@ -13,7 +13,7 @@
 
 #include "quantize_test_util.h"
 
-namespace gengyun::model {
+namespace gengyun::convert {
 namespace {
 
 using gguf::GgmlType;
@@ -233,4 +233,4 @@ TEST(QuantizeTensorTypesTest, ReadsModelFacts) {
 }
 
 }  // namespace
-}  // namespace gengyun::model
+}  // namespace gengyun::convert

@@ -12,11 +12,11 @@
 #include <string>
 #include <string_view>
 
+#include "convert/quantize_type.h"
 #include "gengyun/result.h"
 #include "gguf/ggml_type.h"
-#include "model/quantize_type.h"
 
-namespace gengyun::model {
+namespace gengyun::convert {
 
 /// One tensor written, reported in file order.
 struct QuantizeProgress {
@@ -52,4 +52,4 @@ Result<QuantizeSummary> quantize_model(const std::string& in_path, const std::st
                                        QuantizeType type, int n_threads,
                                        const QuantizeProgressFn& progress = {});
 
-}  // namespace gengyun::model
+}  // namespace gengyun::convert

@@ -10,7 +10,7 @@
 #include "gengyun/result.h"
 #include "gguf/ggml_type.h"
 
-namespace gengyun::model {
+namespace gengyun::convert {
 
 enum class QuantizeType {
   Q8_0,
@@ -44,4 +44,4 @@ Result<QuantizeType> parse_quantize_type(std::string_view name);
 /// All type names, comma-separated, in the order of the enum ("Q8_0, Q4_0, ...").
 std::string quantize_type_names();
 
-}  // namespace gengyun::model
+}  // namespace gengyun::convert

@@ -8,11 +8,11 @@
 #include <limits>
 #include <string>
 
-#include "model/quantize_model.h"
+#include "convert/quantize_model.h"
 #include "quantize_test_util.h"
 #include "testdata.h"
 
-namespace gengyun::model {
+namespace gengyun::convert {
 namespace {
 
 using quantize_test::make_f32;
@@ -144,4 +144,4 @@ TEST(QuantizeErrorsTest, RowLengthNoTypeFits) {
 }
 
 }  // namespace
-}  // namespace gengyun::model
+}  // namespace gengyun::convert

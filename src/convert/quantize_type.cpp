@@ -1,10 +1,10 @@
-#include "model/quantize_type.h"
+#include "convert/quantize_type.h"
 
 #include <algorithm>
 #include <array>
 #include <cctype>
 
-namespace gengyun::model {
+namespace gengyun::convert {
 namespace {
 
 using gguf::GgmlType;
@@ -56,4 +56,4 @@ std::string quantize_type_names() {
   return names;
 }
 
-}  // namespace gengyun::model
+}  // namespace gengyun::convert

@@ -6,7 +6,7 @@
 #include <span>
 #include <string_view>
 
-namespace gengyun::model {
+namespace gengyun::convert {
 
 /// One real model's architecture and sizes.
 struct SynthShape {
@@ -34,4 +34,4 @@ std::span<const SynthShape> synth_shapes();
 /// The shape called `name`, or nullptr.
 const SynthShape* find_synth_shape(std::string_view name);
 
-}  // namespace gengyun::model
+}  // namespace gengyun::convert

@@ -1,4 +1,4 @@
-#include "model/synth_model.h"
+#include "convert/synth_model.h"
 
 #include <algorithm>
 #include <cctype>
@@ -8,13 +8,13 @@
 #include <string_view>
 #include <system_error>
 
+#include "convert/quantize_model.h"
+#include "convert/quantize_type.h"
+#include "convert/synth_vocab.h"
 #include "gguf/gguf_writer.h"
 #include "kernels/float16.h"
-#include "model/quantize_model.h"
-#include "model/quantize_type.h"
-#include "model/synth_vocab.h"
 
-namespace gengyun::model {
+namespace gengyun::convert {
 namespace {
 
 /// The output must not be the vocabulary file: writing it would destroy the input while it is
@@ -232,4 +232,4 @@ Result<void> write_synth_model(const SynthShape& shape, std::string_view type,
   return {};
 }
 
-}  // namespace gengyun::model
+}  // namespace gengyun::convert

@@ -11,13 +11,13 @@
 #include <string>
 #include <vector>
 
+#include "convert/quantize_model.h"
 #include "gguf/gguf.h"
 #include "kernels/float16.h"
-#include "model/quantize_model.h"
 #include "quantize_test_util.h"
 #include "testdata.h"
 
-namespace gengyun::model {
+namespace gengyun::convert {
 namespace {
 
 using quantize_test::read_bytes;
@@ -203,4 +203,4 @@ TEST(QuantizeModelTest, ReportsEveryTensorInFileOrder) {
 }
 
 }  // namespace
-}  // namespace gengyun::model
+}  // namespace gengyun::convert

@@ -14,18 +14,18 @@
 #include <string_view>
 #include <vector>
 
+#include "convert/quantize_model.h"
+#include "convert/synth_model.h"
+#include "convert/synth_shape.h"
+#include "convert/synth_vocab.h"
 #include "gguf/gguf.h"
 #include "gguf/gguf_writer.h"
 #include "kernels/float16.h"
 #include "kernels/thread_pool.h"
 #include "model/model.h"
-#include "model/quantize_model.h"
-#include "model/synth_model.h"
-#include "model/synth_shape.h"
-#include "model/synth_vocab.h"
 #include "testdata.h"
 
-namespace gengyun::model {
+namespace gengyun::convert {
 namespace {
 
 using gengyun::testing::testdata_path;
@@ -197,10 +197,10 @@ TEST(SynthModel, SmallQwen2ReadsBackExactlyAndRuns) {
   }
 
   // The model loads and gives finite logits over the padded vocabulary.
-  auto loaded = Model::load(file);
+  auto loaded = model::Model::load(file);
   ASSERT_TRUE(loaded.ok()) << loaded.error().message;
   EXPECT_EQ(loaded.value()->hparams().n_vocab, 151936);
-  Context ctx(*loaded.value(), 16, pool);
+  model::Context ctx(*loaded.value(), 16, pool);
   std::vector<float> logits;
   const std::vector<int32_t> tokens = {9707, 11, 1879, 151935};
   ASSERT_TRUE(ctx.eval(tokens, false, logits).ok());
@@ -282,9 +282,9 @@ TEST(SynthModel, Qwen3AndLlamaHyperParametersLoad) {
     auto file = std::make_shared<const gguf::File>(std::move(opened).value());
     EXPECT_EQ(file->get_int("general.file_type"), 32);
     EXPECT_EQ(file->find_tensor("output.weight") != nullptr, !shape.tied_output);
-    auto loaded = Model::load(file);
+    auto loaded = model::Model::load(file);
     ASSERT_TRUE(loaded.ok()) << loaded.error().message;
-    const HParams& hp = loaded.value()->hparams();
+    const model::HParams& hp = loaded.value()->hparams();
     EXPECT_EQ(hp.arch, shape.arch);
     EXPECT_EQ(hp.head_dim, shape.head_dim);
     EXPECT_EQ(hp.n_head_kv, shape.n_head_kv);
@@ -399,4 +399,4 @@ TEST(SynthErrors, UnknownTypeBadVocabularyAndTooFewRows) {
 }
 
 }  // namespace
-}  // namespace gengyun::model
+}  // namespace gengyun::convert

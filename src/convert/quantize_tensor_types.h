@@ -10,11 +10,11 @@
 #include <string>
 #include <vector>
 
+#include "convert/quantize_type.h"
 #include "gengyun/result.h"
 #include "gguf/gguf.h"
-#include "model/quantize_type.h"
 
-namespace gengyun::model {
+namespace gengyun::convert {
 
 /// What the choice needs to know about the model (llama.cpp's hyper-parameters and size class).
 struct QuantizeModelFacts {
@@ -43,4 +43,4 @@ Result<std::vector<gguf::GgmlType>> choose_tensor_types(
     const QuantizeModelFacts& facts, QuantizeType type,
     std::span<const gguf::TensorInfo* const> tensors);
 
-}  // namespace gengyun::model
+}  // namespace gengyun::convert

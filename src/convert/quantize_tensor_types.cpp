@@ -1,4 +1,4 @@
-#include "model/quantize_tensor_types.h"
+#include "convert/quantize_tensor_types.h"
 
 #include <algorithm>
 #include <array>
@@ -6,7 +6,7 @@
 #include <limits>
 #include <string_view>
 
-namespace gengyun::model {
+namespace gengyun::convert {
 namespace {
 
 using gguf::GgmlType;
@@ -330,4 +330,4 @@ Result<std::vector<GgmlType>> choose_tensor_types(
   return types;
 }
 
-}  // namespace gengyun::model
+}  // namespace gengyun::convert

@@ -1,4 +1,4 @@
-#include "model/synth_vocab.h"
+#include "convert/synth_vocab.h"
 
 #include <optional>
 #include <string>
@@ -6,7 +6,7 @@
 #include <unordered_set>
 #include <vector>
 
-namespace gengyun::model {
+namespace gengyun::convert {
 namespace {
 
 constexpr std::string_view kTokensKey = "tokenizer.ggml.tokens";
@@ -140,4 +140,4 @@ Result<void> copy_fitted_tokenizer(const gguf::File& vocab, int64_t n_vocab, ggu
   return {};
 }
 
-}  // namespace gengyun::model
+}  // namespace gengyun::convert

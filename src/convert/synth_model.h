@@ -8,13 +8,13 @@
 #include <string_view>
 #include <vector>
 
+#include "convert/synth_shape.h"
 #include "gengyun/result.h"
 #include "gguf/ggml_type.h"
 #include "gguf/gguf.h"
 #include "kernels/thread_pool.h"
-#include "model/synth_shape.h"
 
-namespace gengyun::model {
+namespace gengyun::convert {
 
 /// How a synthetic tensor's values are drawn.
 enum class SynthFill {
@@ -67,4 +67,4 @@ Result<void> write_synth_model(const SynthShape& shape, std::string_view type,
                                const gguf::File& vocab, uint64_t seed, const std::string& path,
                                kernels::ThreadPool& pool, const SynthProgress& progress = {});
 
-}  // namespace gengyun::model
+}  // namespace gengyun::convert
