@@ -13,13 +13,10 @@
 #include <string_view>
 #include <vector>
 
-#include "util/result.h"
+#include "gengyun/kv_cache_type.h"
+#include "gengyun/result.h"
 
 namespace gengyun {
-
-/// Element type of a model's KV cache: f16 halves its memory (llama.cpp's default); f32 keeps
-/// keys and values unrounded, for debugging.
-enum class KvCacheType { F16, F32 };
 
 /// How a model is loaded and how its engine batches requests.
 struct ModelOptions {

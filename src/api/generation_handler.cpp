@@ -9,11 +9,11 @@
 #include <spdlog/spdlog.h>
 
 #include "api/auth.h"
-#include "api/clock.h"
 #include "api/http_reply.h"
 #include "api/openai_request.h"
 #include "api/sse.h"
 #include "api/usage_entry.h"
+#include "util/clock.h"
 
 namespace gengyun::api {
 namespace {

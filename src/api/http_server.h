@@ -11,7 +11,7 @@
 #include <string>
 
 #include "api/responder.h"
-#include "util/result.h"
+#include "gengyun/result.h"
 
 namespace gengyun::api {
 

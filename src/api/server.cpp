@@ -6,12 +6,12 @@
 #include <string>
 
 #include "api/auth.h"
-#include "api/clock.h"
 #include "api/generation_handler.h"
 #include "api/handler_pool.h"
 #include "api/http_reply.h"
 #include "api/openai_response.h"
 #include "api/usage_entry.h"
+#include "util/clock.h"
 
 namespace gengyun::api {
 

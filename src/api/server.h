@@ -9,8 +9,8 @@
 
 #include "api/http_server.h"
 #include "deploy/registry.h"
+#include "gengyun/result.h"
 #include "platform/store.h"
-#include "util/result.h"
 
 namespace gengyun::api {
 

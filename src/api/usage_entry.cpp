@@ -2,7 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
-#include "api/clock.h"
+#include "util/clock.h"
 
 namespace gengyun::api {
 

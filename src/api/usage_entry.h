@@ -4,8 +4,8 @@
 #include <cstdint>
 #include <string>
 
+#include "gengyun/result.h"
 #include "platform/store.h"
-#include "util/result.h"
 
 namespace gengyun::api {
 

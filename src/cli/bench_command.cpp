@@ -5,30 +5,30 @@
 #include <string>
 #include <string_view>
 
+#include "bench/report.h"
+#include "bench/run.h"
 #include "cli/commands.h"
-#include "engine/bench_report.h"
-#include "engine/bench_run.h"
 
 namespace gengyun::cli {
 namespace {
 
 struct BenchFlags {
   std::string model_path;
-  engine::BenchOptions options;
+  bench::BenchOptions options;
   std::string kv_type = "f16";
   bool json = false;
 };
 
 int bench(BenchFlags f) {
-  f.options.kv_cache_type = f.kv_type == "f32" ? model::KvCacheType::F32 : model::KvCacheType::F16;
-  auto result = engine::run_bench(f.model_path, f.options, [](std::string_view stage) {
+  f.options.kv_cache_type = f.kv_type == "f32" ? KvCacheType::F32 : KvCacheType::F16;
+  auto result = bench::run_bench(f.model_path, f.options, [](std::string_view stage) {
     std::fprintf(stderr, "bench: %.*s\n", static_cast<int>(stage.size()), stage.data());
   });
   if (!result) {
     std::fprintf(stderr, "error: %s\n", result.error().message.c_str());
     return 1;
   }
-  const std::string out = f.json ? engine::bench_result_json(result.value()) : engine::bench_result_text(result.value());
+  const std::string out = f.json ? bench::bench_result_json(result.value()) : bench::bench_result_text(result.value());
   std::fwrite(out.data(), 1, out.size(), stdout);
   return 0;
 }
@@ -37,7 +37,7 @@ int bench(BenchFlags f) {
 
 void add_bench_command(CLI::App& app, int& exit_code) {
   auto flags = std::make_shared<BenchFlags>();
-  engine::BenchOptions& o = flags->options;
+  bench::BenchOptions& o = flags->options;
   auto* cmd = app.add_subcommand("bench", "measure prefill and decode speed and memory bandwidth use");
   cmd->add_option("model", flags->model_path, "GGUF model file")->required();
   cmd->add_option("-p,--n-prompt", o.n_prompt, "prompt tokens, evaluated as one batch (default 512)");

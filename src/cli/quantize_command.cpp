@@ -4,15 +4,15 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <chrono>
 #include <cstdio>
 #include <memory>
 #include <string>
 
 #include "cli/commands.h"
+#include "convert/quantize_model.h"
 #include "gguf/ggml_type.h"
 #include "kernels/thread_pool.h"
-#include "model/quantize_model.h"
+#include "util/clock.h"
 
 namespace gengyun::cli {
 namespace {
@@ -29,14 +29,14 @@ constexpr double kMiB = 1024.0 * 1024.0;
 
 const char* type_name(gguf::GgmlType type) { return gguf::ggml_type_info(type).name.data(); }
 
-void print_line(const model::QuantizeProgress& p) {
+void print_line(const convert::QuantizeProgress& p) {
   const int width = static_cast<int>(std::to_string(p.count).size());
   std::fprintf(stderr, "[%*zu/%zu] %-36.*s %6s -> %-6s %9.3f MiB -> %9.3f MiB\n", width,
                p.index + 1, p.count, static_cast<int>(p.name.size()), p.name.data(),
                type_name(p.from), type_name(p.to), p.bytes_in / kMiB, p.bytes_out / kMiB);
 }
 
-void print_bar(const model::QuantizeProgress& p) {
+void print_bar(const convert::QuantizeProgress& p) {
   constexpr int kBarWidth = 30;
   const size_t done = p.index + 1;
   const int filled = static_cast<int>(done * kBarWidth / p.count);
@@ -48,30 +48,29 @@ void print_bar(const model::QuantizeProgress& p) {
 }
 
 int quantize(const QuantizeOptions& o) {
-  const Result<model::QuantizeType> type = model::parse_quantize_type(o.type);
+  const Result<convert::QuantizeType> type = convert::parse_quantize_type(o.type);
   if (!type) {
     std::fprintf(stderr, "error: %s\n", type.error().message.c_str());
     return 1;
   }
   const int n_threads = o.threads > 0 ? o.threads : kernels::physical_core_count();
-  model::QuantizeProgressFn progress;
+  convert::QuantizeProgressFn progress;
   if (!o.quiet) progress = isatty(fileno(stderr)) ? print_bar : print_line;
-  const auto start = std::chrono::steady_clock::now();
-  const Result<model::QuantizeSummary> summary =
-      model::quantize_model(o.in_path, o.out_path, type.value(), n_threads, progress);
+  const int64_t start = monotonic_us();
+  const Result<convert::QuantizeSummary> summary =
+      convert::quantize_model(o.in_path, o.out_path, type.value(), n_threads, progress);
   if (!summary) {
     std::fprintf(stderr, "error: %s\n", summary.error().message.c_str());
     return 1;
   }
-  const double seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  const model::QuantizeSummary& s = summary.value();
+  const double seconds = seconds_since(start);
+  const convert::QuantizeSummary& s = summary.value();
   if (!o.quiet) {
     std::fprintf(
         stderr,
         "%s: %zu of %zu tensors quantized to %s, %.2f MiB -> %.2f MiB, %.2f s on %d threads\n",
         o.out_path.c_str(), s.n_quantized, s.n_tensors,
-        model::quantize_type_info(type.value()).name.data(), s.bytes_in / kMiB, s.bytes_out / kMiB,
+        convert::quantize_type_info(type.value()).name.data(), s.bytes_in / kMiB, s.bytes_out / kMiB,
         seconds, n_threads);
   }
   return 0;
@@ -87,10 +86,10 @@ void add_quantize_command(CLI::App& app, int& exit_code) {
       ->required();
   cmd->add_option("output", options->out_path, "GGUF file to write (replaced if it exists)")
       ->required();
-  cmd->add_option("type", options->type, "one of " + model::quantize_type_names())->required();
+  cmd->add_option("type", options->type, "one of " + convert::quantize_type_names())->required();
   cmd->add_option("--threads", options->threads,
                   "threads to quantize with (default: physical cores)")
-      ->check(CLI::Range(0, 1024));
+      ->check(CLI::Range(0, kernels::kMaxThreads));
   cmd->add_flag("--quiet", options->quiet, "print errors only");
   cmd->callback([options, &exit_code] { exit_code = quantize(*options); });
 }

@@ -7,9 +7,9 @@
 #include <vector>
 
 #include "cli/commands.h"
+#include "convert/synth_model.h"
 #include "gguf/gguf.h"
 #include "kernels/thread_pool.h"
-#include "model/synth_model.h"
 
 namespace gengyun::cli {
 namespace {
@@ -24,7 +24,7 @@ struct SynthOptions {
 };
 
 int synth(const SynthOptions& o) {
-  const model::SynthShape* shape = model::find_synth_shape(o.shape);
+  const convert::SynthShape* shape = convert::find_synth_shape(o.shape);
   auto vocab = gguf::File::open(o.vocab_path);
   if (!vocab) {
     std::fprintf(stderr, "error: %s\n", vocab.error().message.c_str());
@@ -40,7 +40,7 @@ int synth(const SynthOptions& o) {
     last_line = line;
     std::fputs(line, stderr);
   };
-  Result<void> written = model::write_synth_model(*shape, o.type, vocab.value(), o.seed, o.out_path, pool,
+  Result<void> written = convert::write_synth_model(*shape, o.type, vocab.value(), o.seed, o.out_path, pool,
                                                   progress);
   std::fputc('\n', stderr);
   if (!written) {
@@ -55,14 +55,14 @@ int synth(const SynthOptions& o) {
 void add_synth_command(CLI::App& app, int& exit_code) {
   auto options = std::make_shared<SynthOptions>();
   std::vector<std::string> shape_names;
-  for (const model::SynthShape& s : model::synth_shapes()) shape_names.emplace_back(s.name);
+  for (const convert::SynthShape& s : convert::synth_shapes()) shape_names.emplace_back(s.name);
   auto* cmd = app.add_subcommand("synth", "write a random-weight model with the tensor shapes of a real one");
   cmd->add_option("out", options->out_path, "GGUF file to write")->required();
   cmd->add_option("--shape", options->shape, "model whose shapes to copy")->required()->check(CLI::IsMember(shape_names));
   cmd->add_option("--type", options->type, "tensor type: F32, F16, BF16 or a quantization type of `gengyun quantize` (Q8_0, Q4_K_M, ...); default F16");
   cmd->add_option("--vocab", options->vocab_path, "GGUF file whose tokenizer to copy")->required();
   cmd->add_option("--seed", options->seed, "random seed (same seed, same file)");
-  cmd->add_option("-t,--threads", options->threads, "threads (default: physical cores)")->check(CLI::Range(0, 1024));
+  cmd->add_option("-t,--threads", options->threads, "threads (default: physical cores)")->check(CLI::Range(0, kernels::kMaxThreads));
   cmd->callback([options, &exit_code] { exit_code = synth(*options); });
 }
 

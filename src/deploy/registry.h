@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "gengyun/engine.h"
-#include "util/result.h"
+#include "gengyun/result.h"
 
 namespace gengyun::deploy {
 

@@ -5,15 +5,10 @@
 #include <random>
 
 #include "sampling/sampling_params.h"
+#include "util/clock.h"
 
 namespace gengyun::engine {
 namespace {
-
-int64_t steady_us() {
-  return std::chrono::duration_cast<std::chrono::microseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
 
 sampling::SamplingParams sampling_params(const GenerationParams& params) {
   sampling::SamplingParams sp;
@@ -178,7 +173,7 @@ void EngineCore::take_inbox_and_cancellations() {
     scheduler_.add(&job->seq);
     jobs_.push_back(std::move(job));
   }
-  const int64_t now = steady_us();
+  const int64_t now = monotonic_us();
   for (auto it = jobs_.begin(); it != jobs_.end();) {
     Job& job = **it;
     if (job.stream->cancel_requested()) {

@@ -1,9 +1,10 @@
 #include "engine/model_instance.h"
 
 #include <algorithm>
-#include <chrono>
-#include <new>
 #include <fstream>
+#include <new>
+
+#include "util/clock.h"
 
 
 namespace gengyun {
@@ -27,14 +28,6 @@ Result<std::shared_ptr<LoadedModel>> LoadedModel::load(const std::string& path,
 namespace engine {
 namespace {
 
-int64_t now_us() {
-  return std::chrono::duration_cast<std::chrono::microseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
-
-constexpr int kMaxThreads = 1024;
-
 /// MemAvailable of /proc/meminfo in bytes, or 0 when it cannot be read.
 int64_t available_memory_bytes() {
   std::ifstream meminfo("/proc/meminfo");
@@ -52,7 +45,7 @@ ModelInstance::~ModelInstance() { engine_.reset(); }
 
 Result<std::shared_ptr<ModelInstance>> ModelInstance::load(const std::string& path,
                                                            const ModelOptions& options) {
-  const int64_t start = now_us();
+  const int64_t start = monotonic_us();
   auto file = gguf::File::open(path);
   if (!file.ok()) return file.error();
   std::shared_ptr<ModelInstance> instance(new ModelInstance());
@@ -79,9 +72,9 @@ Result<std::shared_ptr<ModelInstance>> ModelInstance::load(const std::string& pa
                       std::to_string(instance->tokenizer_->n_vocab()) + " tokens");
 
   const int n_threads = options.n_threads > 0 ? options.n_threads : kernels::physical_core_count();
-  if (n_threads > kMaxThreads)
+  if (n_threads > kernels::kMaxThreads)
     return make_error(std::to_string(n_threads) + " threads requested; at most " +
-                      std::to_string(kMaxThreads) + " are allowed");
+                      std::to_string(kernels::kMaxThreads) + " are allowed");
   if (options.n_ctx > hp.n_ctx_train)
     return make_error(path + ": a context of " + std::to_string(options.n_ctx) +
                       " tokens is longer than the model's training context (" +
@@ -90,9 +83,7 @@ Result<std::shared_ptr<ModelInstance>> ModelInstance::load(const std::string& pa
     return make_error("max batch tokens and max sequences must be at least 1, max waiting at "
                       "least 0");
 
-  const model::KvCacheType kv_type = options.kv_cache_type == KvCacheType::F32
-                                         ? model::KvCacheType::F32
-                                         : model::KvCacheType::F16;
+  const KvCacheType kv_type = options.kv_cache_type;
   constexpr int kBlock = model::KvCache::kBlockSize;
   const int64_t block_bytes = static_cast<int64_t>(
       model::KvCache::block_bytes(hp.n_layer, hp.n_head_kv, hp.head_dim, kv_type));
@@ -148,7 +139,7 @@ Result<std::shared_ptr<ModelInstance>> ModelInstance::load(const std::string& pa
   const std::string chat_template =
       instance->file_->get_string("tokenizer.chat_template").value_or("");
   instance->chat_format_ = chat::detect_chat_format(chat_template, instance->tokenizer_->is_spm());
-  instance->load_us_ = now_us() - start;
+  instance->load_us_ = monotonic_us() - start;
   return instance;
 }
 
@@ -177,7 +168,7 @@ std::string ModelInstance::render_chat(std::span<const ChatMessage> messages) co
 Result<GenerationResult> LoadedModel::generate(std::span<const int32_t> prompt,
                                                const GenerationParams& params,
                                                const TextCallback& on_text) {
-  const int64_t submitted = engine::now_us();
+  const int64_t submitted = monotonic_us();
   EngineRequest request;
   request.prompt.assign(prompt.begin(), prompt.end());
   request.params = params;
@@ -190,7 +181,7 @@ Result<GenerationResult> LoadedModel::generate(std::span<const int32_t> prompt,
     std::optional<GenerationEvent> event = submission.handle->next(1'000'000);
     if (!event) continue;
     if (first_token == 0 && (!event->token_ids.empty() || event->finished))
-      first_token = engine::now_us();
+      first_token = monotonic_us();
     if (!cancelled && !event->text.empty()) {
       result.text += event->text;
       if (!on_text(event->text)) {
@@ -208,7 +199,7 @@ Result<GenerationResult> LoadedModel::generate(std::span<const int32_t> prompt,
     break;
   }
   result.prefill_us = first_token - submitted;
-  result.decode_us = engine::now_us() - first_token;
+  result.decode_us = monotonic_us() - first_token;
   return result;
 }
 

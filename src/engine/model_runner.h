@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "engine/scheduler.h"
-#include "util/result.h"
+#include "gengyun/result.h"
 
 namespace gengyun::engine {
 

@@ -2,23 +2,16 @@
 
 #include <chrono>
 
+#include "util/clock.h"
+
 namespace gengyun::engine {
-namespace {
-
-int64_t steady_us() {
-  return std::chrono::duration_cast<std::chrono::microseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
-
-}  // namespace
 
 void RequestStream::push(std::span<const int32_t> tokens, std::string_view text,
                          const Usage& usage) {
   std::unique_lock lock(mutex_);
   if (!pending_) {
     pending_.emplace();
-    pending_since_us_ = steady_us();
+    pending_since_us_ = monotonic_us();
   }
   pending_->token_ids.insert(pending_->token_ids.end(), tokens.begin(), tokens.end());
   pending_->text += text;
@@ -31,7 +24,7 @@ void RequestStream::finish(std::span<const int32_t> tokens, std::string_view tex
   std::unique_lock lock(mutex_);
   if (!pending_) {
     pending_.emplace();
-    pending_since_us_ = steady_us();
+    pending_since_us_ = monotonic_us();
   }
   pending_->token_ids.insert(pending_->token_ids.end(), tokens.begin(), tokens.end());
   pending_->text += text;

@@ -19,8 +19,8 @@
 #include <variant>
 #include <vector>
 
+#include "gengyun/result.h"
 #include "gguf/ggml_type.h"
-#include "util/result.h"
 
 namespace gengyun::gguf {
 

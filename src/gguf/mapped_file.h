@@ -7,7 +7,7 @@
 #include <span>
 #include <string>
 
-#include "util/result.h"
+#include "gengyun/result.h"
 
 namespace gengyun::gguf {
 

@@ -6,8 +6,8 @@
 #include <span>
 #include <string>
 
+#include "gengyun/result.h"
 #include "gguf/ggml_type.h"
-#include "util/result.h"
 
 namespace gengyun::gguf {
 

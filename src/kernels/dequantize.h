@@ -4,8 +4,8 @@
 
 #include <cstdint>
 
+#include "gengyun/result.h"
 #include "gguf/ggml_type.h"
-#include "util/result.h"
 
 namespace gengyun::kernels {
 

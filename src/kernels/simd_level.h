@@ -6,7 +6,7 @@
 #include <optional>
 #include <string_view>
 
-#include "util/result.h"
+#include "gengyun/result.h"
 
 namespace gengyun::kernels {
 
@@ -29,13 +29,13 @@ SimdLevel cpu_simd_level();
 /// True when the CPU has AVX512-BF16 (vdpbf16ps).
 bool cpu_has_avx512_bf16();
 
-/// The level type_kernels() currently serves: GENGYUN_KERNELS if set to a supported level
-/// (a warning on stderr and cpu_simd_level() otherwise), else cpu_simd_level(), unless
-/// set_simd_level changed it.
+/// The level type_kernels() and vector_kernels() currently serve: GENGYUN_KERNELS if set to a
+/// supported level (a warning on stderr and cpu_simd_level() otherwise), else
+/// cpu_simd_level(), unless set_simd_level changed it.
 SimdLevel simd_level();
 
-/// Makes type_kernels() serve `level` from now on. Error when the CPU lacks it. Not
-/// synchronized with kernels running concurrently: call it between computations.
+/// Makes type_kernels() and vector_kernels() serve `level` from now on. Error when the CPU
+/// lacks it. Not synchronized with kernels running concurrently: call it between computations.
 Result<void> set_simd_level(SimdLevel level);
 
 }  // namespace gengyun::kernels

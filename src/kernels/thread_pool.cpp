@@ -3,11 +3,12 @@
 #include <sched.h>
 
 #include <algorithm>
-#include <chrono>
 #include <fstream>
 #include <set>
 #include <string>
 #include <utility>
+
+#include "util/clock.h"
 
 namespace gengyun::kernels {
 namespace {
@@ -27,18 +28,18 @@ inline void cpu_relax() {
 
 // How long a thread polls before it sleeps: long enough to span the gap between the matmuls
 // of a decode step, short enough not to burn a core when nothing runs.
-constexpr auto kSpin = std::chrono::microseconds(200);
+constexpr int64_t kSpinUs = 200;
 
-// Polls ready() with pause instructions for up to kSpin; true once it holds.
+// Polls ready() with pause instructions for up to kSpinUs; true once it holds.
 template <typename Ready>
 bool spin_until(Ready ready) {
-  const auto deadline = std::chrono::steady_clock::now() + kSpin;
+  const int64_t deadline = monotonic_us() + kSpinUs;
   for (;;) {
     for (int i = 0; i < 64; ++i) {
       if (ready()) return true;
       cpu_relax();
     }
-    if (std::chrono::steady_clock::now() > deadline) return ready();
+    if (monotonic_us() > deadline) return ready();
   }
 }
 

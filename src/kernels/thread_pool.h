@@ -14,6 +14,10 @@
 
 namespace gengyun::kernels {
 
+/// Most threads a thread count (a --threads flag, ModelOptions::n_threads, a bench's
+/// n_threads) may ask for; the code that reads the count checks it, ThreadPool does not.
+inline constexpr int kMaxThreads = 1024;
+
 /// Number of physical cores this process may run on: distinct (package, core) ids in
 /// /sys/devices/system/cpu/cpuN/topology over the CPUs of the affinity mask; falls back to
 /// std::thread::hardware_concurrency() (at least 1) when that is unreadable.

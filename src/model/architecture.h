@@ -7,10 +7,10 @@
 #include <memory>
 #include <string_view>
 
+#include "gengyun/result.h"
 #include "model/forward.h"
 #include "model/hparams.h"
 #include "model/weights.h"
-#include "util/result.h"
 
 namespace gengyun::model {
 

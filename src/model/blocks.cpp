@@ -6,7 +6,7 @@
 
 #include "kernels/dequantize.h"
 #include "kernels/matmul.h"
-#include "model/vector_kernels.h"
+#include "kernels/vector_kernels.h"
 
 namespace gengyun::model::blocks {
 namespace {
@@ -145,7 +145,7 @@ class AttentionJob {
         scale_(scale),
         out_(out),
         ws_(ws),
-        vk_(vector_kernels()),
+        vk_(kernels::vector_kernels()),
         head_dim_(kv.head_dim()),
         group_(n_head / kv.n_head_kv()),
         offsets_(ws.item_offsets()) {
@@ -271,7 +271,7 @@ class AttentionJob {
   float scale_;
   float* out_;
   AttentionWorkspace& ws_;
-  const VectorKernels& vk_;
+  const kernels::VectorKernels& vk_;
   int head_dim_;
   int group_;
   std::vector<int64_t>& offsets_;
@@ -299,7 +299,7 @@ void attention(const KvCache& kv, std::span<const AttentionSequence> seqs, int l
 }
 
 void swiglu(const float* gate, const float* up, float* out, int64_t n, kernels::ThreadPool& pool) {
-  const VectorKernels& vk = vector_kernels();
+  const kernels::VectorKernels& vk = kernels::vector_kernels();
   if (n < kMinParallelWork || pool.size() == 1) {
     vk.swiglu(gate, up, out, n);
     return;

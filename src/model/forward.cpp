@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
-#include "model/vector_kernels.h"
+#include "kernels/vector_kernels.h"
 
 namespace gengyun::model {
 
@@ -66,7 +66,7 @@ namespace {
 
 /// x[i] = the nearest f16 value of x[i], for i < n.
 void round_to_f16(float* x, int64_t n) {
-  const VectorKernels& vk = vector_kernels();
+  const kernels::VectorKernels& vk = kernels::vector_kernels();
   constexpr int64_t kChunk = 256;
   uint16_t half[kChunk];
   for (int64_t i = 0; i < n; i += kChunk) {

@@ -4,8 +4,8 @@
 
 #include <string>
 
+#include "gengyun/result.h"
 #include "gguf/gguf.h"
-#include "util/result.h"
 
 namespace gengyun::model {
 

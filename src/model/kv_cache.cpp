@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-#include "model/vector_kernels.h"
+#include "kernels/vector_kernels.h"
 
 namespace gengyun::model {
 
@@ -28,7 +28,8 @@ void KvCache::write(std::byte* data, size_t index, const float* src) const {
   if (type_ == KvCacheType::F32) {
     std::copy_n(src, head_dim_, reinterpret_cast<float*>(data) + index);
   } else {
-    vector_kernels().fp32_to_fp16(src, reinterpret_cast<uint16_t*>(data) + index, head_dim_);
+    kernels::vector_kernels().fp32_to_fp16(src, reinterpret_cast<uint16_t*>(data) + index,
+                                           head_dim_);
   }
 }
 
@@ -50,8 +51,8 @@ const float* KvCache::read(const std::byte* data, int layer, int kv_head, int bl
                            float* buffer) const {
   const size_t index = offset(layer, block, kv_head, 0);
   if (type_ == KvCacheType::F32) return reinterpret_cast<const float*>(data) + index;
-  vector_kernels().fp16_to_fp32(reinterpret_cast<const uint16_t*>(data) + index, buffer,
-                                static_cast<int64_t>(n) * head_dim_);
+  kernels::vector_kernels().fp16_to_fp32(reinterpret_cast<const uint16_t*>(data) + index, buffer,
+                                         static_cast<int64_t>(n) * head_dim_);
   return buffer;
 }
 

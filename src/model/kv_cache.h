@@ -8,11 +8,9 @@
 #include <memory>
 #include <span>
 
-namespace gengyun::model {
+#include "gengyun/kv_cache_type.h"
 
-/// Element type of a KV cache. F16 halves its memory (values rounded to nearest even, as
-/// llama.cpp's default cache); F32 keeps them exact, for debugging.
-enum class KvCacheType { F16, F32 };
+namespace gengyun::model {
 
 /// Bytes of one element of a cache of `type`.
 size_t kv_cache_element_bytes(KvCacheType type);

@@ -8,12 +8,12 @@
 #include <span>
 #include <vector>
 
+#include "gengyun/result.h"
 #include "gguf/gguf.h"
 #include "kernels/thread_pool.h"
 #include "model/forward.h"
 #include "model/hparams.h"
 #include "model/kv_cache.h"
-#include "util/result.h"
 
 namespace gengyun::model {
 

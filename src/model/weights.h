@@ -7,8 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "gengyun/result.h"
 #include "gguf/gguf.h"
-#include "util/result.h"
 
 namespace gengyun::model {
 

@@ -5,7 +5,7 @@
 #include <string>
 #include <string_view>
 
-#include "util/result.h"
+#include "gengyun/result.h"
 
 namespace gengyun::platform {
 

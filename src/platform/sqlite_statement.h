@@ -8,7 +8,7 @@
 #include <string>
 #include <string_view>
 
-#include "util/result.h"
+#include "gengyun/result.h"
 
 namespace gengyun::platform::sqlite {
 

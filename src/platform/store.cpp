@@ -1,7 +1,6 @@
 #include "platform/store.h"
 
 #include <charconv>
-#include <chrono>
 #include <filesystem>
 #include <system_error>
 #include <utility>
@@ -9,6 +8,7 @@
 #include "platform/key_secret.h"
 #include "platform/sqlite_statement.h"
 #include "platform/store_schema.h"
+#include "util/clock.h"
 
 namespace gengyun::platform {
 namespace {
@@ -19,12 +19,6 @@ using sqlite::Transaction;
 constexpr int kBusyTimeoutMs = 5000;
 
 constexpr const char* kKeyColumns = "id, name, prefix, created_at_us, revoked_at_us";
-
-int64_t now_us() {
-  return std::chrono::duration_cast<std::chrono::microseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 KeyInfo read_key(const Statement& row) {
   KeyInfo key{row.column_int64(0), row.column_text(1), row.column_text(2), row.column_int64(3),
@@ -159,7 +153,7 @@ Result<std::string> Store::create_key(const std::string& name) {
   insert->bind(1, name);
   insert->bind(2, std::string_view(*secret).substr(0, kKeyPrefixChars));
   insert->bind(3, sha256_hex(*secret));
-  insert->bind(4, now_us());
+  insert->bind(4, unix_time_us());
   if (auto done = insert->step(); !done) return fail("cannot create API key", done.error());
   if (auto committed = txn->commit(); !committed)
     return fail("cannot create API key", committed.error());
@@ -202,7 +196,7 @@ Result<void> Store::revoke_key(const std::string& name) {
   auto update = Statement::prepare(
       db_, "UPDATE api_keys SET revoked_at_us = ?1 WHERE id = ?2 AND revoked_at_us IS NULL");
   if (!update) return fail("cannot revoke API key", update.error());
-  update->bind(1, now_us());
+  update->bind(1, unix_time_us());
   update->bind(2, active.front()->id);
   if (auto done = update->step(); !done) return fail("cannot revoke API key", done.error());
   if (auto committed = txn->commit(); !committed)

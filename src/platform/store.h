@@ -9,8 +9,8 @@
 #include <string_view>
 #include <vector>
 
+#include "gengyun/result.h"
 #include "platform/sha256.h"
-#include "util/result.h"
 
 struct sqlite3;
 

@@ -5,7 +5,7 @@
 
 #include <cstdint>
 
-#include "util/result.h"
+#include "gengyun/result.h"
 
 namespace gengyun::platform {
 

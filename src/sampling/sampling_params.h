@@ -3,7 +3,7 @@
 
 #include <cstdint>
 
-#include "util/result.h"
+#include "gengyun/result.h"
 
 namespace gengyun::sampling {
 

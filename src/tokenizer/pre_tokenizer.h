@@ -13,8 +13,8 @@
 #include <string_view>
 #include <vector>
 
+#include "gengyun/result.h"
 #include "tokenizer/vocab.h"
-#include "util/result.h"
 
 namespace gengyun::tokenizer {
 

@@ -10,9 +10,9 @@
 #include <string_view>
 #include <vector>
 
+#include "gengyun/result.h"
 #include "gguf/gguf.h"
 #include "tokenizer/vocab.h"
-#include "util/result.h"
 
 namespace gengyun {
 

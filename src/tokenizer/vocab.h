@@ -12,8 +12,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "gengyun/result.h"
 #include "gguf/gguf.h"
-#include "util/result.h"
 
 namespace gengyun::tokenizer {
 

@@ -1,22 +1,16 @@
 #include <gtest/gtest.h>
 
-#include <chrono>
 #include <string>
 
 #include "platform/store.h"
 #include "temp_dir.h"
+#include "util/clock.h"
 
 namespace gengyun::platform {
 namespace {
 
 using testing::RawDb;
 using testing::TempDir;
-
-int64_t now_us() {
-  return std::chrono::duration_cast<std::chrono::microseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 std::unique_ptr<Store> open_store(const std::string& path) {
   auto store = Store::open(path);
@@ -35,10 +29,10 @@ TEST(StoreKeys, CreateListRevokeAuthenticateRoundTrip) {
   auto store = open_store(dir.file("platform.db"));
   ASSERT_TRUE(store);
 
-  int64_t before = now_us();
+  int64_t before = unix_time_us();
   std::string a = create(*store, "team-a");
   std::string b = create(*store, "team-b");
-  int64_t after = now_us();
+  int64_t after = unix_time_us();
   ASSERT_EQ(a.substr(0, 3), "gy-");
   ASSERT_GE(a.size(), 43u);
   ASSERT_NE(a, b);
@@ -64,7 +58,7 @@ TEST(StoreKeys, CreateListRevokeAuthenticateRoundTrip) {
   EXPECT_EQ((*who)->name, "team-a");
   EXPECT_EQ((*who)->prefix, a.substr(0, 8));
 
-  int64_t before_revoke = now_us();
+  int64_t before_revoke = unix_time_us();
   auto revoked = store->revoke_key("team-a");
   ASSERT_TRUE(revoked.ok()) << revoked.error().message;
   keys = store->list_keys();
@@ -72,7 +66,7 @@ TEST(StoreKeys, CreateListRevokeAuthenticateRoundTrip) {
   ASSERT_EQ(keys->size(), 2u);
   ASSERT_TRUE((*keys)[0].revoked_at_us.has_value());
   EXPECT_GE(*(*keys)[0].revoked_at_us, before_revoke);
-  EXPECT_LE(*(*keys)[0].revoked_at_us, now_us());
+  EXPECT_LE(*(*keys)[0].revoked_at_us, unix_time_us());
   EXPECT_FALSE((*keys)[1].revoked_at_us.has_value());
 
   auto revoked_auth = store->authenticate(a);

@@ -1,4 +1,4 @@
-#include "util/result.h"
+#include "gengyun/result.h"
 
 #include <gtest/gtest.h>
 

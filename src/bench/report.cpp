@@ -1,0 +1,94 @@
+#include "bench/report.h"
+
+#include <cmath>
+#include <cstdio>
+#include <string_view>
+#include <vector>
+
+namespace gengyun::bench {
+namespace {
+
+std::string json_string(std::string_view s) {
+  std::string out = "\"";
+  for (const char c : s) {
+    switch (c) {
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20) {
+          char escaped[8];
+          std::snprintf(escaped, sizeof escaped, "\\u%04x", static_cast<unsigned>(c));
+          out += escaped;
+        } else {
+          out += c;
+        }
+    }
+  }
+  return out + "\"";
+}
+
+/// Enough digits to read back as the same double; null for NaN and infinities (not JSON).
+std::string json_number(double v) {
+  if (!std::isfinite(v)) return "null";
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.17g", v);
+  return buf;
+}
+
+std::string json_numbers(const std::vector<double>& values) {
+  std::string out = "[";
+  for (size_t i = 0; i < values.size(); ++i) out += (i ? "," : "") + json_number(values[i]);
+  return out + "]";
+}
+
+}  // namespace
+
+std::string bench_result_json(const BenchResult& r) {
+  std::string out = "{";
+  const auto field = [&out](std::string_view key, const std::string& value) {
+    if (out.size() > 1) out += ",";
+    out += json_string(key) + ":" + value;
+  };
+  field("model", json_string(r.model));
+  field("arch", json_string(r.arch));
+  field("cpu_model", json_string(r.cpu_model));
+  field("threads", std::to_string(r.threads));
+  field("n_prompt", std::to_string(r.n_prompt));
+  field("n_gen", std::to_string(r.n_gen));
+  field("repeats", std::to_string(r.repeats));
+  field("kv_cache_type", json_string(r.kv_cache_type));
+  field("prefill_tokens_per_s", json_number(r.prefill_tokens_per_s));
+  field("decode_tokens_per_s", json_number(r.decode_tokens_per_s));
+  field("prefill_runs_tokens_per_s", json_numbers(r.prefill_runs_tokens_per_s));
+  field("decode_runs_tokens_per_s", json_numbers(r.decode_runs_tokens_per_s));
+  field("weight_bytes_per_token", std::to_string(r.weight_bytes_per_token));
+  field("read_bandwidth_gb_per_s", json_number(r.read_bandwidth_gb_per_s));
+  field("decode_bandwidth_utilization", json_number(r.decode_bandwidth_utilization));
+  return out + "}\n";
+}
+
+std::string bench_result_text(const BenchResult& r) {
+  const auto format = [&r](char* buf, size_t size) {
+    return std::snprintf(buf, size,
+                "model      %s (%s)\n"
+                "cpu        %s; threads: %d; KV cache: %s\n"
+                "prefill    %8.2f tokens/s  (%d tokens in one batch, median of %d)\n"
+                "decode     %8.2f tokens/s  (%d tokens, median of %d)\n"
+                "weights    %8.1f MB read per decoded token\n"
+                "bandwidth  %8.2f GB/s read by the same threads\n"
+                "decode uses %.1f%% of the read bandwidth\n",
+                r.model.c_str(), r.arch.c_str(), r.cpu_model.c_str(), r.threads, r.kv_cache_type.c_str(), r.prefill_tokens_per_s,
+                r.n_prompt, r.repeats, r.decode_tokens_per_s, r.n_gen, r.repeats,
+                r.weight_bytes_per_token / 1e6, r.read_bandwidth_gb_per_s,
+                100 * r.decode_bandwidth_utilization);
+  };
+  std::string out(format(nullptr, 0), '\0');
+  format(out.data(), out.size() + 1);
+  return out;
+}
+
+}  // namespace gengyun::bench

@@ -1,0 +1,37 @@
+// The hyper-parameters of real checkpoints, for writing random-weight models with their exact
+// tensor shapes (`gengyun synth`). Values are those of the models' Hugging Face config.json
+// as llama.cpp's converter writes them into GGUF.
+#pragma once
+
+#include <span>
+#include <string_view>
+
+namespace gengyun::convert {
+
+/// One real model's architecture and sizes.
+struct SynthShape {
+  std::string_view name;  ///< e.g. "qwen2.5-0.5b"
+  std::string_view arch;  ///< general.architecture: "qwen2", "qwen3" or "llama"
+  int n_embd = 0;
+  int n_layer = 0;
+  int n_head = 0;
+  int n_head_kv = 0;
+  int head_dim = 0;
+  int n_ff = 0;
+  int n_vocab = 0;        ///< rows of token_embd.weight
+  int n_ctx_train = 0;    ///< <arch>.context_length
+  float rope_freq_base = 0;
+  float rms_eps = 0;
+  bool qkv_bias = false;  ///< blk.N.attn_{q,k,v}.bias (qwen2)
+  bool qk_norm = false;   ///< blk.N.attn_{q,k}_norm.weight (qwen3)
+  bool tied_output = true;  ///< no output.weight: the output matrix is token_embd.weight
+};
+
+/// Every known shape: qwen2.5-0.5b, qwen2.5-1.5b, qwen3-0.6b, llama-3.2-1b. Llama 3.2's
+/// RoPE frequency scaling (rope_freqs.weight) is left out: it changes no matrix shape.
+std::span<const SynthShape> synth_shapes();
+
+/// The shape called `name`, or nullptr.
+const SynthShape* find_synth_shape(std::string_view name);
+
+}  // namespace gengyun::convert

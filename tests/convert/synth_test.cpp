@@ -1,0 +1,402 @@
+// gengyun synth: the real models' shapes (parameter counts as published), small synthetic
+// models written, read back value by value and run, and the tokenizer fitted to the embedding.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <memory>
+#include <set>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "convert/quantize_model.h"
+#include "convert/synth_model.h"
+#include "convert/synth_shape.h"
+#include "convert/synth_vocab.h"
+#include "gguf/gguf.h"
+#include "gguf/gguf_writer.h"
+#include "kernels/float16.h"
+#include "kernels/thread_pool.h"
+#include "model/model.h"
+#include "testdata.h"
+
+namespace gengyun::convert {
+namespace {
+
+using gengyun::testing::testdata_path;
+
+constexpr int64_t kQwenVocabTokens = 151669;  // 151643 BPE tokens + 26 added tokens
+constexpr int64_t kQwenFirstAdded = 151643;   // <|endoftext|>
+
+std::string temp_path(const std::string& name) {
+  return (std::filesystem::temp_directory_path() / ("gengyun_synth_test_" + std::to_string(getpid()) + "_" + name))
+      .string();
+}
+
+/// Removes the file when the test ends.
+struct TempFile {
+  std::string path;
+  explicit TempFile(const std::string& name) : path(temp_path(name)) {}
+  ~TempFile() { std::filesystem::remove(path); }
+};
+
+int64_t parameter_count(const SynthShape& shape) {
+  int64_t n = 0;
+  for (const SynthTensor& t : synth_tensors(shape)) {
+    int64_t elements = 1;
+    for (int64_t d : t.ne) elements *= d;
+    n += elements;
+  }
+  return n;
+}
+
+TEST(SynthShape, ParameterCountsAreThoseOfTheRealModels) {
+  // Parameter counts of the Hugging Face checkpoints (safetensors metadata).
+  EXPECT_EQ(parameter_count(*find_synth_shape("qwen2.5-0.5b")), 494032768);
+  EXPECT_EQ(parameter_count(*find_synth_shape("qwen2.5-1.5b")), 1543714304);
+  EXPECT_EQ(parameter_count(*find_synth_shape("qwen3-0.6b")), 596049920);
+  EXPECT_EQ(parameter_count(*find_synth_shape("llama-3.2-1b")), 1235814400);
+  EXPECT_EQ(synth_shapes().size(), 4u);
+  EXPECT_EQ(find_synth_shape("qwen2.5-7b"), nullptr);
+}
+
+TEST(SynthShape, HyperParametersOfQwen25HalfB) {
+  const SynthShape& s = *find_synth_shape("qwen2.5-0.5b");
+  EXPECT_EQ(s.arch, "qwen2");
+  EXPECT_EQ(s.n_embd, 896);
+  EXPECT_EQ(s.n_layer, 24);
+  EXPECT_EQ(s.n_head, 14);
+  EXPECT_EQ(s.n_head_kv, 2);
+  EXPECT_EQ(s.head_dim, 64);
+  EXPECT_EQ(s.n_ff, 4864);
+  EXPECT_EQ(s.n_vocab, 151936);
+  EXPECT_EQ(s.n_ctx_train, 32768);
+  EXPECT_EQ(s.rope_freq_base, 1e6f);
+  EXPECT_TRUE(s.qkv_bias);
+  EXPECT_TRUE(s.tied_output);
+}
+
+TEST(SynthTensors, NamesAndShapesOfQwen3) {
+  const std::vector<SynthTensor> t = synth_tensors(*find_synth_shape("qwen3-0.6b"));
+  ASSERT_EQ(t.size(), 1u + 28 * 11 + 1);
+  EXPECT_EQ(t[0].name, "token_embd.weight");
+  EXPECT_EQ(t[0].ne, (std::vector<int64_t>{1024, 151936}));
+  EXPECT_EQ(t[2].name, "blk.0.attn_q.weight");
+  EXPECT_EQ(t[2].ne, (std::vector<int64_t>{1024, 2048}));
+  EXPECT_EQ(t[5].name, "blk.0.attn_q_norm.weight");
+  EXPECT_EQ(t[5].ne, (std::vector<int64_t>{128}));
+  EXPECT_EQ(t[5].fill, SynthFill::Ones);
+  EXPECT_EQ(t[7].name, "blk.0.attn_output.weight");
+  EXPECT_EQ(t[7].ne, (std::vector<int64_t>{2048, 1024}));
+  EXPECT_EQ(t.back().name, "output_norm.weight");
+}
+
+TEST(SynthMatrixValue, HasTheStatedMeanAndDeviationAndDependsOnSeedAndName) {
+  const int64_t n_in = 256, n = 200000;
+  double sum = 0, sum_sq = 0, max_abs = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    const double v = synth_matrix_value(7, "w", n_in, i);
+    sum += v;
+    sum_sq += v * v;
+    max_abs = std::max(max_abs, std::abs(v));
+  }
+  EXPECT_NEAR(sum / n, 0.0, 0.01 / std::sqrt(n_in));
+  EXPECT_NEAR(std::sqrt(sum_sq / n), 1.0 / std::sqrt(n_in), 0.01 / std::sqrt(n_in));
+  EXPECT_LE(max_abs, std::sqrt(3.0 / n_in));
+  EXPECT_EQ(synth_matrix_value(7, "w", n_in, 5), synth_matrix_value(7, "w", n_in, 5));
+  EXPECT_NE(synth_matrix_value(7, "w", n_in, 5), synth_matrix_value(8, "w", n_in, 5));
+  EXPECT_NE(synth_matrix_value(7, "w", n_in, 5), synth_matrix_value(7, "v", n_in, 5));
+}
+
+/// A qwen2 shape small enough for a test, with the real Qwen embedding row count.
+SynthShape small_qwen2() {
+  return SynthShape{.name = "small-qwen2", .arch = "qwen2", .n_embd = 32, .n_layer = 2, .n_head = 4,
+                    .n_head_kv = 2, .head_dim = 8, .n_ff = 64, .n_vocab = 151936, .n_ctx_train = 256,
+                    .rope_freq_base = 1e6f, .rms_eps = 1e-6f, .qkv_bias = true};
+}
+
+const std::string& token(const gguf::File& f, int64_t id) {
+  return *f.get_array("tokenizer.ggml.tokens")->items.at(id).as_string();
+}
+int64_t token_type(const gguf::File& f, int64_t id) {
+  return *f.get_array("tokenizer.ggml.token_type")->items.at(id).as_int();
+}
+
+TEST(SynthModel, SmallQwen2ReadsBackExactlyAndRuns) {
+  REQUIRE_TESTDATA();
+  auto vocab = gguf::File::open(testdata_path("tokenizer/qwen-vocab.gguf"));
+  ASSERT_TRUE(vocab.ok()) << vocab.error().message;
+  TempFile out("small_qwen2_f16.gguf");
+  kernels::ThreadPool pool(2);
+  const SynthShape shape = small_qwen2();
+  uint64_t last_done = 0, last_total = 0;
+  Result<void> written = write_synth_model(shape, "f16", vocab.value(), 42, out.path, pool,
+                                           [&](std::string_view stage, uint64_t done, uint64_t total) {
+                                             EXPECT_EQ(stage, "random weights");
+                                             EXPECT_GT(done, last_done);
+                                             last_done = done;
+                                             last_total = total;
+                                           });
+  ASSERT_TRUE(written.ok()) << written.error().message;
+  EXPECT_EQ(last_done, last_total);
+
+  auto opened = gguf::File::open(out.path);
+  ASSERT_TRUE(opened.ok()) << opened.error().message;
+  auto file = std::make_shared<const gguf::File>(std::move(opened).value());
+  const gguf::File& f = *file;
+  EXPECT_EQ(f.get_string("general.architecture"), "qwen2");
+  EXPECT_EQ(f.get_int("qwen2.embedding_length"), 32);
+  EXPECT_EQ(f.get_int("qwen2.attention.head_count_kv"), 2);
+  EXPECT_EQ(f.get_int("qwen2.context_length"), 256);
+  EXPECT_EQ(f.get_int("general.file_type"), 1);
+  EXPECT_EQ(f.find("qwen2.attention.key_length"), nullptr);  // 32 / 4 = 8 = head_dim
+
+  // Tokenizer: every tokenizer.* key of the vocabulary, the token list padded.
+  for (const auto& [key, value] : vocab->metadata()) {
+    if (!key.starts_with("tokenizer.")) continue;
+    const gguf::Value* copied = f.find(key);
+    ASSERT_NE(copied, nullptr) << key;
+    if (key != "tokenizer.ggml.tokens" && key != "tokenizer.ggml.token_type") {
+      EXPECT_TRUE(*copied == value) << key;
+    }
+  }
+  ASSERT_EQ(f.get_array("tokenizer.ggml.tokens")->items.size(), 151936u);
+  ASSERT_EQ(f.get_array("tokenizer.ggml.token_type")->items.size(), 151936u);
+  for (int64_t id : {int64_t{0}, int64_t{1000}, kQwenFirstAdded, kQwenVocabTokens - 1}) {
+    EXPECT_EQ(token(f, id), token(vocab.value(), id));
+    EXPECT_EQ(token_type(f, id), token_type(vocab.value(), id));
+  }
+  EXPECT_EQ(token(f, kQwenVocabTokens), "[PAD151669]");
+  EXPECT_EQ(token(f, 151935), "[PAD151935]");
+  EXPECT_EQ(token_type(f, 151935), kTokenTypeUnused);
+
+  // Tensors: shapes and types, then values.
+  const std::vector<SynthTensor> expected = synth_tensors(shape);
+  ASSERT_EQ(f.tensors().size(), expected.size());
+  for (size_t i = 0; i < expected.size(); ++i) {
+    const gguf::TensorInfo& t = f.tensors()[i];
+    EXPECT_EQ(t.name, expected[i].name);
+    EXPECT_EQ(t.ne, expected[i].ne);
+    EXPECT_EQ(t.type, expected[i].ne.size() == 1 ? gguf::GgmlType::F32 : gguf::GgmlType::F16) << t.name;
+  }
+  const gguf::TensorInfo* wk = f.find_tensor("blk.1.attn_k.weight");
+  ASSERT_NE(wk, nullptr);
+  const auto* halves = reinterpret_cast<const uint16_t*>(wk->data);
+  for (int64_t i : {int64_t{0}, int64_t{1}, int64_t{31}, int64_t{32}, wk->n_elements() - 1})
+    EXPECT_EQ(halves[i], kernels::fp32_to_fp16(synth_matrix_value(42, "blk.1.attn_k.weight", 32, i))) << i;
+  const auto* norm = reinterpret_cast<const float*>(f.find_tensor("blk.0.ffn_norm.weight")->data);
+  const auto* bias = reinterpret_cast<const float*>(f.find_tensor("blk.0.attn_q.bias")->data);
+  for (int i = 0; i < 32; ++i) {
+    EXPECT_EQ(norm[i], 1.0f);
+    EXPECT_EQ(bias[i], 0.0f);
+  }
+
+  // The model loads and gives finite logits over the padded vocabulary.
+  auto loaded = model::Model::load(file);
+  ASSERT_TRUE(loaded.ok()) << loaded.error().message;
+  EXPECT_EQ(loaded.value()->hparams().n_vocab, 151936);
+  model::Context ctx(*loaded.value(), 16, pool);
+  std::vector<float> logits;
+  const std::vector<int32_t> tokens = {9707, 11, 1879, 151935};
+  ASSERT_TRUE(ctx.eval(tokens, false, logits).ok());
+  ASSERT_EQ(logits.size(), 151936u);
+  for (float v : logits) ASSERT_TRUE(std::isfinite(v));
+}
+
+std::vector<char> file_bytes(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+TEST(SynthModel, QuantizedIsTheQuantizerAppliedToTheF32Model) {
+  REQUIRE_TESTDATA();
+  auto vocab = gguf::File::open(testdata_path("tokenizer/qwen-vocab.gguf"));
+  ASSERT_TRUE(vocab.ok()) << vocab.error().message;
+  SynthShape shape = small_qwen2();
+  shape.n_vocab = 1000;
+  kernels::ThreadPool pool(2);
+  TempFile f32("quant_src_f32.gguf"), by_hand("quant_by_hand.gguf"), synth("quant_synth.gguf");
+  ASSERT_TRUE(write_synth_model(shape, "F32", vocab.value(), 3, f32.path, pool).ok());
+  auto quantized = quantize_model(f32.path, by_hand.path, QuantizeType::Q8_0, 1);
+  ASSERT_TRUE(quantized.ok()) << quantized.error().message;
+  std::set<std::string> stages;
+  uint64_t quantized_bytes = 0, f32_bytes = 0;
+  Result<void> written = write_synth_model(shape, "q8_0", vocab.value(), 3, synth.path, pool,
+                                           [&](std::string_view stage, uint64_t done, uint64_t total) {
+                                             stages.insert(std::string(stage));
+                                             if (stage == "quantize") quantized_bytes = done;
+                                             f32_bytes = total;
+                                           });
+  ASSERT_TRUE(written.ok()) << written.error().message;
+  EXPECT_EQ(stages, (std::set<std::string>{"random weights", "quantize"}));
+  EXPECT_EQ(quantized_bytes, f32_bytes);
+  EXPECT_EQ(file_bytes(synth.path), file_bytes(by_hand.path));
+  EXPECT_FALSE(std::filesystem::exists(synth.path + ".f32.tmp"));
+
+  auto opened = gguf::File::open(synth.path);
+  ASSERT_TRUE(opened.ok()) << opened.error().message;
+  EXPECT_EQ(opened->get_int("general.file_type"), 7);  // LLAMA_FTYPE_MOSTLY_Q8_0
+  EXPECT_EQ(opened->find_tensor("blk.0.ffn_up.weight")->type, gguf::GgmlType::Q8_0);
+}
+
+TEST(SynthModel, SameSeedSameFileOtherSeedOtherWeights) {
+  REQUIRE_TESTDATA();
+  auto vocab = gguf::File::open(testdata_path("tokenizer/qwen-vocab.gguf"));
+  ASSERT_TRUE(vocab.ok()) << vocab.error().message;
+  SynthShape shape = small_qwen2();
+  shape.n_vocab = 1000;  // shrunk: keeps the test fast
+  kernels::ThreadPool one(1), two(2);
+  TempFile a("seed_a.gguf"), b("seed_b.gguf"), c("seed_c.gguf");
+  ASSERT_TRUE(write_synth_model(shape, "F32", vocab.value(), 5, a.path, one).ok());
+  ASSERT_TRUE(write_synth_model(shape, "F32", vocab.value(), 5, b.path, two).ok());
+  ASSERT_TRUE(write_synth_model(shape, "F32", vocab.value(), 6, c.path, two).ok());
+  const std::vector<char> bytes_a = file_bytes(a.path);
+  EXPECT_FALSE(bytes_a.empty());
+  EXPECT_EQ(bytes_a, file_bytes(b.path));
+  EXPECT_EQ(bytes_a.size(), file_bytes(c.path).size());
+  EXPECT_NE(bytes_a, file_bytes(c.path));
+}
+
+TEST(SynthModel, Qwen3AndLlamaHyperParametersLoad) {
+  REQUIRE_TESTDATA();
+  auto vocab = gguf::File::open(testdata_path("tokenizer/qwen-vocab.gguf"));
+  ASSERT_TRUE(vocab.ok()) << vocab.error().message;
+  kernels::ThreadPool pool(2);
+  SynthShape qwen3{.name = "small-qwen3", .arch = "qwen3", .n_embd = 32, .n_layer = 1, .n_head = 4,
+                   .n_head_kv = 2, .head_dim = 16, .n_ff = 64, .n_vocab = 512, .n_ctx_train = 128,
+                   .rope_freq_base = 1e6f, .rms_eps = 1e-6f, .qk_norm = true};
+  SynthShape llama{.name = "small-llama", .arch = "llama", .n_embd = 64, .n_layer = 1, .n_head = 4,
+                   .n_head_kv = 1, .head_dim = 16, .n_ff = 96, .n_vocab = 512, .n_ctx_train = 128,
+                   .rope_freq_base = 5e5f, .rms_eps = 1e-5f, .tied_output = false};
+  for (const SynthShape& shape : {qwen3, llama}) {
+    TempFile out(std::string(shape.name) + ".gguf");
+    Result<void> written = write_synth_model(shape, "BF16", vocab.value(), 1, out.path, pool);
+    ASSERT_TRUE(written.ok()) << written.error().message;
+    auto opened = gguf::File::open(out.path);
+    ASSERT_TRUE(opened.ok()) << opened.error().message;
+    auto file = std::make_shared<const gguf::File>(std::move(opened).value());
+    EXPECT_EQ(file->get_int("general.file_type"), 32);
+    EXPECT_EQ(file->find_tensor("output.weight") != nullptr, !shape.tied_output);
+    auto loaded = model::Model::load(file);
+    ASSERT_TRUE(loaded.ok()) << loaded.error().message;
+    const model::HParams& hp = loaded.value()->hparams();
+    EXPECT_EQ(hp.arch, shape.arch);
+    EXPECT_EQ(hp.head_dim, shape.head_dim);
+    EXPECT_EQ(hp.n_head_kv, shape.n_head_kv);
+    EXPECT_EQ(hp.n_ff, shape.n_ff);
+    EXPECT_EQ(hp.rope_freq_base, shape.rope_freq_base);
+    EXPECT_EQ(hp.rms_eps, shape.rms_eps);
+  }
+}
+
+TEST(SynthVocab, ShrinkingKeepsAddedTokensAndRenumbersThem) {
+  REQUIRE_TESTDATA();
+  auto vocab = gguf::File::open(testdata_path("tokenizer/qwen-vocab.gguf"));
+  ASSERT_TRUE(vocab.ok()) << vocab.error().message;
+  const int64_t n_vocab = 1000, n_added = kQwenVocabTokens - kQwenFirstAdded, n_normal = n_vocab - n_added;
+  gguf::Writer w;
+  ASSERT_TRUE(copy_fitted_tokenizer(vocab.value(), n_vocab, w).ok());
+  auto bytes = w.serialize();
+  ASSERT_TRUE(bytes.ok()) << bytes.error().message;
+  auto f = gguf::File::parse(bytes.value());
+  ASSERT_TRUE(f.ok()) << f.error().message;
+
+  ASSERT_EQ(f->get_array("tokenizer.ggml.tokens")->items.size(), size_t(n_vocab));
+  for (int64_t id = 0; id < n_normal; ++id) ASSERT_EQ(token(f.value(), id), token(vocab.value(), id));
+  for (int64_t k = 0; k < n_added; ++k) {
+    EXPECT_EQ(token(f.value(), n_normal + k), token(vocab.value(), kQwenFirstAdded + k));
+    EXPECT_EQ(token_type(f.value(), n_normal + k), token_type(vocab.value(), kQwenFirstAdded + k));
+  }
+  // <|endoftext|> (151643) and <|im_end|> (151645) move with the added tokens.
+  EXPECT_EQ(f->get_int("tokenizer.ggml.bos_token_id"), n_normal);
+  EXPECT_EQ(f->get_int("tokenizer.ggml.padding_token_id"), n_normal);
+  EXPECT_EQ(f->get_int("tokenizer.ggml.eos_token_id"), n_normal + 2);
+  EXPECT_EQ(token(f.value(), n_normal + 2), "<|im_end|>");
+  EXPECT_EQ(f->get_string("tokenizer.chat_template"), vocab->get_string("tokenizer.chat_template"));
+
+  // Merges: exactly those of the original whose halves and result all remain.
+  std::set<std::string> kept;
+  for (const gguf::Value& v : f->get_array("tokenizer.ggml.tokens")->items) kept.insert(*v.as_string());
+  std::vector<std::string> expected;
+  for (const gguf::Value& v : vocab->get_array("tokenizer.ggml.merges")->items) {
+    const std::string& m = *v.as_string();
+    const std::string left = m.substr(0, m.find(' ')), right = m.substr(m.find(' ') + 1);
+    if (kept.count(left) && kept.count(right) && kept.count(left + right)) expected.push_back(m);
+  }
+  std::vector<std::string> merges;
+  for (const gguf::Value& v : f->get_array("tokenizer.ggml.merges")->items) merges.push_back(*v.as_string());
+  EXPECT_EQ(merges, expected);
+  EXPECT_GT(merges.size(), 600u);  // the 1000 tokens are 256 bytes and the first merges' results
+}
+
+// Writing over the --vocab file would destroy the input (it is mapped while being read).
+TEST(SynthErrors, RefusesToWriteOverTheVocabFile) {
+  REQUIRE_TESTDATA();
+  TempFile copy("vocab-copy.gguf");
+  std::filesystem::copy_file(testdata_path("tokenizer/qwen-vocab.gguf"), copy.path);
+  const auto size_before = std::filesystem::file_size(copy.path);
+  auto vocab = gguf::File::open(copy.path);
+  ASSERT_TRUE(vocab.ok()) << vocab.error().message;
+  kernels::ThreadPool pool(1);
+  SynthShape shape = small_qwen2();
+  for (const char* type : {"F16", "Q8_0"}) {
+    Result<void> r = write_synth_model(shape, type, vocab.value(), 1, copy.path, pool);
+    ASSERT_FALSE(r.ok()) << type;
+    EXPECT_EQ(r.error().message,
+              copy.path + ": is the --vocab file; write the synthetic model to another path");
+  }
+  EXPECT_EQ(std::filesystem::file_size(copy.path), size_before);
+}
+
+TEST(SynthErrors, UnknownTypeBadVocabularyAndTooFewRows) {
+  REQUIRE_TESTDATA();
+  auto vocab = gguf::File::open(testdata_path("tokenizer/qwen-vocab.gguf"));
+  ASSERT_TRUE(vocab.ok()) << vocab.error().message;
+  kernels::ThreadPool pool(1);
+  SynthShape shape = small_qwen2();
+  shape.n_vocab = 1000;
+  TempFile out("errors.gguf");
+
+  Result<void> r = write_synth_model(shape, "Q9_9", vocab.value(), 1, out.path, pool);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().message.find("unknown type 'Q9_9'"), std::string::npos) << r.error().message;
+  EXPECT_NE(r.error().message.find("F16"), std::string::npos) << r.error().message;
+  EXPECT_FALSE(std::filesystem::exists(out.path));
+
+  shape.n_vocab = 10;  // fewer rows than Qwen's 26 added tokens
+  r = write_synth_model(shape, "F32", vocab.value(), 1, out.path, pool);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().message.find("26 non-normal tokens do not fit in 10 tokens"), std::string::npos)
+      << r.error().message;
+
+  gguf::Writer no_tokens;
+  no_tokens.set_string("general.architecture", "qwen2");
+  auto bytes = no_tokens.serialize();
+  ASSERT_TRUE(bytes.ok());
+  auto not_vocab = gguf::File::parse(bytes.value(), "model-without-vocab.gguf");
+  ASSERT_TRUE(not_vocab.ok());
+  r = write_synth_model(small_qwen2(), "F16", not_vocab.value(), 1, out.path, pool);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().message.find("model-without-vocab.gguf: no 'tokenizer.ggml.tokens'"), std::string::npos)
+      << r.error().message;
+
+  gguf::Writer bad_types;
+  bad_types.set_strings("tokenizer.ggml.tokens", std::vector<std::string>{"a", "b", "c"});
+  bad_types.set_i32s("tokenizer.ggml.token_type", std::vector<int32_t>{1, 1});
+  bytes = bad_types.serialize();
+  ASSERT_TRUE(bytes.ok());
+  auto short_types = gguf::File::parse(bytes.value(), "short.gguf");
+  ASSERT_TRUE(short_types.ok());
+  gguf::Writer sink;
+  r = copy_fitted_tokenizer(short_types.value(), 8, sink);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().message.find("has 2 items but there are 3 tokens"), std::string::npos) << r.error().message;
+}
+
+}  // namespace
+}  // namespace gengyun::convert
