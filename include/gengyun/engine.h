@@ -69,6 +69,15 @@ struct Usage {
   int completion_tokens = 0;     ///< tokens sampled (including an end-of-generation token)
 };
 
+/// When a request passed its milestones, in microseconds on a monotonic clock (only
+/// differences mean anything); 0 for one not reached (a request cancelled while waiting has no
+/// first token).
+struct RequestTimes {
+  int64_t submitted_us = 0;
+  int64_t first_token_us = 0;  ///< its first token was sampled (time to first token: the difference)
+  int64_t finished_us = 0;
+};
+
 /// What a request's handle yields: the tokens sampled since the previous event, their text,
 /// and at the end the finish reason. A reader that falls behind gets the tokens of several
 /// engine steps merged into one event, so a request's buffer never holds more than one.
@@ -79,6 +88,7 @@ struct GenerationEvent {
   FinishReason finish_reason = FinishReason::Stop;  ///< when finished
   std::string error;  ///< when finished by a failure or by the engine (e.g. a stalled reader)
   Usage usage;        ///< so far; final when finished
+  RequestTimes times;  ///< when finished
 };
 
 /// One generation submitted to an engine.

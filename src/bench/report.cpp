@@ -68,6 +68,21 @@ std::string bench_result_json(const BenchResult& r) {
   field("weight_bytes_per_token", std::to_string(r.weight_bytes_per_token));
   field("read_bandwidth_gb_per_s", json_number(r.read_bandwidth_gb_per_s));
   field("decode_bandwidth_utilization", json_number(r.decode_bandwidth_utilization));
+  if (r.serving) {
+    const ServingResult& s = *r.serving;
+    field("parallel", std::to_string(s.parallel));
+    field("serving_output_tokens", std::to_string(s.output_tokens));
+    field("serving_seconds", json_number(s.seconds));
+    field("serving_output_tokens_per_s", json_number(s.output_tokens_per_s));
+    field("ttft_p50_ms", json_number(s.ttft_p50_ms));
+    field("ttft_p99_ms", json_number(s.ttft_p99_ms));
+    field("itl_p50_ms", json_number(s.itl_p50_ms));
+    field("itl_p99_ms", json_number(s.itl_p99_ms));
+    if (s.usd_per_hour > 0) {
+      field("usd_per_hour", json_number(s.usd_per_hour));
+      field("usd_per_million_output_tokens", json_number(s.usd_per_million_output_tokens));
+    }
+  }
   return out + "}\n";
 }
 
@@ -88,6 +103,20 @@ std::string bench_result_text(const BenchResult& r) {
   };
   std::string out(format(nullptr, 0), '\0');
   format(out.data(), out.size() + 1);
+  if (!r.serving) return out;
+  const ServingResult& s = *r.serving;
+  char line[512];
+  std::snprintf(line, sizeof line,
+                "serving    %8.2f output tokens/s  (%d streams of %d + %d tokens, %.1f s)\n"
+                "TTFT       p50 %.1f ms, p99 %.1f ms; inter-token p50 %.2f ms, p99 %.2f ms\n",
+                s.output_tokens_per_s, s.parallel, r.n_prompt, r.n_gen, s.seconds, s.ttft_p50_ms,
+                s.ttft_p99_ms, s.itl_p50_ms, s.itl_p99_ms);
+  out += line;
+  if (s.usd_per_hour > 0) {
+    std::snprintf(line, sizeof line, "cost       %.4f USD per million output tokens at %.4g USD/hour\n",
+                  s.usd_per_million_output_tokens, s.usd_per_hour);
+    out += line;
+  }
   return out;
 }
 

@@ -1,12 +1,15 @@
 #include "bench/run.h"
 
 #include <algorithm>
+#include <cmath>
+#include <condition_variable>
 #include <memory>
+#include <mutex>
 #include <random>
 
 #include "bench/machine.h"
+#include "gengyun/engine.h"
 #include "kernels/thread_pool.h"
-#include "model/model.h"
 #include "util/clock.h"
 
 namespace gengyun::bench {
@@ -20,9 +23,8 @@ double median(std::vector<double> v) {
 
 double positive_seconds_since(int64_t start_us) { return std::max(seconds_since(start_us), 1e-9); }
 
-int32_t argmax(const std::vector<float>& logits) {
-  return static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
-}
+/// Most concurrent streams a bench may ask for.
+constexpr int kMaxParallel = 4096;
 
 Result<void> check_options(const BenchOptions& o) {
   if (o.n_prompt < 1) return make_error("prompt length must be at least 1 token, not " + std::to_string(o.n_prompt));
@@ -35,7 +37,109 @@ Result<void> check_options(const BenchOptions& o) {
     return make_error("read bandwidth needs a buffer of at least 1 MiB and at least 1 pass, not " +
                       std::to_string(o.bandwidth_bytes) + " bytes and " + std::to_string(o.bandwidth_passes) +
                       " passes");
+  if (o.parallel < 0 || o.parallel > kMaxParallel)
+    return make_error("parallel streams must be 0 to " + std::to_string(kMaxParallel) + ", not " +
+                      std::to_string(o.parallel));
+  if (!(o.usd_per_hour >= 0) || !std::isfinite(o.usd_per_hour))
+    return make_error("the price per hour must be a finite number >= 0");
   return {};
+}
+
+/// n random token ids, uniform over [0, n_vocab).
+std::vector<int32_t> random_prompt(std::mt19937_64& rng, int n, int n_vocab) {
+  std::uniform_int_distribution<int32_t> token_dist(0, n_vocab - 1);
+  std::vector<int32_t> prompt(static_cast<size_t>(n));
+  for (int32_t& t : prompt) t = token_dist(rng);
+  return prompt;
+}
+
+EngineRequest greedy_request(std::vector<int32_t> prompt, int max_tokens) {
+  EngineRequest r;
+  r.prompt = std::move(prompt);
+  r.params.temperature = 0;
+  r.params.max_tokens = max_tokens;
+  r.params.ignore_eos = true;
+  return r;
+}
+
+/// The p-th percentile (nearest rank) of `v`, in the units of v; 0 when empty.
+double percentile(std::vector<double> v, double p) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  const size_t rank = static_cast<size_t>(std::ceil(p / 100 * static_cast<double>(v.size())));
+  return v[std::clamp<size_t>(rank, 1, v.size()) - 1];
+}
+
+/// One stream of the serving measurement.
+struct StreamTimes {
+  std::unique_ptr<RequestHandle> handle;
+  int64_t last_us = 0;  ///< when its latest event came; 0 before the first
+  bool done = false;
+};
+
+Result<ServingResult> run_serving(LoadedModel& model, const BenchOptions& o, std::mt19937_64& rng) {
+  ServingResult out;
+  out.parallel = o.parallel;
+  std::vector<StreamTimes> streams(static_cast<size_t>(o.parallel));
+  std::vector<double> ttft_ms, itl_ms;
+  // Shared with the handles' callbacks, which the engine may call until the handles are gone.
+  struct Signal {
+    std::mutex mutex;
+    std::condition_variable ready;
+    bool any_ready = false;
+  };
+  auto signal = std::make_shared<Signal>();
+  const int64_t start = monotonic_us();
+  for (StreamTimes& s : streams) {
+    Submission sub = model.submit(greedy_request(random_prompt(rng, o.n_prompt, model.n_vocab()), o.n_gen));
+    if (!sub.handle) return make_error(sub.message);
+    s.handle = std::move(sub.handle);
+    s.handle->on_ready([signal] {
+      std::lock_guard lock(signal->mutex);
+      signal->any_ready = true;
+      signal->ready.notify_one();
+    });
+  }
+  size_t finished = 0;
+  while (finished < streams.size()) {
+    {
+      std::unique_lock lock(signal->mutex);
+      signal->ready.wait(lock, [&] { return signal->any_ready; });
+      signal->any_ready = false;
+    }
+    for (StreamTimes& s : streams) {
+      if (s.done) continue;
+      while (std::optional<GenerationEvent> e = s.handle->next(0)) {
+        const int64_t now = monotonic_us();
+        const size_t n = e->token_ids.size();
+        if (n > 0) {
+          if (s.last_us == 0) {
+            ttft_ms.push_back((now - start) / 1e3);
+            // Tokens of one merged event share its gap.
+            for (size_t i = 1; i < n; ++i) itl_ms.push_back(0);
+          } else {
+            for (size_t i = 0; i < n; ++i) itl_ms.push_back((now - s.last_us) / 1e3 / n);
+          }
+          s.last_us = now;
+        }
+        if (!e->finished) continue;
+        if (!e->error.empty()) return make_error("a stream failed: " + e->error);
+        out.output_tokens += e->usage.completion_tokens;
+        s.done = true;
+        ++finished;
+        break;
+      }
+    }
+  }
+  out.seconds = positive_seconds_since(start);
+  out.output_tokens_per_s = static_cast<double>(out.output_tokens) / out.seconds;
+  out.ttft_p50_ms = percentile(ttft_ms, 50);
+  out.ttft_p99_ms = percentile(ttft_ms, 99);
+  out.itl_p50_ms = percentile(itl_ms, 50);
+  out.itl_p99_ms = percentile(itl_ms, 99);
+  out.usd_per_hour = o.usd_per_hour;
+  out.usd_per_million_output_tokens = usd_per_million_tokens(o.usd_per_hour, out.output_tokens_per_s);
+  return out;
 }
 
 }  // namespace
@@ -51,68 +155,92 @@ uint64_t weight_bytes_per_token(const gguf::File& file) {
   return bytes;
 }
 
+double usd_per_million_tokens(double usd_per_hour, double tokens_per_s) {
+  return tokens_per_s > 0 ? usd_per_hour / (tokens_per_s * 3600) * 1e6 : 0;
+}
+
 Result<BenchResult> run_bench(const std::string& path, const BenchOptions& options,
                               const BenchProgress& progress) {
   if (Result<void> ok = check_options(options); !ok) return ok.error();
   auto opened = gguf::File::open(path);
   if (!opened) return opened.error();
-  auto file = std::make_shared<const gguf::File>(std::move(opened).value());
-  auto loaded = model::Model::load(file);
-  if (!loaded) return loaded.error();
-  const model::Model& m = *loaded.value();
-  const model::HParams& hp = m.hparams();
+  const gguf::File file = std::move(opened).value();
+  const std::string arch = file.get_string("general.architecture").value_or("");
   const int64_t n_positions = int64_t{options.n_prompt} + options.n_gen;
-  if (n_positions > hp.n_ctx_train)
+  const int64_t n_ctx_train = file.get_int(arch + ".context_length").value_or(0);
+  if (n_positions + 1 > n_ctx_train)
     return make_error("prompt + generated tokens (" + std::to_string(n_positions) +
-                      ") exceed the model's context length (" + std::to_string(hp.n_ctx_train) + ")");
-  const int n_ctx = static_cast<int>(n_positions);
-
-  kernels::ThreadPool pool(options.n_threads > 0 ? options.n_threads : kernels::physical_core_count());
-  model::Context ctx(m, n_ctx, pool, options.kv_cache_type, options.n_prompt);
+                      ") exceed the model's context length (" + std::to_string(n_ctx_train) + ")");
+  auto loaded = LoadedModel::load(path, {.n_threads = options.n_threads,
+                                         .kv_cache_type = options.kv_cache_type,
+                                         .max_batch_tokens = options.n_prompt,
+                                         .max_seqs = std::max(options.parallel, 1),
+                                         .prefix_cache = false});
+  if (!loaded) return loaded.error();
+  LoadedModel& model = *loaded.value();
+  if (n_positions + 1 > model.n_ctx())
+    return make_error("prompt + generated tokens (" + std::to_string(n_positions) +
+                      ") exceed what the KV cache holds (" + std::to_string(model.n_ctx()) + ")");
   const auto report = [&progress](const std::string& stage) {
     if (progress) progress(stage);
   };
 
   std::mt19937_64 rng(options.seed);
-  std::uniform_int_distribution<int32_t> token_dist(0, hp.n_vocab - 1);
-  std::vector<int32_t> prompt(options.n_prompt);
-  for (int32_t& t : prompt) t = token_dist(rng);
+  const std::vector<int32_t> prompt = random_prompt(rng, options.n_prompt, model.n_vocab());
+  const auto read_to_end = [](RequestHandle& handle) -> Result<GenerationEvent> {
+    while (true) {
+      std::optional<GenerationEvent> e = handle.next(60'000'000);
+      if (e && e->finished) {
+        if (!e->error.empty()) return make_error(e->error);
+        return std::move(*e);
+      }
+    }
+  };
 
-  std::vector<float> logits;
   report("warm-up");
-  if (Result<void> r = ctx.eval(std::span(prompt).first(1), false, logits); !r) return r.error();
+  {
+    Submission warm = model.submit(greedy_request({prompt[0]}, 1));
+    if (!warm.handle) return make_error(warm.message);
+    if (auto r = read_to_end(*warm.handle); !r) return r.error();
+  }
 
   BenchResult result;
   result.model = path;
-  result.arch = hp.arch;
+  result.arch = arch;
   result.cpu_model = cpu_model_name();
-  result.threads = pool.size();
+  result.threads = model.n_threads();
   result.n_prompt = options.n_prompt;
   result.n_gen = options.n_gen;
   result.repeats = options.repeats;
   result.kv_cache_type = options.kv_cache_type == KvCacheType::F16 ? "f16" : "f32";
-  result.weight_bytes_per_token = weight_bytes_per_token(*file);
+  result.weight_bytes_per_token = weight_bytes_per_token(file);
 
   for (int rep = 0; rep < options.repeats; ++rep) {
-    const std::string of = " " + std::to_string(rep + 1) + "/" + std::to_string(options.repeats);
-    ctx.clear();
-    report("prefill" + of);
-    int64_t start = monotonic_us();
-    if (Result<void> r = ctx.eval(prompt, false, logits); !r) return r.error();
-    result.prefill_runs_tokens_per_s.push_back(options.n_prompt / positive_seconds_since(start));
-
-    report("decode" + of);
-    start = monotonic_us();
-    for (int i = 0; i < options.n_gen; ++i) {
-      const int32_t next = argmax(logits);
-      if (Result<void> r = ctx.eval(std::span(&next, 1), false, logits); !r) return r.error();
-    }
-    result.decode_runs_tokens_per_s.push_back(options.n_gen / positive_seconds_since(start));
+    report("prefill + decode " + std::to_string(rep + 1) + "/" + std::to_string(options.repeats));
+    Submission sub = model.submit(greedy_request(prompt, options.n_gen + 1));
+    if (!sub.handle) return make_error(sub.message);
+    auto end = read_to_end(*sub.handle);
+    if (!end) return end.error();
+    // The engine's own times: when the request was submitted, when its first token was
+    // sampled (the prompt's forward pass ends there), when its last one was.
+    const RequestTimes& t = end->times;
+    const double prefill_s = std::max((t.first_token_us - t.submitted_us) * 1e-6, 1e-9);
+    const double decode_s = std::max((t.finished_us - t.first_token_us) * 1e-6, 1e-9);
+    result.prefill_runs_tokens_per_s.push_back(options.n_prompt / prefill_s);
+    result.decode_runs_tokens_per_s.push_back((end->usage.completion_tokens - 1) / decode_s);
   }
   result.prefill_tokens_per_s = median(result.prefill_runs_tokens_per_s);
   result.decode_tokens_per_s = median(result.decode_runs_tokens_per_s);
 
+  if (options.parallel > 0) {
+    report(std::to_string(options.parallel) + " parallel streams");
+    auto serving = run_serving(model, options, rng);
+    if (!serving) return serving.error();
+    result.serving = serving.value();
+  }
+
   report("read bandwidth");
+  kernels::ThreadPool pool(model.n_threads());
   auto bandwidth = measure_read_bandwidth(options.bandwidth_bytes, options.bandwidth_passes, pool);
   if (!bandwidth) return bandwidth.error();
   result.read_bandwidth_gb_per_s = bandwidth.value() / 1e9;

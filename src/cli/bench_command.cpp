@@ -17,10 +17,21 @@ struct BenchFlags {
   bench::BenchOptions options;
   std::string kv_type = "f16";
   bool json = false;
+  bool cost = false;
 };
 
 int bench(BenchFlags f) {
   f.options.kv_cache_type = f.kv_type == "f32" ? KvCacheType::F32 : KvCacheType::F16;
+  if (f.cost) {
+    if (!(f.options.usd_per_hour > 0)) {
+      std::fprintf(stderr, "error: --cost needs the machine's price: --usd-per-hour X (> 0)\n");
+      return 1;
+    }
+    if (f.options.parallel == 0) f.options.parallel = 16;
+  } else if (f.options.usd_per_hour != 0) {
+    std::fprintf(stderr, "error: --usd-per-hour is used only with --cost\n");
+    return 1;
+  }
   auto result = bench::run_bench(f.model_path, f.options, [](std::string_view stage) {
     std::fprintf(stderr, "bench: %.*s\n", static_cast<int>(stage.size()), stage.data());
   });
@@ -47,6 +58,13 @@ void add_bench_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--seed", o.seed, "seed of the random prompt tokens");
   cmd->add_option("--kv-type", flags->kv_type, "KV cache element type: f16 (default) or f32")
       ->check(CLI::IsMember({"f16", "f32"}));
+  cmd->add_option("--parallel", o.parallel,
+                  "also run N concurrent streams of -p + -n tokens through the batching engine "
+                  "(aggregate output tokens/s, TTFT, inter-token latency)");
+  cmd->add_flag("--cost", flags->cost,
+                "USD per million output tokens at the aggregate throughput (needs "
+                "--usd-per-hour; --parallel defaults to 16)");
+  cmd->add_option("--usd-per-hour", o.usd_per_hour, "the machine's price, for --cost");
   cmd->add_flag("--json", flags->json, "print one JSON object");
   cmd->callback([flags, &exit_code] { exit_code = bench(*flags); });
 }

@@ -57,6 +57,7 @@ struct EngineCore::Job {
   sampling::Sampler sampler;
   StreamDecoder decoder;
   sampling::StopMatcher stop;
+  RequestTimes times;
   int max_tokens = 0;  ///< completion tokens at most
   bool ignore_eos = false;
   int n_completion = 0;
@@ -86,7 +87,8 @@ EngineCore::~EngineCore() {
   for (auto& job : inbox_) jobs_.push_back(std::move(job));
   inbox_.clear();
   for (auto& job : jobs_)
-    job->stream->finish({}, {}, usage_of(*job), FinishReason::Cancelled, "the model was unloaded");
+    job->stream->finish({}, {}, usage_of(*job), job->times, FinishReason::Cancelled,
+                        "the model was unloaded");
 }
 
 Submission EngineCore::submit(EngineRequest request) {
@@ -113,6 +115,7 @@ Submission EngineCore::submit(EngineRequest request) {
     return refuse(SubmitStatus::InvalidRequest, valid.error().message);
 
   auto job = std::make_unique<Job>(sp, tokenizer_, request.params.stop);
+  job->times.submitted_us = monotonic_us();
   job->seq.priority = request.priority;
   job->ignore_eos = request.params.ignore_eos;
   job->seq.n_prompt = static_cast<int>(request.prompt.size());
@@ -124,7 +127,7 @@ Submission EngineCore::submit(EngineRequest request) {
   {
     std::lock_guard lock(mutex_);
     if (stats_.waiting + static_cast<int>(inbox_.size()) >= config_.max_waiting) {
-      job->stream->finish({}, {}, {}, FinishReason::Cancelled);
+      job->stream->finish({}, {}, {}, job->times, FinishReason::Cancelled);
       return refuse(SubmitStatus::QueueFull,
                     std::to_string(config_.max_waiting) +
                         " requests are already waiting for this model; retry later");
@@ -158,7 +161,8 @@ Usage EngineCore::usage_of(const Job& job) const {
 void EngineCore::finish(Job& job, FinishReason reason, std::vector<int32_t> tokens,
                         std::string text, std::string error) {
   scheduler_.finish(&job.seq);
-  job.stream->finish(tokens, text, usage_of(job), reason, std::move(error));
+  job.times.finished_us = monotonic_us();
+  job.stream->finish(tokens, text, usage_of(job), job.times, reason, std::move(error));
   ++finished_;
 }
 
@@ -230,7 +234,7 @@ bool EngineCore::step() {
     Job& job = *sampling[i];
     const int32_t token = sampled_[i];
     job.seq.tokens.push_back(token);
-    ++job.n_completion;
+    if (job.n_completion++ == 0) job.times.first_token_us = monotonic_us();
     const std::vector<int32_t> new_tokens = {token};
     bool done = true;
     FinishReason reason = FinishReason::Stop;

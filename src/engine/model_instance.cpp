@@ -118,8 +118,9 @@ Result<std::shared_ptr<ModelInstance>> ModelInstance::load(const std::string& pa
         *instance->model_, *instance->kv_, *instance->pool_, options.max_batch_tokens);
   } catch (const std::bad_alloc&) {
     return make_error(path + ": not enough memory for a KV cache of " +
-                      std::to_string((n_blocks * block_bytes) >> 20) +
-                      " MiB; give it less (--kv-cache-mb)");
+                      std::to_string((n_blocks * block_bytes) >> 20) + " MiB and steps of " +
+                      std::to_string(options.max_batch_tokens) +
+                      " tokens; give them less (--kv-cache-mb, --max-batch-tokens)");
   }
 
   EngineConfig config;
@@ -168,20 +169,16 @@ std::string ModelInstance::render_chat(std::span<const ChatMessage> messages) co
 Result<GenerationResult> LoadedModel::generate(std::span<const int32_t> prompt,
                                                const GenerationParams& params,
                                                const TextCallback& on_text) {
-  const int64_t submitted = monotonic_us();
   EngineRequest request;
   request.prompt.assign(prompt.begin(), prompt.end());
   request.params = params;
   Submission submission = submit(std::move(request));
   if (!submission.handle) return make_error(submission.message);
   GenerationResult result;
-  int64_t first_token = 0;
   bool cancelled = false;
   while (true) {
     std::optional<GenerationEvent> event = submission.handle->next(1'000'000);
     if (!event) continue;
-    if (first_token == 0 && (!event->token_ids.empty() || event->finished))
-      first_token = monotonic_us();
     if (!cancelled && !event->text.empty()) {
       result.text += event->text;
       if (!on_text(event->text)) {
@@ -193,14 +190,17 @@ Result<GenerationResult> LoadedModel::generate(std::span<const int32_t> prompt,
     result.prompt_tokens = event->usage.prompt_tokens;
     result.cached_prompt_tokens = event->usage.cached_prompt_tokens;
     result.completion_tokens = event->usage.completion_tokens;
-    result.finish_reason = event->finish_reason;
+    // A callback that returned false cancelled the generation, even if the engine had already
+    // generated to the end in the meantime (the tokens generated are counted all the same).
+    result.finish_reason = cancelled ? FinishReason::Cancelled : event->finish_reason;
     if (!event->error.empty() && event->finish_reason == FinishReason::Cancelled && !cancelled)
       return make_error(event->error);
-    break;
+    const RequestTimes& t = event->times;
+    const int64_t first = t.first_token_us != 0 ? t.first_token_us : t.finished_us;
+    result.prefill_us = first - t.submitted_us;
+    result.decode_us = t.finished_us - first;
+    return result;
   }
-  result.prefill_us = first_token - submitted;
-  result.decode_us = monotonic_us() - first_token;
-  return result;
 }
 
 }  // namespace gengyun

@@ -20,7 +20,8 @@ void RequestStream::push(std::span<const int32_t> tokens, std::string_view text,
 }
 
 void RequestStream::finish(std::span<const int32_t> tokens, std::string_view text,
-                           const Usage& usage, FinishReason reason, std::string error) {
+                           const Usage& usage, const RequestTimes& times, FinishReason reason,
+                           std::string error) {
   std::unique_lock lock(mutex_);
   if (!pending_) {
     pending_.emplace();
@@ -29,6 +30,7 @@ void RequestStream::finish(std::span<const int32_t> tokens, std::string_view tex
   pending_->token_ids.insert(pending_->token_ids.end(), tokens.begin(), tokens.end());
   pending_->text += text;
   pending_->usage = usage;
+  pending_->times = times;
   pending_->finished = true;
   pending_->finish_reason = reason;
   pending_->error = std::move(error);

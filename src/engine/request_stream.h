@@ -24,7 +24,7 @@ class RequestStream {
   void push(std::span<const int32_t> tokens, std::string_view text, const Usage& usage);
   /// Like push(), then marks the pending event as the last one.
   void finish(std::span<const int32_t> tokens, std::string_view text, const Usage& usage,
-              FinishReason reason, std::string error = {});
+              const RequestTimes& times, FinishReason reason, std::string error = {});
 
   /// The pending event, waiting up to timeout_us for one; nullopt when none came or the
   /// finished event was already taken.

@@ -4,6 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cmath>
 #include <limits>
 #include <string>
 #include <vector>
@@ -138,6 +139,37 @@ TEST(BenchRun, EvenRepeatsAverageTheMiddleTwoWithAnF32KvCache) {
   EXPECT_DOUBLE_EQ(r.prefill_tokens_per_s, (r.prefill_runs_tokens_per_s[0] + r.prefill_runs_tokens_per_s[1]) / 2);
 }
 
+TEST(BenchCost, UsdPerMillionTokens) {
+  // 1.8 USD an hour at 500 tokens/s: 1.8 USD per 1.8 million tokens.
+  EXPECT_DOUBLE_EQ(usd_per_million_tokens(1.8, 500), 1.0);
+  EXPECT_DOUBLE_EQ(usd_per_million_tokens(3.6, 250), 4.0);
+  EXPECT_EQ(usd_per_million_tokens(1.0, 0), 0);
+}
+
+TEST(BenchRun, ParallelStreamsThroughTheEngineAndTheirCost) {
+  REQUIRE_TESTDATA();
+  BenchOptions o = quick_options();
+  o.repeats = 1;
+  o.parallel = 4;
+  o.usd_per_hour = 0.9;
+  auto result = run_bench(testdata_path("models/qwen2-tiny-q8_0.gguf"), o);
+  ASSERT_TRUE(result.ok()) << result.error().message;
+  ASSERT_TRUE(result->serving);
+  const ServingResult& s = *result->serving;
+  EXPECT_EQ(s.parallel, 4);
+  EXPECT_EQ(s.output_tokens, 4 * 8);  // end of generation is ignored: every stream runs to n_gen
+  EXPECT_DOUBLE_EQ(s.output_tokens_per_s, s.output_tokens / s.seconds);
+  EXPECT_GT(s.ttft_p50_ms, 0);
+  EXPECT_LE(s.ttft_p50_ms, s.ttft_p99_ms);
+  EXPECT_LE(s.itl_p50_ms, s.itl_p99_ms);
+  EXPECT_DOUBLE_EQ(s.usd_per_million_output_tokens, usd_per_million_tokens(0.9, s.output_tokens_per_s));
+  const nlohmann::json j = nlohmann::json::parse(bench_result_json(result.value()));
+  EXPECT_EQ(j["parallel"], 4);
+  EXPECT_EQ(j["serving_output_tokens"], 32);
+  EXPECT_EQ(j["usd_per_hour"].get<double>(), 0.9);
+  EXPECT_NE(bench_result_text(result.value()).find("USD per million output tokens"), std::string::npos);
+}
+
 TEST(BenchRun, BadOptionsAreErrors) {
   REQUIRE_TESTDATA();
   const std::string path = testdata_path("models/qwen2-tiny-q8_0.gguf");
@@ -172,6 +204,12 @@ TEST(BenchRun, BadOptionsAreErrors) {
   o = quick_options();
   o.bandwidth_passes = 0;
   EXPECT_NE(error_of(o).find("at least 1 pass"), std::string::npos);
+  o = quick_options();
+  o.parallel = -1;
+  EXPECT_EQ(error_of(o), "parallel streams must be 0 to 4096, not -1");
+  o = quick_options();
+  o.usd_per_hour = std::nan("");
+  EXPECT_EQ(error_of(o), "the price per hour must be a finite number >= 0");
 
   auto missing = run_bench(testdata_path("models/no-such-model.gguf"), quick_options());
   ASSERT_FALSE(missing.ok());
