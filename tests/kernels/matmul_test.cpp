@@ -7,9 +7,11 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cfloat>
 #include <cmath>
 #include <cstring>
+#include <initializer_list>
 #include <random>
 #include <string>
 #include <vector>
@@ -97,46 +99,57 @@ TEST(Matmul, ResultDoesNotDependOnThreadCount) {
   EXPECT_EQ(std::memcmp(y1.data(), y4.data(), y1.size() * sizeof(float)), 0);
 }
 
-// Batch invariance: a token's outputs are the same bits whatever else is in the batch and
-// however many threads run it. Every type at every level the CPU has; rows whose block count
-// is no multiple of 16 and row counts that fill no group of 16 evenly; batch sizes on both
-// sides of the batched kernels' threshold (16), each compared row by row with one-token calls.
+// Batch invariance: runs matmul on the first n_tokens of kMaxTokens random activation rows
+// for each batch size given, at every level the CPU has and with 1 and 2 threads, and
+// compares every token's outputs with memcmp against one-token calls. Adds one failure per
+// level that differs, naming the first batch that did.
+void check_batch_invariance(GgmlType type, int64_t n_in, int64_t n_out,
+                            std::initializer_list<int64_t> batches, std::mt19937& rng) {
+  const int64_t max_tokens = std::max(batches);
+  const auto w = test::random_weights(type, n_in, n_out, rng);
+  std::vector<float> x(static_cast<size_t>(max_tokens * n_in));
+  std::normal_distribution<float> value(0.0f, 1.0f);
+  for (auto& v : x) v = value(rng);
+  const SimdLevel before = simd_level();
+  for (SimdLevel level : {SimdLevel::kScalar, SimdLevel::kAvx2, SimdLevel::kAvx512}) {
+    if (level > cpu_simd_level()) continue;
+    ASSERT_TRUE(set_simd_level(level).ok());
+    ThreadPool one(1), two(2);
+    std::vector<float> single(static_cast<size_t>(max_tokens * n_out));
+    for (int64_t t = 0; t < max_tokens; ++t)
+      matmul(type, w.data(), n_in, n_out, x.data() + t * n_in, single.data() + t * n_out, 1, one);
+    std::string differs;
+    for (ThreadPool* pool : {&one, &two}) {
+      for (int64_t n_tokens : batches) {
+        std::vector<float> y(static_cast<size_t>(n_tokens * n_out), NAN);
+        matmul(type, w.data(), n_in, n_out, x.data(), y.data(), n_tokens, *pool);
+        for (int64_t t = 0; t < n_tokens && differs.empty(); ++t)
+          if (std::memcmp(y.data() + t * n_out, single.data() + t * n_out,
+                          static_cast<size_t>(n_out) * sizeof(float)) != 0)
+            differs = "n_tokens=" + std::to_string(n_tokens) +
+                      " threads=" + std::to_string(pool->size()) + " token " + std::to_string(t);
+      }
+    }
+    EXPECT_EQ(differs, "") << gguf::ggml_type_info(type).name << " " << simd_level_name(level)
+                           << " n_in=" << n_in << " n_out=" << n_out;
+  }
+  ASSERT_TRUE(set_simd_level(before).ok());
+}
+
+// A token's outputs are the same bits whatever else is in the batch and however many threads
+// run it: every type, rows whose block count is no multiple of 16 and row counts that fill no
+// group of 16 evenly, batch sizes on both sides of the batched kernels' threshold (16).
 TEST(Matmul, TokenRowsAreBitIdenticalWhateverTheBatchSizeAndThreadCount) {
   std::mt19937 rng(10);
-  std::normal_distribution<float> value(0.0f, 1.0f);
-  constexpr int64_t kMaxTokens = 40;
-  const SimdLevel before = simd_level();
   for (GgmlType type : test::kernel_types()) {
     const int64_t block = gguf::ggml_type_info(type).block_size;
     const int64_t n_in = block == 1 ? 200 : block == 32 ? 32 * 37 : 256 * 3;
-    const int64_t n_out = 37;
-    const auto w = test::random_weights(type, n_in, n_out, rng);
-    std::vector<float> x(static_cast<size_t>(kMaxTokens * n_in));
-    for (auto& v : x) v = value(rng);
-    for (SimdLevel level : {SimdLevel::kScalar, SimdLevel::kAvx2, SimdLevel::kAvx512}) {
-      if (level > cpu_simd_level()) continue;
-      ASSERT_TRUE(set_simd_level(level).ok());
-      ThreadPool one(1), two(2);
-      std::vector<float> single(static_cast<size_t>(kMaxTokens * n_out));
-      for (int64_t t = 0; t < kMaxTokens; ++t)
-        matmul(type, w.data(), n_in, n_out, x.data() + t * n_in, single.data() + t * n_out, 1, one);
-      // The first batch that differs, if any (one failure per type and level).
-      std::string differs;
-      for (ThreadPool* pool : {&one, &two}) {
-        for (int64_t n_tokens : {1, 2, 15, 16, 17, 40}) {
-          std::vector<float> y(static_cast<size_t>(n_tokens * n_out), NAN);
-          matmul(type, w.data(), n_in, n_out, x.data(), y.data(), n_tokens, *pool);
-          for (int64_t t = 0; t < n_tokens && differs.empty(); ++t)
-            if (std::memcmp(y.data() + t * n_out, single.data() + t * n_out,
-                            static_cast<size_t>(n_out) * sizeof(float)) != 0)
-              differs = "n_tokens=" + std::to_string(n_tokens) +
-                        " threads=" + std::to_string(pool->size()) + " token " + std::to_string(t);
-        }
-      }
-      EXPECT_EQ(differs, "") << gguf::ggml_type_info(type).name << " " << simd_level_name(level);
-    }
+    check_batch_invariance(type, n_in, 37, {1, 2, 15, 16, 17, 40}, rng);
   }
-  ASSERT_TRUE(set_simd_level(before).ok());
+  // Long rows and many tokens: the batched kernels decode the weights in several runs and go
+  // over the tokens in several chunks.
+  check_batch_invariance(GgmlType::Q8_0, 4096, 160, {16, 100}, rng);
+  check_batch_invariance(GgmlType::Q4_K, 4096, 160, {16, 100}, rng);
 }
 
 TEST(DotF32, WithinRoundingBoundForAllTailLengths) {
