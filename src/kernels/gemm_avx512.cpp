@@ -204,10 +204,26 @@ struct Q2KType {
 template <typename Type>
 constexpr bool kIsK = std::is_same_v<typename Type::Fields, KFields>;
 
+// ---- the order of the 32-element blocks ------------------------------------------------------
+// Their f32 sums go to 16 partial sums, p[j % 16] for block j (vec_dot_x86.h). The pack and the
+// GEMM activation rows hold the blocks of a row of n in the order the kernel adds them: those
+// of partial sum 0 (blocks 0, 16, 32, ...), then those of partial sum 1, ..., so that the
+// kernel accumulates one partial sum at a time in registers and reads both sequentially.
+
+// Blocks of partial sum p: n / 16, one more for p < n % 16.
+inline int64_t partial_blocks(int p, int64_t n) { return n / 16 + (p < n % 16 ? 1 : 0); }
+
+// The position of block j in that order.
+inline int64_t block_position(int64_t j, int64_t n) {
+  const int64_t p = j % 16;
+  return p * (n / 16) + std::min(p, n % 16) + j / 16;
+}
+
 // ---- GEMM activation rows -------------------------------------------------------------------
 // qs int8[K] | d f32[K / G] | corr int32[K / S] (-offset * sub-block sum; if offset) | then, if
 // min: 32-element types s f32[K / S] (Q8_1's s); K-quants int32[K / S / 2], the sums of
-// sub-blocks 2i and 2i + 1 as the low and high int16.
+// sub-blocks 2i and 2i + 1 as the low and high int16. The 32-element types hold their blocks
+// at block_position.
 
 template <typename Type>
 struct RowLayout {
@@ -237,11 +253,12 @@ void prepare(const void* activation_row, int64_t k, void* gemm_row) {
   if constexpr (!kIsK<Type>) {
     auto* minsum = reinterpret_cast<float*>(out + layout.minsum_at());
     const Q8Row a(activation_row, k);
-    std::memcpy(out, a.qs, static_cast<size_t>(k));
-    std::memcpy(d, a.d, 4 * static_cast<size_t>(k / 32));
     for (int64_t j = 0; j < k / 32; ++j) {
-      if constexpr (Type::kOffset != 0) corr[j] = -Type::kOffset * a.sum[j];
-      if constexpr (Type::kMin) minsum[j] = a.s[j];
+      const int64_t m = block_position(j, k / 32);
+      std::memcpy(out + 32 * m, a.qs + 32 * j, 32);
+      d[m] = a.d[j];
+      if constexpr (Type::kOffset != 0) corr[m] = -Type::kOffset * a.sum[j];
+      if constexpr (Type::kMin) minsum[m] = a.s[j];
     }
   } else {
     auto* minsum = reinterpret_cast<uint32_t*>(out + layout.minsum_at());
@@ -307,38 +324,41 @@ inline void sub_block_sums(const uint8_t* p, const uint8_t* rows, size_t row_byt
   }
 }
 
-// 32-element block types: 16 partial sums per row lane and token, p[j % 16] for block j.
+// 32-element block types: 16 partial sums per row lane and token, accumulated one after the
+// other in registers over the blocks in block_position order, then added pairwise.
 template <typename Type, int T>
 void legacy_kernel(const uint8_t* pack, int64_t k, const uint8_t* rows, size_t row_bytes, float* y,
                    int64_t y_stride, __mmask16 store_mask) {
   const RowLayout<Type> layout{k};
   __m512 partial[16][T];
-  for (auto& acc : partial)
+  const uint8_t* p = pack;
+  int64_t m = 0;  // position of the next block
+  for (int part = 0; part < 16; ++part) {
+    __m512(&acc)[T] = partial[part];
 #pragma GCC unroll 8
     for (int t = 0; t < T; ++t) acc[t] = _mm512_setzero_ps();
-  const uint8_t* p = pack;
-  for (int64_t j = 0; j < k / 32; ++j) {
-    __m512i sums[T];
-    sub_block_sums<Type, T>(p, rows, row_bytes, layout, j, sums);
-    p += 16 * 32;
-    const __m512 scale = _mm512_load_ps(p);
-    p += 64;
-    __m512 min;
-    if constexpr (Type::kMin) {
-      min = _mm512_load_ps(p);
+    for (const int64_t end = m + partial_blocks(part, k / 32); m < end; ++m) {
+      __m512i sums[T];
+      sub_block_sums<Type, T>(p, rows, row_bytes, layout, m, sums);
+      p += 16 * 32;
+      const __m512 scale = _mm512_load_ps(p);
       p += 64;
-    }
-    __m512(&acc)[T] = partial[j % 16];
+      __m512 min;
+      if constexpr (Type::kMin) {
+        min = _mm512_load_ps(p);
+        p += 64;
+      }
 #pragma GCC unroll 8
-    for (int t = 0; t < T; ++t) {
-      const uint8_t* row = rows + t * row_bytes;
-      const float d = reinterpret_cast<const float*>(row + layout.d_at())[j];
-      acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sums[t]), _mm512_mul_ps(scale, _mm512_set1_ps(d)),
-                               acc[t]);
-      if constexpr (Type::kMin)
-        acc[t] = _mm512_fmadd_ps(
-            min, _mm512_set1_ps(reinterpret_cast<const float*>(row + layout.minsum_at())[j]),
-            acc[t]);
+      for (int t = 0; t < T; ++t) {
+        const uint8_t* row = rows + t * row_bytes;
+        const float d = reinterpret_cast<const float*>(row + layout.d_at())[m];
+        acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sums[t]),
+                                 _mm512_mul_ps(scale, _mm512_set1_ps(d)), acc[t]);
+        if constexpr (Type::kMin)
+          acc[t] = _mm512_fmadd_ps(
+              min, _mm512_set1_ps(reinterpret_cast<const float*>(row + layout.minsum_at())[m]),
+              acc[t]);
+      }
     }
   }
   for (int width = 8; width > 0; width /= 2)
@@ -524,7 +544,11 @@ void pack_group(const GemmProblem& p, int64_t row0, int rows_in_group, Scratch& 
     else
       Type::decode(row, k, q, LegacyFields{s.scale.data() + r, s.min.data() + r});
   }
+  // Sub-block j goes to position j, or block_position(j) for the 32-element types.
+  uint8_t* const start = out;
   for (int64_t j = 0; j < n_sub; ++j) {
+    if constexpr (!kIsK<Type>)
+      out = start + block_position(j, n_sub) * pack_sub_block_bytes<Type>();
     for (int h = 0; h < Type::S / 16; ++h) {
       transpose_16x4(s.q.data() + j * Type::S + 16 * h, k, out);
       out += 256;
