@@ -11,8 +11,9 @@
 // batch:
 //  - 32-element block types: per block j, p[j % 16] = fma(float(sum_j), d_w * d_a, p[j % 16])
 //    (then fma(m_w, s_a, p[j % 16]) with mins), 16 partial sums added pairwise at the end;
-//  - K-quants: per super-block, the exact integer sum_j scale_j * sum_j (and sum_j min_j *
-//    bsum_j), then acc = fma(float(sum), d_w * d_a, acc) (and fnmadd with dmin_w * d_a).
+//  - K-quants: per super-block, the exact integers S = sum over its sub-blocks of scale * sum
+//    (and M = sum of min * activation sum), then acc = fma(float(S), d_w * d_a, acc) (and
+//    acc = fnmadd(float(M), dmin_w * d_a, acc)).
 #define GENGYUN_X86_NS avx512
 #include "kernels/vec_dot_x86.h"
 // vec_dot_x86.h first: it sets up the intrinsics and the block decoders used here.

@@ -3,7 +3,8 @@
 // (adds AVX-512 VNNI: the u8 x s8 and s16 x s16 multiply-adds fuse into vpdpbusd / vpdpwssd;
 // f32, f16 and bf16 rows use 512-bit vectors). Semantics are those of vec_dot_scalar.h; the
 // integer sums of every block are the same exact values, only the f32 scaling and the order
-// of the f32 accumulation differ.
+// of the f32 accumulation differ. The AVX-512 quantized kernels follow the order of the
+// batched kernels of gemm_avx512.cpp exactly (batch invariance, matmul.h).
 //
 // Include only from a file compiled with at least -mavx2 -mfma -mf16c, after defining
 // GENGYUN_X86_NS as that file's namespace (avx2 or avx512): everything here then has
