@@ -423,6 +423,15 @@ inline __m128 hsum_to_float(__m256i a, __m256i b) {
   return _mm_cvtepi32_ps(_mm_add_epi32(u, _mm_unpackhi_epi64(u, u)));
 }
 
+// Lanes 0..3: the sums of the 8 int32 lanes of a, b, c and d, as f32.
+inline __m128 hsum_to_float(__m256i a, __m256i b, __m256i c, __m256i d) {
+  const __m256i ab = _mm256_add_epi32(_mm256_unpacklo_epi32(a, b), _mm256_unpackhi_epi32(a, b));
+  const __m256i cd = _mm256_add_epi32(_mm256_unpacklo_epi32(c, d), _mm256_unpackhi_epi32(c, d));
+  // Per 128-bit half: the sums of a, b, c and d over that half.
+  const __m256i t = _mm256_add_epi32(_mm256_unpacklo_epi64(ab, cd), _mm256_unpackhi_epi64(ab, cd));
+  return _mm_cvtepi32_ps(_mm_add_epi32(_mm256_castsi256_si128(t), _mm256_extracti128_si256(t, 1)));
+}
+
 // The f32 steps of one block: acc + float(S) * (d_w * d_a) with S in lane 0 of totals, then,
 // for a block with mins, - float(M) * (dmin_w * d_a) with M in lane 1; lane 0 of acc.
 template <typename Block>
@@ -440,9 +449,9 @@ inline __m128 add_block(__m128 acc, __m128 totals, const Block& b, const float& 
 }
 #endif
 
-// The f32 steps over the nb blocks of a row (see above). block_sums(i) gives block i's
-// integer sums: 8 int32 lanes that add up to S, or, for a type with mins, a pair of such lanes
-// for S and M.
+// The f32 steps over the nb blocks of one row x (see above). block_sums(b, a) gives the
+// integer sums of weight block b against activation block a: 8 int32 lanes that add up to S,
+// or, for a type with mins, a pair of such lanes for S and M.
 template <typename Block, typename BlockSums>
 __attribute__((always_inline)) inline float add_blocks(const Block* x, const BlockQ8_K* y,
                                                        int64_t nb, BlockSums block_sums) {
@@ -451,10 +460,10 @@ __attribute__((always_inline)) inline float add_blocks(const Block* x, const Blo
   __m128 acc = _mm_setzero_ps();
   for (int64_t i = 0; i < nb; ++i) {
     if constexpr (kMins) {
-      const auto [s, m] = block_sums(i);
+      const auto [s, m] = block_sums(x[i], y[i]);
       acc = add_block(acc, hsum_to_float(s, m), x[i], y[i].d);
     } else {
-      acc = add_block(acc, hsum_to_float(block_sums(i)), x[i], y[i].d);
+      acc = add_block(acc, hsum_to_float(block_sums(x[i], y[i])), x[i], y[i].d);
     }
   }
   return _mm_cvtss_f32(acc);
@@ -463,16 +472,70 @@ __attribute__((always_inline)) inline float add_blocks(const Block* x, const Blo
   for (int64_t i = 0; i < nb; ++i) {
     const __m256 d = _mm256_set1_ps(half_to_float(x[i].d) * y[i].d);
     if constexpr (kMins) {
-      const auto [s, m] = block_sums(i);
+      const auto [s, m] = block_sums(x[i], y[i]);
       acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(s), acc);
       acc = _mm256_fnmadd_ps(_mm256_set1_ps(half_to_float(x[i].dmin) * y[i].d),
                              _mm256_cvtepi32_ps(m), acc);
     } else {
-      acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(block_sums(i)), acc);
+      acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(block_sums(x[i], y[i])), acc);
     }
   }
   return hsum(acc);
 #endif
+}
+
+#if defined(__AVX512F__)
+// The same for two rows x0 and x1 at once, lanes 0 and 1 of every f32 vector: one horizontal
+// sum and one fused multiply-add serve both, and each lane takes the steps of add_blocks.
+template <typename Block, typename BlockSums>
+__attribute__((always_inline)) inline __m128 add_blocks(const Block* x0, const Block* x1,
+                                                        const BlockQ8_K* y, int64_t nb,
+                                                        BlockSums block_sums) {
+  // Two f16 fields as int16 lanes 0 and 1.
+  auto fields = [](uint16_t f0, uint16_t f1) {
+    return _mm_cvtsi32_si128(static_cast<int>(static_cast<uint32_t>(f1) << 16 | f0));
+  };
+  __m128 acc = _mm_setzero_ps();
+  for (int64_t i = 0; i < nb; ++i) {
+    const __m128 d_a = _mm_set1_ps(y[i].d);
+    if constexpr (requires(const Block& b) { b.dmin; }) {
+      const auto [s0, m0] = block_sums(x0[i], y[i]);
+      const auto [s1, m1] = block_sums(x1[i], y[i]);
+      // Lanes S0, S1, M0, M1 and d_w0, d_w1, dmin_w0, dmin_w1 (times d_a).
+      const __m128 totals = hsum_to_float(s0, s1, m0, m1);
+      const __m128 scales =
+          _mm_mul_ps(_mm_cvtph_ps(_mm_unpacklo_epi32(fields(x0[i].d, x1[i].d),
+                                                     fields(x0[i].dmin, x1[i].dmin))),
+                     d_a);
+      acc = _mm_fmadd_ps(totals, scales, acc);
+      acc = _mm_fnmadd_ps(_mm_movehl_ps(totals, totals), _mm_movehl_ps(scales, scales), acc);
+    } else {
+      const __m128 totals = hsum_to_float(block_sums(x0[i], y[i]), block_sums(x1[i], y[i]));
+      acc = _mm_fmadd_ps(totals, _mm_mul_ps(_mm_cvtph_ps(fields(x0[i].d, x1[i].d)), d_a), acc);
+    }
+  }
+  return acc;
+}
+#endif
+
+// VecDotFn for a K-quant type: add_blocks over each row (two rows at a time with AVX-512).
+template <typename Block, typename BlockSums>
+__attribute__((always_inline)) inline void k_rows(int64_t n, const void* w, size_t w_row_bytes,
+                                                  int64_t n_rows, const void* a, float* out,
+                                                  BlockSums block_sums) {
+  const auto* y = static_cast<const BlockQ8_K*>(a);
+  auto row = [&](int64_t r) {
+    return reinterpret_cast<const Block*>(static_cast<const uint8_t*>(w) + r * w_row_bytes);
+  };
+  int64_t r = 0;
+#if defined(__AVX512F__)
+  for (; r + 2 <= n_rows; r += 2) {
+    const __m128 acc = add_blocks(row(r), row(r + 1), y, n / kQK_K, block_sums);
+    out[r] = _mm_cvtss_f32(acc);
+    out[r + 1] = _mm_cvtss_f32(_mm_movehdup_ps(acc));
+  }
+#endif
+  for (; r < n_rows; ++r) out[r] = add_blocks(row(r), y, n / kQK_K, block_sums);
 }
 
 // int16 lanes [s[2c] x 8 | s[2c+1] x 8] from 16 int16 scales held as `low` = s[0..7] and
@@ -533,14 +596,13 @@ inline __m128i scales_as_int16(uint64_t scales) {
 // Q4_K and Q5_K: 4 chunks of 64 elements, each the low then the high nibbles of 32 bytes of
 // qs (Q5_K: plus bit 2j / 2j+1 of qh as the fifth bit).
 template <bool kFifthBit, typename Block>
-inline float vec_dot_q45_k(int64_t n, const void* w, const void* a) {
-  const auto* x = static_cast<const Block*>(w);
-  const auto* y = static_cast<const BlockQ8_K*>(a);
-  return add_blocks(
-      x, y, n / kQK_K, [&](int64_t i) __attribute__((always_inline)) {
-        const Block& b = x[i];
+inline void vec_dot_q45_k(int64_t n, const void* w, size_t w_row_bytes, int64_t n_rows,
+                          const void* a, float* y) {
+  k_rows<Block>(
+      n, w, w_row_bytes, n_rows, a,
+      y, [&](const Block& b, const BlockQ8_K& a_block) __attribute__((always_inline)) {
         const ScalesMins sm = unpack_scales_mins_k4(b.scales);
-        const int8_t* q8 = y[i].qs;
+        const int8_t* q8 = a_block.qs;
 #if defined(__AVX512F__)
         const __m512i scales = _mm512_broadcast_i32x4(scales_as_int16(sm.scales));
         __m512i high_bits;
@@ -593,30 +655,31 @@ inline float vec_dot_q45_k(int64_t n, const void* w, const void* a) {
     }
     const __m256i scaled = sums;
 #endif
-        return std::pair{scaled, mins_times_bsums(sm.mins, y[i])};
+        return std::pair{scaled, mins_times_bsums(sm.mins, a_block)};
       });
 }
 
-inline float vec_dot_q4_K_impl(int64_t n, const void* w, const void* a) {
-  return vec_dot_q45_k<false, BlockQ4_K>(n, w, a);
+inline void vec_dot_q4_K_impl(int64_t n, const void* w, size_t w_row_bytes, int64_t n_rows,
+                              const void* a, float* y) {
+  vec_dot_q45_k<false, BlockQ4_K>(n, w, w_row_bytes, n_rows, a, y);
 }
 
-inline float vec_dot_q5_K_impl(int64_t n, const void* w, const void* a) {
-  return vec_dot_q45_k<true, BlockQ5_K>(n, w, a);
+inline void vec_dot_q5_K_impl(int64_t n, const void* w, size_t w_row_bytes, int64_t n_rows,
+                              const void* a, float* y) {
+  vec_dot_q45_k<true, BlockQ5_K>(n, w, w_row_bytes, n_rows, a, y);
 }
 
 // Q6_K: per half of 128 elements, 64 bytes of ql (low nibbles: elements 0..63, high nibbles:
 // 64..127) and 32 bytes of qh (2 bits per 32-element chunk). The quants are used unsigned
 // (0..63); the offset 32 comes back as 32 * sum_g scale_g * bsum_g.
-inline float vec_dot_q6_K_impl(int64_t n, const void* w, const void* a) {
-  const auto* x = static_cast<const BlockQ6_K*>(w);
-  const auto* y = static_cast<const BlockQ8_K*>(a);
-  return add_blocks(
-      x, y, n / kQK_K, [&](int64_t i) __attribute__((always_inline)) {
-        const BlockQ6_K& b = x[i];
+inline void vec_dot_q6_K_impl(int64_t n, const void* w, size_t w_row_bytes, int64_t n_rows,
+                              const void* a, float* y) {
+  k_rows<BlockQ6_K>(
+      n, w, w_row_bytes, n_rows, a,
+      y, [&](const BlockQ6_K& b, const BlockQ8_K& a_block) __attribute__((always_inline)) {
         const __m256i scale16 =
             _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b.scales)));
-        const int8_t* q8 = y[i].qs;
+        const int8_t* q8 = a_block.qs;
 #if defined(__AVX512F__)
         const __m512i scales = _mm512_castsi256_si512(scale16);
         const __m512i low_mask = _mm512_set1_epi8(0x0F);
@@ -683,7 +746,7 @@ inline float vec_dot_q6_K_impl(int64_t n, const void* w, const void* a) {
     const __m256i dots = sums;
 #endif
         const __m256i scaled =
-            _mm256_sub_epi32(dots, _mm256_slli_epi32(scaled_bsums(scale16, y[i]), 5));
+            _mm256_sub_epi32(dots, _mm256_slli_epi32(scaled_bsums(scale16, a_block), 5));
         return scaled;
       });
 }
@@ -709,19 +772,18 @@ inline __m128i unpack_q3_k_scales_minus_32(const uint8_t packed[12]) {
 // Q3_K: element 128 h + 32 s + l has low bits (qs[32 h + l] >> 2s) & 3 and third bit
 // (hmask[l] >> (4 h + s)) & 1; the quant is low | third << 2 minus 4, used unsigned with the
 // offset taken back as 4 * sum_g scale_g * bsum_g.
-inline float vec_dot_q3_K_impl(int64_t n, const void* w, const void* a) {
-  const auto* x = static_cast<const BlockQ3_K*>(w);
-  const auto* y = static_cast<const BlockQ8_K*>(a);
+inline void vec_dot_q3_K_impl(int64_t n, const void* w, size_t w_row_bytes, int64_t n_rows,
+                              const void* a, float* y) {
   const __m256i two_bits = _mm256_set1_epi8(0x03);
   const __m256i one = _mm256_set1_epi8(0x01);
-  return add_blocks(
-      x, y, n / kQK_K, [&](int64_t i) __attribute__((always_inline)) {
-        const BlockQ3_K& b = x[i];
+  k_rows<BlockQ3_K>(
+      n, w, w_row_bytes, n_rows, a,
+      y, [&](const BlockQ3_K& b, const BlockQ8_K& a_block) __attribute__((always_inline)) {
         const __m256i scale16 = _mm256_cvtepi8_epi16(unpack_q3_k_scales_minus_32(b.scales));
         const __m256i low = _mm256_permute2x128_si256(scale16, scale16, 0x00);
         const __m256i high = _mm256_permute2x128_si256(scale16, scale16, 0x11);
         const __m256i hmask = load256(b.hmask);
-        const int8_t* q8 = y[i].qs;
+        const int8_t* q8 = a_block.qs;
         __m256i sums = _mm256_setzero_si256();
 #pragma GCC unroll 2
         for (int h = 0; h < 2; ++h) {
@@ -735,26 +797,25 @@ inline float vec_dot_q3_K_impl(int64_t n, const void* w, const void* a) {
             sums = dot_s16(sums, p, group_scales(low, high, 4 * h + s));
           }
         }
-        return _mm256_sub_epi32(sums, _mm256_slli_epi32(scaled_bsums(scale16, y[i]), 2));
+        return _mm256_sub_epi32(sums, _mm256_slli_epi32(scaled_bsums(scale16, a_block), 2));
       });
 }
 
 // Q2_K: element 128 h + 32 s + l is (qs[32 h + l] >> 2s) & 3; 16 scales (low nibble) and
 // mins (high nibble) per 16 elements.
-inline float vec_dot_q2_K_impl(int64_t n, const void* w, const void* a) {
-  const auto* x = static_cast<const BlockQ2_K*>(w);
-  const auto* y = static_cast<const BlockQ8_K*>(a);
+inline void vec_dot_q2_K_impl(int64_t n, const void* w, size_t w_row_bytes, int64_t n_rows,
+                              const void* a, float* y) {
   const __m256i two_bits = _mm256_set1_epi8(0x03);
-  return add_blocks(
-      x, y, n / kQK_K, [&](int64_t i) __attribute__((always_inline)) {
-        const BlockQ2_K& b = x[i];
+  k_rows<BlockQ2_K>(
+      n, w, w_row_bytes, n_rows, a,
+      y, [&](const BlockQ2_K& b, const BlockQ8_K& a_block) __attribute__((always_inline)) {
         const __m128i packed = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b.scales));
         const __m256i scale16 = _mm256_cvtepu8_epi16(_mm_and_si128(packed, _mm_set1_epi8(0x0F)));
         const __m256i min16 =
             _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(packed, 4), _mm_set1_epi8(0x0F)));
         const __m256i low = _mm256_permute2x128_si256(scale16, scale16, 0x00);
         const __m256i high = _mm256_permute2x128_si256(scale16, scale16, 0x11);
-        const int8_t* q8 = y[i].qs;
+        const int8_t* q8 = a_block.qs;
         __m256i sums = _mm256_setzero_si256();
 #pragma GCC unroll 2
         for (int h = 0; h < 2; ++h) {
@@ -766,7 +827,7 @@ inline float vec_dot_q2_K_impl(int64_t n, const void* w, const void* a) {
             sums = dot_s16(sums, p, group_scales(low, high, 4 * h + s));
           }
         }
-        return std::pair{sums, scaled_bsums(min16, y[i])};
+        return std::pair{sums, scaled_bsums(min16, a_block)};
       });
 }
 
