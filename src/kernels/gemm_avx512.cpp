@@ -55,10 +55,10 @@ struct KFields {
 };
 
 // A K-quant type's sub-block sums (with Q8_K activations in [-128, 127]) fit in int16 when
-// S * kMaxQuant * 128 does, kMaxQuant the largest |quant - offset|: its scales are then applied
+// S * 128 * kMaxQuant does, kMaxQuant the largest |quant - offset|: its scales are then applied
 // with vpmaddwd, one instruction, instead of vpmulld, two.
 template <typename Type>
-constexpr bool kNarrowSums = Type::S* Type::kMaxQuant * 128 <= 32767;
+constexpr bool kNarrowSums = Type::S * 128 * Type::kMaxQuant <= 32767;
 
 // A sub-block scale as its int32 lane: the scale itself for vpmulld, or, with narrow sums, the
 // int16 scale in the low half and 0 in the high half, so that vpmaddwd multiplies the sum's low

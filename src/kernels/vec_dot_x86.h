@@ -252,7 +252,7 @@ struct Q5_1Weights2 {
   }
 };
 
-// Lane j = lane 2j + lane 2j + 1 of the 32 lanes a | b.
+// Lane j = the sum of lanes 2j and 2j + 1 of the 32 lanes a | b.
 inline __m512i add_adjacent(__m512i a, __m512i b) {
   const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
   const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
@@ -403,7 +403,7 @@ inline float vec_dot_q5_1_impl(int64_t n, const void* w, const void* a) {
 // mins, M = sum_g min_g * bsum_g. add_blocks then applies the f32 steps, which differ by level:
 //  - AVX-512, in the order of the batched kernels (gemm_avx512.cpp), so that a token's outputs
 //    do not depend on the batch it is in: block by block from acc = +0,
-//      acc = fma(float(S), d_w * d_a, acc);   acc = fma(-float(M), dmin_w * d_a, acc);
+//      acc = fma(float(S), d_w * d_a, acc);   acc = fnmadd(float(M), dmin_w * d_a, acc);
 //  - AVX2 (no batched kernels): the lanes scaled and accumulated in 8 f32 lanes, and one
 //    horizontal sum per row.
 
