@@ -1,8 +1,9 @@
 // Batched products for prefill: many tokens against one weight matrix. Each group of 16
 // weight rows is decoded once into an interleaved layout (4 bytes of each of the 16 rows side
-// by side, unsigned quants, f32 scales per sub-block) that a register-blocked kernel multiplies
-// with 8 tokens at a time, so each weight byte is read from memory once per call and decoded
-// once per call. Internal to kernels/.
+// by side, unsigned quants, the scales of each sub-block) that a register-blocked kernel
+// multiplies with 8 tokens at a time, so each weight byte is read from memory once per call
+// and decoded once per call. Each output is reduced in the same order as the type's vec_dot at
+// the same level, so a token's outputs do not depend on the batch. Internal to kernels/.
 #pragma once
 
 #include <cstddef>
@@ -29,7 +30,8 @@ struct GemmKernels {
   /// Builds one token's GEMM activation row from its activation row (activation_rows.h).
   void (*prepare)(const void* activation_row, int64_t n_in, void* gemm_row);
   /// y[t, o] for weight rows o in [row_begin, row_end) and every token; row_begin a multiple
-  /// of 16. Uses a per-thread scratch buffer for the decoded weights.
+  /// of 16. Bit-identical to the type's vec_dot at the same level for every (t, o). Uses a
+  /// per-thread scratch buffer for the decoded weights.
   void (*multiply)(const GemmProblem& p, int64_t row_begin, int64_t row_end);
 };
 

@@ -1,16 +1,24 @@
 // AVX-512 VNNI batched products (gemm.h) for the quantized types. Per group of 16 weight rows,
-// every row is decoded to unsigned 8-bit quants with an f32 scale (and min) per sub-block of S
-// elements, the 16 rows are interleaved 4 bytes at a time, and vpdpbusd multiplies one such
+// every row is decoded to unsigned 8-bit quants and the scales (and mins) of its sub-blocks of
+// S elements, the 16 rows are interleaved 4 bytes at a time, and vpdpbusd multiplies one such
 // 64-byte vector with 4 activation bytes of a token broadcast to all 16 lanes: 16 rows x 4
 // elements per instruction, 8 tokens per pass over the group's weights.
 //
 // Integer sums are exact: a type whose quants carry an offset (w = s * (q - o)) is computed
 // with unsigned q and the activation side's -o * (sum of the sub-block's activation quants)
-// as the initial value of each sum. Scales and mins are applied in f32 per sub-block.
+// as the initial value of each sum. The f32 steps are those of the type's AVX-512 vec_dot
+// (vec_dot_x86.h), lane by lane, so that a token's outputs are the same bits whatever the
+// batch:
+//  - 32-element block types: per block j, p[j % 16] = fma(float(sum_j), d_w * d_a, p[j % 16])
+//    (then fma(m_w, s_a, p[j % 16]) with mins), 16 partial sums added pairwise at the end;
+//  - K-quants: per super-block, the exact integers S = sum over its sub-blocks of scale * sum
+//    (and M = sum of min * activation sum), then acc = fma(float(S), d_w * d_a, acc) (and
+//    acc = fnmadd(float(M), dmin_w * d_a, acc)).
 #define GENGYUN_X86_NS avx512
 #include "kernels/vec_dot_x86.h"
 // vec_dot_x86.h first: it sets up the intrinsics and the block decoders used here.
 #include <algorithm>
+#include <type_traits>
 #include <vector>
 
 #include "gguf/ggml_type.h"
@@ -28,32 +36,63 @@ inline size_t round64(size_t bytes) { return (bytes + 63) / 64 * 64; }
 // ---- weight types ---------------------------------------------------------------------------
 // Each type names its sub-block size S, the activation scale block G (32: Q8_0 / Q8_1 rows,
 // 256: Q8_K rows), its quant offset and whether it has a min, and decodes one weight row of K
-// elements into q[K] (unsigned) and the scale and min of each sub-block j at scale[16 j] and
-// min[16 j] (the 16 rows of a group side by side).
+// elements into q[K] (unsigned) and its per-block fields. The field arrays hold the 16 rows of
+// a group side by side (decode gets them at its row's lane), so 64 bytes are one field of all
+// 16 rows.
+
+// The 32-element block types: an f16 scale (and min) per block of 32, used as f32.
+struct LegacyFields {
+  float* scale;  // block j: scale[16 j]
+  float* min;    // block j: min[16 j]
+};
+
+// The K-quants: an integer scale (and min) per sub-block, an f16 d (and dmin) per super-block.
+struct KFields {
+  int32_t* scale;  // sub-block j: scale[16 j] (scale_lane)
+  int16_t* min;    // sub-block j: min[32 (j / 2) + j % 2] (two per 32-bit lane, for vpdpwssd)
+  float* d;        // super-block b: d[16 b]
+  float* dmin;     // super-block b: dmin[16 b]
+};
+
+// A K-quant type's sub-block sums (with Q8_K activations in [-128, 127]) fit in int16 when
+// S * 128 * kMaxQuant does, kMaxQuant the largest |quant - offset|: its scales are then applied
+// with vpmaddwd, one instruction, instead of vpmulld, two.
+template <typename Type>
+constexpr bool kNarrowSums = Type::S * 128 * Type::kMaxQuant <= 32767;
+
+// A sub-block scale as its int32 lane: the scale itself for vpmulld, or, with narrow sums, the
+// int16 scale in the low half and 0 in the high half, so that vpmaddwd multiplies the sum's low
+// half (the whole sum) by it and its high half (the sign) by 0.
+template <typename Type>
+int32_t scale_lane(int scale) {
+  return kNarrowSums<Type> ? static_cast<uint16_t>(scale) : scale;
+}
 
 template <typename W>
 struct LegacyType {
   using Block = typename W::Block;
+  using Fields = LegacyFields;
   static constexpr int S = 32, G = 32;
   static constexpr int kOffset = W::kSigned ? 128 : W::kOffset;
   static constexpr bool kMin = requires(const Block& b) { b.m; };
-  static void decode(const uint8_t* row, int64_t k, uint8_t* q, float* scale, float* min) {
+  static void decode(const uint8_t* row, int64_t k, uint8_t* q, const Fields& f) {
     const auto* x = reinterpret_cast<const Block*>(row);
     for (int64_t i = 0; i < k / 32; ++i) {
       __m256i v = W::unpack(x[i]);
       if constexpr (W::kSigned) v = _mm256_xor_si256(v, _mm256_set1_epi8(static_cast<char>(0x80)));
       _mm256_storeu_si256(reinterpret_cast<__m256i*>(q + 32 * i), v);
-      scale[16 * i] = half_to_float(x[i].d);
-      if constexpr (kMin) min[16 * i] = half_to_float(x[i].m);
+      f.scale[16 * i] = half_to_float(x[i].d);
+      if constexpr (kMin) f.min[16 * i] = half_to_float(x[i].m);
     }
   }
 };
 
 template <bool kFifthBit, typename Block>
 struct Q45KType {
-  static constexpr int S = 32, G = 256, kOffset = 0;
+  using Fields = KFields;
+  static constexpr int S = 32, G = 256, kOffset = 0, kMaxQuant = kFifthBit ? 31 : 15;
   static constexpr bool kMin = true;
-  static void decode(const uint8_t* row, int64_t k, uint8_t* q, float* scale, float* min) {
+  static void decode(const uint8_t* row, int64_t k, uint8_t* q, const Fields& f) {
     const auto* x = reinterpret_cast<const Block*>(row);
     const __m256i low_mask = _mm256_set1_epi8(0x0F);
     for (int64_t i = 0; i < k / kQK_K; ++i) {
@@ -76,21 +115,24 @@ struct Q45KType {
         _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + 64 * j), lo);
         _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + 64 * j + 32), hi);
       }
-      const float d = half_to_float(b.d), dmin = half_to_float(b.dmin);
       for (int j = 0; j < 8; ++j) {
         uint8_t sc, m;
         scale_min_k4(j, b.scales, sc, m);
-        scale[16 * (8 * i + j)] = d * sc;
-        min[16 * (8 * i + j)] = -dmin * m;
+        const int64_t sub = 8 * i + j;
+        f.scale[16 * sub] = scale_lane<Q45KType>(sc);
+        f.min[32 * (sub / 2) + sub % 2] = m;
       }
+      f.d[16 * i] = half_to_float(b.d);
+      f.dmin[16 * i] = half_to_float(b.dmin);
     }
   }
 };
 
 struct Q6KType {
-  static constexpr int S = 16, G = 256, kOffset = 32;
+  using Fields = KFields;
+  static constexpr int S = 16, G = 256, kOffset = 32, kMaxQuant = 32;
   static constexpr bool kMin = false;
-  static void decode(const uint8_t* row, int64_t k, uint8_t* q, float* scale, float*) {
+  static void decode(const uint8_t* row, int64_t k, uint8_t* q, const Fields& f) {
     const auto* x = reinterpret_cast<const BlockQ6_K*>(row);
     const __m256i low_mask = _mm256_set1_epi8(0x0F), two_bits = _mm256_set1_epi8(0x03);
     for (int64_t i = 0; i < k / kQK_K; ++i) {
@@ -114,16 +156,17 @@ struct Q6KType {
         for (int s = 0; s < 4; ++s)
           _mm256_storeu_si256(reinterpret_cast<__m256i*>(q + kQK_K * i + 128 * h + 32 * s), v[s]);
       }
-      const float d = half_to_float(b.d);
-      for (int g = 0; g < 16; ++g) scale[16 * (16 * i + g)] = d * b.scales[g];
+      for (int g = 0; g < 16; ++g) f.scale[16 * (16 * i + g)] = scale_lane<Q6KType>(b.scales[g]);
+      f.d[16 * i] = half_to_float(b.d);
     }
   }
 };
 
 struct Q3KType {
-  static constexpr int S = 16, G = 256, kOffset = 4;
+  using Fields = KFields;
+  static constexpr int S = 16, G = 256, kOffset = 4, kMaxQuant = 4;
   static constexpr bool kMin = false;
-  static void decode(const uint8_t* row, int64_t k, uint8_t* q, float* scale, float*) {
+  static void decode(const uint8_t* row, int64_t k, uint8_t* q, const Fields& f) {
     const auto* x = reinterpret_cast<const BlockQ3_K*>(row);
     for (int64_t i = 0; i < k / kQK_K; ++i) {
       const BlockQ3_K& b = x[i];
@@ -141,16 +184,17 @@ struct Q3KType {
       }
       int8_t sc[16];
       unpack_q3_k_scales(b.scales, sc);
-      const float d = half_to_float(b.d);
-      for (int g = 0; g < 16; ++g) scale[16 * (16 * i + g)] = d * (sc[g] - 32);
+      for (int g = 0; g < 16; ++g) f.scale[16 * (16 * i + g)] = scale_lane<Q3KType>(sc[g] - 32);
+      f.d[16 * i] = half_to_float(b.d);
     }
   }
 };
 
 struct Q2KType {
-  static constexpr int S = 16, G = 256, kOffset = 0;
+  using Fields = KFields;
+  static constexpr int S = 16, G = 256, kOffset = 0, kMaxQuant = 3;
   static constexpr bool kMin = true;
-  static void decode(const uint8_t* row, int64_t k, uint8_t* q, float* scale, float* min) {
+  static void decode(const uint8_t* row, int64_t k, uint8_t* q, const Fields& f) {
     const auto* x = reinterpret_cast<const BlockQ2_K*>(row);
     for (int64_t i = 0; i < k / kQK_K; ++i) {
       const BlockQ2_K& b = x[i];
@@ -161,18 +205,40 @@ struct Q2KType {
               reinterpret_cast<__m256i*>(q + kQK_K * i + 128 * h + 32 * s),
               _mm256_and_si256(_mm256_srli_epi16(bytes, 2 * s), _mm256_set1_epi8(0x03)));
       }
-      const float d = half_to_float(b.d), dmin = half_to_float(b.dmin);
       for (int g = 0; g < 16; ++g) {
-        scale[16 * (16 * i + g)] = d * (b.scales[g] & 0x0F);
-        min[16 * (16 * i + g)] = -dmin * (b.scales[g] >> 4);
+        const int64_t sub = 16 * i + g;
+        f.scale[16 * sub] = scale_lane<Q2KType>(b.scales[g] & 0x0F);
+        f.min[32 * (sub / 2) + sub % 2] = static_cast<int16_t>(b.scales[g] >> 4);
       }
+      f.d[16 * i] = half_to_float(b.d);
+      f.dmin[16 * i] = half_to_float(b.dmin);
     }
   }
 };
 
+template <typename Type>
+constexpr bool kIsK = std::is_same_v<typename Type::Fields, KFields>;
+
+// ---- the order of the 32-element blocks ------------------------------------------------------
+// Their f32 sums go to 16 partial sums, p[j % 16] for block j (vec_dot_x86.h). The pack and the
+// GEMM activation rows hold the blocks of a row of n in the order the kernel adds them: those
+// of partial sum 0 (blocks 0, 16, 32, ...), then those of partial sum 1, ..., so that the
+// kernel accumulates one partial sum at a time in registers and reads both sequentially.
+
+// Blocks of partial sum p: n / 16, one more for p < n % 16.
+inline int64_t partial_blocks(int p, int64_t n) { return n / 16 + (p < n % 16 ? 1 : 0); }
+
+// The position of block j in that order.
+inline int64_t block_position(int64_t j, int64_t n) {
+  const int64_t p = j % 16;
+  return p * (n / 16) + std::min(p, n % 16) + j / 16;
+}
+
 // ---- GEMM activation rows -------------------------------------------------------------------
-// qs int8[K] | d f32[K / G] | corr int32[K / S] (-offset * sub-block sum; if offset) |
-// minsum f32[K / S] (if min: Q8_1's s, or the Q8_K sub-block sum).
+// qs int8[K] | d f32[K / G] | corr int32[K / S] (-offset * sub-block sum; if offset) | then, if
+// min: 32-element types s f32[K / S] (Q8_1's s); K-quants int32[K / S / 2], the sums of
+// sub-blocks 2i and 2i + 1 as the low and high int16. The 32-element types hold their blocks
+// at block_position.
 
 template <typename Type>
 struct RowLayout {
@@ -183,7 +249,8 @@ struct RowLayout {
     return corr_at() + (Type::kOffset ? 4 * static_cast<size_t>(k / Type::S) : 0);
   }
   size_t bytes() const {
-    return round64(minsum_at() + (Type::kMin ? 4 * static_cast<size_t>(k / Type::S) : 0));
+    const size_t minsums = static_cast<size_t>(kIsK<Type> ? k / Type::S / 2 : k / Type::S);
+    return round64(minsum_at() + (Type::kMin ? 4 * minsums : 0));
   }
 };
 
@@ -198,78 +265,97 @@ void prepare(const void* activation_row, int64_t k, void* gemm_row) {
   auto* out = static_cast<uint8_t*>(gemm_row);
   auto* d = reinterpret_cast<float*>(out + layout.d_at());
   auto* corr = reinterpret_cast<int32_t*>(out + layout.corr_at());
-  auto* minsum = reinterpret_cast<float*>(out + layout.minsum_at());
-  if constexpr (Type::G == 32) {
+  if constexpr (!kIsK<Type>) {
+    auto* minsum = reinterpret_cast<float*>(out + layout.minsum_at());
     const Q8Row a(activation_row, k);
-    std::memcpy(out, a.qs, static_cast<size_t>(k));
-    std::memcpy(d, a.d, 4 * static_cast<size_t>(k / 32));
     for (int64_t j = 0; j < k / 32; ++j) {
-      if constexpr (Type::kOffset != 0) corr[j] = -Type::kOffset * a.sum[j];
-      if constexpr (Type::kMin) minsum[j] = a.s[j];
+      const int64_t m = block_position(j, k / 32);
+      std::memcpy(out + 32 * m, a.qs + 32 * j, 32);
+      d[m] = a.d[j];
+      if constexpr (Type::kOffset != 0) corr[m] = -Type::kOffset * a.sum[j];
+      if constexpr (Type::kMin) minsum[m] = a.s[j];
     }
   } else {
+    auto* minsum = reinterpret_cast<uint32_t*>(out + layout.minsum_at());
     const auto* a = static_cast<const BlockQ8_K*>(activation_row);
     for (int64_t b = 0; b < k / kQK_K; ++b) {
       std::memcpy(out + kQK_K * b, a[b].qs, kQK_K);
       d[b] = a[b].d;
-      constexpr int kGroups = kQK_K / Type::S;
-      for (int j = 0; j < kGroups; ++j) {
+      constexpr int kSubs = kQK_K / Type::S;
+      for (int j = 0; j < kSubs; ++j) {
         int sum = 0;
         for (int g = j * Type::S / 16; g < (j + 1) * Type::S / 16; ++g) sum += a[b].bsums[g];
-        if constexpr (Type::kOffset != 0) corr[b * kGroups + j] = -Type::kOffset * sum;
-        if constexpr (Type::kMin) minsum[b * kGroups + j] = static_cast<float>(sum);
+        const int64_t sub = b * kSubs + j;
+        if constexpr (Type::kOffset != 0) corr[sub] = -Type::kOffset * sum;
+        // |sum| <= 32 * 128: an int16.
+        if constexpr (Type::kMin)
+          minsum[sub / 2] = (sub % 2 ? minsum[sub / 2] : 0) |
+                            static_cast<uint32_t>(static_cast<uint16_t>(sum)) << (16 * (sub % 2));
       }
     }
   }
 }
 
-// ---- the register-blocked kernel -------------------------------------------------------------
-// Packed weights of a group, per sub-block: S / 4 vectors of 16 rows x 4 bytes, then the 16
-// scales, then (kMin) the 16 mins.
+// ---- the register-blocked kernels -------------------------------------------------------------
+// Packed weights of a group, per sub-block: S / 4 vectors of 16 rows x 4 bytes, then its 16
+// scales (f32 for the 32-element types, int32 for the K-quants), then (32-element types with
+// a min) the 16 f32 mins. The K-quants add per super-block the 16 f32 d, and with a min the
+// 16 f32 dmin and G / S / 2 vectors of 16 int16 pairs of sub-block mins.
 
 template <typename Type>
 constexpr size_t pack_sub_block_bytes() {
-  return 16 * Type::S + 64 + (Type::kMin ? 64 : 0);
+  return 16 * Type::S + 64 + (!kIsK<Type> && Type::kMin ? 64 : 0);
 }
 
+template <typename Type>
+constexpr size_t pack_super_block_extra_bytes() {
+  if constexpr (!kIsK<Type>) return 0;
+  return 64 + (Type::kMin ? 64 + 64 * (Type::G / Type::S / 2) : 0);
+}
+
+// Sums of the S / 4 weight vectors at p with the quants at qs + t * row_bytes (sub-block j),
+// starting from the rows' corrections: exact int32 per row lane and token.
 template <typename Type, int T>
-void block_kernel(const uint8_t* pack, int64_t k, const uint8_t* rows, size_t row_bytes, float* y,
-                  int64_t y_stride, __mmask16 store_mask) {
-  constexpr int S = Type::S, G = Type::G;
-  const RowLayout<Type> layout{k};
-  __m512 acc[T];
+inline void sub_block_sums(const uint8_t* p, const uint8_t* rows, size_t row_bytes,
+                           const RowLayout<Type>& layout, int64_t j, __m512i (&sums)[T]) {
+  constexpr int S = Type::S;
 #pragma GCC unroll 8
-  for (int t = 0; t < T; ++t) acc[t] = _mm512_setzero_ps();
-  const uint8_t* p = pack;
-  for (int64_t b = 0; b < k / G; ++b) {
-    __m512 block[T];
-    if constexpr (G > S) {
+  for (int t = 0; t < T; ++t) {
+    if constexpr (Type::kOffset != 0)
+      sums[t] = _mm512_set1_epi32(
+          reinterpret_cast<const int32_t*>(rows + t * row_bytes + layout.corr_at())[j]);
+    else
+      sums[t] = _mm512_setzero_si512();
+  }
 #pragma GCC unroll 8
-      for (int t = 0; t < T; ++t) block[t] = _mm512_setzero_ps();
+  for (int q = 0; q < S / 4; ++q) {
+    const __m512i w = _mm512_load_si512(p + 64 * q);
+#pragma GCC unroll 8
+    for (int t = 0; t < T; ++t) {
+      int32_t a;
+      std::memcpy(&a, rows + t * row_bytes + j * S + 4 * q, 4);
+      sums[t] = _mm512_dpbusd_epi32(sums[t], w, _mm512_set1_epi32(a));
     }
-#pragma GCC unroll 16
-    for (int js = 0; js < G / S; ++js) {
-      const int64_t j = b * (G / S) + js;
+  }
+}
+
+// 32-element block types: 16 partial sums per row lane and token, accumulated one after the
+// other in registers over the blocks in block_position order, then added pairwise.
+template <typename Type, int T>
+void legacy_kernel(const uint8_t* pack, int64_t k, const uint8_t* rows, size_t row_bytes, float* y,
+                   int64_t y_stride, __mmask16 store_mask) {
+  const RowLayout<Type> layout{k};
+  __m512 partial[16][T];
+  const uint8_t* p = pack;
+  int64_t m = 0;  // position of the next block
+  for (int part = 0; part < 16; ++part) {
+    __m512(&acc)[T] = partial[part];
+#pragma GCC unroll 8
+    for (int t = 0; t < T; ++t) acc[t] = _mm512_setzero_ps();
+    for (const int64_t end = m + partial_blocks(part, k / 32); m < end; ++m) {
       __m512i sums[T];
-#pragma GCC unroll 8
-      for (int t = 0; t < T; ++t) {
-        if constexpr (Type::kOffset != 0)
-          sums[t] = _mm512_set1_epi32(
-              reinterpret_cast<const int32_t*>(rows + t * row_bytes + layout.corr_at())[j]);
-        else
-          sums[t] = _mm512_setzero_si512();
-      }
-#pragma GCC unroll 8
-      for (int q = 0; q < S / 4; ++q) {
-        const __m512i w = _mm512_load_si512(p + 64 * q);
-#pragma GCC unroll 8
-        for (int t = 0; t < T; ++t) {
-          int32_t a;
-          std::memcpy(&a, rows + t * row_bytes + j * S + 4 * q, 4);
-          sums[t] = _mm512_dpbusd_epi32(sums[t], w, _mm512_set1_epi32(a));
-        }
-      }
-      p += 16 * S;
+      sub_block_sums<Type, T>(p, rows, row_bytes, layout, m, sums);
+      p += 16 * 32;
       const __m512 scale = _mm512_load_ps(p);
       p += 64;
       __m512 min;
@@ -280,33 +366,96 @@ void block_kernel(const uint8_t* pack, int64_t k, const uint8_t* rows, size_t ro
 #pragma GCC unroll 8
       for (int t = 0; t < T; ++t) {
         const uint8_t* row = rows + t * row_bytes;
-        if constexpr (G == S) {
-          const float d = reinterpret_cast<const float*>(row + layout.d_at())[j];
-          acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sums[t]),
-                                   _mm512_mul_ps(scale, _mm512_set1_ps(d)), acc[t]);
-          if constexpr (Type::kMin)
-            acc[t] = _mm512_fmadd_ps(
-                min, _mm512_set1_ps(reinterpret_cast<const float*>(row + layout.minsum_at())[j]),
-                acc[t]);
-        } else {
-          block[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sums[t]), scale, block[t]);
-          if constexpr (Type::kMin)
-            block[t] = _mm512_fmadd_ps(
-                min, _mm512_set1_ps(reinterpret_cast<const float*>(row + layout.minsum_at())[j]),
-                block[t]);
-        }
+        const float d = reinterpret_cast<const float*>(row + layout.d_at())[m];
+        acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sums[t]),
+                                 _mm512_mul_ps(scale, _mm512_set1_ps(d)), acc[t]);
+        if constexpr (Type::kMin)
+          acc[t] = _mm512_fmadd_ps(
+              min, _mm512_set1_ps(reinterpret_cast<const float*>(row + layout.minsum_at())[m]),
+              acc[t]);
       }
     }
-    if constexpr (G > S) {
+  }
+  for (int width = 8; width > 0; width /= 2)
+    for (int i = 0; i < width; ++i)
+#pragma GCC unroll 8
+      for (int t = 0; t < T; ++t)
+        partial[i][t] = _mm512_add_ps(partial[i][t], partial[i + width][t]);
+#pragma GCC unroll 8
+  for (int t = 0; t < T; ++t) _mm512_mask_storeu_ps(y + t * y_stride, store_mask, partial[0][t]);
+}
+
+// K-quants: one exact integer sum per super-block and row lane and token, then f32.
+template <typename Type, int T>
+void k_kernel(const uint8_t* pack, int64_t k, const uint8_t* rows, size_t row_bytes, float* y,
+              int64_t y_stride, __mmask16 store_mask) {
+  constexpr int kSubs = Type::G / Type::S;
+  const RowLayout<Type> layout{k};
+  __m512 acc[T];
+#pragma GCC unroll 8
+  for (int t = 0; t < T; ++t) acc[t] = _mm512_setzero_ps();
+  const uint8_t* p = pack;
+  for (int64_t b = 0; b < k / Type::G; ++b) {
+    __m512i total[T];
+#pragma GCC unroll 8
+    for (int t = 0; t < T; ++t) total[t] = _mm512_setzero_si512();
+#pragma GCC unroll 2
+    for (int js = 0; js < kSubs; ++js) {
+      __m512i sums[T];
+      sub_block_sums<Type, T>(p, rows, row_bytes, layout, b * kSubs + js, sums);
+      p += 16 * Type::S;
+      const __m512i scale = _mm512_load_si512(p);
+      p += 64;
+#pragma GCC unroll 8
+      for (int t = 0; t < T; ++t)
+        total[t] =
+            _mm512_add_epi32(total[t], kNarrowSums<Type> ? _mm512_madd_epi16(sums[t], scale)
+                                                         : _mm512_mullo_epi32(sums[t], scale));
+    }
+    const __m512 d = _mm512_load_ps(p);
+    p += 64;
+#pragma GCC unroll 8
+    for (int t = 0; t < T; ++t) {
+      const float da = reinterpret_cast<const float*>(rows + t * row_bytes + layout.d_at())[b];
+      acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(total[t]), _mm512_mul_ps(d, _mm512_set1_ps(da)),
+                               acc[t]);
+    }
+    if constexpr (Type::kMin) {
+      const __m512 dmin = _mm512_load_ps(p);
+      p += 64;
+      __m512i mins[T];
+#pragma GCC unroll 8
+      for (int t = 0; t < T; ++t) mins[t] = _mm512_setzero_si512();
+#pragma GCC unroll 8
+      for (int i = 0; i < kSubs / 2; ++i) {
+        const __m512i m = _mm512_load_si512(p + 64 * i);
+#pragma GCC unroll 8
+        for (int t = 0; t < T; ++t) {
+          const auto* pairs =
+              reinterpret_cast<const int32_t*>(rows + t * row_bytes + layout.minsum_at());
+          mins[t] = _mm512_dpwssd_epi32(mins[t], m, _mm512_set1_epi32(pairs[b * kSubs / 2 + i]));
+        }
+      }
+      p += 64 * (kSubs / 2);
 #pragma GCC unroll 8
       for (int t = 0; t < T; ++t) {
-        const float d = reinterpret_cast<const float*>(rows + t * row_bytes + layout.d_at())[b];
-        acc[t] = _mm512_fmadd_ps(block[t], _mm512_set1_ps(d), acc[t]);
+        const float da = reinterpret_cast<const float*>(rows + t * row_bytes + layout.d_at())[b];
+        acc[t] = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(mins[t]),
+                                  _mm512_mul_ps(dmin, _mm512_set1_ps(da)), acc[t]);
       }
     }
   }
 #pragma GCC unroll 8
   for (int t = 0; t < T; ++t) _mm512_mask_storeu_ps(y + t * y_stride, store_mask, acc[t]);
+}
+
+template <typename Type, int T>
+void block_kernel(const uint8_t* pack, int64_t k, const uint8_t* rows, size_t row_bytes, float* y,
+                  int64_t y_stride, __mmask16 store_mask) {
+  if constexpr (kIsK<Type>)
+    k_kernel<Type, T>(pack, k, rows, row_bytes, y, y_stride, store_mask);
+  else
+    legacy_kernel<Type, T>(pack, k, rows, row_bytes, y, y_stride, store_mask);
 }
 
 template <typename Type>
@@ -332,11 +481,13 @@ void run_tokens(int n, const uint8_t* pack, int64_t k, const uint8_t* rows, size
   }
 }
 
-// Per-thread scratch: the decoded rows of one group and the interleaved packs of a run of
-// groups.
+// Per-thread scratch: the decoded rows and fields of one group and the interleaved packs of a
+// run of groups.
 struct Scratch {
   std::vector<uint8_t> q;
-  std::vector<float> scale, min;
+  std::vector<float> scale, min, d, dmin;
+  std::vector<int32_t> int_scale;
+  std::vector<int16_t> int_min;
   std::vector<uint8_t> pack_storage;
 
   uint8_t* pack(size_t bytes) {
@@ -348,7 +499,8 @@ struct Scratch {
 
 template <typename Type>
 size_t group_pack_bytes(int64_t k) {
-  return static_cast<size_t>(k / Type::S) * pack_sub_block_bytes<Type>();
+  return static_cast<size_t>(k / Type::S) * pack_sub_block_bytes<Type>() +
+         static_cast<size_t>(k / Type::G) * pack_super_block_extra_bytes<Type>();
 }
 
 // 16 rows x 4 dwords (row r's 16 bytes at rows + r * stride) to 4 vectors, vector q holding
@@ -372,33 +524,65 @@ inline void transpose_16x4(const uint8_t* rows, int64_t stride, uint8_t* out) {
   _mm512_store_si512(out + 192, _mm512_unpackhi_epi64(t1, t3));
 }
 
+// Copies the 64 bytes at from to out and advances out.
+inline void put64(uint8_t*& out, const void* from) {
+  std::memcpy(out, from, 64);
+  out += 64;
+}
+
 // Decodes rows [row0, row0 + rows_in_group) (the rest of the 16 as zeros) and writes their
 // interleaved pack to `out`.
 template <typename Type>
 void pack_group(const GemmProblem& p, int64_t row0, int rows_in_group, Scratch& s, uint8_t* out) {
   const int64_t k = p.n_in;
-  const int64_t n_sub = k / Type::S;
-  s.q.resize(static_cast<size_t>(kRows * k));
-  s.scale.assign(static_cast<size_t>(kRows * n_sub), 0.0f);
-  s.min.assign(static_cast<size_t>(kRows * n_sub), 0.0f);
+  const int64_t n_sub = k / Type::S, n_super = k / Type::G;
+  const auto lanes = [](int64_t fields) { return static_cast<size_t>(kRows * fields); };
+  s.q.resize(lanes(k));
+  if constexpr (kIsK<Type>) {
+    s.int_scale.assign(lanes(n_sub), 0);
+    s.int_min.assign(lanes(n_sub), 0);
+    s.d.assign(lanes(n_super), 0.0f);
+    s.dmin.assign(lanes(n_super), 0.0f);
+  } else {
+    s.scale.assign(lanes(n_sub), 0.0f);
+    s.min.assign(lanes(n_sub), 0.0f);
+  }
   for (int r = 0; r < kRows; ++r) {
     uint8_t* q = s.q.data() + r * k;
-    if (r < rows_in_group)
-      Type::decode(p.w + static_cast<size_t>(row0 + r) * p.w_row_bytes, k, q, s.scale.data() + r,
-                   s.min.data() + r);
-    else
+    if (r >= rows_in_group) {
       std::memset(q, 0, static_cast<size_t>(k));
+      continue;
+    }
+    const uint8_t* row = p.w + static_cast<size_t>(row0 + r) * p.w_row_bytes;
+    if constexpr (kIsK<Type>)
+      Type::decode(row, k, q,
+                   KFields{s.int_scale.data() + r, s.int_min.data() + 2 * r, s.d.data() + r,
+                           s.dmin.data() + r});
+    else
+      Type::decode(row, k, q, LegacyFields{s.scale.data() + r, s.min.data() + r});
   }
+  // Sub-block j goes to position j, or block_position(j) for the 32-element types.
+  uint8_t* const start = out;
   for (int64_t j = 0; j < n_sub; ++j) {
+    if constexpr (!kIsK<Type>)
+      out = start + block_position(j, n_sub) * pack_sub_block_bytes<Type>();
     for (int h = 0; h < Type::S / 16; ++h) {
       transpose_16x4(s.q.data() + j * Type::S + 16 * h, k, out);
       out += 256;
     }
-    std::memcpy(out, s.scale.data() + kRows * j, 64);
-    out += 64;
-    if constexpr (Type::kMin) {
-      std::memcpy(out, s.min.data() + kRows * j, 64);
-      out += 64;
+    if constexpr (kIsK<Type>) {
+      put64(out, s.int_scale.data() + kRows * j);
+      if ((j + 1) % (Type::G / Type::S) != 0) continue;
+      const int64_t b = j / (Type::G / Type::S);
+      put64(out, s.d.data() + kRows * b);
+      if constexpr (Type::kMin) {
+        put64(out, s.dmin.data() + kRows * b);
+        for (int64_t i = (b * Type::G / Type::S) / 2; i < ((b + 1) * Type::G / Type::S) / 2; ++i)
+          put64(out, s.int_min.data() + 2 * kRows * i);
+      }
+    } else {
+      put64(out, s.scale.data() + kRows * j);
+      if constexpr (Type::kMin) put64(out, s.min.data() + kRows * j);
     }
   }
 }

@@ -23,6 +23,11 @@ float dot_f32(const float* a, const float* b, int64_t n);
 /// each group of 16 rows once and multiply it with every token; otherwise a tile of rows is
 /// dotted with every token before the next tile is read. Either way the weights are read from
 /// memory once per call whatever n_tokens is.
+/// Batch invariance: at a given SIMD level, y[t, o] depends only on row t of x and row o of W,
+/// bit for bit: whatever n_tokens is, whatever the other rows of x hold and however many
+/// threads `pool` has, it equals what a one-token call with x[t] returns (NaN payloads aside).
+/// Each level reduces every output in one fixed order; different levels may differ in the last
+/// bits.
 /// Preconditions: w_type is dequantize_supported and n_in a multiple of its block size
 /// (check_dequantizable); an unsupported type aborts with a message.
 void matmul(gguf::GgmlType w_type, const void* w, int64_t n_in, int64_t n_out, const float* x,

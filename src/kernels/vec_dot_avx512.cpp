@@ -42,23 +42,23 @@ void vec_dot_iq4_nl(int64_t n, const void* w, size_t w_row_bytes, int64_t n_rows
 }
 void vec_dot_q2_K(int64_t n, const void* w, size_t w_row_bytes, int64_t n_rows, const void* a,
                   float* y) {
-  rows<vec_dot_q2_K_impl>(n, w, w_row_bytes, n_rows, a, y);
+  vec_dot_q2_K_impl(n, w, w_row_bytes, n_rows, a, y);
 }
 void vec_dot_q3_K(int64_t n, const void* w, size_t w_row_bytes, int64_t n_rows, const void* a,
                   float* y) {
-  rows<vec_dot_q3_K_impl>(n, w, w_row_bytes, n_rows, a, y);
+  vec_dot_q3_K_impl(n, w, w_row_bytes, n_rows, a, y);
 }
 void vec_dot_q4_K(int64_t n, const void* w, size_t w_row_bytes, int64_t n_rows, const void* a,
                   float* y) {
-  rows<vec_dot_q4_K_impl>(n, w, w_row_bytes, n_rows, a, y);
+  vec_dot_q4_K_impl(n, w, w_row_bytes, n_rows, a, y);
 }
 void vec_dot_q5_K(int64_t n, const void* w, size_t w_row_bytes, int64_t n_rows, const void* a,
                   float* y) {
-  rows<vec_dot_q5_K_impl>(n, w, w_row_bytes, n_rows, a, y);
+  vec_dot_q5_K_impl(n, w, w_row_bytes, n_rows, a, y);
 }
 void vec_dot_q6_K(int64_t n, const void* w, size_t w_row_bytes, int64_t n_rows, const void* a,
                   float* y) {
-  rows<vec_dot_q6_K_impl>(n, w, w_row_bytes, n_rows, a, y);
+  vec_dot_q6_K_impl(n, w, w_row_bytes, n_rows, a, y);
 }
 
 namespace {

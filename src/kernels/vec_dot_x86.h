@@ -3,7 +3,8 @@
 // (adds AVX-512 VNNI: the u8 x s8 and s16 x s16 multiply-adds fuse into vpdpbusd / vpdpwssd;
 // f32, f16 and bf16 rows use 512-bit vectors). Semantics are those of vec_dot_scalar.h; the
 // integer sums of every block are the same exact values, only the f32 scaling and the order
-// of the f32 accumulation differ.
+// of the f32 accumulation differ. The AVX-512 quantized kernels follow the order of the
+// batched kernels of gemm_avx512.cpp exactly (batch invariance, matmul.h).
 //
 // Include only from a file compiled with at least -mavx2 -mfma -mf16c, after defining
 // GENGYUN_X86_NS as that file's namespace (avx2 or avx512): everything here then has
@@ -171,7 +172,15 @@ inline float dot_blocks(const typename W::Block* x, const Q8Row& y, int64_t begi
 }
 
 #if defined(__AVX512F__)
-// AVX-512: two blocks per 512-bit vector (lanes 0..7: block i, 8..15: block i + 1).
+// AVX-512: the order of the batched kernels (gemm_avx512.cpp), so that a token's outputs do
+// not depend on the batch it is in. Per row, the exact integer sum I_i of each block i (the
+// weight offset included), then in f32, block by block,
+//   p[i % 16] = fma(float(I_i), d_w[i] * d_a[i], p[i % 16])
+//   p[i % 16] = fma(m_w[i], s_a[i], p[i % 16])          (Q4_1 / Q5_1 only)
+// with p[0..16) starting at +0; the result is p[0] after p[k] += p[k + w] (k < w) for
+// w = 8, 4, 2, 1. One vector holds p: lane k takes blocks k, 16 + k, 32 + k, ...
+// The integer sums are formed two blocks per 512-bit vector (lanes 0..7: block i, 8..15:
+// block i + 1), and the 8 vectors of 16 blocks are then summed down to one lane per block.
 
 inline __m512i load512(const void* p) { return _mm512_loadu_si512(p); }
 
@@ -243,66 +252,123 @@ struct Q5_1Weights2 {
   }
 };
 
-// dot_blocks for two blocks per step; an odd last block goes through the 256-bit path.
-template <typename W2, typename W>
-inline float dot_blocks2(const typename W2::Block* x, const Q8Row& y, int64_t nb) {
-  constexpr bool kHasMin = requires(const typename W2::Block& b) { b.m; };
-  const __m512i pair_index = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
-  __m128 offset_sum = _mm_setzero_ps(), min_sum = _mm_setzero_ps();
-  auto pair = [&](int64_t i, __m512 acc) {
-    const __m128 dx = _mm_cvtph_ps(
-        _mm_insert_epi16(_mm_cvtsi32_si128(x[i].d), static_cast<short>(x[i + 1].d), 1));
-    const __m128 dxdy =
-        _mm_mul_ps(dx, _mm_castpd_ps(_mm_load_sd(reinterpret_cast<const double*>(y.d + i))));
-    const __m512i q = W2::unpack(x[i], x[i + 1]);
-    __m512i act = load512(y.qs + i * kQK);
-    __m512i dot;
-    if constexpr (W2::kSigned) {
-      act = _mm512_mask_sub_epi8(act, _mm512_movepi8_mask(q), _mm512_setzero_si512(), act);
-      dot = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_abs_epi8(q), act);
-    } else {
-      dot = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q, act);
-    }
-    if constexpr (W2::kOffset != 0) {
-      const __m128 sums =
-          _mm_cvtepi32_ps(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(y.sum + i)));
-      offset_sum = _mm_fmadd_ps(dxdy, sums, offset_sum);
-    }
-    if constexpr (kHasMin) {
-      const __m128 m = _mm_cvtph_ps(
-          _mm_insert_epi16(_mm_cvtsi32_si128(x[i].m), static_cast<short>(x[i + 1].m), 1));
-      min_sum = _mm_fmadd_ps(
-          m, _mm_castpd_ps(_mm_load_sd(reinterpret_cast<const double*>(y.s + i))), min_sum);
-    }
-    const __m512 scale = _mm512_permutexvar_ps(pair_index, _mm512_castps128_ps512(dxdy));
-    return _mm512_fmadd_ps(scale, _mm512_cvtepi32_ps(dot), acc);
-  };
-  __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
-  int64_t i = 0;
-  for (; i + 3 < nb; i += 4) {
-    acc0 = pair(i, acc0);
-    acc1 = pair(i + 2, acc1);
-  }
-  if (i + 1 < nb) {
-    acc0 = pair(i, acc0);
-    i += 2;
-  }
-  float result = _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
-  if constexpr (W2::kOffset != 0)
-    result -= static_cast<float>(W2::kOffset) *
-              _mm_cvtss_f32(_mm_add_ps(offset_sum, _mm_movehdup_ps(offset_sum)));
-  if constexpr (kHasMin) result += _mm_cvtss_f32(_mm_add_ps(min_sum, _mm_movehdup_ps(min_sum)));
-  if (i < nb) result += dot_blocks<W>(x, y, i, nb);
-  return result;
+// Lane j = the sum of lanes 2j and 2j + 1 of the 32 lanes a | b.
+inline __m512i add_adjacent(__m512i a, __m512i b) {
+  const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
+  return _mm512_add_epi32(_mm512_permutex2var_epi32(a, even, b),
+                          _mm512_permutex2var_epi32(a, odd, b));
 }
-#endif
 
-#if defined(__AVX512F__)
-template <typename W2, typename W>
-inline float dot_row(int64_t n, const void* w, const void* a) {
-  return dot_blocks2<W2, W>(static_cast<const typename W::Block*>(w), Q8Row(a, n), n / kQK);
+// Per int32 lane, the products of 4 weight and 4 activation bytes of blocks a and b (lanes
+// 0..7: a, 8..15: b) against act, the 64 activation quants of the two blocks.
+template <typename W2>
+inline __m512i pair_dot(const typename W2::Block& a, const typename W2::Block& b, __m512i act) {
+  const __m512i q = W2::unpack(a, b);
+  if constexpr (W2::kSigned) {
+    act = _mm512_mask_sub_epi8(act, _mm512_movepi8_mask(q), _mm512_setzero_si512(), act);
+    return _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_abs_epi8(q), act);
+  } else {
+    return _mm512_dpbusd_epi32(_mm512_setzero_si512(), q, act);
+  }
 }
-#define GENGYUN_LEGACY_DOT(W) dot_row<W##2, W>
+
+// Lane k = the exact integer sum of block k (k < n, else 0) of x against the quants qs,
+// before the weight offset; kFull: n = 16.
+template <typename W2, bool kFull>
+inline __m512i block_sums16(const typename W2::Block* x, const int8_t* qs, int n) {
+  __m512i pairs[8];
+#pragma GCC unroll 8
+  for (int p = 0; p < 8; ++p) {
+    if (kFull || 2 * p + 1 < n)
+      pairs[p] = pair_dot<W2>(x[2 * p], x[2 * p + 1], load512(qs + 64 * p));
+    else if (2 * p < n)  // the last block alone: its activations, then zeros
+      pairs[p] = pair_dot<W2>(x[2 * p], x[2 * p], _mm512_maskz_loadu_epi8(0xFFFFFFFF, qs + 64 * p));
+    else
+      pairs[p] = _mm512_setzero_si512();
+  }
+  // 8 lanes per block -> 4 -> 2 -> 1.
+  const __m512i quads[4] = {add_adjacent(pairs[0], pairs[1]), add_adjacent(pairs[2], pairs[3]),
+                            add_adjacent(pairs[4], pairs[5]), add_adjacent(pairs[6], pairs[7])};
+  return add_adjacent(add_adjacent(quads[0], quads[1]), add_adjacent(quads[2], quads[3]));
+}
+
+// The first `bytes` bytes of [p, p + 64) (the rest zero); never reads past them.
+inline __m512i load_bytes(const uint8_t* p, int64_t bytes) {
+  const __mmask64 mask = bytes >= 64  ? ~__mmask64{0}
+                         : bytes <= 0 ? __mmask64{0}
+                                      : (__mmask64{1} << bytes) - 1;
+  return _mm512_maskz_loadu_epi8(mask, p);
+}
+
+// The f16 field at byte kOffset of blocks 0..n-1 of x (lanes n..15: 0), as f32 lanes.
+// Windows of 128 bytes, each holding the fields of several blocks, are loaded and the fields
+// picked out with a word permute. kFull: n = 16.
+template <typename Block, int kOffset, bool kFull>
+inline __m512 block_field16(const Block* x, int n) {
+  constexpr int kStride = sizeof(Block) / 2;                    // words per block
+  constexpr int kPerWindow = (63 - kOffset / 2) / kStride + 1;  // fields in a 64-word window
+  const auto* p = reinterpret_cast<const uint8_t*>(x);
+  const int64_t bytes = static_cast<int64_t>(kFull ? 16 : n) * static_cast<int64_t>(sizeof(Block));
+  const __m512i lane = _mm512_zextsi256_si512(
+      _mm256_setr_epi16(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15));
+  __m512i words = _mm512_setzero_si512();
+#pragma GCC unroll 4
+  for (int k0 = 0; k0 < 16; k0 += kPerWindow) {
+    if (!kFull && k0 >= n) break;
+    const int64_t base = k0 * static_cast<int64_t>(sizeof(Block));
+    const __m512i low = load_bytes(p + base, bytes - base);
+    const __m512i high = load_bytes(p + base + 64, bytes - base - 64);
+    // Lane k (k0 <= k < k0 + kPerWindow) takes word (k - k0) * kStride + kOffset / 2.
+    const __m512i index =
+        _mm512_add_epi16(_mm512_mullo_epi16(lane, _mm512_set1_epi16(kStride)),
+                         _mm512_set1_epi16(static_cast<short>(kOffset / 2 - k0 * kStride)));
+    const auto lanes = static_cast<__mmask32>((((1u << kPerWindow) - 1) << k0) & 0xFFFF);
+    words = _mm512_mask_mov_epi16(words, lanes, _mm512_permutex2var_epi16(low, index, high));
+  }
+  return _mm512_cvtph_ps(_mm512_castsi512_si256(words));
+}
+
+// Adds the blocks [i0, i0 + n) (n <= 16; kFull: n = 16) to the partial sums p (see above).
+template <typename W2, bool kFull>
+inline __m512 add_blocks16(const typename W2::Block* x, const Q8Row& y, int64_t i0, int n,
+                           __m512 p) {
+  using Block = typename W2::Block;
+  constexpr bool kHasMin = requires(const Block& b) { b.m; };
+  const __mmask16 lanes = kFull ? 0xFFFF : static_cast<__mmask16>((1u << n) - 1);
+  __m512i sums = block_sums16<W2, kFull>(x + i0, y.qs + i0 * kQK, n);
+  if constexpr (W2::kOffset != 0)
+    sums = _mm512_sub_epi32(sums, _mm512_mullo_epi32(_mm512_maskz_loadu_epi32(lanes, y.sum + i0),
+                                                     _mm512_set1_epi32(W2::kOffset)));
+  const __m512 scale = _mm512_mul_ps(block_field16<Block, 0, kFull>(x + i0, n),
+                                     _mm512_maskz_loadu_ps(lanes, y.d + i0));
+  p = _mm512_mask3_fmadd_ps(_mm512_cvtepi32_ps(sums), scale, p, lanes);
+  if constexpr (kHasMin)
+    p = _mm512_mask3_fmadd_ps(block_field16<Block, 2, kFull>(x + i0, n),
+                              _mm512_maskz_loadu_ps(lanes, y.s + i0), p, lanes);
+  return p;
+}
+
+// p[0] after p[k] += p[k + w] (k < w) for w = 8, 4, 2, 1.
+inline float sum_partials16(__m512 p) {
+  const __m256 s8 = _mm256_add_ps(_mm512_castps512_ps256(p), _mm512_extractf32x8_ps(p, 1));
+  const __m128 s4 = _mm_add_ps(_mm256_castps256_ps128(s8), _mm256_extractf128_ps(s8, 1));
+  const __m128 s2 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));
+  return _mm_cvtss_f32(_mm_add_ss(s2, _mm_movehdup_ps(s2)));
+}
+
+template <typename W2>
+inline float dot_row(int64_t n, const void* w, const void* a) {
+  const auto* x = static_cast<const typename W2::Block*>(w);
+  const Q8Row y(a, n);
+  const int64_t nb = n / kQK;
+  __m512 p = _mm512_setzero_ps();
+  int64_t i = 0;
+  for (; i + 16 <= nb; i += 16) p = add_blocks16<W2, true>(x, y, i, 16, p);
+  if (i < nb) p = add_blocks16<W2, false>(x, y, i, static_cast<int>(nb - i), p);
+  return sum_partials16(p);
+}
+#define GENGYUN_LEGACY_DOT(W) dot_row<W##2>
 #else
 template <typename W>
 inline float dot_row(int64_t n, const void* w, const void* a) {
@@ -332,8 +398,145 @@ inline float vec_dot_q5_1_impl(int64_t n, const void* w, const void* a) {
 #undef GENGYUN_LEGACY_DOT
 
 // ---- K-quants with Q8_K activations -------------------------------------------------------
-// The integer sums of each block are formed in vectors, then scaled by the block's f32
-// factors lane by lane (8 lanes), so only one horizontal sum is left per row.
+// The integer sums of each block are formed in vectors of int32 lanes that add up to the
+// block's exact totals S = sum_g scale_g * sum_{i in g} q_i a_i (offsets included) and, with
+// mins, M = sum_g min_g * bsum_g. add_blocks then applies the f32 steps, which differ by level:
+//  - AVX-512, in the order of the batched kernels (gemm_avx512.cpp), so that a token's outputs
+//    do not depend on the batch it is in: block by block from acc = +0,
+//      acc = fma(float(S), d_w * d_a, acc);   acc = fnmadd(float(M), dmin_w * d_a, acc);
+//  - AVX2 (no batched kernels): the lanes scaled and accumulated in 8 f32 lanes, and one
+//    horizontal sum per row.
+
+#if defined(__AVX512F__)
+// Lane 0: the sum of the 8 int32 lanes of a, as f32.
+inline __m128 hsum_to_float(__m256i a) {
+  __m128i s = _mm_add_epi32(_mm256_castsi256_si128(a), _mm256_extracti128_si256(a, 1));
+  s = _mm_add_epi32(s, _mm_unpackhi_epi64(s, s));
+  return _mm_cvtepi32_ps(_mm_add_epi32(s, _mm_shuffle_epi32(s, 1)));
+}
+
+// Lanes 0, 1: the sums of the 8 int32 lanes of a and of b, as f32.
+inline __m128 hsum_to_float(__m256i a, __m256i b) {
+  // Per 128-bit half: a0 + a2, b0 + b2, a1 + a3, b1 + b3.
+  const __m256i t = _mm256_add_epi32(_mm256_unpacklo_epi32(a, b), _mm256_unpackhi_epi32(a, b));
+  const __m128i u = _mm_add_epi32(_mm256_castsi256_si128(t), _mm256_extracti128_si256(t, 1));
+  return _mm_cvtepi32_ps(_mm_add_epi32(u, _mm_unpackhi_epi64(u, u)));
+}
+
+// Lanes 0..3: the sums of the 8 int32 lanes of a, b, c and d, as f32.
+inline __m128 hsum_to_float(__m256i a, __m256i b, __m256i c, __m256i d) {
+  const __m256i ab = _mm256_add_epi32(_mm256_unpacklo_epi32(a, b), _mm256_unpackhi_epi32(a, b));
+  const __m256i cd = _mm256_add_epi32(_mm256_unpacklo_epi32(c, d), _mm256_unpackhi_epi32(c, d));
+  // Per 128-bit half: the sums of a, b, c and d over that half.
+  const __m256i t = _mm256_add_epi32(_mm256_unpacklo_epi64(ab, cd), _mm256_unpackhi_epi64(ab, cd));
+  return _mm_cvtepi32_ps(_mm_add_epi32(_mm256_castsi256_si128(t), _mm256_extracti128_si256(t, 1)));
+}
+
+// The f32 steps of one block: acc + float(S) * (d_w * d_a) with S in lane 0 of totals, then,
+// for a block with mins, - float(M) * (dmin_w * d_a) with M in lane 1; lane 0 of acc.
+template <typename Block>
+inline __m128 add_block(__m128 acc, __m128 totals, const Block& b, const float& d_a) {
+  if constexpr (requires { b.dmin; }) {
+    const uint32_t d_dmin = static_cast<uint32_t>(b.dmin) << 16 | b.d;
+    const __m128 scales =
+        _mm_mul_ps(_mm_cvtph_ps(_mm_cvtsi32_si128(static_cast<int>(d_dmin))), _mm_set1_ps(d_a));
+    acc = _mm_fmadd_ss(totals, scales, acc);
+    return _mm_fnmadd_ss(_mm_movehdup_ps(totals), _mm_movehdup_ps(scales), acc);
+  } else {
+    const __m128 scale = _mm_mul_ss(_mm_cvtph_ps(_mm_cvtsi32_si128(b.d)), _mm_load_ss(&d_a));
+    return _mm_fmadd_ss(totals, scale, acc);
+  }
+}
+#endif
+
+// The f32 steps over the nb blocks of one row x (see above). block_sums(b, a) gives the
+// integer sums of weight block b against activation block a: 8 int32 lanes that add up to S,
+// or, for a type with mins, a pair of such lanes for S and M.
+template <typename Block, typename BlockSums>
+__attribute__((always_inline)) inline float add_blocks(const Block* x, const BlockQ8_K* y,
+                                                       int64_t nb, BlockSums block_sums) {
+  constexpr bool kMins = requires(const Block& b) { b.dmin; };
+#if defined(__AVX512F__)
+  __m128 acc = _mm_setzero_ps();
+  for (int64_t i = 0; i < nb; ++i) {
+    if constexpr (kMins) {
+      const auto [s, m] = block_sums(x[i], y[i]);
+      acc = add_block(acc, hsum_to_float(s, m), x[i], y[i].d);
+    } else {
+      acc = add_block(acc, hsum_to_float(block_sums(x[i], y[i])), x[i], y[i].d);
+    }
+  }
+  return _mm_cvtss_f32(acc);
+#else
+  __m256 acc = _mm256_setzero_ps();
+  for (int64_t i = 0; i < nb; ++i) {
+    const __m256 d = _mm256_set1_ps(half_to_float(x[i].d) * y[i].d);
+    if constexpr (kMins) {
+      const auto [s, m] = block_sums(x[i], y[i]);
+      acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(s), acc);
+      acc = _mm256_fnmadd_ps(_mm256_set1_ps(half_to_float(x[i].dmin) * y[i].d),
+                             _mm256_cvtepi32_ps(m), acc);
+    } else {
+      acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(block_sums(x[i], y[i])), acc);
+    }
+  }
+  return hsum(acc);
+#endif
+}
+
+#if defined(__AVX512F__)
+// The same for two rows x0 and x1 at once, lanes 0 and 1 of every f32 vector: one horizontal
+// sum and one fused multiply-add serve both, and each lane takes the steps of add_blocks.
+template <typename Block, typename BlockSums>
+__attribute__((always_inline)) inline __m128 add_blocks(const Block* x0, const Block* x1,
+                                                        const BlockQ8_K* y, int64_t nb,
+                                                        BlockSums block_sums) {
+  // Two f16 fields as int16 lanes 0 and 1.
+  auto fields = [](uint16_t f0, uint16_t f1) {
+    return _mm_cvtsi32_si128(static_cast<int>(static_cast<uint32_t>(f1) << 16 | f0));
+  };
+  __m128 acc = _mm_setzero_ps();
+  for (int64_t i = 0; i < nb; ++i) {
+    const __m128 d_a = _mm_set1_ps(y[i].d);
+    if constexpr (requires(const Block& b) { b.dmin; }) {
+      const auto [s0, m0] = block_sums(x0[i], y[i]);
+      const auto [s1, m1] = block_sums(x1[i], y[i]);
+      // Lanes S0, S1, M0, M1 and d_w0, d_w1, dmin_w0, dmin_w1 (times d_a).
+      const __m128 totals = hsum_to_float(s0, s1, m0, m1);
+      const __m128 scales =
+          _mm_mul_ps(_mm_cvtph_ps(_mm_unpacklo_epi32(fields(x0[i].d, x1[i].d),
+                                                     fields(x0[i].dmin, x1[i].dmin))),
+                     d_a);
+      acc = _mm_fmadd_ps(totals, scales, acc);
+      acc = _mm_fnmadd_ps(_mm_movehl_ps(totals, totals), _mm_movehl_ps(scales, scales), acc);
+    } else {
+      const __m128 totals = hsum_to_float(block_sums(x0[i], y[i]), block_sums(x1[i], y[i]));
+      acc = _mm_fmadd_ps(totals, _mm_mul_ps(_mm_cvtph_ps(fields(x0[i].d, x1[i].d)), d_a), acc);
+    }
+  }
+  return acc;
+}
+#endif
+
+// VecDotFn for a K-quant type: add_blocks over each row (two rows at a time with AVX-512).
+template <typename Block, typename BlockSums>
+__attribute__((always_inline)) inline void k_rows(int64_t n, const void* w, size_t w_row_bytes,
+                                                  int64_t n_rows, const void* a, float* out,
+                                                  BlockSums block_sums) {
+  const auto* y = static_cast<const BlockQ8_K*>(a);
+  auto row = [&](int64_t r) {
+    return reinterpret_cast<const Block*>(static_cast<const uint8_t*>(w) + r * w_row_bytes);
+  };
+  int64_t r = 0;
+#if defined(__AVX512F__)
+  for (; r + 2 <= n_rows; r += 2) {
+    const __m128 acc = add_blocks(row(r), row(r + 1), y, n / kQK_K, block_sums);
+    out[r] = _mm_cvtss_f32(acc);
+    out[r + 1] = _mm_cvtss_f32(_mm_movehdup_ps(acc));
+  }
+#endif
+  for (; r < n_rows; ++r) out[r] = add_blocks(row(r), y, n / kQK_K, block_sums);
+}
 
 // int16 lanes [s[2c] x 8 | s[2c+1] x 8] from 16 int16 scales held as `low` = s[0..7] and
 // `high` = s[8..15] in both 128-bit halves: the scales of 16-element groups 2c and 2c+1.
@@ -393,40 +596,40 @@ inline __m128i scales_as_int16(uint64_t scales) {
 // Q4_K and Q5_K: 4 chunks of 64 elements, each the low then the high nibbles of 32 bytes of
 // qs (Q5_K: plus bit 2j / 2j+1 of qh as the fifth bit).
 template <bool kFifthBit, typename Block>
-inline float vec_dot_q45_k(int64_t n, const void* w, const void* a) {
-  const auto* x = static_cast<const Block*>(w);
-  const auto* y = static_cast<const BlockQ8_K*>(a);
-  // Per block, d * (lanes of the scaled sums) - dmin * (lanes of the min sums), in 8 lanes.
-  __m256 acc = _mm256_setzero_ps();
-  for (int64_t i = 0; i < n / kQK_K; ++i) {
-    const Block& b = x[i];
-    const ScalesMins sm = unpack_scales_mins_k4(b.scales);
-    const int8_t* q8 = y[i].qs;
+inline void vec_dot_q45_k(int64_t n, const void* w, size_t w_row_bytes, int64_t n_rows,
+                          const void* a, float* y) {
+  k_rows<Block>(
+      n, w, w_row_bytes, n_rows, a,
+      y, [&](const Block& b, const BlockQ8_K& a_block) __attribute__((always_inline)) {
+        const ScalesMins sm = unpack_scales_mins_k4(b.scales);
+        const int8_t* q8 = a_block.qs;
 #if defined(__AVX512F__)
-    const __m512i scales = _mm512_broadcast_i32x4(scales_as_int16(sm.scales));
-    __m512i high_bits;
-    if constexpr (kFifthBit) high_bits = _mm512_broadcast_i64x4(load256(b.qh));
-    __m512i sums = _mm512_setzero_si512();
+        const __m512i scales = _mm512_broadcast_i32x4(scales_as_int16(sm.scales));
+        __m512i high_bits;
+        if constexpr (kFifthBit) high_bits = _mm512_broadcast_i64x4(load256(b.qh));
+        __m512i sums = _mm512_setzero_si512();
 #pragma GCC unroll 4
-    for (int j = 0; j < 4; ++j) {
-      const __m256i bytes = load256(b.qs + 32 * j);
-      __m512i q = _mm512_inserti64x4(_mm512_castsi256_si512(bytes), _mm256_srli_epi16(bytes, 4), 1);
-      q = _mm512_and_si512(q, _mm512_set1_epi8(0x0F));
-      if constexpr (kFifthBit) {
-        const __mmask64 fifth = _mm512_test_epi8_mask(
-            high_bits, _mm512_inserti64x4(_mm512_set1_epi8(static_cast<char>(1 << (2 * j))),
-                                          _mm256_set1_epi8(static_cast<char>(2 << (2 * j))), 1));
-        q = _mm512_or_si512(q, _mm512_maskz_set1_epi8(fifth, 0x10));
-      }
-      const __m512i p = _mm512_maddubs_epi16(q, _mm512_loadu_si512(q8 + 64 * j));
-      const __m512i scale = _mm512_permutexvar_epi16(
-          _mm512_inserti64x4(_mm512_set1_epi16(static_cast<short>(2 * j)),
-                             _mm256_set1_epi16(static_cast<short>(2 * j + 1)), 1),
-          scales);
-      sums = _mm512_dpwssd_epi32(sums, p, scale);
-    }
-    const __m256i scaled =
-        _mm256_add_epi32(_mm512_castsi512_si256(sums), _mm512_extracti64x4_epi64(sums, 1));
+        for (int j = 0; j < 4; ++j) {
+          const __m256i bytes = load256(b.qs + 32 * j);
+          __m512i q =
+              _mm512_inserti64x4(_mm512_castsi256_si512(bytes), _mm256_srli_epi16(bytes, 4), 1);
+          q = _mm512_and_si512(q, _mm512_set1_epi8(0x0F));
+          if constexpr (kFifthBit) {
+            const __mmask64 fifth = _mm512_test_epi8_mask(
+                high_bits,
+                _mm512_inserti64x4(_mm512_set1_epi8(static_cast<char>(1 << (2 * j))),
+                                   _mm256_set1_epi8(static_cast<char>(2 << (2 * j))), 1));
+            q = _mm512_or_si512(q, _mm512_maskz_set1_epi8(fifth, 0x10));
+          }
+          const __m512i p = _mm512_maddubs_epi16(q, _mm512_loadu_si512(q8 + 64 * j));
+          const __m512i scale = _mm512_permutexvar_epi16(
+              _mm512_inserti64x4(_mm512_set1_epi16(static_cast<short>(2 * j)),
+                                 _mm256_set1_epi16(static_cast<short>(2 * j + 1)), 1),
+              scales);
+          sums = _mm512_dpwssd_epi32(sums, p, scale);
+        }
+        const __m256i scaled =
+            _mm256_add_epi32(_mm512_castsi512_si256(sums), _mm512_extracti64x4_epi64(sums, 1));
 #else
     const __m256i low_mask = _mm256_set1_epi8(0x0F);
     const __m256i scales = _mm256_broadcastsi128_si256(scales_as_int16(sm.scales));
@@ -452,66 +655,64 @@ inline float vec_dot_q45_k(int64_t n, const void* w, const void* a) {
     }
     const __m256i scaled = sums;
 #endif
-    acc = _mm256_fmadd_ps(_mm256_set1_ps(half_to_float(b.d) * y[i].d), _mm256_cvtepi32_ps(scaled),
-                          acc);
-    acc = _mm256_fnmadd_ps(_mm256_set1_ps(half_to_float(b.dmin) * y[i].d),
-                           _mm256_cvtepi32_ps(mins_times_bsums(sm.mins, y[i])), acc);
-  }
-  return hsum(acc);
+        return std::pair{scaled, mins_times_bsums(sm.mins, a_block)};
+      });
 }
 
-inline float vec_dot_q4_K_impl(int64_t n, const void* w, const void* a) {
-  return vec_dot_q45_k<false, BlockQ4_K>(n, w, a);
+inline void vec_dot_q4_K_impl(int64_t n, const void* w, size_t w_row_bytes, int64_t n_rows,
+                              const void* a, float* y) {
+  vec_dot_q45_k<false, BlockQ4_K>(n, w, w_row_bytes, n_rows, a, y);
 }
 
-inline float vec_dot_q5_K_impl(int64_t n, const void* w, const void* a) {
-  return vec_dot_q45_k<true, BlockQ5_K>(n, w, a);
+inline void vec_dot_q5_K_impl(int64_t n, const void* w, size_t w_row_bytes, int64_t n_rows,
+                              const void* a, float* y) {
+  vec_dot_q45_k<true, BlockQ5_K>(n, w, w_row_bytes, n_rows, a, y);
 }
 
 // Q6_K: per half of 128 elements, 64 bytes of ql (low nibbles: elements 0..63, high nibbles:
 // 64..127) and 32 bytes of qh (2 bits per 32-element chunk). The quants are used unsigned
 // (0..63); the offset 32 comes back as 32 * sum_g scale_g * bsum_g.
-inline float vec_dot_q6_K_impl(int64_t n, const void* w, const void* a) {
-  const auto* x = static_cast<const BlockQ6_K*>(w);
-  const auto* y = static_cast<const BlockQ8_K*>(a);
-  __m256 acc = _mm256_setzero_ps();
-  for (int64_t i = 0; i < n / kQK_K; ++i) {
-    const BlockQ6_K& b = x[i];
-    const __m256i scale16 =
-        _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b.scales)));
-    const int8_t* q8 = y[i].qs;
+inline void vec_dot_q6_K_impl(int64_t n, const void* w, size_t w_row_bytes, int64_t n_rows,
+                              const void* a, float* y) {
+  k_rows<BlockQ6_K>(
+      n, w, w_row_bytes, n_rows, a,
+      y, [&](const BlockQ6_K& b, const BlockQ8_K& a_block) __attribute__((always_inline)) {
+        const __m256i scale16 =
+            _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b.scales)));
+        const int8_t* q8 = a_block.qs;
 #if defined(__AVX512F__)
-    const __m512i scales = _mm512_castsi256_si512(scale16);
-    const __m512i low_mask = _mm512_set1_epi8(0x0F);
-    const __m512i two_bits = _mm512_set1_epi8(0x03);
-    __m512i sums = _mm512_setzero_si512();
+        const __m512i scales = _mm512_castsi256_si512(scale16);
+        const __m512i low_mask = _mm512_set1_epi8(0x0F);
+        const __m512i two_bits = _mm512_set1_epi8(0x03);
+        __m512i sums = _mm512_setzero_si512();
 #pragma GCC unroll 2
-    for (int h = 0; h < 2; ++h) {
-      const __m512i ql = _mm512_loadu_si512(b.ql + 64 * h);
-      const __m256i qh = load256(b.qh + 32 * h);
-      // Bits 0-1 / 2-3 of qh for elements 0..31 / 32..63, bits 4-5 / 6-7 for 64..95 / 96..127.
-      const __m512i high =
-          _mm512_inserti64x4(_mm512_castsi256_si512(qh), _mm256_srli_epi16(qh, 2), 1);
-      const __m512i q0 = _mm512_or_si512(_mm512_and_si512(ql, low_mask),
-                                         _mm512_slli_epi16(_mm512_and_si512(high, two_bits), 4));
-      const __m512i q1 = _mm512_or_si512(
-          _mm512_and_si512(_mm512_srli_epi16(ql, 4), low_mask),
-          _mm512_slli_epi16(_mm512_and_si512(_mm512_srli_epi16(high, 4), two_bits), 4));
-      const __m512i p0 = _mm512_maddubs_epi16(q0, _mm512_loadu_si512(q8 + 128 * h));
-      const __m512i p1 = _mm512_maddubs_epi16(q1, _mm512_loadu_si512(q8 + 128 * h + 64));
-      // Groups of 16: 8 h .. 8 h + 3 for p0, 8 h + 4 .. 8 h + 7 for p1, 8 int16 lanes each.
-      const int g = 8 * h;
-      const __m512i index0 =
-          _mm512_setr_epi64(0x0001000100010001LL * g, 0x0001000100010001LL * g,
-                            0x0001000100010001LL * (g + 1), 0x0001000100010001LL * (g + 1),
-                            0x0001000100010001LL * (g + 2), 0x0001000100010001LL * (g + 2),
-                            0x0001000100010001LL * (g + 3), 0x0001000100010001LL * (g + 3));
-      const __m512i index1 = _mm512_add_epi16(index0, _mm512_set1_epi16(4));
-      sums = _mm512_dpwssd_epi32(sums, p0, _mm512_permutexvar_epi16(index0, scales));
-      sums = _mm512_dpwssd_epi32(sums, p1, _mm512_permutexvar_epi16(index1, scales));
-    }
-    const __m256i dots =
-        _mm256_add_epi32(_mm512_castsi512_si256(sums), _mm512_extracti64x4_epi64(sums, 1));
+        for (int h = 0; h < 2; ++h) {
+          const __m512i ql = _mm512_loadu_si512(b.ql + 64 * h);
+          const __m256i qh = load256(b.qh + 32 * h);
+          // Bits 0-1 / 2-3 of qh for elements 0..31 / 32..63, bits 4-5 / 6-7 for 64..95 / 96..127.
+          const __m512i high =
+              _mm512_inserti64x4(_mm512_castsi256_si512(qh), _mm256_srli_epi16(qh, 2), 1);
+          const __m512i q0 =
+              _mm512_or_si512(_mm512_and_si512(ql, low_mask),
+                              _mm512_slli_epi16(_mm512_and_si512(high, two_bits), 4));
+          const __m512i q1 = _mm512_or_si512(
+              _mm512_and_si512(_mm512_srli_epi16(ql, 4), low_mask),
+              _mm512_slli_epi16(_mm512_and_si512(_mm512_srli_epi16(high, 4), two_bits), 4));
+          const __m512i p0 = _mm512_maddubs_epi16(q0, _mm512_loadu_si512(q8 + 128 * h));
+          const __m512i p1 = _mm512_maddubs_epi16(q1, _mm512_loadu_si512(q8 + 128 * h + 64));
+          // Groups of 16: 8 h .. 8 h + 3 for p0, 8 h + 4 .. 8 h + 7 for p1, 8 int16 lanes each.
+          const int g = 8 * h;
+          const __m512i index0 =
+              _mm512_setr_epi64(0x0001000100010001LL * g, 0x0001000100010001LL * g,
+                                0x0001000100010001LL * (g + 1), 0x0001000100010001LL * (g + 1),
+                                0x0001000100010001LL * (g + 2), 0x0001000100010001LL * (g + 2),
+                                0x0001000100010001LL * (g + 3), 0x0001000100010001LL * (g + 3));
+          const __m512i index1 = _mm512_add_epi16(index0, _mm512_set1_epi16(4));
+          sums = _mm512_dpwssd_epi32(sums, p0, _mm512_permutexvar_epi16(index0, scales));
+          sums = _mm512_dpwssd_epi32(sums, p1, _mm512_permutexvar_epi16(index1, scales));
+        }
+        const __m256i dots =
+            _mm256_add_epi32(_mm512_castsi512_si256(sums), _mm512_extracti64x4_epi64(sums, 1));
 #else
     const __m256i low_mask = _mm256_set1_epi8(0x0F);
     const __m256i two_bits = _mm256_set1_epi8(0x03);
@@ -544,12 +745,10 @@ inline float vec_dot_q6_K_impl(int64_t n, const void* w, const void* a) {
     }
     const __m256i dots = sums;
 #endif
-    const __m256i scaled =
-        _mm256_sub_epi32(dots, _mm256_slli_epi32(scaled_bsums(scale16, y[i]), 5));
-    acc = _mm256_fmadd_ps(_mm256_set1_ps(half_to_float(b.d) * y[i].d), _mm256_cvtepi32_ps(scaled),
-                          acc);
-  }
-  return hsum(acc);
+        const __m256i scaled =
+            _mm256_sub_epi32(dots, _mm256_slli_epi32(scaled_bsums(scale16, a_block), 5));
+        return scaled;
+      });
 }
 
 // unpack_q3_k_scales minus 32, as 16 int8 lanes, without a round trip through memory.
@@ -573,73 +772,63 @@ inline __m128i unpack_q3_k_scales_minus_32(const uint8_t packed[12]) {
 // Q3_K: element 128 h + 32 s + l has low bits (qs[32 h + l] >> 2s) & 3 and third bit
 // (hmask[l] >> (4 h + s)) & 1; the quant is low | third << 2 minus 4, used unsigned with the
 // offset taken back as 4 * sum_g scale_g * bsum_g.
-inline float vec_dot_q3_K_impl(int64_t n, const void* w, const void* a) {
-  const auto* x = static_cast<const BlockQ3_K*>(w);
-  const auto* y = static_cast<const BlockQ8_K*>(a);
+inline void vec_dot_q3_K_impl(int64_t n, const void* w, size_t w_row_bytes, int64_t n_rows,
+                              const void* a, float* y) {
   const __m256i two_bits = _mm256_set1_epi8(0x03);
   const __m256i one = _mm256_set1_epi8(0x01);
-  __m256 acc = _mm256_setzero_ps();
-  for (int64_t i = 0; i < n / kQK_K; ++i) {
-    const BlockQ3_K& b = x[i];
-    const __m256i scale16 = _mm256_cvtepi8_epi16(unpack_q3_k_scales_minus_32(b.scales));
-    const __m256i low = _mm256_permute2x128_si256(scale16, scale16, 0x00);
-    const __m256i high = _mm256_permute2x128_si256(scale16, scale16, 0x11);
-    const __m256i hmask = load256(b.hmask);
-    const int8_t* q8 = y[i].qs;
-    __m256i sums = _mm256_setzero_si256();
+  k_rows<BlockQ3_K>(
+      n, w, w_row_bytes, n_rows, a,
+      y, [&](const BlockQ3_K& b, const BlockQ8_K& a_block) __attribute__((always_inline)) {
+        const __m256i scale16 = _mm256_cvtepi8_epi16(unpack_q3_k_scales_minus_32(b.scales));
+        const __m256i low = _mm256_permute2x128_si256(scale16, scale16, 0x00);
+        const __m256i high = _mm256_permute2x128_si256(scale16, scale16, 0x11);
+        const __m256i hmask = load256(b.hmask);
+        const int8_t* q8 = a_block.qs;
+        __m256i sums = _mm256_setzero_si256();
 #pragma GCC unroll 2
-    for (int h = 0; h < 2; ++h) {
-      const __m256i bytes = load256(b.qs + 32 * h);
+        for (int h = 0; h < 2; ++h) {
+          const __m256i bytes = load256(b.qs + 32 * h);
 #pragma GCC unroll 4
-      for (int s = 0; s < 4; ++s) {
-        const __m256i low_bits = _mm256_and_si256(_mm256_srli_epi16(bytes, 2 * s), two_bits);
-        const __m256i third = _mm256_and_si256(_mm256_srli_epi16(hmask, 4 * h + s), one);
-        const __m256i q = _mm256_or_si256(low_bits, _mm256_slli_epi16(third, 2));
-        const __m256i p = _mm256_maddubs_epi16(q, load256(q8 + 128 * h + 32 * s));
-        sums = dot_s16(sums, p, group_scales(low, high, 4 * h + s));
-      }
-    }
-    const __m256i scaled =
-        _mm256_sub_epi32(sums, _mm256_slli_epi32(scaled_bsums(scale16, y[i]), 2));
-    acc = _mm256_fmadd_ps(_mm256_set1_ps(half_to_float(b.d) * y[i].d), _mm256_cvtepi32_ps(scaled),
-                          acc);
-  }
-  return hsum(acc);
+          for (int s = 0; s < 4; ++s) {
+            const __m256i low_bits = _mm256_and_si256(_mm256_srli_epi16(bytes, 2 * s), two_bits);
+            const __m256i third = _mm256_and_si256(_mm256_srli_epi16(hmask, 4 * h + s), one);
+            const __m256i q = _mm256_or_si256(low_bits, _mm256_slli_epi16(third, 2));
+            const __m256i p = _mm256_maddubs_epi16(q, load256(q8 + 128 * h + 32 * s));
+            sums = dot_s16(sums, p, group_scales(low, high, 4 * h + s));
+          }
+        }
+        return _mm256_sub_epi32(sums, _mm256_slli_epi32(scaled_bsums(scale16, a_block), 2));
+      });
 }
 
 // Q2_K: element 128 h + 32 s + l is (qs[32 h + l] >> 2s) & 3; 16 scales (low nibble) and
 // mins (high nibble) per 16 elements.
-inline float vec_dot_q2_K_impl(int64_t n, const void* w, const void* a) {
-  const auto* x = static_cast<const BlockQ2_K*>(w);
-  const auto* y = static_cast<const BlockQ8_K*>(a);
+inline void vec_dot_q2_K_impl(int64_t n, const void* w, size_t w_row_bytes, int64_t n_rows,
+                              const void* a, float* y) {
   const __m256i two_bits = _mm256_set1_epi8(0x03);
-  __m256 acc = _mm256_setzero_ps();
-  for (int64_t i = 0; i < n / kQK_K; ++i) {
-    const BlockQ2_K& b = x[i];
-    const __m128i packed = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b.scales));
-    const __m256i scale16 = _mm256_cvtepu8_epi16(_mm_and_si128(packed, _mm_set1_epi8(0x0F)));
-    const __m256i min16 =
-        _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(packed, 4), _mm_set1_epi8(0x0F)));
-    const __m256i low = _mm256_permute2x128_si256(scale16, scale16, 0x00);
-    const __m256i high = _mm256_permute2x128_si256(scale16, scale16, 0x11);
-    const int8_t* q8 = y[i].qs;
-    __m256i sums = _mm256_setzero_si256();
+  k_rows<BlockQ2_K>(
+      n, w, w_row_bytes, n_rows, a,
+      y, [&](const BlockQ2_K& b, const BlockQ8_K& a_block) __attribute__((always_inline)) {
+        const __m128i packed = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b.scales));
+        const __m256i scale16 = _mm256_cvtepu8_epi16(_mm_and_si128(packed, _mm_set1_epi8(0x0F)));
+        const __m256i min16 =
+            _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(packed, 4), _mm_set1_epi8(0x0F)));
+        const __m256i low = _mm256_permute2x128_si256(scale16, scale16, 0x00);
+        const __m256i high = _mm256_permute2x128_si256(scale16, scale16, 0x11);
+        const int8_t* q8 = a_block.qs;
+        __m256i sums = _mm256_setzero_si256();
 #pragma GCC unroll 2
-    for (int h = 0; h < 2; ++h) {
-      const __m256i bytes = load256(b.qs + 32 * h);
+        for (int h = 0; h < 2; ++h) {
+          const __m256i bytes = load256(b.qs + 32 * h);
 #pragma GCC unroll 4
-      for (int s = 0; s < 4; ++s) {
-        const __m256i q = _mm256_and_si256(_mm256_srli_epi16(bytes, 2 * s), two_bits);
-        const __m256i p = _mm256_maddubs_epi16(q, load256(q8 + 128 * h + 32 * s));
-        sums = dot_s16(sums, p, group_scales(low, high, 4 * h + s));
-      }
-    }
-    acc =
-        _mm256_fmadd_ps(_mm256_set1_ps(half_to_float(b.d) * y[i].d), _mm256_cvtepi32_ps(sums), acc);
-    acc = _mm256_fnmadd_ps(_mm256_set1_ps(half_to_float(b.dmin) * y[i].d),
-                           _mm256_cvtepi32_ps(scaled_bsums(min16, y[i])), acc);
-  }
-  return hsum(acc);
+          for (int s = 0; s < 4; ++s) {
+            const __m256i q = _mm256_and_si256(_mm256_srli_epi16(bytes, 2 * s), two_bits);
+            const __m256i p = _mm256_maddubs_epi16(q, load256(q8 + 128 * h + 32 * s));
+            sums = dot_s16(sums, p, group_scales(low, high, 4 * h + s));
+          }
+        }
+        return std::pair{sums, scaled_bsums(min16, a_block)};
+      });
 }
 
 // ---- F32, F16, BF16 ------------------------------------------------------------------------

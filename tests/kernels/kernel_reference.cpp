@@ -125,6 +125,22 @@ std::vector<uint8_t> random_weights_exact(GgmlType type, int64_t n_in, int64_t n
       type, n_in, n_out, rng, [&](bool is_d) { return is_d ? d : dmin; }, true);
 }
 
+std::vector<uint8_t> uniform_weights(GgmlType type, int64_t n_in, int64_t n_out, uint8_t fill,
+                                     float d, float dmin) {
+  std::mt19937 rng;  // the quant bytes drawn from it are all overwritten
+  std::vector<uint8_t> w = make_weights(
+      type, n_in, n_out, rng, [&](bool is_d) { return is_d ? d : dmin; }, false);
+  const ScaleFields f = scale_fields(type);
+  const size_t block_bytes = gguf::ggml_type_info(type).type_size;
+  for (size_t i = 0; i < w.size(); ++i) {
+    const auto at = static_cast<int>(i % block_bytes);
+    const bool scale_byte = (f.d >= 0 && (at == f.d || at == f.d + 1)) ||
+                            (f.dmin >= 0 && (at == f.dmin || at == f.dmin + 1));
+    if (!scale_byte) w[i] = fill;
+  }
+  return w;
+}
+
 std::vector<uint8_t> small_activations(GgmlType act_type, int64_t n, float d, std::mt19937& rng) {
   std::uniform_int_distribution<int> quant(-7, 7);
   std::uniform_int_distribution<int> integer(-64, 64);

@@ -36,6 +36,12 @@ std::vector<uint8_t> random_weights(gguf::GgmlType type, int64_t n_in, int64_t n
 std::vector<uint8_t> random_weights_exact(gguf::GgmlType type, int64_t n_in, int64_t n_out,
                                           std::mt19937& rng, float d, float dmin);
 
+/// n_out rows of n_in weights of a quantized `type` whose every byte is `fill` but the f16
+/// d (= d) and dmin / m (= dmin) fields: 0x00 and 0xFF give the extreme quants (and sub-block
+/// scales and mins) of every format.
+std::vector<uint8_t> uniform_weights(gguf::GgmlType type, int64_t n_in, int64_t n_out, uint8_t fill,
+                                     float d, float dmin);
+
 /// An activation row of n elements in `act_type` (F32, F16, BF16, Q8_0, Q8_1, Q8_K) with
 /// quants in [-7, 7] and block scale `d`; F32/F16/BF16 values are integers in [-64, 64].
 /// Sums (Q8_1 s, Q8_K bsums) are consistent with the quants.
