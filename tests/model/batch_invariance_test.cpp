@@ -107,8 +107,9 @@ TEST_P(BatchInvarianceTest, SequencesInOnePassEqualEachAlone) {
   }
 }
 
-// A prompt crossing block boundaries fed in uneven chunks beside a decoding sequence: the last
-// token's logits equal the prompt's alone.
+// A prompt crossing block boundaries fed in chunks of 3 (one-row kernels), 20 and 70 tokens
+// (batched kernels from 16 rows on) beside a decoding sequence: the last token's logits equal
+// the prompt's alone in one pass, and every decode step equals that prefix alone.
 TEST_P(BatchInvarianceTest, ChunkedPrefillBesideDecodeEqualsAlone) {
   REQUIRE_TESTDATA();
   std::unique_ptr<Model> model = testing::load_model(GetParam());
@@ -117,18 +118,17 @@ TEST_P(BatchInvarianceTest, ChunkedPrefillBesideDecodeEqualsAlone) {
   const TestSequence prompt{tokens_of(70, 11, hp.n_vocab), {6, 1, 4}};
   const TestSequence decoding{tokens_of(12, 2, hp.n_vocab), {0}};
   kernels::ThreadPool pool(2);
-  KvCache kv(hp.n_layer, 8, hp.n_head_kv, hp.head_dim, KvCacheType::F16);
-  // The prompt 3 tokens a pass (passes stay below the batched kernels' 16 rows), the other
-  // sequence 1 token a pass.
-  const auto out = run(*model, kv, pool, {prompt, decoding}, {3, 1});
   const size_t n_vocab = static_cast<size_t>(hp.n_vocab);
   const std::vector<float> expected = alone(*model, pool, prompt);
-  EXPECT_TRUE(same_bits(expected, out[0].data() + out[0].size() - n_vocab));
-  // Every decode step of the second sequence equals that prefix alone.
-  for (size_t t = 1; t <= decoding.tokens.size(); ++t) {
-    const TestSequence prefix{std::vector<int32_t>(decoding.tokens.begin(), decoding.tokens.begin() + t), {}};
-    EXPECT_TRUE(same_bits(alone(*model, pool, prefix), out[1].data() + (t - 1) * n_vocab))
-        << "token " << t;
+  for (int chunk : {3, 20, 70}) {
+    KvCache kv(hp.n_layer, 8, hp.n_head_kv, hp.head_dim, KvCacheType::F16);
+    const auto out = run(*model, kv, pool, {prompt, decoding}, {chunk, 1});
+    EXPECT_TRUE(same_bits(expected, out[0].data() + out[0].size() - n_vocab)) << "chunks of " << chunk;
+    for (size_t t = 1; t <= decoding.tokens.size(); ++t) {
+      const TestSequence prefix{std::vector<int32_t>(decoding.tokens.begin(), decoding.tokens.begin() + t), {}};
+      EXPECT_TRUE(same_bits(alone(*model, pool, prefix), out[1].data() + (t - 1) * n_vocab))
+          << "token " << t << ", chunks of " << chunk;
+    }
   }
 }
 
