@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cctype>
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -32,6 +33,14 @@ inline uint64_t testdata_fnv1a64(const void* data, size_t n_bytes) {
     h *= 0x100000001b3ull;
   }
   return h;
+}
+
+/// A GoogleTest parameter name for a model file name: "qwen2-tiny-q8_0.gguf" -> "qwen2_tiny_q8_0".
+inline std::string model_param_name(const std::string& file) {
+  std::string id = file.substr(0, file.size() - 5);
+  for (char& c : id)
+    if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
+  return id;
 }
 
 /// True under CI (the environment variable CI is "true"), where missing reference data is a

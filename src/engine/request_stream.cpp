@@ -6,9 +6,8 @@
 
 namespace gengyun::engine {
 
-void RequestStream::push(std::span<const int32_t> tokens, std::string_view text,
-                         const Usage& usage) {
-  std::unique_lock lock(mutex_);
+void RequestStream::append_locked(std::span<const int32_t> tokens, std::string_view text,
+                                  const Usage& usage) {
   if (!pending_) {
     pending_.emplace();
     pending_since_us_ = monotonic_us();
@@ -16,6 +15,12 @@ void RequestStream::push(std::span<const int32_t> tokens, std::string_view text,
   pending_->token_ids.insert(pending_->token_ids.end(), tokens.begin(), tokens.end());
   pending_->text += text;
   pending_->usage = usage;
+}
+
+void RequestStream::push(std::span<const int32_t> tokens, std::string_view text,
+                         const Usage& usage) {
+  std::unique_lock lock(mutex_);
+  append_locked(tokens, text, usage);
   notify_locked(lock);
 }
 
@@ -23,13 +28,7 @@ void RequestStream::finish(std::span<const int32_t> tokens, std::string_view tex
                            const Usage& usage, const RequestTimes& times, FinishReason reason,
                            std::string error) {
   std::unique_lock lock(mutex_);
-  if (!pending_) {
-    pending_.emplace();
-    pending_since_us_ = monotonic_us();
-  }
-  pending_->token_ids.insert(pending_->token_ids.end(), tokens.begin(), tokens.end());
-  pending_->text += text;
-  pending_->usage = usage;
+  append_locked(tokens, text, usage);
   pending_->times = times;
   pending_->finished = true;
   pending_->finish_reason = reason;

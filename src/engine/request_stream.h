@@ -42,6 +42,9 @@ class RequestStream {
   int64_t unread_since_us() const;
 
  private:
+  /// Adds to the pending event (creating it); mutex_ held.
+  void append_locked(std::span<const int32_t> tokens, std::string_view text, const Usage& usage);
+  /// Wakes next() and calls the on_ready callback; releases the lock.
   void notify_locked(std::unique_lock<std::mutex>& lock);
 
   mutable std::mutex mutex_;

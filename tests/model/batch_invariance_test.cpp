@@ -135,12 +135,7 @@ TEST_P(BatchInvarianceTest, ChunkedPrefillBesideDecodeEqualsAlone) {
 INSTANTIATE_TEST_SUITE_P(Models, BatchInvarianceTest,
                          ::testing::Values("qwen2-tiny-q8_0.gguf", "qwen3-tiny-q4_k_m.gguf",
                                            "llama-tiny-f32.gguf"),
-                         [](const auto& info) {
-                           std::string id = info.param.substr(0, info.param.size() - 5);
-                           for (char& c : id)
-                             if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
-                           return id;
-                         });
+                         [](const auto& info) { return testing::model_param_name(info.param); });
 
 }  // namespace
 }  // namespace gengyun::model
