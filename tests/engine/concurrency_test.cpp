@@ -142,7 +142,7 @@ TEST_P(ConcurrencyTest, PrefixCacheHitsAndChunkSizesChangeNothing) {
 INSTANTIATE_TEST_SUITE_P(Models, ConcurrencyTest,
                          ::testing::Values("qwen2-tiny-q8_0.gguf", "llama-tiny-f32.gguf",
                                            "stories260K-f32.gguf"),
-                         [](const auto& info) { return testing::model_param_name(info.param); });
+                         [](const auto& info) { return ::gengyun::testing::model_param_name(info.param); });
 
 }  // namespace
 }  // namespace gengyun
