@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# Time to first token of a request whose 1,000-token prefix another request has just computed
+# (the prefix cache) against the first request's, on gengyun's HTTP server.
+#
+#   bench/serving/prefix_ttft.sh MODEL.gguf [THREADS] [ROUNDS]
+#
+# Each round takes a fresh prefix of 1,000 one-token words (prompts.mjs) and sends, one after
+# the other, prefix + 24 words A, then prefix + 24 other words B, each as POST /v1/completions
+# with max_tokens 1 (not streamed: the whole answer is the first token), and prints the two
+# times (curl's time_total) and their ratio, then the median ratio. THREADS defaults to 2,
+# ROUNDS to 3. GENGYUN: the binary (default build/gengyun).
+set -euo pipefail
+
+[[ $# -ge 1 && $# -le 3 ]] || { echo "usage: $0 MODEL.gguf [THREADS] [ROUNDS]" >&2; exit 2; }
+model=$1
+threads=${2:-2}
+rounds=${3:-3}
+for v in "$threads" "$rounds"; do
+  [[ $v =~ ^[1-9][0-9]*$ ]] || { echo "error: THREADS and ROUNDS must be positive integers, not '$v'" >&2; exit 2; }
+done
+serving_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+repo_dir=$(cd "$serving_dir/../.." && pwd)
+gengyun=${GENGYUN:-$repo_dir/build/gengyun}
+[[ -f $model ]] || { echo "error: no model file '$model'" >&2; exit 1; }
+[[ -x $gengyun ]] || { echo "error: no gengyun binary at '$gengyun' (build it, or set GENGYUN)" >&2; exit 1; }
+
+work=$(mktemp -d)
+server_pid=""
+cleanup() {
+  [[ -z $server_pid ]] || { kill "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; }
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+key=$("$gengyun" keys create --db "$work/bench.db" --name bench)
+"$gengyun" serve --model "bench=$model" --listen 127.0.0.1:0 --db "$work/bench.db" \
+  --threads "$threads" 2>"$work/serve.log" &
+server_pid=$!
+port=""
+for ((i = 0; i < 1200 && ${#port} == 0; i++)); do
+  port=$(sed -n 's|^gengyun: serving .* on http://127\.0\.0\.1:\([0-9]*\)$|\1|p' "$work/serve.log")
+  kill -0 "$server_pid" 2>/dev/null || { cat "$work/serve.log" >&2; exit 1; }
+  [[ -n $port ]] || sleep 0.1
+done
+[[ -n $port ]] || { echo "error: gengyun serve did not start" >&2; exit 1; }
+
+# Seconds for one request with prompt text $1; its cached_tokens into $work/cached.
+request() {
+  node -e 'process.stdout.write(JSON.stringify({model: "bench", prompt: process.argv[1], max_tokens: 1, temperature: 0}))' "$1" >"$work/body.json"
+  curl -sS -o "$work/answer.json" -w '%{time_total}' -H "Authorization: Bearer $key" \
+    -H 'Content-Type: application/json' --data-binary "@$work/body.json" "http://127.0.0.1:$port/v1/completions"
+  node -p "require('$work/answer.json').usage.prompt_tokens_details.cached_tokens" >"$work/cached"
+}
+
+request "$(node "$serving_dir/prompts.mjs" 999999 64)" >/dev/null  # warm-up
+ratios=()
+for ((r = 1; r <= rounds; r++)); do
+  prefix=$(node "$serving_dir/prompts.mjs" $((500000 + r)) 1000)
+  first=$(request "$prefix$(node "$serving_dir/prompts.mjs" $((600000 + r)) 24)")
+  second=$(request "$prefix$(node "$serving_dir/prompts.mjs" $((700000 + r)) 24)")
+  ratio=$(node -p "($second / $first).toFixed(3)")
+  ratios+=("$ratio")
+  echo "round $r: first ${first} s, second ${second} s (cached_tokens $(<"$work/cached")), second/first $ratio"
+done
+echo "median second/first: $(printf '%s\n' "${ratios[@]}" | sort -n | sed -n "$(((rounds + 1) / 2))p")"
