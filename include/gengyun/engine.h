@@ -185,7 +185,7 @@ class LoadedModel {
 
   /// Queues a request and returns at once. InvalidRequest: empty prompt, a token id outside
   /// the vocabulary, prompt + 1 longer than n_ctx(), sampling parameters out of range.
-  /// QueueFull: max_waiting requests already wait.
+  /// QueueFull: max_seqs requests run and max_waiting more already wait.
   virtual Submission submit(EngineRequest request) = 0;
 
   /// The engine's accounts now.

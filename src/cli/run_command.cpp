@@ -7,6 +7,7 @@
 
 #include "cli/commands.h"
 #include "gengyun/engine.h"
+#include "kernels/thread_pool.h"
 
 namespace gengyun::cli {
 namespace {
@@ -80,7 +81,7 @@ void add_run_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--min-p", options->min_p, "min-p (0: off)");
   cmd->add_option("--seed", options->seed, "random seed (same seed, same output)");
   cmd->add_option("-t,--threads", options->threads, "threads (default: physical cores)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(CLI::Range(0, kernels::kMaxThreads));
   cmd->add_option("-c,--ctx", options->ctx, "longest sequence in tokens (default: the model's training context)")
       ->check(CLI::NonNegativeNumber);
   cmd->add_option("--kv-type", options->kv_type,

@@ -3,7 +3,9 @@
 #include <sys/resource.h>
 
 #include <algorithm>
+#include <atomic>
 #include <csignal>
+#include <cstdlib>
 #include <cstdio>
 #include <memory>
 #include <string>
@@ -13,6 +15,7 @@
 #include "api/server.h"
 #include "cli/commands.h"
 #include "deploy/registry.h"
+#include "kernels/thread_pool.h"
 #include "platform/store.h"
 
 namespace gengyun::cli {
@@ -127,14 +130,26 @@ int serve(const ServeOptions& o) {
     return 1;
   }
 
+  // The first signal stops accepting and lets the requests in flight finish (and be billed);
+  // a second one exits at once.
+  std::atomic<bool> served{false};
   std::thread waiter([&] {
     int received = 0;
     sigwait(&signals, &received);
+    if (served) return;
+    std::fprintf(stderr,
+                 "gengyun: stopping: finishing the requests in flight (a second signal exits "
+                 "at once)\n");
     server.stop();
+    sigwait(&signals, &received);
+    if (served) return;
+    std::fprintf(stderr, "gengyun: second signal: exiting without finishing the requests in flight\n");
+    std::_Exit(1);
   });
   std::fprintf(stderr, "gengyun: serving %zu model(s) on http://%s:%d\n", registry.names().size(),
                listen->first.c_str(), port.value());
   server.run();
+  served = true;
   pthread_kill(waiter.native_handle(), SIGTERM);
   waiter.join();
   return 0;
@@ -149,14 +164,14 @@ void add_serve_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--listen", options->listen, "HOST:PORT to listen on")->capture_default_str();
   cmd->add_option("--db", options->db, "SQLite database of keys and usage")->capture_default_str();
   cmd->add_option("-t,--threads", options->threads, "threads per model (default: physical cores)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(CLI::Range(0, kernels::kMaxThreads));
   cmd->add_option("-c,--ctx", options->ctx,
-                  "longest sequence in tokens (default: the model's training context, or what "
-                  "the KV cache holds)")
+                  "longest sequence in tokens (0, the default: the model's training context, or "
+                  "what the KV cache holds)")
       ->check(CLI::NonNegativeNumber);
   cmd->add_option("--kv-cache-mb", options->kv_cache_mb,
-                  "KV cache pool per model in MiB (default: a quarter of the available memory, "
-                  "at most --max-seqs whole contexts)")
+                  "KV cache pool per model in MiB (0, the default: a quarter of the available "
+                  "memory, at least one and at most --max-seqs whole contexts)")
       ->check(CLI::Range(int64_t{0}, int64_t{1} << 30));
   cmd->add_option("--max-batch-tokens", options->max_batch_tokens,
                   "tokens per engine step (decode tokens plus prefill chunks)")
@@ -166,7 +181,7 @@ void add_serve_command(CLI::App& app, int& exit_code) {
       ->check(CLI::Range(1, 4096))
       ->capture_default_str();
   cmd->add_option("--max-waiting", options->max_waiting,
-                  "requests queued per model beyond the running ones (more get 503)")
+                  "requests queued per model beyond the --max-seqs running ones (more get 503)")
       ->check(CLI::Range(0, 1 << 20))
       ->capture_default_str();
   cmd->add_flag("--no-prefix-cache", options->no_prefix_cache,

@@ -126,11 +126,14 @@ Submission EngineCore::submit(EngineRequest request) {
   auto handle = std::make_unique<Handle>(job->stream, weak_from_this());
   {
     std::lock_guard lock(mutex_);
-    if (stats_.waiting + static_cast<int>(inbox_.size()) >= config_.max_waiting) {
+    // Requests not yet admitted may fill the free running places, then max_waiting more.
+    const int free_places = std::max(0, config_.scheduler.max_seqs - stats_.running);
+    if (stats_.waiting + static_cast<int>(inbox_.size()) >= free_places + config_.max_waiting) {
       job->stream->finish({}, {}, {}, job->times, FinishReason::Cancelled);
       return refuse(SubmitStatus::QueueFull,
-                    std::to_string(config_.max_waiting) +
-                        " requests are already waiting for this model; retry later");
+                    std::to_string(config_.scheduler.max_seqs) + " requests are running and " +
+                        std::to_string(config_.max_waiting) +
+                        " waiting for this model already; retry later");
     }
     job->seq.id = next_id_++;
     inbox_.push_back(std::move(job));

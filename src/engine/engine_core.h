@@ -29,7 +29,7 @@ struct EngineConfig {
   int n_ctx = 0;            ///< longest sequence, prompt + generated tokens
   int n_blocks = 0;         ///< KV blocks in the pool
   int block_size = 32;      ///< positions per block
-  int max_waiting = 256;    ///< requests queued at most
+  int max_waiting = 256;    ///< requests queued beyond scheduler.max_seqs running ones
   bool prefix_cache = true;
   std::string cache_key;    ///< the prefix cache's key of the model (e.g. its path)
   int64_t stall_timeout_us = 60'000'000;

@@ -90,7 +90,12 @@ Result<std::shared_ptr<ModelInstance>> ModelInstance::load(const std::string& pa
   const int wanted_ctx = options.n_ctx > 0 ? options.n_ctx : hp.n_ctx_train;
   const int64_t blocks_per_seq = (wanted_ctx + kBlock - 1) / kBlock;
   int64_t n_blocks = 0;
+  const int64_t available = available_memory_bytes();
   if (options.kv_cache_bytes > 0) {
+    if (available > 0 && options.kv_cache_bytes > available)
+      return make_error(path + ": a KV cache of " + std::to_string(options.kv_cache_bytes >> 20) +
+                        " MiB is more than the available memory (" +
+                        std::to_string(available >> 20) + " MiB); give it less");
     n_blocks = options.kv_cache_bytes / block_bytes;
     if (n_blocks < 1)
       return make_error(path + ": a KV cache of " + std::to_string(options.kv_cache_bytes) +
@@ -104,7 +109,7 @@ Result<std::shared_ptr<ModelInstance>> ModelInstance::load(const std::string& pa
                         std::to_string((blocks_per_seq * block_bytes) >> 20) +
                         " MiB); give it more memory or ask for a shorter context");
   } else {
-    const int64_t share = available_memory_bytes() / 4 / block_bytes;
+    const int64_t share = available / 4 / block_bytes;
     n_blocks = std::clamp<int64_t>(share, blocks_per_seq, blocks_per_seq * options.max_seqs);
   }
   n_blocks = std::min<int64_t>(n_blocks, INT32_MAX / kBlock);

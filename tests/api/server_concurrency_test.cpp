@@ -43,38 +43,50 @@ void read_events(int sock, std::string& received, size_t events) {
   }
 }
 
-/// A server whose models refuse every request beyond the running ones (max_waiting 0): the
-/// engine's queue-full answer, deterministically.
+/// A server whose model runs one request at a time and queues none (max_seqs 1,
+/// max_waiting 0): a second request while one runs is refused.
 class FullQueueTest : public ServerTest {
  protected:
   static void SetUpTestSuite() {
     if (!gengyun::testing::testdata_present()) return;
     registry_ = new deploy::Registry(
         {{"qwen2-tiny", gengyun::testing::testdata_path("models/qwen2-tiny-q8_0.gguf")}},
-        {.n_threads = 1, .max_waiting = 0});
+        {.n_threads = 1, .max_seqs = 1, .max_waiting = 0});
   }
 };
 
 TEST_F(FullQueueTest, AFullModelQueueIs503WithRetryAfterAndCostsNothing) {
+  // The one place is taken by a stream of up to 4000 tokens, provably running (its first
+  // events have arrived and the engine counts it).
+  const int stream = connect_to(port_);
+  ASSERT_GE(stream, 0);
+  const std::string request = http_post(
+      key_, {{"model", "qwen2-tiny"}, {"prompt", "The quick brown fox"}, {"max_tokens", 4000},
+             {"temperature", 0}, {"stream", true}});
+  ASSERT_EQ(send(stream, request.data(), request.size(), MSG_NOSIGNAL),
+            static_cast<ssize_t>(request.size()));
+  std::string received;
+  read_events(stream, received, 2);
+  ASSERT_TRUE(model("qwen2-tiny")->wait_until([](const EngineStats& s) { return s.running == 1; },
+                                              10'000'000));
   auto r = post("/v1/completions", {{"model", "qwen2-tiny"}, {"prompt", "Hi"}, {"max_tokens", 2}},
                 key_);
   const json error = expect_error(r, 503, "server_busy");
   EXPECT_EQ(error["type"], "server_error");
   EXPECT_EQ(error["message"],
-            "The model 'qwen2-tiny' is busy: 0 requests are already waiting for this model; "
-            "retry later.");
+            "The model 'qwen2-tiny' is busy: 1 requests are running and 0 waiting for this "
+            "model already; retry later.");
   EXPECT_EQ(r->get_header_value("Retry-After"), "1");
-  httplib::Client client("127.0.0.1", port_);
-  auto health = client.Get("/health");
-  ASSERT_TRUE(health);
-  EXPECT_EQ(health->status, 200);
-  const auto ledger = rows();
-  ASSERT_EQ(ledger.size(), 1u);
-  EXPECT_EQ(ledger[0].http_status, 503);
-  EXPECT_EQ(ledger[0].status, "error");
-  EXPECT_EQ(ledger[0].model, "qwen2-tiny");
-  EXPECT_EQ(ledger[0].prompt_tokens, 0);
-  EXPECT_EQ(ledger[0].completion_tokens, 0);
+  close(stream);
+  const auto ledger = wait_for_rows(2);
+  ASSERT_EQ(ledger.size(), 2u);
+  const auto refused = std::find_if(ledger.begin(), ledger.end(),
+                                    [](const auto& row) { return row.http_status == 503; });
+  ASSERT_NE(refused, ledger.end());
+  EXPECT_EQ(refused->status, "error");
+  EXPECT_EQ(refused->model, "qwen2-tiny");
+  EXPECT_EQ(refused->prompt_tokens, 0);
+  EXPECT_EQ(refused->completion_tokens, 0);
 }
 
 class OneHandlerThreadTest : public ServerTest {

@@ -210,19 +210,36 @@ TEST_F(EngineCoreTest, CancelWhileWaitingCostsNothing) {
     for (const auto& c : step) EXPECT_EQ(c.seq, 0u) << "b never ran";
 }
 
-TEST_F(EngineCoreTest, WaitingQueueIsBounded) {
-  EngineConfig c = config(32, 64);
-  c.max_waiting = 2;
+TEST_F(EngineCoreTest, WaitingQueueIsBoundedBeyondTheRunningPlaces) {
+  EngineConfig c = config(32, 64, /*max_seqs=*/2);
+  c.max_waiting = 1;
   auto engine = make_engine(c);
-  Submission a = engine->submit(request(prompt_of(4), 2));
-  Submission b = engine->submit(request(prompt_of(4), 2));
-  Submission refused = engine->submit(request(prompt_of(4), 2));
-  EXPECT_TRUE(a.handle && b.handle);
+  // An idle engine takes max_seqs + max_waiting requests before its next step.
+  Submission a = engine->submit(request(prompt_of(4), 20));
+  Submission b = engine->submit(request(prompt_of(4), 20));
+  Submission c1 = engine->submit(request(prompt_of(4), 20));
+  Submission refused = engine->submit(request(prompt_of(4), 20));
+  EXPECT_TRUE(a.handle && b.handle && c1.handle);
   EXPECT_FALSE(refused.handle);
   EXPECT_EQ(refused.status, SubmitStatus::QueueFull);
-  EXPECT_NE(refused.message.find("2 requests are already waiting"), std::string::npos);
-  ASSERT_TRUE(engine->step());  // both admitted: room again
+  EXPECT_EQ(refused.message,
+            "2 requests are running and 1 waiting for this model already; retry later");
+  ASSERT_TRUE(engine->step());  // a and b run, c1 waits: still full
+  EXPECT_EQ(engine->stats().running, 2);
+  EXPECT_EQ(engine->stats().waiting, 1);
+  EXPECT_FALSE(engine->submit(request(prompt_of(4), 2)).handle);
+  a.handle.reset();  // a leaves: c1 takes its place and one may wait again
+  ASSERT_TRUE(engine->step());
+  EXPECT_EQ(engine->stats().waiting, 0);
   EXPECT_TRUE(engine->submit(request(prompt_of(4), 2)).handle);
+
+  // max_waiting 0 still runs max_seqs requests.
+  EngineConfig none = config(32, 64, /*max_seqs=*/1);
+  none.max_waiting = 0;
+  auto strict = make_engine(none);
+  Submission only = strict->submit(request(prompt_of(4), 2));
+  EXPECT_TRUE(only.handle);
+  EXPECT_FALSE(strict->submit(request(prompt_of(4), 2)).handle);
 }
 
 TEST_F(EngineCoreTest, BadRequestsAreRefusedWithAReason) {

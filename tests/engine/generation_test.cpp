@@ -235,6 +235,12 @@ TEST(Generation, KvCachePoolSizesTheContext) {
   EXPECT_EQ(small.value()->kv_cache_bytes(), 10 * 32768);
   EXPECT_EQ(small.value()->stats().kv_blocks_total, 10);
 
+  auto huge = LoadedModel::load(qwen, {.n_threads = 1, .kv_cache_bytes = int64_t{1} << 50});
+  ASSERT_FALSE(huge.ok());
+  EXPECT_NE(huge.error().message.find(": a KV cache of 1073741824 MiB is more than the available "
+                                      "memory ("),
+            std::string::npos)
+      << huge.error().message;
   auto none = LoadedModel::load(qwen, {.n_threads = 1, .kv_cache_bytes = 32767});
   ASSERT_FALSE(none.ok());
   EXPECT_EQ(none.error().message, qwen + ": a KV cache of 32767 bytes holds no block of 32 "
