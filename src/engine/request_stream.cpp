@@ -47,7 +47,8 @@ void RequestStream::notify_locked(std::unique_lock<std::mutex>& lock) {
 std::optional<GenerationEvent> RequestStream::next(int64_t timeout_us) {
   std::unique_lock lock(mutex_);
   if (!pending_ && timeout_us > 0)
-    ready_.wait_for(lock, std::chrono::microseconds(timeout_us), [this] { return pending_.has_value(); });
+    ready_.wait_for(lock, std::chrono::microseconds(timeout_us),
+                    [this] { return pending_.has_value() || finished_; });
   if (!pending_) return std::nullopt;
   std::optional<GenerationEvent> out = std::move(pending_);
   pending_.reset();

@@ -134,6 +134,9 @@ TEST_F(EngineCoreTest, LongPromptIsPrefilledInChunksOfTheBudget) {
   EXPECT_EQ(runner_.steps[3][0].n_tokens, 1);
   EXPECT_EQ(engine->stats().kv_blocks_used, 0);
   EXPECT_EQ(engine->stats().finished, 1);
+  // After the finished event there is nothing to wait for: next() returns at once (an hour's
+  // timeout would otherwise run into ctest's).
+  EXPECT_FALSE(s.handle->next(3'600'000'000));
 }
 
 TEST_F(EngineCoreTest, RunningStreamsDecodeBeforeANewPromptIsPrefilled) {
