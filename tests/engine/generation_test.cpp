@@ -125,14 +125,17 @@ TEST(Generation, CallbackReturningFalseCancels) {
   auto model = load("stories260K-f32.gguf");
   ASSERT_TRUE(model);
   const auto tokens = model->tokenize("Once upon a time", true, false);
+  // The engine merges the steps a reader has not taken yet, so a fast model may hand all its
+  // text to the first call: the callback stops at its first call, whatever that holds.
   int calls = 0;
   std::string delivered;
   auto result = model->generate(tokens, greedy(64), [&](std::string_view text) {
     delivered += text;
-    return ++calls < 3;
+    ++calls;
+    return false;
   });
   ASSERT_TRUE(result.ok());
-  EXPECT_EQ(calls, 3) << "no text after the callback said stop";
+  EXPECT_EQ(calls, 1) << "no text after the callback said stop";
   EXPECT_EQ(result->text, delivered);
   EXPECT_EQ(result->finish_reason, FinishReason::Cancelled);
   EXPECT_LE(result->completion_tokens, 64);  // the engine may have run on until it saw the cancel
