@@ -238,5 +238,19 @@ TEST_F(ServeTest, PortInUseIsAClearError) {
   EXPECT_TRUE(server_->running());
 }
 
+TEST_F(ServeTest, OutOfRangeEngineFlagsAreRefusedAtStart) {
+  const std::string model = "qwen2-tiny=" + model_path_;
+  const std::vector<std::vector<std::string>> bad = {
+      {"--threads", "5000"}, {"--max-seqs", "0"}, {"--max-batch-tokens", "0"},
+      {"--max-waiting", "-1"}, {"--kv-cache-mb", "-5"}};
+  for (const auto& flags : bad) {
+    std::vector<std::string> argv = {kBinary, "serve", "--model", model, "--db", db_};
+    argv.insert(argv.end(), flags.begin(), flags.end());
+    const auto out = run_process(argv);
+    EXPECT_NE(out.exit_code, 0) << flags[0] << " " << flags[1];
+    EXPECT_NE(out.err.find(flags[0]), std::string::npos) << out.err;
+  }
+}
+
 }  // namespace
 }  // namespace gengyun::e2e
