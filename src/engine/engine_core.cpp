@@ -84,9 +84,9 @@ EngineCore::~EngineCore() {
   }
   wake_.notify_all();
   if (thread_.joinable()) thread_.join();
-  for (auto& job : inbox_) jobs_.push_back(std::move(job));
+  for (auto& job : inbox_) jobs_.emplace(&job->seq, std::move(job));
   inbox_.clear();
-  for (auto& job : jobs_)
+  for (auto& [seq, job] : jobs_)
     job->stream->finish({}, {}, usage_of(*job), job->times, FinishReason::Cancelled,
                         "the model was unloaded");
 }
@@ -178,11 +178,11 @@ void EngineCore::take_inbox_and_cancellations() {
   }
   for (auto& job : arrived) {
     scheduler_.add(&job->seq);
-    jobs_.push_back(std::move(job));
+    jobs_.emplace(&job->seq, std::move(job));
   }
   const int64_t now = monotonic_us();
   for (auto it = jobs_.begin(); it != jobs_.end();) {
-    Job& job = **it;
+    Job& job = *it->second;
     if (job.stream->cancel_requested()) {
       finish(job, FinishReason::Cancelled, {}, {});
     } else if (const int64_t since = job.stream->unread_since_us();
@@ -207,10 +207,9 @@ bool EngineCore::step() {
   }
   if (Result<void> ran = runner_.execute(out.chunks, logits_); !ran) {
     for (const ScheduledChunk& c : out.chunks) {
-      const auto it = std::find_if(jobs_.begin(), jobs_.end(),
-                                   [&c](const auto& job) { return &job->seq == c.seq; });
-      finish(**it, FinishReason::Cancelled, {}, {}, "the forward pass failed: " + ran.error().message);
-      jobs_.erase(it);
+      finish(*jobs_.at(c.seq), FinishReason::Cancelled, {}, {},
+             "the forward pass failed: " + ran.error().message);
+      jobs_.erase(c.seq);
     }
     publish();
     return true;
@@ -221,9 +220,7 @@ bool EngineCore::step() {
   // Sampling runs on the pool, one sequence per task: each sampler owns its random state.
   std::vector<Job*> sampling;
   for (const ScheduledChunk& c : out.chunks)
-    if (c.samples())
-      for (auto& job : jobs_)
-        if (&job->seq == c.seq) sampling.push_back(job.get());
+    if (c.samples()) sampling.push_back(jobs_.at(c.seq).get());
   sampled_.resize(sampling.size());
   const size_t n_vocab = static_cast<size_t>(runner_.n_vocab());
   pool_.parallel_for(static_cast<int64_t>(sampling.size()), [&](int64_t begin, int64_t end) {
@@ -255,7 +252,7 @@ bool EngineCore::step() {
     }
     if (!job.stop.stopped()) text += job.stop.push(job.decoder.flush()) + job.stop.flush();
     finish(job, reason, new_tokens, std::move(text));
-    jobs_.remove_if([&job](const auto& j) { return j.get() == &job; });
+    jobs_.erase(&job.seq);
   }
   publish();
   return true;

@@ -4,11 +4,11 @@
 
 #include <condition_variable>
 #include <cstdint>
-#include <list>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include "engine/kv_cache_manager.h"
@@ -82,7 +82,9 @@ class EngineCore : public std::enable_shared_from_this<EngineCore> {
   BlockPool blocks_;
   KvCacheManager kv_;
   Scheduler scheduler_;
-  std::list<std::unique_ptr<Job>> jobs_;  ///< engine thread only
+  /// Every request taken from the inbox and not finished, by its sequence (what the scheduler
+  /// hands back). Engine thread only.
+  std::unordered_map<const Sequence*, std::unique_ptr<Job>> jobs_;
   uint64_t next_id_ = 0;
   int64_t finished_ = 0;
   int64_t steps_ = 0;
