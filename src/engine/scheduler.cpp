@@ -45,9 +45,9 @@ SchedulerOutput Scheduler::schedule() {
   for (const bool decoding : {true, false}) {
     for (size_t i = 0; i < running_.size() && budget > 0;) {
       Sequence* seq = running_[i];
-      if ((seq->n_uncomputed() == 1) != decoding ||
-          std::any_of(out.chunks.begin(), out.chunks.end(),
-                      [seq](const ScheduledChunk& c) { return c.seq == seq; })) {
+      // A sequence scheduled in the decode pass still has one token uncomputed (n_computed
+      // advances in update()), so the prefill pass skips it.
+      if ((seq->n_uncomputed() == 1) != decoding) {
         ++i;
         continue;
       }
