@@ -65,8 +65,11 @@ bool KvCacheManager::allocate(Sequence& seq, int n_total, const PrefixHit* hit) 
 void KvCacheManager::cache_computed(Sequence& seq) {
   if (!prefix_caching_) return;
   hash_blocks(seq, seq.n_computed);
-  const size_t n_full = static_cast<size_t>(seq.n_computed / block_size_);
-  for (size_t i = 0; i < n_full; ++i) pool_.cache(seq.block_table[i], seq.block_hashes[i]);
+  const int n_full = seq.n_computed / block_size_;
+  for (; seq.n_blocks_cached < n_full; ++seq.n_blocks_cached) {
+    const size_t i = static_cast<size_t>(seq.n_blocks_cached);
+    pool_.cache(seq.block_table[i], seq.block_hashes[i]);
+  }
 }
 
 void KvCacheManager::free(Sequence& seq) {
@@ -74,6 +77,7 @@ void KvCacheManager::free(Sequence& seq) {
   pool_.release(reversed);
   seq.block_table.clear();
   seq.n_computed = 0;
+  seq.n_blocks_cached = 0;
 }
 
 }  // namespace gengyun::engine

@@ -41,11 +41,12 @@ class KvCacheManager {
   /// Blocks allocate(seq, n_total, hit) would take from the free queue.
   int blocks_needed(const Sequence& seq, int n_total, const PrefixHit* hit) const;
 
-  /// Records in the prefix cache every full block of seq's computed positions.
+  /// Records in the prefix cache the full blocks of seq's computed positions not yet recorded
+  /// (seq.n_blocks_cached onwards), so each step costs only its new blocks.
   void cache_computed(Sequence& seq);
 
   /// Gives back seq's blocks (last block first, so that a sequence's tail is evicted before
-  /// its shared head) and clears its block table and n_computed.
+  /// its shared head) and clears its block table, n_computed and n_blocks_cached.
   void free(Sequence& seq);
 
   const PrefixCacheCounters& counters() const { return counters_; }

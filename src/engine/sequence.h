@@ -29,6 +29,8 @@ struct Sequence {
   std::string cache_key;  ///< the prefix cache's extra keys: model, cache salt
   std::vector<int32_t> block_table;
   std::vector<BlockHash> block_hashes;  ///< of the full blocks of `tokens`, computed lazily
+  /// Leading blocks of block_table already offered to the prefix cache.
+  int n_blocks_cached = 0;
   SequenceStatus status = SequenceStatus::Waiting;
   int n_preemptions = 0;
 
