@@ -21,7 +21,9 @@ double median(std::vector<double> v) {
   return n % 2 == 1 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
-double positive_seconds_since(int64_t start_us) { return std::max(seconds_since(start_us), 1e-9); }
+/// A duration of `us` microseconds in seconds, at least 1 ns (so that rates stay finite).
+double positive_seconds(int64_t us) { return std::max(us * 1e-6, 1e-9); }
+
 
 /// Most concurrent streams a bench may ask for.
 constexpr int kMaxParallel = 4096;
@@ -131,7 +133,7 @@ Result<ServingResult> run_serving(LoadedModel& model, const BenchOptions& o, std
       }
     }
   }
-  out.seconds = positive_seconds_since(start);
+  out.seconds = positive_seconds(monotonic_us() - start);
   out.output_tokens_per_s = static_cast<double>(out.output_tokens) / out.seconds;
   out.ttft_p50_ms = percentile(ttft_ms, 50);
   out.ttft_p99_ms = percentile(ttft_ms, 99);
@@ -224,8 +226,8 @@ Result<BenchResult> run_bench(const std::string& path, const BenchOptions& optio
     // The engine's own times: when the request was submitted, when its first token was
     // sampled (the prompt's forward pass ends there), when its last one was.
     const RequestTimes& t = end->times;
-    const double prefill_s = std::max((t.first_token_us - t.submitted_us) * 1e-6, 1e-9);
-    const double decode_s = std::max((t.finished_us - t.first_token_us) * 1e-6, 1e-9);
+    const double prefill_s = positive_seconds(t.first_token_us - t.submitted_us);
+    const double decode_s = positive_seconds(t.finished_us - t.first_token_us);
     result.prefill_runs_tokens_per_s.push_back(options.n_prompt / prefill_s);
     result.decode_runs_tokens_per_s.push_back((end->usage.completion_tokens - 1) / decode_s);
   }
