@@ -26,6 +26,7 @@
 
 #include "api/handler_pool.h"
 #include "api/http_server.h"
+#include "eventually.h"
 #include "server_fixture.h"
 
 namespace gengyun::api::testing {
@@ -79,16 +80,6 @@ bool can_connect(int port) {
   const bool connected = connect(sock, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
   close(sock);
   return connected;
-}
-
-/// Polls `condition` until it holds or 10 s pass.
-bool eventually(const std::function<bool()>& condition) {
-  const auto deadline = Clock::now() + 10s;
-  while (!condition()) {
-    if (Clock::now() > deadline) return false;
-    std::this_thread::sleep_for(1ms);
-  }
-  return true;
 }
 
 /// An HttpServer on 127.0.0.1 whose handler each test sets (by default: 200 "ok", the request

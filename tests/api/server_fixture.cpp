@@ -10,6 +10,8 @@
 #include <cerrno>
 #include <chrono>
 
+#include "eventually.h"
+
 namespace gengyun::api::testing {
 
 using nlohmann::json;
@@ -190,12 +192,8 @@ std::vector<platform::UsageRecord> ServerTest::rows() {
 }
 
 std::vector<platform::UsageRecord> ServerTest::wait_for_rows(size_t count) {
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  auto out = rows();
-  while (out.size() < count && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    out = rows();
-  }
+  std::vector<platform::UsageRecord> out;
+  eventually([&] { return (out = rows()).size() >= count; });
   return out;
 }
 

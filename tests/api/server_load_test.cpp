@@ -12,6 +12,7 @@
 #include <thread>
 #include <vector>
 
+#include "eventually.h"
 #include "server_fixture.h"
 
 namespace gengyun::api::testing {
@@ -22,12 +23,7 @@ using namespace std::chrono_literals;
 constexpr size_t kConnections = 1000;
 
 bool wait_for_open_connections(const Server& server, size_t count) {
-  const auto deadline = std::chrono::steady_clock::now() + 30s;
-  while (server.open_connections() < count) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    std::this_thread::sleep_for(1ms);
-  }
-  return true;
+  return eventually([&] { return server.open_connections() >= count; }, 30s);
 }
 
 class ManyClientsTest : public ServerTest {
@@ -102,9 +98,7 @@ TEST_F(ManyClientsTest, AHundredTricklingClientsDoNotBlockHealth) {
       std::this_thread::sleep_for(100ms);
     }
   });
-  const auto deadline = std::chrono::steady_clock::now() + 30s;
-  while (rounds < 2 && std::chrono::steady_clock::now() < deadline)
-    std::this_thread::sleep_for(1ms);
+  ASSERT_TRUE(eventually([&] { return rounds >= 2; }, 30s));
   ASSERT_TRUE(wait_for_open_connections(*server_, 100));
 
   for (int i = 0; i < 3; ++i) {
