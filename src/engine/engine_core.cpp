@@ -273,21 +273,22 @@ void EngineCore::publish() {
   published_.notify_all();
 }
 
-EngineStats EngineCore::stats() const {
-  std::lock_guard lock(mutex_);
+EngineStats EngineCore::snapshot_locked() const {
   EngineStats s = stats_;
   s.waiting += static_cast<int>(inbox_.size());
   return s;
 }
 
+EngineStats EngineCore::stats() const {
+  std::lock_guard lock(mutex_);
+  return snapshot_locked();
+}
+
 bool EngineCore::wait_until(const std::function<bool(const EngineStats&)>& done,
                             int64_t timeout_us) const {
   std::unique_lock lock(mutex_);
-  return published_.wait_for(lock, std::chrono::microseconds(timeout_us), [&] {
-    EngineStats s = stats_;
-    s.waiting += static_cast<int>(inbox_.size());
-    return done(s);
-  });
+  return published_.wait_for(lock, std::chrono::microseconds(timeout_us),
+                             [&] { return done(snapshot_locked()); });
 }
 
 void EngineCore::start() { thread_ = std::thread([this] { loop(); }); }

@@ -74,6 +74,8 @@ class EngineCore : public std::enable_shared_from_this<EngineCore> {
   Usage usage_of(const Job& job) const;
   /// After a step: publishes stats_ and wakes wait_until().
   void publish();
+  /// stats_ with the requests still in the inbox counted as waiting; mutex_ held.
+  EngineStats snapshot_locked() const;
 
   EngineConfig config_;
   ModelRunner& runner_;
