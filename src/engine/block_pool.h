@@ -47,8 +47,6 @@ class BlockPool {
   void release(std::span<const int32_t> blocks);
 
   int ref_count(int32_t block) const { return ref_[static_cast<size_t>(block)]; }
-  /// Whether `block` holds a cached prefix.
-  bool is_cached(int32_t block) const { return hash_[static_cast<size_t>(block)].has_value(); }
   /// The free blocks from front (evicted first) to back.
   std::vector<int32_t> free_queue() const;
 

@@ -50,8 +50,6 @@ class KvCacheManager {
   void free(Sequence& seq);
 
   const PrefixCacheCounters& counters() const { return counters_; }
-  int block_size() const { return block_size_; }
-  BlockPool& pool() { return pool_; }
 
  private:
   /// Extends seq.block_hashes to every full block of its first n_tokens tokens.

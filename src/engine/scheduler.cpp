@@ -4,12 +4,6 @@
 
 namespace gengyun::engine {
 
-int SchedulerOutput::n_tokens() const {
-  int n = 0;
-  for (const ScheduledChunk& c : chunks) n += c.n_tokens;
-  return n;
-}
-
 Scheduler::Scheduler(const SchedulerConfig& config, KvCacheManager& kv)
     : config_(config), kv_(kv) {}
 

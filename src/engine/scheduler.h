@@ -31,7 +31,6 @@ struct ScheduledChunk {
 struct SchedulerOutput {
   std::vector<ScheduledChunk> chunks;
   std::vector<Sequence*> preempted;  ///< sequences sent back to waiting by this step
-  int n_tokens() const;
 };
 
 /// Not thread-safe (the engine's thread owns it). Sequences are the caller's and must stay
@@ -63,7 +62,6 @@ class Scheduler {
   int n_running() const { return static_cast<int>(running_.size()); }
   int n_waiting() const { return static_cast<int>(waiting_.size()); }
   int64_t n_preemptions() const { return n_preemptions_; }
-  const std::vector<Sequence*>& running() const { return running_; }
 
  private:
   void preempt(Sequence* seq);
