@@ -32,6 +32,10 @@ struct ModelOptions {
   int max_seqs = 64;           ///< sequences generating at once
   int max_waiting = 256;       ///< requests queued beyond the running ones; more are refused
   bool prefix_cache = true;    ///< share the KV blocks of equal prompt prefixes
+  /// Weights stay in a mapping of the file (paged in on demand, shared with the page cache)
+  /// instead of being read into anonymous memory with transparent huge pages (the default:
+  /// faster decode, docs/kernels.md).
+  bool mmap = false;
   /// A request whose events stay unread this long is cancelled (its usage so far is reported).
   int64_t stall_timeout_us = 60'000'000;
 };

@@ -173,11 +173,13 @@ Result<BenchResult> run_bench(const std::string& path, const BenchOptions& optio
   if (n_positions + 1 > n_ctx_train)
     return make_error("prompt + generated tokens (" + std::to_string(n_positions) +
                       ") exceed the model's context length (" + std::to_string(n_ctx_train) + ")");
+  const int64_t load_start = monotonic_us();
   auto loaded = LoadedModel::load(path, {.n_threads = options.n_threads,
                                          .kv_cache_type = options.kv_cache_type,
                                          .max_batch_tokens = options.n_prompt,
                                          .max_seqs = std::max(options.parallel, 1),
-                                         .prefix_cache = false});
+                                         .prefix_cache = false,
+                                         .mmap = options.mmap});
   if (!loaded) return loaded.error();
   LoadedModel& model = *loaded.value();
   if (n_positions + 1 > model.n_ctx())
@@ -207,6 +209,8 @@ Result<BenchResult> run_bench(const std::string& path, const BenchOptions& optio
   }
 
   BenchResult result;
+  result.load_seconds = positive_seconds(monotonic_us() - load_start);
+  result.weights_memory = options.mmap ? "mapped" : "anonymous";
   result.model = path;
   result.arch = arch;
   result.cpu_model = cpu_model_name();

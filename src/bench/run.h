@@ -33,6 +33,7 @@ struct BenchOptions {
   /// > 0 (with parallel): the machine's price in USD per hour, for the cost per million output
   /// tokens at the measured aggregate throughput.
   double usd_per_hour = 0;
+  bool mmap = false;  ///< weights in a file mapping instead of anonymous memory (ModelOptions)
 };
 
 /// N concurrent streams through one engine: what a serving user sees.
@@ -61,6 +62,10 @@ struct BenchResult {
   int n_gen = 0;
   int repeats = 0;
   std::string kv_cache_type;  ///< "f16" or "f32"
+  std::string weights_memory;  ///< "mapped" (--mmap) or "anonymous"
+  /// From LoadedModel::load's start to the warm-up token's end (the pages of every weight in
+  /// memory, whichever way they came).
+  double load_seconds = 0;
   double prefill_tokens_per_s = 0;
   double decode_tokens_per_s = 0;
   std::vector<double> prefill_runs_tokens_per_s;  ///< one per repeat, in run order

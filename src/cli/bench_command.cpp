@@ -65,6 +65,9 @@ void add_bench_command(CLI::App& app, int& exit_code) {
                 "USD per million output tokens at the aggregate throughput (needs "
                 "--usd-per-hour; --parallel defaults to 16)");
   cmd->add_option("--usd-per-hour", o.usd_per_hour, "the machine's price, for --cost");
+  cmd->add_flag("--mmap", o.mmap,
+                "keep the weights in a mapping of the file instead of reading them into "
+                "anonymous memory with huge pages");
   cmd->add_flag("--json", flags->json, "print one JSON object");
   cmd->callback([flags, &exit_code] { exit_code = bench(*flags); });
 }

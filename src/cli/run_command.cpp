@@ -24,6 +24,7 @@ struct RunOptions {
   int threads = 0;
   int ctx = 0;
   std::string kv_type = "f16";
+  bool mmap = false;
 };
 
 double per_second(int count, int64_t us) { return us > 0 ? count * 1e6 / us : 0.0; }
@@ -33,7 +34,8 @@ int run(const RunOptions& o) {
       o.model_path, {.n_threads = o.threads,
                      .n_ctx = o.ctx,
                      .kv_cache_type = o.kv_type == "f32" ? KvCacheType::F32 : KvCacheType::F16,
-                     .max_seqs = 1});
+                     .max_seqs = 1,
+                     .mmap = o.mmap});
   if (!model.ok()) {
     std::fprintf(stderr, "error: %s\n", model.error().message.c_str());
     return 1;
@@ -84,6 +86,9 @@ void add_run_command(CLI::App& app, int& exit_code) {
       ->check(CLI::Range(0, kernels::kMaxThreads));
   cmd->add_option("-c,--ctx", options->ctx, "longest sequence in tokens (default: the model's training context)")
       ->check(CLI::NonNegativeNumber);
+  cmd->add_flag("--mmap", options->mmap,
+                "keep the weights in a mapping of the file instead of reading them into anonymous "
+                "memory with huge pages");
   cmd->add_option("--kv-type", options->kv_type,
                   "KV cache element type (f32: unrounded, for debugging)")
       ->check(CLI::IsMember({"f16", "f32"}, CLI::ignore_case))

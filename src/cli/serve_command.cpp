@@ -33,6 +33,7 @@ struct ServeOptions {
   int max_seqs = 64;
   int max_waiting = 256;
   bool no_prefix_cache = false;
+  bool mmap = false;
 };
 
 /// Splits "HOST:PORT" (the last ':' separates; "[::1]:8080" allowed).
@@ -105,7 +106,8 @@ int serve(const ServeOptions& o) {
                              .max_batch_tokens = o.max_batch_tokens,
                              .max_seqs = o.max_seqs,
                              .max_waiting = o.max_waiting,
-                             .prefix_cache = !o.no_prefix_cache});
+                             .prefix_cache = !o.no_prefix_cache,
+                             .mmap = o.mmap});
   for (const auto& name : registry.names()) {
     auto model = registry.get(name);
     if (!model.ok()) {
@@ -184,6 +186,9 @@ void add_serve_command(CLI::App& app, int& exit_code) {
                   "requests queued per model beyond the --max-seqs running ones (more get 503)")
       ->check(CLI::Range(0, 1 << 20))
       ->capture_default_str();
+  cmd->add_flag("--mmap", options->mmap,
+                "keep the weights in a mapping of the file instead of reading them into anonymous "
+                "memory with huge pages");
   cmd->add_flag("--no-prefix-cache", options->no_prefix_cache,
                 "do not share the KV blocks of equal prompt prefixes");
   cmd->add_option("--kv-type", options->kv_type,

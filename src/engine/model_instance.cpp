@@ -46,7 +46,8 @@ ModelInstance::~ModelInstance() { engine_.reset(); }
 Result<std::shared_ptr<ModelInstance>> ModelInstance::load(const std::string& path,
                                                            const ModelOptions& options) {
   const int64_t start = monotonic_us();
-  auto file = gguf::File::open(path);
+  auto file = gguf::File::open(
+      path, options.mmap ? gguf::FileMemory::kMapped : gguf::FileMemory::kAnonymous);
   if (!file.ok()) return file.error();
   std::shared_ptr<ModelInstance> instance(new ModelInstance());
   instance->path_ = path;

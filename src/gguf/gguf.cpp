@@ -385,8 +385,8 @@ int64_t TensorInfo::n_rows() const {
   return n;
 }
 
-Result<File> File::open(const std::string& path) {
-  Result<MappedFile> mapped = MappedFile::open(path);
+Result<File> File::open(const std::string& path, FileMemory memory) {
+  Result<MappedFile> mapped = MappedFile::open(path, memory);
   if (!mapped) return mapped.error();
   auto mapping = std::make_unique<Mapping>(Mapping{std::move(mapped).value()});
   Result<File> file = parse(mapping->file.bytes(), path);

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "gengyun/result.h"
+#include "gguf/mapped_file.h"
 #include "gguf/ggml_type.h"
 
 namespace gengyun::gguf {
@@ -107,10 +108,11 @@ struct TensorInfo {
 /// A parsed GGUF file. Movable, not copyable; tensor data pointers stay valid while it lives.
 class File {
  public:
-  /// mmaps `path` read-only and parses it. Errors: missing/unreadable file, not GGUF (bad
-  /// magic), unsupported version, truncation, absurd counts/lengths, unknown value or tensor
-  /// types, duplicate keys/tensor names, misaligned or out-of-range tensor data, overflow.
-  static Result<File> open(const std::string& path);
+  /// Maps or reads `path` read-only as `memory` says (mapped_file.h) and parses it. Errors:
+  /// missing/unreadable file, not GGUF (bad magic), unsupported version, truncation, absurd
+  /// counts/lengths, unknown value or tensor types, duplicate keys/tensor names, misaligned or
+  /// out-of-range tensor data, overflow.
+  static Result<File> open(const std::string& path, FileMemory memory = FileMemory::kMapped);
 
   /// Parses an in-memory image (used by the fuzzer and tests). The bytes are not copied: the
   /// caller keeps them alive as long as the File. `name` is used in error messages.

@@ -5,13 +5,54 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <utility>
 
 namespace gengyun::gguf {
+namespace {
 
-Result<MappedFile> MappedFile::open(const std::string& path) {
+constexpr size_t kHugePage = size_t{2} << 20;
+
+// `size` bytes of fd read into fresh anonymous memory, 2 MiB aligned and advised to use
+// transparent huge pages, then made read-only. Returns the mapping's start and its length.
+Result<std::pair<void*, size_t>> read_anonymous(int fd, size_t size, const std::string& path) {
+  const size_t length = (size + kHugePage - 1) / kHugePage * kHugePage;
+  // Reserve one huge page more and trim to a 2 MiB boundary: THP needs aligned ranges.
+  void* reserved = ::mmap(nullptr, length + kHugePage, PROT_READ | PROT_WRITE,
+                          MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (reserved == MAP_FAILED)
+    return make_error(path + ": cannot allocate " + std::to_string(size) +
+                      " bytes for the weights: " + std::strerror(errno));
+  const auto base = reinterpret_cast<uintptr_t>(reserved);
+  const uintptr_t aligned = (base + kHugePage - 1) / kHugePage * kHugePage;
+  if (aligned > base) ::munmap(reserved, aligned - base);
+  if (const size_t tail = base + kHugePage - aligned; tail > 0)
+    ::munmap(reinterpret_cast<void*>(aligned + length), tail);
+  auto* addr = reinterpret_cast<uint8_t*>(aligned);
+  ::madvise(addr, length, MADV_HUGEPAGE);  // advice only: small pages if THP is off
+
+  constexpr size_t kChunk = size_t{64} << 20;
+  for (size_t done = 0; done < size;) {
+    const ssize_t n = ::pread(fd, addr + done, std::min(kChunk, size - done),
+                              static_cast<off_t>(done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      const std::string reason = n < 0 ? std::strerror(errno) : "the file shrank while read";
+      ::munmap(addr, length);
+      return make_error(path + ": cannot read byte " + std::to_string(done) + " of " +
+                        std::to_string(size) + ": " + reason);
+    }
+    done += static_cast<size_t>(n);
+  }
+  ::mprotect(addr, length, PROT_READ);
+  return std::pair<void*, size_t>{addr, length};
+}
+
+}  // namespace
+
+Result<MappedFile> MappedFile::open(const std::string& path, FileMemory memory) {
   // O_NONBLOCK: opening a FIFO must not wait for a writer (it is refused below as not a
   // regular file); it changes nothing for regular files.
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
@@ -35,24 +76,33 @@ Result<MappedFile> MappedFile::open(const std::string& path) {
   const size_t size = static_cast<size_t>(st.st_size);
   if (size == 0) {
     ::close(fd);
-    return MappedFile(nullptr, 0);
+    return MappedFile(nullptr, 0, 0);
+  }
+  if (memory == FileMemory::kAnonymous) {
+    Result<std::pair<void*, size_t>> read = read_anonymous(fd, size, path);
+    ::close(fd);
+    if (!read) return read.error();
+    return MappedFile(read->first, size, read->second);
   }
   void* addr = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
   const int err = errno;
   ::close(fd);
   if (addr == MAP_FAILED)
     return make_error(path + ": cannot map " + std::to_string(size) + " bytes: " + std::strerror(err));
-  return MappedFile(addr, size);
+  return MappedFile(addr, size, size);
 }
 
 MappedFile::MappedFile(MappedFile&& other) noexcept
-    : addr_(std::exchange(other.addr_, nullptr)), size_(std::exchange(other.size_, 0)) {}
+    : addr_(std::exchange(other.addr_, nullptr)),
+      size_(std::exchange(other.size_, 0)),
+      mapped_bytes_(std::exchange(other.mapped_bytes_, 0)) {}
 
 MappedFile& MappedFile::operator=(MappedFile&& other) noexcept {
   if (this != &other) {
     unmap();
     addr_ = std::exchange(other.addr_, nullptr);
     size_ = std::exchange(other.size_, 0);
+    mapped_bytes_ = std::exchange(other.mapped_bytes_, 0);
   }
   return *this;
 }
@@ -60,9 +110,10 @@ MappedFile& MappedFile::operator=(MappedFile&& other) noexcept {
 MappedFile::~MappedFile() { unmap(); }
 
 void MappedFile::unmap() {
-  if (addr_ != nullptr) ::munmap(addr_, size_);
+  if (addr_ != nullptr) ::munmap(addr_, mapped_bytes_);
   addr_ = nullptr;
   size_ = 0;
+  mapped_bytes_ = 0;
 }
 
 }  // namespace gengyun::gguf

@@ -1,5 +1,7 @@
-// A whole file mapped read-only into memory (POSIX mmap), so model weights are paged in on
-// demand and never copied.
+// A whole file's bytes in read-only memory: either mapped from the file (POSIX mmap: paged in
+// on demand, shared with the page cache) or read once into anonymous memory backed by
+// transparent huge pages (fewer TLB misses when decode streams every weight; see
+// docs/kernels.md for the measurements behind the default).
 #pragma once
 
 #include <cstddef>
@@ -11,14 +13,21 @@
 
 namespace gengyun::gguf {
 
+/// How a file's bytes reach memory.
+enum class FileMemory {
+  kMapped,     ///< mmap of the file: paged in on demand, no copy
+  kAnonymous,  ///< read into anonymous memory (2 MiB aligned, MADV_HUGEPAGE), then read-only
+};
+
 /// Owns a read-only mapping of one regular file. Movable, not copyable. The file must not be
 /// truncated by another process while mapped (reading the lost pages would raise SIGBUS).
 class MappedFile {
  public:
-  /// Maps `path` read-only and closes the descriptor. An empty file gives an empty mapping.
-  /// Errors (message starts with `path`): cannot open (with the system's reason), a directory
-  /// or another non-regular file, mmap failure.
-  static Result<MappedFile> open(const std::string& path);
+  /// Maps (kMapped) or reads (kAnonymous) `path` read-only and closes the descriptor. An empty
+  /// file gives an empty mapping. Errors (message starts with `path`): cannot open (with the
+  /// system's reason), a directory or another non-regular file, mmap failure, a read error or
+  /// the file shrinking while it is read.
+  static Result<MappedFile> open(const std::string& path, FileMemory memory = FileMemory::kMapped);
 
   MappedFile(MappedFile&& other) noexcept;
   MappedFile& operator=(MappedFile&& other) noexcept;
@@ -29,11 +38,13 @@ class MappedFile {
   std::span<const uint8_t> bytes() const { return {static_cast<const uint8_t*>(addr_), size_}; }
 
  private:
-  MappedFile(void* addr, size_t size) : addr_(addr), size_(size) {}
+  MappedFile(void* addr, size_t size, size_t mapped_bytes)
+      : addr_(addr), size_(size), mapped_bytes_(mapped_bytes) {}
   void unmap();
 
   void* addr_ = nullptr;
-  size_t size_ = 0;
+  size_t size_ = 0;          // bytes of the file
+  size_t mapped_bytes_ = 0;  // bytes of the mapping (kAnonymous rounds up to 2 MiB)
 };
 
 }  // namespace gengyun::gguf

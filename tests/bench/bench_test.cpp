@@ -85,6 +85,8 @@ TEST(BenchRun, TinyModelGivesSaneNumbersAndJson) {
   EXPECT_EQ(r.n_prompt, 16);
   EXPECT_EQ(r.n_gen, 8);
   EXPECT_EQ(r.kv_cache_type, "f16");
+  EXPECT_EQ(r.weights_memory, "anonymous");
+  EXPECT_GT(r.load_seconds, 0);
   ASSERT_EQ(r.prefill_runs_tokens_per_s.size(), 3u);
   ASSERT_EQ(r.decode_runs_tokens_per_s.size(), 3u);
   for (double v : r.prefill_runs_tokens_per_s) EXPECT_GT(v, 0);
@@ -104,7 +106,7 @@ TEST(BenchRun, TinyModelGivesSaneNumbersAndJson) {
   for (const char* key :
        {"model", "arch", "cpu_model", "threads", "n_prompt", "n_gen", "repeats", "prefill_tokens_per_s",
         "kv_cache_type", "decode_tokens_per_s", "prefill_runs_tokens_per_s", "decode_runs_tokens_per_s", "weight_bytes_per_token",
-        "read_bandwidth_gb_per_s", "decode_bandwidth_utilization"})
+        "read_bandwidth_gb_per_s", "decode_bandwidth_utilization", "weights_memory", "load_seconds"})
     EXPECT_TRUE(j.contains(key)) << key;
   EXPECT_EQ(j["model"], path);
   EXPECT_EQ(j["cpu_model"], cpu_model_name());
@@ -113,6 +115,8 @@ TEST(BenchRun, TinyModelGivesSaneNumbersAndJson) {
   EXPECT_EQ(j["n_gen"], 8);
   EXPECT_EQ(j["repeats"], 3);
   EXPECT_EQ(j["kv_cache_type"], "f16");
+  EXPECT_EQ(j["weights_memory"], "anonymous");
+  EXPECT_EQ(j["load_seconds"].get<double>(), r.load_seconds);
   EXPECT_EQ(j["weight_bytes_per_token"].get<uint64_t>(), r.weight_bytes_per_token);
   EXPECT_EQ(j["prefill_tokens_per_s"].get<double>(), r.prefill_tokens_per_s);
   EXPECT_EQ(j["decode_tokens_per_s"].get<double>(), r.decode_tokens_per_s);
@@ -134,9 +138,21 @@ TEST(BenchRun, EvenRepeatsAverageTheMiddleTwoWithAnF32KvCache) {
   ASSERT_TRUE(result.ok()) << result.error().message;
   const BenchResult& r = result.value();
   EXPECT_EQ(r.kv_cache_type, "f32");
+  EXPECT_EQ(r.weights_memory, "anonymous");
   ASSERT_EQ(r.decode_runs_tokens_per_s.size(), 2u);
   EXPECT_DOUBLE_EQ(r.decode_tokens_per_s, (r.decode_runs_tokens_per_s[0] + r.decode_runs_tokens_per_s[1]) / 2);
   EXPECT_DOUBLE_EQ(r.prefill_tokens_per_s, (r.prefill_runs_tokens_per_s[0] + r.prefill_runs_tokens_per_s[1]) / 2);
+}
+
+TEST(BenchRun, MmapKeepsTheWeightsInTheFileMapping) {
+  REQUIRE_TESTDATA();
+  BenchOptions o = quick_options();
+  o.repeats = 1;
+  o.mmap = true;
+  auto result = run_bench(testdata_path("models/qwen2-tiny-q8_0.gguf"), o);
+  ASSERT_TRUE(result.ok()) << result.error().message;
+  EXPECT_EQ(result->weights_memory, "mapped");
+  EXPECT_NE(bench_result_text(result.value()).find("weights in mapped memory"), std::string::npos);
 }
 
 TEST(BenchCost, UsdPerMillionTokens) {

@@ -22,8 +22,9 @@ std::string read_file(const std::string& path) {
   return s.str();
 }
 
-std::shared_ptr<LoadedModel> load(const std::string& name, int n_ctx = 0) {
-  auto model = LoadedModel::load(testdata_path("models/" + name), {.n_threads = 2, .n_ctx = n_ctx});
+std::shared_ptr<LoadedModel> load(const std::string& name, int n_ctx = 0, bool mmap = false) {
+  auto model = LoadedModel::load(testdata_path("models/" + name),
+                                 {.n_threads = 2, .n_ctx = n_ctx, .mmap = mmap});
   EXPECT_TRUE(model.ok()) << (model.ok() ? "" : model.error().message);
   return model.ok() ? model.value() : nullptr;
 }
@@ -45,22 +46,26 @@ Result<GenerationResult> collect(LoadedModel& model, std::span<const int32_t> pr
 
 // stories260K, greedy from BOS + "Once upon a time": the model's own reference program
 // (llama2.c run.c, 64 steps) printed the prompt, then the text of the tokens sampled at
-// positions 4..63 (60 tokens), then a newline.
+// positions 4..63 (60 tokens), then a newline. The same with the weights read into anonymous
+// memory (the default) and left in the file mapping (--mmap).
 TEST(Generation, Stories260KTellsTheReferenceStory) {
   REQUIRE_TESTDATA();
-  auto model = load("stories260K-f32.gguf");
-  ASSERT_TRUE(model);
-  const std::string prompt = "Once upon a time";
-  const auto tokens = model->tokenize(prompt, /*add_bos=*/true, /*parse_special=*/false);
-  EXPECT_EQ(tokens, (std::vector<int32_t>{1, 403, 407, 261, 378}));
-  std::string streamed;
-  auto result = collect(*model, tokens, greedy(60), streamed);
-  ASSERT_TRUE(result.ok()) << result.error().message;
-  EXPECT_EQ(prompt + result->text + "\n", read_file(testdata_path("stories/once_upon_a_time_greedy_64.txt")));
-  EXPECT_EQ(streamed, result->text);
-  EXPECT_EQ(result->completion_tokens, 60);
-  EXPECT_EQ(result->prompt_tokens, 5);
-  EXPECT_EQ(result->finish_reason, FinishReason::Length);
+  for (bool mmap : {false, true}) {
+    SCOPED_TRACE(mmap ? "mmap" : "anonymous");
+    auto model = load("stories260K-f32.gguf", 0, mmap);
+    ASSERT_TRUE(model);
+    const std::string prompt = "Once upon a time";
+    const auto tokens = model->tokenize(prompt, /*add_bos=*/true, /*parse_special=*/false);
+    EXPECT_EQ(tokens, (std::vector<int32_t>{1, 403, 407, 261, 378}));
+    std::string streamed;
+    auto result = collect(*model, tokens, greedy(60), streamed);
+    ASSERT_TRUE(result.ok()) << result.error().message;
+    EXPECT_EQ(prompt + result->text + "\n", read_file(testdata_path("stories/once_upon_a_time_greedy_64.txt")));
+    EXPECT_EQ(streamed, result->text);
+    EXPECT_EQ(result->completion_tokens, 60);
+    EXPECT_EQ(result->prompt_tokens, 5);
+    EXPECT_EQ(result->finish_reason, FinishReason::Length);
+  }
 }
 
 // Greedy continuations of the f32 tiny models equal llama.cpp's (expected/*.json) for every

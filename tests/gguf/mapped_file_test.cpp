@@ -1,0 +1,120 @@
+// MappedFile in both memories: the same bytes, the same errors; the anonymous copy is 2 MiB
+// aligned and read-only.
+#include "gguf/mapped_file.h"
+
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "gguf/gguf.h"
+#include "gguf_test_util.h"
+#include "testdata.h"
+
+namespace gengyun::gguf {
+namespace {
+
+// The permissions /proc/self/maps shows for the mapping that holds `address` ("r--p"...).
+std::string permissions_at(const void* address) {
+  const auto at = reinterpret_cast<uintptr_t>(address);
+  std::ifstream maps("/proc/self/maps");
+  std::string line;
+  while (std::getline(maps, line)) {
+    std::istringstream fields(line);
+    std::string range, perms;
+    fields >> range >> perms;
+    const size_t dash = range.find('-');
+    const uintptr_t begin = std::stoull(range.substr(0, dash), nullptr, 16);
+    const uintptr_t end = std::stoull(range.substr(dash + 1), nullptr, 16);
+    if (at >= begin && at < end) return perms;
+  }
+  return "";
+}
+
+TEST(MappedFile, BothMemoriesHoldTheFileBytes) {
+  // Past one 2 MiB page and not a multiple of the 4 KiB one.
+  std::vector<uint8_t> bytes((size_t{3} << 20) + 5);
+  std::mt19937 rng(7);
+  for (auto& b : bytes) b = static_cast<uint8_t>(rng());
+  const std::string path = test::temp_path("bytes.bin");
+  std::ofstream(path, std::ios::binary)
+      .write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+
+  for (FileMemory memory : {FileMemory::kMapped, FileMemory::kAnonymous}) {
+    Result<MappedFile> file = MappedFile::open(path, memory);
+    ASSERT_TRUE(file.ok()) << file.error().message;
+    const std::span<const uint8_t> got = file->bytes();
+    ASSERT_EQ(got.size(), bytes.size());
+    EXPECT_TRUE(std::equal(got.begin(), got.end(), bytes.begin()));
+    EXPECT_EQ(permissions_at(got.data()).substr(0, 3), "r--");
+    if (memory == FileMemory::kAnonymous) {
+      EXPECT_EQ(reinterpret_cast<uintptr_t>(got.data()) % (size_t{2} << 20), 0u);
+      // The last byte's page too: the mapping was rounded up, then made read-only whole.
+      EXPECT_EQ(permissions_at(got.data() + got.size() - 1).substr(0, 3), "r--");
+    }
+    // Moving hands the mapping over; the moved-from object holds nothing.
+    MappedFile moved = std::move(file.value());
+    EXPECT_EQ(moved.bytes().data(), got.data());
+    EXPECT_TRUE(file->bytes().empty());
+  }
+  std::filesystem::remove(path);
+}
+
+TEST(MappedFile, EmptyFileGivesEmptyBytesInBothMemories) {
+  const std::string path = test::temp_path("empty.bin");
+  std::ofstream(path).close();
+  for (FileMemory memory : {FileMemory::kMapped, FileMemory::kAnonymous}) {
+    Result<MappedFile> file = MappedFile::open(path, memory);
+    ASSERT_TRUE(file.ok()) << file.error().message;
+    EXPECT_TRUE(file->bytes().empty());
+  }
+  std::filesystem::remove(path);
+}
+
+TEST(MappedFile, ErrorsAreTheSameInBothMemories) {
+  const std::string dir = test::temp_path("dir");
+  std::filesystem::create_directories(dir);
+  const std::string fifo = test::temp_path("fifo");
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  for (FileMemory memory : {FileMemory::kMapped, FileMemory::kAnonymous}) {
+    Result<MappedFile> missing = MappedFile::open("/nonexistent/model.gguf", memory);
+    ASSERT_FALSE(missing.ok());
+    EXPECT_EQ(missing.error().message, "/nonexistent/model.gguf: cannot open: No such file or directory");
+    Result<MappedFile> directory = MappedFile::open(dir, memory);
+    ASSERT_FALSE(directory.ok());
+    EXPECT_EQ(directory.error().message, dir + ": is a directory, not a file");
+    Result<MappedFile> from_fifo = MappedFile::open(fifo, memory);
+    ASSERT_FALSE(from_fifo.ok());
+    EXPECT_EQ(from_fifo.error().message, fifo + ": not a regular file");
+  }
+  std::filesystem::remove(dir);
+  std::filesystem::remove(fifo);
+}
+
+TEST(MappedFile, RealModelParsesTheSameFromBothMemories) {
+  REQUIRE_TESTDATA();
+  const std::string path = ::gengyun::testing::testdata_path("models/qwen2-tiny-q4_k_m.gguf");
+  Result<File> mapped = File::open(path, FileMemory::kMapped);
+  Result<File> anonymous = File::open(path, FileMemory::kAnonymous);
+  ASSERT_TRUE(mapped.ok()) << mapped.error().message;
+  ASSERT_TRUE(anonymous.ok()) << anonymous.error().message;
+  ASSERT_EQ(mapped->tensors().size(), anonymous->tensors().size());
+  ASSERT_FALSE(mapped->tensors().empty());
+  for (size_t i = 0; i < mapped->tensors().size(); ++i) {
+    const TensorInfo& a = mapped->tensors()[i];
+    const TensorInfo& b = anonymous->tensors()[i];
+    EXPECT_EQ(a.name, b.name);
+    ASSERT_EQ(a.n_bytes, b.n_bytes);
+    EXPECT_NE(a.data, b.data);
+    EXPECT_TRUE(std::equal(a.data, a.data + a.n_bytes, b.data)) << a.name;
+  }
+}
+
+}  // namespace
+}  // namespace gengyun::gguf
