@@ -25,6 +25,7 @@
 #include "kernels/matmul.h"
 #include "kernels/simd_level.h"
 #include "kernels/thread_pool.h"
+#include "kernels/weight_layout.h"
 
 namespace {
 
@@ -78,19 +79,28 @@ std::vector<uint8_t> random_weights(GgmlType type, int64_t n_in, int64_t n_out) 
 struct Matmul {
   GgmlType type;
   int64_t n_in, n_out, n_tokens;
+  kernels::WeightLayout layout = kernels::WeightLayout::kGgml;
 };
+
+// Random weights of m in m.layout.
+std::vector<uint8_t> random_weights(const Matmul& m) {
+  std::vector<uint8_t> w = random_weights(m.type, m.n_in, m.n_out);
+  kernels::to_layout(m.type, m.layout, w.data(), m.n_in, m.n_out);
+  return w;
+}
 
 void run(benchmark::State& state, Matmul m, kernels::SimdLevel level, int threads) {
   if (!kernels::set_simd_level(level).ok()) {
     state.SkipWithError("SIMD level not supported by this CPU");
     return;
   }
-  const std::vector<uint8_t> w = random_weights(m.type, m.n_in, m.n_out);
+  const std::vector<uint8_t> w = random_weights(m);
   std::vector<float> x(static_cast<size_t>(m.n_in * m.n_tokens), 0.5f);
   std::vector<float> y(static_cast<size_t>(m.n_out * m.n_tokens));
   kernels::ThreadPool pool(threads);
   for (auto _ : state) {
-    kernels::matmul(m.type, w.data(), m.n_in, m.n_out, x.data(), y.data(), m.n_tokens, pool);
+    kernels::matmul(m.type, m.layout, w.data(), m.n_in, m.n_out, x.data(), y.data(), m.n_tokens,
+                    pool);
     benchmark::DoNotOptimize(y.data());
   }
   state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) *
@@ -134,7 +144,7 @@ class HugePageBuffer {
 
 void run_streamed(benchmark::State& state, Matmul m, int threads) {
   const double plain = plain_read_bandwidth(threads);
-  const std::vector<uint8_t> w = random_weights(m.type, m.n_in, m.n_out);
+  const std::vector<uint8_t> w = random_weights(m);
   const size_t copies = std::max<size_t>(2, (size_t{1} << 30) / w.size());
   HugePageBuffer buffer(copies * w.size());
   if (buffer.data() == nullptr || plain <= 0) {
@@ -147,8 +157,8 @@ void run_streamed(benchmark::State& state, Matmul m, int threads) {
   kernels::ThreadPool pool(threads);
   size_t next = 0;
   for (auto _ : state) {
-    kernels::matmul(m.type, buffer.data() + next * w.size(), m.n_in, m.n_out, x.data(), y.data(),
-                    1, pool);
+    kernels::matmul(m.type, m.layout, buffer.data() + next * w.size(), m.n_in, m.n_out, x.data(),
+                    y.data(), 1, pool);
     benchmark::DoNotOptimize(y.data());
     next = next + 1 == copies ? 0 : next + 1;
   }
@@ -165,27 +175,35 @@ void register_all() {
   const kernels::SimdLevel levels[] = {kernels::SimdLevel::kScalar, kernels::SimdLevel::kAvx2,
                                        kernels::SimdLevel::kAvx512};
   for (GgmlType type : types) {
-    const std::string name(gengyun::gguf::ggml_type_info(type).name);
-    for (kernels::SimdLevel level : levels) {
-      const std::string suffix = name + "/" + std::string(kernels::simd_level_name(level));
-      // Qwen2.5-0.5B's ffn_down: 4864 inputs (a multiple of every block size), 896 outputs.
-      benchmark::RegisterBenchmark(("Decode/4864x896/" + suffix).c_str(), run,
-                                   Matmul{type, 4864, 896, 1}, level, 1);
+    for (kernels::WeightLayout layout :
+         {kernels::WeightLayout::kGgml, kernels::WeightLayout::kBlockGroups16}) {
+      if (!kernels::layout_supported(type, layout, 896)) continue;
+      const std::string name = std::string(gengyun::gguf::ggml_type_info(type).name) +
+                               (layout == kernels::WeightLayout::kGgml ? "" : "_groups16");
+      for (kernels::SimdLevel level : levels) {
+        const std::string suffix = name + "/" + std::string(kernels::simd_level_name(level));
+        // Qwen2.5-0.5B's ffn_down: 4864 inputs (a multiple of every block size), 896 outputs;
+        // its attn_q, whose 0.5-1 MiB stay in L2: the kernel's own speed.
+        benchmark::RegisterBenchmark(("Decode/4864x896/" + suffix).c_str(), run,
+                                     Matmul{type, 4864, 896, 1, layout}, level, 1);
+        benchmark::RegisterBenchmark(("Decode/896x896/" + suffix).c_str(), run,
+                                     Matmul{type, 896, 896, 1, layout}, level, 1);
+      }
+      // Qwen2.5-0.5B's matrices (n_in x n_out): attn_q / attn_output, ffn_gate / ffn_up,
+      // ffn_down and the output matrix; Qwen2.5-1.5B's ffn_down.
+      const int threads = gengyun::kernels::physical_core_count();
+      for (auto [n_in, n_out] : {std::pair<int64_t, int64_t>{896, 896}, {896, 4864}, {4864, 896},
+                                 {896, 151936}, {8960, 1536}})
+        benchmark::RegisterBenchmark(("Streamed/" + std::to_string(n_in) + "x" +
+                                      std::to_string(n_out) + "/" + name + "/threads:" +
+                                      std::to_string(threads))
+                                         .c_str(),
+                                     run_streamed, Matmul{type, n_in, n_out, 1, layout}, threads)
+            ->UseRealTime();
+      benchmark::RegisterBenchmark(("Prefill512/4864x896/" + name).c_str(), run,
+                                   Matmul{type, 4864, 896, 512, layout}, kernels::cpu_simd_level(), 1)
+          ->Unit(benchmark::kMillisecond);
     }
-    // Qwen2.5-0.5B's matrices (n_in x n_out): attn_q / attn_output, ffn_gate / ffn_up,
-    // ffn_down and the output matrix; Qwen2.5-1.5B's ffn_down.
-    const int threads = gengyun::kernels::physical_core_count();
-    for (auto [n_in, n_out] : {std::pair<int64_t, int64_t>{896, 896}, {896, 4864}, {4864, 896},
-                               {896, 151936}, {8960, 1536}})
-      benchmark::RegisterBenchmark(("Streamed/" + std::to_string(n_in) + "x" +
-                                    std::to_string(n_out) + "/" + name + "/threads:" +
-                                    std::to_string(threads))
-                                       .c_str(),
-                                   run_streamed, Matmul{type, n_in, n_out, 1}, threads)
-          ->UseRealTime();
-    benchmark::RegisterBenchmark(("Prefill512/4864x896/" + name).c_str(), run,
-                                 Matmul{type, 4864, 896, 512}, kernels::cpu_simd_level(), 1)
-        ->Unit(benchmark::kMillisecond);
   }
   for (int threads : {1, 2})
     benchmark::RegisterBenchmark(

@@ -4,6 +4,7 @@
 #include <fstream>
 #include <new>
 
+#include "model/weights.h"
 #include "util/clock.h"
 
 
@@ -49,6 +50,11 @@ Result<std::shared_ptr<ModelInstance>> ModelInstance::load(const std::string& pa
   auto file = gguf::File::open(
       path, options.mmap ? gguf::FileMemory::kMapped : gguf::FileMemory::kAnonymous);
   if (!file.ok()) return file.error();
+  if (!options.mmap) {
+    // The copy is ours: rearrange the matrices whose decode is faster in another layout.
+    if (Result<int> arranged = model::arrange_weights(file.value()); !arranged)
+      return arranged.error();
+  }
   std::shared_ptr<ModelInstance> instance(new ModelInstance());
   instance->path_ = path;
   instance->file_ = std::make_shared<const gguf::File>(std::move(file.value()));

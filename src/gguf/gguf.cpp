@@ -395,6 +395,19 @@ Result<File> File::open(const std::string& path, FileMemory memory) {
   return file;
 }
 
+Result<void> File::rewrite_tensor(size_t index, uint8_t layout,
+                                  const std::function<void(uint8_t* data)>& rewrite) {
+  if (index >= tensors_.size())
+    return make_error(name_ + ": no tensor " + std::to_string(index));
+  if (!mapping_) return make_error(name_ + ": a parsed buffer is never rewritten");
+  TensorInfo& tensor = tensors_[index];
+  const auto offset = static_cast<size_t>(tensor.data - mapping_->file.bytes().data());
+  if (Result<void> ok = mapping_->file.rewrite(offset, tensor.n_bytes, rewrite); !ok)
+    return make_error(name_ + ": " + tensor.name + ": " + ok.error().message);
+  tensor.layout = layout;
+  return {};
+}
+
 Result<File> File::parse(std::span<const uint8_t> bytes, std::string name) {
   Header h;
   try {

@@ -99,6 +99,9 @@ struct TensorInfo {
   uint64_t offset = 0;         ///< from the start of the data section, as in the file
   const uint8_t* data = nullptr;  ///< points into the mapping
   size_t n_bytes = 0;
+  /// 0: the bytes as in the file. Otherwise the kernels' weight layout (kernels::WeightLayout)
+  /// a loader rearranged them into with File::rewrite_tensor.
+  uint8_t layout = 0;
 
   int64_t n_elements() const;
   /// Number of rows = product of ne[1..].
@@ -143,6 +146,13 @@ class File {
   const std::vector<TensorInfo>& tensors() const { return tensors_; }
   /// nullptr when absent.
   const TensorInfo* find_tensor(std::string_view name) const;
+
+  /// Rewrites the n_bytes of tensors()[index] in place with `rewrite` (which keeps their size
+  /// and meaning, e.g. rearranges rows for the kernels) and records `layout` in its TensorInfo.
+  /// Errors: index out of range, an image that is not a kAnonymous copy (mapped files and
+  /// parsed buffers are never written).
+  Result<void> rewrite_tensor(size_t index, uint8_t layout,
+                              const std::function<void(uint8_t* data)>& rewrite);
 
   /// Total bytes of the file image.
   size_t size() const { return bytes_.size(); }

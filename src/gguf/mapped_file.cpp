@@ -76,24 +76,25 @@ Result<MappedFile> MappedFile::open(const std::string& path, FileMemory memory) 
   const size_t size = static_cast<size_t>(st.st_size);
   if (size == 0) {
     ::close(fd);
-    return MappedFile(nullptr, 0, 0);
+    return MappedFile(nullptr, memory == FileMemory::kAnonymous, 0, 0);
   }
   if (memory == FileMemory::kAnonymous) {
     Result<std::pair<void*, size_t>> read = read_anonymous(fd, size, path);
     ::close(fd);
     if (!read) return read.error();
-    return MappedFile(read->first, size, read->second);
+    return MappedFile(read->first, true, size, read->second);
   }
   void* addr = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
   const int err = errno;
   ::close(fd);
   if (addr == MAP_FAILED)
     return make_error(path + ": cannot map " + std::to_string(size) + " bytes: " + std::strerror(err));
-  return MappedFile(addr, size, size);
+  return MappedFile(addr, false, size, size);
 }
 
 MappedFile::MappedFile(MappedFile&& other) noexcept
     : addr_(std::exchange(other.addr_, nullptr)),
+      anonymous_(std::exchange(other.anonymous_, false)),
       size_(std::exchange(other.size_, 0)),
       mapped_bytes_(std::exchange(other.mapped_bytes_, 0)) {}
 
@@ -101,6 +102,7 @@ MappedFile& MappedFile::operator=(MappedFile&& other) noexcept {
   if (this != &other) {
     unmap();
     addr_ = std::exchange(other.addr_, nullptr);
+    anonymous_ = std::exchange(other.anonymous_, false);
     size_ = std::exchange(other.size_, 0);
     mapped_bytes_ = std::exchange(other.mapped_bytes_, 0);
   }
@@ -108,6 +110,22 @@ MappedFile& MappedFile::operator=(MappedFile&& other) noexcept {
 }
 
 MappedFile::~MappedFile() { unmap(); }
+
+Result<void> MappedFile::rewrite(size_t offset, size_t n,
+                                 const std::function<void(uint8_t*)>& rewrite) {
+  if (!anonymous_) return make_error("the file is mapped (--mmap): its bytes cannot be rewritten");
+  if (offset > size_ || n > size_ - offset)
+    return make_error("rewrite of bytes " + std::to_string(offset) + ".." +
+                      std::to_string(offset + n) + " past the end (" + std::to_string(size_) + ")");
+  if (n == 0) return {};
+  // The whole mapping changes protection, never a part: a range that splits a huge page would
+  // leave it mapped with 4 KiB entries.
+  if (::mprotect(addr_, mapped_bytes_, PROT_READ | PROT_WRITE) != 0)
+    return make_error(std::string("cannot make the weights writable: ") + std::strerror(errno));
+  rewrite(static_cast<uint8_t*>(addr_) + offset);
+  ::mprotect(addr_, mapped_bytes_, PROT_READ);
+  return {};
+}
 
 void MappedFile::unmap() {
   if (addr_ != nullptr) ::munmap(addr_, mapped_bytes_);

@@ -6,6 +6,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <span>
 #include <string>
 
@@ -37,12 +38,18 @@ class MappedFile {
 
   std::span<const uint8_t> bytes() const { return {static_cast<const uint8_t*>(addr_), size_}; }
 
+  /// Calls rewrite(p) with p the bytes [offset, offset + n) of a kAnonymous copy, writable for
+  /// the call (the whole copy is, then it is read-only again). Errors: a kMapped file (its pages are the file's), a range past
+  /// the end, mprotect failure.
+  Result<void> rewrite(size_t offset, size_t n, const std::function<void(uint8_t*)>& rewrite);
+
  private:
-  MappedFile(void* addr, size_t size, size_t mapped_bytes)
-      : addr_(addr), size_(size), mapped_bytes_(mapped_bytes) {}
+  MappedFile(void* addr, bool anonymous, size_t size, size_t mapped_bytes)
+      : addr_(addr), anonymous_(anonymous), size_(size), mapped_bytes_(mapped_bytes) {}
   void unmap();
 
   void* addr_ = nullptr;
+  bool anonymous_ = false;
   size_t size_ = 0;          // bytes of the file
   size_t mapped_bytes_ = 0;  // bytes of the mapping (kAnonymous rounds up to 2 MiB)
 };

@@ -7,6 +7,7 @@
 
 #include "kernels/activation_rows.h"
 #include "kernels/type_kernels.h"
+#include "kernels/weight_layout.h"
 
 namespace gengyun::kernels {
 namespace {
@@ -48,6 +49,11 @@ float dot_f32(const float* a, const float* b, int64_t n) {
 
 void matmul(gguf::GgmlType w_type, const void* w, int64_t n_in, int64_t n_out, const float* x,
             float* y, int64_t n_tokens, ThreadPool& pool) {
+  matmul(w_type, WeightLayout::kGgml, w, n_in, n_out, x, y, n_tokens, pool);
+}
+
+void matmul(gguf::GgmlType w_type, WeightLayout w_layout, const void* w, int64_t n_in,
+            int64_t n_out, const float* x, float* y, int64_t n_tokens, ThreadPool& pool) {
   const TypeKernels& kernels = type_kernels(w_type);
   if (kernels.vec_dot == nullptr) {
     std::fprintf(stderr, "gengyun: matmul called with unsupported weight type %u\n",
@@ -77,8 +83,44 @@ void matmul(gguf::GgmlType w_type, const void* w, int64_t n_in, int64_t n_out, c
 
   const size_t w_row_bytes = gguf::ggml_row_size(w_type, n_in);
   const auto* w_bytes = static_cast<const uint8_t*>(w);
+  const bool batched = kernels.gemm != nullptr && n_tokens >= kMinGemmTokens;
+  constexpr int64_t kGroup = 16;
 
-  if (kernels.gemm != nullptr && n_tokens >= kMinGemmTokens) {
+  if (w_layout != WeightLayout::kGgml && !batched && kernels.vec_dot_groups16 != nullptr) {
+    // The layout's own decode product, on activation rows arranged to match.
+    thread_local std::vector<uint8_t> arranged_buffer;
+    uint8_t* arranged = aligned_scratch(arranged_buffer, a_row_bytes * static_cast<size_t>(n_tokens));
+    for (int64_t t = 0; t < n_tokens; ++t)
+      q8_0_row_to_block_groups16(a + static_cast<size_t>(t) * a_row_bytes,
+                                 arranged + static_cast<size_t>(t) * a_row_bytes, n_in);
+    const VecDotFn vec_dot = kernels.vec_dot_groups16;
+    auto rows = [&](int64_t begin, int64_t end) {
+      for (int64_t t = 0; t < n_tokens; ++t)
+        vec_dot(n_in, w_bytes + static_cast<size_t>(begin) * w_row_bytes, w_row_bytes, end - begin,
+                arranged + static_cast<size_t>(t) * a_row_bytes, y + t * n_out + begin);
+    };
+    if (parallel)
+      pool.parallel_for(n_out, rows);
+    else
+      rows(0, n_out);
+    return;
+  }
+
+  // Rows in another layout reach the ggml kernels one group of 16 at a time, converted into a
+  // per-thread buffer: run(rows, o0, o1) gets rows o0..o1 in ggml's layout, `rows` at row o0.
+  const int64_t n_groups = (n_out + kGroup - 1) / kGroup;
+  auto groups = [&](int64_t begin, int64_t end, const auto& run) {
+    thread_local std::vector<uint8_t> group_buffer;
+    uint8_t* group = aligned_scratch(group_buffer, w_row_bytes * kGroup);
+    for (int64_t g = begin; g < end; ++g) {
+      const int64_t o0 = g * kGroup, o1 = std::min(n_out, o0 + kGroup);
+      from_layout(w_type, w_layout, w_bytes + static_cast<size_t>(o0) * w_row_bytes, group, n_in,
+                  o1 - o0);
+      run(group, o0, o1);
+    }
+  };
+
+  if (batched) {
     const GemmKernels& gemm = *kernels.gemm;
     GemmProblem problem;
     problem.n_in = n_in;
@@ -96,15 +138,37 @@ void matmul(gguf::GgmlType w_type, const void* w, int64_t n_in, int64_t n_out, c
         gemm.prepare(a + static_cast<size_t>(t) * a_row_bytes, n_in,
                      rows + static_cast<size_t>(t) * problem.row_bytes);
     });
-    constexpr int64_t kGroup = 16;
-    pool.parallel_for((n_out + kGroup - 1) / kGroup, [&](int64_t begin, int64_t end) {
-      gemm.multiply(problem, begin * kGroup, std::min(end * kGroup, n_out));
+    pool.parallel_for(n_groups, [&](int64_t begin, int64_t end) {
+      if (w_layout == WeightLayout::kGgml) {
+        gemm.multiply(problem, begin * kGroup, std::min(end * kGroup, n_out));
+        return;
+      }
+      groups(begin, end, [&](const uint8_t* group, int64_t o0, int64_t o1) {
+        GemmProblem part = problem;
+        part.w = group;
+        part.y = y + o0;
+        gemm.multiply(part, 0, o1 - o0);
+      });
     });
+    return;
+  }
+  const VecDotFn vec_dot = kernels.vec_dot;
+  if (w_layout != WeightLayout::kGgml) {
+    auto run = [&](int64_t begin, int64_t end) {
+      groups(begin, end, [&](const uint8_t* group, int64_t o0, int64_t o1) {
+        for (int64_t t = 0; t < n_tokens; ++t)
+          vec_dot(n_in, group, w_row_bytes, o1 - o0, a + static_cast<size_t>(t) * a_row_bytes,
+                  y + t * n_out + o0);
+      });
+    };
+    if (parallel)
+      pool.parallel_for(n_groups, run);
+    else
+      run(0, n_groups);
     return;
   }
   // Rows per tile: a tile's weights stay in L1 while every token is dotted with them.
   const int64_t tile_rows = std::max<int64_t>(1, kTileBytes / static_cast<int64_t>(w_row_bytes));
-  const VecDotFn vec_dot = kernels.vec_dot;
   auto rows = [&](int64_t begin, int64_t end) {
     const int64_t step = n_tokens == 1 ? end - begin : tile_rows;
     for (int64_t o0 = begin; o0 < end; o0 += step) {

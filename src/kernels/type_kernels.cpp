@@ -20,7 +20,8 @@ Table scalar_table() {
   Table table{};
   auto set = [&table](GgmlType type, DequantizeRowFn dequantize, GgmlType activation_type,
                       QuantizeRowFn quantize, VecDotFn vec_dot) {
-    table[static_cast<size_t>(type)] = {dequantize, activation_type, quantize, vec_dot, nullptr};
+    table[static_cast<size_t>(type)] = {dequantize, activation_type, quantize, vec_dot, nullptr,
+                                        nullptr};
   };
   using namespace scalar;
   set(GgmlType::F32, dequantize_row_f32, GgmlType::F32, nullptr, vec_dot_f32);
@@ -108,6 +109,7 @@ Table table_for(SimdLevel level) {
       table[static_cast<size_t>(GgmlType::BF16)].vec_dot = avx512::vec_dot_bf16_dpbf16;
     for (size_t id = 0; id < table.size(); ++id)
       table[id].gemm = avx512::gemm_kernels(static_cast<uint32_t>(id));
+    table[static_cast<size_t>(GgmlType::Q8_0)].vec_dot_groups16 = avx512::vec_dot_q8_0_groups16;
   }
 #else
   (void)level;

@@ -39,6 +39,10 @@ struct TypeKernels {
   /// Batched (prefill) kernels for many tokens at once (gemm.h); null where the level has
   /// none for the type (matmul then tiles vec_dot).
   const GemmKernels* gemm = nullptr;
+  /// vec_dot over rows in WeightLayout::kBlockGroups16 (weight_layout.h) with an activation
+  /// row from q8_0_row_to_block_groups16, the same bits as vec_dot on the ggml rows; null
+  /// where the level has none (matmul then converts rows back to ggml's layout as it goes).
+  VecDotFn vec_dot_groups16 = nullptr;
 };
 
 /// The kernels of `type` at the active level (all null for types without kernels).

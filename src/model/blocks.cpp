@@ -65,7 +65,7 @@ void rms_norm(const float* x, const float* weight, float* y, int64_t n_rows, int
 void linear(const Matrix& w, const float* bias, const float* x, float* y, int64_t n_tokens,
             kernels::ThreadPool& pool) {
   if (n_tokens == 0) return;
-  kernels::matmul(w.type(), w.data(), w.n_in, w.n_out, x, y, n_tokens, pool);
+  kernels::matmul(w.type(), w.layout(), w.data(), w.n_in, w.n_out, x, y, n_tokens, pool);
   if (bias == nullptr) return;
   for (int64_t t = 0; t < n_tokens; ++t) add(y + t * w.n_out, bias, w.n_out);
 }

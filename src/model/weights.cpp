@@ -14,6 +14,25 @@ std::string shape_string(const std::vector<int64_t>& ne) {
 
 }  // namespace
 
+Result<int> arrange_weights(gguf::File& file) {
+  constexpr auto kLayout = kernels::WeightLayout::kBlockGroups16;
+  int arranged = 0;
+  for (size_t i = 0; i < file.tensors().size(); ++i) {
+    const gguf::TensorInfo& t = file.tensors()[i];
+    if (t.ne.size() != 2 || t.name == "token_embd.weight" || t.layout != 0 ||
+        !kernels::layout_supported(t.type, kLayout, t.ne[0]))
+      continue;
+    const gguf::GgmlType type = t.type;
+    const int64_t n_in = t.ne[0], n_out = t.ne[1];
+    Result<void> ok = file.rewrite_tensor(i, static_cast<uint8_t>(kLayout), [&](uint8_t* data) {
+      kernels::to_layout(type, kLayout, data, n_in, n_out);
+    });
+    if (!ok) return ok.error();
+    ++arranged;
+  }
+  return arranged;
+}
+
 WeightBinder::WeightBinder(const gguf::File& file, std::deque<std::vector<float>>& vectors)
     : file_(file), vectors_(vectors) {}
 

@@ -9,11 +9,13 @@
 
 #include "gengyun/result.h"
 #include "gguf/gguf.h"
+#include "kernels/weight_layout.h"
 
 namespace gengyun::model {
 
 /// A weight matrix of n_out rows of n_in elements (GGUF ne = [n_in, n_out]) in any type that
-/// kernels::matmul and kernels::dequantize_row compute; `data` points into the mapped file.
+/// kernels::matmul and kernels::dequantize_row compute, in the layout its tensor records
+/// (arrange_weights); `data` points into the file image.
 struct Matrix {
   const gguf::TensorInfo* tensor = nullptr;
   int64_t n_in = 0;
@@ -22,7 +24,16 @@ struct Matrix {
   explicit operator bool() const { return tensor != nullptr; }
   gguf::GgmlType type() const { return tensor->type; }
   const void* data() const { return tensor->data; }
+  kernels::WeightLayout layout() const { return static_cast<kernels::WeightLayout>(tensor->layout); }
 };
+
+/// Rearranges, in place, every weight matrix of `file` whose decode product is faster in
+/// another layout (today: Q8_0 into kernels::WeightLayout::kBlockGroups16) and records the
+/// layout in its TensorInfo. token_embd.weight stays as it is (embedding looks rows up by
+/// token). Run once after gguf::File::open(path, FileMemory::kAnonymous), before binding.
+/// Returns the number of tensors rearranged. Errors: those of File::rewrite_tensor (a mapped
+/// file cannot be rearranged).
+Result<int> arrange_weights(gguf::File& file);
 
 /// Looks tensors up in a GGUF file for one architecture. The first failure is recorded and
 /// later calls return empty values, so a family's binding code reads as a list of tensors

@@ -269,6 +269,41 @@ TEST(Generation, KvCachePoolSizesTheContext) {
                              "least one generated token)");
 }
 
+// The Q8_0 matrices are rearranged for decode (kernels::WeightLayout::kBlockGroups16) unless
+// --mmap keeps the file's bytes; the kernels give the same bits either way, so greedy tokens
+// match, for a prompt's decode (1 row) and for 5 sequences at once (batched kernels).
+TEST(Generation, RearrangedQ8_0WeightsGiveTheTokensOfTheFileLayout) {
+  REQUIRE_TESTDATA();
+  std::vector<std::vector<int32_t>> texts[2];
+  for (bool mmap : {false, true}) {
+    auto model = LoadedModel::load(testdata_path("models/qwen2-tiny-q8_0.gguf"),
+                                   {.n_threads = 2, .max_seqs = 5, .mmap = mmap});
+    ASSERT_TRUE(model.ok()) << model.error().message;
+    std::vector<std::unique_ptr<RequestHandle>> handles;
+    for (int i = 0; i < 5; ++i) {
+      EngineRequest request;
+      request.prompt = {1 + i, 100 + 7 * i, 300 - i};
+      request.params = greedy(24);
+      request.params.ignore_eos = true;
+      Submission s = model.value()->submit(std::move(request));
+      ASSERT_TRUE(s.handle) << s.message;
+      handles.push_back(std::move(s.handle));
+    }
+    for (auto& h : handles) {
+      std::vector<int32_t> tokens;
+      while (true) {
+        std::optional<GenerationEvent> e = h->next(60'000'000);
+        ASSERT_TRUE(e);
+        tokens.insert(tokens.end(), e->token_ids.begin(), e->token_ids.end());
+        if (e->finished) break;
+      }
+      EXPECT_EQ(tokens.size(), 24u);
+      texts[mmap].push_back(tokens);
+    }
+  }
+  EXPECT_EQ(texts[0], texts[1]);
+}
+
 TEST(Generation, LoadErrorsNameTheFile) {
   auto missing = LoadedModel::load("/nonexistent/model.gguf");
   ASSERT_FALSE(missing.ok());

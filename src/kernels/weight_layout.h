@@ -1,0 +1,41 @@
+// Weight layouts the kernels take besides ggml's. A loader that owns a writable copy of the
+// weights may rearrange a matrix's rows in place, once, into a layout whose decode product
+// needs no horizontal reductions (docs/kernels.md); matmul (matmul.h) is told the layout and
+// gives the same bits as on the ggml rows.
+#pragma once
+
+#include <cstdint>
+
+#include "gguf/ggml_type.h"
+
+namespace gengyun::kernels {
+
+/// How the bytes of a weight matrix are arranged. Every layout keeps the rows where ggml's
+/// are (row o at o * ggml_row_size(type, n_in), same size); only the bytes inside a row move.
+enum class WeightLayout : uint8_t {
+  kGgml = 0,  ///< ggml's blocks, as in the GGUF file
+  /// Q8_0 only. The row's blocks in groups of 16 (the last group has the m = nb % 16 blocks
+  /// left, if any); a group of m blocks (34 m bytes) holds the m f16 scales, then for k =
+  /// 0..7 the quants 4k..4k+3 of each of its m blocks side by side (4 m bytes), each quant
+  /// stored as the unsigned byte q + 128. Lane l of a 16-lane vector then meets block l.
+  kBlockGroups16 = 1,
+};
+
+/// True when rows of `type` and n_in elements can be rearranged into `layout`.
+bool layout_supported(gguf::GgmlType type, WeightLayout layout, int64_t n_in);
+
+/// Rearranges n_rows rows (n_in elements of `type`, ggml layout, ggml_row_size apart) in
+/// place into `layout`. Precondition: layout_supported(type, layout, n_in).
+void to_layout(gguf::GgmlType type, WeightLayout layout, void* rows, int64_t n_in, int64_t n_rows);
+
+/// Writes n_rows rows in `layout` back in ggml's layout to dst (which must not overlap src).
+/// Precondition: layout_supported(type, layout, n_in).
+void from_layout(gguf::GgmlType type, WeightLayout layout, const void* src, void* dst,
+                 int64_t n_in, int64_t n_rows);
+
+/// The Q8_0 activation row (activation_rows.h) of n elements with its quants rearranged as
+/// kBlockGroups16 arranges a weight row's (signed, without the + 128); d and sum unchanged.
+/// src and dst are activation_row_bytes(Q8_0, n) bytes and must not overlap.
+void q8_0_row_to_block_groups16(const void* src, void* dst, int64_t n);
+
+}  // namespace gengyun::kernels

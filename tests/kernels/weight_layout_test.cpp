@@ -1,0 +1,129 @@
+// WeightLayout::kBlockGroups16: the bytes where weight_layout.h says, a lossless round trip,
+// and matmul on rearranged rows giving the bits of matmul on ggml's rows, at every SIMD level
+// the CPU has, decode and batched, 1 and 2 threads.
+#include "kernels/weight_layout.h"
+
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "kernel_reference.h"
+#include "kernels/activation_rows.h"
+#include "kernels/matmul.h"
+#include "kernels/quant_blocks.h"
+#include "kernels/simd_level.h"
+
+namespace gengyun::kernels {
+namespace {
+
+using gguf::GgmlType;
+
+TEST(WeightLayout, SupportedOnlyForQ8_0RowsOfWholeBlocks) {
+  EXPECT_TRUE(layout_supported(GgmlType::Q8_0, WeightLayout::kBlockGroups16, 896));
+  EXPECT_TRUE(layout_supported(GgmlType::Q8_0, WeightLayout::kBlockGroups16, 32));
+  EXPECT_FALSE(layout_supported(GgmlType::Q8_0, WeightLayout::kBlockGroups16, 0));
+  EXPECT_FALSE(layout_supported(GgmlType::Q8_0, WeightLayout::kBlockGroups16, 48));
+  EXPECT_FALSE(layout_supported(GgmlType::Q4_0, WeightLayout::kBlockGroups16, 896));
+  EXPECT_FALSE(layout_supported(GgmlType::Q4_K, WeightLayout::kBlockGroups16, 4864));
+  EXPECT_TRUE(layout_supported(GgmlType::Q4_K, WeightLayout::kGgml, 4864));
+}
+
+// Block b of a row: scale 1000 + b, quant i = (b * 7 + i) % 256 - 128; so every byte names
+// where it came from.
+std::vector<uint8_t> labelled_row(int64_t nb) {
+  std::vector<uint8_t> row(static_cast<size_t>(nb) * sizeof(BlockQ8_0));
+  auto* blocks = reinterpret_cast<BlockQ8_0*>(row.data());
+  for (int64_t b = 0; b < nb; ++b) {
+    blocks[b].d = static_cast<uint16_t>(1000 + b);
+    for (int i = 0; i < kQK; ++i) blocks[b].qs[i] = static_cast<int8_t>((b * 7 + i) % 256 - 128);
+  }
+  return row;
+}
+
+TEST(WeightLayout, BlockGroups16PutsScalesThenQuantWordsSideBySide) {
+  const int64_t nb = 19;  // a group of 16 and one of 3
+  const std::vector<uint8_t> ggml = labelled_row(nb);
+  std::vector<uint8_t> row = ggml;
+  to_layout(GgmlType::Q8_0, WeightLayout::kBlockGroups16, row.data(), nb * kQK, 1);
+  auto scale_at = [&](size_t offset) {
+    uint16_t v;
+    std::memcpy(&v, row.data() + offset, 2);
+    return v;
+  };
+  auto quant = [](int64_t b, int i) { return static_cast<uint8_t>((b * 7 + i) % 256 - 128 + 128); };
+  // First group: 16 scales, then word k of block l at 32 + 64 k + 4 l.
+  for (int l = 0; l < 16; ++l) EXPECT_EQ(scale_at(2 * l), 1000 + l);
+  EXPECT_EQ(row[32 + 0], quant(0, 0));
+  EXPECT_EQ(row[32 + 4 * 5 + 2], quant(5, 2));
+  EXPECT_EQ(row[32 + 64 * 7 + 4 * 15 + 3], quant(15, 31));
+  // Second group, at byte 16 * 34, of m = 3 blocks: 3 scales, then word k of block l at
+  // 6 + 12 k + 4 l.
+  const size_t second = 16 * sizeof(BlockQ8_0);
+  for (int l = 0; l < 3; ++l) EXPECT_EQ(scale_at(second + 2 * l), 1016 + l);
+  EXPECT_EQ(row[second + 6 + 12 * 0 + 4 * 0], quant(16, 0));
+  EXPECT_EQ(row[second + 6 + 12 * 2 + 4 * 1 + 1], quant(17, 9));
+  EXPECT_EQ(row[second + 6 + 12 * 7 + 4 * 2 + 3], quant(18, 31));
+
+  std::vector<uint8_t> back(row.size());
+  from_layout(GgmlType::Q8_0, WeightLayout::kBlockGroups16, row.data(), back.data(), nb * kQK, 1);
+  EXPECT_EQ(back, ggml);
+}
+
+TEST(WeightLayout, ActivationRowArrangedLikeTheWeights) {
+  const int64_t n = 19 * kQK;
+  std::mt19937 rng(3);
+  const auto row = test::small_activations(GgmlType::Q8_0, n, 0.25f, rng);
+  std::vector<uint8_t> arranged(row.size());
+  q8_0_row_to_block_groups16(row.data(), arranged.data(), n);
+  const Q8Row in(row.data(), n), out(arranged.data(), n);
+  // Word k of block l: at 64 k + 4 l in the first group, at 512 + 12 k + 4 l in the second.
+  for (int k = 0; k < 8; ++k) {
+    for (int l = 0; l < 16; ++l)
+      EXPECT_EQ(std::memcmp(out.qs + 64 * k + 4 * l, in.qs + 32 * l + 4 * k, 4), 0) << k << " " << l;
+    for (int l = 0; l < 3; ++l)
+      EXPECT_EQ(std::memcmp(out.qs + 512 + 12 * k + 4 * l, in.qs + 32 * (16 + l) + 4 * k, 4), 0);
+  }
+  EXPECT_EQ(std::memcmp(out.d, in.d, 19 * sizeof(float)), 0);
+  EXPECT_EQ(std::memcmp(out.sum, in.sum, 19 * sizeof(int32_t)), 0);
+}
+
+// matmul on the rearranged rows against matmul on the ggml rows, bit for bit.
+TEST(WeightLayout, MatmulOnBlockGroups16EqualsMatmulOnGgmlRows) {
+  std::mt19937 rng(11);
+  const SimdLevel before = simd_level();
+  struct Shape {
+    int64_t n_in, n_out;
+  };
+  for (Shape s : {Shape{32, 5}, Shape{96, 17}, Shape{512, 16}, Shape{896, 40}, Shape{4864, 33}}) {
+    const auto ggml = test::random_weights(GgmlType::Q8_0, s.n_in, s.n_out, rng);
+    std::vector<uint8_t> arranged = ggml;
+    to_layout(GgmlType::Q8_0, WeightLayout::kBlockGroups16, arranged.data(), s.n_in, s.n_out);
+    for (int64_t n_tokens : {1, 2, 3, 4, 7, 33}) {
+      std::vector<float> x(static_cast<size_t>(n_tokens * s.n_in));
+      std::normal_distribution<float> value(0.0f, 1.0f);
+      for (auto& v : x) v = value(rng);
+      for (SimdLevel level : {SimdLevel::kScalar, SimdLevel::kAvx2, SimdLevel::kAvx512}) {
+        if (level > cpu_simd_level()) continue;
+        ASSERT_TRUE(set_simd_level(level).ok());
+        for (int threads : {1, 2}) {
+          ThreadPool pool(threads);
+          std::vector<float> want(static_cast<size_t>(n_tokens * s.n_out));
+          std::vector<float> got(want.size(), -1.0f);
+          matmul(GgmlType::Q8_0, ggml.data(), s.n_in, s.n_out, x.data(), want.data(), n_tokens, pool);
+          matmul(GgmlType::Q8_0, WeightLayout::kBlockGroups16, arranged.data(), s.n_in, s.n_out,
+                 x.data(), got.data(), n_tokens, pool);
+          EXPECT_EQ(std::memcmp(want.data(), got.data(), want.size() * sizeof(float)), 0)
+              << simd_level_name(level) << " n_in=" << s.n_in << " n_out=" << s.n_out
+              << " n_tokens=" << n_tokens << " threads=" << threads;
+        }
+      }
+    }
+  }
+  ASSERT_TRUE(set_simd_level(before).ok());
+}
+
+}  // namespace
+}  // namespace gengyun::kernels

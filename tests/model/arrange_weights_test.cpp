@@ -1,0 +1,113 @@
+// arrange_weights: which tensors it rearranges, that their bytes are then those of
+// kernels::to_layout, and that a mapped file is refused.
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <fstream>
+#include <iterator>
+#include <vector>
+
+#include "gguf/gguf.h"
+#include "kernels/weight_layout.h"
+#include "model/model.h"
+#include "model/weights.h"
+#include "testdata.h"
+
+namespace gengyun::model {
+namespace {
+
+using gguf::FileMemory;
+using gguf::GgmlType;
+
+TEST(ArrangeWeights, RearrangesTheQ8_0MatricesButTheTokenEmbedding) {
+  REQUIRE_TESTDATA();
+  const std::string path = testing::testdata_path("models/qwen2-tiny-q8_0.gguf");
+  auto mapped = gguf::File::open(path, FileMemory::kMapped);
+  auto copy = gguf::File::open(path, FileMemory::kAnonymous);
+  ASSERT_TRUE(mapped.ok() && copy.ok());
+  // The ones to rearrange, counted independently: 2-D Q8_0 tensors other than token_embd.
+  int expected = 0;
+  for (const gguf::TensorInfo& t : mapped->tensors())
+    expected += t.ne.size() == 2 && t.type == GgmlType::Q8_0 && t.name != "token_embd.weight";
+  ASSERT_GT(expected, 10);
+
+  Result<int> arranged = arrange_weights(copy.value());
+  ASSERT_TRUE(arranged.ok()) << arranged.error().message;
+  EXPECT_EQ(arranged.value(), expected);
+  for (size_t i = 0; i < copy->tensors().size(); ++i) {
+    const gguf::TensorInfo& before = mapped->tensors()[i];
+    const gguf::TensorInfo& after = copy->tensors()[i];
+    const bool rearranged = before.ne.size() == 2 && before.type == GgmlType::Q8_0 &&
+                            before.name != "token_embd.weight";
+    std::vector<uint8_t> want(before.data, before.data + before.n_bytes);
+    if (rearranged) {
+      EXPECT_EQ(after.layout, static_cast<uint8_t>(kernels::WeightLayout::kBlockGroups16)) << after.name;
+      kernels::to_layout(before.type, kernels::WeightLayout::kBlockGroups16, want.data(), before.ne[0],
+                         before.ne[1]);
+    } else {
+      EXPECT_EQ(after.layout, 0) << after.name;
+    }
+    EXPECT_EQ(std::memcmp(after.data, want.data(), want.size()), 0) << after.name;
+  }
+  // Twice is once: rearranged tensors are left alone.
+  Result<int> again = arrange_weights(copy.value());
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again.value(), 0);
+}
+
+TEST(ArrangeWeights, MappedFilesAndParsedBuffersAreNeverWritten) {
+  REQUIRE_TESTDATA();
+  const std::string path = testing::testdata_path("models/qwen2-tiny-q8_0.gguf");
+  auto mapped = gguf::File::open(path, FileMemory::kMapped);
+  ASSERT_TRUE(mapped.ok());
+  Result<int> refused = arrange_weights(mapped.value());
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.error().message.find("cannot be rewritten"), std::string::npos)
+      << refused.error().message;
+  EXPECT_EQ(refused.error().message.rfind(path, 0), 0u) << refused.error().message;
+
+
+  std::ifstream in(path, std::ios::binary);
+  const std::vector<uint8_t> bytes{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+  auto parsed = gguf::File::parse(bytes, "buffer.gguf");
+  ASSERT_TRUE(parsed.ok());
+  Result<int> not_ours = arrange_weights(parsed.value());
+  ASSERT_FALSE(not_ours.ok());
+  EXPECT_EQ(not_ours.error().message, "buffer.gguf: a parsed buffer is never rewritten");
+
+  auto copy = gguf::File::open(path, FileMemory::kAnonymous);
+  ASSERT_TRUE(copy.ok());
+  Result<void> past = copy->rewrite_tensor(copy->tensors().size(), 1, [](uint8_t*) {});
+  ASSERT_FALSE(past.ok());
+  EXPECT_EQ(past.error().message, path + ": no tensor " + std::to_string(copy->tensors().size()));
+}
+
+// Every logit of a prompt (one pass of 9 tokens: batched kernels) and of single decode steps
+// (the layout's own vec_dot), bit for bit, rearranged or not.
+TEST(ArrangeWeights, LogitsAreTheBitsOfTheFileLayout) {
+  REQUIRE_TESTDATA();
+  const std::string path = testing::testdata_path("models/qwen2-tiny-q8_0.gguf");
+  std::vector<float> logits[2];
+  for (bool arrange : {false, true}) {
+    auto file = gguf::File::open(path, FileMemory::kAnonymous);
+    ASSERT_TRUE(file.ok());
+    if (arrange) ASSERT_TRUE(arrange_weights(file.value()).ok());
+    auto model = Model::load(std::make_shared<const gguf::File>(std::move(file).value()));
+    ASSERT_TRUE(model.ok()) << model.error().message;
+    kernels::ThreadPool pool(2);
+    Context context(*model.value(), 64, pool);
+    std::vector<float> out;
+    const std::vector<int32_t> prompt = {1, 17, 99, 250, 3, 42, 7, 128, 64};
+    ASSERT_TRUE(context.eval(prompt, true, out).ok());
+    logits[arrange] = out;
+    for (int32_t token : {5, 77, 300}) {
+      ASSERT_TRUE(context.eval(std::vector<int32_t>{token}, false, out).ok());
+      logits[arrange].insert(logits[arrange].end(), out.begin(), out.end());
+    }
+  }
+  ASSERT_EQ(logits[0].size(), logits[1].size());
+  EXPECT_EQ(std::memcmp(logits[0].data(), logits[1].data(), logits[0].size() * sizeof(float)), 0);
+}
+
+}  // namespace
+}  // namespace gengyun::model
