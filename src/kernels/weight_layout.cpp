@@ -27,16 +27,22 @@ void q8_0_row_to_groups(const BlockQ8_0* src, uint8_t* dst, int64_t nb) {
   }
 }
 
+// The inverse, a 4-byte word at a time (q + 128 and q differ in the top bit of each byte only):
+// matmul runs it on every group of 16 rows of a batched product whose kernels read ggml rows.
 void q8_0_row_from_groups(const uint8_t* src, BlockQ8_0* dst, int64_t nb) {
+  constexpr uint32_t kTopBits = 0x80808080u;
   for (int64_t g0 = 0; g0 < nb; g0 += kGroup) {
     const int64_t m = std::min(kGroup, nb - g0);
     const uint8_t* group = src + g0 * static_cast<int64_t>(sizeof(BlockQ8_0));
     for (int64_t l = 0; l < m; ++l) std::memcpy(&dst[g0 + l].d, group + 2 * l, 2);
     const uint8_t* quants = group + 2 * m;
     for (int k = 0; k < kWords; ++k)
-      for (int64_t l = 0; l < m; ++l)
-        for (int b = 0; b < 4; ++b)
-          dst[g0 + l].qs[4 * k + b] = static_cast<int8_t>(quants[(k * m + l) * 4 + b] - 128);
+      for (int64_t l = 0; l < m; ++l) {
+        uint32_t word;
+        std::memcpy(&word, quants + (k * m + l) * 4, 4);
+        word ^= kTopBits;
+        std::memcpy(dst[g0 + l].qs + 4 * k, &word, 4);
+      }
   }
 }
 
