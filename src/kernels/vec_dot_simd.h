@@ -46,9 +46,13 @@ void vec_dot_f16(int64_t n, const void* w, size_t w_row_bytes, int64_t n_rows, c
                  float* y);
 void vec_dot_bf16(int64_t n, const void* w, size_t w_row_bytes, int64_t n_rows, const void* a,
                   float* y);
-/// Q8_0 rows in WeightLayout::kBlockGroups16 with an activation row from
-/// q8_0_row_to_block_groups16; the same bits as vec_dot_q8_0 on the ggml rows.
+/// Q8_0 / Q4_0 / Q5_0 rows in WeightLayout::kBlockGroups16 with an activation row from
+/// q8_0_row_to_block_groups16; the same bits as vec_dot_q8_0 / q4_0 / q5_0 on the ggml rows.
 void vec_dot_q8_0_groups16(int64_t n, const void* w, size_t w_row_bytes, int64_t n_rows,
+                           const void* a, float* y);
+void vec_dot_q4_0_groups16(int64_t n, const void* w, size_t w_row_bytes, int64_t n_rows,
+                           const void* a, float* y);
+void vec_dot_q5_0_groups16(int64_t n, const void* w, size_t w_row_bytes, int64_t n_rows,
                            const void* a, float* y);
 /// vdpbf16ps; only where cpu_has_avx512_bf16().
 void vec_dot_bf16_dpbf16(int64_t n, const void* w, size_t w_row_bytes, int64_t n_rows,

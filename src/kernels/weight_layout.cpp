@@ -11,38 +11,64 @@ namespace gengyun::kernels {
 namespace {
 
 constexpr int64_t kGroup = 16;
-constexpr int kWords = kQK / 4;  // 4-byte pieces of a block's quants
+constexpr int kWords = kQK / 4;  // 4-byte pieces of an activation block
 
-// One row of nb Q8_0 blocks into kBlockGroups16 (src and dst distinct).
-void q8_0_row_to_groups(const BlockQ8_0* src, uint8_t* dst, int64_t nb) {
-  for (int64_t g0 = 0; g0 < nb; g0 += kGroup) {
-    const int64_t m = std::min(kGroup, nb - g0);
-    uint8_t* group = dst + g0 * static_cast<int64_t>(sizeof(BlockQ8_0));
-    for (int64_t l = 0; l < m; ++l) std::memcpy(group + 2 * l, &src[g0 + l].d, 2);
-    uint8_t* quants = group + 2 * m;
-    for (int k = 0; k < kWords; ++k)
-      for (int64_t l = 0; l < m; ++l)
-        for (int b = 0; b < 4; ++b)
-          quants[(k * m + l) * 4 + b] = static_cast<uint8_t>(src[g0 + l].qs[4 * k + b] + 128);
+// Where a 32-element block type keeps its fields, for kBlockGroups16.
+struct BlockShape {
+  size_t bytes;   // of one block
+  size_t qh;      // offset of the 4 fifth-bit bytes; 0: none
+  size_t qs;      // offset of the quants
+  int words;      // 4-byte words of quants
+  uint32_t flip;  // XORed into each quant word (Q8_0: q + 128 = q ^ 0x80)
+};
+
+const BlockShape* block_shape(gguf::GgmlType type) {
+  static constexpr BlockShape kQ8_0{sizeof(BlockQ8_0), 0, 2, 8, 0x80808080u};
+  static constexpr BlockShape kQ4_0{sizeof(BlockQ4_0), 0, 2, 4, 0};
+  static constexpr BlockShape kQ5_0{sizeof(BlockQ5_0), 2, 6, 4, 0};
+  switch (type) {
+    case gguf::GgmlType::Q8_0:
+      return &kQ8_0;
+    case gguf::GgmlType::Q4_0:
+      return &kQ4_0;
+    case gguf::GgmlType::Q5_0:
+      return &kQ5_0;
+    default:
+      return nullptr;
   }
 }
 
-// The inverse, a 4-byte word at a time (q + 128 and q differ in the top bit of each byte only):
-// matmul runs it on every group of 16 rows of a batched product whose kernels read ggml rows.
-void q8_0_row_from_groups(const uint8_t* src, BlockQ8_0* dst, int64_t nb) {
-  constexpr uint32_t kTopBits = 0x80808080u;
+// The offsets, inside a group of m blocks, of block l's scale, fifth bits and quant word k.
+size_t scale_at(int64_t l) { return static_cast<size_t>(2 * l); }
+size_t qh_at(int64_t m, int64_t l) { return static_cast<size_t>(2 * m + 4 * l); }
+size_t word_at(const BlockShape& b, int64_t m, int64_t l, int k) {
+  return static_cast<size_t>((b.qh != 0 ? 6 : 2) * m + 4 * (k * m + l));
+}
+
+// One row of nb blocks between ggml's layout and kBlockGroups16 (rows distinct); to_groups:
+// the direction.
+void convert_row(const BlockShape& b, const uint8_t* src, uint8_t* dst, int64_t nb, bool to_groups) {
   for (int64_t g0 = 0; g0 < nb; g0 += kGroup) {
     const int64_t m = std::min(kGroup, nb - g0);
-    const uint8_t* group = src + g0 * static_cast<int64_t>(sizeof(BlockQ8_0));
-    for (int64_t l = 0; l < m; ++l) std::memcpy(&dst[g0 + l].d, group + 2 * l, 2);
-    const uint8_t* quants = group + 2 * m;
-    for (int k = 0; k < kWords; ++k)
-      for (int64_t l = 0; l < m; ++l) {
+    const size_t base = static_cast<size_t>(g0) * b.bytes;
+    for (int64_t l = 0; l < m; ++l) {
+      const size_t block = base + static_cast<size_t>(l) * b.bytes;
+      auto move = [&](size_t ggml_at, size_t group_at, size_t n, uint32_t flip) {
+        const uint8_t* from = src + (to_groups ? block + ggml_at : base + group_at);
+        uint8_t* to = dst + (to_groups ? base + group_at : block + ggml_at);
+        if (flip == 0) {
+          std::memcpy(to, from, n);
+          return;
+        }
         uint32_t word;
-        std::memcpy(&word, quants + (k * m + l) * 4, 4);
-        word ^= kTopBits;
-        std::memcpy(dst[g0 + l].qs + 4 * k, &word, 4);
-      }
+        std::memcpy(&word, from, 4);
+        word ^= flip;
+        std::memcpy(to, &word, 4);
+      };
+      move(0, scale_at(l), 2, 0);
+      if (b.qh != 0) move(b.qh, qh_at(m, l), 4, 0);
+      for (int k = 0; k < b.words; ++k) move(b.qs + 4 * static_cast<size_t>(k), word_at(b, m, l, k), 4, b.flip);
+    }
   }
 }
 
@@ -53,19 +79,20 @@ bool layout_supported(gguf::GgmlType type, WeightLayout layout, int64_t n_in) {
     case WeightLayout::kGgml:
       return true;
     case WeightLayout::kBlockGroups16:
-      return type == gguf::GgmlType::Q8_0 && n_in > 0 && n_in % kQK == 0;
+      return block_shape(type) != nullptr && n_in > 0 && n_in % kQK == 0;
   }
   return false;
 }
 
 void to_layout(gguf::GgmlType type, WeightLayout layout, void* rows, int64_t n_in, int64_t n_rows) {
   if (layout == WeightLayout::kGgml) return;
+  const BlockShape& shape = *block_shape(type);
   const size_t row_bytes = gguf::ggml_row_size(type, n_in);
-  std::vector<BlockQ8_0> row(static_cast<size_t>(n_in / kQK));
+  std::vector<uint8_t> row(row_bytes);
   for (int64_t r = 0; r < n_rows; ++r) {
     uint8_t* p = static_cast<uint8_t*>(rows) + static_cast<size_t>(r) * row_bytes;
     std::memcpy(row.data(), p, row_bytes);
-    q8_0_row_to_groups(row.data(), p, n_in / kQK);
+    convert_row(shape, row.data(), p, n_in / kQK, true);
   }
 }
 
@@ -76,11 +103,10 @@ void from_layout(gguf::GgmlType type, WeightLayout layout, const void* src, void
     std::memcpy(dst, src, row_bytes * static_cast<size_t>(n_rows));
     return;
   }
+  const BlockShape& shape = *block_shape(type);
   for (int64_t r = 0; r < n_rows; ++r)
-    q8_0_row_from_groups(static_cast<const uint8_t*>(src) + static_cast<size_t>(r) * row_bytes,
-                         reinterpret_cast<BlockQ8_0*>(static_cast<uint8_t*>(dst) +
-                                                      static_cast<size_t>(r) * row_bytes),
-                         n_in / kQK);
+    convert_row(shape, static_cast<const uint8_t*>(src) + static_cast<size_t>(r) * row_bytes,
+                static_cast<uint8_t*>(dst) + static_cast<size_t>(r) * row_bytes, n_in / kQK, false);
 }
 
 void q8_0_row_to_block_groups16(const void* src, void* dst, int64_t n) {

@@ -14,10 +14,12 @@ namespace gengyun::kernels {
 /// are (row o at o * ggml_row_size(type, n_in), same size); only the bytes inside a row move.
 enum class WeightLayout : uint8_t {
   kGgml = 0,  ///< ggml's blocks, as in the GGUF file
-  /// Q8_0 only. The row's blocks in groups of 16 (the last group has the m = nb % 16 blocks
-  /// left, if any); a group of m blocks (34 m bytes) holds the m f16 scales, then for k =
-  /// 0..7 the quants 4k..4k+3 of each of its m blocks side by side (4 m bytes), each quant
-  /// stored as the unsigned byte q + 128. Lane l of a 16-lane vector then meets block l.
+  /// Q8_0, Q4_0, Q5_0. The row's blocks in groups of 16 (the last group has the m = nb % 16
+  /// blocks left, if any). A group of m blocks (m blocks' bytes) holds the m f16 scales, then
+  /// (Q5_0) the m 4-byte fifth-bit fields, then for each 4-byte word k of a block's quants
+  /// (Q8_0: 8 words, each quant stored as the unsigned byte q + 128; Q4_0 / Q5_0: the 4 words
+  /// of nibbles as in the file) word k of each of the m blocks side by side (4 m bytes). Lane
+  /// l of a 16-lane vector then meets block l.
   kBlockGroups16 = 1,
 };
 

@@ -28,7 +28,7 @@ struct Matrix {
 };
 
 /// Rearranges, in place, every weight matrix of `file` whose decode product is faster in
-/// another layout (today: Q8_0 into kernels::WeightLayout::kBlockGroups16) and records the
+/// another layout (Q8_0, Q4_0 and Q5_0 into kernels::WeightLayout::kBlockGroups16) and records the
 /// layout in its TensorInfo. token_embd.weight stays as it is (embedding looks rows up by
 /// token). Run once after gguf::File::open(path, FileMemory::kAnonymous), before binding.
 /// Returns the number of tensors rearranged. Errors: those of File::rewrite_tensor (a mapped

@@ -21,12 +21,15 @@ namespace {
 
 using gguf::GgmlType;
 
-TEST(WeightLayout, SupportedOnlyForQ8_0RowsOfWholeBlocks) {
-  EXPECT_TRUE(layout_supported(GgmlType::Q8_0, WeightLayout::kBlockGroups16, 896));
-  EXPECT_TRUE(layout_supported(GgmlType::Q8_0, WeightLayout::kBlockGroups16, 32));
-  EXPECT_FALSE(layout_supported(GgmlType::Q8_0, WeightLayout::kBlockGroups16, 0));
-  EXPECT_FALSE(layout_supported(GgmlType::Q8_0, WeightLayout::kBlockGroups16, 48));
-  EXPECT_FALSE(layout_supported(GgmlType::Q4_0, WeightLayout::kBlockGroups16, 896));
+TEST(WeightLayout, SupportedForQ8_0Q4_0Q5_0RowsOfWholeBlocks) {
+  for (GgmlType type : {GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q5_0}) {
+    EXPECT_TRUE(layout_supported(type, WeightLayout::kBlockGroups16, 896));
+    EXPECT_TRUE(layout_supported(type, WeightLayout::kBlockGroups16, 32));
+    EXPECT_FALSE(layout_supported(type, WeightLayout::kBlockGroups16, 0));
+    EXPECT_FALSE(layout_supported(type, WeightLayout::kBlockGroups16, 48));
+  }
+  EXPECT_FALSE(layout_supported(GgmlType::Q4_1, WeightLayout::kBlockGroups16, 896));
+  EXPECT_FALSE(layout_supported(GgmlType::IQ4_NL, WeightLayout::kBlockGroups16, 896));
   EXPECT_FALSE(layout_supported(GgmlType::Q4_K, WeightLayout::kBlockGroups16, 4864));
   EXPECT_TRUE(layout_supported(GgmlType::Q4_K, WeightLayout::kGgml, 4864));
 }
@@ -72,6 +75,38 @@ TEST(WeightLayout, BlockGroups16PutsScalesThenQuantWordsSideBySide) {
   EXPECT_EQ(back, ggml);
 }
 
+TEST(WeightLayout, BlockGroups16PutsQ5_0ScalesFifthBitsThenNibbleWords) {
+  const int64_t nb = 19;
+  std::vector<uint8_t> ggml(static_cast<size_t>(nb) * sizeof(BlockQ5_0));
+  auto* blocks = reinterpret_cast<BlockQ5_0*>(ggml.data());
+  for (int64_t b = 0; b < nb; ++b) {
+    blocks[b].d = static_cast<uint16_t>(2000 + b);
+    for (int i = 0; i < 4; ++i) blocks[b].qh[i] = static_cast<uint8_t>(b * 4 + i);
+    for (int i = 0; i < 16; ++i) blocks[b].qs[i] = static_cast<uint8_t>(b * 16 + i);
+  }
+  std::vector<uint8_t> row = ggml;
+  to_layout(GgmlType::Q5_0, WeightLayout::kBlockGroups16, row.data(), nb * kQK, 1);
+  auto u16_at = [&](size_t offset) {
+    uint16_t v;
+    std::memcpy(&v, row.data() + offset, 2);
+    return v;
+  };
+  // First group: 16 scales (32 bytes), 16 fifth-bit fields (64), then word k of block l at
+  // 96 + 64 k + 4 l.
+  EXPECT_EQ(u16_at(2 * 7), 2007);
+  EXPECT_EQ(row[32 + 4 * 9 + 2], 9 * 4 + 2);
+  EXPECT_EQ(row[96 + 64 * 3 + 4 * 15 + 1], static_cast<uint8_t>(15 * 16 + 13));
+  // Second group (m = 3) at byte 16 * 22: 3 scales, 3 fifth-bit fields, word k of block l at
+  // 18 + 12 k + 4 l.
+  const size_t second = 16 * sizeof(BlockQ5_0);
+  EXPECT_EQ(u16_at(second + 2 * 2), 2018);
+  EXPECT_EQ(row[second + 6 + 4 * 1 + 3], 17 * 4 + 3);
+  EXPECT_EQ(row[second + 18 + 12 * 2 + 4 * 0 + 0], static_cast<uint8_t>(16 * 16 + 8));
+  std::vector<uint8_t> back(row.size());
+  from_layout(GgmlType::Q5_0, WeightLayout::kBlockGroups16, row.data(), back.data(), nb * kQK, 1);
+  EXPECT_EQ(back, ggml);
+}
+
 TEST(WeightLayout, ActivationRowArrangedLikeTheWeights) {
   const int64_t n = 19 * kQK;
   std::mt19937 rng(3);
@@ -97,27 +132,29 @@ TEST(WeightLayout, MatmulOnBlockGroups16EqualsMatmulOnGgmlRows) {
   struct Shape {
     int64_t n_in, n_out;
   };
-  for (Shape s : {Shape{32, 5}, Shape{96, 17}, Shape{512, 16}, Shape{896, 40}, Shape{4864, 33}}) {
-    const auto ggml = test::random_weights(GgmlType::Q8_0, s.n_in, s.n_out, rng);
-    std::vector<uint8_t> arranged = ggml;
-    to_layout(GgmlType::Q8_0, WeightLayout::kBlockGroups16, arranged.data(), s.n_in, s.n_out);
-    for (int64_t n_tokens : {1, 2, 3, 4, 7, 33}) {
-      std::vector<float> x(static_cast<size_t>(n_tokens * s.n_in));
-      std::normal_distribution<float> value(0.0f, 1.0f);
-      for (auto& v : x) v = value(rng);
-      for (SimdLevel level : {SimdLevel::kScalar, SimdLevel::kAvx2, SimdLevel::kAvx512}) {
-        if (level > cpu_simd_level()) continue;
-        ASSERT_TRUE(set_simd_level(level).ok());
-        for (int threads : {1, 2}) {
-          ThreadPool pool(threads);
-          std::vector<float> want(static_cast<size_t>(n_tokens * s.n_out));
-          std::vector<float> got(want.size(), -1.0f);
-          matmul(GgmlType::Q8_0, ggml.data(), s.n_in, s.n_out, x.data(), want.data(), n_tokens, pool);
-          matmul(GgmlType::Q8_0, WeightLayout::kBlockGroups16, arranged.data(), s.n_in, s.n_out,
-                 x.data(), got.data(), n_tokens, pool);
-          EXPECT_EQ(std::memcmp(want.data(), got.data(), want.size() * sizeof(float)), 0)
-              << simd_level_name(level) << " n_in=" << s.n_in << " n_out=" << s.n_out
-              << " n_tokens=" << n_tokens << " threads=" << threads;
+  for (GgmlType type : {GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q5_0}) {
+    for (Shape s : {Shape{32, 5}, Shape{96, 17}, Shape{512, 16}, Shape{896, 40}, Shape{4864, 33}}) {
+      const auto ggml = test::random_weights(type, s.n_in, s.n_out, rng);
+      std::vector<uint8_t> arranged = ggml;
+      to_layout(type, WeightLayout::kBlockGroups16, arranged.data(), s.n_in, s.n_out);
+      for (int64_t n_tokens : {1, 2, 3, 4, 7, 33}) {
+        std::vector<float> x(static_cast<size_t>(n_tokens * s.n_in));
+        std::normal_distribution<float> value(0.0f, 1.0f);
+        for (auto& v : x) v = value(rng);
+        for (SimdLevel level : {SimdLevel::kScalar, SimdLevel::kAvx2, SimdLevel::kAvx512}) {
+          if (level > cpu_simd_level()) continue;
+          ASSERT_TRUE(set_simd_level(level).ok());
+          for (int threads : {1, 2}) {
+            ThreadPool pool(threads);
+            std::vector<float> want(static_cast<size_t>(n_tokens * s.n_out));
+            std::vector<float> got(want.size(), -1.0f);
+            matmul(type, ggml.data(), s.n_in, s.n_out, x.data(), want.data(), n_tokens, pool);
+            matmul(type, WeightLayout::kBlockGroups16, arranged.data(), s.n_in, s.n_out, x.data(),
+                   got.data(), n_tokens, pool);
+            EXPECT_EQ(std::memcmp(want.data(), got.data(), want.size() * sizeof(float)), 0)
+                << gguf::ggml_type_info(type).name << " " << simd_level_name(level) << " n_in=" << s.n_in << " n_out=" << s.n_out
+                << " n_tokens=" << n_tokens << " threads=" << threads;
+          }
         }
       }
     }

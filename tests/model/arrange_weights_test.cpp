@@ -9,7 +9,6 @@
 
 #include "gguf/gguf.h"
 #include "kernels/weight_layout.h"
-#include "model/model.h"
 #include "model/weights.h"
 #include "testdata.h"
 
@@ -80,33 +79,6 @@ TEST(ArrangeWeights, MappedFilesAndParsedBuffersAreNeverWritten) {
   Result<void> past = copy->rewrite_tensor(copy->tensors().size(), 1, [](uint8_t*) {});
   ASSERT_FALSE(past.ok());
   EXPECT_EQ(past.error().message, path + ": no tensor " + std::to_string(copy->tensors().size()));
-}
-
-// Every logit of a prompt (one pass of 9 tokens: batched kernels) and of single decode steps
-// (the layout's own vec_dot), bit for bit, rearranged or not.
-TEST(ArrangeWeights, LogitsAreTheBitsOfTheFileLayout) {
-  REQUIRE_TESTDATA();
-  const std::string path = testing::testdata_path("models/qwen2-tiny-q8_0.gguf");
-  std::vector<float> logits[2];
-  for (bool arrange : {false, true}) {
-    auto file = gguf::File::open(path, FileMemory::kAnonymous);
-    ASSERT_TRUE(file.ok());
-    if (arrange) ASSERT_TRUE(arrange_weights(file.value()).ok());
-    auto model = Model::load(std::make_shared<const gguf::File>(std::move(file).value()));
-    ASSERT_TRUE(model.ok()) << model.error().message;
-    kernels::ThreadPool pool(2);
-    Context context(*model.value(), 64, pool);
-    std::vector<float> out;
-    const std::vector<int32_t> prompt = {1, 17, 99, 250, 3, 42, 7, 128, 64};
-    ASSERT_TRUE(context.eval(prompt, true, out).ok());
-    logits[arrange] = out;
-    for (int32_t token : {5, 77, 300}) {
-      ASSERT_TRUE(context.eval(std::vector<int32_t>{token}, false, out).ok());
-      logits[arrange].insert(logits[arrange].end(), out.begin(), out.end());
-    }
-  }
-  ASSERT_EQ(logits[0].size(), logits[1].size());
-  EXPECT_EQ(std::memcmp(logits[0].data(), logits[1].data(), logits[0].size() * sizeof(float)), 0);
 }
 
 }  // namespace

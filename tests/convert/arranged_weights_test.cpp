@@ -1,0 +1,69 @@
+// Weights rearranged for decode (model::arrange_weights) give the logits of the file's layout
+// bit for bit: models quantized here to each type that has a rearranged layout, a prompt of 9
+// tokens (one pass: batched kernels) and three single decode steps (the layout's vec_dot).
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <filesystem>
+#include <memory>
+#include <vector>
+
+#include "convert/quantize_model.h"
+#include "gguf/gguf.h"
+#include "kernels/thread_pool.h"
+#include "kernels/weight_layout.h"
+#include "model/model.h"
+#include "model/weights.h"
+#include "quantize_test_util.h"
+#include "testdata.h"
+
+namespace gengyun::convert {
+namespace {
+
+// The logits of the prompt's every position, then of three decode steps.
+std::vector<float> logits_of(const std::string& path, bool arrange, int& arranged) {
+  auto file = gguf::File::open(path, gguf::FileMemory::kAnonymous);
+  EXPECT_TRUE(file.ok());
+  if (!file.ok()) return {};
+  arranged = 0;
+  if (arrange) {
+    Result<int> n = model::arrange_weights(file.value());
+    EXPECT_TRUE(n.ok());
+    arranged = n.ok() ? n.value() : 0;
+  }
+  auto model = model::Model::load(std::make_shared<const gguf::File>(std::move(file).value()));
+  EXPECT_TRUE(model.ok()) << (model.ok() ? "" : model.error().message);
+  if (!model.ok()) return {};
+  kernels::ThreadPool pool(2);
+  model::Context context(*model.value(), 64, pool);
+  std::vector<float> all, out;
+  EXPECT_TRUE(context.eval(std::vector<int32_t>{1, 17, 99, 250, 3, 42, 7, 128, 64}, true, out).ok());
+  all = out;
+  for (int32_t token : {5, 77, 300}) {
+    EXPECT_TRUE(context.eval(std::vector<int32_t>{token}, false, out).ok());
+    all.insert(all.end(), out.begin(), out.end());
+  }
+  return all;
+}
+
+TEST(ArrangedWeights, LogitsAreTheBitsOfTheFileLayout) {
+  REQUIRE_TESTDATA();
+  for (QuantizeType type : {QuantizeType::Q8_0, QuantizeType::Q4_0, QuantizeType::Q5_0}) {
+    const std::string path = quantize_test::temp_path("model.gguf");
+    auto quantized = quantize_model(testing::testdata_path("models/qwen2-tiny-f32.gguf"), path, type, 2);
+    ASSERT_TRUE(quantized.ok()) << quantized.error().message;
+    int none = 0, arranged = 0;
+    const std::vector<float> want = logits_of(path, false, none);
+    const std::vector<float> got = logits_of(path, true, arranged);
+    // qwen2-tiny's 14 matrices of 2 layers; token_embd.weight stays.
+    EXPECT_EQ(arranged, 14) << static_cast<int>(type);
+    ASSERT_EQ(want.size(), got.size());
+    ASSERT_FALSE(want.empty());
+    EXPECT_EQ(std::memcmp(want.data(), got.data(), want.size() * sizeof(float)), 0)
+        << static_cast<int>(type);
+    std::filesystem::remove(path);
+  }
+}
+
+}  // namespace
+}  // namespace gengyun::convert
