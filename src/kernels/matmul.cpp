@@ -15,6 +15,9 @@ namespace {
 // Bytes of weight rows dotted with every token before moving on (a part of L1).
 constexpr int64_t kTileBytes = 16 * 1024;
 
+// Bytes of weight rows converted from another layout (weight_layout.h) per batched call.
+constexpr int64_t kConvertedBytes = 512 * 1024;
+
 // Below this many multiply-adds a call runs on the caller alone (waking workers costs more).
 constexpr int64_t kMinParallelWork = 1 << 16;
 
@@ -106,17 +109,21 @@ void matmul(gguf::GgmlType w_type, WeightLayout w_layout, const void* w, int64_t
     return;
   }
 
-  // Rows in another layout reach the ggml kernels one group of 16 at a time, converted into a
-  // per-thread buffer: run(rows, o0, o1) gets rows o0..o1 in ggml's layout, `rows` at row o0.
+  // Rows in another layout reach the ggml kernels converted into a per-thread buffer of up to
+  // kConvertedBytes (kept in L2), whole groups of 16 at a time, so that a batched kernel still
+  // sees many rows per call: run(rows, o0, o1) gets rows o0..o1 in ggml's layout, `rows` at o0.
   const int64_t n_groups = (n_out + kGroup - 1) / kGroup;
   auto groups = [&](int64_t begin, int64_t end, const auto& run) {
-    thread_local std::vector<uint8_t> group_buffer;
-    uint8_t* group = aligned_scratch(group_buffer, w_row_bytes * kGroup);
-    for (int64_t g = begin; g < end; ++g) {
-      const int64_t o0 = g * kGroup, o1 = std::min(n_out, o0 + kGroup);
-      from_layout(w_type, w_layout, w_bytes + static_cast<size_t>(o0) * w_row_bytes, group, n_in,
-                  o1 - o0);
-      run(group, o0, o1);
+    const int64_t per_call = std::max<int64_t>(
+        1, kConvertedBytes / (static_cast<int64_t>(w_row_bytes) * kGroup));
+    thread_local std::vector<uint8_t> converted_buffer;
+    uint8_t* converted = aligned_scratch(
+        converted_buffer, w_row_bytes * static_cast<size_t>(kGroup * std::min(per_call, end - begin)));
+    for (int64_t g = begin; g < end; g += per_call) {
+      const int64_t o0 = g * kGroup, o1 = std::min(n_out, std::min(end, g + per_call) * kGroup);
+      from_layout(w_type, w_layout, w_bytes + static_cast<size_t>(o0) * w_row_bytes, converted,
+                  n_in, o1 - o0);
+      run(converted, o0, o1);
     }
   };
 

@@ -6,6 +6,8 @@
 
 #include "kernels/activation_rows.h"
 #include "kernels/quant_blocks.h"
+#include "kernels/simd_level.h"
+#include "kernels/weight_layout_simd.h"
 
 namespace gengyun::kernels {
 namespace {
@@ -104,9 +106,24 @@ void from_layout(gguf::GgmlType type, WeightLayout layout, const void* src, void
     return;
   }
   const BlockShape& shape = *block_shape(type);
-  for (int64_t r = 0; r < n_rows; ++r)
-    convert_row(shape, static_cast<const uint8_t*>(src) + static_cast<size_t>(r) * row_bytes,
-                static_cast<uint8_t*>(dst) + static_cast<size_t>(r) * row_bytes, n_in / kQK, false);
+  const int64_t nb = n_in / kQK;
+#if defined(__x86_64__)
+  // Full groups with AVX-512 where the CPU has it; the last, partial group as below.
+  static const bool simd = cpu_simd_level() >= SimdLevel::kAvx512;
+  const int64_t full = simd ? nb / kGroup * kGroup : 0;
+#else
+  const int64_t full = 0;
+#endif
+  for (int64_t r = 0; r < n_rows; ++r) {
+    const uint8_t* from = static_cast<const uint8_t*>(src) + static_cast<size_t>(r) * row_bytes;
+    uint8_t* to = static_cast<uint8_t*>(dst) + static_cast<size_t>(r) * row_bytes;
+#if defined(__x86_64__)
+    for (int64_t g0 = 0; g0 < full; g0 += kGroup)
+      avx512::group16_to_blocks(type, from + g0 * shape.bytes, to + g0 * shape.bytes);
+#endif
+    const size_t done = static_cast<size_t>(full) * shape.bytes;
+    convert_row(shape, from + done, to + done, nb - full, false);
+  }
 }
 
 void q8_0_row_to_block_groups16(const void* src, void* dst, int64_t n) {

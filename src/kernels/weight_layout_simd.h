@@ -1,0 +1,15 @@
+// SIMD variants of weight_layout.cpp's conversions. Internal to kernels/: call only where
+// cpu_simd_level() reaches the namespace's level.
+#pragma once
+
+#include <cstdint>
+
+#include "gguf/ggml_type.h"
+
+namespace gengyun::kernels::avx512 {
+
+/// The 16 blocks of one full group of a WeightLayout::kBlockGroups16 row of `type` (Q8_0,
+/// Q4_0 or Q5_0) written as 16 consecutive ggml blocks to dst (16 blocks' bytes).
+void group16_to_blocks(gguf::GgmlType type, const uint8_t* group, uint8_t* dst);
+
+}  // namespace gengyun::kernels::avx512
