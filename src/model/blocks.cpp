@@ -7,6 +7,7 @@
 #include "kernels/dequantize.h"
 #include "kernels/matmul.h"
 #include "kernels/vector_kernels.h"
+#include "kernels/weight_layout.h"
 
 namespace gengyun::model::blocks {
 namespace {
@@ -328,9 +329,16 @@ void add(float* x, const float* y, int64_t n) {
 void embed(const Matrix& token_embd, std::span<const int32_t> tokens, float* out) {
   const size_t row_bytes = gguf::ggml_row_size(token_embd.type(), token_embd.n_in);
   const auto* base = static_cast<const uint8_t*>(token_embd.data());
+  thread_local std::vector<uint8_t> ggml_row;  // a row converted from another layout
   for (size_t t = 0; t < tokens.size(); ++t) {
-    kernels::dequantize_row(token_embd.type(), base + static_cast<size_t>(tokens[t]) * row_bytes,
-                            out + t * token_embd.n_in, token_embd.n_in);
+    const uint8_t* row = base + static_cast<size_t>(tokens[t]) * row_bytes;
+    if (token_embd.layout() != kernels::WeightLayout::kGgml) {
+      ggml_row.resize(row_bytes);
+      kernels::from_layout(token_embd.type(), token_embd.layout(), row, ggml_row.data(),
+                           token_embd.n_in, 1);
+      row = ggml_row.data();
+    }
+    kernels::dequantize_row(token_embd.type(), row, out + t * token_embd.n_in, token_embd.n_in);
   }
 }
 

@@ -19,7 +19,7 @@ Result<int> arrange_weights(gguf::File& file) {
   int arranged = 0;
   for (size_t i = 0; i < file.tensors().size(); ++i) {
     const gguf::TensorInfo& t = file.tensors()[i];
-    if (t.ne.size() != 2 || t.name == "token_embd.weight" || t.layout != 0 ||
+    if (t.ne.size() != 2 || t.layout != 0 ||
         !kernels::layout_supported(t.type, kLayout, t.ne[0]))
       continue;
     const gguf::GgmlType type = t.type;

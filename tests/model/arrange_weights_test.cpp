@@ -1,4 +1,4 @@
-// arrange_weights: which tensors it rearranges, that their bytes are then those of
+// arrange_weights: which tensors it rearranges (every matrix of a type with a rearranged layout), that their bytes are then those of
 // kernels::to_layout, and that a mapped file is refused.
 #include <gtest/gtest.h>
 
@@ -18,16 +18,16 @@ namespace {
 using gguf::FileMemory;
 using gguf::GgmlType;
 
-TEST(ArrangeWeights, RearrangesTheQ8_0MatricesButTheTokenEmbedding) {
+TEST(ArrangeWeights, RearrangesEveryQ8_0Matrix) {
   REQUIRE_TESTDATA();
   const std::string path = testing::testdata_path("models/qwen2-tiny-q8_0.gguf");
   auto mapped = gguf::File::open(path, FileMemory::kMapped);
   auto copy = gguf::File::open(path, FileMemory::kAnonymous);
   ASSERT_TRUE(mapped.ok() && copy.ok());
-  // The ones to rearrange, counted independently: 2-D Q8_0 tensors other than token_embd.
+  // The ones to rearrange, counted independently: the 2-D Q8_0 tensors, token_embd included.
   int expected = 0;
   for (const gguf::TensorInfo& t : mapped->tensors())
-    expected += t.ne.size() == 2 && t.type == GgmlType::Q8_0 && t.name != "token_embd.weight";
+    expected += t.ne.size() == 2 && t.type == GgmlType::Q8_0;
   ASSERT_GT(expected, 10);
 
   Result<int> arranged = arrange_weights(copy.value());
@@ -36,8 +36,7 @@ TEST(ArrangeWeights, RearrangesTheQ8_0MatricesButTheTokenEmbedding) {
   for (size_t i = 0; i < copy->tensors().size(); ++i) {
     const gguf::TensorInfo& before = mapped->tensors()[i];
     const gguf::TensorInfo& after = copy->tensors()[i];
-    const bool rearranged = before.ne.size() == 2 && before.type == GgmlType::Q8_0 &&
-                            before.name != "token_embd.weight";
+    const bool rearranged = before.ne.size() == 2 && before.type == GgmlType::Q8_0;
     std::vector<uint8_t> want(before.data, before.data + before.n_bytes);
     if (rearranged) {
       EXPECT_EQ(after.layout, static_cast<uint8_t>(kernels::WeightLayout::kBlockGroups16)) << after.name;
