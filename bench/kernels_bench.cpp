@@ -4,6 +4,7 @@
 // benchmark are a few MiB, so the figures are the kernels' own throughput, mostly from cache;
 // compare the decode figures with the machine's memory read bandwidth.
 //   build-x/kernels_bench --benchmark_filter=Decode
+//   build-x/kernels_bench --benchmark_filter='Prefill512/.*/avx2'
 #include <benchmark/benchmark.h>
 
 #include <cstring>
@@ -109,6 +110,10 @@ void register_all() {
     }
     benchmark::RegisterBenchmark(("Prefill512/4864x896/" + name).c_str(), run,
                                  Matmul{type, 4864, 896, 512}, kernels::cpu_simd_level(), 1)
+        ->Unit(benchmark::kMillisecond);
+    // The same at the AVX2 level (machines without AVX-512), whatever the CPU has above it.
+    benchmark::RegisterBenchmark(("Prefill512/4864x896/" + name + "/avx2").c_str(), run,
+                                 Matmul{type, 4864, 896, 512}, kernels::SimdLevel::kAvx2, 1)
         ->Unit(benchmark::kMillisecond);
   }
   for (int threads : {1, 2})
