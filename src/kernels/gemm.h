@@ -1,9 +1,10 @@
 // Batched products for prefill: many tokens against one weight matrix. Each group of 16
 // weight rows is decoded once into an interleaved layout (4 bytes of each of the 16 rows side
 // by side, unsigned quants, the scales of each sub-block) that a register-blocked kernel
-// multiplies with 8 tokens at a time, so each weight byte is read from memory once per call
-// and decoded once per call. Each output is reduced in the same order as the type's vec_dot at
-// the same level, so a token's outputs do not depend on the batch. Internal to kernels/.
+// multiplies with 8 tokens at a time (AVX2: two groups of 8 rows, 4 tokens at a time), so each
+// weight byte is read from memory once per call and decoded once per call. Each output is
+// reduced in the same order as the type's vec_dot at the same level, so a token's outputs do
+// not depend on the batch. Internal to kernels/.
 #pragma once
 
 #include <cstddef>
@@ -34,6 +35,11 @@ struct GemmKernels {
   /// per-thread scratch buffer for the decoded weights.
   void (*multiply)(const GemmProblem& p, int64_t row_begin, int64_t row_end);
 };
+
+namespace avx2 {
+/// The AVX2 batched kernels of a quantized type (ggml type id), or null.
+const GemmKernels* gemm_kernels(uint32_t type_id);
+}  // namespace avx2
 
 namespace avx512 {
 /// The AVX-512 VNNI batched kernels of a quantized type (ggml type id), or null.
