@@ -329,30 +329,32 @@ inline int32_t load4(const uint8_t* p) {
 
 // Adds to sums[t] the products of the S / 4 weight vectors at p (and, for signed types, the
 // weight vectors after them) with the quants at a[t], per row lane: each run of kRun vectors is
-// summed in int16, then widened with vpmaddwd against `widen` (int16 pairs).
+// summed in int16, then widened with vpmaddwd against `widen` (int16 pairs). One token's run at
+// a time (the weight vectors are loaded again per token, from L1), each sum pinned in a
+// register by an empty asm: otherwise GCC reassociates the int16 sums into trees and computes
+// every product of the run first, which spills most of them.
 template <typename Type, int T>
 inline void add_products(const uint8_t* p, const uint8_t* const (&a)[T], __m256i widen,
                          __m256i (&sums)[T]) {
   constexpr int kVectors = Type::S / 4, kRun = Type::kRun;
 #pragma GCC unroll 8
   for (int r0 = 0; r0 < kVectors; r0 += kRun) {
-    __m256i run[T];
 #pragma GCC unroll 8
-    for (int q = r0; q < r0 + kRun; ++q) {
-      const __m256i w = _mm256_load_si256(reinterpret_cast<const __m256i*>(p + 32 * q));
-      __m256i sign;
-      if constexpr (Type::kSigned)
-        sign = _mm256_load_si256(reinterpret_cast<const __m256i*>(p + 32 * (kVectors + q)));
+    for (int t = 0; t < T; ++t) {
+      __m256i run;
 #pragma GCC unroll 8
-      for (int t = 0; t < T; ++t) {
+      for (int q = r0; q < r0 + kRun; ++q) {
+        const __m256i w = _mm256_load_si256(reinterpret_cast<const __m256i*>(p + 32 * q));
         __m256i act = _mm256_set1_epi32(load4(a[t] + 4 * q));
-        if constexpr (Type::kSigned) act = _mm256_sign_epi8(act, sign);
+        if constexpr (Type::kSigned)
+          act = _mm256_sign_epi8(
+              act, _mm256_load_si256(reinterpret_cast<const __m256i*>(p + 32 * (kVectors + q))));
         const __m256i product = _mm256_maddubs_epi16(w, act);
-        run[t] = q == r0 ? product : _mm256_add_epi16(run[t], product);
+        run = q == r0 ? product : _mm256_add_epi16(run, product);
+        asm("" : "+x"(run));
       }
+      sums[t] = _mm256_add_epi32(sums[t], _mm256_madd_epi16(run, widen));
     }
-#pragma GCC unroll 8
-    for (int t = 0; t < T; ++t) sums[t] = _mm256_add_epi32(sums[t], _mm256_madd_epi16(run[t], widen));
   }
 }
 
@@ -511,20 +513,13 @@ void block_kernel(const uint8_t* pack, int64_t k, const uint8_t* rows, size_t ro
     legacy_kernel<Type, T>(pack, k, rows, row_bytes, y, y_stride, n_rows);
 }
 
-template <typename Type>
+// block_kernel for n <= T tokens.
+template <typename Type, int T = kTokens>
 void run_tokens(int n, const uint8_t* pack, int64_t k, const uint8_t* rows, size_t row_bytes,
                 float* y, int64_t y_stride, int n_rows) {
-  static_assert(kTokens == 4);
-  switch (n) {
-    case 1:
-      return block_kernel<Type, 1>(pack, k, rows, row_bytes, y, y_stride, n_rows);
-    case 2:
-      return block_kernel<Type, 2>(pack, k, rows, row_bytes, y, y_stride, n_rows);
-    case 3:
-      return block_kernel<Type, 3>(pack, k, rows, row_bytes, y, y_stride, n_rows);
-    default:
-      return block_kernel<Type, 4>(pack, k, rows, row_bytes, y, y_stride, n_rows);
-  }
+  if constexpr (T > 1)
+    if (n < T) return run_tokens<Type, T - 1>(n, pack, k, rows, row_bytes, y, y_stride, n_rows);
+  block_kernel<Type, T>(pack, k, rows, row_bytes, y, y_stride, n_rows);
 }
 
 // Per-thread scratch: the decoded rows and fields of one group and the interleaved packs of a
