@@ -36,9 +36,10 @@ struct GemmKernels {
   void (*multiply)(const GemmProblem& p, int64_t row_begin, int64_t row_end);
   /// From this many tokens on, matmul uses these kernels (below, decoding the weights into the
   /// interleaved layout costs more than it saves; both paths give the same bits). AVX2: 8 or
-  /// 16 (gemm_avx2.cpp). AVX-512 (the default), measured through the engine on Qwen2.5-0.5B Q4_K_M, 2 threads (Intel Xeon):
-  /// a decode step of 2 sequences takes 34.5 ms tiled against 46 ms batched, 3 sequences 47
-  /// against 48, and from 4 on the batched kernels win (12 sequences: 66 ms against 138).
+  /// 16 (gemm_avx2.cpp). AVX-512 (the default), measured through the engine on Qwen2.5-0.5B
+  /// Q4_K_M, 2 threads (Intel Xeon): a decode step of 2 sequences takes 34.5 ms tiled against
+  /// 46 ms batched, 3 sequences 47 against 48, and from 4 on the batched kernels win
+  /// (12 sequences: 66 ms against 138).
   int64_t min_tokens = 4;
 };
 

@@ -59,14 +59,14 @@ constexpr int kMaxQ8 = 127, kMaxQ8K = 128;
 
 // One decoded row: its quants and its fields, each array that row's own.
 struct RowOut {
-  uint8_t* q;         // K unsigned quants (|w| for signed types)
-  int8_t* sign;       // signed types: the K weights (their signs)
-  float* scale;       // 32-element types: per block
-  float* min;         // 32-element types with mins: per block
+  uint8_t* q;          // K unsigned quants (|w| for signed types)
+  int8_t* sign;        // signed types: the K weights (their signs)
+  float* scale;        // 32-element types: per block
+  float* min;          // 32-element types with mins: per block
   int16_t* int_scale;  // K-quants: per sub-block
   int16_t* int_min;    // K-quants with mins: per sub-block
-  float* d;           // K-quants: per super-block
-  float* dmin;        // K-quants with mins: per super-block
+  float* d;            // K-quants: per super-block
+  float* dmin;         // K-quants with mins: per super-block
 };
 
 // A 32-element type decoded by W (vec_dot_x86.h); kMaxQuant bounds its unsigned quants (|w|
@@ -160,8 +160,7 @@ struct Q6KType {
                 _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 6), two_bits), 4)),
         };
         for (int s = 0; s < 4; ++s)
-          _mm256_storeu_si256(reinterpret_cast<__m256i*>(o.q + kQK_K * i + 128 * h + 32 * s),
-                              v[s]);
+          _mm256_storeu_si256(reinterpret_cast<__m256i*>(o.q + kQK_K * i + 128 * h + 32 * s), v[s]);
       }
       for (int g = 0; g < 16; ++g) o.int_scale[16 * i + g] = b.scales[g];
       o.d[i] = half_to_float(b.d);
@@ -252,7 +251,7 @@ struct RowLayout {
     return corr_at() + (!Type::kK && Type::kOffset ? 4 * static_cast<size_t>(k / Type::S) : 0);
   }
   size_t bytes() const {
-    const size_t extra = Type::kK ? static_cast<size_t>(k / Type::S / 2)
+    const size_t extra = Type::kK     ? static_cast<size_t>(k / Type::S / 2)
                          : Type::kMin ? static_cast<size_t>(k / Type::S)
                                       : 0;
     return round64(minsum_at() + 4 * extra);
@@ -467,8 +466,7 @@ void k_kernel(const uint8_t* pack, int64_t k, const uint8_t* rows, size_t row_by
       const uint8_t* a[T];
 #pragma GCC unroll 8
       for (int t = 0; t < T; ++t) a[t] = rows + t * row_bytes + Type::G * b + Type::S * js;
-      const __m256i scale =
-          _mm256_load_si256(reinterpret_cast<const __m256i*>(p + 8 * Type::S));
+      const __m256i scale = _mm256_load_si256(reinterpret_cast<const __m256i*>(p + 8 * Type::S));
       add_products<Type, T>(p, a, scale, total);
       p += 8 * Type::S + 32;
     }

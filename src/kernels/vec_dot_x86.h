@@ -378,10 +378,10 @@ inline __m256i block_sums8(const typename W::Block* x, const int8_t* qs, int n) 
                          : dot_u8s8(_mm256_setzero_si256(), q, act);
   }
   // Per 128-bit half, lane j of low (high) is the sum of that half of dots[j] (dots[4 + j]).
-  const __m256i low = _mm256_hadd_epi32(_mm256_hadd_epi32(dots[0], dots[1]),
-                                        _mm256_hadd_epi32(dots[2], dots[3]));
-  const __m256i high = _mm256_hadd_epi32(_mm256_hadd_epi32(dots[4], dots[5]),
-                                         _mm256_hadd_epi32(dots[6], dots[7]));
+  const __m256i low =
+      _mm256_hadd_epi32(_mm256_hadd_epi32(dots[0], dots[1]), _mm256_hadd_epi32(dots[2], dots[3]));
+  const __m256i high =
+      _mm256_hadd_epi32(_mm256_hadd_epi32(dots[4], dots[5]), _mm256_hadd_epi32(dots[6], dots[7]));
   return _mm256_add_epi32(_mm256_permute2x128_si256(low, high, 0x20),
                           _mm256_permute2x128_si256(low, high, 0x31));
 }
@@ -390,8 +390,8 @@ inline __m256i block_sums8(const typename W::Block* x, const int8_t* qs, int n) 
 template <auto Field, bool kFull, typename Block>
 inline __m256 half_fields8(const Block* x, int n) {
   auto field = [&](int k) -> short { return kFull || k < n ? static_cast<short>(x[k].*Field) : 0; };
-  return _mm256_cvtph_ps(_mm_setr_epi16(field(0), field(1), field(2), field(3), field(4),
-                                        field(5), field(6), field(7)));
+  return _mm256_cvtph_ps(_mm_setr_epi16(field(0), field(1), field(2), field(3), field(4), field(5),
+                                        field(6), field(7)));
 }
 
 // Lanes k < n of the 8 values at p (the others 0, not read); kFull: n = 8.
@@ -402,8 +402,7 @@ inline __m256 load8_ps(const float* p, __m256i lanes) {
 
 // Adds the blocks [i0, i0 + n) (n <= 8; kFull: n = 8) to the 8 partial sums p (see above).
 template <typename W, bool kFull>
-inline __m256 add_blocks8(const typename W::Block* x, const Q8Row& y, int64_t i0, int n,
-                          __m256 p) {
+inline __m256 add_blocks8(const typename W::Block* x, const Q8Row& y, int64_t i0, int n, __m256 p) {
   using Block = typename W::Block;
   constexpr bool kHasMin = requires(const Block& b) { b.m; };
   const __m256i lanes =
@@ -414,12 +413,12 @@ inline __m256 add_blocks8(const typename W::Block* x, const Q8Row& y, int64_t i0
         kFull ? load256(y.sum + i0) : _mm256_maskload_epi32(y.sum + i0, lanes);
     sums = _mm256_sub_epi32(sums, _mm256_mullo_epi32(block_sums, _mm256_set1_epi32(W::kOffset)));
   }
-  const __m256 scale = _mm256_mul_ps(half_fields8<&Block::d, kFull>(x + i0, n),
-                                     load8_ps<kFull>(y.d + i0, lanes));
+  const __m256 scale =
+      _mm256_mul_ps(half_fields8<&Block::d, kFull>(x + i0, n), load8_ps<kFull>(y.d + i0, lanes));
   p = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sums), scale, p);
   if constexpr (kHasMin)
-    p = _mm256_fmadd_ps(half_fields8<&Block::m, kFull>(x + i0, n),
-                        load8_ps<kFull>(y.s + i0, lanes), p);
+    p = _mm256_fmadd_ps(half_fields8<&Block::m, kFull>(x + i0, n), load8_ps<kFull>(y.s + i0, lanes),
+                        p);
   return p;
 }
 

@@ -24,9 +24,9 @@ namespace {
 using gguf::GgmlType;
 
 // The quantized types every x86 level from AVX2 on has batched kernels for.
-const GgmlType kBatchedTypes[] = {GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q5_0,
+const GgmlType kBatchedTypes[] = {GgmlType::Q8_0, GgmlType::Q4_0,   GgmlType::Q4_1, GgmlType::Q5_0,
                                   GgmlType::Q5_1, GgmlType::IQ4_NL, GgmlType::Q2_K, GgmlType::Q3_K,
-                                  GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K};
+                                  GgmlType::Q4_K, GgmlType::Q5_K,   GgmlType::Q6_K};
 
 // Runs the batched kernels of `type` at `level` over n_tokens random activation rows and
 // compares every output with the vec_dot of the same level (memcmp); returns "" or where the
@@ -81,7 +81,8 @@ std::string compare_with_vec_dot(GgmlType type, SimdLevel level, int64_t n_in, i
 TEST(Gemm, AvxTwoLevelHasBatchedKernelsForTheQuantizedTypes) {
   if (cpu_simd_level() < SimdLevel::kAvx2) GTEST_SKIP() << "no AVX2";
   for (GgmlType type : kBatchedTypes)
-    EXPECT_NE(type_kernels(type, SimdLevel::kAvx2).gemm, nullptr) << gguf::ggml_type_info(type).name;
+    EXPECT_NE(type_kernels(type, SimdLevel::kAvx2).gemm, nullptr)
+        << gguf::ggml_type_info(type).name;
 }
 
 TEST(Gemm, EveryOutputIsBitIdenticalToTheLevelsVecDot) {
@@ -91,8 +92,9 @@ TEST(Gemm, EveryOutputIsBitIdenticalToTheLevelsVecDot) {
     for (GgmlType type : kBatchedTypes) {
       if (type_kernels(type, level).gemm == nullptr) continue;
       const bool k_quant = gguf::ggml_type_info(type).block_size == 256;
-      const std::vector<int64_t> lengths =
-          k_quant ? std::vector<int64_t>{256, 512, 256 * 5} : std::vector<int64_t>{32, 32 * 8, 32 * 17, 32 * 33};
+      const std::vector<int64_t> lengths = k_quant
+                                               ? std::vector<int64_t>{256, 512, 256 * 5}
+                                               : std::vector<int64_t>{32, 32 * 8, 32 * 17, 32 * 33};
       for (int64_t n_in : lengths)
         for (int64_t n_out : {1, 9, 37})
           for (int64_t n_tokens : {1, 4, 7, 13})
