@@ -21,13 +21,6 @@ constexpr int64_t kConvertedBytes = 512 * 1024;
 // Below this many multiply-adds a call runs on the caller alone (waking workers costs more).
 constexpr int64_t kMinParallelWork = 1 << 16;
 
-// From this many tokens on, types with batched kernels use them (below, decoding the weights
-// into the interleaved layout costs more than it saves). Measured through the engine on
-// Qwen2.5-0.5B Q4_K_M, 2 threads (Intel Xeon, AVX-512): a decode step of 2 sequences takes
-// 34.5 ms tiled against 46 ms batched, 3 sequences 47 against 48, and from 4 on the batched
-// kernels win (12 sequences: 66 ms against 138). Both paths give the same bits.
-constexpr int64_t kMinGemmTokens = 4;
-
 // A 64-byte aligned view of `buffer` with at least `bytes`. The buffers are owned by the
 // calling thread (one matmul's activation rows); workers read them only while it waits.
 uint8_t* aligned_scratch(std::vector<uint8_t>& buffer, size_t bytes) {
@@ -86,7 +79,7 @@ void matmul(gguf::GgmlType w_type, WeightLayout w_layout, const void* w, int64_t
 
   const size_t w_row_bytes = gguf::ggml_row_size(w_type, n_in);
   const auto* w_bytes = static_cast<const uint8_t*>(w);
-  const bool batched = kernels.gemm != nullptr && n_tokens >= kMinGemmTokens;
+  const bool batched = kernels.gemm != nullptr && n_tokens >= kernels.gemm->min_tokens;
   constexpr int64_t kGroup = 16;
 
   if (w_layout != WeightLayout::kGgml && !batched && kernels.vec_dot_groups16 != nullptr) {

@@ -20,10 +20,11 @@ float dot_f32(const float* a, const float* b, int64_t n);
 /// (TypeKernels::activation_type: Q8_0 / Q8_1 / Q8_K blocks for quantized weights, f16 / bf16
 /// for F16 / BF16, unchanged for F32) once per call. Output rows are split across `pool`.
 /// One token (decode): each thread streams its rows once through the type's vec_dot. Several
-/// tokens: from 4 on, types with batched kernels at the active SIMD level (gemm.h) decode
-/// each group of 16 rows once and multiply it with every token; otherwise a tile of rows is
-/// dotted with every token before the next tile is read. Either way the weights are read from
-/// memory once per call whatever n_tokens is.
+/// tokens: from GemmKernels::min_tokens on (4 to 16, by level and type), types with batched
+/// kernels at the active SIMD level (gemm.h) decode each group of 16 rows once and multiply
+/// it with every token; otherwise a tile of rows is dotted with every token before the next
+/// tile is read. Either way the weights are read from memory once per call whatever n_tokens
+/// is.
 /// Batch invariance: at a given SIMD level, y[t, o] depends only on row t of x and row o of W,
 /// bit for bit: whatever n_tokens is, whatever the other rows of x hold and however many
 /// threads `pool` has, it equals what a one-token call with x[t] returns (NaN payloads aside).

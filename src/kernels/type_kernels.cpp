@@ -102,7 +102,11 @@ void apply(const X86Level& level, Table& table) {
 Table table_for(SimdLevel level) {
   Table table = scalar_table();
 #if defined(__x86_64__)
-  if (level == SimdLevel::kAvx2) apply(kAvx2, table);
+  if (level == SimdLevel::kAvx2) {
+    apply(kAvx2, table);
+    for (size_t id = 0; id < table.size(); ++id)
+      table[id].gemm = avx2::gemm_kernels(static_cast<uint32_t>(id));
+  }
   if (level == SimdLevel::kAvx512) {
     apply(kAvx512, table);
     if (cpu_has_avx512_bf16())

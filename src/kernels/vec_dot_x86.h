@@ -3,8 +3,10 @@
 // (adds AVX-512 VNNI: the u8 x s8 and s16 x s16 multiply-adds fuse into vpdpbusd / vpdpwssd;
 // f32, f16 and bf16 rows use 512-bit vectors). Semantics are those of vec_dot_scalar.h; the
 // integer sums of every block are the same exact values, only the f32 scaling and the order
-// of the f32 accumulation differ. The AVX-512 quantized kernels follow the order of the
-// batched kernels of gemm_avx512.cpp exactly (batch invariance, matmul.h).
+// of the f32 accumulation differ. The quantized kernels of both levels follow the order of
+// the batched kernels of the same level (gemm_avx512.cpp, gemm_avx2.cpp) exactly (batch
+// invariance, matmul.h); that order is the same at both levels, so for the quantized types
+// AVX2 and AVX-512 give the same bits.
 //
 // Include only from a file compiled with at least -mavx2 -mfma -mf16c, after defining
 // GENGYUN_X86_NS as that file's namespace (avx2 or avx512): everything here then has
@@ -147,29 +149,6 @@ struct Q5_1Weights {
     return _mm256_or_si256(unpack_nibbles(b.qs), fifth);
   }
 };
-
-// sum_i dx_i dy_i (int dot of block i) - offset * sum_i dx_i dy_i sum_i  [+ sum_i m_i s_i]
-// over blocks [begin, end) of one row, the f32 terms summed in 8-lane accumulators.
-template <typename W>
-inline float dot_blocks(const typename W::Block* x, const Q8Row& y, int64_t begin, int64_t end) {
-  constexpr bool kHasMin = requires(const typename W::Block& b) { b.m; };
-  __m256 acc = _mm256_setzero_ps();
-  float offset_sum = 0.0f, min_sum = 0.0f;
-  for (int64_t i = begin; i < end; ++i) {
-    const float dxdy = half_to_float(x[i].d) * y.d[i];
-    const __m256i q = W::unpack(x[i]);
-    const __m256i act = load256(y.qs + i * kQK);
-    const __m256i dot = W::kSigned ? dot_s8s8(_mm256_setzero_si256(), q, act)
-                                   : dot_u8s8(_mm256_setzero_si256(), q, act);
-    acc = _mm256_fmadd_ps(_mm256_set1_ps(dxdy), _mm256_cvtepi32_ps(dot), acc);
-    if constexpr (W::kOffset != 0) offset_sum += dxdy * static_cast<float>(y.sum[i]);
-    if constexpr (kHasMin) min_sum += half_to_float(x[i].m) * y.s[i];
-  }
-  float result = hsum(acc);
-  if constexpr (W::kOffset != 0) result -= static_cast<float>(W::kOffset) * offset_sum;
-  if constexpr (kHasMin) result += min_sum;
-  return result;
-}
 
 #if defined(__AVX512F__)
 // AVX-512: the order of the batched kernels (gemm_avx512.cpp), so that a token's outputs do
@@ -370,9 +349,99 @@ inline float dot_row(int64_t n, const void* w, const void* a) {
 }
 #define GENGYUN_LEGACY_DOT(W) dot_row<W##2>
 #else
+// AVX2: the same order as AVX-512 above, which the AVX2 batched kernels (gemm_avx2.cpp) follow
+// too: per row, the exact integer sum I_i of each block i (the weight offset included), then
+// in f32, block by block,
+//   p[i % 16] = fma(float(I_i), d_w[i] * d_a[i], p[i % 16])
+//   p[i % 16] = fma(m_w[i], s_a[i], p[i % 16])          (Q4_1 / Q5_1 only)
+// with p[0..16) starting at +0; the result is p[0] after p[k] += p[k + w] (k < w) for
+// w = 8, 4, 2, 1. Two vectors hold p (lane k of the first: p[k], of the second: p[8 + k]), and
+// each takes 8 blocks at a time: their integer sums are formed one 8-lane vector per block and
+// summed down to one lane per block. Past the row's last block a lane takes fma(+0, +0, p[k]),
+// which is p[k] (p[k] is never -0: it starts at +0, and a sum rounds to -0 only when both of
+// its terms are -0).
+
+// Lane k: the exact integer sum of block k of x (k < n, else 0) against the quants at qs,
+// before the weight offset; kFull: n = 8.
+template <typename W, bool kFull>
+inline __m256i block_sums8(const typename W::Block* x, const int8_t* qs, int n) {
+  __m256i dots[8];
+#pragma GCC unroll 8
+  for (int k = 0; k < 8; ++k) {
+    if (!kFull && k >= n) {
+      dots[k] = _mm256_setzero_si256();
+      continue;
+    }
+    const __m256i q = W::unpack(x[k]);
+    const __m256i act = load256(qs + kQK * k);
+    dots[k] = W::kSigned ? dot_s8s8(_mm256_setzero_si256(), q, act)
+                         : dot_u8s8(_mm256_setzero_si256(), q, act);
+  }
+  // Per 128-bit half, lane j of low (high) is the sum of that half of dots[j] (dots[4 + j]).
+  const __m256i low =
+      _mm256_hadd_epi32(_mm256_hadd_epi32(dots[0], dots[1]), _mm256_hadd_epi32(dots[2], dots[3]));
+  const __m256i high =
+      _mm256_hadd_epi32(_mm256_hadd_epi32(dots[4], dots[5]), _mm256_hadd_epi32(dots[6], dots[7]));
+  return _mm256_add_epi32(_mm256_permute2x128_si256(low, high, 0x20),
+                          _mm256_permute2x128_si256(low, high, 0x31));
+}
+
+// The f16 field `Field` of blocks 0..n-1 of x (lanes n..7: 0), as f32 lanes; kFull: n = 8.
+template <auto Field, bool kFull, typename Block>
+inline __m256 half_fields8(const Block* x, int n) {
+  auto field = [&](int k) -> short { return kFull || k < n ? static_cast<short>(x[k].*Field) : 0; };
+  return _mm256_cvtph_ps(_mm_setr_epi16(field(0), field(1), field(2), field(3), field(4), field(5),
+                                        field(6), field(7)));
+}
+
+// Lanes k < n of the 8 values at p (the others 0, not read); kFull: n = 8.
+template <bool kFull>
+inline __m256 load8_ps(const float* p, __m256i lanes) {
+  return kFull ? _mm256_loadu_ps(p) : _mm256_maskload_ps(p, lanes);
+}
+
+// Adds the blocks [i0, i0 + n) (n <= 8; kFull: n = 8) to the 8 partial sums p (see above).
+template <typename W, bool kFull>
+inline __m256 add_blocks8(const typename W::Block* x, const Q8Row& y, int64_t i0, int n, __m256 p) {
+  using Block = typename W::Block;
+  constexpr bool kHasMin = requires(const Block& b) { b.m; };
+  const __m256i lanes =
+      _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+  __m256i sums = block_sums8<W, kFull>(x + i0, y.qs + i0 * kQK, n);
+  if constexpr (W::kOffset != 0) {
+    const __m256i block_sums =
+        kFull ? load256(y.sum + i0) : _mm256_maskload_epi32(y.sum + i0, lanes);
+    sums = _mm256_sub_epi32(sums, _mm256_mullo_epi32(block_sums, _mm256_set1_epi32(W::kOffset)));
+  }
+  const __m256 scale =
+      _mm256_mul_ps(half_fields8<&Block::d, kFull>(x + i0, n), load8_ps<kFull>(y.d + i0, lanes));
+  p = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sums), scale, p);
+  if constexpr (kHasMin)
+    p = _mm256_fmadd_ps(half_fields8<&Block::m, kFull>(x + i0, n), load8_ps<kFull>(y.s + i0, lanes),
+                        p);
+  return p;
+}
+
 template <typename W>
 inline float dot_row(int64_t n, const void* w, const void* a) {
-  return dot_blocks<W>(static_cast<const typename W::Block*>(w), Q8Row(a, n), 0, n / kQK);
+  const auto* x = static_cast<const typename W::Block*>(w);
+  const Q8Row y(a, n);
+  const int64_t nb = n / kQK;
+  __m256 p0 = _mm256_setzero_ps(), p1 = _mm256_setzero_ps();  // p[0..8), p[8..16)
+  int64_t i = 0;
+  for (; i + 16 <= nb; i += 16) {
+    p0 = add_blocks8<W, true>(x, y, i, 8, p0);
+    p1 = add_blocks8<W, true>(x, y, i + 8, 8, p1);
+  }
+  const int rest = static_cast<int>(nb - i);
+  if (rest >= 8) {
+    p0 = add_blocks8<W, true>(x, y, i, 8, p0);
+    if (rest > 8) p1 = add_blocks8<W, false>(x, y, i + 8, rest - 8, p1);
+  } else if (rest > 0) {
+    p0 = add_blocks8<W, false>(x, y, i, rest, p0);
+  }
+  // hsum adds lanes k and k + 4, then k and k + 2, then 0 and 1.
+  return hsum(_mm256_add_ps(p0, p1));
 }
 #define GENGYUN_LEGACY_DOT(W) dot_row<W>
 #endif
@@ -400,14 +469,12 @@ inline float vec_dot_q5_1_impl(int64_t n, const void* w, const void* a) {
 // ---- K-quants with Q8_K activations -------------------------------------------------------
 // The integer sums of each block are formed in vectors of int32 lanes that add up to the
 // block's exact totals S = sum_g scale_g * sum_{i in g} q_i a_i (offsets included) and, with
-// mins, M = sum_g min_g * bsum_g. add_blocks then applies the f32 steps, which differ by level:
-//  - AVX-512, in the order of the batched kernels (gemm_avx512.cpp), so that a token's outputs
-//    do not depend on the batch it is in: block by block from acc = +0,
-//      acc = fma(float(S), d_w * d_a, acc);   acc = fnmadd(float(M), dmin_w * d_a, acc);
-//  - AVX2 (no batched kernels): the lanes scaled and accumulated in 8 f32 lanes, and one
-//    horizontal sum per row.
+// mins, M = sum_g min_g * bsum_g. add_blocks then applies the f32 steps, at both levels in the
+// order of the batched kernels (gemm_avx512.cpp, gemm_avx2.cpp), so that a token's outputs do
+// not depend on the batch it is in: block by block from acc = +0,
+//   acc = fma(float(S), d_w * d_a, acc);   acc = fnmadd(float(M), dmin_w * d_a, acc);
+// (the integer sums being exact, AVX2 and AVX-512 give the same bits).
 
-#if defined(__AVX512F__)
 // Lane 0: the sum of the 8 int32 lanes of a, as f32.
 inline __m128 hsum_to_float(__m256i a) {
   __m128i s = _mm_add_epi32(_mm256_castsi256_si128(a), _mm256_extracti128_si256(a, 1));
@@ -447,7 +514,6 @@ inline __m128 add_block(__m128 acc, __m128 totals, const Block& b, const float& 
     return _mm_fmadd_ss(totals, scale, acc);
   }
 }
-#endif
 
 // The f32 steps over the nb blocks of one row x (see above). block_sums(b, a) gives the
 // integer sums of weight block b against activation block a: 8 int32 lanes that add up to S,
@@ -456,7 +522,6 @@ template <typename Block, typename BlockSums>
 __attribute__((always_inline)) inline float add_blocks(const Block* x, const BlockQ8_K* y,
                                                        int64_t nb, BlockSums block_sums) {
   constexpr bool kMins = requires(const Block& b) { b.dmin; };
-#if defined(__AVX512F__)
   __m128 acc = _mm_setzero_ps();
   for (int64_t i = 0; i < nb; ++i) {
     if constexpr (kMins) {
@@ -467,24 +532,8 @@ __attribute__((always_inline)) inline float add_blocks(const Block* x, const Blo
     }
   }
   return _mm_cvtss_f32(acc);
-#else
-  __m256 acc = _mm256_setzero_ps();
-  for (int64_t i = 0; i < nb; ++i) {
-    const __m256 d = _mm256_set1_ps(half_to_float(x[i].d) * y[i].d);
-    if constexpr (kMins) {
-      const auto [s, m] = block_sums(x[i], y[i]);
-      acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(s), acc);
-      acc = _mm256_fnmadd_ps(_mm256_set1_ps(half_to_float(x[i].dmin) * y[i].d),
-                             _mm256_cvtepi32_ps(m), acc);
-    } else {
-      acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(block_sums(x[i], y[i])), acc);
-    }
-  }
-  return hsum(acc);
-#endif
 }
 
-#if defined(__AVX512F__)
 // The same for two rows x0 and x1 at once, lanes 0 and 1 of every f32 vector: one horizontal
 // sum and one fused multiply-add serve both, and each lane takes the steps of add_blocks.
 template <typename Block, typename BlockSums>
@@ -516,9 +565,9 @@ __attribute__((always_inline)) inline __m128 add_blocks(const Block* x0, const B
   }
   return acc;
 }
-#endif
 
-// VecDotFn for a K-quant type: add_blocks over each row (two rows at a time with AVX-512).
+// VecDotFn for a K-quant type: add_blocks over each row (two rows at a time with AVX-512; with
+// AVX2 the two rows' integer sums would not fit in its 16 vector registers).
 template <typename Block, typename BlockSums>
 __attribute__((always_inline)) inline void k_rows(int64_t n, const void* w, size_t w_row_bytes,
                                                   int64_t n_rows, const void* a, float* out,

@@ -146,7 +146,8 @@ void check_batch_invariance(GgmlType type, int64_t n_in, int64_t n_out,
 
 // A token's outputs are the same bits whatever else is in the batch and however many threads
 // run it: every type, rows whose block count is no multiple of 16 and row counts that fill no
-// group of 16 evenly, batch sizes on both sides of the batched kernels' threshold (16).
+// group of 16 evenly, batch sizes on both sides of the batched kernels' thresholds
+// (GemmKernels::min_tokens: 4, 8 or 16).
 TEST(Matmul, TokenRowsAreBitIdenticalWhateverTheBatchSizeAndThreadCount) {
   std::mt19937 rng(10);
   for (GgmlType type : test::kernel_types()) {
