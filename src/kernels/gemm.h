@@ -40,4 +40,11 @@ namespace avx512 {
 const GemmKernels* gemm_kernels(uint32_t type_id);
 }  // namespace avx512
 
+namespace amx {
+/// The AMX-INT8 batched kernels of a quantized type (ggml type id), or null. Same GEMM
+/// activation rows as avx512::gemm_kernels and the same bits for every output; run them only
+/// where amx_int8_usable() (amx.h).
+const GemmKernels* gemm_kernels(uint32_t type_id);
+}  // namespace amx
+
 }  // namespace gengyun::kernels

@@ -1,6 +1,7 @@
 #include "kernels/type_kernels.h"
 
 #include <array>
+#include <iterator>
 
 #include "kernels/dequantize_scalar.h"
 #include "kernels/quantize_activations.h"
@@ -102,13 +103,17 @@ Table table_for(SimdLevel level) {
   Table table = scalar_table();
 #if defined(__x86_64__)
   if (level == SimdLevel::kAvx2) apply(kAvx2, table);
-  if (level == SimdLevel::kAvx512) {
+  if (level >= SimdLevel::kAvx512) {
     apply(kAvx512, table);
     if (cpu_has_avx512_bf16())
       table[static_cast<size_t>(GgmlType::BF16)].vec_dot = avx512::vec_dot_bf16_dpbf16;
     for (size_t id = 0; id < table.size(); ++id)
       table[id].gemm = avx512::gemm_kernels(static_cast<uint32_t>(id));
   }
+  if (level == SimdLevel::kAmx)
+    for (size_t id = 0; id < table.size(); ++id)
+      if (const GemmKernels* tiles = amx::gemm_kernels(static_cast<uint32_t>(id)))
+        table[id].gemm = tiles;
 #else
   (void)level;
 #endif
@@ -116,8 +121,9 @@ Table table_for(SimdLevel level) {
 }
 
 const Table& table(SimdLevel level) {
-  static const std::array<Table, 3> tables = {
-      table_for(SimdLevel::kScalar), table_for(SimdLevel::kAvx2), table_for(SimdLevel::kAvx512)};
+  static const std::array<Table, std::size(kSimdLevels)> tables = {
+      table_for(SimdLevel::kScalar), table_for(SimdLevel::kAvx2), table_for(SimdLevel::kAvx512),
+      table_for(SimdLevel::kAmx)};
   return tables[static_cast<size_t>(level)];
 }
 
