@@ -2,8 +2,11 @@
 // products per weight type and SIMD level, reported as weight bytes streamed per second, and
 // prefill-shaped batched products, reported as multiply-adds per second. The weights of one
 // benchmark are a few MiB, so the figures are the kernels' own throughput, mostly from cache;
-// compare the decode figures with the machine's memory read bandwidth.
+// compare the decode figures with the machine's memory read bandwidth. The batched products of
+// the types with AMX tile kernels also run at kAvx512 and kAmx side by side, prefill-shaped
+// (512 tokens) and as one step of 16 batched streams (16 tokens).
 //   build-x/kernels_bench --benchmark_filter=Decode
+//   build-x/kernels_bench --benchmark_filter='Prefill512|Batch16'
 #include <benchmark/benchmark.h>
 
 #include <cstring>
@@ -13,6 +16,7 @@
 
 #include "gguf/ggml_type.h"
 #include "kernels/float16.h"
+#include "kernels/gemm.h"
 #include "kernels/matmul.h"
 #include "kernels/simd_level.h"
 #include "kernels/thread_pool.h"
@@ -97,19 +101,32 @@ void register_all() {
                             GgmlType::Q4_0, GgmlType::Q4_1,  GgmlType::Q5_0, GgmlType::Q5_1,
                             GgmlType::Q2_K, GgmlType::Q3_K,  GgmlType::Q4_K, GgmlType::Q5_K,
                             GgmlType::Q6_K, GgmlType::IQ4_NL};
-  const kernels::SimdLevel levels[] = {kernels::SimdLevel::kScalar, kernels::SimdLevel::kAvx2,
-                                       kernels::SimdLevel::kAvx512};
+  // kAmx decodes with kAvx512's vec_dot: no decode figures of its own.
+  const kernels::SimdLevel decode_levels[] = {
+      kernels::SimdLevel::kScalar, kernels::SimdLevel::kAvx2, kernels::SimdLevel::kAvx512};
   for (GgmlType type : types) {
     const std::string name(gengyun::gguf::ggml_type_info(type).name);
-    for (kernels::SimdLevel level : levels) {
+    for (kernels::SimdLevel level : decode_levels) {
       const std::string suffix = name + "/" + std::string(kernels::simd_level_name(level));
       // Qwen2.5-0.5B's ffn_down: 4864 inputs (a multiple of every block size), 896 outputs.
       benchmark::RegisterBenchmark(("Decode/4864x896/" + suffix).c_str(), run,
                                    Matmul{type, 4864, 896, 1}, level, 1);
     }
-    benchmark::RegisterBenchmark(("Prefill512/4864x896/" + name).c_str(), run,
-                                 Matmul{type, 4864, 896, 512}, kernels::cpu_simd_level(), 1)
-        ->Unit(benchmark::kMillisecond);
+    if (kernels::amx::gemm_kernels(static_cast<uint32_t>(type)) == nullptr) {
+      benchmark::RegisterBenchmark(("Prefill512/4864x896/" + name).c_str(), run,
+                                   Matmul{type, 4864, 896, 512}, kernels::cpu_simd_level(), 1)
+          ->Unit(benchmark::kMillisecond);
+      continue;
+    }
+    for (kernels::SimdLevel level : {kernels::SimdLevel::kAvx512, kernels::SimdLevel::kAmx}) {
+      const std::string suffix = name + "/" + std::string(kernels::simd_level_name(level));
+      benchmark::RegisterBenchmark(("Prefill512/4864x896/" + suffix).c_str(), run,
+                                   Matmul{type, 4864, 896, 512}, level, 1)
+          ->Unit(benchmark::kMillisecond);
+      benchmark::RegisterBenchmark(("Batch16/4864x896/" + suffix).c_str(), run,
+                                   Matmul{type, 4864, 896, 16}, level, 1)
+          ->Unit(benchmark::kMicrosecond);
+    }
   }
   for (int threads : {1, 2})
     benchmark::RegisterBenchmark(

@@ -1,25 +1,28 @@
 // AMX-INT8 batched products (gemm.h): the kernels of SimdLevel::kAmx. The integer sums are
-// tile products, 16 tokens x 16 weight rows per tile; the f32 steps after them are those of
+// tile products, 16 weight rows x 16 tokens per tile; the f32 steps after them are those of
 // the AVX-512 VNNI kernels (gemm_avx512.cpp) and so of the AVX-512 vec_dot (vec_dot_x86.h),
-// lane by lane in the same order, so every output is the same bits as at kAvx512.
+// in the same order for every output, so every output is the same bits as at kAvx512.
 //
-// Tiles: A = 16 GEMM activation rows (gemm_x86.h, the same rows as at kAvx512) at one run of
-// K quants, read in place with the rows' stride; B = the K quants of a group of 16 weight rows
-// in the VNNI layout (K/4 tile rows of 16 weight rows x 4 bytes, what transpose_16x4 writes);
-// C[token][row] = the exact int32 sum. C is stored and the AVX-512 epilogue takes it one token
-// (16 row lanes) at a time, like the VNNI kernels' accumulators.
-//  - 32-element block types: weights decoded to signed bytes (q - offset, the offset of
-//    gemm_x86.h's decoders), so tdpbssd gives each block's sum I_j = sum (q - o) a directly,
+// Tiles: A = a group of 16 weight rows at one run of K quants, decoded once per call into
+// plain row-major bytes (a strided tile load, no interleaving); B = the same K quants of 16
+// tokens in the VNNI layout (K/4 tile rows of 16 tokens x 4 bytes), built once per call from
+// the GEMM activation rows (gemm_x86.h, the same rows as at kAvx512); C[row][token] = the
+// exact int32 sum. C is stored and an AVX-512 epilogue takes it one weight row (16 token
+// lanes) at a time; the outputs are transposed to y's token-major rows at the end.
+//  - 32-element block types: weights decoded to signed bytes (the quants less the format's
+//    offset: Q4_0 8, Q5_0 16), so tdpbssd gives each block's sum I_j = sum (q - o) a directly,
 //    the integer the VNNI kernels form from unsigned q and -o * (activation block sum). One
 //    product per block (K = 32), then p[j % 16] = fma(float(I_j), d_w * d_a, p[j % 16]) (then
 //    fma(m_w, s_a, ...) with mins) and the pairwise sum of the 16 partial sums.
 //  - K-quants: each quant times its sub-block's integer scale, scale * (q - o), is an int16
-//    w = lo + 256 * hi with lo = w & 0xFF (unsigned) and hi = w >> 8 (signed); tdpbsud with
-//    the lo bytes and tdpbssd with the hi bytes over the super-block's 256 quants give
+//    w = lo + 256 * hi with lo = w & 0xFF (unsigned) and hi = w >> 8 (signed); tdpbusd with
+//    the lo bytes and tdpbssd with the hi bytes over the super-block's G quants give
 //    S = C_lo + 256 * C_hi, exactly the VNNI kernels' sum over sub-blocks of scale * sum. Then
-//    acc = fma(float(S), d_w * d_a, acc), and with mins the VNNI kernels' M (vpdpwssd) and
-//    acc = fnmadd(float(M), dmin_w * d_a, acc).
-// A product of fewer than 16 tokens runs on a copy of their rows padded with zero rows.
+//    acc = fma(float(S), d_w * d_a, acc), and with mins the VNNI kernels' M (vpdpwssd of the
+//    same pairs) and acc = fnmadd(float(M), dmin_w * d_a, acc).
+// The products d_w * d_a and m_w * s_a are those of the VNNI kernels with the operands
+// swapped, which IEEE multiplication does not notice. A last tile of fewer than 16 tokens is
+// padded with zero rows.
 //
 // Every thread that runs a multiply loads the tile configuration first (ldtilecfg) and
 // releases the tiles at the end (tilerelease), so no thread keeps tile state between calls.
@@ -65,77 +68,92 @@ constexpr TileConfig make_config(std::initializer_list<std::pair<int, int>> shap
   return config;
 }
 
-// 32-element blocks: C in tmm0 / tmm1 (two blocks in flight), A (16 tokens x 32 bytes) in
-// tmm2 / tmm3, B (8 x 16 rows x 4 bytes) in tmm4 / tmm5.
+// 32-element blocks: C in tmm0 / tmm1 (two blocks in flight), A (16 weight rows x 32 quants)
+// in tmm2 / tmm3, B (8 x 16 tokens x 4 quants) in tmm4 / tmm5.
 alignas(64) constexpr TileConfig kLegacyConfig =
     make_config({{16, 64}, {16, 64}, {16, 32}, {16, 32}, {8, 64}, {8, 64}});
-// K-quants: C_lo, C_hi in tmm0, tmm1 or tmm2, tmm3 (two super-blocks in flight), A (16
-// tokens x 64 bytes) in tmm4, B_lo and B_hi (16 x 16 rows x 4 bytes) in tmm5, tmm6.
+// K-quants: C_lo, C_hi in tmm0, tmm1 or tmm2, tmm3 (two super-blocks in flight), B (16 x 16
+// tokens x 4 quants) in tmm4, A_lo and A_hi (16 weight rows x 64 quants) in tmm5, tmm6.
 alignas(64) constexpr TileConfig kKConfig =
     make_config({{16, 64}, {16, 64}, {16, 64}, {16, 64}, {16, 64}, {16, 64}, {16, 64}});
 
-// ---- packs ----------------------------------------------------------------------------------
-// 32-element block types, per block in block_position order: B (512 bytes of signed quants),
-// the 16 f32 scales, with mins the 16 f32 mins.
-// K-quants, per super-block: per 64 quants B_lo then B_hi (1 KiB each), the 16 f32 d, with
-// mins the 16 f32 dmin and G / S / 2 vectors of 16 int16 pairs of sub-block mins (as the VNNI
-// kernels: vpdpwssd against the activation rows' pairs of sub-block sums).
-
-// Bytes of the pack of one block of G quants (a super-block for the K-quants).
-template <typename Type>
-constexpr size_t pack_super_block_bytes() {
-  if constexpr (kIsK<Type>)
-    return 2 * kRows * Type::G + 64 + (Type::kMin ? 64 + 64 * (Type::G / Type::S / 2) : 0);
-  else
-    return kRows * 32 + 64 + (Type::kMin ? 64 : 0);
-}
+// ---- weight packs --------------------------------------------------------------------------
+// A group of 16 weight rows, row-major (row r's quants at r * n_in), so that a tile of 16 rows
+// x K quants is one strided tile load:
+//  - 32-element block types: signed quants int8[16 n_in] | scales f32[n_blocks][16] | with mins
+//    mins f32[n_blocks][16];
+//  - K-quants: lo uint8[16 n_in] | hi int8[16 n_in] | d f32[n_super][16] | with mins
+//    dmin f32[n_super][16] and the pairs of sub-block mins, int16[n_sub / 2][16][2] (the
+//    decoder's int_min layout).
 
 template <typename Type>
 size_t group_pack_bytes(int64_t k) {
-  return static_cast<size_t>(k / Type::G) * pack_super_block_bytes<Type>();
+  const auto n_sub = static_cast<size_t>(k / Type::S), n_super = static_cast<size_t>(k / Type::G);
+  if constexpr (kIsK<Type>)
+    return 32 * static_cast<size_t>(k) + 64 * n_super +
+           (Type::kMin ? 64 * n_super + 32 * n_sub : 0);
+  else
+    return 16 * static_cast<size_t>(k) + 64 * n_sub * (Type::kMin ? 2 : 1);
 }
 
-// Per-thread scratch: the decoded group, the K-quants' lo and hi planes, the packs of a run of
-// groups and the padded rows of a last partial tile of tokens.
+// Per-thread scratch: the decoded group, the packs of a run of groups, the activation tiles of
+// a call and the padded rows of a last partial tile of tokens.
 struct AmxScratch {
   Scratch decoded;
-  std::vector<uint8_t> lo, hi;
-  std::vector<uint8_t> tail_storage;
+  std::vector<uint8_t> tile_storage, tail_storage;
 
-  uint8_t* tail(size_t bytes) {
-    if (tail_storage.size() < bytes + 64) tail_storage.resize(bytes + 64);
-    const auto address = reinterpret_cast<uintptr_t>(tail_storage.data());
-    return tail_storage.data() + (64 - address % 64) % 64;
+  static uint8_t* aligned(std::vector<uint8_t>& storage, size_t bytes) {
+    if (storage.size() < bytes + 64) storage.resize(bytes + 64);
+    const auto address = reinterpret_cast<uintptr_t>(storage.data());
+    return storage.data() + (64 - address % 64) % 64;
   }
 };
 
+// The signed quants of a 32-element block: its decoder's, less the offset for unsigned ones.
+template <typename Type>
+inline __m256i signed_quants(const typename Type::Block& b) {
+  using W = typename Type::Weights;
+  const __m256i q = W::unpack(b);
+  if constexpr (W::kSigned || W::kOffset == 0) return q;
+  return _mm256_sub_epi8(q, _mm256_set1_epi8(static_cast<char>(W::kOffset)));
+}
+
+// Packs rows [row0, row0 + rows_in_group) to `out`; the rest of the 16 rows' quants as
+// zeros, their fields as +0.
 template <typename Type>
 void pack_group(const GemmProblem& p, int64_t row0, int rows_in_group, AmxScratch& scratch,
                 uint8_t* out) {
-  Scratch& s = scratch.decoded;
-  decode_group<Type>(p, row0, rows_in_group, s);
   const int64_t k = p.n_in;
   const size_t n = static_cast<size_t>(kRows * k);
+  const size_t n_sub = static_cast<size_t>(k / Type::S), n_super = static_cast<size_t>(k / Type::G);
   if constexpr (!kIsK<Type>) {
-    // Signed quants: q - offset (the signed types' offset 128 undoes their decoder's xor).
-    const __m512i offset = _mm512_set1_epi8(static_cast<char>(Type::kOffset));
-    for (size_t i = 0; i < n; i += 64) {
-      uint8_t* q = s.q.data() + i;
-      _mm512_storeu_si512(q, _mm512_sub_epi8(_mm512_loadu_si512(q), offset));
-    }
-    const int64_t n_blocks = k / 32;
-    for (int64_t j = 0; j < n_blocks; ++j) {
-      uint8_t* o = out + block_position(j, n_blocks) * pack_super_block_bytes<Type>();
-      transpose_16x4(s.q.data() + 32 * j, k, o);
-      transpose_16x4(s.q.data() + 32 * j + 16, k, o + 256);
-      o += 512;
-      put64(o, s.scale.data() + kRows * j);
-      if constexpr (Type::kMin) put64(o, s.min.data() + kRows * j);
+    // Decoded straight into the pack: the quants are read once.
+    auto* scale = reinterpret_cast<float*>(out + n);
+    float* min = scale + kRows * n_sub;
+    for (int r = 0; r < kRows; ++r) {
+      uint8_t* q = out + static_cast<size_t>(r * k);
+      if (r >= rows_in_group) {
+        std::memset(q, 0, static_cast<size_t>(k));
+        for (size_t j = 0; j < n_sub; ++j) {
+          scale[kRows * j + r] = 0.0f;
+          if constexpr (Type::kMin) min[kRows * j + r] = 0.0f;
+        }
+        continue;
+      }
+      const auto* x = reinterpret_cast<const typename Type::Block*>(
+          p.w + static_cast<size_t>(row0 + r) * p.w_row_bytes);
+      for (size_t j = 0; j < n_sub; ++j) {
+        _mm256_store_si256(reinterpret_cast<__m256i*>(q + 32 * j), signed_quants<Type>(x[j]));
+        scale[kRows * j + r] = half_to_float(x[j].d);
+        if constexpr (Type::kMin) min[kRows * j + r] = half_to_float(x[j].m);
+      }
     }
   } else {
+    Scratch& s = scratch.decoded;
+    decode_group<Type>(p, row0, rows_in_group, s);
     // w = scale * (q - offset) per quant, as int16, split into its low and high bytes.
-    scratch.lo.resize(n);
-    scratch.hi.resize(n);
+    uint8_t* lo = out;
+    uint8_t* hi = out + n;
     const __m256i offset = _mm256_set1_epi16(Type::kOffset);
     for (int r = 0; r < kRows; ++r) {
       for (int64_t e = 0; e < k; e += 16) {
@@ -144,47 +162,99 @@ void pack_group(const GemmProblem& p, int64_t row0, int rows_in_group, AmxScratc
         const __m256i q = _mm256_cvtepu8_epi16(
             _mm_loadu_si128(reinterpret_cast<const __m128i*>(s.q.data() + at)));
         const __m256i w = _mm256_mullo_epi16(_mm256_sub_epi16(q, offset), _mm256_set1_epi16(scale));
-        _mm_storeu_si128(reinterpret_cast<__m128i*>(scratch.lo.data() + at),
-                         _mm256_cvtepi16_epi8(w));
-        _mm_storeu_si128(reinterpret_cast<__m128i*>(scratch.hi.data() + at),
-                         _mm256_cvtepi16_epi8(_mm256_srai_epi16(w, 8)));
+        _mm_store_si128(reinterpret_cast<__m128i*>(lo + at), _mm256_cvtepi16_epi8(w));
+        _mm_store_si128(reinterpret_cast<__m128i*>(hi + at),
+                        _mm256_cvtepi16_epi8(_mm256_srai_epi16(w, 8)));
       }
     }
-    constexpr int kSubs = Type::G / Type::S;
-    for (int64_t b = 0; b < k / Type::G; ++b) {
-      for (int64_t c = Type::G * b; c < Type::G * (b + 1); c += 64) {
-        for (int h = 0; h < 4; ++h) transpose_16x4(scratch.lo.data() + c + 16 * h, k, out + 256 * h);
-        out += 1024;
-        for (int h = 0; h < 4; ++h) transpose_16x4(scratch.hi.data() + c + 16 * h, k, out + 256 * h);
-        out += 1024;
-      }
-      put64(out, s.d.data() + kRows * b);
-      if constexpr (Type::kMin) {
-        put64(out, s.dmin.data() + kRows * b);
-        for (int64_t i = b * kSubs / 2; i < (b + 1) * kSubs / 2; ++i)
-          put64(out, s.int_min.data() + 2 * kRows * i);
+    uint8_t* fields = out + 2 * n;
+    std::memcpy(fields, s.d.data(), 64 * n_super);
+    if constexpr (Type::kMin) {
+      std::memcpy(fields + 64 * n_super, s.dmin.data(), 64 * n_super);
+      std::memcpy(fields + 128 * n_super, s.int_min.data(), 32 * n_sub);
+    }
+  }
+}
+
+// ---- activation tiles -----------------------------------------------------------------------
+// The GEMM activation rows of 16 tokens in the B layout (tile row i: the 16 tokens' quants
+// 4i..4i+3), with their per-block fields as vectors of the 16 tokens:
+//  - 32-element block types, per block in block_position order (the rows' order): B (512
+//    bytes) | d_a f32[16] | with mins s_a f32[16];
+//  - K-quants, per super-block: per 64 quants a B tile (1 KiB) | d_a f32[16] | with mins
+//    G / S / 2 vectors of the 16 tokens' pairs of sub-block sums (int16 pairs).
+
+template <typename Type>
+constexpr size_t tile_block_bytes() {
+  if constexpr (kIsK<Type>)
+    return kTokens * Type::G + 64 + (Type::kMin ? 64 * (Type::G / Type::S / 2) : 0);
+  else
+    return kTokens * 32 + 64 + (Type::kMin ? 64 : 0);
+}
+
+template <typename Type>
+size_t activation_tile_bytes(int64_t k) {
+  return static_cast<size_t>(k / Type::G) * tile_block_bytes<Type>();
+}
+
+// The activation tile of the 16 GEMM activation rows at rows, row_bytes apart.
+template <typename Type>
+void build_activation_tile(const uint8_t* rows, size_t row_bytes, int64_t k, uint8_t* out) {
+  const RowLayout<Type> layout{k};
+  auto gather = [&](size_t at, int64_t i) {
+    alignas(64) int32_t lanes[kTokens];
+    for (int t = 0; t < kTokens; ++t)
+      std::memcpy(&lanes[t], rows + t * row_bytes + at + 4 * static_cast<size_t>(i), 4);
+    put64(out, lanes);
+  };
+  for (int64_t b = 0; b < k / Type::G; ++b) {
+    for (int64_t e = Type::G * b; e < Type::G * (b + 1); e += 16) {
+      transpose_16x4(rows + e, static_cast<int64_t>(row_bytes), out);
+      out += 256;
+    }
+    gather(layout.d_at(), b);
+    if constexpr (Type::kMin) {
+      if constexpr (kIsK<Type>) {
+        constexpr int kPairs = Type::G / Type::S / 2;
+        for (int64_t i = kPairs * b; i < kPairs * (b + 1); ++i) gather(layout.minsum_at(), i);
+      } else {
+        gather(layout.minsum_at(), b);
       }
     }
   }
 }
 
 // ---- the tile kernels ---------------------------------------------------------------------
-// One group of 16 weight rows (its pack) against 16 tokens (rows, row_bytes apart); outputs of
-// the first n_valid tokens stored to y[t * y_stride + row] for the rows in store_mask.
+// One group of 16 weight rows (its pack) against one activation tile of 16 tokens. The
+// accumulators hold one weight row each, the 16 tokens in lanes; at the end they are
+// transposed and the first n_valid tokens' outputs stored to y[t * y_stride + row] for the rows
+// in store_mask.
 
-// The int32 sums of block m (position order) into c (16 tokens x 16 rows), through tile slot
-// kSlot.
+// Stores acc[r][t] to y[t * y_stride + r] for t < n_valid and the rows in store_mask.
+inline void store_transposed(const __m512 (&acc)[kRows], float* y, int64_t y_stride, int n_valid,
+                             __mmask16 store_mask) {
+  alignas(64) float by_row[kRows * kTokens];
+  for (int r = 0; r < kRows; ++r) _mm512_store_ps(by_row + kTokens * r, acc[r]);
+  const __m512i rows = _mm512_mullo_epi32(
+      _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+      _mm512_set1_epi32(kTokens));
+  for (int t = 0; t < n_valid; ++t)
+    _mm512_mask_storeu_ps(y + t * y_stride, store_mask,
+                          _mm512_i32gather_ps(rows, by_row + t, 4));
+}
+
+// The int32 sums of weight block j (A: its 32 quants of the 16 rows at a, k apart) with the
+// tokens' block (B at b) into c (16 rows x 16 tokens), through tile slot kSlot.
 template <int kSlot>
-inline void legacy_product(const uint8_t* rows, size_t row_bytes, int64_t m, const uint8_t* b,
-                           int32_t* c) {
+inline void legacy_product(const uint8_t* a, int64_t k, const uint8_t* b, int32_t* c) {
   if constexpr (kSlot == 0) {
-    _tile_loadd(2, rows + 32 * m, row_bytes);
+    _tile_loadd(2, a, k);
     _tile_loadd(4, b, 64);
     _tile_zero(0);
     _tile_dpbssd(0, 2, 4);
     _tile_stored(0, c, 64);
   } else {
-    _tile_loadd(3, rows + 32 * m, row_bytes);
+    _tile_loadd(3, a, k);
     _tile_loadd(5, b, 64);
     _tile_zero(1);
     _tile_dpbssd(1, 3, 5);
@@ -193,56 +263,52 @@ inline void legacy_product(const uint8_t* rows, size_t row_bytes, int64_t m, con
 }
 
 template <typename Type>
-void legacy_kernel(const uint8_t* pack, int64_t k, const uint8_t* rows, size_t row_bytes, float* y,
-                   int64_t y_stride, int n_valid, __mmask16 store_mask) {
+void legacy_kernel(const uint8_t* pack, int64_t k, const uint8_t* tile, float* y, int64_t y_stride,
+                   int n_valid, __mmask16 store_mask) {
   memory_barrier();
-  const RowLayout<Type> layout{k};
   const int64_t n_blocks = k / 32;
-  alignas(64) int32_t c[2][kTokens * kRows];
-  __m512 partial[16][kTokens];
-  const uint8_t* p = pack;
-  int64_t m = 0;  // position of the next block
+  const auto* scale = reinterpret_cast<const float*>(pack + kRows * k);
+  const float* min = scale + kRows * n_blocks;
+  alignas(64) int32_t c[2][kRows * kTokens];
+  __m512 partial[16][kRows];
+  int slot = 0;
   for (int part = 0; part < 16; ++part) {
-    __m512(&acc)[kTokens] = partial[part];
+    __m512(&acc)[kRows] = partial[part];
 #pragma GCC unroll 16
-    for (int t = 0; t < kTokens; ++t) acc[t] = _mm512_setzero_ps();
-    for (const int64_t end = m + partial_blocks(part, n_blocks); m < end; ++m) {
-      const int32_t* sums = c[m % 2];
-      if (m % 2 == 0)
-        legacy_product<0>(rows, row_bytes, m, p, c[0]);
+    for (int r = 0; r < kRows; ++r) acc[r] = _mm512_setzero_ps();
+    for (int64_t j = part; j < n_blocks; j += 16, slot ^= 1) {
+      const uint8_t* b = tile + block_position(j, n_blocks) * tile_block_bytes<Type>();
+      if (slot == 0)
+        legacy_product<0>(pack + 32 * j, k, b, c[0]);
       else
-        legacy_product<1>(rows, row_bytes, m, p, c[1]);
-      const __m512 scale = _mm512_load_ps(p + 512);
-      __m512 min;
-      if constexpr (Type::kMin) min = _mm512_load_ps(p + 576);
-      p += pack_super_block_bytes<Type>();
+        legacy_product<1>(pack + 32 * j, k, b, c[1]);
+      const int32_t* sums = c[slot];
+      const __m512 d_a = _mm512_load_ps(b + 512);
+      __m512 s_a;
+      if constexpr (Type::kMin) s_a = _mm512_load_ps(b + 576);
 #pragma GCC unroll 16
-      for (int t = 0; t < kTokens; ++t) {
-        const uint8_t* row = rows + t * row_bytes;
-        const float d = reinterpret_cast<const float*>(row + layout.d_at())[m];
-        acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_load_si512(sums + kRows * t)),
-                                 _mm512_mul_ps(scale, _mm512_set1_ps(d)), acc[t]);
+      for (int r = 0; r < kRows; ++r) {
+        acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_load_si512(sums + kTokens * r)),
+                                 _mm512_mul_ps(_mm512_set1_ps(scale[kRows * j + r]), d_a), acc[r]);
         if constexpr (Type::kMin)
-          acc[t] = _mm512_fmadd_ps(
-              min, _mm512_set1_ps(reinterpret_cast<const float*>(row + layout.minsum_at())[m]),
-              acc[t]);
+          acc[r] = _mm512_fmadd_ps(_mm512_set1_ps(min[kRows * j + r]), s_a, acc[r]);
       }
     }
   }
   for (int width = 8; width > 0; width /= 2)
     for (int i = 0; i < width; ++i)
 #pragma GCC unroll 16
-      for (int t = 0; t < kTokens; ++t)
-        partial[i][t] = _mm512_add_ps(partial[i][t], partial[i + width][t]);
-  for (int t = 0; t < n_valid; ++t)
-    _mm512_mask_storeu_ps(y + t * y_stride, store_mask, partial[0][t]);
+      for (int r = 0; r < kRows; ++r)
+        partial[i][r] = _mm512_add_ps(partial[i][r], partial[i + width][r]);
+  store_transposed(partial[0], y, y_stride, n_valid, store_mask);
 }
 
-// The int32 sums C_lo and C_hi of super-block b into c[0] and c[1] (16 tokens x 16 rows each),
-// through tile slot kSlot.
+// The int32 sums C_lo and C_hi of one super-block (A: its G quants' lo and hi bytes of the 16
+// rows at lo and hi, k apart; B: the tokens' B tiles at b) into c[0] and c[1], through tile
+// slot kSlot.
 template <int kQuants, int kSlot>
-inline void k_products(const uint8_t* rows, size_t row_bytes, int64_t b, const uint8_t* w,
-                       int32_t (*c)[kTokens * kRows]) {
+inline void k_products(const uint8_t* lo, const uint8_t* hi, int64_t k, const uint8_t* b,
+                       int32_t (*c)[kRows * kTokens]) {
   if constexpr (kSlot == 0) {
     _tile_zero(0);
     _tile_zero(1);
@@ -251,15 +317,15 @@ inline void k_products(const uint8_t* rows, size_t row_bytes, int64_t b, const u
     _tile_zero(3);
   }
   for (int i = 0; i < kQuants / 64; ++i) {
-    _tile_loadd(4, rows + kQuants * b + 64 * i, row_bytes);
-    _tile_loadd(5, w + 2048 * i, 64);
-    _tile_loadd(6, w + 2048 * i + 1024, 64);
+    _tile_loadd(4, b + 1024 * i, 64);
+    _tile_loadd(5, lo + 64 * i, k);
+    _tile_loadd(6, hi + 64 * i, k);
     if constexpr (kSlot == 0) {
-      _tile_dpbsud(0, 4, 5);
-      _tile_dpbssd(1, 4, 6);
+      _tile_dpbusd(0, 5, 4);
+      _tile_dpbssd(1, 6, 4);
     } else {
-      _tile_dpbsud(2, 4, 5);
-      _tile_dpbssd(3, 4, 6);
+      _tile_dpbusd(2, 5, 4);
+      _tile_dpbssd(3, 6, 4);
     }
   }
   if constexpr (kSlot == 0) {
@@ -272,62 +338,60 @@ inline void k_products(const uint8_t* rows, size_t row_bytes, int64_t b, const u
 }
 
 template <typename Type>
-void k_kernel(const uint8_t* pack, int64_t k, const uint8_t* rows, size_t row_bytes, float* y,
-              int64_t y_stride, int n_valid, __mmask16 store_mask) {
+void k_kernel(const uint8_t* pack, int64_t k, const uint8_t* tile, float* y, int64_t y_stride,
+              int n_valid, __mmask16 store_mask) {
   memory_barrier();
-  constexpr int kSubs = Type::G / Type::S;
-  const RowLayout<Type> layout{k};
-  alignas(64) int32_t c[2][2][kTokens * kRows];
-  __m512 acc[kTokens];
+  constexpr int kPairs = Type::G / Type::S / 2;
+  const int64_t n_super = k / Type::G;
+  const uint8_t* lo = pack;
+  const uint8_t* hi = pack + kRows * k;
+  const auto* d = reinterpret_cast<const float*>(pack + 2 * kRows * k);
+  const float* dmin = d + kRows * n_super;
+  const auto* min_pairs = reinterpret_cast<const int32_t*>(dmin + kRows * n_super);
+  alignas(64) int32_t c[2][2][kRows * kTokens];
+  __m512 acc[kRows];
 #pragma GCC unroll 16
-  for (int t = 0; t < kTokens; ++t) acc[t] = _mm512_setzero_ps();
-  const uint8_t* p = pack;
-  for (int64_t b = 0; b < k / Type::G; ++b) {
-    int32_t(*sums)[kTokens * kRows] = c[b % 2];
-    if (b % 2 == 0)
-      k_products<Type::G, 0>(rows, row_bytes, b, p, sums);
+  for (int r = 0; r < kRows; ++r) acc[r] = _mm512_setzero_ps();
+  for (int64_t sb = 0; sb < n_super; ++sb) {
+    const uint8_t* b = tile + sb * tile_block_bytes<Type>();
+    int32_t(*sums)[kRows * kTokens] = c[sb % 2];
+    if (sb % 2 == 0)
+      k_products<Type::G, 0>(lo + Type::G * sb, hi + Type::G * sb, k, b, sums);
     else
-      k_products<Type::G, 1>(rows, row_bytes, b, p, sums);
-    p += 32 * Type::G;  // B_lo and B_hi: G quants of 16 rows each
-    const __m512 d = _mm512_load_ps(p);
-    p += 64;
+      k_products<Type::G, 1>(lo + Type::G * sb, hi + Type::G * sb, k, b, sums);
+    const __m512 d_a = _mm512_load_ps(b + kTokens * Type::G);
 #pragma GCC unroll 16
-    for (int t = 0; t < kTokens; ++t) {
-      const __m512i total = _mm512_add_epi32(_mm512_load_si512(sums[0] + kRows * t),
-                                             _mm512_slli_epi32(_mm512_load_si512(sums[1] + kRows * t), 8));
-      const float da = reinterpret_cast<const float*>(rows + t * row_bytes + layout.d_at())[b];
-      acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(total), _mm512_mul_ps(d, _mm512_set1_ps(da)),
-                               acc[t]);
+    for (int r = 0; r < kRows; ++r) {
+      const __m512i total =
+          _mm512_add_epi32(_mm512_load_si512(sums[0] + kTokens * r),
+                           _mm512_slli_epi32(_mm512_load_si512(sums[1] + kTokens * r), 8));
+      acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(total),
+                               _mm512_mul_ps(_mm512_set1_ps(d[kRows * sb + r]), d_a), acc[r]);
     }
     if constexpr (Type::kMin) {
-      const __m512 dmin = _mm512_load_ps(p);
-      p += 64;
+      const uint8_t* pairs = b + kTokens * Type::G + 64;
 #pragma GCC unroll 16
-      for (int t = 0; t < kTokens; ++t) {
-        const uint8_t* row = rows + t * row_bytes;
-        const auto* pairs = reinterpret_cast<const int32_t*>(row + layout.minsum_at());
+      for (int r = 0; r < kRows; ++r) {
         __m512i mins = _mm512_setzero_si512();
 #pragma GCC unroll 8
-        for (int i = 0; i < kSubs / 2; ++i)
-          mins = _mm512_dpwssd_epi32(mins, _mm512_load_si512(p + 64 * i),
-                                     _mm512_set1_epi32(pairs[b * kSubs / 2 + i]));
-        const float da = reinterpret_cast<const float*>(row + layout.d_at())[b];
-        acc[t] = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(mins), _mm512_mul_ps(dmin, _mm512_set1_ps(da)),
-                                  acc[t]);
+        for (int i = 0; i < kPairs; ++i)
+          mins = _mm512_dpwssd_epi32(mins, _mm512_load_si512(pairs + 64 * i),
+                                     _mm512_set1_epi32(min_pairs[kRows * (kPairs * sb + i) + r]));
+        acc[r] = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(mins),
+                                  _mm512_mul_ps(_mm512_set1_ps(dmin[kRows * sb + r]), d_a), acc[r]);
       }
-      p += 64 * (kSubs / 2);
     }
   }
-  for (int t = 0; t < n_valid; ++t) _mm512_mask_storeu_ps(y + t * y_stride, store_mask, acc[t]);
+  store_transposed(acc, y, y_stride, n_valid, store_mask);
 }
 
 template <typename Type>
-void block_kernel(const uint8_t* pack, int64_t k, const uint8_t* rows, size_t row_bytes, float* y,
-                  int64_t y_stride, int n_valid, __mmask16 store_mask) {
+void block_kernel(const uint8_t* pack, int64_t k, const uint8_t* tile, float* y, int64_t y_stride,
+                  int n_valid, __mmask16 store_mask) {
   if constexpr (kIsK<Type>)
-    k_kernel<Type>(pack, k, rows, row_bytes, y, y_stride, n_valid, store_mask);
+    k_kernel<Type>(pack, k, tile, y, y_stride, n_valid, store_mask);
   else
-    legacy_kernel<Type>(pack, k, rows, row_bytes, y, y_stride, n_valid, store_mask);
+    legacy_kernel<Type>(pack, k, tile, y, y_stride, n_valid, store_mask);
 }
 
 // Bytes of packed weights decoded before the tokens are run over them, and of activation rows
@@ -338,22 +402,28 @@ constexpr size_t kTokenBudget = 256 * 1024;
 template <typename Type>
 void multiply(const GemmProblem& p, int64_t row_begin, int64_t row_end) {
   thread_local AmxScratch scratch;
-  const size_t group_bytes = group_pack_bytes<Type>(p.n_in);
+  const int64_t k = p.n_in;
+  // Every token's activation tile, the last n_tokens % 16 rows padded with zero rows.
+  const int64_t n_tiles = (p.n_tokens + kTokens - 1) / kTokens;
+  const size_t tile_bytes = activation_tile_bytes<Type>(k);
+  uint8_t* tiles = AmxScratch::aligned(scratch.tile_storage, tile_bytes * static_cast<size_t>(n_tiles));
+  for (int64_t i = 0; i < n_tiles; ++i) {
+    const uint8_t* rows = p.rows + static_cast<size_t>(kTokens * i) * p.row_bytes;
+    const int64_t n = std::min<int64_t>(kTokens, p.n_tokens - kTokens * i);
+    if (n < kTokens) {
+      uint8_t* padded = AmxScratch::aligned(scratch.tail_storage, p.row_bytes * kTokens);
+      const size_t used = p.row_bytes * static_cast<size_t>(n);
+      std::memcpy(padded, rows, used);
+      std::memset(padded + used, 0, p.row_bytes * kTokens - used);
+      rows = padded;
+    }
+    build_activation_tile<Type>(rows, p.row_bytes, k, tiles + tile_bytes * static_cast<size_t>(i));
+  }
+  const size_t group_bytes = group_pack_bytes<Type>(k);
   const int64_t groups_per_run =
       std::max<int64_t>(1, static_cast<int64_t>(kPackBudget / group_bytes));
-  const int64_t tokens_per_chunk = std::max<int64_t>(
-      kTokens, static_cast<int64_t>(kTokenBudget / p.row_bytes) / kTokens * kTokens);
+  const int64_t tiles_per_chunk = std::max<int64_t>(1, static_cast<int64_t>(kTokenBudget / tile_bytes));
   const int64_t run_rows = groups_per_run * kRows;
-  // The last n_tokens % 16 rows, padded with zero rows to a tile.
-  const int64_t full_tokens = p.n_tokens / kTokens * kTokens;
-  const uint8_t* tail = nullptr;
-  if (full_tokens < p.n_tokens) {
-    uint8_t* padded = scratch.tail(p.row_bytes * kTokens);
-    const size_t used = p.row_bytes * static_cast<size_t>(p.n_tokens - full_tokens);
-    std::memcpy(padded, p.rows + p.row_bytes * static_cast<size_t>(full_tokens), used);
-    std::memset(padded + used, 0, p.row_bytes * kTokens - used);
-    tail = padded;
-  }
   _tile_loadconfig(kIsK<Type> ? &kKConfig : &kLegacyConfig);
   for (int64_t run0 = row_begin; run0 < row_end; run0 += run_rows) {
     const int64_t run1 = std::min(row_end, run0 + run_rows);
@@ -364,18 +434,16 @@ void multiply(const GemmProblem& p, int64_t row_begin, int64_t row_end) {
       pack_group<Type>(p, row0, static_cast<int>(std::min<int64_t>(kRows, run1 - row0)), scratch,
                        packs + g * group_bytes);
     }
-    for (int64_t c0 = 0; c0 < p.n_tokens; c0 += tokens_per_chunk) {
-      const int64_t c1 = std::min(p.n_tokens, c0 + tokens_per_chunk);
+    for (int64_t c0 = 0; c0 < n_tiles; c0 += tiles_per_chunk) {
+      const int64_t c1 = std::min(n_tiles, c0 + tiles_per_chunk);
       for (int64_t g = 0; g < n_groups; ++g) {
         const int64_t row0 = run0 + g * kRows;
         const int rows_in_group = static_cast<int>(std::min<int64_t>(kRows, run1 - row0));
         const auto mask = static_cast<__mmask16>((1u << rows_in_group) - 1);
-        for (int64_t t0 = c0; t0 < c1; t0 += kTokens) {
-          const int n = static_cast<int>(std::min<int64_t>(kTokens, c1 - t0));
-          const uint8_t* rows =
-              t0 < full_tokens ? p.rows + static_cast<size_t>(t0) * p.row_bytes : tail;
-          block_kernel<Type>(packs + g * group_bytes, p.n_in, rows, p.row_bytes,
-                             p.y + t0 * p.y_stride + row0, p.y_stride, n, mask);
+        for (int64_t i = c0; i < c1; ++i) {
+          const int n = static_cast<int>(std::min<int64_t>(kTokens, p.n_tokens - kTokens * i));
+          block_kernel<Type>(packs + g * group_bytes, k, tiles + tile_bytes * static_cast<size_t>(i),
+                             p.y + kTokens * i * p.y_stride + row0, p.y_stride, n, mask);
         }
       }
     }

@@ -63,6 +63,7 @@ int32_t scale_lane(int scale) {
 
 template <typename W>
 struct LegacyType {
+  using Weights = W;
   using Block = typename W::Block;
   using Fields = LegacyFields;
   static constexpr int S = 32, G = 32;
