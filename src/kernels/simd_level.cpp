@@ -20,7 +20,9 @@ SimdLevel detect() {
                       __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
                       __builtin_cpu_supports("avx512vnni");
   if (!avx512) return SimdLevel::kAvx2;
-  return amx_int8_usable() ? SimdLevel::kAmx : SimdLevel::kAvx512;
+  // Every CPU with AMX has AVX512-VBMI, which the tile kernels' packing uses.
+  const bool amx = __builtin_cpu_supports("avx512vbmi") && amx_int8_usable();
+  return amx ? SimdLevel::kAmx : SimdLevel::kAvx512;
 #else
   return SimdLevel::kScalar;
 #endif

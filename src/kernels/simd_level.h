@@ -17,7 +17,8 @@ namespace gengyun::kernels {
 ///           only where the CPU has it).
 ///  kAmx:    kAvx512 plus AMX-INT8 tile products for the batched steps (gemm.h) of the types
 ///           that have them; every other kernel, vec_dot included, is kAvx512's. Offered only
-///           where amx_int8_usable() (amx.h); GENGYUN_KERNELS=avx512 turns it off.
+///           where amx_int8_usable() (amx.h) and the CPU has AVX512-VBMI (all AMX CPUs do);
+///           GENGYUN_KERNELS=avx512 turns it off.
 enum class SimdLevel { kScalar = 0, kAvx2 = 1, kAvx512 = 2, kAmx = 3 };
 
 /// Every level, in increasing order (the CPU may lack the later ones).

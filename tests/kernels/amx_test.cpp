@@ -59,8 +59,8 @@ TEST(Amx, TileProductsAreBitIdenticalToTheAvx512Level) {
   struct Shape {
     int64_t n_out, n_tokens;
   };
-  // Row counts that fill no group of 16 evenly (and one that does), token counts that fill no
-  // tile of 16 evenly, one full tile and several tiles with a tail.
+  // Row counts that fill no group of 16 evenly (and one that does); token counts below one
+  // tile (the VNNI kernels run them), one full tile, and several tiles with a padded tail.
   const Shape shapes[] = {{37, 4}, {16, 5}, {50, 9}, {33, 15}, {37, 16}, {70, 17}, {21, 23},
                           {37, 31}, {40, 40}};
   for (GgmlType type : types) {

@@ -224,8 +224,9 @@ TEST(VectorKernels, ScalarIsPortableAndAvx512AndAmxUseAvx2) {
   if (cpu_simd_level() < SimdLevel::kAvx2) GTEST_SKIP() << "this CPU lacks avx2";
   EXPECT_NE(&vector_kernels(SimdLevel::kScalar), &vector_kernels(SimdLevel::kAvx2));
   for (SimdLevel level : {SimdLevel::kAvx512, SimdLevel::kAmx}) {
-    if (level <= cpu_simd_level())
+    if (level <= cpu_simd_level()) {
       EXPECT_EQ(&vector_kernels(level), &vector_kernels(SimdLevel::kAvx2));
+    }
   }
 }
 
