@@ -30,8 +30,6 @@
 #define GENGYUN_X86_NS amx
 #include "kernels/vec_dot_x86.h"
 // vec_dot_x86.h first: it sets up the intrinsics and the block decoders used here.
-#include "kernels/gemm_x86.h"
-
 #include <algorithm>
 #include <initializer_list>
 #include <utility>
@@ -39,6 +37,7 @@
 
 #include "gguf/ggml_type.h"
 #include "kernels/gemm.h"
+#include "kernels/gemm_x86.h"
 
 namespace gengyun::kernels::amx {
 namespace {
@@ -71,8 +70,8 @@ constexpr TileConfig make_config(std::initializer_list<std::pair<int, int>> shap
 
 // 32-element blocks: C in tmm0..tmm3 (four blocks in flight), A (16 weight rows x 32 quants)
 // in tmm4 / tmm5, B (8 x 16 tokens x 4 quants) in tmm6 / tmm7.
-alignas(64) constexpr TileConfig kLegacyConfig = make_config(
-    {{16, 64}, {16, 64}, {16, 64}, {16, 64}, {16, 32}, {16, 32}, {8, 64}, {8, 64}});
+alignas(64) constexpr TileConfig kLegacyConfig =
+    make_config({{16, 64}, {16, 64}, {16, 64}, {16, 64}, {16, 32}, {16, 32}, {8, 64}, {8, 64}});
 // K-quants: C_lo, C_hi in tmm0, tmm1 or tmm2, tmm3 (two super-blocks in flight), B (16 x 16
 // tokens x 4 quants) in tmm4, A_lo and A_hi (16 weight rows x 64 quants) in tmm5, tmm6.
 alignas(64) constexpr TileConfig kKConfig =
@@ -119,8 +118,8 @@ inline __m256i signed_quants(const typename Type::Block& b) {
   return _mm256_sub_epi8(q, _mm256_set1_epi8(static_cast<char>(W::kOffset)));
 }
 
-// Packs rows [row0, row0 + rows_in_group) to `out`; the rest of the 16 rows' quants as
-// zeros, their fields as +0.
+// Packs rows [row0, row0 + rows_in_group) to `out`; the rest of the 16 rows as copies of the
+// last row (32-element types) or zeros (K-quants), their fields as +0.
 template <typename Type>
 void pack_group(const GemmProblem& p, int64_t row0, int rows_in_group, AmxScratch& scratch,
                 uint8_t* out) {
@@ -160,12 +159,12 @@ void pack_group(const GemmProblem& p, int64_t row0, int rows_in_group, AmxScratc
     const __m512i offset = _mm512_set1_epi16(Type::kOffset);
     // Byte i of the 128 bytes of two vectors of int16: 2i (the low bytes), 2i + 1 (the high).
     const __m512i even_bytes = _mm512_set_epi8(
-        126, 124, 122, 120, 118, 116, 114, 112, 110, 108, 106, 104, 102, 100, 98, 96, 94, 92, 90, 88,
-        86, 84, 82, 80, 78, 76, 74, 72, 70, 68, 66, 64, 62, 60, 58, 56, 54, 52, 50, 48, 46, 44, 42, 40,
-        38, 36, 34, 32, 30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+        126, 124, 122, 120, 118, 116, 114, 112, 110, 108, 106, 104, 102, 100, 98, 96, 94, 92, 90,
+        88, 86, 84, 82, 80, 78, 76, 74, 72, 70, 68, 66, 64, 62, 60, 58, 56, 54, 52, 50, 48, 46, 44,
+        42, 40, 38, 36, 34, 32, 30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
     const __m512i odd_bytes = _mm512_add_epi8(even_bytes, _mm512_set1_epi8(1));
     for (int r = 0; r < kRows; ++r) {
-      const size_t at = static_cast<size_t>(64 * r);  // quants 64 c.. at at + 1024 c
+      const size_t at = static_cast<size_t>(64 * r);  // quants 64 c..64 c + 63 at + 1024 c
       if (r >= rows_in_group) {
         for (int64_t e = 0; e < k; e += 64) {
           std::memset(lo + at + 16 * e, 0, 64);
@@ -265,12 +264,11 @@ inline void store_transposed(const __m512 (&acc)[kRows], float* y, int64_t y_str
                              __mmask16 store_mask) {
   alignas(64) float by_row[kRows * kTokens];
   for (int r = 0; r < kRows; ++r) _mm512_store_ps(by_row + kTokens * r, acc[r]);
-  const __m512i rows = _mm512_mullo_epi32(
-      _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
-      _mm512_set1_epi32(kTokens));
+  const __m512i rows =
+      _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                         _mm512_set1_epi32(kTokens));
   for (int t = 0; t < n_valid; ++t)
-    _mm512_mask_storeu_ps(y + t * y_stride, store_mask,
-                          _mm512_i32gather_ps(rows, by_row + t, 4));
+    _mm512_mask_storeu_ps(y + t * y_stride, store_mask, _mm512_i32gather_ps(rows, by_row + t, 4));
 }
 
 // Up to 4 blocks in flight: the products of blocks j go to C tiles tmm0..tmm3, their A and B
@@ -344,9 +342,9 @@ void legacy_kernel(const uint8_t* pack, int64_t k, const uint8_t* tile, float* y
         if constexpr (Type::kMin) s_a = _mm512_load_ps(b + 576);
 #pragma GCC unroll 16
         for (int r = 0; r < kRows; ++r) {
-          acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_load_si512(c[i] + kTokens * r)),
-                                   _mm512_mul_ps(_mm512_set1_ps(scale[kRows * j + r]), d_a),
-                                   acc[r]);
+          acc[r] =
+              _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_load_si512(c[i] + kTokens * r)),
+                              _mm512_mul_ps(_mm512_set1_ps(scale[kRows * j + r]), d_a), acc[r]);
           if constexpr (Type::kMin)
             acc[r] = _mm512_fmadd_ps(_mm512_set1_ps(min[kRows * j + r]), s_a, acc[r]);
         }
@@ -362,8 +360,8 @@ void legacy_kernel(const uint8_t* pack, int64_t k, const uint8_t* tile, float* y
 }
 
 // The int32 sums C_lo and C_hi of one super-block (A: its G quants' lo and hi bytes of the 16
-// rows at lo and hi, 1 KiB per 64 quants; B: the tokens' B tiles at b) into c[0] and c[1], through tile
-// slot kSlot.
+// rows at lo and hi, 1 KiB per 64 quants; B: the tokens' B tiles at b) into c[0] and c[1], through
+// tile slot kSlot.
 template <int kQuants, int kSlot>
 inline void k_products(const uint8_t* lo, const uint8_t* hi, const uint8_t* b,
                        int32_t (*c)[kRows * kTokens]) {
@@ -475,7 +473,8 @@ void multiply(const GemmProblem& p, int64_t row_begin, int64_t row_end) {
   // Every token's activation tile, the last n_tokens % 16 rows padded with zero rows.
   const int64_t n_tiles = (p.n_tokens + kTokens - 1) / kTokens;
   const size_t tile_bytes = activation_tile_bytes<Type>(k);
-  uint8_t* tiles = AmxScratch::aligned(scratch.tile_storage, tile_bytes * static_cast<size_t>(n_tiles));
+  uint8_t* tiles =
+      AmxScratch::aligned(scratch.tile_storage, tile_bytes * static_cast<size_t>(n_tiles));
   for (int64_t i = 0; i < n_tiles; ++i) {
     const uint8_t* rows = p.rows + static_cast<size_t>(kTokens * i) * p.row_bytes;
     const int64_t n = std::min<int64_t>(kTokens, p.n_tokens - kTokens * i);
@@ -491,7 +490,8 @@ void multiply(const GemmProblem& p, int64_t row_begin, int64_t row_end) {
   const size_t group_bytes = group_pack_bytes<Type>(k);
   const int64_t groups_per_run =
       std::max<int64_t>(1, static_cast<int64_t>(kPackBudget / group_bytes));
-  const int64_t tiles_per_chunk = std::max<int64_t>(1, static_cast<int64_t>(kTokenBudget / tile_bytes));
+  const int64_t tiles_per_chunk =
+      std::max<int64_t>(1, static_cast<int64_t>(kTokenBudget / tile_bytes));
   const int64_t run_rows = groups_per_run * kRows;
   _tile_loadconfig(kIsK<Type> ? &kKConfig : &kLegacyConfig);
   for (int64_t run0 = row_begin; run0 < row_end; run0 += run_rows) {
@@ -511,7 +511,8 @@ void multiply(const GemmProblem& p, int64_t row_begin, int64_t row_end) {
         const auto mask = static_cast<__mmask16>((1u << rows_in_group) - 1);
         for (int64_t i = c0; i < c1; ++i) {
           const int n = static_cast<int>(std::min<int64_t>(kTokens, p.n_tokens - kTokens * i));
-          block_kernel<Type>(packs + g * group_bytes, k, tiles + tile_bytes * static_cast<size_t>(i),
+          block_kernel<Type>(packs + g * group_bytes, k,
+                             tiles + tile_bytes * static_cast<size_t>(i),
                              p.y + kTokens * i * p.y_stride + row0, p.y_stride, n, mask);
         }
       }

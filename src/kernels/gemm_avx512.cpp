@@ -17,13 +17,12 @@
 #define GENGYUN_X86_NS avx512
 #include "kernels/vec_dot_x86.h"
 // vec_dot_x86.h first: it sets up the intrinsics and the block decoders used here.
-#include "kernels/gemm_x86.h"
-
 #include <algorithm>
 #include <vector>
 
 #include "gguf/ggml_type.h"
 #include "kernels/gemm.h"
+#include "kernels/gemm_x86.h"
 
 namespace gengyun::kernels::avx512 {
 namespace {

@@ -34,7 +34,8 @@ SimdLevel initial_level() {
   if (env == nullptr || *env == '\0') return cpu;
   const std::optional<SimdLevel> wanted = parse_simd_level(env);
   if (!wanted) {
-    std::fprintf(stderr, "gengyun: ignoring GENGYUN_KERNELS=%s (expected scalar, avx2, avx512 or amx)\n",
+    std::fprintf(stderr,
+                 "gengyun: ignoring GENGYUN_KERNELS=%s (expected scalar, avx2, avx512 or amx)\n",
                  env);
     return cpu;
   }

@@ -1,6 +1,7 @@
 // Which instruction-set variant of the kernels runs. The best level the CPU supports is found
 // once from CPUID (and, for AMX, the OS); the environment variable
-// GENGYUN_KERNELS=scalar|avx2|avx512|amx (read once, at the first kernel lookup) or set_simd_level() forces a lower one, for tests and benchmarks.
+// GENGYUN_KERNELS=scalar|avx2|avx512|amx (read once, at the first kernel lookup) or
+// set_simd_level() forces a lower one, for tests and benchmarks.
 #pragma once
 
 #include <optional>

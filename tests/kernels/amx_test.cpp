@@ -1,6 +1,8 @@
 // SimdLevel::kAmx: its tile products give the same bits as the AVX-512 VNNI kernels for every
 // output, and kAvx512 (set_simd_level or GENGYUN_KERNELS=avx512) turns them off. Skipped, with
 // the reason, where the CPU or OS offers no AMX-INT8.
+#include "kernels/amx.h"
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -13,7 +15,6 @@
 #include <vector>
 
 #include "kernel_reference.h"
-#include "kernels/amx.h"
 #include "kernels/gemm.h"
 #include "kernels/matmul.h"
 #include "kernels/type_kernels.h"
@@ -49,8 +50,8 @@ std::vector<float> run_matmul(SimdLevel level, GgmlType type, const std::vector<
 TEST(Amx, TileProductsAreBitIdenticalToTheAvx512Level) {
   if (cpu_simd_level() < SimdLevel::kAmx) GTEST_SKIP() << kNoAmx;
   const std::vector<GgmlType> types = amx_types();
-  for (GgmlType type : {GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q5_0, GgmlType::Q4_K,
-                        GgmlType::Q6_K})
+  for (GgmlType type :
+       {GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q5_0, GgmlType::Q4_K, GgmlType::Q6_K})
     EXPECT_NE(std::find(types.begin(), types.end(), type), types.end())
         << gguf::ggml_type_info(type).name << " has no tile kernels";
   const SimdLevel before = simd_level();
@@ -61,13 +62,13 @@ TEST(Amx, TileProductsAreBitIdenticalToTheAvx512Level) {
   };
   // Row counts that fill no group of 16 evenly (and one that does); token counts below one
   // tile (the VNNI kernels run them), one full tile, and several tiles with a padded tail.
-  const Shape shapes[] = {{37, 4}, {16, 5}, {50, 9}, {33, 15}, {37, 16}, {70, 17}, {21, 23},
-                          {37, 31}, {40, 40}};
+  const Shape shapes[] = {{37, 4},  {16, 5},  {50, 9},  {33, 15}, {37, 16},
+                          {70, 17}, {21, 23}, {37, 31}, {40, 40}};
   for (GgmlType type : types) {
     const int64_t block = gguf::ggml_type_info(type).block_size;
     // Block counts below, at and above the 16 partial sums of the 32-element types.
-    const std::vector<int64_t> lengths =
-        block == 32 ? std::vector<int64_t>{32, 32 * 16, 32 * 37} : std::vector<int64_t>{256, 768, 1280};
+    const std::vector<int64_t> lengths = block == 32 ? std::vector<int64_t>{32, 32 * 16, 32 * 37}
+                                                     : std::vector<int64_t>{256, 768, 1280};
     for (int64_t n_in : lengths) {
       for (const Shape& s : shapes) {
         const auto w = test::random_weights(type, n_in, s.n_out, rng);
@@ -104,9 +105,11 @@ TEST(Amx, LevelServesTileProductsAndAvx512TurnsThemOff) {
         << name;
   }
   ASSERT_TRUE(set_simd_level(SimdLevel::kAvx512).ok());
-  EXPECT_EQ(type_kernels(GgmlType::Q8_0).gemm, avx512::gemm_kernels(static_cast<uint32_t>(GgmlType::Q8_0)));
+  EXPECT_EQ(type_kernels(GgmlType::Q8_0).gemm,
+            avx512::gemm_kernels(static_cast<uint32_t>(GgmlType::Q8_0)));
   ASSERT_TRUE(set_simd_level(SimdLevel::kAmx).ok());
-  EXPECT_EQ(type_kernels(GgmlType::Q8_0).gemm, amx::gemm_kernels(static_cast<uint32_t>(GgmlType::Q8_0)));
+  EXPECT_EQ(type_kernels(GgmlType::Q8_0).gemm,
+            amx::gemm_kernels(static_cast<uint32_t>(GgmlType::Q8_0)));
   ASSERT_TRUE(set_simd_level(before).ok());
 }
 

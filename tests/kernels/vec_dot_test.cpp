@@ -138,8 +138,7 @@ TEST(VecDot, ManyRowsInOneCallMatchOneRowCalls) {
 }
 
 TEST(SimdLevel, NamesRoundTripAndUnsupportedLevelsAreRefused) {
-  for (SimdLevel l : kSimdLevels)
-    EXPECT_EQ(parse_simd_level(simd_level_name(l)), l);
+  for (SimdLevel l : kSimdLevels) EXPECT_EQ(parse_simd_level(simd_level_name(l)), l);
   EXPECT_FALSE(parse_simd_level("sse9").has_value());
   const SimdLevel before = simd_level();
   ASSERT_TRUE(set_simd_level(SimdLevel::kScalar).ok());
