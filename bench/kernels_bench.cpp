@@ -7,9 +7,12 @@
 //    weights are loaded), so every byte comes from DRAM; `of_read_bandwidth` is the share of
 //    the read bandwidth the same threads reach summing a plain array (bench/machine.h),
 //    measured once at start. Issue 7's target: >= 0.9 for every type and shape.
-//  - Prefill512/: batched products, reported as multiply-adds per second.
+//  - Prefill512/ and Batch16/: batched products (512 tokens; one step of 16 batched streams),
+//    reported as multiply-adds per second; the types with AMX tile kernels at kAvx512 and kAmx
+//    side by side.
 //   build/kernels_bench --benchmark_filter=Streamed
 //   build/kernels_bench --benchmark_filter='Prefill512/.*/avx2'
+//   build/kernels_bench --benchmark_filter='Prefill512|Batch16'
 #include <benchmark/benchmark.h>
 
 #include <sys/mman.h>
@@ -23,6 +26,7 @@
 #include "bench/machine.h"
 #include "gguf/ggml_type.h"
 #include "kernels/float16.h"
+#include "kernels/gemm.h"
 #include "kernels/matmul.h"
 #include "kernels/simd_level.h"
 #include "kernels/thread_pool.h"
@@ -173,15 +177,16 @@ void register_all() {
                             GgmlType::Q4_0, GgmlType::Q4_1,  GgmlType::Q5_0, GgmlType::Q5_1,
                             GgmlType::Q2_K, GgmlType::Q3_K,  GgmlType::Q4_K, GgmlType::Q5_K,
                             GgmlType::Q6_K, GgmlType::IQ4_NL};
-  const kernels::SimdLevel levels[] = {kernels::SimdLevel::kScalar, kernels::SimdLevel::kAvx2,
-                                       kernels::SimdLevel::kAvx512};
+  // kAmx decodes with kAvx512's vec_dot: no decode figures of its own.
+  const kernels::SimdLevel decode_levels[] = {
+      kernels::SimdLevel::kScalar, kernels::SimdLevel::kAvx2, kernels::SimdLevel::kAvx512};
   for (GgmlType type : types) {
     for (kernels::WeightLayout layout :
          {kernels::WeightLayout::kGgml, kernels::WeightLayout::kBlockGroups16}) {
       if (!kernels::layout_supported(type, layout, 896)) continue;
       const std::string name = std::string(gengyun::gguf::ggml_type_info(type).name) +
                                (layout == kernels::WeightLayout::kGgml ? "" : "_groups16");
-      for (kernels::SimdLevel level : levels) {
+      for (kernels::SimdLevel level : decode_levels) {
         const std::string suffix = name + "/" + std::string(kernels::simd_level_name(level));
         // Qwen2.5-0.5B's ffn_down: 4864 inputs (a multiple of every block size), 896 outputs;
         // its attn_q, whose 0.5-1 MiB stay in L2: the kernel's own speed.
@@ -201,9 +206,22 @@ void register_all() {
                                          .c_str(),
                                      run_streamed, Matmul{type, n_in, n_out, 1, layout}, threads)
             ->UseRealTime();
-      benchmark::RegisterBenchmark(("Prefill512/4864x896/" + name).c_str(), run,
-                                   Matmul{type, 4864, 896, 512, layout}, kernels::cpu_simd_level(), 1)
-          ->Unit(benchmark::kMillisecond);
+      if (kernels::amx::gemm_kernels(static_cast<uint32_t>(type)) == nullptr) {
+        benchmark::RegisterBenchmark(("Prefill512/4864x896/" + name).c_str(), run,
+                                     Matmul{type, 4864, 896, 512, layout}, kernels::cpu_simd_level(),
+                                     1)
+            ->Unit(benchmark::kMillisecond);
+      } else {
+        for (kernels::SimdLevel level : {kernels::SimdLevel::kAvx512, kernels::SimdLevel::kAmx}) {
+          const std::string suffix = name + "/" + std::string(kernels::simd_level_name(level));
+          benchmark::RegisterBenchmark(("Prefill512/4864x896/" + suffix).c_str(), run,
+                                       Matmul{type, 4864, 896, 512, layout}, level, 1)
+              ->Unit(benchmark::kMillisecond);
+          benchmark::RegisterBenchmark(("Batch16/4864x896/" + suffix).c_str(), run,
+                                       Matmul{type, 4864, 896, 16, layout}, level, 1)
+              ->Unit(benchmark::kMicrosecond);
+        }
+      }
       // The same at the AVX2 level (machines without AVX-512), whatever the CPU has above it.
       benchmark::RegisterBenchmark(("Prefill512/4864x896/" + name + "/avx2").c_str(), run,
                                    Matmul{type, 4864, 896, 512, layout}, kernels::SimdLevel::kAvx2, 1)

@@ -53,4 +53,12 @@ namespace avx512 {
 const GemmKernels* gemm_kernels(uint32_t type_id);
 }  // namespace avx512
 
+namespace amx {
+/// The AMX-INT8 batched kernels of a quantized type (ggml type id), or null. Same GEMM
+/// activation rows as avx512::gemm_kernels and the same bits for every output (calls of fewer
+/// than 16 tokens run those); run them only where amx_int8_usable() (amx.h) and the CPU has
+/// AVX512-VBMI.
+const GemmKernels* gemm_kernels(uint32_t type_id);
+}  // namespace amx
+
 }  // namespace gengyun::kernels

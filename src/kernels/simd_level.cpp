@@ -5,6 +5,8 @@
 #include <cstdlib>
 #include <string>
 
+#include "kernels/amx.h"
+
 namespace gengyun::kernels {
 namespace {
 
@@ -17,7 +19,10 @@ SimdLevel detect() {
   const bool avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
                       __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
                       __builtin_cpu_supports("avx512vnni");
-  return avx512 ? SimdLevel::kAvx512 : SimdLevel::kAvx2;
+  if (!avx512) return SimdLevel::kAvx2;
+  // Every CPU with AMX has AVX512-VBMI, which the tile kernels' packing uses.
+  const bool amx = __builtin_cpu_supports("avx512vbmi") && amx_int8_usable();
+  return amx ? SimdLevel::kAmx : SimdLevel::kAvx512;
 #else
   return SimdLevel::kScalar;
 #endif
@@ -29,7 +34,8 @@ SimdLevel initial_level() {
   if (env == nullptr || *env == '\0') return cpu;
   const std::optional<SimdLevel> wanted = parse_simd_level(env);
   if (!wanted) {
-    std::fprintf(stderr, "gengyun: ignoring GENGYUN_KERNELS=%s (expected scalar, avx2 or avx512)\n",
+    std::fprintf(stderr,
+                 "gengyun: ignoring GENGYUN_KERNELS=%s (expected scalar, avx2, avx512 or amx)\n",
                  env);
     return cpu;
   }
@@ -56,12 +62,14 @@ std::string_view simd_level_name(SimdLevel level) {
       return "avx2";
     case SimdLevel::kAvx512:
       return "avx512";
+    case SimdLevel::kAmx:
+      return "amx";
   }
   return "unknown";
 }
 
 std::optional<SimdLevel> parse_simd_level(std::string_view name) {
-  for (SimdLevel level : {SimdLevel::kScalar, SimdLevel::kAvx2, SimdLevel::kAvx512})
+  for (SimdLevel level : kSimdLevels)
     if (name == simd_level_name(level)) return level;
   return std::nullopt;
 }
@@ -74,7 +82,7 @@ SimdLevel cpu_simd_level() {
 bool cpu_has_avx512_bf16() {
 #if defined(__x86_64__) || defined(__i386__)
   static const bool has =
-      cpu_simd_level() == SimdLevel::kAvx512 && __builtin_cpu_supports("avx512bf16");
+      cpu_simd_level() >= SimdLevel::kAvx512 && __builtin_cpu_supports("avx512bf16");
   return has;
 #else
   return false;

@@ -1,6 +1,7 @@
 // Which instruction-set variant of the kernels runs. The best level the CPU supports is found
-// once from CPUID; the environment variable GENGYUN_KERNELS=scalar|avx2|avx512 (read once, at
-// the first kernel lookup) or set_simd_level() forces a lower one, for tests and benchmarks.
+// once from CPUID (and, for AMX, the OS); the environment variable
+// GENGYUN_KERNELS=scalar|avx2|avx512|amx (read once, at the first kernel lookup) or
+// set_simd_level() forces a lower one, for tests and benchmarks.
 #pragma once
 
 #include <optional>
@@ -15,9 +16,17 @@ namespace gengyun::kernels {
 ///  kAvx2:   AVX2 + FMA + F16C.
 ///  kAvx512: AVX-512 F/BW/VL/DQ + VNNI on top of kAvx2 (BF16 dot products use AVX512-BF16
 ///           only where the CPU has it).
-enum class SimdLevel { kScalar = 0, kAvx2 = 1, kAvx512 = 2 };
+///  kAmx:    kAvx512 plus AMX-INT8 tile products for the batched steps (gemm.h) of the types
+///           that have them; every other kernel, vec_dot included, is kAvx512's. Offered only
+///           where amx_int8_usable() (amx.h) and the CPU has AVX512-VBMI (all AMX CPUs do);
+///           GENGYUN_KERNELS=avx512 turns it off.
+enum class SimdLevel { kScalar = 0, kAvx2 = 1, kAvx512 = 2, kAmx = 3 };
 
-/// "scalar", "avx2", "avx512".
+/// Every level, in increasing order (the CPU may lack the later ones).
+inline constexpr SimdLevel kSimdLevels[] = {SimdLevel::kScalar, SimdLevel::kAvx2,
+                                            SimdLevel::kAvx512, SimdLevel::kAmx};
+
+/// "scalar", "avx2", "avx512", "amx".
 std::string_view simd_level_name(SimdLevel level);
 
 /// The level named by `name` (as simd_level_name spells it); nullopt for anything else.
@@ -26,7 +35,7 @@ std::optional<SimdLevel> parse_simd_level(std::string_view name);
 /// The best level this CPU (and OS) supports. Computed once; thread-safe.
 SimdLevel cpu_simd_level();
 
-/// True when the CPU has AVX512-BF16 (vdpbf16ps).
+/// True when the CPU has AVX512-BF16 (vdpbf16ps) and kAvx512.
 bool cpu_has_avx512_bf16();
 
 /// The level type_kernels() and vector_kernels() currently serve: GENGYUN_KERNELS if set to a

@@ -1,6 +1,7 @@
 #include "kernels/type_kernels.h"
 
 #include <array>
+#include <iterator>
 
 #include "kernels/dequantize_scalar.h"
 #include "kernels/quantize_activations.h"
@@ -107,7 +108,7 @@ Table table_for(SimdLevel level) {
     for (size_t id = 0; id < table.size(); ++id)
       table[id].gemm = avx2::gemm_kernels(static_cast<uint32_t>(id));
   }
-  if (level == SimdLevel::kAvx512) {
+  if (level >= SimdLevel::kAvx512) {
     apply(kAvx512, table);
     if (cpu_has_avx512_bf16())
       table[static_cast<size_t>(GgmlType::BF16)].vec_dot = avx512::vec_dot_bf16_dpbf16;
@@ -117,6 +118,10 @@ Table table_for(SimdLevel level) {
     table[static_cast<size_t>(GgmlType::Q4_0)].vec_dot_groups16 = avx512::vec_dot_q4_0_groups16;
     table[static_cast<size_t>(GgmlType::Q5_0)].vec_dot_groups16 = avx512::vec_dot_q5_0_groups16;
   }
+  if (level == SimdLevel::kAmx)
+    for (size_t id = 0; id < table.size(); ++id)
+      if (const GemmKernels* tiles = amx::gemm_kernels(static_cast<uint32_t>(id)))
+        table[id].gemm = tiles;
 #else
   (void)level;
 #endif
@@ -124,8 +129,9 @@ Table table_for(SimdLevel level) {
 }
 
 const Table& table(SimdLevel level) {
-  static const std::array<Table, 3> tables = {
-      table_for(SimdLevel::kScalar), table_for(SimdLevel::kAvx2), table_for(SimdLevel::kAvx512)};
+  static const std::array<Table, std::size(kSimdLevels)> tables = {
+      table_for(SimdLevel::kScalar), table_for(SimdLevel::kAvx2), table_for(SimdLevel::kAvx512),
+      table_for(SimdLevel::kAmx)};
   return tables[static_cast<size_t>(level)];
 }
 

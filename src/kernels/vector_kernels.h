@@ -2,7 +2,7 @@
 // cache, exp for softmax and SiLU, and the two products of blocked attention. Two versions: a
 // portable one (loops in fixed chunks of 8 that GCC vectorizes for baseline x86-64), served at
 // SimdLevel::kScalar, and one with AVX2, FMA and F16C, served at kAvx2 and, for want of an
-// AVX-512 version, at kAvx512. Like type_kernels(), vector_kernels() serves the active level
+// AVX-512 version, at kAvx512 and kAmx. Like type_kernels(), vector_kernels() serves the active level
 // (simd_level.h: CPUID, GENGYUN_KERNELS, set_simd_level).
 #pragma once
 

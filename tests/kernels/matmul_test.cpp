@@ -46,7 +46,7 @@ void check_matmul(GgmlType type, Shape s, std::mt19937& rng) {
   }
 
   const SimdLevel before = simd_level();
-  for (SimdLevel level : {SimdLevel::kScalar, SimdLevel::kAvx2, SimdLevel::kAvx512}) {
+  for (SimdLevel level : kSimdLevels) {
     if (level > cpu_simd_level()) continue;
     ASSERT_TRUE(set_simd_level(level).ok());
     for (int threads : {1, 2, 3}) {
@@ -109,7 +109,7 @@ void check_batch_invariance(GgmlType type, const std::vector<uint8_t>& w,
   const int64_t max_tokens = std::max(batches);
   ASSERT_GE(static_cast<int64_t>(x.size()), max_tokens * n_in);
   const SimdLevel before = simd_level();
-  for (SimdLevel level : {SimdLevel::kScalar, SimdLevel::kAvx2, SimdLevel::kAvx512}) {
+  for (SimdLevel level : kSimdLevels) {
     if (level > cpu_simd_level()) continue;
     ASSERT_TRUE(set_simd_level(level).ok());
     ThreadPool one(1), two(2);

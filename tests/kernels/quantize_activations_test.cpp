@@ -231,7 +231,7 @@ TEST(QuantizeActivations, EveryLevelWritesTheScalarBytes) {
     }
     std::vector<uint8_t> want(bytes, 0xAA);
     activation_row_from_blocks(scalar.activation_type, blocks.data(), n, want.data());
-    for (SimdLevel level : {SimdLevel::kScalar, SimdLevel::kAvx2, SimdLevel::kAvx512}) {
+    for (SimdLevel level : kSimdLevels) {
       if (level > cpu_simd_level()) continue;
       const TypeKernels& k = type_kernels(c.weight, level);
       ASSERT_EQ(k.activation_type, scalar.activation_type);

@@ -212,7 +212,7 @@ INSTANTIATE_TEST_SUITE_P(Versions, VectorKernelsTest, ::testing::Values("scalar"
 
 TEST(VectorKernels, FollowTheActiveLevel) {
   const SimdLevel before = simd_level();
-  for (SimdLevel level : {SimdLevel::kScalar, SimdLevel::kAvx2, SimdLevel::kAvx512}) {
+  for (SimdLevel level : kSimdLevels) {
     if (level > cpu_simd_level()) continue;
     ASSERT_TRUE(set_simd_level(level).ok());
     EXPECT_EQ(&vector_kernels(), &vector_kernels(level)) << simd_level_name(level);
@@ -220,11 +220,13 @@ TEST(VectorKernels, FollowTheActiveLevel) {
   ASSERT_TRUE(set_simd_level(before).ok());
 }
 
-TEST(VectorKernels, ScalarIsPortableAndAvx512UsesAvx2) {
+TEST(VectorKernels, ScalarIsPortableAndAvx512AndAmxUseAvx2) {
   if (cpu_simd_level() < SimdLevel::kAvx2) GTEST_SKIP() << "this CPU lacks avx2";
   EXPECT_NE(&vector_kernels(SimdLevel::kScalar), &vector_kernels(SimdLevel::kAvx2));
-  if (cpu_simd_level() == SimdLevel::kAvx512) {
-    EXPECT_EQ(&vector_kernels(SimdLevel::kAvx512), &vector_kernels(SimdLevel::kAvx2));
+  for (SimdLevel level : {SimdLevel::kAvx512, SimdLevel::kAmx}) {
+    if (level <= cpu_simd_level()) {
+      EXPECT_EQ(&vector_kernels(level), &vector_kernels(SimdLevel::kAvx2));
+    }
   }
 }
 

@@ -141,7 +141,7 @@ TEST(WeightLayout, MatmulOnBlockGroups16EqualsMatmulOnGgmlRows) {
         std::vector<float> x(static_cast<size_t>(n_tokens * s.n_in));
         std::normal_distribution<float> value(0.0f, 1.0f);
         for (auto& v : x) v = value(rng);
-        for (SimdLevel level : {SimdLevel::kScalar, SimdLevel::kAvx2, SimdLevel::kAvx512}) {
+        for (SimdLevel level : kSimdLevels) {
           if (level > cpu_simd_level()) continue;
           ASSERT_TRUE(set_simd_level(level).ok());
           for (int threads : {1, 2}) {

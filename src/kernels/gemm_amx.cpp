@@ -1,0 +1,559 @@
+// AMX-INT8 batched products (gemm.h): the kernels of SimdLevel::kAmx. The integer sums are
+// tile products, 16 weight rows x 16 tokens per tile; the f32 steps after them are those of
+// the AVX-512 VNNI kernels (gemm_avx512.cpp) and so of the AVX-512 vec_dot (vec_dot_x86.h),
+// in the same order for every output, so every output is the same bits as at kAvx512.
+//
+// Tiles: A = a group of 16 weight rows at one run of K quants, decoded once per call into
+// plain row-major bytes (a strided tile load, no interleaving); B = the same K quants of 16
+// tokens in the VNNI layout (K/4 tile rows of 16 tokens x 4 bytes), built once per call from
+// the GEMM activation rows (gemm_x86.h, the same rows as at kAvx512); C[row][token] = the
+// exact int32 sum. C is stored and an AVX-512 epilogue takes it one weight row (16 token
+// lanes) at a time; the outputs are transposed to y's token-major rows at the end.
+//  - 32-element block types: weights decoded to signed bytes (the quants less the format's
+//    offset: Q4_0 8, Q5_0 16), so tdpbssd gives each block's sum I_j = sum (q - o) a directly,
+//    the integer the VNNI kernels form from unsigned q and -o * (activation block sum). One
+//    product per block (K = 32), then p[j % 16] = fma(float(I_j), d_w * d_a, p[j % 16]) (then
+//    fma(m_w, s_a, ...) with mins) and the pairwise sum of the 16 partial sums.
+//  - K-quants: each quant times its sub-block's integer scale, scale * (q - o), is an int16
+//    w = lo + 256 * hi with lo = w & 0xFF (unsigned) and hi = w >> 8 (signed); tdpbusd with
+//    the lo bytes and tdpbssd with the hi bytes over the super-block's G quants give
+//    S = C_lo + 256 * C_hi, exactly the VNNI kernels' sum over sub-blocks of scale * sum. Then
+//    acc = fma(float(S), d_w * d_a, acc), and with mins the VNNI kernels' M (vpdpwssd of the
+//    same pairs) and acc = fnmadd(float(M), dmin_w * d_a, acc).
+// The products d_w * d_a and m_w * s_a are those of the VNNI kernels with the operands
+// swapped, which IEEE multiplication does not notice. A last tile of fewer than 16 tokens is
+// padded with zero rows; a call of fewer than 16 tokens runs the VNNI kernels instead
+// (kMinTileTokens).
+//
+// Every thread that runs a multiply loads the tile configuration first (ldtilecfg) and
+// releases the tiles at the end (tilerelease), so no thread keeps tile state between calls.
+#define GENGYUN_X86_NS amx
+#include "kernels/vec_dot_x86.h"
+// vec_dot_x86.h first: it sets up the intrinsics and the block decoders used here.
+#include <algorithm>
+#include <initializer_list>
+#include <utility>
+#include <vector>
+
+#include "gguf/ggml_type.h"
+#include "kernels/gemm.h"
+#include "kernels/gemm_x86.h"
+
+namespace gengyun::kernels::amx {
+namespace {
+
+constexpr int kTokens = 16;  // tokens per tile: the rows of A and C
+
+// Keeps the compiler from moving memory accesses across this point: the tile loads
+// (_tile_loadd) read memory the compiler does not know about.
+inline void memory_barrier() { __asm__ volatile("" ::: "memory"); }
+
+// ldtilecfg's 64-byte operand, palette 1.
+struct alignas(64) TileConfig {
+  uint8_t palette = 1;
+  uint8_t start_row = 0;
+  uint8_t reserved[14] = {};
+  uint16_t colsb[16] = {};  // bytes per row of tile i
+  uint8_t rows[16] = {};
+};
+
+constexpr TileConfig make_config(std::initializer_list<std::pair<int, int>> shapes) {
+  TileConfig config;
+  int i = 0;
+  for (const auto& [rows, colsb] : shapes) {
+    config.rows[i] = static_cast<uint8_t>(rows);
+    config.colsb[i] = static_cast<uint16_t>(colsb);
+    ++i;
+  }
+  return config;
+}
+
+// 32-element blocks: C in tmm0..tmm3 (four blocks in flight), A (16 weight rows x 32 quants)
+// in tmm4 / tmm5, B (8 x 16 tokens x 4 quants) in tmm6 / tmm7.
+alignas(64) constexpr TileConfig kLegacyConfig =
+    make_config({{16, 64}, {16, 64}, {16, 64}, {16, 64}, {16, 32}, {16, 32}, {8, 64}, {8, 64}});
+// K-quants: C_lo, C_hi in tmm0, tmm1 or tmm2, tmm3 (two super-blocks in flight), B (16 x 16
+// tokens x 4 quants) in tmm4, A_lo and A_hi (16 weight rows x 64 quants) in tmm5, tmm6.
+alignas(64) constexpr TileConfig kKConfig =
+    make_config({{16, 64}, {16, 64}, {16, 64}, {16, 64}, {16, 64}, {16, 64}, {16, 64}});
+
+// ---- weight packs --------------------------------------------------------------------------
+// A group of 16 weight rows, each tile's A contiguous (16 rows x its quants, one after the
+// other) so that it is one dense tile load:
+//  - 32-element block types: per block, the 16 rows' 32 signed quants (512 bytes) | scales
+//    f32[n_blocks][16] | with mins mins f32[n_blocks][16];
+//  - K-quants: lo, per 64 quants the 16 rows' 64 uint8 (1 KiB) | hi, the same in int8 |
+//    d f32[n_super][16] | with mins dmin f32[n_super][16] and the pairs of sub-block mins,
+//    int16[n_sub / 2][16][2] (the decoder's int_min layout).
+
+template <typename Type>
+size_t group_pack_bytes(int64_t k) {
+  const auto n_sub = static_cast<size_t>(k / Type::S), n_super = static_cast<size_t>(k / Type::G);
+  if constexpr (kIsK<Type>)
+    return 32 * static_cast<size_t>(k) + 64 * n_super +
+           (Type::kMin ? 64 * n_super + 32 * n_sub : 0);
+  else
+    return 16 * static_cast<size_t>(k) + 64 * n_sub * (Type::kMin ? 2 : 1);
+}
+
+// Per-thread scratch: a decoded K-quant row and the fields of its group, the packs of a run of
+// groups, the activation tiles of a call and the padded rows of a last partial tile of tokens.
+struct AmxScratch {
+  Scratch decoded;
+  std::vector<uint8_t> tile_storage, tail_storage;
+
+  static uint8_t* aligned(std::vector<uint8_t>& storage, size_t bytes) {
+    if (storage.size() < bytes + 64) storage.resize(bytes + 64);
+    const auto address = reinterpret_cast<uintptr_t>(storage.data());
+    return storage.data() + (64 - address % 64) % 64;
+  }
+};
+
+// The signed quants of a 32-element block: its decoder's, less the offset for unsigned ones.
+template <typename Type>
+inline __m256i signed_quants(const typename Type::Block& b) {
+  using W = typename Type::Weights;
+  const __m256i q = W::unpack(b);
+  if constexpr (W::kSigned || W::kOffset == 0) return q;
+  return _mm256_sub_epi8(q, _mm256_set1_epi8(static_cast<char>(W::kOffset)));
+}
+
+// Packs rows [row0, row0 + rows_in_group) to `out`; the rest of the 16 rows as copies of the
+// last row (32-element types) or zeros (K-quants), their fields as +0.
+template <typename Type>
+void pack_group(const GemmProblem& p, int64_t row0, int rows_in_group, AmxScratch& scratch,
+                uint8_t* out) {
+  const int64_t k = p.n_in;
+  const size_t n = static_cast<size_t>(kRows * k);
+  const size_t n_sub = static_cast<size_t>(k / Type::S), n_super = static_cast<size_t>(k / Type::G);
+  if constexpr (!kIsK<Type>) {
+    // Decoded straight into the pack, block by block (the 16 rows' blocks j, then j + 1, ...,
+    // so that the pack is written in order): the quants are read once.
+    auto* scale = reinterpret_cast<float*>(out + n);
+    float* min = scale + kRows * n_sub;
+    const typename Type::Block* x[kRows];
+    for (int r = 0; r < kRows; ++r)
+      x[r] = reinterpret_cast<const typename Type::Block*>(
+          p.w + static_cast<size_t>(row0 + std::min(r, rows_in_group - 1)) * p.w_row_bytes);
+    for (size_t j = 0; j < n_sub; ++j) {
+      for (int r = 0; r < kRows; ++r) {
+        const bool real = r < rows_in_group;  // else a copy of the last row, its fields +0
+        _mm256_store_si256(reinterpret_cast<__m256i*>(out + 512 * j + 32 * r),
+                           signed_quants<Type>(x[r][j]));
+        scale[kRows * j + r] = real ? half_to_float(x[r][j].d) : 0.0f;
+        if constexpr (Type::kMin) min[kRows * j + r] = real ? half_to_float(x[r][j].m) : 0.0f;
+      }
+    }
+  } else {
+    // One row at a time, decoded into a row buffer that stays in L1, then
+    // w = scale * (q - offset) per quant, as int16, split into its low and high bytes.
+    Scratch& s = scratch.decoded;
+    const auto lanes = [](size_t fields) { return static_cast<size_t>(kRows) * fields; };
+    s.int_scale.assign(lanes(n_sub), 0);
+    s.int_min.assign(lanes(n_sub), 0);
+    s.d.assign(lanes(n_super), 0.0f);
+    s.dmin.assign(lanes(n_super), 0.0f);
+    s.q.resize(static_cast<size_t>(k));
+    uint8_t* lo = out;
+    uint8_t* hi = out + n;
+    const __m512i offset = _mm512_set1_epi16(Type::kOffset);
+    // Byte i of the 128 bytes of two vectors of int16: 2i (the low bytes), 2i + 1 (the high).
+    const __m512i even_bytes = _mm512_set_epi8(
+        126, 124, 122, 120, 118, 116, 114, 112, 110, 108, 106, 104, 102, 100, 98, 96, 94, 92, 90,
+        88, 86, 84, 82, 80, 78, 76, 74, 72, 70, 68, 66, 64, 62, 60, 58, 56, 54, 52, 50, 48, 46, 44,
+        42, 40, 38, 36, 34, 32, 30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+    const __m512i odd_bytes = _mm512_add_epi8(even_bytes, _mm512_set1_epi8(1));
+    for (int r = 0; r < kRows; ++r) {
+      const size_t at = static_cast<size_t>(64 * r);  // quants 64 c..64 c + 63 at + 1024 c
+      if (r >= rows_in_group) {
+        for (int64_t e = 0; e < k; e += 64) {
+          std::memset(lo + at + 16 * e, 0, 64);
+          std::memset(hi + at + 16 * e, 0, 64);
+        }
+        continue;
+      }
+      Type::decode(p.w + static_cast<size_t>(row0 + r) * p.w_row_bytes, k, s.q.data(),
+                   KFields{s.int_scale.data() + r, s.int_min.data() + 2 * r, s.d.data() + r,
+                           s.dmin.data() + r});
+      const uint8_t* q = s.q.data();
+      const int32_t* scales = s.int_scale.data() + r;
+      uint8_t* row_lo = lo + at;
+      uint8_t* row_hi = hi + at;
+      // The int16 w of 32 quants from e: their scales (one sub-block, or two of 16) times
+      // q - offset.
+      const auto weights = [&](int64_t e) {
+        const auto scale = [&](int64_t i) {
+          return static_cast<int16_t>(scales[kRows * (i / Type::S)]);
+        };
+        const __m512i scale32 =
+            _mm512_inserti64x4(_mm512_set1_epi16(scale(e)), _mm256_set1_epi16(scale(e + 16)), 1);
+        return _mm512_mullo_epi16(_mm512_sub_epi16(_mm512_cvtepu8_epi16(load256(q + e)), offset),
+                                  scale32);
+      };
+      for (int64_t e = 0; e < k; e += 64) {
+        const __m512i w0 = weights(e), w1 = weights(e + 32);
+        _mm512_store_si512(row_lo + 16 * e, _mm512_permutex2var_epi8(w0, even_bytes, w1));
+        _mm512_store_si512(row_hi + 16 * e, _mm512_permutex2var_epi8(w0, odd_bytes, w1));
+      }
+    }
+    uint8_t* fields = out + 2 * n;
+    std::memcpy(fields, s.d.data(), 64 * n_super);
+    if constexpr (Type::kMin) {
+      std::memcpy(fields + 64 * n_super, s.dmin.data(), 64 * n_super);
+      std::memcpy(fields + 128 * n_super, s.int_min.data(), 32 * n_sub);
+    }
+  }
+}
+
+// ---- activation tiles -----------------------------------------------------------------------
+// The GEMM activation rows of 16 tokens in the B layout (tile row i: the 16 tokens' quants
+// 4i..4i+3), with their per-block fields as vectors of the 16 tokens:
+//  - 32-element block types, per block in block_position order (the rows' order): B (512
+//    bytes) | d_a f32[16] | with mins s_a f32[16];
+//  - K-quants, per super-block: per 64 quants a B tile (1 KiB) | d_a f32[16] | with mins
+//    G / S / 2 vectors of the 16 tokens' pairs of sub-block sums (int16 pairs).
+
+template <typename Type>
+constexpr size_t tile_block_bytes() {
+  if constexpr (kIsK<Type>)
+    return kTokens * Type::G + 64 + (Type::kMin ? 64 * (Type::G / Type::S / 2) : 0);
+  else
+    return kTokens * 32 + 64 + (Type::kMin ? 64 : 0);
+}
+
+template <typename Type>
+size_t activation_tile_bytes(int64_t k) {
+  return static_cast<size_t>(k / Type::G) * tile_block_bytes<Type>();
+}
+
+// The activation tile of the 16 GEMM activation rows at rows, row_bytes apart.
+template <typename Type>
+void build_activation_tile(const uint8_t* rows, size_t row_bytes, int64_t k, uint8_t* out) {
+  const RowLayout<Type> layout{k};
+  auto gather = [&](size_t at, int64_t i) {
+    alignas(64) int32_t lanes[kTokens];
+    for (int t = 0; t < kTokens; ++t)
+      std::memcpy(&lanes[t], rows + t * row_bytes + at + 4 * static_cast<size_t>(i), 4);
+    put64(out, lanes);
+  };
+  for (int64_t b = 0; b < k / Type::G; ++b) {
+    for (int64_t e = Type::G * b; e < Type::G * (b + 1); e += 16) {
+      transpose_16x4(rows + e, static_cast<int64_t>(row_bytes), out);
+      out += 256;
+    }
+    gather(layout.d_at(), b);
+    if constexpr (Type::kMin) {
+      if constexpr (kIsK<Type>) {
+        constexpr int kPairs = Type::G / Type::S / 2;
+        for (int64_t i = kPairs * b; i < kPairs * (b + 1); ++i) gather(layout.minsum_at(), i);
+      } else {
+        gather(layout.minsum_at(), b);
+      }
+    }
+  }
+}
+
+// ---- the tile kernels ---------------------------------------------------------------------
+// One group of 16 weight rows (its pack) against one activation tile of 16 tokens. The
+// accumulators hold one weight row each, the 16 tokens in lanes; at the end they are
+// transposed and the first n_valid tokens' outputs stored to y[t * y_stride + row] for the rows
+// in store_mask.
+
+// Stores acc[r][t] to y[t * y_stride + r] for t < n_valid and the rows in store_mask.
+inline void store_transposed(const __m512 (&acc)[kRows], float* y, int64_t y_stride, int n_valid,
+                             __mmask16 store_mask) {
+  alignas(64) float by_row[kRows * kTokens];
+  for (int r = 0; r < kRows; ++r) _mm512_store_ps(by_row + kTokens * r, acc[r]);
+  const __m512i rows =
+      _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                         _mm512_set1_epi32(kTokens));
+  for (int t = 0; t < n_valid; ++t)
+    _mm512_mask_storeu_ps(y + t * y_stride, store_mask, _mm512_i32gather_ps(rows, by_row + t, 4));
+}
+
+// Up to 4 blocks in flight: the products of blocks j go to C tiles tmm0..tmm3, their A and B
+// through tmm4 / tmm5 and tmm6 / tmm7 by turns, and all are stored after the last product.
+
+// The product of weight block j (A: its 16 rows x 32 quants at a) with the
+// tokens' block (B at b) into C tile kSlot.
+template <int kSlot>
+inline void legacy_product(const uint8_t* a, const uint8_t* b) {
+  if constexpr (kSlot == 0) {
+    _tile_loadd(4, a, 32);
+    _tile_loadd(6, b, 64);
+    _tile_zero(0);
+    _tile_dpbssd(0, 4, 6);
+  } else if constexpr (kSlot == 1) {
+    _tile_loadd(5, a, 32);
+    _tile_loadd(7, b, 64);
+    _tile_zero(1);
+    _tile_dpbssd(1, 5, 7);
+  } else if constexpr (kSlot == 2) {
+    _tile_loadd(4, a, 32);
+    _tile_loadd(6, b, 64);
+    _tile_zero(2);
+    _tile_dpbssd(2, 4, 6);
+  } else {
+    _tile_loadd(5, a, 32);
+    _tile_loadd(7, b, 64);
+    _tile_zero(3);
+    _tile_dpbssd(3, 5, 7);
+  }
+}
+
+// C tiles 0..n-1 to c[0..n) (16 rows x 16 tokens each).
+inline void store_products(int n, int32_t (*c)[kRows * kTokens]) {
+  _tile_stored(0, c[0], 64);
+  if (n > 1) _tile_stored(1, c[1], 64);
+  if (n > 2) _tile_stored(2, c[2], 64);
+  if (n > 3) _tile_stored(3, c[3], 64);
+}
+
+template <typename Type>
+void legacy_kernel(const uint8_t* pack, int64_t k, const uint8_t* tile, float* y, int64_t y_stride,
+                   int n_valid, __mmask16 store_mask) {
+  memory_barrier();
+  const int64_t n_blocks = k / 32;
+  const auto* scale = reinterpret_cast<const float*>(pack + kRows * k);
+  const float* min = scale + kRows * n_blocks;
+  auto a_of = [&](int64_t j) { return pack + 512 * j; };
+  auto b_of = [&](int64_t j) {
+    return tile + block_position(j, n_blocks) * tile_block_bytes<Type>();
+  };
+  alignas(64) int32_t c[4][kRows * kTokens];
+  __m512 partial[16][kRows];
+  for (int part = 0; part < 16; ++part) {
+    __m512(&acc)[kRows] = partial[part];
+#pragma GCC unroll 16
+    for (int r = 0; r < kRows; ++r) acc[r] = _mm512_setzero_ps();
+    // Blocks part, part + 16, ... in runs of up to 4.
+    for (int64_t j0 = part; j0 < n_blocks; j0 += 64) {
+      const int n = static_cast<int>(std::min<int64_t>(4, (n_blocks - j0 + 15) / 16));
+      legacy_product<0>(a_of(j0), b_of(j0));
+      if (n > 1) legacy_product<1>(a_of(j0 + 16), b_of(j0 + 16));
+      if (n > 2) legacy_product<2>(a_of(j0 + 32), b_of(j0 + 32));
+      if (n > 3) legacy_product<3>(a_of(j0 + 48), b_of(j0 + 48));
+      store_products(n, c);
+      for (int i = 0; i < n; ++i) {
+        const int64_t j = j0 + 16 * i;
+        const uint8_t* b = b_of(j);
+        const __m512 d_a = _mm512_load_ps(b + 512);
+        __m512 s_a;
+        if constexpr (Type::kMin) s_a = _mm512_load_ps(b + 576);
+#pragma GCC unroll 16
+        for (int r = 0; r < kRows; ++r) {
+          acc[r] =
+              _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_load_si512(c[i] + kTokens * r)),
+                              _mm512_mul_ps(_mm512_set1_ps(scale[kRows * j + r]), d_a), acc[r]);
+          if constexpr (Type::kMin)
+            acc[r] = _mm512_fmadd_ps(_mm512_set1_ps(min[kRows * j + r]), s_a, acc[r]);
+        }
+      }
+    }
+  }
+  for (int width = 8; width > 0; width /= 2)
+    for (int i = 0; i < width; ++i)
+#pragma GCC unroll 16
+      for (int r = 0; r < kRows; ++r)
+        partial[i][r] = _mm512_add_ps(partial[i][r], partial[i + width][r]);
+  store_transposed(partial[0], y, y_stride, n_valid, store_mask);
+}
+
+// The int32 sums C_lo and C_hi of one super-block (A: its G quants' lo and hi bytes of the 16
+// rows at lo and hi, 1 KiB per 64 quants; B: the tokens' B tiles at b) into c[0] and c[1], through
+// tile slot kSlot.
+template <int kQuants, int kSlot>
+inline void k_products(const uint8_t* lo, const uint8_t* hi, const uint8_t* b,
+                       int32_t (*c)[kRows * kTokens]) {
+  if constexpr (kSlot == 0) {
+    _tile_zero(0);
+    _tile_zero(1);
+  } else {
+    _tile_zero(2);
+    _tile_zero(3);
+  }
+  for (int i = 0; i < kQuants / 64; ++i) {
+    _tile_loadd(4, b + 1024 * i, 64);
+    _tile_loadd(5, lo + 1024 * i, 64);
+    _tile_loadd(6, hi + 1024 * i, 64);
+    if constexpr (kSlot == 0) {
+      _tile_dpbusd(0, 5, 4);
+      _tile_dpbssd(1, 6, 4);
+    } else {
+      _tile_dpbusd(2, 5, 4);
+      _tile_dpbssd(3, 6, 4);
+    }
+  }
+  if constexpr (kSlot == 0) {
+    _tile_stored(0, c[0], 64);
+    _tile_stored(1, c[1], 64);
+  } else {
+    _tile_stored(2, c[0], 64);
+    _tile_stored(3, c[1], 64);
+  }
+}
+
+template <typename Type>
+void k_kernel(const uint8_t* pack, int64_t k, const uint8_t* tile, float* y, int64_t y_stride,
+              int n_valid, __mmask16 store_mask) {
+  memory_barrier();
+  constexpr int kPairs = Type::G / Type::S / 2;
+  const int64_t n_super = k / Type::G;
+  const uint8_t* lo = pack;
+  const uint8_t* hi = pack + kRows * k;
+  const auto* d = reinterpret_cast<const float*>(pack + 2 * kRows * k);
+  const float* dmin = d + kRows * n_super;
+  const auto* min_pairs = reinterpret_cast<const int32_t*>(dmin + kRows * n_super);
+  alignas(64) int32_t c[2][2][kRows * kTokens];
+  __m512 acc[kRows];
+#pragma GCC unroll 16
+  for (int r = 0; r < kRows; ++r) acc[r] = _mm512_setzero_ps();
+  for (int64_t sb = 0; sb < n_super; ++sb) {
+    const uint8_t* b = tile + sb * tile_block_bytes<Type>();
+    int32_t(*sums)[kRows * kTokens] = c[sb % 2];
+    if (sb % 2 == 0)
+      k_products<Type::G, 0>(lo + kRows * Type::G * sb, hi + kRows * Type::G * sb, b, sums);
+    else
+      k_products<Type::G, 1>(lo + kRows * Type::G * sb, hi + kRows * Type::G * sb, b, sums);
+    const __m512 d_a = _mm512_load_ps(b + kTokens * Type::G);
+#pragma GCC unroll 16
+    for (int r = 0; r < kRows; ++r) {
+      const __m512i total =
+          _mm512_add_epi32(_mm512_load_si512(sums[0] + kTokens * r),
+                           _mm512_slli_epi32(_mm512_load_si512(sums[1] + kTokens * r), 8));
+      acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(total),
+                               _mm512_mul_ps(_mm512_set1_ps(d[kRows * sb + r]), d_a), acc[r]);
+    }
+    if constexpr (Type::kMin) {
+      const uint8_t* pairs = b + kTokens * Type::G + 64;
+#pragma GCC unroll 16
+      for (int r = 0; r < kRows; ++r) {
+        __m512i mins = _mm512_setzero_si512();
+#pragma GCC unroll 8
+        for (int i = 0; i < kPairs; ++i)
+          mins = _mm512_dpwssd_epi32(mins, _mm512_load_si512(pairs + 64 * i),
+                                     _mm512_set1_epi32(min_pairs[kRows * (kPairs * sb + i) + r]));
+        acc[r] = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(mins),
+                                  _mm512_mul_ps(_mm512_set1_ps(dmin[kRows * sb + r]), d_a), acc[r]);
+      }
+    }
+  }
+  store_transposed(acc, y, y_stride, n_valid, store_mask);
+}
+
+template <typename Type>
+void block_kernel(const uint8_t* pack, int64_t k, const uint8_t* tile, float* y, int64_t y_stride,
+                  int n_valid, __mmask16 store_mask) {
+  if constexpr (kIsK<Type>)
+    k_kernel<Type>(pack, k, tile, y, y_stride, n_valid, store_mask);
+  else
+    legacy_kernel<Type>(pack, k, tile, y, y_stride, n_valid, store_mask);
+}
+
+// Bytes of packed weights decoded before the tokens are run over them, and of activation rows
+// run over them at a time: together they stay in L2.
+constexpr size_t kPackBudget = 512 * 1024;
+constexpr size_t kTokenBudget = 256 * 1024;
+
+// Below this many tokens a call runs the VNNI kernels (same rows, same bits): a tile of 16
+// tokens costs about as much as 16 whatever it holds, and the weights are decoded for it all
+// the same. Measured on the 4864 x 896 products of kernels_bench (Intel Xeon, AMX): at 8
+// tokens the tiles are at best even with VNNI (K-quants 0.84..0.95x), at 16 they are ahead or
+// even (Q8_0 1.4..1.6x, K-quants 1.0..1.06x), at 32 ahead for every type (1.1..1.7x).
+constexpr int64_t kMinTileTokens = 16;
+
+template <typename Type, gguf::GgmlType kType>
+void multiply(const GemmProblem& p, int64_t row_begin, int64_t row_end) {
+  if (p.n_tokens < kMinTileTokens) {
+    static const GemmKernels* const vnni = avx512::gemm_kernels(static_cast<uint32_t>(kType));
+    return vnni->multiply(p, row_begin, row_end);
+  }
+  thread_local AmxScratch scratch;
+  const int64_t k = p.n_in;
+  // Every token's activation tile, the last n_tokens % 16 rows padded with zero rows.
+  const int64_t n_tiles = (p.n_tokens + kTokens - 1) / kTokens;
+  const size_t tile_bytes = activation_tile_bytes<Type>(k);
+  uint8_t* tiles =
+      AmxScratch::aligned(scratch.tile_storage, tile_bytes * static_cast<size_t>(n_tiles));
+  for (int64_t i = 0; i < n_tiles; ++i) {
+    const uint8_t* rows = p.rows + static_cast<size_t>(kTokens * i) * p.row_bytes;
+    const int64_t n = std::min<int64_t>(kTokens, p.n_tokens - kTokens * i);
+    if (n < kTokens) {
+      uint8_t* padded = AmxScratch::aligned(scratch.tail_storage, p.row_bytes * kTokens);
+      const size_t used = p.row_bytes * static_cast<size_t>(n);
+      std::memcpy(padded, rows, used);
+      std::memset(padded + used, 0, p.row_bytes * kTokens - used);
+      rows = padded;
+    }
+    build_activation_tile<Type>(rows, p.row_bytes, k, tiles + tile_bytes * static_cast<size_t>(i));
+  }
+  const size_t group_bytes = group_pack_bytes<Type>(k);
+  const int64_t groups_per_run =
+      std::max<int64_t>(1, static_cast<int64_t>(kPackBudget / group_bytes));
+  const int64_t tiles_per_chunk =
+      std::max<int64_t>(1, static_cast<int64_t>(kTokenBudget / tile_bytes));
+  const int64_t run_rows = groups_per_run * kRows;
+  _tile_loadconfig(kIsK<Type> ? &kKConfig : &kLegacyConfig);
+  for (int64_t run0 = row_begin; run0 < row_end; run0 += run_rows) {
+    const int64_t run1 = std::min(row_end, run0 + run_rows);
+    const int64_t n_groups = (run1 - run0 + kRows - 1) / kRows;
+    uint8_t* packs = scratch.decoded.pack(group_bytes * static_cast<size_t>(n_groups));
+    for (int64_t g = 0; g < n_groups; ++g) {
+      const int64_t row0 = run0 + g * kRows;
+      pack_group<Type>(p, row0, static_cast<int>(std::min<int64_t>(kRows, run1 - row0)), scratch,
+                       packs + g * group_bytes);
+    }
+    for (int64_t c0 = 0; c0 < n_tiles; c0 += tiles_per_chunk) {
+      const int64_t c1 = std::min(n_tiles, c0 + tiles_per_chunk);
+      for (int64_t g = 0; g < n_groups; ++g) {
+        const int64_t row0 = run0 + g * kRows;
+        const int rows_in_group = static_cast<int>(std::min<int64_t>(kRows, run1 - row0));
+        const auto mask = static_cast<__mmask16>((1u << rows_in_group) - 1);
+        for (int64_t i = c0; i < c1; ++i) {
+          const int n = static_cast<int>(std::min<int64_t>(kTokens, p.n_tokens - kTokens * i));
+          block_kernel<Type>(packs + g * group_bytes, k,
+                             tiles + tile_bytes * static_cast<size_t>(i),
+                             p.y + kTokens * i * p.y_stride + row0, p.y_stride, n, mask);
+        }
+      }
+    }
+  }
+  _tile_release();
+}
+
+template <typename Type, gguf::GgmlType kType>
+constexpr GemmKernels kernels_of{row_bytes<Type>, prepare<Type>, multiply<Type, kType>};
+
+}  // namespace
+
+const GemmKernels* gemm_kernels(uint32_t type_id) {
+  using gguf::GgmlType;
+  switch (static_cast<GgmlType>(type_id)) {
+    case GgmlType::Q8_0:
+      return &kernels_of<LegacyType<Q8_0Weights>, GgmlType::Q8_0>;
+    case GgmlType::Q4_0:
+      return &kernels_of<LegacyType<Q4_0Weights>, GgmlType::Q4_0>;
+    case GgmlType::Q5_0:
+      return &kernels_of<LegacyType<Q5_0Weights>, GgmlType::Q5_0>;
+    case GgmlType::Q4_1:
+      return &kernels_of<LegacyType<Q4_1Weights>, GgmlType::Q4_1>;
+    case GgmlType::Q5_1:
+      return &kernels_of<LegacyType<Q5_1Weights>, GgmlType::Q5_1>;
+    case GgmlType::IQ4_NL:
+      return &kernels_of<LegacyType<IQ4_NLWeights>, GgmlType::IQ4_NL>;
+    case GgmlType::Q2_K:
+      return &kernels_of<Q2KType, GgmlType::Q2_K>;
+    case GgmlType::Q3_K:
+      return &kernels_of<Q3KType, GgmlType::Q3_K>;
+    case GgmlType::Q4_K:
+      return &kernels_of<Q45KType<false, BlockQ4_K>, GgmlType::Q4_K>;
+    case GgmlType::Q5_K:
+      return &kernels_of<Q45KType<true, BlockQ5_K>, GgmlType::Q5_K>;
+    case GgmlType::Q6_K:
+      return &kernels_of<Q6KType, GgmlType::Q6_K>;
+    default:
+      return nullptr;
+  }
+}
+
+}  // namespace gengyun::kernels::amx

@@ -1,0 +1,371 @@
+// The x86 batched kernels' common ground (gemm.h), shared by gemm_avx512.cpp (AVX-512 VNNI)
+// and gemm_amx.cpp (AMX tiles): the weight-type decoders of a group of 16 rows, the order of
+// the 32-element blocks, and the GEMM activation rows. Both kernels take the same rows, so a
+// level may hand any part of a product to the other.
+//
+// Include after vec_dot_x86.h (same GENGYUN_X86_NS, from a file compiled with AVX-512): like it,
+// everything here has internal linkage inside gengyun::kernels::GENGYUN_X86_NS.
+#pragma once
+
+#include <algorithm>
+#include <cstring>
+#include <type_traits>
+#include <vector>
+
+#include "kernels/activation_rows.h"
+#include "kernels/gemm.h"
+
+#ifndef GENGYUN_X86_NS
+#error "define GENGYUN_X86_NS and include vec_dot_x86.h before gemm_x86.h"
+#endif
+
+namespace gengyun::kernels::GENGYUN_X86_NS {
+namespace {
+
+constexpr int kRows = 16;  // weight rows per group: one per 32-bit lane
+
+inline size_t round64(size_t bytes) { return (bytes + 63) / 64 * 64; }
+
+// ---- weight types ---------------------------------------------------------------------------
+// Each type names its sub-block size S, the activation scale block G (32: Q8_0 / Q8_1 rows,
+// 256: Q8_K rows), its quant offset and whether it has a min, and decodes one weight row of K
+// elements into q[K] (unsigned) and its per-block fields. The field arrays hold the 16 rows of
+// a group side by side (decode gets them at its row's lane), so 64 bytes are one field of all
+// 16 rows.
+
+// The 32-element block types: an f16 scale (and min) per block of 32, used as f32.
+struct LegacyFields {
+  float* scale;  // block j: scale[16 j]
+  float* min;    // block j: min[16 j]
+};
+
+// The K-quants: an integer scale (and min) per sub-block, an f16 d (and dmin) per super-block.
+struct KFields {
+  int32_t* scale;  // sub-block j: scale[16 j] (scale_lane)
+  int16_t* min;    // sub-block j: min[32 (j / 2) + j % 2] (two per 32-bit lane, for vpdpwssd)
+  float* d;        // super-block b: d[16 b]
+  float* dmin;     // super-block b: dmin[16 b]
+};
+
+// A K-quant type's sub-block sums (with Q8_K activations in [-128, 127]) fit in int16 when
+// S * 128 * kMaxQuant does, kMaxQuant the largest |quant - offset|: its scales are then applied
+// with vpmaddwd, one instruction, instead of vpmulld, two.
+template <typename Type>
+constexpr bool kNarrowSums = Type::S * 128 * Type::kMaxQuant <= 32767;
+
+// A sub-block scale as its int32 lane: the scale itself for vpmulld, or, with narrow sums, the
+// int16 scale in the low half and 0 in the high half, so that vpmaddwd multiplies the sum's low
+// half (the whole sum) by it and its high half (the sign) by 0.
+template <typename Type>
+int32_t scale_lane(int scale) {
+  return kNarrowSums<Type> ? static_cast<uint16_t>(scale) : scale;
+}
+
+template <typename W>
+struct LegacyType {
+  using Weights = W;
+  using Block = typename W::Block;
+  using Fields = LegacyFields;
+  static constexpr int S = 32, G = 32;
+  static constexpr int kOffset = W::kSigned ? 128 : W::kOffset;
+  static constexpr bool kMin = requires(const Block& b) { b.m; };
+  static void decode(const uint8_t* row, int64_t k, uint8_t* q, const Fields& f) {
+    const auto* x = reinterpret_cast<const Block*>(row);
+    for (int64_t i = 0; i < k / 32; ++i) {
+      __m256i v = W::unpack(x[i]);
+      if constexpr (W::kSigned) v = _mm256_xor_si256(v, _mm256_set1_epi8(static_cast<char>(0x80)));
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(q + 32 * i), v);
+      f.scale[16 * i] = half_to_float(x[i].d);
+      if constexpr (kMin) f.min[16 * i] = half_to_float(x[i].m);
+    }
+  }
+};
+
+template <bool kFifthBit, typename Block>
+struct Q45KType {
+  using Fields = KFields;
+  static constexpr int S = 32, G = 256, kOffset = 0, kMaxQuant = kFifthBit ? 31 : 15;
+  static constexpr bool kMin = true;
+  static void decode(const uint8_t* row, int64_t k, uint8_t* q, const Fields& f) {
+    const auto* x = reinterpret_cast<const Block*>(row);
+    const __m256i low_mask = _mm256_set1_epi8(0x0F);
+    for (int64_t i = 0; i < k / kQK_K; ++i) {
+      const Block& b = x[i];
+      uint8_t* out = q + kQK_K * i;
+      __m256i high_bits;
+      if constexpr (kFifthBit) high_bits = load256(b.qh);
+      for (int j = 0; j < 4; ++j) {
+        const __m256i bytes = load256(b.qs + 32 * j);
+        __m256i lo = _mm256_and_si256(bytes, low_mask);
+        __m256i hi = _mm256_and_si256(_mm256_srli_epi16(bytes, 4), low_mask);
+        if constexpr (kFifthBit) {
+          const __m256i one = _mm256_set1_epi8(1);
+          lo = _mm256_or_si256(
+              lo, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(high_bits, 2 * j), one), 4));
+          hi = _mm256_or_si256(
+              hi,
+              _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(high_bits, 2 * j + 1), one), 4));
+        }
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + 64 * j), lo);
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + 64 * j + 32), hi);
+      }
+      for (int j = 0; j < 8; ++j) {
+        uint8_t sc, m;
+        scale_min_k4(j, b.scales, sc, m);
+        const int64_t sub = 8 * i + j;
+        f.scale[16 * sub] = scale_lane<Q45KType>(sc);
+        f.min[32 * (sub / 2) + sub % 2] = m;
+      }
+      f.d[16 * i] = half_to_float(b.d);
+      f.dmin[16 * i] = half_to_float(b.dmin);
+    }
+  }
+};
+
+struct Q6KType {
+  using Fields = KFields;
+  static constexpr int S = 16, G = 256, kOffset = 32, kMaxQuant = 32;
+  static constexpr bool kMin = false;
+  static void decode(const uint8_t* row, int64_t k, uint8_t* q, const Fields& f) {
+    const auto* x = reinterpret_cast<const BlockQ6_K*>(row);
+    const __m256i low_mask = _mm256_set1_epi8(0x0F), two_bits = _mm256_set1_epi8(0x03);
+    for (int64_t i = 0; i < k / kQK_K; ++i) {
+      const BlockQ6_K& b = x[i];
+      for (int h = 0; h < 2; ++h) {
+        const __m256i ql0 = load256(b.ql + 64 * h), ql1 = load256(b.ql + 64 * h + 32);
+        const __m256i qh = load256(b.qh + 32 * h);
+        const __m256i v[4] = {
+            _mm256_or_si256(_mm256_and_si256(ql0, low_mask),
+                            _mm256_slli_epi16(_mm256_and_si256(qh, two_bits), 4)),
+            _mm256_or_si256(
+                _mm256_and_si256(ql1, low_mask),
+                _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2), two_bits), 4)),
+            _mm256_or_si256(
+                _mm256_and_si256(_mm256_srli_epi16(ql0, 4), low_mask),
+                _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 4), two_bits), 4)),
+            _mm256_or_si256(
+                _mm256_and_si256(_mm256_srli_epi16(ql1, 4), low_mask),
+                _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 6), two_bits), 4)),
+        };
+        for (int s = 0; s < 4; ++s)
+          _mm256_storeu_si256(reinterpret_cast<__m256i*>(q + kQK_K * i + 128 * h + 32 * s), v[s]);
+      }
+      for (int g = 0; g < 16; ++g) f.scale[16 * (16 * i + g)] = scale_lane<Q6KType>(b.scales[g]);
+      f.d[16 * i] = half_to_float(b.d);
+    }
+  }
+};
+
+struct Q3KType {
+  using Fields = KFields;
+  static constexpr int S = 16, G = 256, kOffset = 4, kMaxQuant = 4;
+  static constexpr bool kMin = false;
+  static void decode(const uint8_t* row, int64_t k, uint8_t* q, const Fields& f) {
+    const auto* x = reinterpret_cast<const BlockQ3_K*>(row);
+    for (int64_t i = 0; i < k / kQK_K; ++i) {
+      const BlockQ3_K& b = x[i];
+      const __m256i hmask = load256(b.hmask);
+      for (int h = 0; h < 2; ++h) {
+        const __m256i bytes = load256(b.qs + 32 * h);
+        for (int s = 0; s < 4; ++s) {
+          const __m256i low =
+              _mm256_and_si256(_mm256_srli_epi16(bytes, 2 * s), _mm256_set1_epi8(0x03));
+          const __m256i third =
+              _mm256_and_si256(_mm256_srli_epi16(hmask, 4 * h + s), _mm256_set1_epi8(0x01));
+          _mm256_storeu_si256(reinterpret_cast<__m256i*>(q + kQK_K * i + 128 * h + 32 * s),
+                              _mm256_or_si256(low, _mm256_slli_epi16(third, 2)));
+        }
+      }
+      int8_t sc[16];
+      unpack_q3_k_scales(b.scales, sc);
+      for (int g = 0; g < 16; ++g) f.scale[16 * (16 * i + g)] = scale_lane<Q3KType>(sc[g] - 32);
+      f.d[16 * i] = half_to_float(b.d);
+    }
+  }
+};
+
+struct Q2KType {
+  using Fields = KFields;
+  static constexpr int S = 16, G = 256, kOffset = 0, kMaxQuant = 3;
+  static constexpr bool kMin = true;
+  static void decode(const uint8_t* row, int64_t k, uint8_t* q, const Fields& f) {
+    const auto* x = reinterpret_cast<const BlockQ2_K*>(row);
+    for (int64_t i = 0; i < k / kQK_K; ++i) {
+      const BlockQ2_K& b = x[i];
+      for (int h = 0; h < 2; ++h) {
+        const __m256i bytes = load256(b.qs + 32 * h);
+        for (int s = 0; s < 4; ++s)
+          _mm256_storeu_si256(
+              reinterpret_cast<__m256i*>(q + kQK_K * i + 128 * h + 32 * s),
+              _mm256_and_si256(_mm256_srli_epi16(bytes, 2 * s), _mm256_set1_epi8(0x03)));
+      }
+      for (int g = 0; g < 16; ++g) {
+        const int64_t sub = 16 * i + g;
+        f.scale[16 * sub] = scale_lane<Q2KType>(b.scales[g] & 0x0F);
+        f.min[32 * (sub / 2) + sub % 2] = static_cast<int16_t>(b.scales[g] >> 4);
+      }
+      f.d[16 * i] = half_to_float(b.d);
+      f.dmin[16 * i] = half_to_float(b.dmin);
+    }
+  }
+};
+
+template <typename Type>
+constexpr bool kIsK = std::is_same_v<typename Type::Fields, KFields>;
+
+// ---- the order of the 32-element blocks ------------------------------------------------------
+// Their f32 sums go to 16 partial sums, p[j % 16] for block j (vec_dot_x86.h). The pack and the
+// GEMM activation rows hold the blocks of a row of n in the order the kernel adds them: those
+// of partial sum 0 (blocks 0, 16, 32, ...), then those of partial sum 1, ..., so that the
+// kernel accumulates one partial sum at a time in registers and reads both sequentially.
+
+// Blocks of partial sum p: n / 16, one more for p < n % 16.
+inline int64_t partial_blocks(int p, int64_t n) { return n / 16 + (p < n % 16 ? 1 : 0); }
+
+// The position of block j in that order.
+inline int64_t block_position(int64_t j, int64_t n) {
+  const int64_t p = j % 16;
+  return p * (n / 16) + std::min(p, n % 16) + j / 16;
+}
+
+// ---- GEMM activation rows -------------------------------------------------------------------
+// qs int8[K] | d f32[K / G] | corr int32[K / S] (-offset * sub-block sum; if offset) | then, if
+// min: 32-element types s f32[K / S] (Q8_1's s); K-quants int32[K / S / 2], the sums of
+// sub-blocks 2i and 2i + 1 as the low and high int16. The 32-element types hold their blocks
+// at block_position.
+
+template <typename Type>
+struct RowLayout {
+  int64_t k;
+  size_t d_at() const { return static_cast<size_t>(k); }
+  size_t corr_at() const { return d_at() + 4 * static_cast<size_t>(k / Type::G); }
+  size_t minsum_at() const {
+    return corr_at() + (Type::kOffset ? 4 * static_cast<size_t>(k / Type::S) : 0);
+  }
+  size_t bytes() const {
+    const size_t minsums = static_cast<size_t>(kIsK<Type> ? k / Type::S / 2 : k / Type::S);
+    return round64(minsum_at() + (Type::kMin ? 4 * minsums : 0));
+  }
+};
+
+template <typename Type>
+size_t row_bytes(int64_t k) {
+  return RowLayout<Type>{k}.bytes();
+}
+
+template <typename Type>
+void prepare(const void* activation_row, int64_t k, void* gemm_row) {
+  const RowLayout<Type> layout{k};
+  auto* out = static_cast<uint8_t*>(gemm_row);
+  auto* d = reinterpret_cast<float*>(out + layout.d_at());
+  auto* corr = reinterpret_cast<int32_t*>(out + layout.corr_at());
+  if constexpr (!kIsK<Type>) {
+    auto* minsum = reinterpret_cast<float*>(out + layout.minsum_at());
+    const Q8Row a(activation_row, k);
+    for (int64_t j = 0; j < k / 32; ++j) {
+      const int64_t m = block_position(j, k / 32);
+      std::memcpy(out + 32 * m, a.qs + 32 * j, 32);
+      d[m] = a.d[j];
+      if constexpr (Type::kOffset != 0) corr[m] = -Type::kOffset * a.sum[j];
+      if constexpr (Type::kMin) minsum[m] = a.s[j];
+    }
+  } else {
+    auto* minsum = reinterpret_cast<uint32_t*>(out + layout.minsum_at());
+    const auto* a = static_cast<const BlockQ8_K*>(activation_row);
+    for (int64_t b = 0; b < k / kQK_K; ++b) {
+      std::memcpy(out + kQK_K * b, a[b].qs, kQK_K);
+      d[b] = a[b].d;
+      constexpr int kSubs = kQK_K / Type::S;
+      for (int j = 0; j < kSubs; ++j) {
+        int sum = 0;
+        for (int g = j * Type::S / 16; g < (j + 1) * Type::S / 16; ++g) sum += a[b].bsums[g];
+        const int64_t sub = b * kSubs + j;
+        if constexpr (Type::kOffset != 0) corr[sub] = -Type::kOffset * sum;
+        // |sum| <= 32 * 128: an int16.
+        if constexpr (Type::kMin)
+          minsum[sub / 2] = (sub % 2 ? minsum[sub / 2] : 0) |
+                            static_cast<uint32_t>(static_cast<uint16_t>(sum)) << (16 * (sub % 2));
+      }
+    }
+  }
+}
+
+// Per-thread scratch: the decoded rows and fields of one group and the interleaved packs of a
+// run of groups.
+struct Scratch {
+  std::vector<uint8_t> q;
+  std::vector<float> scale, min, d, dmin;
+  std::vector<int32_t> int_scale;
+  std::vector<int16_t> int_min;
+  std::vector<uint8_t> pack_storage;
+
+  uint8_t* pack(size_t bytes) {
+    if (pack_storage.size() < bytes + 64) pack_storage.resize(bytes + 64);
+    const auto address = reinterpret_cast<uintptr_t>(pack_storage.data());
+    return pack_storage.data() + (64 - address % 64) % 64;
+  }
+};
+
+// 16 rows x 4 dwords (row r's 16 bytes at rows + r * stride) to 4 vectors, vector q holding
+// dword q of every row: the 4 x 4 transpose within each 128-bit lane of [r | r+4 | r+8 | r+12].
+inline void transpose_16x4(const uint8_t* rows, int64_t stride, uint8_t* out) {
+  __m512i z[4];
+  for (int k = 0; k < 4; ++k) {
+    auto row = [&](int r) {
+      return _mm_loadu_si128(reinterpret_cast<const __m128i*>(rows + r * stride));
+    };
+    __m512i v = _mm512_castsi128_si512(row(k));
+    v = _mm512_inserti32x4(v, row(k + 4), 1);
+    v = _mm512_inserti32x4(v, row(k + 8), 2);
+    z[k] = _mm512_inserti32x4(v, row(k + 12), 3);
+  }
+  const __m512i t0 = _mm512_unpacklo_epi32(z[0], z[1]), t1 = _mm512_unpackhi_epi32(z[0], z[1]);
+  const __m512i t2 = _mm512_unpacklo_epi32(z[2], z[3]), t3 = _mm512_unpackhi_epi32(z[2], z[3]);
+  _mm512_store_si512(out, _mm512_unpacklo_epi64(t0, t2));
+  _mm512_store_si512(out + 64, _mm512_unpackhi_epi64(t0, t2));
+  _mm512_store_si512(out + 128, _mm512_unpacklo_epi64(t1, t3));
+  _mm512_store_si512(out + 192, _mm512_unpackhi_epi64(t1, t3));
+}
+
+// Copies the 64 bytes at from to out and advances out.
+inline void put64(uint8_t*& out, const void* from) {
+  std::memcpy(out, from, 64);
+  out += 64;
+}
+
+// Decodes weight rows [row0, row0 + rows_in_group) of p: row r's n_in unsigned quants to
+// s.q[r * n_in ...] and its fields to lane r of s's field arrays (Type::decode); the rows of the
+// 16 past rows_in_group as zeros.
+template <typename Type>
+void decode_group(const GemmProblem& p, int64_t row0, int rows_in_group, Scratch& s) {
+  const int64_t k = p.n_in;
+  const int64_t n_sub = k / Type::S, n_super = k / Type::G;
+  const auto lanes = [](int64_t fields) { return static_cast<size_t>(kRows * fields); };
+  s.q.resize(lanes(k));
+  if constexpr (kIsK<Type>) {
+    s.int_scale.assign(lanes(n_sub), 0);
+    s.int_min.assign(lanes(n_sub), 0);
+    s.d.assign(lanes(n_super), 0.0f);
+    s.dmin.assign(lanes(n_super), 0.0f);
+  } else {
+    s.scale.assign(lanes(n_sub), 0.0f);
+    s.min.assign(lanes(n_sub), 0.0f);
+  }
+  for (int r = 0; r < kRows; ++r) {
+    uint8_t* q = s.q.data() + r * k;
+    if (r >= rows_in_group) {
+      std::memset(q, 0, static_cast<size_t>(k));
+      continue;
+    }
+    const uint8_t* row = p.w + static_cast<size_t>(row0 + r) * p.w_row_bytes;
+    if constexpr (kIsK<Type>)
+      Type::decode(row, k, q,
+                   KFields{s.int_scale.data() + r, s.int_min.data() + 2 * r, s.d.data() + r,
+                           s.dmin.data() + r});
+    else
+      Type::decode(row, k, q, LegacyFields{s.scale.data() + r, s.min.data() + r});
+  }
+}
+
+}  // namespace
+}  // namespace gengyun::kernels::GENGYUN_X86_NS
