@@ -51,6 +51,9 @@ const GemmKernels* gemm_kernels(uint32_t type_id);
 namespace avx512 {
 /// The AVX-512 VNNI batched kernels of a quantized type (ggml type id), or null.
 const GemmKernels* gemm_kernels(uint32_t type_id);
+/// The same kernels for rows in WeightLayout::kBlockGroups16 (weight_layout.h): the same bits
+/// as gemm_kernels on the rows in ggml's layout; null for types without that layout.
+const GemmKernels* gemm_kernels_groups16(uint32_t type_id);
 }  // namespace avx512
 
 namespace amx {
@@ -59,6 +62,8 @@ namespace amx {
 /// than 16 tokens run those); run them only where amx_int8_usable() (amx.h) and the CPU has
 /// AVX512-VBMI.
 const GemmKernels* gemm_kernels(uint32_t type_id);
+/// As avx512::gemm_kernels_groups16, with tiles.
+const GemmKernels* gemm_kernels_groups16(uint32_t type_id);
 }  // namespace amx
 
 }  // namespace gengyun::kernels

@@ -131,17 +131,17 @@ void pack_group(const GemmProblem& p, int64_t row0, int rows_in_group, AmxScratc
     // so that the pack is written in order): the quants are read once.
     auto* scale = reinterpret_cast<float*>(out + n);
     float* min = scale + kRows * n_sub;
-    const typename Type::Block* x[kRows];
+    const uint8_t* x[kRows];
     for (int r = 0; r < kRows; ++r)
-      x[r] = reinterpret_cast<const typename Type::Block*>(
-          p.w + static_cast<size_t>(row0 + std::min(r, rows_in_group - 1)) * p.w_row_bytes);
+      x[r] = p.w + static_cast<size_t>(row0 + std::min(r, rows_in_group - 1)) * p.w_row_bytes;
     for (size_t j = 0; j < n_sub; ++j) {
       for (int r = 0; r < kRows; ++r) {
         const bool real = r < rows_in_group;  // else a copy of the last row, its fields +0
+        const auto& b = Type::block(x[r], static_cast<int64_t>(n_sub), static_cast<int64_t>(j));
         _mm256_store_si256(reinterpret_cast<__m256i*>(out + 512 * j + 32 * r),
-                           signed_quants<Type>(x[r][j]));
-        scale[kRows * j + r] = real ? half_to_float(x[r][j].d) : 0.0f;
-        if constexpr (Type::kMin) min[kRows * j + r] = real ? half_to_float(x[r][j].m) : 0.0f;
+                           signed_quants<Type>(b));
+        scale[kRows * j + r] = real ? half_to_float(b.d) : 0.0f;
+        if constexpr (Type::kMin) min[kRows * j + r] = real ? half_to_float(b.m) : 0.0f;
       }
     }
   } else {
@@ -465,7 +465,10 @@ constexpr int64_t kMinTileTokens = 16;
 template <typename Type, gguf::GgmlType kType>
 void multiply(const GemmProblem& p, int64_t row_begin, int64_t row_end) {
   if (p.n_tokens < kMinTileTokens) {
-    static const GemmKernels* const vnni = avx512::gemm_kernels(static_cast<uint32_t>(kType));
+    static const GemmKernels* const vnni =
+        kLayoutOf<Type> == WeightLayout::kGgml
+            ? avx512::gemm_kernels(static_cast<uint32_t>(kType))
+            : avx512::gemm_kernels_groups16(static_cast<uint32_t>(kType));
     return vnni->multiply(p, row_begin, row_end);
   }
   thread_local AmxScratch scratch;
@@ -551,6 +554,20 @@ const GemmKernels* gemm_kernels(uint32_t type_id) {
       return &kernels_of<Q45KType<true, BlockQ5_K>, GgmlType::Q5_K>;
     case GgmlType::Q6_K:
       return &kernels_of<Q6KType, GgmlType::Q6_K>;
+    default:
+      return nullptr;
+  }
+}
+
+const GemmKernels* gemm_kernels_groups16(uint32_t type_id) {
+  using gguf::GgmlType;
+  switch (static_cast<GgmlType>(type_id)) {
+    case GgmlType::Q8_0:
+      return &kernels_of<LegacyGroups16Type<Q8_0Weights>, GgmlType::Q8_0>;
+    case GgmlType::Q4_0:
+      return &kernels_of<LegacyGroups16Type<Q4_0Weights>, GgmlType::Q4_0>;
+    case GgmlType::Q5_0:
+      return &kernels_of<LegacyGroups16Type<Q5_0Weights>, GgmlType::Q5_0>;
     default:
       return nullptr;
   }

@@ -328,4 +328,18 @@ const GemmKernels* gemm_kernels(uint32_t type_id) {
   }
 }
 
+const GemmKernels* gemm_kernels_groups16(uint32_t type_id) {
+  using gguf::GgmlType;
+  switch (static_cast<GgmlType>(type_id)) {
+    case GgmlType::Q8_0:
+      return &kernels_of<LegacyGroups16Type<Q8_0Weights>>;
+    case GgmlType::Q4_0:
+      return &kernels_of<LegacyGroups16Type<Q4_0Weights>>;
+    case GgmlType::Q5_0:
+      return &kernels_of<LegacyGroups16Type<Q5_0Weights>>;
+    default:
+      return nullptr;
+  }
+}
+
 }  // namespace gengyun::kernels::avx512

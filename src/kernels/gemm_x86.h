@@ -14,6 +14,8 @@
 
 #include "kernels/activation_rows.h"
 #include "kernels/gemm.h"
+#include "kernels/weight_layout.h"
+#include "kernels/weight_layout_blocks.h"
 
 #ifndef GENGYUN_X86_NS
 #error "define GENGYUN_X86_NS and include vec_dot_x86.h before gemm_x86.h"
@@ -69,15 +71,45 @@ struct LegacyType {
   static constexpr int S = 32, G = 32;
   static constexpr int kOffset = W::kSigned ? 128 : W::kOffset;
   static constexpr bool kMin = requires(const Block& b) { b.m; };
+  static constexpr WeightLayout kLayout = WeightLayout::kGgml;
+  /// Block j of a row of nb blocks.
+  static const Block& block(const uint8_t* row, int64_t /*nb*/, int64_t j) {
+    return reinterpret_cast<const Block*>(row)[j];
+  }
   static void decode(const uint8_t* row, int64_t k, uint8_t* q, const Fields& f) {
     const auto* x = reinterpret_cast<const Block*>(row);
-    for (int64_t i = 0; i < k / 32; ++i) {
-      __m256i v = W::unpack(x[i]);
-      if constexpr (W::kSigned) v = _mm256_xor_si256(v, _mm256_set1_epi8(static_cast<char>(0x80)));
-      _mm256_storeu_si256(reinterpret_cast<__m256i*>(q + 32 * i), v);
-      f.scale[16 * i] = half_to_float(x[i].d);
-      if constexpr (kMin) f.min[16 * i] = half_to_float(x[i].m);
-    }
+    for (int64_t i = 0; i < k / 32; ++i) decode_block(x[i], i, q, f);
+  }
+  static void decode_block(const Block& b, int64_t i, uint8_t* q, const Fields& f) {
+    __m256i v = W::unpack(b);
+    if constexpr (W::kSigned) v = _mm256_xor_si256(v, _mm256_set1_epi8(static_cast<char>(0x80)));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(q + 32 * i), v);
+    f.scale[16 * i] = half_to_float(b.d);
+    if constexpr (kMin) f.min[16 * i] = half_to_float(b.m);
+  }
+};
+
+// The layout a type's decoder reads: kGgml unless it says otherwise.
+template <typename Type>
+constexpr WeightLayout kLayoutOf = [] {
+  if constexpr (requires { Type::kLayout; })
+    return Type::kLayout;
+  else
+    return WeightLayout::kGgml;
+}();
+
+// A 32-element type whose rows are in WeightLayout::kBlockGroups16: the same decoded rows.
+template <typename W>
+struct LegacyGroups16Type : LegacyType<W> {
+  using Block = typename W::Block;
+  using Fields = LegacyFields;
+  static constexpr WeightLayout kLayout = WeightLayout::kBlockGroups16;
+  static Block block(const uint8_t* row, int64_t nb, int64_t j) {
+    return block_from_groups16<Block>(row, nb, j);
+  }
+  static void decode(const uint8_t* row, int64_t k, uint8_t* q, const Fields& f) {
+    for (int64_t i = 0; i < k / 32; ++i)
+      LegacyType<W>::decode_block(block_from_groups16<Block>(row, k / 32, i), i, q, f);
   }
 };
 

@@ -16,7 +16,7 @@ namespace {
 constexpr int64_t kTileBytes = 16 * 1024;
 
 // Bytes of weight rows converted from another layout (weight_layout.h) per batched call.
-constexpr int64_t kConvertedBytes = 512 * 1024;
+constexpr int64_t kConvertedBytes = 4 * 1024 * 1024;
 
 // Below this many multiply-adds a call runs on the caller alone (waking workers costs more).
 constexpr int64_t kMinParallelWork = 1 << 16;
@@ -138,9 +138,11 @@ void matmul(gguf::GgmlType w_type, WeightLayout w_layout, const void* w, int64_t
         gemm.prepare(a + static_cast<size_t>(t) * a_row_bytes, n_in,
                      rows + static_cast<size_t>(t) * problem.row_bytes);
     });
+    // The kernels that read the rows as they are, if the level has them for the layout.
+    const GemmKernels* direct = w_layout == WeightLayout::kGgml ? &gemm : kernels.gemm_groups16;
     pool.parallel_for(n_groups, [&](int64_t begin, int64_t end) {
-      if (w_layout == WeightLayout::kGgml) {
-        gemm.multiply(problem, begin * kGroup, std::min(end * kGroup, n_out));
+      if (direct != nullptr) {
+        direct->multiply(problem, begin * kGroup, std::min(end * kGroup, n_out));
         return;
       }
       groups(begin, end, [&](const uint8_t* group, int64_t o0, int64_t o1) {

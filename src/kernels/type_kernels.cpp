@@ -22,7 +22,7 @@ Table scalar_table() {
   auto set = [&table](GgmlType type, DequantizeRowFn dequantize, GgmlType activation_type,
                       QuantizeRowFn quantize, VecDotFn vec_dot) {
     table[static_cast<size_t>(type)] = {dequantize, activation_type, quantize, vec_dot, nullptr,
-                                        nullptr};
+                                        nullptr, nullptr};
   };
   using namespace scalar;
   set(GgmlType::F32, dequantize_row_f32, GgmlType::F32, nullptr, vec_dot_f32);
@@ -112,16 +112,21 @@ Table table_for(SimdLevel level) {
     apply(kAvx512, table);
     if (cpu_has_avx512_bf16())
       table[static_cast<size_t>(GgmlType::BF16)].vec_dot = avx512::vec_dot_bf16_dpbf16;
-    for (size_t id = 0; id < table.size(); ++id)
+    for (size_t id = 0; id < table.size(); ++id) {
       table[id].gemm = avx512::gemm_kernels(static_cast<uint32_t>(id));
+      table[id].gemm_groups16 = avx512::gemm_kernels_groups16(static_cast<uint32_t>(id));
+    }
     table[static_cast<size_t>(GgmlType::Q8_0)].vec_dot_groups16 = avx512::vec_dot_q8_0_groups16;
     table[static_cast<size_t>(GgmlType::Q4_0)].vec_dot_groups16 = avx512::vec_dot_q4_0_groups16;
     table[static_cast<size_t>(GgmlType::Q5_0)].vec_dot_groups16 = avx512::vec_dot_q5_0_groups16;
   }
   if (level == SimdLevel::kAmx)
-    for (size_t id = 0; id < table.size(); ++id)
+    for (size_t id = 0; id < table.size(); ++id) {
       if (const GemmKernels* tiles = amx::gemm_kernels(static_cast<uint32_t>(id)))
         table[id].gemm = tiles;
+      if (const GemmKernels* tiles = amx::gemm_kernels_groups16(static_cast<uint32_t>(id)))
+        table[id].gemm_groups16 = tiles;
+    }
 #else
   (void)level;
 #endif

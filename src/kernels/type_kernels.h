@@ -43,6 +43,9 @@ struct TypeKernels {
   /// row from q8_0_row_to_block_groups16, the same bits as vec_dot on the ggml rows; null
   /// where the level has none (matmul then converts rows back to ggml's layout as it goes).
   VecDotFn vec_dot_groups16 = nullptr;
+  /// `gemm` for rows in WeightLayout::kBlockGroups16, the same bits; null where the level has
+  /// none (matmul then converts rows back to ggml's layout for `gemm`).
+  const GemmKernels* gemm_groups16 = nullptr;
 };
 
 /// The kernels of `type` at the active level (all null for types without kernels).

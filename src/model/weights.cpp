@@ -2,6 +2,7 @@
 
 
 #include "kernels/dequantize.h"
+#include "kernels/type_kernels.h"
 
 namespace gengyun::model {
 namespace {
@@ -19,8 +20,11 @@ Result<int> arrange_weights(gguf::File& file) {
   int arranged = 0;
   for (size_t i = 0; i < file.tensors().size(); ++i) {
     const gguf::TensorInfo& t = file.tensors()[i];
+    // Only where the active level decodes the layout itself (else every product would
+    // convert the rows back).
     if (t.ne.size() != 2 || t.layout != 0 ||
-        !kernels::layout_supported(t.type, kLayout, t.ne[0]))
+        !kernels::layout_supported(t.type, kLayout, t.ne[0]) ||
+        kernels::type_kernels(t.type).vec_dot_groups16 == nullptr)
       continue;
     const gguf::GgmlType type = t.type;
     const int64_t n_in = t.ne[0], n_out = t.ne[1];

@@ -28,7 +28,8 @@ struct Matrix {
 };
 
 /// Rearranges, in place, every weight matrix of `file` whose decode product is faster in
-/// another layout (Q8_0, Q4_0 and Q5_0 into kernels::WeightLayout::kBlockGroups16) and records the
+/// another layout at the active SIMD level (AVX-512: Q8_0, Q4_0 and Q5_0 into
+/// kernels::WeightLayout::kBlockGroups16; none below) and records the
 /// layout in its TensorInfo (token_embd.weight too: the output matrix of tied embeddings, and
 /// blocks::embed converts the rows it looks up). Run once after gguf::File::open(path, FileMemory::kAnonymous), before binding.
 /// Returns the number of tensors rearranged. Errors: those of File::rewrite_tensor (a mapped
