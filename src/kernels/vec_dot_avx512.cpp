@@ -79,6 +79,7 @@ float dot_q8_0_groups16(int64_t n, const void* w, const void* a) {
   for (; g0 + 16 <= nb; g0 += 16) {
     const uint8_t* group = x + g0 * static_cast<int64_t>(sizeof(BlockQ8_0));
     const int8_t* act = y.qs + g0 * kQK;
+    prefetch(group + 2 * 16 * sizeof(BlockQ8_0), 16 * sizeof(BlockQ8_0));
     __m512i acc = _mm512_setzero_si512();
 #pragma GCC unroll 8
     for (int k = 0; k < 8; ++k)
@@ -171,6 +172,7 @@ float dot_q4_5_0_groups16(int64_t n, const void* w, const void* a) {
   int64_t g0 = 0;
   for (; g0 + 16 <= nb; g0 += 16) {
     const uint8_t* group = x + g0 * static_cast<int64_t>(sizeof(Block));
+    prefetch(group + 2 * 16 * sizeof(Block), 16 * sizeof(Block));
     __m512i acc = group_sums(group, y.qs + g0 * kQK, 16, 0xFFFF);
     acc = _mm512_sub_epi32(acc, _mm512_slli_epi32(load512(y.sum + g0), kShift));
     const __m512 scale = _mm512_mul_ps(_mm512_cvtph_ps(load256(group)), _mm512_loadu_ps(y.d + g0));

@@ -53,6 +53,16 @@ inline int hsum(__m256i v) {
 
 inline __m256i load256(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
 
+// Software prefetch of the cache lines of [p, p + bytes) into L1. Decode streams each weight
+// row once: asking for the bytes two block groups ahead keeps more of the stream in flight
+// than the hardware prefetchers do (kernels_bench Streamed/: Q8_0 in kBlockGroups16 from 0.83-0.88
+// to 0.94-0.99 of the read bandwidth on an Intel Xeon with 2 threads). Prefetching past the end
+// of the weights is harmless (no fault).
+inline void prefetch(const void* p, int bytes) {
+  for (int line = 0; line < bytes; line += 64)
+    _mm_prefetch(static_cast<const char*>(p) + line, _MM_HINT_T0);
+}
+
 // acc + sum over each 4 consecutive bytes of u (unsigned) times s (signed), per int32 lane.
 // Exact here: maddubs saturates a pair of products beyond 32767, and 2 * 128 * 127 is below
 // that (every caller has u <= 128 against |s| <= 127, or u <= 63 against s8).
@@ -343,7 +353,10 @@ inline float dot_row(int64_t n, const void* w, const void* a) {
   const int64_t nb = n / kQK;
   __m512 p = _mm512_setzero_ps();
   int64_t i = 0;
-  for (; i + 16 <= nb; i += 16) p = add_blocks16<W2, true>(x, y, i, 16, p);
+  for (; i + 16 <= nb; i += 16) {
+    prefetch(x + i + 32, 16 * sizeof(typename W2::Block));
+    p = add_blocks16<W2, true>(x, y, i, 16, p);
+  }
   if (i < nb) p = add_blocks16<W2, false>(x, y, i, static_cast<int>(nb - i), p);
   return sum_partials16(p);
 }
