@@ -559,6 +559,8 @@ __attribute__((always_inline)) inline __m128 add_blocks(const Block* x0, const B
   };
   __m128 acc = _mm_setzero_ps();
   for (int64_t i = 0; i < nb; ++i) {
+    prefetch(x0 + i + 2, sizeof(Block));
+    prefetch(x1 + i + 2, sizeof(Block));
     const __m128 d_a = _mm_set1_ps(y[i].d);
     if constexpr (requires(const Block& b) { b.dmin; }) {
       const auto [s0, m0] = block_sums(x0[i], y[i]);
