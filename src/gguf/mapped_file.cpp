@@ -35,8 +35,8 @@ Result<std::pair<void*, size_t>> read_anonymous(int fd, size_t size, const std::
 
   constexpr size_t kChunk = size_t{64} << 20;
   for (size_t done = 0; done < size;) {
-    const ssize_t n = ::pread(fd, addr + done, std::min(kChunk, size - done),
-                              static_cast<off_t>(done));
+    const ssize_t n =
+        ::pread(fd, addr + done, std::min(kChunk, size - done), static_cast<off_t>(done));
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) {
       const std::string reason = n < 0 ? std::strerror(errno) : "the file shrank while read";
@@ -88,7 +88,8 @@ Result<MappedFile> MappedFile::open(const std::string& path, FileMemory memory) 
   const int err = errno;
   ::close(fd);
   if (addr == MAP_FAILED)
-    return make_error(path + ": cannot map " + std::to_string(size) + " bytes: " + std::strerror(err));
+    return make_error(path + ": cannot map " + std::to_string(size) +
+                      " bytes: " + std::strerror(err));
   return MappedFile(addr, false, size, size);
 }
 

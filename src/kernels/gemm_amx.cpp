@@ -134,14 +134,36 @@ void pack_group(const GemmProblem& p, int64_t row0, int rows_in_group, AmxScratc
     const uint8_t* x[kRows];
     for (int r = 0; r < kRows; ++r)
       x[r] = p.w + static_cast<size_t>(row0 + std::min(r, rows_in_group - 1)) * p.w_row_bytes;
-    for (size_t j = 0; j < n_sub; ++j) {
-      for (int r = 0; r < kRows; ++r) {
-        const bool real = r < rows_in_group;  // else a copy of the last row, its fields +0
-        const auto& b = Type::block(x[r], static_cast<int64_t>(n_sub), static_cast<int64_t>(j));
-        _mm256_store_si256(reinterpret_cast<__m256i*>(out + 512 * j + 32 * r),
-                           signed_quants<Type>(b));
-        scale[kRows * j + r] = real ? half_to_float(b.d) : 0.0f;
-        if constexpr (Type::kMin) min[kRows * j + r] = real ? half_to_float(b.m) : 0.0f;
+    if constexpr (kLayoutOf<Type> != WeightLayout::kGgml) {
+      // Rows in another layout: each decoded whole (Type::decode, unsigned quants in element
+      // order and the scales at lane r), then packed less the offset, as signed_quants gives.
+      Scratch& s = scratch.decoded;
+      s.q.resize(static_cast<size_t>(kRows * k));
+      s.scale.assign(static_cast<size_t>(kRows) * n_sub, 0.0f);
+      s.min.assign(static_cast<size_t>(kRows) * n_sub, 0.0f);
+      for (int r = 0; r < kRows; ++r)
+        Type::decode(x[r], k, s.q.data() + r * k,
+                     LegacyFields{s.scale.data() + r, s.min.data() + r});
+      const __m256i offset = _mm256_set1_epi8(static_cast<char>(Type::kOffset));
+      for (size_t j = 0; j < n_sub; ++j) {
+        for (int r = 0; r < kRows; ++r) {
+          const bool real = r < rows_in_group;  // else a copy of the last row, its fields +0
+          const __m256i q = load256(s.q.data() + r * k + 32 * static_cast<int64_t>(j));
+          _mm256_store_si256(reinterpret_cast<__m256i*>(out + 512 * j + 32 * r),
+                             _mm256_sub_epi8(q, offset));
+          scale[kRows * j + r] = real ? s.scale[kRows * j + r] : 0.0f;
+        }
+      }
+    } else {
+      for (size_t j = 0; j < n_sub; ++j) {
+        for (int r = 0; r < kRows; ++r) {
+          const bool real = r < rows_in_group;  // else a copy of the last row, its fields +0
+          const auto& b = reinterpret_cast<const typename Type::Block*>(x[r])[j];
+          _mm256_store_si256(reinterpret_cast<__m256i*>(out + 512 * j + 32 * r),
+                             signed_quants<Type>(b));
+          scale[kRows * j + r] = real ? half_to_float(b.d) : 0.0f;
+          if constexpr (Type::kMin) min[kRows * j + r] = real ? half_to_float(b.m) : 0.0f;
+        }
       }
     }
   } else {

@@ -13,9 +13,9 @@
 #include <vector>
 
 #include "kernels/activation_rows.h"
+#include "kernels/block_groups16_x86.h"
 #include "kernels/gemm.h"
 #include "kernels/weight_layout.h"
-#include "kernels/weight_layout_blocks.h"
 
 #ifndef GENGYUN_X86_NS
 #error "define GENGYUN_X86_NS and include vec_dot_x86.h before gemm_x86.h"
@@ -72,10 +72,6 @@ struct LegacyType {
   static constexpr int kOffset = W::kSigned ? 128 : W::kOffset;
   static constexpr bool kMin = requires(const Block& b) { b.m; };
   static constexpr WeightLayout kLayout = WeightLayout::kGgml;
-  /// Block j of a row of nb blocks.
-  static const Block& block(const uint8_t* row, int64_t /*nb*/, int64_t j) {
-    return reinterpret_cast<const Block*>(row)[j];
-  }
   static void decode(const uint8_t* row, int64_t k, uint8_t* q, const Fields& f) {
     const auto* x = reinterpret_cast<const Block*>(row);
     for (int64_t i = 0; i < k / 32; ++i) decode_block(x[i], i, q, f);
@@ -104,12 +100,35 @@ struct LegacyGroups16Type : LegacyType<W> {
   using Block = typename W::Block;
   using Fields = LegacyFields;
   static constexpr WeightLayout kLayout = WeightLayout::kBlockGroups16;
-  static Block block(const uint8_t* row, int64_t nb, int64_t j) {
-    return block_from_groups16<Block>(row, nb, j);
-  }
+  // Per group of m blocks: the scales, then the quant words transposed back
+  // (block_groups16_x86.h) and unpacked as W::unpack does.
   static void decode(const uint8_t* row, int64_t k, uint8_t* q, const Fields& f) {
-    for (int64_t i = 0; i < k / 32; ++i)
-      LegacyType<W>::decode_block(block_from_groups16<Block>(row, k / 32, i), i, q, f);
+    constexpr int kWords = static_cast<int>(sizeof(Block::qs) / 4);
+    constexpr bool kQ5 = std::is_same_v<Block, BlockQ5_0>;
+    const int64_t nb = k / 32;
+    for (int64_t g0 = 0; g0 < nb; g0 += 16) {
+      const int m = static_cast<int>(std::min<int64_t>(16, nb - g0));
+      const uint8_t* group = row + g0 * static_cast<int64_t>(sizeof(Block));
+      for (int l = 0; l < m; ++l) {
+        uint16_t d;
+        std::memcpy(&d, group + 2 * l, 2);
+        f.scale[16 * (g0 + l)] = half_to_float(d);
+      }
+      ::gengyun::kernels::avx512::groups16::for_each_block<kWords>(
+          group + (kQ5 ? 6 : 2) * m, m, [&](int l, __m128i first, __m128i second) {
+            __m256i v;
+            if constexpr (kWords == 8) {
+              v = _mm256_set_m128i(second, first);  // stored as q + 128, as decode gives them
+            } else {
+              v = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(first, 4), first),
+                                   _mm256_set1_epi8(0x0F));
+              if constexpr (kQ5)
+                v = _mm256_or_si256(v, _mm256_and_si256(unpack_bits(group + 2 * m + 4 * l),
+                                                        _mm256_set1_epi8(0x10)));
+            }
+            _mm256_storeu_si256(reinterpret_cast<__m256i*>(q + 32 * (g0 + l)), v);
+          });
+    }
   }
 };
 

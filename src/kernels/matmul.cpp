@@ -85,7 +85,8 @@ void matmul(gguf::GgmlType w_type, WeightLayout w_layout, const void* w, int64_t
   if (w_layout != WeightLayout::kGgml && !batched && kernels.vec_dot_groups16 != nullptr) {
     // The layout's own decode product, on activation rows arranged to match.
     thread_local std::vector<uint8_t> arranged_buffer;
-    uint8_t* arranged = aligned_scratch(arranged_buffer, a_row_bytes * static_cast<size_t>(n_tokens));
+    uint8_t* arranged =
+        aligned_scratch(arranged_buffer, a_row_bytes * static_cast<size_t>(n_tokens));
     for (int64_t t = 0; t < n_tokens; ++t)
       q8_0_row_to_block_groups16(a + static_cast<size_t>(t) * a_row_bytes,
                                  arranged + static_cast<size_t>(t) * a_row_bytes, n_in);
@@ -107,11 +108,12 @@ void matmul(gguf::GgmlType w_type, WeightLayout w_layout, const void* w, int64_t
   // sees many rows per call: run(rows, o0, o1) gets rows o0..o1 in ggml's layout, `rows` at o0.
   const int64_t n_groups = (n_out + kGroup - 1) / kGroup;
   auto groups = [&](int64_t begin, int64_t end, const auto& run) {
-    const int64_t per_call = std::max<int64_t>(
-        1, kConvertedBytes / (static_cast<int64_t>(w_row_bytes) * kGroup));
+    const int64_t per_call =
+        std::max<int64_t>(1, kConvertedBytes / (static_cast<int64_t>(w_row_bytes) * kGroup));
     thread_local std::vector<uint8_t> converted_buffer;
     uint8_t* converted = aligned_scratch(
-        converted_buffer, w_row_bytes * static_cast<size_t>(kGroup * std::min(per_call, end - begin)));
+        converted_buffer,
+        w_row_bytes * static_cast<size_t>(kGroup * std::min(per_call, end - begin)));
     for (int64_t g = begin; g < end; g += per_call) {
       const int64_t o0 = g * kGroup, o1 = std::min(n_out, std::min(end, g + per_call) * kGroup);
       from_layout(w_type, w_layout, w_bytes + static_cast<size_t>(o0) * w_row_bytes, converted,

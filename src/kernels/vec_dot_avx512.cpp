@@ -1,8 +1,8 @@
 #define GENGYUN_X86_NS avx512
+#include <type_traits>
+
 #include "kernels/vec_dot_simd.h"
 #include "kernels/vec_dot_x86.h"
-
-#include <type_traits>
 
 namespace gengyun::kernels::avx512 {
 
@@ -98,9 +98,8 @@ float dot_q8_0_groups16(int64_t n, const void* w, const void* a) {
       acc = _mm512_dpbusd_epi32(acc, _mm512_maskz_loadu_epi32(lanes, group + 2 * m + 4 * m * k),
                                 _mm512_maskz_loadu_epi32(lanes, act + 4 * m * k));
     acc = _mm512_sub_epi32(acc, _mm512_slli_epi32(_mm512_maskz_loadu_epi32(lanes, y.sum + g0), 7));
-    const __m512 scale =
-        _mm512_mul_ps(_mm512_cvtph_ps(_mm256_maskz_loadu_epi16(lanes, group)),
-                      _mm512_maskz_loadu_ps(lanes, y.d + g0));
+    const __m512 scale = _mm512_mul_ps(_mm512_cvtph_ps(_mm256_maskz_loadu_epi16(lanes, group)),
+                                       _mm512_maskz_loadu_ps(lanes, y.d + g0));
     p = _mm512_mask3_fmadd_ps(_mm512_cvtepi32_ps(acc), scale, p, lanes);
   }
   return sum_partials16(p);
@@ -143,8 +142,9 @@ float dot_q4_5_0_groups16(int64_t n, const void* w, const void* a) {
   auto fifth = [](__m512i qh, int k, int h) {
     const auto* index = reinterpret_cast<const __m128i*>(kFifthBits.index[2 * k + h]);
     const auto* bit = reinterpret_cast<const __m128i*>(kFifthBits.bit[2 * k + h]);
-    return _mm512_test_epi8_mask(_mm512_shuffle_epi8(qh, _mm512_broadcast_i32x4(_mm_load_si128(index))),
-                                 _mm512_broadcast_i32x4(_mm_load_si128(bit)));
+    return _mm512_test_epi8_mask(
+        _mm512_shuffle_epi8(qh, _mm512_broadcast_i32x4(_mm_load_si128(index))),
+        _mm512_broadcast_i32x4(_mm_load_si128(bit)));
   };
   auto group_sums = [&](const uint8_t* group, const int8_t* act, int m, __mmask16 lanes) {
     const bool full = m == 16;

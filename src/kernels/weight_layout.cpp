@@ -49,7 +49,8 @@ size_t word_at(const BlockShape& b, int64_t m, int64_t l, int k) {
 
 // One row of nb blocks between ggml's layout and kBlockGroups16 (rows distinct); to_groups:
 // the direction.
-void convert_row(const BlockShape& b, const uint8_t* src, uint8_t* dst, int64_t nb, bool to_groups) {
+void convert_row(const BlockShape& b, const uint8_t* src, uint8_t* dst, int64_t nb,
+                 bool to_groups) {
   for (int64_t g0 = 0; g0 < nb; g0 += kGroup) {
     const int64_t m = std::min(kGroup, nb - g0);
     const size_t base = static_cast<size_t>(g0) * b.bytes;
@@ -69,7 +70,8 @@ void convert_row(const BlockShape& b, const uint8_t* src, uint8_t* dst, int64_t 
       };
       move(0, scale_at(l), 2, 0);
       if (b.qh != 0) move(b.qh, qh_at(m, l), 4, 0);
-      for (int k = 0; k < b.words; ++k) move(b.qs + 4 * static_cast<size_t>(k), word_at(b, m, l, k), 4, b.flip);
+      for (int k = 0; k < b.words; ++k)
+        move(b.qs + 4 * static_cast<size_t>(k), word_at(b, m, l, k), 4, b.flip);
     }
   }
 }
@@ -98,8 +100,8 @@ void to_layout(gguf::GgmlType type, WeightLayout layout, void* rows, int64_t n_i
   }
 }
 
-void from_layout(gguf::GgmlType type, WeightLayout layout, const void* src, void* dst,
-                 int64_t n_in, int64_t n_rows) {
+void from_layout(gguf::GgmlType type, WeightLayout layout, const void* src, void* dst, int64_t n_in,
+                 int64_t n_rows) {
   const size_t row_bytes = gguf::ggml_row_size(type, n_in);
   if (layout == WeightLayout::kGgml) {
     std::memcpy(dst, src, row_bytes * static_cast<size_t>(n_rows));

@@ -32,8 +32,8 @@ void to_layout(gguf::GgmlType type, WeightLayout layout, void* rows, int64_t n_i
 
 /// Writes n_rows rows in `layout` back in ggml's layout to dst (which must not overlap src).
 /// Precondition: layout_supported(type, layout, n_in).
-void from_layout(gguf::GgmlType type, WeightLayout layout, const void* src, void* dst,
-                 int64_t n_in, int64_t n_rows);
+void from_layout(gguf::GgmlType type, WeightLayout layout, const void* src, void* dst, int64_t n_in,
+                 int64_t n_rows);
 
 /// The Q8_0 activation row (activation_rows.h) of n elements with its quants rearranged as
 /// kBlockGroups16 arranges a weight row's (signed, without the + 128); d and sum unchanged.

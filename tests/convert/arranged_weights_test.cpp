@@ -38,7 +38,8 @@ std::vector<float> logits_of(const std::string& path, bool arrange, int& arrange
   kernels::ThreadPool pool(2);
   model::Context context(*model.value(), 64, pool);
   std::vector<float> all, out;
-  EXPECT_TRUE(context.eval(std::vector<int32_t>{1, 17, 99, 250, 3, 42, 7, 128, 64}, true, out).ok());
+  EXPECT_TRUE(
+      context.eval(std::vector<int32_t>{1, 17, 99, 250, 3, 42, 7, 128, 64}, true, out).ok());
   all = out;
   for (int32_t token : {5, 77, 300}) {
     EXPECT_TRUE(context.eval(std::vector<int32_t>{token}, false, out).ok());
@@ -53,7 +54,8 @@ TEST(ArrangedWeights, LogitsAreTheBitsOfTheFileLayout) {
     GTEST_SKIP() << "this CPU's SIMD level has no kBlockGroups16 decode kernel (AVX-512 has)";
   for (QuantizeType type : {QuantizeType::Q8_0, QuantizeType::Q4_0, QuantizeType::Q5_0}) {
     const std::string path = quantize_test::temp_path("model.gguf");
-    auto quantized = quantize_model(testing::testdata_path("models/qwen2-tiny-f32.gguf"), path, type, 2);
+    auto quantized =
+        quantize_model(testing::testdata_path("models/qwen2-tiny-f32.gguf"), path, type, 2);
     ASSERT_TRUE(quantized.ok()) << quantized.error().message;
     int none = 0, arranged = 0;
     const std::vector<float> want = logits_of(path, false, none);
@@ -64,8 +66,9 @@ TEST(ArrangedWeights, LogitsAreTheBitsOfTheFileLayout) {
     ASSERT_TRUE(file.ok());
     int expected = 0;
     for (const gguf::TensorInfo& t : file->tensors())
-      expected += t.ne.size() == 2 && (t.type == gguf::GgmlType::Q8_0 || t.type == gguf::GgmlType::Q4_0 ||
-                                       t.type == gguf::GgmlType::Q5_0);
+      expected +=
+          t.ne.size() == 2 && (t.type == gguf::GgmlType::Q8_0 || t.type == gguf::GgmlType::Q4_0 ||
+                               t.type == gguf::GgmlType::Q5_0);
     EXPECT_GE(expected, 14);
     EXPECT_EQ(arranged, expected) << static_cast<int>(type);
     ASSERT_EQ(want.size(), got.size());

@@ -44,7 +44,8 @@ TEST(MappedFile, BothMemoriesHoldTheFileBytes) {
   for (auto& b : bytes) b = static_cast<uint8_t>(rng());
   const std::string path = test::temp_path("bytes.bin");
   std::ofstream(path, std::ios::binary)
-      .write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+      .write(reinterpret_cast<const char*>(bytes.data()),
+             static_cast<std::streamsize>(bytes.size()));
 
   for (FileMemory memory : {FileMemory::kMapped, FileMemory::kAnonymous}) {
     Result<MappedFile> file = MappedFile::open(path, memory);
@@ -85,7 +86,8 @@ TEST(MappedFile, ErrorsAreTheSameInBothMemories) {
   for (FileMemory memory : {FileMemory::kMapped, FileMemory::kAnonymous}) {
     Result<MappedFile> missing = MappedFile::open("/nonexistent/model.gguf", memory);
     ASSERT_FALSE(missing.ok());
-    EXPECT_EQ(missing.error().message, "/nonexistent/model.gguf: cannot open: No such file or directory");
+    EXPECT_EQ(missing.error().message,
+              "/nonexistent/model.gguf: cannot open: No such file or directory");
     Result<MappedFile> directory = MappedFile::open(dir, memory);
     ASSERT_FALSE(directory.ok());
     EXPECT_EQ(directory.error().message, dir + ": is a directory, not a file");

@@ -110,14 +110,17 @@ TEST(WeightLayout, BlockGroups16PutsQ5_0ScalesFifthBitsThenNibbleWords) {
 TEST(WeightLayout, ActivationRowArrangedLikeTheWeights) {
   const int64_t n = 19 * kQK;
   std::mt19937 rng(3);
-  const auto row = test::small_activations(GgmlType::Q8_0, n, 0.25f, rng);
+  const auto row = test::activation_row(GgmlType::Q8_0,
+                                        test::small_activations(GgmlType::Q8_0, n, 0.25f, rng), n);
+  ASSERT_EQ(row.size(), activation_row_bytes(GgmlType::Q8_0, n));
   std::vector<uint8_t> arranged(row.size());
   q8_0_row_to_block_groups16(row.data(), arranged.data(), n);
   const Q8Row in(row.data(), n), out(arranged.data(), n);
   // Word k of block l: at 64 k + 4 l in the first group, at 512 + 12 k + 4 l in the second.
   for (int k = 0; k < 8; ++k) {
     for (int l = 0; l < 16; ++l)
-      EXPECT_EQ(std::memcmp(out.qs + 64 * k + 4 * l, in.qs + 32 * l + 4 * k, 4), 0) << k << " " << l;
+      EXPECT_EQ(std::memcmp(out.qs + 64 * k + 4 * l, in.qs + 32 * l + 4 * k, 4), 0)
+          << k << " " << l;
     for (int l = 0; l < 3; ++l)
       EXPECT_EQ(std::memcmp(out.qs + 512 + 12 * k + 4 * l, in.qs + 32 * (16 + l) + 4 * k, 4), 0);
   }
@@ -152,8 +155,9 @@ TEST(WeightLayout, MatmulOnBlockGroups16EqualsMatmulOnGgmlRows) {
             matmul(type, WeightLayout::kBlockGroups16, arranged.data(), s.n_in, s.n_out, x.data(),
                    got.data(), n_tokens, pool);
             EXPECT_EQ(std::memcmp(want.data(), got.data(), want.size() * sizeof(float)), 0)
-                << gguf::ggml_type_info(type).name << " " << simd_level_name(level) << " n_in=" << s.n_in << " n_out=" << s.n_out
-                << " n_tokens=" << n_tokens << " threads=" << threads;
+                << gguf::ggml_type_info(type).name << " " << simd_level_name(level)
+                << " n_in=" << s.n_in << " n_out=" << s.n_out << " n_tokens=" << n_tokens
+                << " threads=" << threads;
           }
         }
       }

@@ -1,5 +1,5 @@
-// arrange_weights: which tensors it rearranges (every matrix of a type with a rearranged layout), that their bytes are then those of
-// kernels::to_layout, and that a mapped file is refused.
+// arrange_weights: which tensors it rearranges (every matrix of a type with a rearranged layout),
+// that their bytes are then those of kernels::to_layout, and that a mapped file is refused.
 #include <gtest/gtest.h>
 
 #include <cstring>
@@ -42,9 +42,10 @@ TEST(ArrangeWeights, RearrangesEveryQ8_0Matrix) {
     const bool rearranged = before.ne.size() == 2 && before.type == GgmlType::Q8_0;
     std::vector<uint8_t> want(before.data, before.data + before.n_bytes);
     if (rearranged) {
-      EXPECT_EQ(after.layout, static_cast<uint8_t>(kernels::WeightLayout::kBlockGroups16)) << after.name;
-      kernels::to_layout(before.type, kernels::WeightLayout::kBlockGroups16, want.data(), before.ne[0],
-                         before.ne[1]);
+      EXPECT_EQ(after.layout, static_cast<uint8_t>(kernels::WeightLayout::kBlockGroups16))
+          << after.name;
+      kernels::to_layout(before.type, kernels::WeightLayout::kBlockGroups16, want.data(),
+                         before.ne[0], before.ne[1]);
     } else {
       EXPECT_EQ(after.layout, 0) << after.name;
     }
@@ -67,9 +68,9 @@ TEST(ArrangeWeights, MappedFilesAndParsedBuffersAreNeverWritten) {
       << refused.error().message;
   EXPECT_EQ(refused.error().message.rfind(path, 0), 0u) << refused.error().message;
 
-
   std::ifstream in(path, std::ios::binary);
-  const std::vector<uint8_t> bytes{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+  const std::vector<uint8_t> bytes{std::istreambuf_iterator<char>(in),
+                                   std::istreambuf_iterator<char>()};
   auto parsed = gguf::File::parse(bytes, "buffer.gguf");
   ASSERT_TRUE(parsed.ok());
   Result<int> not_ours = arrange_weights(parsed.value());
