@@ -140,25 +140,11 @@ struct Q6KType {
   static constexpr int kRun = run_length(63, kMaxQ8K, S / 4);
   static void decode(const uint8_t* row, int64_t k, const RowOut& o) {
     const auto* x = reinterpret_cast<const BlockQ6_K*>(row);
-    const __m256i low_mask = _mm256_set1_epi8(0x0F), two_bits = _mm256_set1_epi8(0x03);
     for (int64_t i = 0; i < k / kQK_K; ++i) {
       const BlockQ6_K& b = x[i];
       for (int h = 0; h < 2; ++h) {
-        const __m256i ql0 = load256(b.ql + 64 * h), ql1 = load256(b.ql + 64 * h + 32);
-        const __m256i qh = load256(b.qh + 32 * h);
-        const __m256i v[4] = {
-            _mm256_or_si256(_mm256_and_si256(ql0, low_mask),
-                            _mm256_slli_epi16(_mm256_and_si256(qh, two_bits), 4)),
-            _mm256_or_si256(
-                _mm256_and_si256(ql1, low_mask),
-                _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2), two_bits), 4)),
-            _mm256_or_si256(
-                _mm256_and_si256(_mm256_srli_epi16(ql0, 4), low_mask),
-                _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 4), two_bits), 4)),
-            _mm256_or_si256(
-                _mm256_and_si256(_mm256_srli_epi16(ql1, 4), low_mask),
-                _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 6), two_bits), 4)),
-        };
+        __m256i v[4];
+        unpack_q6_K_half(b, h, v);
         for (int s = 0; s < 4; ++s)
           _mm256_storeu_si256(reinterpret_cast<__m256i*>(o.q + kQK_K * i + 128 * h + 32 * s), v[s]);
       }

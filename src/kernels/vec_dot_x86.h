@@ -479,6 +479,21 @@ inline float vec_dot_q5_1_impl(int64_t n, const void* w, const void* a) {
 }
 #undef GENGYUN_LEGACY_DOT
 
+// Quants 128 h .. 128 h + 127 of a Q6_K block as 4 vectors of 32 unsigned values (0..63):
+// ql's 4 bits (low nibbles of bytes 64 h.., then high nibbles) under qh's 2 bits.
+inline void unpack_q6_K_half(const BlockQ6_K& b, int h, __m256i q[4]) {
+  const __m256i low_mask = _mm256_set1_epi8(0x0F), two_bits = _mm256_set1_epi8(0x03);
+  const __m256i ql0 = load256(b.ql + 64 * h), ql1 = load256(b.ql + 64 * h + 32);
+  const __m256i qh = load256(b.qh + 32 * h);
+  const __m256i ql[2] = {ql0, ql1};
+  for (int s = 0; s < 4; ++s) {
+    const __m256i low = s < 2 ? ql[s] : _mm256_srli_epi16(ql[s - 2], 4);
+    const __m256i high = _mm256_srli_epi16(qh, 2 * s);
+    q[s] = _mm256_or_si256(_mm256_and_si256(low, low_mask),
+                           _mm256_slli_epi16(_mm256_and_si256(high, two_bits), 4));
+  }
+}
+
 // ---- K-quants with Q8_K activations -------------------------------------------------------
 // The integer sums of each block are formed in vectors of int32 lanes that add up to the
 // block's exact totals S = sum_g scale_g * sum_{i in g} q_i a_i (offsets included) and, with
@@ -778,29 +793,13 @@ inline void vec_dot_q6_K_impl(int64_t n, const void* w, size_t w_row_bytes, int6
         const __m256i dots =
             _mm256_add_epi32(_mm512_castsi512_si256(sums), _mm512_extracti64x4_epi64(sums, 1));
 #else
-    const __m256i low_mask = _mm256_set1_epi8(0x0F);
-    const __m256i two_bits = _mm256_set1_epi8(0x03);
     const __m256i low = _mm256_permute2x128_si256(scale16, scale16, 0x00);
     const __m256i high = _mm256_permute2x128_si256(scale16, scale16, 0x11);
     __m256i sums = _mm256_setzero_si256();
 #pragma GCC unroll 2
     for (int h = 0; h < 2; ++h) {
-      const __m256i ql0 = load256(b.ql + 64 * h);
-      const __m256i ql1 = load256(b.ql + 64 * h + 32);
-      const __m256i qh = load256(b.qh + 32 * h);
-      const __m256i q[4] = {
-          _mm256_or_si256(_mm256_and_si256(ql0, low_mask),
-                          _mm256_slli_epi16(_mm256_and_si256(qh, two_bits), 4)),
-          _mm256_or_si256(
-              _mm256_and_si256(ql1, low_mask),
-              _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2), two_bits), 4)),
-          _mm256_or_si256(
-              _mm256_and_si256(_mm256_srli_epi16(ql0, 4), low_mask),
-              _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 4), two_bits), 4)),
-          _mm256_or_si256(
-              _mm256_and_si256(_mm256_srli_epi16(ql1, 4), low_mask),
-              _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 6), two_bits), 4)),
-      };
+      __m256i q[4];
+      unpack_q6_K_half(b, h, q);
 #pragma GCC unroll 4
       for (int s = 0; s < 4; ++s) {
         const __m256i p = _mm256_maddubs_epi16(q[s], load256(q8 + 128 * h + 32 * s));
