@@ -2,6 +2,7 @@
 #pragma once
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cstdint>
 #include <filesystem>
@@ -14,14 +15,17 @@
 
 namespace gengyun::quantize_test {
 
-/// A fresh path under the test temp directory, unique per test (the file is not created).
+/// A fresh path under the test temp directory, unique per test and process (checkouts running
+/// the same test at once do not meet); the file is not created.
 inline std::string temp_path(const std::string& name) {
   const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
   std::string test_name = std::string(info->test_suite_name()) + "." + info->name();
   for (char& c : test_name) {
     if (c == '/') c = '_';
   }
-  return (std::filesystem::path(::testing::TempDir()) / (test_name + "." + name)).string();
+  return (std::filesystem::path(::testing::TempDir()) /
+          (test_name + "." + std::to_string(::getpid()) + "." + name))
+      .string();
 }
 
 inline std::vector<uint8_t> read_bytes(const std::string& path) {

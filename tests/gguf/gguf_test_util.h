@@ -6,6 +6,8 @@
 
 #include <cstdint>
 #include <cstring>
+#include <unistd.h>
+
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -22,11 +24,13 @@ inline std::vector<uint8_t> read_bytes(const std::string& path) {
   return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
 }
 
-/// A fresh path under the test temp directory (the file is not created).
+/// A fresh path under the test temp directory, unique per test and process (checkouts running
+/// the same test at once do not meet); the file is not created.
 inline std::string temp_path(const std::string& name) {
   const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
   return (std::filesystem::path(::testing::TempDir()) /
-          (std::string(info->test_suite_name()) + "." + info->name() + "." + name))
+          (std::string(info->test_suite_name()) + "." + info->name() + "." +
+           std::to_string(::getpid()) + "." + name))
       .string();
 }
 
