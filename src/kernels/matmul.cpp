@@ -81,6 +81,8 @@ void matmul(gguf::GgmlType w_type, WeightLayout w_layout, const void* w, int64_t
   const auto* w_bytes = static_cast<const uint8_t*>(w);
   const bool batched = kernels.gemm != nullptr && n_tokens >= kernels.gemm->min_tokens;
   constexpr int64_t kGroup = 16;
+  // Rows per tile: a tile's weights stay in L1 while every token is dotted with them.
+  const int64_t tile_rows = std::max<int64_t>(1, kTileBytes / static_cast<int64_t>(w_row_bytes));
 
   if (w_layout != WeightLayout::kGgml && !batched && kernels.vec_dot_groups16 != nullptr) {
     // The layout's own decode product, on activation rows arranged to match.
@@ -92,9 +94,13 @@ void matmul(gguf::GgmlType w_type, WeightLayout w_layout, const void* w, int64_t
                                  arranged + static_cast<size_t>(t) * a_row_bytes, n_in);
     const VecDotFn vec_dot = kernels.vec_dot_groups16;
     auto rows = [&](int64_t begin, int64_t end) {
-      for (int64_t t = 0; t < n_tokens; ++t)
-        vec_dot(n_in, w_bytes + static_cast<size_t>(begin) * w_row_bytes, w_row_bytes, end - begin,
-                arranged + static_cast<size_t>(t) * a_row_bytes, y + t * n_out + begin);
+      const int64_t step = n_tokens == 1 ? end - begin : tile_rows;
+      for (int64_t o0 = begin; o0 < end; o0 += step) {
+        const int64_t o1 = std::min(end, o0 + step);
+        for (int64_t t = 0; t < n_tokens; ++t)
+          vec_dot(n_in, w_bytes + static_cast<size_t>(o0) * w_row_bytes, w_row_bytes, o1 - o0,
+                  arranged + static_cast<size_t>(t) * a_row_bytes, y + t * n_out + o0);
+      }
     };
     if (parallel)
       pool.parallel_for(n_out, rows);
@@ -104,7 +110,7 @@ void matmul(gguf::GgmlType w_type, WeightLayout w_layout, const void* w, int64_t
   }
 
   // Rows in another layout reach the ggml kernels converted into a per-thread buffer of up to
-  // kConvertedBytes (kept in L2), whole groups of 16 at a time, so that a batched kernel still
+  // kConvertedBytes, whole groups of 16 at a time, so that a batched kernel still
   // sees many rows per call: run(rows, o0, o1) gets rows o0..o1 in ggml's layout, `rows` at o0.
   const int64_t n_groups = (n_out + kGroup - 1) / kGroup;
   auto groups = [&](int64_t begin, int64_t end, const auto& run) {
@@ -171,8 +177,6 @@ void matmul(gguf::GgmlType w_type, WeightLayout w_layout, const void* w, int64_t
       run(0, n_groups);
     return;
   }
-  // Rows per tile: a tile's weights stay in L1 while every token is dotted with them.
-  const int64_t tile_rows = std::max<int64_t>(1, kTileBytes / static_cast<int64_t>(w_row_bytes));
   auto rows = [&](int64_t begin, int64_t end) {
     const int64_t step = n_tokens == 1 ? end - begin : tile_rows;
     for (int64_t o0 = begin; o0 < end; o0 += step) {
