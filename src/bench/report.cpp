@@ -62,6 +62,7 @@ std::string bench_result_json(const BenchResult& r) {
   field("repeats", std::to_string(r.repeats));
   field("kv_cache_type", json_string(r.kv_cache_type));
   field("weights_memory", json_string(r.weights_memory));
+  field("kernels", json_string(r.kernels));
   field("load_seconds", json_number(r.load_seconds));
   field("prefill_tokens_per_s", json_number(r.prefill_tokens_per_s));
   field("decode_tokens_per_s", json_number(r.decode_tokens_per_s));
@@ -92,14 +93,14 @@ std::string bench_result_text(const BenchResult& r) {
   const auto format = [&r](char* buf, size_t size) {
     return std::snprintf(buf, size,
                 "model      %s (%s)\n"
-                "cpu        %s; threads: %d; KV cache: %s\n"
+                "cpu        %s; threads: %d; kernels: %s; KV cache: %s\n"
                 "load       %8.2f s  (weights in %s memory, warm-up token included)\n"
                 "prefill    %8.2f tokens/s  (%d tokens in one batch, median of %d)\n"
                 "decode     %8.2f tokens/s  (%d tokens, median of %d)\n"
                 "weights    %8.1f MB read per decoded token\n"
                 "bandwidth  %8.2f GB/s read by the same threads\n"
                 "decode uses %.1f%% of the read bandwidth\n",
-                r.model.c_str(), r.arch.c_str(), r.cpu_model.c_str(), r.threads, r.kv_cache_type.c_str(), r.load_seconds,
+                r.model.c_str(), r.arch.c_str(), r.cpu_model.c_str(), r.threads, r.kernels.c_str(), r.kv_cache_type.c_str(), r.load_seconds,
                 r.weights_memory.c_str(), r.prefill_tokens_per_s,
                 r.n_prompt, r.repeats, r.decode_tokens_per_s, r.n_gen, r.repeats,
                 r.weight_bytes_per_token / 1e6, r.read_bandwidth_gb_per_s,

@@ -9,6 +9,7 @@
 
 #include "bench/machine.h"
 #include "gengyun/engine.h"
+#include "kernels/simd_level.h"
 #include "kernels/thread_pool.h"
 #include "util/clock.h"
 
@@ -211,6 +212,7 @@ Result<BenchResult> run_bench(const std::string& path, const BenchOptions& optio
   BenchResult result;
   result.load_seconds = positive_seconds(monotonic_us() - load_start);
   result.weights_memory = options.mmap ? "mapped" : "anonymous";
+  result.kernels = std::string(kernels::simd_level_name(kernels::simd_level()));
   result.model = path;
   result.arch = arch;
   result.cpu_model = cpu_model_name();

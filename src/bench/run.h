@@ -63,6 +63,7 @@ struct BenchResult {
   int repeats = 0;
   std::string kv_cache_type;  ///< "f16" or "f32"
   std::string weights_memory;  ///< "mapped" (--mmap) or "anonymous"
+  std::string kernels;         ///< the SIMD level the kernels ran at (kernels::simd_level_name)
   /// From LoadedModel::load's start to the warm-up token's end (the pages of every weight in
   /// memory, whichever way they came).
   double load_seconds = 0;

@@ -13,6 +13,7 @@
 #include "bench/report.h"
 #include "bench/run.h"
 #include "gguf/gguf.h"
+#include "kernels/simd_level.h"
 #include "kernels/thread_pool.h"
 #include "testdata.h"
 
@@ -86,6 +87,7 @@ TEST(BenchRun, TinyModelGivesSaneNumbersAndJson) {
   EXPECT_EQ(r.n_gen, 8);
   EXPECT_EQ(r.kv_cache_type, "f16");
   EXPECT_EQ(r.weights_memory, "anonymous");
+  EXPECT_EQ(r.kernels, std::string(kernels::simd_level_name(kernels::simd_level())));
   EXPECT_GT(r.load_seconds, 0);
   ASSERT_EQ(r.prefill_runs_tokens_per_s.size(), 3u);
   ASSERT_EQ(r.decode_runs_tokens_per_s.size(), 3u);
@@ -116,6 +118,8 @@ TEST(BenchRun, TinyModelGivesSaneNumbersAndJson) {
   EXPECT_EQ(j["repeats"], 3);
   EXPECT_EQ(j["kv_cache_type"], "f16");
   EXPECT_EQ(j["weights_memory"], "anonymous");
+  EXPECT_EQ(j["kernels"], r.kernels);
+  EXPECT_NE(bench_result_text(r).find("kernels: " + r.kernels), std::string::npos);
   EXPECT_EQ(j["load_seconds"].get<double>(), r.load_seconds);
   EXPECT_EQ(j["weight_bytes_per_token"].get<uint64_t>(), r.weight_bytes_per_token);
   EXPECT_EQ(j["prefill_tokens_per_s"].get<double>(), r.prefill_tokens_per_s);
