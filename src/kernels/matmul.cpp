@@ -81,8 +81,25 @@ void matmul(gguf::GgmlType w_type, WeightLayout w_layout, const void* w, int64_t
   const auto* w_bytes = static_cast<const uint8_t*>(w);
   const bool batched = kernels.gemm != nullptr && n_tokens >= kernels.gemm->min_tokens;
   constexpr int64_t kGroup = 16;
-  // Rows per tile: a tile's weights stay in L1 while every token is dotted with them.
+  // Decode and small batches: every token's activation row (acts, a_row_bytes apart) dotted
+  // with the rows by `vec_dot`, a tile of rows at a time (one token: the whole range), so a
+  // tile's weights stay in L1 while every token meets them.
   const int64_t tile_rows = std::max<int64_t>(1, kTileBytes / static_cast<int64_t>(w_row_bytes));
+  auto tiled = [&](VecDotFn vec_dot, const uint8_t* acts) {
+    auto rows = [&, vec_dot, acts](int64_t begin, int64_t end) {
+      const int64_t step = n_tokens == 1 ? end - begin : tile_rows;
+      for (int64_t o0 = begin; o0 < end; o0 += step) {
+        const int64_t o1 = std::min(end, o0 + step);
+        for (int64_t t = 0; t < n_tokens; ++t)
+          vec_dot(n_in, w_bytes + static_cast<size_t>(o0) * w_row_bytes, w_row_bytes, o1 - o0,
+                  acts + static_cast<size_t>(t) * a_row_bytes, y + t * n_out + o0);
+      }
+    };
+    if (parallel)
+      pool.parallel_for(n_out, rows);
+    else
+      rows(0, n_out);
+  };
 
   if (w_layout != WeightLayout::kGgml && !batched && kernels.vec_dot_groups16 != nullptr) {
     // The layout's own decode product, on activation rows arranged to match.
@@ -92,20 +109,7 @@ void matmul(gguf::GgmlType w_type, WeightLayout w_layout, const void* w, int64_t
     for (int64_t t = 0; t < n_tokens; ++t)
       q8_0_row_to_block_groups16(a + static_cast<size_t>(t) * a_row_bytes,
                                  arranged + static_cast<size_t>(t) * a_row_bytes, n_in);
-    const VecDotFn vec_dot = kernels.vec_dot_groups16;
-    auto rows = [&](int64_t begin, int64_t end) {
-      const int64_t step = n_tokens == 1 ? end - begin : tile_rows;
-      for (int64_t o0 = begin; o0 < end; o0 += step) {
-        const int64_t o1 = std::min(end, o0 + step);
-        for (int64_t t = 0; t < n_tokens; ++t)
-          vec_dot(n_in, w_bytes + static_cast<size_t>(o0) * w_row_bytes, w_row_bytes, o1 - o0,
-                  arranged + static_cast<size_t>(t) * a_row_bytes, y + t * n_out + o0);
-      }
-    };
-    if (parallel)
-      pool.parallel_for(n_out, rows);
-    else
-      rows(0, n_out);
+    tiled(kernels.vec_dot_groups16, arranged);
     return;
   }
 
@@ -177,19 +181,7 @@ void matmul(gguf::GgmlType w_type, WeightLayout w_layout, const void* w, int64_t
       run(0, n_groups);
     return;
   }
-  auto rows = [&](int64_t begin, int64_t end) {
-    const int64_t step = n_tokens == 1 ? end - begin : tile_rows;
-    for (int64_t o0 = begin; o0 < end; o0 += step) {
-      const int64_t o1 = std::min(end, o0 + step);
-      for (int64_t t = 0; t < n_tokens; ++t)
-        vec_dot(n_in, w_bytes + static_cast<size_t>(o0) * w_row_bytes, w_row_bytes, o1 - o0,
-                a + static_cast<size_t>(t) * a_row_bytes, y + t * n_out + o0);
-    }
-  };
-  if (parallel)
-    pool.parallel_for(n_out, rows);
-  else
-    rows(0, n_out);
+  tiled(vec_dot, a);
 }
 
 }  // namespace gengyun::kernels
