@@ -76,6 +76,18 @@ void convert_row(const BlockShape& b, const uint8_t* src, uint8_t* dst, int64_t 
   }
 }
 
+// Blocks in the full groups of a row of nb blocks that the AVX-512 conversions take, where the
+// CPU has AVX-512 (0 elsewhere); the last, partial group is converted by convert_row.
+int64_t full_groups(int64_t nb) {
+#if defined(__x86_64__)
+  static const bool simd = cpu_simd_level() >= SimdLevel::kAvx512;
+  return simd ? nb / kGroup * kGroup : 0;
+#else
+  (void)nb;
+  return 0;
+#endif
+}
+
 }  // namespace
 
 bool layout_supported(gguf::GgmlType type, WeightLayout layout, int64_t n_in) {
@@ -92,11 +104,20 @@ void to_layout(gguf::GgmlType type, WeightLayout layout, void* rows, int64_t n_i
   if (layout == WeightLayout::kGgml) return;
   const BlockShape& shape = *block_shape(type);
   const size_t row_bytes = gguf::ggml_row_size(type, n_in);
-  std::vector<uint8_t> row(row_bytes);
+  const int64_t nb = n_in / kQK;
+  const int64_t full = full_groups(nb);
+  std::vector<uint8_t> copy(std::max(static_cast<size_t>(kGroup) * shape.bytes, row_bytes));
   for (int64_t r = 0; r < n_rows; ++r) {
     uint8_t* p = static_cast<uint8_t*>(rows) + static_cast<size_t>(r) * row_bytes;
-    std::memcpy(row.data(), p, row_bytes);
-    convert_row(shape, row.data(), p, n_in / kQK, true);
+#if defined(__x86_64__)
+    for (int64_t g0 = 0; g0 < full; g0 += kGroup) {
+      std::memcpy(copy.data(), p + g0 * shape.bytes, kGroup * shape.bytes);
+      avx512::blocks_to_group16(type, copy.data(), p + g0 * shape.bytes);
+    }
+#endif
+    const size_t done = static_cast<size_t>(full) * shape.bytes;
+    std::memcpy(copy.data(), p + done, row_bytes - done);
+    convert_row(shape, copy.data(), p + done, nb - full, true);
   }
 }
 
@@ -109,13 +130,7 @@ void from_layout(gguf::GgmlType type, WeightLayout layout, const void* src, void
   }
   const BlockShape& shape = *block_shape(type);
   const int64_t nb = n_in / kQK;
-#if defined(__x86_64__)
-  // Full groups with AVX-512 where the CPU has it; the last, partial group as below.
-  static const bool simd = cpu_simd_level() >= SimdLevel::kAvx512;
-  const int64_t full = simd ? nb / kGroup * kGroup : 0;
-#else
-  const int64_t full = 0;
-#endif
+  const int64_t full = full_groups(nb);
   for (int64_t r = 0; r < n_rows; ++r) {
     const uint8_t* from = static_cast<const uint8_t*>(src) + static_cast<size_t>(r) * row_bytes;
     uint8_t* to = static_cast<uint8_t*>(dst) + static_cast<size_t>(r) * row_bytes;

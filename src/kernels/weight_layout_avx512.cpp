@@ -37,4 +37,34 @@ void group16_to_blocks(gguf::GgmlType type, const uint8_t* group, uint8_t* dst) 
     groups16::for_each_block<4>(words, 16, store);
 }
 
+void blocks_to_group16(gguf::GgmlType type, const uint8_t* src, uint8_t* group) {
+  const bool q8 = type == gguf::GgmlType::Q8_0, q5 = type == gguf::GgmlType::Q5_0;
+  const size_t block_bytes = q8 ? sizeof(BlockQ8_0) : q5 ? sizeof(BlockQ5_0) : sizeof(BlockQ4_0);
+  const size_t qs_at = q5 ? 6 : 2;
+  for (int l = 0; l < 16; ++l) {
+    std::memcpy(group + 2 * l, src + l * block_bytes, 2);
+    if (q5) std::memcpy(group + 32 + 4 * l, src + l * block_bytes + 2, 4);
+  }
+  uint8_t* words = group + (q5 ? 96 : 32);
+  const __m512i flip = _mm512_set1_epi8(static_cast<char>(q8 ? 0x80 : 0));  // Q8_0: q -> q + 128
+  const int halves = q8 ? 2 : 1;  // 16-byte halves of a block's quants
+  for (int h = 0; h < halves; ++h) {
+    // v[i]'s chunk c: words 4 h..4 h + 3 of block 4 c + i; the 4x4 transpose per chunk makes
+    // chunk c of vector k hold word 4 h + k of blocks 4 c..4 c + 3, i.e. lanes 4 c..4 c + 3.
+    __m512i v[4], t[4];
+    for (int i = 0; i < 4; ++i) {
+      __m512i x = _mm512_setzero_si512();
+      for (int c = 0; c < 4; ++c) {
+        const __m128i piece = _mm_loadu_si128(
+            reinterpret_cast<const __m128i*>(src + (4 * c + i) * block_bytes + qs_at + 16 * h));
+        x = _mm512_mask_broadcast_i32x4(x, static_cast<__mmask16>(0xF << (4 * c)), piece);
+      }
+      v[i] = x;
+    }
+    groups16::transpose4(v, t);
+    for (int k = 0; k < 4; ++k)
+      _mm512_storeu_si512(words + 64 * (4 * h + k), _mm512_xor_si512(t[k], flip));
+  }
+}
+
 }  // namespace gengyun::kernels::avx512

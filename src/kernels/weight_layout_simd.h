@@ -12,4 +12,7 @@ namespace gengyun::kernels::avx512 {
 /// Q4_0 or Q5_0) written as 16 consecutive ggml blocks to dst (16 blocks' bytes).
 void group16_to_blocks(gguf::GgmlType type, const uint8_t* group, uint8_t* dst);
 
+/// The inverse: 16 consecutive ggml blocks of `type` at src written as one full group.
+void blocks_to_group16(gguf::GgmlType type, const uint8_t* src, uint8_t* group);
+
 }  // namespace gengyun::kernels::avx512
