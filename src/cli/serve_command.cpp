@@ -116,9 +116,10 @@ int serve(const ServeOptions& o) {
     }
     const EngineStats stats = model.value()->stats();
     std::fprintf(stderr,
-                 "gengyun: model '%s': context %d tokens, KV cache %lld MiB (%d blocks of %d "
-                 "positions), up to %d sequences at once\n",
-                 name.c_str(), model.value()->n_ctx(),
+                 "gengyun: model '%s': loaded in %.2f s (weights %s), context %d tokens, KV cache "
+                 "%lld MiB (%d blocks of %d positions), up to %d sequences at once\n",
+                 name.c_str(), static_cast<double>(model.value()->load_us()) * 1e-6,
+                 o.mmap ? "mapped from the file" : "in anonymous memory", model.value()->n_ctx(),
                  static_cast<long long>(model.value()->kv_cache_bytes() >> 20),
                  stats.kv_blocks_total, stats.kv_block_tokens, o.max_seqs);
   }

@@ -43,13 +43,17 @@ class ServeTest : public ::testing::Test {
     return out.out.empty() ? "" : out.out.substr(0, out.out.size() - 1);
   }
 
-  /// Starts `gengyun serve` on a free port and waits until /health answers.
-  void start_server(int threads = 1) {
+  /// Starts `gengyun serve` (with `extra` flags) on a free port and waits until /health answers.
+  void start_server(int threads = 1, const std::vector<std::string>& extra = {}) {
     port_ = free_port();
     ASSERT_GT(port_, 0);
-    server_ = std::make_unique<BackgroundProcess>(std::vector<std::string>{
-        kBinary, "serve", "--model", "qwen2-tiny=" + model_path_, "--listen",
-        "127.0.0.1:" + std::to_string(port_), "--db", db_, "--threads", std::to_string(threads)});
+    std::vector<std::string> argv{kBinary,     "serve",
+                                  "--model",   "qwen2-tiny=" + model_path_,
+                                  "--listen",  "127.0.0.1:" + std::to_string(port_),
+                                  "--db",      db_,
+                                  "--threads", std::to_string(threads)};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    server_ = std::make_unique<BackgroundProcess>(argv);
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
     while (std::chrono::steady_clock::now() < deadline) {
       ASSERT_TRUE(server_->running()) << "gengyun serve exited: " << server_->err();
@@ -161,6 +165,32 @@ TEST_F(ServeTest, GreedyAnswersMatchGengyunRunAndAreMetered) {
                                 {"prompt_tokens", 2 * prompt_tokens + chat_prompt},
                                 {"completion_tokens", 2 * completion_tokens + chat_completion}}}));
   EXPECT_EQ(server_->stop(), 0) << server_->err();
+}
+
+// The weights in anonymous memory (rearranged for decode) by default, in the file mapping with
+// --mmap: the start line says which, and both answer with `gengyun run`'s greedy text.
+TEST_F(ServeTest, MmapAndDefaultWeightsAnswerAlikeAndSaySo) {
+  const std::string key = create_key("e2e");
+  const std::string prompt = "The quick brown fox";
+  const auto run = run_process(
+      {kBinary, "run", model_path_, "-p", prompt, "-n", "16", "--temp", "0", "--threads", "1"});
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  const json request = {
+      {"model", "qwen2-tiny"}, {"prompt", prompt}, {"max_tokens", 16}, {"temperature", 0}};
+  for (const bool mmap : {false, true}) {
+    SCOPED_TRACE(mmap ? "--mmap" : "default");
+    start_server(1, mmap ? std::vector<std::string>{"--mmap"} : std::vector<std::string>{});
+    const std::string memory =
+        mmap ? "(weights mapped from the file)" : "(weights in anonymous memory)";
+    EXPECT_NE(server_->err().find("gengyun: model 'qwen2-tiny': loaded in "), std::string::npos)
+        << server_->err();
+    EXPECT_NE(server_->err().find(memory), std::string::npos) << server_->err();
+    auto answer = post("/v1/completions", request.dump(), key);
+    ASSERT_TRUE(answer);
+    ASSERT_EQ(answer->status, 200) << answer->body;
+    EXPECT_EQ(json::parse(answer->body)["choices"][0]["text"], run.out);
+    EXPECT_EQ(server_->stop(), 0) << server_->err();
+  }
 }
 
 TEST_F(ServeTest, ErrorsDoNotStopTheServerAndRevokedKeysAre401) {
