@@ -15,6 +15,7 @@
 #include "kernels/activation_rows.h"
 #include "kernels/block_groups16_x86.h"
 #include "kernels/gemm.h"
+#include "kernels/gemm_block_order.h"
 #include "kernels/weight_layout.h"
 
 #ifndef GENGYUN_X86_NS
@@ -25,8 +26,6 @@ namespace gengyun::kernels::GENGYUN_X86_NS {
 namespace {
 
 constexpr int kRows = 16;  // weight rows per group: one per 32-bit lane
-
-inline size_t round64(size_t bytes) { return (bytes + 63) / 64 * 64; }
 
 // ---- weight types ---------------------------------------------------------------------------
 // Each type names its sub-block size S, the activation scale block G (32: Q8_0 / Q8_1 rows,
@@ -139,27 +138,9 @@ struct Q45KType {
   static constexpr bool kMin = true;
   static void decode(const uint8_t* row, int64_t k, uint8_t* q, const Fields& f) {
     const auto* x = reinterpret_cast<const Block*>(row);
-    const __m256i low_mask = _mm256_set1_epi8(0x0F);
     for (int64_t i = 0; i < k / kQK_K; ++i) {
       const Block& b = x[i];
-      uint8_t* out = q + kQK_K * i;
-      __m256i high_bits;
-      if constexpr (kFifthBit) high_bits = load256(b.qh);
-      for (int j = 0; j < 4; ++j) {
-        const __m256i bytes = load256(b.qs + 32 * j);
-        __m256i lo = _mm256_and_si256(bytes, low_mask);
-        __m256i hi = _mm256_and_si256(_mm256_srli_epi16(bytes, 4), low_mask);
-        if constexpr (kFifthBit) {
-          const __m256i one = _mm256_set1_epi8(1);
-          lo = _mm256_or_si256(
-              lo, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(high_bits, 2 * j), one), 4));
-          hi = _mm256_or_si256(
-              hi,
-              _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(high_bits, 2 * j + 1), one), 4));
-        }
-        _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + 64 * j), lo);
-        _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + 64 * j + 32), hi);
-      }
+      unpack_q45_K<kFifthBit>(b, q + kQK_K * i);
       for (int j = 0; j < 8; ++j) {
         uint8_t sc, m;
         scale_min_k4(j, b.scales, sc, m);
@@ -181,12 +162,7 @@ struct Q6KType {
     const auto* x = reinterpret_cast<const BlockQ6_K*>(row);
     for (int64_t i = 0; i < k / kQK_K; ++i) {
       const BlockQ6_K& b = x[i];
-      for (int h = 0; h < 2; ++h) {
-        __m256i v[4];
-        unpack_q6_K_half(b, h, v);
-        for (int s = 0; s < 4; ++s)
-          _mm256_storeu_si256(reinterpret_cast<__m256i*>(q + kQK_K * i + 128 * h + 32 * s), v[s]);
-      }
+      unpack_q6_K(b, q + kQK_K * i);
       for (int g = 0; g < 16; ++g) f.scale[16 * (16 * i + g)] = scale_lane<Q6KType>(b.scales[g]);
       f.d[16 * i] = half_to_float(b.d);
     }
@@ -201,18 +177,7 @@ struct Q3KType {
     const auto* x = reinterpret_cast<const BlockQ3_K*>(row);
     for (int64_t i = 0; i < k / kQK_K; ++i) {
       const BlockQ3_K& b = x[i];
-      const __m256i hmask = load256(b.hmask);
-      for (int h = 0; h < 2; ++h) {
-        const __m256i bytes = load256(b.qs + 32 * h);
-        for (int s = 0; s < 4; ++s) {
-          const __m256i low =
-              _mm256_and_si256(_mm256_srli_epi16(bytes, 2 * s), _mm256_set1_epi8(0x03));
-          const __m256i third =
-              _mm256_and_si256(_mm256_srli_epi16(hmask, 4 * h + s), _mm256_set1_epi8(0x01));
-          _mm256_storeu_si256(reinterpret_cast<__m256i*>(q + kQK_K * i + 128 * h + 32 * s),
-                              _mm256_or_si256(low, _mm256_slli_epi16(third, 2)));
-        }
-      }
+      unpack_q3_K(b, q + kQK_K * i);
       int8_t sc[16];
       unpack_q3_k_scales(b.scales, sc);
       for (int g = 0; g < 16; ++g) f.scale[16 * (16 * i + g)] = scale_lane<Q3KType>(sc[g] - 32);
@@ -229,13 +194,7 @@ struct Q2KType {
     const auto* x = reinterpret_cast<const BlockQ2_K*>(row);
     for (int64_t i = 0; i < k / kQK_K; ++i) {
       const BlockQ2_K& b = x[i];
-      for (int h = 0; h < 2; ++h) {
-        const __m256i bytes = load256(b.qs + 32 * h);
-        for (int s = 0; s < 4; ++s)
-          _mm256_storeu_si256(
-              reinterpret_cast<__m256i*>(q + kQK_K * i + 128 * h + 32 * s),
-              _mm256_and_si256(_mm256_srli_epi16(bytes, 2 * s), _mm256_set1_epi8(0x03)));
-      }
+      unpack_q2_K(b, q + kQK_K * i);
       for (int g = 0; g < 16; ++g) {
         const int64_t sub = 16 * i + g;
         f.scale[16 * sub] = scale_lane<Q2KType>(b.scales[g] & 0x0F);
@@ -249,21 +208,6 @@ struct Q2KType {
 
 template <typename Type>
 constexpr bool kIsK = std::is_same_v<typename Type::Fields, KFields>;
-
-// ---- the order of the 32-element blocks ------------------------------------------------------
-// Their f32 sums go to 16 partial sums, p[j % 16] for block j (vec_dot_x86.h). The pack and the
-// GEMM activation rows hold the blocks of a row of n in the order the kernel adds them: those
-// of partial sum 0 (blocks 0, 16, 32, ...), then those of partial sum 1, ..., so that the
-// kernel accumulates one partial sum at a time in registers and reads both sequentially.
-
-// Blocks of partial sum p: n / 16, one more for p < n % 16.
-inline int64_t partial_blocks(int p, int64_t n) { return n / 16 + (p < n % 16 ? 1 : 0); }
-
-// The position of block j in that order.
-inline int64_t block_position(int64_t j, int64_t n) {
-  const int64_t p = j % 16;
-  return p * (n / 16) + std::min(p, n % 16) + j / 16;
-}
 
 // ---- GEMM activation rows -------------------------------------------------------------------
 // qs int8[K] | d f32[K / G] | corr int32[K / S] (-offset * sub-block sum; if offset) | then, if

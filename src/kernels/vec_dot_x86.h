@@ -494,6 +494,66 @@ inline void unpack_q6_K_half(const BlockQ6_K& b, int h, __m256i q[4]) {
   }
 }
 
+// The 256 quants of a Q4_K (kFifthBit false) or Q5_K super-block as unsigned bytes in element
+// order (0..15, 0..31): per 64 elements, the low nibbles of 32 qs bytes then their high nibbles,
+// each under its fifth bit from qh.
+template <bool kFifthBit, typename Block>
+inline void unpack_q45_K(const Block& b, uint8_t* out) {
+  const __m256i low_mask = _mm256_set1_epi8(0x0F);
+  __m256i high_bits;
+  if constexpr (kFifthBit) high_bits = load256(b.qh);
+  for (int j = 0; j < 4; ++j) {
+    const __m256i bytes = load256(b.qs + 32 * j);
+    __m256i lo = _mm256_and_si256(bytes, low_mask);
+    __m256i hi = _mm256_and_si256(_mm256_srli_epi16(bytes, 4), low_mask);
+    if constexpr (kFifthBit) {
+      const __m256i one = _mm256_set1_epi8(1);
+      lo = _mm256_or_si256(
+          lo, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(high_bits, 2 * j), one), 4));
+      hi = _mm256_or_si256(
+          hi, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(high_bits, 2 * j + 1), one), 4));
+    }
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + 64 * j), lo);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + 64 * j + 32), hi);
+  }
+}
+
+// The 256 quants of a Q3_K super-block as unsigned bytes in element order (0..7: the 2 low
+// bits from qs, the third from hmask).
+inline void unpack_q3_K(const BlockQ3_K& b, uint8_t* out) {
+  const __m256i hmask = load256(b.hmask);
+  for (int h = 0; h < 2; ++h) {
+    const __m256i bytes = load256(b.qs + 32 * h);
+    for (int s = 0; s < 4; ++s) {
+      const __m256i low = _mm256_and_si256(_mm256_srli_epi16(bytes, 2 * s), _mm256_set1_epi8(0x03));
+      const __m256i third =
+          _mm256_and_si256(_mm256_srli_epi16(hmask, 4 * h + s), _mm256_set1_epi8(0x01));
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + 128 * h + 32 * s),
+                          _mm256_or_si256(low, _mm256_slli_epi16(third, 2)));
+    }
+  }
+}
+
+// The 256 quants of a Q2_K super-block as unsigned bytes in element order (0..3).
+inline void unpack_q2_K(const BlockQ2_K& b, uint8_t* out) {
+  for (int h = 0; h < 2; ++h) {
+    const __m256i bytes = load256(b.qs + 32 * h);
+    for (int s = 0; s < 4; ++s)
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + 128 * h + 32 * s),
+                          _mm256_and_si256(_mm256_srli_epi16(bytes, 2 * s), _mm256_set1_epi8(0x03)));
+  }
+}
+
+// The 256 quants of a Q6_K super-block as unsigned bytes in element order (0..63).
+inline void unpack_q6_K(const BlockQ6_K& b, uint8_t* out) {
+  for (int h = 0; h < 2; ++h) {
+    __m256i v[4];
+    unpack_q6_K_half(b, h, v);
+    for (int s = 0; s < 4; ++s)
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + 128 * h + 32 * s), v[s]);
+  }
+}
+
 // ---- K-quants with Q8_K activations -------------------------------------------------------
 // The integer sums of each block are formed in vectors of int32 lanes that add up to the
 // block's exact totals S = sum_g scale_g * sum_{i in g} q_i a_i (offsets included) and, with
