@@ -80,8 +80,9 @@ alignas(64) constexpr TileConfig kKConfig =
 // ---- weight packs --------------------------------------------------------------------------
 // A group of 16 weight rows, each tile's A contiguous (16 rows x its quants, one after the
 // other) so that it is one dense tile load:
-//  - 32-element block types: per block, the 16 rows' 32 signed quants (512 bytes) | scales
-//    f32[n_blocks][16] | with mins mins f32[n_blocks][16];
+//  - 32-element block types, the blocks in block_position order (gemm_block_order.h): per
+//    block, the 16 rows' 32 signed quants (512 bytes) | scales f32[n_blocks][16] | with mins
+//    mins f32[n_blocks][16];
 //  - K-quants: lo, per 64 quants the 16 rows' 64 uint8 (1 KiB) | hi, the same in int8 |
 //    d f32[n_super][16] | with mins dmin f32[n_super][16] and the pairs of sub-block mins,
 //    int16[n_sub / 2][16][2] (the decoder's int_min layout).
@@ -146,23 +147,25 @@ void pack_group(const GemmProblem& p, int64_t row0, int rows_in_group, AmxScratc
                      LegacyFields{s.scale.data() + r, s.min.data() + r});
       const __m256i offset = _mm256_set1_epi8(static_cast<char>(Type::kOffset));
       for (size_t j = 0; j < n_sub; ++j) {
+        const int64_t pos = block_position(static_cast<int64_t>(j), static_cast<int64_t>(n_sub));
         for (int r = 0; r < kRows; ++r) {
           const bool real = r < rows_in_group;  // else a copy of the last row, its fields +0
           const __m256i q = load256(s.q.data() + r * k + 32 * static_cast<int64_t>(j));
-          _mm256_store_si256(reinterpret_cast<__m256i*>(out + 512 * j + 32 * r),
+          _mm256_store_si256(reinterpret_cast<__m256i*>(out + 512 * pos + 32 * r),
                              _mm256_sub_epi8(q, offset));
-          scale[kRows * j + r] = real ? s.scale[kRows * j + r] : 0.0f;
+          scale[kRows * pos + r] = real ? s.scale[kRows * j + r] : 0.0f;
         }
       }
     } else {
       for (size_t j = 0; j < n_sub; ++j) {
+        const int64_t pos = block_position(static_cast<int64_t>(j), static_cast<int64_t>(n_sub));
         for (int r = 0; r < kRows; ++r) {
           const bool real = r < rows_in_group;  // else a copy of the last row, its fields +0
           const auto& b = reinterpret_cast<const typename Type::Block*>(x[r])[j];
-          _mm256_store_si256(reinterpret_cast<__m256i*>(out + 512 * j + 32 * r),
+          _mm256_store_si256(reinterpret_cast<__m256i*>(out + 512 * pos + 32 * r),
                              signed_quants<Type>(b));
-          scale[kRows * j + r] = real ? half_to_float(b.d) : 0.0f;
-          if constexpr (Type::kMin) min[kRows * j + r] = real ? half_to_float(b.m) : 0.0f;
+          scale[kRows * pos + r] = real ? half_to_float(b.d) : 0.0f;
+          if constexpr (Type::kMin) min[kRows * pos + r] = real ? half_to_float(b.m) : 0.0f;
         }
       }
     }
@@ -293,11 +296,13 @@ inline void store_transposed(const __m512 (&acc)[kRows], float* y, int64_t y_str
     _mm512_mask_storeu_ps(y + t * y_stride, store_mask, _mm512_i32gather_ps(rows, by_row + t, 4));
 }
 
-// Up to 4 blocks in flight: the products of blocks j go to C tiles tmm0..tmm3, their A and B
-// through tmm4 / tmm5 and tmm6 / tmm7 by turns, and all are stored after the last product.
+// Up to 4 blocks in flight: the products of 4 blocks go to C tiles tmm0..tmm3, their A and B
+// through tmm4 / tmm5 and tmm6 / tmm7 by turns. The kernel is software-pipelined: the products
+// of the next 4 blocks are issued before the epilogue of the current 4 (which reads their C
+// from memory) and stored after it, so the tile unit and the vector units work side by side.
 
-// The product of weight block j (A: its 16 rows x 32 quants at a) with the
-// tokens' block (B at b) into C tile kSlot.
+// The product of the weight block at a (its 16 rows x 32 quants) with the tokens' block at b
+// into C tile kSlot.
 template <int kSlot>
 inline void legacy_product(const uint8_t* a, const uint8_t* b) {
   if constexpr (kSlot == 0) {
@@ -323,6 +328,15 @@ inline void legacy_product(const uint8_t* a, const uint8_t* b) {
   }
 }
 
+// The products of the n (1..4) blocks from position pos (A at a_of(pos), B at b_of(pos)).
+template <typename AOf, typename BOf>
+inline void legacy_products(int64_t pos, int n, const AOf& a_of, const BOf& b_of) {
+  legacy_product<0>(a_of(pos), b_of(pos));
+  if (n > 1) legacy_product<1>(a_of(pos + 1), b_of(pos + 1));
+  if (n > 2) legacy_product<2>(a_of(pos + 2), b_of(pos + 2));
+  if (n > 3) legacy_product<3>(a_of(pos + 3), b_of(pos + 3));
+}
+
 // C tiles 0..n-1 to c[0..n) (16 rows x 16 tokens each).
 inline void store_products(int n, int32_t (*c)[kRows * kTokens]) {
   _tile_stored(0, c[0], 64);
@@ -331,6 +345,9 @@ inline void store_products(int n, int32_t (*c)[kRows * kTokens]) {
   if (n > 3) _tile_stored(3, c[3], 64);
 }
 
+// The pack and the activation tile hold the blocks in block_position order (partial sum 0's
+// blocks, then partial sum 1's, ...), so the kernel reads both sequentially and adds to one
+// partial sum at a time in registers.
 template <typename Type>
 void legacy_kernel(const uint8_t* pack, int64_t k, const uint8_t* tile, float* y, int64_t y_stride,
                    int n_valid, __mmask16 store_mask) {
@@ -338,41 +355,50 @@ void legacy_kernel(const uint8_t* pack, int64_t k, const uint8_t* tile, float* y
   const int64_t n_blocks = k / 32;
   const auto* scale = reinterpret_cast<const float*>(pack + kRows * k);
   const float* min = scale + kRows * n_blocks;
-  auto a_of = [&](int64_t j) { return pack + 512 * j; };
-  auto b_of = [&](int64_t j) {
-    return tile + block_position(j, n_blocks) * tile_block_bytes<Type>();
-  };
-  alignas(64) int32_t c[4][kRows * kTokens];
+  auto a_of = [&](int64_t pos) { return pack + 512 * pos; };
+  auto b_of = [&](int64_t pos) { return tile + pos * tile_block_bytes<Type>(); };
+  alignas(64) int32_t c[2][4][kRows * kTokens];
   __m512 partial[16][kRows];
-  for (int part = 0; part < 16; ++part) {
-    __m512(&acc)[kRows] = partial[part];
+  __m512 acc[kRows];
 #pragma GCC unroll 16
-    for (int r = 0; r < kRows; ++r) acc[r] = _mm512_setzero_ps();
-    // Blocks part, part + 16, ... in runs of up to 4.
-    for (int64_t j0 = part; j0 < n_blocks; j0 += 64) {
-      const int n = static_cast<int>(std::min<int64_t>(4, (n_blocks - j0 + 15) / 16));
-      legacy_product<0>(a_of(j0), b_of(j0));
-      if (n > 1) legacy_product<1>(a_of(j0 + 16), b_of(j0 + 16));
-      if (n > 2) legacy_product<2>(a_of(j0 + 32), b_of(j0 + 32));
-      if (n > 3) legacy_product<3>(a_of(j0 + 48), b_of(j0 + 48));
-      store_products(n, c);
-      for (int i = 0; i < n; ++i) {
-        const int64_t j = j0 + 16 * i;
-        const uint8_t* b = b_of(j);
-        const __m512 d_a = _mm512_load_ps(b + 512);
-        __m512 s_a;
-        if constexpr (Type::kMin) s_a = _mm512_load_ps(b + 576);
+  for (int r = 0; r < kRows; ++r) acc[r] = _mm512_setzero_ps();
+  int part = 0;  // the partial sum of acc, whose blocks end at position part_end
+  int64_t part_end = partial_blocks(0, n_blocks);
+  const auto next_part = [&] {
 #pragma GCC unroll 16
-        for (int r = 0; r < kRows; ++r) {
-          acc[r] =
-              _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_load_si512(c[i] + kTokens * r)),
-                              _mm512_mul_ps(_mm512_set1_ps(scale[kRows * j + r]), d_a), acc[r]);
-          if constexpr (Type::kMin)
-            acc[r] = _mm512_fmadd_ps(_mm512_set1_ps(min[kRows * j + r]), s_a, acc[r]);
-        }
+    for (int r = 0; r < kRows; ++r) {
+      partial[part][r] = acc[r];
+      acc[r] = _mm512_setzero_ps();
+    }
+    ++part;
+    if (part < 16) part_end += partial_blocks(part, n_blocks);
+  };
+  int n = static_cast<int>(std::min<int64_t>(4, n_blocks));
+  legacy_products(0, n, a_of, b_of);
+  store_products(n, c[0]);
+  for (int64_t pos = 0, buffer = 0; pos < n_blocks; pos += 4, buffer ^= 1) {
+    const int n_next = static_cast<int>(std::clamp<int64_t>(n_blocks - pos - 4, 0, 4));
+    if (n_next > 0) legacy_products(pos + 4, n_next, a_of, b_of);
+    for (int i = 0; i < n; ++i) {
+      const int64_t q = pos + i;
+      while (q == part_end) next_part();
+      const uint8_t* b = b_of(q);
+      const __m512 d_a = _mm512_load_ps(b + 512);
+      __m512 s_a;
+      if constexpr (Type::kMin) s_a = _mm512_load_ps(b + 576);
+      const int32_t* sums = c[buffer][i];
+#pragma GCC unroll 16
+      for (int r = 0; r < kRows; ++r) {
+        acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_load_si512(sums + kTokens * r)),
+                                 _mm512_mul_ps(_mm512_set1_ps(scale[kRows * q + r]), d_a), acc[r]);
+        if constexpr (Type::kMin)
+          acc[r] = _mm512_fmadd_ps(_mm512_set1_ps(min[kRows * q + r]), s_a, acc[r]);
       }
     }
+    if (n_next > 0) store_products(n_next, c[buffer ^ 1]);
+    n = n_next;
   }
+  while (part < 16) next_part();
   for (int width = 8; width > 0; width /= 2)
     for (int i = 0; i < width; ++i)
 #pragma GCC unroll 16
