@@ -78,11 +78,12 @@ inline int sum_int8_32(const int8_t* qs) {
 }
 
 // Q8_0 / Q8_1 activation rows (activation_rows.h): the quants and f16-rounded d of
-// quantize_row_q8_0, the block sums and, for Q8_1, the f16-rounded s = d * sum.
+// quantize_row_q8_0, the block sums and, for Q8_1, the f16-rounded s = d * sum; blocks from
+// `first` on.
 template <bool kQ8_1>
-inline void quantize_activation_row_impl(const float* x, void* dst, int64_t n) {
+inline void quantize_activation_row_impl(const float* x, void* dst, int64_t n, int64_t first = 0) {
   const Q8RowOut out(dst, n);
-  for (int64_t i = 0; i < n / kQK; ++i) {
+  for (int64_t i = first; i < n / kQK; ++i) {
     const float d = quantize_block_32(x + i * kQK, out.qs + i * kQK);
     const int sum = sum_int8_32(out.qs + i * kQK);
     out.d[i] = fp16_to_fp32(fp32_to_fp16(d));

@@ -201,6 +201,9 @@ TEST(QuantizeActivations, EveryLevelWritesTheScalarBytes) {
   special[9] = 70000.0f;   // beyond f16
   special[10] = 65519.0f;  // rounds to f16 max
   special[11] = 65520.0f;  // rounds to f16 infinity
+  // The same without the infinities and NaNs, whose int8 quants ggml leaves to the platform.
+  std::vector<float> finite = special;
+  std::copy(x.begin() + 3, x.begin() + 7, finite.begin() + 3);
 
   using gguf::GgmlType;
   struct Case {
@@ -208,44 +211,53 @@ TEST(QuantizeActivations, EveryLevelWritesTheScalarBytes) {
     const std::vector<float>* input;
   };
   for (const Case c : {Case{GgmlType::Q8_0, &x}, Case{GgmlType::Q4_1, &x}, Case{GgmlType::Q4_K, &x},
+                       Case{GgmlType::Q8_0, &finite}, Case{GgmlType::Q4_1, &finite},
                        Case{GgmlType::F16, &special}, Case{GgmlType::BF16, &special}}) {
     const TypeKernels& scalar = type_kernels(c.weight, SimdLevel::kScalar);
-    const size_t bytes = activation_row_bytes(scalar.activation_type, n);
-    std::vector<uint8_t> blocks(gguf::ggml_row_size(scalar.activation_type, n));
-    switch (scalar.activation_type) {
-      case GgmlType::Q8_0:
-        quantize_row_q8_0(c.input->data(), blocks.data(), n);
-        break;
-      case GgmlType::Q8_1:
-        quantize_row_q8_1(c.input->data(), blocks.data(), n);
-        break;
-      case GgmlType::Q8_K:
-        quantize_row_q8_K(c.input->data(), blocks.data(), n);
-        break;
-      case GgmlType::F16:
-        round_row_to_f16(c.input->data(), blocks.data(), n);
-        break;
-      default:
-        round_row_to_bf16(c.input->data(), blocks.data(), n);
-        break;
-    }
-    std::vector<uint8_t> want(bytes, 0xAA);
-    activation_row_from_blocks(scalar.activation_type, blocks.data(), n, want.data());
-    for (SimdLevel level : kSimdLevels) {
-      if (level > cpu_simd_level()) continue;
-      const TypeKernels& k = type_kernels(c.weight, level);
-      ASSERT_EQ(k.activation_type, scalar.activation_type);
-      // Odd lengths exercise the tails of the element-wise f16 / bf16 conversions.
-      for (int64_t len :
-           {n, scalar.activation_type == GgmlType::F16 || scalar.activation_type == GgmlType::BF16
-                   ? n - 3
-                   : n}) {
-        std::vector<uint8_t> got(bytes, 0xAA);
+    // The scalar quantizer's activation row of the first len values.
+    const auto expected = [&](int64_t len) {
+      std::vector<uint8_t> blocks(gguf::ggml_row_size(scalar.activation_type, len));
+      switch (scalar.activation_type) {
+        case GgmlType::Q8_0:
+          quantize_row_q8_0(c.input->data(), blocks.data(), len);
+          break;
+        case GgmlType::Q8_1:
+          quantize_row_q8_1(c.input->data(), blocks.data(), len);
+          break;
+        case GgmlType::Q8_K:
+          quantize_row_q8_K(c.input->data(), blocks.data(), len);
+          break;
+        case GgmlType::F16:
+          round_row_to_f16(c.input->data(), blocks.data(), len);
+          break;
+        default:
+          round_row_to_bf16(c.input->data(), blocks.data(), len);
+          break;
+      }
+      std::vector<uint8_t> want(activation_row_bytes(scalar.activation_type, len), 0xAA);
+      activation_row_from_blocks(scalar.activation_type, blocks.data(), len, want.data());
+      return want;
+    };
+    // Odd lengths exercise the tails of the element-wise f16 / bf16 conversions; 59 blocks
+    // those of the Q8_0 / Q8_1 quantizers that take 16 blocks at a time.
+    const bool element_wise =
+        scalar.activation_type == GgmlType::F16 || scalar.activation_type == GgmlType::BF16;
+    const bool blocks_of_32 =
+        scalar.activation_type == GgmlType::Q8_0 || scalar.activation_type == GgmlType::Q8_1;
+    for (int64_t len : {n, element_wise ? n - 3 : blocks_of_32 ? int64_t{32 * 59} : n}) {
+      const std::vector<uint8_t> want = expected(len);
+      // The f16 / bf16 rows of odd lengths: the values only (the padding is not written).
+      const size_t used =
+          element_wise ? gguf::ggml_row_size(scalar.activation_type, len) : want.size();
+      for (SimdLevel level : kSimdLevels) {
+        if (level > cpu_simd_level()) continue;
+        const TypeKernels& k = type_kernels(c.weight, level);
+        ASSERT_EQ(k.activation_type, scalar.activation_type);
+        std::vector<uint8_t> got(want.size(), 0xAA);
         k.quantize_activations(c.input->data(), got.data(), len);
-        const size_t used = len == n ? bytes : gguf::ggml_row_size(scalar.activation_type, len);
         EXPECT_EQ(std::memcmp(got.data(), want.data(), used), 0)
             << gguf::ggml_type_info(scalar.activation_type).name << " " << simd_level_name(level)
-            << " len=" << len;
+            << " len=" << len << (c.input == &x ? "" : " (special values)");
       }
     }
   }
