@@ -136,25 +136,17 @@ void pack_group(const GemmProblem& p, int64_t row0, int rows_in_group, AmxScratc
     for (int r = 0; r < kRows; ++r)
       x[r] = p.w + static_cast<size_t>(row0 + std::min(r, rows_in_group - 1)) * p.w_row_bytes;
     if constexpr (kLayoutOf<Type> != WeightLayout::kGgml) {
-      // Rows in another layout: each decoded whole (Type::decode, unsigned quants in element
-      // order and the scales at lane r), then packed less the offset, as signed_quants gives.
-      Scratch& s = scratch.decoded;
-      s.q.resize(static_cast<size_t>(kRows * k));
-      s.scale.assign(static_cast<size_t>(kRows) * n_sub, 0.0f);
-      s.min.assign(static_cast<size_t>(kRows) * n_sub, 0.0f);
-      for (int r = 0; r < kRows; ++r)
-        Type::decode(x[r], k, s.q.data() + r * k,
-                     LegacyFields{s.scale.data() + r, s.min.data() + r});
+      // Rows in another layout: their blocks as Type::for_each_block gives them (unsigned
+      // quants in element order), packed less the offset, as signed_quants gives them.
       const __m256i offset = _mm256_set1_epi8(static_cast<char>(Type::kOffset));
-      for (size_t j = 0; j < n_sub; ++j) {
-        const int64_t pos = block_position(static_cast<int64_t>(j), static_cast<int64_t>(n_sub));
-        for (int r = 0; r < kRows; ++r) {
-          const bool real = r < rows_in_group;  // else a copy of the last row, its fields +0
-          const __m256i q = load256(s.q.data() + r * k + 32 * static_cast<int64_t>(j));
+      for (int r = 0; r < kRows; ++r) {
+        const bool real = r < rows_in_group;  // else a copy of the last row, its fields +0
+        Type::for_each_block(x[r], k, [&](int64_t j, __m256i q, float d) {
+          const int64_t pos = block_position(j, static_cast<int64_t>(n_sub));
           _mm256_store_si256(reinterpret_cast<__m256i*>(out + 512 * pos + 32 * r),
                              _mm256_sub_epi8(q, offset));
-          scale[kRows * pos + r] = real ? s.scale[kRows * j + r] : 0.0f;
-        }
+          scale[kRows * pos + r] = real ? d : 0.0f;
+        });
       }
     } else {
       for (size_t j = 0; j < n_sub; ++j) {

@@ -102,17 +102,21 @@ struct LegacyGroups16Type : LegacyType<W> {
   // Per group of m blocks: the scales, then the quant words transposed back
   // (block_groups16_x86.h) and unpacked as W::unpack does.
   static void decode(const uint8_t* row, int64_t k, uint8_t* q, const Fields& f) {
+    for_each_block(row, k, [&](int64_t j, __m256i quants, float scale) {
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(q + 32 * j), quants);
+      f.scale[16 * j] = scale;
+    });
+  }
+  // Calls block(j, quants, scale) for each block j of the row: its 32 unsigned quants in
+  // element order (as decode stores them) and its scale.
+  template <typename BlockFn>
+  static void for_each_block(const uint8_t* row, int64_t k, BlockFn block) {
     constexpr int kWords = static_cast<int>(sizeof(Block::qs) / 4);
     constexpr bool kQ5 = std::is_same_v<Block, BlockQ5_0>;
     const int64_t nb = k / 32;
     for (int64_t g0 = 0; g0 < nb; g0 += 16) {
       const int m = static_cast<int>(std::min<int64_t>(16, nb - g0));
       const uint8_t* group = row + g0 * static_cast<int64_t>(sizeof(Block));
-      for (int l = 0; l < m; ++l) {
-        uint16_t d;
-        std::memcpy(&d, group + 2 * l, 2);
-        f.scale[16 * (g0 + l)] = half_to_float(d);
-      }
       ::gengyun::kernels::avx512::groups16::for_each_block<kWords>(
           group + (kQ5 ? 6 : 2) * m, m, [&](int l, __m128i first, __m128i second) {
             __m256i v;
@@ -125,7 +129,9 @@ struct LegacyGroups16Type : LegacyType<W> {
                 v = _mm256_or_si256(v, _mm256_and_si256(unpack_bits(group + 2 * m + 4 * l),
                                                         _mm256_set1_epi8(0x10)));
             }
-            _mm256_storeu_si256(reinterpret_cast<__m256i*>(q + 32 * (g0 + l)), v);
+            uint16_t d;
+            std::memcpy(&d, group + 2 * l, 2);
+            block(g0 + l, v, half_to_float(d));
           });
     }
   }
