@@ -13,6 +13,9 @@
 //   build/kernels_bench --benchmark_filter=Streamed
 //   build/kernels_bench --benchmark_filter='Prefill512/.*/avx2'
 //   build/kernels_bench --benchmark_filter='Prefill512|Batch16'
+//  - AmxFloor/ (bench/amx_floor_amx.cpp): the tile work and the epilogue of one block of the
+//    AMX kernels of the 32-element types, apart and together.
+//   build/kernels_bench --benchmark_filter=AmxFloor
 #include <benchmark/benchmark.h>
 
 #include <sys/mman.h>
