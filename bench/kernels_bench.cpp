@@ -225,6 +225,10 @@ void register_all() {
           benchmark::RegisterBenchmark(("Prefill512/4864x896/" + suffix).c_str(), run,
                                        Matmul{type, 4864, 896, 512, layout}, level, 1)
               ->Unit(benchmark::kMillisecond);
+          // ffn_gate / ffn_up: rows of 896 (28 blocks), most of a layer's multiply-adds.
+          benchmark::RegisterBenchmark(("Prefill512/896x4864/" + suffix).c_str(), run,
+                                       Matmul{type, 896, 4864, 512, layout}, level, 1)
+              ->Unit(benchmark::kMillisecond);
           benchmark::RegisterBenchmark(("Batch16/4864x896/" + suffix).c_str(), run,
                                        Matmul{type, 4864, 896, 16, layout}, level, 1)
               ->Unit(benchmark::kMicrosecond);
