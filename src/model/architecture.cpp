@@ -5,10 +5,11 @@
 namespace gengyun::model {
 namespace {
 
-constexpr std::array<ArchitectureEntry, 3> kArchitectures{{
+constexpr std::array<ArchitectureEntry, 4> kArchitectures{{
     {"llama", RopeType::Normal, build_llama},
     {"qwen2", RopeType::Neox, build_qwen2},
     {"qwen3", RopeType::Neox, build_qwen3},
+    {"qwen3moe", RopeType::Neox, build_qwen3moe},
 }};
 
 }  // namespace

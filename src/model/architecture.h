@@ -1,5 +1,5 @@
 // Model families: each binds its tensors and runs its layers (one file per family:
-// llama.cpp, qwen2.cpp, qwen3.cpp), and the registry that finds one by
+// llama.cpp, qwen2.cpp, qwen3.cpp, qwen3moe.cpp), and the registry that finds one by
 // general.architecture. Adding a family is one file, its builder's declaration below and
 // one line in the table of architecture.cpp.
 #pragma once
@@ -46,5 +46,6 @@ void bind_embedding_and_output(const HParams& hp, WeightBinder& binder, Matrix& 
 Result<std::unique_ptr<Architecture>> build_llama(const HParams& hp, WeightBinder& binder);
 Result<std::unique_ptr<Architecture>> build_qwen2(const HParams& hp, WeightBinder& binder);
 Result<std::unique_ptr<Architecture>> build_qwen3(const HParams& hp, WeightBinder& binder);
+Result<std::unique_ptr<Architecture>> build_qwen3moe(const HParams& hp, WeightBinder& binder);
 
 }  // namespace gengyun::model

@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <numeric>
 
+#include "kernels/matmul.h"
 #include "kernels/vector_kernels.h"
 
 namespace gengyun::model {
@@ -17,14 +19,26 @@ Scratch::Scratch(const HParams& hp, int64_t max_tokens, int n_threads)
       attn(q.size()),
       gate(static_cast<size_t>(max_tokens * hp.n_ff)),
       up(gate.size()),
+      router(static_cast<size_t>(max_tokens * hp.n_expert)),
+      selected(static_cast<size_t>(max_tokens * hp.n_expert_used)),
+      expert_weight(selected.size()),
+      expert_rows(hp.n_expert > 0 ? static_cast<size_t>(max_tokens) : 0),
+      expert_in(hp.n_expert > 0 ? x.size() : 0),
+      expert_gate(static_cast<size_t>(max_tokens * hp.n_ff_exp)),
+      expert_up(expert_gate.size()),
+      expert_out(expert_in.size()),
+      expert_outputs(static_cast<size_t>(max_tokens * hp.n_expert_used * hp.n_embd)),
       rope(max_tokens, hp.head_dim),
       attention(n_threads, hp.head_dim, max_tokens),
       attention_seqs(static_cast<size_t>(max_tokens)) {}
 
 size_t Scratch::memory_bytes() const {
   const size_t floats = x.size() + cur.size() + q.size() + k.size() + v.size() + attn.size() +
-                        gate.size() + up.size();
-  return floats * sizeof(float) + rope.memory_bytes() + attention.memory_bytes() +
+                        gate.size() + up.size() + router.size() + expert_weight.size() +
+                        expert_in.size() + expert_gate.size() + expert_up.size() +
+                        expert_out.size() + expert_outputs.size();
+  return floats * sizeof(float) + selected.size() * sizeof(int32_t) +
+         expert_rows.size() * sizeof(int64_t) + rope.memory_bytes() + attention.memory_bytes() +
          attention_seqs.size() * sizeof(blocks::AttentionSequence);
 }
 
@@ -108,6 +122,88 @@ void attention_output_and_feed_forward(ForwardPass& pass, const Matrix& wo, cons
   blocks::linear(up, nullptr, s.cur.data(), s.up.data(), n, pass.pool);
   blocks::swiglu(s.gate.data(), s.up.data(), s.gate.data(), n * pass.hp.n_ff, pass.pool);
   blocks::linear(down, nullptr, s.gate.data(), s.cur.data(), n, pass.pool);
+  blocks::add(s.x.data(), s.cur.data(), n * n_embd);
+}
+
+namespace {
+
+// p = softmax(logits) in place over n values, as ggml_soft_max: exp(l - max) summed in double,
+// then scaled by 1 / sum.
+void softmax(float* p, int64_t n) {
+  const float max = *std::max_element(p, p + n);
+  double sum = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    p[i] = std::exp(p[i] - max);
+    sum += p[i];
+  }
+  const float scale = static_cast<float>(1.0 / sum);
+  for (int64_t i = 0; i < n; ++i) p[i] *= scale;
+}
+
+}  // namespace
+
+void attention_output_and_moe(ForwardPass& pass, const Matrix& wo, const float* ffn_norm,
+                              const MoeWeights& moe) {
+  Scratch& s = pass.s;
+  const HParams& hp = pass.hp;
+  const int64_t n = pass.n_rows;
+  const int64_t n_embd = hp.n_embd, n_ff = hp.n_ff_exp, n_used = hp.n_expert_used;
+  blocks::linear(wo, nullptr, s.attn.data(), s.cur.data(), n, pass.pool);
+  blocks::add(s.x.data(), s.cur.data(), n * n_embd);
+  blocks::rms_norm(s.x.data(), ffn_norm, s.cur.data(), n, n_embd, hp.rms_eps);
+
+  // Routing: each row's top n_used experts and their normalized weights.
+  blocks::linear(moe.router, nullptr, s.cur.data(), s.router.data(), n, pass.pool);
+  std::vector<int32_t> ids(static_cast<size_t>(hp.n_expert));
+  for (int64_t t = 0; t < n; ++t) {
+    float* p = s.router.data() + t * hp.n_expert;
+    softmax(p, hp.n_expert);
+    std::iota(ids.begin(), ids.end(), 0);
+    std::partial_sort(ids.begin(), ids.begin() + n_used, ids.end(),
+                      [p](int32_t a, int32_t b) { return p[a] > p[b] || (p[a] == p[b] && a < b); });
+    float sum = 0;
+    for (int64_t r = 0; r < n_used; ++r) sum += p[ids[r]];
+    for (int64_t r = 0; r < n_used; ++r) {
+      s.selected[t * n_used + r] = ids[r];
+      s.expert_weight[t * n_used + r] = p[ids[r]] / sum;
+    }
+  }
+
+  // Each used expert over the rows routed to it; its outputs to expert_outputs[row, rank].
+  for (int32_t e = 0; e < hp.n_expert; ++e) {
+    int64_t count = 0;
+    for (int64_t i = 0; i < n * n_used; ++i) {
+      if (s.selected[i] != e) continue;
+      s.expert_rows[count] = i;  // row i / n_used, rank i % n_used
+      std::copy_n(s.cur.data() + (i / n_used) * n_embd, n_embd, s.expert_in.data() + count * n_embd);
+      ++count;
+    }
+    if (count == 0) continue;
+    kernels::matmul(moe.gate.type(), moe.gate.expert(e), n_embd, n_ff, s.expert_in.data(),
+                    s.expert_gate.data(), count, pass.pool);
+    kernels::matmul(moe.up.type(), moe.up.expert(e), n_embd, n_ff, s.expert_in.data(),
+                    s.expert_up.data(), count, pass.pool);
+    blocks::swiglu(s.expert_gate.data(), s.expert_up.data(), s.expert_gate.data(), count * n_ff,
+                   pass.pool);
+    kernels::matmul(moe.down.type(), moe.down.expert(e), n_ff, n_embd, s.expert_gate.data(),
+                    s.expert_out.data(), count, pass.pool);
+    for (int64_t c = 0; c < count; ++c)
+      std::copy_n(s.expert_out.data() + c * n_embd, n_embd,
+                  s.expert_outputs.data() + s.expert_rows[c] * n_embd);
+  }
+
+  // s.x += (w_0 y_0 + w_1 y_1 + ...) per row, the weighted outputs added in rank order.
+  for (int64_t t = 0; t < n; ++t) {
+    float* sum = s.cur.data() + t * n_embd;
+    for (int64_t r = 0; r < n_used; ++r) {
+      const float w = s.expert_weight[t * n_used + r];
+      const float* y = s.expert_outputs.data() + (t * n_used + r) * n_embd;
+      for (int64_t i = 0; i < n_embd; ++i) {
+        const float weighted = w * y[i];
+        sum[i] = r == 0 ? weighted : sum[i] + weighted;
+      }
+    }
+  }
   blocks::add(s.x.data(), s.cur.data(), n * n_embd);
 }
 

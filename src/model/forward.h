@@ -28,6 +28,16 @@ struct Scratch {
   std::vector<float> attn;  ///< [max_tokens, n_head * head_dim] attention output
   std::vector<float> gate;  ///< [max_tokens, n_ff]
   std::vector<float> up;    ///< [max_tokens, n_ff]
+  // Mixture-of-experts layers only (HParams::n_expert > 0; empty otherwise):
+  std::vector<float> router;           ///< [max_tokens, n_expert] router logits, then weights
+  std::vector<int32_t> selected;       ///< [max_tokens, n_expert_used] experts of each token
+  std::vector<float> expert_weight;    ///< [max_tokens, n_expert_used] their weights
+  std::vector<int64_t> expert_rows;    ///< [max_tokens] the rows routed to one expert
+  std::vector<float> expert_in;        ///< [max_tokens, n_embd] those rows' inputs
+  std::vector<float> expert_gate;      ///< [max_tokens, n_ff_exp]
+  std::vector<float> expert_up;        ///< [max_tokens, n_ff_exp]
+  std::vector<float> expert_out;       ///< [max_tokens, n_embd]
+  std::vector<float> expert_outputs;   ///< [max_tokens, n_expert_used, n_embd]
   blocks::RopeTable rope;
   blocks::AttentionWorkspace attention;
   std::vector<blocks::AttentionSequence> attention_seqs;  ///< [max_tokens]: a pass's sequences
@@ -94,6 +104,26 @@ void attend(ForwardPass& pass, int layer);
 /// Clobbers s.cur, s.gate, s.up.
 void attention_output_and_feed_forward(ForwardPass& pass, const Matrix& wo, const float* ffn_norm,
                                        const Matrix& gate, const Matrix& up, const Matrix& down);
+
+/// The weights of a mixture-of-experts feed-forward (llama.cpp's build_moe_ffn for qwen3moe):
+/// a router ffn_gate_inp (ne = [n_embd, n_expert]) and the stacked experts
+/// ffn_{gate,up}_exps (ne = [n_embd, n_ff_exp, n_expert]) and ffn_down_exps
+/// (ne = [n_ff_exp, n_embd, n_expert]).
+struct MoeWeights {
+  Matrix router;
+  ExpertMatrices gate, up, down;
+};
+
+/// attention_output_and_feed_forward with a mixture of experts for the FFN (Qwen3-MoE,
+/// llama.cpp's build_moe_ffn with softmax gating and normalized top-k weights): for each row,
+/// p = softmax(router · h); the n_expert_used experts of largest p (ties: lower id first), in
+/// that order, with weights w_r = p_r / sum of the kept p; then
+/// s.x += sum_r w_r * down_r(silu(gate_r(h)) * up_r(h)), the products w_r * y_r added in
+/// rank order. The rows routed to one expert are multiplied together (each used expert's
+/// weights are read once per pass; unused experts are not touched). A row's result depends
+/// only on that row (batch invariance, as kernels::matmul). Clobbers s.cur and the MoE buffers.
+void attention_output_and_moe(ForwardPass& pass, const Matrix& wo, const float* ffn_norm,
+                              const MoeWeights& moe);
 
 /// Final RMSNorm of the n_rows rows of s.x and the LM head, into pass.logits.
 void output_logits(ForwardPass& pass, const float* output_norm, const Matrix& output);

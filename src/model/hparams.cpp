@@ -119,6 +119,17 @@ Result<HParams> read_hparams(const gguf::File& file, const std::string& arch,
                    ") differs from the head dimension (" + std::to_string(hp.head_dim) +
                    "); partial RoPE is not supported for architecture '" + arch + "'");
   }
+  if (file.find(arch + ".expert_count") != nullptr) {
+    // A mixture of experts (llama.cpp's LLM_KV_EXPERT_*): all three keys or none.
+    hp.n_expert = keys.size("expert_count", kMaxDim).value_or(0);
+    hp.n_expert_used = keys.size("expert_used_count", kMaxDim).value_or(0);
+    hp.n_ff_exp = keys.size("expert_feed_forward_length", kMaxDim).value_or(0);
+    if (keys.error()) return *keys.error();
+    if (hp.n_expert_used > hp.n_expert) {
+      return invalid("expert_used_count (" + std::to_string(hp.n_expert_used) +
+                     ") exceeds expert_count (" + std::to_string(hp.n_expert) + ")");
+    }
+  }
   return hp;
 }
 

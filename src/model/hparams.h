@@ -28,12 +28,17 @@ struct HParams {
   float rms_eps = 0;         ///< <arch>.attention.layer_norm_rms_epsilon
   float rope_freq_base = 0;  ///< <arch>.rope.freq_base (default 10000)
   RopeType rope_type = RopeType::Normal;
+  int n_expert = 0;       ///< <arch>.expert_count (0: a dense feed-forward)
+  int n_expert_used = 0;  ///< <arch>.expert_used_count: experts each token runs (top k)
+  int n_ff_exp = 0;       ///< <arch>.expert_feed_forward_length: width of one expert
 };
 
 /// Reads the hyper-parameters of architecture `arch` (n_vocab is left 0: it comes from the
 /// token embedding). Errors: a required key missing or of the wrong type, a value out of range
 /// (non-positive sizes, n_head not a multiple of n_head_kv, attention.value_length !=
-/// key_length, rope.dimension_count != head_dim, non-positive epsilon or RoPE base).
+/// key_length, rope.dimension_count != head_dim, non-positive epsilon or RoPE base; with
+/// expert_count, expert_used_count or expert_feed_forward_length missing or
+/// expert_used_count > expert_count).
 Result<HParams> read_hparams(const gguf::File& file, const std::string& arch, RopeType rope_type);
 
 }  // namespace gengyun::model

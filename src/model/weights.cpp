@@ -83,6 +83,20 @@ Matrix WeightBinder::optional_matrix(const std::string& name, int64_t n_in, int6
   return t ? Matrix{t, n_in, n_out} : Matrix{};
 }
 
+ExpertMatrices WeightBinder::experts(const std::string& name, int64_t n_in, int64_t n_out,
+                                     int64_t n_expert) {
+  const gguf::TensorInfo* t = lookup(name, true, {n_in, n_out, n_expert});
+  return t ? ExpertMatrices{t, n_in, n_out, n_expert} : ExpertMatrices{};
+}
+
+size_t ExpertMatrices::expert_bytes() const {
+  return gguf::ggml_row_size(tensor->type, n_in) * static_cast<size_t>(n_out);
+}
+
+const void* ExpertMatrices::expert(int64_t e) const {
+  return static_cast<const uint8_t*>(tensor->data) + static_cast<size_t>(e) * expert_bytes();
+}
+
 const float* WeightBinder::vector(const std::string& name, int64_t n) {
   const gguf::TensorInfo* t = lookup(name, true, {n});
   if (t == nullptr) return nullptr;

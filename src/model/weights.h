@@ -27,6 +27,23 @@ struct Matrix {
   kernels::WeightLayout layout() const { return static_cast<kernels::WeightLayout>(tensor->layout); }
 };
 
+/// The experts of a mixture-of-experts layer stacked in one 3-D tensor (GGUF ne = [n_in, n_out,
+/// n_expert], llama.cpp's ffn_{gate,up,down}_exps): expert e is a Matrix-like block of n_out
+/// rows of n_in elements at data() + e * expert_bytes(), in ggml's layout.
+struct ExpertMatrices {
+  const gguf::TensorInfo* tensor = nullptr;
+  int64_t n_in = 0;
+  int64_t n_out = 0;
+  int64_t n_expert = 0;
+
+  explicit operator bool() const { return tensor != nullptr; }
+  gguf::GgmlType type() const { return tensor->type; }
+  /// Bytes of one expert's n_out rows.
+  size_t expert_bytes() const;
+  /// The rows of expert e (0 <= e < n_expert).
+  const void* expert(int64_t e) const;
+};
+
 /// Rearranges, in place, every weight matrix of `file` whose decode product is faster in
 /// another layout at the active SIMD level (AVX-512: Q8_0, Q4_0 and Q5_0 into
 /// kernels::WeightLayout::kBlockGroups16; none below) and records the
@@ -49,6 +66,8 @@ class WeightBinder {
   Matrix matrix(const std::string& name, int64_t n_in, int64_t n_out);
   /// Like matrix(), but an absent tensor gives an empty Matrix.
   Matrix optional_matrix(const std::string& name, int64_t n_in, int64_t n_out);
+  /// Required stacked experts `name` with ne = [n_in, n_out, n_expert]; errors as matrix().
+  ExpertMatrices experts(const std::string& name, int64_t n_in, int64_t n_out, int64_t n_expert);
   /// Required 1-D tensor of n elements (norm weights, biases), converted to f32.
   const float* vector(const std::string& name, int64_t n);
   /// Like vector(), but an absent tensor gives nullptr.

@@ -134,7 +134,7 @@ TEST_P(BatchInvarianceTest, ChunkedPrefillBesideDecodeEqualsAlone) {
 
 INSTANTIATE_TEST_SUITE_P(Models, BatchInvarianceTest,
                          ::testing::Values("qwen2-tiny-q8_0.gguf", "qwen3-tiny-q4_k_m.gguf",
-                                           "llama-tiny-f32.gguf"),
+                                           "llama-tiny-f32.gguf", "qwen3moe-tiny-q4_k_m.gguf"),
                          [](const auto& info) { return ::gengyun::testing::model_param_name(info.param); });
 
 }  // namespace

@@ -132,6 +132,58 @@ TEST(ModelLoad, WrongShape) {
       << error;
 }
 
+TEST(ModelLoad, BadMixtureOfExperts) {
+  REQUIRE_TESTDATA();
+  const std::string moe = "qwen3moe-tiny-f32.gguf";
+  const std::string used = load_error(
+      [](gguf::Writer& w, std::vector<gguf::TensorInfo>&) {
+        w.set_u32("qwen3moe.expert_used_count", 9);
+      },
+      moe);
+  EXPECT_NE(used.find("expert_used_count (9) exceeds expert_count (8)"), std::string::npos)
+      << used;
+
+  const std::string zero = load_error(
+      [](gguf::Writer& w, std::vector<gguf::TensorInfo>&) {
+        w.set_u32("qwen3moe.expert_count", 0);
+      },
+      moe);
+  EXPECT_NE(zero.find("'qwen3moe.expert_count' = 0 is out of range"), std::string::npos) << zero;
+
+  // Same bytes, the two matrix dimensions of the stacked experts swapped.
+  const std::string shape = load_error(
+      [](gguf::Writer&, std::vector<gguf::TensorInfo>& t) {
+        std::vector<int64_t>& ne = tensor(t, "blk.0.ffn_down_exps.weight").ne;
+        std::swap(ne[0], ne[1]);
+      },
+      moe);
+  EXPECT_NE(shape.find("tensor 'blk.0.ffn_down_exps.weight' has shape [256, 192, 8], expected "
+                       "[192, 256, 8]"),
+            std::string::npos)
+      << shape;
+
+  const std::string router = load_error(
+      [](gguf::Writer&, std::vector<gguf::TensorInfo>& t) {
+        drop_tensor(t, "blk.1.ffn_gate_inp.weight");
+      },
+      moe);
+  EXPECT_NE(router.find("tensor 'blk.1.ffn_gate_inp.weight' is missing"), std::string::npos)
+      << router;
+
+  // A dense qwen3 file named qwen3moe: its keys renamed, no expert keys.
+  const std::string dense = load_error(
+      [](gguf::Writer& w, std::vector<gguf::TensorInfo>&) {
+        std::vector<std::pair<std::string, gguf::Value>> renamed;
+        for (const auto& [key, value] : w.metadata())
+          if (key.starts_with("qwen3.")) renamed.emplace_back("qwen3moe." + key.substr(6), value);
+        for (auto& [key, value] : renamed) w.set(std::move(key), std::move(value));
+        w.set_string("general.architecture", "qwen3moe");
+      },
+      "qwen3-tiny-f32.gguf");
+  EXPECT_NE(dense.find("architecture 'qwen3moe' needs qwen3moe.expert_count"), std::string::npos)
+      << dense;
+}
+
 TEST(ModelLoad, MoreLayersThanTensors) {
   REQUIRE_TESTDATA();
   const std::string error = load_error([](gguf::Writer& w, std::vector<gguf::TensorInfo>&) {

@@ -167,10 +167,86 @@ INSTANTIATE_TEST_SUITE_P(AllExpected, ReferenceTest,
                          });
 GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(ReferenceTest);
 
+/// Model names ("qwen3moe-tiny-q8_0") of every moe/*.json.
+std::vector<std::string> moe_models() {
+  std::vector<std::string> names;
+  const std::filesystem::path dir = testdata_path("moe");
+  if (!std::filesystem::is_directory(dir)) return names;
+  for (const auto& entry : std::filesystem::directory_iterator(dir))
+    if (entry.path().extension() == ".json") names.push_back(entry.path().stem().string());
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+/// Log-softmax of a row of logits, computed in double.
+std::vector<float> log_probabilities(const float* logits, int64_t n) {
+  const double max = *std::max_element(logits, logits + n);
+  double sum = 0;
+  for (int64_t i = 0; i < n; ++i) sum += std::exp(static_cast<double>(logits[i]) - max);
+  const double log_sum = max + std::log(sum);
+  std::vector<float> out(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) out[i] = static_cast<float>(logits[i] - log_sum);
+  return out;
+}
+
+// The mixture-of-experts files against moe/*.json: at every greedy step whose reference margin
+// is clear, the 5 most probable tokens' log-probabilities within the README's tolerance (a
+// fraction of the largest |logit| at the step), no other token above the fifth, and the
+// greedy token; the reference's token is fed back for the next step.
+class MoeReferenceTest : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(MoeReferenceTest, MatchesLlamaCpp) {
+  REQUIRE_TESTDATA();
+  const std::string name = GetParam();
+  const Tolerance tol = tolerance_for(name);
+  std::ifstream in(testdata_path("moe/" + name + ".json"));
+  const nlohmann::json expected = nlohmann::json::parse(in);
+  std::unique_ptr<Model> model = testing::load_model(name + ".gguf");
+  ASSERT_NE(model, nullptr);
+  const int64_t n_vocab = model->hparams().n_vocab;
+  kernels::ThreadPool pool(2);
+  Context ctx(*model, 256, pool, KvCacheType::F16);
+  std::vector<float> logits;
+  int checked = 0;
+  for (size_t c = 0; c < expected["cases"].size(); ++c) {
+    const nlohmann::json& cs = expected["cases"][c];
+    const std::vector<int32_t> tokens = cs["tokens"].get<std::vector<int32_t>>();
+    const std::vector<int32_t> greedy = cs["greedy"].get<std::vector<int32_t>>();
+    const std::vector<double> margins = cs["greedy_margin"].get<std::vector<double>>();
+    const nlohmann::json& top5 = cs["top5_logprob_per_step"];
+    ASSERT_EQ(greedy.size(), top5.size());
+    const std::string where_case = name + " case " + std::to_string(c);
+    ctx.clear();
+    ASSERT_TRUE(ctx.eval(tokens, /*all_logits=*/false, logits).ok()) << where_case;
+    for (size_t i = 0; i < greedy.size() && margins[i] >= tol.min_margin; ++i) {
+      ASSERT_EQ(static_cast<int64_t>(logits.size()), n_vocab);
+      const std::vector<float> log_p = log_probabilities(logits.data(), n_vocab);
+      check_top5(log_p.data(), n_vocab, top5[i], max_abs(logits.data(), n_vocab), tol,
+                 where_case + " step " + std::to_string(i));
+      ++checked;
+      const int32_t next = greedy[i];
+      ASSERT_TRUE(ctx.eval({&next, 1}, /*all_logits=*/false, logits).ok());
+    }
+  }
+  EXPECT_GT(checked, 0) << name << ": no step with a clear reference margin";
+}
+
+INSTANTIATE_TEST_SUITE_P(AllMoe, MoeReferenceTest, ::testing::ValuesIn(moe_models()),
+                         [](const ::testing::TestParamInfo<std::string>& info) {
+                           std::string id = info.param;
+                           std::replace_if(
+                               id.begin(), id.end(), [](char ch) { return !std::isalnum(ch); },
+                               '_');
+                           return id;
+                         });
+GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(MoeReferenceTest);
+
 TEST(ReferenceData, CoversEveryArchitectureAndType) {
   REQUIRE_TESTDATA();
   // The README's set: 14 qwen2 types, 3 qwen3, 3 llama, stories260K.
   EXPECT_GE(expected_models().size(), 21u);
+  // qwen3moe in f32, q8_0 and q4_k_m.
+  EXPECT_GE(moe_models().size(), 3u);
 }
 
 }  // namespace
