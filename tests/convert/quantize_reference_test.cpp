@@ -88,10 +88,11 @@ INSTANTIATE_TEST_SUITE_P(
                       QuantizeType::BF16),
     [](const auto& info) { return std::string(quantize_type_info(info.param).name); });
 
-// llama-tiny has a separate output.weight (untied embeddings), qwen3-tiny per-head norms.
+// llama-tiny has a separate output.weight (untied embeddings), qwen3-tiny per-head norms,
+// qwen3moe-tiny 3-D expert tensors and a router.
 TEST(QuantizeModelTest, OtherArchitecturesMatchLlamaCpp) {
   REQUIRE_TESTDATA();
-  for (const std::string model : {"llama-tiny", "qwen3-tiny"}) {
+  for (const std::string model : {"llama-tiny", "qwen3-tiny", "qwen3moe-tiny"}) {
     for (const QuantizeType type : {QuantizeType::Q8_0, QuantizeType::Q4_K_M}) {
       const std::string name(quantize_type_info(type).name);
       SCOPED_TRACE(model + " " + name);
