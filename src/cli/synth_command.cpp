@@ -1,7 +1,8 @@
-// `gengyun synth --shape NAME --type TYPE --vocab VOCAB.gguf OUT.gguf`: a random-weight model
-// with the tensor shapes of a real checkpoint, for benchmarks.
+// `gengyun synth --shape NAME --type TYPE --vocab VOCAB.gguf [--layers N] OUT.gguf`: a
+// random-weight model with the tensor shapes of a real checkpoint, for benchmarks.
 #include <cstdio>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -21,10 +22,16 @@ struct SynthOptions {
   std::string out_path;
   uint64_t seed = 1;
   int threads = 0;
+  std::optional<int> layers;  // all of the shape's layers when absent
 };
 
 int synth(const SynthOptions& o) {
-  const convert::SynthShape* shape = convert::find_synth_shape(o.shape);
+  Result<convert::SynthShape> shape = *convert::find_synth_shape(o.shape);
+  if (o.layers) shape = convert::with_layers(*shape, *o.layers);
+  if (!shape) {
+    std::fprintf(stderr, "error: %s\n", shape.error().message.c_str());
+    return 1;
+  }
   auto vocab = gguf::File::open(o.vocab_path);
   if (!vocab) {
     std::fprintf(stderr, "error: %s\n", vocab.error().message.c_str());
@@ -40,7 +47,7 @@ int synth(const SynthOptions& o) {
     last_line = line;
     std::fputs(line, stderr);
   };
-  Result<void> written = convert::write_synth_model(*shape, o.type, vocab.value(), o.seed, o.out_path, pool,
+  Result<void> written = convert::write_synth_model(shape.value(), o.type, vocab.value(), o.seed, o.out_path, pool,
                                                   progress);
   std::fputc('\n', stderr);
   if (!written) {
@@ -62,6 +69,8 @@ void add_synth_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--type", options->type, "tensor type: F32, F16, BF16 or a quantization type of `gengyun quantize` (Q8_0, Q4_K_M, ...); default F16");
   cmd->add_option("--vocab", options->vocab_path, "GGUF file whose tokenizer to copy")->required();
   cmd->add_option("--seed", options->seed, "random seed (same seed, same file)");
+  cmd->add_option("--layers", options->layers,
+                  "write only the first N layers (real tensor shapes, fewer layers)");
   cmd->add_option("-t,--threads", options->threads, "threads (default: physical cores)")->check(CLI::Range(0, kernels::kMaxThreads));
   cmd->callback([options, &exit_code] { exit_code = synth(*options); });
 }

@@ -74,6 +74,11 @@ void set_hparams(const SynthShape& s, gguf::Writer& w) {
   if (s.arch == "llama") w.set_u32(a + ".rope.dimension_count", s.head_dim);
   w.set_f32(a + ".rope.freq_base", s.rope_freq_base);
   w.set_f32(a + ".attention.layer_norm_rms_epsilon", s.rms_eps);
+  if (s.n_expert > 0) {
+    w.set_u32(a + ".expert_count", s.n_expert);
+    w.set_u32(a + ".expert_used_count", s.n_expert_used);
+    w.set_u32(a + ".expert_feed_forward_length", s.n_ff_exp);
+  }
 }
 
 /// Fills `out` (the tensor's bytes in `type`) on the pool, rows in parallel.
@@ -123,7 +128,9 @@ bool equal_ignoring_case(std::string_view a, std::string_view b) {
 /// Bytes of `t` stored as `matrix_type` (1-D tensors are always F32).
 uint64_t tensor_bytes(const SynthTensor& t, gguf::GgmlType matrix_type) {
   const gguf::GgmlType type = t.ne.size() == 1 ? gguf::GgmlType::F32 : matrix_type;
-  return gguf::ggml_row_size(type, t.ne[0]) * static_cast<uint64_t>(t.ne.size() == 1 ? 1 : t.ne[1]);
+  uint64_t rows = 1;
+  for (size_t i = 1; i < t.ne.size(); ++i) rows *= static_cast<uint64_t>(t.ne[i]);
+  return gguf::ggml_row_size(type, t.ne[0]) * rows;
 }
 
 /// Deletes a file (if any) when it goes out of scope.
@@ -157,6 +164,13 @@ std::vector<SynthTensor> synth_tensors(const SynthShape& s) {
     }
     t.push_back({p + "attn_output.weight", {q_dim, s.n_embd}, SynthFill::Matrix});
     t.push_back({p + "ffn_norm.weight", {s.n_embd}, SynthFill::Ones});
+    if (s.n_expert > 0) {
+      t.push_back({p + "ffn_gate_inp.weight", {s.n_embd, s.n_expert}, SynthFill::Matrix});
+      t.push_back({p + "ffn_gate_exps.weight", {s.n_embd, s.n_ff_exp, s.n_expert}, SynthFill::Matrix});
+      t.push_back({p + "ffn_up_exps.weight", {s.n_embd, s.n_ff_exp, s.n_expert}, SynthFill::Matrix});
+      t.push_back({p + "ffn_down_exps.weight", {s.n_ff_exp, s.n_embd, s.n_expert}, SynthFill::Matrix});
+      continue;
+    }
     t.push_back({p + "ffn_gate.weight", {s.n_embd, s.n_ff}, SynthFill::Matrix});
     t.push_back({p + "ffn_up.weight", {s.n_embd, s.n_ff}, SynthFill::Matrix});
     t.push_back({p + "ffn_down.weight", {s.n_ff, s.n_embd}, SynthFill::Matrix});

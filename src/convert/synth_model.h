@@ -32,8 +32,9 @@ struct SynthTensor {
 
 /// The tensors of `shape` in file order: token_embd.weight, then per layer attn_norm,
 /// attn_q/k/v (with biases for qwen2, followed by attn_q_norm/attn_k_norm for qwen3),
-/// attn_output, ffn_norm, ffn_gate, ffn_up, ffn_down; then output_norm.weight and, when the
-/// output is not tied, output.weight.
+/// attn_output, ffn_norm, ffn_gate, ffn_up, ffn_down (a mixture of experts: ffn_gate_inp,
+/// ffn_gate_exps, ffn_up_exps, ffn_down_exps, ne = [n_in, n_out, n_expert]); then
+/// output_norm.weight and, when the output is not tied, output.weight.
 std::vector<SynthTensor> synth_tensors(const SynthShape& shape);
 
 /// Value `index` (row-major over the whole tensor) of a SynthFill::Matrix tensor `name` with

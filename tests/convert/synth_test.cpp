@@ -61,7 +61,8 @@ TEST(SynthShape, ParameterCountsAreThoseOfTheRealModels) {
   EXPECT_EQ(parameter_count(*find_synth_shape("qwen2.5-1.5b")), 1543714304);
   EXPECT_EQ(parameter_count(*find_synth_shape("qwen3-0.6b")), 596049920);
   EXPECT_EQ(parameter_count(*find_synth_shape("llama-3.2-1b")), 1235814400);
-  EXPECT_EQ(synth_shapes().size(), 4u);
+  EXPECT_EQ(parameter_count(*find_synth_shape("qwen3-30b-a3b")), 30532122624);
+  EXPECT_EQ(synth_shapes().size(), 5u);
   EXPECT_EQ(find_synth_shape("qwen2.5-7b"), nullptr);
 }
 
@@ -94,6 +95,33 @@ TEST(SynthTensors, NamesAndShapesOfQwen3) {
   EXPECT_EQ(t[7].name, "blk.0.attn_output.weight");
   EXPECT_EQ(t[7].ne, (std::vector<int64_t>{2048, 1024}));
   EXPECT_EQ(t.back().name, "output_norm.weight");
+}
+
+TEST(SynthTensors, NamesAndShapesOfQwen3MoeAndItsFirstLayers) {
+  const SynthShape& full = *find_synth_shape("qwen3-30b-a3b");
+  Result<SynthShape> two = with_layers(full, 2);
+  ASSERT_TRUE(two.ok()) << two.error().message;
+  const std::vector<SynthTensor> t = synth_tensors(two.value());
+  // token_embd; per layer attn_norm, q, k, v, q_norm, k_norm, output, ffn_norm, router and
+  // three stacked expert tensors; output_norm and the untied output.
+  ASSERT_EQ(t.size(), 1u + 2 * 12 + 2);
+  EXPECT_EQ(t[9].name, "blk.0.ffn_gate_inp.weight");
+  EXPECT_EQ(t[9].ne, (std::vector<int64_t>{2048, 128}));
+  EXPECT_EQ(t[10].name, "blk.0.ffn_gate_exps.weight");
+  EXPECT_EQ(t[10].ne, (std::vector<int64_t>{2048, 768, 128}));
+  EXPECT_EQ(t[11].name, "blk.0.ffn_up_exps.weight");
+  EXPECT_EQ(t[11].ne, (std::vector<int64_t>{2048, 768, 128}));
+  EXPECT_EQ(t[12].name, "blk.0.ffn_down_exps.weight");
+  EXPECT_EQ(t[12].ne, (std::vector<int64_t>{768, 2048, 128}));
+  EXPECT_EQ(t.back().name, "output.weight");
+  EXPECT_EQ(t.back().ne, (std::vector<int64_t>{2048, 151936}));
+
+  for (int bad : {0, -1, 49}) {
+    Result<SynthShape> r = with_layers(full, bad);
+    ASSERT_FALSE(r.ok()) << bad;
+    EXPECT_EQ(r.error().message, "--layers " + std::to_string(bad) +
+                                     " is outside [1, 48], the layers of qwen3-30b-a3b");
+  }
 }
 
 TEST(SynthMatrixValue, HasTheStatedMeanAndDeviationAndDependsOnSeedAndName) {
@@ -262,7 +290,7 @@ TEST(SynthModel, SameSeedSameFileOtherSeedOtherWeights) {
   EXPECT_NE(bytes_a, file_bytes(c.path));
 }
 
-TEST(SynthModel, Qwen3AndLlamaHyperParametersLoad) {
+TEST(SynthModel, Qwen3LlamaAndQwen3MoeHyperParametersLoad) {
   REQUIRE_TESTDATA();
   auto vocab = gguf::File::open(testdata_path("tokenizer/qwen-vocab.gguf"));
   ASSERT_TRUE(vocab.ok()) << vocab.error().message;
@@ -273,7 +301,11 @@ TEST(SynthModel, Qwen3AndLlamaHyperParametersLoad) {
   SynthShape llama{.name = "small-llama", .arch = "llama", .n_embd = 64, .n_layer = 1, .n_head = 4,
                    .n_head_kv = 1, .head_dim = 16, .n_ff = 96, .n_vocab = 512, .n_ctx_train = 128,
                    .rope_freq_base = 5e5f, .rms_eps = 1e-5f, .tied_output = false};
-  for (const SynthShape& shape : {qwen3, llama}) {
+  SynthShape moe{.name = "small-qwen3moe", .arch = "qwen3moe", .n_embd = 32, .n_layer = 2,
+                 .n_head = 4, .n_head_kv = 2, .head_dim = 16, .n_ff = 96, .n_vocab = 512,
+                 .n_ctx_train = 128, .rope_freq_base = 1e6f, .rms_eps = 1e-6f, .qk_norm = true,
+                 .tied_output = false, .n_expert = 4, .n_expert_used = 2, .n_ff_exp = 32};
+  for (const SynthShape& shape : {qwen3, llama, moe}) {
     TempFile out(std::string(shape.name) + ".gguf");
     Result<void> written = write_synth_model(shape, "BF16", vocab.value(), 1, out.path, pool);
     ASSERT_TRUE(written.ok()) << written.error().message;
@@ -291,6 +323,9 @@ TEST(SynthModel, Qwen3AndLlamaHyperParametersLoad) {
     EXPECT_EQ(hp.n_ff, shape.n_ff);
     EXPECT_EQ(hp.rope_freq_base, shape.rope_freq_base);
     EXPECT_EQ(hp.rms_eps, shape.rms_eps);
+    EXPECT_EQ(hp.n_expert, shape.n_expert);
+    EXPECT_EQ(hp.n_expert_used, shape.n_expert_used);
+    EXPECT_EQ(hp.n_ff_exp, shape.n_ff_exp);
   }
 }
 
