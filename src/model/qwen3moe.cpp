@@ -54,8 +54,9 @@ class Qwen3Moe final : public Architecture {
 
 Result<std::unique_ptr<Architecture>> build_qwen3moe(const HParams& hp, WeightBinder& b) {
   if (hp.n_expert == 0)
-    return Error{"architecture 'qwen3moe' needs qwen3moe.expert_count, expert_used_count and "
-                 "expert_feed_forward_length"};
+    return Error{
+        "architecture 'qwen3moe' needs qwen3moe.expert_count, expert_used_count and "
+        "expert_feed_forward_length"};
   auto m = std::make_unique<Qwen3Moe>();
   const int64_t q_dim = int64_t{hp.n_head} * hp.head_dim;
   const int64_t kv_dim = int64_t{hp.n_head_kv} * hp.head_dim;

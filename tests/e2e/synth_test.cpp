@@ -16,10 +16,9 @@ const std::string kBinary = GENGYUN_BINARY;
 
 TEST(SynthCommand, LayersOutsideTheShapeAreRefusedAndNothingIsWritten) {
   REQUIRE_TESTDATA();
-  const std::string out =
-      (std::filesystem::temp_directory_path() / ("synth_layers_" + std::to_string(::getpid()) +
-                                                 ".gguf"))
-          .string();
+  const std::string out = (std::filesystem::temp_directory_path() /
+                           ("synth_layers_" + std::to_string(::getpid()) + ".gguf"))
+                              .string();
   for (const std::string layers : {"0", "49", "-3"}) {
     const ProcessOutput run = run_process(
         {kBinary, "synth", "--shape", "qwen3-30b-a3b", "--layers", layers, "--type", "Q4_K_M",
