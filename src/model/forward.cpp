@@ -208,6 +208,11 @@ void attention_output_and_moe(ForwardPass& pass, const Matrix& wo, const float* 
 }
 
 void output_logits(ForwardPass& pass, const float* output_norm, const Matrix& output) {
+  if (pass.hidden_states) {
+    blocks::rms_norm(pass.s.x.data(), output_norm, pass.logits, pass.n_rows, pass.hp.n_embd,
+                     pass.hp.rms_eps);
+    return;
+  }
   blocks::rms_norm(pass.s.x.data(), output_norm, pass.s.cur.data(), pass.n_rows, pass.hp.n_embd,
                    pass.hp.rms_eps);
   blocks::linear(output, nullptr, pass.s.cur.data(), pass.logits, pass.n_rows, pass.pool);

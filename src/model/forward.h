@@ -76,8 +76,11 @@ struct ForwardPass {
   KvCache& kv;                      ///< holds the blocks of every sequence's block table
   Scratch& s;
   kernels::ThreadPool& pool;
-  float* logits;  ///< output: [rows wanted, n_vocab]
+  float* logits;  ///< output: [rows wanted, n_vocab], or [rows wanted, n_embd] for hidden_states
   int64_t n_rows = static_cast<int64_t>(tokens.size());
+  /// Output the final-norm hidden states of the wanted rows instead of their logits (embedding
+  /// models: output_logits skips the output matrix).
+  bool hidden_states = false;
 
   int64_t n_tokens() const { return static_cast<int64_t>(tokens.size()); }
 };
@@ -125,7 +128,8 @@ struct MoeWeights {
 void attention_output_and_moe(ForwardPass& pass, const Matrix& wo, const float* ffn_norm,
                               const MoeWeights& moe);
 
-/// Final RMSNorm of the n_rows rows of s.x and the LM head, into pass.logits.
+/// Final RMSNorm of the n_rows rows of s.x and the LM head, into pass.logits (with
+/// pass.hidden_states, the normed rows themselves).
 void output_logits(ForwardPass& pass, const float* output_norm, const Matrix& output);
 
 }  // namespace gengyun::model

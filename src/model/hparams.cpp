@@ -119,6 +119,13 @@ Result<HParams> read_hparams(const gguf::File& file, const std::string& arch,
                    ") differs from the head dimension (" + std::to_string(hp.head_dim) +
                    "); partial RoPE is not supported for architecture '" + arch + "'");
   }
+  if (const gguf::Value* pooling = file.find(arch + ".pooling_type"); pooling != nullptr) {
+    const std::optional<int64_t> v = pooling->as_int();
+    if (!v || *v < 0 || *v > 3)
+      return invalid("pooling_type must be 0 (none), 1 (mean), 2 (cls) or 3 (last)" +
+                     (v ? ", not " + std::to_string(*v) : std::string{}));
+    hp.pooling = static_cast<PoolingType>(*v);
+  }
   if (file.find(arch + ".expert_count") != nullptr) {
     // A mixture of experts (llama.cpp's LLM_KV_EXPERT_*): all three keys or none.
     hp.n_expert = keys.size("expert_count", kMaxDim).value_or(0);

@@ -14,6 +14,11 @@ namespace gengyun::model {
 /// Neox: halves (x[i], x[i + head_dim/2]) (LLAMA_ROPE_TYPE_NEOX).
 enum class RopeType { Normal, Neox };
 
+/// How an embedding model turns its per-token hidden states into one vector
+/// (<arch>.pooling_type, llama.cpp's enum llama_pooling_type): None (0, or the key absent: a
+/// generative model), Mean (1) over the sequence, Cls (2) the first token, Last (3) the last.
+enum class PoolingType { None = 0, Mean = 1, Cls = 2, Last = 3 };
+
 /// Shapes and constants of one model.
 struct HParams {
   std::string arch;          ///< general.architecture: "llama", "qwen2", "qwen3"
@@ -31,6 +36,7 @@ struct HParams {
   int n_expert = 0;       ///< <arch>.expert_count (0: a dense feed-forward)
   int n_expert_used = 0;  ///< <arch>.expert_used_count: experts each token runs (top k)
   int n_ff_exp = 0;       ///< <arch>.expert_feed_forward_length: width of one expert
+  PoolingType pooling = PoolingType::None;  ///< <arch>.pooling_type
 };
 
 /// Reads the hyper-parameters of architecture `arch` (n_vocab is left 0: it comes from the
@@ -38,7 +44,7 @@ struct HParams {
 /// (non-positive sizes, n_head not a multiple of n_head_kv, attention.value_length !=
 /// key_length, rope.dimension_count != head_dim, non-positive epsilon or RoPE base; with
 /// expert_count, expert_used_count or expert_feed_forward_length missing or
-/// expert_used_count > expert_count).
+/// expert_used_count > expert_count; a pooling_type other than 0..3).
 Result<HParams> read_hparams(const gguf::File& file, const std::string& arch, RopeType rope_type);
 
 }  // namespace gengyun::model

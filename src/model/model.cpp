@@ -95,7 +95,7 @@ Result<void> BatchEvaluator::check(std::span<const int32_t> tokens,
 }
 
 Result<void> BatchEvaluator::forward(std::span<const int32_t> tokens, std::span<SequenceRows> seqs,
-                                     std::vector<float>& logits) {
+                                     std::vector<float>& logits, bool hidden_states) {
   if (Result<void> valid = check(tokens, seqs); !valid) return valid;
   const HParams& hp = model_.hparams();
   size_t n_out = 0;
@@ -106,8 +106,9 @@ Result<void> BatchEvaluator::forward(std::span<const int32_t> tokens, std::span<
              : seq.logits == LogitRows::Last ? 1
                                              : 0;
   }
-  logits.resize(n_out * static_cast<size_t>(hp.n_vocab));
+  logits.resize(n_out * static_cast<size_t>(hidden_states ? hp.n_embd : hp.n_vocab));
   ForwardPass pass{hp, tokens, seqs, kv_, scratch_, pool_, logits.data()};
+  pass.hidden_states = hidden_states;
   model_.architecture().forward(pass);
   return {};
 }
@@ -156,6 +157,49 @@ Result<void> Context::eval(std::span<const int32_t> tokens, bool all_logits,
     std::copy(pass_logits_.begin(), pass_logits_.end(),
               logits.begin() + (all_logits ? static_cast<std::ptrdiff_t>(begin * n_vocab) : 0));
     n_past_ += static_cast<int>(batch.size());
+  }
+  return {};
+}
+
+Result<void> Context::embed(std::span<const int32_t> tokens, std::vector<float>& embedding) {
+  const HParams& hp = model_.hparams();
+  if (hp.pooling == PoolingType::None)
+    return Error{"embed: the model has no " + hp.arch +
+                 ".pooling_type: it is not an embedding model"};
+  if (tokens.empty()) return Error{"embed: no tokens to evaluate"};
+  if (Result<void> valid = check_token_ids(tokens, hp.n_vocab); !valid) return valid;
+  if (static_cast<int64_t>(tokens.size()) > n_ctx_)
+    return Error{"embed: " + std::to_string(tokens.size()) + " tokens exceed the context size of " +
+                 std::to_string(n_ctx_) + " tokens"};
+  clear();
+  const size_t n_embd = static_cast<size_t>(hp.n_embd);
+  embedding.assign(n_embd, 0.0f);
+  const size_t n_pass = static_cast<size_t>(evaluator_.max_tokens());
+  for (size_t begin = 0; begin < tokens.size(); begin += n_pass) {
+    const std::span<const int32_t> batch =
+        tokens.subspan(begin, std::min(n_pass, tokens.size() - begin));
+    const bool first_pass = begin == 0, last_pass = begin + batch.size() == tokens.size();
+    SequenceRows seq;
+    seq.n_tokens = static_cast<int64_t>(batch.size());
+    seq.pos0 = n_past_;
+    seq.block_table = block_table_;
+    seq.logits = hp.pooling == PoolingType::Mean                  ? LogitRows::All
+                 : hp.pooling == PoolingType::Cls && first_pass   ? LogitRows::All
+                 : hp.pooling == PoolingType::Last && last_pass   ? LogitRows::Last
+                                                                  : LogitRows::None;
+    if (Result<void> r = evaluator_.forward(batch, std::span(&seq, 1), pass_logits_, true); !r)
+      return r;
+    n_past_ += static_cast<int>(batch.size());
+    if (hp.pooling == PoolingType::Mean) {
+      for (size_t t = 0; t < batch.size(); ++t)
+        for (size_t i = 0; i < n_embd; ++i) embedding[i] += pass_logits_[t * n_embd + i];
+    } else if (seq.logits != LogitRows::None) {
+      std::copy_n(pass_logits_.begin(), n_embd, embedding.begin());
+    }
+  }
+  if (hp.pooling == PoolingType::Mean) {
+    const float inv_n = 1.0f / static_cast<float>(tokens.size());
+    for (float& v : embedding) v *= inv_n;
   }
   return {};
 }

@@ -70,8 +70,10 @@ class BatchEvaluator {
   /// Errors (nothing is written): no tokens, more than max_tokens(), a token id outside
   /// [0, n_vocab), sequences that do not cover the rows in order, a block table too short for
   /// a sequence's positions or naming a block outside the cache.
+  /// With hidden_states, `logits` receives the final-norm hidden states ([rows wanted, n_embd])
+  /// instead (embedding models; the output matrix is not run).
   Result<void> forward(std::span<const int32_t> tokens, std::span<SequenceRows> seqs,
-                       std::vector<float>& logits);
+                       std::vector<float>& logits, bool hidden_states = false);
 
   int max_tokens() const { return static_cast<int>(scratch_.max_tokens); }
   /// Bytes of the scratch buffers (activations of max_tokens tokens, RoPE angles, per-thread
@@ -109,6 +111,13 @@ class Context {
   /// Errors (the context is unchanged): empty tokens, a token id outside [0, n_vocab),
   /// n_past() + n > n_ctx().
   Result<void> eval(std::span<const int32_t> tokens, bool all_logits, std::vector<float>& logits);
+
+  /// The embedding of `tokens` as one sequence (the context is cleared first and then holds
+  /// it): the final-norm hidden states pooled as the model's pooling_type says (mean over the
+  /// tokens, the first token's, the last token's), [n_embd], not normalized (llama.cpp's
+  /// pooled output). The caller appends EOS where the tokenizer asks for it.
+  /// Errors: a model without a pooling type ("not an embedding model"), and those of eval.
+  Result<void> embed(std::span<const int32_t> tokens, std::vector<float>& embedding);
 
   /// Positions evaluated so far.
   int n_past() const { return n_past_; }
