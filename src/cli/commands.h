@@ -9,6 +9,7 @@ namespace gengyun::cli {
 
 void add_run_command(CLI::App& app, int& exit_code);
 void add_tokenize_command(CLI::App& app, int& exit_code);
+void add_embed_command(CLI::App& app, int& exit_code);
 void add_serve_command(CLI::App& app, int& exit_code);
 void add_keys_command(CLI::App& app, int& exit_code);
 void add_usage_command(CLI::App& app, int& exit_code);

@@ -8,6 +8,7 @@ int main(int argc, char** argv) {
   int exit_code = 0;
   gengyun::cli::add_run_command(app, exit_code);
   gengyun::cli::add_tokenize_command(app, exit_code);
+  gengyun::cli::add_embed_command(app, exit_code);
   gengyun::cli::add_serve_command(app, exit_code);
   gengyun::cli::add_keys_command(app, exit_code);
   gengyun::cli::add_usage_command(app, exit_code);

@@ -1,6 +1,7 @@
 #include "model/model.h"
 
 #include <algorithm>
+#include <cmath>
 #include <string>
 
 #include "model/architecture.h"
@@ -158,6 +159,19 @@ Result<void> Context::eval(std::span<const int32_t> tokens, bool all_logits,
               logits.begin() + (all_logits ? static_cast<std::ptrdiff_t>(begin * n_vocab) : 0));
     n_past_ += static_cast<int>(batch.size());
   }
+  return {};
+}
+
+Result<void> normalize_embedding(std::vector<float>& v, int64_t dimensions) {
+  if (dimensions < 0 || dimensions > static_cast<int64_t>(v.size()))
+    return Error{"dimensions must be between 1 and " + std::to_string(v.size()) + ", not " +
+                 std::to_string(dimensions)};
+  if (dimensions > 0) v.resize(static_cast<size_t>(dimensions));
+  double sum = 0;
+  for (float x : v) sum += static_cast<double>(x) * x;
+  if (sum == 0) return {};
+  const double scale = 1.0 / std::sqrt(sum);
+  for (float& x : v) x = static_cast<float>(x * scale);
   return {};
 }
 

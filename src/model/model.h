@@ -48,6 +48,12 @@ class Model {
   std::unique_ptr<Architecture> arch_;
 };
 
+/// An embedding as OpenAI's API returns it: the first `dimensions` values (0: all of them;
+/// Matryoshka-trained models such as Qwen3-Embedding keep their meaning when truncated)
+/// scaled to unit L2 length (the sum of squares in double; a zero vector stays zero).
+/// Errors: dimensions < 0 or above v.size().
+Result<void> normalize_embedding(std::vector<float>& v, int64_t dimensions = 0);
+
 /// Ok when every id is in [0, n_vocab); else an error naming the first bad id and its index.
 Result<void> check_token_ids(std::span<const int32_t> tokens, int n_vocab);
 

@@ -121,6 +121,8 @@ std::optional<int32_t> Tokenizer::eos() const {
 
 bool Tokenizer::add_bos() const { return vocab_.add_bos; }
 
+bool Tokenizer::add_eos() const { return vocab_.add_eos; }
+
 bool Tokenizer::is_eog(int32_t id) const {
   return std::binary_search(vocab_.eog.begin(), vocab_.eog.end(), id);
 }

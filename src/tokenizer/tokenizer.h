@@ -55,6 +55,9 @@ class Tokenizer {
   /// tokenizer.ggml.add_bos_token; when absent, llama.cpp's default: true for SentencePiece and
   /// for the llama3 pre-tokenizer, false for other byte-level BPE vocabularies.
   bool add_bos() const;
+  /// tokenizer.ggml.add_eos_token (false when absent): the caller appends eos() to an input,
+  /// as embedding models such as Qwen3-Embedding expect.
+  bool add_eos() const;
   /// Whether generating `id` ends the generation, as llama.cpp decides: EOS, EOT and EOM, the
   /// FIM pad/repo/file-separator tokens, and any token whose text is one of llama.cpp's list
   /// (<|im_end|>, <|endoftext|>, <|eot_id|>, <|eom_id|>, </s>, <end_of_turn>, ...).

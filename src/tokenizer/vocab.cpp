@@ -13,6 +13,7 @@ constexpr std::string_view kScoresKey = "tokenizer.ggml.scores";
 constexpr std::string_view kTokenTypeKey = "tokenizer.ggml.token_type";
 constexpr std::string_view kMergesKey = "tokenizer.ggml.merges";
 constexpr std::string_view kAddBosKey = "tokenizer.ggml.add_bos_token";
+constexpr std::string_view kAddEosKey = "tokenizer.ggml.add_eos_token";
 constexpr std::string_view kAddSpacePrefixKey = "tokenizer.ggml.add_space_prefix";
 
 std::string quoted(std::string_view key) { return "'" + std::string(key) + "'"; }
@@ -322,6 +323,11 @@ Result<Vocab> load_vocab(const gguf::File& file) {
   if (add_bos.value()) v.add_bos = *add_bos.value();
   if (v.add_bos && v.bos == -1)
     return make_error(quoted(kAddBosKey) + " is true but the vocabulary has no BOS token");
+  auto add_eos = optional_bool(file, kAddEosKey);
+  if (!add_eos) return add_eos.error();
+  if (add_eos.value()) v.add_eos = *add_eos.value();
+  if (v.add_eos && v.eos == -1)
+    return make_error(quoted(kAddEosKey) + " is true but the vocabulary has no EOS token");
 
   detect_special_tokens(v, fim);
   collect_special_tokens(v);

@@ -63,6 +63,7 @@ struct Vocab {
   /// -1 when the vocabulary has none.
   int32_t bos = -1, eos = -1, eot = -1, eom = -1, unk = -1;
   bool add_bos = false;
+  bool add_eos = false;  ///< tokenizer.ggml.add_eos_token (embedding models: EOS ends the input)
   bool add_space_prefix =
       false;  ///< SPM: prepend ' ' to text that starts the input or follows a special token
   bool ignore_merges = false;  ///< BPE (llama3): a pre-token that is itself a token is not merged
@@ -84,7 +85,7 @@ struct Vocab {
 };
 
 /// Reads tokenizer.ggml.{model, pre, tokens, token_type, scores, merges, *_token_id,
-/// add_bos_token, add_space_prefix}. Errors: missing tokens or model key, keys of the wrong
+/// add_bos_token, add_eos_token, add_space_prefix}. Errors: missing tokens or model key, keys of the wrong
 /// type, unknown model or pre-tokenizer, token_type/scores counts differing from the token
 /// count, duplicate tokens, a merge line without a space, a BPE vocabulary without merges.
 /// Special-token ids outside the vocabulary are ignored (the default is kept), as llama.cpp does.

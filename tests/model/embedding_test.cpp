@@ -119,6 +119,24 @@ TEST(Embedding, MeanAndClsPoolingOfTheHiddenStates) {
   }
 }
 
+TEST(Embedding, NormalizeTruncatesThenScalesToUnitLength) {
+  std::vector<float> v = {3.0f, 4.0f, 12.0f};
+  ASSERT_TRUE(normalize_embedding(v).ok());
+  EXPECT_EQ(v, (std::vector<float>{3.0f / 13, 4.0f / 13, 12.0f / 13}));
+  v = {3.0f, 4.0f, 12.0f};
+  ASSERT_TRUE(normalize_embedding(v, 2).ok());
+  EXPECT_EQ(v, (std::vector<float>{0.6f, 0.8f}));
+  v = {0.0f, 0.0f};
+  ASSERT_TRUE(normalize_embedding(v).ok());
+  EXPECT_EQ(v, (std::vector<float>{0.0f, 0.0f}));
+  for (int64_t bad : {-1, 3}) {
+    v = {1.0f, 2.0f};
+    Result<void> r = normalize_embedding(v, bad);
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.error().message, "dimensions must be between 1 and 2, not " + std::to_string(bad));
+  }
+}
+
 TEST(Embedding, Errors) {
   REQUIRE_TESTDATA();
   kernels::ThreadPool pool(1);

@@ -105,6 +105,24 @@ TEST(Load, TinyByteLevelVocabularyHasNoBos) {
   EXPECT_EQ(t.value()->eos(), std::nullopt);
   w.set_bool("tokenizer.ggml.add_bos_token", true);
   EXPECT_NE(load_error(w).find("no BOS"), std::string::npos);
+  w.set_bool("tokenizer.ggml.add_bos_token", false);
+  w.set_bool("tokenizer.ggml.add_eos_token", true);
+  EXPECT_NE(load_error(w).find("'tokenizer.ggml.add_eos_token' is true but the vocabulary has no "
+                               "EOS token"),
+            std::string::npos);
+}
+
+TEST(Load, AddEosTokenIsReadAndOffByDefault) {
+  auto w = byte_level_vocab();
+  auto t = load(w);
+  ASSERT_TRUE(t.ok()) << t.error().message;
+  EXPECT_FALSE(t.value()->add_eos());
+  w.set_bool("tokenizer.ggml.add_eos_token", true);
+  t = load(w);
+  ASSERT_TRUE(t.ok()) << t.error().message;
+  EXPECT_TRUE(t.value()->add_eos());
+  w.set_string("tokenizer.ggml.add_eos_token", "yes");
+  EXPECT_NE(load_error(w).find("'tokenizer.ggml.add_eos_token' must be a bool"), std::string::npos);
 }
 
 TEST(Load, SentencePieceDefaultsAndSpacePrefix) {

@@ -1,0 +1,102 @@
+// `gengyun embed MODEL.gguf (TEXT | --file PATH) [--dimensions N]`: the embedding of a text as
+// a JSON array on one line, unit length (as /v1/embeddings returns it).
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "cli/commands.h"
+#include "gguf/gguf.h"
+#include "kernels/thread_pool.h"
+#include "model/model.h"
+#include "tokenizer/tokenizer.h"
+
+namespace gengyun::cli {
+namespace {
+
+struct EmbedOptions {
+  std::string model_path;
+  std::string text;
+  std::string file;
+  int64_t dimensions = 0;
+  int threads = 0;
+};
+
+int fail(const std::string& message) {
+  std::fprintf(stderr, "error: %s\n", message.c_str());
+  return 1;
+}
+
+int embed(const EmbedOptions& o) {
+  std::string text = o.text;
+  if (!o.file.empty()) {
+    std::ifstream in(o.file, std::ios::binary);
+    if (!in || std::filesystem::is_directory(o.file)) return fail("cannot read " + o.file);
+    std::ostringstream buffer;
+    buffer << in.rdbuf();
+    text = buffer.str();
+  }
+  Result<gguf::File> opened = gguf::File::open(o.model_path);
+  if (!opened) return fail(opened.error().message);
+  auto file = std::make_shared<const gguf::File>(std::move(opened).value());
+  Result<std::unique_ptr<Tokenizer>> tokenizer = Tokenizer::load(*file);
+  if (!tokenizer) return fail(o.model_path + ": " + tokenizer.error().message);
+  Result<std::unique_ptr<model::Model>> model = model::Model::load(file);
+  if (!model) return fail(model.error().message);
+  const model::HParams& hp = model.value()->hparams();
+  if (hp.pooling == model::PoolingType::None)
+    return fail(o.model_path + ": not an embedding model (no " + hp.arch +
+                ".pooling_type); use `gengyun run` for text generation");
+
+  std::vector<int32_t> tokens;
+  if (tokenizer.value()->add_bos() && tokenizer.value()->bos())
+    tokens.push_back(*tokenizer.value()->bos());
+  const std::vector<int32_t> text_tokens = tokenizer.value()->encode(text, false);
+  tokens.insert(tokens.end(), text_tokens.begin(), text_tokens.end());
+  if (tokenizer.value()->add_eos() && tokenizer.value()->eos())
+    tokens.push_back(*tokenizer.value()->eos());
+  if (tokens.empty()) return fail("the text gives no tokens");
+  if (static_cast<int64_t>(tokens.size()) > hp.n_ctx_train)
+    return fail(std::to_string(tokens.size()) + " tokens exceed the model's context of " +
+                std::to_string(hp.n_ctx_train));
+
+  kernels::ThreadPool pool(o.threads > 0 ? o.threads : kernels::physical_core_count());
+  model::Context ctx(*model.value(), static_cast<int>(tokens.size()), pool);
+  std::vector<float> embedding;
+  if (Result<void> r = ctx.embed(tokens, embedding); !r) return fail(r.error().message);
+  if (Result<void> r = model::normalize_embedding(embedding, o.dimensions); !r)
+    return fail("--" + r.error().message);
+  std::printf("%s\n", nlohmann::json(embedding).dump().c_str());
+  return 0;
+}
+
+}  // namespace
+
+void add_embed_command(CLI::App& app, int& exit_code) {
+  auto options = std::make_shared<EmbedOptions>();
+  auto* cmd = app.add_subcommand(
+      "embed",
+      "print the embedding of a text as a JSON array (unit length) with an embedding model");
+  cmd->add_option("model", options->model_path, "GGUF file of an embedding model")->required();
+  auto* text = cmd->add_option("text", options->text, "text to embed");
+  auto* file = cmd->add_option("--file", options->file, "read the text from this file");
+  text->excludes(file);
+  cmd->add_option("--dimensions", options->dimensions,
+                  "keep the first N values, then normalize (default: all)");
+  cmd->add_option("-t,--threads", options->threads, "threads (default: physical cores)")
+      ->check(CLI::Range(0, kernels::kMaxThreads));
+  cmd->callback([options, text, file, &exit_code] {
+    if (text->count() == 0 && file->count() == 0) {
+      std::fputs("error: give the text or --file PATH\n", stderr);
+      exit_code = 1;
+      return;
+    }
+    exit_code = embed(*options);
+  });
+}
+
+}  // namespace gengyun::cli
