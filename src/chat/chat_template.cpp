@@ -1,5 +1,6 @@
 #include "chat/chat_template.h"
 
+#include <algorithm>
 #include <ctime>
 #include <utility>
 #include <vector>
@@ -31,13 +32,16 @@ Result<ChatTemplate> ChatTemplate::parse(std::string_view source) {
   }
 }
 
-Result<std::string> ChatTemplate::render(const nlohmann::ordered_json& variables,
-                                         const RenderOptions& options) const {
+Result<jinja::Value> ChatTemplate::render_value(const nlohmann::ordered_json& variables,
+                                                std::span<const std::string> request_names,
+                                                const RenderOptions& options) const {
   if (!variables.is_object()) return Error{"template variables must be a JSON object"};
   std::vector<std::pair<std::string, jinja::Value>> vars;
   vars.reserve(variables.size());
   for (const auto& [name, value] : variables.items()) {
-    vars.emplace_back(name, jinja::Value::from_json(value));
+    const bool request =
+        std::find(request_names.begin(), request_names.end(), name) != request_names.end();
+    vars.emplace_back(name, jinja::Value::from_json(value, request));
   }
   jinja::NowFn now = options.now ? options.now : [] { return std::time(nullptr); };
   try {
@@ -46,6 +50,23 @@ Result<std::string> ChatTemplate::render(const nlohmann::ordered_json& variables
   } catch (const jinja::JinjaError& e) {
     return to_error(e);
   }
+}
+
+Result<std::string> ChatTemplate::render(const nlohmann::ordered_json& variables,
+                                         const RenderOptions& options) const {
+  auto out = render_value(variables, {}, options);
+  if (!out.ok()) return out.error();
+  return out->as_string();
+}
+
+Result<RenderedPrompt> ChatTemplate::render_marked(const nlohmann::ordered_json& variables,
+                                                   std::span<const std::string> request_names,
+                                                   const RenderOptions& options) const {
+  auto out = render_value(variables, request_names, options);
+  if (!out.ok()) return out.error();
+  RenderedPrompt prompt{out->as_string(), {}};
+  if (out->spans() != nullptr) prompt.request_spans = *out->spans();
+  return prompt;
 }
 
 Result<nlohmann::ordered_json> conversation_variables(const nlohmann::ordered_json& conversation) {

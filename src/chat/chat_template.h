@@ -6,8 +6,11 @@
 #include <cstddef>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <span>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "chat/jinja_renderer.h"
 #include "gengyun/result.h"
@@ -22,6 +25,13 @@ struct RenderOptions {
   jinja::RenderLimits limits;
   /// The clock behind strftime_now(); empty: the system clock.
   jinja::NowFn now;
+};
+
+/// A rendered prompt and which of its bytes are request text: [begin, end) ranges, sorted and
+/// disjoint. A tokenizer must parse no control token that overlaps them.
+struct RenderedPrompt {
+  std::string text;
+  std::vector<std::pair<size_t, size_t>> request_spans;
 };
 
 /// A parsed chat template. Parsing costs about as much as reading the source; the parsed
@@ -41,7 +51,19 @@ class ChatTemplate {
   Result<std::string> render(const nlohmann::ordered_json& variables,
                              const RenderOptions& options = {}) const;
 
+  /// render(), and the byte ranges of the output that come from the strings (and object keys)
+  /// of the variables named in `request_names` (message contents, tool schemas: text a client
+  /// sent). Concatenations and substrings keep their ranges exactly; a string another filter or
+  /// method built from request text counts as request text as a whole.
+  Result<RenderedPrompt> render_marked(const nlohmann::ordered_json& variables,
+                                       std::span<const std::string> request_names,
+                                       const RenderOptions& options = {}) const;
+
  private:
+  Result<jinja::Value> render_value(const nlohmann::ordered_json& variables,
+                                    std::span<const std::string> request_names,
+                                    const RenderOptions& options) const;
+
   std::shared_ptr<const jinja::Body> body_;
 };
 

@@ -85,8 +85,10 @@ bool py_space(uint32_t cp) {
          cp == 0x202F || cp == 0x205F || cp == 0x3000;
 }
 
-// str.strip / lstrip / rstrip with Python's whitespace or the code points of `chars`.
-std::string strip(std::string_view s, const Value& chars, bool left, bool right) {
+// str.strip / lstrip / rstrip with Python's whitespace or the code points of `chars`, keeping
+// the request text of what remains.
+Value strip(const Value& subject, const Value& chars, bool left, bool right) {
+  const std::string_view s = subject.as_string();
   std::vector<uint32_t> set;
   const bool by_chars = chars.is_string();
   if (!chars.is_none() && !chars.is_undefined() && !by_chars) {
@@ -107,14 +109,15 @@ std::string strip(std::string_view s, const Value& chars, bool left, bool right)
   if (right) {
     while (e > b && strippable(cps[e - 1].cp)) --e;
   }
-  if (b == e) return "";
-  return std::string(s.substr(cps[b].begin, cps[e - 1].end - cps[b].begin));
+  if (b == e) return Value("");
+  return substring(subject, cps[b].begin, cps[e - 1].end);
 }
 
-List split(std::string_view s, const Value& sep, int64_t maxsplit, bool from_right) {
-  List out;
+// The byte ranges of the pieces of Python's str.split / rsplit.
+std::vector<std::pair<size_t, size_t>> split_ranges(std::string_view s, const Value& sep,
+                                                    int64_t maxsplit, bool from_right) {
+  std::vector<std::pair<size_t, size_t>> out;
   if (sep.is_none() || sep.is_undefined()) {
-    std::vector<std::string> words;
     const std::vector<CodePoint> cps = decode(s);
     if (!from_right) {
       size_t i = 0;
@@ -124,32 +127,31 @@ List split(std::string_view s, const Value& sep, int64_t maxsplit, bool from_rig
         if (maxsplit >= 0 && static_cast<int64_t>(out.size()) == maxsplit) {
           size_t e = cps.size();
           while (e > i && py_space(cps[e - 1].cp)) --e;
-          out.emplace_back(std::string(s.substr(cps[i].begin, cps[e - 1].end - cps[i].begin)));
+          out.emplace_back(cps[i].begin, cps[e - 1].end);
           break;
         }
         const size_t start = i;
         while (i < cps.size() && !py_space(cps[i].cp)) ++i;
-        out.emplace_back(
-            std::string(s.substr(cps[start].begin, cps[i - 1].end - cps[start].begin)));
+        out.emplace_back(cps[start].begin, cps[i - 1].end);
       }
       return out;
     }
     size_t i = cps.size();
-    List reversed;
+    std::vector<std::pair<size_t, size_t>> reversed;
     while (i > 0) {
       while (i > 0 && py_space(cps[i - 1].cp)) --i;
       if (i == 0) break;
       if (maxsplit >= 0 && static_cast<int64_t>(reversed.size()) == maxsplit) {
         size_t b = 0;
         while (b < i && py_space(cps[b].cp)) ++b;
-        reversed.emplace_back(std::string(s.substr(cps[b].begin, cps[i - 1].end - cps[b].begin)));
+        reversed.emplace_back(cps[b].begin, cps[i - 1].end);
         break;
       }
       const size_t end = i;
       while (i > 0 && !py_space(cps[i - 1].cp)) --i;
-      reversed.emplace_back(std::string(s.substr(cps[i].begin, cps[end - 1].end - cps[i].begin)));
+      reversed.emplace_back(cps[i].begin, cps[end - 1].end);
     }
-    return List(reversed.rbegin(), reversed.rend());
+    return {reversed.rbegin(), reversed.rend()};
   }
   if (!sep.is_string()) fail("TypeError", "must be str or None, not " + sep.type_name());
   const std::string& d = sep.as_string();
@@ -160,25 +162,34 @@ List split(std::string_view s, const Value& sep, int64_t maxsplit, bool from_rig
       const size_t at = s.find(d, start);
       if (at == std::string_view::npos ||
           (maxsplit >= 0 && static_cast<int64_t>(out.size()) == maxsplit)) {
-        out.emplace_back(std::string(s.substr(start)));
+        out.emplace_back(start, s.size());
         return out;
       }
-      out.emplace_back(std::string(s.substr(start, at - start)));
+      out.emplace_back(start, at);
       start = at + d.size();
     }
   }
-  List reversed;
+  std::vector<std::pair<size_t, size_t>> reversed;
   size_t end = s.size();
   while (true) {
     const size_t at = end >= d.size() ? s.rfind(d, end - d.size()) : std::string_view::npos;
     if (at == std::string_view::npos ||
         (maxsplit >= 0 && static_cast<int64_t>(reversed.size()) == maxsplit)) {
-      reversed.emplace_back(std::string(s.substr(0, end)));
-      return List(reversed.rbegin(), reversed.rend());
+      reversed.emplace_back(0, end);
+      return {reversed.rbegin(), reversed.rend()};
     }
-    reversed.emplace_back(std::string(s.substr(at + d.size(), end - at - d.size())));
+    reversed.emplace_back(at + d.size(), end);
     end = at;
   }
+}
+
+// str.split / rsplit of string `subject`: its pieces, keeping their request text.
+List split(const Value& subject, const Value& sep, int64_t maxsplit, bool from_right) {
+  List out;
+  for (const auto& [b, e] : split_ranges(subject.as_string(), sep, maxsplit, from_right)) {
+    out.push_back(substring(subject, b, e));
+  }
+  return out;
 }
 
 std::string replace(Renderer& r, std::string_view s, std::string_view old, std::string_view with,
@@ -285,7 +296,7 @@ int64_t py_len(const Value& v) {
   fail("TypeError", "object of type '" + v.type_name() + "' has no len()");
 }
 
-std::string join(Renderer& r, const Value& items, const std::string& sep, const Value& attribute);
+Value join(Renderer& r, const Value& items, const Value& sep, const Value& attribute);
 
 // Jinja's attribute getter for filters: "a.b.0" walks items (then attributes).
 Value get_path(Renderer& r, const Value& item, const Value& attribute) {
@@ -330,15 +341,33 @@ Value f_tojson(Renderer&, const Value& s, CallArgs& a) {
 }
 
 Value f_trim(Renderer&, const Value& s, CallArgs& a) {
-  return Value(strip(subject_string(s, "trim"), arg(a, 0, "chars", Value(nullptr)), true, true));
+  subject_string(s, "trim");
+  return strip(s, arg(a, 0, "chars", Value(nullptr)), true, true);
 }
 
 Value f_length(Renderer&, const Value& s, CallArgs&) { return Value(py_len(s)); }
 
-Value f_upper(Renderer&, const Value& s, CallArgs&) { return Value(upper(s.to_str())); }
-Value f_lower(Renderer&, const Value& s, CallArgs&) { return Value(lower(s.to_str())); }
-Value f_capitalize(Renderer&, const Value& s, CallArgs&) { return Value(capitalize(s.to_str())); }
-Value f_title(Renderer&, const Value& s, CallArgs&) { return Value(title(s.to_str())); }
+// `mapped`, a same-length case mapping of string `s`, with the request text of `s`.
+Value same_spans(const Value& s, std::string mapped) {
+  return s.spans() ? Value::with_spans(std::move(mapped), *s.spans()) : Value(std::move(mapped));
+}
+
+Value f_upper(Renderer&, const Value& s, CallArgs&) {
+  const Value t = Renderer::stringify(s);
+  return same_spans(t, upper(t.as_string()));
+}
+Value f_lower(Renderer&, const Value& s, CallArgs&) {
+  const Value t = Renderer::stringify(s);
+  return same_spans(t, lower(t.as_string()));
+}
+Value f_capitalize(Renderer&, const Value& s, CallArgs&) {
+  const Value t = Renderer::stringify(s);
+  return same_spans(t, capitalize(t.as_string()));
+}
+Value f_title(Renderer&, const Value& s, CallArgs&) {
+  const Value t = Renderer::stringify(s);
+  return same_spans(t, title(t.as_string()));
+}
 
 Value f_replace(Renderer& r, const Value& s, CallArgs& a) {
   const Value count = arg(a, 2, "count", Value(nullptr));
@@ -347,22 +376,23 @@ Value f_replace(Renderer& r, const Value& s, CallArgs& a) {
                        count.is_int() ? count.as_int() : -1));
 }
 
-std::string join(Renderer& r, const Value& items, const std::string& sep, const Value& attribute) {
-  std::string out;
+// The items' strings joined by `sep`, keeping their request text.
+Value join(Renderer& r, const Value& items, const Value& sep, const Value& attribute) {
+  TextBuilder out;
   bool first = true;
   for (const Value& item : r.iterate(items)) {
-    if (!first) out += sep;
+    if (!first) out.append(sep);
     first = false;
-    out += (attribute.is_none() || attribute.is_undefined() ? item : get_path(r, item, attribute))
-               .to_str();
+    out.append(Renderer::stringify(
+        attribute.is_none() || attribute.is_undefined() ? item : get_path(r, item, attribute)));
     r.check_size(out.size());
   }
-  return out;
+  return out.take();
 }
 
 Value f_join(Renderer& r, const Value& s, CallArgs& a) {
-  return Value(
-      join(r, s, arg(a, 0, "d", Value("")).to_str(), arg(a, 1, "attribute", Value(nullptr))));
+  return join(r, s, Renderer::stringify(arg(a, 0, "d", Value(""))),
+              arg(a, 1, "attribute", Value(nullptr)));
 }
 
 Value f_items(Renderer&, const Value& s, CallArgs&) {
@@ -371,7 +401,7 @@ Value f_items(Renderer&, const Value& s, CallArgs&) {
     fail("TypeError", "can only get item pairs from a mapping, not " + s.type_name());
   }
   List out;
-  for (const auto& [k, v] : s.as_dict().items) out.emplace_back(List{Value(k), v});
+  for (const auto& [k, v] : s.as_dict().items) out.emplace_back(List{s.as_dict().key_value(k), v});
   return Value(std::move(out));
 }
 
@@ -458,7 +488,7 @@ Value f_string(Renderer&, const Value& s, CallArgs&) { return Value(s.to_str());
 
 // Python's int() of a string (whitespace around it and `_` between digits allowed).
 bool parse_int(std::string_view text, int base, int64_t& out) {
-  std::string t = strip(text, Value(nullptr), true, true);
+  const std::string t = strip(Value(text), Value(nullptr), true, true).as_string();
   std::string digits;
   for (char c : t) {
     if (c != '_') digits += c;
@@ -487,7 +517,7 @@ Value f_int(Renderer&, const Value& s, CallArgs& a) {
     int64_t v = 0;
     if (parse_int(s.as_string(), base, v)) return Value(v);
     char* end = nullptr;
-    const std::string t = strip(s.as_string(), Value(nullptr), true, true);
+    const std::string t = strip(s, Value(nullptr), true, true).as_string();
     const double d = std::strtod(t.c_str(), &end);
     if (!t.empty() && end == t.c_str() + t.size() && std::isfinite(d) && std::fabs(d) < 9.2e18) {
       return Value(static_cast<int64_t>(d));
@@ -500,7 +530,7 @@ Value f_float(Renderer&, const Value& s, CallArgs& a) {
   const Value fallback = arg(a, 0, "default", Value(0.0));
   if (s.is_number() || s.is_bool()) return Value(s.as_double());
   if (s.is_string()) {
-    const std::string t = strip(s.as_string(), Value(nullptr), true, true);
+    const std::string t = strip(s, Value(nullptr), true, true).as_string();
     char* end = nullptr;
     const double d = std::strtod(t.c_str(), &end);
     if (!t.empty() && end == t.c_str() + t.size()) return Value(d);
@@ -614,7 +644,7 @@ Value f_indent(Renderer& r, const Value& s, CallArgs& a) {
                                             ' ');
   const bool first = arg(a, 1, "first", Value(false)).truthy();
   const bool blank = arg(a, 2, "blank", Value(false)).truthy();
-  const List lines = split(s.to_str() + "\n", Value("\n"), -1, false);
+  const List lines = split(Value(s.to_str() + "\n"), Value("\n"), -1, false);
   std::string out;
   // The text ended with "\n" before the one added, so the last piece is always empty.
   for (size_t i = 0; i + 1 < lines.size(); ++i) {
@@ -631,7 +661,7 @@ Value f_indent(Renderer& r, const Value& s, CallArgs& a) {
 }
 
 Value f_wordcount(Renderer&, const Value& s, CallArgs&) {
-  return Value(static_cast<int64_t>(split(s.to_str(), Value(nullptr), -1, false).size()));
+  return Value(static_cast<int64_t>(split(Value(s.to_str()), Value(nullptr), -1, false).size()));
 }
 
 Value min_max(Renderer& r, const Value& s, CallArgs& a, bool want_max) {
@@ -805,25 +835,25 @@ bool t_escaped(Renderer&, const Value&, CallArgs&) { return false; }
 Value string_method(Renderer& r, const Value& self, const std::string& name, CallArgs& a) {
   const std::string& s = self.as_string();
   if (name == "strip" || name == "lstrip" || name == "rstrip") {
-    return Value(strip(s, arg(a, 0, "chars", Value(nullptr)), name != "rstrip", name != "lstrip"));
+    return strip(self, arg(a, 0, "chars", Value(nullptr)), name != "rstrip", name != "lstrip");
   }
   if (name == "split" || name == "rsplit") {
     const Value maxsplit = arg(a, 1, "maxsplit", Value(-1));
-    return Value(split(s, arg(a, 0, "sep", Value(nullptr)),
+    return Value(split(self, arg(a, 0, "sep", Value(nullptr)),
                        maxsplit.is_int() ? maxsplit.as_int() : -1, name == "rsplit"));
   }
   if (name == "splitlines") {
-    List lines = split(s, Value("\n"), -1, false);
+    List lines = split(self, Value("\n"), -1, false);
     if (!lines.empty() && lines.back().as_string().empty()) lines.pop_back();
     return Value(std::move(lines));
   }
   if (name == "startswith" || name == "endswith") {
     return Value(prefix_test(self, required_arg(a, 0, "prefix", name), name == "endswith"));
   }
-  if (name == "upper") return Value(upper(s));
-  if (name == "lower") return Value(lower(s));
-  if (name == "title") return Value(title(s));
-  if (name == "capitalize") return Value(capitalize(s));
+  if (name == "upper") return same_spans(self, upper(s));
+  if (name == "lower") return same_spans(self, lower(s));
+  if (name == "title") return same_spans(self, title(s));
+  if (name == "capitalize") return same_spans(self, capitalize(s));
   if (name == "replace") {
     const Value count = arg(a, 2, "count", Value(-1));
     return Value(replace(r, s, string_arg(a, 0, "old", "replace"),
@@ -845,8 +875,7 @@ Value string_method(Renderer& r, const Value& self, const std::string& name, Cal
     for (size_t at = s.find(sub); at != std::string::npos; at = s.find(sub, at + sub.size())) ++n;
     return Value(n);
   }
-  if (name == "join")
-    return Value(join(r, required_arg(a, 0, "iterable", "join"), s, Value(nullptr)));
+  if (name == "join") return join(r, required_arg(a, 0, "iterable", "join"), self, Value(nullptr));
   if (name == "isdigit" || name == "isalpha" || name == "isalnum" || name == "isspace" ||
       name == "islower" || name == "isupper") {
     if (s.empty()) return Value(false);
@@ -869,12 +898,12 @@ Value dict_method(const Value& self, const std::string& name, CallArgs& a) {
   const Dict& d = self.as_dict();
   if (name == "items") {
     List out;
-    for (const auto& [k, v] : d.items) out.emplace_back(List{Value(k), v});
+    for (const auto& [k, v] : d.items) out.emplace_back(List{d.key_value(k), v});
     return Value(std::move(out));
   }
   if (name == "keys") {
     List out;
-    for (const auto& [k, v] : d.items) out.emplace_back(k);
+    for (const auto& [k, v] : d.items) out.push_back(d.key_value(k));
     return Value(std::move(out));
   }
   if (name == "values") {
@@ -898,10 +927,13 @@ bool is_string_method(const std::string& name) {
   return std::find(std::begin(kNames), std::end(kNames), name) != std::end(kNames);
 }
 
-Value make_function(std::string name, std::function<Value(Renderer&, CallArgs&)> call) {
+Value make_function(std::string name, std::function<Value(Renderer&, CallArgs&)> call,
+                    Value self = Value(), bool exact = false) {
   auto f = std::make_shared<Function>();
   f->name = std::move(name);
   f->call = std::move(call);
+  f->self = std::move(self);
+  f->exact = exact;
   return Value(std::shared_ptr<const Function>(std::move(f)));
 }
 
@@ -976,14 +1008,20 @@ Value g_strftime_now(Renderer& r, CallArgs& a) {
 
 Value bound_method(const Value& subject, const std::string& name) {
   if (subject.is_string() && is_string_method(name)) {
-    return make_function(name, [subject, name](Renderer& r, CallArgs& a) {
-      return string_method(r, subject, name, a);
-    });
+    static const char* const kExact[] = {"strip",  "lstrip",     "rstrip", "split",
+                                         "rsplit", "splitlines", "upper",  "lower",
+                                         "title",  "capitalize", "join"};
+    const bool exact = std::find(std::begin(kExact), std::end(kExact), name) != std::end(kExact);
+    return make_function(
+        name,
+        [subject, name](Renderer& r, CallArgs& a) { return string_method(r, subject, name, a); },
+        subject, exact);
   }
   if (subject.is_dict() && !subject.as_dict().is_namespace &&
       (name == "items" || name == "keys" || name == "values" || name == "get")) {
     return make_function(
-        name, [subject, name](Renderer&, CallArgs& a) { return dict_method(subject, name, a); });
+        name, [subject, name](Renderer&, CallArgs& a) { return dict_method(subject, name, a); },
+        subject, /*exact=*/true);
   }
   return Value();
 }
@@ -1072,6 +1110,12 @@ std::string percent_format(Renderer& r, const std::string& format, const Value& 
     fail("TypeError", "not all arguments converted during string formatting");
   }
   return out;
+}
+
+bool filter_is_exact(const std::string& name) {
+  static const char* const kExact[] = {"trim", "upper", "lower", "capitalize", "title",
+                                       "join", "items", "list",  "first",      "last"};
+  return std::find(std::begin(kExact), std::end(kExact), name) != std::end(kExact);
 }
 
 FilterFn find_filter(const std::string& name) {

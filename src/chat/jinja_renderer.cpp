@@ -63,10 +63,10 @@ Renderer::Renderer(std::vector<std::pair<std::string, Value>> variables, RenderL
   root_.vars = std::move(variables);
 }
 
-std::string Renderer::render(const Body& body) {
-  std::string out;
+Value Renderer::render(const Body& body) {
+  TextBuilder out;
   exec(body, out);
-  return out;
+  return out.take();
 }
 
 void Renderer::step() {
@@ -83,9 +83,25 @@ void Renderer::check_size(size_t size) const {
   }
 }
 
-void Renderer::append(std::string& out, std::string_view s) {
-  check_size(out.size() + s.size());
+void Renderer::append(TextBuilder& out, const Value& v) {
+  const Value s = stringify(v);
+  check_size(out.size() + s.as_string().size());
   out.append(s);
+}
+
+Value Renderer::stringify(const Value& v) {
+  if (v.is_string()) return v;
+  std::string s = v.to_str();
+  return carries_request_text(v) ? Value::request_text(std::move(s)) : Value(std::move(s));
+}
+
+Value Renderer::guard(Value result, const Value& subject, const CallArgs& args) {
+  if (!result.is_string() || result.spans() != nullptr) return result;
+  bool carries = carries_request_text(subject);
+  for (const Value& a : args.positional) carries = carries || carries_request_text(a);
+  for (const auto& [k, a] : args.keyword) carries = carries || carries_request_text(a);
+  if (!carries) return result;
+  return Value::request_text(result.as_string());
 }
 
 const Value* Renderer::lookup(std::string_view name) const {
@@ -107,7 +123,7 @@ void Renderer::assign(const std::string& name, Value value) {
   scope_->vars.emplace_back(name, std::move(value));
 }
 
-Renderer::Flow Renderer::exec(const Body& body, std::string& out) {
+Renderer::Flow Renderer::exec(const Body& body, TextBuilder& out) {
   for (const auto& node : body) {
     step();
     const Flow flow = exec_node(*node, out);
@@ -116,21 +132,16 @@ Renderer::Flow Renderer::exec(const Body& body, std::string& out) {
   return Flow::kNormal;
 }
 
-Renderer::Flow Renderer::exec_node(const Node& node, std::string& out) {
+Renderer::Flow Renderer::exec_node(const Node& node, TextBuilder& out) {
   try {
     switch (node.kind) {
       case Node::Kind::kText:
-        append(out, node.text);
+        check_size(out.size() + node.text.size());
+        out.append_text(node.text);
         return Flow::kNormal;
-      case Node::Kind::kOutput: {
-        const Value v = eval(*node.expr);
-        if (v.is_string()) {
-          append(out, v.as_string());
-        } else {
-          append(out, v.to_str());
-        }
+      case Node::Kind::kOutput:
+        append(out, eval(*node.expr));
         return Flow::kNormal;
-      }
       case Node::Kind::kIf:
         for (const auto& [cond, body] : node.branches) {
           if (eval(*cond).truthy()) return exec(body, out);
@@ -143,17 +154,17 @@ Renderer::Flow Renderer::exec_node(const Node& node, std::string& out) {
         return Flow::kNormal;
       case Node::Kind::kSetBlock:
       case Node::Kind::kFilterBlock: {
-        std::string captured;
+        TextBuilder captured;
         exec(node.body, captured);
-        Value v(std::move(captured));
+        Value v = captured.take();
         for (const auto& f : node.filters) {
           CallArgs args = eval_args(*f, 1);
-          v = f->filter(*this, v, args);
+          v = apply_filter(f->name, v, args);
         }
         if (node.kind == Node::Kind::kSetBlock) {
           assign(node.targets[0], std::move(v));
         } else {
-          append(out, v.to_str());
+          append(out, v);
         }
         return Flow::kNormal;
       }
@@ -164,6 +175,7 @@ Renderer::Flow Renderer::exec_node(const Node& node, std::string& out) {
         fn->call = [macro](Renderer& r, CallArgs& args) {
           return r.call_macro(*macro, args, Value());
         };
+        fn->exact = true;
         assign(node.name, Value(std::shared_ptr<const Function>(std::move(fn))));
         return Flow::kNormal;
       }
@@ -175,6 +187,7 @@ Renderer::Flow Renderer::exec_node(const Node& node, std::string& out) {
         Scope* site = scope_;
         auto caller = std::make_shared<Function>();
         caller->name = "caller";
+        caller->exact = true;
         caller->call = [block, site](Renderer& r, CallArgs& a) {
           Scope* saved = r.scope_;
           Scope scope{{}, site};
@@ -190,7 +203,7 @@ Renderer::Flow Renderer::exec_node(const Node& node, std::string& out) {
         };
         args.keyword.emplace_back("caller",
                                   Value(std::shared_ptr<const Function>(std::move(caller))));
-        append(out, call(callee, args).to_str());
+        append(out, call(callee, args));
         return Flow::kNormal;
       }
       case Node::Kind::kBreak:
@@ -254,7 +267,7 @@ void bind_targets(std::vector<std::pair<std::string, Value>>& vars,
 
 }  // namespace
 
-Renderer::Flow Renderer::exec_for(const Node& node, std::string& out) {
+Renderer::Flow Renderer::exec_for(const Node& node, TextBuilder& out) {
   List items = iterate(eval(*node.expr));
   if (node.condition) {
     List kept;
@@ -280,7 +293,7 @@ Renderer::Flow Renderer::exec_for(const Node& node, std::string& out) {
   return Flow::kNormal;
 }
 
-void Renderer::run_loop(const Node& node, const List& items, std::string& out, int depth) {
+void Renderer::run_loop(const Node& node, const List& items, TextBuilder& out, int depth) {
   if (depth > 0 && ++depth_ > limits_.max_depth) {
     --depth_;
     fail("TemplateRuntimeError",
@@ -310,6 +323,7 @@ void Renderer::run_loop(const Node& node, const List& items, std::string& out, i
                      i + 1 < n ? items[i + 1] : Value(Undefined{"there is no next item"}));
       auto cycle = std::make_shared<Function>();
       cycle->name = "cycle";
+      cycle->exact = true;
       cycle->call = [i](Renderer&, CallArgs& args) {
         if (args.positional.empty()) fail("TypeError", "no items for cycling given");
         return args.positional[static_cast<size_t>(i) % args.positional.size()];
@@ -319,12 +333,13 @@ void Renderer::run_loop(const Node& node, const List& items, std::string& out, i
         const Node* for_node = &node;
         auto recurse = std::make_shared<Function>();
         recurse->name = "loop";
+        recurse->exact = true;
         recurse->call = [for_node, depth](Renderer& r, CallArgs& args) {
           if (args.positional.size() != 1) fail("TypeError", "loop() takes one argument");
-          std::string inner;
+          TextBuilder inner;
           const List children = r.iterate(args.positional[0]);
           r.run_loop(*for_node, children, inner, depth + 1);
-          return Value(std::move(inner));
+          return inner.take();
         };
         l.emplace_back("__call__", Value(std::shared_ptr<const Function>(std::move(recurse))));
       }
@@ -389,11 +404,11 @@ Value Renderer::call_macro(const Node& macro, CallArgs& args, const Value& calle
       scope.vars.emplace_back(macro.params[k], std::move(v));
     }
     if (!caller.is_undefined()) scope.vars.emplace_back("caller", caller);
-    std::string out;
+    TextBuilder out;
     exec(macro.body, out);
     scope_ = saved;
     --depth_;
-    return Value(std::move(out));
+    return out.take();
   } catch (...) {
     scope_ = saved;
     --depth_;
@@ -403,10 +418,14 @@ Value Renderer::call_macro(const Node& macro, CallArgs& args, const Value& calle
 
 Value Renderer::call(const Value& callee, CallArgs& args) {
   step();
-  if (callee.is_function()) return callee.as_function().call(*this, args);
+  if (callee.is_function()) {
+    const Function& fn = callee.as_function();
+    Value result = fn.call(*this, args);
+    return fn.exact ? result : guard(std::move(result), fn.self, args);
+  }
   if (callee.is_dict()) {
     if (const Value* fn = callee.as_dict().find("__call__"); fn != nullptr && fn->is_function()) {
-      return fn->as_function().call(*this, args);
+      return call(*fn, args);
     }
   }
   if (callee.is_undefined()) fail_undefined(callee);
@@ -458,12 +477,12 @@ Value Renderer::get_item(const Value& subject, const Value& key) {
             return element_undefined(subject, key);
           return list[static_cast<size_t>(i)];
         }
-        const std::vector<std::string> chars = utf8_chars(subject.as_string());
+        const List chars = iterate(subject);
         int64_t i = int_of(key);
         if (i < 0) i += static_cast<int64_t>(chars.size());
         if (i < 0 || i >= static_cast<int64_t>(chars.size()))
           return element_undefined(subject, key);
-        return Value(chars[static_cast<size_t>(i)]);
+        return chars[static_cast<size_t>(i)];
       }
       if (key.is_string()) return get_attr(subject, key.as_string());
       return element_undefined(subject, key);
@@ -484,12 +503,16 @@ List Renderer::iterate(const Value& v) {
       if (v.as_dict().is_namespace) break;
       List keys;
       keys.reserve(v.as_dict().items.size());
-      for (const auto& [k, item] : v.as_dict().items) keys.emplace_back(k);
+      for (const auto& [k, item] : v.as_dict().items) keys.push_back(v.as_dict().key_value(k));
       return keys;
     }
     case Value::Type::kString: {
       List chars;
-      for (std::string& c : utf8_chars(v.as_string())) chars.emplace_back(std::move(c));
+      size_t at = 0;
+      for (const std::string& c : utf8_chars(v.as_string())) {
+        chars.push_back(substring(v, at, at + c.size()));
+        at += c.size();
+      }
       return chars;
     }
     default:
@@ -501,7 +524,8 @@ List Renderer::iterate(const Value& v) {
 Value Renderer::apply_filter(const std::string& name, const Value& subject, CallArgs& args) {
   const FilterFn f = find_filter(name);
   if (f == nullptr) fail("TemplateRuntimeError", "no filter named '" + name + "'");
-  return f(*this, subject, args);
+  Value result = f(*this, subject, args);
+  return filter_is_exact(name) ? result : guard(std::move(result), subject, args);
 }
 
 bool Renderer::apply_test(const std::string& name, const Value& subject, CallArgs& args) {
@@ -557,6 +581,7 @@ Value Renderer::eval_inner(const Expr& e) {
         const Value key = eval(*e.children[i]);
         if (!key.is_string())
           fail("TypeError", "dict keys must be strings, not " + key.type_name());
+        d.request_keys = d.request_keys || key.spans() != nullptr;
         d.set(key.as_string(), eval(*e.children[i + 1]));
       }
       return Value(std::move(d));
@@ -575,7 +600,8 @@ Value Renderer::eval_inner(const Expr& e) {
     case Expr::Kind::kFilter: {
       const Value subject = eval(*e.children[0]);
       CallArgs args = eval_args(e, 1);
-      return e.filter(*this, subject, args);
+      Value result = e.filter(*this, subject, args);
+      return filter_is_exact(e.name) ? result : guard(std::move(result), subject, args);
     }
     case Expr::Kind::kTest: {
       const Value subject = eval(*e.children[0]);
@@ -632,23 +658,23 @@ Value Renderer::eval_slice(const Expr& e) {
   if (!is_string && !subject.is_list()) {
     fail("TypeError", "'" + subject.type_name() + "' object is not subscriptable");
   }
-  std::vector<std::string> chars;
-  if (is_string) chars = utf8_chars(subject.as_string());
-  const auto length = static_cast<int64_t>(is_string ? chars.size() : subject.as_list().size());
+  const List items = is_string ? iterate(subject) : List();
+  const List& from = is_string ? items : subject.as_list();
+  const auto length = static_cast<int64_t>(from.size());
   int64_t start = 0;
   int64_t stop = 0;
   int64_t step_by = 1;
   slice_indices(length, bounds[0], bounds[1], bounds[2], start, stop, step_by);
-  std::string s;
+  TextBuilder s;
   List list;
   for (int64_t i = start; step_by > 0 ? i < stop : i > stop; i += step_by) {
     if (is_string) {
-      s += chars[static_cast<size_t>(i)];
+      s.append(from[static_cast<size_t>(i)]);
     } else {
-      list.push_back(subject.as_list()[static_cast<size_t>(i)]);
+      list.push_back(from[static_cast<size_t>(i)]);
     }
   }
-  if (is_string) return Value(std::move(s));
+  if (is_string) return s.take();
   return Value(std::move(list));
 }
 
@@ -656,11 +682,14 @@ Value Renderer::eval_binary(const Expr& e) {
   const Value l = eval(*e.children[0]);
   const Value r = eval(*e.children[1]);
   const std::string& op = e.name;
-  if (op == "~") {
-    std::string s = l.to_str();
-    const std::string rs = r.to_str();
-    check_size(s.size() + rs.size());
-    return Value(s + rs);
+  if (op == "~" || (op == "+" && l.is_string() && r.is_string())) {
+    const Value ls = stringify(l);
+    const Value rs = stringify(r);
+    check_size(ls.as_string().size() + rs.as_string().size());
+    TextBuilder out;
+    out.append(ls);
+    out.append(rs);
+    return out.take();
   }
   if (l.is_undefined()) fail_undefined(l);
   if (r.is_undefined()) fail_undefined(r);
@@ -671,10 +700,6 @@ Value Renderer::eval_binary(const Expr& e) {
                           r.type_name() + "'");
   };
   if (op == "+") {
-    if (l.is_string() && r.is_string()) {
-      check_size(l.as_string().size() + r.as_string().size());
-      return Value(l.as_string() + r.as_string());
-    }
     if (l.is_list() && r.is_list()) {
       List list = l.as_list();
       list.insert(list.end(), r.as_list().begin(), r.as_list().end());
@@ -701,9 +726,9 @@ Value Renderer::eval_binary(const Expr& e) {
         if (size != 0 && static_cast<uint64_t>(times) > limits_.max_output_bytes / size) {
           check_size(limits_.max_output_bytes + 1);
         }
-        std::string s;
-        for (int64_t i = 0; i < times; ++i) s += seq.as_string();
-        return Value(std::move(s));
+        TextBuilder s;
+        for (int64_t i = 0; i < times; ++i) s.append(seq);
+        return s.take();
       }
       const size_t size = seq.as_list().size();
       if (size != 0 && static_cast<uint64_t>(times) > limits_.max_output_bytes / size) {
@@ -720,7 +745,11 @@ Value Renderer::eval_binary(const Expr& e) {
     checked(__builtin_mul_overflow(int_of(l), int_of(r), &out));
     return Value(out);
   }
-  if (op == "%" && l.is_string()) return Value(percent_format(*this, l.as_string(), r));
+  if (op == "%" && l.is_string()) {
+    CallArgs args;
+    args.positional.push_back(r);
+    return guard(Value(percent_format(*this, l.as_string(), r)), l, args);
+  }
   if (!numbers) unsupported();
   if (op == "-") {
     if (floats) return Value(l.as_double() - r.as_double());

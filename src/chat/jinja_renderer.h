@@ -30,11 +30,15 @@ class Renderer {
   /// `variables` are the template's globals (messages, tools, bos_token, ...).
   Renderer(std::vector<std::pair<std::string, Value>> variables, RenderLimits limits, NowFn now);
 
-  /// Renders `body` and returns the output. Throws JinjaError.
-  std::string render(const Body& body);
+  /// Renders `body` and returns the output, a string whose spans mark the bytes that come from
+  /// request text. Throws JinjaError.
+  Value render(const Body& body);
 
   /// Calls `callee` (a Function) with `args`.
   Value call(const Value& callee, CallArgs& args);
+  /// str(v) as a string value: strings as they are; other values printed, as request text when
+  /// they carry any.
+  static Value stringify(const Value& v);
   /// `subject.name`: an attribute (a string or dict method) before a dict item.
   Value get_attr(const Value& subject, const std::string& name);
   /// `subject[key]`: an item before an attribute.
@@ -61,10 +65,10 @@ class Renderer {
     Scope* parent = nullptr;
   };
 
-  Flow exec(const Body& body, std::string& out);
-  Flow exec_node(const Node& node, std::string& out);
-  Flow exec_for(const Node& node, std::string& out);
-  void run_loop(const Node& node, const List& items, std::string& out, int depth);
+  Flow exec(const Body& body, TextBuilder& out);
+  Flow exec_node(const Node& node, TextBuilder& out);
+  Flow exec_for(const Node& node, TextBuilder& out);
+  void run_loop(const Node& node, const List& items, TextBuilder& out, int depth);
   void exec_set(const Node& node);
   Value eval(const Expr& e);
   Value eval_inner(const Expr& e);
@@ -78,7 +82,10 @@ class Renderer {
 
   const Value* lookup(std::string_view name) const;
   void assign(const std::string& name, Value value);
-  void append(std::string& out, std::string_view s);
+  void append(TextBuilder& out, const Value& v);
+  /// `result` of a builtin that does not mark request text itself: a string result becomes
+  /// request text as a whole when `subject` or any argument carries request text.
+  static Value guard(Value result, const Value& subject, const CallArgs& args);
 
   Scope root_;
   Scope* scope_ = &root_;

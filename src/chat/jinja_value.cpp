@@ -28,7 +28,96 @@ void Dict::set(std::string_view key, Value value) {
   items.emplace_back(std::string(key), std::move(value));
 }
 
-Value Value::from_json(const nlohmann::ordered_json& json) {
+Value Dict::key_value(const std::string& key) const {
+  return request_keys ? Value::request_text(key) : Value(key);
+}
+
+Value Value::request_text(std::string s) {
+  const size_t n = s.size();
+  return with_spans(std::move(s), {{0, n}});
+}
+
+Value Value::with_spans(std::string s, Spans spans) {
+  Value v(std::move(s));
+  Spans merged;
+  for (const auto& [b, e] : spans) {
+    if (b >= e) continue;
+    if (!merged.empty() && merged.back().second >= b) {
+      merged.back().second = std::max(merged.back().second, e);
+    } else {
+      merged.emplace_back(b, e);
+    }
+  }
+  if (!merged.empty()) v.spans_ = std::make_shared<const Spans>(std::move(merged));
+  return v;
+}
+
+bool carries_request_text(const Value& v) {
+  switch (v.type()) {
+    case Value::Type::kString:
+      return v.spans() != nullptr;
+    case Value::Type::kList:
+      for (const Value& item : v.as_list()) {
+        if (carries_request_text(item)) return true;
+      }
+      return false;
+    case Value::Type::kDict:
+      if (v.as_dict().request_keys) return true;
+      for (const auto& [k, item] : v.as_dict().items) {
+        if (carries_request_text(item)) return true;
+      }
+      return false;
+    case Value::Type::kFunction:
+      return carries_request_text(v.as_function().self);
+    default:
+      return false;
+  }
+}
+
+Value substring(const Value& s, size_t begin, size_t end) {
+  std::string text = s.as_string().substr(begin, end - begin);
+  if (s.spans() == nullptr) return Value(std::move(text));
+  Spans spans;
+  for (const auto& [b, e] : *s.spans()) {
+    const size_t lo = std::max(b, begin);
+    const size_t hi = std::min(e, end);
+    if (lo < hi) spans.emplace_back(lo - begin, hi - begin);
+  }
+  return Value::with_spans(std::move(text), std::move(spans));
+}
+
+void TextBuilder::append_text(std::string_view text, bool request) {
+  if (request && !text.empty()) {
+    if (!spans_.empty() && spans_.back().second == text_.size()) {
+      spans_.back().second += text.size();
+    } else {
+      spans_.emplace_back(text_.size(), text_.size() + text.size());
+    }
+  }
+  text_.append(text);
+}
+
+void TextBuilder::append(const Value& s) {
+  const size_t base = text_.size();
+  text_.append(s.as_string());
+  if (s.spans() == nullptr) return;
+  for (const auto& [b, e] : *s.spans()) {
+    if (!spans_.empty() && spans_.back().second == base + b) {
+      spans_.back().second = base + e;
+    } else {
+      spans_.emplace_back(base + b, base + e);
+    }
+  }
+}
+
+Value TextBuilder::take() {
+  Value v = Value::with_spans(std::move(text_), std::move(spans_));
+  text_.clear();
+  spans_.clear();
+  return v;
+}
+
+Value Value::from_json(const nlohmann::ordered_json& json, bool request) {
   switch (json.type()) {
     case nlohmann::ordered_json::value_t::null:
       return Value(nullptr);
@@ -44,17 +133,20 @@ Value Value::from_json(const nlohmann::ordered_json& json) {
     case nlohmann::ordered_json::value_t::number_float:
       return Value(json.get<double>());
     case nlohmann::ordered_json::value_t::string:
-      return Value(json.get<std::string>());
+      return request ? request_text(json.get<std::string>()) : Value(json.get<std::string>());
     case nlohmann::ordered_json::value_t::array: {
       List list;
       list.reserve(json.size());
-      for (const auto& item : json) list.push_back(from_json(item));
+      for (const auto& item : json) list.push_back(from_json(item, request));
       return Value(std::move(list));
     }
     case nlohmann::ordered_json::value_t::object: {
       Dict dict;
+      dict.request_keys = request;
       dict.items.reserve(json.size());
-      for (const auto& [key, item] : json.items()) dict.items.emplace_back(key, from_json(item));
+      for (const auto& [key, item] : json.items()) {
+        dict.items.emplace_back(key, from_json(item, request));
+      }
       return Value(std::move(dict));
     }
     default:

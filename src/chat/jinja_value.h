@@ -18,6 +18,7 @@ namespace gengyun::chat::jinja {
 
 class Value;
 class Renderer;
+struct Function;
 
 /// The error every failing template operation throws inside the engine; ChatTemplate turns it
 /// into an Error. `kind` is Jinja2's exception class name ("UndefinedError", "TypeError", ...);
@@ -35,11 +36,19 @@ struct JinjaError {
 
 using List = std::vector<Value>;
 
+/// Byte ranges [begin, end) of a string that came from the request (message contents, tool
+/// schemas): sorted, disjoint, none empty. The tokenizer parses no control token inside them.
+using Spans = std::vector<std::pair<size_t, size_t>>;
+
 /// An insertion-ordered mapping from string keys (the keys of JSON objects and of templates'
 /// dict literals). Lookups are linear: template dicts are small.
 struct Dict {
   std::vector<std::pair<std::string, Value>> items;
   bool is_namespace = false;  // namespace(): the only object `set obj.attr = ...` may change
+  bool request_keys = false;  // the keys are request text (a JSON object of the request)
+
+  /// `key` as a string value, request text when request_keys.
+  Value key_value(const std::string& key) const;
 
   /// The value under `key`, or nullptr.
   const Value* find(std::string_view key) const;
@@ -51,12 +60,6 @@ struct Dict {
 struct CallArgs {
   std::vector<Value> positional;
   std::vector<std::pair<std::string, Value>> keyword;
-};
-
-/// Something a template can call: a macro, a bound string/dict method, a global function.
-struct Function {
-  std::string name;
-  std::function<Value(Renderer&, CallArgs&)> call;
 };
 
 /// Marks an undefined value; `hint` is the message an operation on it fails with
@@ -86,8 +89,13 @@ class Value {
   Value(std::shared_ptr<Dict> d) : v_(std::move(d)) {}
   Value(std::shared_ptr<const Function> f) : v_(std::move(f)) {}
 
-  /// A value from JSON (objects keep their key order).
-  static Value from_json(const nlohmann::ordered_json& json);
+  /// A value from JSON (objects keep their key order); with `request`, its strings and object
+  /// keys are marked as request text.
+  static Value from_json(const nlohmann::ordered_json& json, bool request = false);
+  /// A string all of whose bytes are request text.
+  static Value request_text(std::string s);
+  /// A string whose request text is `spans` (normalized here: merged, empty ones dropped).
+  static Value with_spans(std::string s, Spans spans);
 
   Type type() const { return static_cast<Type>(v_.index()); }
   bool is_undefined() const { return type() == Type::kUndefined; }
@@ -112,6 +120,8 @@ class Value {
   Dict& as_dict() const { return *std::get<7>(v_); }
   const Function& as_function() const { return *std::get<8>(v_); }
   const std::string& undefined_hint() const { return std::get<0>(v_).hint; }
+  /// A string's request-text spans; nullptr when none of it is request text.
+  const Spans* spans() const { return spans_.get(); }
 
   /// Python truthiness (undefined is false).
   bool truthy() const;
@@ -129,6 +139,40 @@ class Value {
   std::variant<Undefined, std::nullptr_t, bool, int64_t, double, std::string,
                std::shared_ptr<const List>, std::shared_ptr<Dict>, std::shared_ptr<const Function>>
       v_;
+  std::shared_ptr<const Spans> spans_;
+};
+
+/// Something a template can call: a macro, a bound string/dict method, a global function.
+struct Function {
+  std::string name;
+  std::function<Value(Renderer&, CallArgs&)> call;
+  Value self;          // a bound method's subject
+  bool exact = false;  // marks request text in its result itself (else the renderer marks a
+                       // string result wholly when any input carries request text)
+};
+
+/// Whether `v` holds request text anywhere (a string's spans, request keys, deeply).
+bool carries_request_text(const Value& v);
+
+/// Bytes [begin, end) of string `s`, with its request-text spans.
+Value substring(const Value& s, size_t begin, size_t end);
+
+/// Builds a string from pieces, recording which bytes are request text.
+class TextBuilder {
+ public:
+  /// Appends `text`, all of it request text when `request`.
+  void append_text(std::string_view text, bool request = false);
+  /// Appends string value `s` with its spans.
+  void append(const Value& s);
+  size_t size() const { return text_.size(); }
+  const std::string& text() const { return text_; }
+  const Spans& spans() const { return spans_; }
+  /// The string built, with its spans; the builder is left empty.
+  Value take();
+
+ private:
+  std::string text_;
+  Spans spans_;
 };
 
 /// Python's == (1 == 1.0 == True; lists and dicts compared deeply; undefined equals undefined).
