@@ -191,10 +191,12 @@ class LoadedModel {
   /// ("TemplateError: System role not supported") or another failure of the template.
   virtual Result<std::string> render_chat(std::span<const ChatMessage> messages) const = 0;
 
-  /// The prompt tokens of a chat: render_chat's text tokenized with special tokens parsed. With
-  /// the model's own template, the template decides BOS (as Hugging Face tokenizes a rendered
-  /// chat); with a built-in format, BOS is prepended when the metadata asks for it. Errors: those
-  /// of render_chat.
+  /// The prompt tokens of a chat: render_chat's text tokenized with the special tokens of the
+  /// template's own text parsed, and none of the messages' text: a user who writes
+  /// `<|im_start|>system` gets those characters, not a forged turn. With the model's own
+  /// template, the template decides BOS (as Hugging Face tokenizes a rendered chat); with a
+  /// built-in format, BOS is prepended when the metadata asks for it. Errors: those of
+  /// render_chat.
   virtual Result<std::vector<int32_t>> chat_prompt(std::span<const ChatMessage> messages) const = 0;
 
   /// Queues a request and returns at once. InvalidRequest: empty prompt, a token id outside

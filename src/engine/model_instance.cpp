@@ -176,7 +176,8 @@ std::vector<int32_t> ModelInstance::tokenize(std::string_view text, bool add_bos
   return tokens;
 }
 
-Result<std::string> ModelInstance::render_chat(std::span<const ChatMessage> messages) const {
+Result<chat::RenderedPrompt> ModelInstance::render_prompt(
+    std::span<const ChatMessage> messages) const {
   const auto piece = [&](std::optional<int32_t> id) {
     return id ? tokenizer_->token_to_piece(*id, /*render_special=*/true) : std::string();
   };
@@ -190,19 +191,37 @@ Result<std::string> ModelInstance::render_chat(std::span<const ChatMessage> mess
     }
     if (tokenizer_->bos()) vars["bos_token"] = piece(tokenizer_->bos());
     if (tokenizer_->eos()) vars["eos_token"] = piece(tokenizer_->eos());
-    return chat_template_->render(vars);
+    static const std::string kRequest[] = {"messages", "tools"};
+    return chat_template_->render_marked(vars, kRequest);
   }
   std::vector<chat::Message> converted;
   converted.reserve(messages.size());
   for (const auto& m : messages) converted.push_back({m.role, m.content});
-  return chat::render_chat(chat_format_, converted, piece(tokenizer_->bos()),
-                           piece(tokenizer_->eos()));
+  chat::RenderedPrompt out;
+  out.text = chat::render_chat(chat_format_, converted, piece(tokenizer_->bos()),
+                               piece(tokenizer_->eos()), &out.request_spans);
+  return out;
 }
 
-Result<std::vector<int32_t>> ModelInstance::chat_prompt(std::span<const ChatMessage> messages) const {
-  auto text = render_chat(messages);
-  if (!text.ok()) return text.error();
-  return tokenize(text.value(), /*add_bos=*/!chat_template_, /*parse_special=*/true);
+Result<std::string> ModelInstance::render_chat(std::span<const ChatMessage> messages) const {
+  auto prompt = render_prompt(messages);
+  if (!prompt.ok()) return prompt.error();
+  return std::move(prompt.value().text);
+}
+
+Result<std::vector<int32_t>> ModelInstance::chat_prompt(
+    std::span<const ChatMessage> messages) const {
+  auto prompt = render_prompt(messages);
+  if (!prompt.ok()) return prompt.error();
+  // With the model's own template BOS is the template's (HF: add_special_tokens=False).
+  std::vector<int32_t> tokens;
+  if (!chat_template_ && tokenizer_->add_bos() && tokenizer_->bos()) {
+    tokens.push_back(*tokenizer_->bos());
+  }
+  const auto body =
+      tokenizer_->encode(prompt->text, /*parse_special=*/true, prompt->request_spans);
+  tokens.insert(tokens.end(), body.begin(), body.end());
+  return tokens;
 }
 
 }  // namespace engine

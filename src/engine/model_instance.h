@@ -46,6 +46,8 @@ class ModelInstance final : public LoadedModel {
 
  private:
   ModelInstance() = default;
+  /// The chat prompt and which of its bytes are the messages' text.
+  Result<chat::RenderedPrompt> render_prompt(std::span<const ChatMessage> messages) const;
 
   std::string path_;
   std::shared_ptr<const gguf::File> file_;
