@@ -183,9 +183,21 @@ class LoadedModel {
   virtual std::vector<int32_t> tokenize(std::string_view text, bool add_bos,
                                         bool parse_special) const = 0;
 
-  /// Prompt text for a chat: ChatML for models whose template uses `<|im_start|>`, Llama 2
-  /// `[INST]` for SentencePiece models; ends with the assistant turn's opening.
-  virtual std::string render_chat(std::span<const ChatMessage> messages) const = 0;
+  /// Prompt text for a chat, ending with the assistant turn's opening: the model's own chat
+  /// template (GGUF tokenizer.chat_template) rendered as Hugging Face's apply_chat_template
+  /// renders it (add_generation_prompt true, the vocabulary's BOS and EOS text as bos_token and
+  /// eos_token); for a GGUF without a template, or whose template does not parse, a built-in
+  /// format (ChatML, Llama 2 `[INST]`, Llama 3 headers). Errors: what the template raises
+  /// ("TemplateError: System role not supported") or another failure of the template.
+  virtual Result<std::string> render_chat(std::span<const ChatMessage> messages) const = 0;
+
+  /// The prompt tokens of a chat: render_chat's text tokenized with the special tokens of the
+  /// template's own text parsed, and none of the messages' text: a user who writes
+  /// `<|im_start|>system` gets those characters, not a forged turn. With the model's own
+  /// template, the template decides BOS (as Hugging Face tokenizes a rendered chat); with a
+  /// built-in format, BOS is prepended when the metadata asks for it. Errors: those of
+  /// render_chat.
+  virtual Result<std::vector<int32_t>> chat_prompt(std::span<const ChatMessage> messages) const = 0;
 
   /// Queues a request and returns at once. InvalidRequest: empty prompt, a token id outside
   /// the vocabulary, prompt + 1 longer than n_ctx(), sampling parameters out of range.

@@ -62,11 +62,16 @@ ApiResult<PreparedGeneration> prepare(CompletionKind kind, const GenerationConte
   out.model = model.value();
 
   const char* param = kind == CompletionKind::Chat ? "messages" : "prompt";
-  out.prompt = kind == CompletionKind::Chat
-                   ? out.model->tokenize(out.model->render_chat(out.request.messages),
-                                         /*add_bos=*/true, /*parse_special=*/true)
-                   : out.model->tokenize(out.request.prompt, /*add_bos=*/true,
-                                         /*parse_special=*/false);
+  if (kind == CompletionKind::Chat) {
+    auto prompt = out.model->chat_prompt(out.request.messages);
+    if (!prompt.ok())
+      return invalid_request("the model's chat template refused the messages: " +
+                                 prompt.error().message,
+                             param);
+    out.prompt = std::move(prompt.value());
+  } else {
+    out.prompt = out.model->tokenize(out.request.prompt, /*add_bos=*/true, /*parse_special=*/false);
+  }
   if (out.prompt.empty()) return invalid_request("the prompt is empty (it has no tokens)", param);
   const int64_t n_ctx = out.model->n_ctx();
   if (static_cast<int64_t>(out.prompt.size()) + 1 > n_ctx)

@@ -23,9 +23,9 @@ struct GenerationContext {
 };
 
 /// Serves one generation request: authenticates it (401, no ledger row), validates the body
-/// (400 / 404), renders and tokenizes the prompt (chat: render_chat, BOS added, special tokens
-/// parsed; completions: BOS added, special tokens not parsed), checks it fits the context (400
-/// "context_length_exceeded"), submits it to the model's batching engine (503 "server_busy"
+/// (400 / 404), renders and tokenizes the prompt (chat: the model's chat_prompt, 400 when its
+/// template refuses the messages; completions: BOS added, special tokens not parsed), checks it
+/// fits the context (400 "context_length_exceeded"), submits it to the model's batching engine (503 "server_busy"
 /// with Retry-After when the model's waiting queue is full) and returns: the engine's events
 /// then answer through `out` with the whole body or an SSE stream, without holding a thread.
 /// Writes exactly one ledger row per authenticated request, before the body (non-streamed) or

@@ -5,6 +5,8 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 namespace gengyun::chat {
 
@@ -30,8 +32,10 @@ struct Message {
 /// an assistant reply ends with eos_text). Llama3 (llama.cpp's llama3):
 /// "<|start_header_id|>{role}<|end_header_id|>\n\n{content}<|eot_id|>" per message, then
 /// "<|start_header_id|>assistant<|end_header_id|>\n\n" (the tokenizer adds BOS). Content is
-/// copied verbatim.
+/// copied verbatim. When `request_spans` is given, it receives the byte ranges of the output
+/// that are the messages' roles and contents (sorted, disjoint).
 std::string render_chat(ChatFormat format, std::span<const Message> messages,
-                        std::string_view bos_text, std::string_view eos_text);
+                        std::string_view bos_text, std::string_view eos_text,
+                        std::vector<std::pair<size_t, size_t>>* request_spans = nullptr);
 
 }  // namespace gengyun::chat

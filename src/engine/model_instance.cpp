@@ -4,6 +4,8 @@
 #include <fstream>
 #include <new>
 
+#include <spdlog/spdlog.h>
+
 #include "model/weights.h"
 #include "util/clock.h"
 
@@ -152,6 +154,15 @@ Result<std::shared_ptr<ModelInstance>> ModelInstance::load(const std::string& pa
   const std::string chat_template =
       instance->file_->get_string("tokenizer.chat_template").value_or("");
   instance->chat_format_ = chat::detect_chat_format(chat_template, instance->tokenizer_->is_spm());
+  if (!chat_template.empty()) {
+    auto parsed = chat::ChatTemplate::parse(chat_template);
+    if (parsed.ok()) {
+      instance->chat_template_ = std::move(parsed.value());
+    } else {
+      spdlog::warn("{}: tokenizer.chat_template: {}; chats use the built-in format instead", path,
+                   parsed.error().message);
+    }
+  }
   instance->load_us_ = monotonic_us() - start;
   return instance;
 }
@@ -165,15 +176,52 @@ std::vector<int32_t> ModelInstance::tokenize(std::string_view text, bool add_bos
   return tokens;
 }
 
-std::string ModelInstance::render_chat(std::span<const ChatMessage> messages) const {
-  std::vector<chat::Message> converted;
-  converted.reserve(messages.size());
-  for (const auto& m : messages) converted.push_back({m.role, m.content});
+Result<chat::RenderedPrompt> ModelInstance::render_prompt(
+    std::span<const ChatMessage> messages) const {
   const auto piece = [&](std::optional<int32_t> id) {
     return id ? tokenizer_->token_to_piece(*id, /*render_special=*/true) : std::string();
   };
-  return chat::render_chat(chat_format_, converted, piece(tokenizer_->bos()),
-                           piece(tokenizer_->eos()));
+  if (chat_template_) {
+    nlohmann::ordered_json vars = {{"messages", nlohmann::ordered_json::array()},
+                                   {"tools", nullptr},
+                                   {"documents", nullptr},
+                                   {"add_generation_prompt", true}};
+    for (const auto& m : messages) {
+      vars["messages"].push_back({{"role", m.role}, {"content", m.content}});
+    }
+    if (tokenizer_->bos()) vars["bos_token"] = piece(tokenizer_->bos());
+    if (tokenizer_->eos()) vars["eos_token"] = piece(tokenizer_->eos());
+    static const std::string kRequest[] = {"messages", "tools"};
+    return chat_template_->render_marked(vars, kRequest);
+  }
+  std::vector<chat::Message> converted;
+  converted.reserve(messages.size());
+  for (const auto& m : messages) converted.push_back({m.role, m.content});
+  chat::RenderedPrompt out;
+  out.text = chat::render_chat(chat_format_, converted, piece(tokenizer_->bos()),
+                               piece(tokenizer_->eos()), &out.request_spans);
+  return out;
+}
+
+Result<std::string> ModelInstance::render_chat(std::span<const ChatMessage> messages) const {
+  auto prompt = render_prompt(messages);
+  if (!prompt.ok()) return prompt.error();
+  return std::move(prompt.value().text);
+}
+
+Result<std::vector<int32_t>> ModelInstance::chat_prompt(
+    std::span<const ChatMessage> messages) const {
+  auto prompt = render_prompt(messages);
+  if (!prompt.ok()) return prompt.error();
+  // With the model's own template BOS is the template's (HF: add_special_tokens=False).
+  std::vector<int32_t> tokens;
+  if (!chat_template_ && tokenizer_->add_bos() && tokenizer_->bos()) {
+    tokens.push_back(*tokenizer_->bos());
+  }
+  const auto body =
+      tokenizer_->encode(prompt->text, /*parse_special=*/true, prompt->request_spans);
+  tokens.insert(tokens.end(), body.begin(), body.end());
+  return tokens;
 }
 
 }  // namespace engine

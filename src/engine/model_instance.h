@@ -3,9 +3,11 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "chat/chat_format.h"
+#include "chat/chat_template.h"
 #include "engine/engine_core.h"
 #include "engine/paged_model_runner.h"
 #include "gengyun/engine.h"
@@ -26,7 +28,8 @@ class ModelInstance final : public LoadedModel {
 
   std::vector<int32_t> tokenize(std::string_view text, bool add_bos,
                                 bool parse_special) const override;
-  std::string render_chat(std::span<const ChatMessage> messages) const override;
+  Result<std::string> render_chat(std::span<const ChatMessage> messages) const override;
+  Result<std::vector<int32_t>> chat_prompt(std::span<const ChatMessage> messages) const override;
   Submission submit(EngineRequest request) override { return engine_->submit(std::move(request)); }
   EngineStats stats() const override { return engine_->stats(); }
   bool wait_until(const std::function<bool(const EngineStats&)>& done,
@@ -43,6 +46,8 @@ class ModelInstance final : public LoadedModel {
 
  private:
   ModelInstance() = default;
+  /// The chat prompt and which of its bytes are the messages' text.
+  Result<chat::RenderedPrompt> render_prompt(std::span<const ChatMessage> messages) const;
 
   std::string path_;
   std::shared_ptr<const gguf::File> file_;
@@ -52,7 +57,8 @@ class ModelInstance final : public LoadedModel {
   std::unique_ptr<model::KvCache> kv_;
   std::unique_ptr<PagedModelRunner> runner_;
   std::shared_ptr<EngineCore> engine_;
-  chat::ChatFormat chat_format_ = chat::ChatFormat::ChatML;
+  chat::ChatFormat chat_format_ = chat::ChatFormat::ChatML;  ///< when chat_template_ is empty
+  std::optional<chat::ChatTemplate> chat_template_;  ///< tokenizer.chat_template, parsed at load
   int n_ctx_ = 0;
   int64_t load_us_ = 0;
 };

@@ -70,9 +70,10 @@ Result<std::unique_ptr<Tokenizer>> Tokenizer::load(const gguf::File& file) {
   return t;
 }
 
-std::vector<int32_t> Tokenizer::encode(std::string_view text, bool parse_special) const {
+std::vector<int32_t> Tokenizer::encode(std::string_view text, bool parse_special,
+                                       std::span<const std::pair<size_t, size_t>> literal) const {
   std::vector<int32_t> out;
-  const auto fragments = tokenizer::split_special_tokens(vocab_, text, parse_special);
+  const auto fragments = tokenizer::split_special_tokens(vocab_, text, parse_special, literal);
   if (vocab_.type == VocabType::Spm) {
     bool after_special = true;  // the start of the input counts as following a special token
     for (const auto& f : fragments) {

@@ -6,8 +6,10 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "gengyun/result.h"
@@ -39,7 +41,12 @@ class Tokenizer {
   /// vocabularies with add_space_prefix (the default) prepend a space to the text and to each
   /// text run after a special token. Invalid UTF-8 is tokenized as U+FFFD by the byte-level
   /// BPE (as llama.cpp) and as byte tokens by SentencePiece.
-  std::vector<int32_t> encode(std::string_view text, bool parse_special) const;
+  /// CONTROL and UNKNOWN tokens that overlap a range of `literal` (sorted, disjoint [begin, end)
+  /// byte ranges of `text`: what a client wrote) stay text; the text between the special tokens
+  /// is tokenized as a whole, so that a prompt without such forgeries gives the same tokens as
+  /// without `literal`.
+  std::vector<int32_t> encode(std::string_view text, bool parse_special,
+                              std::span<const std::pair<size_t, size_t>> literal = {}) const;
 
   /// The bytes token `id` stands for (not necessarily complete UTF-8). CONTROL and UNKNOWN
   /// tokens give "" unless `render_special`, then their text. SentencePiece pieces keep their

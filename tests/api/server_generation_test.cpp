@@ -94,7 +94,9 @@ std::string check_stream(const httplib::Result& r, CompletionKind kind, json& us
 TEST_F(ServerTest, GreedyChatWholeAndStreamedAgreeWithTheEngine) {
   auto qwen = model("qwen2-tiny");
   ASSERT_TRUE(qwen);
-  const auto prompt = qwen->tokenize(qwen->render_chat(kConversation), true, true);
+  const auto rendered = qwen->chat_prompt(kConversation);
+  ASSERT_TRUE(rendered.ok()) << rendered.error().message;
+  const std::vector<int32_t> prompt = rendered.value();
   const GenerationResult expected = engine_greedy(*qwen, prompt, 24);
 
   const json whole = ok_json(post("/v1/chat/completions", chat_request(24, false), key_));

@@ -157,5 +157,23 @@ TEST(RenderChat, Llama2ExactStrings) {
   EXPECT_EQ(render_chat(ChatFormat::Llama2, ends_with_reply, "<s>", "</s>"), "[INST] Hi [/INST]Hello.</s>");
 }
 
+TEST(RenderChat, RequestSpansAreTheRolesAndContents) {
+  const std::vector<Message> messages = {{"system", "S"}, {"user", "Hi"}, {"assistant", "Yo"}};
+  std::vector<std::pair<size_t, size_t>> spans;
+  const std::string chatml = render_chat(ChatFormat::ChatML, messages, "", "", &spans);
+  std::string shown;
+  for (const auto& [b, e] : spans) shown += chatml.substr(b, e - b) + "|";
+  EXPECT_EQ(shown, "system|S|user|Hi|assistant|Yo|");
+  spans.clear();
+  const std::string llama2 = render_chat(ChatFormat::Llama2, messages, "<s>", "</s>", &spans);
+  shown.clear();
+  for (const auto& [b, e] : spans) shown += llama2.substr(b, e - b) + "|";
+  EXPECT_EQ(shown, "S|Hi|Yo|");
+  spans.clear();
+  const std::string llama3 = render_chat(ChatFormat::Llama3, messages, "", "", &spans);
+  EXPECT_EQ(spans.size(), 6u);
+  EXPECT_EQ(llama3.substr(spans[3].first, spans[3].second - spans[3].first), "Hi");
+}
+
 }  // namespace
 }  // namespace gengyun::chat

@@ -4,13 +4,18 @@
 #include <httplib.h>
 
 #include <chrono>
+#include <iterator>
 #include <filesystem>
+#include <fstream>
 #include <regex>
+#include <sstream>
 #include <string>
 #include <thread>
 
 #include <nlohmann/json.hpp>
 
+#include "gguf/gguf.h"
+#include "gguf/gguf_writer.h"
 #include "process.h"
 #include "testdata.h"
 
@@ -253,6 +258,64 @@ TEST_F(ServeTest, SigtermWithWorkInFlightStopsCleanlyAndBillsIt) {
   ASSERT_EQ(rows.size(), 1u) << rows.dump();
   EXPECT_EQ(rows[0]["requests"], 1);
   EXPECT_GT(rows[0]["completion_tokens"].get<int>(), 0);
+}
+
+// The served model's own chat template renders the prompt: qwen2-tiny rewritten with Gemma 2's
+// template, which writes BOS itself and refuses system messages. The prompt's token count is
+// that of render-chat's output, and the template's refusal is a 400 naming it.
+TEST_F(ServeTest, ChatsRenderWithTheModelsOwnTemplate) {
+  auto source = gguf::File::open(model_path_);
+  ASSERT_TRUE(source.ok());
+  gguf::Writer writer;
+  for (const auto& [k, v] : source->metadata()) writer.set(k, v);
+  std::ifstream gemma(gengyun::testing::testdata_path("chat/templates/google-gemma-2-2b-it.jinja"));
+  writer.set_string("tokenizer.chat_template", std::string(std::istreambuf_iterator<char>(gemma), {}));
+  for (const auto& t : source->tensors())
+    ASSERT_TRUE(writer.add_tensor(t.name, t.type, t.ne, {t.data, t.n_bytes}).ok());
+  model_path_ = (dir_ / "gemma-template.gguf").string();
+  ASSERT_TRUE(writer.write(model_path_).ok());
+  const std::string key = create_key("chat");
+  start_server();
+
+  const json user = {{"role", "user"}, {"content", "Why is the sky blue?"}};
+  const auto r = post("/v1/chat/completions",
+                      json({{"model", "qwen2-tiny"},
+                            {"messages", {user}},
+                            {"max_tokens", 2},
+                            {"temperature", 0}})
+                          .dump(),
+                      key);
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body;
+  const std::string conversation = (dir_ / "conversation.json").string();
+  std::ofstream(conversation) << json({{"messages", {user}}}).dump();
+  const auto rendered =
+      run_process({kBinary, "render-chat", model_path_, "--conversation", conversation});
+  ASSERT_EQ(rendered.exit_code, 0) << rendered.err;
+  EXPECT_EQ(rendered.out,
+            "<|endoftext|><start_of_turn>user\nWhy is the sky blue?<end_of_turn>\n"
+            "<start_of_turn>model\n");
+  const std::string prompt_file = (dir_ / "prompt.txt").string();
+  std::ofstream(prompt_file, std::ios::binary) << rendered.out;
+  const auto ids =
+      run_process({kBinary, "tokenize", model_path_, "--special", "--file", prompt_file});
+  ASSERT_EQ(ids.exit_code, 0) << ids.err;
+  std::istringstream words(ids.out);
+  const size_t n_tokens = std::distance(std::istream_iterator<std::string>(words), {});
+  EXPECT_EQ(json::parse(r->body)["usage"]["prompt_tokens"], n_tokens);
+
+  const auto refused = post("/v1/chat/completions",
+                            json({{"model", "qwen2-tiny"},
+                                  {"messages", {{{"role", "system"}, {"content", "Be brief."}}, user}}})
+                                .dump(),
+                            key);
+  ASSERT_TRUE(refused);
+  EXPECT_EQ(refused->status, 400);
+  const json error = json::parse(refused->body)["error"];
+  EXPECT_EQ(error["message"],
+            "the model's chat template refused the messages: TemplateError: System role not "
+            "supported");
+  EXPECT_EQ(error["param"], "messages");
 }
 
 TEST_F(ServeTest, PortInUseIsAClearError) {

@@ -1,0 +1,1215 @@
+#include "chat/jinja_builtins.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <ctime>
+#include <string_view>
+#include <unordered_map>
+
+namespace gengyun::chat::jinja {
+namespace {
+
+// ---- arguments ----
+
+// The argument at `pos` or named `name`, or nullptr.
+const Value* find_arg(const CallArgs& a, size_t pos, std::string_view name) {
+  if (pos < a.positional.size()) return &a.positional[pos];
+  for (const auto& [k, v] : a.keyword) {
+    if (k == name) return &v;
+  }
+  return nullptr;
+}
+
+Value arg(const CallArgs& a, size_t pos, std::string_view name, Value fallback) {
+  const Value* v = find_arg(a, pos, name);
+  return v ? *v : std::move(fallback);
+}
+
+const Value& required_arg(const CallArgs& a, size_t pos, std::string_view name,
+                          std::string_view function) {
+  const Value* v = find_arg(a, pos, name);
+  if (v == nullptr) {
+    fail("TypeError",
+         std::string(function) + "() missing required argument '" + std::string(name) + "'");
+  }
+  return *v;
+}
+
+const std::string& string_arg(const CallArgs& a, size_t pos, std::string_view name,
+                              std::string_view function) {
+  const Value& v = required_arg(a, pos, name, function);
+  if (!v.is_string()) {
+    fail("TypeError", std::string(function) + "() argument '" + std::string(name) +
+                          "' must be str, not " + v.type_name());
+  }
+  return v.as_string();
+}
+
+const std::string& subject_string(const Value& s, std::string_view what) {
+  if (s.is_undefined()) fail("UndefinedError", s.undefined_hint());
+  if (!s.is_string()) {
+    fail("TypeError", std::string(what) + " expects a string, not " + s.type_name());
+  }
+  return s.as_string();
+}
+
+// ---- code points ----
+
+struct CodePoint {
+  uint32_t cp;
+  size_t begin;
+  size_t end;
+};
+
+std::vector<CodePoint> decode(std::string_view s) {
+  std::vector<CodePoint> out;
+  size_t i = 0;
+  for (const std::string& c : utf8_chars(s)) {
+    uint32_t cp = static_cast<unsigned char>(c[0]);
+    if (c.size() > 1) {
+      cp &= 0x3F >> (c.size() - 1);
+      for (size_t k = 1; k < c.size(); ++k)
+        cp = (cp << 6) | (static_cast<unsigned char>(c[k]) & 0x3F);
+    }
+    out.push_back({cp, i, i + c.size()});
+    i += c.size();
+  }
+  return out;
+}
+
+// Python's str.isspace() for one code point.
+bool py_space(uint32_t cp) {
+  return (cp >= 0x09 && cp <= 0x0D) || (cp >= 0x1C && cp <= 0x20) || cp == 0x85 || cp == 0xA0 ||
+         cp == 0x1680 || (cp >= 0x2000 && cp <= 0x200A) || cp == 0x2028 || cp == 0x2029 ||
+         cp == 0x202F || cp == 0x205F || cp == 0x3000;
+}
+
+// str.strip / lstrip / rstrip with Python's whitespace or the code points of `chars`, keeping
+// the request text of what remains.
+Value strip(const Value& subject, const Value& chars, bool left, bool right) {
+  const std::string_view s = subject.as_string();
+  std::vector<uint32_t> set;
+  const bool by_chars = chars.is_string();
+  if (!chars.is_none() && !chars.is_undefined() && !by_chars) {
+    fail("TypeError", "strip arg must be None or str");
+  }
+  if (by_chars) {
+    for (const CodePoint& c : decode(chars.as_string())) set.push_back(c.cp);
+  }
+  auto strippable = [&](uint32_t cp) {
+    return by_chars ? std::find(set.begin(), set.end(), cp) != set.end() : py_space(cp);
+  };
+  const std::vector<CodePoint> cps = decode(s);
+  size_t b = 0;
+  size_t e = cps.size();
+  if (left) {
+    while (b < e && strippable(cps[b].cp)) ++b;
+  }
+  if (right) {
+    while (e > b && strippable(cps[e - 1].cp)) --e;
+  }
+  if (b == e) return Value("");
+  return substring(subject, cps[b].begin, cps[e - 1].end);
+}
+
+// The byte ranges of the pieces of Python's str.split / rsplit.
+std::vector<std::pair<size_t, size_t>> split_ranges(std::string_view s, const Value& sep,
+                                                    int64_t maxsplit, bool from_right) {
+  std::vector<std::pair<size_t, size_t>> out;
+  if (sep.is_none() || sep.is_undefined()) {
+    const std::vector<CodePoint> cps = decode(s);
+    if (!from_right) {
+      size_t i = 0;
+      while (i < cps.size()) {
+        while (i < cps.size() && py_space(cps[i].cp)) ++i;
+        if (i == cps.size()) break;
+        if (maxsplit >= 0 && static_cast<int64_t>(out.size()) == maxsplit) {
+          size_t e = cps.size();
+          while (e > i && py_space(cps[e - 1].cp)) --e;
+          out.emplace_back(cps[i].begin, cps[e - 1].end);
+          break;
+        }
+        const size_t start = i;
+        while (i < cps.size() && !py_space(cps[i].cp)) ++i;
+        out.emplace_back(cps[start].begin, cps[i - 1].end);
+      }
+      return out;
+    }
+    size_t i = cps.size();
+    std::vector<std::pair<size_t, size_t>> reversed;
+    while (i > 0) {
+      while (i > 0 && py_space(cps[i - 1].cp)) --i;
+      if (i == 0) break;
+      if (maxsplit >= 0 && static_cast<int64_t>(reversed.size()) == maxsplit) {
+        size_t b = 0;
+        while (b < i && py_space(cps[b].cp)) ++b;
+        reversed.emplace_back(cps[b].begin, cps[i - 1].end);
+        break;
+      }
+      const size_t end = i;
+      while (i > 0 && !py_space(cps[i - 1].cp)) --i;
+      reversed.emplace_back(cps[i].begin, cps[end - 1].end);
+    }
+    return {reversed.rbegin(), reversed.rend()};
+  }
+  if (!sep.is_string()) fail("TypeError", "must be str or None, not " + sep.type_name());
+  const std::string& d = sep.as_string();
+  if (d.empty()) fail("ValueError", "empty separator");
+  if (!from_right) {
+    size_t start = 0;
+    while (true) {
+      const size_t at = s.find(d, start);
+      if (at == std::string_view::npos ||
+          (maxsplit >= 0 && static_cast<int64_t>(out.size()) == maxsplit)) {
+        out.emplace_back(start, s.size());
+        return out;
+      }
+      out.emplace_back(start, at);
+      start = at + d.size();
+    }
+  }
+  std::vector<std::pair<size_t, size_t>> reversed;
+  size_t end = s.size();
+  while (true) {
+    const size_t at = end >= d.size() ? s.rfind(d, end - d.size()) : std::string_view::npos;
+    if (at == std::string_view::npos ||
+        (maxsplit >= 0 && static_cast<int64_t>(reversed.size()) == maxsplit)) {
+      reversed.emplace_back(0, end);
+      return {reversed.rbegin(), reversed.rend()};
+    }
+    reversed.emplace_back(at + d.size(), end);
+    end = at;
+  }
+}
+
+// str.split / rsplit of string `subject`: its pieces, keeping their request text.
+List split(const Value& subject, const Value& sep, int64_t maxsplit, bool from_right) {
+  List out;
+  for (const auto& [b, e] : split_ranges(subject.as_string(), sep, maxsplit, from_right)) {
+    out.push_back(substring(subject, b, e));
+  }
+  return out;
+}
+
+std::string replace(Renderer& r, std::string_view s, std::string_view old, std::string_view with,
+                    int64_t count) {
+  std::string out;
+  if (old.empty()) {
+    int64_t n = 0;
+    for (const std::string& c : utf8_chars(s)) {
+      if (count < 0 || n < count) {
+        out.append(with);
+        ++n;
+      }
+      out += c;
+      r.check_size(out.size());
+    }
+    if (count < 0 || n < count) out.append(with);
+    return out;
+  }
+  size_t start = 0;
+  int64_t n = 0;
+  while (count < 0 || n < count) {
+    const size_t at = s.find(old, start);
+    if (at == std::string_view::npos) break;
+    out.append(s.substr(start, at - start)).append(with);
+    r.check_size(out.size());
+    start = at + old.size();
+    ++n;
+  }
+  out.append(s.substr(start));
+  r.check_size(out.size());
+  return out;
+}
+
+std::string ascii_map(std::string s, int (*f)(int)) {
+  for (char& c : s) {
+    if (static_cast<unsigned char>(c) < 0x80)
+      c = static_cast<char>(f(static_cast<unsigned char>(c)));
+  }
+  return s;
+}
+std::string upper(std::string s) {
+  return ascii_map(std::move(s), [](int c) { return std::toupper(c); });
+}
+std::string lower(std::string s) {
+  return ascii_map(std::move(s), [](int c) { return std::tolower(c); });
+}
+
+std::string capitalize(const std::string& s) {
+  std::string out = lower(s);
+  if (!out.empty() && static_cast<unsigned char>(out[0]) < 0x80) {
+    out[0] = static_cast<char>(std::toupper(static_cast<unsigned char>(out[0])));
+  }
+  return out;
+}
+
+std::string title(const std::string& s) {
+  std::string out = s;
+  bool previous_cased = false;
+  for (char& c : out) {
+    const auto u = static_cast<unsigned char>(c);
+    const bool cased = std::isalpha(u) != 0;
+    if (u < 0x80 && cased)
+      c = static_cast<char>(previous_cased ? std::tolower(u) : std::toupper(u));
+    previous_cased = cased;
+  }
+  return out;
+}
+
+bool prefix_test(const Value& subject, const Value& affix, bool at_end) {
+  const std::string& s = subject.as_string();
+  auto one = [&](const Value& a) {
+    if (!a.is_string()) {
+      fail("TypeError", std::string(at_end ? "endswith" : "startswith") +
+                            " first arg must be str or a tuple of str, not " + a.type_name());
+    }
+    const std::string& x = a.as_string();
+    if (x.size() > s.size()) return false;
+    return at_end ? s.compare(s.size() - x.size(), x.size(), x) == 0
+                  : s.compare(0, x.size(), x) == 0;
+  };
+  if (affix.is_list()) {
+    for (const Value& a : affix.as_list()) {
+      if (one(a)) return true;
+    }
+    return false;
+  }
+  return one(affix);
+}
+
+int64_t py_len(const Value& v) {
+  switch (v.type()) {
+    case Value::Type::kUndefined:
+      return 0;
+    case Value::Type::kString:
+      return static_cast<int64_t>(utf8_length(v.as_string()));
+    case Value::Type::kList:
+      return static_cast<int64_t>(v.as_list().size());
+    case Value::Type::kDict:
+      if (!v.as_dict().is_namespace) return static_cast<int64_t>(v.as_dict().items.size());
+      break;
+    default:
+      break;
+  }
+  fail("TypeError", "object of type '" + v.type_name() + "' has no len()");
+}
+
+Value join(Renderer& r, const Value& items, const Value& sep, const Value& attribute);
+
+// Jinja's attribute getter for filters: "a.b.0" walks items (then attributes).
+Value get_path(Renderer& r, const Value& item, const Value& attribute) {
+  if (attribute.is_int()) return r.get_item(item, attribute);
+  if (!attribute.is_string()) return r.get_item(item, attribute);
+  Value v = item;
+  std::string_view path = attribute.as_string();
+  while (true) {
+    const size_t dot = path.find('.');
+    const std::string part(path.substr(0, dot));
+    const bool digits = !part.empty() && std::all_of(part.begin(), part.end(), [](char c) {
+      return std::isdigit(static_cast<unsigned char>(c));
+    });
+    v = digits ? r.get_item(v, Value(static_cast<int64_t>(std::stoll(part))))
+               : r.get_item(v, Value(part));
+    if (dot == std::string_view::npos) return v;
+    path.remove_prefix(dot + 1);
+  }
+}
+
+// ---- filters ----
+
+Value f_tojson(Renderer&, const Value& s, CallArgs& a) {
+  JsonOptions o;
+  o.ensure_ascii = arg(a, 0, "ensure_ascii", Value(false)).truthy();
+  const Value indent = arg(a, 1, "indent", Value(nullptr));
+  if (indent.is_int()) {
+    o.indent = static_cast<int>(std::clamp<int64_t>(indent.as_int(), 0, 64));
+  } else if (!indent.is_none() && !indent.is_undefined()) {
+    fail("TypeError", "tojson indent must be an integer");
+  }
+  const Value separators = arg(a, 2, "separators", Value(nullptr));
+  if (separators.is_list() && separators.as_list().size() == 2 &&
+      separators.as_list()[0].is_string() && separators.as_list()[1].is_string()) {
+    o.item_separator = separators.as_list()[0].as_string();
+    o.key_separator = separators.as_list()[1].as_string();
+  } else if (!separators.is_none() && !separators.is_undefined()) {
+    fail("TypeError", "tojson separators must be a pair of strings");
+  }
+  o.sort_keys = arg(a, 3, "sort_keys", Value(false)).truthy();
+  return Value(to_json(s, o));
+}
+
+Value f_trim(Renderer&, const Value& s, CallArgs& a) {
+  subject_string(s, "trim");
+  return strip(s, arg(a, 0, "chars", Value(nullptr)), true, true);
+}
+
+Value f_length(Renderer&, const Value& s, CallArgs&) { return Value(py_len(s)); }
+
+// `mapped`, a same-length case mapping of string `s`, with the request text of `s`.
+Value same_spans(const Value& s, std::string mapped) {
+  return s.spans() ? Value::with_spans(std::move(mapped), *s.spans()) : Value(std::move(mapped));
+}
+
+Value f_upper(Renderer&, const Value& s, CallArgs&) {
+  const Value t = Renderer::stringify(s);
+  return same_spans(t, upper(t.as_string()));
+}
+Value f_lower(Renderer&, const Value& s, CallArgs&) {
+  const Value t = Renderer::stringify(s);
+  return same_spans(t, lower(t.as_string()));
+}
+Value f_capitalize(Renderer&, const Value& s, CallArgs&) {
+  const Value t = Renderer::stringify(s);
+  return same_spans(t, capitalize(t.as_string()));
+}
+Value f_title(Renderer&, const Value& s, CallArgs&) {
+  const Value t = Renderer::stringify(s);
+  return same_spans(t, title(t.as_string()));
+}
+
+Value f_replace(Renderer& r, const Value& s, CallArgs& a) {
+  const Value count = arg(a, 2, "count", Value(nullptr));
+  return Value(replace(r, s.to_str(), required_arg(a, 0, "old", "replace").to_str(),
+                       required_arg(a, 1, "new", "replace").to_str(),
+                       count.is_int() ? count.as_int() : -1));
+}
+
+// The items' strings joined by `sep`, keeping their request text.
+Value join(Renderer& r, const Value& items, const Value& sep, const Value& attribute) {
+  TextBuilder out;
+  bool first = true;
+  for (const Value& item : r.iterate(items)) {
+    if (!first) out.append(sep);
+    first = false;
+    out.append(Renderer::stringify(
+        attribute.is_none() || attribute.is_undefined() ? item : get_path(r, item, attribute)));
+    r.check_size(out.size());
+  }
+  return out.take();
+}
+
+Value f_join(Renderer& r, const Value& s, CallArgs& a) {
+  return join(r, s, Renderer::stringify(arg(a, 0, "d", Value(""))),
+              arg(a, 1, "attribute", Value(nullptr)));
+}
+
+Value f_items(Renderer&, const Value& s, CallArgs&) {
+  if (s.is_undefined()) return Value(List{});
+  if (!s.is_dict() || s.as_dict().is_namespace) {
+    fail("TypeError", "can only get item pairs from a mapping, not " + s.type_name());
+  }
+  List out;
+  for (const auto& [k, v] : s.as_dict().items) out.emplace_back(List{s.as_dict().key_value(k), v});
+  return Value(std::move(out));
+}
+
+Value f_default(Renderer&, const Value& s, CallArgs& a) {
+  const bool boolean = arg(a, 1, "boolean", Value(false)).truthy();
+  if (s.is_undefined() || (boolean && !s.truthy())) return arg(a, 0, "default_value", Value(""));
+  return s;
+}
+
+Value f_first(Renderer& r, const Value& s, CallArgs&) {
+  List items = r.iterate(s);
+  if (items.empty()) return Undefined{"No first item, sequence was empty."};
+  return items.front();
+}
+
+Value f_last(Renderer& r, const Value& s, CallArgs&) {
+  List items = r.iterate(s);
+  if (items.empty()) return Undefined{"No last item, sequence was empty."};
+  return items.back();
+}
+
+// select / reject / selectattr / rejectattr.
+Value select(Renderer& r, const Value& s, CallArgs& a, bool by_attribute, bool keep) {
+  size_t next = 0;
+  Value attribute;
+  if (by_attribute) attribute = required_arg(a, next++, "attribute", "selectattr");
+  std::string test;
+  if (next < a.positional.size()) {
+    if (!a.positional[next].is_string()) fail("TypeError", "the test name must be a string");
+    test = a.positional[next++].as_string();
+  }
+  CallArgs test_args;
+  test_args.positional.assign(
+      a.positional.begin() + static_cast<std::ptrdiff_t>(std::min(next, a.positional.size())),
+      a.positional.end());
+  List out;
+  for (const Value& item : r.iterate(s)) {
+    const Value v = by_attribute ? get_path(r, item, attribute) : item;
+    CallArgs args = test_args;
+    const bool passed = test.empty() ? v.truthy() : r.apply_test(test, v, args);
+    if (passed == keep) out.push_back(item);
+  }
+  return Value(std::move(out));
+}
+
+Value f_select(Renderer& r, const Value& s, CallArgs& a) { return select(r, s, a, false, true); }
+Value f_reject(Renderer& r, const Value& s, CallArgs& a) { return select(r, s, a, false, false); }
+Value f_selectattr(Renderer& r, const Value& s, CallArgs& a) { return select(r, s, a, true, true); }
+Value f_rejectattr(Renderer& r, const Value& s, CallArgs& a) {
+  return select(r, s, a, true, false);
+}
+
+Value f_map(Renderer& r, const Value& s, CallArgs& a) {
+  List out;
+  const Value* attribute = nullptr;
+  for (const auto& [k, v] : a.keyword) {
+    if (k == "attribute") attribute = &v;
+  }
+  if (attribute != nullptr) {
+    Value fallback;
+    for (const auto& [k, v] : a.keyword) {
+      if (k == "default") fallback = v;
+    }
+    for (const Value& item : r.iterate(s)) {
+      Value v = get_path(r, item, *attribute);
+      out.push_back(v.is_undefined() && !fallback.is_undefined() ? fallback : v);
+    }
+    return Value(std::move(out));
+  }
+  if (a.positional.empty() || !a.positional[0].is_string()) {
+    fail("TypeError", "map() needs a filter name or attribute=");
+  }
+  const std::string filter = a.positional[0].as_string();
+  for (const Value& item : r.iterate(s)) {
+    CallArgs args;
+    args.positional.assign(a.positional.begin() + 1, a.positional.end());
+    args.keyword = a.keyword;
+    out.push_back(r.apply_filter(filter, item, args));
+  }
+  return Value(std::move(out));
+}
+
+Value f_string(Renderer&, const Value& s, CallArgs&) { return Value(s.to_str()); }
+
+// Python's int() of a string (whitespace around it and `_` between digits allowed).
+bool parse_int(std::string_view text, int base, int64_t& out) {
+  const std::string t = strip(Value(text), Value(nullptr), true, true).as_string();
+  std::string digits;
+  for (char c : t) {
+    if (c != '_') digits += c;
+  }
+  if (digits.empty()) return false;
+  char* end = nullptr;
+  errno = 0;
+  const long long v = std::strtoll(digits.c_str(), &end, base);
+  if (errno != 0 || end != digits.c_str() + digits.size()) return false;
+  out = v;
+  return true;
+}
+
+Value f_int(Renderer&, const Value& s, CallArgs& a) {
+  const Value fallback = arg(a, 0, "default", Value(0));
+  const int base = static_cast<int>(
+      arg(a, 1, "base", Value(10)).is_int() ? arg(a, 1, "base", Value(10)).as_int() : 10);
+  if (s.is_int()) return s;
+  if (s.is_bool()) return Value(int64_t{s.as_bool()});
+  if (s.is_float()) {
+    const double d = s.as_double();
+    if (!std::isfinite(d) || std::fabs(d) > 9.2e18) return fallback;
+    return Value(static_cast<int64_t>(d));
+  }
+  if (s.is_string()) {
+    int64_t v = 0;
+    if (parse_int(s.as_string(), base, v)) return Value(v);
+    char* end = nullptr;
+    const std::string t = strip(s, Value(nullptr), true, true).as_string();
+    const double d = std::strtod(t.c_str(), &end);
+    if (!t.empty() && end == t.c_str() + t.size() && std::isfinite(d) && std::fabs(d) < 9.2e18) {
+      return Value(static_cast<int64_t>(d));
+    }
+  }
+  return fallback;
+}
+
+Value f_float(Renderer&, const Value& s, CallArgs& a) {
+  const Value fallback = arg(a, 0, "default", Value(0.0));
+  if (s.is_number() || s.is_bool()) return Value(s.as_double());
+  if (s.is_string()) {
+    const std::string t = strip(s, Value(nullptr), true, true).as_string();
+    char* end = nullptr;
+    const double d = std::strtod(t.c_str(), &end);
+    if (!t.empty() && end == t.c_str() + t.size()) return Value(d);
+  }
+  return fallback;
+}
+
+Value f_list(Renderer& r, const Value& s, CallArgs&) { return Value(r.iterate(s)); }
+
+Value f_unique(Renderer& r, const Value& s, CallArgs& a) {
+  const bool case_sensitive = arg(a, 0, "case_sensitive", Value(false)).truthy();
+  const Value attribute = arg(a, 1, "attribute", Value(nullptr));
+  List out;
+  List seen;
+  for (const Value& item : r.iterate(s)) {
+    Value key = attribute.is_none() ? item : get_path(r, item, attribute);
+    if (!case_sensitive && key.is_string()) key = Value(lower(key.as_string()));
+    bool duplicate = false;
+    for (const Value& k : seen) {
+      if (equals(k, key)) {
+        duplicate = true;
+        break;
+      }
+    }
+    if (!duplicate) {
+      seen.push_back(key);
+      out.push_back(item);
+    }
+  }
+  return Value(std::move(out));
+}
+
+Value f_abs(Renderer&, const Value& s, CallArgs&) {
+  if (s.is_int()) {
+    if (s.as_int() == INT64_MIN) fail("OverflowError", "integer result too large");
+    return Value(s.as_int() < 0 ? -s.as_int() : s.as_int());
+  }
+  if (s.is_bool()) return Value(int64_t{s.as_bool()});
+  if (s.is_float()) return Value(std::fabs(s.as_double()));
+  fail("TypeError", "bad operand type for abs(): '" + s.type_name() + "'");
+}
+
+Value f_round(Renderer&, const Value& s, CallArgs& a) {
+  if (!s.is_number() && !s.is_bool())
+    fail("TypeError", "round expects a number, not " + s.type_name());
+  const int64_t precision =
+      arg(a, 0, "precision", Value(0)).is_int() ? arg(a, 0, "precision", Value(0)).as_int() : 0;
+  const std::string method = arg(a, 1, "method", Value("common")).to_str();
+  const double scale = std::pow(10.0, static_cast<double>(precision));
+  const double v = s.as_double() * scale;
+  double rounded = 0;
+  if (method == "ceil") {
+    rounded = std::ceil(v);
+  } else if (method == "floor") {
+    rounded = std::floor(v);
+  } else if (method == "common") {
+    rounded = std::nearbyint(v);
+  } else {
+    fail("FilterArgumentError", "method must be common, ceil or floor");
+  }
+  return Value(rounded / scale);
+}
+
+List sorted(Renderer& r, List items, bool reverse, bool case_sensitive, const Value& attribute) {
+  auto key = [&](const Value& item) {
+    Value k = attribute.is_none() || attribute.is_undefined() ? item : get_path(r, item, attribute);
+    if (!case_sensitive && k.is_string()) k = Value(lower(k.as_string()));
+    return k;
+  };
+  std::vector<std::pair<Value, Value>> keyed;
+  for (Value& item : items) keyed.emplace_back(key(item), std::move(item));
+  std::stable_sort(keyed.begin(), keyed.end(), [&](const auto& x, const auto& y) {
+    return reverse ? less(y.first, x.first) : less(x.first, y.first);
+  });
+  List out;
+  for (auto& [k, v] : keyed) out.push_back(std::move(v));
+  return out;
+}
+
+Value f_sort(Renderer& r, const Value& s, CallArgs& a) {
+  return Value(sorted(r, r.iterate(s), arg(a, 0, "reverse", Value(false)).truthy(),
+                      arg(a, 1, "case_sensitive", Value(false)).truthy(),
+                      arg(a, 2, "attribute", Value(nullptr))));
+}
+
+Value f_dictsort(Renderer& r, const Value& s, CallArgs& a) {
+  Value pairs = f_items(r, s, a);
+  const bool by_value = arg(a, 1, "by", Value("key")).to_str() == "value";
+  return Value(sorted(r, pairs.as_list(), arg(a, 2, "reverse", Value(false)).truthy(),
+                      arg(a, 0, "case_sensitive", Value(false)).truthy(), Value(by_value ? 1 : 0)));
+}
+
+Value f_reverse(Renderer& r, const Value& s, CallArgs&) {
+  if (s.is_string()) {
+    std::vector<std::string> chars = utf8_chars(s.as_string());
+    std::string out;
+    for (auto it = chars.rbegin(); it != chars.rend(); ++it) out += *it;
+    return Value(std::move(out));
+  }
+  List items = r.iterate(s);
+  std::reverse(items.begin(), items.end());
+  return Value(std::move(items));
+}
+
+Value f_indent(Renderer& r, const Value& s, CallArgs& a) {
+  const Value width = arg(a, 0, "width", Value(4));
+  const std::string pad = width.is_string()
+                              ? width.as_string()
+                              : std::string(static_cast<size_t>(std::clamp<int64_t>(
+                                                width.is_int() ? width.as_int() : 4, 0, 1024)),
+                                            ' ');
+  const bool first = arg(a, 1, "first", Value(false)).truthy();
+  const bool blank = arg(a, 2, "blank", Value(false)).truthy();
+  const List lines = split(Value(s.to_str() + "\n"), Value("\n"), -1, false);
+  std::string out;
+  // The text ended with "\n" before the one added, so the last piece is always empty.
+  for (size_t i = 0; i + 1 < lines.size(); ++i) {
+    const std::string& line = lines[i].as_string();
+    if (i > 0) {
+      out += '\n';
+      if (blank || !line.empty()) out += pad;
+    }
+    out += line;
+    r.check_size(out.size());
+  }
+  if (first) out = pad + out;
+  return Value(std::move(out));
+}
+
+Value f_wordcount(Renderer&, const Value& s, CallArgs&) {
+  return Value(static_cast<int64_t>(split(Value(s.to_str()), Value(nullptr), -1, false).size()));
+}
+
+Value min_max(Renderer& r, const Value& s, CallArgs& a, bool want_max) {
+  const bool case_sensitive = arg(a, 0, "case_sensitive", Value(false)).truthy();
+  const Value attribute = arg(a, 1, "attribute", Value(nullptr));
+  List items = r.iterate(s);
+  if (items.empty()) return Undefined{"No aggregated item, sequence was empty."};
+  List order = sorted(r, items, want_max, case_sensitive, attribute);
+  return order.front();
+}
+
+Value f_min(Renderer& r, const Value& s, CallArgs& a) { return min_max(r, s, a, false); }
+Value f_max(Renderer& r, const Value& s, CallArgs& a) { return min_max(r, s, a, true); }
+
+Value f_sum(Renderer& r, const Value& s, CallArgs& a) {
+  const Value attribute = arg(a, 0, "attribute", Value(nullptr));
+  Value total = arg(a, 1, "start", Value(0));
+  for (const Value& item : r.iterate(s)) {
+    const Value v = attribute.is_none() ? item : get_path(r, item, attribute);
+    if (!(v.is_number() || v.is_bool()) || !(total.is_number() || total.is_bool())) {
+      fail("TypeError", "unsupported operand type(s) for +: '" + total.type_name() + "' and '" +
+                            v.type_name() + "'");
+    }
+    if (total.is_float() || v.is_float()) {
+      total = Value(total.as_double() + v.as_double());
+    } else {
+      int64_t out = 0;
+      if (__builtin_add_overflow(total.is_bool() ? int64_t{total.as_bool()} : total.as_int(),
+                                 v.is_bool() ? int64_t{v.as_bool()} : v.as_int(), &out)) {
+        fail("OverflowError", "integer result too large");
+      }
+      total = Value(out);
+    }
+  }
+  return total;
+}
+
+Value f_safe(Renderer&, const Value& s, CallArgs&) { return s; }
+
+Value f_escape(Renderer&, const Value& s, CallArgs&) {
+  std::string out;
+  for (char c : s.to_str()) {
+    switch (c) {
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&#34;";
+        break;
+      case '\'':
+        out += "&#39;";
+        break;
+      default:
+        out += c;
+    }
+  }
+  return Value(std::move(out));
+}
+
+Value f_format(Renderer& r, const Value& s, CallArgs& a) {
+  if (!a.keyword.empty()) fail("FilterArgumentError", "format takes positional arguments only");
+  return Value(percent_format(
+      r, s.to_str(), a.positional.size() == 1 ? a.positional[0] : Value(List(a.positional))));
+}
+
+Value f_attr(Renderer& r, const Value& s, CallArgs& a) {
+  return r.get_attr(s, string_arg(a, 0, "name", "attr"));
+}
+
+Value f_pprint(Renderer&, const Value& s, CallArgs&) { return Value(s.repr()); }
+
+Value f_center(Renderer&, const Value& s, CallArgs& a) {
+  const std::string text = s.to_str();
+  const int64_t width =
+      arg(a, 0, "width", Value(80)).is_int() ? arg(a, 0, "width", Value(80)).as_int() : 80;
+  const auto length = static_cast<int64_t>(utf8_length(text));
+  if (width <= length) return Value(text);
+  const int64_t total = std::min<int64_t>(width, 1 << 20) - length;
+  const int64_t left = total / 2 + (total & width & 1);
+  return Value(std::string(static_cast<size_t>(left), ' ') + text +
+               std::string(static_cast<size_t>(total - left), ' '));
+}
+
+// ---- tests ----
+
+bool t_defined(Renderer&, const Value& s, CallArgs&) { return !s.is_undefined(); }
+bool t_undefined(Renderer&, const Value& s, CallArgs&) { return s.is_undefined(); }
+bool t_none(Renderer&, const Value& s, CallArgs&) { return s.is_none(); }
+bool t_boolean(Renderer&, const Value& s, CallArgs&) { return s.is_bool(); }
+bool t_false(Renderer&, const Value& s, CallArgs&) { return s.is_bool() && !s.as_bool(); }
+bool t_true(Renderer&, const Value& s, CallArgs&) { return s.is_bool() && s.as_bool(); }
+bool t_integer(Renderer&, const Value& s, CallArgs&) { return s.is_int(); }
+bool t_float(Renderer&, const Value& s, CallArgs&) { return s.is_float(); }
+bool t_number(Renderer&, const Value& s, CallArgs&) { return s.is_number() || s.is_bool(); }
+bool t_string(Renderer&, const Value& s, CallArgs&) { return s.is_string(); }
+bool t_mapping(Renderer&, const Value& s, CallArgs&) {
+  return s.is_dict() && !s.as_dict().is_namespace;
+}
+bool t_iterable(Renderer&, const Value& s, CallArgs&) {
+  return s.is_undefined() || s.is_string() || s.is_list() ||
+         (s.is_dict() && !s.as_dict().is_namespace);
+}
+bool t_callable(Renderer&, const Value& s, CallArgs&) {
+  return s.is_function() || (s.is_dict() && s.as_dict().find("__call__") != nullptr);
+}
+bool t_sameas(Renderer&, const Value& s, CallArgs& a) {
+  const Value& other = required_arg(a, 0, "other", "sameas");
+  if (s.type() != other.type()) return false;
+  if (s.is_list()) return s.list_ptr() == other.list_ptr();
+  if (s.is_dict()) return &s.as_dict() == &other.as_dict();
+  return equals(s, other);
+}
+bool t_eq(Renderer&, const Value& s, CallArgs& a) {
+  return equals(s, required_arg(a, 0, "other", "eq"));
+}
+bool t_ne(Renderer&, const Value& s, CallArgs& a) {
+  return !equals(s, required_arg(a, 0, "other", "ne"));
+}
+bool t_lt(Renderer&, const Value& s, CallArgs& a) {
+  return less(s, required_arg(a, 0, "other", "lt"));
+}
+bool t_gt(Renderer&, const Value& s, CallArgs& a) {
+  return less(required_arg(a, 0, "other", "gt"), s);
+}
+bool t_le(Renderer&, const Value& s, CallArgs& a) {
+  return !less(required_arg(a, 0, "other", "le"), s);
+}
+bool t_ge(Renderer&, const Value& s, CallArgs& a) {
+  return !less(s, required_arg(a, 0, "other", "ge"));
+}
+bool t_in(Renderer&, const Value& s, CallArgs& a) {
+  return contains(required_arg(a, 0, "seq", "in"), s);
+}
+bool t_sequence(Renderer&, const Value& s, CallArgs&) {
+  return s.is_undefined() || s.is_string() || s.is_list() ||
+         (s.is_dict() && !s.as_dict().is_namespace);
+}
+
+int64_t int_subject(const Value& s, const char* test) {
+  if (s.is_int()) return s.as_int();
+  if (s.is_bool()) return s.as_bool();
+  fail("TypeError",
+       std::string("the '") + test + "' test expects an integer, not " + s.type_name());
+}
+bool t_odd(Renderer&, const Value& s, CallArgs&) { return int_subject(s, "odd") % 2 != 0; }
+bool t_even(Renderer&, const Value& s, CallArgs&) { return int_subject(s, "even") % 2 == 0; }
+bool t_divisibleby(Renderer&, const Value& s, CallArgs& a) {
+  const Value& n = required_arg(a, 0, "num", "divisibleby");
+  if (!n.is_int() || n.as_int() == 0)
+    fail("ZeroDivisionError", "divisibleby needs a non-zero integer");
+  return int_subject(s, "divisibleby") % n.as_int() == 0;
+}
+bool t_lower(Renderer&, const Value& s, CallArgs&) {
+  const std::string t = s.to_str();
+  return lower(t) == t && upper(t) != t;
+}
+bool t_upper(Renderer&, const Value& s, CallArgs&) {
+  const std::string t = s.to_str();
+  return upper(t) == t && lower(t) != t;
+}
+bool t_escaped(Renderer&, const Value&, CallArgs&) { return false; }
+
+// ---- methods ----
+
+Value string_method(Renderer& r, const Value& self, const std::string& name, CallArgs& a) {
+  const std::string& s = self.as_string();
+  if (name == "strip" || name == "lstrip" || name == "rstrip") {
+    return strip(self, arg(a, 0, "chars", Value(nullptr)), name != "rstrip", name != "lstrip");
+  }
+  if (name == "split" || name == "rsplit") {
+    const Value maxsplit = arg(a, 1, "maxsplit", Value(-1));
+    return Value(split(self, arg(a, 0, "sep", Value(nullptr)),
+                       maxsplit.is_int() ? maxsplit.as_int() : -1, name == "rsplit"));
+  }
+  if (name == "splitlines") {
+    List lines = split(self, Value("\n"), -1, false);
+    if (!lines.empty() && lines.back().as_string().empty()) lines.pop_back();
+    return Value(std::move(lines));
+  }
+  if (name == "startswith" || name == "endswith") {
+    return Value(prefix_test(self, required_arg(a, 0, "prefix", name), name == "endswith"));
+  }
+  if (name == "upper") return same_spans(self, upper(s));
+  if (name == "lower") return same_spans(self, lower(s));
+  if (name == "title") return same_spans(self, title(s));
+  if (name == "capitalize") return same_spans(self, capitalize(s));
+  if (name == "replace") {
+    const Value count = arg(a, 2, "count", Value(-1));
+    return Value(replace(r, s, string_arg(a, 0, "old", "replace"),
+                         string_arg(a, 1, "new", "replace"), count.is_int() ? count.as_int() : -1));
+  }
+  if (name == "find" || name == "rfind" || name == "index" || name == "rindex") {
+    const std::string& sub = string_arg(a, 0, "sub", name);
+    const size_t at = name[0] == 'r' ? s.rfind(sub) : s.find(sub);
+    if (at == std::string::npos) {
+      if (name.find("index") != std::string::npos) fail("ValueError", "substring not found");
+      return Value(-1);
+    }
+    return Value(static_cast<int64_t>(utf8_length(std::string_view(s).substr(0, at))));
+  }
+  if (name == "count") {
+    const std::string& sub = string_arg(a, 0, "sub", "count");
+    if (sub.empty()) return Value(static_cast<int64_t>(utf8_length(s) + 1));
+    int64_t n = 0;
+    for (size_t at = s.find(sub); at != std::string::npos; at = s.find(sub, at + sub.size())) ++n;
+    return Value(n);
+  }
+  if (name == "join") return join(r, required_arg(a, 0, "iterable", "join"), self, Value(nullptr));
+  if (name == "isdigit" || name == "isalpha" || name == "isalnum" || name == "isspace" ||
+      name == "islower" || name == "isupper") {
+    if (s.empty()) return Value(false);
+    if (name == "islower") return Value(lower(s) == s && upper(s) != s);
+    if (name == "isupper") return Value(upper(s) == s && lower(s) != s);
+    for (const CodePoint& c : decode(s)) {
+      const bool ok = name == "isspace"   ? py_space(c.cp)
+                      : c.cp >= 0x80      ? name != "isdigit"
+                      : name == "isdigit" ? std::isdigit(static_cast<int>(c.cp)) != 0
+                      : name == "isalpha" ? std::isalpha(static_cast<int>(c.cp)) != 0
+                                          : std::isalnum(static_cast<int>(c.cp)) != 0;
+      if (!ok) return Value(false);
+    }
+    return Value(true);
+  }
+  fail("UndefinedError", "'str object' has no attribute '" + name + "'");
+}
+
+Value dict_method(const Value& self, const std::string& name, CallArgs& a) {
+  const Dict& d = self.as_dict();
+  if (name == "items") {
+    List out;
+    for (const auto& [k, v] : d.items) out.emplace_back(List{d.key_value(k), v});
+    return Value(std::move(out));
+  }
+  if (name == "keys") {
+    List out;
+    for (const auto& [k, v] : d.items) out.push_back(d.key_value(k));
+    return Value(std::move(out));
+  }
+  if (name == "values") {
+    List out;
+    for (const auto& [k, v] : d.items) out.push_back(v);
+    return Value(std::move(out));
+  }
+  const Value& key = required_arg(a, 0, "key", "get");
+  if (key.is_string()) {
+    if (const Value* v = d.find(key.as_string())) return *v;
+  }
+  return arg(a, 1, "default", Value(nullptr));
+}
+
+bool is_string_method(const std::string& name) {
+  static const char* const kNames[] = {
+      "strip",    "lstrip",  "rstrip",  "split",  "rsplit",     "splitlines", "startswith",
+      "endswith", "upper",   "lower",   "title",  "capitalize", "replace",    "find",
+      "rfind",    "index",   "rindex",  "count",  "join",       "isdigit",    "isalpha",
+      "isalnum",  "isspace", "islower", "isupper"};
+  return std::find(std::begin(kNames), std::end(kNames), name) != std::end(kNames);
+}
+
+Value make_function(std::string name, std::function<Value(Renderer&, CallArgs&)> call,
+                    Value self = Value(), bool exact = false) {
+  auto f = std::make_shared<Function>();
+  f->name = std::move(name);
+  f->call = std::move(call);
+  f->self = std::move(self);
+  f->exact = exact;
+  return Value(std::shared_ptr<const Function>(std::move(f)));
+}
+
+// ---- globals ----
+
+Value g_range(Renderer&, CallArgs& a) {
+  if (!a.keyword.empty() || a.positional.empty() || a.positional.size() > 3) {
+    fail("TypeError", "range expects 1 to 3 integer arguments");
+  }
+  for (const Value& v : a.positional) {
+    if (!v.is_int() && !v.is_bool())
+      fail("TypeError", "'" + v.type_name() + "' object cannot be interpreted as an integer");
+  }
+  auto at = [&](size_t i) {
+    return a.positional[i].is_bool() ? int64_t{a.positional[i].as_bool()}
+                                     : a.positional[i].as_int();
+  };
+  const int64_t start = a.positional.size() == 1 ? 0 : at(0);
+  const int64_t stop = a.positional.size() == 1 ? at(0) : at(1);
+  const int64_t step = a.positional.size() == 3 ? at(2) : 1;
+  if (step == 0) fail("ValueError", "range() arg 3 must not be zero");
+  const double count = std::ceil((static_cast<double>(stop) - static_cast<double>(start)) /
+                                 static_cast<double>(step));
+  if (count > 100000) {
+    fail("OverflowError",
+         "Range too big. The sandbox blocks ranges larger than MAX_RANGE (100000).");
+  }
+  List out;
+  for (int64_t i = start; step > 0 ? i < stop : i > stop; i += step) out.emplace_back(i);
+  return Value(std::move(out));
+}
+
+Value g_namespace(Renderer&, CallArgs& a) {
+  auto ns = std::make_shared<Dict>();
+  ns->is_namespace = true;
+  for (const Value& p : a.positional) {
+    if (!p.is_dict()) fail("TypeError", "namespace() takes mappings and keyword arguments");
+    for (const auto& [k, v] : p.as_dict().items) ns->set(k, v);
+  }
+  for (const auto& [k, v] : a.keyword) ns->set(k, v);
+  return Value(std::move(ns));
+}
+
+Value g_dict(Renderer&, CallArgs& a) {
+  Dict d;
+  for (const Value& p : a.positional) {
+    if (!p.is_dict()) fail("TypeError", "dict() takes a mapping and keyword arguments");
+    for (const auto& [k, v] : p.as_dict().items) d.set(k, v);
+  }
+  for (const auto& [k, v] : a.keyword) d.set(k, v);
+  return Value(std::move(d));
+}
+
+Value g_raise_exception(Renderer&, CallArgs& a) {
+  const std::string message = a.positional.empty() ? "" : a.positional[0].to_str();
+  throw JinjaError{"TemplateError", message, true};
+}
+
+Value g_strftime_now(Renderer& r, CallArgs& a) {
+  const std::string& format = string_arg(a, 0, "format", "strftime_now");
+  const std::time_t now = r.now();
+  std::tm tm{};
+  localtime_r(&now, &tm);
+  std::string out(256 + format.size() * 16, '\0');
+  const size_t n = std::strftime(out.data(), out.size(), format.c_str(), &tm);
+  if (n == 0 && !format.empty()) fail("ValueError", "strftime_now: the format gives no text");
+  out.resize(n);
+  return Value(std::move(out));
+}
+
+}  // namespace
+
+Value bound_method(const Value& subject, const std::string& name) {
+  if (subject.is_string() && is_string_method(name)) {
+    static const char* const kExact[] = {"strip",  "lstrip",     "rstrip", "split",
+                                         "rsplit", "splitlines", "upper",  "lower",
+                                         "title",  "capitalize", "join"};
+    const bool exact = std::find(std::begin(kExact), std::end(kExact), name) != std::end(kExact);
+    return make_function(
+        name,
+        [subject, name](Renderer& r, CallArgs& a) { return string_method(r, subject, name, a); },
+        subject, exact);
+  }
+  if (subject.is_dict() && !subject.as_dict().is_namespace &&
+      (name == "items" || name == "keys" || name == "values" || name == "get")) {
+    return make_function(
+        name, [subject, name](Renderer&, CallArgs& a) { return dict_method(subject, name, a); },
+        subject, /*exact=*/true);
+  }
+  return Value();
+}
+
+Value global_function(const std::string& name) {
+  using Fn = Value (*)(Renderer&, CallArgs&);
+  static const std::unordered_map<std::string, Fn> kGlobals = {
+      {"range", g_range},
+      {"namespace", g_namespace},
+      {"dict", g_dict},
+      {"raise_exception", g_raise_exception},
+      {"strftime_now", g_strftime_now},
+  };
+  const auto it = kGlobals.find(name);
+  if (it == kGlobals.end()) return Value();
+  return make_function(name, it->second);
+}
+
+bool contains(const Value& container, const Value& item) {
+  switch (container.type()) {
+    case Value::Type::kUndefined:
+      return false;
+    case Value::Type::kString:
+      if (!item.is_string()) {
+        fail("TypeError", "'in <string>' requires string as left operand, not " + item.type_name());
+      }
+      return container.as_string().find(item.as_string()) != std::string::npos;
+    case Value::Type::kList:
+      for (const Value& v : container.as_list()) {
+        if (equals(v, item)) return true;
+      }
+      return false;
+    case Value::Type::kDict:
+      if (container.as_dict().is_namespace) break;
+      return item.is_string() && container.as_dict().find(item.as_string()) != nullptr;
+    default:
+      break;
+  }
+  fail("TypeError", "argument of type '" + container.type_name() + "' is not iterable");
+}
+
+std::string percent_format(Renderer& r, const std::string& format, const Value& args) {
+  const List values = args.is_list() ? args.as_list() : List{args};
+  std::string out;
+  size_t next = 0;
+  for (size_t i = 0; i < format.size(); ++i) {
+    if (format[i] != '%') {
+      out += format[i];
+      continue;
+    }
+    if (++i >= format.size()) fail("ValueError", "incomplete format");
+    const char conv = format[i];
+    if (conv == '%') {
+      out += '%';
+      continue;
+    }
+    if (next >= values.size()) fail("TypeError", "not enough arguments for format string");
+    const Value& v = values[next++];
+    switch (conv) {
+      case 's':
+        out += v.to_str();
+        break;
+      case 'r':
+        out += v.repr();
+        break;
+      case 'd':
+      case 'i':
+        if (!v.is_number() && !v.is_bool())
+          fail("TypeError", "%d format: a real number is required, not " + v.type_name());
+        out += std::to_string(v.is_int() ? v.as_int() : static_cast<int64_t>(v.as_double()));
+        break;
+      case 'f': {
+        if (!v.is_number() && !v.is_bool())
+          fail("TypeError", "must be real number, not " + v.type_name());
+        char buf[64];
+        std::snprintf(buf, sizeof buf, "%f", v.as_double());
+        out += buf;
+        break;
+      }
+      default:
+        fail("ValueError", std::string("unsupported format character '") + conv + "'");
+    }
+    r.check_size(out.size());
+  }
+  if (next < values.size() && args.is_list()) {
+    fail("TypeError", "not all arguments converted during string formatting");
+  }
+  return out;
+}
+
+bool filter_is_exact(const std::string& name) {
+  static const char* const kExact[] = {"trim", "upper", "lower", "capitalize", "title",
+                                       "join", "items", "list",  "first",      "last"};
+  return std::find(std::begin(kExact), std::end(kExact), name) != std::end(kExact);
+}
+
+FilterFn find_filter(const std::string& name) {
+  static const std::unordered_map<std::string, FilterFn> kFilters = {
+      {"tojson", f_tojson},
+      {"trim", f_trim},
+      {"length", f_length},
+      {"count", f_length},
+      {"upper", f_upper},
+      {"lower", f_lower},
+      {"capitalize", f_capitalize},
+      {"title", f_title},
+      {"replace", f_replace},
+      {"join", f_join},
+      {"items", f_items},
+      {"default", f_default},
+      {"d", f_default},
+      {"first", f_first},
+      {"last", f_last},
+      {"select", f_select},
+      {"reject", f_reject},
+      {"selectattr", f_selectattr},
+      {"rejectattr", f_rejectattr},
+      {"map", f_map},
+      {"string", f_string},
+      {"int", f_int},
+      {"float", f_float},
+      {"list", f_list},
+      {"unique", f_unique},
+      {"abs", f_abs},
+      {"round", f_round},
+      {"sort", f_sort},
+      {"dictsort", f_dictsort},
+      {"reverse", f_reverse},
+      {"indent", f_indent},
+      {"wordcount", f_wordcount},
+      {"min", f_min},
+      {"max", f_max},
+      {"sum", f_sum},
+      {"safe", f_safe},
+      {"escape", f_escape},
+      {"e", f_escape},
+      {"forceescape", f_escape},
+      {"format", f_format},
+      {"attr", f_attr},
+      {"pprint", f_pprint},
+      {"center", f_center},
+  };
+  const auto it = kFilters.find(name);
+  return it == kFilters.end() ? nullptr : it->second;
+}
+
+TestFn find_test(const std::string& name) {
+  static const std::unordered_map<std::string, TestFn> kTests = {
+      {"defined", t_defined},
+      {"undefined", t_undefined},
+      {"none", t_none},
+      {"boolean", t_boolean},
+      {"false", t_false},
+      {"true", t_true},
+      {"integer", t_integer},
+      {"float", t_float},
+      {"number", t_number},
+      {"string", t_string},
+      {"mapping", t_mapping},
+      {"iterable", t_iterable},
+      {"sequence", t_sequence},
+      {"callable", t_callable},
+      {"sameas", t_sameas},
+      {"eq", t_eq},
+      {"equalto", t_eq},
+      {"==", t_eq},
+      {"ne", t_ne},
+      {"!=", t_ne},
+      {"lt", t_lt},
+      {"lessthan", t_lt},
+      {"<", t_lt},
+      {"gt", t_gt},
+      {"greaterthan", t_gt},
+      {">", t_gt},
+      {"le", t_le},
+      {"<=", t_le},
+      {"ge", t_ge},
+      {">=", t_ge},
+      {"in", t_in},
+      {"odd", t_odd},
+      {"even", t_even},
+      {"divisibleby", t_divisibleby},
+      {"lower", t_lower},
+      {"upper", t_upper},
+      {"escaped", t_escaped},
+  };
+  const auto it = kTests.find(name);
+  return it == kTests.end() ? nullptr : it->second;
+}
+
+}  // namespace gengyun::chat::jinja

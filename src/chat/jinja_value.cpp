@@ -1,0 +1,612 @@
+#include "chat/jinja_value.h"
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <cstdio>
+
+namespace gengyun::chat::jinja {
+
+void fail(std::string kind, std::string message) {
+  throw JinjaError{std::move(kind), std::move(message)};
+}
+
+const Value* Dict::find(std::string_view key) const {
+  for (const auto& [k, v] : items) {
+    if (k == key) return &v;
+  }
+  return nullptr;
+}
+
+void Dict::set(std::string_view key, Value value) {
+  for (auto& [k, v] : items) {
+    if (k == key) {
+      v = std::move(value);
+      return;
+    }
+  }
+  items.emplace_back(std::string(key), std::move(value));
+}
+
+Value Dict::key_value(const std::string& key) const {
+  return request_keys ? Value::request_text(key) : Value(key);
+}
+
+Value Value::request_text(std::string s) {
+  const size_t n = s.size();
+  return with_spans(std::move(s), {{0, n}});
+}
+
+Value Value::with_spans(std::string s, Spans spans) {
+  Value v(std::move(s));
+  Spans merged;
+  for (const auto& [b, e] : spans) {
+    if (b >= e) continue;
+    if (!merged.empty() && merged.back().second >= b) {
+      merged.back().second = std::max(merged.back().second, e);
+    } else {
+      merged.emplace_back(b, e);
+    }
+  }
+  if (!merged.empty()) v.spans_ = std::make_shared<const Spans>(std::move(merged));
+  return v;
+}
+
+bool carries_request_text(const Value& v) {
+  switch (v.type()) {
+    case Value::Type::kString:
+      return v.spans() != nullptr;
+    case Value::Type::kList:
+      for (const Value& item : v.as_list()) {
+        if (carries_request_text(item)) return true;
+      }
+      return false;
+    case Value::Type::kDict:
+      if (v.as_dict().request_keys) return true;
+      for (const auto& [k, item] : v.as_dict().items) {
+        if (carries_request_text(item)) return true;
+      }
+      return false;
+    case Value::Type::kFunction:
+      return carries_request_text(v.as_function().self);
+    default:
+      return false;
+  }
+}
+
+Value substring(const Value& s, size_t begin, size_t end) {
+  std::string text = s.as_string().substr(begin, end - begin);
+  if (s.spans() == nullptr) return Value(std::move(text));
+  Spans spans;
+  for (const auto& [b, e] : *s.spans()) {
+    const size_t lo = std::max(b, begin);
+    const size_t hi = std::min(e, end);
+    if (lo < hi) spans.emplace_back(lo - begin, hi - begin);
+  }
+  return Value::with_spans(std::move(text), std::move(spans));
+}
+
+void TextBuilder::append_text(std::string_view text, bool request) {
+  if (request && !text.empty()) {
+    if (!spans_.empty() && spans_.back().second == text_.size()) {
+      spans_.back().second += text.size();
+    } else {
+      spans_.emplace_back(text_.size(), text_.size() + text.size());
+    }
+  }
+  text_.append(text);
+}
+
+void TextBuilder::append(const Value& s) {
+  const size_t base = text_.size();
+  text_.append(s.as_string());
+  if (s.spans() == nullptr) return;
+  for (const auto& [b, e] : *s.spans()) {
+    if (!spans_.empty() && spans_.back().second == base + b) {
+      spans_.back().second = base + e;
+    } else {
+      spans_.emplace_back(base + b, base + e);
+    }
+  }
+}
+
+Value TextBuilder::take() {
+  Value v = Value::with_spans(std::move(text_), std::move(spans_));
+  text_.clear();
+  spans_.clear();
+  return v;
+}
+
+Value Value::from_json(const nlohmann::ordered_json& json, bool request) {
+  switch (json.type()) {
+    case nlohmann::ordered_json::value_t::null:
+      return Value(nullptr);
+    case nlohmann::ordered_json::value_t::boolean:
+      return Value(json.get<bool>());
+    case nlohmann::ordered_json::value_t::number_integer:
+      return Value(json.get<int64_t>());
+    case nlohmann::ordered_json::value_t::number_unsigned: {
+      const uint64_t u = json.get<uint64_t>();
+      if (u <= static_cast<uint64_t>(INT64_MAX)) return Value(static_cast<int64_t>(u));
+      return Value(static_cast<double>(u));
+    }
+    case nlohmann::ordered_json::value_t::number_float:
+      return Value(json.get<double>());
+    case nlohmann::ordered_json::value_t::string:
+      return request ? request_text(json.get<std::string>()) : Value(json.get<std::string>());
+    case nlohmann::ordered_json::value_t::array: {
+      List list;
+      list.reserve(json.size());
+      for (const auto& item : json) list.push_back(from_json(item, request));
+      return Value(std::move(list));
+    }
+    case nlohmann::ordered_json::value_t::object: {
+      Dict dict;
+      dict.request_keys = request;
+      dict.items.reserve(json.size());
+      for (const auto& [key, item] : json.items()) {
+        dict.items.emplace_back(key, from_json(item, request));
+      }
+      return Value(std::move(dict));
+    }
+    default:
+      return Value(nullptr);  // binary and discarded values do not come from parsed JSON text
+  }
+}
+
+double Value::as_double() const {
+  switch (type()) {
+    case Type::kInt:
+      return static_cast<double>(as_int());
+    case Type::kFloat:
+      return std::get<double>(v_);
+    case Type::kBool:
+      return as_bool() ? 1.0 : 0.0;
+    default:
+      fail("TypeError", "'" + type_name() + "' object is not a number");
+  }
+}
+
+bool Value::truthy() const {
+  switch (type()) {
+    case Type::kUndefined:
+    case Type::kNone:
+      return false;
+    case Type::kBool:
+      return as_bool();
+    case Type::kInt:
+      return as_int() != 0;
+    case Type::kFloat:
+      return std::get<double>(v_) != 0.0;
+    case Type::kString:
+      return !as_string().empty();
+    case Type::kList:
+      return !as_list().empty();
+    case Type::kDict:
+      return as_dict().is_namespace || !as_dict().items.empty();
+    case Type::kFunction:
+      return true;
+  }
+  return false;
+}
+
+std::string Value::to_str() const {
+  switch (type()) {
+    case Type::kUndefined:
+      return "";
+    case Type::kString:
+      return as_string();
+    default:
+      return repr();
+  }
+}
+
+std::string Value::repr() const {
+  switch (type()) {
+    case Type::kUndefined:
+      return "";
+    case Type::kNone:
+      return "None";
+    case Type::kBool:
+      return as_bool() ? "True" : "False";
+    case Type::kInt:
+      return std::to_string(as_int());
+    case Type::kFloat:
+      return float_repr(std::get<double>(v_));
+    case Type::kString:
+      return string_repr(as_string());
+    case Type::kList: {
+      std::string out = "[";
+      bool first = true;
+      for (const Value& v : as_list()) {
+        if (!first) out += ", ";
+        first = false;
+        out += v.repr();
+      }
+      return out + "]";
+    }
+    case Type::kDict: {
+      if (as_dict().is_namespace) return "<Namespace>";
+      std::string out = "{";
+      bool first = true;
+      for (const auto& [k, v] : as_dict().items) {
+        if (!first) out += ", ";
+        first = false;
+        out += string_repr(k) + ": " + v.repr();
+      }
+      return out + "}";
+    }
+    case Type::kFunction:
+      return "<function " + as_function().name + ">";
+  }
+  return "";
+}
+
+std::string Value::type_name() const {
+  switch (type()) {
+    case Type::kUndefined:
+      return "Undefined";
+    case Type::kNone:
+      return "NoneType";
+    case Type::kBool:
+      return "bool";
+    case Type::kInt:
+      return "int";
+    case Type::kFloat:
+      return "float";
+    case Type::kString:
+      return "str";
+    case Type::kList:
+      return "list";
+    case Type::kDict:
+      return as_dict().is_namespace ? "Namespace" : "dict";
+    case Type::kFunction:
+      return "function";
+  }
+  return "";
+}
+
+std::string Value::object_type_repr() const {
+  if (is_none()) return "None";
+  return type_name() + " object";
+}
+
+bool equals(const Value& a, const Value& b) {
+  using T = Value::Type;
+  const bool a_num = a.is_number() || a.is_bool();
+  const bool b_num = b.is_number() || b.is_bool();
+  if (a_num && b_num) {
+    if (a.is_float() || b.is_float()) return a.as_double() == b.as_double();
+    const int64_t x = a.is_bool() ? a.as_bool() : a.as_int();
+    const int64_t y = b.is_bool() ? b.as_bool() : b.as_int();
+    return x == y;
+  }
+  if (a.type() != b.type()) return false;
+  switch (a.type()) {
+    case T::kUndefined:
+    case T::kNone:
+      return true;
+    case T::kString:
+      return a.as_string() == b.as_string();
+    case T::kList: {
+      const List& x = a.as_list();
+      const List& y = b.as_list();
+      if (x.size() != y.size()) return false;
+      for (size_t i = 0; i < x.size(); ++i) {
+        if (!equals(x[i], y[i])) return false;
+      }
+      return true;
+    }
+    case T::kDict: {
+      const Dict& x = a.as_dict();
+      const Dict& y = b.as_dict();
+      if (x.is_namespace || y.is_namespace) return &x == &y;
+      if (x.items.size() != y.items.size()) return false;
+      for (const auto& [k, v] : x.items) {
+        const Value* w = y.find(k);
+        if (w == nullptr || !equals(v, *w)) return false;
+      }
+      return true;
+    }
+    case T::kFunction:
+      return &a.as_function() == &b.as_function();
+    default:
+      return false;
+  }
+}
+
+bool less(const Value& a, const Value& b) {
+  const bool a_num = a.is_number() || a.is_bool();
+  const bool b_num = b.is_number() || b.is_bool();
+  if (a_num && b_num) {
+    if (a.is_float() || b.is_float()) return a.as_double() < b.as_double();
+    const int64_t x = a.is_bool() ? a.as_bool() : a.as_int();
+    const int64_t y = b.is_bool() ? b.as_bool() : b.as_int();
+    return x < y;
+  }
+  if (a.is_string() && b.is_string()) return a.as_string() < b.as_string();
+  if (a.is_list() && b.is_list()) {
+    const List& x = a.as_list();
+    const List& y = b.as_list();
+    for (size_t i = 0; i < x.size() && i < y.size(); ++i) {
+      if (!equals(x[i], y[i])) return less(x[i], y[i]);
+    }
+    return x.size() < y.size();
+  }
+  if (a.is_undefined() || b.is_undefined()) {
+    fail("UndefinedError", a.is_undefined() ? a.undefined_hint() : b.undefined_hint());
+  }
+  fail("TypeError", "'<' not supported between instances of '" + a.type_name() + "' and '" +
+                        b.type_name() + "'");
+}
+
+std::string float_repr(double d) {
+  if (std::isnan(d)) return "nan";
+  if (std::isinf(d)) return d < 0 ? "-inf" : "inf";
+  if (d == 0) return std::signbit(d) ? "-0.0" : "0.0";
+  char buf[64];
+  const auto r = std::to_chars(buf, buf + sizeof buf, d, std::chars_format::scientific);
+  const std::string s(buf, r.ptr);  // "-1.2345e+02": shortest round-trip digits
+  const size_t e = s.find('e');
+  std::string mantissa = s.substr(0, e);
+  const int exponent = std::stoi(s.substr(e + 1));
+  std::string sign;
+  if (mantissa[0] == '-') {
+    sign = "-";
+    mantissa.erase(0, 1);
+  }
+  std::string digits;
+  for (char c : mantissa) {
+    if (c != '.') digits += c;
+  }
+  if (exponent < -4 || exponent >= 16) {
+    std::string out = sign + digits.substr(0, 1);
+    if (digits.size() > 1) out += "." + digits.substr(1);
+    char exp[16];
+    std::snprintf(exp, sizeof exp, "e%c%02d", exponent < 0 ? '-' : '+', std::abs(exponent));
+    return out + exp;
+  }
+  if (exponent < 0) return sign + "0." + std::string(-exponent - 1, '0') + digits;
+  const size_t int_digits = static_cast<size_t>(exponent) + 1;
+  if (digits.size() <= int_digits) {
+    return sign + digits + std::string(int_digits - digits.size(), '0') + ".0";
+  }
+  return sign + digits.substr(0, int_digits) + "." + digits.substr(int_digits);
+}
+
+namespace {
+
+// Decodes the code point at s[i], advancing i; an invalid byte decodes as itself.
+uint32_t next_code_point(std::string_view s, size_t& i) {
+  const auto c = static_cast<unsigned char>(s[i]);
+  int n = 0;
+  uint32_t cp = c;
+  if (c >= 0xF0 && c < 0xF8) {
+    n = 3;
+    cp = c & 0x07;
+  } else if (c >= 0xE0) {
+    n = 2;
+    cp = c & 0x0F;
+  } else if (c >= 0xC0) {
+    n = 1;
+    cp = c & 0x1F;
+  }
+  if (c >= 0xF8) {
+    n = 0;
+    cp = c;
+  }
+  for (int k = 1; k <= n; ++k) {
+    if (i + k >= s.size() || (static_cast<unsigned char>(s[i + k]) & 0xC0) != 0x80) {
+      n = 0;
+      cp = c;
+      break;
+    }
+    cp = (cp << 6) | (static_cast<unsigned char>(s[i + k]) & 0x3F);
+  }
+  i += 1 + n;
+  return cp;
+}
+
+void append_hex(std::string& out, const char* prefix, uint32_t v, int width) {
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "%s%0*x", prefix, width, v);
+  out += buf;
+}
+
+// Code points Python's str.isprintable() rejects among those above ASCII (C1 controls and
+// the separators and format characters templates may meet); the rest are printed as they are.
+bool unprintable(uint32_t cp) {
+  return (cp >= 0x80 && cp <= 0xA0) || cp == 0xAD || (cp >= 0x2000 && cp <= 0x200F) ||
+         (cp >= 0x2028 && cp <= 0x202F) || (cp >= 0x205F && cp <= 0x206F) || cp == 0x3000 ||
+         cp == 0xFEFF;
+}
+
+}  // namespace
+
+std::string string_repr(std::string_view s) {
+  const bool has_single = s.find('\'') != std::string_view::npos;
+  const bool has_double = s.find('"') != std::string_view::npos;
+  const char quote = has_single && !has_double ? '"' : '\'';
+  std::string out(1, quote);
+  size_t i = 0;
+  while (i < s.size()) {
+    const size_t start = i;
+    const uint32_t cp = next_code_point(s, i);
+    if (cp == static_cast<uint32_t>(quote) || cp == '\\') {
+      out += '\\';
+      out += static_cast<char>(cp);
+    } else if (cp == '\n') {
+      out += "\\n";
+    } else if (cp == '\r') {
+      out += "\\r";
+    } else if (cp == '\t') {
+      out += "\\t";
+    } else if (cp < 0x20 || cp == 0x7F || (cp >= 0x80 && cp <= 0xFF && unprintable(cp))) {
+      append_hex(out, "\\x", cp, 2);
+    } else if (unprintable(cp)) {
+      append_hex(out, "\\u", cp, 4);
+    } else {
+      out.append(s.substr(start, i - start));
+    }
+  }
+  out += quote;
+  return out;
+}
+
+size_t utf8_length(std::string_view s) {
+  size_t n = 0;
+  size_t i = 0;
+  while (i < s.size()) {
+    next_code_point(s, i);
+    ++n;
+  }
+  return n;
+}
+
+std::vector<std::string> utf8_chars(std::string_view s) {
+  std::vector<std::string> out;
+  size_t i = 0;
+  while (i < s.size()) {
+    const size_t start = i;
+    next_code_point(s, i);
+    out.emplace_back(s.substr(start, i - start));
+  }
+  return out;
+}
+
+namespace {
+
+void json_string(std::string& out, std::string_view s, bool ensure_ascii) {
+  out += '"';
+  size_t i = 0;
+  while (i < s.size()) {
+    const size_t start = i;
+    const uint32_t cp = next_code_point(s, i);
+    switch (cp) {
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      case '\b':
+        out += "\\b";
+        break;
+      case '\f':
+        out += "\\f";
+        break;
+      default:
+        if (cp < 0x20 || (ensure_ascii && cp >= 0x7F)) {
+          if (cp >= 0x10000) {
+            const uint32_t v = cp - 0x10000;
+            append_hex(out, "\\u", 0xD800 + (v >> 10), 4);
+            append_hex(out, "\\u", 0xDC00 + (v & 0x3FF), 4);
+          } else {
+            append_hex(out, "\\u", cp, 4);
+          }
+        } else {
+          out.append(s.substr(start, i - start));
+        }
+    }
+  }
+  out += '"';
+}
+
+void json_value(std::string& out, const Value& v, const JsonOptions& o, int depth) {
+  const std::string item_sep = !o.item_separator.empty() ? o.item_separator
+                               : o.indent >= 0           ? ","
+                                                         : ", ";
+  auto newline = [&](int level) {
+    out += '\n';
+    out.append(static_cast<size_t>(o.indent) * level, ' ');
+  };
+  switch (v.type()) {
+    case Value::Type::kNone:
+      out += "null";
+      return;
+    case Value::Type::kBool:
+      out += v.as_bool() ? "true" : "false";
+      return;
+    case Value::Type::kInt:
+      out += std::to_string(v.as_int());
+      return;
+    case Value::Type::kFloat: {
+      const double d = v.as_double();
+      if (std::isnan(d)) {
+        out += "NaN";
+      } else if (std::isinf(d)) {
+        out += d < 0 ? "-Infinity" : "Infinity";
+      } else {
+        out += float_repr(d);
+      }
+      return;
+    }
+    case Value::Type::kString:
+      json_string(out, v.as_string(), o.ensure_ascii);
+      return;
+    case Value::Type::kList: {
+      const List& list = v.as_list();
+      if (list.empty()) {
+        out += "[]";
+        return;
+      }
+      out += '[';
+      for (size_t i = 0; i < list.size(); ++i) {
+        if (i) out += item_sep;
+        if (o.indent >= 0) newline(depth + 1);
+        json_value(out, list[i], o, depth + 1);
+      }
+      if (o.indent >= 0) newline(depth);
+      out += ']';
+      return;
+    }
+    case Value::Type::kDict: {
+      if (!v.as_dict().is_namespace) {
+        std::vector<const std::pair<std::string, Value>*> items;
+        for (const auto& item : v.as_dict().items) items.push_back(&item);
+        if (items.empty()) {
+          out += "{}";
+          return;
+        }
+        if (o.sort_keys) {
+          std::stable_sort(items.begin(), items.end(),
+                           [](const auto* a, const auto* b) { return a->first < b->first; });
+        }
+        out += '{';
+        for (size_t i = 0; i < items.size(); ++i) {
+          if (i) out += item_sep;
+          if (o.indent >= 0) newline(depth + 1);
+          json_string(out, items[i]->first, o.ensure_ascii);
+          out += o.key_separator;
+          json_value(out, items[i]->second, o, depth + 1);
+        }
+        if (o.indent >= 0) newline(depth);
+        out += '}';
+        return;
+      }
+      break;
+    }
+    default:
+      break;
+  }
+  fail("TypeError", "Object of type " + v.type_name() + " is not JSON serializable");
+}
+
+}  // namespace
+
+std::string to_json(const Value& value, const JsonOptions& options) {
+  std::string out;
+  json_value(out, value, options, 0);
+  return out;
+}
+
+}  // namespace gengyun::chat::jinja

@@ -1,0 +1,207 @@
+// Values of the Jinja engine, with Python's semantics as Jinja2 (in Hugging Face's immutable
+// sandbox) gives them: undefined, none, booleans, 64-bit integers, floats, UTF-8 strings, lists
+// and insertion-ordered dicts (immutable once built, so copies share them), namespaces (the one
+// mutable object), and callables (macros, bound methods, global functions).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <variant>
+#include <vector>
+
+namespace gengyun::chat::jinja {
+
+class Value;
+class Renderer;
+struct Function;
+
+/// The error every failing template operation throws inside the engine; ChatTemplate turns it
+/// into an Error. `kind` is Jinja2's exception class name ("UndefinedError", "TypeError", ...);
+/// `raised` marks a raise_exception() from the template itself, whose message is kept exactly.
+struct JinjaError {
+  std::string kind;
+  std::string message;
+  bool raised = false;
+  int line = 0;  // 1-based; 0 until the innermost node that failed sets it
+  int column = 0;
+};
+
+/// Throws JinjaError{kind, message}.
+[[noreturn]] void fail(std::string kind, std::string message);
+
+using List = std::vector<Value>;
+
+/// Byte ranges [begin, end) of a string that came from the request (message contents, tool
+/// schemas): sorted, disjoint, none empty. The tokenizer parses no control token inside them.
+using Spans = std::vector<std::pair<size_t, size_t>>;
+
+/// An insertion-ordered mapping from string keys (the keys of JSON objects and of templates'
+/// dict literals). Lookups are linear: template dicts are small.
+struct Dict {
+  std::vector<std::pair<std::string, Value>> items;
+  bool is_namespace = false;  // namespace(): the only object `set obj.attr = ...` may change
+  bool request_keys = false;  // the keys are request text (a JSON object of the request)
+
+  /// `key` as a string value, request text when request_keys.
+  Value key_value(const std::string& key) const;
+
+  /// The value under `key`, or nullptr.
+  const Value* find(std::string_view key) const;
+  /// Sets `key` to `value`, appending it when new.
+  void set(std::string_view key, Value value);
+};
+
+/// Positional and keyword arguments of a call.
+struct CallArgs {
+  std::vector<Value> positional;
+  std::vector<std::pair<std::string, Value>> keyword;
+};
+
+/// Marks an undefined value; `hint` is the message an operation on it fails with
+/// ("'x' is undefined", "'dict object' has no attribute 'content'").
+struct Undefined {
+  std::string hint;
+};
+
+/// A Jinja value. Copying is cheap: lists, dicts and functions are shared.
+class Value {
+ public:
+  enum class Type { kUndefined, kNone, kBool, kInt, kFloat, kString, kList, kDict, kFunction };
+
+  Value() : v_(Undefined{}) {}
+  Value(Undefined u) : v_(std::move(u)) {}
+  Value(std::nullptr_t) : v_(nullptr) {}
+  Value(bool b) : v_(b) {}
+  Value(int i) : v_(int64_t{i}) {}
+  Value(int64_t i) : v_(i) {}
+  Value(double d) : v_(d) {}
+  Value(std::string s) : v_(std::move(s)) {}
+  Value(std::string_view s) : v_(std::string(s)) {}
+  Value(const char* s) : v_(std::string(s)) {}
+  Value(List l) : v_(std::make_shared<List>(std::move(l))) {}
+  Value(std::shared_ptr<const List> l) : v_(std::move(l)) {}
+  Value(Dict d) : v_(std::make_shared<Dict>(std::move(d))) {}
+  Value(std::shared_ptr<Dict> d) : v_(std::move(d)) {}
+  Value(std::shared_ptr<const Function> f) : v_(std::move(f)) {}
+
+  /// A value from JSON (objects keep their key order); with `request`, its strings and object
+  /// keys are marked as request text.
+  static Value from_json(const nlohmann::ordered_json& json, bool request = false);
+  /// A string all of whose bytes are request text.
+  static Value request_text(std::string s);
+  /// A string whose request text is `spans` (normalized here: merged, empty ones dropped).
+  static Value with_spans(std::string s, Spans spans);
+
+  Type type() const { return static_cast<Type>(v_.index()); }
+  bool is_undefined() const { return type() == Type::kUndefined; }
+  bool is_none() const { return type() == Type::kNone; }
+  bool is_bool() const { return type() == Type::kBool; }
+  bool is_int() const { return type() == Type::kInt; }
+  bool is_float() const { return type() == Type::kFloat; }
+  /// int or float (not bool, as Jinja's `number` test counts it).
+  bool is_number() const { return is_int() || is_float(); }
+  bool is_string() const { return type() == Type::kString; }
+  bool is_list() const { return type() == Type::kList; }
+  bool is_dict() const { return type() == Type::kDict; }
+  bool is_function() const { return type() == Type::kFunction; }
+
+  bool as_bool() const { return std::get<bool>(v_); }
+  int64_t as_int() const { return std::get<int64_t>(v_); }
+  /// The number as a double (int, float or bool).
+  double as_double() const;
+  const std::string& as_string() const { return std::get<std::string>(v_); }
+  const List& as_list() const { return *std::get<6>(v_); }
+  const std::shared_ptr<const List>& list_ptr() const { return std::get<6>(v_); }
+  Dict& as_dict() const { return *std::get<7>(v_); }
+  const Function& as_function() const { return *std::get<8>(v_); }
+  const std::string& undefined_hint() const { return std::get<0>(v_).hint; }
+  /// A string's request-text spans; nullptr when none of it is request text.
+  const Spans* spans() const { return spans_.get(); }
+
+  /// Python truthiness (undefined is false).
+  bool truthy() const;
+  /// str(value) as Jinja prints it: strings as they are, None as "None", lists and dicts as
+  /// Python's repr, undefined as "".
+  std::string to_str() const;
+  /// Python's repr(value).
+  std::string repr() const;
+  /// Python's type name for messages: "str", "int", "list", "dict", "NoneType", ...
+  std::string type_name() const;
+  /// Jinja's object_type_repr: "dict object", "None", "str object".
+  std::string object_type_repr() const;
+
+ private:
+  std::variant<Undefined, std::nullptr_t, bool, int64_t, double, std::string,
+               std::shared_ptr<const List>, std::shared_ptr<Dict>, std::shared_ptr<const Function>>
+      v_;
+  std::shared_ptr<const Spans> spans_;
+};
+
+/// Something a template can call: a macro, a bound string/dict method, a global function.
+struct Function {
+  std::string name;
+  std::function<Value(Renderer&, CallArgs&)> call;
+  Value self;          // a bound method's subject
+  bool exact = false;  // marks request text in its result itself (else the renderer marks a
+                       // string result wholly when any input carries request text)
+};
+
+/// Whether `v` holds request text anywhere (a string's spans, request keys, deeply).
+bool carries_request_text(const Value& v);
+
+/// Bytes [begin, end) of string `s`, with its request-text spans.
+Value substring(const Value& s, size_t begin, size_t end);
+
+/// Builds a string from pieces, recording which bytes are request text.
+class TextBuilder {
+ public:
+  /// Appends `text`, all of it request text when `request`.
+  void append_text(std::string_view text, bool request = false);
+  /// Appends string value `s` with its spans.
+  void append(const Value& s);
+  size_t size() const { return text_.size(); }
+  const std::string& text() const { return text_; }
+  const Spans& spans() const { return spans_; }
+  /// The string built, with its spans; the builder is left empty.
+  Value take();
+
+ private:
+  std::string text_;
+  Spans spans_;
+};
+
+/// Python's == (1 == 1.0 == True; lists and dicts compared deeply; undefined equals undefined).
+bool equals(const Value& a, const Value& b);
+/// Python's <, for numbers, strings and lists; other pairs throw a TypeError.
+bool less(const Value& a, const Value& b);
+
+/// Python's repr of a float: shortest round-trip digits, "1.0", "1e-05", "1e+16".
+std::string float_repr(double d);
+/// Python's repr of a string (quotes chosen as Python chooses them).
+std::string string_repr(std::string_view s);
+
+/// Options of json.dumps that templates use through `tojson`.
+struct JsonOptions {
+  int indent = -1;  // < 0: on one line
+  bool ensure_ascii = false;
+  bool sort_keys = false;
+  std::string item_separator;  // empty: ", " on one line, "," when indented
+  std::string key_separator = ": ";
+};
+
+/// json.dumps(value) as Hugging Face's `tojson` filter calls it: non-ASCII kept (unless
+/// ensure_ascii), key order kept (unless sort_keys), floats as Python's repr. Undefined and
+/// callables throw a TypeError.
+std::string to_json(const Value& value, const JsonOptions& options);
+
+/// The number of Unicode code points of UTF-8 `s` (Python's len()).
+size_t utf8_length(std::string_view s);
+/// The code points of UTF-8 `s`, each as its bytes (Python's list(s)).
+std::vector<std::string> utf8_chars(std::string_view s);
+
+}  // namespace gengyun::chat::jinja

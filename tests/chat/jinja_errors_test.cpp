@@ -1,0 +1,162 @@
+// Bad templates and runaway templates: each gets a clear error naming where it went wrong,
+// never a crash or a hang.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "chat/chat_template.h"
+
+namespace gengyun::chat {
+namespace {
+
+using Json = nlohmann::ordered_json;
+
+std::string parse_error(const std::string& source) {
+  const auto t = ChatTemplate::parse(source);
+  return t.ok() ? "parsed" : t.error().message;
+}
+
+std::string render_error(const std::string& source, const Json& vars = Json::object(),
+                         RenderOptions options = {}) {
+  const auto t = ChatTemplate::parse(source);
+  if (!t.ok()) return "parse error: " + t.error().message;
+  const auto out = t->render(vars, options);
+  return out.ok() ? "rendered" : out.error().message;
+}
+
+TEST(JinjaErrors, SyntaxErrorsNameLineAndColumn) {
+  EXPECT_EQ(parse_error("a\n{{ 1 + }}"), "TemplateSyntaxError: unexpected '}}' (line 2, column 8)");
+  EXPECT_EQ(parse_error("{% if x %}\nyes"),
+            "TemplateSyntaxError: unexpected end of template; looking for the tags 'elif' or "
+            "'else' or 'endif' (line 2, column 4)");
+  EXPECT_EQ(parse_error("ok\n  {{ x "),
+            "TemplateSyntaxError: unexpected end of template, expected '}}' (line 2, column 3)");
+  EXPECT_EQ(parse_error("{# open"),
+            "TemplateSyntaxError: missing end of comment tag (line 1, column 1)");
+  EXPECT_EQ(parse_error("{{ 'abc }}"),
+            "TemplateSyntaxError: unexpected end of string (line 1, column 4)");
+  EXPECT_EQ(parse_error("{{ a ) }}"), "TemplateSyntaxError: unexpected ')' (line 1, column 6)");
+  EXPECT_EQ(parse_error("{{ a $ b }}"),
+            "TemplateSyntaxError: unexpected char '$' (line 1, column 6)");
+  EXPECT_EQ(parse_error("{% frobnicate %}"),
+            "TemplateSyntaxError: encountered unknown tag 'frobnicate' (line 1, column 4)");
+  EXPECT_EQ(parse_error("{% break %}"),
+            "TemplateSyntaxError: 'break' outside of a loop (line 1, column 4)");
+  EXPECT_EQ(parse_error("{{ x | nosuchfilter }}"),
+            "TemplateAssertionError: no filter named 'nosuchfilter' (line 1, column 8)");
+  EXPECT_EQ(parse_error("{{ x is nosuchtest }}"),
+            "TemplateAssertionError: no test named 'nosuchtest' (line 1, column 9)");
+  EXPECT_EQ(
+      parse_error("{{ 99999999999999999999 }}"),
+      "TemplateSyntaxError: integer literal 99999999999999999999 is too large (line 1, column 4)");
+}
+
+TEST(JinjaErrors, DeepNestingIsRefusedNotRecursed) {
+  EXPECT_EQ(parse_error("{{ " + std::string(100000, '(') + "1" + std::string(100000, ')') + " }}"),
+            "TemplateSyntaxError: template nests too deeply (line 1, column 103)");
+  std::string ifs;
+  for (int i = 0; i < 1000; ++i) ifs += "{% if true %}";
+  EXPECT_EQ(parse_error(ifs),
+            "TemplateSyntaxError: template nests too deeply (line 1, column 2581)");
+}
+
+TEST(JinjaErrors, TemplateOverTheSizeLimitIsRefused) {
+  const std::string big(10u << 20, 'x');
+  EXPECT_EQ(parse_error(big), "chat template is 10485760 bytes; the limit is 1048576");
+  EXPECT_EQ(parse_error(std::string(kMaxTemplateBytes, 'x')), "parsed");
+}
+
+TEST(JinjaErrors, EndlessLoopsStopAtTheStepLimit) {
+  RenderOptions options;
+  options.limits.max_steps = 10000;
+  EXPECT_EQ(render_error(
+                "{% for a in range(100000) %}{% for b in range(100000) %}{% endfor %}{% endfor %}",
+                Json::object(), options),
+            "TemplateRuntimeError: the template ran more than 10000 steps (line 1, column 32)");
+}
+
+TEST(JinjaErrors, DeepRecursionStopsAtTheDepthLimit) {
+  EXPECT_EQ(render_error("{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}"),
+            "TemplateRuntimeError: recursion deeper than 200 levels (line 1, column 21)");
+  const Json nested = Json::parse(std::string(300, '[') + std::string(300, ']'));
+  EXPECT_EQ(render_error("{% for x in t recursive %}{{ loop(x) }}{% endfor %}", {{"t", nested}}),
+            "TemplateRuntimeError: recursion deeper than 200 levels (line 1, column 34)");
+}
+
+TEST(JinjaErrors, OutputBeyondTheLimitIsRefused) {
+  RenderOptions options;
+  options.limits.max_output_bytes = 1000;
+  EXPECT_EQ(render_error("{{ 'x' * 1001 }}", Json::object(), options),
+            "TemplateRuntimeError: the template built more than 1000 bytes (line 1, column 8)");
+  EXPECT_EQ(
+      render_error("{% for i in range(100) %}0123456789ab{% endfor %}", Json::object(), options),
+      "TemplateRuntimeError: the template built more than 1000 bytes (line 1, column 26)");
+  EXPECT_EQ(
+      render_error(
+          "{% set ns = namespace(s='x') %}{% for i in range(64) %}{% set ns.s = ns.s ~ ns.s %}"
+          "{% endfor %}",
+          Json::object(), options),
+      "TemplateRuntimeError: the template built more than 1000 bytes (line 1, column 75)");
+  EXPECT_EQ(render_error("{{ 'x' * 9223372036854775807 }}"),
+            "TemplateRuntimeError: the template built more than 67108864 bytes (line 1, column 8)");
+}
+
+TEST(JinjaErrors, RuntimeTypeErrors) {
+  EXPECT_EQ(render_error("{{ 'a' + 1 }}"),
+            "TypeError: can only concatenate str (not \"int\") to str (line 1, column 8)");
+  EXPECT_EQ(render_error("{{ 1 / 0 }}"), "ZeroDivisionError: division by zero (line 1, column 6)");
+  EXPECT_EQ(render_error("{{ 9223372036854775807 + 1 }}"),
+            "OverflowError: integer result too large (line 1, column 24)");
+  EXPECT_EQ(render_error("{{ 2 ** 64 }}"),
+            "OverflowError: integer result too large (line 1, column 6)");
+  EXPECT_EQ(render_error("{% for x in 3 %}{% endfor %}"),
+            "TypeError: 'int' object is not iterable (line 1, column 4)");
+  EXPECT_EQ(render_error("{{ 'a'() }}"),
+            "TypeError: 'str' object is not callable (line 1, column 7)");
+  EXPECT_EQ(render_error("{{ 1 in 2 }}"),
+            "TypeError: argument of type 'int' is not iterable (line 1, column 4)");
+  EXPECT_EQ(render_error("{% set a, b = [1] %}"),
+            "ValueError: not enough values to unpack (expected 2, got 1) (line 1, column 4)");
+  EXPECT_EQ(render_error("{{ 'a' < 1 }}"),
+            "TypeError: '<' not supported between instances of 'str' and 'int' (line 1, column 4)");
+  EXPECT_EQ(render_error("{% macro m(a) %}{% endmacro %}{{ m(1, 2) }}"),
+            "TypeError: macro 'm' takes not more than 1 argument(s) (line 1, column 35)");
+}
+
+TEST(JinjaErrors, VariablesMustBeAnObject) {
+  const auto t = ChatTemplate::parse("x");
+  ASSERT_TRUE(t.ok());
+  const auto out = t->render(Json::array());
+  ASSERT_FALSE(out.ok());
+  EXPECT_EQ(out.error().message, "template variables must be a JSON object");
+}
+
+TEST(ConversationVariables, DefaultsAndErrors) {
+  const auto vars = conversation_variables(Json::parse(
+      R"({"name": "n", "messages": [{"role": "user", "content": "hi"}], "bos_token": "<s>",
+          "extra": {"enable_thinking": false}})"));
+  ASSERT_TRUE(vars.ok()) << vars.error().message;
+  EXPECT_EQ(vars->dump(),
+            R"({"messages":[{"role":"user","content":"hi"}],"tools":null,"documents":null,)"
+            R"("add_generation_prompt":true,"bos_token":"<s>","enable_thinking":false})");
+  auto error = [](const char* json) {
+    const auto v = conversation_variables(Json::parse(json));
+    return v.ok() ? std::string("ok") : v.error().message;
+  };
+  EXPECT_EQ(error("[]"), "the conversation must be a JSON object");
+  EXPECT_EQ(error("{}"), "the conversation needs \"messages\", an array of message objects");
+  EXPECT_EQ(error(R"({"messages": [1]})"), "messages[0] is not an object");
+  EXPECT_EQ(error(R"({"messages": [], "tools": {}})"), "\"tools\" must be an array");
+  EXPECT_EQ(error(R"({"messages": [], "add_generation_prompt": 1})"),
+            "\"add_generation_prompt\" must be true or false");
+  EXPECT_EQ(error(R"({"messages": [], "eos_token": 2})"), "\"eos_token\" must be a string");
+  EXPECT_EQ(error(R"({"messages": [], "extra": 2})"),
+            "\"extra\" must be an object of template variables");
+  EXPECT_EQ(error(R"({"messages": [], "mesages": []})"),
+            "unknown conversation member \"mesages\" (expected messages, tools, "
+            "add_generation_prompt, bos_token, eos_token, extra, name)");
+}
+
+}  // namespace
+}  // namespace gengyun::chat

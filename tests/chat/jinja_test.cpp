@@ -1,0 +1,284 @@
+// The Jinja engine feature by feature, each against output computed by hand (as Jinja2 with
+// Hugging Face's settings gives it).
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "chat/chat_template.h"
+
+namespace gengyun::chat {
+namespace {
+
+using Json = nlohmann::ordered_json;
+
+// The output of `source` with `vars`, or "error: <message>".
+std::string render(const std::string& source, const Json& vars = Json::object(),
+                   RenderOptions options = {}) {
+  const auto t = ChatTemplate::parse(source);
+  if (!t.ok()) return "error: " + t.error().message;
+  const auto out = t->render(vars, options);
+  if (!out.ok()) return "error: " + out.error().message;
+  return out.value();
+}
+
+TEST(Jinja, TextAndOutput) {
+  EXPECT_EQ(render("hello"), "hello");
+  EXPECT_EQ(render("{{ 'a' }}{{ \"b\" }}{{ 1 }}{{ 2.5 }}{{ none }}{{ true }}"), "ab12.5NoneTrue");
+  EXPECT_EQ(render("{{ x }}|{{ y }}", {{"x", "X"}}), "X|");
+  EXPECT_EQ(render("{{ [1, 'a', none, [true]] }}"), "[1, 'a', None, [True]]");
+  EXPECT_EQ(render("{{ {'k': \"it's\", 'n': 1.0} }}"), "{'k': \"it's\", 'n': 1.0}");
+  EXPECT_EQ(render("{{ 'a' 'b' }}"), "ab");
+  EXPECT_EQ(render("{{ '\\n\\t\\\\\\u00e9\\x41\\d' }}"),
+            "\n\t\\\xC3\xA9"
+            "A\\d");
+}
+
+TEST(Jinja, TrailingNewlineDroppedAndNewlinesNormalized) {
+  EXPECT_EQ(render("a\n"), "a");
+  EXPECT_EQ(render("a\n\n"), "a\n");
+  EXPECT_EQ(render("a\r\nb\rc"), "a\nb\nc");
+}
+
+TEST(Jinja, WhitespaceControl) {
+  EXPECT_EQ(render("a  {{- 'b' -}}  \n c"), "abc");
+  EXPECT_EQ(render("a\n  {%- if true %}b{% endif %}"), "ab");
+  EXPECT_EQ(render("{% if true -%}\n\n  b{% endif %}"), "b");
+  EXPECT_EQ(render("a {# note #} b"), "a  b");
+  EXPECT_EQ(render("a {#- note -#} b"), "ab");
+}
+
+TEST(Jinja, TrimBlocksAndLstripBlocks) {
+  // trim_blocks: the newline after a block tag goes; lstrip_blocks: the indentation before it.
+  EXPECT_EQ(render("{% if true %}\nyes\n{% endif %}\nafter"), "yes\nafter");
+  EXPECT_EQ(render("x\n    {% if true %}\n    y\n    {% endif %}\nz"), "x\n    y\nz");
+  // not after {{ }}, and not when text precedes the tag on its line
+  EXPECT_EQ(render("{{ 'a' }}\nb"), "a\nb");
+  EXPECT_EQ(render("a {% if true %}b{% endif %}"), "a b");
+  // comments are trimmed as blocks are
+  EXPECT_EQ(render("  {# c #}\nd"), "d");
+  // `+` keeps what lstrip_blocks and trim_blocks would remove
+  EXPECT_EQ(render("  {%+ if true +%}\nx{% endif %}"), "  \nx");
+}
+
+TEST(Jinja, RawBlock) {
+  EXPECT_EQ(render("{% raw %}{{ x }}{% if %}{% endraw %}!"), "{{ x }}{% if %}!");
+}
+
+TEST(Jinja, IfElifElse) {
+  const std::string t = "{% if n == 1 %}one{% elif n == 2 %}two{% else %}many{% endif %}";
+  EXPECT_EQ(render(t, {{"n", 1}}), "one");
+  EXPECT_EQ(render(t, {{"n", 2}}), "two");
+  EXPECT_EQ(render(t, {{"n", 3}}), "many");
+}
+
+TEST(Jinja, ForLoopVariables) {
+  EXPECT_EQ(
+      render("{% for x in xs %}{{ loop.index }}{{ loop.index0 }}{{ loop.revindex }}"
+             "{{ loop.revindex0 }}{{ loop.first }}{{ loop.last }}{{ loop.length }};{% endfor %}",
+             {{"xs", {"a", "b"}}}),
+      "1021TrueFalse2;2110FalseTrue2;");
+  EXPECT_EQ(render("{% for x in xs %}{{ loop.previtem }}>{{ x }}>{{ loop.nextitem }} {% endfor %}",
+                   {{"xs", {1, 2, 3}}}),
+            ">1>2 1>2>3 2>3> ");
+  EXPECT_EQ(render("{% for x in xs %}{{ loop.cycle('a', 'b') }}{% endfor %}", {{"xs", {1, 2, 3}}}),
+            "aba");
+}
+
+TEST(Jinja, ForElseFilterBreakContinue) {
+  EXPECT_EQ(render("{% for x in [] %}x{% else %}empty{% endfor %}"), "empty");
+  EXPECT_EQ(render("{% for x in range(10) if x is odd %}{{ x }}{{ loop.length }},{% endfor %}"),
+            "15,35,55,75,95,");
+  EXPECT_EQ(render("{% for x in range(10) %}{% if x == 2 %}{% continue %}{% endif %}"
+                   "{% if x == 4 %}{% break %}{% endif %}{{ x }}{% endfor %}"),
+            "013");
+  EXPECT_EQ(render("{% for k, v in d.items() %}{{ k }}={{ v }};{% endfor %}",
+                   {{"d", {{"b", 1}, {"a", 2}}}}),
+            "b=1;a=2;");
+  EXPECT_EQ(render("{% for k in d %}{{ k }}{% endfor %}", {{"d", {{"b", 1}, {"a", 2}}}}), "ba");
+  EXPECT_EQ(render("{% for c in 'héllo' %}[{{ c }}]{% endfor %}"), "[h][é][l][l][o]");
+  EXPECT_EQ(render("{% for x in undefined_thing %}x{% endfor %}"), "");
+}
+
+TEST(Jinja, RecursiveLoop) {
+  const Json tree = Json::parse(R"([{"n": "a", "c": [{"n": "b", "c": []}]}, {"n": "d", "c": []}])");
+  EXPECT_EQ(
+      render("{% for x in t recursive %}{{ x.n }}{{ loop.depth }}({{ loop(x.c) }}){% endfor %}",
+             {{"t", tree}}),
+      "a1(b2())d1()");
+}
+
+TEST(Jinja, ScopesOfSet) {
+  // a set inside a loop stays in the loop; a set inside an if does not.
+  EXPECT_EQ(render("{% set x = 1 %}{% for i in [1] %}{% set x = 2 %}{{ x }}{% endfor %}{{ x }}"),
+            "21");
+  EXPECT_EQ(render("{% set x = 1 %}{% if true %}{% set x = 2 %}{% endif %}{{ x }}"), "2");
+  EXPECT_EQ(render("{% set a, b = 1, 2 %}{{ a }}{{ b }}"), "12");
+  EXPECT_EQ(render("{% set s %}in {{ 'side' }}{% endset %}[{{ s }}]"), "[in side]");
+  EXPECT_EQ(render("{% set s | upper %}abc{% endset %}{{ s }}"), "ABC");
+}
+
+TEST(Jinja, Namespace) {
+  EXPECT_EQ(
+      render("{% set ns = namespace(n=0, s='') %}{% for i in range(3) %}{% set ns.n = ns.n + i %}"
+             "{% endfor %}{{ ns.n }}"),
+      "3");
+  EXPECT_EQ(render("{% set ns = namespace() %}{% set ns.x = 'y' %}{{ ns.x }}"), "y");
+  EXPECT_EQ(render("{% set d = {} %}{% set d.x = 1 %}"),
+            "error: TemplateRuntimeError: cannot assign attribute on non-namespace object (line 1, "
+            "column 20)");
+}
+
+TEST(Jinja, MacrosAndCall) {
+  EXPECT_EQ(render("{% macro m(a, b='B') %}<{{ a }}{{ b }}>{% endmacro %}{{ m(1) }}{{ m(1, 2) }}{{ "
+                   "m(b=3, a=4) }}"),
+            "<1B><12><43>");
+  EXPECT_EQ(render("{% macro w(tag) %}<{{ tag }}>{{ caller() }}</{{ tag }}>{% endmacro %}"
+                   "{% call w('b') %}bold{% endcall %}"),
+            "<b>bold</b>");
+  EXPECT_EQ(
+      render("{% macro w() %}{{ caller(7) }}{% endmacro %}{% call(x) w() %}[{{ x }}]{% endcall %}"),
+      "[7]");
+  EXPECT_EQ(render("{% set g = 'G' %}{% macro m() %}{{ g }}{% endmacro %}{{ m() }}"), "G");
+}
+
+TEST(Jinja, Expressions) {
+  EXPECT_EQ(render("{{ 1 + 2 * 3 }} {{ (1 + 2) * 3 }} {{ 7 // 2 }} {{ -7 // 2 }} {{ 7 % 3 }} "
+                   "{{ -7 % 3 }} {{ 7 / 2 }} {{ 2 ** 10 }} {{ 4 / 2 }}"),
+            "7 9 3 -4 1 2 3.5 1024 2.0");
+  EXPECT_EQ(render("{{ 'a' ~ 1 ~ none }} {{ 'ab' * 3 }} {{ [1] + [2] }} {{ 0.1 + 0.2 }}"),
+            "a1None ababab [1, 2] 0.30000000000000004");
+  EXPECT_EQ(render("{{ 'x' if true }}{{ 'y' if false }}{{ 'a' if false else 'b' }}"), "xb");
+  EXPECT_EQ(render("{{ 1 < 2 < 3 }} {{ 3 > 2 > 2 }} {{ 'b' in 'abc' }} {{ 4 not in [1, 2] }} "
+                   "{{ 'k' in {'k': 1} }}"),
+            "True False True True True");
+  EXPECT_EQ(render("{{ none or 'd' }} {{ 0 and 1 }} {{ not 0 }} {{ 1 == 1.0 }} {{ true == 1 }}"),
+            "d 0 True True True");
+  EXPECT_EQ(render("{{ -x|abs }} {{ 'a' + 'b' | upper }}", {{"x", 3}}), "3 aB");
+  EXPECT_EQ(render("{{ 1e3 }} {{ 1_000 }} {{ 1e16 }} {{ 0.00001 }} {{ 1.5e-7 }}"),
+            "1000.0 1000 1e+16 1e-05 1.5e-07");
+  EXPECT_EQ(render("{{ '%s-%d' % ('a', 3) }} {{ '%s!' | format('hi') }}"), "a-3 hi!");
+}
+
+TEST(Jinja, SubscriptsAndSlices) {
+  const Json vars = {{"xs", {0, 1, 2, 3, 4}}, {"s", "héllo"}};
+  EXPECT_EQ(render("{{ xs[1] }}{{ xs[-1] }}{{ xs[1:3] }}{{ xs[::2] }}{{ xs[::-1] }}{{ xs[-2:] }}{{ "
+                   "xs[:-3] }}",
+                   vars),
+            "14[1, 2][0, 2, 4][4, 3, 2, 1, 0][3, 4][0, 1]");
+  EXPECT_EQ(render("{{ s[1] }}{{ s[::-1] }}{{ s[1:3] }}{{ s[-1] }}", vars),
+            "éolléhél"
+            "o");
+  EXPECT_EQ(render("{{ xs[4:1:-2] }}{{ xs[10:] }}{{ xs.0 }}", vars), "[4, 2][]0");
+  EXPECT_EQ(render("{{ xs[::0] }}", vars),
+            "error: ValueError: slice step cannot be zero (line 1, column 6)");
+}
+
+TEST(Jinja, AttributesAndItems) {
+  const Json vars = {{"m", {{"role", "user"}, {"items", "I"}}}};
+  EXPECT_EQ(render("{{ m.role }}{{ m['role'] }}{{ m.missing is defined }}{{ m['items'] }}", vars),
+            "useruserFalseI");
+  EXPECT_EQ(render("{{ m.missing.x }}", vars),
+            "error: UndefinedError: 'dict object' has no attribute 'missing' (line 1, column 13)");
+  EXPECT_EQ(render("{{ nope.x }}"),
+            "error: UndefinedError: 'nope' is undefined (line 1, column 8)");
+  EXPECT_EQ(render("{{ [1][5] is defined }}"), "False");
+}
+
+TEST(Jinja, Tests) {
+  EXPECT_EQ(render("{{ x is defined }}{{ y is undefined }}{{ none is none }}{{ 'a' is string }}"
+                   "{{ {} is mapping }}{{ [] is iterable }}{{ 'a' is iterable }}{{ 1 is number }}"
+                   "{{ 1 is integer }}{{ 1.0 is float }}{{ false is false }}{{ 0 is false }}"
+                   "{{ true is boolean }}{{ 3 is odd }}{{ 4 is even }}{{ 9 is divisibleby 3 }}"
+                   "{{ 2 is in [1, 2] }}{{ 'a' is equalto 'a' }}{{ x is not none }}",
+                   {{"x", 1}}),
+            "TrueTrueTrueTrueTrueTrueTrueTrueTrueTrueTrueFalseTrueTrueTrueTrueTrueTrueTrue");
+  EXPECT_EQ(render("{{ not x is defined }}"), "True");
+}
+
+TEST(Jinja, Filters) {
+  const Json vars = Json::parse(
+      R"({"ms": [{"role": "user", "n": 2}, {"role": "tool", "n": 1}, {"role": "user", "n": 3}]})");
+  EXPECT_EQ(render("{{ '  a b  ' | trim }}|{{ 'xxaxx' | trim('x') }}|{{ 'héllo' | length }}|"
+                   "{{ [1, 2] | length }}|{{ 'aB' | upper }}{{ 'aB' | lower }}|{{ 'aaa' | "
+                   "replace('a', 'b', 2) }}"),
+            "a b|a|5|2|ABab|bba");
+  EXPECT_EQ(
+      render("{{ [1, 2, 3] | join(', ') }}|{{ x | default('d') }}|{{ '' | default('d', true) }}|"
+             "{{ [1, 2] | first }}{{ [1, 2] | last }}{{ 'abc' | last }}"),
+      "1, 2, 3|d|d|12c");
+  EXPECT_EQ(
+      render("{{ ms | selectattr('role', 'equalto', 'user') | map(attribute='n') | list }}|"
+             "{{ ms | rejectattr('role', 'eq', 'user') | map(attribute='role') | join }}|"
+             "{{ ms | map(attribute='n') | sum }}|{{ ms | map(attribute='role') | unique | list }}|"
+             "{{ [3, 1, 2] | sort }}|{{ [1, 2, 3] | reject('odd') | list }}|"
+             "{{ ms | sort(attribute='n') | map(attribute='n') | join }}",
+             vars),
+      "[2, 3]|tool|6|['user', 'tool']|[1, 2, 3]|[2]|123");
+  EXPECT_EQ(
+      render("{{ {'a': 1} | items | list }}|{{ '12' | int + 1 }}|{{ 'x' | int }}|{{ 2 | string }}"
+             "|{{ '1.5' | float }}|{{ 'ab' | list }}|{{ [1, 2] | reverse | list }}|{{ -3 | abs }}"
+             "|{{ 2.567 | round(2) }}|{{ 'a b  c' | wordcount }}|{{ [4, 9, 2] | max }}|{{ 'hi you' "
+             "| title }}"),
+      "[['a', 1]]|13|0|2|1.5|['a', 'b']|[2, 1]|3|2.57|3|9|Hi You");
+  EXPECT_EQ(render("{{ 'a\\nb\\n\\nc' | indent(2) }}|{{ 'a\\nb' | indent(2, true) }}"),
+            "a\n  b\n\n  c|  a\n  b");
+  EXPECT_EQ(render("{{ '<a&b>' | e }}"), "&lt;a&amp;b&gt;");
+}
+
+TEST(Jinja, ToJsonAsHuggingFace) {
+  const Json vars = Json::parse(R"({"v": {"z": 1, "a": [1.5, "é\n\"", null, true, {}, []]}})");
+  EXPECT_EQ(render("{{ v | tojson }}", vars),
+            R"({"z": 1, "a": [1.5, "é\n\"", null, true, {}, []]})");
+  EXPECT_EQ(render("{{ v | tojson(indent=2) }}", vars),
+            "{\n  \"z\": 1,\n  \"a\": [\n    1.5,\n    \"é\\n\\\"\",\n    null,\n    true,\n    "
+            "{},\n    []\n  ]\n}");
+  EXPECT_EQ(render("{{ v | tojson(sort_keys=true, separators=(',', ':')) }}", vars),
+            R"({"a":[1.5,"é\n\"",null,true,{},[]],"z":1})");
+  EXPECT_EQ(render("{{ 'é<>&' | tojson(ensure_ascii=true) }}"), R"("\u00e9<>&")");
+  EXPECT_EQ(
+      render("{{ x | tojson }}"),
+      "error: TypeError: Object of type Undefined is not JSON serializable (line 1, column 8)");
+}
+
+TEST(Jinja, StringMethods) {
+  EXPECT_EQ(render("{{ ' a '.strip() }}|{{ '\\na'.lstrip('\\n') }}|{{ 'a  '.rstrip() }}|"
+                   "{{ 'a</think>b'.split('</think>')[-1] }}|{{ ' a  b '.split() }}|{{ "
+                   "'a,b,c'.split(',', 1) }}|"
+                   "{{ 'a,b,c'.rsplit(',', 1) }}|{{ 'abc'.startswith('ab') }}{{ "
+                   "'abc'.endswith(('x', 'c')) }}|"
+                   "{{ 'aB'.upper() }}{{ 'aB'.lower() }}|{{ 'aXa'.replace('a', 'b') }}|{{ "
+                   "'abc'.find('c') }}|"
+                   "{{ '-'.join(['a', 'b']) }}|{{ 'a b'.title() }}|{{ 'ab'.count('b') }}"),
+            "a|a|a|b|['a', 'b']|['a', 'b,c']|['a,b', 'c']|TrueTrue|ABab|bXb|2|a-b|A B|1");
+  EXPECT_EQ(render("{{ 'x'.nope() }}"),
+            "error: UndefinedError: 'str object' has no attribute 'nope' (line 1, column 12)");
+}
+
+TEST(Jinja, DictMethods) {
+  const Json vars = {{"d", {{"a", 1}, {"b", 2}}}};
+  EXPECT_EQ(
+      render("{{ d.keys() | list }}{{ d.values() | list }}{{ d.items() | list }}{{ d.get('a') }}"
+             "{{ d.get('z') }}{{ d.get('z', 0) }}",
+             vars),
+      "['a', 'b'][1, 2][['a', 1], ['b', 2]]1None0");
+}
+
+TEST(Jinja, GlobalsAndRaise) {
+  EXPECT_EQ(render("{{ range(3) | list }}{{ range(1, 7, 2) | list }}{{ dict(a=1) }}"),
+            "[0, 1, 2][1, 3, 5]{'a': 1}");
+  EXPECT_EQ(render("a{{ raise_exception('No ' ~ 'way') }}"), "error: TemplateError: No way");
+  RenderOptions options;
+  options.now = [] { return std::time_t{86400 * 365}; };  // 1 Jan 1971, 00:00 UTC
+  EXPECT_EQ(render("{{ strftime_now('%Y') }}", Json::object(), options), "1971");
+  EXPECT_EQ(render("{{ range(1000000) | length }}"),
+            "error: OverflowError: Range too big. The sandbox blocks ranges larger than MAX_RANGE "
+            "(100000). (line 1, column 9)");
+}
+
+TEST(Jinja, GenerationTagRendersItsBody) {
+  EXPECT_EQ(render("{% generation %}a{% endgeneration %}"), "a");
+}
+
+}  // namespace
+}  // namespace gengyun::chat
