@@ -1,5 +1,8 @@
-#include "platform/store.h"
+#include "platform/sqlite_store.h"
 
+#include <sqlite3.h>
+
+#include <algorithm>
 #include <charconv>
 #include <filesystem>
 #include <system_error>
@@ -17,24 +20,79 @@ using sqlite::Statement;
 using sqlite::Transaction;
 
 constexpr int kBusyTimeoutMs = 5000;
+constexpr size_t kMaxNameBytes = 200;
 
-constexpr const char* kKeyColumns = "id, name, prefix, created_at_us, revoked_at_us";
+constexpr const char* kKeyColumns =
+    "id, name, prefix, created_at_us, revoked_at_us, tenant_id, role, expires_at_us, models, "
+    "budget_micro_usd, budget_period, rpm, tpm";
+
+constexpr const char* kLedgerColumns =
+    "key_id, model, prompt_tokens, completion_tokens, started_at_us, "
+    "coalesce(finished_at_us, started_at_us), endpoint, http_status, status, error, request_id, "
+    "cached_prompt_tokens, cost_micro_usd, input_micro_usd, cached_input_micro_usd, "
+    "output_micro_usd, tenant_id";
+
+std::optional<int64_t> optional_int(const Statement& row, int col) {
+  if (row.column_is_null(col)) return std::nullopt;
+  return row.column_int64(col);
+}
+
+/// Reads budget_micro_usd, budget_period, rpm, tpm from columns first..first+3.
+Limits read_limits(const Statement& row, int first) {
+  Limits limits;
+  limits.budget_micro_usd = optional_int(row, first);
+  limits.budget_period = parse_period(row.column_text(first + 1)).value_or(BudgetPeriod::Total);
+  limits.rpm = optional_int(row, first + 2);
+  limits.tpm = optional_int(row, first + 3);
+  return limits;
+}
+
+/// Binds budget_micro_usd, budget_period, rpm, tpm to parameters first..first+3.
+void bind_limits(Statement& stmt, int first, const Limits& limits) {
+  const auto bind_optional = [&](int index, const std::optional<int64_t>& value) {
+    if (value)
+      stmt.bind(index, *value);
+    else
+      stmt.bind_null(index);
+  };
+  bind_optional(first, limits.budget_micro_usd);
+  stmt.bind(first + 1, period_name(limits.budget_period));
+  bind_optional(first + 2, limits.rpm);
+  bind_optional(first + 3, limits.tpm);
+}
+
+std::vector<std::string> split_models(const std::string& joined) {
+  std::vector<std::string> models;
+  size_t start = 0;
+  while (start < joined.size()) {
+    size_t comma = joined.find(',', start);
+    if (comma == std::string::npos) comma = joined.size();
+    models.push_back(joined.substr(start, comma - start));
+    start = comma + 1;
+  }
+  return models;
+}
 
 KeyInfo read_key(const Statement& row) {
   KeyInfo key{row.column_int64(0), row.column_text(1), row.column_text(2), row.column_int64(3),
-              std::nullopt};
-  if (!row.column_is_null(4)) key.revoked_at_us = row.column_int64(4);
+              optional_int(row, 4)};
+  key.tenant_id = row.column_int64(5);
+  key.role = parse_role(row.column_text(6)).value_or(Role::Member);
+  key.expires_at_us = optional_int(row, 7);
+  key.models = split_models(row.column_text(8));
+  key.limits = read_limits(row, 9);
   return key;
 }
 
-/// Runs `stmt` (already bound) to completion and collects its rows as keys.
-Result<std::vector<KeyInfo>> collect_keys(Statement& stmt) {
-  std::vector<KeyInfo> keys;
+/// Runs `stmt` (already bound) to completion and collects its rows with `read`.
+template <class Read>
+auto collect(Statement& stmt, Read read) -> Result<std::vector<decltype(read(stmt))>> {
+  std::vector<decltype(read(stmt))> rows;
   for (;;) {
     auto row = stmt.step();
     if (!row) return row.error();
-    if (!*row) return keys;
-    keys.push_back(read_key(stmt));
+    if (!*row) return rows;
+    rows.push_back(read(stmt));
   }
 }
 
@@ -42,12 +100,12 @@ Result<std::vector<KeyInfo>> collect_keys(Statement& stmt) {
 template <class Value>
 Result<std::vector<KeyInfo>> keys_where(sqlite3* db, std::string_view condition,
                                         const Value& value) {
-  auto stmt = Statement::prepare(db, std::string("SELECT ") + kKeyColumns +
-                                         " FROM api_keys WHERE " + std::string(condition) +
-                                         " ORDER BY id");
+  auto stmt =
+      Statement::prepare(db, std::string("SELECT ") + kKeyColumns + " FROM api_keys WHERE " +
+                                 std::string(condition) + " ORDER BY id");
   if (!stmt) return stmt.error();
   stmt->bind(1, value);
-  return collect_keys(*stmt);
+  return collect(*stmt, read_key);
 }
 
 std::optional<int64_t> parse_id(std::string_view text) {
@@ -70,20 +128,66 @@ Result<std::vector<KeyInfo>> resolve_selector(sqlite3* db, const std::string& se
   return keys_where(db, "prefix = ?1", selector);
 }
 
-Result<void> validate(const UsageRecord& r) {
-  if (r.prompt_tokens < 0 || r.completion_tokens < 0)
+bool is_closed_status(std::string_view status) {
+  return status == "ok" || status == "error" || status == "cancelled" || status == "shutdown" ||
+         status == "interrupted";
+}
+
+constexpr const char* kClosedStatuses =
+    "\"ok\", \"error\", \"cancelled\", \"shutdown\", \"interrupted\"";
+
+Result<void> validate_counts(const TokenCounts& t) {
+  if (t.prompt_tokens < 0 || t.cached_prompt_tokens < 0 || t.completion_tokens < 0)
     return make_error("token counts must be >= 0 (prompt_tokens " +
-                      std::to_string(r.prompt_tokens) + ", completion_tokens " +
-                      std::to_string(r.completion_tokens) + ")");
+                      std::to_string(t.prompt_tokens) + ", cached_prompt_tokens " +
+                      std::to_string(t.cached_prompt_tokens) + ", completion_tokens " +
+                      std::to_string(t.completion_tokens) + ")");
+  if (t.cached_prompt_tokens > t.prompt_tokens)
+    return make_error("cached_prompt_tokens (" + std::to_string(t.cached_prompt_tokens) +
+                      ") exceeds prompt_tokens (" + std::to_string(t.prompt_tokens) + ")");
+  return {};
+}
+
+Result<void> validate(const UsageRecord& r) {
+  if (auto counts = validate_counts({r.prompt_tokens, r.cached_prompt_tokens, r.completion_tokens});
+      !counts)
+    return counts;
   if (r.finished_at_us < r.started_at_us)
     return make_error("finished_at_us (" + std::to_string(r.finished_at_us) +
                       ") is before started_at_us (" + std::to_string(r.started_at_us) + ")");
   if (r.http_status < 100 || r.http_status > 599)
     return make_error("http_status " + std::to_string(r.http_status) +
                       " is not an HTTP status code (100..599)");
-  if (r.status != "ok" && r.status != "error" && r.status != "cancelled")
-    return make_error("status '" + r.status + "' is not one of \"ok\", \"error\", \"cancelled\"");
+  if (!is_closed_status(r.status))
+    return make_error("status '" + r.status + "' is not one of " + kClosedStatuses);
+  if (r.cost_micro_usd < 0) return make_error("cost_micro_usd must be >= 0");
   return {};
+}
+
+Result<void> validate_limits(const Limits& limits) {
+  if (limits.budget_micro_usd && *limits.budget_micro_usd < 0)
+    return make_error("the budget must be >= 0");
+  if (limits.rpm && *limits.rpm < 0) return make_error("rpm must be >= 0");
+  if (limits.tpm && *limits.tpm < 0) return make_error("tpm must be >= 0");
+  return {};
+}
+
+Result<void> validate_name(std::string_view what, const std::string& name) {
+  if (name.empty()) return make_error("the " + std::string(what) + " name is empty");
+  if (name.size() > kMaxNameBytes)
+    return make_error("the " + std::string(what) + " name is longer than " +
+                      std::to_string(kMaxNameBytes) + " bytes");
+  return {};
+}
+
+std::string describe(const Limits& limits) {
+  std::string text;
+  if (limits.budget_micro_usd)
+    text += "budget_usd=" + format_usd(*limits.budget_micro_usd) +
+            " budget_period=" + std::string(period_name(limits.budget_period));
+  if (limits.rpm) text += (text.empty() ? "" : " ") + ("rpm=" + std::to_string(*limits.rpm));
+  if (limits.tpm) text += (text.empty() ? "" : " ") + ("tpm=" + std::to_string(*limits.tpm));
+  return text;
 }
 
 std::string open_hint(const std::string& path) {
@@ -96,20 +200,95 @@ std::string open_hint(const std::string& path) {
   return "";
 }
 
+Result<void> run(Statement& stmt) {
+  auto done = stmt.step();
+  if (!done) return done.error();
+  return {};
+}
+
+/// Spend counted against a budget: settled rows at their cost, open rows at their reservation,
+/// of the rows of `column` (key_id or tenant_id) = `id` started at or after `since_us`.
+Result<int64_t> spent_since(sqlite3* db, const char* column, int64_t id, int64_t since_us) {
+  auto stmt = Statement::prepare(
+      db, std::string("SELECT coalesce(sum(CASE WHEN status = 'open' THEN reserved_micro_usd "
+                      "ELSE cost_micro_usd END), 0) FROM usage_ledger WHERE ") +
+              column + " = ?1 AND started_at_us >= ?2");
+  if (!stmt) return stmt.error();
+  stmt->bind(1, id);
+  stmt->bind(2, since_us);
+  auto row = stmt->step();
+  if (!row) return row.error();
+  return stmt->column_int64(0);
+}
+
+struct Window {
+  int64_t requests = 0;
+  int64_t tokens = 0;
+};
+
+Result<Window> read_window(sqlite3* db, const char* scope, int64_t id, int64_t minute) {
+  auto stmt = Statement::prepare(
+      db,
+      "SELECT requests, tokens FROM rate_windows WHERE scope = ?1 AND scope_id = ?2 AND "
+      "minute = ?3");
+  if (!stmt) return stmt.error();
+  stmt->bind(1, std::string_view(scope));
+  stmt->bind(2, id);
+  stmt->bind(3, minute);
+  auto row = stmt->step();
+  if (!row) return row.error();
+  if (!*row) return Window{};
+  return Window{stmt->column_int64(0), stmt->column_int64(1)};
+}
+
+/// Adds `requests` and `tokens` (either may be negative; the sums stay >= 0) to the window.
+Result<void> add_to_window(sqlite3* db, const char* scope, int64_t id, int64_t minute,
+                           int64_t requests, int64_t tokens) {
+  auto stmt = Statement::prepare(
+      db,
+      "INSERT INTO rate_windows(scope, scope_id, minute, requests, tokens) "
+      "VALUES (?1, ?2, ?3, max(?4, 0), max(?5, 0)) ON CONFLICT(scope, scope_id, minute) DO UPDATE "
+      "SET requests = max(requests + ?4, 0), tokens = max(tokens + ?5, 0)");
+  if (!stmt) return stmt.error();
+  stmt->bind(1, std::string_view(scope));
+  stmt->bind(2, id);
+  stmt->bind(3, minute);
+  stmt->bind(4, requests);
+  stmt->bind(5, tokens);
+  return run(*stmt);
+}
+
+/// Keeps in `status` the tighter (smaller remaining) of its limit and `limit` / `remaining`.
+void tighten(std::optional<int64_t>& status_limit, std::optional<int64_t>& status_remaining,
+             const std::optional<int64_t>& limit, int64_t used) {
+  if (!limit) return;
+  const int64_t remaining = std::max<int64_t>(*limit - used, 0);
+  if (!status_remaining || remaining < *status_remaining) {
+    status_limit = *limit;
+    status_remaining = remaining;
+  }
+}
+
 }  // namespace
 
-Result<std::unique_ptr<Store>> Store::open(const std::string& path) {
+Result<std::unique_ptr<Store>> Store::open(const std::string& path, bool must_exist) {
+  return SqliteStore::open(path, must_exist);
+}
+
+Result<std::unique_ptr<Store>> SqliteStore::open(const std::string& path, bool must_exist) {
   if (path.empty()) return make_error("cannot open the platform store: the database path is empty");
+  std::error_code ec;
+  if (must_exist && path != ":memory:" && !std::filesystem::exists(path, ec))
+    return make_error("cannot open database '" + path + "': no such file" + open_hint(path));
   sqlite3* db = nullptr;
-  int rc = sqlite3_open_v2(path.c_str(), &db,
-                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                           nullptr);
+  int rc = sqlite3_open_v2(
+      path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
   if (rc != SQLITE_OK) {
     std::string reason = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
     sqlite3_close_v2(db);
     return make_error("cannot open database '" + path + "': " + reason + open_hint(path));
   }
-  std::unique_ptr<Store> store(new Store(db, path));
+  std::unique_ptr<Store> store(new SqliteStore(db, path));
   sqlite3_extended_result_codes(db, 1);
   sqlite3_busy_timeout(db, kBusyTimeoutMs);
 
@@ -119,58 +298,166 @@ Result<std::unique_ptr<Store>> Store::open(const std::string& path) {
   if (!setup && (sqlite3_extended_errcode(db) & 0xff) == SQLITE_NOTADB)
     return make_error("cannot open database '" + path +
                       "': the file is not a SQLite database (wrong path, or a damaged file)");
-  if (setup) setup = sqlite::exec(db, "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON");
+  if (setup) setup = sqlite::exec(db, "PRAGMA synchronous = FULL");
+  // Migrations rebuild tables that others reference, so foreign keys are enforced only after.
   if (setup) setup = ensure_schema(db);
+  if (setup) setup = sqlite::exec(db, "PRAGMA foreign_keys = ON");
   if (!setup) return make_error("cannot open database '" + path + "': " + setup.error().message);
   return store;
 }
 
-Store::~Store() { sqlite3_close_v2(db_); }
+SqliteStore::~SqliteStore() { sqlite3_close_v2(db_); }
 
-Error Store::fail(std::string_view what, const Error& cause) const {
+Error SqliteStore::fail(std::string_view what, const Error& cause) const {
   return make_error(std::string(what) + " (database '" + path_ + "'): " + cause.message);
 }
 
-Result<std::string> Store::create_key(const std::string& name) {
-  if (name.empty()) return make_error("cannot create API key: the key name is empty");
+Result<void> SqliteStore::audit(const Actor& actor, std::string_view action,
+                                const std::string& target, const std::string& detail) {
+  auto insert = Statement::prepare(
+      db_,
+      "INSERT INTO audit_log(at_us, actor_key_id, actor, action, target, detail) "
+      "VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
+  if (!insert) return insert.error();
+  insert->bind(1, unix_time_us());
+  if (actor.key_id)
+    insert->bind(2, *actor.key_id);
+  else
+    insert->bind_null(2);
+  insert->bind(3, actor.name);
+  insert->bind(4, action);
+  insert->bind(5, target);
+  insert->bind(6, detail);
+  return run(*insert);
+}
+
+Result<TenantInfo> SqliteStore::create_tenant(const std::string& name, const Limits& limits,
+                                              const Actor& actor) {
+  const std::string what = "cannot create tenant";
+  if (auto valid = validate_name("tenant", name); !valid)
+    return make_error(what + ": " + valid.error().message);
+  if (auto valid = validate_limits(limits); !valid)
+    return make_error(what + " '" + name + "': " + valid.error().message);
+
+  std::lock_guard lock(mutex_);
+  auto txn = Transaction::begin(db_);
+  if (!txn) return fail(what, txn.error());
+  auto existing = Statement::prepare(db_, "SELECT id FROM tenants WHERE name = ?1");
+  if (!existing) return fail(what, existing.error());
+  existing->bind(1, name);
+  auto found = existing->step();
+  if (!found) return fail(what, found.error());
+  if (*found) return make_error(what + ": a tenant named '" + name + "' already exists");
+
+  TenantInfo tenant{0, name, limits, unix_time_us()};
+  auto insert = Statement::prepare(
+      db_,
+      "INSERT INTO tenants(name, created_at_us, budget_micro_usd, budget_period, rpm, tpm) "
+      "VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
+  if (!insert) return fail(what, insert.error());
+  insert->bind(1, name);
+  insert->bind(2, tenant.created_at_us);
+  bind_limits(*insert, 3, limits);
+  if (auto done = run(*insert); !done) return fail(what, done.error());
+  tenant.id = sqlite3_last_insert_rowid(db_);
+  if (auto logged = audit(actor, "tenant.create", name, describe(limits)); !logged)
+    return fail(what, logged.error());
+  if (auto committed = txn->commit(); !committed) return fail(what, committed.error());
+  return tenant;
+}
+
+Result<std::vector<TenantInfo>> SqliteStore::list_tenants() {
+  std::lock_guard lock(mutex_);
+  auto stmt = Statement::prepare(
+      db_,
+      "SELECT id, name, created_at_us, budget_micro_usd, budget_period, rpm, tpm FROM tenants "
+      "ORDER BY id");
+  if (!stmt) return fail("cannot list tenants", stmt.error());
+  auto tenants = collect(*stmt, [](const Statement& row) {
+    return TenantInfo{row.column_int64(0), row.column_text(1), read_limits(row, 3),
+                      row.column_int64(2)};
+  });
+  if (!tenants) return fail("cannot list tenants", tenants.error());
+  return tenants;
+}
+
+Result<std::string> SqliteStore::create_key(const NewKey& key, const Actor& actor) {
+  const std::string what = "cannot create API key";
+  if (key.name.empty()) return make_error(what + ": the key name is empty");
+  if (auto valid = validate_name("key", key.name); !valid)
+    return make_error(what + ": " + valid.error().message);
+  if (auto valid = validate_limits(key.limits); !valid)
+    return make_error(what + " '" + key.name + "': " + valid.error().message);
+  std::string models;
+  for (const std::string& model : key.models) {
+    if (model.empty() || model.find(',') != std::string::npos)
+      return make_error(what + " '" + key.name + "': model name '" + model +
+                        "' is empty or holds a comma");
+    models += (models.empty() ? "" : ",") + model;
+  }
   auto secret = generate_key_secret();
   if (!secret) return secret.error();
 
   std::lock_guard lock(mutex_);
   auto txn = Transaction::begin(db_);
-  if (!txn) return fail("cannot create API key", txn.error());
-  auto active = keys_where(db_, "name = ?1 AND revoked_at_us IS NULL", name);
-  if (!active) return fail("cannot create API key", active.error());
+  if (!txn) return fail(what, txn.error());
+  auto tenant = Statement::prepare(db_, "SELECT id FROM tenants WHERE name = ?1");
+  if (!tenant) return fail(what, tenant.error());
+  tenant->bind(1, key.tenant);
+  auto found = tenant->step();
+  if (!found) return fail(what, found.error());
+  if (!*found)
+    return make_error(what + " '" + key.name + "': no tenant is named '" + key.tenant +
+                      "' (create it with `gengyun tenants create`)");
+  const int64_t tenant_id = tenant->column_int64(0);
+
+  auto active = keys_where(db_, "name = ?1 AND revoked_at_us IS NULL", key.name);
+  if (!active) return fail(what, active.error());
   if (!active->empty())
-    return make_error("cannot create API key: an active key named '" + name +
-                      "' already exists (id " + std::to_string(active->front().id) +
+    return make_error(what + ": an active key named '" + key.name + "' already exists (id " +
+                      std::to_string(active->front().id) +
                       "); revoke it first or choose another name");
 
   auto insert = Statement::prepare(
       db_,
-      "INSERT INTO api_keys(name, prefix, secret_sha256, created_at_us) VALUES (?1, ?2, ?3, ?4)");
-  if (!insert) return fail("cannot create API key", insert.error());
-  insert->bind(1, name);
+      "INSERT INTO api_keys(name, prefix, secret_sha256, created_at_us, tenant_id, role, "
+      "expires_at_us, models, budget_micro_usd, budget_period, rpm, tpm) "
+      "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)");
+  if (!insert) return fail(what, insert.error());
+  insert->bind(1, key.name);
   insert->bind(2, std::string_view(*secret).substr(0, kKeyPrefixChars));
   insert->bind(3, sha256_hex(*secret));
   insert->bind(4, unix_time_us());
-  if (auto done = insert->step(); !done) return fail("cannot create API key", done.error());
-  if (auto committed = txn->commit(); !committed)
-    return fail("cannot create API key", committed.error());
+  insert->bind(5, tenant_id);
+  insert->bind(6, role_name(key.role));
+  if (key.expires_at_us)
+    insert->bind(7, *key.expires_at_us);
+  else
+    insert->bind_null(7);
+  insert->bind(8, models);
+  bind_limits(*insert, 9, key.limits);
+  if (auto done = run(*insert); !done) return fail(what, done.error());
+  std::string detail = "tenant=" + key.tenant + " role=" + std::string(role_name(key.role));
+  if (!models.empty()) detail += " models=" + models;
+  if (key.expires_at_us) detail += " expires_at_us=" + std::to_string(*key.expires_at_us);
+  if (std::string limits = describe(key.limits); !limits.empty()) detail += " " + limits;
+  if (auto logged = audit(actor, "key.create", key.name, detail); !logged)
+    return fail(what, logged.error());
+  if (auto committed = txn->commit(); !committed) return fail(what, committed.error());
   return secret;
 }
 
-Result<std::vector<KeyInfo>> Store::list_keys() {
+Result<std::vector<KeyInfo>> SqliteStore::list_keys() {
   std::lock_guard lock(mutex_);
-  auto stmt = Statement::prepare(db_, std::string("SELECT ") + kKeyColumns +
-                                          " FROM api_keys ORDER BY id");
+  auto stmt =
+      Statement::prepare(db_, std::string("SELECT ") + kKeyColumns + " FROM api_keys ORDER BY id");
   if (!stmt) return fail("cannot list API keys", stmt.error());
-  auto keys = collect_keys(*stmt);
+  auto keys = collect(*stmt, read_key);
   if (!keys) return fail("cannot list API keys", keys.error());
   return keys;
 }
 
-Result<void> Store::revoke_key(const std::string& name) {
+Result<void> SqliteStore::revoke_key(const std::string& name, const Actor& actor) {
   std::lock_guard lock(mutex_);
   auto txn = Transaction::begin(db_);
   if (!txn) return fail("cannot revoke API key", txn.error());
@@ -198,13 +485,17 @@ Result<void> Store::revoke_key(const std::string& name) {
   if (!update) return fail("cannot revoke API key", update.error());
   update->bind(1, unix_time_us());
   update->bind(2, active.front()->id);
-  if (auto done = update->step(); !done) return fail("cannot revoke API key", done.error());
+  if (auto done = run(*update); !done) return fail("cannot revoke API key", done.error());
+  if (auto logged = audit(actor, "key.revoke", active.front()->name,
+                          "id=" + std::to_string(active.front()->id));
+      !logged)
+    return fail("cannot revoke API key", logged.error());
   if (auto committed = txn->commit(); !committed)
     return fail("cannot revoke API key", committed.error());
   return {};
 }
 
-Result<std::optional<KeyInfo>> Store::authenticate(std::string_view secret) {
+Result<std::optional<KeyInfo>> SqliteStore::authenticate(std::string_view secret) {
   std::string hash = sha256_hex(secret);
   std::lock_guard lock(mutex_);
   auto keys = keys_where(db_, "secret_sha256 = ?1 AND revoked_at_us IS NULL", hash);
@@ -213,16 +504,354 @@ Result<std::optional<KeyInfo>> Store::authenticate(std::string_view secret) {
   return std::optional<KeyInfo>(std::move(keys->front()));
 }
 
-Result<void> Store::record_usage(const UsageRecord& record) {
+Result<void> SqliteStore::set_price(const std::string& model, const Price& price,
+                                    const Actor& actor) {
+  const std::string what = "cannot set the price of model '" + model + "'";
+  if (model.empty()) return make_error("cannot set a price: the model name is empty");
+  if (price.input < 0 || price.cached_input < 0 || price.output < 0)
+    return make_error(what + ": prices must be >= 0");
+  std::lock_guard lock(mutex_);
+  auto txn = Transaction::begin(db_);
+  if (!txn) return fail(what, txn.error());
+  auto upsert = Statement::prepare(
+      db_,
+      "INSERT INTO prices(model, input_micro_usd, cached_input_micro_usd, output_micro_usd, "
+      "updated_at_us) VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT(model) DO UPDATE SET "
+      "input_micro_usd = ?2, cached_input_micro_usd = ?3, output_micro_usd = ?4, "
+      "updated_at_us = ?5");
+  if (!upsert) return fail(what, upsert.error());
+  upsert->bind(1, model);
+  upsert->bind(2, price.input);
+  upsert->bind(3, price.cached_input);
+  upsert->bind(4, price.output);
+  upsert->bind(5, unix_time_us());
+  if (auto done = run(*upsert); !done) return fail(what, done.error());
+  if (auto logged = audit(actor, "price.set", model,
+                          "input=" + format_usd(price.input) +
+                              " cached_input=" + format_usd(price.cached_input) +
+                              " output=" + format_usd(price.output) + " (USD per 1M tokens)");
+      !logged)
+    return fail(what, logged.error());
+  if (auto committed = txn->commit(); !committed) return fail(what, committed.error());
+  return {};
+}
+
+namespace {
+
+Result<std::optional<Price>> read_price(sqlite3* db, const std::string& model) {
+  auto stmt = Statement::prepare(
+      db,
+      "SELECT input_micro_usd, cached_input_micro_usd, output_micro_usd FROM prices "
+      "WHERE model = ?1");
+  if (!stmt) return stmt.error();
+  stmt->bind(1, model);
+  auto row = stmt->step();
+  if (!row) return row.error();
+  if (!*row) return std::optional<Price>();
+  return std::optional<Price>(
+      Price{stmt->column_int64(0), stmt->column_int64(1), stmt->column_int64(2)});
+}
+
+}  // namespace
+
+Result<std::optional<Price>> SqliteStore::price(const std::string& model) {
+  std::lock_guard lock(mutex_);
+  auto price = read_price(db_, model);
+  if (!price) return fail("cannot read the price of model '" + model + "'", price.error());
+  return price;
+}
+
+Result<Admission> SqliteStore::admit(const AdmissionRequest& request) {
+  if (request.prompt_tokens < 0 || request.max_completion_tokens < 0)
+    return make_error("cannot admit request: token counts must be >= 0");
+  if (request.request_id.empty())
+    return make_error("cannot admit request: the request id is empty");
+  std::lock_guard lock(mutex_);
+  auto admission = admit_locked(request);
+  if (!admission) return fail("cannot admit request", admission.error());
+  return admission;
+}
+
+Result<Admission> SqliteStore::admit_locked(const AdmissionRequest& request) {
+  auto txn = Transaction::begin(db_);
+  if (!txn) return txn.error();
+  auto keys = keys_where(db_, "id = ?1", request.key_id);
+  if (!keys) return keys.error();
+  if (keys->empty()) return make_error("no API key has id " + std::to_string(request.key_id));
+  const KeyInfo& key = keys->front();
+  auto tenant_stmt = Statement::prepare(
+      db_, "SELECT name, budget_micro_usd, budget_period, rpm, tpm FROM tenants WHERE id = ?1");
+  if (!tenant_stmt) return tenant_stmt.error();
+  tenant_stmt->bind(1, key.tenant_id);
+  if (auto row = tenant_stmt->step(); !row || !*row)
+    return row ? make_error("no tenant has id " + std::to_string(key.tenant_id)) : row.error();
+  const std::string tenant_name = tenant_stmt->column_text(0);
+  const Limits tenant_limits = read_limits(*tenant_stmt, 1);
+
+  auto price = read_price(db_, request.model);
+  if (!price) return price.error();
+  Admission admission;
+  admission.price = price->value_or(Price{});
+  auto reserved =
+      cost_micro_usd({request.prompt_tokens, 0, request.max_completion_tokens}, admission.price);
+  if (!reserved) return reserved.error();
+  admission.reserved_micro_usd = *reserved;
+  const int64_t reserved_tokens = request.prompt_tokens + request.max_completion_tokens;
+
+  struct Scope {
+    const char* name;    // rate_windows.scope
+    const char* column;  // usage_ledger column
+    int64_t id;
+    std::string label;
+    const Limits& limits;
+  };
+  const Scope scopes[] = {
+      {"key", "key_id", key.id, "key '" + key.name + "'", key.limits},
+      {"tenant", "tenant_id", key.tenant_id, "tenant '" + tenant_name + "'", tenant_limits}};
+
+  for (const Scope& scope : scopes) {
+    if (!scope.limits.budget_micro_usd) continue;
+    auto spent = spent_since(db_, scope.column, scope.id,
+                             period_start_us(scope.limits.budget_period, request.started_at_us));
+    if (!spent) return spent.error();
+    if (*spent + *reserved > *scope.limits.budget_micro_usd) {
+      admission.outcome = Admission::Outcome::OverBudget;
+      admission.message =
+          "You exceeded your current quota: " + scope.label + " has used $" + format_usd(*spent) +
+          " of its $" + format_usd(*scope.limits.budget_micro_usd) + " " +
+          std::string(period_name(scope.limits.budget_period)) +
+          " budget, and this request may cost up to $" + format_usd(*reserved) +
+          " (its prompt plus max_tokens at the prices of model '" + request.model + "').";
+      return admission;
+    }
+  }
+
+  const int64_t minute = request.started_at_us / kRateWindowUs;
+  const int64_t window_end_us = (minute + 1) * kRateWindowUs;
+  const int retry_after_s = static_cast<int>(
+      std::max<int64_t>((window_end_us - request.started_at_us + 999'999) / 1'000'000, 1));
+  for (const Scope& scope : scopes) {
+    auto window = read_window(db_, scope.name, scope.id, minute);
+    if (!window) return window.error();
+    tighten(admission.rate.limit_requests, admission.rate.remaining_requests, scope.limits.rpm,
+            window->requests + 1);
+    tighten(admission.rate.limit_tokens, admission.rate.remaining_tokens, scope.limits.tpm,
+            window->tokens + reserved_tokens);
+    std::string refusal;
+    if (scope.limits.rpm && window->requests + 1 > *scope.limits.rpm) {
+      refusal = "Rate limit reached for " + scope.label + ": " + std::to_string(*scope.limits.rpm) +
+                " requests per minute.";
+    } else if (scope.limits.tpm && window->tokens + reserved_tokens > *scope.limits.tpm) {
+      refusal = "Rate limit reached for " + scope.label + ": " + std::to_string(*scope.limits.tpm) +
+                " tokens per minute; " + std::to_string(window->tokens) +
+                " used this minute, and this request needs up " + "to " +
+                std::to_string(reserved_tokens) + " (its prompt plus max_tokens).";
+    }
+    if (!refusal.empty()) {
+      admission.outcome = Admission::Outcome::OverRate;
+      admission.message = refusal;
+      admission.retry_after_s = retry_after_s;
+      return admission;
+    }
+  }
+
+  auto insert = Statement::prepare(
+      db_,
+      "INSERT INTO usage_ledger(request_id, key_id, tenant_id, model, endpoint, status, "
+      "http_status, error, prompt_tokens, cached_prompt_tokens, completion_tokens, "
+      "input_micro_usd, cached_input_micro_usd, output_micro_usd, reserved_micro_usd, "
+      "reserved_tokens, started_at_us) "
+      "VALUES (?1, ?2, ?3, ?4, ?5, 'open', 200, '', 0, 0, 0, ?6, ?7, ?8, ?9, ?10, ?11)");
+  if (!insert) return insert.error();
+  insert->bind(1, request.request_id);
+  insert->bind(2, key.id);
+  insert->bind(3, key.tenant_id);
+  insert->bind(4, request.model);
+  insert->bind(5, request.endpoint);
+  insert->bind(6, admission.price.input);
+  insert->bind(7, admission.price.cached_input);
+  insert->bind(8, admission.price.output);
+  insert->bind(9, *reserved);
+  insert->bind(10, reserved_tokens);
+  insert->bind(11, request.started_at_us);
+  if (auto done = run(*insert); !done) {
+    if (sqlite3_extended_errcode(db_) == SQLITE_CONSTRAINT_UNIQUE)
+      return make_error("request id '" + request.request_id + "' is already in the ledger");
+    return done.error();
+  }
+  for (const Scope& scope : scopes)
+    if (auto added = add_to_window(db_, scope.name, scope.id, minute, 1, reserved_tokens); !added)
+      return added.error();
+  if (auto committed = txn->commit(); !committed) return committed.error();
+  return admission;
+}
+
+Result<void> SqliteStore::checkpoint(const std::string& request_id, const TokenCounts& tokens,
+                                     int64_t at_us) {
+  if (auto valid = validate_counts(tokens); !valid)
+    return make_error("cannot checkpoint request '" + request_id + "': " + valid.error().message);
+  std::lock_guard lock(mutex_);
+  auto update = Statement::prepare(
+      db_,
+      "UPDATE usage_ledger SET prompt_tokens = ?2, cached_prompt_tokens = ?3, "
+      "completion_tokens = ?4, checkpoint_at_us = ?5 WHERE request_id = ?1 AND status = 'open'");
+  if (!update) return fail("cannot checkpoint request", update.error());
+  update->bind(1, request_id);
+  update->bind(2, tokens.prompt_tokens);
+  update->bind(3, tokens.cached_prompt_tokens);
+  update->bind(4, tokens.completion_tokens);
+  update->bind(5, at_us);
+  if (auto done = run(*update); !done) return fail("cannot checkpoint request", done.error());
+  return {};
+}
+
+namespace {
+
+/// An open row's fields needed to close it.
+struct OpenRow {
+  int64_t id, key_id, tenant_id, started_at_us, reserved_tokens;
+  Price price;
+  TokenCounts checkpoint;
+  std::optional<int64_t> checkpoint_at_us;
+};
+
+constexpr const char* kOpenRowColumns =
+    "id, key_id, tenant_id, started_at_us, reserved_tokens, input_micro_usd, "
+    "cached_input_micro_usd, output_micro_usd, prompt_tokens, cached_prompt_tokens, "
+    "completion_tokens, checkpoint_at_us";
+
+OpenRow read_open_row(const Statement& row) {
+  return OpenRow{row.column_int64(0),
+                 row.column_int64(1),
+                 row.column_int64(2),
+                 row.column_int64(3),
+                 row.column_int64(4),
+                 {row.column_int64(5), row.column_int64(6), row.column_int64(7)},
+                 {row.column_int64(8), row.column_int64(9), row.column_int64(10)},
+                 optional_int(row, 11)};
+}
+
+/// Closes `row` with `settlement` (validated) and returns the unused part of its token
+/// reservation to its minute.
+Result<int64_t> close_row(sqlite3* db, const OpenRow& row, const Settlement& settlement) {
+  auto cost = cost_micro_usd(settlement.tokens, row.price);
+  if (!cost) return cost.error();
+  auto update = Statement::prepare(
+      db,
+      "UPDATE usage_ledger SET status = ?2, http_status = ?3, error = ?4, prompt_tokens = ?5, "
+      "cached_prompt_tokens = ?6, completion_tokens = ?7, cost_micro_usd = ?8, "
+      "finished_at_us = ?9 WHERE id = ?1 AND status = 'open'");
+  if (!update) return update.error();
+  update->bind(1, row.id);
+  update->bind(2, settlement.status);
+  update->bind(3, int64_t{settlement.http_status});
+  update->bind(4, settlement.error);
+  update->bind(5, settlement.tokens.prompt_tokens);
+  update->bind(6, settlement.tokens.cached_prompt_tokens);
+  update->bind(7, settlement.tokens.completion_tokens);
+  update->bind(8, *cost);
+  update->bind(9, std::max(settlement.finished_at_us, row.started_at_us));
+  if (auto done = run(*update); !done) return done.error();
+  const int64_t unused =
+      row.reserved_tokens - settlement.tokens.prompt_tokens - settlement.tokens.completion_tokens;
+  if (unused > 0) {
+    const int64_t minute = row.started_at_us / kRateWindowUs;
+    if (auto r = add_to_window(db, "key", row.key_id, minute, 0, -unused); !r) return r.error();
+    if (auto r = add_to_window(db, "tenant", row.tenant_id, minute, 0, -unused); !r)
+      return r.error();
+  }
+  return *cost;
+}
+
+}  // namespace
+
+Result<UsageRecord> SqliteStore::settle(const std::string& request_id,
+                                        const Settlement& settlement) {
+  const std::string what = "cannot settle request '" + request_id + "'";
+  if (auto valid = validate_counts(settlement.tokens); !valid)
+    return make_error(what + ": " + valid.error().message);
+  if (!is_closed_status(settlement.status))
+    return make_error(what + ": status '" + settlement.status + "' is not one of " +
+                      kClosedStatuses);
+  if (settlement.http_status < 100 || settlement.http_status > 599)
+    return make_error(what + ": http_status " + std::to_string(settlement.http_status) +
+                      " is not an HTTP status code (100..599)");
+  std::lock_guard lock(mutex_);
+  auto txn = Transaction::begin(db_);
+  if (!txn) return fail(what, txn.error());
+  auto select = Statement::prepare(db_, std::string("SELECT ") + kOpenRowColumns +
+                                            " FROM usage_ledger WHERE request_id = ?1 AND "
+                                            "status = 'open'");
+  if (!select) return fail(what, select.error());
+  select->bind(1, request_id);
+  auto found = select->step();
+  if (!found) return fail(what, found.error());
+  if (!*found) return make_error(what + ": no open ledger row has that id");
+  const OpenRow row = read_open_row(*select);
+  if (auto closed = close_row(db_, row, settlement); !closed) return fail(what, closed.error());
+  auto read = Statement::prepare(
+      db_, std::string("SELECT ") + kLedgerColumns + " FROM usage_ledger WHERE id = ?1");
+  if (!read) return fail(what, read.error());
+  read->bind(1, row.id);
+  if (auto again = read->step(); !again) return fail(what, again.error());
+  UsageRecord record{read->column_int64(0),
+                     read->column_text(1),
+                     read->column_int64(2),
+                     read->column_int64(3),
+                     read->column_int64(4),
+                     read->column_int64(5),
+                     read->column_text(6),
+                     static_cast<int>(read->column_int64(7)),
+                     read->column_text(8),
+                     read->column_text(9),
+                     read->column_text(10),
+                     read->column_int64(11),
+                     read->column_int64(12),
+                     Price{read->column_int64(13), read->column_int64(14), read->column_int64(15)},
+                     read->column_int64(16)};
+  if (auto committed = txn->commit(); !committed) return fail(what, committed.error());
+  return record;
+}
+
+Result<int64_t> SqliteStore::close_interrupted() {
+  const std::string what = "cannot close interrupted requests";
+  std::lock_guard lock(mutex_);
+  auto txn = Transaction::begin(db_);
+  if (!txn) return fail(what, txn.error());
+  auto select = Statement::prepare(db_, std::string("SELECT ") + kOpenRowColumns +
+                                            " FROM usage_ledger WHERE status = 'open' ORDER BY id");
+  if (!select) return fail(what, select.error());
+  auto rows = collect(*select, read_open_row);
+  if (!rows) return fail(what, rows.error());
+  for (const OpenRow& row : *rows) {
+    Settlement settlement{row.checkpoint, 200, "interrupted",
+                          "the server stopped before the request ended; billed up to its last "
+                          "checkpoint",
+                          row.checkpoint_at_us.value_or(row.started_at_us)};
+    if (auto closed = close_row(db_, row, settlement); !closed) return fail(what, closed.error());
+  }
+  if (auto committed = txn->commit(); !committed) return fail(what, committed.error());
+  return static_cast<int64_t>(rows->size());
+}
+
+Result<void> SqliteStore::record_usage(const UsageRecord& record) {
   if (auto valid = validate(record); !valid)
     return make_error("cannot record usage: " + valid.error().message);
+  std::string request_id = record.request_id;
+  if (request_id.empty()) {
+    auto random = random_base62(24);
+    if (!random) return random.error();
+    request_id = "req-" + *random;
+  }
 
   std::lock_guard lock(mutex_);
   auto insert = Statement::prepare(
       db_,
       "INSERT INTO usage_ledger(key_id, model, prompt_tokens, completion_tokens, started_at_us, "
-      "finished_at_us, endpoint, http_status, status, error) "
-      "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)");
+      "finished_at_us, endpoint, http_status, status, error, request_id, cached_prompt_tokens, "
+      "cost_micro_usd, input_micro_usd, cached_input_micro_usd, output_micro_usd, tenant_id) "
+      "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, "
+      "coalesce((SELECT tenant_id FROM api_keys WHERE id = ?1), 0))");
   if (!insert) return fail("cannot record usage", insert.error());
   insert->bind(1, record.key_id);
   insert->bind(2, record.model);
@@ -234,52 +863,78 @@ Result<void> Store::record_usage(const UsageRecord& record) {
   insert->bind(8, int64_t{record.http_status});
   insert->bind(9, record.status);
   insert->bind(10, record.error);
-  if (auto done = insert->step(); !done) {
+  insert->bind(11, request_id);
+  insert->bind(12, record.cached_prompt_tokens);
+  insert->bind(13, record.cost_micro_usd);
+  insert->bind(14, record.price.input);
+  insert->bind(15, record.price.cached_input);
+  insert->bind(16, record.price.output);
+  if (auto done = run(*insert); !done) {
     if (sqlite3_extended_errcode(db_) == SQLITE_CONSTRAINT_FOREIGNKEY)
-      return make_error("cannot record usage: no API key has id " +
-                        std::to_string(record.key_id));
+      return make_error("cannot record usage: no API key has id " + std::to_string(record.key_id));
+    if (sqlite3_extended_errcode(db_) == SQLITE_CONSTRAINT_UNIQUE)
+      return make_error("cannot record usage: request id '" + request_id +
+                        "' is already in the ledger");
     return fail("cannot record usage", done.error());
   }
   return {};
 }
 
-Result<std::vector<UsageRecord>> Store::usage_rows() {
+Result<std::vector<UsageRecord>> SqliteStore::usage_rows() {
   std::lock_guard lock(mutex_);
   auto stmt = Statement::prepare(
-      db_,
-      "SELECT key_id, model, prompt_tokens, completion_tokens, started_at_us, finished_at_us, "
-      "endpoint, http_status, status, error FROM usage_ledger ORDER BY id");
+      db_, std::string("SELECT ") + kLedgerColumns + " FROM usage_ledger ORDER BY id");
   if (!stmt) return fail("cannot read usage ledger", stmt.error());
-  std::vector<UsageRecord> rows;
-  for (;;) {
-    auto row = stmt->step();
-    if (!row) return fail("cannot read usage ledger", row.error());
-    if (!*row) return rows;
-    rows.push_back(UsageRecord{stmt->column_int64(0), stmt->column_text(1),
-                               stmt->column_int64(2), stmt->column_int64(3),
-                               stmt->column_int64(4), stmt->column_int64(5),
-                               stmt->column_text(6), static_cast<int>(stmt->column_int64(7)),
-                               stmt->column_text(8), stmt->column_text(9)});
-  }
+  auto rows = collect(*stmt, [](const Statement& row) {
+    return UsageRecord{row.column_int64(0),
+                       row.column_text(1),
+                       row.column_int64(2),
+                       row.column_int64(3),
+                       row.column_int64(4),
+                       row.column_int64(5),
+                       row.column_text(6),
+                       static_cast<int>(row.column_int64(7)),
+                       row.column_text(8),
+                       row.column_text(9),
+                       row.column_text(10),
+                       row.column_int64(11),
+                       row.column_int64(12),
+                       Price{row.column_int64(13), row.column_int64(14), row.column_int64(15)},
+                       row.column_int64(16)};
+  });
+  if (!rows) return fail("cannot read usage ledger", rows.error());
+  return rows;
 }
 
-Result<std::vector<UsageSummary>> Store::usage_summary() {
+Result<std::vector<UsageSummary>> SqliteStore::usage_summary() {
+  std::lock_guard lock(mutex_);
+  auto stmt =
+      Statement::prepare(db_,
+                         "SELECT k.name, u.key_id, u.model, count(*), sum(u.prompt_tokens), "
+                         "sum(u.completion_tokens), sum(u.cost_micro_usd) FROM usage_ledger AS u "
+                         "JOIN api_keys AS k ON k.id = u.key_id "
+                         "GROUP BY u.key_id, u.model ORDER BY k.name, u.model, u.key_id");
+  if (!stmt) return fail("cannot summarise usage", stmt.error());
+  auto summary = collect(*stmt, [](const Statement& row) {
+    return UsageSummary{row.column_text(0),  row.column_int64(1), row.column_text(2),
+                        row.column_int64(3), row.column_int64(4), row.column_int64(5),
+                        row.column_int64(6)};
+  });
+  if (!summary) return fail("cannot summarise usage", summary.error());
+  return summary;
+}
+
+Result<std::vector<AuditEntry>> SqliteStore::audit_log() {
   std::lock_guard lock(mutex_);
   auto stmt = Statement::prepare(
-      db_,
-      "SELECT k.name, u.key_id, u.model, count(*), sum(u.prompt_tokens), "
-      "sum(u.completion_tokens) FROM usage_ledger AS u JOIN api_keys AS k ON k.id = u.key_id "
-      "GROUP BY u.key_id, u.model ORDER BY k.name, u.model, u.key_id");
-  if (!stmt) return fail("cannot summarise usage", stmt.error());
-  std::vector<UsageSummary> summary;
-  for (;;) {
-    auto row = stmt->step();
-    if (!row) return fail("cannot summarise usage", row.error());
-    if (!*row) return summary;
-    summary.push_back(UsageSummary{stmt->column_text(0), stmt->column_int64(1),
-                                   stmt->column_text(2), stmt->column_int64(3),
-                                   stmt->column_int64(4), stmt->column_int64(5)});
-  }
+      db_, "SELECT at_us, actor_key_id, actor, action, target, detail FROM audit_log ORDER BY id");
+  if (!stmt) return fail("cannot read the audit log", stmt.error());
+  auto entries = collect(*stmt, [](const Statement& row) {
+    return AuditEntry{row.column_int64(0), optional_int(row, 1), row.column_text(2),
+                      row.column_text(3),  row.column_text(4),   row.column_text(5)};
+  });
+  if (!entries) return fail("cannot read the audit log", entries.error());
+  return entries;
 }
 
 }  // namespace gengyun::platform
