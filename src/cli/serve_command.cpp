@@ -97,6 +97,18 @@ int serve(const ServeOptions& o) {
     std::fprintf(stderr, "error: %s\n", store.error().message.c_str());
     return 1;
   }
+  // Rows still open were being served when a server on this database died: they are closed
+  // from their last checkpoint before anything new is admitted.
+  auto interrupted = store.value()->close_interrupted();
+  if (!interrupted.ok()) {
+    std::fprintf(stderr, "error: %s\n", interrupted.error().message.c_str());
+    return 1;
+  }
+  if (interrupted.value() > 0)
+    std::fprintf(stderr,
+                 "gengyun: closed %lld interrupted request(s) in the ledger from their last "
+                 "checkpoint\n",
+                 static_cast<long long>(interrupted.value()));
   deploy::Registry registry(std::move(specs.value()),
                             {.n_threads = o.threads,
                              .n_ctx = o.ctx,
