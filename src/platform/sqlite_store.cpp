@@ -10,6 +10,7 @@
 
 #include "platform/key_secret.h"
 #include "platform/sqlite_statement.h"
+#include "platform/store_rules.h"
 #include "platform/store_schema.h"
 #include "util/clock.h"
 
@@ -20,7 +21,6 @@ using sqlite::Statement;
 using sqlite::Transaction;
 
 constexpr int kBusyTimeoutMs = 5000;
-constexpr size_t kMaxNameBytes = 200;
 
 constexpr const char* kKeyColumns =
     "id, name, prefix, created_at_us, revoked_at_us, tenant_id, role, expires_at_us, models, "
@@ -59,18 +59,6 @@ void bind_limits(Statement& stmt, int first, const Limits& limits) {
   stmt.bind(first + 1, period_name(limits.budget_period));
   bind_optional(first + 2, limits.rpm);
   bind_optional(first + 3, limits.tpm);
-}
-
-std::vector<std::string> split_models(const std::string& joined) {
-  std::vector<std::string> models;
-  size_t start = 0;
-  while (start < joined.size()) {
-    size_t comma = joined.find(',', start);
-    if (comma == std::string::npos) comma = joined.size();
-    models.push_back(joined.substr(start, comma - start));
-    start = comma + 1;
-  }
-  return models;
 }
 
 KeyInfo read_key(const Statement& row) {
@@ -126,68 +114,6 @@ Result<std::vector<KeyInfo>> resolve_selector(sqlite3* db, const std::string& se
     if (!by_id || !by_id->empty()) return by_id;
   }
   return keys_where(db, "prefix = ?1", selector);
-}
-
-bool is_closed_status(std::string_view status) {
-  return status == "ok" || status == "error" || status == "cancelled" || status == "shutdown" ||
-         status == "interrupted";
-}
-
-constexpr const char* kClosedStatuses =
-    "\"ok\", \"error\", \"cancelled\", \"shutdown\", \"interrupted\"";
-
-Result<void> validate_counts(const TokenCounts& t) {
-  if (t.prompt_tokens < 0 || t.cached_prompt_tokens < 0 || t.completion_tokens < 0)
-    return make_error("token counts must be >= 0 (prompt_tokens " +
-                      std::to_string(t.prompt_tokens) + ", cached_prompt_tokens " +
-                      std::to_string(t.cached_prompt_tokens) + ", completion_tokens " +
-                      std::to_string(t.completion_tokens) + ")");
-  if (t.cached_prompt_tokens > t.prompt_tokens)
-    return make_error("cached_prompt_tokens (" + std::to_string(t.cached_prompt_tokens) +
-                      ") exceeds prompt_tokens (" + std::to_string(t.prompt_tokens) + ")");
-  return {};
-}
-
-Result<void> validate(const UsageRecord& r) {
-  if (auto counts = validate_counts({r.prompt_tokens, r.cached_prompt_tokens, r.completion_tokens});
-      !counts)
-    return counts;
-  if (r.finished_at_us < r.started_at_us)
-    return make_error("finished_at_us (" + std::to_string(r.finished_at_us) +
-                      ") is before started_at_us (" + std::to_string(r.started_at_us) + ")");
-  if (r.http_status < 100 || r.http_status > 599)
-    return make_error("http_status " + std::to_string(r.http_status) +
-                      " is not an HTTP status code (100..599)");
-  if (!is_closed_status(r.status))
-    return make_error("status '" + r.status + "' is not one of " + kClosedStatuses);
-  if (r.cost_micro_usd < 0) return make_error("cost_micro_usd must be >= 0");
-  return {};
-}
-
-Result<void> validate_limits(const Limits& limits) {
-  if (limits.budget_micro_usd && *limits.budget_micro_usd < 0)
-    return make_error("the budget must be >= 0");
-  if (limits.rpm && *limits.rpm < 0) return make_error("rpm must be >= 0");
-  if (limits.tpm && *limits.tpm < 0) return make_error("tpm must be >= 0");
-  return {};
-}
-
-Result<void> validate_name(std::string_view what, const std::string& name) {
-  if (name.empty()) return make_error("the " + std::string(what) + " name is empty");
-  if (name.size() > kMaxNameBytes)
-    return make_error("the " + std::string(what) + " name is longer than " +
-                      std::to_string(kMaxNameBytes) + " bytes");
-  return {};
-}
-
-std::string describe(const Limits& limits) {
-  std::string text;
-  if (limits.budget_micro_usd)
-    text += "budget_usd=" + format_usd(*limits.budget_micro_usd) +
-            " budget_period=" + std::string(period_name(limits.budget_period));
-  if (limits.rpm) text += (text.empty() ? "" : " ") + ("rpm=" + std::to_string(*limits.rpm));
-  if (limits.tpm) text += (text.empty() ? "" : " ") + ("tpm=" + std::to_string(*limits.tpm));
-  return text;
 }
 
 std::string open_hint(const std::string& path) {
@@ -256,17 +182,6 @@ Result<void> add_to_window(sqlite3* db, const char* scope, int64_t id, int64_t m
   stmt->bind(4, requests);
   stmt->bind(5, tokens);
   return run(*stmt);
-}
-
-/// Keeps in `status` the tighter (smaller remaining) of its limit and `limit` / `remaining`.
-void tighten(std::optional<int64_t>& status_limit, std::optional<int64_t>& status_remaining,
-             const std::optional<int64_t>& limit, int64_t used) {
-  if (!limit) return;
-  const int64_t remaining = std::max<int64_t>(*limit - used, 0);
-  if (!status_remaining || remaining < *status_remaining) {
-    status_limit = *limit;
-    status_remaining = remaining;
-  }
 }
 
 }  // namespace
@@ -360,7 +275,7 @@ Result<TenantInfo> SqliteStore::create_tenant(const std::string& name, const Lim
   bind_limits(*insert, 3, limits);
   if (auto done = run(*insert); !done) return fail(what, done.error());
   tenant.id = sqlite3_last_insert_rowid(db_);
-  if (auto logged = audit(actor, "tenant.create", name, describe(limits)); !logged)
+  if (auto logged = audit(actor, "tenant.create", name, describe_limits(limits)); !logged)
     return fail(what, logged.error());
   if (auto committed = txn->commit(); !committed) return fail(what, committed.error());
   return tenant;
@@ -388,13 +303,9 @@ Result<std::string> SqliteStore::create_key(const NewKey& key, const Actor& acto
     return make_error(what + ": " + valid.error().message);
   if (auto valid = validate_limits(key.limits); !valid)
     return make_error(what + " '" + key.name + "': " + valid.error().message);
-  std::string models;
-  for (const std::string& model : key.models) {
-    if (model.empty() || model.find(',') != std::string::npos)
-      return make_error(what + " '" + key.name + "': model name '" + model +
-                        "' is empty or holds a comma");
-    models += (models.empty() ? "" : ",") + model;
-  }
+  auto joined = join_models(key.models);
+  if (!joined) return make_error(what + " '" + key.name + "': " + joined.error().message);
+  const std::string& models = *joined;
   auto secret = generate_key_secret();
   if (!secret) return secret.error();
 
@@ -437,11 +348,7 @@ Result<std::string> SqliteStore::create_key(const NewKey& key, const Actor& acto
   insert->bind(8, models);
   bind_limits(*insert, 9, key.limits);
   if (auto done = run(*insert); !done) return fail(what, done.error());
-  std::string detail = "tenant=" + key.tenant + " role=" + std::string(role_name(key.role));
-  if (!models.empty()) detail += " models=" + models;
-  if (key.expires_at_us) detail += " expires_at_us=" + std::to_string(*key.expires_at_us);
-  if (std::string limits = describe(key.limits); !limits.empty()) detail += " " + limits;
-  if (auto logged = audit(actor, "key.create", key.name, detail); !logged)
+  if (auto logged = audit(actor, "key.create", key.name, describe_key(key, models)); !logged)
     return fail(what, logged.error());
   if (auto committed = txn->commit(); !committed) return fail(what, committed.error());
   return secret;
@@ -526,11 +433,7 @@ Result<void> SqliteStore::set_price(const std::string& model, const Price& price
   upsert->bind(4, price.output);
   upsert->bind(5, unix_time_us());
   if (auto done = run(*upsert); !done) return fail(what, done.error());
-  if (auto logged = audit(actor, "price.set", model,
-                          "input=" + format_usd(price.input) +
-                              " cached_input=" + format_usd(price.cached_input) +
-                              " output=" + format_usd(price.output) + " (USD per 1M tokens)");
-      !logged)
+  if (auto logged = audit(actor, "price.set", model, describe_price(price)); !logged)
     return fail(what, logged.error());
   if (auto committed = txn->commit(); !committed) return fail(what, committed.error());
   return {};
@@ -590,70 +493,29 @@ Result<Admission> SqliteStore::admit_locked(const AdmissionRequest& request) {
 
   auto price = read_price(db_, request.model);
   if (!price) return price.error();
-  Admission admission;
-  admission.price = price->value_or(Price{});
-  auto reserved =
-      cost_micro_usd({request.prompt_tokens, 0, request.max_completion_tokens}, admission.price);
-  if (!reserved) return reserved.error();
-  admission.reserved_micro_usd = *reserved;
-  const int64_t reserved_tokens = request.prompt_tokens + request.max_completion_tokens;
-
-  struct Scope {
-    const char* name;    // rate_windows.scope
-    const char* column;  // usage_ledger column
-    int64_t id;
-    std::string label;
-    const Limits& limits;
-  };
-  const Scope scopes[] = {
-      {"key", "key_id", key.id, "key '" + key.name + "'", key.limits},
-      {"tenant", "tenant_id", key.tenant_id, "tenant '" + tenant_name + "'", tenant_limits}};
-
-  for (const Scope& scope : scopes) {
-    if (!scope.limits.budget_micro_usd) continue;
-    auto spent = spent_since(db_, scope.column, scope.id,
-                             period_start_us(scope.limits.budget_period, request.started_at_us));
-    if (!spent) return spent.error();
-    if (*spent + *reserved > *scope.limits.budget_micro_usd) {
-      admission.outcome = Admission::Outcome::OverBudget;
-      admission.message =
-          "You exceeded your current quota: " + scope.label + " has used $" + format_usd(*spent) +
-          " of its $" + format_usd(*scope.limits.budget_micro_usd) + " " +
-          std::string(period_name(scope.limits.budget_period)) +
-          " budget, and this request may cost up to $" + format_usd(*reserved) +
-          " (its prompt plus max_tokens at the prices of model '" + request.model + "').";
-      return admission;
+  auto reservation = reserve(request, price->value_or(Price{}));
+  if (!reservation) return reservation.error();
+  const int64_t minute = rate_minute(request.started_at_us);
+  const std::pair<const char*, const char*> columns[] = {{"key", "key_id"},
+                                                         {"tenant", "tenant_id"}};
+  const int64_t ids[] = {key.id, key.tenant_id};
+  ScopeUsage scopes[] = {{"key '" + key.name + "'", key.limits},
+                         {"tenant '" + tenant_name + "'", tenant_limits}};
+  for (int i = 0; i < 2; ++i) {
+    const Limits& limits = scopes[i].limits;
+    if (limits.budget_micro_usd) {
+      auto spent = spent_since(db_, columns[i].second, ids[i],
+                               period_start_us(limits.budget_period, request.started_at_us));
+      if (!spent) return spent.error();
+      scopes[i].spent_micro_usd = *spent;
     }
-  }
-
-  const int64_t minute = request.started_at_us / kRateWindowUs;
-  const int64_t window_end_us = (minute + 1) * kRateWindowUs;
-  const int retry_after_s = static_cast<int>(
-      std::max<int64_t>((window_end_us - request.started_at_us + 999'999) / 1'000'000, 1));
-  for (const Scope& scope : scopes) {
-    auto window = read_window(db_, scope.name, scope.id, minute);
+    auto window = read_window(db_, columns[i].first, ids[i], minute);
     if (!window) return window.error();
-    tighten(admission.rate.limit_requests, admission.rate.remaining_requests, scope.limits.rpm,
-            window->requests + 1);
-    tighten(admission.rate.limit_tokens, admission.rate.remaining_tokens, scope.limits.tpm,
-            window->tokens + reserved_tokens);
-    std::string refusal;
-    if (scope.limits.rpm && window->requests + 1 > *scope.limits.rpm) {
-      refusal = "Rate limit reached for " + scope.label + ": " + std::to_string(*scope.limits.rpm) +
-                " requests per minute.";
-    } else if (scope.limits.tpm && window->tokens + reserved_tokens > *scope.limits.tpm) {
-      refusal = "Rate limit reached for " + scope.label + ": " + std::to_string(*scope.limits.tpm) +
-                " tokens per minute; " + std::to_string(window->tokens) +
-                " used this minute, and this request needs up " + "to " +
-                std::to_string(reserved_tokens) + " (its prompt plus max_tokens).";
-    }
-    if (!refusal.empty()) {
-      admission.outcome = Admission::Outcome::OverRate;
-      admission.message = refusal;
-      admission.retry_after_s = retry_after_s;
-      return admission;
-    }
+    scopes[i].window_requests = window->requests;
+    scopes[i].window_tokens = window->tokens;
   }
+  Admission admission = decide_admission(request, price->value_or(Price{}), *reservation, scopes);
+  if (admission.outcome != Admission::Outcome::Admitted) return admission;
 
   auto insert = Statement::prepare(
       db_,
@@ -671,16 +533,17 @@ Result<Admission> SqliteStore::admit_locked(const AdmissionRequest& request) {
   insert->bind(6, admission.price.input);
   insert->bind(7, admission.price.cached_input);
   insert->bind(8, admission.price.output);
-  insert->bind(9, *reserved);
-  insert->bind(10, reserved_tokens);
+  insert->bind(9, reservation->micro_usd);
+  insert->bind(10, reservation->tokens);
   insert->bind(11, request.started_at_us);
   if (auto done = run(*insert); !done) {
     if (sqlite3_extended_errcode(db_) == SQLITE_CONSTRAINT_UNIQUE)
       return make_error("request id '" + request.request_id + "' is already in the ledger");
     return done.error();
   }
-  for (const Scope& scope : scopes)
-    if (auto added = add_to_window(db_, scope.name, scope.id, minute, 1, reserved_tokens); !added)
+  for (int i = 0; i < 2; ++i)
+    if (auto added = add_to_window(db_, columns[i].first, ids[i], minute, 1, reservation->tokens);
+        !added)
       return added.error();
   if (auto committed = txn->commit(); !committed) return committed.error();
   return admission;
@@ -755,7 +618,7 @@ Result<int64_t> close_row(sqlite3* db, const OpenRow& row, const Settlement& set
   const int64_t unused =
       row.reserved_tokens - settlement.tokens.prompt_tokens - settlement.tokens.completion_tokens;
   if (unused > 0) {
-    const int64_t minute = row.started_at_us / kRateWindowUs;
+    const int64_t minute = rate_minute(row.started_at_us);
     if (auto r = add_to_window(db, "key", row.key_id, minute, 0, -unused); !r) return r.error();
     if (auto r = add_to_window(db, "tenant", row.tenant_id, minute, 0, -unused); !r)
       return r.error();
@@ -768,14 +631,8 @@ Result<int64_t> close_row(sqlite3* db, const OpenRow& row, const Settlement& set
 Result<UsageRecord> SqliteStore::settle(const std::string& request_id,
                                         const Settlement& settlement) {
   const std::string what = "cannot settle request '" + request_id + "'";
-  if (auto valid = validate_counts(settlement.tokens); !valid)
+  if (auto valid = validate_settlement(settlement); !valid)
     return make_error(what + ": " + valid.error().message);
-  if (!is_closed_status(settlement.status))
-    return make_error(what + ": status '" + settlement.status + "' is not one of " +
-                      kClosedStatuses);
-  if (settlement.http_status < 100 || settlement.http_status > 599)
-    return make_error(what + ": http_status " + std::to_string(settlement.http_status) +
-                      " is not an HTTP status code (100..599)");
   std::lock_guard lock(mutex_);
   auto txn = Transaction::begin(db_);
   if (!txn) return fail(what, txn.error());
@@ -824,9 +681,7 @@ Result<int64_t> SqliteStore::close_interrupted() {
   auto rows = collect(*select, read_open_row);
   if (!rows) return fail(what, rows.error());
   for (const OpenRow& row : *rows) {
-    Settlement settlement{row.checkpoint, 200, "interrupted",
-                          "the server stopped before the request ended; billed up to its last "
-                          "checkpoint",
+    Settlement settlement{row.checkpoint, 200, "interrupted", std::string(kInterruptedError),
                           row.checkpoint_at_us.value_or(row.started_at_us)};
     if (auto closed = close_row(db_, row, settlement); !closed) return fail(what, closed.error());
   }
@@ -835,7 +690,7 @@ Result<int64_t> SqliteStore::close_interrupted() {
 }
 
 Result<void> SqliteStore::record_usage(const UsageRecord& record) {
-  if (auto valid = validate(record); !valid)
+  if (auto valid = validate_record(record); !valid)
     return make_error("cannot record usage: " + valid.error().message);
   std::string request_id = record.request_id;
   if (request_id.empty()) {
