@@ -36,11 +36,11 @@ struct GenerationContext {
 /// exist. Writes exactly one ledger row per authenticated request, settled before the body
 /// (non-streamed) or before the usage chunk and [DONE] (streamed); a long answer checkpoints
 /// its counts into the open row every 64 tokens or 1 s. A request refused before generation
-/// records 0 prompt and 0 completion tokens. A client that disconnects while its answer is generated
-/// cancels the generation at the engine's next step and gets a "cancelled" row (http_status
-/// 499 when nothing was sent yet, 200 mid-stream), billed for the tokens generated. Exceptions
-/// do not escape: a JSON exception is answered as 400, anything else as 500. Blocks (SQLite,
-/// tokenization): run it on a handler thread, never on an I/O thread.
+/// records 0 prompt and 0 completion tokens. A client that disconnects while its answer is
+/// generated cancels the generation at the engine's next step and gets a "cancelled" row
+/// (http_status 499 when nothing was sent yet, 200 mid-stream), billed for the tokens generated.
+/// Exceptions do not escape: a JSON exception is answered as 400, anything else as 500. Blocks
+/// (SQLite, tokenization): run it on a handler thread, never on an I/O thread.
 void handle_generation(CompletionKind kind, const GenerationContext& context,
                        const HttpRequest& request, const std::shared_ptr<Responder>& out);
 

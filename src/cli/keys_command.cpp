@@ -121,7 +121,7 @@ void add_keys_command(CLI::App& app, int& exit_code) {
   auto flags = std::make_shared<CreateFlags>();
   auto* create_cmd = keys->add_subcommand(
       "create", "create a key and print it alone on stdout (shown only once)");
-  create_cmd->add_option("--db", *db, "SQLite database")->capture_default_str();
+  create_cmd->add_option("--db", *db, "SQLite file or postgres:// URL")->capture_default_str();
   create_cmd->add_option("--name", *name, "name of the key")->required();
   create_cmd->add_option("--tenant", flags->tenant, "tenant of the key")->capture_default_str();
   create_cmd->add_option("--role", flags->role, "admin, owner or member")->capture_default_str();
@@ -131,11 +131,11 @@ void add_keys_command(CLI::App& app, int& exit_code) {
   create_cmd->callback([db, name, flags, &exit_code] { exit_code = create(*db, *name, *flags); });
 
   auto* list_cmd = keys->add_subcommand("list", "list keys (never their secrets)");
-  list_cmd->add_option("--db", *db, "SQLite database")->capture_default_str();
+  list_cmd->add_option("--db", *db, "SQLite file or postgres:// URL")->capture_default_str();
   list_cmd->callback([db, &exit_code] { exit_code = list(*db); });
 
   auto* revoke_cmd = keys->add_subcommand("revoke", "revoke a key by name");
-  revoke_cmd->add_option("--db", *db, "SQLite database")->capture_default_str();
+  revoke_cmd->add_option("--db", *db, "SQLite file or postgres:// URL")->capture_default_str();
   revoke_cmd->add_option("--name", *name, "name of the key")->required();
   revoke_cmd->callback([db, name, &exit_code] { exit_code = revoke(*db, *name); });
 }

@@ -62,7 +62,7 @@ void add_prices_command(CLI::App& app, int& exit_code) {
   prices->require_subcommand(1);
   auto* set_cmd = prices->add_subcommand("set", "set a model's prices in USD per 1M tokens");
   set_cmd->add_option("model", flags->model, "model name as clients request it")->required();
-  set_cmd->add_option("--db", *db, "SQLite database")->capture_default_str();
+  set_cmd->add_option("--db", *db, "SQLite file or postgres:// URL")->capture_default_str();
   set_cmd->add_option("--input", flags->input, "USD per 1M prompt tokens")->required();
   set_cmd->add_option("--output", flags->output, "USD per 1M generated tokens")->required();
   set_cmd->add_option("--cached-input", flags->cached_input,

@@ -177,7 +177,8 @@ void add_serve_command(CLI::App& app, int& exit_code) {
   auto* cmd = app.add_subcommand("serve", "serve models behind an OpenAI-compatible HTTP API");
   cmd->add_option("--model", options->models, "NAME=PATH of a GGUF model (repeatable)")->required();
   cmd->add_option("--listen", options->listen, "HOST:PORT to listen on")->capture_default_str();
-  cmd->add_option("--db", options->db, "SQLite database of keys and usage")->capture_default_str();
+  cmd->add_option("--db", options->db,
+                  "keys and usage: a SQLite file or a postgres:// URL")->capture_default_str();
   cmd->add_option("-t,--threads", options->threads, "threads per model (default: physical cores)")
       ->check(CLI::Range(0, kernels::kMaxThreads));
   cmd->add_option("-c,--ctx", options->ctx,

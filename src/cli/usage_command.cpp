@@ -52,7 +52,7 @@ void add_usage_command(CLI::App& app, int& exit_code) {
   auto db = std::make_shared<std::string>("gengyun.db");
   auto json = std::make_shared<bool>(false);
   auto* cmd = app.add_subcommand("usage", "tokens and requests per key and model");
-  cmd->add_option("--db", *db, "SQLite database")->capture_default_str();
+  cmd->add_option("--db", *db, "SQLite file or postgres:// URL")->capture_default_str();
   cmd->add_flag("--json", *json, "print JSON");
   cmd->callback([db, json, &exit_code] { exit_code = usage(*db, *json); });
 }

@@ -186,10 +186,6 @@ Result<void> add_to_window(sqlite3* db, const char* scope, int64_t id, int64_t m
 
 }  // namespace
 
-Result<std::unique_ptr<Store>> Store::open(const std::string& path, bool must_exist) {
-  return SqliteStore::open(path, must_exist);
-}
-
 Result<std::unique_ptr<Store>> SqliteStore::open(const std::string& path, bool must_exist) {
   if (path.empty()) return make_error("cannot open the platform store: the database path is empty");
   std::error_code ec;

@@ -1,6 +1,6 @@
 // The platform store: tenants, API keys, prices, limits, the usage ledger and the audit log,
-// behind one interface with one implementation per database (sqlite_store.h; PostgreSQL is
-// the next backend, docs/platform.md). Billing policy (what a request costs, whether it is
+// behind one interface with one implementation per database (sqlite_store.h,
+// postgres_store.h). Billing policy (what a request costs, whether it is
 // admitted) lives here, not in the API layer.
 #pragma once
 
@@ -147,10 +147,12 @@ struct Settlement {
 /// transaction, durable when it returns.
 class Store {
  public:
-  /// Opens the database at `path` (a SQLite file; ":memory:" gives a private in-memory
-  /// store), creating it unless `must_exist`, and migrates its schema to this build's version.
-  /// Errors: empty path, a missing file when `must_exist`, the file cannot be created or
-  /// opened, is not a database, or has a schema from a newer gengyun.
+  /// Opens the database at `path` and migrates its schema to this build's version: a
+  /// PostgreSQL database for a "postgres://" or "postgresql://" URL (postgres_store.h), else a
+  /// SQLite file (":memory:" gives a private in-memory store), created unless `must_exist`.
+  /// Errors: empty path, a missing file (or, on PostgreSQL, a database without the schema)
+  /// when `must_exist`, the database cannot be created, opened or reached, is not a database,
+  /// or has a schema from a newer gengyun.
   static Result<std::unique_ptr<Store>> open(const std::string& path, bool must_exist = false);
 
   virtual ~Store() = default;

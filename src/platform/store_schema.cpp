@@ -94,7 +94,8 @@ CREATE TABLE ledger_v2 (
   error                  TEXT NOT NULL,
   prompt_tokens          INTEGER NOT NULL CHECK (prompt_tokens >= 0),
   cached_prompt_tokens   INTEGER NOT NULL DEFAULT 0
-                           CHECK (cached_prompt_tokens >= 0 AND cached_prompt_tokens <= prompt_tokens),
+                           CHECK (cached_prompt_tokens >= 0 AND
+                                  cached_prompt_tokens <= prompt_tokens),
   completion_tokens      INTEGER NOT NULL CHECK (completion_tokens >= 0),
   input_micro_usd        INTEGER NOT NULL DEFAULT 0,
   cached_input_micro_usd INTEGER NOT NULL DEFAULT 0,

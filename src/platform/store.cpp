@@ -1,0 +1,14 @@
+#include "platform/store.h"
+
+#include "platform/postgres_store.h"
+#include "platform/sqlite_store.h"
+
+namespace gengyun::platform {
+
+Result<std::unique_ptr<Store>> Store::open(const std::string& path, bool must_exist) {
+  for (std::string_view scheme : {"postgres://", "postgresql://"})
+    if (path.rfind(scheme, 0) == 0) return PostgresStore::open(path, must_exist);
+  return SqliteStore::open(path, must_exist);
+}
+
+}  // namespace gengyun::platform
