@@ -97,8 +97,13 @@ int serve(const ServeOptions& o) {
     std::fprintf(stderr, "error: %s\n", store.error().message.c_str());
     return 1;
   }
-  // Rows still open were being served when a server on this database died: they are closed
-  // from their last checkpoint before anything new is admitted.
+  // Rows still open of servers that are not live were being served when their server died:
+  // they are closed from their last checkpoint. Rows of other live servers stay open.
+  auto server_id = store.value()->start_server();
+  if (!server_id.ok()) {
+    std::fprintf(stderr, "error: %s\n", server_id.error().message.c_str());
+    return 1;
+  }
   auto interrupted = store.value()->close_interrupted();
   if (!interrupted.ok()) {
     std::fprintf(stderr, "error: %s\n", interrupted.error().message.c_str());

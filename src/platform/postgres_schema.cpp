@@ -76,6 +76,7 @@ CREATE TABLE usage_ledger (
   reserved_tokens        BIGINT NOT NULL DEFAULT 0,
   started_at_us          BIGINT NOT NULL,
   checkpoint_at_us       BIGINT,
+  server_id              TEXT NOT NULL DEFAULT '',
   finished_at_us         BIGINT
 );
 CREATE INDEX usage_ledger_key_model ON usage_ledger(key_id, model);

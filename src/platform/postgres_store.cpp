@@ -17,6 +17,9 @@ using pg::Rows;
 
 constexpr const char* kUniqueViolation = "23505";
 constexpr const char* kForeignKeyViolation = "23503";
+/// The advisory lock key of server $1: a 64-bit hash of its id, which a live server's
+/// connection holds (released by PostgreSQL when the connection ends, e.g. its process dies).
+constexpr const char* kServerLockKey = "hashtextextended($1, 0)";
 
 constexpr const char* kKeyColumns =
     "id, name, prefix, created_at_us, revoked_at_us, tenant_id, role, expires_at_us, models, "
@@ -427,12 +430,12 @@ Result<Admission> PostgresStore::admit_locked(const AdmissionRequest& request) {
       "INSERT INTO usage_ledger(request_id, key_id, tenant_id, model, endpoint, status, "
       "http_status, error, prompt_tokens, cached_prompt_tokens, completion_tokens, "
       "input_micro_usd, cached_input_micro_usd, output_micro_usd, reserved_micro_usd, "
-      "reserved_tokens, started_at_us) "
-      "VALUES ($1, $2, $3, $4, $5, 'open', 200, '', 0, 0, 0, $6, $7, $8, $9, $10, $11)",
+      "reserved_tokens, started_at_us, server_id) "
+      "VALUES ($1, $2, $3, $4, $5, 'open', 200, '', 0, 0, 0, $6, $7, $8, $9, $10, $11, $12)",
       {param(request.request_id), param(key.id), param(key.tenant_id), param(request.model),
        param(request.endpoint), param(admission.price.input), param(admission.price.cached_input),
        param(admission.price.output), param(reservation->micro_usd), param(reservation->tokens),
-       param(request.started_at_us)});
+       param(request.started_at_us), param(server_id_)});
   if (!inserted) {
     if (conn_->last_sqlstate() == kUniqueViolation)
       return make_error("request id '" + request.request_id + "' is already in the ledger");
@@ -486,23 +489,64 @@ Result<UsageRecord> PostgresStore::settle(const std::string& request_id,
   return record;
 }
 
+Result<std::string> PostgresStore::start_server() {
+  std::lock_guard lock(mutex_);
+  if (!server_id_.empty()) return make_error("this store is already server " + server_id_);
+  auto random = random_base62(16);
+  if (!random) return random.error();
+  const std::string id = "srv-" + *random;
+  auto locked =
+      conn_->query(std::string("SELECT pg_try_advisory_lock(") + kServerLockKey + ")", {param(id)});
+  if (!locked) return fail("cannot register the server", locked.error());
+  if (locked->text(0, 0) != "t")
+    return make_error("cannot register the server: its advisory lock is taken");
+  server_id_ = id;
+  return id;
+}
+
+Result<bool> PostgresStore::server_is_live(const std::string& id) {
+  if (id.empty()) return false;
+  if (id == server_id_) return true;
+  auto free =
+      conn_->query(std::string("SELECT pg_try_advisory_lock(") + kServerLockKey + ")", {param(id)});
+  if (!free) return free.error();
+  if (free->text(0, 0) != "t") return true;
+  auto released =
+      conn_->query(std::string("SELECT pg_advisory_unlock(") + kServerLockKey + ")", {param(id)});
+  if (!released) return released.error();
+  return false;
+}
+
 Result<int64_t> PostgresStore::close_interrupted() {
   const std::string what = "cannot close interrupted requests";
   std::lock_guard lock(mutex_);
   auto txn = pg::Transaction::begin(*conn_);
   if (!txn) return fail(what, txn.error());
-  auto open = conn_->query(std::string("SELECT ") + kOpenRowColumns +
-                           " FROM usage_ledger WHERE status = 'open' ORDER BY id FOR UPDATE");
-  if (!open) return fail(what, open.error());
-  for (int r = 0; r < open->count(); ++r) {
-    const OpenRow row = read_open_row(*open, r);
-    Settlement settlement{row.checkpoint, 200, "interrupted", std::string(kInterruptedError),
-                          row.checkpoint_at_us.value_or(row.started_at_us)};
-    if (auto closed = close_row(*conn_, row, settlement); !closed)
-      return fail(what, closed.error());
+  auto servers = conn_->query(
+      "SELECT DISTINCT server_id FROM usage_ledger WHERE status = 'open' ORDER BY server_id");
+  if (!servers) return fail(what, servers.error());
+  int64_t closed_rows = 0;
+  for (int s = 0; s < servers->count(); ++s) {
+    const std::string id = servers->text(s, 0);
+    auto live = server_is_live(id);
+    if (!live) return fail(what, live.error());
+    if (*live) continue;
+    auto open = conn_->query(std::string("SELECT ") + kOpenRowColumns +
+                                 " FROM usage_ledger WHERE status = 'open' AND server_id = $1 "
+                                 "ORDER BY id FOR UPDATE",
+                             {param(id)});
+    if (!open) return fail(what, open.error());
+    for (int r = 0; r < open->count(); ++r) {
+      const OpenRow row = read_open_row(*open, r);
+      Settlement settlement{row.checkpoint, 200, "interrupted", std::string(kInterruptedError),
+                            row.checkpoint_at_us.value_or(row.started_at_us)};
+      if (auto closed = close_row(*conn_, row, settlement); !closed)
+        return fail(what, closed.error());
+    }
+    closed_rows += open->count();
   }
   if (auto committed = txn->commit(); !committed) return fail(what, committed.error());
-  return static_cast<int64_t>(open->count());
+  return closed_rows;
 }
 
 Result<void> PostgresStore::record_usage(const UsageRecord& record) {

@@ -35,6 +35,7 @@ class PostgresStore final : public Store {
   Result<void> checkpoint(const std::string& request_id, const TokenCounts& tokens,
                           int64_t at_us) override;
   Result<UsageRecord> settle(const std::string& request_id, const Settlement& settlement) override;
+  Result<std::string> start_server() override;
   Result<int64_t> close_interrupted() override;
   Result<void> record_usage(const UsageRecord& record) override;
   Result<std::vector<UsageRecord>> usage_rows() override;
@@ -46,9 +47,12 @@ class PostgresStore final : public Store {
   Result<void> audit(const Actor& actor, std::string_view action, const std::string& target,
                      const std::string& detail);
   Result<Admission> admit_locked(const AdmissionRequest& request);
+  /// Whether server `id` holds its advisory lock (this store's own server counts as live).
+  Result<bool> server_is_live(const std::string& id);
 
   std::mutex mutex_;
   std::unique_ptr<pg::Connection> conn_;
+  std::string server_id_;  ///< start_server()'s id; "" before
 };
 
 }  // namespace gengyun::platform

@@ -1,9 +1,14 @@
 #include "platform/sqlite_store.h"
 
+#include <fcntl.h>
 #include <sqlite3.h>
+#include <sys/file.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <charconv>
+#include <cstring>
 #include <filesystem>
 #include <system_error>
 #include <utility>
@@ -217,7 +222,48 @@ Result<std::unique_ptr<Store>> SqliteStore::open(const std::string& path, bool m
   return store;
 }
 
-SqliteStore::~SqliteStore() { sqlite3_close_v2(db_); }
+SqliteStore::~SqliteStore() {
+  if (server_lock_fd_ >= 0) {
+    unlink(server_lock_path(server_id_).c_str());
+    close(server_lock_fd_);
+  }
+  sqlite3_close_v2(db_);
+}
+
+std::string SqliteStore::server_lock_path(const std::string& id) const {
+  return path_ == ":memory:" ? "" : path_ + "-server-" + id + ".lock";
+}
+
+bool SqliteStore::server_is_live(const std::string& id) const {
+  if (id == server_id_ && !id.empty()) return true;
+  const std::string path = server_lock_path(id);
+  if (id.empty() || path.empty()) return false;
+  const int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
+  if (fd < 0) return false;
+  const bool held = flock(fd, LOCK_EX | LOCK_NB) != 0;
+  if (!held) unlink(path.c_str());
+  close(fd);
+  return held;
+}
+
+Result<std::string> SqliteStore::start_server() {
+  std::lock_guard lock(mutex_);
+  if (!server_id_.empty()) return make_error("this store is already server " + server_id_);
+  auto random = random_base62(16);
+  if (!random) return random.error();
+  const std::string id = "srv-" + *random;
+  if (const std::string path = server_lock_path(id); !path.empty()) {
+    const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0 || flock(fd, LOCK_EX | LOCK_NB) != 0) {
+      const std::string reason = std::strerror(errno);
+      if (fd >= 0) close(fd);
+      return make_error("cannot lock '" + path + "' (the mark of a live server): " + reason);
+    }
+    server_lock_fd_ = fd;
+  }
+  server_id_ = id;
+  return id;
+}
 
 Error SqliteStore::fail(std::string_view what, const Error& cause) const {
   return make_error(std::string(what) + " (database '" + path_ + "'): " + cause.message);
@@ -518,8 +564,8 @@ Result<Admission> SqliteStore::admit_locked(const AdmissionRequest& request) {
       "INSERT INTO usage_ledger(request_id, key_id, tenant_id, model, endpoint, status, "
       "http_status, error, prompt_tokens, cached_prompt_tokens, completion_tokens, "
       "input_micro_usd, cached_input_micro_usd, output_micro_usd, reserved_micro_usd, "
-      "reserved_tokens, started_at_us) "
-      "VALUES (?1, ?2, ?3, ?4, ?5, 'open', 200, '', 0, 0, 0, ?6, ?7, ?8, ?9, ?10, ?11)");
+      "reserved_tokens, started_at_us, server_id) "
+      "VALUES (?1, ?2, ?3, ?4, ?5, 'open', 200, '', 0, 0, 0, ?6, ?7, ?8, ?9, ?10, ?11, ?12)");
   if (!insert) return insert.error();
   insert->bind(1, request.request_id);
   insert->bind(2, key.id);
@@ -532,6 +578,7 @@ Result<Admission> SqliteStore::admit_locked(const AdmissionRequest& request) {
   insert->bind(9, reservation->micro_usd);
   insert->bind(10, reservation->tokens);
   insert->bind(11, request.started_at_us);
+  insert->bind(12, server_id_);
   if (auto done = run(*insert); !done) {
     if (sqlite3_extended_errcode(db_) == SQLITE_CONSTRAINT_UNIQUE)
       return make_error("request id '" + request.request_id + "' is already in the ledger");
@@ -671,18 +718,30 @@ Result<int64_t> SqliteStore::close_interrupted() {
   std::lock_guard lock(mutex_);
   auto txn = Transaction::begin(db_);
   if (!txn) return fail(what, txn.error());
-  auto select = Statement::prepare(db_, std::string("SELECT ") + kOpenRowColumns +
-                                            " FROM usage_ledger WHERE status = 'open' ORDER BY id");
-  if (!select) return fail(what, select.error());
-  auto rows = collect(*select, read_open_row);
-  if (!rows) return fail(what, rows.error());
-  for (const OpenRow& row : *rows) {
-    Settlement settlement{row.checkpoint, 200, "interrupted", std::string(kInterruptedError),
-                          row.checkpoint_at_us.value_or(row.started_at_us)};
-    if (auto closed = close_row(db_, row, settlement); !closed) return fail(what, closed.error());
+  auto servers = Statement::prepare(
+      db_, "SELECT DISTINCT server_id FROM usage_ledger WHERE status = 'open' ORDER BY server_id");
+  if (!servers) return fail(what, servers.error());
+  auto ids = collect(*servers, [](const Statement& row) { return row.column_text(0); });
+  if (!ids) return fail(what, ids.error());
+  int64_t closed_rows = 0;
+  for (const std::string& id : *ids) {
+    if (server_is_live(id)) continue;
+    auto select = Statement::prepare(db_, std::string("SELECT ") + kOpenRowColumns +
+                                              " FROM usage_ledger WHERE status = 'open' AND "
+                                              "server_id = ?1 ORDER BY id");
+    if (!select) return fail(what, select.error());
+    select->bind(1, id);
+    auto rows = collect(*select, read_open_row);
+    if (!rows) return fail(what, rows.error());
+    for (const OpenRow& row : *rows) {
+      Settlement settlement{row.checkpoint, 200, "interrupted", std::string(kInterruptedError),
+                            row.checkpoint_at_us.value_or(row.started_at_us)};
+      if (auto closed = close_row(db_, row, settlement); !closed) return fail(what, closed.error());
+    }
+    closed_rows += static_cast<int64_t>(rows->size());
   }
   if (auto committed = txn->commit(); !committed) return fail(what, committed.error());
-  return static_cast<int64_t>(rows->size());
+  return closed_rows;
 }
 
 Result<void> SqliteStore::record_usage(const UsageRecord& record) {

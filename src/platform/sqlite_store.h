@@ -40,6 +40,7 @@ class SqliteStore final : public Store {
   Result<void> checkpoint(const std::string& request_id, const TokenCounts& tokens,
                           int64_t at_us) override;
   Result<UsageRecord> settle(const std::string& request_id, const Settlement& settlement) override;
+  Result<std::string> start_server() override;
   Result<int64_t> close_interrupted() override;
   Result<void> record_usage(const UsageRecord& record) override;
   Result<std::vector<UsageRecord>> usage_rows() override;
@@ -52,10 +53,16 @@ class SqliteStore final : public Store {
   Result<void> audit(const Actor& actor, std::string_view action, const std::string& target,
                      const std::string& detail);
   Result<Admission> admit_locked(const AdmissionRequest& request);
+  /// The lock file of server `id`; "" for an in-memory database (no other process sees it).
+  std::string server_lock_path(const std::string& id) const;
+  /// Whether server `id` holds its lock file (this store's own server counts as live).
+  bool server_is_live(const std::string& id) const;
 
   std::mutex mutex_;
   sqlite3* db_;
   std::string path_;
+  std::string server_id_;    ///< start_server()'s id; "" before
+  int server_lock_fd_ = -1;  ///< holds the flock that says this server is live
 };
 
 }  // namespace gengyun::platform

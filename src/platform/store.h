@@ -212,9 +212,17 @@ class Store {
   virtual Result<UsageRecord> settle(const std::string& request_id,
                                      const Settlement& settlement) = 0;
 
-  /// Closes every open row as "interrupted" with its last checkpoint (rows of a server that
-  /// died); each keeps the time of its last checkpoint as its end. Returns how many were
-  /// closed. Errors: database errors.
+  /// Registers this store as a live server of the database and returns its id ("srv-" + 16
+  /// base62): rows it admits from now on carry the id, and the server counts as live until
+  /// the store is destroyed or its process dies (PostgreSQL: a session advisory lock on the
+  /// store's connection; SQLite: an flock on the file "<database>-server-<id>.lock" beside
+  /// it). Errors: a second call, the lock cannot be taken, database errors.
+  virtual Result<std::string> start_server() = 0;
+
+  /// Closes the open rows of servers that are no longer live (and of rows admitted without a
+  /// server) as "interrupted", with their last checkpoint, whose time becomes their end: the
+  /// rows a crashed server left. Rows of live servers, this one included, stay open. Returns
+  /// how many were closed. Errors: database errors.
   virtual Result<int64_t> close_interrupted() = 0;
 
   /// Appends one closed row (a request that ended before admission, e.g. invalid). Revoked

@@ -105,6 +105,7 @@ CREATE TABLE ledger_v2 (
   reserved_tokens        INTEGER NOT NULL DEFAULT 0,
   started_at_us          INTEGER NOT NULL,
   checkpoint_at_us       INTEGER,
+  server_id              TEXT NOT NULL DEFAULT '',
   finished_at_us         INTEGER
 );
 INSERT INTO ledger_v2(id, request_id, key_id, tenant_id, model, endpoint, status, http_status,

@@ -21,8 +21,8 @@ inline constexpr int64_t kStoreSchemaVersion = 2;
 ///   2  tenants(id, name, created_at_us, budget_micro_usd, budget_period, rpm, tpm), tenant 1
 ///      "default"; api_keys gains tenant_id, role, expires_at_us, models and limits;
 ///      usage_ledger gains request_id (unique), tenant_id, cached_prompt_tokens, the prices
-///      and cost, the reservation, checkpoint_at_us, and status "open" (the only rows that may
-///      change); prices(model, input, cached_input, output, updated_at_us);
+///      and cost, the reservation, checkpoint_at_us, server_id (the server serving an open
+///      row), and status "open" (the only rows that may change); prices(model, input, cached_input, output, updated_at_us);
 ///      rate_windows(scope, scope_id, minute, requests, tokens); audit_log
 /// Errors: the file's schema version is newer than kStoreSchemaVersion, SQLite errors.
 Result<void> ensure_schema(sqlite3* db);

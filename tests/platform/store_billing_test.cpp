@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <regex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -431,6 +432,36 @@ TEST_P(StoreBackendTest, ARestartClosesOpenRowsFromTheirLastCheckpoint) {
   EXPECT_EQ((*rows)[1].cost_micro_usd, 0);
   EXPECT_EQ((*rows)[1].finished_at_us, kNow);
   EXPECT_EQ(store->close_interrupted().value(), 0);
+}
+
+// Each server closes only the open rows of servers that are gone, never those of a live one.
+TEST_P(StoreBackendTest, OnlyTheRowsOfServersThatAreGoneAreClosed) {
+  auto first = open();
+  auto second = open();
+  ASSERT_TRUE(first && second);
+  auto first_id = first->start_server();
+  ASSERT_TRUE(first_id.ok()) << first_id.error().message;
+  EXPECT_TRUE(std::regex_match(*first_id, std::regex("srv-[0-9A-Za-z]{16}"))) << *first_id;
+  EXPECT_FALSE(first->start_server().ok());
+  const int64_t key = new_key(*first, NewKey{"a"});
+  ASSERT_EQ(admit_outcome(*first, request("served", key, 10, 10)), Admission::Outcome::Admitted);
+  ASSERT_TRUE(first->checkpoint("served", {10, 0, 4}, kNow + 1).ok());
+
+  ASSERT_TRUE(second->start_server().ok());
+  ASSERT_EQ(admit_outcome(*second, request("other", key, 10, 10)), Admission::Outcome::Admitted);
+  // Both servers are live: nothing is closed, by either.
+  EXPECT_EQ(second->close_interrupted().value(), 0);
+  EXPECT_EQ(first->close_interrupted().value(), 0);
+  // The first server goes away without settling its row.
+  first.reset();
+  EXPECT_EQ(second->close_interrupted().value(), 1);
+  auto rows = second->usage_rows();
+  ASSERT_TRUE(rows.ok());
+  ASSERT_EQ(rows->size(), 2u);
+  EXPECT_EQ((*rows)[0].status, "interrupted");
+  EXPECT_EQ((*rows)[0].completion_tokens, 4);
+  EXPECT_EQ((*rows)[1].status, "open");
+  EXPECT_TRUE(second->settle("other", Settlement{{10, 0, 2}, 200, "ok", "", kNow}).ok());
 }
 
 TEST_P(StoreBackendTest, OnlyOpenRowsMayChangeBehindTheStoresBack) {
