@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <csignal>
 #include <cstdlib>
 #include <cstdio>
@@ -16,6 +17,7 @@
 #include "cli/commands.h"
 #include "deploy/registry.h"
 #include "kernels/thread_pool.h"
+#include "platform/reconciler.h"
 #include "platform/store.h"
 
 namespace gengyun::cli {
@@ -51,6 +53,9 @@ Result<std::pair<std::string, int>> parse_listen(const std::string& text) {
   if (port > 65535) return make_error("--listen: port out of range in '" + text + "'");
   return std::pair{host, port};
 }
+
+/// How often the ledger's rows left open by servers that died are closed.
+constexpr std::chrono::seconds kReconcilePeriod{5};
 
 /// Descriptors kept for everything but client connections (models, the database, logs).
 constexpr rlim_t kReservedDescriptors = 64;
@@ -166,6 +171,18 @@ int serve(const ServeOptions& o) {
     std::fprintf(stderr, "gengyun: second signal: exiting without finishing the requests in flight\n");
     std::_Exit(1);
   });
+  // Other servers on the database may die while this one runs: their open rows are closed
+  // every few seconds, not only when a server starts.
+  platform::Reconciler reconciler(
+      *store.value(), kReconcilePeriod, [](const Result<int64_t>& closed) {
+        if (!closed.ok())
+          std::fprintf(stderr, "gengyun: %s\n", closed.error().message.c_str());
+        else if (closed.value() > 0)
+          std::fprintf(stderr,
+                       "gengyun: closed %lld request(s) of a server that is gone, from their "
+                       "last checkpoint\n",
+                       static_cast<long long>(closed.value()));
+      });
   std::fprintf(stderr, "gengyun: serving %zu model(s) on http://%s:%d\n", registry.names().size(),
                listen->first.c_str(), port.value());
   server.run();
