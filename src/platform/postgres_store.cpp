@@ -609,6 +609,25 @@ Result<std::vector<UsageSummary>> PostgresStore::usage_summary() {
   return summary;
 }
 
+Result<std::vector<UsageGroup>> PostgresStore::usage_groups(const UsageQuery& query) {
+  std::lock_guard lock(mutex_);
+  // PostgreSQL must know the type of a parameter that may be NULL: the casts say BIGINT.
+  std::string sql = usage_groups_sql(query.group_by, '$');
+  for (const char* p : {"$3", "$4"})
+    for (size_t at = sql.find(p); at != std::string::npos; at = sql.find(p, at + 10))
+      sql.replace(at, 2, std::string(p) + "::BIGINT");
+  auto rows = conn_->query(sql, {param(query.start_us), param(query.end_us), param(query.key_id),
+                                 param(query.tenant_id)});
+  if (!rows) return fail("cannot report usage", rows.error());
+  std::vector<UsageGroup> groups;
+  for (int r = 0; r < rows->count(); ++r)
+    groups.push_back(UsageGroup{rows->int64(r, 0), rows->text(r, 1), rows->int64(r, 2),
+                                rows->int64(r, 3), rows->int64(r, 4), rows->int64(r, 5),
+                                rows->int64(r, 6)});
+  finish_groups(query.group_by, groups);
+  return groups;
+}
+
 Result<std::vector<AuditEntry>> PostgresStore::audit_log() {
   std::lock_guard lock(mutex_);
   auto rows = conn_->query(

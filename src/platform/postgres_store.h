@@ -40,6 +40,7 @@ class PostgresStore final : public Store {
   Result<void> record_usage(const UsageRecord& record) override;
   Result<std::vector<UsageRecord>> usage_rows() override;
   Result<std::vector<UsageSummary>> usage_summary() override;
+  Result<std::vector<UsageGroup>> usage_groups(const UsageQuery& query) override;
   Result<std::vector<AuditEntry>> audit_log() override;
 
  private:

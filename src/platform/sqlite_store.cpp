@@ -834,6 +834,30 @@ Result<std::vector<UsageSummary>> SqliteStore::usage_summary() {
   return summary;
 }
 
+Result<std::vector<UsageGroup>> SqliteStore::usage_groups(const UsageQuery& query) {
+  std::lock_guard lock(mutex_);
+  auto stmt = Statement::prepare(db_, usage_groups_sql(query.group_by, '?'));
+  if (!stmt) return fail("cannot report usage", stmt.error());
+  stmt->bind(1, query.start_us);
+  stmt->bind(2, query.end_us);
+  if (query.key_id)
+    stmt->bind(3, *query.key_id);
+  else
+    stmt->bind_null(3);
+  if (query.tenant_id)
+    stmt->bind(4, *query.tenant_id);
+  else
+    stmt->bind_null(4);
+  auto groups = collect(*stmt, [](const Statement& row) {
+    return UsageGroup{row.column_int64(0), row.column_text(1),  row.column_int64(2),
+                      row.column_int64(3), row.column_int64(4), row.column_int64(5),
+                      row.column_int64(6)};
+  });
+  if (!groups) return fail("cannot report usage", groups.error());
+  finish_groups(query.group_by, *groups);
+  return groups;
+}
+
 Result<std::vector<AuditEntry>> SqliteStore::audit_log() {
   std::lock_guard lock(mutex_);
   auto stmt = Statement::prepare(

@@ -104,6 +104,32 @@ struct UsageSummary {
   int64_t cost_micro_usd = 0;
 };
 
+/// How usage is grouped (GET /v1/usage, `gengyun usage`).
+enum class UsageGroupBy { Key, Model, Day, Tenant };
+
+/// Which rows a usage report sums: those started in [start_us, end_us), of one key or one
+/// tenant when set (a member sees its key, an owner its tenant, an admin everything).
+struct UsageQuery {
+  int64_t start_us = 0;
+  int64_t end_us = 0;
+  UsageGroupBy group_by = UsageGroupBy::Key;
+  std::optional<int64_t> key_id = {};
+  std::optional<int64_t> tenant_id = {};
+};
+
+/// One group of a usage report. `id` is the key's or tenant's id, or the day's number since
+/// the Unix epoch (UTC); 0 for models. `name` is the key's, model's or tenant's name, or the
+/// day as "YYYY-MM-DD".
+struct UsageGroup {
+  int64_t id = 0;
+  std::string name;
+  int64_t requests = 0;
+  int64_t prompt_tokens = 0;
+  int64_t cached_prompt_tokens = 0;
+  int64_t completion_tokens = 0;
+  int64_t cost_micro_usd = 0;
+};
+
 /// A request asking to be served: its worst case is reserved against the budgets and rates.
 struct AdmissionRequest {
   std::string request_id;  ///< unique (the response id)
@@ -237,6 +263,12 @@ class Store {
   /// Requests, token and cost sums per key and model, ordered by key name, model, key id
   /// (revoked keys can share a name with a later key).
   virtual Result<std::vector<UsageSummary>> usage_summary() = 0;
+
+  /// Requests, token and cost sums of the rows `query` selects (open rows count their
+  /// checkpoint and no cost yet), one group per key, model, UTC day or tenant, ordered by
+  /// group (name for keys, models and tenants, then id; date for days). Errors: database
+  /// errors.
+  virtual Result<std::vector<UsageGroup>> usage_groups(const UsageQuery& query) = 0;
 
   /// The audit log, oldest first.
   virtual Result<std::vector<AuditEntry>> audit_log() = 0;

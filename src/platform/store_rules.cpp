@@ -1,6 +1,9 @@
 #include "platform/store_rules.h"
 
 #include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <tuple>
 
 namespace gengyun::platform {
 namespace {
@@ -125,6 +128,59 @@ std::string describe_key(const NewKey& key, const std::string& joined_models) {
 std::string describe_price(const Price& price) {
   return "input=" + format_usd(price.input) + " cached_input=" + format_usd(price.cached_input) +
          " output=" + format_usd(price.output) + " (USD per 1M tokens)";
+}
+
+std::string usage_groups_sql(UsageGroupBy group_by, char placeholder) {
+  const std::string p(1, placeholder);
+  std::string id, name, join, group;
+  switch (group_by) {
+    case UsageGroupBy::Key:
+      id = "u.key_id";
+      name = "k.name";
+      join = " JOIN api_keys AS k ON k.id = u.key_id";
+      group = "u.key_id, k.name";
+      break;
+    case UsageGroupBy::Model:
+      id = "0";
+      name = "u.model";
+      group = "u.model";
+      break;
+    case UsageGroupBy::Day:
+      id = "u.started_at_us / 86400000000";
+      name = "''";
+      group = id;
+      break;
+    case UsageGroupBy::Tenant:
+      id = "u.tenant_id";
+      name = "t.name";
+      join = " JOIN tenants AS t ON t.id = u.tenant_id";
+      group = "u.tenant_id, t.name";
+      break;
+  }
+  return "SELECT " + id + ", " + name +
+         ", count(*), coalesce(sum(u.prompt_tokens), 0), coalesce(sum(u.cached_prompt_tokens), 0),"
+         " coalesce(sum(u.completion_tokens), 0), coalesce(sum(u.cost_micro_usd), 0)"
+         " FROM usage_ledger AS u" +
+         join + " WHERE u.started_at_us >= " + p + "1 AND u.started_at_us < " + p + "2 AND (" + p +
+         "3 IS NULL OR u.key_id = " + p + "3) AND (" + p + "4 IS NULL OR u.tenant_id = " + p +
+         "4) GROUP BY " + group;
+}
+
+void finish_groups(UsageGroupBy group_by, std::vector<UsageGroup>& groups) {
+  if (group_by == UsageGroupBy::Day)
+    for (UsageGroup& group : groups) group.name = day_name(group.id);
+  std::sort(groups.begin(), groups.end(), [](const UsageGroup& a, const UsageGroup& b) {
+    return std::tie(a.name, a.id) < std::tie(b.name, b.id);
+  });
+}
+
+std::string day_name(int64_t day) {
+  using namespace std::chrono;
+  const year_month_day ymd{sys_days{days{day}}};
+  char text[16];
+  std::snprintf(text, sizeof text, "%04d-%02u-%02u", static_cast<int>(ymd.year()),
+                static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()));
+  return text;
 }
 
 Result<Reservation> reserve(const AdmissionRequest& request, const Price& price) {

@@ -44,6 +44,17 @@ std::string describe_key(const NewKey& key, const std::string& joined_models);
 /// "input=0.15 cached_input=0.075 output=0.6 (USD per 1M tokens)".
 std::string describe_price(const Price& price);
 
+/// The SQL of a usage report in either dialect (`placeholder` '?' for SQLite's ?N, '$' for
+/// PostgreSQL's $N): SELECT id, name and the sums, unordered (finish_groups() orders them),
+/// with parameters 1 start_us, 2 end_us, 3 key_id or NULL, 4 tenant_id or NULL.
+std::string usage_groups_sql(UsageGroupBy group_by, char placeholder);
+
+/// Names the days of a report grouped by day and orders the groups by name (bytes), then id.
+void finish_groups(UsageGroupBy group_by, std::vector<UsageGroup>& groups);
+
+/// "YYYY-MM-DD" of day `day` since the Unix epoch (UTC).
+std::string day_name(int64_t day);
+
 /// The error text of a row closed at a restart.
 inline constexpr std::string_view kInterruptedError =
     "the server stopped before the request ended; billed up to its last checkpoint";

@@ -6,6 +6,7 @@
 #include <regex>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 #include "backends.h"
@@ -432,6 +433,60 @@ TEST_P(StoreBackendTest, ARestartClosesOpenRowsFromTheirLastCheckpoint) {
   EXPECT_EQ((*rows)[1].cost_micro_usd, 0);
   EXPECT_EQ((*rows)[1].finished_at_us, kNow);
   EXPECT_EQ(store->close_interrupted().value(), 0);
+}
+
+TEST_P(StoreBackendTest, UsageGroupsSumExactlyWithinTheRangeAndTheScope) {
+  auto store = open();
+  ASSERT_TRUE(store);
+  ASSERT_TRUE(store->create_tenant("acme", {}, Actor{}).ok());
+  const int64_t a = new_key(*store, NewKey{"a", "acme"});
+  const int64_t b = new_key(*store, NewKey{"b", "acme"});
+  const int64_t z = new_key(*store, NewKey{"z"});  // tenant "default"
+  constexpr int64_t kDay = 86'400'000'000;
+  constexpr int64_t kFeb29 = 1'709'164'800'000'000;  // 2024-02-29T00:00:00Z
+  struct Row {
+    int64_t key;
+    const char* model;
+    int64_t at_us, prompt, cached, completion, cost;
+  };
+  const Row rows[] = {
+      {a, "qwen", kFeb29 + 5, 100, 40, 10, 7},      {a, "llama", kFeb29 + kDay, 50, 0, 5, 3},
+      {b, "qwen", kFeb29 + kDay + 1, 20, 10, 2, 1}, {z, "qwen", kFeb29 + 2, 1000, 0, 100, 90},
+      {a, "qwen", kFeb29 - 1, 9, 0, 9, 9},          {a, "qwen", kFeb29 + 2 * kDay, 9, 0, 9, 9},
+  };
+  for (const Row& r : rows) {
+    UsageRecord record{r.key,   r.model,           r.prompt, r.completion, r.at_us,
+                       r.at_us, "/v1/completions", 200,      "ok",         ""};
+    record.cached_prompt_tokens = r.cached;
+    record.cost_micro_usd = r.cost;
+    ASSERT_TRUE(store->record_usage(record).ok());
+  }
+  const auto groups = [&](UsageGroupBy by, std::optional<int64_t> key,
+                          std::optional<int64_t> tenant) {
+    auto result = store->usage_groups({kFeb29, kFeb29 + 2 * kDay, by, key, tenant});
+    EXPECT_TRUE(result.ok()) << result.error().message;
+    std::vector<std::tuple<std::string, int64_t, int64_t, int64_t, int64_t, int64_t>> out;
+    for (const UsageGroup& g : result.value())
+      out.emplace_back(g.name, g.requests, g.prompt_tokens, g.cached_prompt_tokens,
+                       g.completion_tokens, g.cost_micro_usd);
+    return out;
+  };
+  using G = std::vector<std::tuple<std::string, int64_t, int64_t, int64_t, int64_t, int64_t>>;
+  // The rows before Feb 29 and on Mar 2 are outside [start, end).
+  EXPECT_EQ(groups(UsageGroupBy::Key, {}, {}),
+            (G{{"a", 2, 150, 40, 15, 10}, {"b", 1, 20, 10, 2, 1}, {"z", 1, 1000, 0, 100, 90}}));
+  EXPECT_EQ(groups(UsageGroupBy::Model, {}, {}),
+            (G{{"llama", 1, 50, 0, 5, 3}, {"qwen", 3, 1120, 50, 112, 98}}));
+  EXPECT_EQ(groups(UsageGroupBy::Day, {}, {}),
+            (G{{"2024-02-29", 2, 1100, 40, 110, 97}, {"2024-03-01", 2, 70, 10, 7, 4}}));
+  EXPECT_EQ(groups(UsageGroupBy::Tenant, {}, {}),
+            (G{{"acme", 3, 170, 50, 17, 11}, {"default", 1, 1000, 0, 100, 90}}));
+  // An owner of acme sees acme's keys; a member its own key.
+  const int64_t acme = store->list_tenants()->back().id;
+  EXPECT_EQ(groups(UsageGroupBy::Key, {}, acme),
+            (G{{"a", 2, 150, 40, 15, 10}, {"b", 1, 20, 10, 2, 1}}));
+  EXPECT_EQ(groups(UsageGroupBy::Model, b, {}), (G{{"qwen", 1, 20, 10, 2, 1}}));
+  EXPECT_EQ(groups(UsageGroupBy::Key, z, acme), G{});
 }
 
 // Each server closes only the open rows of servers that are gone, never those of a live one.
