@@ -11,6 +11,7 @@
 #include "api/http_reply.h"
 #include "api/openai_response.h"
 #include "api/usage_entry.h"
+#include "api/usage_handler.h"
 #include "util/clock.h"
 
 namespace gengyun::api {
@@ -51,6 +52,10 @@ void Server::Impl::route(HttpRequest request, std::shared_ptr<Responder> out) {
   if (method == "GET" && path == "/v1/models") {
     handler = [this](const HttpRequest& r, const std::shared_ptr<Responder>& o) {
       list_models(r, *o);
+    };
+  } else if (method == "GET" && path == "/v1/usage") {
+    handler = [this](const HttpRequest& r, const std::shared_ptr<Responder>& o) {
+      handle_usage(store, r, *o);
     };
   } else {
     for (CompletionKind kind : {CompletionKind::Chat, CompletionKind::Text})

@@ -1,6 +1,7 @@
 // The OpenAI-compatible HTTP server: POST /v1/chat/completions, POST /v1/completions (whole or
-// streamed as server-sent events), GET /v1/models, GET /health. Every endpoint but /health
-// needs "Authorization: Bearer <key>"; every authenticated request writes one usage-ledger row.
+// streamed as server-sent events), GET /v1/models, GET /v1/usage (usage_handler.h), GET
+// /health. Every endpoint but /health needs "Authorization: Bearer <key>"; every authenticated
+// request but GET /v1/usage writes one usage-ledger row.
 #pragma once
 
 #include <cstddef>
