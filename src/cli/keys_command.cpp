@@ -100,7 +100,7 @@ int list(const std::string& db) {
 }
 
 int revoke(const std::string& db, const std::string& name) {
-  auto store = open_store(db);
+  auto store = open_store(db, /*must_exist=*/true);
   if (!store) return 1;
   if (auto r = store->revoke_key(name, cli_actor()); !r.ok()) {
     std::fprintf(stderr, "error: %s\n", r.error().message.c_str());

@@ -187,6 +187,10 @@ Result<std::unique_ptr<Store>> PostgresStore::open(const std::string& url, bool 
   return std::unique_ptr<Store>(new PostgresStore(std::move(*conn)));
 }
 
+PostgresStore::~PostgresStore() {
+  if (!server_id_.empty()) (void)conn_->query("SELECT pg_advisory_unlock_all()");
+}
+
 Result<void> PostgresStore::audit(const Actor& actor, std::string_view action,
                                   const std::string& target, const std::string& detail) {
   auto done = conn_->query(

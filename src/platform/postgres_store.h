@@ -20,6 +20,10 @@ class PostgresStore final : public Store {
   /// Connects to `url` and migrates the schema (postgres_schema.h). Errors: the connection's,
   /// the schema's.
   static Result<std::unique_ptr<Store>> open(const std::string& url, bool must_exist);
+  /// Releases the server's advisory lock before the connection closes, so that other servers
+  /// see at once that it is gone (PostgreSQL releases it on its own only once it notices the
+  /// closed connection).
+  ~PostgresStore() override;
 
   Result<TenantInfo> create_tenant(const std::string& name, const Limits& limits,
                                    const Actor& actor) override;

@@ -178,6 +178,7 @@ TEST_F(AdminTest, CommandsThatReadALedgerRefuseAMissingDatabase) {
   for (const auto& command :
        std::vector<std::vector<std::string>>{{"usage", "--db", db_},
                                              {"keys", "list", "--db", db_},
+                                             {"keys", "revoke", "--db", db_, "--name", "k"},
                                              {"tenants", "list", "--db", db_}}) {
     const auto out = gengyun(command);
     EXPECT_EQ(out.exit_code, 1) << command[0];
