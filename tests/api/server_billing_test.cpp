@@ -2,6 +2,7 @@
 // insufficient_quota), rate limits (429 rate_limit_exceeded with Retry-After and the
 // x-ratelimit-* fields), allowed models and expiry, checkpoints of long streams.
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -127,6 +128,27 @@ TEST_F(ServerTest, OverTheRequestRateIs429WithRetryAfterAndRateHeaders) {
     return;
   }
   FAIL() << "three attempts each straddled a minute boundary";
+}
+
+// Fail closed: while another process holds the database's write lock past the busy timeout,
+// admission cannot write its row, so nothing is served (503); once the lock is gone, requests
+// are served again.
+TEST_F(ServerTest, ALedgerThatCannotBeWrittenRefusesNewRequestsWith503) {
+  sqlite3* other = nullptr;
+  ASSERT_EQ(sqlite3_open((dir_ / "gengyun.db").string().c_str(), &other), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(other, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr), SQLITE_OK);
+  const auto refused = post("/v1/completions", kRequest, key_);
+  const json error = expect_error(refused, 503, "ledger_unavailable");
+  EXPECT_NE(error["message"].get<std::string>().find(
+                "The usage ledger cannot be written, so no request is served now"),
+            std::string::npos)
+      << error;
+  EXPECT_EQ(refused->get_header_value("Retry-After"), "1");
+  ASSERT_EQ(sqlite3_exec(other, "ROLLBACK", nullptr, nullptr, nullptr), SQLITE_OK);
+  sqlite3_close(other);
+  const auto served = post("/v1/completions", kRequest, key_);
+  ASSERT_TRUE(served);
+  EXPECT_EQ(served->status, 200) << served->body;
 }
 
 TEST_F(ServerTest, KeysAreHeldToTheirModelsAndTheirExpiry) {
