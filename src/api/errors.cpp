@@ -67,6 +67,13 @@ ApiError ledger_unavailable(const std::string& detail) {
           "server_error", "", "ledger_unavailable", 1};
 }
 
+ApiError server_shutting_down(int completion_tokens) {
+  return {503,
+          "The server is shutting down and ended this request after " +
+              std::to_string(completion_tokens) + " generated tokens.",
+          "server_error", "", "server_shutting_down"};
+}
+
 ApiError internal_error(std::string message) {
   return {500, std::move(message), "server_error", "", ""};
 }

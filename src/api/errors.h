@@ -55,6 +55,9 @@ ApiError rate_limit_exceeded(std::string message, int retry_after_s);
 /// 503, type "server_error", code "ledger_unavailable", Retry-After: 1: the usage ledger
 /// cannot be written, so nothing is served (it would be unbilled); `detail` says why.
 ApiError ledger_unavailable(const std::string& detail);
+/// 503, type "server_error", code "server_shutting_down": the server stopped and ended the
+/// request after `completion_tokens` generated tokens (billed).
+ApiError server_shutting_down(int completion_tokens);
 /// 500, type "server_error": a failure that is not the client's fault.
 ApiError internal_error(std::string message);
 

@@ -1,6 +1,7 @@
 #include "api/generation_handler.h"
 
 #include <algorithm>
+#include <atomic>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -148,13 +149,14 @@ class GenerationJob : public std::enable_shared_from_this<GenerationJob> {
  public:
   GenerationJob(PreparedGeneration job, std::unique_ptr<RequestHandle> handle,
                 std::shared_ptr<Responder> out, std::unique_ptr<UsageEntry> entry,
-                platform::Store& store, HandlerPool& pool)
+                platform::Store& store, HandlerPool& pool, InFlight& in_flight)
       : job_(std::move(job)),
         handle_(std::move(handle)),
         out_(std::move(out)),
         entry_(std::move(entry)),
         store_(store),
         pool_(pool),
+        in_flight_(in_flight),
         stream_(out_),
         checkpointed_at_us_(monotonic_us()) {}
 
@@ -167,6 +169,12 @@ class GenerationJob : public std::enable_shared_from_this<GenerationJob> {
     std::weak_ptr<GenerationJob> weak = weak_from_this();
     out_->on_client_gone([weak] {
       if (std::shared_ptr<GenerationJob> self = weak.lock()) self->handle_->cancel();
+    });
+    in_flight_id_ = in_flight_.add([weak] {
+      if (std::shared_ptr<GenerationJob> self = weak.lock()) {
+        self->ended_by_server_ = true;
+        self->handle_->cancel();
+      }
     });
     // The handle (owned here) keeps this callback; the callback keeps this object until the
     // finished event has been taken.
@@ -228,11 +236,22 @@ class GenerationJob : public std::enable_shared_from_this<GenerationJob> {
   }
 
   void finish(const GenerationEvent& last) {
+    in_flight_.remove(in_flight_id_);
     const TokenUsage usage = usage_of(last.usage);
     entry_->set_tokens(usage.prompt_tokens, usage.completion_tokens, usage.cached_tokens);
     const bool cancelled = last.finish_reason == FinishReason::Cancelled;
     const std::string gone = "the client disconnected after " +
                              std::to_string(usage.completion_tokens) + " generated tokens";
+    if (cancelled && ended_by_server_ && !out_->client_gone()) {
+      ApiError error = server_shutting_down(usage.completion_tokens);
+      record(*entry_, job_.request.stream ? 200 : error.http_status, "shutdown", error.message);
+      if (!job_.request.stream) {
+        error.headers = job_.headers;
+        return (void)send_error(*out_, error);
+      }
+      stream_.send(error_body(error));
+      return stream_.end();
+    }
     if (!job_.request.stream) {
       if (cancelled && out_->client_gone()) return record(*entry_, kClientClosedRequest, "cancelled", gone);
       if (cancelled) return fail(*out_, *entry_, internal_error("generation stopped: " + last.error));
@@ -271,6 +290,9 @@ class GenerationJob : public std::enable_shared_from_this<GenerationJob> {
   std::unique_ptr<UsageEntry> entry_;
   platform::Store& store_;
   HandlerPool& pool_;
+  InFlight& in_flight_;
+  uint64_t in_flight_id_ = 0;
+  std::atomic<bool> ended_by_server_{false};
   std::mutex mutex_;  ///< take_events() runs on the engine's thread and, once, on start()'s
   SseStream stream_;
   std::string text_;  ///< the whole answer of a non-streamed request
@@ -321,7 +343,8 @@ void handle_generation(CompletionKind kind, const GenerationContext& context,
     }
     auto running =
         std::make_shared<GenerationJob>(std::move(job.value()), std::move(s.handle), out,
-                                        std::move(entry), context.store, context.pool);
+                                        std::move(entry), context.store, context.pool,
+                                        context.in_flight);
     running->start();
   } catch (const nlohmann::json::exception& e) {
     fail(*out, *entry, invalid_request(std::string("invalid request: ") + e.what()));

@@ -5,6 +5,7 @@
 #include <memory>
 
 #include "api/handler_pool.h"
+#include "api/in_flight.h"
 #include "api/openai_response.h"
 #include "api/responder.h"
 #include "deploy/registry.h"
@@ -20,6 +21,7 @@ struct GenerationContext {
   deploy::Registry& registry;
   platform::Store& store;
   HandlerPool& pool;  ///< where a finished request writes its ledger row and last bytes
+  InFlight& in_flight;  ///< where a running generation can be ended (server shutdown)
 };
 
 /// Serves one generation request: authenticates it (401, no ledger row), validates the body
@@ -39,6 +41,8 @@ struct GenerationContext {
 /// records 0 prompt and 0 completion tokens. A client that disconnects while its answer is
 /// generated cancels the generation at the engine's next step and gets a "cancelled" row
 /// (http_status 499 when nothing was sent yet, 200 mid-stream), billed for the tokens generated.
+/// One ended by the server (InFlight::end_all) gets a "shutdown" row, billed the same way, and
+/// a 503 "server_shutting_down" error (as the last chunk of a stream).
 /// Exceptions do not escape: a JSON exception is answered as 400, anything else as 500. Blocks
 /// (SQLite, tokenization): run it on a handler thread, never on an I/O thread.
 void handle_generation(CompletionKind kind, const GenerationContext& context,

@@ -51,6 +51,12 @@ class Server {
   /// requests are completed first. Destroy the Server only after run() has returned.
   void stop();
 
+  /// Ends the generations still running (after stop(), when the grace period is over): each
+  /// is cancelled at its engine's next step, billed for what it generated with a "shutdown"
+  /// ledger row, and answered 503 "server_shutting_down" (a stream: as its last chunk).
+  /// Generations that start afterwards are ended at once. Safe from any thread.
+  void end_in_flight();
+
   /// Connections open now.
   size_t open_connections() const;
 

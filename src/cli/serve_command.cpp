@@ -36,6 +36,7 @@ struct ServeOptions {
   int max_waiting = 256;
   bool no_prefix_cache = false;
   bool mmap = false;
+  int shutdown_grace_s = 30;
 };
 
 /// Splits "HOST:PORT" (the last ':' separates; "[::1]:8080" allowed).
@@ -155,18 +156,27 @@ int serve(const ServeOptions& o) {
     return 1;
   }
 
-  // The first signal stops accepting and lets the requests in flight finish (and be billed);
-  // a second one exits at once.
+  // The first signal stops accepting and lets the requests in flight finish (and be billed)
+  // for --shutdown-grace seconds, then ends those still running (billed as "shutdown"); a
+  // second signal exits at once.
   std::atomic<bool> served{false};
   std::thread waiter([&] {
     int received = 0;
     sigwait(&signals, &received);
     if (served) return;
     std::fprintf(stderr,
-                 "gengyun: stopping: finishing the requests in flight (a second signal exits "
-                 "at once)\n");
+                 "gengyun: stopping: finishing the requests in flight for up to %d s (a second "
+                 "signal exits at once)\n",
+                 o.shutdown_grace_s);
     server.stop();
-    sigwait(&signals, &received);
+    const timespec grace{o.shutdown_grace_s, 0};
+    if (sigtimedwait(&signals, nullptr, &grace) < 0) {
+      if (served) return;
+      std::fprintf(stderr,
+                   "gengyun: the grace period is over: ending the requests still running\n");
+      server.end_in_flight();
+      sigwait(&signals, &received);
+    }
     if (served) return;
     std::fprintf(stderr, "gengyun: second signal: exiting without finishing the requests in flight\n");
     std::_Exit(1);
@@ -221,6 +231,10 @@ void add_serve_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--max-waiting", options->max_waiting,
                   "requests queued per model beyond the --max-seqs running ones (more get 503)")
       ->check(CLI::Range(0, 1 << 20))
+      ->capture_default_str();
+  cmd->add_option("--shutdown-grace", options->shutdown_grace_s,
+                  "seconds that SIGTERM/SIGINT lets requests in flight finish before ending them")
+      ->check(CLI::Range(0, 86400))
       ->capture_default_str();
   cmd->add_flag("--mmap", options->mmap,
                 "keep the weights in a mapping of the file instead of reading them into anonymous "

@@ -200,5 +200,37 @@ TEST_F(ServerTest, ALongStreamCheckpointsItsOpenRow) {
   EXPECT_GE(ledger[0].completion_tokens, checkpointed);
 }
 
+// A server that stops waits for the requests in flight; when it ends them (the grace period
+// is over), each is billed what it generated as "shutdown" and told so.
+TEST_F(ServerTest, RequestsEndedByTheServerAreBilledAsShutdown) {
+  const int stream = connect_to(port_);
+  ASSERT_GE(stream, 0);
+  const std::string request = http_post(
+      key_, {{"model", "qwen2-tiny"}, {"prompt", "The quick brown fox"}, {"max_tokens", 4000},
+             {"temperature", 0}, {"stream", true}});
+  ASSERT_EQ(send(stream, request.data(), request.size(), MSG_NOSIGNAL),
+            static_cast<ssize_t>(request.size()));
+  std::string received;
+  read_events(stream, received, 10);
+  server_->stop();
+  server_->end_in_flight();
+  char buffer[4096];
+  for (ssize_t n; (n = recv(stream, buffer, sizeof buffer, 0)) > 0;)
+    received.append(buffer, static_cast<size_t>(n));
+  close(stream);
+  EXPECT_NE(received.find("\"code\":\"server_shutting_down\""), std::string::npos)
+      << received.substr(received.size() > 600 ? received.size() - 600 : 0);
+  EXPECT_EQ(received.find("[DONE]"), std::string::npos);
+  const auto ledger = wait_for_rows(1);
+  ASSERT_EQ(ledger.size(), 1u);
+  EXPECT_EQ(ledger[0].status, "shutdown");
+  EXPECT_GE(ledger[0].completion_tokens, 9);
+  EXPECT_LT(ledger[0].completion_tokens, 4000);
+  EXPECT_NE(ledger[0].error.find("The server is shutting down and ended this request after " +
+                                 std::to_string(ledger[0].completion_tokens) + " generated tokens"),
+            std::string::npos)
+      << ledger[0].error;
+}
+
 }  // namespace
 }  // namespace gengyun::api::testing

@@ -353,6 +353,36 @@ TEST_F(ServeTest, KillNineMidStreamLeavesARowClosedAtRestartFromItsCheckpoint) {
                 5 * row.completion_tokens);
 }
 
+// SIGTERM with --shutdown-grace 0: the stream in flight is ended at once, billed for what it
+// generated as "shutdown", and the server exits cleanly.
+TEST_F(ServeTest, SigtermPastTheGracePeriodEndsStreamsAndBillsThemAsShutdown) {
+  const std::string key = create_key("graceless");
+  start_server(1, {"--shutdown-grace", "0"});
+  const std::string body = json({{"model", "qwen2-tiny"},
+                                 {"prompt", "The quick brown fox"},
+                                 {"max_tokens", 4000},
+                                 {"temperature", 0},
+                                 {"stream", true}})
+                               .dump();
+  const std::string request =
+      "POST /v1/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer " + key +
+      "\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
+      "\r\n\r\n" + body;
+  const int sock = stream_events(port_, request, 10);
+  ASSERT_GE(sock, 0) << server_->err();
+  EXPECT_EQ(server_->stop(), 0) << server_->err();
+  close(sock);
+  EXPECT_NE(server_->err().find("the grace period is over"), std::string::npos) << server_->err();
+  auto store = platform::Store::open(db_, /*must_exist=*/true);
+  ASSERT_TRUE(store.ok()) << store.error().message;
+  auto rows = store.value()->usage_rows();
+  ASSERT_TRUE(rows.ok());
+  ASSERT_EQ(rows->size(), 1u);
+  EXPECT_EQ(rows->front().status, "shutdown");
+  EXPECT_GE(rows->front().completion_tokens, 9);
+  EXPECT_LT(rows->front().completion_tokens, 4000);
+}
+
 TEST_F(ServeTest, PortInUseIsAClearError) {
   create_key("k");
   start_server();
