@@ -2,6 +2,8 @@
 
 #include <cctype>
 
+#include "util/clock.h"
+
 namespace gengyun::api {
 namespace {
 
@@ -38,6 +40,8 @@ ApiResult<platform::KeyInfo> authenticate(platform::Store& store,
   if (!key.ok()) return internal_error("cannot check the API key: " + key.error().message);
   if (!key.value() || key.value()->revoked_at_us)
     return invalid_api_key("Incorrect API key provided: the key is unknown or has been revoked.");
+  if (key.value()->expires_at_us && *key.value()->expires_at_us <= unix_time_us())
+    return expired_api_key();
   return *key.value();
 }
 

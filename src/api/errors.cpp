@@ -44,6 +44,36 @@ ApiError server_busy(std::string message) {
   return {503, std::move(message), "server_error", "", "server_busy", 1};
 }
 
+ApiError expired_api_key() {
+  return {401, "Incorrect API key provided: the key has expired.", "invalid_request_error", "",
+          "invalid_api_key"};
+}
+
+ApiError model_not_allowed(const std::string& model) {
+  return {403, "This API key may not use the model '" + model + "'.", "invalid_request_error",
+          "model", "model_not_allowed"};
+}
+
+ApiError insufficient_quota(std::string message) {
+  return {429, std::move(message), "insufficient_quota", "", "insufficient_quota"};
+}
+
+ApiError rate_limit_exceeded(std::string message, int retry_after_s) {
+  return {429, std::move(message), "requests", "", "rate_limit_exceeded", retry_after_s};
+}
+
+ApiError ledger_unavailable(const std::string& detail) {
+  return {503, "The usage ledger cannot be written, so no request is served now: " + detail,
+          "server_error", "", "ledger_unavailable", 1};
+}
+
+ApiError server_shutting_down(int completion_tokens) {
+  return {503,
+          "The server is shutting down and ended this request after " +
+              std::to_string(completion_tokens) + " generated tokens.",
+          "server_error", "", "server_shutting_down"};
+}
+
 ApiError internal_error(std::string message) {
   return {500, std::move(message), "server_error", "", ""};
 }

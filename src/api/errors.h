@@ -6,6 +6,7 @@
 #include <string>
 #include <utility>
 #include <variant>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -20,6 +21,8 @@ struct ApiError {
   std::string param;
   std::string code;
   int retry_after_s = 0;  ///< > 0: sent as the Retry-After header (seconds)
+  /// Further header fields sent with it (x-request-id, x-ratelimit-*).
+  std::vector<std::pair<std::string, std::string>> headers = {};
 };
 
 /// 400 for a request that is malformed or breaks a limit; `param` names the offending field.
@@ -40,6 +43,21 @@ ApiError request_timeout(const std::string& part, std::chrono::milliseconds limi
 /// its own (open connections, queued requests, a model's waiting queue); `message` says which.
 /// (The OpenAI client libraries retry a 503 with back-off.)
 ApiError server_busy(std::string message);
+/// 401 with code "invalid_api_key" for a key past its expiry time.
+ApiError expired_api_key();
+/// 403 with code "model_not_allowed": the key may not use `model`.
+ApiError model_not_allowed(const std::string& model);
+/// 429, type and code "insufficient_quota" (OpenAI's): a spend budget would be exceeded;
+/// `message` says which and by how much.
+ApiError insufficient_quota(std::string message);
+/// 429, type "requests", code "rate_limit_exceeded" (OpenAI's), Retry-After: `retry_after_s`.
+ApiError rate_limit_exceeded(std::string message, int retry_after_s);
+/// 503, type "server_error", code "ledger_unavailable", Retry-After: 1: the usage ledger
+/// cannot be written, so nothing is served (it would be unbilled); `detail` says why.
+ApiError ledger_unavailable(const std::string& detail);
+/// 503, type "server_error", code "server_shutting_down": the server stopped and ended the
+/// request after `completion_tokens` generated tokens (billed).
+ApiError server_shutting_down(int completion_tokens);
 /// 500, type "server_error": a failure that is not the client's fault.
 ApiError internal_error(std::string message);
 

@@ -1,5 +1,7 @@
 #include "api/generation_handler.h"
 
+#include <algorithm>
+#include <atomic>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -24,7 +26,13 @@ struct PreparedGeneration {
   std::shared_ptr<LoadedModel> model;
   std::vector<int32_t> prompt;
   ResponseMeta meta;
+  HttpHeaders headers;  ///< of the answer: x-request-id, x-ratelimit-*
 };
+
+/// A long answer's counts are written to its open ledger row after this many generated tokens
+/// or this long, whichever comes first, so a crash loses at most that much of its bill.
+constexpr int kCheckpointTokens = 64;
+constexpr int64_t kCheckpointIntervalUs = 1'000'000;
 
 /// The ledger's http_status for a non-streamed request whose client left (nginx's "client
 /// closed request"); nothing was sent to it.
@@ -87,6 +95,51 @@ ApiResult<PreparedGeneration> prepare(CompletionKind kind, const GenerationConte
   return out;
 }
 
+/// The x-ratelimit-* fields for `rate` (those of the limits that exist).
+HttpHeaders rate_headers(const platform::RateStatus& rate) {
+  HttpHeaders headers;
+  const auto add = [&](const char* name, const std::optional<int64_t>& value) {
+    if (value) headers.emplace_back(name, std::to_string(*value));
+  };
+  add("x-ratelimit-limit-requests", rate.limit_requests);
+  add("x-ratelimit-remaining-requests", rate.remaining_requests);
+  add("x-ratelimit-limit-tokens", rate.limit_tokens);
+  add("x-ratelimit-remaining-tokens", rate.remaining_tokens);
+  return headers;
+}
+
+/// Reserves the request's worst case (its prompt plus max_tokens, or plus the rest of the
+/// context when max_tokens is unset) with Store::admit, which writes its open ledger row, and
+/// returns the header fields of its answer (x-request-id, x-ratelimit-*). Errors: 429
+/// "insufficient_quota" over a budget, 429 "rate_limit_exceeded" over a rate (both with those
+/// fields), 503 "ledger_unavailable" when the ledger cannot be written (fail closed).
+ApiResult<HttpHeaders> admit(platform::Store& store, const platform::KeyInfo& key,
+                             const PreparedGeneration& job, CompletionKind kind,
+                             int64_t started_at_us) {
+  const int64_t prompt = static_cast<int64_t>(job.prompt.size());
+  const int64_t room = job.model->n_ctx() - prompt;
+  const int64_t max_tokens = job.request.params.max_tokens;
+  const int64_t max_completion = max_tokens < 0 ? room : std::min(max_tokens, room);
+  auto admission = store.admit({job.meta.id, key.id, job.request.model, endpoint_path(kind), prompt,
+                                max_completion, started_at_us});
+  if (!admission.ok()) return ledger_unavailable(admission.error().message);
+  HttpHeaders headers = rate_headers(admission->rate);
+  headers.emplace(headers.begin(), "x-request-id", job.meta.id);
+  ApiError refusal;
+  switch (admission->outcome) {
+    case platform::Admission::Outcome::Admitted:
+      return headers;
+    case platform::Admission::Outcome::OverBudget:
+      refusal = insufficient_quota(admission->message);
+      break;
+    case platform::Admission::Outcome::OverRate:
+      refusal = rate_limit_exceeded(admission->message, admission->retry_after_s);
+      break;
+  }
+  refusal.headers = std::move(headers);
+  return refusal;
+}
+
 TokenUsage usage_of(const Usage& usage) {
   return {usage.prompt_tokens, usage.completion_tokens, usage.cached_prompt_tokens};
 }
@@ -94,29 +147,39 @@ TokenUsage usage_of(const Usage& usage) {
 /// One admitted request from its submission to its ledger row. The model's engine generates;
 /// this object only turns the request's events into the answer, so no thread waits for it:
 /// events are taken on the engine's thread (on_ready; cheap, never blocking) and written to
-/// the responder (queued, never blocking); the end (a SQLite ledger row, then the last bytes)
-/// runs on a handler thread. A client that leaves cancels the request at once.
+/// the responder (queued, never blocking); checkpoints of the counts and the end (the ledger
+/// row's settlement, then the last bytes) run on a handler thread. A client that leaves
+/// cancels the request at once.
 class GenerationJob : public std::enable_shared_from_this<GenerationJob> {
  public:
   GenerationJob(PreparedGeneration job, std::unique_ptr<RequestHandle> handle,
                 std::shared_ptr<Responder> out, std::unique_ptr<UsageEntry> entry,
-                HandlerPool& pool)
+                platform::Store& store, HandlerPool& pool, InFlight& in_flight)
       : job_(std::move(job)),
         handle_(std::move(handle)),
         out_(std::move(out)),
         entry_(std::move(entry)),
+        store_(store),
         pool_(pool),
-        stream_(out_) {}
+        in_flight_(in_flight),
+        stream_(out_),
+        checkpointed_at_us_(monotonic_us()) {}
 
   /// Starts the answer (a stream's head) and the flow of events.
   void start() {
     if (job_.request.stream) {
       const auto opening = opening_chunk(job_.meta);
-      if (!stream_.start() || (opening && !stream_.send(*opening))) handle_->cancel();
+      if (!stream_.start(job_.headers) || (opening && !stream_.send(*opening))) handle_->cancel();
     }
     std::weak_ptr<GenerationJob> weak = weak_from_this();
     out_->on_client_gone([weak] {
       if (std::shared_ptr<GenerationJob> self = weak.lock()) self->handle_->cancel();
+    });
+    in_flight_id_ = in_flight_.add([weak] {
+      if (std::shared_ptr<GenerationJob> self = weak.lock()) {
+        self->ended_by_server_ = true;
+        self->handle_->cancel();
+      }
     });
     // The handle (owned here) keeps this callback; the callback keeps this object until the
     // finished event has been taken.
@@ -138,7 +201,34 @@ class GenerationJob : public std::enable_shared_from_this<GenerationJob> {
         end(std::move(*event));
         return;
       }
+      maybe_checkpoint(event->usage);
     }
+  }
+
+  /// Posts a checkpoint of `usage` when kCheckpointTokens were generated or
+  /// kCheckpointIntervalUs passed since the last one, and none is being written (mutex_ held).
+  void maybe_checkpoint(const Usage& usage) {
+    if (checkpointing_ || usage.completion_tokens == checkpointed_tokens_) return;
+    const int64_t now_us = monotonic_us();
+    if (usage.completion_tokens - checkpointed_tokens_ < kCheckpointTokens &&
+        now_us - checkpointed_at_us_ < kCheckpointIntervalUs)
+      return;
+    checkpointing_ = true;
+    checkpointed_tokens_ = usage.completion_tokens;
+    checkpointed_at_us_ = now_us;
+    const platform::TokenCounts counts{usage.prompt_tokens, usage.cached_prompt_tokens,
+                                       usage.completion_tokens};
+    if (!pool_.try_post([self = shared_from_this(), counts] { self->write_checkpoint(counts); }))
+      checkpointing_ = false;
+  }
+
+  /// On a handler thread. A checkpoint that arrives after the settlement changes nothing.
+  void write_checkpoint(const platform::TokenCounts& counts) {
+    if (auto written = store_.checkpoint(entry_->request_id(), counts, unix_time_us());
+        !written.ok())
+      spdlog::warn("usage ledger checkpoint: {}", written.error().message);
+    std::lock_guard lock(mutex_);
+    checkpointing_ = false;
   }
 
   /// After the finished event: the ledger row and the last bytes, on a handler thread (or here
@@ -151,19 +241,32 @@ class GenerationJob : public std::enable_shared_from_this<GenerationJob> {
   }
 
   void finish(const GenerationEvent& last) {
+    in_flight_.remove(in_flight_id_);
     const TokenUsage usage = usage_of(last.usage);
-    entry_->set_tokens(usage.prompt_tokens, usage.completion_tokens);
+    entry_->set_tokens(usage.prompt_tokens, usage.completion_tokens, usage.cached_tokens);
     const bool cancelled = last.finish_reason == FinishReason::Cancelled;
     const std::string gone = "the client disconnected after " +
                              std::to_string(usage.completion_tokens) + " generated tokens";
+    if (cancelled && ended_by_server_ && !out_->client_gone()) {
+      ApiError error = server_shutting_down(usage.completion_tokens);
+      record(*entry_, job_.request.stream ? 200 : error.http_status, "shutdown", error.message);
+      if (!job_.request.stream) {
+        error.headers = job_.headers;
+        return (void)send_error(*out_, error);
+      }
+      stream_.send(error_body(error));
+      return stream_.end();
+    }
     if (!job_.request.stream) {
       if (cancelled && out_->client_gone()) return record(*entry_, kClientClosedRequest, "cancelled", gone);
       if (cancelled) return fail(*out_, *entry_, internal_error("generation stopped: " + last.error));
       if (auto written = entry_->finish(200, "ok"); !written.ok())
         return (void)send_error(*out_, internal_error("the usage ledger cannot be written: " +
                                                       written.error().message));
-      send_json(*out_, completion_response(job_.meta, text_,
-                                           finish_reason_name(last.finish_reason), usage));
+      send_json(*out_,
+                completion_response(job_.meta, text_, finish_reason_name(last.finish_reason),
+                                    usage),
+                200, job_.headers);
       return;
     }
     if (cancelled) {
@@ -190,10 +293,17 @@ class GenerationJob : public std::enable_shared_from_this<GenerationJob> {
   std::unique_ptr<RequestHandle> handle_;
   std::shared_ptr<Responder> out_;
   std::unique_ptr<UsageEntry> entry_;
+  platform::Store& store_;
   HandlerPool& pool_;
+  InFlight& in_flight_;
+  uint64_t in_flight_id_ = 0;
+  std::atomic<bool> ended_by_server_{false};
   std::mutex mutex_;  ///< take_events() runs on the engine's thread and, once, on start()'s
   SseStream stream_;
   std::string text_;  ///< the whole answer of a non-streamed request
+  bool checkpointing_ = false;  ///< a checkpoint is posted and not yet written
+  int checkpointed_tokens_ = 0;
+  int64_t checkpointed_at_us_;  ///< monotonic_us() of the last checkpoint (or the start)
 };
 
 }  // namespace
@@ -215,16 +325,31 @@ void handle_generation(CompletionKind kind, const GenerationContext& context,
   try {
     auto job = prepare(kind, context, request.body, *entry);
     if (!job.ok()) return fail(*out, *entry, job.error());
+    const std::vector<std::string>& allowed = key->models;
+    if (!allowed.empty() &&
+        std::find(allowed.begin(), allowed.end(), job->request.model) == allowed.end())
+      return fail(*out, *entry, model_not_allowed(job->request.model));
+    auto headers = admit(context.store, key.value(), job.value(), kind, started_at_us);
+    if (!headers.ok()) return fail(*out, *entry, headers.error());
+    entry->admitted(job->meta.id);
+    job->headers = std::move(headers.value());
     EngineRequest submitted;
     submitted.prompt = job->prompt;
     submitted.params = job->request.params;
     Submission s = job->model->submit(std::move(submitted));
+    ApiError refused;
     if (s.status == SubmitStatus::QueueFull)
-      return fail(*out, *entry,
-                  server_busy("The model '" + job->request.model + "' is busy: " + s.message + "."));
-    if (!s.handle) return fail(*out, *entry, invalid_request(s.message));
-    auto running = std::make_shared<GenerationJob>(std::move(job.value()), std::move(s.handle),
-                                                   out, std::move(entry), context.pool);
+      refused = server_busy("The model '" + job->request.model + "' is busy: " + s.message + ".");
+    else if (!s.handle)
+      refused = invalid_request(s.message);
+    if (!s.handle) {
+      refused.headers = job->headers;
+      return fail(*out, *entry, refused);
+    }
+    auto running =
+        std::make_shared<GenerationJob>(std::move(job.value()), std::move(s.handle), out,
+                                        std::move(entry), context.store, context.pool,
+                                        context.in_flight);
     running->start();
   } catch (const nlohmann::json::exception& e) {
     fail(*out, *entry, invalid_request(std::string("invalid request: ") + e.what()));

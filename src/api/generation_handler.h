@@ -5,6 +5,7 @@
 #include <memory>
 
 #include "api/handler_pool.h"
+#include "api/in_flight.h"
 #include "api/openai_response.h"
 #include "api/responder.h"
 #include "deploy/registry.h"
@@ -20,21 +21,30 @@ struct GenerationContext {
   deploy::Registry& registry;
   platform::Store& store;
   HandlerPool& pool;  ///< where a finished request writes its ledger row and last bytes
+  InFlight& in_flight;  ///< where a running generation can be ended (server shutdown)
 };
 
 /// Serves one generation request: authenticates it (401, no ledger row), validates the body
 /// (400 / 404), renders and tokenizes the prompt (chat: the model's chat_prompt, 400 when its
 /// template refuses the messages; completions: BOS added, special tokens not parsed), checks it
-/// fits the context (400 "context_length_exceeded"), submits it to the model's batching engine (503 "server_busy"
-/// with Retry-After when the model's waiting queue is full) and returns: the engine's events
-/// then answer through `out` with the whole body or an SSE stream, without holding a thread.
-/// Writes exactly one ledger row per authenticated request, before the body (non-streamed) or
-/// before the usage chunk and [DONE] (streamed). A request refused before generation records 0
-/// prompt and 0 completion tokens. A client that disconnects while its answer is generated
-/// cancels the generation at the engine's next step and gets a "cancelled" row (http_status
-/// 499 when nothing was sent yet, 200 mid-stream), billed for the tokens generated. Exceptions
-/// do not escape: a JSON exception is answered as 400, anything else as 500. Blocks (SQLite,
-/// tokenization): run it on a handler thread, never on an I/O thread.
+/// fits the context (400 "context_length_exceeded"), checks the key may use the model (403
+/// "model_not_allowed"), admits it against the budgets and rate limits of its key and tenant
+/// (Store::admit: 429 "insufficient_quota" or "rate_limit_exceeded" with Retry-After; 503
+/// "ledger_unavailable" when the ledger cannot be written), submits it to the model's batching
+/// engine (503 "server_busy" with Retry-After when the model's waiting queue is full) and
+/// returns: the engine's events then answer through `out` with the whole body or an SSE stream,
+/// without holding a thread. From admission on, the answer carries x-request-id (also the
+/// response `id` and the ledger row's request id) and the x-ratelimit-* fields of the limits
+/// that exist. Writes exactly one ledger row per authenticated request, settled before the body
+/// (non-streamed) or before the usage chunk and [DONE] (streamed); a long answer checkpoints
+/// its counts into the open row every 64 tokens or 1 s. A request refused before generation
+/// records 0 prompt and 0 completion tokens. A client that disconnects while its answer is
+/// generated cancels the generation at the engine's next step and gets a "cancelled" row
+/// (http_status 499 when nothing was sent yet, 200 mid-stream), billed for the tokens generated.
+/// One ended by the server (InFlight::end_all) gets a "shutdown" row, billed the same way, and
+/// a 503 "server_shutting_down" error (as the last chunk of a stream).
+/// Exceptions do not escape: a JSON exception is answered as 400, anything else as 500. Blocks
+/// (SQLite, tokenization): run it on a handler thread, never on an I/O thread.
 void handle_generation(CompletionKind kind, const GenerationContext& context,
                        const HttpRequest& request, const std::shared_ptr<Responder>& out);
 

@@ -11,6 +11,7 @@
 #include "api/http_reply.h"
 #include "api/openai_response.h"
 #include "api/usage_entry.h"
+#include "api/usage_handler.h"
 #include "util/clock.h"
 
 namespace gengyun::api {
@@ -37,6 +38,7 @@ struct Server::Impl {
   const ServerOptions options;
   const int64_t started_s;
   HandlerPool pool;
+  InFlight in_flight;
   HttpServer http;  // after pool: destroyed first, so no request reaches a destroyed pool
 };
 
@@ -52,11 +54,15 @@ void Server::Impl::route(HttpRequest request, std::shared_ptr<Responder> out) {
     handler = [this](const HttpRequest& r, const std::shared_ptr<Responder>& o) {
       list_models(r, *o);
     };
+  } else if (method == "GET" && path == "/v1/usage") {
+    handler = [this](const HttpRequest& r, const std::shared_ptr<Responder>& o) {
+      handle_usage(store, r, *o);
+    };
   } else {
     for (CompletionKind kind : {CompletionKind::Chat, CompletionKind::Text})
       if (method == "POST" && path == endpoint_path(kind))
         handler = [this, kind](const HttpRequest& r, const std::shared_ptr<Responder>& o) {
-          handle_generation(kind, {registry, store, pool}, r, o);
+          handle_generation(kind, {registry, store, pool, in_flight}, r, o);
         };
   }
   if (!handler) {
@@ -111,6 +117,8 @@ void Server::run() {
 }
 
 void Server::stop() { impl_->http.stop(); }
+
+void Server::end_in_flight() { impl_->in_flight.end_all(); }
 
 size_t Server::open_connections() const { return impl_->http.open_connections(); }
 

@@ -1,6 +1,7 @@
 // The OpenAI-compatible HTTP server: POST /v1/chat/completions, POST /v1/completions (whole or
-// streamed as server-sent events), GET /v1/models, GET /health. Every endpoint but /health
-// needs "Authorization: Bearer <key>"; every authenticated request writes one usage-ledger row.
+// streamed as server-sent events), GET /v1/models, GET /v1/usage (usage_handler.h), GET
+// /health. Every endpoint but /health needs "Authorization: Bearer <key>"; every authenticated
+// request but GET /v1/usage writes one usage-ledger row.
 #pragma once
 
 #include <cstddef>
@@ -49,6 +50,12 @@ class Server {
   /// Makes run() return; safe from any thread, before, during or after run(). In-flight
   /// requests are completed first. Destroy the Server only after run() has returned.
   void stop();
+
+  /// Ends the generations still running (after stop(), when the grace period is over): each
+  /// is cancelled at its engine's next step, billed for what it generated with a "shutdown"
+  /// ledger row, and answered 503 "server_shutting_down" (a stream: as its last chunk).
+  /// Generations that start afterwards are ended at once. Safe from any thread.
+  void end_in_flight();
 
   /// Connections open now.
   size_t open_connections() const;

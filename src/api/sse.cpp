@@ -6,8 +6,9 @@ namespace gengyun::api {
 
 std::string sse_event(const nlohmann::json& data) { return "data: " + dump_json(data) + "\n\n"; }
 
-bool SseStream::start() {
-  connected_ = out_->start_stream(200, "text/event-stream", {{"Cache-Control", "no-cache"}});
+bool SseStream::start(HttpHeaders headers) {
+  headers.emplace(headers.begin(), "Cache-Control", "no-cache");
+  connected_ = out_->start_stream(200, "text/event-stream", std::move(headers));
   return connected_;
 }
 

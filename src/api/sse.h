@@ -24,9 +24,9 @@ class SseStream {
  public:
   explicit SseStream(std::shared_ptr<Responder> out) : out_(std::move(out)) {}
 
-  /// Starts the response: 200, text/event-stream, Cache-Control: no-cache. False when the
-  /// client is gone already.
-  bool start();
+  /// Starts the response: 200, text/event-stream, Cache-Control: no-cache and `headers`.
+  /// False when the client is gone already.
+  bool start(HttpHeaders headers = {});
   /// Queues one event; false (now and for every later call) once the client is gone or
   /// stopped reading (Responder::write).
   bool send(const nlohmann::json& data);

@@ -31,7 +31,17 @@ Result<void> UsageEntry::finish(int http_status, std::string status, std::string
   record_.status = std::move(status);
   record_.error = std::move(error);
   record_.finished_at_us = std::max(unix_time_us(), record_.started_at_us);
-  return store_.record_usage(record_);
+  if (!admitted_) return store_.record_usage(record_);
+  auto settled = store_.settle(
+      record_.request_id,
+      platform::Settlement{{record_.prompt_tokens, record_.cached_prompt_tokens,
+                            record_.completion_tokens},
+                           http_status,
+                           record_.status,
+                           record_.error,
+                           record_.finished_at_us});
+  if (!settled) return settled.error();
+  return {};
 }
 
 }  // namespace gengyun::api

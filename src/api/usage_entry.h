@@ -9,9 +9,11 @@
 
 namespace gengyun::api {
 
-/// Collects one request's usage as it proceeds and writes exactly one ledger row: finish()
-/// writes it; a request abandoned without finish() (an exception escaped its handler) is
-/// written by the destructor as http_status 500, status "error". Not thread-safe; not copyable.
+/// Collects one request's usage as it proceeds and closes exactly one ledger row: a request
+/// refused before admission gets a closed row of its own (Store::record_usage); an admitted
+/// one (admitted()) has its open row settled (Store::settle). finish() writes it; a request
+/// abandoned without finish() (an exception escaped its handler) is written by the destructor
+/// as http_status 500, status "error". Not thread-safe; not copyable.
 class UsageEntry {
  public:
   UsageEntry(platform::Store& store, int64_t key_id, std::string endpoint, int64_t started_at_us);
@@ -21,20 +23,29 @@ class UsageEntry {
 
   /// The model name as the client requested it.
   void set_model(std::string model) { record_.model = std::move(model); }
-  void set_tokens(int64_t prompt_tokens, int64_t completion_tokens) {
+  void set_tokens(int64_t prompt_tokens, int64_t completion_tokens,
+                  int64_t cached_prompt_tokens = 0) {
     record_.prompt_tokens = prompt_tokens;
     record_.completion_tokens = completion_tokens;
+    record_.cached_prompt_tokens = cached_prompt_tokens;
   }
+  /// The store admitted the request under `request_id` (its row is open); finish() settles it.
+  void admitted(std::string request_id) {
+    record_.request_id = std::move(request_id);
+    admitted_ = true;
+  }
+  const std::string& request_id() const { return record_.request_id; }
 
-  /// Writes the row (finished now) unless it was written already; `status` is "ok", "error"
-  /// or "cancelled", `error` empty for "ok". Errors: the store's (the row is then lost and
-  /// not retried).
+  /// Writes the row (finished now) unless it was written already; `status` is a closed status
+  /// (Store), `error` empty for "ok". Errors: the store's (an admitted row then stays open and
+  /// is closed from its last checkpoint at the next start).
   Result<void> finish(int http_status, std::string status, std::string error = {});
   bool finished() const { return finished_; }
 
  private:
   platform::Store& store_;
   platform::UsageRecord record_;
+  bool admitted_ = false;
   bool finished_ = false;
 };
 

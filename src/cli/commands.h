@@ -13,6 +13,8 @@ void add_embed_command(CLI::App& app, int& exit_code);
 void add_serve_command(CLI::App& app, int& exit_code);
 void add_keys_command(CLI::App& app, int& exit_code);
 void add_usage_command(CLI::App& app, int& exit_code);
+void add_tenants_command(CLI::App& app, int& exit_code);
+void add_prices_command(CLI::App& app, int& exit_code);
 void add_quantize_command(CLI::App& app, int& exit_code);
 void add_synth_command(CLI::App& app, int& exit_code);
 void add_bench_command(CLI::App& app, int& exit_code);

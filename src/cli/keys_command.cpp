@@ -1,22 +1,52 @@
-// `gengyun keys create|list|revoke --db PATH`: API keys.
+// `gengyun keys create|list|revoke --db PATH`: API keys, their tenant, role and limits.
 #include <cstdio>
 #include <ctime>
 #include <memory>
 #include <string>
 
+#include "cli/admin_flags.h"
 #include "cli/commands.h"
 #include "platform/store.h"
+#include "util/clock.h"
 
 namespace gengyun::cli {
 namespace {
 
-std::unique_ptr<platform::Store> open_store(const std::string& db) {
-  auto store = platform::Store::open(db);
-  if (!store.ok()) {
-    std::fprintf(stderr, "error: %s\n", store.error().message.c_str());
-    return nullptr;
+/// `keys create` flags beyond --db and --name.
+struct CreateFlags {
+  std::string tenant = std::string(platform::kDefaultTenant);
+  std::string role = "member";
+  std::string models;
+  std::string expires_in_days;
+  LimitFlags limits;
+};
+
+constexpr int64_t kMaxExpiryDays = 100 * 366;
+
+/// The key `flags` describe. Errors: an unknown role, bad limits or models, an expiry that is
+/// not a whole number of days from 1 to kMaxExpiryDays.
+Result<platform::NewKey> new_key(const std::string& name, const CreateFlags& flags) {
+  platform::NewKey key{name, flags.tenant};
+  auto role = platform::parse_role(flags.role);
+  if (!role) return make_error("--role '" + flags.role + "' is not one of admin, owner, member");
+  key.role = *role;
+  auto limits = flags.limits.limits();
+  if (!limits) return limits.error();
+  key.limits = *limits;
+  if (!flags.models.empty()) {
+    auto models = parse_names(flags.models, "--models");
+    if (!models) return models.error();
+    key.models = *models;
   }
-  return std::move(store.value());
+  if (!flags.expires_in_days.empty()) {
+    auto days = parse_count(flags.expires_in_days, "--expires-in");
+    if (!days) return days.error();
+    if (*days < 1 || *days > kMaxExpiryDays)
+      return make_error("--expires-in must be from 1 to " + std::to_string(kMaxExpiryDays) +
+                        " days, got " + flags.expires_in_days);
+    key.expires_at_us = unix_time_us() + *days * 86'400'000'000;
+  }
+  return key;
 }
 
 std::string utc_time(int64_t us) {
@@ -28,10 +58,15 @@ std::string utc_time(int64_t us) {
   return text;
 }
 
-int create(const std::string& db, const std::string& name) {
+int create(const std::string& db, const std::string& name, const CreateFlags& flags) {
+  auto wanted = new_key(name, flags);
+  if (!wanted.ok()) {
+    std::fprintf(stderr, "error: %s\n", wanted.error().message.c_str());
+    return 1;
+  }
   auto store = open_store(db);
   if (!store) return 1;
-  auto key = store->create_key(name);
+  auto key = store->create_key(wanted.value(), cli_actor());
   if (!key.ok()) {
     std::fprintf(stderr, "error: %s\n", key.error().message.c_str());
     return 1;
@@ -41,25 +76,33 @@ int create(const std::string& db, const std::string& name) {
 }
 
 int list(const std::string& db) {
-  auto store = open_store(db);
+  auto store = open_store(db, /*must_exist=*/true);
   if (!store) return 1;
   auto keys = store->list_keys();
   if (!keys.ok()) {
     std::fprintf(stderr, "error: %s\n", keys.error().message.c_str());
     return 1;
   }
-  std::printf("%-6s %-24s %-10s %-22s %s\n", "ID", "NAME", "PREFIX", "CREATED", "STATUS");
-  for (const auto& k : keys.value())
-    std::printf("%-6lld %-24s %-10s %-22s %s\n", static_cast<long long>(k.id), k.name.c_str(),
-                k.prefix.c_str(), utc_time(k.created_at_us).c_str(),
-                k.revoked_at_us ? ("revoked " + utc_time(*k.revoked_at_us)).c_str() : "active");
+  std::printf("%-6s %-24s %-10s %-8s %-7s %-22s %s\n", "ID", "NAME", "PREFIX", "TENANT", "ROLE",
+              "CREATED", "STATUS");
+  for (const auto& k : keys.value()) {
+    std::string status = "active";
+    if (k.revoked_at_us)
+      status = "revoked " + utc_time(*k.revoked_at_us);
+    else if (k.expires_at_us)
+      status = "expires " + utc_time(*k.expires_at_us);
+    std::printf("%-6lld %-24s %-10s %-8lld %-7s %-22s %s\n", static_cast<long long>(k.id),
+                k.name.c_str(), k.prefix.c_str(), static_cast<long long>(k.tenant_id),
+                std::string(platform::role_name(k.role)).c_str(), utc_time(k.created_at_us).c_str(),
+                status.c_str());
+  }
   return 0;
 }
 
 int revoke(const std::string& db, const std::string& name) {
-  auto store = open_store(db);
+  auto store = open_store(db, /*must_exist=*/true);
   if (!store) return 1;
-  if (auto r = store->revoke_key(name); !r.ok()) {
+  if (auto r = store->revoke_key(name, cli_actor()); !r.ok()) {
     std::fprintf(stderr, "error: %s\n", r.error().message.c_str());
     return 1;
   }
@@ -75,17 +118,24 @@ void add_keys_command(CLI::App& app, int& exit_code) {
   auto* keys = app.add_subcommand("keys", "create, list and revoke API keys");
   keys->require_subcommand(1);
 
-  auto* create_cmd = keys->add_subcommand("create", "create a key and print it (shown only once)");
-  create_cmd->add_option("--db", *db, "SQLite database")->capture_default_str();
+  auto flags = std::make_shared<CreateFlags>();
+  auto* create_cmd = keys->add_subcommand(
+      "create", "create a key and print it alone on stdout (shown only once)");
+  create_cmd->add_option("--db", *db, "SQLite file or postgres:// URL")->capture_default_str();
   create_cmd->add_option("--name", *name, "name of the key")->required();
-  create_cmd->callback([db, name, &exit_code] { exit_code = create(*db, *name); });
+  create_cmd->add_option("--tenant", flags->tenant, "tenant of the key")->capture_default_str();
+  create_cmd->add_option("--role", flags->role, "admin, owner or member")->capture_default_str();
+  create_cmd->add_option("--models", flags->models, "models it may use, a,b (default: all)");
+  create_cmd->add_option("--expires-in", flags->expires_in_days, "days until the key expires");
+  flags->limits.add_to(*create_cmd);
+  create_cmd->callback([db, name, flags, &exit_code] { exit_code = create(*db, *name, *flags); });
 
   auto* list_cmd = keys->add_subcommand("list", "list keys (never their secrets)");
-  list_cmd->add_option("--db", *db, "SQLite database")->capture_default_str();
+  list_cmd->add_option("--db", *db, "SQLite file or postgres:// URL")->capture_default_str();
   list_cmd->callback([db, &exit_code] { exit_code = list(*db); });
 
   auto* revoke_cmd = keys->add_subcommand("revoke", "revoke a key by name");
-  revoke_cmd->add_option("--db", *db, "SQLite database")->capture_default_str();
+  revoke_cmd->add_option("--db", *db, "SQLite file or postgres:// URL")->capture_default_str();
   revoke_cmd->add_option("--name", *name, "name of the key")->required();
   revoke_cmd->callback([db, name, &exit_code] { exit_code = revoke(*db, *name); });
 }

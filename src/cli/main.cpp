@@ -12,6 +12,8 @@ int main(int argc, char** argv) {
   gengyun::cli::add_serve_command(app, exit_code);
   gengyun::cli::add_keys_command(app, exit_code);
   gengyun::cli::add_usage_command(app, exit_code);
+  gengyun::cli::add_tenants_command(app, exit_code);
+  gengyun::cli::add_prices_command(app, exit_code);
   gengyun::cli::add_quantize_command(app, exit_code);
   gengyun::cli::add_synth_command(app, exit_code);
   gengyun::cli::add_bench_command(app, exit_code);

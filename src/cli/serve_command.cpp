@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <csignal>
 #include <cstdlib>
 #include <cstdio>
@@ -16,6 +17,7 @@
 #include "cli/commands.h"
 #include "deploy/registry.h"
 #include "kernels/thread_pool.h"
+#include "platform/reconciler.h"
 #include "platform/store.h"
 
 namespace gengyun::cli {
@@ -34,6 +36,7 @@ struct ServeOptions {
   int max_waiting = 256;
   bool no_prefix_cache = false;
   bool mmap = false;
+  int shutdown_grace_s = 30;
 };
 
 /// Splits "HOST:PORT" (the last ':' separates; "[::1]:8080" allowed).
@@ -51,6 +54,9 @@ Result<std::pair<std::string, int>> parse_listen(const std::string& text) {
   if (port > 65535) return make_error("--listen: port out of range in '" + text + "'");
   return std::pair{host, port};
 }
+
+/// How often the ledger's rows left open by servers that died are closed.
+constexpr std::chrono::seconds kReconcilePeriod{5};
 
 /// Descriptors kept for everything but client connections (models, the database, logs).
 constexpr rlim_t kReservedDescriptors = 64;
@@ -97,6 +103,23 @@ int serve(const ServeOptions& o) {
     std::fprintf(stderr, "error: %s\n", store.error().message.c_str());
     return 1;
   }
+  // Rows still open of servers that are not live were being served when their server died:
+  // they are closed from their last checkpoint. Rows of other live servers stay open.
+  auto server_id = store.value()->start_server();
+  if (!server_id.ok()) {
+    std::fprintf(stderr, "error: %s\n", server_id.error().message.c_str());
+    return 1;
+  }
+  auto interrupted = store.value()->close_interrupted();
+  if (!interrupted.ok()) {
+    std::fprintf(stderr, "error: %s\n", interrupted.error().message.c_str());
+    return 1;
+  }
+  if (interrupted.value() > 0)
+    std::fprintf(stderr,
+                 "gengyun: closed %lld interrupted request(s) in the ledger from their last "
+                 "checkpoint\n",
+                 static_cast<long long>(interrupted.value()));
   deploy::Registry registry(std::move(specs.value()),
                             {.n_threads = o.threads,
                              .n_ctx = o.ctx,
@@ -133,22 +156,43 @@ int serve(const ServeOptions& o) {
     return 1;
   }
 
-  // The first signal stops accepting and lets the requests in flight finish (and be billed);
-  // a second one exits at once.
+  // The first signal stops accepting and lets the requests in flight finish (and be billed)
+  // for --shutdown-grace seconds, then ends those still running (billed as "shutdown"); a
+  // second signal exits at once.
   std::atomic<bool> served{false};
   std::thread waiter([&] {
     int received = 0;
     sigwait(&signals, &received);
     if (served) return;
     std::fprintf(stderr,
-                 "gengyun: stopping: finishing the requests in flight (a second signal exits "
-                 "at once)\n");
+                 "gengyun: stopping: finishing the requests in flight for up to %d s (a second "
+                 "signal exits at once)\n",
+                 o.shutdown_grace_s);
     server.stop();
-    sigwait(&signals, &received);
+    const timespec grace{o.shutdown_grace_s, 0};
+    if (sigtimedwait(&signals, nullptr, &grace) < 0) {
+      if (served) return;
+      std::fprintf(stderr,
+                   "gengyun: the grace period is over: ending the requests still running\n");
+      server.end_in_flight();
+      sigwait(&signals, &received);
+    }
     if (served) return;
     std::fprintf(stderr, "gengyun: second signal: exiting without finishing the requests in flight\n");
     std::_Exit(1);
   });
+  // Other servers on the database may die while this one runs: their open rows are closed
+  // every few seconds, not only when a server starts.
+  platform::Reconciler reconciler(
+      *store.value(), kReconcilePeriod, [](const Result<int64_t>& closed) {
+        if (!closed.ok())
+          std::fprintf(stderr, "gengyun: %s\n", closed.error().message.c_str());
+        else if (closed.value() > 0)
+          std::fprintf(stderr,
+                       "gengyun: closed %lld request(s) of a server that is gone, from their "
+                       "last checkpoint\n",
+                       static_cast<long long>(closed.value()));
+      });
   std::fprintf(stderr, "gengyun: serving %zu model(s) on http://%s:%d\n", registry.names().size(),
                listen->first.c_str(), port.value());
   server.run();
@@ -165,7 +209,8 @@ void add_serve_command(CLI::App& app, int& exit_code) {
   auto* cmd = app.add_subcommand("serve", "serve models behind an OpenAI-compatible HTTP API");
   cmd->add_option("--model", options->models, "NAME=PATH of a GGUF model (repeatable)")->required();
   cmd->add_option("--listen", options->listen, "HOST:PORT to listen on")->capture_default_str();
-  cmd->add_option("--db", options->db, "SQLite database of keys and usage")->capture_default_str();
+  cmd->add_option("--db", options->db,
+                  "keys and usage: a SQLite file or a postgres:// URL")->capture_default_str();
   cmd->add_option("-t,--threads", options->threads, "threads per model (default: physical cores)")
       ->check(CLI::Range(0, kernels::kMaxThreads));
   cmd->add_option("-c,--ctx", options->ctx,
@@ -186,6 +231,10 @@ void add_serve_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--max-waiting", options->max_waiting,
                   "requests queued per model beyond the --max-seqs running ones (more get 503)")
       ->check(CLI::Range(0, 1 << 20))
+      ->capture_default_str();
+  cmd->add_option("--shutdown-grace", options->shutdown_grace_s,
+                  "seconds that SIGTERM/SIGINT lets requests in flight finish before ending them")
+      ->check(CLI::Range(0, 86400))
       ->capture_default_str();
   cmd->add_flag("--mmap", options->mmap,
                 "keep the weights in a mapping of the file instead of reading them into anonymous "

@@ -1,4 +1,4 @@
-// `gengyun usage --db PATH [--json]`: tokens and requests per key and model.
+// `gengyun usage --db PATH [--json]`: tokens, requests and cost per key and model.
 #include <cstdio>
 #include <memory>
 #include <string>
@@ -6,13 +6,14 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
+#include "platform/money.h"
 #include "platform/store.h"
 
 namespace gengyun::cli {
 namespace {
 
 int usage(const std::string& db, bool json) {
-  auto store = platform::Store::open(db);
+  auto store = platform::Store::open(db, /*must_exist=*/true);
   if (!store.ok()) {
     std::fprintf(stderr, "error: %s\n", store.error().message.c_str());
     return 1;
@@ -30,16 +31,18 @@ int usage(const std::string& db, bool json) {
                      {"model", r.model},
                      {"requests", r.requests},
                      {"prompt_tokens", r.prompt_tokens},
-                     {"completion_tokens", r.completion_tokens}});
+                     {"completion_tokens", r.completion_tokens},
+                     {"cost_micro_usd", r.cost_micro_usd}});
     std::printf("%s\n", out.dump(2).c_str());
     return 0;
   }
-  std::printf("%-24s %-28s %10s %14s %18s\n", "KEY", "MODEL", "REQUESTS", "PROMPT_TOKENS",
-              "COMPLETION_TOKENS");
+  std::printf("%-24s %-28s %10s %14s %18s %14s\n", "KEY", "MODEL", "REQUESTS", "PROMPT_TOKENS",
+              "COMPLETION_TOKENS", "COST_USD");
   for (const auto& r : rows.value())
-    std::printf("%-24s %-28s %10lld %14lld %18lld\n", r.key_name.c_str(), r.model.c_str(),
+    std::printf("%-24s %-28s %10lld %14lld %18lld %14s\n", r.key_name.c_str(), r.model.c_str(),
                 static_cast<long long>(r.requests), static_cast<long long>(r.prompt_tokens),
-                static_cast<long long>(r.completion_tokens));
+                static_cast<long long>(r.completion_tokens),
+                platform::format_usd(r.cost_micro_usd).c_str());
   return 0;
 }
 
@@ -49,7 +52,7 @@ void add_usage_command(CLI::App& app, int& exit_code) {
   auto db = std::make_shared<std::string>("gengyun.db");
   auto json = std::make_shared<bool>(false);
   auto* cmd = app.add_subcommand("usage", "tokens and requests per key and model");
-  cmd->add_option("--db", *db, "SQLite database")->capture_default_str();
+  cmd->add_option("--db", *db, "SQLite file or postgres:// URL")->capture_default_str();
   cmd->add_flag("--json", *json, "print JSON");
   cmd->callback([db, json, &exit_code] { exit_code = usage(*db, *json); });
 }

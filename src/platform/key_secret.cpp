@@ -7,16 +7,16 @@
 
 namespace gengyun::platform {
 
-Result<std::string> generate_key_secret() {
+Result<std::string> random_base62(std::size_t n) {
   static constexpr std::string_view kBase62 =
       "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
   // Bytes >= 248 (= 4 * 62) are discarded so that every character is equally likely.
   static constexpr unsigned kAcceptBelow = 4 * kBase62.size();
 
-  std::string secret(kKeySecretMarker);
-  secret.reserve(kKeySecretMarker.size() + kKeySecretRandomChars);
+  std::string secret;
+  secret.reserve(n);
   std::array<unsigned char, 64> bytes;
-  while (secret.size() < kKeySecretMarker.size() + kKeySecretRandomChars) {
+  while (secret.size() < n) {
     if (RAND_bytes(bytes.data(), static_cast<int>(bytes.size())) != 1) {
       char reason[256] = "unknown error";
       if (unsigned long code = ERR_get_error(); code != 0)
@@ -27,10 +27,16 @@ Result<std::string> generate_key_secret() {
     for (unsigned char b : bytes) {
       if (b >= kAcceptBelow) continue;
       secret += kBase62[b % kBase62.size()];
-      if (secret.size() == kKeySecretMarker.size() + kKeySecretRandomChars) break;
+      if (secret.size() == n) break;
     }
   }
   return secret;
+}
+
+Result<std::string> generate_key_secret() {
+  auto random = random_base62(kKeySecretRandomChars);
+  if (!random) return random.error();
+  return std::string(kKeySecretMarker) + *random;
 }
 
 }  // namespace gengyun::platform

@@ -21,4 +21,8 @@ inline constexpr std::size_t kKeyPrefixChars = 8;
 /// random generator is not seeded or fails.
 Result<std::string> generate_key_secret();
 
+/// `n` characters of [0-9A-Za-z] drawn uniformly from OpenSSL RAND_bytes (request ids).
+/// Errors: the random generator fails.
+Result<std::string> random_base62(std::size_t n);
+
 }  // namespace gengyun::platform

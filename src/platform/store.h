@@ -1,42 +1,96 @@
-// The platform store: API keys and the append-only usage ledger in one SQLite database.
+// The platform store: tenants, API keys, prices, limits, the usage ledger and the audit log,
+// behind one interface with one implementation per database (sqlite_store.h,
+// postgres_store.h). Billing policy (what a request costs, whether it is
+// admitted) lives here, not in the API layer.
 #pragma once
 
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "gengyun/result.h"
+#include "platform/limits.h"
+#include "platform/money.h"
 #include "platform/sha256.h"
 
-struct sqlite3;
-
 namespace gengyun::platform {
+
+/// The tenant that keys created without --tenant belong to (id 1, created by the schema).
+inline constexpr std::string_view kDefaultTenant = "default";
+
+/// A tenant (an organisation): its keys share its limits.
+struct TenantInfo {
+  int64_t id = 0;
+  std::string name;
+  Limits limits;
+  int64_t created_at_us = 0;  ///< microseconds since the Unix epoch
+};
 
 /// An API key as shown to operators; the secret itself is never kept.
 struct KeyInfo {
   int64_t id;
   std::string name;
-  std::string prefix;  // first 8 chars of the key ("gy-" + 5), for display
-  int64_t created_at_us;  // microseconds since the Unix epoch
+  std::string prefix;     ///< first 8 chars of the key ("gy-" + 5), for display
+  int64_t created_at_us;  ///< microseconds since the Unix epoch
   std::optional<int64_t> revoked_at_us;
+  int64_t tenant_id = 1;
+  Role role = Role::Member;
+  std::optional<int64_t> expires_at_us = {};  ///< the key is refused from then on
+  std::vector<std::string> models = {};       ///< models it may use; empty: all
+  Limits limits = {};
 };
 
-/// One finished (or failed, or cancelled) request, as billed.
+/// What create_key() makes.
+struct NewKey {
+  std::string name;
+  std::string tenant = std::string(kDefaultTenant);  ///< by name
+  Role role = Role::Member;
+  Limits limits = {};
+  std::vector<std::string> models = {};  ///< empty: all models
+  std::optional<int64_t> expires_at_us = {};
+};
+
+/// Who performed an admin action, for the audit log: a key, or a local command ("cli").
+struct Actor {
+  std::optional<int64_t> key_id;
+  std::string name = "cli";
+};
+
+/// One row of the audit log.
+struct AuditEntry {
+  int64_t at_us;
+  std::optional<int64_t> actor_key_id;
+  std::string actor;
+  std::string action;  ///< "tenant.create", "key.create", "key.revoke", "price.set"
+  std::string target;  ///< the name of what was acted on
+  std::string detail;  ///< the values set, as text
+};
+
+/// Statuses of closed ledger rows: "ok", "error", "cancelled" (the client left), "shutdown"
+/// (the server ended it), "interrupted" (the server died; closed at the next start from its
+/// last checkpoint). A row being served is "open".
+inline constexpr std::string_view kOpenStatus = "open";
+
+/// One request's row of the usage ledger, as billed.
 struct UsageRecord {
   int64_t key_id;
   std::string model;
   int64_t prompt_tokens;
   int64_t completion_tokens;
-  int64_t started_at_us;   // microseconds since the Unix epoch
-  int64_t finished_at_us;  // >= started_at_us
-  std::string endpoint;    // "/v1/chat/completions"
-  int http_status;         // 100..599
-  std::string status;      // "ok", "error", "cancelled"
-  std::string error;       // empty when status is "ok"
+  int64_t started_at_us;        ///< microseconds since the Unix epoch
+  int64_t finished_at_us;       ///< >= started_at_us
+  std::string endpoint;         ///< "/v1/chat/completions"
+  int http_status;              ///< 100..599
+  std::string status;           ///< a closed status (above)
+  std::string error;            ///< empty when status is "ok"
+  std::string request_id = {};  ///< unique; record_usage() makes one when empty
+  int64_t cached_prompt_tokens = 0;
+  int64_t cost_micro_usd = 0;
+  Price price = {};  ///< the prices the cost was computed with
+  int64_t tenant_id = 0;
 };
 
 /// Usage of one key with one model, summed over the whole ledger.
@@ -47,66 +101,177 @@ struct UsageSummary {
   int64_t requests;
   int64_t prompt_tokens;
   int64_t completion_tokens;
+  int64_t cost_micro_usd = 0;
 };
 
-/// One SQLite database holding keys and the append-only usage ledger. Thread-safe: one
-/// connection guarded by a mutex; WAL journal mode so readers in other processes (the CLI's
-/// `keys list` while a server runs) do not block writers; a 5 s busy timeout when another
-/// process holds the write lock. All SQL takes user data through bound parameters only.
-///
-/// Durability: synchronous=FULL. In WAL mode NORMAL would skip the fsync of the WAL at each
-/// commit, so a power loss or OS crash could roll back the most recent commits, i.e. usage that
-/// a client was already billed for; FULL makes every commit durable when it returns, at the cost
-/// of one fsync per record_usage().
+/// How usage is grouped (GET /v1/usage, `gengyun usage`).
+enum class UsageGroupBy { Key, Model, Day, Tenant };
+
+/// Which rows a usage report sums: those started in [start_us, end_us), of one key or one
+/// tenant when set (a member sees its key, an owner its tenant, an admin everything).
+struct UsageQuery {
+  int64_t start_us = 0;
+  int64_t end_us = 0;
+  UsageGroupBy group_by = UsageGroupBy::Key;
+  std::optional<int64_t> key_id = {};
+  std::optional<int64_t> tenant_id = {};
+};
+
+/// One group of a usage report. `id` is the key's or tenant's id, or the day's number since
+/// the Unix epoch (UTC); 0 for models. `name` is the key's, model's or tenant's name, or the
+/// day as "YYYY-MM-DD".
+struct UsageGroup {
+  int64_t id = 0;
+  std::string name;
+  int64_t requests = 0;
+  int64_t prompt_tokens = 0;
+  int64_t cached_prompt_tokens = 0;
+  int64_t completion_tokens = 0;
+  int64_t cost_micro_usd = 0;
+};
+
+/// A request asking to be served: its worst case is reserved against the budgets and rates.
+struct AdmissionRequest {
+  std::string request_id;  ///< unique (the response id)
+  int64_t key_id = 0;
+  std::string model;
+  std::string endpoint;
+  int64_t prompt_tokens = 0;
+  int64_t max_completion_tokens = 0;  ///< the most it can generate
+  int64_t started_at_us = 0;          ///< now; also picks the rate window and budget period
+};
+
+/// The tighter of the key's and the tenant's rate limits after an admission (the
+/// x-ratelimit-* headers); absent where neither has a limit.
+struct RateStatus {
+  std::optional<int64_t> limit_requests, remaining_requests;
+  std::optional<int64_t> limit_tokens, remaining_tokens;
+};
+
+/// The answer to an AdmissionRequest.
+struct Admission {
+  enum class Outcome { Admitted, OverBudget, OverRate };
+  Outcome outcome = Outcome::Admitted;
+  std::string message;    ///< why it was refused, for the client
+  int retry_after_s = 0;  ///< OverRate: seconds until the window that refused it ends
+  RateStatus rate;
+  Price price;  ///< Admitted: the prices the request is billed at
+  int64_t reserved_micro_usd = 0;
+};
+
+/// How an admitted request ended.
+struct Settlement {
+  TokenCounts tokens;
+  int http_status = 200;
+  std::string status = "ok";  ///< a closed status
+  std::string error;
+  int64_t finished_at_us = 0;
+};
+
+/// Keys, tenants, prices, limits, ledger and audit log in one database. Thread-safe. All SQL
+/// takes user data through bound parameters only. Every method that changes something is one
+/// transaction, durable when it returns.
 class Store {
  public:
-  /// Opens (creating if absent) the database at `path`; ":memory:" gives a private in-memory
-  /// store. Creates the schema on a new file. Errors: empty path, the file cannot be created or
-  /// opened (missing directory, a directory, no permission), the file is not a SQLite database,
-  /// its schema is from a newer gengyun.
-  static Result<std::unique_ptr<Store>> open(const std::string& path);
+  /// Opens the database at `path` and migrates its schema to this build's version: a
+  /// PostgreSQL database for a "postgres://" or "postgresql://" URL (postgres_store.h), else a
+  /// SQLite file (":memory:" gives a private in-memory store), created unless `must_exist`.
+  /// Errors: empty path, a missing file (or, on PostgreSQL, a database without the schema)
+  /// when `must_exist`, the database cannot be created, opened or reached, is not a database,
+  /// or has a schema from a newer gengyun.
+  static Result<std::unique_ptr<Store>> open(const std::string& path, bool must_exist = false);
 
-  ~Store();
-  Store(const Store&) = delete;
-  Store& operator=(const Store&) = delete;
+  virtual ~Store() = default;
 
-  /// Creates a key named `name` and returns its secret ("gy-" + 43 random base62 characters)
-  /// exactly once; only its SHA-256 (hex) is stored. Errors: empty name, an active (unrevoked)
-  /// key with that name exists, the random generator fails, SQLite errors.
-  Result<std::string> create_key(const std::string& name);
+  /// Creates tenant `name` with `limits`. Errors: empty name or over 200 bytes, a tenant of
+  /// that name exists, negative limits, database errors.
+  virtual Result<TenantInfo> create_tenant(const std::string& name, const Limits& limits,
+                                           const Actor& actor = {}) = 0;
+  /// All tenants by id.
+  virtual Result<std::vector<TenantInfo>> list_tenants() = 0;
+
+  /// Creates a key in tenant kDefaultTenant with role member and no limits; see below.
+  Result<std::string> create_key(const std::string& name) { return create_key(NewKey{name}); }
+  /// Creates a key and returns its secret ("gy-" + 43 random base62 characters) exactly once;
+  /// only its SHA-256 (hex) is stored. Errors: empty name or over 200 bytes, an active key of
+  /// that name exists, an unknown tenant, an empty or comma-holding model name, negative
+  /// limits, the random generator fails, database errors.
+  virtual Result<std::string> create_key(const NewKey& key, const Actor& actor = {}) = 0;
 
   /// All keys, active and revoked, ordered by id (creation order).
-  Result<std::vector<KeyInfo>> list_keys();
+  virtual Result<std::vector<KeyInfo>> list_keys() = 0;
 
   /// Revokes one key chosen by `name`, tried in turn as: the name of a key; a decimal key id;
   /// a display prefix (KeyInfo::prefix). Errors: no key matches, the matching key is already
   /// revoked, a prefix matches several active keys.
-  Result<void> revoke_key(const std::string& name);
+  virtual Result<void> revoke_key(const std::string& name, const Actor& actor = {}) = 0;
 
-  /// The active key whose secret is `secret` (looked up by its SHA-256); nullopt for an
-  /// unknown or revoked secret. Errors: SQLite errors only.
-  Result<std::optional<KeyInfo>> authenticate(std::string_view secret);
+  /// The unrevoked key whose secret is `secret` (looked up by its SHA-256; expiry is the
+  /// caller's to check); nullopt for an unknown or revoked secret. Errors: database errors.
+  virtual Result<std::optional<KeyInfo>> authenticate(std::string_view secret) = 0;
 
-  /// Appends one row to the usage ledger, committed and fsynced before returning. Revoked keys
-  /// may still be billed (requests in flight at revocation). Errors: no key with record.key_id,
-  /// negative token counts, finished_at_us before started_at_us, http_status outside 100..599,
-  /// status not one of "ok"/"error"/"cancelled", SQLite errors (disk full, I/O).
-  Result<void> record_usage(const UsageRecord& record);
+  /// Sets the prices of `model` (replacing earlier ones). Errors: empty model name, negative
+  /// prices, database errors.
+  virtual Result<void> set_price(const std::string& model, const Price& price,
+                                 const Actor& actor = {}) = 0;
+  /// The prices of `model`; nullopt when none were set (the model is then free).
+  virtual Result<std::optional<Price>> price(const std::string& model) = 0;
+
+  /// Admits a request or refuses it, in one transaction: reserves its worst case
+  /// (prompt_tokens + max_completion_tokens at the model's current prices) against the spend
+  /// budgets of its key and its tenant (settled rows count their cost, open rows their
+  /// reservation, within the budget's period), and counts one request and its worst-case
+  /// tokens against their rate limits (the current minute). Admitted: an "open" ledger row is
+  /// written. Refused (OverBudget, OverRate): nothing is written. Errors: unknown key, a
+  /// duplicate request_id, negative counts, database errors (the caller must then refuse the
+  /// request: nothing may be served unbilled).
+  virtual Result<Admission> admit(const AdmissionRequest& request) = 0;
+
+  /// Records the counts an open row has reached so far (a long stream's checkpoint); a closed
+  /// or unknown row is left alone. Errors: database errors.
+  virtual Result<void> checkpoint(const std::string& request_id, const TokenCounts& tokens,
+                                  int64_t at_us) = 0;
+
+  /// Closes the open row `request_id` with its actual counts and its cost at the prices of its
+  /// admission; the unused part of its token reservation is returned to the minute it was
+  /// counted in. Errors: no open row with that id, invalid counts or status, database errors.
+  virtual Result<UsageRecord> settle(const std::string& request_id,
+                                     const Settlement& settlement) = 0;
+
+  /// Registers this store as a live server of the database and returns its id ("srv-" + 16
+  /// base62): rows it admits from now on carry the id, and the server counts as live until
+  /// the store is destroyed or its process dies (PostgreSQL: a session advisory lock on the
+  /// store's connection; SQLite: an flock on the file "<database>-server-<id>.lock" beside
+  /// it). Errors: a second call, the lock cannot be taken, database errors.
+  virtual Result<std::string> start_server() = 0;
+
+  /// Closes the open rows of servers that are no longer live (and of rows admitted without a
+  /// server) as "interrupted", with their last checkpoint, whose time becomes their end: the
+  /// rows a crashed server left. Rows of live servers, this one included, stay open. Returns
+  /// how many were closed. Errors: database errors.
+  virtual Result<int64_t> close_interrupted() = 0;
+
+  /// Appends one closed row (a request that ended before admission, e.g. invalid). Revoked
+  /// keys may still be billed. Errors: no key with record.key_id, negative token counts,
+  /// finished_at_us before started_at_us, http_status outside 100..599, status not a closed
+  /// status, a duplicate request_id, database errors.
+  virtual Result<void> record_usage(const UsageRecord& record) = 0;
 
   /// Every ledger row in insertion order (tests, audits).
-  Result<std::vector<UsageRecord>> usage_rows();
+  virtual Result<std::vector<UsageRecord>> usage_rows() = 0;
 
-  /// Requests and token sums per key and model, ordered by key name, model, key id (revoked
-  /// keys can share a name with a later key).
-  Result<std::vector<UsageSummary>> usage_summary();
+  /// Requests, token and cost sums per key and model, ordered by key name, model, key id
+  /// (revoked keys can share a name with a later key).
+  virtual Result<std::vector<UsageSummary>> usage_summary() = 0;
 
- private:
-  Store(sqlite3* db, std::string path) : db_(db), path_(std::move(path)) {}
-  Error fail(std::string_view what, const Error& cause) const;
+  /// Requests, token and cost sums of the rows `query` selects (open rows count their
+  /// checkpoint and no cost yet), one group per key, model, UTC day or tenant, ordered by
+  /// group (name for keys, models and tenants, then id; date for days). Errors: database
+  /// errors.
+  virtual Result<std::vector<UsageGroup>> usage_groups(const UsageQuery& query) = 0;
 
-  std::mutex mutex_;
-  sqlite3* db_;
-  std::string path_;
+  /// The audit log, oldest first.
+  virtual Result<std::vector<AuditEntry>> audit_log() = 0;
 };
 
 }  // namespace gengyun::platform

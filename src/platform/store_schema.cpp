@@ -10,8 +10,9 @@ namespace {
 constexpr const char* kCreateVersionTable =
     "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)";
 
-constexpr const char* kCreateTables = R"sql(
-CREATE TABLE IF NOT EXISTS api_keys (
+/// Migration 1: the keys and the append-only ledger of the first release.
+constexpr const char* kMigration1 = R"sql(
+CREATE TABLE api_keys (
   id            INTEGER PRIMARY KEY,
   name          TEXT NOT NULL CHECK (length(name) > 0),
   prefix        TEXT NOT NULL,
@@ -19,10 +20,9 @@ CREATE TABLE IF NOT EXISTS api_keys (
   created_at_us INTEGER NOT NULL,
   revoked_at_us INTEGER
 );
-CREATE UNIQUE INDEX IF NOT EXISTS api_keys_active_name
-  ON api_keys(name) WHERE revoked_at_us IS NULL;
-CREATE INDEX IF NOT EXISTS api_keys_prefix ON api_keys(prefix);
-CREATE TABLE IF NOT EXISTS usage_ledger (
+CREATE UNIQUE INDEX api_keys_active_name ON api_keys(name) WHERE revoked_at_us IS NULL;
+CREATE INDEX api_keys_prefix ON api_keys(prefix);
+CREATE TABLE usage_ledger (
   id                INTEGER PRIMARY KEY,
   key_id            INTEGER NOT NULL REFERENCES api_keys(id),
   model             TEXT NOT NULL,
@@ -35,16 +35,129 @@ CREATE TABLE IF NOT EXISTS usage_ledger (
   status            TEXT NOT NULL CHECK (status IN ('ok', 'error', 'cancelled')),
   error             TEXT NOT NULL
 );
-CREATE INDEX IF NOT EXISTS usage_ledger_key_model ON usage_ledger(key_id, model);
-CREATE TRIGGER IF NOT EXISTS usage_ledger_no_update BEFORE UPDATE ON usage_ledger
+CREATE INDEX usage_ledger_key_model ON usage_ledger(key_id, model);
+CREATE TRIGGER usage_ledger_no_update BEFORE UPDATE ON usage_ledger
 BEGIN
   SELECT RAISE(ABORT, 'usage_ledger is append-only');
 END;
-CREATE TRIGGER IF NOT EXISTS usage_ledger_no_delete BEFORE DELETE ON usage_ledger
+CREATE TRIGGER usage_ledger_no_delete BEFORE DELETE ON usage_ledger
 BEGIN
   SELECT RAISE(ABORT, 'usage_ledger is append-only');
 END;
 )sql";
+
+/// Migration 2: tenants, roles, prices, limits, reservations and checkpoints, audit log.
+/// Existing keys join tenant 1 "default" as members; existing rows keep their counts at cost 0
+/// and get request ids "legacy-<row id>".
+constexpr const char* kMigration2 = R"sql(
+CREATE TABLE tenants (
+  id               INTEGER PRIMARY KEY,
+  name             TEXT NOT NULL UNIQUE CHECK (length(name) > 0),
+  created_at_us    INTEGER NOT NULL,
+  budget_micro_usd INTEGER CHECK (budget_micro_usd >= 0),
+  budget_period    TEXT NOT NULL DEFAULT 'total' CHECK (budget_period IN ('day', 'month', 'total')),
+  rpm              INTEGER CHECK (rpm >= 0),
+  tpm              INTEGER CHECK (tpm >= 0)
+);
+INSERT INTO tenants(id, name, created_at_us) VALUES (1, 'default', 0);
+
+ALTER TABLE api_keys ADD COLUMN tenant_id INTEGER NOT NULL DEFAULT 1 REFERENCES tenants(id);
+ALTER TABLE api_keys ADD COLUMN role TEXT NOT NULL DEFAULT 'member'
+  CHECK (role IN ('admin', 'owner', 'member'));
+ALTER TABLE api_keys ADD COLUMN expires_at_us INTEGER;
+ALTER TABLE api_keys ADD COLUMN models TEXT NOT NULL DEFAULT '';
+ALTER TABLE api_keys ADD COLUMN budget_micro_usd INTEGER CHECK (budget_micro_usd >= 0);
+ALTER TABLE api_keys ADD COLUMN budget_period TEXT NOT NULL DEFAULT 'total'
+  CHECK (budget_period IN ('day', 'month', 'total'));
+ALTER TABLE api_keys ADD COLUMN rpm INTEGER CHECK (rpm >= 0);
+ALTER TABLE api_keys ADD COLUMN tpm INTEGER CHECK (tpm >= 0);
+CREATE INDEX api_keys_tenant ON api_keys(tenant_id);
+
+CREATE TABLE prices (
+  model                 TEXT PRIMARY KEY CHECK (length(model) > 0),
+  input_micro_usd       INTEGER NOT NULL CHECK (input_micro_usd >= 0),
+  cached_input_micro_usd INTEGER NOT NULL CHECK (cached_input_micro_usd >= 0),
+  output_micro_usd      INTEGER NOT NULL CHECK (output_micro_usd >= 0),
+  updated_at_us         INTEGER NOT NULL
+);
+
+CREATE TABLE ledger_v2 (
+  id                     INTEGER PRIMARY KEY,
+  request_id             TEXT NOT NULL UNIQUE,
+  key_id                 INTEGER NOT NULL REFERENCES api_keys(id),
+  tenant_id              INTEGER NOT NULL REFERENCES tenants(id),
+  model                  TEXT NOT NULL,
+  endpoint               TEXT NOT NULL,
+  status                 TEXT NOT NULL CHECK (status IN
+                           ('open', 'ok', 'error', 'cancelled', 'shutdown', 'interrupted')),
+  http_status            INTEGER NOT NULL,
+  error                  TEXT NOT NULL,
+  prompt_tokens          INTEGER NOT NULL CHECK (prompt_tokens >= 0),
+  cached_prompt_tokens   INTEGER NOT NULL DEFAULT 0
+                           CHECK (cached_prompt_tokens >= 0 AND
+                                  cached_prompt_tokens <= prompt_tokens),
+  completion_tokens      INTEGER NOT NULL CHECK (completion_tokens >= 0),
+  input_micro_usd        INTEGER NOT NULL DEFAULT 0,
+  cached_input_micro_usd INTEGER NOT NULL DEFAULT 0,
+  output_micro_usd       INTEGER NOT NULL DEFAULT 0,
+  cost_micro_usd         INTEGER NOT NULL DEFAULT 0 CHECK (cost_micro_usd >= 0),
+  reserved_micro_usd     INTEGER NOT NULL DEFAULT 0,
+  reserved_tokens        INTEGER NOT NULL DEFAULT 0,
+  started_at_us          INTEGER NOT NULL,
+  checkpoint_at_us       INTEGER,
+  server_id              TEXT NOT NULL DEFAULT '',
+  finished_at_us         INTEGER
+);
+INSERT INTO ledger_v2(id, request_id, key_id, tenant_id, model, endpoint, status, http_status,
+                      error, prompt_tokens, completion_tokens, started_at_us, finished_at_us)
+  SELECT id, 'legacy-' || id, key_id, 1, model, endpoint, status, http_status, error,
+         prompt_tokens, completion_tokens, started_at_us, finished_at_us FROM usage_ledger;
+DROP TABLE usage_ledger;
+ALTER TABLE ledger_v2 RENAME TO usage_ledger;
+CREATE INDEX usage_ledger_key_model ON usage_ledger(key_id, model);
+CREATE INDEX usage_ledger_key_time ON usage_ledger(key_id, started_at_us);
+CREATE INDEX usage_ledger_tenant_time ON usage_ledger(tenant_id, started_at_us);
+CREATE INDEX usage_ledger_open ON usage_ledger(status) WHERE status = 'open';
+CREATE TRIGGER usage_ledger_no_update BEFORE UPDATE ON usage_ledger WHEN OLD.status <> 'open'
+BEGIN
+  SELECT RAISE(ABORT, 'usage_ledger is append-only: only open rows may change');
+END;
+CREATE TRIGGER usage_ledger_no_delete BEFORE DELETE ON usage_ledger
+BEGIN
+  SELECT RAISE(ABORT, 'usage_ledger is append-only');
+END;
+
+CREATE TABLE rate_windows (
+  scope    TEXT NOT NULL CHECK (scope IN ('key', 'tenant')),
+  scope_id INTEGER NOT NULL,
+  minute   INTEGER NOT NULL,
+  requests INTEGER NOT NULL,
+  tokens   INTEGER NOT NULL,
+  PRIMARY KEY (scope, scope_id, minute)
+);
+
+CREATE TABLE audit_log (
+  id           INTEGER PRIMARY KEY,
+  at_us        INTEGER NOT NULL,
+  actor_key_id INTEGER,
+  actor        TEXT NOT NULL,
+  action       TEXT NOT NULL,
+  target       TEXT NOT NULL,
+  detail       TEXT NOT NULL
+);
+CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
+BEGIN
+  SELECT RAISE(ABORT, 'audit_log is append-only');
+END;
+CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
+BEGIN
+  SELECT RAISE(ABORT, 'audit_log is append-only');
+END;
+)sql";
+
+/// kMigrations[v - 1] brings a database from version v - 1 to v.
+constexpr const char* kMigrations[] = {kMigration1, kMigration2};
+static_assert(std::size(kMigrations) == kStoreSchemaVersion);
 
 Result<int64_t> read_version(sqlite3* db) {
   auto select = sqlite::Statement::prepare(db, "SELECT max(version) FROM schema_version");
@@ -68,13 +181,17 @@ Result<void> ensure_schema(sqlite3* db) {
                       std::to_string(kStoreSchemaVersion) +
                       "); run a gengyun release at least as new as the one that wrote it");
   }
-  if (auto r = sqlite::exec(db, kCreateTables); !r) return r;
-  if (*version == 0) {
-    auto insert = sqlite::Statement::prepare(db, "INSERT INTO schema_version(version) VALUES (?1)");
-    if (!insert) return insert.error();
-    insert->bind(1, kStoreSchemaVersion);
-    if (auto done = insert->step(); !done) return done.error();
+  if (*version == kStoreSchemaVersion) return txn->commit();
+  for (int64_t v = *version + 1; v <= kStoreSchemaVersion; ++v) {
+    if (auto r = sqlite::exec(db, kMigrations[v - 1]); !r)
+      return make_error("migrating the schema to version " + std::to_string(v) + ": " +
+                        r.error().message);
   }
+  if (auto r = sqlite::exec(db, "DELETE FROM schema_version"); !r) return r;
+  auto insert = sqlite::Statement::prepare(db, "INSERT INTO schema_version(version) VALUES (?1)");
+  if (!insert) return insert.error();
+  insert->bind(1, kStoreSchemaVersion);
+  if (auto done = insert->step(); !done) return done.error();
   return txn->commit();
 }
 

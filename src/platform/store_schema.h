@@ -1,4 +1,4 @@
-// The platform store's SQLite schema and its version check.
+// The SQLite store's schema: versioned migrations applied in order when a database is opened.
 #pragma once
 
 #include <sqlite3.h>
@@ -9,18 +9,21 @@
 
 namespace gengyun::platform {
 
-/// Schema version written by this build. A later build that changes the schema bumps it and
-/// migrates older databases forward in ensure_schema().
-inline constexpr int64_t kStoreSchemaVersion = 1;
+/// Schema version written by this build; each version is one migration in store_schema.cpp.
+inline constexpr int64_t kStoreSchemaVersion = 2;
 
-/// Creates the tables on a fresh database and checks the version of an existing one, in one
-/// IMMEDIATE transaction.
-///   schema_version(version)             one row: the schema version of this file
-///   api_keys(id, name, prefix, secret_sha256, created_at_us, revoked_at_us)
-///                                       at most one active (unrevoked) key per name
-///   usage_ledger(id, key_id -> api_keys.id, model, prompt_tokens, completion_tokens,
-///                started_at_us, finished_at_us, endpoint, http_status, status, error)
-///                                       append-only: triggers abort any UPDATE or DELETE
+/// Brings the database to kStoreSchemaVersion in one IMMEDIATE transaction: creates it on a
+/// fresh file, applies the missing migrations to an older one, leaves a current one alone.
+/// Run it before enabling foreign keys (migration 2 rebuilds referenced tables).
+///   1  api_keys(id, name, prefix, secret_sha256, created_at_us, revoked_at_us)
+///      usage_ledger(id, key_id, model, prompt_tokens, completion_tokens, started_at_us,
+///                   finished_at_us, endpoint, http_status, status, error), append-only
+///   2  tenants(id, name, created_at_us, budget_micro_usd, budget_period, rpm, tpm), tenant 1
+///      "default"; api_keys gains tenant_id, role, expires_at_us, models and limits;
+///      usage_ledger gains request_id (unique), tenant_id, cached_prompt_tokens, the prices
+///      and cost, the reservation, checkpoint_at_us, server_id (the server serving an open
+///      row), and status "open" (the only rows that may change); prices(model, input, cached_input, output, updated_at_us);
+///      rate_windows(scope, scope_id, minute, requests, tokens); audit_log
 /// Errors: the file's schema version is newer than kStoreSchemaVersion, SQLite errors.
 Result<void> ensure_schema(sqlite3* db);
 

@@ -20,29 +20,6 @@ namespace {
 
 using nlohmann::json;
 
-std::string http_post(const std::string& key, const json& body) {
-  const std::string text = body.dump();
-  return "POST /v1/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer " + key +
-         "\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(text.size()) +
-         "\r\n\r\n" + text;
-}
-
-size_t count_of(const std::string& text, const std::string& what) {
-  size_t n = 0;
-  for (size_t pos = text.find(what); pos != std::string::npos; pos = text.find(what, pos + 1)) ++n;
-  return n;
-}
-
-/// Reads from `sock` until `received` holds at least `events` SSE events.
-void read_events(int sock, std::string& received, size_t events) {
-  char buffer[4096];
-  while (count_of(received, "data: ") < events) {
-    const ssize_t n = recv(sock, buffer, sizeof buffer, 0);
-    ASSERT_GT(n, 0) << "the stream ended early: " << received;
-    received.append(buffer, static_cast<size_t>(n));
-  }
-}
-
 /// A server whose model runs one request at a time and queues none (max_seqs 1,
 /// max_waiting 0): a second request while one runs is refused.
 class FullQueueTest : public ServerTest {

@@ -7,6 +7,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 
@@ -101,6 +102,28 @@ std::string raw_exchange(int port, const std::string& request) {
   return received;
 }
 
+std::string http_post(const std::string& key, const json& body) {
+  const std::string text = body.dump();
+  return "POST /v1/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer " + key +
+         "\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(text.size()) +
+         "\r\n\r\n" + text;
+}
+
+size_t count_of(const std::string& text, const std::string& what) {
+  size_t n = 0;
+  for (size_t pos = text.find(what); pos != std::string::npos; pos = text.find(what, pos + 1)) ++n;
+  return n;
+}
+
+void read_events(int sock, std::string& received, size_t events) {
+  char buffer[4096];
+  while (count_of(received, "data: ") < events) {
+    const ssize_t n = recv(sock, buffer, sizeof buffer, 0);
+    ASSERT_GT(n, 0) << "the stream ended early: " << received;
+    received.append(buffer, static_cast<size_t>(n));
+  }
+}
+
 void ServerTest::SetUpTestSuite() {
   if (!gengyun::testing::testdata_present()) return;
   registry_ = new deploy::Registry(
@@ -193,7 +216,12 @@ std::vector<platform::UsageRecord> ServerTest::rows() {
 
 std::vector<platform::UsageRecord> ServerTest::wait_for_rows(size_t count) {
   std::vector<platform::UsageRecord> out;
-  eventually([&] { return (out = rows()).size() >= count; });
+  eventually([&] {
+    out = rows();
+    return out.size() >= count && std::none_of(out.begin(), out.end(), [](const auto& row) {
+             return row.status == platform::kOpenStatus;
+           });
+  });
   return out;
 }
 

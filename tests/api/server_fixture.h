@@ -44,6 +44,16 @@ bool have_descriptors(size_t needed);
 /// True while the peer has neither closed `sock` nor sent anything on it (does not block).
 bool open_and_silent(int sock);
 
+/// The bytes of a POST /v1/completions request with `body` and "Authorization: Bearer <key>".
+std::string http_post(const std::string& key, const nlohmann::json& body);
+
+/// How many times `what` occurs in `text`.
+size_t count_of(const std::string& text, const std::string& what);
+
+/// Reads from `sock` until `received` holds at least `events` SSE events (fails the test when
+/// the stream ends first).
+void read_events(int sock, std::string& received, size_t events);
+
 /// Sends `request` bytes on a fresh connection and returns everything received until the server
 /// closes it (or 30 s pass).
 std::string raw_exchange(int port, const std::string& request);
@@ -65,8 +75,9 @@ class ServerTest : public ::testing::Test {
   static nlohmann::json expect_error(const httplib::Result& r, int status, const char* code);
 
   std::vector<platform::UsageRecord> rows();
-  /// Polls the ledger until it has `count` rows (a cancelled stream's row is written after
-  /// the client has gone) or 10 s pass.
+  /// Polls the ledger until it has `count` rows, none of them open (an admitted request's row
+  /// is open until it is settled, a cancelled stream's after the client has gone), or 10 s
+  /// pass.
   std::vector<platform::UsageRecord> wait_for_rows(size_t count);
 
   std::shared_ptr<LoadedModel> model(const std::string& name);

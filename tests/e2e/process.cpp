@@ -127,6 +127,15 @@ int BackgroundProcess::stop(int timeout_s) {
   return exit_code_;
 }
 
+void BackgroundProcess::kill_now() {
+  if (!running()) return;
+  kill(pid_, SIGKILL);
+  int status = 0;
+  waitpid(pid_, &status, 0);
+  pid_ = -1;
+  exit_code_ = -1;
+}
+
 std::string BackgroundProcess::err() const { return slurp(err_path_); }
 
 }  // namespace gengyun::e2e

@@ -34,6 +34,8 @@ class BackgroundProcess {
   /// Sends SIGTERM and waits up to `timeout_s` for the exit; SIGKILL after that. Returns the
   /// exit code (-1 when killed or not exited normally).
   int stop(int timeout_s = 10);
+  /// Sends SIGKILL (a crash: nothing runs after it) and reaps the process.
+  void kill_now();
   std::string err() const;
 
  private:

@@ -1,5 +1,10 @@
 // The real binary end to end: `keys create`, `serve`, HTTP requests, `run` for the reference
-// answer, `usage --json` for the ledger, `keys revoke`, SIGTERM.
+// answer, `usage --json` for the ledger, `keys revoke`, SIGTERM, kill -9 and the restart.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <gtest/gtest.h>
 #include <httplib.h>
 
@@ -16,6 +21,7 @@
 
 #include "gguf/gguf.h"
 #include "gguf/gguf_writer.h"
+#include "platform/store.h"
 #include "process.h"
 #include "testdata.h"
 
@@ -168,7 +174,8 @@ TEST_F(ServeTest, GreedyAnswersMatchGengyunRunAndAreMetered) {
                                 {"model", "qwen2-tiny"},
                                 {"requests", 3},
                                 {"prompt_tokens", 2 * prompt_tokens + chat_prompt},
-                                {"completion_tokens", 2 * completion_tokens + chat_completion}}}));
+                                {"completion_tokens", 2 * completion_tokens + chat_completion},
+                                {"cost_micro_usd", 0}}}));
   EXPECT_EQ(server_->stop(), 0) << server_->err();
 }
 
@@ -316,6 +323,127 @@ TEST_F(ServeTest, ChatsRenderWithTheModelsOwnTemplate) {
             "the model's chat template refused the messages: TemplateError: System role not "
             "supported");
   EXPECT_EQ(error["param"], "messages");
+}
+
+/// Sends `request` to 127.0.0.1:port and reads until `events` SSE events have arrived; returns
+/// the open socket (the stream goes on) or -1.
+int stream_events(int port, const std::string& request, size_t events) {
+  const int sock = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  if (connect(sock, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+      send(sock, request.data(), request.size(), MSG_NOSIGNAL) !=
+          static_cast<ssize_t>(request.size())) {
+    close(sock);
+    return -1;
+  }
+  std::string received;
+  size_t seen = 0;
+  char buffer[4096];
+  while (seen < events) {
+    const ssize_t n = recv(sock, buffer, sizeof buffer, 0);
+    if (n <= 0) {
+      close(sock);
+      return -1;
+    }
+    received.append(buffer, static_cast<size_t>(n));
+    seen = 0;
+    for (size_t pos = received.find("data: "); pos != std::string::npos;
+         pos = received.find("data: ", pos + 1))
+      ++seen;
+  }
+  return sock;
+}
+
+// kill -9 in the middle of a stream: the row was open with its checkpoints; the next start
+// closes it as "interrupted", billed at its admission prices up to its last checkpoint.
+TEST_F(ServeTest, KillNineMidStreamLeavesARowClosedAtRestartFromItsCheckpoint) {
+  const std::string key = create_key("crash");
+  ASSERT_EQ(run_process({kBinary, "prices", "set", "qwen2-tiny", "--db", db_, "--input", "2",
+                         "--output", "5"})
+                .exit_code,
+            0);
+  start_server();
+  const std::string body = json({{"model", "qwen2-tiny"},
+                                 {"prompt", "The quick brown fox"},
+                                 {"max_tokens", 4000},
+                                 {"temperature", 0},
+                                 {"stream", true}})
+                               .dump();
+  const std::string request = "POST /v1/completions HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                              "Authorization: Bearer " + key +
+                              "\r\nContent-Type: application/json\r\nContent-Length: " +
+                              std::to_string(body.size()) + "\r\n\r\n" + body;
+  const int sock = stream_events(port_, request, 80);
+  ASSERT_GE(sock, 0) << server_->err();
+  // Wait for the server's checkpoint to be durable (the ledger is the event it exposes).
+  int64_t checkpointed = 0;
+  {
+    auto store = platform::Store::open(db_, /*must_exist=*/true);
+    ASSERT_TRUE(store.ok()) << store.error().message;
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (checkpointed < 64 && std::chrono::steady_clock::now() < deadline) {
+      auto rows = store.value()->usage_rows();
+      ASSERT_TRUE(rows.ok() && rows->size() == 1u);
+      ASSERT_EQ(rows->front().status, "open");
+      checkpointed = rows->front().completion_tokens;
+      if (checkpointed < 64) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+  }
+  ASSERT_GE(checkpointed, 64);
+  server_->kill_now();
+  close(sock);
+
+  start_server();
+  EXPECT_NE(server_->err().find("closed 1 interrupted request(s) in the ledger"),
+            std::string::npos)
+      << server_->err();
+  EXPECT_EQ(server_->stop(), 0) << server_->err();
+  auto store = platform::Store::open(db_, /*must_exist=*/true);
+  ASSERT_TRUE(store.ok()) << store.error().message;
+  auto rows = store.value()->usage_rows();
+  ASSERT_TRUE(rows.ok());
+  ASSERT_EQ(rows->size(), 1u);
+  const platform::UsageRecord& row = rows->front();
+  EXPECT_EQ(row.status, "interrupted");
+  EXPECT_GE(row.completion_tokens, checkpointed);
+  EXPECT_GT(row.prompt_tokens, 0);
+  // $2 / $5 per million: 2 and 5 micro-USD per token, nothing cached in a fresh server.
+  EXPECT_EQ(row.cost_micro_usd,
+            2 * (row.prompt_tokens - row.cached_prompt_tokens) + 2 * row.cached_prompt_tokens +
+                5 * row.completion_tokens);
+}
+
+// SIGTERM with --shutdown-grace 0: the stream in flight is ended at once, billed for what it
+// generated as "shutdown", and the server exits cleanly.
+TEST_F(ServeTest, SigtermPastTheGracePeriodEndsStreamsAndBillsThemAsShutdown) {
+  const std::string key = create_key("graceless");
+  start_server(1, {"--shutdown-grace", "0"});
+  const std::string body = json({{"model", "qwen2-tiny"},
+                                 {"prompt", "The quick brown fox"},
+                                 {"max_tokens", 4000},
+                                 {"temperature", 0},
+                                 {"stream", true}})
+                               .dump();
+  const std::string request =
+      "POST /v1/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer " + key +
+      "\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
+      "\r\n\r\n" + body;
+  const int sock = stream_events(port_, request, 10);
+  ASSERT_GE(sock, 0) << server_->err();
+  EXPECT_EQ(server_->stop(), 0) << server_->err();
+  close(sock);
+  EXPECT_NE(server_->err().find("the grace period is over"), std::string::npos) << server_->err();
+  auto store = platform::Store::open(db_, /*must_exist=*/true);
+  ASSERT_TRUE(store.ok()) << store.error().message;
+  auto rows = store.value()->usage_rows();
+  ASSERT_TRUE(rows.ok());
+  ASSERT_EQ(rows->size(), 1u);
+  EXPECT_EQ(rows->front().status, "shutdown");
+  EXPECT_GE(rows->front().completion_tokens, 9);
+  EXPECT_LT(rows->front().completion_tokens, 4000);
 }
 
 TEST_F(ServeTest, PortInUseIsAClearError) {

@@ -1,0 +1,89 @@
+#include "cli/admin_flags.h"
+
+#include <pwd.h>
+#include <unistd.h>
+
+#include <cstdio>
+
+#include "platform/limits.h"
+#include "platform/money.h"
+
+namespace gengyun::cli {
+
+void LimitFlags::add_to(CLI::App& cmd) {
+  cmd.add_option("--budget-usd", budget_usd, "spend budget in USD per --budget-period");
+  cmd.add_option("--budget-period", budget_period, "day, month or total")->capture_default_str();
+  cmd.add_option("--rpm", rpm, "requests per minute");
+  cmd.add_option("--tpm", tpm, "tokens per minute (prompt + max_tokens at admission)");
+}
+
+Result<platform::Limits> LimitFlags::limits() const {
+  platform::Limits limits;
+  auto period = platform::parse_period(budget_period);
+  if (!period)
+    return make_error("--budget-period '" + budget_period + "' is not one of day, month, total");
+  limits.budget_period = *period;
+  if (!budget_usd.empty()) {
+    auto budget = platform::parse_usd(budget_usd, "--budget-usd");
+    if (!budget) return budget.error();
+    limits.budget_micro_usd = *budget;
+  } else if (budget_period != "total") {
+    return make_error("--budget-period needs --budget-usd");
+  }
+  if (!rpm.empty()) {
+    auto value = parse_count(rpm, "--rpm");
+    if (!value) return value.error();
+    limits.rpm = *value;
+  }
+  if (!tpm.empty()) {
+    auto value = parse_count(tpm, "--tpm");
+    if (!value) return value.error();
+    limits.tpm = *value;
+  }
+  return limits;
+}
+
+Result<int64_t> parse_count(const std::string& text, const std::string& flag) {
+  constexpr int64_t kMax = 1'000'000'000'000;
+  int64_t value = 0;
+  for (char c : text) {
+    if (c < '0' || c > '9' || value > kMax)
+      return make_error(flag + " '" + text + "' is not a whole number from 0 to " +
+                        std::to_string(kMax));
+    value = value * 10 + (c - '0');
+  }
+  if (text.empty() || value > kMax)
+    return make_error(flag + " '" + text + "' is not a whole number from 0 to " +
+                      std::to_string(kMax));
+  return value;
+}
+
+Result<std::vector<std::string>> parse_names(const std::string& text, const std::string& flag) {
+  std::vector<std::string> names;
+  size_t start = 0;
+  for (;;) {
+    const size_t comma = text.find(',', start);
+    const std::string name = text.substr(start, comma == std::string::npos ? comma : comma - start);
+    if (name.empty()) return make_error(flag + " '" + text + "' has an empty name");
+    names.push_back(name);
+    if (comma == std::string::npos) return names;
+    start = comma + 1;
+  }
+}
+
+platform::Actor cli_actor() {
+  const passwd* user = getpwuid(geteuid());
+  return platform::Actor{std::nullopt,
+                         "cli:" + (user ? std::string(user->pw_name) : std::to_string(geteuid()))};
+}
+
+std::unique_ptr<platform::Store> open_store(const std::string& db, bool must_exist) {
+  auto store = platform::Store::open(db, must_exist);
+  if (!store.ok()) {
+    std::fprintf(stderr, "error: %s\n", store.error().message.c_str());
+    return nullptr;
+  }
+  return std::move(store.value());
+}
+
+}  // namespace gengyun::cli

@@ -1,0 +1,45 @@
+// Flags shared by the admin commands (`tenants`, `keys`, `prices`): amounts, counts, limits and
+// the actor recorded in the audit log. Each parser returns the error to print (exit 1).
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "gengyun/result.h"
+#include "platform/store.h"
+
+namespace gengyun::cli {
+
+/// --budget-usd, --budget-period, --rpm, --tpm as given (text; parsed by limits()).
+struct LimitFlags {
+  std::string budget_usd;
+  std::string budget_period = "total";
+  std::string rpm;
+  std::string tpm;
+
+  /// Registers the four flags on `cmd`.
+  void add_to(CLI::App& cmd);
+  /// The limits they give. Errors: an amount parse_usd() refuses, a period other than
+  /// day|month|total, a count that is not a whole number in 0..10^12, --budget-period without
+  /// --budget-usd.
+  Result<platform::Limits> limits() const;
+};
+
+/// `text` (flag `flag`) as a whole number in 0..10^12. Errors: anything else.
+Result<int64_t> parse_count(const std::string& text, const std::string& flag);
+
+/// Comma-separated names ("a,b") as a list. Errors: an empty name ("a,,b", "a,").
+Result<std::vector<std::string>> parse_names(const std::string& text, const std::string& flag);
+
+/// The audit log's actor for a command run by the current OS user: "cli:<user>".
+platform::Actor cli_actor();
+
+/// Opens the store at `db`, printing the error and returning null on failure. `must_exist`:
+/// refuse a path with no database instead of creating one (commands that only read).
+std::unique_ptr<platform::Store> open_store(const std::string& db, bool must_exist = false);
+
+}  // namespace gengyun::cli

@@ -1,0 +1,81 @@
+#include "platform/pg_connection.h"
+
+#include <utility>
+
+namespace gengyun::platform::pg {
+namespace {
+
+/// libpq's messages end with a newline; the store's messages do not.
+std::string trimmed(const char* message) {
+  std::string text = message ? message : "unknown error";
+  while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
+  return text;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Connection>> Connection::connect(const std::string& url) {
+  PGconn* conn = PQconnectdb(url.c_str());
+  if (conn == nullptr) return make_error("cannot connect to PostgreSQL: out of memory");
+  if (PQstatus(conn) != CONNECTION_OK) {
+    std::string reason = trimmed(PQerrorMessage(conn));
+    PQfinish(conn);
+    return make_error("cannot connect to PostgreSQL: " + reason);
+  }
+  std::unique_ptr<Connection> connection(new Connection(conn));
+  if (auto quiet = connection->script("SET client_min_messages = warning"); !quiet)
+    return quiet.error();
+  return connection;
+}
+
+Connection::~Connection() { PQfinish(conn_); }
+
+Result<Rows> Connection::check(PGresult* result) {
+  const ExecStatusType status = PQresultStatus(result);
+  if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK) {
+    sqlstate_.clear();
+    return Rows(result);
+  }
+  const char* state = PQresultErrorField(result, PG_DIAG_SQLSTATE);
+  sqlstate_ = state ? state : "";
+  const char* primary = PQresultErrorField(result, PG_DIAG_MESSAGE_PRIMARY);
+  std::string message =
+      "PostgreSQL error: " + (primary ? std::string(primary) : trimmed(PQerrorMessage(conn_)));
+  PQclear(result);
+  return make_error(message);
+}
+
+Result<Rows> Connection::query(std::string_view sql, const std::vector<Param>& params) {
+  std::vector<const char*> values;
+  values.reserve(params.size());
+  for (const Param& p : params) values.push_back(p ? p->c_str() : nullptr);
+  const std::string text(sql);
+  return check(PQexecParams(conn_, text.c_str(), static_cast<int>(values.size()), nullptr,
+                            values.data(), nullptr, nullptr, 0));
+}
+
+Result<void> Connection::script(const char* sql) {
+  auto done = check(PQexec(conn_, sql));
+  if (!done) return done.error();
+  return {};
+}
+
+Result<Transaction> Transaction::begin(Connection& conn) {
+  if (auto r = conn.script("BEGIN"); !r) return r.error();
+  return Transaction(conn);
+}
+
+Transaction::Transaction(Transaction&& other) noexcept
+    : conn_(other.conn_), open_(std::exchange(other.open_, false)) {}
+
+Transaction::~Transaction() {
+  if (open_) (void)conn_->script("ROLLBACK");
+}
+
+Result<void> Transaction::commit() {
+  if (auto r = conn_->script("COMMIT"); !r) return r;
+  open_ = false;
+  return {};
+}
+
+}  // namespace gengyun::platform::pg

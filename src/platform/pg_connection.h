@@ -1,0 +1,88 @@
+// Thin RAII helpers over libpq for the PostgreSQL store: one connection, queries with text
+// parameters ($1, $2, ...; never spliced into SQL text), results, transactions.
+#pragma once
+
+#include <libpq-fe.h>
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "gengyun/result.h"
+
+namespace gengyun::platform::pg {
+
+/// A query parameter in PostgreSQL's text format; nullopt is SQL NULL.
+using Param = std::optional<std::string>;
+inline Param param(int64_t value) { return std::to_string(value); }
+inline Param param(std::string_view text) { return std::string(text); }
+inline Param param(const std::optional<int64_t>& value) {
+  return value ? param(*value) : std::nullopt;
+}
+
+/// The rows of one query; cleared on destruction.
+class Rows {
+ public:
+  explicit Rows(PGresult* result) : result_(result, PQclear) {}
+  int count() const { return PQntuples(result_.get()); }
+  bool is_null(int row, int col) const { return PQgetisnull(result_.get(), row, col) != 0; }
+  std::string text(int row, int col) const {
+    return std::string(PQgetvalue(result_.get(), row, col),
+                       static_cast<size_t>(PQgetlength(result_.get(), row, col)));
+  }
+  int64_t int64(int row, int col) const { return std::stoll(text(row, col)); }
+  std::optional<int64_t> optional_int(int row, int col) const {
+    return is_null(row, col) ? std::nullopt : std::optional<int64_t>(int64(row, col));
+  }
+
+ private:
+  std::unique_ptr<PGresult, void (*)(PGresult*)> result_;
+};
+
+/// One connection. Not thread-safe: callers serialise its use.
+class Connection {
+ public:
+  /// Connects to `url` ("postgres://user@host:port/db"). Errors: libpq's (server not running,
+  /// authentication, no such database), with the URL's password never shown.
+  static Result<std::unique_ptr<Connection>> connect(const std::string& url);
+  ~Connection();
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  /// Runs one statement with `params`. Errors: the server's message; last_sqlstate() then
+  /// holds its SQLSTATE ("23505": unique violation, "23503": foreign key).
+  Result<Rows> query(std::string_view sql, const std::vector<Param>& params = {});
+  /// Runs SQL text without parameters, possibly several statements (schema DDL).
+  Result<void> script(const char* sql);
+  /// The SQLSTATE of the last failed statement; "" after a success.
+  const std::string& last_sqlstate() const { return sqlstate_; }
+
+ private:
+  explicit Connection(PGconn* conn) : conn_(conn) {}
+  Result<Rows> check(PGresult* result);
+
+  PGconn* conn_;
+  std::string sqlstate_;
+};
+
+/// BEGIN on construction, ROLLBACK on destruction unless commit() succeeded.
+class Transaction {
+ public:
+  /// Errors: the connection's.
+  static Result<Transaction> begin(Connection& conn);
+  Transaction(Transaction&& other) noexcept;
+  Transaction& operator=(Transaction&&) = delete;
+  ~Transaction();
+  /// COMMIT; durable on return (synchronous_commit on).
+  Result<void> commit();
+
+ private:
+  explicit Transaction(Connection& conn) : conn_(&conn) {}
+  Connection* conn_;
+  bool open_ = true;
+};
+
+}  // namespace gengyun::platform::pg

@@ -1,0 +1,165 @@
+#include "platform/postgres_schema.h"
+
+#include <string>
+
+#include "platform/store_schema.h"
+
+namespace gengyun::platform {
+namespace {
+
+/// Any number that other users of the database do not lock: "gengyun" in ASCII.
+constexpr const char* kMigrationLock = "SELECT pg_advisory_xact_lock(113723668526958)";
+
+/// Version 2, the first PostgreSQL schema: as SQLite's version 2 (store_schema.h).
+constexpr const char* kVersion2 = R"sql(
+CREATE TABLE tenants (
+  id               BIGSERIAL PRIMARY KEY,
+  name             TEXT NOT NULL UNIQUE CHECK (length(name) > 0),
+  created_at_us    BIGINT NOT NULL,
+  budget_micro_usd BIGINT CHECK (budget_micro_usd >= 0),
+  budget_period    TEXT NOT NULL DEFAULT 'total' CHECK (budget_period IN ('day', 'month', 'total')),
+  rpm              BIGINT CHECK (rpm >= 0),
+  tpm              BIGINT CHECK (tpm >= 0)
+);
+INSERT INTO tenants(id, name, created_at_us) VALUES (1, 'default', 0);
+SELECT setval(pg_get_serial_sequence('tenants', 'id'), 1);
+
+CREATE TABLE api_keys (
+  id               BIGSERIAL PRIMARY KEY,
+  name             TEXT NOT NULL CHECK (length(name) > 0),
+  prefix           TEXT NOT NULL,
+  secret_sha256    TEXT NOT NULL UNIQUE,
+  created_at_us    BIGINT NOT NULL,
+  revoked_at_us    BIGINT,
+  tenant_id        BIGINT NOT NULL DEFAULT 1 REFERENCES tenants(id),
+  role             TEXT NOT NULL DEFAULT 'member' CHECK (role IN ('admin', 'owner', 'member')),
+  expires_at_us    BIGINT,
+  models           TEXT NOT NULL DEFAULT '',
+  budget_micro_usd BIGINT CHECK (budget_micro_usd >= 0),
+  budget_period    TEXT NOT NULL DEFAULT 'total' CHECK (budget_period IN ('day', 'month', 'total')),
+  rpm              BIGINT CHECK (rpm >= 0),
+  tpm              BIGINT CHECK (tpm >= 0)
+);
+CREATE UNIQUE INDEX api_keys_active_name ON api_keys(name) WHERE revoked_at_us IS NULL;
+CREATE INDEX api_keys_prefix ON api_keys(prefix);
+CREATE INDEX api_keys_tenant ON api_keys(tenant_id);
+
+CREATE TABLE prices (
+  model                  TEXT PRIMARY KEY CHECK (length(model) > 0),
+  input_micro_usd        BIGINT NOT NULL CHECK (input_micro_usd >= 0),
+  cached_input_micro_usd BIGINT NOT NULL CHECK (cached_input_micro_usd >= 0),
+  output_micro_usd       BIGINT NOT NULL CHECK (output_micro_usd >= 0),
+  updated_at_us          BIGINT NOT NULL
+);
+
+CREATE TABLE usage_ledger (
+  id                     BIGSERIAL PRIMARY KEY,
+  request_id             TEXT NOT NULL UNIQUE,
+  key_id                 BIGINT NOT NULL REFERENCES api_keys(id),
+  tenant_id              BIGINT NOT NULL REFERENCES tenants(id),
+  model                  TEXT NOT NULL,
+  endpoint               TEXT NOT NULL,
+  status                 TEXT NOT NULL CHECK (status IN
+                           ('open', 'ok', 'error', 'cancelled', 'shutdown', 'interrupted')),
+  http_status            BIGINT NOT NULL,
+  error                  TEXT NOT NULL,
+  prompt_tokens          BIGINT NOT NULL CHECK (prompt_tokens >= 0),
+  cached_prompt_tokens   BIGINT NOT NULL DEFAULT 0
+                           CHECK (cached_prompt_tokens >= 0 AND
+                                  cached_prompt_tokens <= prompt_tokens),
+  completion_tokens      BIGINT NOT NULL CHECK (completion_tokens >= 0),
+  input_micro_usd        BIGINT NOT NULL DEFAULT 0,
+  cached_input_micro_usd BIGINT NOT NULL DEFAULT 0,
+  output_micro_usd       BIGINT NOT NULL DEFAULT 0,
+  cost_micro_usd         BIGINT NOT NULL DEFAULT 0 CHECK (cost_micro_usd >= 0),
+  reserved_micro_usd     BIGINT NOT NULL DEFAULT 0,
+  reserved_tokens        BIGINT NOT NULL DEFAULT 0,
+  started_at_us          BIGINT NOT NULL,
+  checkpoint_at_us       BIGINT,
+  server_id              TEXT NOT NULL DEFAULT '',
+  finished_at_us         BIGINT
+);
+CREATE INDEX usage_ledger_key_model ON usage_ledger(key_id, model);
+CREATE INDEX usage_ledger_key_time ON usage_ledger(key_id, started_at_us);
+CREATE INDEX usage_ledger_tenant_time ON usage_ledger(tenant_id, started_at_us);
+CREATE INDEX usage_ledger_open ON usage_ledger(status) WHERE status = 'open';
+CREATE FUNCTION gengyun_ledger_guard() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF TG_OP = 'DELETE' THEN
+    RAISE EXCEPTION 'usage_ledger is append-only';
+  END IF;
+  IF OLD.status <> 'open' THEN
+    RAISE EXCEPTION 'usage_ledger is append-only: only open rows may change';
+  END IF;
+  RETURN NEW;
+END $$;
+CREATE TRIGGER usage_ledger_guard BEFORE UPDATE OR DELETE ON usage_ledger
+  FOR EACH ROW EXECUTE FUNCTION gengyun_ledger_guard();
+
+CREATE TABLE rate_windows (
+  scope    TEXT NOT NULL CHECK (scope IN ('key', 'tenant')),
+  scope_id BIGINT NOT NULL,
+  minute   BIGINT NOT NULL,
+  requests BIGINT NOT NULL,
+  tokens   BIGINT NOT NULL,
+  PRIMARY KEY (scope, scope_id, minute)
+);
+
+CREATE TABLE audit_log (
+  id           BIGSERIAL PRIMARY KEY,
+  at_us        BIGINT NOT NULL,
+  actor_key_id BIGINT,
+  actor        TEXT NOT NULL,
+  action       TEXT NOT NULL,
+  target       TEXT NOT NULL,
+  detail       TEXT NOT NULL
+);
+CREATE FUNCTION gengyun_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  RAISE EXCEPTION '% is append-only', TG_TABLE_NAME;
+END $$;
+CREATE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE ON audit_log
+  FOR EACH ROW EXECUTE FUNCTION gengyun_append_only();
+)sql";
+
+static_assert(kStoreSchemaVersion == 2, "add the PostgreSQL migration of the new version");
+
+}  // namespace
+
+Result<void> ensure_postgres_schema(pg::Connection& conn, bool must_exist) {
+  auto txn = pg::Transaction::begin(conn);
+  if (!txn) return txn.error();
+  if (auto locked = conn.query(kMigrationLock); !locked) return locked.error();
+  auto exists = conn.query("SELECT to_regclass('schema_version') IS NOT NULL");
+  if (!exists) return exists.error();
+  const bool has_schema = exists->text(0, 0) == "t";
+  if (!has_schema && must_exist)
+    return make_error(
+        "the database has no gengyun schema (create it with `gengyun keys create` "
+        "or `gengyun serve`)");
+  int64_t version = 0;
+  if (has_schema) {
+    auto read = conn.query("SELECT max(version) FROM schema_version");
+    if (!read) return read.error();
+    version = read->is_null(0, 0) ? 0 : read->int64(0, 0);
+  }
+  if (version > kStoreSchemaVersion)
+    return make_error("the database has schema version " + std::to_string(version) +
+                      ", newer than this gengyun understands (" +
+                      std::to_string(kStoreSchemaVersion) +
+                      "); run a gengyun release at least as new as the one that wrote it");
+  if (version == kStoreSchemaVersion) return txn->commit();
+  if (version != 0)
+    return make_error("the database has schema version " + std::to_string(version) +
+                      ", older than any PostgreSQL schema of gengyun (2)");
+  if (auto r = conn.script("CREATE TABLE schema_version (version BIGINT NOT NULL)"); !r) return r;
+  if (auto r = conn.script(kVersion2); !r)
+    return make_error("creating the schema: " + r.error().message);
+  if (auto r = conn.query("INSERT INTO schema_version(version) VALUES ($1)",
+                          {pg::param(kStoreSchemaVersion)});
+      !r)
+    return r.error();
+  return txn->commit();
+}
+
+}  // namespace gengyun::platform

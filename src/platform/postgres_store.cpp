@@ -1,0 +1,647 @@
+#include "platform/postgres_store.h"
+
+#include <algorithm>
+#include <charconv>
+#include <utility>
+
+#include "platform/key_secret.h"
+#include "platform/postgres_schema.h"
+#include "platform/store_rules.h"
+#include "util/clock.h"
+
+namespace gengyun::platform {
+namespace {
+
+using pg::param;
+using pg::Rows;
+
+constexpr const char* kUniqueViolation = "23505";
+constexpr const char* kForeignKeyViolation = "23503";
+/// The advisory lock key of server $1: a 64-bit hash of its id, which a live server's
+/// connection holds (released by PostgreSQL when the connection ends, e.g. its process dies).
+constexpr const char* kServerLockKey = "hashtextextended($1, 0)";
+
+constexpr const char* kKeyColumns =
+    "id, name, prefix, created_at_us, revoked_at_us, tenant_id, role, expires_at_us, models, "
+    "budget_micro_usd, budget_period, rpm, tpm";
+
+constexpr const char* kLedgerColumns =
+    "key_id, model, prompt_tokens, completion_tokens, started_at_us, "
+    "coalesce(finished_at_us, started_at_us), endpoint, http_status, status, error, request_id, "
+    "cached_prompt_tokens, cost_micro_usd, input_micro_usd, cached_input_micro_usd, "
+    "output_micro_usd, tenant_id";
+
+constexpr const char* kOpenRowColumns =
+    "id, key_id, tenant_id, started_at_us, reserved_tokens, input_micro_usd, "
+    "cached_input_micro_usd, output_micro_usd, prompt_tokens, cached_prompt_tokens, "
+    "completion_tokens, checkpoint_at_us";
+
+Error fail(std::string_view what, const Error& cause) {
+  return make_error(std::string(what) + " (PostgreSQL): " + cause.message);
+}
+
+/// Reads budget_micro_usd, budget_period, rpm, tpm from columns first..first+3 of `row`.
+Limits read_limits(const Rows& rows, int row, int first) {
+  Limits limits;
+  limits.budget_micro_usd = rows.optional_int(row, first);
+  limits.budget_period = parse_period(rows.text(row, first + 1)).value_or(BudgetPeriod::Total);
+  limits.rpm = rows.optional_int(row, first + 2);
+  limits.tpm = rows.optional_int(row, first + 3);
+  return limits;
+}
+
+std::vector<pg::Param> limit_params(const Limits& limits) {
+  return {param(limits.budget_micro_usd), param(period_name(limits.budget_period)),
+          param(limits.rpm), param(limits.tpm)};
+}
+
+std::vector<KeyInfo> read_keys(const Rows& rows) {
+  std::vector<KeyInfo> keys;
+  for (int r = 0; r < rows.count(); ++r) {
+    KeyInfo key{rows.int64(r, 0), rows.text(r, 1), rows.text(r, 2), rows.int64(r, 3),
+                rows.optional_int(r, 4)};
+    key.tenant_id = rows.int64(r, 5);
+    key.role = parse_role(rows.text(r, 6)).value_or(Role::Member);
+    key.expires_at_us = rows.optional_int(r, 7);
+    key.models = split_models(rows.text(r, 8));
+    key.limits = read_limits(rows, r, 9);
+    keys.push_back(std::move(key));
+  }
+  return keys;
+}
+
+/// Keys matching `condition` (a constant SQL fragment whose one parameter $1 takes `value`).
+Result<std::vector<KeyInfo>> keys_where(pg::Connection& conn, std::string_view condition,
+                                        const pg::Param& value) {
+  auto rows = conn.query(std::string("SELECT ") + kKeyColumns + " FROM api_keys WHERE " +
+                             std::string(condition) + " ORDER BY id",
+                         {value});
+  if (!rows) return rows.error();
+  return read_keys(*rows);
+}
+
+std::optional<int64_t> parse_id(std::string_view text) {
+  int64_t id = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), id);
+  if (ec != std::errc() || end != text.data() + text.size() || text.empty() || text[0] == '-')
+    return std::nullopt;
+  return id;
+}
+
+/// The keys `selector` names: by name, else by id, else by display prefix.
+Result<std::vector<KeyInfo>> resolve_selector(pg::Connection& conn, const std::string& selector) {
+  auto by_name = keys_where(conn, "name = $1", param(selector));
+  if (!by_name || !by_name->empty()) return by_name;
+  if (auto id = parse_id(selector)) {
+    auto by_id = keys_where(conn, "id = $1", param(*id));
+    if (!by_id || !by_id->empty()) return by_id;
+  }
+  return keys_where(conn, "prefix = $1", param(selector));
+}
+
+UsageRecord read_record(const Rows& rows, int r) {
+  return UsageRecord{
+      rows.int64(r, 0),  rows.text(r, 1),
+      rows.int64(r, 2),  rows.int64(r, 3),
+      rows.int64(r, 4),  rows.int64(r, 5),
+      rows.text(r, 6),   static_cast<int>(rows.int64(r, 7)),
+      rows.text(r, 8),   rows.text(r, 9),
+      rows.text(r, 10),  rows.int64(r, 11),
+      rows.int64(r, 12), Price{rows.int64(r, 13), rows.int64(r, 14), rows.int64(r, 15)},
+      rows.int64(r, 16)};
+}
+
+Result<std::optional<Price>> read_price(pg::Connection& conn, const std::string& model) {
+  auto rows = conn.query(
+      "SELECT input_micro_usd, cached_input_micro_usd, output_micro_usd FROM prices "
+      "WHERE model = $1",
+      {param(model)});
+  if (!rows) return rows.error();
+  if (rows->count() == 0) return std::optional<Price>();
+  return std::optional<Price>(Price{rows->int64(0, 0), rows->int64(0, 1), rows->int64(0, 2)});
+}
+
+/// Adds `requests` and `tokens` (either may be negative; the sums stay >= 0) to a window.
+Result<void> add_to_window(pg::Connection& conn, const char* scope, int64_t id, int64_t minute,
+                           int64_t requests, int64_t tokens) {
+  auto done = conn.query(
+      "INSERT INTO rate_windows(scope, scope_id, minute, requests, tokens) "
+      "VALUES ($1, $2, $3, GREATEST($4::BIGINT, 0), GREATEST($5::BIGINT, 0)) "
+      "ON CONFLICT (scope, scope_id, minute) DO UPDATE SET "
+      "requests = GREATEST(rate_windows.requests + $4::BIGINT, 0), "
+      "tokens = GREATEST(rate_windows.tokens + $5::BIGINT, 0)",
+      {param(std::string_view(scope)), param(id), param(minute), param(requests), param(tokens)});
+  if (!done) return done.error();
+  return {};
+}
+
+struct OpenRow {
+  int64_t id, key_id, tenant_id, started_at_us, reserved_tokens;
+  Price price;
+  TokenCounts checkpoint;
+  std::optional<int64_t> checkpoint_at_us;
+};
+
+OpenRow read_open_row(const Rows& rows, int r) {
+  return OpenRow{rows.int64(r, 0),
+                 rows.int64(r, 1),
+                 rows.int64(r, 2),
+                 rows.int64(r, 3),
+                 rows.int64(r, 4),
+                 {rows.int64(r, 5), rows.int64(r, 6), rows.int64(r, 7)},
+                 {rows.int64(r, 8), rows.int64(r, 9), rows.int64(r, 10)},
+                 rows.optional_int(r, 11)};
+}
+
+/// Closes `row` with `settlement` (validated) and returns the unused part of its token
+/// reservation to its minute.
+Result<void> close_row(pg::Connection& conn, const OpenRow& row, const Settlement& settlement) {
+  auto cost = cost_micro_usd(settlement.tokens, row.price);
+  if (!cost) return cost.error();
+  auto done = conn.query(
+      "UPDATE usage_ledger SET status = $2, http_status = $3, error = $4, prompt_tokens = $5, "
+      "cached_prompt_tokens = $6, completion_tokens = $7, cost_micro_usd = $8, "
+      "finished_at_us = $9 WHERE id = $1 AND status = 'open'",
+      {param(row.id), param(settlement.status), param(int64_t{settlement.http_status}),
+       param(settlement.error), param(settlement.tokens.prompt_tokens),
+       param(settlement.tokens.cached_prompt_tokens), param(settlement.tokens.completion_tokens),
+       param(*cost), param(std::max(settlement.finished_at_us, row.started_at_us))});
+  if (!done) return done.error();
+  const int64_t unused =
+      row.reserved_tokens - settlement.tokens.prompt_tokens - settlement.tokens.completion_tokens;
+  if (unused > 0) {
+    const int64_t minute = rate_minute(row.started_at_us);
+    if (auto r = add_to_window(conn, "key", row.key_id, minute, 0, -unused); !r) return r;
+    if (auto r = add_to_window(conn, "tenant", row.tenant_id, minute, 0, -unused); !r) return r;
+  }
+  return {};
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Store>> PostgresStore::open(const std::string& url, bool must_exist) {
+  auto conn = pg::Connection::connect(url);
+  if (!conn) return conn.error();
+  if (auto schema = ensure_postgres_schema(**conn, must_exist); !schema)
+    return make_error("cannot open the PostgreSQL database: " + schema.error().message);
+  return std::unique_ptr<Store>(new PostgresStore(std::move(*conn)));
+}
+
+PostgresStore::~PostgresStore() {
+  if (!server_id_.empty()) (void)conn_->query("SELECT pg_advisory_unlock_all()");
+}
+
+Result<void> PostgresStore::audit(const Actor& actor, std::string_view action,
+                                  const std::string& target, const std::string& detail) {
+  auto done = conn_->query(
+      "INSERT INTO audit_log(at_us, actor_key_id, actor, action, target, detail) "
+      "VALUES ($1, $2, $3, $4, $5, $6)",
+      {param(unix_time_us()), param(actor.key_id), param(actor.name), param(action), param(target),
+       param(detail)});
+  if (!done) return done.error();
+  return {};
+}
+
+Result<TenantInfo> PostgresStore::create_tenant(const std::string& name, const Limits& limits,
+                                                const Actor& actor) {
+  const std::string what = "cannot create tenant";
+  if (auto valid = validate_name("tenant", name); !valid)
+    return make_error(what + ": " + valid.error().message);
+  if (auto valid = validate_limits(limits); !valid)
+    return make_error(what + " '" + name + "': " + valid.error().message);
+  std::lock_guard lock(mutex_);
+  auto txn = pg::Transaction::begin(*conn_);
+  if (!txn) return fail(what, txn.error());
+  TenantInfo tenant{0, name, limits, unix_time_us()};
+  std::vector<pg::Param> params = {param(name), param(tenant.created_at_us)};
+  for (auto& p : limit_params(limits)) params.push_back(std::move(p));
+  auto inserted = conn_->query(
+      "INSERT INTO tenants(name, created_at_us, budget_micro_usd, budget_period, rpm, tpm) "
+      "VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+      params);
+  if (!inserted) {
+    if (conn_->last_sqlstate() == kUniqueViolation)
+      return make_error(what + ": a tenant named '" + name + "' already exists");
+    return fail(what, inserted.error());
+  }
+  tenant.id = inserted->int64(0, 0);
+  if (auto logged = audit(actor, "tenant.create", name, describe_limits(limits)); !logged)
+    return fail(what, logged.error());
+  if (auto committed = txn->commit(); !committed) return fail(what, committed.error());
+  return tenant;
+}
+
+Result<std::vector<TenantInfo>> PostgresStore::list_tenants() {
+  std::lock_guard lock(mutex_);
+  auto rows = conn_->query(
+      "SELECT id, name, created_at_us, budget_micro_usd, budget_period, rpm, tpm FROM tenants "
+      "ORDER BY id");
+  if (!rows) return fail("cannot list tenants", rows.error());
+  std::vector<TenantInfo> tenants;
+  for (int r = 0; r < rows->count(); ++r)
+    tenants.push_back(TenantInfo{rows->int64(r, 0), rows->text(r, 1), read_limits(*rows, r, 3),
+                                 rows->int64(r, 2)});
+  return tenants;
+}
+
+Result<std::string> PostgresStore::create_key(const NewKey& key, const Actor& actor) {
+  const std::string what = "cannot create API key";
+  if (key.name.empty()) return make_error(what + ": the key name is empty");
+  if (auto valid = validate_name("key", key.name); !valid)
+    return make_error(what + ": " + valid.error().message);
+  if (auto valid = validate_limits(key.limits); !valid)
+    return make_error(what + " '" + key.name + "': " + valid.error().message);
+  auto models = join_models(key.models);
+  if (!models) return make_error(what + " '" + key.name + "': " + models.error().message);
+  auto secret = generate_key_secret();
+  if (!secret) return secret.error();
+
+  std::lock_guard lock(mutex_);
+  auto txn = pg::Transaction::begin(*conn_);
+  if (!txn) return fail(what, txn.error());
+  auto tenant = conn_->query("SELECT id FROM tenants WHERE name = $1", {param(key.tenant)});
+  if (!tenant) return fail(what, tenant.error());
+  if (tenant->count() == 0)
+    return make_error(what + " '" + key.name + "': no tenant is named '" + key.tenant +
+                      "' (create it with `gengyun tenants create`)");
+  auto active = keys_where(*conn_, "name = $1 AND revoked_at_us IS NULL", param(key.name));
+  if (!active) return fail(what, active.error());
+  if (!active->empty())
+    return make_error(what + ": an active key named '" + key.name + "' already exists (id " +
+                      std::to_string(active->front().id) +
+                      "); revoke it first or choose another name");
+  std::vector<pg::Param> params = {param(key.name),
+                                   param(std::string_view(*secret).substr(0, kKeyPrefixChars)),
+                                   param(sha256_hex(*secret)),
+                                   param(unix_time_us()),
+                                   param(tenant->int64(0, 0)),
+                                   param(role_name(key.role)),
+                                   param(key.expires_at_us),
+                                   param(*models)};
+  for (auto& p : limit_params(key.limits)) params.push_back(std::move(p));
+  auto inserted = conn_->query(
+      "INSERT INTO api_keys(name, prefix, secret_sha256, created_at_us, tenant_id, role, "
+      "expires_at_us, models, budget_micro_usd, budget_period, rpm, tpm) "
+      "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+      params);
+  if (!inserted) return fail(what, inserted.error());
+  if (auto logged = audit(actor, "key.create", key.name, describe_key(key, *models)); !logged)
+    return fail(what, logged.error());
+  if (auto committed = txn->commit(); !committed) return fail(what, committed.error());
+  return secret;
+}
+
+Result<std::vector<KeyInfo>> PostgresStore::list_keys() {
+  std::lock_guard lock(mutex_);
+  auto rows = conn_->query(std::string("SELECT ") + kKeyColumns + " FROM api_keys ORDER BY id");
+  if (!rows) return fail("cannot list API keys", rows.error());
+  return read_keys(*rows);
+}
+
+Result<void> PostgresStore::revoke_key(const std::string& name, const Actor& actor) {
+  const std::string what = "cannot revoke API key";
+  std::lock_guard lock(mutex_);
+  auto txn = pg::Transaction::begin(*conn_);
+  if (!txn) return fail(what, txn.error());
+  auto matches = resolve_selector(*conn_, name);
+  if (!matches) return fail(what, matches.error());
+  if (matches->empty())
+    return make_error(what + ": no key has the name, id or prefix '" + name + "'");
+  std::vector<const KeyInfo*> active;
+  for (const KeyInfo& key : *matches)
+    if (!key.revoked_at_us) active.push_back(&key);
+  if (active.empty())
+    return make_error(what + " '" + name + "': it is already revoked (id " +
+                      std::to_string(matches->back().id) + ")");
+  if (active.size() > 1) {
+    std::string ids;
+    for (const KeyInfo* key : active) ids += (ids.empty() ? "" : ", ") + std::to_string(key->id);
+    return make_error(what + ": prefix '" + name + "' matches " + std::to_string(active.size()) +
+                      " active keys (ids " + ids + "); revoke by name or id instead");
+  }
+  auto updated =
+      conn_->query("UPDATE api_keys SET revoked_at_us = $1 WHERE id = $2 AND revoked_at_us IS NULL",
+                   {param(unix_time_us()), param(active.front()->id)});
+  if (!updated) return fail(what, updated.error());
+  if (auto logged = audit(actor, "key.revoke", active.front()->name,
+                          "id=" + std::to_string(active.front()->id));
+      !logged)
+    return fail(what, logged.error());
+  if (auto committed = txn->commit(); !committed) return fail(what, committed.error());
+  return {};
+}
+
+Result<std::optional<KeyInfo>> PostgresStore::authenticate(std::string_view secret) {
+  const std::string hash = sha256_hex(secret);
+  std::lock_guard lock(mutex_);
+  auto keys = keys_where(*conn_, "secret_sha256 = $1 AND revoked_at_us IS NULL", param(hash));
+  if (!keys) return fail("cannot check API key", keys.error());
+  if (keys->empty()) return std::optional<KeyInfo>();
+  return std::optional<KeyInfo>(std::move(keys->front()));
+}
+
+Result<void> PostgresStore::set_price(const std::string& model, const Price& price,
+                                      const Actor& actor) {
+  const std::string what = "cannot set the price of model '" + model + "'";
+  if (model.empty()) return make_error("cannot set a price: the model name is empty");
+  if (price.input < 0 || price.cached_input < 0 || price.output < 0)
+    return make_error(what + ": prices must be >= 0");
+  std::lock_guard lock(mutex_);
+  auto txn = pg::Transaction::begin(*conn_);
+  if (!txn) return fail(what, txn.error());
+  auto done = conn_->query(
+      "INSERT INTO prices(model, input_micro_usd, cached_input_micro_usd, output_micro_usd, "
+      "updated_at_us) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (model) DO UPDATE SET "
+      "input_micro_usd = $2, cached_input_micro_usd = $3, output_micro_usd = $4, "
+      "updated_at_us = $5",
+      {param(model), param(price.input), param(price.cached_input), param(price.output),
+       param(unix_time_us())});
+  if (!done) return fail(what, done.error());
+  if (auto logged = audit(actor, "price.set", model, describe_price(price)); !logged)
+    return fail(what, logged.error());
+  if (auto committed = txn->commit(); !committed) return fail(what, committed.error());
+  return {};
+}
+
+Result<std::optional<Price>> PostgresStore::price(const std::string& model) {
+  std::lock_guard lock(mutex_);
+  auto price = read_price(*conn_, model);
+  if (!price) return fail("cannot read the price of model '" + model + "'", price.error());
+  return price;
+}
+
+Result<Admission> PostgresStore::admit(const AdmissionRequest& request) {
+  if (request.prompt_tokens < 0 || request.max_completion_tokens < 0)
+    return make_error("cannot admit request: token counts must be >= 0");
+  if (request.request_id.empty())
+    return make_error("cannot admit request: the request id is empty");
+  std::lock_guard lock(mutex_);
+  auto admission = admit_locked(request);
+  if (!admission) return fail("cannot admit request", admission.error());
+  return admission;
+}
+
+Result<Admission> PostgresStore::admit_locked(const AdmissionRequest& request) {
+  auto txn = pg::Transaction::begin(*conn_);
+  if (!txn) return txn.error();
+  auto keys = keys_where(*conn_, "id = $1", param(request.key_id));
+  if (!keys) return keys.error();
+  if (keys->empty()) return make_error("no API key has id " + std::to_string(request.key_id));
+  const KeyInfo& key = keys->front();
+  // The tenant's row lock serialises the admissions of all its keys on every server.
+  auto tenant = conn_->query(
+      "SELECT name, budget_micro_usd, budget_period, rpm, tpm FROM tenants WHERE id = $1 "
+      "FOR UPDATE",
+      {param(key.tenant_id)});
+  if (!tenant) return tenant.error();
+  if (tenant->count() == 0) return make_error("no tenant has id " + std::to_string(key.tenant_id));
+
+  auto price = read_price(*conn_, request.model);
+  if (!price) return price.error();
+  auto reservation = reserve(request, price->value_or(Price{}));
+  if (!reservation) return reservation.error();
+  const int64_t minute = rate_minute(request.started_at_us);
+  const std::pair<const char*, const char*> columns[] = {{"key", "key_id"},
+                                                         {"tenant", "tenant_id"}};
+  const int64_t ids[] = {key.id, key.tenant_id};
+  ScopeUsage scopes[] = {{"key '" + key.name + "'", key.limits},
+                         {"tenant '" + tenant->text(0, 0) + "'", read_limits(*tenant, 0, 1)}};
+  for (int i = 0; i < 2; ++i) {
+    const Limits& limits = scopes[i].limits;
+    if (limits.budget_micro_usd) {
+      auto spent = conn_->query(
+          std::string("SELECT coalesce(sum(CASE WHEN status = 'open' THEN reserved_micro_usd "
+                      "ELSE cost_micro_usd END), 0) FROM usage_ledger WHERE ") +
+              columns[i].second + " = $1 AND started_at_us >= $2",
+          {param(ids[i]), param(period_start_us(limits.budget_period, request.started_at_us))});
+      if (!spent) return spent.error();
+      scopes[i].spent_micro_usd = spent->int64(0, 0);
+    }
+    auto window = conn_->query(
+        "SELECT requests, tokens FROM rate_windows WHERE scope = $1 AND scope_id = $2 AND "
+        "minute = $3",
+        {param(std::string_view(columns[i].first)), param(ids[i]), param(minute)});
+    if (!window) return window.error();
+    if (window->count() > 0) {
+      scopes[i].window_requests = window->int64(0, 0);
+      scopes[i].window_tokens = window->int64(0, 1);
+    }
+  }
+  Admission admission = decide_admission(request, price->value_or(Price{}), *reservation, scopes);
+  if (admission.outcome != Admission::Outcome::Admitted) return admission;
+
+  auto inserted = conn_->query(
+      "INSERT INTO usage_ledger(request_id, key_id, tenant_id, model, endpoint, status, "
+      "http_status, error, prompt_tokens, cached_prompt_tokens, completion_tokens, "
+      "input_micro_usd, cached_input_micro_usd, output_micro_usd, reserved_micro_usd, "
+      "reserved_tokens, started_at_us, server_id) "
+      "VALUES ($1, $2, $3, $4, $5, 'open', 200, '', 0, 0, 0, $6, $7, $8, $9, $10, $11, $12)",
+      {param(request.request_id), param(key.id), param(key.tenant_id), param(request.model),
+       param(request.endpoint), param(admission.price.input), param(admission.price.cached_input),
+       param(admission.price.output), param(reservation->micro_usd), param(reservation->tokens),
+       param(request.started_at_us), param(server_id_)});
+  if (!inserted) {
+    if (conn_->last_sqlstate() == kUniqueViolation)
+      return make_error("request id '" + request.request_id + "' is already in the ledger");
+    return inserted.error();
+  }
+  for (int i = 0; i < 2; ++i)
+    if (auto added =
+            add_to_window(*conn_, columns[i].first, ids[i], minute, 1, reservation->tokens);
+        !added)
+      return added.error();
+  if (auto committed = txn->commit(); !committed) return committed.error();
+  return admission;
+}
+
+Result<void> PostgresStore::checkpoint(const std::string& request_id, const TokenCounts& tokens,
+                                       int64_t at_us) {
+  if (auto valid = validate_counts(tokens); !valid)
+    return make_error("cannot checkpoint request '" + request_id + "': " + valid.error().message);
+  std::lock_guard lock(mutex_);
+  auto done = conn_->query(
+      "UPDATE usage_ledger SET prompt_tokens = $2, cached_prompt_tokens = $3, "
+      "completion_tokens = $4, checkpoint_at_us = $5 WHERE request_id = $1 AND status = 'open'",
+      {param(request_id), param(tokens.prompt_tokens), param(tokens.cached_prompt_tokens),
+       param(tokens.completion_tokens), param(at_us)});
+  if (!done) return fail("cannot checkpoint request", done.error());
+  return {};
+}
+
+Result<UsageRecord> PostgresStore::settle(const std::string& request_id,
+                                          const Settlement& settlement) {
+  const std::string what = "cannot settle request '" + request_id + "'";
+  if (auto valid = validate_settlement(settlement); !valid)
+    return make_error(what + ": " + valid.error().message);
+  std::lock_guard lock(mutex_);
+  auto txn = pg::Transaction::begin(*conn_);
+  if (!txn) return fail(what, txn.error());
+  auto open = conn_->query(std::string("SELECT ") + kOpenRowColumns +
+                               " FROM usage_ledger WHERE request_id = $1 AND status = 'open' "
+                               "FOR UPDATE",
+                           {param(request_id)});
+  if (!open) return fail(what, open.error());
+  if (open->count() == 0) return make_error(what + ": no open ledger row has that id");
+  const OpenRow row = read_open_row(*open, 0);
+  if (auto closed = close_row(*conn_, row, settlement); !closed) return fail(what, closed.error());
+  auto read =
+      conn_->query(std::string("SELECT ") + kLedgerColumns + " FROM usage_ledger WHERE id = $1",
+                   {param(row.id)});
+  if (!read) return fail(what, read.error());
+  UsageRecord record = read_record(*read, 0);
+  if (auto committed = txn->commit(); !committed) return fail(what, committed.error());
+  return record;
+}
+
+Result<std::string> PostgresStore::start_server() {
+  std::lock_guard lock(mutex_);
+  if (!server_id_.empty()) return make_error("this store is already server " + server_id_);
+  auto random = random_base62(16);
+  if (!random) return random.error();
+  const std::string id = "srv-" + *random;
+  auto locked =
+      conn_->query(std::string("SELECT pg_try_advisory_lock(") + kServerLockKey + ")", {param(id)});
+  if (!locked) return fail("cannot register the server", locked.error());
+  if (locked->text(0, 0) != "t")
+    return make_error("cannot register the server: its advisory lock is taken");
+  server_id_ = id;
+  return id;
+}
+
+Result<bool> PostgresStore::server_is_live(const std::string& id) {
+  if (id.empty()) return false;
+  if (id == server_id_) return true;
+  auto free =
+      conn_->query(std::string("SELECT pg_try_advisory_lock(") + kServerLockKey + ")", {param(id)});
+  if (!free) return free.error();
+  if (free->text(0, 0) != "t") return true;
+  auto released =
+      conn_->query(std::string("SELECT pg_advisory_unlock(") + kServerLockKey + ")", {param(id)});
+  if (!released) return released.error();
+  return false;
+}
+
+Result<int64_t> PostgresStore::close_interrupted() {
+  const std::string what = "cannot close interrupted requests";
+  std::lock_guard lock(mutex_);
+  auto txn = pg::Transaction::begin(*conn_);
+  if (!txn) return fail(what, txn.error());
+  auto servers = conn_->query(
+      "SELECT DISTINCT server_id FROM usage_ledger WHERE status = 'open' ORDER BY server_id");
+  if (!servers) return fail(what, servers.error());
+  int64_t closed_rows = 0;
+  for (int s = 0; s < servers->count(); ++s) {
+    const std::string id = servers->text(s, 0);
+    auto live = server_is_live(id);
+    if (!live) return fail(what, live.error());
+    if (*live) continue;
+    auto open = conn_->query(std::string("SELECT ") + kOpenRowColumns +
+                                 " FROM usage_ledger WHERE status = 'open' AND server_id = $1 "
+                                 "ORDER BY id FOR UPDATE",
+                             {param(id)});
+    if (!open) return fail(what, open.error());
+    for (int r = 0; r < open->count(); ++r) {
+      const OpenRow row = read_open_row(*open, r);
+      Settlement settlement{row.checkpoint, 200, "interrupted", std::string(kInterruptedError),
+                            row.checkpoint_at_us.value_or(row.started_at_us)};
+      if (auto closed = close_row(*conn_, row, settlement); !closed)
+        return fail(what, closed.error());
+    }
+    closed_rows += open->count();
+  }
+  if (auto committed = txn->commit(); !committed) return fail(what, committed.error());
+  return closed_rows;
+}
+
+Result<void> PostgresStore::record_usage(const UsageRecord& record) {
+  if (auto valid = validate_record(record); !valid)
+    return make_error("cannot record usage: " + valid.error().message);
+  std::string request_id = record.request_id;
+  if (request_id.empty()) {
+    auto random = random_base62(24);
+    if (!random) return random.error();
+    request_id = "req-" + *random;
+  }
+  std::lock_guard lock(mutex_);
+  auto done = conn_->query(
+      "INSERT INTO usage_ledger(key_id, model, prompt_tokens, completion_tokens, started_at_us, "
+      "finished_at_us, endpoint, http_status, status, error, request_id, cached_prompt_tokens, "
+      "cost_micro_usd, input_micro_usd, cached_input_micro_usd, output_micro_usd, tenant_id) "
+      "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, "
+      "coalesce((SELECT tenant_id FROM api_keys WHERE id = $1), 0))",
+      {param(record.key_id), param(record.model), param(record.prompt_tokens),
+       param(record.completion_tokens), param(record.started_at_us), param(record.finished_at_us),
+       param(record.endpoint), param(int64_t{record.http_status}), param(record.status),
+       param(record.error), param(request_id), param(record.cached_prompt_tokens),
+       param(record.cost_micro_usd), param(record.price.input), param(record.price.cached_input),
+       param(record.price.output)});
+  if (!done) {
+    if (conn_->last_sqlstate() == kForeignKeyViolation)
+      return make_error("cannot record usage: no API key has id " + std::to_string(record.key_id));
+    if (conn_->last_sqlstate() == kUniqueViolation)
+      return make_error("cannot record usage: request id '" + request_id +
+                        "' is already in the ledger");
+    return fail("cannot record usage", done.error());
+  }
+  return {};
+}
+
+Result<std::vector<UsageRecord>> PostgresStore::usage_rows() {
+  std::lock_guard lock(mutex_);
+  auto rows =
+      conn_->query(std::string("SELECT ") + kLedgerColumns + " FROM usage_ledger ORDER BY id");
+  if (!rows) return fail("cannot read usage ledger", rows.error());
+  std::vector<UsageRecord> records;
+  for (int r = 0; r < rows->count(); ++r) records.push_back(read_record(*rows, r));
+  return records;
+}
+
+Result<std::vector<UsageSummary>> PostgresStore::usage_summary() {
+  std::lock_guard lock(mutex_);
+  auto rows = conn_->query(
+      "SELECT k.name, u.key_id, u.model, count(*), sum(u.prompt_tokens), "
+      "sum(u.completion_tokens), sum(u.cost_micro_usd) FROM usage_ledger AS u "
+      "JOIN api_keys AS k ON k.id = u.key_id "
+      "GROUP BY k.name, u.key_id, u.model ORDER BY k.name COLLATE \"C\", u.model COLLATE \"C\", "
+      "u.key_id");
+  if (!rows) return fail("cannot summarise usage", rows.error());
+  std::vector<UsageSummary> summary;
+  for (int r = 0; r < rows->count(); ++r)
+    summary.push_back(UsageSummary{rows->text(r, 0), rows->int64(r, 1), rows->text(r, 2),
+                                   rows->int64(r, 3), rows->int64(r, 4), rows->int64(r, 5),
+                                   rows->int64(r, 6)});
+  return summary;
+}
+
+Result<std::vector<UsageGroup>> PostgresStore::usage_groups(const UsageQuery& query) {
+  std::lock_guard lock(mutex_);
+  // PostgreSQL must know the type of a parameter that may be NULL: the casts say BIGINT.
+  std::string sql = usage_groups_sql(query.group_by, '$');
+  for (const char* p : {"$3", "$4"})
+    for (size_t at = sql.find(p); at != std::string::npos; at = sql.find(p, at + 10))
+      sql.replace(at, 2, std::string(p) + "::BIGINT");
+  auto rows = conn_->query(sql, {param(query.start_us), param(query.end_us), param(query.key_id),
+                                 param(query.tenant_id)});
+  if (!rows) return fail("cannot report usage", rows.error());
+  std::vector<UsageGroup> groups;
+  for (int r = 0; r < rows->count(); ++r)
+    groups.push_back(UsageGroup{rows->int64(r, 0), rows->text(r, 1), rows->int64(r, 2),
+                                rows->int64(r, 3), rows->int64(r, 4), rows->int64(r, 5),
+                                rows->int64(r, 6)});
+  finish_groups(query.group_by, groups);
+  return groups;
+}
+
+Result<std::vector<AuditEntry>> PostgresStore::audit_log() {
+  std::lock_guard lock(mutex_);
+  auto rows = conn_->query(
+      "SELECT at_us, actor_key_id, actor, action, target, detail FROM audit_log ORDER BY id");
+  if (!rows) return fail("cannot read the audit log", rows.error());
+  std::vector<AuditEntry> entries;
+  for (int r = 0; r < rows->count(); ++r)
+    entries.push_back(AuditEntry{rows->int64(r, 0), rows->optional_int(r, 1), rows->text(r, 2),
+                                 rows->text(r, 3), rows->text(r, 4), rows->text(r, 5)});
+  return entries;
+}
+
+}  // namespace gengyun::platform

@@ -1,0 +1,63 @@
+// The platform Store on PostgreSQL (`--db postgres://...`), for several servers sharing one
+// ledger, one set of budgets and one set of rate windows.
+#pragma once
+
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "platform/pg_connection.h"
+#include "platform/store.h"
+
+namespace gengyun::platform {
+
+/// One libpq connection guarded by a mutex. Admission locks the tenant's row (SELECT ... FOR
+/// UPDATE) for its transaction, so admissions of one tenant serialise across every server on
+/// the database and its budgets and rate limits hold for all of them together. Commits are
+/// durable when they return (the server's synchronous_commit, on by default).
+class PostgresStore final : public Store {
+ public:
+  /// Connects to `url` and migrates the schema (postgres_schema.h). Errors: the connection's,
+  /// the schema's.
+  static Result<std::unique_ptr<Store>> open(const std::string& url, bool must_exist);
+  /// Releases the server's advisory lock before the connection closes, so that other servers
+  /// see at once that it is gone (PostgreSQL releases it on its own only once it notices the
+  /// closed connection).
+  ~PostgresStore() override;
+
+  Result<TenantInfo> create_tenant(const std::string& name, const Limits& limits,
+                                   const Actor& actor) override;
+  Result<std::vector<TenantInfo>> list_tenants() override;
+  using Store::create_key;
+  Result<std::string> create_key(const NewKey& key, const Actor& actor) override;
+  Result<std::vector<KeyInfo>> list_keys() override;
+  Result<void> revoke_key(const std::string& name, const Actor& actor) override;
+  Result<std::optional<KeyInfo>> authenticate(std::string_view secret) override;
+  Result<void> set_price(const std::string& model, const Price& price, const Actor& actor) override;
+  Result<std::optional<Price>> price(const std::string& model) override;
+  Result<Admission> admit(const AdmissionRequest& request) override;
+  Result<void> checkpoint(const std::string& request_id, const TokenCounts& tokens,
+                          int64_t at_us) override;
+  Result<UsageRecord> settle(const std::string& request_id, const Settlement& settlement) override;
+  Result<std::string> start_server() override;
+  Result<int64_t> close_interrupted() override;
+  Result<void> record_usage(const UsageRecord& record) override;
+  Result<std::vector<UsageRecord>> usage_rows() override;
+  Result<std::vector<UsageSummary>> usage_summary() override;
+  Result<std::vector<UsageGroup>> usage_groups(const UsageQuery& query) override;
+  Result<std::vector<AuditEntry>> audit_log() override;
+
+ private:
+  explicit PostgresStore(std::unique_ptr<pg::Connection> conn) : conn_(std::move(conn)) {}
+  Result<void> audit(const Actor& actor, std::string_view action, const std::string& target,
+                     const std::string& detail);
+  Result<Admission> admit_locked(const AdmissionRequest& request);
+  /// Whether server `id` holds its advisory lock (this store's own server counts as live).
+  Result<bool> server_is_live(const std::string& id);
+
+  std::mutex mutex_;
+  std::unique_ptr<pg::Connection> conn_;
+  std::string server_id_;  ///< start_server()'s id; "" before
+};
+
+}  // namespace gengyun::platform

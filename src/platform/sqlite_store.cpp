@@ -1,0 +1,874 @@
+#include "platform/sqlite_store.h"
+
+#include <fcntl.h>
+#include <sqlite3.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <charconv>
+#include <cstring>
+#include <filesystem>
+#include <system_error>
+#include <utility>
+
+#include "platform/key_secret.h"
+#include "platform/sqlite_statement.h"
+#include "platform/store_rules.h"
+#include "platform/store_schema.h"
+#include "util/clock.h"
+
+namespace gengyun::platform {
+namespace {
+
+using sqlite::Statement;
+using sqlite::Transaction;
+
+constexpr int kBusyTimeoutMs = 5000;
+
+constexpr const char* kKeyColumns =
+    "id, name, prefix, created_at_us, revoked_at_us, tenant_id, role, expires_at_us, models, "
+    "budget_micro_usd, budget_period, rpm, tpm";
+
+constexpr const char* kLedgerColumns =
+    "key_id, model, prompt_tokens, completion_tokens, started_at_us, "
+    "coalesce(finished_at_us, started_at_us), endpoint, http_status, status, error, request_id, "
+    "cached_prompt_tokens, cost_micro_usd, input_micro_usd, cached_input_micro_usd, "
+    "output_micro_usd, tenant_id";
+
+std::optional<int64_t> optional_int(const Statement& row, int col) {
+  if (row.column_is_null(col)) return std::nullopt;
+  return row.column_int64(col);
+}
+
+/// Reads budget_micro_usd, budget_period, rpm, tpm from columns first..first+3.
+Limits read_limits(const Statement& row, int first) {
+  Limits limits;
+  limits.budget_micro_usd = optional_int(row, first);
+  limits.budget_period = parse_period(row.column_text(first + 1)).value_or(BudgetPeriod::Total);
+  limits.rpm = optional_int(row, first + 2);
+  limits.tpm = optional_int(row, first + 3);
+  return limits;
+}
+
+/// Binds budget_micro_usd, budget_period, rpm, tpm to parameters first..first+3.
+void bind_limits(Statement& stmt, int first, const Limits& limits) {
+  const auto bind_optional = [&](int index, const std::optional<int64_t>& value) {
+    if (value)
+      stmt.bind(index, *value);
+    else
+      stmt.bind_null(index);
+  };
+  bind_optional(first, limits.budget_micro_usd);
+  stmt.bind(first + 1, period_name(limits.budget_period));
+  bind_optional(first + 2, limits.rpm);
+  bind_optional(first + 3, limits.tpm);
+}
+
+KeyInfo read_key(const Statement& row) {
+  KeyInfo key{row.column_int64(0), row.column_text(1), row.column_text(2), row.column_int64(3),
+              optional_int(row, 4)};
+  key.tenant_id = row.column_int64(5);
+  key.role = parse_role(row.column_text(6)).value_or(Role::Member);
+  key.expires_at_us = optional_int(row, 7);
+  key.models = split_models(row.column_text(8));
+  key.limits = read_limits(row, 9);
+  return key;
+}
+
+/// Runs `stmt` (already bound) to completion and collects its rows with `read`.
+template <class Read>
+auto collect(Statement& stmt, Read read) -> Result<std::vector<decltype(read(stmt))>> {
+  std::vector<decltype(read(stmt))> rows;
+  for (;;) {
+    auto row = stmt.step();
+    if (!row) return row.error();
+    if (!*row) return rows;
+    rows.push_back(read(stmt));
+  }
+}
+
+/// Keys matching `condition` (a constant SQL fragment whose one parameter ?1 takes `value`).
+template <class Value>
+Result<std::vector<KeyInfo>> keys_where(sqlite3* db, std::string_view condition,
+                                        const Value& value) {
+  auto stmt =
+      Statement::prepare(db, std::string("SELECT ") + kKeyColumns + " FROM api_keys WHERE " +
+                                 std::string(condition) + " ORDER BY id");
+  if (!stmt) return stmt.error();
+  stmt->bind(1, value);
+  return collect(*stmt, read_key);
+}
+
+std::optional<int64_t> parse_id(std::string_view text) {
+  int64_t id = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), id);
+  if (ec != std::errc() || end != text.data() + text.size() || text.empty() || text[0] == '-')
+    return std::nullopt;
+  return id;
+}
+
+/// The keys that `selector` names, per the revoke_key() order: by name, else by id, else by
+/// display prefix. Empty when nothing matches.
+Result<std::vector<KeyInfo>> resolve_selector(sqlite3* db, const std::string& selector) {
+  auto by_name = keys_where(db, "name = ?1", selector);
+  if (!by_name || !by_name->empty()) return by_name;
+  if (auto id = parse_id(selector)) {
+    auto by_id = keys_where(db, "id = ?1", *id);
+    if (!by_id || !by_id->empty()) return by_id;
+  }
+  return keys_where(db, "prefix = ?1", selector);
+}
+
+std::string open_hint(const std::string& path) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  fs::path parent = fs::path(path).parent_path();
+  if (!parent.empty() && !fs::is_directory(parent, ec))
+    return " (directory '" + parent.string() + "' does not exist)";
+  if (fs::is_directory(path, ec)) return " (it is a directory)";
+  return "";
+}
+
+Result<void> run(Statement& stmt) {
+  auto done = stmt.step();
+  if (!done) return done.error();
+  return {};
+}
+
+/// Spend counted against a budget: settled rows at their cost, open rows at their reservation,
+/// of the rows of `column` (key_id or tenant_id) = `id` started at or after `since_us`.
+Result<int64_t> spent_since(sqlite3* db, const char* column, int64_t id, int64_t since_us) {
+  auto stmt = Statement::prepare(
+      db, std::string("SELECT coalesce(sum(CASE WHEN status = 'open' THEN reserved_micro_usd "
+                      "ELSE cost_micro_usd END), 0) FROM usage_ledger WHERE ") +
+              column + " = ?1 AND started_at_us >= ?2");
+  if (!stmt) return stmt.error();
+  stmt->bind(1, id);
+  stmt->bind(2, since_us);
+  auto row = stmt->step();
+  if (!row) return row.error();
+  return stmt->column_int64(0);
+}
+
+struct Window {
+  int64_t requests = 0;
+  int64_t tokens = 0;
+};
+
+Result<Window> read_window(sqlite3* db, const char* scope, int64_t id, int64_t minute) {
+  auto stmt = Statement::prepare(
+      db,
+      "SELECT requests, tokens FROM rate_windows WHERE scope = ?1 AND scope_id = ?2 AND "
+      "minute = ?3");
+  if (!stmt) return stmt.error();
+  stmt->bind(1, std::string_view(scope));
+  stmt->bind(2, id);
+  stmt->bind(3, minute);
+  auto row = stmt->step();
+  if (!row) return row.error();
+  if (!*row) return Window{};
+  return Window{stmt->column_int64(0), stmt->column_int64(1)};
+}
+
+/// Adds `requests` and `tokens` (either may be negative; the sums stay >= 0) to the window.
+Result<void> add_to_window(sqlite3* db, const char* scope, int64_t id, int64_t minute,
+                           int64_t requests, int64_t tokens) {
+  auto stmt = Statement::prepare(
+      db,
+      "INSERT INTO rate_windows(scope, scope_id, minute, requests, tokens) "
+      "VALUES (?1, ?2, ?3, max(?4, 0), max(?5, 0)) ON CONFLICT(scope, scope_id, minute) DO UPDATE "
+      "SET requests = max(requests + ?4, 0), tokens = max(tokens + ?5, 0)");
+  if (!stmt) return stmt.error();
+  stmt->bind(1, std::string_view(scope));
+  stmt->bind(2, id);
+  stmt->bind(3, minute);
+  stmt->bind(4, requests);
+  stmt->bind(5, tokens);
+  return run(*stmt);
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Store>> SqliteStore::open(const std::string& path, bool must_exist) {
+  if (path.empty()) return make_error("cannot open the platform store: the database path is empty");
+  std::error_code ec;
+  if (must_exist && path != ":memory:" && !std::filesystem::exists(path, ec))
+    return make_error("cannot open database '" + path + "': no such file" + open_hint(path));
+  sqlite3* db = nullptr;
+  int rc = sqlite3_open_v2(
+      path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
+  if (rc != SQLITE_OK) {
+    std::string reason = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
+    sqlite3_close_v2(db);
+    return make_error("cannot open database '" + path + "': " + reason + open_hint(path));
+  }
+  std::unique_ptr<Store> store(new SqliteStore(db, path));
+  sqlite3_extended_result_codes(db, 1);
+  sqlite3_busy_timeout(db, kBusyTimeoutMs);
+
+  // journal_mode is the first statement that reads the file header, so a file that is not a
+  // database fails here, before anything is written to it.
+  auto setup = sqlite::exec(db, "PRAGMA journal_mode = WAL");
+  if (!setup && (sqlite3_extended_errcode(db) & 0xff) == SQLITE_NOTADB)
+    return make_error("cannot open database '" + path +
+                      "': the file is not a SQLite database (wrong path, or a damaged file)");
+  if (setup) setup = sqlite::exec(db, "PRAGMA synchronous = FULL");
+  // Migrations rebuild tables that others reference, so foreign keys are enforced only after.
+  if (setup) setup = ensure_schema(db);
+  if (setup) setup = sqlite::exec(db, "PRAGMA foreign_keys = ON");
+  if (!setup) return make_error("cannot open database '" + path + "': " + setup.error().message);
+  return store;
+}
+
+SqliteStore::~SqliteStore() {
+  if (server_lock_fd_ >= 0) {
+    unlink(server_lock_path(server_id_).c_str());
+    close(server_lock_fd_);
+  }
+  sqlite3_close_v2(db_);
+}
+
+std::string SqliteStore::server_lock_path(const std::string& id) const {
+  return path_ == ":memory:" ? "" : path_ + "-server-" + id + ".lock";
+}
+
+bool SqliteStore::server_is_live(const std::string& id) const {
+  if (id == server_id_ && !id.empty()) return true;
+  const std::string path = server_lock_path(id);
+  if (id.empty() || path.empty()) return false;
+  const int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
+  if (fd < 0) return false;
+  const bool held = flock(fd, LOCK_EX | LOCK_NB) != 0;
+  if (!held) unlink(path.c_str());
+  close(fd);
+  return held;
+}
+
+Result<std::string> SqliteStore::start_server() {
+  std::lock_guard lock(mutex_);
+  if (!server_id_.empty()) return make_error("this store is already server " + server_id_);
+  auto random = random_base62(16);
+  if (!random) return random.error();
+  const std::string id = "srv-" + *random;
+  if (const std::string path = server_lock_path(id); !path.empty()) {
+    const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0 || flock(fd, LOCK_EX | LOCK_NB) != 0) {
+      const std::string reason = std::strerror(errno);
+      if (fd >= 0) close(fd);
+      return make_error("cannot lock '" + path + "' (the mark of a live server): " + reason);
+    }
+    server_lock_fd_ = fd;
+  }
+  server_id_ = id;
+  return id;
+}
+
+Error SqliteStore::fail(std::string_view what, const Error& cause) const {
+  return make_error(std::string(what) + " (database '" + path_ + "'): " + cause.message);
+}
+
+Result<void> SqliteStore::audit(const Actor& actor, std::string_view action,
+                                const std::string& target, const std::string& detail) {
+  auto insert = Statement::prepare(
+      db_,
+      "INSERT INTO audit_log(at_us, actor_key_id, actor, action, target, detail) "
+      "VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
+  if (!insert) return insert.error();
+  insert->bind(1, unix_time_us());
+  if (actor.key_id)
+    insert->bind(2, *actor.key_id);
+  else
+    insert->bind_null(2);
+  insert->bind(3, actor.name);
+  insert->bind(4, action);
+  insert->bind(5, target);
+  insert->bind(6, detail);
+  return run(*insert);
+}
+
+Result<TenantInfo> SqliteStore::create_tenant(const std::string& name, const Limits& limits,
+                                              const Actor& actor) {
+  const std::string what = "cannot create tenant";
+  if (auto valid = validate_name("tenant", name); !valid)
+    return make_error(what + ": " + valid.error().message);
+  if (auto valid = validate_limits(limits); !valid)
+    return make_error(what + " '" + name + "': " + valid.error().message);
+
+  std::lock_guard lock(mutex_);
+  auto txn = Transaction::begin(db_);
+  if (!txn) return fail(what, txn.error());
+  auto existing = Statement::prepare(db_, "SELECT id FROM tenants WHERE name = ?1");
+  if (!existing) return fail(what, existing.error());
+  existing->bind(1, name);
+  auto found = existing->step();
+  if (!found) return fail(what, found.error());
+  if (*found) return make_error(what + ": a tenant named '" + name + "' already exists");
+
+  TenantInfo tenant{0, name, limits, unix_time_us()};
+  auto insert = Statement::prepare(
+      db_,
+      "INSERT INTO tenants(name, created_at_us, budget_micro_usd, budget_period, rpm, tpm) "
+      "VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
+  if (!insert) return fail(what, insert.error());
+  insert->bind(1, name);
+  insert->bind(2, tenant.created_at_us);
+  bind_limits(*insert, 3, limits);
+  if (auto done = run(*insert); !done) return fail(what, done.error());
+  tenant.id = sqlite3_last_insert_rowid(db_);
+  if (auto logged = audit(actor, "tenant.create", name, describe_limits(limits)); !logged)
+    return fail(what, logged.error());
+  if (auto committed = txn->commit(); !committed) return fail(what, committed.error());
+  return tenant;
+}
+
+Result<std::vector<TenantInfo>> SqliteStore::list_tenants() {
+  std::lock_guard lock(mutex_);
+  auto stmt = Statement::prepare(
+      db_,
+      "SELECT id, name, created_at_us, budget_micro_usd, budget_period, rpm, tpm FROM tenants "
+      "ORDER BY id");
+  if (!stmt) return fail("cannot list tenants", stmt.error());
+  auto tenants = collect(*stmt, [](const Statement& row) {
+    return TenantInfo{row.column_int64(0), row.column_text(1), read_limits(row, 3),
+                      row.column_int64(2)};
+  });
+  if (!tenants) return fail("cannot list tenants", tenants.error());
+  return tenants;
+}
+
+Result<std::string> SqliteStore::create_key(const NewKey& key, const Actor& actor) {
+  const std::string what = "cannot create API key";
+  if (key.name.empty()) return make_error(what + ": the key name is empty");
+  if (auto valid = validate_name("key", key.name); !valid)
+    return make_error(what + ": " + valid.error().message);
+  if (auto valid = validate_limits(key.limits); !valid)
+    return make_error(what + " '" + key.name + "': " + valid.error().message);
+  auto joined = join_models(key.models);
+  if (!joined) return make_error(what + " '" + key.name + "': " + joined.error().message);
+  const std::string& models = *joined;
+  auto secret = generate_key_secret();
+  if (!secret) return secret.error();
+
+  std::lock_guard lock(mutex_);
+  auto txn = Transaction::begin(db_);
+  if (!txn) return fail(what, txn.error());
+  auto tenant = Statement::prepare(db_, "SELECT id FROM tenants WHERE name = ?1");
+  if (!tenant) return fail(what, tenant.error());
+  tenant->bind(1, key.tenant);
+  auto found = tenant->step();
+  if (!found) return fail(what, found.error());
+  if (!*found)
+    return make_error(what + " '" + key.name + "': no tenant is named '" + key.tenant +
+                      "' (create it with `gengyun tenants create`)");
+  const int64_t tenant_id = tenant->column_int64(0);
+
+  auto active = keys_where(db_, "name = ?1 AND revoked_at_us IS NULL", key.name);
+  if (!active) return fail(what, active.error());
+  if (!active->empty())
+    return make_error(what + ": an active key named '" + key.name + "' already exists (id " +
+                      std::to_string(active->front().id) +
+                      "); revoke it first or choose another name");
+
+  auto insert = Statement::prepare(
+      db_,
+      "INSERT INTO api_keys(name, prefix, secret_sha256, created_at_us, tenant_id, role, "
+      "expires_at_us, models, budget_micro_usd, budget_period, rpm, tpm) "
+      "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)");
+  if (!insert) return fail(what, insert.error());
+  insert->bind(1, key.name);
+  insert->bind(2, std::string_view(*secret).substr(0, kKeyPrefixChars));
+  insert->bind(3, sha256_hex(*secret));
+  insert->bind(4, unix_time_us());
+  insert->bind(5, tenant_id);
+  insert->bind(6, role_name(key.role));
+  if (key.expires_at_us)
+    insert->bind(7, *key.expires_at_us);
+  else
+    insert->bind_null(7);
+  insert->bind(8, models);
+  bind_limits(*insert, 9, key.limits);
+  if (auto done = run(*insert); !done) return fail(what, done.error());
+  if (auto logged = audit(actor, "key.create", key.name, describe_key(key, models)); !logged)
+    return fail(what, logged.error());
+  if (auto committed = txn->commit(); !committed) return fail(what, committed.error());
+  return secret;
+}
+
+Result<std::vector<KeyInfo>> SqliteStore::list_keys() {
+  std::lock_guard lock(mutex_);
+  auto stmt =
+      Statement::prepare(db_, std::string("SELECT ") + kKeyColumns + " FROM api_keys ORDER BY id");
+  if (!stmt) return fail("cannot list API keys", stmt.error());
+  auto keys = collect(*stmt, read_key);
+  if (!keys) return fail("cannot list API keys", keys.error());
+  return keys;
+}
+
+Result<void> SqliteStore::revoke_key(const std::string& name, const Actor& actor) {
+  std::lock_guard lock(mutex_);
+  auto txn = Transaction::begin(db_);
+  if (!txn) return fail("cannot revoke API key", txn.error());
+  auto matches = resolve_selector(db_, name);
+  if (!matches) return fail("cannot revoke API key", matches.error());
+  if (matches->empty())
+    return make_error("cannot revoke API key: no key has the name, id or prefix '" + name + "'");
+
+  std::vector<const KeyInfo*> active;
+  for (const KeyInfo& key : *matches)
+    if (!key.revoked_at_us) active.push_back(&key);
+  if (active.empty())
+    return make_error("cannot revoke API key '" + name + "': it is already revoked (id " +
+                      std::to_string(matches->back().id) + ")");
+  if (active.size() > 1) {
+    std::string ids;
+    for (const KeyInfo* key : active) ids += (ids.empty() ? "" : ", ") + std::to_string(key->id);
+    return make_error("cannot revoke API key: prefix '" + name + "' matches " +
+                      std::to_string(active.size()) + " active keys (ids " + ids +
+                      "); revoke by name or id instead");
+  }
+
+  auto update = Statement::prepare(
+      db_, "UPDATE api_keys SET revoked_at_us = ?1 WHERE id = ?2 AND revoked_at_us IS NULL");
+  if (!update) return fail("cannot revoke API key", update.error());
+  update->bind(1, unix_time_us());
+  update->bind(2, active.front()->id);
+  if (auto done = run(*update); !done) return fail("cannot revoke API key", done.error());
+  if (auto logged = audit(actor, "key.revoke", active.front()->name,
+                          "id=" + std::to_string(active.front()->id));
+      !logged)
+    return fail("cannot revoke API key", logged.error());
+  if (auto committed = txn->commit(); !committed)
+    return fail("cannot revoke API key", committed.error());
+  return {};
+}
+
+Result<std::optional<KeyInfo>> SqliteStore::authenticate(std::string_view secret) {
+  std::string hash = sha256_hex(secret);
+  std::lock_guard lock(mutex_);
+  auto keys = keys_where(db_, "secret_sha256 = ?1 AND revoked_at_us IS NULL", hash);
+  if (!keys) return fail("cannot check API key", keys.error());
+  if (keys->empty()) return std::optional<KeyInfo>();
+  return std::optional<KeyInfo>(std::move(keys->front()));
+}
+
+Result<void> SqliteStore::set_price(const std::string& model, const Price& price,
+                                    const Actor& actor) {
+  const std::string what = "cannot set the price of model '" + model + "'";
+  if (model.empty()) return make_error("cannot set a price: the model name is empty");
+  if (price.input < 0 || price.cached_input < 0 || price.output < 0)
+    return make_error(what + ": prices must be >= 0");
+  std::lock_guard lock(mutex_);
+  auto txn = Transaction::begin(db_);
+  if (!txn) return fail(what, txn.error());
+  auto upsert = Statement::prepare(
+      db_,
+      "INSERT INTO prices(model, input_micro_usd, cached_input_micro_usd, output_micro_usd, "
+      "updated_at_us) VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT(model) DO UPDATE SET "
+      "input_micro_usd = ?2, cached_input_micro_usd = ?3, output_micro_usd = ?4, "
+      "updated_at_us = ?5");
+  if (!upsert) return fail(what, upsert.error());
+  upsert->bind(1, model);
+  upsert->bind(2, price.input);
+  upsert->bind(3, price.cached_input);
+  upsert->bind(4, price.output);
+  upsert->bind(5, unix_time_us());
+  if (auto done = run(*upsert); !done) return fail(what, done.error());
+  if (auto logged = audit(actor, "price.set", model, describe_price(price)); !logged)
+    return fail(what, logged.error());
+  if (auto committed = txn->commit(); !committed) return fail(what, committed.error());
+  return {};
+}
+
+namespace {
+
+Result<std::optional<Price>> read_price(sqlite3* db, const std::string& model) {
+  auto stmt = Statement::prepare(
+      db,
+      "SELECT input_micro_usd, cached_input_micro_usd, output_micro_usd FROM prices "
+      "WHERE model = ?1");
+  if (!stmt) return stmt.error();
+  stmt->bind(1, model);
+  auto row = stmt->step();
+  if (!row) return row.error();
+  if (!*row) return std::optional<Price>();
+  return std::optional<Price>(
+      Price{stmt->column_int64(0), stmt->column_int64(1), stmt->column_int64(2)});
+}
+
+}  // namespace
+
+Result<std::optional<Price>> SqliteStore::price(const std::string& model) {
+  std::lock_guard lock(mutex_);
+  auto price = read_price(db_, model);
+  if (!price) return fail("cannot read the price of model '" + model + "'", price.error());
+  return price;
+}
+
+Result<Admission> SqliteStore::admit(const AdmissionRequest& request) {
+  if (request.prompt_tokens < 0 || request.max_completion_tokens < 0)
+    return make_error("cannot admit request: token counts must be >= 0");
+  if (request.request_id.empty())
+    return make_error("cannot admit request: the request id is empty");
+  std::lock_guard lock(mutex_);
+  auto admission = admit_locked(request);
+  if (!admission) return fail("cannot admit request", admission.error());
+  return admission;
+}
+
+Result<Admission> SqliteStore::admit_locked(const AdmissionRequest& request) {
+  auto txn = Transaction::begin(db_);
+  if (!txn) return txn.error();
+  auto keys = keys_where(db_, "id = ?1", request.key_id);
+  if (!keys) return keys.error();
+  if (keys->empty()) return make_error("no API key has id " + std::to_string(request.key_id));
+  const KeyInfo& key = keys->front();
+  auto tenant_stmt = Statement::prepare(
+      db_, "SELECT name, budget_micro_usd, budget_period, rpm, tpm FROM tenants WHERE id = ?1");
+  if (!tenant_stmt) return tenant_stmt.error();
+  tenant_stmt->bind(1, key.tenant_id);
+  if (auto row = tenant_stmt->step(); !row || !*row)
+    return row ? make_error("no tenant has id " + std::to_string(key.tenant_id)) : row.error();
+  const std::string tenant_name = tenant_stmt->column_text(0);
+  const Limits tenant_limits = read_limits(*tenant_stmt, 1);
+
+  auto price = read_price(db_, request.model);
+  if (!price) return price.error();
+  auto reservation = reserve(request, price->value_or(Price{}));
+  if (!reservation) return reservation.error();
+  const int64_t minute = rate_minute(request.started_at_us);
+  const std::pair<const char*, const char*> columns[] = {{"key", "key_id"},
+                                                         {"tenant", "tenant_id"}};
+  const int64_t ids[] = {key.id, key.tenant_id};
+  ScopeUsage scopes[] = {{"key '" + key.name + "'", key.limits},
+                         {"tenant '" + tenant_name + "'", tenant_limits}};
+  for (int i = 0; i < 2; ++i) {
+    const Limits& limits = scopes[i].limits;
+    if (limits.budget_micro_usd) {
+      auto spent = spent_since(db_, columns[i].second, ids[i],
+                               period_start_us(limits.budget_period, request.started_at_us));
+      if (!spent) return spent.error();
+      scopes[i].spent_micro_usd = *spent;
+    }
+    auto window = read_window(db_, columns[i].first, ids[i], minute);
+    if (!window) return window.error();
+    scopes[i].window_requests = window->requests;
+    scopes[i].window_tokens = window->tokens;
+  }
+  Admission admission = decide_admission(request, price->value_or(Price{}), *reservation, scopes);
+  if (admission.outcome != Admission::Outcome::Admitted) return admission;
+
+  auto insert = Statement::prepare(
+      db_,
+      "INSERT INTO usage_ledger(request_id, key_id, tenant_id, model, endpoint, status, "
+      "http_status, error, prompt_tokens, cached_prompt_tokens, completion_tokens, "
+      "input_micro_usd, cached_input_micro_usd, output_micro_usd, reserved_micro_usd, "
+      "reserved_tokens, started_at_us, server_id) "
+      "VALUES (?1, ?2, ?3, ?4, ?5, 'open', 200, '', 0, 0, 0, ?6, ?7, ?8, ?9, ?10, ?11, ?12)");
+  if (!insert) return insert.error();
+  insert->bind(1, request.request_id);
+  insert->bind(2, key.id);
+  insert->bind(3, key.tenant_id);
+  insert->bind(4, request.model);
+  insert->bind(5, request.endpoint);
+  insert->bind(6, admission.price.input);
+  insert->bind(7, admission.price.cached_input);
+  insert->bind(8, admission.price.output);
+  insert->bind(9, reservation->micro_usd);
+  insert->bind(10, reservation->tokens);
+  insert->bind(11, request.started_at_us);
+  insert->bind(12, server_id_);
+  if (auto done = run(*insert); !done) {
+    if (sqlite3_extended_errcode(db_) == SQLITE_CONSTRAINT_UNIQUE)
+      return make_error("request id '" + request.request_id + "' is already in the ledger");
+    return done.error();
+  }
+  for (int i = 0; i < 2; ++i)
+    if (auto added = add_to_window(db_, columns[i].first, ids[i], minute, 1, reservation->tokens);
+        !added)
+      return added.error();
+  if (auto committed = txn->commit(); !committed) return committed.error();
+  return admission;
+}
+
+Result<void> SqliteStore::checkpoint(const std::string& request_id, const TokenCounts& tokens,
+                                     int64_t at_us) {
+  if (auto valid = validate_counts(tokens); !valid)
+    return make_error("cannot checkpoint request '" + request_id + "': " + valid.error().message);
+  std::lock_guard lock(mutex_);
+  auto update = Statement::prepare(
+      db_,
+      "UPDATE usage_ledger SET prompt_tokens = ?2, cached_prompt_tokens = ?3, "
+      "completion_tokens = ?4, checkpoint_at_us = ?5 WHERE request_id = ?1 AND status = 'open'");
+  if (!update) return fail("cannot checkpoint request", update.error());
+  update->bind(1, request_id);
+  update->bind(2, tokens.prompt_tokens);
+  update->bind(3, tokens.cached_prompt_tokens);
+  update->bind(4, tokens.completion_tokens);
+  update->bind(5, at_us);
+  if (auto done = run(*update); !done) return fail("cannot checkpoint request", done.error());
+  return {};
+}
+
+namespace {
+
+/// An open row's fields needed to close it.
+struct OpenRow {
+  int64_t id, key_id, tenant_id, started_at_us, reserved_tokens;
+  Price price;
+  TokenCounts checkpoint;
+  std::optional<int64_t> checkpoint_at_us;
+};
+
+constexpr const char* kOpenRowColumns =
+    "id, key_id, tenant_id, started_at_us, reserved_tokens, input_micro_usd, "
+    "cached_input_micro_usd, output_micro_usd, prompt_tokens, cached_prompt_tokens, "
+    "completion_tokens, checkpoint_at_us";
+
+OpenRow read_open_row(const Statement& row) {
+  return OpenRow{row.column_int64(0),
+                 row.column_int64(1),
+                 row.column_int64(2),
+                 row.column_int64(3),
+                 row.column_int64(4),
+                 {row.column_int64(5), row.column_int64(6), row.column_int64(7)},
+                 {row.column_int64(8), row.column_int64(9), row.column_int64(10)},
+                 optional_int(row, 11)};
+}
+
+/// Closes `row` with `settlement` (validated) and returns the unused part of its token
+/// reservation to its minute.
+Result<int64_t> close_row(sqlite3* db, const OpenRow& row, const Settlement& settlement) {
+  auto cost = cost_micro_usd(settlement.tokens, row.price);
+  if (!cost) return cost.error();
+  auto update = Statement::prepare(
+      db,
+      "UPDATE usage_ledger SET status = ?2, http_status = ?3, error = ?4, prompt_tokens = ?5, "
+      "cached_prompt_tokens = ?6, completion_tokens = ?7, cost_micro_usd = ?8, "
+      "finished_at_us = ?9 WHERE id = ?1 AND status = 'open'");
+  if (!update) return update.error();
+  update->bind(1, row.id);
+  update->bind(2, settlement.status);
+  update->bind(3, int64_t{settlement.http_status});
+  update->bind(4, settlement.error);
+  update->bind(5, settlement.tokens.prompt_tokens);
+  update->bind(6, settlement.tokens.cached_prompt_tokens);
+  update->bind(7, settlement.tokens.completion_tokens);
+  update->bind(8, *cost);
+  update->bind(9, std::max(settlement.finished_at_us, row.started_at_us));
+  if (auto done = run(*update); !done) return done.error();
+  const int64_t unused =
+      row.reserved_tokens - settlement.tokens.prompt_tokens - settlement.tokens.completion_tokens;
+  if (unused > 0) {
+    const int64_t minute = rate_minute(row.started_at_us);
+    if (auto r = add_to_window(db, "key", row.key_id, minute, 0, -unused); !r) return r.error();
+    if (auto r = add_to_window(db, "tenant", row.tenant_id, minute, 0, -unused); !r)
+      return r.error();
+  }
+  return *cost;
+}
+
+}  // namespace
+
+Result<UsageRecord> SqliteStore::settle(const std::string& request_id,
+                                        const Settlement& settlement) {
+  const std::string what = "cannot settle request '" + request_id + "'";
+  if (auto valid = validate_settlement(settlement); !valid)
+    return make_error(what + ": " + valid.error().message);
+  std::lock_guard lock(mutex_);
+  auto txn = Transaction::begin(db_);
+  if (!txn) return fail(what, txn.error());
+  auto select = Statement::prepare(db_, std::string("SELECT ") + kOpenRowColumns +
+                                            " FROM usage_ledger WHERE request_id = ?1 AND "
+                                            "status = 'open'");
+  if (!select) return fail(what, select.error());
+  select->bind(1, request_id);
+  auto found = select->step();
+  if (!found) return fail(what, found.error());
+  if (!*found) return make_error(what + ": no open ledger row has that id");
+  const OpenRow row = read_open_row(*select);
+  if (auto closed = close_row(db_, row, settlement); !closed) return fail(what, closed.error());
+  auto read = Statement::prepare(
+      db_, std::string("SELECT ") + kLedgerColumns + " FROM usage_ledger WHERE id = ?1");
+  if (!read) return fail(what, read.error());
+  read->bind(1, row.id);
+  if (auto again = read->step(); !again) return fail(what, again.error());
+  UsageRecord record{read->column_int64(0),
+                     read->column_text(1),
+                     read->column_int64(2),
+                     read->column_int64(3),
+                     read->column_int64(4),
+                     read->column_int64(5),
+                     read->column_text(6),
+                     static_cast<int>(read->column_int64(7)),
+                     read->column_text(8),
+                     read->column_text(9),
+                     read->column_text(10),
+                     read->column_int64(11),
+                     read->column_int64(12),
+                     Price{read->column_int64(13), read->column_int64(14), read->column_int64(15)},
+                     read->column_int64(16)};
+  if (auto committed = txn->commit(); !committed) return fail(what, committed.error());
+  return record;
+}
+
+Result<int64_t> SqliteStore::close_interrupted() {
+  const std::string what = "cannot close interrupted requests";
+  std::lock_guard lock(mutex_);
+  auto txn = Transaction::begin(db_);
+  if (!txn) return fail(what, txn.error());
+  auto servers = Statement::prepare(
+      db_, "SELECT DISTINCT server_id FROM usage_ledger WHERE status = 'open' ORDER BY server_id");
+  if (!servers) return fail(what, servers.error());
+  auto ids = collect(*servers, [](const Statement& row) { return row.column_text(0); });
+  if (!ids) return fail(what, ids.error());
+  int64_t closed_rows = 0;
+  for (const std::string& id : *ids) {
+    if (server_is_live(id)) continue;
+    auto select = Statement::prepare(db_, std::string("SELECT ") + kOpenRowColumns +
+                                              " FROM usage_ledger WHERE status = 'open' AND "
+                                              "server_id = ?1 ORDER BY id");
+    if (!select) return fail(what, select.error());
+    select->bind(1, id);
+    auto rows = collect(*select, read_open_row);
+    if (!rows) return fail(what, rows.error());
+    for (const OpenRow& row : *rows) {
+      Settlement settlement{row.checkpoint, 200, "interrupted", std::string(kInterruptedError),
+                            row.checkpoint_at_us.value_or(row.started_at_us)};
+      if (auto closed = close_row(db_, row, settlement); !closed) return fail(what, closed.error());
+    }
+    closed_rows += static_cast<int64_t>(rows->size());
+  }
+  if (auto committed = txn->commit(); !committed) return fail(what, committed.error());
+  return closed_rows;
+}
+
+Result<void> SqliteStore::record_usage(const UsageRecord& record) {
+  if (auto valid = validate_record(record); !valid)
+    return make_error("cannot record usage: " + valid.error().message);
+  std::string request_id = record.request_id;
+  if (request_id.empty()) {
+    auto random = random_base62(24);
+    if (!random) return random.error();
+    request_id = "req-" + *random;
+  }
+
+  std::lock_guard lock(mutex_);
+  auto insert = Statement::prepare(
+      db_,
+      "INSERT INTO usage_ledger(key_id, model, prompt_tokens, completion_tokens, started_at_us, "
+      "finished_at_us, endpoint, http_status, status, error, request_id, cached_prompt_tokens, "
+      "cost_micro_usd, input_micro_usd, cached_input_micro_usd, output_micro_usd, tenant_id) "
+      "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, "
+      "coalesce((SELECT tenant_id FROM api_keys WHERE id = ?1), 0))");
+  if (!insert) return fail("cannot record usage", insert.error());
+  insert->bind(1, record.key_id);
+  insert->bind(2, record.model);
+  insert->bind(3, record.prompt_tokens);
+  insert->bind(4, record.completion_tokens);
+  insert->bind(5, record.started_at_us);
+  insert->bind(6, record.finished_at_us);
+  insert->bind(7, record.endpoint);
+  insert->bind(8, int64_t{record.http_status});
+  insert->bind(9, record.status);
+  insert->bind(10, record.error);
+  insert->bind(11, request_id);
+  insert->bind(12, record.cached_prompt_tokens);
+  insert->bind(13, record.cost_micro_usd);
+  insert->bind(14, record.price.input);
+  insert->bind(15, record.price.cached_input);
+  insert->bind(16, record.price.output);
+  if (auto done = run(*insert); !done) {
+    if (sqlite3_extended_errcode(db_) == SQLITE_CONSTRAINT_FOREIGNKEY)
+      return make_error("cannot record usage: no API key has id " + std::to_string(record.key_id));
+    if (sqlite3_extended_errcode(db_) == SQLITE_CONSTRAINT_UNIQUE)
+      return make_error("cannot record usage: request id '" + request_id +
+                        "' is already in the ledger");
+    return fail("cannot record usage", done.error());
+  }
+  return {};
+}
+
+Result<std::vector<UsageRecord>> SqliteStore::usage_rows() {
+  std::lock_guard lock(mutex_);
+  auto stmt = Statement::prepare(
+      db_, std::string("SELECT ") + kLedgerColumns + " FROM usage_ledger ORDER BY id");
+  if (!stmt) return fail("cannot read usage ledger", stmt.error());
+  auto rows = collect(*stmt, [](const Statement& row) {
+    return UsageRecord{row.column_int64(0),
+                       row.column_text(1),
+                       row.column_int64(2),
+                       row.column_int64(3),
+                       row.column_int64(4),
+                       row.column_int64(5),
+                       row.column_text(6),
+                       static_cast<int>(row.column_int64(7)),
+                       row.column_text(8),
+                       row.column_text(9),
+                       row.column_text(10),
+                       row.column_int64(11),
+                       row.column_int64(12),
+                       Price{row.column_int64(13), row.column_int64(14), row.column_int64(15)},
+                       row.column_int64(16)};
+  });
+  if (!rows) return fail("cannot read usage ledger", rows.error());
+  return rows;
+}
+
+Result<std::vector<UsageSummary>> SqliteStore::usage_summary() {
+  std::lock_guard lock(mutex_);
+  auto stmt =
+      Statement::prepare(db_,
+                         "SELECT k.name, u.key_id, u.model, count(*), sum(u.prompt_tokens), "
+                         "sum(u.completion_tokens), sum(u.cost_micro_usd) FROM usage_ledger AS u "
+                         "JOIN api_keys AS k ON k.id = u.key_id "
+                         "GROUP BY u.key_id, u.model ORDER BY k.name, u.model, u.key_id");
+  if (!stmt) return fail("cannot summarise usage", stmt.error());
+  auto summary = collect(*stmt, [](const Statement& row) {
+    return UsageSummary{row.column_text(0),  row.column_int64(1), row.column_text(2),
+                        row.column_int64(3), row.column_int64(4), row.column_int64(5),
+                        row.column_int64(6)};
+  });
+  if (!summary) return fail("cannot summarise usage", summary.error());
+  return summary;
+}
+
+Result<std::vector<UsageGroup>> SqliteStore::usage_groups(const UsageQuery& query) {
+  std::lock_guard lock(mutex_);
+  auto stmt = Statement::prepare(db_, usage_groups_sql(query.group_by, '?'));
+  if (!stmt) return fail("cannot report usage", stmt.error());
+  stmt->bind(1, query.start_us);
+  stmt->bind(2, query.end_us);
+  if (query.key_id)
+    stmt->bind(3, *query.key_id);
+  else
+    stmt->bind_null(3);
+  if (query.tenant_id)
+    stmt->bind(4, *query.tenant_id);
+  else
+    stmt->bind_null(4);
+  auto groups = collect(*stmt, [](const Statement& row) {
+    return UsageGroup{row.column_int64(0), row.column_text(1),  row.column_int64(2),
+                      row.column_int64(3), row.column_int64(4), row.column_int64(5),
+                      row.column_int64(6)};
+  });
+  if (!groups) return fail("cannot report usage", groups.error());
+  finish_groups(query.group_by, *groups);
+  return groups;
+}
+
+Result<std::vector<AuditEntry>> SqliteStore::audit_log() {
+  std::lock_guard lock(mutex_);
+  auto stmt = Statement::prepare(
+      db_, "SELECT at_us, actor_key_id, actor, action, target, detail FROM audit_log ORDER BY id");
+  if (!stmt) return fail("cannot read the audit log", stmt.error());
+  auto entries = collect(*stmt, [](const Statement& row) {
+    return AuditEntry{row.column_int64(0), optional_int(row, 1), row.column_text(2),
+                      row.column_text(3),  row.column_text(4),   row.column_text(5)};
+  });
+  if (!entries) return fail("cannot read the audit log", entries.error());
+  return entries;
+}
+
+}  // namespace gengyun::platform

@@ -1,0 +1,69 @@
+// The platform Store on SQLite: one file, WAL journal, for a single server or several on one
+// machine.
+#pragma once
+
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "platform/store.h"
+
+struct sqlite3;
+
+namespace gengyun::platform {
+
+/// One SQLite connection guarded by a mutex; WAL journal mode so readers in other processes
+/// (the CLI's `keys list` while a server runs) do not block writers; a 5 s busy timeout when
+/// another process holds the write lock. Admission takes the write lock (BEGIN IMMEDIATE), so
+/// budgets and rate limits hold across every process sharing the file.
+///
+/// Durability: synchronous=FULL. In WAL mode NORMAL would skip the fsync of the WAL at each
+/// commit, so a power loss or OS crash could roll back the most recent commits, i.e. usage that
+/// a client was already billed for; FULL makes every commit durable when it returns.
+class SqliteStore final : public Store {
+ public:
+  /// See Store::open().
+  static Result<std::unique_ptr<Store>> open(const std::string& path, bool must_exist);
+  ~SqliteStore() override;
+
+  Result<TenantInfo> create_tenant(const std::string& name, const Limits& limits,
+                                   const Actor& actor) override;
+  Result<std::vector<TenantInfo>> list_tenants() override;
+  using Store::create_key;
+  Result<std::string> create_key(const NewKey& key, const Actor& actor) override;
+  Result<std::vector<KeyInfo>> list_keys() override;
+  Result<void> revoke_key(const std::string& name, const Actor& actor) override;
+  Result<std::optional<KeyInfo>> authenticate(std::string_view secret) override;
+  Result<void> set_price(const std::string& model, const Price& price, const Actor& actor) override;
+  Result<std::optional<Price>> price(const std::string& model) override;
+  Result<Admission> admit(const AdmissionRequest& request) override;
+  Result<void> checkpoint(const std::string& request_id, const TokenCounts& tokens,
+                          int64_t at_us) override;
+  Result<UsageRecord> settle(const std::string& request_id, const Settlement& settlement) override;
+  Result<std::string> start_server() override;
+  Result<int64_t> close_interrupted() override;
+  Result<void> record_usage(const UsageRecord& record) override;
+  Result<std::vector<UsageRecord>> usage_rows() override;
+  Result<std::vector<UsageSummary>> usage_summary() override;
+  Result<std::vector<UsageGroup>> usage_groups(const UsageQuery& query) override;
+  Result<std::vector<AuditEntry>> audit_log() override;
+
+ private:
+  SqliteStore(sqlite3* db, std::string path) : db_(db), path_(std::move(path)) {}
+  Error fail(std::string_view what, const Error& cause) const;
+  Result<void> audit(const Actor& actor, std::string_view action, const std::string& target,
+                     const std::string& detail);
+  Result<Admission> admit_locked(const AdmissionRequest& request);
+  /// The lock file of server `id`; "" for an in-memory database (no other process sees it).
+  std::string server_lock_path(const std::string& id) const;
+  /// Whether server `id` holds its lock file (this store's own server counts as live).
+  bool server_is_live(const std::string& id) const;
+
+  std::mutex mutex_;
+  sqlite3* db_;
+  std::string path_;
+  std::string server_id_;    ///< start_server()'s id; "" before
+  int server_lock_fd_ = -1;  ///< holds the flock that says this server is live
+};
+
+}  // namespace gengyun::platform

@@ -1,0 +1,236 @@
+#include "platform/store_rules.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <tuple>
+
+namespace gengyun::platform {
+namespace {
+
+constexpr const char* kClosedStatuses =
+    "\"ok\", \"error\", \"cancelled\", \"shutdown\", \"interrupted\"";
+
+Result<void> validate_http_status(int http_status) {
+  if (http_status < 100 || http_status > 599)
+    return make_error("http_status " + std::to_string(http_status) +
+                      " is not an HTTP status code (100..599)");
+  return {};
+}
+
+/// Keeps in `status_*` the tighter (smaller remaining) of theirs and `limit` - `used`.
+void tighten(std::optional<int64_t>& status_limit, std::optional<int64_t>& status_remaining,
+             const std::optional<int64_t>& limit, int64_t used) {
+  if (!limit) return;
+  const int64_t remaining = std::max<int64_t>(*limit - used, 0);
+  if (!status_remaining || remaining < *status_remaining) {
+    status_limit = *limit;
+    status_remaining = remaining;
+  }
+}
+
+}  // namespace
+
+bool is_closed_status(std::string_view status) {
+  return status == "ok" || status == "error" || status == "cancelled" || status == "shutdown" ||
+         status == "interrupted";
+}
+
+Result<void> validate_counts(const TokenCounts& t) {
+  if (t.prompt_tokens < 0 || t.cached_prompt_tokens < 0 || t.completion_tokens < 0)
+    return make_error("token counts must be >= 0 (prompt_tokens " +
+                      std::to_string(t.prompt_tokens) + ", cached_prompt_tokens " +
+                      std::to_string(t.cached_prompt_tokens) + ", completion_tokens " +
+                      std::to_string(t.completion_tokens) + ")");
+  if (t.cached_prompt_tokens > t.prompt_tokens)
+    return make_error("cached_prompt_tokens (" + std::to_string(t.cached_prompt_tokens) +
+                      ") exceeds prompt_tokens (" + std::to_string(t.prompt_tokens) + ")");
+  return {};
+}
+
+Result<void> validate_record(const UsageRecord& r) {
+  if (auto counts = validate_counts({r.prompt_tokens, r.cached_prompt_tokens, r.completion_tokens});
+      !counts)
+    return counts;
+  if (r.finished_at_us < r.started_at_us)
+    return make_error("finished_at_us (" + std::to_string(r.finished_at_us) +
+                      ") is before started_at_us (" + std::to_string(r.started_at_us) + ")");
+  if (auto status = validate_http_status(r.http_status); !status) return status;
+  if (!is_closed_status(r.status))
+    return make_error("status '" + r.status + "' is not one of " + kClosedStatuses);
+  if (r.cost_micro_usd < 0) return make_error("cost_micro_usd must be >= 0");
+  return {};
+}
+
+Result<void> validate_settlement(const Settlement& s) {
+  if (auto counts = validate_counts(s.tokens); !counts) return counts;
+  if (!is_closed_status(s.status))
+    return make_error("status '" + s.status + "' is not one of " + kClosedStatuses);
+  return validate_http_status(s.http_status);
+}
+
+Result<void> validate_limits(const Limits& limits) {
+  if (limits.budget_micro_usd && *limits.budget_micro_usd < 0)
+    return make_error("the budget must be >= 0");
+  if (limits.rpm && *limits.rpm < 0) return make_error("rpm must be >= 0");
+  if (limits.tpm && *limits.tpm < 0) return make_error("tpm must be >= 0");
+  return {};
+}
+
+Result<void> validate_name(std::string_view what, const std::string& name) {
+  if (name.empty()) return make_error("the " + std::string(what) + " name is empty");
+  if (name.size() > kMaxNameBytes)
+    return make_error("the " + std::string(what) + " name is longer than " +
+                      std::to_string(kMaxNameBytes) + " bytes");
+  return {};
+}
+
+Result<std::string> join_models(const std::vector<std::string>& models) {
+  std::string joined;
+  for (const std::string& model : models) {
+    if (model.empty() || model.find(',') != std::string::npos)
+      return make_error("model name '" + model + "' is empty or holds a comma");
+    joined += (joined.empty() ? "" : ",") + model;
+  }
+  return joined;
+}
+
+std::vector<std::string> split_models(const std::string& joined) {
+  std::vector<std::string> models;
+  size_t start = 0;
+  while (start < joined.size()) {
+    size_t comma = joined.find(',', start);
+    if (comma == std::string::npos) comma = joined.size();
+    models.push_back(joined.substr(start, comma - start));
+    start = comma + 1;
+  }
+  return models;
+}
+
+std::string describe_limits(const Limits& limits) {
+  std::string text;
+  if (limits.budget_micro_usd)
+    text += "budget_usd=" + format_usd(*limits.budget_micro_usd) +
+            " budget_period=" + std::string(period_name(limits.budget_period));
+  if (limits.rpm) text += (text.empty() ? "" : " ") + ("rpm=" + std::to_string(*limits.rpm));
+  if (limits.tpm) text += (text.empty() ? "" : " ") + ("tpm=" + std::to_string(*limits.tpm));
+  return text;
+}
+
+std::string describe_key(const NewKey& key, const std::string& joined_models) {
+  std::string detail = "tenant=" + key.tenant + " role=" + std::string(role_name(key.role));
+  if (!joined_models.empty()) detail += " models=" + joined_models;
+  if (key.expires_at_us) detail += " expires_at_us=" + std::to_string(*key.expires_at_us);
+  if (std::string limits = describe_limits(key.limits); !limits.empty()) detail += " " + limits;
+  return detail;
+}
+
+std::string describe_price(const Price& price) {
+  return "input=" + format_usd(price.input) + " cached_input=" + format_usd(price.cached_input) +
+         " output=" + format_usd(price.output) + " (USD per 1M tokens)";
+}
+
+std::string usage_groups_sql(UsageGroupBy group_by, char placeholder) {
+  const std::string p(1, placeholder);
+  std::string id, name, join, group;
+  switch (group_by) {
+    case UsageGroupBy::Key:
+      id = "u.key_id";
+      name = "k.name";
+      join = " JOIN api_keys AS k ON k.id = u.key_id";
+      group = "u.key_id, k.name";
+      break;
+    case UsageGroupBy::Model:
+      id = "0";
+      name = "u.model";
+      group = "u.model";
+      break;
+    case UsageGroupBy::Day:
+      id = "u.started_at_us / 86400000000";
+      name = "''";
+      group = id;
+      break;
+    case UsageGroupBy::Tenant:
+      id = "u.tenant_id";
+      name = "t.name";
+      join = " JOIN tenants AS t ON t.id = u.tenant_id";
+      group = "u.tenant_id, t.name";
+      break;
+  }
+  return "SELECT " + id + ", " + name +
+         ", count(*), coalesce(sum(u.prompt_tokens), 0), coalesce(sum(u.cached_prompt_tokens), 0),"
+         " coalesce(sum(u.completion_tokens), 0), coalesce(sum(u.cost_micro_usd), 0)"
+         " FROM usage_ledger AS u" +
+         join + " WHERE u.started_at_us >= " + p + "1 AND u.started_at_us < " + p + "2 AND (" + p +
+         "3 IS NULL OR u.key_id = " + p + "3) AND (" + p + "4 IS NULL OR u.tenant_id = " + p +
+         "4) GROUP BY " + group;
+}
+
+void finish_groups(UsageGroupBy group_by, std::vector<UsageGroup>& groups) {
+  if (group_by == UsageGroupBy::Day)
+    for (UsageGroup& group : groups) group.name = day_name(group.id);
+  std::sort(groups.begin(), groups.end(), [](const UsageGroup& a, const UsageGroup& b) {
+    return std::tie(a.name, a.id) < std::tie(b.name, b.id);
+  });
+}
+
+std::string day_name(int64_t day) {
+  using namespace std::chrono;
+  const year_month_day ymd{sys_days{days{day}}};
+  char text[16];
+  std::snprintf(text, sizeof text, "%04d-%02u-%02u", static_cast<int>(ymd.year()),
+                static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()));
+  return text;
+}
+
+Result<Reservation> reserve(const AdmissionRequest& request, const Price& price) {
+  auto cost = cost_micro_usd({request.prompt_tokens, 0, request.max_completion_tokens}, price);
+  if (!cost) return cost.error();
+  return Reservation{*cost, request.prompt_tokens + request.max_completion_tokens};
+}
+
+Admission decide_admission(const AdmissionRequest& request, const Price& price,
+                           const Reservation& reservation, const ScopeUsage (&scopes)[2]) {
+  Admission admission;
+  admission.price = price;
+  admission.reserved_micro_usd = reservation.micro_usd;
+  for (const ScopeUsage& scope : scopes) {
+    const auto& budget = scope.limits.budget_micro_usd;
+    if (!budget || scope.spent_micro_usd + reservation.micro_usd <= *budget) continue;
+    admission.outcome = Admission::Outcome::OverBudget;
+    admission.message =
+        "You exceeded your current quota: " + scope.label + " has used $" +
+        format_usd(scope.spent_micro_usd) + " of its $" + format_usd(*budget) + " " +
+        std::string(period_name(scope.limits.budget_period)) +
+        " budget, and this request may cost up to $" + format_usd(reservation.micro_usd) +
+        " (its prompt plus max_tokens at the prices of model '" + request.model + "').";
+    return admission;
+  }
+  const int64_t window_end_us = (rate_minute(request.started_at_us) + 1) * kRateWindowUs;
+  for (const ScopeUsage& scope : scopes) {
+    tighten(admission.rate.limit_requests, admission.rate.remaining_requests, scope.limits.rpm,
+            scope.window_requests + 1);
+    tighten(admission.rate.limit_tokens, admission.rate.remaining_tokens, scope.limits.tpm,
+            scope.window_tokens + reservation.tokens);
+    std::string refusal;
+    if (scope.limits.rpm && scope.window_requests + 1 > *scope.limits.rpm) {
+      refusal = "Rate limit reached for " + scope.label + ": " + std::to_string(*scope.limits.rpm) +
+                " requests per minute.";
+    } else if (scope.limits.tpm && scope.window_tokens + reservation.tokens > *scope.limits.tpm) {
+      refusal = "Rate limit reached for " + scope.label + ": " + std::to_string(*scope.limits.tpm) +
+                " tokens per minute; " + std::to_string(scope.window_tokens) +
+                " used this minute, and this request needs up to " +
+                std::to_string(reservation.tokens) + " (its prompt plus max_tokens).";
+    }
+    if (!refusal.empty()) {
+      admission.outcome = Admission::Outcome::OverRate;
+      admission.message = refusal;
+      admission.retry_after_s = static_cast<int>(
+          std::max<int64_t>((window_end_us - request.started_at_us + 999'999) / 1'000'000, 1));
+      return admission;
+    }
+  }
+  return admission;
+}
+
+}  // namespace gengyun::platform

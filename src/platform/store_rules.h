@@ -1,0 +1,89 @@
+// What every Store backend does the same way: validation of names, limits, counts and rows,
+// the texts of the audit log, and the admission decision itself (budgets, then rates), so
+// that the backends only read and write their database.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "gengyun/result.h"
+#include "platform/store.h"
+
+namespace gengyun::platform {
+
+/// Names of tenants and keys are at most this many bytes.
+inline constexpr size_t kMaxNameBytes = 200;
+
+/// True for the statuses of closed rows ("ok", "error", "cancelled", "shutdown",
+/// "interrupted").
+bool is_closed_status(std::string_view status);
+
+/// Errors: a negative count, cached_prompt_tokens > prompt_tokens.
+Result<void> validate_counts(const TokenCounts& tokens);
+/// Errors (for record_usage): invalid counts, finished before started, http_status outside
+/// 100..599, a status that is not closed, a negative cost.
+Result<void> validate_record(const UsageRecord& record);
+/// Errors (for settle): invalid counts, a status that is not closed, http_status outside
+/// 100..599.
+Result<void> validate_settlement(const Settlement& settlement);
+/// Errors: a negative budget, rpm or tpm.
+Result<void> validate_limits(const Limits& limits);
+/// Errors: `name` (of a `what`: "tenant", "key") empty or over kMaxNameBytes.
+Result<void> validate_name(std::string_view what, const std::string& name);
+/// `models` joined with ',' (as stored). Errors: an empty name or one holding a comma.
+Result<std::string> join_models(const std::vector<std::string>& models);
+/// The stored text split at ','; "" gives no models.
+std::vector<std::string> split_models(const std::string& joined);
+
+/// Audit details: "budget_usd=2.5 budget_period=day rpm=5 tpm=100" (set fields only).
+std::string describe_limits(const Limits& limits);
+/// "tenant=T role=R[ models=a,b][ expires_at_us=N][ limits]".
+std::string describe_key(const NewKey& key, const std::string& joined_models);
+/// "input=0.15 cached_input=0.075 output=0.6 (USD per 1M tokens)".
+std::string describe_price(const Price& price);
+
+/// The SQL of a usage report in either dialect (`placeholder` '?' for SQLite's ?N, '$' for
+/// PostgreSQL's $N): SELECT id, name and the sums, unordered (finish_groups() orders them),
+/// with parameters 1 start_us, 2 end_us, 3 key_id or NULL, 4 tenant_id or NULL.
+std::string usage_groups_sql(UsageGroupBy group_by, char placeholder);
+
+/// Names the days of a report grouped by day and orders the groups by name (bytes), then id.
+void finish_groups(UsageGroupBy group_by, std::vector<UsageGroup>& groups);
+
+/// "YYYY-MM-DD" of day `day` since the Unix epoch (UTC).
+std::string day_name(int64_t day);
+
+/// The error text of a row closed at a restart.
+inline constexpr std::string_view kInterruptedError =
+    "the server stopped before the request ended; billed up to its last checkpoint";
+
+/// A request's worst case: prompt + max completion tokens, and their cost at the price.
+struct Reservation {
+  int64_t micro_usd = 0;
+  int64_t tokens = 0;
+};
+/// Errors: the cost overflows (cost_micro_usd).
+Result<Reservation> reserve(const AdmissionRequest& request, const Price& price);
+
+/// One scope of an admission (the key, then its tenant) as the database holds it now.
+struct ScopeUsage {
+  std::string label;  ///< "key 'a'", "tenant 'acme'"
+  Limits limits;
+  int64_t spent_micro_usd = 0;  ///< settled costs + open reservations in the budget's period
+  int64_t window_requests = 0;  ///< counted in the current minute
+  int64_t window_tokens = 0;
+};
+
+/// The minute (rate window) that `at_us` falls in.
+inline int64_t rate_minute(int64_t at_us) { return at_us / kRateWindowUs; }
+
+/// The decision on `request`: OverBudget when a scope's spend plus the reservation exceeds
+/// its budget, else OverRate when one more request or the reserved tokens exceed a scope's
+/// rpm / tpm in this minute, else Admitted; with the messages for the client, Retry-After and
+/// the tighter rate status of the two scopes. `price` and the reservation are copied in.
+Admission decide_admission(const AdmissionRequest& request, const Price& price,
+                           const Reservation& reservation, const ScopeUsage (&scopes)[2]);
+
+}  // namespace gengyun::platform

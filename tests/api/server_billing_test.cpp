@@ -1,0 +1,236 @@
+// Billing through the server: request ids, costs at the model's prices, budgets (429
+// insufficient_quota), rate limits (429 rate_limit_exceeded with Retry-After and the
+// x-ratelimit-* fields), allowed models and expiry, checkpoints of long streams.
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <string>
+
+#include "eventually.h"
+#include "server_fixture.h"
+#include "util/clock.h"
+
+namespace gengyun::api::testing {
+namespace {
+
+using nlohmann::json;
+
+const json kRequest = {{"model", "qwen2-tiny"},
+                       {"prompt", "The quick brown fox"},
+                       {"max_tokens", 8},
+                       {"temperature", 0}};
+
+std::string new_key(platform::Store& store, platform::NewKey key) {
+  auto secret = store.create_key(key);
+  EXPECT_TRUE(secret.ok()) << secret.error().message;
+  return secret.ok() ? secret.value() : "";
+}
+
+/// The error object of a 429 answer, its type and code checked.
+json expect_429(const httplib::Result& r, const char* type, const char* code) {
+  EXPECT_TRUE(r);
+  if (!r) return json();
+  EXPECT_EQ(r->status, 429) << r->body;
+  const json body = json::parse(r->body, nullptr, false);
+  EXPECT_TRUE(body.contains("error")) << r->body;
+  if (!body.contains("error")) return json();
+  EXPECT_EQ(body["error"]["type"], type);
+  EXPECT_EQ(body["error"]["code"], code);
+  return body["error"];
+}
+
+TEST_F(ServerTest, RequestIdIsTheResponseIdTheHeaderAndTheLedgerRowsAndCostsItsPrice) {
+  // $3 / $1 / $7 per million input / cached input / output tokens: whole micro-dollars per
+  // token, so the cost is 3 * uncached + 1 * cached + 7 * completion micro-USD exactly.
+  ASSERT_TRUE(store_->set_price("qwen2-tiny", {3'000'000, 1'000'000, 7'000'000}, {}).ok());
+  const auto whole = post("/v1/completions", kRequest, key_);
+  ASSERT_TRUE(whole);
+  ASSERT_EQ(whole->status, 200) << whole->body;
+  const json body = json::parse(whole->body);
+  EXPECT_EQ(whole->get_header_value("x-request-id"), body["id"]);
+  EXPECT_FALSE(whole->has_header("x-ratelimit-limit-requests"));  // the key has no limits
+
+  json streamed_request = kRequest;
+  streamed_request["stream"] = true;
+  const auto streamed = post("/v1/completions", streamed_request, key_);
+  ASSERT_TRUE(streamed);
+  ASSERT_EQ(streamed->status, 200);
+  const SseBody sse = parse_sse(streamed->body);
+  ASSERT_FALSE(sse.events.empty());
+  EXPECT_EQ(streamed->get_header_value("x-request-id"), sse.events[0]["id"]);
+  const json& stream_usage = sse.events.back()["usage"];
+
+  const auto ledger = rows();
+  ASSERT_EQ(ledger.size(), 2u);
+  const json usages[] = {body["usage"], stream_usage};
+  const std::string ids[] = {body["id"], sse.events[0]["id"]};
+  for (size_t i = 0; i < 2; ++i) {
+    const json& usage = usages[i];
+    const int64_t prompt = usage["prompt_tokens"];
+    const int64_t cached = usage["prompt_tokens_details"]["cached_tokens"];
+    const int64_t completion = usage["completion_tokens"];
+    EXPECT_EQ(ledger[i].request_id, ids[i]);
+    EXPECT_EQ(ledger[i].status, "ok");
+    EXPECT_EQ(ledger[i].prompt_tokens, prompt);
+    EXPECT_EQ(ledger[i].cached_prompt_tokens, cached);
+    EXPECT_EQ(ledger[i].completion_tokens, completion);
+    EXPECT_EQ(ledger[i].cost_micro_usd, 3 * (prompt - cached) + cached + 7 * completion);
+    EXPECT_EQ(ledger[i].price.output, 7'000'000);
+  }
+}
+
+TEST_F(ServerTest, OverTheBudgetIs429InsufficientQuotaAndNothingIsGenerated) {
+  // $1 per token; a budget of $10 cannot hold the prompt plus 8 tokens.
+  ASSERT_TRUE(store_->set_price("qwen2-tiny", {1'000'000'000'000, 0, 1'000'000'000'000}, {}).ok());
+  const std::string key =
+      new_key(*store_, {"poor", "default", platform::Role::Member, {10'000'000}});
+  const auto r = post("/v1/completions", kRequest, key);
+  const json error = expect_429(r, "insufficient_quota", "insufficient_quota");
+  EXPECT_NE(error["message"].get<std::string>().find(
+                "You exceeded your current quota: key 'poor' has used $0 of its $10 total budget"),
+            std::string::npos)
+      << error;
+  EXPECT_FALSE(r->get_header_value("x-request-id").empty());
+  const auto ledger = rows();
+  ASSERT_EQ(ledger.size(), 1u);
+  EXPECT_EQ(ledger[0].http_status, 429);
+  EXPECT_EQ(ledger[0].status, "error");
+  EXPECT_EQ(ledger[0].completion_tokens, 0);
+  EXPECT_EQ(ledger[0].cost_micro_usd, 0);
+}
+
+TEST_F(ServerTest, OverTheRequestRateIs429WithRetryAfterAndRateHeaders) {
+  // The window is the current UTC minute; a run that straddles two minutes is repeated.
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    const std::string key = new_key(
+        *store_,
+        {"limited-" + std::to_string(attempt), "default", platform::Role::Member, {{}, {}, 2}});
+    const int64_t minute = unix_time_us() / platform::kRateWindowUs;
+    const auto first = post("/v1/completions", kRequest, key);
+    const auto second = post("/v1/completions", kRequest, key);
+    const auto third = post("/v1/completions", kRequest, key);
+    if (unix_time_us() / platform::kRateWindowUs != minute) continue;
+    ASSERT_TRUE(first && second);
+    EXPECT_EQ(first->status, 200);
+    EXPECT_EQ(first->get_header_value("x-ratelimit-limit-requests"), "2");
+    EXPECT_EQ(first->get_header_value("x-ratelimit-remaining-requests"), "1");
+    EXPECT_EQ(second->get_header_value("x-ratelimit-remaining-requests"), "0");
+    const json error = expect_429(third, "requests", "rate_limit_exceeded");
+    EXPECT_EQ(error["message"], "Rate limit reached for key 'limited-" + std::to_string(attempt) +
+                                    "': 2 requests per minute.");
+    const int retry_after = std::stoi(third->get_header_value("Retry-After"));
+    EXPECT_GE(retry_after, 1);
+    EXPECT_LE(retry_after, 60);
+    EXPECT_EQ(third->get_header_value("x-ratelimit-limit-requests"), "2");
+    EXPECT_EQ(third->get_header_value("x-ratelimit-remaining-requests"), "0");
+    return;
+  }
+  FAIL() << "three attempts each straddled a minute boundary";
+}
+
+// Fail closed: while another process holds the database's write lock past the busy timeout,
+// admission cannot write its row, so nothing is served (503); once the lock is gone, requests
+// are served again.
+TEST_F(ServerTest, ALedgerThatCannotBeWrittenRefusesNewRequestsWith503) {
+  sqlite3* other = nullptr;
+  ASSERT_EQ(sqlite3_open((dir_ / "gengyun.db").string().c_str(), &other), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(other, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr), SQLITE_OK);
+  const auto refused = post("/v1/completions", kRequest, key_);
+  const json error = expect_error(refused, 503, "ledger_unavailable");
+  EXPECT_NE(error["message"].get<std::string>().find(
+                "The usage ledger cannot be written, so no request is served now"),
+            std::string::npos)
+      << error;
+  EXPECT_EQ(refused->get_header_value("Retry-After"), "1");
+  ASSERT_EQ(sqlite3_exec(other, "ROLLBACK", nullptr, nullptr, nullptr), SQLITE_OK);
+  sqlite3_close(other);
+  const auto served = post("/v1/completions", kRequest, key_);
+  ASSERT_TRUE(served);
+  EXPECT_EQ(served->status, 200) << served->body;
+}
+
+TEST_F(ServerTest, KeysAreHeldToTheirModelsAndTheirExpiry) {
+  const std::string stories_only =
+      new_key(*store_, {"stories-only", "default", platform::Role::Member, {}, {"stories"}});
+  const json error =
+      expect_error(post("/v1/completions", kRequest, stories_only), 403, "model_not_allowed");
+  EXPECT_EQ(error["message"], "This API key may not use the model 'qwen2-tiny'.");
+  json stories = kRequest;
+  stories["model"] = "stories";
+  const auto allowed = post("/v1/completions", stories, stories_only);
+  ASSERT_TRUE(allowed);
+  EXPECT_EQ(allowed->status, 200) << allowed->body;
+
+  const std::string expired =
+      new_key(*store_, {"expired", "default", platform::Role::Member, {}, {}, unix_time_us()});
+  const json expired_error =
+      expect_error(post("/v1/completions", kRequest, expired), 401, "invalid_api_key");
+  EXPECT_EQ(expired_error["message"], "Incorrect API key provided: the key has expired.");
+  // A refused key writes no row; the 403 and the 200 do.
+  EXPECT_EQ(rows().size(), 2u);
+}
+
+TEST_F(ServerTest, ALongStreamCheckpointsItsOpenRow) {
+  const int stream = connect_to(port_);
+  ASSERT_GE(stream, 0);
+  const std::string request = http_post(key_, {{"model", "qwen2-tiny"},
+                                               {"prompt", "The quick brown fox"},
+                                               {"max_tokens", 4000},
+                                               {"temperature", 0},
+                                               {"stream", true}});
+  ASSERT_EQ(send(stream, request.data(), request.size(), MSG_NOSIGNAL),
+            static_cast<ssize_t>(request.size()));
+  std::string received;
+  read_events(stream, received, 80);
+  // 80 events have arrived, so at least 64 tokens were generated: a checkpoint was posted.
+  std::vector<platform::UsageRecord> ledger;
+  ASSERT_TRUE(eventually([&] {
+    ledger = rows();
+    return ledger.size() == 1 && ledger[0].status == "open" && ledger[0].completion_tokens >= 64;
+  })) << (ledger.empty() ? "no row" : ledger[0].status);
+  const int64_t checkpointed = ledger[0].completion_tokens;
+  close(stream);
+  ASSERT_TRUE(eventually([&] {
+    ledger = rows();
+    return ledger.size() == 1 && ledger[0].status != "open";
+  }));
+  EXPECT_EQ(ledger[0].status, "cancelled");
+  EXPECT_GE(ledger[0].completion_tokens, checkpointed);
+}
+
+// A server that stops waits for the requests in flight; when it ends them (the grace period
+// is over), each is billed what it generated as "shutdown" and told so.
+TEST_F(ServerTest, RequestsEndedByTheServerAreBilledAsShutdown) {
+  const int stream = connect_to(port_);
+  ASSERT_GE(stream, 0);
+  const std::string request = http_post(
+      key_, {{"model", "qwen2-tiny"}, {"prompt", "The quick brown fox"}, {"max_tokens", 4000},
+             {"temperature", 0}, {"stream", true}});
+  ASSERT_EQ(send(stream, request.data(), request.size(), MSG_NOSIGNAL),
+            static_cast<ssize_t>(request.size()));
+  std::string received;
+  read_events(stream, received, 10);
+  server_->stop();
+  server_->end_in_flight();
+  char buffer[4096];
+  for (ssize_t n; (n = recv(stream, buffer, sizeof buffer, 0)) > 0;)
+    received.append(buffer, static_cast<size_t>(n));
+  close(stream);
+  EXPECT_NE(received.find("\"code\":\"server_shutting_down\""), std::string::npos)
+      << received.substr(received.size() > 600 ? received.size() - 600 : 0);
+  EXPECT_EQ(received.find("[DONE]"), std::string::npos);
+  const auto ledger = wait_for_rows(1);
+  ASSERT_EQ(ledger.size(), 1u);
+  EXPECT_EQ(ledger[0].status, "shutdown");
+  EXPECT_GE(ledger[0].completion_tokens, 9);
+  EXPECT_LT(ledger[0].completion_tokens, 4000);
+  EXPECT_NE(ledger[0].error.find("The server is shutting down and ended this request after " +
+                                 std::to_string(ledger[0].completion_tokens) + " generated tokens"),
+            std::string::npos)
+      << ledger[0].error;
+}
+
+}  // namespace
+}  // namespace gengyun::api::testing

@@ -1,0 +1,192 @@
+// The admin commands of the real binary: `tenants create`, `keys create` with its flags,
+// `prices set`; bad input exits 1 with the reason and writes nothing; commands that read a
+// ledger refuse a database that does not exist.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <regex>
+#include <string>
+#include <vector>
+
+#include "platform/store.h"
+#include "process.h"
+#include "util/clock.h"
+
+namespace gengyun::e2e {
+namespace {
+
+const std::string kBinary = GENGYUN_BINARY;
+
+class AdminTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string pattern =
+        (std::filesystem::temp_directory_path() / "gengyun-admin-XXXXXX").string();
+    ASSERT_NE(mkdtemp(pattern.data()), nullptr);
+    dir_ = pattern;
+    db_ = (dir_ / "gengyun.db").string();
+  }
+  void TearDown() override {
+    if (!dir_.empty()) std::filesystem::remove_all(dir_);
+  }
+
+  ProcessOutput gengyun(std::vector<std::string> args) {
+    args.insert(args.begin(), kBinary);
+    return run_process(args);
+  }
+
+  std::unique_ptr<platform::Store> store() {
+    auto opened = platform::Store::open(db_, /*must_exist=*/true);
+    EXPECT_TRUE(opened.ok()) << opened.error().message;
+    return opened.ok() ? std::move(opened).value() : nullptr;
+  }
+
+  std::filesystem::path dir_;
+  std::string db_;
+};
+
+TEST_F(AdminTest, TenantsKeysAndPricesAreCreatedAsTheFlagsSay) {
+  auto tenant = gengyun({"tenants", "create", "acme", "--db", db_, "--budget-usd", "5",
+                         "--budget-period", "month", "--rpm", "60", "--tpm", "100000"});
+  ASSERT_EQ(tenant.exit_code, 0) << tenant.err;
+  EXPECT_EQ(tenant.out, "");
+  const int64_t before_us = unix_time_us();
+  auto key = gengyun({"keys",
+                      "create",
+                      "--db",
+                      db_,
+                      "--name",
+                      "bob",
+                      "--tenant",
+                      "acme",
+                      "--role",
+                      "owner",
+                      "--budget-usd",
+                      "1.5",
+                      "--budget-period",
+                      "day",
+                      "--rpm",
+                      "10",
+                      "--tpm",
+                      "2000",
+                      "--models",
+                      "qwen,stories",
+                      "--expires-in",
+                      "30"});
+  ASSERT_EQ(key.exit_code, 0) << key.err;
+  ASSERT_TRUE(std::regex_match(key.out, std::regex("gy-[0-9A-Za-z]{43}\n"))) << key.out;
+  const int64_t after_us = unix_time_us();
+  auto price = gengyun({"prices", "set", "qwen", "--db", db_, "--input", "0.15", "--output", "0.6",
+                        "--cached-input", "0.075"});
+  ASSERT_EQ(price.exit_code, 0) << price.err;
+  auto default_cached =
+      gengyun({"prices", "set", "stories", "--db", db_, "--input", "2", "--output", "8"});
+  ASSERT_EQ(default_cached.exit_code, 0) << default_cached.err;
+
+  auto s = store();
+  ASSERT_TRUE(s);
+  auto tenants = s->list_tenants();
+  ASSERT_TRUE(tenants.ok());
+  ASSERT_EQ(tenants->size(), 2u);
+  const platform::Limits& t = (*tenants)[1].limits;
+  EXPECT_EQ((*tenants)[1].name, "acme");
+  EXPECT_EQ(t.budget_micro_usd, 5'000'000);
+  EXPECT_EQ(t.budget_period, platform::BudgetPeriod::Month);
+  EXPECT_EQ(t.rpm, 60);
+  EXPECT_EQ(t.tpm, 100'000);
+
+  auto who = s->authenticate(key.out.substr(0, key.out.size() - 1));
+  ASSERT_TRUE(who.ok() && who->has_value());
+  const platform::KeyInfo& k = **who;
+  EXPECT_EQ(k.tenant_id, (*tenants)[1].id);
+  EXPECT_EQ(k.role, platform::Role::Owner);
+  EXPECT_EQ(k.models, (std::vector<std::string>{"qwen", "stories"}));
+  EXPECT_EQ(k.limits.budget_micro_usd, 1'500'000);
+  EXPECT_EQ(k.limits.budget_period, platform::BudgetPeriod::Day);
+  EXPECT_EQ(k.limits.rpm, 10);
+  EXPECT_EQ(k.limits.tpm, 2000);
+  ASSERT_TRUE(k.expires_at_us);
+  constexpr int64_t kThirtyDaysUs = 30 * 86'400'000'000;
+  EXPECT_GE(*k.expires_at_us, before_us + kThirtyDaysUs);
+  EXPECT_LE(*k.expires_at_us, after_us + kThirtyDaysUs);
+
+  auto qwen = s->price("qwen");
+  ASSERT_TRUE(qwen.ok() && qwen->has_value());
+  EXPECT_EQ((*qwen)->input, 150'000);
+  EXPECT_EQ((*qwen)->cached_input, 75'000);
+  EXPECT_EQ((*qwen)->output, 600'000);
+  auto stories = s->price("stories");
+  ASSERT_TRUE(stories.ok() && stories->has_value());
+  EXPECT_EQ((*stories)->cached_input, 2'000'000);  // defaults to --input
+
+  auto audit = s->audit_log();
+  ASSERT_TRUE(audit.ok());
+  ASSERT_EQ(audit->size(), 4u);
+  EXPECT_EQ((*audit)[0].action, "tenant.create");
+  EXPECT_EQ((*audit)[1].action, "key.create");
+  EXPECT_EQ((*audit)[2].action, "price.set");
+  EXPECT_EQ((*audit)[0].actor.rfind("cli:", 0), 0u) << (*audit)[0].actor;
+}
+
+TEST_F(AdminTest, BadInputExitsOneWithTheReasonAndWritesNothing) {
+  ASSERT_EQ(gengyun({"tenants", "create", "acme", "--db", db_}).exit_code, 0);
+  const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
+      {{"prices", "set", "qwen", "--db", db_, "--input", "-0.15", "--output", "1"},
+       "--input '-0.15' is negative"},
+      {{"prices", "set", "qwen", "--db", db_, "--input", "0.15", "--output", "1e3"},
+       "--output '1e3' is not an amount in USD"},
+      {{"prices", "set", "qwen", "--db", db_, "--input", "0.15", "--output", "1", "--cached-input",
+        "0.0000001"},
+       "more than 6 decimals"},
+      {{"keys", "create", "--db", db_, "--name", "k", "--tenant", "nobody"},
+       "no tenant is named 'nobody'"},
+      {{"keys", "create", "--db", db_, "--name", "k", "--role", "root"},
+       "--role 'root' is not one of admin, owner, member"},
+      {{"keys", "create", "--db", db_, "--name", "k", "--rpm", "ten"},
+       "--rpm 'ten' is not a whole number"},
+      {{"keys", "create", "--db", db_, "--name", "k", "--models", "a,,b"},
+       "--models 'a,,b' has an empty name"},
+      {{"keys", "create", "--db", db_, "--name", "k", "--expires-in", "0"},
+       "--expires-in must be from 1"},
+      {{"keys", "create", "--db", db_, "--name", "k", "--budget-period", "week", "--budget-usd",
+        "1"},
+       "--budget-period 'week' is not one of day, month, total"},
+      {{"tenants", "create", "acme", "--db", db_}, "a tenant named 'acme' already exists"},
+      {{"tenants", "create", "x", "--db", db_, "--tpm", "-1"}, "--tpm '-1' is not a whole number"},
+      {{"tenants", "create", "x", "--db", db_, "--budget-period", "day"},
+       "--budget-period needs --budget-usd"},
+  };
+  for (const auto& [args, reason] : cases) {
+    const auto out = gengyun(args);
+    EXPECT_EQ(out.exit_code, 1) << args[0] << " " << args[1] << ": " << out.err;
+    EXPECT_NE(out.err.find(reason), std::string::npos) << out.err;
+    EXPECT_EQ(out.out, "");
+  }
+  auto s = store();
+  ASSERT_TRUE(s);
+  EXPECT_TRUE(s->list_keys()->empty());
+  EXPECT_EQ(s->list_tenants()->size(), 2u);
+  EXPECT_FALSE(s->price("qwen")->has_value());
+  EXPECT_EQ(s->audit_log()->size(), 1u);
+  // A name that looks like SQL is a name.
+  const std::string sql = "t'); DROP TABLE tenants; --";
+  ASSERT_EQ(gengyun({"tenants", "create", sql, "--db", db_}).exit_code, 0);
+  EXPECT_EQ(s->list_tenants()->back().name, sql);
+}
+
+TEST_F(AdminTest, CommandsThatReadALedgerRefuseAMissingDatabase) {
+  for (const auto& command :
+       std::vector<std::vector<std::string>>{{"usage", "--db", db_},
+                                             {"keys", "list", "--db", db_},
+                                             {"keys", "revoke", "--db", db_, "--name", "k"},
+                                             {"tenants", "list", "--db", db_}}) {
+    const auto out = gengyun(command);
+    EXPECT_EQ(out.exit_code, 1) << command[0];
+    EXPECT_NE(out.err.find("cannot open database '" + db_ + "': no such file"), std::string::npos)
+        << out.err;
+  }
+  EXPECT_FALSE(std::filesystem::exists(db_));
+}
+
+}  // namespace
+}  // namespace gengyun::e2e

@@ -1,0 +1,61 @@
+// The store backends the platform suite runs against: every TEST_P over StoreBackendTest runs
+// once per backend, "sqlite" (a file in a temporary directory) and "postgres" (a fresh
+// database on the tests' own server, postgres_server.h).
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <string>
+
+#include "platform/pg_connection.h"
+#include "platform/store.h"
+#include "postgres_server.h"
+#include "temp_dir.h"
+#include "testdata.h"
+
+namespace gengyun::platform::testing {
+
+/// A fresh, empty store of the backend named by the test parameter, reopenable (a restart).
+class StoreBackendTest : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    if (GetParam() == "sqlite") {
+      location_ = dir_.file("platform.db");
+      return;
+    }
+    auto server = PostgresServer::get();
+    if (!server.ok()) {
+      if (gengyun::testing::running_in_ci()) FAIL() << server.error().message;
+      GTEST_SKIP() << server.error().message;
+    }
+    auto database = server.value()->new_database();
+    ASSERT_TRUE(database.ok()) << database.error().message;
+    location_ = database.value();
+  }
+
+  /// Opens (first call: creates) this test's database; fails the test and returns null on error.
+  std::unique_ptr<Store> open() {
+    auto store = Store::open(location_);
+    EXPECT_TRUE(store.ok()) << store.error().message;
+    return store.ok() ? std::move(store).value() : nullptr;
+  }
+
+  /// Runs `sql` on the database behind the store's back; "" on success, else the error.
+  std::string raw_exec(const std::string& sql) {
+    if (GetParam() == "sqlite") return RawDb(location_).exec(sql);
+    auto conn = pg::Connection::connect(location_);
+    if (!conn.ok()) return conn.error().message;
+    auto done = conn.value()->script(sql.c_str());
+    return done.ok() ? "" : done.error().message;
+  }
+
+  TempDir dir_;
+  std::string location_;  ///< the SQLite file or the PostgreSQL URL
+};
+
+inline std::string backend_name(const ::testing::TestParamInfo<std::string>& info) {
+  return info.param;
+}
+
+}  // namespace gengyun::platform::testing

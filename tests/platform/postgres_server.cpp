@@ -1,0 +1,121 @@
+#include "postgres_server.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <pwd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+
+#include "platform/pg_connection.h"
+
+namespace gengyun::platform::testing {
+namespace {
+
+int free_port() {
+  const int sock = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  int port = -1;
+  if (sock >= 0 && bind(sock, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
+      getsockname(sock, reinterpret_cast<sockaddr*>(&addr), &len) == 0)
+    port = ntohs(addr.sin_port);
+  if (sock >= 0) close(sock);
+  return port;
+}
+
+/// The first line `command` prints, "" when it fails.
+std::string output_of(const char* command) {
+  FILE* pipe = popen(command, "r");
+  if (pipe == nullptr) return "";
+  char line[4096] = "";
+  const bool read = fgets(line, sizeof line, pipe) != nullptr;
+  const int status = pclose(pipe);
+  std::string text = read && status == 0 ? line : "";
+  while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
+  return text;
+}
+
+std::string slurp(const std::string& path) {
+  std::ifstream in(path);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+}  // namespace
+
+Result<PostgresServer*> PostgresServer::get() {
+  static std::unique_ptr<PostgresServer> server;
+  static std::string failure;
+  if (server) return server.get();
+  if (!failure.empty()) return make_error(failure);
+
+  auto fresh = std::unique_ptr<PostgresServer>(new PostgresServer());
+  fresh->bin_ = output_of("pg_config --bindir 2>/dev/null");
+  if (fresh->bin_.empty() || !std::filesystem::exists(fresh->bin_ + "/initdb") ||
+      !std::filesystem::exists(fresh->bin_ + "/pg_ctl")) {
+    failure = "the PostgreSQL server programs are missing (install Debian's postgresql)";
+    return make_error(failure);
+  }
+  std::string pattern = (std::filesystem::temp_directory_path() / "gengyun-pg-XXXXXX").string();
+  if (mkdtemp(pattern.data()) == nullptr) {
+    failure = "cannot create a temporary directory for PostgreSQL";
+    return make_error(failure);
+  }
+  fresh->dir_ = pattern;
+  if (geteuid() == 0) {
+    const passwd* owner = getpwnam("postgres");
+    if (owner == nullptr || chown(fresh->dir_.c_str(), owner->pw_uid, owner->pw_gid) != 0) {
+      failure = "running as root, and the user 'postgres' is missing or cannot own " + fresh->dir_;
+      return make_error(failure);
+    }
+  }
+  fresh->port_ = free_port();
+  const std::string& d = fresh->dir_;
+  if (fresh->run_as_owner(fresh->bin_ + "/initdb -D " + d + "/data -A trust -U gengyun -E UTF8 " +
+                          "--no-sync > " + d + "/initdb.log 2>&1") != 0) {
+    failure = "initdb failed: " + slurp(d + "/initdb.log");
+    return make_error(failure);
+  }
+  fresh->started_ = true;
+  if (fresh->run_as_owner(fresh->bin_ + "/pg_ctl -D " + d + "/data -l " + d + "/server.log -w " +
+                          "-o '-p " + std::to_string(fresh->port_) + " -k " + d +
+                          " -c listen_addresses=127.0.0.1 -c fsync=off' start > " + d +
+                          "/pg_ctl.log 2>&1") != 0) {
+    failure = "pg_ctl start failed: " + slurp(d + "/pg_ctl.log") + slurp(d + "/server.log");
+    return make_error(failure);
+  }
+  server = std::move(fresh);
+  return server.get();
+}
+
+PostgresServer::~PostgresServer() {
+  if (started_)
+    run_as_owner(bin_ + "/pg_ctl -D " + dir_ + "/data -m immediate stop > /dev/null 2>&1");
+  std::error_code ec;
+  if (!dir_.empty()) std::filesystem::remove_all(dir_, ec);
+}
+
+int PostgresServer::run_as_owner(const std::string& command) const {
+  const std::string line =
+      geteuid() == 0 ? "runuser -u postgres -- sh -c \"" + command + "\"" : command;
+  return std::system(line.c_str());
+}
+
+Result<std::string> PostgresServer::new_database() {
+  const std::string base = "postgresql://gengyun@127.0.0.1:" + std::to_string(port_) + "/";
+  auto admin = pg::Connection::connect(base + "postgres");
+  if (!admin) return admin.error();
+  const std::string name = "test_" + std::to_string(getpid()) + "_" + std::to_string(++databases_);
+  if (auto created = (*admin)->script(("CREATE DATABASE " + name).c_str()); !created)
+    return created.error();
+  return base + name;
+}
+
+}  // namespace gengyun::platform::testing

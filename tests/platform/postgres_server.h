@@ -1,0 +1,35 @@
+// A PostgreSQL server of the tests' own: initdb and pg_ctl from Debian's `postgresql` in a
+// temporary directory, on a free loopback port, as the user `postgres` when the tests run as
+// root (PostgreSQL refuses to run as root); stopped and removed when the test process exits.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "gengyun/result.h"
+
+namespace gengyun::platform::testing {
+
+class PostgresServer {
+ public:
+  /// The server of this process, started on first use. Errors: the PostgreSQL server
+  /// programs are missing or the server does not start (with initdb's or pg_ctl's output).
+  static Result<PostgresServer*> get();
+  ~PostgresServer();
+
+  /// The URL of a new, empty database on the server. Errors: the server's.
+  Result<std::string> new_database();
+
+ private:
+  PostgresServer() = default;
+  /// Runs `command` (a shell command line) as the server's user; its exit status.
+  int run_as_owner(const std::string& command) const;
+
+  std::string dir_;
+  std::string bin_;
+  int port_ = 0;
+  bool started_ = false;
+  int databases_ = 0;
+};
+
+}  // namespace gengyun::platform::testing

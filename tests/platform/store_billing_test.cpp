@@ -1,0 +1,541 @@
+// Tenants, roles, prices, budgets, rate limits, reservations and settlement, run against every
+// store backend (backends.h).
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <regex>
+#include <string>
+#include <thread>
+#include <tuple>
+#include <vector>
+
+#include "backends.h"
+#include "platform/store.h"
+#include "temp_dir.h"
+
+namespace gengyun::platform {
+namespace {
+
+using testing::StoreBackendTest;
+
+// $0.15 / $0.075 / $0.60 per million input / cached input / output tokens.
+const Price kPrice{150'000, 75'000, 600'000};
+// 2024-02-29T13:45:15Z: 15 s into a minute.
+constexpr int64_t kNow = 1'709'214'315'000'000;
+
+AdmissionRequest request(const std::string& id, int64_t key_id, int64_t prompt,
+                         int64_t max_completion, int64_t at_us = kNow) {
+  return AdmissionRequest{id,     key_id,         "qwen", "/v1/chat/completions",
+                          prompt, max_completion, at_us};
+}
+
+int64_t key_id(Store& store, const std::string& secret) {
+  auto who = store.authenticate(secret);
+  EXPECT_TRUE(who.ok() && who->has_value());
+  return who.ok() && who->has_value() ? (*who)->id : 0;
+}
+
+int64_t new_key(Store& store, NewKey key) {
+  auto secret = store.create_key(key);
+  EXPECT_TRUE(secret.ok()) << secret.error().message;
+  return secret.ok() ? key_id(store, *secret) : 0;
+}
+
+Admission::Outcome admit_outcome(Store& store, const AdmissionRequest& r) {
+  auto admission = store.admit(r);
+  EXPECT_TRUE(admission.ok()) << admission.error().message;
+  return admission.ok() ? admission->outcome : Admission::Outcome::OverRate;
+}
+
+TEST_P(StoreBackendTest, TenantsAndKeysKeepTheirRolesLimitsModelsAndExpiry) {
+  auto store = open();
+  ASSERT_TRUE(store);
+  auto tenant =
+      store->create_tenant("acme", Limits{5'000'000, BudgetPeriod::Month, 60, 100'000}, Actor{});
+  ASSERT_TRUE(tenant.ok()) << tenant.error().message;
+  EXPECT_EQ(tenant->id, 2);  // 1 is "default"
+  NewKey key{"acme-owner",        "acme",
+             Role::Owner,         Limits{1'500'000, BudgetPeriod::Day, 10, 2000},
+             {"qwen", "stories"}, 1'800'000'000'000'000};
+  auto secret = store->create_key(key);
+  ASSERT_TRUE(secret.ok()) << secret.error().message;
+
+  auto who = store->authenticate(*secret);
+  ASSERT_TRUE(who.ok() && who->has_value());
+  const KeyInfo& info = **who;
+  EXPECT_EQ(info.name, "acme-owner");
+  EXPECT_EQ(info.tenant_id, 2);
+  EXPECT_EQ(info.role, Role::Owner);
+  EXPECT_EQ(info.models, (std::vector<std::string>{"qwen", "stories"}));
+  EXPECT_EQ(info.expires_at_us, 1'800'000'000'000'000);
+  EXPECT_EQ(info.limits.budget_micro_usd, 1'500'000);
+  EXPECT_EQ(info.limits.budget_period, BudgetPeriod::Day);
+  EXPECT_EQ(info.limits.rpm, 10);
+  EXPECT_EQ(info.limits.tpm, 2000);
+
+  // The short form keeps working: tenant "default", role member, no limits, every model.
+  auto plain = store->create_key("plain");
+  ASSERT_TRUE(plain.ok());
+  auto plain_info = store->authenticate(*plain);
+  ASSERT_TRUE(plain_info.ok() && plain_info->has_value());
+  EXPECT_EQ((*plain_info)->tenant_id, 1);
+  EXPECT_EQ((*plain_info)->role, Role::Member);
+  EXPECT_TRUE((*plain_info)->models.empty());
+  EXPECT_FALSE((*plain_info)->limits.budget_micro_usd || (*plain_info)->limits.rpm ||
+               (*plain_info)->limits.tpm || (*plain_info)->expires_at_us);
+
+  auto tenants = store->list_tenants();
+  ASSERT_TRUE(tenants.ok());
+  ASSERT_EQ(tenants->size(), 2u);
+  EXPECT_EQ((*tenants)[0].name, "default");
+  EXPECT_EQ((*tenants)[1].name, "acme");
+  EXPECT_EQ((*tenants)[1].limits.budget_micro_usd, 5'000'000);
+  EXPECT_EQ((*tenants)[1].limits.budget_period, BudgetPeriod::Month);
+  EXPECT_EQ((*tenants)[1].limits.rpm, 60);
+  EXPECT_EQ((*tenants)[1].limits.tpm, 100'000);
+}
+
+TEST_P(StoreBackendTest, BadAdminInputIsRefusedWithTheReasonAndWritesNothing) {
+  auto store = open();
+  ASSERT_TRUE(store);
+  ASSERT_TRUE(store->create_tenant("acme", {}, Actor{}).ok());
+  const std::string sql = "x'); DROP TABLE tenants; --";
+  struct Case {
+    Result<void> result;
+    const char* reason;
+  };
+  const auto status = [](const auto& r) -> Result<void> {
+    if (r.ok()) return {};
+    return r.error();
+  };
+  const Case cases[] = {
+      {status(store->create_tenant("", {}, Actor{})), "name is empty"},
+      {status(store->create_tenant(std::string(201, 't'), {}, Actor{})), "longer than 200"},
+      {status(store->create_tenant("acme", {}, Actor{})), "already exists"},
+      {status(store->create_tenant("neg", Limits{-1}, Actor{})), "budget must be >= 0"},
+      {status(store->create_tenant("neg", Limits{{}, BudgetPeriod::Total, -5}, Actor{})),
+       "rpm must be >= 0"},
+      {status(store->create_key(NewKey{"k", sql})), "no tenant is named"},
+      {status(store->create_key(NewKey{"k", "default", Role::Member, {}, {"a,b"}})),
+       "holds a comma"},
+      {status(store->create_key(NewKey{"k", "default", Role::Member, {}, {""}})), "is empty"},
+      {status(store->create_key(NewKey{"k", "default", Role::Member, Limits{{}, {}, {}, -1}})),
+       "tpm must be >= 0"},
+      {store->set_price("qwen", Price{-1, 0, 0}, Actor{}), "prices must be >= 0"},
+      {store->set_price("", Price{}, Actor{}), "model name is empty"},
+  };
+  for (const Case& c : cases) {
+    ASSERT_FALSE(c.result.ok()) << "expected an error with: " << c.reason;
+    EXPECT_NE(c.result.error().message.find(c.reason), std::string::npos)
+        << c.result.error().message;
+  }
+  EXPECT_EQ(store->list_tenants()->size(), 2u);
+  EXPECT_TRUE(store->list_keys()->empty());
+  EXPECT_FALSE(store->price("qwen")->has_value());
+  // A tenant name that looks like SQL is data.
+  ASSERT_TRUE(store->create_tenant(sql, {}, Actor{}).ok());
+  EXPECT_EQ(store->list_tenants()->back().name, sql);
+  EXPECT_EQ(store->audit_log()->size(), 2u);
+}
+
+TEST_P(StoreBackendTest, AuditLogRecordsEveryAdminAction) {
+  auto store = open();
+  ASSERT_TRUE(store);
+  const Actor admin{7, "key:admin"};
+  ASSERT_TRUE(
+      store->create_tenant("acme", Limits{2'500'000, BudgetPeriod::Day, 5, {}}, admin).ok());
+  ASSERT_TRUE(store->create_key(NewKey{"bob", "acme", Role::Member, {}, {"qwen"}}, admin).ok());
+  ASSERT_TRUE(store->set_price("qwen", kPrice, Actor{}).ok());
+  ASSERT_TRUE(store->revoke_key("bob", admin).ok());
+  auto log = store->audit_log();
+  ASSERT_TRUE(log.ok()) << log.error().message;
+  ASSERT_EQ(log->size(), 4u);
+  const std::vector<
+      std::tuple<std::optional<int64_t>, std::string, std::string, std::string, std::string>>
+      want = {
+          {7, "key:admin", "tenant.create", "acme", "budget_usd=2.5 budget_period=day rpm=5"},
+          {7, "key:admin", "key.create", "bob", "tenant=acme role=member models=qwen"},
+          {std::nullopt, "cli", "price.set", "qwen",
+           "input=0.15 cached_input=0.075 output=0.6 (USD per 1M tokens)"},
+          {7, "key:admin", "key.revoke", "bob", "id=1"},
+      };
+  for (size_t i = 0; i < want.size(); ++i) {
+    const AuditEntry& e = (*log)[i];
+    EXPECT_EQ(std::tie(e.actor_key_id, e.actor, e.action, e.target, e.detail), want[i]);
+    EXPECT_GT(e.at_us, 0);
+  }
+}
+
+TEST_P(StoreBackendTest, AdmissionReservesTheWorstCaseAndSettlementBillsTheActual) {
+  auto store = open();
+  ASSERT_TRUE(store);
+  ASSERT_TRUE(store->set_price("qwen", kPrice, Actor{}).ok());
+  const int64_t key = new_key(*store, NewKey{"a"});
+
+  auto admission = store->admit(request("chatcmpl-1", key, 1000, 500));
+  ASSERT_TRUE(admission.ok()) << admission.error().message;
+  EXPECT_EQ(admission->outcome, Admission::Outcome::Admitted);
+  // 1000 * 0.15 + 500 * 0.60 = 450 micro-USD.
+  EXPECT_EQ(admission->reserved_micro_usd, 450);
+  EXPECT_EQ(admission->price.output, 600'000);
+
+  auto rows = store->usage_rows();
+  ASSERT_EQ(rows->size(), 1u);
+  EXPECT_EQ((*rows)[0].status, "open");
+  EXPECT_EQ((*rows)[0].request_id, "chatcmpl-1");
+
+  // A price change after admission does not change what the request is billed at.
+  ASSERT_TRUE(store->set_price("qwen", Price{1'000'000, 1'000'000, 1'000'000}, Actor{}).ok());
+  auto settled =
+      store->settle("chatcmpl-1", Settlement{{1000, 400, 200}, 200, "ok", "", kNow + 2'000'000});
+  ASSERT_TRUE(settled.ok()) << settled.error().message;
+  // 600 * 0.15 + 400 * 0.075 + 200 * 0.60 = 90 + 30 + 120 = 240 micro-USD.
+  EXPECT_EQ(settled->cost_micro_usd, 240);
+  EXPECT_EQ(settled->price.input, 150'000);
+  EXPECT_EQ(settled->price.cached_input, 75'000);
+  EXPECT_EQ(settled->status, "ok");
+  EXPECT_EQ(settled->prompt_tokens, 1000);
+  EXPECT_EQ(settled->cached_prompt_tokens, 400);
+  EXPECT_EQ(settled->completion_tokens, 200);
+  EXPECT_EQ(settled->started_at_us, kNow);
+  EXPECT_EQ(settled->finished_at_us, kNow + 2'000'000);
+  EXPECT_EQ(settled->tenant_id, 1);
+
+  // Settled once: a second settlement and a late checkpoint change nothing.
+  EXPECT_FALSE(store->settle("chatcmpl-1", Settlement{{1, 0, 1}, 200, "ok", "", kNow}).ok());
+  ASSERT_TRUE(store->checkpoint("chatcmpl-1", {5, 0, 5}, kNow).ok());
+  EXPECT_EQ(store->usage_rows()->front().completion_tokens, 200);
+  EXPECT_EQ(store->usage_summary()->front().cost_micro_usd, 240);
+
+  // A duplicate request id is refused.
+  EXPECT_FALSE(store->admit(request("chatcmpl-1", key, 1, 1)).ok());
+  // Invalid settlements are refused and leave the row open.
+  ASSERT_EQ(admit_outcome(*store, request("chatcmpl-2", key, 10, 10)),
+            Admission::Outcome::Admitted);
+  EXPECT_FALSE(store->settle("chatcmpl-2", Settlement{{10, 11, 0}, 200, "ok", "", kNow}).ok());
+  EXPECT_FALSE(store->settle("chatcmpl-2", Settlement{{10, 0, 0}, 200, "open", "", kNow}).ok());
+  EXPECT_FALSE(store->settle("chatcmpl-2", Settlement{{10, 0, 0}, 99, "ok", "", kNow}).ok());
+  EXPECT_EQ(store->usage_rows()->back().status, "open");
+}
+
+TEST_P(StoreBackendTest, BudgetsCountSettledCostsAndOpenReservations) {
+  auto store = open();
+  ASSERT_TRUE(store);
+  ASSERT_TRUE(store->set_price("qwen", kPrice, Actor{}).ok());
+  // 1000 micro-USD; each request below reserves 450.
+  const int64_t key = new_key(*store, NewKey{"a", "default", Role::Member, Limits{1000}});
+  EXPECT_EQ(admit_outcome(*store, request("r1", key, 1000, 500)), Admission::Outcome::Admitted);
+  EXPECT_EQ(admit_outcome(*store, request("r2", key, 1000, 500)), Admission::Outcome::Admitted);
+  auto third = store->admit(request("r3", key, 1000, 500));
+  ASSERT_TRUE(third.ok());
+  EXPECT_EQ(third->outcome, Admission::Outcome::OverBudget);
+  EXPECT_EQ(third->message,
+            "You exceeded your current quota: key 'a' has used $0.0009 of its $0.001 total "
+            "budget, and this request may cost up to $0.00045 (its prompt plus max_tokens at the "
+            "prices of model 'qwen').");
+  // Settling r1 at 240 frees 210: 240 + 450 (r2 open) + 450 = 1140 > 1000, still refused.
+  ASSERT_TRUE(store->settle("r1", Settlement{{1000, 400, 200}, 200, "ok", "", kNow}).ok());
+  EXPECT_EQ(admit_outcome(*store, request("r3", key, 1000, 500)), Admission::Outcome::OverBudget);
+  // Settling r2 at 240 too: 480 + 450 = 930 <= 1000.
+  ASSERT_TRUE(store->settle("r2", Settlement{{1000, 400, 200}, 200, "ok", "", kNow}).ok());
+  EXPECT_EQ(admit_outcome(*store, request("r3", key, 1000, 500)), Admission::Outcome::Admitted);
+  // Refusals wrote nothing: three rows.
+  EXPECT_EQ(store->usage_rows()->size(), 3u);
+}
+
+TEST_P(StoreBackendTest, DayBudgetsStartAgainAtUtcMidnightAndTenantBudgetsBindAllItsKeys) {
+  auto store = open();
+  ASSERT_TRUE(store);
+  ASSERT_TRUE(store->set_price("qwen", kPrice, Actor{}).ok());
+  ASSERT_TRUE(store->create_tenant("acme", Limits{900, BudgetPeriod::Day}, Actor{}).ok());
+  const int64_t a = new_key(*store, NewKey{"a", "acme"});
+  const int64_t b = new_key(*store, NewKey{"b", "acme"});
+  const int64_t other = new_key(*store, NewKey{"other"});
+  EXPECT_EQ(admit_outcome(*store, request("a1", a, 1000, 500)), Admission::Outcome::Admitted);
+  EXPECT_EQ(admit_outcome(*store, request("b1", b, 1000, 500)), Admission::Outcome::Admitted);
+  auto refused = store->admit(request("a2", a, 1000, 500));
+  ASSERT_TRUE(refused.ok());
+  EXPECT_EQ(refused->outcome, Admission::Outcome::OverBudget);
+  EXPECT_NE(refused->message.find("tenant 'acme' has used $0.0009 of its $0.0009 day budget"),
+            std::string::npos)
+      << refused->message;
+  // Another tenant's key is not affected.
+  EXPECT_EQ(admit_outcome(*store, request("o1", other, 1000, 500)), Admission::Outcome::Admitted);
+  // 2024-03-01T00:00:00Z: a new day.
+  constexpr int64_t kNextDay = 1'709'251'200'000'000;
+  EXPECT_EQ(admit_outcome(*store, request("a3", a, 1000, 500, kNextDay - 1)),
+            Admission::Outcome::OverBudget);
+  EXPECT_EQ(admit_outcome(*store, request("a4", a, 1000, 500, kNextDay)),
+            Admission::Outcome::Admitted);
+}
+
+TEST_P(StoreBackendTest, RequestsPerMinuteRefuseWithRetryAfterAndCountRemaining) {
+  auto store = open();
+  ASSERT_TRUE(store);
+  const int64_t key = new_key(*store, NewKey{"a", "default", Role::Member, Limits{{}, {}, 3}});
+  for (int i = 0; i < 3; ++i) {
+    auto admitted = store->admit(request("r" + std::to_string(i), key, 10, 10));
+    ASSERT_TRUE(admitted.ok());
+    EXPECT_EQ(admitted->outcome, Admission::Outcome::Admitted);
+    EXPECT_EQ(admitted->rate.limit_requests, 3);
+    EXPECT_EQ(admitted->rate.remaining_requests, 2 - i);
+    EXPECT_FALSE(admitted->rate.limit_tokens);
+  }
+  auto refused = store->admit(request("r3", key, 10, 10, kNow + 500'000));
+  ASSERT_TRUE(refused.ok());
+  EXPECT_EQ(refused->outcome, Admission::Outcome::OverRate);
+  EXPECT_EQ(refused->message, "Rate limit reached for key 'a': 3 requests per minute.");
+  // 15.5 s into the minute: 44.5 s left, rounded up.
+  EXPECT_EQ(refused->retry_after_s, 45);
+  EXPECT_EQ(refused->rate.remaining_requests, 0);
+  // The next minute admits again.
+  EXPECT_EQ(admit_outcome(*store, request("r4", key, 10, 10, kNow + 45'000'000)),
+            Admission::Outcome::Admitted);
+}
+
+TEST_P(StoreBackendTest, TokensPerMinuteCountTheWorstCaseAndSettlementReturnsTheUnused) {
+  auto store = open();
+  ASSERT_TRUE(store);
+  ASSERT_TRUE(store->create_tenant("acme", Limits{{}, {}, {}, 2000}, Actor{}).ok());
+  const int64_t key = new_key(*store, NewKey{"a", "acme"});
+  auto first = store->admit(request("r1", key, 100, 900));
+  ASSERT_TRUE(first.ok());
+  EXPECT_EQ(first->rate.limit_tokens, 2000);
+  EXPECT_EQ(first->rate.remaining_tokens, 1000);
+  EXPECT_EQ(admit_outcome(*store, request("r2", key, 100, 900)), Admission::Outcome::Admitted);
+  auto refused = store->admit(request("r3", key, 100, 900));
+  ASSERT_TRUE(refused.ok());
+  EXPECT_EQ(refused->outcome, Admission::Outcome::OverRate);
+  EXPECT_EQ(refused->message,
+            "Rate limit reached for tenant 'acme': 2000 tokens per minute; 2000 used this minute, "
+            "and this request needs up to 1000 (its prompt plus max_tokens).");
+  // r1 used 150 of its 1000: 850 come back; 150 + 1000 + 1000 > 2000, still refused.
+  ASSERT_TRUE(store->settle("r1", Settlement{{100, 0, 50}, 200, "ok", "", kNow}).ok());
+  EXPECT_EQ(admit_outcome(*store, request("r3", key, 100, 900)), Admission::Outcome::OverRate);
+  ASSERT_TRUE(store->settle("r2", Settlement{{100, 0, 50}, 200, "ok", "", kNow}).ok());
+  auto admitted = store->admit(request("r3", key, 100, 900));
+  ASSERT_TRUE(admitted.ok());
+  EXPECT_EQ(admitted->outcome, Admission::Outcome::Admitted);
+  EXPECT_EQ(admitted->rate.remaining_tokens, 2000 - 300 - 1000);
+}
+
+TEST_P(StoreBackendTest, ConcurrentAdmissionsNeverOverspendABudget) {
+  auto store = open();
+  ASSERT_TRUE(store);
+  ASSERT_TRUE(store->set_price("qwen", kPrice, Actor{}).ok());
+  const int64_t key = new_key(*store, NewKey{"a", "default", Role::Member, Limits{10'000}});
+  std::atomic<int> admitted{0};
+  std::atomic<int> errors{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 8; ++t)
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 10; ++i) {
+        auto r = store->admit(
+            request("t" + std::to_string(t) + "-" + std::to_string(i), key, 1000, 500));
+        if (!r.ok())
+          ++errors;
+        else if (r->outcome == Admission::Outcome::Admitted)
+          ++admitted;
+      }
+    });
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(errors.load(), 0);
+  // floor(10000 / 450) = 22 reservations fit.
+  EXPECT_EQ(admitted.load(), 22);
+  EXPECT_EQ(store->usage_rows()->size(), 22u);
+}
+
+// Two stores on one database are two servers: each has its own connection, and the budget and
+// the rate limit hold for both together.
+TEST_P(StoreBackendTest, TwoServersOnOneDatabaseShareItsBudgetsAndRates) {
+  auto first = open();
+  auto second = open();
+  ASSERT_TRUE(first && second);
+  ASSERT_TRUE(first->set_price("qwen", kPrice, Actor{}).ok());
+  ASSERT_TRUE(first->create_tenant("acme", Limits{10'000, BudgetPeriod::Total, 30}, Actor{}).ok());
+  const int64_t a = new_key(*first, NewKey{"a", "acme"});
+  const int64_t b = new_key(*second, NewKey{"b", "acme"});
+  std::atomic<int> admitted{0};
+  std::atomic<int> over_budget{0};
+  std::atomic<int> over_rate{0};
+  std::atomic<int> errors{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t)
+    threads.emplace_back([&, t] {
+      Store& store = t % 2 == 0 ? *first : *second;
+      for (int i = 0; i < 10; ++i) {
+        auto r = store.admit(
+            request("s" + std::to_string(t) + "-" + std::to_string(i), t < 2 ? a : b, 1000, 500));
+        if (!r.ok())
+          ++errors;
+        else if (r->outcome == Admission::Outcome::Admitted)
+          ++admitted;
+        else if (r->outcome == Admission::Outcome::OverBudget)
+          ++over_budget;
+        else
+          ++over_rate;
+      }
+    });
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(errors.load(), 0);
+  // floor(10000 / 450) = 22 fit the tenant's budget (22 < 30 requests per minute).
+  EXPECT_EQ(admitted.load(), 22);
+  EXPECT_EQ(over_budget.load(), 18);
+  EXPECT_EQ(over_rate.load(), 0);
+
+  // The rate: 30 per minute for the tenant, counted across both; budgets freed by settling.
+  for (auto* store : {first.get(), second.get()}) {
+    auto rows = store->usage_rows();
+    ASSERT_TRUE(rows.ok());
+    for (const auto& row : rows.value()) {
+      if (row.status != "open") continue;
+      ASSERT_TRUE(store->settle(row.request_id, Settlement{{0, 0, 0}, 200, "ok", "", kNow}).ok());
+    }
+  }
+  int rate_admitted = 0;
+  for (int i = 0; i < 12; ++i) {
+    Store& store = i % 2 == 0 ? *first : *second;
+    if (admit_outcome(store, request("rate-" + std::to_string(i), i % 2 == 0 ? a : b, 1, 1)) ==
+        Admission::Outcome::Admitted)
+      ++rate_admitted;
+  }
+  // 22 requests were already counted in this minute: 8 more fit.
+  EXPECT_EQ(rate_admitted, 8);
+}
+
+TEST_P(StoreBackendTest, ARestartClosesOpenRowsFromTheirLastCheckpoint) {
+  {
+    auto store = open();
+    ASSERT_TRUE(store);
+    ASSERT_TRUE(store->set_price("qwen", kPrice, Actor{}).ok());
+    const int64_t key = new_key(*store, NewKey{"a"});
+    ASSERT_EQ(admit_outcome(*store, request("long", key, 1000, 4000)),
+              Admission::Outcome::Admitted);
+    ASSERT_EQ(admit_outcome(*store, request("fresh", key, 20, 10)), Admission::Outcome::Admitted);
+    ASSERT_TRUE(store->checkpoint("long", {1000, 0, 64}, kNow + 1'000'000).ok());
+    ASSERT_TRUE(store->checkpoint("long", {1000, 0, 128}, kNow + 2'000'000).ok());
+    // The store is dropped with both rows open: the server died.
+  }
+  auto store = open();
+  ASSERT_TRUE(store);
+  auto closed = store->close_interrupted();
+  ASSERT_TRUE(closed.ok()) << closed.error().message;
+  EXPECT_EQ(*closed, 2);
+  auto rows = store->usage_rows();
+  ASSERT_EQ(rows->size(), 2u);
+  EXPECT_EQ((*rows)[0].status, "interrupted");
+  EXPECT_EQ((*rows)[0].completion_tokens, 128);
+  // 1000 * 0.15 + 128 * 0.6 = 150 + 76.8 -> 227.
+  EXPECT_EQ((*rows)[0].cost_micro_usd, 227);
+  EXPECT_EQ((*rows)[0].finished_at_us, kNow + 2'000'000);
+  EXPECT_EQ((*rows)[1].status, "interrupted");
+  EXPECT_EQ((*rows)[1].prompt_tokens, 0);  // never checkpointed
+  EXPECT_EQ((*rows)[1].cost_micro_usd, 0);
+  EXPECT_EQ((*rows)[1].finished_at_us, kNow);
+  EXPECT_EQ(store->close_interrupted().value(), 0);
+}
+
+TEST_P(StoreBackendTest, UsageGroupsSumExactlyWithinTheRangeAndTheScope) {
+  auto store = open();
+  ASSERT_TRUE(store);
+  ASSERT_TRUE(store->create_tenant("acme", {}, Actor{}).ok());
+  const int64_t a = new_key(*store, NewKey{"a", "acme"});
+  const int64_t b = new_key(*store, NewKey{"b", "acme"});
+  const int64_t z = new_key(*store, NewKey{"z"});  // tenant "default"
+  constexpr int64_t kDay = 86'400'000'000;
+  constexpr int64_t kFeb29 = 1'709'164'800'000'000;  // 2024-02-29T00:00:00Z
+  struct Row {
+    int64_t key;
+    const char* model;
+    int64_t at_us, prompt, cached, completion, cost;
+  };
+  const Row rows[] = {
+      {a, "qwen", kFeb29 + 5, 100, 40, 10, 7},      {a, "llama", kFeb29 + kDay, 50, 0, 5, 3},
+      {b, "qwen", kFeb29 + kDay + 1, 20, 10, 2, 1}, {z, "qwen", kFeb29 + 2, 1000, 0, 100, 90},
+      {a, "qwen", kFeb29 - 1, 9, 0, 9, 9},          {a, "qwen", kFeb29 + 2 * kDay, 9, 0, 9, 9},
+  };
+  for (const Row& r : rows) {
+    UsageRecord record{r.key,   r.model,           r.prompt, r.completion, r.at_us,
+                       r.at_us, "/v1/completions", 200,      "ok",         ""};
+    record.cached_prompt_tokens = r.cached;
+    record.cost_micro_usd = r.cost;
+    ASSERT_TRUE(store->record_usage(record).ok());
+  }
+  const auto groups = [&](UsageGroupBy by, std::optional<int64_t> key,
+                          std::optional<int64_t> tenant) {
+    auto result = store->usage_groups({kFeb29, kFeb29 + 2 * kDay, by, key, tenant});
+    EXPECT_TRUE(result.ok()) << result.error().message;
+    std::vector<std::tuple<std::string, int64_t, int64_t, int64_t, int64_t, int64_t>> out;
+    for (const UsageGroup& g : result.value())
+      out.emplace_back(g.name, g.requests, g.prompt_tokens, g.cached_prompt_tokens,
+                       g.completion_tokens, g.cost_micro_usd);
+    return out;
+  };
+  using G = std::vector<std::tuple<std::string, int64_t, int64_t, int64_t, int64_t, int64_t>>;
+  // The rows before Feb 29 and on Mar 2 are outside [start, end).
+  EXPECT_EQ(groups(UsageGroupBy::Key, {}, {}),
+            (G{{"a", 2, 150, 40, 15, 10}, {"b", 1, 20, 10, 2, 1}, {"z", 1, 1000, 0, 100, 90}}));
+  EXPECT_EQ(groups(UsageGroupBy::Model, {}, {}),
+            (G{{"llama", 1, 50, 0, 5, 3}, {"qwen", 3, 1120, 50, 112, 98}}));
+  EXPECT_EQ(groups(UsageGroupBy::Day, {}, {}),
+            (G{{"2024-02-29", 2, 1100, 40, 110, 97}, {"2024-03-01", 2, 70, 10, 7, 4}}));
+  EXPECT_EQ(groups(UsageGroupBy::Tenant, {}, {}),
+            (G{{"acme", 3, 170, 50, 17, 11}, {"default", 1, 1000, 0, 100, 90}}));
+  // An owner of acme sees acme's keys; a member its own key.
+  const int64_t acme = store->list_tenants()->back().id;
+  EXPECT_EQ(groups(UsageGroupBy::Key, {}, acme),
+            (G{{"a", 2, 150, 40, 15, 10}, {"b", 1, 20, 10, 2, 1}}));
+  EXPECT_EQ(groups(UsageGroupBy::Model, b, {}), (G{{"qwen", 1, 20, 10, 2, 1}}));
+  EXPECT_EQ(groups(UsageGroupBy::Key, z, acme), G{});
+}
+
+// Each server closes only the open rows of servers that are gone, never those of a live one.
+TEST_P(StoreBackendTest, OnlyTheRowsOfServersThatAreGoneAreClosed) {
+  auto first = open();
+  auto second = open();
+  ASSERT_TRUE(first && second);
+  auto first_id = first->start_server();
+  ASSERT_TRUE(first_id.ok()) << first_id.error().message;
+  EXPECT_TRUE(std::regex_match(*first_id, std::regex("srv-[0-9A-Za-z]{16}"))) << *first_id;
+  EXPECT_FALSE(first->start_server().ok());
+  const int64_t key = new_key(*first, NewKey{"a"});
+  ASSERT_EQ(admit_outcome(*first, request("served", key, 10, 10)), Admission::Outcome::Admitted);
+  ASSERT_TRUE(first->checkpoint("served", {10, 0, 4}, kNow + 1).ok());
+
+  ASSERT_TRUE(second->start_server().ok());
+  ASSERT_EQ(admit_outcome(*second, request("other", key, 10, 10)), Admission::Outcome::Admitted);
+  // Both servers are live: nothing is closed, by either.
+  EXPECT_EQ(second->close_interrupted().value(), 0);
+  EXPECT_EQ(first->close_interrupted().value(), 0);
+  // The first server goes away without settling its row.
+  first.reset();
+  EXPECT_EQ(second->close_interrupted().value(), 1);
+  auto rows = second->usage_rows();
+  ASSERT_TRUE(rows.ok());
+  ASSERT_EQ(rows->size(), 2u);
+  EXPECT_EQ((*rows)[0].status, "interrupted");
+  EXPECT_EQ((*rows)[0].completion_tokens, 4);
+  EXPECT_EQ((*rows)[1].status, "open");
+  EXPECT_TRUE(second->settle("other", Settlement{{10, 0, 2}, 200, "ok", "", kNow}).ok());
+}
+
+TEST_P(StoreBackendTest, OnlyOpenRowsMayChangeBehindTheStoresBack) {
+  auto store = open();
+  ASSERT_TRUE(store);
+  const int64_t key = new_key(*store, NewKey{"a"});
+  ASSERT_EQ(admit_outcome(*store, request("r1", key, 10, 10)), Admission::Outcome::Admitted);
+  ASSERT_TRUE(store->settle("r1", Settlement{{10, 0, 3}, 200, "ok", "", kNow}).ok());
+  EXPECT_NE(raw_exec("UPDATE usage_ledger SET cost_micro_usd = 0").find("append-only"),
+            std::string::npos);
+  EXPECT_NE(raw_exec("DELETE FROM usage_ledger").find("append-only"), std::string::npos);
+  EXPECT_NE(raw_exec("DELETE FROM audit_log").find("append-only"), std::string::npos);
+  // The open row may change (its checkpoints).
+  ASSERT_EQ(admit_outcome(*store, request("r2", key, 10, 10)), Admission::Outcome::Admitted);
+  EXPECT_EQ(raw_exec("UPDATE usage_ledger SET completion_tokens = 2 WHERE request_id = 'r2'"), "");
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, StoreBackendTest, ::testing::Values("sqlite", "postgres"),
+                         testing::backend_name);
+
+}  // namespace
+}  // namespace gengyun::platform

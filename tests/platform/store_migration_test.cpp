@@ -1,0 +1,90 @@
+// A database written by the first release (schema version 1) opens in this one: its keys and
+// ledger rows are kept and the new tables appear.
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "platform/sha256.h"
+#include "platform/store.h"
+#include "platform/store_schema.h"
+#include "temp_dir.h"
+
+namespace gengyun::platform {
+namespace {
+
+using testing::RawDb;
+using testing::TempDir;
+using Rows = std::vector<std::vector<std::string>>;
+
+// The schema of version 1, as that release created it.
+constexpr const char* kVersion1 = R"sql(
+CREATE TABLE schema_version (version INTEGER NOT NULL);
+INSERT INTO schema_version VALUES (1);
+CREATE TABLE api_keys (
+  id INTEGER PRIMARY KEY, name TEXT NOT NULL CHECK (length(name) > 0), prefix TEXT NOT NULL,
+  secret_sha256 TEXT NOT NULL UNIQUE, created_at_us INTEGER NOT NULL, revoked_at_us INTEGER);
+CREATE UNIQUE INDEX api_keys_active_name ON api_keys(name) WHERE revoked_at_us IS NULL;
+CREATE INDEX api_keys_prefix ON api_keys(prefix);
+CREATE TABLE usage_ledger (
+  id INTEGER PRIMARY KEY, key_id INTEGER NOT NULL REFERENCES api_keys(id), model TEXT NOT NULL,
+  prompt_tokens INTEGER NOT NULL CHECK (prompt_tokens >= 0),
+  completion_tokens INTEGER NOT NULL CHECK (completion_tokens >= 0),
+  started_at_us INTEGER NOT NULL, finished_at_us INTEGER NOT NULL, endpoint TEXT NOT NULL,
+  http_status INTEGER NOT NULL,
+  status TEXT NOT NULL CHECK (status IN ('ok', 'error', 'cancelled')), error TEXT NOT NULL);
+CREATE INDEX usage_ledger_key_model ON usage_ledger(key_id, model);
+CREATE TRIGGER usage_ledger_no_update BEFORE UPDATE ON usage_ledger
+BEGIN SELECT RAISE(ABORT, 'usage_ledger is append-only'); END;
+CREATE TRIGGER usage_ledger_no_delete BEFORE DELETE ON usage_ledger
+BEGIN SELECT RAISE(ABORT, 'usage_ledger is append-only'); END;
+)sql";
+
+TEST(StoreMigration, Version1DatabaseKeepsItsKeysAndRows) {
+  TempDir dir;
+  const std::string path = dir.file("old.db");
+  const std::string secret = "gy-0123456789abcdefghijABCDEFGHIJ0123456789abc";
+  {
+    RawDb raw(path);
+    ASSERT_EQ(raw.exec(kVersion1), "");
+    ASSERT_EQ(raw.exec("INSERT INTO api_keys VALUES (1, 'team-a', 'gy-01234', '" +
+                       sha256_hex(secret) + "', 1700000000000000, NULL)"),
+              "");
+    ASSERT_EQ(raw.exec("INSERT INTO usage_ledger VALUES (1, 1, 'qwen', 17, 250, 1700000001000000, "
+                       "1700000002000000, '/v1/chat/completions', 200, 'ok', '')"),
+              "");
+  }
+  auto store = Store::open(path);
+  ASSERT_TRUE(store.ok()) << store.error().message;
+  auto key = (*store)->authenticate(secret);
+  ASSERT_TRUE(key.ok() && key->has_value());
+  EXPECT_EQ((*key)->name, "team-a");
+  EXPECT_EQ((*key)->tenant_id, 1);
+  EXPECT_EQ((*key)->role, Role::Member);
+
+  auto rows = (*store)->usage_rows();
+  ASSERT_TRUE(rows.ok()) << rows.error().message;
+  ASSERT_EQ(rows->size(), 1u);
+  const UsageRecord& row = rows->front();
+  EXPECT_EQ(row.request_id, "legacy-1");
+  EXPECT_EQ(row.model, "qwen");
+  EXPECT_EQ(row.prompt_tokens, 17);
+  EXPECT_EQ(row.completion_tokens, 250);
+  EXPECT_EQ(row.finished_at_us, 1'700'000'002'000'000);
+  EXPECT_EQ(row.cost_micro_usd, 0);
+  EXPECT_EQ(row.tenant_id, 1);
+
+  RawDb raw(path);
+  EXPECT_EQ(raw.query("SELECT version FROM schema_version"),
+            (Rows{{std::to_string(kStoreSchemaVersion)}}));
+  EXPECT_EQ(raw.query("SELECT id, name FROM tenants"), (Rows{{"1", "default"}}));
+  // The migrated row is closed: it stays as it is.
+  EXPECT_NE(raw.exec("UPDATE usage_ledger SET prompt_tokens = 0").find("append-only"),
+            std::string::npos);
+  // New keys and rows work beside the old ones.
+  ASSERT_TRUE((*store)->create_key("team-b").ok());
+  EXPECT_EQ((*store)->list_keys()->size(), 2u);
+}
+
+}  // namespace
+}  // namespace gengyun::platform
