@@ -966,9 +966,10 @@ Value g_range(Renderer&, CallArgs& a) {
   return Value(std::move(out));
 }
 
-Value g_namespace(Renderer&, CallArgs& a) {
+Value g_namespace(Renderer& r, CallArgs& a) {
   auto ns = std::make_shared<Dict>();
   ns->is_namespace = true;
+  r.adopt_namespace(ns);
   for (const Value& p : a.positional) {
     if (!p.is_dict()) fail("TypeError", "namespace() takes mappings and keyword arguments");
     for (const auto& [k, v] : p.as_dict().items) ns->set(k, v);
