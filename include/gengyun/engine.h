@@ -159,8 +159,18 @@ using TextCallback = std::function<bool(std::string_view text)>;
 
 /// One chat message (OpenAI `messages[i]`).
 struct ChatMessage {
-  std::string role;     ///< "system", "user", "assistant"
+  std::string role;     ///< "system", "user", "assistant", "tool"
   std::string content;
+  /// More members for the chat template, as the text of a JSON object ("" for none): an
+  /// assistant's `tool_calls` (each `function.arguments` an object), `reasoning_content`, a
+  /// tool message's `tool_call_id`, a `name`.
+  std::string extra_json = {};
+};
+
+/// What a chat gives its template besides the messages, as JSON text ("" for none).
+struct ChatOptions {
+  std::string tools_json;            ///< an array of OpenAI tools; none when empty
+  std::string template_kwargs_json;  ///< an object of more template variables
 };
 
 class Tokenizer;
@@ -189,7 +199,11 @@ class LoadedModel {
   /// eos_token); for a GGUF without a template, or whose template does not parse, a built-in
   /// format (ChatML, Llama 2 `[INST]`, Llama 3 headers). Errors: what the template raises
   /// ("TemplateError: System role not supported") or another failure of the template.
-  virtual Result<std::string> render_chat(std::span<const ChatMessage> messages) const = 0;
+  /// `options` reach the template as `tools` and as variables of their own (chat_template_kwargs,
+  /// e.g. enable_thinking); the built-in formats ignore them. Errors also: `options` or a
+  /// message's extra_json that is not the JSON it should be.
+  virtual Result<std::string> render_chat(std::span<const ChatMessage> messages,
+                                          const ChatOptions& options) const = 0;
 
   /// The prompt tokens of a chat: render_chat's text tokenized with the special tokens of the
   /// template's own text parsed, and none of the messages' text: a user who writes
@@ -197,7 +211,8 @@ class LoadedModel {
   /// template, the template decides BOS (as Hugging Face tokenizes a rendered chat); with a
   /// built-in format, BOS is prepended when the metadata asks for it. Errors: those of
   /// render_chat.
-  virtual Result<std::vector<int32_t>> chat_prompt(std::span<const ChatMessage> messages) const = 0;
+  virtual Result<std::vector<int32_t>> chat_prompt(std::span<const ChatMessage> messages,
+                                                   const ChatOptions& options) const = 0;
 
   /// Queues a request and returns at once. InvalidRequest: empty prompt, a token id outside
   /// the vocabulary, prompt + 1 longer than n_ctx(), sampling parameters out of range.

@@ -71,7 +71,8 @@ ApiResult<PreparedGeneration> prepare(CompletionKind kind, const GenerationConte
 
   const char* param = kind == CompletionKind::Chat ? "messages" : "prompt";
   if (kind == CompletionKind::Chat) {
-    auto prompt = out.model->chat_prompt(out.request.messages);
+    read_template_fields(body_text, out.request);
+    auto prompt = out.model->chat_prompt(out.request.messages, out.request.chat);
     if (!prompt.ok())
       return invalid_request("the model's chat template refused the messages: " +
                                  prompt.error().message,

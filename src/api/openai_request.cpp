@@ -176,6 +176,52 @@ ApiResult<std::string> read_content(const json& content, const std::string& para
   return text;
 }
 
+size_t nesting_depth(std::string_view text);
+
+/// An assistant's tool_calls for the template: each {id, type, function {name, arguments}} in
+/// that order, arguments parsed when the string holds a JSON object.
+ApiResult<nlohmann::ordered_json> read_tool_calls(const json& calls, const std::string& param) {
+  if (!calls.is_array())
+    return invalid_request(param + " must be an array, got " + shown(calls), param);
+  nlohmann::ordered_json out = nlohmann::ordered_json::array();
+  for (size_t i = 0; i < calls.size(); ++i) {
+    const json& call = calls[i];
+    const std::string where = param + "[" + std::to_string(i) + "]";
+    if (!call.is_object())
+      return invalid_request(where + " must be an object, got " + shown(call), where);
+    nlohmann::ordered_json converted = nlohmann::ordered_json::object();
+    if (const json* id = field(call, "id")) {
+      if (!id->is_string()) return invalid_request(where + ".id must be a string", where + ".id");
+      converted["id"] = id->get<std::string>();
+    }
+    const json* type = field(call, "type");
+    if (type && *type != "function")
+      return invalid_request(where + ".type must be \"function\", got " + shown(*type),
+                             where + ".type");
+    converted["type"] = "function";
+    const json* function = field(call, "function");
+    if (!function || !function->is_object())
+      return invalid_request(where + ".function must be an object", where + ".function");
+    const json* name = field(*function, "name");
+    if (!name || !name->is_string())
+      return invalid_request(where + ".function.name must be a string", where + ".function.name");
+    const json* arguments = field(*function, "arguments");
+    if (!arguments || !arguments->is_string())
+      return invalid_request(where + ".function.arguments must be a string (of JSON)",
+                             where + ".function.arguments");
+    const std::string& text = arguments->get_ref<const std::string&>();
+    // (as deep as a request body may nest, no deeper: the template walks it recursively)
+    auto parsed = nesting_depth(text) <= kMaxJsonNesting
+                      ? nlohmann::ordered_json::parse(text, nullptr, /*allow_exceptions=*/false)
+                      : nlohmann::ordered_json();
+    converted["function"] = {{"name", name->get<std::string>()}};
+    converted["function"]["arguments"] =
+        parsed.is_object() ? parsed : nlohmann::ordered_json(text);
+    out.push_back(std::move(converted));
+  }
+  return out;
+}
+
 ApiResult<ChatMessage> read_message(const json& message, size_t index) {
   const std::string where = "messages[" + std::to_string(index) + "]";
   if (!message.is_object())
@@ -186,10 +232,37 @@ ApiResult<ChatMessage> read_message(const json& message, size_t index) {
   ChatMessage out;
   out.role = role->get<std::string>();
   if (out.role == "developer") out.role = "system";
-  if (out.role != "system" && out.role != "user" && out.role != "assistant")
-    return invalid_request(where + ".role " + shown(*role) +
-                               " is not supported; expected system, developer, user or assistant",
-                           where + ".role");
+  if (out.role != "system" && out.role != "user" && out.role != "assistant" && out.role != "tool")
+    return invalid_request(
+        where + ".role " + shown(*role) +
+            " is not supported; expected system, developer, user, assistant or tool",
+        where + ".role");
+  nlohmann::ordered_json extra = nlohmann::ordered_json::object();
+  if (const json* calls = field(message, "tool_calls")) {
+    if (out.role != "assistant")
+      return invalid_request(where + ".tool_calls is only for assistant messages",
+                             where + ".tool_calls");
+    auto converted = read_tool_calls(*calls, where + ".tool_calls");
+    if (!converted.ok()) return converted.error();
+    extra["tool_calls"] = std::move(converted.value());
+  }
+  if (const json* reasoning = field(message, "reasoning_content")) {
+    if (out.role != "assistant" || !reasoning->is_string())
+      return invalid_request(where + ".reasoning_content must be a string, in an assistant message",
+                             where + ".reasoning_content");
+    extra["reasoning_content"] = reasoning->get<std::string>();
+  }
+  const json* call_id = field(message, "tool_call_id");
+  if (out.role == "tool" && (!call_id || !call_id->is_string()))
+    return invalid_request(where + ".tool_call_id must be a string in a tool message",
+                           where + ".tool_call_id");
+  if (call_id && out.role == "tool") extra["tool_call_id"] = call_id->get<std::string>();
+  if (const json* name = field(message, "name")) {
+    if (!name->is_string())
+      return invalid_request(where + ".name must be a string", where + ".name");
+    extra["name"] = name->get<std::string>();
+  }
+  if (!extra.empty()) out.extra_json = extra.dump();
   const json* content = field(message, "content");
   if (!content) {
     if (out.role == "assistant") return out;
@@ -199,6 +272,52 @@ ApiResult<ChatMessage> read_message(const json& message, size_t index) {
   if (!text.ok()) return text.error();
   out.content = std::move(text.value());
   return out;
+}
+
+/// tools, tool_choice, parallel_tool_calls and chat_template_kwargs (their shapes; their text
+/// comes from read_template_fields).
+std::optional<ApiError> read_tool_fields(const json& body, GenerationRequest& request) {
+  if (const json* tools = field(body, "tools")) {
+    if (!tools->is_array())
+      return invalid_request("tools must be an array, got " + shown(*tools), "tools");
+    for (size_t i = 0; i < tools->size(); ++i) {
+      const json& tool = (*tools)[i];
+      const std::string where = "tools[" + std::to_string(i) + "]";
+      if (!tool.is_object() || tool.value("type", json()) != "function")
+        return invalid_request(where + " must be an object of type \"function\"", where);
+      const json* function = field(tool, "function");
+      if (!function || !function->is_object() || !field(*function, "name") ||
+          !(*function)["name"].is_string())
+        return invalid_request(where + ".function must be an object with a string name",
+                               where + ".function");
+      const json* parameters = field(*function, "parameters");
+      if (parameters && !parameters->is_object())
+        return invalid_request(where + ".function.parameters must be an object",
+                               where + ".function.parameters");
+    }
+  }
+  if (const json* choice = field(body, "tool_choice")) {
+    if (choice->is_string() && (*choice == "auto" || *choice == "none" || *choice == "required")) {
+      request.tool_choice = choice->get<std::string>();
+    } else if (choice->is_object() && choice->value("type", json()) == "function" &&
+               field(*choice, "function") && (*choice)["function"].is_object() &&
+               (*choice)["function"].value("name", json()).is_string()) {
+      request.tool_choice = "function";
+    } else {
+      return invalid_request(
+          "tool_choice must be \"auto\", \"none\", \"required\" or {\"type\": \"function\", "
+          "\"function\": {\"name\": ...}}, got " + shown(*choice),
+          "tool_choice");
+    }
+  }
+  const json* parallel = field(body, "parallel_tool_calls");
+  if (parallel && !parallel->is_boolean())
+    return invalid_request("parallel_tool_calls must be a boolean, got " + shown(*parallel),
+                           "parallel_tool_calls");
+  if (const json* kwargs = field(body, "chat_template_kwargs"); kwargs && !kwargs->is_object())
+    return invalid_request("chat_template_kwargs must be an object, got " + shown(*kwargs),
+                           "chat_template_kwargs");
+  return std::nullopt;
 }
 
 /// The deepest nesting of arrays and objects in JSON text (brackets inside strings skipped);
@@ -254,12 +373,26 @@ ApiResult<GenerationRequest> parse_chat_request(const nlohmann::json& body) {
   if (!messages->is_array())
     return invalid_request("messages must be an array, got " + shown(*messages), "messages");
   if (messages->empty()) return invalid_request("messages must not be empty", "messages");
+  if (auto error = read_tool_fields(body, request)) return *error;
   for (size_t i = 0; i < messages->size(); ++i) {
     auto message = read_message((*messages)[i], i);
     if (!message.ok()) return message.error();
     request.messages.push_back(std::move(message.value()));
   }
   return request;
+}
+
+void read_template_fields(std::string_view body, GenerationRequest& request) {
+  const auto ordered = nlohmann::ordered_json::parse(body, nullptr, /*allow_exceptions=*/false);
+  if (!ordered.is_object()) return;
+  if (const auto tools = ordered.find("tools");
+      tools != ordered.end() && tools->is_array() && request.tool_choice != "none") {
+    request.chat.tools_json = tools->dump();
+  }
+  if (const auto kwargs = ordered.find("chat_template_kwargs");
+      kwargs != ordered.end() && kwargs->is_object()) {
+    request.chat.template_kwargs_json = kwargs->dump();
+  }
 }
 
 ApiResult<GenerationRequest> parse_completion_request(const nlohmann::json& body) {

@@ -16,7 +16,10 @@ namespace gengyun::api {
 /// A validated generation request.
 struct GenerationRequest {
   std::string model;
-  std::vector<ChatMessage> messages;  ///< chat: the conversation, roles system/user/assistant
+  std::vector<ChatMessage> messages;  ///< chat: the conversation, roles system/user/assistant/tool
+  /// chat: tools and chat_template_kwargs for the template (filled by read_template_fields).
+  ChatOptions chat;
+  std::string tool_choice = "auto";  ///< chat: "auto", "none", "required" or "function"
   std::string prompt;                 ///< completions: the prompt text
   /// OpenAI defaults: temperature 1, top_p 1; top_k, min_p, penalties off unless given;
   /// max_tokens -1 (until the context is full) unless max_tokens/max_completion_tokens given.
@@ -36,11 +39,22 @@ ApiResult<nlohmann::json> parse_json_object(std::string_view body);
 std::string requested_model(const nlohmann::json& body);
 
 /// A /v1/chat/completions body. `messages`: a non-empty array of {role, content}; role is
-/// system, developer (taken as system), user or assistant; content is a string or an array of
-/// {"type":"text","text":...} parts (joined with "\n"); an assistant's content may be null.
-/// Sampling fields as parse_completion_request. Errors (400, `param` naming the field): any
-/// field missing or of the wrong type or range.
+/// system, developer (taken as system), user, assistant or tool; content is a string or an
+/// array of {"type":"text","text":...} parts (joined with "\n"); an assistant's content may be
+/// null. An assistant may carry `tool_calls` (each {id, type "function", function {name,
+/// arguments: a string}}; arguments that hold a JSON object reach the template as that
+/// object) and `reasoning_content`; a tool message needs `tool_call_id`; any message may have a
+/// `name`. `tools`: an array of {type "function", function {name, description, parameters}};
+/// `tool_choice`: "auto", "none" (the tools are then left out of the prompt), "required" or
+/// {type "function", function {name}}; `parallel_tool_calls`: a boolean;
+/// `chat_template_kwargs`: an object. Sampling fields as parse_completion_request. Errors (400,
+/// `param` naming the field): any field missing or of the wrong type or range.
 ApiResult<GenerationRequest> parse_chat_request(const nlohmann::json& body);
+
+/// Fills request.chat from the body text of a request parse_chat_request accepted: `tools`
+/// (unless tool_choice is "none") and `chat_template_kwargs` as JSON text with the client's key
+/// order (nlohmann::json sorts keys; templates print tools with tojson, which keeps order).
+void read_template_fields(std::string_view body, GenerationRequest& request);
 
 /// A /v1/completions body: `prompt` is a string or an array holding one string. Accepted
 /// fields: model, max_tokens / max_completion_tokens (integer >= 1), temperature [0, 2],

@@ -36,15 +36,15 @@ Result<jinja::Value> ChatTemplate::render_value(const nlohmann::ordered_json& va
                                                 std::span<const std::string> request_names,
                                                 const RenderOptions& options) const {
   if (!variables.is_object()) return Error{"template variables must be a JSON object"};
-  std::vector<std::pair<std::string, jinja::Value>> vars;
-  vars.reserve(variables.size());
-  for (const auto& [name, value] : variables.items()) {
-    const bool request =
-        std::find(request_names.begin(), request_names.end(), name) != request_names.end();
-    vars.emplace_back(name, jinja::Value::from_json(value, request));
-  }
   jinja::NowFn now = options.now ? options.now : [] { return std::time(nullptr); };
   try {
+    std::vector<std::pair<std::string, jinja::Value>> vars;
+    vars.reserve(variables.size());
+    for (const auto& [name, value] : variables.items()) {
+      const bool request =
+          std::find(request_names.begin(), request_names.end(), name) != request_names.end();
+      vars.emplace_back(name, jinja::Value::from_json(value, request));
+    }
     jinja::Renderer renderer(std::move(vars), options.limits, std::move(now));
     return renderer.render(*body_);
   } catch (const jinja::JinjaError& e) {

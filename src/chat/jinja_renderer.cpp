@@ -63,6 +63,10 @@ Renderer::Renderer(std::vector<std::pair<std::string, Value>> variables, RenderL
   root_.vars = std::move(variables);
 }
 
+Renderer::~Renderer() {
+  for (const auto& ns : namespaces_) ns->items.clear();
+}
+
 Value Renderer::render(const Body& body) {
   TextBuilder out;
   exec(body, out);

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <ctime>
 #include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -29,6 +30,14 @@ class Renderer {
  public:
   /// `variables` are the template's globals (messages, tools, bos_token, ...).
   Renderer(std::vector<std::pair<std::string, Value>> variables, RenderLimits limits, NowFn now);
+
+  /// Breaks the reference cycles namespaces may have been given (`set ns.me = [ns]`).
+  ~Renderer();
+  Renderer(const Renderer&) = delete;
+  Renderer& operator=(const Renderer&) = delete;
+
+  /// Keeps `ns`, a namespace made during this rendering, to empty it at the end.
+  void adopt_namespace(std::shared_ptr<Dict> ns) { namespaces_.push_back(std::move(ns)); }
 
   /// Renders `body` and returns the output, a string whose spans mark the bytes that come from
   /// request text. Throws JinjaError.
@@ -91,6 +100,7 @@ class Renderer {
   Scope* scope_ = &root_;
   RenderLimits limits_;
   NowFn now_;
+  std::vector<std::shared_ptr<Dict>> namespaces_;
   int64_t steps_ = 0;
   int depth_ = 0;
 };

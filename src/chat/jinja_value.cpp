@@ -62,6 +62,7 @@ bool carries_request_text(const Value& v) {
       }
       return false;
     case Value::Type::kDict:
+      if (v.as_dict().is_namespace) return false;  // printed as <Namespace>, never walked
       if (v.as_dict().request_keys) return true;
       for (const auto& [k, item] : v.as_dict().items) {
         if (carries_request_text(item)) return true;
@@ -117,7 +118,25 @@ Value TextBuilder::take() {
   return v;
 }
 
-Value Value::from_json(const nlohmann::ordered_json& json, bool request) {
+void Value::set_depth() {
+  uint32_t deepest = 0;
+  if (is_list()) {
+    for (const Value& item : as_list()) deepest = std::max(deepest, item.depth_);
+  } else if (is_dict() && !as_dict().is_namespace) {
+    for (const auto& [k, item] : as_dict().items) deepest = std::max(deepest, item.depth_);
+  }
+  depth_ = deepest + 1;
+  if (depth_ > kMaxValueDepth) {
+    fail("TemplateRuntimeError",
+         "a list or dict nests deeper than " + std::to_string(kMaxValueDepth) + " levels");
+  }
+}
+
+Value Value::from_json(const nlohmann::ordered_json& json, bool request, uint32_t depth) {
+  if (depth >= kMaxValueDepth) {
+    fail("TemplateRuntimeError",
+         "a variable nests deeper than " + std::to_string(kMaxValueDepth) + " levels");
+  }
   switch (json.type()) {
     case nlohmann::ordered_json::value_t::null:
       return Value(nullptr);
@@ -137,7 +156,7 @@ Value Value::from_json(const nlohmann::ordered_json& json, bool request) {
     case nlohmann::ordered_json::value_t::array: {
       List list;
       list.reserve(json.size());
-      for (const auto& item : json) list.push_back(from_json(item, request));
+      for (const auto& item : json) list.push_back(from_json(item, request, depth + 1));
       return Value(std::move(list));
     }
     case nlohmann::ordered_json::value_t::object: {
@@ -145,7 +164,7 @@ Value Value::from_json(const nlohmann::ordered_json& json, bool request) {
       dict.request_keys = request;
       dict.items.reserve(json.size());
       for (const auto& [key, item] : json.items()) {
-        dict.items.emplace_back(key, from_json(item, request));
+        dict.items.emplace_back(key, from_json(item, request, depth + 1));
       }
       return Value(std::move(dict));
     }

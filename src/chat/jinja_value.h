@@ -36,6 +36,9 @@ struct JinjaError {
 
 using List = std::vector<Value>;
 
+/// The deepest lists and dicts may nest in a rendering (JSON input nests at most 64 deep).
+inline constexpr uint32_t kMaxValueDepth = 512;
+
 /// Byte ranges [begin, end) of a string that came from the request (message contents, tool
 /// schemas): sorted, disjoint, none empty. The tokenizer parses no control token inside them.
 using Spans = std::vector<std::pair<size_t, size_t>>;
@@ -83,15 +86,20 @@ class Value {
   Value(std::string s) : v_(std::move(s)) {}
   Value(std::string_view s) : v_(std::string(s)) {}
   Value(const char* s) : v_(std::string(s)) {}
-  Value(List l) : v_(std::make_shared<List>(std::move(l))) {}
-  Value(std::shared_ptr<const List> l) : v_(std::move(l)) {}
-  Value(Dict d) : v_(std::make_shared<Dict>(std::move(d))) {}
-  Value(std::shared_ptr<Dict> d) : v_(std::move(d)) {}
+  /// Lists and dicts nest at most kMaxValueDepth deep; deeper ones throw a JinjaError (so that
+  /// printing, comparing and freeing them never exhausts the stack).
+  Value(List l) : v_(std::make_shared<List>(std::move(l))) { set_depth(); }
+  Value(std::shared_ptr<const List> l) : v_(std::move(l)) { set_depth(); }
+  Value(Dict d) : v_(std::make_shared<Dict>(std::move(d))) { set_depth(); }
+  /// (A namespace counts as depth 1 whatever it holds: nothing walks into one.)
+  Value(std::shared_ptr<Dict> d) : v_(std::move(d)) { set_depth(); }
   Value(std::shared_ptr<const Function> f) : v_(std::move(f)) {}
 
   /// A value from JSON (objects keep their key order); with `request`, its strings and object
-  /// keys are marked as request text.
-  static Value from_json(const nlohmann::ordered_json& json, bool request = false);
+  /// keys are marked as request text. Throws a JinjaError for JSON nested deeper than
+  /// kMaxValueDepth.
+  static Value from_json(const nlohmann::ordered_json& json, bool request = false,
+                         uint32_t depth = 0);
   /// A string all of whose bytes are request text.
   static Value request_text(std::string s);
   /// A string whose request text is `spans` (normalized here: merged, empty ones dropped).
@@ -139,7 +147,10 @@ class Value {
   std::variant<Undefined, std::nullptr_t, bool, int64_t, double, std::string,
                std::shared_ptr<const List>, std::shared_ptr<Dict>, std::shared_ptr<const Function>>
       v_;
+  void set_depth();
+
   std::shared_ptr<const Spans> spans_;
+  uint32_t depth_ = 0;  // of a list or dict: 1 + the deepest item's
 };
 
 /// Something a template can call: a macro, a bound string/dict method, a global function.

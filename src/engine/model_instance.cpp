@@ -176,8 +176,23 @@ std::vector<int32_t> ModelInstance::tokenize(std::string_view text, bool add_bos
   return tokens;
 }
 
-Result<chat::RenderedPrompt> ModelInstance::render_prompt(
-    std::span<const ChatMessage> messages) const {
+namespace {
+
+// `text` parsed as JSON of `kind` (object or array); an empty text gives nullopt.
+Result<std::optional<nlohmann::ordered_json>> parse_json_text(const std::string& text,
+                                                             bool want_object, const char* what) {
+  if (text.empty()) return std::optional<nlohmann::ordered_json>();
+  auto json = nlohmann::ordered_json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (json.is_discarded() || (want_object ? !json.is_object() : !json.is_array())) {
+    return make_error(std::string(what) + " must be a JSON " + (want_object ? "object" : "array"));
+  }
+  return std::optional<nlohmann::ordered_json>(std::move(json));
+}
+
+}  // namespace
+
+Result<chat::RenderedPrompt> ModelInstance::render_prompt(std::span<const ChatMessage> messages,
+                                                          const ChatOptions& options) const {
   const auto piece = [&](std::optional<int32_t> id) {
     return id ? tokenizer_->token_to_piece(*id, /*render_special=*/true) : std::string();
   };
@@ -187,12 +202,30 @@ Result<chat::RenderedPrompt> ModelInstance::render_prompt(
                                    {"documents", nullptr},
                                    {"add_generation_prompt", true}};
     for (const auto& m : messages) {
-      vars["messages"].push_back({{"role", m.role}, {"content", m.content}});
+      nlohmann::ordered_json message = {{"role", m.role}, {"content", m.content}};
+      auto extra = parse_json_text(m.extra_json, true, "a message's extra_json");
+      if (!extra.ok()) return extra.error();
+      if (extra.value()) {
+        for (const auto& [key, value] : extra.value()->items()) message[key] = value;
+      }
+      vars["messages"].push_back(std::move(message));
     }
+    auto tools = parse_json_text(options.tools_json, false, "tools_json");
+    if (!tools.ok()) return tools.error();
+    if (tools.value()) vars["tools"] = std::move(*tools.value());
     if (tokenizer_->bos()) vars["bos_token"] = piece(tokenizer_->bos());
     if (tokenizer_->eos()) vars["eos_token"] = piece(tokenizer_->eos());
-    static const std::string kRequest[] = {"messages", "tools"};
-    return chat_template_->render_marked(vars, kRequest);
+    std::vector<std::string> request = {"messages", "tools"};
+    auto kwargs = parse_json_text(options.template_kwargs_json, true, "template_kwargs_json");
+    if (!kwargs.ok()) return kwargs.error();
+    if (kwargs.value()) {
+      for (const auto& [key, value] : kwargs.value()->items()) {
+        if (key == "messages" || key == "tools" || key == "documents") continue;
+        vars[key] = value;
+        request.push_back(key);
+      }
+    }
+    return chat_template_->render_marked(vars, request);
   }
   std::vector<chat::Message> converted;
   converted.reserve(messages.size());
@@ -203,15 +236,16 @@ Result<chat::RenderedPrompt> ModelInstance::render_prompt(
   return out;
 }
 
-Result<std::string> ModelInstance::render_chat(std::span<const ChatMessage> messages) const {
-  auto prompt = render_prompt(messages);
+Result<std::string> ModelInstance::render_chat(std::span<const ChatMessage> messages,
+                                               const ChatOptions& options) const {
+  auto prompt = render_prompt(messages, options);
   if (!prompt.ok()) return prompt.error();
   return std::move(prompt.value().text);
 }
 
-Result<std::vector<int32_t>> ModelInstance::chat_prompt(
-    std::span<const ChatMessage> messages) const {
-  auto prompt = render_prompt(messages);
+Result<std::vector<int32_t>> ModelInstance::chat_prompt(std::span<const ChatMessage> messages,
+                                                        const ChatOptions& options) const {
+  auto prompt = render_prompt(messages, options);
   if (!prompt.ok()) return prompt.error();
   // With the model's own template BOS is the template's (HF: add_special_tokens=False).
   std::vector<int32_t> tokens;

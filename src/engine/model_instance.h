@@ -28,8 +28,10 @@ class ModelInstance final : public LoadedModel {
 
   std::vector<int32_t> tokenize(std::string_view text, bool add_bos,
                                 bool parse_special) const override;
-  Result<std::string> render_chat(std::span<const ChatMessage> messages) const override;
-  Result<std::vector<int32_t>> chat_prompt(std::span<const ChatMessage> messages) const override;
+  Result<std::string> render_chat(std::span<const ChatMessage> messages,
+                                  const ChatOptions& options) const override;
+  Result<std::vector<int32_t>> chat_prompt(std::span<const ChatMessage> messages,
+                                           const ChatOptions& options) const override;
   Submission submit(EngineRequest request) override { return engine_->submit(std::move(request)); }
   EngineStats stats() const override { return engine_->stats(); }
   bool wait_until(const std::function<bool(const EngineStats&)>& done,
@@ -47,7 +49,8 @@ class ModelInstance final : public LoadedModel {
  private:
   ModelInstance() = default;
   /// The chat prompt and which of its bytes are the messages' text.
-  Result<chat::RenderedPrompt> render_prompt(std::span<const ChatMessage> messages) const;
+  Result<chat::RenderedPrompt> render_prompt(std::span<const ChatMessage> messages,
+                                             const ChatOptions& options) const;
 
   std::string path_;
   std::shared_ptr<const gguf::File> file_;

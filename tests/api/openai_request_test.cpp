@@ -160,6 +160,64 @@ TEST(ParseChatRequest, MessagesRolesAndContentParts) {
   EXPECT_EQ(r->messages[3].content, "");
 }
 
+TEST(ParseChatRequest, ToolsToolCallsAndTemplateFields) {
+  const std::string body = R"({"model": "m",
+    "messages": [
+      {"role": "user", "content": "Weather in Hangzhou?"},
+      {"role": "assistant", "content": null, "reasoning_content": "think",
+       "tool_calls": [{"id": "call_1", "type": "function",
+                       "function": {"name": "get_weather", "arguments": "{\"city\": \"Hangzhou\", \"a\": 1}"}},
+                      {"type": "function", "function": {"name": "f", "arguments": "not json"}}]},
+      {"role": "tool", "tool_call_id": "call_1", "name": "get_weather", "content": "21"}],
+    "tools": [{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}],
+    "tool_choice": "auto", "parallel_tool_calls": false,
+    "chat_template_kwargs": {"enable_thinking": false, "b": 1, "a": 2}})";
+  auto parsed = parse_json_object(body);
+  ASSERT_TRUE(parsed.ok());
+  auto r = parse_chat_request(parsed.value());
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  ASSERT_EQ(r->messages.size(), 3u);
+  EXPECT_EQ(r->messages[0].extra_json, "");
+  EXPECT_EQ(r->messages[1].content, "");
+  EXPECT_EQ(r->messages[1].extra_json,
+            R"({"tool_calls":[{"id":"call_1","type":"function","function":{"name":"get_weather",)"
+            R"("arguments":{"city":"Hangzhou","a":1}}},{"type":"function","function":{"name":"f",)"
+            R"("arguments":"not json"}}],"reasoning_content":"think"})");
+  EXPECT_EQ(r->messages[2].role, "tool");
+  EXPECT_EQ(r->messages[2].extra_json, R"({"tool_call_id":"call_1","name":"get_weather"})");
+  EXPECT_EQ(r->tool_choice, "auto");
+  read_template_fields(body, r.value());
+  // the client's key order, which nlohmann::json would have sorted
+  EXPECT_EQ(r->chat.tools_json,
+            R"([{"type":"function","function":{"name":"get_weather","parameters":{"type":"object"}}}])");
+  EXPECT_EQ(r->chat.template_kwargs_json, R"({"enable_thinking":false,"b":1,"a":2})");
+
+  // tool_choice "none" leaves the tools out of the prompt
+  auto none = parse_chat_request(chat_body(
+      {{"tools", json::parse(R"([{"type": "function", "function": {"name": "f"}}])")},
+       {"tool_choice", "none"}}));
+  ASSERT_TRUE(none.ok()) << none.error().message;
+  EXPECT_EQ(none->tool_choice, "none");
+  read_template_fields(R"({"tools": [{"type": "function", "function": {"name": "f"}}]})",
+                       none.value());
+  EXPECT_EQ(none->chat.tools_json, "");
+  // arguments nested deeper than a body may be are passed on as the string they are
+  const std::string deep = "{\"a\":" + std::string(100, '[') + std::string(100, ']') + "}";
+  auto deep_call = parse_chat_request(chat_body(
+      {{"messages",
+        {{{"role", "assistant"},
+          {"tool_calls",
+           {{{"type", "function"}, {"function", {{"name", "f"}, {"arguments", deep}}}}}}}}}}));
+  ASSERT_TRUE(deep_call.ok()) << deep_call.error().message;
+  EXPECT_EQ(nlohmann::ordered_json::parse(deep_call->messages[0].extra_json)["tool_calls"][0]
+                                                                         ["function"]["arguments"],
+            deep);
+  auto named = parse_chat_request(
+      chat_body({{"tool_choice", {{"type", "function"}, {"function", {{"name", "f"}}}}}}));
+  ASSERT_TRUE(named.ok()) << named.error().message;
+  EXPECT_EQ(named->tool_choice, "function");
+}
+
 struct BadCase {
   const char* name;
   json body;
@@ -188,8 +246,55 @@ TEST(ParseChatRequest, RejectsBadFields) {
       {"no role", chat_body({{"messages", {{{"content", "hi"}}}}}), "messages[0].role"},
       {"bad role", chat_body({{"messages", {user, {{"role", "robot"}, {"content", "x"}}}}}),
        "messages[1].role"},
-      {"tool role", chat_body({{"messages", {{{"role", "tool"}, {"content", "x"}}}}}),
-       "messages[0].role"},
+      {"tool message without tool_call_id",
+       chat_body({{"messages", {{{"role", "tool"}, {"content", "x"}}}}}),
+       "messages[0].tool_call_id"},
+      {"tool_call_id a number",
+       chat_body({{"messages", {{{"role", "tool"}, {"content", "x"}, {"tool_call_id", 1}}}}}),
+       "messages[0].tool_call_id"},
+      {"tool_calls on a user message",
+       chat_body({{"messages", {{{"role", "user"}, {"content", "x"}, {"tool_calls", json::array()}}}}}),
+       "messages[0].tool_calls"},
+      {"tool_calls not an array",
+       chat_body({{"messages", {{{"role", "assistant"}, {"tool_calls", "f()"}}}}}),
+       "messages[0].tool_calls"},
+      {"tool call without function",
+       chat_body({{"messages", {{{"role", "assistant"}, {"tool_calls", {{{"type", "function"}}}}}}}}),
+       "messages[0].tool_calls[0].function"},
+      {"tool call arguments an object",
+       chat_body({{"messages",
+                   {{{"role", "assistant"},
+                     {"tool_calls",
+                      {{{"type", "function"},
+                        {"function", {{"name", "f"}, {"arguments", {{"a", 1}}}}}}}}}}}}),
+       "messages[0].tool_calls[0].function.arguments"},
+      {"tool call of another type",
+       chat_body({{"messages",
+                   {{{"role", "assistant"},
+                     {"tool_calls", {{{"type", "web"}, {"function", {{"name", "f"}}}}}}}}}}),
+       "messages[0].tool_calls[0].type"},
+      {"reasoning_content on a user message",
+       chat_body({{"messages", {{{"role", "user"}, {"content", "x"}, {"reasoning_content", "r"}}}}}),
+       "messages[0].reasoning_content"},
+      {"name a number", chat_body({{"messages", {{{"role", "user"}, {"content", "x"}, {"name", 2}}}}}),
+       "messages[0].name"},
+      {"tools not an array", chat_body({{"tools", {{"type", "function"}}}}), "tools"},
+      {"tool not a function", chat_body({{"tools", {{{"type", "code"}}}}}), "tools[0]"},
+      {"tool function without a name",
+       chat_body({{"tools", {{{"type", "function"}, {"function", {{"description", "d"}}}}}}}),
+       "tools[0].function"},
+      {"tool parameters not an object",
+       chat_body({{"tools",
+                   {{{"type", "function"}, {"function", {{"name", "f"}, {"parameters", "x"}}}}}}}),
+       "tools[0].function.parameters"},
+      {"tool_choice unknown", chat_body({{"tool_choice", "always"}}), "tool_choice"},
+      {"tool_choice object without a name",
+       chat_body({{"tool_choice", {{"type", "function"}, {"function", json::object()}}}}),
+       "tool_choice"},
+      {"parallel_tool_calls a string", chat_body({{"parallel_tool_calls", "yes"}}),
+       "parallel_tool_calls"},
+      {"chat_template_kwargs an array", chat_body({{"chat_template_kwargs", json::array()}}),
+       "chat_template_kwargs"},
       {"role not a string", chat_body({{"messages", {{{"role", 1}, {"content", "x"}}}}}),
        "messages[0].role"},
       {"user without content", chat_body({{"messages", {{{"role", "user"}}}}}),

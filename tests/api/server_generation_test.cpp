@@ -91,10 +91,53 @@ std::string check_stream(const httplib::Result& r, CompletionKind kind, json& us
   return streamed_text(sse);
 }
 
+// Tools, a tool call and its result, and chat_template_kwargs reach the model's own template:
+// the prompt's token count is the engine's chat_prompt for the same messages and options (with
+// the tools in the client's key order), and tool_choice "none" leaves the tools out.
+TEST_F(ServerTest, ToolsAndToolMessagesReachTheTemplate) {
+  auto qwen = model("qwen2-tiny");
+  ASSERT_TRUE(qwen);
+  const std::string tools =
+      R"([{"type":"function","function":{"name":"get_weather","description":"Weather",)"
+      R"("parameters":{"type":"object","properties":{"city":{"type":"string"}}}}}])";
+  const json messages = json::parse(R"([
+      {"role": "user", "content": "Weather in Hangzhou?"},
+      {"role": "assistant", "content": null, "tool_calls": [{"id": "call_1", "type": "function",
+        "function": {"name": "get_weather", "arguments": "{\"city\": \"Hangzhou\"}"}}]},
+      {"role": "tool", "tool_call_id": "call_1", "content": "21 C, clear"}])");
+  const std::vector<ChatMessage> engine_messages = {
+      {"user", "Weather in Hangzhou?"},
+      {"assistant", "",
+       R"({"tool_calls":[{"id":"call_1","type":"function","function":{"name":"get_weather",)"
+       R"("arguments":{"city":"Hangzhou"}}}]})"},
+      {"tool", "21 C, clear", R"({"tool_call_id":"call_1"})"}};
+  for (const std::string choice : {"auto", "none"}) {
+    const std::string body = R"({"model": "qwen2-tiny", "max_tokens": 1, "temperature": 0,
+        "tool_choice": ")" + choice + R"(", "chat_template_kwargs": {"enable_thinking": false},
+        "tools": )" + tools + R"(, "messages": )" + messages.dump() + "}";
+    const json answer = ok_json(post_text("/v1/chat/completions", body, key_));
+    const auto expected = qwen->chat_prompt(
+        engine_messages, {choice == "auto" ? tools : "", R"({"enable_thinking":false})"});
+    ASSERT_TRUE(expected.ok()) << expected.error().message;
+    EXPECT_EQ(answer["usage"]["prompt_tokens"], expected->size()) << choice;
+  }
+  const auto with_tools = qwen->render_chat(engine_messages, {tools, ""});
+  ASSERT_TRUE(with_tools.ok());
+  EXPECT_NE(with_tools->find("<tools>\n{\"type\": \"function\", \"function\": {\"name\": "
+                             "\"get_weather\", \"description\": \"Weather\""),
+            std::string::npos)
+      << with_tools.value();
+  EXPECT_NE(with_tools->find("<tool_call>\n{\"name\": \"get_weather\", \"arguments\": "
+                             "{\"city\": \"Hangzhou\"}}\n</tool_call>"),
+            std::string::npos);
+  EXPECT_NE(with_tools->find("<tool_response>\n21 C, clear\n</tool_response>"),
+            std::string::npos);
+}
+
 TEST_F(ServerTest, GreedyChatWholeAndStreamedAgreeWithTheEngine) {
   auto qwen = model("qwen2-tiny");
   ASSERT_TRUE(qwen);
-  const auto rendered = qwen->chat_prompt(kConversation);
+  const auto rendered = qwen->chat_prompt(kConversation, {});
   ASSERT_TRUE(rendered.ok()) << rendered.error().message;
   const std::vector<int32_t> prompt = rendered.value();
   const GenerationResult expected = engine_greedy(*qwen, prompt, 24);

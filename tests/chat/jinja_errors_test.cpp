@@ -102,6 +102,23 @@ TEST(JinjaErrors, OutputBeyondTheLimitIsRefused) {
             "TemplateRuntimeError: the template built more than 67108864 bytes (line 1, column 8)");
 }
 
+TEST(JinjaErrors, DeepValuesAreRefused) {
+  EXPECT_EQ(
+      render_error("{% set ns = namespace(x=[]) %}{% for i in range(600) %}"
+                   "{% set ns.x = [ns.x] %}{% endfor %}{{ ns.x }}"),
+      "TemplateRuntimeError: a list or dict nests deeper than 512 levels (line 1, column 70)");
+  Json deep = Json::array();
+  for (int i = 0; i < 600; ++i) deep = Json::array({deep});
+  EXPECT_EQ(render_error("{{ x }}", {{"x", deep}}),
+            "TemplateRuntimeError: a variable nests deeper than 512 levels");
+  // A namespace that holds itself prints, and its cycle is broken when the rendering ends.
+  const auto t = ChatTemplate::parse("{% set ns = namespace() %}{% set ns.me = [ns] %}{{ ns.me }}");
+  ASSERT_TRUE(t.ok());
+  const auto out = t->render(Json::object());
+  ASSERT_TRUE(out.ok());
+  EXPECT_EQ(out.value(), "[<Namespace>]");
+}
+
 TEST(JinjaErrors, RuntimeTypeErrors) {
   EXPECT_EQ(render_error("{{ 'a' + 1 }}"),
             "TypeError: can only concatenate str (not \"int\") to str (line 1, column 8)");

@@ -1,0 +1,51 @@
+// Python's str operations as Jinja templates meet them (strip, split, replace, case mapping,
+// startswith), on UTF-8 code points, keeping which bytes of the result are request text.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "chat/jinja_renderer.h"
+
+namespace gengyun::chat::jinja {
+
+/// One code point of a UTF-8 string and its bytes [begin, end).
+struct CodePoint {
+  uint32_t cp;
+  size_t begin;
+  size_t end;
+};
+
+/// The code points of UTF-8 `s` (an invalid byte decodes as itself).
+std::vector<CodePoint> decode(std::string_view s);
+
+/// Python's str.isspace() for one code point.
+bool py_space(uint32_t cp);
+
+/// str.strip / lstrip / rstrip of string `subject` (`chars` none: Python's whitespace), with
+/// the request text of what remains. TypeError when `chars` is neither none nor a string.
+Value strip(const Value& subject, const Value& chars, bool left, bool right);
+
+/// str.split / rsplit of string `subject` (`sep` none: runs of whitespace), its pieces keeping
+/// their request text; `maxsplit` < 0: no limit. ValueError for an empty separator.
+List split(const Value& subject, const Value& sep, int64_t maxsplit, bool from_right);
+
+/// str.replace (`count` < 0: all); the result's size is checked against the renderer's limit.
+std::string replace(Renderer& r, std::string_view s, std::string_view old, std::string_view with,
+                    int64_t count);
+
+/// Case mappings of ASCII letters (other bytes unchanged, so lengths are kept).
+std::string upper(std::string s);
+std::string lower(std::string s);
+std::string capitalize(const std::string& s);
+std::string title(const std::string& s);
+
+/// str.startswith / endswith of string `subject` with a string or a list of strings.
+bool prefix_test(const Value& subject, const Value& affix, bool at_end);
+
+/// `mapped`, a same-length mapping of string `s` (a case mapping), with the request text of `s`.
+Value same_spans(const Value& s, std::string mapped);
+
+}  // namespace gengyun::chat::jinja
