@@ -48,6 +48,11 @@ int32_t Sampler::sample(std::span<const float> logits, std::span<const int32_t> 
     for (size_t w = 0; w < words.size(); ++w) {
       if (words[w] == ~uint64_t{0}) continue;
       const size_t end = std::min(logits_.size(), (w + 1) * 64);
+      if (words[w] == 0) {
+        std::fill(logits_.begin() + static_cast<std::ptrdiff_t>(w * 64),
+                  logits_.begin() + static_cast<std::ptrdiff_t>(end), kNegInf);
+        continue;
+      }
       for (size_t i = w * 64; i < end; ++i)
         if (!(words[w] >> (i & 63) & 1)) logits_[i] = kNegInf;
     }
