@@ -56,8 +56,9 @@ struct TokenTrie {
 /// A vocabulary prepared for grammar masks, built once per model and shared read-only by every
 /// request (thread-safe). Holds the trie of all token strings and, for each state of the JSON
 /// string lexer, the tokens that stay inside a string (as a mask) and the tokens that close it
-/// (a trie of what follows the closing quote). Cost: ~n_vocab x 14 lexer runs; for Qwen's 151k
-/// tokens about 40 ms and 4 MB.
+/// (a trie of what follows the closing quote). Cost: n_vocab x 14 lexer runs over the token
+/// bytes and 15 trie builds (sorting the strings); memory ~14 x n_vocab / 8 bytes of masks plus
+/// the tries (a few MB for Qwen's 151k tokens). Timing: bench/grammar_bench.cpp.
 class VocabIndex {
  public:
   /// `token_bytes[id]`: the bytes token id stands for ("" for control tokens, which are never
