@@ -116,6 +116,7 @@ void GrammarMatcher::walk(const TokenTrie& trie, uint32_t node, const GrammarSta
     const TokenTrie::Node& c = trie.nodes[child];
     if (!allowed.test(c.byte)) continue;
     grammar_->advance(state, c.byte, next);
+    ++mask_steps_;
     if (next.empty()) continue;
     for (uint32_t t = c.tokens_begin; t < c.tokens_end; ++t) mask.set(trie.tokens[t]);
     if (c.end > child + 1) walk(trie, child, next, depth + 1, mask);
@@ -124,6 +125,7 @@ void GrammarMatcher::walk(const TokenTrie& trie, uint32_t node, const GrammarSta
 
 void GrammarMatcher::fill_mask(TokenMask& mask) {
   mask.clear();
+  mask_steps_ = 0;
   rest_.clear();
   for (size_t i = 0; i < state_.n_stacks(); ++i) {
     const std::span<const uint32_t> stack = state_.stack(i);

@@ -109,6 +109,10 @@ class GrammarMatcher {
   /// No byte can follow: the input is complete and nothing may be appended.
   bool finished() const;
 
+  /// The recognizer steps (one byte from one trie node) the last fill_mask took: its cost
+  /// apart from the precomputed masks it copied, independent of the machine.
+  int64_t last_mask_steps() const { return mask_steps_; }
+
  private:
   /// Marks the tokens of `trie`'s subtrees under node `node` reachable from `state`.
   void walk(const TokenTrie& trie, uint32_t node, const GrammarState& state, size_t depth,
@@ -119,6 +123,7 @@ class GrammarMatcher {
   GrammarState state_;
   std::vector<GrammarState> scratch_;  ///< one state per trie depth
   GrammarState rest_, closed_, next_;
+  int64_t mask_steps_ = 0;
 };
 
 }  // namespace gengyun::sampling

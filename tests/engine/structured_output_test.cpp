@@ -3,6 +3,7 @@
 // random logits always ends, for bounded schemas, in text that parses and validates.
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <functional>
 #include <map>
 #include <memory>
@@ -163,6 +164,52 @@ TEST_P(StructuredOutput, UnboundedSchemasValidateWhenTheyEnd) {
        }) {
     Outcome out;
     generate(schema, vocab, 2, 800, 6, out);
+  }
+}
+
+/// The work of one mask on Qwen's vocabulary, in recognizer steps (machine-independent; a step
+/// is one byte from one trie node), at the positions bench/grammar_bench.cpp times. Pruning at
+/// the first refused byte must keep every position far below the vocabulary's 151k tokens.
+TEST(StructuredOutputCost, MaskStepsOnQwen) {
+  REQUIRE_TESTDATA();
+  const std::shared_ptr<const VocabIndex> vocab = vocab_of("tokenizer/qwen-vocab.gguf");
+  ASSERT_NE(vocab, nullptr);
+  auto file = gguf::File::open(testing::testdata_path("tokenizer/qwen-vocab.gguf"));
+  ASSERT_TRUE(file.ok());
+  auto tokenizer = Tokenizer::load(file.value());
+  ASSERT_TRUE(tokenizer.ok());
+  const std::shared_ptr<const Grammar> schema =
+      sampling::compile_json_schema_text(R"({"type": "object", "properties": {
+        "name": {"type": "string"}, "age": {"type": "integer"},
+        "tags": {"type": "array", "items": {"type": "string"}}, "ok": {"type": "boolean"}},
+        "required": ["name", "age", "tags", "ok"], "additionalProperties": false})")
+          .value();
+  const std::shared_ptr<const Grammar> object = sampling::json_object_grammar();
+  struct Position {
+    const char* name;
+    std::shared_ptr<const Grammar> grammar;
+    std::string prefix;
+  };
+  const Position positions[] = {
+      {"start", schema, ""},
+      {"key", schema, "{"},
+      {"in_string", schema, "{\"name\": \"Ada Love"},
+      {"after_value", schema, "{\"name\": \"Ada\", \"age\": 36"},
+      {"array_item", schema, "{\"name\": \"Ada\", \"age\": 36, \"tags\": ["},
+      {"object_key", object, "{\"a\": 1, "},
+      {"object_value", object, "{\"a\": "},
+      {"object_in_string", object, "{\"a\": \"hello wor"},
+  };
+  TokenMask mask(vocab->n_vocab());
+  for (const Position& p : positions) {
+    GrammarMatcher matcher(p.grammar, vocab);
+    for (int32_t id : tokenizer.value()->encode(p.prefix, false))
+      ASSERT_TRUE(matcher.accept(id)) << p.name;
+    matcher.fill_mask(mask);
+    std::printf("mask at %-16s %6d tokens allowed, %6lld recognizer steps\n", p.name, mask.count(),
+                static_cast<long long>(matcher.last_mask_steps()));
+    EXPECT_GT(mask.count(), 0) << p.name;
+    EXPECT_LT(matcher.last_mask_steps(), 5000) << p.name;
   }
 }
 
