@@ -212,6 +212,37 @@ class SchemaCompiler {
     return rule_of({g_.byte('['), ws(), Grammar::rule(items), g_.byte(']')});
   }
 
+  /// The literals [begin, end) of the sorted `literals`, which share their first `depth` bytes,
+  /// from byte `depth` on, as a trie of rules: one alternative per distinct next byte, so the
+  /// recognizer keeps one stack per distinct prefix instead of one per literal (large enums).
+  /// Recursion depth: the branching points along one literal.
+  uint32_t one_of(const std::vector<std::string>& literals, size_t begin, size_t end,
+                  size_t depth) {
+    const uint32_t r = g_.add_rule();
+    size_t i = begin;
+    if (literals[i].size() == depth) {
+      g_.add_alternative(r, {});
+      ++i;
+    }
+    while (i < end) {
+      size_t j = i;
+      while (j < end && literals[j][depth] == literals[i][depth]) ++j;
+      // The bytes the group [i, j) shares (those of its first and last, as it is sorted) go in
+      // one alternative, so recursion happens only where literals branch.
+      const std::string& first = literals[i];
+      const std::string& last = literals[j - 1];
+      size_t shared = depth + 1;
+      while (shared < first.size() && shared < last.size() && first[shared] == last[shared])
+        ++shared;
+      Seq seq;
+      g_.append_literal(seq, std::string_view(first).substr(depth, shared - depth));
+      seq.push_back(Grammar::rule(one_of(literals, i, j, shared)));
+      g_.add_alternative(r, seq);
+      i = j;
+    }
+    return r;
+  }
+
   uint32_t any_value() {
     if (!any_value_) {
       any_value_ = g_.add_rule();
@@ -488,18 +519,18 @@ class SchemaCompiler {
         if (!e.is_array() || e.empty()) fail(path, "enum must be a non-empty array");
         for (const Json& v : e) values.push_back(&v);
       }
-      const uint32_t r = g_.add_rule();
+      std::vector<std::string> literals;
       for (const Json* v : values) {
         if (!types.empty() && std::none_of(types.begin(), types.end(), [&](const std::string& t) {
               return matches_type(*v, t);
             }))
           fail(path,
                "the value " + v->dump() + " does not match the type " + schema["type"].dump());
-        Seq seq;
-        g_.append_literal(seq, v->dump());
-        g_.add_alternative(r, seq);
+        literals.push_back(v->dump());
       }
-      return r;
+      std::sort(literals.begin(), literals.end());
+      literals.erase(std::unique(literals.begin(), literals.end()), literals.end());
+      return one_of(literals, 0, literals.size(), 0);
     }
     std::vector<std::string> inferred = types;
     if (inferred.empty()) {

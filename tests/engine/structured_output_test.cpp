@@ -185,6 +185,15 @@ TEST(StructuredOutputCost, MaskStepsOnQwen) {
         "required": ["name", "age", "tags", "ok"], "additionalProperties": false})")
           .value();
   const std::shared_ptr<const Grammar> object = sampling::json_object_grammar();
+  // An enum of 676 two-letter words and 676 longer ones.
+  std::vector<std::string> words;
+  for (char a = 'a'; a <= 'z'; ++a)
+    for (char b = 'a'; b <= 'z'; ++b) {
+      words.push_back(std::string{a, b});
+      words.push_back(std::string{a, b} + "ing");
+    }
+  const std::shared_ptr<const Grammar> big_enum =
+      sampling::compile_json_schema_text(testing::OrderedJson{{"enum", words}}.dump()).value();
   struct Position {
     const char* name;
     std::shared_ptr<const Grammar> grammar;
@@ -199,6 +208,8 @@ TEST(StructuredOutputCost, MaskStepsOnQwen) {
       {"object_key", object, "{\"a\": 1, "},
       {"object_value", object, "{\"a\": "},
       {"object_in_string", object, "{\"a\": \"hello wor"},
+      {"enum_start", big_enum, ""},
+      {"enum_inside", big_enum, "\"t"},
   };
   TokenMask mask(vocab->n_vocab());
   for (const Position& p : positions) {

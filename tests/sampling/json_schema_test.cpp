@@ -65,6 +65,27 @@ TEST(JsonSchema, EnumAcceptsExactlyItsValues) {
   EXPECT_EQ(expect_exhaustive(R"({"const": "ab"})", {"\"", "a", "b"}, 6), 1);
 }
 
+TEST(JsonSchema, LargeEnumsShareTheirPrefixes) {
+  // 26 * 26 * 2 words "xy" and "xyz..." plus prefixes of one another; all strings, so the
+  // recognizer starts with one stack (not one per value).
+  std::vector<std::string> words;
+  for (char a = 'a'; a <= 'z'; ++a)
+    for (char b = 'a'; b <= 'z'; ++b) {
+      words.push_back(std::string{a, b});
+      words.push_back(std::string{a, b} + "zz");
+    }
+  words.push_back("a");
+  OrderedJson schema = {{"enum", words}};
+  const std::shared_ptr<const Grammar> g = compile(schema.dump());
+  ASSERT_TRUE(g);
+  EXPECT_EQ(g->initial().n_stacks(), 1u);
+  for (const std::string& w : words) EXPECT_TRUE(g->accepts("\"" + w + "\"")) << w;
+  for (const char* no : {"\"\"", "\"b\"", "\"abz\"", "\"abzzz\"", "\"a", "a"})
+    EXPECT_FALSE(g->accepts(no)) << no;
+  EXPECT_EQ(
+      expect_exhaustive(R"({"enum": ["ab", "a", "abc", "b", "ab"]})", {"\"", "a", "b", "c"}, 6), 4);
+}
+
 TEST(JsonSchema, BooleanAndNullTypes) {
   EXPECT_EQ(expect_exhaustive(R"({"type": ["boolean", "null"]})",
                               {"t", "r", "u", "e", "f", "a", "l", "s", "n"}, 5),
