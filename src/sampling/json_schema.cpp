@@ -468,6 +468,15 @@ class SchemaCompiler {
   }
 
   uint32_t value(const Json& schema, const std::string& path) {
+    if (depth_ >= kMaxSchemaDepth)
+      fail(path, "the schema nests deeper than " + std::to_string(kMaxSchemaDepth) + " levels");
+    ++depth_;
+    const uint32_t r = value_at_depth(schema, path);
+    --depth_;
+    return r;
+  }
+
+  uint32_t value_at_depth(const Json& schema, const std::string& path) {
     if (schema.is_boolean()) {
       if (!schema.get<bool>()) fail(path, "the schema false allows no value");
       return any_value();
@@ -554,6 +563,7 @@ class SchemaCompiler {
   std::string where_;
   Grammar g_;
   std::map<std::string, uint32_t> refs_;
+  int depth_ = 0;  ///< schemas being compiled, one inside the other
   std::optional<uint32_t> ws_, string_, integer_part_, integer_, number_, boolean_, any_value_,
       any_object_;
 };

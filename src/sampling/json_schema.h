@@ -20,6 +20,9 @@ inline constexpr int kMaxIntegerDigits = 16;
 inline constexpr int kMaxFractionDigits = 16;
 /// minItems / maxItems above this are refused (the grammar unrolls the bounds).
 inline constexpr int kMaxItemsBound = 10000;
+/// Schemas nested deeper than this (properties, items, anyOf, $ref targets) are refused, so
+/// that compiling stays within the thread's stack.
+inline constexpr int kMaxSchemaDepth = 64;
 
 /// The grammar of the compact or whitespace-separated JSON texts that validate against
 /// `schema` (a JSON Schema, key order kept: objects list their properties in the schema's
@@ -32,7 +35,8 @@ inline constexpr int kMaxItemsBound = 10000;
 /// schema ("schema/properties/age") and the keyword: an unsupported keyword or format, a
 /// keyword of the wrong type, a required property that is not in properties, an enum value
 /// that does not match the type, minItems > maxItems, an unresolvable $ref, a reference cycle
-/// that consumes no input, the schema false. `where` prefixes the places in errors.
+/// that consumes no input, the schema false, nesting deeper than kMaxSchemaDepth. `where` prefixes
+/// the places in errors.
 Result<std::shared_ptr<const Grammar>> compile_json_schema(const nlohmann::ordered_json& schema,
                                                            std::string_view where = "schema");
 

@@ -279,6 +279,15 @@ TEST(JsonSchema, BadSchemasAreClearErrors) {
   expect_refused(R"({"anyOf": []})", {"anyOf must be a non-empty array"});
   expect_refused(R"({"anyOf": [{}], "type": "string"})", {"anyOf beside other keywords"});
   expect_refused(R"(3)", {"must be an object or a boolean"});
+  // 64 levels compile, 65 do not, nor 100,000 (which would overflow a recursive compiler).
+  const auto nested = [](int levels) {
+    std::string s;
+    for (int i = 1; i < levels; ++i) s += R"({"type": "array", "items": )";
+    return s + "{}" + std::string(static_cast<size_t>(levels - 1), '}');
+  };
+  EXPECT_TRUE(compile_json_schema_text(nested(64)).ok());
+  expect_refused(nested(65), {"nests deeper than 64 levels"});
+  expect_refused(nested(100000), {"nests deeper than 64 levels"});
   expect_refused(R"({"type": )", {"not valid JSON"});
 }
 
