@@ -20,10 +20,13 @@ class TokenMask {
   explicit TokenMask(int32_t n_vocab = 0)
       : n_(n_vocab), words_((static_cast<size_t>(n_vocab) + 63) / 64, 0) {}
   int32_t size() const { return n_; }
+  /// Whether `id` is in the set (false outside [0, size())).
   bool test(int32_t id) const {
     return id >= 0 && id < n_ && (words_[static_cast<size_t>(id) >> 6] >> (id & 63) & 1);
   }
+  /// Adds `id` (in [0, size())).
   void set(int32_t id) { words_[static_cast<size_t>(id) >> 6] |= uint64_t{1} << (id & 63); }
+  /// Empties the set.
   void clear() { std::fill(words_.begin(), words_.end(), 0); }
   /// this |= other (same size).
   void merge(const TokenMask& other) {
@@ -31,6 +34,7 @@ class TokenMask {
   }
   /// Tokens in the set.
   int32_t count() const;
+  /// The bit words; bits at and past size() in the last word are 0.
   std::span<const uint64_t> words() const { return words_; }
 
  private:
@@ -67,9 +71,13 @@ class VocabIndex {
   VocabIndex(std::vector<std::string> token_bytes, std::vector<int32_t> eog);
 
   int32_t n_vocab() const { return static_cast<int32_t>(bytes_.size()); }
+  /// The bytes of token `id` (in [0, n_vocab())).
   const std::string& bytes(int32_t id) const { return bytes_[static_cast<size_t>(id)]; }
+  /// Whether `id` ends a generation (false outside the vocabulary).
   bool is_eog(int32_t id) const { return eog_mask_.test(id); }
+  /// The end-of-generation ids inside the vocabulary, ascending, without repeats.
   const std::vector<int32_t>& eog() const { return eog_; }
+  /// The trie of every token with bytes that does not end a generation.
   const TokenTrie& trie() const { return trie_; }
   /// Tokens that, read from lexer state s inside a JSON string, neither close nor break it.
   const TokenMask& inside_string(uint8_t s) const { return inside_[s]; }
