@@ -163,7 +163,7 @@ TEST_P(StructuredOutput, UnboundedSchemasValidateWhenTheyEnd) {
            R"({"type": "string", "format": "uuid"})",
        }) {
     Outcome out;
-    generate(schema, vocab, 2, 800, 6, out);
+    generate(schema, vocab, 2, 400, 6, out);
   }
 }
 

@@ -141,7 +141,7 @@ TEST(JsonSchema, ObjectsExhaustivelyOverPieces) {
       "b": {"const": 0}}, "required": ["b"], "additionalProperties": false})";
   const std::shared_ptr<const Grammar> g = compile(schema);
   int accepted = 0;
-  for_each_string({"{", "}", "\"a\"", "\"b\"", ":", ",", "0"}, 7, [&](const std::string& s) {
+  for_each_string({"{", "}", "\"a\"", "\"b\"", ":", ",", "0"}, 6, [&](const std::string& s) {
     // The validator, plus the schema's property order (a before b).
     const bool valid = testing::text_validates(s, OrderedJson::parse(schema)) &&
                        !(s.find("\"b\"") < s.find("\"a\"") && s.find("\"a\"") != std::string::npos);
