@@ -1,7 +1,10 @@
 #include "sampling/json_schema.h"
 
 #include <algorithm>
+#include <array>
+#include <cstdint>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
