@@ -246,37 +246,41 @@ class SchemaCompiler {
     return r;
   }
 
-  uint32_t any_value() {
-    if (!any_value_) {
-      any_value_ = g_.add_rule();
-      const uint32_t object = any_object();
-      g_.add_alternative(*any_value_, {Grammar::rule(object)});
-      g_.add_alternative(*any_value_, {Grammar::rule(array_of(*any_value_, 0, -1))});
-      g_.add_alternative(*any_value_, {Grammar::rule(string_rule())});
-      g_.add_alternative(*any_value_, {Grammar::rule(number())});
-      g_.add_alternative(*any_value_, {Grammar::rule(boolean())});
-      g_.add_alternative(*any_value_, {Grammar::rule(literal("null"))});
+  /// Any JSON value whose objects and arrays nest at most `levels` deep (0: scalars only).
+  uint32_t any_value(int levels = kMaxFreeDepth) {
+    std::optional<uint32_t>& slot = any_value_[static_cast<size_t>(levels)];
+    if (!slot) {
+      const uint32_t r = g_.add_rule();
+      slot = r;
+      if (levels > 0) {
+        g_.add_alternative(r, {Grammar::rule(any_object(levels))});
+        g_.add_alternative(r, {Grammar::rule(array_of(any_value(levels - 1), 0, -1))});
+      }
+      g_.add_alternative(r, {Grammar::rule(string_rule())});
+      g_.add_alternative(r, {Grammar::rule(number())});
+      g_.add_alternative(r, {Grammar::rule(boolean())});
+      g_.add_alternative(r, {Grammar::rule(literal("null"))});
     }
-    return *any_value_;
+    return *slot;
   }
 
-  uint32_t any_object() {
-    if (!any_object_) {
-      any_object_ = g_.add_rule();
-      // The member's value refers to any_value, which refers back to this rule: both exist
-      // before either is filled.
-      const uint32_t value_rule = any_value();
+  /// Any JSON object, itself one level of `levels` (>= 1) of nesting.
+  uint32_t any_object(int levels = kMaxFreeDepth) {
+    std::optional<uint32_t>& slot = any_object_[static_cast<size_t>(levels)];
+    if (!slot) {
+      const uint32_t r = g_.add_rule();
+      slot = r;
       const uint32_t member = rule_of({Grammar::rule(string_rule()), ws(), g_.byte(':'), ws(),
-                                       Grammar::rule(value_rule), ws()});
+                                       Grammar::rule(any_value(levels - 1)), ws()});
       const uint32_t more = g_.add_rule();
       g_.add_alternative(more, {});
       g_.add_alternative(more, {g_.byte(','), ws(), Grammar::rule(member), Grammar::rule(more)});
       const uint32_t members = g_.add_rule();
       g_.add_alternative(members, {});
       g_.add_alternative(members, {Grammar::rule(member), Grammar::rule(more)});
-      g_.add_alternative(*any_object_, {g_.byte('{'), ws(), Grammar::rule(members), g_.byte('}')});
+      g_.add_alternative(r, {g_.byte('{'), ws(), Grammar::rule(members), g_.byte('}')});
     }
-    return *any_object_;
+    return *slot;
   }
 
   uint32_t format(const std::string& name) {
@@ -567,8 +571,8 @@ class SchemaCompiler {
   Grammar g_;
   std::map<std::string, uint32_t> refs_;
   int depth_ = 0;  ///< schemas being compiled, one inside the other
-  std::optional<uint32_t> ws_, string_, integer_part_, integer_, number_, boolean_, any_value_,
-      any_object_;
+  std::optional<uint32_t> ws_, string_, integer_part_, integer_, number_, boolean_;
+  std::array<std::optional<uint32_t>, kMaxFreeDepth + 1> any_value_, any_object_;  ///< by depth
 };
 
 }  // namespace

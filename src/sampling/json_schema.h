@@ -20,6 +20,10 @@ inline constexpr int kMaxIntegerDigits = 16;
 inline constexpr int kMaxFractionDigits = 16;
 /// minItems / maxItems above this are refused (the grammar unrolls the bounds).
 inline constexpr int kMaxItemsBound = 10000;
+/// Free JSON (json_object, the schema {} or true, arrays without items, objects without
+/// properties) nests objects and arrays at most this deep, so that the recognizer's stacks, and
+/// with them each mask's cost, stay bounded whatever the model generates.
+inline constexpr int kMaxFreeDepth = 32;
 /// Schemas nested deeper than this (properties, items, anyOf, $ref targets) are refused, so
 /// that compiling stays within the thread's stack.
 inline constexpr int kMaxSchemaDepth = 64;

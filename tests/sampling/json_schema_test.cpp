@@ -211,6 +211,22 @@ TEST(JsonSchema, JsonObjectAndEmptySchema) {
     EXPECT_TRUE(any->accepts(ok)) << ok;
   EXPECT_FALSE(any->accepts(""));
   EXPECT_FALSE(any->accepts("[1,]"));
+  // Free JSON nests at most kMaxFreeDepth (32) levels of objects and arrays.
+  const auto arrays = [](int levels) {
+    return std::string(static_cast<size_t>(levels), '[') +
+           std::string(static_cast<size_t>(levels), ']');
+  };
+  const auto objects = [](int levels) {
+    std::string s;
+    for (int i = 0; i < levels; ++i) s += "{\"a\":";
+    return s + "1" + std::string(static_cast<size_t>(levels), '}');
+  };
+  EXPECT_TRUE(any->accepts(arrays(32)));
+  EXPECT_FALSE(any->accepts(arrays(33)));
+  EXPECT_TRUE(object->accepts(objects(32)));
+  EXPECT_FALSE(object->accepts(objects(33)));
+  EXPECT_TRUE(object->accepts("{\"a\":" + arrays(31) + "}"));
+  EXPECT_FALSE(object->accepts("{\"a\":" + arrays(32) + "}"));
 }
 
 TEST(JsonSchema, ResponseFormats) {
