@@ -47,7 +47,8 @@ Result<std::shared_ptr<const Grammar>> compile_json_schema(const nlohmann::order
 /// As above, from the schema's JSON text. Errors also: text that is not JSON.
 Result<std::shared_ptr<const Grammar>> compile_json_schema_text(std::string_view schema_text);
 
-/// The grammar of any JSON object (OpenAI's response_format {"type": "json_object"}).
+/// The grammar of any JSON object nested at most kMaxFreeDepth levels (OpenAI's response_format
+/// {"type": "json_object"}).
 std::shared_ptr<const Grammar> json_object_grammar();
 
 /// OpenAI's `response_format`: {"type": "text"} gives nullptr (no constraint),
