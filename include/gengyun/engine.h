@@ -11,6 +11,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "gengyun/kv_cache_type.h"
@@ -40,6 +41,16 @@ struct ModelOptions {
   int64_t stall_timeout_us = 60'000'000;
 };
 
+/// What the output must be (OpenAI response_format), enforced by constrained decoding: each
+/// step allows only the tokens that keep the output a prefix of a valid answer, and the end
+/// only when it is complete (docs/structured_output.md).
+struct OutputFormat {
+  enum class Kind { Text, JsonObject, JsonSchema };
+  Kind kind = Kind::Text;  ///< Text: unconstrained; JsonObject: any JSON object
+  /// Kind::JsonSchema: the JSON Schema's text (the supported subset: sampling/json_schema.h).
+  std::string json_schema;
+};
+
 /// Sampling and stopping for one generation (OpenAI / llama.cpp semantics).
 struct GenerationParams {
   int max_tokens = 256;             ///< tokens to generate at most; < 0: until the context is full
@@ -56,6 +67,21 @@ struct GenerationParams {
   /// End-of-generation tokens do not stop the sequence (benchmarks: a fixed number of tokens;
   /// vLLM's ignore_eos).
   bool ignore_eos = false;
+  OutputFormat format;
+  /// Added to the logits of token ids before sampling (OpenAI logit_bias: -100..100).
+  std::vector<std::pair<int32_t, float>> logit_bias;
+  /// Log-probabilities in the events: -1 none; 0 each sampled token's; 1..20 also that many
+  /// most likely alternatives (OpenAI logprobs / top_logprobs).
+  int top_logprobs = -1;
+};
+
+/// The log-probability (natural log) of a sampled token and of the most likely alternatives,
+/// in the distribution it was drawn from: softmax over the vocabulary after logit_bias,
+/// penalties and the output format's mask, divided by the temperature (1 when greedy), before
+/// top-k / top-p / min-p. Tokens the format forbids have -infinity.
+struct TokenLogprobs {
+  float logprob = 0.0f;
+  std::vector<std::pair<int32_t, float>> top;  ///< (token id, logprob), most likely first
 };
 
 enum class FinishReason { Stop, Length, Cancelled };
@@ -87,6 +113,8 @@ struct RequestTimes {
 /// engine steps merged into one event, so a request's buffer never holds more than one.
 struct GenerationEvent {
   std::vector<int32_t> token_ids;  ///< new tokens, in order
+  /// When params.top_logprobs >= 0: one entry per token of token_ids.
+  std::vector<TokenLogprobs> logprobs;
   std::string text;  ///< their text: complete UTF-8, cut before a stop string
   bool finished = false;
   FinishReason finish_reason = FinishReason::Stop;  ///< when finished
@@ -216,6 +244,8 @@ class LoadedModel {
 
   /// Queues a request and returns at once. InvalidRequest: empty prompt, a token id outside
   /// the vocabulary, prompt + 1 longer than n_ctx(), sampling parameters out of range.
+  /// InvalidRequest also: a logit_bias id outside the vocabulary, a JSON schema outside the
+  /// supported subset (the message names the keyword and its place).
   /// QueueFull: max_seqs requests run and max_waiting more already wait.
   virtual Submission submit(EngineRequest request) = 0;
 
@@ -232,6 +262,10 @@ class LoadedModel {
   /// to cancel). Errors: those of submit(). Cancellation is not an error.
   Result<GenerationResult> generate(std::span<const int32_t> prompt,
                                     const GenerationParams& params, const TextCallback& on_text);
+
+  /// The bytes token `id` stands for (not necessarily whole UTF-8; "" for control tokens and
+  /// ids outside the vocabulary): OpenAI's logprobs `bytes` and `token`.
+  virtual std::string token_bytes(int32_t id) const = 0;
 
   /// Longest sequence in tokens (prompt + generated).
   virtual int n_ctx() const = 0;

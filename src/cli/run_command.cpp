@@ -2,7 +2,9 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <fstream>
 #include <memory>
+#include <sstream>
 #include <string>
 
 #include "cli/commands.h"
@@ -25,11 +27,23 @@ struct RunOptions {
   int ctx = 0;
   std::string kv_type = "f16";
   bool mmap = false;
+  std::string json_schema_path;
 };
 
 double per_second(int count, int64_t us) { return us > 0 ? count * 1e6 / us : 0.0; }
 
 int run(const RunOptions& o) {
+  GenerationParams params;
+  if (!o.json_schema_path.empty()) {
+    std::ifstream in(o.json_schema_path, std::ios::binary);
+    std::ostringstream text;
+    if (!(in && text << in.rdbuf())) {
+      std::fprintf(stderr, "error: cannot read the JSON schema %s\n", o.json_schema_path.c_str());
+      return 1;
+    }
+    params.format.kind = OutputFormat::Kind::JsonSchema;
+    params.format.json_schema = text.str();
+  }
   auto model = LoadedModel::load(
       o.model_path, {.n_threads = o.threads,
                      .n_ctx = o.ctx,
@@ -41,7 +55,6 @@ int run(const RunOptions& o) {
     return 1;
   }
   const auto prompt = model.value()->tokenize(o.prompt, /*add_bos=*/true, /*parse_special=*/false);
-  GenerationParams params;
   params.max_tokens = o.n_predict;
   params.temperature = o.temperature;
   params.top_k = o.top_k;
@@ -89,6 +102,9 @@ void add_run_command(CLI::App& app, int& exit_code) {
   cmd->add_flag("--mmap", options->mmap,
                 "keep the weights in a mapping of the file instead of reading them into anonymous "
                 "memory with huge pages");
+  cmd->add_option("--json-schema", options->json_schema_path,
+                  "the output must be JSON that validates against the JSON Schema in this file "
+                  "(constrained decoding; docs/structured_output.md)");
   cmd->add_option("--kv-type", options->kv_type,
                   "KV cache element type (f32: unrounded, for debugging)")
       ->check(CLI::IsMember({"f16", "f32"}, CLI::ignore_case))

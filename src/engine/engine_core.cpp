@@ -4,6 +4,8 @@
 #include <chrono>
 #include <random>
 
+#include "engine/grammar_vocab.h"
+#include "sampling/json_schema.h"
 #include "sampling/sampling_params.h"
 #include "util/clock.h"
 
@@ -21,6 +23,8 @@ sampling::SamplingParams sampling_params(const GenerationParams& params) {
   sp.frequency_penalty = params.frequency_penalty;
   sp.penalty_last_n = params.penalty_last_n;
   sp.seed = params.seed ? *params.seed : std::random_device{}();
+  sp.logit_bias = params.logit_bias;
+  sp.top_logprobs = params.top_logprobs;
   return sp;
 }
 
@@ -57,6 +61,11 @@ struct EngineCore::Job {
   sampling::Sampler sampler;
   StreamDecoder decoder;
   sampling::StopMatcher stop;
+  /// The output format's position and this step's mask; absent for text.
+  std::optional<sampling::GrammarMatcher> matcher;
+  sampling::TokenMask mask;
+  bool logprobs = false;
+  sampling::SampleLogprobs sampled_logprobs;
   RequestTimes times;
   int max_tokens = 0;  ///< completion tokens at most
   bool ignore_eos = false;
@@ -111,10 +120,17 @@ Submission EngineCore::submit(EngineRequest request) {
                     "token id " + std::to_string(id) + " is outside the vocabulary (0.." +
                         std::to_string(n_vocab - 1) + ")");
   const sampling::SamplingParams sp = sampling_params(request.params);
-  if (Result<void> valid = sampling::validate(sp); !valid)
+  if (Result<void> valid = sampling::validate(sp, n_vocab); !valid)
     return refuse(SubmitStatus::InvalidRequest, valid.error().message);
+  Result<std::shared_ptr<const sampling::Grammar>> grammar = grammar_of(request.params.format);
+  if (!grammar) return refuse(SubmitStatus::InvalidRequest, grammar.error().message);
 
   auto job = std::make_unique<Job>(sp, tokenizer_, request.params.stop);
+  if (grammar.value()) {
+    job->matcher.emplace(grammar.value(), vocab_index());
+    job->mask = sampling::TokenMask(n_vocab);
+  }
+  job->logprobs = sp.top_logprobs >= 0;
   job->times.submitted_us = monotonic_us();
   job->seq.priority = request.priority;
   job->ignore_eos = request.params.ignore_eos;
@@ -145,6 +161,27 @@ Submission EngineCore::submit(EngineRequest request) {
   return out;
 }
 
+Result<std::shared_ptr<const sampling::Grammar>> EngineCore::grammar_of(
+    const OutputFormat& format) {
+  switch (format.kind) {
+    case OutputFormat::Kind::Text:
+      return std::shared_ptr<const sampling::Grammar>();
+    case OutputFormat::Kind::JsonObject:
+      return sampling::json_object_grammar();
+    case OutputFormat::Kind::JsonSchema:
+      break;
+  }
+  Result<std::shared_ptr<const sampling::Grammar>> g =
+      sampling::compile_json_schema_text(format.json_schema);
+  if (!g) return make_error("the output format's JSON schema: " + g.error().message);
+  return g;
+}
+
+std::shared_ptr<const sampling::VocabIndex> EngineCore::vocab_index() {
+  std::call_once(vocab_once_, [this] { vocab_index_ = make_vocab_index(tokenizer_); });
+  return vocab_index_;
+}
+
 void EngineCore::wake() {
   {
     std::lock_guard lock(mutex_);
@@ -162,10 +199,11 @@ Usage EngineCore::usage_of(const Job& job) const {
 }
 
 void EngineCore::finish(Job& job, FinishReason reason, std::vector<int32_t> tokens,
-                        std::string text, std::string error) {
+                        std::string text, std::string error,
+                        std::span<const TokenLogprobs> logprobs) {
   scheduler_.finish(&job.seq);
   job.times.finished_us = monotonic_us();
-  job.stream->finish(tokens, text, usage_of(job), job.times, reason, std::move(error));
+  job.stream->finish(tokens, text, usage_of(job), job.times, reason, std::move(error), logprobs);
   ++finished_;
 }
 
@@ -218,21 +256,46 @@ bool EngineCore::step() {
   ++steps_;
 
   // Sampling runs on the pool, one sequence per task: each sampler owns its random state.
-  std::vector<Job*> sampling;
+  std::vector<Job*> sampled_jobs;
   for (const ScheduledChunk& c : out.chunks)
-    if (c.samples()) sampling.push_back(jobs_.at(c.seq).get());
-  sampled_.resize(sampling.size());
+    if (c.samples()) sampled_jobs.push_back(jobs_.at(c.seq).get());
+  sampled_.resize(sampled_jobs.size());
   const size_t n_vocab = static_cast<size_t>(runner_.n_vocab());
-  pool_.parallel_for(static_cast<int64_t>(sampling.size()), [&](int64_t begin, int64_t end) {
+  // A token the output format cannot continue with comes back as -1.
+  pool_.parallel_for(static_cast<int64_t>(sampled_jobs.size()), [&](int64_t begin, int64_t end) {
     for (int64_t i = begin; i < end; ++i) {
       const std::span<const float> row(logits_.data() + static_cast<size_t>(i) * n_vocab, n_vocab);
-      sampled_[i] = sampling[i]->sampler.sample(row, sampling[i]->seq.tokens);
+      Job& job = *sampled_jobs[i];
+      const sampling::TokenMask* mask = nullptr;
+      if (job.matcher) {
+        job.matcher->fill_mask(job.mask);
+        mask = &job.mask;
+      }
+      sampled_[i] = mask && mask->count() == 0
+                        ? -1
+                        : job.sampler.sample(row, job.seq.tokens, mask,
+                                             job.logprobs ? &job.sampled_logprobs : nullptr);
+      if (job.matcher && sampled_[i] >= 0 && !job.matcher->accept(sampled_[i])) sampled_[i] = -1;
     }
   });
 
-  for (size_t i = 0; i < sampling.size(); ++i) {
-    Job& job = *sampling[i];
+  for (size_t i = 0; i < sampled_jobs.size(); ++i) {
+    Job& job = *sampled_jobs[i];
     const int32_t token = sampled_[i];
+    if (token < 0) {
+      finish(job, FinishReason::Cancelled, {}, {},
+             "the output format allows no token of this model's vocabulary here (after " +
+                 std::to_string(job.n_completion) + " tokens)");
+      jobs_.erase(&job.seq);
+      continue;
+    }
+    std::vector<TokenLogprobs> logprobs;
+    if (job.logprobs) {
+      TokenLogprobs& lp = logprobs.emplace_back();
+      lp.logprob = job.sampled_logprobs.logprob;
+      for (const sampling::TokenLogprob& t : job.sampled_logprobs.top)
+        lp.top.emplace_back(t.id, t.logprob);
+    }
     job.seq.tokens.push_back(token);
     if (job.n_completion++ == 0) job.times.first_token_us = monotonic_us();
     const std::vector<int32_t> new_tokens = {token};
@@ -242,16 +305,18 @@ bool EngineCore::step() {
     if (job.ignore_eos || !tokenizer_.is_eog(token)) {
       text = job.stop.push(job.decoder.push(token));
       if (!job.stop.stopped()) {
-        done = job.n_completion >= job.max_tokens;
-        reason = FinishReason::Length;
+        // An output format that admits no further byte ends the answer without an EOS token.
+        const bool complete = job.matcher && job.matcher->finished();
+        done = complete || job.n_completion >= job.max_tokens;
+        reason = complete ? FinishReason::Stop : FinishReason::Length;
       }
     }
     if (!done) {
-      job.stream->push(new_tokens, text, usage_of(job));
+      job.stream->push(new_tokens, text, usage_of(job), logprobs);
       continue;
     }
     if (!job.stop.stopped()) text += job.stop.push(job.decoder.flush()) + job.stop.flush();
-    finish(job, reason, new_tokens, std::move(text));
+    finish(job, reason, new_tokens, std::move(text), {}, logprobs);
     jobs_.erase(&job.seq);
   }
   publish();

@@ -17,7 +17,9 @@
 #include "engine/scheduler.h"
 #include "gengyun/engine.h"
 #include "kernels/thread_pool.h"
+#include "sampling/grammar.h"
 #include "sampling/sampler.h"
+#include "sampling/token_mask.h"
 #include "sampling/stop_matcher.h"
 #include "tokenizer/tokenizer.h"
 
@@ -70,8 +72,12 @@ class EngineCore : public std::enable_shared_from_this<EngineCore> {
   /// Admits submitted requests into the scheduler; finishes cancelled and stalled ones.
   void take_inbox_and_cancellations();
   void finish(Job& job, FinishReason reason, std::vector<int32_t> tokens, std::string text,
-              std::string error = {});
+              std::string error = {}, std::span<const TokenLogprobs> logprobs = {});
   Usage usage_of(const Job& job) const;
+  /// The grammar of `format` (nullptr for text); errors name the schema's problem.
+  Result<std::shared_ptr<const sampling::Grammar>> grammar_of(const OutputFormat& format);
+  /// The tokenizer's VocabIndex, built at the first structured request (thread-safe).
+  std::shared_ptr<const sampling::VocabIndex> vocab_index();
   /// After a step: publishes stats_ and wakes wait_until().
   void publish();
   /// stats_ with the requests still in the inbox counted as waiting; mutex_ held.
@@ -92,6 +98,8 @@ class EngineCore : public std::enable_shared_from_this<EngineCore> {
   int64_t steps_ = 0;
   std::vector<float> logits_;
   std::vector<int32_t> sampled_;
+  std::once_flag vocab_once_;
+  std::shared_ptr<const sampling::VocabIndex> vocab_index_;
 
   mutable std::mutex mutex_;  ///< guards what follows
   mutable std::condition_variable wake_;

@@ -41,6 +41,7 @@ class ModelInstance final : public LoadedModel {
 
   int n_ctx() const override { return n_ctx_; }
   int n_vocab() const override { return model_->hparams().n_vocab; }
+  std::string token_bytes(int32_t id) const override { return tokenizer_->token_to_piece(id); }
   int n_threads() const override { return pool_->size(); }
   const std::string& path() const override { return path_; }
   int64_t load_us() const override { return load_us_; }

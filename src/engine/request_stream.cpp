@@ -7,28 +7,29 @@
 namespace gengyun::engine {
 
 void RequestStream::append_locked(std::span<const int32_t> tokens, std::string_view text,
-                                  const Usage& usage) {
+                                  const Usage& usage, std::span<const TokenLogprobs> logprobs) {
   if (!pending_) {
     pending_.emplace();
     pending_since_us_ = monotonic_us();
   }
   pending_->token_ids.insert(pending_->token_ids.end(), tokens.begin(), tokens.end());
   pending_->text += text;
+  pending_->logprobs.insert(pending_->logprobs.end(), logprobs.begin(), logprobs.end());
   pending_->usage = usage;
 }
 
 void RequestStream::push(std::span<const int32_t> tokens, std::string_view text,
-                         const Usage& usage) {
+                         const Usage& usage, std::span<const TokenLogprobs> logprobs) {
   std::unique_lock lock(mutex_);
-  append_locked(tokens, text, usage);
+  append_locked(tokens, text, usage, logprobs);
   notify_locked(lock);
 }
 
 void RequestStream::finish(std::span<const int32_t> tokens, std::string_view text,
                            const Usage& usage, const RequestTimes& times, FinishReason reason,
-                           std::string error) {
+                           std::string error, std::span<const TokenLogprobs> logprobs) {
   std::unique_lock lock(mutex_);
-  append_locked(tokens, text, usage);
+  append_locked(tokens, text, usage, logprobs);
   pending_->times = times;
   pending_->finished = true;
   pending_->finish_reason = reason;

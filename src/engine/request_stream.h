@@ -20,11 +20,14 @@ namespace gengyun::engine {
 /// request's tokens), then finishes it; the reader takes events. Thread-safe.
 class RequestStream {
  public:
-  /// Adds tokens and their text to the pending event; `usage` replaces its usage.
-  void push(std::span<const int32_t> tokens, std::string_view text, const Usage& usage);
+  /// Adds tokens, their text and (when asked for) their log-probabilities to the pending event;
+  /// `usage` replaces its usage.
+  void push(std::span<const int32_t> tokens, std::string_view text, const Usage& usage,
+            std::span<const TokenLogprobs> logprobs = {});
   /// Like push(), then marks the pending event as the last one.
   void finish(std::span<const int32_t> tokens, std::string_view text, const Usage& usage,
-              const RequestTimes& times, FinishReason reason, std::string error = {});
+              const RequestTimes& times, FinishReason reason, std::string error = {},
+              std::span<const TokenLogprobs> logprobs = {});
 
   /// The pending event, waiting up to timeout_us for one; nullopt when none came or the
   /// finished event was already taken.
@@ -43,7 +46,8 @@ class RequestStream {
 
  private:
   /// Adds to the pending event (creating it); mutex_ held.
-  void append_locked(std::span<const int32_t> tokens, std::string_view text, const Usage& usage);
+  void append_locked(std::span<const int32_t> tokens, std::string_view text, const Usage& usage,
+                     std::span<const TokenLogprobs> logprobs);
   /// Wakes next() and calls the on_ready callback; releases the lock.
   void notify_locked(std::unique_lock<std::mutex>& lock);
 

@@ -28,9 +28,13 @@ double uniform01(std::mt19937_64& rng) { return static_cast<double>(rng() >> 11)
 
 Sampler::Sampler(const SamplingParams& params) : params_(params), rng_(params.seed) {}
 
-int32_t Sampler::sample(std::span<const float> logits, std::span<const int32_t> history) {
+int32_t Sampler::sample(std::span<const float> logits, std::span<const int32_t> history,
+                        const TokenMask* allowed, SampleLogprobs* logprobs) {
   if (logits.empty()) return -1;
   logits_.assign(logits.begin(), logits.end());
+  for (const auto& [id, bias] : params_.logit_bias)
+    if (id >= 0 && static_cast<size_t>(id) < logits_.size())
+      logits_[static_cast<size_t>(id)] += bias;
   apply_penalties(logits_, history, params_);
   for (float& logit : logits_) {
     if (std::isnan(logit)) {
@@ -39,7 +43,70 @@ int32_t Sampler::sample(std::span<const float> logits, std::span<const int32_t> 
       logit = std::numeric_limits<float>::max();
     }
   }
+  if (allowed != nullptr) {
+    const std::span<const uint64_t> words = allowed->words();
+    for (size_t w = 0; w < words.size(); ++w) {
+      if (words[w] == ~uint64_t{0}) continue;
+      const size_t end = std::min(logits_.size(), (w + 1) * 64);
+      if (words[w] == 0) {
+        std::fill(logits_.begin() + static_cast<std::ptrdiff_t>(w * 64),
+                  logits_.begin() + static_cast<std::ptrdiff_t>(end), kNegInf);
+        continue;
+      }
+      for (size_t i = w * 64; i < end; ++i)
+        if (!(words[w] >> (i & 63) & 1)) logits_[i] = kNegInf;
+    }
+  }
   const int32_t best = argmax(logits_);
+  const int32_t chosen = choose(best);
+  if (logprobs != nullptr && params_.top_logprobs >= 0)
+    report(chosen, logits_[static_cast<size_t>(best)], *logprobs);
+  return chosen;
+}
+
+void Sampler::report(int32_t chosen, float max_logit, SampleLogprobs& out) const {
+  out.top.clear();
+  if (max_logit == kNegInf) {
+    out.logprob = kNegInf;
+    return;
+  }
+  const double inv_temperature =
+      params_.temperature > 0.0f ? 1.0 / static_cast<double>(params_.temperature) : 1.0;
+  double total = 0.0;
+  for (float logit : logits_)
+    total += std::exp((static_cast<double>(logit) - max_logit) * inv_temperature);
+  const double log_total = std::log(total);
+  const auto logprob = [&](int32_t id) {
+    const float logit = logits_[static_cast<size_t>(id)];
+    if (logit == kNegInf) return kNegInf;
+    return static_cast<float>((static_cast<double>(logit) - max_logit) * inv_temperature -
+                              log_total);
+  };
+  out.logprob = logprob(chosen);
+  // The k best by a heap whose front is the worst kept (lower logit, then higher id).
+  const size_t k = std::min(static_cast<size_t>(params_.top_logprobs), logits_.size());
+  const auto better = [this](int32_t a, int32_t b) {
+    const float la = logits_[static_cast<size_t>(a)], lb = logits_[static_cast<size_t>(b)];
+    return la > lb || (la == lb && a < b);
+  };
+  std::vector<int32_t> heap;
+  heap.reserve(k + 1);
+  for (size_t i = 0; i < logits_.size() && k > 0; ++i) {
+    const auto id = static_cast<int32_t>(i);
+    if (heap.size() < k) {
+      heap.push_back(id);
+      std::push_heap(heap.begin(), heap.end(), better);
+    } else if (better(id, heap.front())) {
+      std::pop_heap(heap.begin(), heap.end(), better);
+      heap.back() = id;
+      std::push_heap(heap.begin(), heap.end(), better);
+    }
+  }
+  std::sort_heap(heap.begin(), heap.end(), better);
+  for (int32_t id : heap) out.top.push_back({id, logprob(id)});
+}
+
+int32_t Sampler::choose(int32_t best) {
   const float max_logit = logits_[static_cast<size_t>(best)];
   if (!(params_.temperature > 0.0f) || max_logit == kNegInf) return best;
 

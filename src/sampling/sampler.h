@@ -7,8 +7,24 @@
 #include <vector>
 
 #include "sampling/sampling_params.h"
+#include "sampling/token_mask.h"
 
 namespace gengyun::sampling {
+
+/// A token and its log-probability (natural log).
+struct TokenLogprob {
+  int32_t id = 0;
+  float logprob = 0.0f;
+};
+
+/// The log-probabilities of one sampled token in the distribution it was drawn from: the
+/// softmax over the whole vocabulary of the logits after logit bias, penalties and the grammar
+/// mask, divided by the temperature (1 when greedy), before top-k, top-p and min-p cut it
+/// (docs/structured_output.md says why). Tokens masked out have -infinity.
+struct SampleLogprobs {
+  float logprob = 0.0f;           ///< of the chosen token
+  std::vector<TokenLogprob> top;  ///< the top_logprobs most likely, descending; ties: lower id
+};
 
 /// One sequence's sampler. Holds the random state seeded from params.seed, so the same seed
 /// and the same logits give the same tokens on every run and platform (the uniform draw is
@@ -19,14 +35,19 @@ class Sampler {
   explicit Sampler(const SamplingParams& params);
 
   /// Picks the next token id from `logits` [n_vocab]. `history` holds the prompt and the
-  /// tokens generated so far (penalties look at its last penalty_last_n entries). Stages:
-  /// penalties; temperature <= 0: argmax (lowest id on ties); otherwise top-k, top-p (smallest
+  /// tokens generated so far (penalties look at its last penalty_last_n entries). `allowed`
+  /// (size n_vocab), when given, masks out the tokens it lacks (a grammar's mask); when it
+  /// allows none, the result is meaningless (the caller checks). `logprobs`, when given and
+  /// params.top_logprobs >= 0, receives the chosen token's log-probability and the
+  /// top_logprobs most likely tokens. Stages: logit bias; penalties; mask; temperature <= 0:
+  /// argmax (lowest id on ties); otherwise top-k, top-p (smallest
   /// prefix of the top-k survivors by descending probability, renormalized over them, whose
   /// mass reaches top_p), min-p (keep logits >= max + log(min_p)), temperature, softmax and
   /// one seeded draw. NaN logits count as -infinity. Returns -1 only when `logits` is empty.
   /// Cost: O(n_vocab) plus O(k log k) for top-k; no full sort unless top-p must look at the
   /// whole vocabulary.
-  int32_t sample(std::span<const float> logits, std::span<const int32_t> history);
+  int32_t sample(std::span<const float> logits, std::span<const int32_t> history,
+                 const TokenMask* allowed = nullptr, SampleLogprobs* logprobs = nullptr);
 
  private:
   struct Candidate {
@@ -39,6 +60,10 @@ class Sampler {
   void sort_best(size_t from, size_t to);
   /// Temperature, softmax and one seeded draw over the remaining candidates.
   int32_t draw(float max_logit);
+  /// The choice from logits_ (biased, penalized, masked) whose largest is logits_[best].
+  int32_t choose(int32_t best);
+  /// Fills `out` for `chosen` from logits_ (see SampleLogprobs).
+  void report(int32_t chosen, float max_logit, SampleLogprobs& out) const;
 
   SamplingParams params_;
   std::mt19937_64 rng_;

@@ -14,7 +14,7 @@ Error out_of_range(const char* field, double value, const char* expected) {
 
 }  // namespace
 
-Result<void> validate(const SamplingParams& params) {
+Result<void> validate(const SamplingParams& params, int32_t n_vocab) {
   if (!std::isfinite(params.temperature)) {
     return out_of_range("temperature", params.temperature, "a finite number");
   }
@@ -35,6 +35,19 @@ Result<void> validate(const SamplingParams& params) {
   }
   if (params.penalty_last_n < -1) {
     return out_of_range("penalty_last_n", params.penalty_last_n, ">= -1 (-1: whole history)");
+  }
+  for (const auto& [id, bias] : params.logit_bias) {
+    if (!(bias >= -100.0f && bias <= 100.0f))
+      return make_error("sampling parameter logit_bias: the bias of token " + std::to_string(id) +
+                        " must be between -100 and 100 (got " + std::to_string(bias) + ")");
+    if (id < 0 || (n_vocab > 0 && id >= n_vocab))
+      return make_error("sampling parameter logit_bias: token id " + std::to_string(id) +
+                        " is outside the vocabulary (ids are 0.." +
+                        (n_vocab > 0 ? std::to_string(n_vocab - 1) : std::string("n_vocab - 1")) +
+                        ")");
+  }
+  if (params.top_logprobs < -1 || params.top_logprobs > kMaxTopLogprobs) {
+    return out_of_range("top_logprobs", params.top_logprobs, "between 0 and 20 (-1: off)");
   }
   return {};
 }
