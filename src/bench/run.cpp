@@ -149,11 +149,18 @@ Result<ServingResult> run_serving(LoadedModel& model, const BenchOptions& o, std
 
 uint64_t weight_bytes_per_token(const gguf::File& file) {
   const bool tied = file.find_tensor("output.weight") == nullptr;
+  // Stacked experts (3-D tensors): a token reads expert_used_count of expert_count.
+  const std::string arch = file.get_string("general.architecture").value_or("");
+  const int64_t n_expert = file.get_int(arch + ".expert_count").value_or(0);
+  const int64_t n_used = file.get_int(arch + ".expert_used_count").value_or(0);
   uint64_t bytes = 0;
   for (const gguf::TensorInfo& t : file.tensors()) {
     if (t.ne.size() < 2) continue;
     if (t.name == "token_embd.weight" && !tied) continue;
-    bytes += t.n_bytes;
+    if (t.ne.size() == 3 && n_expert > 0 && t.ne[2] == n_expert && n_used <= n_expert)
+      bytes += t.n_bytes / static_cast<uint64_t>(n_expert) * static_cast<uint64_t>(n_used);
+    else
+      bytes += t.n_bytes;
   }
   return bytes;
 }

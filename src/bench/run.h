@@ -83,6 +83,8 @@ struct BenchResult {
 /// weight matrices of every layer and the output matrix) except token_embd.weight, whose one
 /// row per token is negligible, unless the model has no output.weight and multiplies by
 /// token_embd.weight instead (tied embeddings). 1-D tensors (norms, biases) are left out.
+/// Stacked experts (3-D tensors of expert_count experts) count expert_used_count of them: the
+/// experts a token is routed to.
 uint64_t weight_bytes_per_token(const gguf::File& file);
 
 /// Human-readable progress ("prefill 2/3"), may be empty.

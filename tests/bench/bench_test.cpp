@@ -73,6 +73,21 @@ TEST(BenchWeightBytes, SeparateOutputSkipsTokenEmbedding) {
             matrix_bytes_by_name(file.value(), static_cast<int>(*n_layer), "output.weight"));
 }
 
+TEST(BenchWeightBytes, MixtureOfExpertsCountsTheUsedExpertsOnly) {
+  REQUIRE_TESTDATA();
+  auto file = gguf::File::open(testdata_path("models/qwen3moe-tiny-q8_0.gguf"));
+  ASSERT_TRUE(file.ok()) << file.error().message;
+  ASSERT_EQ(file->get_int("qwen3moe.expert_count"), 8);
+  ASSERT_EQ(file->get_int("qwen3moe.expert_used_count"), 2);
+  uint64_t expected = 0;
+  for (const gguf::TensorInfo& t : file->tensors()) {
+    if (t.ne.size() == 2) expected += t.n_bytes;  // tied: token_embd is the output matrix
+    if (t.ne.size() == 3) expected += t.n_bytes / 4;  // 2 of 8 experts
+  }
+  ASSERT_EQ(file->find_tensor("output.weight"), nullptr);
+  EXPECT_EQ(weight_bytes_per_token(file.value()), expected);
+}
+
 TEST(BenchRun, TinyModelGivesSaneNumbersAndJson) {
   REQUIRE_TESTDATA();
   const std::string path = testdata_path("models/qwen2-tiny-q8_0.gguf");
