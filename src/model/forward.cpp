@@ -126,6 +126,40 @@ void attention_output_and_feed_forward(ForwardPass& pass, const Matrix& wo, cons
   blocks::add(s.x.data(), s.cur.data(), n * n_embd);
 }
 
+QkNormAttention bind_qk_norm_attention(const HParams& hp, WeightBinder& b, int layer) {
+  const auto name = [layer](const char* suffix) { return WeightBinder::layer_name(layer, suffix); };
+  const int64_t q_dim = int64_t{hp.n_head} * hp.head_dim;
+  const int64_t kv_dim = int64_t{hp.n_head_kv} * hp.head_dim;
+  QkNormAttention a;
+  a.attn_norm = b.vector(name("attn_norm.weight"), hp.n_embd);
+  a.wq = b.matrix(name("attn_q.weight"), hp.n_embd, q_dim);
+  a.wk = b.matrix(name("attn_k.weight"), hp.n_embd, kv_dim);
+  a.wv = b.matrix(name("attn_v.weight"), hp.n_embd, kv_dim);
+  a.q_norm = b.vector(name("attn_q_norm.weight"), hp.head_dim);
+  a.k_norm = b.vector(name("attn_k_norm.weight"), hp.head_dim);
+  a.wo = b.matrix(name("attn_output.weight"), q_dim, hp.n_embd);
+  return a;
+}
+
+bool qk_norm_attention(ForwardPass& p, int layer, const QkNormAttention& a) {
+  const HParams& hp = p.hp;
+  Scratch& s = p.s;
+  blocks::rms_norm(s.x.data(), a.attn_norm, s.cur.data(), p.n_rows, hp.n_embd, hp.rms_eps);
+  blocks::linear(a.wk, nullptr, s.cur.data(), s.k.data(), p.n_rows, p.pool);
+  blocks::linear(a.wv, nullptr, s.cur.data(), s.v.data(), p.n_rows, p.pool);
+  blocks::rms_norm(s.k.data(), a.k_norm, s.k.data(), p.n_rows * hp.n_head_kv, hp.head_dim,
+                   hp.rms_eps);
+  blocks::rope(s.rope, s.k.data(), p.n_rows, hp.n_head_kv);
+  store_kv(p, layer);
+  if (!keep_output_rows(p, layer)) return false;
+  blocks::linear(a.wq, nullptr, s.cur.data(), s.q.data(), p.n_rows, p.pool);
+  blocks::rms_norm(s.q.data(), a.q_norm, s.q.data(), p.n_rows * hp.n_head, hp.head_dim,
+                   hp.rms_eps);
+  blocks::rope(s.rope, s.q.data(), p.n_rows, hp.n_head);
+  attend(p, layer);
+  return true;
+}
+
 namespace {
 
 // p = softmax(logits) in place over n values, as ggml_soft_max: exp(l - max) summed in double,

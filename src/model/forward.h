@@ -108,6 +108,23 @@ void attend(ForwardPass& pass, int layer);
 void attention_output_and_feed_forward(ForwardPass& pass, const Matrix& wo, const float* ffn_norm,
                                        const Matrix& gate, const Matrix& up, const Matrix& down);
 
+/// The attention weights of a Qwen3 layer (qwen3, qwen3moe): no biases, an RMSNorm over each
+/// head of Q and K (head_dim weights) before RoPE.
+struct QkNormAttention {
+  const float* attn_norm = nullptr;
+  Matrix wq, wk, wv, wo;
+  const float *q_norm = nullptr, *k_norm = nullptr;
+};
+
+/// Binds blk.<layer>.{attn_norm, attn_q, attn_k, attn_v, attn_q_norm, attn_k_norm,
+/// attn_output}.weight for `hp`; errors go to binder.finish().
+QkNormAttention bind_qk_norm_attention(const HParams& hp, WeightBinder& binder, int layer);
+
+/// The attention of a Qwen3 layer up to s.attn: h = rms_norm(s.x), K and V of h (K normed per
+/// head, rotated) into the cache, then, for the rows kept (keep_output_rows), Q (normed per
+/// head, rotated) and attend(). Returns false when the pass ends at this layer (no row wanted).
+bool qk_norm_attention(ForwardPass& pass, int layer, const QkNormAttention& a);
+
 /// The weights of a mixture-of-experts feed-forward (llama.cpp's build_moe_ffn for qwen3moe):
 /// a router ffn_gate_inp (ne = [n_embd, n_expert]) and the stacked experts
 /// ffn_{gate,up}_exps (ne = [n_embd, n_ff_exp, n_expert]) and ffn_down_exps

@@ -1,7 +1,7 @@
 // Architecture `qwen3` (Qwen3 dense), after llama.cpp's src/models/qwen3.cpp: like qwen2
 // without biases, plus an RMSNorm over each head of Q and K (attn_q_norm / attn_k_norm,
-// head_dim weights) before RoPE; head_dim (attention.key_length) may differ from
-// n_embd / n_head.
+// head_dim weights) before RoPE (forward.h, qk_norm_attention); head_dim
+// (attention.key_length) may differ from n_embd / n_head.
 #include "model/architecture.h"
 #include "model/blocks.h"
 
@@ -11,9 +11,7 @@ namespace {
 class Qwen3 final : public Architecture {
  public:
   struct Layer {
-    const float* attn_norm = nullptr;
-    Matrix wq, wk, wv, wo;
-    const float *q_norm = nullptr, *k_norm = nullptr;
+    QkNormAttention attention;
     const float* ffn_norm = nullptr;
     Matrix ffn_gate, ffn_up, ffn_down;
   };
@@ -25,25 +23,12 @@ class Qwen3 final : public Architecture {
   std::vector<Layer> layers_;
 
   void forward(ForwardPass& p) const override {
-    const HParams& hp = p.hp;
-    Scratch& s = p.s;
     begin_forward(p, token_embd_, rope_);
-    for (int il = 0; il < hp.n_layer; ++il) {
+    for (int il = 0; il < p.hp.n_layer; ++il) {
       const Layer& l = layers_[il];
-      blocks::rms_norm(s.x.data(), l.attn_norm, s.cur.data(), p.n_rows, hp.n_embd, hp.rms_eps);
-      blocks::linear(l.wk, nullptr, s.cur.data(), s.k.data(), p.n_rows, p.pool);
-      blocks::linear(l.wv, nullptr, s.cur.data(), s.v.data(), p.n_rows, p.pool);
-      blocks::rms_norm(s.k.data(), l.k_norm, s.k.data(), p.n_rows * hp.n_head_kv, hp.head_dim,
-                       hp.rms_eps);
-      blocks::rope(s.rope, s.k.data(), p.n_rows, hp.n_head_kv);
-      store_kv(p, il);
-      if (!keep_output_rows(p, il)) return;
-      blocks::linear(l.wq, nullptr, s.cur.data(), s.q.data(), p.n_rows, p.pool);
-      blocks::rms_norm(s.q.data(), l.q_norm, s.q.data(), p.n_rows * hp.n_head, hp.head_dim,
-                       hp.rms_eps);
-      blocks::rope(s.rope, s.q.data(), p.n_rows, hp.n_head);
-      attend(p, il);
-      attention_output_and_feed_forward(p, l.wo, l.ffn_norm, l.ffn_gate, l.ffn_up, l.ffn_down);
+      if (!qk_norm_attention(p, il, l.attention)) return;
+      attention_output_and_feed_forward(p, l.attention.wo, l.ffn_norm, l.ffn_gate, l.ffn_up,
+                                        l.ffn_down);
     }
     output_logits(p, output_norm_, output_);
   }
@@ -53,22 +38,13 @@ class Qwen3 final : public Architecture {
 
 Result<std::unique_ptr<Architecture>> build_qwen3(const HParams& hp, WeightBinder& b) {
   auto m = std::make_unique<Qwen3>();
-  const int64_t q_dim = int64_t{hp.n_head} * hp.head_dim;
-  const int64_t kv_dim = int64_t{hp.n_head_kv} * hp.head_dim;
-
   bind_embedding_and_output(hp, b, m->token_embd_, m->output_norm_, m->output_);
   m->rope_ = {hp.rope_type, hp.head_dim, hp.rope_freq_base, nullptr};
 
   for (int i = 0; i < hp.n_layer && b.finish().ok(); ++i) {
     const auto name = [i](const char* suffix) { return WeightBinder::layer_name(i, suffix); };
     Qwen3::Layer& l = m->layers_.emplace_back();
-    l.attn_norm = b.vector(name("attn_norm.weight"), hp.n_embd);
-    l.wq = b.matrix(name("attn_q.weight"), hp.n_embd, q_dim);
-    l.wk = b.matrix(name("attn_k.weight"), hp.n_embd, kv_dim);
-    l.wv = b.matrix(name("attn_v.weight"), hp.n_embd, kv_dim);
-    l.q_norm = b.vector(name("attn_q_norm.weight"), hp.head_dim);
-    l.k_norm = b.vector(name("attn_k_norm.weight"), hp.head_dim);
-    l.wo = b.matrix(name("attn_output.weight"), q_dim, hp.n_embd);
+    l.attention = bind_qk_norm_attention(hp, b, i);
     l.ffn_norm = b.vector(name("ffn_norm.weight"), hp.n_embd);
     l.ffn_gate = b.matrix(name("ffn_gate.weight"), hp.n_embd, hp.n_ff);
     l.ffn_up = b.matrix(name("ffn_up.weight"), hp.n_embd, hp.n_ff);
