@@ -262,7 +262,8 @@ TEST(Generation, KvCachePoolSizesTheContext) {
 
   // A prompt the pool can never hold is refused at once, not queued forever.
   std::vector<int32_t> long_prompt(400, 17);
-  Submission refused = small.value()->submit({.prompt = long_prompt, .params = greedy(1)});
+  Submission refused = small.value()->submit(
+      {.prompt = long_prompt, .params = greedy(1), .priority = 0, .cache_salt = {}});
   EXPECT_FALSE(refused.handle);
   EXPECT_EQ(refused.status, SubmitStatus::InvalidRequest);
   EXPECT_EQ(refused.message, "the prompt has 400 tokens but the context holds 320 (prompt + at "

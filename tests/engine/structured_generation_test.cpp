@@ -35,7 +35,7 @@ SubmitStatus run(LoadedModel& model, const GenerationParams& params, Collected& 
                  std::string* message = nullptr) {
   const std::vector<int32_t> prompt = model.tokenize(
       "<|im_start|>user\nGive me JSON.<|im_end|>\n<|im_start|>assistant\n", false, true);
-  Submission s = model.submit({.prompt = prompt, .params = params});
+  Submission s = model.submit({.prompt = prompt, .params = params, .priority = 0, .cache_salt = {}});
   if (message) *message = s.message;
   if (s.status != SubmitStatus::Ok) return s.status;
   while (true) {
@@ -96,10 +96,11 @@ TEST(StructuredGeneration, JsonObjectOutputsAreObjectsWhenTheyEnd) {
   ASSERT_EQ(run(*model, p, c), SubmitStatus::Ok);
   ASSERT_FALSE(c.text.empty());
   EXPECT_EQ(c.text[0], '{');
-  if (c.last.finish_reason == FinishReason::Stop)
+  if (c.last.finish_reason == FinishReason::Stop) {
     EXPECT_TRUE(testing::OrderedJson::accept(c.text) &&
                 testing::OrderedJson::parse(c.text).is_object())
         << c.text;
+  }
 }
 
 TEST(StructuredGeneration, GreedyLogprobsPerToken) {
