@@ -35,7 +35,8 @@ SubmitStatus run(LoadedModel& model, const GenerationParams& params, Collected& 
                  std::string* message = nullptr) {
   const std::vector<int32_t> prompt = model.tokenize(
       "<|im_start|>user\nGive me JSON.<|im_end|>\n<|im_start|>assistant\n", false, true);
-  Submission s = model.submit({.prompt = prompt, .params = params, .priority = 0, .cache_salt = {}});
+  Submission s =
+      model.submit({.prompt = prompt, .params = params, .priority = 0, .cache_salt = {}});
   if (message) *message = s.message;
   if (s.status != SubmitStatus::Ok) return s.status;
   while (true) {
