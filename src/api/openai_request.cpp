@@ -296,13 +296,22 @@ std::optional<ApiError> read_tool_fields(const json& body, GenerationRequest& re
                                where + ".function.parameters");
     }
   }
+  // "required", a named function and parallel_tool_calls: false constrain what the model may
+  // answer; until generation enforces them (issue 9) they are refused, not ignored.
+  const auto not_enforced = [](const std::string& what, const char* param) {
+    return invalid_request(what + " is not supported yet: gengyun does not constrain the model's "
+                           "tool calls (use \"auto\" or \"none\")",
+                           param);
+  };
   if (const json* choice = field(body, "tool_choice")) {
-    if (choice->is_string() && (*choice == "auto" || *choice == "none" || *choice == "required")) {
+    if (choice->is_string() && (*choice == "auto" || *choice == "none")) {
       request.tool_choice = choice->get<std::string>();
+    } else if (choice->is_string() && *choice == "required") {
+      return not_enforced("tool_choice \"required\"", "tool_choice");
     } else if (choice->is_object() && choice->value("type", json()) == "function" &&
                field(*choice, "function") && (*choice)["function"].is_object() &&
                (*choice)["function"].value("name", json()).is_string()) {
-      request.tool_choice = "function";
+      return not_enforced("tool_choice naming a function", "tool_choice");
     } else {
       return invalid_request(
           "tool_choice must be \"auto\", \"none\", \"required\" or {\"type\": \"function\", "
@@ -314,6 +323,11 @@ std::optional<ApiError> read_tool_fields(const json& body, GenerationRequest& re
   if (parallel && !parallel->is_boolean())
     return invalid_request("parallel_tool_calls must be a boolean, got " + shown(*parallel),
                            "parallel_tool_calls");
+  if (parallel && *parallel == false)
+    return invalid_request(
+        "parallel_tool_calls: false is not supported yet: gengyun does not constrain the "
+        "model's tool calls",
+        "parallel_tool_calls");
   if (const json* kwargs = field(body, "chat_template_kwargs"); kwargs && !kwargs->is_object())
     return invalid_request("chat_template_kwargs must be an object, got " + shown(*kwargs),
                            "chat_template_kwargs");

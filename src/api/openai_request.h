@@ -19,7 +19,7 @@ struct GenerationRequest {
   std::vector<ChatMessage> messages;  ///< chat: the conversation, roles system/user/assistant/tool
   /// chat: tools and chat_template_kwargs for the template (filled by read_template_fields).
   ChatOptions chat;
-  std::string tool_choice = "auto";  ///< chat: "auto", "none", "required" or "function"
+  std::string tool_choice = "auto";  ///< chat: "auto" or "none"
   std::string prompt;                 ///< completions: the prompt text
   /// OpenAI defaults: temperature 1, top_p 1; top_k, min_p, penalties off unless given;
   /// max_tokens -1 (until the context is full) unless max_tokens/max_completion_tokens given.
@@ -45,10 +45,11 @@ std::string requested_model(const nlohmann::json& body);
 /// arguments: a string}}; arguments that hold a JSON object reach the template as that
 /// object) and `reasoning_content`; a tool message needs `tool_call_id`; any message may have a
 /// `name`. `tools`: an array of {type "function", function {name, description, parameters}};
-/// `tool_choice`: "auto", "none" (the tools are then left out of the prompt), "required" or
-/// {type "function", function {name}}; `parallel_tool_calls`: a boolean;
-/// `chat_template_kwargs`: an object. Sampling fields as parse_completion_request. Errors (400,
-/// `param` naming the field): any field missing or of the wrong type or range.
+/// `tool_choice`: "auto" or "none" (the tools are then left out of the prompt);
+/// `parallel_tool_calls`: true; `chat_template_kwargs`: an object. Sampling fields as
+/// parse_completion_request. Errors (400, `param` naming the field): any field missing or of
+/// the wrong type or range; tool_choice "required" or naming a function and
+/// parallel_tool_calls false, which generation does not enforce yet.
 ApiResult<GenerationRequest> parse_chat_request(const nlohmann::json& body);
 
 /// Fills request.chat from the body text of a request parse_chat_request accepted: `tools`

@@ -170,7 +170,7 @@ TEST(ParseChatRequest, ToolsToolCallsAndTemplateFields) {
                       {"type": "function", "function": {"name": "f", "arguments": "not json"}}]},
       {"role": "tool", "tool_call_id": "call_1", "name": "get_weather", "content": "21"}],
     "tools": [{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}],
-    "tool_choice": "auto", "parallel_tool_calls": false,
+    "tool_choice": "auto", "parallel_tool_calls": true,
     "chat_template_kwargs": {"enable_thinking": false, "b": 1, "a": 2}})";
   auto parsed = parse_json_object(body);
   ASSERT_TRUE(parsed.ok());
@@ -212,10 +212,20 @@ TEST(ParseChatRequest, ToolsToolCallsAndTemplateFields) {
   EXPECT_EQ(nlohmann::ordered_json::parse(deep_call->messages[0].extra_json)["tool_calls"][0]
                                                                          ["function"]["arguments"],
             deep);
+  // What generation cannot enforce yet is refused, naming the parameter.
   auto named = parse_chat_request(
       chat_body({{"tool_choice", {{"type", "function"}, {"function", {{"name", "f"}}}}}}));
-  ASSERT_TRUE(named.ok()) << named.error().message;
-  EXPECT_EQ(named->tool_choice, "function");
+  ASSERT_FALSE(named.ok());
+  EXPECT_EQ(named.error().message,
+            "tool_choice naming a function is not supported yet: gengyun does not constrain the "
+            "model's tool calls (use \"auto\" or \"none\")");
+  EXPECT_EQ(named.error().param, "tool_choice");
+  auto required = parse_chat_request(chat_body({{"tool_choice", "required"}}));
+  ASSERT_FALSE(required.ok());
+  EXPECT_EQ(required.error().param, "tool_choice");
+  auto serial = parse_chat_request(chat_body({{"parallel_tool_calls", false}}));
+  ASSERT_FALSE(serial.ok());
+  EXPECT_EQ(serial.error().param, "parallel_tool_calls");
 }
 
 struct BadCase {
