@@ -209,7 +209,8 @@ class Tokenizer;
 class LoadedModel {
  public:
   /// Loads a GGUF model and starts its engine. Errors: unreadable/corrupt file, unsupported
-  /// architecture or tensor type, missing tensors, bad hyper-parameters, bad options (threads,
+  /// architecture or tensor type, missing tensors, bad hyper-parameters, an embedding model
+  /// (pooling_type set: it generates no text), bad options (threads,
   /// a context longer than the model's training context or than the KV cache pool holds, a
   /// pool that holds no block).
   static Result<std::shared_ptr<LoadedModel>> load(const std::string& path,

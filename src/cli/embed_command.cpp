@@ -5,6 +5,7 @@
 #include <fstream>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -22,7 +23,7 @@ struct EmbedOptions {
   std::string model_path;
   std::string text;
   std::string file;
-  int64_t dimensions = 0;
+  std::optional<int64_t> dimensions;  // all of the model's when absent
   int threads = 0;
 };
 
@@ -68,7 +69,10 @@ int embed(const EmbedOptions& o) {
   model::Context ctx(*model.value(), static_cast<int>(tokens.size()), pool);
   std::vector<float> embedding;
   if (Result<void> r = ctx.embed(tokens, embedding); !r) return fail(r.error().message);
-  if (Result<void> r = model::normalize_embedding(embedding, o.dimensions); !r)
+  if (o.dimensions && *o.dimensions < 1)
+    return fail("--dimensions must be between 1 and " + std::to_string(embedding.size()) +
+                ", not " + std::to_string(*o.dimensions));
+  if (Result<void> r = model::normalize_embedding(embedding, o.dimensions.value_or(0)); !r)
     return fail("--" + r.error().message);
   std::printf("%s\n", nlohmann::json(embedding).dump().c_str());
   return 0;

@@ -75,6 +75,10 @@ Result<std::shared_ptr<ModelInstance>> ModelInstance::load(const std::string& pa
   }
   instance->model_ = std::move(model.value());
   const model::HParams& hp = instance->model_->hparams();
+  if (hp.pooling != model::PoolingType::None)
+    return make_error(path + ": an embedding model (" + hp.arch +
+                      ".pooling_type is set) generates no text; use `gengyun embed` (serving "
+                      "embeddings over HTTP is not done yet)");
   if (hp.n_vocab != instance->tokenizer_->n_vocab())
     return make_error(path + ": token_embd.weight has " + std::to_string(hp.n_vocab) +
                       " rows but the vocabulary has " +

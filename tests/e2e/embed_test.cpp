@@ -69,6 +69,8 @@ TEST(EmbedCommand, BadInputIsRefused) {
        "--dimensions must be between 1 and 256, not 257"},
       {{"embed", embed_model, "hello", "--dimensions", "-1"},
        "--dimensions must be between 1 and 256, not -1"},
+      {{"embed", embed_model, "hello", "--dimensions", "0"},
+       "--dimensions must be between 1 and 256, not 0"},
       {{"embed", embed_model}, "give the text or --file PATH"},
       {{"embed", embed_model, "--file", "/nonexistent/input.txt"},
        "cannot read /nonexistent/input.txt"},
