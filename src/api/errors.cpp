@@ -58,8 +58,9 @@ ApiError insufficient_quota(std::string message) {
   return {429, std::move(message), "insufficient_quota", "", "insufficient_quota"};
 }
 
-ApiError rate_limit_exceeded(std::string message, int retry_after_s) {
-  return {429, std::move(message), "requests", "", "rate_limit_exceeded", retry_after_s};
+ApiError rate_limit_exceeded(std::string message, int retry_after_s, bool over_tokens) {
+  return {429, std::move(message), over_tokens ? "tokens" : "requests", "",
+          "rate_limit_exceeded", retry_after_s};
 }
 
 ApiError ledger_unavailable(const std::string& detail) {

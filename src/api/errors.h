@@ -50,8 +50,9 @@ ApiError model_not_allowed(const std::string& model);
 /// 429, type and code "insufficient_quota" (OpenAI's): a spend budget would be exceeded;
 /// `message` says which and by how much.
 ApiError insufficient_quota(std::string message);
-/// 429, type "requests", code "rate_limit_exceeded" (OpenAI's), Retry-After: `retry_after_s`.
-ApiError rate_limit_exceeded(std::string message, int retry_after_s);
+/// 429, code "rate_limit_exceeded" and type "requests" or, over a tokens-per-minute limit,
+/// "tokens" (OpenAI's), Retry-After: `retry_after_s`.
+ApiError rate_limit_exceeded(std::string message, int retry_after_s, bool over_tokens = false);
 /// 503, type "server_error", code "ledger_unavailable", Retry-After: 1: the usage ledger
 /// cannot be written, so nothing is served (it would be unbilled); `detail` says why.
 ApiError ledger_unavailable(const std::string& detail);

@@ -134,7 +134,8 @@ ApiResult<HttpHeaders> admit(platform::Store& store, const platform::KeyInfo& ke
       refusal = insufficient_quota(admission->message);
       break;
     case platform::Admission::Outcome::OverRate:
-      refusal = rate_limit_exceeded(admission->message, admission->retry_after_s);
+      refusal = rate_limit_exceeded(admission->message, admission->retry_after_s,
+                                    admission->over_tokens);
       break;
   }
   refusal.headers = std::move(headers);

@@ -154,6 +154,7 @@ struct Admission {
   Outcome outcome = Outcome::Admitted;
   std::string message;    ///< why it was refused, for the client
   int retry_after_s = 0;  ///< OverRate: seconds until the window that refused it ends
+  bool over_tokens = false;  ///< OverRate: the tokens-per-minute limit refused it (else requests)
   RateStatus rate;
   Price price;  ///< Admitted: the prices the request is billed at
   int64_t reserved_micro_usd = 0;

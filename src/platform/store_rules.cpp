@@ -213,6 +213,7 @@ Admission decide_admission(const AdmissionRequest& request, const Price& price,
     tighten(admission.rate.limit_tokens, admission.rate.remaining_tokens, scope.limits.tpm,
             scope.window_tokens + reservation.tokens);
     std::string refusal;
+    bool over_tokens = false;
     if (scope.limits.rpm && scope.window_requests + 1 > *scope.limits.rpm) {
       refusal = "Rate limit reached for " + scope.label + ": " + std::to_string(*scope.limits.rpm) +
                 " requests per minute.";
@@ -221,9 +222,11 @@ Admission decide_admission(const AdmissionRequest& request, const Price& price,
                 " tokens per minute; " + std::to_string(scope.window_tokens) +
                 " used this minute, and this request needs up to " +
                 std::to_string(reservation.tokens) + " (its prompt plus max_tokens).";
+      over_tokens = true;
     }
     if (!refusal.empty()) {
       admission.outcome = Admission::Outcome::OverRate;
+      admission.over_tokens = over_tokens;
       admission.message = refusal;
       admission.retry_after_s = static_cast<int>(
           std::max<int64_t>((window_end_us - request.started_at_us + 999'999) / 1'000'000, 1));

@@ -285,6 +285,7 @@ TEST_P(StoreBackendTest, RequestsPerMinuteRefuseWithRetryAfterAndCountRemaining)
   ASSERT_TRUE(refused.ok());
   EXPECT_EQ(refused->outcome, Admission::Outcome::OverRate);
   EXPECT_EQ(refused->message, "Rate limit reached for key 'a': 3 requests per minute.");
+  EXPECT_FALSE(refused->over_tokens);
   // 15.5 s into the minute: 44.5 s left, rounded up.
   EXPECT_EQ(refused->retry_after_s, 45);
   EXPECT_EQ(refused->rate.remaining_requests, 0);
@@ -306,6 +307,7 @@ TEST_P(StoreBackendTest, TokensPerMinuteCountTheWorstCaseAndSettlementReturnsThe
   auto refused = store->admit(request("r3", key, 100, 900));
   ASSERT_TRUE(refused.ok());
   EXPECT_EQ(refused->outcome, Admission::Outcome::OverRate);
+  EXPECT_TRUE(refused->over_tokens);  // the API answers type "tokens"
   EXPECT_EQ(refused->message,
             "Rate limit reached for tenant 'acme': 2000 tokens per minute; 2000 used this minute, "
             "and this request needs up to 1000 (its prompt plus max_tokens).");
