@@ -2,6 +2,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <limits>
 #include <fstream>
 #include <memory>
 #include <sstream>
@@ -89,11 +90,30 @@ void add_run_command(CLI::App& app, int& exit_code) {
   auto* cmd = app.add_subcommand("run", "generate text from a prompt, streamed to stdout");
   cmd->add_option("model", options->model_path, "GGUF model file")->required();
   cmd->add_option("-p,--prompt", options->prompt, "prompt text")->required();
-  cmd->add_option("-n,--n-predict", options->n_predict, "tokens to generate at most (< 0: until the context is full)");
-  cmd->add_option("--temp", options->temperature, "temperature; 0 is greedy");
-  cmd->add_option("--top-k", options->top_k, "top-k (0: off)");
-  cmd->add_option("--top-p", options->top_p, "top-p (1: off)");
-  cmd->add_option("--min-p", options->min_p, "min-p (0: off)");
+  // The ranges of the API's fields (openai_request.cpp), so that run and serve agree.
+  cmd->add_option("-n,--n-predict", options->n_predict,
+                  "tokens to generate at most (< 0: until the context is full)")
+      ->check(CLI::Validator(
+          [](const std::string& value) {
+            return value == "0" ? std::string("0 tokens generates nothing; give N >= 1, or < 0")
+                                : std::string();
+          },
+          "NOT 0"));
+  cmd->add_option("--temp", options->temperature, "temperature in [0, 2]; 0 is greedy")
+      ->check(CLI::Range(0.0, 2.0));
+  cmd->add_option("--top-k", options->top_k, "top-k (0: off)")
+      ->check(CLI::Range(0, std::numeric_limits<int>::max()));
+  cmd->add_option("--top-p", options->top_p, "top-p in (0, 1] (1: off)")
+      ->check(CLI::Validator(
+          [](const std::string& value) {
+            double p = 0;
+            return CLI::detail::lexical_cast(value, p) && p > 0 && p <= 1
+                       ? std::string()
+                       : "top-p must be in (0, 1], not " + value;
+          },
+          "(0, 1]"));
+  cmd->add_option("--min-p", options->min_p, "min-p in [0, 1] (0: off)")
+      ->check(CLI::Range(0.0, 1.0));
   cmd->add_option("--seed", options->seed, "random seed (same seed, same output)");
   cmd->add_option("-t,--threads", options->threads, "threads (default: physical cores)")
       ->check(CLI::Range(0, kernels::kMaxThreads));
