@@ -39,9 +39,9 @@ Result<platform::NewKey> new_key(const std::string& name, const CreateFlags& fla
     key.models = *models;
   }
   if (!flags.expires_in_days.empty()) {
+    // One message for every bad value (not a number, 0, too many days).
     auto days = parse_count(flags.expires_in_days, "--expires-in");
-    if (!days) return days.error();
-    if (*days < 1 || *days > kMaxExpiryDays)
+    if (!days || *days < 1 || *days > kMaxExpiryDays)
       return make_error("--expires-in must be from 1 to " + std::to_string(kMaxExpiryDays) +
                         " days, got " + flags.expires_in_days);
     key.expires_at_us = unix_time_us() + *days * 86'400'000'000;
