@@ -24,8 +24,7 @@ Scratch::Scratch(const HParams& hp, int64_t max_tokens, int n_threads)
       expert_weight(selected.size()),
       expert_rows(hp.n_expert > 0 ? static_cast<size_t>(max_tokens) : 0),
       expert_in(hp.n_expert > 0 ? x.size() : 0),
-      expert_gate(static_cast<size_t>(std::max<int64_t>(max_tokens, hp.n_expert_used) *
-                                      hp.n_ff_exp)),
+      expert_gate(static_cast<size_t>(max_tokens * hp.n_ff_exp)),
       expert_up(expert_gate.size()),
       expert_out(expert_in.size()),
       expert_outputs(static_cast<size_t>(max_tokens * hp.n_expert_used * hp.n_embd)),
@@ -204,31 +203,8 @@ void attention_output_and_moe(ForwardPass& pass, const Matrix& wo, const float* 
     }
   }
 
-  if (n == 1) {
-    // One token (a single-stream decode step): its n_used experts' products are independent
-    // tasks spread over the pool (one barrier per stage instead of one per product), each
-    // run inline on one thread; the same bits (kernels::matmul's rows do not depend on the
-    // threads or the batch).
-    thread_local kernels::ThreadPool inline_pool(1);
-    pass.pool.parallel_for(2 * n_used, [&](int64_t begin, int64_t end) {
-      for (int64_t i = begin; i < end; ++i) {
-        const int32_t e = s.selected[i / 2];
-        const ExpertMatrices& w = i % 2 == 0 ? moe.gate : moe.up;
-        float* y = (i % 2 == 0 ? s.expert_gate.data() : s.expert_up.data()) + (i / 2) * n_ff;
-        kernels::matmul(w.type(), w.expert(e), n_embd, n_ff, s.cur.data(), y, 1, inline_pool);
-      }
-    });
-    blocks::swiglu(s.expert_gate.data(), s.expert_up.data(), s.expert_gate.data(), n_used * n_ff,
-                   pass.pool);
-    pass.pool.parallel_for(n_used, [&](int64_t begin, int64_t end) {
-      for (int64_t r = begin; r < end; ++r)
-        kernels::matmul(moe.down.type(), moe.down.expert(s.selected[r]), n_ff, n_embd,
-                        s.expert_gate.data() + r * n_ff, s.expert_outputs.data() + r * n_embd, 1,
-                        inline_pool);
-    });
-  }
   // Each used expert over the rows routed to it; its outputs to expert_outputs[row, rank].
-  for (int32_t e = 0; e < hp.n_expert && n > 1; ++e) {
+  for (int32_t e = 0; e < hp.n_expert; ++e) {
     int64_t count = 0;
     for (int64_t i = 0; i < n * n_used; ++i) {
       if (s.selected[i] != e) continue;

@@ -34,8 +34,8 @@ struct Scratch {
   std::vector<float> expert_weight;    ///< [max_tokens, n_expert_used] their weights
   std::vector<int64_t> expert_rows;    ///< [max_tokens] the rows routed to one expert
   std::vector<float> expert_in;        ///< [max_tokens, n_embd] those rows' inputs
-  std::vector<float> expert_gate;      ///< [max(max_tokens, n_expert_used), n_ff_exp]
-  std::vector<float> expert_up;        ///< [max(max_tokens, n_expert_used), n_ff_exp]
+  std::vector<float> expert_gate;      ///< [max_tokens, n_ff_exp]
+  std::vector<float> expert_up;        ///< [max_tokens, n_ff_exp]
   std::vector<float> expert_out;       ///< [max_tokens, n_embd]
   std::vector<float> expert_outputs;   ///< [max_tokens, n_expert_used, n_embd]
   blocks::RopeTable rope;
@@ -140,8 +140,7 @@ struct MoeWeights {
 /// that order, with weights w_r = p_r / sum of the kept p; then
 /// s.x += sum_r w_r * down_r(silu(gate_r(h)) * up_r(h)), the products w_r * y_r added in
 /// rank order. The rows routed to one expert are multiplied together (each used expert's
-/// weights are read once per pass; unused experts are not touched); a one-row pass runs its
-/// experts' products as parallel tasks instead. A row's result depends
+/// weights are read once per pass; unused experts are not touched). A row's result depends
 /// only on that row (batch invariance, as kernels::matmul). Clobbers s.cur and the MoE buffers.
 void attention_output_and_moe(ForwardPass& pass, const Matrix& wo, const float* ffn_norm,
                               const MoeWeights& moe);
