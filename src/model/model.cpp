@@ -144,20 +144,35 @@ Result<void> Context::eval(std::span<const int32_t> tokens, bool all_logits,
   }
   const size_t n_vocab = static_cast<size_t>(model_.hparams().n_vocab);
   logits.resize(all_logits ? tokens.size() * n_vocab : n_vocab);
+  return run_passes(
+      tokens, false,
+      [all_logits](bool, bool last_pass) {
+        return all_logits ? LogitRows::All : last_pass ? LogitRows::Last : LogitRows::None;
+      },
+      [&](size_t begin, size_t, const std::vector<float>& out) {
+        std::copy(out.begin(), out.end(),
+                  logits.begin() + (all_logits ? static_cast<std::ptrdiff_t>(begin * n_vocab) : 0));
+      });
+}
+
+Result<void> Context::run_passes(
+    std::span<const int32_t> tokens, bool hidden_states,
+    const std::function<LogitRows(bool first_pass, bool last_pass)>& rows,
+    const std::function<void(size_t begin, size_t n, const std::vector<float>& out)>& take) {
   const size_t n_pass = static_cast<size_t>(evaluator_.max_tokens());
   for (size_t begin = 0; begin < tokens.size(); begin += n_pass) {
     const std::span<const int32_t> batch =
         tokens.subspan(begin, std::min(n_pass, tokens.size() - begin));
-    const bool last_pass = begin + batch.size() == tokens.size();
     SequenceRows seq;
     seq.n_tokens = static_cast<int64_t>(batch.size());
     seq.pos0 = n_past_;
     seq.block_table = block_table_;
-    seq.logits = all_logits ? LogitRows::All : last_pass ? LogitRows::Last : LogitRows::None;
-    if (Result<void> r = evaluator_.forward(batch, std::span(&seq, 1), pass_logits_); !r) return r;
-    std::copy(pass_logits_.begin(), pass_logits_.end(),
-              logits.begin() + (all_logits ? static_cast<std::ptrdiff_t>(begin * n_vocab) : 0));
+    seq.logits = rows(begin == 0, begin + batch.size() == tokens.size());
+    if (Result<void> r = evaluator_.forward(batch, std::span(&seq, 1), pass_logits_, hidden_states);
+        !r)
+      return r;
     n_past_ += static_cast<int>(batch.size());
+    if (seq.logits != LogitRows::None) take(begin, batch.size(), pass_logits_);
   }
   return {};
 }
@@ -188,29 +203,23 @@ Result<void> Context::embed(std::span<const int32_t> tokens, std::vector<float>&
   clear();
   const size_t n_embd = static_cast<size_t>(hp.n_embd);
   embedding.assign(n_embd, 0.0f);
-  const size_t n_pass = static_cast<size_t>(evaluator_.max_tokens());
-  for (size_t begin = 0; begin < tokens.size(); begin += n_pass) {
-    const std::span<const int32_t> batch =
-        tokens.subspan(begin, std::min(n_pass, tokens.size() - begin));
-    const bool first_pass = begin == 0, last_pass = begin + batch.size() == tokens.size();
-    SequenceRows seq;
-    seq.n_tokens = static_cast<int64_t>(batch.size());
-    seq.pos0 = n_past_;
-    seq.block_table = block_table_;
-    seq.logits = hp.pooling == PoolingType::Mean                  ? LogitRows::All
-                 : hp.pooling == PoolingType::Cls && first_pass   ? LogitRows::All
-                 : hp.pooling == PoolingType::Last && last_pass   ? LogitRows::Last
-                                                                  : LogitRows::None;
-    if (Result<void> r = evaluator_.forward(batch, std::span(&seq, 1), pass_logits_, true); !r)
-      return r;
-    n_past_ += static_cast<int>(batch.size());
-    if (hp.pooling == PoolingType::Mean) {
-      for (size_t t = 0; t < batch.size(); ++t)
-        for (size_t i = 0; i < n_embd; ++i) embedding[i] += pass_logits_[t * n_embd + i];
-    } else if (seq.logits != LogitRows::None) {
-      std::copy_n(pass_logits_.begin(), n_embd, embedding.begin());
-    }
-  }
+  const Result<void> ran = run_passes(
+      tokens, true,
+      [&hp](bool first_pass, bool last_pass) {
+        return hp.pooling == PoolingType::Mean                ? LogitRows::All
+               : hp.pooling == PoolingType::Cls && first_pass ? LogitRows::All
+               : hp.pooling == PoolingType::Last && last_pass ? LogitRows::Last
+                                                              : LogitRows::None;
+      },
+      [&](size_t, size_t n, const std::vector<float>& out) {
+        if (hp.pooling != PoolingType::Mean) {
+          std::copy_n(out.begin(), n_embd, embedding.begin());
+          return;
+        }
+        for (size_t t = 0; t < n; ++t)
+          for (size_t i = 0; i < n_embd; ++i) embedding[i] += out[t * n_embd + i];
+      });
+  if (!ran) return ran;
   if (hp.pooling == PoolingType::Mean) {
     const float inv_n = 1.0f / static_cast<float>(tokens.size());
     for (float& v : embedding) v *= inv_n;

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <span>
 #include <vector>
@@ -142,6 +143,15 @@ class Context {
   }
 
  private:
+  /// Runs `tokens` from n_past() in forward passes of up to n_batch tokens (logits, or the
+  /// final-norm hidden states); rows(first_pass, last_pass) picks the rows each pass outputs
+  /// and take(begin, n, out) receives them for the pass of tokens [begin, begin + n) when it
+  /// outputs any. Errors: the evaluator's.
+  Result<void> run_passes(
+      std::span<const int32_t> tokens, bool hidden_states,
+      const std::function<LogitRows(bool first_pass, bool last_pass)>& rows,
+      const std::function<void(size_t begin, size_t n, const std::vector<float>& out)>& take);
+
   const Model& model_;
   int n_ctx_;
   int n_past_ = 0;
