@@ -1,16 +1,14 @@
 // `gengyun embed MODEL.gguf (TEXT | --file PATH) [--dimensions N]`: the embedding of a text as
 // a JSON array on one line, unit length (as /v1/embeddings returns it).
 #include <cstdio>
-#include <filesystem>
-#include <fstream>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
-#include <sstream>
 #include <string>
 #include <vector>
 
 #include "cli/commands.h"
+#include "cli/read_file.h"
 #include "gguf/gguf.h"
 #include "kernels/thread_pool.h"
 #include "model/model.h"
@@ -35,11 +33,9 @@ int fail(const std::string& message) {
 int embed(const EmbedOptions& o) {
   std::string text = o.text;
   if (!o.file.empty()) {
-    std::ifstream in(o.file, std::ios::binary);
-    if (!in || std::filesystem::is_directory(o.file)) return fail("cannot read " + o.file);
-    std::ostringstream buffer;
-    buffer << in.rdbuf();
-    text = buffer.str();
+    std::optional<std::string> read = read_file(o.file);
+    if (!read) return fail("cannot read " + o.file);
+    text = std::move(*read);
   }
   Result<gguf::File> opened = gguf::File::open(o.model_path);
   if (!opened) return fail(opened.error().message);

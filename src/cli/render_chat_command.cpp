@@ -1,16 +1,14 @@
 // `gengyun render-chat (MODEL.gguf | --template FILE.jinja) --conversation FILE.json`: the
 // prompt a chat template renders for a conversation, exactly (nothing added).
 #include <cstdio>
-#include <filesystem>
-#include <fstream>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
-#include <sstream>
 #include <string>
 
 #include "chat/chat_template.h"
 #include "cli/commands.h"
+#include "cli/read_file.h"
 #include "gguf/gguf.h"
 #include "tokenizer/tokenizer.h"
 
@@ -22,14 +20,6 @@ struct RenderChatOptions {
   std::string template_path;
   std::string conversation_path;
 };
-
-std::optional<std::string> read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in || std::filesystem::is_directory(path)) return std::nullopt;
-  std::ostringstream buffer;
-  buffer << in.rdbuf();
-  return buffer.str();
-}
 
 int fail(const std::string& message) {
   std::fprintf(stderr, "error: %s\n", message.c_str());

@@ -3,12 +3,12 @@
 
 #include <cstdio>
 #include <limits>
-#include <fstream>
 #include <memory>
-#include <sstream>
+#include <optional>
 #include <string>
 
 #include "cli/commands.h"
+#include "cli/read_file.h"
 #include "gengyun/engine.h"
 #include "kernels/thread_pool.h"
 
@@ -36,14 +36,14 @@ double per_second(int count, int64_t us) { return us > 0 ? count * 1e6 / us : 0.
 int run(const RunOptions& o) {
   GenerationParams params;
   if (!o.json_schema_path.empty()) {
-    std::ifstream in(o.json_schema_path, std::ios::binary);
-    std::ostringstream text;
-    if (!(in && text << in.rdbuf())) {
+    // An empty file counts as unreadable, as before.
+    std::optional<std::string> text = read_file(o.json_schema_path);
+    if (!text || text->empty()) {
       std::fprintf(stderr, "error: cannot read the JSON schema %s\n", o.json_schema_path.c_str());
       return 1;
     }
     params.format.kind = OutputFormat::Kind::JsonSchema;
-    params.format.json_schema = text.str();
+    params.format.json_schema = std::move(*text);
   }
   auto model = LoadedModel::load(
       o.model_path, {.n_threads = o.threads,

@@ -1,12 +1,11 @@
 // `gengyun tokenize MODEL.gguf [--special] (TEXT | --file PATH)`: token ids on one line.
 #include <cstdio>
-#include <filesystem>
-#include <fstream>
 #include <memory>
-#include <sstream>
+#include <optional>
 #include <string>
 
 #include "cli/commands.h"
+#include "cli/read_file.h"
 #include "gguf/gguf.h"
 #include "tokenizer/tokenizer.h"
 
@@ -23,14 +22,12 @@ struct TokenizeOptions {
 int tokenize(const TokenizeOptions& o) {
   std::string text = o.text;
   if (!o.file.empty()) {
-    std::ifstream in(o.file, std::ios::binary);
-    if (!in || std::filesystem::is_directory(o.file)) {
+    std::optional<std::string> read = read_file(o.file);
+    if (!read) {
       std::fprintf(stderr, "error: cannot read %s\n", o.file.c_str());
       return 1;
     }
-    std::ostringstream buffer;
-    buffer << in.rdbuf();
-    text = buffer.str();
+    text = std::move(*read);
   }
   auto file = gguf::File::open(o.model_path);
   if (!file.ok()) {
