@@ -1,6 +1,7 @@
 #include "process.h"
 
 #include <fcntl.h>
+#include <httplib.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <spawn.h>
@@ -14,6 +15,8 @@
 #include <fstream>
 #include <sstream>
 #include <thread>
+
+#include "api/eventually.h"
 
 extern char** environ;
 
@@ -137,5 +140,18 @@ void BackgroundProcess::kill_now() {
 }
 
 std::string BackgroundProcess::err() const { return slurp(err_path_); }
+
+std::optional<std::string> wait_for_health(BackgroundProcess& server, int port) {
+  std::optional<std::string> body;
+  api::testing::eventually(
+      [&] {
+        if (!server.running()) return true;
+        httplib::Client client("127.0.0.1", port);
+        if (auto r = client.Get("/health"); r && r->status == 200) body = r->body;
+        return body.has_value();
+      },
+      std::chrono::seconds(30));
+  return body;
+}
 
 }  // namespace gengyun::e2e

@@ -4,6 +4,7 @@
 
 #include <sys/types.h>
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -20,6 +21,12 @@ ProcessOutput run_process(const std::vector<std::string>& argv);
 
 /// A port on 127.0.0.1 that was free a moment ago.
 int free_port();
+
+class BackgroundProcess;
+
+/// Polls GET /health on 127.0.0.1:port while `server` runs, for at most 30 s; the body of the
+/// first 200 answer, or nullopt when the server exits or the deadline passes.
+std::optional<std::string> wait_for_health(BackgroundProcess& server, int port);
 
 /// A process running in the background; its stderr goes to a file read by err().
 class BackgroundProcess {

@@ -19,6 +19,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "api/eventually.h"
 #include "gguf/gguf.h"
 #include "gguf/gguf_writer.h"
 #include "platform/store.h"
@@ -65,17 +66,10 @@ class ServeTest : public ::testing::Test {
                                   "--threads", std::to_string(threads)};
     argv.insert(argv.end(), extra.begin(), extra.end());
     server_ = std::make_unique<BackgroundProcess>(argv);
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-    while (std::chrono::steady_clock::now() < deadline) {
-      ASSERT_TRUE(server_->running()) << "gengyun serve exited: " << server_->err();
-      httplib::Client client("127.0.0.1", port_);
-      if (auto r = client.Get("/health"); r && r->status == 200) {
-        EXPECT_EQ(json::parse(r->body), json({{"status", "ok"}}));
-        return;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-    FAIL() << "gengyun serve did not answer /health within 30 s: " << server_->err();
+    const std::optional<std::string> health = wait_for_health(*server_, port_);
+    ASSERT_TRUE(server_->running()) << "gengyun serve exited: " << server_->err();
+    ASSERT_TRUE(health) << "gengyun serve did not answer /health within 30 s: " << server_->err();
+    EXPECT_EQ(json::parse(*health), json({{"status", "ok"}}));
   }
 
   httplib::Result post(const std::string& path, const std::string& body, const std::string& key) {
@@ -383,14 +377,22 @@ TEST_F(ServeTest, KillNineMidStreamLeavesARowClosedAtRestartFromItsCheckpoint) {
   {
     auto store = platform::Store::open(db_, /*must_exist=*/true);
     ASSERT_TRUE(store.ok()) << store.error().message;
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-    while (checkpointed < 64 && std::chrono::steady_clock::now() < deadline) {
-      auto rows = store.value()->usage_rows();
-      ASSERT_TRUE(rows.ok() && rows->size() == 1u);
-      ASSERT_EQ(rows->front().status, "open");
-      checkpointed = rows->front().completion_tokens;
-      if (checkpointed < 64) std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    }
+    // Every look must find the one row, still open.
+    std::string wrong;
+    api::testing::eventually(
+        [&] {
+          auto rows = store.value()->usage_rows();
+          if (!rows.ok() || rows->size() != 1u || rows->front().status != "open") {
+            wrong = rows.ok() ? std::to_string(rows->size()) + " rows, the first " +
+                                    (rows->empty() ? "absent" : rows->front().status)
+                              : rows.error().message;
+            return true;
+          }
+          checkpointed = rows->front().completion_tokens;
+          return checkpointed >= 64;
+        },
+        std::chrono::seconds(30));
+    ASSERT_EQ(wrong, "") << "the streaming request's ledger row";
   }
   ASSERT_GE(checkpointed, 64);
   server_->kill_now();

@@ -31,12 +31,7 @@ int start_server(std::unique_ptr<BackgroundProcess>& server, const std::string& 
       kBinary, "serve", "--model",
       "qwen2-tiny=" + gengyun::testing::testdata_path("models/qwen2-tiny-q8_0.gguf"), "--listen",
       "127.0.0.1:" + std::to_string(port), "--db", db, "--threads", "1"});
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-  while (std::chrono::steady_clock::now() < deadline && server->running()) {
-    httplib::Client client("127.0.0.1", port);
-    if (auto r = client.Get("/health"); r && r->status == 200) return port;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
+  if (wait_for_health(*server, port)) return port;
   ADD_FAILURE() << "gengyun serve did not start: " << server->err();
   return 0;
 }
