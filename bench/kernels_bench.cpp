@@ -191,7 +191,9 @@ void register_all() {
   for (GgmlType type : types) {
     for (kernels::WeightLayout layout :
          {kernels::WeightLayout::kGgml, kernels::WeightLayout::kBlockGroups16}) {
-      if (!kernels::layout_supported(type, layout, 896)) continue;
+      if (!kernels::layout_supported(type, layout, 4864)) continue;
+      // Shapes whose rows the layout takes (Q4_K in kBlockGroups16: whole super-blocks).
+      auto fits = [&](int64_t n_in) { return kernels::layout_supported(type, layout, n_in); };
       const std::string name = std::string(gengyun::gguf::ggml_type_info(type).name) +
                                (layout == kernels::WeightLayout::kGgml ? "" : "_groups16");
       for (kernels::SimdLevel level : decode_levels) {
@@ -200,15 +202,17 @@ void register_all() {
         // its attn_q, whose 0.5-1 MiB stay in L2: the kernel's own speed.
         benchmark::RegisterBenchmark(("Decode/4864x896/" + suffix).c_str(), run,
                                      Matmul{type, 4864, 896, 1, layout}, level, 1);
-        benchmark::RegisterBenchmark(("Decode/896x896/" + suffix).c_str(), run,
-                                     Matmul{type, 896, 896, 1, layout}, level, 1);
+        if (fits(896))
+          benchmark::RegisterBenchmark(("Decode/896x896/" + suffix).c_str(), run,
+                                       Matmul{type, 896, 896, 1, layout}, level, 1);
       }
       // Qwen2.5-0.5B's matrices (n_in x n_out): attn_q / attn_output, ffn_gate / ffn_up,
       // ffn_down and the output matrix; Qwen2.5-1.5B's ffn_down.
       const int threads = gengyun::kernels::physical_core_count();
       for (auto [n_in, n_out] : {std::pair<int64_t, int64_t>{896, 896}, {896, 4864}, {4864, 896},
                                  {896, 151936}, {8960, 1536}})
-        benchmark::RegisterBenchmark(("Streamed/" + std::to_string(n_in) + "x" +
+        if (fits(n_in))
+          benchmark::RegisterBenchmark(("Streamed/" + std::to_string(n_in) + "x" +
                                       std::to_string(n_out) + "/" + name + "/threads:" +
                                       std::to_string(threads))
                                          .c_str(),
@@ -226,9 +230,10 @@ void register_all() {
                                        Matmul{type, 4864, 896, 512, layout}, level, 1)
               ->Unit(benchmark::kMillisecond);
           // ffn_gate / ffn_up: rows of 896 (28 blocks), most of a layer's multiply-adds.
-          benchmark::RegisterBenchmark(("Prefill512/896x4864/" + suffix).c_str(), run,
-                                       Matmul{type, 896, 4864, 512, layout}, level, 1)
-              ->Unit(benchmark::kMillisecond);
+          if (fits(896))
+            benchmark::RegisterBenchmark(("Prefill512/896x4864/" + suffix).c_str(), run,
+                                         Matmul{type, 896, 4864, 512, layout}, level, 1)
+                ->Unit(benchmark::kMillisecond);
           benchmark::RegisterBenchmark(("Batch16/4864x896/" + suffix).c_str(), run,
                                        Matmul{type, 4864, 896, 16, layout}, level, 1)
               ->Unit(benchmark::kMicrosecond);

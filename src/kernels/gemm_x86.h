@@ -160,6 +160,68 @@ struct Q45KType {
   }
 };
 
+// Q4_K rows in WeightLayout::kBlockGroups16: the same decoded rows and fields as Q45KType. The
+// quant words of a group (word k of sub-block l at 4 (k lanes + l)) are transposed back, two
+// rounds of vpermt2d / vpermt2q giving 4 sub-blocks' 16 nibble bytes per vector, then split
+// into low nibbles (elements 0..15) and high ones (16..31) of each sub-block.
+struct Q4KGroups16Type : Q45KType<false, BlockQ4_K> {
+  static constexpr WeightLayout kLayout = WeightLayout::kBlockGroups16;
+  static void decode(const uint8_t* row, int64_t k, uint8_t* q, const Fields& f) {
+    const int64_t nb = k / kQK_K;
+    const __m512i low = _mm512_set1_epi8(0x0F);
+    // Dword pairs (word k of lane l, word k + 1 of lane l) for lanes 0..7, and for lanes 8..15.
+    const __m512i pairs_low = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22,
+                                                7, 23);
+    const __m512i pairs_high = _mm512_add_epi32(pairs_low, _mm512_set1_epi32(8));
+    // Qword pairs of two such vectors: lanes 0..3 (words 0..3 each), and lanes 4..7.
+    const __m512i quads_low = _mm512_setr_epi64(0, 8, 1, 9, 2, 10, 3, 11);
+    const __m512i quads_high = _mm512_setr_epi64(4, 12, 5, 13, 6, 14, 7, 15);
+    // 128-bit pieces: low nibbles, high nibbles of sub-block 0, then of sub-block 1 (first
+    // output), and of sub-blocks 2, 3 (second output).
+    const __m512i halves_first = _mm512_setr_epi64(0, 1, 8, 9, 2, 3, 10, 11);
+    const __m512i halves_second = _mm512_setr_epi64(4, 5, 12, 13, 6, 7, 14, 15);
+    for (int64_t g0 = 0; g0 < nb; g0 += 2) {
+      const int m = static_cast<int>(std::min<int64_t>(2, nb - g0));
+      const int lanes = 8 * m;
+      const uint8_t* group = row + g0 * static_cast<int64_t>(sizeof(BlockQ4_K));
+      const auto mask = static_cast<__mmask16>((1u << lanes) - 1);
+      __m512i w[4];
+      for (int kw = 0; kw < 4; ++kw)
+        w[kw] = _mm512_maskz_loadu_epi32(mask, group + 16 * m + 4 * lanes * kw);
+      for (int half = 0; half < m; ++half) {
+        const __m512i pairs = half == 0 ? pairs_low : pairs_high;
+        const __m512i w01 = _mm512_permutex2var_epi32(w[0], pairs, w[1]);
+        const __m512i w23 = _mm512_permutex2var_epi32(w[2], pairs, w[3]);
+        for (int c = 0; c < 2; ++c) {
+          // Sub-blocks 8 half + 4 c .. + 3, 16 nibble bytes each.
+          const __m512i nibbles =
+              _mm512_permutex2var_epi64(w01, c == 0 ? quads_low : quads_high, w23);
+          const __m512i lo = _mm512_and_si512(nibbles, low);
+          const __m512i hi = _mm512_and_si512(_mm512_srli_epi16(nibbles, 4), low);
+          uint8_t* out = q + 32 * (8 * g0 + 8 * half + 4 * c);
+          _mm512_storeu_si512(out, _mm512_permutex2var_epi64(lo, halves_first, hi));
+          _mm512_storeu_si512(out + 64, _mm512_permutex2var_epi64(lo, halves_second, hi));
+        }
+      }
+      for (int j = 0; j < m; ++j) {
+        const int64_t i = g0 + j;
+        for (int s = 0; s < 8; ++s) {
+          uint8_t sc, mn;
+          scale_min_k4(s, group + 4 * m + 12 * j, sc, mn);
+          const int64_t sub = 8 * i + s;
+          f.scale[16 * sub] = scale_lane<Q4KGroups16Type>(sc);
+          f.min[32 * (sub / 2) + sub % 2] = mn;
+        }
+        uint16_t d, dmin;
+        std::memcpy(&d, group + 2 * j, 2);
+        std::memcpy(&dmin, group + 2 * (m + j), 2);
+        f.d[16 * i] = half_to_float(d);
+        f.dmin[16 * i] = half_to_float(dmin);
+      }
+    }
+  }
+};
+
 struct Q6KType {
   using Fields = KFields;
   static constexpr int S = 16, G = 256, kOffset = 32, kMaxQuant = 32;

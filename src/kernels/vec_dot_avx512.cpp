@@ -1,4 +1,6 @@
 #define GENGYUN_X86_NS avx512
+
+
 #include <type_traits>
 
 #include "kernels/vec_dot_simd.h"
@@ -192,6 +194,102 @@ float dot_q4_5_0_groups16(int64_t n, const void* w, const void* a) {
   return sum_partials16(p);
 }
 
+// Q4_K rows in WeightLayout::kBlockGroups16 against an activation row from
+// q8_K_row_to_block_groups16, R (1 or 2) rows at once. Lane l of every vector meets sub-block l
+// of a group (two super-blocks), so vpdpbusd accumulates each sub-block's exact integer sum in
+// its own lane; times its scale (vpmulld) that is S per lane, and the mins times the
+// activations' sub-block sums (vpmaddwd) M per lane. Lanes 0..7 add up to the first
+// super-block's S and M, lanes 8..15 to the second's, and the f32 steps are add_blocks', super-
+// block by super-block, row r in lane r: the same bits as vec_dot_q4_K on the ggml rows.
+template <int R>
+void dot_q4_K_groups16(int64_t n, const uint8_t* const* x, const void* a, float* out) {
+  constexpr int64_t kGroupBytes = 2 * sizeof(BlockQ4_K);
+  constexpr int64_t kActGroupBytes = 2 * sizeof(BlockQ8_K);
+  const auto* y = static_cast<const uint8_t*>(a);
+  const int64_t nb = n / kQK_K;
+  const __m512i low = _mm512_set1_epi8(0x0F);
+  __m128 acc = _mm_setzero_ps();
+  // One group of m (1 or 2) super-blocks, starting at byte `at` of each row.
+  auto group = [&](int64_t at, const uint8_t* act, int m) __attribute__((always_inline)) {
+    const int lanes = 8 * m;
+    const auto mask = static_cast<__mmask16>((1u << lanes) - 1);
+    auto load = [&](const void* p) {
+      return m == 2 ? load512(p) : _mm512_maskz_loadu_epi32(mask, p);
+    };
+    const __m512i act_sums = load(act + (kQK_K + 4) * m);
+    __m512i s[R], mb[R];
+    for (int r = 0; r < R; ++r) {
+      const uint8_t* g = x[r] + at;
+      const uint8_t* words = g + 16 * m;
+      // Two accumulators (low and high nibbles) halve the chain of dependent vpdpbusd.
+      __m512i lo_sums = _mm512_setzero_si512(), hi_sums = _mm512_setzero_si512();
+#pragma GCC unroll 4
+      for (int k = 0; k < 4; ++k) {
+        const __m512i q = load(words + 4 * lanes * k);
+        lo_sums = _mm512_dpbusd_epi32(lo_sums, _mm512_and_si512(q, low), load(act + 4 * lanes * k));
+        hi_sums = _mm512_dpbusd_epi32(hi_sums, _mm512_and_si512(_mm512_srli_epi16(q, 4), low),
+                                      load(act + 4 * lanes * (4 + k)));
+      }
+      const ScalesMins first = unpack_scales_mins_k4(g + 4 * m);
+      const ScalesMins second = m == 2 ? unpack_scales_mins_k4(g + 4 * m + 12) : ScalesMins{0, 0};
+      const __m512i scales = _mm512_cvtepu8_epi32(_mm_set_epi64x(
+          static_cast<long long>(second.scales), static_cast<long long>(first.scales)));
+      const __m512i mins = _mm512_cvtepu8_epi32(_mm_set_epi64x(
+          static_cast<long long>(second.mins), static_cast<long long>(first.mins)));
+      s[r] = _mm512_mullo_epi32(_mm512_add_epi32(lo_sums, hi_sums), scales);
+      mb[r] = _mm512_madd_epi16(mins, act_sums);
+    }
+    // Per 128-bit lane, the partial totals: R = 1: S, M in lanes 0, 1; R = 2: S0, S1, M0, M1.
+    // Then the first super-block's totals in 128-bit lane 0, the second's in lane 2.
+    __m512i t;
+    if constexpr (R == 1) {
+      t = _mm512_add_epi32(_mm512_unpacklo_epi32(s[0], mb[0]), _mm512_unpackhi_epi32(s[0], mb[0]));
+      t = _mm512_add_epi32(t, _mm512_shuffle_epi32(t, _MM_PERM_BADC));
+    } else {
+      const __m512i ss = _mm512_add_epi32(_mm512_unpacklo_epi32(s[0], s[1]),
+                                          _mm512_unpackhi_epi32(s[0], s[1]));
+      const __m512i mm = _mm512_add_epi32(_mm512_unpacklo_epi32(mb[0], mb[1]),
+                                          _mm512_unpackhi_epi32(mb[0], mb[1]));
+      t = _mm512_add_epi32(_mm512_unpacklo_epi64(ss, mm), _mm512_unpackhi_epi64(ss, mm));
+    }
+    t = _mm512_add_epi32(t, _mm512_shuffle_i32x4(t, t, _MM_SHUFFLE(2, 3, 0, 1)));
+    const __m512 totals = _mm512_cvtepi32_ps(t);
+    const auto* d_a = reinterpret_cast<const float*>(act + kQK_K * m);
+    for (int j = 0; j < m; ++j) {
+      // Lanes d, dmin (R = 1) or d0, d1, dmin0, dmin1 (R = 2), as f16.
+      uint16_t d[R], dmin[R];
+      for (int r = 0; r < R; ++r) {
+        std::memcpy(&d[r], x[r] + at + 2 * j, 2);
+        std::memcpy(&dmin[r], x[r] + at + 2 * (m + j), 2);
+      }
+      const __m128i fields =
+          R == 1 ? _mm_cvtsi32_si128(static_cast<int>(static_cast<uint32_t>(dmin[0]) << 16 | d[0]))
+                 : _mm_set_epi16(0, 0, 0, 0, static_cast<short>(dmin[R - 1]),
+                                 static_cast<short>(dmin[0]), static_cast<short>(d[R - 1]),
+                                 static_cast<short>(d[0]));
+      const __m128 scale = _mm_mul_ps(_mm_cvtph_ps(fields), _mm_set1_ps(d_a[j]));
+      const __m128 total =
+          j == 0 ? _mm512_castps512_ps128(totals) : _mm512_extractf32x4_ps(totals, 2);
+      if constexpr (R == 1) {
+        acc = _mm_fmadd_ss(total, scale, acc);
+        acc = _mm_fnmadd_ss(_mm_movehdup_ps(total), _mm_movehdup_ps(scale), acc);
+      } else {
+        acc = _mm_fmadd_ps(total, scale, acc);
+        acc = _mm_fnmadd_ps(_mm_movehl_ps(total, total), _mm_movehl_ps(scale, scale), acc);
+      }
+    }
+  };
+  int64_t g0 = 0;
+  for (; g0 + 2 <= nb; g0 += 2) {
+    const int64_t at = g0 / 2 * kGroupBytes;
+    for (int r = 0; r < R; ++r) prefetch(x[r] + at + 2 * kGroupBytes, kGroupBytes);
+    group(at, y + g0 / 2 * kActGroupBytes, 2);
+  }
+  if (g0 < nb) group(g0 / 2 * kGroupBytes, y + g0 / 2 * kActGroupBytes, 1);
+  out[0] = _mm_cvtss_f32(acc);
+  if constexpr (R == 2) out[1] = _mm_cvtss_f32(_mm_movehdup_ps(acc));
+}
+
 float dot_bf16_dpbf16(int64_t n, const void* w, const void* x) {
   const auto* a = static_cast<const uint16_t*>(w);
   const auto* b = static_cast<const uint16_t*>(x);
@@ -229,6 +327,19 @@ void vec_dot_q4_0_groups16(int64_t n, const void* w, size_t w_row_bytes, int64_t
 void vec_dot_q5_0_groups16(int64_t n, const void* w, size_t w_row_bytes, int64_t n_rows,
                            const void* a, float* y) {
   rows<dot_q4_5_0_groups16<true>>(n, w, w_row_bytes, n_rows, a, y);
+}
+void vec_dot_q4_K_groups16(int64_t n, const void* w, size_t w_row_bytes, int64_t n_rows,
+                           const void* a, float* y) {
+  auto row = [&](int64_t r) { return static_cast<const uint8_t*>(w) + r * w_row_bytes; };
+  int64_t r = 0;
+  for (; r + 2 <= n_rows; r += 2) {
+    const uint8_t* x[2] = {row(r), row(r + 1)};
+    dot_q4_K_groups16<2>(n, x, a, y + r);
+  }
+  if (r < n_rows) {
+    const uint8_t* x[1] = {row(r)};
+    dot_q4_K_groups16<1>(n, x, a, y + r);
+  }
 }
 
 }  // namespace gengyun::kernels::avx512

@@ -1,6 +1,7 @@
 #include "kernels/weight_layout.h"
 
 #include <algorithm>
+#include <cstddef>
 #include <cstring>
 #include <vector>
 
@@ -76,17 +77,73 @@ void convert_row(const BlockShape& b, const uint8_t* src, uint8_t* dst, int64_t 
   }
 }
 
-// Blocks in the full groups of a row of nb blocks that the AVX-512 conversions take, where the
-// CPU has AVX-512 (0 elsewhere); the last, partial group is converted by convert_row.
-int64_t full_groups(int64_t nb) {
+// Q4_K: super-blocks in groups of kQ4KGroup (the last group has the m = nb % 2 left, if any).
+// A group of m super-blocks holds the m d, the m dmin, the m packed scales (12 bytes each, as
+// in the file), then the quants of its 8 m sub-blocks of 32 as kBlockGroups16 holds Q4_0's:
+// sub-block l (super-block l / 8, sub-block l % 8) as a Q4_0 block's 16 bytes (byte i: element
+// i in the low nibble, element 16 + i in the high one), word k of each sub-block side by side.
+constexpr int64_t kQ4KGroup = 2;
+
+// Element e (0..31) of sub-block s (0..7) of a ggml Q4_K block sits in the nibble half s % 2 of
+// qs[32 (s / 2) + e].
+void convert_q4_K_row(const uint8_t* src, uint8_t* dst, int64_t nb, bool to_groups) {
+  constexpr size_t kBytes = sizeof(BlockQ4_K);
+  for (int64_t g0 = 0; g0 < nb; g0 += kQ4KGroup) {
+    const int64_t m = std::min(kQ4KGroup, nb - g0);
+    const size_t base = static_cast<size_t>(g0) * kBytes;
+    uint8_t* group = to_groups ? dst + base : nullptr;
+    const uint8_t* from_group = to_groups ? nullptr : src + base;
+    for (int64_t j = 0; j < m; ++j) {
+      const size_t block = base + static_cast<size_t>(j) * kBytes;
+      const uint8_t* b = to_groups ? src + block : nullptr;
+      uint8_t* out = to_groups ? nullptr : dst + block;
+      const size_t d_at = 2 * j, dmin_at = 2 * (m + j), scales_at = 4 * m + 12 * j;
+      if (to_groups) {
+        std::memcpy(group + d_at, b + offsetof(BlockQ4_K, d), 2);
+        std::memcpy(group + dmin_at, b + offsetof(BlockQ4_K, dmin), 2);
+        std::memcpy(group + scales_at, b + offsetof(BlockQ4_K, scales), 12);
+      } else {
+        std::memcpy(out + offsetof(BlockQ4_K, d), from_group + d_at, 2);
+        std::memcpy(out + offsetof(BlockQ4_K, dmin), from_group + dmin_at, 2);
+        std::memcpy(out + offsetof(BlockQ4_K, scales), from_group + scales_at, 12);
+      }
+      const uint8_t* qs = to_groups ? b + offsetof(BlockQ4_K, qs) : nullptr;
+      uint8_t* out_qs = to_groups ? nullptr : out + offsetof(BlockQ4_K, qs);
+      for (int s = 0; s < 8; ++s) {
+        const int64_t l = 8 * j + s;
+        const int shift = 4 * (s % 2);
+        for (int i = 0; i < 16; ++i) {
+          const size_t at = 16 * static_cast<size_t>(m) +
+                            4 * static_cast<size_t>((i / 4) * 8 * m + l) + static_cast<size_t>(i % 4);
+          const size_t e0 = 32 * static_cast<size_t>(s / 2) + static_cast<size_t>(i);
+          if (to_groups) {
+            group[at] = static_cast<uint8_t>(((qs[e0] >> shift) & 0x0F) |
+                                             ((qs[e0 + 16] >> shift) & 0x0F) << 4);
+          } else {
+            const uint8_t byte = from_group[at];
+            const auto keep = static_cast<uint8_t>(0xF0 >> shift);
+            out_qs[e0] = static_cast<uint8_t>((out_qs[e0] & keep) | (byte & 0x0F) << shift);
+            out_qs[e0 + 16] = static_cast<uint8_t>((out_qs[e0 + 16] & keep) | (byte >> 4) << shift);
+          }
+        }
+      }
+    }
+  }
+}
+
+// Whether the AVX-512 conversions of weight_layout_simd.h may run (the CPU has AVX-512).
+bool simd_conversions() {
 #if defined(__x86_64__)
   static const bool simd = cpu_simd_level() >= SimdLevel::kAvx512;
-  return simd ? nb / kGroup * kGroup : 0;
+  return simd;
 #else
-  (void)nb;
-  return 0;
+  return false;
 #endif
 }
+
+// Blocks in the full groups of a row of nb blocks that the AVX-512 conversions take (0 without
+// them); the last, partial group is converted by convert_row.
+int64_t full_groups(int64_t nb) { return simd_conversions() ? nb / kGroup * kGroup : 0; }
 
 }  // namespace
 
@@ -95,6 +152,7 @@ bool layout_supported(gguf::GgmlType type, WeightLayout layout, int64_t n_in) {
     case WeightLayout::kGgml:
       return true;
     case WeightLayout::kBlockGroups16:
+      if (type == gguf::GgmlType::Q4_K) return n_in > 0 && n_in % kQK_K == 0;
       return block_shape(type) != nullptr && n_in > 0 && n_in % kQK == 0;
   }
   return false;
@@ -102,8 +160,27 @@ bool layout_supported(gguf::GgmlType type, WeightLayout layout, int64_t n_in) {
 
 void to_layout(gguf::GgmlType type, WeightLayout layout, void* rows, int64_t n_in, int64_t n_rows) {
   if (layout == WeightLayout::kGgml) return;
-  const BlockShape& shape = *block_shape(type);
   const size_t row_bytes = gguf::ggml_row_size(type, n_in);
+  if (type == gguf::GgmlType::Q4_K) {
+    const int64_t nb = n_in / kQK_K;
+    // Full pairs with AVX-512 where the CPU has it, the rest (an odd last block) as it comes.
+    const int64_t full = simd_conversions() ? nb / kQ4KGroup * kQ4KGroup : 0;
+    constexpr size_t kPairBytes = kQ4KGroup * sizeof(BlockQ4_K);
+    std::vector<uint8_t> copy(row_bytes);
+    for (int64_t r = 0; r < n_rows; ++r) {
+      uint8_t* p = static_cast<uint8_t*>(rows) + static_cast<size_t>(r) * row_bytes;
+      std::memcpy(copy.data(), p, row_bytes);
+#if defined(__x86_64__)
+      for (int64_t g0 = 0; g0 < full; g0 += kQ4KGroup)
+        avx512::q4_K_pair_to_group(copy.data() + g0 / kQ4KGroup * kPairBytes,
+                                   p + g0 / kQ4KGroup * kPairBytes);
+#endif
+      const size_t done = static_cast<size_t>(full) * sizeof(BlockQ4_K);
+      convert_q4_K_row(copy.data() + done, p + done, nb - full, true);
+    }
+    return;
+  }
+  const BlockShape& shape = *block_shape(type);
   const int64_t nb = n_in / kQK;
   const int64_t full = full_groups(nb);
   std::vector<uint8_t> copy(std::max(static_cast<size_t>(kGroup) * shape.bytes, row_bytes));
@@ -126,6 +203,13 @@ void from_layout(gguf::GgmlType type, WeightLayout layout, const void* src, void
   const size_t row_bytes = gguf::ggml_row_size(type, n_in);
   if (layout == WeightLayout::kGgml) {
     std::memcpy(dst, src, row_bytes * static_cast<size_t>(n_rows));
+    return;
+  }
+  if (type == gguf::GgmlType::Q4_K) {
+    for (int64_t r = 0; r < n_rows; ++r)
+      convert_q4_K_row(static_cast<const uint8_t*>(src) + static_cast<size_t>(r) * row_bytes,
+                       static_cast<uint8_t*>(dst) + static_cast<size_t>(r) * row_bytes,
+                       n_in / kQK_K, false);
     return;
   }
   const BlockShape& shape = *block_shape(type);
@@ -156,6 +240,35 @@ void q8_0_row_to_block_groups16(const void* src, void* dst, int64_t n) {
   }
   std::memcpy(out.d, in.d, static_cast<size_t>(nb) * sizeof(float));
   std::memcpy(out.sum, in.sum, static_cast<size_t>(nb) * sizeof(int32_t));
+}
+
+void q8_K_row_to_block_groups16(const void* src, void* dst, int64_t n) {
+  const auto* blocks = static_cast<const BlockQ8_K*>(src);
+  auto* out = static_cast<uint8_t*>(dst);
+  const int64_t nb = n / kQK_K;
+  for (int64_t g0 = 0; g0 < nb; g0 += kQ4KGroup) {
+    const int64_t m = std::min(kQ4KGroup, nb - g0);
+    const int64_t lanes = 8 * m;
+    uint8_t* group = out + static_cast<size_t>(g0) * sizeof(BlockQ8_K);
+    auto* d = reinterpret_cast<float*>(group + kQK_K * m);
+    auto* sums = reinterpret_cast<int32_t*>(group + (kQK_K + 4) * m);
+    for (int64_t l = 0; l < lanes; ++l) {
+      const BlockQ8_K& b = blocks[g0 + l / 8];
+      const int s = static_cast<int>(l % 8);
+      for (int k = 0; k < kWords; ++k)
+        std::memcpy(group + 4 * (k * lanes + l), b.qs + kQK * s + 4 * k, 4);
+      sums[l] = b.bsums[2 * s] + b.bsums[2 * s + 1];
+    }
+    for (int64_t j = 0; j < m; ++j) d[j] = blocks[g0 + j].d;
+  }
+}
+
+void activation_row_to_block_groups16(gguf::GgmlType w_type, const void* src, void* dst,
+                                      int64_t n) {
+  if (w_type == gguf::GgmlType::Q4_K)
+    q8_K_row_to_block_groups16(src, dst, n);
+  else
+    q8_0_row_to_block_groups16(src, dst, n);
 }
 
 }  // namespace gengyun::kernels

@@ -20,6 +20,11 @@ enum class WeightLayout : uint8_t {
   /// (Q8_0: 8 words, each quant stored as the unsigned byte q + 128; Q4_0 / Q5_0: the 4 words
   /// of nibbles as in the file) word k of each of the m blocks side by side (4 m bytes). Lane
   /// l of a 16-lane vector then meets block l.
+  /// Q4_K: the row's super-blocks in pairs (the last group has 1 if their count is odd); a
+  /// group of m super-blocks holds the m f16 d, the m f16 dmin, the m 12-byte packed scales,
+  /// then its 8 m sub-blocks of 32 as 8 m Q4_0 blocks' quants (16 bytes: element i in the low
+  /// nibble of byte i, element 16 + i in the high one) in Q4_0's word order above. Lane l
+  /// then meets sub-block l.
   kBlockGroups16 = 1,
 };
 
@@ -39,5 +44,17 @@ void from_layout(gguf::GgmlType type, WeightLayout layout, const void* src, void
 /// kBlockGroups16 arranges a weight row's (signed, without the + 128); d and sum unchanged.
 /// src and dst are activation_row_bytes(Q8_0, n) bytes and must not overlap.
 void q8_0_row_to_block_groups16(const void* src, void* dst, int64_t n);
+
+/// The Q8_K activation row (ggml's BlockQ8_K[n / 256]) of n elements arranged for Q4_K rows
+/// in kBlockGroups16, per group of m super-blocks (m = 2, the last 1 when n / 256 is odd):
+/// the 256 m quants as q8_0_row_to_block_groups16 arranges 8 m blocks of 32, then the m f32
+/// d, then the 8 m int32 sums of the sub-blocks of 32 (sizeof(BlockQ8_K) bytes per super-block,
+/// as the row). src and dst must not overlap.
+void q8_K_row_to_block_groups16(const void* src, void* dst, int64_t n);
+
+/// The activation row of n elements arranged for rows of `w_type` in kBlockGroups16: Q4_K
+/// rows take q8_K_row_to_block_groups16, the others q8_0_row_to_block_groups16.
+void activation_row_to_block_groups16(gguf::GgmlType w_type, const void* src, void* dst,
+                                      int64_t n);
 
 }  // namespace gengyun::kernels

@@ -37,17 +37,13 @@ void group16_to_blocks(gguf::GgmlType type, const uint8_t* group, uint8_t* dst) 
     groups16::for_each_block<4>(words, 16, store);
 }
 
-void blocks_to_group16(gguf::GgmlType type, const uint8_t* src, uint8_t* group) {
-  const bool q8 = type == gguf::GgmlType::Q8_0, q5 = type == gguf::GgmlType::Q5_0;
-  const size_t block_bytes = q8 ? sizeof(BlockQ8_0) : q5 ? sizeof(BlockQ5_0) : sizeof(BlockQ4_0);
-  const size_t qs_at = q5 ? 6 : 2;
-  for (int l = 0; l < 16; ++l) {
-    std::memcpy(group + 2 * l, src + l * block_bytes, 2);
-    if (q5) std::memcpy(group + 32 + 4 * l, src + l * block_bytes + 2, 4);
-  }
-  uint8_t* words = group + (q5 ? 96 : 32);
-  const __m512i flip = _mm512_set1_epi8(static_cast<char>(q8 ? 0x80 : 0));  // Q8_0: q -> q + 128
-  const int halves = q8 ? 2 : 1;  // 16-byte halves of a block's quants
+namespace {
+
+// The quant words of 16 blocks (block l's 16 h-th bytes at src + l * block_bytes + qs_at +
+// 16 h, h < halves) written as a group's words: word k of block l at words + 4 (16 k + l),
+// each XORed with `flip`.
+void blocks_to_words(const uint8_t* src, size_t block_bytes, size_t qs_at, int halves,
+                     __m512i flip, uint8_t* words) {
   for (int h = 0; h < halves; ++h) {
     // v[i]'s chunk c: words 4 h..4 h + 3 of block 4 c + i; the 4x4 transpose per chunk makes
     // chunk c of vector k hold word 4 h + k of blocks 4 c..4 c + 3, i.e. lanes 4 c..4 c + 3.
@@ -65,6 +61,44 @@ void blocks_to_group16(gguf::GgmlType type, const uint8_t* src, uint8_t* group) 
     for (int k = 0; k < 4; ++k)
       _mm512_storeu_si512(words + 64 * (4 * h + k), _mm512_xor_si512(t[k], flip));
   }
+}
+
+}  // namespace
+
+void blocks_to_group16(gguf::GgmlType type, const uint8_t* src, uint8_t* group) {
+  const bool q8 = type == gguf::GgmlType::Q8_0, q5 = type == gguf::GgmlType::Q5_0;
+  const size_t block_bytes = q8 ? sizeof(BlockQ8_0) : q5 ? sizeof(BlockQ5_0) : sizeof(BlockQ4_0);
+  for (int l = 0; l < 16; ++l) {
+    std::memcpy(group + 2 * l, src + l * block_bytes, 2);
+    if (q5) std::memcpy(group + 32 + 4 * l, src + l * block_bytes + 2, 4);
+  }
+  // Q8_0: q -> q + 128.
+  blocks_to_words(src, block_bytes, q5 ? 6 : 2, q8 ? 2 : 1,
+                  _mm512_set1_epi8(static_cast<char>(q8 ? 0x80 : 0)), group + (q5 ? 96 : 32));
+}
+
+void q4_K_pair_to_group(const uint8_t* src, uint8_t* group) {
+  const auto* b = reinterpret_cast<const BlockQ4_K*>(src);
+  for (int j = 0; j < 2; ++j) {
+    std::memcpy(group + 2 * j, &b[j].d, 2);
+    std::memcpy(group + 4 + 2 * j, &b[j].dmin, 2);
+    std::memcpy(group + 8 + 12 * j, b[j].scales, 12);
+  }
+  // Sub-blocks 2 c and 2 c + 1 of a super-block are the low and high nibbles of its chunk c of
+  // 32 bytes x: as Q4_0 blocks, (x[i] & 15) | (x[16 + i] & 15) << 4 and x[i] >> 4 |
+  // (x[16 + i] & 0xF0), i < 16.
+  alignas(64) uint8_t blocks[16][16];
+  const __m128i low = _mm_set1_epi8(0x0F), high = _mm_set1_epi8(static_cast<char>(0xF0));
+  for (int j = 0; j < 2; ++j)
+    for (int c = 0; c < 4; ++c) {
+      const __m128i x0 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b[j].qs + 32 * c));
+      const __m128i x1 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b[j].qs + 32 * c + 16));
+      _mm_store_si128(reinterpret_cast<__m128i*>(blocks[8 * j + 2 * c]),
+                      _mm_or_si128(_mm_and_si128(x0, low), _mm_and_si128(_mm_slli_epi16(x1, 4), high)));
+      _mm_store_si128(reinterpret_cast<__m128i*>(blocks[8 * j + 2 * c + 1]),
+                      _mm_or_si128(_mm_and_si128(_mm_srli_epi16(x0, 4), low), _mm_and_si128(x1, high)));
+    }
+  blocks_to_words(&blocks[0][0], 16, 0, 1, _mm512_setzero_si512(), group + 32);
 }
 
 }  // namespace gengyun::kernels::avx512

@@ -15,4 +15,8 @@ void group16_to_blocks(gguf::GgmlType type, const uint8_t* group, uint8_t* dst);
 /// The inverse: 16 consecutive ggml blocks of `type` at src written as one full group.
 void blocks_to_group16(gguf::GgmlType type, const uint8_t* src, uint8_t* group);
 
+/// Two consecutive ggml Q4_K blocks at src written as one full group (2 Q4_K blocks' bytes) of
+/// a Q4_K row in WeightLayout::kBlockGroups16.
+void q4_K_pair_to_group(const uint8_t* src, uint8_t* group);
+
 }  // namespace gengyun::kernels::avx512

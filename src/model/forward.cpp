@@ -213,14 +213,14 @@ void attention_output_and_moe(ForwardPass& pass, const Matrix& wo, const float* 
       ++count;
     }
     if (count == 0) continue;
-    kernels::matmul(moe.gate.type(), moe.gate.expert(e), n_embd, n_ff, s.expert_in.data(),
-                    s.expert_gate.data(), count, pass.pool);
-    kernels::matmul(moe.up.type(), moe.up.expert(e), n_embd, n_ff, s.expert_in.data(),
-                    s.expert_up.data(), count, pass.pool);
+    kernels::matmul(moe.gate.type(), moe.gate.layout(), moe.gate.expert(e), n_embd, n_ff,
+                    s.expert_in.data(), s.expert_gate.data(), count, pass.pool);
+    kernels::matmul(moe.up.type(), moe.up.layout(), moe.up.expert(e), n_embd, n_ff,
+                    s.expert_in.data(), s.expert_up.data(), count, pass.pool);
     blocks::swiglu(s.expert_gate.data(), s.expert_up.data(), s.expert_gate.data(), count * n_ff,
                    pass.pool);
-    kernels::matmul(moe.down.type(), moe.down.expert(e), n_ff, n_embd, s.expert_gate.data(),
-                    s.expert_out.data(), count, pass.pool);
+    kernels::matmul(moe.down.type(), moe.down.layout(), moe.down.expert(e), n_ff, n_embd,
+                    s.expert_gate.data(), s.expert_out.data(), count, pass.pool);
     for (int64_t c = 0; c < count; ++c)
       std::copy_n(s.expert_out.data() + c * n_embd, n_embd,
                   s.expert_outputs.data() + s.expert_rows[c] * n_embd);

@@ -22,12 +22,13 @@ Result<int> arrange_weights(gguf::File& file) {
     const gguf::TensorInfo& t = file.tensors()[i];
     // Only where the active level decodes the layout itself (else every product would
     // convert the rows back).
-    if (t.ne.size() != 2 || t.layout != 0 ||
+    if ((t.ne.size() != 2 && t.ne.size() != 3) || t.layout != 0 ||
         !kernels::layout_supported(t.type, kLayout, t.ne[0]) ||
         kernels::type_kernels(t.type).vec_dot_groups16 == nullptr)
       continue;
     const gguf::GgmlType type = t.type;
-    const int64_t n_in = t.ne[0], n_out = t.ne[1];
+    // Every row of every expert (rows are rearranged one by one).
+    const int64_t n_in = t.ne[0], n_out = t.ne[1] * (t.ne.size() == 3 ? t.ne[2] : 1);
     Result<void> ok = file.rewrite_tensor(i, static_cast<uint8_t>(kLayout), [&](uint8_t* data) {
       kernels::to_layout(type, kLayout, data, n_in, n_out);
     });

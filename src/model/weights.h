@@ -29,7 +29,8 @@ struct Matrix {
 
 /// The experts of a mixture-of-experts layer stacked in one 3-D tensor (GGUF ne = [n_in, n_out,
 /// n_expert], llama.cpp's ffn_{gate,up,down}_exps): expert e is a Matrix-like block of n_out
-/// rows of n_in elements at data() + e * expert_bytes(), in ggml's layout.
+/// rows of n_in elements at data() + e * expert_bytes(), in the layout its tensor records (the
+/// rows of every expert rearranged alike; arrange_weights).
 struct ExpertMatrices {
   const gguf::TensorInfo* tensor = nullptr;
   int64_t n_in = 0;
@@ -38,6 +39,9 @@ struct ExpertMatrices {
 
   explicit operator bool() const { return tensor != nullptr; }
   gguf::GgmlType type() const { return tensor->type; }
+  kernels::WeightLayout layout() const {
+    return static_cast<kernels::WeightLayout>(tensor->layout);
+  }
   /// Bytes of one expert's n_out rows.
   size_t expert_bytes() const;
   /// The rows of expert e (0 <= e < n_expert).
@@ -45,8 +49,9 @@ struct ExpertMatrices {
 };
 
 /// Rearranges, in place, every weight matrix of `file` whose decode product is faster in
-/// another layout at the active SIMD level (AVX-512: Q8_0, Q4_0 and Q5_0 into
-/// kernels::WeightLayout::kBlockGroups16; none below) and records the
+/// another layout at the active SIMD level (AVX-512: Q8_0, Q4_0, Q5_0 and Q4_K into
+/// kernels::WeightLayout::kBlockGroups16; none below), 2-D matrices and the 3-D stacked experts
+/// of a mixture of experts alike (the layouts move bytes within a row), and records the
 /// layout in its TensorInfo (token_embd.weight too: the output matrix of tied embeddings, and
 /// blocks::embed converts the rows it looks up). Run once after gguf::File::open(path, FileMemory::kAnonymous), before binding.
 /// Returns the number of tensors rearranged. Errors: those of File::rewrite_tensor (a mapped

@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstring>
 #include <random>
 #include <string>
@@ -30,7 +31,11 @@ TEST(WeightLayout, SupportedForQ8_0Q4_0Q5_0RowsOfWholeBlocks) {
   }
   EXPECT_FALSE(layout_supported(GgmlType::Q4_1, WeightLayout::kBlockGroups16, 896));
   EXPECT_FALSE(layout_supported(GgmlType::IQ4_NL, WeightLayout::kBlockGroups16, 896));
-  EXPECT_FALSE(layout_supported(GgmlType::Q4_K, WeightLayout::kBlockGroups16, 4864));
+  EXPECT_TRUE(layout_supported(GgmlType::Q4_K, WeightLayout::kBlockGroups16, 4864));
+  EXPECT_TRUE(layout_supported(GgmlType::Q4_K, WeightLayout::kBlockGroups16, 256));
+  EXPECT_FALSE(layout_supported(GgmlType::Q4_K, WeightLayout::kBlockGroups16, 0));
+  EXPECT_FALSE(layout_supported(GgmlType::Q4_K, WeightLayout::kBlockGroups16, 896));
+  EXPECT_FALSE(layout_supported(GgmlType::Q6_K, WeightLayout::kBlockGroups16, 4864));
   EXPECT_TRUE(layout_supported(GgmlType::Q4_K, WeightLayout::kGgml, 4864));
 }
 
@@ -128,6 +133,84 @@ TEST(WeightLayout, ActivationRowArrangedLikeTheWeights) {
   EXPECT_EQ(std::memcmp(out.sum, in.sum, 19 * sizeof(int32_t)), 0);
 }
 
+// Quant e (0..31) of sub-block s (0..7) of a ggml Q4_K block: nibble s % 2 of qs[32 (s/2) + e].
+int q4_K_quant(const BlockQ4_K& b, int s, int e) {
+  return (b.qs[32 * (s / 2) + e] >> (4 * (s % 2))) & 0x0F;
+}
+
+TEST(WeightLayout, BlockGroups16PutsQ4_KFieldsThenSubBlocksAsQ4_0Words) {
+  for (int nb : {1, 3, 4}) {  // a lone super-block, a pair and a lone one, two pairs
+    std::mt19937 rng(static_cast<unsigned>(nb));
+    std::vector<uint8_t> ggml(static_cast<size_t>(nb) * sizeof(BlockQ4_K));
+    for (auto& byte : ggml) byte = static_cast<uint8_t>(rng());
+    const auto* blocks = reinterpret_cast<const BlockQ4_K*>(ggml.data());
+    std::vector<uint8_t> row = ggml;
+    to_layout(GgmlType::Q4_K, WeightLayout::kBlockGroups16, row.data(), nb * kQK_K, 1);
+    for (int g0 = 0; g0 < nb; g0 += 2) {
+      const int m = std::min(2, nb - g0);
+      const uint8_t* group = row.data() + g0 * sizeof(BlockQ4_K);
+      for (int j = 0; j < m; ++j) {
+        const BlockQ4_K& b = blocks[g0 + j];
+        EXPECT_EQ(std::memcmp(group + 2 * j, &b.d, 2), 0);
+        EXPECT_EQ(std::memcmp(group + 2 * (m + j), &b.dmin, 2), 0);
+        EXPECT_EQ(std::memcmp(group + 4 * m + 12 * j, b.scales, 12), 0);
+      }
+      // Byte b of word k of sub-block l: elements 4 k + b (low nibble) and 16 + 4 k + b (high).
+      for (int l = 0; l < 8 * m; ++l)
+        for (int k = 0; k < 4; ++k)
+          for (int byte = 0; byte < 4; ++byte) {
+            const BlockQ4_K& b = blocks[g0 + l / 8];
+            const int e = 4 * k + byte;
+            const int want = q4_K_quant(b, l % 8, e) | q4_K_quant(b, l % 8, 16 + e) << 4;
+            EXPECT_EQ(group[16 * m + 4 * (8 * m * k + l) + byte], want)
+                << "nb=" << nb << " group " << g0 / 2 << " sub-block " << l << " word " << k;
+          }
+    }
+    std::vector<uint8_t> back(ggml.size());
+    from_layout(GgmlType::Q4_K, WeightLayout::kBlockGroups16, row.data(), back.data(), nb * kQK_K,
+                1);
+    EXPECT_EQ(back, ggml) << "nb=" << nb;
+  }
+}
+
+TEST(WeightLayout, Q8_KActivationRowArrangedForQ4_K) {
+  constexpr int nb = 3;  // a pair, then a lone super-block
+  std::mt19937 rng(5);
+  std::vector<BlockQ8_K> blocks(nb);
+  for (BlockQ8_K& b : blocks) {
+    b.d = std::uniform_real_distribution<float>(0.1f, 2.0f)(rng);
+    for (auto& q : b.qs) q = static_cast<int8_t>(static_cast<int>(rng() % 255) - 127);
+    for (int g = 0; g < 16; ++g) {
+      int sum = 0;
+      for (int i = 0; i < 16; ++i) sum += b.qs[16 * g + i];
+      b.bsums[g] = static_cast<int16_t>(sum);
+    }
+  }
+  std::vector<uint8_t> arranged(nb * sizeof(BlockQ8_K));
+  q8_K_row_to_block_groups16(blocks.data(), arranged.data(), nb * kQK_K);
+  for (int g0 = 0; g0 < nb; g0 += 2) {
+    const int m = std::min(2, nb - g0);
+    const uint8_t* group = arranged.data() + g0 * sizeof(BlockQ8_K);
+    for (int l = 0; l < 8 * m; ++l) {
+      const BlockQ8_K& b = blocks[g0 + l / 8];
+      const int s = l % 8;
+      for (int k = 0; k < 8; ++k)
+        EXPECT_EQ(std::memcmp(group + 4 * (8 * m * k + l), b.qs + 32 * s + 4 * k, 4), 0)
+            << g0 << " " << l << " " << k;
+      int32_t sum;
+      std::memcpy(&sum, group + (kQK_K + 4) * m + 4 * l, 4);
+      int want = 0;
+      for (int i = 0; i < 32; ++i) want += b.qs[32 * s + i];
+      EXPECT_EQ(sum, want);
+    }
+    for (int j = 0; j < m; ++j) {
+      float d;
+      std::memcpy(&d, group + kQK_K * m + 4 * j, 4);
+      EXPECT_EQ(d, blocks[g0 + j].d);
+    }
+  }
+}
+
 // matmul on the rearranged rows against matmul on the ggml rows, bit for bit.
 TEST(WeightLayout, MatmulOnBlockGroups16EqualsMatmulOnGgmlRows) {
   std::mt19937 rng(11);
@@ -135,8 +218,11 @@ TEST(WeightLayout, MatmulOnBlockGroups16EqualsMatmulOnGgmlRows) {
   struct Shape {
     int64_t n_in, n_out;
   };
-  for (GgmlType type : {GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q5_0}) {
-    for (Shape s : {Shape{32, 5}, Shape{96, 17}, Shape{512, 16}, Shape{896, 40}, Shape{4864, 33}}) {
+  const std::vector<Shape> shapes{{32, 5}, {96, 17}, {512, 16}, {896, 40}, {4864, 33}};
+  // Q4_K: 1, 2, 3 and 19 super-blocks (a last group of one, or none).
+  const std::vector<Shape> k_shapes{{256, 5}, {512, 17}, {768, 16}, {4864, 33}};
+  for (GgmlType type : {GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q5_0, GgmlType::Q4_K}) {
+    for (Shape s : type == GgmlType::Q4_K ? k_shapes : shapes) {
       const auto ggml = test::random_weights(type, s.n_in, s.n_out, rng);
       std::vector<uint8_t> arranged = ggml;
       to_layout(type, WeightLayout::kBlockGroups16, arranged.data(), s.n_in, s.n_out);
