@@ -19,5 +19,6 @@ void add_quantize_command(CLI::App& app, int& exit_code);
 void add_synth_command(CLI::App& app, int& exit_code);
 void add_bench_command(CLI::App& app, int& exit_code);
 void add_render_chat_command(CLI::App& app, int& exit_code);
+void add_pull_command(CLI::App& app, int& exit_code);
 
 }  // namespace gengyun::cli

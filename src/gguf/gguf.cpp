@@ -212,6 +212,7 @@ void read_metadata(Parser& p, uint64_t n_kv, Header& h) {
   for (uint64_t i = 0; i < n_kv; ++i) {
     p.set_context("metadata entry #" + str(i));
     std::string key = p.read_string("key");
+    if (key.empty()) p.fail("empty key (every metadata key needs a name)");
     p.set_context("metadata key '" + key + "'");
     const ValueType type = p.read_value_type("value type");
     Value value = p.read_value(type, 0);
@@ -234,6 +235,9 @@ void read_metadata(Parser& p, uint64_t n_kv, Header& h) {
 TensorInfo read_tensor_info(Parser& p) {
   TensorInfo t;
   t.name = p.read_string("tensor name");
+  if (t.name.size() > kMaxTensorNameBytes)
+    p.fail("tensor name '" + t.name + "' of " + str(t.name.size()) + " bytes is longer than ggml's limit of " +
+           str(kMaxTensorNameBytes));
   p.set_context("tensor '" + t.name + "'");
   const uint32_t n_dims = p.read<uint32_t>("n_dims");
   if (n_dims < 1 || n_dims > kMaxDims)
@@ -270,19 +274,38 @@ void read_tensor_infos(Parser& p, uint64_t n_tensors, Header& h) {
   p.set_context("");
 }
 
-// Points every tensor at its bytes once the data section's start is known.
+// Checks that the tensors' data follow one another in file order, each starting where the
+// previous one ends rounded up to the alignment (llama.cpp's gguf reader requires exactly this
+// layout, which excludes overlapping data and gaps), and points every tensor at its bytes.
 void locate_tensor_data(std::span<const uint8_t> bytes, Parser& p, Header& h) {
   h.data_offset = align_up(p.pos(), h.alignment);
-  for (TensorInfo& t : h.tensors) {
+  uint64_t expected = 0;  // offset of the end of the previous tensor's data, aligned
+  for (size_t i = 0; i < h.tensors.size(); ++i) {
+    TensorInfo& t = h.tensors[i];
+    p.set_context("tensor '" + t.name + "'");
+    if (t.offset < expected) {
+      for (size_t j = 0; j < i; ++j) {
+        const TensorInfo& earlier = h.tensors[j];
+        if (t.offset < earlier.offset + earlier.n_bytes && earlier.offset < t.offset + t.n_bytes)
+          p.fail("data [offset " + str(t.offset) + ", " + str(t.n_bytes) + " bytes] overlaps the data of tensor '" +
+                 earlier.name + "' [offset " + str(earlier.offset) + ", " + str(earlier.n_bytes) + " bytes]");
+      }
+      p.fail("data offset " + str(t.offset) + " lies before the end of the previous tensor's data (offset " +
+             str(expected) + ")");
+    }
+    if (t.offset > expected)
+      p.fail("data offset " + str(t.offset) + " leaves a gap after the previous tensor's data: expected offset " +
+             str(expected) + " (each tensor's data starts where the previous one's ends, rounded up to the alignment)");
     uint64_t start = 0, end = 0;
     if (__builtin_add_overflow(uint64_t{h.data_offset}, t.offset, &start) ||
         __builtin_add_overflow(start, uint64_t{t.n_bytes}, &end) || end > bytes.size()) {
-      p.set_context("tensor '" + t.name + "'");
       p.fail("data [offset " + str(t.offset) + ", " + str(t.n_bytes) + " bytes] from the data section at byte " +
              str(h.data_offset) + " ends past the end of the file (" + str(bytes.size()) + " bytes)");
     }
     t.data = bytes.data() + start;
+    expected = align_up(t.offset + t.n_bytes, h.alignment);
   }
+  p.set_context("");
 }
 
 Header parse_header(std::span<const uint8_t> bytes) {

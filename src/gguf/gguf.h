@@ -38,6 +38,8 @@ inline constexpr int kMaxArrayDepth = 8;
 /// (a 256k-token vocabulary is under 1.5M values; models have a few thousand tensors).
 inline constexpr uint64_t kMaxMetadataValues = uint64_t{1} << 23;
 inline constexpr uint64_t kMaxTensors = uint64_t{1} << 20;
+/// Longest tensor name in bytes (ggml's GGML_MAX_NAME, 64, less the terminating NUL).
+inline constexpr size_t kMaxTensorNameBytes = 63;
 
 /// GGUF metadata value types (on-disk ids).
 enum class ValueType : uint32_t {
@@ -113,8 +115,11 @@ class File {
  public:
   /// Maps or reads `path` read-only as `memory` says (mapped_file.h) and parses it. Errors:
   /// missing/unreadable file, not GGUF (bad magic), unsupported version, truncation, absurd
-  /// counts/lengths, unknown value or tensor types, duplicate keys/tensor names, misaligned or
-  /// out-of-range tensor data, overflow.
+  /// counts/lengths, unknown value or tensor types, empty or duplicate keys, duplicate or
+  /// too long (> kMaxTensorNameBytes) tensor names, misaligned or out-of-range tensor data,
+  /// overflow, and tensor data not laid out as llama.cpp's reader requires: each tensor's
+  /// data starts where the previous tensor's ends, rounded up to the alignment (so no two
+  /// tensors overlap and none leaves a gap).
   static Result<File> open(const std::string& path, FileMemory memory = FileMemory::kMapped);
 
   /// Parses an in-memory image (used by the fuzzer and tests). The bytes are not copied: the

@@ -243,6 +243,9 @@ Result<void> Writer::add_tensor(std::string name, GgmlType type, std::vector<int
 
 Result<void> Writer::add(Tensor t) {
   const std::string where = "tensor '" + t.name + "': ";
+  if (t.name.size() > kMaxTensorNameBytes)
+    return make_error(where + "name of " + std::to_string(t.name.size()) + " bytes is longer than ggml's limit of " +
+                      std::to_string(kMaxTensorNameBytes));
   Result<size_t> n_bytes = tensor_n_bytes(t.type, t.ne);
   if (!n_bytes) return make_error(where + n_bytes.error().message);
   t.n_bytes = n_bytes.value();
@@ -275,6 +278,7 @@ Result<std::vector<uint8_t>> Writer::encode_header() const {
   e.put<uint64_t>(tensors_.size());
   e.put<uint64_t>(metadata_.size());
   for (const auto& [key, value] : metadata_) {
+    if (key.empty()) return make_error("an empty metadata key (every key needs a name)");
     e.put_string(key);
     e.put(static_cast<uint32_t>(value.type));
     std::string problem = e.put_value(value, 0);

@@ -54,14 +54,15 @@ class Writer {
   const std::vector<std::pair<std::string, Value>>& metadata() const { return metadata_; }
 
   /// Adds a tensor of `type` and shape `ne` (ggml order) whose bytes are `data`, which the
-  /// caller keeps alive until the last write. Errors: duplicate name, a shape the reader
-  /// would reject (see tensor_n_bytes), data.size() differing from the shape's byte size.
+  /// caller keeps alive until the last write. Errors: duplicate name, a name longer than
+  /// kMaxTensorNameBytes, a shape the reader would reject (see tensor_n_bytes), data.size()
+  /// differing from the shape's byte size.
   Result<void> add_tensor(std::string name, GgmlType type, std::vector<int64_t> ne,
                           std::span<const uint8_t> data);
   /// Same, with the bytes produced by `source` at write time.
   Result<void> add_tensor(std::string name, GgmlType type, std::vector<int64_t> ne, TensorSource source);
 
-  /// The whole file in memory. Errors: an invalid metadata value (see set), a general.alignment
+  /// The whole file in memory. Errors: an empty key, an invalid metadata value (see set), a general.alignment
   /// that is not a uint32 nonzero power of two, an error from a TensorSource.
   Result<std::vector<uint8_t>> serialize() const;
 

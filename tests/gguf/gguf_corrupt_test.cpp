@@ -166,6 +166,12 @@ TEST(GgufCorrupt, ArrayNestingDepth) {
   expect_parse_error(deep.bytes, "arrays nested more than 8 levels deep");
 }
 
+TEST(GgufCorrupt, EmptyKey) {
+  Image im;
+  im.header(0, 2).kv_u32("general.x", 1).kv_u32("", 2);
+  expect_parse_error(im.bytes, "metadata entry #1: empty key (every metadata key needs a name)");
+}
+
 TEST(GgufCorrupt, DuplicateKey) {
   Image im;
   im.header(0, 2).kv_u32("general.x", 1).kv_u32("general.x", 2);
@@ -233,31 +239,80 @@ TEST(GgufCorrupt, TensorTypes) {
 
 TEST(GgufCorrupt, TensorDataRange) {
   Image past_end;
-  past_end.header(1, 0).tensor_info("blk.0.attn_q.weight", {64}, kF32, 32).pad_to(32).zeros(128);
-  // header 24 + info (8+19+4+8+4+8 = 51) = 75 -> data section at 96; data at 96+32 .. 96+32+256.
+  past_end.header(1, 0).tensor_info("blk.0.attn_q.weight", {64}, kF32, 0).pad_to(32).zeros(128);
+  // header 24 + info (8+19+4+8+4+8 = 51) = 75 -> data section at 96; data at 96 .. 96+256.
   expect_parse_error(past_end.bytes,
-                     "bad.gguf: tensor 'blk.0.attn_q.weight': data [offset 32, 256 bytes] from the data section at "
+                     "bad.gguf: tensor 'blk.0.attn_q.weight': data [offset 0, 256 bytes] from the data section at "
                      "byte 96 ends past the end of the file (224 bytes)");
-  Image huge_offset;
-  huge_offset.header(1, 0).tensor_info("w", {8}, kF32, std::numeric_limits<uint64_t>::max() - 31).zeros(64);
-  expect_parse_error(huge_offset.bytes, "tensor 'w': data [offset 18446744073709551584, 32 bytes]");
+  Image second_past_end;
+  second_past_end.header(2, 0).tensor_info("a", {8}, kF32, 0).tensor_info("b", {16}, kF32, 32).pad_to(32).zeros(64);
+  expect_parse_error(second_past_end.bytes,
+                     "bad.gguf: tensor 'b': data [offset 32, 64 bytes] from the data section at byte 96 ends past "
+                     "the end of the file (160 bytes)");
   Image no_data_section;
   no_data_section.header(1, 0).tensor_info("w", {8}, kF32, 0);
   expect_parse_error(no_data_section.bytes, "ends past the end of the file");
 
-  // Overlapping tensors are allowed; a tensor may end exactly at the end of the file.
-  Image overlap;
-  overlap.header(2, 0).tensor_info("a", {8}, kF32, 0).tensor_info("b", {16}, kF32, 0).pad_to(32).zeros(64);
-  Result<File> f = File::parse(overlap.bytes, "overlap.gguf");
+  // A tensor may end exactly at the end of the file (without the trailing padding).
+  Image exact_end;
+  exact_end.header(2, 0).tensor_info("a", {8}, kF32, 0).tensor_info("b", {4}, kF32, 32).pad_to(32).zeros(48);
+  Result<File> f = File::parse(exact_end.bytes, "exact.gguf");
   ASSERT_TRUE(f.ok()) << f.error().message;
-  EXPECT_EQ(f->find_tensor("a")->data, f->find_tensor("b")->data);
-  EXPECT_EQ(f->find_tensor("b")->data + f->find_tensor("b")->n_bytes, overlap.bytes.data() + overlap.bytes.size());
+  EXPECT_EQ(f->find_tensor("b")->data, exact_end.bytes.data() + 96 + 32);
+  EXPECT_EQ(f->find_tensor("b")->data + f->find_tensor("b")->n_bytes, exact_end.bytes.data() + exact_end.bytes.size());
+}
+
+// As llama.cpp's reader: tensor i's data starts at tensor i-1's end rounded up to the alignment.
+TEST(GgufCorrupt, TensorDataLayout) {
+  Image overlap;
+  overlap.header(2, 0).tensor_info("a", {16}, kF32, 0).tensor_info("b", {8}, kF32, 0).pad_to(32).zeros(64);
+  expect_parse_error(overlap.bytes,
+                     "tensor 'b': data [offset 0, 32 bytes] overlaps the data of tensor 'a' [offset 0, 64 bytes]");
+  Image overlap_first;  // the third tensor overlaps the first, not its predecessor
+  overlap_first.header(3, 0)
+      .tensor_info("a", {8}, kF32, 0)
+      .tensor_info("b", {8}, kF32, 32)
+      .tensor_info("c", {8}, kF32, 0)
+      .pad_to(32)
+      .zeros(96);
+  expect_parse_error(overlap_first.bytes,
+                     "tensor 'c': data [offset 0, 32 bytes] overlaps the data of tensor 'a' [offset 0, 32 bytes]");
+  Image gap;
+  gap.header(2, 0).tensor_info("a", {8}, kF32, 0).tensor_info("b", {8}, kF32, 64).pad_to(32).zeros(96);
+  expect_parse_error(gap.bytes,
+                     "tensor 'b': data offset 64 leaves a gap after the previous tensor's data: expected offset 32");
+  Image first_not_at_zero;
+  first_not_at_zero.header(1, 0).tensor_info("w", {8}, kF32, 32).pad_to(32).zeros(64);
+  expect_parse_error(first_not_at_zero.bytes,
+                     "tensor 'w': data offset 32 leaves a gap after the previous tensor's data: expected offset 0");
+  Image huge_offset;
+  huge_offset.header(1, 0).tensor_info("w", {8}, kF32, std::numeric_limits<uint64_t>::max() - 31).zeros(64);
+  expect_parse_error(huge_offset.bytes, "tensor 'w': data offset 18446744073709551584 leaves a gap");
+  // Padding after a tensor that does not fill its last alignment unit: the next starts aligned.
+  Image padded;
+  padded.header(2, 0).tensor_info("a", {3}, kF32, 0).tensor_info("b", {8}, kF32, 32).pad_to(32).zeros(64);
+  Result<File> f = File::parse(padded.bytes, "padded.gguf");
+  ASSERT_TRUE(f.ok()) << f.error().message;
+  EXPECT_EQ(f->find_tensor("b")->data, padded.bytes.data() + 96 + 32);
 }
 
 TEST(GgufCorrupt, DuplicateTensorName) {
   Image im;
   im.header(2, 0).tensor_info("w", {8}, kF32, 0).tensor_info("w", {8}, kF32, 32).pad_to(32).zeros(64);
   expect_parse_error(im.bytes, "tensor 'w': duplicate tensor name");
+}
+
+TEST(GgufCorrupt, TensorNameLength) {
+  const std::string longest(kMaxTensorNameBytes, 'n');
+  Image ok;
+  ok.header(1, 0).tensor_info(longest, {8}, kF32, 0).pad_to(32).zeros(32);
+  Result<File> f = File::parse(ok.bytes, "ok.gguf");
+  ASSERT_TRUE(f.ok()) << f.error().message;
+  EXPECT_NE(f->find_tensor(longest), nullptr);
+  Image too_long;
+  too_long.header(1, 0).tensor_info(longest + "x", {8}, kF32, 0).pad_to(32).zeros(32);
+  expect_parse_error(too_long.bytes, "tensor info #0: tensor name '" + longest + "x' of 64 bytes is longer than "
+                                     "ggml's limit of 63");
 }
 
 TEST(GgufCorrupt, TruncatedInsideTensorInfo) {

@@ -256,7 +256,12 @@ TEST(GgufWriter, RejectsBadTensors) {
   Result<void> type = w.add_tensor("t", static_cast<GgmlType>(5), {16}, data);
   ASSERT_FALSE(type.ok());
   EXPECT_EQ(type.error().message, "tensor 't': unknown ggml type id 5");
-  EXPECT_EQ(w.serialize().value().size(), 128u);
+  Result<void> long_name = w.add_tensor(std::string(64, 'n'), GgmlType::F32, {16}, data);
+  ASSERT_FALSE(long_name.ok());
+  EXPECT_EQ(long_name.error().message,
+            "tensor '" + std::string(64, 'n') + "': name of 64 bytes is longer than ggml's limit of 63");
+  ASSERT_TRUE(w.add_tensor(std::string(63, 'n'), GgmlType::F32, {16}, data).ok());
+  EXPECT_EQ(w.serialize().value().size(), 160u + 64 + 64);  // infos 24 + 33 + 95, padded to 160
 }
 
 std::string serialize_error(const Writer& w) {
@@ -304,6 +309,11 @@ TEST(GgufWriter, RejectsBadValues) {
     Writer deep;
     deep.set("k", val(ValueType::ARRAY, arr(ValueType::ARRAY, {v})));
     EXPECT_EQ(serialize_error(deep), "metadata key 'k'[0][0][0][0][0][0][0][0]: arrays nested more than 8 levels deep");
+  }
+  {
+    Writer w;
+    w.set_u32("", 1);
+    EXPECT_EQ(serialize_error(w), "an empty metadata key (every key needs a name)");
   }
   {
     Writer w;

@@ -1,0 +1,83 @@
+// `gengyun pull URL [-o DIR] [--sha256 HEX]`: downloads a GGUF file (deploy/pull.h). A progress
+// bar is redrawn on stderr when stderr is a terminal; the file's path is printed on stdout.
+#include <unistd.h>
+
+#include <cstdint>
+#include <cstdio>
+#include <memory>
+#include <string>
+
+#include "cli/commands.h"
+#include "deploy/pull.h"
+
+namespace gengyun::cli {
+namespace {
+
+constexpr double kMiB = 1024.0 * 1024.0;
+
+// Redraws the bar when the shown figures change (every 1/1000 of the file, or every MiB
+// while the size is unknown).
+class ProgressBar {
+ public:
+  void operator()(uint64_t done, uint64_t total) {
+    const uint64_t step = total > 0 ? done * 1000 / total : done >> 20;
+    if (drawn_ && step == last_step_) return;
+    drawn_ = true;
+    last_step_ = step;
+    if (total > 0) {
+      constexpr int kWidth = 30;
+      const int filled = static_cast<int>(done * kWidth / total);
+      std::fprintf(stderr, "\r\033[K[%s%s] %.1f/%.1f MiB %5.1f%%", std::string(filled, '#').c_str(),
+                   std::string(kWidth - filled, '.').c_str(), done / kMiB, total / kMiB,
+                   100.0 * static_cast<double>(done) / static_cast<double>(total));
+    } else {
+      std::fprintf(stderr, "\r\033[K%.1f MiB", done / kMiB);
+    }
+    std::fflush(stderr);
+  }
+  void finish() const {
+    if (drawn_) std::fputc('\n', stderr);
+  }
+
+ private:
+  bool drawn_ = false;
+  uint64_t last_step_ = 0;
+};
+
+int run_pull(const deploy::PullOptions& base) {
+  deploy::PullOptions options = base;
+  ProgressBar bar;
+  if (isatty(fileno(stderr)))
+    options.progress = [&bar](uint64_t done, uint64_t total) { bar(done, total); };
+  const Result<deploy::PullResult> result = deploy::pull(options);
+  bar.finish();
+  if (!result) {
+    std::fprintf(stderr, "error: %s\n", result.error().message.c_str());
+    return 1;
+  }
+  std::string note = result->sha256.empty() ? "no SHA-256 given, none checked"
+                                            : "SHA-256 " + result->sha256 + " verified (from " +
+                                                  result->sha256_source + ")";
+  if (result->resumed_from > 0) note += "; resumed at byte " + std::to_string(result->resumed_from);
+  std::fprintf(stderr, "pulled %s: %llu bytes, a valid GGUF file; %s\n", result->path.c_str(),
+               static_cast<unsigned long long>(result->size), note.c_str());
+  std::printf("%s\n", result->path.c_str());
+  return 0;
+}
+
+}  // namespace
+
+void add_pull_command(CLI::App& app, int& exit_code) {
+  auto options = std::make_shared<deploy::PullOptions>();
+  CLI::App* cmd = app.add_subcommand(
+      "pull", "Download a GGUF file over HTTP(S) (Hugging Face resolve URLs or plain URLs)");
+  cmd->add_option("url", options->url, "http:// or https:// URL of the GGUF file")->required();
+  cmd->add_option("-o,--output-dir", options->dir, "Folder to put the file in (created if missing)")
+      ->capture_default_str();
+  cmd->add_option(
+      "--sha256", options->sha256,
+      "Expected SHA-256 (64 hex digits); without it, the server's X-Linked-Etag/ETag if any");
+  cmd->callback([options, &exit_code] { exit_code = run_pull(*options); });
+}
+
+}  // namespace gengyun::cli

@@ -1,0 +1,500 @@
+#include "deploy/pull.h"
+
+#include <curl/curl.h>
+#include <fcntl.h>
+#include <openssl/evp.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "gguf/gguf.h"
+
+namespace gengyun::deploy {
+namespace {
+
+// Attempts of one run: a dropped connection is retried (resuming) as long as each attempt
+// adds bytes; an attempt that adds none ends the run.
+constexpr int kMaxAttempts = 8;
+
+std::string lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
+  return s;
+}
+
+bool is_sha256_hex(std::string_view s) {
+  return s.size() == 64 && std::all_of(s.begin(), s.end(), [](char c) {
+           return std::isxdigit(static_cast<unsigned char>(c));
+         });
+}
+
+// The SHA-256 an (X-Linked-)ETag carries: the value without a weak prefix "W/" and quotes,
+// when it is 64 hex digits (HF's ETag of an LFS file); empty otherwise (an S3 MD5, a git SHA-1).
+std::string sha256_from_etag(std::string_view etag) {
+  etag = trim(etag);
+  if (etag.starts_with("W/")) etag.remove_prefix(2);
+  if (etag.size() >= 2 && etag.front() == '"' && etag.back() == '"')
+    etag = etag.substr(1, etag.size() - 2);
+  return is_sha256_hex(etag) ? lower(etag) : std::string();
+}
+
+std::string percent_decode(std::string_view s) {
+  std::string out;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '%' && i + 2 < s.size() && std::isxdigit(static_cast<unsigned char>(s[i + 1])) &&
+        std::isxdigit(static_cast<unsigned char>(s[i + 2]))) {
+      out += static_cast<char>(std::stoi(std::string(s.substr(i + 1, 2)), nullptr, 16));
+      i += 2;
+    } else {
+      out += s[i];
+    }
+  }
+  return out;
+}
+
+// A name that stays inside DIR: no separators, NUL or control characters, not "." or "..".
+bool is_safe_file_name(std::string_view name) {
+  if (name.empty() || name == "." || name == "..") return false;
+  return std::none_of(name.begin(), name.end(), [](char c) {
+    return c == '/' || c == '\\' || static_cast<unsigned char>(c) < 0x20;
+  });
+}
+
+// The URL path's last segment, percent-decoded; empty when there is none or it is unsafe.
+std::string file_name_from_url(std::string_view url) {
+  const size_t scheme = url.find("://");
+  std::string_view rest = scheme == std::string_view::npos ? url : url.substr(scheme + 3);
+  rest = rest.substr(0, rest.find_first_of("?#"));
+  const size_t slash = rest.find('/');
+  if (slash == std::string_view::npos) return {};
+  std::string name = percent_decode(rest.substr(rest.rfind('/') + 1));
+  return is_safe_file_name(name) ? name : std::string();
+}
+
+// The file name of a Content-Disposition value (RFC 6266): filename*=UTF-8''NAME (percent-
+// encoded) preferred over filename="NAME" or filename=NAME; only its last path component.
+std::string file_name_from_content_disposition(std::string_view value) {
+  std::string plain, extended;
+  while (!value.empty()) {
+    const size_t semi = value.find(';');
+    std::string_view param = trim(value.substr(0, semi));
+    value = semi == std::string_view::npos ? std::string_view() : value.substr(semi + 1);
+    const size_t eq = param.find('=');
+    if (eq == std::string_view::npos) continue;
+    const std::string key = lower(trim(param.substr(0, eq)));
+    std::string_view v = trim(param.substr(eq + 1));
+    if (key == "filename*") {
+      const size_t quote = v.find("''");
+      if (quote != std::string_view::npos) extended = percent_decode(v.substr(quote + 2));
+    } else if (key == "filename") {
+      if (v.size() >= 2 && v.front() == '"' && v.back() == '"') v = v.substr(1, v.size() - 2);
+      plain = std::string(v);
+    }
+  }
+  std::string name = extended.empty() ? plain : extended;
+  const size_t sep = name.find_last_of("/\\");
+  if (sep != std::string::npos) name = name.substr(sep + 1);
+  return is_safe_file_name(name) ? name : std::string();
+}
+
+bool ends_with_gguf(std::string_view name) {
+  return name.size() > 5 && lower(name.substr(name.size() - 5)) == ".gguf";
+}
+
+uint64_t file_size_or_zero(const std::string& path) {
+  struct stat st;
+  return ::stat(path.c_str(), &st) == 0 ? static_cast<uint64_t>(st.st_size) : 0;
+}
+
+std::string errno_text() { return std::strerror(errno); }
+
+// A decimal of up to 19 digits (below 2^63), surrounding spaces allowed.
+std::optional<uint64_t> parse_decimal(std::string_view s) {
+  s = trim(s);
+  if (s.empty() || s.size() > 19 ||
+      !std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; }))
+    return std::nullopt;
+  return std::stoull(std::string(s));
+}
+
+// One HTTP request (redirects included) and what it wrote to the part file.
+struct Transfer {
+  const PullOptions* options = nullptr;
+  CURL* curl = nullptr;
+  std::string name;  // the file's name, once known
+  std::string part_path;
+  uint64_t offset = 0;        // bytes already in the part file, asked for with Range when > 0
+  uint64_t resumed_from = 0;  // bytes of a part file from an earlier run still in use
+  bool restart = false;       // the part file is unusable: remove it and ask for the whole file
+  std::string error;          // fatal: stop the run
+
+  // The current response of the redirect chain.
+  long status = 0;
+  std::string content_disposition, content_range;
+  std::optional<uint64_t> content_length;
+  // Across the chain: HF's 302 carries the checksum, the CDN's 200 carries the body.
+  std::string linked_etag_sha256, etag_sha256;
+
+  int fd = -1;
+  bool body_started = false;
+  std::string curl_error;  // libcurl's message for a failed request
+  uint64_t total = 0;      // the whole file's size, 0 while unknown
+
+  ~Transfer() {
+    if (fd >= 0) ::close(fd);
+  }
+};
+
+size_t on_header(char* data, size_t size, size_t n, void* user) {
+  auto& t = *static_cast<Transfer*>(user);
+  const std::string_view line(data, size * n);
+  if (line.starts_with("HTTP/")) {  // a new response (after a redirect or a 100 Continue)
+    t.content_disposition.clear();
+    t.content_range.clear();
+    t.content_length.reset();
+    return size * n;
+  }
+  const size_t colon = line.find(':');
+  if (colon == std::string_view::npos) return size * n;
+  const std::string key = lower(trim(line.substr(0, colon)));
+  const std::string_view value = trim(line.substr(colon + 1));
+  if (key == "content-disposition") {
+    t.content_disposition = value;
+  } else if (key == "content-range") {
+    t.content_range = value;
+  } else if (key == "content-length") {
+    t.content_length = parse_decimal(value);
+  } else if (key == "x-linked-etag") {
+    if (std::string sha = sha256_from_etag(value); !sha.empty()) t.linked_etag_sha256 = sha;
+  } else if (key == "etag") {
+    if (std::string sha = sha256_from_etag(value); !sha.empty() && t.etag_sha256.empty())
+      t.etag_sha256 = sha;
+  }
+  return size * n;
+}
+
+// "bytes START-END/TOTAL" (TOTAL may be "*"): START and TOTAL (0 when "*").
+std::optional<std::pair<uint64_t, uint64_t>> parse_content_range(std::string_view v) {
+  if (!v.starts_with("bytes ")) return std::nullopt;
+  v.remove_prefix(6);
+  const size_t dash = v.find('-'), slash = v.find('/');
+  if (slash == std::string_view::npos) return std::nullopt;
+  const std::optional<uint64_t> total =
+      v.substr(slash + 1) == "*" ? std::optional<uint64_t>(0) : parse_decimal(v.substr(slash + 1));
+  if (!total) return std::nullopt;
+  if (v.substr(0, slash) == "*") return std::pair<uint64_t, uint64_t>{0, *total};
+  if (dash == std::string_view::npos || dash > slash) return std::nullopt;
+  const std::optional<uint64_t> start = parse_decimal(v.substr(0, dash));
+  if (!start) return std::nullopt;
+  return std::pair<uint64_t, uint64_t>{*start, *total};
+}
+
+// Decides, at the first bytes of the body, where they go: appended to the part file (206 from
+// the offset asked for), or the part file restarted (200: the server ignored Range).
+bool start_body(Transfer& t) {
+  curl_easy_getinfo(t.curl, CURLINFO_RESPONSE_CODE, &t.status);
+  if (t.status != 200 && t.status != 206) return false;  // reported after curl_easy_perform
+  if (t.name.empty()) {
+    t.name = file_name_from_content_disposition(t.content_disposition);
+    if (t.name.empty()) t.name = file_name_from_url(t.options->url);
+    if (t.name.empty()) {
+      t.error = t.options->url +
+                ": cannot tell the file name: the URL has no file name and the response no "
+                "Content-Disposition";
+      return false;
+    }
+    t.part_path = (std::filesystem::path(t.options->dir) / (t.name + ".part")).string();
+  }
+  if (t.status == 206) {
+    const auto range = parse_content_range(t.content_range);
+    if (!range || range->first != t.offset) {  // not the bytes asked for: start over
+      t.restart = true;
+      return false;
+    }
+    t.total = range->second;
+  } else {
+    t.offset = 0;  // a 200 is the whole file, whatever Range asked for
+    t.resumed_from = 0;
+    if (t.content_length) t.total = *t.content_length;
+  }
+  t.fd = ::open(t.part_path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+  if (t.fd < 0 || ::ftruncate(t.fd, static_cast<off_t>(t.offset)) != 0 ||
+      ::lseek(t.fd, static_cast<off_t>(t.offset), SEEK_SET) < 0) {
+    t.error = t.part_path + ": " + errno_text();
+    return false;
+  }
+  t.body_started = true;
+  return true;
+}
+
+size_t on_body(char* data, size_t size, size_t n, void* user) {
+  auto& t = *static_cast<Transfer*>(user);
+  const size_t bytes = size * n;
+  if (!t.body_started && !start_body(t)) return 0;
+  for (size_t done = 0; done < bytes;) {
+    const ssize_t w = ::write(t.fd, data + done, bytes - done);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      t.error = t.part_path + ": " + errno_text();
+      return 0;
+    }
+    done += static_cast<size_t>(w);
+  }
+  return bytes;
+}
+
+int on_progress(void* user, curl_off_t, curl_off_t downloaded, curl_off_t, curl_off_t) {
+  auto& t = *static_cast<Transfer*>(user);
+  if (t.body_started && t.options->progress)
+    t.options->progress(t.offset + static_cast<uint64_t>(downloaded), t.total);
+  return 0;
+}
+
+struct CurlDeleter {
+  void operator()(CURL* c) const { curl_easy_cleanup(c); }
+};
+
+bool is_transient(CURLcode rc) {
+  switch (rc) {
+    case CURLE_PARTIAL_FILE:
+    case CURLE_RECV_ERROR:
+    case CURLE_SEND_ERROR:
+    case CURLE_GOT_NOTHING:
+    case CURLE_OPERATION_TIMEDOUT:
+    case CURLE_HTTP2:
+    case CURLE_HTTP2_STREAM:
+      return true;
+    default:
+      return false;
+  }
+}
+
+// One request of the run. Returns the curl result; t records the rest.
+CURLcode perform(Transfer& t) {
+  std::unique_ptr<CURL, CurlDeleter> curl(curl_easy_init());
+  if (!curl) return CURLE_FAILED_INIT;
+  CURL* c = curl.get();
+  t.curl = c;
+  char errbuf[CURL_ERROR_SIZE] = {};
+  curl_easy_setopt(c, CURLOPT_URL, t.options->url.c_str());
+  curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
+  curl_easy_setopt(c, CURLOPT_MAXREDIRS, 10L);
+  curl_easy_setopt(c, CURLOPT_USERAGENT, "gengyun-pull");
+  curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 30L);
+  curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);  // a stalled transfer: below 1 byte/s for 60 s
+  curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, 60L);
+  curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
+  curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+  curl_easy_setopt(c, CURLOPT_HEADERDATA, &t);
+  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+  curl_easy_setopt(c, CURLOPT_WRITEDATA, &t);
+  curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+  curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
+  curl_easy_setopt(c, CURLOPT_XFERINFODATA, &t);
+  const std::string range = std::to_string(t.offset) + "-";
+  if (t.offset > 0) curl_easy_setopt(c, CURLOPT_RANGE, range.c_str());
+  const CURLcode rc = curl_easy_perform(c);
+  curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &t.status);
+  t.curl_error = errbuf[0] != '\0' ? errbuf : curl_easy_strerror(rc);
+  t.curl = nullptr;
+  if (t.fd >= 0) {
+    ::close(t.fd);
+    t.fd = -1;
+  }
+  return rc;
+}
+
+// SHA-256 of the file at `path`, lower-case hex.
+Result<std::string> file_sha256(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return make_error(path + ": " + errno_text());
+  std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(), EVP_MD_CTX_free);
+  if (!ctx || EVP_DigestInit_ex(ctx.get(), EVP_sha256(), nullptr) != 1) {
+    ::close(fd);
+    return make_error("OpenSSL cannot compute SHA-256 (EVP_DigestInit_ex failed)");
+  }
+  std::vector<unsigned char> buf(size_t{1} << 20);
+  for (;;) {
+    const ssize_t n = ::read(fd, buf.data(), buf.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      const std::string why = errno_text();
+      ::close(fd);
+      return make_error(path + ": " + why);
+    }
+    if (n == 0) break;
+    EVP_DigestUpdate(ctx.get(), buf.data(), static_cast<size_t>(n));
+  }
+  ::close(fd);
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_DigestFinal_ex(ctx.get(), digest, &len);
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string hex;
+  for (unsigned int i = 0; i < len; ++i) {
+    hex += kHex[digest[i] >> 4];
+    hex += kHex[digest[i] & 15];
+  }
+  return hex;
+}
+
+// Flushes `path` (a file, or a folder after a rename in it) to the disk.
+Result<void> fsync_path(const std::string& path, int flags) {
+  const int fd = ::open(path.c_str(), flags | O_CLOEXEC);
+  if (fd < 0) return make_error(path + ": " + errno_text());
+  const bool ok = ::fsync(fd) == 0;
+  const std::string why = ok ? std::string() : errno_text();
+  ::close(fd);
+  if (!ok) return make_error(path + ": fsync: " + why);
+  return {};
+}
+
+void remove_part(Transfer& t) {
+  std::error_code ec;
+  if (!t.part_path.empty()) std::filesystem::remove(t.part_path, ec);
+  t.offset = 0;
+  t.resumed_from = 0;
+}
+
+// Runs requests until the part file holds the whole file: a dropped connection is resumed as
+// long as each attempt adds bytes. Fills `t` (name, part_path, checksums, total).
+Result<void> download(Transfer& t) {
+  const std::string& url = t.options->url;
+  for (int attempt = 1;; ++attempt) {
+    const uint64_t before = t.offset;
+    t.restart = false;
+    t.body_started = false;
+    t.status = 0;
+    const CURLcode rc = perform(t);
+    if (!t.error.empty()) return make_error(t.error);
+    if (t.restart) {
+      remove_part(t);
+      if (attempt >= kMaxAttempts)
+        return make_error(url + ": the server keeps answering with another range than asked");
+      continue;
+    }
+    // 416: the Range starts at or past the end, so the part is complete or too long.
+    if (t.status == 416 && t.offset > 0) {
+      const auto range = parse_content_range(t.content_range);
+      if (range && range->second == t.offset) {
+        t.total = t.offset;
+        return {};
+      }
+      remove_part(t);
+      if (attempt >= kMaxAttempts)
+        return make_error(url + ": HTTP 416 (range not satisfiable) on every attempt");
+      continue;
+    }
+    if (t.status != 0 && t.status != 200 && t.status != 206)
+      return make_error(
+          url + ": HTTP " + std::to_string(t.status) +
+          (t.offset > 0 ? " (asking for bytes from " + std::to_string(t.offset) + ")" : ""));
+    if (!t.part_path.empty() && t.body_started) t.offset = file_size_or_zero(t.part_path);
+    if (rc == CURLE_OK) {
+      if (!t.body_started) {  // an empty body never reached on_body: the file is empty
+        if (!start_body(t))
+          return make_error(t.error.empty() ? url + ": unusable Content-Range" : t.error);
+        ::close(t.fd);
+        t.fd = -1;
+      }
+      if (t.total == 0) t.total = t.offset;
+      if (t.offset != t.total)
+        return make_error(url + ": the transfer ended after " + std::to_string(t.offset) + " of " +
+                          std::to_string(t.total) + " bytes");
+      return {};
+    }
+    if (!is_transient(rc) || t.offset <= before || attempt >= kMaxAttempts) {
+      std::string message = url + ": " + t.curl_error;
+      if (!t.part_path.empty() && t.offset > 0)
+        message += "; " + std::to_string(t.offset) + " bytes are kept in " + t.part_path +
+                   " and the same command resumes from there";
+      return make_error(message);
+    }
+  }
+}
+
+}  // namespace
+
+Result<PullResult> pull(const PullOptions& options) {
+  const std::string lower_url = lower(options.url);
+  if (!lower_url.starts_with("http://") && !lower_url.starts_with("https://"))
+    return make_error("'" + options.url + "' is not an http:// or https:// URL");
+  PullResult result;
+  std::string expected_sha = lower(options.sha256);
+  if (!expected_sha.empty()) {
+    if (!is_sha256_hex(expected_sha))
+      return make_error("--sha256 '" + options.sha256 + "' is not a SHA-256 (64 hex digits)");
+    result.sha256_source = "--sha256";
+  }
+  std::error_code ec;
+  std::filesystem::create_directories(options.dir, ec);
+  if (ec) return make_error(options.dir + ": " + ec.message());
+
+  static const CURLcode global_init = curl_global_init(CURL_GLOBAL_DEFAULT);
+  if (global_init != CURLE_OK)
+    return make_error(std::string("libcurl: ") + curl_easy_strerror(global_init));
+
+  Transfer t;
+  t.options = &options;
+  if (std::string name = file_name_from_url(options.url); ends_with_gguf(name)) {
+    t.name = name;
+    t.part_path = (std::filesystem::path(options.dir) / (name + ".part")).string();
+    t.offset = t.resumed_from = file_size_or_zero(t.part_path);
+  }
+  if (Result<void> r = download(t); !r) return r.error();
+  result.resumed_from = t.resumed_from;
+
+  if (expected_sha.empty()) {
+    expected_sha = !t.linked_etag_sha256.empty() ? t.linked_etag_sha256 : t.etag_sha256;
+    result.sha256_source = !t.linked_etag_sha256.empty() ? "X-Linked-Etag"
+                           : !t.etag_sha256.empty()      ? "ETag"
+                                                         : "";
+  }
+  if (!expected_sha.empty()) {
+    Result<std::string> actual = file_sha256(t.part_path);
+    if (!actual) return actual.error();
+    if (actual.value() != expected_sha) {
+      std::filesystem::remove(t.part_path, ec);
+      return make_error(options.url + ": SHA-256 mismatch: expected " + expected_sha + " (from " +
+                        result.sha256_source + "), the download has " + actual.value() +
+                        "; it was removed");
+    }
+    result.sha256 = expected_sha;
+  }
+  if (Result<void> r = fsync_path(t.part_path, O_RDONLY); !r) return r.error();
+  {
+    Result<gguf::File> file = gguf::File::open(t.part_path);
+    if (!file) {
+      std::filesystem::remove(t.part_path, ec);
+      return make_error(
+          options.url +
+          ": the download is not a valid GGUF file, so it was removed: " + file.error().message);
+    }
+  }
+  result.path = (std::filesystem::path(options.dir) / t.name).string();
+  if (::rename(t.part_path.c_str(), result.path.c_str()) != 0)
+    return make_error(t.part_path + " -> " + result.path + ": " + errno_text());
+  if (Result<void> r = fsync_path(options.dir, O_RDONLY | O_DIRECTORY); !r) return r.error();
+  result.size = t.offset;
+  return result;
+}
+
+}  // namespace gengyun::deploy

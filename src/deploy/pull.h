@@ -1,0 +1,47 @@
+// `gengyun pull`: downloads a GGUF file over HTTP(S) with libcurl. Hugging Face `resolve` URLs
+// (redirects to the CDN followed; the file's SHA-256 from the X-Linked-Etag header HF sends for
+// LFS files) and plain URLs. A download is written to DIR/NAME.part, resumed with an HTTP Range
+// request after a dropped connection (in the same run, and in a later run of the same command),
+// checked against a SHA-256 when the user or the server gives one, fsync'd, validated by the
+// GGUF reader, and only then renamed to DIR/NAME. Design notes: docs/deploy.md, "## pull".
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+
+#include "gengyun/result.h"
+
+namespace gengyun::deploy {
+
+/// Called as data arrives: bytes of the file on disk so far (a resumed part included) and the
+/// file's total size in bytes (0 while the server has not said).
+using PullProgressFn = std::function<void(uint64_t done, uint64_t total)>;
+
+struct PullOptions {
+  std::string url;        ///< http:// or https://
+  std::string dir = ".";  ///< the folder the file goes to; created when missing
+  /// Expected SHA-256 of the file, 64 hex digits (either case). Empty: the server's, when it
+  /// gives one (X-Linked-Etag, or an ETag of 64 hex digits).
+  std::string sha256;
+  PullProgressFn progress;  ///< may be empty
+};
+
+struct PullResult {
+  std::string path;           ///< DIR/NAME: the file, complete, verified and a valid GGUF
+  uint64_t size = 0;          ///< bytes
+  uint64_t resumed_from = 0;  ///< bytes of an earlier partial download kept (0: from scratch)
+  std::string sha256;         ///< the verified digest (lower-case hex); empty when none was given
+  std::string sha256_source;  ///< "--sha256", "X-Linked-Etag", "ETag"; empty with sha256
+};
+
+/// Downloads `options.url` into `options.dir`. The file name is the URL path's last segment
+/// when it ends in ".gguf"; otherwise the response's Content-Disposition file name, else the
+/// URL's last segment. Errors (each naming the URL or file): a URL that is not http(s), a
+/// malformed `sha256`, an HTTP status other than 200/206 ("HTTP 404"), a connection that fails
+/// or keeps dropping without progress (the part file is kept for a later resume), a SHA-256
+/// mismatch or a body that is not a valid GGUF file (the download is removed), I/O errors.
+/// Blocking; the cost is the transfer plus one read of the file when a SHA-256 is checked.
+Result<PullResult> pull(const PullOptions& options);
+
+}  // namespace gengyun::deploy

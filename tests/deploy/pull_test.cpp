@@ -1,0 +1,405 @@
+// `gengyun pull` (deploy::pull) against a loopback HTTP server started by each test: whole
+// downloads, resumes after dropped connections, checksums, errors.
+#include "deploy/pull.h"
+
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <httplib.h>
+#include <netinet/in.h>
+#include <openssl/sha.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "gguf/gguf_writer.h"
+
+namespace gengyun::deploy {
+namespace {
+
+// A valid GGUF file of 64 KiB and some: one key, one f32 tensor of 16384 values.
+std::string tiny_gguf() {
+  std::vector<float> values(16384);
+  for (size_t i = 0; i < values.size(); ++i) values[i] = static_cast<float>(i % 251) * 0.5f;
+  gguf::Writer w;
+  w.set_string("general.architecture", "llama");
+  EXPECT_TRUE(
+      w.add_tensor("token_embd.weight", gguf::GgmlType::F32, {128, 128},
+                   {reinterpret_cast<const uint8_t*>(values.data()), values.size() * sizeof(float)})
+          .ok());
+  Result<std::vector<uint8_t>> bytes = w.serialize();
+  EXPECT_TRUE(bytes.ok());
+  return {bytes->begin(), bytes->end()};
+}
+
+std::string sha256_hex(const std::string& bytes) {
+  unsigned char digest[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size(), digest);
+  std::string hex;
+  for (unsigned char b : digest) {
+    static constexpr char kHex[] = "0123456789abcdef";
+    hex += kHex[b >> 4];
+    hex += kHex[b & 15];
+  }
+  return hex;
+}
+
+std::string read_file(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+void write_file(const std::filesystem::path& path, const std::string& bytes) {
+  std::ofstream(path, std::ios::binary) << bytes;
+}
+
+// A loopback HTTP server whose handlers the test installs; it records every request's path
+// and Range header. Requests are served once listen() runs, on its own thread.
+class TestServer {
+ public:
+  TestServer() {
+    port_ = server_.bind_to_any_port("127.0.0.1");
+    server_.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response&) {
+      std::lock_guard lock(mutex_);
+      requests_.push_back(req.path + " range=" + req.get_header_value("Range"));
+      return httplib::Server::HandlerResponse::Unhandled;
+    });
+  }
+  ~TestServer() {
+    server_.stop();
+    if (thread_.joinable()) thread_.join();
+  }
+  httplib::Server& server() { return server_; }
+  void start() {
+    thread_ = std::thread([this] { server_.listen_after_bind(); });
+  }
+  std::string url(const std::string& path) const {
+    return "http://127.0.0.1:" + std::to_string(port_) + path;
+  }
+  std::vector<std::string> requests() {
+    std::lock_guard lock(mutex_);
+    return requests_;
+  }
+
+ private:
+  httplib::Server server_;
+  int port_ = 0;
+  std::thread thread_;
+  std::mutex mutex_;
+  std::vector<std::string> requests_;
+};
+
+class PullTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+    dir_ = std::filesystem::path(::testing::TempDir()) /
+           ("pull." + std::string(info->name()) + "." + std::to_string(::getpid()));
+    std::filesystem::remove_all(dir_);
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  // The files in dir_, by name.
+  std::vector<std::string> files() const {
+    std::vector<std::string> names;
+    if (std::filesystem::exists(dir_))
+      for (const auto& e : std::filesystem::directory_iterator(dir_))
+        names.push_back(e.path().filename().string());
+    std::sort(names.begin(), names.end());
+    return names;
+  }
+
+  // Serves `body` at `path` with Range support (httplib's own), optional extra headers.
+  void serve(const std::string& path, const std::string& body, httplib::Headers headers = {}) {
+    server_.server().Get(path, [body, headers](const httplib::Request&, httplib::Response& res) {
+      for (const auto& [k, v] : headers) res.set_header(k, v);
+      res.set_content(body, "application/octet-stream");
+    });
+  }
+
+  PullOptions options(const std::string& path) {
+    PullOptions o;
+    o.url = server_.url(path);
+    o.dir = dir_.string();
+    return o;
+  }
+
+  TestServer server_;
+  std::filesystem::path dir_;
+  const std::string gguf_ = tiny_gguf();
+};
+
+TEST_F(PullTest, DownloadsAWholeFile) {
+  serve("/models/tiny.gguf", gguf_);
+  server_.start();
+  std::vector<std::pair<uint64_t, uint64_t>> progress;
+  PullOptions o = options("/models/tiny.gguf");
+  o.progress = [&progress](uint64_t done, uint64_t total) { progress.emplace_back(done, total); };
+  Result<PullResult> r = pull(o);
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(r->path, (dir_ / "tiny.gguf").string());
+  EXPECT_EQ(r->size, gguf_.size());
+  EXPECT_EQ(r->resumed_from, 0u);
+  EXPECT_EQ(r->sha256, "");  // neither the server nor the user gave one
+  EXPECT_EQ(r->sha256_source, "");
+  EXPECT_EQ(read_file(r->path), gguf_);
+  EXPECT_EQ(files(), std::vector<std::string>{"tiny.gguf"});  // no .part left
+  ASSERT_FALSE(progress.empty());
+  EXPECT_EQ(progress.back(), std::make_pair(uint64_t{gguf_.size()}, uint64_t{gguf_.size()}));
+  EXPECT_EQ(server_.requests(), std::vector<std::string>{"/models/tiny.gguf range="});
+}
+
+// As Hugging Face: /resolve/ answers 302 to the CDN with the SHA-256 in X-Linked-Etag; the
+// CDN's ETag is something else (here an MD5-like value) and is not taken for a SHA-256.
+TEST_F(PullTest, FollowsAResolveRedirectAndVerifiesXLinkedEtag) {
+  const std::string sha = sha256_hex(gguf_);
+  server_.server().Get("/org/repo/resolve/main/model-Q4_K_M.gguf",
+                       [&](const httplib::Request&, httplib::Response& res) {
+                         res.set_header("X-Linked-Etag", "\"" + sha + "\"");
+                         res.set_header("ETag", "\"" + sha + "\"");
+                         res.set_redirect("/cdn/blob-0123");
+                       });
+  serve("/cdn/blob-0123", gguf_, {{"ETag", "\"0123456789abcdef0123456789abcdef\""}});
+  server_.start();
+  Result<PullResult> r = pull(options("/org/repo/resolve/main/model-Q4_K_M.gguf"));
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(r->path, (dir_ / "model-Q4_K_M.gguf").string());
+  EXPECT_EQ(r->sha256, sha);
+  EXPECT_EQ(r->sha256_source, "X-Linked-Etag");
+  EXPECT_EQ(read_file(r->path), gguf_);
+}
+
+TEST_F(PullTest, VerifiesAUserGivenSha256InEitherCase) {
+  serve("/tiny.gguf", gguf_);
+  server_.start();
+  PullOptions o = options("/tiny.gguf");
+  std::string upper = sha256_hex(gguf_);
+  for (char& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  o.sha256 = upper;
+  Result<PullResult> r = pull(o);
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(r->sha256, sha256_hex(gguf_));
+  EXPECT_EQ(r->sha256_source, "--sha256");
+}
+
+TEST_F(PullTest, ChecksumMismatchRemovesTheDownload) {
+  const std::string wrong = sha256_hex("something else");
+  serve("/etag.gguf", gguf_, {{"ETag", "W/\"" + wrong + "\""}});
+  serve("/user.gguf", gguf_);
+  server_.start();
+  Result<PullResult> r = pull(options("/etag.gguf"));
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().message, server_.url("/etag.gguf") + ": SHA-256 mismatch: expected " + wrong +
+                                   " (from ETag), the download has " + sha256_hex(gguf_) +
+                                   "; it was removed");
+  EXPECT_EQ(files(), std::vector<std::string>{});
+
+  PullOptions o = options("/user.gguf");
+  o.sha256 = wrong;
+  Result<PullResult> user = pull(o);
+  ASSERT_FALSE(user.ok());
+  EXPECT_NE(user.error().message.find("SHA-256 mismatch: expected " + wrong + " (from --sha256)"),
+            std::string::npos)
+      << user.error().message;
+  EXPECT_EQ(files(), std::vector<std::string>{});
+}
+
+// The server closes the connection after half the file on the first request; the same run
+// resumes with a Range request for the rest.
+TEST_F(PullTest, ResumesAConnectionDroppedHalfWay) {
+  const size_t half = gguf_.size() / 2;
+  std::atomic<int> calls = 0;
+  server_.server().Get("/drop.gguf", [&](const httplib::Request&, httplib::Response& res) {
+    const bool drop = calls++ == 0;
+    res.set_header("X-Linked-Etag", sha256_hex(gguf_));
+    res.set_content_provider(
+        gguf_.size(), "application/octet-stream",
+        [this, drop, half](size_t offset, size_t length, httplib::DataSink& sink) {
+          if (drop) {
+            sink.write(gguf_.data(), half);
+            return false;  // closes the connection
+          }
+          sink.write(gguf_.data() + offset, length);
+          return true;
+        });
+  });
+  server_.start();
+  Result<PullResult> r = pull(options("/drop.gguf"));
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(read_file(r->path), gguf_);
+  EXPECT_EQ(r->sha256_source, "X-Linked-Etag");
+  EXPECT_EQ(server_.requests(),
+            (std::vector<std::string>{"/drop.gguf range=",
+                                      "/drop.gguf range=bytes=" + std::to_string(half) + "-"}));
+}
+
+// A run whose every attempt is cut off keeps the part file and says so; the next run resumes
+// from it.
+TEST_F(PullTest, ALaterRunResumesThePartFile) {
+  const size_t cut = 10000;
+  std::atomic<bool> dropping = true;
+  server_.server().Get("/cut.gguf", [&](const httplib::Request&, httplib::Response& res) {
+    const bool drop = dropping;
+    res.set_content_provider(
+        gguf_.size(), "application/octet-stream",
+        [this, drop, cut](size_t offset, size_t length, httplib::DataSink& sink) {
+          if (drop) {
+            if (offset == 0) sink.write(gguf_.data(), cut);
+            return false;
+          }
+          sink.write(gguf_.data() + offset, length);
+          return true;
+        });
+  });
+  server_.start();
+  Result<PullResult> first = pull(options("/cut.gguf"));
+  ASSERT_FALSE(first.ok());
+  const std::string part = (dir_ / "cut.gguf.part").string();
+  EXPECT_NE(first.error().message.find("; 10000 bytes are kept in " + part +
+                                       " and the same command resumes from there"),
+            std::string::npos)
+      << first.error().message;
+  EXPECT_EQ(read_file(part), gguf_.substr(0, cut));
+
+  dropping = false;
+  Result<PullResult> second = pull(options("/cut.gguf"));
+  ASSERT_TRUE(second.ok()) << second.error().message;
+  EXPECT_EQ(second->resumed_from, cut);
+  EXPECT_EQ(read_file(second->path), gguf_);
+  EXPECT_EQ(files(), std::vector<std::string>{"cut.gguf"});
+  const std::vector<std::string> requests = server_.requests();
+  ASSERT_EQ(requests.size(), 3u);  // first run: whole file (cut), Range from the cut (nothing)
+  EXPECT_EQ(requests[1], "/cut.gguf range=bytes=10000-");
+  EXPECT_EQ(requests[2], "/cut.gguf range=bytes=10000-");
+}
+
+// A server that ignores Range answers 200 with the whole file: the part file starts over.
+TEST_F(PullTest, AServerThatIgnoresRangeRestartsTheFile) {
+  std::filesystem::create_directories(dir_);
+  write_file(dir_ / "norange.gguf.part", std::string(5000, 'z'));  // not even the right bytes
+  server_.server().Get("/norange.gguf", [&](const httplib::Request&, httplib::Response& res) {
+    res.status = 200;  // chunked, so httplib does not apply the Range itself
+    res.set_chunked_content_provider("application/octet-stream",
+                                     [this](size_t offset, httplib::DataSink& sink) {
+                                       sink.write(gguf_.data() + offset, gguf_.size() - offset);
+                                       sink.done();
+                                       return true;
+                                     });
+  });
+  server_.start();
+  Result<PullResult> r = pull(options("/norange.gguf"));
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(r->resumed_from, 0u);
+  EXPECT_EQ(read_file(r->path), gguf_);
+  EXPECT_EQ(server_.requests(), std::vector<std::string>{"/norange.gguf range=bytes=5000-"});
+  EXPECT_EQ(files(), std::vector<std::string>{"norange.gguf"});
+}
+
+// A part file that already holds the whole file: the server answers 416 to a Range past the
+// end, and the part is accepted as it is.
+TEST_F(PullTest, ACompletePartFileIsAccepted) {
+  std::filesystem::create_directories(dir_);
+  write_file(dir_ / "done.gguf.part", gguf_);
+  serve("/done.gguf", gguf_);
+  server_.start();
+  Result<PullResult> r = pull(options("/done.gguf"));
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(r->resumed_from, gguf_.size());
+  EXPECT_EQ(read_file(r->path), gguf_);
+}
+
+TEST_F(PullTest, NotFoundIsAnError) {
+  server_.start();
+  Result<PullResult> r = pull(options("/missing.gguf"));
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().message, server_.url("/missing.gguf") + ": HTTP 404");
+  EXPECT_EQ(files(), std::vector<std::string>{});
+}
+
+TEST_F(PullTest, ABodyThatIsNotGgufIsRemoved) {
+  serve("/page.gguf", "<html>Sign in to download this model</html>");
+  server_.start();
+  Result<PullResult> r = pull(options("/page.gguf"));
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().message.rfind(server_.url("/page.gguf") +
+                                        ": the download is not a valid GGUF file, so it was "
+                                        "removed: " +
+                                        (dir_ / "page.gguf.part").string() +
+                                        ": not a GGUF file: starts with "
+                                        "bytes 3c 68 74 6d",
+                                    0),
+            0u)
+      << r.error().message;
+  EXPECT_EQ(files(), std::vector<std::string>{});
+}
+
+TEST_F(PullTest, AnEmptyBodyIsNotGguf) {
+  serve("/empty.gguf", "");
+  server_.start();
+  Result<PullResult> r = pull(options("/empty.gguf"));
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().message.find("not a valid GGUF file"), std::string::npos)
+      << r.error().message;
+  EXPECT_EQ(files(), std::vector<std::string>{});
+}
+
+TEST_F(PullTest, TheNameComesFromContentDispositionWhenTheUrlHasNoGgufName) {
+  serve("/download", gguf_, {{"Content-Disposition", "attachment; filename=\"from-header.gguf\""}});
+  serve("/download2", gguf_,
+        {{"Content-Disposition",
+          "attachment; filename=\"../x.gguf\"; filename*=UTF-8''caf%C3%A9.gguf"}});
+  server_.start();
+  Result<PullResult> r = pull(options("/download?id=7"));
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(r->path, (dir_ / "from-header.gguf").string());
+  Result<PullResult> extended = pull(options("/download2"));
+  ASSERT_TRUE(extended.ok()) << extended.error().message;
+  EXPECT_EQ(extended->path, (dir_ / "caf\xC3\xA9.gguf").string());
+  EXPECT_EQ(files(), (std::vector<std::string>{"caf\xC3\xA9.gguf", "from-header.gguf"}));
+}
+
+TEST_F(PullTest, RejectsBadArguments) {
+  PullOptions o = options("/x.gguf");
+  o.url = "ftp://example.org/x.gguf";
+  EXPECT_EQ(pull(o).error().message,
+            "'ftp://example.org/x.gguf' is not an http:// or https:// URL");
+  o = options("/x.gguf");
+  o.sha256 = "abc";
+  EXPECT_EQ(pull(o).error().message, "--sha256 'abc' is not a SHA-256 (64 hex digits)");
+  o.sha256 = std::string(63, 'a') + "g";
+  EXPECT_FALSE(pull(o).ok());
+  EXPECT_EQ(files(), std::vector<std::string>{});
+}
+
+TEST_F(PullTest, AnUnreachableServerIsAnError) {
+  // A port bound by a socket that does not listen: connections to it are refused.
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(fd, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  socklen_t len = sizeof addr;
+  ASSERT_EQ(::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+  const int port = ntohs(addr.sin_port);
+  PullOptions o = options("/x.gguf");
+  o.url = "http://127.0.0.1:" + std::to_string(port) + "/x.gguf";
+  Result<PullResult> r = pull(o);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().message.rfind(o.url + ": ", 0), 0u) << r.error().message;
+  EXPECT_NE(r.error().message.find("onnect"), std::string::npos)
+      << r.error().message;  // "Connection refused"
+  ::close(fd);
+}
+
+}  // namespace
+}  // namespace gengyun::deploy

@@ -1,0 +1,91 @@
+// `gengyun pull`: the real binary downloads from a loopback HTTP server, prints the file's path
+// on stdout and exits 0; a checksum mismatch or a bad flag exits 1 with the reason on stderr.
+#include <gtest/gtest.h>
+#include <httplib.h>
+#include <stdlib.h>
+
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "gguf/gguf_writer.h"
+#include "process.h"
+
+namespace gengyun::e2e {
+namespace {
+
+const std::string kBinary = GENGYUN_BINARY;
+
+class PullCommandTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string pattern = (std::filesystem::temp_directory_path() / "gengyun-pull-XXXXXX").string();
+    ASSERT_NE(mkdtemp(pattern.data()), nullptr);
+    dir_ = pattern;
+    const std::vector<float> values(256, 0.25f);
+    gguf::Writer w;
+    w.set_string("general.architecture", "llama");
+    ASSERT_TRUE(w.add_tensor("output_norm.weight", gguf::GgmlType::F32, {256},
+                             {reinterpret_cast<const uint8_t*>(values.data()), 1024})
+                    .ok());
+    const std::vector<uint8_t> bytes = w.serialize().value();
+    gguf_.assign(bytes.begin(), bytes.end());
+    server_.Get("/m/tiny.gguf", [this](const httplib::Request&, httplib::Response& res) {
+      res.set_content(gguf_, "application/octet-stream");
+    });
+    port_ = server_.bind_to_any_port("127.0.0.1");
+    thread_ = std::thread([this] { server_.listen_after_bind(); });
+  }
+  void TearDown() override {
+    server_.stop();
+    thread_.join();
+    std::filesystem::remove_all(dir_);
+  }
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_) + "/m/tiny.gguf"; }
+
+  std::filesystem::path dir_;
+  std::string gguf_;
+  httplib::Server server_;
+  int port_ = 0;
+  std::thread thread_;
+};
+
+TEST_F(PullCommandTest, DownloadsAndPrintsThePath) {
+  const std::string out_dir = (dir_ / "models").string();
+  const ProcessOutput p = run_process({kBinary, "pull", url(), "-o", out_dir});
+  ASSERT_EQ(p.exit_code, 0) << p.err;
+  const std::string path = out_dir + "/tiny.gguf";
+  EXPECT_EQ(p.out, path + "\n");
+  EXPECT_EQ(p.err, "pulled " + path + ": " + std::to_string(gguf_.size()) +
+                       " bytes, a valid GGUF file; no SHA-256 given, none checked\n");
+  std::ifstream in(path, std::ios::binary);
+  EXPECT_EQ(std::string(std::istreambuf_iterator<char>(in), {}), gguf_);
+}
+
+TEST_F(PullCommandTest, AChecksumMismatchExitsOne) {
+  const std::string wrong(64, 'a');
+  const ProcessOutput p =
+      run_process({kBinary, "pull", url(), "-o", dir_.string(), "--sha256", wrong});
+  EXPECT_EQ(p.exit_code, 1);
+  EXPECT_EQ(
+      p.err.rfind("error: " + url() + ": SHA-256 mismatch: expected " + wrong + " (from --sha256)",
+                  0),
+      0u)
+      << p.err;
+  EXPECT_EQ(p.out, "");
+  EXPECT_FALSE(std::filesystem::exists(dir_ / "tiny.gguf"));
+  EXPECT_FALSE(std::filesystem::exists(dir_ / "tiny.gguf.part"));
+}
+
+TEST_F(PullCommandTest, ABadSha256ExitsOne) {
+  const ProcessOutput p =
+      run_process({kBinary, "pull", url(), "-o", dir_.string(), "--sha256", "xyz"});
+  EXPECT_EQ(p.exit_code, 1);
+  EXPECT_EQ(p.err, "error: --sha256 'xyz' is not a SHA-256 (64 hex digits)\n");
+}
+
+}  // namespace
+}  // namespace gengyun::e2e
