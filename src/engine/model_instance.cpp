@@ -183,9 +183,6 @@ Result<std::shared_ptr<LoadedModel>> ModelInstance::load_adapter(const std::stri
   // requests of that same load, never a later adapter read from the same path.
   static std::atomic<uint64_t> next_adapter{0};
   std::string key = "lora#" + std::to_string(next_adapter++);
-  spdlog::info("{}: LoRA adapter {} loaded ({} matrices, rank up to {}, alpha {}, scale {})",
-               path_, path, adapter.value()->size(), adapter.value()->max_rank(),
-               adapter.value()->alpha(), scale);
   return std::shared_ptr<LoadedModel>(std::make_shared<AdapterModel>(
       shared_from_this(), std::move(adapter).value(), std::move(key), monotonic_us() - start));
 }
