@@ -277,6 +277,22 @@ class LoadedModel {
   virtual const std::string& path() const = 0;
   /// Time spent in load(), microseconds.
   virtual int64_t load_us() const = 0;
+
+  /// A LoRA adapter (llama.cpp's adapter GGUF: `general.type = adapter`, `adapter.type =
+  /// lora`, tensors `<weight>.lora_a` / `.lora_b`) loaded against this model, as a model of its
+  /// own: its effective weights are W + scale · (alpha / rank) · B·A (llama.cpp's
+  /// --lora-scaled). It shares this model's weights, tokenizer, KV pool and engine: requests
+  /// submitted to it run in the same batches as this model's and other adapters' requests,
+  /// each token row with its own adapter's update, and its outputs are bit-identical whatever
+  /// runs beside them. Prefix-cache blocks are keyed by adapter (never shared between two
+  /// adapters, or with the base model). It keeps this model alive; dropping it unloads the
+  /// adapter once its running requests finish. stats() and wait_until() are the shared
+  /// engine's; path() and load_us() are the adapter's.
+  /// Errors (naming the file and the mismatch): a missing or unreadable file, not an adapter
+  /// GGUF, another architecture, a tensor the model does not have or of the wrong shape, a
+  /// scale that is not finite, an adapter of an adapter ("adapters do not stack").
+  virtual Result<std::shared_ptr<LoadedModel>> load_adapter(const std::string& path,
+                                                            float scale) = 0;
 };
 
 }  // namespace gengyun

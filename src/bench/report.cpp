@@ -86,6 +86,12 @@ std::string bench_result_json(const BenchResult& r) {
       field("usd_per_million_output_tokens", json_number(s.usd_per_million_output_tokens));
     }
   }
+  if (r.lora_serving) {
+    field("lora_adapters", std::to_string(r.n_adapters));
+    field("lora_serving_output_tokens_per_s", json_number(r.lora_serving->output_tokens_per_s));
+    field("lora_ttft_p50_ms", json_number(r.lora_serving->ttft_p50_ms));
+    field("lora_itl_p50_ms", json_number(r.lora_serving->itl_p50_ms));
+  }
   return out + "}\n";
 }
 
@@ -120,6 +126,16 @@ std::string bench_result_text(const BenchResult& r) {
   if (s.usd_per_hour > 0) {
     std::snprintf(line, sizeof line, "cost       %.4f USD per million output tokens at %.4g USD/hour\n",
                   s.usd_per_million_output_tokens, s.usd_per_hour);
+    out += line;
+  }
+  if (r.lora_serving) {
+    const ServingResult& l = *r.lora_serving;
+    std::snprintf(line, sizeof line,
+                  "LoRA       %8.2f output tokens/s  (the same streams over %d adapters: %.2fx the "
+                  "base alone; TTFT p50 %.1f ms, inter-token p50 %.2f ms)\n",
+                  l.output_tokens_per_s, r.n_adapters,
+                  s.output_tokens_per_s > 0 ? l.output_tokens_per_s / s.output_tokens_per_s : 0.0,
+                  l.ttft_p50_ms, l.itl_p50_ms);
     out += line;
   }
   return out;

@@ -40,6 +40,8 @@ Result<void> check_options(const BenchOptions& o) {
     return make_error("read bandwidth needs a buffer of at least 1 MiB and at least 1 pass, not " +
                       std::to_string(o.bandwidth_bytes) + " bytes and " + std::to_string(o.bandwidth_passes) +
                       " passes");
+  if (!o.lora_paths.empty() && o.parallel < 1)
+    return make_error("LoRA adapters are measured with parallel streams (--parallel N)");
   if (o.parallel < 0 || o.parallel > kMaxParallel)
     return make_error("parallel streams must be 0 to " + std::to_string(kMaxParallel) + ", not " +
                       std::to_string(o.parallel));
@@ -80,7 +82,9 @@ struct StreamTimes {
   bool done = false;
 };
 
-Result<ServingResult> run_serving(LoadedModel& model, const BenchOptions& o, std::mt19937_64& rng) {
+/// o.parallel streams, stream i submitted to models[i % models.size()] (which share one engine).
+Result<ServingResult> run_serving(const std::vector<LoadedModel*>& models, const BenchOptions& o,
+                                  std::mt19937_64& rng) {
   ServingResult out;
   out.parallel = o.parallel;
   std::vector<StreamTimes> streams(static_cast<size_t>(o.parallel));
@@ -93,7 +97,9 @@ Result<ServingResult> run_serving(LoadedModel& model, const BenchOptions& o, std
   };
   auto signal = std::make_shared<Signal>();
   const int64_t start = monotonic_us();
-  for (StreamTimes& s : streams) {
+  for (size_t i = 0; i < streams.size(); ++i) {
+    StreamTimes& s = streams[i];
+    LoadedModel& model = *models[i % models.size()];
     Submission sub = model.submit(greedy_request(random_prompt(rng, o.n_prompt, model.n_vocab()), o.n_gen));
     if (!sub.handle) return make_error(sub.message);
     s.handle = std::move(sub.handle);
@@ -249,9 +255,27 @@ Result<BenchResult> run_bench(const std::string& path, const BenchOptions& optio
 
   if (options.parallel > 0) {
     report(std::to_string(options.parallel) + " parallel streams");
-    auto serving = run_serving(model, options, rng);
+    // The LoRA run below gets the same prompts.
+    std::mt19937_64 lora_rng = rng;
+    auto serving = run_serving({&model}, options, rng);
     if (!serving) return serving.error();
     result.serving = serving.value();
+    if (!options.lora_paths.empty()) {
+      std::vector<std::shared_ptr<LoadedModel>> adapters;
+      std::vector<LoadedModel*> targets;
+      for (const std::string& lora : options.lora_paths) {
+        auto adapter = model.load_adapter(lora, 1.0f);
+        if (!adapter) return adapter.error();
+        adapters.push_back(adapter.value());
+        targets.push_back(adapter.value().get());
+      }
+      report(std::to_string(options.parallel) + " parallel streams over " +
+             std::to_string(targets.size()) + " LoRA adapters");
+      auto lora_serving = run_serving(targets, options, lora_rng);
+      if (!lora_serving) return lora_serving.error();
+      result.lora_serving = lora_serving.value();
+      result.n_adapters = static_cast<int>(targets.size());
+    }
   }
 
   report("read bandwidth");

@@ -34,6 +34,9 @@ struct BenchOptions {
   /// tokens at the measured aggregate throughput.
   double usd_per_hour = 0;
   bool mmap = false;  ///< weights in a file mapping instead of anonymous memory (ModelOptions)
+  /// LoRA adapter GGUFs of the model (with parallel): the serving measurement runs again with
+  /// the same prompts spread round-robin over the adapters (scale 1), all in one engine.
+  std::vector<std::string> lora_paths;
 };
 
 /// N concurrent streams through one engine: what a serving user sees.
@@ -77,6 +80,9 @@ struct BenchResult {
   /// weights as fast as the machine reads memory.
   double decode_bandwidth_utilization = 0;
   std::optional<ServingResult> serving;  ///< when options.parallel > 0
+  /// With options.lora_paths: the same streams spread over the adapters.
+  std::optional<ServingResult> lora_serving;
+  int n_adapters = 0;
 };
 
 /// Bytes of weights one decoded token reads: every tensor of two or more dimensions (the
@@ -97,7 +103,8 @@ using BenchProgress = std::function<void(std::string_view stage)>;
 /// generation ignored. Prefill speed: n_prompt over the time to the first token; decode speed:
 /// the tokens after the first over the time from the first to the last. Then, with parallel,
 /// the serving measurement (distinct prompts, all submitted at once), and the read bandwidth
-/// with the same number of threads. Errors: n_prompt, n_gen or repeats < 1, parallel < 0,
+/// with the same number of threads; with lora_paths, the serving measurement again over the
+/// adapters. Errors: lora_paths without parallel, an adapter that does not load, n_prompt, n_gen or repeats < 1, parallel < 0,
 /// usd_per_hour < 0, n_threads outside [0, kernels::kMaxThreads], bandwidth options that
 /// measure_read_bandwidth refuses, n_prompt + n_gen beyond the model's context length, those of
 /// gguf::File::open, LoadedModel::load and measure_read_bandwidth. Memory: the model's KV cache

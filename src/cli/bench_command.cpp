@@ -68,6 +68,9 @@ void add_bench_command(CLI::App& app, int& exit_code) {
   cmd->add_flag("--mmap", o.mmap,
                 "keep the weights in a mapping of the file instead of reading them into "
                 "anonymous memory with huge pages");
+  cmd->add_option("--lora", o.lora_paths,
+                  "a LoRA adapter GGUF of the model (repeatable, with --parallel): the parallel "
+                  "streams run again spread over the adapters, in one engine with the base");
   cmd->add_flag("--json", flags->json, "print one JSON object");
   cmd->callback([flags, &exit_code] { exit_code = bench(*flags); });
 }

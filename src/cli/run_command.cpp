@@ -9,6 +9,7 @@
 
 #include "cli/commands.h"
 #include "cli/read_file.h"
+#include "deploy/lora_spec.h"
 #include "gengyun/engine.h"
 #include "kernels/thread_pool.h"
 
@@ -29,6 +30,7 @@ struct RunOptions {
   std::string kv_type = "f16";
   bool mmap = false;
   std::string json_schema_path;
+  std::string lora;
 };
 
 double per_second(int count, int64_t us) { return us > 0 ? count * 1e6 / us : 0.0; }
@@ -55,6 +57,17 @@ int run(const RunOptions& o) {
     std::fprintf(stderr, "error: %s\n", model.error().message.c_str());
     return 1;
   }
+  int64_t load_us = model.value()->load_us();
+  if (!o.lora.empty()) {
+    auto adapter = deploy::parse_adapter_file(o.lora);
+    if (adapter.ok()) model = model.value()->load_adapter(adapter->path, adapter->scale);
+    if (!adapter.ok() || !model.ok()) {
+      std::fprintf(stderr, "error: --lora: %s\n",
+                   (adapter.ok() ? model.error() : adapter.error()).message.c_str());
+      return 1;
+    }
+    load_us += model.value()->load_us();
+  }
   const auto prompt = model.value()->tokenize(o.prompt, /*add_bos=*/true, /*parse_special=*/false);
   params.max_tokens = o.n_predict;
   params.temperature = o.temperature;
@@ -77,7 +90,7 @@ int run(const RunOptions& o) {
   std::fprintf(stderr,
                "load: %.1f ms | prompt: %d tokens, %.1f tokens/s | generation: %d tokens, "
                "%.1f tokens/s | threads: %d\n",
-               model.value()->load_us() / 1e3, r.prompt_tokens,
+               load_us / 1e3, r.prompt_tokens,
                per_second(r.prompt_tokens, r.prefill_us), r.completion_tokens,
                per_second(r.completion_tokens, r.decode_us), model.value()->n_threads());
   return 0;
@@ -125,6 +138,9 @@ void add_run_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--json-schema", options->json_schema_path,
                   "the output must be JSON that validates against the JSON Schema in this file "
                   "(constrained decoding; docs/structured_output.md)");
+  cmd->add_option("--lora", options->lora,
+                  "ADAPTER.gguf[@SCALE]: apply a LoRA adapter (llama.cpp's adapter GGUF) at SCALE "
+                  "(default 1; effective weights W + SCALE * alpha / rank * B A)");
   cmd->add_option("--kv-type", options->kv_type,
                   "KV cache element type (f32: unrounded, for debugging)")
       ->check(CLI::IsMember({"f16", "f32"}, CLI::ignore_case))

@@ -25,6 +25,7 @@ namespace {
 
 struct ServeOptions {
   std::vector<std::string> models;
+  std::vector<std::string> loras;
   std::string listen = "127.0.0.1:8080";
   std::string db = "gengyun.db";
   int threads = 0;
@@ -93,6 +94,13 @@ int serve(const ServeOptions& o) {
     std::fprintf(stderr, "error: %s\n", specs.error().message.c_str());
     return 1;
   }
+  std::vector<std::string> model_names;
+  for (const deploy::ModelSpec& spec : specs.value()) model_names.push_back(spec.name);
+  auto loras = deploy::parse_lora_specs(o.loras, model_names);
+  if (!loras.ok()) {
+    std::fprintf(stderr, "error: %s\n", loras.error().message.c_str());
+    return 1;
+  }
   auto listen = parse_listen(o.listen);
   if (!listen.ok()) {
     std::fprintf(stderr, "error: %s\n", listen.error().message.c_str());
@@ -130,7 +138,8 @@ int serve(const ServeOptions& o) {
                              .max_seqs = o.max_seqs,
                              .max_waiting = o.max_waiting,
                              .prefix_cache = !o.no_prefix_cache,
-                             .mmap = o.mmap});
+                             .mmap = o.mmap},
+                            std::move(loras.value()));
   for (const auto& name : registry.names()) {
     auto model = registry.get(name);
     if (!model.ok()) {
@@ -208,6 +217,9 @@ void add_serve_command(CLI::App& app, int& exit_code) {
   auto options = std::make_shared<ServeOptions>();
   auto* cmd = app.add_subcommand("serve", "serve models behind an OpenAI-compatible HTTP API");
   cmd->add_option("--model", options->models, "NAME=PATH of a GGUF model (repeatable)")->required();
+  cmd->add_option("--lora", options->loras,
+                  "NAME=BASE:ADAPTER.gguf[@SCALE]: a LoRA adapter of the --model BASE served as "
+                  "the model NAME, batched with BASE's requests (repeatable; scale 1 by default)");
   cmd->add_option("--listen", options->listen, "HOST:PORT to listen on")->capture_default_str();
   cmd->add_option("--db", options->db,
                   "keys and usage: a SQLite file or a postgres:// URL")->capture_default_str();

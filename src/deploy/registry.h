@@ -8,6 +8,7 @@
 #include <string_view>
 #include <vector>
 
+#include "deploy/lora_spec.h"
 #include "gengyun/engine.h"
 #include "gengyun/result.h"
 
@@ -28,19 +29,26 @@ Result<std::vector<ModelSpec>> parse_model_specs(const std::vector<std::string>&
 /// Names -> models, loaded on demand and kept loaded. Thread-safe.
 class Registry {
  public:
-  /// Errors at construction are not possible; duplicate names keep the first spec.
-  Registry(std::vector<ModelSpec> specs, ModelOptions options);
+  /// Errors at construction are not possible; duplicate names keep the first spec. `loras`:
+  /// LoRA derivatives of the models of `specs` (parse_lora_specs), listed after them; a
+  /// derivative shares its base's weights and engine (LoadedModel::load_adapter).
+  Registry(std::vector<ModelSpec> specs, ModelOptions options, std::vector<LoraSpec> loras = {});
 
   bool contains(std::string_view name) const;
   /// Model names in the order given.
   std::vector<std::string> names() const;
 
-  /// The loaded model, loading it on first use (concurrent callers wait for one load).
-  /// Errors: unknown name ("model 'x' is not served here"), the model's load error.
+  /// The loaded model, loading it on first use (concurrent callers wait for one load); a LoRA
+  /// derivative loads its base first. Errors: unknown name ("model 'x' is not served here"),
+  /// the model's (or the adapter's) load error.
   Result<std::shared_ptr<LoadedModel>> get(std::string_view name);
 
  private:
+  /// get() with mutex_ held.
+  Result<std::shared_ptr<LoadedModel>> get_locked(std::string_view name);
+
   std::vector<ModelSpec> specs_;
+  std::vector<LoraSpec> loras_;
   ModelOptions options_;
   std::mutex mutex_;
   std::map<std::string, std::shared_ptr<LoadedModel>, std::less<>> loaded_;

@@ -100,7 +100,9 @@ EngineCore::~EngineCore() {
                         "the model was unloaded");
 }
 
-Submission EngineCore::submit(EngineRequest request) {
+Submission EngineCore::submit(EngineRequest request,
+                              std::shared_ptr<const model::LoraAdapter> adapter,
+                              std::string_view adapter_key) {
   Submission out;
   const auto refuse = [&out](SubmitStatus status, std::string message) {
     out.status = status;
@@ -136,7 +138,11 @@ Submission EngineCore::submit(EngineRequest request) {
   job->ignore_eos = request.params.ignore_eos;
   job->seq.n_prompt = static_cast<int>(request.prompt.size());
   job->seq.tokens = std::move(request.prompt);
-  job->seq.cache_key = config_.cache_key + '\0' + request.cache_salt;
+  // Model, adapter, salt: neither of the first two holds a '\0', so no salt can forge a key.
+  job->seq.cache_key = config_.cache_key + '\0';
+  job->seq.cache_key.append(adapter_key);
+  job->seq.cache_key += '\0' + request.cache_salt;
+  job->seq.adapter = std::move(adapter);
   const int room = config_.n_ctx - job->seq.n_prompt;
   job->max_tokens = request.params.max_tokens < 0 ? room : std::min(request.params.max_tokens, room);
   auto handle = std::make_unique<Handle>(job->stream, weak_from_this());

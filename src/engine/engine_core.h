@@ -7,6 +7,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <unordered_map>
 #include <vector>
@@ -17,6 +18,7 @@
 #include "engine/scheduler.h"
 #include "gengyun/engine.h"
 #include "kernels/thread_pool.h"
+#include "model/lora.h"
 #include "sampling/grammar.h"
 #include "sampling/sampler.h"
 #include "sampling/token_mask.h"
@@ -49,8 +51,13 @@ class EngineCore : public std::enable_shared_from_this<EngineCore> {
   EngineCore(const EngineCore&) = delete;
   EngineCore& operator=(const EngineCore&) = delete;
 
-  /// See LoadedModel::submit.
-  Submission submit(EngineRequest request);
+  /// See LoadedModel::submit. With `adapter`, the request's rows get that LoRA adapter's
+  /// updates (it must have been loaded against the runner's model) and its prefix-cache blocks
+  /// are keyed by `adapter_key` (unique per loaded adapter, without '\0'), so that they serve
+  /// only requests of the same adapter.
+  Submission submit(EngineRequest request,
+                    std::shared_ptr<const model::LoraAdapter> adapter = nullptr,
+                    std::string_view adapter_key = {});
 
   /// One engine step: takes new requests and cancellations, schedules, runs the forward pass,
   /// samples and emits events. Returns whether a forward pass ran.

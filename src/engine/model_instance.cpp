@@ -1,11 +1,13 @@
 #include "engine/model_instance.h"
 
 #include <algorithm>
+#include <atomic>
 #include <fstream>
 #include <new>
 
 #include <spdlog/spdlog.h>
 
+#include "engine/adapter_model.h"
 #include "model/weights.h"
 #include "util/clock.h"
 
@@ -169,6 +171,20 @@ Result<std::shared_ptr<ModelInstance>> ModelInstance::load(const std::string& pa
   }
   instance->load_us_ = monotonic_us() - start;
   return instance;
+}
+
+Result<std::shared_ptr<LoadedModel>> ModelInstance::load_adapter(const std::string& path,
+                                                                 float scale) {
+  const int64_t start = monotonic_us();
+  Result<std::unique_ptr<model::LoraAdapter>> adapter =
+      model::LoraAdapter::load(*model_, path, scale);
+  if (!adapter) return adapter.error();
+  // A number per adapter loaded in this process: blocks computed under an adapter serve only
+  // requests of that same load, never a later adapter read from the same path.
+  static std::atomic<uint64_t> next_adapter{0};
+  std::string key = "lora#" + std::to_string(next_adapter++);
+  return std::shared_ptr<LoadedModel>(std::make_shared<AdapterModel>(
+      shared_from_this(), std::move(adapter).value(), std::move(key), monotonic_us() - start));
 }
 
 std::vector<int32_t> ModelInstance::tokenize(std::string_view text, bool add_bos,

@@ -18,7 +18,8 @@
 
 namespace gengyun::engine {
 
-class ModelInstance final : public LoadedModel {
+class ModelInstance final : public LoadedModel,
+                            public std::enable_shared_from_this<ModelInstance> {
  public:
   /// Errors: those of gguf::File::open, Tokenizer::load and model::Model::load; options out of
   /// range (threads, context, a KV cache too small for one block or for the asked context).
@@ -33,6 +34,12 @@ class ModelInstance final : public LoadedModel {
   Result<std::vector<int32_t>> chat_prompt(std::span<const ChatMessage> messages,
                                            const ChatOptions& options) const override;
   Submission submit(EngineRequest request) override { return engine_->submit(std::move(request)); }
+  /// submit() with a LoRA adapter loaded against this model (EngineCore::submit).
+  Submission submit_with_adapter(EngineRequest request,
+                                 std::shared_ptr<const model::LoraAdapter> adapter,
+                                 std::string_view adapter_key) {
+    return engine_->submit(std::move(request), std::move(adapter), adapter_key);
+  }
   EngineStats stats() const override { return engine_->stats(); }
   bool wait_until(const std::function<bool(const EngineStats&)>& done,
                   int64_t timeout_us) const override {
@@ -46,6 +53,8 @@ class ModelInstance final : public LoadedModel {
   const std::string& path() const override { return path_; }
   int64_t load_us() const override { return load_us_; }
   int64_t kv_cache_bytes() const override { return static_cast<int64_t>(kv_->memory_bytes()); }
+  /// An engine::AdapterModel over this model. Errors: model::LoraAdapter::load's.
+  Result<std::shared_ptr<LoadedModel>> load_adapter(const std::string& path, float scale) override;
 
  private:
   ModelInstance() = default;

@@ -17,6 +17,7 @@ Result<void> PagedModelRunner::execute(std::span<const ScheduledChunk> chunks,
     seq.pos0 = c.start;
     seq.block_table = c.seq->block_table;
     seq.logits = c.samples() ? model::LogitRows::Last : model::LogitRows::None;
+    seq.adapter = c.seq->adapter.get();
     rows_.push_back(seq);
     tokens_.insert(tokens_.end(), c.seq->tokens.begin() + c.start,
                    c.seq->tokens.begin() + c.start + c.n_tokens);

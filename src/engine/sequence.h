@@ -3,10 +3,12 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "engine/prefix_hash.h"
+#include "model/lora.h"
 
 namespace gengyun::engine {
 
@@ -26,7 +28,9 @@ struct Sequence {
   int n_cached_prompt = 0;
   /// Highest n_computed reached within the prompt: the prompt tokens billed.
   int n_prompt_processed = 0;
-  std::string cache_key;  ///< the prefix cache's extra keys: model, cache salt
+  std::string cache_key;  ///< the prefix cache's extra keys: model, LoRA adapter, cache salt
+  /// The LoRA adapter its rows get (nullptr: the base model); kept alive while it runs.
+  std::shared_ptr<const model::LoraAdapter> adapter;
   std::vector<int32_t> block_table;
   std::vector<BlockHash> block_hashes;  ///< of the full blocks of `tokens`, computed lazily
   /// Leading blocks of block_table already offered to the prefix cache.

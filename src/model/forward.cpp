@@ -6,6 +6,7 @@
 
 #include "kernels/matmul.h"
 #include "kernels/vector_kernels.h"
+#include "model/lora.h"
 
 namespace gengyun::model {
 
@@ -30,21 +31,77 @@ Scratch::Scratch(const HParams& hp, int64_t max_tokens, int n_threads)
       expert_outputs(static_cast<size_t>(max_tokens * hp.n_expert_used * hp.n_embd)),
       rope(max_tokens, hp.head_dim),
       attention(n_threads, hp.head_dim, max_tokens),
-      attention_seqs(static_cast<size_t>(max_tokens)) {}
+      attention_seqs(static_cast<size_t>(max_tokens)),
+      row_adapter(static_cast<size_t>(max_tokens)) {}
 
 size_t Scratch::memory_bytes() const {
   const size_t floats = x.size() + cur.size() + q.size() + k.size() + v.size() + attn.size() +
                         gate.size() + up.size() + router.size() + expert_weight.size() +
                         expert_in.size() + expert_gate.size() + expert_up.size() +
-                        expert_out.size() + expert_outputs.size();
+                        expert_out.size() + expert_outputs.size() + lora_in.size() +
+                        lora_mid.size() + lora_out.size();
   return floats * sizeof(float) + selected.size() * sizeof(int32_t) +
-         expert_rows.size() * sizeof(int64_t) + rope.memory_bytes() + attention.memory_bytes() +
-         attention_seqs.size() * sizeof(blocks::AttentionSequence);
+         (expert_rows.size() + lora_rows.size()) * sizeof(int64_t) + rope.memory_bytes() +
+         attention.memory_bytes() + attention_seqs.size() * sizeof(blocks::AttentionSequence) +
+         row_adapter.size() * sizeof(const LoraAdapter*);
 }
 
 void begin_forward(ForwardPass& pass, const Matrix& token_embd, const blocks::Rope& rope) {
   blocks::embed(token_embd, pass.tokens, pass.s.x.data());
-  for (const SequenceRows& seq : pass.seqs) pass.s.rope.fill(rope, seq.row, seq.pos0, seq.n_tokens);
+  pass.has_adapters = false;
+  for (const SequenceRows& seq : pass.seqs) {
+    pass.s.rope.fill(rope, seq.row, seq.pos0, seq.n_tokens);
+    std::fill_n(pass.s.row_adapter.begin() + seq.row, seq.n_tokens, seq.adapter);
+    pass.has_adapters |= seq.adapter != nullptr;
+  }
+}
+
+namespace {
+
+// y += scale · B (A x) for the rows of adapter `adapter` whose update of w is `lw`.
+void apply_lora(ForwardPass& pass, const LoraAdapter* adapter, const LoraWeight& lw,
+                const float* x, float* y) {
+  Scratch& s = pass.s;
+  const int64_t n_in = lw.a.n_in, rank = lw.rank(), n_out = lw.b.n_out;
+  if (s.lora_rows.empty()) s.lora_rows.resize(static_cast<size_t>(s.max_tokens));
+  int64_t count = 0;
+  for (int64_t r = 0; r < pass.n_rows; ++r)
+    if (s.row_adapter[r] == adapter) s.lora_rows[count++] = r;
+  const auto grow = [](std::vector<float>& v, int64_t n) {
+    if (v.size() < static_cast<size_t>(n)) v.resize(static_cast<size_t>(n));
+  };
+  const bool all_rows = count == pass.n_rows;
+  const float* in = x;
+  if (!all_rows) {
+    grow(s.lora_in, count * n_in);
+    for (int64_t i = 0; i < count; ++i)
+      std::copy_n(x + s.lora_rows[i] * n_in, n_in, s.lora_in.data() + i * n_in);
+    in = s.lora_in.data();
+  }
+  grow(s.lora_mid, count * rank);
+  grow(s.lora_out, count * n_out);
+  blocks::linear(lw.a, nullptr, in, s.lora_mid.data(), count, pass.pool);
+  blocks::linear(lw.b, nullptr, s.lora_mid.data(), s.lora_out.data(), count, pass.pool);
+  for (int64_t i = 0; i < count; ++i) {
+    float* row = y + s.lora_rows[i] * n_out;
+    const float* update = s.lora_out.data() + i * n_out;
+    for (int64_t j = 0; j < n_out; ++j) row[j] += lw.scale * update[j];
+  }
+}
+
+}  // namespace
+
+void project(ForwardPass& pass, const Matrix& w, const float* bias, const float* x, float* y) {
+  blocks::linear(w, bias, x, y, pass.n_rows, pass.pool);
+  if (!pass.has_adapters) return;
+  // Each adapter once, in the order of its first row.
+  const std::vector<const LoraAdapter*>& rows = pass.s.row_adapter;
+  for (int64_t r = 0; r < pass.n_rows; ++r) {
+    const LoraAdapter* adapter = rows[r];
+    if (adapter == nullptr || std::find(rows.begin(), rows.begin() + r, adapter) != rows.begin() + r)
+      continue;
+    if (const LoraWeight* lw = adapter->find(w.tensor)) apply_lora(pass, adapter, *lw, x, y);
+  }
 }
 
 void store_kv(ForwardPass& pass, int layer) {
@@ -70,6 +127,7 @@ bool keep_output_rows(ForwardPass& pass, int layer) {
       std::copy_n(s.x.begin() + r * n_embd, n_embd, s.x.begin() + kept * n_embd);
       std::copy_n(s.cur.begin() + r * n_embd, n_embd, s.cur.begin() + kept * n_embd);
       s.rope.move_row(r, kept);
+      s.row_adapter[kept] = s.row_adapter[r];
     }
   }
   pass.n_rows = kept;
@@ -115,13 +173,13 @@ void attention_output_and_feed_forward(ForwardPass& pass, const Matrix& wo, cons
   Scratch& s = pass.s;
   const int64_t n = pass.n_rows;
   const int64_t n_embd = pass.hp.n_embd;
-  blocks::linear(wo, nullptr, s.attn.data(), s.cur.data(), n, pass.pool);
+  project(pass, wo, nullptr, s.attn.data(), s.cur.data());
   blocks::add(s.x.data(), s.cur.data(), n * n_embd);
   blocks::rms_norm(s.x.data(), ffn_norm, s.cur.data(), n, n_embd, pass.hp.rms_eps);
-  blocks::linear(gate, nullptr, s.cur.data(), s.gate.data(), n, pass.pool);
-  blocks::linear(up, nullptr, s.cur.data(), s.up.data(), n, pass.pool);
+  project(pass, gate, nullptr, s.cur.data(), s.gate.data());
+  project(pass, up, nullptr, s.cur.data(), s.up.data());
   blocks::swiglu(s.gate.data(), s.up.data(), s.gate.data(), n * pass.hp.n_ff, pass.pool);
-  blocks::linear(down, nullptr, s.gate.data(), s.cur.data(), n, pass.pool);
+  project(pass, down, nullptr, s.gate.data(), s.cur.data());
   blocks::add(s.x.data(), s.cur.data(), n * n_embd);
 }
 
@@ -144,14 +202,14 @@ bool qk_norm_attention(ForwardPass& p, int layer, const QkNormAttention& a) {
   const HParams& hp = p.hp;
   Scratch& s = p.s;
   blocks::rms_norm(s.x.data(), a.attn_norm, s.cur.data(), p.n_rows, hp.n_embd, hp.rms_eps);
-  blocks::linear(a.wk, nullptr, s.cur.data(), s.k.data(), p.n_rows, p.pool);
-  blocks::linear(a.wv, nullptr, s.cur.data(), s.v.data(), p.n_rows, p.pool);
+  project(p, a.wk, nullptr, s.cur.data(), s.k.data());
+  project(p, a.wv, nullptr, s.cur.data(), s.v.data());
   blocks::rms_norm(s.k.data(), a.k_norm, s.k.data(), p.n_rows * hp.n_head_kv, hp.head_dim,
                    hp.rms_eps);
   blocks::rope(s.rope, s.k.data(), p.n_rows, hp.n_head_kv);
   store_kv(p, layer);
   if (!keep_output_rows(p, layer)) return false;
-  blocks::linear(a.wq, nullptr, s.cur.data(), s.q.data(), p.n_rows, p.pool);
+  project(p, a.wq, nullptr, s.cur.data(), s.q.data());
   blocks::rms_norm(s.q.data(), a.q_norm, s.q.data(), p.n_rows * hp.n_head, hp.head_dim,
                    hp.rms_eps);
   blocks::rope(s.rope, s.q.data(), p.n_rows, hp.n_head);
@@ -182,12 +240,12 @@ void attention_output_and_moe(ForwardPass& pass, const Matrix& wo, const float* 
   const HParams& hp = pass.hp;
   const int64_t n = pass.n_rows;
   const int64_t n_embd = hp.n_embd, n_ff = hp.n_ff_exp, n_used = hp.n_expert_used;
-  blocks::linear(wo, nullptr, s.attn.data(), s.cur.data(), n, pass.pool);
+  project(pass, wo, nullptr, s.attn.data(), s.cur.data());
   blocks::add(s.x.data(), s.cur.data(), n * n_embd);
   blocks::rms_norm(s.x.data(), ffn_norm, s.cur.data(), n, n_embd, hp.rms_eps);
 
   // Routing: each row's top n_used experts and their normalized weights.
-  blocks::linear(moe.router, nullptr, s.cur.data(), s.router.data(), n, pass.pool);
+  project(pass, moe.router, nullptr, s.cur.data(), s.router.data());
   std::vector<int32_t> ids(static_cast<size_t>(hp.n_expert));
   for (int64_t t = 0; t < n; ++t) {
     float* p = s.router.data() + t * hp.n_expert;
@@ -249,7 +307,7 @@ void output_logits(ForwardPass& pass, const float* output_norm, const Matrix& ou
   }
   blocks::rms_norm(pass.s.x.data(), output_norm, pass.s.cur.data(), pass.n_rows, pass.hp.n_embd,
                    pass.hp.rms_eps);
-  blocks::linear(output, nullptr, pass.s.cur.data(), pass.logits, pass.n_rows, pass.pool);
+  project(pass, output, nullptr, pass.s.cur.data(), pass.logits);
 }
 
 }  // namespace gengyun::model

@@ -14,6 +14,8 @@
 
 namespace gengyun::model {
 
+class LoraAdapter;
+
 /// The buffers of forward passes of up to max_tokens tokens, allocated once (a Context's):
 /// activations row-major with one row per token, the RoPE table and the attention workspace.
 struct Scratch {
@@ -41,6 +43,13 @@ struct Scratch {
   blocks::RopeTable rope;
   blocks::AttentionWorkspace attention;
   std::vector<blocks::AttentionSequence> attention_seqs;  ///< [max_tokens]: a pass's sequences
+  /// [max_tokens]: the LoRA adapter of each row (nullptr: the base model), moved with its row.
+  std::vector<const LoraAdapter*> row_adapter;
+  // LoRA updates (project()); empty until a pass has an adapter, then grown to its largest need:
+  std::vector<int64_t> lora_rows;  ///< [max_tokens] the rows of one adapter
+  std::vector<float> lora_in;      ///< [rows, n_in] those rows' inputs, gathered
+  std::vector<float> lora_mid;     ///< [rows, rank] A x
+  std::vector<float> lora_out;     ///< [rows, n_out] B (A x)
 
   /// Bytes of all the buffers above.
   size_t memory_bytes() const;
@@ -58,6 +67,8 @@ struct SequenceRows {
   int pos0 = 0;
   std::span<const int32_t> block_table;
   LogitRows logits = LogitRows::Last;
+  /// The LoRA adapter whose updates this sequence's rows get (nullptr: the base model alone).
+  const LoraAdapter* adapter = nullptr;
   /// Rows of the sequence's queries: all of its rows, until the last layer keeps only those
   /// whose logits are wanted (keep_output_rows moves them to q_row..q_row+n_q-1, the last n_q
   /// tokens of the sequence's part).
@@ -81,12 +92,24 @@ struct ForwardPass {
   /// Output the final-norm hidden states of the wanted rows instead of their logits (embedding
   /// models: output_logits skips the output matrix).
   bool hidden_states = false;
+  /// Some sequence has a LoRA adapter (set by begin_forward).
+  bool has_adapters = false;
 
   int64_t n_tokens() const { return static_cast<int64_t>(tokens.size()); }
 };
 
-/// s.x = the embeddings of the tokens; fills s.rope for their positions with `rope`.
+/// s.x = the embeddings of the tokens; fills s.rope for their positions with `rope` and
+/// s.row_adapter with each row's sequence's adapter.
 void begin_forward(ForwardPass& pass, const Matrix& token_embd, const blocks::Rope& rope);
+
+/// y = x · w^T (+ bias) for the pass's n_rows rows (blocks::linear), then, for each LoRA
+/// adapter among the rows that adapts w, its rows (gathered when they are not all the rows)
+/// get y += scale · B (A x) (llama.cpp's build_lora_mm, S-LoRA/Punica-style grouping: one
+/// pair of products per adapter, whatever the number of its rows). A row's result depends
+/// only on the row and its adapter, bit for bit (kernels::matmul's batch invariance). Every
+/// weight product of a forward pass goes through here, so an adapter applies wherever it
+/// names a matrix. x and y: [n_rows, w.n_in] and [n_rows, w.n_out], not overlapping.
+void project(ForwardPass& pass, const Matrix& w, const float* bias, const float* x, float* y);
 
 /// Writes s.k and s.v (already rotated, all rows) to `layer` of each sequence's KV blocks.
 void store_kv(ForwardPass& pass, int layer);

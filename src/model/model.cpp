@@ -168,6 +168,7 @@ Result<void> Context::run_passes(
     seq.pos0 = n_past_;
     seq.block_table = block_table_;
     seq.logits = rows(begin == 0, begin + batch.size() == tokens.size());
+    seq.adapter = adapter_;
     if (Result<void> r = evaluator_.forward(batch, std::span(&seq, 1), pass_logits_, hidden_states);
         !r)
       return r;

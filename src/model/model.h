@@ -37,6 +37,8 @@ class Model {
 
   const HParams& hparams() const { return hp_; }
   const Architecture& architecture() const { return *arch_; }
+  /// The GGUF file the weights point into (LoRA adapters look their base tensors up here).
+  const gguf::File& file() const { return *file_; }
   /// Bytes the model allocated beyond the mapped file: the f32 copies of its 1-D tensors.
   size_t memory_bytes() const;
 
@@ -133,6 +135,10 @@ class Context {
   KvCacheType kv_cache_type() const { return kv_.type(); }
   /// Forgets every position (n_past() = 0); keeps the allocations.
   void clear() { n_past_ = 0; }
+  /// Later evals apply `adapter`'s LoRA updates (nullptr: the base model alone); positions
+  /// already evaluated keep what they were computed with (clear() first for a new prompt).
+  /// The adapter must have been loaded against this context's model and outlive its use.
+  void set_adapter(const LoraAdapter* adapter) { adapter_ = adapter; }
 
   /// Bytes of the KV cache: its blocks (n_ctx rounded up to whole blocks).
   size_t kv_cache_bytes() const { return kv_.memory_bytes(); }
@@ -159,6 +165,7 @@ class Context {
   std::vector<int32_t> block_table_;  ///< 0, 1, 2, ...: the sequence owns every block
   BatchEvaluator evaluator_;
   std::vector<float> pass_logits_;
+  const LoraAdapter* adapter_ = nullptr;
 };
 
 }  // namespace gengyun::model

@@ -30,12 +30,12 @@ class Qwen2 final : public Architecture {
     for (int il = 0; il < hp.n_layer; ++il) {
       const Layer& l = layers_[il];
       blocks::rms_norm(s.x.data(), l.attn_norm, s.cur.data(), p.n_rows, hp.n_embd, hp.rms_eps);
-      blocks::linear(l.wk, l.bk, s.cur.data(), s.k.data(), p.n_rows, p.pool);
-      blocks::linear(l.wv, l.bv, s.cur.data(), s.v.data(), p.n_rows, p.pool);
+      project(p, l.wk, l.bk, s.cur.data(), s.k.data());
+      project(p, l.wv, l.bv, s.cur.data(), s.v.data());
       blocks::rope(s.rope, s.k.data(), p.n_rows, hp.n_head_kv);
       store_kv(p, il);
       if (!keep_output_rows(p, il)) return;
-      blocks::linear(l.wq, l.bq, s.cur.data(), s.q.data(), p.n_rows, p.pool);
+      project(p, l.wq, l.bq, s.cur.data(), s.q.data());
       blocks::rope(s.rope, s.q.data(), p.n_rows, hp.n_head);
       attend(p, il);
       attention_output_and_feed_forward(p, l.wo, l.ffn_norm, l.ffn_gate, l.ffn_up, l.ffn_down);

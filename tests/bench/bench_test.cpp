@@ -205,6 +205,37 @@ TEST(BenchRun, ParallelStreamsThroughTheEngineAndTheirCost) {
   EXPECT_NE(bench_result_text(result.value()).find("USD per million output tokens"), std::string::npos);
 }
 
+// The same streams again over two LoRA adapters of the model (functional check only: tokens
+// and report fields, no speed asserted); adapters need parallel streams and must load.
+TEST(BenchRun, LoraStreamsSpreadOverAdapters) {
+  REQUIRE_TESTDATA();
+  const std::string path = testdata_path("models/qwen2-tiny-q8_0.gguf");
+  BenchOptions o = quick_options();
+  o.repeats = 1;
+  o.parallel = 4;
+  o.lora_paths = {testdata_path("lora/qwen2-tiny-lora-a.gguf"),
+                  testdata_path("lora/qwen2-tiny-lora-b.gguf")};
+  auto result = run_bench(path, o);
+  ASSERT_TRUE(result.ok()) << result.error().message;
+  ASSERT_TRUE(result->serving && result->lora_serving);
+  EXPECT_EQ(result->n_adapters, 2);
+  EXPECT_EQ(result->lora_serving->output_tokens, 4 * 8);
+  const nlohmann::json j = nlohmann::json::parse(bench_result_json(result.value()));
+  EXPECT_EQ(j["lora_adapters"], 2);
+  EXPECT_GT(j["lora_serving_output_tokens_per_s"].get<double>(), 0);
+  EXPECT_NE(bench_result_text(result.value()).find("over 2 adapters"), std::string::npos);
+
+  o.parallel = 0;
+  auto no_streams = run_bench(path, o);
+  ASSERT_FALSE(no_streams.ok());
+  EXPECT_NE(no_streams.error().message.find("--parallel N"), std::string::npos);
+  o.parallel = 2;
+  o.lora_paths = {testdata_path("models/qwen2-tiny-q8_0.gguf")};
+  auto not_adapter = run_bench(path, o);
+  ASSERT_FALSE(not_adapter.ok());
+  EXPECT_NE(not_adapter.error().message.find("not a LoRA adapter"), std::string::npos);
+}
+
 TEST(BenchRun, BadOptionsAreErrors) {
   REQUIRE_TESTDATA();
   const std::string path = testdata_path("models/qwen2-tiny-q8_0.gguf");

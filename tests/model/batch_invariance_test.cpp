@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "kernels/thread_pool.h"
+#include "model/lora.h"
 #include "model/model.h"
 #include "model_test_util.h"
 #include "testdata.h"
@@ -22,6 +23,7 @@ constexpr int kBlock = KvCache::kBlockSize;
 struct TestSequence {
   std::vector<int32_t> tokens;
   std::vector<int32_t> blocks;
+  const LoraAdapter* adapter = nullptr;
 };
 
 /// Evaluates `seqs` in chunks: at each pass, sequence i contributes up to chunk[i] tokens
@@ -48,6 +50,7 @@ std::vector<std::vector<float>> run(const Model& model, KvCache& kv, kernels::Th
       r.pos0 = done[i];
       r.block_table = seqs[i].blocks;
       r.logits = LogitRows::Last;
+      r.adapter = seqs[i].adapter;
       rows.push_back(r);
       which.push_back(i);
       tokens.insert(tokens.end(), seqs[i].tokens.begin() + done[i],
@@ -70,7 +73,7 @@ std::vector<std::vector<float>> run(const Model& model, KvCache& kv, kernels::Th
 std::vector<float> alone(const Model& model, kernels::ThreadPool& pool, const TestSequence& seq) {
   KvCache kv(model.hparams().n_layer, 16, model.hparams().n_head_kv, model.hparams().head_dim,
              KvCacheType::F16);
-  TestSequence own{seq.tokens, {}};
+  TestSequence own{seq.tokens, {}, seq.adapter};
   for (int b = 0; b * kBlock < static_cast<int>(seq.tokens.size()); ++b) own.blocks.push_back(15 - b);
   return run(model, kv, pool, {own}, {static_cast<int>(seq.tokens.size())})[0];
 }
@@ -129,6 +132,44 @@ TEST_P(BatchInvarianceTest, ChunkedPrefillBesideDecodeEqualsAlone) {
       EXPECT_TRUE(same_bits(alone(*model, pool, prefix), out[1].data() + (t - 1) * n_vocab))
           << "token " << t << ", chunks of " << chunk;
     }
+  }
+}
+
+// Requests for two LoRA adapters of one base and for the base itself in the same passes (a
+// 40-token prompt in chunks of 20 under adapter a, so that its rows are gathered among the
+// others, beside one-token decodes under a, b and none): each sequence's logits are
+// bit-identical to its logits alone, and each adapter changes them.
+TEST(LoraBatchInvariance, AdaptersAndBaseMixedEqualEachAlone) {
+  REQUIRE_TESTDATA();
+  for (const char* name : {"qwen2-tiny-f32.gguf", "qwen2-tiny-q8_0.gguf"}) {
+    std::unique_ptr<Model> model = testing::load_model(name);
+    ASSERT_NE(model, nullptr);
+    const HParams& hp = model->hparams();
+    auto a = LoraAdapter::load(*model, ::gengyun::testing::testdata_path("lora/qwen2-tiny-lora-a.gguf"), 1.0f);
+    auto b = LoraAdapter::load(*model, ::gengyun::testing::testdata_path("lora/qwen2-tiny-lora-b.gguf"), 0.5f);
+    ASSERT_TRUE(a.ok() && b.ok());
+    const std::vector<TestSequence> seqs = {
+        {tokens_of(40, 11, hp.n_vocab), {6, 1}, a.value().get()},
+        {tokens_of(6, 2, hp.n_vocab), {0}, b.value().get()},
+        {tokens_of(6, 2, hp.n_vocab), {2}, nullptr},
+        {tokens_of(5, 7, hp.n_vocab), {3}, a.value().get()},
+        {tokens_of(6, 2, hp.n_vocab), {4}, a.value().get()}};
+    kernels::ThreadPool pool(2);
+    KvCache kv(hp.n_layer, 8, hp.n_head_kv, hp.head_dim, KvCacheType::F16);
+    const auto together = run(*model, kv, pool, seqs, {20, 1, 1, 1, 1});
+    const size_t n_vocab = static_cast<size_t>(hp.n_vocab);
+    EXPECT_TRUE(same_bits(alone(*model, pool, seqs[0]), together[0].data() + n_vocab)) << name;
+    for (size_t i = 1; i < seqs.size(); ++i) {
+      for (size_t t = 1; t <= seqs[i].tokens.size(); ++t) {
+        TestSequence prefix = seqs[i];
+        prefix.tokens.resize(t);
+        EXPECT_TRUE(same_bits(alone(*model, pool, prefix), together[i].data() + (t - 1) * n_vocab))
+            << name << " sequence " << i << " token " << t;
+      }
+    }
+    // Same tokens under b, none and a: three different answers.
+    EXPECT_FALSE(same_bits(together[1], together[2].data())) << name;
+    EXPECT_FALSE(same_bits(together[2], together[4].data())) << name;
   }
 }
 

@@ -83,7 +83,10 @@ TEST(ContextMemory, ScratchIsSizedByTheBatchNotTheContext) {
       2 * hp.n_embd + (2 * hp.n_head + 2 * hp.n_head_kv + 1) * hp.head_dim + 2 * hp.n_ff;
   ASSERT_EQ(per_token, 2u * 256 + (8 + 4 + 1) * 64 + 2 * 768);
   const size_t per_thread = 2 * 32 * 64 + 32 * 32 + 2 * 32 + 32 * 64;
-  const size_t per_sequence = sizeof(blocks::AttentionSequence) + sizeof(int64_t);
+  // Per row: its attention sequence, its item offset and its LoRA adapter (the LoRA buffers
+  // stay empty without an adapter).
+  const size_t per_sequence =
+      sizeof(blocks::AttentionSequence) + sizeof(int64_t) + sizeof(const LoraAdapter*);
   for (int threads : {1, 3}) {
     kernels::ThreadPool pool(threads);
     for (int n_ctx : {256, 4096}) {

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "kernels/thread_pool.h"
+#include "model/lora.h"
 #include "model/model.h"
 #include "model_test_util.h"
 #include "testdata.h"
@@ -88,24 +89,11 @@ void check_top5(const float* row, int64_t n_vocab, const nlohmann::json& top5, d
   }
 }
 
-// llama.cpp's reference keeps the KV cache in f16; the f32 cache must match as well.
-class ReferenceTest : public ::testing::TestWithParam<std::tuple<std::string, KvCacheType>> {};
-
-TEST_P(ReferenceTest, MatchesLlamaCpp) {
-  REQUIRE_TESTDATA();
-  const std::string name = std::get<0>(GetParam());
-  const KvCacheType kv_type = std::get<1>(GetParam());
-  const Tolerance tol = tolerance_for(name);
-  std::ifstream in(testdata_path("expected/" + name + ".json"));
-  const nlohmann::json expected = nlohmann::json::parse(in);
-
-  std::unique_ptr<Model> model = testing::load_model(name + ".gguf");
-  ASSERT_NE(model, nullptr);
-  const int64_t n_vocab = model->hparams().n_vocab;
-  ASSERT_EQ(n_vocab, expected["n_vocab"].get<int64_t>());
-
-  kernels::ThreadPool pool(1);
-  Context ctx(*model, 256, pool, kv_type);
+/// Checks a context's logits against an expected/*.json-format file (`name` for messages):
+/// every position's top 5, the last logits where given, and the greedy continuation while its
+/// reference margin is clear.
+void check_expected_cases(Context& ctx, const nlohmann::json& expected, const std::string& name,
+                          const Tolerance& tol, int64_t n_vocab) {
   std::vector<float> logits;
   for (size_t c = 0; c < expected["cases"].size(); ++c) {
     const nlohmann::json& cs = expected["cases"][c];
@@ -152,6 +140,26 @@ TEST_P(ReferenceTest, MatchesLlamaCpp) {
       ASSERT_EQ(static_cast<int64_t>(step_logits.size()), n_vocab);
     }
   }
+}
+
+// llama.cpp's reference keeps the KV cache in f16; the f32 cache must match as well.
+class ReferenceTest : public ::testing::TestWithParam<std::tuple<std::string, KvCacheType>> {};
+
+TEST_P(ReferenceTest, MatchesLlamaCpp) {
+  REQUIRE_TESTDATA();
+  const std::string name = std::get<0>(GetParam());
+  const KvCacheType kv_type = std::get<1>(GetParam());
+  std::ifstream in(testdata_path("expected/" + name + ".json"));
+  const nlohmann::json expected = nlohmann::json::parse(in);
+
+  std::unique_ptr<Model> model = testing::load_model(name + ".gguf");
+  ASSERT_NE(model, nullptr);
+  const int64_t n_vocab = model->hparams().n_vocab;
+  ASSERT_EQ(n_vocab, expected["n_vocab"].get<int64_t>());
+
+  kernels::ThreadPool pool(1);
+  Context ctx(*model, 256, pool, kv_type);
+  check_expected_cases(ctx, expected, name, tolerance_for(name), n_vocab);
 }
 
 INSTANTIATE_TEST_SUITE_P(AllExpected, ReferenceTest,
@@ -241,12 +249,70 @@ INSTANTIATE_TEST_SUITE_P(AllMoe, MoeReferenceTest, ::testing::ValuesIn(moe_model
                          });
 GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(MoeReferenceTest);
 
+/// Names ("qwen2-tiny-f32+lora-a-scale0.5") of every lora/*.json.
+std::vector<std::string> lora_cases() {
+  std::vector<std::string> names;
+  const std::filesystem::path dir = testdata_path("lora");
+  if (!std::filesystem::is_directory(dir)) return names;
+  for (const auto& entry : std::filesystem::directory_iterator(dir))
+    if (entry.path().extension() == ".json") names.push_back(entry.path().stem().string());
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+// lora/<base>+<adapter>[-scaleS].json: the base model with the adapter at scale S (1 when
+// absent), against llama.cpp, with the base model's tolerances.
+class LoraReferenceTest : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(LoraReferenceTest, MatchesLlamaCpp) {
+  REQUIRE_TESTDATA();
+  const std::string name = GetParam();
+  const size_t plus = name.find('+');
+  ASSERT_NE(plus, std::string::npos) << name;
+  const std::string base = name.substr(0, plus);
+  std::string adapter_name = name.substr(plus + 1);
+  float scale = 1.0f;
+  if (const size_t at = adapter_name.find("-scale"); at != std::string::npos) {
+    scale = std::stof(adapter_name.substr(at + 6));
+    adapter_name.resize(at);
+  }
+  // "qwen2-tiny-f32" + "lora-a" -> "qwen2-tiny-lora-a.gguf"
+  const std::string family = base.substr(0, base.rfind('-'));
+  std::ifstream in(testdata_path("lora/" + name + ".json"));
+  const nlohmann::json expected = nlohmann::json::parse(in);
+
+  std::unique_ptr<Model> model = testing::load_model(base + ".gguf");
+  ASSERT_NE(model, nullptr);
+  Result<std::unique_ptr<LoraAdapter>> adapter = LoraAdapter::load(
+      *model, testdata_path("lora/" + family + "-" + adapter_name + ".gguf"), scale);
+  ASSERT_TRUE(adapter.ok()) << adapter.error().message;
+  const int64_t n_vocab = model->hparams().n_vocab;
+  ASSERT_EQ(n_vocab, expected["n_vocab"].get<int64_t>());
+
+  kernels::ThreadPool pool(2);
+  Context ctx(*model, 256, pool, KvCacheType::F16);
+  ctx.set_adapter(adapter.value().get());
+  check_expected_cases(ctx, expected, name, tolerance_for(base), n_vocab);
+}
+
+INSTANTIATE_TEST_SUITE_P(AllLora, LoraReferenceTest, ::testing::ValuesIn(lora_cases()),
+                         [](const ::testing::TestParamInfo<std::string>& info) {
+                           std::string id = info.param;
+                           std::replace_if(
+                               id.begin(), id.end(), [](char ch) { return !std::isalnum(ch); },
+                               '_');
+                           return id;
+                         });
+GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(LoraReferenceTest);
+
 TEST(ReferenceData, CoversEveryArchitectureAndType) {
   REQUIRE_TESTDATA();
   // The README's set: 14 qwen2 types, 3 qwen3, 3 llama, stories260K.
   EXPECT_GE(expected_models().size(), 21u);
   // qwen3moe in f32, q8_0 and q4_k_m.
   EXPECT_GE(moe_models().size(), 3u);
+  // Adapters a and b on f32, a on q8_0, a at scale 0.5.
+  EXPECT_GE(lora_cases().size(), 4u);
 }
 
 }  // namespace

@@ -1,0 +1,63 @@
+#include "deploy/lora_spec.h"
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+
+namespace gengyun::deploy {
+
+Result<AdapterFile> parse_adapter_file(std::string_view text) {
+  AdapterFile out{std::string(text), 1.0f};
+  if (const size_t at = text.rfind('@'); at != std::string_view::npos) {
+    const std::string_view scale = text.substr(at + 1);
+    if (scale.find('/') == std::string_view::npos) {
+      float value = 0;
+      const auto [end, ec] = std::from_chars(scale.data(), scale.data() + scale.size(), value);
+      if (ec != std::errc() || end != scale.data() + scale.size() || !std::isfinite(value))
+        return make_error("the LoRA scale '" + std::string(scale) + "' in '" + std::string(text) +
+                          "' is not a number (ADAPTER.gguf[@SCALE])");
+      out.path = std::string(text.substr(0, at));
+      out.scale = value;
+    }
+  }
+  if (out.path.empty())
+    return make_error("a LoRA adapter needs a file: ADAPTER.gguf[@SCALE], got '" +
+                      std::string(text) + "'");
+  return out;
+}
+
+Result<LoraSpec> parse_lora_spec(std::string_view text) {
+  const size_t eq = text.find('=');
+  const size_t colon = eq == std::string_view::npos ? eq : text.find(':', eq + 1);
+  if (colon == std::string_view::npos || eq == 0 || colon == eq + 1 || colon + 1 == text.size())
+    return make_error("--lora expects NAME=BASE:ADAPTER.gguf[@SCALE], got '" + std::string(text) +
+                      "'");
+  auto adapter = parse_adapter_file(text.substr(colon + 1));
+  if (!adapter) return make_error("--lora: " + adapter.error().message);
+  return LoraSpec{std::string(text.substr(0, eq)), std::string(text.substr(eq + 1, colon - eq - 1)),
+                  std::move(adapter).value()};
+}
+
+Result<std::vector<LoraSpec>> parse_lora_specs(const std::vector<std::string>& texts,
+                                               const std::vector<std::string>& model_names) {
+  std::vector<LoraSpec> specs;
+  const auto is_model = [&model_names](const std::string& name) {
+    return std::find(model_names.begin(), model_names.end(), name) != model_names.end();
+  };
+  for (const std::string& text : texts) {
+    auto spec = parse_lora_spec(text);
+    if (!spec) return spec.error();
+    if (!is_model(spec->base))
+      return make_error("--lora " + text + ": the base '" + spec->base +
+                        "' is not a --model name (adapters of adapters do not stack)");
+    if (is_model(spec->name))
+      return make_error("--lora " + text + ": the name '" + spec->name + "' is a --model's");
+    for (const LoraSpec& earlier : specs)
+      if (earlier.name == spec->name)
+        return make_error("--lora: the name '" + spec->name + "' is given twice");
+    specs.push_back(std::move(spec).value());
+  }
+  return specs;
+}
+
+}  // namespace gengyun::deploy

@@ -1,0 +1,41 @@
+// The command-line forms of LoRA adapters: `run --lora PATH[@SCALE]` and
+// `serve --lora NAME=BASE:PATH[@SCALE]`.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "gengyun/result.h"
+
+namespace gengyun::deploy {
+
+/// An adapter GGUF and the scale to apply it at (LoadedModel::load_adapter).
+struct AdapterFile {
+  std::string path;
+  float scale = 1.0f;
+};
+
+/// Parses "PATH[@SCALE]": the text after the last '@' is the scale when it is a number; an '@'
+/// followed by a '/' belongs to the path. Errors: an empty path, a scale that is not a finite
+/// number ("a.gguf@x").
+Result<AdapterFile> parse_adapter_file(std::string_view text);
+
+/// A LoRA derivative served as a model of its own: `name`, the adapter applied to the model
+/// served as `base`.
+struct LoraSpec {
+  std::string name;
+  std::string base;
+  AdapterFile adapter;
+};
+
+/// Parses "NAME=BASE:PATH[@SCALE]". Errors: no '=' or ':', an empty part, those of
+/// parse_adapter_file.
+Result<LoraSpec> parse_lora_spec(std::string_view text);
+
+/// Parses every `--lora` flag. Errors: those of parse_lora_spec, a BASE that is not one of
+/// `model_names` (the `--model` names), a name given twice or already a model's.
+Result<std::vector<LoraSpec>> parse_lora_specs(const std::vector<std::string>& texts,
+                                               const std::vector<std::string>& model_names);
+
+}  // namespace gengyun::deploy
