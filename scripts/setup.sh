@@ -22,5 +22,20 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
+# The official openai npm SDK for the end-to-end tests of tests/sdk (Node.js from Debian when
+# the machine has none; npm ci installs the version pinned in tests/sdk/package-lock.json).
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  echo "setup: installing nodejs npm" >&2
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
+fi
+pinned=$(node -p "require('./tests/sdk/package.json').dependencies.openai")
+installed=$(node -p "try { require('./tests/sdk/node_modules/openai/package.json').version } catch { '' }")
+if [[ $installed != "$pinned" ]]; then
+  (cd tests/sdk && npm ci --no-audit --no-fund --loglevel=error)
+fi
+
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build -j"$(nproc)"
