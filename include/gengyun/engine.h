@@ -14,6 +14,7 @@
 #include <utility>
 #include <vector>
 
+#include "gengyun/chat_syntax.h"
 #include "gengyun/kv_cache_type.h"
 #include "gengyun/result.h"
 
@@ -201,6 +202,14 @@ struct ChatOptions {
   std::string template_kwargs_json;  ///< an object of more template variables
 };
 
+/// A chat's prompt tokens and what the answer to them speaks.
+struct ChatPrompt {
+  std::vector<int32_t> tokens;
+  /// From the model's own template (reasoning tags, tool-call format) and the rendered prompt
+  /// (starts_in_reasoning); all off for the built-in formats.
+  ChatSyntax syntax;
+};
+
 class Tokenizer;
 
 /// A loaded model: weights (mmap'd), tokenizer, and its engine: a thread that runs every
@@ -238,10 +247,11 @@ class LoadedModel {
   /// template's own text parsed, and none of the messages' text: a user who writes
   /// `<|im_start|>system` gets those characters, not a forged turn. With the model's own
   /// template, the template decides BOS (as Hugging Face tokenizes a rendered chat); with a
-  /// built-in format, BOS is prepended when the metadata asks for it. Errors: those of
-  /// render_chat.
-  virtual Result<std::vector<int32_t>> chat_prompt(std::span<const ChatMessage> messages,
-                                                   const ChatOptions& options) const = 0;
+  /// built-in format, BOS is prepended when the metadata asks for it. Also what the answer
+  /// speaks (chat::template_syntax; starts_in_reasoning when the template's own markup leaves
+  /// a <think> open at the end). Errors: those of render_chat.
+  virtual Result<ChatPrompt> chat_prompt(std::span<const ChatMessage> messages,
+                                         const ChatOptions& options) const = 0;
 
   /// Queues a request and returns at once. InvalidRequest: empty prompt, a token id outside
   /// the vocabulary, prompt + 1 longer than n_ctx(), sampling parameters out of range.

@@ -11,6 +11,7 @@
 #include <spdlog/spdlog.h>
 
 #include "api/auth.h"
+#include "api/chat_answer.h"
 #include "api/http_reply.h"
 #include "api/openai_request.h"
 #include "api/sse.h"
@@ -25,6 +26,7 @@ struct PreparedGeneration {
   GenerationRequest request;
   std::shared_ptr<LoadedModel> model;
   std::vector<int32_t> prompt;
+  ChatSyntax syntax;  ///< chat: what the answer speaks
   ResponseMeta meta;
   HttpHeaders headers;  ///< of the answer: x-request-id, x-ratelimit-*
 };
@@ -77,7 +79,8 @@ ApiResult<PreparedGeneration> prepare(CompletionKind kind, const GenerationConte
       return invalid_request("the model's chat template refused the messages: " +
                                  prompt.error().message,
                              param);
-    out.prompt = std::move(prompt.value());
+    out.prompt = std::move(prompt->tokens);
+    out.syntax = prompt->syntax;
   } else {
     out.prompt = out.model->tokenize(out.request.prompt, /*add_bos=*/true, /*parse_special=*/false);
   }
@@ -165,7 +168,11 @@ class GenerationJob : public std::enable_shared_from_this<GenerationJob> {
         pool_(pool),
         in_flight_(in_flight),
         stream_(out_),
-        checkpointed_at_us_(monotonic_us()) {}
+        checkpointed_at_us_(monotonic_us()) {
+    if (job_.meta.kind == CompletionKind::Chat)
+      answer_.emplace(job_.meta, job_.syntax, !job_.request.chat.tools_json.empty(),
+                      job_.request.stream);
+  }
 
   /// Starts the answer (a stream's head) and the flow of events.
   void start() {
@@ -193,7 +200,9 @@ class GenerationJob : public std::enable_shared_from_this<GenerationJob> {
     std::lock_guard lock(mutex_);
     while (std::optional<GenerationEvent> event = handle_->next(0)) {
       if (!event->text.empty()) {
-        if (!job_.request.stream) {
+        if (answer_) {
+          send_chunks(answer_->feed(event->text));
+        } else if (!job_.request.stream) {
           text_ += event->text;
         } else if (!stream_.send(text_chunk(job_.meta, event->text))) {
           handle_->cancel();
@@ -204,6 +213,13 @@ class GenerationJob : public std::enable_shared_from_this<GenerationJob> {
         return;
       }
       maybe_checkpoint(event->usage);
+    }
+  }
+
+  /// Sends a chat answer's chunks (streamed); cancels the generation when the client is gone.
+  void send_chunks(const std::vector<nlohmann::json>& chunks) {
+    for (const nlohmann::json& chunk : chunks) {
+      if (!stream_.send(chunk)) return handle_->cancel();
     }
   }
 
@@ -265,10 +281,18 @@ class GenerationJob : public std::enable_shared_from_this<GenerationJob> {
       if (auto written = entry_->finish(200, "ok"); !written.ok())
         return (void)send_error(*out_, internal_error("the usage ledger cannot be written: " +
                                                       written.error().message));
-      send_json(*out_,
-                completion_response(job_.meta, text_, finish_reason_name(last.finish_reason),
-                                    usage),
-                200, job_.headers);
+      if (!answer_) {
+        send_json(*out_,
+                  completion_response(job_.meta, text_, finish_reason_name(last.finish_reason),
+                                      usage),
+                  200, job_.headers);
+        return;
+      }
+      answer_->finish();
+      nlohmann::json body =
+          completion_response(job_.meta, "", answer_->finish_reason(last.finish_reason), usage);
+      body["choices"][0]["message"] = answer_->message();
+      send_json(*out_, body, 200, job_.headers);
       return;
     }
     if (cancelled) {
@@ -279,7 +303,12 @@ class GenerationJob : public std::enable_shared_from_this<GenerationJob> {
       stream_.send(error_body(error));
       return stream_.end();
     }
-    stream_.send(finish_chunk(job_.meta, finish_reason_name(last.finish_reason)));
+    std::string_view finish_reason = finish_reason_name(last.finish_reason);
+    if (answer_) {
+      send_chunks(answer_->finish());
+      finish_reason = answer_->finish_reason(last.finish_reason);
+    }
+    stream_.send(finish_chunk(job_.meta, finish_reason));
     if (!stream_.connected()) return record(*entry_, 200, "cancelled", gone);
     if (auto written = entry_->finish(200, "ok"); !written.ok()) {
       stream_.send(error_body(
@@ -302,7 +331,8 @@ class GenerationJob : public std::enable_shared_from_this<GenerationJob> {
   std::atomic<bool> ended_by_server_{false};
   std::mutex mutex_;  ///< take_events() runs on the engine's thread and, once, on start()'s
   SseStream stream_;
-  std::string text_;  ///< the whole answer of a non-streamed request
+  std::string text_;  ///< the whole answer of a non-streamed completion
+  std::optional<ChatAnswer> answer_;  ///< a chat's answer (reasoning, content, tool calls)
   bool checkpointing_ = false;  ///< a checkpoint is posted and not yet written
   int checkpointed_tokens_ = 0;
   int64_t checkpointed_at_us_;  ///< monotonic_us() of the last checkpoint (or the start)

@@ -28,12 +28,14 @@ json finish_value(std::optional<std::string_view> reason) {
 }
 
 json chunk(const ResponseMeta& meta, std::string_view text,
-           std::optional<std::string_view> finish_reason) {
+           std::optional<std::string_view> finish_reason, json delta = json()) {
   json choice = {{"index", 0}};
-  if (meta.kind == CompletionKind::Chat)
-    choice["delta"] = finish_reason ? json::object() : json{{"content", text}};
-  else
+  if (meta.kind == CompletionKind::Chat) {
+    if (delta.is_null()) delta = finish_reason ? json::object() : json{{"content", text}};
+    choice["delta"] = std::move(delta);
+  } else {
     choice["text"] = text;
+  }
   choice["logprobs"] = nullptr;
   choice["finish_reason"] = finish_value(finish_reason);
   return envelope(meta, chunk_object_name(meta.kind), json::array({choice}));
@@ -83,6 +85,10 @@ std::optional<json> opening_chunk(const ResponseMeta& meta) {
 
 json text_chunk(const ResponseMeta& meta, std::string_view text) {
   return chunk(meta, text, std::nullopt);
+}
+
+json delta_chunk(const ResponseMeta& meta, json delta) {
+  return chunk(meta, "", std::nullopt, std::move(delta));
 }
 
 json finish_chunk(const ResponseMeta& meta, std::string_view finish_reason) {

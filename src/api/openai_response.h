@@ -49,6 +49,9 @@ nlohmann::json completion_response(const ResponseMeta& meta, std::string_view te
 std::optional<nlohmann::json> opening_chunk(const ResponseMeta& meta);
 /// A chunk carrying generated text (delta.content / text), finish_reason null.
 nlohmann::json text_chunk(const ResponseMeta& meta, std::string_view text);
+/// A chat chunk carrying `delta` (e.g. {"reasoning_content": ...} or {"tool_calls": [...]}),
+/// finish_reason null.
+nlohmann::json delta_chunk(const ResponseMeta& meta, nlohmann::json delta);
 /// The chunk that ends the choice: empty delta / text and the finish_reason.
 nlohmann::json finish_chunk(const ResponseMeta& meta, std::string_view finish_reason);
 /// The last chunk before [DONE]: choices [] and usage (OpenAI's stream_options.include_usage).

@@ -1,19 +1,25 @@
 // Splitting a model's answer, as it streams, into reasoning (`<think>...</think>`), content and
-// tool calls in the Qwen/Hermes format (`<tool_call>{"name": ..., "arguments":
-// {...}}</tool_call>`), for OpenAI's `reasoning_content`, `content` and `tool_calls`. Chunks may
-// end anywhere, even inside a tag: text that could be the start of a tag is held back until it is
-// known.
+// tool calls, for OpenAI's `reasoning_content`, `content` and `tool_calls`. Tool calls in the
+// formats of gengyun::ToolCallFormat: Qwen/Hermes (`<tool_call>{"name": ..., "arguments":
+// {...}}</tool_call>` anywhere in the answer), Llama 3.x (an answer that is `{"name": ...,
+// "parameters": {...}}`) and Mistral (an answer that is `[TOOL_CALLS][{"name": ..., "arguments":
+// {...}}]`). Chunks may end anywhere, even inside a tag: text that could be the start of a tag
+// is held back until it is known.
 #pragma once
 
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "gengyun/chat_syntax.h"
+
 namespace gengyun::chat {
 
 /// One complete tool call, OpenAI's shape: `arguments` is JSON text.
 struct ToolCall {
-  std::string id;  ///< "call_<id_prefix>_<n>", n counting from 0 in the answer
+  /// "call_<id_prefix>_<n>", n counting from 0 in the answer; for MistralJson 9 letters and
+  /// digits made from the same (Mistral's templates refuse other ids when the call comes back).
+  std::string id;
   std::string name;
   std::string arguments;
 };
@@ -34,29 +40,47 @@ class OutputParser {
   struct Options {
     bool reasoning = false;            ///< split out <think>...</think>
     bool starts_in_reasoning = false;  ///< the prompt ended inside <think> (QwQ, DeepSeek-R1)
-    bool tool_calls = false;           ///< parse <tool_call> blocks (the request had tools)
-    std::string id_prefix;             ///< makes the calls' ids unique, e.g. the response's id
+    /// The format of tool calls to parse (the request had tools), None for none. When not
+    /// None, whitespace-only content around calls is dropped: trailing whitespace of content is
+    /// held until more content follows, dropped when a call follows or ends the answer.
+    ToolCallFormat tool_calls = ToolCallFormat::None;
+    std::string id_prefix;  ///< makes the calls' ids unique, e.g. the response's id
   };
 
   explicit OutputParser(Options options);
 
-  /// The parts `text` completes. A tool call is returned whole when its </tool_call> arrives;
-  /// one whose JSON is not {"name": string, "arguments": object} comes back as content, tags
-  /// and all (never an error).
+  /// The parts `text` completes. A tool call is returned whole when it closes; one whose JSON
+  /// is not of its format's shape (name a string, arguments an object) comes back as content,
+  /// tags and all (never an error).
   OutputDelta feed(std::string_view text);
-  /// The end of the answer: whatever was held back (an unclosed <tool_call> as content).
+  /// The end of the answer: whatever was held back (an unclosed call as content).
   OutputDelta finish();
 
  private:
-  enum class State { kContent, kReasoning, kToolCall };
+  enum class State { kContent, kReasoning, kToolCall, kJsonCalls };
+  enum class Start { kWait, kContinue, kText };
 
+  bool step(OutputDelta& out);
+  bool json_format() const;
+  Start start_of_answer(OutputDelta& out);
+  bool scan_json_calls(OutputDelta& out);
+  void close_json_calls(OutputDelta& out);
   void route(std::string_view text, OutputDelta& out);
+  void add_content(std::string_view text, OutputDelta& out);
+  void add_call(std::string name, std::string arguments, OutputDelta& out);
   void close_tool_call(OutputDelta& out);
 
   Options options_;
   State state_;
-  std::string held_;       // output not yet routed: it may begin a tag
-  std::string call_text_;  // the body of the open <tool_call>
+  std::string held_;             // output not yet routed: it may begin a tag
+  std::string call_text_;        // the body of the open <tool_call>, or the JSON of a JSON call
+  std::string prefix_;           // JSON formats: what came before the JSON (whitespace, the marker)
+  std::string space_;            // trailing whitespace of content, held (tool calls on)
+  bool drop_space_ = false;      // a call came last: whitespace before the next content goes
+  bool answer_started_ = false;  // JSON formats: content began, so no call can follow
+  int json_depth_ = 0;           // JSON formats: open brackets of call_text_
+  bool in_string_ = false;
+  bool escaped_ = false;
   int n_calls_ = 0;
 };
 

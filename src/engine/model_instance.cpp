@@ -164,6 +164,7 @@ Result<std::shared_ptr<ModelInstance>> ModelInstance::load(const std::string& pa
     auto parsed = chat::ChatTemplate::parse(chat_template);
     if (parsed.ok()) {
       instance->chat_template_ = std::move(parsed.value());
+      instance->chat_syntax_ = chat::template_syntax(chat_template);
     } else {
       spdlog::warn("{}: tokenizer.chat_template: {}; chats use the built-in format instead", path,
                    parsed.error().message);
@@ -263,19 +264,22 @@ Result<std::string> ModelInstance::render_chat(std::span<const ChatMessage> mess
   return std::move(prompt.value().text);
 }
 
-Result<std::vector<int32_t>> ModelInstance::chat_prompt(std::span<const ChatMessage> messages,
-                                                        const ChatOptions& options) const {
+Result<ChatPrompt> ModelInstance::chat_prompt(std::span<const ChatMessage> messages,
+                                              const ChatOptions& options) const {
   auto prompt = render_prompt(messages, options);
   if (!prompt.ok()) return prompt.error();
+  ChatPrompt out;
   // With the model's own template BOS is the template's (HF: add_special_tokens=False).
-  std::vector<int32_t> tokens;
   if (!chat_template_ && tokenizer_->add_bos() && tokenizer_->bos()) {
-    tokens.push_back(*tokenizer_->bos());
+    out.tokens.push_back(*tokenizer_->bos());
   }
   const auto body =
       tokenizer_->encode(prompt->text, /*parse_special=*/true, prompt->request_spans);
-  tokens.insert(tokens.end(), body.begin(), body.end());
-  return tokens;
+  out.tokens.insert(out.tokens.end(), body.begin(), body.end());
+  out.syntax = chat_syntax_;
+  out.syntax.starts_in_reasoning =
+      chat_syntax_.reasoning && chat::ends_in_reasoning(prompt->text, prompt->request_spans);
+  return out;
 }
 
 }  // namespace engine

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "chat/chat_format.h"
+#include "chat/chat_syntax.h"
 #include "chat/chat_template.h"
 #include "engine/engine_core.h"
 #include "engine/paged_model_runner.h"
@@ -31,8 +32,8 @@ class ModelInstance final : public LoadedModel,
                                 bool parse_special) const override;
   Result<std::string> render_chat(std::span<const ChatMessage> messages,
                                   const ChatOptions& options) const override;
-  Result<std::vector<int32_t>> chat_prompt(std::span<const ChatMessage> messages,
-                                           const ChatOptions& options) const override;
+  Result<ChatPrompt> chat_prompt(std::span<const ChatMessage> messages,
+                                 const ChatOptions& options) const override;
   Submission submit(EngineRequest request) override { return engine_->submit(std::move(request)); }
   /// submit() with a LoRA adapter loaded against this model (EngineCore::submit).
   Submission submit_with_adapter(EngineRequest request,
@@ -72,6 +73,7 @@ class ModelInstance final : public LoadedModel,
   std::shared_ptr<EngineCore> engine_;
   chat::ChatFormat chat_format_ = chat::ChatFormat::ChatML;  ///< when chat_template_ is empty
   std::optional<chat::ChatTemplate> chat_template_;  ///< tokenizer.chat_template, parsed at load
+  ChatSyntax chat_syntax_;  ///< chat_template_'s (starts_in_reasoning unset); none without it
   int n_ctx_ = 0;
   int64_t load_us_ = 0;
 };

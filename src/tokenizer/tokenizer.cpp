@@ -5,6 +5,7 @@
 
 #include "tokenizer/bpe.h"
 #include "tokenizer/byte_level.h"
+#include "tokenizer/normalize.h"
 #include "tokenizer/pre_tokenizer.h"
 #include "tokenizer/special_tokens.h"
 #include "tokenizer/spm.h"
@@ -95,8 +96,13 @@ std::vector<int32_t> Tokenizer::encode(std::string_view text, bool parse_special
       out.push_back(f.token);
       continue;
     }
-    for (const std::string& word : pre_->split(text.substr(f.offset, f.length)))
-      tokenizer::bpe_encode_word(vocab_, word, out);
+    std::string_view run = text.substr(f.offset, f.length);
+    std::string normalized;
+    if (vocab_.nfc) {
+      normalized = tokenizer::nfc(run);
+      run = normalized;
+    }
+    for (const std::string& word : pre_->split(run)) tokenizer::bpe_encode_word(vocab_, word, out);
   }
   return out;
 }

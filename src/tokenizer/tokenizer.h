@@ -40,7 +40,9 @@ class Tokenizer {
   /// USER_DEFINED ones (e.g. Qwen's <think>) always are, as in llama.cpp. SentencePiece
   /// vocabularies with add_space_prefix (the default) prepend a space to the text and to each
   /// text run after a special token. Invalid UTF-8 is tokenized as U+FFFD by the byte-level
-  /// BPE (as llama.cpp) and as byte tokens by SentencePiece.
+  /// BPE (as llama.cpp) and as byte tokens by SentencePiece. With tokenizer.ggml.pre "qwen2"
+  /// the text between special tokens is put in NFC first, as Hugging Face's Qwen tokenizer
+  /// does (llama.cpp does not).
   /// CONTROL and UNKNOWN tokens that overlap a range of `literal` (sorted, disjoint [begin, end)
   /// byte ranges of `text`: what a client wrote) stay text; the text between the special tokens
   /// is tokenized as a whole, so that a prompt without such forgeries gives the same tokens as

@@ -95,7 +95,10 @@ Result<PreTokenizerType> pre_tokenizer_type(const std::optional<std::string>& na
     v.add_bos = true;
     return PreTokenizerType::Llama3;
   }
-  if (*name == "qwen2" || *name == "deepseek-r1-qwen") return PreTokenizerType::Qwen2;
+  if (*name == "qwen2" || *name == "deepseek-r1-qwen") {
+    v.nfc = *name == "qwen2";
+    return PreTokenizerType::Qwen2;
+  }
   return make_error("unknown pre-tokenizer " + quoted(*name) + " in " + quoted(kPreKey) +
                     " (supported: qwen2, deepseek-r1-qwen, llama-bpe, llama3, gpt-2, default)");
 }

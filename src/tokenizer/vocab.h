@@ -67,6 +67,9 @@ struct Vocab {
   bool add_space_prefix =
       false;  ///< SPM: prepend ' ' to text that starts the input or follows a special token
   bool ignore_merges = false;  ///< BPE (llama3): a pre-token that is itself a token is not merged
+  /// BPE (tokenizer.ggml.pre "qwen2"): text between special tokens is put in NFC before it is
+  /// split, as Qwen2's tokenizer.json normalizer does (docs/chat.md)
+  bool nfc = false;
 
   /// Tokens split out of the text before tokenizing (CONTROL, USER_DEFINED, UNKNOWN), longest
   /// text first (ties by id).

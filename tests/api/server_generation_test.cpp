@@ -119,7 +119,7 @@ TEST_F(ServerTest, ToolsAndToolMessagesReachTheTemplate) {
     const auto expected = qwen->chat_prompt(
         engine_messages, {choice == "auto" ? tools : "", R"({"enable_thinking":false})"});
     ASSERT_TRUE(expected.ok()) << expected.error().message;
-    EXPECT_EQ(answer["usage"]["prompt_tokens"], expected->size()) << choice;
+    EXPECT_EQ(answer["usage"]["prompt_tokens"], expected->tokens.size()) << choice;
   }
   const auto with_tools = qwen->render_chat(engine_messages, {tools, ""});
   ASSERT_TRUE(with_tools.ok());
@@ -139,7 +139,7 @@ TEST_F(ServerTest, GreedyChatWholeAndStreamedAgreeWithTheEngine) {
   ASSERT_TRUE(qwen);
   const auto rendered = qwen->chat_prompt(kConversation, {});
   ASSERT_TRUE(rendered.ok()) << rendered.error().message;
-  const std::vector<int32_t> prompt = rendered.value();
+  const std::vector<int32_t> prompt = rendered->tokens;
   const GenerationResult expected = engine_greedy(*qwen, prompt, 24);
 
   const json whole = ok_json(post("/v1/chat/completions", chat_request(24, false), key_));

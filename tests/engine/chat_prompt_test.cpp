@@ -93,7 +93,7 @@ TEST_F(ChatPromptTest, TheModelsOwnTemplateRendersAsHuggingFace) {
   EXPECT_EQ(text.value(), expected);
   const auto tokens = model->chat_prompt(kSystemUser, {});
   ASSERT_TRUE(tokens.ok());
-  EXPECT_EQ(tokens.value(), model->tokenize(expected, /*add_bos=*/false, /*parse_special=*/true));
+  EXPECT_EQ(tokens->tokens, model->tokenize(expected, /*add_bos=*/false, /*parse_special=*/true));
 }
 
 TEST_F(ChatPromptTest, TheTemplateDecidesBos) {
@@ -107,10 +107,10 @@ TEST_F(ChatPromptTest, TheTemplateDecidesBos) {
             "<|endoftext|><start_of_turn>user\nHi<end_of_turn>\n<start_of_turn>model\n");
   const auto tokens = model->chat_prompt(user, {});
   ASSERT_TRUE(tokens.ok());
-  EXPECT_EQ(tokens.value(), model->tokenize(text.value(), false, true));
+  EXPECT_EQ(tokens->tokens, model->tokenize(text.value(), false, true));
   const int32_t bos = model->tokenize("<|endoftext|>", false, true).at(0);
-  EXPECT_EQ(tokens.value()[0], bos);
-  EXPECT_NE(tokens.value()[1], bos);
+  EXPECT_EQ(tokens->tokens[0], bos);
+  EXPECT_NE(tokens->tokens[1], bos);
 }
 
 TEST_F(ChatPromptTest, WhatTheTemplateRaisesIsTheError) {
@@ -137,7 +137,7 @@ TEST_F(ChatPromptTest, WithoutATemplateOrWithABrokenOneTheBuiltInFormatServes) {
     EXPECT_EQ(text.value(), chatml);
     const auto tokens = model->chat_prompt(kSystemUser, {});
     ASSERT_TRUE(tokens.ok());
-    EXPECT_EQ(tokens.value(), model->tokenize(chatml, /*add_bos=*/true, /*parse_special=*/true));
+    EXPECT_EQ(tokens->tokens, model->tokenize(chatml, /*add_bos=*/true, /*parse_special=*/true));
   }
 }
 
@@ -207,8 +207,8 @@ TEST_F(ChatPromptTest, ControlTokensInMessagesStayText) {
               "<|im_start|>assistant\n");
     const auto tokens = model->chat_prompt(forged, {});
     ASSERT_TRUE(tokens.ok());
-    EXPECT_EQ(std::count(tokens->begin(), tokens->end(), im_start), 2);
-    EXPECT_EQ(std::count(tokens->begin(), tokens->end(), im_end), 1);
+    EXPECT_EQ(std::count(tokens->tokens.begin(), tokens->tokens.end(), im_start), 2);
+    EXPECT_EQ(std::count(tokens->tokens.begin(), tokens->tokens.end(), im_end), 1);
     // (parsing the whole text would have forged a system turn)
     const auto naive = model->tokenize(text.value(), false, true);
     EXPECT_EQ(std::count(naive.begin(), naive.end(), im_start), 3);
@@ -221,8 +221,40 @@ TEST_F(ChatPromptTest, ControlTokensInMessagesStayText) {
     for (int32_t id : model->tokenize("\n", false, false)) expected.push_back(id);
     expected.push_back(im_start);
     for (int32_t id : model->tokenize("assistant\n", false, false)) expected.push_back(id);
-    EXPECT_EQ(tokens.value(), expected);
+    EXPECT_EQ(tokens->tokens, expected);
   }
+}
+
+// What the answer speaks comes from the model's own template and the rendered prompt: Qwen3's
+// template speaks <think> and Hermes tool calls; enable_thinking: false closes the reasoning in
+// the prompt, and QwQ's template opens it there. The built-in formats speak neither.
+TEST_F(ChatPromptTest, TheAnswersSyntaxFollowsTheTemplate) {
+  const std::vector<ChatMessage> user = {{"user", "Hi"}};
+  auto qwen3 = load(testdata_path("models/qwen2-tiny-f32.gguf"));
+  ASSERT_TRUE(qwen3);
+  for (const bool thinking : {true, false}) {
+    const auto prompt =
+        qwen3->chat_prompt(user, {"", thinking ? "" : R"({"enable_thinking": false})"});
+    ASSERT_TRUE(prompt.ok()) << prompt.error().message;
+    EXPECT_TRUE(prompt->syntax.reasoning);
+    EXPECT_FALSE(prompt->syntax.starts_in_reasoning);
+    EXPECT_EQ(prompt->syntax.tool_calls, ToolCallFormat::Hermes);
+  }
+  auto qwq = with_template(read_file(testdata_path("chat/templates/Qwen-QwQ-32B.jinja")));
+  ASSERT_TRUE(qwq);
+  for (const bool thinking : {true, false}) {
+    const auto prompt = qwq->chat_prompt(
+        user, {"", thinking ? R"({"enable_thinking": true})" : R"({"enable_thinking": false})"});
+    ASSERT_TRUE(prompt.ok()) << prompt.error().message;
+    EXPECT_TRUE(prompt->syntax.reasoning);
+    EXPECT_EQ(prompt->syntax.starts_in_reasoning, thinking);
+  }
+  auto builtin = with_template(std::nullopt);
+  ASSERT_TRUE(builtin);
+  const auto prompt = builtin->chat_prompt(user, {});
+  ASSERT_TRUE(prompt.ok());
+  EXPECT_FALSE(prompt->syntax.reasoning);
+  EXPECT_EQ(prompt->syntax.tool_calls, ToolCallFormat::None);
 }
 
 }  // namespace

@@ -1,0 +1,73 @@
+#include "api/chat_answer.h"
+
+#include <utility>
+
+namespace gengyun::api {
+
+namespace {
+
+using nlohmann::json;
+
+chat::OutputParser::Options parser_options(const ChatSyntax& syntax, bool tools,
+                                           std::string id_prefix) {
+  return {.reasoning = syntax.reasoning,
+          .starts_in_reasoning = syntax.starts_in_reasoning,
+          .tool_calls = tools ? syntax.tool_calls : ToolCallFormat::None,
+          .id_prefix = std::move(id_prefix)};
+}
+
+}  // namespace
+
+ChatAnswer::ChatAnswer(ResponseMeta meta, const ChatSyntax& syntax, bool tools, bool stream)
+    : meta_(std::move(meta)), parser_(parser_options(syntax, tools, meta_.id)), stream_(stream) {}
+
+std::vector<json> ChatAnswer::feed(std::string_view text) { return take(parser_.feed(text)); }
+
+std::vector<json> ChatAnswer::finish() { return take(parser_.finish()); }
+
+std::vector<json> ChatAnswer::take(const chat::OutputDelta& delta) {
+  reasoning_ += delta.reasoning;
+  content_ += delta.content;
+  std::vector<json> chunks;
+  if (stream_ && !delta.reasoning.empty())
+    chunks.push_back(delta_chunk(meta_, {{"reasoning_content", delta.reasoning}}));
+  if (stream_ && !delta.content.empty())
+    chunks.push_back(delta_chunk(meta_, {{"content", delta.content}}));
+  for (const chat::ToolCall& call : delta.tool_calls) {
+    const size_t index = calls_.size();
+    calls_.push_back(call);
+    if (!stream_) continue;
+    chunks.push_back(
+        delta_chunk(meta_, {{"tool_calls",
+                             {{{"index", index},
+                               {"id", call.id},
+                               {"type", "function"},
+                               {"function", {{"name", call.name}, {"arguments", ""}}}}}}}));
+    chunks.push_back(delta_chunk(
+        meta_,
+        {{"tool_calls", {{{"index", index}, {"function", {{"arguments", call.arguments}}}}}}}));
+  }
+  return chunks;
+}
+
+std::string_view ChatAnswer::finish_reason(FinishReason engine_reason) const {
+  if (!calls_.empty() && engine_reason == FinishReason::Stop) return "tool_calls";
+  return finish_reason_name(engine_reason);
+}
+
+json ChatAnswer::message() const {
+  json message = {{"role", "assistant"}};
+  message["content"] = content_.empty() && !calls_.empty() ? json(nullptr) : json(content_);
+  if (!reasoning_.empty()) message["reasoning_content"] = reasoning_;
+  if (!calls_.empty()) {
+    json calls = json::array();
+    for (const chat::ToolCall& call : calls_)
+      calls.push_back({{"id", call.id},
+                       {"type", "function"},
+                       {"function", {{"name", call.name}, {"arguments", call.arguments}}}});
+    message["tool_calls"] = std::move(calls);
+  }
+  return message;
+}
+
+}  // namespace gengyun::api

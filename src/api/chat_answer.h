@@ -1,0 +1,51 @@
+// The assistant's message of one chat answer, assembled from the generated text as it streams:
+// reasoning_content apart from content, and tool_calls, as the model's ChatSyntax says
+// (chat::OutputParser), in OpenAI's chat.completion message and chat.completion.chunk deltas.
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "api/openai_response.h"
+#include "chat/output_parser.h"
+#include "gengyun/engine.h"
+
+namespace gengyun::api {
+
+/// One answer's assembly. Not thread-safe (the generation job holds its lock around it).
+class ChatAnswer {
+ public:
+  /// `syntax`: what the prompt's answer speaks (ChatPrompt::syntax); `tools`: the request gave
+  /// tools the template saw (tool calls are parsed only then); `stream`: feed() and finish()
+  /// return the chunks to send (none when false; message() then gives the whole).
+  ChatAnswer(ResponseMeta meta, const ChatSyntax& syntax, bool tools, bool stream);
+
+  /// The chunks that generated `text` completes: a delta {"reasoning_content"}, a delta
+  /// {"content"}, and for each complete tool call a delta {"tool_calls": [{index, id, type
+  /// "function", function {name, arguments ""}}]} then one with its arguments.
+  std::vector<nlohmann::json> feed(std::string_view text);
+  /// The end of the text: the chunks of what was held back (an unclosed call as content).
+  std::vector<nlohmann::json> finish();
+
+  /// "tool_calls" when the answer called a tool and the model stopped by itself, else the
+  /// engine's reason ("stop", "length").
+  std::string_view finish_reason(FinishReason engine_reason) const;
+
+  /// The whole message: {"role": "assistant", "content": text, or null when empty and tools
+  /// were called, "reasoning_content" when the model reasoned, "tool_calls" when it called}.
+  nlohmann::json message() const;
+
+ private:
+  std::vector<nlohmann::json> take(const chat::OutputDelta& delta);
+
+  ResponseMeta meta_;
+  chat::OutputParser parser_;
+  bool stream_;
+  std::string reasoning_;
+  std::string content_;
+  std::vector<chat::ToolCall> calls_;
+};
+
+}  // namespace gengyun::api

@@ -1,0 +1,53 @@
+#include "chat/chat_syntax.h"
+
+#include <algorithm>
+
+namespace gengyun::chat {
+namespace {
+
+bool holds(std::string_view text, std::string_view what) {
+  return text.find(what) != std::string_view::npos;
+}
+
+// Whether [begin, end) overlaps a range of `spans` (sorted and disjoint).
+bool overlaps(std::span<const std::pair<size_t, size_t>> spans, size_t begin, size_t end) {
+  auto after = std::upper_bound(spans.begin(), spans.end(), begin,
+                                [](size_t at, const auto& span) { return at < span.second; });
+  return after != spans.end() && after->first < end;
+}
+
+}  // namespace
+
+ChatSyntax template_syntax(std::string_view source) {
+  ChatSyntax syntax;
+  syntax.reasoning = holds(source, "<think>");
+  if (holds(source, "<tool_call>")) {
+    syntax.tool_calls = ToolCallFormat::Hermes;
+  } else if (holds(source, "[TOOL_CALLS]")) {
+    syntax.tool_calls = ToolCallFormat::MistralJson;
+  } else if (holds(source, "<|python_tag|>") ||
+             (holds(source, "\"parameters\"") && holds(source, "<|eot_id|>"))) {
+    syntax.tool_calls = ToolCallFormat::Llama3Json;
+  }
+  return syntax;
+}
+
+bool ends_in_reasoning(std::string_view prompt,
+                       std::span<const std::pair<size_t, size_t>> request_spans) {
+  constexpr std::string_view kOpen = "<think>";
+  constexpr std::string_view kClose = "</think>";
+  for (size_t end = prompt.size(); end > 0;) {
+    const size_t open = prompt.rfind(kOpen, end - 1);
+    const size_t close = prompt.rfind(kClose, end - 1);
+    if (open == std::string_view::npos && close == std::string_view::npos) return false;
+    const bool is_open =
+        close == std::string_view::npos || (open != std::string_view::npos && open > close);
+    const size_t at = is_open ? open : close;
+    const size_t length = is_open ? kOpen.size() : kClose.size();
+    if (!overlaps(request_spans, at, at + length)) return is_open;
+    end = at;
+  }
+  return false;
+}
+
+}  // namespace gengyun::chat

@@ -1,0 +1,161 @@
+// ChatAnswer: a chat's generated text, as the engine's events bring it, into OpenAI's message
+// (non-streamed) and chunk deltas (streamed). The streamed deltas, assembled as an OpenAI client
+// assembles them, equal the non-streamed message wherever the text is cut into events.
+#include "api/chat_answer.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+namespace gengyun::api {
+namespace {
+
+using nlohmann::json;
+
+const ResponseMeta kMeta{CompletionKind::Chat, "chatcmpl-t", 1700000000, "qwen"};
+const ChatSyntax kQwen3{
+    .reasoning = true, .starts_in_reasoning = false, .tool_calls = ToolCallFormat::Hermes};
+
+// What a client (the openai SDK's stream helpers) builds from the deltas: reasoning_content and
+// content concatenated, tool calls by index (id, type and name once, arguments appended).
+json assemble(const std::vector<json>& chunks) {
+  json message = {{"role", "assistant"}};
+  std::string reasoning;
+  std::string content;
+  json calls = json::array();
+  for (const json& chunk : chunks) {
+    EXPECT_EQ(chunk["object"], "chat.completion.chunk");
+    EXPECT_EQ(chunk["id"], kMeta.id);
+    EXPECT_TRUE(chunk["choices"][0]["finish_reason"].is_null());
+    const json& delta = chunk["choices"][0]["delta"];
+    EXPECT_EQ(delta.size(), 1u) << delta;  // one kind of part per chunk
+    if (delta.contains("reasoning_content")) reasoning += delta["reasoning_content"];
+    if (delta.contains("content")) content += delta["content"];
+    if (!delta.contains("tool_calls")) continue;
+    for (const json& call : delta["tool_calls"]) {
+      const size_t index = call["index"];
+      if (index == calls.size()) {
+        EXPECT_TRUE(call.contains("id")) << "a call's first delta carries its id";
+        calls.push_back({{"id", call["id"]},
+                         {"type", call["type"]},
+                         {"function", {{"name", call["function"]["name"]}, {"arguments", ""}}}});
+      }
+      if (index >= calls.size()) {
+        ADD_FAILURE() << "a delta for call " << index << " before its first delta";
+        continue;
+      }
+      calls[index]["function"]["arguments"] =
+          calls[index]["function"]["arguments"].get<std::string>() +
+          call["function"]["arguments"].get<std::string>();
+    }
+  }
+  message["content"] = content.empty() && !calls.empty() ? json(nullptr) : json(content);
+  if (!reasoning.empty()) message["reasoning_content"] = reasoning;
+  if (!calls.empty()) message["tool_calls"] = calls;
+  return message;
+}
+
+// The message for `text` not streamed; checks that streaming it cut at every byte (two events)
+// and a byte at a time gives the same message and finish_reason.
+json answer(const ChatSyntax& syntax, bool tools, const std::string& text,
+            std::string& finish_reason, FinishReason engine = FinishReason::Stop) {
+  ChatAnswer whole(kMeta, syntax, tools, /*stream=*/false);
+  EXPECT_TRUE(whole.feed(text).empty());
+  EXPECT_TRUE(whole.finish().empty());
+  const json message = whole.message();
+  finish_reason = whole.finish_reason(engine);
+  auto streamed = [&](const std::vector<std::string>& events, const std::string& how) {
+    ChatAnswer answer(kMeta, syntax, tools, /*stream=*/true);
+    std::vector<json> chunks;
+    for (const std::string& e : events) {
+      for (json& c : answer.feed(e)) chunks.push_back(std::move(c));
+    }
+    for (json& c : answer.finish()) chunks.push_back(std::move(c));
+    EXPECT_EQ(assemble(chunks), message) << how;
+    EXPECT_EQ(answer.finish_reason(engine), finish_reason) << how;
+  };
+  for (size_t cut = 0; cut <= text.size(); ++cut)
+    streamed({text.substr(0, cut), text.substr(cut)}, "cut at " + std::to_string(cut));
+  std::vector<std::string> bytes;
+  for (char c : text) bytes.emplace_back(1, c);
+  streamed(bytes, "byte by byte");
+  return message;
+}
+
+TEST(ChatAnswer, ReasoningThenToolCalls) {
+  std::string finish;
+  const json message = answer(
+      kQwen3, /*tools=*/true,
+      "<think>\nCall it.\n</think>\n\n<tool_call>\n{\"name\": \"get_weather\", \"arguments\": "
+      "{\"city\": \"Hangzhou\"}}\n</tool_call>\n<tool_call>\n{\"name\": \"time\", \"arguments\": "
+      "{}}\n</tool_call>",
+      finish);
+  EXPECT_EQ(message, json::parse(R"({"role": "assistant", "content": null,
+      "reasoning_content": "\nCall it.\n",
+      "tool_calls": [
+        {"id": "call_chatcmpl-t_0", "type": "function",
+         "function": {"name": "get_weather", "arguments": "{\"city\":\"Hangzhou\"}"}},
+        {"id": "call_chatcmpl-t_1", "type": "function",
+         "function": {"name": "time", "arguments": "{}"}}]})"));
+  EXPECT_EQ(finish, "tool_calls");
+}
+
+TEST(ChatAnswer, StreamedCallDeltasAsOpenAI) {
+  ChatAnswer answer(kMeta, kQwen3, /*tools=*/true, /*stream=*/true);
+  EXPECT_TRUE(answer.feed("<tool_call>{\"name\": \"f\", \"arguments\": {\"a\": 1}}").empty());
+  const std::vector<json> chunks = answer.feed("</tool_call>");
+  ASSERT_EQ(chunks.size(), 2u);
+  EXPECT_EQ(chunks[0]["choices"][0]["delta"], json::parse(R"({"tool_calls": [{"index": 0,
+      "id": "call_chatcmpl-t_0", "type": "function",
+      "function": {"name": "f", "arguments": ""}}]})"));
+  EXPECT_EQ(
+      chunks[1]["choices"][0]["delta"],
+      json::parse(R"({"tool_calls": [{"index": 0, "function": {"arguments": "{\"a\":1}"}}]})"));
+}
+
+TEST(ChatAnswer, WithoutToolsCallsAreText) {
+  std::string finish;
+  const std::string text = "<tool_call>{\"name\": \"f\", \"arguments\": {}}</tool_call>";
+  EXPECT_EQ(answer(kQwen3, /*tools=*/false, text, finish),
+            json({{"role", "assistant"}, {"content", text}}));
+  EXPECT_EQ(finish, "stop");
+}
+
+TEST(ChatAnswer, MalformedCallsAreTextNeverAnError) {
+  std::string finish;
+  for (const std::string& text :
+       {std::string("<tool_call>{\"name\": \"f\", \"arguments\": [1]}</tool_call>"),
+        std::string("<tool_call>{\"name\": \"f\"")}) {
+    EXPECT_EQ(answer(kQwen3, /*tools=*/true, text, finish),
+              json({{"role", "assistant"}, {"content", text}}));
+    EXPECT_EQ(finish, "stop");
+  }
+}
+
+TEST(ChatAnswer, StartsInReasoningAndOtherFormats) {
+  std::string finish;
+  ChatSyntax qwq = kQwen3;
+  qwq.starts_in_reasoning = true;
+  EXPECT_EQ(
+      answer(qwq, false, "Hmm.\n</think>\n\nParis.", finish),
+      json({{"role", "assistant"}, {"content", "\n\nParis."}, {"reasoning_content", "Hmm.\n"}}));
+  const ChatSyntax llama{.tool_calls = ToolCallFormat::Llama3Json};
+  const json call = answer(llama, true, R"({"name": "f", "parameters": {"x": "y"}})", finish);
+  EXPECT_EQ(call["tool_calls"][0]["function"],
+            json({{"name", "f"}, {"arguments", R"({"x":"y"})"}}));
+  EXPECT_EQ(finish, "tool_calls");
+  // A model that never reasons has no reasoning_content; plain text is content.
+  EXPECT_EQ(answer({}, true, "<think>x</think>", finish),
+            json({{"role", "assistant"}, {"content", "<think>x</think>"}}));
+}
+
+TEST(ChatAnswer, ALengthCutKeepsTheEnginesReason) {
+  std::string finish;
+  answer(kQwen3, true, "<tool_call>{\"name\": \"f\", \"arguments\": {}}</tool_call>", finish,
+         FinishReason::Length);
+  EXPECT_EQ(finish, "length");
+}
+
+}  // namespace
+}  // namespace gengyun::api
