@@ -55,6 +55,13 @@ int run(const RunOptions& o) {
     std::fprintf(stderr, "error: %s\n", model.error().message.c_str());
     return 1;
   }
+  if (model.value()->is_embedding_model()) {
+    std::fprintf(stderr,
+                 "error: %s: an embedding model (its GGUF sets pooling_type) generates no text; "
+                 "use `gengyun embed` or serve it for /v1/embeddings\n",
+                 o.model_path.c_str());
+    return 1;
+  }
   const auto prompt = model.value()->tokenize(o.prompt, /*add_bos=*/true, /*parse_special=*/false);
   params.max_tokens = o.n_predict;
   params.temperature = o.temperature;
