@@ -32,7 +32,9 @@ struct ModelOptions {
   int64_t kv_cache_bytes = 0;
   int max_batch_tokens = 512;  ///< tokens per engine step: decode tokens plus prefill chunks
   int max_seqs = 64;           ///< sequences generating at once
-  int max_waiting = 256;       ///< requests queued beyond the running ones; more are refused
+  /// Requests queued beyond the running ones; more are refused. An embedding model queues at
+  /// least 2048: each input of an embeddings request is one request (OpenAI allows 2048).
+  int max_waiting = 256;
   bool prefix_cache = true;    ///< share the KV blocks of equal prompt prefixes
   /// Weights stay in a mapping of the file (paged in on demand, shared with the page cache)
   /// instead of being read into anonymous memory with transparent huge pages (the default:
@@ -122,6 +124,10 @@ struct GenerationEvent {
   std::string error;  ///< when finished by a failure or by the engine (e.g. a stalled reader)
   Usage usage;        ///< so far; final when finished
   RequestTimes times;  ///< when finished
+  /// An embedding request's finished event: the final-norm hidden states pooled as the
+  /// model's pooling type says, [n_embd()], not normalized (llama.cpp's pooled output).
+  /// Bit-identical whatever else shares the engine's passes.
+  std::vector<float> embedding;
 };
 
 /// One generation submitted to an engine.
@@ -130,6 +136,11 @@ struct EngineRequest {
   GenerationParams params;
   int priority = 0;        ///< lower values are admitted first; equal ones in arrival order
   std::string cache_salt;  ///< prefix-cache blocks are shared only between equal salts
+  /// The embedding of `prompt` instead of a generation (an embedding model's only kind of
+  /// request; LoadedModel::is_embedding_model): the prompt is computed, in the same batched
+  /// passes as the other requests, and the finished event carries its pooled vector; params
+  /// are not used.
+  bool embed = false;
 };
 
 /// A submitted request. Thread-safe. Destroying it cancels the request if it has not finished.
@@ -217,9 +228,10 @@ class Tokenizer;
 /// chunked prefill, preemption), as vLLM's engine does.
 class LoadedModel {
  public:
-  /// Loads a GGUF model and starts its engine. Errors: unreadable/corrupt file, unsupported
-  /// architecture or tensor type, missing tensors, bad hyper-parameters, an embedding model
-  /// (pooling_type set: it generates no text), bad options (threads,
+  /// Loads a GGUF model and starts its engine (an embedding model's computes embeddings only,
+  /// and shares no prefix cache: its pooling may read every row). Errors: unreadable/corrupt
+  /// file, unsupported architecture or tensor type, missing tensors, bad hyper-parameters, bad
+  /// options (threads,
   /// a context longer than the model's training context or than the KV cache pool holds, a
   /// pool that holds no block).
   static Result<std::shared_ptr<LoadedModel>> load(const std::string& path,
@@ -253,8 +265,15 @@ class LoadedModel {
   virtual Result<ChatPrompt> chat_prompt(std::span<const ChatMessage> messages,
                                          const ChatOptions& options) const = 0;
 
+  /// An embedding model's input for `tokens` (a text's ids from tokenize(text, false, false),
+  /// or a client's token ids): BOS prepended and EOS appended where the metadata asks
+  /// (tokenizer.ggml.add_bos_token, add_eos_token), as the model was trained to read it.
+  virtual std::vector<int32_t> embedding_input(std::span<const int32_t> tokens) const = 0;
+
   /// Queues a request and returns at once. InvalidRequest: empty prompt, a token id outside
-  /// the vocabulary, prompt + 1 longer than n_ctx(), sampling parameters out of range.
+  /// the vocabulary, prompt + 1 longer than n_ctx() (an embedding's prompt: longer than
+  /// n_ctx()), sampling parameters out of range, `embed` on a model that generates or a
+  /// generation on an embedding model.
   /// InvalidRequest also: a logit_bias id outside the vocabulary, a JSON schema outside the
   /// supported subset (the message names the keyword and its place).
   /// QueueFull: max_seqs requests run and max_waiting more already wait.
@@ -280,6 +299,10 @@ class LoadedModel {
 
   /// Longest sequence in tokens (prompt + generated).
   virtual int n_ctx() const = 0;
+  /// Whether the model computes embeddings (GGUF <arch>.pooling_type set) instead of text.
+  virtual bool is_embedding_model() const = 0;
+  /// Width of the hidden states: an embedding's length (<arch>.embedding_length).
+  virtual int n_embd() const = 0;
   /// Bytes of the KV cache pool.
   virtual int64_t kv_cache_bytes() const = 0;
   virtual int n_vocab() const = 0;

@@ -10,6 +10,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "api/admission.h"
 #include "api/auth.h"
 #include "api/chat_answer.h"
 #include "api/http_reply.h"
@@ -70,6 +71,11 @@ ApiResult<PreparedGeneration> prepare(CompletionKind kind, const GenerationConte
     return internal_error("model '" + out.request.model +
                           "' cannot be loaded: " + model.error().message);
   out.model = model.value();
+  if (out.model->is_embedding_model())
+    return invalid_request("the model '" + out.request.model +
+                               "' is an embedding model: it serves /v1/embeddings, not " +
+                               endpoint_path(kind),
+                           "model");
 
   const char* param = kind == CompletionKind::Chat ? "messages" : "prompt";
   if (kind == CompletionKind::Chat) {
@@ -99,24 +105,8 @@ ApiResult<PreparedGeneration> prepare(CompletionKind kind, const GenerationConte
   return out;
 }
 
-/// The x-ratelimit-* fields for `rate` (those of the limits that exist).
-HttpHeaders rate_headers(const platform::RateStatus& rate) {
-  HttpHeaders headers;
-  const auto add = [&](const char* name, const std::optional<int64_t>& value) {
-    if (value) headers.emplace_back(name, std::to_string(*value));
-  };
-  add("x-ratelimit-limit-requests", rate.limit_requests);
-  add("x-ratelimit-remaining-requests", rate.remaining_requests);
-  add("x-ratelimit-limit-tokens", rate.limit_tokens);
-  add("x-ratelimit-remaining-tokens", rate.remaining_tokens);
-  return headers;
-}
-
 /// Reserves the request's worst case (its prompt plus max_tokens, or plus the rest of the
-/// context when max_tokens is unset) with Store::admit, which writes its open ledger row, and
-/// returns the header fields of its answer (x-request-id, x-ratelimit-*). Errors: 429
-/// "insufficient_quota" over a budget, 429 "rate_limit_exceeded" over a rate (both with those
-/// fields), 503 "ledger_unavailable" when the ledger cannot be written (fail closed).
+/// context when max_tokens is unset): api::admit.
 ApiResult<HttpHeaders> admit(platform::Store& store, const platform::KeyInfo& key,
                              const PreparedGeneration& job, CompletionKind kind,
                              int64_t started_at_us) {
@@ -124,25 +114,8 @@ ApiResult<HttpHeaders> admit(platform::Store& store, const platform::KeyInfo& ke
   const int64_t room = job.model->n_ctx() - prompt;
   const int64_t max_tokens = job.request.params.max_tokens;
   const int64_t max_completion = max_tokens < 0 ? room : std::min(max_tokens, room);
-  auto admission = store.admit({job.meta.id, key.id, job.request.model, endpoint_path(kind), prompt,
-                                max_completion, started_at_us});
-  if (!admission.ok()) return ledger_unavailable(admission.error().message);
-  HttpHeaders headers = rate_headers(admission->rate);
-  headers.emplace(headers.begin(), "x-request-id", job.meta.id);
-  ApiError refusal;
-  switch (admission->outcome) {
-    case platform::Admission::Outcome::Admitted:
-      return headers;
-    case platform::Admission::Outcome::OverBudget:
-      refusal = insufficient_quota(admission->message);
-      break;
-    case platform::Admission::Outcome::OverRate:
-      refusal = rate_limit_exceeded(admission->message, admission->retry_after_s,
-                                    admission->over_tokens);
-      break;
-  }
-  refusal.headers = std::move(headers);
-  return refusal;
+  return api::admit(store, {job.meta.id, key.id, job.request.model, endpoint_path(kind), prompt,
+                            max_completion, started_at_us});
 }
 
 TokenUsage usage_of(const Usage& usage) {

@@ -6,23 +6,22 @@
 #include <optional>
 
 namespace gengyun::api {
-namespace {
 
 using nlohmann::json;
 
-/// The field `name` of `body`; nullptr when absent or null (OpenAI's SDKs send explicit nulls).
 const json* field(const json& body, const char* name) {
   const auto it = body.find(name);
   if (it == body.end() || it->is_null()) return nullptr;
   return &*it;
 }
 
-/// A JSON value as it appears in an error message, cut to a readable length.
 std::string shown(const json& value) {
   std::string text = dump_json(value);
   if (text.size() > 40) text = text.substr(0, 37) + "...";
   return text;
 }
+
+namespace {
 
 /// A number in the range [lo, hi] (lo excluded when lo_open), written into `out`.
 std::optional<ApiError> read_number(const json& body, const char* name, double lo, double hi,

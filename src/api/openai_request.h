@@ -30,6 +30,12 @@ struct GenerationRequest {
 /// Arrays and objects nested deeper than this are refused (OpenAI bodies need about 5).
 inline constexpr size_t kMaxJsonNesting = 64;
 
+/// The field `name` of `body`; nullptr when absent or null (OpenAI's SDKs send explicit nulls).
+const nlohmann::json* field(const nlohmann::json& body, const char* name);
+
+/// A JSON value as it appears in an error message, cut to a readable length.
+std::string shown(const nlohmann::json& value);
+
 /// The body parsed as a JSON object. Errors (400): nested deeper than kMaxJsonNesting, not
 /// JSON (or not UTF-8), not an object.
 ApiResult<nlohmann::json> parse_json_object(std::string_view body);

@@ -43,14 +43,18 @@ json chunk(const ResponseMeta& meta, std::string_view text,
 
 }  // namespace
 
-std::string new_response_id(CompletionKind kind) {
+std::string random_id(std::string_view prefix) {
   static constexpr std::string_view kAlphabet =
       "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
   thread_local std::mt19937_64 rng{std::random_device{}()};
   std::uniform_int_distribution<size_t> pick(0, kAlphabet.size() - 1);
-  std::string id = kind == CompletionKind::Chat ? "chatcmpl-" : "cmpl-";
+  std::string id(prefix);
   for (int i = 0; i < 24; ++i) id += kAlphabet[pick(rng)];
   return id;
+}
+
+std::string new_response_id(CompletionKind kind) {
+  return random_id(kind == CompletionKind::Chat ? "chatcmpl-" : "cmpl-");
 }
 
 json usage_json(const TokenUsage& usage) {

@@ -33,6 +33,9 @@ struct TokenUsage {
   int cached_tokens = 0;  ///< of the prompt tokens, those found in the prefix cache
 };
 
+/// `prefix` followed by 24 random base62 characters.
+std::string random_id(std::string_view prefix);
+
 /// "chatcmpl-" or "cmpl-" followed by 24 random base62 characters.
 std::string new_response_id(CompletionKind kind);
 

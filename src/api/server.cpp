@@ -6,6 +6,7 @@
 #include <string>
 
 #include "api/auth.h"
+#include "api/embeddings_handler.h"
 #include "api/generation_handler.h"
 #include "api/handler_pool.h"
 #include "api/http_reply.h"
@@ -57,6 +58,10 @@ void Server::Impl::route(HttpRequest request, std::shared_ptr<Responder> out) {
   } else if (method == "GET" && path == "/v1/usage") {
     handler = [this](const HttpRequest& r, const std::shared_ptr<Responder>& o) {
       handle_usage(store, r, *o);
+    };
+  } else if (method == "POST" && path == kEmbeddingsPath) {
+    handler = [this](const HttpRequest& r, const std::shared_ptr<Responder>& o) {
+      handle_embeddings({registry, store, pool, in_flight}, r, o);
     };
   } else {
     for (CompletionKind kind : {CompletionKind::Chat, CompletionKind::Text})

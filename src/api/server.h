@@ -1,5 +1,5 @@
 // The OpenAI-compatible HTTP server: POST /v1/chat/completions, POST /v1/completions (whole or
-// streamed as server-sent events), GET /v1/models, GET /v1/usage (usage_handler.h), GET
+// streamed as server-sent events), POST /v1/embeddings, GET /v1/models, GET /v1/usage (usage_handler.h), GET
 // /health. Every endpoint but /health needs "Authorization: Bearer <key>"; every authenticated
 // request but GET /v1/usage writes one usage-ledger row.
 #pragma once

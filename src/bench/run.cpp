@@ -14,13 +14,14 @@
 #include "util/clock.h"
 
 namespace gengyun::bench {
-namespace {
 
 double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   const size_t n = v.size();
   return n % 2 == 1 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
+
+namespace {
 
 /// A duration of `us` microseconds in seconds, at least 1 ns (so that rates stay finite).
 double positive_seconds(int64_t us) { return std::max(us * 1e-6, 1e-9); }

@@ -51,6 +51,9 @@ struct ServingResult {
   double usd_per_million_output_tokens = 0;  ///< usd_per_million_tokens(usd_per_hour, ...)
 };
 
+/// The median of `v` (the mean of the middle two for an even count); `v` must not be empty.
+double median(std::vector<double> v);
+
 /// USD per million tokens of a machine that costs usd_per_hour and produces tokens_per_s:
 /// usd_per_hour / (tokens_per_s * 3600) * 1e6; 0 when tokens_per_s is not positive.
 double usd_per_million_tokens(double usd_per_hour, double tokens_per_s);

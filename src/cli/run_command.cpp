@@ -57,6 +57,13 @@ int run(const RunOptions& o) {
     std::fprintf(stderr, "error: %s\n", model.error().message.c_str());
     return 1;
   }
+  if (model.value()->is_embedding_model()) {
+    std::fprintf(stderr,
+                 "error: %s: an embedding model (its GGUF sets pooling_type) generates no text; "
+                 "use `gengyun embed` or serve it for /v1/embeddings\n",
+                 o.model_path.c_str());
+    return 1;
+  }
   int64_t load_us = model.value()->load_us();
   if (!o.lora.empty()) {
     auto adapter = deploy::parse_adapter_file(o.lora);

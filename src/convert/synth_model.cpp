@@ -79,6 +79,7 @@ void set_hparams(const SynthShape& s, gguf::Writer& w) {
     w.set_u32(a + ".expert_used_count", s.n_expert_used);
     w.set_u32(a + ".expert_feed_forward_length", s.n_ff_exp);
   }
+  if (s.pooling_type > 0) w.set_u32(a + ".pooling_type", static_cast<uint32_t>(s.pooling_type));
 }
 
 /// Fills `out` (the tensor's bytes in `type`) on the pool, rows in parallel.
@@ -197,6 +198,7 @@ Result<void> write_synth_float_model(const SynthShape& shape, gguf::GgmlType flo
   gguf::Writer w;
   set_hparams(shape, w);
   if (Result<void> r = copy_fitted_tokenizer(vocab, shape.n_vocab, w); !r) return r;
+  if (shape.pooling_type > 0) w.set_bool("tokenizer.ggml.add_eos_token", true);
   w.set_u32("general.file_type", file_type_of(float_type));
 
   const std::vector<SynthTensor> tensors = synth_tensors(shape);

@@ -27,6 +27,10 @@ constexpr std::array kShapes = {
                .n_head = 32, .n_head_kv = 4, .head_dim = 128, .n_ff = 6144, .n_vocab = 151936,
                .n_ctx_train = 40960, .rope_freq_base = 1e6f, .rms_eps = 1e-6f, .qk_norm = true,
                .tied_output = false, .n_expert = 128, .n_expert_used = 8, .n_ff_exp = 768},
+    SynthShape{.name = "qwen3-embedding-0.6b", .arch = "qwen3", .n_embd = 1024, .n_layer = 28,
+               .n_head = 16, .n_head_kv = 8, .head_dim = 128, .n_ff = 3072, .n_vocab = 151669,
+               .n_ctx_train = 32768, .rope_freq_base = 1e6f, .rms_eps = 1e-6f,
+               .qk_norm = true, .pooling_type = 3},
 };
 
 }  // namespace

@@ -30,10 +30,14 @@ struct SynthShape {
   int n_expert = 0;         ///< experts per layer (0: a dense feed-forward of n_ff)
   int n_expert_used = 0;    ///< experts each token runs
   int n_ff_exp = 0;         ///< width of one expert
+  /// <arch>.pooling_type of an embedding model (3: last token, as Qwen3-Embedding; its GGUF
+  /// also sets tokenizer.ggml.add_eos_token); 0: a generating model, no key written.
+  int pooling_type = 0;
 };
 
 /// Every known shape: qwen2.5-0.5b, qwen2.5-1.5b, qwen3-0.6b, llama-3.2-1b, qwen3-30b-a3b (a
-/// mixture of experts: 128 experts of width 768, 8 used). Llama 3.2's RoPE frequency scaling
+/// mixture of experts: 128 experts of width 768, 8 used), qwen3-embedding-0.6b (an embedding
+/// model: last-token pooling, EOS appended). Llama 3.2's RoPE frequency scaling
 /// (rope_freqs.weight) is left out: it changes no matrix shape.
 std::span<const SynthShape> synth_shapes();
 

@@ -2,9 +2,11 @@
 
 #include <algorithm>
 #include <chrono>
+#include <optional>
 #include <random>
 
 #include "engine/grammar_vocab.h"
+#include "model/model.h"
 #include "sampling/json_schema.h"
 #include "sampling/sampling_params.h"
 #include "util/clock.h"
@@ -71,6 +73,7 @@ struct EngineCore::Job {
   bool ignore_eos = false;
   int n_completion = 0;
   std::shared_ptr<RequestStream> stream = std::make_shared<RequestStream>();
+  std::optional<model::EmbeddingPool> pooled;  ///< an embedding request's pooled rows
 };
 
 EngineCore::EngineCore(const EngineConfig& config, ModelRunner& runner, const Tokenizer& tokenizer,
@@ -110,7 +113,17 @@ Submission EngineCore::submit(EngineRequest request,
     return std::move(out);
   };
   if (request.prompt.empty()) return refuse(SubmitStatus::InvalidRequest, "the prompt is empty");
-  if (static_cast<int64_t>(request.prompt.size()) + 1 > config_.n_ctx)
+  const bool embedding_engine = config_.pooling != model::PoolingType::None;
+  if (request.embed != embedding_engine)
+    return refuse(SubmitStatus::InvalidRequest,
+                  embedding_engine
+                      ? "this is an embedding model: it computes embeddings, not text"
+                      : "this model generates text: it has no pooling type to compute embeddings");
+  if (embedding_engine && static_cast<int64_t>(request.prompt.size()) > config_.n_ctx)
+    return refuse(SubmitStatus::InvalidRequest,
+                  "the input has " + std::to_string(request.prompt.size()) +
+                      " tokens but the context holds " + std::to_string(config_.n_ctx));
+  if (!embedding_engine && static_cast<int64_t>(request.prompt.size()) + 1 > config_.n_ctx)
     return refuse(SubmitStatus::InvalidRequest,
                   "the prompt has " + std::to_string(request.prompt.size()) +
                       " tokens but the context holds " + std::to_string(config_.n_ctx) +
@@ -133,6 +146,7 @@ Submission EngineCore::submit(EngineRequest request,
     job->mask = sampling::TokenMask(n_vocab);
   }
   job->logprobs = sp.top_logprobs >= 0;
+  if (embedding_engine) job->pooled.emplace(config_.pooling, config_.n_embd);
   job->times.submitted_us = monotonic_us();
   job->seq.priority = request.priority;
   job->ignore_eos = request.params.ignore_eos;
@@ -206,10 +220,11 @@ Usage EngineCore::usage_of(const Job& job) const {
 
 void EngineCore::finish(Job& job, FinishReason reason, std::vector<int32_t> tokens,
                         std::string text, std::string error,
-                        std::span<const TokenLogprobs> logprobs) {
+                        std::span<const TokenLogprobs> logprobs, std::vector<float> embedding) {
   scheduler_.finish(&job.seq);
   job.times.finished_us = monotonic_us();
-  job.stream->finish(tokens, text, usage_of(job), job.times, reason, std::move(error), logprobs);
+  job.stream->finish(tokens, text, usage_of(job), job.times, reason, std::move(error), logprobs,
+                     std::move(embedding));
   ++finished_;
 }
 
@@ -260,6 +275,11 @@ bool EngineCore::step() {
   }
   scheduler_.update(out);
   ++steps_;
+  if (config_.pooling != model::PoolingType::None) {
+    pool_embeddings(out.chunks, logits_);
+    publish();
+    return true;
+  }
 
   // Sampling runs on the pool, one sequence per task: each sampler owns its random state.
   std::vector<Job*> sampled_jobs;
@@ -327,6 +347,27 @@ bool EngineCore::step() {
   }
   publish();
   return true;
+}
+
+void EngineCore::pool_embeddings(std::span<const ScheduledChunk> chunks,
+                                 const std::vector<float>& hidden) {
+  const size_t n_embd = static_cast<size_t>(config_.n_embd);
+  size_t row = 0;
+  for (const ScheduledChunk& c : chunks) {
+    Job& job = *jobs_.at(c.seq);
+    const bool first = c.start == 0;
+    const model::LogitRows rows = model::pooled_rows(config_.pooling, first, c.samples());
+    const size_t n_rows = rows == model::LogitRows::All    ? static_cast<size_t>(c.n_tokens)
+                          : rows == model::LogitRows::Last ? 1
+                                                           : 0;
+    job.pooled->add(hidden.data() + row * n_embd, n_rows, first);
+    row += n_rows;
+    if (!c.samples()) continue;
+    job.times.first_token_us = monotonic_us();
+    finish(job, FinishReason::Stop, {}, {}, {}, {},
+           job.pooled->result(static_cast<size_t>(job.seq.n_tokens())));
+    jobs_.erase(c.seq);
+  }
 }
 
 void EngineCore::publish() {

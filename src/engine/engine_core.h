@@ -18,6 +18,7 @@
 #include "engine/scheduler.h"
 #include "gengyun/engine.h"
 #include "kernels/thread_pool.h"
+#include "model/hparams.h"
 #include "model/lora.h"
 #include "sampling/grammar.h"
 #include "sampling/sampler.h"
@@ -37,6 +38,11 @@ struct EngineConfig {
   bool prefix_cache = true;
   std::string cache_key;    ///< the prefix cache's key of the model (e.g. its path)
   int64_t stall_timeout_us = 60'000'000;
+  /// An embedding model's pooling: every request is an embedding (EngineRequest::embed), the
+  /// runner outputs the final-norm hidden states of the rows model::pooled_rows names, and a
+  /// request finishes with its pooled vector once its prompt is computed. None: generation.
+  model::PoolingType pooling = model::PoolingType::None;
+  int n_embd = 0;  ///< width of the hidden states (embedding engines)
 };
 
 /// Runs every submitted request in one continuous batch. submit(), stats(), wait_until() and
@@ -79,7 +85,11 @@ class EngineCore : public std::enable_shared_from_this<EngineCore> {
   /// Admits submitted requests into the scheduler; finishes cancelled and stalled ones.
   void take_inbox_and_cancellations();
   void finish(Job& job, FinishReason reason, std::vector<int32_t> tokens, std::string text,
-              std::string error = {}, std::span<const TokenLogprobs> logprobs = {});
+              std::string error = {}, std::span<const TokenLogprobs> logprobs = {},
+              std::vector<float> embedding = {});
+  /// After an embedding engine's forward pass: pools each chunk's rows of `hidden` into its
+  /// request and finishes the requests whose prompt is complete.
+  void pool_embeddings(std::span<const ScheduledChunk> chunks, const std::vector<float>& hidden);
   Usage usage_of(const Job& job) const;
   /// The grammar of `format` (nullptr for text); errors name the schema's problem.
   Result<std::shared_ptr<const sampling::Grammar>> grammar_of(const OutputFormat& format);

@@ -33,6 +33,8 @@ Result<std::shared_ptr<LoadedModel>> LoadedModel::load(const std::string& path,
 namespace engine {
 namespace {
 
+constexpr int kMinEmbeddingWaiting = 2048;
+
 /// MemAvailable of /proc/meminfo in bytes, or 0 when it cannot be read.
 int64_t available_memory_bytes() {
   std::ifstream meminfo("/proc/meminfo");
@@ -77,10 +79,6 @@ Result<std::shared_ptr<ModelInstance>> ModelInstance::load(const std::string& pa
   }
   instance->model_ = std::move(model.value());
   const model::HParams& hp = instance->model_->hparams();
-  if (hp.pooling != model::PoolingType::None)
-    return make_error(path + ": an embedding model (" + hp.arch +
-                      ".pooling_type is set) generates no text; use `gengyun embed` (serving "
-                      "embeddings over HTTP is not done yet)");
   if (hp.n_vocab != instance->tokenizer_->n_vocab())
     return make_error(path + ": token_embd.weight has " + std::to_string(hp.n_vocab) +
                       " rows but the vocabulary has " +
@@ -149,8 +147,15 @@ Result<std::shared_ptr<ModelInstance>> ModelInstance::load(const std::string& pa
   config.n_ctx = instance->n_ctx_;
   config.n_blocks = static_cast<int>(n_blocks);
   config.block_size = kBlock;
-  config.max_waiting = options.max_waiting;
-  config.prefix_cache = options.prefix_cache;
+  // Each input of an embeddings request is a request of the engine: an embedding model's queue
+  // holds one request of OpenAI's 2048 inputs.
+  config.max_waiting = hp.pooling == model::PoolingType::None
+                           ? options.max_waiting
+                           : std::max(options.max_waiting, kMinEmbeddingWaiting);
+  // Pooling reads the hidden states of rows a prefix-cache hit would skip (mean, cls).
+  config.prefix_cache = options.prefix_cache && hp.pooling == model::PoolingType::None;
+  config.pooling = hp.pooling;
+  config.n_embd = hp.n_embd;
   config.cache_key = path;
   config.stall_timeout_us = options.stall_timeout_us;
   instance->engine_ = std::make_shared<EngineCore>(config, *instance->runner_,
@@ -195,6 +200,14 @@ std::vector<int32_t> ModelInstance::tokenize(std::string_view text, bool add_bos
   const auto body = tokenizer_->encode(text, parse_special);
   tokens.insert(tokens.end(), body.begin(), body.end());
   return tokens;
+}
+
+std::vector<int32_t> ModelInstance::embedding_input(std::span<const int32_t> tokens) const {
+  std::vector<int32_t> input;
+  if (tokenizer_->add_bos() && tokenizer_->bos()) input.push_back(*tokenizer_->bos());
+  input.insert(input.end(), tokens.begin(), tokens.end());
+  if (tokenizer_->add_eos() && tokenizer_->eos()) input.push_back(*tokenizer_->eos());
+  return input;
 }
 
 namespace {

@@ -34,6 +34,7 @@ class ModelInstance final : public LoadedModel,
                                   const ChatOptions& options) const override;
   Result<ChatPrompt> chat_prompt(std::span<const ChatMessage> messages,
                                  const ChatOptions& options) const override;
+  std::vector<int32_t> embedding_input(std::span<const int32_t> tokens) const override;
   Submission submit(EngineRequest request) override { return engine_->submit(std::move(request)); }
   /// submit() with a LoRA adapter loaded against this model (EngineCore::submit).
   Submission submit_with_adapter(EngineRequest request,
@@ -49,6 +50,10 @@ class ModelInstance final : public LoadedModel,
 
   int n_ctx() const override { return n_ctx_; }
   int n_vocab() const override { return model_->hparams().n_vocab; }
+  bool is_embedding_model() const override {
+    return model_->hparams().pooling != model::PoolingType::None;
+  }
+  int n_embd() const override { return model_->hparams().n_embd; }
   std::string token_bytes(int32_t id) const override { return tokenizer_->token_to_piece(id); }
   int n_threads() const override { return pool_->size(); }
   const std::string& path() const override { return path_; }

@@ -16,7 +16,9 @@ class ModelRunner {
   virtual ~ModelRunner() = default;
   /// Runs the chunks of one step (their tokens at their positions, written into their
   /// sequences' KV blocks) and resizes logits to [chunks that sample, n_vocab()] in the order
-  /// of `chunks`. Errors: the model's (e.g. a pass larger than the runner allows).
+  /// of `chunks`; for an engine of an embedding model (EngineConfig::pooling), to the
+  /// final-norm hidden states [rows model::pooled_rows names, n_embd] instead. Errors: the
+  /// model's (e.g. a pass larger than the runner allows).
   virtual Result<void> execute(std::span<const ScheduledChunk> chunks,
                                std::vector<float>& logits) = 0;
   virtual int n_vocab() const = 0;

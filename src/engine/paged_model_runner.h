@@ -9,8 +9,10 @@
 
 namespace gengyun::engine {
 
-/// Runs a step's chunks through model::BatchEvaluator over one KV cache. The model, cache and
-/// pool must outlive it.
+/// Runs a step's chunks through model::BatchEvaluator over one KV cache: the logits of the
+/// chunks that sample or, for an embedding model (a pooling type), the final-norm hidden states
+/// of the rows model::pooled_rows names ([rows, n_embd], in the order of the chunks). The
+/// model, cache and pool must outlive it.
 class PagedModelRunner final : public ModelRunner {
  public:
   /// max_tokens: tokens per step at most (the scheduler's max_batch_tokens).
@@ -25,6 +27,7 @@ class PagedModelRunner final : public ModelRunner {
  private:
   model::BatchEvaluator evaluator_;
   int n_vocab_;
+  model::PoolingType pooling_;
   std::vector<int32_t> tokens_;
   std::vector<model::SequenceRows> rows_;
 };

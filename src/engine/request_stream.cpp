@@ -27,9 +27,11 @@ void RequestStream::push(std::span<const int32_t> tokens, std::string_view text,
 
 void RequestStream::finish(std::span<const int32_t> tokens, std::string_view text,
                            const Usage& usage, const RequestTimes& times, FinishReason reason,
-                           std::string error, std::span<const TokenLogprobs> logprobs) {
+                           std::string error, std::span<const TokenLogprobs> logprobs,
+                           std::vector<float> embedding) {
   std::unique_lock lock(mutex_);
   append_locked(tokens, text, usage, logprobs);
+  pending_->embedding = std::move(embedding);
   pending_->times = times;
   pending_->finished = true;
   pending_->finish_reason = reason;

@@ -10,6 +10,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "gengyun/engine.h"
 
@@ -24,10 +25,11 @@ class RequestStream {
   /// `usage` replaces its usage.
   void push(std::span<const int32_t> tokens, std::string_view text, const Usage& usage,
             std::span<const TokenLogprobs> logprobs = {});
-  /// Like push(), then marks the pending event as the last one.
+  /// Like push(), then marks the pending event as the last one (with an embedding request's
+  /// vector).
   void finish(std::span<const int32_t> tokens, std::string_view text, const Usage& usage,
               const RequestTimes& times, FinishReason reason, std::string error = {},
-              std::span<const TokenLogprobs> logprobs = {});
+              std::span<const TokenLogprobs> logprobs = {}, std::vector<float> embedding = {});
 
   /// The pending event, waiting up to timeout_us for one; nullopt when none came or the
   /// finished event was already taken.

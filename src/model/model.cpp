@@ -202,30 +202,53 @@ Result<void> Context::embed(std::span<const int32_t> tokens, std::vector<float>&
     return Error{"embed: " + std::to_string(tokens.size()) + " tokens exceed the context size of " +
                  std::to_string(n_ctx_) + " tokens"};
   clear();
-  const size_t n_embd = static_cast<size_t>(hp.n_embd);
-  embedding.assign(n_embd, 0.0f);
+  EmbeddingPool pooled(hp.pooling, hp.n_embd);
   const Result<void> ran = run_passes(
       tokens, true,
       [&hp](bool first_pass, bool last_pass) {
-        return hp.pooling == PoolingType::Mean                ? LogitRows::All
-               : hp.pooling == PoolingType::Cls && first_pass ? LogitRows::All
-               : hp.pooling == PoolingType::Last && last_pass ? LogitRows::Last
-                                                              : LogitRows::None;
+        return pooled_rows(hp.pooling, first_pass, last_pass);
       },
-      [&](size_t, size_t n, const std::vector<float>& out) {
-        if (hp.pooling != PoolingType::Mean) {
-          std::copy_n(out.begin(), n_embd, embedding.begin());
-          return;
-        }
-        for (size_t t = 0; t < n; ++t)
-          for (size_t i = 0; i < n_embd; ++i) embedding[i] += out[t * n_embd + i];
+      [&](size_t begin, size_t n, const std::vector<float>& out) {
+        const size_t n_rows = hp.pooling == PoolingType::Last ? 1 : n;
+        pooled.add(out.data(), n_rows, begin == 0);
       });
   if (!ran) return ran;
-  if (hp.pooling == PoolingType::Mean) {
-    const float inv_n = 1.0f / static_cast<float>(tokens.size());
-    for (float& v : embedding) v *= inv_n;
-  }
+  embedding = pooled.result(tokens.size());
   return {};
+}
+
+LogitRows pooled_rows(PoolingType pooling, bool first_pass, bool last_pass) {
+  switch (pooling) {
+    case PoolingType::Mean: return LogitRows::All;
+    case PoolingType::Cls: return first_pass ? LogitRows::All : LogitRows::None;
+    case PoolingType::Last: return last_pass ? LogitRows::Last : LogitRows::None;
+    case PoolingType::None: break;
+  }
+  return LogitRows::None;
+}
+
+EmbeddingPool::EmbeddingPool(PoolingType pooling, int n_embd)
+    : pooling_(pooling), sum_(static_cast<size_t>(n_embd), 0.0f) {}
+
+void EmbeddingPool::add(const float* rows, size_t n_rows, bool first_pass) {
+  const size_t n_embd = sum_.size();
+  if (first_pass) std::fill(sum_.begin(), sum_.end(), 0.0f);
+  if (n_rows == 0) return;
+  if (pooling_ != PoolingType::Mean) {
+    std::copy_n(rows, n_embd, sum_.begin());
+    return;
+  }
+  for (size_t t = 0; t < n_rows; ++t)
+    for (size_t i = 0; i < n_embd; ++i) sum_[i] += rows[t * n_embd + i];
+}
+
+std::vector<float> EmbeddingPool::result(size_t n_tokens) const {
+  std::vector<float> out = sum_;
+  if (pooling_ == PoolingType::Mean && n_tokens > 0) {
+    const float inv_n = 1.0f / static_cast<float>(n_tokens);
+    for (float& v : out) v *= inv_n;
+  }
+  return out;
 }
 
 }  // namespace gengyun::model

@@ -57,6 +57,29 @@ class Model {
 /// Errors: dimensions < 0 or above v.size().
 Result<void> normalize_embedding(std::vector<float>& v, int64_t dimensions = 0);
 
+/// The rows of a forward pass over part of one sequence that its pooling reads (llama.cpp's
+/// pooling types): every row for mean, the pass's rows when it holds the sequence's first token
+/// for cls (the first is used), the last row when it holds the last token for last; None
+/// otherwise (and always for PoolingType::None).
+LogitRows pooled_rows(PoolingType pooling, bool first_pass, bool last_pass);
+
+/// Pools one sequence's final-norm hidden states pass by pass, adding rows in token order, so a
+/// vector does not depend on how its sequence was split into passes or batched with others
+/// (Context::embed and the engine's embedding requests share it).
+class EmbeddingPool {
+ public:
+  EmbeddingPool(PoolingType pooling, int n_embd);
+  /// Takes a pass's rows as pooled_rows chose them (row-major [n_rows, n_embd]); a first pass
+  /// starts over (a sequence recomputed from its start).
+  void add(const float* rows, size_t n_rows, bool first_pass);
+  /// The pooled vector of a sequence of n_tokens tokens, [n_embd], not normalized.
+  std::vector<float> result(size_t n_tokens) const;
+
+ private:
+  PoolingType pooling_;
+  std::vector<float> sum_;  ///< mean: the sum of the rows so far; cls, last: the row taken
+};
+
 /// Ok when every id is in [0, n_vocab); else an error naming the first bad id and its index.
 Result<void> check_token_ids(std::span<const int32_t> tokens, int n_vocab);
 

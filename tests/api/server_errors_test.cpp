@@ -30,9 +30,10 @@ TEST_F(ServerTest, ModelsListsServedModelsInOrder) {
   ASSERT_EQ(r->status, 200) << r->body;
   const json body = json::parse(r->body);
   EXPECT_EQ(body["object"], "list");
-  ASSERT_EQ(body["data"].size(), 2u);
+  ASSERT_EQ(body["data"].size(), 3u);
   EXPECT_EQ(body["data"][0]["id"], "qwen2-tiny");
   EXPECT_EQ(body["data"][1]["id"], "stories");
+  EXPECT_EQ(body["data"][2]["id"], "qwen3-embed-tiny");
   EXPECT_EQ(body["data"][0]["object"], "model");
   const auto ledger = rows();
   ASSERT_EQ(ledger.size(), 1u);

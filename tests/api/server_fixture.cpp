@@ -128,7 +128,9 @@ void ServerTest::SetUpTestSuite() {
   if (!gengyun::testing::testdata_present()) return;
   registry_ = new deploy::Registry(
       {{"qwen2-tiny", gengyun::testing::testdata_path("models/qwen2-tiny-q8_0.gguf")},
-       {"stories", gengyun::testing::testdata_path("models/stories260K-f32.gguf")}},
+       {"stories", gengyun::testing::testdata_path("models/stories260K-f32.gguf")},
+       {"qwen3-embed-tiny",
+        gengyun::testing::testdata_path("models/qwen3-embed-tiny-f32.gguf")}},
       {.n_threads = 1, .n_ctx = 0});
 }
 

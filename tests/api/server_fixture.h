@@ -1,6 +1,7 @@
 // An in-process api::Server on 127.0.0.1 (any free port) serving the real tiny models
-// "qwen2-tiny" (qwen2-tiny-q8_0.gguf) and "stories" (stories260K-f32.gguf), metering into a
-// fresh Store per test, plus a client for it.
+// "qwen2-tiny" (qwen2-tiny-q8_0.gguf), "stories" (stories260K-f32.gguf) and the embedding model
+// "qwen3-embed-tiny" (qwen3-embed-tiny-f32.gguf), metering into a fresh Store per test, plus a
+// client for it.
 #pragma once
 
 #include <gtest/gtest.h>

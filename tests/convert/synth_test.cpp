@@ -62,7 +62,8 @@ TEST(SynthShape, ParameterCountsAreThoseOfTheRealModels) {
   EXPECT_EQ(parameter_count(*find_synth_shape("qwen3-0.6b")), 596049920);
   EXPECT_EQ(parameter_count(*find_synth_shape("llama-3.2-1b")), 1235814400);
   EXPECT_EQ(parameter_count(*find_synth_shape("qwen3-30b-a3b")), 30532122624);
-  EXPECT_EQ(synth_shapes().size(), 5u);
+  EXPECT_EQ(parameter_count(*find_synth_shape("qwen3-embedding-0.6b")), 595776512);
+  EXPECT_EQ(synth_shapes().size(), 6u);
   EXPECT_EQ(find_synth_shape("qwen2.5-7b"), nullptr);
 }
 
@@ -153,6 +154,31 @@ const std::string& token(const gguf::File& f, int64_t id) {
 }
 int64_t token_type(const gguf::File& f, int64_t id) {
   return *f.get_array("tokenizer.ggml.token_type")->items.at(id).as_int();
+}
+
+TEST(SynthModel, AnEmbeddingShapeWritesItsPoolingAndEos) {
+  REQUIRE_TESTDATA();
+  auto vocab = gguf::File::open(testdata_path("tokenizer/qwen-vocab.gguf"));
+  ASSERT_TRUE(vocab.ok()) << vocab.error().message;
+  EXPECT_EQ(find_synth_shape("qwen3-embedding-0.6b")->pooling_type, 3);
+  SynthShape shape = small_qwen2();
+  shape.pooling_type = 3;
+  shape.n_vocab = kQwenVocabTokens;
+  TempFile out("small_embedding_f32.gguf");
+  kernels::ThreadPool pool(2);
+  ASSERT_TRUE(write_synth_model(shape, "f32", vocab.value(), 1, out.path, pool, {}).ok());
+  auto f = gguf::File::open(out.path);
+  ASSERT_TRUE(f.ok()) << f.error().message;
+  EXPECT_EQ(f->get_int("qwen2.pooling_type"), 3);
+  EXPECT_EQ(f->get_bool("tokenizer.ggml.add_eos_token"), true);
+  // A generating shape writes neither.
+  EXPECT_EQ(vocab->find("tokenizer.ggml.add_eos_token"), nullptr);
+  shape.pooling_type = 0;
+  ASSERT_TRUE(write_synth_model(shape, "f32", vocab.value(), 1, out.path, pool, {}).ok());
+  auto g = gguf::File::open(out.path);
+  ASSERT_TRUE(g.ok()) << g.error().message;
+  EXPECT_EQ(g->find("qwen2.pooling_type"), nullptr);
+  EXPECT_EQ(g->find("tokenizer.ggml.add_eos_token"), nullptr);
 }
 
 TEST(SynthModel, SmallQwen2ReadsBackExactlyAndRuns) {

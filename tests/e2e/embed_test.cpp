@@ -74,6 +74,9 @@ TEST(EmbedCommand, BadInputIsRefused) {
       {{"embed", embed_model}, "give the text or --file PATH"},
       {{"embed", embed_model, "--file", "/nonexistent/input.txt"},
        "cannot read /nonexistent/input.txt"},
+      {{"run", embed_model, "-p", "hello", "--ctx", "64"},
+       embed_model + ": an embedding model (its GGUF sets pooling_type) generates no text; use "
+                     "`gengyun embed` or serve it for /v1/embeddings"},
   };
   for (const Case& c : cases) {
     std::vector<std::string> argv = {kBinary};

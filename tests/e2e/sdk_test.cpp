@@ -55,7 +55,9 @@ class SdkTest : public ::testing::TestWithParam<std::string> {
     ASSERT_GT(port_, 0);
     server_ = std::make_unique<BackgroundProcess>(std::vector<std::string>{
         kBinary, "serve", "--model",
-        "qwen2-tiny=" + testing::testdata_path("models/qwen2-tiny-q8_0.gguf"), "--listen",
+        "qwen2-tiny=" + testing::testdata_path("models/qwen2-tiny-q8_0.gguf"), "--model",
+        "qwen3-embed-tiny=" + testing::testdata_path("models/qwen3-embed-tiny-f32.gguf"),
+        "--listen",
         "127.0.0.1:" + std::to_string(port_), "--db", db, "--threads", "1"});
     ASSERT_TRUE(wait_for_health(*server_, port_))
         << "gengyun serve did not start: " << server_->err();
@@ -85,7 +87,11 @@ TEST_P(SdkTest, PassesThroughTheOpenaiSdk) {
   ASSERT_TRUE(server_ && server_->running()) << "gengyun serve is not running";
   const auto out = run_process({"/usr/bin/env",
                                 "OPENAI_BASE_URL=http://127.0.0.1:" + std::to_string(port_) + "/v1",
-                                "OPENAI_API_KEY=" + key_, "GENGYUN_MODEL=qwen2-tiny", "node",
+                                "OPENAI_API_KEY=" + key_, "GENGYUN_MODEL=qwen2-tiny",
+                                "GENGYUN_EMBEDDING_MODEL=qwen3-embed-tiny",
+                                "GENGYUN_EMBEDDING_REFERENCE=" +
+                                    testing::testdata_path("embeddings/qwen3-embed-tiny-f32.json"),
+                                "node",
                                 "--test", (kSdkDir / GetParam()).string()});
   EXPECT_EQ(out.exit_code, 0) << out.out << out.err << "\nserver log:\n" << server_->err();
 }

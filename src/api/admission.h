@@ -1,0 +1,19 @@
+// Admission of a request against the budgets and rate limits of its key and tenant, as the
+// answer's header fields or the error to answer with (shared by the generation and embeddings
+// endpoints).
+#pragma once
+
+#include "api/errors.h"
+#include "api/responder.h"
+#include "platform/store.h"
+
+namespace gengyun::api {
+
+/// Reserves `request`'s worst case with Store::admit, which writes its open ledger row, and
+/// returns the header fields of its answer: x-request-id (request.request_id) and the
+/// x-ratelimit-* fields of the limits that exist. Errors: 429 "insufficient_quota" over a
+/// budget, 429 "rate_limit_exceeded" over a rate (both with those fields), 503
+/// "ledger_unavailable" when the ledger cannot be written (fail closed).
+ApiResult<HttpHeaders> admit(platform::Store& store, const platform::AdmissionRequest& request);
+
+}  // namespace gengyun::api

@@ -1,0 +1,266 @@
+#include "api/embeddings_handler.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <atomic>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "api/admission.h"
+#include "api/auth.h"
+#include "api/embeddings_request.h"
+#include "api/embeddings_response.h"
+#include "api/http_reply.h"
+#include "api/openai_request.h"
+#include "api/openai_response.h"
+#include "api/usage_entry.h"
+#include "model/model.h"
+#include "util/clock.h"
+
+namespace gengyun::api {
+namespace {
+
+/// The ledger's http_status for a request whose client left before its answer.
+constexpr int kClientClosedRequest = 499;
+
+/// A validated request with its model loaded and its inputs tokenized.
+struct PreparedEmbeddings {
+  EmbeddingsRequest request;
+  std::shared_ptr<LoadedModel> model;
+  std::vector<std::vector<int32_t>> inputs;  ///< the engine's prompts, BOS / EOS included
+  int64_t n_tokens = 0;                      ///< of all inputs
+};
+
+void record(UsageEntry& entry, int http_status, const char* status, const std::string& error = {}) {
+  if (auto written = entry.finish(http_status, status, error); !written.ok())
+    spdlog::error("usage ledger: {}", written.error().message);
+}
+
+void fail(Responder& out, UsageEntry& entry, const ApiError& error) {
+  record(entry, error.http_status, "error", error.message);
+  send_error(out, error);
+}
+
+ApiResult<PreparedEmbeddings> prepare(const GenerationContext& context,
+                                      const std::string& body_text, UsageEntry& entry) {
+  auto body = parse_json_object(body_text);
+  if (!body.ok()) return body.error();
+  entry.set_model(requested_model(body.value()));
+  auto request = parse_embeddings_request(body.value());
+  if (!request.ok()) return request.error();
+
+  PreparedEmbeddings out;
+  out.request = std::move(request.value());
+  const std::string& name = out.request.model;
+  if (!context.registry.contains(name)) return model_not_found(name);
+  auto model = context.registry.get(name);
+  if (!model.ok())
+    return internal_error("model '" + name + "' cannot be loaded: " + model.error().message);
+  out.model = model.value();
+  if (!out.model->is_embedding_model())
+    return invalid_request("the model '" + name +
+                               "' generates text: it is not an embedding model (its GGUF has no "
+                               "pooling_type); use /v1/chat/completions or /v1/completions",
+                           "model");
+  if (out.request.dimensions > out.model->n_embd())
+    return invalid_request("dimensions must be between 1 and " +
+                               std::to_string(out.model->n_embd()) + " for the model '" + name +
+                               "', got " + std::to_string(out.request.dimensions),
+                           "dimensions");
+
+  const int n_vocab = out.model->n_vocab();
+  const int64_t n_ctx = out.model->n_ctx();
+  const bool many = out.request.inputs.size() > 1;
+  for (size_t i = 0; i < out.request.inputs.size(); ++i) {
+    const EmbeddingInput& input = out.request.inputs[i];
+    const std::string where = many ? "input[" + std::to_string(i) + "]" : std::string("input");
+    if (input.is_tokens) {
+      for (int32_t id : input.tokens)
+        if (id >= n_vocab)
+          return invalid_request(where + " holds the token id " + std::to_string(id) +
+                                     ", outside the vocabulary (0.." + std::to_string(n_vocab - 1) +
+                                     ")",
+                                 "input");
+    }
+    std::vector<int32_t> tokens = input.is_tokens
+                                      ? input.tokens
+                                      : out.model->tokenize(input.text, /*add_bos=*/false,
+                                                            /*parse_special=*/false);
+    tokens = out.model->embedding_input(tokens);
+    if (static_cast<int64_t>(tokens.size()) > n_ctx)
+      return invalid_request("This model's maximum context length is " + std::to_string(n_ctx) +
+                                 " tokens. However, your " + where + " resulted in " +
+                                 std::to_string(tokens.size()) + " tokens. Please shorten it.",
+                             "input", "context_length_exceeded");
+    out.n_tokens += static_cast<int64_t>(tokens.size());
+    out.inputs.push_back(std::move(tokens));
+  }
+  return out;
+}
+
+/// One admitted request from the submission of its inputs to its ledger row. The model's engine
+/// computes; the inputs' finished events are taken on the engine's thread (on_ready) and the
+/// answer is written on a handler thread once all of them are in.
+class EmbeddingsJob : public std::enable_shared_from_this<EmbeddingsJob> {
+ public:
+  EmbeddingsJob(PreparedEmbeddings job, std::vector<std::unique_ptr<RequestHandle>> handles,
+                HttpHeaders headers, std::shared_ptr<Responder> out,
+                std::unique_ptr<UsageEntry> entry, HandlerPool& pool, InFlight& in_flight)
+      : job_(std::move(job)),
+        handles_(std::move(handles)),
+        results_(handles_.size()),
+        headers_(std::move(headers)),
+        out_(std::move(out)),
+        entry_(std::move(entry)),
+        pool_(pool),
+        in_flight_(in_flight) {}
+
+  void start() {
+    std::weak_ptr<EmbeddingsJob> weak = weak_from_this();
+    out_->on_client_gone([weak] {
+      if (std::shared_ptr<EmbeddingsJob> self = weak.lock()) self->cancel_all();
+    });
+    in_flight_id_ = in_flight_.add([weak] {
+      if (std::shared_ptr<EmbeddingsJob> self = weak.lock()) {
+        self->ended_by_server_ = true;
+        self->cancel_all();
+      }
+    });
+    // Each handle (owned here) keeps its callback; the callbacks keep this object until the
+    // last finished event has been taken.
+    for (size_t i = 0; i < handles_.size(); ++i)
+      handles_[i]->on_ready([self = shared_from_this(), i] { self->take_events(i); });
+  }
+
+ private:
+  void cancel_all() {
+    for (const auto& handle : handles_) handle->cancel();
+  }
+
+  /// On the engine's thread (or start()'s): keeps input i's finished event.
+  void take_events(size_t i) {
+    std::lock_guard lock(mutex_);
+    while (std::optional<GenerationEvent> event = handles_[i]->next(0)) {
+      if (!event->finished) continue;
+      results_[i] = std::move(*event);
+      handles_[i]->on_ready({});
+      if (++n_finished_ < handles_.size()) return;
+      auto finish = [self = shared_from_this()] { self->finish(); };
+      if (!pool_.try_post(finish)) finish();
+      return;
+    }
+  }
+
+  void finish() {
+    in_flight_.remove(in_flight_id_);
+    int prompt_tokens = 0;
+    const GenerationEvent* stopped = nullptr;
+    for (const std::optional<GenerationEvent>& r : results_) {
+      prompt_tokens += r->usage.prompt_tokens;
+      if (r->finish_reason == FinishReason::Cancelled && !stopped) stopped = &*r;
+    }
+    entry_->set_tokens(prompt_tokens, 0);
+    if (stopped) {
+      if (ended_by_server_ && !out_->client_gone()) {
+        ApiError error = server_shutting_down(0);
+        record(*entry_, error.http_status, "shutdown", error.message);
+        error.headers = headers_;
+        send_error(*out_, error);
+        return;
+      }
+      if (out_->client_gone())
+        return record(*entry_, kClientClosedRequest, "cancelled",
+                      "the client disconnected after " + std::to_string(prompt_tokens) +
+                          " input tokens were computed");
+      ApiError error = internal_error("embedding stopped: " + stopped->error);
+      error.headers = headers_;
+      return fail(*out_, *entry_, error);
+    }
+    std::vector<std::vector<float>> vectors;
+    vectors.reserve(results_.size());
+    for (std::optional<GenerationEvent>& r : results_) {
+      std::vector<float>& v = vectors.emplace_back(std::move(r->embedding));
+      if (Result<void> normalized = model::normalize_embedding(v, job_.request.dimensions);
+          !normalized)
+        return fail(*out_, *entry_, internal_error(normalized.error().message));
+    }
+    if (auto written = entry_->finish(200, "ok"); !written.ok())
+      return (void)send_error(
+          *out_, internal_error("the usage ledger cannot be written: " + written.error().message));
+    send_json(*out_,
+              embeddings_response(job_.request.model, vectors, job_.request.base64, prompt_tokens),
+              200, headers_);
+  }
+
+  PreparedEmbeddings job_;
+  std::vector<std::unique_ptr<RequestHandle>> handles_;
+  std::vector<std::optional<GenerationEvent>> results_;
+  HttpHeaders headers_;
+  std::shared_ptr<Responder> out_;
+  std::unique_ptr<UsageEntry> entry_;
+  HandlerPool& pool_;
+  InFlight& in_flight_;
+  uint64_t in_flight_id_ = 0;
+  std::atomic<bool> ended_by_server_{false};
+  std::mutex mutex_;  ///< guards results_ and n_finished_
+  size_t n_finished_ = 0;
+};
+
+}  // namespace
+
+void handle_embeddings(const GenerationContext& context, const HttpRequest& request,
+                       const std::shared_ptr<Responder>& out) {
+  const int64_t started_at_us = unix_time_us();
+  auto key = authenticate(context.store, request.header("Authorization"));
+  if (!key.ok()) {
+    send_error(*out, key.error());
+    return;
+  }
+  auto entry = std::make_unique<UsageEntry>(context.store, key->id, kEmbeddingsPath, started_at_us);
+  try {
+    auto job = prepare(context, request.body, *entry);
+    if (!job.ok()) return fail(*out, *entry, job.error());
+    const std::vector<std::string>& allowed = key->models;
+    if (!allowed.empty() &&
+        std::find(allowed.begin(), allowed.end(), job->request.model) == allowed.end())
+      return fail(*out, *entry, model_not_allowed(job->request.model));
+    const std::string id = random_id("emb-");
+    auto headers = admit(context.store, {id, key->id, job->request.model, kEmbeddingsPath,
+                                         job->n_tokens, 0, started_at_us});
+    if (!headers.ok()) return fail(*out, *entry, headers.error());
+    entry->admitted(id);
+    std::vector<std::unique_ptr<RequestHandle>> handles;
+    handles.reserve(job->inputs.size());
+    for (std::vector<int32_t>& input : job->inputs) {
+      EngineRequest submitted;
+      submitted.prompt = std::move(input);
+      submitted.embed = true;
+      Submission s = job->model->submit(std::move(submitted));
+      if (s.handle) {
+        handles.push_back(std::move(s.handle));
+        continue;
+      }
+      // The inputs already queued are cancelled with their handles; nothing is billed.
+      handles.clear();
+      ApiError refused =
+          s.status == SubmitStatus::QueueFull
+              ? server_busy("The model '" + job->request.model + "' is busy: " + s.message + ".")
+              : invalid_request(s.message, "input");
+      refused.headers = std::move(headers.value());
+      return fail(*out, *entry, refused);
+    }
+    auto running = std::make_shared<EmbeddingsJob>(
+        std::move(job.value()), std::move(handles), std::move(headers.value()), out,
+        std::move(entry), context.pool, context.in_flight);
+    running->start();
+  } catch (const nlohmann::json::exception& e) {
+    fail(*out, *entry, invalid_request(std::string("invalid request: ") + e.what()));
+  } catch (const std::exception& e) {
+    fail(*out, *entry, internal_error(std::string("internal error: ") + e.what()));
+  }
+}
+
+}  // namespace gengyun::api

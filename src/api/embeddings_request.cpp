@@ -1,0 +1,123 @@
+#include "api/embeddings_request.h"
+
+#include <algorithm>
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <string_view>
+
+#include "api/openai_request.h"
+
+namespace gengyun::api {
+namespace {
+
+using nlohmann::json;
+
+/// Token ids from a JSON array of integers >= 0 (int32 range); `where` names it in errors.
+ApiResult<std::vector<int32_t>> read_token_ids(const json& array, const std::string& where) {
+  if (array.empty()) return invalid_request(where + " must not be an empty array", "input");
+  std::vector<int32_t> ids;
+  ids.reserve(array.size());
+  for (const json& id : array) {
+    if (!id.is_number_integer() || (!id.is_number_unsigned() && id.get<int64_t>() < 0) ||
+        (id.is_number_unsigned() && id.get<uint64_t>() > INT32_MAX) ||
+        (!id.is_number_unsigned() && id.get<int64_t>() > INT32_MAX))
+      return invalid_request(where + " must hold token ids (integers >= 0), got " + shown(id),
+                             "input");
+    ids.push_back(static_cast<int32_t>(id.get<int64_t>()));
+  }
+  return ids;
+}
+
+std::optional<ApiError> read_input(const json& input, std::vector<EmbeddingInput>& out) {
+  const auto text_input = [&out](const json& text, const std::string& where) {
+    if (text.get_ref<const std::string&>().empty())
+      return std::optional<ApiError>(
+          invalid_request(where + " must not be an empty string", "input"));
+    out.push_back({.text = text.get<std::string>()});
+    return std::optional<ApiError>();
+  };
+  if (input.is_string()) return text_input(input, "input");
+  if (!input.is_array())
+    return invalid_request(
+        "input must be a string, an array of strings, an array of token ids or an array of "
+        "arrays of token ids, got " +
+            shown(input),
+        "input");
+  if (input.empty()) return invalid_request("input must not be an empty array", "input");
+  if (input.front().is_number()) {
+    auto ids = read_token_ids(input, "input");
+    if (!ids.ok()) return ids.error();
+    out.push_back({.is_tokens = true, .tokens = std::move(ids.value())});
+    return std::nullopt;
+  }
+  if (input.size() > kMaxEmbeddingInputs)
+    return invalid_request("input holds " + std::to_string(input.size()) + " inputs; at most " +
+                               std::to_string(kMaxEmbeddingInputs) + " are allowed",
+                           "input");
+  const bool strings = input.front().is_string();
+  for (size_t i = 0; i < input.size(); ++i) {
+    const json& item = input[i];
+    const std::string where = "input[" + std::to_string(i) + "]";
+    if (strings && item.is_string()) {
+      if (auto error = text_input(item, where)) return error;
+    } else if (!strings && item.is_array()) {
+      auto ids = read_token_ids(item, where);
+      if (!ids.ok()) return ids.error();
+      out.push_back({.is_tokens = true, .tokens = std::move(ids.value())});
+    } else {
+      return invalid_request(
+          where + " must be " +
+              (strings ? "a string, as input[0]" : "an array of token ids, as input[0]") +
+              ", got " + shown(item),
+          "input");
+    }
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+ApiResult<EmbeddingsRequest> parse_embeddings_request(const nlohmann::json& body) {
+  static constexpr std::array<std::string_view, 5> kFields = {"model", "input", "encoding_format",
+                                                              "dimensions", "user"};
+  for (const auto& [name, value] : body.items())
+    if (std::find(kFields.begin(), kFields.end(), name) == kFields.end())
+      return invalid_request("unrecognized request argument supplied: " + name, name);
+
+  EmbeddingsRequest request;
+  const json* model = field(body, "model");
+  if (!model) return invalid_request("you must provide a model parameter", "model");
+  if (!model->is_string() || model->get_ref<const std::string&>().empty())
+    return invalid_request("model must be a non-empty string, got " + shown(*model), "model");
+  request.model = model->get<std::string>();
+
+  const json* input = field(body, "input");
+  if (!input) return invalid_request("you must provide an input parameter", "input");
+  if (auto error = read_input(*input, request.inputs)) return *error;
+
+  if (const json* format = field(body, "encoding_format")) {
+    if (*format != "float" && *format != "base64")
+      return invalid_request(
+          "encoding_format must be \"float\" or \"base64\", got " + shown(*format),
+          "encoding_format");
+    request.base64 = *format == "base64";
+  }
+  if (const json* dimensions = field(body, "dimensions")) {
+    const bool positive = dimensions->is_number_unsigned()
+                              ? dimensions->get<uint64_t>() >= 1
+                              : dimensions->is_number_integer() && dimensions->get<int64_t>() >= 1;
+    if (!positive)
+      return invalid_request("dimensions must be an integer >= 1, got " + shown(*dimensions),
+                             "dimensions");
+    request.dimensions =
+        dimensions->is_number_unsigned()
+            ? static_cast<int64_t>(std::min<uint64_t>(dimensions->get<uint64_t>(), INT64_MAX))
+            : dimensions->get<int64_t>();
+  }
+  if (const json* user = field(body, "user"); user && !user->is_string())
+    return invalid_request("user must be a string, got " + shown(*user), "user");
+  return request;
+}
+
+}  // namespace gengyun::api

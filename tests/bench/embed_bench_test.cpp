@@ -1,0 +1,61 @@
+// gengyun bench --embed: the embeddings benchmark on the tiny embedding model (every input in
+// one engine step, EOS counted), its JSON report, and its errors.
+#include "bench/embed_bench.h"
+
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "testdata.h"
+
+namespace gengyun::bench {
+namespace {
+
+using gengyun::testing::testdata_path;
+
+TEST(EmbedBench, TinyEmbeddingModelRunsEveryInputInOneStep) {
+  REQUIRE_TESTDATA();
+  const std::string path = testdata_path("models/qwen3-embed-tiny-f32.gguf");
+  auto result = run_embed_bench(path, {.n_inputs = 5, .n_tokens = 7, .n_threads = 2, .repeats = 3});
+  ASSERT_TRUE(result.ok()) << result.error().message;
+  const EmbedBenchResult& r = result.value();
+  EXPECT_EQ(r.model, path);
+  EXPECT_EQ(r.threads, 2);
+  EXPECT_EQ(r.n_inputs, 5);
+  EXPECT_EQ(r.n_tokens, 8) << "7 ids and the EOS the model appends";
+  EXPECT_EQ(r.repeats, 3);
+  EXPECT_EQ(r.steps_per_run, 1) << "5 inputs of 8 tokens fit one step";
+  ASSERT_EQ(r.runs_inputs_per_s.size(), 3u);
+  for (double v : r.runs_inputs_per_s) EXPECT_GT(v, 0);
+  EXPECT_GT(r.inputs_per_s, 0);
+  EXPECT_DOUBLE_EQ(r.tokens_per_s, r.inputs_per_s * 8);
+  const nlohmann::json j = nlohmann::json::parse(embed_bench_json(r));
+  EXPECT_EQ(j["n_inputs"], 5);
+  EXPECT_EQ(j["n_tokens"], 8);
+  EXPECT_EQ(j["steps_per_run"], 1);
+  EXPECT_EQ(j["inputs_per_s"].get<double>(), r.inputs_per_s);
+  EXPECT_EQ(j["runs_inputs_per_s"].size(), 3u);
+  EXPECT_NE(embed_bench_text(r).find("5 of 8 tokens"), std::string::npos);
+}
+
+TEST(EmbedBench, BadOptionsAndGeneratingModelsAreErrors) {
+  REQUIRE_TESTDATA();
+  const std::string embed = testdata_path("models/qwen3-embed-tiny-f32.gguf");
+  for (const EmbedBenchOptions& o :
+       {EmbedBenchOptions{.n_inputs = 0}, EmbedBenchOptions{.n_tokens = 0},
+        EmbedBenchOptions{.repeats = 0}}) {
+    auto r = run_embed_bench(embed, o);
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.error().message,
+              "--embed, --embed-tokens and --repeats must be at least 1, --threads at least 0");
+  }
+  const std::string chat = testdata_path("models/qwen2-tiny-q8_0.gguf");
+  auto r = run_embed_bench(chat, {.n_inputs = 2, .n_tokens = 4, .n_threads = 1, .repeats = 1});
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().message,
+            chat + ": --embed needs an embedding model (a GGUF with pooling_type)");
+}
+
+}  // namespace
+}  // namespace gengyun::bench
