@@ -20,6 +20,26 @@ ApiError unknown_endpoint(const std::string& method, const std::string& path) {
           "unknown_url"};
 }
 
+ApiError method_not_allowed(const std::string& method, const std::string& path,
+                            const std::string& allowed) {
+  return {405,
+          "The method " + method + " is not allowed on " + path + " (allowed: " + allowed + ").",
+          "invalid_request_error",
+          "",
+          "method_not_allowed",
+          0,
+          {{"Allow", allowed}}};
+}
+
+ApiError permission_denied(std::string message) {
+  return {403, std::move(message), "invalid_request_error", "", "permission_denied"};
+}
+
+ApiError not_found(const std::string& what, const std::string& id) {
+  return {404, "No " + what + " '" + id + "' exists that this API key may see.",
+          "invalid_request_error", "", "not_found"};
+}
+
 ApiError payload_too_large(size_t limit_bytes) {
   return {413,
           "The request body is larger than the limit of " + std::to_string(limit_bytes) + " bytes.",

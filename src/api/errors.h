@@ -33,6 +33,15 @@ ApiError invalid_api_key(std::string message);
 ApiError model_not_found(const std::string& model);
 /// 404 for a path or method the server does not offer.
 ApiError unknown_endpoint(const std::string& method, const std::string& path);
+/// 405 for a known path asked with another method; `allowed` ("GET, POST") is sent as the
+/// Allow header (RFC 9110 15.5.6).
+ApiError method_not_allowed(const std::string& method, const std::string& path,
+                            const std::string& allowed);
+/// 403 with code "permission_denied": the key's role may not do this; `message` says why.
+ApiError permission_denied(std::string message);
+/// 404 with code "not_found" for a `what` ("tenant", "key") that does not exist or that the
+/// caller may not see (the two are answered alike, so a key learns nothing of other tenants).
+ApiError not_found(const std::string& what, const std::string& id);
 /// 413 for a request body over `limit_bytes`.
 ApiError payload_too_large(size_t limit_bytes);
 /// 431 for a request line plus header fields over `limit_bytes`.
@@ -82,6 +91,8 @@ class [[nodiscard]] ApiResult {
   T&& value() && { return std::get<0>(std::move(v_)); }
   T* operator->() { return &value(); }
   const T* operator->() const { return &value(); }
+  T& operator*() & { return value(); }
+  const T& operator*() const& { return value(); }
   const ApiError& error() const { return std::get<1>(v_); }
 
  private:

@@ -245,7 +245,11 @@ class GenerationJob : public std::enable_shared_from_this<GenerationJob> {
         error.headers = job_.headers;
         return (void)send_error(*out_, error);
       }
+      // What was generated is billed: the usage chunk says so before the error, and the
+      // stream ends as every stream does.
+      stream_.send(usage_chunk(job_.meta, usage));
       stream_.send(error_body(error));
+      stream_.send_done();
       return stream_.end();
     }
     if (!job_.request.stream) {

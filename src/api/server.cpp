@@ -1,17 +1,20 @@
 #include "api/server.h"
 
+#include <algorithm>
 #include <exception>
 #include <functional>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <vector>
 
+#include "api/admin_handler.h"
 #include "api/auth.h"
 #include "api/embeddings_handler.h"
 #include "api/generation_handler.h"
 #include "api/handler_pool.h"
 #include "api/http_reply.h"
 #include "api/openai_response.h"
-#include "api/usage_entry.h"
 #include "api/usage_handler.h"
 #include "util/clock.h"
 
@@ -43,36 +46,68 @@ struct Server::Impl {
   HttpServer http;  // after pool: destroyed first, so no request reaches a destroyed pool
 };
 
+namespace {
+
+/// The methods allowed on `path` ("GET", "GET, POST"); "" for a path the server does not offer.
+std::string allowed_methods(const std::string& path) {
+  if (path == "/health" || path == "/v1/models" || path == "/v1/usage") return "GET";
+  for (CompletionKind kind : {CompletionKind::Chat, CompletionKind::Text})
+    if (path == endpoint_path(kind)) return "POST";
+  if (path == kEmbeddingsPath) return "POST";
+  return admin_methods(path);
+}
+
+/// True when `method` is one of `allowed` ("GET, POST").
+bool allows(std::string_view allowed, std::string_view method) {
+  while (!allowed.empty()) {
+    const size_t comma = allowed.find(", ");
+    if (allowed.substr(0, comma) == method) return true;
+    allowed = comma == std::string_view::npos ? "" : allowed.substr(comma + 2);
+  }
+  return false;
+}
+
+}  // namespace
+
 void Server::Impl::route(HttpRequest request, std::shared_ptr<Responder> out) {
   const std::string& path = request.path;
   const std::string& method = request.method;
-  if (method == "GET" && path == "/health") {
+  const std::string allowed = allowed_methods(path);
+  if (allowed.empty()) {
+    send_error(*out, unknown_endpoint(method, path));
+    return;
+  }
+  if (!allows(allowed, method)) {
+    send_error(*out, method_not_allowed(method, path, allowed));
+    return;
+  }
+  if (path == "/health") {
     send_json(*out, {{"status", "ok"}});
     return;
   }
   std::function<void(const HttpRequest&, const std::shared_ptr<Responder>&)> handler;
-  if (method == "GET" && path == "/v1/models") {
+  if (path == "/v1/models") {
     handler = [this](const HttpRequest& r, const std::shared_ptr<Responder>& o) {
       list_models(r, *o);
     };
-  } else if (method == "GET" && path == "/v1/usage") {
+  } else if (path == "/v1/usage") {
     handler = [this](const HttpRequest& r, const std::shared_ptr<Responder>& o) {
       handle_usage(store, r, *o);
     };
-  } else if (method == "POST" && path == kEmbeddingsPath) {
+  } else if (path == kEmbeddingsPath) {
     handler = [this](const HttpRequest& r, const std::shared_ptr<Responder>& o) {
       handle_embeddings({registry, store, pool, in_flight}, r, o);
     };
+  } else if (path.rfind("/admin/", 0) == 0) {
+    handler = [this](const HttpRequest& r, const std::shared_ptr<Responder>& o) {
+      handle_admin(store, r, *o);
+    };
   } else {
     for (CompletionKind kind : {CompletionKind::Chat, CompletionKind::Text})
-      if (method == "POST" && path == endpoint_path(kind))
+      if (path == endpoint_path(kind))
         handler = [this, kind](const HttpRequest& r, const std::shared_ptr<Responder>& o) {
           handle_generation(kind, {registry, store, pool, in_flight}, r, o);
         };
-  }
-  if (!handler) {
-    send_error(*out, unknown_endpoint(method, path));
-    return;
   }
   auto shared = std::make_shared<HttpRequest>(std::move(request));
   const bool queued = pool.try_post([this, handler, shared, out] {
@@ -94,19 +129,17 @@ void Server::Impl::run_handler(const std::function<void()>& work, Responder& out
 }
 
 void Server::Impl::list_models(const HttpRequest& request, Responder& out) {
-  const int64_t started_at_us = unix_time_us();
   auto key = authenticate(store, request.header("Authorization"));
   if (!key.ok()) {
     send_error(out, key.error());
     return;
   }
-  UsageEntry entry(store, key->id, "/v1/models", started_at_us);
-  if (auto written = entry.finish(200, "ok"); !written.ok()) {
-    send_error(out,
-               internal_error("the usage ledger cannot be written: " + written.error().message));
-    return;
-  }
-  send_json(out, model_list(registry.names(), started_s));
+  std::vector<std::string> names;
+  for (const std::string& name : registry.names())
+    if (key->models.empty() ||
+        std::find(key->models.begin(), key->models.end(), name) != key->models.end())
+      names.push_back(name);
+  send_json(out, model_list(names, started_s));
 }
 
 Server::Server(deploy::Registry& registry, platform::Store& store, ServerOptions options)

@@ -1,7 +1,10 @@
 // The OpenAI-compatible HTTP server: POST /v1/chat/completions, POST /v1/completions (whole or
-// streamed as server-sent events), POST /v1/embeddings, GET /v1/models, GET /v1/usage (usage_handler.h), GET
-// /health. Every endpoint but /health needs "Authorization: Bearer <key>"; every authenticated
-// request but GET /v1/usage writes one usage-ledger row.
+// streamed as server-sent events), POST /v1/embeddings, GET /v1/models, GET /v1/usage
+// (usage_handler.h), the admin API under /admin/ (admin_handler.h), GET /health. Every endpoint
+// but /health needs "Authorization: Bearer <key>"; every authenticated request to a model (the
+// completions and embeddings endpoints) writes one usage-ledger row; the reads (GET /v1/models:
+// the models the key may use, GET /v1/usage) and the admin API write none. Another method on a
+// known path is 405 with Allow.
 #pragma once
 
 #include <cstddef>
@@ -53,7 +56,8 @@ class Server {
 
   /// Ends the generations still running (after stop(), when the grace period is over): each
   /// is cancelled at its engine's next step, billed for what it generated with a "shutdown"
-  /// ledger row, and answered 503 "server_shutting_down" (a stream: as its last chunk).
+  /// ledger row, and answered 503 "server_shutting_down" (a stream: its usage chunk, that error
+  /// and [DONE]).
   /// Generations that start afterwards are ended at once. Safe from any thread.
   void end_in_flight();
 

@@ -70,10 +70,16 @@ std::optional<int64_t> parse_time(const std::string& text) {
   return seconds * 1'000'000;
 }
 
+/// `text` as one CSV field (RFC 4180 quoting); a text that a spreadsheet would read as a
+/// formula (starting with '=', '+', '-', '@', tab or CR) gets a leading "'" (OWASP's advice on
+/// CSV injection), so a model name sent by a client can never run in the reader's spreadsheet.
 std::string csv_field(const std::string& text) {
-  if (text.find_first_of(",\"\r\n") == std::string::npos) return text;
+  std::string field = text;
+  if (!field.empty() && std::string_view("=+-@\t\r").find(field[0]) != std::string_view::npos)
+    field = "'" + field;
+  if (field.find_first_of(",\"\r\n") == std::string::npos) return field;
   std::string quoted = "\"";
-  for (char c : text) quoted += c == '"' ? std::string("\"\"") : std::string(1, c);
+  for (char c : field) quoted += c == '"' ? std::string("\"\"") : std::string(1, c);
   return quoted + "\"";
 }
 
@@ -129,7 +135,11 @@ ApiResult<UsageParams> parse_usage_params(std::string_view target, int64_t now_u
     if (!values.emplace(*name, *value).second)
       return invalid_request("the parameter '" + *name + "' is given twice", *name);
   }
+  return usage_params(values, now_us);
+}
 
+ApiResult<UsageParams> usage_params(const std::map<std::string, std::string>& values,
+                                    int64_t now_us) {
   UsageParams params;
   params.end_us = now_us;
   for (const char* name : {"start", "end"}) {
@@ -188,24 +198,30 @@ void handle_usage(platform::Store& store, const HttpRequest& request, Responder&
     send_error(out, internal_error("cannot report usage: " + groups.error().message));
     return;
   }
-  if (params->csv) {
+  out.respond({200, params->csv ? "text/csv" : "application/json",
+               usage_report(*params, groups.value()),
+               {}});
+}
+
+std::string usage_report(const UsageParams& params,
+                         const std::vector<platform::UsageGroup>& groups) {
+  if (params.csv) {
     std::string body;
-    for (const auto& [name, value] : group_fields(params->group_by, {})) body += name + ",";
+    for (const auto& [name, value] : group_fields(params.group_by, {})) body += name + ",";
     body += "requests,prompt_tokens,cached_prompt_tokens,completion_tokens,cost_micro_usd\n";
-    for (const platform::UsageGroup& g : groups.value()) {
-      for (const auto& [name, value] : group_fields(params->group_by, g))
+    for (const platform::UsageGroup& g : groups) {
+      for (const auto& [name, value] : group_fields(params.group_by, g))
         body += (value.is_string() ? csv_field(value.get<std::string>()) : value.dump()) + ",";
       body += std::to_string(g.requests) + "," + std::to_string(g.prompt_tokens) + "," +
               std::to_string(g.cached_prompt_tokens) + "," + std::to_string(g.completion_tokens) +
               "," + std::to_string(g.cost_micro_usd) + "\n";
     }
-    out.respond({200, "text/csv", std::move(body), {}});
-    return;
+    return body;
   }
   nlohmann::json data = nlohmann::json::array();
-  for (const platform::UsageGroup& g : groups.value()) {
+  for (const platform::UsageGroup& g : groups) {
     nlohmann::json item = nlohmann::json::object();
-    for (auto& [name, value] : group_fields(params->group_by, g)) item[name] = value;
+    for (auto& [name, value] : group_fields(params.group_by, g)) item[name] = value;
     item["requests"] = g.requests;
     item["prompt_tokens"] = g.prompt_tokens;
     item["cached_prompt_tokens"] = g.cached_prompt_tokens;
@@ -213,11 +229,11 @@ void handle_usage(platform::Store& store, const HttpRequest& request, Responder&
     item["cost_micro_usd"] = g.cost_micro_usd;
     data.push_back(std::move(item));
   }
-  send_json(out, {{"object", "list"},
-                  {"start", params->start_us / 1'000'000},
-                  {"end", params->end_us / 1'000'000},
-                  {"group_by", group_by_name(params->group_by)},
-                  {"data", std::move(data)}});
+  return dump_json({{"object", "list"},
+                    {"start", params.start_us / 1'000'000},
+                    {"end", params.end_us / 1'000'000},
+                    {"group_by", group_by_name(params.group_by)},
+                    {"data", std::move(data)}});
 }
 
 }  // namespace gengyun::api

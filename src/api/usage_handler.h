@@ -2,8 +2,10 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "api/errors.h"
 #include "api/responder.h"
@@ -30,6 +32,12 @@ struct UsageParams {
 /// repeated parameter, malformed percent-encoding.
 ApiResult<UsageParams> parse_usage_params(std::string_view target, int64_t now_us);
 
+/// The parameters of parse_usage_params() from decoded `values` by name (start, end,
+/// group_by, format; others are not looked at), with its defaults and errors: the one reading
+/// of these parameters for the HTTP API and `gengyun usage`.
+ApiResult<UsageParams> usage_params(const std::map<std::string, std::string>& values,
+                                    int64_t now_us);
+
 /// Serves GET /v1/usage: authenticates (401), parses the query (400) and answers the sums
 /// the caller may see (a member: its own key; an owner: its tenant; an admin: everything) as
 /// JSON {"object": "list", "start", "end" (Unix seconds), "group_by", "data": [{group fields,
@@ -38,5 +46,9 @@ ApiResult<UsageParams> parse_usage_params(std::string_view target, int64_t now_u
 /// model, day ("YYYY-MM-DD"), or tenant_id and tenant_name. 500 when the store fails. Blocks
 /// (the store): run it on a handler thread.
 void handle_usage(platform::Store& store, const HttpRequest& request, Responder& out);
+
+/// The body handle_usage() answers for `groups` (a report for `params`): CSV when params.csv,
+/// else the JSON text.
+std::string usage_report(const UsageParams& params, const std::vector<platform::UsageGroup>& groups);
 
 }  // namespace gengyun::api

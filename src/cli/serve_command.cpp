@@ -14,9 +14,12 @@
 #include <vector>
 
 #include "api/server.h"
+#include "cli/admin_flags.h"
 #include "cli/commands.h"
+#include "cli/read_file.h"
 #include "deploy/registry.h"
 #include "kernels/thread_pool.h"
+#include "platform/price_file.h"
 #include "platform/reconciler.h"
 #include "platform/store.h"
 
@@ -38,6 +41,7 @@ struct ServeOptions {
   bool no_prefix_cache = false;
   bool mmap = false;
   int shutdown_grace_s = 30;
+  std::string prices_file;
 };
 
 /// Splits "HOST:PORT" (the last ':' separates; "[::1]:8080" allowed).
@@ -117,6 +121,26 @@ int serve(const ServeOptions& o) {
   if (!server_id.ok()) {
     std::fprintf(stderr, "error: %s\n", server_id.error().message.c_str());
     return 1;
+  }
+  if (!o.prices_file.empty()) {
+    auto text = read_file(o.prices_file);
+    if (!text) {
+      std::fprintf(stderr, "error: --prices: cannot read '%s'\n", o.prices_file.c_str());
+      return 1;
+    }
+    auto prices = platform::parse_price_file(*text);
+    if (!prices.ok()) {
+      std::fprintf(stderr, "error: %s: %s\n", o.prices_file.c_str(),
+                   prices.error().message.c_str());
+      return 1;
+    }
+    auto seeded = platform::seed_prices(**store, *prices, cli_actor());
+    if (!seeded.ok()) {
+      std::fprintf(stderr, "error: %s\n", seeded.error().message.c_str());
+      return 1;
+    }
+    std::fprintf(stderr, "gengyun: %s: %zu model price(s), %d changed\n", o.prices_file.c_str(),
+                 prices->size(), *seeded);
   }
   auto interrupted = store.value()->close_interrupted();
   if (!interrupted.ok()) {
@@ -248,6 +272,9 @@ void add_serve_command(CLI::App& app, int& exit_code) {
                   "seconds that SIGTERM/SIGINT lets requests in flight finish before ending them")
       ->check(CLI::Range(0, 86400))
       ->capture_default_str();
+  cmd->add_option("--prices", options->prices_file,
+                  "JSON file of model prices seeded into the database at start "
+                  "({\"MODEL\": {\"input\": \"0.15\", \"output\": \"0.6\"}}, USD per 1M tokens)");
   cmd->add_flag("--mmap", options->mmap,
                 "keep the weights in a mapping of the file instead of reading them into anonymous "
                 "memory with huge pages");

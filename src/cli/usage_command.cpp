@@ -1,22 +1,53 @@
-// `gengyun usage --db PATH [--json]`: tokens, requests and cost per key and model.
+// `gengyun usage --db PATH [--json]`: tokens, requests and cost per key and model over the
+// whole ledger; with --start, --end, --group-by or --format: the report of GET /v1/usage with
+// the same parameters and output (every key: the command has the database, an admin's view).
 #include <cstdio>
+#include <map>
 #include <memory>
 #include <string>
+#include <tuple>
 
 #include <nlohmann/json.hpp>
 
+#include "api/usage_handler.h"
 #include "cli/commands.h"
 #include "platform/money.h"
 #include "platform/store.h"
+#include "util/clock.h"
 
 namespace gengyun::cli {
 namespace {
 
-int usage(const std::string& db, bool json) {
+/// The report of GET /v1/usage for `values` (start, end, group_by, format) of every key.
+int usage_report(platform::Store& store, const std::map<std::string, std::string>& values) {
+  auto params = api::usage_params(values, unix_time_us());
+  if (!params.ok()) {
+    std::fprintf(stderr, "error: %s\n", params.error().message.c_str());
+    return 1;
+  }
+  auto groups = store.usage_groups({params->start_us, params->end_us, params->group_by});
+  if (!groups.ok()) {
+    std::fprintf(stderr, "error: %s\n", groups.error().message.c_str());
+    return 1;
+  }
+  const std::string report = api::usage_report(*params, *groups);
+  std::fwrite(report.data(), 1, report.size(), stdout);
+  if (!params->csv) std::printf("\n");
+  return 0;
+}
+
+int usage(const std::string& db, bool json, const std::map<std::string, std::string>& values) {
   auto store = platform::Store::open(db, /*must_exist=*/true);
   if (!store.ok()) {
     std::fprintf(stderr, "error: %s\n", store.error().message.c_str());
     return 1;
+  }
+  if (!values.empty()) {
+    if (json) {
+      std::fprintf(stderr, "error: --json is the summary's; a report takes --format json|csv\n");
+      return 1;
+    }
+    return usage_report(**store, values);
   }
   auto rows = store.value()->usage_summary();
   if (!rows.ok()) {
@@ -51,10 +82,19 @@ int usage(const std::string& db, bool json) {
 void add_usage_command(CLI::App& app, int& exit_code) {
   auto db = std::make_shared<std::string>("gengyun.db");
   auto json = std::make_shared<bool>(false);
+  auto values = std::make_shared<std::map<std::string, std::string>>();
   auto* cmd = app.add_subcommand("usage", "tokens and requests per key and model");
   cmd->add_option("--db", *db, "SQLite file or postgres:// URL")->capture_default_str();
   cmd->add_flag("--json", *json, "print JSON");
-  cmd->callback([db, json, &exit_code] { exit_code = usage(*db, *json); });
+  for (const auto& [flag, name, help] :
+       {std::tuple{"--start", "start", "report from YYYY-MM-DD (UTC) or Unix seconds"},
+        std::tuple{"--end", "end", "report up to (exclusive) YYYY-MM-DD or Unix seconds"},
+        std::tuple{"--group-by", "group_by", "report grouped by key, model, day or tenant"},
+        std::tuple{"--format", "format", "report as json or csv"}})
+    cmd->add_option_function<std::string>(
+        flag, [values, name = std::string(name)](const std::string& v) { (*values)[name] = v; },
+        help);
+  cmd->callback([db, json, values, &exit_code] { exit_code = usage(*db, *json, *values); });
 }
 
 }  // namespace gengyun::cli

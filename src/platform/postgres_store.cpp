@@ -231,17 +231,56 @@ Result<TenantInfo> PostgresStore::create_tenant(const std::string& name, const L
   return tenant;
 }
 
-Result<std::vector<TenantInfo>> PostgresStore::list_tenants() {
-  std::lock_guard lock(mutex_);
-  auto rows = conn_->query(
+namespace {
+
+/// Tenants matching `condition` (a constant SQL fragment; `params` bind its $N).
+Result<std::vector<TenantInfo>> tenants_where(pg::Connection& conn, std::string_view condition,
+                                              const std::vector<pg::Param>& params = {}) {
+  auto rows = conn.query(
       "SELECT id, name, created_at_us, budget_micro_usd, budget_period, rpm, tpm FROM tenants "
-      "ORDER BY id");
-  if (!rows) return fail("cannot list tenants", rows.error());
+      "WHERE " +
+          std::string(condition) + " ORDER BY id",
+      params);
+  if (!rows) return rows.error();
   std::vector<TenantInfo> tenants;
   for (int r = 0; r < rows->count(); ++r)
     tenants.push_back(TenantInfo{rows->int64(r, 0), rows->text(r, 1), read_limits(*rows, r, 3),
                                  rows->int64(r, 2)});
   return tenants;
+}
+
+}  // namespace
+
+Result<std::vector<TenantInfo>> PostgresStore::list_tenants() {
+  std::lock_guard lock(mutex_);
+  auto tenants = tenants_where(*conn_, "TRUE");
+  if (!tenants) return fail("cannot list tenants", tenants.error());
+  return tenants;
+}
+
+Result<TenantInfo> PostgresStore::set_tenant_limits(int64_t tenant_id, const Limits& limits,
+                                                    const Actor& actor) {
+  const std::string what = "cannot set the limits of tenant " + std::to_string(tenant_id);
+  if (auto valid = validate_limits(limits); !valid)
+    return make_error(what + ": " + valid.error().message);
+  std::lock_guard lock(mutex_);
+  auto txn = pg::Transaction::begin(*conn_);
+  if (!txn) return fail(what, txn.error());
+  std::vector<pg::Param> params = limit_params(limits);
+  params.push_back(param(tenant_id));
+  auto updated = conn_->query(
+      "UPDATE tenants SET budget_micro_usd = $1, budget_period = $2, rpm = $3, tpm = $4 "
+      "WHERE id = $5",
+      params);
+  if (!updated) return fail(what, updated.error());
+  auto tenant = tenants_where(*conn_, "id = $1", {param(tenant_id)});
+  if (!tenant) return fail(what, tenant.error());
+  if (tenant->empty()) return make_error(what + ": no such tenant");
+  if (auto logged = audit(actor, "tenant.limits", tenant->front().name, describe_limits(limits));
+      !logged)
+    return fail(what, logged.error());
+  if (auto committed = txn->commit(); !committed) return fail(what, committed.error());
+  return tenant->front();
 }
 
 Result<std::string> PostgresStore::create_key(const NewKey& key, const Actor& actor) {
@@ -319,16 +358,61 @@ Result<void> PostgresStore::revoke_key(const std::string& name, const Actor& act
     return make_error(what + ": prefix '" + name + "' matches " + std::to_string(active.size()) +
                       " active keys (ids " + ids + "); revoke by name or id instead");
   }
-  auto updated =
-      conn_->query("UPDATE api_keys SET revoked_at_us = $1 WHERE id = $2 AND revoked_at_us IS NULL",
-                   {param(unix_time_us()), param(active.front()->id)});
+  if (auto revoked = revoke_locked(*active.front(), actor); !revoked)
+    return fail(what, revoked.error());
+  if (auto committed = txn->commit(); !committed) return fail(what, committed.error());
+  return {};
+}
+
+Result<void> PostgresStore::revoke_locked(const KeyInfo& key, const Actor& actor) {
+  auto updated = conn_->query(
+      "UPDATE api_keys SET revoked_at_us = $1 WHERE id = $2 AND revoked_at_us IS NULL "
+      "RETURNING id",
+      {param(unix_time_us()), param(key.id)});
+  if (!updated) return updated.error();
+  if (updated->count() == 0) return make_error("it is already revoked");
+  return audit(actor, "key.revoke", key.name, "id=" + std::to_string(key.id));
+}
+
+Result<void> PostgresStore::revoke_key_id(int64_t key_id, const Actor& actor) {
+  const std::string what = "cannot revoke API key " + std::to_string(key_id);
+  std::lock_guard lock(mutex_);
+  auto txn = pg::Transaction::begin(*conn_);
+  if (!txn) return fail(what, txn.error());
+  auto key = keys_where(*conn_, "id = $1", param(key_id));
+  if (!key) return fail(what, key.error());
+  if (key->empty()) return make_error(what + ": no such key");
+  if (key->front().revoked_at_us) return make_error(what + ": it is already revoked");
+  if (auto revoked = revoke_locked(key->front(), actor); !revoked)
+    return fail(what, revoked.error());
+  if (auto committed = txn->commit(); !committed) return fail(what, committed.error());
+  return {};
+}
+
+Result<KeyInfo> PostgresStore::set_key_limits(int64_t key_id, const Limits& limits,
+                                              const Actor& actor) {
+  const std::string what = "cannot set the limits of API key " + std::to_string(key_id);
+  if (auto valid = validate_limits(limits); !valid)
+    return make_error(what + ": " + valid.error().message);
+  std::lock_guard lock(mutex_);
+  auto txn = pg::Transaction::begin(*conn_);
+  if (!txn) return fail(what, txn.error());
+  std::vector<pg::Param> params = limit_params(limits);
+  params.push_back(param(key_id));
+  auto updated = conn_->query(
+      "UPDATE api_keys SET budget_micro_usd = $1, budget_period = $2, rpm = $3, tpm = $4 "
+      "WHERE id = $5 AND revoked_at_us IS NULL",
+      params);
   if (!updated) return fail(what, updated.error());
-  if (auto logged = audit(actor, "key.revoke", active.front()->name,
-                          "id=" + std::to_string(active.front()->id));
+  auto key = keys_where(*conn_, "id = $1", param(key_id));
+  if (!key) return fail(what, key.error());
+  if (key->empty()) return make_error(what + ": no such key");
+  if (key->front().revoked_at_us) return make_error(what + ": it is revoked");
+  if (auto logged = audit(actor, "key.limits", key->front().name, describe_limits(limits));
       !logged)
     return fail(what, logged.error());
   if (auto committed = txn->commit(); !committed) return fail(what, committed.error());
-  return {};
+  return key->front();
 }
 
 Result<std::optional<KeyInfo>> PostgresStore::authenticate(std::string_view secret) {
@@ -342,8 +426,9 @@ Result<std::optional<KeyInfo>> PostgresStore::authenticate(std::string_view secr
 
 Result<void> PostgresStore::set_price(const std::string& model, const Price& price,
                                       const Actor& actor) {
+  if (auto valid = validate_model_name(model); !valid)
+    return make_error("cannot set a price: " + valid.error().message);
   const std::string what = "cannot set the price of model '" + model + "'";
-  if (model.empty()) return make_error("cannot set a price: the model name is empty");
   if (price.input < 0 || price.cached_input < 0 || price.output < 0)
     return make_error(what + ": prices must be >= 0");
   std::lock_guard lock(mutex_);
@@ -368,6 +453,19 @@ Result<std::optional<Price>> PostgresStore::price(const std::string& model) {
   auto price = read_price(*conn_, model);
   if (!price) return fail("cannot read the price of model '" + model + "'", price.error());
   return price;
+}
+
+Result<std::vector<ModelPrice>> PostgresStore::list_prices() {
+  std::lock_guard lock(mutex_);
+  auto rows = conn_->query(
+      "SELECT model, input_micro_usd, cached_input_micro_usd, output_micro_usd FROM prices "
+      "ORDER BY model COLLATE \"C\"");
+  if (!rows) return fail("cannot list prices", rows.error());
+  std::vector<ModelPrice> prices;
+  for (int r = 0; r < rows->count(); ++r)
+    prices.push_back(
+        ModelPrice{rows->text(r, 0), Price{rows->int64(r, 1), rows->int64(r, 2), rows->int64(r, 3)}});
+  return prices;
 }
 
 Result<Admission> PostgresStore::admit(const AdmissionRequest& request) {

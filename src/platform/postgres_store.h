@@ -28,13 +28,19 @@ class PostgresStore final : public Store {
   Result<TenantInfo> create_tenant(const std::string& name, const Limits& limits,
                                    const Actor& actor) override;
   Result<std::vector<TenantInfo>> list_tenants() override;
+  Result<TenantInfo> set_tenant_limits(int64_t tenant_id, const Limits& limits,
+                                       const Actor& actor) override;
   using Store::create_key;
   Result<std::string> create_key(const NewKey& key, const Actor& actor) override;
   Result<std::vector<KeyInfo>> list_keys() override;
   Result<void> revoke_key(const std::string& name, const Actor& actor) override;
+  Result<void> revoke_key_id(int64_t key_id, const Actor& actor) override;
+  Result<KeyInfo> set_key_limits(int64_t key_id, const Limits& limits,
+                                 const Actor& actor) override;
   Result<std::optional<KeyInfo>> authenticate(std::string_view secret) override;
   Result<void> set_price(const std::string& model, const Price& price, const Actor& actor) override;
   Result<std::optional<Price>> price(const std::string& model) override;
+  Result<std::vector<ModelPrice>> list_prices() override;
   Result<Admission> admit(const AdmissionRequest& request) override;
   Result<void> checkpoint(const std::string& request_id, const TokenCounts& tokens,
                           int64_t at_us) override;
@@ -52,6 +58,8 @@ class PostgresStore final : public Store {
   Result<void> audit(const Actor& actor, std::string_view action, const std::string& target,
                      const std::string& detail);
   Result<Admission> admit_locked(const AdmissionRequest& request);
+  /// Revokes the active `key` and logs it; in the caller's transaction, mutex_ held.
+  Result<void> revoke_locked(const KeyInfo& key, const Actor& actor);
   /// Whether server `id` holds its advisory lock (this store's own server counts as live).
   Result<bool> server_is_live(const std::string& id);
 

@@ -323,19 +323,56 @@ Result<TenantInfo> SqliteStore::create_tenant(const std::string& name, const Lim
   return tenant;
 }
 
-Result<std::vector<TenantInfo>> SqliteStore::list_tenants() {
-  std::lock_guard lock(mutex_);
+namespace {
+
+/// Tenants matching `condition` (a constant SQL fragment; `id` binds ?1 when it uses one).
+Result<std::vector<TenantInfo>> tenants_where(sqlite3* db, std::string_view condition,
+                                              int64_t id = 0) {
   auto stmt = Statement::prepare(
-      db_,
+      db,
       "SELECT id, name, created_at_us, budget_micro_usd, budget_period, rpm, tpm FROM tenants "
-      "ORDER BY id");
-  if (!stmt) return fail("cannot list tenants", stmt.error());
-  auto tenants = collect(*stmt, [](const Statement& row) {
+      "WHERE " +
+          std::string(condition) + " ORDER BY id");
+  if (!stmt) return stmt.error();
+  if (condition.find("?1") != std::string_view::npos) stmt->bind(1, id);
+  return collect(*stmt, [](const Statement& row) {
     return TenantInfo{row.column_int64(0), row.column_text(1), read_limits(row, 3),
                       row.column_int64(2)};
   });
+}
+
+}  // namespace
+
+Result<std::vector<TenantInfo>> SqliteStore::list_tenants() {
+  std::lock_guard lock(mutex_);
+  auto tenants = tenants_where(db_, "1 = 1");
   if (!tenants) return fail("cannot list tenants", tenants.error());
   return tenants;
+}
+
+Result<TenantInfo> SqliteStore::set_tenant_limits(int64_t tenant_id, const Limits& limits,
+                                                  const Actor& actor) {
+  const std::string what = "cannot set the limits of tenant " + std::to_string(tenant_id);
+  if (auto valid = validate_limits(limits); !valid)
+    return make_error(what + ": " + valid.error().message);
+  std::lock_guard lock(mutex_);
+  auto txn = Transaction::begin(db_);
+  if (!txn) return fail(what, txn.error());
+  auto update = Statement::prepare(
+      db_, "UPDATE tenants SET budget_micro_usd = ?1, budget_period = ?2, rpm = ?3, tpm = ?4 "
+           "WHERE id = ?5");
+  if (!update) return fail(what, update.error());
+  bind_limits(*update, 1, limits);
+  update->bind(5, tenant_id);
+  if (auto done = run(*update); !done) return fail(what, done.error());
+  auto tenant = tenants_where(db_, "id = ?1", tenant_id);
+  if (!tenant) return fail(what, tenant.error());
+  if (tenant->empty()) return make_error(what + ": no such tenant");
+  if (auto logged = audit(actor, "tenant.limits", tenant->front().name, describe_limits(limits));
+      !logged)
+    return fail(what, logged.error());
+  if (auto committed = txn->commit(); !committed) return fail(what, committed.error());
+  return tenant->front();
 }
 
 Result<std::string> SqliteStore::create_key(const NewKey& key, const Actor& actor) {
@@ -429,19 +466,62 @@ Result<void> SqliteStore::revoke_key(const std::string& name, const Actor& actor
                       "); revoke by name or id instead");
   }
 
-  auto update = Statement::prepare(
-      db_, "UPDATE api_keys SET revoked_at_us = ?1 WHERE id = ?2 AND revoked_at_us IS NULL");
-  if (!update) return fail("cannot revoke API key", update.error());
-  update->bind(1, unix_time_us());
-  update->bind(2, active.front()->id);
-  if (auto done = run(*update); !done) return fail("cannot revoke API key", done.error());
-  if (auto logged = audit(actor, "key.revoke", active.front()->name,
-                          "id=" + std::to_string(active.front()->id));
-      !logged)
-    return fail("cannot revoke API key", logged.error());
+  if (auto revoked = revoke_locked(*active.front(), actor); !revoked)
+    return fail("cannot revoke API key", revoked.error());
   if (auto committed = txn->commit(); !committed)
     return fail("cannot revoke API key", committed.error());
   return {};
+}
+
+Result<void> SqliteStore::revoke_locked(const KeyInfo& key, const Actor& actor) {
+  auto update = Statement::prepare(
+      db_, "UPDATE api_keys SET revoked_at_us = ?1 WHERE id = ?2 AND revoked_at_us IS NULL");
+  if (!update) return update.error();
+  update->bind(1, unix_time_us());
+  update->bind(2, key.id);
+  if (auto done = run(*update); !done) return done;
+  return audit(actor, "key.revoke", key.name, "id=" + std::to_string(key.id));
+}
+
+Result<void> SqliteStore::revoke_key_id(int64_t key_id, const Actor& actor) {
+  const std::string what = "cannot revoke API key " + std::to_string(key_id);
+  std::lock_guard lock(mutex_);
+  auto txn = Transaction::begin(db_);
+  if (!txn) return fail(what, txn.error());
+  auto key = keys_where(db_, "id = ?1", key_id);
+  if (!key) return fail(what, key.error());
+  if (key->empty()) return make_error(what + ": no such key");
+  if (key->front().revoked_at_us) return make_error(what + ": it is already revoked");
+  if (auto revoked = revoke_locked(key->front(), actor); !revoked)
+    return fail(what, revoked.error());
+  if (auto committed = txn->commit(); !committed) return fail(what, committed.error());
+  return {};
+}
+
+Result<KeyInfo> SqliteStore::set_key_limits(int64_t key_id, const Limits& limits,
+                                            const Actor& actor) {
+  const std::string what = "cannot set the limits of API key " + std::to_string(key_id);
+  if (auto valid = validate_limits(limits); !valid)
+    return make_error(what + ": " + valid.error().message);
+  std::lock_guard lock(mutex_);
+  auto txn = Transaction::begin(db_);
+  if (!txn) return fail(what, txn.error());
+  auto update = Statement::prepare(
+      db_, "UPDATE api_keys SET budget_micro_usd = ?1, budget_period = ?2, rpm = ?3, tpm = ?4 "
+           "WHERE id = ?5 AND revoked_at_us IS NULL");
+  if (!update) return fail(what, update.error());
+  bind_limits(*update, 1, limits);
+  update->bind(5, key_id);
+  if (auto done = run(*update); !done) return fail(what, done.error());
+  auto key = keys_where(db_, "id = ?1", key_id);
+  if (!key) return fail(what, key.error());
+  if (key->empty()) return make_error(what + ": no such key");
+  if (key->front().revoked_at_us) return make_error(what + ": it is revoked");
+  if (auto logged = audit(actor, "key.limits", key->front().name, describe_limits(limits));
+      !logged)
+    return fail(what, logged.error());
+  if (auto committed = txn->commit(); !committed) return fail(what, committed.error());
+  return key->front();
 }
 
 Result<std::optional<KeyInfo>> SqliteStore::authenticate(std::string_view secret) {
@@ -455,8 +535,9 @@ Result<std::optional<KeyInfo>> SqliteStore::authenticate(std::string_view secret
 
 Result<void> SqliteStore::set_price(const std::string& model, const Price& price,
                                     const Actor& actor) {
+  if (auto valid = validate_model_name(model); !valid)
+    return make_error("cannot set a price: " + valid.error().message);
   const std::string what = "cannot set the price of model '" + model + "'";
-  if (model.empty()) return make_error("cannot set a price: the model name is empty");
   if (price.input < 0 || price.cached_input < 0 || price.output < 0)
     return make_error(what + ": prices must be >= 0");
   std::lock_guard lock(mutex_);
@@ -504,6 +585,21 @@ Result<std::optional<Price>> SqliteStore::price(const std::string& model) {
   auto price = read_price(db_, model);
   if (!price) return fail("cannot read the price of model '" + model + "'", price.error());
   return price;
+}
+
+Result<std::vector<ModelPrice>> SqliteStore::list_prices() {
+  std::lock_guard lock(mutex_);
+  auto stmt = Statement::prepare(
+      db_,
+      "SELECT model, input_micro_usd, cached_input_micro_usd, output_micro_usd FROM prices "
+      "ORDER BY model");
+  if (!stmt) return fail("cannot list prices", stmt.error());
+  auto prices = collect(*stmt, [](const Statement& row) {
+    return ModelPrice{row.column_text(0),
+                      Price{row.column_int64(1), row.column_int64(2), row.column_int64(3)}};
+  });
+  if (!prices) return fail("cannot list prices", prices.error());
+  return prices;
 }
 
 Result<Admission> SqliteStore::admit(const AdmissionRequest& request) {

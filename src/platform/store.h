@@ -53,6 +53,12 @@ struct NewKey {
   std::optional<int64_t> expires_at_us = {};
 };
 
+/// The prices of one model.
+struct ModelPrice {
+  std::string model;
+  Price price;
+};
+
 /// Who performed an admin action, for the audit log: a key, or a local command ("cli").
 struct Actor {
   std::optional<int64_t> key_id;
@@ -141,8 +147,8 @@ struct AdmissionRequest {
   int64_t started_at_us = 0;          ///< now; also picks the rate window and budget period
 };
 
-/// The tighter of the key's and the tenant's rate limits after an admission (the
-/// x-ratelimit-* headers); absent where neither has a limit.
+/// The tighter of the key's and the tenant's rate limits after an admission, or, for a
+/// refused request, without it (the x-ratelimit-* headers); absent where neither has a limit.
 struct RateStatus {
   std::optional<int64_t> limit_requests, remaining_requests;
   std::optional<int64_t> limit_tokens, remaining_tokens;
@@ -153,7 +159,9 @@ struct Admission {
   enum class Outcome { Admitted, OverBudget, OverRate };
   Outcome outcome = Outcome::Admitted;
   std::string message;    ///< why it was refused, for the client
-  int retry_after_s = 0;  ///< OverRate: seconds until the window that refused it ends
+  /// OverRate: seconds until the window that refused it ends; 0 when no window can admit it
+  /// (an rpm of 0, a worst case over the tpm).
+  int retry_after_s = 0;
   bool over_tokens = false;  ///< OverRate: the tokens-per-minute limit refused it (else requests)
   RateStatus rate;
   Price price;  ///< Admitted: the prices the request is billed at
@@ -184,17 +192,21 @@ class Store {
 
   virtual ~Store() = default;
 
-  /// Creates tenant `name` with `limits`. Errors: empty name or over 200 bytes, a tenant of
+  /// Creates tenant `name` with `limits`. Errors: a name validate_name() refuses, a tenant of
   /// that name exists, negative limits, database errors.
   virtual Result<TenantInfo> create_tenant(const std::string& name, const Limits& limits,
                                            const Actor& actor = {}) = 0;
   /// All tenants by id.
   virtual Result<std::vector<TenantInfo>> list_tenants() = 0;
+  /// Replaces the limits of tenant `tenant_id` and returns it. Errors: no such tenant,
+  /// negative limits, database errors.
+  virtual Result<TenantInfo> set_tenant_limits(int64_t tenant_id, const Limits& limits,
+                                               const Actor& actor = {}) = 0;
 
   /// Creates a key in tenant kDefaultTenant with role member and no limits; see below.
   Result<std::string> create_key(const std::string& name) { return create_key(NewKey{name}); }
   /// Creates a key and returns its secret ("gy-" + 43 random base62 characters) exactly once;
-  /// only its SHA-256 (hex) is stored. Errors: empty name or over 200 bytes, an active key of
+  /// only its SHA-256 (hex) is stored. Errors: a name validate_name() refuses, an active key of
   /// that name exists, an unknown tenant, an empty or comma-holding model name, negative
   /// limits, the random generator fails, database errors.
   virtual Result<std::string> create_key(const NewKey& key, const Actor& actor = {}) = 0;
@@ -207,16 +219,27 @@ class Store {
   /// revoked, a prefix matches several active keys.
   virtual Result<void> revoke_key(const std::string& name, const Actor& actor = {}) = 0;
 
+  /// Revokes the key with id `key_id`. Errors: no such key, the key is already revoked,
+  /// database errors.
+  virtual Result<void> revoke_key_id(int64_t key_id, const Actor& actor = {}) = 0;
+
+  /// Replaces the limits of the active key `key_id` and returns it. Errors: no such key, a
+  /// revoked key, negative limits, database errors.
+  virtual Result<KeyInfo> set_key_limits(int64_t key_id, const Limits& limits,
+                                         const Actor& actor = {}) = 0;
+
   /// The unrevoked key whose secret is `secret` (looked up by its SHA-256; expiry is the
   /// caller's to check); nullopt for an unknown or revoked secret. Errors: database errors.
   virtual Result<std::optional<KeyInfo>> authenticate(std::string_view secret) = 0;
 
-  /// Sets the prices of `model` (replacing earlier ones). Errors: empty model name, negative
-  /// prices, database errors.
+  /// Sets the prices of `model` (replacing earlier ones). Errors: a model name that is not
+  /// validate_model_name()'s, negative prices, database errors.
   virtual Result<void> set_price(const std::string& model, const Price& price,
                                  const Actor& actor = {}) = 0;
   /// The prices of `model`; nullopt when none were set (the model is then free).
   virtual Result<std::optional<Price>> price(const std::string& model) = 0;
+  /// Every model's prices, ordered by model name.
+  virtual Result<std::vector<ModelPrice>> list_prices() = 0;
 
   /// Admits a request or refuses it, in one transaction: reserves its worst case
   /// (prompt_tokens + max_completion_tokens at the model's current prices) against the spend
@@ -267,8 +290,9 @@ class Store {
 
   /// Requests, token and cost sums of the rows `query` selects (open rows count their
   /// checkpoint and no cost yet), one group per key, model, UTC day or tenant, ordered by
-  /// group (name for keys, models and tenants, then id; date for days). Errors: database
-  /// errors.
+  /// group (name for keys, models and tenants, then id; date for days); grouped by model,
+  /// without the rows that have no model (refused before one was read, at no cost). Errors:
+  /// database errors.
   virtual Result<std::vector<UsageGroup>> usage_groups(const UsageQuery& query) = 0;
 
   /// The audit log, oldest first.

@@ -77,12 +77,39 @@ Result<void> validate_limits(const Limits& limits) {
   return {};
 }
 
-Result<void> validate_name(std::string_view what, const std::string& name) {
+namespace {
+
+/// Errors of validate_name() and validate_model_name(): `extra` are the further characters
+/// allowed after the first.
+Result<void> validate_charset(std::string_view what, const std::string& name,
+                              std::string_view extra) {
   if (name.empty()) return make_error("the " + std::string(what) + " name is empty");
   if (name.size() > kMaxNameBytes)
     return make_error("the " + std::string(what) + " name is longer than " +
                       std::to_string(kMaxNameBytes) + " bytes");
+  const auto plain = [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
+  };
+  bool ok = plain(name[0]);
+  for (size_t i = 1; ok && i < name.size(); ++i)
+    ok = plain(name[i]) || name[i] == '.' || name[i] == '-' ||
+         extra.find(name[i]) != std::string_view::npos;
+  if (!ok)
+    return make_error("the " + std::string(what) +
+                      " name may hold only ASCII letters, digits, '.', '_', '-'" +
+                      (extra.empty() ? "" : ", ':', '/'") +
+                      " and must start with a letter, digit or '_'");
   return {};
+}
+
+}  // namespace
+
+Result<void> validate_name(std::string_view what, const std::string& name) {
+  return validate_charset(what, name, "");
+}
+
+Result<void> validate_model_name(const std::string& model) {
+  return validate_charset("model", model, ":/");
 }
 
 Result<std::string> join_models(const std::vector<std::string>& models) {
@@ -163,7 +190,8 @@ std::string usage_groups_sql(UsageGroupBy group_by, char placeholder) {
          " FROM usage_ledger AS u" +
          join + " WHERE u.started_at_us >= " + p + "1 AND u.started_at_us < " + p + "2 AND (" + p +
          "3 IS NULL OR u.key_id = " + p + "3) AND (" + p + "4 IS NULL OR u.tenant_id = " + p +
-         "4) GROUP BY " + group;
+         "4)" + (group_by == UsageGroupBy::Model ? " AND u.model <> ''" : "") + " GROUP BY " +
+         group;
 }
 
 void finish_groups(UsageGroupBy group_by, std::vector<UsageGroup>& groups) {
@@ -207,29 +235,46 @@ Admission decide_admission(const AdmissionRequest& request, const Price& price,
     return admission;
   }
   const int64_t window_end_us = (rate_minute(request.started_at_us) + 1) * kRateWindowUs;
+  // The headers of an admitted request count it; those of a refused one count what the
+  // window holds without it (it takes nothing).
+  RateStatus without;
   for (const ScopeUsage& scope : scopes) {
     tighten(admission.rate.limit_requests, admission.rate.remaining_requests, scope.limits.rpm,
             scope.window_requests + 1);
     tighten(admission.rate.limit_tokens, admission.rate.remaining_tokens, scope.limits.tpm,
             scope.window_tokens + reservation.tokens);
+    tighten(without.limit_requests, without.remaining_requests, scope.limits.rpm,
+            scope.window_requests);
+    tighten(without.limit_tokens, without.remaining_tokens, scope.limits.tpm, scope.window_tokens);
+  }
+  for (const ScopeUsage& scope : scopes) {
     std::string refusal;
     bool over_tokens = false;
+    // A limit the request can pass in no minute: no Retry-After, since waiting does not help.
+    bool never = false;
     if (scope.limits.rpm && scope.window_requests + 1 > *scope.limits.rpm) {
+      never = *scope.limits.rpm == 0;
       refusal = "Rate limit reached for " + scope.label + ": " + std::to_string(*scope.limits.rpm) +
-                " requests per minute.";
+                " requests per minute." +
+                (never ? " No request can pass it; ask for the limit to be raised." : "");
     } else if (scope.limits.tpm && scope.window_tokens + reservation.tokens > *scope.limits.tpm) {
+      never = reservation.tokens > *scope.limits.tpm;
       refusal = "Rate limit reached for " + scope.label + ": " + std::to_string(*scope.limits.tpm) +
                 " tokens per minute; " + std::to_string(scope.window_tokens) +
                 " used this minute, and this request needs up to " +
-                std::to_string(reservation.tokens) + " (its prompt plus max_tokens).";
+                std::to_string(reservation.tokens) + " (its prompt plus max_tokens)." +
+                (never ? " It can never pass: lower max_tokens or shorten the prompt." : "");
       over_tokens = true;
     }
     if (!refusal.empty()) {
       admission.outcome = Admission::Outcome::OverRate;
       admission.over_tokens = over_tokens;
       admission.message = refusal;
-      admission.retry_after_s = static_cast<int>(
-          std::max<int64_t>((window_end_us - request.started_at_us + 999'999) / 1'000'000, 1));
+      admission.rate = without;
+      admission.retry_after_s =
+          never ? 0
+                : static_cast<int>(std::max<int64_t>(
+                      (window_end_us - request.started_at_us + 999'999) / 1'000'000, 1));
       return admission;
     }
   }

@@ -30,8 +30,14 @@ Result<void> validate_record(const UsageRecord& record);
 Result<void> validate_settlement(const Settlement& settlement);
 /// Errors: a negative budget, rpm or tpm.
 Result<void> validate_limits(const Limits& limits);
-/// Errors: `name` (of a `what`: "tenant", "key") empty or over kMaxNameBytes.
+/// Errors: `name` (of a `what`: "tenant", "key") empty, over kMaxNameBytes, or not of the safe
+/// charset: ASCII letters, digits, '.', '_', '-', starting with a letter, digit or '_'. Names
+/// appear in CSV reports, logs and shells, so none can start a spreadsheet formula ('=', '+',
+/// '-', '@') or hold quotes, commas, spaces or line breaks.
 Result<void> validate_name(std::string_view what, const std::string& name);
+/// Errors: a model name (for prices) empty, over kMaxNameBytes, or outside validate_name()'s
+/// charset plus ':' and '/' ("org/model:tag").
+Result<void> validate_model_name(const std::string& model);
 /// `models` joined with ',' (as stored). Errors: an empty name or one holding a comma.
 Result<std::string> join_models(const std::vector<std::string>& models);
 /// The stored text split at ','; "" gives no models.
@@ -46,7 +52,9 @@ std::string describe_price(const Price& price);
 
 /// The SQL of a usage report in either dialect (`placeholder` '?' for SQLite's ?N, '$' for
 /// PostgreSQL's $N): SELECT id, name and the sums, unordered (finish_groups() orders them),
-/// with parameters 1 start_us, 2 end_us, 3 key_id or NULL, 4 tenant_id or NULL.
+/// with parameters 1 start_us, 2 end_us, 3 key_id or NULL, 4 tenant_id or NULL. Grouped by
+/// model, rows without a model (requests refused before one was read: they cost nothing) are
+/// left out.
 std::string usage_groups_sql(UsageGroupBy group_by, char placeholder);
 
 /// Names the days of a report grouped by day and orders the groups by name (bytes), then id.

@@ -201,7 +201,8 @@ TEST_F(ServerTest, ALongStreamCheckpointsItsOpenRow) {
 }
 
 // A server that stops waits for the requests in flight; when it ends them (the grace period
-// is over), each is billed what it generated as "shutdown" and told so.
+// is over), each is billed what it generated as "shutdown" and told so: a stream gets its
+// usage chunk, the error and [DONE].
 TEST_F(ServerTest, RequestsEndedByTheServerAreBilledAsShutdown) {
   const int stream = connect_to(port_);
   ASSERT_GE(stream, 0);
@@ -220,9 +221,14 @@ TEST_F(ServerTest, RequestsEndedByTheServerAreBilledAsShutdown) {
   close(stream);
   EXPECT_NE(received.find("\"code\":\"server_shutting_down\""), std::string::npos)
       << received.substr(received.size() > 600 ? received.size() - 600 : 0);
-  EXPECT_EQ(received.find("[DONE]"), std::string::npos);
+  // The stream ends as every stream does: the usage chunk, then (after the error) [DONE].
+  EXPECT_NE(received.rfind("data: [DONE]"), std::string::npos);
+  EXPECT_GT(received.rfind("data: [DONE]"), received.find("server_shutting_down"));
   const auto ledger = wait_for_rows(1);
   ASSERT_EQ(ledger.size(), 1u);
+  EXPECT_NE(received.find("\"completion_tokens\":" + std::to_string(ledger[0].completion_tokens)),
+            std::string::npos);
+  EXPECT_LT(received.find("\"completion_tokens\":"), received.find("server_shutting_down"));
   EXPECT_EQ(ledger[0].status, "shutdown");
   EXPECT_GE(ledger[0].completion_tokens, 9);
   EXPECT_LT(ledger[0].completion_tokens, 4000);

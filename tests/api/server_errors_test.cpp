@@ -1,5 +1,5 @@
 // The server's error answers (401, 400, 404, 413), their ledger rows, and that it keeps
-// serving after each; /health, /v1/models; bind and stop.
+// serving after each; /health, /v1/models; 404 and 405; bind and stop.
 #include <gtest/gtest.h>
 
 #include <string>
@@ -35,15 +35,23 @@ TEST_F(ServerTest, ModelsListsServedModelsInOrder) {
   EXPECT_EQ(body["data"][1]["id"], "stories");
   EXPECT_EQ(body["data"][2]["id"], "qwen3-embed-tiny");
   EXPECT_EQ(body["data"][0]["object"], "model");
-  const auto ledger = rows();
-  ASSERT_EQ(ledger.size(), 1u);
-  EXPECT_EQ(ledger[0].endpoint, "/v1/models");
-  EXPECT_EQ(ledger[0].status, "ok");
-  EXPECT_EQ(ledger[0].http_status, 200);
-  EXPECT_EQ(ledger[0].key_id, key_id_);
+  // A read, like /v1/usage: no ledger row (it would be a row without a model).
+  EXPECT_TRUE(rows().empty());
 
   expect_error(get("/v1/models", ""), 401, "invalid_api_key");
-  EXPECT_EQ(rows().size(), 1u);
+  EXPECT_TRUE(rows().empty());
+}
+
+TEST_F(ServerTest, ModelsListsOnlyTheModelsTheKeyMayUse) {
+  auto secret = store_->create_key(platform::NewKey{"storyteller", "default",
+                                                    platform::Role::Member, {}, {"stories"}});
+  ASSERT_TRUE(secret.ok()) << secret.error().message;
+  auto r = get("/v1/models", *secret);
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body;
+  const json body = json::parse(r->body);
+  ASSERT_EQ(body["data"].size(), 1u);
+  EXPECT_EQ(body["data"][0]["id"], "stories");
 }
 
 TEST_F(ServerTest, BadKeysAre401AndWriteNoRow) {
@@ -247,10 +255,24 @@ TEST_F(ServerTest, NegativeContentLengthIs400) {
   EXPECT_EQ(ok->status, 200) << ok->body;
 }
 
-TEST_F(ServerTest, UnknownPathOrMethodIs404Json) {
+TEST_F(ServerTest, UnknownPathIs404Json) {
   expect_error(get("/v1/nothing", key_), 404, "unknown_url");
-  expect_error(get("/v1/chat/completions", key_), 404, "unknown_url");
-  expect_error(post_text("/health", "{}", key_), 404, "unknown_url");
+  expect_error(get("/admin/nothing", key_), 404, "unknown_url");
+  expect_error(get("/admin/keys/x1", key_), 404, "unknown_url");
+  EXPECT_TRUE(rows().empty());
+}
+
+TEST_F(ServerTest, WrongMethodOnAKnownPathIs405WithAllow) {
+  const std::pair<httplib::Result, std::string> cases[] = {
+      {get("/v1/chat/completions", key_), "POST"},
+      {post_text("/health", "{}", key_), "GET"},
+      {post_text("/v1/models", "{}", key_), "GET"},
+      {post_text("/admin/audit", "{}", key_), "GET"},
+      {post_text("/admin/keys/1", "{}", key_), "GET, PATCH, DELETE"}};
+  for (const auto& [r, allow] : cases) {
+    expect_error(r, 405, "method_not_allowed");
+    EXPECT_EQ(r->get_header_value("Allow"), allow);
+  }
   EXPECT_TRUE(rows().empty());
 }
 

@@ -190,6 +190,19 @@ httplib::Result ServerTest::get(const std::string& path, const std::string& key)
   return client.Get(path.c_str(), headers);
 }
 
+httplib::Result ServerTest::call(const std::string& method, const std::string& path,
+                                 const std::string& body, const std::string& key) {
+  httplib::Client client("127.0.0.1", port_);
+  httplib::Headers headers;
+  if (!key.empty()) headers.emplace("Authorization", "Bearer " + key);
+  if (method == "GET") return client.Get(path.c_str(), headers);
+  if (method == "POST") return client.Post(path.c_str(), headers, body, "application/json");
+  if (method == "PATCH") return client.Patch(path.c_str(), headers, body, "application/json");
+  if (method == "DELETE") return client.Delete(path.c_str(), headers, body, "application/json");
+  ADD_FAILURE() << "no such method in the test client: " << method;
+  return httplib::Result(nullptr, httplib::Error::Unknown);
+}
+
 json ServerTest::expect_error(const httplib::Result& r, int status, const char* code) {
   EXPECT_TRUE(r) << "no response: " << httplib::to_string(r.error());
   if (!r) return json();

@@ -71,6 +71,9 @@ class ServerTest : public ::testing::Test {
   httplib::Result post_text(const std::string& path, const std::string& body,
                             const std::string& key);
   httplib::Result get(const std::string& path, const std::string& key);
+  /// `method` ("GET", "POST", "PATCH", "DELETE") with `body` (JSON when not empty).
+  httplib::Result call(const std::string& method, const std::string& path, const std::string& body,
+                       const std::string& key);
 
   /// Asserts status, an OpenAI error object, its type/code; returns it.
   static nlohmann::json expect_error(const httplib::Result& r, int status, const char* code);

@@ -1,6 +1,6 @@
 // The admin commands of the real binary: `tenants create`, `keys create` with its flags,
 // `prices set`; bad input exits 1 with the reason and writes nothing; commands that read a
-// ledger refuse a database that does not exist.
+// ledger refuse a database that does not exist; `usage` with the report's parameters.
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -170,10 +170,41 @@ TEST_F(AdminTest, BadInputExitsOneWithTheReasonAndWritesNothing) {
   EXPECT_EQ(s->list_tenants()->size(), 2u);
   EXPECT_FALSE(s->price("qwen")->has_value());
   EXPECT_EQ(s->audit_log()->size(), 1u);
-  // A name that looks like SQL is a name.
-  const std::string sql = "t'); DROP TABLE tenants; --";
-  ASSERT_EQ(gengyun({"tenants", "create", sql, "--db", db_}).exit_code, 0);
-  EXPECT_EQ(s->list_tenants()->back().name, sql);
+  // Names that look like SQL or a spreadsheet formula are refused, nothing written.
+  for (const std::string name : {"t'); DROP TABLE tenants; --", "=cmd|calc"}) {
+    const auto out = gengyun({"tenants", "create", name, "--db", db_});
+    EXPECT_EQ(out.exit_code, 1);
+    EXPECT_NE(out.err.find("may hold only ASCII letters"), std::string::npos) << out.err;
+  }
+  EXPECT_EQ(s->list_tenants()->size(), 2u);
+}
+
+TEST_F(AdminTest, UsageReportsWithTheParametersOfTheHttpApi) {
+  {
+    auto s = platform::Store::open(db_);
+    ASSERT_TRUE(s.ok()) << s.error().message;
+    ASSERT_TRUE((*s)->create_key("bot").ok());
+    const int64_t at = 1'709'164'800'000'000;  // 2024-02-29T00:00:00Z
+    platform::UsageRecord r{1, "qwen", 10, 2, at, at, "/v1/completions", 200, "ok", ""};
+    r.cost_micro_usd = 7;
+    ASSERT_TRUE((*s)->record_usage(r).ok());
+  }
+  auto csv = gengyun({"usage", "--db", db_, "--start", "2024-02-29", "--end", "2024-03-01",
+                      "--group-by", "model", "--format", "csv"});
+  ASSERT_EQ(csv.exit_code, 0) << csv.err;
+  EXPECT_EQ(csv.out,
+            "model,requests,prompt_tokens,cached_prompt_tokens,completion_tokens,cost_micro_usd\n"
+            "qwen,1,10,0,2,7\n");
+  auto json = gengyun({"usage", "--db", db_, "--start", "2024-02-29", "--end", "2024-03-01"});
+  ASSERT_EQ(json.exit_code, 0) << json.err;
+  EXPECT_NE(json.out.find(R"("group_by":"key")"), std::string::npos) << json.out;
+  EXPECT_NE(json.out.find(R"("key_name":"bot")"), std::string::npos) << json.out;
+  auto bad = gengyun({"usage", "--db", db_, "--start", "2024-02-30"});
+  EXPECT_EQ(bad.exit_code, 1);
+  EXPECT_NE(bad.err.find("start '2024-02-30' is not a date"), std::string::npos) << bad.err;
+  auto huge = gengyun({"usage", "--db", db_, "--start", "2020-01-01", "--end", "2024-01-01"});
+  EXPECT_EQ(huge.exit_code, 1);
+  EXPECT_NE(huge.err.find("longer than 366 days"), std::string::npos) << huge.err;
 }
 
 TEST_F(AdminTest, CommandsThatReadALedgerRefuseAMissingDatabase) {

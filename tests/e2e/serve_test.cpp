@@ -448,6 +448,34 @@ TEST_F(ServeTest, SigtermPastTheGracePeriodEndsStreamsAndBillsThemAsShutdown) {
   EXPECT_LT(rows->front().completion_tokens, 4000);
 }
 
+// --prices seeds the prices at start (a second start with the same file writes nothing); a bad
+// file stops the server before it serves.
+TEST_F(ServeTest, PricesFileIsSeededAtStart) {
+  const std::string prices = (dir_ / "prices.json").string();
+  std::ofstream(prices) << R"({"qwen2-tiny": {"input": "0.15", "output": 0.6}})";
+  create_key("k");
+  for (int start = 0; start < 2; ++start) {
+    start_server(1, {"--prices", prices});
+    EXPECT_EQ(server_->stop(), 0) << server_->err();
+  }
+  auto store = platform::Store::open(db_, /*must_exist=*/true);
+  ASSERT_TRUE(store.ok()) << store.error().message;
+  auto price = store.value()->price("qwen2-tiny");
+  ASSERT_TRUE(price.ok() && price->has_value());
+  EXPECT_EQ((*price)->input, 150'000);
+  EXPECT_EQ((*price)->cached_input, 150'000);
+  EXPECT_EQ((*price)->output, 600'000);
+  auto audit = store.value()->audit_log();
+  ASSERT_TRUE(audit.ok());
+  EXPECT_EQ(audit->size(), 2u);  // key.create and one price.set
+
+  std::ofstream(prices) << R"({"qwen2-tiny": {"input": "-1", "output": 1}})";
+  const auto bad = run_process({kBinary, "serve", "--model", "qwen2-tiny=" + model_path_, "--db",
+                                db_, "--prices", prices});
+  EXPECT_EQ(bad.exit_code, 1);
+  EXPECT_NE(bad.err.find("qwen2-tiny.input '-1' is negative"), std::string::npos) << bad.err;
+}
+
 TEST_F(ServeTest, PortInUseIsAClearError) {
   create_key("k");
   start_server();

@@ -132,10 +132,35 @@ TEST_P(StoreBackendTest, BadAdminInputIsRefusedWithTheReasonAndWritesNothing) {
   EXPECT_EQ(store->list_tenants()->size(), 2u);
   EXPECT_TRUE(store->list_keys()->empty());
   EXPECT_FALSE(store->price("qwen")->has_value());
-  // A tenant name that looks like SQL is data.
-  ASSERT_TRUE(store->create_tenant(sql, {}, Actor{}).ok());
-  EXPECT_EQ(store->list_tenants()->back().name, sql);
-  EXPECT_EQ(store->audit_log()->size(), 2u);
+  EXPECT_EQ(store->audit_log()->size(), 1u);
+}
+
+TEST_P(StoreBackendTest, NamesAreOfASafeCharsetSoNoneStartsAFormulaOrHoldsSql) {
+  auto store = open();
+  ASSERT_TRUE(store);
+  for (const std::string& bad :
+       {std::string("x'); DROP TABLE tenants; --"), std::string("=cmd|calc"), std::string("+1"),
+        std::string("-x"), std::string("@sum"), std::string("a,b"), std::string("a\nb"),
+        std::string("a b"), std::string("\"q\""), std::string(".hidden")}) {
+    auto tenant = store->create_tenant(bad, {}, Actor{});
+    ASSERT_FALSE(tenant.ok()) << bad;
+    EXPECT_NE(tenant.error().message.find("may hold only ASCII letters"), std::string::npos)
+        << tenant.error().message;
+    auto key = store->create_key(NewKey{bad});
+    ASSERT_FALSE(key.ok()) << bad;
+    EXPECT_NE(key.error().message.find("may hold only ASCII letters"), std::string::npos)
+        << key.error().message;
+    auto price = store->set_price(bad, kPrice, Actor{});
+    ASSERT_FALSE(price.ok()) << bad;
+  }
+  EXPECT_EQ(store->list_tenants()->size(), 1u);
+  EXPECT_TRUE(store->list_keys()->empty());
+  EXPECT_TRUE(store->audit_log()->empty());
+  for (const std::string& good : {"acme", "Team_2.prod-eu", "_x", "9lives"}) {
+    EXPECT_TRUE(store->create_tenant(good, {}, Actor{}).ok()) << good;
+    EXPECT_TRUE(store->create_key(NewKey{good}).ok()) << good;
+  }
+  EXPECT_TRUE(store->set_price("Qwen/Qwen2.5-0.5B:q8_0", kPrice, Actor{}).ok());
 }
 
 TEST_P(StoreBackendTest, AuditLogRecordsEveryAdminAction) {
@@ -308,6 +333,9 @@ TEST_P(StoreBackendTest, TokensPerMinuteCountTheWorstCaseAndSettlementReturnsThe
   ASSERT_TRUE(refused.ok());
   EXPECT_EQ(refused->outcome, Admission::Outcome::OverRate);
   EXPECT_TRUE(refused->over_tokens);  // the API answers type "tokens"
+  // The refused request takes nothing: the headers show what the minute has left without it.
+  EXPECT_EQ(refused->rate.remaining_tokens, 0);
+  EXPECT_EQ(refused->retry_after_s, 45);
   EXPECT_EQ(refused->message,
             "Rate limit reached for tenant 'acme': 2000 tokens per minute; 2000 used this minute, "
             "and this request needs up to 1000 (its prompt plus max_tokens).");
@@ -319,6 +347,42 @@ TEST_P(StoreBackendTest, TokensPerMinuteCountTheWorstCaseAndSettlementReturnsThe
   ASSERT_TRUE(admitted.ok());
   EXPECT_EQ(admitted->outcome, Admission::Outcome::Admitted);
   EXPECT_EQ(admitted->rate.remaining_tokens, 2000 - 300 - 1000);
+}
+
+TEST_P(StoreBackendTest, ARefusalCountsTheWindowWithoutTheRefusedRequest) {
+  auto store = open();
+  ASSERT_TRUE(store);
+  const int64_t key =
+      new_key(*store, NewKey{"a", "default", Role::Member, Limits{{}, {}, 10, 1000}});
+  ASSERT_EQ(admit_outcome(*store, request("r1", key, 100, 100)), Admission::Outcome::Admitted);
+  auto refused = store->admit(request("r2", key, 100, 800));
+  ASSERT_TRUE(refused.ok());
+  EXPECT_EQ(refused->outcome, Admission::Outcome::OverRate);
+  EXPECT_EQ(refused->rate.remaining_tokens, 800);
+  EXPECT_EQ(refused->rate.remaining_requests, 9);
+  EXPECT_EQ(refused->retry_after_s, 45);
+}
+
+TEST_P(StoreBackendTest, ALimitNoWindowCanPassHasNoRetryAfter) {
+  auto store = open();
+  ASSERT_TRUE(store);
+  const int64_t zero = new_key(*store, NewKey{"zero", "default", Role::Member, Limits{{}, {}, 0}});
+  auto refused = store->admit(request("r1", zero, 1, 1));
+  ASSERT_TRUE(refused.ok());
+  EXPECT_EQ(refused->outcome, Admission::Outcome::OverRate);
+  EXPECT_EQ(refused->retry_after_s, 0);
+  EXPECT_EQ(refused->message,
+            "Rate limit reached for key 'zero': 0 requests per minute. No request can pass it; ask "
+            "for the limit to be raised.");
+  const int64_t small =
+      new_key(*store, NewKey{"small", "default", Role::Member, Limits{{}, {}, {}, 100}});
+  auto too_big = store->admit(request("r2", small, 60, 41));
+  ASSERT_TRUE(too_big.ok());
+  EXPECT_EQ(too_big->outcome, Admission::Outcome::OverRate);
+  EXPECT_EQ(too_big->retry_after_s, 0);
+  EXPECT_EQ(too_big->rate.remaining_tokens, 100);
+  EXPECT_NE(too_big->message.find("It can never pass"), std::string::npos) << too_big->message;
+  EXPECT_EQ(admit_outcome(*store, request("r3", small, 60, 40)), Admission::Outcome::Admitted);
 }
 
 TEST_P(StoreBackendTest, ConcurrentAdmissionsNeverOverspendABudget) {
@@ -455,6 +519,7 @@ TEST_P(StoreBackendTest, UsageGroupsSumExactlyWithinTheRangeAndTheScope) {
       {a, "qwen", kFeb29 + 5, 100, 40, 10, 7},      {a, "llama", kFeb29 + kDay, 50, 0, 5, 3},
       {b, "qwen", kFeb29 + kDay + 1, 20, 10, 2, 1}, {z, "qwen", kFeb29 + 2, 1000, 0, 100, 90},
       {a, "qwen", kFeb29 - 1, 9, 0, 9, 9},          {a, "qwen", kFeb29 + 2 * kDay, 9, 0, 9, 9},
+      {z, "", kFeb29 + 3, 0, 0, 0, 0},  // refused before a model was read
   };
   for (const Row& r : rows) {
     UsageRecord record{r.key,   r.model,           r.prompt, r.completion, r.at_us,
@@ -476,13 +541,13 @@ TEST_P(StoreBackendTest, UsageGroupsSumExactlyWithinTheRangeAndTheScope) {
   using G = std::vector<std::tuple<std::string, int64_t, int64_t, int64_t, int64_t, int64_t>>;
   // The rows before Feb 29 and on Mar 2 are outside [start, end).
   EXPECT_EQ(groups(UsageGroupBy::Key, {}, {}),
-            (G{{"a", 2, 150, 40, 15, 10}, {"b", 1, 20, 10, 2, 1}, {"z", 1, 1000, 0, 100, 90}}));
+            (G{{"a", 2, 150, 40, 15, 10}, {"b", 1, 20, 10, 2, 1}, {"z", 2, 1000, 0, 100, 90}}));
   EXPECT_EQ(groups(UsageGroupBy::Model, {}, {}),
             (G{{"llama", 1, 50, 0, 5, 3}, {"qwen", 3, 1120, 50, 112, 98}}));
   EXPECT_EQ(groups(UsageGroupBy::Day, {}, {}),
-            (G{{"2024-02-29", 2, 1100, 40, 110, 97}, {"2024-03-01", 2, 70, 10, 7, 4}}));
+            (G{{"2024-02-29", 3, 1100, 40, 110, 97}, {"2024-03-01", 2, 70, 10, 7, 4}}));
   EXPECT_EQ(groups(UsageGroupBy::Tenant, {}, {}),
-            (G{{"acme", 3, 170, 50, 17, 11}, {"default", 1, 1000, 0, 100, 90}}));
+            (G{{"acme", 3, 170, 50, 17, 11}, {"default", 2, 1000, 0, 100, 90}}));
   // An owner of acme sees acme's keys; a member its own key.
   const int64_t acme = store->list_tenants()->back().id;
   EXPECT_EQ(groups(UsageGroupBy::Key, {}, acme),

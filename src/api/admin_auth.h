@@ -1,0 +1,43 @@
+// Who may use the admin API (/admin/...): the role and tenant scope of the calling key. Every
+// admin endpoint starts with authorize_admin(); an endpoint acting on one tenant then asks
+// AdminCaller::may_manage() before reading or changing anything of it.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "api/errors.h"
+#include "platform/store.h"
+
+namespace gengyun::api {
+
+/// What an admin endpoint needs of its caller.
+enum class AdminNeed {
+  Deployment,  ///< the whole deployment (tenants, prices, models, the audit log): admin only
+  Tenant,      ///< one tenant's keys and their limits: admin, or an owner of that tenant
+};
+
+/// An authenticated caller of the admin API.
+struct AdminCaller {
+  platform::KeyInfo key;
+
+  /// True when the caller may act on tenant `tenant_id`: an admin on any, an owner on its own.
+  bool may_manage(int64_t tenant_id) const;
+  /// True when the caller may see and change `target`: an admin any key, an owner the keys of
+  /// its tenant that are not admin keys (an admin key is the deployment's).
+  bool may_manage(const platform::KeyInfo& target) const;
+  /// The tenant the caller is confined to; nullopt for an admin (every tenant).
+  std::optional<int64_t> tenant_scope() const;
+  /// The audit log's actor: the key's id and "key:<name>".
+  platform::Actor actor() const;
+};
+
+/// Authenticates `authorization` (the Authorization header's value; 401 as authenticate() in
+/// auth.h) and checks the key's role against `need`. Errors: 403 "permission_denied" for a
+/// member, and for an owner when `need` is Deployment; 500 when the store cannot be read.
+ApiResult<AdminCaller> authorize_admin(platform::Store& store,
+                                       const std::optional<std::string>& authorization,
+                                       AdminNeed need);
+
+}  // namespace gengyun::api

@@ -1,0 +1,592 @@
+#include "api/admin_handler.h"
+
+#include <cstdint>
+#include <limits>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "api/admin_auth.h"
+#include "api/http_reply.h"
+#include "platform/store_rules.h"
+#include "util/clock.h"
+
+namespace gengyun::api {
+namespace {
+
+using nlohmann::json;
+
+constexpr int64_t kUsPerS = 1'000'000;
+constexpr int64_t kDayUs = 86'400 * kUsPerS;
+/// The longest expiry a key may be given: 100 years.
+constexpr int64_t kMaxExpiryDays = 36'500;
+/// The largest rpm or tpm accepted: far above any real limit, far below int64 overflow in the
+/// rate windows' sums.
+constexpr int64_t kMaxRate = 1'000'000'000'000;
+
+enum class Collection { Tenants, Keys, Prices, Audit };
+
+/// A parsed admin path: the collection and, for /admin/tenants/ID and /admin/keys/ID, the id.
+struct AdminPath {
+  Collection collection;
+  std::optional<int64_t> id;
+};
+
+std::optional<AdminPath> parse_admin_path(std::string_view path) {
+  struct Known {
+    std::string_view prefix;
+    Collection collection;
+    bool has_items;
+  };
+  constexpr Known kKnown[] = {{"/admin/tenants", Collection::Tenants, true},
+                              {"/admin/keys", Collection::Keys, true},
+                              {"/admin/prices", Collection::Prices, false},
+                              {"/admin/audit", Collection::Audit, false}};
+  for (const Known& known : kKnown) {
+    if (path == known.prefix) return AdminPath{known.collection, std::nullopt};
+    if (!known.has_items || path.substr(0, known.prefix.size()) != known.prefix ||
+        path.size() <= known.prefix.size() + 1 || path[known.prefix.size()] != '/')
+      continue;
+    const std::string_view digits = path.substr(known.prefix.size() + 1);
+    if (digits.size() > 18) return std::nullopt;
+    int64_t id = 0;
+    for (char c : digits) {
+      if (c < '0' || c > '9') return std::nullopt;
+      id = id * 10 + (c - '0');
+    }
+    return AdminPath{known.collection, id};
+  }
+  return std::nullopt;
+}
+
+ApiError conflict(std::string message, std::string param = {}) {
+  return {409, std::move(message), "invalid_request_error", std::move(param), "conflict"};
+}
+
+std::optional<int64_t> seconds(const std::optional<int64_t>& us) {
+  if (!us) return std::nullopt;
+  return *us / kUsPerS;
+}
+
+json optional_json(const std::optional<int64_t>& value) {
+  return value ? json(*value) : json(nullptr);
+}
+
+void put_limits(json& object, const platform::Limits& limits) {
+  object["budget_usd"] =
+      limits.budget_micro_usd ? json(platform::format_usd(*limits.budget_micro_usd)) : json();
+  object["budget_period"] = platform::period_name(limits.budget_period);
+  object["rpm"] = optional_json(limits.rpm);
+  object["tpm"] = optional_json(limits.tpm);
+}
+
+json tenant_json(const platform::TenantInfo& tenant) {
+  json object = {{"object", "tenant"},
+                 {"id", tenant.id},
+                 {"name", tenant.name},
+                 {"created_at", tenant.created_at_us / kUsPerS}};
+  put_limits(object, tenant.limits);
+  return object;
+}
+
+json key_json(const platform::KeyInfo& key) {
+  json object = {{"object", "api_key"},
+                 {"id", key.id},
+                 {"name", key.name},
+                 {"prefix", key.prefix},
+                 {"tenant_id", key.tenant_id},
+                 {"role", platform::role_name(key.role)},
+                 {"created_at", key.created_at_us / kUsPerS},
+                 {"revoked_at", optional_json(seconds(key.revoked_at_us))},
+                 {"expires_at", optional_json(seconds(key.expires_at_us))},
+                 {"models", key.models}};
+  put_limits(object, key.limits);
+  return object;
+}
+
+json price_json(const std::string& model, const platform::Price& price) {
+  return {{"object", "price"},
+          {"model", model},
+          {"input", platform::format_usd(price.input)},
+          {"cached_input", platform::format_usd(price.cached_input)},
+          {"output", platform::format_usd(price.output)}};
+}
+
+json list_json(json data) { return {{"object", "list"}, {"data", std::move(data)}}; }
+
+/// A request body: a JSON object whose fields are all among `allowed`.
+struct Body {
+  json fields;
+  bool has(const char* name) const { return fields.contains(name); }
+  const json& operator[](const char* name) const { return fields.at(name); }
+};
+
+ApiResult<Body> parse_body(const HttpRequest& request, std::vector<std::string_view> allowed) {
+  json body = json::parse(request.body, nullptr, false);
+  if (body.is_discarded() || !body.is_object())
+    return invalid_request("the request body must be a JSON object");
+  for (const auto& [name, value] : body.items()) {
+    bool known = false;
+    for (std::string_view field : allowed) known = known || name == field;
+    if (!known) {
+      std::string list;
+      for (std::string_view field : allowed)
+        list += (list.empty() ? "" : ", ") + std::string(field);
+      return invalid_request("unknown field '" + name + "' (the fields are " + list + ")", name);
+    }
+  }
+  return Body{std::move(body)};
+}
+
+/// An amount in USD: decimal text or a JSON number, parsed by parse_usd() (never a double).
+ApiResult<int64_t> read_usd(const json& value, const std::string& field) {
+  std::string text;
+  if (value.is_string())
+    text = value.get<std::string>();
+  else if (value.is_number())
+    text = value.dump();
+  else
+    return invalid_request(field + " must be an amount in USD (\"0.15\" or 0.15)", field);
+  auto usd = platform::parse_usd(text, field);
+  if (!usd.ok()) return invalid_request(usd.error().message, field);
+  return *usd;
+}
+
+/// A whole number 0..`max`.
+ApiResult<int64_t> read_count(const json& value, const std::string& field, int64_t max) {
+  if (!value.is_number_integer() ||
+      (value.is_number_unsigned() && value.get<uint64_t>() > static_cast<uint64_t>(max)) ||
+      value.get<int64_t>() < 0 || value.get<int64_t>() > max)
+    return invalid_request(field + " must be a whole number from 0 to " + std::to_string(max),
+                           field);
+  return value.get<int64_t>();
+}
+
+/// `limits` with the limit fields present in `body` applied; null clears a limit.
+ApiResult<platform::Limits> read_limits(const Body& body, platform::Limits limits) {
+  if (body.has("budget_usd")) {
+    if (body["budget_usd"].is_null()) {
+      limits.budget_micro_usd.reset();
+    } else {
+      auto budget = read_usd(body["budget_usd"], "budget_usd");
+      if (!budget.ok()) return budget.error();
+      limits.budget_micro_usd = *budget;
+    }
+  }
+  if (body.has("budget_period")) {
+    const json& value = body["budget_period"];
+    auto period = value.is_string() ? platform::parse_period(value.get<std::string>())
+                                    : std::optional<platform::BudgetPeriod>();
+    if (!period)
+      return invalid_request("budget_period must be day, month or total", "budget_period");
+    limits.budget_period = *period;
+  }
+  for (const char* field : {"rpm", "tpm"}) {
+    if (!body.has(field)) continue;
+    std::optional<int64_t>& limit = std::string_view(field) == "rpm" ? limits.rpm : limits.tpm;
+    if (body[field].is_null()) {
+      limit.reset();
+      continue;
+    }
+    auto count = read_count(body[field], field, kMaxRate);
+    if (!count.ok()) return count.error();
+    limit = *count;
+  }
+  return limits;
+}
+
+ApiResult<std::string> read_name(const Body& body, const char* field, std::string_view what) {
+  if (!body.has(field)) return invalid_request(std::string(field) + " is required", field);
+  if (!body[field].is_string())
+    return invalid_request(std::string(field) + " must be a string", field);
+  std::string name = body[field].get<std::string>();
+  auto valid =
+      what == "model" ? platform::validate_model_name(name) : platform::validate_name(what, name);
+  if (!valid.ok()) return invalid_request(valid.error().message, field);
+  return name;
+}
+
+ApiError store_failed(const std::string& what, const Error& error) {
+  return internal_error(what + ": " + error.message);
+}
+
+/// The tenant `id` if the caller may see it; 404 otherwise.
+ApiResult<platform::TenantInfo> visible_tenant(platform::Store& store, const AdminCaller& caller,
+                                               int64_t id) {
+  auto tenants = store.list_tenants();
+  if (!tenants.ok()) return store_failed("cannot read the tenants", tenants.error());
+  for (const platform::TenantInfo& tenant : *tenants)
+    if (tenant.id == id && caller.may_manage(tenant.id)) return tenant;
+  return not_found("tenant", std::to_string(id));
+}
+
+/// The key `id` if the caller may manage it; 404 otherwise.
+ApiResult<platform::KeyInfo> visible_key(platform::Store& store, const AdminCaller& caller,
+                                         int64_t id) {
+  auto keys = store.list_keys();
+  if (!keys.ok()) return store_failed("cannot read the API keys", keys.error());
+  for (const platform::KeyInfo& key : *keys)
+    if (key.id == id && caller.may_manage(key)) return key;
+  return not_found("API key", std::to_string(id));
+}
+
+/// Answers a request to one collection; `caller` already holds the need of the method.
+class AdminRequest {
+ public:
+  AdminRequest(platform::Store& store, const HttpRequest& request, Responder& out)
+      : store_(store), request_(request), out_(out) {}
+
+  void serve(const AdminPath& path);
+
+ private:
+  void list_tenants(const AdminCaller& caller);
+  void create_tenant(const AdminCaller& caller);
+  void patch_tenant(const AdminCaller& caller, int64_t id);
+  void list_keys(const AdminCaller& caller);
+  void create_key(const AdminCaller& caller);
+  void patch_key(const AdminCaller& caller, int64_t id);
+  void revoke_key(const AdminCaller& caller, int64_t id);
+  void list_prices();
+  void set_price(const AdminCaller& caller);
+  void audit_log();
+
+  /// Sends `error` and returns true when `result` failed.
+  template <class T>
+  bool failed(const ApiResult<T>& result) {
+    if (result.ok()) return false;
+    send_error(out_, result.error());
+    return true;
+  }
+
+  platform::Store& store_;
+  const HttpRequest& request_;
+  Responder& out_;
+};
+
+void AdminRequest::serve(const AdminPath& path) {
+  const std::string& method = request_.method;
+  const bool reads = method == "GET";
+  const bool deployment_wide = path.collection == Collection::Audit ||
+                               (path.collection == Collection::Tenants && !reads) ||
+                               (path.collection == Collection::Prices && !reads);
+  auto caller = authorize_admin(store_, request_.header("Authorization"),
+                                deployment_wide ? AdminNeed::Deployment : AdminNeed::Tenant);
+  if (failed(caller)) return;
+  if (const size_t q = request_.target.find('?');
+      q != std::string::npos && q + 1 < request_.target.size()) {
+    send_error(out_, invalid_request("the admin API takes no query parameters"));
+    return;
+  }
+  switch (path.collection) {
+    case Collection::Tenants:
+      if (!path.id) return reads ? list_tenants(*caller) : create_tenant(*caller);
+      if (reads) {
+        auto tenant = visible_tenant(store_, *caller, *path.id);
+        if (!failed(tenant)) send_json(out_, tenant_json(*tenant));
+        return;
+      }
+      return patch_tenant(*caller, *path.id);
+    case Collection::Keys:
+      if (!path.id) return reads ? list_keys(*caller) : create_key(*caller);
+      if (reads) {
+        auto key = visible_key(store_, *caller, *path.id);
+        if (!failed(key)) send_json(out_, key_json(*key));
+        return;
+      }
+      return method == "PATCH" ? patch_key(*caller, *path.id) : revoke_key(*caller, *path.id);
+    case Collection::Prices:
+      return reads ? list_prices() : set_price(*caller);
+    case Collection::Audit:
+      return audit_log();
+  }
+}
+
+void AdminRequest::list_tenants(const AdminCaller& caller) {
+  auto tenants = store_.list_tenants();
+  if (!tenants.ok()) {
+    send_error(out_, store_failed("cannot list tenants", tenants.error()));
+    return;
+  }
+  json data = json::array();
+  for (const platform::TenantInfo& tenant : *tenants)
+    if (caller.may_manage(tenant.id)) data.push_back(tenant_json(tenant));
+  send_json(out_, list_json(std::move(data)));
+}
+
+void AdminRequest::create_tenant(const AdminCaller& caller) {
+  auto body = parse_body(request_, {"name", "budget_usd", "budget_period", "rpm", "tpm"});
+  if (failed(body)) return;
+  auto name = read_name(*body, "name", "tenant");
+  if (failed(name)) return;
+  auto limits = read_limits(*body, {});
+  if (failed(limits)) return;
+  auto tenants = store_.list_tenants();
+  if (!tenants.ok()) {
+    send_error(out_, store_failed("cannot create the tenant", tenants.error()));
+    return;
+  }
+  for (const platform::TenantInfo& tenant : *tenants)
+    if (tenant.name == *name) {
+      send_error(out_, conflict("a tenant named '" + *name + "' exists already", "name"));
+      return;
+    }
+  auto tenant = store_.create_tenant(*name, *limits, caller.actor());
+  if (!tenant.ok()) {
+    send_error(out_, store_failed("cannot create the tenant", tenant.error()));
+    return;
+  }
+  send_json(out_, tenant_json(*tenant), 201);
+}
+
+void AdminRequest::patch_tenant(const AdminCaller& caller, int64_t id) {
+  auto body = parse_body(request_, {"budget_usd", "budget_period", "rpm", "tpm"});
+  if (failed(body)) return;
+  auto tenant = visible_tenant(store_, caller, id);
+  if (failed(tenant)) return;
+  auto limits = read_limits(*body, tenant->limits);
+  if (failed(limits)) return;
+  auto updated = store_.set_tenant_limits(id, *limits, caller.actor());
+  if (!updated.ok()) {
+    send_error(out_, store_failed("cannot set the tenant's limits", updated.error()));
+    return;
+  }
+  send_json(out_, tenant_json(*updated));
+}
+
+void AdminRequest::list_keys(const AdminCaller& caller) {
+  auto keys = store_.list_keys();
+  if (!keys.ok()) {
+    send_error(out_, store_failed("cannot list API keys", keys.error()));
+    return;
+  }
+  json data = json::array();
+  for (const platform::KeyInfo& key : *keys)
+    if (caller.may_manage(key)) data.push_back(key_json(key));
+  send_json(out_, list_json(std::move(data)));
+}
+
+void AdminRequest::create_key(const AdminCaller& caller) {
+  auto body = parse_body(request_, {"name", "tenant", "role", "models", "expires_in_days",
+                                    "budget_usd", "budget_period", "rpm", "tpm"});
+  if (failed(body)) return;
+  platform::NewKey key;
+  auto name = read_name(*body, "name", "key");
+  if (failed(name)) return;
+  key.name = *name;
+  auto tenants = store_.list_tenants();
+  if (!tenants.ok()) {
+    send_error(out_, store_failed("cannot create the API key", tenants.error()));
+    return;
+  }
+  if (body->has("tenant")) {
+    if (!(*body)["tenant"].is_string()) {
+      send_error(out_, invalid_request("tenant must be a tenant's name", "tenant"));
+      return;
+    }
+    key.tenant = (*body)["tenant"].get<std::string>();
+  } else if (auto own = caller.tenant_scope()) {
+    for (const platform::TenantInfo& tenant : *tenants)
+      if (tenant.id == *own) key.tenant = tenant.name;
+  }
+  const platform::TenantInfo* tenant = nullptr;
+  for (const platform::TenantInfo& t : *tenants)
+    if (t.name == key.tenant && caller.may_manage(t.id)) tenant = &t;
+  if (!tenant) {
+    send_error(out_, invalid_request(
+                         "no tenant named '" + key.tenant + "' exists that this API key may see",
+                         "tenant"));
+    return;
+  }
+  if (body->has("role")) {
+    const json& value = (*body)["role"];
+    auto role = value.is_string() ? platform::parse_role(value.get<std::string>())
+                                  : std::optional<platform::Role>();
+    if (!role) {
+      send_error(out_, invalid_request("role must be admin, owner or member", "role"));
+      return;
+    }
+    key.role = *role;
+  }
+  if (key.role == platform::Role::Admin && caller.key.role != platform::Role::Admin) {
+    send_error(out_, permission_denied("only an admin key may create admin keys"));
+    return;
+  }
+  if (body->has("models")) {
+    const json& models = (*body)["models"];
+    if (!models.is_array()) {
+      send_error(out_, invalid_request("models must be an array of model names", "models"));
+      return;
+    }
+    for (const json& model : models) {
+      auto valid = model.is_string() ? platform::validate_model_name(model.get<std::string>())
+                                     : Result<void>(make_error("a model name must be a string"));
+      if (!valid.ok()) {
+        send_error(out_, invalid_request("models: " + valid.error().message, "models"));
+        return;
+      }
+      key.models.push_back(model.get<std::string>());
+    }
+  }
+  if (body->has("expires_in_days")) {
+    auto days = read_count((*body)["expires_in_days"], "expires_in_days", kMaxExpiryDays);
+    if (failed(days)) return;
+    if (*days == 0) {
+      send_error(out_, invalid_request("expires_in_days must be at least 1", "expires_in_days"));
+      return;
+    }
+    key.expires_at_us = unix_time_us() + *days * kDayUs;
+  }
+  auto limits = read_limits(*body, {});
+  if (failed(limits)) return;
+  key.limits = *limits;
+  auto keys = store_.list_keys();
+  if (!keys.ok()) {
+    send_error(out_, store_failed("cannot create the API key", keys.error()));
+    return;
+  }
+  for (const platform::KeyInfo& existing : *keys)
+    if (existing.name == key.name && !existing.revoked_at_us) {
+      send_error(out_, conflict("an active key named '" + key.name + "' exists already", "name"));
+      return;
+    }
+  auto secret = store_.create_key(key, caller.actor());
+  if (!secret.ok()) {
+    send_error(out_, store_failed("cannot create the API key", secret.error()));
+    return;
+  }
+  auto created = store_.authenticate(*secret);
+  if (!created.ok() || !*created) {
+    send_error(out_, internal_error("the API key was created but cannot be read back"));
+    return;
+  }
+  json answer = key_json(**created);
+  answer["key"] = *secret;
+  send_json(out_, answer, 201);
+}
+
+void AdminRequest::patch_key(const AdminCaller& caller, int64_t id) {
+  auto body = parse_body(request_, {"budget_usd", "budget_period", "rpm", "tpm"});
+  if (failed(body)) return;
+  auto key = visible_key(store_, caller, id);
+  if (failed(key)) return;
+  if (key->revoked_at_us) {
+    send_error(out_, conflict("the API key " + std::to_string(id) + " is revoked"));
+    return;
+  }
+  auto limits = read_limits(*body, key->limits);
+  if (failed(limits)) return;
+  auto updated = store_.set_key_limits(id, *limits, caller.actor());
+  if (!updated.ok()) {
+    send_error(out_, store_failed("cannot set the key's limits", updated.error()));
+    return;
+  }
+  send_json(out_, key_json(*updated));
+}
+
+void AdminRequest::revoke_key(const AdminCaller& caller, int64_t id) {
+  if (!request_.body.empty()) {
+    send_error(out_, invalid_request("DELETE /admin/keys/ID takes no body"));
+    return;
+  }
+  auto key = visible_key(store_, caller, id);
+  if (failed(key)) return;
+  if (key->revoked_at_us) {
+    send_error(out_, conflict("the API key " + std::to_string(id) + " is already revoked"));
+    return;
+  }
+  if (auto revoked = store_.revoke_key_id(id, caller.actor()); !revoked.ok()) {
+    send_error(out_, store_failed("cannot revoke the API key", revoked.error()));
+    return;
+  }
+  auto after = visible_key(store_, caller, id);
+  if (failed(after)) return;
+  send_json(out_, key_json(*after));
+}
+
+void AdminRequest::list_prices() {
+  auto prices = store_.list_prices();
+  if (!prices.ok()) {
+    send_error(out_, store_failed("cannot list prices", prices.error()));
+    return;
+  }
+  json data = json::array();
+  for (const platform::ModelPrice& p : *prices) data.push_back(price_json(p.model, p.price));
+  send_json(out_, list_json(std::move(data)));
+}
+
+void AdminRequest::set_price(const AdminCaller& caller) {
+  auto body = parse_body(request_, {"model", "input", "cached_input", "output"});
+  if (failed(body)) return;
+  auto model = read_name(*body, "model", "model");
+  if (failed(model)) return;
+  platform::Price price;
+  for (const char* field : {"input", "output"}) {
+    if (!body->has(field)) {
+      send_error(out_, invalid_request(std::string(field) + " is required (USD per million tokens)",
+                                       field));
+      return;
+    }
+    auto usd = read_usd((*body)[field], field);
+    if (failed(usd)) return;
+    (std::string_view(field) == "input" ? price.input : price.output) = *usd;
+  }
+  price.cached_input = price.input;
+  if (body->has("cached_input")) {
+    auto usd = read_usd((*body)["cached_input"], "cached_input");
+    if (failed(usd)) return;
+    price.cached_input = *usd;
+  }
+  if (auto set = store_.set_price(*model, price, caller.actor()); !set.ok()) {
+    send_error(out_, store_failed("cannot set the price", set.error()));
+    return;
+  }
+  send_json(out_, price_json(*model, price));
+}
+
+void AdminRequest::audit_log() {
+  auto entries = store_.audit_log();
+  if (!entries.ok()) {
+    send_error(out_, store_failed("cannot read the audit log", entries.error()));
+    return;
+  }
+  json data = json::array();
+  for (const platform::AuditEntry& e : *entries)
+    data.push_back({{"object", "audit_entry"},
+                    {"at_us", e.at_us},
+                    {"actor", e.actor},
+                    {"actor_key_id", optional_json(e.actor_key_id)},
+                    {"action", e.action},
+                    {"target", e.target},
+                    {"detail", e.detail}});
+  send_json(out_, list_json(std::move(data)));
+}
+
+}  // namespace
+
+std::string admin_methods(std::string_view path) {
+  auto parsed = parse_admin_path(path);
+  if (!parsed) return "";
+  switch (parsed->collection) {
+    case Collection::Tenants:
+      return parsed->id ? "GET, PATCH" : "GET, POST";
+    case Collection::Keys:
+      return parsed->id ? "GET, PATCH, DELETE" : "GET, POST";
+    case Collection::Prices:
+      return "GET, POST";
+    case Collection::Audit:
+      return "GET";
+  }
+  return "";
+}
+
+void handle_admin(platform::Store& store, const HttpRequest& request, Responder& out) {
+  auto path = parse_admin_path(request.path);
+  if (!path) {
+    send_error(out, unknown_endpoint(request.method, request.path));
+    return;
+  }
+  AdminRequest(store, request, out).serve(*path);
+}
+
+}  // namespace gengyun::api

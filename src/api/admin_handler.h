@@ -1,0 +1,46 @@
+// The admin API: tenants, API keys, prices, limits and the audit log over HTTP, scoped by the
+// caller's role (admin_auth.h). Bodies and answers are JSON; money is USD as decimal text or a
+// JSON number with at most 6 decimals in requests ("budget_usd": "2.5"), decimal text in
+// answers.
+//
+//   GET    /admin/tenants        admin: every tenant; owner: its own
+//   POST   /admin/tenants        admin: {"name", "budget_usd", "budget_period", "rpm", "tpm"}
+//   GET    /admin/tenants/ID     admin; owner of that tenant
+//   PATCH  /admin/tenants/ID     admin: limits (fields as above but name; null clears one)
+//   GET    /admin/keys           admin: every key; owner: its tenant's keys but admin keys
+//   POST   /admin/keys           admin; owner in its tenant, roles owner and member only:
+//                                {"name", "tenant" (name), "role", "models": [..],
+//                                "expires_in_days", limits}; 201 with the secret, shown once
+//   GET    /admin/keys/ID        as the list
+//   PATCH  /admin/keys/ID        as the list: limits
+//   DELETE /admin/keys/ID        as the list: revokes the key
+//   GET    /admin/prices         admin, owner: every model's prices
+//   POST   /admin/prices         admin: {"model", "input", "output", "cached_input"} (USD per
+//                                million tokens; cached_input defaults to input)
+//   GET    /admin/audit          admin: the audit log, oldest first
+//
+// Every change is one store transaction that also appends its audit entry (actor "key:NAME").
+// Errors: 400 for bad input (the field in `param`; nothing is written; also a key's tenant
+// that does not exist or is outside the caller's scope), 401, 403
+// "permission_denied", 404 "not_found" for a tenant or key that does not exist or is outside
+// the caller's scope, 405 for another method on one of these paths, 409 "conflict" for a name
+// in use, 500 when the store fails.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "api/responder.h"
+#include "platform/store.h"
+
+namespace gengyun::api {
+
+/// The methods the admin API allows on `path` ("GET, POST"); "" when `path` is not one of its
+/// paths (above).
+std::string admin_methods(std::string_view path);
+
+/// Serves one request to a path admin_methods() knows, with an allowed method. Blocks (the
+/// store): run it on a handler thread.
+void handle_admin(platform::Store& store, const HttpRequest& request, Responder& out);
+
+}  // namespace gengyun::api

@@ -1,0 +1,318 @@
+// The admin API (/admin/...): every endpoint tried with each role and with keys of another
+// tenant (isolation), bad input refused with 400 and nothing written, and the round trips of
+// tenants, keys, limits, prices and the audit log.
+#include <gtest/gtest.h>
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "server_fixture.h"
+
+namespace gengyun::api::testing {
+namespace {
+
+using nlohmann::json;
+using platform::Role;
+
+class AdminTest : public ServerTest {
+ protected:
+  void SetUp() override {
+    ServerTest::SetUp();
+    if (IsSkipped() || HasFatalFailure()) return;
+    auto acme = store_->create_tenant("acme", {});
+    auto rival = store_->create_tenant("rival", {});
+    ASSERT_TRUE(acme.ok() && rival.ok());
+    acme_ = acme->id;
+    rival_ = rival->id;
+    admin_ = key({"root", "default", Role::Admin});
+    owner_ = key({"acme-owner", "acme", Role::Owner});
+    member_ = key({"acme-member", "acme", Role::Member});
+    rival_owner_ = key({"rival-owner", "rival", Role::Owner});
+    key({"acme-bot", "acme", Role::Member});
+    key({"acme-admin", "acme", Role::Admin});
+    key({"rival-bot", "rival", Role::Member});
+  }
+
+  std::string key(const platform::NewKey& key) {
+    auto secret = store_->create_key(key);
+    EXPECT_TRUE(secret.ok()) << secret.error().message;
+    ids_[key.name] = store_->authenticate(*secret).value()->id;
+    return *secret;
+  }
+
+  /// The response's status; its JSON body in `body` when given.
+  int status(const std::string& method, const std::string& path, const json& request,
+             const std::string& key, json* body = nullptr) {
+    auto r = call(method, path, request.is_null() ? "" : request.dump(), key);
+    EXPECT_TRUE(r) << method << " " << path;
+    if (!r) return 0;
+    if (body) *body = json::parse(r->body, nullptr, false);
+    return r->status;
+  }
+
+  /// The names of the objects listed by GET `path`.
+  std::vector<std::string> names(const std::string& path, const std::string& key) {
+    json body;
+    EXPECT_EQ(status("GET", path, nullptr, key, &body), 200) << body.dump();
+    std::vector<std::string> out;
+    for (const json& item : body["data"]) out.push_back(item["name"]);
+    return out;
+  }
+
+  /// The audit log's entries made through the API (SetUp's are the store's, actor "cli").
+  std::string audit_actions() {
+    std::string out;
+    auto log = store_->audit_log();
+    EXPECT_TRUE(log.ok());
+    for (const platform::AuditEntry& e : *log)
+      if (e.actor != "cli") out += e.actor + " " + e.action + " " + e.target + "\n";
+    return out;
+  }
+
+  int64_t acme_ = 0, rival_ = 0;
+  std::map<std::string, int64_t> ids_;
+  std::string admin_, owner_, member_, rival_owner_;
+};
+
+TEST_F(AdminTest, EveryEndpointWithEveryRole) {
+  const std::string tenant = "/admin/tenants/" + std::to_string(acme_);
+  const std::string bot = "/admin/keys/" + std::to_string(ids_["acme-bot"]);
+  struct Case {
+    std::string method, path;
+    json body;
+    // Expected status for: no key, member of acme, owner of rival, owner of acme, admin.
+    std::vector<int> want;
+  };
+  const Case cases[] = {
+      {"GET", "/admin/tenants", nullptr, {401, 403, 200, 200, 200}},
+      {"POST", "/admin/tenants", {{"name", "newco"}}, {401, 403, 403, 403, 201}},
+      {"GET", tenant, nullptr, {401, 403, 404, 200, 200}},
+      {"PATCH", tenant, {{"rpm", 5}}, {401, 403, 403, 403, 200}},
+      {"GET", "/admin/keys", nullptr, {401, 403, 200, 200, 200}},
+      {"POST", "/admin/keys", {{"name", "k"}, {"tenant", "acme"}}, {401, 403, 400, 201, 409}},
+      {"GET", bot, nullptr, {401, 403, 404, 200, 200}},
+      {"PATCH", bot, {{"rpm", 7}}, {401, 403, 404, 200, 200}},
+      {"GET", "/admin/prices", nullptr, {401, 403, 200, 200, 200}},
+      {"POST",
+       "/admin/prices",
+       {{"model", "qwen"}, {"input", 1}, {"output", 2}},
+       {401, 403, 403, 403, 200}},
+      {"GET", "/admin/audit", nullptr, {401, 403, 403, 403, 200}},
+      {"GET", "/v1/usage", nullptr, {401, 200, 200, 200, 200}},
+      {"DELETE", bot, nullptr, {401, 403, 404, 200, 409}},
+  };
+  const std::string callers[] = {"", member_, rival_owner_, owner_, admin_};
+  for (const Case& c : cases)
+    for (size_t i = 0; i < 5; ++i) {
+      json body;
+      EXPECT_EQ(status(c.method, c.path, c.body, callers[i], &body), c.want[i])
+          << c.method << " " << c.path << " as caller " << i << ": " << body.dump();
+    }
+  // Only the acme owner and the admin changed anything, each within its scope.
+  EXPECT_EQ(audit_actions(),
+            "key:root tenant.create newco\n"
+            "key:root tenant.limits acme\n"
+            "key:acme-owner key.create k\n"
+            "key:acme-owner key.limits acme-bot\n"
+            "key:root key.limits acme-bot\n"
+            "key:root price.set qwen\n"
+            "key:acme-owner key.revoke acme-bot\n");
+  auto keys = store_->list_keys();
+  ASSERT_TRUE(keys.ok());
+  for (const platform::KeyInfo& k : *keys) {
+    if (k.name != "k") continue;
+    EXPECT_EQ(k.tenant_id, acme_);
+  }
+}
+
+TEST_F(AdminTest, AKeyOfOneTenantCanNeverReadListRevokeOrSpendForAnother) {
+  // Lists: each owner sees its own tenant and its keys (no admin keys); the admin all.
+  EXPECT_EQ(names("/admin/tenants", rival_owner_), std::vector<std::string>{"rival"});
+  EXPECT_EQ(names("/admin/tenants", owner_), std::vector<std::string>{"acme"});
+  EXPECT_EQ(names("/admin/tenants", admin_),
+            (std::vector<std::string>{"default", "acme", "rival"}));
+  EXPECT_EQ(names("/admin/keys", rival_owner_),
+            (std::vector<std::string>{"rival-owner", "rival-bot"}));
+  EXPECT_EQ(names("/admin/keys", owner_),
+            (std::vector<std::string>{"acme-owner", "acme-member", "acme-bot"}));
+  EXPECT_EQ(names("/admin/keys", admin_).size(), 8u);
+
+  // The rival owner cannot touch acme's keys, nor its admin key, nor make keys there.
+  for (const char* name : {"acme-bot", "acme-owner", "acme-admin"}) {
+    const std::string path = "/admin/keys/" + std::to_string(ids_[name]);
+    EXPECT_EQ(status("GET", path, nullptr, rival_owner_), 404) << name;
+    EXPECT_EQ(status("PATCH", path, {{"rpm", 0}}, rival_owner_), 404) << name;
+    EXPECT_EQ(status("DELETE", path, nullptr, rival_owner_), 404) << name;
+  }
+  // The acme owner cannot revoke its tenant's admin key either, nor create admin keys.
+  EXPECT_EQ(status("DELETE", "/admin/keys/" + std::to_string(ids_["acme-admin"]), nullptr, owner_),
+            404);
+  json body;
+  EXPECT_EQ(status("POST", "/admin/keys", {{"name", "x"}, {"role", "admin"}}, owner_, &body), 403);
+  EXPECT_EQ(body["error"]["code"], "permission_denied");
+  // A key made by the rival owner lands in rival, whatever it asks for.
+  EXPECT_EQ(
+      status("POST", "/admin/keys", {{"name", "spy"}, {"tenant", "acme"}}, rival_owner_, &body),
+      400);
+  EXPECT_EQ(body["error"]["param"], "tenant");
+  ASSERT_EQ(status("POST", "/admin/keys", {{"name", "spy"}}, rival_owner_, &body), 201);
+  EXPECT_EQ(body["tenant_id"], rival_);
+  // Spending: a key's requests are billed to its own tenant; its usage shows no other tenant.
+  const std::string spy = body["key"];
+  ASSERT_EQ(status("POST", "/v1/completions",
+                   {{"model", "stories"}, {"prompt", "a"}, {"max_tokens", 1}}, spy),
+            200);
+  auto ledger = wait_for_rows(1);
+  ASSERT_EQ(ledger.size(), 1u);
+  EXPECT_EQ(ledger[0].tenant_id, rival_);
+  EXPECT_EQ(status("GET", "/v1/usage?group_by=tenant", nullptr, rival_owner_, &body), 200);
+  ASSERT_EQ(body["data"].size(), 1u);
+  EXPECT_EQ(body["data"][0]["tenant_name"], "rival");
+  // Nothing of acme changed.
+  EXPECT_EQ(audit_actions(), "key:rival-owner key.create spy\n");
+}
+
+TEST_F(AdminTest, BadInputIs400NamingTheFieldAndWritesNothing) {
+  const std::string sql = "x'); DROP TABLE tenants; --";
+  struct Case {
+    std::string path;
+    std::string body;
+    std::string param;  // "" for a body that is not a JSON object
+  };
+  const Case cases[] = {
+      {"/admin/tenants", "not json", ""},
+      {"/admin/tenants", "[1]", ""},
+      {"/admin/tenants", "{}", "name"},
+      {"/admin/tenants", json{{"name", sql}}.dump(), "name"},
+      {"/admin/tenants", json{{"name", "=cmd|calc"}}.dump(), "name"},
+      {"/admin/tenants", json{{"name", "a\nb"}}.dump(), "name"},
+      {"/admin/tenants", json{{"name", 5}}.dump(), "name"},
+      {"/admin/tenants", json{{"name", "ok"}, {"budget_usd", "-1"}}.dump(), "budget_usd"},
+      {"/admin/tenants", json{{"name", "ok"}, {"budget_usd", -1}}.dump(), "budget_usd"},
+      {"/admin/tenants", json{{"name", "ok"}, {"budget_usd", "1e3"}}.dump(), "budget_usd"},
+      {"/admin/tenants", json{{"name", "ok"}, {"budget_usd", 0.0000001}}.dump(), "budget_usd"},
+      {"/admin/tenants", json{{"name", "ok"}, {"budget_period", "week"}}.dump(), "budget_period"},
+      {"/admin/tenants", json{{"name", "ok"}, {"rpm", -1}}.dump(), "rpm"},
+      {"/admin/tenants", json{{"name", "ok"}, {"rpm", 1.5}}.dump(), "rpm"},
+      {"/admin/tenants", json{{"name", "ok"}, {"tpm", "10"}}.dump(), "tpm"},
+      {"/admin/tenants", json{{"name", "ok"}, {"tpm", 1e18}}.dump(), "tpm"},
+      {"/admin/tenants", json{{"name", "ok"}, {"owner", "me"}}.dump(), "owner"},
+      {"/admin/keys", json{{"name", "k"}, {"tenant", "nope"}}.dump(), "tenant"},
+      {"/admin/keys", json{{"name", "k"}, {"tenant", sql}}.dump(), "tenant"},
+      {"/admin/keys", json{{"name", "k"}, {"role", "god"}}.dump(), "role"},
+      {"/admin/keys", json{{"name", "k"}, {"models", {"a,b"}}}.dump(), "models"},
+      {"/admin/keys", json{{"name", "k"}, {"models", "qwen"}}.dump(), "models"},
+      {"/admin/keys", json{{"name", "k"}, {"expires_in_days", 0}}.dump(), "expires_in_days"},
+      {"/admin/keys", json{{"name", "k"}, {"expires_in_days", 99999}}.dump(), "expires_in_days"},
+      {"/admin/keys", json{{"name", "@SUM(A1)"}}.dump(), "name"},
+      {"/admin/prices", json{{"model", "qwen"}, {"input", "-0.1"}, {"output", 1}}.dump(), "input"},
+      {"/admin/prices", json{{"model", "qwen"}, {"input", 1}}.dump(), "output"},
+      {"/admin/prices", json{{"model", "qwen"}, {"input", 1}, {"output", true}}.dump(), "output"},
+      {"/admin/prices", json{{"model", "=x"}, {"input", 1}, {"output", 1}}.dump(), "model"},
+      {"/admin/prices",
+       json{{"model", "qwen"}, {"input", 1}, {"output", 1}, {"cached_input", "1.0000001"}}.dump(),
+       "cached_input"},
+  };
+  const size_t tenants = store_->list_tenants()->size();
+  const size_t keys = store_->list_keys()->size();
+  for (const Case& c : cases) {
+    auto r = post_text(c.path, c.body, admin_);
+    const json error = expect_error(r, 400, nullptr);
+    if (c.param.empty())
+      EXPECT_TRUE(error["param"].is_null()) << c.body;
+    else
+      EXPECT_EQ(error["param"], c.param) << c.body << ": " << error.dump();
+    EXPECT_FALSE(error["message"].get<std::string>().empty());
+  }
+  json body;
+  EXPECT_EQ(status("PATCH", "/admin/tenants/" + std::to_string(acme_), {{"rpm", -5}}, admin_), 400);
+  EXPECT_EQ(status("PATCH", "/admin/keys/" + std::to_string(ids_["acme-bot"]),
+                   {{"budget_usd", "abc"}}, admin_),
+            400);
+  EXPECT_EQ(status("GET", "/admin/keys?tenant=1", nullptr, admin_), 400);
+  EXPECT_EQ(status("GET", "/admin/tenants/999", nullptr, admin_), 404);
+  EXPECT_EQ(status("PATCH", "/admin/keys/999", {{"rpm", 1}}, admin_), 404);
+  EXPECT_EQ(store_->list_tenants()->size(), tenants);
+  EXPECT_EQ(store_->list_keys()->size(), keys);
+  EXPECT_TRUE(store_->list_prices()->empty());
+  EXPECT_EQ(audit_actions(), "");
+  EXPECT_TRUE(rows().empty());
+}
+
+TEST_F(AdminTest, TenantsKeysLimitsPricesAndTheAuditLogRoundTrip) {
+  json body;
+  ASSERT_EQ(status("POST", "/admin/tenants",
+                   {{"name", "newco"}, {"budget_usd", "2.5"}, {"budget_period", "day"}, {"rpm", 3}},
+                   admin_, &body),
+            201);
+  EXPECT_EQ(body["object"], "tenant");
+  EXPECT_EQ(body["name"], "newco");
+  EXPECT_EQ(body["budget_usd"], "2.5");
+  EXPECT_EQ(body["budget_period"], "day");
+  EXPECT_EQ(body["rpm"], 3);
+  EXPECT_TRUE(body["tpm"].is_null());
+  const int64_t newco = body["id"];
+  EXPECT_EQ(status("POST", "/admin/tenants", {{"name", "newco"}}, admin_, &body), 409);
+
+  ASSERT_EQ(status("PATCH", "/admin/tenants/" + std::to_string(newco),
+                   {{"budget_usd", nullptr}, {"tpm", 1000}}, admin_, &body),
+            200);
+  EXPECT_TRUE(body["budget_usd"].is_null());
+  EXPECT_EQ(body["rpm"], 3);
+  EXPECT_EQ(body["tpm"], 1000);
+
+  ASSERT_EQ(status("POST", "/admin/keys",
+                   {{"name", "newco-owner"},
+                    {"tenant", "newco"},
+                    {"role", "owner"},
+                    {"models", {"stories"}},
+                    {"expires_in_days", 30},
+                    {"budget_usd", 1}},
+                   admin_, &body),
+            201);
+  const std::string secret = body["key"];
+  EXPECT_EQ(secret.substr(0, 8), body["prefix"]);
+  EXPECT_EQ(body["role"], "owner");
+  EXPECT_EQ(body["tenant_id"], newco);
+  EXPECT_EQ(body["models"], json({"stories"}));
+  EXPECT_EQ(body["budget_usd"], "1");
+  EXPECT_GT(body["expires_at"].get<int64_t>(), body["created_at"].get<int64_t>() + 29 * 86400);
+  const int64_t id = body["id"];
+  // The secret is shown once: neither the list nor the key's page has it.
+  ASSERT_EQ(status("GET", "/admin/keys/" + std::to_string(id), nullptr, secret, &body), 200);
+  EXPECT_FALSE(body.contains("key"));
+  EXPECT_EQ(body["name"], "newco-owner");
+  EXPECT_EQ(status("GET", "/admin/keys", nullptr, admin_, &body), 200);
+  EXPECT_EQ(body.dump().find(secret), std::string::npos);
+
+  ASSERT_EQ(status("POST", "/admin/prices",
+                   {{"model", "stories"}, {"input", "0.15"}, {"output", 0.6}}, admin_, &body),
+            200);
+  EXPECT_EQ(status("GET", "/admin/prices", nullptr, secret, &body), 200);
+  EXPECT_EQ(body["data"], json::parse(R"([{"object":"price","model":"stories","input":"0.15",
+      "cached_input":"0.15","output":"0.6"}])"));
+  EXPECT_EQ(store_->price("stories").value()->output, 600'000);
+
+  ASSERT_EQ(status("DELETE", "/admin/keys/" + std::to_string(id), nullptr, admin_, &body), 200);
+  EXPECT_FALSE(body["revoked_at"].is_null());
+  EXPECT_EQ(status("GET", "/admin/keys", nullptr, secret), 401);
+
+  ASSERT_EQ(status("GET", "/admin/audit", nullptr, admin_, &body), 200);
+  std::vector<std::string> actions;
+  json api_entries = json::array();
+  for (const json& e : body["data"])
+    if (e["actor"] != "cli") api_entries.push_back(e);
+  for (const json& e : api_entries) {
+    EXPECT_EQ(e["actor"], "key:root");
+    EXPECT_EQ(e["actor_key_id"], ids_["root"]);
+    actions.push_back(e["action"].get<std::string>() + " " + e["target"].get<std::string>());
+  }
+  EXPECT_EQ(actions, (std::vector<std::string>{"tenant.create newco", "tenant.limits newco",
+                                               "key.create newco-owner", "price.set stories",
+                                               "key.revoke newco-owner"}));
+  EXPECT_EQ(api_entries[1]["detail"], "rpm=3 tpm=1000");
+}
+
+}  // namespace
+}  // namespace gengyun::api::testing

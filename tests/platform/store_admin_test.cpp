@@ -1,0 +1,102 @@
+// What the admin API changes through the store: tenants' and keys' limits, revocation by id,
+// the price list; each with its audit entry, on every backend (backends.h).
+#include <gtest/gtest.h>
+
+#include <string>
+#include <tuple>
+
+#include "backends.h"
+#include "platform/store.h"
+
+namespace gengyun::platform {
+namespace {
+
+using testing::StoreBackendTest;
+
+const Actor kAdmin{7, "key:root"};
+
+TEST_P(StoreBackendTest, TenantLimitsAreReplacedAndAudited) {
+  auto store = open();
+  ASSERT_TRUE(store);
+  auto acme = store->create_tenant("acme", Limits{1'000'000, BudgetPeriod::Day, 5, {}}, kAdmin);
+  ASSERT_TRUE(acme.ok()) << acme.error().message;
+  auto updated =
+      store->set_tenant_limits(acme->id, Limits{{}, BudgetPeriod::Month, {}, 900}, kAdmin);
+  ASSERT_TRUE(updated.ok()) << updated.error().message;
+  EXPECT_EQ(updated->name, "acme");
+  EXPECT_EQ(updated->limits.budget_micro_usd, std::nullopt);
+  EXPECT_EQ(updated->limits.budget_period, BudgetPeriod::Month);
+  EXPECT_EQ(updated->limits.rpm, std::nullopt);
+  EXPECT_EQ(updated->limits.tpm, 900);
+  EXPECT_EQ(store->list_tenants()->back().limits.tpm, 900);
+
+  auto unknown = store->set_tenant_limits(999, Limits{}, kAdmin);
+  ASSERT_FALSE(unknown.ok());
+  EXPECT_NE(unknown.error().message.find("no such tenant"), std::string::npos);
+  auto negative = store->set_tenant_limits(acme->id, Limits{-1}, kAdmin);
+  ASSERT_FALSE(negative.ok());
+  EXPECT_NE(negative.error().message.find("budget must be >= 0"), std::string::npos);
+  EXPECT_EQ(store->list_tenants()->back().limits.tpm, 900);
+
+  auto log = store->audit_log();
+  ASSERT_TRUE(log.ok());
+  ASSERT_EQ(log->size(), 2u);
+  const AuditEntry& e = log->back();
+  EXPECT_EQ(
+      std::tie(e.actor_key_id, e.actor, e.action, e.target, e.detail),
+      std::make_tuple(std::optional<int64_t>(7), std::string("key:root"),
+                      std::string("tenant.limits"), std::string("acme"), std::string("tpm=900")));
+}
+
+TEST_P(StoreBackendTest, KeyLimitsAndRevocationById) {
+  auto store = open();
+  ASSERT_TRUE(store);
+  auto secret = store->create_key(NewKey{"bot"});
+  ASSERT_TRUE(secret.ok()) << secret.error().message;
+  const int64_t id = store->authenticate(*secret).value()->id;
+
+  auto updated = store->set_key_limits(id, Limits{2'500'000, BudgetPeriod::Total, 60, {}}, kAdmin);
+  ASSERT_TRUE(updated.ok()) << updated.error().message;
+  EXPECT_EQ(updated->id, id);
+  EXPECT_EQ(updated->limits.budget_micro_usd, 2'500'000);
+  EXPECT_EQ(updated->limits.rpm, 60);
+  EXPECT_EQ(store->authenticate(*secret).value()->limits.rpm, 60);
+
+  EXPECT_FALSE(store->revoke_key_id(id + 1, kAdmin).ok());
+  ASSERT_TRUE(store->revoke_key_id(id, kAdmin).ok());
+  EXPECT_FALSE(store->authenticate(*secret)->has_value());
+  auto again = store->revoke_key_id(id, kAdmin);
+  ASSERT_FALSE(again.ok());
+  EXPECT_NE(again.error().message.find("already revoked"), std::string::npos);
+  auto revoked = store->set_key_limits(id, Limits{}, kAdmin);
+  ASSERT_FALSE(revoked.ok());
+  EXPECT_NE(revoked.error().message.find("revoked"), std::string::npos);
+
+  auto log = store->audit_log();
+  ASSERT_TRUE(log.ok());
+  ASSERT_EQ(log->size(), 3u);
+  EXPECT_EQ((*log)[1].action, "key.limits");
+  EXPECT_EQ((*log)[1].detail, "budget_usd=2.5 budget_period=total rpm=60");
+  EXPECT_EQ((*log)[2].action, "key.revoke");
+  EXPECT_EQ((*log)[2].detail, "id=" + std::to_string(id));
+  EXPECT_EQ((*log)[2].actor_key_id, 7);
+}
+
+TEST_P(StoreBackendTest, PricesAreListedByModelName) {
+  auto store = open();
+  ASSERT_TRUE(store);
+  EXPECT_TRUE(store->list_prices()->empty());
+  ASSERT_TRUE(store->set_price("zeta", Price{3, 2, 1}, kAdmin).ok());
+  ASSERT_TRUE(store->set_price("Alpha", Price{10, 5, 20}, kAdmin).ok());
+  ASSERT_TRUE(store->set_price("zeta", Price{4, 4, 4}, kAdmin).ok());
+  auto prices = store->list_prices();
+  ASSERT_TRUE(prices.ok()) << prices.error().message;
+  ASSERT_EQ(prices->size(), 2u);
+  EXPECT_EQ((*prices)[0].model, "Alpha");
+  EXPECT_EQ((*prices)[0].price.output, 20);
+  EXPECT_EQ((*prices)[1].model, "zeta");
+  EXPECT_EQ((*prices)[1].price.input, 4);
+}
+
+}  // namespace
+}  // namespace gengyun::platform
