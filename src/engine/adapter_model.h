@@ -26,9 +26,12 @@ class AdapterModel final : public LoadedModel {
                                   const ChatOptions& options) const override {
     return base_->render_chat(messages, options);
   }
-  Result<std::vector<int32_t>> chat_prompt(std::span<const ChatMessage> messages,
-                                           const ChatOptions& options) const override {
+  Result<ChatPrompt> chat_prompt(std::span<const ChatMessage> messages,
+                                 const ChatOptions& options) const override {
     return base_->chat_prompt(messages, options);
+  }
+  std::vector<int32_t> embedding_input(std::span<const int32_t> tokens) const override {
+    return base_->embedding_input(tokens);
   }
   Submission submit(EngineRequest request) override {
     return base_->submit_with_adapter(std::move(request), adapter_, cache_key_);
@@ -40,6 +43,8 @@ class AdapterModel final : public LoadedModel {
   }
   std::string token_bytes(int32_t id) const override { return base_->token_bytes(id); }
   int n_ctx() const override { return base_->n_ctx(); }
+  bool is_embedding_model() const override { return base_->is_embedding_model(); }
+  int n_embd() const override { return base_->n_embd(); }
   int64_t kv_cache_bytes() const override { return base_->kv_cache_bytes(); }
   int n_vocab() const override { return base_->n_vocab(); }
   int n_threads() const override { return base_->n_threads(); }
