@@ -17,6 +17,7 @@ void add_tenants_command(CLI::App& app, int& exit_code);
 void add_prices_command(CLI::App& app, int& exit_code);
 void add_quantize_command(CLI::App& app, int& exit_code);
 void add_synth_command(CLI::App& app, int& exit_code);
+void add_synth_lora_command(CLI::App& app, int& exit_code);
 void add_bench_command(CLI::App& app, int& exit_code);
 void add_render_chat_command(CLI::App& app, int& exit_code);
 void add_pull_command(CLI::App& app, int& exit_code);

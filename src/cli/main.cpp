@@ -16,6 +16,7 @@ int main(int argc, char** argv) {
   gengyun::cli::add_prices_command(app, exit_code);
   gengyun::cli::add_quantize_command(app, exit_code);
   gengyun::cli::add_synth_command(app, exit_code);
+  gengyun::cli::add_synth_lora_command(app, exit_code);
   gengyun::cli::add_bench_command(app, exit_code);
   gengyun::cli::add_render_chat_command(app, exit_code);
   gengyun::cli::add_pull_command(app, exit_code);

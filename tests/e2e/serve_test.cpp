@@ -173,6 +173,35 @@ TEST_F(ServeTest, GreedyAnswersMatchGengyunRunAndAreMetered) {
   EXPECT_EQ(server_->stop(), 0) << server_->err();
 }
 
+// `serve --lora NAME=BASE:ADAPTER`: the derivative answers as `gengyun run --lora` does, the
+// base as `gengyun run` does, both from one server; a bad --lora is an error at start.
+TEST_F(ServeTest, LoraDerivativeAnswersAsRunWithTheAdapter) {
+  const std::string key = create_key("e2e");
+  const std::string adapter = gengyun::testing::testdata_path("lora/qwen2-tiny-lora-b.gguf");
+  start_server(1, {"--lora", "qwen2-tiny-b=qwen2-tiny:" + adapter + "@0.5"});
+  for (const bool with_lora : {true, false}) {
+    std::vector<std::string> argv = {kBinary, "run", model_path_, "-p", "Hi", "-n", "12",
+                                     "--temp", "0", "--threads", "1"};
+    if (with_lora) argv.insert(argv.end(), {"--lora", adapter + "@0.5"});
+    const auto run = run_process(argv);
+    ASSERT_EQ(run.exit_code, 0) << run.err;
+    const json request = {{"model", with_lora ? "qwen2-tiny-b" : "qwen2-tiny"},
+                          {"prompt", "Hi"},
+                          {"max_tokens", 12},
+                          {"temperature", 0}};
+    auto answer = post("/v1/completions", request.dump(), key);
+    ASSERT_TRUE(answer);
+    ASSERT_EQ(answer->status, 200) << answer->body;
+    EXPECT_EQ(json::parse(answer->body)["choices"][0]["text"], run.out) << with_lora;
+  }
+  EXPECT_EQ(server_->stop(), 0) << server_->err();
+
+  const auto bad = run_process({kBinary, "serve", "--model", "qwen2-tiny=" + model_path_,
+                                "--lora", "b=other:" + adapter, "--db", db_});
+  EXPECT_NE(bad.exit_code, 0);
+  EXPECT_NE(bad.err.find("the base 'other' is not a --model name"), std::string::npos) << bad.err;
+}
+
 // The weights in anonymous memory (rearranged for decode) by default, in the file mapping with
 // --mmap: the start line says which, and both answer with `gengyun run`'s greedy text.
 TEST_F(ServeTest, MmapAndDefaultWeightsAnswerAlikeAndSaySo) {

@@ -209,8 +209,9 @@ TEST(LoraEngine, BadAdaptersAreErrors) {
   EXPECT_NE(stacked.error().message.find("LoRA adapters do not stack"), std::string::npos);
 }
 
-// Dropping the adapter's model while its request runs: the request finishes with all its
-// tokens (the running sequence keeps the adapter alive).
+// Dropping the adapter's model right after submitting to it (its only reference but the
+// request's): the request still runs under the adapter to its end, with the tokens it gets
+// while the adapter is held (the submitted sequence keeps the adapter alive).
 TEST(LoraEngine, DroppingAnAdapterLetsItsRunningRequestFinish) {
   REQUIRE_TESTDATA();
   auto base = load_base("qwen2-tiny-f32.gguf");
@@ -225,7 +226,6 @@ TEST(LoraEngine, DroppingAnAdapterLetsItsRunningRequestFinish) {
   const Outcome solo = read_all(*a->submit(r).handle);
   Submission s = a->submit(r);
   ASSERT_TRUE(s.handle);
-  ASSERT_TRUE(base->wait_until([](const EngineStats& st) { return st.running == 1; }, 10'000'000));
   a.reset();
   EXPECT_EQ(read_all(*s.handle).tokens, solo.tokens);
 }

@@ -1,0 +1,49 @@
+// `gengyun synth-lora BASE.gguf OUT.gguf [--rank 16] [--alpha 32] [--seed N]`: a random LoRA
+// adapter that fits BASE, for benchmarks (`bench --parallel 16 --lora ...`).
+#include <cstdio>
+#include <memory>
+#include <string>
+
+#include "cli/commands.h"
+#include "convert/synth_lora.h"
+#include "gguf/gguf.h"
+
+namespace gengyun::cli {
+namespace {
+
+struct SynthLoraOptions {
+  std::string base_path;
+  std::string out_path;
+  int64_t rank = 16;
+  float alpha = 32.0f;
+  uint64_t seed = 1;
+};
+
+int synth_lora(const SynthLoraOptions& o) {
+  auto base = gguf::File::open(o.base_path);
+  Result<void> written =
+      base ? convert::write_synth_lora(base.value(), o.rank, o.alpha, o.seed, o.out_path)
+           : Result<void>(base.error());
+  if (!written) {
+    std::fprintf(stderr, "error: %s\n", written.error().message.c_str());
+    return 1;
+  }
+  return 0;
+}
+
+}  // namespace
+
+void add_synth_lora_command(CLI::App& app, int& exit_code) {
+  auto options = std::make_shared<SynthLoraOptions>();
+  auto* cmd = app.add_subcommand(
+      "synth-lora", "write a random LoRA adapter (llama.cpp's adapter GGUF) that fits a model");
+  cmd->add_option("base", options->base_path, "GGUF model the adapter is for")->required();
+  cmd->add_option("out", options->out_path, "adapter GGUF file to write")->required();
+  cmd->add_option("--rank", options->rank, "rank of every update (default 16)")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--alpha", options->alpha, "adapter.lora.alpha (default 32)");
+  cmd->add_option("--seed", options->seed, "random seed (same seed, same file)");
+  cmd->callback([options, &exit_code] { exit_code = synth_lora(*options); });
+}
+
+}  // namespace gengyun::cli

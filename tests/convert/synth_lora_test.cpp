@@ -1,0 +1,59 @@
+// gengyun synth-lora: a random adapter written for a model loads against it (every attention
+// and feed-forward matrix adapted, at the asked rank and alpha) and changes its logits.
+#include "convert/synth_lora.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "gguf/gguf.h"
+#include "kernels/thread_pool.h"
+#include "model/lora.h"
+#include "model/model.h"
+#include "testdata.h"
+
+namespace gengyun::convert {
+namespace {
+
+TEST(SynthLora, WritesAnAdapterThatFitsTheModel) {
+  REQUIRE_TESTDATA();
+  const std::string base_path = testing::testdata_path("models/qwen2-tiny-q8_0.gguf");
+  auto file = gguf::File::open(base_path);
+  ASSERT_TRUE(file.ok()) << file.error().message;
+  auto shared = std::make_shared<const gguf::File>(std::move(file).value());
+  auto model = model::Model::load(shared);
+  ASSERT_TRUE(model.ok()) << model.error().message;
+  const std::string out = (std::filesystem::temp_directory_path() /
+                           ("gengyun_synth_lora_test_" + std::to_string(getpid()) + ".gguf"))
+                              .string();
+  ASSERT_TRUE(write_synth_lora(*shared, 4, 8.0f, 7, out).ok());
+  auto adapter = model::LoraAdapter::load(*model.value(), out, 1.0f);
+  std::filesystem::remove(out);
+  ASSERT_TRUE(adapter.ok()) << adapter.error().message;
+  EXPECT_EQ(adapter.value()->size(), 2u * 7);  // two layers of q, k, v, o, gate, up, down
+  EXPECT_EQ(adapter.value()->max_rank(), 4);
+  EXPECT_EQ(adapter.value()->alpha(), 8.0f);
+  const model::LoraWeight* w = adapter.value()->find(shared->find_tensor("blk.1.ffn_down.weight"));
+  ASSERT_NE(w, nullptr);
+  EXPECT_EQ(w->scale, 2.0f);  // alpha / rank
+
+  kernels::ThreadPool pool(1);
+  model::Context ctx(*model.value(), 64, pool);
+  std::vector<float> base_logits, adapted_logits;
+  const std::vector<int32_t> tokens = {1, 2, 3};
+  ASSERT_TRUE(ctx.eval(tokens, false, base_logits).ok());
+  ctx.clear();
+  ctx.set_adapter(adapter.value().get());
+  ASSERT_TRUE(ctx.eval(tokens, false, adapted_logits).ok());
+  EXPECT_NE(base_logits, adapted_logits);
+
+  EXPECT_EQ(write_synth_lora(*shared, 0, 8.0f, 7, out).error().message,
+            "the LoRA rank must be at least 1, not 0");
+}
+
+}  // namespace
+}  // namespace gengyun::convert
