@@ -5,12 +5,11 @@
 #include <optional>
 #include <string>
 
-#include "api/auth.h"
+#include "api/admin_models_handler.h"
 #include "api/generation_handler.h"
 #include "api/handler_pool.h"
 #include "api/http_reply.h"
-#include "api/openai_response.h"
-#include "api/usage_entry.h"
+#include "api/models_handler.h"
 #include "api/usage_handler.h"
 #include "util/clock.h"
 
@@ -31,7 +30,6 @@ struct Server::Impl {
   void route(HttpRequest request, std::shared_ptr<Responder> out);
   /// On a handler thread: runs `work`, answering 500 when it throws.
   void run_handler(const std::function<void()>& work, Responder& out);
-  void list_models(const HttpRequest& request, Responder& out);
 
   deploy::Registry& registry;
   platform::Store& store;
@@ -50,9 +48,15 @@ void Server::Impl::route(HttpRequest request, std::shared_ptr<Responder> out) {
     return;
   }
   std::function<void(const HttpRequest&, const std::shared_ptr<Responder>&)> handler;
-  if (method == "GET" && path == "/v1/models") {
+  constexpr std::string_view kModels = "/v1/models";
+  if (method == "GET" && (path == kModels || path.starts_with(std::string(kModels) + "/"))) {
+    std::string id = path.size() > kModels.size() ? path.substr(kModels.size() + 1) : "";
+    handler = [this, id](const HttpRequest& r, const std::shared_ptr<Responder>& o) {
+      handle_models(registry, store, r, id, started_s, *o);
+    };
+  } else if (is_admin_models_path(method, path)) {
     handler = [this](const HttpRequest& r, const std::shared_ptr<Responder>& o) {
-      list_models(r, *o);
+      handle_admin_models(registry, store, r, *o);
     };
   } else if (method == "GET" && path == "/v1/usage") {
     handler = [this](const HttpRequest& r, const std::shared_ptr<Responder>& o) {
@@ -86,22 +90,6 @@ void Server::Impl::run_handler(const std::function<void()>& work, Responder& out
   } catch (...) {
     send_error(out, internal_error("internal error: unknown exception"));
   }
-}
-
-void Server::Impl::list_models(const HttpRequest& request, Responder& out) {
-  const int64_t started_at_us = unix_time_us();
-  auto key = authenticate(store, request.header("Authorization"));
-  if (!key.ok()) {
-    send_error(out, key.error());
-    return;
-  }
-  UsageEntry entry(store, key->id, "/v1/models", started_at_us);
-  if (auto written = entry.finish(200, "ok"); !written.ok()) {
-    send_error(out,
-               internal_error("the usage ledger cannot be written: " + written.error().message));
-    return;
-  }
-  send_json(out, model_list(registry.names(), started_s));
 }
 
 Server::Server(deploy::Registry& registry, platform::Store& store, ServerOptions options)

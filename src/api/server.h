@@ -1,7 +1,8 @@
 // The OpenAI-compatible HTTP server: POST /v1/chat/completions, POST /v1/completions (whole or
-// streamed as server-sent events), GET /v1/models, GET /v1/usage (usage_handler.h), GET
-// /health. Every endpoint but /health needs "Authorization: Bearer <key>"; every authenticated
-// request but GET /v1/usage writes one usage-ledger row.
+// streamed as server-sent events), GET /v1/models and /v1/models/{id} (models_handler.h), GET
+// /v1/usage (usage_handler.h), the admin model endpoints (admin_models_handler.h), GET /health.
+// Every endpoint but /health needs "Authorization: Bearer <key>"; every authenticated request
+// but GET /v1/usage and the admin endpoints writes one usage-ledger row.
 #pragma once
 
 #include <cstddef>
