@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 packages=(
   g++ cmake ninja-build pkg-config
   libboost-dev libcpp-httplib-dev nlohmann-json3-dev libsqlite3-dev libpq-dev postgresql libcli11-dev libspdlog-dev libfmt-dev
-  libpcre2-dev libssl-dev libcurl4-openssl-dev libgtest-dev libgmock-dev libbenchmark-dev libutf8proc-dev
+  libpcre2-dev libssl-dev libcurl4-openssl-dev libgtest-dev libgmock-dev libbenchmark-dev libutf8proc-dev libyaml-cpp-dev
   clang-14 libclang-rt-14-dev
 )
 missing=()

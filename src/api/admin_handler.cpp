@@ -60,10 +60,6 @@ std::optional<AdminPath> parse_admin_path(std::string_view path) {
   return std::nullopt;
 }
 
-ApiError conflict(std::string message, std::string param = {}) {
-  return {409, std::move(message), "invalid_request_error", std::move(param), "conflict"};
-}
-
 std::optional<int64_t> seconds(const std::optional<int64_t>& us) {
   if (!us) return std::nullopt;
   return *us / kUsPerS;

@@ -14,6 +14,7 @@
 #include "api/embeddings_request.h"
 #include "api/embeddings_response.h"
 #include "api/http_reply.h"
+#include "api/models_handler.h"
 #include "api/openai_request.h"
 #include "api/openai_response.h"
 #include "api/usage_entry.h"
@@ -29,7 +30,7 @@ constexpr int kClientClosedRequest = 499;
 /// A validated request with its model loaded and its inputs tokenized.
 struct PreparedEmbeddings {
   EmbeddingsRequest request;
-  std::shared_ptr<LoadedModel> model;
+  deploy::ModelLease model;  ///< held until the answer ends: the model is not unloaded under it
   std::vector<std::vector<int32_t>> inputs;  ///< the engine's prompts, BOS / EOS included
   int64_t n_tokens = 0;                      ///< of all inputs
 };
@@ -55,11 +56,9 @@ ApiResult<PreparedEmbeddings> prepare(const GenerationContext& context,
   PreparedEmbeddings out;
   out.request = std::move(request.value());
   const std::string& name = out.request.model;
-  if (!context.registry.contains(name)) return model_not_found(name);
-  auto model = context.registry.get(name);
-  if (!model.ok())
-    return internal_error("model '" + name + "' cannot be loaded: " + model.error().message);
-  out.model = model.value();
+  deploy::Acquired acquired = context.registry.acquire(name, out.request.keep_alive_us);
+  if (!acquired.lease) return acquire_error(acquired, name);
+  out.model = std::move(*acquired.lease);
   if (!out.model->is_embedding_model())
     return invalid_request("the model '" + name +
                                "' generates text: it is not an embedding model (its GGUF has no "

@@ -79,8 +79,8 @@ std::optional<ApiError> read_input(const json& input, std::vector<EmbeddingInput
 }  // namespace
 
 ApiResult<EmbeddingsRequest> parse_embeddings_request(const nlohmann::json& body) {
-  static constexpr std::array<std::string_view, 5> kFields = {"model", "input", "encoding_format",
-                                                              "dimensions", "user"};
+  static constexpr std::array<std::string_view, 6> kFields = {
+      "model", "input", "encoding_format", "dimensions", "user", "keep_alive"};
   for (const auto& [name, value] : body.items())
     if (std::find(kFields.begin(), kFields.end(), name) == kFields.end())
       return invalid_request("unrecognized request argument supplied: " + name, name);
@@ -117,6 +117,9 @@ ApiResult<EmbeddingsRequest> parse_embeddings_request(const nlohmann::json& body
   }
   if (const json* user = field(body, "user"); user && !user->is_string())
     return invalid_request("user must be a string, got " + shown(*user), "user");
+  auto keep_alive = read_keep_alive(body);
+  if (!keep_alive.ok()) return keep_alive.error();
+  request.keep_alive_us = keep_alive.value();
   return request;
 }
 

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -27,6 +28,9 @@ struct EmbeddingsRequest {
   std::vector<EmbeddingInput> inputs;  ///< in the order of `data[].index`
   bool base64 = false;                 ///< encoding_format "base64" (else "float")
   int64_t dimensions = 0;              ///< 0: the model's whole width
+  /// `keep_alive` (Ollama's field, as in the completions endpoints): how long the model stays
+  /// loaded once idle; nullopt: the model's default.
+  std::optional<int64_t> keep_alive_us;
 };
 
 /// A /v1/embeddings body. `model`: a non-empty string. `input`: a non-empty string, an array of
@@ -34,7 +38,8 @@ struct EmbeddingsRequest {
 /// of 1..kMaxEmbeddingInputs non-empty arrays of token ids. `encoding_format`: "float"
 /// (default) or "base64". `dimensions`: an integer >= 1 (its upper bound is the model's, checked
 /// by the caller). `user`: a string (OpenAI's end-user id for abuse monitoring: it changes no
-/// output; gengyun does not store it, as its completions endpoints). null counts as absent. Errors
+/// output; gengyun does not store it, as its completions endpoints). `keep_alive`: as
+/// read_keep_alive (openai_request.h). null counts as absent. Errors
 /// (400, `param` naming the field): any of these missing or of the wrong type or range, and any
 /// other field (the server never accepts a field it would ignore).
 ApiResult<EmbeddingsRequest> parse_embeddings_request(const nlohmann::json& body);

@@ -35,6 +35,10 @@ ApiError permission_denied(std::string message) {
   return {403, std::move(message), "invalid_request_error", "", "permission_denied"};
 }
 
+ApiError conflict(std::string message, std::string param, std::string code) {
+  return {409, std::move(message), "invalid_request_error", std::move(param), std::move(code)};
+}
+
 ApiError not_found(const std::string& what, const std::string& id) {
   return {404, "No " + what + " '" + id + "' exists that this API key may see.",
           "invalid_request_error", "", "not_found"};

@@ -39,6 +39,9 @@ ApiError method_not_allowed(const std::string& method, const std::string& path,
                             const std::string& allowed);
 /// 403 with code "permission_denied": the key's role may not do this; `message` says why.
 ApiError permission_denied(std::string message);
+/// 409 for a change that the current state refuses (a name in use, a busy model); `code`
+/// "conflict" unless given ("model_busy").
+ApiError conflict(std::string message, std::string param = {}, std::string code = "conflict");
 /// 404 with code "not_found" for a `what` ("tenant", "key") that does not exist or that the
 /// caller may not see (the two are answered alike, so a key learns nothing of other tenants).
 ApiError not_found(const std::string& what, const std::string& id);

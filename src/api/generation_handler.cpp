@@ -14,6 +14,7 @@
 #include "api/auth.h"
 #include "api/chat_answer.h"
 #include "api/http_reply.h"
+#include "api/models_handler.h"
 #include "api/openai_request.h"
 #include "api/sse.h"
 #include "api/usage_entry.h"
@@ -25,7 +26,7 @@ namespace {
 /// A validated request with its model loaded and its prompt tokenized.
 struct PreparedGeneration {
   GenerationRequest request;
-  std::shared_ptr<LoadedModel> model;
+  deploy::ModelLease model;  ///< held until the answer ends: the model is not unloaded under it
   std::vector<int32_t> prompt;
   ChatSyntax syntax;  ///< chat: what the answer speaks
   ResponseMeta meta;
@@ -59,18 +60,18 @@ ApiResult<PreparedGeneration> prepare(CompletionKind kind, const GenerationConte
   auto body = parse_json_object(body_text);
   if (!body.ok()) return body.error();
   entry.set_model(requested_model(body.value()));
+  if (std::optional<deploy::ModelInfo> info = registry.find(requested_model(body.value())))
+    for (const auto& [field, value] : info->defaults.items())
+      if (!body->contains(field) || body.value()[field].is_null()) body.value()[field] = value;
   auto request = kind == CompletionKind::Chat ? parse_chat_request(body.value())
                                               : parse_completion_request(body.value());
   if (!request.ok()) return request.error();
 
   PreparedGeneration out;
   out.request = std::move(request.value());
-  if (!registry.contains(out.request.model)) return model_not_found(out.request.model);
-  auto model = registry.get(out.request.model);
-  if (!model.ok())
-    return internal_error("model '" + out.request.model +
-                          "' cannot be loaded: " + model.error().message);
-  out.model = model.value();
+  deploy::Acquired acquired = registry.acquire(out.request.model, out.request.keep_alive_us);
+  if (!acquired.lease) return acquire_error(acquired, out.request.model);
+  out.model = std::move(*acquired.lease);
   if (out.model->is_embedding_model())
     return invalid_request("the model '" + out.request.model +
                                "' is an embedding model: it serves /v1/embeddings, not " +

@@ -5,6 +5,8 @@
 #include <limits>
 #include <optional>
 
+#include "deploy/units.h"
+
 namespace gengyun::api {
 
 using nlohmann::json;
@@ -164,6 +166,9 @@ std::optional<ApiError> read_common(const json& body, GenerationRequest& request
   if (const json* options = field(body, "stream_options"); options && !options->is_object())
     return invalid_request("stream_options must be an object, got " + shown(*options),
                            "stream_options");
+  auto keep_alive = read_keep_alive(body);
+  if (!keep_alive.ok()) return keep_alive.error();
+  request.keep_alive_us = keep_alive.value();
   return std::nullopt;
 }
 
@@ -437,6 +442,21 @@ ApiResult<GenerationRequest> parse_completion_request(const nlohmann::json& body
         "prompt must be a string or an array of one string, got " + shown(*prompt), "prompt");
   request.prompt = prompt->get<std::string>();
   return request;
+}
+
+ApiResult<std::optional<int64_t>> read_keep_alive(const json& body) {
+  const json* value = field(body, "keep_alive");
+  if (!value) return std::optional<int64_t>();
+  if (value->is_number())
+    return std::optional(deploy::keep_alive_from_seconds(value->get<double>()));
+  if (!value->is_string())
+    return invalid_request(
+        "keep_alive must be a number of seconds or a duration string like \"5m\", got " +
+            shown(*value),
+        "keep_alive");
+  auto us = deploy::parse_duration(value->get_ref<const std::string&>());
+  if (!us.ok()) return invalid_request("keep_alive: " + us.error().message, "keep_alive");
+  return std::optional(us.value());
 }
 
 }  // namespace gengyun::api

@@ -2,6 +2,8 @@
 // the engine's ChatMessage list / prompt text and GenerationParams.
 #pragma once
 
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -25,6 +27,9 @@ struct GenerationRequest {
   /// max_tokens -1 (until the context is full) unless max_tokens/max_completion_tokens given.
   GenerationParams params;
   bool stream = false;
+  /// `keep_alive` (Ollama's field): how long the model stays loaded once idle, in
+  /// microseconds; nullopt: the model's default (docs/deploy.md).
+  std::optional<int64_t> keep_alive_us;
 };
 
 /// Arrays and objects nested deeper than this are refused (OpenAI bodies need about 5).
@@ -43,6 +48,11 @@ ApiResult<nlohmann::json> parse_json_object(std::string_view body);
 /// The body's `model` when it is a string, else "" (what the ledger records as requested,
 /// also for requests that fail validation).
 std::string requested_model(const nlohmann::json& body);
+
+/// The body's `keep_alive` in microseconds (deploy::kKeepForever for a negative one): a number
+/// of seconds or a duration string ("5m", "1h30m"); nullopt when absent or null. Errors (400,
+/// param "keep_alive"): another type, a malformed duration.
+ApiResult<std::optional<int64_t>> read_keep_alive(const nlohmann::json& body);
 
 /// A /v1/chat/completions body. `messages`: a non-empty array of {role, content}; role is
 /// system, developer (taken as system), user, assistant or tool; content is a string or an

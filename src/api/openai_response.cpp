@@ -105,12 +105,4 @@ json usage_chunk(const ResponseMeta& meta, const TokenUsage& usage) {
   return body;
 }
 
-json model_list(const std::vector<std::string>& names, int64_t created) {
-  json data = json::array();
-  for (const auto& name : names)
-    data.push_back(
-        {{"id", name}, {"object", "model"}, {"created", created}, {"owned_by", "gengyun"}});
-  return {{"object", "list"}, {"data", std::move(data)}};
-}
-
 }  // namespace gengyun::api

@@ -1,5 +1,5 @@
 // OpenAI response bodies: chat.completion / text_completion objects, their streamed chunks
-// (chat.completion.chunk / text_completion), the usage object and the model list.
+// (chat.completion.chunk / text_completion), and the usage object.
 #pragma once
 
 #include <cstdint>
@@ -59,9 +59,5 @@ nlohmann::json delta_chunk(const ResponseMeta& meta, nlohmann::json delta);
 nlohmann::json finish_chunk(const ResponseMeta& meta, std::string_view finish_reason);
 /// The last chunk before [DONE]: choices [] and usage (OpenAI's stream_options.include_usage).
 nlohmann::json usage_chunk(const ResponseMeta& meta, const TokenUsage& usage);
-
-/// GET /v1/models: {"object": "list", "data": [{"id", "object": "model", "created",
-/// "owned_by": "gengyun"}, ...]} in the order of `names`.
-nlohmann::json model_list(const std::vector<std::string>& names, int64_t created);
 
 }  // namespace gengyun::api

@@ -9,12 +9,12 @@
 #include <vector>
 
 #include "api/admin_handler.h"
-#include "api/auth.h"
+#include "api/admin_models_handler.h"
 #include "api/embeddings_handler.h"
 #include "api/generation_handler.h"
 #include "api/handler_pool.h"
 #include "api/http_reply.h"
-#include "api/openai_response.h"
+#include "api/models_handler.h"
 #include "api/usage_handler.h"
 #include "util/clock.h"
 
@@ -35,7 +35,6 @@ struct Server::Impl {
   void route(HttpRequest request, std::shared_ptr<Responder> out);
   /// On a handler thread: runs `work`, answering 500 when it throws.
   void run_handler(const std::function<void()>& work, Responder& out);
-  void list_models(const HttpRequest& request, Responder& out);
 
   deploy::Registry& registry;
   platform::Store& store;
@@ -48,12 +47,24 @@ struct Server::Impl {
 
 namespace {
 
+constexpr std::string_view kModelsPath = "/v1/models";
+
+/// The id of GET /v1/models/{id} ("" for other paths).
+std::string model_id_of(std::string_view path) {
+  if (path.size() <= kModelsPath.size() + 1 || !path.starts_with(kModelsPath) ||
+      path[kModelsPath.size()] != '/')
+    return "";
+  return std::string(path.substr(kModelsPath.size() + 1));
+}
+
 /// The methods allowed on `path` ("GET", "GET, POST"); "" for a path the server does not offer.
 std::string allowed_methods(const std::string& path) {
-  if (path == "/health" || path == "/v1/models" || path == "/v1/usage") return "GET";
+  if (path == "/health" || path == kModelsPath || path == "/v1/usage") return "GET";
+  if (!model_id_of(path).empty()) return "GET";
   for (CompletionKind kind : {CompletionKind::Chat, CompletionKind::Text})
     if (path == endpoint_path(kind)) return "POST";
   if (path == kEmbeddingsPath) return "POST";
+  if (std::string methods = admin_models_methods(path); !methods.empty()) return methods;
   return admin_methods(path);
 }
 
@@ -86,9 +97,14 @@ void Server::Impl::route(HttpRequest request, std::shared_ptr<Responder> out) {
     return;
   }
   std::function<void(const HttpRequest&, const std::shared_ptr<Responder>&)> handler;
-  if (path == "/v1/models") {
+  if (path == kModelsPath || !model_id_of(path).empty()) {
+    handler = [this, id = model_id_of(path)](const HttpRequest& r,
+                                             const std::shared_ptr<Responder>& o) {
+      handle_models(registry, store, r, id, started_s, *o);
+    };
+  } else if (!admin_models_methods(path).empty()) {
     handler = [this](const HttpRequest& r, const std::shared_ptr<Responder>& o) {
-      list_models(r, *o);
+      handle_admin_models(registry, store, r, *o);
     };
   } else if (path == "/v1/usage") {
     handler = [this](const HttpRequest& r, const std::shared_ptr<Responder>& o) {
@@ -126,20 +142,6 @@ void Server::Impl::run_handler(const std::function<void()>& work, Responder& out
   } catch (...) {
     send_error(out, internal_error("internal error: unknown exception"));
   }
-}
-
-void Server::Impl::list_models(const HttpRequest& request, Responder& out) {
-  auto key = authenticate(store, request.header("Authorization"));
-  if (!key.ok()) {
-    send_error(out, key.error());
-    return;
-  }
-  std::vector<std::string> names;
-  for (const std::string& name : registry.names())
-    if (key->models.empty() ||
-        std::find(key->models.begin(), key->models.end(), name) != key->models.end())
-      names.push_back(name);
-  send_json(out, model_list(names, started_s));
 }
 
 Server::Server(deploy::Registry& registry, platform::Store& store, ServerOptions options)

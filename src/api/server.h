@@ -1,10 +1,11 @@
 // The OpenAI-compatible HTTP server: POST /v1/chat/completions, POST /v1/completions (whole or
-// streamed as server-sent events), POST /v1/embeddings, GET /v1/models, GET /v1/usage
-// (usage_handler.h), the admin API under /admin/ (admin_handler.h), GET /health. Every endpoint
-// but /health needs "Authorization: Bearer <key>"; every authenticated request to a model (the
-// completions and embeddings endpoints) writes one usage-ledger row; the reads (GET /v1/models:
-// the models the key may use, GET /v1/usage) and the admin API write none. Another method on a
-// known path is 405 with Allow.
+// streamed as server-sent events), POST /v1/embeddings, GET /v1/models and /v1/models/{id}
+// (models_handler.h), GET /v1/usage (usage_handler.h), the admin API under /admin/
+// (admin_handler.h; its model endpoints /admin/models...: admin_models_handler.h), GET /health.
+// Every endpoint but /health needs "Authorization: Bearer <key>"; every authenticated request
+// to a model (the completions and embeddings endpoints) writes one usage-ledger row; the reads
+// (GET /v1/models[/{id}]: the models the key may use, GET /v1/usage) and the admin API write
+// none. Another method on a known path is 405 with Allow.
 #pragma once
 
 #include <cstddef>

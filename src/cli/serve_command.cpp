@@ -1,4 +1,5 @@
-// `gengyun serve --model NAME=PATH ... --listen HOST:PORT --db PATH`: the OpenAI-compatible API.
+// `gengyun serve [--models DIR] [--model NAME=PATH ...] [--config FILE] --listen HOST:PORT
+// --db PATH`: the OpenAI-compatible API over the model registry (docs/deploy.md).
 #include <pthread.h>
 #include <sys/resource.h>
 
@@ -18,6 +19,7 @@
 #include "cli/commands.h"
 #include "cli/read_file.h"
 #include "deploy/registry.h"
+#include "deploy/units.h"
 #include "kernels/thread_pool.h"
 #include "platform/price_file.h"
 #include "platform/reconciler.h"
@@ -29,6 +31,9 @@ namespace {
 struct ServeOptions {
   std::vector<std::string> models;
   std::vector<std::string> loras;
+  std::string models_dir;
+  std::string config;
+  std::string max_memory;
   std::string listen = "127.0.0.1:8080";
   std::string db = "gengyun.db";
   int threads = 0;
@@ -83,6 +88,43 @@ size_t connections_within_descriptor_limit(size_t wanted) {
   return std::min<size_t>(wanted, usable);
 }
 
+/// The registry's events as log lines on stderr.
+void log_registry_event(const deploy::RegistryEvent& e, bool mmap) {
+  using Kind = deploy::RegistryEvent::Kind;
+  const char* id = e.model.c_str();
+  switch (e.kind) {
+    case Kind::Added:
+      if (e.detail.empty())
+        std::fprintf(stderr, "gengyun: model '%s': available\n", id);
+      else
+        std::fprintf(stderr, "gengyun: model '%s': cannot be served: %s\n", id, e.detail.c_str());
+      break;
+    case Kind::Removed:
+      std::fprintf(stderr, "gengyun: model '%s': removed (%s)\n", id, e.detail.c_str());
+      break;
+    case Kind::WaitingForLoad:
+      break;
+    case Kind::LoadStarted:
+      std::fprintf(stderr, "gengyun: model '%s': loading %s (%s with its KV cache)\n", id,
+                   e.detail.c_str(), deploy::format_bytes(e.bytes).c_str());
+      break;
+    case Kind::Loaded:
+      std::fprintf(stderr,
+                   "gengyun: model '%s': loaded in %.2f s (weights %s), %s with its KV cache\n", id,
+                   static_cast<double>(e.duration_us) * 1e-6,
+                   mmap ? "mapped from the file" : "in anonymous memory",
+                   deploy::format_bytes(e.bytes).c_str());
+      break;
+    case Kind::LoadFailed:
+      std::fprintf(stderr, "gengyun: model '%s': the load failed after %.2f s: %s\n", id,
+                   static_cast<double>(e.duration_us) * 1e-6, e.detail.c_str());
+      break;
+    case Kind::Unloaded:
+      std::fprintf(stderr, "gengyun: model '%s': unloaded (%s)\n", id, e.detail.c_str());
+      break;
+  }
+}
+
 int serve(const ServeOptions& o) {
   // SIGINT/SIGTERM are blocked before any thread exists (threads inherit the mask, and the
   // models' thread pools start below) and taken by a thread of their own with sigwait, so
@@ -98,11 +140,14 @@ int serve(const ServeOptions& o) {
     std::fprintf(stderr, "error: %s\n", specs.error().message.c_str());
     return 1;
   }
-  std::vector<std::string> model_names;
-  for (const deploy::ModelSpec& spec : specs.value()) model_names.push_back(spec.name);
-  auto loras = deploy::parse_lora_specs(o.loras, model_names);
+  auto loras = deploy::parse_lora_specs(o.loras);
   if (!loras.ok()) {
     std::fprintf(stderr, "error: %s\n", loras.error().message.c_str());
+    return 1;
+  }
+  if (o.models.empty() && o.models_dir.empty() && o.config.empty()) {
+    std::fprintf(stderr, "error: give the models to serve: --models DIR, --model NAME=PATH or "
+                         "--config FILE\n");
     return 1;
   }
   auto listen = parse_listen(o.listen);
@@ -152,37 +197,52 @@ int serve(const ServeOptions& o) {
                  "gengyun: closed %lld interrupted request(s) in the ledger from their last "
                  "checkpoint\n",
                  static_cast<long long>(interrupted.value()));
-  deploy::Registry registry(std::move(specs.value()),
-                            {.n_threads = o.threads,
-                             .n_ctx = o.ctx,
-                             .kv_cache_type = o.kv_type == "f32" ? KvCacheType::F32
-                                                                 : KvCacheType::F16,
-                             .kv_cache_bytes = o.kv_cache_mb << 20,
-                             .max_batch_tokens = o.max_batch_tokens,
-                             .max_seqs = o.max_seqs,
-                             .max_waiting = o.max_waiting,
-                             .prefix_cache = !o.no_prefix_cache,
-                             .mmap = o.mmap},
-                            std::move(loras.value()));
-  for (const auto& name : registry.names()) {
-    auto model = registry.get(name);
-    if (!model.ok()) {
-      std::fprintf(stderr, "error: model '%s': %s\n", name.c_str(), model.error().message.c_str());
+  deploy::RegistryOptions registry_options;
+  registry_options.specs = std::move(specs.value());
+  registry_options.models_dir = o.models_dir;
+  registry_options.loras = std::move(loras.value());
+  registry_options.model = {.n_threads = o.threads,
+                            .n_ctx = o.ctx,
+                            .kv_cache_type =
+                                o.kv_type == "f32" ? KvCacheType::F32 : KvCacheType::F16,
+                            .kv_cache_bytes = o.kv_cache_mb << 20,
+                            .max_batch_tokens = o.max_batch_tokens,
+                            .max_seqs = o.max_seqs,
+                            .max_waiting = o.max_waiting,
+                            .prefix_cache = !o.no_prefix_cache,
+                            .mmap = o.mmap};
+  if (!o.config.empty()) {
+    auto config = deploy::load_config(o.config);
+    if (!config.ok()) {
+      std::fprintf(stderr, "error: --config %s\n", config.error().message.c_str());
       return 1;
     }
-    const EngineStats stats = model.value()->stats();
-    std::fprintf(stderr,
-                 "gengyun: model '%s': loaded in %.2f s (weights %s), context %d tokens, KV cache "
-                 "%lld MiB (%d blocks of %d positions), up to %d sequences at once\n",
-                 name.c_str(), static_cast<double>(model.value()->load_us()) * 1e-6,
-                 o.mmap ? "mapped from the file" : "in anonymous memory", model.value()->n_ctx(),
-                 static_cast<long long>(model.value()->kv_cache_bytes() >> 20),
-                 stats.kv_blocks_total, stats.kv_block_tokens, o.max_seqs);
+    registry_options.config = std::move(config.value());
+  }
+  if (!o.max_memory.empty()) {
+    auto bytes = deploy::parse_byte_size(o.max_memory);
+    if (!bytes.ok()) {
+      std::fprintf(stderr, "error: --max-memory: %s\n", bytes.error().message.c_str());
+      return 1;
+    }
+    registry_options.max_memory_bytes = bytes.value();
+  }
+  registry_options.observer = [mmap = o.mmap](const deploy::RegistryEvent& e) {
+    log_registry_event(e, mmap);
+  };
+  auto registry = deploy::Registry::create(std::move(registry_options));
+  if (!registry.ok()) {
+    std::fprintf(stderr, "error: %s\n", registry.error().message.c_str());
+    return 1;
+  }
+  if (auto pinned = registry.value()->load_pinned(); !pinned.ok()) {
+    std::fprintf(stderr, "error: %s\n", pinned.error().message.c_str());
+    return 1;
   }
   api::ServerOptions server_options;
   server_options.http.max_connections =
       connections_within_descriptor_limit(server_options.http.max_connections);
-  api::Server server(registry, *store.value(), server_options);
+  api::Server server(*registry.value(), *store.value(), server_options);
   auto port = server.bind(listen->first, listen->second);
   if (!port.ok()) {
     std::fprintf(stderr, "error: %s\n", port.error().message.c_str());
@@ -226,8 +286,8 @@ int serve(const ServeOptions& o) {
                        "last checkpoint\n",
                        static_cast<long long>(closed.value()));
       });
-  std::fprintf(stderr, "gengyun: serving %zu model(s) on http://%s:%d\n", registry.names().size(),
-               listen->first.c_str(), port.value());
+  std::fprintf(stderr, "gengyun: serving %zu model(s) on http://%s:%d\n",
+               registry.value()->list().size(), listen->first.c_str(), port.value());
   server.run();
   served = true;
   pthread_kill(waiter.native_handle(), SIGTERM);
@@ -240,10 +300,18 @@ int serve(const ServeOptions& o) {
 void add_serve_command(CLI::App& app, int& exit_code) {
   auto options = std::make_shared<ServeOptions>();
   auto* cmd = app.add_subcommand("serve", "serve models behind an OpenAI-compatible HTTP API");
-  cmd->add_option("--model", options->models, "NAME=PATH of a GGUF model (repeatable)")->required();
+  cmd->add_option("--model", options->models, "NAME=PATH of a GGUF model (repeatable)");
   cmd->add_option("--lora", options->loras,
-                  "NAME=BASE:ADAPTER.gguf[@SCALE]: a LoRA adapter of the --model BASE served as "
+                  "NAME=BASE:ADAPTER.gguf[@SCALE]: a LoRA adapter of the model BASE served as "
                   "the model NAME, batched with BASE's requests (repeatable; scale 1 by default)");
+  cmd->add_option("--models", options->models_dir,
+                  "a folder of GGUF models, each served as its file name without .gguf, "
+                  "lower-cased; files added or removed are seen within seconds");
+  cmd->add_option("--config", options->config,
+                  "a YAML file: aliases, request defaults, keep_alive, pinning (docs/deploy.md)");
+  cmd->add_option("--max-memory", options->max_memory,
+                  "bound on the weights plus KV caches of the loaded models (e.g. 8GiB); idle "
+                  "models are unloaded to make room, least recently used first");
   cmd->add_option("--listen", options->listen, "HOST:PORT to listen on")->capture_default_str();
   cmd->add_option("--db", options->db,
                   "keys and usage: a SQLite file or a postgres:// URL")->capture_default_str();

@@ -1,6 +1,5 @@
 #include "deploy/lora_spec.h"
 
-#include <algorithm>
 #include <charconv>
 #include <cmath>
 
@@ -38,20 +37,11 @@ Result<LoraSpec> parse_lora_spec(std::string_view text) {
                   std::move(adapter).value()};
 }
 
-Result<std::vector<LoraSpec>> parse_lora_specs(const std::vector<std::string>& texts,
-                                               const std::vector<std::string>& model_names) {
+Result<std::vector<LoraSpec>> parse_lora_specs(const std::vector<std::string>& texts) {
   std::vector<LoraSpec> specs;
-  const auto is_model = [&model_names](const std::string& name) {
-    return std::find(model_names.begin(), model_names.end(), name) != model_names.end();
-  };
   for (const std::string& text : texts) {
     auto spec = parse_lora_spec(text);
     if (!spec) return spec.error();
-    if (!is_model(spec->base))
-      return make_error("--lora " + text + ": the base '" + spec->base +
-                        "' is not a --model name (adapters of adapters do not stack)");
-    if (is_model(spec->name))
-      return make_error("--lora " + text + ": the name '" + spec->name + "' is a --model's");
     for (const LoraSpec& earlier : specs)
       if (earlier.name == spec->name)
         return make_error("--lora: the name '" + spec->name + "' is given twice");

@@ -33,9 +33,9 @@ struct LoraSpec {
 /// parse_adapter_file.
 Result<LoraSpec> parse_lora_spec(std::string_view text);
 
-/// Parses every `--lora` flag. Errors: those of parse_lora_spec, a BASE that is not one of
-/// `model_names` (the `--model` names), a name given twice or already a model's.
-Result<std::vector<LoraSpec>> parse_lora_specs(const std::vector<std::string>& texts,
-                                               const std::vector<std::string>& model_names);
+/// Parses every `--lora` flag. Errors: those of parse_lora_spec, a name given twice. (Whether
+/// each BASE is a served model and NAME is not is Registry::create's check: the models of
+/// --models DIR are only known there.)
+Result<std::vector<LoraSpec>> parse_lora_specs(const std::vector<std::string>& texts);
 
 }  // namespace gengyun::deploy

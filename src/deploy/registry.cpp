@@ -1,8 +1,17 @@
 #include "deploy/registry.h"
 
 #include <algorithm>
+#include <cctype>
+#include <chrono>
+#include <filesystem>
+#include <system_error>
+
+#include "deploy/units.h"
+#include "util/clock.h"
 
 namespace gengyun::deploy {
+
+namespace fs = std::filesystem;
 
 Result<ModelSpec> parse_model_spec(std::string_view text) {
   const size_t eq = text.find('=');
@@ -29,53 +38,629 @@ Result<std::vector<ModelSpec>> parse_model_specs(const std::vector<std::string>&
   return specs;
 }
 
-Registry::Registry(std::vector<ModelSpec> specs, ModelOptions options, std::vector<LoraSpec> loras)
-    : options_(options) {
-  for (auto& spec : specs)
-    if (!contains(spec.name)) specs_.push_back(std::move(spec));
-  for (auto& lora : loras)
-    if (!contains(lora.name)) loras_.push_back(std::move(lora));
+std::string_view model_state_name(ModelState state) {
+  switch (state) {
+    case ModelState::Available:
+      return "available";
+    case ModelState::Loading:
+      return "loading";
+    case ModelState::Loaded:
+      return "loaded";
+    case ModelState::Error:
+      return "error";
+  }
+  return "error";
 }
 
-bool Registry::contains(std::string_view name) const {
-  return std::any_of(specs_.begin(), specs_.end(),
-                     [&](const ModelSpec& s) { return s.name == name; }) ||
-         std::any_of(loras_.begin(), loras_.end(),
-                     [&](const LoraSpec& s) { return s.name == name; });
+/// One model's record. Guarded by Registry::mutex_ (but for the constant fields).
+struct ModelLease::Entry {
+  std::string id;
+  std::string path;
+  std::string source;
+  ModelConfig config;
+  ModelFile file;              ///< a derivative: path and size_bytes of its adapter only
+  std::string base;            ///< a LoRA derivative: its base model (id or alias); "" otherwise
+  float adapter_scale = 1.0f;  ///< a derivative's scale; its `path` is the adapter
+  int64_t stat_size = -1;  ///< the file's size and time when `file` was read (-1: unreadable)
+  fs::file_time_type stat_mtime;
+  ModelState state = ModelState::Available;
+  std::shared_ptr<LoadedModel> model;  ///< state Loaded
+  int refs = 0;
+  int waiters = 0;
+  uint64_t load_attempt = 0;    ///< loads started
+  uint64_t failed_attempt = 0;  ///< the last load_attempt that failed
+  int64_t load_started_us = 0;  ///< monotonic_us()
+  int64_t cold_start_us = 0;
+  std::string last_load_error;
+  int64_t reserved_bytes = 0;            ///< Loading: its estimate; Loaded: weights plus KV pool
+  int64_t last_used_us = 0;              ///< Registry clock
+  std::optional<int64_t> keep_alive_us;  ///< of the last lease released, when it had one
+  bool pinned = false;
+};
+
+namespace {
+
+/// The file's size and modification time; size -1 when it cannot be read.
+std::pair<int64_t, fs::file_time_type> stat_of(const std::string& path) {
+  std::error_code ec;
+  const auto size = fs::file_size(path, ec);
+  if (ec) return {-1, {}};
+  const auto mtime = fs::last_write_time(path, ec);
+  return {static_cast<int64_t>(size), mtime};
 }
 
-std::vector<std::string> Registry::names() const {
-  std::vector<std::string> out;
-  for (const auto& s : specs_) out.push_back(s.name);
-  for (const auto& s : loras_) out.push_back(s.name);
+std::string lower(std::string text) {
+  for (char& c : text) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return text;
+}
+
+/// The *.gguf files of `dir` (case-insensitive suffix; symlinks followed, folders skipped) by
+/// model id, the first in name order winning a clash of ids.
+std::map<std::string, std::string> list_folder(const std::string& dir) {
+  std::vector<fs::path> files;
+  std::error_code ec;
+  for (const auto& item : fs::directory_iterator(dir, ec)) {
+    const std::string name = item.path().filename().string();
+    if (name.size() <= 5 || lower(name.substr(name.size() - 5)) != ".gguf") continue;
+    std::error_code status_ec;
+    if (fs::is_directory(item.path(), status_ec)) continue;
+    files.push_back(item.path());
+  }
+  std::sort(files.begin(), files.end());
+  std::map<std::string, std::string> out;
+  for (const auto& path : files) {
+    const std::string name = path.filename().string();
+    out.emplace(lower(name.substr(0, name.size() - 5)), path.string());
+  }
   return out;
 }
 
-Result<std::shared_ptr<LoadedModel>> Registry::get(std::string_view name) {
-  std::lock_guard lock(mutex_);
-  return get_locked(name);
+}  // namespace
+
+ModelLease::ModelLease(Registry* registry, std::shared_ptr<Entry> entry,
+                       std::shared_ptr<LoadedModel> model, std::optional<int64_t> keep_alive_us)
+    : registry_(registry),
+      entry_(std::move(entry)),
+      model_(std::move(model)),
+      keep_alive_us_(keep_alive_us) {}
+
+ModelLease::ModelLease(ModelLease&& other) noexcept
+    : registry_(std::exchange(other.registry_, nullptr)),
+      entry_(std::move(other.entry_)),
+      model_(std::move(other.model_)),
+      keep_alive_us_(other.keep_alive_us_) {}
+
+ModelLease& ModelLease::operator=(ModelLease&& other) noexcept {
+  if (this != &other) {
+    release();
+    registry_ = std::exchange(other.registry_, nullptr);
+    entry_ = std::move(other.entry_);
+    model_ = std::move(other.model_);
+    keep_alive_us_ = other.keep_alive_us_;
+  }
+  return *this;
 }
 
-Result<std::shared_ptr<LoadedModel>> Registry::get_locked(std::string_view name) {
-  if (auto it = loaded_.find(name); it != loaded_.end()) return it->second;
-  const auto lora = std::find_if(loras_.begin(), loras_.end(),
-                                 [&](const LoraSpec& s) { return s.name == name; });
-  if (lora != loras_.end()) {
-    auto base = get_locked(lora->base);
-    if (!base.ok()) return base.error();
-    auto adapted = base.value()->load_adapter(lora->adapter.path, lora->adapter.scale);
-    if (!adapted.ok()) return adapted.error();
-    loaded_.emplace(lora->name, adapted.value());
-    return adapted.value();
+ModelLease::~ModelLease() { release(); }
+
+const std::string& ModelLease::id() const { return entry_->id; }
+
+void ModelLease::release() {
+  if (registry_ == nullptr) return;
+  model_.reset();  // before the count drops: the registry's reference is then the last
+  registry_->release(*entry_, keep_alive_us_);
+  registry_ = nullptr;
+  entry_.reset();
+}
+
+Registry::Registry(RegistryOptions options) : options_(std::move(options)) {}
+
+Result<std::unique_ptr<Registry>> Registry::create(RegistryOptions options) {
+  if (!options.clock) options.clock = monotonic_us;
+  if (!options.models_dir.empty() && !fs::is_directory(options.models_dir))
+    return make_error("--models: '" + options.models_dir + "' is not a folder");
+  std::unique_ptr<Registry> registry(new Registry(std::move(options)));
+  const RegistryOptions& o = registry->options_;
+  for (const auto& [id, model] : o.config.models)
+    for (const auto& alias : model.aliases) registry->aliases_.emplace(alias, id);
+  for (const auto& spec : o.specs) {
+    if (registry->aliases_.contains(spec.name))
+      return make_error("--model: the name '" + spec.name + "' is an alias in the config");
+    registry->entries_.emplace(spec.name, registry->make_entry(spec.name, spec.path, "--model"));
   }
-  const auto spec = std::find_if(specs_.begin(), specs_.end(),
-                                 [&](const ModelSpec& s) { return s.name == name; });
-  if (spec == specs_.end())
-    return make_error("model '" + std::string(name) + "' is not served here");
-  auto model = LoadedModel::load(spec->path, options_);
-  if (!model.ok()) return model.error();
-  loaded_.emplace(spec->name, model.value());
-  return model.value();
+  for (const auto& [id, model] : o.config.models) {
+    if (model.path.empty()) continue;
+    if (registry->entries_.contains(id))
+      return make_error("models." + id + ".path: the id '" + id + "' is given by --model too");
+    registry->entries_.emplace(id, registry->make_entry(id, model.path, "config"));
+  }
+  for (const auto& [id, entry] : registry->entries_)
+    registry->emit({RegistryEvent::Kind::Added, id, entry->file.error});
+  registry->rescan();
+  if (Result<void> added = registry->add_derivatives(); !added.ok()) return added.error();
+  registry->thread_ = std::thread([r = registry.get()] { r->maintenance_loop(); });
+  return registry;
+}
+
+Registry::~Registry() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  maintenance_.notify_all();
+  if (thread_.joinable()) thread_.join();
+  std::vector<std::shared_ptr<LoadedModel>> models;
+  {
+    std::lock_guard lock(mutex_);
+    for (auto& [id, entry] : entries_)
+      if (entry->model) models.push_back(take_model(*entry));
+  }
+}
+
+std::shared_ptr<ModelLease::Entry> Registry::make_entry(const std::string& id,
+                                                        const std::string& path,
+                                                        const std::string& source) const {
+  auto entry = std::make_shared<Entry>();
+  entry->id = id;
+  entry->path = path;
+  entry->source = source;
+  if (auto it = options_.config.models.find(id); it != options_.config.models.end())
+    entry->config = it->second;
+  entry->pinned = entry->config.pin;
+  std::tie(entry->stat_size, entry->stat_mtime) = stat_of(path);
+  entry->file = inspect_model_file(path);
+  entry->state = entry->file.error.empty() ? ModelState::Available : ModelState::Error;
+  return entry;
+}
+
+std::shared_ptr<ModelLease::Entry> Registry::make_derivative(const LoraSpec& spec,
+                                                             const std::string& source) const {
+  auto entry = std::make_shared<Entry>();
+  entry->id = spec.name;
+  entry->path = spec.adapter.path;
+  entry->source = source;
+  entry->base = spec.base;
+  entry->adapter_scale = spec.adapter.scale;
+  if (auto it = options_.config.models.find(spec.name); it != options_.config.models.end())
+    entry->config = it->second;
+  entry->pinned = entry->config.pin;
+  std::tie(entry->stat_size, entry->stat_mtime) = stat_of(spec.adapter.path);
+  entry->file.path = spec.adapter.path;
+  entry->file.size_bytes = std::max<int64_t>(0, entry->stat_size);
+  return entry;
+}
+
+Result<void> Registry::add_derivatives() {
+  std::vector<std::pair<LoraSpec, std::string>> all;  // with the source, and its flag or key
+  for (const LoraSpec& spec : options_.loras) all.push_back({spec, "--lora"});
+  for (const auto& [id, model] : options_.config.models)
+    for (const LoraConfig& lora : model.loras)
+      all.push_back({{lora.name, id, {lora.adapter_path, static_cast<float>(lora.scale)}},
+                     "config"});
+  std::lock_guard lock(mutex_);
+  for (const auto& [spec, source] : all) {
+    const std::string where = source == "--lora"
+                                  ? "--lora " + spec.name
+                                  : "models." + spec.base + ".loras." + spec.name;
+    const std::shared_ptr<Entry> base = resolve(spec.base);
+    if (!base || !base->base.empty())
+      return make_error(where + ": the base '" + spec.base +
+                        "' is not a served model (adapters of adapters do not stack)");
+    if (resolve(spec.name))
+      return make_error(where + ": the name '" + spec.name + "' is a served model's already");
+    entries_.emplace(spec.name, make_derivative(spec, source));
+  }
+  for (const auto& [spec, source] : all) emit({RegistryEvent::Kind::Added, spec.name, ""});
+  return {};
+}
+
+Result<std::shared_ptr<LoadedModel>> Registry::load(const Entry& entry,
+                                                    const ModelOptions& options) {
+  if (entry.base.empty()) return LoadedModel::load(entry.path, options);
+  Acquired base = acquire(entry.base);
+  if (!base.lease) return make_error("its base: " + base.message);
+  auto adapted = (*base.lease)->load_adapter(entry.path, entry.adapter_scale);
+  if (!adapted.ok()) return adapted.error();
+  // The derivative's model holds the base's lease: destroying it (an unload, always outside
+  // the registry's lock) releases the base.
+  struct Held {
+    ModelLease base;
+    std::shared_ptr<LoadedModel> adapted;
+  };
+  auto held = std::make_shared<Held>(Held{std::move(*base.lease), std::move(adapted).value()});
+  return std::shared_ptr<LoadedModel>(held, held->adapted.get());
+}
+
+std::shared_ptr<ModelLease::Entry> Registry::resolve(std::string_view name) const {
+  if (auto it = entries_.find(name); it != entries_.end()) return it->second;
+  if (auto alias = aliases_.find(name); alias != aliases_.end())
+    if (auto it = entries_.find(alias->second); it != entries_.end()) return it->second;
+  return nullptr;
+}
+
+ModelOptions Registry::options_for(const Entry& entry) const {
+  ModelOptions options = options_.model;
+  if (options_.max_memory_bytes > 0 && options.kv_cache_bytes == 0) {
+    const int ctx = options.n_ctx > 0 ? std::min(options.n_ctx, entry.file.context_length)
+                                      : entry.file.context_length;
+    options.kv_cache_bytes = kv_cache_bytes_for(entry.file, ctx, options.kv_cache_type);
+  }
+  return options;
+}
+
+int64_t Registry::memory_of(const Entry& entry) const {
+  if (entry.state == ModelState::Loaded || entry.state == ModelState::Loading)
+    return entry.reserved_bytes;
+  if (!entry.base.empty()) return entry.file.size_bytes;  // the base holds weights and KV cache
+  return entry.file.size_bytes + options_for(entry).kv_cache_bytes;
+}
+
+int64_t Registry::keep_alive_of(const Entry& entry) const {
+  return entry.config.keep_alive_us.value_or(options_.config.keep_alive_us);
+}
+
+ModelInfo Registry::info_of(const Entry& entry) const {
+  ModelInfo info;
+  info.id = entry.id;
+  for (const auto& [alias, id] : aliases_)
+    if (id == entry.id) info.aliases.push_back(alias);
+  info.file = entry.file;
+  if (!entry.base.empty()) {
+    if (const std::shared_ptr<Entry> base = resolve(entry.base)) {
+      info.parent = base->id;
+      info.file = base->file;
+      info.file.error.clear();
+      info.file.path = entry.file.path;
+      info.file.size_bytes = entry.file.size_bytes;
+    } else {
+      info.parent = entry.base;
+    }
+  }
+  info.state = entry.state;
+  info.source = entry.source;
+  info.pinned = entry.pinned;
+  info.running = entry.refs;
+  info.waiting_for_load = entry.waiters;
+  if (entry.state == ModelState::Loading)
+    info.loading_for_us = monotonic_us() - entry.load_started_us;
+  info.cold_start_us = entry.cold_start_us;
+  info.last_load_error = entry.last_load_error;
+  info.memory_bytes = memory_of(entry);
+  info.keep_alive_us = keep_alive_of(entry);
+  if (entry.state == ModelState::Loaded && entry.refs == 0 && !entry.pinned) {
+    const int64_t keep = entry.keep_alive_us.value_or(info.keep_alive_us);
+    info.unloads_in_us = keep == kKeepForever
+                             ? kKeepForever
+                             : std::max<int64_t>(0, entry.last_used_us + keep - now());
+  }
+  info.last_used_us = entry.last_used_us;
+  info.defaults = entry.config.defaults;
+  return info;
+}
+
+std::vector<ModelInfo> Registry::list() const {
+  std::lock_guard lock(mutex_);
+  std::vector<ModelInfo> out;
+  for (const auto& [id, entry] : entries_) out.push_back(info_of(*entry));
+  return out;
+}
+
+std::optional<ModelInfo> Registry::find(std::string_view name) const {
+  std::lock_guard lock(mutex_);
+  const std::shared_ptr<Entry> entry = resolve(name);
+  if (!entry) return std::nullopt;
+  return info_of(*entry);
+}
+
+MemoryUse Registry::memory() const {
+  std::lock_guard lock(mutex_);
+  MemoryUse use{options_.max_memory_bytes, 0};
+  for (const auto& [id, entry] : entries_)
+    if (entry->state == ModelState::Loaded || entry->state == ModelState::Loading)
+      use.used_bytes += entry->reserved_bytes;
+  return use;
+}
+
+void Registry::emit(const RegistryEvent& event) const {
+  if (options_.observer) options_.observer(event);
+}
+
+std::shared_ptr<LoadedModel> Registry::take_model(Entry& entry) {
+  entry.state = ModelState::Available;
+  entry.reserved_bytes = 0;
+  return std::move(entry.model);
+}
+
+std::optional<std::string> Registry::make_room(
+    const Entry& entry, int64_t needed,
+    std::vector<std::pair<std::string, std::shared_ptr<LoadedModel>>>& victims) {
+  const int64_t budget = options_.max_memory_bytes;
+  if (budget <= 0) return std::nullopt;
+  if (needed > budget)
+    return "model '" + entry.id + "' needs " + format_bytes(needed) + " (weights and KV cache), " +
+           "more than --max-memory " + format_bytes(budget);
+  int64_t used = 0;
+  std::vector<Entry*> idle;
+  // A derivative about to load its base does not unload that base to make room for itself.
+  const Entry* base = entry.base.empty() ? nullptr : resolve(entry.base).get();
+  std::string holders;
+  for (const auto& [id, other] : entries_) {
+    if (other->state != ModelState::Loaded && other->state != ModelState::Loading) continue;
+    used += other->reserved_bytes;
+    if (other->state == ModelState::Loaded && other->refs == 0 && !other->pinned &&
+        other.get() != base) {
+      idle.push_back(other.get());
+      continue;
+    }
+    const std::string why = other->state == ModelState::Loading ? "loading"
+                            : other->pinned                     ? "pinned"
+                            : other.get() == base               ? "its base"
+                                            : std::to_string(other->refs) + " request(s) running";
+    holders += std::string(holders.empty() ? "" : ", ") + "'" + other->id + "' (" + why + ", " +
+               format_bytes(other->reserved_bytes) + ")";
+  }
+  std::sort(idle.begin(), idle.end(),
+            [](const Entry* a, const Entry* b) { return a->last_used_us < b->last_used_us; });
+  size_t n_victims = 0;
+  int64_t freed = 0;
+  while (used - freed + needed > budget && n_victims < idle.size())
+    freed += idle[n_victims++]->reserved_bytes;
+  if (used - freed + needed > budget)
+    return "model '" + entry.id + "' needs " + format_bytes(needed) + " but only " +
+           format_bytes(budget - used) + " of --max-memory " + format_bytes(budget) +
+           " is free and no idle model can be unloaded; held by " + holders;
+  for (size_t i = 0; i < n_victims; ++i) victims.emplace_back(idle[i]->id, take_model(*idle[i]));
+  return std::nullopt;
+}
+
+Acquired Registry::acquire(std::string_view name, std::optional<int64_t> keep_alive_us) {
+  std::unique_lock lock(mutex_);
+  const std::shared_ptr<Entry> entry = resolve(name);
+  if (!entry)
+    return {std::nullopt, AcquireStatus::UnknownModel,
+            "model '" + std::string(name) + "' is not served here"};
+  while (entry->state != ModelState::Available) {
+    if (entry->state == ModelState::Error)
+      return {std::nullopt, AcquireStatus::Unservable,
+              "model '" + entry->id + "' cannot be served: " + entry->file.error};
+    if (entry->state == ModelState::Loaded) {
+      ++entry->refs;
+      entry->last_used_us = now();
+      return {ModelLease(this, entry, entry->model, keep_alive_us), AcquireStatus::Ok, ""};
+    }
+    const uint64_t attempt = entry->load_attempt;
+    ++entry->waiters;
+    lock.unlock();
+    emit({RegistryEvent::Kind::WaitingForLoad, entry->id, ""});
+    lock.lock();
+    load_done_.wait(lock, [&] {
+      return entry->load_attempt != attempt || entry->state != ModelState::Loading;
+    });
+    --entry->waiters;
+    if (entry->failed_attempt == attempt)
+      return {std::nullopt, AcquireStatus::LoadFailed,
+              "model '" + entry->id + "' cannot be loaded: " + entry->last_load_error};
+  }
+
+  std::vector<std::pair<std::string, std::shared_ptr<LoadedModel>>> victims;
+  const int64_t needed = memory_of(*entry);
+  if (std::optional<std::string> refusal = make_room(*entry, needed, victims))
+    return {std::nullopt, AcquireStatus::OutOfMemory, *refusal};
+  entry->state = ModelState::Loading;
+  entry->reserved_bytes = needed;
+  entry->load_started_us = monotonic_us();
+  const uint64_t attempt = ++entry->load_attempt;
+  const ModelOptions options = options_for(*entry);
+  lock.unlock();
+
+  for (auto& [id, model] : victims) {
+    model.reset();
+    emit({RegistryEvent::Kind::Unloaded, id, "evicted to load '" + entry->id + "'"});
+  }
+  emit({RegistryEvent::Kind::LoadStarted, entry->id, entry->path, 0, needed});
+  auto model = load(*entry, options);
+  const int64_t took_us = monotonic_us() - entry->load_started_us;
+
+  lock.lock();
+  if (!model.ok()) {
+    entry->state = ModelState::Available;
+    entry->reserved_bytes = 0;
+    entry->last_load_error = model.error().message;
+    entry->failed_attempt = attempt;
+    lock.unlock();
+    load_done_.notify_all();
+    emit({RegistryEvent::Kind::LoadFailed, entry->id, model.error().message, took_us});
+    return {std::nullopt, AcquireStatus::LoadFailed,
+            "model '" + entry->id + "' cannot be loaded: " + model.error().message};
+  }
+  entry->model = model.value();
+  entry->state = ModelState::Loaded;
+  entry->reserved_bytes =
+      entry->file.size_bytes + (entry->base.empty() ? entry->model->kv_cache_bytes() : 0);
+  entry->cold_start_us = took_us;
+  entry->last_load_error.clear();
+  ++entry->refs;
+  entry->last_used_us = now();
+  Acquired out{ModelLease(this, entry, entry->model, keep_alive_us), AcquireStatus::Ok, ""};
+  const int64_t bytes = entry->reserved_bytes;
+  lock.unlock();
+  load_done_.notify_all();
+  emit({RegistryEvent::Kind::Loaded, entry->id, "", took_us, bytes});
+  return out;
+}
+
+void Registry::release(Entry& entry, std::optional<int64_t> keep_alive_us) {
+  {
+    std::lock_guard lock(mutex_);
+    --entry.refs;
+    entry.last_used_us = now();
+    entry.keep_alive_us = keep_alive_us;
+  }
+  maintenance_.notify_all();
+}
+
+Result<void> Registry::unload(std::string_view name) {
+  std::shared_ptr<LoadedModel> model;
+  std::string id;
+  {
+    std::lock_guard lock(mutex_);
+    const std::shared_ptr<Entry> entry = resolve(name);
+    if (!entry) return make_error("model '" + std::string(name) + "' is not served here");
+    id = entry->id;
+    if (entry->state != ModelState::Loaded)
+      return make_error("model '" + id + "' is not loaded (it is " +
+                        std::string(model_state_name(entry->state)) + ")");
+    if (entry->pinned) return make_error("model '" + id + "' is pinned; unpin it first");
+    if (entry->refs > 0)
+      return make_error("model '" + id + "' has " + std::to_string(entry->refs) +
+                        " request(s) running; it is never unloaded under a request");
+    model = take_model(*entry);
+  }
+  model.reset();
+  emit({RegistryEvent::Kind::Unloaded, id, "admin"});
+  return {};
+}
+
+Result<void> Registry::set_pinned(std::string_view name, bool pinned) {
+  {
+    std::lock_guard lock(mutex_);
+    const std::shared_ptr<Entry> entry = resolve(name);
+    if (!entry) return make_error("model '" + std::string(name) + "' is not served here");
+    entry->pinned = pinned;
+  }
+  maintenance_.notify_all();
+  return {};
+}
+
+int Registry::collect_idle() {
+  std::vector<std::pair<std::string, std::shared_ptr<LoadedModel>>> unloaded;
+  {
+    std::lock_guard lock(mutex_);
+    const int64_t t = now();
+    for (auto& [id, entry] : entries_) {
+      if (entry->state != ModelState::Loaded || entry->refs > 0 || entry->pinned) continue;
+      const int64_t keep = entry->keep_alive_us.value_or(keep_alive_of(*entry));
+      if (keep != kKeepForever && t - entry->last_used_us >= keep)
+        unloaded.emplace_back(id, take_model(*entry));
+    }
+  }
+  for (auto& [id, model] : unloaded) {
+    model.reset();
+    emit({RegistryEvent::Kind::Unloaded, id, "idle"});
+  }
+  return static_cast<int>(unloaded.size());
+}
+
+std::pair<int, int> Registry::rescan() {
+  const std::map<std::string, std::string> listed = options_.models_dir.empty()
+                                                        ? std::map<std::string, std::string>{}
+                                                        : list_folder(options_.models_dir);
+  struct Pending {
+    std::string id, path, source;
+  };
+  // Under the lock: what to drop and what to read; the files are read without it.
+  std::vector<std::string> to_drop;
+  std::vector<Pending> to_read;
+  {
+    std::lock_guard lock(mutex_);
+    for (const auto& [id, entry] : entries_) {
+      const auto file = listed.find(id);
+      const bool gone =
+          entry->source == "--models" && (file == listed.end() || file->second != entry->path);
+      if (entry->state == ModelState::Loading || entry->refs > 0 || !entry->base.empty()) continue;
+      if (gone) {
+        to_drop.push_back(id);
+      } else if (entry->state != ModelState::Loaded &&
+                 stat_of(entry->path) != std::pair{entry->stat_size, entry->stat_mtime}) {
+        to_read.push_back({id, entry->path, entry->source});
+      }
+    }
+    for (const auto& [id, path] : listed) {
+      const auto it = entries_.find(id);
+      const bool dropped = std::find(to_drop.begin(), to_drop.end(), id) != to_drop.end();
+      if ((it == entries_.end() || dropped) && !aliases_.contains(id))
+        to_read.push_back({id, path, "--models"});
+    }
+  }
+  std::vector<std::shared_ptr<Entry>> read;
+  for (const Pending& p : to_read) read.push_back(make_entry(p.id, p.path, p.source));
+
+  int added = 0;
+  int removed = 0;
+  std::vector<std::shared_ptr<LoadedModel>> models;  // destroyed after the lock
+  std::vector<RegistryEvent> events;
+  {
+    std::lock_guard lock(mutex_);
+    for (const auto& id : to_drop) {
+      auto it = entries_.find(id);
+      if (it == entries_.end() || it->second->refs > 0 || it->second->state == ModelState::Loading)
+        continue;
+      if (it->second->model) {
+        models.push_back(take_model(*it->second));
+        events.push_back({RegistryEvent::Kind::Unloaded, id, "file removed"});
+      }
+      entries_.erase(it);
+      ++removed;
+      events.push_back({RegistryEvent::Kind::Removed, id, "file removed"});
+    }
+    for (auto& entry : read) {
+      auto it = entries_.find(entry->id);
+      if (it == entries_.end()) {
+        events.push_back({RegistryEvent::Kind::Added, entry->id, entry->file.error});
+        entries_.emplace(entry->id, std::move(entry));
+        ++added;
+      } else if (it->second->state == ModelState::Available ||
+                 it->second->state == ModelState::Error) {
+        entry->pinned = it->second->pinned;
+        entry->cold_start_us = it->second->cold_start_us;
+        it->second = std::move(entry);
+      }
+    }
+  }
+  models.clear();
+  for (const auto& event : events) emit(event);
+  return {added, removed};
+}
+
+Result<void> Registry::load_pinned() {
+  std::vector<std::string> pinned;
+  {
+    std::lock_guard lock(mutex_);
+    for (const auto& [id, entry] : entries_)
+      if (entry->pinned) pinned.push_back(id);
+  }
+  for (const auto& id : pinned) {
+    Acquired acquired = acquire(id);
+    if (!acquired.lease) return make_error(acquired.message);
+  }
+  return {};
+}
+
+void Registry::maintenance_loop() {
+  const int64_t interval_us = options_.config.rescan_interval_us;
+  int64_t next_rescan_us = monotonic_us() + interval_us;
+  std::unique_lock lock(mutex_);
+  while (!stopping_) {
+    // The nearest keep-alive expiry by the registry's clock, and the next rescan.
+    int64_t wait_us = interval_us > 0 ? std::max<int64_t>(0, next_rescan_us - monotonic_us())
+                                      : int64_t{60'000'000};
+    const int64_t t = now();
+    for (const auto& [id, entry] : entries_) {
+      if (entry->state != ModelState::Loaded || entry->refs > 0 || entry->pinned) continue;
+      const int64_t keep = entry->keep_alive_us.value_or(keep_alive_of(*entry));
+      if (keep != kKeepForever)
+        wait_us = std::min(wait_us, std::max<int64_t>(0, entry->last_used_us + keep - t));
+    }
+    if (wait_us > 0) maintenance_.wait_for(lock, std::chrono::microseconds(wait_us));
+    if (stopping_) break;
+    lock.unlock();
+    collect_idle();
+    if (interval_us > 0 && monotonic_us() >= next_rescan_us) {
+      rescan();
+      next_rescan_us = monotonic_us() + interval_us;
+    }
+    lock.lock();
+  }
 }
 
 }  // namespace gengyun::deploy

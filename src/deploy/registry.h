@@ -1,14 +1,23 @@
-// The model registry: which model names a server offers, and loading each on first use.
+// The model registry: which models a server offers (files of a folder, --model flags, the
+// config), their metadata and state, loading each on demand, unloading idle ones after their
+// keep-alive, and keeping weights plus KV pools under a memory budget (docs/deploy.md).
 #pragma once
 
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
+#include "deploy/config.h"
 #include "deploy/lora_spec.h"
+#include "deploy/model_file.h"
 #include "gengyun/engine.h"
 #include "gengyun/result.h"
 
@@ -26,32 +35,206 @@ Result<ModelSpec> parse_model_spec(std::string_view text);
 /// Parses every `--model` flag. Errors: those of parse_model_spec, a name given twice.
 Result<std::vector<ModelSpec>> parse_model_specs(const std::vector<std::string>& texts);
 
-/// Names -> models, loaded on demand and kept loaded. Thread-safe.
-class Registry {
+/// Where a model stands. Available: listed, not loaded; Loading: a load runs; Loaded: its
+/// engine runs; Error: the file cannot be served (ModelInfo::error says why).
+enum class ModelState { Available, Loading, Loaded, Error };
+
+/// "available", "loading", "loaded", "error".
+std::string_view model_state_name(ModelState state);
+
+/// A snapshot of one model for listings (GET /v1/models, GET /admin/models).
+struct ModelInfo {
+  std::string id;
+  std::vector<std::string> aliases;
+  /// Metadata; file.error is the reason of state Error. A LoRA derivative: its base's metadata
+  /// but for path and size_bytes, the adapter's.
+  ModelFile file;
+  ModelState state = ModelState::Available;
+  std::string source;  ///< "--model", "--models", "--lora" or "config"
+  std::string parent;  ///< a LoRA derivative: its base model's id; "" otherwise
+  bool pinned = false;
+  int running = 0;              ///< requests holding the model (ModelLease)
+  int waiting_for_load = 0;     ///< requests waiting for its load to end
+  int64_t loading_for_us = 0;   ///< state Loading: since the load started
+  int64_t cold_start_us = 0;    ///< the last successful load's duration; 0: never loaded
+  std::string last_load_error;  ///< of the last failed load ("" after a success)
+  /// Loaded: weights plus KV pool as loaded; else what a load would take (weights: the file's
+  /// size; KV pool: ModelOptions::kv_cache_bytes or, under a budget, one whole context).
+  int64_t memory_bytes = 0;
+  int64_t keep_alive_us = 0;  ///< the default for its requests (kKeepForever: never)
+  /// Loaded, idle and not pinned: microseconds until it unloads (kKeepForever: never); else 0.
+  int64_t unloads_in_us = 0;
+  int64_t last_used_us = 0;  ///< Registry clock reading of its last release (0: never used)
+  nlohmann::json defaults;   ///< request defaults from the config (an object)
+};
+
+/// What happened in the registry, for the log and for tests to wait on (RegistryOptions::
+/// observer). `detail`: Removed/Unloaded the reason ("idle", "evicted for 'x'", "admin",
+/// "file removed"); LoadFailed the error.
+struct RegistryEvent {
+  enum class Kind { Added, Removed, WaitingForLoad, LoadStarted, Loaded, LoadFailed, Unloaded };
+  Kind kind;
+  std::string model;
+  std::string detail;
+  int64_t duration_us = 0;  ///< Loaded: the cold start
+  int64_t bytes = 0;        ///< LoadStarted: expected, Loaded: actual memory
+};
+
+/// How the registry finds, loads and keeps models.
+struct RegistryOptions {
+  ModelOptions model;            ///< how every model loads
+  std::vector<ModelSpec> specs;  ///< --model NAME=PATH (names kept as given)
+  std::string models_dir;        ///< --models DIR ("" for none); ids: file names, lower-cased
+  Config config;
+  /// --lora derivatives (parse_lora_specs); the config's `loras:` are added to them.
+  std::vector<LoraSpec> loras;
+  int64_t max_memory_bytes = 0;  ///< weights plus KV pools of loaded models; 0: no budget
+  /// Reads time in microseconds (keep-alive); monotonic_us by default, a fake one in tests.
+  std::function<int64_t()> clock;
+  /// Called for every event, outside the registry's lock (it may call back, but slowly only
+  /// at the cost of the thread it runs on: a request's or the maintenance thread).
+  std::function<void(const RegistryEvent&)> observer;
+};
+
+/// The memory budget and what loaded and loading models take of it.
+struct MemoryUse {
+  int64_t budget_bytes = 0;  ///< RegistryOptions::max_memory_bytes (0: no budget)
+  int64_t used_bytes = 0;    ///< weights plus KV pools of loaded models, estimates of loading ones
+};
+
+class Registry;
+
+/// A model held for one request: while any lease of a model lives, the model is not unloaded.
+/// Releasing it (destruction) starts the model's keep-alive, with this lease's keep_alive if
+/// it has one. Move-only; the Registry must outlive it. Release never unloads on the calling
+/// thread (the registry's maintenance thread does), so it may end on an engine's thread.
+class ModelLease {
  public:
-  /// Errors at construction are not possible; duplicate names keep the first spec. `loras`:
-  /// LoRA derivatives of the models of `specs` (parse_lora_specs), listed after them; a
-  /// derivative shares its base's weights and engine (LoadedModel::load_adapter).
-  Registry(std::vector<ModelSpec> specs, ModelOptions options, std::vector<LoraSpec> loras = {});
+  ModelLease() = default;  ///< holds nothing
+  ModelLease(ModelLease&& other) noexcept;
+  ModelLease& operator=(ModelLease&& other) noexcept;
+  ModelLease(const ModelLease&) = delete;
+  ModelLease& operator=(const ModelLease&) = delete;
+  ~ModelLease();
 
-  bool contains(std::string_view name) const;
-  /// Model names in the order given.
-  std::vector<std::string> names() const;
-
-  /// The loaded model, loading it on first use (concurrent callers wait for one load); a LoRA
-  /// derivative loads its base first. Errors: unknown name ("model 'x' is not served here"),
-  /// the model's (or the adapter's) load error.
-  Result<std::shared_ptr<LoadedModel>> get(std::string_view name);
+  explicit operator bool() const { return model_ != nullptr; }
+  LoadedModel* operator->() const { return model_.get(); }
+  LoadedModel& operator*() const { return *model_; }
+  const std::string& id() const;
 
  private:
-  /// get() with mutex_ held.
-  Result<std::shared_ptr<LoadedModel>> get_locked(std::string_view name);
+  friend class Registry;
+  struct Entry;
+  ModelLease(Registry* registry, std::shared_ptr<Entry> entry, std::shared_ptr<LoadedModel> model,
+             std::optional<int64_t> keep_alive_us);
+  void release();
 
-  std::vector<ModelSpec> specs_;
-  std::vector<LoraSpec> loras_;
-  ModelOptions options_;
-  std::mutex mutex_;
-  std::map<std::string, std::shared_ptr<LoadedModel>, std::less<>> loaded_;
+  Registry* registry_ = nullptr;
+  std::shared_ptr<Entry> entry_;
+  std::shared_ptr<LoadedModel> model_;
+  std::optional<int64_t> keep_alive_us_;
+};
+
+/// Why acquire() gave no lease.
+enum class AcquireStatus { Ok, UnknownModel, Unservable, LoadFailed, OutOfMemory };
+
+/// The answer of acquire(): a lease, or the status and a message a person can act on.
+struct Acquired {
+  std::optional<ModelLease> lease;
+  AcquireStatus status = AcquireStatus::Ok;
+  std::string message;
+};
+
+/// Model ids -> models, loaded on demand. Thread-safe. A maintenance thread unloads models
+/// whose keep-alive ran out and rescans the folder every config.rescan_interval_us.
+class Registry {
+ public:
+  /// Reads the metadata of every model (--model specs, DIR's *.gguf files, config paths), adds
+  /// the LoRA derivatives (options.loras and the config's) and starts the maintenance thread. A
+  /// derivative loads by holding a lease on its base (loading it when needed) and applying its
+  /// adapter (LoadedModel::load_adapter); it shares the base's weights and engine, takes only
+  /// the adapter's bytes of the memory budget, and releases the base when it unloads. Errors:
+  /// DIR is not a readable folder, a --model name equal to an alias, a derivative whose base is
+  /// not a model (or is a derivative: adapters do not stack) or whose name is a model's.
+  static Result<std::unique_ptr<Registry>> create(RegistryOptions options);
+  /// Stops the maintenance thread and unloads every model (leases must be gone).
+  ~Registry();
+  Registry(const Registry&) = delete;
+  Registry& operator=(const Registry&) = delete;
+
+  /// Every model by id (aliases are in ModelInfo::aliases).
+  std::vector<ModelInfo> list() const;
+  /// The model `name` names (an id or an alias); nullopt when none.
+  std::optional<ModelInfo> find(std::string_view name) const;
+
+  MemoryUse memory() const;
+
+  /// Holds model `name` (an id or alias) for a request, loading it first when needed;
+  /// concurrent callers for a model that is loading wait for that one load. keep_alive_us:
+  /// how long it stays loaded once idle (nullopt: the model's default; 0: unload at once;
+  /// kKeepForever: never). Errors: UnknownModel; Unservable (state Error: the file's reason);
+  /// LoadFailed (the load's error, given to every caller that waited for it; a later call
+  /// tries again); OutOfMemory (it does not fit under max_memory_bytes even after unloading
+  /// every idle, unpinned model, the least recently used first: the message says what holds
+  /// the memory).
+  Acquired acquire(std::string_view name, std::optional<int64_t> keep_alive_us = std::nullopt);
+
+  /// Unloads model `name` now. Errors: unknown, pinned ("unpin it first"), requests running,
+  /// not loaded.
+  Result<void> unload(std::string_view name);
+  /// Pins or unpins `name`: a pinned model is never unloaded (idle or for memory). Errors:
+  /// unknown name.
+  Result<void> set_pinned(std::string_view name, bool pinned);
+
+  /// Looks at the folder again now: new files are added, removed ones dropped (a loaded one
+  /// once idle), changed ones re-read when not loaded. Returns how many models were added and
+  /// removed. The maintenance thread calls it every rescan interval.
+  std::pair<int, int> rescan();
+  /// Unloads the models whose keep-alive has run out by the clock (the maintenance thread does
+  /// this when one is due; tests with a fake clock call it). Returns how many it unloaded.
+  int collect_idle();
+
+  /// Loads the pinned models (serve's start). Errors: the first failure, naming the model.
+  Result<void> load_pinned();
+
+ private:
+  using Entry = ModelLease::Entry;
+  friend class ModelLease;
+  explicit Registry(RegistryOptions options);
+
+  std::shared_ptr<Entry> resolve(std::string_view name) const;  // mutex_ held
+  std::shared_ptr<Entry> make_entry(const std::string& id, const std::string& path,
+                                    const std::string& source) const;
+  std::shared_ptr<Entry> make_derivative(const LoraSpec& spec, const std::string& source) const;
+  /// Adds the derivatives of options_.loras and the config (create()).
+  Result<void> add_derivatives();
+  /// Loads `entry`'s model (no lock held): its file, or for a derivative its base's lease
+  /// with the adapter applied (the lease is released when the returned model is destroyed).
+  Result<std::shared_ptr<LoadedModel>> load(const Entry& entry, const ModelOptions& options);
+  ModelInfo info_of(const Entry& entry) const;  // mutex_ held
+  int64_t memory_of(const Entry& entry) const;
+  ModelOptions options_for(const Entry& entry) const;
+  int64_t keep_alive_of(const Entry& entry) const;
+  /// Picks idle models to unload so `needed` more bytes fit, marking them unloaded and moving
+  /// their models into `victims`; an error message when they cannot be found (mutex_ held).
+  std::optional<std::string> make_room(
+      const Entry& entry, int64_t needed,
+      std::vector<std::pair<std::string, std::shared_ptr<LoadedModel>>>& victims);
+  /// Takes a loaded entry's model out (mutex_ held); the caller destroys it unlocked.
+  std::shared_ptr<LoadedModel> take_model(Entry& entry);
+  void release(Entry& entry, std::optional<int64_t> keep_alive_us);
+  void emit(const RegistryEvent& event) const;
+  void maintenance_loop();
+  int64_t now() const { return options_.clock(); }
+
+  const RegistryOptions options_;
+  mutable std::mutex mutex_;
+  std::condition_variable load_done_;    ///< a load ended
+  std::condition_variable maintenance_;  ///< a release, or stop
+  bool stopping_ = false;
+  std::map<std::string, std::shared_ptr<Entry>, std::less<>> entries_;
+  std::map<std::string, std::string, std::less<>> aliases_;  ///< alias -> id
+  std::thread thread_;
 };
 
 }  // namespace gengyun::deploy

@@ -405,5 +405,23 @@ TEST(ParseCompletionRequest, RejectsBadPrompts) {
   for (const auto& c : cases) expect_rejected(c, /*chat=*/false);
 }
 
+TEST(ReadKeepAlive, SecondsDurationStringsAndErrors) {
+  EXPECT_EQ(read_keep_alive(json::object()).value(), std::nullopt);
+  EXPECT_EQ(read_keep_alive({{"keep_alive", nullptr}}).value(), std::nullopt);
+  EXPECT_EQ(read_keep_alive({{"keep_alive", 30}}).value(), 30'000'000);
+  EXPECT_EQ(read_keep_alive({{"keep_alive", 0}}).value(), 0);
+  EXPECT_EQ(read_keep_alive({{"keep_alive", -1}}).value(), -1);
+  EXPECT_EQ(read_keep_alive({{"keep_alive", "1h30m"}}).value(), 5'400'000'000);
+  const auto bad = read_keep_alive({{"keep_alive", "5 minutes"}});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.error().param, "keep_alive");
+  EXPECT_EQ(bad.error().message,
+            "keep_alive: invalid duration '5 minutes': unknown unit ' minutes' (ns, us, ms, s, m, "
+            "h)");
+  auto request = parse_completion_request({{"model", "m"}, {"prompt", "p"}, {"keep_alive", "5m"}});
+  ASSERT_TRUE(request.ok());
+  EXPECT_EQ(request->keep_alive_us, 300'000'000);
+}
+
 }  // namespace
 }  // namespace gengyun::api

@@ -75,13 +75,6 @@ TEST(StreamChunks, TextShapes) {
   EXPECT_EQ(usage_chunk(kText, {1, 1})["object"], "text_completion");
 }
 
-TEST(ModelList, OpenAIListObject) {
-  EXPECT_EQ(model_list({"a", "b"}, 7), json::parse(R"({"object": "list", "data": [
-    {"id": "a", "object": "model", "created": 7, "owned_by": "gengyun"},
-    {"id": "b", "object": "model", "created": 7, "owned_by": "gengyun"}]})"));
-  EXPECT_EQ(model_list({}, 7)["data"], json::array());
-}
-
 TEST(ErrorBody, NullsForEmptyParamAndCode) {
   EXPECT_EQ(error_body(invalid_request("bad", "top_p")), json::parse(R"({"error": {
     "message": "bad", "type": "invalid_request_error", "param": "top_p", "code": null}})"));

@@ -26,7 +26,7 @@ class FullQueueTest : public ServerTest {
  protected:
   static void SetUpTestSuite() {
     if (!gengyun::testing::testdata_present()) return;
-    registry_ = new deploy::Registry(
+    registry_ = make_registry(
         {{"qwen2-tiny", gengyun::testing::testdata_path("models/qwen2-tiny-q8_0.gguf")}},
         {.n_threads = 1, .max_seqs = 1, .max_waiting = 0});
   }

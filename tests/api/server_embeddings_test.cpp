@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "eventually.h"
 #include "kernels/thread_pool.h"
 #include "model/model.h"
 #include "server_fixture.h"
@@ -225,6 +226,10 @@ TEST_F(EmbeddingsTest, BadRequestsAre400sNamingTheirParam) {
              "user must be a string, got 5");
   expect_400({{"model", kModel}, {"input", "a"}, {"truncate", true}}, "truncate",
              "unrecognized request argument supplied: truncate");
+  const json keep_alive = expect_error(
+      post("/v1/embeddings", {{"model", kModel}, {"input", "a"}, {"keep_alive", "soon"}}, key_),
+      400, nullptr);
+  EXPECT_EQ(keep_alive["param"], "keep_alive");
   const int n_ctx = model(kModel)->n_ctx();
   const json too_long = expect_error(
       post("/v1/embeddings",
@@ -237,10 +242,20 @@ TEST_F(EmbeddingsTest, BadRequestsAre400sNamingTheirParam) {
   expect_error(post("/v1/embeddings", {{"model", "nope"}, {"input", "a"}}, key_), 404,
                "model_not_found");
   // Each refusal wrote its own row, none billed.
-  for (const platform::UsageRecord& row : wait_for_rows(18)) {
+  for (const platform::UsageRecord& row : wait_for_rows(19)) {
     EXPECT_EQ(row.status, "error");
     EXPECT_EQ(row.cost_micro_usd, 0);
   }
+}
+
+// The embedding model goes through the registry as any model: loaded on demand, held by the
+// request, unloaded after the request's keep_alive.
+TEST_F(EmbeddingsTest, KeepAliveZeroUnloadsTheEmbeddingModelAfterTheRequest) {
+  auto r = post("/v1/embeddings", {{"model", kModel}, {"input", "a"}, {"keep_alive", 0}}, key_);
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body;
+  EXPECT_TRUE(eventually(
+      [&] { return registry_->find(kModel)->state == deploy::ModelState::Available; }));
 }
 
 TEST_F(EmbeddingsTest, ChatModelsRefuseEmbeddingsAndEmbeddingModelsRefuseGeneration) {

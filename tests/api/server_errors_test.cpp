@@ -24,7 +24,7 @@ TEST_F(ServerTest, HealthNeedsNoKey) {
   EXPECT_TRUE(rows().empty());
 }
 
-TEST_F(ServerTest, ModelsListsServedModelsInOrder) {
+TEST_F(ServerTest, ModelsListsServedModelsById) {
   auto r = get("/v1/models", key_);
   ASSERT_TRUE(r);
   ASSERT_EQ(r->status, 200) << r->body;
@@ -32,8 +32,8 @@ TEST_F(ServerTest, ModelsListsServedModelsInOrder) {
   EXPECT_EQ(body["object"], "list");
   ASSERT_EQ(body["data"].size(), 3u);
   EXPECT_EQ(body["data"][0]["id"], "qwen2-tiny");
-  EXPECT_EQ(body["data"][1]["id"], "stories");
-  EXPECT_EQ(body["data"][2]["id"], "qwen3-embed-tiny");
+  EXPECT_EQ(body["data"][1]["id"], "qwen3-embed-tiny");
+  EXPECT_EQ(body["data"][2]["id"], "stories");
   EXPECT_EQ(body["data"][0]["object"], "model");
   // A read, like /v1/usage: no ledger row (it would be a row without a model).
   EXPECT_TRUE(rows().empty());

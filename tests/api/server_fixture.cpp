@@ -126,12 +126,22 @@ void read_events(int sock, std::string& received, size_t events) {
 
 void ServerTest::SetUpTestSuite() {
   if (!gengyun::testing::testdata_present()) return;
-  registry_ = new deploy::Registry(
+  registry_ = make_registry(
       {{"qwen2-tiny", gengyun::testing::testdata_path("models/qwen2-tiny-q8_0.gguf")},
        {"stories", gengyun::testing::testdata_path("models/stories260K-f32.gguf")},
        {"qwen3-embed-tiny",
         gengyun::testing::testdata_path("models/qwen3-embed-tiny-f32.gguf")}},
       {.n_threads = 1, .n_ctx = 0});
+}
+
+deploy::Registry* ServerTest::make_registry(std::vector<deploy::ModelSpec> specs,
+                                            ModelOptions options) {
+  deploy::RegistryOptions registry_options;
+  registry_options.specs = std::move(specs);
+  registry_options.model = options;
+  auto registry = deploy::Registry::create(std::move(registry_options));
+  EXPECT_TRUE(registry.ok()) << registry.error().message;
+  return registry.ok() ? registry.value().release() : nullptr;
 }
 
 void ServerTest::TearDownTestSuite() {
@@ -240,10 +250,10 @@ std::vector<platform::UsageRecord> ServerTest::wait_for_rows(size_t count) {
   return out;
 }
 
-std::shared_ptr<LoadedModel> ServerTest::model(const std::string& name) {
-  auto m = registry_->get(name);
-  EXPECT_TRUE(m.ok()) << m.error().message;
-  return m.ok() ? m.value() : nullptr;
+deploy::ModelLease ServerTest::model(const std::string& name) {
+  deploy::Acquired acquired = registry_->acquire(name);
+  EXPECT_TRUE(acquired.lease) << acquired.message;
+  return acquired.lease ? std::move(*acquired.lease) : deploy::ModelLease();
 }
 
 }  // namespace gengyun::api::testing

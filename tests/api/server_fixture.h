@@ -62,6 +62,9 @@ std::string raw_exchange(int port, const std::string& request);
 class ServerTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite();
+  /// A registry of `specs` loaded with `options` (the caller owns it; nullptr on failure).
+  static deploy::Registry* make_registry(std::vector<deploy::ModelSpec> specs,
+                                         ModelOptions options);
   static void TearDownTestSuite();
   void SetUp() override;
   void TearDown() override;
@@ -84,7 +87,8 @@ class ServerTest : public ::testing::Test {
   /// pass.
   std::vector<platform::UsageRecord> wait_for_rows(size_t count);
 
-  std::shared_ptr<LoadedModel> model(const std::string& name);
+  /// The model `name`, held (not unloaded) while the lease lives.
+  deploy::ModelLease model(const std::string& name);
 
   static deploy::Registry* registry_;
   ServerOptions options_;  ///< what SetUp() starts the server with

@@ -45,9 +45,8 @@ class ReasoningServerTest : public ServerTest {
       ASSERT_TRUE(writer.add_tensor(t.name, t.type, t.ne, {t.data, t.n_bytes}).ok());
     const std::string path = (dir_ / "qwq-tiny.gguf").string();
     ASSERT_TRUE(writer.write(path).ok());
-    qwq_registry_ =
-        std::make_unique<deploy::Registry>(std::vector<deploy::ModelSpec>{{"qwq-tiny", path}},
-                                           ModelOptions{.n_threads = 1, .n_ctx = 512});
+    qwq_registry_.reset(make_registry({{"qwq-tiny", path}}, {.n_threads = 1, .n_ctx = 512}));
+    ASSERT_TRUE(qwq_registry_);
     qwq_server_ = std::make_unique<Server>(*qwq_registry_, *store_, options_);
     auto port = qwq_server_->bind("127.0.0.1", 0);
     ASSERT_TRUE(port.ok()) << port.error().message;
@@ -76,20 +75,20 @@ class ReasoningServerTest : public ServerTest {
 };
 
 TEST_F(ReasoningServerTest, AnswersInsideThinkAreReasoningContent) {
-  auto qwq = qwq_registry_->get("qwq-tiny");
-  ASSERT_TRUE(qwq.ok()) << qwq.error().message;
+  deploy::Acquired qwq = qwq_registry_->acquire("qwq-tiny");
+  ASSERT_TRUE(qwq.lease) << qwq.message;
   const std::vector<ChatMessage> messages = {{"user", "Why is the sky blue?"}};
   for (const bool thinking : {true, false}) {
     const std::string kwargs =
         thinking ? R"({"enable_thinking":true})" : R"({"enable_thinking":false})";
-    const auto prompt = qwq.value()->chat_prompt(messages, {"", kwargs});
+    const auto prompt = (*qwq.lease)->chat_prompt(messages, {"", kwargs});
     ASSERT_TRUE(prompt.ok()) << prompt.error().message;
     ASSERT_EQ(prompt->syntax.starts_in_reasoning, thinking);
     GenerationParams params;
     params.max_tokens = 12;
     params.temperature = 0;
     const auto expected =
-        qwq.value()->generate(prompt->tokens, params, [](std::string_view) { return true; });
+        (*qwq.lease)->generate(prompt->tokens, params, [](std::string_view) { return true; });
     ASSERT_TRUE(expected.ok()) << expected.error().message;
     ASSERT_FALSE(expected->text.empty());
     ASSERT_EQ(expected->text.find("think>"), std::string::npos) << "pick a prompt without tags";

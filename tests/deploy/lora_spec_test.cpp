@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include <filesystem>
+
 #include "deploy/registry.h"
 #include "testdata.h"
 
@@ -57,48 +59,79 @@ TEST(LoraSpec, ParsesNameBaseAndAdapter) {
             "--lora: the LoRA scale 'x' in 'a.gguf@x' is not a number (ADAPTER.gguf[@SCALE])");
 }
 
-TEST(LoraSpec, BasesMustBeModelsAndNamesUnique) {
-  const std::vector<std::string> models = {"qwen", "llama"};
-  auto fine = parse_lora_specs({"a=qwen:a.gguf", "b=qwen:b.gguf@2"}, models);
+TEST(LoraSpec, NamesAreUnique) {
+  auto fine = parse_lora_specs({"a=qwen:a.gguf", "b=qwen:b.gguf@2"});
   ASSERT_TRUE(fine.ok()) << fine.error().message;
-  EXPECT_EQ(fine->size(), 2u);
-  EXPECT_EQ(parse_lora_specs({"a=mistral:a.gguf"}, models).error().message,
-            "--lora a=mistral:a.gguf: the base 'mistral' is not a --model name (adapters of "
-            "adapters do not stack)");
-  EXPECT_EQ(parse_lora_specs({"a=qwen:a.gguf", "b=a:b.gguf"}, models).error().message,
-            "--lora b=a:b.gguf: the base 'a' is not a --model name (adapters of adapters do not "
-            "stack)");
-  EXPECT_EQ(parse_lora_specs({"llama=qwen:a.gguf"}, models).error().message,
-            "--lora llama=qwen:a.gguf: the name 'llama' is a --model's");
-  EXPECT_EQ(parse_lora_specs({"a=qwen:a.gguf", "a=llama:b.gguf"}, models).error().message,
+  ASSERT_EQ(fine->size(), 2u);
+  EXPECT_EQ((*fine)[1].base, "qwen");
+  EXPECT_EQ((*fine)[1].adapter.scale, 2.0f);
+  EXPECT_EQ(parse_lora_specs({"a=qwen:a.gguf", "a=llama:b.gguf"}).error().message,
             "--lora: the name 'a' is given twice");
+  EXPECT_EQ(parse_lora_specs({"a=qwen"}).error().message,
+            "--lora expects NAME=BASE:ADAPTER.gguf[@SCALE], got 'a=qwen'");
 }
 
-// A derivative is listed after the models, loads its base on first use, and shares it: the
-// base's engine counts the derivative's steps. A bad adapter is an error of its own name only.
+// A derivative (of --lora or of the config) is listed with its base's metadata, loads its base
+// on first use by holding a lease on it, and shares it: the base's engine counts the
+// derivative's steps. Unloading the derivative releases the base. A bad adapter is an error of
+// its own name only.
 TEST(Registry, LoraDerivativesShareTheirBase) {
   REQUIRE_TESTDATA();
-  Registry registry(
-      {{"qwen", testing::testdata_path("models/qwen2-tiny-q8_0.gguf")}}, {.n_threads = 1},
-      {{"qwen-a", "qwen", {testing::testdata_path("lora/qwen2-tiny-lora-a.gguf"), 0.5f}},
-       {"qwen-bad", "qwen", {testing::testdata_path("models/qwen2-tiny-q8_0.gguf"), 1.0f}}});
-  EXPECT_EQ(registry.names(), (std::vector<std::string>{"qwen", "qwen-a", "qwen-bad"}));
-  EXPECT_TRUE(registry.contains("qwen-a"));
-  auto adapted = registry.get("qwen-a");
-  ASSERT_TRUE(adapted.ok()) << adapted.error().message;
-  EXPECT_EQ(adapted.value()->path(), testing::testdata_path("lora/qwen2-tiny-lora-a.gguf"));
-  EXPECT_EQ(registry.get("qwen-a").value().get(), adapted.value().get());
-  auto base = registry.get("qwen");
-  ASSERT_TRUE(base.ok());
-  GenerationParams params;
-  params.max_tokens = 3;
-  ASSERT_TRUE(adapted.value()->generate(base.value()->tokenize("Hi", false, false), params,
-                                        [](std::string_view) { return true; }));
-  EXPECT_GT(base.value()->stats().steps, 0);
-  auto bad = registry.get("qwen-bad");
-  ASSERT_FALSE(bad.ok());
-  EXPECT_NE(bad.error().message.find("not a LoRA adapter"), std::string::npos);
-  EXPECT_TRUE(registry.get("qwen").ok());
+  const std::string adapter = testing::testdata_path("lora/qwen2-tiny-lora-a.gguf");
+  RegistryOptions options;
+  options.model.n_threads = 1;
+  options.specs = {{"qwen", testing::testdata_path("models/qwen2-tiny-q8_0.gguf")}};
+  options.loras = {{"qwen-a", "qwen", {adapter, 0.5f}},
+                   {"qwen-bad", "qwen", {testing::testdata_path("models/qwen2-tiny-q8_0.gguf"),
+                                         1.0f}}};
+  options.config.models["qwen"].loras.push_back({"qwen-c", adapter, 1.0});
+  auto created = Registry::create(std::move(options));
+  ASSERT_TRUE(created.ok()) << created.error().message;
+  Registry& registry = *created.value();
+
+  std::vector<std::string> ids;
+  for (const ModelInfo& info : registry.list()) ids.push_back(info.id);
+  EXPECT_EQ(ids, (std::vector<std::string>{"qwen", "qwen-a", "qwen-bad", "qwen-c"}));
+  const ModelInfo listed = *registry.find("qwen-a");
+  EXPECT_EQ(listed.parent, "qwen");
+  EXPECT_EQ(listed.source, "--lora");
+  EXPECT_EQ(listed.state, ModelState::Available);
+  EXPECT_EQ(listed.file.architecture, "qwen2");
+  EXPECT_EQ(listed.file.path, adapter);
+  EXPECT_EQ(listed.file.size_bytes, static_cast<int64_t>(std::filesystem::file_size(adapter)));
+  EXPECT_EQ(listed.memory_bytes, listed.file.size_bytes);  // the base holds weights and KV
+  EXPECT_EQ(registry.find("qwen-c")->source, "config");
+
+  {
+    Acquired adapted = registry.acquire("qwen-a");
+    ASSERT_TRUE(adapted.lease) << adapted.message;
+    EXPECT_EQ((*adapted.lease)->path(), adapter);
+    EXPECT_EQ(registry.find("qwen")->state, ModelState::Loaded);
+    EXPECT_EQ(registry.find("qwen")->running, 1);  // the derivative's lease
+    Acquired again = registry.acquire("qwen-a");
+    ASSERT_TRUE(again.lease);
+    EXPECT_EQ(&**again.lease, &**adapted.lease);
+    GenerationParams params;
+    params.max_tokens = 3;
+    ASSERT_TRUE((*adapted.lease)->generate((*adapted.lease)->tokenize("Hi", false, false), params,
+                                           [](std::string_view) { return true; }));
+    Acquired base = registry.acquire("qwen");
+    ASSERT_TRUE(base.lease);
+    EXPECT_GT((*base.lease)->stats().steps, 0);
+  }
+  Acquired bad = registry.acquire("qwen-bad");
+  ASSERT_FALSE(bad.lease);
+  EXPECT_EQ(bad.status, AcquireStatus::LoadFailed);
+  EXPECT_NE(bad.message.find("not a LoRA adapter"), std::string::npos) << bad.message;
+  EXPECT_EQ(registry.find("qwen-bad")->state, ModelState::Available);
+
+  Acquired config_derivative = registry.acquire("qwen-c");
+  ASSERT_TRUE(config_derivative.lease) << config_derivative.message;
+  config_derivative.lease.reset();
+  ASSERT_TRUE(registry.unload("qwen-c").ok());
+  ASSERT_TRUE(registry.unload("qwen-a").ok());
+  EXPECT_EQ(registry.find("qwen")->running, 0);  // released with the derivatives
+  EXPECT_TRUE(registry.unload("qwen").ok());
 }
 
 }  // namespace

@@ -1,11 +1,141 @@
+// The registry over a folder of the test models: listing with metadata and reasons, rescans,
+// on-demand loading (one load for concurrent callers, failures that do not stick), keep-alive
+// on an injected clock, and the memory budget. Concurrency is synchronized on the registry's
+// events (RegistryOptions::observer), never on sleeps.
 #include "deploy/registry.h"
 
 #include <gtest/gtest.h>
+#include <stdlib.h>
 
+#include <atomic>
+#include <condition_variable>
+#include <filesystem>
+#include <fstream>
+#include <future>
+#include <mutex>
+#include <thread>
+
+#include "deploy/units.h"
+#include "gguf/gguf.h"
+#include "gguf/gguf_writer.h"
 #include "testdata.h"
 
 namespace gengyun::deploy {
 namespace {
+
+namespace fs = std::filesystem;
+using Kind = RegistryEvent::Kind;
+
+/// A fresh folder removed afterwards.
+class TempDir {
+ public:
+  TempDir() {
+    std::string pattern = (fs::temp_directory_path() / "gengyun-registry-test-XXXXXX").string();
+    if (mkdtemp(pattern.data()) == nullptr) std::abort();
+    path_ = pattern;
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path_, ec);
+  }
+  std::string file(const std::string& name) const { return (path_ / name).string(); }
+  const fs::path& path() const { return path_; }
+
+ private:
+  fs::path path_;
+};
+
+/// The events a registry reported, for tests to wait on. `gate`, when set, runs on the
+/// reporting thread before the event is recorded (a test holds a load there).
+class EventLog {
+ public:
+  void record(const RegistryEvent& e) {
+    if (gate) gate(e);
+    std::lock_guard lock(mutex_);
+    events_.push_back(e);
+    changed_.notify_all();
+  }
+  /// Waits (up to 60 s, then fails) until `count` events of `kind` for `model` were reported.
+  void wait_for(Kind kind, const std::string& model, size_t count = 1) {
+    std::unique_lock lock(mutex_);
+    const bool seen = changed_.wait_for(lock, std::chrono::seconds(60),
+                                        [&] { return count_locked(kind, model) >= count; });
+    EXPECT_TRUE(seen) << "waited in vain for event " << static_cast<int>(kind) << " of " << model;
+  }
+  size_t count(Kind kind, const std::string& model) {
+    std::lock_guard lock(mutex_);
+    return count_locked(kind, model);
+  }
+  std::vector<RegistryEvent> of(Kind kind) {
+    std::lock_guard lock(mutex_);
+    std::vector<RegistryEvent> out;
+    for (const auto& e : events_)
+      if (e.kind == kind) out.push_back(e);
+    return out;
+  }
+  std::function<void(const RegistryEvent&)> gate;
+
+ private:
+  size_t count_locked(Kind kind, const std::string& model) const {
+    return std::count_if(events_.begin(), events_.end(), [&](const RegistryEvent& e) {
+      return e.kind == kind && e.model == model;
+    });
+  }
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  std::vector<RegistryEvent> events_;
+};
+
+std::string model_path(const std::string& name) {
+  return gengyun::testing::testdata_path("models/" + name);
+}
+
+void write_text(const std::string& path, const std::string& text) {
+  std::ofstream(path, std::ios::binary) << text;
+}
+
+/// A copy of `from` with its first `n` bytes only.
+void write_prefix(const std::string& from, const std::string& to, size_t n) {
+  std::ifstream in(from, std::ios::binary);
+  std::string bytes(n, '\0');
+  in.read(bytes.data(), static_cast<std::streamsize>(n));
+  write_text(to, bytes);
+}
+
+/// A copy of the GGUF `from` without tensor `dropped`: its metadata passes the registry's
+/// checks, its load fails.
+void write_without_tensor(const std::string& from, const std::string& to,
+                          const std::string& dropped) {
+  auto file = gguf::File::open(from);
+  ASSERT_TRUE(file.ok());
+  gguf::Writer writer;
+  for (const auto& [key, value] : file->metadata()) writer.set(key, value);
+  for (const auto& t : file->tensors()) {
+    if (t.name != dropped) {
+      ASSERT_TRUE(writer.add_tensor(t.name, t.type, t.ne, {t.data, t.n_bytes}).ok());
+    }
+  }
+  ASSERT_TRUE(writer.write(to).ok());
+}
+
+struct Fixture {
+  EventLog events;
+  std::atomic<int64_t> clock_us{1'000'000};
+  RegistryOptions options(RegistryOptions o = {}) {
+    o.model.n_threads = 1;
+    o.model.n_ctx = o.model.n_ctx ? o.model.n_ctx : 64;
+    o.config.rescan_interval_us = 0;
+    o.clock = [this] { return clock_us.load(); };
+    o.observer = [this](const RegistryEvent& e) { events.record(e); };
+    return o;
+  }
+};
+
+std::unique_ptr<Registry> create(RegistryOptions options) {
+  auto registry = Registry::create(std::move(options));
+  EXPECT_TRUE(registry.ok()) << registry.error().message;
+  return registry.ok() ? std::move(registry.value()) : nullptr;
+}
 
 TEST(ModelSpec, ParsesNameEqualsPath) {
   auto spec = parse_model_spec("qwen=/models/q.gguf");
@@ -33,25 +163,427 @@ TEST(ModelSpec, RejectsANameGivenTwice) {
   EXPECT_EQ(fine->size(), 2u);
 }
 
-TEST(Registry, LoadsOnFirstUseAndKeepsTheModel) {
+TEST(FileTypeName, NamesLlamaFileTypes) {
+  EXPECT_EQ(file_type_name(15), "Q4_K_M");
+  EXPECT_EQ(file_type_name(7), "Q8_0");
+  EXPECT_EQ(file_type_name(1), "F16");
+  EXPECT_EQ(file_type_name(4), "");
+}
+
+TEST(Registry, ListsAFolderWithEachFilesMetadataOrReason) {
   REQUIRE_TESTDATA();
-  Registry registry({{"stories", testing::testdata_path("models/stories260K-f32.gguf")},
-                     {"broken", "/nonexistent.gguf"}},
-                    {.n_threads = 1});
-  EXPECT_EQ(registry.names(), (std::vector<std::string>{"stories", "broken"}));
-  EXPECT_TRUE(registry.contains("stories"));
-  EXPECT_FALSE(registry.contains("qwen"));
-  auto first = registry.get("stories");
-  ASSERT_TRUE(first.ok()) << first.error().message;
-  auto second = registry.get("stories");
-  ASSERT_TRUE(second.ok());
-  EXPECT_EQ(first.value().get(), second.value().get());
-  auto unknown = registry.get("qwen");
-  ASSERT_FALSE(unknown.ok());
-  EXPECT_EQ(unknown.error().message, "model 'qwen' is not served here");
-  auto broken = registry.get("broken");
-  ASSERT_FALSE(broken.ok());
-  EXPECT_NE(broken.error().message.find("/nonexistent.gguf"), std::string::npos);
+  TempDir dir;
+  fs::copy_file(model_path("qwen2-tiny-q8_0.gguf"), dir.file("Qwen2-Tiny.GGUF"));
+  fs::create_symlink(model_path("stories260K-f32.gguf"), dir.file("stories.gguf"));
+  fs::create_symlink(gengyun::testing::testdata_path("tokenizer/qwen-vocab.gguf"),
+                     dir.file("vocab.gguf"));
+  fs::create_symlink(model_path("qwen3-embed-tiny-f32.gguf"), dir.file("embed.gguf"));
+  fs::create_symlink(dir.file("missing-target"), dir.file("dangling.gguf"));
+  write_prefix(model_path("qwen2-tiny-q8_0.gguf"), dir.file("corrupt.gguf"), 4096);
+  write_text(dir.file("notes.gguf"), "these are notes, not a model\n");
+  write_text(dir.file("readme.txt"), "not listed: no .gguf suffix");
+  fs::create_directory(dir.file("folder.gguf"));
+
+  Fixture f;
+  RegistryOptions o = f.options();
+  o.models_dir = dir.path().string();
+  o.specs = {{"Tiny-Llama", model_path("llama-tiny-q4_k_m.gguf")}};
+  auto registry = create(std::move(o));
+  ASSERT_TRUE(registry);
+  std::map<std::string, ModelInfo> by_id;
+  for (auto& info : registry->list()) by_id.emplace(info.id, std::move(info));
+  std::vector<std::string> ids;
+  for (const auto& [id, info] : by_id) ids.push_back(id);
+  EXPECT_EQ(ids, (std::vector<std::string>{"Tiny-Llama", "corrupt", "dangling", "embed", "notes",
+                                           "qwen2-tiny", "stories", "vocab"}));
+
+  // Servable files: their metadata, read independently here.
+  const auto expect_servable = [&](const std::string& id, const std::string& file,
+                                   const std::string& quantization, const std::string& source) {
+    SCOPED_TRACE(id);
+    auto gguf = gguf::File::open(file);
+    ASSERT_TRUE(gguf.ok());
+    const std::string arch = *gguf->get_string("general.architecture");
+    const ModelInfo& info = by_id.at(id);
+    EXPECT_EQ(info.state, ModelState::Available);
+    EXPECT_EQ(info.file.error, "");
+    EXPECT_EQ(info.file.architecture, arch);
+    EXPECT_EQ(info.file.context_length, *gguf->get_int(arch + ".context_length"));
+    EXPECT_EQ(info.file.quantization, quantization);
+    EXPECT_EQ(info.file.size_bytes, static_cast<int64_t>(fs::file_size(file)));
+    EXPECT_EQ(info.source, source);
+  };
+  expect_servable("qwen2-tiny", model_path("qwen2-tiny-q8_0.gguf"), "Q8_0", "--models");
+  expect_servable("stories", model_path("stories260K-f32.gguf"), "F32", "--models");
+  expect_servable("Tiny-Llama", model_path("llama-tiny-q4_k_m.gguf"), "Q4_K_M", "--model");
+  // An embedding model is servable (for /v1/embeddings) and says what it is.
+  expect_servable("embed", model_path("qwen3-embed-tiny-f32.gguf"), "F32", "--models");
+  EXPECT_TRUE(by_id.at("embed").file.embedding);
+  EXPECT_FALSE(by_id.at("qwen2-tiny").file.embedding);
+
+  const auto reason = [&](const std::string& id) {
+    EXPECT_EQ(by_id.at(id).state, ModelState::Error) << id;
+    return by_id.at(id).file.error;
+  };
+  EXPECT_EQ(reason("vocab"), "a vocab-only GGUF (it holds a tokenizer but no weights)");
+  EXPECT_EQ(reason("notes"), gguf::File::open(dir.file("notes.gguf")).error().message);
+  EXPECT_EQ(reason("corrupt"), gguf::File::open(dir.file("corrupt.gguf")).error().message);
+  EXPECT_EQ(reason("dangling"), gguf::File::open(dir.file("dangling.gguf")).error().message);
+  EXPECT_NE(reason("notes").find("not a GGUF file"), std::string::npos) << reason("notes");
+
+  Acquired refused = registry->acquire("vocab");
+  EXPECT_FALSE(refused.lease);
+  EXPECT_EQ(refused.status, AcquireStatus::Unservable);
+  EXPECT_EQ(refused.message,
+            "model 'vocab' cannot be served: a vocab-only GGUF (it holds a tokenizer but no "
+            "weights)");
+  Acquired unknown = registry->acquire("Qwen2-Tiny");
+  EXPECT_EQ(unknown.status, AcquireStatus::UnknownModel);
+  EXPECT_EQ(unknown.message, "model 'Qwen2-Tiny' is not served here");
+  EXPECT_EQ(f.events.count(Kind::LoadStarted, "vocab"), 0u);
+}
+
+TEST(Registry, RescanAddsAndDropsFiles) {
+  REQUIRE_TESTDATA();
+  TempDir dir;
+  Fixture f;
+  RegistryOptions o = f.options();
+  o.models_dir = dir.path().string();
+  auto registry = create(std::move(o));
+  ASSERT_TRUE(registry);
+  EXPECT_TRUE(registry->list().empty());
+
+  fs::create_symlink(model_path("stories260K-f32.gguf"), dir.file("a.gguf"));
+  fs::copy_file(model_path("stories260K-f32.gguf"), dir.file("b.gguf"));
+  EXPECT_EQ(registry->rescan(), (std::pair{2, 0}));
+  EXPECT_EQ(f.events.count(Kind::Added, "a"), 1u);
+  EXPECT_EQ(registry->list().size(), 2u);
+  EXPECT_EQ(registry->rescan(), (std::pair{0, 0}));
+
+  // A loaded model whose file goes stays while a request holds it, then is dropped.
+  Acquired held = registry->acquire("b");
+  ASSERT_TRUE(held.lease) << held.message;
+  fs::remove(dir.file("a.gguf"));
+  fs::remove(dir.file("b.gguf"));
+  EXPECT_EQ(registry->rescan(), (std::pair{0, 1}));
+  EXPECT_EQ(f.events.count(Kind::Removed, "a"), 1u);
+  ASSERT_TRUE(registry->find("b"));
+  held.lease.reset();
+  EXPECT_EQ(registry->rescan(), (std::pair{0, 1}));
+  EXPECT_FALSE(registry->find("b"));
+  EXPECT_EQ(f.events.count(Kind::Unloaded, "b"), 1u);
+  EXPECT_EQ(registry->acquire("b").status, AcquireStatus::UnknownModel);
+}
+
+TEST(Registry, TheMaintenanceThreadSeesNewFiles) {
+  REQUIRE_TESTDATA();
+  TempDir dir;
+  Fixture f;
+  RegistryOptions o = f.options();
+  o.models_dir = dir.path().string();
+  o.config.rescan_interval_us = 1000;
+  auto registry = Registry::create(std::move(o));
+  ASSERT_TRUE(registry.ok());
+  fs::create_symlink(model_path("stories260K-f32.gguf"), dir.file("new.gguf"));
+  f.events.wait_for(Kind::Added, "new");
+  EXPECT_TRUE(registry.value()->find("new"));
+}
+
+TEST(Registry, AliasesAndConfigPathsResolve) {
+  REQUIRE_TESTDATA();
+  Fixture f;
+  RegistryOptions o = f.options();
+  o.config.models["stories"].path = model_path("stories260K-f32.gguf");
+  o.config.models["stories"].aliases = {"tiny"};
+  auto registry = create(std::move(o));
+  ASSERT_TRUE(registry);
+  auto info = registry->find("tiny");
+  ASSERT_TRUE(info);
+  EXPECT_EQ(info->id, "stories");
+  EXPECT_EQ(info->source, "config");
+  EXPECT_EQ(info->aliases, (std::vector<std::string>{"tiny"}));
+  Acquired lease = registry->acquire("tiny");
+  ASSERT_TRUE(lease.lease) << lease.message;
+  EXPECT_EQ(lease.lease->id(), "stories");
+}
+
+TEST(Registry, RefusesLorasWithoutABaseOrWithATakenName) {
+  REQUIRE_TESTDATA();
+  RegistryOptions o;
+  o.config.models["base"].loras.push_back({"chat", "a.gguf", 1.0});
+  auto registry = Registry::create(std::move(o));
+  ASSERT_FALSE(registry.ok());
+  EXPECT_EQ(registry.error().message,
+            "models.base.loras.chat: the base 'base' is not a served model (adapters of adapters "
+            "do not stack)");
+  const std::vector<std::pair<std::vector<LoraSpec>, std::string>> cases = {
+      {{{"a", "qwen", {"a.gguf", 1.0f}}, {"b", "a", {"b.gguf", 1.0f}}},
+       "--lora b: the base 'a' is not a served model (adapters of adapters do not stack)"},
+      {{{"qwen", "qwen", {"a.gguf", 1.0f}}},
+       "--lora qwen: the name 'qwen' is a served model's already"},
+      {{{"q", "qwen", {"a.gguf", 1.0f}}}, "--lora q: the name 'q' is a served model's already"},
+  };
+  for (const auto& [loras, message] : cases) {
+    RegistryOptions with_base;
+    with_base.specs = {{"qwen", model_path("qwen2-tiny-q8_0.gguf")}};
+    with_base.config.models["qwen"].aliases = {"q"};
+    with_base.loras = loras;
+    auto refused = Registry::create(std::move(with_base));
+    ASSERT_FALSE(refused.ok()) << message;
+    EXPECT_EQ(refused.error().message, message);
+  }
+  RegistryOptions no_dir;
+  no_dir.models_dir = "/nonexistent-folder";
+  EXPECT_EQ(Registry::create(std::move(no_dir)).error().message,
+            "--models: '/nonexistent-folder' is not a folder");
+}
+
+/// Acquires `id` on `n` threads at once, the first load held until the other n - 1 callers
+/// wait for it; returns what each got.
+std::vector<Acquired> acquire_concurrently(Registry& registry, EventLog& events,
+                                           const std::string& id, size_t n) {
+  events.gate = [&](const RegistryEvent& e) {
+    if (e.kind == Kind::LoadStarted) events.wait_for(Kind::WaitingForLoad, id, n - 1);
+  };
+  std::vector<std::future<Acquired>> futures;
+  for (size_t i = 0; i < n; ++i)
+    futures.push_back(std::async(std::launch::async, [&] { return registry.acquire(id); }));
+  std::vector<Acquired> out;
+  for (auto& fut : futures) out.push_back(fut.get());
+  events.gate = nullptr;
+  return out;
+}
+
+TEST(Registry, ConcurrentFirstRequestsShareOneLoad) {
+  REQUIRE_TESTDATA();
+  Fixture f;
+  RegistryOptions o = f.options();
+  o.specs = {{"stories", model_path("stories260K-f32.gguf")}};
+  auto registry = create(std::move(o));
+  ASSERT_TRUE(registry);
+  std::vector<Acquired> got = acquire_concurrently(*registry, f.events, "stories", 4);
+  EXPECT_EQ(f.events.count(Kind::LoadStarted, "stories"), 1u);
+  EXPECT_EQ(f.events.count(Kind::Loaded, "stories"), 1u);
+  for (const Acquired& a : got) {
+    ASSERT_TRUE(a.lease) << a.message;
+    EXPECT_EQ(&**a.lease, &**got[0].lease);
+  }
+  const ModelInfo info = *registry->find("stories");
+  EXPECT_EQ(info.state, ModelState::Loaded);
+  EXPECT_EQ(info.running, 4);
+  EXPECT_GT(info.cold_start_us, 0);
+  EXPECT_EQ(info.cold_start_us, f.events.of(Kind::Loaded)[0].duration_us);
+}
+
+TEST(Registry, AFailedLoadFailsItsWaitersAndIsTriedAgain) {
+  REQUIRE_TESTDATA();
+  TempDir dir;
+  const std::string path = dir.file("m.gguf");
+  write_without_tensor(model_path("stories260K-f32.gguf"), path, "output_norm.weight");
+  Fixture f;
+  RegistryOptions o = f.options();
+  o.specs = {{"m", path}};
+  auto registry = create(std::move(o));
+  ASSERT_TRUE(registry);
+  ASSERT_EQ(registry->find("m")->state, ModelState::Available);
+
+  std::vector<Acquired> got = acquire_concurrently(*registry, f.events, "m", 3);
+  EXPECT_EQ(f.events.count(Kind::LoadStarted, "m"), 1u);
+  const std::string load_error = f.events.of(Kind::LoadFailed).at(0).detail;
+  EXPECT_NE(load_error.find("output_norm.weight"), std::string::npos) << load_error;
+  for (const Acquired& a : got) {
+    EXPECT_FALSE(a.lease);
+    EXPECT_EQ(a.status, AcquireStatus::LoadFailed);
+    EXPECT_EQ(a.message, "model 'm' cannot be loaded: " + load_error);
+  }
+  EXPECT_EQ(registry->find("m")->state, ModelState::Available);
+  EXPECT_EQ(registry->find("m")->last_load_error, load_error);
+
+  // Not poisoned: the next request loads again, and with the file repaired it succeeds.
+  fs::remove(path);
+  fs::copy_file(model_path("stories260K-f32.gguf"), path);
+  Acquired again = registry->acquire("m");
+  ASSERT_TRUE(again.lease) << again.message;
+  EXPECT_EQ(f.events.count(Kind::LoadStarted, "m"), 2u);
+  EXPECT_EQ(registry->find("m")->last_load_error, "");
+}
+
+TEST(Registry, IdleModelsUnloadWhenTheirKeepAliveRunsOut) {
+  REQUIRE_TESTDATA();
+  Fixture f;
+  RegistryOptions o = f.options();
+  o.specs = {{"stories", model_path("stories260K-f32.gguf")}};
+  o.config.keep_alive_us = 10'000'000;
+  auto registry = create(std::move(o));
+  ASSERT_TRUE(registry);
+  ASSERT_TRUE(registry->acquire("stories").lease);  // released at once: idle from now
+  EXPECT_EQ(registry->find("stories")->unloads_in_us, 10'000'000);
+  f.clock_us += 9'999'999;
+  EXPECT_EQ(registry->collect_idle(), 0);
+  EXPECT_EQ(registry->find("stories")->state, ModelState::Loaded);
+  EXPECT_EQ(registry->find("stories")->unloads_in_us, 1);
+  f.clock_us += 1;
+  registry->collect_idle();
+  EXPECT_EQ(registry->find("stories")->state, ModelState::Available);
+  EXPECT_EQ(f.events.count(Kind::Unloaded, "stories"), 1u);
+  EXPECT_EQ(f.events.of(Kind::Unloaded)[0].detail, "idle");
+}
+
+TEST(Registry, KeepAliveOfTheRequestWinsAndMinusOneIsForever) {
+  REQUIRE_TESTDATA();
+  Fixture f;
+  RegistryOptions o = f.options();
+  o.specs = {{"stories", model_path("stories260K-f32.gguf")}};
+  auto registry = create(std::move(o));
+  ASSERT_TRUE(registry);
+  ASSERT_TRUE(registry->acquire("stories", kKeepForever).lease);
+  f.clock_us += int64_t{50} * 365 * 24 * 3600 * 1'000'000;
+  EXPECT_EQ(registry->collect_idle(), 0);
+  EXPECT_EQ(registry->find("stories")->unloads_in_us, kKeepForever);
+  ASSERT_TRUE(registry->acquire("stories", 60'000'000).lease);
+  f.clock_us += 60'000'000;
+  registry->collect_idle();
+  EXPECT_EQ(registry->find("stories")->state, ModelState::Available);
+}
+
+TEST(Registry, KeepAliveZeroUnloadsAfterTheRequest) {
+  REQUIRE_TESTDATA();
+  Fixture f;
+  RegistryOptions o = f.options();
+  o.specs = {{"stories", model_path("stories260K-f32.gguf")}};
+  auto registry = create(std::move(o));
+  ASSERT_TRUE(registry);
+  Acquired first = registry->acquire("stories", 0);
+  Acquired second = registry->acquire("stories", 0);
+  ASSERT_TRUE(first.lease && second.lease);
+  first.lease.reset();
+  // Never under a running request: the second still holds it.
+  EXPECT_EQ(registry->collect_idle(), 0);
+  EXPECT_EQ(registry->unload("stories").error().message,
+            "model 'stories' has 1 request(s) running; it is never unloaded under a request");
+  EXPECT_EQ(registry->find("stories")->state, ModelState::Loaded);
+  second.lease.reset();
+  f.events.wait_for(Kind::Unloaded, "stories");  // by the maintenance thread, on release
+  EXPECT_EQ(registry->find("stories")->state, ModelState::Available);
+}
+
+/// Three copies of one model in a folder, under a budget that holds two of them.
+struct BudgetFixture : Fixture {
+  TempDir dir;
+  std::unique_ptr<Registry> registry;
+  int64_t each = 0;
+  void start() {
+    for (const char* id : {"a", "b", "c"})
+      fs::copy_file(model_path("stories260K-f32.gguf"), dir.file(std::string(id) + ".gguf"));
+    RegistryOptions o = options();
+    o.models_dir = dir.path().string();
+    o.max_memory_bytes = int64_t{1} << 40;  // a budget: the KV pool is one whole context
+    {
+      auto probe = create(o);
+      ASSERT_TRUE(probe);
+      each = probe->find("a")->memory_bytes;
+    }
+    o.max_memory_bytes = 2 * each + each / 2;
+    registry = create(std::move(o));
+  }
+  void use(const std::string& id) {
+    clock_us += 1000;
+    Acquired a = registry->acquire(id);
+    ASSERT_TRUE(a.lease) << a.message;
+  }
+};
+
+TEST(Registry, MemoryBudgetEvictsTheLeastRecentlyUsedIdleModel) {
+  REQUIRE_TESTDATA();
+  BudgetFixture f;
+  f.start();
+  ASSERT_TRUE(f.registry);
+  // The estimate: the file plus one whole context (64 positions) of f16 keys and values of
+  // stories260K's 5 layers, 4 KV heads of 8 dimensions.
+  EXPECT_EQ(f.each, static_cast<int64_t>(fs::file_size(model_path("stories260K-f32.gguf"))) +
+                        2 * 5 * 4 * 8 * 64 * 2);
+  f.use("a");
+  // What the load took is what was estimated.
+  EXPECT_EQ(f.registry->find("a")->memory_bytes, f.each);
+  f.use("b");
+  f.use("a");  // b is now the least recently used
+  f.use("c");
+  EXPECT_EQ(f.registry->find("b")->state, ModelState::Available);
+  EXPECT_EQ(f.registry->find("a")->state, ModelState::Loaded);
+  EXPECT_EQ(f.registry->find("c")->state, ModelState::Loaded);
+  ASSERT_EQ(f.events.of(Kind::Unloaded).size(), 1u);
+  EXPECT_EQ(f.events.of(Kind::Unloaded)[0].model, "b");
+  EXPECT_EQ(f.events.of(Kind::Unloaded)[0].detail, "evicted to load 'c'");
+  EXPECT_EQ(f.registry->memory().used_bytes, 2 * f.each);
+  f.use("b");  // a is now the least recently used
+  EXPECT_EQ(f.events.of(Kind::Unloaded).back().model, "a");
+}
+
+TEST(Registry, MemoryBudgetRefusesWhenNothingCanBeEvicted) {
+  REQUIRE_TESTDATA();
+  BudgetFixture f;
+  f.start();
+  ASSERT_TRUE(f.registry);
+  ASSERT_TRUE(f.registry->set_pinned("a", true).ok());
+  f.use("a");
+  Acquired running = f.registry->acquire("b");
+  ASSERT_TRUE(running.lease);
+  Acquired refused = f.registry->acquire("c");
+  EXPECT_FALSE(refused.lease);
+  EXPECT_EQ(refused.status, AcquireStatus::OutOfMemory);
+  const std::string each = format_bytes(f.each);
+  EXPECT_EQ(refused.message,
+            "model 'c' needs " + each + " but only " + format_bytes(f.each / 2) +
+                " of --max-memory " + format_bytes(2 * f.each + f.each / 2) +
+                " is free and no idle model can be unloaded; held by 'a' (pinned, " + each +
+                "), 'b' (1 request(s) running, " + each + ")");
+  EXPECT_EQ(f.registry->find("c")->state, ModelState::Available);
+  EXPECT_EQ(f.registry->unload("a").error().message, "model 'a' is pinned; unpin it first");
+  f.clock_us += int64_t{3600} * 1'000'000;
+  EXPECT_EQ(f.registry->collect_idle(), 0);  // pinned: never idle-unloaded
+
+  // Once b's request ends, b is idle and c's load evicts it.
+  running.lease.reset();
+  f.use("c");
+  EXPECT_EQ(f.events.of(Kind::Unloaded).back().model, "b");
+  EXPECT_EQ(f.registry->find("a")->state, ModelState::Loaded);
+}
+
+TEST(Registry, AModelLargerThanTheBudgetIsRefused) {
+  REQUIRE_TESTDATA();
+  Fixture f;
+  RegistryOptions o = f.options();
+  o.specs = {{"stories", model_path("stories260K-f32.gguf")}};
+  o.max_memory_bytes = 1000;
+  auto registry = create(std::move(o));
+  ASSERT_TRUE(registry);
+  Acquired refused = registry->acquire("stories");
+  EXPECT_EQ(refused.status, AcquireStatus::OutOfMemory);
+  EXPECT_EQ(refused.message, "model 'stories' needs " +
+                                 format_bytes(registry->find("stories")->memory_bytes) +
+                                 " (weights and KV cache), more than --max-memory 1000 B");
+}
+
+TEST(Registry, AdminUnloadAndPinnedModelsLoadedAtStart) {
+  REQUIRE_TESTDATA();
+  Fixture f;
+  RegistryOptions o = f.options();
+  o.specs = {{"stories", model_path("stories260K-f32.gguf")},
+             {"llama", model_path("llama-tiny-q8_0.gguf")}};
+  o.config.models["llama"].pin = true;
+  auto registry = create(std::move(o));
+  ASSERT_TRUE(registry);
+  EXPECT_EQ(registry->unload("stories").error().message,
+            "model 'stories' is not loaded (it is available)");
+  ASSERT_TRUE(registry->load_pinned().ok());
+  EXPECT_EQ(registry->find("llama")->state, ModelState::Loaded);
+  EXPECT_TRUE(registry->find("llama")->pinned);
+  EXPECT_EQ(registry->find("stories")->state, ModelState::Available);
+  ASSERT_TRUE(registry->set_pinned("llama", false).ok());
+  ASSERT_TRUE(registry->unload("llama").ok());
+  EXPECT_EQ(registry->find("llama")->state, ModelState::Available);
+  EXPECT_EQ(f.events.of(Kind::Unloaded).back().detail, "admin");
+  EXPECT_EQ(registry->set_pinned("nope", true).error().message, "model 'nope' is not served here");
 }
 
 }  // namespace

@@ -10,6 +10,7 @@
 
 #include <chrono>
 #include <iterator>
+#include <map>
 #include <filesystem>
 #include <fstream>
 #include <regex>
@@ -199,7 +200,9 @@ TEST_F(ServeTest, LoraDerivativeAnswersAsRunWithTheAdapter) {
   const auto bad = run_process({kBinary, "serve", "--model", "qwen2-tiny=" + model_path_,
                                 "--lora", "b=other:" + adapter, "--db", db_});
   EXPECT_NE(bad.exit_code, 0);
-  EXPECT_NE(bad.err.find("the base 'other' is not a --model name"), std::string::npos) << bad.err;
+  EXPECT_NE(bad.err.find("error: --lora b: the base 'other' is not a served model"),
+            std::string::npos)
+      << bad.err;
 }
 
 // The weights in anonymous memory (rearranged for decode) by default, in the file mapping with
@@ -217,13 +220,16 @@ TEST_F(ServeTest, MmapAndDefaultWeightsAnswerAlikeAndSaySo) {
     start_server(1, mmap ? std::vector<std::string>{"--mmap"} : std::vector<std::string>{});
     const std::string memory =
         mmap ? "(weights mapped from the file)" : "(weights in anonymous memory)";
-    EXPECT_NE(server_->err().find("gengyun: model 'qwen2-tiny': loaded in "), std::string::npos)
+    // Loaded on demand: by the first request, before it is answered.
+    EXPECT_EQ(server_->err().find("gengyun: model 'qwen2-tiny': loaded in "), std::string::npos)
         << server_->err();
-    EXPECT_NE(server_->err().find(memory), std::string::npos) << server_->err();
     auto answer = post("/v1/completions", request.dump(), key);
     ASSERT_TRUE(answer);
     ASSERT_EQ(answer->status, 200) << answer->body;
     EXPECT_EQ(json::parse(answer->body)["choices"][0]["text"], run.out);
+    EXPECT_NE(server_->err().find("gengyun: model 'qwen2-tiny': loaded in "), std::string::npos)
+        << server_->err();
+    EXPECT_NE(server_->err().find(memory), std::string::npos) << server_->err();
     EXPECT_EQ(server_->stop(), 0) << server_->err();
   }
 }
@@ -503,6 +509,74 @@ TEST_F(ServeTest, PricesFileIsSeededAtStart) {
                                 db_, "--prices", prices});
   EXPECT_EQ(bad.exit_code, 1);
   EXPECT_NE(bad.err.find("qwen2-tiny.input '-1' is negative"), std::string::npos) << bad.err;
+}
+
+// A folder of models beside a --model flag, with a config: the listing, an alias, the log, a
+// file that appears while serving, and keep_alive 0.
+TEST_F(ServeTest, ServesAFolderOnDemandWithAConfig) {
+  const std::string key = create_key("k");
+  const std::filesystem::path models = dir_ / "models";
+  std::filesystem::create_directory(models);
+  std::filesystem::create_symlink(gengyun::testing::testdata_path("models/stories260K-f32.gguf"),
+                                  models / "Stories.gguf");
+  std::ofstream(models / "notes.gguf") << "not a model";
+  const std::string config = (dir_ / "gengyun.yaml").string();
+  std::ofstream(config) << "rescan_interval: 100ms\nmodels:\n  stories:\n    aliases: [tiny]\n";
+  start_server(1, {"--models", models.string(), "--config", config, "--max-memory", "1GiB"});
+  httplib::Client client("127.0.0.1", port_);
+  const httplib::Headers auth = {{"Authorization", "Bearer " + key}};
+  const auto list = [&] {
+    auto r = client.Get("/v1/models", auth);
+    EXPECT_TRUE(r && r->status == 200) << (r ? r->body : httplib::to_string(r.error()));
+    std::map<std::string, json> by_id;
+    const json body = r && r->status == 200 ? json::parse(r->body) : json::object();
+    for (const json& m : body.value("data", json::array())) by_id[m["id"]] = m;
+    return by_id;
+  };
+  auto models_now = list();
+  ASSERT_EQ(models_now.size(), 3u);
+  EXPECT_EQ(models_now["stories"]["state"], "available");
+  EXPECT_EQ(models_now["stories"]["aliases"], json({"tiny"}));
+  EXPECT_EQ(models_now["qwen2-tiny"]["quantization"], "Q8_0");
+  EXPECT_EQ(models_now["notes"]["state"], "error");
+  EXPECT_NE(server_->err().find("gengyun: model 'notes': cannot be served: "), std::string::npos)
+      << server_->err();
+
+  const json request = {{"model", "tiny"}, {"prompt", "Once"}, {"max_tokens", 2},
+                        {"keep_alive", 0}};
+  auto answer = post("/v1/completions", request.dump(), key);
+  ASSERT_TRUE(answer);
+  ASSERT_EQ(answer->status, 200) << answer->body;
+  EXPECT_NE(server_->err().find("gengyun: model 'stories': loading "), std::string::npos);
+  EXPECT_TRUE(api::testing::eventually([&] {
+    return server_->err().find("gengyun: model 'stories': unloaded (idle)") != std::string::npos;
+  })) << server_->err();
+
+  std::filesystem::create_symlink(gengyun::testing::testdata_path("models/llama-tiny-q8_0.gguf"),
+                                  models / "llama.gguf");
+  EXPECT_TRUE(api::testing::eventually([&] { return list().contains("llama"); }));
+  std::filesystem::remove(models / "notes.gguf");
+  EXPECT_TRUE(api::testing::eventually([&] { return !list().contains("notes"); }));
+}
+
+TEST_F(ServeTest, BadRegistryFlagsAreRefusedAtStart) {
+  const std::string config = (dir_ / "bad.yaml").string();
+  std::ofstream(config) << "keepalive: 5m\n";
+  const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
+      {{"--model", "q=" + model_path_, "--max-memory", "8XB"},
+       "error: --max-memory: invalid byte size '8XB': unknown unit 'XB'"},
+      {{"--model", "q=" + model_path_, "--config", config},
+       "error: --config " + config + ": keepalive: unknown key"},
+      {{"--models", (dir_ / "none").string()}, "is not a folder"},
+      {{}, "error: give the models to serve: --models DIR, --model NAME=PATH or --config FILE"},
+  };
+  for (const auto& [flags, message] : cases) {
+    std::vector<std::string> argv = {kBinary, "serve", "--db", db_};
+    argv.insert(argv.end(), flags.begin(), flags.end());
+    const auto out = run_process(argv);
+    EXPECT_EQ(out.exit_code, 1) << message;
+    EXPECT_NE(out.err.find(message), std::string::npos) << out.err;
+  }
 }
 
 TEST_F(ServeTest, PortInUseIsAClearError) {

@@ -1,0 +1,126 @@
+#include "api/admin_models_handler.h"
+
+#include <nlohmann/json.hpp>
+
+#include "api/admin_auth.h"
+#include "api/http_reply.h"
+#include "api/models_handler.h"
+#include "api/openai_request.h"
+#include "deploy/units.h"
+
+namespace gengyun::api {
+namespace {
+
+using nlohmann::json;
+
+constexpr std::string_view kPrefix = "/admin/models";
+constexpr const char* kActions[] = {"load", "unload", "pin", "unpin"};
+
+/// Seconds of a duration in microseconds, -1 for deploy::kKeepForever.
+json seconds(int64_t us) {
+  return us == deploy::kKeepForever ? json(-1) : json(static_cast<double>(us) * 1e-6);
+}
+
+json admin_object(const deploy::ModelInfo& info, platform::Store& store) {
+  auto price = store.price(info.id);
+  json out = model_object(info, price.ok() ? price.value() : std::nullopt, 0);
+  out.erase("created");
+  out["path"] = info.file.path;
+  out["source"] = info.source;
+  out["pinned"] = info.pinned;
+  out["running"] = info.running;
+  out["waiting_for_load"] = info.waiting_for_load;
+  out["loading_for_ms"] = info.loading_for_us / 1000;
+  out["cold_start_ms"] = info.cold_start_us / 1000;
+  out["last_load_error"] = info.last_load_error;
+  out["memory_bytes"] = info.memory_bytes;
+  out["keep_alive_s"] = seconds(info.keep_alive_us);
+  out["unloads_in_s"] =
+      info.state == deploy::ModelState::Loaded && info.running == 0 && !info.pinned
+          ? seconds(info.unloads_in_us)
+          : json(nullptr);
+  out["defaults"] = info.defaults;
+  return out;
+}
+
+/// The model `id`'s admin object, or 404.
+void send_model(deploy::Registry& registry, platform::Store& store, const std::string& id,
+                Responder& out) {
+  if (std::optional<deploy::ModelInfo> info = registry.find(id))
+    send_json(out, admin_object(*info, store));
+  else
+    send_error(out, model_not_found(id));
+}
+
+/// Splits "/admin/models/{id}/{action}" into id and action; false for other paths.
+bool split_action(const std::string& path, std::string& id, std::string& action) {
+  if (!path.starts_with(std::string(kPrefix) + "/")) return false;
+  const size_t slash = path.rfind('/');
+  if (slash <= kPrefix.size() + 1) return false;
+  id = path.substr(kPrefix.size() + 1, slash - kPrefix.size() - 1);
+  action = path.substr(slash + 1);
+  for (const char* known : kActions)
+    if (action == known) return true;
+  return false;
+}
+
+}  // namespace
+
+std::string admin_models_methods(const std::string& path) {
+  std::string id, action;
+  if (path == kPrefix) return "GET";
+  if (path == std::string(kPrefix) + "/rescan" || split_action(path, id, action)) return "POST";
+  return "";
+}
+
+void handle_admin_models(deploy::Registry& registry, platform::Store& store,
+                         const HttpRequest& request, Responder& out) {
+  auto caller = authorize_admin(store, request.header("Authorization"), AdminNeed::Deployment);
+  if (!caller.ok()) return (void)send_error(out, caller.error());
+
+  if (request.method == "GET") {
+    const deploy::MemoryUse memory = registry.memory();
+    json data = json::array();
+    for (const deploy::ModelInfo& info : registry.list()) data.push_back(admin_object(info, store));
+    send_json(out, {{"object", "list"},
+                    {"max_memory_bytes", memory.budget_bytes},
+                    {"used_memory_bytes", memory.used_bytes},
+                    {"data", std::move(data)}});
+    return;
+  }
+  if (request.path == std::string(kPrefix) + "/rescan") {
+    const auto [added, removed] = registry.rescan();
+    send_json(out, {{"added", added}, {"removed", removed}});
+    return;
+  }
+  std::string id, action;
+  split_action(request.path, id, action);
+  if (!registry.find(id)) return (void)send_error(out, model_not_found(id));
+
+  std::optional<int64_t> keep_alive_us;
+  if (!request.body.empty()) {
+    auto body = parse_json_object(request.body);
+    if (!body.ok()) return (void)send_error(out, body.error());
+    for (const auto& [field, value] : body->items())
+      if (!(action == "load" && field == "keep_alive"))
+        return (void)send_error(out, invalid_request("unknown field '" + field + "' for " + action +
+                                                         " (load takes keep_alive)",
+                                                     field));
+    auto keep_alive = read_keep_alive(body.value());
+    if (!keep_alive.ok()) return (void)send_error(out, keep_alive.error());
+    keep_alive_us = keep_alive.value();
+  }
+  if (action == "load") {
+    deploy::Acquired acquired = registry.acquire(id, keep_alive_us);
+    if (!acquired.lease) return (void)send_error(out, acquire_error(acquired, id));
+    acquired.lease.reset();
+  } else if (action == "unload") {
+    if (Result<void> done = registry.unload(id); !done.ok())
+      return (void)send_error(out, conflict(done.error().message, "", "model_busy"));
+  } else if (Result<void> done = registry.set_pinned(id, action == "pin"); !done.ok()) {
+    return (void)send_error(out, model_not_found(id));
+  }
+  send_model(registry, store, id, out);
+}
+
+}  // namespace gengyun::api

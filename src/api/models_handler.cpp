@@ -1,0 +1,91 @@
+#include "api/models_handler.h"
+
+#include <algorithm>
+
+#include "api/auth.h"
+#include "api/http_reply.h"
+
+namespace gengyun::api {
+
+using nlohmann::json;
+
+json model_object(const deploy::ModelInfo& info, const std::optional<platform::Price>& price,
+                  int64_t created) {
+  json out = {{"id", info.id},
+              {"object", "model"},
+              {"created", created},
+              {"owned_by", "gengyun"},
+              {"state", deploy::model_state_name(info.state)},
+              {"context_length", info.file.context_length},
+              {"architecture", info.file.architecture},
+              {"quantization", info.file.quantization},
+              {"size_bytes", info.file.size_bytes},
+              {"aliases", info.aliases},
+              {"pricing", nullptr}};
+  if (price)
+    out["pricing"] = {{"unit", "micro_usd_per_million_tokens"},
+                      {"input", price->input},
+                      {"cached_input", price->cached_input},
+                      {"output", price->output}};
+  if (!info.parent.empty()) out["parent"] = info.parent;
+  if (info.state == deploy::ModelState::Error) out["error"] = info.file.error;
+  return out;
+}
+
+ApiError acquire_error(const deploy::Acquired& acquired, const std::string& name) {
+  switch (acquired.status) {
+    case deploy::AcquireStatus::UnknownModel:
+      return model_not_found(name);
+    case deploy::AcquireStatus::OutOfMemory:
+      return {503, acquired.message, "server_error", "", "insufficient_memory", 1};
+    default:
+      return internal_error(acquired.message);
+  }
+}
+
+namespace {
+
+/// True when `key` may use `info`'s model: a key without a model list may use every model, else
+/// the list names its id or one of its aliases.
+bool key_may_use(const platform::KeyInfo& key, const deploy::ModelInfo& info) {
+  if (key.models.empty()) return true;
+  const auto allowed = [&key](const std::string& name) {
+    return std::find(key.models.begin(), key.models.end(), name) != key.models.end();
+  };
+  return allowed(info.id) || std::any_of(info.aliases.begin(), info.aliases.end(), allowed);
+}
+
+}  // namespace
+
+void handle_models(deploy::Registry& registry, platform::Store& store, const HttpRequest& request,
+                   const std::string& id, int64_t created, Responder& out) {
+  auto key = authenticate(store, request.header("Authorization"));
+  if (!key.ok()) {
+    send_error(out, key.error());
+    return;
+  }
+  std::vector<deploy::ModelInfo> models;
+  if (id.empty()) {
+    for (deploy::ModelInfo& info : registry.list())
+      if (key_may_use(key.value(), info)) models.push_back(std::move(info));
+  } else if (std::optional<deploy::ModelInfo> info = registry.find(id);
+             info && key_may_use(key.value(), *info)) {
+    models.push_back(std::move(*info));
+  } else {
+    send_error(out, model_not_found(id));
+    return;
+  }
+  json data = json::array();
+  for (const deploy::ModelInfo& info : models) {
+    auto price = store.price(info.id);
+    if (!price.ok()) {
+      send_error(out, internal_error("the prices cannot be read: " + price.error().message));
+      return;
+    }
+    data.push_back(model_object(info, price.value(), created));
+  }
+  send_json(out,
+            id.empty() ? json{{"object", "list"}, {"data", std::move(data)}} : std::move(data[0]));
+}
+
+}  // namespace gengyun::api

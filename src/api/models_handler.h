@@ -1,0 +1,40 @@
+// GET /v1/models and GET /v1/models/{id}: the registry's models with their metadata, state and
+// prices; and the answers for a model that cannot be had (shared with the generation and admin
+// endpoints).
+#pragma once
+
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+
+#include "api/errors.h"
+#include "api/responder.h"
+#include "deploy/registry.h"
+#include "platform/store.h"
+
+namespace gengyun::api {
+
+/// One model as GET /v1/models lists it: OpenAI's {"id", "object": "model", "created",
+/// "owned_by": "gengyun"} plus "state" ("available", "loading", "loaded", "error"),
+/// "context_length", "architecture", "quantization", "size_bytes", "aliases", "pricing"
+/// ({"unit": "micro_usd_per_million_tokens", "input", "cached_input", "output"} or null when
+/// the store has none), for a LoRA derivative "parent" (its base's id) and, in state "error",
+/// "error" with the reason.
+nlohmann::json model_object(const deploy::ModelInfo& info,
+                            const std::optional<platform::Price>& price, int64_t created);
+
+/// The answer when Registry::acquire gave no lease: 404 "model_not_found" (UnknownModel),
+/// 500 with the reason (Unservable, LoadFailed), 503 "insufficient_memory" with Retry-After
+/// (OutOfMemory: the message says what holds the memory).
+ApiError acquire_error(const deploy::Acquired& acquired, const std::string& name);
+
+/// Serves GET /v1/models (`id` empty) or GET /v1/models/{id} (an id or alias): authenticates
+/// (401) and answers the list {"object": "list", "data": [...]} of the models the key may use
+/// (a key with a model list: those whose id or an alias is in it) or the one model object (404
+/// "model_not_found" when unknown or not the key's to use). Writes no usage-ledger row. `created`: the server's start (Unix seconds). 500 when the store fails. Blocks
+/// (the store): run it on a handler thread.
+void handle_models(deploy::Registry& registry, platform::Store& store, const HttpRequest& request,
+                   const std::string& id, int64_t created, Responder& out);
+
+}  // namespace gengyun::api

@@ -1,0 +1,244 @@
+#include "deploy/config.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "deploy/units.h"
+
+namespace gengyun::deploy {
+namespace {
+
+using nlohmann::json;
+
+/// A config error at `where` ("models.qwen.keep_alive").
+Error at(const std::string& where, const std::string& message) {
+  return make_error(where + ": " + message);
+}
+
+/// The keys of a map node outside `allowed`, as an error naming the first.
+std::optional<Error> unknown_keys(const YAML::Node& node, const std::string& where,
+                                  const std::set<std::string>& allowed) {
+  for (const auto& item : node) {
+    const std::string key = item.first.as<std::string>();
+    if (!allowed.contains(key)) {
+      std::string known;
+      for (const auto& k : allowed) known += (known.empty() ? "" : ", ") + k;
+      return at(where.empty() ? key : where + "." + key, "unknown key (known: " + known + ")");
+    }
+  }
+  return std::nullopt;
+}
+
+/// A duration in Ollama's forms: a number of seconds or a duration string.
+Result<int64_t> read_duration(const YAML::Node& node, const std::string& where) {
+  if (!node.IsScalar()) return at(where, "must be a number of seconds or a duration like 5m");
+  double seconds = 0;
+  if (YAML::convert<double>::decode(node, seconds)) return keep_alive_from_seconds(seconds);
+  auto us = parse_duration(node.Scalar());
+  if (!us.ok()) return at(where, us.error().message);
+  return us.value();
+}
+
+Result<std::string> read_string(const YAML::Node& node, const std::string& where) {
+  if (!node.IsScalar() || node.Scalar().empty()) return at(where, "must be a non-empty string");
+  return node.Scalar();
+}
+
+/// The range a request default must lie in (that of api/openai_request.cpp's parser).
+struct DefaultRange {
+  const char* name;
+  double lo;
+  double hi;
+  bool lo_open;
+  bool integer;
+};
+constexpr double kNoLimit = 1e18;
+constexpr DefaultRange kDefaultRanges[] = {
+    {"temperature", 0, 2, false, false},        {"top_p", 0, 1, true, false},
+    {"top_k", 0, kNoLimit, false, true},        {"min_p", 0, 1, false, false},
+    {"max_tokens", 1, kNoLimit, false, true},   {"presence_penalty", -2, 2, false, false},
+    {"frequency_penalty", -2, 2, false, false}, {"repeat_penalty", 0, kNoLimit, true, false},
+    {"seed", -kNoLimit, kNoLimit, false, true}};
+
+Result<json> read_defaults(const YAML::Node& node, const std::string& where) {
+  if (!node.IsMap()) return at(where, "must be a map of request fields");
+  json out = json::object();
+  for (const auto& item : node) {
+    const std::string key = item.first.as<std::string>();
+    const std::string field = where + "." + key;
+    if (key == "stop") {
+      json stop = json::array();
+      if (item.second.IsScalar()) {
+        stop.push_back(item.second.Scalar());
+      } else if (item.second.IsSequence() && item.second.size() <= 4) {
+        for (const auto& s : item.second) {
+          if (!s.IsScalar()) return at(field, "must hold only strings");
+          stop.push_back(s.Scalar());
+        }
+      } else {
+        return at(field, "must be a string or a list of at most 4 strings");
+      }
+      out["stop"] = std::move(stop);
+      continue;
+    }
+    const DefaultRange* range = nullptr;
+    for (const DefaultRange& r : kDefaultRanges)
+      if (key == r.name) range = &r;
+    if (range == nullptr)
+      return at(field,
+                "unknown request field (known: temperature, top_p, top_k, min_p, max_tokens, "
+                "presence_penalty, frequency_penalty, repeat_penalty, seed, stop)");
+    double value = 0;
+    if (!item.second.IsScalar() || !YAML::convert<double>::decode(item.second, value))
+      return at(field, "must be a number");
+    if (value < range->lo || value > range->hi || (range->lo_open && value == range->lo))
+      return at(field, "is out of range");
+    if (range->integer) {
+      int64_t integer = 0;
+      if (!YAML::convert<int64_t>::decode(item.second, integer))
+        return at(field, "must be an integer");
+      out[key] = integer;
+    } else {
+      out[key] = value;
+    }
+  }
+  return out;
+}
+
+std::string resolve(const std::string& path, const std::string& base_dir) {
+  const std::filesystem::path p(path);
+  return p.is_absolute() || base_dir.empty() ? path
+                                             : (std::filesystem::path(base_dir) / p).string();
+}
+
+Result<std::vector<LoraConfig>> read_loras(const YAML::Node& node, const std::string& where,
+                                           const std::string& base_dir) {
+  if (!node.IsMap()) return at(where, "must be a map of NAME: {adapter: FILE, scale: X}");
+  std::vector<LoraConfig> out;
+  for (const auto& item : node) {
+    LoraConfig lora;
+    lora.name = item.first.as<std::string>();
+    const std::string field = where + "." + lora.name;
+    if (!item.second.IsMap()) return at(field, "must be a map with adapter and scale");
+    if (auto e = unknown_keys(item.second, field, {"adapter", "scale"})) return *e;
+    auto adapter = read_string(item.second["adapter"], field + ".adapter");
+    if (!adapter.ok()) return adapter.error();
+    lora.adapter_path = resolve(adapter.value(), base_dir);
+    if (const YAML::Node scale = item.second["scale"];
+        scale && (!scale.IsScalar() || !YAML::convert<double>::decode(scale, lora.scale)))
+      return at(field + ".scale", "must be a number");
+    out.push_back(std::move(lora));
+  }
+  return out;
+}
+
+Result<ModelConfig> read_model(const YAML::Node& node, const std::string& where,
+                               const std::string& base_dir) {
+  ModelConfig model;
+  if (node.IsNull()) return model;
+  if (!node.IsMap()) return at(where, "must be a map");
+  if (auto e =
+          unknown_keys(node, where, {"path", "aliases", "keep_alive", "pin", "defaults", "loras"}))
+    return *e;
+  if (const YAML::Node path = node["path"]) {
+    auto text = read_string(path, where + ".path");
+    if (!text.ok()) return text.error();
+    model.path = resolve(text.value(), base_dir);
+  }
+  if (const YAML::Node aliases = node["aliases"]) {
+    if (aliases.IsScalar()) {
+      model.aliases.push_back(aliases.Scalar());
+    } else if (aliases.IsSequence()) {
+      for (const auto& a : aliases) {
+        auto alias = read_string(a, where + ".aliases");
+        if (!alias.ok()) return alias.error();
+        model.aliases.push_back(alias.value());
+      }
+    } else {
+      return at(where + ".aliases", "must be a name or a list of names");
+    }
+  }
+  if (const YAML::Node keep_alive = node["keep_alive"]) {
+    auto us = read_duration(keep_alive, where + ".keep_alive");
+    if (!us.ok()) return us.error();
+    model.keep_alive_us = us.value();
+  }
+  if (const YAML::Node pin = node["pin"];
+      pin && (!pin.IsScalar() || !YAML::convert<bool>::decode(pin, model.pin)))
+    return at(where + ".pin", "must be true or false");
+  if (const YAML::Node defaults = node["defaults"]) {
+    auto read = read_defaults(defaults, where + ".defaults");
+    if (!read.ok()) return read.error();
+    model.defaults = std::move(read.value());
+  }
+  if (const YAML::Node loras = node["loras"]) {
+    auto read = read_loras(loras, where + ".loras", base_dir);
+    if (!read.ok()) return read.error();
+    model.loras = std::move(read.value());
+  }
+  return model;
+}
+
+Result<Config> parse_node(const YAML::Node& root, const std::string& base_dir) {
+  Config config;
+  if (root.IsNull()) return config;
+  if (!root.IsMap()) return make_error("the config must be a map (keep_alive, models, ...)");
+  if (auto e = unknown_keys(root, "", {"keep_alive", "rescan_interval", "models"})) return *e;
+  if (const YAML::Node keep_alive = root["keep_alive"]) {
+    auto us = read_duration(keep_alive, "keep_alive");
+    if (!us.ok()) return us.error();
+    config.keep_alive_us = us.value();
+  }
+  if (const YAML::Node interval = root["rescan_interval"]) {
+    auto us = read_duration(interval, "rescan_interval");
+    if (!us.ok()) return us.error();
+    if (us.value() == kKeepForever) return at("rescan_interval", "must not be negative");
+    config.rescan_interval_us = us.value();
+  }
+  if (const YAML::Node models = root["models"]) {
+    if (!models.IsMap()) return at("models", "must be a map of model ids");
+    for (const auto& item : models) {
+      const std::string id = item.first.as<std::string>();
+      auto model = read_model(item.second, "models." + id, base_dir);
+      if (!model.ok()) return model.error();
+      config.models.emplace(id, std::move(model.value()));
+    }
+  }
+  std::map<std::string, std::string> owner;  // alias -> model id
+  for (const auto& [id, model] : config.models) {
+    for (const auto& alias : model.aliases) {
+      if (config.models.contains(alias))
+        return at("models." + id + ".aliases", "'" + alias + "' is the id of another model");
+      if (auto [it, fresh] = owner.emplace(alias, id); !fresh)
+        return at("models." + id + ".aliases",
+                  "'" + alias + "' is also an alias of '" + it->second + "'");
+    }
+  }
+  return config;
+}
+
+}  // namespace
+
+Result<Config> parse_config(const std::string& yaml_text, const std::string& base_dir) {
+  try {
+    return parse_node(YAML::Load(yaml_text), base_dir);
+  } catch (const YAML::Exception& e) {
+    return make_error(std::string("YAML: ") + e.what());
+  }
+}
+
+Result<Config> load_config(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return make_error(path + ": cannot read the config file");
+  std::stringstream text;
+  text << in.rdbuf();
+  auto config = parse_config(text.str(), std::filesystem::path(path).parent_path().string());
+  if (!config.ok()) return make_error(path + ": " + config.error().message);
+  return config;
+}
+
+}  // namespace gengyun::deploy

@@ -1,0 +1,141 @@
+#include "deploy/units.h"
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <cstdio>
+#include <iterator>
+#include <optional>
+
+namespace gengyun::deploy {
+namespace {
+
+constexpr double kMaxDurationUs = 100.0 * 365 * 24 * 3600 * 1e6;
+
+/// Lower-cased copy of `text`.
+std::string lower(std::string_view text) {
+  std::string out(text);
+  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+/// Reads an unsigned decimal number ("12", "1.5", ".5") at text[pos], advancing pos; nullopt
+/// when there is none.
+std::optional<double> read_decimal(std::string_view text, size_t& pos) {
+  const size_t start = pos;
+  double value = 0;
+  bool digits = false;
+  while (pos < text.size() && std::isdigit(static_cast<unsigned char>(text[pos]))) {
+    value = value * 10 + (text[pos++] - '0');
+    digits = true;
+  }
+  if (pos < text.size() && text[pos] == '.') {
+    ++pos;
+    double scale = 0.1;
+    while (pos < text.size() && std::isdigit(static_cast<unsigned char>(text[pos]))) {
+      value += (text[pos++] - '0') * scale;
+      scale /= 10;
+      digits = true;
+    }
+  }
+  if (!digits) {
+    pos = start;
+    return std::nullopt;
+  }
+  return value;
+}
+
+}  // namespace
+
+int64_t keep_alive_from_seconds(double seconds) {
+  if (seconds < 0) return kKeepForever;
+  return static_cast<int64_t>(std::min(seconds * 1e6, kMaxDurationUs));
+}
+
+Result<int64_t> parse_duration(std::string_view text) {
+  const std::string shown = "'" + std::string(text) + "'";
+  std::string_view rest = text;
+  bool negative = false;
+  if (!rest.empty() && (rest[0] == '-' || rest[0] == '+')) {
+    negative = rest[0] == '-';
+    rest.remove_prefix(1);
+  }
+  if (rest == "0") return int64_t{0};
+  if (rest.empty()) return make_error("invalid duration " + shown + ": it is empty");
+  struct Unit {
+    std::string_view name;
+    double us;
+  };
+  static constexpr Unit kUnits[] = {{"ns", 1e-3}, {"us", 1},  {"\xC2\xB5s", 1}, {"\xCE\xBCs", 1},
+                                    {"ms", 1e3},  {"s", 1e6}, {"m", 60e6},      {"h", 3600e6}};
+  double total_us = 0;
+  size_t pos = 0;
+  while (pos < rest.size()) {
+    const std::optional<double> number = read_decimal(rest, pos);
+    if (!number) return make_error("invalid duration " + shown + ": expected a number");
+    size_t unit_end = pos;
+    while (unit_end < rest.size() && rest[unit_end] != '.' &&
+           !std::isdigit(static_cast<unsigned char>(rest[unit_end])))
+      ++unit_end;
+    const std::string_view unit = rest.substr(pos, unit_end - pos);
+    if (unit.empty())
+      return make_error("invalid duration " + shown +
+                        ": a number needs a unit (ns, us, ms, s, m, h), e.g. \"5m\"");
+    const Unit* found = nullptr;
+    for (const Unit& u : kUnits)
+      if (u.name == unit) found = &u;
+    if (!found)
+      return make_error("invalid duration " + shown + ": unknown unit '" + std::string(unit) +
+                        "' (ns, us, ms, s, m, h)");
+    total_us += *number * found->us;
+    pos = unit_end;
+  }
+  if (total_us > kMaxDurationUs)
+    return make_error("invalid duration " + shown + ": longer than 100 years");
+  if (negative && total_us > 0) return kKeepForever;
+  return static_cast<int64_t>(total_us);
+}
+
+Result<int64_t> parse_byte_size(std::string_view text) {
+  const std::string shown = "'" + std::string(text) + "'";
+  size_t pos = 0;
+  const std::optional<double> number = read_decimal(text, pos);
+  if (!number)
+    return make_error("invalid byte size " + shown +
+                      ": expected a number with an optional unit, e.g. 8GiB or 512MB");
+  while (pos < text.size() && text[pos] == ' ') ++pos;
+  const std::string unit = lower(text.substr(pos));
+  struct Unit {
+    std::string_view name;
+    double bytes;
+  };
+  static constexpr Unit kUnits[] = {
+      {"", 1},          {"b", 1},    {"k", 1e3},       {"kb", 1e3},       {"kib", 1 << 10},
+      {"m", 1e6},       {"mb", 1e6}, {"mib", 1 << 20}, {"g", 1e9},        {"gb", 1e9},
+      {"gib", 1 << 30}, {"t", 1e12}, {"tb", 1e12},     {"tib", 1ll << 40}};
+  for (const Unit& u : kUnits) {
+    if (u.name != unit) continue;
+    const double bytes = std::round(*number * u.bytes);
+    if (bytes > static_cast<double>(int64_t{1} << 62))
+      return make_error("invalid byte size " + shown + ": too large");
+    return static_cast<int64_t>(bytes);
+  }
+  return make_error("invalid byte size " + shown + ": unknown unit '" +
+                    std::string(text.substr(pos)) + "' (B, KB, KiB, MB, MiB, GB, GiB, TB, TiB)");
+}
+
+std::string format_bytes(int64_t bytes) {
+  static constexpr const char* kUnits[] = {"KiB", "MiB", "GiB", "TiB"};
+  if (bytes < 1024) return std::to_string(bytes) + " B";
+  double value = static_cast<double>(bytes) / 1024;
+  size_t unit = 0;
+  while (value >= 1024 && unit + 1 < std::size(kUnits)) {
+    value /= 1024;
+    ++unit;
+  }
+  char text[32];
+  std::snprintf(text, sizeof text, "%.1f %s", value, kUnits[unit]);
+  return text;
+}
+
+}  // namespace gengyun::deploy

@@ -1,0 +1,223 @@
+// The registry behind the API: GET /v1/models (metadata, state, prices), GET /v1/models/{id},
+// the admin model endpoints and their role check, keep_alive in requests, config defaults and
+// the memory budget's 503.
+#include <filesystem>
+
+#include "api/eventually.h"
+#include "api/server_fixture.h"
+#include "deploy/units.h"
+
+namespace gengyun::api::testing {
+namespace {
+
+using nlohmann::json;
+
+class ServerModelsTest : public ServerTest {
+ protected:
+  std::string admin_key() {
+    platform::NewKey key{"admin"};
+    key.role = platform::Role::Admin;
+    auto secret = store_->create_key(key);
+    EXPECT_TRUE(secret.ok());
+    return secret.ok() ? secret.value() : "";
+  }
+
+  /// A second server on its own registry (own options), sharing this test's store.
+  struct OwnServer {
+    std::unique_ptr<deploy::Registry> registry;
+    std::unique_ptr<Server> server;
+    std::thread thread;
+    int port = 0;
+    ~OwnServer() {
+      if (server) server->stop();
+      if (thread.joinable()) thread.join();
+    }
+  };
+  void start_own(OwnServer& own, deploy::RegistryOptions options) {
+    options.model.n_threads = 1;
+    auto registry = deploy::Registry::create(std::move(options));
+    ASSERT_TRUE(registry.ok()) << registry.error().message;
+    own.registry = std::move(registry.value());
+    own.server = std::make_unique<Server>(*own.registry, *store_);
+    auto port = own.server->bind("127.0.0.1", 0);
+    ASSERT_TRUE(port.ok());
+    own.port = port.value();
+    own.thread = std::thread([s = own.server.get()] { s->run(); });
+  }
+  httplib::Result post_to(int port, const std::string& path, const json& body) {
+    httplib::Client client("127.0.0.1", port);
+    client.set_read_timeout(60, 0);
+    return client.Post(path.c_str(), {{"Authorization", "Bearer " + key_}}, body.dump(),
+                       "application/json");
+  }
+};
+
+TEST_F(ServerModelsTest, ModelsCarryMetadataStateAndPrices) {
+  ASSERT_TRUE(store_->set_price("stories", {150000, 75000, 600000}).ok());
+  auto r = get("/v1/models", key_);
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body;
+  const json stories = json::parse(r->body)["data"][2];
+  const std::string path = gengyun::testing::testdata_path("models/stories260K-f32.gguf");
+  EXPECT_EQ(stories["id"], "stories");
+  EXPECT_EQ(stories["architecture"], "llama");
+  EXPECT_EQ(stories["quantization"], "F32");
+  EXPECT_EQ(stories["context_length"], 512);
+  EXPECT_EQ(stories["size_bytes"], std::filesystem::file_size(path));
+  EXPECT_EQ(stories["aliases"], json::array());
+  EXPECT_EQ(stories["pricing"], json::parse(R"({"unit": "micro_usd_per_million_tokens",
+      "input": 150000, "cached_input": 75000, "output": 600000})"));
+  EXPECT_TRUE(stories["state"] == "available" || stories["state"] == "loaded") << stories;
+  EXPECT_EQ(json::parse(r->body)["data"][0]["pricing"], nullptr);
+
+  auto one = get("/v1/models/stories", key_);
+  ASSERT_TRUE(one);
+  ASSERT_EQ(one->status, 200) << one->body;
+  EXPECT_EQ(json::parse(one->body)["pricing"], stories["pricing"]);
+  expect_error(get("/v1/models/nope", key_), 404, "model_not_found");
+  expect_error(get("/v1/models/stories", ""), 401, "invalid_api_key");
+  EXPECT_TRUE(rows().empty());  // reads write no ledger row
+
+  // The embedding model is listed as servable, not as an error.
+  const json embed = json::parse(r->body)["data"][1];
+  EXPECT_EQ(embed["id"], "qwen3-embed-tiny");
+  EXPECT_FALSE(embed.contains("error")) << embed;
+  EXPECT_TRUE(embed["state"] == "available" || embed["state"] == "loaded") << embed;
+}
+
+TEST_F(ServerModelsTest, AKeyWithAModelListSeesOnlyThoseModels) {
+  auto secret = store_->create_key(platform::NewKey{"storyteller", "default",
+                                                    platform::Role::Member, {}, {"stories"}});
+  ASSERT_TRUE(secret.ok()) << secret.error().message;
+  auto r = get("/v1/models", *secret);
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body;
+  const json body = json::parse(r->body);
+  ASSERT_EQ(body["data"].size(), 1u);
+  EXPECT_EQ(body["data"][0]["id"], "stories");
+  EXPECT_EQ(body["data"][0]["architecture"], "llama");
+  auto one = get("/v1/models/stories", *secret);
+  ASSERT_TRUE(one);
+  EXPECT_EQ(one->status, 200) << one->body;
+  expect_error(get("/v1/models/qwen2-tiny", *secret), 404, "model_not_found");
+  EXPECT_TRUE(rows().empty());
+}
+
+TEST_F(ServerModelsTest, AdminEndpointsNeedTheAdminRole) {
+  expect_error(get("/admin/models", key_), 403, "permission_denied");
+  expect_error(post("/admin/models/stories/load", json::object(), key_), 403, "permission_denied");
+  expect_error(post("/admin/models/rescan", json::object(), ""), 401, "invalid_api_key");
+  const std::string admin = admin_key();
+  auto r = get("/admin/models", admin);
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body;
+  const json body = json::parse(r->body);
+  EXPECT_EQ(body["max_memory_bytes"], 0);
+  ASSERT_EQ(body["data"].size(), 3u);
+  EXPECT_EQ(body["data"][1]["source"], "--model");
+  EXPECT_EQ(body["data"][1]["keep_alive_s"], 300.0);
+  auto rescan = post("/admin/models/rescan", json::object(), admin);
+  ASSERT_TRUE(rescan);
+  EXPECT_EQ(json::parse(rescan->body), json({{"added", 0}, {"removed", 0}}));
+  EXPECT_TRUE(rows().empty());  // admin calls write no ledger rows
+}
+
+TEST_F(ServerModelsTest, AdminLoadPinUnpinUnload) {
+  const std::string admin = admin_key();
+  const auto call = [&](const std::string& action, const json& body = json::object()) {
+    return post("/admin/models/stories/" + action, body, admin);
+  };
+  auto loaded = call("load", {{"keep_alive", "1h"}});
+  ASSERT_TRUE(loaded);
+  ASSERT_EQ(loaded->status, 200) << loaded->body;
+  EXPECT_EQ(json::parse(loaded->body)["state"], "loaded");
+  auto pinned = call("pin");
+  ASSERT_TRUE(pinned);
+  EXPECT_EQ(json::parse(pinned->body)["pinned"], true);
+  EXPECT_EQ(json::parse(pinned->body)["unloads_in_s"], nullptr);
+  const json refused = expect_error(call("unload"), 409, "model_busy");
+  EXPECT_EQ(refused["message"], "model 'stories' is pinned; unpin it first");
+  ASSERT_EQ(call("unpin")->status, 200);
+  auto unloaded = call("unload");
+  ASSERT_TRUE(unloaded);
+  ASSERT_EQ(unloaded->status, 200) << unloaded->body;
+  EXPECT_EQ(json::parse(unloaded->body)["state"], "available");
+  EXPECT_GE(json::parse(unloaded->body)["cold_start_ms"], 0);
+  expect_error(call("unload"), 409, "model_busy");
+  expect_error(post("/admin/models/nope/load", json::object(), admin), 404, "model_not_found");
+  const json bad = expect_error(call("pin", {{"force", true}}), 400, nullptr);
+  EXPECT_EQ(bad["param"], "force");
+  expect_error(call("load", {{"keep_alive", "soon"}}), 400, nullptr);
+  expect_error(post("/admin/models/stories/explode", json::object(), admin), 404, "unknown_url");
+  const auto wrong = get("/admin/models/stories/load", admin);
+  expect_error(wrong, 405, "method_not_allowed");
+  EXPECT_EQ(wrong->get_header_value("Allow"), "POST");
+  const auto wrong_list = post("/admin/models", json::object(), admin);
+  expect_error(wrong_list, 405, "method_not_allowed");
+  EXPECT_EQ(wrong_list->get_header_value("Allow"), "GET");
+  const auto wrong_one = post("/v1/models/stories", json::object(), admin);
+  expect_error(wrong_one, 405, "method_not_allowed");
+  EXPECT_EQ(wrong_one->get_header_value("Allow"), "GET");
+}
+
+TEST_F(ServerModelsTest, KeepAliveZeroUnloadsAfterTheRequestAndBadOnesAre400) {
+  const json request = {
+      {"model", "stories"}, {"prompt", "Once"}, {"max_tokens", 2}, {"keep_alive", 0}};
+  auto r = post("/v1/completions", request, key_);
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body;
+  EXPECT_TRUE(eventually(
+      [&] { return registry_->find("stories")->state == deploy::ModelState::Available; }));
+  for (const json& bad : {json("5 minutes"), json(true), json("10d")}) {
+    json body = request;
+    body["keep_alive"] = bad;
+    const json error = expect_error(post("/v1/completions", body, key_), 400, nullptr);
+    EXPECT_EQ(error["param"], "keep_alive") << error;
+  }
+  json forever = request;
+  forever["keep_alive"] = "-1m";
+  ASSERT_EQ(post("/v1/completions", forever, key_)->status, 200);
+  // The answer is sent before its request lets go of the model.
+  EXPECT_TRUE(eventually([&] { return registry_->find("stories")->running == 0; }));
+  EXPECT_EQ(registry_->find("stories")->unloads_in_us, deploy::kKeepForever);
+  ASSERT_TRUE(registry_->unload("stories").ok());
+}
+
+TEST_F(ServerModelsTest, ConfigDefaultsFillFieldsTheRequestLacks) {
+  OwnServer own;
+  deploy::RegistryOptions options;
+  options.specs = {{"stories", gengyun::testing::testdata_path("models/stories260K-f32.gguf")}};
+  options.config.models["stories"].defaults = {{"max_tokens", 3}, {"temperature", 0}};
+  options.config.models["stories"].aliases = {"tiny"};
+  start_own(own, std::move(options));
+  auto r = post_to(own.port, "/v1/completions", {{"model", "tiny"}, {"prompt", "Once upon"}});
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body;
+  EXPECT_EQ(json::parse(r->body)["usage"]["completion_tokens"], 3);
+  auto longer = post_to(own.port, "/v1/completions",
+                        {{"model", "tiny"},
+                         {"prompt", "Once upon"},
+                         {"max_tokens", 5},
+                         {"temperature", 0},
+                         {"ignore_eos", true}});
+  ASSERT_TRUE(longer);
+  ASSERT_EQ(longer->status, 200) << longer->body;
+  EXPECT_EQ(json::parse(longer->body)["usage"]["completion_tokens"], 5);
+}
+
+TEST_F(ServerModelsTest, AModelOverTheMemoryBudgetIs503) {
+  OwnServer own;
+  deploy::RegistryOptions options;
+  options.specs = {{"stories", gengyun::testing::testdata_path("models/stories260K-f32.gguf")}};
+  options.max_memory_bytes = 1000;
+  start_own(own, std::move(options));
+  auto r = post_to(own.port, "/v1/completions", {{"model", "stories"}, {"prompt", "Once"}});
+  const json error = expect_error(r, 503, "insufficient_memory");
+  EXPECT_NE(error["message"].get<std::string>().find("more than --max-memory 1000 B"),
+            std::string::npos)
+      << error;
+  EXPECT_EQ(r->get_header_value("Retry-After"), "1");
+}
+
+}  // namespace
+}  // namespace gengyun::api::testing

@@ -1,0 +1,100 @@
+#include "deploy/config.h"
+
+#include <gtest/gtest.h>
+
+#include "deploy/units.h"
+
+namespace gengyun::deploy {
+namespace {
+
+TEST(Config, ReadsEveryKey) {
+  auto config = parse_config(R"(
+keep_alive: 10m
+rescan_interval: 500ms
+models:
+  qwen:
+    path: q.gguf
+    aliases: [default, q]
+    keep_alive: -1
+    pin: true
+    defaults: {temperature: 0.2, top_k: 20, max_tokens: 64, stop: ["\n\n"]}
+  stories:
+    keep_alive: 30
+    aliases: tiny
+)",
+                             "/models");
+  ASSERT_TRUE(config.ok()) << config.error().message;
+  EXPECT_EQ(config->keep_alive_us, 600'000'000);
+  EXPECT_EQ(config->rescan_interval_us, 500'000);
+  const ModelConfig& qwen = config->models.at("qwen");
+  EXPECT_EQ(qwen.path, "/models/q.gguf");
+  EXPECT_EQ(qwen.aliases, (std::vector<std::string>{"default", "q"}));
+  EXPECT_EQ(qwen.keep_alive_us, kKeepForever);
+  EXPECT_TRUE(qwen.pin);
+  EXPECT_EQ(qwen.defaults, nlohmann::json::parse(
+                               R"({"temperature": 0.2, "top_k": 20, "max_tokens": 64,
+                                   "stop": ["\n\n"]})"));
+  const ModelConfig& stories = config->models.at("stories");
+  EXPECT_EQ(stories.path, "");
+  EXPECT_EQ(stories.keep_alive_us, 30'000'000);
+  EXPECT_EQ(stories.aliases, (std::vector<std::string>{"tiny"}));
+  EXPECT_FALSE(stories.pin);
+}
+
+TEST(Config, EmptyFileGivesTheDefaults) {
+  auto config = parse_config("", "");
+  ASSERT_TRUE(config.ok());
+  EXPECT_EQ(config->keep_alive_us, 300'000'000);
+  EXPECT_EQ(config->rescan_interval_us, 2'000'000);
+  EXPECT_TRUE(config->models.empty());
+}
+
+TEST(Config, LorasAreParsedForTheirHook) {
+  auto config = parse_config(
+      "models:\n  base:\n    loras:\n      chat: {adapter: a.gguf, scale: 0.5}\n", "/m");
+  ASSERT_TRUE(config.ok()) << config.error().message;
+  const auto& loras = config->models.at("base").loras;
+  ASSERT_EQ(loras.size(), 1u);
+  EXPECT_EQ(loras[0].name, "chat");
+  EXPECT_EQ(loras[0].adapter_path, "/m/a.gguf");
+  EXPECT_EQ(loras[0].scale, 0.5);
+}
+
+TEST(Config, ErrorsNameTheKey) {
+  const std::pair<const char*, const char*> cases[] = {
+      {"keep_alive: 5x",
+       "keep_alive: invalid duration '5x': unknown unit 'x' (ns, us, ms, s, m, h)"},
+      {"keepalive: 5m", "keepalive: unknown key (known: keep_alive, models, rescan_interval)"},
+      {"models:\n  a:\n    pinned: true",
+       "models.a.pinned: unknown key (known: aliases, defaults, keep_alive, loras, path, pin)"},
+      {"models:\n  a:\n    pin: maybe", "models.a.pin: must be true or false"},
+      {"models:\n  a:\n    defaults: {temperature: 3}",
+       "models.a.defaults.temperature: is out of range"},
+      {"models:\n  a:\n    defaults: {top_p: 0}", "models.a.defaults.top_p: is out of range"},
+      {"models:\n  a:\n    defaults: {max_tokens: 1.5}",
+       "models.a.defaults.max_tokens: must be an integer"},
+      {"models:\n  a:\n    defaults: {logprobs: true}",
+       "models.a.defaults.logprobs: unknown request field (known: temperature, top_p, top_k, "
+       "min_p, max_tokens, presence_penalty, frequency_penalty, repeat_penalty, seed, stop)"},
+      {"models:\n  a:\n    aliases: [b]\n  b: {}",
+       "models.a.aliases: 'b' is the id of another model"},
+      {"models:\n  a:\n    aliases: [x]\n  c:\n    aliases: [x]",
+       "models.c.aliases: 'x' is also an alias of 'a'"},
+      {"rescan_interval: -1s", "rescan_interval: must not be negative"},
+      {"- a\n- b", "the config must be a map (keep_alive, models, ...)"},
+  };
+  for (const auto& [yaml, message] : cases) {
+    auto config = parse_config(yaml, "");
+    ASSERT_FALSE(config.ok()) << yaml;
+    EXPECT_EQ(config.error().message, message);
+  }
+  auto syntax = parse_config("models: {a: [", "");
+  ASSERT_FALSE(syntax.ok());
+  EXPECT_TRUE(syntax.error().message.starts_with("YAML: yaml-cpp: error at line 1"))
+      << syntax.error().message;
+  EXPECT_EQ(load_config("/nonexistent/gengyun.yaml").error().message,
+            "/nonexistent/gengyun.yaml: cannot read the config file");
+}
+
+}  // namespace
+}  // namespace gengyun::deploy

@@ -1,0 +1,62 @@
+#include "deploy/units.h"
+
+#include <gtest/gtest.h>
+
+namespace gengyun::deploy {
+namespace {
+
+TEST(Duration, ParsesGoDurationStrings) {
+  EXPECT_EQ(parse_duration("5m").value(), 300'000'000);
+  EXPECT_EQ(parse_duration("1h30m").value(), 5'400'000'000);
+  EXPECT_EQ(parse_duration("1.5h").value(), 5'400'000'000);
+  EXPECT_EQ(parse_duration("300ms").value(), 300'000);
+  EXPECT_EQ(parse_duration("2s500ms").value(), 2'500'000);
+  EXPECT_EQ(parse_duration("10us").value(), 10);
+  EXPECT_EQ(parse_duration("0").value(), 0);
+  EXPECT_EQ(parse_duration("0s").value(), 0);
+  EXPECT_EQ(parse_duration("-1m").value(), kKeepForever);
+  EXPECT_EQ(parse_duration("-1ns").value(), kKeepForever);
+}
+
+TEST(Duration, RejectsMalformedStrings) {
+  EXPECT_EQ(parse_duration("").error().message, "invalid duration '': it is empty");
+  EXPECT_EQ(parse_duration("300").error().message,
+            "invalid duration '300': a number needs a unit (ns, us, ms, s, m, h), e.g. \"5m\"");
+  EXPECT_EQ(parse_duration("5d").error().message,
+            "invalid duration '5d': unknown unit 'd' (ns, us, ms, s, m, h)");
+  EXPECT_EQ(parse_duration("m").error().message, "invalid duration 'm': expected a number");
+  EXPECT_EQ(parse_duration("1000000h").error().message,
+            "invalid duration '1000000h': longer than 100 years");
+}
+
+TEST(Duration, SecondsFollowOllama) {
+  EXPECT_EQ(keep_alive_from_seconds(0), 0);
+  EXPECT_EQ(keep_alive_from_seconds(1.5), 1'500'000);
+  EXPECT_EQ(keep_alive_from_seconds(-1), kKeepForever);
+  EXPECT_EQ(keep_alive_from_seconds(-0.5), kKeepForever);
+}
+
+TEST(ByteSize, ParsesUnits) {
+  EXPECT_EQ(parse_byte_size("8GiB").value(), int64_t{8} << 30);
+  EXPECT_EQ(parse_byte_size("512 MiB").value(), int64_t{512} << 20);
+  EXPECT_EQ(parse_byte_size("1.5G").value(), 1'500'000'000);
+  EXPECT_EQ(parse_byte_size("2kb").value(), 2000);
+  EXPECT_EQ(parse_byte_size("4096").value(), 4096);
+  EXPECT_EQ(parse_byte_size("1TiB").value(), int64_t{1} << 40);
+  EXPECT_EQ(parse_byte_size("8XB").error().message,
+            "invalid byte size '8XB': unknown unit 'XB' (B, KB, KiB, MB, MiB, GB, GiB, TB, TiB)");
+  EXPECT_EQ(parse_byte_size("-1G").error().message,
+            "invalid byte size '-1G': expected a number with an optional unit, e.g. 8GiB or "
+            "512MB");
+  EXPECT_EQ(parse_byte_size("9999999999TiB").error().message,
+            "invalid byte size '9999999999TiB': too large");
+}
+
+TEST(ByteSize, FormatsForPeople) {
+  EXPECT_EQ(format_bytes(512), "512 B");
+  EXPECT_EQ(format_bytes(1536), "1.5 KiB");
+  EXPECT_EQ(format_bytes(int64_t{3} << 30), "3.0 GiB");
+}
+
+}  // namespace
+}  // namespace gengyun::deploy
