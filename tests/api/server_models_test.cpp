@@ -105,6 +105,13 @@ TEST_F(ServerModelsTest, AKeyWithAModelListSeesOnlyThoseModels) {
 
 TEST_F(ServerModelsTest, AdminEndpointsNeedTheAdminRole) {
   expect_error(get("/admin/models", key_), 403, "permission_denied");
+  // An owner manages its tenant, not the deployment's models (authorize_admin, Deployment).
+  platform::NewKey owner{"owner"};
+  owner.role = platform::Role::Owner;
+  auto owner_key = store_->create_key(owner);
+  ASSERT_TRUE(owner_key.ok()) << owner_key.error().message;
+  expect_error(post("/admin/models/stories/pin", json::object(), *owner_key), 403,
+               "permission_denied");
   expect_error(post("/admin/models/stories/load", json::object(), key_), 403, "permission_denied");
   expect_error(post("/admin/models/rescan", json::object(), ""), 401, "invalid_api_key");
   const std::string admin = admin_key();

@@ -195,6 +195,16 @@ TEST_F(ServeTest, LoraDerivativeAnswersAsRunWithTheAdapter) {
     ASSERT_EQ(answer->status, 200) << answer->body;
     EXPECT_EQ(json::parse(answer->body)["choices"][0]["text"], run.out) << with_lora;
   }
+  // Listed as a model of its own, with its base; loaded on demand, it holds its base.
+  httplib::Client client("127.0.0.1", port_);
+  auto derivative = client.Get("/v1/models/qwen2-tiny-b", {{"Authorization", "Bearer " + key}});
+  ASSERT_TRUE(derivative);
+  ASSERT_EQ(derivative->status, 200) << derivative->body;
+  const json listed = json::parse(derivative->body);
+  EXPECT_EQ(listed["parent"], "qwen2-tiny");
+  EXPECT_EQ(listed["state"], "loaded");
+  EXPECT_EQ(listed["architecture"], "qwen2");
+  EXPECT_EQ(listed["size_bytes"], std::filesystem::file_size(adapter));
   EXPECT_EQ(server_->stop(), 0) << server_->err();
 
   const auto bad = run_process({kBinary, "serve", "--model", "qwen2-tiny=" + model_path_,
