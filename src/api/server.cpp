@@ -10,11 +10,19 @@
 #include "api/handler_pool.h"
 #include "api/http_reply.h"
 #include "api/openai_response.h"
+#include "api/percent_encoding.h"
 #include "api/usage_entry.h"
 #include "api/usage_handler.h"
 #include "util/clock.h"
 
 namespace gengyun::api {
+
+namespace {
+
+/// The path of GET /v1/models/{id} up to the id.
+constexpr std::string_view kModelsPrefix = "/v1/models/";
+
+}  // namespace
 
 struct Server::Impl {
   Impl(deploy::Registry& registry, platform::Store& store, ServerOptions options)
@@ -32,6 +40,8 @@ struct Server::Impl {
   /// On a handler thread: runs `work`, answering 500 when it throws.
   void run_handler(const std::function<void()>& work, Responder& out);
   void list_models(const HttpRequest& request, Responder& out);
+  /// GET /v1/models/{id}: the model object, 404 model_not_found for one not served here.
+  void retrieve_model(const HttpRequest& request, Responder& out);
 
   deploy::Registry& registry;
   platform::Store& store;
@@ -53,6 +63,11 @@ void Server::Impl::route(HttpRequest request, std::shared_ptr<Responder> out) {
   if (method == "GET" && path == "/v1/models") {
     handler = [this](const HttpRequest& r, const std::shared_ptr<Responder>& o) {
       list_models(r, *o);
+    };
+  } else if (method == "GET" && path.starts_with(kModelsPrefix) &&
+             path.size() > kModelsPrefix.size()) {
+    handler = [this](const HttpRequest& r, const std::shared_ptr<Responder>& o) {
+      retrieve_model(r, *o);
     };
   } else if (method == "GET" && path == "/v1/usage") {
     handler = [this](const HttpRequest& r, const std::shared_ptr<Responder>& o) {
@@ -102,6 +117,35 @@ void Server::Impl::list_models(const HttpRequest& request, Responder& out) {
     return;
   }
   send_json(out, model_list(registry.names(), started_s));
+}
+
+void Server::Impl::retrieve_model(const HttpRequest& request, Responder& out) {
+  const int64_t started_at_us = unix_time_us();
+  auto key = authenticate(store, request.header("Authorization"));
+  if (!key.ok()) {
+    send_error(out, key.error());
+    return;
+  }
+  UsageEntry entry(store, key->id, "/v1/models", started_at_us);
+  const auto name = percent_decoded(std::string_view(request.path).substr(kModelsPrefix.size()),
+                                    /*plus_is_space=*/false);
+  const ApiError error = !name ? invalid_request("the model id in the path is not valid "
+                                                 "percent-encoding")
+                               : model_not_found(*name);
+  const bool found = name && registry.contains(*name);
+  if (name) entry.set_model(*name);
+  if (auto written = found ? entry.finish(200, "ok")
+                           : entry.finish(error.http_status, "error", error.message);
+      !written.ok()) {
+    send_error(out,
+               internal_error("the usage ledger cannot be written: " + written.error().message));
+    return;
+  }
+  if (!found) {
+    send_error(out, error);
+    return;
+  }
+  send_json(out, model_object(*name, started_s));
 }
 
 Server::Server(deploy::Registry& registry, platform::Store& store, ServerOptions options)

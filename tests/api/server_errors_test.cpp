@@ -45,6 +45,29 @@ TEST_F(ServerTest, ModelsListsServedModelsInOrder) {
   EXPECT_EQ(rows().size(), 1u);
 }
 
+TEST_F(ServerTest, ModelsRetrieveAnswersTheModelOr404) {
+  auto r = get("/v1/models/stories", key_);
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body;
+  const json body = json::parse(r->body);
+  EXPECT_EQ(body["id"], "stories");
+  EXPECT_EQ(body["object"], "model");
+  EXPECT_EQ(body["owned_by"], "gengyun");
+  EXPECT_EQ(body["created"], json::parse(get("/v1/models", key_)->body)["data"][1]["created"]);
+  EXPECT_EQ(json::parse(get("/v1/models/qwen2%2Dtiny", key_)->body)["id"], "qwen2-tiny");
+
+  expect_error(get("/v1/models/qwen2", key_), 404, "model_not_found");
+  expect_error(get("/v1/models/qwen2%2", key_), 400, nullptr);
+  expect_error(get("/v1/models/stories", ""), 401, "invalid_api_key");
+  const auto ledger = rows();
+  ASSERT_EQ(ledger.size(), 5u);  // (the 401 writes none)
+  EXPECT_EQ(ledger[0].endpoint, "/v1/models");
+  EXPECT_EQ(ledger[0].model, "stories");
+  EXPECT_EQ(ledger[3].model, "qwen2");
+  EXPECT_EQ(ledger[3].http_status, 404);
+  EXPECT_EQ(ledger[4].http_status, 400);
+}
+
 TEST_F(ServerTest, BadKeysAre401AndWriteNoRow) {
   auto second = store_->create_key("revoked");
   ASSERT_TRUE(second.ok());
@@ -107,11 +130,19 @@ TEST_F(ServerTest, InvalidBodiesAre400WithOneErrorRowEach) {
        R"({"model":"qwen2-tiny","messages":[{"role":"user","content":"x"}],"seed":"7"})", "seed",
        "qwen2-tiny"},
       {"/v1/chat/completions",
-       R"({"model":"qwen2-tiny","messages":[{"role":"user","content":"x"}],"n":3})", "n",
+       R"({"model":"qwen2-tiny","messages":[{"role":"user","content":"x"}],"n":0})", "n",
        "qwen2-tiny"},
+      {"/v1/chat/completions",
+       R"({"model":"qwen2-tiny","messages":[{"role":"user","content":"x"}],"user":"u"})", "user",
+       "qwen2-tiny"},
+      {"/v1/chat/completions",
+       R"({"model":"qwen2-tiny","messages":[{"role":"user","content":"x"}],"logit_bias":{"999999":1}})",
+       "logit_bias", "qwen2-tiny"},
       {"/v1/completions", R"({"model":"stories"})", "prompt", "stories"},
       {"/v1/completions", R"({"model":"stories","prompt":42})", "prompt", "stories"},
-      {"/v1/completions", R"({"model":"stories","prompt":["a","b"]})", "prompt", "stories"},
+      {"/v1/completions", R"({"model":"stories","prompt":["a",1]})", "prompt", "stories"},
+      {"/v1/completions", R"({"model":"stories","prompt":[1,99999]})", "prompt", "stories"},
+      {"/v1/completions", R"({"model":"stories","prompt":"x","best_of":3})", "best_of", "stories"},
       {"/v1/completions", R"({"model":7,"prompt":"x"})", "model", ""},
       // Deeply nested JSON is refused before it is parsed (or echoed in an error message).
       {"/v1/completions", std::string(1000000, '[') + std::string(1000000, ']'), nullptr, ""},
