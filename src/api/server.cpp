@@ -9,6 +9,7 @@
 #include "api/generation_handler.h"
 #include "api/handler_pool.h"
 #include "api/http_reply.h"
+#include "api/observed_responder.h"
 #include "api/openai_response.h"
 #include "api/percent_encoding.h"
 #include "api/usage_entry.h"
@@ -55,6 +56,21 @@ struct Server::Impl {
 void Server::Impl::route(HttpRequest request, std::shared_ptr<Responder> out) {
   const std::string& path = request.path;
   const std::string& method = request.method;
+  out = std::make_shared<ObservedResponder>(std::move(out), method, path,
+                                            key_prefix(request.header("Authorization")),
+                                            options.cors_origin);
+  if (method == "OPTIONS" && !options.cors_origin.empty()) {
+    // A CORS preflight: the methods this API has, the header fields the browser asks for.
+    const std::string asked = request.header("Access-Control-Request-Headers")
+                                  .value_or("Authorization, Content-Type");
+    out->respond({204,
+                  "",
+                  "",
+                  {{"Access-Control-Allow-Methods", "GET, POST, OPTIONS"},
+                   {"Access-Control-Allow-Headers", asked},
+                   {"Access-Control-Max-Age", "600"}}});
+    return;
+  }
   if (method == "GET" && path == "/health") {
     send_json(*out, {{"status", "ok"}});
     return;
