@@ -14,11 +14,20 @@
 #include "api/generation_handler.h"
 #include "api/handler_pool.h"
 #include "api/http_reply.h"
+#include "api/observed_responder.h"
 #include "api/openai_response.h"
+#include "api/percent_encoding.h"
 #include "api/usage_handler.h"
 #include "util/clock.h"
 
 namespace gengyun::api {
+
+namespace {
+
+/// The path of GET /v1/models/{id} up to the id.
+constexpr std::string_view kModelsPrefix = "/v1/models/";
+
+}  // namespace
 
 struct Server::Impl {
   Impl(deploy::Registry& registry, platform::Store& store, ServerOptions options)
@@ -36,6 +45,9 @@ struct Server::Impl {
   /// On a handler thread: runs `work`, answering 500 when it throws.
   void run_handler(const std::function<void()>& work, Responder& out);
   void list_models(const HttpRequest& request, Responder& out);
+  /// GET /v1/models/{id}: the model object, 404 model_not_found for one not served here or
+  /// not allowed to the key; a read, like the list: no ledger row.
+  void retrieve_model(const HttpRequest& request, Responder& out);
 
   deploy::Registry& registry;
   platform::Store& store;
@@ -51,6 +63,7 @@ namespace {
 /// The methods allowed on `path` ("GET", "GET, POST"); "" for a path the server does not offer.
 std::string allowed_methods(const std::string& path) {
   if (path == "/health" || path == "/v1/models" || path == "/v1/usage") return "GET";
+  if (path.starts_with(kModelsPrefix) && path.size() > kModelsPrefix.size()) return "GET";
   for (CompletionKind kind : {CompletionKind::Chat, CompletionKind::Text})
     if (path == endpoint_path(kind)) return "POST";
   if (path == kEmbeddingsPath) return "POST";
@@ -72,9 +85,24 @@ bool allows(std::string_view allowed, std::string_view method) {
 void Server::Impl::route(HttpRequest request, std::shared_ptr<Responder> out) {
   const std::string& path = request.path;
   const std::string& method = request.method;
+  out = std::make_shared<ObservedResponder>(std::move(out), method, path,
+                                            key_prefix(request.header("Authorization")),
+                                            options.cors_origin);
   const std::string allowed = allowed_methods(path);
   if (allowed.empty()) {
     send_error(*out, unknown_endpoint(method, path));
+    return;
+  }
+  if (method == "OPTIONS" && !options.cors_origin.empty()) {
+    // A CORS preflight: the methods the path has, the header fields the browser asks for.
+    const std::string asked = request.header("Access-Control-Request-Headers")
+                                  .value_or("Authorization, Content-Type");
+    out->respond({204,
+                  "",
+                  "",
+                  {{"Access-Control-Allow-Methods", allowed + ", OPTIONS"},
+                   {"Access-Control-Allow-Headers", asked},
+                   {"Access-Control-Max-Age", "600"}}});
     return;
   }
   if (!allows(allowed, method)) {
@@ -89,6 +117,10 @@ void Server::Impl::route(HttpRequest request, std::shared_ptr<Responder> out) {
   if (path == "/v1/models") {
     handler = [this](const HttpRequest& r, const std::shared_ptr<Responder>& o) {
       list_models(r, *o);
+    };
+  } else if (path.starts_with(kModelsPrefix)) {
+    handler = [this](const HttpRequest& r, const std::shared_ptr<Responder>& o) {
+      retrieve_model(r, *o);
     };
   } else if (path == "/v1/usage") {
     handler = [this](const HttpRequest& r, const std::shared_ptr<Responder>& o) {
@@ -140,6 +172,28 @@ void Server::Impl::list_models(const HttpRequest& request, Responder& out) {
         std::find(key->models.begin(), key->models.end(), name) != key->models.end())
       names.push_back(name);
   send_json(out, model_list(names, started_s));
+}
+
+void Server::Impl::retrieve_model(const HttpRequest& request, Responder& out) {
+  auto key = authenticate(store, request.header("Authorization"));
+  if (!key.ok()) {
+    send_error(out, key.error());
+    return;
+  }
+  const auto name = percent_decoded(std::string_view(request.path).substr(kModelsPrefix.size()),
+                                    /*plus_is_space=*/false);
+  if (!name) {
+    send_error(out, invalid_request("the model id in the path is not valid percent-encoding"));
+    return;
+  }
+  // As in the list: a model the key may not use is not shown.
+  if (!registry.contains(*name) ||
+      (!key->models.empty() &&
+       std::find(key->models.begin(), key->models.end(), *name) == key->models.end())) {
+    send_error(out, model_not_found(*name));
+    return;
+  }
+  send_json(out, model_object(*name, started_s));
 }
 
 Server::Server(deploy::Registry& registry, platform::Store& store, ServerOptions options)
