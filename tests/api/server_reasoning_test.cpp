@@ -224,7 +224,8 @@ TEST_F(ReasoningServerTest, ASchemaOfACallMakesTheModelCallATool) {
                   {"max_tokens", 64},
                   {"temperature", 0},
                   {"response_format",
-                   {{"type", "json_schema"}, {"json_schema", {{"name", "call"}, {"schema", schema}}}}}};
+                   {{"type", "json_schema"},
+                    {"json_schema", {{"name", "call"}, {"schema", schema}}}}}};
   auto r = post_qwq(request);
   ASSERT_TRUE(r);
   ASSERT_EQ(r->status, 200) << r->body;
