@@ -371,6 +371,17 @@ std::optional<ApiError> read_chat_logprobs(const json& body, GenerationParams& p
   return std::nullopt;
 }
 
+/// A 400 naming the first key of `object` not in `known` (where.key), or nullopt.
+std::optional<ApiError> unknown_key(const json& object,
+                                    std::initializer_list<std::string_view> known,
+                                    const std::string& where) {
+  for (const auto& [key, value] : object.items())
+    if (std::find(known.begin(), known.end(), key) == known.end())
+      return invalid_request("Unrecognized argument supplied: " + where + "." + key,
+                             where + "." + key);
+  return std::nullopt;
+}
+
 /// The text of a message's `content`: a string, or text parts joined with "\n".
 ApiResult<std::string> read_content(const json& content, const std::string& param) {
   if (content.is_string()) return content.get<std::string>();
@@ -388,6 +399,7 @@ ApiResult<std::string> read_content(const json& content, const std::string& para
       return invalid_request(where + ".type must be \"text\" (only text content is supported)" +
                                  (type ? ", got " + shown(*type) : std::string()),
                              where + ".type");
+    if (auto unknown = unknown_key(part, {"type", "text"}, where)) return *unknown;
     const json* part_text = field(part, "text");
     if (!part_text || !part_text->is_string())
       return invalid_request(where + ".text must be a string", where + ".text");
@@ -447,6 +459,15 @@ ApiResult<ChatMessage> read_message(const json& message, size_t index) {
   const std::string where = "messages[" + std::to_string(index) + "]";
   if (!message.is_object())
     return invalid_request(where + " must be an object, got " + shown(message), where);
+  if (auto unknown = unknown_key(message,
+                                 {"role", "content", "name", "tool_calls", "tool_call_id",
+                                  "reasoning_content", "refusal"},
+                                 where))
+    return *unknown;
+  // An assistant message's refusal: null is what the API sends back; a refusal text has no place
+  // in a prompt the templates know.
+  if (const json* refusal = field(message, "refusal"); refusal && !refusal->is_null())
+    return invalid_request(where + ".refusal is not supported (only null)", where + ".refusal");
   const json* role = field(message, "role");
   if (!role || !role->is_string())
     return invalid_request(where + ".role must be a string", where + ".role");

@@ -417,6 +417,33 @@ TEST(ParseRequests, UnknownFieldsAreRefusedByName) {
   }
 }
 
+// Inside messages and content parts too: a key the server would not use is a 400 naming it.
+TEST(ParseRequests, UnknownMessageKeysAreRefusedByName) {
+  struct Case {
+    json message;
+    std::string param;
+  };
+  const Case cases[] = {
+      {{{"role", "user"}, {"content", "hi"}, {"cache_control", "x"}}, "messages[0].cache_control"},
+      {{{"role", "assistant"}, {"content", "hi"}, {"audio", nullptr}}, "messages[0].audio"},
+      {{{"role", "assistant"}, {"function_call", {{"name", "f"}}}}, "messages[0].function_call"},
+      {{{"role", "assistant"}, {"content", "hi"}, {"refusal", "no"}}, "messages[0].refusal"},
+      {{{"role", "user"}, {"content", {{{"type", "text"}, {"text", "a"}, {"cache", 1}}}}},
+       "messages[0].content[0].cache"},
+  };
+  for (const Case& c : cases) {
+    auto r = parse_chat_request(chat_body({{"messages", {c.message}}}));
+    ASSERT_FALSE(r.ok()) << c.message.dump();
+    EXPECT_EQ(r.error().param, c.param) << r.error().message;
+  }
+  // The keys the API reads, and a null refusal (as the API sends it back), pass.
+  EXPECT_TRUE(parse_chat_request(
+                  chat_body({{"messages",
+                              {{{"role", "user"}, {"content", "hi"}, {"name", "ann"}},
+                               {{"role", "assistant"}, {"content", "yo"}, {"refusal", nullptr}}}}}))
+                  .ok());
+}
+
 TEST(ParseChatRequest, RejectsBadFields) {
   const json user = {{"role", "user"}, {"content", "hi"}};
   const BadCase cases[] = {
