@@ -62,9 +62,9 @@ struct GenerationParams {
   float top_p = 0.95f;              ///< >= 1: off
   float min_p = 0.05f;              ///< <= 0: off
   float repeat_penalty = 1.0f;      ///< 1: off (llama.cpp's repetition penalty)
-  float presence_penalty = 0.0f;    ///< OpenAI presence_penalty
-  float frequency_penalty = 0.0f;   ///< OpenAI frequency_penalty
-  int penalty_last_n = 64;          ///< tokens of history the penalties look at
+  float presence_penalty = 0.0f;    ///< OpenAI presence_penalty (counts generated tokens only)
+  float frequency_penalty = 0.0f;   ///< OpenAI frequency_penalty (counts generated tokens only)
+  int penalty_last_n = 64;          ///< prompt and generated tokens repeat_penalty looks at
   std::optional<uint64_t> seed;     ///< same seed, same prompt, same params -> same output
   std::vector<std::string> stop;    ///< stop strings; the text is cut before the first match
   /// End-of-generation tokens do not stop the sequence (benchmarks: a fixed number of tokens;

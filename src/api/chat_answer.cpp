@@ -18,8 +18,14 @@ chat::OutputParser::Options parser_options(const ChatSyntax& syntax, bool tools,
 
 }  // namespace
 
-ChatAnswer::ChatAnswer(ResponseMeta meta, const ChatSyntax& syntax, bool tools, bool stream)
-    : meta_(std::move(meta)), parser_(parser_options(syntax, tools, meta_.id)), stream_(stream) {}
+ChatAnswer::ChatAnswer(ResponseMeta meta, const ChatSyntax& syntax, bool tools, bool stream,
+                       int index)
+    : meta_(std::move(meta)),
+      // (calls of choice k > 0 get ids of their own: the response's id and "-k")
+      parser_(parser_options(syntax, tools,
+                             index == 0 ? meta_.id : meta_.id + "-" + std::to_string(index))),
+      stream_(stream),
+      index_(index) {}
 
 std::vector<json> ChatAnswer::feed(std::string_view text) { return take(parser_.feed(text)); }
 
@@ -30,9 +36,9 @@ std::vector<json> ChatAnswer::take(const chat::OutputDelta& delta) {
   content_ += delta.content;
   std::vector<json> chunks;
   if (stream_ && !delta.reasoning.empty())
-    chunks.push_back(delta_chunk(meta_, {{"reasoning_content", delta.reasoning}}));
+    chunks.push_back(delta_chunk(meta_, {{"reasoning_content", delta.reasoning}}, nullptr, index_));
   if (stream_ && !delta.content.empty())
-    chunks.push_back(delta_chunk(meta_, {{"content", delta.content}}));
+    chunks.push_back(delta_chunk(meta_, {{"content", delta.content}}, nullptr, index_));
   for (const chat::ToolCall& call : delta.tool_calls) {
     const size_t index = calls_.size();
     calls_.push_back(call);
@@ -42,10 +48,12 @@ std::vector<json> ChatAnswer::take(const chat::OutputDelta& delta) {
                              {{{"index", index},
                                {"id", call.id},
                                {"type", "function"},
-                               {"function", {{"name", call.name}, {"arguments", ""}}}}}}}));
+                               {"function", {{"name", call.name}, {"arguments", ""}}}}}}},
+                    nullptr, index_));
     chunks.push_back(delta_chunk(
         meta_,
-        {{"tool_calls", {{{"index", index}, {"function", {{"arguments", call.arguments}}}}}}}));
+        {{"tool_calls", {{{"index", index}, {"function", {{"arguments", call.arguments}}}}}}},
+        nullptr, index_));
   }
   return chunks;
 }

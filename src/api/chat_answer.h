@@ -19,8 +19,9 @@ class ChatAnswer {
  public:
   /// `syntax`: what the prompt's answer speaks (ChatPrompt::syntax); `tools`: the request gave
   /// tools the template saw (tool calls are parsed only then); `stream`: feed() and finish()
-  /// return the chunks to send (none when false; message() then gives the whole).
-  ChatAnswer(ResponseMeta meta, const ChatSyntax& syntax, bool tools, bool stream);
+  /// return the chunks to send (none when false; message() then gives the whole); `index`: the
+  /// choice's index in the chunks.
+  ChatAnswer(ResponseMeta meta, const ChatSyntax& syntax, bool tools, bool stream, int index = 0);
 
   /// The chunks that generated `text` completes: a delta {"reasoning_content"}, a delta
   /// {"content"}, and for each complete tool call a delta {"tool_calls": [{index, id, type
@@ -37,12 +38,16 @@ class ChatAnswer {
   /// were called, "reasoning_content" when the model reasoned, "tool_calls" when it called}.
   nlohmann::json message() const;
 
+  /// Bytes of reasoning_content so far.
+  size_t reasoning_size() const { return reasoning_.size(); }
+
  private:
   std::vector<nlohmann::json> take(const chat::OutputDelta& delta);
 
   ResponseMeta meta_;
   chat::OutputParser parser_;
   bool stream_;
+  int index_;
   std::string reasoning_;
   std::string content_;
   std::vector<chat::ToolCall> calls_;

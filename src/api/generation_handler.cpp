@@ -23,11 +23,12 @@
 namespace gengyun::api {
 namespace {
 
-/// A validated request with its model loaded and its prompt tokenized.
+/// A validated request with its model loaded and its prompts tokenized.
 struct PreparedGeneration {
   GenerationRequest request;
   deploy::ModelLease model;  ///< held until the answer ends: the model is not unloaded under it
-  std::vector<int32_t> prompt;
+  std::vector<std::vector<int32_t>> prompts;  ///< chat: one; completions: one per prompt
+  std::vector<std::string> echoes;  ///< completions with echo: each prompt's text
   ChatSyntax syntax;  ///< chat: what the answer speaks
   ResponseMeta meta;
   HttpHeaders headers;  ///< of the answer: x-request-id, x-ratelimit-*
@@ -77,6 +78,13 @@ ApiResult<PreparedGeneration> prepare(CompletionKind kind, const GenerationConte
                                "' is an embedding model: it serves /v1/embeddings, not " +
                                endpoint_path(kind),
                            "model");
+  read_response_format_schema(body_text, out.request);
+  for (const auto& [id, bias] : out.request.params.logit_bias)
+    if (id >= out.model->n_vocab())
+      return invalid_request("logit_bias names token " + std::to_string(id) +
+                                 ", outside the model's vocabulary (0.." +
+                                 std::to_string(out.model->n_vocab() - 1) + ")",
+                             "logit_bias");
 
   const char* param = kind == CompletionKind::Chat ? "messages" : "prompt";
   if (kind == CompletionKind::Chat) {
@@ -86,56 +94,93 @@ ApiResult<PreparedGeneration> prepare(CompletionKind kind, const GenerationConte
       return invalid_request("the model's chat template refused the messages: " +
                                  prompt.error().message,
                              param);
-    out.prompt = std::move(prompt->tokens);
+    out.prompts.push_back(std::move(prompt->tokens));
     out.syntax = prompt->syntax;
-  } else {
-    out.prompt = out.model->tokenize(out.request.prompt, /*add_bos=*/true, /*parse_special=*/false);
   }
-  if (out.prompt.empty()) return invalid_request("the prompt is empty (it has no tokens)", param);
+  for (const PromptInput& input : out.request.prompts) {
+    std::string echo = input.text;
+    if (!input.is_tokens) {
+      out.prompts.push_back(
+          out.model->tokenize(input.text, /*add_bos=*/true, /*parse_special=*/false));
+    } else {
+      echo.clear();
+      for (const int32_t id : input.tokens) {
+        if (id >= out.model->n_vocab())
+          return invalid_request("prompt holds token " + std::to_string(id) +
+                                     ", outside the model's vocabulary (0.." +
+                                     std::to_string(out.model->n_vocab() - 1) + ")",
+                                 param);
+        echo += out.model->token_bytes(id);
+      }
+      out.prompts.push_back(input.tokens);
+    }
+    if (out.request.echo) out.echoes.push_back(std::move(echo));
+  }
   const int64_t n_ctx = out.model->n_ctx();
-  if (static_cast<int64_t>(out.prompt.size()) + 1 > n_ctx)
-    return invalid_request("This model's maximum context length is " + std::to_string(n_ctx) +
-                               " tokens. However, your " + param + " resulted in " +
-                               std::to_string(out.prompt.size()) +
-                               " tokens, plus 1 to generate. Please shorten the " + param + ".",
-                           param, "context_length_exceeded");
+  for (const std::vector<int32_t>& prompt : out.prompts) {
+    if (prompt.empty()) return invalid_request("the prompt is empty (it has no tokens)", param);
+    if (static_cast<int64_t>(prompt.size()) + 1 > n_ctx)
+      return invalid_request("This model's maximum context length is " + std::to_string(n_ctx) +
+                                 " tokens. However, your " + param + " resulted in " +
+                                 std::to_string(prompt.size()) +
+                                 " tokens, plus 1 to generate. Please shorten the " + param + ".",
+                             param, "context_length_exceeded");
+  }
   out.meta.kind = kind;
   out.meta.id = new_response_id(kind);
   out.meta.created = unix_time_us() / 1000000;
   out.meta.model = out.request.model;
+  out.meta.system_fingerprint = system_fingerprint(out.model->path(), out.model->n_ctx());
   return out;
 }
 
-/// Reserves the request's worst case (its prompt plus max_tokens, or plus the rest of the
-/// context when max_tokens is unset): api::admit.
+/// Reserves the request's worst case (its prompts, plus max_tokens, or the rest of the context
+/// when max_tokens is unset, for each of its choices): api::admit.
 ApiResult<HttpHeaders> admit(platform::Store& store, const platform::KeyInfo& key,
                              const PreparedGeneration& job, CompletionKind kind,
                              int64_t started_at_us) {
-  const int64_t prompt = static_cast<int64_t>(job.prompt.size());
-  const int64_t room = job.model->n_ctx() - prompt;
-  const int64_t max_tokens = job.request.params.max_tokens;
-  const int64_t max_completion = max_tokens < 0 ? room : std::min(max_tokens, room);
+  int64_t prompt = 0;
+  int64_t max_completion = 0;
+  for (const std::vector<int32_t>& tokens : job.prompts) {
+    const int64_t room = job.model->n_ctx() - static_cast<int64_t>(tokens.size());
+    const int64_t max_tokens = job.request.params.max_tokens;
+    prompt += static_cast<int64_t>(tokens.size());
+    max_completion += job.request.n * (max_tokens < 0 ? room : std::min(max_tokens, room));
+  }
   return api::admit(store, {job.meta.id, key.id, job.request.model, endpoint_path(kind), prompt,
                             max_completion, started_at_us});
 }
 
-TokenUsage usage_of(const Usage& usage) {
-  return {usage.prompt_tokens, usage.completion_tokens, usage.cached_prompt_tokens};
-}
-
-/// One admitted request from its submission to its ledger row. The model's engine generates;
-/// this object only turns the request's events into the answer, so no thread waits for it:
-/// events are taken on the engine's thread (on_ready; cheap, never blocking) and written to
-/// the responder (queued, never blocking); checkpoints of the counts and the end (the ledger
-/// row's settlement, then the last bytes) run on a handler thread. A client that leaves
-/// cancels the request at once.
+/// One admitted request from its submission to its ledger row. The model's engine generates
+/// each choice as a request of its own; this object only turns their events into the answer,
+/// so no thread waits for it: events are taken on the engine's thread (on_ready; cheap, never
+/// blocking) and written to the responder (queued, never blocking); checkpoints of the counts
+/// and the end (the ledger row's settlement, then the last bytes) run on a handler thread. A
+/// client that leaves cancels every choice at once.
 class GenerationJob : public std::enable_shared_from_this<GenerationJob> {
  public:
-  GenerationJob(PreparedGeneration job, std::unique_ptr<RequestHandle> handle,
+  /// One choice: its engine request and what it produced so far.
+  struct Choice {
+    std::unique_ptr<RequestHandle> handle;
+    size_t prompt = 0;  ///< index into PreparedGeneration::prompts
+    std::string text;   ///< a non-streamed choice's whole text
+    /// When asked for: a non-streamed choice's; a streamed chat choice's not yet sent (those of
+    /// tokens whose text its answer holds back).
+    std::vector<TokenLogprob> logprobs;
+    std::optional<ChatAnswer> answer;  ///< chat: its message (reasoning, content, tool calls)
+    /// chat: the completion tokens up to the last that added to reasoning_content (reasoning
+    /// comes first in an answer)
+    int reasoning_tokens = 0;
+    int64_t text_offset = 0;  ///< completions: characters of the choice's text reported so far
+    Usage usage;              ///< as of its latest event
+    std::optional<GenerationEvent> last;  ///< its finished event
+  };
+
+  GenerationJob(PreparedGeneration job, std::vector<Choice> choices,
                 std::shared_ptr<Responder> out, std::unique_ptr<UsageEntry> entry,
                 platform::Store& store, HandlerPool& pool, InFlight& in_flight)
       : job_(std::move(job)),
-        handle_(std::move(handle)),
+        choices_(std::move(choices)),
         out_(std::move(out)),
         entry_(std::move(entry)),
         store_(store),
@@ -144,62 +189,173 @@ class GenerationJob : public std::enable_shared_from_this<GenerationJob> {
         stream_(out_),
         checkpointed_at_us_(monotonic_us()) {
     if (job_.meta.kind == CompletionKind::Chat)
-      answer_.emplace(job_.meta, job_.syntax, !job_.request.chat.tools_json.empty(),
-                      job_.request.stream);
+      for (size_t i = 0; i < choices_.size(); ++i)
+        choices_[i].answer.emplace(job_.meta, job_.syntax, !job_.request.chat.tools_json.empty(),
+                                   job_.request.stream, static_cast<int>(i));
   }
 
-  /// Starts the answer (a stream's head) and the flow of events.
+  /// Starts the answer (a stream's head, each choice's opening and echo) and the flow of events.
   void start() {
-    if (job_.request.stream) {
-      const auto opening = opening_chunk(job_.meta);
-      if (!stream_.start(job_.headers) || (opening && !stream_.send(*opening))) handle_->cancel();
+    {
+      std::lock_guard lock(mutex_);
+      if (job_.request.stream && !stream_.start(job_.headers)) cancel_all();
+      for (size_t i = 0; i < choices_.size(); ++i) {
+        const int index = static_cast<int>(i);
+        const std::string* echo =
+            job_.echoes.empty() ? nullptr : &job_.echoes[choices_[i].prompt];
+        if (!job_.request.stream) {
+          if (echo) choices_[i].text = *echo;
+          continue;
+        }
+        const auto opening = opening_chunk(job_.meta, index);
+        if ((opening && !stream_.send(*opening)) ||
+            (echo && !stream_.send(text_chunk(job_.meta, *echo, nullptr, index))))
+          cancel_all();
+      }
     }
     std::weak_ptr<GenerationJob> weak = weak_from_this();
     out_->on_client_gone([weak] {
-      if (std::shared_ptr<GenerationJob> self = weak.lock()) self->handle_->cancel();
+      if (std::shared_ptr<GenerationJob> self = weak.lock()) self->cancel_all();
     });
     in_flight_id_ = in_flight_.add([weak] {
       if (std::shared_ptr<GenerationJob> self = weak.lock()) {
         self->ended_by_server_ = true;
-        self->handle_->cancel();
+        self->cancel_all();
       }
     });
-    // The handle (owned here) keeps this callback; the callback keeps this object until the
-    // finished event has been taken.
-    handle_->on_ready([self = shared_from_this()] { self->take_events(); });
+    // Each handle (owned here) keeps its callback; the callback keeps this object until the
+    // choice's finished event has been taken.
+    for (size_t i = 0; i < choices_.size(); ++i)
+      choices_[i].handle->on_ready([self = shared_from_this(), i] { self->take_events(i); });
   }
 
  private:
-  void take_events() {
+  void cancel_all() {
+    for (Choice& c : choices_) c.handle->cancel();
+  }
+
+  /// The event's tokens with their log-probabilities, as the API reports them; tokens that
+  /// stand for no bytes (an end-of-generation token) are left out, as they are of the text.
+  std::vector<TokenLogprob> logprobs_of(const GenerationEvent& event) const {
+    std::vector<TokenLogprob> out;
+    for (size_t i = 0; i < event.token_ids.size() && i < event.logprobs.size(); ++i) {
+      std::string bytes = job_.model->token_bytes(event.token_ids[i]);
+      if (bytes.empty()) continue;
+      TokenLogprob& t = out.emplace_back();
+      t.bytes = std::move(bytes);
+      t.logprob = event.logprobs[i].logprob;
+      for (const auto& [id, logprob] : event.logprobs[i].top)
+        t.top.emplace_back(job_.model->token_bytes(id), logprob);
+    }
+    return out;
+  }
+
+  /// `tokens` of `choice` in the endpoint's logprobs object (advances its text_offset).
+  nlohmann::json logprobs_json(const std::vector<TokenLogprob>& tokens, Choice& choice) const {
+    return job_.meta.kind == CompletionKind::Chat ? chat_logprobs(tokens)
+                                                  : completion_logprobs(tokens, choice.text_offset);
+  }
+
+  /// The request's usage from its choices' (mutex_ held, or all finished): each prompt counted
+  /// once (from the choice that processed most of it), the completions of every choice summed.
+  TokenUsage total_usage() const {
+    std::vector<const Usage*> per_prompt(job_.prompts.size(), nullptr);
+    TokenUsage total;
+    for (const Choice& c : choices_) {
+      const Usage*& best = per_prompt[c.prompt];
+      if (!best || c.usage.prompt_tokens > best->prompt_tokens) best = &c.usage;
+      total.completion_tokens += c.usage.completion_tokens;
+      total.reasoning_tokens += c.reasoning_tokens;
+    }
+    for (const Usage* u : per_prompt) {
+      if (!u) continue;
+      total.prompt_tokens += u->prompt_tokens;
+      total.cached_tokens += u->cached_prompt_tokens;
+    }
+    return total;
+  }
+
+  void take_events(size_t index) {
     std::lock_guard lock(mutex_);
-    while (std::optional<GenerationEvent> event = handle_->next(0)) {
-      if (!event->text.empty()) {
-        if (answer_) {
-          send_chunks(answer_->feed(event->text));
-        } else if (!job_.request.stream) {
-          text_ += event->text;
-        } else if (!stream_.send(text_chunk(job_.meta, event->text))) {
-          handle_->cancel();
-        }
+    Choice& choice = choices_[index];
+    const bool logprobs = job_.request.params.top_logprobs >= 0;
+    while (std::optional<GenerationEvent> event = choice.handle->next(0)) {
+      choice.usage = event->usage;
+      std::vector<TokenLogprob> tokens;
+      if (logprobs) tokens = logprobs_of(*event);
+      if (choice.answer) {
+        const size_t reasoned = choice.answer->reasoning_size();
+        std::vector<nlohmann::json> chunks = choice.answer->feed(event->text);
+        if (choice.answer->reasoning_size() > reasoned)
+          choice.reasoning_tokens = choice.usage.completion_tokens;
+        send_answer(choice, std::move(chunks), std::move(tokens), static_cast<int>(index));
+      } else if (!job_.request.stream) {
+        choice.text += event->text;
+        choice.logprobs.insert(choice.logprobs.end(), tokens.begin(), tokens.end());
+      } else if ((!event->text.empty() || !tokens.empty()) &&
+                 !stream_.send(text_chunk(job_.meta, event->text,
+                                          logprobs ? logprobs_json(tokens, choice) : nullptr,
+                                          static_cast<int>(index)))) {
+        cancel_all();
       }
       if (event->finished) {
-        end(std::move(*event));
+        choice.handle->on_ready({});
+        const bool cancelled = event->finish_reason == FinishReason::Cancelled;
+        if (cancelled && !error_) {
+          error_ = event->error;
+          cancel_all();  // the answer fails as a whole
+        }
+        if (choice.answer && !cancelled) {
+          const size_t reasoned = choice.answer->reasoning_size();
+          std::vector<nlohmann::json> chunks = choice.answer->finish();
+          if (choice.answer->reasoning_size() > reasoned)
+            choice.reasoning_tokens = choice.usage.completion_tokens;
+          send_answer(choice, std::move(chunks), {}, static_cast<int>(index), /*end=*/true);
+        }
+        choice.last = std::move(*event);
+        // A choice that ends before the last one gets its finishing chunk now; the last one's
+        // carries the usage, after the ledger row is settled.
+        if (++n_finished_ == choices_.size()) {
+          last_finished_ = index;
+          end();
+        } else if (job_.request.stream && !cancelled) {
+          stream_.send(
+              finish_chunk(job_.meta, finish_reason(choice), nullptr, static_cast<int>(index)));
+        }
         return;
       }
-      maybe_checkpoint(event->usage);
+      maybe_checkpoint(total_usage());
     }
   }
 
-  /// Sends a chat answer's chunks (streamed); cancels the generation when the client is gone.
-  void send_chunks(const std::vector<nlohmann::json>& chunks) {
-    for (const nlohmann::json& chunk : chunks) {
-      if (!stream_.send(chunk)) return handle_->cancel();
+  /// A chat choice's chunks from its answer and the logprobs of `tokens`. Streamed, the logprobs
+  /// held so far ride on the first chunk, and at the `end` those left get a chunk of their own;
+  /// a client that is gone cancels every choice. Not streamed, the logprobs are kept.
+  void send_answer(Choice& choice, std::vector<nlohmann::json> chunks,
+                   std::vector<TokenLogprob> tokens, int index, bool end = false) {
+    choice.logprobs.insert(choice.logprobs.end(), tokens.begin(), tokens.end());
+    if (!job_.request.stream) return;
+    if (!choice.logprobs.empty()) {
+      if (!chunks.empty())
+        chunks.front()["choices"][0]["logprobs"] = chat_logprobs(choice.logprobs);
+      else if (end)
+        chunks.push_back(delta_chunk(job_.meta, nlohmann::json::object(),
+                                     chat_logprobs(choice.logprobs), index));
+      if (!chunks.empty()) choice.logprobs.clear();
     }
+    for (const nlohmann::json& chunk : chunks)
+      if (!stream_.send(chunk)) return cancel_all();
+  }
+
+  /// The finish_reason of a finished choice ("tool_calls" when its answer called a tool).
+  std::string_view finish_reason(const Choice& choice) const {
+    return choice.answer ? choice.answer->finish_reason(choice.last->finish_reason)
+                         : finish_reason_name(choice.last->finish_reason);
   }
 
   /// Posts a checkpoint of `usage` when kCheckpointTokens were generated or
   /// kCheckpointIntervalUs passed since the last one, and none is being written (mutex_ held).
-  void maybe_checkpoint(const Usage& usage) {
+  void maybe_checkpoint(const TokenUsage& usage) {
     if (checkpointing_ || usage.completion_tokens == checkpointed_tokens_) return;
     const int64_t now_us = monotonic_us();
     if (usage.completion_tokens - checkpointed_tokens_ < kCheckpointTokens &&
@@ -208,7 +364,7 @@ class GenerationJob : public std::enable_shared_from_this<GenerationJob> {
     checkpointing_ = true;
     checkpointed_tokens_ = usage.completion_tokens;
     checkpointed_at_us_ = now_us;
-    const platform::TokenCounts counts{usage.prompt_tokens, usage.cached_prompt_tokens,
+    const platform::TokenCounts counts{usage.prompt_tokens, usage.cached_tokens,
                                        usage.completion_tokens};
     if (!pool_.try_post([self = shared_from_this(), counts] { self->write_checkpoint(counts); }))
       checkpointing_ = false;
@@ -223,20 +379,19 @@ class GenerationJob : public std::enable_shared_from_this<GenerationJob> {
     checkpointing_ = false;
   }
 
-  /// After the finished event: the ledger row and the last bytes, on a handler thread (or here
-  /// when the pool is full: the row must not be lost).
-  void end(GenerationEvent last) {
-    std::shared_ptr<GenerationJob> self = shared_from_this();
-    handle_->on_ready({});
-    auto finish = [self, last = std::move(last)] { self->finish(last); };
+  /// After every choice's finished event: the ledger row and the last bytes, on a handler
+  /// thread (or here when the pool is full: the row must not be lost).
+  void end() {
+    auto finish = [self = shared_from_this()] { self->finish(); };
     if (!pool_.try_post(finish)) finish();
   }
 
-  void finish(const GenerationEvent& last) {
+  /// (Every choice has finished, so no take_events() runs any more: no lock needed.)
+  void finish() {
     in_flight_.remove(in_flight_id_);
-    const TokenUsage usage = usage_of(last.usage);
+    const TokenUsage usage = total_usage();
     entry_->set_tokens(usage.prompt_tokens, usage.completion_tokens, usage.cached_tokens);
-    const bool cancelled = last.finish_reason == FinishReason::Cancelled;
+    const bool cancelled = error_.has_value();
     const std::string gone = "the client disconnected after " +
                              std::to_string(usage.completion_tokens) + " generated tokens";
     if (cancelled && ended_by_server_ && !out_->client_gone()) {
@@ -254,52 +409,46 @@ class GenerationJob : public std::enable_shared_from_this<GenerationJob> {
       return stream_.end();
     }
     if (!job_.request.stream) {
-      if (cancelled && out_->client_gone()) return record(*entry_, kClientClosedRequest, "cancelled", gone);
-      if (cancelled) return fail(*out_, *entry_, internal_error("generation stopped: " + last.error));
+      if (cancelled && out_->client_gone())
+        return record(*entry_, kClientClosedRequest, "cancelled", gone);
+      if (cancelled) return fail(*out_, *entry_, internal_error("generation stopped: " + *error_));
       if (auto written = entry_->finish(200, "ok"); !written.ok())
         return (void)send_error(*out_, internal_error("the usage ledger cannot be written: " +
                                                       written.error().message));
-      if (!answer_) {
-        send_json(*out_,
-                  completion_response(job_.meta, text_, finish_reason_name(last.finish_reason),
-                                      usage),
-                  200, job_.headers);
-        return;
-      }
-      answer_->finish();
-      nlohmann::json body =
-          completion_response(job_.meta, "", answer_->finish_reason(last.finish_reason), usage);
-      body["choices"][0]["message"] = answer_->message();
-      send_json(*out_, body, 200, job_.headers);
+      std::vector<ResponseChoice> answer;
+      for (Choice& c : choices_)
+        answer.push_back({std::move(c.text), std::string(finish_reason(c)),
+                          job_.request.params.top_logprobs >= 0 ? logprobs_json(c.logprobs, c)
+                                                                : nlohmann::json(),
+                          c.answer ? c.answer->message() : nlohmann::json()});
+      send_json(*out_, completion_response(job_.meta, answer, usage), 200, job_.headers);
       return;
     }
     if (cancelled) {
       if (!stream_.connected() || out_->client_gone())
         return record(*entry_, 200, "cancelled", gone);
-      const ApiError error = internal_error("generation stopped: " + last.error);
+      const ApiError error = internal_error("generation stopped: " + *error_);
       record(*entry_, 200, "error", error.message);
       stream_.send(error_body(error));
       return stream_.end();
     }
-    std::string_view finish_reason = finish_reason_name(last.finish_reason);
-    if (answer_) {
-      send_chunks(answer_->finish());
-      finish_reason = answer_->finish_reason(last.finish_reason);
-    }
-    stream_.send(finish_chunk(job_.meta, finish_reason));
-    if (!stream_.connected()) return record(*entry_, 200, "cancelled", gone);
+    if (!stream_.connected() || out_->client_gone())
+      return record(*entry_, 200, "cancelled", gone);
     if (auto written = entry_->finish(200, "ok"); !written.ok()) {
       stream_.send(error_body(
           internal_error("the usage ledger cannot be written: " + written.error().message)));
       return stream_.end();
     }
-    stream_.send(usage_chunk(job_.meta, usage));
+    const Choice& last = choices_[last_finished_];
+    stream_.send(
+        finish_chunk(job_.meta, finish_reason(last), &usage, static_cast<int>(last_finished_)));
+    if (job_.request.include_usage) stream_.send(usage_chunk(job_.meta, usage));
     stream_.send_done();
     stream_.end();
   }
 
   PreparedGeneration job_;
-  std::unique_ptr<RequestHandle> handle_;
+  std::vector<Choice> choices_;
   std::shared_ptr<Responder> out_;
   std::unique_ptr<UsageEntry> entry_;
   platform::Store& store_;
@@ -307,10 +456,13 @@ class GenerationJob : public std::enable_shared_from_this<GenerationJob> {
   InFlight& in_flight_;
   uint64_t in_flight_id_ = 0;
   std::atomic<bool> ended_by_server_{false};
-  std::mutex mutex_;  ///< take_events() runs on the engine's thread and, once, on start()'s
+  /// take_events() runs on the engine's thread (one choice at a time), start() and finish()
+  /// on a handler thread.
+  std::mutex mutex_;
   SseStream stream_;
-  std::string text_;  ///< the whole answer of a non-streamed completion
-  std::optional<ChatAnswer> answer_;  ///< a chat's answer (reasoning, content, tool calls)
+  size_t n_finished_ = 0;     ///< choices whose finished event was taken
+  size_t last_finished_ = 0;  ///< the choice that finished last
+  std::optional<std::string> error_;  ///< why the first cancelled choice stopped
   bool checkpointing_ = false;  ///< a checkpoint is posted and not yet written
   int checkpointed_tokens_ = 0;
   int64_t checkpointed_at_us_;  ///< monotonic_us() of the last checkpoint (or the start)
@@ -343,21 +495,32 @@ void handle_generation(CompletionKind kind, const GenerationContext& context,
     if (!headers.ok()) return fail(*out, *entry, headers.error());
     entry->admitted(job->meta.id);
     job->headers = std::move(headers.value());
-    EngineRequest submitted;
-    submitted.prompt = job->prompt;
-    submitted.params = job->request.params;
-    Submission s = job->model->submit(std::move(submitted));
-    ApiError refused;
-    if (s.status == SubmitStatus::QueueFull)
-      refused = server_busy("The model '" + job->request.model + "' is busy: " + s.message + ".");
-    else if (!s.handle)
-      refused = invalid_request(s.message);
-    if (!s.handle) {
-      refused.headers = job->headers;
-      return fail(*out, *entry, refused);
-    }
+    // Each choice is an engine request of its own: n per prompt, in the order of their index;
+    // with a seed, choice k of a prompt samples with seed + k (reproducible, yet different).
+    std::vector<GenerationJob::Choice> choices;
+    for (size_t p = 0; p < job->prompts.size(); ++p)
+      for (int k = 0; k < job->request.n; ++k) {
+        EngineRequest submitted;
+        submitted.prompt = job->prompts[p];
+        submitted.params = job->request.params;
+        if (submitted.params.seed) *submitted.params.seed += static_cast<uint64_t>(k);
+        Submission s = job->model->submit(std::move(submitted));
+        ApiError refused;
+        if (s.status == SubmitStatus::QueueFull)
+          refused =
+              server_busy("The model '" + job->request.model + "' is busy: " + s.message + ".");
+        else if (!s.handle)
+          refused = invalid_request(s.message);
+        if (!s.handle) {  // (the choices submitted already are cancelled with their handles)
+          refused.headers = job->headers;
+          return fail(*out, *entry, refused);
+        }
+        GenerationJob::Choice& choice = choices.emplace_back();
+        choice.handle = std::move(s.handle);
+        choice.prompt = p;
+      }
     auto running =
-        std::make_shared<GenerationJob>(std::move(job.value()), std::move(s.handle), out,
+        std::make_shared<GenerationJob>(std::move(job.value()), std::move(choices), out,
                                         std::move(entry), context.store, context.pool,
                                         context.in_flight);
     running->start();

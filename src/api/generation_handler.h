@@ -38,7 +38,8 @@ struct GenerationContext {
 /// without holding a thread. From admission on, the answer carries x-request-id (also the
 /// response `id` and the ledger row's request id) and the x-ratelimit-* fields of the limits
 /// that exist. Writes exactly one ledger row per authenticated request, settled before the body
-/// (non-streamed) or before the usage chunk and [DONE] (streamed); a long answer checkpoints
+/// (non-streamed) or before the chunk with the finish_reason, which carries the usage, and
+/// (when stream_options.include_usage) the usage chunk (streamed); a long answer checkpoints
 /// its counts into the open row every 64 tokens or 1 s. A request refused before generation
 /// records 0 prompt and 0 completion tokens. A client that disconnects while its answer is
 /// generated cancels the generation at the engine's next step and gets a "cancelled" row

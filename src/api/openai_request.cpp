@@ -6,6 +6,7 @@
 #include <optional>
 
 #include "deploy/units.h"
+#include "sampling/json_schema.h"
 
 namespace gengyun::api {
 
@@ -105,6 +106,172 @@ std::optional<ApiError> read_stop(const json& body, GenerationParams& params) {
   return std::nullopt;
 }
 
+/// `logit_bias`: an object mapping token ids (decimal strings) to numbers in [-100, 100]; the
+/// ids are checked against the model's vocabulary later (check_logit_bias).
+std::optional<ApiError> read_logit_bias(const json& body, GenerationParams& params) {
+  const json* bias = field(body, "logit_bias");
+  if (!bias) return std::nullopt;
+  if (!bias->is_object())
+    return invalid_request("logit_bias must be an object mapping token ids to numbers, got " +
+                               shown(*bias),
+                           "logit_bias");
+  for (const auto& [key, value] : bias->items()) {
+    int64_t id = 0;
+    const bool digits = !key.empty() && key.size() <= 10 &&
+                        std::all_of(key.begin(), key.end(),
+                                    [](char c) { return c >= '0' && c <= '9'; });
+    if (digits) id = std::stoll(key);
+    if (!digits || id > std::numeric_limits<int32_t>::max())
+      return invalid_request("logit_bias keys must be token ids (non-negative integers as "
+                             "strings), got " + shown(json(key)),
+                             "logit_bias");
+    if (!value.is_number() || value.get<double>() < -100.0 || value.get<double>() > 100.0)
+      return invalid_request("logit_bias values must be numbers in [-100, 100], got " +
+                                 shown(value) + " for token " + key,
+                             "logit_bias");
+    params.logit_bias.emplace_back(static_cast<int32_t>(id), value.get<float>());
+  }
+  return std::nullopt;
+}
+
+/// A 400 naming `where`.`key` for the first key of `object` not in `allowed`.
+std::optional<ApiError> check_keys(const json& object, const std::string& where,
+                                   std::initializer_list<std::string_view> allowed) {
+  for (const auto& [key, value] : object.items())
+    if (std::find(allowed.begin(), allowed.end(), key) == allowed.end())
+      return invalid_request(where + "." + key + " is not a supported field", where + "." + key);
+  return std::nullopt;
+}
+
+/// `response_format` ({"type": "text"}, {"type": "json_object"} or {"type": "json_schema",
+/// "json_schema": {"name", "description", "schema", "strict"}}) into params.format, its schema
+/// compiled once here to check it (the engine compiles it again); the schema's text keeps the
+/// client's key order only after read_response_format_schema.
+std::optional<ApiError> read_response_format(const json& body, GenerationParams& params) {
+  const json* format = field(body, "response_format");
+  if (!format) return std::nullopt;
+  const char* param = "response_format";
+  if (!format->is_object())
+    return invalid_request("response_format must be an object, got " + shown(*format), param);
+  if (auto error = check_keys(*format, param, {"type", "json_schema"})) return error;
+  if (const json* spec = field(*format, "json_schema"); spec && spec->is_object())
+    if (auto error = check_keys(*spec, "response_format.json_schema",
+                                {"name", "description", "schema", "strict"}))
+      return error;
+  auto compiled = sampling::compile_response_format(nlohmann::ordered_json::parse(format->dump()));
+  if (!compiled) return invalid_request(compiled.error().message, param);
+  const std::string type = format->value("type", "");
+  if (type == "json_object") params.format.kind = OutputFormat::Kind::JsonObject;
+  if (type == "json_schema") {
+    params.format.kind = OutputFormat::Kind::JsonSchema;
+    const json* schema = field((*format)["json_schema"], "schema");
+    params.format.json_schema = schema ? schema->dump() : "{}";
+  }
+  return std::nullopt;
+}
+
+/// A token id of a prompt given as ids: an integer in [0, INT32_MAX] (the vocabulary is
+/// checked when the model is known).
+bool is_token_id(const json& value) {
+  return value.is_number_integer() && value.get<int64_t>() >= 0 &&
+         value.get<int64_t>() <= std::numeric_limits<int32_t>::max();
+}
+
+/// `prompt`: a string, an array of strings, an array of token ids, or an array of arrays of
+/// token ids; one PromptInput per prompt.
+ApiResult<std::vector<PromptInput>> read_prompts(const json& prompt) {
+  const auto bad = [&] {
+    return invalid_request("prompt must be a string, an array of strings, an array of token ids "
+                           "or an array of arrays of token ids, got " + shown(prompt),
+                           "prompt");
+  };
+  const auto ids = [](const json& array) {
+    PromptInput input;
+    input.is_tokens = true;
+    for (const json& id : array) input.tokens.push_back(id.get<int32_t>());
+    return input;
+  };
+  std::vector<PromptInput> out;
+  if (prompt.is_string()) {
+    out.push_back({prompt.get<std::string>()});
+    return out;
+  }
+  if (!prompt.is_array() || prompt.empty()) return bad();
+  if (std::all_of(prompt.begin(), prompt.end(), is_token_id)) {
+    out.push_back(ids(prompt));
+    return out;
+  }
+  for (const json& item : prompt) {
+    if (item.is_string()) {
+      out.push_back({item.get<std::string>()});
+    } else if (item.is_array() && !item.empty() &&
+               std::all_of(item.begin(), item.end(), is_token_id)) {
+      out.push_back(ids(item));
+    } else {
+      return bad();
+    }
+  }
+  return out;
+}
+
+/// Which endpoints read a request field.
+enum FieldEndpoints : unsigned { kChat = 1, kCompletions = 2, kBoth = kChat | kCompletions };
+
+struct RequestField {
+  std::string_view name;
+  unsigned endpoints;
+};
+
+/// Every top-level request field the API reads, and where: the one list to extend when a field
+/// gets its reader. A field not listed (or listed for the other endpoint only) is a 400 naming
+/// it, never accepted and ignored.
+constexpr RequestField kRequestFields[] = {
+    {"model", kBoth},
+    {"messages", kChat},
+    {"prompt", kCompletions},
+    {"max_tokens", kBoth},
+    {"max_completion_tokens", kBoth},
+    {"temperature", kBoth},
+    {"top_p", kBoth},
+    {"top_k", kBoth},
+    {"min_p", kBoth},
+    {"presence_penalty", kBoth},
+    {"frequency_penalty", kBoth},
+    {"repeat_penalty", kBoth},
+    {"seed", kBoth},
+    {"stop", kBoth},
+    {"n", kBoth},
+    {"stream", kBoth},
+    {"stream_options", kBoth},
+    {"response_format", kBoth},
+    {"logprobs", kBoth},
+    {"top_logprobs", kChat},
+    {"logit_bias", kBoth},
+    {"echo", kCompletions},
+    {"best_of", kCompletions},
+    {"tools", kChat},
+    {"tool_choice", kChat},
+    {"parallel_tool_calls", kChat},
+    {"chat_template_kwargs", kChat},
+    {"user", kBoth},
+    {"keep_alive", kBoth},  // Ollama's: how long the model stays loaded (docs/deploy.md)
+};
+
+/// A 400 naming the first field of `body` that `endpoint` does not read.
+std::optional<ApiError> check_known_fields(const json& body, FieldEndpoints endpoint) {
+  for (const auto& [name, value] : body.items()) {
+    const auto* known = std::find_if(std::begin(kRequestFields), std::end(kRequestFields),
+                                     [&](const RequestField& f) { return f.name == name; });
+    if (known == std::end(kRequestFields))
+      return invalid_request("Unrecognized request argument supplied: " + name, name);
+    if (!(known->endpoints & endpoint))
+      return invalid_request(name + " is not a parameter of " +
+                                 (endpoint == kChat ? "/v1/chat/completions" : "/v1/completions"),
+                             name);
+  }
+  return std::nullopt;
+}
+
 /// Fields shared by both endpoints: model, sampling, stopping, n, stream.
 std::optional<ApiError> read_common(const json& body, GenerationRequest& request) {
   const json* model = field(body, "model");
@@ -138,37 +305,85 @@ std::optional<ApiError> read_common(const json& body, GenerationRequest& request
   if ((error = read_seed(body, p))) return error;
   if ((error = read_stop(body, p))) return error;
 
-  if (const json* n = field(body, "n"); n && !(n->is_number_integer() && *n == 1))
-    return invalid_request("only n = 1 is supported, got " + shown(*n), "n");
-  // Fields the engine can honour but this API does not pass on yet (issue 10): refused, never
-  // accepted and ignored. Their "off" values (null, false, 0, {}, {"type": "text"}) pass.
-  const auto not_yet = [](const char* name) {
-    return invalid_request(std::string(name) + " is not supported by the HTTP API yet (issue 10)",
-                           name);
-  };
-  const auto is_off = [](const json& v) {
-    return v.is_null() || v == false || v == 0 || (v.is_object() && v.empty());
-  };
-  if (const json* format = field(body, "response_format");
-      format && !is_off(*format) && !(format->is_object() && format->size() == 1 &&
-                                      format->value("type", json()) == "text"))
-    return not_yet("response_format");
-  for (const char* name : {"logprobs", "top_logprobs", "logit_bias", "echo", "best_of"}) {
-    const json* value = field(body, name);
-    if (value && !is_off(*value) && !(std::string_view(name) == "best_of" && *value == 1))
-      return not_yet(name);
+  if (const json* n = field(body, "n")) {
+    if (!n->is_number_integer() || n->get<int64_t>() < 1 || n->get<int64_t>() > kMaxChoices)
+      return invalid_request(
+          "n must be an integer in [1, " + std::to_string(kMaxChoices) + "], got " + shown(*n),
+          "n");
+    request.n = n->get<int>();
   }
+  if ((error = read_response_format(body, p))) return error;
+  if ((error = read_logit_bias(body, p))) return error;
+  // `user` identifies the client's end user to the provider; it changes no answer.
+  if (const json* user = field(body, "user"); user && !user->is_string())
+    return invalid_request("user must be a string, got " + shown(*user), "user");
   if (const json* stream = field(body, "stream")) {
     if (!stream->is_boolean())
       return invalid_request("stream must be a boolean, got " + shown(*stream), "stream");
     request.stream = stream->get<bool>();
   }
-  if (const json* options = field(body, "stream_options"); options && !options->is_object())
-    return invalid_request("stream_options must be an object, got " + shown(*options),
-                           "stream_options");
+  if (const json* options = field(body, "stream_options")) {
+    if (!options->is_object())
+      return invalid_request("stream_options must be an object, got " + shown(*options),
+                             "stream_options");
+    if (!request.stream)
+      return invalid_request("stream_options is only allowed when stream is true",
+                             "stream_options");
+    for (const auto& [name, value] : options->items()) {
+      if (name != "include_usage")
+        return invalid_request("stream_options." + name + " is not a supported option",
+                               "stream_options." + name);
+      if (!value.is_null() && !value.is_boolean())
+        return invalid_request(
+            "stream_options.include_usage must be a boolean, got " + shown(value),
+            "stream_options.include_usage");
+      request.include_usage = value.is_boolean() && value.get<bool>();
+    }
+  }
   auto keep_alive = read_keep_alive(body);
   if (!keep_alive.ok()) return keep_alive.error();
   request.keep_alive_us = keep_alive.value();
+  return std::nullopt;
+}
+
+/// The most alternatives a token's log-probabilities list (OpenAI's limit for top_logprobs).
+constexpr int kMaxTopLogprobs = 20;
+
+/// An integer in [0, kMaxTopLogprobs] written into `out`.
+std::optional<ApiError> read_top_logprobs(const json& value, const char* name, int& out) {
+  if (!value.is_number_integer() || value.get<int64_t>() < 0 ||
+      value.get<int64_t>() > kMaxTopLogprobs)
+    return invalid_request(std::string(name) + " must be an integer in [0, " +
+                               std::to_string(kMaxTopLogprobs) + "], got " + shown(value),
+                           name);
+  out = value.get<int>();
+  return std::nullopt;
+}
+
+/// Chat: `logprobs` (boolean) and `top_logprobs` (0..20; above 0 only with logprobs true).
+std::optional<ApiError> read_chat_logprobs(const json& body, GenerationParams& params) {
+  const json* logprobs = field(body, "logprobs");
+  if (logprobs && !logprobs->is_boolean())
+    return invalid_request("logprobs must be a boolean, got " + shown(*logprobs), "logprobs");
+  const bool on = logprobs && logprobs->get<bool>();
+  int top = 0;
+  if (const json* value = field(body, "top_logprobs")) {
+    if (auto error = read_top_logprobs(*value, "top_logprobs", top)) return error;
+    if (!on && top > 0)
+      return invalid_request("top_logprobs requires logprobs to be true", "top_logprobs");
+  }
+  params.top_logprobs = on ? top : -1;
+  return std::nullopt;
+}
+
+/// A 400 naming the first key of `object` not in `known` (where.key), or nullopt.
+std::optional<ApiError> unknown_key(const json& object,
+                                    std::initializer_list<std::string_view> known,
+                                    const std::string& where) {
+  for (const auto& [key, value] : object.items())
+    if (std::find(known.begin(), known.end(), key) == known.end())
+      return invalid_request("Unrecognized argument supplied: " + where + "." + key,
+                             where + "." + key);
   return std::nullopt;
 }
 
@@ -189,6 +404,7 @@ ApiResult<std::string> read_content(const json& content, const std::string& para
       return invalid_request(where + ".type must be \"text\" (only text content is supported)" +
                                  (type ? ", got " + shown(*type) : std::string()),
                              where + ".type");
+    if (auto unknown = unknown_key(part, {"type", "text"}, where)) return *unknown;
     const json* part_text = field(part, "text");
     if (!part_text || !part_text->is_string())
       return invalid_request(where + ".text must be a string", where + ".text");
@@ -248,6 +464,15 @@ ApiResult<ChatMessage> read_message(const json& message, size_t index) {
   const std::string where = "messages[" + std::to_string(index) + "]";
   if (!message.is_object())
     return invalid_request(where + " must be an object, got " + shown(message), where);
+  if (auto unknown = unknown_key(message,
+                                 {"role", "content", "name", "tool_calls", "tool_call_id",
+                                  "reasoning_content", "refusal"},
+                                 where))
+    return *unknown;
+  // An assistant message's refusal: null is what the API sends back; a refusal text has no place
+  // in a prompt the templates know.
+  if (const json* refusal = field(message, "refusal"); refusal && !refusal->is_null())
+    return invalid_request(where + ".refusal is not supported (only null)", where + ".refusal");
   const json* role = field(message, "role");
   if (!role || !role->is_string())
     return invalid_request(where + ".role must be a string", where + ".role");
@@ -403,7 +628,9 @@ std::string requested_model(const nlohmann::json& body) {
 
 ApiResult<GenerationRequest> parse_chat_request(const nlohmann::json& body) {
   GenerationRequest request;
+  if (auto error = check_known_fields(body, kChat)) return *error;
   if (auto error = read_common(body, request)) return *error;
+  if (auto error = read_chat_logprobs(body, request.params)) return *error;
   const json* messages = field(body, "messages");
   if (!messages) return invalid_request("you must provide a messages parameter", "messages");
   if (!messages->is_array())
@@ -431,16 +658,52 @@ void read_template_fields(std::string_view body, GenerationRequest& request) {
   }
 }
 
+void read_response_format_schema(std::string_view body, GenerationRequest& request) {
+  if (request.params.format.kind != OutputFormat::Kind::JsonSchema) return;
+  const auto ordered = nlohmann::ordered_json::parse(body, nullptr, /*allow_exceptions=*/false);
+  if (!ordered.is_object()) return;
+  const auto format = ordered.find("response_format");
+  if (format == ordered.end() || !format->is_object()) return;
+  const auto spec = format->find("json_schema");
+  if (spec == format->end() || !spec->is_object()) return;
+  if (const auto schema = spec->find("schema"); schema != spec->end() && !schema->is_null())
+    request.params.format.json_schema = schema->dump();
+}
+
 ApiResult<GenerationRequest> parse_completion_request(const nlohmann::json& body) {
   GenerationRequest request;
+  if (auto error = check_known_fields(body, kCompletions)) return *error;
   if (auto error = read_common(body, request)) return *error;
+  if (const json* logprobs = field(body, "logprobs"))
+    if (auto error = read_top_logprobs(*logprobs, "logprobs", request.params.top_logprobs))
+      return *error;
+  if (const json* echo = field(body, "echo")) {
+    if (!echo->is_boolean())
+      return invalid_request("echo must be a boolean, got " + shown(*echo), "echo");
+    request.echo = echo->get<bool>();
+  }
+  if (request.echo && request.params.top_logprobs >= 0)
+    return invalid_request("echo with logprobs is not supported: gengyun does not compute the "
+                           "prompt tokens' log-probabilities",
+                           "logprobs");
+  if (const json* best_of = field(body, "best_of")) {
+    if (!best_of->is_number_integer() || best_of->get<int64_t>() < 1)
+      return invalid_request("best_of must be an integer >= 1, got " + shown(*best_of), "best_of");
+    if (best_of->get<int64_t>() != request.n)
+      return invalid_request("best_of other than n is not supported: gengyun does not rank "
+                             "candidate completions (use n, or best_of equal to n)",
+                             "best_of");
+  }
   const json* prompt = field(body, "prompt");
   if (!prompt) return invalid_request("you must provide a prompt parameter", "prompt");
-  if (prompt->is_array() && prompt->size() == 1 && (*prompt)[0].is_string()) prompt = &(*prompt)[0];
-  if (!prompt->is_string())
-    return invalid_request(
-        "prompt must be a string or an array of one string, got " + shown(*prompt), "prompt");
-  request.prompt = prompt->get<std::string>();
+  auto prompts = read_prompts(*prompt);
+  if (!prompts.ok()) return prompts.error();
+  request.prompts = std::move(prompts.value());
+  if (request.prompts.size() * static_cast<size_t>(request.n) > kMaxChoices)
+    return invalid_request(std::to_string(request.prompts.size()) + " prompts with n = " +
+                               std::to_string(request.n) + " make more than " +
+                               std::to_string(kMaxChoices) + " choices",
+                           "prompt");
   return request;
 }
 

@@ -15,6 +15,16 @@
 
 namespace gengyun::api {
 
+/// One prompt of a /v1/completions request: text, or token ids as the client gave them.
+struct PromptInput {
+  std::string text;
+  bool is_tokens = false;
+  std::vector<int32_t> tokens;  ///< when is_tokens
+};
+
+/// Choices one request may ask for at most (prompts times n; OpenAI's limit for n).
+inline constexpr int kMaxChoices = 128;
+
 /// A validated generation request.
 struct GenerationRequest {
   std::string model;
@@ -22,7 +32,9 @@ struct GenerationRequest {
   /// chat: tools and chat_template_kwargs for the template (filled by read_template_fields).
   ChatOptions chat;
   std::string tool_choice = "auto";  ///< chat: "auto" or "none"
-  std::string prompt;                 ///< completions: the prompt text
+  std::vector<PromptInput> prompts;   ///< completions: each prompt gets n choices
+  int n = 1;                          ///< choices per prompt
+  bool echo = false;                  ///< completions: each choice's text starts with its prompt
   /// OpenAI defaults: temperature 1, top_p 1; top_k, min_p, penalties off unless given;
   /// max_tokens -1 (until the context is full) unless max_tokens/max_completion_tokens given.
   GenerationParams params;
@@ -30,6 +42,9 @@ struct GenerationRequest {
   /// `keep_alive` (Ollama's field): how long the model stays loaded once idle, in
   /// microseconds; nullopt: the model's default (docs/deploy.md).
   std::optional<int64_t> keep_alive_us;
+  /// stream_options.include_usage: a last chunk with empty choices and the usage before [DONE]
+  /// (the chunk with the finish_reason carries the usage either way).
+  bool include_usage = false;
 };
 
 /// Arrays and objects nested deeper than this are refused (OpenAI bodies need about 5).
@@ -73,12 +88,20 @@ ApiResult<GenerationRequest> parse_chat_request(const nlohmann::json& body);
 /// order (nlohmann::json sorts keys; templates print tools with tojson, which keeps order).
 void read_template_fields(std::string_view body, GenerationRequest& request);
 
+/// Sets request.params.format.json_schema, for a request whose response_format is a
+/// json_schema, to the schema's text with the client's key order (properties are generated in
+/// that order; nlohmann::json sorts keys) from the body text of a request already parsed.
+void read_response_format_schema(std::string_view body, GenerationRequest& request);
+
 /// A /v1/completions body: `prompt` is a string or an array holding one string. Accepted
 /// fields: model, max_tokens / max_completion_tokens (integer >= 1), temperature [0, 2],
 /// top_p (0, 1], top_k (integer >= 0, 0 = off), min_p [0, 1], presence_penalty and
 /// frequency_penalty [-2, 2], repeat_penalty (> 0), seed (integer), stop (string or array of
-/// at most 4 strings; empty strings ignored), n (only 1), stream (bool), stream_options
-/// (object); null counts as absent; other fields are ignored. Errors (400) as above.
+/// at most 4 strings; empty strings ignored), n, stream (bool), stream_options
+/// ({include_usage: bool}, only with stream true), user (a string; on chat too); null counts
+/// as absent. Errors (400, `param`
+/// naming the field): a field of the wrong type or range, a field neither endpoint reads
+/// ("Unrecognized request argument supplied: x") or one of the other endpoint only.
 ApiResult<GenerationRequest> parse_completion_request(const nlohmann::json& body);
 
 }  // namespace gengyun::api

@@ -6,6 +6,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -24,6 +25,8 @@ struct ResponseMeta {
   std::string id;       ///< new_response_id(kind)
   int64_t created = 0;  ///< Unix time, seconds
   std::string model;    ///< the model name as requested
+  /// OpenAI's system_fingerprint (the backend configuration that answered); "" leaves it out.
+  std::string system_fingerprint = "";
 };
 
 /// A response's token counts (OpenAI `usage`).
@@ -31,33 +34,78 @@ struct TokenUsage {
   int prompt_tokens = 0;
   int completion_tokens = 0;
   int cached_tokens = 0;  ///< of the prompt tokens, those found in the prefix cache
+  int reasoning_tokens = 0;  ///< of the completion tokens, those of reasoning
 };
 
 /// `prefix` followed by 24 random base62 characters.
 std::string random_id(std::string_view prefix);
 
+/// One generated token's log-probabilities as the API reports them (natural logs; -infinity,
+/// for a token the output format forbids, is reported as -9999, as OpenAI does).
+struct TokenLogprob {
+  std::string bytes;  ///< what the token stands for (not necessarily whole UTF-8)
+  float logprob = 0.0f;
+  std::vector<std::pair<std::string, float>> top;  ///< (bytes, logprob), most likely first
+};
+
+/// Chat `choices[].logprobs`: {"content": [{"token", "logprob", "bytes": [ints],
+/// "top_logprobs": [{"token", "logprob", "bytes"}]}], "refusal": null}; `token` is the bytes as
+/// text (invalid UTF-8 replaced by U+FFFD when sent).
+nlohmann::json chat_logprobs(const std::vector<TokenLogprob>& tokens);
+
+/// Legacy completions `choices[].logprobs`: {"tokens", "token_logprobs", "top_logprobs": [{token:
+/// logprob}], "text_offset"}; text_offset counts characters (UTF-8 lead bytes) from the start of
+/// the choice's text, starting at `text_offset`, which it advances past the tokens.
+nlohmann::json completion_logprobs(const std::vector<TokenLogprob>& tokens, int64_t& text_offset);
+
 /// "chatcmpl-" or "cmpl-" followed by 24 random base62 characters.
 std::string new_response_id(CompletionKind kind);
 
+/// "fp_" and 12 hex digits of a hash of the model's file path and context length: what decides
+/// its answers besides the request (equal for equal configurations).
+std::string system_fingerprint(std::string_view model_path, int n_ctx);
+
 /// {"prompt_tokens", "completion_tokens", "total_tokens",
-///  "prompt_tokens_details": {"cached_tokens"}} (the OpenAI fields).
+///  "prompt_tokens_details": {"cached_tokens", "audio_tokens": 0},
+///  "completion_tokens_details": {"reasoning_tokens", "audio_tokens": 0,
+///  "accepted_prediction_tokens": 0, "rejected_prediction_tokens": 0}} (the OpenAI fields).
 nlohmann::json usage_json(const TokenUsage& usage);
 
-/// The non-streamed body: object "chat.completion" with choices[0].message {role "assistant",
-/// content}, or "text_completion" with choices[0].text; finish_reason "stop" or "length".
-nlohmann::json completion_response(const ResponseMeta& meta, std::string_view text,
-                                   std::string_view finish_reason, const TokenUsage& usage);
+/// One choice of a non-streamed answer.
+struct ResponseChoice {
+  std::string text;
+  std::string finish_reason;          ///< "stop", "length" or "tool_calls"
+  nlohmann::json logprobs = nullptr;  ///< chat_logprobs / completion_logprobs, or null
+  /// chat: the whole message (ChatAnswer::message()), sent with refusal null; when null,
+  /// {role "assistant", content text, refusal null}.
+  nlohmann::json message = nullptr;
+};
 
-/// The first chunk of a stream: for chat, delta {role "assistant", content ""}; none for text.
-std::optional<nlohmann::json> opening_chunk(const ResponseMeta& meta);
-/// A chunk carrying generated text (delta.content / text), finish_reason null.
-nlohmann::json text_chunk(const ResponseMeta& meta, std::string_view text);
-/// A chat chunk carrying `delta` (e.g. {"reasoning_content": ...} or {"tool_calls": [...]}),
-/// finish_reason null.
-nlohmann::json delta_chunk(const ResponseMeta& meta, nlohmann::json delta);
-/// The chunk that ends the choice: empty delta / text and the finish_reason.
-nlohmann::json finish_chunk(const ResponseMeta& meta, std::string_view finish_reason);
-/// The last chunk before [DONE]: choices [] and usage (OpenAI's stream_options.include_usage).
+/// The non-streamed body: object "chat.completion" with choices[i].message {role "assistant",
+/// content, refusal null}, or "text_completion" with choices[i].text; choices[i].index is i;
+/// system_fingerprint when meta has one.
+nlohmann::json completion_response(const ResponseMeta& meta,
+                                   const std::vector<ResponseChoice>& choices,
+                                   const TokenUsage& usage);
+
+/// The first chunk of choice `index`'s stream: for chat, delta {role "assistant", content ""};
+/// none for text.
+std::optional<nlohmann::json> opening_chunk(const ResponseMeta& meta, int index = 0);
+/// A chunk carrying generated text of choice `index` (delta.content / text) and its tokens'
+/// `logprobs` (null when not asked for), finish_reason null.
+nlohmann::json text_chunk(const ResponseMeta& meta, std::string_view text,
+                          nlohmann::json logprobs = nullptr, int index = 0);
+/// A chat chunk of choice `index` carrying `delta` (e.g. {"reasoning_content": ...} or
+/// {"tool_calls": [...]}) and `logprobs` (null when not asked for), finish_reason null.
+nlohmann::json delta_chunk(const ResponseMeta& meta, nlohmann::json delta,
+                           nlohmann::json logprobs = nullptr, int index = 0);
+/// The chunk that ends choice `index`: empty delta / text, the finish_reason and, when given,
+/// `usage` (the last choice's carries it always, so clients that do not ask for the usage
+/// chunk still get it).
+nlohmann::json finish_chunk(const ResponseMeta& meta, std::string_view finish_reason,
+                            const TokenUsage* usage = nullptr, int index = 0);
+/// The last chunk before [DONE] when stream_options.include_usage is true: choices [] and
+/// usage (OpenAI's).
 nlohmann::json usage_chunk(const ResponseMeta& meta, const TokenUsage& usage);
 
 }  // namespace gengyun::api

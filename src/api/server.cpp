@@ -15,6 +15,9 @@
 #include "api/handler_pool.h"
 #include "api/http_reply.h"
 #include "api/models_handler.h"
+#include "api/observed_responder.h"
+#include "api/openai_response.h"
+#include "api/percent_encoding.h"
 #include "api/usage_handler.h"
 #include "util/clock.h"
 
@@ -83,9 +86,24 @@ bool allows(std::string_view allowed, std::string_view method) {
 void Server::Impl::route(HttpRequest request, std::shared_ptr<Responder> out) {
   const std::string& path = request.path;
   const std::string& method = request.method;
+  out = std::make_shared<ObservedResponder>(std::move(out), method, path,
+                                            key_prefix(request.header("Authorization")),
+                                            options.cors_origin);
   const std::string allowed = allowed_methods(path);
   if (allowed.empty()) {
     send_error(*out, unknown_endpoint(method, path));
+    return;
+  }
+  if (method == "OPTIONS" && !options.cors_origin.empty()) {
+    // A CORS preflight: the methods the path has, the header fields the browser asks for.
+    const std::string asked = request.header("Access-Control-Request-Headers")
+                                  .value_or("Authorization, Content-Type");
+    out->respond({204,
+                  "",
+                  "",
+                  {{"Access-Control-Allow-Methods", allowed + ", OPTIONS"},
+                   {"Access-Control-Allow-Headers", asked},
+                   {"Access-Control-Max-Age", "600"}}});
     return;
   }
   if (!allows(allowed, method)) {
@@ -98,8 +116,13 @@ void Server::Impl::route(HttpRequest request, std::shared_ptr<Responder> out) {
   }
   std::function<void(const HttpRequest&, const std::shared_ptr<Responder>&)> handler;
   if (path == kModelsPath || !model_id_of(path).empty()) {
-    handler = [this, id = model_id_of(path)](const HttpRequest& r,
-                                             const std::shared_ptr<Responder>& o) {
+    // The id as the client's percent-encoding gives it (the SDKs encode it).
+    const auto id = percent_decoded(model_id_of(path), /*plus_is_space=*/false);
+    if (!id) {
+      send_error(*out, invalid_request("the model id in the path is not valid percent-encoding"));
+      return;
+    }
+    handler = [this, id = *id](const HttpRequest& r, const std::shared_ptr<Responder>& o) {
       handle_models(registry, store, r, id, started_s, *o);
     };
   } else if (!admin_models_methods(path).empty()) {

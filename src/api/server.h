@@ -29,9 +29,13 @@ struct ServerOptions {
   size_t handler_threads = 64;
   /// Requests waiting for a handler thread; one more is answered 503 "server_busy".
   size_t max_queued_requests = 1024;
+  /// The browser origin allowed to call the API (CORS; "*" for any), "" for none: every answer
+  /// then carries Access-Control-Allow-Origin and OPTIONS preflights are answered 204.
+  std::string cors_origin;
 };
 
-/// Serves the models of a Registry, metering into a Store. Both must outlive the Server.
+/// Serves the models of a Registry, metering into a Store. Both must outlive the Server. Every
+/// request routed gets an access log line (api/observed_responder.h).
 /// Connections are held by a few I/O threads (an idle or slow client holds no thread); /health
 /// and unknown paths are answered there, everything else on options.handler_threads threads.
 /// Each model's batching engine runs its requests together; beyond its waiting queue

@@ -8,39 +8,13 @@
 
 #include "api/auth.h"
 #include "api/http_reply.h"
+#include "api/percent_encoding.h"
 #include "util/clock.h"
 
 namespace gengyun::api {
 namespace {
 
 constexpr int64_t kDayUs = 86'400'000'000;
-
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-/// `text` with %XX and '+' decoded; nullopt for a malformed escape.
-std::optional<std::string> percent_decoded(std::string_view text) {
-  std::string out;
-  for (size_t i = 0; i < text.size(); ++i) {
-    if (text[i] == '+') {
-      out += ' ';
-    } else if (text[i] == '%') {
-      if (i + 2 >= text.size()) return std::nullopt;
-      const int high = hex_value(text[i + 1]);
-      const int low = hex_value(text[i + 2]);
-      if (high < 0 || low < 0) return std::nullopt;
-      out += static_cast<char>(high * 16 + low);
-      i += 2;
-    } else {
-      out += text[i];
-    }
-  }
-  return out;
-}
 
 /// A time parameter: "YYYY-MM-DD" (UTC midnight) or Unix seconds, in microseconds.
 std::optional<int64_t> parse_time(const std::string& text) {
@@ -125,8 +99,9 @@ ApiResult<UsageParams> parse_usage_params(std::string_view target, int64_t now_u
     query = amp == std::string_view::npos ? "" : query.substr(amp + 1);
     if (pair.empty()) continue;
     const size_t eq = pair.find('=');
-    auto name = percent_decoded(pair.substr(0, eq));
-    auto value = percent_decoded(eq == std::string_view::npos ? "" : pair.substr(eq + 1));
+    auto name = percent_decoded(pair.substr(0, eq), /*plus_is_space=*/true);
+    auto value = percent_decoded(eq == std::string_view::npos ? "" : pair.substr(eq + 1),
+                                 /*plus_is_space=*/true);
     if (!name || !value) return invalid_request("the query string has a malformed %-escape");
     if (*name != "start" && *name != "end" && *name != "group_by" && *name != "format")
       return invalid_request(

@@ -80,14 +80,27 @@ Result<EmbedBenchResult> run_embed_bench(const std::string& path,
     return make_error("inputs of " + std::to_string(result.n_tokens) +
                       " tokens exceed the context of " + std::to_string(model.n_ctx()));
 
+  // The engine hands out a step's vectors before it publishes the step's stats: the step count
+  // is read once the stats count every request submitted so far as finished.
+  int64_t submitted = model.stats().finished;
+  auto published_steps = [&](int64_t finished) -> Result<int64_t> {
+    if (!model.wait_until([&](const EngineStats& s) { return s.finished >= finished; },
+                          60'000'000))
+      return make_error("the engine did not publish its stats within 60 s");
+    return model.stats().steps;
+  };
   if (Result<void> warm = embed_all(model, {inputs[0]}); !warm) return warm.error();
+  Result<int64_t> steps_before = published_steps(submitted += 1);
+  if (!steps_before) return steps_before.error();
   for (int r = 0; r < options.repeats; ++r) {
-    const int64_t steps_before = model.stats().steps;
     const int64_t run_start_us = monotonic_us();
     if (Result<void> ran = embed_all(model, inputs); !ran) return ran.error();
     const double seconds = std::max((monotonic_us() - run_start_us) * 1e-6, 1e-9);
     result.runs_inputs_per_s.push_back(options.n_inputs / seconds);
-    result.steps_per_run = model.stats().steps - steps_before;
+    Result<int64_t> steps = published_steps(submitted += options.n_inputs);
+    if (!steps) return steps.error();
+    result.steps_per_run = steps.value() - steps_before.value();
+    steps_before = steps;
   }
   result.inputs_per_s = median(result.runs_inputs_per_s);
   result.tokens_per_s = result.inputs_per_s * result.n_tokens;

@@ -47,6 +47,7 @@ struct ServeOptions {
   bool mmap = false;
   int shutdown_grace_s = 30;
   std::string prices_file;
+  std::string cors_origin;
 };
 
 /// Splits "HOST:PORT" (the last ':' separates; "[::1]:8080" allowed).
@@ -240,6 +241,7 @@ int serve(const ServeOptions& o) {
     return 1;
   }
   api::ServerOptions server_options;
+  server_options.cors_origin = o.cors_origin;
   server_options.http.max_connections =
       connections_within_descriptor_limit(server_options.http.max_connections);
   api::Server server(*registry.value(), *store.value(), server_options);
@@ -348,6 +350,9 @@ void add_serve_command(CLI::App& app, int& exit_code) {
                 "memory with huge pages");
   cmd->add_flag("--no-prefix-cache", options->no_prefix_cache,
                 "do not share the KV blocks of equal prompt prefixes");
+  cmd->add_option("--cors-origin", options->cors_origin,
+                  "browser origin allowed to call the API (CORS), e.g. https://app.example or *; "
+                  "off by default");
   cmd->add_option("--kv-type", options->kv_type,
                   "KV cache element type (f32: unrounded, for debugging)")
       ->check(CLI::IsMember({"f16", "f32"}, CLI::ignore_case))

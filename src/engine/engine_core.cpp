@@ -300,7 +300,8 @@ bool EngineCore::step() {
       sampled_[i] = mask && mask->count() == 0
                         ? -1
                         : job.sampler.sample(row, job.seq.tokens, mask,
-                                             job.logprobs ? &job.sampled_logprobs : nullptr);
+                                             job.logprobs ? &job.sampled_logprobs : nullptr,
+                                             static_cast<size_t>(job.seq.n_prompt));
       if (job.matcher && sampled_[i] >= 0 && !job.matcher->accept(sampled_[i])) sampled_[i] = -1;
     }
   });

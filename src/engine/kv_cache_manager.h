@@ -50,6 +50,8 @@ class KvCacheManager {
   void free(Sequence& seq);
 
   const PrefixCacheCounters& counters() const { return counters_; }
+  bool prefix_caching() const { return prefix_caching_; }
+  int block_size() const { return block_size_; }
 
  private:
   /// Extends seq.block_hashes to every full block of its first n_tokens tokens.

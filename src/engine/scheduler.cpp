@@ -20,16 +20,31 @@ void Scheduler::preempt(Sequence* seq) {
   waiting_.push_front(seq);
 }
 
-size_t Scheduler::next_waiting() const {
-  size_t best = 0;
-  for (size_t i = 1; i < waiting_.size(); ++i) {
+size_t Scheduler::next_waiting(const std::vector<const Sequence*>& deferred) const {
+  size_t best = waiting_.size();
+  for (size_t i = 0; i < waiting_.size(); ++i) {
     const Sequence* a = waiting_[i];
-    const Sequence* b = waiting_[best];
+    if (std::find(deferred.begin(), deferred.end(), a) != deferred.end()) continue;
     // Preempted sequences (at the front) go first among equal priorities: they were admitted
     // before every arrival behind them.
-    if (a->priority < b->priority) best = i;
+    if (best == waiting_.size() || a->priority < waiting_[best]->priority) best = i;
   }
   return best;
+}
+
+bool Scheduler::awaits_shared_prefill(const Sequence& seq) const {
+  if (!kv_.prefix_caching()) return false;
+  const int block = kv_.block_size();
+  for (const Sequence* other : running_) {
+    if (other->n_computed >= other->n_prompt || other->cache_key != seq.cache_key) continue;
+    // Full blocks of a common prefix, short of seq's last token (which must be computed).
+    const int limit = std::min(std::min(seq.n_prompt, seq.n_tokens() - 1), other->n_prompt);
+    const auto [mine, theirs] =
+        std::mismatch(seq.tokens.begin(), seq.tokens.begin() + limit, other->tokens.begin());
+    const int shared = static_cast<int>(mine - seq.tokens.begin()) / block * block;
+    if (shared > other->n_computed) return true;
+  }
+  return false;
 }
 
 SchedulerOutput Scheduler::schedule() {
@@ -69,9 +84,15 @@ SchedulerOutput Scheduler::schedule() {
   }
   if (!out.preempted.empty()) return out;
 
-  while (!waiting_.empty() && budget > 0 && n_running() < config_.max_seqs) {
-    const size_t index = next_waiting();
+  std::vector<const Sequence*> deferred;
+  while (budget > 0 && n_running() < config_.max_seqs) {
+    const size_t index = next_waiting(deferred);
+    if (index == waiting_.size()) break;
     Sequence* seq = waiting_[index];
+    if (awaits_shared_prefill(*seq)) {
+      deferred.push_back(seq);
+      continue;
+    }
     const PrefixHit hit = kv_.find_prefix(*seq);
     const int n = std::min(seq->n_tokens() - hit.n_tokens, budget);
     if (!kv_.allocate(*seq, hit.n_tokens + n, &hit)) break;

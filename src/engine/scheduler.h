@@ -48,7 +48,11 @@ class Scheduler {
   /// n_computed reset; it goes back to the front of the waiting queue and is recomputed later,
   /// through the prefix cache when its blocks are still there). Then, if nothing was preempted,
   /// waiting sequences in order of (priority, arrival) while the budget, max_seqs and the pool
-  /// allow, each starting from its cached prefix. An empty output means nothing can run.
+  /// allow, each starting from its cached prefix. A waiting sequence whose prompt shares full
+  /// blocks with the prompt a running sequence is still prefilling, beyond what that one has
+  /// computed, waits (others behind it may pass): once the blocks are computed they are in the
+  /// prefix cache and it adopts them instead of computing them again (n choices of one prompt:
+  /// one prefill; docs/engine.md). An empty output means nothing can run.
   SchedulerOutput schedule();
 
   /// Records that the chunks of `out` were computed (n_computed advances, full blocks enter
@@ -65,8 +69,12 @@ class Scheduler {
 
  private:
   void preempt(Sequence* seq);
-  /// Index in waiting_ of the next sequence to admit.
-  size_t next_waiting() const;
+  /// Index in waiting_ of the next sequence to admit, among those not in `deferred`;
+  /// waiting_.size() when none is left.
+  size_t next_waiting(const std::vector<const Sequence*>& deferred) const;
+  /// Whether `seq` should wait for a running sequence that is prefilling a prompt prefix of
+  /// full blocks it shares (see schedule()).
+  bool awaits_shared_prefill(const Sequence& seq) const;
 
   SchedulerConfig config_;
   KvCacheManager& kv_;

@@ -29,13 +29,13 @@ double uniform01(std::mt19937_64& rng) { return static_cast<double>(rng() >> 11)
 Sampler::Sampler(const SamplingParams& params) : params_(params), rng_(params.seed) {}
 
 int32_t Sampler::sample(std::span<const float> logits, std::span<const int32_t> history,
-                        const TokenMask* allowed, SampleLogprobs* logprobs) {
+                        const TokenMask* allowed, SampleLogprobs* logprobs, size_t n_prompt) {
   if (logits.empty()) return -1;
   logits_.assign(logits.begin(), logits.end());
   for (const auto& [id, bias] : params_.logit_bias)
     if (id >= 0 && static_cast<size_t>(id) < logits_.size())
       logits_[static_cast<size_t>(id)] += bias;
-  apply_penalties(logits_, history, params_);
+  apply_penalties(logits_, history, n_prompt, params_);
   for (float& logit : logits_) {
     if (std::isnan(logit)) {
       logit = kNegInf;

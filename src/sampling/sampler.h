@@ -34,8 +34,9 @@ class Sampler {
  public:
   explicit Sampler(const SamplingParams& params);
 
-  /// Picks the next token id from `logits` [n_vocab]. `history` holds the prompt and the
-  /// tokens generated so far (penalties look at its last penalty_last_n entries). `allowed`
+  /// Picks the next token id from `logits` [n_vocab]. `history` holds the prompt (its first
+  /// n_prompt entries) and the tokens generated so far (apply_penalties says what each
+  /// penalty looks at). `allowed`
   /// (size n_vocab), when given, masks out the tokens it lacks (a grammar's mask); when it
   /// allows none, the result is meaningless (the caller checks). `logprobs`, when given and
   /// params.top_logprobs >= 0, receives the chosen token's log-probability and the
@@ -47,7 +48,8 @@ class Sampler {
   /// Cost: O(n_vocab) plus O(k log k) for top-k; no full sort unless top-p must look at the
   /// whole vocabulary.
   int32_t sample(std::span<const float> logits, std::span<const int32_t> history,
-                 const TokenMask* allowed = nullptr, SampleLogprobs* logprobs = nullptr);
+                 const TokenMask* allowed = nullptr, SampleLogprobs* logprobs = nullptr,
+                 size_t n_prompt = 0);
 
  private:
   struct Candidate {

@@ -20,7 +20,9 @@ struct SamplingParams {
   float repeat_penalty = 1.0f;     ///< 1: off
   float presence_penalty = 0.0f;   ///< 0: off
   float frequency_penalty = 0.0f;  ///< 0: off
-  int penalty_last_n = 64;         ///< history tokens the penalties look at; 0: none, -1: all
+  /// History tokens (prompt and generated) the repetition penalty looks at; 0: none, -1: all.
+  /// (Presence and frequency penalties look at every generated token.)
+  int penalty_last_n = 64;
   uint64_t seed = 0;               ///< same seed, same logits -> same sequence of draws
   /// Added to the logits of token ids before anything else (OpenAI logit_bias, -100..100:
   /// -100 in effect bans a token, 100 in effect forces it). An id may appear more than once;

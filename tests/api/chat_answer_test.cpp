@@ -114,6 +114,17 @@ TEST(ChatAnswer, StreamedCallDeltasAsOpenAI) {
       json::parse(R"({"tool_calls": [{"index": 0, "function": {"arguments": "{\"a\":1}"}}]})"));
 }
 
+// Choice k of n: its index on every chunk, call ids of its own.
+TEST(ChatAnswer, AChoiceIndexMarksItsChunksAndCallIds) {
+  ChatAnswer answer(kMeta, kQwen3, /*tools=*/true, /*stream=*/true, /*index=*/2);
+  const std::vector<json> chunks =
+      answer.feed("Hi<tool_call>{\"name\": \"f\", \"arguments\": {}}</tool_call>");
+  ASSERT_EQ(chunks.size(), 3u);
+  for (const json& chunk : chunks) EXPECT_EQ(chunk["choices"][0]["index"], 2);
+  EXPECT_EQ(chunks[0]["choices"][0]["delta"], json({{"content", "Hi"}}));
+  EXPECT_EQ(chunks[1]["choices"][0]["delta"]["tool_calls"][0]["id"], "call_chatcmpl-t-2_0");
+}
+
 TEST(ChatAnswer, WithoutToolsCallsAreText) {
   std::string finish;
   const std::string text = "<tool_call>{\"name\": \"f\", \"arguments\": {}}</tool_call>";

@@ -22,6 +22,21 @@ json completion_body(json extra = json::object()) {
   return body;
 }
 
+struct BadCase {
+  const char* name;
+  json body;
+  const char* param;  // expected `param`; "" for null
+};
+
+void expect_rejected(const BadCase& c, bool chat) {
+  auto r = chat ? parse_chat_request(c.body) : parse_completion_request(c.body);
+  ASSERT_FALSE(r.ok()) << c.name;
+  EXPECT_EQ(r.error().http_status, 400) << c.name;
+  EXPECT_EQ(r.error().type, "invalid_request_error") << c.name;
+  EXPECT_EQ(r.error().param, c.param) << c.name << ": " << r.error().message;
+  EXPECT_FALSE(r.error().message.empty()) << c.name;
+}
+
 TEST(ParseJsonObject, RejectsNonJsonAndNonObjects) {
   for (const char* text : {"", "{", "not json", "{\"a\":}", "\xff\xfe"}) {
     auto r = parse_json_object(text);
@@ -99,8 +114,10 @@ TEST(ParseChatRequest, MapsEveryField) {
                                          {"n", 1},
                                          {"stream", true},
                                          {"stream_options", {{"include_usage", true}}},
-                                         {"logit_bias", json::object()},
-                                         {"user", "someone"}}));
+                                         {"logit_bias", {{"3", -1}}},
+                                         {"logprobs", true},
+                                         {"top_logprobs", 4},
+                                         {"response_format", {{"type", "json_object"}}}}));
   ASSERT_TRUE(r.ok()) << r.error().message;
   const GenerationParams& p = r->params;
   EXPECT_EQ(p.max_tokens, 7);
@@ -113,7 +130,12 @@ TEST(ParseChatRequest, MapsEveryField) {
   EXPECT_EQ(p.repeat_penalty, 1.3f);
   EXPECT_EQ(p.seed, 42u);
   EXPECT_EQ(p.stop, (std::vector<std::string>{"a", "bc"}));
+  EXPECT_EQ(p.logit_bias, (std::vector<std::pair<int32_t, float>>{{3, -1.0f}}));
+  EXPECT_EQ(p.top_logprobs, 4);
+  EXPECT_EQ(p.format.kind, OutputFormat::Kind::JsonObject);
+  EXPECT_EQ(r->n, 1);
   EXPECT_TRUE(r->stream);
+  EXPECT_TRUE(r->include_usage);
 }
 
 TEST(ParseChatRequest, MaxCompletionTokensNegativeSeedAndNulls) {
@@ -228,47 +250,198 @@ TEST(ParseChatRequest, ToolsToolCallsAndTemplateFields) {
   EXPECT_EQ(serial.error().param, "parallel_tool_calls");
 }
 
-// Fields the engine can honour but the API does not pass on yet are refused with a 400
-// naming them, never accepted and ignored; their "off" values pass.
-TEST(ParseRequests, FieldsNotPassedOnYetAreRefused) {
-  const std::pair<const char*, json> on[] = {
-      {"response_format", {{"type", "json_object"}}},
-      {"logprobs", true},
-      {"top_logprobs", 3},
-      {"logit_bias", {{"1", 2}}},
-      {"echo", true},
-      {"best_of", 2},
-  };
-  for (const auto& [name, value] : on) {
-    auto chat = parse_chat_request(chat_body({{name, value}}));
-    ASSERT_FALSE(chat.ok()) << name;
-    EXPECT_EQ(chat.error().message,
-              std::string(name) + " is not supported by the HTTP API yet (issue 10)");
-    EXPECT_EQ(chat.error().param, name);
-    json completion = {{"model", "m"}, {"prompt", "p"}, {name, value}};
-    EXPECT_FALSE(parse_completion_request(completion).ok()) << name;
+TEST(ParseRequests, ResponseFormat) {
+  for (const bool chat : {true, false}) {
+    const auto parse = [chat](const json& format) {
+      return chat ? parse_chat_request(chat_body({{"response_format", format}}))
+                  : parse_completion_request(completion_body({{"response_format", format}}));
+    };
+    auto r = parse({{"type", "text"}});
+    ASSERT_TRUE(r.ok());
+    EXPECT_EQ(r->params.format.kind, OutputFormat::Kind::Text);
+    r = parse({{"type", "json_object"}});
+    ASSERT_TRUE(r.ok());
+    EXPECT_EQ(r->params.format.kind, OutputFormat::Kind::JsonObject);
+    const json schema = {{"type", "object"},
+                         {"properties", {{"ok", {{"type", "boolean"}}}}},
+                         {"required", {"ok"}},
+                         {"additionalProperties", false}};
+    r = parse({{"type", "json_schema"},
+               {"json_schema", {{"name", "answer"}, {"strict", true}, {"schema", schema}}}});
+    ASSERT_TRUE(r.ok()) << r.error().message;
+    EXPECT_EQ(r->params.format.kind, OutputFormat::Kind::JsonSchema);
+    EXPECT_EQ(json::parse(r->params.format.json_schema), schema);
   }
-  const std::pair<const char*, json> off[] = {
-      {"response_format", {{"type", "text"}}}, {"logprobs", false}, {"logprobs", nullptr},
-      {"top_logprobs", 0}, {"logit_bias", json::object()}, {"echo", false}, {"best_of", 1},
+  const BadCase cases[] = {
+      {"not an object", chat_body({{"response_format", "json"}}), "response_format"},
+      {"xml", chat_body({{"response_format", {{"type", "xml"}}}}), "response_format"},
+      {"no type", chat_body({{"response_format", json::object()}}), "response_format"},
+      {"unknown key", chat_body({{"response_format", {{"type", "text"}, {"strict", true}}}}),
+       "response_format.strict"},
+      {"unknown json_schema key",
+       chat_body({{"response_format",
+                   {{"type", "json_schema"},
+                    {"json_schema", {{"name", "x"}, {"schemas", json::object()}}}}}}),
+       "response_format.json_schema.schemas"},
+      {"json_schema missing",
+       chat_body({{"response_format", {{"type", "json_schema"}}}}), "response_format"},
+      {"unsupported keyword",
+       chat_body({{"response_format",
+                   {{"type", "json_schema"},
+                    {"json_schema",
+                     {{"name", "x"},
+                      {"schema", {{"type", "string"}, {"pattern", "^a$"}}}}}}}}),
+       "response_format"},
   };
-  for (const auto& [name, value] : off)
-    EXPECT_TRUE(parse_chat_request(chat_body({{name, value}})).ok()) << name << " " << value;
+  for (const auto& c : cases) expect_rejected(c, /*chat=*/true);
+  auto r = parse_chat_request(cases[6].body);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().message.find("pattern"), std::string::npos) << r.error().message;
 }
 
-struct BadCase {
-  const char* name;
-  json body;
-  const char* param;  // expected `param`; "" for null
-};
+// The schema's text keeps the client's key order (properties are generated in that order).
+TEST(ParseRequests, ResponseFormatSchemaKeepsKeyOrder) {
+  const std::string body =
+      R"({"model": "m", "prompt": "p", "response_format": {"type": "json_schema", "json_schema":)"
+      R"( {"name": "x", "schema": {"type": "object", "properties": {"zeta": {"type": "integer"},)"
+      R"( "alpha": {"type": "boolean"}}, "required": ["zeta", "alpha"]}}}})";
+  auto r = parse_completion_request(json::parse(body));
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  read_response_format_schema(body, r.value());
+  EXPECT_EQ(r->params.format.json_schema,
+            R"({"type":"object","properties":{"zeta":{"type":"integer"},"alpha":)"
+            R"({"type":"boolean"}},"required":["zeta","alpha"]})");
+}
 
-void expect_rejected(const BadCase& c, bool chat) {
-  auto r = chat ? parse_chat_request(c.body) : parse_completion_request(c.body);
-  ASSERT_FALSE(r.ok()) << c.name;
-  EXPECT_EQ(r.error().http_status, 400) << c.name;
-  EXPECT_EQ(r.error().type, "invalid_request_error") << c.name;
-  EXPECT_EQ(r.error().param, c.param) << c.name << ": " << r.error().message;
-  EXPECT_FALSE(r.error().message.empty()) << c.name;
+TEST(ParseRequests, LogitBias) {
+  auto r = parse_completion_request(completion_body({{"logit_bias", {{"7", -100}, {"12", 2.5}}}}));
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  // (nlohmann::json orders the keys as strings)
+  EXPECT_EQ(r->params.logit_bias,
+            (std::vector<std::pair<int32_t, float>>{{12, 2.5f}, {7, -100.0f}}));
+  r = parse_completion_request(completion_body({{"logit_bias", json::object()}}));
+  ASSERT_TRUE(r.ok());
+  EXPECT_TRUE(r->params.logit_bias.empty());
+  const BadCase cases[] = {
+      {"an array", chat_body({{"logit_bias", {1, 2}}}), "logit_bias"},
+      {"a word key", chat_body({{"logit_bias", {{"hello", 1}}}}), "logit_bias"},
+      {"a negative key", chat_body({{"logit_bias", {{"-1", 1}}}}), "logit_bias"},
+      {"a key past int32", chat_body({{"logit_bias", {{"2147483648", 1}}}}), "logit_bias"},
+      {"an empty key", chat_body({{"logit_bias", {{"", 1}}}}), "logit_bias"},
+      {"a value of 101", chat_body({{"logit_bias", {{"1", 101}}}}), "logit_bias"},
+      {"a string value", chat_body({{"logit_bias", {{"1", "5"}}}}), "logit_bias"},
+  };
+  for (const auto& c : cases) expect_rejected(c, /*chat=*/true);
+}
+
+TEST(ParseRequests, Logprobs) {
+  auto r = parse_chat_request(chat_body());
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->params.top_logprobs, -1);
+  r = parse_chat_request(chat_body({{"logprobs", true}}));
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->params.top_logprobs, 0);
+  r = parse_chat_request(chat_body({{"logprobs", true}, {"top_logprobs", 20}}));
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->params.top_logprobs, 20);
+  r = parse_chat_request(chat_body({{"logprobs", false}, {"top_logprobs", nullptr}}));
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->params.top_logprobs, -1);
+  auto text = parse_completion_request(completion_body({{"logprobs", 5}}));
+  ASSERT_TRUE(text.ok());
+  EXPECT_EQ(text->params.top_logprobs, 5);
+  text = parse_completion_request(completion_body({{"logprobs", 0}}));
+  ASSERT_TRUE(text.ok());
+  EXPECT_EQ(text->params.top_logprobs, 0);
+  text = parse_completion_request(completion_body({{"logprobs", nullptr}}));
+  ASSERT_TRUE(text.ok());
+  EXPECT_EQ(text->params.top_logprobs, -1);
+
+  const BadCase chat_cases[] = {
+      {"logprobs a number", chat_body({{"logprobs", 1}}), "logprobs"},
+      {"top_logprobs without logprobs", chat_body({{"top_logprobs", 2}}), "top_logprobs"},
+      {"top_logprobs 21", chat_body({{"logprobs", true}, {"top_logprobs", 21}}), "top_logprobs"},
+      {"top_logprobs -1", chat_body({{"logprobs", true}, {"top_logprobs", -1}}), "top_logprobs"},
+      {"top_logprobs 1.5", chat_body({{"logprobs", true}, {"top_logprobs", 1.5}}), "top_logprobs"},
+  };
+  for (const auto& c : chat_cases) expect_rejected(c, /*chat=*/true);
+  const BadCase text_cases[] = {
+      {"logprobs true", completion_body({{"logprobs", true}}), "logprobs"},
+      {"logprobs 21", completion_body({{"logprobs", 21}}), "logprobs"},
+      {"logprobs -1", completion_body({{"logprobs", -1}}), "logprobs"},
+  };
+  for (const auto& c : text_cases) expect_rejected(c, /*chat=*/false);
+}
+
+// `user` (an end-user id, as on /v1/embeddings) is accepted on both endpoints when a string.
+TEST(ParseRequests, UserIsAStringOnBothEndpoints) {
+  EXPECT_TRUE(parse_chat_request(chat_body({{"user", "u-42"}})).ok());
+  EXPECT_TRUE(parse_completion_request(completion_body({{"user", "u-42"}})).ok());
+  EXPECT_TRUE(parse_chat_request(chat_body({{"user", nullptr}})).ok());
+  for (const bool chat : {true, false}) {
+    auto r = chat ? parse_chat_request(chat_body({{"user", 42}}))
+                  : parse_completion_request(completion_body({{"user", 42}}));
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.error().param, "user");
+    EXPECT_EQ(r.error().message, "user must be a string, got 42");
+  }
+}
+
+// A field neither endpoint reads, or one of the other endpoint, is a 400 naming it.
+TEST(ParseRequests, UnknownFieldsAreRefusedByName) {
+  for (const char* name : {"suffix", "service_tier", "metadata", "store", "Model"}) {
+    auto chat = parse_chat_request(chat_body({{name, "x"}}));
+    ASSERT_FALSE(chat.ok()) << name;
+    EXPECT_EQ(chat.error().message,
+              std::string("Unrecognized request argument supplied: ") + name);
+    EXPECT_EQ(chat.error().param, name);
+    auto text = parse_completion_request(completion_body({{name, "x"}}));
+    ASSERT_FALSE(text.ok()) << name;
+    EXPECT_EQ(text.error().param, name);
+  }
+  // (null is refused too: an unknown field is a client's mistake whatever its value)
+  EXPECT_FALSE(parse_chat_request(chat_body({{"suffix", nullptr}})).ok());
+  for (const char* name : {"prompt", "echo", "best_of"}) {
+    auto chat = parse_chat_request(chat_body({{name, nullptr}}));
+    ASSERT_FALSE(chat.ok()) << name;
+    EXPECT_EQ(chat.error().message,
+              std::string(name) + " is not a parameter of /v1/chat/completions");
+    EXPECT_EQ(chat.error().param, name);
+  }
+  for (const char* name : {"messages", "top_logprobs", "tools", "tool_choice",
+                           "parallel_tool_calls", "chat_template_kwargs"}) {
+    auto text = parse_completion_request(completion_body({{name, nullptr}}));
+    ASSERT_FALSE(text.ok()) << name;
+    EXPECT_EQ(text.error().message, std::string(name) + " is not a parameter of /v1/completions");
+    EXPECT_EQ(text.error().param, name);
+  }
+}
+
+// Inside messages and content parts too: a key the server would not use is a 400 naming it.
+TEST(ParseRequests, UnknownMessageKeysAreRefusedByName) {
+  struct Case {
+    json message;
+    std::string param;
+  };
+  const Case cases[] = {
+      {{{"role", "user"}, {"content", "hi"}, {"cache_control", "x"}}, "messages[0].cache_control"},
+      {{{"role", "assistant"}, {"content", "hi"}, {"audio", nullptr}}, "messages[0].audio"},
+      {{{"role", "assistant"}, {"function_call", {{"name", "f"}}}}, "messages[0].function_call"},
+      {{{"role", "assistant"}, {"content", "hi"}, {"refusal", "no"}}, "messages[0].refusal"},
+      {{{"role", "user"}, {"content", {{{"type", "text"}, {"text", "a"}, {"cache", 1}}}}},
+       "messages[0].content[0].cache"},
+  };
+  for (const Case& c : cases) {
+    auto r = parse_chat_request(chat_body({{"messages", {c.message}}}));
+    ASSERT_FALSE(r.ok()) << c.message.dump();
+    EXPECT_EQ(r.error().param, c.param) << r.error().message;
+  }
+  // The keys the API reads, and a null refusal (as the API sends it back), pass.
+  EXPECT_TRUE(parse_chat_request(
+                  chat_body({{"messages",
+                              {{{"role", "user"}, {"content", "hi"}, {"name", "ann"}},
+                               {{"role", "assistant"}, {"content", "yo"}, {"refusal", nullptr}}}}}))
+                  .ok());
 }
 
 TEST(ParseChatRequest, RejectsBadFields) {
@@ -372,33 +545,103 @@ TEST(ParseChatRequest, RejectsBadFields) {
       {"5 stop strings", chat_body({{"stop", {"a", "b", "c", "d", "e"}}}), "stop"},
       {"stop not strings", chat_body({{"stop", {"a", 1}}}), "stop"},
       {"stop a number", chat_body({{"stop", 1}}), "stop"},
-      {"n 2", chat_body({{"n", 2}}), "n"},
+      {"n 0", chat_body({{"n", 0}}), "n"},
       {"n a string", chat_body({{"n", "1"}}), "n"},
       {"stream a string", chat_body({{"stream", "yes"}}), "stream"},
-      {"stream_options a bool", chat_body({{"stream_options", true}}), "stream_options"},
+      {"stream_options a bool", chat_body({{"stream", true}, {"stream_options", true}}),
+       "stream_options"},
+      {"stream_options without stream", chat_body({{"stream_options", {{"include_usage", true}}}}),
+       "stream_options"},
+      {"stream_options unknown option",
+       chat_body({{"stream", true}, {"stream_options", {{"include_obfuscation", true}}}}),
+       "stream_options.include_obfuscation"},
+      {"include_usage a string",
+       chat_body({{"stream", true}, {"stream_options", {{"include_usage", "yes"}}}}),
+       "stream_options.include_usage"},
   };
   for (const auto& c : cases) expect_rejected(c, /*chat=*/true);
 }
 
+TEST(ParseRequests, IncludeUsage) {
+  for (const bool chat : {true, false}) {
+    const auto parse = [chat](const json& extra) {
+      return chat ? parse_chat_request(chat_body(extra))
+                  : parse_completion_request(completion_body(extra));
+    };
+    auto r = parse({{"stream", true}});
+    ASSERT_TRUE(r.ok());
+    EXPECT_FALSE(r->include_usage);
+    r = parse({{"stream", true}, {"stream_options", {{"include_usage", true}}}});
+    ASSERT_TRUE(r.ok()) << r.error().message;
+    EXPECT_TRUE(r->include_usage);
+    r = parse({{"stream", true}, {"stream_options", {{"include_usage", false}}}});
+    ASSERT_TRUE(r.ok());
+    EXPECT_FALSE(r->include_usage);
+    r = parse({{"stream", false}, {"stream_options", nullptr}});
+    ASSERT_TRUE(r.ok());
+  }
+}
+
 TEST(ParseCompletionRequest, PromptForms) {
-  auto r = parse_completion_request(completion_body());
+  const auto prompts = [](const json& prompt) {
+    auto r = parse_completion_request(completion_body({{"prompt", prompt}}));
+    EXPECT_TRUE(r.ok()) << prompt << ": " << (r.ok() ? "" : r.error().message);
+    std::vector<std::string> out;
+    if (r.ok())
+      for (const PromptInput& p : r->prompts) {
+        std::string shown = p.is_tokens ? "ids:" : p.text;
+        for (int32_t id : p.tokens) shown += std::to_string(id) + ",";
+        out.push_back(shown);
+      }
+    return out;
+  };
+  using V = std::vector<std::string>;
+  EXPECT_EQ(prompts("hi"), V{"hi"});
+  EXPECT_EQ(prompts(""), V{""});
+  EXPECT_EQ(prompts({"one"}), V{"one"});
+  EXPECT_EQ(prompts({"one", "two"}), (V{"one", "two"}));
+  EXPECT_EQ(prompts({1, 2, 3}), V{"ids:1,2,3,"});
+  EXPECT_EQ(prompts({{1, 2}, {3}}), (V{"ids:1,2,", "ids:3,"}));
+  EXPECT_EQ(prompts({json({7}), "x"}), (V{"ids:7,", "x"}));
+}
+
+TEST(ParseCompletionRequest, NEchoAndBestOf) {
+  auto r = parse_completion_request(completion_body({{"n", 3}, {"best_of", 3}, {"echo", true}}));
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(r->n, 3);
+  EXPECT_TRUE(r->echo);
+  r = parse_completion_request(completion_body({{"best_of", 1}, {"echo", false}}));
   ASSERT_TRUE(r.ok());
-  EXPECT_EQ(r->prompt, "hi");
-  r = parse_completion_request(completion_body({{"prompt", {"one"}}}));
-  ASSERT_TRUE(r.ok());
-  EXPECT_EQ(r->prompt, "one");
-  r = parse_completion_request(completion_body({{"prompt", ""}}));
-  ASSERT_TRUE(r.ok());
-  EXPECT_EQ(r->prompt, "");
+  EXPECT_EQ(r->n, 1);
+  EXPECT_FALSE(r->echo);
+  auto chat = parse_chat_request(chat_body({{"n", 128}}));
+  ASSERT_TRUE(chat.ok());
+  EXPECT_EQ(chat->n, 128);
+  const BadCase cases[] = {
+      {"best_of above n", completion_body({{"best_of", 2}}), "best_of"},
+      {"best_of below n", completion_body({{"n", 3}, {"best_of", 2}}), "best_of"},
+      {"best_of 0", completion_body({{"best_of", 0}}), "best_of"},
+      {"best_of a string", completion_body({{"best_of", "2"}}), "best_of"},
+      {"echo a number", completion_body({{"echo", 1}}), "echo"},
+      {"echo with logprobs", completion_body({{"echo", true}, {"logprobs", 1}}), "logprobs"},
+      {"n 0", completion_body({{"n", 0}}), "n"},
+      {"n 129", completion_body({{"n", 129}}), "n"},
+      {"129 choices", completion_body({{"n", 43}, {"prompt", {"a", "b", "c"}}}), "prompt"},
+  };
+  for (const auto& c : cases) expect_rejected(c, /*chat=*/false);
 }
 
 TEST(ParseCompletionRequest, RejectsBadPrompts) {
   const BadCase cases[] = {
       {"no prompt", json{{"model", "m"}}, "prompt"},
       {"prompt a number", completion_body({{"prompt", 3}}), "prompt"},
-      {"two prompts", completion_body({{"prompt", {"a", "b"}}}), "prompt"},
       {"empty array", completion_body({{"prompt", json::array()}}), "prompt"},
-      {"token ids", completion_body({{"prompt", {1, 2, 3}}}), "prompt"},
+      {"negative id", completion_body({{"prompt", {1, -2}}}), "prompt"},
+      {"id past int32", completion_body({{"prompt", {int64_t{1} << 31}}}), "prompt"},
+      {"float id", completion_body({{"prompt", {1.5}}}), "prompt"},
+      {"empty id array", completion_body({{"prompt", {json::array()}}}), "prompt"},
+      {"number beside a string", completion_body({{"prompt", {"a", 1}}}), "prompt"},
+      {"nested too deep", completion_body({{"prompt", {{{1}}}}}), "prompt"},
       {"no model", json{{"prompt", "x"}}, "model"},
       {"temperature > 2", completion_body({{"temperature", 3}}), "temperature"},
   };

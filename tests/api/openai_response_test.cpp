@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <limits>
 #include <set>
 
 #include "api/errors.h"
@@ -15,6 +16,8 @@ using nlohmann::json;
 
 const ResponseMeta kChat{CompletionKind::Chat, "chatcmpl-x", 1700000000, "qwen"};
 const ResponseMeta kText{CompletionKind::Text, "cmpl-x", 1700000000, "qwen"};
+const ResponseMeta kChatWithFingerprint{CompletionKind::Chat, "chatcmpl-x", 1700000000, "qwen",
+                                        "fp_0123456789ab"};
 
 TEST(NewResponseId, PrefixAndRandomSuffix) {
   std::set<std::string> seen;
@@ -30,22 +33,47 @@ TEST(NewResponseId, PrefixAndRandomSuffix) {
 }
 
 TEST(CompletionResponse, ChatShape) {
-  const json body = completion_response(kChat, "hello", "stop", {5, 2, 3});
+  const json body = completion_response(kChatWithFingerprint, {{"hello", "stop"}}, {5, 2, 3});
   EXPECT_EQ(body, json::parse(R"({
     "id": "chatcmpl-x", "object": "chat.completion", "created": 1700000000, "model": "qwen",
-    "choices": [{"index": 0, "message": {"role": "assistant", "content": "hello"},
+    "system_fingerprint": "fp_0123456789ab",
+    "choices": [{"index": 0, "message": {"role": "assistant", "content": "hello", "refusal": null},
                  "logprobs": null, "finish_reason": "stop"}],
     "usage": {"prompt_tokens": 5, "completion_tokens": 2, "total_tokens": 7,
-              "prompt_tokens_details": {"cached_tokens": 3}}})"));
+              "prompt_tokens_details": {"cached_tokens": 3, "audio_tokens": 0},
+              "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 0,
+                "accepted_prediction_tokens": 0, "rejected_prediction_tokens": 0}}})"));
+}
+
+TEST(CompletionResponse, ChoicesInOrderWithTheirIndex) {
+  const json body =
+      completion_response(kText, {{"a", "stop"}, {"b", "length"}, {"c", "stop"}}, {3, 6});
+  ASSERT_EQ(body["choices"].size(), 3u);
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(body["choices"][i]["index"], i);
+  EXPECT_EQ(body["choices"][1]["text"], "b");
+  EXPECT_EQ(body["choices"][1]["finish_reason"], "length");
+  EXPECT_EQ(body["usage"]["completion_tokens"], 6);
+}
+
+TEST(SystemFingerprint, FpAnd12HexDigitsEqualForEqualConfigurations) {
+  const std::string a = system_fingerprint("/models/a.gguf", 4096);
+  EXPECT_EQ(a.size(), 15u);
+  EXPECT_EQ(a.rfind("fp_", 0), 0u);
+  for (char c : a.substr(3)) EXPECT_TRUE(std::isxdigit(static_cast<unsigned char>(c))) << a;
+  EXPECT_EQ(a, system_fingerprint("/models/a.gguf", 4096));
+  EXPECT_NE(a, system_fingerprint("/models/a.gguf", 2048));
+  EXPECT_NE(a, system_fingerprint("/models/b.gguf", 4096));
 }
 
 TEST(CompletionResponse, TextShape) {
-  const json body = completion_response(kText, "hello", "length", {3, 4});
+  const json body = completion_response(kText, {{"hello", "length"}}, {3, 4});
   EXPECT_EQ(body, json::parse(R"({
     "id": "cmpl-x", "object": "text_completion", "created": 1700000000, "model": "qwen",
     "choices": [{"index": 0, "text": "hello", "logprobs": null, "finish_reason": "length"}],
     "usage": {"prompt_tokens": 3, "completion_tokens": 4, "total_tokens": 7,
-              "prompt_tokens_details": {"cached_tokens": 0}}})"));
+              "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
+              "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 0,
+                "accepted_prediction_tokens": 0, "rejected_prediction_tokens": 0}}})"));
 }
 
 TEST(StreamChunks, ChatShapes) {
@@ -58,11 +86,17 @@ TEST(StreamChunks, ChatShapes) {
   const json finish = finish_chunk(kChat, "stop");
   EXPECT_EQ(finish["choices"][0]["delta"], json::object());
   EXPECT_EQ(finish["choices"][0]["finish_reason"], "stop");
-  EXPECT_EQ(usage_chunk(kChat, {5, 2, 4}), json::parse(R"({
+  EXPECT_FALSE(finish.contains("usage"));
+  const TokenUsage usage{5, 2, 4};
+  EXPECT_EQ(finish_chunk(kChat, "stop", &usage)["usage"], usage_json(usage));
+  EXPECT_EQ(usage_chunk(kChat, usage), json::parse(R"({
     "id": "chatcmpl-x", "object": "chat.completion.chunk", "created": 1700000000,
     "model": "qwen", "choices": [],
     "usage": {"prompt_tokens": 5, "completion_tokens": 2, "total_tokens": 7,
-              "prompt_tokens_details": {"cached_tokens": 4}}})"));
+              "prompt_tokens_details": {"cached_tokens": 4, "audio_tokens": 0},
+              "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 0,
+                "accepted_prediction_tokens": 0, "rejected_prediction_tokens": 0}}})"));
+  EXPECT_EQ(text_chunk(kChatWithFingerprint, "Hi")["system_fingerprint"], "fp_0123456789ab");
 }
 
 TEST(StreamChunks, TextShapes) {
@@ -73,6 +107,64 @@ TEST(StreamChunks, TextShapes) {
   EXPECT_EQ(finish_chunk(kText, "length")["choices"][0]["text"], "");
   EXPECT_EQ(finish_chunk(kText, "length")["choices"][0]["finish_reason"], "length");
   EXPECT_EQ(usage_chunk(kText, {1, 1})["object"], "text_completion");
+}
+
+TEST(Logprobs, ChatContentWithBytesAndAlternatives) {
+  const float inf = std::numeric_limits<float>::infinity();
+  const std::vector<TokenLogprob> tokens = {
+      {"Hi", -0.25f, {{"Hi", -0.25f}, {"Hello", -1.5f}}},
+      {"\xE4\xBD", -2.0f, {{"\xE4\xBD", -2.0f}, {"x", -inf}}}};
+  const json lp = json::parse(dump_json(chat_logprobs(tokens)));
+  EXPECT_EQ(lp, json::parse(R"({"content": [
+    {"token": "Hi", "logprob": -0.25, "bytes": [72, 105],
+     "top_logprobs": [{"token": "Hi", "logprob": -0.25, "bytes": [72, 105]},
+                      {"token": "Hello", "logprob": -1.5, "bytes": [72, 101, 108, 108, 111]}]},
+    {"token": "\ufffd", "logprob": -2.0, "bytes": [228, 189],
+     "top_logprobs": [{"token": "\ufffd", "logprob": -2.0, "bytes": [228, 189]},
+                      {"token": "x", "logprob": -9999.0, "bytes": [120]}]}],
+    "refusal": null})"));
+  EXPECT_EQ(chat_logprobs({}), json::parse(R"({"content": [], "refusal": null})"));
+}
+
+TEST(Logprobs, CompletionOffsetsCountCharactersAcrossCalls) {
+  int64_t offset = 0;
+  const json first = completion_logprobs(
+      {{" h\xC3\xA9", -0.5f, {{" h\xC3\xA9", -0.5f}, {" a", -1.0f}}}, {"\xE4\xBD", -1.0f, {}}},
+      offset);
+  EXPECT_EQ(offset, 4);  // " hé" is 3 characters, a lead byte 1 more
+  EXPECT_EQ(first["tokens"].size(), 2u);
+  EXPECT_EQ(first["token_logprobs"], json({-0.5, -1.0}));
+  EXPECT_EQ(first["text_offset"], json({0, 3}));
+  EXPECT_EQ(first["top_logprobs"][0][" a"], -1.0);
+  EXPECT_EQ(first["top_logprobs"][1], json::object());
+  const json second = completion_logprobs({{"\xA0!", -3.0f, {}}}, offset);
+  EXPECT_EQ(second["text_offset"], json({4}));
+  EXPECT_EQ(offset, 5);  // the continuation byte adds none, "!" one
+}
+
+TEST(StreamChunks, CarryLogprobs) {
+  const json lp = chat_logprobs({{"Hi", -0.25f, {}}});
+  EXPECT_EQ(text_chunk(kChat, "Hi", lp)["choices"][0]["logprobs"], lp);
+  EXPECT_TRUE(text_chunk(kChat, "Hi")["choices"][0]["logprobs"].is_null());
+  EXPECT_EQ(completion_response(kChat, {{"Hi", "stop", lp}}, {})["choices"][0]["logprobs"], lp);
+  EXPECT_EQ(text_chunk(kText, "Hi", nullptr, 3)["choices"][0]["index"], 3);
+  EXPECT_EQ(finish_chunk(kText, "stop", nullptr, 2)["choices"][0]["index"], 2);
+  EXPECT_EQ((*opening_chunk(kChat, 1))["choices"][0]["index"], 1);
+  const json delta = delta_chunk(kChat, {{"reasoning_content", "r"}}, lp, 1);
+  EXPECT_EQ(delta["choices"][0]["delta"], json({{"reasoning_content", "r"}}));
+  EXPECT_EQ(delta["choices"][0]["logprobs"], lp);
+  EXPECT_EQ(delta["choices"][0]["index"], 1);
+  EXPECT_TRUE(delta["choices"][0]["finish_reason"].is_null());
+}
+
+// A chat choice with its whole message (reasoning, tool calls) keeps it and adds refusal null.
+TEST(CompletionResponse, ChatChoiceWithItsMessage) {
+  const json message = {{"role", "assistant"}, {"content", nullptr}, {"reasoning_content", "r"}};
+  const json body = completion_response(kChat, {{"", "tool_calls", nullptr, message}}, {});
+  json expected = message;
+  expected["refusal"] = nullptr;
+  EXPECT_EQ(body["choices"][0]["message"], expected);
+  EXPECT_EQ(body["choices"][0]["finish_reason"], "tool_calls");
 }
 
 TEST(ErrorBody, NullsForEmptyParamAndCode) {

@@ -54,6 +54,30 @@ TEST_F(ServerTest, ModelsListsOnlyTheModelsTheKeyMayUse) {
   EXPECT_EQ(body["data"][0]["id"], "stories");
 }
 
+TEST_F(ServerTest, ModelsRetrieveAnswersTheModelOr404) {
+  auto r = get("/v1/models/stories", key_);
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body;
+  const json body = json::parse(r->body);
+  EXPECT_EQ(body["id"], "stories");
+  EXPECT_EQ(body["object"], "model");
+  EXPECT_EQ(body["owned_by"], "gengyun");
+  EXPECT_EQ(body["created"], json::parse(get("/v1/models", key_)->body)["data"][1]["created"]);
+  EXPECT_EQ(json::parse(get("/v1/models/qwen2%2Dtiny", key_)->body)["id"], "qwen2-tiny");
+
+  expect_error(get("/v1/models/qwen2", key_), 404, "model_not_found");
+  expect_error(get("/v1/models/qwen2%2", key_), 400, nullptr);
+  expect_error(get("/v1/models/stories", ""), 401, "invalid_api_key");
+  // A model the key may not use is not shown, as in the list.
+  auto secret = store_->create_key(platform::NewKey{"storyteller", "default",
+                                                    platform::Role::Member, {}, {"stories"}});
+  ASSERT_TRUE(secret.ok()) << secret.error().message;
+  EXPECT_EQ(get("/v1/models/stories", *secret)->status, 200);
+  expect_error(get("/v1/models/qwen2-tiny", *secret), 404, "model_not_found");
+  // A read, like the list: no ledger row.
+  EXPECT_TRUE(rows().empty());
+}
+
 TEST_F(ServerTest, BadKeysAre401AndWriteNoRow) {
   auto second = store_->create_key("revoked");
   ASSERT_TRUE(second.ok());
@@ -116,11 +140,19 @@ TEST_F(ServerTest, InvalidBodiesAre400WithOneErrorRowEach) {
        R"({"model":"qwen2-tiny","messages":[{"role":"user","content":"x"}],"seed":"7"})", "seed",
        "qwen2-tiny"},
       {"/v1/chat/completions",
-       R"({"model":"qwen2-tiny","messages":[{"role":"user","content":"x"}],"n":3})", "n",
+       R"({"model":"qwen2-tiny","messages":[{"role":"user","content":"x"}],"n":0})", "n",
        "qwen2-tiny"},
+      {"/v1/chat/completions",
+       R"({"model":"qwen2-tiny","messages":[{"role":"user","content":"x"}],"user":7})", "user",
+       "qwen2-tiny"},
+      {"/v1/chat/completions",
+       R"({"model":"qwen2-tiny","messages":[{"role":"user","content":"x"}],"logit_bias":{"999999":1}})",
+       "logit_bias", "qwen2-tiny"},
       {"/v1/completions", R"({"model":"stories"})", "prompt", "stories"},
       {"/v1/completions", R"({"model":"stories","prompt":42})", "prompt", "stories"},
-      {"/v1/completions", R"({"model":"stories","prompt":["a","b"]})", "prompt", "stories"},
+      {"/v1/completions", R"({"model":"stories","prompt":["a",1]})", "prompt", "stories"},
+      {"/v1/completions", R"({"model":"stories","prompt":[1,99999]})", "prompt", "stories"},
+      {"/v1/completions", R"({"model":"stories","prompt":"x","best_of":3})", "best_of", "stories"},
       {"/v1/completions", R"({"model":7,"prompt":"x"})", "model", ""},
       // Deeply nested JSON is refused before it is parsed (or echoed in an error message).
       {"/v1/completions", std::string(1000000, '[') + std::string(1000000, ']'), nullptr, ""},
@@ -267,6 +299,7 @@ TEST_F(ServerTest, WrongMethodOnAKnownPathIs405WithAllow) {
       {get("/v1/chat/completions", key_), "POST"},
       {post_text("/health", "{}", key_), "GET"},
       {post_text("/v1/models", "{}", key_), "GET"},
+      {post_text("/v1/models/stories", "{}", key_), "GET"},
       {post_text("/admin/audit", "{}", key_), "GET"},
       {post_text("/admin/keys/1", "{}", key_), "GET, PATCH, DELETE"}};
   for (const auto& [r, allow] : cases) {

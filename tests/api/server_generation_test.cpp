@@ -81,13 +81,18 @@ std::string check_stream(const httplib::Result& r, CompletionKind kind, json& us
   if (kind == CompletionKind::Chat) {
     EXPECT_EQ(sse.events[0]["choices"][0]["delta"], json({{"role", "assistant"}, {"content", ""}}));
   }
+  // Without stream_options.include_usage the chunk with the finish_reason is the last one and
+  // carries the usage; no chunk has empty choices.
   const json& last = sse.events.back();
-  EXPECT_EQ(last["choices"], json::array());
-  usage = last["usage"];
-  const json& finishing = sse.events[sse.events.size() - 2]["choices"][0];
+  EXPECT_EQ(last["choices"].size(), 1u);
+  usage = last.value("usage", json());
+  const json& finishing = last["choices"][0];
   finish_reason = finishing["finish_reason"].is_string() ? finishing["finish_reason"] : "";
-  for (size_t i = 0; i + 2 < sse.events.size(); ++i)
+  for (size_t i = 0; i + 1 < sse.events.size(); ++i) {
+    EXPECT_EQ(sse.events[i]["choices"].size(), 1u);
     EXPECT_TRUE(sse.events[i]["choices"][0]["finish_reason"].is_null());
+    EXPECT_FALSE(sse.events[i].contains("usage"));
+  }
   return streamed_text(sse);
 }
 
@@ -206,6 +211,32 @@ TEST_F(ServerTest, GreedyCompletionWholeAndStreamedCountEveryToken) {
     EXPECT_EQ(row.prompt_tokens, static_cast<int64_t>(prompt.size()));
     EXPECT_EQ(row.completion_tokens, 20);
     EXPECT_EQ(row.status, "ok");
+  }
+}
+
+// stream_options.include_usage adds the reference's last chunk (empty choices, the usage) after
+// the finishing chunk, which carries the same usage; without it no chunk has empty choices.
+TEST_F(ServerTest, IncludeUsageAddsTheUsageChunk) {
+  for (const CompletionKind kind : {CompletionKind::Chat, CompletionKind::Text}) {
+    json request = kind == CompletionKind::Chat
+                       ? chat_request(6, true)
+                       : completion_request("qwen2-tiny", "The quick brown fox", 6, true);
+    request["stream_options"] = {{"include_usage", true}};
+    const auto r = post(kind == CompletionKind::Chat ? "/v1/chat/completions" : "/v1/completions",
+                        request, key_);
+    ASSERT_TRUE(r);
+    ASSERT_EQ(r->status, 200) << r->body;
+    const SseBody sse = parse_sse(r->body);
+    ASSERT_TRUE(sse.done);
+    ASSERT_GE(sse.events.size(), 3u);
+    const json& usage_chunk = sse.events.back();
+    const json& finishing = sse.events[sse.events.size() - 2];
+    EXPECT_EQ(usage_chunk["choices"], json::array());
+    EXPECT_TRUE(finishing["choices"][0]["finish_reason"].is_string());
+    EXPECT_EQ(usage_chunk["usage"], finishing["usage"]);
+    EXPECT_EQ(usage_chunk["usage"]["completion_tokens"], 6);
+    EXPECT_EQ(usage_chunk["system_fingerprint"], finishing["system_fingerprint"]);
+    EXPECT_EQ(usage_chunk["system_fingerprint"].get<std::string>().rfind("fp_", 0), 0u);
   }
 }
 

@@ -205,8 +205,7 @@ TEST_F(ServerModelsTest, ConfigDefaultsFillFieldsTheRequestLacks) {
                         {{"model", "tiny"},
                          {"prompt", "Once upon"},
                          {"max_tokens", 5},
-                         {"temperature", 0},
-                         {"ignore_eos", true}});
+                         {"temperature", 0}});
   ASSERT_TRUE(longer);
   ASSERT_EQ(longer->status, 200) << longer->body;
   EXPECT_EQ(json::parse(longer->body)["usage"]["completion_tokens"], 5);

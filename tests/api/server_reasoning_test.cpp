@@ -3,6 +3,8 @@
 // and not, and chat_template_kwargs {"enable_thinking": false} reaches the template and closes
 // the reasoning in the prompt, so the same model answers in content. The tiny model has random
 // weights and writes no </think>: its whole greedy answer is reasoning in the first case.
+// The same server also serves qwen2-tiny with Llama 3.1's template (llama-tools-tiny), whose
+// answers speak Llama 3.x JSON tool calls: a response_format schema of a call makes it write one.
 #include <gtest/gtest.h>
 
 #include <fstream>
@@ -31,21 +33,29 @@ class ReasoningServerTest : public ServerTest {
   void SetUp() override {
     ServerTest::SetUp();
     if (IsSkipped() || HasFatalFailure()) return;
-    // qwen2-tiny with QwQ's chat template, served by a second server on the same ledger.
-    auto source = gguf::File::open(gengyun::testing::testdata_path("models/qwen2-tiny-q8_0.gguf"));
-    ASSERT_TRUE(source.ok());
-    gguf::Writer writer;
-    for (const auto& [key, value] : source->metadata()) {
-      if (key != "tokenizer.chat_template") writer.set(key, value);
+    // qwen2-tiny with QwQ's chat template (and with Llama 3.1's), served by a second server on
+    // the same ledger.
+    std::vector<deploy::ModelSpec> specs;
+    for (const auto& [name, chat_template] :
+         {std::pair{"qwq-tiny", "Qwen-QwQ-32B.jinja"},
+          std::pair{"llama-tools-tiny", "meta-llama-Llama-3.1-8B-Instruct.jinja"}}) {
+      auto source =
+          gguf::File::open(gengyun::testing::testdata_path("models/qwen2-tiny-q8_0.gguf"));
+      ASSERT_TRUE(source.ok());
+      gguf::Writer writer;
+      for (const auto& [key, value] : source->metadata()) {
+        if (key != "tokenizer.chat_template") writer.set(key, value);
+      }
+      writer.set_string("tokenizer.chat_template",
+                        read_text(gengyun::testing::testdata_path(std::string("chat/templates/") +
+                                                                  chat_template)));
+      for (const gguf::TensorInfo& t : source->tensors())
+        ASSERT_TRUE(writer.add_tensor(t.name, t.type, t.ne, {t.data, t.n_bytes}).ok());
+      const std::string path = (dir_ / (std::string(name) + ".gguf")).string();
+      ASSERT_TRUE(writer.write(path).ok());
+      specs.push_back({name, path});
     }
-    writer.set_string(
-        "tokenizer.chat_template",
-        read_text(gengyun::testing::testdata_path("chat/templates/Qwen-QwQ-32B.jinja")));
-    for (const gguf::TensorInfo& t : source->tensors())
-      ASSERT_TRUE(writer.add_tensor(t.name, t.type, t.ne, {t.data, t.n_bytes}).ok());
-    const std::string path = (dir_ / "qwq-tiny.gguf").string();
-    ASSERT_TRUE(writer.write(path).ok());
-    qwq_registry_.reset(make_registry({{"qwq-tiny", path}}, {.n_threads = 1, .n_ctx = 512}));
+    qwq_registry_.reset(make_registry(specs, {.n_threads = 1, .n_ctx = 512}));
     ASSERT_TRUE(qwq_registry_);
     qwq_server_ = std::make_unique<Server>(*qwq_registry_, *store_, options_);
     auto port = qwq_server_->bind("127.0.0.1", 0);
@@ -113,6 +123,8 @@ TEST_F(ReasoningServerTest, AnswersInsideThinkAreReasoningContent) {
     EXPECT_EQ(whole["choices"][0]["finish_reason"], "length");
     EXPECT_EQ(whole["usage"]["prompt_tokens"], prompt->tokens.size());
     EXPECT_EQ(whole["usage"]["completion_tokens"], expected->completion_tokens);
+    EXPECT_EQ(whole["usage"]["completion_tokens_details"]["reasoning_tokens"],
+              thinking ? expected->completion_tokens : 0);
 
     request["stream"] = true;
     r = post_qwq(request);
@@ -129,6 +141,124 @@ TEST_F(ReasoningServerTest, AnswersInsideThinkAreReasoningContent) {
     EXPECT_EQ(streamed_text(sse), thinking ? "" : expected->text);
     EXPECT_EQ(sse.events.back()["usage"], whole["usage"]);
   }
+}
+
+/// The bytes of chat logprobs' tokens, concatenated.
+std::string logprob_bytes(const json& logprobs) {
+  std::string out;
+  for (const json& token : logprobs["content"])
+    for (const json& byte : token["bytes"]) out += static_cast<char>(byte.get<int>());
+  return out;
+}
+
+// n choices each get their own answer (their index on every delta), with the logprobs of the
+// tokens whose text went to reasoning_content; greedy, both choices are the same answer.
+TEST_F(ReasoningServerTest, EachChoiceHasItsOwnReasoningAndLogprobs) {
+  json request = {{"model", "qwq-tiny"},
+                  {"messages", {{{"role", "user"}, {"content", "Why is the sky blue?"}}}},
+                  {"max_tokens", 6},
+                  {"temperature", 0},
+                  {"n", 2},
+                  {"logprobs", true},
+                  {"top_logprobs", 1},
+                  {"chat_template_kwargs", {{"enable_thinking", true}}}};
+  auto r = post_qwq(request);
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body;
+  const json whole = json::parse(r->body);
+  ASSERT_EQ(whole["choices"].size(), 2u);
+  const json& first = whole["choices"][0]["message"];
+  ASSERT_TRUE(first.contains("reasoning_content")) << r->body;
+  ASSERT_TRUE(first["reasoning_content"].is_string());
+  ASSERT_FALSE(first["reasoning_content"].get<std::string>().empty());
+  for (int i = 0; i < 2; ++i) {
+    const json& choice = whole["choices"][i];
+    EXPECT_EQ(choice["index"], i);
+    EXPECT_EQ(choice["message"]["reasoning_content"], first["reasoning_content"]);
+    EXPECT_TRUE(choice["message"]["refusal"].is_null());
+    EXPECT_EQ(choice["finish_reason"], "length");
+    EXPECT_EQ(choice["logprobs"]["content"].size(), 6u);
+    EXPECT_EQ(logprob_bytes(choice["logprobs"]), first["reasoning_content"]);
+  }
+  EXPECT_EQ(whole["usage"]["completion_tokens"], 12);
+  EXPECT_EQ(whole["usage"]["completion_tokens_details"]["reasoning_tokens"], 12);
+
+  request["stream"] = true;
+  r = post_qwq(request);
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body;
+  const SseBody sse = parse_sse(r->body);
+  ASSERT_TRUE(sse.done);
+  std::string reasoning[2], bytes[2], finish[2];
+  for (const json& e : sse.events) {
+    if (e["choices"].empty()) continue;
+    const json& choice = e["choices"][0];
+    const int i = choice["index"].get<int>();
+    ASSERT_TRUE(i == 0 || i == 1) << e.dump();
+    if (choice["delta"].contains("reasoning_content"))
+      reasoning[i] += choice["delta"]["reasoning_content"].get<std::string>();
+    if (!choice["logprobs"].is_null()) bytes[i] += logprob_bytes(choice["logprobs"]);
+    if (!choice["finish_reason"].is_null()) finish[i] = choice["finish_reason"];
+  }
+  for (int i = 0; i < 2; ++i) {
+    EXPECT_EQ(reasoning[i], first["reasoning_content"]) << i;
+    EXPECT_EQ(bytes[i], first["reasoning_content"]) << i;
+    EXPECT_EQ(finish[i], "length") << i;
+  }
+  EXPECT_EQ(sse.events.back()["usage"], whole["usage"]);
+}
+
+// A tool call through HTTP: with tools, llama-tools-tiny's answers speak Llama 3.x JSON calls,
+// and a response_format schema of a call ({"name": const, "parameters": {}}) makes the model
+// write one by constrained decoding; the answer is that call, finish_reason "tool_calls".
+TEST_F(ReasoningServerTest, ASchemaOfACallMakesTheModelCallATool) {
+  const json tools = json::parse(R"([{"type": "function", "function": {"name": "get_time",
+      "description": "The current time", "parameters": {"type": "object", "properties": {}}}}])");
+  const json schema = json::parse(R"({"type": "object", "properties": {
+      "name": {"const": "get_time"},
+      "parameters": {"type": "object", "properties": {}, "additionalProperties": false}},
+      "required": ["name", "parameters"], "additionalProperties": false})");
+  json request = {{"model", "llama-tools-tiny"},
+                  {"messages", {{{"role", "user"}, {"content", "What time is it?"}}}},
+                  {"tools", tools},
+                  {"max_tokens", 64},
+                  {"temperature", 0},
+                  {"response_format",
+                   {{"type", "json_schema"},
+                    {"json_schema", {{"name", "call"}, {"schema", schema}}}}}};
+  auto r = post_qwq(request);
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body;
+  const json whole = json::parse(r->body);
+  const json& message = whole["choices"][0]["message"];
+  ASSERT_EQ(message["tool_calls"].size(), 1u) << r->body;
+  EXPECT_EQ(message["tool_calls"][0]["type"], "function");
+  EXPECT_EQ(message["tool_calls"][0]["function"]["name"], "get_time");
+  EXPECT_EQ(message["tool_calls"][0]["function"]["arguments"], "{}");
+  EXPECT_TRUE(message["content"].is_null());
+  EXPECT_EQ(whole["choices"][0]["finish_reason"], "tool_calls");
+
+  request["stream"] = true;
+  r = post_qwq(request);
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body;
+  const SseBody sse = parse_sse(r->body);
+  ASSERT_TRUE(sse.done);
+  std::string name, arguments, finish;
+  for (const json& e : sse.events) {
+    if (e["choices"].empty()) continue;
+    const json& choice = e["choices"][0];
+    if (choice["delta"].contains("tool_calls")) {
+      const json& function = choice["delta"]["tool_calls"][0]["function"];
+      if (function.contains("name")) name += function["name"].get<std::string>();
+      arguments += function["arguments"].get<std::string>();
+    }
+    if (!choice["finish_reason"].is_null()) finish = choice["finish_reason"];
+  }
+  EXPECT_EQ(name, "get_time");
+  EXPECT_EQ(arguments, "{}");
+  EXPECT_EQ(finish, "tool_calls");
+  EXPECT_EQ(streamed_text(sse), "");
 }
 
 }  // namespace

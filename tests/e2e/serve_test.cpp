@@ -94,7 +94,8 @@ class ServeTest : public ::testing::Test {
   int port_ = 0;
 };
 
-/// The text of an SSE completions stream; fails unless it ends with [DONE] after a usage chunk.
+/// The text of an SSE completions stream and the usage of its finishing chunk; fails unless it
+/// ends with [DONE].
 std::string streamed_text(const std::string& body, json& usage) {
   std::string text;
   size_t pos = 0;
@@ -110,10 +111,8 @@ std::string streamed_text(const std::string& body, json& usage) {
       continue;
     }
     const json chunk = json::parse(event.substr(6));
-    if (chunk["choices"].empty())
-      usage = chunk["usage"];
-    else
-      text += chunk["choices"][0]["text"].get<std::string>();
+    if (chunk.contains("usage")) usage = chunk["usage"];
+    text += chunk["choices"][0]["text"].get<std::string>();
   }
   EXPECT_EQ(pos, body.size());
   EXPECT_TRUE(done);

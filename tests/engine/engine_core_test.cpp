@@ -294,6 +294,55 @@ TEST_F(EngineCoreTest, EqualPrefixesShareBlocksAndReportCachedTokens) {
   EXPECT_EQ(no_cache->stats().prefix_cache_hits, 0);
 }
 
+// n choices of one prompt submitted together: the first prefills (in chunks of the budget),
+// the others wait for its blocks and adopt them, computing only the last partial block; a
+// different prompt behind them is not held back.
+TEST_F(EngineCoreTest, EqualPromptsSubmittedTogetherPrefillOnce) {
+  auto engine = make_engine(config(64, 8));
+  const std::vector<int32_t> prompt = prompt_of(18);  // 4 full blocks of 4 and 2 tokens
+  Submission a = engine->submit(request(prompt, 2));
+  Submission b = engine->submit(request(prompt, 2));
+  Submission other = engine->submit(request(prompt_of(5, 100), 1));
+  ASSERT_TRUE(engine->step());
+  // Step 1: a's first chunk (8 tokens, the budget); b waits for it, `other` finds no budget.
+  ASSERT_EQ(runner_.steps[0].size(), 1u);
+  EXPECT_EQ(runner_.steps[0][0].n_tokens, 8);
+  while (engine->step()) {
+  }
+  std::vector<int32_t> a_tokens, b_tokens;
+  std::optional<GenerationEvent> a_end = drain(*a.handle, a_tokens);
+  std::optional<GenerationEvent> b_end = drain(*b.handle, b_tokens);
+  ASSERT_TRUE(a_end && b_end);
+  EXPECT_EQ(a_tokens, expected_tokens(prompt, 2));
+  EXPECT_EQ(b_tokens, a_tokens);
+  EXPECT_EQ(a_end->usage.cached_prompt_tokens, 0);
+  EXPECT_EQ(b_end->usage.prompt_tokens, 18);
+  EXPECT_EQ(b_end->usage.cached_prompt_tokens, 16);
+  // Prompt positions computed in all: a's 18, b's last 2, other's 5.
+  int prompt_positions = 0;
+  for (const auto& step : runner_.steps)
+    for (const FakeRunner::Chunk& c : step)
+      if (c.start < 18) prompt_positions += std::min(c.n_tokens, 18 - c.start);
+  EXPECT_EQ(prompt_positions, 18 + 2 + 5);
+}
+
+// OpenAI's presence penalty counts generated tokens only: a prompt that holds the token the
+// model prefers does not change the first token; once generated, the token is penalized.
+TEST_F(EngineCoreTest, PresencePenaltyIgnoresThePrompt) {
+  auto engine = make_engine(config(32, 64));
+  const int32_t preferred = FakeRunner::next_token(20);  // after the prompt's last token
+  EngineRequest r = request({preferred, preferred, 20}, 2);
+  r.params.presence_penalty = 2.0f;  // the preferred logit 1 becomes -1, below the others' 0
+  Submission s = engine->submit(std::move(r));
+  while (engine->step()) {
+  }
+  std::vector<int32_t> tokens;
+  ASSERT_TRUE(drain(*s.handle, tokens));
+  ASSERT_EQ(tokens.size(), 2u);
+  EXPECT_EQ(tokens[0], preferred);
+  EXPECT_EQ(tokens[1], FakeRunner::next_token(preferred));
+}
+
 TEST_F(EngineCoreTest, NeverRunsPastTheContext) {
   EngineConfig c = config(32, 64);
   c.n_ctx = 10;

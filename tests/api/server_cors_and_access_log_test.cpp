@@ -1,0 +1,132 @@
+// CORS (ServerOptions::cors_origin: off by default, preflights, the header fields on every
+// answer) and the access log line of each request (method, path, status, latency, key prefix;
+// never the key).
+#include <gtest/gtest.h>
+#include <spdlog/sinks/ringbuffer_sink.h>
+#include <spdlog/spdlog.h>
+
+#include <memory>
+#include <string>
+
+#include "api/observed_responder.h"
+#include "eventually.h"
+#include "platform/key_secret.h"
+#include "server_fixture.h"
+
+namespace gengyun::api::testing {
+namespace {
+
+using nlohmann::json;
+
+class CorsServerTest : public ServerTest {
+ protected:
+  void SetUp() override {
+    options_.cors_origin = "https://app.example";
+    ServerTest::SetUp();
+  }
+};
+
+TEST_F(CorsServerTest, PreflightIsAnswered204WithTheAskedHeaders) {
+  httplib::Client client("127.0.0.1", port_);
+  const auto r =
+      client.Options("/v1/chat/completions",
+                     {{"Origin", "https://app.example"},
+                      {"Access-Control-Request-Method", "POST"},
+                      {"Access-Control-Request-Headers", "authorization, x-stainless-os"}});
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 204);
+  EXPECT_EQ(r->get_header_value("Access-Control-Allow-Origin"), "https://app.example");
+  // (the methods of the path, as a 405's Allow would name them)
+  EXPECT_EQ(r->get_header_value("Access-Control-Allow-Methods"), "POST, OPTIONS");
+  EXPECT_EQ(r->get_header_value("Access-Control-Allow-Headers"), "authorization, x-stainless-os");
+  EXPECT_TRUE(rows().empty());  // a preflight carries no key and is not metered
+}
+
+TEST_F(CorsServerTest, EveryAnswerCarriesTheOrigin) {
+  const json request = {{"model", "stories"}, {"prompt", "Once"}, {"max_tokens", 2}};
+  const auto whole = post("/v1/completions", request, key_);
+  ASSERT_TRUE(whole);
+  EXPECT_EQ(whole->status, 200);
+  EXPECT_EQ(whole->get_header_value("Access-Control-Allow-Origin"), "https://app.example");
+  EXPECT_NE(whole->get_header_value("Access-Control-Expose-Headers").find("x-request-id"),
+            std::string::npos);
+  json streamed_request = request;
+  streamed_request["stream"] = true;
+  const auto streamed = post("/v1/completions", streamed_request, key_);
+  ASSERT_TRUE(streamed);
+  EXPECT_EQ(streamed->get_header_value("Access-Control-Allow-Origin"), "https://app.example");
+  const auto error = get("/v1/models", "");
+  ASSERT_TRUE(error);
+  EXPECT_EQ(error->status, 401);
+  EXPECT_EQ(error->get_header_value("Access-Control-Allow-Origin"), "https://app.example");
+}
+
+TEST_F(ServerTest, CorsIsOffByDefault) {
+  httplib::Client client("127.0.0.1", port_);
+  const auto preflight = client.Options("/v1/models", {{"Origin", "https://app.example"}});
+  ASSERT_TRUE(preflight);
+  EXPECT_EQ(preflight->status, 405);  // a method the path does not have
+  EXPECT_EQ(preflight->get_header_value("Allow"), "GET");
+  EXPECT_FALSE(preflight->has_header("Access-Control-Allow-Origin"));
+  const auto r = get("/v1/models", key_);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  EXPECT_FALSE(r->has_header("Access-Control-Allow-Origin"));
+}
+
+TEST(KeyPrefix, ShowsTheDisplayPrefixOnly) {
+  EXPECT_EQ(key_prefix(std::string("Bearer gy-AbCdEfGhIjKlMnOpQrSt")), "gy-AbCdE");
+  EXPECT_EQ(key_prefix(std::nullopt), "-");
+  EXPECT_EQ(key_prefix(std::string("Basic dXNlcjpwYXNz")), "-");
+  EXPECT_EQ(key_prefix(std::string("Bearer short-key")), "-");  // 8 of 9 would be most of it
+  EXPECT_EQ(platform::kKeyPrefixChars, 8u);
+}
+
+/// Captures the lines of the default logger while it lives: a logger of its own, holding the
+/// previous default's sinks and a ring buffer, is made the default and the previous one is
+/// restored at the end (sinks are never changed under a logging thread). The capturing logger
+/// is kept for the process, so a line logged late by another thread still has its logger.
+class LogCapture {
+ public:
+  LogCapture()
+      : previous_(spdlog::default_logger()),
+        sink_(std::make_shared<spdlog::sinks::ringbuffer_sink_mt>(1000)) {
+    std::vector<spdlog::sink_ptr> sinks = previous_->sinks();
+    sinks.push_back(sink_);
+    static std::vector<std::shared_ptr<spdlog::logger>> kept;
+    kept.push_back(std::make_shared<spdlog::logger>("capture", sinks.begin(), sinks.end()));
+    spdlog::set_default_logger(kept.back());
+  }
+  ~LogCapture() { spdlog::set_default_logger(previous_); }
+  /// The captured lines that contain `text`.
+  std::vector<std::string> lines_with(const std::string& text) const {
+    std::vector<std::string> out;
+    for (const std::string& line : sink_->last_formatted())
+      if (line.find(text) != std::string::npos) out.push_back(line);
+    return out;
+  }
+
+ private:
+  std::shared_ptr<spdlog::logger> previous_;
+  std::shared_ptr<spdlog::sinks::ringbuffer_sink_mt> sink_;
+};
+
+TEST_F(ServerTest, EachRequestLogsOneAccessLineWithTheKeyPrefixNeverTheKey) {
+  LogCapture log;
+  ASSERT_EQ(get("/v1/models", key_)->status, 200);
+  ASSERT_EQ(get("/v1/models", "gy-wrongwrongwrongwrongwrong")->status, 401);
+  const json request = {
+      {"model", "stories"}, {"prompt", "Once"}, {"max_tokens", 2}, {"stream", true}};
+  ASSERT_EQ(post("/v1/completions", request, key_)->status, 200);
+  ASSERT_TRUE(eventually([&] { return log.lines_with("access: ").size() == 3; }));
+  const auto models = log.lines_with("access: GET /v1/models 200 ");
+  ASSERT_EQ(models.size(), 1u);
+  EXPECT_NE(models[0].find("ms key=" + key_.substr(0, 8)), std::string::npos) << models[0];
+  EXPECT_EQ(log.lines_with("access: GET /v1/models 401 ").size(), 1u);
+  EXPECT_EQ(log.lines_with("key=gy-wrong").size(), 1u);
+  EXPECT_EQ(log.lines_with("access: POST /v1/completions 200 ").size(), 1u);
+  EXPECT_TRUE(log.lines_with(key_.substr(8)).empty()) << "the key's secret part was logged";
+}
+
+}  // namespace
+}  // namespace gengyun::api::testing
