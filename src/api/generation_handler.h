@@ -25,7 +25,7 @@ struct GenerationContext {
 };
 
 /// Serves one generation request: authenticates it (401, no ledger row), validates the body
-/// (400 / 404), renders and tokenizes the prompt (chat: the model's chat_prompt, 400 when its
+/// (400 / 404; an embedding model: 400 naming `model`), renders and tokenizes the prompt (chat: the model's chat_prompt, 400 when its
 /// template refuses the messages; completions: BOS added, special tokens not parsed), checks it
 /// fits the context (400 "context_length_exceeded"), checks the key may use the model (403
 /// "model_not_allowed"), admits it against the budgets and rate limits of its key and tenant
