@@ -6,6 +6,7 @@
 #include "api/http_reply.h"
 #include "api/models_handler.h"
 #include "api/openai_request.h"
+#include "api/percent_encoding.h"
 #include "deploy/units.h"
 
 namespace gengyun::api {
@@ -93,8 +94,14 @@ void handle_admin_models(deploy::Registry& registry, platform::Store& store,
     send_json(out, {{"added", added}, {"removed", removed}});
     return;
   }
-  std::string id, action;
-  split_action(request.path, id, action);
+  std::string encoded, action;
+  split_action(request.path, encoded, action);
+  // The id as /v1/models/{id} reads it: percent-decoded.
+  const std::optional<std::string> decoded = percent_decoded(encoded, /*plus_is_space=*/false);
+  if (!decoded)
+    return (void)send_error(
+        out, invalid_request("the model id in the path is not valid percent-encoding"));
+  const std::string& id = *decoded;
   if (!registry.find(id)) return (void)send_error(out, model_not_found(id));
 
   std::optional<int64_t> keep_alive_us;

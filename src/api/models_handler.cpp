@@ -38,6 +38,11 @@ ApiError acquire_error(const deploy::Acquired& acquired, const std::string& name
       return model_not_found(name);
     case deploy::AcquireStatus::OutOfMemory:
       return {503, acquired.message, "server_error", "", "insufficient_memory", 1};
+    case deploy::AcquireStatus::Unservable:
+    case deploy::AcquireStatus::LoadFailed:
+      // The file, not the server, is at fault: not a 500 (the server works), and no retry
+      // hint (the same file fails the same way until it is replaced).
+      return {503, acquired.message, "server_error", "", "model_unavailable", 0};
     default:
       return internal_error(acquired.message);
   }

@@ -417,6 +417,21 @@ TEST(ParseRequests, UnknownFieldsAreRefusedByName) {
   }
 }
 
+// max_tokens and max_completion_tokens together must agree (else one would be ignored).
+TEST(ParseRequests, MaxTokensAndMaxCompletionTokensMustAgree) {
+  auto both = parse_chat_request(chat_body({{"max_tokens", 3}, {"max_completion_tokens", 2}}));
+  ASSERT_FALSE(both.ok());
+  EXPECT_EQ(both.error().param, "max_completion_tokens");
+  EXPECT_EQ(both.error().message,
+            "max_tokens (3) and max_completion_tokens (2) disagree; send one of them");
+  auto same = parse_chat_request(chat_body({{"max_tokens", 2}, {"max_completion_tokens", 2}}));
+  ASSERT_TRUE(same.ok());
+  EXPECT_EQ(same->params.max_tokens, 2);
+  auto newer = parse_chat_request(chat_body({{"max_completion_tokens", 5}}));
+  ASSERT_TRUE(newer.ok());
+  EXPECT_EQ(newer->params.max_tokens, 5);
+}
+
 // Inside messages and content parts too: a key the server would not use is a 400 naming it.
 TEST(ParseRequests, UnknownMessageKeysAreRefusedByName) {
   struct Case {

@@ -152,6 +152,12 @@ TEST_F(ServerModelsTest, AdminLoadPinUnpinUnload) {
   EXPECT_GE(json::parse(unloaded->body)["cold_start_ms"], 0);
   expect_error(call("unload"), 409, "model_busy");
   expect_error(post("/admin/models/nope/load", json::object(), admin), 404, "model_not_found");
+  // The id is percent-decoded as on /v1/models/{id}: %73 is 's'.
+  auto encoded = post("/admin/models/%73tories/pin", json::object(), admin);
+  ASSERT_TRUE(encoded);
+  EXPECT_EQ(encoded->status, 200) << encoded->body;
+  ASSERT_EQ(call("unpin")->status, 200);
+  expect_error(post("/admin/models/%zz/load", json::object(), admin), 400, nullptr);
   const json bad = expect_error(call("pin", {{"force", true}}), 400, nullptr);
   EXPECT_EQ(bad["param"], "force");
   expect_error(call("load", {{"keep_alive", "soon"}}), 400, nullptr);
@@ -209,6 +215,21 @@ TEST_F(ServerModelsTest, ConfigDefaultsFillFieldsTheRequestLacks) {
   ASSERT_TRUE(longer);
   ASSERT_EQ(longer->status, 200) << longer->body;
   EXPECT_EQ(json::parse(longer->body)["usage"]["completion_tokens"], 5);
+}
+
+// A file the registry cannot serve (not a GGUF here) is the file's fault, not a server error:
+// 503 model_unavailable with the reason, no Retry-After.
+TEST_F(ServerModelsTest, AFileThatCannotBeServedIs503) {
+  OwnServer own;
+  deploy::RegistryOptions options;
+  const std::string path = (dir_ / "broken.gguf").string();
+  std::ofstream(path) << "not a GGUF file";
+  options.specs = {{"broken", path}};
+  start_own(own, std::move(options));
+  auto r = post_to(own.port, "/v1/completions", {{"model", "broken"}, {"prompt", "Once"}});
+  const json error = expect_error(r, 503, "model_unavailable");
+  EXPECT_NE(error["message"].get<std::string>().find("broken"), std::string::npos) << error;
+  EXPECT_FALSE(r->has_header("Retry-After"));
 }
 
 TEST_F(ServerModelsTest, AModelOverTheMemoryBudgetIs503) {
