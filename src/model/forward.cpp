@@ -39,7 +39,7 @@ size_t Scratch::memory_bytes() const {
                         gate.size() + up.size() + router.size() + expert_weight.size() +
                         expert_in.size() + expert_gate.size() + expert_up.size() +
                         expert_out.size() + expert_outputs.size() + lora_in.size() +
-                        lora_mid.size() + lora_out.size();
+                        lora_mid.size();
   return floats * sizeof(float) + selected.size() * sizeof(int32_t) +
          (expert_rows.size() + lora_rows.size()) * sizeof(int64_t) + rope.memory_bytes() +
          attention.memory_bytes() + attention_seqs.size() * sizeof(blocks::AttentionSequence) +
@@ -58,7 +58,9 @@ void begin_forward(ForwardPass& pass, const Matrix& token_embd, const blocks::Ro
 
 namespace {
 
-// y += scale · B (A x) for the rows of adapter `adapter` whose update of w is `lw`.
+// y += B (scale · A x) for the rows of adapter `adapter` whose update of w is `lw`: the rank
+// products of A through matmul, then each row adds rank scaled rows of B^T (one pool task per
+// chunk of rows; a row's result depends only on the row).
 void apply_lora(ForwardPass& pass, const LoraAdapter* adapter, const LoraWeight& lw,
                 const float* x, float* y) {
   Scratch& s = pass.s;
@@ -79,14 +81,15 @@ void apply_lora(ForwardPass& pass, const LoraAdapter* adapter, const LoraWeight&
     in = s.lora_in.data();
   }
   grow(s.lora_mid, count * rank);
-  grow(s.lora_out, count * n_out);
-  blocks::linear(lw.a, nullptr, in, s.lora_mid.data(), count, pass.pool);
-  blocks::linear(lw.b, nullptr, s.lora_mid.data(), s.lora_out.data(), count, pass.pool);
-  for (int64_t i = 0; i < count; ++i) {
-    float* row = y + s.lora_rows[i] * n_out;
-    const float* update = s.lora_out.data() + i * n_out;
-    for (int64_t j = 0; j < n_out; ++j) row[j] += lw.scale * update[j];
-  }
+  float* mid = s.lora_mid.data();
+  blocks::linear(lw.a, nullptr, in, mid, count, pass.pool);
+  for (int64_t i = 0; i < count * rank; ++i) mid[i] *= lw.scale;
+  const kernels::VectorKernels& vk = kernels::vector_kernels();
+  pass.pool.parallel_for(count, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i)
+      vk.accumulate_rows(mid + i * rank, 1, lw.b_transposed.data(), rank, n_out,
+                         y + s.lora_rows[i] * n_out);
+  });
 }
 
 }  // namespace

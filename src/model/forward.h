@@ -48,8 +48,7 @@ struct Scratch {
   // LoRA updates (project()); empty until a pass has an adapter, then grown to its largest need:
   std::vector<int64_t> lora_rows;  ///< [max_tokens] the rows of one adapter
   std::vector<float> lora_in;      ///< [rows, n_in] those rows' inputs, gathered
-  std::vector<float> lora_mid;     ///< [rows, rank] A x
-  std::vector<float> lora_out;     ///< [rows, n_out] B (A x)
+  std::vector<float> lora_mid;     ///< [rows, rank] scale · A x
 
   /// Bytes of all the buffers above.
   size_t memory_bytes() const;
@@ -104,11 +103,11 @@ void begin_forward(ForwardPass& pass, const Matrix& token_embd, const blocks::Ro
 
 /// y = x · w^T (+ bias) for the pass's n_rows rows (blocks::linear), then, for each LoRA
 /// adapter among the rows that adapts w, its rows (gathered when they are not all the rows)
-/// get y += scale · B (A x) (llama.cpp's build_lora_mm, S-LoRA/Punica-style grouping: one
-/// pair of products per adapter, whatever the number of its rows). A row's result depends
-/// only on the row and its adapter, bit for bit (kernels::matmul's batch invariance). Every
-/// weight product of a forward pass goes through here, so an adapter applies wherever it
-/// names a matrix. x and y: [n_rows, w.n_in] and [n_rows, w.n_out], not overlapping.
+/// get y += B (scale · A x) (llama.cpp's build_lora_mm, S-LoRA/Punica-style grouping: one
+/// product with A per adapter, whatever the number of its rows, then rank scaled rows of B^T
+/// added to each row). A row's result depends only on the row and its adapter, bit for bit
+/// (kernels::matmul's batch invariance). Every weight product of a forward pass goes through
+/// here, so an adapter applies wherever it names a matrix. x and y: [n_rows, w.n_in] and [n_rows, w.n_out], not overlapping.
 void project(ForwardPass& pass, const Matrix& w, const float* bias, const float* x, float* y);
 
 /// Writes s.k and s.v (already rotated, all rows) to `layer` of each sequence's KV blocks.

@@ -5,6 +5,7 @@
 #include <map>
 #include <vector>
 
+#include "kernels/dequantize.h"
 #include "model/model.h"
 
 namespace gengyun::model {
@@ -17,6 +18,21 @@ std::string shape_string(const std::vector<int64_t>& ne) {
   std::string s = "[";
   for (size_t i = 0; i < ne.size(); ++i) s += (i ? ", " : "") + std::to_string(ne[i]);
   return s + "]";
+}
+
+/// b ([n_out, rank] in its own type, ggml's row layout; the binder has checked that its rows
+/// can be dequantized) as f32 [rank, n_out], row-major.
+std::vector<float> transposed_f32(const Matrix& b) {
+  const int64_t rank = b.n_in, n_out = b.n_out;
+  const size_t row_bytes = gguf::ggml_row_size(b.type(), rank);
+  std::vector<float> row(static_cast<size_t>(rank));
+  std::vector<float> transposed(static_cast<size_t>(rank * n_out));
+  for (int64_t o = 0; o < n_out; ++o) {
+    kernels::dequantize_row(b.type(), static_cast<const uint8_t*>(b.data()) + o * row_bytes,
+                            row.data(), rank);
+    for (int64_t r = 0; r < rank; ++r) transposed[r * n_out + o] = row[r];
+  }
+  return transposed;
 }
 
 /// The adapter's A and B tensors of one base tensor.
@@ -98,6 +114,7 @@ Result<std::unique_ptr<LoraAdapter>> LoraAdapter::load(const Model& base,
     lw.a = binder.matrix(pair.a->name, n_in, rank);
     lw.b = binder.matrix(pair.b->name, rank, n_out);
     if (Result<void> bound = binder.finish(); !bound) return bound.error();
+    lw.b_transposed = transposed_f32(lw.b);
     lw.scale = alpha != 0 ? scale * static_cast<float>(alpha) / static_cast<float>(rank) : scale;
     adapter->weights_.emplace(w, lw);
     adapter->max_rank_ = std::max(adapter->max_rank_, rank);
@@ -110,7 +127,8 @@ Result<std::unique_ptr<LoraAdapter>> LoraAdapter::load(const Model& base,
 
 size_t LoraAdapter::memory_bytes() const {
   size_t bytes = 0;
-  for (const auto& [w, lw] : weights_) bytes += lw.a.tensor->n_bytes + lw.b.tensor->n_bytes;
+  for (const auto& [w, lw] : weights_)
+    bytes += lw.a.tensor->n_bytes + lw.b.tensor->n_bytes + lw.b_transposed.size() * sizeof(float);
   return bytes;
 }
 

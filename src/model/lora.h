@@ -5,6 +5,7 @@
 #include <memory>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include "gengyun/result.h"
 #include "gguf/gguf.h"
@@ -20,6 +21,10 @@ class Model;
 struct LoraWeight {
   Matrix a;
   Matrix b;
+  /// B transposed to f32 at load, [rank, n_out] row-major: the update of a row is then rank
+  /// scaled rows of n_out added to it (kernels::VectorKernels::accumulate_rows) instead of n_out
+  /// dot products of length rank.
+  std::vector<float> b_transposed;
   float scale = 0.0f;  ///< llama.cpp's get_scale: user scale * alpha / rank (alpha 0: user scale)
   int64_t rank() const { return a.n_out; }
 };
@@ -60,7 +65,7 @@ class LoraAdapter {
   float scale() const { return scale_; }
   float alpha() const { return alpha_; }
   const std::string& path() const { return file_->name(); }
-  /// Bytes of its tensors (mapped from the file).
+  /// Bytes of its tensors (mapped from the file) and of the transposed copies of B.
   size_t memory_bytes() const;
 
  private:
