@@ -33,6 +33,8 @@ cleanup() {
 trap cleanup EXIT
 
 key=$("$gengyun" keys create --db "$work/bench.db" --name bench)
+# Created before the server starts, so the first read of it cannot race the redirection.
+: >"$work/serve.log"
 "$gengyun" serve --model "bench=$model" --listen 127.0.0.1:0 --db "$work/bench.db" \
   --threads "$threads" 2>"$work/serve.log" &
 server_pid=$!
