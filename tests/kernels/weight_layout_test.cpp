@@ -256,6 +256,29 @@ TEST(WeightLayout, Q8_KActivationRowArrangedForQ4_K) {
   }
 }
 
+TEST(WeightLayout, Q8_KActivationRowArrangedForQ6_K) {
+  constexpr int nb = 2;
+  std::mt19937 rng(6);
+  std::vector<BlockQ8_K> blocks(nb);
+  for (BlockQ8_K& b : blocks) {
+    b.d = std::uniform_real_distribution<float>(0.1f, 2.0f)(rng);
+    for (auto& q : b.qs) q = static_cast<int8_t>(static_cast<int>(rng() % 256) - 128);
+    for (auto& sum : b.bsums) sum = static_cast<int16_t>(rng());
+  }
+  std::vector<BlockQ8_K> arranged(nb);
+  q8_K_row_to_q6_K_groups16(blocks.data(), arranged.data(), nb * kQK_K);
+  for (int i = 0; i < nb; ++i) {
+    EXPECT_EQ(arranged[i].d, blocks[i].d);
+    EXPECT_EQ(std::memcmp(arranged[i].bsums, blocks[i].bsums, sizeof(blocks[i].bsums)), 0);
+    // Vector k, lane l: elements 16 l + 4 k .. 16 l + 4 k + 3.
+    for (int k = 0; k < 4; ++k)
+      for (int l = 0; l < 16; ++l)
+        for (int byte = 0; byte < 4; ++byte)
+          EXPECT_EQ(arranged[i].qs[64 * k + 4 * l + byte], blocks[i].qs[16 * l + 4 * k + byte])
+              << i << " " << k << " " << l << " " << byte;
+  }
+}
+
 // matmul on the rearranged rows against matmul on the ggml rows, bit for bit.
 TEST(WeightLayout, MatmulOnBlockGroups16EqualsMatmulOnGgmlRows) {
   std::mt19937 rng(11);
