@@ -3,6 +3,7 @@
 #include <cstddef>
 #include <type_traits>
 
+#include "kernels/block_groups16_x86.h"
 #include "kernels/vec_dot_simd.h"
 #include "kernels/vec_dot_x86.h"
 
@@ -292,8 +293,8 @@ void dot_q4_K_groups16(int64_t n, const uint8_t* const* x, const void* a, float*
 
 // Q6_K rows in WeightLayout::kBlockGroups16 against an activation row from
 // q8_K_row_to_q6_K_groups16, R (1 or 2) rows at once, super-blocks in pairs. Lane l of every
-// vector meets sub-block l: bit selects (vpternlogd) build 4 vectors of its 6-bit quants u
-// (elements 4 k .. 4 k + 3 in vector k), 4 vpdpbusd from -32 times the activations' bsum give
+// vector meets sub-block l: bit selects build 4 vectors of its 6-bit quants u
+// (groups16::q6_K_quants), 4 vpdpbusd from -32 times the activations' bsum give
 // its exact sum of (u - 32) a, and vpmulld by its scale its share of S; the 16 lanes add up to
 // the super-block's S, and the f32 steps are add_blocks', super-block by super-block (row r in
 // lane r): the same bits as vec_dot_q6_K on the ggml rows.
@@ -302,30 +303,17 @@ void dot_q6_K_groups16(int64_t n, const uint8_t* const* x, const void* a, float*
   constexpr int64_t kBytes = sizeof(BlockQ6_K);
   const auto* y = static_cast<const BlockQ8_K*>(a);
   const int64_t nb = n / kQK_K;
-  const __m512i nibble = _mm512_set1_epi8(0x0F);
-  const __m512i pairs02 = _mm512_set1_epi8(0x33),
-                pairs13 = _mm512_set1_epi8(static_cast<char>(0xCC));
-  // (a & mask) | (b & ~mask), bit by bit.
-  auto select = [](__m512i a, __m512i b, __m512i mask) {
-    return _mm512_ternarylogic_epi32(a, b, mask, 0xE4);
-  };
   // Lane l: scale_l * sum over sub-block l of (u - 32) a, for the group at g; `offset`: lane
   // l = -32 * bsum_l of the activations.
   auto lanes = [&](const uint8_t* g, const int8_t* act, __m512i offset)
       __attribute__((always_inline)) {
-    const __m512i w0 = load512(g), w1 = load512(g + 64), high = load512(g + 128);
-    // High bit pairs of elements b and 8 + b (bits 0-1, 4-5), of 4 + b and 12 + b (2-3, 6-7).
-    const __m512i high02 = _mm512_and_si512(high, pairs02);
-    const __m512i high13 = _mm512_and_si512(high, pairs13);
-    const __m512i u0 = select(w0, _mm512_slli_epi16(high02, 4), nibble);
-    const __m512i u1 = select(_mm512_srli_epi16(w0, 4), _mm512_slli_epi16(high13, 2), nibble);
-    const __m512i u2 = select(w1, high02, nibble);
-    const __m512i u3 = select(_mm512_srli_epi16(w1, 4), _mm512_srli_epi16(high13, 2), nibble);
+    __m512i u[4];
+    groups16::q6_K_quants(g, u);
     // Two accumulators halve the chain of dependent vpdpbusd.
-    __m512i s01 = _mm512_dpbusd_epi32(offset, u0, load512(act));
-    __m512i s23 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), u2, load512(act + 128));
-    s01 = _mm512_dpbusd_epi32(s01, u1, load512(act + 64));
-    s23 = _mm512_dpbusd_epi32(s23, u3, load512(act + 192));
+    __m512i s01 = _mm512_dpbusd_epi32(offset, u[0], load512(act));
+    __m512i s23 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), u[2], load512(act + 128));
+    s01 = _mm512_dpbusd_epi32(s01, u[1], load512(act + 64));
+    s23 = _mm512_dpbusd_epi32(s23, u[3], load512(act + 192));
     const __m512i scales = _mm512_cvtepi8_epi32(
         _mm_loadu_si128(reinterpret_cast<const __m128i*>(g + offsetof(BlockQ6_K, scales))));
     return _mm512_mullo_epi32(_mm512_add_epi32(s01, s23), scales);

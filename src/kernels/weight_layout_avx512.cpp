@@ -129,19 +129,17 @@ void q6_K_block_to_group(const uint8_t* src, uint8_t* group) {
     v[k] = _mm512_mask_blend_epi32(0xFF00, _mm512_permutex2var_epi32(q[0], index, q[1]),
                                    _mm512_permutex2var_epi32(q[2], index, q[3]));
   }
-  // (a & mask) | (b & ~mask), bit by bit.
-  auto select = [](__m512i a, __m512i b, __m512i mask) {
-    return _mm512_ternarylogic_epi32(a, b, mask, 0xE4);
-  };
+  using groups16::select_bits;
   // Low 4 bits: elements 4 + b over b, 12 + b over 8 + b; the high 2 bits of elements b, 4 + b,
   // 8 + b, 12 + b at bits 0-1, 2-3, 4-5, 6-7 (quants are below 64: bits 6-7 of each are 0).
-  const __m512i w0 = select(v[0], _mm512_slli_epi16(v[1], 4), nibble);
-  const __m512i w1 = select(v[2], _mm512_slli_epi16(v[3], 4), nibble);
-  const __m512i high01 = select(_mm512_srli_epi16(v[0], 4), _mm512_srli_epi16(v[1], 2), two_bits);
-  const __m512i high23 = select(v[2], _mm512_slli_epi16(v[3], 2), _mm512_set1_epi8(0x30));
+  const __m512i w0 = select_bits(v[0], _mm512_slli_epi16(v[1], 4), nibble);
+  const __m512i w1 = select_bits(v[2], _mm512_slli_epi16(v[3], 4), nibble);
+  const __m512i high01 =
+      select_bits(_mm512_srli_epi16(v[0], 4), _mm512_srli_epi16(v[1], 2), two_bits);
+  const __m512i high23 = select_bits(v[2], _mm512_slli_epi16(v[3], 2), _mm512_set1_epi8(0x30));
   _mm512_storeu_si512(group, w0);
   _mm512_storeu_si512(group + 64, w1);
-  _mm512_storeu_si512(group + 128, select(high01, high23, nibble));
+  _mm512_storeu_si512(group + 128, select_bits(high01, high23, nibble));
   constexpr size_t kFields = offsetof(BlockQ6_K, scales);  // the scales and d, as they are
   std::memcpy(group + kFields, src + kFields, sizeof(BlockQ6_K) - kFields);
 }
