@@ -1,5 +1,6 @@
 #define GENGYUN_X86_NS avx512
 
+#include <algorithm>
 #include <cstddef>
 #include <type_traits>
 
@@ -321,16 +322,16 @@ void dot_q6_K_groups16(int64_t n, const uint8_t* const* x, const void* a, float*
   __m128 acc = _mm_setzero_ps();
   // Super-blocks i .. i + m - 1 (m 1 or 2).
   auto pair = [&](int64_t i, int m) __attribute__((always_inline)) {
+    // Unrolled so that t stays in registers; a lone super-block (m = 1) leaves slot 1 zero.
     __m512i t[2][R];
+#pragma GCC unroll 2
     for (int j = 0; j < 2; ++j) {
-      if (j == m) {
-        for (int r = 0; r < R; ++r) t[j][r] = _mm512_setzero_si512();
-        continue;
-      }
-      const BlockQ8_K& act = y[i + j];
+      const BlockQ8_K& act = y[i + std::min(j, m - 1)];
       const __m512i offset = _mm512_sub_epi32(
           _mm512_setzero_si512(), _mm512_slli_epi32(_mm512_cvtepi16_epi32(load256(act.bsums)), 5));
-      for (int r = 0; r < R; ++r) t[j][r] = lanes(x[r] + (i + j) * kBytes, act.qs, offset);
+#pragma GCC unroll 2
+      for (int r = 0; r < R; ++r)
+        t[j][r] = j < m ? lanes(x[r] + (i + j) * kBytes, act.qs, offset) : _mm512_setzero_si512();
     }
     // Per 128-bit lane, the partial totals: R = 1: S of super-blocks i, i + 1 in lanes 0, 1;
     // R = 2: rows 0, 1 of super-block i, then of i + 1. Then the 4 128-bit lanes added.
