@@ -192,7 +192,7 @@ void register_all() {
     for (kernels::WeightLayout layout :
          {kernels::WeightLayout::kGgml, kernels::WeightLayout::kBlockGroups16}) {
       if (!kernels::layout_supported(type, layout, 4864)) continue;
-      // Shapes whose rows the layout takes (Q4_K in kBlockGroups16: whole super-blocks).
+      // Shapes whose rows the layout takes (Q4_K, Q6_K in kBlockGroups16: whole super-blocks).
       auto fits = [&](int64_t n_in) { return kernels::layout_supported(type, layout, n_in); };
       const std::string name = std::string(gengyun::gguf::ggml_type_info(type).name) +
                                (layout == kernels::WeightLayout::kGgml ? "" : "_groups16");

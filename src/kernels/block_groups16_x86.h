@@ -1,6 +1,7 @@
 // AVX-512 reading of full groups of WeightLayout::kBlockGroups16 (weight_layout.h): the word
-// vectors of a group transposed back to each block's quant bytes. Shared by the conversion to
-// ggml blocks (weight_layout_avx512.cpp) and the batched kernels' decoders (gemm_x86.h).
+// vectors of a group transposed back to each block's quant bytes, and Q6_K's quants by lane.
+// Shared by the conversions (weight_layout_avx512.cpp), the batched kernels' decoders
+// (gemm_x86.h) and the Q6_K decode product (vec_dot_avx512.cpp).
 // Include only from files compiled with AVX-512 (F, BW); internal to kernels/.
 #pragma once
 
@@ -53,6 +54,28 @@ inline void for_each_block(const uint8_t* words, int m, Block block) {
   for (int c = 0; c < 4; ++c)
     for (int i = 0; i < 4 && 4 * c + i < m; ++i)
       block(4 * c + i, chunk(lo[i], c), kWords == 8 ? chunk(hi[i], c) : _mm_setzero_si128());
+}
+
+/// (a & mask) | (b & ~mask), bit by bit (one vpternlogd).
+inline __m512i select_bits(__m512i a, __m512i b, __m512i mask) {
+  return _mm512_ternarylogic_epi32(a, b, mask, 0xE4);
+}
+
+/// The 6-bit quants (0..63) of a Q6_K group (one super-block) of WeightLayout::kBlockGroups16
+/// at `group`: u[k], lane l holds those of elements 4 k .. 4 k + 3 of sub-block l. Each is its
+/// low 4 bits from a word of nibbles under its 2 high bits, selected out of the bit-pair word
+/// (bits 0-1, 2-3, 4-5, 6-7 of a byte for u[0] .. u[3]).
+inline void q6_K_quants(const uint8_t* group, __m512i u[4]) {
+  const __m512i nibble = _mm512_set1_epi8(0x0F);
+  const __m512i w0 = _mm512_loadu_si512(group), w1 = _mm512_loadu_si512(group + 64);
+  const __m512i high = _mm512_loadu_si512(group + 128);
+  // The bit pairs of u[0] and u[2] (bits 0-1, 4-5), of u[1] and u[3] (2-3, 6-7).
+  const __m512i high02 = _mm512_and_si512(high, _mm512_set1_epi8(0x33));
+  const __m512i high13 = _mm512_and_si512(high, _mm512_set1_epi8(static_cast<char>(0xCC)));
+  u[0] = select_bits(w0, _mm512_slli_epi16(high02, 4), nibble);
+  u[1] = select_bits(_mm512_srli_epi16(w0, 4), _mm512_slli_epi16(high13, 2), nibble);
+  u[2] = select_bits(w1, high02, nibble);
+  u[3] = select_bits(_mm512_srli_epi16(w1, 4), _mm512_srli_epi16(high13, 2), nibble);
 }
 
 }  // namespace groups16

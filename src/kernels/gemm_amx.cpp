@@ -610,6 +610,8 @@ const GemmKernels* gemm_kernels_groups16(uint32_t type_id) {
       return &kernels_of<LegacyGroups16Type<Q5_0Weights>, GgmlType::Q5_0>;
     case GgmlType::Q4_K:
       return &kernels_of<Q4KGroups16Type, GgmlType::Q4_K>;
+    case GgmlType::Q6_K:
+      return &kernels_of<Q6KGroups16Type, GgmlType::Q6_K>;
     default:
       return nullptr;
   }

@@ -339,6 +339,8 @@ const GemmKernels* gemm_kernels_groups16(uint32_t type_id) {
       return &kernels_of<LegacyGroups16Type<Q5_0Weights>>;
     case GgmlType::Q4_K:
       return &kernels_of<Q4KGroups16Type>;
+    case GgmlType::Q6_K:
+      return &kernels_of<Q6KGroups16Type>;
     default:
       return nullptr;
   }

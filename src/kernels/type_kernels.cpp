@@ -120,6 +120,7 @@ Table table_for(SimdLevel level) {
     table[static_cast<size_t>(GgmlType::Q4_0)].vec_dot_groups16 = avx512::vec_dot_q4_0_groups16;
     table[static_cast<size_t>(GgmlType::Q5_0)].vec_dot_groups16 = avx512::vec_dot_q5_0_groups16;
     table[static_cast<size_t>(GgmlType::Q4_K)].vec_dot_groups16 = avx512::vec_dot_q4_K_groups16;
+    table[static_cast<size_t>(GgmlType::Q6_K)].vec_dot_groups16 = avx512::vec_dot_q6_K_groups16;
   }
   if (level == SimdLevel::kAmx)
     for (size_t id = 0; id < table.size(); ++id) {

@@ -1,8 +1,10 @@
 #define GENGYUN_X86_NS avx512
 
-
+#include <algorithm>
+#include <cstddef>
 #include <type_traits>
 
+#include "kernels/block_groups16_x86.h"
 #include "kernels/vec_dot_simd.h"
 #include "kernels/vec_dot_x86.h"
 
@@ -290,6 +292,98 @@ void dot_q4_K_groups16(int64_t n, const uint8_t* const* x, const void* a, float*
   if constexpr (R == 2) out[1] = _mm_cvtss_f32(_mm_movehdup_ps(acc));
 }
 
+// Q6_K rows in WeightLayout::kBlockGroups16 against an activation row from
+// q8_K_row_to_q6_K_groups16, R (1 or 2) rows at once, super-blocks in pairs. Lane l of every
+// vector meets sub-block l: bit selects build 4 vectors of its 6-bit quants u
+// (groups16::q6_K_quants), 4 vpdpbusd from -32 times the activations' bsum give
+// its exact sum of (u - 32) a, and vpmulld by its scale its share of S; the 16 lanes add up to
+// the super-block's S, and the f32 steps are add_blocks', super-block by super-block (row r in
+// lane r): the same bits as vec_dot_q6_K on the ggml rows.
+template <int R>
+void dot_q6_K_groups16(int64_t n, const uint8_t* const* x, const void* a, float* out) {
+  constexpr int64_t kBytes = sizeof(BlockQ6_K);
+  const auto* y = static_cast<const BlockQ8_K*>(a);
+  const int64_t nb = n / kQK_K;
+  // Lane l: scale_l * sum over sub-block l of (u - 32) a, for the group at g; `offset`: lane
+  // l = -32 * bsum_l of the activations.
+  auto lanes = [&](const uint8_t* g, const int8_t* act, __m512i offset)
+      __attribute__((always_inline)) {
+    __m512i u[4];
+    groups16::q6_K_quants(g, u);
+    // Two accumulators halve the chain of dependent vpdpbusd.
+    __m512i s01 = _mm512_dpbusd_epi32(offset, u[0], load512(act));
+    __m512i s23 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), u[2], load512(act + 128));
+    s01 = _mm512_dpbusd_epi32(s01, u[1], load512(act + 64));
+    s23 = _mm512_dpbusd_epi32(s23, u[3], load512(act + 192));
+    const __m512i scales = _mm512_cvtepi8_epi32(
+        _mm_loadu_si128(reinterpret_cast<const __m128i*>(g + offsetof(BlockQ6_K, scales))));
+    return _mm512_mullo_epi32(_mm512_add_epi32(s01, s23), scales);
+  };
+  __m128 acc = _mm_setzero_ps();
+  // Super-blocks i .. i + m - 1 (m 1 or 2).
+  auto pair = [&](int64_t i, int m) __attribute__((always_inline)) {
+    // Unrolled so that t stays in registers; a lone super-block (m = 1) leaves slot 1 zero.
+    __m512i t[2][R];
+#pragma GCC unroll 2
+    for (int j = 0; j < 2; ++j) {
+      const BlockQ8_K& act = y[i + std::min(j, m - 1)];
+      const __m512i offset = _mm512_sub_epi32(
+          _mm512_setzero_si512(), _mm512_slli_epi32(_mm512_cvtepi16_epi32(load256(act.bsums)), 5));
+#pragma GCC unroll 2
+      for (int r = 0; r < R; ++r)
+        t[j][r] = j < m ? lanes(x[r] + (i + j) * kBytes, act.qs, offset) : _mm512_setzero_si512();
+    }
+    // Per 128-bit lane, the partial totals: R = 1: S of super-blocks i, i + 1 in lanes 0, 1;
+    // R = 2: rows 0, 1 of super-block i, then of i + 1. Then the 4 128-bit lanes added.
+    __m512i v;
+    if constexpr (R == 1) {
+      v = _mm512_add_epi32(_mm512_unpacklo_epi32(t[0][0], t[1][0]),
+                           _mm512_unpackhi_epi32(t[0][0], t[1][0]));
+      v = _mm512_add_epi32(v, _mm512_shuffle_epi32(v, _MM_PERM_BADC));
+    } else {
+      const __m512i first = _mm512_add_epi32(_mm512_unpacklo_epi32(t[0][0], t[0][1]),
+                                             _mm512_unpackhi_epi32(t[0][0], t[0][1]));
+      const __m512i second = _mm512_add_epi32(_mm512_unpacklo_epi32(t[1][0], t[1][1]),
+                                              _mm512_unpackhi_epi32(t[1][0], t[1][1]));
+      v = _mm512_add_epi32(_mm512_unpacklo_epi64(first, second),
+                           _mm512_unpackhi_epi64(first, second));
+    }
+    const __m256i v256 =
+        _mm256_add_epi32(_mm512_castsi512_si256(v), _mm512_extracti64x4_epi64(v, 1));
+    const __m128 totals = _mm_cvtepi32_ps(
+        _mm_add_epi32(_mm256_castsi256_si128(v256), _mm256_extracti128_si256(v256, 1)));
+    // The f16 d of row r, super-block i + j (j < m), as an int16.
+    auto d = [&](int r, int j) {
+      uint16_t f = 0;
+      if (j < m) std::memcpy(&f, x[r] + (i + j) * kBytes + offsetof(BlockQ6_K, d), 2);
+      return static_cast<short>(f);
+    };
+    const float d_a1 = m == 2 ? y[i + 1].d : 0.0f;
+    if constexpr (R == 1) {
+      const __m128 scale =
+          _mm_mul_ps(_mm_cvtph_ps(_mm_setr_epi16(d(0, 0), d(0, 1), 0, 0, 0, 0, 0, 0)),
+                     _mm_setr_ps(y[i].d, d_a1, 0.0f, 0.0f));
+      acc = _mm_fmadd_ss(totals, scale, acc);
+      if (m == 2) acc = _mm_fmadd_ss(_mm_movehdup_ps(totals), _mm_movehdup_ps(scale), acc);
+    } else {
+      const __m128 scale =
+          _mm_mul_ps(_mm_cvtph_ps(_mm_setr_epi16(d(0, 0), d(1, 0), d(0, 1), d(1, 1), 0, 0, 0, 0)),
+                     _mm_setr_ps(y[i].d, y[i].d, d_a1, d_a1));
+      acc = _mm_fmadd_ps(totals, scale, acc);
+      if (m == 2)
+        acc = _mm_fmadd_ps(_mm_movehl_ps(totals, totals), _mm_movehl_ps(scale, scale), acc);
+    }
+  };
+  int64_t i = 0;
+  for (; i + 2 <= nb; i += 2) {
+    for (int r = 0; r < R; ++r) prefetch(x[r] + (i + 4) * kBytes, 2 * kBytes);
+    pair(i, 2);
+  }
+  if (i < nb) pair(i, 1);
+  out[0] = _mm_cvtss_f32(acc);
+  if constexpr (R == 2) out[1] = _mm_cvtss_f32(_mm_movehdup_ps(acc));
+}
+
 float dot_bf16_dpbf16(int64_t n, const void* w, const void* x) {
   const auto* a = static_cast<const uint16_t*>(w);
   const auto* b = static_cast<const uint16_t*>(x);
@@ -339,6 +433,20 @@ void vec_dot_q4_K_groups16(int64_t n, const void* w, size_t w_row_bytes, int64_t
   if (r < n_rows) {
     const uint8_t* x[1] = {row(r)};
     dot_q4_K_groups16<1>(n, x, a, y + r);
+  }
+}
+
+void vec_dot_q6_K_groups16(int64_t n, const void* w, size_t w_row_bytes, int64_t n_rows,
+                           const void* a, float* y) {
+  auto row = [&](int64_t r) { return static_cast<const uint8_t*>(w) + r * w_row_bytes; };
+  int64_t r = 0;
+  for (; r + 2 <= n_rows; r += 2) {
+    const uint8_t* x[2] = {row(r), row(r + 1)};
+    dot_q6_K_groups16<2>(n, x, a, y + r);
+  }
+  if (r < n_rows) {
+    const uint8_t* x[1] = {row(r)};
+    dot_q6_K_groups16<1>(n, x, a, y + r);
   }
 }
 

@@ -131,6 +131,46 @@ void convert_q4_K_row(const uint8_t* src, uint8_t* dst, int64_t nb, bool to_grou
   }
 }
 
+// Q6_K: one super-block per group (weight_layout.h). Where element e (0..255) keeps its 4 low
+// bits (nibble at bit `low_shift` of byte `low`) and its 2 high bits (at bit `high_shift` of
+// byte `high`), in ggml's block and in the layout; the scales and d stay where they are.
+struct Q6KBits {
+  size_t low;
+  int low_shift;
+  size_t high;
+  int high_shift;
+};
+Q6KBits q6_K_ggml_bits(int e) {
+  const int h = e / 128, j = e % 128;
+  return {static_cast<size_t>(64 * h + j % 64), 4 * (j / 64),
+          offsetof(BlockQ6_K, qh) + static_cast<size_t>(32 * h + j % 32), 2 * (j / 32)};
+}
+Q6KBits q6_K_group_bits(int e) {
+  const int l = e / 16, k = e % 16 / 4, b = e % 4;
+  return {static_cast<size_t>(64 * (k / 2) + 4 * l + b), 4 * (k % 2),
+          static_cast<size_t>(128 + 4 * l + b), 2 * k};
+}
+
+// One row of nb Q6_K super-blocks between ggml's layout and kBlockGroups16 (rows distinct);
+// to_groups: the direction.
+void convert_q6_K_row(const uint8_t* src, uint8_t* dst, int64_t nb, bool to_groups) {
+  constexpr size_t kQuantBytes = offsetof(BlockQ6_K, scales);
+  for (int64_t i = 0; i < nb; ++i) {
+    const uint8_t* from = src + static_cast<size_t>(i) * sizeof(BlockQ6_K);
+    uint8_t* to = dst + static_cast<size_t>(i) * sizeof(BlockQ6_K);
+    std::memset(to, 0, kQuantBytes);
+    std::memcpy(to + kQuantBytes, from + kQuantBytes, sizeof(BlockQ6_K) - kQuantBytes);
+    for (int e = 0; e < kQK_K; ++e) {
+      const Q6KBits ggml = q6_K_ggml_bits(e), group = q6_K_group_bits(e);
+      const Q6KBits in = to_groups ? ggml : group, out = to_groups ? group : ggml;
+      const int low = (from[in.low] >> in.low_shift) & 0x0F;
+      const int high = (from[in.high] >> in.high_shift) & 0x03;
+      to[out.low] = static_cast<uint8_t>(to[out.low] | low << out.low_shift);
+      to[out.high] = static_cast<uint8_t>(to[out.high] | high << out.high_shift);
+    }
+  }
+}
+
 // Whether the AVX-512 conversions of weight_layout_simd.h may run (the CPU has AVX-512).
 bool simd_conversions() {
 #if defined(__x86_64__)
@@ -152,7 +192,8 @@ bool layout_supported(gguf::GgmlType type, WeightLayout layout, int64_t n_in) {
     case WeightLayout::kGgml:
       return true;
     case WeightLayout::kBlockGroups16:
-      if (type == gguf::GgmlType::Q4_K) return n_in > 0 && n_in % kQK_K == 0;
+      if (type == gguf::GgmlType::Q4_K || type == gguf::GgmlType::Q6_K)
+        return n_in > 0 && n_in % kQK_K == 0;
       return block_shape(type) != nullptr && n_in > 0 && n_in % kQK == 0;
   }
   return false;
@@ -177,6 +218,24 @@ void to_layout(gguf::GgmlType type, WeightLayout layout, void* rows, int64_t n_i
 #endif
       const size_t done = static_cast<size_t>(full) * sizeof(BlockQ4_K);
       convert_q4_K_row(copy.data() + done, p + done, nb - full, true);
+    }
+    return;
+  }
+  if (type == gguf::GgmlType::Q6_K) {
+    const int64_t nb = n_in / kQK_K;
+    std::vector<uint8_t> copy(row_bytes);
+    for (int64_t r = 0; r < n_rows; ++r) {
+      uint8_t* p = static_cast<uint8_t*>(rows) + static_cast<size_t>(r) * row_bytes;
+      std::memcpy(copy.data(), p, row_bytes);
+      if (simd_conversions()) {
+#if defined(__x86_64__)
+        for (int64_t i = 0; i < nb; ++i)
+          avx512::q6_K_block_to_group(copy.data() + i * sizeof(BlockQ6_K),
+                                      p + i * sizeof(BlockQ6_K));
+#endif
+      } else {
+        convert_q6_K_row(copy.data(), p, nb, true);
+      }
     }
     return;
   }
@@ -208,6 +267,13 @@ void from_layout(gguf::GgmlType type, WeightLayout layout, const void* src, void
   if (type == gguf::GgmlType::Q4_K) {
     for (int64_t r = 0; r < n_rows; ++r)
       convert_q4_K_row(static_cast<const uint8_t*>(src) + static_cast<size_t>(r) * row_bytes,
+                       static_cast<uint8_t*>(dst) + static_cast<size_t>(r) * row_bytes,
+                       n_in / kQK_K, false);
+    return;
+  }
+  if (type == gguf::GgmlType::Q6_K) {
+    for (int64_t r = 0; r < n_rows; ++r)
+      convert_q6_K_row(static_cast<const uint8_t*>(src) + static_cast<size_t>(r) * row_bytes,
                        static_cast<uint8_t*>(dst) + static_cast<size_t>(r) * row_bytes,
                        n_in / kQK_K, false);
     return;
@@ -263,10 +329,24 @@ void q8_K_row_to_block_groups16(const void* src, void* dst, int64_t n) {
   }
 }
 
+void q8_K_row_to_q6_K_groups16(const void* src, void* dst, int64_t n) {
+  const auto* in = static_cast<const BlockQ8_K*>(src);
+  auto* out = static_cast<BlockQ8_K*>(dst);
+  for (int64_t i = 0; i < n / kQK_K; ++i) {
+    out[i].d = in[i].d;
+    std::memcpy(out[i].bsums, in[i].bsums, sizeof(in[i].bsums));
+    for (int k = 0; k < 4; ++k)
+      for (int l = 0; l < 16; ++l)
+        std::memcpy(out[i].qs + 64 * k + 4 * l, in[i].qs + 16 * l + 4 * k, 4);
+  }
+}
+
 void activation_row_to_block_groups16(gguf::GgmlType w_type, const void* src, void* dst,
                                       int64_t n) {
   if (w_type == gguf::GgmlType::Q4_K)
     q8_K_row_to_block_groups16(src, dst, n);
+  else if (w_type == gguf::GgmlType::Q6_K)
+    q8_K_row_to_q6_K_groups16(src, dst, n);
   else
     q8_0_row_to_block_groups16(src, dst, n);
 }

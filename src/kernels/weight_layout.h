@@ -25,6 +25,13 @@ enum class WeightLayout : uint8_t {
   /// then its 8 m sub-blocks of 32 as 8 m Q4_0 blocks' quants (16 bytes: element i in the low
   /// nibble of byte i, element 16 + i in the high one) in Q4_0's word order above. Lane l
   /// then meets sub-block l.
+  /// Q6_K: each super-block (group of one) keeps its 16 int8 scales and f16 d where ggml has
+  /// them (bytes 192..209) and holds in its 192 bytes of ql and qh, for its 16 sub-blocks of 16
+  /// (lane l: elements 16 l .. 16 l + 15, u the 6-bit quant 0..63 of element 16 l + i):
+  /// at 4 l, byte b: u(4 + b) low bits << 4 | u(b) low bits (the low 4 bits of each);
+  /// at 64 + 4 l, byte b: u(12 + b) low bits << 4 | u(8 + b) low bits;
+  /// at 128 + 4 l, byte b: the high 2 bits of u(b), u(4 + b), u(8 + b), u(12 + b) at bits 0-1,
+  /// 2-3, 4-5, 6-7. Lane l of the three 64-byte vectors then meets sub-block l.
   kBlockGroups16 = 1,
 };
 
@@ -52,8 +59,15 @@ void q8_0_row_to_block_groups16(const void* src, void* dst, int64_t n);
 /// as the row). src and dst must not overlap.
 void q8_K_row_to_block_groups16(const void* src, void* dst, int64_t n);
 
+/// The Q8_K activation row (ggml's BlockQ8_K[n / 256]) of n elements arranged for Q6_K rows in
+/// kBlockGroups16: each block's d and bsums unchanged, its quants as 4 vectors of 64 bytes,
+/// vector k holding at 4 l the quants of elements 16 l + 4 k .. 16 l + 4 k + 3 (the layout's
+/// order: lane l meets sub-block l). src and dst must not overlap.
+void q8_K_row_to_q6_K_groups16(const void* src, void* dst, int64_t n);
+
 /// The activation row of n elements arranged for rows of `w_type` in kBlockGroups16: Q4_K
-/// rows take q8_K_row_to_block_groups16, the others q8_0_row_to_block_groups16.
+/// rows take q8_K_row_to_block_groups16, Q6_K rows q8_K_row_to_q6_K_groups16, the others
+/// q8_0_row_to_block_groups16.
 void activation_row_to_block_groups16(gguf::GgmlType w_type, const void* src, void* dst,
                                       int64_t n);
 

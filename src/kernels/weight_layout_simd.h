@@ -19,4 +19,8 @@ void blocks_to_group16(gguf::GgmlType type, const uint8_t* src, uint8_t* group);
 /// a Q4_K row in WeightLayout::kBlockGroups16.
 void q4_K_pair_to_group(const uint8_t* src, uint8_t* group);
 
+/// One ggml Q6_K block at src written as one group (sizeof(BlockQ6_K) bytes) of a Q6_K row in
+/// WeightLayout::kBlockGroups16.
+void q6_K_block_to_group(const uint8_t* src, uint8_t* group);
+
 }  // namespace gengyun::kernels::avx512

@@ -52,8 +52,8 @@ TEST(ArrangedWeights, LogitsAreTheBitsOfTheFileLayout) {
   REQUIRE_TESTDATA();
   if (kernels::type_kernels(gguf::GgmlType::Q8_0).vec_dot_groups16 == nullptr)
     GTEST_SKIP() << "this CPU's SIMD level has no kBlockGroups16 decode kernel (AVX-512 has)";
-  for (QuantizeType type :
-       {QuantizeType::Q8_0, QuantizeType::Q4_0, QuantizeType::Q5_0, QuantizeType::Q4_K_M}) {
+  for (QuantizeType type : {QuantizeType::Q8_0, QuantizeType::Q4_0, QuantizeType::Q5_0,
+                            QuantizeType::Q4_K_M, QuantizeType::Q6_K}) {
     const std::string path = quantize_test::temp_path("model.gguf");
     auto quantized =
         quantize_model(testing::testdata_path("models/qwen2-tiny-f32.gguf"), path, type, 2);
@@ -61,17 +61,17 @@ TEST(ArrangedWeights, LogitsAreTheBitsOfTheFileLayout) {
     int none = 0, arranged = 0;
     const std::vector<float> want = logits_of(path, false, none);
     const std::vector<float> got = logits_of(path, true, arranged);
-    // Every matrix of the file's Q8_0 / Q4_0 / Q5_0 / Q4_K tensors (qwen2-tiny: 14 in its 2
-    // layers, and token_embd.weight unless the mix gave it another type; Q4_K_M mixes Q4_K with
-    // Q6_K, which keeps ggml's layout).
+    // Every matrix of the file's Q8_0 / Q4_0 / Q5_0 / Q4_K / Q6_K tensors (qwen2-tiny: 14 in
+    // its 2 layers, and token_embd.weight, the output matrix too; Q4_K_M mixes Q4_K with Q6_K).
     auto file = gguf::File::open(path);
     ASSERT_TRUE(file.ok());
     int expected = 0;
     for (const gguf::TensorInfo& t : file->tensors())
       expected +=
           t.ne.size() == 2 && (t.type == gguf::GgmlType::Q8_0 || t.type == gguf::GgmlType::Q4_0 ||
-                               t.type == gguf::GgmlType::Q5_0 || t.type == gguf::GgmlType::Q4_K);
-    EXPECT_GE(expected, type == QuantizeType::Q4_K_M ? 8 : 14);
+                               t.type == gguf::GgmlType::Q5_0 || t.type == gguf::GgmlType::Q4_K ||
+                               t.type == gguf::GgmlType::Q6_K);
+    EXPECT_EQ(expected, 15) << static_cast<int>(type);
     EXPECT_EQ(arranged, expected) << static_cast<int>(type);
     ASSERT_EQ(want.size(), got.size());
     ASSERT_FALSE(want.empty());
@@ -82,12 +82,9 @@ TEST(ArrangedWeights, LogitsAreTheBitsOfTheFileLayout) {
 }
 
 // The stacked experts of a mixture of experts are rearranged too (every expert's rows alike):
-// qwen3moe-tiny's Q4_K_M file as llama.cpp quantized it.
-TEST(ArrangedWeights, MixtureOfExpertsLogitsAreTheBitsOfTheFileLayout) {
-  REQUIRE_TESTDATA();
-  if (kernels::type_kernels(gguf::GgmlType::Q4_K).vec_dot_groups16 == nullptr)
-    GTEST_SKIP() << "this CPU's SIMD level has no kBlockGroups16 decode kernel (AVX-512 has)";
-  const std::string path = testing::testdata_path("models/qwen3moe-tiny-q4_k_m.gguf");
+// every matrix of the file at `path` that the layout takes is rearranged, the experts of
+// `expert_type` among them, and the logits keep their bits.
+void expect_experts_arranged(const std::string& path, gguf::GgmlType expert_type) {
   auto file = gguf::File::open(path);
   ASSERT_TRUE(file.ok());
   int expected = 0, experts = 0;
@@ -96,16 +93,39 @@ TEST(ArrangedWeights, MixtureOfExpertsLogitsAreTheBitsOfTheFileLayout) {
         (t.ne.size() == 2 || t.ne.size() == 3) &&
         kernels::layout_supported(t.type, kernels::WeightLayout::kBlockGroups16, t.ne[0]);
     expected += arrangeable;
-    experts += arrangeable && t.ne.size() == 3;
+    experts += arrangeable && t.ne.size() == 3 && t.type == expert_type;
   }
-  EXPECT_GT(experts, 0);
+  EXPECT_GT(experts, 0) << path;
   int none = 0, arranged = 0;
   const std::vector<float> want = logits_of(path, false, none);
   const std::vector<float> got = logits_of(path, true, arranged);
-  EXPECT_EQ(arranged, expected);
+  EXPECT_EQ(arranged, expected) << path;
   ASSERT_EQ(want.size(), got.size());
   ASSERT_FALSE(want.empty());
-  EXPECT_EQ(std::memcmp(want.data(), got.data(), want.size() * sizeof(float)), 0);
+  EXPECT_EQ(std::memcmp(want.data(), got.data(), want.size() * sizeof(float)), 0) << path;
+}
+
+// qwen3moe-tiny's Q4_K_M file as llama.cpp quantized it (Q4_K experts).
+TEST(ArrangedWeights, MixtureOfExpertsLogitsAreTheBitsOfTheFileLayout) {
+  REQUIRE_TESTDATA();
+  if (kernels::type_kernels(gguf::GgmlType::Q4_K).vec_dot_groups16 == nullptr)
+    GTEST_SKIP() << "this CPU's SIMD level has no kBlockGroups16 decode kernel (AVX-512 has)";
+  expect_experts_arranged(testing::testdata_path("models/qwen3moe-tiny-q4_k_m.gguf"),
+                          gguf::GgmlType::Q4_K);
+}
+
+// qwen3moe-tiny quantized here to Q6_K: Q6_K experts (ffn_gate_exps, ffn_up_exps; the rows of
+// 192 of ffn_down_exps take llama.cpp's fallback type).
+TEST(ArrangedWeights, Q6_KExpertsLogitsAreTheBitsOfTheFileLayout) {
+  REQUIRE_TESTDATA();
+  if (kernels::type_kernels(gguf::GgmlType::Q6_K).vec_dot_groups16 == nullptr)
+    GTEST_SKIP() << "this CPU's SIMD level has no kBlockGroups16 decode kernel (AVX-512 has)";
+  const std::string path = quantize_test::temp_path("moe.gguf");
+  auto quantized = quantize_model(testing::testdata_path("models/qwen3moe-tiny-f32.gguf"), path,
+                                  QuantizeType::Q6_K, 2);
+  ASSERT_TRUE(quantized.ok()) << quantized.error().message;
+  expect_experts_arranged(path, gguf::GgmlType::Q6_K);
+  std::filesystem::remove(path);
 }
 
 }  // namespace

@@ -35,7 +35,11 @@ TEST(WeightLayout, SupportedForQ8_0Q4_0Q5_0RowsOfWholeBlocks) {
   EXPECT_TRUE(layout_supported(GgmlType::Q4_K, WeightLayout::kBlockGroups16, 256));
   EXPECT_FALSE(layout_supported(GgmlType::Q4_K, WeightLayout::kBlockGroups16, 0));
   EXPECT_FALSE(layout_supported(GgmlType::Q4_K, WeightLayout::kBlockGroups16, 896));
-  EXPECT_FALSE(layout_supported(GgmlType::Q6_K, WeightLayout::kBlockGroups16, 4864));
+  EXPECT_TRUE(layout_supported(GgmlType::Q6_K, WeightLayout::kBlockGroups16, 4864));
+  EXPECT_TRUE(layout_supported(GgmlType::Q6_K, WeightLayout::kBlockGroups16, 256));
+  EXPECT_FALSE(layout_supported(GgmlType::Q6_K, WeightLayout::kBlockGroups16, 0));
+  EXPECT_FALSE(layout_supported(GgmlType::Q6_K, WeightLayout::kBlockGroups16, 896));
+  EXPECT_FALSE(layout_supported(GgmlType::Q5_K, WeightLayout::kBlockGroups16, 4864));
   EXPECT_TRUE(layout_supported(GgmlType::Q4_K, WeightLayout::kGgml, 4864));
 }
 
@@ -173,6 +177,47 @@ TEST(WeightLayout, BlockGroups16PutsQ4_KFieldsThenSubBlocksAsQ4_0Words) {
   }
 }
 
+// The 6-bit quant (0..63) of element e of a ggml Q6_K block (ggml's dequantize_row_q6_K):
+// e = 128 h + 32 s + i takes the low (s < 2) or high nibble of ql[64 h + 32 (s % 2) + i] and
+// bits 2 s, 2 s + 1 of qh[32 h + i].
+int q6_K_quant(const BlockQ6_K& b, int e) {
+  const int h = e / 128, s = e % 128 / 32, i = e % 32;
+  const int low = (b.ql[64 * h + 32 * (s % 2) + i] >> (4 * (s / 2))) & 0x0F;
+  return low | ((b.qh[32 * h + i] >> (2 * s)) & 0x03) << 4;
+}
+
+TEST(WeightLayout, BlockGroups16PutsQ6_KQuantBitsBySubBlockAndKeepsScales) {
+  for (int nb : {1, 2, 3}) {
+    std::mt19937 rng(static_cast<unsigned>(10 + nb));
+    std::vector<uint8_t> ggml(static_cast<size_t>(nb) * sizeof(BlockQ6_K));
+    for (auto& byte : ggml) byte = static_cast<uint8_t>(rng());
+    const auto* blocks = reinterpret_cast<const BlockQ6_K*>(ggml.data());
+    std::vector<uint8_t> row = ggml;
+    to_layout(GgmlType::Q6_K, WeightLayout::kBlockGroups16, row.data(), nb * kQK_K, 1);
+    for (int i = 0; i < nb; ++i) {
+      const BlockQ6_K& b = blocks[i];
+      const uint8_t* group = row.data() + i * sizeof(BlockQ6_K);
+      EXPECT_EQ(std::memcmp(group + 192, b.scales, 16), 0);
+      EXPECT_EQ(std::memcmp(group + 208, &b.d, 2), 0);
+      // Sub-block l, byte b of its three words (weight_layout.h).
+      for (int l = 0; l < 16; ++l)
+        for (int byte = 0; byte < 4; ++byte) {
+          auto u = [&](int e) { return q6_K_quant(b, 16 * l + e); };
+          const int e0 = byte, e1 = 4 + byte, e2 = 8 + byte, e3 = 12 + byte;
+          EXPECT_EQ(group[4 * l + byte], (u(e0) & 15) | (u(e1) & 15) << 4)
+              << "nb=" << nb << " block " << i << " sub-block " << l << " byte " << byte;
+          EXPECT_EQ(group[64 + 4 * l + byte], (u(e2) & 15) | (u(e3) & 15) << 4);
+          EXPECT_EQ(group[128 + 4 * l + byte],
+                    u(e0) >> 4 | (u(e1) >> 4) << 2 | (u(e2) >> 4) << 4 | (u(e3) >> 4) << 6);
+        }
+    }
+    std::vector<uint8_t> back(ggml.size());
+    from_layout(GgmlType::Q6_K, WeightLayout::kBlockGroups16, row.data(), back.data(), nb * kQK_K,
+                1);
+    EXPECT_EQ(back, ggml) << "nb=" << nb;
+  }
+}
+
 TEST(WeightLayout, Q8_KActivationRowArrangedForQ4_K) {
   constexpr int nb = 3;  // a pair, then a lone super-block
   std::mt19937 rng(5);
@@ -211,6 +256,29 @@ TEST(WeightLayout, Q8_KActivationRowArrangedForQ4_K) {
   }
 }
 
+TEST(WeightLayout, Q8_KActivationRowArrangedForQ6_K) {
+  constexpr int nb = 2;
+  std::mt19937 rng(6);
+  std::vector<BlockQ8_K> blocks(nb);
+  for (BlockQ8_K& b : blocks) {
+    b.d = std::uniform_real_distribution<float>(0.1f, 2.0f)(rng);
+    for (auto& q : b.qs) q = static_cast<int8_t>(static_cast<int>(rng() % 256) - 128);
+    for (auto& sum : b.bsums) sum = static_cast<int16_t>(rng());
+  }
+  std::vector<BlockQ8_K> arranged(nb);
+  q8_K_row_to_q6_K_groups16(blocks.data(), arranged.data(), nb * kQK_K);
+  for (int i = 0; i < nb; ++i) {
+    EXPECT_EQ(arranged[i].d, blocks[i].d);
+    EXPECT_EQ(std::memcmp(arranged[i].bsums, blocks[i].bsums, sizeof(blocks[i].bsums)), 0);
+    // Vector k, lane l: elements 16 l + 4 k .. 16 l + 4 k + 3.
+    for (int k = 0; k < 4; ++k)
+      for (int l = 0; l < 16; ++l)
+        for (int byte = 0; byte < 4; ++byte)
+          EXPECT_EQ(arranged[i].qs[64 * k + 4 * l + byte], blocks[i].qs[16 * l + 4 * k + byte])
+              << i << " " << k << " " << l << " " << byte;
+  }
+}
+
 // matmul on the rearranged rows against matmul on the ggml rows, bit for bit.
 TEST(WeightLayout, MatmulOnBlockGroups16EqualsMatmulOnGgmlRows) {
   std::mt19937 rng(11);
@@ -219,14 +287,16 @@ TEST(WeightLayout, MatmulOnBlockGroups16EqualsMatmulOnGgmlRows) {
     int64_t n_in, n_out;
   };
   const std::vector<Shape> shapes{{32, 5}, {96, 17}, {512, 16}, {896, 40}, {4864, 33}};
-  // Q4_K: 1, 2, 3 and 19 super-blocks (a last group of one, or none).
+  // Q4_K, Q6_K: 1, 2, 3 and 19 super-blocks (Q4_K: a last group of one, or none).
   const std::vector<Shape> k_shapes{{256, 5}, {512, 17}, {768, 16}, {4864, 33}};
-  for (GgmlType type : {GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q5_0, GgmlType::Q4_K}) {
-    for (Shape s : type == GgmlType::Q4_K ? k_shapes : shapes) {
+  for (GgmlType type :
+       {GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q5_0, GgmlType::Q4_K, GgmlType::Q6_K}) {
+    const bool k_quant = type == GgmlType::Q4_K || type == GgmlType::Q6_K;
+    for (Shape s : k_quant ? k_shapes : shapes) {
       const auto ggml = test::random_weights(type, s.n_in, s.n_out, rng);
       std::vector<uint8_t> arranged = ggml;
       to_layout(type, WeightLayout::kBlockGroups16, arranged.data(), s.n_in, s.n_out);
-      for (int64_t n_tokens : {1, 2, 3, 4, 7, 33}) {
+      for (int64_t n_tokens : {1, 2, 3, 4, 7, 16, 33}) {
         std::vector<float> x(static_cast<size_t>(n_tokens * s.n_in));
         std::normal_distribution<float> value(0.0f, 1.0f);
         for (auto& v : x) v = value(rng);
