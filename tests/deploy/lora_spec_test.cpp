@@ -33,10 +33,21 @@ TEST(AdapterFile, ParsesPathAndScale) {
 TEST(AdapterFile, RejectsBadScalesAndEmptyPaths) {
   EXPECT_EQ(parse_adapter_file("b.gguf@x").error().message,
             "the LoRA scale 'x' in 'b.gguf@x' is not a number (ADAPTER.gguf[@SCALE])");
-  EXPECT_FALSE(parse_adapter_file("b.gguf@").ok());
-  EXPECT_FALSE(parse_adapter_file("b.gguf@1.5x").ok());
-  EXPECT_FALSE(parse_adapter_file("b.gguf@inf").ok());
-  EXPECT_FALSE(parse_adapter_file("b.gguf@nan").ok());
+  EXPECT_EQ(parse_adapter_file("b.gguf@").error().message,
+            "the LoRA scale '' in 'b.gguf@' is not a number (ADAPTER.gguf[@SCALE])");
+  EXPECT_EQ(parse_adapter_file("b.gguf@1.5x").error().message,
+            "the LoRA scale '1.5x' in 'b.gguf@1.5x' is not a number (ADAPTER.gguf[@SCALE])");
+  EXPECT_EQ(parse_adapter_file("b.gguf@1e308").error().message,
+            "the LoRA scale '1e308' in 'b.gguf@1e308' is out of a 32-bit float's range "
+            "(magnitudes 1.2e-38 to 3.4e38, or 0)");
+  EXPECT_EQ(parse_adapter_file("b.gguf@-1e39").error().message,
+            "the LoRA scale '-1e39' in 'b.gguf@-1e39' is out of a 32-bit float's range "
+            "(magnitudes 1.2e-38 to 3.4e38, or 0)");
+  EXPECT_EQ(parse_adapter_file("b.gguf@inf").error().message,
+            "the LoRA scale 'inf' in 'b.gguf@inf' must be a finite number");
+  EXPECT_EQ(parse_adapter_file("b.gguf@nan").error().message,
+            "the LoRA scale 'nan' in 'b.gguf@nan' must be a finite number");
+  EXPECT_EQ(parse_adapter_file("b.gguf@3e38")->scale, 3e38f);
   EXPECT_EQ(parse_adapter_file("@2").error().message,
             "a LoRA adapter needs a file: ADAPTER.gguf[@SCALE], got '@2'");
   EXPECT_FALSE(parse_adapter_file("").ok());
