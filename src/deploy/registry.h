@@ -183,9 +183,9 @@ class Registry {
   /// LoadFailed (the load's error, given to every caller that waited for it; a later call
   /// tries again, but for a derivative whose adapter does not fit its base: that one goes to
   /// state Error with the adapter's reason, and the base, when this load loaded it and nothing
-  /// else holds it, is unloaded at once); OutOfMemory (it does not fit under max_memory_bytes even after unloading
-  /// every idle, unpinned model, the least recently used first: the message says what holds
-  /// the memory).
+  /// else holds it, is unloaded at once); OutOfMemory (it does not fit under max_memory_bytes even
+  /// after unloading every idle, unpinned model, the least recently used first: the message says
+  /// what holds the memory).
   Acquired acquire(std::string_view name, std::optional<int64_t> keep_alive_us = std::nullopt);
 
   /// Unloads model `name` now. Errors: unknown, pinned ("unpin it first"), requests running,

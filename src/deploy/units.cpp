@@ -63,7 +63,8 @@ Result<int64_t> parse_keep_alive(std::string_view text) {
   std::string_view digits = text;
   const bool negative = !digits.empty() && digits[0] == '-';
   if (!digits.empty() && (digits[0] == '-' || digits[0] == '+')) digits.remove_prefix(1);
-  if (!digits.empty() && (std::isdigit(static_cast<unsigned char>(digits[0])) || digits[0] == '.')) {
+  if (!digits.empty() &&
+      (std::isdigit(static_cast<unsigned char>(digits[0])) || digits[0] == '.')) {
     double seconds = 0;
     const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), seconds);
     if (end == digits.data() + digits.size() && ec != std::errc::invalid_argument) {

@@ -304,13 +304,12 @@ TEST_F(ServerModelsTest, KeepAliveNumbersAndStringsFollowOneRule) {
   EXPECT_EQ(read_keep_alive({{"keep_alive", "3153600000"}}).value(), deploy::kMaxKeepAliveUs);
   for (const json& over : {json(1e20), json("1e20"), json(3153600001), json("876001h")}) {
     SCOPED_TRACE(over.dump());
-    const json error = expect_error(
-        post("/v1/completions", {{"model", "stories"}, {"prompt", "Once"}, {"keep_alive", over}},
-             key_),
-        400, nullptr);
+    const json error =
+        expect_error(post("/v1/completions",
+                          {{"model", "stories"}, {"prompt", "Once"}, {"keep_alive", over}}, key_),
+                     400, nullptr);
     EXPECT_EQ(error["param"], "keep_alive");
-    EXPECT_NE(error["message"].get<std::string>().find("longer than 100 years"),
-              std::string::npos)
+    EXPECT_NE(error["message"].get<std::string>().find("longer than 100 years"), std::string::npos)
         << error;
   }
 }
