@@ -422,37 +422,76 @@ std::optional<std::string> Registry::make_room(
   if (needed > budget)
     return "model '" + entry.id + "' needs " + format_bytes(needed) + " (weights and KV cache), " +
            "more than --max-memory " + format_bytes(budget);
-  int64_t used = 0;
-  std::vector<Entry*> idle;
   // A derivative about to load its base does not unload that base to make room for itself.
-  const Entry* base = entry.base.empty() ? nullptr : resolve(entry.base).get();
+  const Entry* own_base = entry.base.empty() ? nullptr : resolve(entry.base).get();
+  const auto unloadable = [&](const Entry& e) {
+    return e.state == ModelState::Loaded && !e.pinned && &e != own_base;
+  };
+  // Each loaded derivative holds one lease on its base. A base whose leases are all held by
+  // idle derivatives is freed with them: it and they are one candidate.
+  std::map<const Entry*, int> loaded_derivatives;
+  std::map<const Entry*, std::vector<Entry*>> idle_derivatives;
+  for (const auto& [id, other] : entries_) {
+    if (other->base.empty() || other->state != ModelState::Loaded) continue;
+    const Entry* base = resolve(other->base).get();
+    ++loaded_derivatives[base];
+    if (other->refs == 0 && unloadable(*other)) idle_derivatives[base].push_back(other.get());
+  }
+  const auto freed_with_derivatives = [&](const Entry& e) {
+    const auto loaded = loaded_derivatives.find(&e);
+    const auto idle = idle_derivatives.find(&e);
+    return unloadable(e) && e.refs > 0 && loaded != loaded_derivatives.end() &&
+           idle != idle_derivatives.end() && e.refs == loaded->second &&
+           static_cast<int>(idle->second.size()) == loaded->second;
+  };
+  struct Candidate {
+    std::vector<Entry*> entries;  ///< unloaded in this order (derivatives before their base)
+    int64_t bytes = 0;
+    int64_t last_used_us = 0;  ///< the most recent use of any of them
+  };
+  std::vector<Candidate> candidates;
+  int64_t used = 0;
   std::string holders;
   for (const auto& [id, other] : entries_) {
     if (other->state != ModelState::Loaded && other->state != ModelState::Loading) continue;
     used += other->reserved_bytes;
-    if (other->state == ModelState::Loaded && other->refs == 0 && !other->pinned &&
-        other.get() != base) {
-      idle.push_back(other.get());
+    if (freed_with_derivatives(*other)) {
+      Candidate group;
+      for (Entry* derivative : idle_derivatives.at(other.get()))
+        group.entries.push_back(derivative);
+      group.entries.push_back(other.get());
+      for (const Entry* e : group.entries) {
+        group.bytes += e->reserved_bytes;
+        group.last_used_us = std::max(group.last_used_us, e->last_used_us);
+      }
+      candidates.push_back(std::move(group));
+      continue;
+    }
+    if (other->refs == 0 && unloadable(*other)) {
+      const Entry* base = other->base.empty() ? nullptr : resolve(other->base).get();
+      if (base == nullptr || !freed_with_derivatives(*base))  // else in its base's candidate
+        candidates.push_back({{other.get()}, other->reserved_bytes, other->last_used_us});
       continue;
     }
     const std::string why = other->state == ModelState::Loading ? "loading"
                             : other->pinned                     ? "pinned"
-                            : other.get() == base               ? "its base"
+                            : other.get() == own_base           ? "its base"
                                             : std::to_string(other->refs) + " request(s) running";
     holders += std::string(holders.empty() ? "" : ", ") + "'" + other->id + "' (" + why + ", " +
                format_bytes(other->reserved_bytes) + ")";
   }
-  std::sort(idle.begin(), idle.end(),
-            [](const Entry* a, const Entry* b) { return a->last_used_us < b->last_used_us; });
+  std::sort(candidates.begin(), candidates.end(),
+            [](const Candidate& a, const Candidate& b) { return a.last_used_us < b.last_used_us; });
   size_t n_victims = 0;
   int64_t freed = 0;
-  while (used - freed + needed > budget && n_victims < idle.size())
-    freed += idle[n_victims++]->reserved_bytes;
+  while (used - freed + needed > budget && n_victims < candidates.size())
+    freed += candidates[n_victims++].bytes;
   if (used - freed + needed > budget)
     return "model '" + entry.id + "' needs " + format_bytes(needed) + " but only " +
            format_bytes(budget - used) + " of --max-memory " + format_bytes(budget) +
            " is free and no idle model can be unloaded; held by " + holders;
-  for (size_t i = 0; i < n_victims; ++i) victims.emplace_back(idle[i]->id, take_model(*idle[i]));
+  for (size_t i = 0; i < n_victims; ++i)
+    for (Entry* e : candidates[i].entries) victims.emplace_back(e->id, take_model(*e));
   return std::nullopt;
 }
 

@@ -184,8 +184,8 @@ class Registry {
   /// tries again, but for a derivative whose adapter does not fit its base: that one goes to
   /// state Error with the adapter's reason, and the base, when this load loaded it and nothing
   /// else holds it, is unloaded at once); OutOfMemory (it does not fit under max_memory_bytes even
-  /// after unloading every idle, unpinned model, the least recently used first: the message says
-  /// what holds the memory).
+  /// after unloading every idle, unpinned model, the least recently used first, a base held only
+  /// by idle derivatives counting as idle with them: the message says what holds the memory).
   Acquired acquire(std::string_view name, std::optional<int64_t> keep_alive_us = std::nullopt);
 
   /// Unloads model `name` now. Errors: unknown, pinned ("unpin it first"), requests running,
@@ -232,8 +232,9 @@ class Registry {
   int64_t memory_of(const Entry& entry) const;
   ModelOptions options_for(const Entry& entry) const;
   int64_t keep_alive_of(const Entry& entry) const;
-  /// Picks idle models to unload so `needed` more bytes fit, marking them unloaded and moving
-  /// their models into `victims`; an error message when they cannot be found (mutex_ held).
+  /// Picks idle models to unload so `needed` more bytes fit (a base held only by idle
+  /// derivatives goes with them, after them), marking them unloaded and moving their models into
+  /// `victims` in unload order; an error message when they cannot be found (mutex_ held).
   std::optional<std::string> make_room(
       const Entry& entry, int64_t needed,
       std::vector<std::pair<std::string, std::shared_ptr<LoadedModel>>>& victims);

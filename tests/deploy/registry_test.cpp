@@ -715,5 +715,66 @@ TEST(Registry, AFixedAdapterIsTriedAgainAfterARescan) {
   EXPECT_EQ(registry->find("chat")->last_load_error, "");
 }
 
+// Evicting for memory sees that unloading an idle derivative makes its base idle too: the base
+// (held only by its idle derivatives) and they are evicted together, least recently used first,
+// derivatives before their base, in one attempt.
+TEST(Registry, EvictingAnIdleDerivativeFreesItsBaseToo) {
+  REQUIRE_TESTDATA();
+  const std::string adapter = gengyun::testing::testdata_path("lora/qwen2-tiny-lora-a.gguf");
+  const auto options = [&](Fixture& f, int64_t budget) {
+    RegistryOptions o = f.options();
+    o.specs = {{"base", model_path("qwen2-tiny-f32.gguf")},
+               {"other", model_path("stories260K-f32.gguf")}};
+    o.loras = {{"chat", "base", {adapter, 1.0f}}};
+    o.max_memory_bytes = budget;
+    return o;
+  };
+  // The estimates (what the loads take: see MemoryBudgetEvictsTheLeastRecentlyUsedIdleModel).
+  Fixture probe;
+  auto sizes = create(options(probe, int64_t{1} << 40));
+  ASSERT_TRUE(sizes);
+  const int64_t base_bytes = sizes->find("base")->memory_bytes;
+  const int64_t chat_bytes = sizes->find("chat")->memory_bytes;
+  const int64_t other_bytes = sizes->find("other")->memory_bytes;
+  EXPECT_EQ(chat_bytes, static_cast<int64_t>(fs::file_size(adapter)));
+  ASSERT_LT(chat_bytes, other_bytes);  // unloading the derivative alone is not enough
+  ASSERT_LE(other_bytes, base_bytes);
+
+  // Room for the base and its derivative, not for `other` besides the base.
+  Fixture f;
+  auto registry = create(options(f, base_bytes + chat_bytes));
+  ASSERT_TRUE(registry);
+  ASSERT_TRUE(registry->acquire("chat").lease);  // released at once: chat idle, base held by it
+  EXPECT_EQ(registry->find("base")->running, 1);
+  EXPECT_EQ(registry->memory().used_bytes, base_bytes + chat_bytes);
+  f.clock_us += 1'000'000;
+
+  Acquired other = registry->acquire("other");
+  ASSERT_TRUE(other.lease) << other.message;
+  const std::vector<RegistryEvent> unloaded = f.events.of(Kind::Unloaded);
+  ASSERT_EQ(unloaded.size(), 2u);
+  EXPECT_EQ(unloaded[0].model, "chat");
+  EXPECT_EQ(unloaded[0].detail, "evicted to load 'other'");
+  EXPECT_EQ(unloaded[1].model, "base");
+  EXPECT_EQ(unloaded[1].detail, "evicted to load 'other'");
+  EXPECT_EQ(registry->find("chat")->state, ModelState::Available);
+  EXPECT_EQ(registry->find("base")->state, ModelState::Available);
+  EXPECT_EQ(registry->find("base")->running, 0);
+  EXPECT_EQ(registry->memory().used_bytes, other_bytes);
+  other.lease.reset();
+
+  // A base whose derivative runs a request is not evicted with it: the refusal names it.
+  f.clock_us += 1'000'000;
+  Acquired chat = registry->acquire("chat");  // evicts `other` (idle) to load base and chat
+  ASSERT_TRUE(chat.lease) << chat.message;
+  EXPECT_EQ(f.events.of(Kind::Unloaded).back().model, "other");
+  const Acquired refused = registry->acquire("other");
+  EXPECT_EQ(refused.status, AcquireStatus::OutOfMemory);
+  EXPECT_NE(refused.message.find("held by 'base' (1 request(s) running"), std::string::npos)
+      << refused.message;
+  EXPECT_NE(refused.message.find("'chat' (1 request(s) running"), std::string::npos)
+      << refused.message;
+}
+
 }  // namespace
 }  // namespace gengyun::deploy
