@@ -27,6 +27,8 @@ json admin_object(const deploy::ModelInfo& info, platform::Store& store) {
   json out = model_object(info, price.ok() ? price.value() : std::nullopt, 0);
   out.erase("created");
   out["path"] = info.file.path;
+  // Admins see the reason with the file's path (to fix the file); other keys see it without.
+  if (info.state == deploy::ModelState::Error) out["error"] = info.file.error;
   out["source"] = info.source;
   out["pinned"] = info.pinned;
   out["running"] = info.running;

@@ -18,9 +18,10 @@ std::string admin_models_methods(const std::string& path);
 /// AdminNeed::Deployment, so 401, 403 "permission_denied"); writes no usage-ledger row.
 /// Answers:
 /// - GET /admin/models: {"object": "list", "max_memory_bytes" (0: no budget),
-///   "used_memory_bytes", "data": [model_object fields plus "path", "source", "pinned",
-///   "running", "waiting_for_load", "loading_for_ms", "cold_start_ms", "last_load_error",
-///   "memory_bytes", "keep_alive_s" (-1: never), "unloads_in_s" (-1: never, null: not idle
+///   "used_memory_bytes", "data": [model_object fields (but "error" with the file's path) plus
+///   "path", "source", "pinned", "running", "waiting_for_load", "loading_for_ms",
+///   "cold_start_ms", "last_load_error", "memory_bytes" (0 in state "error"), "keep_alive_s"
+///   (-1: never), "unloads_in_s" (-1: never, null: not idle
 ///   and loaded), "defaults"]};
 /// - POST /admin/models/rescan: {"added", "removed"} after looking at the folder now;
 /// - POST /admin/models/{id}/load (body: nothing, {} or {"keep_alive"}): loads it (acquire

@@ -28,7 +28,7 @@ json model_object(const deploy::ModelInfo& info, const std::optional<platform::P
                       {"cached_input", price->cached_input},
                       {"output", price->output}};
   if (!info.parent.empty()) out["parent"] = info.parent;
-  if (info.state == deploy::ModelState::Error) out["error"] = info.file.error;
+  if (info.state == deploy::ModelState::Error) out["error"] = info.public_error;
   return out;
 }
 

@@ -20,12 +20,13 @@ namespace gengyun::api {
 /// "context_length", "architecture", "quantization", "size_bytes", "aliases", "pricing"
 /// ({"unit": "micro_usd_per_million_tokens", "input", "cached_input", "output"} or null when
 /// the store has none), for a LoRA derivative "parent" (its base's id) and, in state "error",
-/// "error" with the reason.
+/// "error" with the reason (ModelInfo::public_error: without the server's file paths).
 nlohmann::json model_object(const deploy::ModelInfo& info,
                             const std::optional<platform::Price>& price, int64_t created);
 
 /// The answer when Registry::acquire gave no lease: 404 "model_not_found" (UnknownModel),
-/// 500 with the reason (Unservable, LoadFailed), 503 "insufficient_memory" with Retry-After
+/// 503 "model_unavailable" with the reason and no Retry-After (Unservable, LoadFailed; the
+/// registry's message holds no file path), 503 "insufficient_memory" with Retry-After
 /// (OutOfMemory: the message says what holds the memory).
 ApiError acquire_error(const deploy::Acquired& acquired, const std::string& name);
 

@@ -718,14 +718,13 @@ ApiResult<GenerationRequest> parse_completion_request(const nlohmann::json& body
 ApiResult<std::optional<int64_t>> read_keep_alive(const json& body) {
   const json* value = field(body, "keep_alive");
   if (!value) return std::optional<int64_t>();
-  if (value->is_number())
-    return std::optional(deploy::keep_alive_from_seconds(value->get<double>()));
-  if (!value->is_string())
+  if (!value->is_number() && !value->is_string())
     return invalid_request(
         "keep_alive must be a number of seconds or a duration string like \"5m\", got " +
             shown(*value),
         "keep_alive");
-  auto us = deploy::parse_duration(value->get_ref<const std::string&>());
+  auto us = value->is_number() ? deploy::keep_alive_from_seconds(value->get<double>())
+                               : deploy::parse_keep_alive(value->get_ref<const std::string&>());
   if (!us.ok()) return invalid_request("keep_alive: " + us.error().message, "keep_alive");
   return std::optional(us.value());
 }

@@ -64,9 +64,10 @@ ApiResult<nlohmann::json> parse_json_object(std::string_view body);
 /// also for requests that fail validation).
 std::string requested_model(const nlohmann::json& body);
 
-/// The body's `keep_alive` in microseconds (deploy::kKeepForever for a negative one): a number
-/// of seconds or a duration string ("5m", "1h30m"); nullopt when absent or null. Errors (400,
-/// param "keep_alive"): another type, a malformed duration.
+/// The body's `keep_alive` in microseconds (deploy::kKeepForever for any negative one): a number
+/// of seconds, or a string (a number of seconds such as "-1", or a duration such as "5m",
+/// "1h30m"), one rule for both (deploy::parse_keep_alive); nullopt when absent or null. Errors
+/// (400, param "keep_alive"): another type, a malformed duration, over 100 years.
 ApiResult<std::optional<int64_t>> read_keep_alive(const nlohmann::json& body);
 
 /// A /v1/chat/completions body. `messages`: a non-empty array of {role, content}; role is

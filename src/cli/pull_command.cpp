@@ -1,9 +1,11 @@
-// `gengyun pull URL [-o DIR] [--sha256 HEX]`: downloads a GGUF file (deploy/pull.h). A progress
-// bar is redrawn on stderr when stderr is a terminal; the file's path is printed on stdout.
+// `gengyun pull URL [-o DIR] [--sha256 HEX] [--token TOKEN]`: downloads a GGUF file
+// (deploy/pull.h). A progress bar is redrawn on stderr when stderr is a terminal; the file's path
+// is printed on stdout. The token (--token, else $HF_TOKEN) is never printed.
 #include <unistd.h>
 
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <memory>
 #include <string>
 
@@ -46,6 +48,8 @@ class ProgressBar {
 
 int run_pull(const deploy::PullOptions& base) {
   deploy::PullOptions options = base;
+  if (options.token.empty())
+    if (const char* token = std::getenv("HF_TOKEN")) options.token = token;
   ProgressBar bar;
   if (isatty(fileno(stderr)))
     options.progress = [&bar](uint64_t done, uint64_t total) { bar(done, total); };
@@ -71,12 +75,20 @@ void add_pull_command(CLI::App& app, int& exit_code) {
   auto options = std::make_shared<deploy::PullOptions>();
   CLI::App* cmd = app.add_subcommand(
       "pull", "Download a GGUF file over HTTP(S) (Hugging Face resolve URLs or plain URLs)");
-  cmd->add_option("url", options->url, "http:// or https:// URL of the GGUF file")->required();
+  cmd->add_option("url", options->url,
+                  "http:// or https:// URL of the GGUF file, or hf://ORG/REPO[@REVISION]/FILE "
+                  "(https://huggingface.co/ORG/REPO/resolve/REVISION/FILE, REVISION main by "
+                  "default)")
+      ->required();
   cmd->add_option("-o,--output-dir", options->dir, "Folder to put the file in (created if missing)")
       ->capture_default_str();
   cmd->add_option(
       "--sha256", options->sha256,
       "Expected SHA-256 (64 hex digits); without it, the server's X-Linked-Etag/ETag if any");
+  cmd->add_option("--token", options->token,
+                  "Bearer token for gated Hugging Face repositories (default: $HF_TOKEN, "
+                  "preferred: a flag shows in the process list); sent to the URL's host only, "
+                  "never to a redirect target on another host");
   cmd->callback([options, &exit_code] { exit_code = run_pull(*options); });
 }
 

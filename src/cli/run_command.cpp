@@ -30,12 +30,29 @@ struct RunOptions {
   std::string kv_type = "f16";
   bool mmap = false;
   std::string json_schema_path;
-  std::string lora;
+  std::vector<std::string> loras;  ///< --lora: one at most (checked in run, to say why)
 };
 
 double per_second(int count, int64_t us) { return us > 0 ? count * 1e6 / us : 0.0; }
 
 int run(const RunOptions& o) {
+  if (o.loras.size() > 1) {
+    std::fprintf(stderr,
+                 "error: --lora is given %zu times; `run` applies one adapter (adapters do not "
+                 "stack; `serve --lora NAME=BASE:ADAPTER.gguf` serves several, each a model of "
+                 "its own)\n",
+                 o.loras.size());
+    return 1;
+  }
+  std::optional<deploy::AdapterFile> adapter;
+  if (!o.loras.empty()) {
+    auto parsed = deploy::parse_adapter_file(o.loras[0]);
+    if (!parsed.ok()) {
+      std::fprintf(stderr, "error: --lora: %s\n", parsed.error().message.c_str());
+      return 1;
+    }
+    adapter = std::move(parsed).value();
+  }
   GenerationParams params;
   if (!o.json_schema_path.empty()) {
     // An empty file counts as unreadable, as before.
@@ -65,12 +82,10 @@ int run(const RunOptions& o) {
     return 1;
   }
   int64_t load_us = model.value()->load_us();
-  if (!o.lora.empty()) {
-    auto adapter = deploy::parse_adapter_file(o.lora);
-    if (adapter.ok()) model = model.value()->load_adapter(adapter->path, adapter->scale);
-    if (!adapter.ok() || !model.ok()) {
-      std::fprintf(stderr, "error: --lora: %s\n",
-                   (adapter.ok() ? model.error() : adapter.error()).message.c_str());
+  if (adapter) {
+    model = model.value()->load_adapter(adapter->path, adapter->scale);
+    if (!model.ok()) {
+      std::fprintf(stderr, "error: --lora: %s\n", model.error().message.c_str());
       return 1;
     }
     load_us += model.value()->load_us();
@@ -145,9 +160,10 @@ void add_run_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--json-schema", options->json_schema_path,
                   "the output must be JSON that validates against the JSON Schema in this file "
                   "(constrained decoding; docs/structured_output.md)");
-  cmd->add_option("--lora", options->lora,
+  cmd->add_option("--lora", options->loras,
                   "ADAPTER.gguf[@SCALE]: apply a LoRA adapter (llama.cpp's adapter GGUF) at SCALE "
-                  "(default 1; effective weights W + SCALE * alpha / rank * B A)");
+                  "(default 1; effective weights W + SCALE * alpha / rank * B A)")
+      ->allow_extra_args(false);  // one value per --lora; a second --lora is refused in run()
   cmd->add_option("--kv-type", options->kv_type,
                   "KV cache element type (f32: unrounded, for debugging)")
       ->check(CLI::IsMember({"f16", "f32"}, CLI::ignore_case))

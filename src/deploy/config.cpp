@@ -36,9 +36,7 @@ std::optional<Error> unknown_keys(const YAML::Node& node, const std::string& whe
 /// A duration in Ollama's forms: a number of seconds or a duration string.
 Result<int64_t> read_duration(const YAML::Node& node, const std::string& where) {
   if (!node.IsScalar()) return at(where, "must be a number of seconds or a duration like 5m");
-  double seconds = 0;
-  if (YAML::convert<double>::decode(node, seconds)) return keep_alive_from_seconds(seconds);
-  auto us = parse_duration(node.Scalar());
+  auto us = parse_keep_alive(node.Scalar());
   if (!us.ok()) return at(where, us.error().message);
   return us.value();
 }

@@ -12,9 +12,14 @@ Result<AdapterFile> parse_adapter_file(std::string_view text) {
     if (scale.find('/') == std::string_view::npos) {
       float value = 0;
       const auto [end, ec] = std::from_chars(scale.data(), scale.data() + scale.size(), value);
-      if (ec != std::errc() || end != scale.data() + scale.size() || !std::isfinite(value))
-        return make_error("the LoRA scale '" + std::string(scale) + "' in '" + std::string(text) +
-                          "' is not a number (ADAPTER.gguf[@SCALE])");
+      const std::string where =
+          "the LoRA scale '" + std::string(scale) + "' in '" + std::string(text) + "'";
+      if (ec == std::errc::invalid_argument || end != scale.data() + scale.size())
+        return make_error(where + " is not a number (ADAPTER.gguf[@SCALE])");
+      if (ec == std::errc::result_out_of_range)
+        return make_error(where +
+                          " is out of a 32-bit float's range (magnitudes 1.2e-38 to 3.4e38, or 0)");
+      if (!std::isfinite(value)) return make_error(where + " must be a finite number");
       out.path = std::string(text.substr(0, at));
       out.scale = value;
     }

@@ -17,8 +17,8 @@ struct AdapterFile {
 };
 
 /// Parses "PATH[@SCALE]": the text after the last '@' is the scale when it is a number; an '@'
-/// followed by a '/' belongs to the path. Errors: an empty path, a scale that is not a finite
-/// number ("a.gguf@x").
+/// followed by a '/' belongs to the path. Errors: an empty path, a scale that is not a number
+/// ("a.gguf@x"), out of a float's range ("@1e308", "@1e-50") or infinite or NaN ("@inf").
 Result<AdapterFile> parse_adapter_file(std::string_view text);
 
 /// A LoRA derivative served as a model of its own: `name`, the adapter applied to the model

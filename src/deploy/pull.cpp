@@ -285,6 +285,33 @@ bool is_transient(CURLcode rc) {
   }
 }
 
+// The host of an http(s) URL, lower-cased, without user info, port or IPv6 brackets.
+std::string url_host(std::string_view url) {
+  const size_t scheme = url.find("://");
+  std::string_view rest = scheme == std::string_view::npos ? url : url.substr(scheme + 3);
+  rest = rest.substr(0, rest.find_first_of("/?#"));
+  if (const size_t at = rest.rfind('@'); at != std::string_view::npos) rest.remove_prefix(at + 1);
+  if (rest.starts_with("[")) return lower(rest.substr(1, rest.find(']') - 1));
+  return lower(rest.substr(0, rest.find(':')));
+}
+
+bool is_loopback_host(const std::string& host) {
+  return host == "localhost" || host.starts_with("127.") || host == "::1";
+}
+
+// True when `token` holds only the characters of RFC 6750's b64token (and so cannot break the
+// header it goes into).
+bool is_bearer_token(std::string_view token) {
+  return std::all_of(token.begin(), token.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) ||
+           std::string_view("-._~+/=").find(c) != std::string_view::npos;
+  });
+}
+
+struct SlistDeleter {
+  void operator()(curl_slist* list) const { curl_slist_free_all(list); }
+};
+
 // One request of the run. Returns the curl result; t records the rest.
 CURLcode perform(Transfer& t) {
   std::unique_ptr<CURL, CurlDeleter> curl(curl_easy_init());
@@ -309,6 +336,16 @@ CURLcode perform(Transfer& t) {
   curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
   curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
   curl_easy_setopt(c, CURLOPT_XFERINFODATA, &t);
+  // The token goes to the URL's own host only: curl leaves custom Authorization headers out of
+  // requests to another hostname, scheme or port unless CURLOPT_UNRESTRICTED_AUTH is set.
+  std::unique_ptr<curl_slist, SlistDeleter> headers;
+  if (!t.options->token.empty()) {
+    const std::string header = "Authorization: Bearer " + t.options->token;
+    headers.reset(curl_slist_append(nullptr, header.c_str()));
+    if (!headers) return CURLE_OUT_OF_MEMORY;
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers.get());
+    curl_easy_setopt(c, CURLOPT_UNRESTRICTED_AUTH, 0L);
+  }
   const std::string range = std::to_string(t.offset) + "-";
   if (t.offset > 0) curl_easy_setopt(c, CURLOPT_RANGE, range.c_str());
   const CURLcode rc = curl_easy_perform(c);
@@ -433,10 +470,47 @@ Result<void> download(Transfer& t) {
 
 }  // namespace
 
-Result<PullResult> pull(const PullOptions& options) {
+Result<std::string> expand_hf_url(std::string_view url) {
+  constexpr std::string_view kScheme = "hf://";
+  if (!lower(url.substr(0, kScheme.size())).starts_with(kScheme)) return std::string(url);
+  const std::string shown = "'" + std::string(url) + "'";
+  std::string_view rest = url.substr(kScheme.size());
+  const size_t org_end = rest.find('/');
+  const size_t repo_end = org_end == std::string_view::npos ? org_end : rest.find('/', org_end + 1);
+  if (org_end == 0 || org_end == std::string_view::npos || repo_end == std::string_view::npos ||
+      repo_end == org_end + 1 || repo_end + 1 == rest.size())
+    return make_error(shown + ": expected hf://ORG/REPO/FILE or hf://ORG/REPO@REVISION/FILE");
+  std::string_view repo = rest.substr(0, repo_end);
+  std::string_view revision = "main";
+  if (const size_t at = repo.find('@', org_end + 1); at != std::string_view::npos) {
+    revision = repo.substr(at + 1);
+    repo = repo.substr(0, at);
+    if (revision.empty() || repo.size() == org_end + 1)
+      return make_error(shown +
+                        ": expected hf://ORG/REPO@REVISION/FILE with a non-empty REPO "
+                        "and REVISION");
+  }
+  return "https://huggingface.co/" + std::string(repo) + "/resolve/" + std::string(revision) + "/" +
+         std::string(rest.substr(repo_end + 1));
+}
+
+Result<PullResult> pull(const PullOptions& given) {
+  Result<std::string> expanded = expand_hf_url(given.url);
+  if (!expanded) return expanded.error();
+  PullOptions options = given;
+  options.url = std::move(expanded).value();
   const std::string lower_url = lower(options.url);
   if (!lower_url.starts_with("http://") && !lower_url.starts_with("https://"))
     return make_error("'" + options.url + "' is not an http:// or https:// URL");
+  if (!options.token.empty()) {
+    if (!is_bearer_token(options.token))
+      return make_error(
+          "the token holds characters a bearer token cannot (spaces, control "
+          "characters, ...); it was not sent");
+    if (lower_url.starts_with("http://") && !is_loopback_host(url_host(options.url)))
+      return make_error("'" + options.url +
+                        "': a token is sent over https only (plain http would carry it in clear)");
+  }
   PullResult result;
   std::string expected_sha = lower(options.sha256);
   if (!expected_sha.empty()) {

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <string_view>
 
 #include "gengyun/result.h"
 
@@ -19,13 +20,25 @@ namespace gengyun::deploy {
 using PullProgressFn = std::function<void(uint64_t done, uint64_t total)>;
 
 struct PullOptions {
-  std::string url;        ///< http:// or https://
+  std::string url;        ///< http://, https://, or hf://ORG/REPO[@REVISION]/FILE (expand_hf_url)
   std::string dir = ".";  ///< the folder the file goes to; created when missing
   /// Expected SHA-256 of the file, 64 hex digits (either case). Empty: the server's, when it
   /// gives one (X-Linked-Etag, or an ETag of 64 hex digits).
   std::string sha256;
   PullProgressFn progress;  ///< may be empty
+  /// A bearer token (Hugging Face's, for gated repositories; empty: none). Sent as
+  /// `Authorization: Bearer TOKEN` to the URL's own host only (hostname, scheme and port): not
+  /// to a redirect target elsewhere (HF's CDN URLs are pre-signed), as curl and huggingface_hub
+  /// do. Never printed: errors do not hold it.
+  std::string token;
 };
+
+/// `url` with the shorthand hf://ORG/REPO/FILE expanded to Hugging Face's resolve URL
+/// https://huggingface.co/ORG/REPO/resolve/main/FILE, and hf://ORG/REPO@REVISION/FILE to
+/// .../resolve/REVISION/FILE (REVISION one path segment: a branch, tag or commit; refs/pr/1 as
+/// HF's own client sends it, refs%2Fpr%2F1). FILE may hold folders. Other URLs come back
+/// unchanged. Errors: an hf:// URL without ORG, REPO or FILE, or with an empty REVISION.
+Result<std::string> expand_hf_url(std::string_view url);
 
 struct PullResult {
   std::string path;           ///< DIR/NAME: the file, complete, verified and a valid GGUF
@@ -37,11 +50,13 @@ struct PullResult {
 
 /// Downloads `options.url` into `options.dir`. The file name is the URL path's last segment
 /// when it ends in ".gguf"; otherwise the response's Content-Disposition file name, else the
-/// URL's last segment. Errors (each naming the URL or file): a URL that is not http(s), a
-/// malformed `sha256`, an HTTP status other than 200/206 ("HTTP 404"), a connection that fails
-/// or keeps dropping without progress (the part file is kept for a later resume), a SHA-256
-/// mismatch or a body that is not a valid GGUF file (the download is removed), I/O errors.
-/// Blocking; the cost is the transfer plus one read of the file when a SHA-256 is checked.
+/// URL's last segment. Errors (each naming the URL or file): a URL that is not http(s) (after
+/// expand_hf_url), a malformed `sha256`, a token over plain http to a host other than a loopback
+/// one (it would cross the network in clear) or with characters a bearer token cannot hold, an HTTP
+/// status other than 200/206 ("HTTP 404"), a connection that fails or keeps dropping without
+/// progress (the part file is kept for a later resume), a SHA-256 mismatch or a body that is not a
+/// valid GGUF file (the download is removed), I/O errors. Blocking; the cost is the transfer plus
+/// one read of the file when a SHA-256 is checked.
 Result<PullResult> pull(const PullOptions& options);
 
 }  // namespace gengyun::deploy

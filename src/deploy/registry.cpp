@@ -115,6 +115,17 @@ std::map<std::string, std::string> list_folder(const std::string& dir) {
   return out;
 }
 
+/// `message` without `path`: a leading "PATH: " (the GGUF reader's and the engine's form) is
+/// dropped, any other occurrence becomes `label`.
+std::string without_path(std::string message, const std::string& path, std::string_view label) {
+  if (path.empty()) return message;
+  if (message.starts_with(path + ": ")) message.erase(0, path.size() + 2);
+  for (size_t at = message.find(path); at != std::string::npos;
+       at = message.find(path, at + label.size()))
+    message.replace(at, path.size(), label);
+  return message;
+}
+
 }  // namespace
 
 ModelLease::ModelLease(Registry* registry, std::shared_ptr<Entry> entry,
@@ -254,13 +265,22 @@ Result<void> Registry::add_derivatives() {
   return {};
 }
 
-Result<std::shared_ptr<LoadedModel>> Registry::load(const Entry& entry,
-                                                    const ModelOptions& options) {
+Result<std::shared_ptr<LoadedModel>> Registry::load(const Entry& entry, const ModelOptions& options,
+                                                    bool& adapter_failed) {
   if (entry.base.empty()) return LoadedModel::load(entry.path, options);
   Acquired base = acquire(entry.base);
   if (!base.lease) return make_error("its base: " + base.message);
   auto adapted = (*base.lease)->load_adapter(entry.path, entry.adapter_scale);
-  if (!adapted.ok()) return adapted.error();
+  if (!adapted.ok()) {
+    adapter_failed = true;
+    if (base.loaded) {
+      // Loaded for this adapter alone: not left in memory for its keep-alive.
+      const std::string base_id = base.lease->id();
+      base.lease.reset();
+      unload_if_idle(base_id, "its derivative '" + entry.id + "' failed to load");
+    }
+    return adapted.error();
+  }
   // The derivative's model holds the base's lease: destroying it (an unload, always outside
   // the registry's lock) releases the base.
   struct Held {
@@ -289,6 +309,7 @@ ModelOptions Registry::options_for(const Entry& entry) const {
 }
 
 int64_t Registry::memory_of(const Entry& entry) const {
+  if (entry.state == ModelState::Error) return 0;
   if (entry.state == ModelState::Loaded || entry.state == ModelState::Loading)
     return entry.reserved_bytes;
   if (!entry.base.empty()) return entry.file.size_bytes;  // the base holds weights and KV cache
@@ -309,13 +330,14 @@ ModelInfo Registry::info_of(const Entry& entry) const {
     if (const std::shared_ptr<Entry> base = resolve(entry.base)) {
       info.parent = base->id;
       info.file = base->file;
-      info.file.error.clear();
+      info.file.error = entry.file.error;
       info.file.path = entry.file.path;
       info.file.size_bytes = entry.file.size_bytes;
     } else {
       info.parent = entry.base;
     }
   }
+  info.public_error = public_message(entry, info.file.error);
   info.state = entry.state;
   info.source = entry.source;
   info.pinned = entry.pinned;
@@ -361,6 +383,27 @@ MemoryUse Registry::memory() const {
   return use;
 }
 
+std::string Registry::public_message(const Entry& entry, std::string message) const {
+  if (!entry.base.empty()) {
+    if (const std::shared_ptr<Entry> base = resolve(entry.base))
+      message = without_path(std::move(message), base->path, "'" + base->id + "'");
+  }
+  return without_path(std::move(message), entry.path,
+                      entry.base.empty() ? "the model's file" : "the adapter's file");
+}
+
+void Registry::unload_if_idle(const std::string& id, const std::string& why) {
+  std::shared_ptr<LoadedModel> model;
+  {
+    std::lock_guard lock(mutex_);
+    const std::shared_ptr<Entry> entry = resolve(id);
+    if (!entry || entry->state != ModelState::Loaded || entry->refs > 0 || entry->pinned) return;
+    model = take_model(*entry);
+  }
+  model.reset();
+  emit({RegistryEvent::Kind::Unloaded, id, why});
+}
+
 void Registry::emit(const RegistryEvent& event) const {
   if (options_.observer) options_.observer(event);
 }
@@ -379,37 +422,76 @@ std::optional<std::string> Registry::make_room(
   if (needed > budget)
     return "model '" + entry.id + "' needs " + format_bytes(needed) + " (weights and KV cache), " +
            "more than --max-memory " + format_bytes(budget);
-  int64_t used = 0;
-  std::vector<Entry*> idle;
   // A derivative about to load its base does not unload that base to make room for itself.
-  const Entry* base = entry.base.empty() ? nullptr : resolve(entry.base).get();
+  const Entry* own_base = entry.base.empty() ? nullptr : resolve(entry.base).get();
+  const auto unloadable = [&](const Entry& e) {
+    return e.state == ModelState::Loaded && !e.pinned && &e != own_base;
+  };
+  // Each loaded derivative holds one lease on its base. A base whose leases are all held by
+  // idle derivatives is freed with them: it and they are one candidate.
+  std::map<const Entry*, int> loaded_derivatives;
+  std::map<const Entry*, std::vector<Entry*>> idle_derivatives;
+  for (const auto& [id, other] : entries_) {
+    if (other->base.empty() || other->state != ModelState::Loaded) continue;
+    const Entry* base = resolve(other->base).get();
+    ++loaded_derivatives[base];
+    if (other->refs == 0 && unloadable(*other)) idle_derivatives[base].push_back(other.get());
+  }
+  const auto freed_with_derivatives = [&](const Entry& e) {
+    const auto loaded = loaded_derivatives.find(&e);
+    const auto idle = idle_derivatives.find(&e);
+    return unloadable(e) && e.refs > 0 && loaded != loaded_derivatives.end() &&
+           idle != idle_derivatives.end() && e.refs == loaded->second &&
+           static_cast<int>(idle->second.size()) == loaded->second;
+  };
+  struct Candidate {
+    std::vector<Entry*> entries;  ///< unloaded in this order (derivatives before their base)
+    int64_t bytes = 0;
+    int64_t last_used_us = 0;  ///< the most recent use of any of them
+  };
+  std::vector<Candidate> candidates;
+  int64_t used = 0;
   std::string holders;
   for (const auto& [id, other] : entries_) {
     if (other->state != ModelState::Loaded && other->state != ModelState::Loading) continue;
     used += other->reserved_bytes;
-    if (other->state == ModelState::Loaded && other->refs == 0 && !other->pinned &&
-        other.get() != base) {
-      idle.push_back(other.get());
+    if (freed_with_derivatives(*other)) {
+      Candidate group;
+      for (Entry* derivative : idle_derivatives.at(other.get()))
+        group.entries.push_back(derivative);
+      group.entries.push_back(other.get());
+      for (const Entry* e : group.entries) {
+        group.bytes += e->reserved_bytes;
+        group.last_used_us = std::max(group.last_used_us, e->last_used_us);
+      }
+      candidates.push_back(std::move(group));
+      continue;
+    }
+    if (other->refs == 0 && unloadable(*other)) {
+      const Entry* base = other->base.empty() ? nullptr : resolve(other->base).get();
+      if (base == nullptr || !freed_with_derivatives(*base))  // else in its base's candidate
+        candidates.push_back({{other.get()}, other->reserved_bytes, other->last_used_us});
       continue;
     }
     const std::string why = other->state == ModelState::Loading ? "loading"
                             : other->pinned                     ? "pinned"
-                            : other.get() == base               ? "its base"
+                            : other.get() == own_base           ? "its base"
                                             : std::to_string(other->refs) + " request(s) running";
     holders += std::string(holders.empty() ? "" : ", ") + "'" + other->id + "' (" + why + ", " +
                format_bytes(other->reserved_bytes) + ")";
   }
-  std::sort(idle.begin(), idle.end(),
-            [](const Entry* a, const Entry* b) { return a->last_used_us < b->last_used_us; });
+  std::sort(candidates.begin(), candidates.end(),
+            [](const Candidate& a, const Candidate& b) { return a.last_used_us < b.last_used_us; });
   size_t n_victims = 0;
   int64_t freed = 0;
-  while (used - freed + needed > budget && n_victims < idle.size())
-    freed += idle[n_victims++]->reserved_bytes;
+  while (used - freed + needed > budget && n_victims < candidates.size())
+    freed += candidates[n_victims++].bytes;
   if (used - freed + needed > budget)
     return "model '" + entry.id + "' needs " + format_bytes(needed) + " but only " +
            format_bytes(budget - used) + " of --max-memory " + format_bytes(budget) +
            " is free and no idle model can be unloaded; held by " + holders;
-  for (size_t i = 0; i < n_victims; ++i) victims.emplace_back(idle[i]->id, take_model(*idle[i]));
+  for (size_t i = 0; i < n_victims; ++i)
+    for (Entry* e : candidates[i].entries) victims.emplace_back(e->id, take_model(*e));
   return std::nullopt;
 }
 
@@ -422,11 +504,12 @@ Acquired Registry::acquire(std::string_view name, std::optional<int64_t> keep_al
   while (entry->state != ModelState::Available) {
     if (entry->state == ModelState::Error)
       return {std::nullopt, AcquireStatus::Unservable,
-              "model '" + entry->id + "' cannot be served: " + entry->file.error};
+              "model '" + entry->id +
+                  "' cannot be served: " + public_message(*entry, entry->file.error)};
     if (entry->state == ModelState::Loaded) {
       ++entry->refs;
       entry->last_used_us = now();
-      return {ModelLease(this, entry, entry->model, keep_alive_us), AcquireStatus::Ok, ""};
+      return {ModelLease(this, entry, entry->model, keep_alive_us), AcquireStatus::Ok, "", false};
     }
     const uint64_t attempt = entry->load_attempt;
     ++entry->waiters;
@@ -439,7 +522,8 @@ Acquired Registry::acquire(std::string_view name, std::optional<int64_t> keep_al
     --entry->waiters;
     if (entry->failed_attempt == attempt)
       return {std::nullopt, AcquireStatus::LoadFailed,
-              "model '" + entry->id + "' cannot be loaded: " + entry->last_load_error};
+              "model '" + entry->id +
+                  "' cannot be loaded: " + public_message(*entry, entry->last_load_error)};
   }
 
   std::vector<std::pair<std::string, std::shared_ptr<LoadedModel>>> victims;
@@ -458,20 +542,25 @@ Acquired Registry::acquire(std::string_view name, std::optional<int64_t> keep_al
     emit({RegistryEvent::Kind::Unloaded, id, "evicted to load '" + entry->id + "'"});
   }
   emit({RegistryEvent::Kind::LoadStarted, entry->id, entry->path, 0, needed});
-  auto model = load(*entry, options);
+  bool adapter_failed = false;
+  auto model = load(*entry, options, adapter_failed);
   const int64_t took_us = monotonic_us() - entry->load_started_us;
 
   lock.lock();
   if (!model.ok()) {
-    entry->state = ModelState::Available;
+    // A model file may load next time (memory, a replaced file: tried again); an adapter that
+    // does not fit its base will not until the file changes (rescan() makes it available).
+    entry->state = adapter_failed ? ModelState::Error : ModelState::Available;
+    if (adapter_failed) entry->file.error = model.error().message;
     entry->reserved_bytes = 0;
     entry->last_load_error = model.error().message;
     entry->failed_attempt = attempt;
+    const std::string message = "model '" + entry->id + "' cannot be loaded: " +
+                                public_message(*entry, model.error().message);
     lock.unlock();
     load_done_.notify_all();
     emit({RegistryEvent::Kind::LoadFailed, entry->id, model.error().message, took_us});
-    return {std::nullopt, AcquireStatus::LoadFailed,
-            "model '" + entry->id + "' cannot be loaded: " + model.error().message};
+    return {std::nullopt, AcquireStatus::LoadFailed, message};
   }
   entry->model = model.value();
   entry->state = ModelState::Loaded;
@@ -481,7 +570,7 @@ Acquired Registry::acquire(std::string_view name, std::optional<int64_t> keep_al
   entry->last_load_error.clear();
   ++entry->refs;
   entry->last_used_us = now();
-  Acquired out{ModelLease(this, entry, entry->model, keep_alive_us), AcquireStatus::Ok, ""};
+  Acquired out{ModelLease(this, entry, entry->model, keep_alive_us), AcquireStatus::Ok, "", true};
   const int64_t bytes = entry->reserved_bytes;
   lock.unlock();
   load_done_.notify_all();
@@ -564,6 +653,14 @@ std::pair<int, int> Registry::rescan() {
   {
     std::lock_guard lock(mutex_);
     for (const auto& [id, entry] : entries_) {
+      if (!entry->base.empty() && entry->state == ModelState::Error &&
+          stat_of(entry->path) != std::pair{entry->stat_size, entry->stat_mtime}) {
+        // An adapter that failed to load was changed: its next request tries it again.
+        std::tie(entry->stat_size, entry->stat_mtime) = stat_of(entry->path);
+        entry->file.size_bytes = std::max<int64_t>(0, entry->stat_size);
+        entry->file.error.clear();
+        entry->state = ModelState::Available;
+      }
       const auto file = listed.find(id);
       const bool gone =
           entry->source == "--models" && (file == listed.end() || file->second != entry->path);

@@ -46,9 +46,12 @@ std::string_view model_state_name(ModelState state);
 struct ModelInfo {
   std::string id;
   std::vector<std::string> aliases;
-  /// Metadata; file.error is the reason of state Error. A LoRA derivative: its base's metadata
-  /// but for path and size_bytes, the adapter's.
+  /// Metadata; file.error is the reason of state Error, as the admin sees it (with the file's
+  /// path). A LoRA derivative: its base's metadata but for path, size_bytes and error, the
+  /// adapter's.
   ModelFile file;
+  /// file.error without the server's file paths (what every key sees in GET /v1/models).
+  std::string public_error;
   ModelState state = ModelState::Available;
   std::string source;  ///< "--model", "--models", "--lora" or "config"
   std::string parent;  ///< a LoRA derivative: its base model's id; "" otherwise
@@ -57,9 +60,10 @@ struct ModelInfo {
   int waiting_for_load = 0;     ///< requests waiting for its load to end
   int64_t loading_for_us = 0;   ///< state Loading: since the load started
   int64_t cold_start_us = 0;    ///< the last successful load's duration; 0: never loaded
-  std::string last_load_error;  ///< of the last failed load ("" after a success)
-  /// Loaded: weights plus KV pool as loaded; else what a load would take (weights: the file's
-  /// size; KV pool: ModelOptions::kv_cache_bytes or, under a budget, one whole context).
+  std::string last_load_error;  ///< of the last failed load ("" after a success), paths kept
+  /// Loaded: weights plus KV pool as loaded; Error: 0 (it holds none and never loads); else
+  /// what a load would take (weights: the file's size; KV pool: ModelOptions::kv_cache_bytes or,
+  /// under a budget, one whole context).
   int64_t memory_bytes = 0;
   int64_t keep_alive_us = 0;  ///< the default for its requests (kKeepForever: never)
   /// Loaded, idle and not pinned: microseconds until it unloads (kKeepForever: never); else 0.
@@ -138,11 +142,14 @@ class ModelLease {
 /// Why acquire() gave no lease.
 enum class AcquireStatus { Ok, UnknownModel, Unservable, LoadFailed, OutOfMemory };
 
-/// The answer of acquire(): a lease, or the status and a message a person can act on.
+/// The answer of acquire(): a lease, or the status and a message a person can act on. The
+/// message never holds the server's file paths (it goes to clients): a file's reason names the
+/// model instead.
 struct Acquired {
   std::optional<ModelLease> lease;
   AcquireStatus status = AcquireStatus::Ok;
   std::string message;
+  bool loaded = false;  ///< with a lease: this call loaded the model (it was not loaded before)
 };
 
 /// Model ids -> models, loaded on demand. Thread-safe. A maintenance thread unloads models
@@ -174,9 +181,11 @@ class Registry {
   /// how long it stays loaded once idle (nullopt: the model's default; 0: unload at once;
   /// kKeepForever: never). Errors: UnknownModel; Unservable (state Error: the file's reason);
   /// LoadFailed (the load's error, given to every caller that waited for it; a later call
-  /// tries again); OutOfMemory (it does not fit under max_memory_bytes even after unloading
-  /// every idle, unpinned model, the least recently used first: the message says what holds
-  /// the memory).
+  /// tries again, but for a derivative whose adapter does not fit its base: that one goes to
+  /// state Error with the adapter's reason, and the base, when this load loaded it and nothing
+  /// else holds it, is unloaded at once); OutOfMemory (it does not fit under max_memory_bytes even
+  /// after unloading every idle, unpinned model, the least recently used first, a base held only
+  /// by idle derivatives counting as idle with them: the message says what holds the memory).
   Acquired acquire(std::string_view name, std::optional<int64_t> keep_alive_us = std::nullopt);
 
   /// Unloads model `name` now. Errors: unknown, pinned ("unpin it first"), requests running,
@@ -210,13 +219,22 @@ class Registry {
   Result<void> add_derivatives();
   /// Loads `entry`'s model (no lock held): its file, or for a derivative its base's lease
   /// with the adapter applied (the lease is released when the returned model is destroyed).
-  Result<std::shared_ptr<LoadedModel>> load(const Entry& entry, const ModelOptions& options);
+  /// `adapter_failed`: set when the adapter itself failed (it does not fit, or cannot be read),
+  /// not the base's load; a base loaded for it alone is then unloaded.
+  Result<std::shared_ptr<LoadedModel>> load(const Entry& entry, const ModelOptions& options,
+                                            bool& adapter_failed);
+  /// `message` without the file paths of `entry` (and of a derivative's base): what clients see
+  /// (mutex_ held).
+  std::string public_message(const Entry& entry, std::string message) const;
+  /// Unloads `id` when it is loaded, idle and not pinned, reporting `why` (no lock held).
+  void unload_if_idle(const std::string& id, const std::string& why);
   ModelInfo info_of(const Entry& entry) const;  // mutex_ held
   int64_t memory_of(const Entry& entry) const;
   ModelOptions options_for(const Entry& entry) const;
   int64_t keep_alive_of(const Entry& entry) const;
-  /// Picks idle models to unload so `needed` more bytes fit, marking them unloaded and moving
-  /// their models into `victims`; an error message when they cannot be found (mutex_ held).
+  /// Picks idle models to unload so `needed` more bytes fit (a base held only by idle
+  /// derivatives goes with them, after them), marking them unloaded and moving their models into
+  /// `victims` in unload order; an error message when they cannot be found (mutex_ held).
   std::optional<std::string> make_room(
       const Entry& entry, int64_t needed,
       std::vector<std::pair<std::string, std::shared_ptr<LoadedModel>>>& victims);

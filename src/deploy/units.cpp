@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <charconv>
 #include <cmath>
 #include <cstdio>
 #include <iterator>
@@ -9,8 +10,6 @@
 
 namespace gengyun::deploy {
 namespace {
-
-constexpr double kMaxDurationUs = 100.0 * 365 * 24 * 3600 * 1e6;
 
 /// Lower-cased copy of `text`.
 std::string lower(std::string_view text) {
@@ -47,9 +46,41 @@ std::optional<double> read_decimal(std::string_view text, size_t& pos) {
 
 }  // namespace
 
-int64_t keep_alive_from_seconds(double seconds) {
+Result<int64_t> keep_alive_from_seconds(double seconds) {
+  if (std::isnan(seconds)) return make_error("invalid keep-alive: not a number");
   if (seconds < 0) return kKeepForever;
-  return static_cast<int64_t>(std::min(seconds * 1e6, kMaxDurationUs));
+  if (seconds * 1e6 > static_cast<double>(kMaxKeepAliveUs)) {
+    char shown[32];
+    std::snprintf(shown, sizeof shown, "%g", seconds);
+    return make_error("invalid keep-alive " + std::string(shown) +
+                      " seconds: longer than 100 years (-1 keeps the model loaded)");
+  }
+  return static_cast<int64_t>(seconds * 1e6);
+}
+
+Result<int64_t> parse_keep_alive(std::string_view text) {
+  // A plain decimal number: an optional sign, digits with an optional '.' and exponent.
+  std::string_view digits = text;
+  const bool negative = !digits.empty() && digits[0] == '-';
+  if (!digits.empty() && (digits[0] == '-' || digits[0] == '+')) digits.remove_prefix(1);
+  if (!digits.empty() &&
+      (std::isdigit(static_cast<unsigned char>(digits[0])) || digits[0] == '.')) {
+    double seconds = 0;
+    const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), seconds);
+    if (end == digits.data() + digits.size() && ec != std::errc::invalid_argument) {
+      if (ec == std::errc::result_out_of_range)  // 1e400 overflows, 1e-400 underflows
+        seconds = digits.find("e-") == std::string_view::npos &&
+                          digits.find("E-") == std::string_view::npos
+                      ? HUGE_VAL
+                      : 0;
+      if (negative && seconds > 0) return kKeepForever;
+      Result<int64_t> us = keep_alive_from_seconds(seconds);
+      if (us.ok()) return us;
+      return make_error("invalid keep-alive '" + std::string(text) +
+                        "': longer than 100 years (-1 keeps the model loaded)");
+    }
+  }
+  return parse_duration(text);
 }
 
 Result<int64_t> parse_duration(std::string_view text) {
@@ -90,9 +121,9 @@ Result<int64_t> parse_duration(std::string_view text) {
     total_us += *number * found->us;
     pos = unit_end;
   }
-  if (total_us > kMaxDurationUs)
-    return make_error("invalid duration " + shown + ": longer than 100 years");
   if (negative && total_us > 0) return kKeepForever;
+  if (total_us > static_cast<double>(kMaxKeepAliveUs))
+    return make_error("invalid duration " + shown + ": longer than 100 years");
   return static_cast<int64_t>(total_us);
 }
 

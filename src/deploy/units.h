@@ -13,15 +13,25 @@ namespace gengyun::deploy {
 /// A keep-alive that never expires (Ollama: any negative keep_alive).
 inline constexpr int64_t kKeepForever = -1;
 
-/// A keep-alive in microseconds from Ollama's forms (ollama api/types.go Duration): a number of
-/// seconds (`seconds`), or a Go duration string ("5m", "1h30m", "1.5h", "300ms", "-1m"; units
-/// ns, us, µs, ms, s, m, h; "0" alone is allowed without a unit) parsed with parse_duration.
-/// Any negative value is kKeepForever; 0 unloads as soon as the model is idle.
-int64_t keep_alive_from_seconds(double seconds);
+/// The longest keep-alive: 100 years in microseconds. Longer ones, in either form, are refused.
+inline constexpr int64_t kMaxKeepAliveUs = int64_t{100} * 365 * 24 * 3600 * 1'000'000;
 
-/// A Go duration string (time.ParseDuration's grammar) in microseconds, negative ones mapped to
-/// kKeepForever. Errors: empty text, a number without a unit (other than "0"), an unknown unit,
-/// a value over 100 years.
+/// A keep-alive in microseconds from a number of seconds (Ollama's number form, api/types.go
+/// Duration). One rule for both forms (this and parse_keep_alive): any negative value is
+/// kKeepForever (Ollama: "never unload"), 0 unloads as soon as the model is idle, fractions
+/// below a microsecond are dropped. Errors: NaN, over kMaxKeepAliveUs (+infinity included).
+Result<int64_t> keep_alive_from_seconds(double seconds);
+
+/// A keep-alive in microseconds from a string: a plain number is seconds ("300", "-1", "1.5":
+/// as keep_alive_from_seconds, as Ollama's OLLAMA_KEEP_ALIVE reads one), anything else a Go
+/// duration (parse_duration: "5m", "1h30m", "-1m"). The same rule as the number form: any
+/// negative value is kKeepForever. Errors: those of keep_alive_from_seconds and parse_duration.
+Result<int64_t> parse_keep_alive(std::string_view text);
+
+/// A Go duration string (time.ParseDuration's grammar: "5m", "1h30m", "1.5h", "300ms", "-1m";
+/// units ns, us, µs, ms, s, m, h; "0" alone is allowed without a unit) in microseconds, any
+/// negative one mapped to kKeepForever. Errors: empty text, a number without a unit (other than
+/// "0"), an unknown unit, a positive value over kMaxKeepAliveUs (100 years).
 Result<int64_t> parse_duration(std::string_view text);
 
 /// A byte size: an integer or decimal number with an optional unit: B, K/KB (1000), KiB

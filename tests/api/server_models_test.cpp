@@ -4,6 +4,7 @@
 #include <filesystem>
 
 #include "api/eventually.h"
+#include "api/openai_request.h"
 #include "api/server_fixture.h"
 #include "deploy/units.h"
 
@@ -43,6 +44,10 @@ class ServerModelsTest : public ServerTest {
     ASSERT_TRUE(port.ok());
     own.port = port.value();
     own.thread = std::thread([s = own.server.get()] { s->run(); });
+  }
+  httplib::Result get_from(int port, const std::string& path, const std::string& key) {
+    httplib::Client client("127.0.0.1", port);
+    return client.Get(path.c_str(), {{"Authorization", "Bearer " + key}});
   }
   httplib::Result post_to(int port, const std::string& path, const json& body) {
     httplib::Client client("127.0.0.1", port);
@@ -228,8 +233,85 @@ TEST_F(ServerModelsTest, AFileThatCannotBeServedIs503) {
   start_own(own, std::move(options));
   auto r = post_to(own.port, "/v1/completions", {{"model", "broken"}, {"prompt", "Once"}});
   const json error = expect_error(r, 503, "model_unavailable");
-  EXPECT_NE(error["message"].get<std::string>().find("broken"), std::string::npos) << error;
   EXPECT_FALSE(r->has_header("Retry-After"));
+  // The reason, without the server's path: the message, and the listing any key sees.
+  const std::string reason = own.registry->find("broken")->public_error;
+  EXPECT_TRUE(reason.starts_with("not a GGUF file")) << reason;
+  EXPECT_EQ(error["message"], "model 'broken' cannot be served: " + reason);
+  auto listed = get_from(own.port, "/v1/models/broken", key_);
+  ASSERT_TRUE(listed);
+  ASSERT_EQ(listed->status, 200) << listed->body;
+  EXPECT_EQ(json::parse(listed->body)["state"], "error");
+  EXPECT_EQ(json::parse(listed->body)["error"], reason);
+  EXPECT_EQ(listed->body.find(dir_.string()), std::string::npos) << listed->body;
+  // The admin listing keeps the path (to fix the file) and counts no memory for it.
+  auto admin = get_from(own.port, "/admin/models", admin_key());
+  ASSERT_TRUE(admin);
+  ASSERT_EQ(admin->status, 200) << admin->body;
+  const json broken = json::parse(admin->body)["data"][0];
+  EXPECT_EQ(broken["path"], path);
+  EXPECT_EQ(broken["error"], path + ": " + reason);
+  EXPECT_EQ(broken["memory_bytes"], 0);
+}
+
+// A --lora derivative whose adapter does not fit its base (another architecture): 503 naming
+// the mismatch, then listed in state "error" with the reason, its base not left loaded.
+TEST_F(ServerModelsTest, AnAdapterThatDoesNotFitIsListedAsAnError) {
+  OwnServer own;
+  deploy::RegistryOptions options;
+  options.specs = {{"stories", gengyun::testing::testdata_path("models/stories260K-f32.gguf")}};
+  const std::string adapter = gengyun::testing::testdata_path("lora/qwen2-tiny-lora-a.gguf");
+  options.loras = {{"chat", "stories", {adapter, 1.0f}}};
+  start_own(own, std::move(options));
+  auto listed = get_from(own.port, "/v1/models/chat", key_);
+  ASSERT_TRUE(listed);
+  EXPECT_EQ(json::parse(listed->body)["state"], "available");
+  const std::string mismatch =
+      "the adapter is for architecture 'qwen2' but the base model is 'llama'";
+  auto r = post_to(own.port, "/v1/completions", {{"model", "chat"}, {"prompt", "Once"}});
+  const json error = expect_error(r, 503, "model_unavailable");
+  EXPECT_EQ(error["message"], "model 'chat' cannot be loaded: " + mismatch);
+  listed = get_from(own.port, "/v1/models/chat", key_);
+  ASSERT_TRUE(listed);
+  const json chat = json::parse(listed->body);
+  EXPECT_EQ(chat["state"], "error");
+  EXPECT_EQ(chat["error"], mismatch);
+  EXPECT_EQ(chat["parent"], "stories");
+  EXPECT_EQ(own.registry->find("stories")->state, deploy::ModelState::Available);
+  const json again =
+      expect_error(post_to(own.port, "/v1/completions", {{"model", "chat"}, {"prompt", "Once"}}),
+                   503, "model_unavailable");
+  EXPECT_EQ(again["message"], "model 'chat' cannot be served: " + mismatch);
+}
+
+// keep_alive: one rule for numbers and strings (docs/deploy.md): any negative is "never", the
+// string "-1" as the number -1, 100 years the most either form takes (400 naming keep_alive).
+TEST_F(ServerModelsTest, KeepAliveNumbersAndStringsFollowOneRule) {
+  const std::string admin = admin_key();
+  for (const json& forever : {json(-1), json("-1"), json(-5), json("-5m"), json(-1e20)}) {
+    SCOPED_TRACE(forever.dump());
+    auto loaded = post("/admin/models/stories/load", {{"keep_alive", forever}}, admin);
+    ASSERT_TRUE(loaded);
+    ASSERT_EQ(loaded->status, 200) << loaded->body;
+    EXPECT_EQ(json::parse(loaded->body)["unloads_in_s"], -1);
+    ASSERT_TRUE(registry_->unload("stories").ok());
+  }
+  for (const json& zero : {json(0), json("0")}) {
+    SCOPED_TRACE(zero.dump());
+    EXPECT_EQ(read_keep_alive({{"keep_alive", zero}}).value(), 0);
+  }
+  EXPECT_EQ(read_keep_alive({{"keep_alive", 3153600000}}).value(), deploy::kMaxKeepAliveUs);
+  EXPECT_EQ(read_keep_alive({{"keep_alive", "3153600000"}}).value(), deploy::kMaxKeepAliveUs);
+  for (const json& over : {json(1e20), json("1e20"), json(3153600001), json("876001h")}) {
+    SCOPED_TRACE(over.dump());
+    const json error =
+        expect_error(post("/v1/completions",
+                          {{"model", "stories"}, {"prompt", "Once"}, {"keep_alive", over}}, key_),
+                     400, nullptr);
+    EXPECT_EQ(error["param"], "keep_alive");
+    EXPECT_NE(error["message"].get<std::string>().find("longer than 100 years"), std::string::npos)
+        << error;
+  }
 }
 
 TEST_F(ServerModelsTest, AModelOverTheMemoryBudgetIs503) {

@@ -60,6 +60,20 @@ TEST(Config, LorasAreParsedForTheirHook) {
   EXPECT_EQ(loras[0].scale, 0.5);
 }
 
+// keep_alive in the config follows the requests' rule (docs/deploy.md): any negative is never,
+// the string "-1" as the number.
+TEST(Config, KeepAliveFollowsTheRequestsRule) {
+  const std::pair<const char*, int64_t> cases[] = {
+      {"-1", kKeepForever}, {"\"-1\"", kKeepForever}, {"-5", kKeepForever},
+      {"-5m", kKeepForever}, {"0", 0},                 {"\"0\"", 0},
+      {"90", 90'000'000},   {"1h30m", 5'400'000'000}, {"3153600000", kMaxKeepAliveUs}};
+  for (const auto& [value, us] : cases) {
+    auto config = parse_config("keep_alive: " + std::string(value), "");
+    ASSERT_TRUE(config.ok()) << value << ": " << config.error().message;
+    EXPECT_EQ(config->keep_alive_us, us) << value;
+  }
+}
+
 TEST(Config, ErrorsNameTheKey) {
   const std::pair<const char*, const char*> cases[] = {
       {"keep_alive: 5x",
@@ -82,6 +96,10 @@ TEST(Config, ErrorsNameTheKey) {
        "models.c.aliases: 'x' is also an alias of 'a'"},
       {"rescan_interval: -1s", "rescan_interval: must not be negative"},
       {"- a\n- b", "the config must be a map (keep_alive, models, ...)"},
+      {"keep_alive: 1e20",
+       "keep_alive: invalid keep-alive '1e20': longer than 100 years (-1 keeps the model loaded)"},
+      {"keep_alive: 876001h", "keep_alive: invalid duration '876001h': longer than 100 years"},
+      {"rescan_interval: -1", "rescan_interval: must not be negative"},
   };
   for (const auto& [yaml, message] : cases) {
     auto config = parse_config(yaml, "");

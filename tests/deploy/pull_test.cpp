@@ -63,7 +63,8 @@ void write_file(const std::filesystem::path& path, const std::string& bytes) {
 }
 
 // A loopback HTTP server whose handlers the test installs; it records every request's path
-// and Range header. Requests are served once listen() runs, on its own thread.
+// and Range header, and its Authorization header. Requests are served once listen() runs, on
+// its own thread.
 class TestServer {
  public:
   TestServer() {
@@ -71,6 +72,8 @@ class TestServer {
     server_.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response&) {
       std::lock_guard lock(mutex_);
       requests_.push_back(req.path + " range=" + req.get_header_value("Range"));
+      authorizations_.push_back(req.path +
+                                " authorization=" + req.get_header_value("Authorization"));
       return httplib::Server::HandlerResponse::Unhandled;
     });
   }
@@ -89,6 +92,10 @@ class TestServer {
     std::lock_guard lock(mutex_);
     return requests_;
   }
+  std::vector<std::string> authorizations() {
+    std::lock_guard lock(mutex_);
+    return authorizations_;
+  }
 
  private:
   httplib::Server server_;
@@ -96,6 +103,7 @@ class TestServer {
   std::thread thread_;
   std::mutex mutex_;
   std::vector<std::string> requests_;
+  std::vector<std::string> authorizations_;
 };
 
 class PullTest : public ::testing::Test {
@@ -367,11 +375,113 @@ TEST_F(PullTest, TheNameComesFromContentDispositionWhenTheUrlHasNoGgufName) {
   EXPECT_EQ(files(), (std::vector<std::string>{"caf\xC3\xA9.gguf", "from-header.gguf"}));
 }
 
+// A token for gated Hugging Face repositories: sent as a bearer token to the URL's host,
+// followed through a redirect on that host, and left out of a redirect to another host (HF's
+// CDN URLs are pre-signed); never in an error message.
+TEST_F(PullTest, ATokenGoesToTheUrlsHostOnly) {
+  const std::string token = "hf_test-Token_0123";
+  TestServer cdn;  // another host for curl: another port
+  cdn.server().Get("/cdn/model.gguf", [this](const httplib::Request&, httplib::Response& res) {
+    res.set_content(gguf_, "application/octet-stream");
+  });
+  cdn.start();
+  const auto gated = [&](const std::string& target) {
+    return [&, target](const httplib::Request& req, httplib::Response& res) {
+      if (req.get_header_value("Authorization") != "Bearer " + token) {
+        res.status = 401;
+        return;
+      }
+      res.set_redirect(target);
+    };
+  };
+  server_.server().Get("/org/repo/resolve/main/model.gguf", gated(cdn.url("/cdn/model.gguf")));
+  server_.server().Get("/org/repo/resolve/v2/model.gguf", gated("/local/model.gguf"));
+  server_.server().Get("/local/model.gguf",
+                       [&](const httplib::Request& req, httplib::Response& res) {
+                         if (req.get_header_value("Authorization") != "Bearer " + token)
+                           return (void)(res.status = 401);
+                         res.set_content(gguf_, "application/octet-stream");
+                       });
+  server_.start();
+
+  PullOptions o = options("/org/repo/resolve/main/model.gguf");
+  const Result<PullResult> refused = pull(o);  // no token: the gated repository answers 401
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.error().message.find("HTTP 401"), std::string::npos) << refused.error().message;
+
+  o.token = token;
+  const Result<PullResult> pulled = pull(o);
+  ASSERT_TRUE(pulled.ok()) << pulled.error().message;
+  EXPECT_EQ(read_file(pulled->path), gguf_);
+  EXPECT_EQ(server_.authorizations(),
+            (std::vector<std::string>{
+                "/org/repo/resolve/main/model.gguf authorization=",
+                "/org/repo/resolve/main/model.gguf authorization=Bearer " + token}));
+  EXPECT_EQ(cdn.authorizations(),
+            std::vector<std::string>{"/cdn/model.gguf authorization="});  // not across hosts
+
+  // A redirect on the same host keeps it.
+  o = options("/org/repo/resolve/v2/model.gguf");
+  o.dir = (dir_ / "v2").string();
+  o.token = token;
+  const Result<PullResult> same_host = pull(o);
+  ASSERT_TRUE(same_host.ok()) << same_host.error().message;
+  EXPECT_EQ(server_.authorizations().back(), "/local/model.gguf authorization=Bearer " + token);
+
+  o = options("/missing.gguf");
+  o.token = token;
+  const Result<PullResult> missing = pull(o);
+  ASSERT_FALSE(missing.ok());
+  EXPECT_EQ(missing.error().message.find(token), std::string::npos) << missing.error().message;
+}
+
+TEST(PullUrl, ExpandsTheHuggingFaceShorthand) {
+  EXPECT_EQ(expand_hf_url("hf://Qwen/Qwen2.5-0.5B-Instruct-GGUF/qwen2.5-0.5b-instruct-q4_k_m.gguf")
+                .value(),
+            "https://huggingface.co/Qwen/Qwen2.5-0.5B-Instruct-GGUF/resolve/main/"
+            "qwen2.5-0.5b-instruct-q4_k_m.gguf");
+  EXPECT_EQ(expand_hf_url("hf://org/repo@v1.0/sub/dir/m.gguf").value(),
+            "https://huggingface.co/org/repo/resolve/v1.0/sub/dir/m.gguf");
+  EXPECT_EQ(expand_hf_url("hf://org/repo@refs%2Fpr%2F1/m.gguf").value(),
+            "https://huggingface.co/org/repo/resolve/refs%2Fpr%2F1/m.gguf");
+  EXPECT_EQ(expand_hf_url("HF://org/repo/m.gguf").value(),
+            "https://huggingface.co/org/repo/resolve/main/m.gguf");
+  EXPECT_EQ(expand_hf_url("https://example.org/m.gguf").value(), "https://example.org/m.gguf");
+  for (const char* bad : {"hf://", "hf://org", "hf://org/", "hf://org/repo", "hf://org/repo/",
+                          "hf:///repo/m.gguf", "hf://org//m.gguf"}) {
+    EXPECT_EQ(
+        expand_hf_url(bad).error().message,
+        "'" + std::string(bad) + "': expected hf://ORG/REPO/FILE or hf://ORG/REPO@REVISION/FILE")
+        << bad;
+  }
+  for (const char* bad : {"hf://org/repo@/m.gguf", "hf://org/@v1/m.gguf"}) {
+    EXPECT_EQ(expand_hf_url(bad).error().message,
+              "'" + std::string(bad) +
+                  "': expected hf://ORG/REPO@REVISION/FILE with a non-empty REPO and REVISION")
+        << bad;
+  }
+}
+
 TEST_F(PullTest, RejectsBadArguments) {
   PullOptions o = options("/x.gguf");
   o.url = "ftp://example.org/x.gguf";
   EXPECT_EQ(pull(o).error().message,
             "'ftp://example.org/x.gguf' is not an http:// or https:// URL");
+  o.url = "hf://org/repo";
+  EXPECT_EQ(pull(o).error().message,
+            "'hf://org/repo': expected hf://ORG/REPO/FILE or hf://ORG/REPO@REVISION/FILE");
+  // A token crosses the network over https only (loopback http is the tests').
+  o.url = "http://example.org/x.gguf";
+  o.token = "hf_abc";
+  EXPECT_EQ(pull(o).error().message,
+            "'http://example.org/x.gguf': a token is sent over https only (plain http would "
+            "carry it in clear)");
+  o.url = server_.url("/x.gguf");
+  o.token = "hf_abc\r\nX-Injected: 1";
+  EXPECT_EQ(pull(o).error().message,
+            "the token holds characters a bearer token cannot (spaces, control characters, ...); "
+            "it was not sent");
+  EXPECT_TRUE(server_.requests().empty());
   o = options("/x.gguf");
   o.sha256 = "abc";
   EXPECT_EQ(pull(o).error().message, "--sha256 'abc' is not a SHA-256 (64 hex digits)");

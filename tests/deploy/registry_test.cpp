@@ -391,10 +391,12 @@ TEST(Registry, AFailedLoadFailsItsWaitersAndIsTriedAgain) {
   EXPECT_EQ(f.events.count(Kind::LoadStarted, "m"), 1u);
   const std::string load_error = f.events.of(Kind::LoadFailed).at(0).detail;
   EXPECT_NE(load_error.find("output_norm.weight"), std::string::npos) << load_error;
+  // Clients get the reason without the server's path (the log and the admin keep it).
+  ASSERT_TRUE(load_error.starts_with(path + ": ")) << load_error;
   for (const Acquired& a : got) {
     EXPECT_FALSE(a.lease);
     EXPECT_EQ(a.status, AcquireStatus::LoadFailed);
-    EXPECT_EQ(a.message, "model 'm' cannot be loaded: " + load_error);
+    EXPECT_EQ(a.message, "model 'm' cannot be loaded: " + load_error.substr(path.size() + 2));
   }
   EXPECT_EQ(registry->find("m")->state, ModelState::Available);
   EXPECT_EQ(registry->find("m")->last_load_error, load_error);
@@ -584,6 +586,194 @@ TEST(Registry, AdminUnloadAndPinnedModelsLoadedAtStart) {
   EXPECT_EQ(registry->find("llama")->state, ModelState::Available);
   EXPECT_EQ(f.events.of(Kind::Unloaded).back().detail, "admin");
   EXPECT_EQ(registry->set_pinned("nope", true).error().message, "model 'nope' is not served here");
+}
+
+// A file that cannot be served: the admin's reason holds its path, the reason every key sees
+// (ModelInfo::public_error, acquire's message) does not; it takes no memory (issue 11 QA).
+TEST(Registry, ReasonsForClientsHoldNoPath) {
+  REQUIRE_TESTDATA();
+  TempDir dir;
+  write_text(dir.file("notes.gguf"), "these are notes, not a model\n");
+  fs::create_symlink(dir.file("missing-target"), dir.file("dangling.gguf"));
+  Fixture f;
+  RegistryOptions o = f.options();
+  o.models_dir = dir.path().string();
+  o.max_memory_bytes = int64_t{1} << 30;
+  auto registry = create(std::move(o));
+  ASSERT_TRUE(registry);
+  for (const std::string id : {"notes", "dangling"}) {
+    SCOPED_TRACE(id);
+    const std::string path = dir.file(id + ".gguf");
+    const ModelInfo info = *registry->find(id);
+    ASSERT_EQ(info.state, ModelState::Error);
+    const std::string full = gguf::File::open(path).error().message;
+    EXPECT_EQ(info.file.error, full);
+    ASSERT_TRUE(full.starts_with(path + ": ")) << full;
+    EXPECT_EQ(info.public_error, full.substr(path.size() + 2));
+    EXPECT_EQ(info.public_error.find(dir.path().string()), std::string::npos);
+    EXPECT_EQ(info.memory_bytes, 0);
+    const Acquired refused = registry->acquire(id);
+    EXPECT_EQ(refused.status, AcquireStatus::Unservable);
+    EXPECT_EQ(refused.message, "model '" + id + "' cannot be served: " + info.public_error);
+  }
+  EXPECT_TRUE(registry->find("notes")->public_error.starts_with("not a GGUF file: starts with"))
+      << registry->find("notes")->public_error;
+  EXPECT_EQ(registry->memory().used_bytes, 0);
+}
+
+/// A registry serving qwen2-tiny-f32 as "base" and `adapter` as its derivative "chat".
+std::unique_ptr<Registry> with_derivative(Fixture& f, const std::string& base_path,
+                                          const std::string& adapter) {
+  RegistryOptions o = f.options();
+  o.specs = {{"base", base_path}};
+  o.loras = {{"chat", "base", {adapter, 1.0f}}};
+  return create(std::move(o));
+}
+
+// An adapter that does not fit its base (another architecture): the failed load leaves the
+// derivative in state error with the reason naming the mismatch, no path for clients, and the
+// base it loaded for nothing unloaded at once; later requests do not load the base again.
+TEST(Registry, AnAdapterThatDoesNotFitIsAnErrorAndDoesNotKeepItsBase) {
+  REQUIRE_TESTDATA();
+  Fixture f;
+  const std::string base_path = model_path("stories260K-f32.gguf");
+  const std::string adapter = gengyun::testing::testdata_path("lora/qwen2-tiny-lora-a.gguf");
+  auto registry = with_derivative(f, base_path, adapter);
+  ASSERT_TRUE(registry);
+  ASSERT_EQ(registry->find("chat")->state, ModelState::Available);
+
+  const Acquired failed = registry->acquire("chat");
+  EXPECT_FALSE(failed.lease);
+  EXPECT_EQ(failed.status, AcquireStatus::LoadFailed);
+  const std::string mismatch =
+      "the adapter is for architecture 'qwen2' but the base model is 'llama'";
+  EXPECT_EQ(failed.message, "model 'chat' cannot be loaded: " + mismatch);
+  const ModelInfo chat = *registry->find("chat");
+  EXPECT_EQ(chat.state, ModelState::Error);
+  EXPECT_EQ(chat.file.error, adapter + ": " + mismatch);
+  EXPECT_EQ(chat.public_error, mismatch);
+  EXPECT_EQ(chat.last_load_error, adapter + ": " + mismatch);
+  EXPECT_EQ(chat.memory_bytes, 0);
+  // The base was loaded for this adapter only: unloaded, not kept for its keep-alive.
+  EXPECT_EQ(f.events.count(Kind::Loaded, "base"), 1u);
+  ASSERT_EQ(f.events.count(Kind::Unloaded, "base"), 1u);
+  EXPECT_EQ(f.events.of(Kind::Unloaded).at(0).detail, "its derivative 'chat' failed to load");
+  EXPECT_EQ(registry->find("base")->state, ModelState::Available);
+  EXPECT_EQ(registry->memory().used_bytes, 0);
+
+  const Acquired again = registry->acquire("chat");
+  EXPECT_EQ(again.status, AcquireStatus::Unservable);
+  EXPECT_EQ(again.message, "model 'chat' cannot be served: " + mismatch);
+  EXPECT_EQ(f.events.count(Kind::LoadStarted, "base"), 1u);
+}
+
+// A base that was loaded already (a request holds it) stays loaded when its adapter fails.
+TEST(Registry, AFailedAdapterLeavesABaseInUseLoaded) {
+  REQUIRE_TESTDATA();
+  Fixture f;
+  const std::string adapter = gengyun::testing::testdata_path("lora/qwen2-tiny-lora-a.gguf");
+  auto registry = with_derivative(f, model_path("stories260K-f32.gguf"), adapter);
+  ASSERT_TRUE(registry);
+  Acquired base = registry->acquire("base");
+  ASSERT_TRUE(base.lease);
+  EXPECT_TRUE(base.loaded);
+  EXPECT_EQ(registry->acquire("chat").status, AcquireStatus::LoadFailed);
+  EXPECT_EQ(registry->find("base")->state, ModelState::Loaded);
+  EXPECT_EQ(f.events.count(Kind::Unloaded, "base"), 0u);
+  base.lease.reset();
+  EXPECT_EQ(registry->find("base")->state, ModelState::Loaded);  // its keep-alive runs
+}
+
+// A derivative in state error because of its adapter file is tried again once the file
+// changes (rescan), and then loads.
+TEST(Registry, AFixedAdapterIsTriedAgainAfterARescan) {
+  REQUIRE_TESTDATA();
+  TempDir dir;
+  const std::string adapter = dir.file("chat.gguf");
+  write_text(adapter, "not an adapter");
+  Fixture f;
+  auto registry = with_derivative(f, model_path("qwen2-tiny-f32.gguf"), adapter);
+  ASSERT_TRUE(registry);
+  const Acquired failed = registry->acquire("chat");
+  EXPECT_EQ(failed.status, AcquireStatus::LoadFailed);
+  const std::string reason = gguf::File::open(adapter).error().message;
+  ASSERT_TRUE(reason.starts_with(adapter + ": ")) << reason;
+  EXPECT_EQ(failed.message, "model 'chat' cannot be loaded: " + reason.substr(adapter.size() + 2));
+  EXPECT_EQ(registry->find("chat")->state, ModelState::Error);
+  registry->rescan();
+  EXPECT_EQ(registry->find("chat")->state, ModelState::Error);  // unchanged file
+
+  fs::remove(adapter);
+  fs::copy_file(gengyun::testing::testdata_path("lora/qwen2-tiny-lora-a.gguf"), adapter);
+  registry->rescan();
+  const ModelInfo chat = *registry->find("chat");
+  EXPECT_EQ(chat.state, ModelState::Available);
+  EXPECT_EQ(chat.file.error, "");
+  EXPECT_EQ(chat.file.size_bytes, static_cast<int64_t>(fs::file_size(adapter)));
+  const Acquired loaded = registry->acquire("chat");
+  ASSERT_TRUE(loaded.lease) << loaded.message;
+  EXPECT_EQ(registry->find("chat")->last_load_error, "");
+}
+
+// Evicting for memory sees that unloading an idle derivative makes its base idle too: the base
+// (held only by its idle derivatives) and they are evicted together, least recently used first,
+// derivatives before their base, in one attempt.
+TEST(Registry, EvictingAnIdleDerivativeFreesItsBaseToo) {
+  REQUIRE_TESTDATA();
+  const std::string adapter = gengyun::testing::testdata_path("lora/qwen2-tiny-lora-a.gguf");
+  const auto options = [&](Fixture& f, int64_t budget) {
+    RegistryOptions o = f.options();
+    o.specs = {{"base", model_path("qwen2-tiny-f32.gguf")},
+               {"other", model_path("stories260K-f32.gguf")}};
+    o.loras = {{"chat", "base", {adapter, 1.0f}}};
+    o.max_memory_bytes = budget;
+    return o;
+  };
+  // The estimates (what the loads take: see MemoryBudgetEvictsTheLeastRecentlyUsedIdleModel).
+  Fixture probe;
+  auto sizes = create(options(probe, int64_t{1} << 40));
+  ASSERT_TRUE(sizes);
+  const int64_t base_bytes = sizes->find("base")->memory_bytes;
+  const int64_t chat_bytes = sizes->find("chat")->memory_bytes;
+  const int64_t other_bytes = sizes->find("other")->memory_bytes;
+  EXPECT_EQ(chat_bytes, static_cast<int64_t>(fs::file_size(adapter)));
+  ASSERT_LT(chat_bytes, other_bytes);  // unloading the derivative alone is not enough
+  ASSERT_LE(other_bytes, base_bytes);
+
+  // Room for the base and its derivative, not for `other` besides the base.
+  Fixture f;
+  auto registry = create(options(f, base_bytes + chat_bytes));
+  ASSERT_TRUE(registry);
+  ASSERT_TRUE(registry->acquire("chat").lease);  // released at once: chat idle, base held by it
+  EXPECT_EQ(registry->find("base")->running, 1);
+  EXPECT_EQ(registry->memory().used_bytes, base_bytes + chat_bytes);
+  f.clock_us += 1'000'000;
+
+  Acquired other = registry->acquire("other");
+  ASSERT_TRUE(other.lease) << other.message;
+  const std::vector<RegistryEvent> unloaded = f.events.of(Kind::Unloaded);
+  ASSERT_EQ(unloaded.size(), 2u);
+  EXPECT_EQ(unloaded[0].model, "chat");
+  EXPECT_EQ(unloaded[0].detail, "evicted to load 'other'");
+  EXPECT_EQ(unloaded[1].model, "base");
+  EXPECT_EQ(unloaded[1].detail, "evicted to load 'other'");
+  EXPECT_EQ(registry->find("chat")->state, ModelState::Available);
+  EXPECT_EQ(registry->find("base")->state, ModelState::Available);
+  EXPECT_EQ(registry->find("base")->running, 0);
+  EXPECT_EQ(registry->memory().used_bytes, other_bytes);
+  other.lease.reset();
+
+  // A base whose derivative runs a request is not evicted with it: the refusal names it.
+  f.clock_us += 1'000'000;
+  Acquired chat = registry->acquire("chat");  // evicts `other` (idle) to load base and chat
+  ASSERT_TRUE(chat.lease) << chat.message;
+  EXPECT_EQ(f.events.of(Kind::Unloaded).back().model, "other");
+  const Acquired refused = registry->acquire("other");
+  EXPECT_EQ(refused.status, AcquireStatus::OutOfMemory);
+  EXPECT_NE(refused.message.find("held by 'base' (1 request(s) running"), std::string::npos)
+      << refused.message;
+  EXPECT_NE(refused.message.find("'chat' (1 request(s) running"), std::string::npos)
+      << refused.message;
 }
 
 }  // namespace

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
+
 namespace gengyun::deploy {
 namespace {
 
@@ -30,10 +32,59 @@ TEST(Duration, RejectsMalformedStrings) {
 }
 
 TEST(Duration, SecondsFollowOllama) {
-  EXPECT_EQ(keep_alive_from_seconds(0), 0);
-  EXPECT_EQ(keep_alive_from_seconds(1.5), 1'500'000);
-  EXPECT_EQ(keep_alive_from_seconds(-1), kKeepForever);
-  EXPECT_EQ(keep_alive_from_seconds(-0.5), kKeepForever);
+  EXPECT_EQ(keep_alive_from_seconds(0).value(), 0);
+  EXPECT_EQ(keep_alive_from_seconds(1.5).value(), 1'500'000);
+  EXPECT_EQ(keep_alive_from_seconds(-1).value(), kKeepForever);
+  EXPECT_EQ(keep_alive_from_seconds(-0.5).value(), kKeepForever);
+}
+
+// One rule for the number and the string forms (docs/deploy.md): any negative value is
+// "never", 0 is "at once", 100 years is the most either form takes.
+TEST(KeepAlive, NumbersAndStringsFollowOneRule) {
+  EXPECT_EQ(keep_alive_from_seconds(-1).value(), kKeepForever);
+  EXPECT_EQ(parse_keep_alive("-1").value(), kKeepForever);
+  EXPECT_EQ(keep_alive_from_seconds(-5).value(), kKeepForever);
+  EXPECT_EQ(parse_keep_alive("-5").value(), kKeepForever);
+  EXPECT_EQ(parse_keep_alive("-5m").value(), kKeepForever);
+  EXPECT_EQ(keep_alive_from_seconds(-1e20).value(), kKeepForever);
+  EXPECT_EQ(parse_keep_alive("-1e400").value(), kKeepForever);
+  EXPECT_EQ(parse_keep_alive("-1000000h").value(), kKeepForever);
+  EXPECT_EQ(keep_alive_from_seconds(0).value(), 0);
+  EXPECT_EQ(parse_keep_alive("0").value(), 0);
+  EXPECT_EQ(parse_keep_alive("-0").value(), 0);
+  EXPECT_EQ(parse_keep_alive("0s").value(), 0);
+  EXPECT_EQ(parse_keep_alive("300").value(), 300'000'000);
+  EXPECT_EQ(parse_keep_alive("+1.5").value(), 1'500'000);
+  EXPECT_EQ(parse_keep_alive("1e-400").value(), 0);
+  EXPECT_EQ(parse_keep_alive("5m").value(), 300'000'000);
+  EXPECT_EQ(parse_keep_alive("1h30m").value(), 5'400'000'000);
+
+  // The bound, 100 years, is the same in both forms: exactly it passes, above it fails.
+  constexpr double kHundredYearsS = 100.0 * 365 * 24 * 3600;
+  EXPECT_EQ(kMaxKeepAliveUs, 3'153'600'000'000'000);
+  EXPECT_EQ(keep_alive_from_seconds(kHundredYearsS).value(), kMaxKeepAliveUs);
+  EXPECT_EQ(parse_keep_alive("3153600000").value(), kMaxKeepAliveUs);
+  EXPECT_EQ(parse_keep_alive("876000h").value(), kMaxKeepAliveUs);
+  EXPECT_EQ(keep_alive_from_seconds(1e20).error().message,
+            "invalid keep-alive 1e+20 seconds: longer than 100 years (-1 keeps the model loaded)");
+  EXPECT_EQ(keep_alive_from_seconds(kHundredYearsS + 1).error().message,
+            "invalid keep-alive 3.1536e+09 seconds: longer than 100 years (-1 keeps the model "
+            "loaded)");
+  EXPECT_EQ(keep_alive_from_seconds(HUGE_VAL).error().message,
+            "invalid keep-alive inf seconds: longer than 100 years (-1 keeps the model loaded)");
+  EXPECT_EQ(parse_keep_alive("1e20").error().message,
+            "invalid keep-alive '1e20': longer than 100 years (-1 keeps the model loaded)");
+  EXPECT_EQ(parse_keep_alive("3153600001").error().message,
+            "invalid keep-alive '3153600001': longer than 100 years (-1 keeps the model loaded)");
+  EXPECT_EQ(parse_keep_alive("1e400").error().message,
+            "invalid keep-alive '1e400': longer than 100 years (-1 keeps the model loaded)");
+  EXPECT_EQ(parse_keep_alive("876001h").error().message,
+            "invalid duration '876001h': longer than 100 years");
+  EXPECT_EQ(keep_alive_from_seconds(std::nan("")).error().message,
+            "invalid keep-alive: not a number");
+  EXPECT_EQ(parse_keep_alive("5 minutes").error().message,
+            "invalid duration '5 minutes': unknown unit ' minutes' (ns, us, ms, s, m, h)");
+  EXPECT_EQ(parse_keep_alive("-").error().message, "invalid duration '-': it is empty");
 }
 
 TEST(ByteSize, ParsesUnits) {

@@ -36,6 +36,11 @@ class PullCommandTest : public ::testing::Test {
     server_.Get("/m/tiny.gguf", [this](const httplib::Request&, httplib::Response& res) {
       res.set_content(gguf_, "application/octet-stream");
     });
+    server_.Get("/gated/tiny.gguf", [this](const httplib::Request& req, httplib::Response& res) {
+      if (req.get_header_value("Authorization") != "Bearer " + std::string(kToken))
+        return (void)(res.status = 401);
+      res.set_content(gguf_, "application/octet-stream");
+    });
     port_ = server_.bind_to_any_port("127.0.0.1");
     thread_ = std::thread([this] { server_.listen_after_bind(); });
   }
@@ -44,7 +49,10 @@ class PullCommandTest : public ::testing::Test {
     thread_.join();
     std::filesystem::remove_all(dir_);
   }
-  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_) + "/m/tiny.gguf"; }
+  std::string url(const std::string& path = "/m/tiny.gguf") const {
+    return "http://127.0.0.1:" + std::to_string(port_) + path;
+  }
+  static constexpr const char* kToken = "hf_e2eToken123";
 
   std::filesystem::path dir_;
   std::string gguf_;
@@ -78,6 +86,30 @@ TEST_F(PullCommandTest, AChecksumMismatchExitsOne) {
   EXPECT_EQ(p.out, "");
   EXPECT_FALSE(std::filesystem::exists(dir_ / "tiny.gguf"));
   EXPECT_FALSE(std::filesystem::exists(dir_ / "tiny.gguf.part"));
+}
+
+// A gated repository: the token comes from $HF_TOKEN or --token (the flag wins), and the
+// command never prints it.
+TEST_F(PullCommandTest, ATokenFromTheEnvironmentOrTheFlag) {
+  const std::string gated = url("/gated/tiny.gguf");
+  const ProcessOutput none =
+      run_process({"/usr/bin/env", "-u", "HF_TOKEN", kBinary, "pull", gated, "-o", dir_.string()});
+  EXPECT_EQ(none.exit_code, 1);
+  EXPECT_NE(none.err.find("HTTP 401"), std::string::npos) << none.err;
+  const ProcessOutput env = run_process({"/usr/bin/env", "HF_TOKEN=" + std::string(kToken), kBinary,
+                                         "pull", gated, "-o", (dir_ / "env").string()});
+  ASSERT_EQ(env.exit_code, 0) << env.err;
+  EXPECT_EQ(env.out, (dir_ / "env" / "tiny.gguf").string() + "\n");
+  const ProcessOutput flag = run_process({"/usr/bin/env", "HF_TOKEN=wrong", kBinary, "pull", gated,
+                                          "-o", (dir_ / "flag").string(), "--token", kToken});
+  ASSERT_EQ(flag.exit_code, 0) << flag.err;
+  const ProcessOutput wrong = run_process(
+      {kBinary, "pull", gated, "-o", (dir_ / "wrong").string(), "--token", "hf_wrongToken"});
+  EXPECT_EQ(wrong.exit_code, 1);
+  for (const ProcessOutput* p : {&none, &env, &flag, &wrong}) {
+    EXPECT_EQ(p->out.find("Token"), std::string::npos) << p->out;
+    EXPECT_EQ(p->err.find("Token"), std::string::npos) << p->err;
+  }
 }
 
 TEST_F(PullCommandTest, ABadSha256ExitsOne) {

@@ -48,6 +48,9 @@ TEST(RunLora, BadAdaptersAreRefused) {
       {qwen, "/nonexistent/adapter.gguf", "error: --lora: /nonexistent/adapter.gguf"},
       {qwen, adapter + "@half",
        "error: --lora: the LoRA scale 'half' in '" + adapter + "@half' is not a number"},
+      {qwen, adapter + "@1e308",
+       "error: --lora: the LoRA scale '1e308' in '" + adapter +
+           "@1e308' is out of a 32-bit float's range"},
       {qwen, qwen, "not a LoRA adapter: general.type is missing"},
       {llama, adapter, "the adapter is for architecture 'qwen2' but the base model is 'llama'"},
   };
@@ -58,6 +61,23 @@ TEST(RunLora, BadAdaptersAreRefused) {
     EXPECT_NE(run.err.find(c.message), std::string::npos) << run.err;
     EXPECT_TRUE(run.out.empty()) << run.out;
   }
+  // One adapter per run: a second --lora is refused with the reason (not CLI11's "At Most 1").
+  const ProcessOutput twice = run_process(
+      {kBinary, "run", qwen, "-p", "hi", "-t", "1", "--lora", adapter, "--lora", adapter});
+  EXPECT_NE(twice.exit_code, 0);
+  EXPECT_NE(twice.err.find("error: --lora is given 2 times; `run` applies one adapter (adapters "
+                           "do not stack; `serve --lora NAME=BASE:ADAPTER.gguf` serves several"),
+            std::string::npos)
+      << twice.err;
+  // A --lora before the model path takes one value only: the same text as after it.
+  const ProcessOutput before = run_process(
+      {kBinary, "run", "--lora", adapter, qwen, "-p", "Hi", "-n", "4", "--temp", "0", "-t", "1"});
+  EXPECT_EQ(before.exit_code, 0) << before.err;
+  const ProcessOutput after = run_process(
+      {kBinary, "run", qwen, "-p", "Hi", "-n", "4", "--temp", "0", "-t", "1", "--lora", adapter});
+  EXPECT_EQ(after.exit_code, 0) << after.err;
+  EXPECT_FALSE(before.out.empty());
+  EXPECT_EQ(before.out, after.out);
 }
 
 }  // namespace
