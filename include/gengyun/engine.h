@@ -42,6 +42,10 @@ struct ModelOptions {
   bool mmap = false;
   /// A request whose events stay unread this long is cancelled (its usage so far is reported).
   int64_t stall_timeout_us = 60'000'000;
+  /// Called by LoadedModel::load on its thread as the file is read into memory: bytes read so
+  /// far and the file's size, every 64 MiB and at the end. Not called with `mmap` (nothing is
+  /// read at load).
+  std::function<void(int64_t bytes_read, int64_t bytes_total)> load_progress = nullptr;
 };
 
 /// What the output must be (OpenAI response_format), enforced by constrained decoding: each

@@ -34,6 +34,7 @@ json admin_object(const deploy::ModelInfo& info, platform::Store& store) {
   out["running"] = info.running;
   out["waiting_for_load"] = info.waiting_for_load;
   out["loading_for_ms"] = info.loading_for_us / 1000;
+  out["loading_bytes_read"] = info.loading_bytes_read;
   out["cold_start_ms"] = info.cold_start_us / 1000;
   out["last_load_error"] = info.last_load_error;
   out["memory_bytes"] = info.memory_bytes;

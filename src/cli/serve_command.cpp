@@ -109,6 +109,12 @@ void log_registry_event(const deploy::RegistryEvent& e, bool mmap) {
       std::fprintf(stderr, "gengyun: model '%s': loading %s (%s with its KV cache)\n", id,
                    e.detail.c_str(), deploy::format_bytes(e.bytes).c_str());
       break;
+    case Kind::LoadProgress:
+      std::fprintf(stderr, "gengyun: model '%s': %lld%% read (%s of %s)\n", id,
+                   static_cast<long long>(e.total_bytes > 0 ? e.bytes * 100 / e.total_bytes : 100),
+                   deploy::format_bytes(e.bytes).c_str(),
+                   deploy::format_bytes(e.total_bytes).c_str());
+      break;
     case Kind::Loaded:
       std::fprintf(stderr,
                    "gengyun: model '%s': loaded in %.2f s (weights %s), %s with its KV cache\n", id,

@@ -1,6 +1,7 @@
 #include "deploy/registry.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cctype>
 #include <chrono>
 #include <filesystem>
@@ -70,6 +71,8 @@ struct ModelLease::Entry {
   uint64_t load_attempt = 0;    ///< loads started
   uint64_t failed_attempt = 0;  ///< the last load_attempt that failed
   int64_t load_started_us = 0;  ///< monotonic_us()
+  /// Loading: bytes of the file read into memory so far (written by the loading thread).
+  std::atomic<int64_t> load_bytes_read{0};
   int64_t cold_start_us = 0;
   std::string last_load_error;
   int64_t reserved_bytes = 0;            ///< Loading: its estimate; Loaded: weights plus KV pool
@@ -343,8 +346,10 @@ ModelInfo Registry::info_of(const Entry& entry) const {
   info.pinned = entry.pinned;
   info.running = entry.refs;
   info.waiting_for_load = entry.waiters;
-  if (entry.state == ModelState::Loading)
+  if (entry.state == ModelState::Loading) {
     info.loading_for_us = monotonic_us() - entry.load_started_us;
+    info.loading_bytes_read = entry.load_bytes_read;
+  }
   info.cold_start_us = entry.cold_start_us;
   info.last_load_error = entry.last_load_error;
   info.memory_bytes = memory_of(entry);
@@ -534,7 +539,16 @@ Acquired Registry::acquire(std::string_view name, std::optional<int64_t> keep_al
   entry->reserved_bytes = needed;
   entry->load_started_us = monotonic_us();
   const uint64_t attempt = ++entry->load_attempt;
-  const ModelOptions options = options_for(*entry);
+  entry->load_bytes_read = 0;
+  ModelOptions options = options_for(*entry);
+  // Progress in the admin listing at every chunk, in the log at every tenth of the file.
+  options.load_progress = [this, entry, logged = int64_t{0}](int64_t read, int64_t total) mutable {
+    entry->load_bytes_read = read;
+    const int64_t tenths = total > 0 ? read * 10 / total : 10;
+    if (tenths <= logged) return;
+    logged = tenths;
+    emit({RegistryEvent::Kind::LoadProgress, entry->id, "", 0, read, total});
+  };
   lock.unlock();
 
   for (auto& [id, model] : victims) {

@@ -59,6 +59,9 @@ struct ModelInfo {
   int running = 0;              ///< requests holding the model (ModelLease)
   int waiting_for_load = 0;     ///< requests waiting for its load to end
   int64_t loading_for_us = 0;   ///< state Loading: since the load started
+  /// State Loading: bytes of the file read into memory so far (0 with --mmap, which reads
+  /// nothing at load, and for a LoRA derivative).
+  int64_t loading_bytes_read = 0;
   int64_t cold_start_us = 0;    ///< the last successful load's duration; 0: never loaded
   std::string last_load_error;  ///< of the last failed load ("" after a success), paths kept
   /// Loaded: weights plus KV pool as loaded; Error: 0 (it holds none and never loads); else
@@ -76,12 +79,25 @@ struct ModelInfo {
 /// observer). `detail`: Removed/Unloaded the reason ("idle", "evicted for 'x'", "admin",
 /// "file removed"); LoadFailed the error.
 struct RegistryEvent {
-  enum class Kind { Added, Removed, WaitingForLoad, LoadStarted, Loaded, LoadFailed, Unloaded };
+  enum class Kind {
+    Added,
+    Removed,
+    WaitingForLoad,
+    LoadStarted,
+    LoadProgress,
+    Loaded,
+    LoadFailed,
+    Unloaded
+  };
   Kind kind;
   std::string model;
   std::string detail;
   int64_t duration_us = 0;  ///< Loaded: the cold start
-  int64_t bytes = 0;        ///< LoadStarted: expected, Loaded: actual memory
+  /// LoadStarted: expected memory; LoadProgress: bytes of the file read so far (emitted at each
+  /// further tenth of the file, the last at the whole file; none for a mapped or LoRA load);
+  /// Loaded: actual memory
+  int64_t bytes = 0;
+  int64_t total_bytes = 0;  ///< LoadProgress: the file's size
 };
 
 /// How the registry finds, loads and keeps models.

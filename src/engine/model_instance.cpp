@@ -53,8 +53,13 @@ ModelInstance::~ModelInstance() { engine_.reset(); }
 Result<std::shared_ptr<ModelInstance>> ModelInstance::load(const std::string& path,
                                                            const ModelOptions& options) {
   const int64_t start = monotonic_us();
+  gguf::ReadProgress progress;
+  if (options.load_progress)
+    progress = [&options](uint64_t read, uint64_t total) {
+      options.load_progress(static_cast<int64_t>(read), static_cast<int64_t>(total));
+    };
   auto file = gguf::File::open(
-      path, options.mmap ? gguf::FileMemory::kMapped : gguf::FileMemory::kAnonymous);
+      path, options.mmap ? gguf::FileMemory::kMapped : gguf::FileMemory::kAnonymous, progress);
   if (!file.ok()) return file.error();
   if (!options.mmap) {
     // The copy is ours: rearrange the matrices whose decode is faster in another layout.

@@ -408,8 +408,9 @@ int64_t TensorInfo::n_rows() const {
   return n;
 }
 
-Result<File> File::open(const std::string& path, FileMemory memory) {
-  Result<MappedFile> mapped = MappedFile::open(path, memory);
+Result<File> File::open(const std::string& path, FileMemory memory,
+                        const ReadProgress& progress) {
+  Result<MappedFile> mapped = MappedFile::open(path, memory, progress);
   if (!mapped) return mapped.error();
   auto mapping = std::make_unique<Mapping>(Mapping{std::move(mapped).value()});
   Result<File> file = parse(mapping->file.bytes(), path);

@@ -119,8 +119,9 @@ class File {
   /// too long (> kMaxTensorNameBytes) tensor names, misaligned or out-of-range tensor data,
   /// overflow, and tensor data not laid out as llama.cpp's reader requires: each tensor's
   /// data starts where the previous tensor's ends, rounded up to the alignment (so no two
-  /// tensors overlap and none leaves a gap).
-  static Result<File> open(const std::string& path, FileMemory memory = FileMemory::kMapped);
+  /// tensors overlap and none leaves a gap). `progress`: MappedFile::open's.
+  static Result<File> open(const std::string& path, FileMemory memory = FileMemory::kMapped,
+                           const ReadProgress& progress = {});
 
   /// Parses an in-memory image (used by the fuzzer and tests). The bytes are not copied: the
   /// caller keeps them alive as long as the File. `name` is used in error messages.

@@ -17,7 +17,8 @@ constexpr size_t kHugePage = size_t{2} << 20;
 
 // `size` bytes of fd read into fresh anonymous memory, 2 MiB aligned and advised to use
 // transparent huge pages, then made read-only. Returns the mapping's start and its length.
-Result<std::pair<void*, size_t>> read_anonymous(int fd, size_t size, const std::string& path) {
+Result<std::pair<void*, size_t>> read_anonymous(int fd, size_t size, const std::string& path,
+                                                const ReadProgress& progress) {
   const size_t length = (size + kHugePage - 1) / kHugePage * kHugePage;
   // Reserve one huge page more and trim to a 2 MiB boundary: THP needs aligned ranges.
   void* reserved = ::mmap(nullptr, length + kHugePage, PROT_READ | PROT_WRITE,
@@ -45,6 +46,7 @@ Result<std::pair<void*, size_t>> read_anonymous(int fd, size_t size, const std::
                         std::to_string(size) + ": " + reason);
     }
     done += static_cast<size_t>(n);
+    if (progress && (done % kChunk == 0 || done == size)) progress(done, size);
   }
   ::mprotect(addr, length, PROT_READ);
   return std::pair<void*, size_t>{addr, length};
@@ -52,7 +54,8 @@ Result<std::pair<void*, size_t>> read_anonymous(int fd, size_t size, const std::
 
 }  // namespace
 
-Result<MappedFile> MappedFile::open(const std::string& path, FileMemory memory) {
+Result<MappedFile> MappedFile::open(const std::string& path, FileMemory memory,
+                                    const ReadProgress& progress) {
   // O_NONBLOCK: opening a FIFO must not wait for a writer (it is refused below as not a
   // regular file); it changes nothing for regular files.
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
@@ -79,7 +82,7 @@ Result<MappedFile> MappedFile::open(const std::string& path, FileMemory memory) 
     return MappedFile(nullptr, memory == FileMemory::kAnonymous, 0, 0);
   }
   if (memory == FileMemory::kAnonymous) {
-    Result<std::pair<void*, size_t>> read = read_anonymous(fd, size, path);
+    Result<std::pair<void*, size_t>> read = read_anonymous(fd, size, path, progress);
     ::close(fd);
     if (!read) return read.error();
     return MappedFile(read->first, true, size, read->second);

@@ -20,6 +20,10 @@ enum class FileMemory {
   kAnonymous,  ///< read into anonymous memory (2 MiB aligned, MADV_HUGEPAGE), then read-only
 };
 
+/// Reports the reading of a file into anonymous memory: bytes read so far and the file's size,
+/// after each chunk of 64 MiB and at the end (bytes_read == bytes_total), on the reading thread.
+using ReadProgress = std::function<void(uint64_t bytes_read, uint64_t bytes_total)>;
+
 /// Owns a read-only mapping of one regular file. Movable, not copyable. The file must not be
 /// truncated by another process while mapped (reading the lost pages would raise SIGBUS).
 class MappedFile {
@@ -27,8 +31,10 @@ class MappedFile {
   /// Maps (kMapped) or reads (kAnonymous) `path` read-only and closes the descriptor. An empty
   /// file gives an empty mapping. Errors (message starts with `path`): cannot open (with the
   /// system's reason), a directory or another non-regular file, mmap failure, a read error or
-  /// the file shrinking while it is read.
-  static Result<MappedFile> open(const std::string& path, FileMemory memory = FileMemory::kMapped);
+  /// the file shrinking while it is read. `progress` (kAnonymous, a non-empty file) follows
+  /// the read; a mapping reads nothing and does not call it.
+  static Result<MappedFile> open(const std::string& path, FileMemory memory = FileMemory::kMapped,
+                                 const ReadProgress& progress = {});
 
   MappedFile(MappedFile&& other) noexcept;
   MappedFile& operator=(MappedFile&& other) noexcept;

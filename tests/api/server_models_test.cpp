@@ -155,6 +155,7 @@ TEST_F(ServerModelsTest, AdminLoadPinUnpinUnload) {
   ASSERT_EQ(unloaded->status, 200) << unloaded->body;
   EXPECT_EQ(json::parse(unloaded->body)["state"], "available");
   EXPECT_GE(json::parse(unloaded->body)["cold_start_ms"], 0);
+  EXPECT_EQ(json::parse(unloaded->body)["loading_bytes_read"], 0);  // only while loading
   expect_error(call("unload"), 409, "model_busy");
   expect_error(post("/admin/models/nope/load", json::object(), admin), 404, "model_not_found");
   // The id is percent-decoded as on /v1/models/{id}: %73 is 's'.

@@ -375,6 +375,52 @@ TEST(Registry, ConcurrentFirstRequestsShareOneLoad) {
   EXPECT_EQ(info.cold_start_us, f.events.of(Kind::Loaded)[0].duration_us);
 }
 
+TEST(Registry, ALoadShowsTheBytesReadInTheListingAndTheLog) {
+  REQUIRE_TESTDATA();
+  const std::string path = model_path("stories260K-f32.gguf");
+  const auto size = static_cast<int64_t>(fs::file_size(path));
+  Fixture f;
+  // The load is held at its progress event, while the model is still loading.
+  std::promise<void> reached, release;
+  std::shared_future<void> released = release.get_future().share();
+  f.events.gate = [&](const RegistryEvent& e) {
+    if (e.kind != Kind::LoadProgress) return;
+    reached.set_value();
+    released.wait();
+  };
+  RegistryOptions o = f.options();
+  o.specs = {{"stories", path}};
+  auto registry = create(std::move(o));
+  ASSERT_TRUE(registry);
+  std::thread loader([&] {
+    Acquired a = registry->acquire("stories");
+    EXPECT_TRUE(a.lease) << a.message;
+  });
+  reached.get_future().wait();
+  const ModelInfo loading = *registry->find("stories");
+  EXPECT_EQ(loading.state, ModelState::Loading);
+  EXPECT_EQ(loading.loading_bytes_read, size);  // under 64 MiB: read in one chunk
+  release.set_value();
+  loader.join();
+  // One event (the file is one chunk, ten tenths at once): the whole file read.
+  const std::vector<RegistryEvent> progress = f.events.of(Kind::LoadProgress);
+  ASSERT_EQ(progress.size(), 1u);
+  EXPECT_EQ(progress[0].bytes, size);
+  EXPECT_EQ(progress[0].total_bytes, size);
+  EXPECT_EQ(registry->find("stories")->loading_bytes_read, 0);  // loaded: no longer loading
+
+  // A mapped file reads nothing at load: no progress.
+  Fixture mapped;
+  RegistryOptions m = mapped.options();
+  m.model.mmap = true;
+  m.specs = {{"stories", path}};
+  auto mapped_registry = create(std::move(m));
+  ASSERT_TRUE(mapped_registry);
+  EXPECT_TRUE(mapped_registry->acquire("stories").lease);
+  EXPECT_EQ(mapped.events.count(Kind::Loaded, "stories"), 1u);
+  EXPECT_EQ(mapped.events.count(Kind::LoadProgress, "stories"), 0u);
+}
+
 TEST(Registry, AFailedLoadFailsItsWaitersAndIsTriedAgain) {
   REQUIRE_TESTDATA();
   TempDir dir;

@@ -67,6 +67,25 @@ TEST(MappedFile, BothMemoriesHoldTheFileBytes) {
   std::filesystem::remove(path);
 }
 
+TEST(MappedFile, ReadingReportsEachChunkAndTheEnd) {
+  // A sparse file of two 64 MiB chunks and 5 bytes more.
+  constexpr uint64_t kChunk = uint64_t{64} << 20, kSize = 2 * kChunk + 5;
+  const std::string path = test::temp_path("sparse.bin");
+  std::ofstream(path, std::ios::binary).put('\0');
+  std::filesystem::resize_file(path, kSize);
+  std::vector<std::pair<uint64_t, uint64_t>> calls;
+  const ReadProgress progress = [&](uint64_t read, uint64_t total) {
+    calls.emplace_back(read, total);
+  };
+  ASSERT_TRUE(MappedFile::open(path, FileMemory::kAnonymous, progress).ok());
+  EXPECT_EQ(calls, (std::vector<std::pair<uint64_t, uint64_t>>{
+                       {kChunk, kSize}, {2 * kChunk, kSize}, {kSize, kSize}}));
+  calls.clear();
+  ASSERT_TRUE(MappedFile::open(path, FileMemory::kMapped, progress).ok());
+  EXPECT_TRUE(calls.empty());  // a mapping reads nothing
+  std::filesystem::remove(path);
+}
+
 TEST(MappedFile, EmptyFileGivesEmptyBytesInBothMemories) {
   const std::string path = test::temp_path("empty.bin");
   std::ofstream(path).close();
