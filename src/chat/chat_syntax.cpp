@@ -18,14 +18,37 @@ bool overlaps(std::span<const std::pair<size_t, size_t>> spans, size_t begin, si
 
 }  // namespace
 
+const ToolCallWriting& tool_call_writing(ToolCallFormat format) {
+  static const ToolCallWriting kNone{};
+  // marker, list_open, list_close, call_open, call_close, padding, separator, arguments_key,
+  // anywhere
+  static const ToolCallWriting kHermes{"",   "",   "",          "<tool_call>", "</tool_call>",
+                                       "\n", "\n", "arguments", true};
+  static const ToolCallWriting kLlama3{"<|python_tag|>", "",   "", "", "", "", "; ",
+                                       "parameters",     false};
+  static const ToolCallWriting kMistral{"[TOOL_CALLS]", "[",         "]",  "", "", "",
+                                        ", ",           "arguments", false};
+  switch (format) {
+    case ToolCallFormat::Hermes:
+      return kHermes;
+    case ToolCallFormat::Llama3Json:
+      return kLlama3;
+    case ToolCallFormat::MistralJson:
+      return kMistral;
+    case ToolCallFormat::None:
+      break;
+  }
+  return kNone;
+}
+
 ChatSyntax template_syntax(std::string_view source) {
   ChatSyntax syntax;
-  syntax.reasoning = holds(source, "<think>");
-  if (holds(source, "<tool_call>")) {
+  syntax.reasoning = holds(source, kReasoningOpen);
+  if (holds(source, tool_call_writing(ToolCallFormat::Hermes).call_open)) {
     syntax.tool_calls = ToolCallFormat::Hermes;
-  } else if (holds(source, "[TOOL_CALLS]")) {
+  } else if (holds(source, tool_call_writing(ToolCallFormat::MistralJson).marker)) {
     syntax.tool_calls = ToolCallFormat::MistralJson;
-  } else if (holds(source, "<|python_tag|>") ||
+  } else if (holds(source, tool_call_writing(ToolCallFormat::Llama3Json).marker) ||
              (holds(source, "\"parameters\"") && holds(source, "<|eot_id|>"))) {
     syntax.tool_calls = ToolCallFormat::Llama3Json;
   }
@@ -34,8 +57,8 @@ ChatSyntax template_syntax(std::string_view source) {
 
 bool ends_in_reasoning(std::string_view prompt,
                        std::span<const std::pair<size_t, size_t>> request_spans) {
-  constexpr std::string_view kOpen = "<think>";
-  constexpr std::string_view kClose = "</think>";
+  constexpr std::string_view kOpen = kReasoningOpen;
+  constexpr std::string_view kClose = kReasoningClose;
   for (size_t end = prompt.size(); end > 0;) {
     const size_t open = prompt.rfind(kOpen, end - 1);
     const size_t close = prompt.rfind(kClose, end - 1);
