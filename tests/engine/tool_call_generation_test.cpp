@@ -5,6 +5,8 @@
 // parallel_tool_calls. Also the grammar against the parser on hand-written answers.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
 #include <string>
 #include <vector>
 
@@ -201,6 +203,47 @@ TEST(ToolCallGeneration, TheGrammarsAnswersAreTheParsersCalls) {
     EXPECT_EQ(d.tool_calls[1].arguments, R"({"tracks":[2]})");
     EXPECT_EQ(d.content, "");
   }
+}
+
+// qwen2-tiny's vocabulary has <tool_call> as an added token with text (as Qwen2.5's does; a
+// normal text sequence to the parser): the grammar works on the bytes the detokenizer gives,
+// so at the start of a required answer the added token is allowed beside the pieces that
+// spell the tag, and the answer decodes to the same text either way.
+TEST(ToolCallGeneration, TheTagsAddedTokenIsAllowedAsItsText) {
+  REQUIRE_TESTDATA();
+  auto model = tiny();
+  ASSERT_TRUE(model);
+  const std::vector<int32_t> tag = model->tokenize("<tool_call>", false, true);
+  ASSERT_EQ(tag.size(), 1u);
+  EXPECT_EQ(model->token_bytes(tag[0]), "<tool_call>");
+  const std::vector<int32_t> spelled = model->tokenize("<", false, false);  // its first piece
+  ASSERT_EQ(spelled.size(), 1u);
+  const std::vector<int32_t> prompt = model->tokenize(
+      "<|im_start|>user\nLights on, please.<|im_end|>\n<|im_start|>assistant\n", false, true);
+  GenerationParams p;
+  p.temperature = 0;
+  p.max_tokens = 1;
+  p.top_logprobs = 20;
+  p.format = tool_format(ToolCallFormat::Hermes, "", false, false);
+  Submission s = model->submit({.prompt = prompt, .params = p, .priority = 0, .cache_salt = {}});
+  ASSERT_EQ(s.status, SubmitStatus::Ok) << s.message;
+  std::vector<std::pair<int32_t, float>> top;
+  while (true) {
+    std::optional<GenerationEvent> e = s.handle->next(60'000'000);
+    ASSERT_TRUE(e);
+    if (!e->logprobs.empty()) top = e->logprobs[0].top;
+    if (e->finished) break;
+  }
+  std::vector<int32_t> allowed;
+  for (const auto& [id, logprob] : top)
+    if (std::isfinite(logprob)) allowed.push_back(id);
+  std::sort(allowed.begin(), allowed.end());
+  // Every allowed token's text begins the tag, and both ways of writing it are among them.
+  for (int32_t id : allowed)
+    EXPECT_TRUE(std::string("<tool_call>").starts_with(model->token_bytes(id)))
+        << id << " '" << model->token_bytes(id) << "'";
+  EXPECT_TRUE(std::binary_search(allowed.begin(), allowed.end(), tag[0]));
+  EXPECT_TRUE(std::binary_search(allowed.begin(), allowed.end(), spelled[0]));
 }
 
 TEST(ToolCallGeneration, RefusedFormatsSayWhy) {
