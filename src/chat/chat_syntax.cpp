@@ -1,6 +1,7 @@
 #include "chat/chat_syntax.h"
 
 #include <algorithm>
+#include <optional>
 
 namespace gengyun::chat {
 namespace {
@@ -55,22 +56,39 @@ ChatSyntax template_syntax(std::string_view source) {
   return syntax;
 }
 
-bool ends_in_reasoning(std::string_view prompt,
-                       std::span<const std::pair<size_t, size_t>> request_spans) {
-  constexpr std::string_view kOpen = kReasoningOpen;
-  constexpr std::string_view kClose = kReasoningClose;
+namespace {
+
+// The last "<think>" or "</think>" of `prompt` that overlaps no range of `request_spans`:
+// whether it opens, and where it ends; nullopt when there is none.
+std::optional<std::pair<bool, size_t>> last_reasoning_tag(
+    std::string_view prompt, std::span<const std::pair<size_t, size_t>> request_spans) {
   for (size_t end = prompt.size(); end > 0;) {
-    const size_t open = prompt.rfind(kOpen, end - 1);
-    const size_t close = prompt.rfind(kClose, end - 1);
-    if (open == std::string_view::npos && close == std::string_view::npos) return false;
+    const size_t open = prompt.rfind(kReasoningOpen, end - 1);
+    const size_t close = prompt.rfind(kReasoningClose, end - 1);
+    if (open == std::string_view::npos && close == std::string_view::npos) return std::nullopt;
     const bool is_open =
         close == std::string_view::npos || (open != std::string_view::npos && open > close);
     const size_t at = is_open ? open : close;
-    const size_t length = is_open ? kOpen.size() : kClose.size();
-    if (!overlaps(request_spans, at, at + length)) return is_open;
+    const size_t length = is_open ? kReasoningOpen.size() : kReasoningClose.size();
+    if (!overlaps(request_spans, at, at + length)) return std::pair{is_open, at + length};
     end = at;
   }
-  return false;
+  return std::nullopt;
+}
+
+}  // namespace
+
+bool ends_in_reasoning(std::string_view prompt,
+                       std::span<const std::pair<size_t, size_t>> request_spans) {
+  const auto tag = last_reasoning_tag(prompt, request_spans);
+  return tag && tag->first;
+}
+
+bool ends_after_reasoning(std::string_view prompt,
+                          std::span<const std::pair<size_t, size_t>> request_spans) {
+  const auto tag = last_reasoning_tag(prompt, request_spans);
+  return tag && !tag->first &&
+         prompt.find_first_not_of(" \t\n\r", tag->second) == std::string_view::npos;
 }
 
 }  // namespace gengyun::chat

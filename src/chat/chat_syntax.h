@@ -51,4 +51,10 @@ ChatSyntax template_syntax(std::string_view source);
 bool ends_in_reasoning(std::string_view prompt,
                        std::span<const std::pair<size_t, size_t>> request_spans);
 
+/// Whether `prompt` ends just after a reasoning block its template closed: of the same tags,
+/// the last is "</think>", followed only by whitespace (Qwen3's generation prompt with
+/// enable_thinking false: "<think>\n\n</think>\n\n"), so the answer is not to reason.
+bool ends_after_reasoning(std::string_view prompt,
+                          std::span<const std::pair<size_t, size_t>> request_spans);
+
 }  // namespace gengyun::chat

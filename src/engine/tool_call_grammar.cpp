@@ -49,7 +49,7 @@ Result<std::shared_ptr<const sampling::Grammar>> tool_call_grammar(const OutputF
           std::string(writing.marker.substr(0, 1));
     }
   }
-  if (format.syntax.reasoning) {
+  if (format.syntax.reasoning && !format.syntax.reasoning_closed) {
     spec.reasoning_open = chat::kReasoningOpen;
     spec.reasoning_close = chat::kReasoningClose;
     spec.reasoning_required = format.syntax.starts_in_reasoning;

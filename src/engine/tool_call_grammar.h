@@ -16,11 +16,11 @@ namespace gengyun::engine {
 /// calls (Hermes: text without "<tool_call>", then at most the calls; JSON families: calls, or
 /// text that does not begin like them); else only calls. At most one call with a tool_name or
 /// without parallel_calls. Reasoning (`<think>` ... `</think>`) may come first where
-/// format.syntax.reasoning (must, when the prompt ends inside it). The family's marker control
-/// token ("<|python_tag|>", "[TOOL_CALLS]") is left out: it has no bytes to allow.
-/// Errors: syntax without a tool-call format, tools_json not an array of tools with a string
-/// name, tool_name not among them, a parameters schema outside the supported subset (its place
-/// "tools[i].function.parameters/...").
+/// format.syntax.reasoning (must, when the prompt ends inside it; not when the prompt closed it).
+/// The family's marker control token ("<|python_tag|>", "[TOOL_CALLS]") is left out: it has no
+/// bytes to allow. Errors: syntax without a tool-call format, tools_json not an array of tools with
+/// a string name, tool_name not among them, a parameters schema outside the supported subset (its
+/// place "tools[i].function.parameters/...").
 Result<std::shared_ptr<const sampling::Grammar>> tool_call_grammar(const OutputFormat& format);
 
 }  // namespace gengyun::engine

@@ -246,6 +246,31 @@ TEST(ToolCallGeneration, TheTagsAddedTokenIsAllowedAsItsText) {
   EXPECT_TRUE(std::binary_search(allowed.begin(), allowed.end(), spelled[0]));
 }
 
+// Reasoning before the calls follows the prompt: optional when the model may open it, required
+// when the prompt opened it (QwQ), none when the template closed it (enable_thinking false).
+TEST(ToolCallGeneration, ReasoningBeforeCallsFollowsThePrompt) {
+  const std::string call =
+      "<tool_call>\n{\"name\": \"play\", \"arguments\": {\"tracks\": []}}\n</tool_call>";
+  const auto grammar = [](bool starts_in, bool closed) {
+    OutputFormat f = tool_format(ToolCallFormat::Hermes, "", false, false);
+    f.syntax.reasoning = true;
+    f.syntax.starts_in_reasoning = starts_in;
+    f.syntax.reasoning_closed = closed;
+    auto g = engine::tool_call_grammar(f);
+    EXPECT_TRUE(g.ok());
+    return g.value();
+  };
+  const auto optional = grammar(false, false);
+  EXPECT_TRUE(optional->accepts(call));
+  EXPECT_TRUE(optional->accepts("<think>\nplay it\n</think>\n\n" + call));
+  const auto required = grammar(true, false);
+  EXPECT_FALSE(required->accepts(call));
+  EXPECT_TRUE(required->accepts("play it\n</think>\n\n" + call));
+  const auto closed = grammar(false, true);
+  EXPECT_TRUE(closed->accepts(call));
+  EXPECT_FALSE(closed->accepts("<think>\nplay it\n</think>\n\n" + call));
+}
+
 TEST(ToolCallGeneration, RefusedFormatsSayWhy) {
   const auto error = [](const OutputFormat& f) {
     auto g = engine::tool_call_grammar(f);
