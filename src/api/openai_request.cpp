@@ -694,12 +694,12 @@ bool tool_calls_constrained(const GenerationRequest& request) {
 std::optional<ApiError> apply_tool_choice(const ChatSyntax& syntax, GenerationRequest& request) {
   if (!tool_calls_constrained(request) || request.chat.tools_json.empty()) return std::nullopt;
   if (syntax.tool_calls == ToolCallFormat::None) {
-    const bool by_parallel = request.tool_choice == "auto";
+    // "auto" without parallel calls holds already: no call is read from such an answer.
+    if (request.tool_choice == "auto") return std::nullopt;
     return invalid_request(
-        std::string(by_parallel ? "parallel_tool_calls false" : "tool_choice") +
-            " needs a model whose chat template writes tool calls in a format gengyun knows "
-            "(Hermes <tool_call>, Llama 3.x JSON, Mistral [TOOL_CALLS]); this one's does not",
-        by_parallel ? "parallel_tool_calls" : "tool_choice");
+        "tool_choice needs a model whose chat template writes tool calls in a format gengyun "
+        "knows (Hermes <tool_call>, Llama 3.x JSON, Mistral [TOOL_CALLS]); this one's does not",
+        "tool_choice");
   }
   OutputFormat& format = request.params.format;
   format.kind = OutputFormat::Kind::ToolCalls;

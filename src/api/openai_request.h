@@ -100,8 +100,9 @@ bool tool_calls_constrained(const GenerationRequest& request);
 
 /// For a chat whose tool calls are constrained and whose tools reached the prompt: sets
 /// request.params.format to Kind::ToolCalls for what the answer speaks (`syntax`, from the
-/// model's chat template). Error (400, param tool_choice, or parallel_tool_calls when that is
-/// the constraint): a template that writes no tool-call format gengyun knows.
+/// model's chat template). Error (400, param tool_choice): tool_choice "required" or a named
+/// function with a template that writes no tool-call format gengyun knows (with "auto" and
+/// parallel_tool_calls false nothing is to be held then: no call is read from such answers).
 std::optional<ApiError> apply_tool_choice(const ChatSyntax& syntax, GenerationRequest& request);
 
 /// Sets request.params.format.json_schema, for a request whose response_format is a

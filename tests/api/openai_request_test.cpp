@@ -299,9 +299,11 @@ TEST(ParseChatRequest, ToolChoiceRequiredNamedAndSerialAreHeldToAGrammar) {
       refused->message,
       "tool_choice needs a model whose chat template writes tool calls in a format gengyun "
       "knows (Hermes <tool_call>, Llama 3.x JSON, Mistral [TOOL_CALLS]); this one's does not");
-  refused = apply_tool_choice(ChatSyntax{}, serial.value());
-  ASSERT_TRUE(refused);
-  EXPECT_EQ(refused->param, "parallel_tool_calls");
+  // "auto" without parallel calls holds already: no call is read from such a model's answers.
+  auto plain = parse({{"tools", kTwoTools}, {"parallel_tool_calls", false}});
+  ASSERT_TRUE(plain.ok());
+  EXPECT_FALSE(apply_tool_choice(ChatSyntax{}, plain.value()));
+  EXPECT_EQ(plain->params.format.kind, OutputFormat::Kind::Text);
 }
 
 TEST(ParseChatRequest, BadToolChoicesNameTheField) {

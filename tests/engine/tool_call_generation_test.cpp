@@ -94,7 +94,9 @@ void expect_valid_calls(const Answer& a, const std::string& only = "") {
     for (const OrderedJson& t : tools)
       if (t["function"]["name"] == call.name) schema = &t["function"]["parameters"];
     ASSERT_TRUE(schema) << "unknown tool " << call.name << " in " << a.text;
-    if (!only.empty()) EXPECT_EQ(call.name, only);
+    if (!only.empty()) {
+      EXPECT_EQ(call.name, only);
+    }
     EXPECT_TRUE(testing::text_validates(call.arguments, *schema))
         << call.name << " " << call.arguments << " in " << a.text;
   }
