@@ -21,6 +21,9 @@ enum class ToolCallFormat {
 struct ChatSyntax {
   bool reasoning = false;            ///< the template speaks <think>...</think>
   bool starts_in_reasoning = false;  ///< the prompt ends inside <think> (QwQ, DeepSeek-R1)
+  /// The prompt ends after a <think></think> its template closed (Qwen3 with enable_thinking
+  /// false): the answer is not to reason (a tool-call grammar then allows no reasoning).
+  bool reasoning_closed = false;
   ToolCallFormat tool_calls = ToolCallFormat::None;
 };
 

@@ -52,10 +52,19 @@ struct ModelOptions {
 /// step allows only the tokens that keep the output a prefix of a valid answer, and the end
 /// only when it is complete (docs/structured_output.md).
 struct OutputFormat {
-  enum class Kind { Text, JsonObject, JsonSchema };
+  enum class Kind { Text, JsonObject, JsonSchema, ToolCalls };
   Kind kind = Kind::Text;  ///< Text: unconstrained; JsonObject: any JSON object
   /// Kind::JsonSchema: the JSON Schema's text (the supported subset: sampling/json_schema.h).
   std::string json_schema;
+  /// Kind::ToolCalls (OpenAI tool_choice "required", a named function, parallel_tool_calls
+  /// false): the answer is tool calls as `syntax.tool_calls` writes them (not None), each naming
+  /// a tool of `tools_json` (an array of OpenAI tools, JSON text) and with arguments valid under
+  /// its `parameters`; reasoning first where `syntax` speaks it (docs/chat.md).
+  std::string tools_json;
+  std::string tool_name;       ///< only this function, one call ("": any of the tools)
+  bool text_allowed = false;   ///< tool_choice "auto": text is allowed instead of calls
+  bool parallel_calls = true;  ///< more than one call (parallel_tool_calls)
+  ChatSyntax syntax;
 };
 
 /// Sampling and stopping for one generation (OpenAI / llama.cpp semantics).

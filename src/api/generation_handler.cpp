@@ -94,6 +94,7 @@ ApiResult<PreparedGeneration> prepare(CompletionKind kind, const GenerationConte
       return invalid_request("the model's chat template refused the messages: " +
                                  prompt.error().message,
                              param);
+    if (auto error = apply_tool_choice(prompt->syntax, out.request)) return *error;
     out.prompts.push_back(std::move(prompt->tokens));
     out.syntax = prompt->syntax;
   }

@@ -529,6 +529,14 @@ ApiResult<ChatMessage> read_message(const json& message, size_t index) {
   return out;
 }
 
+/// chat_template_kwargs' shape.
+std::optional<ApiError> kwargs_error(const json& body) {
+  if (const json* kwargs = field(body, "chat_template_kwargs"); kwargs && !kwargs->is_object())
+    return invalid_request("chat_template_kwargs must be an object, got " + shown(*kwargs),
+                           "chat_template_kwargs");
+  return std::nullopt;
+}
+
 /// tools, tool_choice, parallel_tool_calls and chat_template_kwargs (their shapes; their text
 /// comes from read_template_fields).
 std::optional<ApiError> read_tool_fields(const json& body, GenerationRequest& request) {
@@ -551,22 +559,25 @@ std::optional<ApiError> read_tool_fields(const json& body, GenerationRequest& re
                                where + ".function.parameters");
     }
   }
-  // "required", a named function and parallel_tool_calls: false constrain what the model may
-  // answer; until generation enforces them (issue 9) they are refused, not ignored.
-  const auto not_enforced = [](const std::string& what, const char* param) {
-    return invalid_request(what + " is not supported yet: gengyun does not constrain the model's "
-                           "tool calls (use \"auto\" or \"none\")",
-                           param);
+  const json* tools = field(body, "tools");
+  const size_t n_tools = tools ? tools->size() : 0;
+  const auto has_tool = [&](const std::string& name) {
+    for (size_t i = 0; i < n_tools; ++i)
+      if ((*tools)[i]["function"]["name"] == name) return true;
+    return false;
   };
   if (const json* choice = field(body, "tool_choice")) {
-    if (choice->is_string() && (*choice == "auto" || *choice == "none")) {
+    if (choice->is_string() && (*choice == "auto" || *choice == "none" || *choice == "required")) {
       request.tool_choice = choice->get<std::string>();
-    } else if (choice->is_string() && *choice == "required") {
-      return not_enforced("tool_choice \"required\"", "tool_choice");
     } else if (choice->is_object() && choice->value("type", json()) == "function" &&
                field(*choice, "function") && (*choice)["function"].is_object() &&
                (*choice)["function"].value("name", json()).is_string()) {
-      return not_enforced("tool_choice naming a function", "tool_choice");
+      request.tool_choice = "function";
+      request.tool_name = (*choice)["function"]["name"].get<std::string>();
+      if (!has_tool(request.tool_name))
+        return invalid_request("tool_choice names the function " + shown(request.tool_name) +
+                                   ", which is not in tools",
+                               "tool_choice");
     } else {
       return invalid_request(
           "tool_choice must be \"auto\", \"none\", \"required\" or {\"type\": \"function\", "
@@ -574,19 +585,41 @@ std::optional<ApiError> read_tool_fields(const json& body, GenerationRequest& re
           "tool_choice");
     }
   }
+  if (request.tool_choice == "required" && n_tools == 0)
+    return invalid_request("tool_choice \"required\" needs at least one tool in tools",
+                           "tool_choice");
   const json* parallel = field(body, "parallel_tool_calls");
   if (parallel && !parallel->is_boolean())
     return invalid_request("parallel_tool_calls must be a boolean, got " + shown(*parallel),
                            "parallel_tool_calls");
-  if (parallel && *parallel == false)
+  if (parallel) request.parallel_tool_calls = parallel->get<bool>();
+  if (!tool_calls_constrained(request) || n_tools == 0) return kwargs_error(body);
+  // The answer will be held to the tools' calls by a grammar: their schemas must compile, and
+  // no other format may constrain the same answer.
+  const char* param = request.tool_choice == "auto" ? "parallel_tool_calls" : "tool_choice";
+  if (request.params.format.kind != OutputFormat::Kind::Text)
     return invalid_request(
-        "parallel_tool_calls: false is not supported yet: gengyun does not constrain the "
-        "model's tool calls",
-        "parallel_tool_calls");
-  if (const json* kwargs = field(body, "chat_template_kwargs"); kwargs && !kwargs->is_object())
-    return invalid_request("chat_template_kwargs must be an object, got " + shown(*kwargs),
-                           "chat_template_kwargs");
-  return std::nullopt;
+        std::string("response_format cannot be combined with ") +
+            (request.tool_choice == "auto" ? "parallel_tool_calls false"
+                                           : "tool_choice " + shown(*field(body, "tool_choice"))) +
+            ": both constrain the answer",
+        param);
+  for (size_t i = 0; i < n_tools; ++i) {
+    const json& function = (*tools)[i]["function"];
+    if (request.tool_choice == "function" && function["name"] != request.tool_name) continue;
+    const json* parameters = field(function, "parameters");
+    if (!parameters) continue;
+    const std::string where = "tools[" + std::to_string(i) + "].function.parameters";
+    if (auto compiled =
+            sampling::compile_json_schema(nlohmann::ordered_json::parse(parameters->dump()), where);
+        !compiled)
+      return invalid_request(
+          "a tool's parameters are outside the JSON Schema subset that "
+          "tool_choice can enforce: " +
+              compiled.error().message,
+          where);
+  }
+  return kwargs_error(body);
 }
 
 /// The deepest nesting of arrays and objects in JSON text (brackets inside strings skipped);
@@ -651,6 +684,31 @@ ApiResult<GenerationRequest> parse_chat_request(const nlohmann::json& body) {
     request.messages.push_back(std::move(message.value()));
   }
   return request;
+}
+
+bool tool_calls_constrained(const GenerationRequest& request) {
+  return request.tool_choice == "required" || request.tool_choice == "function" ||
+         (request.tool_choice == "auto" && !request.parallel_tool_calls);
+}
+
+std::optional<ApiError> apply_tool_choice(const ChatSyntax& syntax, GenerationRequest& request) {
+  if (!tool_calls_constrained(request) || request.chat.tools_json.empty()) return std::nullopt;
+  if (syntax.tool_calls == ToolCallFormat::None) {
+    // "auto" without parallel calls holds already: no call is read from such an answer.
+    if (request.tool_choice == "auto") return std::nullopt;
+    return invalid_request(
+        "tool_choice needs a model whose chat template writes tool calls in a format gengyun "
+        "knows (Hermes <tool_call>, Llama 3.x JSON, Mistral [TOOL_CALLS]); this one's does not",
+        "tool_choice");
+  }
+  OutputFormat& format = request.params.format;
+  format.kind = OutputFormat::Kind::ToolCalls;
+  format.tools_json = request.chat.tools_json;
+  format.tool_name = request.tool_name;
+  format.text_allowed = request.tool_choice == "auto";
+  format.parallel_calls = request.parallel_tool_calls;
+  format.syntax = syntax;
+  return std::nullopt;
 }
 
 void read_template_fields(std::string_view body, GenerationRequest& request) {

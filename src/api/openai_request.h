@@ -31,7 +31,10 @@ struct GenerationRequest {
   std::vector<ChatMessage> messages;  ///< chat: the conversation, roles system/user/assistant/tool
   /// chat: tools and chat_template_kwargs for the template (filled by read_template_fields).
   ChatOptions chat;
-  std::string tool_choice = "auto";  ///< chat: "auto" or "none"
+  /// chat: "auto", "none", "required" or "function" (the function tool_name)
+  std::string tool_choice = "auto";
+  std::string tool_name;              ///< chat: the function tool_choice names
+  bool parallel_tool_calls = true;    ///< chat: more than one tool call allowed
   std::vector<PromptInput> prompts;   ///< completions: each prompt gets n choices
   int n = 1;                          ///< choices per prompt
   bool echo = false;                  ///< completions: each choice's text starts with its prompt
@@ -77,17 +80,31 @@ ApiResult<std::optional<int64_t>> read_keep_alive(const nlohmann::json& body);
 /// arguments: a string}}; arguments that hold a JSON object reach the template as that
 /// object) and `reasoning_content`; a tool message needs `tool_call_id`; any message may have a
 /// `name`. `tools`: an array of {type "function", function {name, description, parameters}};
-/// `tool_choice`: "auto" or "none" (the tools are then left out of the prompt);
-/// `parallel_tool_calls`: true; `chat_template_kwargs`: an object. Sampling fields as
+/// `tool_choice`: "auto", "none" (the tools are then left out of the prompt), "required" or
+/// {"type": "function", "function": {"name": ...}} (enforced by apply_tool_choice);
+/// `parallel_tool_calls`: a boolean; `chat_template_kwargs`: an object. Sampling fields as
 /// parse_completion_request. Errors (400, `param` naming the field): any field missing or of
-/// the wrong type or range; tool_choice "required" or naming a function and
-/// parallel_tool_calls false, which generation does not enforce yet.
+/// the wrong type or range; tool_choice "required" without tools, or naming a function not in
+/// tools; when the tool calls are constrained (tool_calls_constrained), a response_format
+/// beside them (param tool_choice, or parallel_tool_calls) and a tool's parameters outside the
+/// supported JSON Schema subset (param "tools[i].function.parameters").
 ApiResult<GenerationRequest> parse_chat_request(const nlohmann::json& body);
 
 /// Fills request.chat from the body text of a request parse_chat_request accepted: `tools`
 /// (unless tool_choice is "none") and `chat_template_kwargs` as JSON text with the client's key
 /// order (nlohmann::json sorts keys; templates print tools with tojson, which keeps order).
 void read_template_fields(std::string_view body, GenerationRequest& request);
+
+/// Whether the request's tool calls are held to a grammar: tool_choice "required" or a named
+/// function, or "auto" with parallel_tool_calls false (text or at most one call).
+bool tool_calls_constrained(const GenerationRequest& request);
+
+/// For a chat whose tool calls are constrained and whose tools reached the prompt: sets
+/// request.params.format to Kind::ToolCalls for what the answer speaks (`syntax`, from the
+/// model's chat template). Error (400, param tool_choice): tool_choice "required" or a named
+/// function with a template that writes no tool-call format gengyun knows (with "auto" and
+/// parallel_tool_calls false nothing is to be held then: no call is read from such answers).
+std::optional<ApiError> apply_tool_choice(const ChatSyntax& syntax, GenerationRequest& request);
 
 /// Sets request.params.format.json_schema, for a request whose response_format is a
 /// json_schema, to the schema's text with the client's key order (properties are generated in

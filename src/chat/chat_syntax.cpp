@@ -1,6 +1,7 @@
 #include "chat/chat_syntax.h"
 
 #include <algorithm>
+#include <optional>
 
 namespace gengyun::chat {
 namespace {
@@ -18,36 +19,76 @@ bool overlaps(std::span<const std::pair<size_t, size_t>> spans, size_t begin, si
 
 }  // namespace
 
+const ToolCallWriting& tool_call_writing(ToolCallFormat format) {
+  static const ToolCallWriting kNone{};
+  // marker, list_open, list_close, call_open, call_close, padding, separator, arguments_key,
+  // anywhere
+  static const ToolCallWriting kHermes{"",   "",   "",          "<tool_call>", "</tool_call>",
+                                       "\n", "\n", "arguments", true};
+  static const ToolCallWriting kLlama3{"<|python_tag|>", "",   "", "", "", "", "; ",
+                                       "parameters",     false};
+  static const ToolCallWriting kMistral{"[TOOL_CALLS]", "[",         "]",  "", "", "",
+                                        ", ",           "arguments", false};
+  switch (format) {
+    case ToolCallFormat::Hermes:
+      return kHermes;
+    case ToolCallFormat::Llama3Json:
+      return kLlama3;
+    case ToolCallFormat::MistralJson:
+      return kMistral;
+    case ToolCallFormat::None:
+      break;
+  }
+  return kNone;
+}
+
 ChatSyntax template_syntax(std::string_view source) {
   ChatSyntax syntax;
-  syntax.reasoning = holds(source, "<think>");
-  if (holds(source, "<tool_call>")) {
+  syntax.reasoning = holds(source, kReasoningOpen);
+  if (holds(source, tool_call_writing(ToolCallFormat::Hermes).call_open)) {
     syntax.tool_calls = ToolCallFormat::Hermes;
-  } else if (holds(source, "[TOOL_CALLS]")) {
+  } else if (holds(source, tool_call_writing(ToolCallFormat::MistralJson).marker)) {
     syntax.tool_calls = ToolCallFormat::MistralJson;
-  } else if (holds(source, "<|python_tag|>") ||
+  } else if (holds(source, tool_call_writing(ToolCallFormat::Llama3Json).marker) ||
              (holds(source, "\"parameters\"") && holds(source, "<|eot_id|>"))) {
     syntax.tool_calls = ToolCallFormat::Llama3Json;
   }
   return syntax;
 }
 
-bool ends_in_reasoning(std::string_view prompt,
-                       std::span<const std::pair<size_t, size_t>> request_spans) {
-  constexpr std::string_view kOpen = "<think>";
-  constexpr std::string_view kClose = "</think>";
+namespace {
+
+// The last "<think>" or "</think>" of `prompt` that overlaps no range of `request_spans`:
+// whether it opens, and where it ends; nullopt when there is none.
+std::optional<std::pair<bool, size_t>> last_reasoning_tag(
+    std::string_view prompt, std::span<const std::pair<size_t, size_t>> request_spans) {
   for (size_t end = prompt.size(); end > 0;) {
-    const size_t open = prompt.rfind(kOpen, end - 1);
-    const size_t close = prompt.rfind(kClose, end - 1);
-    if (open == std::string_view::npos && close == std::string_view::npos) return false;
+    const size_t open = prompt.rfind(kReasoningOpen, end - 1);
+    const size_t close = prompt.rfind(kReasoningClose, end - 1);
+    if (open == std::string_view::npos && close == std::string_view::npos) return std::nullopt;
     const bool is_open =
         close == std::string_view::npos || (open != std::string_view::npos && open > close);
     const size_t at = is_open ? open : close;
-    const size_t length = is_open ? kOpen.size() : kClose.size();
-    if (!overlaps(request_spans, at, at + length)) return is_open;
+    const size_t length = is_open ? kReasoningOpen.size() : kReasoningClose.size();
+    if (!overlaps(request_spans, at, at + length)) return std::pair{is_open, at + length};
     end = at;
   }
-  return false;
+  return std::nullopt;
+}
+
+}  // namespace
+
+bool ends_in_reasoning(std::string_view prompt,
+                       std::span<const std::pair<size_t, size_t>> request_spans) {
+  const auto tag = last_reasoning_tag(prompt, request_spans);
+  return tag && tag->first;
+}
+
+bool ends_after_reasoning(std::string_view prompt,
+                          std::span<const std::pair<size_t, size_t>> request_spans) {
+  const auto tag = last_reasoning_tag(prompt, request_spans);
+  return tag && !tag->first &&
+         prompt.find_first_not_of(" \t\n\r", tag->second) == std::string_view::npos;
 }
 
 }  // namespace gengyun::chat

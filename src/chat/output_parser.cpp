@@ -5,17 +5,17 @@
 #include <nlohmann/json.hpp>
 #include <utility>
 
+#include "chat/chat_syntax.h"
+
 namespace gengyun::chat {
 namespace {
 
 using nlohmann::ordered_json;
 
-constexpr std::string_view kThinkOpen = "<think>";
-constexpr std::string_view kThinkClose = "</think>";
-constexpr std::string_view kCallOpen = "<tool_call>";
-constexpr std::string_view kCallClose = "</tool_call>";
-constexpr std::string_view kPythonTag = "<|python_tag|>";
-constexpr std::string_view kToolCallsTag = "[TOOL_CALLS]";
+constexpr std::string_view kThinkOpen = kReasoningOpen;
+constexpr std::string_view kThinkClose = kReasoningClose;
+const std::string_view kCallOpen = tool_call_writing(ToolCallFormat::Hermes).call_open;
+const std::string_view kCallClose = tool_call_writing(ToolCallFormat::Hermes).call_close;
 
 // The length of the longest suffix of `text` that is a proper prefix of `tag`.
 size_t partial_tag(std::string_view text, std::string_view tag) {
@@ -160,10 +160,12 @@ bool OutputParser::step(OutputDelta& out) {
 
 OutputParser::Start OutputParser::start_of_answer(OutputDelta& out) {
   const bool llama = options_.tool_calls == ToolCallFormat::Llama3Json;
-  const std::string_view marker = llama ? kPythonTag : kToolCallsTag;
+  const ToolCallWriting& writing = tool_call_writing(options_.tool_calls);
+  const std::string_view marker = writing.marker;
   size_t skip = 0;
   while (skip < held_.size() &&
-         (is_space(held_[skip]) || (llama && held_[skip] == ';' && n_calls_ > 0)))
+         (is_space(held_[skip]) ||
+          (llama && held_[skip] == writing.separator.front() && n_calls_ > 0)))
     ++skip;
   prefix_.append(held_, 0, skip);
   held_.erase(0, skip);
@@ -175,7 +177,7 @@ OutputParser::Start OutputParser::start_of_answer(OutputDelta& out) {
   }
   if (begins(held_, marker) || (options_.reasoning && begins(held_, kThinkOpen)))
     return Start::kWait;
-  if (held_[0] == (llama ? '{' : '[')) {
+  if (held_[0] == (writing.list_open.empty() ? '{' : writing.list_open[0])) {
     state_ = State::kJsonCalls;
     call_text_.clear();
     json_depth_ = 0;
@@ -221,7 +223,8 @@ void OutputParser::close_json_calls(OutputDelta& out) {
   const ordered_json json = parse_call_json(call_text_);
   std::vector<std::pair<std::string, std::string>> calls;  // (name, arguments)
   if (options_.tool_calls == ToolCallFormat::Llama3Json) {
-    for (const char* key : {"parameters", "arguments"}) {
+    const std::string key0(tool_call_writing(ToolCallFormat::Llama3Json).arguments_key);
+    for (const char* key : {key0.c_str(), "arguments"}) {
       if (calls.empty() && is_call(json, key))
         calls.emplace_back(json["name"].get<std::string>(), json[key].dump());
     }

@@ -6,6 +6,7 @@
 #include <random>
 
 #include "engine/grammar_vocab.h"
+#include "engine/tool_call_grammar.h"
 #include "model/model.h"
 #include "sampling/json_schema.h"
 #include "sampling/sampling_params.h"
@@ -188,6 +189,11 @@ Result<std::shared_ptr<const sampling::Grammar>> EngineCore::grammar_of(
       return std::shared_ptr<const sampling::Grammar>();
     case OutputFormat::Kind::JsonObject:
       return sampling::json_object_grammar();
+    case OutputFormat::Kind::ToolCalls: {
+      Result<std::shared_ptr<const sampling::Grammar>> g = tool_call_grammar(format);
+      if (!g) return make_error("the tool calls' grammar: " + g.error().message);
+      return g;
+    }
     case OutputFormat::Kind::JsonSchema:
       break;
   }

@@ -297,6 +297,8 @@ Result<ChatPrompt> ModelInstance::chat_prompt(std::span<const ChatMessage> messa
   out.syntax = chat_syntax_;
   out.syntax.starts_in_reasoning =
       chat_syntax_.reasoning && chat::ends_in_reasoning(prompt->text, prompt->request_spans);
+  out.syntax.reasoning_closed =
+      chat_syntax_.reasoning && chat::ends_after_reasoning(prompt->text, prompt->request_spans);
   return out;
 }
 

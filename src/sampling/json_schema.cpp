@@ -65,11 +65,92 @@ bool matches_type(const Json& value, const std::string& type) {
 
 class SchemaCompiler {
  public:
-  SchemaCompiler(const Json& root, std::string_view where) : root_(root), where_(where) {}
+  SchemaCompiler(const Json& root, std::string_view where) : root_(&root), where_(where) {}
 
   std::shared_ptr<const Grammar> compile() {
-    const uint32_t top = value(root_, where_);
+    const uint32_t top = value(*root_, where_);
     if (Result<void> done = g_.finish(top); !done) fail(where_, done.error().message);
+    return std::make_shared<const Grammar>(std::move(g_));
+  }
+
+  std::shared_ptr<const Grammar> compile_tool_calls(const ToolCallGrammarSpec& spec) {
+    if (spec.tools.empty()) fail("tools", "no tool to call");
+    // One call: {"name": "<name>", "<key>": <arguments>}, an alternative per tool.
+    const uint32_t call = g_.add_rule();
+    for (const ToolSchema& tool : spec.tools) {
+      root_ = &tool.parameters;
+      where_ = tool.where;
+      refs_.clear();
+      const uint32_t arguments = tool.parameters.is_null() ? any_object() : value(*root_, where_);
+      Seq seq;
+      g_.append_literal(seq, spec.call_open + spec.padding +
+                                 "{\"name\": " + Json(tool.name).dump() + ", " +
+                                 Json(spec.arguments_key).dump() + ": ");
+      seq.push_back(Grammar::rule(arguments));
+      g_.append_literal(seq, "}" + spec.padding + spec.call_close);
+      g_.add_alternative(call, seq);
+    }
+    // The calls: list_open call (separator call){0, max_calls - 1} list_close.
+    uint32_t more = rule_of({});
+    if (spec.max_calls <= 0) {
+      more = g_.add_rule();
+      g_.add_alternative(more, {});
+      Seq seq;
+      g_.append_literal(seq, spec.separator);
+      seq.insert(seq.end(), {Grammar::rule(call), Grammar::rule(more)});
+      g_.add_alternative(more, seq);
+    } else {
+      for (int i = 1; i < spec.max_calls; ++i) {
+        const uint32_t next = g_.add_rule();
+        g_.add_alternative(next, {});
+        Seq seq;
+        g_.append_literal(seq, spec.separator);
+        seq.insert(seq.end(), {Grammar::rule(call), Grammar::rule(more)});
+        g_.add_alternative(next, seq);
+        more = next;
+      }
+    }
+    Seq calls_seq;
+    g_.append_literal(calls_seq, spec.list_open);
+    calls_seq.insert(calls_seq.end(), {Grammar::rule(call), Grammar::rule(more)});
+    g_.append_literal(calls_seq, spec.list_close);
+    const uint32_t calls = rule_of(calls_seq);
+
+    uint32_t answer = calls;
+    if (spec.text == ToolCallGrammarSpec::Text::Before) {
+      if (spec.call_open.empty()) fail("tools", "text before calls needs a call_open tag");
+      answer = g_.add_rule();
+      const uint32_t end = g_.add_rule();
+      g_.add_alternative(end, {});
+      g_.add_alternative(end, {Grammar::rule(calls)});
+      g_.add_alternative(answer, {Grammar::rule(text_without(spec.call_open)), Grammar::rule(end)});
+    } else if (spec.text == ToolCallGrammarSpec::Text::Instead) {
+      ByteSet first;
+      first.set();
+      for (const char c : std::string_view(" \t\n\r")) first.reset(static_cast<uint8_t>(c));
+      for (const char c : spec.avoid_first) first.reset(static_cast<uint8_t>(c));
+      ByteSet all;
+      all.set();
+      const uint32_t any = g_.add_rule();
+      g_.add_alternative(any, {});
+      g_.add_alternative(any, {g_.bytes(all), Grammar::rule(any)});
+      answer = g_.add_rule();
+      g_.add_alternative(answer, {});
+      g_.add_alternative(answer, {g_.bytes(first), Grammar::rule(any)});
+      g_.add_alternative(answer, {Grammar::rule(calls)});
+    }
+    uint32_t top = answer;
+    if (!spec.reasoning_close.empty()) {
+      Seq reasoning;
+      if (!spec.reasoning_required) g_.append_literal(reasoning, spec.reasoning_open);
+      reasoning.push_back(Grammar::rule(text_until(spec.reasoning_close)));
+      reasoning.push_back(Grammar::rule(at_most(chars(" \t\n\r"), 8)));
+      top = g_.add_rule();
+      reasoning.push_back(Grammar::rule(answer));
+      g_.add_alternative(top, reasoning);
+      if (!spec.reasoning_required) g_.add_alternative(top, {Grammar::rule(answer)});
+    }
+    if (Result<void> done = g_.finish(top); !done) fail("tools", done.error().message);
     return std::make_shared<const Grammar>(std::move(g_));
   }
 
@@ -108,6 +189,37 @@ class SchemaCompiler {
     }
     return r;
   }
+
+  /// The text automaton of `d` (non-empty): states[s] is the rule after s bytes of a partial
+  /// match; its alternatives follow each byte to the state it leads to (the longest prefix of
+  /// `d` the text then ends with). `until`: the text ends with the first whole `d`; else the
+  /// text holds no `d` and may end in any state. Each alternative consumes a byte first.
+  uint32_t text_automaton(std::string_view d, bool until) {
+    const size_t n = d.size();
+    std::vector<uint32_t> states(n);
+    for (uint32_t& r : states) r = g_.add_rule();
+    for (size_t s = 0; s < n; ++s) {
+      std::map<size_t, ByteSet> targets;
+      for (int b = 0; b < 256; ++b) {
+        std::string seen(d.substr(0, s));
+        seen.push_back(static_cast<char>(b));
+        size_t k = std::min(seen.size(), n);
+        while (k > 0 && seen.compare(seen.size() - k, k, d.substr(0, k)) != 0) --k;
+        targets[k].set(static_cast<size_t>(b));
+      }
+      if (!until) g_.add_alternative(states[s], {});
+      for (const auto& [t, set] : targets) {
+        if (t == n) {
+          if (until) g_.add_alternative(states[s], {g_.bytes(set)});
+        } else {
+          g_.add_alternative(states[s], {g_.bytes(set), Grammar::rule(states[t])});
+        }
+      }
+    }
+    return states[0];
+  }
+  uint32_t text_without(std::string_view d) { return text_automaton(d, false); }
+  uint32_t text_until(std::string_view d) { return text_automaton(d, true); }
 
   GrammarElement ws() {
     if (!ws_) {
@@ -464,7 +576,7 @@ class SchemaCompiler {
                      "\"#/definitions/...\")");
     const Json* target = nullptr;
     try {
-      target = &root_.at(Json::json_pointer(ref.substr(1)));
+      target = &root_->at(Json::json_pointer(ref.substr(1)));
     } catch (const Json::exception&) {
       fail(path, "$ref \"" + ref + "\" does not resolve to a schema in this document");
     }
@@ -566,7 +678,7 @@ class SchemaCompiler {
     return r;
   }
 
-  const Json& root_;
+  const Json* root_;  ///< the document $refs resolve in
   std::string where_;
   Grammar g_;
   std::map<std::string, uint32_t> refs_;
@@ -594,6 +706,15 @@ Result<std::shared_ptr<const Grammar>> compile_json_schema_text(std::string_view
     return make_error(std::string("the schema is not valid JSON: ") + e.what());
   }
   return compile_json_schema(schema);
+}
+
+Result<std::shared_ptr<const Grammar>> compile_tool_calls(const ToolCallGrammarSpec& spec) {
+  try {
+    const Json none;
+    return SchemaCompiler(none, "tools").compile_tool_calls(spec);
+  } catch (const SchemaError& e) {
+    return make_error(e.message);
+  }
 }
 
 std::shared_ptr<const Grammar> json_object_grammar() {

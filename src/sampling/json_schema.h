@@ -4,7 +4,9 @@
 
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <string>
 #include <string_view>
+#include <vector>
 
 #include "gengyun/result.h"
 #include "sampling/grammar.h"
@@ -58,5 +60,41 @@ std::shared_ptr<const Grammar> json_object_grammar();
 /// ("response_format.json_schema.schema/properties/x: ...").
 Result<std::shared_ptr<const Grammar>> compile_response_format(
     const nlohmann::ordered_json& response_format);
+
+/// One tool a call may name: its name and the JSON Schema of its arguments (null: any object).
+struct ToolSchema {
+  std::string name;
+  nlohmann::ordered_json parameters;
+  std::string where = "parameters";  ///< its place in errors, e.g. "tools[0].function.parameters"
+};
+
+/// The answers a tool_choice allows, and how the model's family writes tool calls (the chat
+/// layer's chat::ToolCallWriting, as text: sampling knows no chat formats). One call is
+/// `call_open padding {"name": "<name>", "<arguments_key>": <arguments>} padding call_close`;
+/// the calls are `list_open call (separator call)* list_close`.
+struct ToolCallGrammarSpec {
+  std::vector<ToolSchema> tools;  ///< non-empty; the names a call may take
+  std::string list_open, list_close;
+  std::string call_open, call_close, padding, separator;
+  std::string arguments_key = "arguments";
+  int max_calls = 1;  ///< >= 1; 0: no bound
+  /// What the answer may be instead of calls. None: calls only (tool_choice "required" or a
+  /// named function). Before: text that does not hold `call_open`, then calls or nothing (a
+  /// family whose calls may follow content). Instead: calls, or text that does not begin with
+  /// whitespace nor with `avoid_first` (a family whose calls are the whole answer).
+  enum class Text { None, Before, Instead };
+  Text text = Text::None;
+  std::string avoid_first;  ///< Text::Instead: bytes text may not begin with
+  /// Reasoning before the rest: `reasoning_open` text up to and including `reasoning_close`,
+  /// then at most 8 bytes of whitespace. Off when reasoning_close is empty; optional unless
+  /// reasoning_required (the prompt ended inside reasoning: reasoning_open is then left out).
+  std::string reasoning_open, reasoning_close;
+  bool reasoning_required = false;
+};
+
+/// The grammar of the answers `spec` allows, each call's arguments a JSON text valid under its
+/// tool's parameters (the subset of compile_json_schema). Errors: no tools, a tool's schema
+/// refused (its place prefixed with the tool's `where`), Text::Before without call_open.
+Result<std::shared_ptr<const Grammar>> compile_tool_calls(const ToolCallGrammarSpec& spec);
 
 }  // namespace gengyun::sampling

@@ -64,7 +64,8 @@ TEST(ParseJsonObject, BoundsNesting) {
     ASSERT_FALSE(r.ok());
     EXPECT_EQ(r.error().http_status, 400);
     EXPECT_EQ(r.error().message, "the request body nests arrays and objects " +
-                                     std::to_string(depth) + " levels deep; at most 64 are allowed");
+                                     std::to_string(depth) +
+                                     " levels deep; at most 64 are allowed");
   }
   // Brackets inside strings (escaped quotes included) are text, not nesting.
   const std::string brackets(1000, '[');
@@ -210,14 +211,15 @@ TEST(ParseChatRequest, ToolsToolCallsAndTemplateFields) {
   EXPECT_EQ(r->tool_choice, "auto");
   read_template_fields(body, r.value());
   // the client's key order, which nlohmann::json would have sorted
-  EXPECT_EQ(r->chat.tools_json,
-            R"([{"type":"function","function":{"name":"get_weather","parameters":{"type":"object"}}}])");
+  EXPECT_EQ(
+      r->chat.tools_json,
+      R"([{"type":"function","function":{"name":"get_weather","parameters":{"type":"object"}}}])");
   EXPECT_EQ(r->chat.template_kwargs_json, R"({"enable_thinking":false,"b":1,"a":2})");
 
   // tool_choice "none" leaves the tools out of the prompt
-  auto none = parse_chat_request(chat_body(
-      {{"tools", json::parse(R"([{"type": "function", "function": {"name": "f"}}])")},
-       {"tool_choice", "none"}}));
+  auto none = parse_chat_request(
+      chat_body({{"tools", json::parse(R"([{"type": "function", "function": {"name": "f"}}])")},
+                 {"tool_choice", "none"}}));
   ASSERT_TRUE(none.ok()) << none.error().message;
   EXPECT_EQ(none->tool_choice, "none");
   read_template_fields(R"({"tools": [{"type": "function", "function": {"name": "f"}}]})",
@@ -231,23 +233,137 @@ TEST(ParseChatRequest, ToolsToolCallsAndTemplateFields) {
           {"tool_calls",
            {{{"type", "function"}, {"function", {{"name", "f"}, {"arguments", deep}}}}}}}}}}));
   ASSERT_TRUE(deep_call.ok()) << deep_call.error().message;
-  EXPECT_EQ(nlohmann::ordered_json::parse(deep_call->messages[0].extra_json)["tool_calls"][0]
-                                                                         ["function"]["arguments"],
+  EXPECT_EQ(nlohmann::ordered_json::parse(
+                deep_call->messages[0].extra_json)["tool_calls"][0]["function"]["arguments"],
             deep);
-  // What generation cannot enforce yet is refused, naming the parameter.
-  auto named = parse_chat_request(
-      chat_body({{"tool_choice", {{"type", "function"}, {"function", {{"name", "f"}}}}}}));
-  ASSERT_FALSE(named.ok());
-  EXPECT_EQ(named.error().message,
-            "tool_choice naming a function is not supported yet: gengyun does not constrain the "
-            "model's tool calls (use \"auto\" or \"none\")");
-  EXPECT_EQ(named.error().param, "tool_choice");
-  auto required = parse_chat_request(chat_body({{"tool_choice", "required"}}));
-  ASSERT_FALSE(required.ok());
-  EXPECT_EQ(required.error().param, "tool_choice");
-  auto serial = parse_chat_request(chat_body({{"parallel_tool_calls", false}}));
-  ASSERT_FALSE(serial.ok());
-  EXPECT_EQ(serial.error().param, "parallel_tool_calls");
+}
+
+const json kTwoTools = json::parse(R"([
+  {"type": "function", "function": {"name": "f", "parameters": {"type": "object",
+    "properties": {"x": {"type": "integer"}}, "required": ["x"]}}},
+  {"type": "function", "function": {"name": "g"}}])");
+
+TEST(ParseChatRequest, ToolChoiceRequiredNamedAndSerialAreHeldToAGrammar) {
+  const ChatSyntax hermes{
+      .reasoning = false, .starts_in_reasoning = false, .tool_calls = ToolCallFormat::Hermes};
+  const auto parse = [](const json& extra) {
+    auto r = parse_chat_request(chat_body(extra));
+    if (r.ok()) read_template_fields(chat_body(extra).dump(), r.value());
+    return r;
+  };
+  auto required = parse({{"tools", kTwoTools}, {"tool_choice", "required"}});
+  ASSERT_TRUE(required.ok()) << required.error().message;
+  EXPECT_TRUE(tool_calls_constrained(required.value()));
+  ASSERT_FALSE(apply_tool_choice(hermes, required.value()));
+  const OutputFormat& f = required->params.format;
+  EXPECT_EQ(f.kind, OutputFormat::Kind::ToolCalls);
+  EXPECT_EQ(f.tools_json, required->chat.tools_json);
+  EXPECT_EQ(f.tool_name, "");
+  EXPECT_FALSE(f.text_allowed);
+  EXPECT_TRUE(f.parallel_calls);
+  EXPECT_EQ(f.syntax.tool_calls, ToolCallFormat::Hermes);
+
+  auto named = parse({{"tools", kTwoTools},
+                      {"tool_choice", {{"type", "function"}, {"function", {{"name", "g"}}}}},
+                      {"parallel_tool_calls", false}});
+  ASSERT_TRUE(named.ok()) << named.error().message;
+  ASSERT_FALSE(apply_tool_choice(hermes, named.value()));
+  EXPECT_EQ(named->tool_choice, "function");
+  EXPECT_EQ(named->params.format.tool_name, "g");
+  EXPECT_FALSE(named->params.format.parallel_calls);
+
+  auto serial = parse({{"tools", kTwoTools}, {"parallel_tool_calls", false}});
+  ASSERT_TRUE(serial.ok()) << serial.error().message;
+  ASSERT_FALSE(apply_tool_choice(hermes, serial.value()));
+  EXPECT_TRUE(serial->params.format.text_allowed);
+  EXPECT_FALSE(serial->params.format.parallel_calls);
+
+  // Nothing to hold: no tools (at most one call holds), tool_choice "none", plain "auto".
+  for (const json& extra :
+       {json{{"parallel_tool_calls", false}},
+        json{{"tools", kTwoTools}, {"tool_choice", "none"}, {"parallel_tool_calls", false}},
+        json{{"tools", kTwoTools}}}) {
+    auto r = parse(extra);
+    ASSERT_TRUE(r.ok()) << r.error().message;
+    ASSERT_FALSE(apply_tool_choice(hermes, r.value()));
+    EXPECT_EQ(r->params.format.kind, OutputFormat::Kind::Text) << extra.dump();
+  }
+
+  // A template that writes no known tool-call format cannot be held to one.
+  auto again = parse({{"tools", kTwoTools}, {"tool_choice", "required"}});
+  ASSERT_TRUE(again.ok());
+  auto refused = apply_tool_choice(ChatSyntax{}, again.value());
+  ASSERT_TRUE(refused);
+  EXPECT_EQ(refused->param, "tool_choice");
+  EXPECT_EQ(
+      refused->message,
+      "tool_choice needs a model whose chat template writes tool calls in a format gengyun "
+      "knows (Hermes <tool_call>, Llama 3.x JSON, Mistral [TOOL_CALLS]); this one's does not");
+  // "auto" without parallel calls holds already: no call is read from such a model's answers.
+  auto plain = parse({{"tools", kTwoTools}, {"parallel_tool_calls", false}});
+  ASSERT_TRUE(plain.ok());
+  EXPECT_FALSE(apply_tool_choice(ChatSyntax{}, plain.value()));
+  EXPECT_EQ(plain->params.format.kind, OutputFormat::Kind::Text);
+}
+
+TEST(ParseChatRequest, BadToolChoicesNameTheField) {
+  struct Case {
+    json extra;
+    std::string message;
+    std::string param;
+  };
+  const json bad_schema = json::parse(R"([{"type": "function", "function": {"name": "f",
+      "parameters": {"type": "object", "properties": {"n": {"type": "integer", "minimum": 1}}}}}])");
+  const std::vector<Case> cases = {
+      {{{"tools", kTwoTools},
+        {"tool_choice", {{"type", "function"}, {"function", {{"name", "h"}}}}}},
+       "tool_choice names the function \"h\", which is not in tools",
+       "tool_choice"},
+      {{{"tool_choice", {{"type", "function"}, {"function", {{"name", "f"}}}}}},
+       "tool_choice names the function \"f\", which is not in tools",
+       "tool_choice"},
+      {{{"tool_choice", "required"}},
+       "tool_choice \"required\" needs at least one tool in tools",
+       "tool_choice"},
+      {{{"tools", json::array()}, {"tool_choice", "required"}},
+       "tool_choice \"required\" needs at least one tool in tools",
+       "tool_choice"},
+      {{{"tools", kTwoTools}, {"tool_choice", 7}},
+       "tool_choice must be \"auto\", \"none\", \"required\" or {\"type\": \"function\", "
+       "\"function\": {\"name\": ...}}, got 7",
+       "tool_choice"},
+      {{{"tools", kTwoTools}, {"tool_choice", {{"type", "function"}, {"function", {{"name", 3}}}}}},
+       "tool_choice must be \"auto\", \"none\", \"required\" or {\"type\": \"function\", "
+       "\"function\": {\"name\": ...}}, got {\"function\":{\"name\":3},\"type\":\"functi...",
+       "tool_choice"},
+      {{{"tools", kTwoTools},
+        {"tool_choice", "required"},
+        {"response_format", {{"type", "json_object"}}}},
+       "response_format cannot be combined with tool_choice \"required\": both constrain the "
+       "answer",
+       "tool_choice"},
+      {{{"tools", kTwoTools},
+        {"parallel_tool_calls", false},
+        {"response_format", {{"type", "json_object"}}}},
+       "response_format cannot be combined with parallel_tool_calls false: both constrain the "
+       "answer",
+       "parallel_tool_calls"},
+      {{{"tools", bad_schema}, {"tool_choice", "required"}},
+       "a tool's parameters are outside the JSON Schema subset that tool_choice can enforce: "
+       "tools[0].function.parameters/properties/n: unsupported keyword minimum (supported: $ref, "
+       "additionalProperties, anyOf, const, enum, format, items, maxItems, minItems, properties, "
+       "required, type, and annotations)",
+       "tools[0].function.parameters"},
+  };
+  for (const Case& c : cases) {
+    auto r = parse_chat_request(chat_body(c.extra));
+    ASSERT_FALSE(r.ok()) << c.extra.dump();
+    EXPECT_EQ(r.error().message, c.message) << c.extra.dump();
+    EXPECT_EQ(r.error().param, c.param) << c.extra.dump();
+    EXPECT_EQ(r.error().http_status, 400);
+  }
+  // With "auto" the schema only reaches the template: it is not compiled.
+  EXPECT_TRUE(parse_chat_request(chat_body({{"tools", bad_schema}})).ok());
 }
 
 TEST(ParseRequests, ResponseFormat) {
@@ -283,14 +399,13 @@ TEST(ParseRequests, ResponseFormat) {
                    {{"type", "json_schema"},
                     {"json_schema", {{"name", "x"}, {"schemas", json::object()}}}}}}),
        "response_format.json_schema.schemas"},
-      {"json_schema missing",
-       chat_body({{"response_format", {{"type", "json_schema"}}}}), "response_format"},
+      {"json_schema missing", chat_body({{"response_format", {{"type", "json_schema"}}}}),
+       "response_format"},
       {"unsupported keyword",
        chat_body({{"response_format",
                    {{"type", "json_schema"},
                     {"json_schema",
-                     {{"name", "x"},
-                      {"schema", {{"type", "string"}, {"pattern", "^a$"}}}}}}}}),
+                     {{"name", "x"}, {"schema", {{"type", "string"}, {"pattern", "^a$"}}}}}}}}),
        "response_format"},
   };
   for (const auto& c : cases) expect_rejected(c, /*chat=*/true);
@@ -392,8 +507,7 @@ TEST(ParseRequests, UnknownFieldsAreRefusedByName) {
   for (const char* name : {"suffix", "service_tier", "metadata", "store", "Model"}) {
     auto chat = parse_chat_request(chat_body({{name, "x"}}));
     ASSERT_FALSE(chat.ok()) << name;
-    EXPECT_EQ(chat.error().message,
-              std::string("Unrecognized request argument supplied: ") + name);
+    EXPECT_EQ(chat.error().message, std::string("Unrecognized request argument supplied: ") + name);
     EXPECT_EQ(chat.error().param, name);
     auto text = parse_completion_request(completion_body({{name, "x"}}));
     ASSERT_FALSE(text.ok()) << name;
@@ -479,13 +593,15 @@ TEST(ParseChatRequest, RejectsBadFields) {
        chat_body({{"messages", {{{"role", "tool"}, {"content", "x"}, {"tool_call_id", 1}}}}}),
        "messages[0].tool_call_id"},
       {"tool_calls on a user message",
-       chat_body({{"messages", {{{"role", "user"}, {"content", "x"}, {"tool_calls", json::array()}}}}}),
+       chat_body(
+           {{"messages", {{{"role", "user"}, {"content", "x"}, {"tool_calls", json::array()}}}}}),
        "messages[0].tool_calls"},
       {"tool_calls not an array",
        chat_body({{"messages", {{{"role", "assistant"}, {"tool_calls", "f()"}}}}}),
        "messages[0].tool_calls"},
       {"tool call without function",
-       chat_body({{"messages", {{{"role", "assistant"}, {"tool_calls", {{{"type", "function"}}}}}}}}),
+       chat_body(
+           {{"messages", {{{"role", "assistant"}, {"tool_calls", {{{"type", "function"}}}}}}}}),
        "messages[0].tool_calls[0].function"},
       {"tool call arguments an object",
        chat_body({{"messages",
@@ -500,9 +616,11 @@ TEST(ParseChatRequest, RejectsBadFields) {
                      {"tool_calls", {{{"type", "web"}, {"function", {{"name", "f"}}}}}}}}}}),
        "messages[0].tool_calls[0].type"},
       {"reasoning_content on a user message",
-       chat_body({{"messages", {{{"role", "user"}, {"content", "x"}, {"reasoning_content", "r"}}}}}),
+       chat_body(
+           {{"messages", {{{"role", "user"}, {"content", "x"}, {"reasoning_content", "r"}}}}}),
        "messages[0].reasoning_content"},
-      {"name a number", chat_body({{"messages", {{{"role", "user"}, {"content", "x"}, {"name", 2}}}}}),
+      {"name a number",
+       chat_body({{"messages", {{{"role", "user"}, {"content", "x"}, {"name", 2}}}}}),
        "messages[0].name"},
       {"tools not an array", chat_body({{"tools", {{"type", "function"}}}}), "tools"},
       {"tool not a function", chat_body({{"tools", {{{"type", "code"}}}}}), "tools[0]"},

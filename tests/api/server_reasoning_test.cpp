@@ -5,6 +5,8 @@
 // weights and writes no </think>: its whole greedy answer is reasoning in the first case.
 // The same server also serves qwen2-tiny with Llama 3.1's template (llama-tools-tiny), whose
 // answers speak Llama 3.x JSON tool calls: a response_format schema of a call makes it write one.
+// With Qwen2.5's template (hermes-tools-tiny, Hermes <tool_call> tags), tool_choice "required"
+// or a named function makes it write calls by constrained decoding.
 #include <gtest/gtest.h>
 
 #include <fstream>
@@ -14,6 +16,7 @@
 
 #include "gguf/gguf.h"
 #include "gguf/gguf_writer.h"
+#include "sampling/json_validator.h"
 #include "server_fixture.h"
 
 namespace gengyun::api::testing {
@@ -38,7 +41,8 @@ class ReasoningServerTest : public ServerTest {
     std::vector<deploy::ModelSpec> specs;
     for (const auto& [name, chat_template] :
          {std::pair{"qwq-tiny", "Qwen-QwQ-32B.jinja"},
-          std::pair{"llama-tools-tiny", "meta-llama-Llama-3.1-8B-Instruct.jinja"}}) {
+          std::pair{"llama-tools-tiny", "meta-llama-Llama-3.1-8B-Instruct.jinja"},
+          std::pair{"hermes-tools-tiny", "Qwen-Qwen2.5-7B-Instruct.jinja"}}) {
       auto source =
           gguf::File::open(gengyun::testing::testdata_path("models/qwen2-tiny-q8_0.gguf"));
       ASSERT_TRUE(source.ok());
@@ -218,14 +222,14 @@ TEST_F(ReasoningServerTest, ASchemaOfACallMakesTheModelCallATool) {
       "name": {"const": "get_time"},
       "parameters": {"type": "object", "properties": {}, "additionalProperties": false}},
       "required": ["name", "parameters"], "additionalProperties": false})");
-  json request = {{"model", "llama-tools-tiny"},
-                  {"messages", {{{"role", "user"}, {"content", "What time is it?"}}}},
-                  {"tools", tools},
-                  {"max_tokens", 64},
-                  {"temperature", 0},
-                  {"response_format",
-                   {{"type", "json_schema"},
-                    {"json_schema", {{"name", "call"}, {"schema", schema}}}}}};
+  json request = {
+      {"model", "llama-tools-tiny"},
+      {"messages", {{{"role", "user"}, {"content", "What time is it?"}}}},
+      {"tools", tools},
+      {"max_tokens", 64},
+      {"temperature", 0},
+      {"response_format",
+       {{"type", "json_schema"}, {"json_schema", {{"name", "call"}, {"schema", schema}}}}}};
   auto r = post_qwq(request);
   ASSERT_TRUE(r);
   ASSERT_EQ(r->status, 200) << r->body;
@@ -259,6 +263,125 @@ TEST_F(ReasoningServerTest, ASchemaOfACallMakesTheModelCallATool) {
   EXPECT_EQ(arguments, "{}");
   EXPECT_EQ(finish, "tool_calls");
   EXPECT_EQ(streamed_text(sse), "");
+}
+
+// Bounded arguments (an enum, a boolean), so that the random model's calls end.
+const char* kLightTools = R"([
+  {"type": "function", "function": {"name": "set_light", "parameters": {"type": "object",
+    "properties": {"room": {"enum": ["kitchen", "hall"]}, "on": {"type": "boolean"}},
+    "required": ["room", "on"], "additionalProperties": false}}},
+  {"type": "function", "function": {"name": "get_time", "parameters": {"type": "object",
+    "properties": {"utc": {"type": "boolean"}}, "required": ["utc"],
+    "additionalProperties": false}}}])";
+
+struct Call {
+  std::string name, arguments;
+};
+
+/// The calls of a streamed answer, assembled as a client does (by index), and its
+/// finish_reason and content.
+std::vector<Call> streamed_calls(const SseBody& sse, std::string& finish) {
+  std::vector<Call> calls;
+  for (const json& e : sse.events) {
+    if (e["choices"].empty()) continue;
+    const json& choice = e["choices"][0];
+    if (choice["delta"].contains("tool_calls"))
+      for (const json& d : choice["delta"]["tool_calls"]) {
+        const size_t index = d["index"].get<size_t>();
+        if (calls.size() <= index) calls.resize(index + 1);
+        if (d["function"].contains("name")) calls[index].name += d["function"]["name"];
+        calls[index].arguments += d["function"]["arguments"].get<std::string>();
+      }
+    if (!choice["finish_reason"].is_null()) finish = choice["finish_reason"];
+  }
+  return calls;
+}
+
+/// The arguments of `name` validate against its parameters in kLightTools.
+void expect_valid(const std::string& name, const std::string& arguments) {
+  for (const json& tool : json::parse(kLightTools))
+    if (tool["function"]["name"] == name) {
+      EXPECT_TRUE(gengyun::testing::text_validates(
+          arguments, nlohmann::ordered_json::parse(tool["function"]["parameters"].dump())))
+          << name << " " << arguments;
+      return;
+    }
+  ADD_FAILURE() << "no tool " << name;
+}
+
+// tool_choice "required" with parallel_tool_calls false (one call), then a named function:
+// the answer is a call of the tools, in Hermes tags the model wrote under the grammar, parsed
+// into tool_calls whose arguments validate; streamed, the same call.
+TEST_F(ReasoningServerTest, ToolChoiceRequiredAndNamedAreCalls) {
+  for (const json& choice :
+       {json("required"), json{{"type", "function"}, {"function", {{"name", "get_time"}}}}}) {
+    json request = {{"model", "hermes-tools-tiny"},
+                    {"messages", {{{"role", "user"}, {"content", "Kitchen lights on."}}}},
+                    {"tools", json::parse(kLightTools)},
+                    {"tool_choice", choice},
+                    {"parallel_tool_calls", false},
+                    {"max_tokens", 200},
+                    {"temperature", 0}};
+    auto r = post_qwq(request);
+    ASSERT_TRUE(r);
+    ASSERT_EQ(r->status, 200) << r->body;
+    const json whole = json::parse(r->body);
+    const json& message = whole["choices"][0]["message"];
+    ASSERT_EQ(message["tool_calls"].size(), 1u) << r->body;
+    const json& call = message["tool_calls"][0];
+    EXPECT_EQ(call["type"], "function");
+    EXPECT_TRUE(call["id"].get<std::string>().starts_with("call_")) << call;
+    const std::string name = call["function"]["name"];
+    if (choice.is_object()) EXPECT_EQ(name, "get_time");
+    expect_valid(name, call["function"]["arguments"]);
+    EXPECT_TRUE(message["content"].is_null()) << r->body;
+    EXPECT_EQ(whole["choices"][0]["finish_reason"], "tool_calls");
+
+    request["stream"] = true;
+    r = post_qwq(request);
+    ASSERT_TRUE(r);
+    ASSERT_EQ(r->status, 200) << r->body;
+    const SseBody sse = parse_sse(r->body);
+    ASSERT_TRUE(sse.done);
+    std::string finish;
+    const std::vector<Call> calls = streamed_calls(sse, finish);
+    ASSERT_EQ(calls.size(), 1u) << r->body;
+    EXPECT_EQ(calls[0].name, name);
+    EXPECT_EQ(calls[0].arguments, call["function"]["arguments"]);
+    EXPECT_EQ(finish, "tool_calls");
+    EXPECT_EQ(streamed_text(sse), "");
+  }
+}
+
+// tool_choice "required" with parallel calls: every call the model makes is valid.
+TEST_F(ReasoningServerTest, RequiredParallelCallsAreEachValid) {
+  const json request = {{"model", "hermes-tools-tiny"},
+                        {"messages", {{{"role", "user"}, {"content", "Lights and time."}}}},
+                        {"tools", json::parse(kLightTools)},
+                        {"tool_choice", "required"},
+                        {"max_tokens", 120},
+                        {"temperature", 0}};
+  auto r = post_qwq(request);
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body;
+  const json whole = json::parse(r->body);
+  const json& message = whole["choices"][0]["message"];
+  ASSERT_GE(message["tool_calls"].size(), 1u) << r->body;
+  for (const json& call : message["tool_calls"])
+    expect_valid(call["function"]["name"], call["function"]["arguments"]);
+}
+
+TEST_F(ReasoningServerTest, ToolChoiceErrorsAreBadRequests) {
+  json request = {{"model", "hermes-tools-tiny"},
+                  {"messages", {{{"role", "user"}, {"content", "Hi"}}}},
+                  {"tools", json::parse(kLightTools)},
+                  {"tool_choice", {{"type", "function"}, {"function", {{"name", "fly"}}}}}};
+  auto r = post_qwq(request);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 400) << r->body;
+  EXPECT_EQ(json::parse(r->body)["error"]["param"], "tool_choice") << r->body;
+  EXPECT_EQ(json::parse(r->body)["error"]["message"],
+            "tool_choice names the function \"fly\", which is not in tools");
 }
 
 }  // namespace

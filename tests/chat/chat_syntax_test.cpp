@@ -1,5 +1,6 @@
 // What each real template's answers speak (template_syntax), and whether a rendered prompt
-// ends inside reasoning (ends_in_reasoning), the template's own tags counted, the client's not.
+// ends inside reasoning (ends_in_reasoning) or just after a reasoning block it closed
+// (ends_after_reasoning), the template's own tags counted, the client's not.
 #include "chat/chat_syntax.h"
 
 #include <gtest/gtest.h>
@@ -49,17 +50,20 @@ TEST(ChatSyntax, OfEveryRealTemplate) {
 }
 
 // QwQ's and DeepSeek-R1's generation prompts open <think> and, with enable_thinking off (or
-// not given, in these versions), close it at once; Qwen3's closes it only when it is off.
+// not given, in these versions), close it at once; Qwen3's and SmolLM3's open and close it
+// only when it is off.
 TEST(ChatSyntax, PromptsThatEndInsideReasoning) {
   REQUIRE_TESTDATA();
   const struct {
     const char* name;
     bool thinking_on;
     bool thinking_off;
-  } cases[] = {{"Qwen-QwQ-32B.jinja", true, false},
-               {"deepseek-ai-DeepSeek-R1-Distill-Qwen-32B.jinja", true, false},
-               {"Qwen-Qwen3-0.6B.jinja", false, false},
-               {"HuggingFaceTB-SmolLM3-3B.jinja", false, false}};
+    bool closed_on;  // ends_after_reasoning
+    bool closed_off;
+  } cases[] = {{"Qwen-QwQ-32B.jinja", true, false, false, true},
+               {"deepseek-ai-DeepSeek-R1-Distill-Qwen-32B.jinja", true, false, false, true},
+               {"Qwen-Qwen3-0.6B.jinja", false, false, false, true},
+               {"HuggingFaceTB-SmolLM3-3B.jinja", false, false, false, true}};
   const std::vector<std::string> request = {"messages"};
   for (const auto& c : cases) {
     auto tmpl = ChatTemplate::parse(read_template(c.name));
@@ -73,6 +77,9 @@ TEST(ChatSyntax, PromptsThatEndInsideReasoning) {
       ASSERT_TRUE(prompt.ok()) << c.name << ": " << prompt.error().message;
       EXPECT_EQ(ends_in_reasoning(prompt->text, prompt->request_spans),
                 thinking ? c.thinking_on : c.thinking_off)
+          << c.name << " " << thinking << ": " << prompt->text;
+      EXPECT_EQ(ends_after_reasoning(prompt->text, prompt->request_spans),
+                thinking ? c.closed_on : c.closed_off)
           << c.name << " " << thinking << ": " << prompt->text;
     }
   }
@@ -90,6 +97,13 @@ TEST(ChatSyntax, TagsAClientWroteDoNotCount) {
   EXPECT_TRUE(
       ends_in_reasoning("<think>x</think>", std::vector<std::pair<size_t, size_t>>{{8, 16}}));
   EXPECT_FALSE(ends_in_reasoning("", {}));
+  EXPECT_TRUE(ends_after_reasoning("<think>\n\n</think>\n\n", {}));
+  EXPECT_FALSE(ends_after_reasoning("<think>\n\n</think>\n\nx", {}));
+  EXPECT_FALSE(ends_after_reasoning("<think>x", {}));
+  EXPECT_FALSE(ends_after_reasoning("", {}));
+  // A </think> the client wrote closes nothing.
+  EXPECT_FALSE(
+      ends_after_reasoning("<think>x</think>", std::vector<std::pair<size_t, size_t>>{{8, 16}}));
 }
 
 }  // namespace

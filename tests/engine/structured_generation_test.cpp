@@ -77,7 +77,8 @@ TEST(StructuredGeneration, BoundedSchemaEndsByItselfAndValidates) {
       "required": ["answer", "sure"], "additionalProperties": false})";
   for (uint64_t seed = 1; seed <= 6; ++seed) {
     GenerationParams p = sampled(seed, 400);
-    p.format = {OutputFormat::Kind::JsonSchema, schema};
+    p.format.kind = OutputFormat::Kind::JsonSchema;
+    p.format.json_schema = schema;
     Collected c;
     ASSERT_EQ(run(*model, p, c), SubmitStatus::Ok);
     EXPECT_EQ(c.last.finish_reason, FinishReason::Stop) << c.text;
@@ -159,9 +160,10 @@ TEST(StructuredGeneration, BadFormatsAndBiasesAreRefused) {
     EXPECT_NE(message.find(part), std::string::npos) << message;
   };
   GenerationParams p;
-  p.format = {OutputFormat::Kind::JsonSchema, R"({"type": "string", "pattern": "a+"})"};
+  p.format.kind = OutputFormat::Kind::JsonSchema;
+  p.format.json_schema = R"({"type": "string", "pattern": "a+"})";
   refused(p, "unsupported keyword pattern");
-  p.format = {OutputFormat::Kind::JsonSchema, "{not json"};
+  p.format.json_schema = "{not json";
   refused(p, "not valid JSON");
   p.format = {};
   p.logit_bias = {{model->n_vocab(), 1.0f}};

@@ -152,7 +152,7 @@ test('unknown fields are a BadRequestError naming them; user is a string', async
       (e) => e instanceof OpenAI.BadRequestError && e.param === 'suffix');
 });
 
-test('tools in the request reach the template; tool_choice required is refused', async () => {
+test('tools in the request reach the template; tool_choice naming another function is refused', async () => {
   const tools = [{ type: 'function', function: { name: 'get_weather', description: 'Weather',
                    parameters: { type: 'object', properties: { city: { type: 'string' } } } } }];
   const withTools = await client.chat.completions.create(
@@ -161,7 +161,7 @@ test('tools in the request reach the template; tool_choice required is refused',
       { model, messages, max_tokens: 1, temperature: 0 });
   assert.ok(withTools.usage.prompt_tokens > without.usage.prompt_tokens);
   await assert.rejects(
-      client.chat.completions.create(
-          { model, messages, max_tokens: 1, tools, tool_choice: 'required' }),
+      client.chat.completions.create({ model, messages, max_tokens: 1, tools,
+                                       tool_choice: { type: 'function', function: { name: 'f' } } }),
       (e) => e instanceof OpenAI.BadRequestError && e.param === 'tool_choice');
 });
