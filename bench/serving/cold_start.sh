@@ -22,6 +22,7 @@ for v in "$threads" "$rounds"; do
   [[ $v =~ ^[1-9][0-9]*$ ]] || { echo "error: THREADS and ROUNDS must be positive integers, not '$v'" >&2; exit 2; }
 done
 serving_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+source "$serving_dir/start_gengyun.sh"
 repo_dir=$(cd "$serving_dir/../.." && pwd)
 gengyun=${GENGYUN:-$repo_dir/build/gengyun}
 [[ -f $model ]] || { echo "error: no model file '$model'" >&2; exit 1; }
@@ -41,18 +42,7 @@ trap cleanup EXIT
 mkdir "$work/models"
 ln -s "$(realpath "$model")" "$work/models/bench.gguf"
 key=$("$gengyun" keys create --db "$work/bench.db" --name bench --role admin)
-# Created before the server starts, so the first read of it cannot race the redirection.
-: >"$work/serve.log"
-"$gengyun" serve --models "$work/models" --listen 127.0.0.1:0 --db "$work/bench.db" \
-  --threads "$threads" >"$work/access.log" 2>"$work/serve.log" &
-server_pid=$!
-port=""
-for ((i = 0; i < 1200 && ${#port} == 0; i++)); do
-  port=$(sed -n 's|^gengyun: serving .* on http://127\.0\.0\.1:\([0-9]*\)$|\1|p' "$work/serve.log")
-  kill -0 "$server_pid" 2>/dev/null || { cat "$work/serve.log" >&2; exit 1; }
-  [[ -n $port ]] || sleep 0.1
-done
-[[ -n $port ]] || { echo "error: gengyun serve did not start" >&2; exit 1; }
+start_gengyun "$work" --models "$work/models" --db "$work/bench.db" --threads "$threads"
 base="http://127.0.0.1:$port"
 
 # Seconds for one one-token completion (fails on any status but 200).

@@ -33,6 +33,7 @@ max_tokens=${MAX_TOKENS:-128}
 round_timeout_s=${ROUND_TIMEOUT_S:-900}
 
 serving_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+source "$serving_dir/start_gengyun.sh"
 repo_dir=$(cd "$serving_dir/../.." && pwd)
 gengyun=${GENGYUN:-$repo_dir/build/gengyun}
 
@@ -97,18 +98,7 @@ fi
 
 GENGYUN_API_KEY=$("$gengyun" keys create --db "$work/bench.db" --name bench)
 export GENGYUN_API_KEY
-: >"$work/serve.log"
-"$gengyun" serve --model "bench=$model" --listen 127.0.0.1:0 --db "$work/bench.db" \
-  --threads "$threads" 2>"$work/serve.log" &
-server_pid=$!
-port=""
-for ((i = 0; i < 1200; i++)); do
-  port=$(sed -n 's|^gengyun: serving .* on http://127\.0\.0\.1:\([0-9]*\)$|\1|p' "$work/serve.log")
-  [[ -n $port ]] && break
-  kill -0 "$server_pid" 2>/dev/null || { echo "error: gengyun serve exited:" >&2; cat "$work/serve.log" >&2; exit 1; }
-  sleep 0.1
-done
-[[ -n $port ]] || { echo "error: gengyun serve did not start within 120 s:" >&2; cat "$work/serve.log" >&2; exit 1; }
+start_gengyun "$work" --model "bench=$model" --db "$work/bench.db" --threads "$threads"
 echo "gengyun serve: pid $server_pid, http://127.0.0.1:$port" >&2
 
 # One round of loadgen.mjs against the server; its JSON line in $work/out.

@@ -1,0 +1,22 @@
+# Sourced by the bench/serving scripts (not run on its own): start_gengyun DIR ARGS... runs
+# "$gengyun" serve --listen 127.0.0.1:0 ARGS... in the background, its log in DIR/serve.log and
+# its access log in DIR/access.log, waits (up to 120 s) until it listens and sets server_pid
+# and port. On failure it prints the log and exits 1. The caller kills server_pid when done.
+start_gengyun() {
+  local dir=$1
+  shift
+  # Created before the server starts, so the first read of it cannot race the redirection.
+  : >"$dir/serve.log"
+  "$gengyun" serve --listen 127.0.0.1:0 "$@" >"$dir/access.log" 2>"$dir/serve.log" &
+  server_pid=$!
+  port=""
+  for ((i = 0; i < 1200; i++)); do
+    port=$(sed -n 's|^gengyun: serving .* on http://127\.0\.0\.1:\([0-9]*\)$|\1|p' "$dir/serve.log")
+    [[ -n $port ]] && return 0
+    kill -0 "$server_pid" 2>/dev/null || { echo "error: gengyun serve exited:" >&2; cat "$dir/serve.log" >&2; exit 1; }
+    sleep 0.1
+  done
+  echo "error: gengyun serve did not start within 120 s:" >&2
+  cat "$dir/serve.log" >&2
+  exit 1
+}
