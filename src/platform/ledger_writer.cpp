@@ -10,6 +10,7 @@ namespace gengyun::platform {
 Result<std::unique_ptr<LedgerWriter>> LedgerWriter::start(Store& store,
                                                           LedgerWriterOptions options) {
   std::unique_ptr<LedgerSpool> spool;
+  size_t replayed = 0;
   if (!options.spool_path.empty()) {
     auto opened = LedgerSpool::open(options.spool_path);
     if (!opened) return opened.error();
@@ -23,12 +24,12 @@ Result<std::unique_ptr<LedgerWriter>> LedgerWriter::start(Store& store,
                           std::to_string(spooled->size()) +
                           " write(s) the database cannot take now: " + applied.error().message);
       if (auto cleared = spool->clear(); !cleared) return cleared.error();
-      spdlog::info("usage ledger: applied {} spooled write(s) from '{}'", spooled->size(),
-                   spool->path());
+      replayed = spooled->size();
     }
   }
   std::unique_ptr<LedgerWriter> writer(
       new LedgerWriter(store, std::move(options), std::move(spool)));
+  writer->replayed_at_start_ = replayed;
   writer->thread_ = std::thread([w = writer.get()] { w->run(); });
   return writer;
 }

@@ -76,6 +76,8 @@ class LedgerWriter {
   /// Ok while the ledger can be written; while the spool holds writes, an error saying why (the
   /// database's last error) and how many wait: nothing may then be admitted.
   Result<void> available() const;
+  /// How many spooled writes start() applied.
+  size_t replayed_at_start() const { return replayed_at_start_; }
 
  private:
   struct Pending {
@@ -96,6 +98,7 @@ class LedgerWriter {
   Store& store_;
   const LedgerWriterOptions options_;
   std::unique_ptr<LedgerSpool> spool_;  ///< used by the writer thread (and start()) only
+  size_t replayed_at_start_ = 0;
 
   mutable std::mutex mutex_;
   std::condition_variable queued_;

@@ -316,6 +316,7 @@ TEST_P(StoreBackendTest, ASpoolIsReplayedAtStartAndRowsThatLandedAreNotCountedTw
   }
   auto writer = LedgerWriter::start(*store, {path, 1'000'000, {}});
   ASSERT_TRUE(writer.ok()) << writer.error().message;
+  EXPECT_EQ((*writer)->replayed_at_start(), 4u);
   EXPECT_EQ(lines_of(path), 0u);
   const auto rows = rows_by_id(*store);
   ASSERT_EQ(rows.size(), 3u);
