@@ -54,7 +54,8 @@ struct ServeOptions {
 
 /// The ledger spool of --db `db` when --ledger-spool is not given: "<db>-ledger-spool" beside a
 /// SQLite file, "gengyun-ledger-spool" in the working directory for PostgreSQL (where the
-/// default --db lives too); none for ":memory:".
+/// default --db lives too); none for ":memory:". Numbered (LedgerWriterOptions::numbered), so
+/// that servers sharing it take "-2", "-3", ... and apply those of servers that are gone.
 std::string default_ledger_spool(const std::string& db) {
   if (db == ":memory:") return "";
   if (db.starts_with("postgres://") || db.starts_with("postgresql://"))
@@ -204,14 +205,15 @@ int serve(const ServeOptions& o) {
   // closed from their checkpoints (a spooled settlement is the better bill).
   platform::LedgerWriterOptions ledger_options;
   ledger_options.spool_path = o.ledger_spool.empty() ? default_ledger_spool(o.db) : o.ledger_spool;
+  ledger_options.numbered = o.ledger_spool.empty();
   auto ledger = platform::LedgerWriter::start(**store, ledger_options);
   if (!ledger.ok()) {
     std::fprintf(stderr, "error: %s\n", ledger.error().message.c_str());
     return 1;
   }
   if (const size_t replayed = ledger.value()->replayed_at_start(); replayed > 0)
-    std::fprintf(stderr, "gengyun: applied %zu spooled ledger write(s) from '%s'\n", replayed,
-                 ledger_options.spool_path.c_str());
+    std::fprintf(stderr, "gengyun: applied %zu spooled ledger write(s) (spool '%s')\n", replayed,
+                 ledger.value()->spool_path().c_str());
   auto interrupted = store.value()->close_interrupted();
   if (!interrupted.ok()) {
     std::fprintf(stderr, "error: %s\n", interrupted.error().message.c_str());
@@ -366,7 +368,7 @@ void add_serve_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--ledger-spool", options->ledger_spool,
                   "file where usage rows wait, fsynced, while the database cannot be written "
                   "(default: DB-ledger-spool beside a SQLite file, ./gengyun-ledger-spool for "
-                  "PostgreSQL); one per server");
+                  "PostgreSQL, numbered -2, -3, ... for further servers); one per server");
   cmd->add_option("--shutdown-grace", options->shutdown_grace_s,
                   "seconds that SIGTERM/SIGINT lets requests in flight finish before ending them")
       ->check(CLI::Range(0, 86400))

@@ -184,7 +184,8 @@ Result<LedgerWrite> parse_spool_line(const std::string& line) {
   return write;
 }
 
-Result<std::unique_ptr<LedgerSpool>> LedgerSpool::open(const std::string& path) {
+Result<std::unique_ptr<LedgerSpool>> LedgerSpool::open(const std::string& path, bool* held) {
+  if (held) *held = false;
   if (path.empty()) return make_error("the ledger spool path is empty");
   const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
   if (fd < 0) {
@@ -196,6 +197,7 @@ Result<std::unique_ptr<LedgerSpool>> LedgerSpool::open(const std::string& path) 
     return error;
   }
   if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    if (held) *held = errno == EWOULDBLOCK;
     Error error = errno == EWOULDBLOCK
                       ? make_error("ledger spool '" + path +
                                    "' is held by another live server; give each server a spool "

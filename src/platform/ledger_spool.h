@@ -19,8 +19,8 @@ class LedgerSpool {
  public:
   /// Opens the spool at `path`, creating it (mode 0600) when missing, and locks it. Errors: it
   /// cannot be created or opened (missing directory, permissions), another live process holds
-  /// it (two servers need spools of their own).
-  static Result<std::unique_ptr<LedgerSpool>> open(const std::string& path);
+  /// it (two servers need spools of their own; `*held` is then set when given).
+  static Result<std::unique_ptr<LedgerSpool>> open(const std::string& path, bool* held = nullptr);
   ~LedgerSpool();
   LedgerSpool(const LedgerSpool&) = delete;
   LedgerSpool& operator=(const LedgerSpool&) = delete;

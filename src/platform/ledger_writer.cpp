@@ -3,30 +3,60 @@
 #include <spdlog/spdlog.h>
 
 #include <chrono>
+#include <filesystem>
 
 #include "platform/key_secret.h"
 
 namespace gengyun::platform {
+namespace {
+
+/// Applies what `spool` holds and empties it; returns how many writes it held.
+Result<size_t> replay(Store& store, LedgerSpool& spool) {
+  auto spooled = spool.read_all();
+  if (!spooled) return spooled.error();
+  if (spooled->empty()) return size_t{0};
+  auto applied = store.apply_writes(*spooled);
+  if (!applied)
+    return make_error("ledger spool '" + spool.path() + "' holds " +
+                      std::to_string(spooled->size()) +
+                      " write(s) the database cannot take now: " + applied.error().message);
+  if (auto cleared = spool.clear(); !cleared) return cleared.error();
+  return spooled->size();
+}
+
+}  // namespace
+
 Result<std::unique_ptr<LedgerWriter>> LedgerWriter::start(Store& store,
                                                           LedgerWriterOptions options) {
   std::unique_ptr<LedgerSpool> spool;
   size_t replayed = 0;
-  if (!options.spool_path.empty()) {
+  if (!options.spool_path.empty() && !options.numbered) {
     auto opened = LedgerSpool::open(options.spool_path);
     if (!opened) return opened.error();
     spool = std::move(*opened);
-    auto spooled = spool->read_all();
-    if (!spooled) return spooled.error();
-    if (!spooled->empty()) {
-      auto applied = store.apply_writes(*spooled);
-      if (!applied)
-        return make_error("ledger spool '" + spool->path() + "' holds " +
-                          std::to_string(spooled->size()) +
-                          " write(s) the database cannot take now: " + applied.error().message);
-      if (auto cleared = spool->clear(); !cleared) return cleared.error();
-      replayed = spooled->size();
-    }
+    auto applied = replay(store, *spool);
+    if (!applied) return applied.error();
+    replayed = *applied;
   }
+  // Numbered spools are never deleted (a server may be opening one), so they are numbered
+  // without gaps: the scan ends at the first that does not exist once this server has one.
+  for (int n = 1; options.numbered && !options.spool_path.empty() && n <= kMaxNumberedSpools; ++n) {
+    const std::string path = options.spool_path + (n == 1 ? "" : "-" + std::to_string(n));
+    std::error_code ec;
+    if (spool && !std::filesystem::exists(path, ec)) break;
+    bool held = false;
+    auto opened = LedgerSpool::open(path, &held);
+    if (!opened && held) continue;
+    if (!opened) return opened.error();
+    auto applied = replay(store, **opened);
+    if (!applied) return applied.error();
+    replayed += *applied;
+    if (!spool) spool = std::move(*opened);
+  }
+  if (options.numbered && !options.spool_path.empty() && !spool)
+    return make_error("ledger spools '" + options.spool_path + "' to '-" +
+                      std::to_string(kMaxNumberedSpools) +
+                      "' are all held by live servers; give this one its own (--ledger-spool)");
   std::unique_ptr<LedgerWriter> writer(
       new LedgerWriter(store, std::move(options), std::move(spool)));
   writer->replayed_at_start_ = replayed;

@@ -10,7 +10,6 @@
 #include <future>
 #include <memory>
 #include <mutex>
-#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -34,6 +33,9 @@ struct LedgerEvent {
   std::string error;  ///< Spooled, Failed: why the database could not be written
 };
 
+/// How many servers can share a numbered spool path (LedgerWriterOptions::numbered).
+inline constexpr int kMaxNumberedSpools = 64;
+
 struct LedgerWriterOptions {
   /// The spool file; "" for none (a write the database refuses then fails: tests, ":memory:").
   std::string spool_path;
@@ -43,6 +45,11 @@ struct LedgerWriterOptions {
   /// caller whose write returned has seen its event; tests synchronize on it). Must not call
   /// the writer.
   std::function<void(const LedgerEvent&)> observer;
+  /// Servers sharing a default spool path: when spool_path is held by another live server, the
+  /// writer takes the first free of "<spool_path>-2", "-3", ... (up to kMaxNumberedSpools), and
+  /// at start it applies and empties every one of them that no live server holds (those of
+  /// servers that are gone).
+  bool numbered = false;
 };
 
 /// One store's ledger writer. Admission stays synchronous (Store::admit decides); every write
@@ -57,9 +64,11 @@ struct LedgerWriterOptions {
 /// the emptying never counts twice. Thread-safe.
 class LedgerWriter {
  public:
-  /// Opens the spool when options.spool_path is set, applies what it holds (a server's start:
-  /// before serving) and starts the writer thread. Errors: the spool's (LedgerSpool::open,
-  /// read_all), the spool holds writes the database cannot take now.
+  /// Opens the spool when options.spool_path is set (options.numbered: the first free one, and
+  /// the other free ones are applied too), applies what it holds (a server's start: before
+  /// serving) and starts the writer thread. Errors: the spool's (LedgerSpool::open, read_all;
+  /// numbered: all kMaxNumberedSpools are held), the spool holds writes the database cannot take
+  /// now.
   static Result<std::unique_ptr<LedgerWriter>> start(Store& store, LedgerWriterOptions options);
   /// Applies (or spools) what is queued, then stops the thread.
   ~LedgerWriter();
@@ -76,6 +85,8 @@ class LedgerWriter {
   /// Ok while the ledger can be written; while the spool holds writes, an error saying why (the
   /// database's last error) and how many wait: nothing may then be admitted.
   Result<void> available() const;
+  /// The spool's path ("" for none).
+  std::string spool_path() const { return spool_ ? spool_->path() : ""; }
   /// How many spooled writes start() applied.
   size_t replayed_at_start() const { return replayed_at_start_; }
 

@@ -467,7 +467,7 @@ TEST_F(ServeTest, KillNineMidStreamLeavesARowClosedAtRestartFromItsCheckpoint) {
 // answer (its row waits, fsynced, in the spool beside the database), then the server is killed
 // with the row still spooled. The next start applies the spool before serving: the row lands
 // with the counts the client was told, closed as "ok", not as "interrupted"; a second server
-// cannot take the same spool.
+// cannot be given the same spool.
 TEST_F(ServeTest, KillNineWithARowInTheSpoolLandsItAtRestart) {
   const std::string key = create_key("spooled");
   start_server();
@@ -508,12 +508,12 @@ TEST_F(ServeTest, KillNineWithARowInTheSpoolLandsItAtRestart) {
   // The stream's checkpoints and its settlement, in order.
   EXPECT_TRUE(std::regex_search(
       server_->err(),
-      std::regex("gengyun: applied [0-9]+ spooled ledger write\\(s\\) from '" + spool + "'")))
+      std::regex("gengyun: applied [0-9]+ spooled ledger write\\(s\\) \\(spool '" + spool + "'\\)")))
       << server_->err();
   EXPECT_EQ(std::filesystem::file_size(spool), 0u);
   const auto second = run_process({kBinary, "serve", "--model", "qwen2-tiny=" + model_path_,
                                    "--listen", "127.0.0.1:" + std::to_string(free_port()),
-                                   "--db", db_});
+                                   "--db", db_, "--ledger-spool", spool});
   EXPECT_EQ(second.exit_code, 1);
   EXPECT_NE(second.err.find("error: ledger spool '" + spool +
                             "' is held by another live server; give each server a spool of its "

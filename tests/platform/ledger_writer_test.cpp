@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <condition_variable>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <map>
@@ -330,6 +331,51 @@ TEST_P(StoreBackendTest, ASpoolIsReplayedAtStartAndRowsThatLandedAreNotCountedTw
   ASSERT_EQ(usage->size(), 1u);
   EXPECT_EQ((*usage)[0].requests, 3);
   EXPECT_EQ((*usage)[0].completion_tokens, 13);
+}
+
+TEST_P(StoreBackendTest, NumberedSpoolsServeSeveralServersAndThoseOfGoneServersAreApplied) {
+  auto store = open();
+  ASSERT_TRUE(store);
+  const int64_t key = new_key(*store, "k");
+  admit(*store, "r1", key);
+  admit(*store, "r2", key);
+  const std::string base = dir_.file("spool");
+  LedgerWriterOptions numbered{base, 1'000'000, {}, /*numbered=*/true};
+  auto first = LedgerWriter::start(*store, numbered);
+  ASSERT_TRUE(first.ok()) << first.error().message;
+  EXPECT_EQ((*first)->spool_path(), base);
+  auto second = LedgerWriter::start(*store, numbered);
+  ASSERT_TRUE(second.ok()) << second.error().message;
+  EXPECT_EQ((*second)->spool_path(), base + "-2");
+  // The second server dies with a settlement in its spool.
+  second->reset();
+  {
+    auto spool = LedgerSpool::open(base + "-2");
+    ASSERT_TRUE(spool.ok()) << spool.error().message;
+    ASSERT_TRUE((*spool)->append({settle("r2", 8)}).ok());
+  }
+  // The first server lives on: its spool is skipped, the gone server's is applied.
+  auto third = LedgerWriter::start(*store, numbered);
+  ASSERT_TRUE(third.ok()) << third.error().message;
+  EXPECT_EQ((*third)->spool_path(), base + "-2");
+  EXPECT_EQ((*third)->replayed_at_start(), 1u);
+  EXPECT_EQ(rows_by_id(*store).at("r2").completion_tokens, 8);
+  EXPECT_FALSE(std::filesystem::exists(base + "-3"));
+  third->reset();
+  first->reset();
+  // Both are gone, one left a row: the next server takes the first spool and applies both.
+  {
+    auto spool = LedgerSpool::open(base + "-2");
+    ASSERT_TRUE(spool.ok()) << spool.error().message;
+    ASSERT_TRUE((*spool)->append({settle("r1", 3)}).ok());
+  }
+  auto fourth = LedgerWriter::start(*store, numbered);
+  ASSERT_TRUE(fourth.ok()) << fourth.error().message;
+  EXPECT_EQ((*fourth)->spool_path(), base);
+  EXPECT_EQ((*fourth)->replayed_at_start(), 1u);
+  const auto rows = rows_by_id(*store);
+  EXPECT_EQ(rows.at("r1").completion_tokens, 3);
+  EXPECT_EQ(rows.at("r2").completion_tokens, 8);
 }
 
 TEST_P(StoreBackendTest, PoolConnectionsServeConcurrentCallersSeparately) {
