@@ -378,12 +378,19 @@ TEST_P(StoreBackendTest, NumberedSpoolsServeSeveralServersAndThoseOfGoneServersA
   EXPECT_EQ(rows.at("r2").completion_tokens, 8);
 }
 
-TEST_P(StoreBackendTest, PoolConnectionsServeConcurrentCallersSeparately) {
-  if (GetParam() != "postgres") GTEST_SKIP() << "the pool is PostgreSQL's";
-  ASSERT_TRUE(open());  // the schema
-  auto first = pg::Connection::connect(location_);
+TEST(PostgresPool, ConnectionsServeConcurrentCallersSeparately) {
+  auto server = testing::PostgresServer::get();
+  if (!server.ok()) {
+    if (gengyun::testing::running_in_ci()) FAIL() << server.error().message;
+    GTEST_SKIP() << server.error().message;
+  }
+  auto database = server.value()->new_database();
+  ASSERT_TRUE(database.ok()) << database.error().message;
+  const std::string url = database.value();
+  ASSERT_TRUE(Store::open(url).ok());  // the schema
+  auto first = pg::Connection::connect(url);
   ASSERT_TRUE(first.ok()) << first.error().message;
-  pg::Pool pool(location_, 2, std::move(first.value()));
+  pg::Pool pool(url, 2, std::move(first.value()));
   auto a = pool.acquire();
   auto b = pool.acquire();
   ASSERT_TRUE(a.ok() && b.ok());
