@@ -1,12 +1,15 @@
 // The ledger's cost per request (issue 8's benchmark): N requests from C threads (64 by
 // default), each the platform's whole part of a request (authenticate the key, admit it:
 // reserve its worst case and write its open row, settle it: close the row with its cost), on a
-// fresh SQLite file or PostgreSQL database. Prints ledger rows written per second and the
-// latency the platform adds per request (p50, p90, p99). Target: p50 < 1 ms, and rows/s far
-// above what the engines serve. Results go to bench/RESULTS.md; run it on an idle machine:
+// fresh SQLite file or PostgreSQL database. MODE "writer" (the default) settles as the server
+// does, through the ledger writer (group commit: one transaction for whatever is queued);
+// "direct" settles with one transaction per request (Store::settle), for comparison. Prints ledger
+// rows written per second and the latency the platform adds per request (p50, p90, p99). Target:
+// p50 < 1 ms, and rows/s far above what the engines serve. Results go to bench/RESULTS.md; run it
+// on an idle machine:
 //   cmake --build build --target ledger_bench
-//   build/ledger_bench /tmp/ledger-bench.db [REQUESTS] [THREADS]
-//   build/ledger_bench postgresql://user@127.0.0.1:5432/bench [REQUESTS] [THREADS]
+//   build/ledger_bench /tmp/ledger-bench.db [REQUESTS] [THREADS] [MODE]
+//   build/ledger_bench postgresql://user@127.0.0.1:5432/bench [REQUESTS] [THREADS] [MODE]
 // The database should be new (the benchmark adds a tenant, keys and rows to it).
 #include <algorithm>
 #include <atomic>
@@ -17,6 +20,7 @@
 #include <thread>
 #include <vector>
 
+#include "platform/ledger_writer.h"
 #include "platform/store.h"
 
 namespace {
@@ -41,13 +45,16 @@ int fail(const std::string& message) {
 
 int main(int argc, char** argv) {
   if (argc < 2) {
-    std::fprintf(stderr, "usage: %s DB [REQUESTS=20000] [THREADS=64]\n", argv[0]);
+    std::fprintf(stderr, "usage: %s DB [REQUESTS=20000] [THREADS=64] [MODE=writer|direct]\n",
+                 argv[0]);
     return 2;
   }
   const std::string db = argv[1];
   const int requests = argc > 2 ? std::atoi(argv[2]) : 20000;
   const int threads = argc > 3 ? std::atoi(argv[3]) : 64;
+  const std::string mode = argc > 4 ? argv[4] : "writer";
   if (requests <= 0 || threads <= 0) return fail("REQUESTS and THREADS must be > 0");
+  if (mode != "writer" && mode != "direct") return fail("MODE must be writer or direct");
 
   auto store = Store::open(db);
   if (!store.ok()) return fail(store.error().message);
@@ -67,6 +74,21 @@ int main(int argc, char** argv) {
     secrets.push_back(*secret);
   }
 
+  auto writer = gengyun::platform::LedgerWriter::start(**store, {});
+  if (!writer.ok()) return fail(writer.error().message);
+  const auto settle = [&](const std::string& id) {
+    if (mode == "direct")
+      return (*store)->settle(id, Settlement{{200, 0, 100}, 200, "ok", "", now_us()}).ok();
+    gengyun::platform::LedgerWrite write{gengyun::platform::LedgerWrite::Kind::Settle};
+    write.row.request_id = id;
+    write.row.prompt_tokens = 200;
+    write.row.completion_tokens = 100;
+    write.row.http_status = 200;
+    write.row.status = "ok";
+    write.row.finished_at_us = now_us();
+    return (*writer)->write(std::move(write)).ok();
+  };
+
   std::atomic<int> next{0};
   std::atomic<int> errors{0};
   std::vector<std::vector<int64_t>> latencies(threads);
@@ -85,7 +107,7 @@ int main(int argc, char** argv) {
           ok =
               admitted.ok() && admitted->outcome == gengyun::platform::Admission::Outcome::Admitted;
         }
-        if (ok) ok = (*store)->settle(id, Settlement{{200, 0, 100}, 200, "ok", "", now_us()}).ok();
+        if (ok) ok = settle(id);
         if (!ok) ++errors;
         latencies[t].push_back(
             std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - begin).count());
@@ -101,10 +123,10 @@ int main(int argc, char** argv) {
     return all[std::min(all.size() - 1, static_cast<size_t>(p * all.size()))];
   };
   std::printf(
-      "%s: %d requests from %d threads in %.2f s: %.0f ledger rows/s; "
+      "%s (%s): %d requests from %d threads in %.2f s: %.0f ledger rows/s; "
       "added latency per request p50 %lld us, p90 %lld us, p99 %lld us; %d errors\n",
-      db.rfind("postgres", 0) == 0 ? "postgresql" : "sqlite", requests, threads, seconds,
-      requests / seconds, static_cast<long long>(percentile(0.5)),
+      db.rfind("postgres", 0) == 0 ? "postgresql" : "sqlite", mode.c_str(), requests, threads,
+      seconds, requests / seconds, static_cast<long long>(percentile(0.5)),
       static_cast<long long>(percentile(0.9)), static_cast<long long>(percentile(0.99)),
       errors.load());
   return errors.load() == 0 ? 0 : 1;

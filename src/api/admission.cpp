@@ -21,7 +21,10 @@ HttpHeaders rate_headers(const platform::RateStatus& rate) {
 
 }  // namespace
 
-ApiResult<HttpHeaders> admit(platform::Store& store, const platform::AdmissionRequest& request) {
+ApiResult<HttpHeaders> admit(platform::Store& store, const platform::LedgerWriter& ledger,
+                             const platform::AdmissionRequest& request) {
+  if (auto writable = ledger.available(); !writable)
+    return ledger_unavailable(writable.error().message);
   auto admission = store.admit(request);
   if (!admission.ok()) return ledger_unavailable(admission.error().message);
   HttpHeaders headers = rate_headers(admission->rate);

@@ -218,7 +218,8 @@ void handle_embeddings(const GenerationContext& context, const HttpRequest& requ
     send_error(*out, key.error());
     return;
   }
-  auto entry = std::make_unique<UsageEntry>(context.store, key->id, kEmbeddingsPath, started_at_us);
+  auto entry =
+      std::make_unique<UsageEntry>(context.ledger, key->id, kEmbeddingsPath, started_at_us);
   try {
     auto job = prepare(context, request.body, *entry);
     if (!job.ok()) return fail(*out, *entry, job.error());
@@ -227,8 +228,9 @@ void handle_embeddings(const GenerationContext& context, const HttpRequest& requ
         std::find(allowed.begin(), allowed.end(), job->request.model) == allowed.end())
       return fail(*out, *entry, model_not_allowed(job->request.model));
     const std::string id = random_id("emb-");
-    auto headers = admit(context.store, {id, key->id, job->request.model, kEmbeddingsPath,
-                                         job->n_tokens, 0, started_at_us});
+    auto headers =
+        admit(context.store, context.ledger,
+              {id, key->id, job->request.model, kEmbeddingsPath, job->n_tokens, 0, started_at_us});
     if (!headers.ok()) return fail(*out, *entry, headers.error());
     entry->admitted(id);
     std::vector<std::unique_ptr<RequestHandle>> handles;

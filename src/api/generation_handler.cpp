@@ -137,9 +137,9 @@ ApiResult<PreparedGeneration> prepare(CompletionKind kind, const GenerationConte
 
 /// Reserves the request's worst case (its prompts, plus max_tokens, or the rest of the context
 /// when max_tokens is unset, for each of its choices): api::admit.
-ApiResult<HttpHeaders> admit(platform::Store& store, const platform::KeyInfo& key,
-                             const PreparedGeneration& job, CompletionKind kind,
-                             int64_t started_at_us) {
+ApiResult<HttpHeaders> admit(platform::Store& store, const platform::LedgerWriter& ledger,
+                             const platform::KeyInfo& key, const PreparedGeneration& job,
+                             CompletionKind kind, int64_t started_at_us) {
   int64_t prompt = 0;
   int64_t max_completion = 0;
   for (const std::vector<int32_t>& tokens : job.prompts) {
@@ -148,16 +148,18 @@ ApiResult<HttpHeaders> admit(platform::Store& store, const platform::KeyInfo& ke
     prompt += static_cast<int64_t>(tokens.size());
     max_completion += job.request.n * (max_tokens < 0 ? room : std::min(max_tokens, room));
   }
-  return api::admit(store, {job.meta.id, key.id, job.request.model, endpoint_path(kind), prompt,
-                            max_completion, started_at_us});
+  return api::admit(store, ledger,
+                    {job.meta.id, key.id, job.request.model, endpoint_path(kind), prompt,
+                     max_completion, started_at_us});
 }
 
 /// One admitted request from its submission to its ledger row. The model's engine generates
 /// each choice as a request of its own; this object only turns their events into the answer,
 /// so no thread waits for it: events are taken on the engine's thread (on_ready; cheap, never
 /// blocking) and written to the responder (queued, never blocking); checkpoints of the counts
-/// and the end (the ledger row's settlement, then the last bytes) run on a handler thread. A
-/// client that leaves cancels every choice at once.
+/// are posted to the ledger writer; the end (the ledger row's settlement, waited for until it is
+/// durable, then the last bytes) runs on a handler thread. A client that leaves cancels every
+/// choice at once.
 class GenerationJob : public std::enable_shared_from_this<GenerationJob> {
  public:
   /// One choice: its engine request and what it produced so far.
@@ -177,14 +179,14 @@ class GenerationJob : public std::enable_shared_from_this<GenerationJob> {
     std::optional<GenerationEvent> last;  ///< its finished event
   };
 
-  GenerationJob(PreparedGeneration job, std::vector<Choice> choices,
-                std::shared_ptr<Responder> out, std::unique_ptr<UsageEntry> entry,
-                platform::Store& store, HandlerPool& pool, InFlight& in_flight)
+  GenerationJob(PreparedGeneration job, std::vector<Choice> choices, std::shared_ptr<Responder> out,
+                std::unique_ptr<UsageEntry> entry, platform::LedgerWriter& ledger,
+                HandlerPool& pool, InFlight& in_flight)
       : job_(std::move(job)),
         choices_(std::move(choices)),
         out_(std::move(out)),
         entry_(std::move(entry)),
-        store_(store),
+        ledger_(ledger),
         pool_(pool),
         in_flight_(in_flight),
         stream_(out_),
@@ -354,30 +356,25 @@ class GenerationJob : public std::enable_shared_from_this<GenerationJob> {
                          : finish_reason_name(choice.last->finish_reason);
   }
 
-  /// Posts a checkpoint of `usage` when kCheckpointTokens were generated or
-  /// kCheckpointIntervalUs passed since the last one, and none is being written (mutex_ held).
+  /// Posts a checkpoint of `usage` to the ledger writer (a queue push: the engine's thread never
+  /// waits for the database) when kCheckpointTokens were generated or kCheckpointIntervalUs
+  /// passed since the last one (mutex_ held). A checkpoint that lands after the settlement
+  /// changes nothing.
   void maybe_checkpoint(const TokenUsage& usage) {
-    if (checkpointing_ || usage.completion_tokens == checkpointed_tokens_) return;
+    if (usage.completion_tokens == checkpointed_tokens_) return;
     const int64_t now_us = monotonic_us();
     if (usage.completion_tokens - checkpointed_tokens_ < kCheckpointTokens &&
         now_us - checkpointed_at_us_ < kCheckpointIntervalUs)
       return;
-    checkpointing_ = true;
     checkpointed_tokens_ = usage.completion_tokens;
     checkpointed_at_us_ = now_us;
-    const platform::TokenCounts counts{usage.prompt_tokens, usage.cached_tokens,
-                                       usage.completion_tokens};
-    if (!pool_.try_post([self = shared_from_this(), counts] { self->write_checkpoint(counts); }))
-      checkpointing_ = false;
-  }
-
-  /// On a handler thread. A checkpoint that arrives after the settlement changes nothing.
-  void write_checkpoint(const platform::TokenCounts& counts) {
-    if (auto written = store_.checkpoint(entry_->request_id(), counts, unix_time_us());
-        !written.ok())
-      spdlog::warn("usage ledger checkpoint: {}", written.error().message);
-    std::lock_guard lock(mutex_);
-    checkpointing_ = false;
+    platform::LedgerWrite checkpoint{platform::LedgerWrite::Kind::Checkpoint};
+    checkpoint.row.request_id = entry_->request_id();
+    checkpoint.row.prompt_tokens = usage.prompt_tokens;
+    checkpoint.row.cached_prompt_tokens = usage.cached_tokens;
+    checkpoint.row.completion_tokens = usage.completion_tokens;
+    checkpoint.row.finished_at_us = unix_time_us();
+    ledger_.post(std::move(checkpoint));
   }
 
   /// After every choice's finished event: the ledger row and the last bytes, on a handler
@@ -452,7 +449,7 @@ class GenerationJob : public std::enable_shared_from_this<GenerationJob> {
   std::vector<Choice> choices_;
   std::shared_ptr<Responder> out_;
   std::unique_ptr<UsageEntry> entry_;
-  platform::Store& store_;
+  platform::LedgerWriter& ledger_;
   HandlerPool& pool_;
   InFlight& in_flight_;
   uint64_t in_flight_id_ = 0;
@@ -464,7 +461,6 @@ class GenerationJob : public std::enable_shared_from_this<GenerationJob> {
   size_t n_finished_ = 0;     ///< choices whose finished event was taken
   size_t last_finished_ = 0;  ///< the choice that finished last
   std::optional<std::string> error_;  ///< why the first cancelled choice stopped
-  bool checkpointing_ = false;  ///< a checkpoint is posted and not yet written
   int checkpointed_tokens_ = 0;
   int64_t checkpointed_at_us_;  ///< monotonic_us() of the last checkpoint (or the start)
 };
@@ -484,7 +480,7 @@ void handle_generation(CompletionKind kind, const GenerationContext& context,
     return;
   }
   auto entry =
-      std::make_unique<UsageEntry>(context.store, key->id, endpoint_path(kind), started_at_us);
+      std::make_unique<UsageEntry>(context.ledger, key->id, endpoint_path(kind), started_at_us);
   try {
     auto job = prepare(kind, context, request.body, *entry);
     if (!job.ok()) return fail(*out, *entry, job.error());
@@ -492,7 +488,8 @@ void handle_generation(CompletionKind kind, const GenerationContext& context,
     if (!allowed.empty() &&
         std::find(allowed.begin(), allowed.end(), job->request.model) == allowed.end())
       return fail(*out, *entry, model_not_allowed(job->request.model));
-    auto headers = admit(context.store, key.value(), job.value(), kind, started_at_us);
+    auto headers =
+        admit(context.store, context.ledger, key.value(), job.value(), kind, started_at_us);
     if (!headers.ok()) return fail(*out, *entry, headers.error());
     entry->admitted(job->meta.id);
     job->headers = std::move(headers.value());
@@ -520,10 +517,9 @@ void handle_generation(CompletionKind kind, const GenerationContext& context,
         choice.handle = std::move(s.handle);
         choice.prompt = p;
       }
-    auto running =
-        std::make_shared<GenerationJob>(std::move(job.value()), std::move(choices), out,
-                                        std::move(entry), context.store, context.pool,
-                                        context.in_flight);
+    auto running = std::make_shared<GenerationJob>(std::move(job.value()), std::move(choices), out,
+                                                   std::move(entry), context.ledger, context.pool,
+                                                   context.in_flight);
     running->start();
   } catch (const nlohmann::json::exception& e) {
     fail(*out, *entry, invalid_request(std::string("invalid request: ") + e.what()));

@@ -9,6 +9,7 @@
 #include "api/openai_response.h"
 #include "api/responder.h"
 #include "deploy/registry.h"
+#include "platform/ledger_writer.h"
 #include "platform/store.h"
 
 namespace gengyun::api {
@@ -20,6 +21,9 @@ const char* endpoint_path(CompletionKind kind);
 struct GenerationContext {
   deploy::Registry& registry;
   platform::Store& store;
+  /// where checkpoints and ledger rows after admission go (batched; spooled when the database
+  /// cannot be written)
+  platform::LedgerWriter& ledger;
   HandlerPool& pool;  ///< where a finished request writes its ledger row and last bytes
   InFlight& in_flight;  ///< where a running generation can be ended (server shutdown)
 };

@@ -23,11 +23,22 @@
 
 namespace gengyun::api {
 
+namespace {
+
+/// A ledger writer without a spool (LedgerWriter::start cannot fail without one).
+std::unique_ptr<platform::LedgerWriter> start_private_ledger(platform::Store& store) {
+  return std::move(platform::LedgerWriter::start(store, {}).value());
+}
+
+}  // namespace
+
 struct Server::Impl {
   Impl(deploy::Registry& registry, platform::Store& store, ServerOptions options)
       : registry(registry),
         store(store),
         options(options),
+        own_ledger(options.ledger ? nullptr : start_private_ledger(store)),
+        ledger(options.ledger ? *options.ledger : *own_ledger),
         started_s(unix_time_us() / 1000000),
         pool(options.handler_threads, options.max_queued_requests),
         http(options.http, [this](HttpRequest request, std::shared_ptr<Responder> out) {
@@ -42,6 +53,10 @@ struct Server::Impl {
   deploy::Registry& registry;
   platform::Store& store;
   const ServerOptions options;
+  /// The ledger writer when options.ledger is not given; before pool: destroyed after it, so
+  /// that the requests' last writes land.
+  std::unique_ptr<platform::LedgerWriter> own_ledger;
+  platform::LedgerWriter& ledger;
   const int64_t started_s;
   HandlerPool pool;
   InFlight in_flight;
@@ -135,7 +150,7 @@ void Server::Impl::route(HttpRequest request, std::shared_ptr<Responder> out) {
     };
   } else if (path == kEmbeddingsPath) {
     handler = [this](const HttpRequest& r, const std::shared_ptr<Responder>& o) {
-      handle_embeddings({registry, store, pool, in_flight}, r, o);
+      handle_embeddings({registry, store, ledger, pool, in_flight}, r, o);
     };
   } else if (path.rfind("/admin/", 0) == 0) {
     handler = [this](const HttpRequest& r, const std::shared_ptr<Responder>& o) {
@@ -145,7 +160,7 @@ void Server::Impl::route(HttpRequest request, std::shared_ptr<Responder> out) {
     for (CompletionKind kind : {CompletionKind::Chat, CompletionKind::Text})
       if (path == endpoint_path(kind))
         handler = [this, kind](const HttpRequest& r, const std::shared_ptr<Responder>& o) {
-          handle_generation(kind, {registry, store, pool, in_flight}, r, o);
+          handle_generation(kind, {registry, store, ledger, pool, in_flight}, r, o);
         };
   }
   auto shared = std::make_shared<HttpRequest>(std::move(request));

@@ -15,6 +15,7 @@
 #include "api/http_server.h"
 #include "deploy/registry.h"
 #include "gengyun/result.h"
+#include "platform/ledger_writer.h"
 #include "platform/store.h"
 
 namespace gengyun::api {
@@ -32,6 +33,10 @@ struct ServerOptions {
   /// The browser origin allowed to call the API (CORS; "*" for any), "" for none: every answer
   /// then carries Access-Control-Allow-Origin and OPTIONS preflights are answered 204.
   std::string cors_origin;
+  /// The ledger writer for checkpoints and the rows after admission (platform/ledger_writer.h),
+  /// owned by the caller and outliving the Server (serve: with its spool, replayed before
+  /// serving); null: the Server starts one of its own, without a spool.
+  platform::LedgerWriter* ledger = nullptr;
 };
 
 /// Serves the models of a Registry, metering into a Store. Both must outlive the Server. Every

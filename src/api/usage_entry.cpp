@@ -6,9 +6,9 @@
 
 namespace gengyun::api {
 
-UsageEntry::UsageEntry(platform::Store& store, int64_t key_id, std::string endpoint,
+UsageEntry::UsageEntry(platform::LedgerWriter& ledger, int64_t key_id, std::string endpoint,
                        int64_t started_at_us)
-    : store_(store) {
+    : ledger_(ledger) {
   record_.key_id = key_id;
   record_.prompt_tokens = 0;
   record_.completion_tokens = 0;
@@ -31,17 +31,9 @@ Result<void> UsageEntry::finish(int http_status, std::string status, std::string
   record_.status = std::move(status);
   record_.error = std::move(error);
   record_.finished_at_us = std::max(unix_time_us(), record_.started_at_us);
-  if (!admitted_) return store_.record_usage(record_);
-  auto settled = store_.settle(
-      record_.request_id,
-      platform::Settlement{{record_.prompt_tokens, record_.cached_prompt_tokens,
-                            record_.completion_tokens},
-                           http_status,
-                           record_.status,
-                           record_.error,
-                           record_.finished_at_us});
-  if (!settled) return settled.error();
-  return {};
+  return ledger_.write(
+      {admitted_ ? platform::LedgerWrite::Kind::Settle : platform::LedgerWrite::Kind::Record,
+       record_});
 }
 
 }  // namespace gengyun::api

@@ -5,18 +5,21 @@
 #include <string>
 
 #include "gengyun/result.h"
+#include "platform/ledger_writer.h"
 #include "platform/store.h"
 
 namespace gengyun::api {
 
 /// Collects one request's usage as it proceeds and closes exactly one ledger row: a request
 /// refused before admission gets a closed row of its own (Store::record_usage); an admitted
-/// one (admitted()) has its open row settled (Store::settle). finish() writes it; a request
+/// one (admitted()) has its open row settled. finish() writes it through the ledger writer and
+/// returns once it is durable (committed or spooled: ledger_writer.h); a request
 /// abandoned without finish() (an exception escaped its handler) is written by the destructor
 /// as http_status 500, status "error". Not thread-safe; not copyable.
 class UsageEntry {
  public:
-  UsageEntry(platform::Store& store, int64_t key_id, std::string endpoint, int64_t started_at_us);
+  UsageEntry(platform::LedgerWriter& ledger, int64_t key_id, std::string endpoint,
+             int64_t started_at_us);
   ~UsageEntry();
   UsageEntry(const UsageEntry&) = delete;
   UsageEntry& operator=(const UsageEntry&) = delete;
@@ -37,13 +40,14 @@ class UsageEntry {
   const std::string& request_id() const { return record_.request_id; }
 
   /// Writes the row (finished now) unless it was written already; `status` is a closed status
-  /// (Store), `error` empty for "ok". Errors: the store's (an admitted row then stays open and
-  /// is closed from its last checkpoint at the next start).
+  /// (Store), `error` empty for "ok". Errors: LedgerWriter::write's (the write is refused, or
+  /// the database and the spool both failed: an admitted row then stays open and is closed from
+  /// its last checkpoint once its server is gone).
   Result<void> finish(int http_status, std::string status, std::string error = {});
   bool finished() const { return finished_; }
 
  private:
-  platform::Store& store_;
+  platform::LedgerWriter& ledger_;
   platform::UsageRecord record_;
   bool admitted_ = false;
   bool finished_ = false;

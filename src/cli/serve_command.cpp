@@ -7,8 +7,8 @@
 #include <atomic>
 #include <chrono>
 #include <csignal>
-#include <cstdlib>
 #include <cstdio>
+#include <cstdlib>
 #include <memory>
 #include <string>
 #include <thread>
@@ -21,6 +21,7 @@
 #include "deploy/registry.h"
 #include "deploy/units.h"
 #include "kernels/thread_pool.h"
+#include "platform/ledger_writer.h"
 #include "platform/price_file.h"
 #include "platform/reconciler.h"
 #include "platform/store.h"
@@ -48,7 +49,19 @@ struct ServeOptions {
   int shutdown_grace_s = 30;
   std::string prices_file;
   std::string cors_origin;
+  std::string ledger_spool;
 };
+
+/// The ledger spool of --db `db` when --ledger-spool is not given: "<db>-ledger-spool" beside a
+/// SQLite file, "gengyun-ledger-spool" in the working directory for PostgreSQL (where the
+/// default --db lives too); none for ":memory:". Numbered (LedgerWriterOptions::numbered), so
+/// that servers sharing it take "-2", "-3", ... and apply those of servers that are gone.
+std::string default_ledger_spool(const std::string& db) {
+  if (db == ":memory:") return "";
+  if (db.starts_with("postgres://") || db.starts_with("postgresql://"))
+    return "gengyun-ledger-spool";
+  return db + "-ledger-spool";
+}
 
 /// Splits "HOST:PORT" (the last ':' separates; "[::1]:8080" allowed).
 Result<std::pair<std::string, int>> parse_listen(const std::string& text) {
@@ -194,6 +207,19 @@ int serve(const ServeOptions& o) {
     std::fprintf(stderr, "gengyun: %s: %zu model price(s), %d changed\n", o.prices_file.c_str(),
                  prices->size(), *seeded);
   }
+  // Rows spooled by an earlier run land before anything is served, and before its open rows are
+  // closed from their checkpoints (a spooled settlement is the better bill).
+  platform::LedgerWriterOptions ledger_options;
+  ledger_options.spool_path = o.ledger_spool.empty() ? default_ledger_spool(o.db) : o.ledger_spool;
+  ledger_options.numbered = o.ledger_spool.empty();
+  auto ledger = platform::LedgerWriter::start(**store, ledger_options);
+  if (!ledger.ok()) {
+    std::fprintf(stderr, "error: %s\n", ledger.error().message.c_str());
+    return 1;
+  }
+  if (const size_t replayed = ledger.value()->replayed_at_start(); replayed > 0)
+    std::fprintf(stderr, "gengyun: applied %zu spooled ledger write(s) (spool '%s')\n", replayed,
+                 ledger.value()->spool_path().c_str());
   auto interrupted = store.value()->close_interrupted();
   if (!interrupted.ok()) {
     std::fprintf(stderr, "error: %s\n", interrupted.error().message.c_str());
@@ -248,6 +274,7 @@ int serve(const ServeOptions& o) {
   }
   api::ServerOptions server_options;
   server_options.cors_origin = o.cors_origin;
+  server_options.ledger = ledger->get();
   server_options.http.max_connections =
       connections_within_descriptor_limit(server_options.http.max_connections);
   api::Server server(*registry.value(), *store.value(), server_options);
@@ -344,6 +371,10 @@ void add_serve_command(CLI::App& app, int& exit_code) {
                   "requests queued per model beyond the --max-seqs running ones (more get 503)")
       ->check(CLI::Range(0, 1 << 20))
       ->capture_default_str();
+  cmd->add_option("--ledger-spool", options->ledger_spool,
+                  "file where usage rows wait, fsynced, while the database cannot be written "
+                  "(default: DB-ledger-spool beside a SQLite file, ./gengyun-ledger-spool for "
+                  "PostgreSQL, numbered -2, -3, ... for further servers); one per server");
   cmd->add_option("--shutdown-grace", options->shutdown_grace_s,
                   "seconds that SIGTERM/SIGINT lets requests in flight finish before ending them")
       ->check(CLI::Range(0, 86400))

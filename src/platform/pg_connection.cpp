@@ -23,7 +23,10 @@ Result<std::unique_ptr<Connection>> Connection::connect(const std::string& url) 
     return make_error("cannot connect to PostgreSQL: " + reason);
   }
   std::unique_ptr<Connection> connection(new Connection(conn));
-  if (auto quiet = connection->script("SET client_min_messages = warning"); !quiet)
+  // lock_timeout: a statement waiting for a lock fails after 5 s, as SQLite's busy timeout,
+  // so that a ledger write blocked by another session is spooled (ledger_writer.h).
+  if (auto quiet = connection->script("SET client_min_messages = warning; SET lock_timeout = 5000");
+      !quiet)
     return quiet.error();
   return connection;
 }
@@ -58,6 +61,58 @@ Result<void> Connection::script(const char* sql) {
   auto done = check(PQexec(conn_, sql));
   if (!done) return done.error();
   return {};
+}
+
+Pool::Pool(std::string url, size_t size, std::unique_ptr<Connection> first)
+    : url_(std::move(url)), size_(size < 1 ? 1 : size) {
+  if (first) {
+    idle_.push_back(std::move(first));
+    open_ = 1;
+  }
+}
+
+Result<Pool::Lease> Pool::acquire() {
+  std::unique_lock lock(mutex_);
+  returned_.wait(lock, [&] { return !idle_.empty() || open_ < size_; });
+  if (!idle_.empty()) {
+    std::unique_ptr<Connection> conn = std::move(idle_.back());
+    idle_.pop_back();
+    return Lease(this, std::move(conn));
+  }
+  ++open_;
+  lock.unlock();
+  auto conn = Connection::connect(url_);
+  if (!conn) {
+    forget();
+    return conn.error();
+  }
+  return Lease(this, std::move(*conn));
+}
+
+void Pool::release(std::unique_ptr<Connection> conn) {
+  if (conn->broken()) return forget();
+  {
+    std::lock_guard lock(mutex_);
+    idle_.push_back(std::move(conn));
+  }
+  returned_.notify_one();
+}
+
+void Pool::forget() {
+  {
+    std::lock_guard lock(mutex_);
+    --open_;
+  }
+  returned_.notify_one();
+}
+
+Pool::Lease::~Lease() {
+  if (conn_) pool_->release(std::move(conn_));
+}
+
+std::unique_ptr<Connection> Pool::Lease::keep() {
+  pool_->forget();
+  return std::move(conn_);
 }
 
 Result<Transaction> Transaction::begin(Connection& conn) {

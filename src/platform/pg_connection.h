@@ -4,8 +4,11 @@
 
 #include <libpq-fe.h>
 
+#include <condition_variable>
+#include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -59,6 +62,8 @@ class Connection {
   Result<void> script(const char* sql);
   /// The SQLSTATE of the last failed statement; "" after a success.
   const std::string& last_sqlstate() const { return sqlstate_; }
+  /// Whether the connection to the server is lost (it is then of no further use).
+  bool broken() const { return PQstatus(conn_) != CONNECTION_OK; }
 
  private:
   explicit Connection(PGconn* conn) : conn_(conn) {}
@@ -66,6 +71,45 @@ class Connection {
 
   PGconn* conn_;
   std::string sqlstate_;
+};
+
+/// Up to `size` connections to one database, opened as needed and reused, so that concurrent
+/// callers (admissions, the ledger writer, reads) do not queue behind one connection. Thread-safe.
+class Pool {
+ public:
+  /// A connection taken from the pool; returned to it on destruction (dropped if broken).
+  class Lease {
+   public:
+    Lease(Pool* pool, std::unique_ptr<Connection> conn) : pool_(pool), conn_(std::move(conn)) {}
+    Lease(Lease&&) noexcept = default;
+    Lease& operator=(Lease&&) = delete;
+    ~Lease();
+    Connection& operator*() const { return *conn_; }
+    Connection* operator->() const { return conn_.get(); }
+    /// Takes the connection out of the pool for good (it then no longer counts against size).
+    std::unique_ptr<Connection> keep();
+
+   private:
+    Pool* pool_;
+    std::unique_ptr<Connection> conn_;
+  };
+
+  /// A pool of at most `size` (>= 1) connections to `url`, holding `first` (already open).
+  Pool(std::string url, size_t size, std::unique_ptr<Connection> first);
+  /// An idle connection, else a new one while fewer than `size` are open, else waits for one.
+  /// Errors: connect()'s.
+  Result<Lease> acquire();
+
+ private:
+  void release(std::unique_ptr<Connection> conn);
+  void forget();
+
+  const std::string url_;
+  const size_t size_;
+  std::mutex mutex_;
+  std::condition_variable returned_;
+  std::vector<std::unique_ptr<Connection>> idle_;
+  size_t open_ = 0;  ///< connections open: idle and leased
 };
 
 /// BEGIN on construction, ROLLBACK on destruction unless commit() succeeded.

@@ -15,6 +15,9 @@ namespace {
 using pg::param;
 using pg::Rows;
 
+/// Connections of a store: admissions of concurrent requests, the ledger writer and reads each
+/// take one; more wait for one to be returned.
+constexpr size_t kPoolConnections = 8;
 constexpr const char* kUniqueViolation = "23505";
 constexpr const char* kForeignKeyViolation = "23503";
 /// The advisory lock key of server $1: a 64-bit hash of its id, which a live server's
@@ -184,16 +187,17 @@ Result<std::unique_ptr<Store>> PostgresStore::open(const std::string& url, bool 
   if (!conn) return conn.error();
   if (auto schema = ensure_postgres_schema(**conn, must_exist); !schema)
     return make_error("cannot open the PostgreSQL database: " + schema.error().message);
-  return std::unique_ptr<Store>(new PostgresStore(std::move(*conn)));
+  return std::unique_ptr<Store>(
+      new PostgresStore(std::make_unique<pg::Pool>(url, kPoolConnections, std::move(*conn))));
 }
 
 PostgresStore::~PostgresStore() {
-  if (!server_id_.empty()) (void)conn_->query("SELECT pg_advisory_unlock_all()");
+  if (server_conn_) (void)server_conn_->query("SELECT pg_advisory_unlock_all()");
 }
 
-Result<void> PostgresStore::audit(const Actor& actor, std::string_view action,
+Result<void> PostgresStore::audit(pg::Connection& conn, const Actor& actor, std::string_view action,
                                   const std::string& target, const std::string& detail) {
-  auto done = conn_->query(
+  auto done = conn.query(
       "INSERT INTO audit_log(at_us, actor_key_id, actor, action, target, detail) "
       "VALUES ($1, $2, $3, $4, $5, $6)",
       {param(unix_time_us()), param(actor.key_id), param(actor.name), param(action), param(target),
@@ -209,23 +213,25 @@ Result<TenantInfo> PostgresStore::create_tenant(const std::string& name, const L
     return make_error(what + ": " + valid.error().message);
   if (auto valid = validate_limits(limits); !valid)
     return make_error(what + " '" + name + "': " + valid.error().message);
-  std::lock_guard lock(mutex_);
-  auto txn = pg::Transaction::begin(*conn_);
+  auto lease = pool_->acquire();
+  if (!lease) return lease.error();
+  pg::Connection& conn = **lease;
+  auto txn = pg::Transaction::begin(conn);
   if (!txn) return fail(what, txn.error());
   TenantInfo tenant{0, name, limits, unix_time_us()};
   std::vector<pg::Param> params = {param(name), param(tenant.created_at_us)};
   for (auto& p : limit_params(limits)) params.push_back(std::move(p));
-  auto inserted = conn_->query(
+  auto inserted = conn.query(
       "INSERT INTO tenants(name, created_at_us, budget_micro_usd, budget_period, rpm, tpm) "
       "VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
       params);
   if (!inserted) {
-    if (conn_->last_sqlstate() == kUniqueViolation)
+    if (conn.last_sqlstate() == kUniqueViolation)
       return make_error(what + ": a tenant named '" + name + "' already exists");
     return fail(what, inserted.error());
   }
   tenant.id = inserted->int64(0, 0);
-  if (auto logged = audit(actor, "tenant.create", name, describe_limits(limits)); !logged)
+  if (auto logged = audit(conn, actor, "tenant.create", name, describe_limits(limits)); !logged)
     return fail(what, logged.error());
   if (auto committed = txn->commit(); !committed) return fail(what, committed.error());
   return tenant;
@@ -252,8 +258,10 @@ Result<std::vector<TenantInfo>> tenants_where(pg::Connection& conn, std::string_
 }  // namespace
 
 Result<std::vector<TenantInfo>> PostgresStore::list_tenants() {
-  std::lock_guard lock(mutex_);
-  auto tenants = tenants_where(*conn_, "TRUE");
+  auto lease = pool_->acquire();
+  if (!lease) return lease.error();
+  pg::Connection& conn = **lease;
+  auto tenants = tenants_where(conn, "TRUE");
   if (!tenants) return fail("cannot list tenants", tenants.error());
   return tenants;
 }
@@ -263,20 +271,23 @@ Result<TenantInfo> PostgresStore::set_tenant_limits(int64_t tenant_id, const Lim
   const std::string what = "cannot set the limits of tenant " + std::to_string(tenant_id);
   if (auto valid = validate_limits(limits); !valid)
     return make_error(what + ": " + valid.error().message);
-  std::lock_guard lock(mutex_);
-  auto txn = pg::Transaction::begin(*conn_);
+  auto lease = pool_->acquire();
+  if (!lease) return lease.error();
+  pg::Connection& conn = **lease;
+  auto txn = pg::Transaction::begin(conn);
   if (!txn) return fail(what, txn.error());
   std::vector<pg::Param> params = limit_params(limits);
   params.push_back(param(tenant_id));
-  auto updated = conn_->query(
+  auto updated = conn.query(
       "UPDATE tenants SET budget_micro_usd = $1, budget_period = $2, rpm = $3, tpm = $4 "
       "WHERE id = $5",
       params);
   if (!updated) return fail(what, updated.error());
-  auto tenant = tenants_where(*conn_, "id = $1", {param(tenant_id)});
+  auto tenant = tenants_where(conn, "id = $1", {param(tenant_id)});
   if (!tenant) return fail(what, tenant.error());
   if (tenant->empty()) return make_error(what + ": no such tenant");
-  if (auto logged = audit(actor, "tenant.limits", tenant->front().name, describe_limits(limits));
+  if (auto logged =
+          audit(conn, actor, "tenant.limits", tenant->front().name, describe_limits(limits));
       !logged)
     return fail(what, logged.error());
   if (auto committed = txn->commit(); !committed) return fail(what, committed.error());
@@ -295,15 +306,17 @@ Result<std::string> PostgresStore::create_key(const NewKey& key, const Actor& ac
   auto secret = generate_key_secret();
   if (!secret) return secret.error();
 
-  std::lock_guard lock(mutex_);
-  auto txn = pg::Transaction::begin(*conn_);
+  auto lease = pool_->acquire();
+  if (!lease) return lease.error();
+  pg::Connection& conn = **lease;
+  auto txn = pg::Transaction::begin(conn);
   if (!txn) return fail(what, txn.error());
-  auto tenant = conn_->query("SELECT id FROM tenants WHERE name = $1", {param(key.tenant)});
+  auto tenant = conn.query("SELECT id FROM tenants WHERE name = $1", {param(key.tenant)});
   if (!tenant) return fail(what, tenant.error());
   if (tenant->count() == 0)
     return make_error(what + " '" + key.name + "': no tenant is named '" + key.tenant +
                       "' (create it with `gengyun tenants create`)");
-  auto active = keys_where(*conn_, "name = $1 AND revoked_at_us IS NULL", param(key.name));
+  auto active = keys_where(conn, "name = $1 AND revoked_at_us IS NULL", param(key.name));
   if (!active) return fail(what, active.error());
   if (!active->empty())
     return make_error(what + ": an active key named '" + key.name + "' already exists (id " +
@@ -318,31 +331,35 @@ Result<std::string> PostgresStore::create_key(const NewKey& key, const Actor& ac
                                    param(key.expires_at_us),
                                    param(*models)};
   for (auto& p : limit_params(key.limits)) params.push_back(std::move(p));
-  auto inserted = conn_->query(
+  auto inserted = conn.query(
       "INSERT INTO api_keys(name, prefix, secret_sha256, created_at_us, tenant_id, role, "
       "expires_at_us, models, budget_micro_usd, budget_period, rpm, tpm) "
       "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
       params);
   if (!inserted) return fail(what, inserted.error());
-  if (auto logged = audit(actor, "key.create", key.name, describe_key(key, *models)); !logged)
+  if (auto logged = audit(conn, actor, "key.create", key.name, describe_key(key, *models)); !logged)
     return fail(what, logged.error());
   if (auto committed = txn->commit(); !committed) return fail(what, committed.error());
   return secret;
 }
 
 Result<std::vector<KeyInfo>> PostgresStore::list_keys() {
-  std::lock_guard lock(mutex_);
-  auto rows = conn_->query(std::string("SELECT ") + kKeyColumns + " FROM api_keys ORDER BY id");
+  auto lease = pool_->acquire();
+  if (!lease) return lease.error();
+  pg::Connection& conn = **lease;
+  auto rows = conn.query(std::string("SELECT ") + kKeyColumns + " FROM api_keys ORDER BY id");
   if (!rows) return fail("cannot list API keys", rows.error());
   return read_keys(*rows);
 }
 
 Result<void> PostgresStore::revoke_key(const std::string& name, const Actor& actor) {
   const std::string what = "cannot revoke API key";
-  std::lock_guard lock(mutex_);
-  auto txn = pg::Transaction::begin(*conn_);
+  auto lease = pool_->acquire();
+  if (!lease) return lease.error();
+  pg::Connection& conn = **lease;
+  auto txn = pg::Transaction::begin(conn);
   if (!txn) return fail(what, txn.error());
-  auto matches = resolve_selector(*conn_, name);
+  auto matches = resolve_selector(conn, name);
   if (!matches) return fail(what, matches.error());
   if (matches->empty())
     return make_error(what + ": no key has the name, id or prefix '" + name + "'");
@@ -358,32 +375,35 @@ Result<void> PostgresStore::revoke_key(const std::string& name, const Actor& act
     return make_error(what + ": prefix '" + name + "' matches " + std::to_string(active.size()) +
                       " active keys (ids " + ids + "); revoke by name or id instead");
   }
-  if (auto revoked = revoke_locked(*active.front(), actor); !revoked)
+  if (auto revoked = revoke_locked(conn, *active.front(), actor); !revoked)
     return fail(what, revoked.error());
   if (auto committed = txn->commit(); !committed) return fail(what, committed.error());
   return {};
 }
 
-Result<void> PostgresStore::revoke_locked(const KeyInfo& key, const Actor& actor) {
-  auto updated = conn_->query(
+Result<void> PostgresStore::revoke_locked(pg::Connection& conn, const KeyInfo& key,
+                                          const Actor& actor) {
+  auto updated = conn.query(
       "UPDATE api_keys SET revoked_at_us = $1 WHERE id = $2 AND revoked_at_us IS NULL "
       "RETURNING id",
       {param(unix_time_us()), param(key.id)});
   if (!updated) return updated.error();
   if (updated->count() == 0) return make_error("it is already revoked");
-  return audit(actor, "key.revoke", key.name, "id=" + std::to_string(key.id));
+  return audit(conn, actor, "key.revoke", key.name, "id=" + std::to_string(key.id));
 }
 
 Result<void> PostgresStore::revoke_key_id(int64_t key_id, const Actor& actor) {
   const std::string what = "cannot revoke API key " + std::to_string(key_id);
-  std::lock_guard lock(mutex_);
-  auto txn = pg::Transaction::begin(*conn_);
+  auto lease = pool_->acquire();
+  if (!lease) return lease.error();
+  pg::Connection& conn = **lease;
+  auto txn = pg::Transaction::begin(conn);
   if (!txn) return fail(what, txn.error());
-  auto key = keys_where(*conn_, "id = $1", param(key_id));
+  auto key = keys_where(conn, "id = $1", param(key_id));
   if (!key) return fail(what, key.error());
   if (key->empty()) return make_error(what + ": no such key");
   if (key->front().revoked_at_us) return make_error(what + ": it is already revoked");
-  if (auto revoked = revoke_locked(key->front(), actor); !revoked)
+  if (auto revoked = revoke_locked(conn, key->front(), actor); !revoked)
     return fail(what, revoked.error());
   if (auto committed = txn->commit(); !committed) return fail(what, committed.error());
   return {};
@@ -394,21 +414,23 @@ Result<KeyInfo> PostgresStore::set_key_limits(int64_t key_id, const Limits& limi
   const std::string what = "cannot set the limits of API key " + std::to_string(key_id);
   if (auto valid = validate_limits(limits); !valid)
     return make_error(what + ": " + valid.error().message);
-  std::lock_guard lock(mutex_);
-  auto txn = pg::Transaction::begin(*conn_);
+  auto lease = pool_->acquire();
+  if (!lease) return lease.error();
+  pg::Connection& conn = **lease;
+  auto txn = pg::Transaction::begin(conn);
   if (!txn) return fail(what, txn.error());
   std::vector<pg::Param> params = limit_params(limits);
   params.push_back(param(key_id));
-  auto updated = conn_->query(
+  auto updated = conn.query(
       "UPDATE api_keys SET budget_micro_usd = $1, budget_period = $2, rpm = $3, tpm = $4 "
       "WHERE id = $5 AND revoked_at_us IS NULL",
       params);
   if (!updated) return fail(what, updated.error());
-  auto key = keys_where(*conn_, "id = $1", param(key_id));
+  auto key = keys_where(conn, "id = $1", param(key_id));
   if (!key) return fail(what, key.error());
   if (key->empty()) return make_error(what + ": no such key");
   if (key->front().revoked_at_us) return make_error(what + ": it is revoked");
-  if (auto logged = audit(actor, "key.limits", key->front().name, describe_limits(limits));
+  if (auto logged = audit(conn, actor, "key.limits", key->front().name, describe_limits(limits));
       !logged)
     return fail(what, logged.error());
   if (auto committed = txn->commit(); !committed) return fail(what, committed.error());
@@ -417,8 +439,10 @@ Result<KeyInfo> PostgresStore::set_key_limits(int64_t key_id, const Limits& limi
 
 Result<std::optional<KeyInfo>> PostgresStore::authenticate(std::string_view secret) {
   const std::string hash = sha256_hex(secret);
-  std::lock_guard lock(mutex_);
-  auto keys = keys_where(*conn_, "secret_sha256 = $1 AND revoked_at_us IS NULL", param(hash));
+  auto lease = pool_->acquire();
+  if (!lease) return lease.error();
+  pg::Connection& conn = **lease;
+  auto keys = keys_where(conn, "secret_sha256 = $1 AND revoked_at_us IS NULL", param(hash));
   if (!keys) return fail("cannot check API key", keys.error());
   if (keys->empty()) return std::optional<KeyInfo>();
   return std::optional<KeyInfo>(std::move(keys->front()));
@@ -431,10 +455,12 @@ Result<void> PostgresStore::set_price(const std::string& model, const Price& pri
   const std::string what = "cannot set the price of model '" + model + "'";
   if (price.input < 0 || price.cached_input < 0 || price.output < 0)
     return make_error(what + ": prices must be >= 0");
-  std::lock_guard lock(mutex_);
-  auto txn = pg::Transaction::begin(*conn_);
+  auto lease = pool_->acquire();
+  if (!lease) return lease.error();
+  pg::Connection& conn = **lease;
+  auto txn = pg::Transaction::begin(conn);
   if (!txn) return fail(what, txn.error());
-  auto done = conn_->query(
+  auto done = conn.query(
       "INSERT INTO prices(model, input_micro_usd, cached_input_micro_usd, output_micro_usd, "
       "updated_at_us) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (model) DO UPDATE SET "
       "input_micro_usd = $2, cached_input_micro_usd = $3, output_micro_usd = $4, "
@@ -442,22 +468,26 @@ Result<void> PostgresStore::set_price(const std::string& model, const Price& pri
       {param(model), param(price.input), param(price.cached_input), param(price.output),
        param(unix_time_us())});
   if (!done) return fail(what, done.error());
-  if (auto logged = audit(actor, "price.set", model, describe_price(price)); !logged)
+  if (auto logged = audit(conn, actor, "price.set", model, describe_price(price)); !logged)
     return fail(what, logged.error());
   if (auto committed = txn->commit(); !committed) return fail(what, committed.error());
   return {};
 }
 
 Result<std::optional<Price>> PostgresStore::price(const std::string& model) {
-  std::lock_guard lock(mutex_);
-  auto price = read_price(*conn_, model);
+  auto lease = pool_->acquire();
+  if (!lease) return lease.error();
+  pg::Connection& conn = **lease;
+  auto price = read_price(conn, model);
   if (!price) return fail("cannot read the price of model '" + model + "'", price.error());
   return price;
 }
 
 Result<std::vector<ModelPrice>> PostgresStore::list_prices() {
-  std::lock_guard lock(mutex_);
-  auto rows = conn_->query(
+  auto lease = pool_->acquire();
+  if (!lease) return lease.error();
+  pg::Connection& conn = **lease;
+  auto rows = conn.query(
       "SELECT model, input_micro_usd, cached_input_micro_usd, output_micro_usd FROM prices "
       "ORDER BY model COLLATE \"C\"");
   if (!rows) return fail("cannot list prices", rows.error());
@@ -473,28 +503,31 @@ Result<Admission> PostgresStore::admit(const AdmissionRequest& request) {
     return make_error("cannot admit request: token counts must be >= 0");
   if (request.request_id.empty())
     return make_error("cannot admit request: the request id is empty");
-  std::lock_guard lock(mutex_);
-  auto admission = admit_locked(request);
+  auto lease = pool_->acquire();
+  if (!lease) return lease.error();
+  pg::Connection& conn = **lease;
+  auto admission = admit_locked(conn, request);
   if (!admission) return fail("cannot admit request", admission.error());
   return admission;
 }
 
-Result<Admission> PostgresStore::admit_locked(const AdmissionRequest& request) {
-  auto txn = pg::Transaction::begin(*conn_);
+Result<Admission> PostgresStore::admit_locked(pg::Connection& conn,
+                                              const AdmissionRequest& request) {
+  auto txn = pg::Transaction::begin(conn);
   if (!txn) return txn.error();
-  auto keys = keys_where(*conn_, "id = $1", param(request.key_id));
+  auto keys = keys_where(conn, "id = $1", param(request.key_id));
   if (!keys) return keys.error();
   if (keys->empty()) return make_error("no API key has id " + std::to_string(request.key_id));
   const KeyInfo& key = keys->front();
   // The tenant's row lock serialises the admissions of all its keys on every server.
-  auto tenant = conn_->query(
+  auto tenant = conn.query(
       "SELECT name, budget_micro_usd, budget_period, rpm, tpm FROM tenants WHERE id = $1 "
       "FOR UPDATE",
       {param(key.tenant_id)});
   if (!tenant) return tenant.error();
   if (tenant->count() == 0) return make_error("no tenant has id " + std::to_string(key.tenant_id));
 
-  auto price = read_price(*conn_, request.model);
+  auto price = read_price(conn, request.model);
   if (!price) return price.error();
   auto reservation = reserve(request, price->value_or(Price{}));
   if (!reservation) return reservation.error();
@@ -507,7 +540,7 @@ Result<Admission> PostgresStore::admit_locked(const AdmissionRequest& request) {
   for (int i = 0; i < 2; ++i) {
     const Limits& limits = scopes[i].limits;
     if (limits.budget_micro_usd) {
-      auto spent = conn_->query(
+      auto spent = conn.query(
           std::string("SELECT coalesce(sum(CASE WHEN status = 'open' THEN reserved_micro_usd "
                       "ELSE cost_micro_usd END), 0) FROM usage_ledger WHERE ") +
               columns[i].second + " = $1 AND started_at_us >= $2",
@@ -515,7 +548,7 @@ Result<Admission> PostgresStore::admit_locked(const AdmissionRequest& request) {
       if (!spent) return spent.error();
       scopes[i].spent_micro_usd = spent->int64(0, 0);
     }
-    auto window = conn_->query(
+    auto window = conn.query(
         "SELECT requests, tokens FROM rate_windows WHERE scope = $1 AND scope_id = $2 AND "
         "minute = $3",
         {param(std::string_view(columns[i].first)), param(ids[i]), param(minute)});
@@ -528,7 +561,7 @@ Result<Admission> PostgresStore::admit_locked(const AdmissionRequest& request) {
   Admission admission = decide_admission(request, price->value_or(Price{}), *reservation, scopes);
   if (admission.outcome != Admission::Outcome::Admitted) return admission;
 
-  auto inserted = conn_->query(
+  auto inserted = conn.query(
       "INSERT INTO usage_ledger(request_id, key_id, tenant_id, model, endpoint, status, "
       "http_status, error, prompt_tokens, cached_prompt_tokens, completion_tokens, "
       "input_micro_usd, cached_input_micro_usd, output_micro_usd, reserved_micro_usd, "
@@ -539,31 +572,58 @@ Result<Admission> PostgresStore::admit_locked(const AdmissionRequest& request) {
        param(admission.price.output), param(reservation->micro_usd), param(reservation->tokens),
        param(request.started_at_us), param(server_id_)});
   if (!inserted) {
-    if (conn_->last_sqlstate() == kUniqueViolation)
+    if (conn.last_sqlstate() == kUniqueViolation)
       return make_error("request id '" + request.request_id + "' is already in the ledger");
     return inserted.error();
   }
   for (int i = 0; i < 2; ++i)
-    if (auto added =
-            add_to_window(*conn_, columns[i].first, ids[i], minute, 1, reservation->tokens);
+    if (auto added = add_to_window(conn, columns[i].first, ids[i], minute, 1, reservation->tokens);
         !added)
       return added.error();
   if (auto committed = txn->commit(); !committed) return committed.error();
   return admission;
 }
 
-Result<void> PostgresStore::checkpoint(const std::string& request_id, const TokenCounts& tokens,
-                                       int64_t at_us) {
-  if (auto valid = validate_counts(tokens); !valid)
-    return make_error("cannot checkpoint request '" + request_id + "': " + valid.error().message);
-  std::lock_guard lock(mutex_);
-  auto done = conn_->query(
+namespace {
+
+Result<void> checkpoint_row(pg::Connection& conn, const std::string& request_id,
+                            const TokenCounts& tokens, int64_t at_us) {
+  auto done = conn.query(
       "UPDATE usage_ledger SET prompt_tokens = $2, cached_prompt_tokens = $3, "
       "completion_tokens = $4, checkpoint_at_us = $5 WHERE request_id = $1 AND status = 'open'",
       {param(request_id), param(tokens.prompt_tokens), param(tokens.cached_prompt_tokens),
        param(tokens.completion_tokens), param(at_us)});
-  if (!done) return fail("cannot checkpoint request", done.error());
+  if (!done) return done.error();
   return {};
+}
+
+}  // namespace
+
+Result<void> PostgresStore::checkpoint(const std::string& request_id, const TokenCounts& tokens,
+                                       int64_t at_us) {
+  if (auto valid = validate_counts(tokens); !valid)
+    return make_error("cannot checkpoint request '" + request_id + "': " + valid.error().message);
+  auto lease = pool_->acquire();
+  if (!lease) return lease.error();
+  if (auto done = checkpoint_row(**lease, request_id, tokens, at_us); !done)
+    return fail("cannot checkpoint request", done.error());
+  return {};
+}
+
+Result<std::optional<Error>> PostgresStore::settle_locked(pg::Connection& conn,
+                                                          const std::string& request_id,
+                                                          const Settlement& settlement,
+                                                          int64_t* row_id) {
+  auto open = conn.query(std::string("SELECT ") + kOpenRowColumns +
+                             " FROM usage_ledger WHERE request_id = $1 AND status = 'open' "
+                             "FOR UPDATE",
+                         {param(request_id)});
+  if (!open) return open.error();
+  if (open->count() == 0) return std::optional<Error>(make_error("no open ledger row has that id"));
+  const OpenRow row = read_open_row(*open, 0);
+  if (auto closed = close_row(conn, row, settlement); !closed) return closed.error();
+  if (row_id) *row_id = row.id;
+  return std::optional<Error>();
 }
 
 Result<UsageRecord> PostgresStore::settle(const std::string& request_id,
@@ -571,78 +631,132 @@ Result<UsageRecord> PostgresStore::settle(const std::string& request_id,
   const std::string what = "cannot settle request '" + request_id + "'";
   if (auto valid = validate_settlement(settlement); !valid)
     return make_error(what + ": " + valid.error().message);
-  std::lock_guard lock(mutex_);
-  auto txn = pg::Transaction::begin(*conn_);
+  auto lease = pool_->acquire();
+  if (!lease) return lease.error();
+  pg::Connection& conn = **lease;
+  auto txn = pg::Transaction::begin(conn);
   if (!txn) return fail(what, txn.error());
-  auto open = conn_->query(std::string("SELECT ") + kOpenRowColumns +
-                               " FROM usage_ledger WHERE request_id = $1 AND status = 'open' "
-                               "FOR UPDATE",
-                           {param(request_id)});
-  if (!open) return fail(what, open.error());
-  if (open->count() == 0) return make_error(what + ": no open ledger row has that id");
-  const OpenRow row = read_open_row(*open, 0);
-  if (auto closed = close_row(*conn_, row, settlement); !closed) return fail(what, closed.error());
+  int64_t row_id = 0;
+  auto settled = settle_locked(conn, request_id, settlement, &row_id);
+  if (!settled) return fail(what, settled.error());
+  if (*settled) return make_error(what + ": " + (*settled)->message);
   auto read =
-      conn_->query(std::string("SELECT ") + kLedgerColumns + " FROM usage_ledger WHERE id = $1",
-                   {param(row.id)});
+      conn.query(std::string("SELECT ") + kLedgerColumns + " FROM usage_ledger WHERE id = $1",
+                 {param(row_id)});
   if (!read) return fail(what, read.error());
   UsageRecord record = read_record(*read, 0);
   if (auto committed = txn->commit(); !committed) return fail(what, committed.error());
   return record;
 }
 
+Result<std::vector<Result<void>>> PostgresStore::apply_writes(
+    const std::vector<LedgerWrite>& writes) {
+  const std::string what = "cannot write the usage ledger";
+  auto lease = pool_->acquire();
+  if (!lease) return lease.error();
+  pg::Connection& conn = **lease;
+  auto txn = pg::Transaction::begin(conn);
+  if (!txn) return fail(what, txn.error());
+  std::vector<Result<void>> results;
+  results.reserve(writes.size());
+  for (const LedgerWrite& write : writes) {
+    if (auto valid = validate_write(write); !valid) {
+      results.push_back(valid.error());
+      continue;
+    }
+    // A failed statement aborts a PostgreSQL transaction: each write has a savepoint to
+    // return to when it is refused.
+    if (auto saved = conn.script("SAVEPOINT ledger_write"); !saved)
+      return fail(what, saved.error());
+    Result<std::optional<Error>> applied = std::optional<Error>();
+    const UsageRecord& row = write.row;
+    switch (write.kind) {
+      case LedgerWrite::Kind::Checkpoint:
+        if (auto done = checkpoint_row(conn, row.request_id, counts_of(row), row.finished_at_us);
+            !done)
+          applied = done.error();
+        break;
+      case LedgerWrite::Kind::Settle:
+        applied = settle_locked(conn, row.request_id, settlement_of(row), nullptr);
+        break;
+      case LedgerWrite::Kind::Record:
+        applied = record_locked(conn, row);
+        break;
+    }
+    if (!applied) return fail(what, applied.error());
+    if (*applied) {
+      if (auto undone = conn.script("ROLLBACK TO SAVEPOINT ledger_write"); !undone)
+        return fail(what, undone.error());
+      results.push_back(describe_refusal(write, **applied));
+    } else {
+      results.emplace_back();
+    }
+    if (auto released = conn.script("RELEASE SAVEPOINT ledger_write"); !released)
+      return fail(what, released.error());
+  }
+  if (auto committed = txn->commit(); !committed) return fail(what, committed.error());
+  return results;
+}
+
 Result<std::string> PostgresStore::start_server() {
-  std::lock_guard lock(mutex_);
+  std::lock_guard lock(server_mutex_);
   if (!server_id_.empty()) return make_error("this store is already server " + server_id_);
+  auto lease = pool_->acquire();
+  if (!lease) return lease.error();
+  pg::Connection& conn = **lease;
   auto random = random_base62(16);
   if (!random) return random.error();
   const std::string id = "srv-" + *random;
   auto locked =
-      conn_->query(std::string("SELECT pg_try_advisory_lock(") + kServerLockKey + ")", {param(id)});
+      conn.query(std::string("SELECT pg_try_advisory_lock(") + kServerLockKey + ")", {param(id)});
   if (!locked) return fail("cannot register the server", locked.error());
   if (locked->text(0, 0) != "t")
     return make_error("cannot register the server: its advisory lock is taken");
+  // The lock lives as long as its session: the connection leaves the pool for good.
+  server_conn_ = lease->keep();
   server_id_ = id;
   return id;
 }
 
-Result<bool> PostgresStore::server_is_live(const std::string& id) {
+Result<bool> PostgresStore::server_is_live(pg::Connection& conn, const std::string& id) {
   if (id.empty()) return false;
   if (id == server_id_) return true;
   auto free =
-      conn_->query(std::string("SELECT pg_try_advisory_lock(") + kServerLockKey + ")", {param(id)});
+      conn.query(std::string("SELECT pg_try_advisory_lock(") + kServerLockKey + ")", {param(id)});
   if (!free) return free.error();
   if (free->text(0, 0) != "t") return true;
   auto released =
-      conn_->query(std::string("SELECT pg_advisory_unlock(") + kServerLockKey + ")", {param(id)});
+      conn.query(std::string("SELECT pg_advisory_unlock(") + kServerLockKey + ")", {param(id)});
   if (!released) return released.error();
   return false;
 }
 
 Result<int64_t> PostgresStore::close_interrupted() {
   const std::string what = "cannot close interrupted requests";
-  std::lock_guard lock(mutex_);
-  auto txn = pg::Transaction::begin(*conn_);
+  auto lease = pool_->acquire();
+  if (!lease) return lease.error();
+  pg::Connection& conn = **lease;
+  auto txn = pg::Transaction::begin(conn);
   if (!txn) return fail(what, txn.error());
-  auto servers = conn_->query(
+  auto servers = conn.query(
       "SELECT DISTINCT server_id FROM usage_ledger WHERE status = 'open' ORDER BY server_id");
   if (!servers) return fail(what, servers.error());
   int64_t closed_rows = 0;
   for (int s = 0; s < servers->count(); ++s) {
     const std::string id = servers->text(s, 0);
-    auto live = server_is_live(id);
+    auto live = server_is_live(conn, id);
     if (!live) return fail(what, live.error());
     if (*live) continue;
-    auto open = conn_->query(std::string("SELECT ") + kOpenRowColumns +
-                                 " FROM usage_ledger WHERE status = 'open' AND server_id = $1 "
-                                 "ORDER BY id FOR UPDATE",
-                             {param(id)});
+    auto open = conn.query(std::string("SELECT ") + kOpenRowColumns +
+                               " FROM usage_ledger WHERE status = 'open' AND server_id = $1 "
+                               "ORDER BY id FOR UPDATE",
+                           {param(id)});
     if (!open) return fail(what, open.error());
     for (int r = 0; r < open->count(); ++r) {
       const OpenRow row = read_open_row(*open, r);
       Settlement settlement{row.checkpoint, 200, "interrupted", std::string(kInterruptedError),
                             row.checkpoint_at_us.value_or(row.started_at_us)};
-      if (auto closed = close_row(*conn_, row, settlement); !closed)
+      if (auto closed = close_row(conn, row, settlement); !closed)
         return fail(what, closed.error());
     }
     closed_rows += open->count();
@@ -654,14 +768,23 @@ Result<int64_t> PostgresStore::close_interrupted() {
 Result<void> PostgresStore::record_usage(const UsageRecord& record) {
   if (auto valid = validate_record(record); !valid)
     return make_error("cannot record usage: " + valid.error().message);
+  auto lease = pool_->acquire();
+  if (!lease) return lease.error();
+  auto recorded = record_locked(**lease, record);
+  if (!recorded) return fail("cannot record usage", recorded.error());
+  if (*recorded) return make_error("cannot record usage: " + (*recorded)->message);
+  return {};
+}
+
+Result<std::optional<Error>> PostgresStore::record_locked(pg::Connection& conn,
+                                                          const UsageRecord& record) {
   std::string request_id = record.request_id;
   if (request_id.empty()) {
     auto random = random_base62(24);
     if (!random) return random.error();
     request_id = "req-" + *random;
   }
-  std::lock_guard lock(mutex_);
-  auto done = conn_->query(
+  auto done = conn.query(
       "INSERT INTO usage_ledger(key_id, model, prompt_tokens, completion_tokens, started_at_us, "
       "finished_at_us, endpoint, http_status, status, error, request_id, cached_prompt_tokens, "
       "cost_micro_usd, input_micro_usd, cached_input_micro_usd, output_micro_usd, tenant_id) "
@@ -674,20 +797,22 @@ Result<void> PostgresStore::record_usage(const UsageRecord& record) {
        param(record.cost_micro_usd), param(record.price.input), param(record.price.cached_input),
        param(record.price.output)});
   if (!done) {
-    if (conn_->last_sqlstate() == kForeignKeyViolation)
-      return make_error("cannot record usage: no API key has id " + std::to_string(record.key_id));
-    if (conn_->last_sqlstate() == kUniqueViolation)
-      return make_error("cannot record usage: request id '" + request_id +
-                        "' is already in the ledger");
-    return fail("cannot record usage", done.error());
+    if (conn.last_sqlstate() == kForeignKeyViolation)
+      return std::optional<Error>(make_error("no API key has id " + std::to_string(record.key_id)));
+    if (conn.last_sqlstate() == kUniqueViolation)
+      return std::optional<Error>(
+          make_error("request id '" + request_id + "' is already in the ledger"));
+    return done.error();
   }
-  return {};
+  return std::optional<Error>();
 }
 
 Result<std::vector<UsageRecord>> PostgresStore::usage_rows() {
-  std::lock_guard lock(mutex_);
+  auto lease = pool_->acquire();
+  if (!lease) return lease.error();
+  pg::Connection& conn = **lease;
   auto rows =
-      conn_->query(std::string("SELECT ") + kLedgerColumns + " FROM usage_ledger ORDER BY id");
+      conn.query(std::string("SELECT ") + kLedgerColumns + " FROM usage_ledger ORDER BY id");
   if (!rows) return fail("cannot read usage ledger", rows.error());
   std::vector<UsageRecord> records;
   for (int r = 0; r < rows->count(); ++r) records.push_back(read_record(*rows, r));
@@ -695,8 +820,10 @@ Result<std::vector<UsageRecord>> PostgresStore::usage_rows() {
 }
 
 Result<std::vector<UsageSummary>> PostgresStore::usage_summary() {
-  std::lock_guard lock(mutex_);
-  auto rows = conn_->query(
+  auto lease = pool_->acquire();
+  if (!lease) return lease.error();
+  pg::Connection& conn = **lease;
+  auto rows = conn.query(
       "SELECT k.name, u.key_id, u.model, count(*), sum(u.prompt_tokens), "
       "sum(u.completion_tokens), sum(u.cost_micro_usd) FROM usage_ledger AS u "
       "JOIN api_keys AS k ON k.id = u.key_id "
@@ -712,14 +839,16 @@ Result<std::vector<UsageSummary>> PostgresStore::usage_summary() {
 }
 
 Result<std::vector<UsageGroup>> PostgresStore::usage_groups(const UsageQuery& query) {
-  std::lock_guard lock(mutex_);
+  auto lease = pool_->acquire();
+  if (!lease) return lease.error();
+  pg::Connection& conn = **lease;
   // PostgreSQL must know the type of a parameter that may be NULL: the casts say BIGINT.
   std::string sql = usage_groups_sql(query.group_by, '$');
   for (const char* p : {"$3", "$4"})
     for (size_t at = sql.find(p); at != std::string::npos; at = sql.find(p, at + 10))
       sql.replace(at, 2, std::string(p) + "::BIGINT");
-  auto rows = conn_->query(sql, {param(query.start_us), param(query.end_us), param(query.key_id),
-                                 param(query.tenant_id)});
+  auto rows = conn.query(sql, {param(query.start_us), param(query.end_us), param(query.key_id),
+                               param(query.tenant_id)});
   if (!rows) return fail("cannot report usage", rows.error());
   std::vector<UsageGroup> groups;
   for (int r = 0; r < rows->count(); ++r)
@@ -731,8 +860,10 @@ Result<std::vector<UsageGroup>> PostgresStore::usage_groups(const UsageQuery& qu
 }
 
 Result<std::vector<AuditEntry>> PostgresStore::audit_log() {
-  std::lock_guard lock(mutex_);
-  auto rows = conn_->query(
+  auto lease = pool_->acquire();
+  if (!lease) return lease.error();
+  pg::Connection& conn = **lease;
+  auto rows = conn.query(
       "SELECT at_us, actor_key_id, actor, action, target, detail FROM audit_log ORDER BY id");
   if (!rows) return fail("cannot read the audit log", rows.error());
   std::vector<AuditEntry> entries;

@@ -4,6 +4,7 @@
 
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 
 #include "platform/pg_connection.h"
@@ -11,10 +12,12 @@
 
 namespace gengyun::platform {
 
-/// One libpq connection guarded by a mutex. Admission locks the tenant's row (SELECT ... FOR
-/// UPDATE) for its transaction, so admissions of one tenant serialise across every server on
-/// the database and its budgets and rate limits hold for all of them together. Commits are
-/// durable when they return (the server's synchronous_commit, on by default).
+/// A small pool of libpq connections (pg_connection.h: up to 8), so that admissions of
+/// concurrent requests do not queue behind each other or behind the ledger writer. Admission locks
+/// the tenant's row (SELECT ... FOR UPDATE) for its transaction, so admissions of one tenant
+/// serialise across every server on the database and its budgets and rate limits hold for all of
+/// them together. Commits are durable when they return (the server's synchronous_commit, on by
+/// default).
 class PostgresStore final : public Store {
  public:
   /// Connects to `url` and migrates the schema (postgres_schema.h). Errors: the connection's,
@@ -48,24 +51,32 @@ class PostgresStore final : public Store {
   Result<std::string> start_server() override;
   Result<int64_t> close_interrupted() override;
   Result<void> record_usage(const UsageRecord& record) override;
+  Result<std::vector<Result<void>>> apply_writes(const std::vector<LedgerWrite>& writes) override;
   Result<std::vector<UsageRecord>> usage_rows() override;
   Result<std::vector<UsageSummary>> usage_summary() override;
   Result<std::vector<UsageGroup>> usage_groups(const UsageQuery& query) override;
   Result<std::vector<AuditEntry>> audit_log() override;
 
  private:
-  explicit PostgresStore(std::unique_ptr<pg::Connection> conn) : conn_(std::move(conn)) {}
-  Result<void> audit(const Actor& actor, std::string_view action, const std::string& target,
-                     const std::string& detail);
-  Result<Admission> admit_locked(const AdmissionRequest& request);
-  /// Revokes the active `key` and logs it; in the caller's transaction, mutex_ held.
-  Result<void> revoke_locked(const KeyInfo& key, const Actor& actor);
+  explicit PostgresStore(std::unique_ptr<pg::Pool> pool) : pool_(std::move(pool)) {}
+  Result<void> audit(pg::Connection& conn, const Actor& actor, std::string_view action,
+                     const std::string& target, const std::string& detail);
+  Result<Admission> admit_locked(pg::Connection& conn, const AdmissionRequest& request);
+  /// Revokes the active `key` and logs it; in the caller's transaction on `conn`.
+  Result<void> revoke_locked(pg::Connection& conn, const KeyInfo& key, const Actor& actor);
   /// Whether server `id` holds its advisory lock (this store's own server counts as live).
-  Result<bool> server_is_live(const std::string& id);
+  Result<bool> server_is_live(pg::Connection& conn, const std::string& id);
+  // The ledger writes, in the caller's transaction on `conn`. The outer error is the
+  // database's; a returned Error is the write's refusal (it never applies).
+  Result<std::optional<Error>> settle_locked(pg::Connection& conn, const std::string& request_id,
+                                             const Settlement& settlement, int64_t* row_id);
+  Result<std::optional<Error>> record_locked(pg::Connection& conn, const UsageRecord& record);
 
-  std::mutex mutex_;
-  std::unique_ptr<pg::Connection> conn_;
-  std::string server_id_;  ///< start_server()'s id; "" before
+  std::unique_ptr<pg::Pool> pool_;
+  std::mutex server_mutex_;  ///< start_server()
+  /// The connection holding the server's advisory lock, out of the pool (after start_server).
+  std::unique_ptr<pg::Connection> server_conn_;
+  std::string server_id_;  ///< start_server()'s id ("" before); set before serving
 };
 
 }  // namespace gengyun::platform

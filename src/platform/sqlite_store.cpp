@@ -693,18 +693,24 @@ Result<void> SqliteStore::checkpoint(const std::string& request_id, const TokenC
   if (auto valid = validate_counts(tokens); !valid)
     return make_error("cannot checkpoint request '" + request_id + "': " + valid.error().message);
   std::lock_guard lock(mutex_);
+  if (auto done = checkpoint_locked(request_id, tokens, at_us); !done)
+    return fail("cannot checkpoint request", done.error());
+  return {};
+}
+
+Result<void> SqliteStore::checkpoint_locked(const std::string& request_id,
+                                            const TokenCounts& tokens, int64_t at_us) {
   auto update = Statement::prepare(
       db_,
       "UPDATE usage_ledger SET prompt_tokens = ?2, cached_prompt_tokens = ?3, "
       "completion_tokens = ?4, checkpoint_at_us = ?5 WHERE request_id = ?1 AND status = 'open'");
-  if (!update) return fail("cannot checkpoint request", update.error());
+  if (!update) return update.error();
   update->bind(1, request_id);
   update->bind(2, tokens.prompt_tokens);
   update->bind(3, tokens.cached_prompt_tokens);
   update->bind(4, tokens.completion_tokens);
   update->bind(5, at_us);
-  if (auto done = run(*update); !done) return fail("cannot checkpoint request", done.error());
-  return {};
+  return run(*update);
 }
 
 namespace {
@@ -767,6 +773,23 @@ Result<int64_t> close_row(sqlite3* db, const OpenRow& row, const Settlement& set
 
 }  // namespace
 
+Result<std::optional<Error>> SqliteStore::settle_locked(const std::string& request_id,
+                                                        const Settlement& settlement,
+                                                        int64_t* row_id) {
+  auto select = Statement::prepare(db_, std::string("SELECT ") + kOpenRowColumns +
+                                            " FROM usage_ledger WHERE request_id = ?1 AND "
+                                            "status = 'open'");
+  if (!select) return select.error();
+  select->bind(1, request_id);
+  auto found = select->step();
+  if (!found) return found.error();
+  if (!*found) return std::optional<Error>(make_error("no open ledger row has that id"));
+  const OpenRow row = read_open_row(*select);
+  if (auto closed = close_row(db_, row, settlement); !closed) return closed.error();
+  if (row_id) *row_id = row.id;
+  return std::optional<Error>();
+}
+
 Result<UsageRecord> SqliteStore::settle(const std::string& request_id,
                                         const Settlement& settlement) {
   const std::string what = "cannot settle request '" + request_id + "'";
@@ -775,20 +798,14 @@ Result<UsageRecord> SqliteStore::settle(const std::string& request_id,
   std::lock_guard lock(mutex_);
   auto txn = Transaction::begin(db_);
   if (!txn) return fail(what, txn.error());
-  auto select = Statement::prepare(db_, std::string("SELECT ") + kOpenRowColumns +
-                                            " FROM usage_ledger WHERE request_id = ?1 AND "
-                                            "status = 'open'");
-  if (!select) return fail(what, select.error());
-  select->bind(1, request_id);
-  auto found = select->step();
-  if (!found) return fail(what, found.error());
-  if (!*found) return make_error(what + ": no open ledger row has that id");
-  const OpenRow row = read_open_row(*select);
-  if (auto closed = close_row(db_, row, settlement); !closed) return fail(what, closed.error());
+  int64_t row_id = 0;
+  auto settled = settle_locked(request_id, settlement, &row_id);
+  if (!settled) return fail(what, settled.error());
+  if (*settled) return make_error(what + ": " + (*settled)->message);
   auto read = Statement::prepare(
       db_, std::string("SELECT ") + kLedgerColumns + " FROM usage_ledger WHERE id = ?1");
   if (!read) return fail(what, read.error());
-  read->bind(1, row.id);
+  read->bind(1, row_id);
   if (auto again = read->step(); !again) return fail(what, again.error());
   UsageRecord record{read->column_int64(0),
                      read->column_text(1),
@@ -843,14 +860,20 @@ Result<int64_t> SqliteStore::close_interrupted() {
 Result<void> SqliteStore::record_usage(const UsageRecord& record) {
   if (auto valid = validate_record(record); !valid)
     return make_error("cannot record usage: " + valid.error().message);
+  std::lock_guard lock(mutex_);
+  auto recorded = record_locked(record);
+  if (!recorded) return fail("cannot record usage", recorded.error());
+  if (*recorded) return make_error("cannot record usage: " + (*recorded)->message);
+  return {};
+}
+
+Result<std::optional<Error>> SqliteStore::record_locked(const UsageRecord& record) {
   std::string request_id = record.request_id;
   if (request_id.empty()) {
     auto random = random_base62(24);
     if (!random) return random.error();
     request_id = "req-" + *random;
   }
-
-  std::lock_guard lock(mutex_);
   auto insert = Statement::prepare(
       db_,
       "INSERT INTO usage_ledger(key_id, model, prompt_tokens, completion_tokens, started_at_us, "
@@ -858,7 +881,7 @@ Result<void> SqliteStore::record_usage(const UsageRecord& record) {
       "cost_micro_usd, input_micro_usd, cached_input_micro_usd, output_micro_usd, tenant_id) "
       "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, "
       "coalesce((SELECT tenant_id FROM api_keys WHERE id = ?1), 0))");
-  if (!insert) return fail("cannot record usage", insert.error());
+  if (!insert) return insert.error();
   insert->bind(1, record.key_id);
   insert->bind(2, record.model);
   insert->bind(3, record.prompt_tokens);
@@ -877,13 +900,58 @@ Result<void> SqliteStore::record_usage(const UsageRecord& record) {
   insert->bind(16, record.price.output);
   if (auto done = run(*insert); !done) {
     if (sqlite3_extended_errcode(db_) == SQLITE_CONSTRAINT_FOREIGNKEY)
-      return make_error("cannot record usage: no API key has id " + std::to_string(record.key_id));
+      return std::optional<Error>(make_error("no API key has id " + std::to_string(record.key_id)));
     if (sqlite3_extended_errcode(db_) == SQLITE_CONSTRAINT_UNIQUE)
-      return make_error("cannot record usage: request id '" + request_id +
-                        "' is already in the ledger");
-    return fail("cannot record usage", done.error());
+      return std::optional<Error>(
+          make_error("request id '" + request_id + "' is already in the ledger"));
+    return done.error();
   }
-  return {};
+  return std::optional<Error>();
+}
+
+Result<std::vector<Result<void>>> SqliteStore::apply_writes(
+    const std::vector<LedgerWrite>& writes) {
+  const std::string what = "cannot write the usage ledger";
+  std::lock_guard lock(mutex_);
+  auto txn = Transaction::begin(db_);
+  if (!txn) return fail(what, txn.error());
+  std::vector<Result<void>> results;
+  results.reserve(writes.size());
+  for (const LedgerWrite& write : writes) {
+    if (auto valid = validate_write(write); !valid) {
+      results.push_back(valid.error());
+      continue;
+    }
+    if (auto saved = sqlite::exec(db_, "SAVEPOINT ledger_write"); !saved)
+      return fail(what, saved.error());
+    Result<std::optional<Error>> applied = std::optional<Error>();
+    const UsageRecord& row = write.row;
+    switch (write.kind) {
+      case LedgerWrite::Kind::Checkpoint:
+        if (auto done = checkpoint_locked(row.request_id, counts_of(row), row.finished_at_us);
+            !done)
+          applied = done.error();
+        break;
+      case LedgerWrite::Kind::Settle:
+        applied = settle_locked(row.request_id, settlement_of(row), nullptr);
+        break;
+      case LedgerWrite::Kind::Record:
+        applied = record_locked(row);
+        break;
+    }
+    if (!applied) return fail(what, applied.error());
+    if (*applied) {
+      if (auto undone = sqlite::exec(db_, "ROLLBACK TO ledger_write"); !undone)
+        return fail(what, undone.error());
+      results.push_back(describe_refusal(write, **applied));
+    } else {
+      results.emplace_back();
+    }
+    if (auto released = sqlite::exec(db_, "RELEASE ledger_write"); !released)
+      return fail(what, released.error());
+  }
+  if (auto committed = txn->commit(); !committed) return fail(what, committed.error());
+  return results;
 }
 
 Result<std::vector<UsageRecord>> SqliteStore::usage_rows() {

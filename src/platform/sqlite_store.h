@@ -4,6 +4,7 @@
 
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 
 #include "platform/store.h"
@@ -49,6 +50,7 @@ class SqliteStore final : public Store {
   Result<std::string> start_server() override;
   Result<int64_t> close_interrupted() override;
   Result<void> record_usage(const UsageRecord& record) override;
+  Result<std::vector<Result<void>>> apply_writes(const std::vector<LedgerWrite>& writes) override;
   Result<std::vector<UsageRecord>> usage_rows() override;
   Result<std::vector<UsageSummary>> usage_summary() override;
   Result<std::vector<UsageGroup>> usage_groups(const UsageQuery& query) override;
@@ -60,6 +62,14 @@ class SqliteStore final : public Store {
   Result<void> audit(const Actor& actor, std::string_view action, const std::string& target,
                      const std::string& detail);
   Result<Admission> admit_locked(const AdmissionRequest& request);
+  // The ledger writes (mutex_ held, in the caller's transaction). The outer error is the
+  // database's; a returned Error is the write's refusal (it never applies).
+  Result<void> checkpoint_locked(const std::string& request_id, const TokenCounts& tokens,
+                                 int64_t at_us);
+  /// Sets *row_id (when given) to the settled row's id.
+  Result<std::optional<Error>> settle_locked(const std::string& request_id,
+                                             const Settlement& settlement, int64_t* row_id);
+  Result<std::optional<Error>> record_locked(const UsageRecord& record);
   /// Revokes the active `key` and logs it; in the caller's transaction, mutex_ held.
   Result<void> revoke_locked(const KeyInfo& key, const Actor& actor);
   /// The lock file of server `id`; "" for an in-memory database (no other process sees it).

@@ -177,6 +177,17 @@ struct Settlement {
   int64_t finished_at_us = 0;
 };
 
+/// One ledger write after admission, as the batched writer (ledger_writer.h) queues it and its
+/// spool (ledger_spool.h) keeps it: a checkpoint or a settlement of the open row
+/// `row.request_id`, or a closed row of its own (Store::record_usage). A checkpoint uses
+/// `row`'s token counts and finished_at_us (the time of the counts); a settlement also its
+/// http_status, status and error; a record all of `row`.
+struct LedgerWrite {
+  enum class Kind { Checkpoint, Settle, Record };
+  Kind kind = Kind::Record;
+  UsageRecord row = {};
+};
+
 /// Keys, tenants, prices, limits, ledger and audit log in one database. Thread-safe. All SQL
 /// takes user data through bound parameters only. Every method that changes something is one
 /// transaction, durable when it returns.
@@ -280,6 +291,16 @@ class Store {
   /// finished_at_us before started_at_us, http_status outside 100..599, status not a closed
   /// status, a duplicate request_id, database errors.
   virtual Result<void> record_usage(const UsageRecord& record) = 0;
+
+  /// Applies `writes` in order in one transaction (group commit): each as checkpoint(),
+  /// settle() or record_usage() would, inside a savepoint of its own. Returns one result per
+  /// write: ok, or why that write is refused, which it always will be (invalid counts, no open
+  /// row to settle, a duplicate request id, an unknown key); a refused write changes nothing and
+  /// the others still apply. So applying the same writes again changes nothing: a settlement
+  /// only closes an open row, a record only inserts a new request id. Errors: the database
+  /// cannot be written (locked past the busy timeout, I/O, connection lost): nothing applied.
+  virtual Result<std::vector<Result<void>>> apply_writes(
+      const std::vector<LedgerWrite>& writes) = 0;
 
   /// Every ledger row in insertion order (tests, audits).
   virtual Result<std::vector<UsageRecord>> usage_rows() = 0;

@@ -62,6 +62,40 @@ Result<void> validate_record(const UsageRecord& r) {
   return {};
 }
 
+TokenCounts counts_of(const UsageRecord& row) {
+  return {row.prompt_tokens, row.cached_prompt_tokens, row.completion_tokens};
+}
+
+Settlement settlement_of(const UsageRecord& row) {
+  return {counts_of(row), row.http_status, row.status, row.error, row.finished_at_us};
+}
+
+Error describe_refusal(const LedgerWrite& write, const Error& why) {
+  switch (write.kind) {
+    case LedgerWrite::Kind::Checkpoint:
+      return make_error("cannot checkpoint request '" + write.row.request_id + "': " + why.message);
+    case LedgerWrite::Kind::Settle:
+      return make_error("cannot settle request '" + write.row.request_id + "': " + why.message);
+    case LedgerWrite::Kind::Record:
+      break;
+  }
+  return make_error("cannot record usage: " + why.message);
+}
+
+Result<void> validate_write(const LedgerWrite& write) {
+  Result<void> valid;
+  if (write.kind != LedgerWrite::Kind::Record && write.row.request_id.empty())
+    valid = make_error("the request id is empty");
+  else if (write.kind == LedgerWrite::Kind::Checkpoint)
+    valid = validate_counts(counts_of(write.row));
+  else if (write.kind == LedgerWrite::Kind::Settle)
+    valid = validate_settlement(settlement_of(write.row));
+  else
+    valid = validate_record(write.row);
+  if (!valid) return describe_refusal(write, valid.error());
+  return {};
+}
+
 Result<void> validate_settlement(const Settlement& s) {
   if (auto counts = validate_counts(s.tokens); !counts) return counts;
   if (!is_closed_status(s.status))

@@ -28,6 +28,16 @@ Result<void> validate_record(const UsageRecord& record);
 /// Errors (for settle): invalid counts, a status that is not closed, http_status outside
 /// 100..599.
 Result<void> validate_settlement(const Settlement& settlement);
+/// The token counts a LedgerWrite carries.
+TokenCounts counts_of(const UsageRecord& row);
+/// The Settlement a LedgerWrite of kind Settle carries.
+Settlement settlement_of(const UsageRecord& row);
+/// Errors: an empty request id (Checkpoint, Settle), what validate_counts(),
+/// validate_settlement() or validate_record() refuse for its kind; each names the request.
+Result<void> validate_write(const LedgerWrite& write);
+/// The refusal `why` of `write`, naming what was refused ("cannot settle request 'r': ...").
+Error describe_refusal(const LedgerWrite& write, const Error& why);
+
 /// Errors: a negative budget, rpm or tpm.
 Result<void> validate_limits(const Limits& limits);
 /// Errors: `name` (of a `what`: "tenant", "key") empty, over kMaxNameBytes, or not of the safe

@@ -6,9 +6,14 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <condition_variable>
+#include <filesystem>
+#include <memory>
+#include <mutex>
 #include <string>
 
 #include "eventually.h"
+#include "platform/ledger_writer.h"
 #include "server_fixture.h"
 #include "util/clock.h"
 
@@ -146,6 +151,112 @@ TEST_F(ServerTest, ALedgerThatCannotBeWrittenRefusesNewRequestsWith503) {
   EXPECT_EQ(refused->get_header_value("Retry-After"), "1");
   ASSERT_EQ(sqlite3_exec(other, "ROLLBACK", nullptr, nullptr, nullptr), SQLITE_OK);
   sqlite3_close(other);
+  const auto served = post("/v1/completions", kRequest, key_);
+  ASSERT_TRUE(served);
+  EXPECT_EQ(served->status, 200) << served->body;
+}
+
+/// A server whose ledger writer has a spool (as `serve` runs it), retried every 20 ms, whose
+/// events the test waits on.
+class SpooledLedgerTest : public ServerTest {
+ protected:
+  void SetUp() override {
+    ServerTest::SetUp();
+    if (HasFatalFailure() || IsSkipped()) return;
+    stop_server();
+    spool_ = (dir_ / "gengyun.db-ledger-spool").string();
+    auto writer = platform::LedgerWriter::start(
+        *store_, {spool_, 20'000, [this](const platform::LedgerEvent& event) {
+                    std::lock_guard lock(mutex_);
+                    ++seen_[static_cast<int>(event.kind)];
+                    changed_.notify_all();
+                  }});
+    ASSERT_TRUE(writer.ok()) << writer.error().message;
+    ledger_ = std::move(writer.value());
+    options_.ledger = ledger_.get();
+    start_server();
+  }
+  void TearDown() override {
+    stop_server();
+    ledger_.reset();
+    ServerTest::TearDown();
+  }
+  /// Waits until the writer reported an event of `kind` (a minute's deadline: only a failure
+  /// reaches it).
+  bool wait_for(platform::LedgerEvent::Kind kind) {
+    std::unique_lock lock(mutex_);
+    return changed_.wait_for(lock, std::chrono::minutes(1),
+                             [&] { return seen_[static_cast<int>(kind)] > 0; });
+  }
+
+  std::string spool_;
+  std::unique_ptr<platform::LedgerWriter> ledger_;
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  int seen_[4] = {};
+};
+
+// Another process holds the database's write lock past the busy timeout while a stream runs:
+// the client still gets its whole answer (its row is durable in the spool before the last
+// chunk), new requests are refused (fail closed), and once the lock is gone the row lands with
+// the counts the client was told.
+TEST_F(SpooledLedgerTest, AStreamWhoseRowCannotBeWrittenIsAnsweredWholeAndItsRowLandsLater) {
+  const int stream = connect_to(port_);
+  ASSERT_GE(stream, 0);
+  const std::string request = http_post(key_, {{"model", "qwen2-tiny"},
+                                               {"prompt", "The quick brown fox"},
+                                               {"max_tokens", 4000},
+                                               {"temperature", 0},
+                                               {"stream", true},
+                                               {"stream_options", {{"include_usage", true}}}});
+  ASSERT_EQ(send(stream, request.data(), request.size(), MSG_NOSIGNAL),
+            static_cast<ssize_t>(request.size()));
+  std::string received;
+  read_events(stream, received, 10);
+
+  sqlite3* other = nullptr;
+  ASSERT_EQ(sqlite3_open((dir_ / "gengyun.db").string().c_str(), &other), SQLITE_OK);
+  sqlite3_busy_timeout(other, 60'000);
+  ASSERT_EQ(sqlite3_exec(other, "BEGIN EXCLUSIVE", nullptr, nullptr, nullptr), SQLITE_OK);
+  // The stream is still being generated: its row is open.
+  sqlite3_stmt* status = nullptr;
+  ASSERT_EQ(sqlite3_prepare_v2(other, "SELECT status FROM usage_ledger", -1, &status, nullptr),
+            SQLITE_OK);
+  ASSERT_EQ(sqlite3_step(status), SQLITE_ROW);
+  EXPECT_STREQ(reinterpret_cast<const char*>(sqlite3_column_text(status, 0)), "open");
+  sqlite3_finalize(status);
+
+  char buffer[4096];
+  while (received.find("data: [DONE]") == std::string::npos) {
+    const ssize_t n = recv(stream, buffer, sizeof buffer, 0);
+    ASSERT_GT(n, 0) << "the stream ended before [DONE]";
+    received.append(buffer, static_cast<size_t>(n));
+  }
+  close(stream);
+  EXPECT_EQ(received.find("\"error\""), std::string::npos)
+      << received.substr(received.size() - 600);
+  const size_t usage_at = received.rfind("\"completion_tokens\":");
+  ASSERT_NE(usage_at, std::string::npos);
+  const int64_t completion = std::stoll(received.substr(usage_at + 20));
+  EXPECT_GT(completion, 10);
+  ASSERT_TRUE(wait_for(platform::LedgerEvent::Kind::Spooled));
+  EXPECT_GT(std::filesystem::file_size(spool_), 0u);
+
+  const json error =
+      expect_error(post("/v1/completions", kRequest, key_), 503, "ledger_unavailable");
+  EXPECT_NE(error["message"].get<std::string>().find("wait in the spool"), std::string::npos)
+      << error;
+
+  ASSERT_EQ(sqlite3_exec(other, "ROLLBACK", nullptr, nullptr, nullptr), SQLITE_OK);
+  sqlite3_close(other);
+  ASSERT_TRUE(wait_for(platform::LedgerEvent::Kind::Drained));
+  EXPECT_EQ(std::filesystem::file_size(spool_), 0u);
+  const auto ledger = rows();
+  ASSERT_EQ(ledger.size(), 2u);
+  EXPECT_EQ(ledger[0].status, "ok");
+  EXPECT_EQ(ledger[0].completion_tokens, completion);
+  EXPECT_EQ(ledger[1].http_status, 503);
+  EXPECT_EQ(ledger[1].status, "error");
   const auto served = post("/v1/completions", kRequest, key_);
   ASSERT_TRUE(served);
   EXPECT_EQ(served->status, 200) << served->body;

@@ -163,7 +163,10 @@ void ServerTest::SetUp() {
   auto info = store_->authenticate(key_);
   ASSERT_TRUE(info.ok() && info.value());
   key_id_ = info.value()->id;
+  start_server();
+}
 
+void ServerTest::start_server() {
   server_ = std::make_unique<Server>(*registry_, *store_, options_);
   auto port = server_->bind("127.0.0.1", 0);
   ASSERT_TRUE(port.ok()) << port.error().message;
@@ -171,10 +174,14 @@ void ServerTest::SetUp() {
   thread_ = std::thread([this] { server_->run(); });
 }
 
-void ServerTest::TearDown() {
+void ServerTest::stop_server() {
   if (server_) server_->stop();
   if (thread_.joinable()) thread_.join();
   server_.reset();
+}
+
+void ServerTest::TearDown() {
+  stop_server();
   store_.reset();
   if (!dir_.empty()) std::filesystem::remove_all(dir_);
 }

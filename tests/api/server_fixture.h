@@ -68,6 +68,11 @@ class ServerTest : public ::testing::Test {
   static void TearDownTestSuite();
   void SetUp() override;
   void TearDown() override;
+  /// Starts server_ with options_ on a free port (SetUp() does), after stop_server() (to start
+  /// it with other options).
+  void start_server();
+  /// Stops server_ once the requests in flight are answered, and destroys it.
+  void stop_server();
 
   /// POST `body` (dumped) with "Authorization: Bearer <key>" (no header when key is empty).
   httplib::Result post(const std::string& path, const nlohmann::json& body, const std::string& key);

@@ -7,6 +7,7 @@
 
 #include <gtest/gtest.h>
 #include <httplib.h>
+#include <sqlite3.h>
 
 #include <chrono>
 #include <iterator>
@@ -460,6 +461,73 @@ TEST_F(ServeTest, KillNineMidStreamLeavesARowClosedAtRestartFromItsCheckpoint) {
   EXPECT_EQ(row.cost_micro_usd,
             2 * (row.prompt_tokens - row.cached_prompt_tokens) + 2 * row.cached_prompt_tokens +
                 5 * row.completion_tokens);
+}
+
+// The database is locked by another process while a stream runs: the client gets its whole
+// answer (its row waits, fsynced, in the spool beside the database), then the server is killed
+// with the row still spooled. The next start applies the spool before serving: the row lands
+// with the counts the client was told, closed as "ok", not as "interrupted"; a second server
+// cannot be given the same spool.
+TEST_F(ServeTest, KillNineWithARowInTheSpoolLandsItAtRestart) {
+  const std::string key = create_key("spooled");
+  start_server();
+  const std::string body = json({{"model", "qwen2-tiny"},
+                                 {"prompt", "The quick brown fox"},
+                                 {"max_tokens", 4000},
+                                 {"temperature", 0},
+                                 {"stream", true}})
+                               .dump();
+  const std::string request = "POST /v1/completions HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                              "Authorization: Bearer " + key +
+                              "\r\nContent-Type: application/json\r\nContent-Length: " +
+                              std::to_string(body.size()) + "\r\n\r\n" + body;
+  const int sock = stream_events(port_, request, 10);
+  ASSERT_GE(sock, 0) << server_->err();
+  sqlite3* other = nullptr;
+  ASSERT_EQ(sqlite3_open(db_.c_str(), &other), SQLITE_OK);
+  sqlite3_busy_timeout(other, 60'000);
+  ASSERT_EQ(sqlite3_exec(other, "BEGIN EXCLUSIVE", nullptr, nullptr, nullptr), SQLITE_OK);
+  std::string received;
+  char buffer[4096];
+  while (received.find("data: [DONE]") == std::string::npos) {
+    const ssize_t n = recv(sock, buffer, sizeof buffer, 0);
+    ASSERT_GT(n, 0) << "the stream ended before [DONE]: " << received;
+    received.append(buffer, static_cast<size_t>(n));
+  }
+  close(sock);
+  const size_t usage_at = received.rfind("\"completion_tokens\":");
+  ASSERT_NE(usage_at, std::string::npos) << received;
+  const int64_t completion = std::stoll(received.substr(usage_at + 20));
+  const std::string spool = db_ + "-ledger-spool";
+  EXPECT_GT(std::filesystem::file_size(spool), 0u);
+  server_->kill_now();
+  ASSERT_EQ(sqlite3_exec(other, "ROLLBACK", nullptr, nullptr, nullptr), SQLITE_OK);
+  sqlite3_close(other);
+
+  start_server();
+  // The stream's checkpoints and its settlement, in order.
+  EXPECT_TRUE(std::regex_search(
+      server_->err(),
+      std::regex("gengyun: applied [0-9]+ spooled ledger write\\(s\\) \\(spool '" + spool + "'\\)")))
+      << server_->err();
+  EXPECT_EQ(std::filesystem::file_size(spool), 0u);
+  const auto second = run_process({kBinary, "serve", "--model", "qwen2-tiny=" + model_path_,
+                                   "--listen", "127.0.0.1:" + std::to_string(free_port()),
+                                   "--db", db_, "--ledger-spool", spool});
+  EXPECT_EQ(second.exit_code, 1);
+  EXPECT_NE(second.err.find("error: ledger spool '" + spool +
+                            "' is held by another live server; give each server a spool of its "
+                            "own (serve --ledger-spool PATH)"),
+            std::string::npos)
+      << second.err;
+  EXPECT_EQ(server_->stop(), 0) << server_->err();
+  auto store = platform::Store::open(db_, /*must_exist=*/true);
+  ASSERT_TRUE(store.ok()) << store.error().message;
+  auto rows = store.value()->usage_rows();
+  ASSERT_TRUE(rows.ok());
+  ASSERT_EQ(rows->size(), 1u);
+  EXPECT_EQ(rows->front().status, "ok");
+  EXPECT_EQ(rows->front().completion_tokens, completion);
 }
 
 // SIGTERM with --shutdown-grace 0: the stream in flight is ended at once, billed for what it

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "../platform/postgres_server.h"
+#include "../platform/temp_dir.h"
 #include "platform/limits.h"
 #include "process.h"
 #include "testdata.h"
@@ -24,13 +25,15 @@ using nlohmann::json;
 
 const std::string kBinary = GENGYUN_BINARY;
 
-/// Starts `gengyun serve` on a free port with `db`; returns its port once /health answers, or 0.
-int start_server(std::unique_ptr<BackgroundProcess>& server, const std::string& db) {
+/// Starts `gengyun serve` on a free port with `db` and the ledger spool `spool` (each server
+/// needs its own); returns its port once /health answers, or 0.
+int start_server(std::unique_ptr<BackgroundProcess>& server, const std::string& db,
+                 const std::string& spool) {
   const int port = free_port();
   server = std::make_unique<BackgroundProcess>(std::vector<std::string>{
       kBinary, "serve", "--model",
       "qwen2-tiny=" + gengyun::testing::testdata_path("models/qwen2-tiny-q8_0.gguf"), "--listen",
-      "127.0.0.1:" + std::to_string(port), "--db", db, "--threads", "1"});
+      "127.0.0.1:" + std::to_string(port), "--db", db, "--ledger-spool", spool, "--threads", "1"});
   if (wait_for_health(*server, port)) return port;
   ADD_FAILURE() << "gengyun serve did not start: " << server->err();
   return 0;
@@ -45,8 +48,10 @@ TEST(SharedLedger, TwoServersOnOnePostgresHoldOneRateLimit) {
   }
   auto db = pg.value()->new_database();
   ASSERT_TRUE(db.ok()) << db.error().message;
+  platform::testing::TempDir dir;
   std::unique_ptr<BackgroundProcess> first, second;
-  const int ports[] = {start_server(first, *db), start_server(second, *db)};
+  const int ports[] = {start_server(first, *db, dir.file("first-spool")),
+                       start_server(second, *db, dir.file("second-spool"))};
   ASSERT_TRUE(ports[0] && ports[1]);
   const std::string body =
       json({{"model", "qwen2-tiny"}, {"prompt", "Hi"}, {"max_tokens", 2}, {"temperature", 0}})

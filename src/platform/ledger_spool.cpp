@@ -1,0 +1,277 @@
+#include "platform/ledger_spool.h"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <charconv>
+#include <cstring>
+#include <filesystem>
+
+namespace gengyun::platform {
+namespace {
+
+constexpr const char* kVersion = "w1";
+constexpr size_t kFields = 19;
+
+std::string escaped(const std::string& text) {
+  std::string out;
+  out.reserve(text.size());
+  for (const char c : text) {
+    switch (c) {
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      default:
+        out += c;
+    }
+  }
+  return out;
+}
+
+Result<std::string> unescaped(const std::string& text) {
+  std::string out;
+  out.reserve(text.size());
+  for (size_t i = 0; i < text.size(); ++i) {
+    if (text[i] != '\\') {
+      out += text[i];
+      continue;
+    }
+    if (++i == text.size()) return make_error("a field ends with a lone '\\'");
+    switch (text[i]) {
+      case '\\':
+        out += '\\';
+        break;
+      case 't':
+        out += '\t';
+        break;
+      case 'n':
+        out += '\n';
+        break;
+      case 'r':
+        out += '\r';
+        break;
+      default:
+        return make_error(std::string("unknown escape '\\") + text[i] + "'");
+    }
+  }
+  return out;
+}
+
+Result<int64_t> integer(const std::string& text) {
+  int64_t value = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || end != text.data() + text.size() || text.empty())
+    return make_error("'" + text + "' is not an integer");
+  return value;
+}
+
+char kind_letter(LedgerWrite::Kind kind) {
+  switch (kind) {
+    case LedgerWrite::Kind::Checkpoint:
+      return 'c';
+    case LedgerWrite::Kind::Settle:
+      return 's';
+    case LedgerWrite::Kind::Record:
+      break;
+  }
+  return 'r';
+}
+
+Error io_error(const std::string& what, const std::string& path) {
+  return make_error("ledger spool '" + path + "': cannot " + what + ": " + std::strerror(errno));
+}
+
+/// Writes all of `data` at `offset`.
+bool write_all(int fd, const std::string& data, size_t offset) {
+  size_t done = 0;
+  while (done < data.size()) {
+    const ssize_t n =
+        pwrite(fd, data.data() + done, data.size() - done, static_cast<off_t>(offset + done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    done += static_cast<size_t>(n);
+  }
+  return true;
+}
+
+}  // namespace
+
+std::string spool_line(const LedgerWrite& write) {
+  const UsageRecord& r = write.row;
+  std::string line = kVersion;
+  const auto add = [&](const std::string& field) { (line += '\t') += field; };
+  add(std::string(1, kind_letter(write.kind)));
+  add(escaped(r.request_id));
+  add(std::to_string(r.key_id));
+  add(escaped(r.model));
+  add(escaped(r.endpoint));
+  add(std::to_string(r.prompt_tokens));
+  add(std::to_string(r.cached_prompt_tokens));
+  add(std::to_string(r.completion_tokens));
+  add(std::to_string(r.started_at_us));
+  add(std::to_string(r.finished_at_us));
+  add(std::to_string(r.http_status));
+  add(escaped(r.status));
+  add(escaped(r.error));
+  add(std::to_string(r.cost_micro_usd));
+  add(std::to_string(r.price.input));
+  add(std::to_string(r.price.cached_input));
+  add(std::to_string(r.price.output));
+  add(std::to_string(r.tenant_id));
+  return line;
+}
+
+Result<LedgerWrite> parse_spool_line(const std::string& line) {
+  std::vector<std::string> fields;
+  for (size_t start = 0;;) {
+    const size_t tab = line.find('\t', start);
+    fields.push_back(line.substr(start, tab == std::string::npos ? tab : tab - start));
+    if (tab == std::string::npos) break;
+    start = tab + 1;
+  }
+  if (fields.size() != kFields || fields[0] != kVersion)
+    return make_error("not a spooled ledger write (" + std::to_string(fields.size()) +
+                      " fields, expected " + std::to_string(kFields) + " starting with '" +
+                      kVersion + "')");
+  LedgerWrite write;
+  if (fields[1] == "c")
+    write.kind = LedgerWrite::Kind::Checkpoint;
+  else if (fields[1] == "s")
+    write.kind = LedgerWrite::Kind::Settle;
+  else if (fields[1] != "r")
+    return make_error("unknown write kind '" + fields[1] + "'");
+  UsageRecord& r = write.row;
+  std::string* texts[] = {&r.request_id, &r.model, &r.endpoint, &r.status, &r.error};
+  const size_t text_fields[] = {2, 4, 5, 12, 13};
+  for (size_t i = 0; i < 5; ++i) {
+    auto text = unescaped(fields[text_fields[i]]);
+    if (!text) return text.error();
+    *texts[i] = std::move(*text);
+  }
+  int64_t* numbers[] = {&r.key_id,
+                        &r.prompt_tokens,
+                        &r.cached_prompt_tokens,
+                        &r.completion_tokens,
+                        &r.started_at_us,
+                        &r.finished_at_us,
+                        nullptr,
+                        &r.cost_micro_usd,
+                        &r.price.input,
+                        &r.price.cached_input,
+                        &r.price.output,
+                        &r.tenant_id};
+  const size_t number_fields[] = {3, 6, 7, 8, 9, 10, 11, 14, 15, 16, 17, 18};
+  for (size_t i = 0; i < 12; ++i) {
+    auto value = integer(fields[number_fields[i]]);
+    if (!value) return value.error();
+    if (numbers[i])
+      *numbers[i] = *value;
+    else
+      r.http_status = static_cast<int>(*value);
+  }
+  return write;
+}
+
+Result<std::unique_ptr<LedgerSpool>> LedgerSpool::open(const std::string& path, bool* held) {
+  if (held) *held = false;
+  if (path.empty()) return make_error("the ledger spool path is empty");
+  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    Error error = io_error("open it", path);
+    std::error_code ec;
+    const std::filesystem::path parent = std::filesystem::path(path).parent_path();
+    if (!parent.empty() && !std::filesystem::is_directory(parent, ec))
+      error.message += " (directory '" + parent.string() + "' does not exist)";
+    return error;
+  }
+  if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    if (held) *held = errno == EWOULDBLOCK;
+    Error error = errno == EWOULDBLOCK
+                      ? make_error("ledger spool '" + path +
+                                   "' is held by another live server; give each server a spool "
+                                   "of its own (serve --ledger-spool PATH)")
+                      : io_error("lock it", path);
+    close(fd);
+    return error;
+  }
+  struct stat st {};
+  if (fstat(fd, &st) != 0) {
+    Error error = io_error("read its size", path);
+    close(fd);
+    return error;
+  }
+  std::unique_ptr<LedgerSpool> spool(new LedgerSpool(fd, path, static_cast<size_t>(st.st_size)));
+  // A last line cut short by a crash was never acknowledged: it goes, so that the next append
+  // starts a line of its own.
+  std::string data(spool->bytes_, '\0');
+  if (pread(fd, data.data(), data.size(), 0) != static_cast<ssize_t>(data.size()))
+    return io_error("read it", path);
+  const size_t kept = data.rfind('\n') == std::string::npos ? 0 : data.rfind('\n') + 1;
+  if (kept < data.size()) {
+    if (ftruncate(fd, static_cast<off_t>(kept)) != 0 || fdatasync(fd) != 0)
+      return io_error("cut its last, unfinished line", path);
+    spool->bytes_ = kept;
+  }
+  return spool;
+}
+
+LedgerSpool::~LedgerSpool() { close(fd_); }
+
+Result<void> LedgerSpool::append(const std::vector<LedgerWrite>& writes) {
+  std::string data;
+  for (const LedgerWrite& write : writes) (data += spool_line(write)) += '\n';
+  if (!write_all(fd_, data, bytes_) || fdatasync(fd_) != 0) {
+    Error error = io_error("append to it", path_);
+    if (ftruncate(fd_, static_cast<off_t>(bytes_)) == 0) (void)fdatasync(fd_);
+    return error;
+  }
+  bytes_ += data.size();
+  return {};
+}
+
+Result<std::vector<LedgerWrite>> LedgerSpool::read_all() {
+  std::string data(bytes_, '\0');
+  size_t done = 0;
+  while (done < data.size()) {
+    const ssize_t n = pread(fd_, data.data() + done, data.size() - done, static_cast<off_t>(done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return io_error("read it", path_);
+    if (n == 0) break;
+    done += static_cast<size_t>(n);
+  }
+  data.resize(done);
+  std::vector<LedgerWrite> writes;
+  size_t line_number = 0;
+  for (size_t start = 0; start < data.size();) {
+    const size_t end = data.find('\n', start);
+    if (end == std::string::npos) break;  // cut short by a crash: never acknowledged
+    ++line_number;
+    auto write = parse_spool_line(data.substr(start, end - start));
+    if (!write)
+      return make_error("ledger spool '" + path_ + "', line " + std::to_string(line_number) + ": " +
+                        write.error().message);
+    writes.push_back(std::move(*write));
+    start = end + 1;
+  }
+  return writes;
+}
+
+Result<void> LedgerSpool::clear() {
+  if (ftruncate(fd_, 0) != 0 || fdatasync(fd_) != 0) return io_error("empty it", path_);
+  bytes_ = 0;
+  return {};
+}
+
+}  // namespace gengyun::platform

@@ -1,0 +1,53 @@
+// The ledger's durable local spool: ledger writes that could not reach the database wait in a
+// file, fsynced, until they are applied (ledger_writer.h).
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "gengyun/result.h"
+#include "platform/store.h"
+
+namespace gengyun::platform {
+
+/// One spool file, held by one process at a time (an flock for the life of the object). Each
+/// write is one text line of tab-separated fields ("w1", the kind, then the UsageRecord's fields;
+/// text with `\`, tab, CR and LF escaped as `\\`, `\t`, `\r`, `\n`). Not thread-safe.
+class LedgerSpool {
+ public:
+  /// Opens the spool at `path`, creating it (mode 0600) when missing, and locks it. Errors: it
+  /// cannot be created or opened (missing directory, permissions), another live process holds
+  /// it (two servers need spools of their own; `*held` is then set when given).
+  static Result<std::unique_ptr<LedgerSpool>> open(const std::string& path, bool* held = nullptr);
+  ~LedgerSpool();
+  LedgerSpool(const LedgerSpool&) = delete;
+  LedgerSpool& operator=(const LedgerSpool&) = delete;
+
+  /// Appends `writes` and fsyncs: they are durable when it returns. On failure the file is cut
+  /// back to what it held before. Errors: I/O (disk full).
+  Result<void> append(const std::vector<LedgerWrite>& writes);
+  /// Every write in the spool, oldest first. A last line without its newline (a crash in the
+  /// middle of an append, which was then never acknowledged) is left out. Errors: I/O, a line
+  /// that is not a spooled write (its number named).
+  Result<std::vector<LedgerWrite>> read_all();
+  /// Empties the spool (after its writes landed) and fsyncs. Errors: I/O.
+  Result<void> clear();
+  const std::string& path() const { return path_; }
+
+ private:
+  LedgerSpool(int fd, std::string path, size_t bytes)
+      : fd_(fd), path_(std::move(path)), bytes_(bytes) {}
+
+  int fd_;
+  std::string path_;
+  size_t bytes_;  ///< the file's size: where the next append goes
+};
+
+/// The spool line of `write` (without its newline).
+std::string spool_line(const LedgerWrite& write);
+/// The write of a spool line (without its newline). Errors: not a spooled write.
+Result<LedgerWrite> parse_spool_line(const std::string& line);
+
+}  // namespace gengyun::platform

@@ -1,0 +1,123 @@
+// The ledger's writer: checkpoints, settlements and closed rows of a server go through one
+// thread per store that applies whatever is queued in one transaction (group commit), and, when
+// the database cannot be written, into a durable local spool (ledger_spool.h) until it can.
+#pragma once
+
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <future>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "gengyun/result.h"
+#include "platform/ledger_spool.h"
+#include "platform/store.h"
+
+namespace gengyun::platform {
+
+/// What the writer did with one batch (LedgerWriterOptions::observer).
+struct LedgerEvent {
+  enum class Kind {
+    Committed,  ///< `writes` applied in one transaction (refused ones included)
+    Spooled,    ///< `writes` appended to the spool (the database could not be written)
+    Drained,    ///< the spool's `writes` applied; the spool is empty again
+    Failed,     ///< `writes` could be neither applied nor spooled: their callers got `error`
+  };
+  Kind kind;
+  size_t writes = 0;
+  std::string error;  ///< Spooled, Failed: why the database could not be written
+};
+
+/// How many servers can share a numbered spool path (LedgerWriterOptions::numbered).
+inline constexpr int kMaxNumberedSpools = 64;
+
+struct LedgerWriterOptions {
+  /// The spool file; "" for none (a write the database refuses then fails: tests, ":memory:").
+  std::string spool_path;
+  /// While the spool holds writes, how often the writer tries to apply them.
+  int64_t retry_interval_us = 1'000'000;
+  /// Called on the writer's thread after each batch, before its callers are answered (so a
+  /// caller whose write returned has seen its event; tests synchronize on it). Must not call
+  /// the writer.
+  std::function<void(const LedgerEvent&)> observer;
+  /// Servers sharing a default spool path: when spool_path is held by another live server, the
+  /// writer takes the first free of "<spool_path>-2", "-3", ... (up to kMaxNumberedSpools), and
+  /// at start it applies and empties every one of them that no live server holds (those of
+  /// servers that are gone).
+  bool numbered = false;
+};
+
+/// One store's ledger writer. Admission stays synchronous (Store::admit decides); every write
+/// after it goes through here, so that they never stall the engine or authentication: the
+/// writer thread takes everything queued, applies it with Store::apply_writes in one transaction
+/// and answers the callers; what is queued meanwhile goes in the next transaction (group
+/// commit). When that transaction fails (the database locked past its busy timeout, I/O,
+/// connection lost), the batch is appended to the spool and fsynced, which counts as durable;
+/// from then on every write goes to the spool, in order, and available() refuses new requests,
+/// until the writer applies the spool (every retry_interval_us) and empties it. Applying a
+/// spooled write twice changes nothing (Store::apply_writes), so a crash between the commit and
+/// the emptying never counts twice. Thread-safe.
+class LedgerWriter {
+ public:
+  /// Opens the spool when options.spool_path is set (options.numbered: the first free one, and
+  /// the other free ones are applied too), applies what it holds (a server's start: before
+  /// serving) and starts the writer thread. Errors: the spool's (LedgerSpool::open, read_all;
+  /// numbered: all kMaxNumberedSpools are held), the spool holds writes the database cannot take
+  /// now.
+  static Result<std::unique_ptr<LedgerWriter>> start(Store& store, LedgerWriterOptions options);
+  /// Applies (or spools) what is queued, then stops the thread.
+  ~LedgerWriter();
+  LedgerWriter(const LedgerWriter&) = delete;
+  LedgerWriter& operator=(const LedgerWriter&) = delete;
+
+  /// Queues `write` and waits until it is durable: committed, or spooled. A Record without a
+  /// request id gets one first (so that a spooled record is applied once). Errors: the write's
+  /// refusal (Store::apply_writes), or the database and the spool both failed.
+  Result<void> write(LedgerWrite write);
+  /// Queues `write` without waiting (checkpoints: a lost one costs at most one checkpoint's
+  /// worth after a crash). Never blocks for longer than a queue push.
+  void post(LedgerWrite write);
+  /// Ok while the ledger can be written; while the spool holds writes, an error saying why (the
+  /// database's last error) and how many wait: nothing may then be admitted.
+  Result<void> available() const;
+  /// The spool's path ("" for none).
+  std::string spool_path() const { return spool_ ? spool_->path() : ""; }
+  /// How many spooled writes start() applied.
+  size_t replayed_at_start() const { return replayed_at_start_; }
+
+ private:
+  struct Pending {
+    LedgerWrite write;
+    std::promise<Result<void>>* done;  ///< the waiting caller's; null for post()
+  };
+
+  LedgerWriter(Store& store, LedgerWriterOptions options, std::unique_ptr<LedgerSpool> spool)
+      : store_(store), options_(std::move(options)), spool_(std::move(spool)) {}
+  void enqueue(Pending pending);
+  void run();
+  /// Applies or spools `batch` and answers its callers.
+  void process(std::vector<Pending>& batch);
+  /// Tries to apply the spool; empties it when the writes landed.
+  void drain();
+  void notify(LedgerEvent event) const;
+
+  Store& store_;
+  const LedgerWriterOptions options_;
+  std::unique_ptr<LedgerSpool> spool_;  ///< used by the writer thread (and start()) only
+  size_t replayed_at_start_ = 0;
+
+  mutable std::mutex mutex_;
+  std::condition_variable queued_;
+  std::vector<Pending> queue_;
+  bool stopping_ = false;
+  size_t spooled_ = 0;    ///< writes waiting in the spool
+  std::string db_error_;  ///< why the database could not be written, while spooled_ > 0
+  std::thread thread_;
+};
+
+}  // namespace gengyun::platform

@@ -1,0 +1,481 @@
+// The ledger writer (group commit) and its spool, against every store backend (backends.h):
+// batches of concurrent writes land with exact counts, a refused write leaves the rest of its
+// batch, a locked database sends finished rows to the spool until it is released, and a spool
+// whose rows already landed is applied without counting anything twice.
+#include "platform/ledger_writer.h"
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "backends.h"
+#include "platform/ledger_spool.h"
+#include "platform/store.h"
+#include "temp_dir.h"
+
+namespace gengyun::platform {
+namespace {
+
+using testing::StoreBackendTest;
+
+constexpr int64_t kNow = 1'709'214'315'000'000;
+
+/// The writer's events as its observer reports them; waits on them (never on time).
+class Events {
+ public:
+  std::function<void(const LedgerEvent&)> observer() {
+    return [this](const LedgerEvent& event) {
+      std::lock_guard lock(mutex_);
+      events_.push_back(event);
+      changed_.notify_all();
+    };
+  }
+  /// Waits until `count` events of `kind` were seen; false if none comes within a minute (a
+  /// deadline only a failure reaches).
+  bool wait_for(LedgerEvent::Kind kind, size_t count = 1) {
+    std::unique_lock lock(mutex_);
+    return changed_.wait_for(lock, std::chrono::minutes(1),
+                             [&] { return count_locked(kind) >= count; });
+  }
+  /// The writes of all events of `kind` so far.
+  size_t writes(LedgerEvent::Kind kind) {
+    std::lock_guard lock(mutex_);
+    size_t n = 0;
+    for (const LedgerEvent& e : events_)
+      if (e.kind == kind) n += e.writes;
+    return n;
+  }
+
+ private:
+  size_t count_locked(LedgerEvent::Kind kind) const {
+    size_t n = 0;
+    for (const LedgerEvent& e : events_) n += e.kind == kind;
+    return n;
+  }
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  std::vector<LedgerEvent> events_;
+};
+
+int64_t new_key(Store& store, const std::string& name) {
+  auto secret = store.create_key(name);
+  EXPECT_TRUE(secret.ok()) << secret.error().message;
+  if (!secret.ok()) return 0;
+  auto who = store.authenticate(*secret);
+  EXPECT_TRUE(who.ok() && who->has_value());
+  return who.ok() && who->has_value() ? (*who)->id : 0;
+}
+
+void admit(Store& store, const std::string& id, int64_t key_id) {
+  auto admission = store.admit({id, key_id, "qwen", "/v1/completions", 10, 1000, kNow});
+  ASSERT_TRUE(admission.ok()) << admission.error().message;
+  ASSERT_EQ(admission->outcome, Admission::Outcome::Admitted);
+}
+
+LedgerWrite settle(const std::string& id, int64_t completion, const std::string& status = "ok") {
+  LedgerWrite write{LedgerWrite::Kind::Settle};
+  write.row.request_id = id;
+  write.row.prompt_tokens = 10;
+  write.row.completion_tokens = completion;
+  write.row.http_status = 200;
+  write.row.status = status;
+  write.row.finished_at_us = kNow + 1000;
+  return write;
+}
+
+LedgerWrite checkpoint(const std::string& id, int64_t completion) {
+  LedgerWrite write{LedgerWrite::Kind::Checkpoint};
+  write.row.request_id = id;
+  write.row.prompt_tokens = 10;
+  write.row.completion_tokens = completion;
+  write.row.finished_at_us = kNow + 500;
+  return write;
+}
+
+LedgerWrite record(const std::string& id, int64_t key_id, int64_t prompt) {
+  LedgerWrite write{LedgerWrite::Kind::Record};
+  UsageRecord& r = write.row;
+  r.key_id = key_id;
+  r.model = "qwen";
+  r.prompt_tokens = prompt;
+  r.completion_tokens = 0;
+  r.started_at_us = kNow;
+  r.finished_at_us = kNow;
+  r.endpoint = "/v1/completions";
+  r.http_status = 400;
+  r.status = "error";
+  r.error = "bad\trequest\nline two";
+  r.request_id = id;
+  return write;
+}
+
+/// Rows by request id.
+std::map<std::string, UsageRecord> rows_by_id(Store& store) {
+  std::map<std::string, UsageRecord> rows;
+  auto all = store.usage_rows();
+  EXPECT_TRUE(all.ok()) << all.error().message;
+  if (all.ok())
+    for (UsageRecord& r : *all) rows.emplace(r.request_id, std::move(r));
+  return rows;
+}
+
+size_t lines_of(const std::string& path) {
+  std::ifstream in(path);
+  size_t n = 0;
+  for (std::string line; std::getline(in, line);) ++n;
+  return n;
+}
+
+TEST_P(StoreBackendTest, ConcurrentWritesLandWithExactCountsThroughTheBatchedWriter) {
+  auto store = open();
+  ASSERT_TRUE(store);
+  const int64_t key = new_key(*store, "k");
+  constexpr int kRequests = 64;
+  constexpr int kRecords = 16;
+  for (int i = 0; i < kRequests; ++i) admit(*store, "r" + std::to_string(i), key);
+  Events events;
+  auto writer = LedgerWriter::start(*store, {dir_.file("spool"), 1'000'000, events.observer()});
+  ASSERT_TRUE(writer.ok()) << writer.error().message;
+
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kRequests; ++i)
+    threads.emplace_back([&, i] {
+      const std::string id = "r" + std::to_string(i);
+      for (int c = 1; c <= 3; ++c) (*writer)->post(checkpoint(id, c * i));
+      auto written = (*writer)->write(settle(id, 7 * i + 1));
+      EXPECT_TRUE(written.ok()) << written.error().message;
+    });
+  for (int i = 0; i < kRecords; ++i)
+    threads.emplace_back([&, i] {
+      auto written = (*writer)->write(record("", key, i));
+      EXPECT_TRUE(written.ok()) << written.error().message;
+    });
+  for (std::thread& t : threads) t.join();
+
+  // Every write was answered after its batch committed; a request's checkpoints were queued
+  // before its settlement, so they are in that batch or an earlier one.
+  EXPECT_EQ(events.writes(LedgerEvent::Kind::Committed), size_t{kRequests * 4 + kRecords});
+  EXPECT_EQ(events.writes(LedgerEvent::Kind::Spooled), 0u);
+  const auto rows = rows_by_id(*store);
+  ASSERT_EQ(rows.size(), size_t{kRequests + kRecords});
+  int64_t record_prompts = 0;
+  for (const auto& [id, row] : rows) {
+    if (id.starts_with("req-")) {
+      EXPECT_EQ(row.status, "error");
+      EXPECT_EQ(row.error, "bad\trequest\nline two");
+      record_prompts += row.prompt_tokens;
+      continue;
+    }
+    const int i = std::stoi(id.substr(1));
+    EXPECT_EQ(row.status, "ok") << id;
+    EXPECT_EQ(row.prompt_tokens, 10) << id;
+    EXPECT_EQ(row.completion_tokens, 7 * i + 1) << id;
+  }
+  EXPECT_EQ(record_prompts, kRecords * (kRecords - 1) / 2);  // 0 + 1 + ... + 15, each once
+  EXPECT_TRUE((*writer)->available().ok());
+}
+
+TEST_P(StoreBackendTest, ARefusedWriteLeavesTheRestOfItsBatchAndAppliedWritesApplyOnce) {
+  auto store = open();
+  ASSERT_TRUE(store);
+  const int64_t key = new_key(*store, "k");
+  admit(*store, "r1", key);
+  LedgerWrite negative = checkpoint("r1", -1);
+  const std::vector<LedgerWrite> writes = {
+      settle("nope", 3), record("rec-1", key, 4), checkpoint("r1", 5),    negative,
+      settle("r1", 6),   record("rec-1", key, 4), record("rec-2", 999, 1)};
+  auto applied = store->apply_writes(writes);
+  ASSERT_TRUE(applied.ok()) << applied.error().message;
+  ASSERT_EQ(applied->size(), writes.size());
+  EXPECT_EQ((*applied)[0].error().message,
+            "cannot settle request 'nope': no open ledger row has that id");
+  EXPECT_TRUE((*applied)[1].ok()) << (*applied)[1].error().message;
+  EXPECT_TRUE((*applied)[2].ok());
+  EXPECT_FALSE((*applied)[3].ok());
+  EXPECT_NE((*applied)[3].error().message.find("cannot checkpoint request 'r1'"), std::string::npos)
+      << (*applied)[3].error().message;
+  EXPECT_TRUE((*applied)[4].ok()) << (*applied)[4].error().message;
+  EXPECT_EQ((*applied)[5].error().message,
+            "cannot record usage: request id 'rec-1' is already in the ledger");
+  EXPECT_EQ((*applied)[6].error().message, "cannot record usage: no API key has id 999");
+
+  const auto check = [&] {
+    const auto rows = rows_by_id(*store);
+    ASSERT_EQ(rows.size(), 2u);
+    EXPECT_EQ(rows.at("r1").status, "ok");
+    EXPECT_EQ(rows.at("r1").completion_tokens, 6);
+    EXPECT_EQ(rows.at("rec-1").prompt_tokens, 4);
+  };
+  check();
+  // The same writes again (a spool replayed after its rows landed) change nothing.
+  auto again = store->apply_writes(writes);
+  ASSERT_TRUE(again.ok()) << again.error().message;
+  EXPECT_FALSE((*again)[4].ok());
+  check();
+}
+
+/// Holds the database's write lock from another connection, as another process would.
+class DatabaseLock {
+ public:
+  DatabaseLock(const std::string& location, bool sqlite) {
+    if (sqlite) {
+      raw_ = std::make_unique<testing::RawDb>(location);
+      error_ = raw_->exec("BEGIN EXCLUSIVE");
+      return;
+    }
+    auto conn = pg::Connection::connect(location);
+    if (!conn.ok()) {
+      error_ = conn.error().message;
+      return;
+    }
+    pg_ = std::move(conn.value());
+    auto locked = pg_->script("BEGIN; LOCK TABLE usage_ledger IN ACCESS EXCLUSIVE MODE");
+    if (!locked.ok()) error_ = locked.error().message;
+  }
+  const std::string& error() const { return error_; }
+  void release() {
+    if (raw_) EXPECT_EQ(raw_->exec("ROLLBACK"), "");
+    if (pg_) EXPECT_TRUE(pg_->script("ROLLBACK").ok());
+  }
+
+ private:
+  std::unique_ptr<testing::RawDb> raw_;
+  std::unique_ptr<pg::Connection> pg_;
+  std::string error_;
+};
+
+TEST_P(StoreBackendTest, ALockedDatabaseSpoolsFinishedRowsUntilItIsReleased) {
+  auto store = open();
+  ASSERT_TRUE(store);
+  const int64_t key = new_key(*store, "k");
+  admit(*store, "r1", key);
+  Events events;
+  const std::string spool = dir_.file("spool");
+  auto writer = LedgerWriter::start(*store, {spool, 20'000, events.observer()});
+  ASSERT_TRUE(writer.ok()) << writer.error().message;
+  ASSERT_TRUE((*writer)->write(checkpoint("r1", 3)).ok());
+
+  DatabaseLock lock(location_, GetParam() == "sqlite");
+  ASSERT_EQ(lock.error(), "");
+  // Past the busy timeout (lock timeout) the batch goes to the spool, and the write is durable.
+  auto written = (*writer)->write(settle("r1", 42));
+  ASSERT_TRUE(written.ok()) << written.error().message;
+  ASSERT_TRUE(events.wait_for(LedgerEvent::Kind::Spooled));
+  EXPECT_EQ(lines_of(spool), 1u);
+  auto available = (*writer)->available();
+  ASSERT_FALSE(available.ok());
+  EXPECT_NE(available.error().message.find("1 write(s) wait in the spool '" + spool + "'"),
+            std::string::npos)
+      << available.error().message;
+  // What follows goes to the spool behind it, in order, without waiting for the database.
+  ASSERT_TRUE((*writer)->write(record("rec-1", key, 4)).ok());
+  ASSERT_TRUE(events.wait_for(LedgerEvent::Kind::Spooled, 2));
+  EXPECT_EQ(lines_of(spool), 2u);
+
+  lock.release();
+  ASSERT_TRUE(events.wait_for(LedgerEvent::Kind::Drained));
+  EXPECT_TRUE((*writer)->available().ok());
+  EXPECT_EQ(lines_of(spool), 0u);
+  const auto rows = rows_by_id(*store);
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_EQ(rows.at("r1").status, "ok");
+  EXPECT_EQ(rows.at("r1").completion_tokens, 42);
+  EXPECT_EQ(rows.at("rec-1").prompt_tokens, 4);
+  // The database takes writes directly again.
+  admit(*store, "r2", key);
+  ASSERT_TRUE((*writer)->write(settle("r2", 7)).ok());
+  EXPECT_EQ(rows_by_id(*store).at("r2").completion_tokens, 7);
+}
+
+TEST_P(StoreBackendTest, ASpoolIsReplayedAtStartAndRowsThatLandedAreNotCountedTwice) {
+  auto store = open();
+  ASSERT_TRUE(store);
+  const int64_t key = new_key(*store, "k");
+  admit(*store, "landed", key);
+  admit(*store, "waiting", key);
+  // A crash after the spool's transaction committed and before it was emptied: "landed" and
+  // "rec-1" are in the database and still in the spool; "waiting" only in the spool.
+  ASSERT_TRUE(store->apply_writes({settle("landed", 5), record("rec-1", key, 4)}).ok());
+  const std::string path = dir_.file("spool");
+  {
+    auto spool = LedgerSpool::open(path);
+    ASSERT_TRUE(spool.ok()) << spool.error().message;
+    ASSERT_TRUE((*spool)
+                    ->append({settle("landed", 5), record("rec-1", key, 4),
+                              checkpoint("landed", 99), settle("waiting", 8, "cancelled")})
+                    .ok());
+  }
+  auto writer = LedgerWriter::start(*store, {path, 1'000'000, {}});
+  ASSERT_TRUE(writer.ok()) << writer.error().message;
+  EXPECT_EQ((*writer)->replayed_at_start(), 4u);
+  EXPECT_EQ(lines_of(path), 0u);
+  const auto rows = rows_by_id(*store);
+  ASSERT_EQ(rows.size(), 3u);
+  EXPECT_EQ(rows.at("landed").completion_tokens, 5);
+  EXPECT_EQ(rows.at("landed").status, "ok");
+  EXPECT_EQ(rows.at("rec-1").prompt_tokens, 4);
+  EXPECT_EQ(rows.at("waiting").status, "cancelled");
+  EXPECT_EQ(rows.at("waiting").completion_tokens, 8);
+  auto usage = store->usage_summary();
+  ASSERT_TRUE(usage.ok());
+  ASSERT_EQ(usage->size(), 1u);
+  EXPECT_EQ((*usage)[0].requests, 3);
+  EXPECT_EQ((*usage)[0].completion_tokens, 13);
+}
+
+TEST_P(StoreBackendTest, NumberedSpoolsServeSeveralServersAndThoseOfGoneServersAreApplied) {
+  auto store = open();
+  ASSERT_TRUE(store);
+  const int64_t key = new_key(*store, "k");
+  admit(*store, "r1", key);
+  admit(*store, "r2", key);
+  const std::string base = dir_.file("spool");
+  LedgerWriterOptions numbered{base, 1'000'000, {}, /*numbered=*/true};
+  auto first = LedgerWriter::start(*store, numbered);
+  ASSERT_TRUE(first.ok()) << first.error().message;
+  EXPECT_EQ((*first)->spool_path(), base);
+  auto second = LedgerWriter::start(*store, numbered);
+  ASSERT_TRUE(second.ok()) << second.error().message;
+  EXPECT_EQ((*second)->spool_path(), base + "-2");
+  // The second server dies with a settlement in its spool.
+  second->reset();
+  {
+    auto spool = LedgerSpool::open(base + "-2");
+    ASSERT_TRUE(spool.ok()) << spool.error().message;
+    ASSERT_TRUE((*spool)->append({settle("r2", 8)}).ok());
+  }
+  // The first server lives on: its spool is skipped, the gone server's is applied.
+  auto third = LedgerWriter::start(*store, numbered);
+  ASSERT_TRUE(third.ok()) << third.error().message;
+  EXPECT_EQ((*third)->spool_path(), base + "-2");
+  EXPECT_EQ((*third)->replayed_at_start(), 1u);
+  EXPECT_EQ(rows_by_id(*store).at("r2").completion_tokens, 8);
+  EXPECT_FALSE(std::filesystem::exists(base + "-3"));
+  third->reset();
+  first->reset();
+  // Both are gone, one left a row: the next server takes the first spool and applies both.
+  {
+    auto spool = LedgerSpool::open(base + "-2");
+    ASSERT_TRUE(spool.ok()) << spool.error().message;
+    ASSERT_TRUE((*spool)->append({settle("r1", 3)}).ok());
+  }
+  auto fourth = LedgerWriter::start(*store, numbered);
+  ASSERT_TRUE(fourth.ok()) << fourth.error().message;
+  EXPECT_EQ((*fourth)->spool_path(), base);
+  EXPECT_EQ((*fourth)->replayed_at_start(), 1u);
+  const auto rows = rows_by_id(*store);
+  EXPECT_EQ(rows.at("r1").completion_tokens, 3);
+  EXPECT_EQ(rows.at("r2").completion_tokens, 8);
+}
+
+TEST(PostgresPool, ConnectionsServeConcurrentCallersSeparately) {
+  auto server = testing::PostgresServer::get();
+  if (!server.ok()) {
+    if (gengyun::testing::running_in_ci()) FAIL() << server.error().message;
+    GTEST_SKIP() << server.error().message;
+  }
+  auto database = server.value()->new_database();
+  ASSERT_TRUE(database.ok()) << database.error().message;
+  const std::string url = database.value();
+  ASSERT_TRUE(Store::open(url).ok());  // the schema
+  auto first = pg::Connection::connect(url);
+  ASSERT_TRUE(first.ok()) << first.error().message;
+  pg::Pool pool(url, 2, std::move(first.value()));
+  auto a = pool.acquire();
+  auto b = pool.acquire();
+  ASSERT_TRUE(a.ok() && b.ok());
+  auto pid_a = (*a)->query("SELECT pg_backend_pid()");
+  auto pid_b = (*b)->query("SELECT pg_backend_pid()");
+  ASSERT_TRUE(pid_a.ok() && pid_b.ok());
+  EXPECT_NE(pid_a->text(0, 0), pid_b->text(0, 0));
+  // A transaction open on one connection does not hold up the other.
+  ASSERT_TRUE((*a)->script("BEGIN; LOCK TABLE tenants IN ACCESS EXCLUSIVE MODE").ok());
+  auto read = (*b)->query("SELECT count(*) FROM api_keys");
+  ASSERT_TRUE(read.ok()) << read.error().message;
+  EXPECT_EQ(read->text(0, 0), "0");
+  ASSERT_TRUE((*a)->script("ROLLBACK").ok());
+}
+
+TEST(LedgerSpoolTest, LinesRoundTripEveryFieldAndEscapedText) {
+  LedgerWrite write{LedgerWrite::Kind::Record};
+  write.row = UsageRecord{
+      7,  "org/m:1",         11, 12, 13, 14, "/v1/x", 499, "cancelled", "a\\b\tc\nd\re", "req-1", 3,
+      15, Price{16, 17, 18}, 19};
+  const std::string line = spool_line(write);
+  EXPECT_EQ(line,
+            "w1\tr\treq-1\t7\torg/m:1\t/v1/x\t11\t3\t12\t13\t14\t499\tcancelled\t"
+            "a\\\\b\\tc\\nd\\re\t15\t16\t17\t18\t19");
+  auto back = parse_spool_line(line);
+  ASSERT_TRUE(back.ok()) << back.error().message;
+  EXPECT_EQ(back->kind, LedgerWrite::Kind::Record);
+  EXPECT_EQ(spool_line(*back), line);
+  EXPECT_EQ(back->row.error, "a\\b\tc\nd\re");
+  EXPECT_EQ(back->row.http_status, 499);
+  EXPECT_EQ(back->row.price.cached_input, 17);
+  EXPECT_EQ(back->row.tenant_id, 19);
+
+  EXPECT_EQ(parse_spool_line("w1\tx").error().message,
+            "not a spooled ledger write (2 fields, expected 19 starting with 'w1')");
+  std::string bad_kind = line;
+  bad_kind[3] = 'z';
+  EXPECT_EQ(parse_spool_line(bad_kind).error().message, "unknown write kind 'z'");
+  std::string bad_number = line;
+  bad_number.replace(bad_number.find("\t7\t"), 3, "\t7x\t");
+  EXPECT_EQ(parse_spool_line(bad_number).error().message, "'7x' is not an integer");
+}
+
+TEST(LedgerSpoolTest, AnUnfinishedLastLineIsDroppedAndADamagedLineIsNamed) {
+  testing::TempDir dir;
+  const std::string path = dir.file("spool");
+  const std::string line = spool_line(settle("r1", 4));
+  {
+    std::ofstream out(path, std::ios::binary);
+    out << line << "\n" << line.substr(0, 20);  // a crash in the middle of an append
+  }
+  {
+    auto spool = LedgerSpool::open(path);
+    ASSERT_TRUE(spool.ok()) << spool.error().message;
+    ASSERT_TRUE((*spool)->append({settle("r2", 5)}).ok());
+    auto writes = (*spool)->read_all();
+    ASSERT_TRUE(writes.ok()) << writes.error().message;
+    ASSERT_EQ(writes->size(), 2u);
+    EXPECT_EQ((*writes)[0].row.request_id, "r1");
+    EXPECT_EQ((*writes)[1].row.request_id, "r2");
+    EXPECT_EQ((*writes)[1].row.completion_tokens, 5);
+    // Held by this server: another cannot take it.
+    auto second = LedgerSpool::open(path);
+    ASSERT_FALSE(second.ok());
+    EXPECT_EQ(second.error().message,
+              "ledger spool '" + path +
+                  "' is held by another live server; give each server a spool of its own "
+                  "(serve --ledger-spool PATH)");
+  }
+  {
+    std::ofstream out(path, std::ios::binary | std::ios::app);
+    out << "garbage\n";
+  }
+  auto spool = LedgerSpool::open(path);
+  ASSERT_TRUE(spool.ok());
+  auto writes = (*spool)->read_all();
+  ASSERT_FALSE(writes.ok());
+  EXPECT_EQ(writes.error().message,
+            "ledger spool '" + path +
+                "', line 3: not a spooled ledger write (1 fields, expected 19 starting with 'w1')");
+  auto missing = LedgerSpool::open(dir.file("no/such/dir/spool"));
+  ASSERT_FALSE(missing.ok());
+  EXPECT_NE(missing.error().message.find("does not exist"), std::string::npos)
+      << missing.error().message;
+}
+
+}  // namespace
+}  // namespace gengyun::platform
