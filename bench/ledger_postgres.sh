@@ -4,16 +4,17 @@
 # fsync on as in production, as the user `postgres` when run as root), runs
 # build/ledger_bench against a new database, stops and removes the server.
 #
-#   bench/ledger_postgres.sh [REQUESTS] [THREADS]
+#   bench/ledger_postgres.sh [REQUESTS] [THREADS] [MODE]
 #
-# REQUESTS and THREADS are ledger_bench's (defaults there). LEDGER_BENCH: the binary (default
+# REQUESTS, THREADS and MODE (writer | direct) are ledger_bench's (defaults there). LEDGER_BENCH: the binary (default
 # build/ledger_bench; `cmake --build build --target ledger_bench`).
 set -euo pipefail
 
-[[ $# -le 2 ]] || { echo "usage: $0 [REQUESTS] [THREADS]" >&2; exit 2; }
-for v in "$@"; do
+[[ $# -le 3 ]] || { echo "usage: $0 [REQUESTS] [THREADS] [MODE]" >&2; exit 2; }
+for v in "${@:1:2}"; do
   [[ $v =~ ^[1-9][0-9]*$ ]] || { echo "error: REQUESTS and THREADS must be positive integers, not '$v'" >&2; exit 2; }
 done
+[[ $# -lt 3 || $3 == writer || $3 == direct ]] || { echo "error: MODE must be writer or direct, not '$3'" >&2; exit 2; }
 repo_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 bench=${LEDGER_BENCH:-$repo_dir/build/ledger_bench}
 [[ -x $bench ]] || { echo "error: no ledger_bench at '$bench' (cmake --build build --target ledger_bench)" >&2; exit 1; }
