@@ -341,14 +341,4 @@ void q8_K_row_to_q6_K_groups16(const void* src, void* dst, int64_t n) {
   }
 }
 
-void activation_row_to_block_groups16(gguf::GgmlType w_type, const void* src, void* dst,
-                                      int64_t n) {
-  if (w_type == gguf::GgmlType::Q4_K)
-    q8_K_row_to_block_groups16(src, dst, n);
-  else if (w_type == gguf::GgmlType::Q6_K)
-    q8_K_row_to_q6_K_groups16(src, dst, n);
-  else
-    q8_0_row_to_block_groups16(src, dst, n);
-}
-
 }  // namespace gengyun::kernels

@@ -144,4 +144,112 @@ void q6_K_block_to_group(const uint8_t* src, uint8_t* group) {
   std::memcpy(group + kFields, src + kFields, sizeof(BlockQ6_K) - kFields);
 }
 
+namespace {
+
+// Two-source dword permutes (vpermt2d) of the activation arrangements. Each table entry is
+// the index vpermt2d takes: 0..15 a lane of the first source, 16..31 one of the second.
+struct PermuteTables {
+  // Q4_K, step 1 (h = 0, 1): sources of sub-blocks s0..s0 + 1 and s0 + 2..s0 + 3 (8 dwords
+  // each) to lane 4 k + s: dword 4 h + k of sub-block s0 + s.
+  int32_t q4_K_quads[2][16];
+  // Q4_K step 2 (g = 0, 1): sources of step 1 for sub-blocks s0..s0 + 3 and s0 + 4..s0 + 7
+  // to lane 8 k + s: dword 2 g + k (of step 1's 4) of sub-block s0 + s.
+  int32_t q4_K_pairs[2][16];
+  // Both layouts' last step (k = 0, 1): sources holding dwords j, j + 1 of sub-blocks 0..7
+  // and 8..15 in lanes 8 k + s to lane l: dword j + k of sub-block l.
+  int32_t halves[2][16];
+  // Q6_K (g = 0, 1): sources of 4 sub-blocks of 16 each (4 dwords) to lane 8 k + s: dword
+  // 2 g + k of sub-block s.
+  int32_t q6_K_pairs[2][16];
+};
+
+constexpr PermuteTables make_permute_tables() {
+  PermuteTables t{};
+  for (int a = 0; a < 2; ++a)
+    for (int lane = 0; lane < 16; ++lane) {
+      const int k4 = lane / 4, s4 = lane % 4, k8 = lane / 8, s8 = lane % 8;
+      t.q4_K_quads[a][lane] = s4 / 2 * 16 + s4 % 2 * 8 + 4 * a + k4;
+      t.q4_K_pairs[a][lane] = s8 / 4 * 16 + 4 * (2 * a + k8) + s8 % 4;
+      t.halves[a][lane] = lane / 8 * 16 + 8 * a + lane % 8;
+      t.q6_K_pairs[a][lane] = s8 / 4 * 16 + 4 * (s8 % 4) + 2 * a + k8;
+    }
+  return t;
+}
+
+constexpr PermuteTables kPermutes = make_permute_tables();
+
+__m512i permute_index(const int32_t (&index)[16]) { return _mm512_loadu_si512(index); }
+
+// Q4_K's 8 sub-blocks of 32 activations at qs (256 bytes) as 4 vectors: out[2 h + g], lane 8 k
+// + s holds dword 4 h + 2 g + k of sub-block s.
+void q8_K_block_to_dword_pairs(const int8_t* qs, __m512i out[4]) {
+  __m512i a[4];
+  for (int i = 0; i < 4; ++i) a[i] = _mm512_loadu_si512(qs + 64 * i);
+  for (int h = 0; h < 2; ++h) {
+    const __m512i quads = permute_index(kPermutes.q4_K_quads[h]);
+    const __m512i low = _mm512_permutex2var_epi32(a[0], quads, a[1]);
+    const __m512i high = _mm512_permutex2var_epi32(a[2], quads, a[3]);
+    for (int g = 0; g < 2; ++g)
+      out[2 * h + g] = _mm512_permutex2var_epi32(low, permute_index(kPermutes.q4_K_pairs[g]), high);
+  }
+}
+
+}  // namespace
+
+void q8_K_row_to_block_groups16(const void* src, void* dst, int64_t n) {
+  const auto* blocks = static_cast<const BlockQ8_K*>(src);
+  auto* out = static_cast<uint8_t*>(dst);
+  const int64_t nb = n / kQK_K;
+  const __m256i ones = _mm256_set1_epi16(1);
+  for (int64_t g0 = 0; g0 < nb; g0 += 2) {
+    uint8_t* group = out + static_cast<size_t>(g0) * sizeof(BlockQ8_K);
+    const BlockQ8_K& b0 = blocks[g0];
+    __m512i first[4];
+    q8_K_block_to_dword_pairs(b0.qs, first);
+    // The sums of the sub-blocks of 32: pairs of bsums (vpmaddwd by 1, exact in int32).
+    const __m256i sums0 =
+        _mm256_madd_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(b0.bsums)), ones);
+    if (g0 + 1 == nb) {  // a lone last super-block: word k of its 8 sub-blocks at 32 k
+      for (int i = 0; i < 4; ++i) _mm512_storeu_si512(group + 64 * i, first[i]);
+      std::memcpy(group + kQK_K, &b0.d, sizeof(float));
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(group + kQK_K + 4), sums0);
+      break;
+    }
+    const BlockQ8_K& b1 = blocks[g0 + 1];
+    __m512i second[4];
+    q8_K_block_to_dword_pairs(b1.qs, second);
+    for (int i = 0; i < 4; ++i)
+      for (int k = 0; k < 2; ++k)
+        _mm512_storeu_si512(
+            group + 64 * (2 * i + k),
+            _mm512_permutex2var_epi32(first[i], permute_index(kPermutes.halves[k]), second[i]));
+    std::memcpy(group + 2 * kQK_K, &b0.d, sizeof(float));
+    std::memcpy(group + 2 * kQK_K + 4, &b1.d, sizeof(float));
+    const __m256i sums1 =
+        _mm256_madd_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(b1.bsums)), ones);
+    _mm512_storeu_si512(group + 2 * kQK_K + 8,
+                        _mm512_inserti64x4(_mm512_castsi256_si512(sums0), sums1, 1));
+  }
+}
+
+void q8_K_row_to_q6_K_groups16(const void* src, void* dst, int64_t n) {
+  const auto* in = static_cast<const BlockQ8_K*>(src);
+  auto* out = static_cast<BlockQ8_K*>(dst);
+  for (int64_t i = 0; i < n / kQK_K; ++i) {
+    out[i].d = in[i].d;
+    std::memcpy(out[i].bsums, in[i].bsums, sizeof(in[i].bsums));
+    __m512i a[4];
+    for (int j = 0; j < 4; ++j) a[j] = _mm512_loadu_si512(in[i].qs + 64 * j);
+    for (int g = 0; g < 2; ++g) {
+      const __m512i pairs = permute_index(kPermutes.q6_K_pairs[g]);
+      const __m512i low = _mm512_permutex2var_epi32(a[0], pairs, a[1]);
+      const __m512i high = _mm512_permutex2var_epi32(a[2], pairs, a[3]);
+      for (int k = 0; k < 2; ++k)
+        _mm512_storeu_si512(
+            out[i].qs + 64 * (2 * g + k),
+            _mm512_permutex2var_epi32(low, permute_index(kPermutes.halves[k]), high));
+    }
+  }
+}
+
 }  // namespace gengyun::kernels::avx512

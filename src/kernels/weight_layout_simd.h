@@ -23,4 +23,10 @@ void q4_K_pair_to_group(const uint8_t* src, uint8_t* group);
 /// WeightLayout::kBlockGroups16.
 void q6_K_block_to_group(const uint8_t* src, uint8_t* group);
 
+/// kernels::q8_K_row_to_block_groups16 (weight_layout.h) with vpermt2d: the same bytes.
+void q8_K_row_to_block_groups16(const void* src, void* dst, int64_t n);
+
+/// kernels::q8_K_row_to_q6_K_groups16 (weight_layout.h) with vpermt2d: the same bytes.
+void q8_K_row_to_q6_K_groups16(const void* src, void* dst, int64_t n);
+
 }  // namespace gengyun::kernels::avx512

@@ -16,6 +16,7 @@
 #include "kernels/matmul.h"
 #include "kernels/quant_blocks.h"
 #include "kernels/simd_level.h"
+#include "kernels/type_kernels.h"
 
 namespace gengyun::kernels {
 namespace {
@@ -276,6 +277,38 @@ TEST(WeightLayout, Q8_KActivationRowArrangedForQ6_K) {
         for (int byte = 0; byte < 4; ++byte)
           EXPECT_EQ(arranged[i].qs[64 * k + 4 * l + byte], blocks[i].qs[16 * l + 4 * k + byte])
               << i << " " << k << " " << l << " " << byte;
+  }
+}
+
+// Each level's arrangement of the Q8_K activation row (type_kernels' arrange_groups16: the
+// AVX-512 permutes where the level has them) against the scalar one of weight_layout.h, byte
+// for byte, over rows of 1, 2, 3 and 19 super-blocks (Q4_K: a lone last super-block or none).
+TEST(WeightLayout, Q8_KActivationArrangementsGiveTheScalarBytesAtEveryLevel) {
+  std::mt19937 rng(7);
+  for (GgmlType type : {GgmlType::Q4_K, GgmlType::Q6_K}) {
+    const ArrangeRowFn scalar =
+        type == GgmlType::Q4_K ? q8_K_row_to_block_groups16 : q8_K_row_to_q6_K_groups16;
+    for (int nb : {1, 2, 3, 19}) {
+      std::vector<BlockQ8_K> blocks(static_cast<size_t>(nb));
+      for (BlockQ8_K& b : blocks) {
+        b.d = std::uniform_real_distribution<float>(-2.0f, 2.0f)(rng);
+        for (auto& q : b.qs) q = static_cast<int8_t>(rng());
+        for (auto& sum : b.bsums) sum = static_cast<int16_t>(rng());  // any int16 pair adds up
+      }
+      std::vector<uint8_t> want(blocks.size() * sizeof(BlockQ8_K), 0xAA);
+      scalar(blocks.data(), want.data(), nb * kQK_K);
+      for (SimdLevel level : kSimdLevels) {
+        if (level > cpu_simd_level()) continue;
+        const TypeKernels& kernels = type_kernels(type, level);
+        ASSERT_EQ(kernels.arrange_groups16 == nullptr, kernels.vec_dot_groups16 == nullptr)
+            << simd_level_name(level);
+        if (kernels.arrange_groups16 == nullptr) continue;
+        std::vector<uint8_t> got(want.size(), 0x55);  // every byte must be written
+        kernels.arrange_groups16(blocks.data(), got.data(), nb * kQK_K);
+        EXPECT_EQ(got, want) << gguf::ggml_type_info(type).name << " " << simd_level_name(level)
+                             << " nb=" << nb;
+      }
+    }
   }
 }
 
