@@ -150,8 +150,8 @@ namespace {
 using groups16::select_bits;
 
 // Two-source dword permutes (vpermt2d) of the activation arrangements and the conversions
-// back. Each table entry is
-// the index vpermt2d takes: 0..15 a lane of the first source, 16..31 one of the second.
+// back. Each entry is the index vpermt2d takes: 0..15 a lane of the first source, 16..31 one
+// of the second.
 struct PermuteTables {
   // Q4_K, step 1 (h = 0, 1): sources of sub-blocks s0..s0 + 1 and s0 + 2..s0 + 3 (8 dwords
   // each) to lane 4 k + s: dword 4 h + k of sub-block s0 + s.
@@ -168,8 +168,8 @@ struct PermuteTables {
   // lanes_to_rows, step 1 (h = 0, 1): sources holding dword j, j + 1 of 16 rows in lane l to
   // lane 2 s + k: dword j + k of row 8 h + s.
   int32_t rows_pairs[2][16];
-  // lanes_to_rows, step 2 (h = 0, 1): sources of step 1 for dwords 0, 1 and 2, 3 of rows
-  // r0..r0 + 7 to lane 4 s + k: dword k of row r0 + 4 h + s.
+  // lanes_to_rows, step 2 (j = 0, 1): sources of step 1 for dwords 0, 1 and 2, 3 of rows
+  // r0..r0 + 7 to lane 4 s + k: dword k of row r0 + 4 j + s.
   int32_t rows_quads[2][16];
 };
 
