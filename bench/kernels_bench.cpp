@@ -13,6 +13,11 @@
 //   build/kernels_bench --benchmark_filter=Streamed
 //   build/kernels_bench --benchmark_filter='Prefill512/.*/avx2'
 //   build/kernels_bench --benchmark_filter='Prefill512|Batch16'
+//  - ArrangeActivations/: the rearrangement of one Q8_K activation row for the decode products
+//    of Q4_K / Q6_K rows in kBlockGroups16 (matmul does it once per product and token), the
+//    scalar version of weight_layout.h and kAvx512's (type_kernels' arrange_groups16);
+//    rows of 2048 (a Qwen3-30B-A3B expert's ffn_gate / ffn_up) and 4864 elements.
+//   build/kernels_bench --benchmark_filter=ArrangeActivations
 //  - AmxFloor/ (bench/amx_floor_amx.cpp): the tile work and the epilogue of one block of the
 //    AMX kernels of the 32-element types, apart and together.
 //   build/kernels_bench --benchmark_filter=AmxFloor
@@ -34,6 +39,7 @@
 #include "kernels/matmul.h"
 #include "kernels/simd_level.h"
 #include "kernels/thread_pool.h"
+#include "kernels/type_kernels.h"
 #include "kernels/weight_layout.h"
 
 namespace {
@@ -180,6 +186,21 @@ void run_streamed(benchmark::State& state, Matmul m, int threads) {
   state.counters["of_read_bandwidth"] = bytes / seconds / plain;
 }
 
+// One Q8_K activation row of n elements (random bytes: the rearrangement only moves them)
+// rearranged by `arrange`, reported as row bytes per second.
+void run_arrange(benchmark::State& state, kernels::ArrangeRowFn arrange, int64_t n) {
+  std::mt19937 rng(2);
+  std::vector<uint8_t> row(gengyun::gguf::ggml_row_size(GgmlType::Q8_K, n));
+  for (auto& b : row) b = static_cast<uint8_t>(rng());
+  std::vector<uint8_t> arranged(row.size());
+  for (auto _ : state) {
+    arrange(row.data(), arranged.data(), n);
+    benchmark::DoNotOptimize(arranged.data());
+    benchmark::ClobberMemory();
+  }
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * row.size()));
+}
+
 void register_all() {
   const GgmlType types[] = {GgmlType::F32,  GgmlType::F16,   GgmlType::BF16, GgmlType::Q8_0,
                             GgmlType::Q4_0, GgmlType::Q4_1,  GgmlType::Q5_0, GgmlType::Q5_1,
@@ -249,6 +270,22 @@ void register_all() {
     benchmark::RegisterBenchmark(
         ("Decode/896x4864/q8_0/threads:" + std::to_string(threads)).c_str(), run,
         Matmul{GgmlType::Q8_0, 896, 4864, 1}, kernels::cpu_simd_level(), threads);
+  for (GgmlType type : {GgmlType::Q4_K, GgmlType::Q6_K}) {
+    const kernels::ArrangeRowFn scalar = type == GgmlType::Q4_K
+                                             ? kernels::q8_K_row_to_block_groups16
+                                             : kernels::q8_K_row_to_q6_K_groups16;
+    // kAmx arranges with kAvx512's function.
+    const bool avx512 = kernels::cpu_simd_level() >= kernels::SimdLevel::kAvx512;
+    const std::string name = std::string(gengyun::gguf::ggml_type_info(type).name) + "_groups16";
+    for (int64_t n : {2048, 4864}) {
+      const std::string prefix = "ArrangeActivations/" + std::to_string(n) + "/" + name + "/";
+      benchmark::RegisterBenchmark((prefix + "scalar").c_str(), run_arrange, scalar, n);
+      if (avx512)
+        benchmark::RegisterBenchmark(
+            (prefix + "avx512").c_str(), run_arrange,
+            kernels::type_kernels(type, kernels::SimdLevel::kAvx512).arrange_groups16, n);
+    }
+  }
 }
 
 }  // namespace

@@ -107,8 +107,8 @@ void matmul(gguf::GgmlType w_type, WeightLayout w_layout, const void* w, int64_t
     uint8_t* arranged =
         aligned_scratch(arranged_buffer, a_row_bytes * static_cast<size_t>(n_tokens));
     for (int64_t t = 0; t < n_tokens; ++t)
-      activation_row_to_block_groups16(w_type, a + static_cast<size_t>(t) * a_row_bytes,
-                                       arranged + static_cast<size_t>(t) * a_row_bytes, n_in);
+      kernels.arrange_groups16(a + static_cast<size_t>(t) * a_row_bytes,
+                               arranged + static_cast<size_t>(t) * a_row_bytes, n_in);
     tiled(kernels.vec_dot_groups16, arranged);
     return;
   }

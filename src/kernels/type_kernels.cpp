@@ -8,6 +8,8 @@
 #include "kernels/quantize_activations_simd.h"
 #include "kernels/vec_dot_scalar.h"
 #include "kernels/vec_dot_simd.h"
+#include "kernels/weight_layout.h"
+#include "kernels/weight_layout_simd.h"
 
 namespace gengyun::kernels {
 namespace {
@@ -21,8 +23,8 @@ Table scalar_table() {
   Table table{};
   auto set = [&table](GgmlType type, DequantizeRowFn dequantize, GgmlType activation_type,
                       QuantizeRowFn quantize, VecDotFn vec_dot) {
-    table[static_cast<size_t>(type)] = {dequantize, activation_type, quantize, vec_dot, nullptr,
-                                        nullptr, nullptr};
+    table[static_cast<size_t>(type)] = {dequantize, activation_type, quantize, vec_dot,
+                                        nullptr,    nullptr,         nullptr,  nullptr};
   };
   using namespace scalar;
   set(GgmlType::F32, dequantize_row_f32, GgmlType::F32, nullptr, vec_dot_f32);
@@ -121,6 +123,11 @@ Table table_for(SimdLevel level) {
     table[static_cast<size_t>(GgmlType::Q5_0)].vec_dot_groups16 = avx512::vec_dot_q5_0_groups16;
     table[static_cast<size_t>(GgmlType::Q4_K)].vec_dot_groups16 = avx512::vec_dot_q4_K_groups16;
     table[static_cast<size_t>(GgmlType::Q6_K)].vec_dot_groups16 = avx512::vec_dot_q6_K_groups16;
+    for (GgmlType type : {GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q5_0})
+      table[static_cast<size_t>(type)].arrange_groups16 = q8_0_row_to_block_groups16;
+    table[static_cast<size_t>(GgmlType::Q4_K)].arrange_groups16 =
+        avx512::q8_K_row_to_block_groups16;
+    table[static_cast<size_t>(GgmlType::Q6_K)].arrange_groups16 = avx512::q8_K_row_to_q6_K_groups16;
   }
   if (level == SimdLevel::kAmx)
     for (size_t id = 0; id < table.size(); ++id) {

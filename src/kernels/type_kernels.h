@@ -22,6 +22,10 @@ using DequantizeRowFn = void (*)(const void* src, float* dst, int64_t n);
 /// bytes to dst (activation_rows.h).
 using QuantizeRowFn = void (*)(const float* x, void* dst, int64_t n);
 
+/// Rearranges an activation row of n elements (activation_row_bytes of the activation type)
+/// from src into dst, the same number of bytes; src and dst must not overlap.
+using ArrangeRowFn = void (*)(const void* src, void* dst, int64_t n);
+
 /// y[r] = dot product of weight row r (n elements of the weight type in ggml's layout, at
 /// w + r * w_row_bytes) with the activation row a, for r < n_rows.
 using VecDotFn = void (*)(int64_t n, const void* w, size_t w_row_bytes, int64_t n_rows,
@@ -40,12 +44,17 @@ struct TypeKernels {
   /// none for the type (matmul then tiles vec_dot).
   const GemmKernels* gemm = nullptr;
   /// vec_dot over rows in WeightLayout::kBlockGroups16 (weight_layout.h) with an activation
-  /// row from q8_0_row_to_block_groups16, the same bits as vec_dot on the ggml rows; null
-  /// where the level has none (matmul then converts rows back to ggml's layout as it goes).
+  /// row from arrange_groups16, the same bits as vec_dot on the ggml rows; null where the
+  /// level has none (matmul then converts rows back to ggml's layout as it goes).
   VecDotFn vec_dot_groups16 = nullptr;
   /// `gemm` for rows in WeightLayout::kBlockGroups16, the same bits; null where the level has
   /// none (matmul then converts rows back to ggml's layout for `gemm`).
   const GemmKernels* gemm_groups16 = nullptr;
+  /// The activation row arranged for vec_dot_groups16 (weight_layout.h: Q8_0 / Q4_0 / Q5_0
+  /// q8_0_row_to_block_groups16, Q4_K q8_K_row_to_block_groups16, Q6_K
+  /// q8_K_row_to_q6_K_groups16, or the level's variant giving the same bytes); set exactly
+  /// where vec_dot_groups16 is.
+  ArrangeRowFn arrange_groups16 = nullptr;
 };
 
 /// The kernels of `type` at the active level (all null for types without kernels).

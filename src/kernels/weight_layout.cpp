@@ -265,17 +265,37 @@ void from_layout(gguf::GgmlType type, WeightLayout layout, const void* src, void
     return;
   }
   if (type == gguf::GgmlType::Q4_K) {
-    for (int64_t r = 0; r < n_rows; ++r)
-      convert_q4_K_row(static_cast<const uint8_t*>(src) + static_cast<size_t>(r) * row_bytes,
-                       static_cast<uint8_t*>(dst) + static_cast<size_t>(r) * row_bytes,
-                       n_in / kQK_K, false);
+    const int64_t nb = n_in / kQK_K;
+    // Full pairs with AVX-512 where the CPU has it, an odd last block in scalar (as to_layout).
+    const int64_t full = simd_conversions() ? nb / kQ4KGroup * kQ4KGroup : 0;
+    constexpr size_t kPairBytes = kQ4KGroup * sizeof(BlockQ4_K);
+    for (int64_t r = 0; r < n_rows; ++r) {
+      const uint8_t* from = static_cast<const uint8_t*>(src) + static_cast<size_t>(r) * row_bytes;
+      uint8_t* to = static_cast<uint8_t*>(dst) + static_cast<size_t>(r) * row_bytes;
+#if defined(__x86_64__)
+      for (int64_t g0 = 0; g0 < full; g0 += kQ4KGroup)
+        avx512::q4_K_group_to_pair(from + g0 / kQ4KGroup * kPairBytes,
+                                   to + g0 / kQ4KGroup * kPairBytes);
+#endif
+      const size_t done = static_cast<size_t>(full) * sizeof(BlockQ4_K);
+      convert_q4_K_row(from + done, to + done, nb - full, false);
+    }
     return;
   }
   if (type == gguf::GgmlType::Q6_K) {
-    for (int64_t r = 0; r < n_rows; ++r)
-      convert_q6_K_row(static_cast<const uint8_t*>(src) + static_cast<size_t>(r) * row_bytes,
-                       static_cast<uint8_t*>(dst) + static_cast<size_t>(r) * row_bytes,
-                       n_in / kQK_K, false);
+    const int64_t nb = n_in / kQK_K;
+    for (int64_t r = 0; r < n_rows; ++r) {
+      const uint8_t* from = static_cast<const uint8_t*>(src) + static_cast<size_t>(r) * row_bytes;
+      uint8_t* to = static_cast<uint8_t*>(dst) + static_cast<size_t>(r) * row_bytes;
+      if (simd_conversions()) {
+#if defined(__x86_64__)
+        for (int64_t i = 0; i < nb; ++i)
+          avx512::q6_K_group_to_block(from + i * sizeof(BlockQ6_K), to + i * sizeof(BlockQ6_K));
+#endif
+      } else {
+        convert_q6_K_row(from, to, nb, false);
+      }
+    }
     return;
   }
   const BlockShape& shape = *block_shape(type);
@@ -339,16 +359,6 @@ void q8_K_row_to_q6_K_groups16(const void* src, void* dst, int64_t n) {
       for (int l = 0; l < 16; ++l)
         std::memcpy(out[i].qs + 64 * k + 4 * l, in[i].qs + 16 * l + 4 * k, 4);
   }
-}
-
-void activation_row_to_block_groups16(gguf::GgmlType w_type, const void* src, void* dst,
-                                      int64_t n) {
-  if (w_type == gguf::GgmlType::Q4_K)
-    q8_K_row_to_block_groups16(src, dst, n);
-  else if (w_type == gguf::GgmlType::Q6_K)
-    q8_K_row_to_q6_K_groups16(src, dst, n);
-  else
-    q8_0_row_to_block_groups16(src, dst, n);
 }
 
 }  // namespace gengyun::kernels

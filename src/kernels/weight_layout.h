@@ -65,10 +65,4 @@ void q8_K_row_to_block_groups16(const void* src, void* dst, int64_t n);
 /// order: lane l meets sub-block l). src and dst must not overlap.
 void q8_K_row_to_q6_K_groups16(const void* src, void* dst, int64_t n);
 
-/// The activation row of n elements arranged for rows of `w_type` in kBlockGroups16: Q4_K
-/// rows take q8_K_row_to_block_groups16, Q6_K rows q8_K_row_to_q6_K_groups16, the others
-/// q8_0_row_to_block_groups16.
-void activation_row_to_block_groups16(gguf::GgmlType w_type, const void* src, void* dst,
-                                      int64_t n);
-
 }  // namespace gengyun::kernels

@@ -23,4 +23,18 @@ void q4_K_pair_to_group(const uint8_t* src, uint8_t* group);
 /// WeightLayout::kBlockGroups16.
 void q6_K_block_to_group(const uint8_t* src, uint8_t* group);
 
+/// The inverse of q4_K_pair_to_group: one full group (2 Q4_K blocks' bytes) of a Q4_K row in
+/// WeightLayout::kBlockGroups16 written as the two ggml Q4_K blocks to dst.
+void q4_K_group_to_pair(const uint8_t* group, uint8_t* dst);
+
+/// The inverse of q6_K_block_to_group: one group of a Q6_K row in
+/// WeightLayout::kBlockGroups16 written as the ggml Q6_K block to dst.
+void q6_K_group_to_block(const uint8_t* group, uint8_t* dst);
+
+/// kernels::q8_K_row_to_block_groups16 (weight_layout.h) with vpermt2d: the same bytes.
+void q8_K_row_to_block_groups16(const void* src, void* dst, int64_t n);
+
+/// kernels::q8_K_row_to_q6_K_groups16 (weight_layout.h) with vpermt2d: the same bytes.
+void q8_K_row_to_q6_K_groups16(const void* src, void* dst, int64_t n);
+
 }  // namespace gengyun::kernels::avx512

@@ -16,6 +16,7 @@
 #include "kernels/matmul.h"
 #include "kernels/quant_blocks.h"
 #include "kernels/simd_level.h"
+#include "kernels/type_kernels.h"
 
 namespace gengyun::kernels {
 namespace {
@@ -218,6 +219,69 @@ TEST(WeightLayout, BlockGroups16PutsQ6_KQuantBitsBySubBlockAndKeepsScales) {
   }
 }
 
+// from_layout of any layout bytes (random rows of 1, 2, 3 and 19 super-blocks; the AVX-512
+// conversion where the CPU has it): every quant of the ggml rows where weight_layout.h puts it
+// in the group, the other fields in place, and to_layout gives the same bytes back.
+TEST(WeightLayout, FromBlockGroups16GivesEveryQ4_KAndQ6_KQuantItsGgmlPlace) {
+  for (GgmlType type : {GgmlType::Q4_K, GgmlType::Q6_K}) {
+    for (int nb : {1, 2, 3, 19}) {
+      std::mt19937 rng(static_cast<unsigned>(20 + nb));
+      const int64_t n_in = nb * kQK_K;
+      const int64_t n_rows = 2;
+      const size_t row_bytes = gguf::ggml_row_size(type, n_in);
+      std::vector<uint8_t> arranged(row_bytes * n_rows);
+      for (auto& byte : arranged) byte = static_cast<uint8_t>(rng());
+      std::vector<uint8_t> ggml(arranged.size(), 0x55);
+      from_layout(type, WeightLayout::kBlockGroups16, arranged.data(), ggml.data(), n_in, n_rows);
+      const std::string where =
+          std::string(gguf::ggml_type_info(type).name) + " nb=" + std::to_string(nb);
+      for (int64_t r = 0; r < n_rows; ++r) {
+        const uint8_t* row = arranged.data() + r * row_bytes;
+        if (type == GgmlType::Q4_K) {
+          const auto* blocks = reinterpret_cast<const BlockQ4_K*>(ggml.data() + r * row_bytes);
+          for (int g0 = 0; g0 < nb; g0 += 2) {
+            const int m = std::min(2, nb - g0);
+            const uint8_t* group = row + g0 * sizeof(BlockQ4_K);
+            for (int j = 0; j < m; ++j) {
+              const BlockQ4_K& b = blocks[g0 + j];
+              EXPECT_EQ(std::memcmp(&b.d, group + 2 * j, 2), 0) << where;
+              EXPECT_EQ(std::memcmp(&b.dmin, group + 2 * (m + j), 2), 0) << where;
+              EXPECT_EQ(std::memcmp(b.scales, group + 4 * m + 12 * j, 12), 0) << where;
+            }
+            for (int l = 0; l < 8 * m; ++l)
+              for (int e = 0; e < 16; ++e) {
+                const uint8_t byte = group[16 * m + 4 * (8 * m * (e / 4) + l) + e % 4];
+                const BlockQ4_K& b = blocks[g0 + l / 8];
+                EXPECT_EQ(q4_K_quant(b, l % 8, e), byte & 15) << where << " sub-block " << l;
+                EXPECT_EQ(q4_K_quant(b, l % 8, 16 + e), byte >> 4) << where << " sub-block " << l;
+              }
+          }
+        } else {
+          const auto* blocks = reinterpret_cast<const BlockQ6_K*>(ggml.data() + r * row_bytes);
+          for (int i = 0; i < nb; ++i) {
+            const uint8_t* group = row + i * sizeof(BlockQ6_K);
+            EXPECT_EQ(std::memcmp(blocks[i].scales, group + 192, 16), 0) << where;
+            EXPECT_EQ(std::memcmp(&blocks[i].d, group + 208, 2), 0) << where;
+            // Element 16 l + 4 k + byte: low bits in word k / 2 (nibble k % 2), high bits at
+            // 2 k of the third word.
+            for (int l = 0; l < 16; ++l)
+              for (int k = 0; k < 4; ++k)
+                for (int byte = 0; byte < 4; ++byte) {
+                  const int low = group[64 * (k / 2) + 4 * l + byte] >> (4 * (k % 2)) & 15;
+                  const int high = group[128 + 4 * l + byte] >> (2 * k) & 3;
+                  EXPECT_EQ(q6_K_quant(blocks[i], 16 * l + 4 * k + byte), low | high << 4)
+                      << where << " block " << i << " sub-block " << l;
+                }
+          }
+        }
+      }
+      std::vector<uint8_t> again = ggml;
+      to_layout(type, WeightLayout::kBlockGroups16, again.data(), n_in, n_rows);
+      EXPECT_EQ(again, arranged) << where;
+    }
+  }
+}
+
 TEST(WeightLayout, Q8_KActivationRowArrangedForQ4_K) {
   constexpr int nb = 3;  // a pair, then a lone super-block
   std::mt19937 rng(5);
@@ -276,6 +340,38 @@ TEST(WeightLayout, Q8_KActivationRowArrangedForQ6_K) {
         for (int byte = 0; byte < 4; ++byte)
           EXPECT_EQ(arranged[i].qs[64 * k + 4 * l + byte], blocks[i].qs[16 * l + 4 * k + byte])
               << i << " " << k << " " << l << " " << byte;
+  }
+}
+
+// Each level's arrangement of the Q8_K activation row (type_kernels' arrange_groups16: the
+// AVX-512 permutes where the level has them) against the scalar one of weight_layout.h, byte
+// for byte, over rows of 1, 2, 3 and 19 super-blocks (Q4_K: a lone last super-block or none).
+TEST(WeightLayout, Q8_KActivationArrangementsGiveTheScalarBytesAtEveryLevel) {
+  std::mt19937 rng(7);
+  for (GgmlType type : {GgmlType::Q4_K, GgmlType::Q6_K}) {
+    const ArrangeRowFn scalar =
+        type == GgmlType::Q4_K ? q8_K_row_to_block_groups16 : q8_K_row_to_q6_K_groups16;
+    for (int nb : {1, 2, 3, 19}) {
+      std::vector<BlockQ8_K> blocks(static_cast<size_t>(nb));
+      for (BlockQ8_K& b : blocks) {
+        b.d = std::uniform_real_distribution<float>(-2.0f, 2.0f)(rng);
+        for (auto& q : b.qs) q = static_cast<int8_t>(rng());
+        for (auto& sum : b.bsums) sum = static_cast<int16_t>(rng());  // any int16 pair adds up
+      }
+      std::vector<uint8_t> want(blocks.size() * sizeof(BlockQ8_K), 0xAA);
+      scalar(blocks.data(), want.data(), nb * kQK_K);
+      for (SimdLevel level : kSimdLevels) {
+        if (level > cpu_simd_level()) continue;
+        const TypeKernels& kernels = type_kernels(type, level);
+        ASSERT_EQ(kernels.arrange_groups16 == nullptr, kernels.vec_dot_groups16 == nullptr)
+            << simd_level_name(level);
+        if (kernels.arrange_groups16 == nullptr) continue;
+        std::vector<uint8_t> got(want.size(), 0x55);  // every byte must be written
+        kernels.arrange_groups16(blocks.data(), got.data(), nb * kQK_K);
+        EXPECT_EQ(got, want) << gguf::ggml_type_info(type).name << " " << simd_level_name(level)
+                             << " nb=" << nb;
+      }
+    }
   }
 }
 
