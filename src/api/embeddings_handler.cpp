@@ -46,7 +46,8 @@ void fail(Responder& out, UsageEntry& entry, const ApiError& error) {
 }
 
 ApiResult<PreparedEmbeddings> prepare(const GenerationContext& context,
-                                      const std::string& body_text, UsageEntry& entry) {
+                                      const platform::KeyInfo& key, const std::string& body_text,
+                                      UsageEntry& entry) {
   auto body = parse_json_object(body_text);
   if (!body.ok()) return body.error();
   entry.set_model(requested_model(body.value()));
@@ -56,9 +57,12 @@ ApiResult<PreparedEmbeddings> prepare(const GenerationContext& context,
   PreparedEmbeddings out;
   out.request = std::move(request.value());
   const std::string& name = out.request.model;
+  if (auto refused = refuse_model(context.registry, key, name)) return *refused;
   deploy::Acquired acquired = context.registry.acquire(name, out.request.keep_alive_us);
   if (!acquired.lease) return acquire_error(acquired, name);
   out.model = std::move(*acquired.lease);
+  // An alias is billed, priced and answered as the model it names.
+  entry.set_model(out.model.id());
   if (!out.model->is_embedding_model())
     return invalid_request("the model '" + name +
                                "' generates text: it is not an embedding model (its GGUF has no "
@@ -190,7 +194,7 @@ class EmbeddingsJob : public std::enable_shared_from_this<EmbeddingsJob> {
       return (void)send_error(
           *out_, internal_error("the usage ledger cannot be written: " + written.error().message));
     send_json(*out_,
-              embeddings_response(job_.request.model, vectors, job_.request.base64, prompt_tokens),
+              embeddings_response(job_.model.id(), vectors, job_.request.base64, prompt_tokens),
               200, headers_);
   }
 
@@ -221,16 +225,12 @@ void handle_embeddings(const GenerationContext& context, const HttpRequest& requ
   auto entry =
       std::make_unique<UsageEntry>(context.ledger, key->id, kEmbeddingsPath, started_at_us);
   try {
-    auto job = prepare(context, request.body, *entry);
+    auto job = prepare(context, key.value(), request.body, *entry);
     if (!job.ok()) return fail(*out, *entry, job.error());
-    const std::vector<std::string>& allowed = key->models;
-    if (!allowed.empty() &&
-        std::find(allowed.begin(), allowed.end(), job->request.model) == allowed.end())
-      return fail(*out, *entry, model_not_allowed(job->request.model));
     const std::string id = random_id("emb-");
     auto headers =
         admit(context.store, context.ledger,
-              {id, key->id, job->request.model, kEmbeddingsPath, job->n_tokens, 0, started_at_us});
+              {id, key->id, job->model.id(), kEmbeddingsPath, job->n_tokens, 0, started_at_us});
     if (!headers.ok()) return fail(*out, *entry, headers.error());
     entry->admitted(id);
     std::vector<std::unique_ptr<RequestHandle>> handles;

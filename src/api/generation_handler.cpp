@@ -56,7 +56,8 @@ void fail(Responder& out, UsageEntry& entry, const ApiError& error) {
 }
 
 ApiResult<PreparedGeneration> prepare(CompletionKind kind, const GenerationContext& context,
-                                      const std::string& body_text, UsageEntry& entry) {
+                                      const platform::KeyInfo& key, const std::string& body_text,
+                                      UsageEntry& entry) {
   deploy::Registry& registry = context.registry;
   auto body = parse_json_object(body_text);
   if (!body.ok()) return body.error();
@@ -70,9 +71,12 @@ ApiResult<PreparedGeneration> prepare(CompletionKind kind, const GenerationConte
 
   PreparedGeneration out;
   out.request = std::move(request.value());
+  if (auto refused = refuse_model(registry, key, out.request.model)) return *refused;
   deploy::Acquired acquired = registry.acquire(out.request.model, out.request.keep_alive_us);
   if (!acquired.lease) return acquire_error(acquired, out.request.model);
   out.model = std::move(*acquired.lease);
+  // An alias is billed, priced and answered as the model it names.
+  entry.set_model(out.model.id());
   if (out.model->is_embedding_model())
     return invalid_request("the model '" + out.request.model +
                                "' is an embedding model: it serves /v1/embeddings, not " +
@@ -130,7 +134,7 @@ ApiResult<PreparedGeneration> prepare(CompletionKind kind, const GenerationConte
   out.meta.kind = kind;
   out.meta.id = new_response_id(kind);
   out.meta.created = unix_time_us() / 1000000;
-  out.meta.model = out.request.model;
+  out.meta.model = out.model.id();
   out.meta.system_fingerprint = system_fingerprint(out.model->path(), out.model->n_ctx());
   return out;
 }
@@ -149,7 +153,7 @@ ApiResult<HttpHeaders> admit(platform::Store& store, const platform::LedgerWrite
     max_completion += job.request.n * (max_tokens < 0 ? room : std::min(max_tokens, room));
   }
   return api::admit(store, ledger,
-                    {job.meta.id, key.id, job.request.model, endpoint_path(kind), prompt,
+                    {job.meta.id, key.id, job.model.id(), endpoint_path(kind), prompt,
                      max_completion, started_at_us});
 }
 
@@ -482,12 +486,8 @@ void handle_generation(CompletionKind kind, const GenerationContext& context,
   auto entry =
       std::make_unique<UsageEntry>(context.ledger, key->id, endpoint_path(kind), started_at_us);
   try {
-    auto job = prepare(kind, context, request.body, *entry);
+    auto job = prepare(kind, context, key.value(), request.body, *entry);
     if (!job.ok()) return fail(*out, *entry, job.error());
-    const std::vector<std::string>& allowed = key->models;
-    if (!allowed.empty() &&
-        std::find(allowed.begin(), allowed.end(), job->request.model) == allowed.end())
-      return fail(*out, *entry, model_not_allowed(job->request.model));
     auto headers =
         admit(context.store, context.ledger, key.value(), job.value(), kind, started_at_us);
     if (!headers.ok()) return fail(*out, *entry, headers.error());

@@ -30,12 +30,15 @@ struct GenerationContext {
 
 /// Serves one generation request: authenticates it (401, no ledger row), fills the fields the
 /// body lacks from the model's config defaults, validates the body (400 / 404; an embedding
-/// model: 400 naming `model`), holds the model (loading it on demand: 500 when it cannot be
-/// loaded, 503 "insufficient_memory" over the memory budget) until the answer ends and passes
-/// the request's keep_alive on, renders and tokenizes the prompt (chat: the model's chat_prompt, 400 when its
-/// template refuses the messages; completions: BOS added, special tokens not parsed), checks it
-/// fits the context (400 "context_length_exceeded"), checks the key may use the model (403
-/// "model_not_allowed"), admits it against the budgets and rate limits of its key and tenant
+/// model: 400 naming `model`), checks the key may use the model (403 "model_not_allowed",
+/// refuse_model: before anything loads), holds the model (loading it on demand: 503
+/// "model_unavailable" when it cannot be loaded, 503 "insufficient_memory" over the memory
+/// budget) until the answer ends and passes the request's keep_alive on, renders and tokenizes
+/// the prompt (chat: the model's chat_prompt, 400 when its template refuses the messages;
+/// completions: BOS added, special tokens not parsed), checks it fits the context (400
+/// "context_length_exceeded"), admits it, as the model an alias names (its id on the ledger
+/// row, its prices, the answer's `model`), against the budgets and rate limits of its key and
+/// tenant
 /// (Store::admit: 429 "insufficient_quota" or "rate_limit_exceeded" with Retry-After; 503
 /// "ledger_unavailable" when the ledger cannot be written), submits it to the model's batching
 /// engine (503 "server_busy" with Retry-After when the model's waiting queue is full) and

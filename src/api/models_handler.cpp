@@ -62,6 +62,14 @@ bool key_may_use(const platform::KeyInfo& key, const deploy::ModelInfo& info) {
 
 }  // namespace
 
+std::optional<ApiError> refuse_model(deploy::Registry& registry, const platform::KeyInfo& key,
+                                     const std::string& name) {
+  if (key.models.empty()) return std::nullopt;
+  const std::optional<deploy::ModelInfo> info = registry.find(name);
+  if (!info || key_may_use(key, *info)) return std::nullopt;
+  return model_not_allowed(name);
+}
+
 void handle_models(deploy::Registry& registry, platform::Store& store, const HttpRequest& request,
                    const std::string& id, int64_t created, Responder& out) {
   auto key = authenticate(store, request.header("Authorization"));

@@ -223,6 +223,77 @@ TEST_F(ServerModelsTest, ConfigDefaultsFillFieldsTheRequestLacks) {
   EXPECT_EQ(json::parse(longer->body)["usage"]["completion_tokens"], 5);
 }
 
+// An alias is the model it names: billed at its prices and counted in its budgets (the
+// ledger row and the answer name the model), and a key's model list allows a model by its id
+// or any alias, as GET /v1/models shows it. A key that may not use a model learns nothing of
+// its state: 403, never the 503 of a file that cannot be served.
+TEST_F(ServerModelsTest, AnAliasIsBilledAndAllowedAsTheModelItNames) {
+  OwnServer own;
+  deploy::RegistryOptions options;
+  options.specs = {{"stories", gengyun::testing::testdata_path("models/stories260K-f32.gguf")},
+                   {"broken", (dir_ / "broken.gguf").string()}};
+  std::ofstream(dir_ / "broken.gguf") << "not a GGUF file";
+  options.config.models["stories"].aliases = {"tiny"};
+  start_own(own, std::move(options));
+  // $1 / $0 / $2 per million tokens: 1 micro-USD per prompt token, 2 per completion token.
+  ASSERT_TRUE(store_->set_price("stories", {1'000'000, 0, 2'000'000}, {}).ok());
+  const json request = {{"model", "tiny"}, {"prompt", "Once upon"}, {"max_tokens", 3},
+                        {"temperature", 0}};
+  auto r = post_to(own.port, "/v1/completions", request);
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body;
+  const json body = json::parse(r->body);
+  EXPECT_EQ(body["model"], "stories");
+  const std::vector<platform::UsageRecord> ledger = wait_for_rows(1);
+  ASSERT_EQ(ledger.size(), 1u);
+  EXPECT_EQ(ledger[0].model, "stories");
+  const int64_t prompt = body["usage"]["prompt_tokens"];
+  const int64_t completion = body["usage"]["completion_tokens"];
+  EXPECT_EQ(ledger[0].cost_micro_usd, prompt + 2 * completion);
+  EXPECT_EQ(ledger[0].price.output, 2'000'000);
+
+  // A budget of 1 micro-USD cannot hold the request by either name.
+  auto poor = store_->create_key({"poor", "default", platform::Role::Member, {1}});
+  ASSERT_TRUE(poor.ok());
+  for (const char* name : {"tiny", "stories"}) {
+    json named = request;
+    named["model"] = name;
+    httplib::Client client("127.0.0.1", own.port);
+    auto refused = client.Post("/v1/completions", {{"Authorization", "Bearer " + *poor}},
+                               named.dump(), "application/json");
+    ASSERT_TRUE(refused);
+    EXPECT_EQ(refused->status, 429) << name << ": " << refused->body;
+    EXPECT_EQ(json::parse(refused->body)["error"]["code"], "insufficient_quota") << refused->body;
+  }
+
+  // Allowed by alias or by id, either name works; a key for another model gets 403, also for
+  // a model in state error.
+  for (const char* listed : {"tiny", "stories"}) {
+    platform::NewKey key{std::string("only-") + listed};
+    key.models = {listed};
+    auto secret = store_->create_key(key);
+    ASSERT_TRUE(secret.ok());
+    for (const char* name : {"tiny", "stories"}) {
+      json named = request;
+      named["model"] = name;
+      httplib::Client client("127.0.0.1", own.port);
+      client.set_read_timeout(60, 0);
+      auto answer = client.Post("/v1/completions", {{"Authorization", "Bearer " + *secret}},
+                                named.dump(), "application/json");
+      ASSERT_TRUE(answer);
+      EXPECT_EQ(answer->status, 200) << listed << " " << name << ": " << answer->body;
+    }
+    httplib::Client client("127.0.0.1", own.port);
+    json broken = request;
+    broken["model"] = "broken";
+    const json error =
+        expect_error(client.Post("/v1/completions", {{"Authorization", "Bearer " + *secret}},
+                                 broken.dump(), "application/json"),
+                     403, "model_not_allowed");
+    EXPECT_EQ(error["message"], "This API key may not use the model 'broken'.");
+  }
+}
+
 // A file the registry cannot serve (not a GGUF here) is the file's fault, not a server error:
 // 503 model_unavailable with the reason, no Retry-After.
 TEST_F(ServerModelsTest, AFileThatCannotBeServedIs503) {
