@@ -384,6 +384,19 @@ TEST_P(StoreBackendTest, ALimitNoWindowCanPassHasNoRetryAfter) {
   EXPECT_EQ(too_big->rate.remaining_tokens, 100);
   EXPECT_NE(too_big->message.find("It can never pass"), std::string::npos) << too_big->message;
   EXPECT_EQ(admit_outcome(*store, request("r3", small, 60, 40)), Admission::Outcome::Admitted);
+  // Over the key's rpm for now, and over its tenant's tpm for ever: the refusal says the latter.
+  ASSERT_TRUE(store->create_tenant("tight", Limits{{}, {}, {}, 100}, Actor{}).ok());
+  const int64_t busy = new_key(*store, NewKey{"busy", "tight", Role::Member, Limits{{}, {}, 1}});
+  EXPECT_EQ(admit_outcome(*store, request("r4", busy, 1, 1)), Admission::Outcome::Admitted);
+  auto never = store->admit(request("r5", busy, 60, 41));
+  ASSERT_TRUE(never.ok());
+  EXPECT_EQ(never->outcome, Admission::Outcome::OverRate);
+  EXPECT_TRUE(never->over_tokens);
+  EXPECT_EQ(never->retry_after_s, 0);
+  EXPECT_EQ(never->message,
+            "Rate limit reached for tenant 'tight': 100 tokens per minute; 2 used in the last "
+            "minute, and this request needs up to 101 (its prompt plus max_tokens). It can never "
+            "pass: lower max_tokens or shorten the prompt.");
 }
 
 // The fixed windows of before let `rpm` requests through at 13:45:59 and `rpm` more at
