@@ -28,8 +28,13 @@ std::optional<BudgetPeriod> parse_period(std::string_view name);
 /// began: 00:00 UTC of its day, of the first of its month, or 0 for Total.
 int64_t period_start_us(BudgetPeriod period, int64_t now_us);
 
-/// Rate limits count in fixed windows of one minute (UTC, aligned to whole minutes).
+/// Rate limits count in a sliding window of one minute: the buckets of the current second
+/// (Unix time, whole seconds) and of the 59 before it.
 inline constexpr int64_t kRateWindowUs = 60'000'000;
+/// The length of one bucket of the rate window.
+inline constexpr int64_t kRateBucketUs = 1'000'000;
+/// The buckets of one window.
+inline constexpr int64_t kRateWindowBuckets = kRateWindowUs / kRateBucketUs;
 
 /// Limits of one tenant or one key; an absent field is no limit.
 struct Limits {

@@ -31,6 +31,7 @@ class Rows {
  public:
   explicit Rows(PGresult* result) : result_(result, PQclear) {}
   int count() const { return PQntuples(result_.get()); }
+  int columns() const { return PQnfields(result_.get()); }
   bool is_null(int row, int col) const { return PQgetisnull(result_.get(), row, col) != 0; }
   std::string text(int row, int col) const {
     return std::string(PQgetvalue(result_.get(), row, col),

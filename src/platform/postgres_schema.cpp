@@ -1,5 +1,7 @@
 #include "platform/postgres_schema.h"
 
+#include <algorithm>
+#include <iterator>
 #include <string>
 
 #include "platform/store_schema.h"
@@ -122,7 +124,26 @@ CREATE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE ON audit_log
   FOR EACH ROW EXECUTE FUNCTION gengyun_append_only();
 )sql";
 
-static_assert(kStoreSchemaVersion == 2, "add the PostgreSQL migration of the new version");
+/// Version 3: as SQLite's migration 3.
+constexpr const char* kVersion3 = R"sql(
+CREATE TABLE rate_buckets (
+  scope    TEXT NOT NULL CHECK (scope IN ('key', 'tenant')),
+  scope_id BIGINT NOT NULL,
+  second   BIGINT NOT NULL,
+  requests BIGINT NOT NULL CHECK (requests >= 0),
+  tokens   BIGINT NOT NULL CHECK (tokens >= 0),
+  PRIMARY KEY (scope, scope_id, second)
+);
+INSERT INTO rate_buckets(scope, scope_id, second, requests, tokens)
+  SELECT scope, scope_id, minute * 60, requests, tokens FROM rate_windows;
+DROP TABLE rate_windows;
+)sql";
+
+/// kMigrations[v - 2] brings a database to version v: from an empty one (version 0) for
+/// version 2, the first PostgreSQL schema, else from version v - 1.
+constexpr const char* kMigrations[] = {kVersion2, kVersion3};
+static_assert(std::size(kMigrations) == kStoreSchemaVersion - 1,
+              "add the PostgreSQL migration of the new version");
 
 }  // namespace
 
@@ -149,12 +170,18 @@ Result<void> ensure_postgres_schema(pg::Connection& conn, bool must_exist) {
                       std::to_string(kStoreSchemaVersion) +
                       "); run a gengyun release at least as new as the one that wrote it");
   if (version == kStoreSchemaVersion) return txn->commit();
-  if (version != 0)
-    return make_error("the database has schema version " + std::to_string(version) +
-                      ", older than any PostgreSQL schema of gengyun (2)");
-  if (auto r = conn.script("CREATE TABLE schema_version (version BIGINT NOT NULL)"); !r) return r;
-  if (auto r = conn.script(kVersion2); !r)
-    return make_error("creating the schema: " + r.error().message);
+  if (version == 1)
+    return make_error(
+        "the database has schema version 1, older than any PostgreSQL schema of "
+        "gengyun (2)");
+  if (!has_schema)
+    if (auto r = conn.script("CREATE TABLE schema_version (version BIGINT NOT NULL)"); !r) return r;
+  for (int64_t v = std::max<int64_t>(version + 1, 2); v <= kStoreSchemaVersion; ++v) {
+    if (auto r = conn.script(kMigrations[v - 2]); !r)
+      return make_error("migrating the schema to version " + std::to_string(v) + ": " +
+                        r.error().message);
+  }
+  if (auto r = conn.script("DELETE FROM schema_version"); !r) return r;
   if (auto r = conn.query("INSERT INTO schema_version(version) VALUES ($1)",
                           {pg::param(kStoreSchemaVersion)});
       !r)

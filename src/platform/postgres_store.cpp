@@ -124,16 +124,46 @@ Result<std::optional<Price>> read_price(pg::Connection& conn, const std::string&
   return std::optional<Price>(Price{rows->int64(0, 0), rows->int64(0, 1), rows->int64(0, 2)});
 }
 
-/// Adds `requests` and `tokens` (either may be negative; the sums stay >= 0) to a window.
-Result<void> add_to_window(pg::Connection& conn, const char* scope, int64_t id, int64_t minute,
-                           int64_t requests, int64_t tokens) {
+/// Deletes the scope's buckets older than its window at `at_us` and returns those in it.
+/// Callers hold the tenant's row lock, which serialises the admissions of its keys.
+Result<std::vector<RateBucket>> read_window(pg::Connection& conn, const char* scope, int64_t id,
+                                            int64_t at_us) {
+  const int64_t first = rate_window_first_second(at_us);
+  auto purged =
+      conn.query("DELETE FROM rate_buckets WHERE scope = $1 AND scope_id = $2 AND second < $3",
+                 {param(std::string_view(scope)), param(id), param(first)});
+  if (!purged) return purged.error();
+  auto rows = conn.query(
+      "SELECT second, requests, tokens FROM rate_buckets WHERE scope = $1 AND scope_id = $2 AND "
+      "second >= $3",
+      {param(std::string_view(scope)), param(id), param(first)});
+  if (!rows) return rows.error();
+  std::vector<RateBucket> window;
+  for (int r = 0; r < rows->count(); ++r)
+    window.push_back({rows->int64(r, 0), rows->int64(r, 1), rows->int64(r, 2)});
+  return window;
+}
+
+/// Counts one request of `tokens` in the scope's bucket of `second`.
+Result<void> count_in_bucket(pg::Connection& conn, const char* scope, int64_t id, int64_t second,
+                             int64_t tokens) {
   auto done = conn.query(
-      "INSERT INTO rate_windows(scope, scope_id, minute, requests, tokens) "
-      "VALUES ($1, $2, $3, GREATEST($4::BIGINT, 0), GREATEST($5::BIGINT, 0)) "
-      "ON CONFLICT (scope, scope_id, minute) DO UPDATE SET "
-      "requests = GREATEST(rate_windows.requests + $4::BIGINT, 0), "
-      "tokens = GREATEST(rate_windows.tokens + $5::BIGINT, 0)",
-      {param(std::string_view(scope)), param(id), param(minute), param(requests), param(tokens)});
+      "INSERT INTO rate_buckets(scope, scope_id, second, requests, tokens) "
+      "VALUES ($1, $2, $3, 1, $4) ON CONFLICT (scope, scope_id, second) DO UPDATE SET "
+      "requests = rate_buckets.requests + 1, tokens = rate_buckets.tokens + $4::BIGINT",
+      {param(std::string_view(scope)), param(id), param(second), param(tokens)});
+  if (!done) return done.error();
+  return {};
+}
+
+/// Gives `tokens` back to the scope's bucket of `second` (the sum stays >= 0); nothing when
+/// the bucket has left the window and was deleted.
+Result<void> give_back_tokens(pg::Connection& conn, const char* scope, int64_t id, int64_t second,
+                              int64_t tokens) {
+  auto done = conn.query(
+      "UPDATE rate_buckets SET tokens = GREATEST(tokens - $4::BIGINT, 0) WHERE scope = $1 AND "
+      "scope_id = $2 AND second = $3",
+      {param(std::string_view(scope)), param(id), param(second), param(tokens)});
   if (!done) return done.error();
   return {};
 }
@@ -156,8 +186,8 @@ OpenRow read_open_row(const Rows& rows, int r) {
                  rows.optional_int(r, 11)};
 }
 
-/// Closes `row` with `settlement` (validated) and returns the unused part of its token
-/// reservation to its minute.
+/// Closes `row` with `settlement` (validated) and gives the unused part of its token
+/// reservation back to the rate bucket it was admitted in.
 Result<void> close_row(pg::Connection& conn, const OpenRow& row, const Settlement& settlement) {
   auto cost = cost_micro_usd(settlement.tokens, row.price);
   if (!cost) return cost.error();
@@ -173,9 +203,9 @@ Result<void> close_row(pg::Connection& conn, const OpenRow& row, const Settlemen
   const int64_t unused =
       row.reserved_tokens - settlement.tokens.prompt_tokens - settlement.tokens.completion_tokens;
   if (unused > 0) {
-    const int64_t minute = rate_minute(row.started_at_us);
-    if (auto r = add_to_window(conn, "key", row.key_id, minute, 0, -unused); !r) return r;
-    if (auto r = add_to_window(conn, "tenant", row.tenant_id, minute, 0, -unused); !r) return r;
+    const int64_t second = rate_second(row.started_at_us);
+    if (auto r = give_back_tokens(conn, "key", row.key_id, second, unused); !r) return r;
+    if (auto r = give_back_tokens(conn, "tenant", row.tenant_id, second, unused); !r) return r;
   }
   return {};
 }
@@ -531,7 +561,6 @@ Result<Admission> PostgresStore::admit_locked(pg::Connection& conn,
   if (!price) return price.error();
   auto reservation = reserve(request, price->value_or(Price{}));
   if (!reservation) return reservation.error();
-  const int64_t minute = rate_minute(request.started_at_us);
   const std::pair<const char*, const char*> columns[] = {{"key", "key_id"},
                                                          {"tenant", "tenant_id"}};
   const int64_t ids[] = {key.id, key.tenant_id};
@@ -548,15 +577,9 @@ Result<Admission> PostgresStore::admit_locked(pg::Connection& conn,
       if (!spent) return spent.error();
       scopes[i].spent_micro_usd = spent->int64(0, 0);
     }
-    auto window = conn.query(
-        "SELECT requests, tokens FROM rate_windows WHERE scope = $1 AND scope_id = $2 AND "
-        "minute = $3",
-        {param(std::string_view(columns[i].first)), param(ids[i]), param(minute)});
+    auto window = read_window(conn, columns[i].first, ids[i], request.started_at_us);
     if (!window) return window.error();
-    if (window->count() > 0) {
-      scopes[i].window_requests = window->int64(0, 0);
-      scopes[i].window_tokens = window->int64(0, 1);
-    }
+    scopes[i].window = std::move(*window);
   }
   Admission admission = decide_admission(request, price->value_or(Price{}), *reservation, scopes);
   if (admission.outcome != Admission::Outcome::Admitted) return admission;
@@ -577,7 +600,8 @@ Result<Admission> PostgresStore::admit_locked(pg::Connection& conn,
     return inserted.error();
   }
   for (int i = 0; i < 2; ++i)
-    if (auto added = add_to_window(conn, columns[i].first, ids[i], minute, 1, reservation->tokens);
+    if (auto added = count_in_bucket(conn, columns[i].first, ids[i],
+                                     rate_second(request.started_at_us), reservation->tokens);
         !added)
       return added.error();
   if (auto committed = txn->commit(); !committed) return committed.error();

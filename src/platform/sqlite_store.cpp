@@ -152,40 +152,58 @@ Result<int64_t> spent_since(sqlite3* db, const char* column, int64_t id, int64_t
   return stmt->column_int64(0);
 }
 
-struct Window {
-  int64_t requests = 0;
-  int64_t tokens = 0;
-};
-
-Result<Window> read_window(sqlite3* db, const char* scope, int64_t id, int64_t minute) {
+/// Deletes the scope's buckets older than its window at `at_us` and returns those in it.
+Result<std::vector<RateBucket>> read_window(sqlite3* db, const char* scope, int64_t id,
+                                            int64_t at_us) {
+  auto purge = Statement::prepare(
+      db, "DELETE FROM rate_buckets WHERE scope = ?1 AND scope_id = ?2 AND second < ?3");
+  if (!purge) return purge.error();
+  purge->bind(1, std::string_view(scope));
+  purge->bind(2, id);
+  purge->bind(3, rate_window_first_second(at_us));
+  if (auto done = run(*purge); !done) return done.error();
   auto stmt = Statement::prepare(
       db,
-      "SELECT requests, tokens FROM rate_windows WHERE scope = ?1 AND scope_id = ?2 AND "
-      "minute = ?3");
+      "SELECT second, requests, tokens FROM rate_buckets WHERE scope = ?1 AND scope_id = ?2 AND "
+      "second >= ?3");
   if (!stmt) return stmt.error();
   stmt->bind(1, std::string_view(scope));
   stmt->bind(2, id);
-  stmt->bind(3, minute);
-  auto row = stmt->step();
-  if (!row) return row.error();
-  if (!*row) return Window{};
-  return Window{stmt->column_int64(0), stmt->column_int64(1)};
+  stmt->bind(3, rate_window_first_second(at_us));
+  return collect(*stmt, [](const Statement& row) {
+    return RateBucket{row.column_int64(0), row.column_int64(1), row.column_int64(2)};
+  });
 }
 
-/// Adds `requests` and `tokens` (either may be negative; the sums stay >= 0) to the window.
-Result<void> add_to_window(sqlite3* db, const char* scope, int64_t id, int64_t minute,
-                           int64_t requests, int64_t tokens) {
+/// Counts one request of `tokens` in the scope's bucket of `second`.
+Result<void> count_in_bucket(sqlite3* db, const char* scope, int64_t id, int64_t second,
+                             int64_t tokens) {
   auto stmt = Statement::prepare(
       db,
-      "INSERT INTO rate_windows(scope, scope_id, minute, requests, tokens) "
-      "VALUES (?1, ?2, ?3, max(?4, 0), max(?5, 0)) ON CONFLICT(scope, scope_id, minute) DO UPDATE "
-      "SET requests = max(requests + ?4, 0), tokens = max(tokens + ?5, 0)");
+      "INSERT INTO rate_buckets(scope, scope_id, second, requests, tokens) "
+      "VALUES (?1, ?2, ?3, 1, ?4) ON CONFLICT(scope, scope_id, second) DO UPDATE "
+      "SET requests = requests + 1, tokens = tokens + ?4");
   if (!stmt) return stmt.error();
   stmt->bind(1, std::string_view(scope));
   stmt->bind(2, id);
-  stmt->bind(3, minute);
-  stmt->bind(4, requests);
-  stmt->bind(5, tokens);
+  stmt->bind(3, second);
+  stmt->bind(4, tokens);
+  return run(*stmt);
+}
+
+/// Gives `tokens` back to the scope's bucket of `second` (the sum stays >= 0); nothing when
+/// the bucket has left the window and was deleted.
+Result<void> give_back_tokens(sqlite3* db, const char* scope, int64_t id, int64_t second,
+                              int64_t tokens) {
+  auto stmt = Statement::prepare(
+      db,
+      "UPDATE rate_buckets SET tokens = max(tokens - ?4, 0) WHERE scope = ?1 AND scope_id = ?2 "
+      "AND second = ?3");
+  if (!stmt) return stmt.error();
+  stmt->bind(1, std::string_view(scope));
+  stmt->bind(2, id);
+  stmt->bind(3, second);
+  stmt->bind(4, tokens);
   return run(*stmt);
 }
 
@@ -633,7 +651,6 @@ Result<Admission> SqliteStore::admit_locked(const AdmissionRequest& request) {
   if (!price) return price.error();
   auto reservation = reserve(request, price->value_or(Price{}));
   if (!reservation) return reservation.error();
-  const int64_t minute = rate_minute(request.started_at_us);
   const std::pair<const char*, const char*> columns[] = {{"key", "key_id"},
                                                          {"tenant", "tenant_id"}};
   const int64_t ids[] = {key.id, key.tenant_id};
@@ -647,10 +664,9 @@ Result<Admission> SqliteStore::admit_locked(const AdmissionRequest& request) {
       if (!spent) return spent.error();
       scopes[i].spent_micro_usd = *spent;
     }
-    auto window = read_window(db_, columns[i].first, ids[i], minute);
+    auto window = read_window(db_, columns[i].first, ids[i], request.started_at_us);
     if (!window) return window.error();
-    scopes[i].window_requests = window->requests;
-    scopes[i].window_tokens = window->tokens;
+    scopes[i].window = std::move(*window);
   }
   Admission admission = decide_admission(request, price->value_or(Price{}), *reservation, scopes);
   if (admission.outcome != Admission::Outcome::Admitted) return admission;
@@ -681,7 +697,8 @@ Result<Admission> SqliteStore::admit_locked(const AdmissionRequest& request) {
     return done.error();
   }
   for (int i = 0; i < 2; ++i)
-    if (auto added = add_to_window(db_, columns[i].first, ids[i], minute, 1, reservation->tokens);
+    if (auto added = count_in_bucket(db_, columns[i].first, ids[i],
+                                     rate_second(request.started_at_us), reservation->tokens);
         !added)
       return added.error();
   if (auto committed = txn->commit(); !committed) return committed.error();
@@ -739,8 +756,8 @@ OpenRow read_open_row(const Statement& row) {
                  optional_int(row, 11)};
 }
 
-/// Closes `row` with `settlement` (validated) and returns the unused part of its token
-/// reservation to its minute.
+/// Closes `row` with `settlement` (validated) and gives the unused part of its token
+/// reservation back to the rate bucket it was admitted in.
 Result<int64_t> close_row(sqlite3* db, const OpenRow& row, const Settlement& settlement) {
   auto cost = cost_micro_usd(settlement.tokens, row.price);
   if (!cost) return cost.error();
@@ -763,9 +780,9 @@ Result<int64_t> close_row(sqlite3* db, const OpenRow& row, const Settlement& set
   const int64_t unused =
       row.reserved_tokens - settlement.tokens.prompt_tokens - settlement.tokens.completion_tokens;
   if (unused > 0) {
-    const int64_t minute = rate_minute(row.started_at_us);
-    if (auto r = add_to_window(db, "key", row.key_id, minute, 0, -unused); !r) return r.error();
-    if (auto r = add_to_window(db, "tenant", row.tenant_id, minute, 0, -unused); !r)
+    const int64_t second = rate_second(row.started_at_us);
+    if (auto r = give_back_tokens(db, "key", row.key_id, second, unused); !r) return r.error();
+    if (auto r = give_back_tokens(db, "tenant", row.tenant_id, second, unused); !r)
       return r.error();
   }
   return *cost;

@@ -159,8 +159,8 @@ struct Admission {
   enum class Outcome { Admitted, OverBudget, OverRate };
   Outcome outcome = Outcome::Admitted;
   std::string message;    ///< why it was refused, for the client
-  /// OverRate: seconds until the window that refused it ends; 0 when no window can admit it
-  /// (an rpm of 0, a worst case over the tpm).
+  /// OverRate: whole seconds (>= 1) until enough of the sliding window's oldest buckets leave
+  /// for it to fit; 0 when no window can admit it (an rpm of 0, a worst case over the tpm).
   int retry_after_s = 0;
   bool over_tokens = false;  ///< OverRate: the tokens-per-minute limit refused it (else requests)
   RateStatus rate;

@@ -251,6 +251,46 @@ Result<Reservation> reserve(const AdmissionRequest& request, const Price& price)
   return Reservation{*cost, request.prompt_tokens + request.max_completion_tokens};
 }
 
+namespace {
+
+struct WindowSums {
+  int64_t requests = 0;
+  int64_t tokens = 0;
+};
+
+WindowSums sum_window(const std::vector<RateBucket>& window) {
+  WindowSums sums;
+  for (const RateBucket& bucket : window) {
+    sums.requests += bucket.requests;
+    sums.tokens += bucket.tokens;
+  }
+  return sums;
+}
+
+/// The second from which `scope`'s window, losing its oldest buckets as time passes, has room
+/// for one more request of `tokens`: one after the newest bucket that must leave, or
+/// rate_second(now_us) when nothing must. The limits must admit the request in an empty window.
+int64_t second_with_room(const ScopeUsage& scope, int64_t tokens, int64_t now_us) {
+  std::vector<RateBucket> window = scope.window;
+  std::sort(window.begin(), window.end(),
+            [](const RateBucket& a, const RateBucket& b) { return a.second < b.second; });
+  WindowSums left = sum_window(window);
+  const auto fits = [&] {
+    return (!scope.limits.rpm || left.requests + 1 <= *scope.limits.rpm) &&
+           (!scope.limits.tpm || left.tokens + tokens <= *scope.limits.tpm);
+  };
+  int64_t from = rate_second(now_us);
+  for (const RateBucket& bucket : window) {
+    if (fits()) break;
+    left.requests -= bucket.requests;
+    left.tokens -= bucket.tokens;
+    from = bucket.second + kRateWindowBuckets;  // the first second whose window lacks it
+  }
+  return from;
+}
+
+}  // namespace
+
 Admission decide_admission(const AdmissionRequest& request, const Price& price,
                            const Reservation& reservation, const ScopeUsage (&scopes)[2]) {
   Admission admission;
@@ -268,49 +308,61 @@ Admission decide_admission(const AdmissionRequest& request, const Price& price,
         " (its prompt plus max_tokens at the prices of model '" + request.model + "').";
     return admission;
   }
-  const int64_t window_end_us = (rate_minute(request.started_at_us) + 1) * kRateWindowUs;
+  const WindowSums sums[] = {sum_window(scopes[0].window), sum_window(scopes[1].window)};
   // The headers of an admitted request count it; those of a refused one count what the
   // window holds without it (it takes nothing).
   RateStatus without;
-  for (const ScopeUsage& scope : scopes) {
-    tighten(admission.rate.limit_requests, admission.rate.remaining_requests, scope.limits.rpm,
-            scope.window_requests + 1);
-    tighten(admission.rate.limit_tokens, admission.rate.remaining_tokens, scope.limits.tpm,
-            scope.window_tokens + reservation.tokens);
-    tighten(without.limit_requests, without.remaining_requests, scope.limits.rpm,
-            scope.window_requests);
-    tighten(without.limit_tokens, without.remaining_tokens, scope.limits.tpm, scope.window_tokens);
+  for (int i = 0; i < 2; ++i) {
+    const Limits& limits = scopes[i].limits;
+    tighten(admission.rate.limit_requests, admission.rate.remaining_requests, limits.rpm,
+            sums[i].requests + 1);
+    tighten(admission.rate.limit_tokens, admission.rate.remaining_tokens, limits.tpm,
+            sums[i].tokens + reservation.tokens);
+    tighten(without.limit_requests, without.remaining_requests, limits.rpm, sums[i].requests);
+    tighten(without.limit_tokens, without.remaining_tokens, limits.tpm, sums[i].tokens);
   }
-  for (const ScopeUsage& scope : scopes) {
-    std::string refusal;
-    bool over_tokens = false;
-    // A limit the request can pass in no minute: no Retry-After, since waiting does not help.
-    bool never = false;
-    if (scope.limits.rpm && scope.window_requests + 1 > *scope.limits.rpm) {
-      never = *scope.limits.rpm == 0;
-      refusal = "Rate limit reached for " + scope.label + ": " + std::to_string(*scope.limits.rpm) +
+  // The refusal shown is that of a scope no window can pass (waiting does not help), else
+  // that of the first scope over a limit.
+  std::string refusal;
+  bool over_tokens = false;
+  bool never = false;
+  for (int i = 0; i < 2 && !never; ++i) {
+    const ScopeUsage& scope = scopes[i];
+    const auto& rpm = scope.limits.rpm;
+    const auto& tpm = scope.limits.tpm;
+    const bool never_requests = rpm && *rpm == 0;
+    const bool never_tokens = tpm && reservation.tokens > *tpm;
+    const bool over_requests = rpm && sums[i].requests + 1 > *rpm;
+    const bool over_tpm = tpm && sums[i].tokens + reservation.tokens > *tpm;
+    if (never_requests || never_tokens) {
+      never = true;
+    } else if (!refusal.empty() || !(over_requests || over_tpm)) {
+      continue;
+    }
+    over_tokens = !never_requests && (never_tokens || !over_requests);
+    if (!over_tokens)
+      refusal = "Rate limit reached for " + scope.label + ": " + std::to_string(*rpm) +
                 " requests per minute." +
                 (never ? " No request can pass it; ask for the limit to be raised." : "");
-    } else if (scope.limits.tpm && scope.window_tokens + reservation.tokens > *scope.limits.tpm) {
-      never = reservation.tokens > *scope.limits.tpm;
-      refusal = "Rate limit reached for " + scope.label + ": " + std::to_string(*scope.limits.tpm) +
-                " tokens per minute; " + std::to_string(scope.window_tokens) +
-                " used this minute, and this request needs up to " +
+    else
+      refusal = "Rate limit reached for " + scope.label + ": " + std::to_string(*tpm) +
+                " tokens per minute; " + std::to_string(sums[i].tokens) +
+                " used in the last minute, and this request needs up to " +
                 std::to_string(reservation.tokens) + " (its prompt plus max_tokens)." +
                 (never ? " It can never pass: lower max_tokens or shorten the prompt." : "");
-      over_tokens = true;
-    }
-    if (!refusal.empty()) {
-      admission.outcome = Admission::Outcome::OverRate;
-      admission.over_tokens = over_tokens;
-      admission.message = refusal;
-      admission.rate = without;
-      admission.retry_after_s =
-          never ? 0
-                : static_cast<int>(std::max<int64_t>(
-                      (window_end_us - request.started_at_us + 999'999) / 1'000'000, 1));
-      return admission;
-    }
+  }
+  if (refusal.empty()) return admission;
+  admission.outcome = Admission::Outcome::OverRate;
+  admission.over_tokens = over_tokens;
+  admission.message = refusal;
+  admission.rate = without;
+  if (!never) {
+    int64_t from = 0;
+    for (const ScopeUsage& scope : scopes)
+      from = std::max(from, second_with_room(scope, reservation.tokens, request.started_at_us));
+    const int64_t wait_us = from * kRateBucketUs - request.started_at_us;
+    admission.retry_after_s =
+        static_cast<int>(std::max<int64_t>((wait_us + kRateBucketUs - 1) / kRateBucketUs, 1));
   }
   return admission;
 }

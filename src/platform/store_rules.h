@@ -85,22 +85,38 @@ struct Reservation {
 /// Errors: the cost overflows (cost_micro_usd).
 Result<Reservation> reserve(const AdmissionRequest& request, const Price& price);
 
+/// The counts of one second of a scope's rate window.
+struct RateBucket {
+  int64_t second = 0;  ///< rate_second() of the admissions it counts
+  int64_t requests = 0;
+  int64_t tokens = 0;  ///< reserved at admission, less what settlement gave back
+};
+
 /// One scope of an admission (the key, then its tenant) as the database holds it now.
 struct ScopeUsage {
   std::string label;  ///< "key 'a'", "tenant 'acme'"
   Limits limits;
   int64_t spent_micro_usd = 0;  ///< settled costs + open reservations in the budget's period
-  int64_t window_requests = 0;  ///< counted in the current minute
-  int64_t window_tokens = 0;
+  /// The buckets of the rate window (second >= rate_window_first_second()), in any order;
+  /// buckets of later seconds (another server's clock ahead of this one) count too.
+  std::vector<RateBucket> window = {};
 };
 
-/// The minute (rate window) that `at_us` falls in.
-inline int64_t rate_minute(int64_t at_us) { return at_us / kRateWindowUs; }
+/// The rate bucket (second since the Unix epoch) that `at_us` (>= 0) falls in.
+inline int64_t rate_second(int64_t at_us) { return at_us / kRateBucketUs; }
+/// The oldest bucket of the window at `at_us`: buckets before it are out of the window (and
+/// deleted at the scope's next admission).
+inline int64_t rate_window_first_second(int64_t at_us) {
+  return rate_second(at_us) - (kRateWindowBuckets - 1);
+}
 
 /// The decision on `request`: OverBudget when a scope's spend plus the reservation exceeds
 /// its budget, else OverRate when one more request or the reserved tokens exceed a scope's
-/// rpm / tpm in this minute, else Admitted; with the messages for the client, Retry-After and
-/// the tighter rate status of the two scopes. `price` and the reservation are copied in.
+/// rpm / tpm in the sliding window, else Admitted; with the messages for the client, the tighter
+/// rate status of the two scopes and, for OverRate, Retry-After: the whole seconds (>= 1) until
+/// enough of the oldest buckets leave the windows for the request to fit both scopes, or 0
+/// when it fits no window (an rpm of 0, a reservation over a tpm; that scope's message says
+/// so). `price` and the reservation are copied in.
 Admission decide_admission(const AdmissionRequest& request, const Price& price,
                            const Reservation& reservation, const ScopeUsage (&scopes)[2]);
 

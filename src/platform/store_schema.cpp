@@ -155,8 +155,24 @@ BEGIN
 END;
 )sql";
 
+/// Migration 3: rate limits count in a sliding window of one-second buckets. A minute's counts
+/// move to its first second, so they count until that minute's end, as before.
+constexpr const char* kMigration3 = R"sql(
+CREATE TABLE rate_buckets (
+  scope    TEXT NOT NULL CHECK (scope IN ('key', 'tenant')),
+  scope_id INTEGER NOT NULL,
+  second   INTEGER NOT NULL,
+  requests INTEGER NOT NULL CHECK (requests >= 0),
+  tokens   INTEGER NOT NULL CHECK (tokens >= 0),
+  PRIMARY KEY (scope, scope_id, second)
+);
+INSERT INTO rate_buckets(scope, scope_id, second, requests, tokens)
+  SELECT scope, scope_id, minute * 60, requests, tokens FROM rate_windows;
+DROP TABLE rate_windows;
+)sql";
+
 /// kMigrations[v - 1] brings a database from version v - 1 to v.
-constexpr const char* kMigrations[] = {kMigration1, kMigration2};
+constexpr const char* kMigrations[] = {kMigration1, kMigration2, kMigration3};
 static_assert(std::size(kMigrations) == kStoreSchemaVersion);
 
 Result<int64_t> read_version(sqlite3* db) {

@@ -10,7 +10,7 @@
 namespace gengyun::platform {
 
 /// Schema version written by this build; each version is one migration in store_schema.cpp.
-inline constexpr int64_t kStoreSchemaVersion = 2;
+inline constexpr int64_t kStoreSchemaVersion = 3;
 
 /// Brings the database to kStoreSchemaVersion in one IMMEDIATE transaction: creates it on a
 /// fresh file, applies the missing migrations to an older one, leaves a current one alone.
@@ -22,8 +22,10 @@ inline constexpr int64_t kStoreSchemaVersion = 2;
 ///      "default"; api_keys gains tenant_id, role, expires_at_us, models and limits;
 ///      usage_ledger gains request_id (unique), tenant_id, cached_prompt_tokens, the prices
 ///      and cost, the reservation, checkpoint_at_us, server_id (the server serving an open
-///      row), and status "open" (the only rows that may change); prices(model, input, cached_input, output, updated_at_us);
-///      rate_windows(scope, scope_id, minute, requests, tokens); audit_log
+///      row), and status "open" (the only rows that may change); prices(model, input,
+///      cached_input, output, updated_at_us); rate_windows(scope, scope_id, minute, requests,
+///      tokens); audit_log
+///   3  rate_buckets(scope, scope_id, second, requests, tokens) replaces rate_windows
 /// Errors: the file's schema version is newer than kStoreSchemaVersion, SQLite errors.
 Result<void> ensure_schema(sqlite3* db);
 

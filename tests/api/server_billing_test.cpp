@@ -107,32 +107,28 @@ TEST_F(ServerTest, OverTheBudgetIs429InsufficientQuotaAndNothingIsGenerated) {
 }
 
 TEST_F(ServerTest, OverTheRequestRateIs429WithRetryAfterAndRateHeaders) {
-  // The window is the current UTC minute; a run that straddles two minutes is repeated.
-  for (int attempt = 0; attempt < 3; ++attempt) {
-    const std::string key = new_key(
-        *store_,
-        {"limited-" + std::to_string(attempt), "default", platform::Role::Member, {{}, {}, 2}});
-    const int64_t minute = unix_time_us() / platform::kRateWindowUs;
-    const auto first = post("/v1/completions", kRequest, key);
-    const auto second = post("/v1/completions", kRequest, key);
-    const auto third = post("/v1/completions", kRequest, key);
-    if (unix_time_us() / platform::kRateWindowUs != minute) continue;
-    ASSERT_TRUE(first && second);
-    EXPECT_EQ(first->status, 200);
-    EXPECT_EQ(first->get_header_value("x-ratelimit-limit-requests"), "2");
-    EXPECT_EQ(first->get_header_value("x-ratelimit-remaining-requests"), "1");
-    EXPECT_EQ(second->get_header_value("x-ratelimit-remaining-requests"), "0");
-    const json error = expect_429(third, "requests", "rate_limit_exceeded");
-    EXPECT_EQ(error["message"], "Rate limit reached for key 'limited-" + std::to_string(attempt) +
-                                    "': 2 requests per minute.");
-    const int retry_after = std::stoi(third->get_header_value("Retry-After"));
-    EXPECT_GE(retry_after, 1);
-    EXPECT_LE(retry_after, 60);
-    EXPECT_EQ(third->get_header_value("x-ratelimit-limit-requests"), "2");
-    EXPECT_EQ(third->get_header_value("x-ratelimit-remaining-requests"), "0");
-    return;
-  }
-  FAIL() << "three attempts each straddled a minute boundary";
+  const std::string key =
+      new_key(*store_, {"limited", "default", platform::Role::Member, {{}, {}, 2}});
+  const int64_t before_us = unix_time_us();
+  const auto first = post("/v1/completions", kRequest, key);
+  const auto second = post("/v1/completions", kRequest, key);
+  const auto third = post("/v1/completions", kRequest, key);
+  const int64_t after_us = unix_time_us();
+  ASSERT_TRUE(first && second);
+  EXPECT_EQ(first->status, 200);
+  EXPECT_EQ(first->get_header_value("x-ratelimit-limit-requests"), "2");
+  EXPECT_EQ(first->get_header_value("x-ratelimit-remaining-requests"), "1");
+  EXPECT_EQ(second->get_header_value("x-ratelimit-remaining-requests"), "0");
+  const json error = expect_429(third, "requests", "rate_limit_exceeded");
+  EXPECT_EQ(error["message"], "Rate limit reached for key 'limited': 2 requests per minute.");
+  // The first request's second leaves the sliding window 60 s after it began: at most 60 s
+  // after the third, at least 60 s after `before_us`'s second less the time the three took.
+  const int retry_after = std::stoi(third->get_header_value("Retry-After"));
+  const int64_t first_second_end_us = (before_us / 1'000'000 + 60) * 1'000'000;
+  EXPECT_GE(retry_after, (first_second_end_us - after_us + 999'999) / 1'000'000);
+  EXPECT_LE(retry_after, 60);
+  EXPECT_EQ(third->get_header_value("x-ratelimit-limit-requests"), "2");
+  EXPECT_EQ(third->get_header_value("x-ratelimit-remaining-requests"), "0");
 }
 
 // Fail closed: while another process holds the database's write lock past the busy timeout,
@@ -286,11 +282,9 @@ TEST_F(ServerTest, KeysAreHeldToTheirModelsAndTheirExpiry) {
 TEST_F(ServerTest, ALongStreamCheckpointsItsOpenRow) {
   const int stream = connect_to(port_);
   ASSERT_GE(stream, 0);
-  const std::string request = http_post(key_, {{"model", "qwen2-tiny"},
-                                               {"prompt", "The quick brown fox"},
-                                               {"max_tokens", 4000},
-                                               {"temperature", 0},
-                                               {"stream", true}});
+  const std::string request = http_post(
+      key_, {{"model", "qwen2-tiny"}, {"prompt", "The quick brown fox"}, {"max_tokens", 4000},
+             {"temperature", 0}, {"stream", true}});
   ASSERT_EQ(send(stream, request.data(), request.size(), MSG_NOSIGNAL),
             static_cast<ssize_t>(request.size()));
   std::string received;

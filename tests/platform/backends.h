@@ -7,6 +7,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "platform/pg_connection.h"
 #include "platform/store.h"
@@ -48,6 +49,24 @@ class StoreBackendTest : public ::testing::TestWithParam<std::string> {
     if (!conn.ok()) return conn.error().message;
     auto done = conn.value()->script(sql.c_str());
     return done.ok() ? "" : done.error().message;
+  }
+
+  /// Every value of every row of `sql`, run behind the store's back, as text, row by row (an
+  /// error fails the test and gives no rows).
+  std::vector<std::vector<std::string>> raw_query(const std::string& sql) {
+    if (GetParam() == "sqlite") return RawDb(location_).query(sql);
+    std::vector<std::vector<std::string>> rows;
+    auto conn = pg::Connection::connect(location_);
+    EXPECT_TRUE(conn.ok()) << conn.error().message;
+    if (!conn.ok()) return rows;
+    auto result = conn.value()->query(sql);
+    EXPECT_TRUE(result.ok()) << result.error().message;
+    if (!result.ok()) return rows;
+    for (int r = 0; r < result->count(); ++r) {
+      std::vector<std::string>& row = rows.emplace_back();
+      for (int c = 0; c < result->columns(); ++c) row.push_back(result->text(r, c));
+    }
+    return rows;
   }
 
   TempDir dir_;

@@ -311,11 +311,12 @@ TEST_P(StoreBackendTest, RequestsPerMinuteRefuseWithRetryAfterAndCountRemaining)
   EXPECT_EQ(refused->outcome, Admission::Outcome::OverRate);
   EXPECT_EQ(refused->message, "Rate limit reached for key 'a': 3 requests per minute.");
   EXPECT_FALSE(refused->over_tokens);
-  // 15.5 s into the minute: 44.5 s left, rounded up.
-  EXPECT_EQ(refused->retry_after_s, 45);
+  // The three leave the window 60 s after their second began: 59.5 s from now, rounded up.
+  EXPECT_EQ(refused->retry_after_s, 60);
   EXPECT_EQ(refused->rate.remaining_requests, 0);
-  // The next minute admits again.
-  EXPECT_EQ(admit_outcome(*store, request("r4", key, 10, 10, kNow + 45'000'000)),
+  EXPECT_EQ(admit_outcome(*store, request("r4", key, 10, 10, kNow + 59'999'999)),
+            Admission::Outcome::OverRate);
+  EXPECT_EQ(admit_outcome(*store, request("r4", key, 10, 10, kNow + 60'000'000)),
             Admission::Outcome::Admitted);
 }
 
@@ -333,12 +334,12 @@ TEST_P(StoreBackendTest, TokensPerMinuteCountTheWorstCaseAndSettlementReturnsThe
   ASSERT_TRUE(refused.ok());
   EXPECT_EQ(refused->outcome, Admission::Outcome::OverRate);
   EXPECT_TRUE(refused->over_tokens);  // the API answers type "tokens"
-  // The refused request takes nothing: the headers show what the minute has left without it.
+  // The refused request takes nothing: the headers show what the window has left without it.
   EXPECT_EQ(refused->rate.remaining_tokens, 0);
-  EXPECT_EQ(refused->retry_after_s, 45);
+  EXPECT_EQ(refused->retry_after_s, 60);
   EXPECT_EQ(refused->message,
-            "Rate limit reached for tenant 'acme': 2000 tokens per minute; 2000 used this minute, "
-            "and this request needs up to 1000 (its prompt plus max_tokens).");
+            "Rate limit reached for tenant 'acme': 2000 tokens per minute; 2000 used in the last "
+            "minute, and this request needs up to 1000 (its prompt plus max_tokens).");
   // r1 used 150 of its 1000: 850 come back; 150 + 1000 + 1000 > 2000, still refused.
   ASSERT_TRUE(store->settle("r1", Settlement{{100, 0, 50}, 200, "ok", "", kNow}).ok());
   EXPECT_EQ(admit_outcome(*store, request("r3", key, 100, 900)), Admission::Outcome::OverRate);
@@ -360,7 +361,7 @@ TEST_P(StoreBackendTest, ARefusalCountsTheWindowWithoutTheRefusedRequest) {
   EXPECT_EQ(refused->outcome, Admission::Outcome::OverRate);
   EXPECT_EQ(refused->rate.remaining_tokens, 800);
   EXPECT_EQ(refused->rate.remaining_requests, 9);
-  EXPECT_EQ(refused->retry_after_s, 45);
+  EXPECT_EQ(refused->retry_after_s, 60);
 }
 
 TEST_P(StoreBackendTest, ALimitNoWindowCanPassHasNoRetryAfter) {
@@ -383,6 +384,165 @@ TEST_P(StoreBackendTest, ALimitNoWindowCanPassHasNoRetryAfter) {
   EXPECT_EQ(too_big->rate.remaining_tokens, 100);
   EXPECT_NE(too_big->message.find("It can never pass"), std::string::npos) << too_big->message;
   EXPECT_EQ(admit_outcome(*store, request("r3", small, 60, 40)), Admission::Outcome::Admitted);
+  // Over the key's rpm for now, and over its tenant's tpm for ever: the refusal says the latter.
+  ASSERT_TRUE(store->create_tenant("tight", Limits{{}, {}, {}, 100}, Actor{}).ok());
+  const int64_t busy = new_key(*store, NewKey{"busy", "tight", Role::Member, Limits{{}, {}, 1}});
+  EXPECT_EQ(admit_outcome(*store, request("r4", busy, 1, 1)), Admission::Outcome::Admitted);
+  auto never = store->admit(request("r5", busy, 60, 41));
+  ASSERT_TRUE(never.ok());
+  EXPECT_EQ(never->outcome, Admission::Outcome::OverRate);
+  EXPECT_TRUE(never->over_tokens);
+  EXPECT_EQ(never->retry_after_s, 0);
+  EXPECT_EQ(never->message,
+            "Rate limit reached for tenant 'tight': 100 tokens per minute; 2 used in the last "
+            "minute, and this request needs up to 101 (its prompt plus max_tokens). It can never "
+            "pass: lower max_tokens or shorten the prompt.");
+}
+
+// The fixed windows of before let `rpm` requests through at 13:45:59 and `rpm` more at
+// 13:46:00; the sliding window counts both seconds together.
+TEST_P(StoreBackendTest, TheEdgeOfAMinuteNoLongerPassesTwiceTheLimit) {
+  auto store = open();
+  ASSERT_TRUE(store);
+  const int64_t key = new_key(*store, NewKey{"a", "default", Role::Member, Limits{{}, {}, 3}});
+  constexpr int64_t kLastSecond = kNow + 44'500'000;  // 13:45:59.5
+  constexpr int64_t kNextMinute = kNow + 45'000'000;  // 13:46:00
+  for (int i = 0; i < 3; ++i)
+    EXPECT_EQ(admit_outcome(*store, request("a" + std::to_string(i), key, 10, 10, kLastSecond)),
+              Admission::Outcome::Admitted);
+  auto refused = store->admit(request("b0", key, 10, 10, kNextMinute));
+  ASSERT_TRUE(refused.ok());
+  EXPECT_EQ(refused->outcome, Admission::Outcome::OverRate);
+  // The bucket of 13:45:59 leaves the window at 13:46:59.
+  EXPECT_EQ(refused->retry_after_s, 59);
+  auto last = store->admit(request("b1", key, 10, 10, kNextMinute + 58'999'999));
+  ASSERT_TRUE(last.ok());
+  EXPECT_EQ(last->outcome, Admission::Outcome::OverRate);
+  EXPECT_EQ(last->retry_after_s, 1);
+  EXPECT_EQ(admit_outcome(*store, request("b2", key, 10, 10, kNextMinute + 59'000'000)),
+            Admission::Outcome::Admitted);
+}
+
+// Requests in the buckets of 50, 30 and 10 s ago (300 tokens each); the key allows 3 requests
+// per minute, its tenant 1000 tokens. Retry-After waits for the oldest buckets that must leave
+// for the request to fit both scopes.
+TEST_P(StoreBackendTest, RetryAfterWaitsUntilEnoughOfTheOldestBucketsLeave) {
+  auto store = open();
+  ASSERT_TRUE(store);
+  ASSERT_TRUE(store->create_tenant("acme", Limits{{}, {}, {}, 1000}, Actor{}).ok());
+  const int64_t key = new_key(*store, NewKey{"a", "acme", Role::Member, Limits{{}, {}, 3}});
+  for (int ago : {50, 30, 10})
+    ASSERT_EQ(admit_outcome(*store, request("r" + std::to_string(ago), key, 100, 200,
+                                            kNow - ago * 1'000'000)),
+              Admission::Outcome::Admitted);
+  const auto retry_after = [&](int64_t tokens, int64_t at_us) {
+    auto refused = store->admit(request("x", key, tokens / 2, tokens - tokens / 2, at_us));
+    EXPECT_TRUE(refused.ok() && refused->outcome == Admission::Outcome::OverRate);
+    return refused.ok() ? refused->retry_after_s : -1;
+  };
+  // 100 tokens fit the tenant; the key's fourth request waits for the bucket of 50 s ago,
+  // which leaves 10 s after this second began.
+  EXPECT_EQ(retry_after(100, kNow), 10);
+  EXPECT_EQ(retry_after(100, kNow + 250'000), 10);
+  EXPECT_EQ(retry_after(100, kNow + 9'999'999), 1);
+  // 700 tokens fit the tenant once the buckets of 50 and 30 s ago are gone (300 + 700).
+  EXPECT_EQ(retry_after(700, kNow), 30);
+  EXPECT_EQ(retry_after(700, kNow + 250'000), 30);
+  EXPECT_EQ(retry_after(700, kNow + 29'999'999), 1);
+  // 701 tokens need the window empty: the bucket of 10 s ago leaves in 50 s.
+  EXPECT_EQ(retry_after(701, kNow + 250'000), 50);
+  EXPECT_EQ(admit_outcome(*store, request("y", key, 350, 350, kNow + 30'000'000)),
+            Admission::Outcome::Admitted);
+}
+
+TEST_P(StoreBackendTest, BucketsThatLeftTheWindowAreDeletedAtTheScopesNextAdmission) {
+  auto store = open();
+  ASSERT_TRUE(store);
+  const int64_t key = new_key(*store, NewKey{"a", "default", Role::Member, Limits{{}, {}, 100}});
+  ASSERT_EQ(admit_outcome(*store, request("r1", key, 1, 1, kNow - 60'000'000)),
+            Admission::Outcome::Admitted);
+  ASSERT_EQ(admit_outcome(*store, request("r2", key, 1, 1, kNow - 59'000'000)),
+            Admission::Outcome::Admitted);
+  auto third = store->admit(request("r3", key, 1, 1, kNow));
+  ASSERT_TRUE(third.ok());
+  // The window at 13:45:15 holds the buckets of 13:44:16 .. 13:45:15: r2 and r3.
+  EXPECT_EQ(third->rate.remaining_requests, 98);
+  const std::string second = std::to_string(kNow / 1'000'000);
+  const std::string oldest = std::to_string(kNow / 1'000'000 - 59);
+  EXPECT_EQ(raw_query("SELECT scope, scope_id, second, requests, tokens FROM rate_buckets "
+                      "ORDER BY scope, second"),
+            (std::vector<std::vector<std::string>>{{"key", std::to_string(key), oldest, "1", "2"},
+                                                   {"key", std::to_string(key), second, "1", "2"},
+                                                   {"tenant", "1", oldest, "1", "2"},
+                                                   {"tenant", "1", second, "1", "2"}}));
+}
+
+TEST_P(StoreBackendTest, SettlementGivesTokensBackToTheBucketOfTheAdmission) {
+  auto store = open();
+  ASSERT_TRUE(store);
+  const int64_t key =
+      new_key(*store, NewKey{"a", "default", Role::Member, Limits{{}, {}, {}, 2000}});
+  ASSERT_EQ(admit_outcome(*store, request("r1", key, 100, 900, kNow - 50'000'000)),
+            Admission::Outcome::Admitted);
+  ASSERT_EQ(admit_outcome(*store, request("r2", key, 100, 900)), Admission::Outcome::Admitted);
+  // r1 used 100 of its 1000: its bucket, 50 s old, keeps 100.
+  ASSERT_TRUE(store->settle("r1", Settlement{{100, 0, 0}, 200, "ok", "", kNow}).ok());
+  auto refused = store->admit(request("r3", key, 100, 900, kNow + 1'000'000));
+  ASSERT_TRUE(refused.ok());
+  EXPECT_EQ(refused->outcome, Admission::Outcome::OverRate);
+  EXPECT_EQ(refused->rate.remaining_tokens, 900);
+  EXPECT_EQ(refused->message,
+            "Rate limit reached for key 'a': 2000 tokens per minute; 1100 used in the last "
+            "minute, and this request needs up to 1000 (its prompt plus max_tokens).");
+  // 100 + 1000 + 1000 > 2000 until r1's bucket leaves, 9 s from now.
+  EXPECT_EQ(refused->retry_after_s, 9);
+  // r2 used 150: 100 + 150 + 1000 fit.
+  ASSERT_TRUE(store->settle("r2", Settlement{{100, 0, 50}, 200, "ok", "", kNow}).ok());
+  auto admitted = store->admit(request("r3", key, 100, 900, kNow + 1'000'000));
+  ASSERT_TRUE(admitted.ok());
+  EXPECT_EQ(admitted->outcome, Admission::Outcome::Admitted);
+  EXPECT_EQ(admitted->rate.remaining_tokens, 2000 - 100 - 150 - 1000);
+  // A minute later r3's bucket is deleted; its settlement gives back to nothing and
+  // recreates no bucket.
+  ASSERT_EQ(admit_outcome(*store, request("r4", key, 10, 10, kNow + 61'000'000)),
+            Admission::Outcome::Admitted);
+  ASSERT_TRUE(store->settle("r3", Settlement{{100, 0, 0}, 200, "ok", "", kNow}).ok());
+  EXPECT_EQ(raw_query("SELECT scope, second, requests, tokens FROM rate_buckets ORDER BY scope"),
+            (std::vector<std::vector<std::string>>{
+                {"key", std::to_string(kNow / 1'000'000 + 61), "1", "20"},
+                {"tenant", std::to_string(kNow / 1'000'000 + 61), "1", "20"}}));
+}
+
+// A database of schema version 2 counted rates in rate_windows (one row per minute); opened by
+// this build, a minute's counts move to its first second and hold until that minute ends.
+TEST_P(StoreBackendTest, AVersion2DatabaseKeepsItsMinutesCounts) {
+  int64_t key = 0;
+  {
+    auto store = open();
+    ASSERT_TRUE(store);
+    key = new_key(*store, NewKey{"a", "default", Role::Member, Limits{{}, {}, 2}});
+  }
+  const std::string minute = std::to_string(kNow / 60'000'000);
+  ASSERT_EQ(raw_exec("DROP TABLE rate_buckets; "
+                     "CREATE TABLE rate_windows (scope TEXT NOT NULL CHECK (scope IN ('key', "
+                     "'tenant')), scope_id BIGINT NOT NULL, minute BIGINT NOT NULL, requests "
+                     "BIGINT NOT NULL, tokens BIGINT NOT NULL, PRIMARY KEY (scope, scope_id, "
+                     "minute)); "
+                     "INSERT INTO rate_windows VALUES ('key', " +
+                     std::to_string(key) + ", " + minute + ", 2, 40), ('tenant', 1, " + minute +
+                     ", 2, 40); UPDATE schema_version SET version = 2"),
+            "");
+  auto store = open();
+  ASSERT_TRUE(store);
+  EXPECT_EQ(raw_query("SELECT version FROM schema_version"),
+            (std::vector<std::vector<std::string>>{{"3"}}));
+  auto refused = store->admit(request("r1", key, 10, 10));
+  ASSERT_TRUE(refused.ok());
+  EXPECT_EQ(refused->outcome, Admission::Outcome::OverRate);
+  // 15 s into the minute: its counts leave at its end.
+  EXPECT_EQ(refused->retry_after_s, 45);
+  EXPECT_EQ(admit_outcome(*store, request("r2", key, 10, 10, kNow + 45'000'000)),
+            Admission::Outcome::Admitted);
 }
 
 TEST_P(StoreBackendTest, ConcurrentAdmissionsNeverOverspendABudget) {
@@ -465,7 +625,7 @@ TEST_P(StoreBackendTest, TwoServersOnOneDatabaseShareItsBudgetsAndRates) {
         Admission::Outcome::Admitted)
       ++rate_admitted;
   }
-  // 22 requests were already counted in this minute: 8 more fit.
+  // 22 requests were already counted in the window: 8 more fit.
   EXPECT_EQ(rate_admitted, 8);
 }
 
