@@ -80,6 +80,15 @@ void Renderer::step() {
   }
 }
 
+Renderer::Nest::Nest(Renderer& r) : r(r) {
+  if (++r.nesting_ > r.limits_.max_nesting) {
+    --r.nesting_;
+    fail("TemplateRuntimeError", "the template nests deeper than " +
+                                     std::to_string(r.limits_.max_nesting) +
+                                     " levels of blocks and expressions");
+  }
+}
+
 void Renderer::check_size(size_t size) const {
   if (size > limits_.max_output_bytes) {
     fail("TemplateRuntimeError",
@@ -138,6 +147,7 @@ Renderer::Flow Renderer::exec(const Body& body, TextBuilder& out) {
 
 Renderer::Flow Renderer::exec_node(const Node& node, TextBuilder& out) {
   try {
+    const Nest nest(*this);
     switch (node.kind) {
       case Node::Kind::kText:
         check_size(out.size() + node.text.size());
@@ -553,6 +563,7 @@ CallArgs Renderer::eval_args(const Expr& e, size_t first) {
 
 Value Renderer::eval(const Expr& e) {
   try {
+    const Nest nest(*this);
     return eval_inner(e);
   } catch (JinjaError& error) {
     if (error.line == 0) {

@@ -20,6 +20,9 @@ namespace gengyun::chat::jinja {
 struct RenderLimits {
   int64_t max_steps = 10'000'000;       // statements, loop iterations and calls
   int max_depth = 200;                  // nested macro calls and recursive loops
+  // Blocks and expressions being rendered at once, through every macro call (each is a level of
+  // the renderer's stack; 2000 fit in 1 MiB of stack).
+  int max_nesting = 2000;
   size_t max_output_bytes = 64u << 20;  // also the largest string an expression may build
 };
 
@@ -69,6 +72,13 @@ class Renderer {
  private:
   enum class Flow { kNormal, kBreak, kContinue };
 
+  // One level of max_nesting for as long as it lives.
+  struct Nest {
+    explicit Nest(Renderer& r);
+    ~Nest() { --r.nesting_; }
+    Renderer& r;
+  };
+
   struct Scope {
     std::vector<std::pair<std::string, Value>> vars;
     Scope* parent = nullptr;
@@ -103,6 +113,7 @@ class Renderer {
   std::vector<std::shared_ptr<Dict>> namespaces_;
   int64_t steps_ = 0;
   int depth_ = 0;
+  int nesting_ = 0;
 };
 
 }  // namespace gengyun::chat::jinja

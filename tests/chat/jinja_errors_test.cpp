@@ -61,6 +61,37 @@ TEST(JinjaErrors, DeepNestingIsRefusedNotRecursed) {
             "TemplateSyntaxError: template nests too deeply (line 1, column 2581)");
 }
 
+// A chain is parsed without recursing, but its tree is as tall as it is long, and rendering and
+// freeing it would recurse: each kind of chain is refused past kMaxParseDepth levels.
+TEST(JinjaErrors, LongChainsAreRefusedNotRecursed) {
+  const auto chain = [](const std::string& head, const std::string& link) {
+    std::string s = "{{ " + head;
+    for (int i = 0; i < 100000; ++i) s += link;
+    return s + " }}";
+  };
+  const std::string too_deep = "TemplateSyntaxError: template nests too deeply (line 1, column ";
+  EXPECT_EQ(parse_error(chain("'a'", " ~ 'b'")), too_deep + "1208)");
+  EXPECT_EQ(parse_error(chain("1", " + 1")), too_deep + "806)");
+  EXPECT_EQ(parse_error(chain("1", " * 1")), too_deep + "806)");
+  EXPECT_EQ(parse_error(chain("1", " ** 1")), too_deep + "1006)");
+  EXPECT_EQ(parse_error(chain("x", " and x")), too_deep + "1206)");
+  EXPECT_EQ(parse_error(chain("x", " or x")), too_deep + "1006)");
+  EXPECT_EQ(parse_error(chain("x", " if x")), too_deep + "1004)");
+  EXPECT_EQ(parse_error(chain("x", ".a")), too_deep + "405)");
+  EXPECT_EQ(parse_error(chain("x", "[0]")), too_deep + "605)");
+  EXPECT_EQ(parse_error(chain("x", "()")), too_deep + "403)");
+  EXPECT_EQ(parse_error(chain("1", "|string")), too_deep + "1405)");
+  EXPECT_EQ(parse_error(chain("x|list", "()")), too_deep + "408)");
+  // Comparisons are one flat node however long: this renders.
+  EXPECT_EQ(render_error(chain("1", " == 1")), "rendered");
+  // A long but ordinary template still renders.
+  std::string normal = "{{ 'a'";
+  for (int i = 0; i < 150; ++i) normal += " ~ 'b'";
+  normal += " }}";
+  for (int i = 0; i < 20000; ++i) normal += "{{ x.a[0]|string ~ 'y' }}";
+  EXPECT_EQ(render_error(normal, {{"x", {{"a", {1}}}}}), "rendered");
+}
+
 TEST(JinjaErrors, TemplateOverTheSizeLimitIsRefused) {
   const std::string big(10u << 20, 'x');
   EXPECT_EQ(parse_error(big), "chat template is 10485760 bytes; the limit is 1048576");
@@ -82,6 +113,18 @@ TEST(JinjaErrors, DeepRecursionStopsAtTheDepthLimit) {
   const Json nested = Json::parse(std::string(300, '[') + std::string(300, ']'));
   EXPECT_EQ(render_error("{% for x in t recursive %}{{ loop(x) }}{% endfor %}", {{"t", nested}}),
             "TemplateRuntimeError: recursion deeper than 200 levels (line 1, column 34)");
+  // Macro calls within the depth limit, each inside blocks and an expression within the parser's
+  // limits, together nest deeper than the stack allows: refused at max_nesting.
+  std::string deep = "{% macro f(n) %}";
+  for (int i = 0; i < 190; ++i) deep += "{% if true %}";
+  deep += "{% if n < 199 %}{{ f(n + 1)";
+  for (int i = 0; i < 180; ++i) deep += "|string";
+  deep += " }}{% endif %}";
+  for (int i = 0; i < 190; ++i) deep += "{% endif %}";
+  deep += "{% endmacro %}{{ f(0)|length }}";
+  EXPECT_EQ(render_error(deep),
+            "TemplateRuntimeError: the template nests deeper than 2000 levels "
+            "of blocks and expressions (line 1, column 1726)");
 }
 
 TEST(JinjaErrors, OutputBeyondTheLimitIsRefused) {
