@@ -24,6 +24,9 @@ struct RenderLimits {
   // the renderer's stack; 2000 fit in 1 MiB of stack).
   int max_nesting = 2000;
   size_t max_output_bytes = 64u << 20;  // also the largest string an expression may build
+  // Lists and dicts built, all together (sizeof(Value) per item plus the bytes of their string
+  // items and keys; freed ones still count).
+  size_t max_value_bytes = 256u << 20;
 };
 
 /// The clock behind strftime_now(): seconds since the Unix epoch, read as local time.
@@ -111,7 +114,8 @@ class Renderer {
   RenderLimits limits_;
   NowFn now_;
   std::vector<std::shared_ptr<Dict>> namespaces_;
-  int64_t steps_ = 0;
+  Budget budget_;
+  BudgetScope budget_scope_{&budget_};
   int depth_ = 0;
   int nesting_ = 0;
 };

@@ -17,6 +17,13 @@ std::string parse_error(const std::string& source) {
   return t.ok() ? "parsed" : t.error().message;
 }
 
+std::string render(const std::string& source) {
+  const auto t = ChatTemplate::parse(source);
+  if (!t.ok()) return "parse error: " + t.error().message;
+  const auto out = t->render(Json::object());
+  return out.ok() ? out.value() : out.error().message;
+}
+
 std::string render_error(const std::string& source, const Json& vars = Json::object(),
                          RenderOptions options = {}) {
   const auto t = ChatTemplate::parse(source);
@@ -143,6 +150,42 @@ TEST(JinjaErrors, OutputBeyondTheLimitIsRefused) {
       "TemplateRuntimeError: the template built more than 1000 bytes (line 1, column 75)");
   EXPECT_EQ(render_error("{{ 'x' * 9223372036854775807 }}"),
             "TemplateRuntimeError: the template built more than 67108864 bytes (line 1, column 8)");
+}
+
+// Lists and dicts share what they hold, so a template can build values exponentially large (or
+// exponentially costly to walk) in a few steps: each case stops at a limit, quickly.
+TEST(JinjaErrors, ValuesBuiltBySharingAreBounded) {
+  const std::string ns = "{% set ns = namespace(l=[], d={}) %}";
+  EXPECT_EQ(render_error(ns + "{% for i in range(40) %}{% set ns.l = ns.l + ns.l + [1] %}"
+                              "{% endfor %}{{ ns.l|length }}"),
+            "TemplateRuntimeError: the template built lists and dicts of more than 268435456 "
+            "bytes (line 1, column 87)");
+  EXPECT_EQ(render_error(ns + "{% for i in range(30) %}{% set ns.l = [ns.l, ns.l] %}"
+                              "{% endfor %}{{ ns.l|string|length }}"),
+            "TemplateRuntimeError: the template ran more than 10000000 steps (line 1, "
+            "column 110)");
+  // The same dict equals itself at once (Python compares items by identity first); two equal
+  // ones are compared item by item, a step each.
+  const std::string twins =
+      ns +
+      "{% set ns.e = {} %}{% for i in range(50) %}{% set ns.d = {'a': ns.d, 'b': ns.d} %}"
+      "{% set ns.e = {'a': ns.e, 'b': ns.e} %}{% endfor %}";
+  EXPECT_EQ(render(twins + "{{ ns.d == ns.d }}"), "True");
+  EXPECT_EQ(render_error(twins + "{{ ns.d == ns.e }}"),
+            "TemplateRuntimeError: the template ran more than 10000000 steps (line 1, "
+            "column 173)");
+  EXPECT_EQ(render_error(ns + "{% for i in range(40) %}{% set ns.d = {'a': ns.d, 'b': ns.d} %}"
+                              "{% endfor %}{{ ns.d|tojson|length }}"),
+            "TemplateRuntimeError: the template built more than 67108864 bytes (line 1, "
+            "column 120)");
+  EXPECT_EQ(render_error("{{ ([1] * 60000000)|length }}"),
+            "TemplateRuntimeError: the template built lists and dicts of more than 268435456 "
+            "bytes (line 1, column 9)");
+  RenderOptions options;
+  options.limits.max_value_bytes = 1000;
+  EXPECT_EQ(render_error("{{ (['x' * 1000])|length }}", Json::object(), options),
+            "TemplateRuntimeError: the template built lists and dicts of more than 1000 bytes "
+            "(line 1, column 5)");
 }
 
 TEST(JinjaErrors, DeepValuesAreRefused) {
