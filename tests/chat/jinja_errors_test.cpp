@@ -256,6 +256,12 @@ TEST(ConversationVariables, DefaultsAndErrors) {
   EXPECT_EQ(error(R"({"messages": [], "eos_token": 2})"), "\"eos_token\" must be a string");
   EXPECT_EQ(error(R"({"messages": [], "extra": 2})"),
             "\"extra\" must be an object of template variables");
+  for (const char* name :
+       {"messages", "tools", "add_generation_prompt", "bos_token", "eos_token"}) {
+    EXPECT_EQ(error(("{\"messages\": [], \"extra\": {\"" + std::string(name) + "\": 1}}").c_str()),
+              "\"extra\" may not set \"" + std::string(name) +
+                  "\", a variable of its own (give it as the conversation's member)");
+  }
   EXPECT_EQ(error(R"({"messages": [], "mesages": []})"),
             "unknown conversation member \"mesages\" (expected messages, tools, "
             "add_generation_prompt, bos_token, eos_token, extra, name)");
