@@ -21,8 +21,8 @@ struct RenderLimits {
   int64_t max_steps = 10'000'000;       // statements, loop iterations and calls
   int max_depth = 200;                  // nested macro calls and recursive loops
   // Blocks and expressions being rendered at once, through every macro call (each is a level of
-  // the renderer's stack; 2000 fit in 1 MiB of stack).
-  int max_nesting = 2000;
+  // the renderer's stack, up to about 1.5 KiB for nested loops: 1000 fit in 1.5 MiB).
+  int max_nesting = 1000;
   size_t max_output_bytes = 64u << 20;  // also the largest string an expression may build
   // Lists and dicts built, all together (sizeof(Value) per item plus the bytes of their string
   // items and keys; freed ones still count).

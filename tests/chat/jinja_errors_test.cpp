@@ -130,8 +130,8 @@ TEST(JinjaErrors, DeepRecursionStopsAtTheDepthLimit) {
   for (int i = 0; i < 190; ++i) deep += "{% endif %}";
   deep += "{% endmacro %}{{ f(0)|length }}";
   EXPECT_EQ(render_error(deep),
-            "TemplateRuntimeError: the template nests deeper than 2000 levels "
-            "of blocks and expressions (line 1, column 1726)");
+            "TemplateRuntimeError: the template nests deeper than 1000 levels "
+            "of blocks and expressions (line 1, column 3355)");
 }
 
 TEST(JinjaErrors, OutputBeyondTheLimitIsRefused) {
