@@ -98,7 +98,14 @@ Result<nlohmann::ordered_json> conversation_variables(const nlohmann::ordered_js
       vars[key] = value;
     } else if (key == "extra") {
       if (!value.is_object()) return Error{"\"extra\" must be an object of template variables"};
-      for (const auto& [name, v] : value.items()) vars[name] = v;
+      for (const auto& [name, v] : value.items()) {
+        if (name == "messages" || name == "tools" || name == "add_generation_prompt" ||
+            name == "bos_token" || name == "eos_token") {
+          return Error{"\"extra\" may not set \"" + name +
+                       "\", a variable of its own (give it as the conversation's member)"};
+        }
+        vars[name] = v;
+      }
     } else {
       return Error{"unknown conversation member \"" + key +
                    "\" (expected messages, tools, add_generation_prompt, bos_token, eos_token, "

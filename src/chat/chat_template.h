@@ -70,8 +70,9 @@ class ChatTemplate {
 /// The template variables for a conversation object as gengyun render-chat reads it:
 /// `messages` (required, an array of objects), `tools` (array, optional; none when absent, as
 /// HF passes it), `add_generation_prompt` (default true), `bos_token` and `eos_token`
-/// (strings, optional), `extra` (an object of more variables, e.g. enable_thinking) and
-/// `name` (ignored). Errors name the member that is wrong; other members are refused.
+/// (strings, optional), `extra` (an object of more variables, e.g. enable_thinking, but none of
+/// the members above) and `name` (ignored). Errors name the member that is wrong; other members
+/// are refused.
 Result<nlohmann::ordered_json> conversation_variables(const nlohmann::ordered_json& conversation);
 
 }  // namespace gengyun::chat

@@ -51,6 +51,7 @@ struct Expr {
   FilterFn filter = nullptr;
   TestFn test = nullptr;
   bool negated = false;  // kTest: `is not`
+  int height = 1;        // levels of this tree (1 for a leaf); the parser bounds it
 };
 
 struct Node;

@@ -1,5 +1,6 @@
 #include "chat/jinja_parser.h"
 
+#include <algorithm>
 #include <charconv>
 #include <cstdlib>
 #include <initializer_list>
@@ -78,6 +79,17 @@ class Parser {
   std::string expect_name() {
     if (cur().kind != K::kName) error(cur(), "expected a name, got " + describe(cur()));
     return next().value;
+  }
+
+  // Appends `child` (may be null) to `parent`'s children, refusing a tree taller than
+  // kMaxParseDepth: rendering and freeing an expression recurse once per level, and a chain
+  // (`a ~ b ~ ...`, `x.a.b...`, `x|f|g...`, `f()()...`) is built here without recursing.
+  void add(Expr& parent, ExprPtr child) {
+    if (child) {
+      parent.height = std::max(parent.height, child->height + 1);
+      if (parent.height > kMaxParseDepth) error(cur(), "template nests too deeply");
+    }
+    parent.children.push_back(std::move(child));
   }
 
   ExprPtr make(Expr::Kind kind, const Token& at) {
@@ -243,10 +255,10 @@ class Parser {
       if (n->targets.size() > 1 || is_op(",")) {
         // `set a, b = x, y`: the right side as a tuple
         auto tuple = make(Expr::Kind::kList, kw);
-        tuple->children.push_back(std::move(n->expr));
+        add(*tuple, std::move(n->expr));
         while (is_op(",")) {
           next();
-          tuple->children.push_back(parse_expression());
+          add(*tuple, parse_expression());
         }
         n->expr = tuple->children.size() == 1 ? std::move(tuple->children[0]) : std::move(tuple);
       }
@@ -339,13 +351,13 @@ class Parser {
     while (is_name("if")) {
       next();
       auto c = make(Expr::Kind::kCondition, at);
-      c->children.push_back(std::move(e));
-      c->children.push_back(parse_or());
+      add(*c, std::move(e));
+      add(*c, parse_or());
       if (is_name("else")) {
         next();
-        c->children.push_back(parse_expression());
+        add(*c, parse_expression());
       } else {
-        c->children.push_back(nullptr);
+        add(*c, nullptr);
       }
       e = std::move(c);
     }
@@ -356,8 +368,8 @@ class Parser {
                  std::string op = "") {
     auto e = make(kind, at);
     e->name = std::move(op);
-    e->children.push_back(std::move(left));
-    e->children.push_back(std::move(right));
+    add(*e, std::move(left));
+    add(*e, std::move(right));
     return e;
   }
 
@@ -384,7 +396,7 @@ class Parser {
       Depth depth(*this);
       const Token& at = next();
       auto e = make(Expr::Kind::kNot, at);
-      e->children.push_back(parse_not());
+      add(*e, parse_not());
       return e;
     }
     return parse_compare();
@@ -412,10 +424,10 @@ class Parser {
       }
       if (!cmp) {
         cmp = make(Expr::Kind::kCompare, at);
-        cmp->children.push_back(std::move(first));
+        add(*cmp, std::move(first));
       }
       cmp->ops.push_back(op);
-      cmp->children.push_back(parse_math1());
+      add(*cmp, parse_math1());
     }
     return cmp ? std::move(cmp) : std::move(first);
   }
@@ -462,7 +474,7 @@ class Parser {
     if (is_op("-") || is_op("+")) {
       const Token& at = next();
       e = make(at.value == "-" ? Expr::Kind::kNegate : Expr::Kind::kPlus, at);
-      e->children.push_back(parse_unary(false));
+      add(*e, parse_unary(false));
     } else {
       e = parse_primary();
     }
@@ -508,11 +520,11 @@ class Parser {
           ExprPtr e = parse_expression();
           if (is_op(",")) {
             auto tuple = make(Expr::Kind::kList, t);
-            tuple->children.push_back(std::move(e));
+            add(*tuple, std::move(e));
             while (is_op(",")) {
               next();
               if (is_op(")")) break;
-              tuple->children.push_back(parse_expression());
+              add(*tuple, parse_expression());
             }
             e = std::move(tuple);
           }
@@ -525,7 +537,7 @@ class Parser {
           while (!is_op("]")) {
             if (!e->children.empty()) expect_op(",");
             if (is_op("]")) break;
-            e->children.push_back(parse_expression());
+            add(*e, parse_expression());
           }
           next();
           return e;
@@ -536,9 +548,9 @@ class Parser {
           while (!is_op("}")) {
             if (!e->children.empty()) expect_op(",");
             if (is_op("}")) break;
-            e->children.push_back(parse_expression());
+            add(*e, parse_expression());
             expect_op(":");
-            e->children.push_back(parse_expression());
+            add(*e, parse_expression());
           }
           next();
           return e;
@@ -563,12 +575,12 @@ class Parser {
         if (cur().kind == K::kName) {
           auto a = make(Expr::Kind::kGetAttr, at);
           a->name = next().value;
-          a->children.push_back(std::move(e));
+          add(*a, std::move(e));
           e = std::move(a);
         } else if (cur().kind == K::kInteger) {
           auto a = make(Expr::Kind::kGetItem, at);
-          a->children.push_back(std::move(e));
-          a->children.push_back(parse_primary());
+          add(*a, std::move(e));
+          add(*a, parse_primary());
           e = std::move(a);
         } else {
           error(cur(), "expected a name after '.', got " + describe(cur()));
@@ -598,12 +610,12 @@ class Parser {
     }
     expect_op("]");
     auto e = make(slice ? Expr::Kind::kSlice : Expr::Kind::kGetItem, at);
-    e->children.push_back(std::move(subject));
+    add(*e, std::move(subject));
     if (!slice) {
       if (!bounds[0]) error(at, "expected an index inside '[]'");
-      e->children.push_back(std::move(bounds[0]));
+      add(*e, std::move(bounds[0]));
     } else {
-      for (auto& b : bounds) e->children.push_back(std::move(b));
+      for (auto& b : bounds) add(*e, std::move(b));
     }
     return e;
   }
@@ -623,14 +635,14 @@ class Parser {
         if (keyword_seen) error(cur(), "positional argument after a keyword argument");
         e.arg_names.emplace_back();
       }
-      e.children.push_back(parse_expression());
+      add(e, parse_expression());
     }
     next();
   }
 
   ExprPtr parse_call(ExprPtr callee) {
     auto e = make(Expr::Kind::kCall, cur());
-    e->children.push_back(std::move(callee));
+    add(*e, std::move(callee));
     parse_args(*e);
     return e;
   }
@@ -646,7 +658,7 @@ class Parser {
     e->filter = find_filter(e->name);
     if (e->filter == nullptr)
       error(at, "no filter named '" + e->name + "'", "TemplateAssertionError");
-    e->children.push_back(std::move(subject));
+    add(*e, std::move(subject));
     if (is_op("(")) parse_args(*e);
     return e;
   }
@@ -683,7 +695,7 @@ class Parser {
     e->test = find_test(e->name);
     if (e->test == nullptr)
       error(name_at, "no test named '" + e->name + "'", "TemplateAssertionError");
-    e->children.push_back(std::move(subject));
+    add(*e, std::move(subject));
     if (is_op("(")) {
       parse_args(*e);
     } else if ((cur().kind == K::kName || cur().kind == K::kString || cur().kind == K::kInteger ||
@@ -691,7 +703,7 @@ class Parser {
                !is_name("else") && !is_name("or") && !is_name("and")) {
       if (is_name("is")) error(cur(), "you cannot chain multiple tests with is");
       e->arg_names.emplace_back();
-      e->children.push_back(parse_postfix(parse_primary()));
+      add(*e, parse_postfix(parse_primary()));
     }
     return e;
   }

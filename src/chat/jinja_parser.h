@@ -8,8 +8,9 @@
 
 namespace gengyun::chat::jinja {
 
-/// The most nested expressions or blocks the parser accepts (deeper input is refused, not
-/// recursed into).
+/// The most nested expressions or blocks the parser accepts, and the most levels an expression's
+/// tree may have (a chain of N operators, attributes, subscripts, calls or filters is N levels):
+/// deeper input is refused, not recursed into.
 inline constexpr int kMaxParseDepth = 200;
 
 /// The syntax tree of template `source`. Throws JinjaError (TemplateSyntaxError or

@@ -61,6 +61,9 @@ Renderer::Renderer(std::vector<std::pair<std::string, Value>> variables, RenderL
                    NowFn now)
     : limits_(limits), now_(std::move(now)) {
   root_.vars = std::move(variables);
+  budget_.max_steps = limits.max_steps;
+  budget_.max_value_bytes = limits.max_value_bytes;
+  budget_.max_string_bytes = limits.max_output_bytes;
 }
 
 Renderer::~Renderer() {
@@ -73,10 +76,14 @@ Value Renderer::render(const Body& body) {
   return out.take();
 }
 
-void Renderer::step() {
-  if (++steps_ > limits_.max_steps) {
-    fail("TemplateRuntimeError",
-         "the template ran more than " + std::to_string(limits_.max_steps) + " steps");
+void Renderer::step() { charge_steps(1); }
+
+Renderer::Nest::Nest(Renderer& r) : r(r) {
+  if (++r.nesting_ > r.limits_.max_nesting) {
+    --r.nesting_;
+    fail("TemplateRuntimeError", "the template nests deeper than " +
+                                     std::to_string(r.limits_.max_nesting) +
+                                     " levels of blocks and expressions");
   }
 }
 
@@ -138,6 +145,7 @@ Renderer::Flow Renderer::exec(const Body& body, TextBuilder& out) {
 
 Renderer::Flow Renderer::exec_node(const Node& node, TextBuilder& out) {
   try {
+    const Nest nest(*this);
     switch (node.kind) {
       case Node::Kind::kText:
         check_size(out.size() + node.text.size());
@@ -553,6 +561,7 @@ CallArgs Renderer::eval_args(const Expr& e, size_t first) {
 
 Value Renderer::eval(const Expr& e) {
   try {
+    const Nest nest(*this);
     return eval_inner(e);
   } catch (JinjaError& error) {
     if (error.line == 0) {
@@ -705,6 +714,7 @@ Value Renderer::eval_binary(const Expr& e) {
   };
   if (op == "+") {
     if (l.is_list() && r.is_list()) {
+      check_value_bytes((l.as_list().size() + r.as_list().size()) * sizeof(Value));
       List list = l.as_list();
       list.insert(list.end(), r.as_list().begin(), r.as_list().end());
       return Value(std::move(list));
@@ -738,6 +748,7 @@ Value Renderer::eval_binary(const Expr& e) {
       if (size != 0 && static_cast<uint64_t>(times) > limits_.max_output_bytes / size) {
         check_size(limits_.max_output_bytes + 1);
       }
+      check_value_bytes(size * static_cast<size_t>(times) * sizeof(Value));
       List list;
       for (int64_t i = 0; i < times; ++i)
         list.insert(list.end(), seq.as_list().begin(), seq.as_list().end());

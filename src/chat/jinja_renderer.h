@@ -20,7 +20,13 @@ namespace gengyun::chat::jinja {
 struct RenderLimits {
   int64_t max_steps = 10'000'000;       // statements, loop iterations and calls
   int max_depth = 200;                  // nested macro calls and recursive loops
+  // Blocks and expressions being rendered at once, through every macro call (each is a level of
+  // the renderer's stack, up to about 1.5 KiB for nested loops: 1000 fit in 1.5 MiB).
+  int max_nesting = 1000;
   size_t max_output_bytes = 64u << 20;  // also the largest string an expression may build
+  // Lists and dicts built, all together (sizeof(Value) per item plus the bytes of their string
+  // items and keys; freed ones still count).
+  size_t max_value_bytes = 256u << 20;
 };
 
 /// The clock behind strftime_now(): seconds since the Unix epoch, read as local time.
@@ -69,6 +75,13 @@ class Renderer {
  private:
   enum class Flow { kNormal, kBreak, kContinue };
 
+  // One level of max_nesting for as long as it lives.
+  struct Nest {
+    explicit Nest(Renderer& r);
+    ~Nest() { --r.nesting_; }
+    Renderer& r;
+  };
+
   struct Scope {
     std::vector<std::pair<std::string, Value>> vars;
     Scope* parent = nullptr;
@@ -101,8 +114,10 @@ class Renderer {
   RenderLimits limits_;
   NowFn now_;
   std::vector<std::shared_ptr<Dict>> namespaces_;
-  int64_t steps_ = 0;
+  Budget budget_;
+  BudgetScope budget_scope_{&budget_};
   int depth_ = 0;
+  int nesting_ = 0;
 };
 
 }  // namespace gengyun::chat::jinja

@@ -52,11 +52,59 @@ Value Value::with_spans(std::string s, Spans spans) {
   return v;
 }
 
+namespace {
+
+thread_local Budget* current_budget = nullptr;
+
+[[noreturn]] void value_bytes_exceeded(const Budget& b) {
+  fail("TemplateRuntimeError", "the template built lists and dicts of more than " +
+                                   std::to_string(b.max_value_bytes) + " bytes");
+}
+
+// Counts a new list or dict of `items` items, `string_bytes` of them in strings.
+void charge_value_bytes(size_t items, size_t string_bytes) {
+  Budget* b = current_budget;
+  if (b == nullptr) return;
+  b->value_bytes += items * sizeof(Value) + string_bytes;
+  if (b->value_bytes > b->max_value_bytes) value_bytes_exceeded(*b);
+}
+
+}  // namespace
+
+BudgetScope::BudgetScope(Budget* budget) : saved_(current_budget) { current_budget = budget; }
+
+BudgetScope::~BudgetScope() { current_budget = saved_; }
+
+void charge_steps(int64_t n) {
+  Budget* b = current_budget;
+  if (b == nullptr) return;
+  b->steps += n;
+  if (b->steps > b->max_steps) {
+    fail("TemplateRuntimeError",
+         "the template ran more than " + std::to_string(b->max_steps) + " steps");
+  }
+}
+
+void check_string_size(size_t size) {
+  const Budget* b = current_budget;
+  if (b != nullptr && size > b->max_string_bytes) {
+    fail("TemplateRuntimeError",
+         "the template built more than " + std::to_string(b->max_string_bytes) + " bytes");
+  }
+}
+
+void check_value_bytes(size_t bytes) {
+  const Budget* b = current_budget;
+  if (b != nullptr && (bytes > b->max_value_bytes || b->value_bytes > b->max_value_bytes - bytes))
+    value_bytes_exceeded(*b);
+}
+
 bool carries_request_text(const Value& v) {
   switch (v.type()) {
     case Value::Type::kString:
       return v.spans() != nullptr;
     case Value::Type::kList:
+      charge_steps(static_cast<int64_t>(v.as_list().size()));
       for (const Value& item : v.as_list()) {
         if (carries_request_text(item)) return true;
       }
@@ -64,6 +112,7 @@ bool carries_request_text(const Value& v) {
     case Value::Type::kDict:
       if (v.as_dict().is_namespace) return false;  // printed as <Namespace>, never walked
       if (v.as_dict().request_keys) return true;
+      charge_steps(static_cast<int64_t>(v.as_dict().items.size()));
       for (const auto& [k, item] : v.as_dict().items) {
         if (carries_request_text(item)) return true;
       }
@@ -120,10 +169,20 @@ Value TextBuilder::take() {
 
 void Value::set_depth() {
   uint32_t deepest = 0;
+  size_t string_bytes = 0;
+  const auto string_size = [](const Value& v) { return v.is_string() ? v.as_string().size() : 0; };
   if (is_list()) {
-    for (const Value& item : as_list()) deepest = std::max(deepest, item.depth_);
+    for (const Value& item : as_list()) {
+      deepest = std::max(deepest, item.depth_);
+      string_bytes += string_size(item);
+    }
+    charge_value_bytes(as_list().size(), string_bytes);
   } else if (is_dict() && !as_dict().is_namespace) {
-    for (const auto& [k, item] : as_dict().items) deepest = std::max(deepest, item.depth_);
+    for (const auto& [k, item] : as_dict().items) {
+      deepest = std::max(deepest, item.depth_);
+      string_bytes += k.size() + string_size(item);
+    }
+    charge_value_bytes(as_dict().items.size(), string_bytes);
   }
   depth_ = deepest + 1;
   if (depth_ > kMaxValueDepth) {
@@ -221,44 +280,66 @@ std::string Value::to_str() const {
 }
 
 std::string Value::repr() const {
+  std::string out;
+  repr_into(out);
+  return out;
+}
+
+void Value::repr_into(std::string& out) const {
   switch (type()) {
     case Type::kUndefined:
-      return "";
+      return;
     case Type::kNone:
-      return "None";
+      out += "None";
+      return;
     case Type::kBool:
-      return as_bool() ? "True" : "False";
+      out += as_bool() ? "True" : "False";
+      return;
     case Type::kInt:
-      return std::to_string(as_int());
+      out += std::to_string(as_int());
+      return;
     case Type::kFloat:
-      return float_repr(std::get<double>(v_));
+      out += float_repr(std::get<double>(v_));
+      return;
     case Type::kString:
-      return string_repr(as_string());
+      out += string_repr(as_string());
+      check_string_size(out.size());
+      return;
     case Type::kList: {
-      std::string out = "[";
+      charge_steps(static_cast<int64_t>(as_list().size()));
+      out += '[';
       bool first = true;
       for (const Value& v : as_list()) {
         if (!first) out += ", ";
         first = false;
-        out += v.repr();
+        v.repr_into(out);
+        check_string_size(out.size());
       }
-      return out + "]";
+      out += ']';
+      return;
     }
     case Type::kDict: {
-      if (as_dict().is_namespace) return "<Namespace>";
-      std::string out = "{";
+      if (as_dict().is_namespace) {
+        out += "<Namespace>";
+        return;
+      }
+      charge_steps(static_cast<int64_t>(as_dict().items.size()));
+      out += '{';
       bool first = true;
       for (const auto& [k, v] : as_dict().items) {
         if (!first) out += ", ";
         first = false;
-        out += string_repr(k) + ": " + v.repr();
+        out += string_repr(k) + ": ";
+        v.repr_into(out);
+        check_string_size(out.size());
       }
-      return out + "}";
+      out += '}';
+      return;
     }
     case Type::kFunction:
-      return "<function " + as_function().name + ">";
+      out += "<function " + as_function().name + ">";
+      return;
   }
-  return "";
 }
 
 std::string Value::type_name() const {
@@ -310,7 +391,9 @@ bool equals(const Value& a, const Value& b) {
     case T::kList: {
       const List& x = a.as_list();
       const List& y = b.as_list();
+      if (&x == &y) return true;  // Python compares items by identity first
       if (x.size() != y.size()) return false;
+      charge_steps(static_cast<int64_t>(x.size()));
       for (size_t i = 0; i < x.size(); ++i) {
         if (!equals(x[i], y[i])) return false;
       }
@@ -319,8 +402,9 @@ bool equals(const Value& a, const Value& b) {
     case T::kDict: {
       const Dict& x = a.as_dict();
       const Dict& y = b.as_dict();
-      if (x.is_namespace || y.is_namespace) return &x == &y;
+      if (x.is_namespace || y.is_namespace || &x == &y) return &x == &y;
       if (x.items.size() != y.items.size()) return false;
+      charge_steps(static_cast<int64_t>(x.items.size()));
       for (const auto& [k, v] : x.items) {
         const Value* w = y.find(k);
         if (w == nullptr || !equals(v, *w)) return false;
@@ -347,6 +431,7 @@ bool less(const Value& a, const Value& b) {
   if (a.is_list() && b.is_list()) {
     const List& x = a.as_list();
     const List& y = b.as_list();
+    charge_steps(static_cast<int64_t>(std::min(x.size(), y.size())));
     for (size_t i = 0; i < x.size() && i < y.size(); ++i) {
       if (!equals(x[i], y[i])) return less(x[i], y[i]);
     }
@@ -571,6 +656,7 @@ void json_value(std::string& out, const Value& v, const JsonOptions& o, int dept
     }
     case Value::Type::kString:
       json_string(out, v.as_string(), o.ensure_ascii);
+      check_string_size(out.size());
       return;
     case Value::Type::kList: {
       const List& list = v.as_list();
@@ -578,11 +664,13 @@ void json_value(std::string& out, const Value& v, const JsonOptions& o, int dept
         out += "[]";
         return;
       }
+      charge_steps(static_cast<int64_t>(list.size()));
       out += '[';
       for (size_t i = 0; i < list.size(); ++i) {
         if (i) out += item_sep;
         if (o.indent >= 0) newline(depth + 1);
         json_value(out, list[i], o, depth + 1);
+        check_string_size(out.size());
       }
       if (o.indent >= 0) newline(depth);
       out += ']';
@@ -600,6 +688,7 @@ void json_value(std::string& out, const Value& v, const JsonOptions& o, int dept
           std::stable_sort(items.begin(), items.end(),
                            [](const auto* a, const auto* b) { return a->first < b->first; });
         }
+        charge_steps(static_cast<int64_t>(items.size()));
         out += '{';
         for (size_t i = 0; i < items.size(); ++i) {
           if (i) out += item_sep;
@@ -607,6 +696,7 @@ void json_value(std::string& out, const Value& v, const JsonOptions& o, int dept
           json_string(out, items[i]->first, o.ensure_ascii);
           out += o.key_separator;
           json_value(out, items[i]->second, o, depth + 1);
+          check_string_size(out.size());
         }
         if (o.indent >= 0) newline(depth);
         out += '}';

@@ -36,6 +36,40 @@ struct JinjaError {
 
 using List = std::vector<Value>;
 
+/// What the rendering running on this thread has spent and may spend: the walks of values
+/// (printing, comparing, serializing, looking for request text) count a step per item they visit,
+/// and every list and dict built counts its bytes. The Renderer installs one for its lifetime
+/// (BudgetScope); outside a rendering nothing is counted.
+struct Budget {
+  int64_t steps = 0;
+  int64_t max_steps = 0;
+  size_t value_bytes = 0;  // lists and dicts built so far: sizeof(Value) per item, plus the bytes
+                           // of their string items and keys (strings are copied, lists shared)
+  size_t max_value_bytes = 0;
+  size_t max_string_bytes = 0;  // the largest string a rendering may build
+};
+
+/// Installs `budget` as this thread's for its lifetime, then restores the previous one.
+class BudgetScope {
+ public:
+  explicit BudgetScope(Budget* budget);
+  ~BudgetScope();
+  BudgetScope(const BudgetScope&) = delete;
+  BudgetScope& operator=(const BudgetScope&) = delete;
+
+ private:
+  Budget* saved_;
+};
+
+/// Counts `n` steps; past max_steps a TemplateRuntimeError "the template ran more than N steps".
+void charge_steps(int64_t n);
+/// A TemplateRuntimeError "the template built more than N bytes" when a string of `size` bytes
+/// exceeds max_string_bytes.
+void check_string_size(size_t size);
+/// A TemplateRuntimeError when `bytes` more of lists and dicts would exceed max_value_bytes
+/// (counts nothing: for checking before building a large list).
+void check_value_bytes(size_t bytes);
+
 /// The deepest lists and dicts may nest in a rendering (JSON input nests at most 64 deep).
 inline constexpr uint32_t kMaxValueDepth = 512;
 
@@ -147,7 +181,10 @@ class Value {
   std::variant<Undefined, std::nullptr_t, bool, int64_t, double, std::string,
                std::shared_ptr<const List>, std::shared_ptr<Dict>, std::shared_ptr<const Function>>
       v_;
+  // Sets depth_ (failing past kMaxValueDepth) and counts a new list or dict against the budget.
   void set_depth();
+  // Appends repr() to `out`, counting steps and checking its size against the budget.
+  void repr_into(std::string& out) const;
 
   std::shared_ptr<const Spans> spans_;
   uint32_t depth_ = 0;  // of a list or dict: 1 + the deepest item's

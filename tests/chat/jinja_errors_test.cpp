@@ -17,6 +17,13 @@ std::string parse_error(const std::string& source) {
   return t.ok() ? "parsed" : t.error().message;
 }
 
+std::string render(const std::string& source) {
+  const auto t = ChatTemplate::parse(source);
+  if (!t.ok()) return "parse error: " + t.error().message;
+  const auto out = t->render(Json::object());
+  return out.ok() ? out.value() : out.error().message;
+}
+
 std::string render_error(const std::string& source, const Json& vars = Json::object(),
                          RenderOptions options = {}) {
   const auto t = ChatTemplate::parse(source);
@@ -61,6 +68,37 @@ TEST(JinjaErrors, DeepNestingIsRefusedNotRecursed) {
             "TemplateSyntaxError: template nests too deeply (line 1, column 2581)");
 }
 
+// A chain is parsed without recursing, but its tree is as tall as it is long, and rendering and
+// freeing it would recurse: each kind of chain is refused past kMaxParseDepth levels.
+TEST(JinjaErrors, LongChainsAreRefusedNotRecursed) {
+  const auto chain = [](const std::string& head, const std::string& link) {
+    std::string s = "{{ " + head;
+    for (int i = 0; i < 100000; ++i) s += link;
+    return s + " }}";
+  };
+  const std::string too_deep = "TemplateSyntaxError: template nests too deeply (line 1, column ";
+  EXPECT_EQ(parse_error(chain("'a'", " ~ 'b'")), too_deep + "1208)");
+  EXPECT_EQ(parse_error(chain("1", " + 1")), too_deep + "806)");
+  EXPECT_EQ(parse_error(chain("1", " * 1")), too_deep + "806)");
+  EXPECT_EQ(parse_error(chain("1", " ** 1")), too_deep + "1006)");
+  EXPECT_EQ(parse_error(chain("x", " and x")), too_deep + "1206)");
+  EXPECT_EQ(parse_error(chain("x", " or x")), too_deep + "1006)");
+  EXPECT_EQ(parse_error(chain("x", " if x")), too_deep + "1004)");
+  EXPECT_EQ(parse_error(chain("x", ".a")), too_deep + "405)");
+  EXPECT_EQ(parse_error(chain("x", "[0]")), too_deep + "605)");
+  EXPECT_EQ(parse_error(chain("x", "()")), too_deep + "403)");
+  EXPECT_EQ(parse_error(chain("1", "|string")), too_deep + "1405)");
+  EXPECT_EQ(parse_error(chain("x|list", "()")), too_deep + "408)");
+  // Comparisons are one flat node however long: this renders.
+  EXPECT_EQ(render_error(chain("1", " == 1")), "rendered");
+  // A long but ordinary template still renders.
+  std::string normal = "{{ 'a'";
+  for (int i = 0; i < 150; ++i) normal += " ~ 'b'";
+  normal += " }}";
+  for (int i = 0; i < 20000; ++i) normal += "{{ x.a[0]|string ~ 'y' }}";
+  EXPECT_EQ(render_error(normal, {{"x", {{"a", {1}}}}}), "rendered");
+}
+
 TEST(JinjaErrors, TemplateOverTheSizeLimitIsRefused) {
   const std::string big(10u << 20, 'x');
   EXPECT_EQ(parse_error(big), "chat template is 10485760 bytes; the limit is 1048576");
@@ -82,6 +120,18 @@ TEST(JinjaErrors, DeepRecursionStopsAtTheDepthLimit) {
   const Json nested = Json::parse(std::string(300, '[') + std::string(300, ']'));
   EXPECT_EQ(render_error("{% for x in t recursive %}{{ loop(x) }}{% endfor %}", {{"t", nested}}),
             "TemplateRuntimeError: recursion deeper than 200 levels (line 1, column 34)");
+  // Macro calls within the depth limit, each inside blocks and an expression within the parser's
+  // limits, together nest deeper than the stack allows: refused at max_nesting.
+  std::string deep = "{% macro f(n) %}";
+  for (int i = 0; i < 190; ++i) deep += "{% if true %}";
+  deep += "{% if n < 199 %}{{ f(n + 1)";
+  for (int i = 0; i < 180; ++i) deep += "|string";
+  deep += " }}{% endif %}";
+  for (int i = 0; i < 190; ++i) deep += "{% endif %}";
+  deep += "{% endmacro %}{{ f(0)|length }}";
+  EXPECT_EQ(render_error(deep),
+            "TemplateRuntimeError: the template nests deeper than 1000 levels "
+            "of blocks and expressions (line 1, column 3355)");
 }
 
 TEST(JinjaErrors, OutputBeyondTheLimitIsRefused) {
@@ -100,6 +150,42 @@ TEST(JinjaErrors, OutputBeyondTheLimitIsRefused) {
       "TemplateRuntimeError: the template built more than 1000 bytes (line 1, column 75)");
   EXPECT_EQ(render_error("{{ 'x' * 9223372036854775807 }}"),
             "TemplateRuntimeError: the template built more than 67108864 bytes (line 1, column 8)");
+}
+
+// Lists and dicts share what they hold, so a template can build values exponentially large (or
+// exponentially costly to walk) in a few steps: each case stops at a limit, quickly.
+TEST(JinjaErrors, ValuesBuiltBySharingAreBounded) {
+  const std::string ns = "{% set ns = namespace(l=[], d={}) %}";
+  EXPECT_EQ(render_error(ns + "{% for i in range(40) %}{% set ns.l = ns.l + ns.l + [1] %}"
+                              "{% endfor %}{{ ns.l|length }}"),
+            "TemplateRuntimeError: the template built lists and dicts of more than 268435456 "
+            "bytes (line 1, column 87)");
+  EXPECT_EQ(render_error(ns + "{% for i in range(30) %}{% set ns.l = [ns.l, ns.l] %}"
+                              "{% endfor %}{{ ns.l|string|length }}"),
+            "TemplateRuntimeError: the template ran more than 10000000 steps (line 1, "
+            "column 110)");
+  // The same dict equals itself at once (Python compares items by identity first); two equal
+  // ones are compared item by item, a step each.
+  const std::string twins =
+      ns +
+      "{% set ns.e = {} %}{% for i in range(50) %}{% set ns.d = {'a': ns.d, 'b': ns.d} %}"
+      "{% set ns.e = {'a': ns.e, 'b': ns.e} %}{% endfor %}";
+  EXPECT_EQ(render(twins + "{{ ns.d == ns.d }}"), "True");
+  EXPECT_EQ(render_error(twins + "{{ ns.d == ns.e }}"),
+            "TemplateRuntimeError: the template ran more than 10000000 steps (line 1, "
+            "column 173)");
+  EXPECT_EQ(render_error(ns + "{% for i in range(40) %}{% set ns.d = {'a': ns.d, 'b': ns.d} %}"
+                              "{% endfor %}{{ ns.d|tojson|length }}"),
+            "TemplateRuntimeError: the template built more than 67108864 bytes (line 1, "
+            "column 120)");
+  EXPECT_EQ(render_error("{{ ([1] * 60000000)|length }}"),
+            "TemplateRuntimeError: the template built lists and dicts of more than 268435456 "
+            "bytes (line 1, column 9)");
+  RenderOptions options;
+  options.limits.max_value_bytes = 1000;
+  EXPECT_EQ(render_error("{{ (['x' * 1000])|length }}", Json::object(), options),
+            "TemplateRuntimeError: the template built lists and dicts of more than 1000 bytes "
+            "(line 1, column 5)");
 }
 
 TEST(JinjaErrors, DeepValuesAreRefused) {
@@ -170,6 +256,12 @@ TEST(ConversationVariables, DefaultsAndErrors) {
   EXPECT_EQ(error(R"({"messages": [], "eos_token": 2})"), "\"eos_token\" must be a string");
   EXPECT_EQ(error(R"({"messages": [], "extra": 2})"),
             "\"extra\" must be an object of template variables");
+  for (const char* name :
+       {"messages", "tools", "add_generation_prompt", "bos_token", "eos_token"}) {
+    EXPECT_EQ(error(("{\"messages\": [], \"extra\": {\"" + std::string(name) + "\": 1}}").c_str()),
+              "\"extra\" may not set \"" + std::string(name) +
+                  "\", a variable of its own (give it as the conversation's member)");
+  }
   EXPECT_EQ(error(R"({"messages": [], "mesages": []})"),
             "unknown conversation member \"mesages\" (expected messages, tools, "
             "add_generation_prompt, bos_token, eos_token, extra, name)");

@@ -152,6 +152,12 @@ TEST_F(RenderChatTest, BadInputExitsOneWithTheReason) {
                "error: " + unknown +
                    ": unknown conversation member \"tool\" (expected messages, tools, "
                    "add_generation_prompt, bos_token, eos_token, extra, name)\n");
+  const std::string shadow =
+      write("shadow.json", R"({"messages": [], "extra": {"bos_token": "<forged>"}})");
+  expect_error({kBinary, "render-chat", "--template", tmpl, "--conversation", shadow},
+               "error: " + shadow +
+                   ": \"extra\" may not set \"bos_token\", a variable of its own (give it as "
+                   "the conversation's member)\n");
   const std::string syntax = write("syntax.jinja", "line one\n{% for m in messages %}");
   expect_error({kBinary, "render-chat", "--template", syntax, "--conversation", single},
                "error: " + syntax +
