@@ -178,8 +178,10 @@ Result<std::unique_ptr<Registry>> Registry::create(RegistryOptions options) {
   for (const auto& [id, model] : o.config.models)
     for (const auto& alias : model.aliases) registry->aliases_.emplace(alias, id);
   for (const auto& spec : o.specs) {
-    if (registry->aliases_.contains(spec.name))
-      return make_error("--model: the name '" + spec.name + "' is an alias in the config");
+    if (auto alias = registry->aliases_.find(spec.name); alias != registry->aliases_.end())
+      return make_error("models." + alias->second + ".aliases: '" + spec.name +
+                        "' is also the id of the model given by --model " + spec.name + "=" +
+                        spec.path);
     registry->entries_.emplace(spec.name, registry->make_entry(spec.name, spec.path, "--model"));
   }
   for (const auto& [id, model] : o.config.models) {
@@ -191,6 +193,11 @@ Result<std::unique_ptr<Registry>> Registry::create(RegistryOptions options) {
   for (const auto& [id, entry] : registry->entries_)
     registry->emit({RegistryEvent::Kind::Added, id, entry->file.error});
   registry->rescan();
+  // A file of the folder named as an alias: at start an error (at a rescan: state error).
+  for (const auto& [alias, id] : registry->aliases_)
+    if (auto it = registry->entries_.find(alias); it != registry->entries_.end())
+      return make_error("models." + id + ".aliases: '" + alias +
+                        "' is also the id of the model of --models " + it->second->path);
   if (Result<void> added = registry->add_derivatives(); !added.ok()) return added.error();
   registry->thread_ = std::thread([r = registry.get()] { r->maintenance_loop(); });
   return registry;
@@ -223,6 +230,8 @@ std::shared_ptr<ModelLease::Entry> Registry::make_entry(const std::string& id,
   entry->pinned = entry->config.pin;
   std::tie(entry->stat_size, entry->stat_mtime) = stat_of(path);
   entry->file = inspect_model_file(path);
+  if (auto alias = aliases_.find(id); alias != aliases_.end())
+    entry->file.error = "its id is an alias of '" + alias->second + "'";
   entry->state = entry->file.error.empty() ? ModelState::Available : ModelState::Error;
   return entry;
 }
@@ -260,6 +269,9 @@ Result<void> Registry::add_derivatives() {
     if (!base || !base->base.empty())
       return make_error(where + ": the base '" + spec.base +
                         "' is not a served model (adapters of adapters do not stack)");
+    if (auto alias = aliases_.find(spec.name); alias != aliases_.end())
+      return make_error(where + ": the name '" + spec.name + "' is an alias of '" + alias->second +
+                        "'");
     if (resolve(spec.name))
       return make_error(where + ": the name '" + spec.name + "' is a served model's already");
     entries_.emplace(spec.name, make_derivative(spec, source));
@@ -295,9 +307,11 @@ Result<std::shared_ptr<LoadedModel>> Registry::load(const Entry& entry, const Mo
 }
 
 std::shared_ptr<ModelLease::Entry> Registry::resolve(std::string_view name) const {
-  if (auto it = entries_.find(name); it != entries_.end()) return it->second;
+  // An alias first: a file that appeared later under an alias's name (state error) hides no
+  // model.
   if (auto alias = aliases_.find(name); alias != aliases_.end())
     if (auto it = entries_.find(alias->second); it != entries_.end()) return it->second;
+  if (auto it = entries_.find(name); it != entries_.end()) return it->second;
   return nullptr;
 }
 
@@ -689,7 +703,7 @@ std::pair<int, int> Registry::rescan() {
     for (const auto& [id, path] : listed) {
       const auto it = entries_.find(id);
       const bool dropped = std::find(to_drop.begin(), to_drop.end(), id) != to_drop.end();
-      if ((it == entries_.end() || dropped) && !aliases_.contains(id))
+      if (it == entries_.end() || dropped)
         to_read.push_back({id, path, "--models"});
     }
   }

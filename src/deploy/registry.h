@@ -177,7 +177,8 @@ class Registry {
   /// derivative loads by holding a lease on its base (loading it when needed) and applying its
   /// adapter (LoadedModel::load_adapter); it shares the base's weights and engine, takes only
   /// the adapter's bytes of the memory budget, and releases the base when it unloads. Errors:
-  /// DIR is not a readable folder, a --model name equal to an alias, a derivative whose base is
+  /// DIR is not a readable folder, an alias that is a model's id (--model, a file of DIR, a
+  /// derivative: at a rescan such a file is state Error instead), a derivative whose base is
   /// not a model (or is a derivative: adapters do not stack) or whose name is a model's.
   static Result<std::unique_ptr<Registry>> create(RegistryOptions options);
   /// Stops the maintenance thread and unloads every model (leases must be gone).

@@ -321,7 +321,7 @@ TEST(Registry, RefusesLorasWithoutABaseOrWithATakenName) {
        "--lora b: the base 'a' is not a served model (adapters of adapters do not stack)"},
       {{{"qwen", "qwen", {"a.gguf", 1.0f}}},
        "--lora qwen: the name 'qwen' is a served model's already"},
-      {{{"q", "qwen", {"a.gguf", 1.0f}}}, "--lora q: the name 'q' is a served model's already"},
+      {{{"q", "qwen", {"a.gguf", 1.0f}}}, "--lora q: the name 'q' is an alias of 'qwen'"},
   };
   for (const auto& [loras, message] : cases) {
     RegistryOptions with_base;
@@ -336,6 +336,53 @@ TEST(Registry, RefusesLorasWithoutABaseOrWithATakenName) {
   no_dir.models_dir = "/nonexistent-folder";
   EXPECT_EQ(Registry::create(std::move(no_dir)).error().message,
             "--models: '/nonexistent-folder' is not a folder");
+}
+
+TEST(Registry, AnAliasThatIsAnotherModelsIdIsAnErrorAtStartAndAtARescan) {
+  REQUIRE_TESTDATA();
+  const std::string model = model_path("stories260K-f32.gguf");
+  {
+    TempDir dir;
+    fs::create_symlink(model, dir.file("embed.gguf"));
+    RegistryOptions o;
+    o.models_dir = dir.path().string();
+    o.specs = {{"moe", model}};
+    o.config.models["moe"].aliases = {"embed"};
+    auto refused = Registry::create(std::move(o));
+    ASSERT_FALSE(refused.ok());
+    EXPECT_EQ(refused.error().message, "models.moe.aliases: 'embed' is also the id of the model of "
+                                       "--models " + dir.file("embed.gguf"));
+  }
+  {
+    RegistryOptions o;
+    o.specs = {{"moe", model}, {"embed", model}};
+    o.config.models["moe"].aliases = {"embed"};
+    auto refused = Registry::create(std::move(o));
+    ASSERT_FALSE(refused.ok());
+    EXPECT_EQ(refused.error().message,
+              "models.moe.aliases: 'embed' is also the id of the model given by --model embed=" +
+                  model);
+  }
+  // At a rescan: the new file is listed in state error, the alias keeps naming its model.
+  TempDir dir;
+  Fixture f;
+  RegistryOptions o = f.options();
+  o.models_dir = dir.path().string();
+  o.specs = {{"moe", model}};
+  o.config.models["moe"].aliases = {"embed"};
+  auto registry = create(std::move(o));
+  ASSERT_TRUE(registry);
+  fs::create_symlink(model, dir.file("embed.gguf"));
+  EXPECT_EQ(registry->rescan(), (std::pair{1, 0}));
+  const std::vector<ModelInfo> listed = registry->list();
+  ASSERT_EQ(listed.size(), 2u);
+  EXPECT_EQ(listed[0].id, "embed");
+  EXPECT_EQ(listed[0].state, ModelState::Error);
+  EXPECT_EQ(listed[0].file.error, "its id is an alias of 'moe'");
+  EXPECT_EQ(registry->find("embed")->id, "moe");
+  Acquired lease = registry->acquire("embed");
+  ASSERT_TRUE(lease.lease) << lease.message;
+  EXPECT_EQ(lease.lease->id(), "moe");
 }
 
 /// Acquires `id` on `n` threads at once, the first load held until the other n - 1 callers
