@@ -107,6 +107,9 @@ void log_registry_event(const deploy::RegistryEvent& e, bool mmap) {
   using Kind = deploy::RegistryEvent::Kind;
   const char* id = e.model.c_str();
   switch (e.kind) {
+    case Kind::Warning:
+      std::fprintf(stderr, "gengyun: warning: %s\n", e.detail.c_str());
+      break;
     case Kind::Added:
       if (e.detail.empty())
         std::fprintf(stderr, "gengyun: model '%s': available\n", id);

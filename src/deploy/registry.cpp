@@ -199,6 +199,16 @@ Result<std::unique_ptr<Registry>> Registry::create(RegistryOptions options) {
       return make_error("models." + id + ".aliases: '" + alias +
                         "' is also the id of the model of --models " + it->second->path);
   if (Result<void> added = registry->add_derivatives(); !added.ok()) return added.error();
+  // A config entry without a model: with a folder its file may appear later.
+  for (const auto& [id, model] : o.config.models) {
+    if (registry->entries_.contains(id)) continue;
+    if (o.models_dir.empty())
+      return make_error("models." + id + ": there is no model '" + id +
+                        "' (no --model, --lora or path gives it, and no --models folder is served)");
+    registry->emit({RegistryEvent::Kind::Warning, id,
+                    "models." + id + ": there is no model '" + id + "' yet; the entry applies " +
+                        "when a file " + id + ".gguf appears in " + o.models_dir});
+  }
   registry->thread_ = std::thread([r = registry.get()] { r->maintenance_loop(); });
   return registry;
 }

@@ -77,9 +77,11 @@ struct ModelInfo {
 
 /// What happened in the registry, for the log and for tests to wait on (RegistryOptions::
 /// observer). `detail`: Removed/Unloaded the reason ("idle", "evicted for 'x'", "admin",
-/// "file removed"); LoadFailed the error.
+/// "file removed"); LoadFailed the error; Warning the message (at start: a config entry whose
+/// model is not there yet).
 struct RegistryEvent {
   enum class Kind {
+    Warning,
     Added,
     Removed,
     WaitingForLoad,

@@ -385,6 +385,37 @@ TEST(Registry, AnAliasThatIsAnotherModelsIdIsAnErrorAtStartAndAtARescan) {
   EXPECT_EQ(lease.lease->id(), "moe");
 }
 
+TEST(Registry, AConfigEntryWithoutAModelWarnsWithAFolderAndIsAnErrorWithout) {
+  REQUIRE_TESTDATA();
+  {
+    RegistryOptions o;
+    o.config.models["nosuch"].keep_alive_us = 60'000'000;
+    auto refused = Registry::create(std::move(o));
+    ASSERT_FALSE(refused.ok());
+    EXPECT_EQ(refused.error().message,
+              "models.nosuch: there is no model 'nosuch' (no --model, --lora or path gives it, "
+              "and no --models folder is served)");
+  }
+  TempDir dir;
+  Fixture f;
+  RegistryOptions o = f.options();
+  o.models_dir = dir.path().string();
+  o.config.models["nosuch"].keep_alive_us = 60'000'000;
+  auto registry = create(std::move(o));
+  ASSERT_TRUE(registry);
+  const std::vector<RegistryEvent> warnings = f.events.of(Kind::Warning);
+  ASSERT_EQ(warnings.size(), 1u);
+  EXPECT_EQ(warnings[0].model, "nosuch");
+  EXPECT_EQ(warnings[0].detail, "models.nosuch: there is no model 'nosuch' yet; the entry applies "
+                                "when a file nosuch.gguf appears in " + dir.path().string());
+  // The entry applies to the file that appears.
+  fs::create_symlink(model_path("stories260K-f32.gguf"), dir.file("nosuch.gguf"));
+  EXPECT_EQ(registry->rescan(), (std::pair{1, 0}));
+  auto info = registry->find("nosuch");
+  ASSERT_TRUE(info);
+  EXPECT_EQ(info->keep_alive_us, 60'000'000);
+}
+
 /// Acquires `id` on `n` threads at once, the first load held until the other n - 1 callers
 /// wait for it; returns what each got.
 std::vector<Acquired> acquire_concurrently(Registry& registry, EventLog& events,
