@@ -653,6 +653,9 @@ Result<void> Registry::set_pinned(std::string_view name, bool pinned) {
     std::lock_guard lock(mutex_);
     const std::shared_ptr<Entry> entry = resolve(name);
     if (!entry) return make_error("model '" + std::string(name) + "' is not served here");
+    if (pinned && entry->state == ModelState::Error)
+      return make_error("model '" + entry->id + "' cannot be pinned: it cannot be served: " +
+                        public_message(*entry, entry->file.error));
     entry->pinned = pinned;
   }
   maintenance_.notify_all();

@@ -211,7 +211,7 @@ class Registry {
   /// not loaded.
   Result<void> unload(std::string_view name);
   /// Pins or unpins `name`: a pinned model is never unloaded (idle or for memory). Errors:
-  /// unknown name.
+  /// unknown name; pinning a model in state Error (the message holds its reason, no path).
   Result<void> set_pinned(std::string_view name, bool pinned);
 
   /// Looks at the folder again now: new files are added, removed ones dropped (a loaded one
