@@ -203,8 +203,9 @@ Result<std::unique_ptr<Registry>> Registry::create(RegistryOptions options) {
   for (const auto& [id, model] : o.config.models) {
     if (registry->entries_.contains(id)) continue;
     if (o.models_dir.empty())
-      return make_error("models." + id + ": there is no model '" + id +
-                        "' (no --model, --lora or path gives it, and no --models folder is served)");
+      return make_error(
+          "models." + id + ": there is no model '" + id +
+          "' (no --model, --lora or path gives it, and no --models folder is served)");
     registry->emit({RegistryEvent::Kind::Warning, id,
                     "models." + id + ": there is no model '" + id + "' yet; the entry applies " +
                         "when a file " + id + ".gguf appears in " + o.models_dir});

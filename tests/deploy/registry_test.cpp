@@ -350,8 +350,10 @@ TEST(Registry, AnAliasThatIsAnotherModelsIdIsAnErrorAtStartAndAtARescan) {
     o.config.models["moe"].aliases = {"embed"};
     auto refused = Registry::create(std::move(o));
     ASSERT_FALSE(refused.ok());
-    EXPECT_EQ(refused.error().message, "models.moe.aliases: 'embed' is also the id of the model of "
-                                       "--models " + dir.file("embed.gguf"));
+    EXPECT_EQ(refused.error().message,
+              "models.moe.aliases: 'embed' is also the id of the model of "
+              "--models " +
+                  dir.file("embed.gguf"));
   }
   {
     RegistryOptions o;
@@ -359,9 +361,9 @@ TEST(Registry, AnAliasThatIsAnotherModelsIdIsAnErrorAtStartAndAtARescan) {
     o.config.models["moe"].aliases = {"embed"};
     auto refused = Registry::create(std::move(o));
     ASSERT_FALSE(refused.ok());
-    EXPECT_EQ(refused.error().message,
-              "models.moe.aliases: 'embed' is also the id of the model given by --model embed=" +
-                  model);
+    EXPECT_EQ(
+        refused.error().message,
+        "models.moe.aliases: 'embed' is also the id of the model given by --model embed=" + model);
   }
   // At a rescan: the new file is listed in state error, the alias keeps naming its model.
   TempDir dir;
@@ -406,8 +408,10 @@ TEST(Registry, AConfigEntryWithoutAModelWarnsWithAFolderAndIsAnErrorWithout) {
   const std::vector<RegistryEvent> warnings = f.events.of(Kind::Warning);
   ASSERT_EQ(warnings.size(), 1u);
   EXPECT_EQ(warnings[0].model, "nosuch");
-  EXPECT_EQ(warnings[0].detail, "models.nosuch: there is no model 'nosuch' yet; the entry applies "
-                                "when a file nosuch.gguf appears in " + dir.path().string());
+  EXPECT_EQ(warnings[0].detail,
+            "models.nosuch: there is no model 'nosuch' yet; the entry applies "
+            "when a file nosuch.gguf appears in " +
+                dir.path().string());
   // The entry applies to the file that appears.
   fs::create_symlink(model_path("stories260K-f32.gguf"), dir.file("nosuch.gguf"));
   EXPECT_EQ(registry->rescan(), (std::pair{1, 0}));
