@@ -639,9 +639,26 @@ Result<void> Registry::unload(std::string_view name) {
       return make_error("model '" + id + "' is not loaded (it is " +
                         std::string(model_state_name(entry->state)) + ")");
     if (entry->pinned) return make_error("model '" + id + "' is pinned; unpin it first");
-    if (entry->refs > 0)
-      return make_error("model '" + id + "' has " + std::to_string(entry->refs) +
-                        " request(s) running; it is never unloaded under a request");
+    if (entry->refs > 0) {
+      // Each loaded derivative holds one lease on its base.
+      std::string derivatives;
+      int held_by_derivatives = 0;
+      for (const auto& [other_id, other] : entries_)
+        if (!other->base.empty() && other->state == ModelState::Loaded &&
+            resolve(other->base) == entry) {
+          derivatives += (derivatives.empty() ? "'" : ", '") + other_id + "'";
+          ++held_by_derivatives;
+        }
+      const int requests = entry->refs - held_by_derivatives;
+      std::string why;
+      if (requests > 0)
+        why = "has " + std::to_string(requests) +
+              " request(s) running; it is never unloaded under a request";
+      if (held_by_derivatives > 0)
+        why += (why.empty() ? "" : "; it ") + std::string("is held by its loaded derivative(s) ") +
+               derivatives + " (unload those first)";
+      return make_error("model '" + id + "' " + why);
+    }
     model = take_model(*entry);
   }
   model.reset();

@@ -795,6 +795,26 @@ TEST(Registry, AnAdapterThatDoesNotFitIsAnErrorAndDoesNotKeepItsBase) {
   EXPECT_EQ(f.events.count(Kind::LoadStarted, "base"), 1u);
 }
 
+// Unloading a base that its idle loaded derivative holds names the derivative, not requests.
+TEST(Registry, UnloadingABaseHeldByItsDerivativeNamesIt) {
+  REQUIRE_TESTDATA();
+  Fixture f;
+  auto registry = with_derivative(f, model_path("qwen2-tiny-f32.gguf"),
+                                  gengyun::testing::testdata_path("lora/qwen2-tiny-lora-a.gguf"));
+  ASSERT_TRUE(registry);
+  ASSERT_TRUE(registry->acquire("chat").lease);
+  EXPECT_EQ(registry->unload("base").error().message,
+            "model 'base' is held by its loaded derivative(s) 'chat' (unload those first)");
+  Acquired request = registry->acquire("base");
+  ASSERT_TRUE(request.lease);
+  EXPECT_EQ(registry->unload("base").error().message,
+            "model 'base' has 1 request(s) running; it is never unloaded under a request; it is "
+            "held by its loaded derivative(s) 'chat' (unload those first)");
+  request.lease.reset();
+  ASSERT_TRUE(registry->unload("chat").ok());
+  EXPECT_TRUE(registry->unload("base").ok());
+}
+
 // A base that was loaded already (a request holds it) stays loaded when its adapter fails.
 TEST(Registry, AFailedAdapterLeavesABaseInUseLoaded) {
   REQUIRE_TESTDATA();
