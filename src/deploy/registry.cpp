@@ -247,6 +247,15 @@ std::shared_ptr<ModelLease::Entry> Registry::make_entry(const std::string& id,
   return entry;
 }
 
+void Registry::set_adapter_presence(Entry& entry) {
+  std::error_code ec;
+  const bool missing = !fs::exists(entry.path, ec);
+  if (missing && entry.state == ModelState::Available) {
+    entry.file.error = entry.path + ": the adapter file does not exist";
+    entry.state = ModelState::Error;
+  }
+}
+
 std::shared_ptr<ModelLease::Entry> Registry::make_derivative(const LoraSpec& spec,
                                                              const std::string& source) const {
   auto entry = std::make_shared<Entry>();
@@ -261,6 +270,7 @@ std::shared_ptr<ModelLease::Entry> Registry::make_derivative(const LoraSpec& spe
   std::tie(entry->stat_size, entry->stat_mtime) = stat_of(spec.adapter.path);
   entry->file.path = spec.adapter.path;
   entry->file.size_bytes = std::max<int64_t>(0, entry->stat_size);
+  set_adapter_presence(*entry);
   return entry;
 }
 
@@ -299,13 +309,20 @@ Result<std::shared_ptr<LoadedModel>> Registry::load(const Entry& entry, const Mo
   auto adapted = (*base.lease)->load_adapter(entry.path, entry.adapter_scale);
   if (!adapted.ok()) {
     adapter_failed = true;
+    // The GGUF reader's errors ("cannot open", "not a GGUF file") do not say which file.
+    Error error = adapted.error();
+    std::string& message = error.message;
+    if (message.find("adapter") == std::string::npos) {
+      const size_t at = message.starts_with(entry.path + ": ") ? entry.path.size() + 2 : 0;
+      message.insert(at, "the adapter file: ");
+    }
     if (base.loaded) {
       // Loaded for this adapter alone: not left in memory for its keep-alive.
       const std::string base_id = base.lease->id();
       base.lease.reset();
       unload_if_idle(base_id, "its derivative '" + entry.id + "' failed to load");
     }
-    return adapted.error();
+    return error;
   }
   // The derivative's model holds the base's lease: destroying it (an unload, always outside
   // the registry's lock) releases the base.
@@ -720,6 +737,7 @@ std::pair<int, int> Registry::rescan() {
         entry->file.error.clear();
         entry->state = ModelState::Available;
       }
+      if (!entry->base.empty()) set_adapter_presence(*entry);
       const auto file = listed.find(id);
       const bool gone =
           entry->source == "--models" && (file == listed.end() || file->second != entry->path);

@@ -234,6 +234,9 @@ class Registry {
   std::shared_ptr<Entry> make_entry(const std::string& id, const std::string& path,
                                     const std::string& source) const;
   std::shared_ptr<Entry> make_derivative(const LoraSpec& spec, const std::string& source) const;
+  /// An available derivative whose adapter file does not exist goes to state Error ("the
+  /// adapter file does not exist"); at start and at each rescan (mutex_ held after create()).
+  static void set_adapter_presence(Entry& entry);
   /// Adds the derivatives of options_.loras and the config (create()).
   Result<void> add_derivatives();
   /// Loads `entry`'s model (no lock held): its file, or for a derivative its base's lease

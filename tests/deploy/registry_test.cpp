@@ -795,6 +795,34 @@ TEST(Registry, AnAdapterThatDoesNotFitIsAnErrorAndDoesNotKeepItsBase) {
   EXPECT_EQ(f.events.count(Kind::LoadStarted, "base"), 1u);
 }
 
+// A derivative whose adapter file does not exist is state error from the start, available
+// once the file appears (rescan), and error again when it goes.
+TEST(Registry, AMissingAdapterIsAnErrorUntilItsFileAppears) {
+  REQUIRE_TESTDATA();
+  TempDir dir;
+  const std::string adapter = dir.file("chat.gguf");
+  Fixture f;
+  auto registry = with_derivative(f, model_path("qwen2-tiny-f32.gguf"), adapter);
+  ASSERT_TRUE(registry);
+  ModelInfo chat = *registry->find("chat");
+  EXPECT_EQ(chat.state, ModelState::Error);
+  EXPECT_EQ(chat.file.error, adapter + ": the adapter file does not exist");
+  EXPECT_EQ(chat.public_error, "the adapter file does not exist");
+  const Acquired refused = registry->acquire("chat");
+  EXPECT_EQ(refused.status, AcquireStatus::Unservable);
+  EXPECT_EQ(refused.message, "model 'chat' cannot be served: the adapter file does not exist");
+  EXPECT_EQ(f.events.count(Kind::LoadStarted, "base"), 0u);
+
+  fs::copy_file(gengyun::testing::testdata_path("lora/qwen2-tiny-lora-a.gguf"), adapter);
+  registry->rescan();
+  EXPECT_EQ(registry->find("chat")->state, ModelState::Available);
+  fs::remove(adapter);
+  registry->rescan();
+  chat = *registry->find("chat");
+  EXPECT_EQ(chat.state, ModelState::Error);
+  EXPECT_EQ(chat.public_error, "the adapter file does not exist");
+}
+
 // Unloading a base that its idle loaded derivative holds names the derivative, not requests.
 TEST(Registry, UnloadingABaseHeldByItsDerivativeNamesIt) {
   REQUIRE_TESTDATA();
@@ -846,7 +874,8 @@ TEST(Registry, AFixedAdapterIsTriedAgainAfterARescan) {
   EXPECT_EQ(failed.status, AcquireStatus::LoadFailed);
   const std::string reason = gguf::File::open(adapter).error().message;
   ASSERT_TRUE(reason.starts_with(adapter + ": ")) << reason;
-  EXPECT_EQ(failed.message, "model 'chat' cannot be loaded: " + reason.substr(adapter.size() + 2));
+  EXPECT_EQ(failed.message, "model 'chat' cannot be loaded: the adapter file: " +
+                                reason.substr(adapter.size() + 2));
   EXPECT_EQ(registry->find("chat")->state, ModelState::Error);
   registry->rescan();
   EXPECT_EQ(registry->find("chat")->state, ModelState::Error);  // unchanged file
