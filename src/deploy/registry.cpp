@@ -287,9 +287,10 @@ Result<void> Registry::add_derivatives() {
                                   ? "--lora " + spec.name
                                   : "models." + spec.base + ".loras." + spec.name;
     const std::shared_ptr<Entry> base = resolve(spec.base);
-    if (!base || !base->base.empty())
+    if (!base) return make_error(where + ": there is no model '" + spec.base + "'");
+    if (!base->base.empty())
       return make_error(where + ": the base '" + spec.base +
-                        "' is not a served model (adapters of adapters do not stack)");
+                        "' is itself a LoRA derivative (adapters of adapters do not stack)");
     if (auto alias = aliases_.find(spec.name); alias != aliases_.end())
       return make_error(where + ": the name '" + spec.name + "' is an alias of '" + alias->second +
                         "'");

@@ -313,12 +313,12 @@ TEST(Registry, RefusesLorasWithoutABaseOrWithATakenName) {
   o.config.models["base"].loras.push_back({"chat", "a.gguf", 1.0});
   auto registry = Registry::create(std::move(o));
   ASSERT_FALSE(registry.ok());
-  EXPECT_EQ(registry.error().message,
-            "models.base.loras.chat: the base 'base' is not a served model (adapters of adapters "
-            "do not stack)");
+  EXPECT_EQ(registry.error().message, "models.base.loras.chat: there is no model 'base'");
   const std::vector<std::pair<std::vector<LoraSpec>, std::string>> cases = {
       {{{"a", "qwen", {"a.gguf", 1.0f}}, {"b", "a", {"b.gguf", 1.0f}}},
-       "--lora b: the base 'a' is not a served model (adapters of adapters do not stack)"},
+       "--lora b: the base 'a' is itself a LoRA derivative (adapters of adapters do not "
+       "stack)"},
+      {{{"x", "nosuch", {"a.gguf", 1.0f}}}, "--lora x: there is no model 'nosuch'"},
       {{{"qwen", "qwen", {"a.gguf", 1.0f}}},
        "--lora qwen: the name 'qwen' is a served model's already"},
       {{{"q", "qwen", {"a.gguf", 1.0f}}}, "--lora q: the name 'q' is an alias of 'qwen'"},
