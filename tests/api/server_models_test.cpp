@@ -109,7 +109,10 @@ TEST_F(ServerModelsTest, AKeyWithAModelListSeesOnlyThoseModels) {
 }
 
 TEST_F(ServerModelsTest, AdminEndpointsNeedTheAdminRole) {
-  expect_error(get("/admin/models", key_), 403, "permission_denied");
+  const json member = expect_error(get("/admin/models", key_), 403, "permission_denied");
+  EXPECT_EQ(member["message"],
+            "This API key has the role member: it may call the models and read its own usage, "
+            "not use the admin API (an admin key is needed).");
   // An owner manages its tenant, not the deployment's models (authorize_admin, Deployment).
   platform::NewKey owner{"owner"};
   owner.role = platform::Role::Owner;
