@@ -37,6 +37,8 @@ int embed(const EmbedOptions& o) {
     if (!read) return fail("cannot read " + o.file);
     text = std::move(*read);
   }
+  // As /v1/embeddings refuses input "" (400 naming input).
+  if (text.empty()) return fail("the text must not be an empty string");
   Result<gguf::File> opened = gguf::File::open(o.model_path);
   if (!opened) return fail(opened.error().message);
   auto file = std::make_shared<const gguf::File>(std::move(opened).value());
