@@ -753,8 +753,7 @@ std::pair<int, int> Registry::rescan() {
     for (const auto& [id, path] : listed) {
       const auto it = entries_.find(id);
       const bool dropped = std::find(to_drop.begin(), to_drop.end(), id) != to_drop.end();
-      if (it == entries_.end() || dropped)
-        to_read.push_back({id, path, "--models"});
+      if (it == entries_.end() || dropped) to_read.push_back({id, path, "--models"});
     }
   }
   std::vector<std::shared_ptr<Entry>> read;

@@ -51,7 +51,8 @@ TEST(AdapterFile, AnAtInAFileNameIsThePathsWhenTheFileExists) {
   EXPECT_EQ(parse_adapter_file(path).error().message,
             "the LoRA scale '2.gguf' in '" + path +
                 "' is not a number (ADAPTER.gguf[@SCALE]; a file whose name holds an '@' takes a "
-                "scale: '" + path + "@1')");
+                "scale: '" +
+                path + "@1')");
 }
 
 TEST(AdapterFile, RejectsBadScalesAndEmptyPaths) {
