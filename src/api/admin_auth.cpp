@@ -38,8 +38,9 @@ ApiResult<AdminCaller> authorize_admin(platform::Store& store,
       break;
   }
   return permission_denied(
-      "This API key has the role member: it may call the models and read its own usage, not "
-      "use the admin API (an owner or admin key is needed).");
+      std::string("This API key has the role member: it may call the models and read its own "
+                  "usage, not use the admin API (") +
+      (need == AdminNeed::Tenant ? "an owner or admin key" : "an admin key") + " is needed).");
 }
 
 }  // namespace gengyun::api

@@ -128,7 +128,8 @@ void handle_admin_models(deploy::Registry& registry, platform::Store& store,
     if (Result<void> done = registry.unload(id); !done.ok())
       return (void)send_error(out, conflict(done.error().message, "", "model_busy"));
   } else if (Result<void> done = registry.set_pinned(id, action == "pin"); !done.ok()) {
-    return (void)send_error(out, model_not_found(id));
+    if (!registry.find(id)) return (void)send_error(out, model_not_found(id));
+    return (void)send_error(out, conflict(done.error().message, "", "model_busy"));
   }
   send_model(registry, store, id, out);
 }

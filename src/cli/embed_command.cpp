@@ -37,11 +37,18 @@ int embed(const EmbedOptions& o) {
     if (!read) return fail("cannot read " + o.file);
     text = std::move(*read);
   }
+  // As /v1/embeddings refuses input "" (400 naming input).
+  if (text.empty()) return fail("the text must not be an empty string");
   Result<gguf::File> opened = gguf::File::open(o.model_path);
   if (!opened) return fail(opened.error().message);
   auto file = std::make_shared<const gguf::File>(std::move(opened).value());
   Result<std::unique_ptr<Tokenizer>> tokenizer = Tokenizer::load(*file);
   if (!tokenizer) return fail(o.model_path + ": " + tokenizer.error().message);
+  // As LoadedModel::load says it for run and serve.
+  if (file->tensors().empty())
+    return fail(o.model_path +
+                ": the file holds a vocabulary but no weights (a vocab-only GGUF works with "
+                "`gengyun tokenize`, not for embeddings)");
   Result<std::unique_ptr<model::Model>> model = model::Model::load(file);
   if (!model) return fail(model.error().message);
   const model::HParams& hp = model.value()->hparams();

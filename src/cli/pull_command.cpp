@@ -3,6 +3,7 @@
 // is printed on stdout. The token (--token, else $HF_TOKEN) is never printed.
 #include <unistd.h>
 
+#include <cctype>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -65,6 +66,12 @@ int run_pull(const deploy::PullOptions& base) {
   if (result->resumed_from > 0) note += "; resumed at byte " + std::to_string(result->resumed_from);
   std::fprintf(stderr, "pulled %s: %llu bytes, a valid GGUF file; %s\n", result->path.c_str(),
                static_cast<unsigned long long>(result->size), note.c_str());
+  std::string suffix = result->path.size() >= 5 ? result->path.substr(result->path.size() - 5) : "";
+  for (char& c : suffix) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (suffix != ".gguf")
+    std::fprintf(stderr,
+                 "warning: the file name (from the response) does not end in .gguf: `serve "
+                 "--models` lists only *.gguf files (rename it or serve it with --model)\n");
   std::printf("%s\n", result->path.c_str());
   return 0;
 }

@@ -107,6 +107,9 @@ void log_registry_event(const deploy::RegistryEvent& e, bool mmap) {
   using Kind = deploy::RegistryEvent::Kind;
   const char* id = e.model.c_str();
   switch (e.kind) {
+    case Kind::Warning:
+      std::fprintf(stderr, "gengyun: warning: %s\n", e.detail.c_str());
+      break;
     case Kind::Added:
       if (e.detail.empty())
         std::fprintf(stderr, "gengyun: model '%s': available\n", id);
@@ -345,8 +348,9 @@ void add_serve_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--config", options->config,
                   "a YAML file: aliases, request defaults, keep_alive, pinning (docs/deploy.md)");
   cmd->add_option("--max-memory", options->max_memory,
-                  "bound on the weights plus KV caches of the loaded models (e.g. 8GiB); idle "
-                  "models are unloaded to make room, least recently used first");
+                  "bound on the weights plus KV caches of the loaded models (e.g. 8GiB; 0 or "
+                  "absent: no limit); idle models are unloaded to make room, least recently used "
+                  "first");
   cmd->add_option("--listen", options->listen, "HOST:PORT to listen on")->capture_default_str();
   cmd->add_option("--db", options->db,
                   "keys and usage: a SQLite file or a postgres:// URL")->capture_default_str();

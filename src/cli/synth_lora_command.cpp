@@ -39,9 +39,10 @@ void add_synth_lora_command(CLI::App& app, int& exit_code) {
       "synth-lora", "write a random LoRA adapter (llama.cpp's adapter GGUF) that fits a model");
   cmd->add_option("base", options->base_path, "GGUF model the adapter is for")->required();
   cmd->add_option("out", options->out_path, "adapter GGUF file to write")->required();
-  cmd->add_option("--rank", options->rank, "rank of every update (default 16)")
-      ->check(CLI::PositiveNumber);
-  cmd->add_option("--alpha", options->alpha, "adapter.lora.alpha (default 32)");
+  cmd->add_option("--rank", options->rank,
+                  "rank of every update, 1 to the smaller side of the adapted matrices "
+                  "(default 16)");
+  cmd->add_option("--alpha", options->alpha, "adapter.lora.alpha, a finite number (default 32)");
   cmd->add_option("--seed", options->seed, "random seed (same seed, same file)");
   cmd->callback([options, &exit_code] { exit_code = synth_lora(*options); });
 }

@@ -1,5 +1,7 @@
 #include "convert/synth_lora.h"
 
+#include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <vector>
 
@@ -20,6 +22,14 @@ bool synth_lora_target(const gguf::TensorInfo& t) {
 Result<void> write_synth_lora(const gguf::File& base, int64_t rank, float alpha, uint64_t seed,
                               const std::string& path) {
   if (rank < 1) return make_error("the LoRA rank must be at least 1, not " + std::to_string(rank));
+  if (!std::isfinite(alpha))
+    return make_error("the LoRA alpha must be a finite number, not " + std::to_string(alpha));
+  // A rank above a matrix's smaller side adds nothing a full-rank update has not.
+  for (const gguf::TensorInfo& t : base.tensors())
+    if (synth_lora_target(t) && rank > std::min(t.ne[0], t.ne[1]))
+      return make_error("the LoRA rank " + std::to_string(rank) + " is above the smaller side of " +
+                        t.name + " (" + std::to_string(t.ne[0]) + " x " + std::to_string(t.ne[1]) +
+                        "); at most " + std::to_string(std::min(t.ne[0], t.ne[1])));
   const std::optional<std::string> arch = base.get_string("general.architecture");
   if (!arch) return make_error(base.name() + ": key 'general.architecture' is missing");
   gguf::Writer writer;

@@ -18,7 +18,9 @@ bool synth_lora_target(const gguf::TensorInfo& base_tensor);
 /// Writes to `path` an adapter of `base` (general.architecture copied, general.type "adapter",
 /// adapter.type "lora", adapter.lora.alpha = alpha): for each target tensor ne = [n_in, n_out],
 /// `<name>.lora_a` F32 ne = [n_in, rank] and `<name>.lora_b` F32 ne = [rank, n_out], values
-/// drawn as synth_matrix_value (by tensor name and seed). Errors: rank < 1, a base without
+/// drawn as synth_matrix_value (by tensor name and seed). Errors: rank < 1 or above the smaller
+/// side (min(n_in, n_out)) of a target tensor (the first such named), alpha not finite, a base
+/// without
 /// general.architecture or without target tensors, I/O errors naming the path.
 Result<void> write_synth_lora(const gguf::File& base, int64_t rank, float alpha, uint64_t seed,
                               const std::string& path);

@@ -2,6 +2,7 @@
 
 #include <charconv>
 #include <cmath>
+#include <filesystem>
 
 namespace gengyun::deploy {
 
@@ -14,8 +15,14 @@ Result<AdapterFile> parse_adapter_file(std::string_view text) {
       const auto [end, ec] = std::from_chars(scale.data(), scale.data() + scale.size(), value);
       const std::string where =
           "the LoRA scale '" + std::string(scale) + "' in '" + std::string(text) + "'";
-      if (ec == std::errc::invalid_argument || end != scale.data() + scale.size())
-        return make_error(where + " is not a number (ADAPTER.gguf[@SCALE])");
+      if (ec == std::errc::invalid_argument || end != scale.data() + scale.size()) {
+        std::error_code file_ec;
+        if (std::filesystem::is_regular_file(std::string(text), file_ec)) return out;
+        return make_error(where +
+                          " is not a number (ADAPTER.gguf[@SCALE]; a file whose name holds an '@' "
+                          "takes a scale: '" +
+                          std::string(text) + "@1')");
+      }
       if (ec == std::errc::result_out_of_range)
         return make_error(where +
                           " is out of a 32-bit float's range (magnitudes 1.2e-38 to 3.4e38, or 0)");

@@ -17,8 +17,10 @@ struct AdapterFile {
 };
 
 /// Parses "PATH[@SCALE]": the text after the last '@' is the scale when it is a number; an '@'
-/// followed by a '/' belongs to the path. Errors: an empty path, a scale that is not a number
-/// ("a.gguf@x"), out of a float's range ("@1e308", "@1e-50") or infinite or NaN ("@inf").
+/// followed by a '/' belongs to the path, and so does the last '@' when what follows it is not
+/// a number and the whole text names an existing file ("my lora@2.gguf"). Errors: an empty
+/// path, a scale that is not a number ("a.gguf@x", the message saying to append "@1"), out of a
+/// float's range ("@1e308", "@1e-50") or infinite or NaN ("@inf").
 Result<AdapterFile> parse_adapter_file(std::string_view text);
 
 /// A LoRA derivative served as a model of its own: `name`, the adapter applied to the model

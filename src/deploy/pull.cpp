@@ -490,8 +490,33 @@ Result<std::string> expand_hf_url(std::string_view url) {
                         ": expected hf://ORG/REPO@REVISION/FILE with a non-empty REPO "
                         "and REVISION");
   }
+  // Hugging Face's names (huggingface_hub's validate_repo_id): letters, digits, '-', '_', '.',
+  // no ".."; a REVISION also takes '%' (refs%2Fpr%2F1). Nothing may climb out of the repo.
+  const auto name_error = [&](std::string_view what, std::string_view part,
+                              std::string_view extra) -> std::optional<Error> {
+    const bool bad_char = std::any_of(part.begin(), part.end(), [&](char c) {
+      return !(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.' ||
+               extra.find(c) != std::string_view::npos);
+    });
+    if (part.empty() || part == "." || part.find("..") != std::string_view::npos || bad_char)
+      return make_error(shown + ": the " + std::string(what) + " '" + std::string(part) +
+                        "' is not a Hugging Face name (letters, digits, '-', '_', '.'" +
+                        (extra.empty() ? "" : ", '%'") + "; not '.', no '..')");
+    return std::nullopt;
+  };
+  if (auto bad = name_error("ORG", repo.substr(0, org_end), "")) return *bad;
+  if (auto bad = name_error("REPO", repo.substr(org_end + 1), "")) return *bad;
+  if (auto bad = name_error("REVISION", revision, "%")) return *bad;
+  const std::string_view file = rest.substr(repo_end + 1);
+  for (size_t start = 0; start <= file.size();) {
+    const size_t end = std::min(file.find('/', start), file.size());
+    const std::string_view segment = file.substr(start, end - start);
+    if (segment.empty() || segment == "." || segment == "..")
+      return make_error(shown + ": the FILE path holds an empty, '.' or '..' folder");
+    start = end + 1;
+  }
   return "https://huggingface.co/" + std::string(repo) + "/resolve/" + std::string(revision) + "/" +
-         std::string(rest.substr(repo_end + 1));
+         std::string(file);
 }
 
 Result<PullResult> pull(const PullOptions& given) {

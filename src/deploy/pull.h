@@ -37,7 +37,9 @@ struct PullOptions {
 /// https://huggingface.co/ORG/REPO/resolve/main/FILE, and hf://ORG/REPO@REVISION/FILE to
 /// .../resolve/REVISION/FILE (REVISION one path segment: a branch, tag or commit; refs/pr/1 as
 /// HF's own client sends it, refs%2Fpr%2F1). FILE may hold folders. Other URLs come back
-/// unchanged. Errors: an hf:// URL without ORG, REPO or FILE, or with an empty REVISION.
+/// unchanged. Errors: an hf:// URL without ORG, REPO or FILE, or with an empty REVISION; an ORG,
+/// REPO or REVISION that is not a Hugging Face name (letters, digits, '-', '_', '.', and '%' in
+/// a REVISION; not '.', no '..'); a FILE with an empty, '.' or '..' folder.
 Result<std::string> expand_hf_url(std::string_view url);
 
 struct PullResult {

@@ -178,8 +178,10 @@ Result<std::unique_ptr<Registry>> Registry::create(RegistryOptions options) {
   for (const auto& [id, model] : o.config.models)
     for (const auto& alias : model.aliases) registry->aliases_.emplace(alias, id);
   for (const auto& spec : o.specs) {
-    if (registry->aliases_.contains(spec.name))
-      return make_error("--model: the name '" + spec.name + "' is an alias in the config");
+    if (auto alias = registry->aliases_.find(spec.name); alias != registry->aliases_.end())
+      return make_error("models." + alias->second + ".aliases: '" + spec.name +
+                        "' is also the id of the model given by --model " + spec.name + "=" +
+                        spec.path);
     registry->entries_.emplace(spec.name, registry->make_entry(spec.name, spec.path, "--model"));
   }
   for (const auto& [id, model] : o.config.models) {
@@ -191,7 +193,23 @@ Result<std::unique_ptr<Registry>> Registry::create(RegistryOptions options) {
   for (const auto& [id, entry] : registry->entries_)
     registry->emit({RegistryEvent::Kind::Added, id, entry->file.error});
   registry->rescan();
+  // A file of the folder named as an alias: at start an error (at a rescan: state error).
+  for (const auto& [alias, id] : registry->aliases_)
+    if (auto it = registry->entries_.find(alias); it != registry->entries_.end())
+      return make_error("models." + id + ".aliases: '" + alias +
+                        "' is also the id of the model of --models " + it->second->path);
   if (Result<void> added = registry->add_derivatives(); !added.ok()) return added.error();
+  // A config entry without a model: with a folder its file may appear later.
+  for (const auto& [id, model] : o.config.models) {
+    if (registry->entries_.contains(id)) continue;
+    if (o.models_dir.empty())
+      return make_error(
+          "models." + id + ": there is no model '" + id +
+          "' (no --model, --lora or path gives it, and no --models folder is served)");
+    registry->emit({RegistryEvent::Kind::Warning, id,
+                    "models." + id + ": there is no model '" + id + "' yet; the entry applies " +
+                        "when a file " + id + ".gguf appears in " + o.models_dir});
+  }
   registry->thread_ = std::thread([r = registry.get()] { r->maintenance_loop(); });
   return registry;
 }
@@ -223,8 +241,19 @@ std::shared_ptr<ModelLease::Entry> Registry::make_entry(const std::string& id,
   entry->pinned = entry->config.pin;
   std::tie(entry->stat_size, entry->stat_mtime) = stat_of(path);
   entry->file = inspect_model_file(path);
+  if (auto alias = aliases_.find(id); alias != aliases_.end())
+    entry->file.error = "its id is an alias of '" + alias->second + "'";
   entry->state = entry->file.error.empty() ? ModelState::Available : ModelState::Error;
   return entry;
+}
+
+void Registry::set_adapter_presence(Entry& entry) {
+  std::error_code ec;
+  const bool missing = !fs::exists(entry.path, ec);
+  if (missing && entry.state == ModelState::Available) {
+    entry.file.error = entry.path + ": the adapter file does not exist";
+    entry.state = ModelState::Error;
+  }
 }
 
 std::shared_ptr<ModelLease::Entry> Registry::make_derivative(const LoraSpec& spec,
@@ -241,6 +270,7 @@ std::shared_ptr<ModelLease::Entry> Registry::make_derivative(const LoraSpec& spe
   std::tie(entry->stat_size, entry->stat_mtime) = stat_of(spec.adapter.path);
   entry->file.path = spec.adapter.path;
   entry->file.size_bytes = std::max<int64_t>(0, entry->stat_size);
+  set_adapter_presence(*entry);
   return entry;
 }
 
@@ -257,9 +287,13 @@ Result<void> Registry::add_derivatives() {
                                   ? "--lora " + spec.name
                                   : "models." + spec.base + ".loras." + spec.name;
     const std::shared_ptr<Entry> base = resolve(spec.base);
-    if (!base || !base->base.empty())
+    if (!base) return make_error(where + ": there is no model '" + spec.base + "'");
+    if (!base->base.empty())
       return make_error(where + ": the base '" + spec.base +
-                        "' is not a served model (adapters of adapters do not stack)");
+                        "' is itself a LoRA derivative (adapters of adapters do not stack)");
+    if (auto alias = aliases_.find(spec.name); alias != aliases_.end())
+      return make_error(where + ": the name '" + spec.name + "' is an alias of '" + alias->second +
+                        "'");
     if (resolve(spec.name))
       return make_error(where + ": the name '" + spec.name + "' is a served model's already");
     entries_.emplace(spec.name, make_derivative(spec, source));
@@ -276,13 +310,20 @@ Result<std::shared_ptr<LoadedModel>> Registry::load(const Entry& entry, const Mo
   auto adapted = (*base.lease)->load_adapter(entry.path, entry.adapter_scale);
   if (!adapted.ok()) {
     adapter_failed = true;
+    // The GGUF reader's errors ("cannot open", "not a GGUF file") do not say which file.
+    Error error = adapted.error();
+    std::string& message = error.message;
+    if (message.find("adapter") == std::string::npos) {
+      const size_t at = message.starts_with(entry.path + ": ") ? entry.path.size() + 2 : 0;
+      message.insert(at, "the adapter file: ");
+    }
     if (base.loaded) {
       // Loaded for this adapter alone: not left in memory for its keep-alive.
       const std::string base_id = base.lease->id();
       base.lease.reset();
       unload_if_idle(base_id, "its derivative '" + entry.id + "' failed to load");
     }
-    return adapted.error();
+    return error;
   }
   // The derivative's model holds the base's lease: destroying it (an unload, always outside
   // the registry's lock) releases the base.
@@ -295,9 +336,11 @@ Result<std::shared_ptr<LoadedModel>> Registry::load(const Entry& entry, const Mo
 }
 
 std::shared_ptr<ModelLease::Entry> Registry::resolve(std::string_view name) const {
-  if (auto it = entries_.find(name); it != entries_.end()) return it->second;
+  // An alias first: a file that appeared later under an alias's name (state error) hides no
+  // model.
   if (auto alias = aliases_.find(name); alias != aliases_.end())
     if (auto it = entries_.find(alias->second); it != entries_.end()) return it->second;
+  if (auto it = entries_.find(name); it != entries_.end()) return it->second;
   return nullptr;
 }
 
@@ -614,9 +657,26 @@ Result<void> Registry::unload(std::string_view name) {
       return make_error("model '" + id + "' is not loaded (it is " +
                         std::string(model_state_name(entry->state)) + ")");
     if (entry->pinned) return make_error("model '" + id + "' is pinned; unpin it first");
-    if (entry->refs > 0)
-      return make_error("model '" + id + "' has " + std::to_string(entry->refs) +
-                        " request(s) running; it is never unloaded under a request");
+    if (entry->refs > 0) {
+      // Each loaded derivative holds one lease on its base.
+      std::string derivatives;
+      int held_by_derivatives = 0;
+      for (const auto& [other_id, other] : entries_)
+        if (!other->base.empty() && other->state == ModelState::Loaded &&
+            resolve(other->base) == entry) {
+          derivatives += (derivatives.empty() ? "'" : ", '") + other_id + "'";
+          ++held_by_derivatives;
+        }
+      const int requests = entry->refs - held_by_derivatives;
+      std::string why;
+      if (requests > 0)
+        why = "has " + std::to_string(requests) +
+              " request(s) running; it is never unloaded under a request";
+      if (held_by_derivatives > 0)
+        why += (why.empty() ? "" : "; it ") + std::string("is held by its loaded derivative(s) ") +
+               derivatives + " (unload those first)";
+      return make_error("model '" + id + "' " + why);
+    }
     model = take_model(*entry);
   }
   model.reset();
@@ -629,6 +689,9 @@ Result<void> Registry::set_pinned(std::string_view name, bool pinned) {
     std::lock_guard lock(mutex_);
     const std::shared_ptr<Entry> entry = resolve(name);
     if (!entry) return make_error("model '" + std::string(name) + "' is not served here");
+    if (pinned && entry->state == ModelState::Error)
+      return make_error("model '" + entry->id + "' cannot be pinned: it cannot be served: " +
+                        public_message(*entry, entry->file.error));
     entry->pinned = pinned;
   }
   maintenance_.notify_all();
@@ -675,6 +738,7 @@ std::pair<int, int> Registry::rescan() {
         entry->file.error.clear();
         entry->state = ModelState::Available;
       }
+      if (!entry->base.empty()) set_adapter_presence(*entry);
       const auto file = listed.find(id);
       const bool gone =
           entry->source == "--models" && (file == listed.end() || file->second != entry->path);
@@ -689,8 +753,7 @@ std::pair<int, int> Registry::rescan() {
     for (const auto& [id, path] : listed) {
       const auto it = entries_.find(id);
       const bool dropped = std::find(to_drop.begin(), to_drop.end(), id) != to_drop.end();
-      if ((it == entries_.end() || dropped) && !aliases_.contains(id))
-        to_read.push_back({id, path, "--models"});
+      if (it == entries_.end() || dropped) to_read.push_back({id, path, "--models"});
     }
   }
   std::vector<std::shared_ptr<Entry>> read;

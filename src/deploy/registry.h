@@ -77,9 +77,11 @@ struct ModelInfo {
 
 /// What happened in the registry, for the log and for tests to wait on (RegistryOptions::
 /// observer). `detail`: Removed/Unloaded the reason ("idle", "evicted for 'x'", "admin",
-/// "file removed"); LoadFailed the error.
+/// "file removed"); LoadFailed the error; Warning the message (at start: a config entry whose
+/// model is not there yet).
 struct RegistryEvent {
   enum class Kind {
+    Warning,
     Added,
     Removed,
     WaitingForLoad,
@@ -177,7 +179,8 @@ class Registry {
   /// derivative loads by holding a lease on its base (loading it when needed) and applying its
   /// adapter (LoadedModel::load_adapter); it shares the base's weights and engine, takes only
   /// the adapter's bytes of the memory budget, and releases the base when it unloads. Errors:
-  /// DIR is not a readable folder, a --model name equal to an alias, a derivative whose base is
+  /// DIR is not a readable folder, an alias that is a model's id (--model, a file of DIR, a
+  /// derivative: at a rescan such a file is state Error instead), a derivative whose base is
   /// not a model (or is a derivative: adapters do not stack) or whose name is a model's.
   static Result<std::unique_ptr<Registry>> create(RegistryOptions options);
   /// Stops the maintenance thread and unloads every model (leases must be gone).
@@ -208,7 +211,7 @@ class Registry {
   /// not loaded.
   Result<void> unload(std::string_view name);
   /// Pins or unpins `name`: a pinned model is never unloaded (idle or for memory). Errors:
-  /// unknown name.
+  /// unknown name; pinning a model in state Error (the message holds its reason, no path).
   Result<void> set_pinned(std::string_view name, bool pinned);
 
   /// Looks at the folder again now: new files are added, removed ones dropped (a loaded one
@@ -231,6 +234,9 @@ class Registry {
   std::shared_ptr<Entry> make_entry(const std::string& id, const std::string& path,
                                     const std::string& source) const;
   std::shared_ptr<Entry> make_derivative(const LoraSpec& spec, const std::string& source) const;
+  /// An available derivative whose adapter file does not exist goes to state Error ("the
+  /// adapter file does not exist"); at start and at each rescan (mutex_ held after create()).
+  static void set_adapter_presence(Entry& entry);
   /// Adds the derivatives of options_.loras and the config (create()).
   Result<void> add_derivatives();
   /// Loads `entry`'s model (no lock held): its file, or for a derivative its base's lease

@@ -109,7 +109,10 @@ TEST_F(ServerModelsTest, AKeyWithAModelListSeesOnlyThoseModels) {
 }
 
 TEST_F(ServerModelsTest, AdminEndpointsNeedTheAdminRole) {
-  expect_error(get("/admin/models", key_), 403, "permission_denied");
+  const json member = expect_error(get("/admin/models", key_), 403, "permission_denied");
+  EXPECT_EQ(member["message"],
+            "This API key has the role member: it may call the models and read its own usage, "
+            "not use the admin API (an admin key is needed).");
   // An owner manages its tenant, not the deployment's models (authorize_admin, Deployment).
   platform::NewKey owner{"owner"};
   owner.role = platform::Role::Owner;
@@ -317,13 +320,21 @@ TEST_F(ServerModelsTest, AFileThatCannotBeServedIs503) {
   EXPECT_EQ(json::parse(listed->body)["error"], reason);
   EXPECT_EQ(listed->body.find(dir_.string()), std::string::npos) << listed->body;
   // The admin listing keeps the path (to fix the file) and counts no memory for it.
-  auto admin = get_from(own.port, "/admin/models", admin_key());
+  const std::string admin_secret = admin_key();
+  auto admin = get_from(own.port, "/admin/models", admin_secret);
   ASSERT_TRUE(admin);
   ASSERT_EQ(admin->status, 200) << admin->body;
   const json broken = json::parse(admin->body)["data"][0];
   EXPECT_EQ(broken["path"], path);
   EXPECT_EQ(broken["error"], path + ": " + reason);
   EXPECT_EQ(broken["memory_bytes"], 0);
+  // It cannot be pinned: 409 with the reason.
+  httplib::Client client("127.0.0.1", own.port);
+  auto pin = client.Post("/admin/models/broken/pin", {{"Authorization", "Bearer " + admin_secret}},
+                         "{}", "application/json");
+  const json refused = expect_error(pin, 409, "model_busy");
+  EXPECT_EQ(refused["message"], "model 'broken' cannot be pinned: it cannot be served: " + reason);
+  EXPECT_FALSE(own.registry->find("broken")->pinned);
 }
 
 // A --lora derivative whose adapter does not fit its base (another architecture): 503 naming

@@ -5,6 +5,8 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <memory>
 #include <string>
@@ -53,6 +55,21 @@ TEST(SynthLora, WritesAnAdapterThatFitsTheModel) {
 
   EXPECT_EQ(write_synth_lora(*shared, 0, 8.0f, 7, out).error().message,
             "the LoRA rank must be at least 1, not 0");
+  EXPECT_EQ(write_synth_lora(*shared, 4, NAN, 7, out).error().message,
+            "the LoRA alpha must be a finite number, not nan");
+  EXPECT_EQ(write_synth_lora(*shared, 4, -INFINITY, 7, out).error().message,
+            "the LoRA alpha must be a finite number, not -inf");
+  // A rank above every target's smaller side: the first target in the file is named.
+  const gguf::TensorInfo* first = nullptr;
+  for (const gguf::TensorInfo& t : shared->tensors())
+    if (first == nullptr && synth_lora_target(t)) first = &t;
+  ASSERT_NE(first, nullptr);
+  const int64_t side = std::min(first->ne[0], first->ne[1]);
+  EXPECT_EQ(write_synth_lora(*shared, 100000, 8.0f, 7, out).error().message,
+            "the LoRA rank 100000 is above the smaller side of " + first->name + " (" +
+                std::to_string(first->ne[0]) + " x " + std::to_string(first->ne[1]) +
+                "); at most " + std::to_string(side));
+  EXPECT_FALSE(std::filesystem::exists(out));
 }
 
 }  // namespace

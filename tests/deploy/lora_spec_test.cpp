@@ -2,8 +2,10 @@
 #include "deploy/lora_spec.h"
 
 #include <gtest/gtest.h>
+#include <stdlib.h>
 
 #include <filesystem>
+#include <fstream>
 
 #include "deploy/registry.h"
 #include "testdata.h"
@@ -30,13 +32,39 @@ TEST(AdapterFile, ParsesPathAndScale) {
   EXPECT_EQ(at_in_dir->scale, 1.0f);
 }
 
+// An '@' in the file name, no scale: the whole text when it names a file; else "@1" sets the
+// scale and keeps the '@' in the path.
+TEST(AdapterFile, AnAtInAFileNameIsThePathsWhenTheFileExists) {
+  std::string pattern = (std::filesystem::temp_directory_path() / "gengyun-lora-XXXXXX").string();
+  ASSERT_NE(mkdtemp(pattern.data()), nullptr);
+  const std::string path = pattern + "/my lora@2.gguf";
+  std::ofstream(path) << "x";
+  auto whole = parse_adapter_file(path);
+  ASSERT_TRUE(whole.ok()) << whole.error().message;
+  EXPECT_EQ(whole->path, path);
+  EXPECT_EQ(whole->scale, 1.0f);
+  auto scaled = parse_adapter_file(path + "@1");
+  ASSERT_TRUE(scaled.ok());
+  EXPECT_EQ(scaled->path, path);
+  EXPECT_EQ(scaled->scale, 1.0f);
+  std::filesystem::remove_all(pattern);
+  EXPECT_EQ(parse_adapter_file(path).error().message,
+            "the LoRA scale '2.gguf' in '" + path +
+                "' is not a number (ADAPTER.gguf[@SCALE]; a file whose name holds an '@' takes a "
+                "scale: '" +
+                path + "@1')");
+}
+
 TEST(AdapterFile, RejectsBadScalesAndEmptyPaths) {
   EXPECT_EQ(parse_adapter_file("b.gguf@x").error().message,
-            "the LoRA scale 'x' in 'b.gguf@x' is not a number (ADAPTER.gguf[@SCALE])");
+            "the LoRA scale 'x' in 'b.gguf@x' is not a number (ADAPTER.gguf[@SCALE]; a file "
+            "whose name holds an '@' takes a scale: 'b.gguf@x@1')");
   EXPECT_EQ(parse_adapter_file("b.gguf@").error().message,
-            "the LoRA scale '' in 'b.gguf@' is not a number (ADAPTER.gguf[@SCALE])");
+            "the LoRA scale '' in 'b.gguf@' is not a number (ADAPTER.gguf[@SCALE]; a file "
+            "whose name holds an '@' takes a scale: 'b.gguf@@1')");
   EXPECT_EQ(parse_adapter_file("b.gguf@1.5x").error().message,
-            "the LoRA scale '1.5x' in 'b.gguf@1.5x' is not a number (ADAPTER.gguf[@SCALE])");
+            "the LoRA scale '1.5x' in 'b.gguf@1.5x' is not a number (ADAPTER.gguf[@SCALE]; a file "
+            "whose name holds an '@' takes a scale: 'b.gguf@1.5x@1')");
   EXPECT_EQ(parse_adapter_file("b.gguf@1e308").error().message,
             "the LoRA scale '1e308' in 'b.gguf@1e308' is out of a 32-bit float's range "
             "(magnitudes 1.2e-38 to 3.4e38, or 0)");
@@ -67,7 +95,8 @@ TEST(LoraSpec, ParsesNameBaseAndAdapter) {
               "--lora expects NAME=BASE:ADAPTER.gguf[@SCALE], got '" + std::string(bad) + "'");
   }
   EXPECT_EQ(parse_lora_spec("n=q:a.gguf@x").error().message,
-            "--lora: the LoRA scale 'x' in 'a.gguf@x' is not a number (ADAPTER.gguf[@SCALE])");
+            "--lora: the LoRA scale 'x' in 'a.gguf@x' is not a number (ADAPTER.gguf[@SCALE]; a "
+            "file whose name holds an '@' takes a scale: 'a.gguf@x@1')");
 }
 
 TEST(LoraSpec, NamesAreUnique) {

@@ -460,6 +460,31 @@ TEST(PullUrl, ExpandsTheHuggingFaceShorthand) {
                   "': expected hf://ORG/REPO@REVISION/FILE with a non-empty REPO and REVISION")
         << bad;
   }
+  // Parts that are not Hugging Face names, or that climb out of the repo, are refused.
+  const std::pair<const char*, std::string> names[] = {
+      {"hf://Qwen/../../f.gguf",
+       "the REPO '..' is not a Hugging Face name (letters, digits, "
+       "'-', '_', '.'; not '.', no '..')"},
+      {"hf://../repo/f.gguf",
+       "the ORG '..' is not a Hugging Face name (letters, digits, '-', "
+       "'_', '.'; not '.', no '..')"},
+      {"hf://./repo/f.gguf",
+       "the ORG '.' is not a Hugging Face name (letters, digits, '-', "
+       "'_', '.'; not '.', no '..')"},
+      {"hf://org/re po/f.gguf",
+       "the REPO 're po' is not a Hugging Face name (letters, digits, "
+       "'-', '_', '.'; not '.', no '..')"},
+      {"hf://org/repo@../f.gguf",
+       "the REVISION '..' is not a Hugging Face name (letters, "
+       "digits, '-', '_', '.', '%'; not '.', no '..')"},
+      {"hf://org/repo@a?b/f.gguf",
+       "the REVISION 'a?b' is not a Hugging Face name (letters, "
+       "digits, '-', '_', '.', '%'; not '.', no '..')"},
+      {"hf://org/repo/../f.gguf", "the FILE path holds an empty, '.' or '..' folder"},
+      {"hf://org/repo/a//f.gguf", "the FILE path holds an empty, '.' or '..' folder"},
+  };
+  for (const auto& [bad, message] : names)
+    EXPECT_EQ(expand_hf_url(bad).error().message, "'" + std::string(bad) + "': " + message);
 }
 
 TEST_F(PullTest, RejectsBadArguments) {

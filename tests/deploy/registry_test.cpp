@@ -313,15 +313,15 @@ TEST(Registry, RefusesLorasWithoutABaseOrWithATakenName) {
   o.config.models["base"].loras.push_back({"chat", "a.gguf", 1.0});
   auto registry = Registry::create(std::move(o));
   ASSERT_FALSE(registry.ok());
-  EXPECT_EQ(registry.error().message,
-            "models.base.loras.chat: the base 'base' is not a served model (adapters of adapters "
-            "do not stack)");
+  EXPECT_EQ(registry.error().message, "models.base.loras.chat: there is no model 'base'");
   const std::vector<std::pair<std::vector<LoraSpec>, std::string>> cases = {
       {{{"a", "qwen", {"a.gguf", 1.0f}}, {"b", "a", {"b.gguf", 1.0f}}},
-       "--lora b: the base 'a' is not a served model (adapters of adapters do not stack)"},
+       "--lora b: the base 'a' is itself a LoRA derivative (adapters of adapters do not "
+       "stack)"},
+      {{{"x", "nosuch", {"a.gguf", 1.0f}}}, "--lora x: there is no model 'nosuch'"},
       {{{"qwen", "qwen", {"a.gguf", 1.0f}}},
        "--lora qwen: the name 'qwen' is a served model's already"},
-      {{{"q", "qwen", {"a.gguf", 1.0f}}}, "--lora q: the name 'q' is a served model's already"},
+      {{{"q", "qwen", {"a.gguf", 1.0f}}}, "--lora q: the name 'q' is an alias of 'qwen'"},
   };
   for (const auto& [loras, message] : cases) {
     RegistryOptions with_base;
@@ -336,6 +336,88 @@ TEST(Registry, RefusesLorasWithoutABaseOrWithATakenName) {
   no_dir.models_dir = "/nonexistent-folder";
   EXPECT_EQ(Registry::create(std::move(no_dir)).error().message,
             "--models: '/nonexistent-folder' is not a folder");
+}
+
+TEST(Registry, AnAliasThatIsAnotherModelsIdIsAnErrorAtStartAndAtARescan) {
+  REQUIRE_TESTDATA();
+  const std::string model = model_path("stories260K-f32.gguf");
+  {
+    TempDir dir;
+    fs::create_symlink(model, dir.file("embed.gguf"));
+    RegistryOptions o;
+    o.models_dir = dir.path().string();
+    o.specs = {{"moe", model}};
+    o.config.models["moe"].aliases = {"embed"};
+    auto refused = Registry::create(std::move(o));
+    ASSERT_FALSE(refused.ok());
+    EXPECT_EQ(refused.error().message,
+              "models.moe.aliases: 'embed' is also the id of the model of "
+              "--models " +
+                  dir.file("embed.gguf"));
+  }
+  {
+    RegistryOptions o;
+    o.specs = {{"moe", model}, {"embed", model}};
+    o.config.models["moe"].aliases = {"embed"};
+    auto refused = Registry::create(std::move(o));
+    ASSERT_FALSE(refused.ok());
+    EXPECT_EQ(
+        refused.error().message,
+        "models.moe.aliases: 'embed' is also the id of the model given by --model embed=" + model);
+  }
+  // At a rescan: the new file is listed in state error, the alias keeps naming its model.
+  TempDir dir;
+  Fixture f;
+  RegistryOptions o = f.options();
+  o.models_dir = dir.path().string();
+  o.specs = {{"moe", model}};
+  o.config.models["moe"].aliases = {"embed"};
+  auto registry = create(std::move(o));
+  ASSERT_TRUE(registry);
+  fs::create_symlink(model, dir.file("embed.gguf"));
+  EXPECT_EQ(registry->rescan(), (std::pair{1, 0}));
+  const std::vector<ModelInfo> listed = registry->list();
+  ASSERT_EQ(listed.size(), 2u);
+  EXPECT_EQ(listed[0].id, "embed");
+  EXPECT_EQ(listed[0].state, ModelState::Error);
+  EXPECT_EQ(listed[0].file.error, "its id is an alias of 'moe'");
+  EXPECT_EQ(registry->find("embed")->id, "moe");
+  Acquired lease = registry->acquire("embed");
+  ASSERT_TRUE(lease.lease) << lease.message;
+  EXPECT_EQ(lease.lease->id(), "moe");
+}
+
+TEST(Registry, AConfigEntryWithoutAModelWarnsWithAFolderAndIsAnErrorWithout) {
+  REQUIRE_TESTDATA();
+  {
+    RegistryOptions o;
+    o.config.models["nosuch"].keep_alive_us = 60'000'000;
+    auto refused = Registry::create(std::move(o));
+    ASSERT_FALSE(refused.ok());
+    EXPECT_EQ(refused.error().message,
+              "models.nosuch: there is no model 'nosuch' (no --model, --lora or path gives it, "
+              "and no --models folder is served)");
+  }
+  TempDir dir;
+  Fixture f;
+  RegistryOptions o = f.options();
+  o.models_dir = dir.path().string();
+  o.config.models["nosuch"].keep_alive_us = 60'000'000;
+  auto registry = create(std::move(o));
+  ASSERT_TRUE(registry);
+  const std::vector<RegistryEvent> warnings = f.events.of(Kind::Warning);
+  ASSERT_EQ(warnings.size(), 1u);
+  EXPECT_EQ(warnings[0].model, "nosuch");
+  EXPECT_EQ(warnings[0].detail,
+            "models.nosuch: there is no model 'nosuch' yet; the entry applies "
+            "when a file nosuch.gguf appears in " +
+                dir.path().string());
+  // The entry applies to the file that appears.
+  fs::create_symlink(model_path("stories260K-f32.gguf"), dir.file("nosuch.gguf"));
+  EXPECT_EQ(registry->rescan(), (std::pair{1, 0}));
+  auto info = registry->find("nosuch");
+  ASSERT_TRUE(info);
+  EXPECT_EQ(info->keep_alive_us, 60'000'000);
 }
 
 /// Acquires `id` on `n` threads at once, the first load held until the other n - 1 callers
@@ -713,6 +795,54 @@ TEST(Registry, AnAdapterThatDoesNotFitIsAnErrorAndDoesNotKeepItsBase) {
   EXPECT_EQ(f.events.count(Kind::LoadStarted, "base"), 1u);
 }
 
+// A derivative whose adapter file does not exist is state error from the start, available
+// once the file appears (rescan), and error again when it goes.
+TEST(Registry, AMissingAdapterIsAnErrorUntilItsFileAppears) {
+  REQUIRE_TESTDATA();
+  TempDir dir;
+  const std::string adapter = dir.file("chat.gguf");
+  Fixture f;
+  auto registry = with_derivative(f, model_path("qwen2-tiny-f32.gguf"), adapter);
+  ASSERT_TRUE(registry);
+  ModelInfo chat = *registry->find("chat");
+  EXPECT_EQ(chat.state, ModelState::Error);
+  EXPECT_EQ(chat.file.error, adapter + ": the adapter file does not exist");
+  EXPECT_EQ(chat.public_error, "the adapter file does not exist");
+  const Acquired refused = registry->acquire("chat");
+  EXPECT_EQ(refused.status, AcquireStatus::Unservable);
+  EXPECT_EQ(refused.message, "model 'chat' cannot be served: the adapter file does not exist");
+  EXPECT_EQ(f.events.count(Kind::LoadStarted, "base"), 0u);
+
+  fs::copy_file(gengyun::testing::testdata_path("lora/qwen2-tiny-lora-a.gguf"), adapter);
+  registry->rescan();
+  EXPECT_EQ(registry->find("chat")->state, ModelState::Available);
+  fs::remove(adapter);
+  registry->rescan();
+  chat = *registry->find("chat");
+  EXPECT_EQ(chat.state, ModelState::Error);
+  EXPECT_EQ(chat.public_error, "the adapter file does not exist");
+}
+
+// Unloading a base that its idle loaded derivative holds names the derivative, not requests.
+TEST(Registry, UnloadingABaseHeldByItsDerivativeNamesIt) {
+  REQUIRE_TESTDATA();
+  Fixture f;
+  auto registry = with_derivative(f, model_path("qwen2-tiny-f32.gguf"),
+                                  gengyun::testing::testdata_path("lora/qwen2-tiny-lora-a.gguf"));
+  ASSERT_TRUE(registry);
+  ASSERT_TRUE(registry->acquire("chat").lease);
+  EXPECT_EQ(registry->unload("base").error().message,
+            "model 'base' is held by its loaded derivative(s) 'chat' (unload those first)");
+  Acquired request = registry->acquire("base");
+  ASSERT_TRUE(request.lease);
+  EXPECT_EQ(registry->unload("base").error().message,
+            "model 'base' has 1 request(s) running; it is never unloaded under a request; it is "
+            "held by its loaded derivative(s) 'chat' (unload those first)");
+  request.lease.reset();
+  ASSERT_TRUE(registry->unload("chat").ok());
+  EXPECT_TRUE(registry->unload("base").ok());
+}
+
 // A base that was loaded already (a request holds it) stays loaded when its adapter fails.
 TEST(Registry, AFailedAdapterLeavesABaseInUseLoaded) {
   REQUIRE_TESTDATA();
@@ -744,7 +874,8 @@ TEST(Registry, AFixedAdapterIsTriedAgainAfterARescan) {
   EXPECT_EQ(failed.status, AcquireStatus::LoadFailed);
   const std::string reason = gguf::File::open(adapter).error().message;
   ASSERT_TRUE(reason.starts_with(adapter + ": ")) << reason;
-  EXPECT_EQ(failed.message, "model 'chat' cannot be loaded: " + reason.substr(adapter.size() + 2));
+  EXPECT_EQ(failed.message, "model 'chat' cannot be loaded: the adapter file: " +
+                                reason.substr(adapter.size() + 2));
   EXPECT_EQ(registry->find("chat")->state, ModelState::Error);
   registry->rescan();
   EXPECT_EQ(registry->find("chat")->state, ModelState::Error);  // unchanged file

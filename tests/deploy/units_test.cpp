@@ -93,6 +93,7 @@ TEST(ByteSize, ParsesUnits) {
   EXPECT_EQ(parse_byte_size("1.5G").value(), 1'500'000'000);
   EXPECT_EQ(parse_byte_size("2kb").value(), 2000);
   EXPECT_EQ(parse_byte_size("4096").value(), 4096);
+  EXPECT_EQ(parse_byte_size("0").value(), 0);  // --max-memory 0: no limit, as without the flag
   EXPECT_EQ(parse_byte_size("1TiB").value(), int64_t{1} << 40);
   EXPECT_EQ(parse_byte_size("8XB").error().message,
             "invalid byte size '8XB': unknown unit 'XB' (B, KB, KiB, MB, MiB, GB, GiB, TB, TiB)");

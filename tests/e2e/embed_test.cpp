@@ -59,6 +59,7 @@ TEST(EmbedCommand, BadInputIsRefused) {
   REQUIRE_TESTDATA();
   const std::string embed_model = testing::testdata_path("models/qwen3-embed-tiny-f32.gguf");
   const std::string chat_model = testing::testdata_path("models/qwen2-tiny-f32.gguf");
+  const std::string vocab = testing::testdata_path("tokenizer/qwen-vocab.gguf");
   struct Case {
     std::vector<std::string> args;
     std::string message;
@@ -71,7 +72,16 @@ TEST(EmbedCommand, BadInputIsRefused) {
        "--dimensions must be between 1 and 256, not -1"},
       {{"embed", embed_model, "hello", "--dimensions", "0"},
        "--dimensions must be between 1 and 256, not 0"},
+      {{"embed", vocab, "Hello"},
+       vocab + ": the file holds a vocabulary but no weights (a vocab-only GGUF works with "
+               "`gengyun tokenize`, not for embeddings)"},
+      {{"run", vocab, "-p", "Hello"},
+       vocab + ": the file holds a vocabulary but no weights (a vocab-only GGUF works with "
+               "`gengyun tokenize`, not for generation)"},
       {{"embed", embed_model}, "give the text or --file PATH"},
+      {{"embed", embed_model, ""}, "error: the text must not be an empty string\n"},
+      {{"embed", embed_model, "--file", "/dev/null"},
+       "error: the text must not be an empty string\n"},
       {{"embed", embed_model, "--file", "/nonexistent/input.txt"},
        "cannot read /nonexistent/input.txt"},
       {{"run", embed_model, "-p", "hello", "--ctx", "64"},

@@ -36,6 +36,10 @@ class PullCommandTest : public ::testing::Test {
     server_.Get("/m/tiny.gguf", [this](const httplib::Request&, httplib::Response& res) {
       res.set_content(gguf_, "application/octet-stream");
     });
+    server_.Get("/download", [this](const httplib::Request&, httplib::Response& res) {
+      res.set_header("Content-Disposition", "attachment; filename=\"tiny.bin\"");
+      res.set_content(gguf_, "application/octet-stream");
+    });
     server_.Get("/gated/tiny.gguf", [this](const httplib::Request& req, httplib::Response& res) {
       if (req.get_header_value("Authorization") != "Bearer " + std::string(kToken))
         return (void)(res.status = 401);
@@ -71,6 +75,20 @@ TEST_F(PullCommandTest, DownloadsAndPrintsThePath) {
                        " bytes, a valid GGUF file; no SHA-256 given, none checked\n");
   std::ifstream in(path, std::ios::binary);
   EXPECT_EQ(std::string(std::istreambuf_iterator<char>(in), {}), gguf_);
+}
+
+// A name from the response that does not end in .gguf: pulled, with a warning that
+// `serve --models` would not list it.
+TEST_F(PullCommandTest, ANameWithoutGgufIsPulledWithAWarning) {
+  const ProcessOutput p = run_process({kBinary, "pull", url("/download"), "-o", dir_.string()});
+  ASSERT_EQ(p.exit_code, 0) << p.err;
+  const std::string path = dir_.string() + "/tiny.bin";
+  EXPECT_EQ(p.out, path + "\n");
+  EXPECT_EQ(p.err, "pulled " + path + ": " + std::to_string(gguf_.size()) +
+                       " bytes, a valid GGUF file; no SHA-256 given, none checked\n"
+                       "warning: the file name (from the response) does not end in .gguf: "
+                       "`serve --models` lists only *.gguf files (rename it or serve it with "
+                       "--model)\n");
 }
 
 TEST_F(PullCommandTest, AChecksumMismatchExitsOne) {

@@ -5,6 +5,8 @@
 
 #include <filesystem>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "process.h"
 #include "testdata.h"
@@ -30,6 +32,35 @@ TEST(SynthCommand, LayersOutsideTheShapeAreRefusedAndNothingIsWritten) {
         << run.err;
     EXPECT_FALSE(std::filesystem::exists(out)) << layers;
   }
+}
+
+// synth-lora: a rank or alpha out of range is refused with the range, nothing written.
+TEST(SynthCommand, SynthLoraRefusesRanksAndAlphasOutOfRange) {
+  REQUIRE_TESTDATA();
+  const std::string out = (std::filesystem::temp_directory_path() /
+                           ("synth_lora_" + std::to_string(::getpid()) + ".gguf"))
+                              .string();
+  const std::string base = testing::testdata_path("models/qwen2-tiny-q8_0.gguf");
+  const std::pair<std::vector<std::string>, std::string> cases[] = {
+      {{"--rank", "0"}, "error: the LoRA rank must be at least 1, not 0\n"},
+      {{"--rank", "-2"}, "error: the LoRA rank must be at least 1, not -2\n"},
+      {{"--alpha", "nan"}, "error: the LoRA alpha must be a finite number, not nan\n"},
+      {{"--alpha", "inf"}, "error: the LoRA alpha must be a finite number, not inf\n"},
+  };
+  for (const auto& [flags, message] : cases) {
+    std::vector<std::string> argv = {kBinary, "synth-lora", base, out};
+    argv.insert(argv.end(), flags.begin(), flags.end());
+    const ProcessOutput run = run_process(argv);
+    EXPECT_EQ(run.exit_code, 1) << message;
+    EXPECT_EQ(run.err, message);
+    EXPECT_FALSE(std::filesystem::exists(out)) << message;
+  }
+  const ProcessOutput huge = run_process({kBinary, "synth-lora", base, out, "--rank", "100000"});
+  EXPECT_EQ(huge.exit_code, 1);
+  EXPECT_NE(huge.err.find("error: the LoRA rank 100000 is above the smaller side of blk.0."),
+            std::string::npos)
+      << huge.err;
+  EXPECT_FALSE(std::filesystem::exists(out));
 }
 
 }  // namespace
