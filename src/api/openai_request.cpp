@@ -588,6 +588,14 @@ std::optional<ApiError> read_tool_fields(const json& body, GenerationRequest& re
   if (request.tool_choice == "required" && n_tools == 0)
     return invalid_request("tool_choice \"required\" needs at least one tool in tools",
                            "tool_choice");
+  // A stop sequence met inside an enforced call would cut it short into text ("<tool_call>"),
+  // defeating the tool_choice: the two are refused together.
+  if ((request.tool_choice == "required" || request.tool_choice == "function") &&
+      !request.params.stop.empty())
+    return invalid_request("stop cannot be combined with tool_choice " +
+                               shown(*field(body, "tool_choice")) +
+                               ": a stop sequence would cut the enforced tool call short",
+                           "stop");
   const json* parallel = field(body, "parallel_tool_calls");
   if (parallel && !parallel->is_boolean())
     return invalid_request("parallel_tool_calls must be a boolean, got " + shown(*parallel),

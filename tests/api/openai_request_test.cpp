@@ -354,6 +354,17 @@ TEST(ParseChatRequest, BadToolChoicesNameTheField) {
        "additionalProperties, anyOf, const, enum, format, items, maxItems, minItems, properties, "
        "required, type, and annotations)",
        "tools[0].function.parameters"},
+      {{{"tools", kTwoTools}, {"tool_choice", "required"}, {"stop", {"\n"}}},
+       "stop cannot be combined with tool_choice \"required\": a stop sequence would cut the "
+       "enforced tool call short",
+       "stop"},
+      {{{"tools", kTwoTools},
+        {"tool_choice", {{"type", "function"}, {"function", {{"name", "g"}}}}},
+        {"stop", "</tool_call>"}},
+       "stop cannot be combined with tool_choice "
+       "{\"function\":{\"name\":\"g\"},\"type\":\"func...: a stop sequence would cut the "
+       "enforced tool call short",
+       "stop"},
   };
   for (const Case& c : cases) {
     auto r = parse_chat_request(chat_body(c.extra));
@@ -362,6 +373,12 @@ TEST(ParseChatRequest, BadToolChoicesNameTheField) {
     EXPECT_EQ(r.error().param, c.param) << c.extra.dump();
     EXPECT_EQ(r.error().http_status, 400);
   }
+  // Stop sequences apply to "auto" answers (a call they cut comes back as text); an empty stop
+  // string is no stop sequence.
+  EXPECT_TRUE(parse_chat_request(chat_body({{"tools", kTwoTools}, {"stop", {"\n"}}})).ok());
+  EXPECT_TRUE(parse_chat_request(
+                  chat_body({{"tools", kTwoTools}, {"tool_choice", "required"}, {"stop", ""}}))
+                  .ok());
   // With "auto" the schema only reaches the template: it is not compiled.
   EXPECT_TRUE(parse_chat_request(chat_body({{"tools", bad_schema}})).ok());
 }
