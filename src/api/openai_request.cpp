@@ -554,9 +554,13 @@ std::optional<ApiError> read_tool_fields(const json& body, GenerationRequest& re
         return invalid_request(where + ".function must be an object with a string name",
                                where + ".function");
       const json* parameters = field(*function, "parameters");
-      if (parameters && !parameters->is_object())
-        return invalid_request(where + ".function.parameters must be an object",
-                               where + ".function.parameters");
+      // OpenAI's rule: the arguments are an object ({} stands for a function without parameters).
+      if (parameters && (!parameters->is_object() ||
+                         (!parameters->empty() && parameters->value("type", json()) != "object")))
+        return invalid_request(
+            where + ".function.parameters must be a JSON Schema of type object, got " +
+                shown(*parameters),
+            where + ".function.parameters");
     }
   }
   const json* tools = field(body, "tools");

@@ -383,6 +383,42 @@ TEST(ParseChatRequest, BadToolChoicesNameTheField) {
   EXPECT_TRUE(parse_chat_request(chat_body({{"tools", bad_schema}})).ok());
 }
 
+// A tool's definition is checked whatever tool_choice is: OpenAI's rules, and no field accepted
+// and ignored.
+TEST(ParseChatRequest, ToolDefinitionsAreChecked) {
+  const auto tool = [](json function) {
+    return json::array({{{"type", "function"}, {"function", function}}});
+  };
+  for (const json& choice : {json("auto"), json("required")}) {
+    const auto body = [&](json tools) {
+      return chat_body({{"tools", tools}, {"tool_choice", choice}});
+    };
+    const BadCase cases[] = {
+        {"array parameters",
+         body(tool(
+             {{"name", "f"}, {"parameters", {{"type", "array"}, {"items", json::object()}}}})),
+         "tools[0].function.parameters"},
+        {"string parameters",
+         body(tool({{"name", "f"}, {"parameters", {{"type", "string"}, {"enum", {"x"}}}}})),
+         "tools[0].function.parameters"},
+        {"untyped parameters",
+         body(tool({{"name", "f"}, {"parameters", {{"properties", json::object()}}}})),
+         "tools[0].function.parameters"},
+        {"parameters not an object", body(tool({{"name", "f"}, {"parameters", 7}})),
+         "tools[0].function.parameters"},
+    };
+    for (const auto& c : cases) expect_rejected(c, /*chat=*/true);
+    auto r = parse_chat_request(cases[0].body);
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.error().message,
+              "tools[0].function.parameters must be a JSON Schema of type object, got "
+              "{\"items\":{},\"type\":\"array\"}");
+    // {} is a function without parameters.
+    auto empty = parse_chat_request(body(tool({{"name", "f"}, {"parameters", json::object()}})));
+    EXPECT_TRUE(empty.ok()) << empty.error().message;
+  }
+}
+
 TEST(ParseRequests, ResponseFormat) {
   for (const bool chat : {true, false}) {
     const auto parse = [chat](const json& format) {
