@@ -436,10 +436,11 @@ ApiResult<nlohmann::ordered_json> read_tool_calls(const json& calls, const std::
     if (!call.is_object())
       return invalid_request(where + " must be an object, got " + shown(call), where);
     nlohmann::ordered_json converted = nlohmann::ordered_json::object();
-    if (const json* id = field(call, "id")) {
-      if (!id->is_string()) return invalid_request(where + ".id must be a string", where + ".id");
-      converted["id"] = id->get<std::string>();
-    }
+    // OpenAI requires the id: the tool message that answers the call names it.
+    const json* id = field(call, "id");
+    if (!id || !id->is_string())
+      return invalid_request(where + ".id must be a string (the call's id)", where + ".id");
+    converted["id"] = id->get<std::string>();
     const json* type = field(call, "type");
     if (type && *type != "function")
       return invalid_request(where + ".type must be \"function\", got " + shown(*type),
@@ -529,6 +530,14 @@ ApiResult<ChatMessage> read_message(const json& message, size_t index) {
   return out;
 }
 
+/// Whether `name` is a function name OpenAI allows: ^[a-zA-Z0-9_-]{1,64}$.
+bool is_function_name(const std::string& name) {
+  return !name.empty() && name.size() <= 64 && std::all_of(name.begin(), name.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           c == '_' || c == '-';
+  });
+}
+
 /// chat_template_kwargs' shape.
 std::optional<ApiError> kwargs_error(const json& body) {
   if (const json* kwargs = field(body, "chat_template_kwargs"); kwargs && !kwargs->is_object())
@@ -553,6 +562,24 @@ std::optional<ApiError> read_tool_fields(const json& body, GenerationRequest& re
           !(*function)["name"].is_string())
         return invalid_request(where + ".function must be an object with a string name",
                                where + ".function");
+      const std::string& name = (*function)["name"].get_ref<const std::string&>();
+      if (!is_function_name(name))
+        return invalid_request(where +
+                                   ".function.name must be 1 to 64 letters, digits, underscores "
+                                   "or dashes (^[a-zA-Z0-9_-]{1,64}$), got " +
+                                   shown(json(name)),
+                               where + ".function.name");
+      for (size_t j = 0; j < i; ++j)
+        if ((*tools)[j]["function"]["name"] == name)
+          return invalid_request(where + ".function.name " + shown(json(name)) +
+                                     " is also the name of tools[" + std::to_string(j) +
+                                     "]: function names must be unique",
+                                 where + ".function.name");
+      if (const json* description = field(*function, "description");
+          description && !description->is_string())
+        return invalid_request(
+            where + ".function.description must be a string, got " + shown(*description),
+            where + ".function.description");
       const json* parameters = field(*function, "parameters");
       // OpenAI's rule: the arguments are an object ({} stands for a function without parameters).
       if (parameters && (!parameters->is_object() ||

@@ -190,7 +190,8 @@ TEST(ParseChatRequest, ToolsToolCallsAndTemplateFields) {
       {"role": "assistant", "content": null, "reasoning_content": "think",
        "tool_calls": [{"id": "call_1", "type": "function",
                        "function": {"name": "get_weather", "arguments": "{\"city\": \"Hangzhou\", \"a\": 1}"}},
-                      {"type": "function", "function": {"name": "f", "arguments": "not json"}}]},
+                      {"id": "call_2", "type": "function",
+                       "function": {"name": "f", "arguments": "not json"}}]},
       {"role": "tool", "tool_call_id": "call_1", "name": "get_weather", "content": "21"}],
     "tools": [{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}],
     "tool_choice": "auto", "parallel_tool_calls": true,
@@ -204,7 +205,8 @@ TEST(ParseChatRequest, ToolsToolCallsAndTemplateFields) {
   EXPECT_EQ(r->messages[1].content, "");
   EXPECT_EQ(r->messages[1].extra_json,
             R"({"tool_calls":[{"id":"call_1","type":"function","function":{"name":"get_weather",)"
-            R"("arguments":{"city":"Hangzhou","a":1}}},{"type":"function","function":{"name":"f",)"
+            R"("arguments":{"city":"Hangzhou","a":1}}},{"id":"call_2","type":"function",)"
+            R"("function":{"name":"f",)"
             R"("arguments":"not json"}}],"reasoning_content":"think"})");
   EXPECT_EQ(r->messages[2].role, "tool");
   EXPECT_EQ(r->messages[2].extra_json, R"({"tool_call_id":"call_1","name":"get_weather"})");
@@ -231,7 +233,9 @@ TEST(ParseChatRequest, ToolsToolCallsAndTemplateFields) {
       {{"messages",
         {{{"role", "assistant"},
           {"tool_calls",
-           {{{"type", "function"}, {"function", {{"name", "f"}, {"arguments", deep}}}}}}}}}}));
+           {{{"id", "call_1"},
+             {"type", "function"},
+             {"function", {{"name", "f"}, {"arguments", deep}}}}}}}}}}));
   ASSERT_TRUE(deep_call.ok()) << deep_call.error().message;
   EXPECT_EQ(nlohmann::ordered_json::parse(
                 deep_call->messages[0].extra_json)["tool_calls"][0]["function"]["arguments"],
@@ -408,6 +412,28 @@ TEST(ParseChatRequest, ToolDefinitionsAreChecked) {
          "tools[0].function.parameters"},
     };
     for (const auto& c : cases) expect_rejected(c, /*chat=*/true);
+    const BadCase names[] = {
+        {"empty name", body(tool({{"name", ""}})), "tools[0].function.name"},
+        {"space in name", body(tool({{"name", "get weather"}})), "tools[0].function.name"},
+        {"dot in name", body(tool({{"name", "a.b"}})), "tools[0].function.name"},
+        {"65 characters", body(tool({{"name", std::string(65, 'a')}})), "tools[0].function.name"},
+        {"duplicate",
+         body(json::array({{{"type", "function"}, {"function", {{"name", "f"}}}},
+                           {{"type", "function"}, {"function", {{"name", "g"}}}},
+                           {{"type", "function"}, {"function", {{"name", "f"}}}}})),
+         "tools[2].function.name"},
+        {"description not a string", body(tool({{"name", "f"}, {"description", 1}})),
+         "tools[0].function.description"},
+    };
+    for (const auto& c : names) expect_rejected(c, /*chat=*/true);
+    auto dup = parse_chat_request(names[4].body);
+    ASSERT_FALSE(dup.ok());
+    EXPECT_EQ(dup.error().message,
+              "tools[2].function.name \"f\" is also the name of tools[0]: function names must be "
+              "unique");
+    auto longest = parse_chat_request(
+        body(tool({{"name", "a-Z_09" + std::string(58, 'x')}, {"description", "d"}})));
+    EXPECT_TRUE(longest.ok()) << longest.error().message;
     auto r = parse_chat_request(cases[0].body);
     ASSERT_FALSE(r.ok());
     EXPECT_EQ(r.error().message,
@@ -416,6 +442,18 @@ TEST(ParseChatRequest, ToolDefinitionsAreChecked) {
     // {} is a function without parameters.
     auto empty = parse_chat_request(body(tool({{"name", "f"}, {"parameters", json::object()}})));
     EXPECT_TRUE(empty.ok()) << empty.error().message;
+  }
+  // An assistant's call needs its id: the tool message answering it names it.
+  const json call = {{"type", "function"}, {"function", {{"name", "f"}, {"arguments", "{}"}}}};
+  for (const json& id : {json(), json(7)}) {
+    json with_id = call;
+    if (!id.is_null()) with_id["id"] = id;
+    expect_rejected({"call without a string id",
+                     chat_body({{"messages",
+                                 {{{"role", "user"}, {"content", "hi"}},
+                                  {{"role", "assistant"}, {"tool_calls", {with_id}}}}}}),
+                     "messages[1].tool_calls[0].id"},
+                    /*chat=*/true);
   }
 }
 
@@ -654,19 +692,22 @@ TEST(ParseChatRequest, RejectsBadFields) {
        "messages[0].tool_calls"},
       {"tool call without function",
        chat_body(
-           {{"messages", {{{"role", "assistant"}, {"tool_calls", {{{"type", "function"}}}}}}}}),
+           {{"messages",
+             {{{"role", "assistant"}, {"tool_calls", {{{"id", "c"}, {"type", "function"}}}}}}}}),
        "messages[0].tool_calls[0].function"},
       {"tool call arguments an object",
        chat_body({{"messages",
                    {{{"role", "assistant"},
                      {"tool_calls",
-                      {{{"type", "function"},
+                      {{{"id", "c"},
+                        {"type", "function"},
                         {"function", {{"name", "f"}, {"arguments", {{"a", 1}}}}}}}}}}}}),
        "messages[0].tool_calls[0].function.arguments"},
       {"tool call of another type",
        chat_body({{"messages",
                    {{{"role", "assistant"},
-                     {"tool_calls", {{{"type", "web"}, {"function", {{"name", "f"}}}}}}}}}}),
+                     {"tool_calls",
+                      {{{"id", "c"}, {"type", "web"}, {"function", {{"name", "f"}}}}}}}}}}),
        "messages[0].tool_calls[0].type"},
       {"reasoning_content on a user message",
        chat_body(
