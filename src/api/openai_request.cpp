@@ -538,11 +538,20 @@ bool is_function_name(const std::string& name) {
   });
 }
 
-/// chat_template_kwargs' shape.
+/// chat_template_kwargs' shape: an object without the variables the server sets itself (the
+/// template's own, as render_prompt sets them; the renderer's functions).
 std::optional<ApiError> kwargs_error(const json& body) {
-  if (const json* kwargs = field(body, "chat_template_kwargs"); kwargs && !kwargs->is_object())
+  const json* kwargs = field(body, "chat_template_kwargs");
+  if (!kwargs) return std::nullopt;
+  if (!kwargs->is_object())
     return invalid_request("chat_template_kwargs must be an object, got " + shown(*kwargs),
                            "chat_template_kwargs");
+  for (const char* key : {"messages", "tools", "documents", "add_generation_prompt", "bos_token",
+                          "eos_token", "raise_exception", "strftime_now"})
+    if (kwargs->contains(key))
+      return invalid_request(std::string("chat_template_kwargs.") + key +
+                                 " is set by the server and cannot be passed to the template",
+                             std::string("chat_template_kwargs.") + key);
   return std::nullopt;
 }
 
@@ -557,11 +566,23 @@ std::optional<ApiError> read_tool_fields(const json& body, GenerationRequest& re
       const std::string where = "tools[" + std::to_string(i) + "]";
       if (!tool.is_object() || tool.value("type", json()) != "function")
         return invalid_request(where + " must be an object of type \"function\"", where);
+      if (auto unknown = unknown_key(tool, {"type", "function"}, where)) return unknown;
       const json* function = field(tool, "function");
       if (!function || !function->is_object() || !field(*function, "name") ||
           !(*function)["name"].is_string())
         return invalid_request(where + ".function must be an object with a string name",
                                where + ".function");
+      if (auto unknown = unknown_key(*function, {"name", "description", "parameters", "strict"},
+                                     where + ".function"))
+        return unknown;
+      if (const json* strict = field(*function, "strict")) {
+        if (!strict->is_boolean())
+          return invalid_request(
+              where + ".function.strict must be a boolean, got " + shown(*strict),
+              where + ".function.strict");
+        if (strict->get<bool>() && request.strict_tool.empty())
+          request.strict_tool = where + ".function.strict";
+      }
       const std::string& name = (*function)["name"].get_ref<const std::string&>();
       if (!is_function_name(name))
         return invalid_request(where +
@@ -603,6 +624,9 @@ std::optional<ApiError> read_tool_fields(const json& body, GenerationRequest& re
     } else if (choice->is_object() && choice->value("type", json()) == "function" &&
                field(*choice, "function") && (*choice)["function"].is_object() &&
                (*choice)["function"].value("name", json()).is_string()) {
+      if (auto unknown = unknown_key(*choice, {"type", "function"}, "tool_choice")) return unknown;
+      if (auto unknown = unknown_key((*choice)["function"], {"name"}, "tool_choice.function"))
+        return unknown;
       request.tool_choice = "function";
       request.tool_name = (*choice)["function"]["name"].get<std::string>();
       if (!has_tool(request.tool_name))
@@ -635,12 +659,16 @@ std::optional<ApiError> read_tool_fields(const json& body, GenerationRequest& re
   if (!tool_calls_constrained(request) || n_tools == 0) return kwargs_error(body);
   // The answer will be held to the tools' calls by a grammar: their schemas must compile, and
   // no other format may constrain the same answer.
-  const char* param = request.tool_choice == "auto" ? "parallel_tool_calls" : "tool_choice";
+  const bool serial = request.tool_choice == "auto" && !request.parallel_tool_calls;
+  const std::string param = request.tool_choice != "auto" ? std::string("tool_choice")
+                            : serial                      ? std::string("parallel_tool_calls")
+                                                          : request.strict_tool;
   if (request.params.format.kind != OutputFormat::Kind::Text)
     return invalid_request(
         std::string("response_format cannot be combined with ") +
-            (request.tool_choice == "auto" ? "parallel_tool_calls false"
-                                           : "tool_choice " + shown(*field(body, "tool_choice"))) +
+            (request.tool_choice != "auto" ? "tool_choice " + shown(*field(body, "tool_choice"))
+             : serial                      ? std::string("parallel_tool_calls false")
+                                           : request.strict_tool + " true") +
             ": both constrain the answer",
         param);
   for (size_t i = 0; i < n_tools; ++i) {
@@ -727,7 +755,8 @@ ApiResult<GenerationRequest> parse_chat_request(const nlohmann::json& body) {
 
 bool tool_calls_constrained(const GenerationRequest& request) {
   return request.tool_choice == "required" || request.tool_choice == "function" ||
-         (request.tool_choice == "auto" && !request.parallel_tool_calls);
+         (request.tool_choice == "auto" &&
+          (!request.parallel_tool_calls || !request.strict_tool.empty()));
 }
 
 std::optional<ApiError> apply_tool_choice(const ChatSyntax& syntax, GenerationRequest& request) {

@@ -282,6 +282,28 @@ TEST(ParseChatRequest, ToolChoiceRequiredNamedAndSerialAreHeldToAGrammar) {
   EXPECT_TRUE(serial->params.format.text_allowed);
   EXPECT_FALSE(serial->params.format.parallel_calls);
 
+  // A strict tool under "auto": text, then any number of calls, each valid under its schema.
+  json strict_tools = kTwoTools;
+  strict_tools[1]["function"]["strict"] = true;
+  auto strict = parse({{"tools", strict_tools}});
+  ASSERT_TRUE(strict.ok()) << strict.error().message;
+  EXPECT_EQ(strict->strict_tool, "tools[1].function.strict");
+  ASSERT_FALSE(apply_tool_choice(hermes, strict.value()));
+  EXPECT_EQ(strict->params.format.kind, OutputFormat::Kind::ToolCalls);
+  EXPECT_TRUE(strict->params.format.text_allowed);
+  EXPECT_TRUE(strict->params.format.parallel_calls);
+  auto with_format = parse_chat_request(
+      chat_body({{"tools", strict_tools}, {"response_format", {{"type", "json_object"}}}}));
+  ASSERT_FALSE(with_format.ok());
+  EXPECT_EQ(with_format.error().param, "tools[1].function.strict");
+  EXPECT_EQ(with_format.error().message,
+            "response_format cannot be combined with tools[1].function.strict true: both "
+            "constrain the answer");
+  strict_tools[1]["function"]["strict"] = false;
+  auto loose = parse({{"tools", strict_tools}});
+  ASSERT_TRUE(loose.ok());
+  EXPECT_FALSE(tool_calls_constrained(loose.value()));
+
   // Nothing to hold: no tools (at most one call holds), tool_choice "none", plain "auto".
   for (const json& extra :
        {json{{"parallel_tool_calls", false}},
@@ -426,6 +448,16 @@ TEST(ParseChatRequest, ToolDefinitionsAreChecked) {
          "tools[0].function.description"},
     };
     for (const auto& c : names) expect_rejected(c, /*chat=*/true);
+    const BadCase unknown[] = {
+        {"unknown tool field",
+         body(json::array({{{"type", "function"}, {"function", {{"name", "f"}}}, {"x", 1}}})),
+         "tools[0].x"},
+        {"unknown function field", body(tool({{"name", "f"}, {"examples", json::array()}})),
+         "tools[0].function.examples"},
+        {"strict not a boolean", body(tool({{"name", "f"}, {"strict", "yes"}})),
+         "tools[0].function.strict"},
+    };
+    for (const auto& c : unknown) expect_rejected(c, /*chat=*/true);
     auto dup = parse_chat_request(names[4].body);
     ASSERT_FALSE(dup.ok());
     EXPECT_EQ(dup.error().message,
@@ -442,6 +474,30 @@ TEST(ParseChatRequest, ToolDefinitionsAreChecked) {
     // {} is a function without parameters.
     auto empty = parse_chat_request(body(tool({{"name", "f"}, {"parameters", json::object()}})));
     EXPECT_TRUE(empty.ok()) << empty.error().message;
+  }
+  const BadCase choices[] = {
+      {"unknown tool_choice field",
+       chat_body({{"tools", kTwoTools},
+                  {"tool_choice",
+                   {{"type", "function"}, {"function", {{"name", "f"}}}, {"strict", true}}}}),
+       "tool_choice.strict"},
+      {"unknown tool_choice.function field",
+       chat_body({{"tools", kTwoTools},
+                  {"tool_choice",
+                   {{"type", "function"}, {"function", {{"name", "f"}, {"arguments", "{}"}}}}}}),
+       "tool_choice.function.arguments"},
+  };
+  for (const auto& c : choices) expect_rejected(c, /*chat=*/true);
+  // The variables the server sets cannot come from chat_template_kwargs.
+  for (const char* key : {"messages", "tools", "documents", "add_generation_prompt", "bos_token",
+                          "eos_token", "raise_exception", "strftime_now"}) {
+    const json body = chat_body({{"chat_template_kwargs", {{"enable_thinking", false}, {key, 1}}}});
+    auto r = parse_chat_request(body);
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.error().http_status, 400);
+    EXPECT_EQ(r.error().param, std::string("chat_template_kwargs.") + key);
+    EXPECT_EQ(r.error().message, std::string("chat_template_kwargs.") + key +
+                                     " is set by the server and cannot be passed to the template");
   }
   // An assistant's call needs its id: the tool message answering it names it.
   const json call = {{"type", "function"}, {"function", {{"name", "f"}, {"arguments", "{}"}}}};
