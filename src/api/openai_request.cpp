@@ -759,6 +759,18 @@ bool tool_calls_constrained(const GenerationRequest& request) {
           (!request.parallel_tool_calls || !request.strict_tool.empty()));
 }
 
+std::optional<ApiError> check_builtin_format(bool own_template, const GenerationRequest& request) {
+  if (own_template) return std::nullopt;
+  const std::string why =
+      " cannot reach the prompt: this model has no usable chat template of its own, and its "
+      "built-in chat format reads neither tools nor template variables";
+  if (!request.chat.tools_json.empty() && request.chat.tools_json != "[]")
+    return invalid_request("tools" + why, "tools");
+  if (!request.chat.template_kwargs_json.empty() && request.chat.template_kwargs_json != "{}")
+    return invalid_request("chat_template_kwargs" + why, "chat_template_kwargs");
+  return std::nullopt;
+}
+
 std::optional<ApiError> apply_tool_choice(const ChatSyntax& syntax, GenerationRequest& request) {
   if (!tool_calls_constrained(request) || request.chat.tools_json.empty()) return std::nullopt;
   if (syntax.tool_calls == ToolCallFormat::None) {

@@ -106,6 +106,12 @@ void read_template_fields(std::string_view body, GenerationRequest& request);
 /// tool marked `strict: true` (text, then calls valid under their schemas).
 bool tool_calls_constrained(const GenerationRequest& request);
 
+/// For a chat rendered by a built-in format (`own_template` false: the model has no usable
+/// template of its own): a 400 naming `tools` (when tools reach the prompt: not with
+/// tool_choice "none") or `chat_template_kwargs` when the request gives a non-empty one, since
+/// a built-in format reads neither.
+std::optional<ApiError> check_builtin_format(bool own_template, const GenerationRequest& request);
+
 /// For a chat whose tool calls are constrained and whose tools reached the prompt: sets
 /// request.params.format to Kind::ToolCalls for what the answer speaks (`syntax`, from the
 /// model's chat template). Error (400, param tool_choice): tool_choice "required" or a named

@@ -513,6 +513,38 @@ TEST(ParseChatRequest, ToolDefinitionsAreChecked) {
   }
 }
 
+// A built-in chat format reads neither tools nor template variables: sending them is a 400.
+TEST(ParseChatRequest, ToolsAndKwargsNeedTheModelsOwnTemplate) {
+  const auto parse = [](const json& extra) {
+    auto r = parse_chat_request(chat_body(extra));
+    EXPECT_TRUE(r.ok()) << r.error().message;
+    read_template_fields(chat_body(extra).dump(), r.value());
+    return r.value();
+  };
+  const std::string why =
+      " cannot reach the prompt: this model has no usable chat template of its own, and its "
+      "built-in chat format reads neither tools nor template variables";
+  for (const json& extra : {json{{"tools", kTwoTools}},
+                            json{{"tools", kTwoTools}, {"tool_choice", "required"}},
+                            json{{"tools", kTwoTools}, {"chat_template_kwargs", {{"a", 1}}}}}) {
+    const GenerationRequest r = parse(extra);
+    EXPECT_FALSE(check_builtin_format(/*own_template=*/true, r));
+    auto error = check_builtin_format(/*own_template=*/false, r);
+    ASSERT_TRUE(error) << extra.dump();
+    EXPECT_EQ(error->param, "tools");
+    EXPECT_EQ(error->message, "tools" + why);
+  }
+  auto error = check_builtin_format(false, parse({{"chat_template_kwargs", {{"a", 1}}}}));
+  ASSERT_TRUE(error);
+  EXPECT_EQ(error->param, "chat_template_kwargs");
+  EXPECT_EQ(error->message, "chat_template_kwargs" + why);
+  // Nothing that would be lost: no tools, tools left out by tool_choice "none", empty ones.
+  for (const json& extra :
+       {json::object(), json{{"tools", kTwoTools}, {"tool_choice", "none"}},
+        json{{"tools", json::array()}, {"chat_template_kwargs", json::object()}}})
+    EXPECT_FALSE(check_builtin_format(false, parse(extra))) << extra.dump();
+}
+
 TEST(ParseRequests, ResponseFormat) {
   for (const bool chat : {true, false}) {
     const auto parse = [chat](const json& format) {
