@@ -232,6 +232,9 @@ struct ChatPrompt {
   /// From the model's own template (reasoning tags, tool-call format) and the rendered prompt
   /// (starts_in_reasoning); all off for the built-in formats.
   ChatSyntax syntax;
+  /// Rendered by the model's own template; false for a built-in format (which reads neither
+  /// tools nor template variables).
+  bool own_template = false;
 };
 
 class Tokenizer;

@@ -98,6 +98,7 @@ ApiResult<PreparedGeneration> prepare(CompletionKind kind, const GenerationConte
       return invalid_request("the model's chat template refused the messages: " +
                                  prompt.error().message,
                              param);
+    if (auto error = check_builtin_format(prompt->own_template, out.request)) return *error;
     if (auto error = apply_tool_choice(prompt->syntax, out.request)) return *error;
     out.prompts.push_back(std::move(prompt->tokens));
     out.syntax = prompt->syntax;

@@ -436,10 +436,11 @@ ApiResult<nlohmann::ordered_json> read_tool_calls(const json& calls, const std::
     if (!call.is_object())
       return invalid_request(where + " must be an object, got " + shown(call), where);
     nlohmann::ordered_json converted = nlohmann::ordered_json::object();
-    if (const json* id = field(call, "id")) {
-      if (!id->is_string()) return invalid_request(where + ".id must be a string", where + ".id");
-      converted["id"] = id->get<std::string>();
-    }
+    // OpenAI requires the id: the tool message that answers the call names it.
+    const json* id = field(call, "id");
+    if (!id || !id->is_string())
+      return invalid_request(where + ".id must be a string (the call's id)", where + ".id");
+    converted["id"] = id->get<std::string>();
     const json* type = field(call, "type");
     if (type && *type != "function")
       return invalid_request(where + ".type must be \"function\", got " + shown(*type),
@@ -529,11 +530,28 @@ ApiResult<ChatMessage> read_message(const json& message, size_t index) {
   return out;
 }
 
-/// chat_template_kwargs' shape.
+/// Whether `name` is a function name OpenAI allows: ^[a-zA-Z0-9_-]{1,64}$.
+bool is_function_name(const std::string& name) {
+  return !name.empty() && name.size() <= 64 && std::all_of(name.begin(), name.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           c == '_' || c == '-';
+  });
+}
+
+/// chat_template_kwargs' shape: an object without the variables the server sets itself (the
+/// template's own, as render_prompt sets them; the renderer's functions).
 std::optional<ApiError> kwargs_error(const json& body) {
-  if (const json* kwargs = field(body, "chat_template_kwargs"); kwargs && !kwargs->is_object())
+  const json* kwargs = field(body, "chat_template_kwargs");
+  if (!kwargs) return std::nullopt;
+  if (!kwargs->is_object())
     return invalid_request("chat_template_kwargs must be an object, got " + shown(*kwargs),
                            "chat_template_kwargs");
+  for (const char* key : {"messages", "tools", "documents", "add_generation_prompt", "bos_token",
+                          "eos_token", "raise_exception", "strftime_now"})
+    if (kwargs->contains(key))
+      return invalid_request(std::string("chat_template_kwargs.") + key +
+                                 " is set by the server and cannot be passed to the template",
+                             std::string("chat_template_kwargs.") + key);
   return std::nullopt;
 }
 
@@ -548,15 +566,49 @@ std::optional<ApiError> read_tool_fields(const json& body, GenerationRequest& re
       const std::string where = "tools[" + std::to_string(i) + "]";
       if (!tool.is_object() || tool.value("type", json()) != "function")
         return invalid_request(where + " must be an object of type \"function\"", where);
+      if (auto unknown = unknown_key(tool, {"type", "function"}, where)) return unknown;
       const json* function = field(tool, "function");
       if (!function || !function->is_object() || !field(*function, "name") ||
           !(*function)["name"].is_string())
         return invalid_request(where + ".function must be an object with a string name",
                                where + ".function");
+      if (auto unknown = unknown_key(*function, {"name", "description", "parameters", "strict"},
+                                     where + ".function"))
+        return unknown;
+      if (const json* strict = field(*function, "strict")) {
+        if (!strict->is_boolean())
+          return invalid_request(
+              where + ".function.strict must be a boolean, got " + shown(*strict),
+              where + ".function.strict");
+        if (strict->get<bool>() && request.strict_tool.empty())
+          request.strict_tool = where + ".function.strict";
+      }
+      const std::string& name = (*function)["name"].get_ref<const std::string&>();
+      if (!is_function_name(name))
+        return invalid_request(where +
+                                   ".function.name must be 1 to 64 letters, digits, underscores "
+                                   "or dashes (^[a-zA-Z0-9_-]{1,64}$), got " +
+                                   shown(json(name)),
+                               where + ".function.name");
+      for (size_t j = 0; j < i; ++j)
+        if ((*tools)[j]["function"]["name"] == name)
+          return invalid_request(where + ".function.name " + shown(json(name)) +
+                                     " is also the name of tools[" + std::to_string(j) +
+                                     "]: function names must be unique",
+                                 where + ".function.name");
+      if (const json* description = field(*function, "description");
+          description && !description->is_string())
+        return invalid_request(
+            where + ".function.description must be a string, got " + shown(*description),
+            where + ".function.description");
       const json* parameters = field(*function, "parameters");
-      if (parameters && !parameters->is_object())
-        return invalid_request(where + ".function.parameters must be an object",
-                               where + ".function.parameters");
+      // OpenAI's rule: the arguments are an object ({} stands for a function without parameters).
+      if (parameters && (!parameters->is_object() ||
+                         (!parameters->empty() && parameters->value("type", json()) != "object")))
+        return invalid_request(
+            where + ".function.parameters must be a JSON Schema of type object, got " +
+                shown(*parameters),
+            where + ".function.parameters");
     }
   }
   const json* tools = field(body, "tools");
@@ -572,6 +624,9 @@ std::optional<ApiError> read_tool_fields(const json& body, GenerationRequest& re
     } else if (choice->is_object() && choice->value("type", json()) == "function" &&
                field(*choice, "function") && (*choice)["function"].is_object() &&
                (*choice)["function"].value("name", json()).is_string()) {
+      if (auto unknown = unknown_key(*choice, {"type", "function"}, "tool_choice")) return unknown;
+      if (auto unknown = unknown_key((*choice)["function"], {"name"}, "tool_choice.function"))
+        return unknown;
       request.tool_choice = "function";
       request.tool_name = (*choice)["function"]["name"].get<std::string>();
       if (!has_tool(request.tool_name))
@@ -588,6 +643,14 @@ std::optional<ApiError> read_tool_fields(const json& body, GenerationRequest& re
   if (request.tool_choice == "required" && n_tools == 0)
     return invalid_request("tool_choice \"required\" needs at least one tool in tools",
                            "tool_choice");
+  // A stop sequence met inside an enforced call would cut it short into text ("<tool_call>"),
+  // defeating the tool_choice: the two are refused together.
+  if ((request.tool_choice == "required" || request.tool_choice == "function") &&
+      !request.params.stop.empty())
+    return invalid_request("stop cannot be combined with tool_choice " +
+                               shown(*field(body, "tool_choice")) +
+                               ": a stop sequence would cut the enforced tool call short",
+                           "stop");
   const json* parallel = field(body, "parallel_tool_calls");
   if (parallel && !parallel->is_boolean())
     return invalid_request("parallel_tool_calls must be a boolean, got " + shown(*parallel),
@@ -596,12 +659,16 @@ std::optional<ApiError> read_tool_fields(const json& body, GenerationRequest& re
   if (!tool_calls_constrained(request) || n_tools == 0) return kwargs_error(body);
   // The answer will be held to the tools' calls by a grammar: their schemas must compile, and
   // no other format may constrain the same answer.
-  const char* param = request.tool_choice == "auto" ? "parallel_tool_calls" : "tool_choice";
+  const bool serial = request.tool_choice == "auto" && !request.parallel_tool_calls;
+  const std::string param = request.tool_choice != "auto" ? std::string("tool_choice")
+                            : serial                      ? std::string("parallel_tool_calls")
+                                                          : request.strict_tool;
   if (request.params.format.kind != OutputFormat::Kind::Text)
     return invalid_request(
         std::string("response_format cannot be combined with ") +
-            (request.tool_choice == "auto" ? "parallel_tool_calls false"
-                                           : "tool_choice " + shown(*field(body, "tool_choice"))) +
+            (request.tool_choice != "auto" ? "tool_choice " + shown(*field(body, "tool_choice"))
+             : serial                      ? std::string("parallel_tool_calls false")
+                                           : request.strict_tool + " true") +
             ": both constrain the answer",
         param);
   for (size_t i = 0; i < n_tools; ++i) {
@@ -688,7 +755,20 @@ ApiResult<GenerationRequest> parse_chat_request(const nlohmann::json& body) {
 
 bool tool_calls_constrained(const GenerationRequest& request) {
   return request.tool_choice == "required" || request.tool_choice == "function" ||
-         (request.tool_choice == "auto" && !request.parallel_tool_calls);
+         (request.tool_choice == "auto" &&
+          (!request.parallel_tool_calls || !request.strict_tool.empty()));
+}
+
+std::optional<ApiError> check_builtin_format(bool own_template, const GenerationRequest& request) {
+  if (own_template) return std::nullopt;
+  const std::string why =
+      " cannot reach the prompt: this model has no usable chat template of its own, and its "
+      "built-in chat format reads neither tools nor template variables";
+  if (!request.chat.tools_json.empty() && request.chat.tools_json != "[]")
+    return invalid_request("tools" + why, "tools");
+  if (!request.chat.template_kwargs_json.empty() && request.chat.template_kwargs_json != "{}")
+    return invalid_request("chat_template_kwargs" + why, "chat_template_kwargs");
+  return std::nullopt;
 }
 
 std::optional<ApiError> apply_tool_choice(const ChatSyntax& syntax, GenerationRequest& request) {

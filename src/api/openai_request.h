@@ -35,6 +35,9 @@ struct GenerationRequest {
   std::string tool_choice = "auto";
   std::string tool_name;              ///< chat: the function tool_choice names
   bool parallel_tool_calls = true;    ///< chat: more than one tool call allowed
+  /// chat: the first tool with `strict: true` ("tools[i].function.strict"), "" for none: under
+  /// "auto" its calls are then held to their schemas too.
+  std::string strict_tool;
   std::vector<PromptInput> prompts;   ///< completions: each prompt gets n choices
   int n = 1;                          ///< choices per prompt
   bool echo = false;                  ///< completions: each choice's text starts with its prompt
@@ -79,10 +82,13 @@ ApiResult<std::optional<int64_t>> read_keep_alive(const nlohmann::json& body);
 /// null. An assistant may carry `tool_calls` (each {id, type "function", function {name,
 /// arguments: a string}}; arguments that hold a JSON object reach the template as that
 /// object) and `reasoning_content`; a tool message needs `tool_call_id`; any message may have a
-/// `name`. `tools`: an array of {type "function", function {name, description, parameters}};
+/// `name`. `tools`: an array of {type "function", function {name, description, parameters,
+/// strict}} (no other fields);
 /// `tool_choice`: "auto", "none" (the tools are then left out of the prompt), "required" or
 /// {"type": "function", "function": {"name": ...}} (enforced by apply_tool_choice);
-/// `parallel_tool_calls`: a boolean; `chat_template_kwargs`: an object. Sampling fields as
+/// `parallel_tool_calls`: a boolean; `chat_template_kwargs`: an object whose keys are not the
+/// variables the server sets (messages, tools, documents, add_generation_prompt, bos_token,
+/// eos_token, raise_exception, strftime_now). Sampling fields as
 /// parse_completion_request. Errors (400, `param` naming the field): any field missing or of
 /// the wrong type or range; tool_choice "required" without tools, or naming a function not in
 /// tools; when the tool calls are constrained (tool_calls_constrained), a response_format
@@ -96,8 +102,15 @@ ApiResult<GenerationRequest> parse_chat_request(const nlohmann::json& body);
 void read_template_fields(std::string_view body, GenerationRequest& request);
 
 /// Whether the request's tool calls are held to a grammar: tool_choice "required" or a named
-/// function, or "auto" with parallel_tool_calls false (text or at most one call).
+/// function, or "auto" with parallel_tool_calls false (text or at most one call) or with a
+/// tool marked `strict: true` (text, then calls valid under their schemas).
 bool tool_calls_constrained(const GenerationRequest& request);
+
+/// For a chat rendered by a built-in format (`own_template` false: the model has no usable
+/// template of its own): a 400 naming `tools` (when tools reach the prompt: not with
+/// tool_choice "none") or `chat_template_kwargs` when the request gives a non-empty one, since
+/// a built-in format reads neither.
+std::optional<ApiError> check_builtin_format(bool own_template, const GenerationRequest& request);
 
 /// For a chat whose tool calls are constrained and whose tools reached the prompt: sets
 /// request.params.format to Kind::ToolCalls for what the answer speaks (`syntax`, from the

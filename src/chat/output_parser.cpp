@@ -110,6 +110,7 @@ bool OutputParser::json_format() const {
 
 bool OutputParser::step(OutputDelta& out) {
   if (state_ == State::kJsonCalls) return scan_json_calls(out);
+  if (state_ == State::kToolCall) return scan_tool_call(out);
   if (state_ == State::kContent && json_format() && !answer_started_) {
     const Start start = start_of_answer(out);
     if (start == Start::kWait) return false;
@@ -120,8 +121,6 @@ bool OutputParser::step(OutputDelta& out) {
   size_t n_tags = 0;
   if (state_ == State::kReasoning) {
     tags[n_tags++] = kThinkClose;
-  } else if (state_ == State::kToolCall) {
-    tags[n_tags++] = kCallClose;
   } else {
     if (options_.reasoning) tags[n_tags++] = kThinkOpen;
     if (options_.tool_calls == ToolCallFormat::Hermes) tags[n_tags++] = kCallOpen;
@@ -148,14 +147,45 @@ bool OutputParser::step(OutputDelta& out) {
     state_ = State::kReasoning;
   } else if (found == kThinkClose) {
     state_ = State::kContent;
-  } else if (found == kCallOpen) {
+  } else {
     state_ = State::kToolCall;
     call_text_.clear();
-  } else {
-    close_tool_call(out);
-    state_ = State::kContent;
+    in_string_ = false;
+    escaped_ = false;
   }
   return true;
+}
+
+bool OutputParser::scan_tool_call(OutputDelta& out) {
+  size_t i = 0;
+  while (i < held_.size()) {
+    const char c = held_[i];
+    if (in_string_) {
+      if (escaped_) {
+        escaped_ = false;
+      } else if (c == '\\') {
+        escaped_ = true;
+      } else if (c == '"') {
+        in_string_ = false;
+      }
+    } else if (c == kCallClose.front()) {
+      const std::string_view rest = std::string_view(held_).substr(i);
+      if (rest.starts_with(kCallClose)) {
+        call_text_.append(held_, 0, i);
+        held_.erase(0, i + kCallClose.size());
+        close_tool_call(out);
+        state_ = State::kContent;
+        return true;
+      }
+      if (kCallClose.starts_with(rest)) break;  // the tag may be cut here: wait for more
+    } else if (c == '"') {
+      in_string_ = true;
+    }
+    ++i;
+  }
+  call_text_.append(held_, 0, i);
+  held_.erase(0, i);
+  return false;
 }
 
 OutputParser::Start OutputParser::start_of_answer(OutputDelta& out) {

@@ -64,6 +64,9 @@ class OutputParser {
   bool json_format() const;
   Start start_of_answer(OutputDelta& out);
   bool scan_json_calls(OutputDelta& out);
+  /// Hermes: the body of the open <tool_call> up to its </tool_call>, which closes it only
+  /// outside the JSON's strings (an argument may hold the tag's text).
+  bool scan_tool_call(OutputDelta& out);
   void close_json_calls(OutputDelta& out);
   void route(std::string_view text, OutputDelta& out);
   void add_content(std::string_view text, OutputDelta& out);
@@ -79,7 +82,7 @@ class OutputParser {
   bool drop_space_ = false;      // a call came last: whitespace before the next content goes
   bool answer_started_ = false;  // JSON formats: content began, so no call can follow
   int json_depth_ = 0;           // JSON formats: open brackets of call_text_
-  bool in_string_ = false;
+  bool in_string_ = false;  // JSON formats and Hermes calls: inside a JSON string
   bool escaped_ = false;
   int n_calls_ = 0;
 };

@@ -294,6 +294,7 @@ Result<ChatPrompt> ModelInstance::chat_prompt(std::span<const ChatMessage> messa
   const auto body =
       tokenizer_->encode(prompt->text, /*parse_special=*/true, prompt->request_spans);
   out.tokens.insert(out.tokens.end(), body.begin(), body.end());
+  out.own_template = chat_template_.has_value();
   out.syntax = chat_syntax_;
   out.syntax.starts_in_reasoning =
       chat_syntax_.reasoning && chat::ends_in_reasoning(prompt->text, prompt->request_spans);

@@ -81,7 +81,9 @@ class SchemaCompiler {
       root_ = &tool.parameters;
       where_ = tool.where;
       refs_.clear();
-      const uint32_t arguments = tool.parameters.is_null() ? any_object() : value(*root_, where_);
+      const bool any = tool.parameters.is_null() ||
+                       (tool.parameters.is_object() && tool.parameters.empty());
+      const uint32_t arguments = any ? any_object() : value(*root_, where_);
       Seq seq;
       g_.append_literal(seq, spec.call_open + spec.padding +
                                  "{\"name\": " + Json(tool.name).dump() + ", " +

@@ -61,7 +61,8 @@ std::shared_ptr<const Grammar> json_object_grammar();
 Result<std::shared_ptr<const Grammar>> compile_response_format(
     const nlohmann::ordered_json& response_format);
 
-/// One tool a call may name: its name and the JSON Schema of its arguments (null: any object).
+/// One tool a call may name: its name and the JSON Schema of its arguments (null or {}: any
+/// object, as OpenAI reads a function without parameters).
 struct ToolSchema {
   std::string name;
   nlohmann::ordered_json parameters;

@@ -101,6 +101,24 @@ TEST(ChatAnswer, ReasoningThenToolCalls) {
   EXPECT_EQ(finish, "tool_calls");
 }
 
+// A string argument may hold the closing tag's text (an escaped quote before it too): the call
+// closes at the first </tool_call> outside the JSON's strings, wherever the events cut it.
+TEST(ChatAnswer, AClosingTagInsideAnArgumentStringStaysInTheArgument) {
+  std::string finish;
+  const json message = answer(
+      kQwen3, /*tools=*/true,
+      "<tool_call>\n{\"name\": \"echo\", \"arguments\": {\"s\": \"a</tool_call>b\\\"</tool_call>\"}}"
+      "\n</tool_call>\n<tool_call>\n{\"name\": \"time\", \"arguments\": {}}\n</tool_call>",
+      finish);
+  EXPECT_EQ(message, json::parse(R"({"role": "assistant", "content": null,
+      "tool_calls": [
+        {"id": "call_chatcmpl-t_0", "type": "function",
+         "function": {"name": "echo", "arguments": "{\"s\":\"a</tool_call>b\\\"</tool_call>\"}"}},
+        {"id": "call_chatcmpl-t_1", "type": "function",
+         "function": {"name": "time", "arguments": "{}"}}]})"));
+  EXPECT_EQ(finish, "tool_calls");
+}
+
 TEST(ChatAnswer, StreamedCallDeltasAsOpenAI) {
   ChatAnswer answer(kMeta, kQwen3, /*tools=*/true, /*stream=*/true);
   EXPECT_TRUE(answer.feed("<tool_call>{\"name\": \"f\", \"arguments\": {\"a\": 1}}").empty());

@@ -190,7 +190,8 @@ TEST(ParseChatRequest, ToolsToolCallsAndTemplateFields) {
       {"role": "assistant", "content": null, "reasoning_content": "think",
        "tool_calls": [{"id": "call_1", "type": "function",
                        "function": {"name": "get_weather", "arguments": "{\"city\": \"Hangzhou\", \"a\": 1}"}},
-                      {"type": "function", "function": {"name": "f", "arguments": "not json"}}]},
+                      {"id": "call_2", "type": "function",
+                       "function": {"name": "f", "arguments": "not json"}}]},
       {"role": "tool", "tool_call_id": "call_1", "name": "get_weather", "content": "21"}],
     "tools": [{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}],
     "tool_choice": "auto", "parallel_tool_calls": true,
@@ -204,7 +205,8 @@ TEST(ParseChatRequest, ToolsToolCallsAndTemplateFields) {
   EXPECT_EQ(r->messages[1].content, "");
   EXPECT_EQ(r->messages[1].extra_json,
             R"({"tool_calls":[{"id":"call_1","type":"function","function":{"name":"get_weather",)"
-            R"("arguments":{"city":"Hangzhou","a":1}}},{"type":"function","function":{"name":"f",)"
+            R"("arguments":{"city":"Hangzhou","a":1}}},{"id":"call_2","type":"function",)"
+            R"("function":{"name":"f",)"
             R"("arguments":"not json"}}],"reasoning_content":"think"})");
   EXPECT_EQ(r->messages[2].role, "tool");
   EXPECT_EQ(r->messages[2].extra_json, R"({"tool_call_id":"call_1","name":"get_weather"})");
@@ -231,7 +233,9 @@ TEST(ParseChatRequest, ToolsToolCallsAndTemplateFields) {
       {{"messages",
         {{{"role", "assistant"},
           {"tool_calls",
-           {{{"type", "function"}, {"function", {{"name", "f"}, {"arguments", deep}}}}}}}}}}));
+           {{{"id", "call_1"},
+             {"type", "function"},
+             {"function", {{"name", "f"}, {"arguments", deep}}}}}}}}}}));
   ASSERT_TRUE(deep_call.ok()) << deep_call.error().message;
   EXPECT_EQ(nlohmann::ordered_json::parse(
                 deep_call->messages[0].extra_json)["tool_calls"][0]["function"]["arguments"],
@@ -277,6 +281,28 @@ TEST(ParseChatRequest, ToolChoiceRequiredNamedAndSerialAreHeldToAGrammar) {
   ASSERT_FALSE(apply_tool_choice(hermes, serial.value()));
   EXPECT_TRUE(serial->params.format.text_allowed);
   EXPECT_FALSE(serial->params.format.parallel_calls);
+
+  // A strict tool under "auto": text, then any number of calls, each valid under its schema.
+  json strict_tools = kTwoTools;
+  strict_tools[1]["function"]["strict"] = true;
+  auto strict = parse({{"tools", strict_tools}});
+  ASSERT_TRUE(strict.ok()) << strict.error().message;
+  EXPECT_EQ(strict->strict_tool, "tools[1].function.strict");
+  ASSERT_FALSE(apply_tool_choice(hermes, strict.value()));
+  EXPECT_EQ(strict->params.format.kind, OutputFormat::Kind::ToolCalls);
+  EXPECT_TRUE(strict->params.format.text_allowed);
+  EXPECT_TRUE(strict->params.format.parallel_calls);
+  auto with_format = parse_chat_request(
+      chat_body({{"tools", strict_tools}, {"response_format", {{"type", "json_object"}}}}));
+  ASSERT_FALSE(with_format.ok());
+  EXPECT_EQ(with_format.error().param, "tools[1].function.strict");
+  EXPECT_EQ(with_format.error().message,
+            "response_format cannot be combined with tools[1].function.strict true: both "
+            "constrain the answer");
+  strict_tools[1]["function"]["strict"] = false;
+  auto loose = parse({{"tools", strict_tools}});
+  ASSERT_TRUE(loose.ok());
+  EXPECT_FALSE(tool_calls_constrained(loose.value()));
 
   // Nothing to hold: no tools (at most one call holds), tool_choice "none", plain "auto".
   for (const json& extra :
@@ -354,6 +380,17 @@ TEST(ParseChatRequest, BadToolChoicesNameTheField) {
        "additionalProperties, anyOf, const, enum, format, items, maxItems, minItems, properties, "
        "required, type, and annotations)",
        "tools[0].function.parameters"},
+      {{{"tools", kTwoTools}, {"tool_choice", "required"}, {"stop", {"\n"}}},
+       "stop cannot be combined with tool_choice \"required\": a stop sequence would cut the "
+       "enforced tool call short",
+       "stop"},
+      {{{"tools", kTwoTools},
+        {"tool_choice", {{"type", "function"}, {"function", {{"name", "g"}}}}},
+        {"stop", "</tool_call>"}},
+       "stop cannot be combined with tool_choice "
+       "{\"function\":{\"name\":\"g\"},\"type\":\"func...: a stop sequence would cut the "
+       "enforced tool call short",
+       "stop"},
   };
   for (const Case& c : cases) {
     auto r = parse_chat_request(chat_body(c.extra));
@@ -362,8 +399,150 @@ TEST(ParseChatRequest, BadToolChoicesNameTheField) {
     EXPECT_EQ(r.error().param, c.param) << c.extra.dump();
     EXPECT_EQ(r.error().http_status, 400);
   }
+  // Stop sequences apply to "auto" answers (a call they cut comes back as text); an empty stop
+  // string is no stop sequence.
+  EXPECT_TRUE(parse_chat_request(chat_body({{"tools", kTwoTools}, {"stop", {"\n"}}})).ok());
+  EXPECT_TRUE(parse_chat_request(
+                  chat_body({{"tools", kTwoTools}, {"tool_choice", "required"}, {"stop", ""}}))
+                  .ok());
   // With "auto" the schema only reaches the template: it is not compiled.
   EXPECT_TRUE(parse_chat_request(chat_body({{"tools", bad_schema}})).ok());
+}
+
+// A tool's definition is checked whatever tool_choice is: OpenAI's rules, and no field accepted
+// and ignored.
+TEST(ParseChatRequest, ToolDefinitionsAreChecked) {
+  const auto tool = [](json function) {
+    return json::array({{{"type", "function"}, {"function", function}}});
+  };
+  for (const json& choice : {json("auto"), json("required")}) {
+    const auto body = [&](json tools) {
+      return chat_body({{"tools", tools}, {"tool_choice", choice}});
+    };
+    const BadCase cases[] = {
+        {"array parameters",
+         body(tool(
+             {{"name", "f"}, {"parameters", {{"type", "array"}, {"items", json::object()}}}})),
+         "tools[0].function.parameters"},
+        {"string parameters",
+         body(tool({{"name", "f"}, {"parameters", {{"type", "string"}, {"enum", {"x"}}}}})),
+         "tools[0].function.parameters"},
+        {"untyped parameters",
+         body(tool({{"name", "f"}, {"parameters", {{"properties", json::object()}}}})),
+         "tools[0].function.parameters"},
+        {"parameters not an object", body(tool({{"name", "f"}, {"parameters", 7}})),
+         "tools[0].function.parameters"},
+    };
+    for (const auto& c : cases) expect_rejected(c, /*chat=*/true);
+    const BadCase names[] = {
+        {"empty name", body(tool({{"name", ""}})), "tools[0].function.name"},
+        {"space in name", body(tool({{"name", "get weather"}})), "tools[0].function.name"},
+        {"dot in name", body(tool({{"name", "a.b"}})), "tools[0].function.name"},
+        {"65 characters", body(tool({{"name", std::string(65, 'a')}})), "tools[0].function.name"},
+        {"duplicate",
+         body(json::array({{{"type", "function"}, {"function", {{"name", "f"}}}},
+                           {{"type", "function"}, {"function", {{"name", "g"}}}},
+                           {{"type", "function"}, {"function", {{"name", "f"}}}}})),
+         "tools[2].function.name"},
+        {"description not a string", body(tool({{"name", "f"}, {"description", 1}})),
+         "tools[0].function.description"},
+    };
+    for (const auto& c : names) expect_rejected(c, /*chat=*/true);
+    const BadCase unknown[] = {
+        {"unknown tool field",
+         body(json::array({{{"type", "function"}, {"function", {{"name", "f"}}}, {"x", 1}}})),
+         "tools[0].x"},
+        {"unknown function field", body(tool({{"name", "f"}, {"examples", json::array()}})),
+         "tools[0].function.examples"},
+        {"strict not a boolean", body(tool({{"name", "f"}, {"strict", "yes"}})),
+         "tools[0].function.strict"},
+    };
+    for (const auto& c : unknown) expect_rejected(c, /*chat=*/true);
+    auto dup = parse_chat_request(names[4].body);
+    ASSERT_FALSE(dup.ok());
+    EXPECT_EQ(dup.error().message,
+              "tools[2].function.name \"f\" is also the name of tools[0]: function names must be "
+              "unique");
+    auto longest = parse_chat_request(
+        body(tool({{"name", "a-Z_09" + std::string(58, 'x')}, {"description", "d"}})));
+    EXPECT_TRUE(longest.ok()) << longest.error().message;
+    auto r = parse_chat_request(cases[0].body);
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.error().message,
+              "tools[0].function.parameters must be a JSON Schema of type object, got "
+              "{\"items\":{},\"type\":\"array\"}");
+    // {} is a function without parameters.
+    auto empty = parse_chat_request(body(tool({{"name", "f"}, {"parameters", json::object()}})));
+    EXPECT_TRUE(empty.ok()) << empty.error().message;
+  }
+  const BadCase choices[] = {
+      {"unknown tool_choice field",
+       chat_body({{"tools", kTwoTools},
+                  {"tool_choice",
+                   {{"type", "function"}, {"function", {{"name", "f"}}}, {"strict", true}}}}),
+       "tool_choice.strict"},
+      {"unknown tool_choice.function field",
+       chat_body({{"tools", kTwoTools},
+                  {"tool_choice",
+                   {{"type", "function"}, {"function", {{"name", "f"}, {"arguments", "{}"}}}}}}),
+       "tool_choice.function.arguments"},
+  };
+  for (const auto& c : choices) expect_rejected(c, /*chat=*/true);
+  // The variables the server sets cannot come from chat_template_kwargs.
+  for (const char* key : {"messages", "tools", "documents", "add_generation_prompt", "bos_token",
+                          "eos_token", "raise_exception", "strftime_now"}) {
+    const json body = chat_body({{"chat_template_kwargs", {{"enable_thinking", false}, {key, 1}}}});
+    auto r = parse_chat_request(body);
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.error().http_status, 400);
+    EXPECT_EQ(r.error().param, std::string("chat_template_kwargs.") + key);
+    EXPECT_EQ(r.error().message, std::string("chat_template_kwargs.") + key +
+                                     " is set by the server and cannot be passed to the template");
+  }
+  // An assistant's call needs its id: the tool message answering it names it.
+  const json call = {{"type", "function"}, {"function", {{"name", "f"}, {"arguments", "{}"}}}};
+  for (const json& id : {json(), json(7)}) {
+    json with_id = call;
+    if (!id.is_null()) with_id["id"] = id;
+    expect_rejected({"call without a string id",
+                     chat_body({{"messages",
+                                 {{{"role", "user"}, {"content", "hi"}},
+                                  {{"role", "assistant"}, {"tool_calls", {with_id}}}}}}),
+                     "messages[1].tool_calls[0].id"},
+                    /*chat=*/true);
+  }
+}
+
+// A built-in chat format reads neither tools nor template variables: sending them is a 400.
+TEST(ParseChatRequest, ToolsAndKwargsNeedTheModelsOwnTemplate) {
+  const auto parse = [](const json& extra) {
+    auto r = parse_chat_request(chat_body(extra));
+    EXPECT_TRUE(r.ok()) << r.error().message;
+    read_template_fields(chat_body(extra).dump(), r.value());
+    return r.value();
+  };
+  const std::string why =
+      " cannot reach the prompt: this model has no usable chat template of its own, and its "
+      "built-in chat format reads neither tools nor template variables";
+  for (const json& extra : {json{{"tools", kTwoTools}},
+                            json{{"tools", kTwoTools}, {"tool_choice", "required"}},
+                            json{{"tools", kTwoTools}, {"chat_template_kwargs", {{"a", 1}}}}}) {
+    const GenerationRequest r = parse(extra);
+    EXPECT_FALSE(check_builtin_format(/*own_template=*/true, r));
+    auto error = check_builtin_format(/*own_template=*/false, r);
+    ASSERT_TRUE(error) << extra.dump();
+    EXPECT_EQ(error->param, "tools");
+    EXPECT_EQ(error->message, "tools" + why);
+  }
+  auto error = check_builtin_format(false, parse({{"chat_template_kwargs", {{"a", 1}}}}));
+  ASSERT_TRUE(error);
+  EXPECT_EQ(error->param, "chat_template_kwargs");
+  EXPECT_EQ(error->message, "chat_template_kwargs" + why);
+  // Nothing that would be lost: no tools, tools left out by tool_choice "none", empty ones.
+  for (const json& extra :
+       {json::object(), json{{"tools", kTwoTools}, {"tool_choice", "none"}},
+        json{{"tools", json::array()}, {"chat_template_kwargs", json::object()}}})
+    EXPECT_FALSE(check_builtin_format(false, parse(extra))) << extra.dump();
 }
 
 TEST(ParseRequests, ResponseFormat) {
@@ -601,19 +780,22 @@ TEST(ParseChatRequest, RejectsBadFields) {
        "messages[0].tool_calls"},
       {"tool call without function",
        chat_body(
-           {{"messages", {{{"role", "assistant"}, {"tool_calls", {{{"type", "function"}}}}}}}}),
+           {{"messages",
+             {{{"role", "assistant"}, {"tool_calls", {{{"id", "c"}, {"type", "function"}}}}}}}}),
        "messages[0].tool_calls[0].function"},
       {"tool call arguments an object",
        chat_body({{"messages",
                    {{{"role", "assistant"},
                      {"tool_calls",
-                      {{{"type", "function"},
+                      {{{"id", "c"},
+                        {"type", "function"},
                         {"function", {{"name", "f"}, {"arguments", {{"a", 1}}}}}}}}}}}}),
        "messages[0].tool_calls[0].function.arguments"},
       {"tool call of another type",
        chat_body({{"messages",
                    {{{"role", "assistant"},
-                     {"tool_calls", {{{"type", "web"}, {"function", {{"name", "f"}}}}}}}}}}),
+                     {"tool_calls",
+                      {{{"id", "c"}, {"type", "web"}, {"function", {{"name", "f"}}}}}}}}}}),
        "messages[0].tool_calls[0].type"},
       {"reasoning_content on a user message",
        chat_body(

@@ -253,6 +253,9 @@ TEST_F(ChatPromptTest, TheAnswersSyntaxFollowsTheTemplate) {
   ASSERT_TRUE(builtin);
   const auto prompt = builtin->chat_prompt(user, {});
   ASSERT_TRUE(prompt.ok());
+  EXPECT_FALSE(prompt->own_template);
+  EXPECT_TRUE(qwen3->chat_prompt(user, {})->own_template);
+  EXPECT_TRUE(qwq->chat_prompt(user, {})->own_template);
   EXPECT_FALSE(prompt->syntax.reasoning);
   EXPECT_EQ(prompt->syntax.tool_calls, ToolCallFormat::None);
 }

@@ -53,6 +53,7 @@ TEST(ToolCallGrammar, RequiredAllowsOnlyCallsOfTheTools) {
       "<tool_call>\n{\"name\": \"get_time\", \"arguments\": {\"tz\": [1, {\"a\": null}]}}\n"
       "</tool_call>"));
   EXPECT_FALSE(g->accepts(""));
+  EXPECT_FALSE(g->accepts("<tool_call>\n{\"name\": \"get_time\", \"arguments\": 5}\n</tool_call>"));
   EXPECT_FALSE(g->accepts("Sure. " + kParis));
   EXPECT_FALSE(g->accepts(kParis + " Done."));
   EXPECT_FALSE(g->accepts(
@@ -65,6 +66,22 @@ TEST(ToolCallGrammar, RequiredAllowsOnlyCallsOfTheTools) {
       "<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"a\", \"unit\": "
       "\"k\"}}\n</tool_call>"));
   EXPECT_FALSE(g->accepts(kParis.substr(0, kParis.size() - 1)));  // unclosed
+}
+
+// Parameters {} are a function without parameters, as OpenAI reads them: any object, not any
+// value (a schema {} alone allows any value).
+TEST(ToolCallGrammar, EmptyParametersAllowAnyObject) {
+  ToolCallGrammarSpec spec = hermes(1);
+  spec.tools[1].parameters = Json::object();
+  const auto g = compile(spec);
+  ASSERT_TRUE(g);
+  EXPECT_TRUE(g->accepts(kTime));
+  EXPECT_TRUE(g->accepts(
+      "<tool_call>\n{\"name\": \"get_time\", \"arguments\": {\"tz\": 1}}\n</tool_call>"));
+  for (const char* arguments : {"5", "[]", "\"x\"", "null"})
+    EXPECT_FALSE(g->accepts("<tool_call>\n{\"name\": \"get_time\", \"arguments\": " +
+                            std::string(arguments) + "}\n</tool_call>"))
+        << arguments;
 }
 
 TEST(ToolCallGrammar, MaxCallsBoundsTheCalls) {
