@@ -11,19 +11,9 @@
 # ROUNDS to 3. GENGYUN: the binary (default build/gengyun).
 set -euo pipefail
 
-[[ $# -ge 1 && $# -le 3 ]] || { echo "usage: $0 MODEL.gguf [THREADS] [ROUNDS]" >&2; exit 2; }
-model=$1
-threads=${2:-2}
-rounds=${3:-3}
-for v in "$threads" "$rounds"; do
-  [[ $v =~ ^[1-9][0-9]*$ ]] || { echo "error: THREADS and ROUNDS must be positive integers, not '$v'" >&2; exit 2; }
-done
 serving_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 source "$serving_dir/start_gengyun.sh"
-repo_dir=$(cd "$serving_dir/../.." && pwd)
-gengyun=${GENGYUN:-$repo_dir/build/gengyun}
-[[ -f $model ]] || { echo "error: no model file '$model'" >&2; exit 1; }
-[[ -x $gengyun ]] || { echo "error: no gengyun binary at '$gengyun' (build it, or set GENGYUN)" >&2; exit 1; }
+read_model_threads_rounds "$@"
 
 work=$(mktemp -d)
 server_pid=""

@@ -1,4 +1,23 @@
-# Sourced by the bench/serving scripts (not run on its own): start_gengyun DIR ARGS... runs
+# Sourced by the bench/serving scripts (not run on its own).
+#
+# read_model_threads_rounds MODEL.gguf [THREADS] [ROUNDS]: a script's arguments (THREADS
+# default 2, ROUNDS 3) into model, threads and rounds, and the binary into gengyun ($GENGYUN or
+# build/gengyun); exits 2 on bad arguments, 1 when the model or the binary is missing.
+read_model_threads_rounds() {
+  [[ $# -ge 1 && $# -le 3 ]] || { echo "usage: $0 MODEL.gguf [THREADS] [ROUNDS]" >&2; exit 2; }
+  model=$1
+  threads=${2:-2}
+  rounds=${3:-3}
+  local v
+  for v in "$threads" "$rounds"; do
+    [[ $v =~ ^[1-9][0-9]*$ ]] || { echo "error: THREADS and ROUNDS must be positive integers, not '$v'" >&2; exit 2; }
+  done
+  gengyun=${GENGYUN:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/build/gengyun}
+  [[ -f $model ]] || { echo "error: no model file '$model'" >&2; exit 1; }
+  [[ -x $gengyun ]] || { echo "error: no gengyun binary at '$gengyun' (build it, or set GENGYUN)" >&2; exit 1; }
+}
+
+# start_gengyun DIR ARGS... runs
 # "$gengyun" serve --listen 127.0.0.1:0 ARGS... in the background, its log in DIR/serve.log and
 # its access log in DIR/access.log, waits (up to 120 s) until it listens and sets server_pid
 # and port. On failure it prints the log and exits 1. The caller kills server_pid when done.
