@@ -156,19 +156,26 @@ bool OutputParser::step(OutputDelta& out) {
   return true;
 }
 
+bool OutputParser::step_json_string(char c) {
+  if (in_string_) {
+    if (escaped_)
+      escaped_ = false;
+    else if (c == '\\')
+      escaped_ = true;
+    else if (c == '"')
+      in_string_ = false;
+    return true;
+  }
+  if (c != '"') return false;
+  in_string_ = true;
+  return true;
+}
+
 bool OutputParser::scan_tool_call(OutputDelta& out) {
   size_t i = 0;
   while (i < held_.size()) {
     const char c = held_[i];
-    if (in_string_) {
-      if (escaped_) {
-        escaped_ = false;
-      } else if (c == '\\') {
-        escaped_ = true;
-      } else if (c == '"') {
-        in_string_ = false;
-      }
-    } else if (c == kCallClose.front()) {
+    if (!step_json_string(c) && c == kCallClose.front()) {
       const std::string_view rest = std::string_view(held_).substr(i);
       if (rest.starts_with(kCallClose)) {
         call_text_.append(held_, 0, i);
@@ -178,8 +185,6 @@ bool OutputParser::scan_tool_call(OutputDelta& out) {
         return true;
       }
       if (kCallClose.starts_with(rest)) break;  // the tag may be cut here: wait for more
-    } else if (c == '"') {
-      in_string_ = true;
     }
     ++i;
   }
@@ -227,17 +232,8 @@ bool OutputParser::scan_json_calls(OutputDelta& out) {
   bool closed = false;
   while (i < held_.size() && !closed) {
     const char c = held_[i++];
-    if (in_string_) {
-      if (escaped_) {
-        escaped_ = false;
-      } else if (c == '\\') {
-        escaped_ = true;
-      } else if (c == '"') {
-        in_string_ = false;
-      }
-    } else if (c == '"') {
-      in_string_ = true;
-    } else if (c == '{' || c == '[') {
+    if (step_json_string(c)) continue;
+    if (c == '{' || c == '[') {
       ++json_depth_;
     } else if (c == '}' || c == ']') {
       closed = --json_depth_ == 0;

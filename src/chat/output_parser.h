@@ -63,6 +63,10 @@ class OutputParser {
   bool step(OutputDelta& out);
   bool json_format() const;
   Start start_of_answer(OutputDelta& out);
+  /// Moves the state of JSON strings (in_string_, escaped_) over `c`, which may come in any
+  /// chunk: true when `c` belongs to a string (its quotes included), so callers look for
+  /// structure only where it is false.
+  bool step_json_string(char c);
   bool scan_json_calls(OutputDelta& out);
   /// Hermes: the body of the open <tool_call> up to its </tool_call>, which closes it only
   /// outside the JSON's strings (an argument may hold the tag's text).
