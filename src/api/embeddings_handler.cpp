@@ -31,6 +31,7 @@ constexpr int kClientClosedRequest = 499;
 struct PreparedEmbeddings {
   EmbeddingsRequest request;
   deploy::ModelLease model;  ///< held until the answer ends: the model is not unloaded under it
+  std::string price_fallback;  ///< a LoRA derivative's base: its prices apply when it has none
   std::vector<std::vector<int32_t>> inputs;  ///< the engine's prompts, BOS / EOS included
   int64_t n_tokens = 0;                      ///< of all inputs
 };
@@ -61,8 +62,11 @@ ApiResult<PreparedEmbeddings> prepare(const GenerationContext& context,
   deploy::Acquired acquired = context.registry.acquire(name, out.request.keep_alive_us);
   if (!acquired.lease) return acquire_error(acquired, name);
   out.model = std::move(*acquired.lease);
-  // An alias is billed, priced and answered as the model it names.
+  // An alias is billed, priced and answered as the model it names; a LoRA derivative without
+  // prices of its own is billed at its base's.
   entry.set_model(out.model.id());
+  if (std::optional<deploy::ModelInfo> info = context.registry.find(out.model.id()))
+    out.price_fallback = info->parent;
   if (!out.model->is_embedding_model())
     return invalid_request("the model '" + name +
                                "' generates text: it is not an embedding model (its GGUF has no "
@@ -230,7 +234,8 @@ void handle_embeddings(const GenerationContext& context, const HttpRequest& requ
     const std::string id = random_id("emb-");
     auto headers =
         admit(context.store, context.ledger,
-              {id, key->id, job->model.id(), kEmbeddingsPath, job->n_tokens, 0, started_at_us});
+              {id, key->id, job->model.id(), kEmbeddingsPath, job->n_tokens, 0, started_at_us,
+               job->price_fallback});
     if (!headers.ok()) return fail(*out, *entry, headers.error());
     entry->admitted(id);
     std::vector<std::unique_ptr<RequestHandle>> handles;

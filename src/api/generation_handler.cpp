@@ -27,6 +27,7 @@ namespace {
 struct PreparedGeneration {
   GenerationRequest request;
   deploy::ModelLease model;  ///< held until the answer ends: the model is not unloaded under it
+  std::string price_fallback;  ///< a LoRA derivative's base: its prices apply when it has none
   std::vector<std::vector<int32_t>> prompts;  ///< chat: one; completions: one per prompt
   std::vector<std::string> echoes;  ///< completions with echo: each prompt's text
   ChatSyntax syntax;  ///< chat: what the answer speaks
@@ -75,8 +76,11 @@ ApiResult<PreparedGeneration> prepare(CompletionKind kind, const GenerationConte
   deploy::Acquired acquired = registry.acquire(out.request.model, out.request.keep_alive_us);
   if (!acquired.lease) return acquire_error(acquired, out.request.model);
   out.model = std::move(*acquired.lease);
-  // An alias is billed, priced and answered as the model it names.
+  // An alias is billed, priced and answered as the model it names; a LoRA derivative without
+  // prices of its own is billed at its base's.
   entry.set_model(out.model.id());
+  if (std::optional<deploy::ModelInfo> info = registry.find(out.model.id()))
+    out.price_fallback = info->parent;
   if (out.model->is_embedding_model())
     return invalid_request("the model '" + out.request.model +
                                "' is an embedding model: it serves /v1/embeddings, not " +
@@ -155,7 +159,7 @@ ApiResult<HttpHeaders> admit(platform::Store& store, const platform::LedgerWrite
   }
   return api::admit(store, ledger,
                     {job.meta.id, key.id, job.model.id(), endpoint_path(kind), prompt,
-                     max_completion, started_at_us});
+                     max_completion, started_at_us, job.price_fallback});
 }
 
 /// One admitted request from its submission to its ledger row. The model's engine generates

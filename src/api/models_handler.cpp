@@ -91,6 +91,7 @@ void handle_models(deploy::Registry& registry, platform::Store& store, const Htt
   json data = json::array();
   for (const deploy::ModelInfo& info : models) {
     auto price = store.price(info.id);
+    if (price.ok() && !price.value() && !info.parent.empty()) price = store.price(info.parent);
     if (!price.ok()) {
       send_error(out, internal_error("the prices cannot be read: " + price.error().message));
       return;

@@ -19,7 +19,8 @@ namespace gengyun::api {
 /// "owned_by": "gengyun"} plus "state" ("available", "loading", "loaded", "error"),
 /// "context_length", "architecture", "quantization", "size_bytes", "aliases", "pricing"
 /// ({"unit": "micro_usd_per_million_tokens", "input", "cached_input", "output"} or null when
-/// the store has none), for a LoRA derivative "parent" (its base's id) and, in state "error",
+/// the store has none; a LoRA derivative without its own shows its base's, which it is billed
+/// at), for a LoRA derivative "parent" (its base's id) and, in state "error",
 /// "error" with the reason (ModelInfo::public_error: without the server's file paths).
 nlohmann::json model_object(const deploy::ModelInfo& info,
                             const std::optional<platform::Price>& price, int64_t created);

@@ -558,6 +558,8 @@ Result<Admission> PostgresStore::admit_locked(pg::Connection& conn,
   if (tenant->count() == 0) return make_error("no tenant has id " + std::to_string(key.tenant_id));
 
   auto price = read_price(conn, request.model);
+  if (price && !price->has_value() && !request.price_fallback.empty())
+    price = read_price(conn, request.price_fallback);
   if (!price) return price.error();
   auto reservation = reserve(request, price->value_or(Price{}));
   if (!reservation) return reservation.error();

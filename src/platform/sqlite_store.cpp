@@ -648,6 +648,8 @@ Result<Admission> SqliteStore::admit_locked(const AdmissionRequest& request) {
   const Limits tenant_limits = read_limits(*tenant_stmt, 1);
 
   auto price = read_price(db_, request.model);
+  if (price && !price->has_value() && !request.price_fallback.empty())
+    price = read_price(db_, request.price_fallback);
   if (!price) return price.error();
   auto reservation = reserve(request, price->value_or(Price{}));
   if (!reservation) return reservation.error();

@@ -145,6 +145,8 @@ struct AdmissionRequest {
   int64_t prompt_tokens = 0;
   int64_t max_completion_tokens = 0;  ///< the most it can generate
   int64_t started_at_us = 0;          ///< now; also picks the rate window and budget period
+  /// The model whose prices apply when `model` has none (a LoRA derivative's base); "" none.
+  std::string price_fallback = {};
 };
 
 /// The tighter of the key's and the tenant's rate limits after an admission, or, for a

@@ -337,6 +337,38 @@ TEST_F(ServerModelsTest, AFileThatCannotBeServedIs503) {
   EXPECT_FALSE(own.registry->find("broken")->pinned);
 }
 
+// A LoRA derivative without prices of its own is billed, and listed, at its base's; with its
+// own, at those.
+TEST_F(ServerModelsTest, ALoraDerivativeIsBilledAtItsBasesPricesUnlessItHasItsOwn) {
+  OwnServer own;
+  deploy::RegistryOptions options;
+  options.specs = {{"base", gengyun::testing::testdata_path("models/qwen2-tiny-f32.gguf")}};
+  options.loras = {
+      {"chat", "base", {gengyun::testing::testdata_path("lora/qwen2-tiny-lora-a.gguf"), 1.0f}}};
+  start_own(own, std::move(options));
+  // $1 / $0 / $2 per million tokens: 1 micro-USD per prompt token, 2 per completion token.
+  ASSERT_TRUE(store_->set_price("base", {1'000'000, 0, 2'000'000}, {}).ok());
+  auto listed = get_from(own.port, "/v1/models/chat", key_);
+  ASSERT_TRUE(listed);
+  EXPECT_EQ(json::parse(listed->body)["pricing"]["output"], 2'000'000) << listed->body;
+  const json request = {{"model", "chat"}, {"prompt", "Once upon"}, {"max_tokens", 3},
+                        {"temperature", 0}};
+  for (const int64_t per_token : {1, 3}) {  // the base's prices, then the derivative's own
+    if (per_token == 3)
+      ASSERT_TRUE(store_->set_price("chat", {3'000'000, 0, 6'000'000}, {}).ok());
+    auto r = post_to(own.port, "/v1/completions", request);
+    ASSERT_TRUE(r);
+    ASSERT_EQ(r->status, 200) << r->body;
+    const json usage = json::parse(r->body)["usage"];
+    const std::vector<platform::UsageRecord> ledger = wait_for_rows(per_token == 1 ? 1 : 2);
+    const platform::UsageRecord& row = ledger.back();
+    EXPECT_EQ(row.model, "chat");
+    const int64_t prompt = usage["prompt_tokens"];
+    const int64_t completion = usage["completion_tokens"];
+    EXPECT_EQ(row.cost_micro_usd, per_token * (prompt + 2 * completion));
+  }
+}
+
 // A --lora derivative whose adapter does not fit its base (another architecture): 503 naming
 // the mismatch, then listed in state "error" with the reason, its base not left loaded.
 TEST_F(ServerModelsTest, AnAdapterThatDoesNotFitIsListedAsAnError) {

@@ -243,6 +243,33 @@ TEST_P(StoreBackendTest, AdmissionReservesTheWorstCaseAndSettlementBillsTheActua
   EXPECT_EQ(store->usage_rows()->back().status, "open");
 }
 
+TEST_P(StoreBackendTest, AModelWithoutPricesIsBilledAtItsFallbacksAndItsOwnWin) {
+  auto store = open();
+  ASSERT_TRUE(store);
+  ASSERT_TRUE(store->set_price("qwen", kPrice, Actor{}).ok());
+  const int64_t key = new_key(*store, NewKey{"a"});
+  AdmissionRequest derivative = request("chatcmpl-1", key, 1000, 500);
+  derivative.model = "qwen-lora";
+  derivative.price_fallback = "qwen";
+  auto admission = store->admit(derivative);
+  ASSERT_TRUE(admission.ok()) << admission.error().message;
+  EXPECT_EQ(admission->price.output, 600'000);  // the fallback's
+  EXPECT_EQ(admission->reserved_micro_usd, 450);
+  // Its own prices, once set, win over the fallback's.
+  ASSERT_TRUE(store->set_price("qwen-lora", Price{1'000'000, 0, 2'000'000}, Actor{}).ok());
+  derivative.request_id = "chatcmpl-2";
+  admission = store->admit(derivative);
+  ASSERT_TRUE(admission.ok()) << admission.error().message;
+  EXPECT_EQ(admission->price.output, 2'000'000);
+  // No fallback and no prices: free.
+  derivative.request_id = "chatcmpl-3";
+  derivative.model = "other";
+  derivative.price_fallback.clear();
+  admission = store->admit(derivative);
+  ASSERT_TRUE(admission.ok()) << admission.error().message;
+  EXPECT_EQ(admission->reserved_micro_usd, 0);
+}
+
 TEST_P(StoreBackendTest, BudgetsCountSettledCostsAndOpenReservations) {
   auto store = open();
   ASSERT_TRUE(store);
