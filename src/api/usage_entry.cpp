@@ -18,6 +18,15 @@ UsageEntry::UsageEntry(platform::LedgerWriter& ledger, int64_t key_id, std::stri
   record_.http_status = 500;
 }
 
+void UsageEntry::set_model(std::string model) {
+  if (model.size() > kMaxModelBytes) {
+    size_t cut = kMaxModelBytes;
+    while (cut > 0 && (static_cast<unsigned char>(model[cut]) & 0xC0) == 0x80) --cut;
+    model.resize(cut);
+  }
+  record_.model = std::move(model);
+}
+
 UsageEntry::~UsageEntry() {
   if (finished_) return;
   if (auto written = finish(500, "error", "the request ended without a response"); !written.ok())

@@ -24,8 +24,11 @@ class UsageEntry {
   UsageEntry(const UsageEntry&) = delete;
   UsageEntry& operator=(const UsageEntry&) = delete;
 
-  /// The model name as the client requested it.
-  void set_model(std::string model) { record_.model = std::move(model); }
+  /// The model name as the client requested it, or the model an alias names; at most
+  /// kMaxModelBytes of it (cut at a UTF-8 character's start), so a client cannot make a
+  /// ledger row as large as its request body.
+  void set_model(std::string model);
+  static constexpr size_t kMaxModelBytes = 256;
   void set_tokens(int64_t prompt_tokens, int64_t completion_tokens,
                   int64_t cached_prompt_tokens = 0) {
     record_.prompt_tokens = prompt_tokens;

@@ -198,6 +198,18 @@ TEST_F(ServerTest, UnknownModelIs404) {
   EXPECT_EQ(ledger[0].status, "error");
 }
 
+TEST_F(ServerTest, AHugeModelNameIsCutInTheLedgerAtACharactersStart) {
+  json body = kChat;
+  // 255 bytes of 'm', then 2-byte characters: byte 256 is the second byte of one.
+  std::string name(255, 'm');
+  for (int i = 0; i < 50'000; ++i) name += "\xc3\xa9";
+  body["model"] = name;
+  expect_error(post("/v1/chat/completions", body, key_), 404, "model_not_found");
+  const auto ledger = rows();
+  ASSERT_EQ(ledger.size(), 1u);
+  EXPECT_EQ(ledger[0].model, std::string(255, 'm'));
+}
+
 TEST_F(ServerTest, PromptOverTheContextIs400ContextLengthExceeded) {
   auto stories = model("stories");
   ASSERT_TRUE(stories);
