@@ -491,14 +491,29 @@ Result<std::string> expand_hf_url(std::string_view url) {
                         "and REVISION");
   }
   // Hugging Face's names (huggingface_hub's validate_repo_id): letters, digits, '-', '_', '.',
-  // no ".."; a REVISION also takes '%' (refs%2Fpr%2F1). Nothing may climb out of the repo.
+  // no ".."; a REVISION also takes '%' (refs%2Fpr%2F1). Nothing may climb out of the repo, also
+  // not through a percent-encoded '.' (%2e), which a server may decode before it normalizes.
+  const auto dots_decoded = [](std::string_view text) {
+    std::string out;
+    for (size_t i = 0; i < text.size(); ++i) {
+      if (text[i] == '%' && i + 2 < text.size() && text[i + 1] == '2' &&
+          (text[i + 2] == 'e' || text[i + 2] == 'E')) {
+        out += '.';
+        i += 2;
+      } else {
+        out += text[i];
+      }
+    }
+    return out;
+  };
   const auto name_error = [&](std::string_view what, std::string_view part,
                               std::string_view extra) -> std::optional<Error> {
+    const std::string dots = dots_decoded(part);
     const bool bad_char = std::any_of(part.begin(), part.end(), [&](char c) {
       return !(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.' ||
                extra.find(c) != std::string_view::npos);
     });
-    if (part.empty() || part == "." || part.find("..") != std::string_view::npos || bad_char)
+    if (part.empty() || dots == "." || dots.find("..") != std::string::npos || bad_char)
       return make_error(shown + ": the " + std::string(what) + " '" + std::string(part) +
                         "' is not a Hugging Face name (letters, digits, '-', '_', '.'" +
                         (extra.empty() ? "" : ", '%'") + "; not '.', no '..')");
@@ -510,7 +525,7 @@ Result<std::string> expand_hf_url(std::string_view url) {
   const std::string_view file = rest.substr(repo_end + 1);
   for (size_t start = 0; start <= file.size();) {
     const size_t end = std::min(file.find('/', start), file.size());
-    const std::string_view segment = file.substr(start, end - start);
+    const std::string segment = dots_decoded(file.substr(start, end - start));
     if (segment.empty() || segment == "." || segment == "..")
       return make_error(shown + ": the FILE path holds an empty, '.' or '..' folder");
     start = end + 1;

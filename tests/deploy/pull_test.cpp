@@ -482,6 +482,11 @@ TEST(PullUrl, ExpandsTheHuggingFaceShorthand) {
        "digits, '-', '_', '.', '%'; not '.', no '..')"},
       {"hf://org/repo/../f.gguf", "the FILE path holds an empty, '.' or '..' folder"},
       {"hf://org/repo/a//f.gguf", "the FILE path holds an empty, '.' or '..' folder"},
+      // Percent-encoded dots climb as well once a server decodes them.
+      {"hf://Qwen/Repo/%2e%2e/%2E%2e/f.gguf", "the FILE path holds an empty, '.' or '..' folder"},
+      {"hf://Qwen/Repo@%2e%2e/f.gguf",
+       "the REVISION '%2e%2e' is not a Hugging Face name (letters, "
+       "digits, '-', '_', '.', '%'; not '.', no '..')"},
   };
   for (const auto& [bad, message] : names)
     EXPECT_EQ(expand_hf_url(bad).error().message, "'" + std::string(bad) + "': " + message);
