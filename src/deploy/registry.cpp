@@ -298,7 +298,8 @@ Result<void> Registry::add_derivatives() {
       return make_error(where + ": the name '" + spec.name + "' is a served model's already");
     entries_.emplace(spec.name, make_derivative(spec, source));
   }
-  for (const auto& [spec, source] : all) emit({RegistryEvent::Kind::Added, spec.name, ""});
+  for (const auto& [spec, source] : all)
+    emit({RegistryEvent::Kind::Added, spec.name, entries_.at(spec.name)->file.error});
   return {};
 }
 

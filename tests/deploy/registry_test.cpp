@@ -808,6 +808,10 @@ TEST(Registry, AMissingAdapterIsAnErrorUntilItsFileAppears) {
   EXPECT_EQ(chat.state, ModelState::Error);
   EXPECT_EQ(chat.file.error, adapter + ": the adapter file does not exist");
   EXPECT_EQ(chat.public_error, "the adapter file does not exist");
+  // The start-up event (the log's line) carries the reason, not "available".
+  ASSERT_EQ(f.events.count(Kind::Added, "chat"), 1u);
+  for (const RegistryEvent& e : f.events.of(Kind::Added))
+    if (e.model == "chat") EXPECT_EQ(e.detail, chat.file.error);
   const Acquired refused = registry->acquire("chat");
   EXPECT_EQ(refused.status, AcquireStatus::Unservable);
   EXPECT_EQ(refused.message, "model 'chat' cannot be served: the adapter file does not exist");
