@@ -296,6 +296,9 @@ Admission decide_admission(const AdmissionRequest& request, const Price& price,
   Admission admission;
   admission.price = price;
   admission.reserved_micro_usd = reservation.micro_usd;
+  // What the worst case counts: an embeddings request generates nothing.
+  const std::string worst_case =
+      request.max_completion_tokens > 0 ? "its prompt plus max_tokens" : "its input tokens";
   for (const ScopeUsage& scope : scopes) {
     const auto& budget = scope.limits.budget_micro_usd;
     if (!budget || scope.spent_micro_usd + reservation.micro_usd <= *budget) continue;
@@ -305,7 +308,7 @@ Admission decide_admission(const AdmissionRequest& request, const Price& price,
         format_usd(scope.spent_micro_usd) + " of its $" + format_usd(*budget) + " " +
         std::string(period_name(scope.limits.budget_period)) +
         " budget, and this request may cost up to $" + format_usd(reservation.micro_usd) +
-        " (its prompt plus max_tokens at the prices of model '" + request.model + "').";
+        " (" + worst_case + " at the prices of model '" + request.model + "').";
     return admission;
   }
   const WindowSums sums[] = {sum_window(scopes[0].window), sum_window(scopes[1].window)};
@@ -348,8 +351,11 @@ Admission decide_admission(const AdmissionRequest& request, const Price& price,
       refusal = "Rate limit reached for " + scope.label + ": " + std::to_string(*tpm) +
                 " tokens per minute; " + std::to_string(sums[i].tokens) +
                 " used in the last minute, and this request needs up to " +
-                std::to_string(reservation.tokens) + " (its prompt plus max_tokens)." +
-                (never ? " It can never pass: lower max_tokens or shorten the prompt." : "");
+                std::to_string(reservation.tokens) + " (" + worst_case + ")." +
+                (never ? request.max_completion_tokens > 0
+                             ? " It can never pass: lower max_tokens or shorten the prompt."
+                             : " It can never pass: send fewer or shorter inputs."
+                       : "");
   }
   if (refusal.empty()) return admission;
   admission.outcome = Admission::Outcome::OverRate;

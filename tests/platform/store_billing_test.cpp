@@ -285,6 +285,14 @@ TEST_P(StoreBackendTest, BudgetsCountSettledCostsAndOpenReservations) {
             "You exceeded your current quota: key 'a' has used $0.0009 of its $0.001 total "
             "budget, and this request may cost up to $0.00045 (its prompt plus max_tokens at the "
             "prices of model 'qwen').");
+  // An embeddings request generates nothing: its worst case is its input (1000 * 0.15 = 150).
+  auto inputs_only = store->admit(request("e1", key, 1000, 0));
+  ASSERT_TRUE(inputs_only.ok());
+  EXPECT_EQ(inputs_only->outcome, Admission::Outcome::OverBudget);
+  EXPECT_EQ(inputs_only->message,
+            "You exceeded your current quota: key 'a' has used $0.0009 of its $0.001 total "
+            "budget, and this request may cost up to $0.00015 (its input tokens at the prices "
+            "of model 'qwen').");
   // Settling r1 at 240 frees 210: 240 + 450 (r2 open) + 450 = 1140 > 1000, still refused.
   ASSERT_TRUE(store->settle("r1", Settlement{{1000, 400, 200}, 200, "ok", "", kNow}).ok());
   EXPECT_EQ(admit_outcome(*store, request("r3", key, 1000, 500)), Admission::Outcome::OverBudget);
