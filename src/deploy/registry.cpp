@@ -384,8 +384,15 @@ ModelInfo Registry::info_of(const Entry& entry) const {
       info.parent = entry.base;
     }
   }
-  info.public_error = public_message(entry, info.file.error);
   info.state = entry.state;
+  info.public_error = public_message(entry, info.file.error);
+  if (const std::shared_ptr<Entry> base = unservable_base(entry)) {
+    // A derivative cannot be served while its base cannot: listed so, with the base's reason.
+    info.state = ModelState::Error;
+    info.file.error = "its base '" + base->id + "' cannot be served: " + base->file.error;
+    info.public_error = "its base '" + base->id +
+                        "' cannot be served: " + public_message(*base, base->file.error);
+  }
   info.source = entry.source;
   info.pinned = entry.pinned;
   info.running = entry.refs;
@@ -396,7 +403,7 @@ ModelInfo Registry::info_of(const Entry& entry) const {
   }
   info.cold_start_us = entry.cold_start_us;
   info.last_load_error = entry.last_load_error;
-  info.memory_bytes = memory_of(entry);
+  info.memory_bytes = info.state == ModelState::Error ? 0 : memory_of(entry);
   info.keep_alive_us = keep_alive_of(entry);
   if (entry.state == ModelState::Loaded && entry.refs == 0 && !entry.pinned) {
     const int64_t keep = entry.keep_alive_us.value_or(info.keep_alive_us);
@@ -544,12 +551,22 @@ std::optional<std::string> Registry::make_room(
   return std::nullopt;
 }
 
+std::shared_ptr<ModelLease::Entry> Registry::unservable_base(const Entry& entry) const {
+  if (entry.base.empty() || entry.state != ModelState::Available) return nullptr;
+  std::shared_ptr<Entry> base = resolve(entry.base);
+  return base && base->state == ModelState::Error ? base : nullptr;
+}
+
 Acquired Registry::acquire(std::string_view name, std::optional<int64_t> keep_alive_us) {
   std::unique_lock lock(mutex_);
   const std::shared_ptr<Entry> entry = resolve(name);
   if (!entry)
     return {std::nullopt, AcquireStatus::UnknownModel,
             "model '" + std::string(name) + "' is not served here"};
+  if (const std::shared_ptr<Entry> base = unservable_base(*entry))
+    return {std::nullopt, AcquireStatus::Unservable,
+            "model '" + entry->id + "' cannot be served: its base '" + base->id +
+                "' cannot be served: " + public_message(*base, base->file.error)};
   while (entry->state != ModelState::Available) {
     if (entry->state == ModelState::Error)
       return {std::nullopt, AcquireStatus::Unservable,

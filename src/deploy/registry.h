@@ -245,6 +245,9 @@ class Registry {
   /// not the base's load; a base loaded for it alone is then unloaded.
   Result<std::shared_ptr<LoadedModel>> load(const Entry& entry, const ModelOptions& options,
                                             bool& adapter_failed);
+  /// A derivative's base when it is in state error and the derivative is available (it cannot
+  /// be served either); nullptr otherwise. Lock held.
+  std::shared_ptr<ModelLease::Entry> unservable_base(const Entry& entry) const;
   /// `message` without the file paths of `entry` (and of a derivative's base): what clients see
   /// (mutex_ held).
   std::string public_message(const Entry& entry, std::string message) const;

@@ -827,6 +827,29 @@ TEST(Registry, AMissingAdapterIsAnErrorUntilItsFileAppears) {
   EXPECT_EQ(chat.public_error, "the adapter file does not exist");
 }
 
+// A derivative of a base that cannot be served is listed in state error with the base's
+// reason (no path), holds no memory, and its requests fail without a load.
+TEST(Registry, ADerivativeOfABaseThatCannotBeServedIsAnError) {
+  REQUIRE_TESTDATA();
+  TempDir dir;
+  const std::string base_path = dir.file("base.gguf");
+  write_text(base_path, "not a model");
+  Fixture f;
+  auto registry = with_derivative(f, base_path,
+                                  gengyun::testing::testdata_path("lora/qwen2-tiny-lora-a.gguf"));
+  ASSERT_TRUE(registry);
+  const ModelInfo base = *registry->find("base");
+  ASSERT_EQ(base.state, ModelState::Error);
+  const ModelInfo chat = *registry->find("chat");
+  EXPECT_EQ(chat.state, ModelState::Error);
+  EXPECT_EQ(chat.public_error, "its base 'base' cannot be served: " + base.public_error);
+  EXPECT_EQ(chat.public_error.find(base_path), std::string::npos);
+  EXPECT_EQ(chat.memory_bytes, 0);
+  const Acquired refused = registry->acquire("chat");
+  EXPECT_FALSE(refused.lease);
+  EXPECT_EQ(f.events.count(Kind::LoadStarted, "chat"), 0u);
+}
+
 // Unloading a base that its idle loaded derivative holds names the derivative, not requests.
 TEST(Registry, UnloadingABaseHeldByItsDerivativeNamesIt) {
   REQUIRE_TESTDATA();
