@@ -58,15 +58,15 @@ ApiResult<PreparedEmbeddings> prepare(const GenerationContext& context,
   PreparedEmbeddings out;
   out.request = std::move(request.value());
   const std::string& name = out.request.model;
-  if (auto refused = refuse_model(context.registry, key, name)) return *refused;
+  const std::optional<deploy::ModelInfo> info = context.registry.find(name);
+  if (auto refused = refuse_model(key, info, name)) return *refused;
   deploy::Acquired acquired = context.registry.acquire(name, out.request.keep_alive_us);
   if (!acquired.lease) return acquire_error(acquired, name);
   out.model = std::move(*acquired.lease);
   // An alias is billed, priced and answered as the model it names; a LoRA derivative without
   // prices of its own is billed at its base's.
   entry.set_model(out.model.id());
-  if (std::optional<deploy::ModelInfo> info = context.registry.find(out.model.id()))
-    out.price_fallback = info->parent;
+  out.price_fallback = info->parent;
   if (!out.model->is_embedding_model())
     return invalid_request("the model '" + name +
                                "' generates text: it is not an embedding model (its GGUF has no "

@@ -63,7 +63,9 @@ ApiResult<PreparedGeneration> prepare(CompletionKind kind, const GenerationConte
   auto body = parse_json_object(body_text);
   if (!body.ok()) return body.error();
   entry.set_model(requested_model(body.value()));
-  if (std::optional<deploy::ModelInfo> info = registry.find(requested_model(body.value())))
+  // One lookup serves the defaults, the key's check and the prices.
+  const std::optional<deploy::ModelInfo> info = registry.find(requested_model(body.value()));
+  if (info)
     for (const auto& [field, value] : info->defaults.items())
       if (!body->contains(field) || body.value()[field].is_null()) body.value()[field] = value;
   auto request = kind == CompletionKind::Chat ? parse_chat_request(body.value())
@@ -72,15 +74,14 @@ ApiResult<PreparedGeneration> prepare(CompletionKind kind, const GenerationConte
 
   PreparedGeneration out;
   out.request = std::move(request.value());
-  if (auto refused = refuse_model(registry, key, out.request.model)) return *refused;
+  if (auto refused = refuse_model(key, info, out.request.model)) return *refused;
   deploy::Acquired acquired = registry.acquire(out.request.model, out.request.keep_alive_us);
   if (!acquired.lease) return acquire_error(acquired, out.request.model);
   out.model = std::move(*acquired.lease);
   // An alias is billed, priced and answered as the model it names; a LoRA derivative without
   // prices of its own is billed at its base's.
   entry.set_model(out.model.id());
-  if (std::optional<deploy::ModelInfo> info = registry.find(out.model.id()))
-    out.price_fallback = info->parent;
+  out.price_fallback = info->parent;
   if (out.model->is_embedding_model())
     return invalid_request("the model '" + out.request.model +
                                "' is an embedding model: it serves /v1/embeddings, not " +

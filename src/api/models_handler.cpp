@@ -62,11 +62,11 @@ bool key_may_use(const platform::KeyInfo& key, const deploy::ModelInfo& info) {
 
 }  // namespace
 
-std::optional<ApiError> refuse_model(deploy::Registry& registry, const platform::KeyInfo& key,
+std::optional<ApiError> refuse_model(const platform::KeyInfo& key,
+                                     const std::optional<deploy::ModelInfo>& info,
                                      const std::string& name) {
-  if (key.models.empty()) return std::nullopt;
-  const std::optional<deploy::ModelInfo> info = registry.find(name);
-  if (!info || key_may_use(key, *info)) return std::nullopt;
+  if (!info) return model_not_found(name);
+  if (key_may_use(key, *info)) return std::nullopt;
   return model_not_allowed(name);
 }
 

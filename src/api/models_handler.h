@@ -32,11 +32,13 @@ nlohmann::json model_object(const deploy::ModelInfo& info,
 ApiError acquire_error(const deploy::Acquired& acquired, const std::string& name);
 
 /// Checks, before anything loads, that `key` may use the model `name` (an id or an alias)
-/// names: nullopt when it may, or when the registry has no such model (acquire then answers
-/// 404); else 403 "model_not_allowed": the key has a model list that names neither the model's
-/// id nor one of its aliases (the rule of GET /v1/models, so a key may use exactly what it is
-/// shown; a model in state error shows a key that may not use it nothing of its reason).
-std::optional<ApiError> refuse_model(deploy::Registry& registry, const platform::KeyInfo& key,
+/// names, given `info`, what Registry::find(name) gave: nullopt when it may; 404
+/// "model_not_found" when there is no such model; 403 "model_not_allowed" when the key has a
+/// model list that names neither the model's id nor one of its aliases (the rule of GET
+/// /v1/models, so a key may use exactly what it is shown; a model in state error shows a key
+/// that may not use it nothing of its reason).
+std::optional<ApiError> refuse_model(const platform::KeyInfo& key,
+                                     const std::optional<deploy::ModelInfo>& info,
                                      const std::string& name);
 
 /// Serves GET /v1/models (`id` empty) or GET /v1/models/{id} (an id or alias): authenticates
