@@ -42,18 +42,6 @@ TEST_F(ServerTest, ModelsListsServedModelsById) {
   EXPECT_TRUE(rows().empty());
 }
 
-TEST_F(ServerTest, ModelsListsOnlyTheModelsTheKeyMayUse) {
-  auto secret = store_->create_key(platform::NewKey{"storyteller", "default",
-                                                    platform::Role::Member, {}, {"stories"}});
-  ASSERT_TRUE(secret.ok()) << secret.error().message;
-  auto r = get("/v1/models", *secret);
-  ASSERT_TRUE(r);
-  ASSERT_EQ(r->status, 200) << r->body;
-  const json body = json::parse(r->body);
-  ASSERT_EQ(body["data"].size(), 1u);
-  EXPECT_EQ(body["data"][0]["id"], "stories");
-}
-
 TEST_F(ServerTest, ModelsRetrieveAnswersTheModelOr404) {
   auto r = get("/v1/models/stories", key_);
   ASSERT_TRUE(r);
