@@ -21,13 +21,7 @@ if [[ ${DROP_CACHES:-0} == 1 && ! -w /proc/sys/vm/drop_caches ]]; then
   echo "error: DROP_CACHES=1 needs write access to /proc/sys/vm/drop_caches (root)" >&2; exit 1
 fi
 
-work=$(mktemp -d)
-server_pid=""
-cleanup() {
-  [[ -z $server_pid ]] || { kill "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; }
-  rm -rf "$work"
-}
-trap cleanup EXIT
+make_work_dir
 
 mkdir "$work/models"
 ln -s "$(realpath "$model")" "$work/models/bench.gguf"

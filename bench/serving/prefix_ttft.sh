@@ -15,13 +15,7 @@ serving_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 source "$serving_dir/start_gengyun.sh"
 read_model_threads_rounds "$@"
 
-work=$(mktemp -d)
-server_pid=""
-cleanup() {
-  [[ -z $server_pid ]] || { kill "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; }
-  rm -rf "$work"
-}
-trap cleanup EXIT
+make_work_dir
 
 key=$("$gengyun" keys create --db "$work/bench.db" --name bench)
 start_gengyun "$work" --model "bench=$model" --db "$work/bench.db" --threads "$threads"

@@ -17,6 +17,18 @@ read_model_threads_rounds() {
   [[ -x $gengyun ]] || { echo "error: no gengyun binary at '$gengyun' (build it, or set GENGYUN)" >&2; exit 1; }
 }
 
+# make_work_dir: a new temporary folder in `work`, removed when the script exits, after the
+# server start_gengyun started (if any) is stopped.
+make_work_dir() {
+  work=$(mktemp -d)
+  server_pid=""
+  trap remove_work_dir EXIT
+}
+remove_work_dir() {
+  [[ -z $server_pid ]] || { kill "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; }
+  rm -rf "$work"
+}
+
 # start_gengyun DIR ARGS... runs
 # "$gengyun" serve --listen 127.0.0.1:0 ARGS... in the background, its log in DIR/serve.log and
 # its access log in DIR/access.log, waits (up to 120 s) until it listens and sets server_pid
