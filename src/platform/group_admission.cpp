@@ -61,24 +61,27 @@ Result<std::vector<Result<Admission>>> admit_in_order(
   std::map<std::tuple<Scope, int64_t, int64_t>, RateBucket> counted;  // to write at the end
   std::vector<Result<Admission>> results;
   results.reserve(requests.size());
+  const auto refuse = [&](std::string message) {
+    results.emplace_back(make_error(std::move(message)));
+  };
   for (const AdmissionRequest& request : requests) {
     const std::string what = "cannot admit request '" + request.request_id + "'";
     if (request.request_id.empty()) {
-      results.push_back(make_error("cannot admit request: the request id is empty"));
+      refuse("cannot admit request: the request id is empty");
       continue;
     }
     if (request.prompt_tokens < 0 || request.max_completion_tokens < 0) {
-      results.push_back(make_error(what + ": token counts must be >= 0"));
+      refuse(what + ": token counts must be >= 0");
       continue;
     }
     const std::optional<KeyInfo>& key = keys.at(request.key_id);
     if (!key) {
-      results.push_back(make_error(what + ": no API key has id " + std::to_string(request.key_id)));
+      refuse(what + ": no API key has id " + std::to_string(request.key_id));
       continue;
     }
     const std::optional<TenantInfo>& tenant = tenants.at(key->tenant_id);
     if (!tenant) {
-      results.push_back(make_error(what + ": no tenant has id " + std::to_string(key->tenant_id)));
+      refuse(what + ": no tenant has id " + std::to_string(key->tenant_id));
       continue;
     }
     auto price = price_of(request.model);
@@ -88,7 +91,7 @@ Result<std::vector<Result<Admission>>> admit_in_order(
     const Price applied = price->value_or(Price{});
     auto reservation = reserve(request, applied);
     if (!reservation) {
-      results.push_back(make_error(what + ": " + reservation.error().message));
+      refuse(what + ": " + reservation.error().message);
       continue;
     }
 
@@ -124,8 +127,7 @@ Result<std::vector<Result<Admission>>> admit_in_order(
       auto inserted = source.insert_open_row(request, *key, admission, reservation->tokens);
       if (!inserted) return inserted.error();
       if (!*inserted) {
-        results.push_back(make_error(what + ": request id '" + request.request_id +
-                                     "' is already in the ledger"));
+        refuse(what + ": request id '" + request.request_id + "' is already in the ledger");
         continue;
       }
       const int64_t second = rate_second(request.started_at_us);
