@@ -51,10 +51,10 @@ int64_t new_key(Store& store, NewKey key) {
 std::string outcomes(const std::vector<Result<Admission>>& results) {
   std::string out;
   for (const Result<Admission>& r : results)
-    out += !r.ok()                                               ? 'E'
-           : r->outcome == Admission::Outcome::Admitted          ? 'A'
-           : r->outcome == Admission::Outcome::OverBudget        ? 'B'
-                                                                 : 'R';
+    out += !r.ok()                                        ? 'E'
+           : r->outcome == Admission::Outcome::Admitted   ? 'A'
+           : r->outcome == Admission::Outcome::OverBudget ? 'B'
+                                                          : 'R';
   return out;
 }
 
@@ -124,8 +124,7 @@ TEST_P(StoreBackendTest, ARequestRefusedInABatchTakesNothingFromTheOthers) {
   auto store = open();
   ASSERT_TRUE(store);
   ASSERT_TRUE(store->set_price("qwen", kPrice, Actor{}).ok());
-  const int64_t key =
-      new_key(*store, NewKey{"a", "default", Role::Member, Limits{1000, {}, 100}});
+  const int64_t key = new_key(*store, NewKey{"a", "default", Role::Member, Limits{1000, {}, 100}});
   ASSERT_EQ(outcomes(store->admit_batch({request("old", key, 1000, 500)}).value()), "A");
   auto decided = store->admit_batch({
       request("r1", key, 1000, 500),     // 900 of 1000
@@ -211,9 +210,8 @@ class HeldWriter {
 /// Admits "first" through `writer`, then `count` requests from threads of their own while the
 /// writer is held in the first batch, so that they are decided in one batch; returns their
 /// results in the order of their ids ("c0", "c1", ...).
-std::vector<Result<Admission>> admit_together(LedgerWriter& writer, HeldWriter& held,
-                                              int64_t key, int count, int64_t prompt,
-                                              int64_t max_completion) {
+std::vector<Result<Admission>> admit_together(LedgerWriter& writer, HeldWriter& held, int64_t key,
+                                              int count, int64_t prompt, int64_t max_completion) {
   std::vector<Result<Admission>> results(count, make_error("not answered"));
   std::thread first([&] {
     auto admitted = writer.admit(request("first", key, prompt, max_completion));
