@@ -4,17 +4,19 @@
 # fsync on as in production, as the user `postgres` when run as root), runs
 # build/ledger_bench against a new database, stops and removes the server.
 #
-#   bench/ledger_postgres.sh [REQUESTS] [THREADS] [MODE]
+#   bench/ledger_postgres.sh [REQUESTS] [THREADS] [MODE] [GENERATION]
 #
-# REQUESTS, THREADS and MODE (writer | direct) are ledger_bench's (defaults there). LEDGER_BENCH: the binary (default
-# build/ledger_bench; `cmake --build build --target ledger_bench`).
+# REQUESTS, THREADS, MODE (writer | direct) and GENERATION (0, MS or MIN-MAX milliseconds in
+# flight between admission and settlement) are ledger_bench's (defaults there). LEDGER_BENCH:
+# the binary (default build/ledger_bench; `cmake --build build --target ledger_bench`).
 set -euo pipefail
 
-[[ $# -le 3 ]] || { echo "usage: $0 [REQUESTS] [THREADS] [MODE]" >&2; exit 2; }
+[[ $# -le 4 ]] || { echo "usage: $0 [REQUESTS] [THREADS] [MODE] [GENERATION]" >&2; exit 2; }
 for v in "${@:1:2}"; do
   [[ $v =~ ^[1-9][0-9]*$ ]] || { echo "error: REQUESTS and THREADS must be positive integers, not '$v'" >&2; exit 2; }
 done
 [[ $# -lt 3 || $3 == writer || $3 == direct ]] || { echo "error: MODE must be writer or direct, not '$3'" >&2; exit 2; }
+[[ $# -lt 4 || $4 =~ ^[0-9]+(-[0-9]+)?$ ]] || { echo "error: GENERATION must be milliseconds MS or MIN-MAX, not '$4'" >&2; exit 2; }
 repo_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 bench=${LEDGER_BENCH:-$repo_dir/build/ledger_bench}
 [[ -x $bench ]] || { echo "error: no ledger_bench at '$bench' (cmake --build build --target ledger_bench)" >&2; exit 1; }

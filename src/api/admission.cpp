@@ -21,11 +21,11 @@ HttpHeaders rate_headers(const platform::RateStatus& rate) {
 
 }  // namespace
 
-ApiResult<HttpHeaders> admit(platform::Store& store, const platform::LedgerWriter& ledger,
+ApiResult<HttpHeaders> admit(platform::LedgerWriter& ledger,
                              const platform::AdmissionRequest& request) {
   if (auto writable = ledger.available(); !writable)
     return ledger_unavailable(writable.error().message);
-  auto admission = store.admit(request);
+  auto admission = ledger.admit(request);
   if (!admission.ok()) return ledger_unavailable(admission.error().message);
   HttpHeaders headers = rate_headers(admission->rate);
   headers.emplace(headers.begin(), "x-request-id", request.request_id);

@@ -11,12 +11,13 @@
 namespace gengyun::api {
 
 /// Refuses every request while `ledger` cannot write (its spool holds rows), else reserves
-/// `request`'s worst case with Store::admit, which writes its open ledger row, and
+/// `request`'s worst case through the ledger writer's group admission (LedgerWriter::admit,
+/// which writes its open ledger row), and
 /// returns the header fields of its answer: x-request-id (request.request_id) and the
 /// x-ratelimit-* fields of the limits that exist. Errors: 429 "insufficient_quota" over a
 /// budget, 429 "rate_limit_exceeded" over a rate (both with those fields), 503
 /// "ledger_unavailable" when the ledger cannot be written (fail closed).
-ApiResult<HttpHeaders> admit(platform::Store& store, const platform::LedgerWriter& ledger,
+ApiResult<HttpHeaders> admit(platform::LedgerWriter& ledger,
                              const platform::AdmissionRequest& request);
 
 }  // namespace gengyun::api

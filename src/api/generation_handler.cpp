@@ -147,9 +147,9 @@ ApiResult<PreparedGeneration> prepare(CompletionKind kind, const GenerationConte
 
 /// Reserves the request's worst case (its prompts, plus max_tokens, or the rest of the context
 /// when max_tokens is unset, for each of its choices): api::admit.
-ApiResult<HttpHeaders> admit(platform::Store& store, const platform::LedgerWriter& ledger,
-                             const platform::KeyInfo& key, const PreparedGeneration& job,
-                             CompletionKind kind, int64_t started_at_us) {
+ApiResult<HttpHeaders> admit(platform::LedgerWriter& ledger, const platform::KeyInfo& key,
+                             const PreparedGeneration& job, CompletionKind kind,
+                             int64_t started_at_us) {
   int64_t prompt = 0;
   int64_t max_completion = 0;
   for (const std::vector<int32_t>& tokens : job.prompts) {
@@ -158,7 +158,7 @@ ApiResult<HttpHeaders> admit(platform::Store& store, const platform::LedgerWrite
     prompt += static_cast<int64_t>(tokens.size());
     max_completion += job.request.n * (max_tokens < 0 ? room : std::min(max_tokens, room));
   }
-  return api::admit(store, ledger,
+  return api::admit(ledger,
                     {job.meta.id, key.id, job.model.id(), endpoint_path(kind), prompt,
                      max_completion, started_at_us, job.price_fallback});
 }
@@ -494,8 +494,7 @@ void handle_generation(CompletionKind kind, const GenerationContext& context,
   try {
     auto job = prepare(kind, context, key.value(), request.body, *entry);
     if (!job.ok()) return fail(*out, *entry, job.error());
-    auto headers =
-        admit(context.store, context.ledger, key.value(), job.value(), kind, started_at_us);
+    auto headers = admit(context.ledger, key.value(), job.value(), kind, started_at_us);
     if (!headers.ok()) return fail(*out, *entry, headers.error());
     entry->admitted(job->meta.id);
     job->headers = std::move(headers.value());

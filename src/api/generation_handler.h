@@ -39,7 +39,7 @@ struct GenerationContext {
 /// "context_length_exceeded"), admits it, as the model an alias names (its id on the ledger
 /// row, its prices, the answer's `model`), against the budgets and rate limits of its key and
 /// tenant
-/// (Store::admit: 429 "insufficient_quota" or "rate_limit_exceeded" with Retry-After; 503
+/// (LedgerWriter::admit: 429 "insufficient_quota" or "rate_limit_exceeded" with Retry-After; 503
 /// "ledger_unavailable" when the ledger cannot be written), submits it to the model's batching
 /// engine (503 "server_busy" with Retry-After when the model's waiting queue is full) and
 /// returns: the engine's events then answer through `out` with the whole body or an SSE stream,

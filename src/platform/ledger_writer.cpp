@@ -94,6 +94,20 @@ Result<void> LedgerWriter::write(LedgerWrite write) {
 
 void LedgerWriter::post(LedgerWrite write) { enqueue({std::move(write), nullptr}); }
 
+Result<Admission> LedgerWriter::admit(AdmissionRequest request) {
+  std::promise<Result<Admission>> done;
+  std::future<Result<Admission>> result = done.get_future();
+  size_t waiting = 0;
+  {
+    std::lock_guard lock(mutex_);
+    admissions_.push_back({std::move(request), &done});
+    waiting = admissions_.size();
+  }
+  queued_.notify_one();
+  notify({LedgerEvent::Kind::Queued, waiting, {}});
+  return result.get();
+}
+
 Result<void> LedgerWriter::available() const {
   std::lock_guard lock(mutex_);
   if (spooled_ == 0) return {};
@@ -110,18 +124,23 @@ void LedgerWriter::run() {
   auto next_retry = std::chrono::steady_clock::now() + interval;
   for (;;) {
     std::vector<Pending> batch;
+    std::vector<PendingAdmission> admissions;
     bool spooled = false;
     {
       std::unique_lock lock(mutex_);
-      const auto ready = [&] { return stopping_ || !queue_.empty(); };
+      const auto ready = [&] { return stopping_ || !queue_.empty() || !admissions_.empty(); };
       if (spooled_ == 0)
         queued_.wait(lock, ready);
       else
         queued_.wait_until(lock, next_retry, ready);
-      if (queue_.empty() && stopping_) return;
+      if (queue_.empty() && admissions_.empty() && stopping_) return;
       batch.swap(queue_);
+      admissions.swap(admissions_);
       spooled = spooled_ > 0;
     }
+    // Admissions first: a request waiting to start is the latency the platform adds, while a
+    // settlement queued with it only frees budget a round later (never too much is admitted).
+    if (!admissions.empty()) decide(admissions);
     if (!batch.empty()) process(batch);
     if (spooled && std::chrono::steady_clock::now() >= next_retry) {
       drain();
@@ -188,6 +207,22 @@ void LedgerWriter::process(std::vector<Pending>& batch) {
         db_error, batch.size(), spool_->path());
   notify({LedgerEvent::Kind::Spooled, batch.size(), db_error});
   answer_all({});
+}
+
+void LedgerWriter::decide(std::vector<PendingAdmission>& batch) {
+  const auto refuse_all = [&](const Error& error) {
+    notify({LedgerEvent::Kind::Decided, batch.size(), error.message});
+    for (PendingAdmission& p : batch) p.done->set_value(error);
+  };
+  // Nothing is admitted while the spool holds writes (fail closed: it could not be billed).
+  if (auto writable = available(); !writable) return refuse_all(writable.error());
+  std::vector<AdmissionRequest> requests;
+  requests.reserve(batch.size());
+  for (const PendingAdmission& p : batch) requests.push_back(p.request);
+  auto decided = store_.admit_batch(requests);
+  if (!decided) return refuse_all(decided.error());
+  notify({LedgerEvent::Kind::Decided, batch.size(), {}});
+  for (size_t i = 0; i < batch.size(); ++i) batch[i].done->set_value(std::move((*decided)[i]));
 }
 
 void LedgerWriter::drain() {

@@ -1,6 +1,7 @@
-// The ledger's writer: checkpoints, settlements and closed rows of a server go through one
-// thread per store that applies whatever is queued in one transaction (group commit), and, when
-// the database cannot be written, into a durable local spool (ledger_spool.h) until it can.
+// The ledger's writer: admissions, checkpoints, settlements and closed rows of a server go
+// through one thread per store that decides the queued admissions in one transaction (group
+// admission) and applies the queued writes in another (group commit), and, when the database
+// cannot be written, puts the writes into a durable local spool (ledger_spool.h) until it can.
 #pragma once
 
 #include <condition_variable>
@@ -27,6 +28,12 @@ struct LedgerEvent {
     Spooled,    ///< `writes` appended to the spool (the database could not be written)
     Drained,    ///< the spool's `writes` applied; the spool is empty again
     Failed,     ///< `writes` could be neither applied nor spooled: their callers got `error`
+    /// `writes` admissions decided in one transaction (refused ones included); with `error`,
+    /// none was (the database failed, or the spool holds writes) and each caller got it
+    Decided,
+    /// Called on the admitting caller's thread, not the writer's: its admission is queued,
+    /// `writes` admissions (it included) now wait for the next group admission
+    Queued,
   };
   Kind kind;
   size_t writes = 0;
@@ -42,8 +49,8 @@ struct LedgerWriterOptions {
   /// While the spool holds writes, how often the writer tries to apply them.
   int64_t retry_interval_us = 1'000'000;
   /// Called on the writer's thread after each batch, before its callers are answered (so a
-  /// caller whose write returned has seen its event; tests synchronize on it). Must not call
-  /// the writer.
+  /// caller whose write or admission returned has seen its event; tests synchronize on it), and
+  /// for Queued on the admitting thread. Must not call the writer.
   std::function<void(const LedgerEvent&)> observer;
   /// Servers sharing a default spool path: when spool_path is held by another live server, the
   /// writer takes the first free of "<spool_path>-2", "-3", ... (up to kMaxNumberedSpools), and
@@ -52,16 +59,18 @@ struct LedgerWriterOptions {
   bool numbered = false;
 };
 
-/// One store's ledger writer. Admission stays synchronous (Store::admit decides); every write
-/// after it goes through here, so that they never stall the engine or authentication: the
-/// writer thread takes everything queued, applies it with Store::apply_writes in one transaction
-/// and answers the callers; what is queued meanwhile goes in the next transaction (group
-/// commit). When that transaction fails (the database locked past its busy timeout, I/O,
-/// connection lost), the batch is appended to the spool and fsynced, which counts as durable;
-/// from then on every write goes to the spool, in order, and available() refuses new requests,
-/// until the writer applies the spool (every retry_interval_us) and empties it. Applying a
-/// spooled write twice changes nothing (Store::apply_writes), so a crash between the commit and
-/// the emptying never counts twice. Thread-safe.
+/// One store's ledger writer. Admissions and every write after them go through here, so that
+/// requests do not queue behind each other's transactions and writes never stall the engine or
+/// authentication: the writer thread takes everything queued, decides the admissions in order
+/// with Store::admit_batch in one transaction (group admission), then applies the writes with
+/// Store::apply_writes in another, and answers the callers; what is queued meanwhile goes in the
+/// next round (group commit). When the writes' transaction fails (the database locked past its
+/// busy timeout, I/O, connection lost), the batch is appended to the spool and fsynced, which
+/// counts as durable; from then on every write goes to the spool, in order, and available()
+/// (and admit()) refuse new requests, until the writer applies the spool (every
+/// retry_interval_us) and empties it. Applying a spooled write twice changes nothing
+/// (Store::apply_writes), so a crash between the commit and the emptying never counts twice.
+/// Thread-safe.
 class LedgerWriter {
  public:
   /// Opens the spool when options.spool_path is set (options.numbered: the first free one, and
@@ -79,6 +88,11 @@ class LedgerWriter {
   /// request id gets one first (so that a spooled record is applied once). Errors: the write's
   /// refusal (Store::apply_writes), or the database and the spool both failed.
   Result<void> write(LedgerWrite write);
+  /// Queues `request` for the next group admission and waits for its answer: Store::admit's,
+  /// decided after the admissions queued before it and seeing their reservations. Errors:
+  /// Store::admit's for this request (unknown key, duplicate id, ...), the database failed
+  /// (nothing of the batch was admitted), or the spool holds writes (available()'s error).
+  Result<Admission> admit(AdmissionRequest request);
   /// Queues `write` without waiting (checkpoints: a lost one costs at most one checkpoint's
   /// worth after a crash). Never blocks for longer than a queue push.
   void post(LedgerWrite write);
@@ -95,6 +109,10 @@ class LedgerWriter {
     LedgerWrite write;
     std::promise<Result<void>>* done;  ///< the waiting caller's; null for post()
   };
+  struct PendingAdmission {
+    AdmissionRequest request;
+    std::promise<Result<Admission>>* done;  ///< the waiting caller's
+  };
 
   LedgerWriter(Store& store, LedgerWriterOptions options, std::unique_ptr<LedgerSpool> spool)
       : store_(store), options_(std::move(options)), spool_(std::move(spool)) {}
@@ -102,6 +120,9 @@ class LedgerWriter {
   void run();
   /// Applies or spools `batch` and answers its callers.
   void process(std::vector<Pending>& batch);
+  /// Decides `batch` (Store::admit_batch), or refuses it while the spool holds writes, and
+  /// answers its callers.
+  void decide(std::vector<PendingAdmission>& batch);
   /// Tries to apply the spool; empties it when the writes landed.
   void drain();
   void notify(LedgerEvent event) const;
@@ -114,6 +135,7 @@ class LedgerWriter {
   mutable std::mutex mutex_;
   std::condition_variable queued_;
   std::vector<Pending> queue_;
+  std::vector<PendingAdmission> admissions_;
   bool stopping_ = false;
   size_t spooled_ = 0;    ///< writes waiting in the spool
   std::string db_error_;  ///< why the database could not be written, while spooled_ > 0

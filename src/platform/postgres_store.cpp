@@ -4,6 +4,7 @@
 #include <charconv>
 #include <utility>
 
+#include "platform/group_admission.h"
 #include "platform/key_secret.h"
 #include "platform/postgres_schema.h"
 #include "platform/store_rules.h"
@@ -124,19 +125,18 @@ Result<std::optional<Price>> read_price(pg::Connection& conn, const std::string&
   return std::optional<Price>(Price{rows->int64(0, 0), rows->int64(0, 1), rows->int64(0, 2)});
 }
 
-/// Deletes the scope's buckets older than its window at `at_us` and returns those in it.
-/// Callers hold the tenant's row lock, which serialises the admissions of its keys.
+/// Deletes the scope's buckets before `first_second` and returns the others. Callers hold the
+/// tenant's row lock, which serialises the admissions of its keys.
 Result<std::vector<RateBucket>> read_window(pg::Connection& conn, const char* scope, int64_t id,
-                                            int64_t at_us) {
-  const int64_t first = rate_window_first_second(at_us);
+                                            int64_t first_second) {
   auto purged =
       conn.query("DELETE FROM rate_buckets WHERE scope = $1 AND scope_id = $2 AND second < $3",
-                 {param(std::string_view(scope)), param(id), param(first)});
+                 {param(std::string_view(scope)), param(id), param(first_second)});
   if (!purged) return purged.error();
   auto rows = conn.query(
       "SELECT second, requests, tokens FROM rate_buckets WHERE scope = $1 AND scope_id = $2 AND "
       "second >= $3",
-      {param(std::string_view(scope)), param(id), param(first)});
+      {param(std::string_view(scope)), param(id), param(first_second)});
   if (!rows) return rows.error();
   std::vector<RateBucket> window;
   for (int r = 0; r < rows->count(); ++r)
@@ -144,14 +144,14 @@ Result<std::vector<RateBucket>> read_window(pg::Connection& conn, const char* sc
   return window;
 }
 
-/// Counts one request of `tokens` in the scope's bucket of `second`.
+/// Counts `requests` requests of `tokens` tokens in all in the scope's bucket of `second`.
 Result<void> count_in_bucket(pg::Connection& conn, const char* scope, int64_t id, int64_t second,
-                             int64_t tokens) {
+                             int64_t requests, int64_t tokens) {
   auto done = conn.query(
       "INSERT INTO rate_buckets(scope, scope_id, second, requests, tokens) "
-      "VALUES ($1, $2, $3, 1, $4) ON CONFLICT (scope, scope_id, second) DO UPDATE SET "
-      "requests = rate_buckets.requests + 1, tokens = rate_buckets.tokens + $4::BIGINT",
-      {param(std::string_view(scope)), param(id), param(second), param(tokens)});
+      "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (scope, scope_id, second) DO UPDATE SET "
+      "requests = rate_buckets.requests + $4::BIGINT, tokens = rate_buckets.tokens + $5::BIGINT",
+      {param(std::string_view(scope)), param(id), param(second), param(requests), param(tokens)});
   if (!done) return done.error();
   return {};
 }
@@ -528,86 +528,98 @@ Result<std::vector<ModelPrice>> PostgresStore::list_prices() {
   return prices;
 }
 
-Result<Admission> PostgresStore::admit(const AdmissionRequest& request) {
-  if (request.prompt_tokens < 0 || request.max_completion_tokens < 0)
-    return make_error("cannot admit request: token counts must be >= 0");
-  if (request.request_id.empty())
-    return make_error("cannot admit request: the request id is empty");
+namespace {
+
+/// The reads and writes of a group admission on one connection, in its transaction.
+class PostgresAdmissionSource final : public AdmissionSource {
+ public:
+  PostgresAdmissionSource(pg::Connection& conn, const std::string& server_id)
+      : conn_(conn), server_id_(server_id) {}
+
+  Result<std::optional<KeyInfo>> key(int64_t key_id) override {
+    auto keys = keys_where(conn_, "id = $1", param(key_id));
+    if (!keys) return keys.error();
+    if (keys->empty()) return std::optional<KeyInfo>();
+    return std::optional<KeyInfo>(keys->front());
+  }
+
+  // The tenant's row lock serialises the admissions of all its keys on every server.
+  Result<std::optional<TenantInfo>> tenant(int64_t tenant_id) override {
+    auto tenant = conn_.query(
+        "SELECT name, budget_micro_usd, budget_period, rpm, tpm FROM tenants WHERE id = $1 "
+        "FOR UPDATE",
+        {param(tenant_id)});
+    if (!tenant) return tenant.error();
+    if (tenant->count() == 0) return std::optional<TenantInfo>();
+    return std::optional<TenantInfo>(
+        TenantInfo{tenant_id, tenant->text(0, 0), read_limits(*tenant, 0, 1)});
+  }
+
+  Result<std::optional<Price>> price(const std::string& model) override {
+    return read_price(conn_, model);
+  }
+
+  Result<int64_t> spent_since(Scope scope, int64_t id, int64_t since_us) override {
+    auto spent = conn_.query(
+        std::string("SELECT coalesce(sum(CASE WHEN status = 'open' THEN reserved_micro_usd "
+                    "ELSE cost_micro_usd END), 0) FROM usage_ledger WHERE ") +
+            scope_column(scope) + " = $1 AND started_at_us >= $2",
+        {param(id), param(since_us)});
+    if (!spent) return spent.error();
+    return spent->int64(0, 0);
+  }
+
+  Result<std::vector<RateBucket>> window(Scope scope, int64_t id, int64_t first_second) override {
+    return read_window(conn_, scope_name(scope), id, first_second);
+  }
+
+  Result<bool> insert_open_row(const AdmissionRequest& request, const KeyInfo& key,
+                               const Admission& admission, int64_t reserved_tokens) override {
+    // ON CONFLICT: a duplicate id refuses this request without aborting the transaction.
+    auto inserted = conn_.query(
+        "INSERT INTO usage_ledger(request_id, key_id, tenant_id, model, endpoint, status, "
+        "http_status, error, prompt_tokens, cached_prompt_tokens, completion_tokens, "
+        "input_micro_usd, cached_input_micro_usd, output_micro_usd, reserved_micro_usd, "
+        "reserved_tokens, started_at_us, server_id) "
+        "VALUES ($1, $2, $3, $4, $5, 'open', 200, '', 0, 0, 0, $6, $7, $8, $9, $10, $11, $12) "
+        "ON CONFLICT (request_id) DO NOTHING RETURNING id",
+        {param(request.request_id), param(key.id), param(key.tenant_id), param(request.model),
+         param(request.endpoint), param(admission.price.input),
+         param(admission.price.cached_input), param(admission.price.output),
+         param(admission.reserved_micro_usd), param(reserved_tokens),
+         param(request.started_at_us), param(server_id_)});
+    if (!inserted) return inserted.error();
+    return inserted->count() == 1;
+  }
+
+  Result<void> count_in_bucket(Scope scope, int64_t id, int64_t second, int64_t requests,
+                               int64_t tokens) override {
+    return platform::count_in_bucket(conn_, scope_name(scope), id, second, requests, tokens);
+  }
+
+ private:
+  pg::Connection& conn_;
+  const std::string& server_id_;
+};
+
+}  // namespace
+
+Result<std::vector<Result<Admission>>> PostgresStore::admit_batch(
+    const std::vector<AdmissionRequest>& requests) {
+  const std::string what = "cannot admit requests";
   auto lease = pool_->acquire();
   if (!lease) return lease.error();
   pg::Connection& conn = **lease;
-  auto admission = admit_locked(conn, request);
-  if (!admission) return fail("cannot admit request", admission.error());
-  return admission;
-}
-
-Result<Admission> PostgresStore::admit_locked(pg::Connection& conn,
-                                              const AdmissionRequest& request) {
+  // Committed with the server's synchronous_commit (on), unlike SQLite's admissions
+  // (docs/platform.md, "Group admission"): the database can crash without the servers, whose
+  // requests would then settle rows that are gone.
   auto txn = pg::Transaction::begin(conn);
-  if (!txn) return txn.error();
-  auto keys = keys_where(conn, "id = $1", param(request.key_id));
-  if (!keys) return keys.error();
-  if (keys->empty()) return make_error("no API key has id " + std::to_string(request.key_id));
-  const KeyInfo& key = keys->front();
-  // The tenant's row lock serialises the admissions of all its keys on every server.
-  auto tenant = conn.query(
-      "SELECT name, budget_micro_usd, budget_period, rpm, tpm FROM tenants WHERE id = $1 "
-      "FOR UPDATE",
-      {param(key.tenant_id)});
-  if (!tenant) return tenant.error();
-  if (tenant->count() == 0) return make_error("no tenant has id " + std::to_string(key.tenant_id));
-
-  auto price = read_price(conn, request.model);
-  if (price && !price->has_value() && !request.price_fallback.empty())
-    price = read_price(conn, request.price_fallback);
-  if (!price) return price.error();
-  auto reservation = reserve(request, price->value_or(Price{}));
-  if (!reservation) return reservation.error();
-  const std::pair<const char*, const char*> columns[] = {{"key", "key_id"},
-                                                         {"tenant", "tenant_id"}};
-  const int64_t ids[] = {key.id, key.tenant_id};
-  ScopeUsage scopes[] = {{"key '" + key.name + "'", key.limits},
-                         {"tenant '" + tenant->text(0, 0) + "'", read_limits(*tenant, 0, 1)}};
-  for (int i = 0; i < 2; ++i) {
-    const Limits& limits = scopes[i].limits;
-    if (limits.budget_micro_usd) {
-      auto spent = conn.query(
-          std::string("SELECT coalesce(sum(CASE WHEN status = 'open' THEN reserved_micro_usd "
-                      "ELSE cost_micro_usd END), 0) FROM usage_ledger WHERE ") +
-              columns[i].second + " = $1 AND started_at_us >= $2",
-          {param(ids[i]), param(period_start_us(limits.budget_period, request.started_at_us))});
-      if (!spent) return spent.error();
-      scopes[i].spent_micro_usd = spent->int64(0, 0);
-    }
-    auto window = read_window(conn, columns[i].first, ids[i], request.started_at_us);
-    if (!window) return window.error();
-    scopes[i].window = std::move(*window);
-  }
-  Admission admission = decide_admission(request, price->value_or(Price{}), *reservation, scopes);
-  if (admission.outcome != Admission::Outcome::Admitted) return admission;
-
-  auto inserted = conn.query(
-      "INSERT INTO usage_ledger(request_id, key_id, tenant_id, model, endpoint, status, "
-      "http_status, error, prompt_tokens, cached_prompt_tokens, completion_tokens, "
-      "input_micro_usd, cached_input_micro_usd, output_micro_usd, reserved_micro_usd, "
-      "reserved_tokens, started_at_us, server_id) "
-      "VALUES ($1, $2, $3, $4, $5, 'open', 200, '', 0, 0, 0, $6, $7, $8, $9, $10, $11, $12)",
-      {param(request.request_id), param(key.id), param(key.tenant_id), param(request.model),
-       param(request.endpoint), param(admission.price.input), param(admission.price.cached_input),
-       param(admission.price.output), param(reservation->micro_usd), param(reservation->tokens),
-       param(request.started_at_us), param(server_id_)});
-  if (!inserted) {
-    if (conn.last_sqlstate() == kUniqueViolation)
-      return make_error("request id '" + request.request_id + "' is already in the ledger");
-    return inserted.error();
-  }
-  for (int i = 0; i < 2; ++i)
-    if (auto added = count_in_bucket(conn, columns[i].first, ids[i],
-                                     rate_second(request.started_at_us), reservation->tokens);
-        !added)
-      return added.error();
-  if (auto committed = txn->commit(); !committed) return committed.error();
-  return admission;
+  if (!txn) return fail(what, txn.error());
+  PostgresAdmissionSource source(conn, server_id_);
+  auto results = admit_in_order(source, requests);
+  if (!results) return fail(what, results.error());
+  if (auto committed = txn->commit(); !committed) return fail(what, committed.error());
+  return results;
 }
 
 namespace {

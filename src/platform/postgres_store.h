@@ -44,7 +44,8 @@ class PostgresStore final : public Store {
   Result<void> set_price(const std::string& model, const Price& price, const Actor& actor) override;
   Result<std::optional<Price>> price(const std::string& model) override;
   Result<std::vector<ModelPrice>> list_prices() override;
-  Result<Admission> admit(const AdmissionRequest& request) override;
+  Result<std::vector<Result<Admission>>> admit_batch(
+      const std::vector<AdmissionRequest>& requests) override;
   Result<void> checkpoint(const std::string& request_id, const TokenCounts& tokens,
                           int64_t at_us) override;
   Result<UsageRecord> settle(const std::string& request_id, const Settlement& settlement) override;
@@ -61,7 +62,6 @@ class PostgresStore final : public Store {
   explicit PostgresStore(std::unique_ptr<pg::Pool> pool) : pool_(std::move(pool)) {}
   Result<void> audit(pg::Connection& conn, const Actor& actor, std::string_view action,
                      const std::string& target, const std::string& detail);
-  Result<Admission> admit_locked(pg::Connection& conn, const AdmissionRequest& request);
   /// Revokes the active `key` and logs it; in the caller's transaction on `conn`.
   Result<void> revoke_locked(pg::Connection& conn, const KeyInfo& key, const Actor& actor);
   /// Whether server `id` holds its advisory lock (this store's own server counts as live).

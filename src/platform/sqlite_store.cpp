@@ -13,6 +13,7 @@
 #include <system_error>
 #include <utility>
 
+#include "platform/group_admission.h"
 #include "platform/key_secret.h"
 #include "platform/sqlite_statement.h"
 #include "platform/store_rules.h"
@@ -152,15 +153,15 @@ Result<int64_t> spent_since(sqlite3* db, const char* column, int64_t id, int64_t
   return stmt->column_int64(0);
 }
 
-/// Deletes the scope's buckets older than its window at `at_us` and returns those in it.
+/// Deletes the scope's buckets before `first_second` and returns the others.
 Result<std::vector<RateBucket>> read_window(sqlite3* db, const char* scope, int64_t id,
-                                            int64_t at_us) {
+                                            int64_t first_second) {
   auto purge = Statement::prepare(
       db, "DELETE FROM rate_buckets WHERE scope = ?1 AND scope_id = ?2 AND second < ?3");
   if (!purge) return purge.error();
   purge->bind(1, std::string_view(scope));
   purge->bind(2, id);
-  purge->bind(3, rate_window_first_second(at_us));
+  purge->bind(3, first_second);
   if (auto done = run(*purge); !done) return done.error();
   auto stmt = Statement::prepare(
       db,
@@ -169,25 +170,26 @@ Result<std::vector<RateBucket>> read_window(sqlite3* db, const char* scope, int6
   if (!stmt) return stmt.error();
   stmt->bind(1, std::string_view(scope));
   stmt->bind(2, id);
-  stmt->bind(3, rate_window_first_second(at_us));
+  stmt->bind(3, first_second);
   return collect(*stmt, [](const Statement& row) {
     return RateBucket{row.column_int64(0), row.column_int64(1), row.column_int64(2)};
   });
 }
 
-/// Counts one request of `tokens` in the scope's bucket of `second`.
+/// Counts `requests` requests of `tokens` tokens in all in the scope's bucket of `second`.
 Result<void> count_in_bucket(sqlite3* db, const char* scope, int64_t id, int64_t second,
-                             int64_t tokens) {
+                             int64_t requests, int64_t tokens) {
   auto stmt = Statement::prepare(
       db,
       "INSERT INTO rate_buckets(scope, scope_id, second, requests, tokens) "
-      "VALUES (?1, ?2, ?3, 1, ?4) ON CONFLICT(scope, scope_id, second) DO UPDATE "
-      "SET requests = requests + 1, tokens = tokens + ?4");
+      "VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT(scope, scope_id, second) DO UPDATE "
+      "SET requests = requests + ?4, tokens = tokens + ?5");
   if (!stmt) return stmt.error();
   stmt->bind(1, std::string_view(scope));
   stmt->bind(2, id);
   stmt->bind(3, second);
-  stmt->bind(4, tokens);
+  stmt->bind(4, requests);
+  stmt->bind(5, tokens);
   return run(*stmt);
 }
 
@@ -620,91 +622,107 @@ Result<std::vector<ModelPrice>> SqliteStore::list_prices() {
   return prices;
 }
 
-Result<Admission> SqliteStore::admit(const AdmissionRequest& request) {
-  if (request.prompt_tokens < 0 || request.max_completion_tokens < 0)
-    return make_error("cannot admit request: token counts must be >= 0");
-  if (request.request_id.empty())
-    return make_error("cannot admit request: the request id is empty");
+namespace {
+
+/// The reads and writes of a group admission on one SQLite connection, in its transaction.
+class SqliteAdmissionSource final : public AdmissionSource {
+ public:
+  SqliteAdmissionSource(sqlite3* db, const std::string& server_id)
+      : db_(db), server_id_(server_id) {}
+
+  Result<std::optional<KeyInfo>> key(int64_t key_id) override {
+    auto keys = keys_where(db_, "id = ?1", key_id);
+    if (!keys) return keys.error();
+    if (keys->empty()) return std::optional<KeyInfo>();
+    return std::optional<KeyInfo>(keys->front());
+  }
+
+  Result<std::optional<TenantInfo>> tenant(int64_t tenant_id) override {
+    auto stmt = Statement::prepare(
+        db_, "SELECT name, budget_micro_usd, budget_period, rpm, tpm FROM tenants WHERE id = ?1");
+    if (!stmt) return stmt.error();
+    stmt->bind(1, tenant_id);
+    auto row = stmt->step();
+    if (!row) return row.error();
+    if (!*row) return std::optional<TenantInfo>();
+    return std::optional<TenantInfo>(
+        TenantInfo{tenant_id, stmt->column_text(0), read_limits(*stmt, 1)});
+  }
+
+  Result<std::optional<Price>> price(const std::string& model) override {
+    return read_price(db_, model);
+  }
+
+  Result<int64_t> spent_since(Scope scope, int64_t id, int64_t since_us) override {
+    return platform::spent_since(db_, scope_column(scope), id, since_us);
+  }
+
+  Result<std::vector<RateBucket>> window(Scope scope, int64_t id, int64_t first_second) override {
+    return read_window(db_, scope_name(scope), id, first_second);
+  }
+
+  Result<bool> insert_open_row(const AdmissionRequest& request, const KeyInfo& key,
+                               const Admission& admission, int64_t reserved_tokens) override {
+    auto insert = Statement::prepare(
+        db_,
+        "INSERT INTO usage_ledger(request_id, key_id, tenant_id, model, endpoint, status, "
+        "http_status, error, prompt_tokens, cached_prompt_tokens, completion_tokens, "
+        "input_micro_usd, cached_input_micro_usd, output_micro_usd, reserved_micro_usd, "
+        "reserved_tokens, started_at_us, server_id) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, 'open', 200, '', 0, 0, 0, ?6, ?7, ?8, ?9, ?10, ?11, ?12) "
+        "ON CONFLICT(request_id) DO NOTHING");
+    if (!insert) return insert.error();
+    insert->bind(1, request.request_id);
+    insert->bind(2, key.id);
+    insert->bind(3, key.tenant_id);
+    insert->bind(4, request.model);
+    insert->bind(5, request.endpoint);
+    insert->bind(6, admission.price.input);
+    insert->bind(7, admission.price.cached_input);
+    insert->bind(8, admission.price.output);
+    insert->bind(9, admission.reserved_micro_usd);
+    insert->bind(10, reserved_tokens);
+    insert->bind(11, request.started_at_us);
+    insert->bind(12, server_id_);
+    if (auto done = run(*insert); !done) return done.error();
+    return sqlite3_changes(db_) == 1;
+  }
+
+  Result<void> count_in_bucket(Scope scope, int64_t id, int64_t second, int64_t requests,
+                               int64_t tokens) override {
+    return platform::count_in_bucket(db_, scope_name(scope), id, second, requests, tokens);
+  }
+
+ private:
+  sqlite3* db_;
+  const std::string& server_id_;
+};
+
+}  // namespace
+
+Result<std::vector<Result<Admission>>> SqliteStore::admit_batch(
+    const std::vector<AdmissionRequest>& requests) {
+  const std::string what = "cannot admit requests";
   std::lock_guard lock(mutex_);
-  auto admission = admit_locked(request);
-  if (!admission) return fail("cannot admit request", admission.error());
-  return admission;
-}
-
-Result<Admission> SqliteStore::admit_locked(const AdmissionRequest& request) {
-  auto txn = Transaction::begin(db_);
-  if (!txn) return txn.error();
-  auto keys = keys_where(db_, "id = ?1", request.key_id);
-  if (!keys) return keys.error();
-  if (keys->empty()) return make_error("no API key has id " + std::to_string(request.key_id));
-  const KeyInfo& key = keys->front();
-  auto tenant_stmt = Statement::prepare(
-      db_, "SELECT name, budget_micro_usd, budget_period, rpm, tpm FROM tenants WHERE id = ?1");
-  if (!tenant_stmt) return tenant_stmt.error();
-  tenant_stmt->bind(1, key.tenant_id);
-  if (auto row = tenant_stmt->step(); !row || !*row)
-    return row ? make_error("no tenant has id " + std::to_string(key.tenant_id)) : row.error();
-  const std::string tenant_name = tenant_stmt->column_text(0);
-  const Limits tenant_limits = read_limits(*tenant_stmt, 1);
-
-  auto price = read_price(db_, request.model);
-  if (price && !price->has_value() && !request.price_fallback.empty())
-    price = read_price(db_, request.price_fallback);
-  if (!price) return price.error();
-  auto reservation = reserve(request, price->value_or(Price{}));
-  if (!reservation) return reservation.error();
-  const std::pair<const char*, const char*> columns[] = {{"key", "key_id"},
-                                                         {"tenant", "tenant_id"}};
-  const int64_t ids[] = {key.id, key.tenant_id};
-  ScopeUsage scopes[] = {{"key '" + key.name + "'", key.limits},
-                         {"tenant '" + tenant_name + "'", tenant_limits}};
-  for (int i = 0; i < 2; ++i) {
-    const Limits& limits = scopes[i].limits;
-    if (limits.budget_micro_usd) {
-      auto spent = spent_since(db_, columns[i].second, ids[i],
-                               period_start_us(limits.budget_period, request.started_at_us));
-      if (!spent) return spent.error();
-      scopes[i].spent_micro_usd = *spent;
-    }
-    auto window = read_window(db_, columns[i].first, ids[i], request.started_at_us);
-    if (!window) return window.error();
-    scopes[i].window = std::move(*window);
-  }
-  Admission admission = decide_admission(request, price->value_or(Price{}), *reservation, scopes);
-  if (admission.outcome != Admission::Outcome::Admitted) return admission;
-
-  auto insert = Statement::prepare(
-      db_,
-      "INSERT INTO usage_ledger(request_id, key_id, tenant_id, model, endpoint, status, "
-      "http_status, error, prompt_tokens, cached_prompt_tokens, completion_tokens, "
-      "input_micro_usd, cached_input_micro_usd, output_micro_usd, reserved_micro_usd, "
-      "reserved_tokens, started_at_us, server_id) "
-      "VALUES (?1, ?2, ?3, ?4, ?5, 'open', 200, '', 0, 0, 0, ?6, ?7, ?8, ?9, ?10, ?11, ?12)");
-  if (!insert) return insert.error();
-  insert->bind(1, request.request_id);
-  insert->bind(2, key.id);
-  insert->bind(3, key.tenant_id);
-  insert->bind(4, request.model);
-  insert->bind(5, request.endpoint);
-  insert->bind(6, admission.price.input);
-  insert->bind(7, admission.price.cached_input);
-  insert->bind(8, admission.price.output);
-  insert->bind(9, reservation->micro_usd);
-  insert->bind(10, reservation->tokens);
-  insert->bind(11, request.started_at_us);
-  insert->bind(12, server_id_);
-  if (auto done = run(*insert); !done) {
-    if (sqlite3_extended_errcode(db_) == SQLITE_CONSTRAINT_UNIQUE)
-      return make_error("request id '" + request.request_id + "' is already in the ledger");
-    return done.error();
-  }
-  for (int i = 0; i < 2; ++i)
-    if (auto added = count_in_bucket(db_, columns[i].first, ids[i],
-                                     rate_second(request.started_at_us), reservation->tokens);
-        !added)
-      return added.error();
-  if (auto committed = txn->commit(); !committed) return committed.error();
-  return admission;
+  // An admission commits without waiting for the disk (docs/platform.md, "Group admission"):
+  // the next commit at FULL (a checkpoint's, a settlement's) syncs the WAL with it, and one lost
+  // to a power loss goes with the server that would have settled it. synchronous cannot change
+  // inside a transaction, so it is set around it.
+  if (auto relaxed = sqlite::exec(db_, "PRAGMA synchronous = NORMAL"); !relaxed)
+    return fail(what, relaxed.error());
+  auto decided = [&]() -> Result<std::vector<Result<Admission>>> {
+    auto txn = Transaction::begin(db_);
+    if (!txn) return txn.error();
+    SqliteAdmissionSource source(db_, server_id_);
+    auto results = admit_in_order(source, requests);
+    if (!results) return results.error();
+    if (auto committed = txn->commit(); !committed) return committed.error();
+    return results;
+  }();
+  if (auto restored = sqlite::exec(db_, "PRAGMA synchronous = FULL"); !restored)
+    return fail(what, restored.error());
+  if (!decided) return fail(what, decided.error());
+  return decided;
 }
 
 Result<void> SqliteStore::checkpoint(const std::string& request_id, const TokenCounts& tokens,

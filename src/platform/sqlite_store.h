@@ -20,7 +20,11 @@ namespace gengyun::platform {
 ///
 /// Durability: synchronous=FULL. In WAL mode NORMAL would skip the fsync of the WAL at each
 /// commit, so a power loss or OS crash could roll back the most recent commits, i.e. usage that
-/// a client was already billed for; FULL makes every commit durable when it returns.
+/// a client was already billed for; FULL makes every commit durable when it returns. Group
+/// admissions (admit_batch) alone commit at NORMAL: the WAL is written in order, so the next
+/// FULL commit (the request's checkpoint or settlement) makes its admission durable too, and an
+/// admission that a power loss takes back goes with the process that would have settled it
+/// (billed as an interrupted row without a checkpoint would be: nothing).
 class SqliteStore final : public Store {
  public:
   /// See Store::open().
@@ -43,7 +47,8 @@ class SqliteStore final : public Store {
   Result<void> set_price(const std::string& model, const Price& price, const Actor& actor) override;
   Result<std::optional<Price>> price(const std::string& model) override;
   Result<std::vector<ModelPrice>> list_prices() override;
-  Result<Admission> admit(const AdmissionRequest& request) override;
+  Result<std::vector<Result<Admission>>> admit_batch(
+      const std::vector<AdmissionRequest>& requests) override;
   Result<void> checkpoint(const std::string& request_id, const TokenCounts& tokens,
                           int64_t at_us) override;
   Result<UsageRecord> settle(const std::string& request_id, const Settlement& settlement) override;
@@ -61,7 +66,6 @@ class SqliteStore final : public Store {
   Error fail(std::string_view what, const Error& cause) const;
   Result<void> audit(const Actor& actor, std::string_view action, const std::string& target,
                      const std::string& detail);
-  Result<Admission> admit_locked(const AdmissionRequest& request);
   // The ledger writes (mutex_ held, in the caller's transaction). The outer error is the
   // database's; a returned Error is the write's refusal (it never applies).
   Result<void> checkpoint_locked(const std::string& request_id, const TokenCounts& tokens,

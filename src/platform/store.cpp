@@ -11,4 +11,10 @@ Result<std::unique_ptr<Store>> Store::open(const std::string& path, bool must_ex
   return SqliteStore::open(path, must_exist);
 }
 
+Result<Admission> Store::admit(const AdmissionRequest& request) {
+  auto decided = admit_batch({request});
+  if (!decided) return decided.error();
+  return std::move(decided->front());
+}
+
 }  // namespace gengyun::platform

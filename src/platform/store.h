@@ -258,11 +258,24 @@ class Store {
   /// (prompt_tokens + max_completion_tokens at the model's current prices) against the spend
   /// budgets of its key and its tenant (settled rows count their cost, open rows their
   /// reservation, within the budget's period), and counts one request and its worst-case
-  /// tokens against their rate limits (the current minute). Admitted: an "open" ledger row is
+  /// tokens against their rate limits (the sliding window). Admitted: an "open" ledger row is
   /// written. Refused (OverBudget, OverRate): nothing is written. Errors: unknown key, a
   /// duplicate request_id, negative counts, database errors (the caller must then refuse the
-  /// request: nothing may be served unbilled).
-  virtual Result<Admission> admit(const AdmissionRequest& request) = 0;
+  /// request: nothing may be served unbilled). admit_batch() of this one request.
+  Result<Admission> admit(const AdmissionRequest& request);
+
+  /// Decides `requests` in order in one transaction (group admission), each as admit() would,
+  /// seeing the reservations and rate counts of those admitted before it in the batch, under
+  /// the lock that admit() takes (SQLite's write lock; on PostgreSQL the rows of every tenant
+  /// in the batch, locked in the order of their ids), so the budgets and rates stay exact
+  /// across every server on the database. Returns one result per request: its Admission, or
+  /// why it cannot be decided (unknown key, a duplicate request id, negative counts, an empty
+  /// request id), which leaves the others as if it had not been asked. Errors: the database
+  /// cannot be written (locked past the timeout, I/O, connection lost): nothing admitted.
+  /// Cost: one read of each key, tenant and price in the batch and of each scope's spend and
+  /// window, then one insert per admitted request and one update per rate bucket.
+  virtual Result<std::vector<Result<Admission>>> admit_batch(
+      const std::vector<AdmissionRequest>& requests) = 0;
 
   /// Records the counts an open row has reached so far (a long stream's checkpoint); a closed
   /// or unknown row is left alone. Errors: database errors.

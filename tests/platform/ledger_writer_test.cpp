@@ -281,6 +281,13 @@ TEST_P(StoreBackendTest, ALockedDatabaseSpoolsFinishedRowsUntilItIsReleased) {
   ASSERT_TRUE((*writer)->write(record("rec-1", key, 4)).ok());
   ASSERT_TRUE(events.wait_for(LedgerEvent::Kind::Spooled, 2));
   EXPECT_EQ(lines_of(spool), 2u);
+  // Nothing is admitted meanwhile (fail closed), without asking the locked database.
+  auto refused = (*writer)->admit({"r2", key, "qwen", "/v1/completions", 10, 1000, kNow});
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.error().message.find("2 write(s) wait in the spool '" + spool + "'"),
+            std::string::npos)
+      << refused.error().message;
+  EXPECT_EQ(events.writes(LedgerEvent::Kind::Decided), 1u);
 
   lock.release();
   ASSERT_TRUE(events.wait_for(LedgerEvent::Kind::Drained));
@@ -291,8 +298,10 @@ TEST_P(StoreBackendTest, ALockedDatabaseSpoolsFinishedRowsUntilItIsReleased) {
   EXPECT_EQ(rows.at("r1").status, "ok");
   EXPECT_EQ(rows.at("r1").completion_tokens, 42);
   EXPECT_EQ(rows.at("rec-1").prompt_tokens, 4);
-  // The database takes writes directly again.
-  admit(*store, "r2", key);
+  // The database takes admissions and writes directly again.
+  auto admitted = (*writer)->admit({"r2", key, "qwen", "/v1/completions", 10, 1000, kNow});
+  ASSERT_TRUE(admitted.ok()) << admitted.error().message;
+  EXPECT_EQ(admitted->outcome, Admission::Outcome::Admitted);
   ASSERT_TRUE((*writer)->write(settle("r2", 7)).ok());
   EXPECT_EQ(rows_by_id(*store).at("r2").completion_tokens, 7);
 }
