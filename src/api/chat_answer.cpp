@@ -9,21 +9,23 @@ namespace {
 using nlohmann::json;
 
 chat::OutputParser::Options parser_options(const ChatSyntax& syntax, bool tools,
-                                           std::string id_prefix) {
+                                           std::string id_prefix, bool stream_arguments) {
   return {.reasoning = syntax.reasoning,
           .starts_in_reasoning = syntax.starts_in_reasoning,
           .tool_calls = tools ? syntax.tool_calls : ToolCallFormat::None,
-          .id_prefix = std::move(id_prefix)};
+          .id_prefix = std::move(id_prefix),
+          .stream_arguments = stream_arguments};
 }
 
 }  // namespace
 
 ChatAnswer::ChatAnswer(ResponseMeta meta, const ChatSyntax& syntax, bool tools, bool stream,
-                       int index)
+                       int index, bool stream_arguments)
     : meta_(std::move(meta)),
       // (calls of choice k > 0 get ids of their own: the response's id and "-k")
       parser_(parser_options(syntax, tools,
-                             index == 0 ? meta_.id : meta_.id + "-" + std::to_string(index))),
+                             index == 0 ? meta_.id : meta_.id + "-" + std::to_string(index),
+                             stream_arguments)),
       stream_(stream),
       index_(index) {}
 
@@ -40,20 +42,27 @@ std::vector<json> ChatAnswer::take(const chat::OutputDelta& delta) {
   if (stream_ && !delta.content.empty())
     chunks.push_back(delta_chunk(meta_, {{"content", delta.content}}, nullptr, index_));
   for (const chat::ToolCall& call : delta.tool_calls) {
-    const size_t index = calls_.size();
-    calls_.push_back(call);
+    const size_t index = call.index;
+    const bool opens = !call.id.empty();  // a call's first piece; else more of its arguments
+    if (opens) {
+      calls_.push_back(call);
+    } else {
+      calls_.at(index).arguments += call.arguments;
+    }
     if (!stream_) continue;
-    chunks.push_back(
-        delta_chunk(meta_, {{"tool_calls",
-                             {{{"index", index},
-                               {"id", call.id},
-                               {"type", "function"},
-                               {"function", {{"name", call.name}, {"arguments", ""}}}}}}},
-                    nullptr, index_));
-    chunks.push_back(delta_chunk(
-        meta_,
-        {{"tool_calls", {{{"index", index}, {"function", {{"arguments", call.arguments}}}}}}},
-        nullptr, index_));
+    if (opens)
+      chunks.push_back(delta_chunk(meta_,
+                                   {{"tool_calls",
+                                     {{{"index", index},
+                                       {"id", call.id},
+                                       {"type", "function"},
+                                       {"function", {{"name", call.name}, {"arguments", ""}}}}}}},
+                                   nullptr, index_));
+    if (!call.arguments.empty())
+      chunks.push_back(delta_chunk(
+          meta_,
+          {{"tool_calls", {{{"index", index}, {"function", {{"arguments", call.arguments}}}}}}},
+          nullptr, index_));
   }
   return chunks;
 }

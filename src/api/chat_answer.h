@@ -20,12 +20,16 @@ class ChatAnswer {
   /// `syntax`: what the prompt's answer speaks (ChatPrompt::syntax); `tools`: the request gave
   /// tools the template saw (tool calls are parsed only then); `stream`: feed() and finish()
   /// return the chunks to send (none when false; message() then gives the whole); `index`: the
-  /// choice's index in the chunks.
-  ChatAnswer(ResponseMeta meta, const ChatSyntax& syntax, bool tools, bool stream, int index = 0);
+  /// choice's index in the chunks; `stream_arguments`: the tool-call grammar holds the answer's
+  /// calls, so their arguments are given out as written (chat::OutputParser::Options).
+  ChatAnswer(ResponseMeta meta, const ChatSyntax& syntax, bool tools, bool stream, int index = 0,
+             bool stream_arguments = false);
 
   /// The chunks that generated `text` completes: a delta {"reasoning_content"}, a delta
-  /// {"content"}, and for each complete tool call a delta {"tool_calls": [{index, id, type
-  /// "function", function {name, arguments ""}}]} then one with its arguments.
+  /// {"content"}, and for each tool call a delta {"tool_calls": [{index, id, type "function",
+  /// function {name, arguments ""}}]} when it opens, then deltas {"tool_calls": [{index,
+  /// function {arguments}}]} with pieces of its arguments (all of them at once when it is not
+  /// streamed), which concatenate to the message's arguments.
   std::vector<nlohmann::json> feed(std::string_view text);
   /// The end of the text: the chunks of what was held back (an unclosed call as content).
   std::vector<nlohmann::json> finish();

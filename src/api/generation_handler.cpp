@@ -204,7 +204,8 @@ class GenerationJob : public std::enable_shared_from_this<GenerationJob> {
     if (job_.meta.kind == CompletionKind::Chat)
       for (size_t i = 0; i < choices_.size(); ++i)
         choices_[i].answer.emplace(job_.meta, job_.syntax, !job_.request.chat.tools_json.empty(),
-                                   job_.request.stream, static_cast<int>(i));
+                                   job_.request.stream, static_cast<int>(i),
+                                   streams_tool_arguments(job_.request));
   }
 
   /// Starts the answer (a stream's head, each choice's opening and echo) and the flow of events.

@@ -791,6 +791,10 @@ std::optional<ApiError> apply_tool_choice(const ChatSyntax& syntax, GenerationRe
   return std::nullopt;
 }
 
+bool streams_tool_arguments(const GenerationRequest& request) {
+  return request.params.format.kind == OutputFormat::Kind::ToolCalls && request.params.stop.empty();
+}
+
 void read_template_fields(std::string_view body, GenerationRequest& request) {
   const auto ordered = nlohmann::ordered_json::parse(body, nullptr, /*allow_exceptions=*/false);
   if (!ordered.is_object()) return;

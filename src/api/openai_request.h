@@ -119,6 +119,12 @@ std::optional<ApiError> check_builtin_format(bool own_template, const Generation
 /// parallel_tool_calls false nothing is to be held then: no call is read from such answers).
 std::optional<ApiError> apply_tool_choice(const ChatSyntax& syntax, GenerationRequest& request);
 
+/// Whether the answer's tool calls stream their arguments as the model writes them: the
+/// tool-call grammar holds them (apply_tool_choice set Kind::ToolCalls), so a call that begins
+/// is written whole, and no stop sequence can cut one into text (docs/chat.md). Else each call
+/// is sent whole when it closes.
+bool streams_tool_arguments(const GenerationRequest& request);
+
 /// Sets request.params.format.json_schema, for a request whose response_format is a
 /// json_schema, to the schema's text with the client's key order (properties are generated in
 /// that order; nlohmann::json sorts keys) from the body text of a request already parsed.

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <nlohmann/json.hpp>
+#include <span>
 #include <utility>
 
 #include "chat/chat_syntax.h"
@@ -69,6 +70,159 @@ ordered_json parse_call_json(std::string_view text) {
 bool is_call(const ordered_json& call, const char* arguments_key) {
   return call.is_object() && call.contains("name") && call["name"].is_string() &&
          call.contains(arguments_key) && call[arguments_key].is_object();
+}
+
+// The end of the JSON value that starts at text[i] (`text` is valid JSON): one past it.
+size_t value_end(std::string_view text, size_t i) {
+  size_t depth = 0;
+  bool in_string = false;
+  for (; i < text.size(); ++i) {
+    const char c = text[i];
+    if (in_string) {
+      if (c == '\\') {
+        ++i;
+      } else if (c == '"') {
+        in_string = false;
+        if (depth == 0) return i + 1;
+      }
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '{' || c == '[') {
+      ++depth;
+    } else if (depth == 0 && (c == '}' || c == ']' || c == ',' || is_space(c))) {
+      return i;  // the end of a number or literal
+    } else if ((c == '}' || c == ']') && --depth == 0) {
+      return i + 1;
+    }
+  }
+  return i;
+}
+
+size_t skip_space(std::string_view text, size_t i) {
+  while (i < text.size() && is_space(text[i])) ++i;
+  return i;
+}
+
+// The text of each item of the JSON array, or of each member's value of the JSON object, in
+// `text` (valid JSON, whitespace around it allowed), with the members' keys as parsed.
+std::vector<std::pair<std::string, std::string_view>> json_items(std::string_view text) {
+  std::vector<std::pair<std::string, std::string_view>> items;
+  size_t i = skip_space(text, 0);
+  const bool object = i < text.size() && text[i] == '{';
+  i = skip_space(text, i + 1);
+  while (i < text.size() && text[i] != '}' && text[i] != ']') {
+    std::string key;
+    if (object) {
+      const size_t key_end = value_end(text, i);
+      const std::string_view quoted = text.substr(i, key_end - i);
+      key = quoted.find('\\') == std::string_view::npos
+                ? std::string(quoted.substr(1, quoted.size() - 2))
+                : ordered_json::parse(quoted).get<std::string>();
+      i = skip_space(text, skip_space(text, key_end) + 1);  // past the ':'
+    }
+    const size_t end = value_end(text, i);
+    items.emplace_back(std::move(key), text.substr(i, end - i));
+    i = skip_space(text, end);
+    if (i < text.size() && text[i] == ',') i = skip_space(text, i + 1);
+  }
+  return items;
+}
+
+// The text of the last member `key` of the JSON object in `text` (valid JSON holding one; the
+// last, as nlohmann's parser keeps the last of equal keys).
+std::string_view member_text(std::string_view text, std::string_view key) {
+  std::string_view found;
+  for (const auto& [k, value] : json_items(text))
+    if (k == key) found = value;
+  return found;
+}
+
+// JSON text without the whitespace outside its strings.
+std::string compact_json(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  bool in_string = false;
+  bool escaped = false;
+  for (const char c : text) {
+    if (in_string) {
+      if (escaped)
+        escaped = false;
+      else if (c == '\\')
+        escaped = true;
+      else if (c == '"')
+        in_string = false;
+    } else if (is_space(c)) {
+      continue;
+    } else if (c == '"') {
+      in_string = true;
+    }
+    out += c;
+  }
+  return out;
+}
+
+// How far a streamed call's beginning matches the form the tool-call grammar writes,
+// `{"name": "<name>", "<key>": {` with JSON whitespace between the tokens and one of `keys`.
+enum class Head { kMore, kNo, kYes };
+
+// Heads longer than this are not streamed (a function name has at most 64 bytes).
+constexpr size_t kMaxHeadBytes = 1024;
+
+// `text` against that form: kYes (and the name) once it ends with the arguments' `{`.
+Head match_head(std::string_view text, std::span<const std::string_view> keys, std::string& name) {
+  size_t i = 0;
+  // Matches `token` at i after whitespace.
+  auto token = [&](std::string_view t) {
+    i = skip_space(text, i);
+    const std::string_view rest = text.substr(i, t.size());
+    if (!t.starts_with(rest)) return Head::kNo;
+    if (rest.size() < t.size()) return Head::kMore;
+    i += t.size();
+    return Head::kYes;
+  };
+  for (const std::string_view t : {"{", "\"name\"", ":", "\""}) {
+    if (const Head h = token(t); h != Head::kYes) return h;
+  }
+  size_t end = i;
+  while (end < text.size() && text[end] != '"') {
+    if (text[end] == '\\' || static_cast<unsigned char>(text[end]) < 0x20) return Head::kNo;
+    ++end;
+  }
+  if (end == text.size()) return Head::kMore;
+  name.assign(text.substr(i, end - i));
+  i = end + 1;
+  if (const Head h = token(","); h != Head::kYes) return h;
+  Head best = Head::kNo;
+  for (const std::string_view key : keys) {
+    const size_t at = i;
+    const Head h = token("\"" + std::string(key) + "\"");
+    if (h == Head::kYes) {
+      best = h;
+      break;
+    }
+    if (h == Head::kMore) best = h;
+    i = at;
+  }
+  if (best != Head::kYes) return best;
+  for (const std::string_view t : {":", "{"}) {
+    if (const Head h = token(t); h != Head::kYes) return h;
+  }
+  return Head::kYes;
+}
+
+// The length of the part of `text` that ends on a whole UTF-8 character (a lead byte whose
+// sequence is cut at the end is left out, with what follows it).
+size_t whole_utf8(std::string_view text) {
+  for (size_t back = 1; back <= std::min<size_t>(3, text.size()); ++back) {
+    const auto c = static_cast<unsigned char>(text[text.size() - back]);
+    if ((c & 0xC0) == 0x80) continue;
+    const size_t length = (c & 0xE0) == 0xC0   ? 2
+                          : (c & 0xF0) == 0xE0 ? 3
+                          : (c & 0xF8) == 0xF0 ? 4
+                                               : 1;
+    return length > back ? text.size() - back : text.size();
+  }
+  return text.size();
 }
 
 // Nine letters and digits made from `seed` (FNV-1a 64, then base 62).
@@ -149,25 +303,23 @@ bool OutputParser::step(OutputDelta& out) {
     state_ = State::kContent;
   } else {
     state_ = State::kToolCall;
-    call_text_.clear();
-    in_string_ = false;
-    escaped_ = false;
+    start_region();
   }
   return true;
 }
 
-bool OutputParser::step_json_string(char c) {
-  if (in_string_) {
-    if (escaped_)
-      escaped_ = false;
+bool OutputParser::JsonStrings::step(char c) {
+  if (in_string) {
+    if (escaped)
+      escaped = false;
     else if (c == '\\')
-      escaped_ = true;
+      escaped = true;
     else if (c == '"')
-      in_string_ = false;
+      in_string = false;
     return true;
   }
   if (c != '"') return false;
-  in_string_ = true;
+  in_string = true;
   return true;
 }
 
@@ -175,10 +327,11 @@ bool OutputParser::scan_tool_call(OutputDelta& out) {
   size_t i = 0;
   while (i < held_.size()) {
     const char c = held_[i];
-    if (!step_json_string(c) && c == kCallClose.front()) {
+    if (!strings_.step(c) && c == kCallClose.front()) {
       const std::string_view rest = std::string_view(held_).substr(i);
       if (rest.starts_with(kCallClose)) {
         call_text_.append(held_, 0, i);
+        stream_region(std::string_view(held_).substr(0, i), out);
         held_.erase(0, i + kCallClose.size());
         close_tool_call(out);
         state_ = State::kContent;
@@ -189,6 +342,7 @@ bool OutputParser::scan_tool_call(OutputDelta& out) {
     ++i;
   }
   call_text_.append(held_, 0, i);
+  stream_region(std::string_view(held_).substr(0, i), out);
   held_.erase(0, i);
   return false;
 }
@@ -214,10 +368,8 @@ OutputParser::Start OutputParser::start_of_answer(OutputDelta& out) {
     return Start::kWait;
   if (held_[0] == (writing.list_open.empty() ? '{' : writing.list_open[0])) {
     state_ = State::kJsonCalls;
-    call_text_.clear();
     json_depth_ = 0;
-    in_string_ = false;
-    escaped_ = false;
+    start_region();
     return Start::kContinue;
   }
   // Text: reasoning, or content (what came before it is content, or goes after a call).
@@ -232,7 +384,7 @@ bool OutputParser::scan_json_calls(OutputDelta& out) {
   bool closed = false;
   while (i < held_.size() && !closed) {
     const char c = held_[i++];
-    if (step_json_string(c)) continue;
+    if (strings_.step(c)) continue;
     if (c == '{' || c == '[') {
       ++json_depth_;
     } else if (c == '}' || c == ']') {
@@ -240,25 +392,36 @@ bool OutputParser::scan_json_calls(OutputDelta& out) {
     }
   }
   call_text_.append(held_, 0, i);
+  stream_region(std::string_view(held_).substr(0, i), out);
   held_.erase(0, i);
   if (closed) close_json_calls(out);
   return closed;
 }
 
 void OutputParser::close_json_calls(OutputDelta& out) {
+  if (region_calls_ > 0) {
+    end_streamed_region(out);
+    state_ = State::kContent;
+    prefix_.clear();
+    call_text_.clear();
+    return;
+  }
   const ordered_json json = parse_call_json(call_text_);
   std::vector<std::pair<std::string, std::string>> calls;  // (name, arguments)
   if (options_.tool_calls == ToolCallFormat::Llama3Json) {
     const std::string key0(tool_call_writing(ToolCallFormat::Llama3Json).arguments_key);
     for (const char* key : {key0.c_str(), "arguments"}) {
       if (calls.empty() && is_call(json, key))
-        calls.emplace_back(json["name"].get<std::string>(), json[key].dump());
+        calls.emplace_back(json["name"].get<std::string>(),
+                           compact_json(member_text(call_text_, key)));
     }
   } else if (json.is_array() && !json.empty() &&
              std::all_of(json.begin(), json.end(),
                          [](const ordered_json& call) { return is_call(call, "arguments"); })) {
-    for (const auto& call : json)
-      calls.emplace_back(call["name"].get<std::string>(), call["arguments"].dump());
+    const auto items = json_items(call_text_);
+    for (size_t i = 0; i < items.size(); ++i)
+      calls.emplace_back(json[i]["name"].get<std::string>(),
+                         compact_json(member_text(items[i].second, "arguments")));
   }
   state_ = State::kContent;
   if (calls.empty()) {
@@ -273,7 +436,9 @@ void OutputParser::close_json_calls(OutputDelta& out) {
 
 OutputDelta OutputParser::finish() {
   OutputDelta out;
-  if (state_ == State::kJsonCalls) {
+  if (region_calls_ > 0 && (state_ == State::kJsonCalls || state_ == State::kToolCall)) {
+    end_streamed_region(out);
+  } else if (state_ == State::kJsonCalls) {
     add_content(prefix_ + call_text_, out);
   } else {
     if (state_ == State::kContent && n_calls_ == 0) add_content(prefix_, out);
@@ -326,19 +491,132 @@ void OutputParser::add_call(std::string name, std::string arguments, OutputDelta
   const std::string seed = options_.id_prefix + "_" + std::to_string(n_calls_++);
   std::string id =
       options_.tool_calls == ToolCallFormat::MistralJson ? alphanumeric_id(seed) : "call_" + seed;
-  out.tool_calls.push_back({std::move(id), std::move(name), std::move(arguments)});
+  out.tool_calls.push_back(
+      {std::move(id), std::move(name), std::move(arguments), static_cast<size_t>(n_calls_ - 1)});
   space_.clear();
   drop_space_ = true;
 }
 
 void OutputParser::close_tool_call(OutputDelta& out) {
+  if (region_calls_ > 0) {
+    end_streamed_region(out);
+    call_text_.clear();
+    return;
+  }
   const ordered_json json = parse_call_json(call_text_);
   if (is_call(json, "arguments")) {
-    add_call(json["name"].get<std::string>(), json["arguments"].dump(), out);
+    add_call(json["name"].get<std::string>(), compact_json(member_text(call_text_, "arguments")),
+             out);
   } else {
     add_content(std::string(kCallOpen) + call_text_ + std::string(kCallClose), out);
   }
   call_text_.clear();
+}
+
+void OutputParser::start_region() {
+  call_text_.clear();
+  strings_ = {};
+  phase_ = !options_.stream_arguments                           ? Phase::kOff
+           : options_.tool_calls == ToolCallFormat::MistralJson ? Phase::kList
+                                                                : Phase::kHead;
+  head_.clear();
+  pending_.clear();
+  region_calls_ = 0;
+  closed_at_ = 0;
+}
+
+void OutputParser::stream_region(std::string_view text, OutputDelta& out) {
+  const size_t base = call_text_.size() - text.size();
+  for (size_t i = 0; i < text.size() && phase_ != Phase::kOff && phase_ != Phase::kDone; ++i) {
+    const char c = text[i];
+    switch (phase_) {
+      case Phase::kList:
+        if (c == '[') {
+          phase_ = Phase::kHead;
+        } else if (!is_space(c)) {
+          phase_ = Phase::kOff;
+        }
+        break;
+      case Phase::kHead: {
+        head_ += c;
+        const std::string_view key = tool_call_writing(options_.tool_calls).arguments_key;
+        const std::string_view keys[] = {key, "arguments"};
+        std::string name;
+        const Head head =
+            head_.size() > kMaxHeadBytes
+                ? Head::kNo
+                : match_head(head_, std::span(keys, key == "arguments" ? 1 : 2), name);
+        if (head == Head::kNo) phase_ = Phase::kOff;
+        if (head != Head::kYes) break;
+        add_call(std::move(name), "", out);
+        ++region_calls_;
+        head_.clear();
+        pending_ = "{";
+        stream_strings_ = {};
+        stream_depth_ = 1;
+        phase_ = Phase::kArguments;
+        break;
+      }
+      case Phase::kArguments:
+        if (stream_strings_.step(c)) {
+          pending_ += c;
+        } else if (!is_space(c)) {
+          pending_ += c;
+          if (c == '{' || c == '[') {
+            ++stream_depth_;
+          } else if ((c == '}' || c == ']') && --stream_depth_ == 0) {
+            emit_arguments(out);
+            stream_depth_ = 1;  // inside the call's object
+            phase_ = Phase::kTail;
+          }
+        }
+        break;
+      case Phase::kTail:
+        if (stream_strings_.step(c)) break;
+        if (c == '{' || c == '[') {
+          ++stream_depth_;
+        } else if ((c == '}' || c == ']') && --stream_depth_ == 0) {
+          closed_at_ = base + i + 1;
+          phase_ =
+              options_.tool_calls == ToolCallFormat::MistralJson ? Phase::kBetween : Phase::kDone;
+        }
+        break;
+      case Phase::kBetween:
+        if (c == ',') {
+          phase_ = Phase::kHead;
+        } else if (c == ']') {
+          closed_at_ = base + i + 1;
+          phase_ = Phase::kDone;
+        } else if (!is_space(c)) {
+          phase_ = Phase::kOff;
+        }
+        break;
+      case Phase::kDone:
+      case Phase::kOff:
+        break;
+    }
+  }
+  if (phase_ == Phase::kArguments) emit_arguments(out);
+}
+
+void OutputParser::emit_arguments(OutputDelta& out) {
+  const size_t n = whole_utf8(pending_);
+  if (n == 0) return;
+  const size_t index = static_cast<size_t>(n_calls_ - 1);
+  if (out.tool_calls.empty() || out.tool_calls.back().index != index)
+    out.tool_calls.push_back({"", "", "", index});
+  out.tool_calls.back().arguments.append(pending_, 0, n);
+  pending_.erase(0, n);
+}
+
+void OutputParser::end_streamed_region(OutputDelta& out) {
+  // A cut UTF-8 character cannot be sent: the call ends before it.
+  pending_.clear();
+  if (phase_ != Phase::kArguments && phase_ != Phase::kTail && phase_ != Phase::kDone) {
+    add_content(std::string_view(call_text_).substr(closed_at_), out);
+  }
+  phase_ = Phase::kOff;
+  region_calls_ = 0;
 }
 
 }  // namespace gengyun::chat

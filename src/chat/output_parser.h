@@ -15,13 +15,17 @@
 
 namespace gengyun::chat {
 
-/// One complete tool call, OpenAI's shape: `arguments` is JSON text.
+/// A tool call, OpenAI's shape, or a piece of one. `arguments` is JSON text: the model's, with
+/// the whitespace outside strings dropped (escapes, numbers and key order as written). A call's
+/// first piece carries its id and name; with Options::stream_arguments later pieces (id and name
+/// empty, the same `index`) carry more of its arguments, which concatenate to the whole.
 struct ToolCall {
   /// "call_<id_prefix>_<n>", n counting from 0 in the answer; for MistralJson 9 letters and
   /// digits made from the same (Mistral's templates refuse other ids when the call comes back).
   std::string id;
   std::string name;
   std::string arguments;
+  size_t index = 0;  ///< the call's number in the answer, from 0
 };
 
 /// What one piece of output adds to each part (any may be empty).
@@ -45,28 +49,45 @@ class OutputParser {
     /// held until more content follows, dropped when a call follows or ends the answer.
     ToolCallFormat tool_calls = ToolCallFormat::None;
     std::string id_prefix;  ///< makes the calls' ids unique, e.g. the response's id
+    /// The answer's calls are held to the tool-call grammar (docs/chat.md): a call whose
+    /// beginning is in the form the grammar writes (`{"name": "f", "arguments": ` and the
+    /// format's tags) is a call from then on: its id and name come at once and its arguments
+    /// piece by piece as they are written (never cutting a UTF-8 character), and an answer that
+    /// ends inside it leaves it a call with the arguments written so far. Off, a call comes
+    /// whole when it closes, and as content when malformed or unclosed.
+    bool stream_arguments = false;
   };
 
   explicit OutputParser(Options options);
 
-  /// The parts `text` completes. A tool call is returned whole when it closes; one whose JSON
-  /// is not of its format's shape (name a string, arguments an object) comes back as content,
-  /// tags and all (never an error).
+  /// The parts `text` completes. A tool call is returned whole when it closes (or piece by
+  /// piece: Options::stream_arguments); one whose JSON is not of its format's shape (name a
+  /// string, arguments an object) comes back as content, tags and all (never an error).
   OutputDelta feed(std::string_view text);
-  /// The end of the answer: whatever was held back (an unclosed call as content).
+  /// The end of the answer: whatever was held back (an unclosed call as content; a streamed
+  /// call cut short stays a call, as far as it was written).
   OutputDelta finish();
 
  private:
   enum class State { kContent, kReasoning, kToolCall, kJsonCalls };
   enum class Start { kWait, kContinue, kText };
+  /// Where a streamed call region (Options::stream_arguments) is: before Mistral's `[`, in a
+  /// call's beginning up to its arguments' `{`, in its arguments, in the rest of its object,
+  /// between Mistral's calls, past the last call; kOff: not streamed (a call comes whole).
+  enum class Phase { kList, kHead, kArguments, kTail, kBetween, kDone, kOff };
+
+  /// Where JSON strings begin and end in text that may come in any chunk.
+  struct JsonStrings {
+    bool in_string = false;
+    bool escaped = false;
+    /// Moves over `c`: true when `c` belongs to a string (its quotes included), so callers
+    /// look for structure only where it is false.
+    bool step(char c);
+  };
 
   bool step(OutputDelta& out);
   bool json_format() const;
   Start start_of_answer(OutputDelta& out);
-  /// Moves the state of JSON strings (in_string_, escaped_) over `c`, which may come in any
-  /// chunk: true when `c` belongs to a string (its quotes included), so callers look for
-  /// structure only where it is false.
-  bool step_json_string(char c);
   bool scan_json_calls(OutputDelta& out);
   /// Hermes: the body of the open <tool_call> up to its </tool_call>, which closes it only
   /// outside the JSON's strings (an argument may hold the tag's text).
@@ -76,6 +97,16 @@ class OutputParser {
   void add_content(std::string_view text, OutputDelta& out);
   void add_call(std::string name, std::string arguments, OutputDelta& out);
   void close_tool_call(OutputDelta& out);
+  /// A call region (the <tool_call>'s body, a JSON call or Mistral's list) begins.
+  void start_region();
+  /// `text`, just appended to call_text_, through the streamed region: opens calls, gives out
+  /// their arguments compacted.
+  void stream_region(std::string_view text, OutputDelta& out);
+  /// The pending arguments of the open streamed call, up to the last whole UTF-8 character.
+  void emit_arguments(OutputDelta& out);
+  /// The end of a region of which calls were streamed: what follows the last of them that
+  /// closed is content, unless the region ends inside a call (then cut, it stays a call).
+  void end_streamed_region(OutputDelta& out);
 
   Options options_;
   State state_;
@@ -86,9 +117,16 @@ class OutputParser {
   bool drop_space_ = false;      // a call came last: whitespace before the next content goes
   bool answer_started_ = false;  // JSON formats: content began, so no call can follow
   int json_depth_ = 0;           // JSON formats: open brackets of call_text_
-  bool in_string_ = false;  // JSON formats and Hermes calls: inside a JSON string
-  bool escaped_ = false;
+  JsonStrings strings_;          // JSON formats and Hermes calls: the strings of call_text_
   int n_calls_ = 0;
+  // The streamed region (Options::stream_arguments).
+  Phase phase_ = Phase::kOff;
+  std::string head_;     // the open call's text up to its arguments
+  std::string pending_;  // arguments not given out yet (a cut UTF-8 character)
+  JsonStrings stream_strings_;
+  int stream_depth_ = 0;     // open brackets of the arguments (kArguments) or of the call (kTail)
+  size_t region_calls_ = 0;  // calls of the region opened
+  size_t closed_at_ = 0;     // the end in call_text_ of the region's last closed call
 };
 
 }  // namespace gengyun::chat

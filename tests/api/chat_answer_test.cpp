@@ -59,14 +59,15 @@ json assemble(const std::vector<json>& chunks) {
 // The message for `text` not streamed; checks that streaming it cut at every byte (two events)
 // and a byte at a time gives the same message and finish_reason.
 json answer(const ChatSyntax& syntax, bool tools, const std::string& text,
-            std::string& finish_reason, FinishReason engine = FinishReason::Stop) {
-  ChatAnswer whole(kMeta, syntax, tools, /*stream=*/false);
+            std::string& finish_reason, FinishReason engine = FinishReason::Stop,
+            bool stream_arguments = false) {
+  ChatAnswer whole(kMeta, syntax, tools, /*stream=*/false, 0, stream_arguments);
   EXPECT_TRUE(whole.feed(text).empty());
   EXPECT_TRUE(whole.finish().empty());
   const json message = whole.message();
   finish_reason = whole.finish_reason(engine);
   auto streamed = [&](const std::vector<std::string>& events, const std::string& how) {
-    ChatAnswer answer(kMeta, syntax, tools, /*stream=*/true);
+    ChatAnswer answer(kMeta, syntax, tools, /*stream=*/true, 0, stream_arguments);
     std::vector<json> chunks;
     for (const std::string& e : events) {
       for (json& c : answer.feed(e)) chunks.push_back(std::move(c));
@@ -183,6 +184,61 @@ TEST(ChatAnswer, ALengthCutKeepsTheEnginesReason) {
   std::string finish;
   answer(kQwen3, true, "<tool_call>{\"name\": \"f\", \"arguments\": {}}</tool_call>", finish,
          FinishReason::Length);
+  EXPECT_EQ(finish, "length");
+}
+
+// Under the tool-call grammar (stream_arguments) a call opens with its id and name as soon as
+// they are written, and its arguments follow in pieces that concatenate to the message's.
+TEST(ChatAnswer, UnderTheGrammarArgumentsStreamInPieces) {
+  const std::string text =
+      "<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"\xE6\x9D\xAD\xE5\xB7"
+      "\x9E\", \"days\": [1, 2]}}\n</tool_call>\n<tool_call>\n{\"name\": \"time\", "
+      "\"arguments\": {}}\n</tool_call>";
+  std::string finish;
+  EXPECT_EQ(answer(kQwen3, /*tools=*/true, text, finish, FinishReason::Stop,
+                   /*stream_arguments=*/true),
+            json::parse(R"({"role": "assistant", "content": null,
+      "tool_calls": [
+        {"id": "call_chatcmpl-t_0", "type": "function",
+         "function": {"name": "get_weather",
+                      "arguments": "{\"city\":\"\u676d\u5dde\",\"days\":[1,2]}"}},
+        {"id": "call_chatcmpl-t_1", "type": "function",
+         "function": {"name": "time", "arguments": "{}"}}]})"));
+  EXPECT_EQ(finish, "tool_calls");
+  // Byte by byte: the first delta of a call as OpenAI's, then index and arguments only.
+  ChatAnswer streamed(kMeta, kQwen3, /*tools=*/true, /*stream=*/true, 0, true);
+  std::vector<json> deltas;
+  for (char c : text)
+    for (const json& chunk : streamed.feed(std::string(1, c)))
+      deltas.push_back(chunk["choices"][0]["delta"]);
+  for (const json& chunk : streamed.finish()) deltas.push_back(chunk["choices"][0]["delta"]);
+  ASSERT_GE(deltas.size(), 2u);
+  EXPECT_EQ(deltas[0], json::parse(R"({"tool_calls": [{"index": 0, "id": "call_chatcmpl-t_0",
+      "type": "function", "function": {"name": "get_weather", "arguments": ""}}]})"));
+  std::string arguments;
+  size_t pieces = 0;
+  for (size_t i = 1; i < deltas.size(); ++i) {
+    const json& call = deltas[i]["tool_calls"][0];
+    if (call["index"] != 0) break;
+    EXPECT_EQ(call.size(), 2u) << call;
+    EXPECT_EQ(call["function"].size(), 1u) << call;
+    arguments += call["function"]["arguments"].get<std::string>();
+    ++pieces;
+  }
+  EXPECT_EQ(arguments, "{\"city\":\"\xE6\x9D\xAD\xE5\xB7\x9E\",\"days\":[1,2]}");
+  EXPECT_EQ(pieces, 26u);  // a piece per byte but whitespace, the two 3-byte characters whole
+}
+
+// Cut short under the grammar, the call that began is sent as far as it was written, streamed
+// and not, with the engine's finish_reason "length".
+TEST(ChatAnswer, UnderTheGrammarACutCallStaysACall) {
+  std::string finish;
+  EXPECT_EQ(
+      answer(kQwen3, /*tools=*/true, "<tool_call>\n{\"name\": \"f\", \"arguments\": {\"a\": \"x y",
+             finish, FinishReason::Length, /*stream_arguments=*/true),
+      json::parse(R"({"role": "assistant", "content": null,
+      "tool_calls": [{"id": "call_chatcmpl-t_0", "type": "function",
+         "function": {"name": "f", "arguments": "{\"a\":\"x y"}}]})"));
   EXPECT_EQ(finish, "length");
 }
 

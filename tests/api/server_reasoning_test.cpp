@@ -350,6 +350,28 @@ TEST_F(ReasoningServerTest, ToolChoiceRequiredAndNamedAreCalls) {
     EXPECT_EQ(calls[0].arguments, call["function"]["arguments"]);
     EXPECT_EQ(finish, "tool_calls");
     EXPECT_EQ(streamed_text(sse), "");
+    // The grammar holds the call, so its arguments stream as the model writes them: the first
+    // delta is OpenAI's opening one, then pieces with only the index and arguments.
+    std::vector<json> deltas;
+    for (const json& e : sse.events)
+      if (!e["choices"].empty() && e["choices"][0]["delta"].contains("tool_calls"))
+        deltas.push_back(e["choices"][0]["delta"]["tool_calls"][0]);
+    ASSERT_GE(deltas.size(), 3u) << r->body;
+    ASSERT_TRUE(deltas[0].contains("id")) << deltas[0];
+    EXPECT_TRUE(deltas[0]["id"].get<std::string>().starts_with("call_")) << deltas[0];
+    deltas[0].erase("id");  // the streamed response's own id, not the one above
+    EXPECT_EQ(deltas[0], json({{"index", 0},
+                               {"type", "function"},
+                               {"function", {{"name", name}, {"arguments", ""}}}}));
+    std::string arguments;
+    for (size_t i = 1; i < deltas.size(); ++i) {
+      EXPECT_EQ(deltas[i].size(), 2u) << deltas[i];
+      EXPECT_EQ(deltas[i]["index"], 0);
+      ASSERT_EQ(deltas[i]["function"].size(), 1u) << deltas[i];
+      EXPECT_FALSE(deltas[i]["function"]["arguments"].get<std::string>().empty());
+      arguments += deltas[i]["function"]["arguments"].get<std::string>();
+    }
+    EXPECT_EQ(arguments, call["function"]["arguments"]);
   }
 }
 

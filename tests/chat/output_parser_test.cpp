@@ -215,5 +215,213 @@ TEST(OutputParser, JsonFormatsAfterReasoning) {
   EXPECT_EQ(p.calls.size(), 1u);
 }
 
+// Arguments keep the model's text apart from whitespace outside strings: escapes, numbers
+// and repeated keys as written (they are the same JSON value); of repeated "arguments" members
+// the last, as a JSON parser keeps.
+TEST(OutputParser, ArgumentsAreTheModelsJsonCompacted) {
+  const Parsed p = parse_everywhere(
+      all(),
+      "<tool_call>\n{\"name\": \"f\", \"arguments\": {\"x\": 1}, \"arguments\": { \"s\" : "
+      "\"\\u00e9 \\/ \\\"q\\\" \" , \"n\": [ 1.50e2 , -0 ], \"k\": 1, \"k\": 2 }}\n</tool_call>");
+  ASSERT_EQ(p.calls.size(), 1u);
+  EXPECT_EQ(p.calls[0].arguments, R"({"s":"\u00e9 \/ \"q\" ","n":[1.50e2,-0],"k":1,"k":2})");
+}
+
+// Streamed arguments (Options::stream_arguments): the deltas as a client assembles them.
+struct Assembled {
+  std::string content;
+  std::vector<ToolCall> calls;
+  size_t pieces = 0;  // deltas that carried arguments
+};
+
+// Whether `s` is whole UTF-8 (no sequence cut or malformed).
+bool whole_utf8_text(const std::string& s) {
+  for (size_t i = 0; i < s.size();) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    const size_t n = c < 0x80 ? 1 : c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC0 ? 2 : 0;
+    if (n == 0 || i + n > s.size()) return false;
+    for (size_t k = 1; k < n; ++k)
+      if ((static_cast<unsigned char>(s[i + k]) & 0xC0) != 0x80) return false;
+    i += n;
+  }
+  return true;
+}
+
+void assemble(Assembled& a, const OutputDelta& d) {
+  a.content += d.content;
+  for (const ToolCall& piece : d.tool_calls) {
+    EXPECT_TRUE(whole_utf8_text(piece.arguments)) << piece.arguments;
+    if (!piece.arguments.empty()) ++a.pieces;
+    if (!piece.id.empty()) {
+      EXPECT_EQ(piece.index, a.calls.size()) << "a call opens with the next index";
+      a.calls.push_back(piece);
+    } else if (piece.index < a.calls.size()) {
+      EXPECT_TRUE(piece.name.empty());
+      a.calls[piece.index].arguments += piece.arguments;
+    } else {
+      ADD_FAILURE() << "arguments of call " << piece.index << " before it opened";
+    }
+  }
+}
+
+Assembled stream_chunks(const OutputParser::Options& options,
+                        const std::vector<std::string>& chunks) {
+  OutputParser parser(options);
+  Assembled a;
+  for (const std::string& c : chunks) assemble(a, parser.feed(c));
+  assemble(a, parser.finish());
+  return a;
+}
+
+// `text` streamed with stream_arguments, whole, cut in two at every byte, in three at every
+// pair of bytes and a byte at a time: the assembled calls and content are `calls` and
+// `content`, as without stream_arguments; `in_pieces`: the calls' arguments came in pieces.
+void expect_streamed(OutputParser::Options options, const std::string& text,
+                     const std::vector<ToolCall>& calls, bool in_pieces = true,
+                     const std::string& content = "") {
+  options.stream_arguments = false;
+  const Parsed whole = parse_chunks(options, {text});
+  EXPECT_EQ(whole.content, content);
+  ASSERT_EQ(whole.calls.size(), calls.size());
+  options.stream_arguments = true;
+  auto same = [&](const Assembled& a, const std::string& how) {
+    EXPECT_EQ(a.content, content) << how;
+    ASSERT_EQ(a.calls.size(), calls.size()) << how;
+    for (size_t i = 0; i < calls.size(); ++i) {
+      EXPECT_EQ(a.calls[i].id, calls[i].id) << how;
+      EXPECT_EQ(a.calls[i].name, calls[i].name) << how;
+      EXPECT_EQ(a.calls[i].arguments, calls[i].arguments) << how;
+      EXPECT_EQ(whole.calls[i].arguments, calls[i].arguments) << "not streamed";
+    }
+  };
+  same(stream_chunks(options, {text}), "whole");
+  for (size_t cut = 0; cut <= text.size(); ++cut) {
+    same(stream_chunks(options, {text.substr(0, cut), text.substr(cut)}),
+         "cut at " + std::to_string(cut));
+    for (size_t cut2 = cut; cut2 <= text.size(); ++cut2)
+      same(stream_chunks(options,
+                         {text.substr(0, cut), text.substr(cut, cut2 - cut), text.substr(cut2)}),
+           "cut at " + std::to_string(cut) + " and " + std::to_string(cut2));
+  }
+  std::vector<std::string> bytes;
+  for (char c : text) bytes.emplace_back(1, c);
+  const Assembled by_byte = stream_chunks(options, bytes);
+  same(by_byte, "byte by byte");
+  if (in_pieces) {
+    EXPECT_GT(by_byte.pieces, calls.size()) << text;
+  } else {
+    EXPECT_EQ(by_byte.pieces, calls.size()) << text;
+  }
+}
+
+TEST(OutputParser, StreamedArgumentsConcatenateToTheWholeArguments) {
+  // Hermes (Qwen): a multi-byte name-free argument, escapes, a closing tag inside a string.
+  expect_streamed(all("x"),
+                  "<think>\nok\n</think>\n\n<tool_call>\n{\"name\": \"get_weather\", "
+                  "\"arguments\": {\"city\": \"\xE6\x9D\xAD\xE5\xB7\x9E \xF0\x9F\x8C\xA7\", "
+                  "\"q\": \"a\\\"</tool_call>\\\\\", \"days\": [1, 2.5e1]}}\n</tool_call>\n"
+                  "<tool_call>\n{\"name\": \"time\", \"arguments\": {}}\n</tool_call>",
+                  {{"call_x_0", "get_weather",
+                    "{\"city\":\"\xE6\x9D\xAD\xE5\xB7\x9E \xF0\x9F\x8C\xA7\","
+                    "\"q\":\"a\\\"</tool_call>\\\\\",\"days\":[1,2.5e1]}"},
+                   {"call_x_1", "time", "{}"}});
+  // Llama 3.x: "parameters", two calls separated by "; ".
+  expect_streamed(format(ToolCallFormat::Llama3Json),
+                  "{\"name\": \"a\", \"parameters\": {\"q\": \"}{\"}}; {\"name\": \"b\", "
+                  "\"arguments\": { \"n\" : 1 }}",
+                  {{"call_r_0", "a", R"({"q":"}{"})"}, {"call_r_1", "b", R"({"n":1})"}});
+  // Mistral: a list of calls, a member after the arguments.
+  OutputParser parser(format(ToolCallFormat::MistralJson));
+  const OutputDelta ids =
+      parser.feed("[{\"name\": \"f\", \"arguments\": {}}, {\"name\": \"g\", \"arguments\": {}}]");
+  ASSERT_EQ(ids.tool_calls.size(), 2u);
+  expect_streamed(format(ToolCallFormat::MistralJson),
+                  "[TOOL_CALLS][{\"name\": \"f\", \"arguments\": {\"a\": [{\"b\": null}]}, "
+                  "\"id\": \"a1b2c3d4e\"}, {\"name\": \"g\", \"arguments\": {\"c\": true}}]",
+                  {{ids.tool_calls[0].id, "f", R"({"a":[{"b":null}]})"},
+                   {ids.tool_calls[1].id, "g", R"({"c":true})"}});
+}
+
+// The deltas as the text comes: the name once the arguments' "{" is read, then the arguments
+// as written (whitespace outside strings dropped, a cut UTF-8 character held).
+TEST(OutputParser, ArgumentsStreamAsTheyAreWritten) {
+  auto options = all();
+  options.stream_arguments = true;
+  OutputParser parser(options);
+  EXPECT_TRUE(parser.feed("<tool_call>\n{\"name\": \"get_weather\", ").empty());
+  EXPECT_TRUE(parser.feed("\"arguments\": ").empty());
+  OutputDelta d = parser.feed("{ \"city\": \"Hang");
+  ASSERT_EQ(d.tool_calls.size(), 1u);
+  EXPECT_EQ(d.tool_calls[0].id, "call_r_0");
+  EXPECT_EQ(d.tool_calls[0].name, "get_weather");
+  EXPECT_EQ(d.tool_calls[0].arguments, "{\"city\":\"Hang");
+  EXPECT_EQ(d.tool_calls[0].index, 0u);
+  d = parser.feed("zhou \",\n \"note\": \"\xE6\x9D");
+  ASSERT_EQ(d.tool_calls.size(), 1u);
+  EXPECT_EQ(d.tool_calls[0].id, "");
+  EXPECT_EQ(d.tool_calls[0].name, "");
+  EXPECT_EQ(d.tool_calls[0].arguments, "zhou \",\"note\":\"");
+  EXPECT_EQ(d.tool_calls[0].index, 0u);
+  d = parser.feed("\xAD\\u00e9\"} ");
+  ASSERT_EQ(d.tool_calls.size(), 1u);
+  EXPECT_EQ(d.tool_calls[0].arguments, "\xE6\x9D\xAD\\u00e9\"}");
+  EXPECT_TRUE(parser.feed("}\n</tool").empty());
+  EXPECT_TRUE(parser.feed("_call>\n").empty());
+  d = parser.feed("Done.");
+  EXPECT_EQ(d.content, "Done.");
+  EXPECT_TRUE(d.tool_calls.empty());
+  EXPECT_TRUE(parser.finish().empty());
+}
+
+// Under the grammar a call that began is a call: cut short (max_tokens), it stays one with the
+// arguments written so far (a cut UTF-8 character left out), as OpenAI's API answers a length
+// cut; without stream_arguments an unclosed call is text, as before.
+TEST(OutputParser, AStreamedCallCutShortStaysACall) {
+  const std::string cut = "<tool_call>\n{\"name\": \"f\", \"arguments\": {\"a\": [1, \"\xE6\x9D";
+  auto options = all();
+  options.stream_arguments = true;
+  Assembled a = stream_chunks(options, {cut});
+  ASSERT_EQ(a.calls.size(), 1u);
+  EXPECT_EQ(a.calls[0].name, "f");
+  EXPECT_EQ(a.calls[0].arguments, "{\"a\":[1,\"");
+  EXPECT_EQ(a.content, "");
+  // Cut inside the closing tag or after the call's object: the whole call, no text.
+  for (const std::string& text :
+       {std::string("<tool_call>{\"name\": \"f\", \"arguments\": {\"a\": 1}}\n</tool_c"),
+        std::string("<tool_call>{\"name\": \"f\", \"arguments\": {\"a\": 1}")}) {
+    a = stream_chunks(options, {text});
+    ASSERT_EQ(a.calls.size(), 1u) << text;
+    EXPECT_EQ(a.calls[0].arguments, "{\"a\":1}");
+    EXPECT_EQ(a.content, "");
+  }
+  const Parsed free = parse_everywhere(all(), cut);
+  EXPECT_TRUE(free.calls.empty());
+  EXPECT_EQ(free.content, cut);
+  // Llama 3.x cut inside its second call: the first whole, the second as far as written.
+  auto llama = format(ToolCallFormat::Llama3Json);
+  llama.stream_arguments = true;
+  a = stream_chunks(
+      llama, {"{\"name\": \"a\", \"parameters\": {}}; {\"name\": \"b\", \"parameters\": {\"x\""});
+  ASSERT_EQ(a.calls.size(), 2u);
+  EXPECT_EQ(a.calls[0].arguments, "{}");
+  EXPECT_EQ(a.calls[1].arguments, "{\"x\"");
+}
+
+// A call whose beginning is not in the grammar's form is not streamed: it comes whole when it
+// closes, or as text when it is not a call, as without stream_arguments.
+TEST(OutputParser, CallsNotInTheGrammarsFormComeWhole) {
+  auto options = all();
+  options.stream_arguments = true;
+  OutputParser parser(options);
+  EXPECT_TRUE(parser.feed("<tool_call>{\"arguments\": {\"a\": 1}, ").empty());
+  const OutputDelta d = parser.feed("\"name\": \"f\"}</tool_call>");
+  ASSERT_EQ(d.tool_calls.size(), 1u);
+  EXPECT_EQ(d.tool_calls[0].name, "f");
+  EXPECT_EQ(d.tool_calls[0].arguments, "{\"a\":1}");
+  expect_streamed(options,
+                  "<tool_call>{\"name\": \"f\\u0031\", \"arguments\": {\"a\": 1}}</tool_call>",
+                  {{"call_r_0", "f1", "{\"a\":1}"}}, /*in_pieces=*/false);
+}
+
 }  // namespace
 }  // namespace gengyun::chat

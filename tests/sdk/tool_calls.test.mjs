@@ -1,7 +1,8 @@
 // tool_choice through the official openai SDK: "required" and a named function make the model
 // call a tool (gengyun holds the answer to the tools' grammar), whose arguments parse and match
 // the tool's schema, with finish_reason "tool_calls"; streamed, the SDK's own stream helper
-// assembles the same call. A function not in tools is the SDK's BadRequestError.
+// assembles the same call from argument deltas (the SDK's arguments.delta events, at least two,
+// concatenate to the arguments). A function not in tools is the SDK's BadRequestError.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import OpenAI from 'openai';
@@ -74,7 +75,12 @@ for (const tool_choice of ['required', { type: 'function', function: { name: 'ge
     checkCall(choice.message.tool_calls[0], name);
 
     const stream = client.chat.completions.stream({ ...base, tool_choice });
+    const pieces = [];
+    stream.on('tool_calls.function.arguments.delta', (e) => pieces.push(e.arguments_delta));
     const streamed = await stream.finalChatCompletion();
+    // The grammar holds the call, so its arguments came in pieces as the model wrote them.
+    assert.ok(pieces.filter((p) => p).length >= 2, `argument deltas: ${JSON.stringify(pieces)}`);
+    assert.equal(pieces.join(''), choice.message.tool_calls[0].function.arguments);
     assert.equal(streamed.choices[0].finish_reason, 'tool_calls');
     assert.equal(streamed.choices[0].message.tool_calls.length, 1);
     assert.deepEqual(streamed.choices[0].message.tool_calls[0].function,
