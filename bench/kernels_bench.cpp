@@ -258,6 +258,11 @@ void register_all() {
           benchmark::RegisterBenchmark(("Batch16/4864x896/" + suffix).c_str(), run,
                                        Matmul{type, 4864, 896, 16, layout}, level, 1)
               ->Unit(benchmark::kMicrosecond);
+          // Rows of 28 blocks: a last group of 12 in kBlockGroups16.
+          if (fits(896))
+            benchmark::RegisterBenchmark(("Batch16/896x4864/" + suffix).c_str(), run,
+                                         Matmul{type, 896, 4864, 16, layout}, level, 1)
+                ->Unit(benchmark::kMicrosecond);
         }
       }
       // The same at the AVX2 level (machines without AVX-512), whatever the CPU has above it.

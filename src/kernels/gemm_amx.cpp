@@ -8,7 +8,10 @@
 // tokens in the VNNI layout (K/4 tile rows of 16 tokens x 4 bytes), built once per call from
 // the GEMM activation rows (gemm_x86.h, the same rows as at kAvx512); C[row][token] = the
 // exact int32 sum. C is stored and an AVX-512 epilogue takes it one weight row (16 token
-// lanes) at a time; the outputs are transposed to y's token-major rows at the end.
+// lanes) at a time; the outputs are transposed to y's token-major rows at the end. Q8_0, Q4_0
+// and Q5_0 rows in WeightLayout::kBlockGroups16 swap the operands instead (weights as B, read
+// out of the layout with one 16 x 16 dword transpose per word of 16 blocks of 16 rows; tokens
+// as A; C token-major): "rows in kBlockGroups16" below.
 //  - 32-element block types: weights decoded to signed bytes (the quants less the format's
 //    offset: Q4_0 8, Q5_0 16), so tdpbssd gives each block's sum I_j = sum (q - o) a directly,
 //    the integer the VNNI kernels form from unsigned q and -o * (activation block sum). One
@@ -135,30 +138,15 @@ void pack_group(const GemmProblem& p, int64_t row0, int rows_in_group, AmxScratc
     const uint8_t* x[kRows];
     for (int r = 0; r < kRows; ++r)
       x[r] = p.w + static_cast<size_t>(row0 + std::min(r, rows_in_group - 1)) * p.w_row_bytes;
-    if constexpr (kLayoutOf<Type> != WeightLayout::kGgml) {
-      // Rows in another layout: their blocks as Type::for_each_block gives them (unsigned
-      // quants in element order), packed less the offset, as signed_quants gives them.
-      const __m256i offset = _mm256_set1_epi8(static_cast<char>(Type::kOffset));
+    for (size_t j = 0; j < n_sub; ++j) {
+      const int64_t pos = block_position(static_cast<int64_t>(j), static_cast<int64_t>(n_sub));
       for (int r = 0; r < kRows; ++r) {
         const bool real = r < rows_in_group;  // else a copy of the last row, its fields +0
-        Type::for_each_block(x[r], k, [&](int64_t j, __m256i q, float d) {
-          const int64_t pos = block_position(j, static_cast<int64_t>(n_sub));
-          _mm256_store_si256(reinterpret_cast<__m256i*>(out + 512 * pos + 32 * r),
-                             _mm256_sub_epi8(q, offset));
-          scale[kRows * pos + r] = real ? d : 0.0f;
-        });
-      }
-    } else {
-      for (size_t j = 0; j < n_sub; ++j) {
-        const int64_t pos = block_position(static_cast<int64_t>(j), static_cast<int64_t>(n_sub));
-        for (int r = 0; r < kRows; ++r) {
-          const bool real = r < rows_in_group;  // else a copy of the last row, its fields +0
-          const auto& b = reinterpret_cast<const typename Type::Block*>(x[r])[j];
-          _mm256_store_si256(reinterpret_cast<__m256i*>(out + 512 * pos + 32 * r),
-                             signed_quants<Type>(b));
-          scale[kRows * pos + r] = real ? half_to_float(b.d) : 0.0f;
-          if constexpr (Type::kMin) min[kRows * pos + r] = real ? half_to_float(b.m) : 0.0f;
-        }
+        const auto& b = reinterpret_cast<const typename Type::Block*>(x[r])[j];
+        _mm256_store_si256(reinterpret_cast<__m256i*>(out + 512 * pos + 32 * r),
+                           signed_quants<Type>(b));
+        scale[kRows * pos + r] = real ? half_to_float(b.d) : 0.0f;
+        if constexpr (Type::kMin) min[kRows * pos + r] = real ? half_to_float(b.m) : 0.0f;
       }
     }
   } else {
@@ -320,21 +308,46 @@ inline void legacy_product(const uint8_t* a, const uint8_t* b) {
   }
 }
 
+// The tile instructions of the 32-element kernels (kLegacyConfig): product<kSlot>(a, b) is
+// C tile kSlot = A (16 x 32 bytes at a, 32 apart) times B (8 x 64 bytes at b) with tdpbssd,
+// store<kSlot>(c) stores C tile kSlot to c (16 x 16 int32). EmulatedTiles (below) computes the
+// same in memory.
+struct HardwareTiles {
+  static constexpr bool kHardware = true;
+  template <int kSlot>
+  static void product(const uint8_t* a, const uint8_t* b) {
+    legacy_product<kSlot>(a, b);
+  }
+  // (GCC's tile intrinsics name their registers by macro: a literal each.)
+  template <int kSlot>
+  static void store(int32_t* c) {
+    if constexpr (kSlot == 0)
+      _tile_stored(0, c, 64);
+    else if constexpr (kSlot == 1)
+      _tile_stored(1, c, 64);
+    else if constexpr (kSlot == 2)
+      _tile_stored(2, c, 64);
+    else
+      _tile_stored(3, c, 64);
+  }
+};
+
 // The products of the n (1..4) blocks from position pos (A at a_of(pos), B at b_of(pos)).
-template <typename AOf, typename BOf>
+template <typename Tiles, typename AOf, typename BOf>
 inline void legacy_products(int64_t pos, int n, const AOf& a_of, const BOf& b_of) {
-  legacy_product<0>(a_of(pos), b_of(pos));
-  if (n > 1) legacy_product<1>(a_of(pos + 1), b_of(pos + 1));
-  if (n > 2) legacy_product<2>(a_of(pos + 2), b_of(pos + 2));
-  if (n > 3) legacy_product<3>(a_of(pos + 3), b_of(pos + 3));
+  Tiles::template product<0>(a_of(pos), b_of(pos));
+  if (n > 1) Tiles::template product<1>(a_of(pos + 1), b_of(pos + 1));
+  if (n > 2) Tiles::template product<2>(a_of(pos + 2), b_of(pos + 2));
+  if (n > 3) Tiles::template product<3>(a_of(pos + 3), b_of(pos + 3));
 }
 
-// C tiles 0..n-1 to c[0..n) (16 rows x 16 tokens each).
+// C tiles 0..n-1 to c[0..n) (16 x 16 int32 each).
+template <typename Tiles>
 inline void store_products(int n, int32_t (*c)[kRows * kTokens]) {
-  _tile_stored(0, c[0], 64);
-  if (n > 1) _tile_stored(1, c[1], 64);
-  if (n > 2) _tile_stored(2, c[2], 64);
-  if (n > 3) _tile_stored(3, c[3], 64);
+  Tiles::template store<0>(c[0]);
+  if (n > 1) Tiles::template store<1>(c[1]);
+  if (n > 2) Tiles::template store<2>(c[2]);
+  if (n > 3) Tiles::template store<3>(c[3]);
 }
 
 // The pack and the activation tile hold the blocks in block_position order (partial sum 0's
@@ -366,11 +379,11 @@ void legacy_kernel(const uint8_t* pack, int64_t k, const uint8_t* tile, float* y
     if (part < 16) part_end += partial_blocks(part, n_blocks);
   };
   int n = static_cast<int>(std::min<int64_t>(4, n_blocks));
-  legacy_products(0, n, a_of, b_of);
-  store_products(n, c[0]);
+  legacy_products<HardwareTiles>(0, n, a_of, b_of);
+  store_products<HardwareTiles>(n, c[0]);
   for (int64_t pos = 0, buffer = 0; pos < n_blocks; pos += 4, buffer ^= 1) {
     const int n_next = static_cast<int>(std::clamp<int64_t>(n_blocks - pos - 4, 0, 4));
-    if (n_next > 0) legacy_products(pos + 4, n_next, a_of, b_of);
+    if (n_next > 0) legacy_products<HardwareTiles>(pos + 4, n_next, a_of, b_of);
     for (int i = 0; i < n; ++i) {
       const int64_t q = pos + i;
       while (q == part_end) next_part();
@@ -387,7 +400,7 @@ void legacy_kernel(const uint8_t* pack, int64_t k, const uint8_t* tile, float* y
           acc[r] = _mm512_fmadd_ps(_mm512_set1_ps(min[kRows * q + r]), s_a, acc[r]);
       }
     }
-    if (n_next > 0) store_products(n_next, c[buffer ^ 1]);
+    if (n_next > 0) store_products<HardwareTiles>(n_next, c[buffer ^ 1]);
     n = n_next;
   }
   while (part < 16) next_part();
@@ -481,6 +494,220 @@ void k_kernel(const uint8_t* pack, int64_t k, const uint8_t* tile, float* y, int
   store_transposed(acc, y, y_stride, n_valid, store_mask);
 }
 
+// ---- rows in kBlockGroups16: the weights as the B operand ----------------------------------
+// Q8_0, Q4_0 and Q5_0 rows in WeightLayout::kBlockGroups16 hold, per group of 16 blocks, word
+// kw (4 quant bytes) of the 16 blocks side by side, so one 64-byte load gives a row's word kw
+// of 16 blocks, and a 16 x 16 dword transpose of those loads from 16 rows gives, for each of
+// the 16 blocks, word kw of the 16 rows side by side: a row of that block's B tile (the VNNI
+// layout, 16 weight rows x 4 quants). So here the weights are B, the 16 tokens' 32 quants of a
+// block are A (bytes of the GEMM activation rows as they are) and C[token][row] is each block's
+// exact int32 I_j = sum q a (signed weights: tdpbssd); the epilogue takes C one token (its 16
+// weight rows in lanes) at a time and stores each token's outputs as they are. No word
+// transposes per row and no transposed store, as the A-operand pack of the same rows needs.
+//  - Pack of a group of 16 rows (group_pack_bytes): per block, in block_position order, its B
+//    tile (8 tile rows: quants 4 kk .. 4 kk + 3 of the 16 rows, signed, 512 bytes) | the scales
+//    f32[n_blocks][16].
+//  - Token tile of 16 tokens: per block, in block_position order, the tokens' 32 quants (token
+//    t at 32 t, 512 bytes) | d_a f32[16].
+// The f32 steps per output are legacy_kernel's: p[j % 16] = fma(float(I_j), d_w * d_a, ...),
+// then the pairwise sum of the 16 partial sums.
+
+// The tile instructions of HardwareTiles computed in memory (tdpbssd's sums, exact), so that
+// the kernels below run, slowly, on CPUs without AMX: the tests check their operands there
+// (amx::emulated_gemm_kernels_groups16).
+struct EmulatedTiles {
+  static constexpr bool kHardware = false;
+  static int32_t (&tiles())[4][kTokens * kRows] {
+    thread_local int32_t c[4][kTokens * kRows];
+    return c;
+  }
+  template <int kSlot>
+  static void product(const uint8_t* a, const uint8_t* b) {
+    int32_t* c = tiles()[kSlot];
+    for (int m = 0; m < kTokens; ++m)
+      for (int n = 0; n < kRows; ++n) {
+        int32_t sum = 0;
+        for (int i = 0; i < 32; ++i)
+          sum += static_cast<int8_t>(a[32 * m + i]) *
+                 static_cast<int8_t>(b[64 * (i / 4) + 4 * n + i % 4]);
+        c[kRows * m + n] = sum;
+      }
+  }
+  template <int kSlot>
+  static void store(int32_t* c) {
+    std::memcpy(c, tiles()[kSlot], sizeof(tiles()[kSlot]));
+  }
+};
+
+// Lane l of v[r] to lane r of v[l] (a 16 x 16 dword transpose, 64 shuffles).
+inline void transpose_16x16(__m512i (&v)[16]) {
+  __m512i t[16];
+  for (int i = 0; i < 8; ++i) {
+    t[2 * i] = _mm512_unpacklo_epi32(v[2 * i], v[2 * i + 1]);
+    t[2 * i + 1] = _mm512_unpackhi_epi32(v[2 * i], v[2 * i + 1]);
+  }
+  // v[4 i + j], 128-bit chunk c: lane 4 c + j of the inputs 4 i .. 4 i + 3.
+  for (int i = 0; i < 4; ++i) {
+    v[4 * i] = _mm512_unpacklo_epi64(t[4 * i], t[4 * i + 2]);
+    v[4 * i + 1] = _mm512_unpackhi_epi64(t[4 * i], t[4 * i + 2]);
+    v[4 * i + 2] = _mm512_unpacklo_epi64(t[4 * i + 1], t[4 * i + 3]);
+    v[4 * i + 3] = _mm512_unpackhi_epi64(t[4 * i + 1], t[4 * i + 3]);
+  }
+  // Output 4 c + j: chunk c of v[j], v[4 + j], v[8 + j], v[12 + j].
+  for (int j = 0; j < 4; ++j) {
+    const __m512i a = _mm512_shuffle_i32x4(v[j], v[4 + j], 0x44);
+    const __m512i b = _mm512_shuffle_i32x4(v[j], v[4 + j], 0xEE);
+    const __m512i c = _mm512_shuffle_i32x4(v[8 + j], v[12 + j], 0x44);
+    const __m512i d = _mm512_shuffle_i32x4(v[8 + j], v[12 + j], 0xEE);
+    t[j] = _mm512_shuffle_i32x4(a, c, 0x88);
+    t[4 + j] = _mm512_shuffle_i32x4(a, c, 0xDD);
+    t[8 + j] = _mm512_shuffle_i32x4(b, d, 0x88);
+    t[12 + j] = _mm512_shuffle_i32x4(b, d, 0xDD);
+  }
+  for (int i = 0; i < 16; ++i) v[i] = t[i];
+}
+
+// Q5_0's fifth bits of elements 4 kk .. 4 kk + 3 (kk 0..7) as 0x10 in bytes 0..3 of each lane,
+// from each lane's 32 fifth bits (bit i: element i).
+inline __m512i fifth_bits(__m512i bits, int kk) {
+  // Byte kk / 2 of its dword to each byte, then bit 4 (kk % 2) + j tested in byte j.
+  const __m512i from = _mm512_add_epi8(_mm512_set4_epi32(0x0C0C0C0C, 0x08080808, 0x04040404, 0),
+                                       _mm512_set1_epi8(kk / 2));
+  const __mmask64 set =
+      _mm512_test_epi8_mask(_mm512_shuffle_epi8(bits, from),
+                            _mm512_set1_epi32(kk % 2 ? static_cast<int>(0x80402010) : 0x08040201));
+  return _mm512_maskz_set1_epi8(set, 0x10);
+}
+
+// Packs rows [row0, row0 + rows_in_group) of p (kBlockGroups16) to `out` as B tiles; the rest
+// of the 16 rows as copies of the last row, their scales +0.
+template <typename W>
+void pack_group_b(const GemmProblem& p, int64_t row0, int rows_in_group, uint8_t* out) {
+  using Block = typename W::Block;
+  constexpr bool kQ8 = std::is_same_v<Block, BlockQ8_0>, kQ5 = std::is_same_v<Block, BlockQ5_0>;
+  constexpr int kWords = kQ8 ? 8 : 4;   // 4-byte words of quants per block
+  constexpr int kHeader = kQ5 ? 6 : 2;  // bytes per block before the words: scale, fifth bits
+  const int64_t k = p.n_in, nb = k / 32;
+  auto* scale = reinterpret_cast<float*>(out + kRows * k);
+  const uint8_t* x[kRows];
+  for (int r = 0; r < kRows; ++r)
+    x[r] = p.w + static_cast<size_t>(row0 + std::min(r, rows_in_group - 1)) * p.w_row_bytes;
+  const __m512i nibble = _mm512_set1_epi8(0x0F);
+  const __m512i offset = _mm512_set1_epi8(static_cast<char>(kQ8 ? 0x80 : W::kOffset));
+  for (int64_t g0 = 0; g0 < nb; g0 += 16) {
+    const int m = static_cast<int>(std::min<int64_t>(16, nb - g0));
+    const auto lanes = static_cast<__mmask16>((1u << m) - 1);
+    const size_t at = static_cast<size_t>(g0) * sizeof(Block);
+    uint8_t* b_tile[16];
+    for (int l = 0; l < m; ++l) b_tile[l] = out + 512 * block_position(g0 + l, nb);
+    __m512i v[16];
+    for (int r = 0; r < kRows; ++r)
+      v[r] = r < rows_in_group
+                 ? _mm512_castps_si512(_mm512_cvtph_ps(_mm256_maskz_loadu_epi16(lanes, x[r] + at)))
+                 : _mm512_setzero_si512();
+    transpose_16x16(v);
+    for (int l = 0; l < m; ++l)
+      _mm512_store_si512(scale + kRows * block_position(g0 + l, nb), v[l]);
+    __m512i fifth[16];  // lane r of fifth[l]: row r's fifth bits of block l
+    if constexpr (kQ5) {
+      for (int r = 0; r < kRows; ++r) fifth[r] = _mm512_maskz_loadu_epi32(lanes, x[r] + at + 2 * m);
+      transpose_16x16(fifth);
+    }
+    for (int kw = 0; kw < kWords; ++kw) {
+      for (int r = 0; r < kRows; ++r)
+        v[r] = _mm512_maskz_loadu_epi32(lanes, x[r] + at + kHeader * m + 4 * m * kw);
+      transpose_16x16(v);
+      for (int l = 0; l < m; ++l) {
+        if constexpr (kQ8) {
+          // Stored as q + 128.
+          _mm512_store_si512(b_tile[l] + 64 * kw, _mm512_xor_si512(v[l], offset));
+        } else {
+          // Byte i of word kw: element 4 kw + i (low nibble), 16 + 4 kw + i (high nibble).
+          __m512i lo = _mm512_and_si512(v[l], nibble);
+          __m512i hi = _mm512_and_si512(_mm512_srli_epi16(v[l], 4), nibble);
+          if constexpr (kQ5) {
+            lo = _mm512_or_si512(lo, fifth_bits(fifth[l], kw));
+            hi = _mm512_or_si512(hi, fifth_bits(fifth[l], 4 + kw));
+          }
+          _mm512_store_si512(b_tile[l] + 64 * kw, _mm512_sub_epi8(lo, offset));
+          _mm512_store_si512(b_tile[l] + 64 * (4 + kw), _mm512_sub_epi8(hi, offset));
+        }
+      }
+    }
+  }
+}
+
+constexpr size_t kTokenBlockBytes = kTokens * 32 + 64;  // a block of the token tile
+
+// The token tile of the 16 GEMM activation rows at rows, row_bytes apart.
+template <typename Type>
+void build_token_tile(const uint8_t* rows, size_t row_bytes, int64_t k, uint8_t* out) {
+  const size_t d_at = RowLayout<Type>{k}.d_at();
+  for (int64_t pos = 0; pos < k / 32; ++pos) {
+    uint8_t* block = out + kTokenBlockBytes * pos;
+    for (int t = 0; t < kTokens; ++t) {
+      const uint8_t* row = rows + t * row_bytes;
+      std::memcpy(block + 32 * t, row + 32 * pos, 32);
+      std::memcpy(block + kTokens * 32 + 4 * t, row + d_at + 4 * pos, 4);
+    }
+  }
+}
+
+// One group's pack (pack_group_b) against one token tile: legacy_kernel with A and B swapped.
+template <typename Tiles>
+void groups16_kernel(const uint8_t* pack, int64_t k, const uint8_t* tile, float* y,
+                     int64_t y_stride, int n_valid, __mmask16 store_mask) {
+  memory_barrier();
+  const int64_t n_blocks = k / 32;
+  const auto* scale = reinterpret_cast<const float*>(pack + kRows * k);
+  auto a_of = [&](int64_t pos) { return tile + kTokenBlockBytes * pos; };
+  auto b_of = [&](int64_t pos) { return pack + 512 * pos; };
+  alignas(64) int32_t c[2][4][kTokens * kRows];
+  __m512 partial[16][kTokens];
+  __m512 acc[kTokens];
+#pragma GCC unroll 16
+  for (int t = 0; t < kTokens; ++t) acc[t] = _mm512_setzero_ps();
+  int part = 0;  // the partial sum of acc, whose blocks end at position part_end
+  int64_t part_end = partial_blocks(0, n_blocks);
+  const auto next_part = [&] {
+#pragma GCC unroll 16
+    for (int t = 0; t < kTokens; ++t) {
+      partial[part][t] = acc[t];
+      acc[t] = _mm512_setzero_ps();
+    }
+    ++part;
+    if (part < 16) part_end += partial_blocks(part, n_blocks);
+  };
+  int n = static_cast<int>(std::min<int64_t>(4, n_blocks));
+  legacy_products<Tiles>(0, n, a_of, b_of);
+  store_products<Tiles>(n, c[0]);
+  for (int64_t pos = 0, buffer = 0; pos < n_blocks; pos += 4, buffer ^= 1) {
+    const int n_next = static_cast<int>(std::clamp<int64_t>(n_blocks - pos - 4, 0, 4));
+    if (n_next > 0) legacy_products<Tiles>(pos + 4, n_next, a_of, b_of);
+    for (int i = 0; i < n; ++i) {
+      const int64_t q = pos + i;
+      while (q == part_end) next_part();
+      const auto* d_a = reinterpret_cast<const float*>(a_of(q) + kTokens * 32);
+      const __m512 d_w = _mm512_load_ps(scale + kRows * q);
+      const int32_t* sums = c[buffer][i];
+#pragma GCC unroll 16
+      for (int t = 0; t < kTokens; ++t)
+        acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_load_si512(sums + kRows * t)),
+                                 _mm512_mul_ps(d_w, _mm512_set1_ps(d_a[t])), acc[t]);
+    }
+    if (n_next > 0) store_products<Tiles>(n_next, c[buffer ^ 1]);
+    n = n_next;
+  }
+  while (part < 16) next_part();
+  for (int width = 8; width > 0; width /= 2)
+    for (int i = 0; i < width; ++i)
+#pragma GCC unroll 16
+      for (int t = 0; t < kTokens; ++t)
+        partial[i][t] = _mm512_add_ps(partial[i][t], partial[i + width][t]);
+  for (int t = 0; t < n_valid; ++t)
+    _mm512_mask_storeu_ps(y + t * y_stride, store_mask, partial[0][t]);
+}
+
 template <typename Type>
 void block_kernel(const uint8_t* pack, int64_t k, const uint8_t* tile, float* y, int64_t y_stride,
                   int n_valid, __mmask16 store_mask) {
@@ -502,7 +729,11 @@ constexpr size_t kTokenBudget = 256 * 1024;
 // even (Q8_0 1.4..1.6x, K-quants 1.0..1.06x), at 32 ahead for every type (1.1..1.7x).
 constexpr int64_t kMinTileTokens = 16;
 
-template <typename Type, gguf::GgmlType kType>
+// Rows in kBlockGroups16 of a 32-element type go to the tiles as B (pack_group_b).
+template <typename Type>
+constexpr bool kWeightsAsB = !kIsK<Type> && kLayoutOf<Type> == WeightLayout::kBlockGroups16;
+
+template <typename Type, gguf::GgmlType kType, typename Tiles = HardwareTiles>
 void multiply(const GemmProblem& p, int64_t row_begin, int64_t row_end) {
   if (p.n_tokens < kMinTileTokens) {
     static const GemmKernels* const vnni =
@@ -513,9 +744,11 @@ void multiply(const GemmProblem& p, int64_t row_begin, int64_t row_end) {
   }
   thread_local AmxScratch scratch;
   const int64_t k = p.n_in;
-  // Every token's activation tile, the last n_tokens % 16 rows padded with zero rows.
+  // Every token's activation tile (token tile with kWeightsAsB), the last n_tokens % 16 rows
+  // padded with zero rows.
   const int64_t n_tiles = (p.n_tokens + kTokens - 1) / kTokens;
-  const size_t tile_bytes = activation_tile_bytes<Type>(k);
+  const size_t tile_bytes = kWeightsAsB<Type> ? kTokenBlockBytes * static_cast<size_t>(k / 32)
+                                              : activation_tile_bytes<Type>(k);
   uint8_t* tiles =
       AmxScratch::aligned(scratch.tile_storage, tile_bytes * static_cast<size_t>(n_tiles));
   for (int64_t i = 0; i < n_tiles; ++i) {
@@ -528,7 +761,11 @@ void multiply(const GemmProblem& p, int64_t row_begin, int64_t row_end) {
       std::memset(padded + used, 0, p.row_bytes * kTokens - used);
       rows = padded;
     }
-    build_activation_tile<Type>(rows, p.row_bytes, k, tiles + tile_bytes * static_cast<size_t>(i));
+    uint8_t* tile = tiles + tile_bytes * static_cast<size_t>(i);
+    if constexpr (kWeightsAsB<Type>)
+      build_token_tile<Type>(rows, p.row_bytes, k, tile);
+    else
+      build_activation_tile<Type>(rows, p.row_bytes, k, tile);
   }
   const size_t group_bytes = group_pack_bytes<Type>(k);
   const int64_t groups_per_run =
@@ -536,15 +773,18 @@ void multiply(const GemmProblem& p, int64_t row_begin, int64_t row_end) {
   const int64_t tiles_per_chunk =
       std::max<int64_t>(1, static_cast<int64_t>(kTokenBudget / tile_bytes));
   const int64_t run_rows = groups_per_run * kRows;
-  _tile_loadconfig(kIsK<Type> ? &kKConfig : &kLegacyConfig);
+  if constexpr (Tiles::kHardware) _tile_loadconfig(kIsK<Type> ? &kKConfig : &kLegacyConfig);
   for (int64_t run0 = row_begin; run0 < row_end; run0 += run_rows) {
     const int64_t run1 = std::min(row_end, run0 + run_rows);
     const int64_t n_groups = (run1 - run0 + kRows - 1) / kRows;
     uint8_t* packs = scratch.decoded.pack(group_bytes * static_cast<size_t>(n_groups));
     for (int64_t g = 0; g < n_groups; ++g) {
       const int64_t row0 = run0 + g * kRows;
-      pack_group<Type>(p, row0, static_cast<int>(std::min<int64_t>(kRows, run1 - row0)), scratch,
-                       packs + g * group_bytes);
+      const int rows_in_group = static_cast<int>(std::min<int64_t>(kRows, run1 - row0));
+      if constexpr (kWeightsAsB<Type>)
+        pack_group_b<typename Type::Weights>(p, row0, rows_in_group, packs + g * group_bytes);
+      else
+        pack_group<Type>(p, row0, rows_in_group, scratch, packs + g * group_bytes);
     }
     for (int64_t c0 = 0; c0 < n_tiles; c0 += tiles_per_chunk) {
       const int64_t c1 = std::min(n_tiles, c0 + tiles_per_chunk);
@@ -554,18 +794,22 @@ void multiply(const GemmProblem& p, int64_t row_begin, int64_t row_end) {
         const auto mask = static_cast<__mmask16>((1u << rows_in_group) - 1);
         for (int64_t i = c0; i < c1; ++i) {
           const int n = static_cast<int>(std::min<int64_t>(kTokens, p.n_tokens - kTokens * i));
-          block_kernel<Type>(packs + g * group_bytes, k,
-                             tiles + tile_bytes * static_cast<size_t>(i),
-                             p.y + kTokens * i * p.y_stride + row0, p.y_stride, n, mask);
+          const uint8_t* pack = packs + g * group_bytes;
+          const uint8_t* tile = tiles + tile_bytes * static_cast<size_t>(i);
+          float* y = p.y + kTokens * i * p.y_stride + row0;
+          if constexpr (kWeightsAsB<Type>)
+            groups16_kernel<Tiles>(pack, k, tile, y, p.y_stride, n, mask);
+          else
+            block_kernel<Type>(pack, k, tile, y, p.y_stride, n, mask);
         }
       }
     }
   }
-  _tile_release();
+  if constexpr (Tiles::kHardware) _tile_release();
 }
 
-template <typename Type, gguf::GgmlType kType>
-constexpr GemmKernels kernels_of{row_bytes<Type>, prepare<Type>, multiply<Type, kType>};
+template <typename Type, gguf::GgmlType kType, typename Tiles = HardwareTiles>
+constexpr GemmKernels kernels_of{row_bytes<Type>, prepare<Type>, multiply<Type, kType, Tiles>};
 
 }  // namespace
 
@@ -612,6 +856,20 @@ const GemmKernels* gemm_kernels_groups16(uint32_t type_id) {
       return &kernels_of<Q4KGroups16Type, GgmlType::Q4_K>;
     case GgmlType::Q6_K:
       return &kernels_of<Q6KGroups16Type, GgmlType::Q6_K>;
+    default:
+      return nullptr;
+  }
+}
+
+const GemmKernels* emulated_gemm_kernels_groups16(uint32_t type_id) {
+  using gguf::GgmlType;
+  switch (static_cast<GgmlType>(type_id)) {
+    case GgmlType::Q8_0:
+      return &kernels_of<LegacyGroups16Type<Q8_0Weights>, GgmlType::Q8_0, EmulatedTiles>;
+    case GgmlType::Q4_0:
+      return &kernels_of<LegacyGroups16Type<Q4_0Weights>, GgmlType::Q4_0, EmulatedTiles>;
+    case GgmlType::Q5_0:
+      return &kernels_of<LegacyGroups16Type<Q5_0Weights>, GgmlType::Q5_0, EmulatedTiles>;
     default:
       return nullptr;
   }

@@ -1,6 +1,8 @@
 // SimdLevel::kAmx: its tile products give the same bits as the AVX-512 VNNI kernels for every
-// output, and kAvx512 (set_simd_level or GENGYUN_KERNELS=avx512) turns them off. Skipped, with
-// the reason, where the CPU or OS offers no AMX-INT8.
+// output, on ggml's rows and on rows in WeightLayout::kBlockGroups16, and kAvx512
+// (set_simd_level or GENGYUN_KERNELS=avx512) turns them off. Skipped, with the reason, where
+// the CPU or OS offers no AMX-INT8; the kBlockGroups16 kernels of the 32-element types also run
+// with emulated tile instructions wherever the CPU has AVX-512 and AVX512-VBMI.
 #include "kernels/amx.h"
 
 #include <gtest/gtest.h>
@@ -15,9 +17,11 @@
 #include <vector>
 
 #include "kernel_reference.h"
+#include "kernels/activation_rows.h"
 #include "kernels/gemm.h"
 #include "kernels/matmul.h"
 #include "kernels/type_kernels.h"
+#include "kernels/weight_layout.h"
 
 namespace gengyun::kernels {
 namespace {
@@ -87,6 +91,126 @@ TEST(Amx, TileProductsAreBitIdenticalToTheAvx512Level) {
     }
   }
   ASSERT_TRUE(set_simd_level(before).ok());
+}
+
+// The kBlockGroups16 types, shapes and thread counts of the tests below: row counts that fill
+// no group of 16 evenly (and one that does), rows of 1, 3, 16 and 37 blocks (a last group of 5),
+// token counts of one tile and of several with a padded tail.
+const GgmlType kGroups16Types[] = {GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q5_0};
+const int64_t kGroups16Lengths[] = {32, 96, 512, 32 * 37};
+const int64_t kGroups16Rows[] = {5, 16, 37, 50};
+const int64_t kGroups16Tokens[] = {16, 17, 23, 40};
+
+TEST(Amx, Groups16TileProductsAreBitIdenticalToTheAvx512Level) {
+  if (cpu_simd_level() < SimdLevel::kAmx) GTEST_SKIP() << kNoAmx;
+  const SimdLevel before = simd_level();
+  std::mt19937 rng(12);
+  std::normal_distribution<float> value(0.0f, 1.0f);
+  for (GgmlType type : kGroups16Types) {
+    for (int64_t n_in : kGroups16Lengths) {
+      for (int64_t n_out : kGroups16Rows) {
+        auto w = test::random_weights(type, n_in, n_out, rng);
+        to_layout(type, WeightLayout::kBlockGroups16, w.data(), n_in, n_out);
+        for (int64_t n_tokens : kGroups16Tokens) {
+          std::vector<float> x(static_cast<size_t>(n_tokens * n_in));
+          for (auto& v : x) v = value(rng);
+          for (int threads : {1, 2}) {
+            std::vector<float> y[2];
+            for (int i = 0; i < 2; ++i) {
+              ASSERT_TRUE(set_simd_level(i == 0 ? SimdLevel::kAvx512 : SimdLevel::kAmx).ok());
+              ThreadPool pool(threads);
+              y[i].assign(static_cast<size_t>(n_tokens * n_out), NAN);
+              matmul(type, WeightLayout::kBlockGroups16, w.data(), n_in, n_out, x.data(),
+                     y[i].data(), n_tokens, pool);
+            }
+            EXPECT_EQ(std::memcmp(y[0].data(), y[1].data(), y[0].size() * sizeof(float)), 0)
+                << gguf::ggml_type_info(type).name << " n_in=" << n_in << " n_out=" << n_out
+                << " n_tokens=" << n_tokens << " threads=" << threads;
+          }
+        }
+      }
+    }
+  }
+  ASSERT_TRUE(set_simd_level(before).ok());
+}
+
+// The kBlockGroups16 tile kernels with each tile instruction computed by plain code: their
+// operands (the B tiles transposed out of the layout, the token tiles, C token-major) and f32
+// steps give the bits of the VNNI kernels and of vec_dot on the ggml rows, the rows split among
+// 1 and 2 threads as matmul splits them.
+TEST(Amx, EmulatedGroups16TilesGiveTheVnniBits) {
+  if (cpu_simd_level() < SimdLevel::kAvx512 || !__builtin_cpu_supports("avx512vbmi"))
+    GTEST_SKIP() << "the AMX kernels' vector code needs AVX-512 and AVX512-VBMI";
+  std::mt19937 rng(13);
+  std::normal_distribution<float> value(0.0f, 1.0f);
+  for (GgmlType type : kGroups16Types) {
+    const auto id = static_cast<uint32_t>(type);
+    const TypeKernels& k = type_kernels(type, SimdLevel::kAvx512);
+    const GemmKernels* vnni = avx512::gemm_kernels_groups16(id);
+    const GemmKernels* tiles = amx::emulated_gemm_kernels_groups16(id);
+    ASSERT_NE(tiles, nullptr) << gguf::ggml_type_info(type).name;
+    EXPECT_EQ(tiles->prepare, amx::gemm_kernels_groups16(id)->prepare);
+    for (int64_t n_in : kGroups16Lengths) {
+      const size_t a_row_bytes = activation_row_bytes(k.activation_type, n_in);
+      const size_t g_row_bytes = tiles->row_bytes(n_in);
+      for (int64_t n_out : kGroups16Rows) {
+        const auto ggml = test::random_weights(type, n_in, n_out, rng);
+        std::vector<uint8_t> arranged = ggml;
+        to_layout(type, WeightLayout::kBlockGroups16, arranged.data(), n_in, n_out);
+        const size_t w_row_bytes = gguf::ggml_row_size(type, n_in);
+        for (int64_t n_tokens : kGroups16Tokens) {
+          // 64-byte aligned activation and GEMM rows, as matmul hands them over.
+          std::vector<uint8_t> a_buffer(a_row_bytes * n_tokens + 64);
+          std::vector<uint8_t> g_buffer(g_row_bytes * n_tokens + 64);
+          auto aligned = [](std::vector<uint8_t>& b) {
+            return b.data() + (64 - reinterpret_cast<uintptr_t>(b.data()) % 64) % 64;
+          };
+          uint8_t* a = aligned(a_buffer);
+          uint8_t* rows = aligned(g_buffer);
+          std::vector<float> x(static_cast<size_t>(n_in));
+          for (int64_t t = 0; t < n_tokens; ++t) {
+            for (auto& v : x) v = value(rng);
+            k.quantize_activations(x.data(), a + t * a_row_bytes, n_in);
+            tiles->prepare(a + t * a_row_bytes, n_in, rows + t * g_row_bytes);
+          }
+          std::vector<float> want(static_cast<size_t>(n_tokens * n_out));
+          for (int64_t t = 0; t < n_tokens; ++t)
+            k.vec_dot(n_in, ggml.data(), w_row_bytes, n_out, a + t * a_row_bytes,
+                      want.data() + t * n_out);
+          for (int threads : {1, 2}) {
+            ThreadPool pool(threads);
+            std::vector<float> y[2];
+            for (int i = 0; i < 2; ++i) {
+              const GemmKernels* gemm = i == 0 ? vnni : tiles;
+              y[i].assign(want.size(), NAN);
+              GemmProblem p;
+              p.n_in = n_in;
+              p.w = arranged.data();
+              p.w_row_bytes = w_row_bytes;
+              p.rows = rows;
+              p.row_bytes = g_row_bytes;
+              p.n_tokens = n_tokens;
+              p.y = y[i].data();
+              p.y_stride = n_out;
+              pool.parallel_for((n_out + 15) / 16, [&](int64_t begin, int64_t end) {
+                gemm->multiply(p, 16 * begin, std::min(16 * end, n_out));
+              });
+            }
+            const std::string where =
+                std::string(gguf::ggml_type_info(type).name) + " n_in=" + std::to_string(n_in) +
+                " n_out=" + std::to_string(n_out) + " n_tokens=" + std::to_string(n_tokens) +
+                " threads=" + std::to_string(threads);
+            EXPECT_EQ(std::memcmp(want.data(), y[0].data(), want.size() * sizeof(float)), 0)
+                << "VNNI against vec_dot: " << where;
+            EXPECT_EQ(std::memcmp(want.data(), y[1].data(), want.size() * sizeof(float)), 0)
+                << "emulated tiles against vec_dot: " << where;
+          }
+        }
+      }
+    }
+  }
+  for (GgmlType type : {GgmlType::Q4_K, GgmlType::Q6_K, GgmlType::Q4_1})
+    EXPECT_EQ(amx::emulated_gemm_kernels_groups16(static_cast<uint32_t>(type)), nullptr);
 }
 
 TEST(Amx, LevelServesTileProductsAndAvx512TurnsThemOff) {
