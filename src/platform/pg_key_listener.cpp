@@ -73,9 +73,10 @@ bool PgKeyListener::listen() {
   if (lost_) spdlog::info("key cache: listening for key changes again");
   lost_ = false;
   PGconn* pg = (*conn)->native();
-  // The server's message when it ends the session is reported by the warning below, not by
-  // libpq on stderr.
-  PQsetNoticeProcessor(pg, [](void*, const char*) {}, nullptr);
+  // A loss is reported once by run()'s warning, not by libpq on stderr (the server's message
+  // when it ends the session).
+  PQsetNoticeProcessor(
+      pg, [](void*, const char*) {}, nullptr);
   const auto apply_notices = [&] {
     while (PGnotify* notice = PQnotifies(pg)) {
       cache_.apply_notice(notice->extra);
