@@ -65,6 +65,9 @@ class Connection {
   const std::string& last_sqlstate() const { return sqlstate_; }
   /// Whether the connection to the server is lost (it is then of no further use).
   bool broken() const { return PQstatus(conn_) != CONNECTION_OK; }
+  /// The libpq connection, owned by this, for libpq's asynchronous calls (the key listener's
+  /// notifications and pings, pg_key_listener.h).
+  PGconn* native() const { return conn_; }
 
  private:
   explicit Connection(PGconn* conn) : conn_(conn) {}

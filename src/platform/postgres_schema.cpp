@@ -139,9 +139,27 @@ INSERT INTO rate_buckets(scope, scope_id, second, requests, tokens)
 DROP TABLE rate_windows;
 )sql";
 
+/// Version 4: every UPDATE or DELETE of a key or a tenant sends, when its transaction commits,
+/// the notice "key <id>" or "tenant <id>" on the channel gengyun_keys, which every server's
+/// key cache listens on (pg_key_listener.h). Triggers rather than the writing code, so that
+/// every writer notifies: other servers, the commands, an operator's SQL. Written so that it
+/// can be applied again.
+constexpr const char* kVersion4 = R"sql(
+CREATE OR REPLACE FUNCTION gengyun_notify_key_change() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  PERFORM pg_notify('gengyun_keys',
+                    CASE TG_TABLE_NAME WHEN 'api_keys' THEN 'key ' ELSE 'tenant ' END || OLD.id);
+  RETURN NULL;
+END $$;
+CREATE OR REPLACE TRIGGER api_keys_notify AFTER UPDATE OR DELETE ON api_keys
+  FOR EACH ROW EXECUTE FUNCTION gengyun_notify_key_change();
+CREATE OR REPLACE TRIGGER tenants_notify AFTER UPDATE OR DELETE ON tenants
+  FOR EACH ROW EXECUTE FUNCTION gengyun_notify_key_change();
+)sql";
+
 /// kMigrations[v - 2] brings a database to version v: from an empty one (version 0) for
 /// version 2, the first PostgreSQL schema, else from version v - 1.
-constexpr const char* kMigrations[] = {kVersion2, kVersion3};
+constexpr const char* kMigrations[] = {kVersion2, kVersion3, kVersion4};
 static_assert(std::size(kMigrations) == kStoreSchemaVersion - 1,
               "add the PostgreSQL migration of the new version");
 

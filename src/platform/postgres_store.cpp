@@ -217,8 +217,8 @@ Result<std::unique_ptr<Store>> PostgresStore::open(const std::string& url, bool 
   if (!conn) return conn.error();
   if (auto schema = ensure_postgres_schema(**conn, must_exist); !schema)
     return make_error("cannot open the PostgreSQL database: " + schema.error().message);
-  return std::unique_ptr<Store>(
-      new PostgresStore(std::make_unique<pg::Pool>(url, kPoolConnections, std::move(*conn))));
+  return std::unique_ptr<Store>(new PostgresStore(
+      std::make_unique<pg::Pool>(url, kPoolConnections, std::move(*conn)), url));
 }
 
 PostgresStore::~PostgresStore() {
@@ -321,6 +321,7 @@ Result<TenantInfo> PostgresStore::set_tenant_limits(int64_t tenant_id, const Lim
       !logged)
     return fail(what, logged.error());
   if (auto committed = txn->commit(); !committed) return fail(what, committed.error());
+  key_cache_.evict_tenant(tenant_id);
   return tenant->front();
 }
 
@@ -408,6 +409,7 @@ Result<void> PostgresStore::revoke_key(const std::string& name, const Actor& act
   if (auto revoked = revoke_locked(conn, *active.front(), actor); !revoked)
     return fail(what, revoked.error());
   if (auto committed = txn->commit(); !committed) return fail(what, committed.error());
+  key_cache_.evict_key(active.front()->id);
   return {};
 }
 
@@ -436,6 +438,7 @@ Result<void> PostgresStore::revoke_key_id(int64_t key_id, const Actor& actor) {
   if (auto revoked = revoke_locked(conn, key->front(), actor); !revoked)
     return fail(what, revoked.error());
   if (auto committed = txn->commit(); !committed) return fail(what, committed.error());
+  key_cache_.evict_key(key_id);
   return {};
 }
 
@@ -464,17 +467,24 @@ Result<KeyInfo> PostgresStore::set_key_limits(int64_t key_id, const Limits& limi
       !logged)
     return fail(what, logged.error());
   if (auto committed = txn->commit(); !committed) return fail(what, committed.error());
+  key_cache_.evict_key(key_id);
   return key->front();
 }
 
 Result<std::optional<KeyInfo>> PostgresStore::authenticate(std::string_view secret) {
   const std::string hash = sha256_hex(secret);
+  std::call_once(listener_started_, [&] {
+    key_listener_ = std::make_unique<PgKeyListener>(url_, key_cache_);
+  });
+  if (auto cached = key_cache_.find(hash)) return cached;
+  const uint64_t generation = key_cache_.generation();
   auto lease = pool_->acquire();
   if (!lease) return lease.error();
   pg::Connection& conn = **lease;
   auto keys = keys_where(conn, "secret_sha256 = $1 AND revoked_at_us IS NULL", param(hash));
   if (!keys) return fail("cannot check API key", keys.error());
   if (keys->empty()) return std::optional<KeyInfo>();
+  key_cache_.insert(hash, keys->front(), generation);
   return std::optional<KeyInfo>(std::move(keys->front()));
 }
 

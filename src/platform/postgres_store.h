@@ -7,7 +7,9 @@
 #include <optional>
 #include <string>
 
+#include "platform/key_cache.h"
 #include "platform/pg_connection.h"
+#include "platform/pg_key_listener.h"
 #include "platform/store.h"
 
 namespace gengyun::platform {
@@ -18,6 +20,11 @@ namespace gengyun::platform {
 /// serialise across every server on the database and its budgets and rate limits hold for all of
 /// them together. Commits are durable when they return (the server's synchronous_commit, on by
 /// default).
+///
+/// Key cache: the first authenticate() starts a PgKeyListener, which applies the notices the
+/// schema's triggers send on every change of a key or a tenant, by any server or command; the
+/// store's own changes also evict at once. Until the listener confirms, and whenever it has not
+/// for 1 s, keys are read from the database.
 class PostgresStore final : public Store {
  public:
   /// Connects to `url` and migrates the schema (postgres_schema.h). Errors: the connection's,
@@ -41,6 +48,7 @@ class PostgresStore final : public Store {
   Result<KeyInfo> set_key_limits(int64_t key_id, const Limits& limits,
                                  const Actor& actor) override;
   Result<std::optional<KeyInfo>> authenticate(std::string_view secret) override;
+  const KeyCache& key_cache() const override { return key_cache_; }
   Result<void> set_price(const std::string& model, const Price& price, const Actor& actor) override;
   Result<std::optional<Price>> price(const std::string& model) override;
   Result<std::vector<ModelPrice>> list_prices() override;
@@ -59,7 +67,8 @@ class PostgresStore final : public Store {
   Result<std::vector<AuditEntry>> audit_log() override;
 
  private:
-  explicit PostgresStore(std::unique_ptr<pg::Pool> pool) : pool_(std::move(pool)) {}
+  PostgresStore(std::unique_ptr<pg::Pool> pool, std::string url)
+      : pool_(std::move(pool)), url_(std::move(url)) {}
   Result<void> audit(pg::Connection& conn, const Actor& actor, std::string_view action,
                      const std::string& target, const std::string& detail);
   /// Revokes the active `key` and logs it; in the caller's transaction on `conn`.
@@ -77,6 +86,11 @@ class PostgresStore final : public Store {
   /// The connection holding the server's advisory lock, out of the pool (after start_server).
   std::unique_ptr<pg::Connection> server_conn_;
   std::string server_id_;  ///< start_server()'s id ("" before); set before serving
+  const std::string url_;
+  KeyCache key_cache_;
+  std::once_flag listener_started_;
+  /// Feeds key_cache_ (declared after it: stopped first); started by the first authenticate().
+  std::unique_ptr<PgKeyListener> key_listener_;
 };
 
 }  // namespace gengyun::platform

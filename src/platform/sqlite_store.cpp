@@ -392,6 +392,7 @@ Result<TenantInfo> SqliteStore::set_tenant_limits(int64_t tenant_id, const Limit
       !logged)
     return fail(what, logged.error());
   if (auto committed = txn->commit(); !committed) return fail(what, committed.error());
+  key_cache_.evict_tenant(tenant_id);
   return tenant->front();
 }
 
@@ -490,6 +491,7 @@ Result<void> SqliteStore::revoke_key(const std::string& name, const Actor& actor
     return fail("cannot revoke API key", revoked.error());
   if (auto committed = txn->commit(); !committed)
     return fail("cannot revoke API key", committed.error());
+  key_cache_.evict_key(active.front()->id);
   return {};
 }
 
@@ -515,6 +517,7 @@ Result<void> SqliteStore::revoke_key_id(int64_t key_id, const Actor& actor) {
   if (auto revoked = revoke_locked(key->front(), actor); !revoked)
     return fail(what, revoked.error());
   if (auto committed = txn->commit(); !committed) return fail(what, committed.error());
+  key_cache_.evict_key(key_id);
   return {};
 }
 
@@ -541,15 +544,27 @@ Result<KeyInfo> SqliteStore::set_key_limits(int64_t key_id, const Limits& limits
       !logged)
     return fail(what, logged.error());
   if (auto committed = txn->commit(); !committed) return fail(what, committed.error());
+  key_cache_.evict_key(key_id);
   return key->front();
 }
 
 Result<std::optional<KeyInfo>> SqliteStore::authenticate(std::string_view secret) {
   std::string hash = sha256_hex(secret);
+  const auto read_at = KeyCache::Clock::now();
+  if (path_ == ":memory:") {
+    key_cache_.confirm(read_at);
+  } else if (auto revision = key_revision_.read(); revision) {
+    key_cache_.observe_revision(*revision, read_at);
+  } else {
+    key_cache_.lose();
+  }
+  if (auto cached = key_cache_.find(hash)) return cached;
+  const uint64_t generation = key_cache_.generation();
   std::lock_guard lock(mutex_);
   auto keys = keys_where(db_, "secret_sha256 = ?1 AND revoked_at_us IS NULL", hash);
   if (!keys) return fail("cannot check API key", keys.error());
   if (keys->empty()) return std::optional<KeyInfo>();
+  key_cache_.insert(hash, keys->front(), generation);
   return std::optional<KeyInfo>(std::move(keys->front()));
 }
 

@@ -7,6 +7,8 @@
 #include <optional>
 #include <string>
 
+#include "platform/key_cache.h"
+#include "platform/sqlite_key_revision.h"
 #include "platform/store.h"
 
 struct sqlite3;
@@ -17,6 +19,12 @@ namespace gengyun::platform {
 /// (the CLI's `keys list` while a server runs) do not block writers; a 5 s busy timeout when
 /// another process holds the write lock. Admission takes the write lock (BEGIN IMMEDIATE), so
 /// budgets and rate limits hold across every process sharing the file.
+///
+/// Key cache: every authenticate() reads the auth_revision counter on a connection of its own
+/// (SqliteKeyRevision; one row, no wait for this store's connection) and empties the cache when
+/// it moved, so a change made by any process, `gengyun keys revoke` included, shows at the
+/// next request; the store's own changes also evict at once (an in-memory database has no
+/// other connection and no revision read).
 ///
 /// Durability: synchronous=FULL. In WAL mode NORMAL would skip the fsync of the WAL at each
 /// commit, so a power loss or OS crash could roll back the most recent commits, i.e. usage that
@@ -44,6 +52,7 @@ class SqliteStore final : public Store {
   Result<KeyInfo> set_key_limits(int64_t key_id, const Limits& limits,
                                  const Actor& actor) override;
   Result<std::optional<KeyInfo>> authenticate(std::string_view secret) override;
+  const KeyCache& key_cache() const override { return key_cache_; }
   Result<void> set_price(const std::string& model, const Price& price, const Actor& actor) override;
   Result<std::optional<Price>> price(const std::string& model) override;
   Result<std::vector<ModelPrice>> list_prices() override;
@@ -62,7 +71,8 @@ class SqliteStore final : public Store {
   Result<std::vector<AuditEntry>> audit_log() override;
 
  private:
-  SqliteStore(sqlite3* db, std::string path) : db_(db), path_(std::move(path)) {}
+  SqliteStore(sqlite3* db, std::string path)
+      : db_(db), path_(std::move(path)), key_revision_(path_) {}
   Error fail(std::string_view what, const Error& cause) const;
   Result<void> audit(const Actor& actor, std::string_view action, const std::string& target,
                      const std::string& detail);
@@ -86,6 +96,8 @@ class SqliteStore final : public Store {
   std::string path_;
   std::string server_id_;    ///< start_server()'s id; "" before
   int server_lock_fd_ = -1;  ///< holds the flock that says this server is live
+  KeyCache key_cache_;
+  SqliteKeyRevision key_revision_;  ///< unused for ":memory:"
 };
 
 }  // namespace gengyun::platform

@@ -18,6 +18,8 @@
 
 namespace gengyun::platform {
 
+class KeyCache;
+
 /// The tenant that keys created without --tenant belong to (id 1, created by the schema).
 inline constexpr std::string_view kDefaultTenant = "default";
 
@@ -242,8 +244,13 @@ class Store {
                                          const Actor& actor = {}) = 0;
 
   /// The unrevoked key whose secret is `secret` (looked up by its SHA-256; expiry is the
-  /// caller's to check); nullopt for an unknown or revoked secret. Errors: database errors.
+  /// caller's to check); nullopt for an unknown or revoked secret. A key that authenticated
+  /// before is answered from key_cache() without reading the database while the cache is
+  /// fresh; a change made through this store shows at the next call, one made by another
+  /// process or server within 1 s (SQLite: at the next call). Errors: database errors.
   virtual Result<std::optional<KeyInfo>> authenticate(std::string_view secret) = 0;
+  /// The cache authenticate() answers from (key_cache.h): what it holds and its events.
+  virtual const KeyCache& key_cache() const = 0;
 
   /// Sets the prices of `model` (replacing earlier ones). Errors: a model name that is not
   /// validate_model_name()'s, negative prices, database errors.

@@ -171,8 +171,36 @@ INSERT INTO rate_buckets(scope, scope_id, second, requests, tokens)
 DROP TABLE rate_windows;
 )sql";
 
+/// Migration 4: auth_revision, a counter that every change of a key or a tenant bumps in its
+/// own transaction, so that a store sees the changes other processes make to what
+/// authentication reads with one read of one row (the key cache, key_cache.h). Inserts bump
+/// nothing: a new key is in no cache. Written so that it can be applied again.
+constexpr const char* kMigration4 = R"sql(
+CREATE TABLE IF NOT EXISTS auth_revision (
+  id       INTEGER PRIMARY KEY CHECK (id = 1),
+  revision INTEGER NOT NULL
+);
+INSERT OR IGNORE INTO auth_revision(id, revision) VALUES (1, 0);
+CREATE TRIGGER IF NOT EXISTS api_keys_update_revision AFTER UPDATE ON api_keys
+BEGIN
+  UPDATE auth_revision SET revision = revision + 1;
+END;
+CREATE TRIGGER IF NOT EXISTS api_keys_delete_revision AFTER DELETE ON api_keys
+BEGIN
+  UPDATE auth_revision SET revision = revision + 1;
+END;
+CREATE TRIGGER IF NOT EXISTS tenants_update_revision AFTER UPDATE ON tenants
+BEGIN
+  UPDATE auth_revision SET revision = revision + 1;
+END;
+CREATE TRIGGER IF NOT EXISTS tenants_delete_revision AFTER DELETE ON tenants
+BEGIN
+  UPDATE auth_revision SET revision = revision + 1;
+END;
+)sql";
+
 /// kMigrations[v - 1] brings a database from version v - 1 to v.
-constexpr const char* kMigrations[] = {kMigration1, kMigration2, kMigration3};
+constexpr const char* kMigrations[] = {kMigration1, kMigration2, kMigration3, kMigration4};
 static_assert(std::size(kMigrations) == kStoreSchemaVersion);
 
 Result<int64_t> read_version(sqlite3* db) {

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "platform/key_cache.h"
 #include "server_fixture.h"
 
 namespace gengyun::api::testing {
@@ -238,6 +239,20 @@ TEST_F(AdminTest, BadInputIs400NamingTheFieldAndWritesNothing) {
   EXPECT_TRUE(store_->list_prices()->empty());
   EXPECT_EQ(audit_actions(), "");
   EXPECT_TRUE(rows().empty());
+}
+
+// A key answered from the key cache is refused at the next request once revoked through the
+// admin API.
+TEST_F(AdminTest, AKeyRevokedThroughTheApiIsRefusedAtTheNextRequest) {
+  ASSERT_EQ(status("GET", "/v1/models", nullptr, member_), 200);
+  const uint64_t hits = store_->key_cache().stats().hits;
+  ASSERT_EQ(status("GET", "/v1/models", nullptr, member_), 200);
+  ASSERT_EQ(store_->key_cache().stats().hits, hits + 1);  // from the cache
+  ASSERT_EQ(status("DELETE", "/admin/keys/" + std::to_string(ids_["acme-member"]), nullptr, owner_),
+            200);
+  json body;
+  EXPECT_EQ(status("GET", "/v1/models", nullptr, member_, &body), 401);
+  EXPECT_EQ(body["error"]["code"], "invalid_api_key");
 }
 
 TEST_F(AdminTest, TenantsKeysLimitsPricesAndTheAuditLogRoundTrip) {

@@ -11,6 +11,7 @@
 
 #include "backends.h"
 #include "platform/store.h"
+#include "platform/store_schema.h"
 #include "temp_dir.h"
 
 namespace gengyun::platform {
@@ -570,7 +571,7 @@ TEST_P(StoreBackendTest, AVersion2DatabaseKeepsItsMinutesCounts) {
   auto store = open();
   ASSERT_TRUE(store);
   EXPECT_EQ(raw_query("SELECT version FROM schema_version"),
-            (std::vector<std::vector<std::string>>{{"3"}}));
+            (std::vector<std::vector<std::string>>{{std::to_string(kStoreSchemaVersion)}}));
   auto refused = store->admit(request("r1", key, 10, 10));
   ASSERT_TRUE(refused.ok());
   EXPECT_EQ(refused->outcome, Admission::Outcome::OverRate);
