@@ -261,8 +261,8 @@ TEST(StructuredOutputLazy, ToolCallsOnQwen) {
       const size_t at = s.find("<tool_call>");
       const bool allowed = vocab->is_eog(id) || at == std::string::npos ||
                            (s.size() - at <= call.size() && call.starts_with(s.substr(at)));
-      ASSERT_EQ(mask.test(id), allowed) << "after '" << text << "': " << id << " '"
-                                        << vocab->bytes(id) << "'";
+      ASSERT_EQ(mask.test(id), allowed)
+          << "after '" << text << "': " << id << " '" << vocab->bytes(id) << "'";
       if (!allowed && !text.empty()) ++refused_after_partial_tag;
     }
   }
