@@ -56,19 +56,32 @@ struct Answer {
   FinishReason finish = FinishReason::Stop;
   chat::OutputDelta parsed;
   int completion_tokens = 0;
-  int64_t masks = 0;  ///< the grammar masks the engine computed for it (EngineStats)
+  int64_t masks = 0;  ///< the grammar masks the engine computed for it (on counted())
 };
 
-/// The engine's accounts once nothing runs or waits and `finished` requests at least have
-/// finished: a request's finished event comes before the step that ended it publishes its
-/// masks, so counts read right after it could miss that step's.
-EngineStats idle_stats(const LoadedModel& model, int64_t finished = 0) {
-  EXPECT_TRUE(model.wait_until(
-      [&](const EngineStats& s) {
-        return s.running == 0 && s.waiting == 0 && s.finished >= finished;
-      },
-      60'000'000));
-  return model.stats();
+/// A model of its own for the tests that count the engine's masks, and the requests submitted
+/// to it. A request's finished event comes before the step that ended it publishes its counts,
+/// so the counts are read once as many requests as were submitted have finished.
+struct CountedModel {
+  std::shared_ptr<LoadedModel> model;
+  int64_t submitted = 0;
+
+  /// The masks the engine has computed for every request submitted so far.
+  int64_t masks() const {
+    EXPECT_TRUE(model->wait_until([&](const EngineStats& s) { return s.finished >= submitted; },
+                                  60'000'000));
+    return model->stats().grammar_masks;
+  }
+};
+
+CountedModel& counted() {
+  static CountedModel c = [] {
+    auto m = LoadedModel::load(testing::testdata_path("models/qwen2-tiny-q8_0.gguf"),
+                               {.n_threads = 2, .n_ctx = 1024});
+    EXPECT_TRUE(m.ok()) << (m.ok() ? "" : m.error().message);
+    return CountedModel{m.ok() ? m.value() : nullptr};
+  }();
+  return c;
 }
 
 Answer generate(LoadedModel& model, const OutputFormat& format, uint64_t seed, int max_tokens,
@@ -85,7 +98,9 @@ Answer generate(LoadedModel& model, const OutputFormat& format, uint64_t seed, i
   p.format = format;
   p.logit_bias = std::move(logit_bias);
   Answer a;
-  const EngineStats before = idle_stats(model);
+  CountedModel* count = &model == counted().model.get() ? &counted() : nullptr;
+  const int64_t before = count ? count->masks() : 0;
+  if (count) ++count->submitted;
   auto result = model.generate(prompt, p, [&](std::string_view t) {
     a.text += t;
     return true;
@@ -95,7 +110,7 @@ Answer generate(LoadedModel& model, const OutputFormat& format, uint64_t seed, i
     a.finish = result->finish_reason;
     a.completion_tokens = result->completion_tokens;
   }
-  a.masks = idle_stats(model, before.finished + 1).grammar_masks - before.grammar_masks;
+  if (count) a.masks = count->masks() - before;
   chat::OutputParser parser({.tool_calls = format.syntax.tool_calls, .id_prefix = "t"});
   a.parsed = parser.feed(a.text);
   chat::OutputDelta rest = parser.finish();
@@ -298,7 +313,7 @@ TEST(ToolCallGeneration, ReasoningBeforeCallsFollowsThePrompt) {
 // answer that begins with whitespace. Under "required" every token is masked.
 TEST(ToolCallGeneration, AutoLeavesTheTextBeforeACallUnmasked) {
   REQUIRE_TESTDATA();
-  auto model = tiny();
+  auto model = counted().model;
   ASSERT_TRUE(model);
   for (uint64_t seed = 1; seed <= 2; ++seed) {
     const Answer text =
@@ -377,7 +392,7 @@ const std::vector<int32_t>& chat_prompt_tokens(LoadedModel& model) {
 // one that reached the tag.
 TEST(ToolCallGeneration, AfterTheTagAutoHoldsTheCall) {
   REQUIRE_TESTDATA();
-  auto model = tiny();
+  auto model = counted().model;
   ASSERT_TRUE(model);
   const std::vector<int32_t> tag = model->tokenize("<tool_call>", false, true);
   ASSERT_EQ(tag.size(), 1u);
@@ -386,7 +401,8 @@ TEST(ToolCallGeneration, AfterTheTagAutoHoldsTheCall) {
   int after_text = 0;
   for (const float bias : {0.0f, 100.0f}) {
     for (uint64_t seed = 1; seed <= 4; ++seed) {
-      const EngineStats before = idle_stats(*model);
+      const int64_t before = counted().masks();
+      ++counted().submitted;
       Submission s = model->submit(
           {.prompt = chat_prompt_tokens(*model),
            .params = sampled_params(tool_format(ToolCallFormat::Hermes, "", true, false), seed, 300,
@@ -395,8 +411,7 @@ TEST(ToolCallGeneration, AfterTheTagAutoHoldsTheCall) {
            .cache_salt = {}});
       ASSERT_EQ(s.status, SubmitStatus::Ok) << s.message;
       const Streamed r = read_run(*s.handle);
-      const int64_t masks =
-          idle_stats(*model, before.finished + 1).grammar_masks - before.grammar_masks;
+      const int64_t masks = counted().masks() - before;
       // The token whose bytes complete the first "<tool_call>".
       std::string bytes;
       size_t reached = 0;
@@ -427,7 +442,7 @@ TEST(ToolCallGeneration, AfterTheTagAutoHoldsTheCall) {
 // call that cannot go on, so with it made likely the answer's first token is another one.
 TEST(ToolCallGeneration, AFreeTokenThatStartsABadCallIsDrawnAgain) {
   REQUIRE_TESTDATA();
-  auto model = tiny();
+  auto model = counted().model;
   ASSERT_TRUE(model);
   const std::vector<int32_t> bad = model->tokenize("{\n", false, false);
   ASSERT_EQ(bad.size(), 1u);
