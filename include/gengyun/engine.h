@@ -62,7 +62,9 @@ struct OutputFormat {
   /// its `parameters`; reasoning first where `syntax` speaks it (docs/chat.md).
   std::string tools_json;
   std::string tool_name;       ///< only this function, one call ("": any of the tools)
-  bool text_allowed = false;   ///< tool_choice "auto": text is allowed instead of calls
+  /// tool_choice "auto": text is allowed instead of calls, and is free (not masked) up to where
+  /// a call begins (docs/structured_output.md, "Lazy grammars").
+  bool text_allowed = false;
   bool parallel_calls = true;  ///< more than one call (parallel_tool_calls)
   ChatSyntax syntax;
 };
@@ -192,6 +194,10 @@ struct EngineStats {
   int64_t prefix_cache_queries = 0;  ///< prompt tokens looked up in the prefix cache
   int64_t prefix_cache_hits = 0;     ///< of those, found there
   int64_t steps = 0;                 ///< engine steps (forward passes) run
+  /// Token masks computed for constrained output (one per step of a grammar, none before a
+  /// lazy grammar's trigger but where a free token had to be drawn again;
+  /// docs/structured_output.md)
+  int64_t grammar_masks = 0;
   int64_t preemptions = 0;
   int64_t finished = 0;  ///< requests finished (any reason)
 };

@@ -292,25 +292,41 @@ bool EngineCore::step() {
   for (const ScheduledChunk& c : out.chunks)
     if (c.samples()) sampled_jobs.push_back(jobs_.at(c.seq).get());
   sampled_.resize(sampled_jobs.size());
+  masks_.resize(sampled_jobs.size());
   const size_t n_vocab = static_cast<size_t>(runner_.n_vocab());
   // A token the output format cannot continue with comes back as -1.
   pool_.parallel_for(static_cast<int64_t>(sampled_jobs.size()), [&](int64_t begin, int64_t end) {
     for (int64_t i = begin; i < end; ++i) {
       const std::span<const float> row(logits_.data() + static_cast<size_t>(i) * n_vocab, n_vocab);
       Job& job = *sampled_jobs[i];
-      const sampling::TokenMask* mask = nullptr;
-      if (job.matcher) {
+      masks_[i] = 0;
+      const auto sample_masked = [&](const sampling::TokenMask* mask) {
+        return mask && mask->count() == 0
+                   ? -1
+                   : job.sampler.sample(row, job.seq.tokens, mask,
+                                        job.logprobs ? &job.sampled_logprobs : nullptr,
+                                        static_cast<size_t>(job.seq.n_prompt));
+      };
+      // A lazy grammar before its trigger: sampled free, and again under the mask only when
+      // the token reaches the trigger with bytes the grammar refuses after it.
+      const bool awaiting = job.matcher && job.matcher->awaiting_trigger();
+      if (job.matcher && !awaiting) {
         job.matcher->fill_mask(job.mask);
-        mask = &job.mask;
+        ++masks_[i];
       }
-      sampled_[i] = mask && mask->count() == 0
-                        ? -1
-                        : job.sampler.sample(row, job.seq.tokens, mask,
-                                             job.logprobs ? &job.sampled_logprobs : nullptr,
-                                             static_cast<size_t>(job.seq.n_prompt));
-      if (job.matcher && sampled_[i] >= 0 && !job.matcher->accept(sampled_[i])) sampled_[i] = -1;
+      sampled_[i] = sample_masked(job.matcher && !awaiting ? &job.mask : nullptr);
+      if (job.matcher && sampled_[i] >= 0 && !job.matcher->accept(sampled_[i])) {
+        sampled_[i] = -1;
+        if (awaiting) {
+          job.matcher->fill_mask(job.mask);
+          ++masks_[i];
+          sampled_[i] = sample_masked(&job.mask);
+          if (sampled_[i] >= 0 && !job.matcher->accept(sampled_[i])) sampled_[i] = -1;
+        }
+      }
     }
   });
+  for (const int m : masks_) grammar_masks_ += m;
 
   for (size_t i = 0; i < sampled_jobs.size(); ++i) {
     Job& job = *sampled_jobs[i];
@@ -386,6 +402,7 @@ void EngineCore::publish() {
     stats_.prefix_cache_queries = kv_.counters().queries;
     stats_.prefix_cache_hits = kv_.counters().hits;
     stats_.steps = steps_;
+    stats_.grammar_masks = grammar_masks_;
     stats_.preemptions = scheduler_.n_preemptions();
     stats_.finished = finished_;
   }

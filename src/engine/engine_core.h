@@ -115,6 +115,8 @@ class EngineCore : public std::enable_shared_from_this<EngineCore> {
   int64_t steps_ = 0;
   std::vector<float> logits_;
   std::vector<int32_t> sampled_;
+  std::vector<int> masks_;     ///< per sampled sequence of a step: grammar masks filled
+  int64_t grammar_masks_ = 0;  ///< EngineStats::grammar_masks
   std::once_flag vocab_once_;
   std::shared_ptr<const sampling::VocabIndex> vocab_index_;
 

@@ -15,7 +15,9 @@ namespace gengyun::engine {
 /// The grammar of the answers `format` (Kind::ToolCalls) allows: with text_allowed, text or
 /// calls (Hermes: text without "<tool_call>", then at most the calls; JSON families: calls, or
 /// text that does not begin like them); else only calls. At most one call with a tool_name or
-/// without parallel_calls. Reasoning (`<think>` ... `</think>`) may come first where
+/// without parallel_calls. With text_allowed the grammar is lazy: no mask before the call's tag
+/// (Hermes) or before an answer that begins as calls (JSON families), sampling/grammar_trigger.h.
+/// Reasoning (`<think>` ... `</think>`) may come first where
 /// format.syntax.reasoning (must, when the prompt ends inside it; not when the prompt closed it).
 /// The family's marker control token ("<|python_tag|>", "[TOOL_CALLS]") is left out: it has no
 /// bytes to allow. Errors: syntax without a tool-call format, tools_json not an array of tools with

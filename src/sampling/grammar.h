@@ -9,11 +9,14 @@
 #include <array>
 #include <bitset>
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "gengyun/result.h"
+#include "sampling/grammar_trigger.h"
 
 namespace gengyun::sampling {
 
@@ -103,6 +106,12 @@ class Grammar {
   /// would expand forever), more than 2^27 elements.
   Result<void> finish(uint32_t root);
 
+  /// Makes the grammar lazy (before finish()): GrammarMatcher leaves the output free up to the
+  /// trigger's word and holds it to the grammar from there (grammar_trigger.h). The sentences
+  /// stay those accepts() takes: a matcher without laziness would allow exactly those.
+  void set_trigger(GrammarTrigger trigger) { trigger_ = std::move(trigger); }
+  /// The trigger of a lazy grammar; nullopt for one applied from the first byte.
+  const std::optional<GrammarTrigger>& trigger() const { return trigger_; }
   /// The state before any byte.
   GrammarState initial() const;
   /// `out` = the state after `byte` from `in` (no stacks: the byte is not allowed).
@@ -135,6 +144,7 @@ class Grammar {
   std::array<ByteSet, string_lexer::kCount> lexer_bytes_{};  ///< bytes each lexer state takes
   uint32_t root_ = 0;
   bool finished_ = false;
+  std::optional<GrammarTrigger> trigger_;
 };
 
 }  // namespace gengyun::sampling

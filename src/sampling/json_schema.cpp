@@ -152,6 +152,21 @@ class SchemaCompiler {
       g_.add_alternative(top, reasoning);
       if (!spec.reasoning_required) g_.add_alternative(top, {Grammar::rule(answer)});
     }
+    if (spec.text != ToolCallGrammarSpec::Text::None) {
+      // Lazy: free up to where the answer commits to a call. The text's automaton never holds
+      // call_open (Before) and text never begins as calls do (Instead), so the state after the
+      // word is the same whatever free text came first.
+      GrammarTrigger trigger;
+      trigger.at_start = spec.text == ToolCallGrammarSpec::Text::Instead;
+      trigger.word = trigger.at_start
+                         ? (spec.list_open + spec.call_open + spec.padding + "{").substr(0, 1)
+                         : spec.call_open;
+      trigger.skip_open = spec.reasoning_open;
+      trigger.skip_close = spec.reasoning_close;
+      trigger.starts_skipping = spec.reasoning_required;
+      if (spec.reasoning_required) trigger.lead = spec.reasoning_close;
+      g_.set_trigger(std::move(trigger));
+    }
     if (Result<void> done = g_.finish(top); !done) fail("tools", done.error().message);
     return std::make_shared<const Grammar>(std::move(g_));
   }

@@ -96,6 +96,9 @@ struct ToolCallGrammarSpec {
 /// The grammar of the answers `spec` allows, each call's arguments a JSON text valid under its
 /// tool's parameters (the subset of compile_json_schema). Errors: no tools, a tool's schema
 /// refused (its place prefixed with the tool's `where`), Text::Before without call_open.
+/// With text (Before, Instead) the grammar is lazy (Grammar::trigger): free until call_open
+/// (Before) or until an answer whose first byte after whitespace is the calls' first byte
+/// (Instead), outside reasoning; from there the calls as above.
 Result<std::shared_ptr<const Grammar>> compile_tool_calls(const ToolCallGrammarSpec& spec);
 
 }  // namespace gengyun::sampling

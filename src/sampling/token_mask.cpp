@@ -95,9 +95,36 @@ GrammarMatcher::GrammarMatcher(std::shared_ptr<const Grammar> grammar,
     : grammar_(std::move(grammar)),
       vocab_(std::move(vocab)),
       state_(grammar_->initial()),
-      scratch_(vocab_->max_token_bytes() + 2) {}
+      scratch_(vocab_->max_token_bytes() + 2) {
+  if (!grammar_->trigger()) return;
+  const GrammarTrigger& trigger = *grammar_->trigger();
+  scanner_.emplace(trigger);
+  at_word_ = state_;
+  for (const std::string* part : {&trigger.lead, &trigger.word}) {
+    for (const char c : *part) {
+      grammar_->advance(at_word_, static_cast<uint8_t>(c), next_);
+      std::swap(at_word_, next_);
+    }
+  }
+}
+
+bool GrammarMatcher::read_free(std::string_view text, TriggerScanner& scanner, bool& fired,
+                               GrammarState& after) {
+  fired = false;
+  size_t i = 0;
+  while (i < text.size() && !scanner.step(static_cast<uint8_t>(text[i]))) ++i;
+  if (i == text.size()) return true;
+  fired = true;
+  after = at_word_;
+  for (++i; i < text.size() && !after.empty(); ++i) {
+    grammar_->advance(after, static_cast<uint8_t>(text[i]), next_);
+    std::swap(after, next_);
+  }
+  return !after.empty();
+}
 
 bool GrammarMatcher::finished() const {
+  if (awaiting_trigger()) return false;
   for (size_t i = 0; i < state_.n_stacks(); ++i)
     if (!state_.stack(i).empty()) return false;
   return true;
@@ -126,6 +153,14 @@ void GrammarMatcher::walk(const TokenTrie& trie, uint32_t node, const GrammarSta
 void GrammarMatcher::fill_mask(TokenMask& mask) {
   mask.clear();
   mask_steps_ = 0;
+  if (awaiting_trigger()) {
+    bool fired = false;
+    for (int32_t id = 0; id < vocab_->n_vocab(); ++id) {
+      TriggerScanner scanner = *scanner_;
+      if (vocab_->is_eog(id) || read_free(vocab_->bytes(id), scanner, fired, rest_)) mask.set(id);
+    }
+    return;
+  }
   rest_.clear();
   for (size_t i = 0; i < state_.n_stacks(); ++i) {
     const std::span<const uint32_t> stack = state_.stack(i);
@@ -154,6 +189,19 @@ void GrammarMatcher::fill_mask(TokenMask& mask) {
 bool GrammarMatcher::accept(int32_t id) {
   if (id < 0 || id >= vocab_->n_vocab()) return false;
   if (vocab_->is_eog(id)) return complete();
+  if (awaiting_trigger()) {
+    TriggerScanner scanner = *scanner_;
+    bool fired = false;
+    GrammarState after;
+    if (!read_free(vocab_->bytes(id), scanner, fired, after)) return false;
+    if (!fired) {
+      *scanner_ = scanner;
+      return true;
+    }
+    state_ = std::move(after);
+    scanner_.reset();
+    return true;
+  }
   const std::string& text = vocab_->bytes(id);
   if (text.empty()) return false;
   GrammarState current = state_;

@@ -6,8 +6,10 @@
 #include <array>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "sampling/grammar.h"
@@ -97,23 +99,34 @@ class VocabIndex {
 };
 
 /// One generation's position in a grammar, token by token. Not thread-safe; one per request.
+/// A lazy grammar (Grammar::trigger()) starts awaiting its trigger: the output is free until
+/// its word, and held to the grammar from there (docs/structured_output.md, "Lazy grammars").
 class GrammarMatcher {
  public:
   /// Both must stay alive as long as the matcher (shared ownership).
   GrammarMatcher(std::shared_ptr<const Grammar> grammar, std::shared_ptr<const VocabIndex> vocab);
 
+  /// Whether the output has not reached the trigger of a lazy grammar yet (false for a grammar
+  /// without one). Then every token is allowed, control and end-of-generation tokens included,
+  /// but one whose bytes reach the trigger and go on with bytes the grammar refuses after it:
+  /// a caller samples without a mask and, only when accept() refuses the token, fills the mask
+  /// and samples again.
+  bool awaiting_trigger() const { return scanner_.has_value(); }
+
   /// Sets `mask` (size n_vocab) to the tokens allowed next: those whose bytes continue the
   /// grammar's input, and the end-of-generation tokens when the input is complete. Cost: a
   /// copy of a precomputed mask plus a walk of the trie pruned at the first byte that the
-  /// grammar refuses (docs/structured_output.md has the measurements).
+  /// grammar refuses (docs/structured_output.md has the measurements). Awaiting the trigger:
+  /// the tokens allowed then (above), by one pass over every token's bytes.
   void fill_mask(TokenMask& mask);
 
   /// Advances by token `id`. Returns false, leaving the state as it was, when the grammar does
   /// not allow it (or it is an end-of-generation token before the input is complete).
   bool accept(int32_t id);
 
-  /// The input so far is a complete sentence (end-of-generation tokens are allowed).
-  bool complete() const { return Grammar::complete(state_); }
+  /// The input so far is a complete sentence (end-of-generation tokens are allowed); always
+  /// while awaiting the trigger.
+  bool complete() const { return awaiting_trigger() || Grammar::complete(state_); }
   /// No byte can follow: the input is complete and nothing may be appended.
   bool finished() const;
 
@@ -125,12 +138,18 @@ class GrammarMatcher {
   /// Marks the tokens of `trie`'s subtrees under node `node` reachable from `state`.
   void walk(const TokenTrie& trie, uint32_t node, const GrammarState& state, size_t depth,
             TokenMask& mask);
+  /// Awaiting the trigger: whether the token bytes `text` are allowed after `scanner`, which
+  /// they advance. When they reach the trigger, `fired` is set and state_ is left alone; the
+  /// grammar's state after them is then in `after`.
+  bool read_free(std::string_view text, TriggerScanner& scanner, bool& fired, GrammarState& after);
 
   std::shared_ptr<const Grammar> grammar_;
   std::shared_ptr<const VocabIndex> vocab_;
   GrammarState state_;
   std::vector<GrammarState> scratch_;  ///< one state per trie depth
   GrammarState rest_, closed_, next_;
+  std::optional<TriggerScanner> scanner_;  ///< while awaiting the trigger
+  GrammarState at_word_;                   ///< the state after the trigger's lead and word
   int64_t mask_steps_ = 0;
 };
 

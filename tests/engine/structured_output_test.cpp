@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "engine/grammar_vocab.h"
+#include "engine/tool_call_grammar.h"
 #include "gguf/gguf.h"
 #include "sampling/json_schema.h"
 #include "sampling/json_validator.h"
@@ -221,6 +222,92 @@ TEST(StructuredOutputCost, MaskStepsOnQwen) {
                 static_cast<long long>(matcher.last_mask_steps()));
     EXPECT_GT(mask.count(), 0) << p.name;
     EXPECT_LT(matcher.last_mask_steps(), 5000) << p.name;
+  }
+}
+
+// The lazy tool-call grammar of tool_choice "auto" without parallel calls (docs/
+// structured_output.md, "Lazy grammars") on Qwen's vocabulary. Before the tag the only tokens
+// refused are those whose bytes complete "<tool_call>" and go on with bytes no call begins
+// with; once the tag is reached (Qwen's added token, pieces that spell it, or a piece holding
+// its end and a newline) each mask equals the reference of the eager grammar over the whole
+// text, at every step of a random walk.
+TEST(StructuredOutputLazy, ToolCallsOnQwen) {
+  REQUIRE_TESTDATA();
+  const std::shared_ptr<const VocabIndex> vocab = vocab_of("tokenizer/qwen-vocab.gguf");
+  ASSERT_NE(vocab, nullptr);
+  auto file = gguf::File::open(testing::testdata_path("tokenizer/qwen-vocab.gguf"));
+  ASSERT_TRUE(file.ok());
+  auto tokenizer = Tokenizer::load(file.value());
+  ASSERT_TRUE(tokenizer.ok());
+  OutputFormat format;
+  format.kind = OutputFormat::Kind::ToolCalls;
+  format.tools_json = R"([{"type": "function", "function": {"name": "play", "parameters":
+      {"type": "object", "properties": {"tracks": {"type": "array", "items": {"enum": [1, 2]}}},
+      "required": ["tracks"], "additionalProperties": false}}}])";
+  format.text_allowed = true;
+  format.parallel_calls = false;
+  format.syntax.tool_calls = ToolCallFormat::Hermes;
+  const std::shared_ptr<const Grammar> g = tool_call_grammar(format).value();
+  const std::string call = "<tool_call>\n{\"name\": \"play\", \"arguments\": {\"tracks\": [";
+  TokenMask mask(vocab->n_vocab());
+  int refused_after_partial_tag = 0;
+  for (const std::string text : {"", "Let me check. <tool", "Sure<tool_call"}) {
+    GrammarMatcher lazy(g, vocab);
+    for (int32_t id : tokenizer.value()->encode(text, false)) ASSERT_TRUE(lazy.accept(id));
+    ASSERT_TRUE(lazy.awaiting_trigger());
+    lazy.fill_mask(mask);
+    for (int32_t id = 0; id < vocab->n_vocab(); ++id) {
+      const std::string s = text + vocab->bytes(id);
+      const size_t at = s.find("<tool_call>");
+      const bool allowed = vocab->is_eog(id) || at == std::string::npos ||
+                           (s.size() - at <= call.size() && call.starts_with(s.substr(at)));
+      ASSERT_EQ(mask.test(id), allowed)
+          << "after '" << text << "': " << id << " '" << vocab->bytes(id) << "'";
+      if (!allowed && !text.empty()) ++refused_after_partial_tag;
+    }
+  }
+  EXPECT_GT(refused_after_partial_tag, 0);
+
+  const int32_t tag = tokenizer.value()->encode("<tool_call>", true)[0];
+  ASSERT_EQ(vocab->bytes(tag), "<tool_call>");
+  std::vector<std::vector<int32_t>> prefixes = {
+      tokenizer.value()->encode("Let me check. <tool_call>", false),
+      tokenizer.value()->encode("Sure.<tool_call>\n{\"", false),
+      tokenizer.value()->encode("Sure.", false)};
+  prefixes.back().push_back(tag);
+  uint64_t rng = 5;
+  for (const std::vector<int32_t>& prefix : prefixes) {
+    GrammarMatcher lazy(g, vocab);
+    GrammarState eager = g->initial(), next;
+    std::string text;
+    for (size_t i = 0; i < prefix.size(); ++i) {
+      ASSERT_EQ(lazy.awaiting_trigger(), text.find("<tool_call>") == std::string::npos) << text;
+      ASSERT_TRUE(lazy.accept(prefix[i])) << text;
+      text += vocab->bytes(prefix[i]);
+    }
+    ASSERT_FALSE(lazy.awaiting_trigger()) << text;
+    for (const char c : text) {
+      g->advance(eager, static_cast<uint8_t>(c), next);
+      std::swap(eager, next);
+    }
+    for (int step = 0; step < 8 && !lazy.finished(); ++step) {
+      lazy.fill_mask(mask);
+      std::vector<int32_t> allowed;
+      for (int32_t id = 0; id < vocab->n_vocab(); ++id) {
+        const bool expected = reference_allows(*g, *vocab, eager, id);
+        ASSERT_EQ(mask.test(id), expected) << "after '" << text << "': " << id;
+        if (expected) allowed.push_back(id);
+      }
+      ASSERT_FALSE(allowed.empty()) << text;
+      const int32_t id = allowed[next_random(rng) % allowed.size()];
+      ASSERT_TRUE(lazy.accept(id));
+      if (vocab->is_eog(id)) break;
+      for (const char c : vocab->bytes(id)) {
+        g->advance(eager, static_cast<uint8_t>(c), next);
+        std::swap(eager, next);
+      }
+      text += vocab->bytes(id);
+    }
   }
 }
 
