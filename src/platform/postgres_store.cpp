@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <tuple>
 #include <utility>
 
 #include "platform/group_admission.h"
@@ -125,14 +126,32 @@ Result<std::optional<Price>> read_price(pg::Connection& conn, const std::string&
   return std::optional<Price>(Price{rows->int64(0, 0), rows->int64(0, 1), rows->int64(0, 2)});
 }
 
-/// Gives `tokens` back to the scope's bucket of `second` (the sum stays >= 0); nothing when
-/// the bucket has left the window and was deleted.
-Result<void> give_back_tokens(pg::Connection& conn, const char* scope, int64_t id, int64_t second,
-                              int64_t tokens) {
-  auto done = conn.query(
-      "UPDATE rate_buckets SET tokens = GREATEST(tokens - $4::BIGINT, 0) WHERE scope = $1 AND "
-      "scope_id = $2 AND second = $3",
-      {param(std::string_view(scope)), param(id), param(second), param(tokens)});
+/// Gives `give_backs` back to their buckets (each sum stays >= 0), locking the buckets in
+/// GiveBacks order first (ORDER BY is applied before FOR UPDATE locks the rows it returns); a
+/// bucket that has left the window and was deleted gets nothing. One round trip.
+Result<void> give_back_tokens(pg::Connection& conn, const GiveBacks& give_backs) {
+  if (give_backs.empty()) return {};
+  std::vector<int64_t> seconds, ids, tokens;
+  std::vector<std::string> scopes;
+  for (const auto& [where, count] : give_backs) {
+    seconds.push_back(std::get<0>(where));
+    scopes.push_back(std::get<1>(where));
+    ids.push_back(std::get<2>(where));
+    tokens.push_back(count);
+  }
+  const std::string given =
+      "unnest($1::BIGINT[], $2::TEXT[], $3::BIGINT[], $4::BIGINT[]) AS g(second, scope, id, "
+      "tokens)";
+  const std::vector<pg::Param> params = {pg::array(seconds), pg::array(scopes), pg::array(ids),
+                                         pg::array(tokens)};
+  auto done = conn.pipeline(
+      {{"SELECT 1 FROM rate_buckets b JOIN " + given +
+            " ON b.second = g.second AND b.scope = g.scope AND b.scope_id = g.id "
+            "ORDER BY b.second, b.scope, b.scope_id FOR UPDATE OF b",
+        params},
+       {"UPDATE rate_buckets b SET tokens = GREATEST(b.tokens - g.tokens, 0) FROM " + given +
+            " WHERE b.second = g.second AND b.scope = g.scope AND b.scope_id = g.id",
+        params}});
   if (!done) return done.error();
   return {};
 }
@@ -155,9 +174,11 @@ OpenRow read_open_row(const Rows& rows, int r) {
                  rows.optional_int(r, 11)};
 }
 
-/// Closes `row` with `settlement` (validated) and gives the unused part of its token
-/// reservation back to the rate bucket it was admitted in.
-Result<void> close_row(pg::Connection& conn, const OpenRow& row, const Settlement& settlement) {
+/// Closes `row` with `settlement` (validated) and adds the unused part of its token
+/// reservation to `give_backs`, for the rate buckets it was admitted in (the caller gives them
+/// back, all together, before its commit).
+Result<void> close_row(pg::Connection& conn, const OpenRow& row, const Settlement& settlement,
+                       GiveBacks& give_backs) {
   auto cost = cost_micro_usd(settlement.tokens, row.price);
   if (!cost) return cost.error();
   auto done = conn.query(
@@ -173,8 +194,8 @@ Result<void> close_row(pg::Connection& conn, const OpenRow& row, const Settlemen
       row.reserved_tokens - settlement.tokens.prompt_tokens - settlement.tokens.completion_tokens;
   if (unused > 0) {
     const int64_t second = rate_second(row.started_at_us);
-    if (auto r = give_back_tokens(conn, "key", row.key_id, second, unused); !r) return r;
-    if (auto r = give_back_tokens(conn, "tenant", row.tenant_id, second, unused); !r) return r;
+    give_backs[{second, "key", row.key_id}] += unused;
+    give_backs[{second, "tenant", row.tenant_id}] += unused;
   }
   return {};
 }
@@ -527,7 +548,10 @@ class PostgresAdmissionSource final : public AdmissionSource {
         {"SELECT model, input_micro_usd, cached_input_micro_usd, output_micro_usd FROM prices "
          "WHERE model = ANY($1::TEXT[])",
          {pg::array(query.models)}},
-        {"DELETE FROM rate_buckets WHERE second < $2 AND " + scopes,
+        // Locked in GiveBacks order: (second, scope, scope id).
+        {"DELETE FROM rate_buckets WHERE (second, scope, scope_id) IN (SELECT second, scope, "
+         "scope_id FROM rate_buckets WHERE second < $2 AND " +
+             scopes + " ORDER BY second, scope, scope_id FOR UPDATE)",
          {keys, param(query.first_second)}},
         {"SELECT scope, scope_id, second, requests, tokens FROM rate_buckets WHERE second >= $2 "
          "AND " +
@@ -624,9 +648,15 @@ class PostgresAdmissionSource final : public AdmissionSource {
             param(server_id_)}});
     }
     if (!counts.empty()) {
+      // Counted (and so locked) in GiveBacks order: (second, scope, scope id); the scopes'
+      // enum order is their names' ("key" < "tenant").
+      std::vector<BucketCount> ordered = counts;
+      std::sort(ordered.begin(), ordered.end(), [](const BucketCount& a, const BucketCount& b) {
+        return std::tie(a.second, a.scope, a.id) < std::tie(b.second, b.scope, b.id);
+      });
       std::vector<std::string> scopes;
       std::vector<int64_t> ids, seconds, requests, tokens;
-      for (const BucketCount& count : counts) {
+      for (const BucketCount& count : ordered) {
         scopes.push_back(scope_name(count.scope));
         ids.push_back(count.id);
         seconds.push_back(count.second);
@@ -707,7 +737,7 @@ Result<void> PostgresStore::checkpoint(const std::string& request_id, const Toke
 Result<std::optional<Error>> PostgresStore::settle_locked(pg::Connection& conn,
                                                           const std::string& request_id,
                                                           const Settlement& settlement,
-                                                          int64_t* row_id) {
+                                                          GiveBacks& give_backs, int64_t* row_id) {
   auto open = conn.query(std::string("SELECT ") + kOpenRowColumns +
                              " FROM usage_ledger WHERE request_id = $1 AND status = 'open' "
                              "FOR UPDATE",
@@ -715,7 +745,7 @@ Result<std::optional<Error>> PostgresStore::settle_locked(pg::Connection& conn,
   if (!open) return open.error();
   if (open->count() == 0) return std::optional<Error>(make_error("no open ledger row has that id"));
   const OpenRow row = read_open_row(*open, 0);
-  if (auto closed = close_row(conn, row, settlement); !closed) return closed.error();
+  if (auto closed = close_row(conn, row, settlement, give_backs); !closed) return closed.error();
   if (row_id) *row_id = row.id;
   return std::optional<Error>();
 }
@@ -731,9 +761,11 @@ Result<UsageRecord> PostgresStore::settle(const std::string& request_id,
   auto txn = pg::Transaction::begin(conn);
   if (!txn) return fail(what, txn.error());
   int64_t row_id = 0;
-  auto settled = settle_locked(conn, request_id, settlement, &row_id);
+  GiveBacks give_backs;
+  auto settled = settle_locked(conn, request_id, settlement, give_backs, &row_id);
   if (!settled) return fail(what, settled.error());
   if (*settled) return make_error(what + ": " + (*settled)->message);
+  if (auto given = give_back_tokens(conn, give_backs); !given) return fail(what, given.error());
   auto read =
       conn.query(std::string("SELECT ") + kLedgerColumns + " FROM usage_ledger WHERE id = $1",
                  {param(row_id)});
@@ -753,6 +785,9 @@ Result<std::vector<Result<void>>> PostgresStore::apply_writes(
   if (!txn) return fail(what, txn.error());
   std::vector<Result<void>> results;
   results.reserve(writes.size());
+  // Given back after every write, in GiveBacks order (a refused write adds nothing: it is
+  // refused before its row is closed).
+  GiveBacks give_backs;
   for (const LedgerWrite& write : writes) {
     if (auto valid = validate_write(write); !valid) {
       results.push_back(valid.error());
@@ -771,7 +806,7 @@ Result<std::vector<Result<void>>> PostgresStore::apply_writes(
           applied = done.error();
         break;
       case LedgerWrite::Kind::Settle:
-        applied = settle_locked(conn, row.request_id, settlement_of(row), nullptr);
+        applied = settle_locked(conn, row.request_id, settlement_of(row), give_backs, nullptr);
         break;
       case LedgerWrite::Kind::Record:
         applied = record_locked(conn, row);
@@ -788,6 +823,7 @@ Result<std::vector<Result<void>>> PostgresStore::apply_writes(
     if (auto released = conn.script("RELEASE SAVEPOINT ledger_write"); !released)
       return fail(what, released.error());
   }
+  if (auto given = give_back_tokens(conn, give_backs); !given) return fail(what, given.error());
   if (auto committed = txn->commit(); !committed) return fail(what, committed.error());
   return results;
 }
@@ -836,6 +872,7 @@ Result<int64_t> PostgresStore::close_interrupted() {
       "SELECT DISTINCT server_id FROM usage_ledger WHERE status = 'open' ORDER BY server_id");
   if (!servers) return fail(what, servers.error());
   int64_t closed_rows = 0;
+  GiveBacks give_backs;
   for (int s = 0; s < servers->count(); ++s) {
     const std::string id = servers->text(s, 0);
     auto live = server_is_live(conn, id);
@@ -850,11 +887,12 @@ Result<int64_t> PostgresStore::close_interrupted() {
       const OpenRow row = read_open_row(*open, r);
       Settlement settlement{row.checkpoint, 200, "interrupted", std::string(kInterruptedError),
                             row.checkpoint_at_us.value_or(row.started_at_us)};
-      if (auto closed = close_row(conn, row, settlement); !closed)
+      if (auto closed = close_row(conn, row, settlement, give_backs); !closed)
         return fail(what, closed.error());
     }
     closed_rows += open->count();
   }
+  if (auto given = give_back_tokens(conn, give_backs); !given) return fail(what, given.error());
   if (auto committed = txn->commit(); !committed) return fail(what, committed.error());
   return closed_rows;
 }
