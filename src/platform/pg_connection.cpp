@@ -1,5 +1,6 @@
 #include "platform/pg_connection.h"
 
+#include <optional>
 #include <utility>
 
 namespace gengyun::platform::pg {
@@ -55,6 +56,91 @@ Result<Rows> Connection::query(std::string_view sql, const std::vector<Param>& p
   const std::string text(sql);
   return check(PQexecParams(conn_, text.c_str(), static_cast<int>(values.size()), nullptr,
                             values.data(), nullptr, nullptr, 0));
+}
+
+Result<std::vector<Rows>> Connection::pipeline(const std::vector<Statement>& statements) {
+  if (PQenterPipelineMode(conn_) != 1)
+    return make_error("PostgreSQL error: " + trimmed(PQerrorMessage(conn_)));
+  // Sent in blocking mode: the statements and their answers are small (a batch's arrays and
+  // rows), far below what the socket buffers hold, so neither side waits on the other.
+  size_t sent = 0;
+  for (const Statement& statement : statements) {
+    std::vector<const char*> values;
+    values.reserve(statement.params.size());
+    for (const Param& p : statement.params) values.push_back(p ? p->c_str() : nullptr);
+    if (PQsendQueryParams(conn_, statement.sql.c_str(), static_cast<int>(values.size()), nullptr,
+                          values.data(), nullptr, nullptr, 0) != 1)
+      break;
+    ++sent;
+  }
+  std::optional<Error> failure;
+  if (sent < statements.size())
+    failure = make_error("PostgreSQL error: " + trimmed(PQerrorMessage(conn_)));
+  std::vector<Rows> rows;
+  if (PQpipelineSync(conn_) == 1) {
+    // Each statement's result is followed by a null; the sync's result comes last.
+    for (size_t i = 0; i < sent && !broken(); ++i) {
+      PGresult* result = PQgetResult(conn_);
+      if (!result) break;
+      while (PGresult* extra = PQgetResult(conn_)) PQclear(extra);
+      if (failure) {
+        PQclear(result);
+        continue;
+      }
+      if (PQresultStatus(result) == PGRES_PIPELINE_ABORTED) {
+        PQclear(result);
+        failure = make_error("PostgreSQL error: the pipeline was aborted");
+        continue;
+      }
+      auto checked = check(result);
+      if (!checked)
+        failure = checked.error();
+      else
+        rows.push_back(std::move(*checked));
+    }
+    // Bounded: a connection that answers nulls only (no sync) is given up below.
+    for (size_t nulls = 0; nulls <= statements.size() + 1 && !broken();) {
+      PGresult* result = PQgetResult(conn_);
+      if (!result) {
+        ++nulls;
+        continue;
+      }
+      const bool synced = PQresultStatus(result) == PGRES_PIPELINE_SYNC;
+      PQclear(result);
+      if (synced) break;
+    }
+  } else if (!failure) {
+    failure = make_error("PostgreSQL error: " + trimmed(PQerrorMessage(conn_)));
+  }
+  if (PQexitPipelineMode(conn_) != 1) {
+    unusable_ = true;  // results are left unread: no later statement could run on it
+    if (!failure) failure = make_error("PostgreSQL error: " + trimmed(PQerrorMessage(conn_)));
+  }
+  if (failure) return *failure;
+  return rows;
+}
+
+Param array(const std::vector<int64_t>& values) {
+  std::string text = "{";
+  for (size_t i = 0; i < values.size(); ++i) {
+    if (i) text += ',';
+    text += std::to_string(values[i]);
+  }
+  return text + "}";
+}
+
+Param array(const std::vector<std::string>& values) {
+  std::string text = "{";
+  for (size_t i = 0; i < values.size(); ++i) {
+    if (i) text += ',';
+    text += '"';
+    for (char c : values[i]) {
+      if (c == '"' || c == '\\') text += '\\';
+      text += c;
+    }
+    text += '"';
+  }
+  return text + "}";
 }
 
 Result<void> Connection::script(const char* sql) {

@@ -46,6 +46,18 @@ class Rows {
   std::unique_ptr<PGresult, void (*)(PGresult*)> result_;
 };
 
+/// One statement of a pipeline (Connection::pipeline): SQL text and its parameters.
+struct Statement {
+  std::string sql;
+  std::vector<Param> params;
+};
+
+/// A PostgreSQL array literal of `values` ("{1,2}"), to bind as one parameter ($1::BIGINT[]).
+Param array(const std::vector<int64_t>& values);
+/// A PostgreSQL array literal of `values`, each quoted and escaped ("{\"a\",\"b\"}"), to bind as
+/// one parameter ($1::TEXT[]).
+Param array(const std::vector<std::string>& values);
+
 /// One connection. Not thread-safe: callers serialise its use.
 class Connection {
  public:
@@ -59,12 +71,19 @@ class Connection {
   /// Runs one statement with `params`. Errors: the server's message; last_sqlstate() then
   /// holds its SQLSTATE ("23505": unique violation, "23503": foreign key).
   Result<Rows> query(std::string_view sql, const std::vector<Param>& params = {});
+  /// Runs `statements` in order in one round trip (libpq's pipeline mode): all are sent, then
+  /// their results read. Returns each statement's rows. Errors: the first failing statement's
+  /// (the server then skips the rest; an open transaction stays open, failed, until ROLLBACK);
+  /// last_sqlstate() holds its SQLSTATE as after query().
+  Result<std::vector<Rows>> pipeline(const std::vector<Statement>& statements);
+  /// Whether a transaction is open (BEGIN without COMMIT or ROLLBACK yet).
+  bool in_transaction() const { return PQtransactionStatus(conn_) != PQTRANS_IDLE; }
   /// Runs SQL text without parameters, possibly several statements (schema DDL).
   Result<void> script(const char* sql);
   /// The SQLSTATE of the last failed statement; "" after a success.
   const std::string& last_sqlstate() const { return sqlstate_; }
   /// Whether the connection to the server is lost (it is then of no further use).
-  bool broken() const { return PQstatus(conn_) != CONNECTION_OK; }
+  bool broken() const { return unusable_ || PQstatus(conn_) != CONNECTION_OK; }
   /// The libpq connection, owned by this, for libpq's asynchronous calls (the key listener's
   /// notifications and pings, pg_key_listener.h).
   PGconn* native() const { return conn_; }
@@ -75,6 +94,7 @@ class Connection {
 
   PGconn* conn_;
   std::string sqlstate_;
+  bool unusable_ = false;  ///< a pipeline could not be left (results unread)
 };
 
 /// Up to `size` connections to one database, opened as needed and reused, so that concurrent

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <tuple>
 #include <utility>
 
 #include "platform/group_admission.h"
@@ -125,45 +126,32 @@ Result<std::optional<Price>> read_price(pg::Connection& conn, const std::string&
   return std::optional<Price>(Price{rows->int64(0, 0), rows->int64(0, 1), rows->int64(0, 2)});
 }
 
-/// Deletes the scope's buckets before `first_second` and returns the others. Callers hold the
-/// tenant's row lock, which serialises the admissions of its keys.
-Result<std::vector<RateBucket>> read_window(pg::Connection& conn, const char* scope, int64_t id,
-                                            int64_t first_second) {
-  auto purged =
-      conn.query("DELETE FROM rate_buckets WHERE scope = $1 AND scope_id = $2 AND second < $3",
-                 {param(std::string_view(scope)), param(id), param(first_second)});
-  if (!purged) return purged.error();
-  auto rows = conn.query(
-      "SELECT second, requests, tokens FROM rate_buckets WHERE scope = $1 AND scope_id = $2 AND "
-      "second >= $3",
-      {param(std::string_view(scope)), param(id), param(first_second)});
-  if (!rows) return rows.error();
-  std::vector<RateBucket> window;
-  for (int r = 0; r < rows->count(); ++r)
-    window.push_back({rows->int64(r, 0), rows->int64(r, 1), rows->int64(r, 2)});
-  return window;
-}
-
-/// Counts `requests` requests of `tokens` tokens in all in the scope's bucket of `second`.
-Result<void> count_in_bucket(pg::Connection& conn, const char* scope, int64_t id, int64_t second,
-                             int64_t requests, int64_t tokens) {
-  auto done = conn.query(
-      "INSERT INTO rate_buckets(scope, scope_id, second, requests, tokens) "
-      "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (scope, scope_id, second) DO UPDATE SET "
-      "requests = rate_buckets.requests + $4::BIGINT, tokens = rate_buckets.tokens + $5::BIGINT",
-      {param(std::string_view(scope)), param(id), param(second), param(requests), param(tokens)});
-  if (!done) return done.error();
-  return {};
-}
-
-/// Gives `tokens` back to the scope's bucket of `second` (the sum stays >= 0); nothing when
-/// the bucket has left the window and was deleted.
-Result<void> give_back_tokens(pg::Connection& conn, const char* scope, int64_t id, int64_t second,
-                              int64_t tokens) {
-  auto done = conn.query(
-      "UPDATE rate_buckets SET tokens = GREATEST(tokens - $4::BIGINT, 0) WHERE scope = $1 AND "
-      "scope_id = $2 AND second = $3",
-      {param(std::string_view(scope)), param(id), param(second), param(tokens)});
+/// Gives `give_backs` back to their buckets (each sum stays >= 0), locking the buckets in
+/// GiveBacks order first (ORDER BY is applied before FOR UPDATE locks the rows it returns); a
+/// bucket that has left the window and was deleted gets nothing. One round trip.
+Result<void> give_back_tokens(pg::Connection& conn, const GiveBacks& give_backs) {
+  if (give_backs.empty()) return {};
+  std::vector<int64_t> seconds, ids, tokens;
+  std::vector<std::string> scopes;
+  for (const auto& [where, count] : give_backs) {
+    seconds.push_back(std::get<0>(where));
+    scopes.push_back(std::get<1>(where));
+    ids.push_back(std::get<2>(where));
+    tokens.push_back(count);
+  }
+  const std::string given =
+      "unnest($1::BIGINT[], $2::TEXT[], $3::BIGINT[], $4::BIGINT[]) AS g(second, scope, id, "
+      "tokens)";
+  const std::vector<pg::Param> params = {pg::array(seconds), pg::array(scopes), pg::array(ids),
+                                         pg::array(tokens)};
+  auto done = conn.pipeline(
+      {{"SELECT 1 FROM rate_buckets b JOIN " + given +
+            " ON b.second = g.second AND b.scope = g.scope AND b.scope_id = g.id "
+            "ORDER BY b.second, b.scope, b.scope_id FOR UPDATE OF b",
+        params},
+       {"UPDATE rate_buckets b SET tokens = GREATEST(b.tokens - g.tokens, 0) FROM " + given +
+            " WHERE b.second = g.second AND b.scope = g.scope AND b.scope_id = g.id",
+        params}});
   if (!done) return done.error();
   return {};
 }
@@ -186,9 +174,11 @@ OpenRow read_open_row(const Rows& rows, int r) {
                  rows.optional_int(r, 11)};
 }
 
-/// Closes `row` with `settlement` (validated) and gives the unused part of its token
-/// reservation back to the rate bucket it was admitted in.
-Result<void> close_row(pg::Connection& conn, const OpenRow& row, const Settlement& settlement) {
+/// Closes `row` with `settlement` (validated) and adds the unused part of its token
+/// reservation to `give_backs`, for the rate buckets it was admitted in (the caller gives them
+/// back, all together, before its commit).
+Result<void> close_row(pg::Connection& conn, const OpenRow& row, const Settlement& settlement,
+                       GiveBacks& give_backs) {
   auto cost = cost_micro_usd(settlement.tokens, row.price);
   if (!cost) return cost.error();
   auto done = conn.query(
@@ -204,8 +194,8 @@ Result<void> close_row(pg::Connection& conn, const OpenRow& row, const Settlemen
       row.reserved_tokens - settlement.tokens.prompt_tokens - settlement.tokens.completion_tokens;
   if (unused > 0) {
     const int64_t second = rate_second(row.started_at_us);
-    if (auto r = give_back_tokens(conn, "key", row.key_id, second, unused); !r) return r;
-    if (auto r = give_back_tokens(conn, "tenant", row.tenant_id, second, unused); !r) return r;
+    give_backs[{second, "key", row.key_id}] += unused;
+    give_backs[{second, "tenant", row.tenant_id}] += unused;
   }
   return {};
 }
@@ -540,77 +530,172 @@ Result<std::vector<ModelPrice>> PostgresStore::list_prices() {
 
 namespace {
 
-/// The reads and writes of a group admission on one connection, in its transaction.
+/// The reads and writes of a group admission on one connection, in three round trips at most
+/// (libpq pipelines): BEGIN and every read but the spends; the spends (only when a scope has a
+/// budget); the writes and COMMIT. The transaction is opened by read() and committed by
+/// write(); on an error the caller rolls it back.
 class PostgresAdmissionSource final : public AdmissionSource {
  public:
   PostgresAdmissionSource(pg::Connection& conn, const std::string& server_id)
       : conn_(conn), server_id_(server_id) {}
 
-  Result<std::optional<KeyInfo>> key(int64_t key_id) override {
-    auto keys = keys_where(conn_, "id = $1", param(key_id));
-    if (!keys) return keys.error();
-    if (keys->empty()) return std::optional<KeyInfo>();
-    return std::optional<KeyInfo>(keys->front());
+  Result<AdmissionReads> read(const AdmissionQuery& query) override {
+    const pg::Param keys = pg::array(query.key_ids);
+    // The tenants' row locks serialise the admissions of all their keys on every server; taken
+    // in id order (ORDER BY is applied before FOR UPDATE locks the rows it returns), and every
+    // read after them sees what the transactions that held them committed.
+    const std::string key_tenants = "(SELECT tenant_id FROM api_keys WHERE id = ANY($1::BIGINT[]))";
+    const std::string scopes =
+        "((scope = 'key' AND scope_id = ANY($1::BIGINT[])) OR (scope = 'tenant' AND scope_id IN " +
+        key_tenants + "))";
+    auto results = conn_.pipeline({
+        {"BEGIN", {}},
+        {std::string("SELECT ") + kKeyColumns + " FROM api_keys WHERE id = ANY($1::BIGINT[])",
+         {keys}},
+        {"SELECT id, name, budget_micro_usd, budget_period, rpm, tpm FROM tenants WHERE id IN " +
+             key_tenants + " ORDER BY id FOR UPDATE",
+         {keys}},
+        {"SELECT model, input_micro_usd, cached_input_micro_usd, output_micro_usd FROM prices "
+         "WHERE model = ANY($1::TEXT[])",
+         {pg::array(query.models)}},
+        // Locked in GiveBacks order: (second, scope, scope id).
+        {"DELETE FROM rate_buckets WHERE (second, scope, scope_id) IN (SELECT second, scope, "
+         "scope_id FROM rate_buckets WHERE second < $2 AND " +
+             scopes + " ORDER BY second, scope, scope_id FOR UPDATE)",
+         {keys, param(query.first_second)}},
+        {"SELECT scope, scope_id, second, requests, tokens FROM rate_buckets WHERE second >= $2 "
+         "AND " +
+             scopes + " ORDER BY scope, scope_id, second",
+         {keys, param(query.first_second)}},
+        {"SELECT request_id FROM usage_ledger WHERE request_id = ANY($1::TEXT[])",
+         {pg::array(query.request_ids)}},
+    });
+    if (!results) return results.error();
+    const std::vector<Rows>& rows = *results;
+    AdmissionReads reads;
+    for (KeyInfo& key : read_keys(rows[1])) reads.keys.emplace(key.id, std::move(key));
+    for (int r = 0; r < rows[2].count(); ++r)
+      reads.tenants.emplace(rows[2].int64(r, 0), TenantInfo{rows[2].int64(r, 0), rows[2].text(r, 1),
+                                                            read_limits(rows[2], r, 2)});
+    for (int r = 0; r < rows[3].count(); ++r)
+      reads.prices.emplace(rows[3].text(r, 0),
+                           Price{rows[3].int64(r, 1), rows[3].int64(r, 2), rows[3].int64(r, 3)});
+    for (int r = 0; r < rows[5].count(); ++r) {
+      const Scope scope = rows[5].text(r, 0) == "key" ? Scope::Key : Scope::Tenant;
+      reads.windows[{scope, rows[5].int64(r, 1)}].push_back(
+          {rows[5].int64(r, 2), rows[5].int64(r, 3), rows[5].int64(r, 4)});
+    }
+    for (int r = 0; r < rows[6].count(); ++r) reads.recorded.insert(rows[6].text(r, 0));
+    return reads;
   }
 
-  // The tenant's row lock serialises the admissions of all its keys on every server.
-  Result<std::optional<TenantInfo>> tenant(int64_t tenant_id) override {
-    auto tenant = conn_.query(
-        "SELECT name, budget_micro_usd, budget_period, rpm, tpm FROM tenants WHERE id = $1 "
-        "FOR UPDATE",
-        {param(tenant_id)});
-    if (!tenant) return tenant.error();
-    if (tenant->count() == 0) return std::optional<TenantInfo>();
-    return std::optional<TenantInfo>(
-        TenantInfo{tenant_id, tenant->text(0, 0), read_limits(*tenant, 0, 1)});
+  Result<std::map<SpendQuery, int64_t>> spent(const std::vector<SpendQuery>& queries) override {
+    std::vector<pg::Statement> statements;
+    std::vector<std::vector<const SpendQuery*>> asked;
+    for (const Scope scope : {Scope::Key, Scope::Tenant}) {
+      std::vector<int64_t> ids, since;
+      std::vector<const SpendQuery*> of_scope;
+      for (const SpendQuery& query : queries)
+        if (query.scope == scope) {
+          ids.push_back(query.id);
+          since.push_back(query.since_us);
+          of_scope.push_back(&query);
+        }
+      if (ids.empty()) continue;
+      // In the order of the arrays (WITH ORDINALITY), one sum per query.
+      statements.push_back(
+          {std::string("SELECT (SELECT coalesce(sum(CASE WHEN status = 'open' THEN "
+                       "reserved_micro_usd ELSE cost_micro_usd END), 0) FROM usage_ledger WHERE ") +
+               scope_column(scope) +
+               " = q.id AND started_at_us >= q.since) FROM unnest($1::BIGINT[], $2::BIGINT[]) "
+               "WITH ORDINALITY AS q(id, since, n) ORDER BY q.n",
+           {pg::array(ids), pg::array(since)}});
+      asked.push_back(std::move(of_scope));
+    }
+    auto results = conn_.pipeline(statements);
+    if (!results) return results.error();
+    std::map<SpendQuery, int64_t> spent;
+    for (size_t s = 0; s < asked.size(); ++s)
+      for (size_t i = 0; i < asked[s].size(); ++i)
+        spent.emplace(*asked[s][i], (*results)[s].int64(static_cast<int>(i), 0));
+    return spent;
   }
 
-  Result<std::optional<Price>> price(const std::string& model) override {
-    return read_price(conn_, model);
-  }
-
-  Result<int64_t> spent_since(Scope scope, int64_t id, int64_t since_us) override {
-    auto spent = conn_.query(
-        std::string("SELECT coalesce(sum(CASE WHEN status = 'open' THEN reserved_micro_usd "
-                    "ELSE cost_micro_usd END), 0) FROM usage_ledger WHERE ") +
-            scope_column(scope) + " = $1 AND started_at_us >= $2",
-        {param(id), param(since_us)});
-    if (!spent) return spent.error();
-    return spent->int64(0, 0);
-  }
-
-  Result<std::vector<RateBucket>> window(Scope scope, int64_t id, int64_t first_second) override {
-    return read_window(conn_, scope_name(scope), id, first_second);
-  }
-
-  Result<bool> insert_open_row(const AdmissionRequest& request, const KeyInfo& key,
-                               const Admission& admission, int64_t reserved_tokens) override {
-    // ON CONFLICT: a duplicate id refuses this request without aborting the transaction.
-    auto inserted = conn_.query(
-        "INSERT INTO usage_ledger(request_id, key_id, tenant_id, model, endpoint, status, "
-        "http_status, error, prompt_tokens, cached_prompt_tokens, completion_tokens, "
-        "input_micro_usd, cached_input_micro_usd, output_micro_usd, reserved_micro_usd, "
-        "reserved_tokens, started_at_us, server_id) "
-        "VALUES ($1, $2, $3, $4, $5, 'open', 200, '', 0, 0, 0, $6, $7, $8, $9, $10, $11, $12) "
-        "ON CONFLICT (request_id) DO NOTHING RETURNING id",
-        {param(request.request_id), param(key.id), param(key.tenant_id), param(request.model),
-         param(request.endpoint), param(admission.price.input),
-         param(admission.price.cached_input), param(admission.price.output),
-         param(admission.reserved_micro_usd), param(reserved_tokens),
-         param(request.started_at_us), param(server_id_)});
-    if (!inserted) return inserted.error();
-    return inserted->count() == 1;
-  }
-
-  Result<void> count_in_bucket(Scope scope, int64_t id, int64_t second, int64_t requests,
-                               int64_t tokens) override {
-    return platform::count_in_bucket(conn_, scope_name(scope), id, second, requests, tokens);
+  Result<void> write(const std::vector<OpenRowInsert>& rows,
+                     const std::vector<BucketCount>& counts) override {
+    std::vector<pg::Statement> statements;
+    if (!rows.empty()) {
+      std::vector<std::string> request_ids, models, endpoints;
+      std::vector<int64_t> key_ids, tenant_ids, input, cached_input, output, reserved_micro_usd,
+          reserved_tokens, started_at_us;
+      for (const OpenRowInsert& row : rows) {
+        request_ids.push_back(row.request->request_id);
+        key_ids.push_back(row.key_id);
+        tenant_ids.push_back(row.tenant_id);
+        models.push_back(row.request->model);
+        endpoints.push_back(row.request->endpoint);
+        input.push_back(row.price.input);
+        cached_input.push_back(row.price.cached_input);
+        output.push_back(row.price.output);
+        reserved_micro_usd.push_back(row.reserved_micro_usd);
+        reserved_tokens.push_back(row.reserved_tokens);
+        started_at_us.push_back(row.request->started_at_us);
+      }
+      // No ON CONFLICT: a request id another transaction inserted since read() fails the
+      // batch with a unique violation (PostgresStore::admit_batch then decides it again).
+      statements.push_back(
+          {"INSERT INTO usage_ledger(request_id, key_id, tenant_id, model, endpoint, status, "
+           "http_status, error, prompt_tokens, cached_prompt_tokens, completion_tokens, "
+           "input_micro_usd, cached_input_micro_usd, output_micro_usd, reserved_micro_usd, "
+           "reserved_tokens, started_at_us, server_id) "
+           "SELECT r, k, t, m, e, 'open', 200, '', 0, 0, 0, i, c, o, rm, rt, s, $12 FROM "
+           "unnest($1::TEXT[], $2::BIGINT[], $3::BIGINT[], $4::TEXT[], $5::TEXT[], $6::BIGINT[], "
+           "$7::BIGINT[], $8::BIGINT[], $9::BIGINT[], $10::BIGINT[], $11::BIGINT[]) "
+           "AS u(r, k, t, m, e, i, c, o, rm, rt, s)",
+           {pg::array(request_ids), pg::array(key_ids), pg::array(tenant_ids), pg::array(models),
+            pg::array(endpoints), pg::array(input), pg::array(cached_input), pg::array(output),
+            pg::array(reserved_micro_usd), pg::array(reserved_tokens), pg::array(started_at_us),
+            param(server_id_)}});
+    }
+    if (!counts.empty()) {
+      // Counted (and so locked) in GiveBacks order: (second, scope, scope id); the scopes'
+      // enum order is their names' ("key" < "tenant").
+      std::vector<BucketCount> ordered = counts;
+      std::sort(ordered.begin(), ordered.end(), [](const BucketCount& a, const BucketCount& b) {
+        return std::tie(a.second, a.scope, a.id) < std::tie(b.second, b.scope, b.id);
+      });
+      std::vector<std::string> scopes;
+      std::vector<int64_t> ids, seconds, requests, tokens;
+      for (const BucketCount& count : ordered) {
+        scopes.push_back(scope_name(count.scope));
+        ids.push_back(count.id);
+        seconds.push_back(count.second);
+        requests.push_back(count.requests);
+        tokens.push_back(count.tokens);
+      }
+      statements.push_back(
+          {"INSERT INTO rate_buckets(scope, scope_id, second, requests, tokens) "
+           "SELECT * FROM unnest($1::TEXT[], $2::BIGINT[], $3::BIGINT[], $4::BIGINT[], "
+           "$5::BIGINT[]) ON CONFLICT (scope, scope_id, second) DO UPDATE SET "
+           "requests = rate_buckets.requests + excluded.requests, "
+           "tokens = rate_buckets.tokens + excluded.tokens",
+           {pg::array(scopes), pg::array(ids), pg::array(seconds), pg::array(requests),
+            pg::array(tokens)}});
+    }
+    statements.push_back({"COMMIT", {}});
+    auto results = conn_.pipeline(statements);
+    if (!results) return results.error();
+    return {};
   }
 
  private:
   pg::Connection& conn_;
   const std::string& server_id_;
 };
+
+/// How often a batch is decided again after another server inserted one of its request ids
+/// between its reads and its writes (each time, that id is then read as recorded).
+constexpr int kAdmissionAttempts = 3;
 
 }  // namespace
 
@@ -623,13 +708,14 @@ Result<std::vector<Result<Admission>>> PostgresStore::admit_batch(
   // Committed with the server's synchronous_commit (on), unlike SQLite's admissions
   // (docs/platform.md, "Group admission"): the database can crash without the servers, whose
   // requests would then settle rows that are gone.
-  auto txn = pg::Transaction::begin(conn);
-  if (!txn) return fail(what, txn.error());
-  PostgresAdmissionSource source(conn, server_id_);
-  auto results = admit_in_order(source, requests);
-  if (!results) return fail(what, results.error());
-  if (auto committed = txn->commit(); !committed) return fail(what, committed.error());
-  return results;
+  for (int attempt = 1;; ++attempt) {
+    PostgresAdmissionSource source(conn, server_id_);
+    auto results = admit_in_order(source, requests);
+    if (results) return results;
+    const bool raced = conn.last_sqlstate() == kUniqueViolation;
+    if (!conn.broken() && conn.in_transaction()) (void)conn.query("ROLLBACK");
+    if (!raced || attempt == kAdmissionAttempts) return fail(what, results.error());
+  }
 }
 
 namespace {
@@ -661,7 +747,7 @@ Result<void> PostgresStore::checkpoint(const std::string& request_id, const Toke
 Result<std::optional<Error>> PostgresStore::settle_locked(pg::Connection& conn,
                                                           const std::string& request_id,
                                                           const Settlement& settlement,
-                                                          int64_t* row_id) {
+                                                          GiveBacks& give_backs, int64_t* row_id) {
   auto open = conn.query(std::string("SELECT ") + kOpenRowColumns +
                              " FROM usage_ledger WHERE request_id = $1 AND status = 'open' "
                              "FOR UPDATE",
@@ -669,7 +755,7 @@ Result<std::optional<Error>> PostgresStore::settle_locked(pg::Connection& conn,
   if (!open) return open.error();
   if (open->count() == 0) return std::optional<Error>(make_error("no open ledger row has that id"));
   const OpenRow row = read_open_row(*open, 0);
-  if (auto closed = close_row(conn, row, settlement); !closed) return closed.error();
+  if (auto closed = close_row(conn, row, settlement, give_backs); !closed) return closed.error();
   if (row_id) *row_id = row.id;
   return std::optional<Error>();
 }
@@ -685,9 +771,11 @@ Result<UsageRecord> PostgresStore::settle(const std::string& request_id,
   auto txn = pg::Transaction::begin(conn);
   if (!txn) return fail(what, txn.error());
   int64_t row_id = 0;
-  auto settled = settle_locked(conn, request_id, settlement, &row_id);
+  GiveBacks give_backs;
+  auto settled = settle_locked(conn, request_id, settlement, give_backs, &row_id);
   if (!settled) return fail(what, settled.error());
   if (*settled) return make_error(what + ": " + (*settled)->message);
+  if (auto given = give_back_tokens(conn, give_backs); !given) return fail(what, given.error());
   auto read =
       conn.query(std::string("SELECT ") + kLedgerColumns + " FROM usage_ledger WHERE id = $1",
                  {param(row_id)});
@@ -707,6 +795,9 @@ Result<std::vector<Result<void>>> PostgresStore::apply_writes(
   if (!txn) return fail(what, txn.error());
   std::vector<Result<void>> results;
   results.reserve(writes.size());
+  // Given back after every write, in GiveBacks order (a refused write adds nothing: it is
+  // refused before its row is closed).
+  GiveBacks give_backs;
   for (const LedgerWrite& write : writes) {
     if (auto valid = validate_write(write); !valid) {
       results.push_back(valid.error());
@@ -725,7 +816,7 @@ Result<std::vector<Result<void>>> PostgresStore::apply_writes(
           applied = done.error();
         break;
       case LedgerWrite::Kind::Settle:
-        applied = settle_locked(conn, row.request_id, settlement_of(row), nullptr);
+        applied = settle_locked(conn, row.request_id, settlement_of(row), give_backs, nullptr);
         break;
       case LedgerWrite::Kind::Record:
         applied = record_locked(conn, row);
@@ -742,6 +833,7 @@ Result<std::vector<Result<void>>> PostgresStore::apply_writes(
     if (auto released = conn.script("RELEASE SAVEPOINT ledger_write"); !released)
       return fail(what, released.error());
   }
+  if (auto given = give_back_tokens(conn, give_backs); !given) return fail(what, given.error());
   if (auto committed = txn->commit(); !committed) return fail(what, committed.error());
   return results;
 }
@@ -790,6 +882,7 @@ Result<int64_t> PostgresStore::close_interrupted() {
       "SELECT DISTINCT server_id FROM usage_ledger WHERE status = 'open' ORDER BY server_id");
   if (!servers) return fail(what, servers.error());
   int64_t closed_rows = 0;
+  GiveBacks give_backs;
   for (int s = 0; s < servers->count(); ++s) {
     const std::string id = servers->text(s, 0);
     auto live = server_is_live(conn, id);
@@ -804,11 +897,12 @@ Result<int64_t> PostgresStore::close_interrupted() {
       const OpenRow row = read_open_row(*open, r);
       Settlement settlement{row.checkpoint, 200, "interrupted", std::string(kInterruptedError),
                             row.checkpoint_at_us.value_or(row.started_at_us)};
-      if (auto closed = close_row(conn, row, settlement); !closed)
+      if (auto closed = close_row(conn, row, settlement, give_backs); !closed)
         return fail(what, closed.error());
     }
     closed_rows += open->count();
   }
+  if (auto given = give_back_tokens(conn, give_backs); !given) return fail(what, given.error());
   if (auto committed = txn->commit(); !committed) return fail(what, committed.error());
   return closed_rows;
 }

@@ -2,10 +2,12 @@
 // ledger, one set of budgets and one set of rate windows.
 #pragma once
 
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
+#include <tuple>
 
 #include "platform/key_cache.h"
 #include "platform/pg_connection.h"
@@ -13,6 +15,13 @@
 #include "platform/store.h"
 
 namespace gengyun::platform {
+
+/// Tokens to give back to PostgreSQL rate buckets, by (second, scope, scope id): the order in
+/// which every transaction of PostgresStore locks rate buckets (admissions: the buckets they
+/// delete, older than any they count, then those they count; settlements: those they give
+/// back to, all at the end of their transaction), so that two servers' transactions never wait
+/// on each other's buckets in a cycle.
+using GiveBacks = std::map<std::tuple<int64_t, std::string, int64_t>, int64_t>;
 
 /// A small pool of libpq connections (pg_connection.h: up to 8), so that admissions of
 /// concurrent requests do not queue behind each other or behind the ledger writer. Admission locks
@@ -78,7 +87,8 @@ class PostgresStore final : public Store {
   // The ledger writes, in the caller's transaction on `conn`. The outer error is the
   // database's; a returned Error is the write's refusal (it never applies).
   Result<std::optional<Error>> settle_locked(pg::Connection& conn, const std::string& request_id,
-                                             const Settlement& settlement, int64_t* row_id);
+                                             const Settlement& settlement, GiveBacks& give_backs,
+                                             int64_t* row_id);
   Result<std::optional<Error>> record_locked(pg::Connection& conn, const UsageRecord& record);
 
   std::unique_ptr<pg::Pool> pool_;

@@ -645,67 +645,95 @@ class SqliteAdmissionSource final : public AdmissionSource {
   SqliteAdmissionSource(sqlite3* db, const std::string& server_id)
       : db_(db), server_id_(server_id) {}
 
-  Result<std::optional<KeyInfo>> key(int64_t key_id) override {
-    auto keys = keys_where(db_, "id = ?1", key_id);
-    if (!keys) return keys.error();
-    if (keys->empty()) return std::optional<KeyInfo>();
-    return std::optional<KeyInfo>(keys->front());
+  // One statement per key, tenant, price, scope and request id: SQLite answers in-process, so
+  // there is no round trip to save by reading them together.
+  Result<AdmissionReads> read(const AdmissionQuery& query) override {
+    AdmissionReads reads;
+    for (int64_t key_id : query.key_ids) {
+      auto keys = keys_where(db_, "id = ?1", key_id);
+      if (!keys) return keys.error();
+      if (!keys->empty()) reads.keys.emplace(key_id, keys->front());
+    }
+    for (const auto& [id, key] : reads.keys) reads.tenants.emplace(key.tenant_id, TenantInfo{});
+    for (auto it = reads.tenants.begin(); it != reads.tenants.end();) {
+      auto stmt = Statement::prepare(
+          db_, "SELECT name, budget_micro_usd, budget_period, rpm, tpm FROM tenants WHERE id = ?1");
+      if (!stmt) return stmt.error();
+      stmt->bind(1, it->first);
+      auto row = stmt->step();
+      if (!row) return row.error();
+      if (!*row) {
+        it = reads.tenants.erase(it);
+        continue;
+      }
+      it->second = TenantInfo{it->first, stmt->column_text(0), read_limits(*stmt, 1)};
+      ++it;
+    }
+    for (const std::string& model : query.models) {
+      auto price = read_price(db_, model);
+      if (!price) return price.error();
+      if (*price) reads.prices.emplace(model, **price);
+    }
+    std::vector<ScopeId> scopes;
+    for (const auto& [id, key] : reads.keys) scopes.push_back({Scope::Key, id});
+    for (const auto& [id, tenant] : reads.tenants) scopes.push_back({Scope::Tenant, id});
+    for (const ScopeId& scope : scopes) {
+      auto window = read_window(db_, scope_name(scope.first), scope.second, query.first_second);
+      if (!window) return window.error();
+      if (!window->empty()) reads.windows.emplace(scope, std::move(*window));
+    }
+    for (const std::string& request_id : query.request_ids) {
+      auto stmt = Statement::prepare(db_, "SELECT 1 FROM usage_ledger WHERE request_id = ?1");
+      if (!stmt) return stmt.error();
+      stmt->bind(1, request_id);
+      auto row = stmt->step();
+      if (!row) return row.error();
+      if (*row) reads.recorded.insert(request_id);
+    }
+    return reads;
   }
 
-  Result<std::optional<TenantInfo>> tenant(int64_t tenant_id) override {
-    auto stmt = Statement::prepare(
-        db_, "SELECT name, budget_micro_usd, budget_period, rpm, tpm FROM tenants WHERE id = ?1");
-    if (!stmt) return stmt.error();
-    stmt->bind(1, tenant_id);
-    auto row = stmt->step();
-    if (!row) return row.error();
-    if (!*row) return std::optional<TenantInfo>();
-    return std::optional<TenantInfo>(
-        TenantInfo{tenant_id, stmt->column_text(0), read_limits(*stmt, 1)});
+  Result<std::map<SpendQuery, int64_t>> spent(const std::vector<SpendQuery>& queries) override {
+    std::map<SpendQuery, int64_t> spent;
+    for (const SpendQuery& query : queries) {
+      auto sum = spent_since(db_, scope_column(query.scope), query.id, query.since_us);
+      if (!sum) return sum.error();
+      spent.emplace(query, *sum);
+    }
+    return spent;
   }
 
-  Result<std::optional<Price>> price(const std::string& model) override {
-    return read_price(db_, model);
-  }
-
-  Result<int64_t> spent_since(Scope scope, int64_t id, int64_t since_us) override {
-    return platform::spent_since(db_, scope_column(scope), id, since_us);
-  }
-
-  Result<std::vector<RateBucket>> window(Scope scope, int64_t id, int64_t first_second) override {
-    return read_window(db_, scope_name(scope), id, first_second);
-  }
-
-  Result<bool> insert_open_row(const AdmissionRequest& request, const KeyInfo& key,
-                               const Admission& admission, int64_t reserved_tokens) override {
-    auto insert = Statement::prepare(
-        db_,
-        "INSERT INTO usage_ledger(request_id, key_id, tenant_id, model, endpoint, status, "
-        "http_status, error, prompt_tokens, cached_prompt_tokens, completion_tokens, "
-        "input_micro_usd, cached_input_micro_usd, output_micro_usd, reserved_micro_usd, "
-        "reserved_tokens, started_at_us, server_id) "
-        "VALUES (?1, ?2, ?3, ?4, ?5, 'open', 200, '', 0, 0, 0, ?6, ?7, ?8, ?9, ?10, ?11, ?12) "
-        "ON CONFLICT(request_id) DO NOTHING");
-    if (!insert) return insert.error();
-    insert->bind(1, request.request_id);
-    insert->bind(2, key.id);
-    insert->bind(3, key.tenant_id);
-    insert->bind(4, request.model);
-    insert->bind(5, request.endpoint);
-    insert->bind(6, admission.price.input);
-    insert->bind(7, admission.price.cached_input);
-    insert->bind(8, admission.price.output);
-    insert->bind(9, admission.reserved_micro_usd);
-    insert->bind(10, reserved_tokens);
-    insert->bind(11, request.started_at_us);
-    insert->bind(12, server_id_);
-    if (auto done = run(*insert); !done) return done.error();
-    return sqlite3_changes(db_) == 1;
-  }
-
-  Result<void> count_in_bucket(Scope scope, int64_t id, int64_t second, int64_t requests,
-                               int64_t tokens) override {
-    return platform::count_in_bucket(db_, scope_name(scope), id, second, requests, tokens);
+  Result<void> write(const std::vector<OpenRowInsert>& rows,
+                     const std::vector<BucketCount>& counts) override {
+    for (const OpenRowInsert& row : rows) {
+      auto insert = Statement::prepare(
+          db_,
+          "INSERT INTO usage_ledger(request_id, key_id, tenant_id, model, endpoint, status, "
+          "http_status, error, prompt_tokens, cached_prompt_tokens, completion_tokens, "
+          "input_micro_usd, cached_input_micro_usd, output_micro_usd, reserved_micro_usd, "
+          "reserved_tokens, started_at_us, server_id) "
+          "VALUES (?1, ?2, ?3, ?4, ?5, 'open', 200, '', 0, 0, 0, ?6, ?7, ?8, ?9, ?10, ?11, ?12)");
+      if (!insert) return insert.error();
+      insert->bind(1, row.request->request_id);
+      insert->bind(2, row.key_id);
+      insert->bind(3, row.tenant_id);
+      insert->bind(4, row.request->model);
+      insert->bind(5, row.request->endpoint);
+      insert->bind(6, row.price.input);
+      insert->bind(7, row.price.cached_input);
+      insert->bind(8, row.price.output);
+      insert->bind(9, row.reserved_micro_usd);
+      insert->bind(10, row.reserved_tokens);
+      insert->bind(11, row.request->started_at_us);
+      insert->bind(12, server_id_);
+      if (auto done = run(*insert); !done) return done.error();
+    }
+    for (const BucketCount& count : counts)
+      if (auto added = count_in_bucket(db_, scope_name(count.scope), count.id, count.second,
+                                       count.requests, count.tokens);
+          !added)
+        return added.error();
+    return {};
   }
 
  private:

@@ -82,6 +82,71 @@ TEST_P(StoreBackendTest, ABatchDecidesInOrderAndEachSeesTheReservationsBeforeIt)
   EXPECT_EQ(outcomes(*next), "A");  // 1800 + 75 <= 2000
 }
 
+TEST_P(StoreBackendTest, ABatchAcrossTwoBudgetDaysCountsEachRequestInItsOwnDay) {
+  auto store = open();
+  ASSERT_TRUE(store);
+  ASSERT_TRUE(store->set_price("qwen", kPrice, Actor{}).ok());
+  // Key a: 1000 a day; tenant acme: 1850 in total.
+  ASSERT_TRUE(store->create_tenant("acme", Limits{1850}, Actor{}).ok());
+  const int64_t key =
+      new_key(*store, NewKey{"a", "acme", Role::Member, Limits{1000, BudgetPeriod::Day}});
+  // 2024-03-01T00:00:00Z, the first microsecond of the next day.
+  constexpr int64_t kNextDay = kNow + 36'885'000'000;
+  const auto at = [&](const std::string& id, int64_t started_at_us, int64_t prompt,
+                      int64_t max_completion) {
+    AdmissionRequest r = request(id, key, prompt, max_completion);
+    r.started_at_us = started_at_us;
+    return r;
+  };
+  ASSERT_EQ(outcomes(store->admit_batch({at("old", kNow, 1000, 500)}).value()), "A");
+  auto decided = store->admit_batch({
+      at("d1a", kNow, 1000, 500),          // day 1: 900 of 1000; tenant 900 of 1850
+      at("d1b", kNow + 1, 1000, 500),      // day 1: 1350, over the key's day
+      at("d2a", kNextDay, 1000, 500),      // day 2: 450; tenant 1350
+      at("d2b", kNextDay + 1, 1000, 500),  // day 2: 900; tenant 1800
+      at("d2c", kNextDay, 100, 100),       // day 2: 975, but tenant 1875: over its total
+  });
+  ASSERT_TRUE(decided.ok()) << decided.error().message;
+  EXPECT_EQ(outcomes(*decided), "ABAAB");
+  EXPECT_EQ((*decided)[1]->message,
+            "You exceeded your current quota: key 'a' has used $0.0009 of its $0.001 day "
+            "budget, and this request may cost up to $0.00045 (its prompt plus max_tokens at the "
+            "prices of model 'qwen').");
+  EXPECT_EQ((*decided)[4]->message,
+            "You exceeded your current quota: tenant 'acme' has used $0.0018 of its $0.00185 "
+            "total budget, and this request may cost up to $0.000075 (its prompt plus max_tokens "
+            "at the prices of model 'qwen').");
+  EXPECT_EQ(raw_query("SELECT request_id, reserved_micro_usd FROM usage_ledger ORDER BY id"),
+            (std::vector<std::vector<std::string>>{
+                {"old", "450"}, {"d1a", "450"}, {"d2a", "450"}, {"d2b", "450"}}));
+}
+
+TEST_P(StoreBackendTest, RequestIdsAndModelsAreStoredAsGivenWhateverTheirCharacters) {
+  auto store = open();
+  ASSERT_TRUE(store);
+  const int64_t key = new_key(*store, NewKey{"a"});
+  // What an array literal would otherwise take as syntax: quotes, backslashes, commas, braces,
+  // spaces, NULL.
+  const std::vector<std::string> ids = {"a\"b", "c\\d", "e,f}", "{g", " h ", "NULL", ""};
+  std::vector<AdmissionRequest> batch;
+  for (const std::string& id : ids) {
+    batch.push_back(request(id, key, 1, 1));
+    batch.back().model = "m \"" + id + "\\";
+  }
+  auto decided = store->admit_batch(batch);
+  ASSERT_TRUE(decided.ok()) << decided.error().message;
+  EXPECT_EQ(outcomes(*decided), "AAAAAAE");
+  std::vector<std::vector<std::string>> expected;
+  for (size_t i = 0; i + 1 < ids.size(); ++i)
+    expected.push_back({ids[i], "m \"" + ids[i] + "\\"});
+  EXPECT_EQ(raw_query("SELECT request_id, model FROM usage_ledger ORDER BY id"), expected);
+  // Read back as recorded: each is refused as a duplicate.
+  batch.pop_back();
+  auto again = store->admit_batch(batch);
+  ASSERT_TRUE(again.ok()) << again.error().message;
+  EXPECT_EQ(outcomes(*again), "EEEEEE");
+}
+
 TEST_P(StoreBackendTest, ABatchHoldsRequestsAndTokensPerMinuteExactly) {
   auto store = open();
   ASSERT_TRUE(store);

@@ -549,6 +549,43 @@ TEST_P(StoreBackendTest, SettlementGivesTokensBackToTheBucketOfTheAdmission) {
                 {"tenant", std::to_string(kNow / 1'000'000 + 61), "1", "20"}}));
 }
 
+TEST_P(StoreBackendTest, ABatchOfSettlementsGivesBackToEachBucketExactly) {
+  auto store = open();
+  ASSERT_TRUE(store);
+  const int64_t key =
+      new_key(*store, NewKey{"a", "default", Role::Member, Limits{{}, {}, {}, 5000}});
+  ASSERT_EQ(admit_outcome(*store, request("r1", key, 100, 900, kNow - 50'000'000)),
+            Admission::Outcome::Admitted);
+  ASSERT_EQ(admit_outcome(*store, request("r2", key, 100, 900)), Admission::Outcome::Admitted);
+  ASSERT_EQ(admit_outcome(*store, request("r3", key, 100, 400)), Admission::Outcome::Admitted);
+  const auto settle = [](const std::string& id, int64_t prompt, int64_t completion) {
+    LedgerWrite write{LedgerWrite::Kind::Settle};
+    write.row.request_id = id;
+    write.row.prompt_tokens = prompt;
+    write.row.completion_tokens = completion;
+    write.row.http_status = 200;
+    write.row.status = "ok";
+    write.row.finished_at_us = kNow;
+    return write;
+  };
+  // Newest bucket first, a refused write between: r2 gives back 850, r1 900, r3 300.
+  auto applied = store->apply_writes(
+      {settle("r2", 100, 50), settle("none", 1, 1), settle("r1", 100, 0), settle("r3", 100, 100)});
+  ASSERT_TRUE(applied.ok()) << applied.error().message;
+  ASSERT_EQ(applied->size(), 4u);
+  EXPECT_TRUE((*applied)[0].ok());
+  EXPECT_FALSE((*applied)[1].ok());
+  EXPECT_TRUE((*applied)[2].ok() && (*applied)[3].ok());
+  const std::string second = std::to_string(kNow / 1'000'000);
+  const std::string older = std::to_string(kNow / 1'000'000 - 50);
+  EXPECT_EQ(raw_query("SELECT scope, second, requests, tokens FROM rate_buckets "
+                      "ORDER BY scope, second"),
+            (std::vector<std::vector<std::string>>{{"key", older, "1", "100"},
+                                                   {"key", second, "2", "350"},
+                                                   {"tenant", older, "1", "100"},
+                                                   {"tenant", second, "2", "350"}}));
+}
+
 // A database of schema version 2 counted rates in rate_windows (one row per minute); opened by
 // this build, a minute's counts move to its first second and hold until that minute ends.
 TEST_P(StoreBackendTest, AVersion2DatabaseKeepsItsMinutesCounts) {
