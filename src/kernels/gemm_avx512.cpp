@@ -337,6 +337,12 @@ const GemmKernels* gemm_kernels_groups16(uint32_t type_id) {
       return &kernels_of<LegacyGroups16Type<Q4_0Weights>>;
     case GgmlType::Q5_0:
       return &kernels_of<LegacyGroups16Type<Q5_0Weights>>;
+    case GgmlType::Q4_1:
+      return &kernels_of<LegacyGroups16Type<Q4_1Weights>>;
+    case GgmlType::Q5_1:
+      return &kernels_of<LegacyGroups16Type<Q5_1Weights>>;
+    case GgmlType::IQ4_NL:
+      return &kernels_of<LegacyGroups16Type<IQ4_NLWeights>>;
     case GgmlType::Q4_K:
       return &kernels_of<Q4KGroups16Type>;
     case GgmlType::Q6_K:

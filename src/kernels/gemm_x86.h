@@ -8,6 +8,7 @@
 #pragma once
 
 #include <algorithm>
+#include <cstddef>
 #include <cstring>
 #include <type_traits>
 #include <vector>
@@ -99,39 +100,50 @@ struct LegacyGroups16Type : LegacyType<W> {
   using Block = typename W::Block;
   using Fields = LegacyFields;
   static constexpr WeightLayout kLayout = WeightLayout::kBlockGroups16;
-  // Per group of m blocks: the scales, then the quant words transposed back
+  static constexpr bool kMin = LegacyType<W>::kMin;
+  // Per group of m blocks: the scales (and mins), then the quant words transposed back
   // (block_groups16_x86.h) and unpacked as W::unpack does.
   static void decode(const uint8_t* row, int64_t k, uint8_t* q, const Fields& f) {
-    for_each_block(row, k, [&](int64_t j, __m256i quants, float scale) {
+    for_each_block(row, k, [&](int64_t j, __m256i quants, float scale, float min) {
       _mm256_storeu_si256(reinterpret_cast<__m256i*>(q + 32 * j), quants);
       f.scale[16 * j] = scale;
+      if constexpr (kMin) f.min[16 * j] = min;
     });
   }
-  // Calls block(j, quants, scale) for each block j of the row: its 32 unsigned quants in
-  // element order (as decode stores them) and its scale.
+  // Calls block(j, quants, scale, min) for each block j of the row: its 32 unsigned quants in
+  // element order (as decode stores them), its scale and its min (0 for types without one).
   template <typename BlockFn>
   static void for_each_block(const uint8_t* row, int64_t k, BlockFn block) {
     constexpr int kWords = static_cast<int>(sizeof(Block::qs) / 4);
-    constexpr bool kQ5 = std::is_same_v<Block, BlockQ5_0>;
+    constexpr bool kFifth = requires(const Block& b) { b.qh; };
+    constexpr bool kLevels = std::is_same_v<Block, BlockIQ4_NL>;
     const int64_t nb = k / 32;
     for (int64_t g0 = 0; g0 < nb; g0 += 16) {
       const int m = static_cast<int>(std::min<int64_t>(16, nb - g0));
       const uint8_t* group = row + g0 * static_cast<int64_t>(sizeof(Block));
       ::gengyun::kernels::avx512::groups16::for_each_block<kWords>(
-          group + (kQ5 ? 6 : 2) * m, m, [&](int l, __m128i first, __m128i second) {
+          group + offsetof(Block, qs) * m, m, [&](int l, __m128i first, __m128i second) {
             __m256i v;
             if constexpr (kWords == 8) {
               v = _mm256_set_m128i(second, first);  // stored as q + 128, as decode gives them
             } else {
               v = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(first, 4), first),
                                    _mm256_set1_epi8(0x0F));
-              if constexpr (kQ5)
-                v = _mm256_or_si256(v, _mm256_and_si256(unpack_bits(group + 2 * m + 4 * l),
-                                                        _mm256_set1_epi8(0x10)));
+              if constexpr (kFifth)
+                v = _mm256_or_si256(
+                    v, _mm256_and_si256(unpack_bits(group + offsetof(Block, qh) * m + 4 * l),
+                                        _mm256_set1_epi8(0x10)));
+              if constexpr (kLevels)  // the level + 128, as decode gives it
+                v = _mm256_xor_si256(
+                    _mm256_shuffle_epi8(_mm256_broadcastsi128_si256(_mm_loadu_si128(
+                                            reinterpret_cast<const __m128i*>(kIQ4NLLevels))),
+                                        v),
+                    _mm256_set1_epi8(static_cast<char>(0x80)));
             }
-            uint16_t d;
+            uint16_t d, min = 0;
             std::memcpy(&d, group + 2 * l, 2);
-            block(g0 + l, v, half_to_float(d));
+            if constexpr (kMin) std::memcpy(&min, group + offsetof(Block, m) * m + 2 * l, 2);
+            block(g0 + l, v, half_to_float(d), half_to_float(min));
           });
     }
   }

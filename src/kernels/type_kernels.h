@@ -50,8 +50,9 @@ struct TypeKernels {
   /// `gemm` for rows in WeightLayout::kBlockGroups16, the same bits; null where the level has
   /// none (matmul then converts rows back to ggml's layout for `gemm`).
   const GemmKernels* gemm_groups16 = nullptr;
-  /// The activation row arranged for vec_dot_groups16 (weight_layout.h: Q8_0 / Q4_0 / Q5_0
-  /// q8_0_row_to_block_groups16, Q4_K q8_K_row_to_block_groups16, Q6_K
+  /// The activation row arranged for vec_dot_groups16 (weight_layout.h: Q8_0 / Q4_0 / Q5_0 /
+  /// IQ4_NL q8_0_row_to_block_groups16, Q4_1 / Q5_1 q8_1_row_to_block_groups16, Q4_K
+  /// q8_K_row_to_block_groups16, Q6_K
   /// q8_K_row_to_q6_K_groups16, or the level's variant giving the same bytes); set exactly
   /// where vec_dot_groups16 is.
   ArrangeRowFn arrange_groups16 = nullptr;

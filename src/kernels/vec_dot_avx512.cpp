@@ -109,16 +109,18 @@ float dot_q8_0_groups16(int64_t n, const void* w, const void* a) {
   return sum_partials16(p);
 }
 
-// Q4_0 (kFifth false) and Q5_0 rows in WeightLayout::kBlockGroups16, as dot_q8_0_groups16:
-// word k of a group's quants holds, per lane, the low nibbles of elements 4k..4k+3 and the high
-// nibbles of elements 16 + 4k..16 + 4k + 3, met by activation words k and 4 + k. Q5_0's fifth
-// bits come from each lane's 4-byte field: a byte shuffle puts the byte holding an element's
-// bit under it and a bit test against a per-byte pattern makes the mask that adds 16. The
-// unsigned quants (0..15, 0..31) leave 8 (16) times the activations' block sum to subtract.
-// Byte i of a 128-bit lane (block l = i / 4, byte b = i % 4 of a quant word) meets, in word k
-// and nibble half h (0 low, 1 high), the element whose fifth bit is bit 4 (k % 2) + b of byte
-// 2 h + k / 2 of its block's field: kFifthIndex[2 k + h] picks that byte (within the lane),
-// kFifthBit[2 k + h] the bit.
+// The nibble types' rows in WeightLayout::kBlockGroups16 (Q4_0, Q5_0, Q4_1, Q5_1, IQ4_NL), as
+// dot_q8_0_groups16: word k of a group's quants holds, per lane, the low nibbles of elements
+// 4k..4k+3 and the high nibbles of elements 16 + 4k..16 + 4k + 3, met by activation words k and
+// 4 + k. Q5_0's and Q5_1's fifth bits come from each lane's 4-byte field: a byte shuffle puts
+// the byte holding an element's bit under it and a bit test against a per-byte pattern makes the
+// mask that adds 16. IQ4_NL's nibbles pick their level + 128 (1..241) from a 16-byte table with
+// a byte shuffle. The unsigned quants (0..15, 0..31, 1..241) leave 8 (Q4_0), 16 (Q5_0) or 128
+// (IQ4_NL) times the activations' block sum to subtract; Q4_1 and Q5_1 have no offset and add
+// fma(m_w, s_a) per block after fma(I, d_w d_a), as dot_row does. Byte i of a 128-bit lane
+// (block l = i / 4, byte b = i % 4 of a quant word) meets, in word k and nibble half h (0 low,
+// 1 high), the element whose fifth bit is bit 4 (k % 2) + b of byte 2 h + k / 2 of its block's
+// field: kFifthIndex[2 k + h] picks that byte (within the lane), kFifthBit[2 k + h] the bit.
 struct FifthBitTables {
   alignas(16) int8_t index[8][16];
   alignas(16) int8_t bit[8][16];
@@ -135,14 +137,20 @@ constexpr FifthBitTables make_fifth_bit_tables() {
 }
 constexpr FifthBitTables kFifthBits = make_fifth_bit_tables();
 
-template <bool kFifth>
-float dot_q4_5_0_groups16(int64_t n, const void* w, const void* a) {
-  using Block = std::conditional_t<kFifth, BlockQ5_0, BlockQ4_0>;
-  constexpr int kShift = kFifth ? 4 : 3;  // offset 16 or 8
+template <typename Block>
+float dot_nibbles_groups16(int64_t n, const void* w, const void* a) {
+  constexpr bool kFifth = requires(const Block& b) { b.qh; };
+  constexpr bool kMin = requires(const Block& b) { b.m; };
+  constexpr bool kLevels = std::is_same_v<Block, BlockIQ4_NL>;
+  // log2 of the quant offset (8, 16, 128); 0: none.
+  constexpr int kShift = kLevels ? 7 : kMin ? 0 : kFifth ? 4 : 3;
   const auto* x = static_cast<const uint8_t*>(w);
   const Q8Row y(a, n);
   const int64_t nb = n / kQK;
   const __m512i low = _mm512_set1_epi8(0x0F);
+  const __m512i levels = _mm512_broadcast_i32x4(
+      _mm_add_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(kIQ4NLLevels)),
+                   _mm_set1_epi8(static_cast<char>(0x80))));
   auto fifth = [](__m512i qh, int k, int h) {
     const auto* index = reinterpret_cast<const __m128i*>(kFifthBits.index[2 * k + h]);
     const auto* bit = reinterpret_cast<const __m128i*>(kFifthBits.bit[2 * k + h]);
@@ -155,8 +163,9 @@ float dot_q4_5_0_groups16(int64_t n, const void* w, const void* a) {
     auto load = [&](const void* p) {
       return full ? load512(p) : _mm512_maskz_loadu_epi32(lanes, p);
     };
-    const __m512i qh = kFifth ? load(group + 2 * m) : _mm512_setzero_si512();
-    const uint8_t* words = group + (kFifth ? 6 : 2) * m;
+    __m512i qh = _mm512_setzero_si512();
+    if constexpr (kFifth) qh = load(group + offsetof(Block, qh) * m);
+    const uint8_t* words = group + offsetof(Block, qs) * m;
     __m512i acc = _mm512_setzero_si512();
 #pragma GCC unroll 4
     for (int k = 0; k < 4; ++k) {
@@ -167,31 +176,47 @@ float dot_q4_5_0_groups16(int64_t n, const void* w, const void* a) {
         lo = _mm512_mask_add_epi8(lo, fifth(qh, k, 0), lo, _mm512_set1_epi8(0x10));
         hi = _mm512_mask_add_epi8(hi, fifth(qh, k, 1), hi, _mm512_set1_epi8(0x10));
       }
+      if constexpr (kLevels) {
+        lo = _mm512_shuffle_epi8(levels, lo);
+        hi = _mm512_shuffle_epi8(levels, hi);
+      }
       acc = _mm512_dpbusd_epi32(acc, lo, load(act + 4 * m * k));
       acc = _mm512_dpbusd_epi32(acc, hi, load(act + 4 * m * (4 + k)));
     }
     return acc;
+  };
+  // The f32 steps of one group of m blocks (lanes: its blocks), after its integer sums `acc`.
+  auto add_group = [&](__m512 p, const uint8_t* group, int64_t g0, __m512i acc, int m,
+                       __mmask16 lanes) {
+    const bool full = m == 16;
+    if constexpr (kShift != 0) {
+      const __m512i sums = full ? load512(y.sum + g0) : _mm512_maskz_loadu_epi32(lanes, y.sum + g0);
+      acc = _mm512_sub_epi32(acc, _mm512_slli_epi32(sums, kShift));
+    }
+    auto halves = [&](const uint8_t* at) {
+      return _mm512_cvtph_ps(full ? load256(at) : _mm256_maskz_loadu_epi16(lanes, at));
+    };
+    auto floats = [&](const float* at) {
+      return full ? _mm512_loadu_ps(at) : _mm512_maskz_loadu_ps(lanes, at);
+    };
+    const __m512 scale = _mm512_mul_ps(halves(group), floats(y.d + g0));
+    p = _mm512_mask3_fmadd_ps(_mm512_cvtepi32_ps(acc), scale, p, lanes);
+    if constexpr (kMin)
+      p = _mm512_mask3_fmadd_ps(halves(group + offsetof(Block, m) * m), floats(y.s + g0), p, lanes);
+    return p;
   };
   __m512 p = _mm512_setzero_ps();
   int64_t g0 = 0;
   for (; g0 + 16 <= nb; g0 += 16) {
     const uint8_t* group = x + g0 * static_cast<int64_t>(sizeof(Block));
     prefetch(group + 2 * 16 * sizeof(Block), 16 * sizeof(Block));
-    __m512i acc = group_sums(group, y.qs + g0 * kQK, 16, 0xFFFF);
-    acc = _mm512_sub_epi32(acc, _mm512_slli_epi32(load512(y.sum + g0), kShift));
-    const __m512 scale = _mm512_mul_ps(_mm512_cvtph_ps(load256(group)), _mm512_loadu_ps(y.d + g0));
-    p = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc), scale, p);
+    p = add_group(p, group, g0, group_sums(group, y.qs + g0 * kQK, 16, 0xFFFF), 16, 0xFFFF);
   }
   if (g0 < nb) {
     const int m = static_cast<int>(nb - g0);
     const auto lanes = static_cast<__mmask16>((1u << m) - 1);
     const uint8_t* group = x + g0 * static_cast<int64_t>(sizeof(Block));
-    __m512i acc = group_sums(group, y.qs + g0 * kQK, m, lanes);
-    acc = _mm512_sub_epi32(acc,
-                           _mm512_slli_epi32(_mm512_maskz_loadu_epi32(lanes, y.sum + g0), kShift));
-    const __m512 scale = _mm512_mul_ps(_mm512_cvtph_ps(_mm256_maskz_loadu_epi16(lanes, group)),
-                                       _mm512_maskz_loadu_ps(lanes, y.d + g0));
-    p = _mm512_mask3_fmadd_ps(_mm512_cvtepi32_ps(acc), scale, p, lanes);
+    p = add_group(p, group, g0, group_sums(group, y.qs + g0 * kQK, m, lanes), m, lanes);
   }
   return sum_partials16(p);
 }
@@ -416,11 +441,23 @@ void vec_dot_q8_0_groups16(int64_t n, const void* w, size_t w_row_bytes, int64_t
 }
 void vec_dot_q4_0_groups16(int64_t n, const void* w, size_t w_row_bytes, int64_t n_rows,
                            const void* a, float* y) {
-  rows<dot_q4_5_0_groups16<false>>(n, w, w_row_bytes, n_rows, a, y);
+  rows<dot_nibbles_groups16<BlockQ4_0>>(n, w, w_row_bytes, n_rows, a, y);
 }
 void vec_dot_q5_0_groups16(int64_t n, const void* w, size_t w_row_bytes, int64_t n_rows,
                            const void* a, float* y) {
-  rows<dot_q4_5_0_groups16<true>>(n, w, w_row_bytes, n_rows, a, y);
+  rows<dot_nibbles_groups16<BlockQ5_0>>(n, w, w_row_bytes, n_rows, a, y);
+}
+void vec_dot_q4_1_groups16(int64_t n, const void* w, size_t w_row_bytes, int64_t n_rows,
+                           const void* a, float* y) {
+  rows<dot_nibbles_groups16<BlockQ4_1>>(n, w, w_row_bytes, n_rows, a, y);
+}
+void vec_dot_q5_1_groups16(int64_t n, const void* w, size_t w_row_bytes, int64_t n_rows,
+                           const void* a, float* y) {
+  rows<dot_nibbles_groups16<BlockQ5_1>>(n, w, w_row_bytes, n_rows, a, y);
+}
+void vec_dot_iq4_nl_groups16(int64_t n, const void* w, size_t w_row_bytes, int64_t n_rows,
+                             const void* a, float* y) {
+  rows<dot_nibbles_groups16<BlockIQ4_NL>>(n, w, w_row_bytes, n_rows, a, y);
 }
 void vec_dot_q4_K_groups16(int64_t n, const void* w, size_t w_row_bytes, int64_t n_rows,
                            const void* a, float* y) {

@@ -16,19 +16,31 @@ namespace {
 constexpr int64_t kGroup = 16;
 constexpr int kWords = kQK / 4;  // 4-byte pieces of an activation block
 
-// Where a 32-element block type keeps its fields, for kBlockGroups16.
+// Where a 32-element block type keeps its fields, for kBlockGroups16. The fields before the
+// quants (d; Q4_1 / Q5_1 m; Q5_0 / Q5_1 qh) go to the group one after another, each as the m
+// blocks' values side by side: a field at byte `offset` of size `size` of block l sits at
+// offset * m + size * l of a group of m blocks, and quant word k of block l at
+// qs * m + 4 (k m + l).
+struct BlockField {
+  size_t offset, size;
+};
 struct BlockShape {
   size_t bytes;   // of one block
-  size_t qh;      // offset of the 4 fifth-bit bytes; 0: none
-  size_t qs;      // offset of the quants
+  size_t qs;      // offset of the quants (the fields before them: `fields`)
   int words;      // 4-byte words of quants
   uint32_t flip;  // XORed into each quant word (Q8_0: q + 128 = q ^ 0x80)
+  int n_fields;
+  BlockField fields[3];
 };
 
 const BlockShape* block_shape(gguf::GgmlType type) {
-  static constexpr BlockShape kQ8_0{sizeof(BlockQ8_0), 0, 2, 8, 0x80808080u};
-  static constexpr BlockShape kQ4_0{sizeof(BlockQ4_0), 0, 2, 4, 0};
-  static constexpr BlockShape kQ5_0{sizeof(BlockQ5_0), 2, 6, 4, 0};
+  static constexpr BlockField kD{0, 2};
+  static constexpr BlockShape kQ8_0{sizeof(BlockQ8_0), 2, 8, 0x80808080u, 1, {kD}};
+  static constexpr BlockShape kQ4_0{sizeof(BlockQ4_0), 2, 4, 0, 1, {kD}};
+  static constexpr BlockShape kQ5_0{sizeof(BlockQ5_0), 6, 4, 0, 2, {kD, {2, 4}}};
+  static constexpr BlockShape kQ4_1{sizeof(BlockQ4_1), 4, 4, 0, 2, {kD, {2, 2}}};
+  static constexpr BlockShape kQ5_1{sizeof(BlockQ5_1), 8, 4, 0, 3, {kD, {2, 2}, {4, 4}}};
+  static constexpr BlockShape kIQ4_NL{sizeof(BlockIQ4_NL), 2, 4, 0, 1, {kD}};
   switch (type) {
     case gguf::GgmlType::Q8_0:
       return &kQ8_0;
@@ -36,16 +48,15 @@ const BlockShape* block_shape(gguf::GgmlType type) {
       return &kQ4_0;
     case gguf::GgmlType::Q5_0:
       return &kQ5_0;
+    case gguf::GgmlType::Q4_1:
+      return &kQ4_1;
+    case gguf::GgmlType::Q5_1:
+      return &kQ5_1;
+    case gguf::GgmlType::IQ4_NL:
+      return &kIQ4_NL;
     default:
       return nullptr;
   }
-}
-
-// The offsets, inside a group of m blocks, of block l's scale, fifth bits and quant word k.
-size_t scale_at(int64_t l) { return static_cast<size_t>(2 * l); }
-size_t qh_at(int64_t m, int64_t l) { return static_cast<size_t>(2 * m + 4 * l); }
-size_t word_at(const BlockShape& b, int64_t m, int64_t l, int k) {
-  return static_cast<size_t>((b.qh != 0 ? 6 : 2) * m + 4 * (k * m + l));
 }
 
 // One row of nb blocks between ggml's layout and kBlockGroups16 (rows distinct); to_groups:
@@ -53,10 +64,10 @@ size_t word_at(const BlockShape& b, int64_t m, int64_t l, int k) {
 void convert_row(const BlockShape& b, const uint8_t* src, uint8_t* dst, int64_t nb,
                  bool to_groups) {
   for (int64_t g0 = 0; g0 < nb; g0 += kGroup) {
-    const int64_t m = std::min(kGroup, nb - g0);
+    const auto m = static_cast<size_t>(std::min(kGroup, nb - g0));
     const size_t base = static_cast<size_t>(g0) * b.bytes;
-    for (int64_t l = 0; l < m; ++l) {
-      const size_t block = base + static_cast<size_t>(l) * b.bytes;
+    for (size_t l = 0; l < m; ++l) {
+      const size_t block = base + l * b.bytes;
       auto move = [&](size_t ggml_at, size_t group_at, size_t n, uint32_t flip) {
         const uint8_t* from = src + (to_groups ? block + ggml_at : base + group_at);
         uint8_t* to = dst + (to_groups ? base + group_at : block + ggml_at);
@@ -69,10 +80,12 @@ void convert_row(const BlockShape& b, const uint8_t* src, uint8_t* dst, int64_t 
         word ^= flip;
         std::memcpy(to, &word, 4);
       };
-      move(0, scale_at(l), 2, 0);
-      if (b.qh != 0) move(b.qh, qh_at(m, l), 4, 0);
-      for (int k = 0; k < b.words; ++k)
-        move(b.qs + 4 * static_cast<size_t>(k), word_at(b, m, l, k), 4, b.flip);
+      for (int f = 0; f < b.n_fields; ++f) {
+        const BlockField& field = b.fields[f];
+        move(field.offset, field.offset * m + field.size * l, field.size, 0);
+      }
+      for (size_t k = 0; k < static_cast<size_t>(b.words); ++k)
+        move(b.qs + 4 * k, b.qs * m + 4 * (k * m + l), 4, b.flip);
     }
   }
 }
@@ -326,6 +339,11 @@ void q8_0_row_to_block_groups16(const void* src, void* dst, int64_t n) {
   }
   std::memcpy(out.d, in.d, static_cast<size_t>(nb) * sizeof(float));
   std::memcpy(out.sum, in.sum, static_cast<size_t>(nb) * sizeof(int32_t));
+}
+
+void q8_1_row_to_block_groups16(const void* src, void* dst, int64_t n) {
+  q8_0_row_to_block_groups16(src, dst, n);
+  std::memcpy(Q8RowOut(dst, n).s, Q8Row(src, n).s, static_cast<size_t>(n / kQK) * sizeof(float));
 }
 
 void q8_K_row_to_block_groups16(const void* src, void* dst, int64_t n) {

@@ -14,12 +14,13 @@ namespace gengyun::kernels {
 /// are (row o at o * ggml_row_size(type, n_in), same size); only the bytes inside a row move.
 enum class WeightLayout : uint8_t {
   kGgml = 0,  ///< ggml's blocks, as in the GGUF file
-  /// Q8_0, Q4_0, Q5_0. The row's blocks in groups of 16 (the last group has the m = nb % 16
-  /// blocks left, if any). A group of m blocks (m blocks' bytes) holds the m f16 scales, then
-  /// (Q5_0) the m 4-byte fifth-bit fields, then for each 4-byte word k of a block's quants
-  /// (Q8_0: 8 words, each quant stored as the unsigned byte q + 128; Q4_0 / Q5_0: the 4 words
-  /// of nibbles as in the file) word k of each of the m blocks side by side (4 m bytes). Lane
-  /// l of a 16-lane vector then meets block l.
+  /// Q8_0, Q4_0, Q5_0, Q4_1, Q5_1, IQ4_NL. The row's blocks in groups of 16 (the last group
+  /// has the m = nb % 16 blocks left, if any). A group of m blocks (m blocks' bytes) holds the
+  /// m f16 scales d, then (Q4_1 / Q5_1) the m f16 mins m, then (Q5_0 / Q5_1) the m 4-byte
+  /// fifth-bit fields, then for each 4-byte word k of a block's quants (Q8_0: 8 words, each
+  /// quant stored as the unsigned byte q + 128; the others: the 4 words of nibbles as in the
+  /// file) word k of each of the m blocks side by side (4 m bytes). Lane l of a 16-lane vector
+  /// then meets block l.
   /// Q4_K: the row's super-blocks in pairs (the last group has 1 if their count is odd); a
   /// group of m super-blocks holds the m f16 d, the m f16 dmin, the m 12-byte packed scales,
   /// then its 8 m sub-blocks of 32 as 8 m Q4_0 blocks' quants (16 bytes: element i in the low
@@ -51,6 +52,10 @@ void from_layout(gguf::GgmlType type, WeightLayout layout, const void* src, void
 /// kBlockGroups16 arranges a weight row's (signed, without the + 128); d and sum unchanged.
 /// src and dst are activation_row_bytes(Q8_0, n) bytes and must not overlap.
 void q8_0_row_to_block_groups16(const void* src, void* dst, int64_t n);
+
+/// The Q8_1 activation row (activation_rows.h) of n elements arranged as
+/// q8_0_row_to_block_groups16 arranges a Q8_0 row, s unchanged too (for Q4_1 / Q5_1 rows).
+void q8_1_row_to_block_groups16(const void* src, void* dst, int64_t n);
 
 /// The Q8_K activation row (ggml's BlockQ8_K[n / 256]) of n elements arranged for Q4_K rows
 /// in kBlockGroups16, per group of m super-blocks (m = 2, the last 1 when n / 256 is odd):

@@ -18,17 +18,46 @@
 
 namespace gengyun::kernels::avx512 {
 
-void group16_to_blocks(gguf::GgmlType type, const uint8_t* group, uint8_t* dst) {
-  const bool q8 = type == gguf::GgmlType::Q8_0, q5 = type == gguf::GgmlType::Q5_0;
-  const size_t block_bytes = q8 ? sizeof(BlockQ8_0) : q5 ? sizeof(BlockQ5_0) : sizeof(BlockQ4_0);
-  const size_t qs_at = q5 ? 6 : 2;
-  for (int l = 0; l < 16; ++l) {
-    std::memcpy(dst + l * block_bytes, group + 2 * l, 2);
-    if (q5) std::memcpy(dst + l * block_bytes + 2, group + 32 + 4 * l, 4);
+namespace {
+
+// The bytes before a 32-element block's quants, as fields of `size` bytes at `offset`: the group
+// holds each field of its 16 blocks side by side, at 16 offset + size l (weight_layout.h).
+struct BlockFields {
+  size_t bytes;  // of one block
+  size_t qs;     // offset of the quants
+  int n;
+  size_t offset[3], size[3];
+};
+
+BlockFields block_fields(gguf::GgmlType type) {
+  switch (type) {
+    case gguf::GgmlType::Q8_0:
+      return {sizeof(BlockQ8_0), 2, 1, {0}, {2}};
+    case gguf::GgmlType::Q5_0:
+      return {sizeof(BlockQ5_0), 6, 2, {0, 2}, {2, 4}};
+    case gguf::GgmlType::Q4_1:
+      return {sizeof(BlockQ4_1), 4, 2, {0, 2}, {2, 2}};
+    case gguf::GgmlType::Q5_1:
+      return {sizeof(BlockQ5_1), 8, 3, {0, 2, 4}, {2, 2, 4}};
+    case gguf::GgmlType::IQ4_NL:
+      return {sizeof(BlockIQ4_NL), 2, 1, {0}, {2}};
+    default:  // Q4_0
+      return {sizeof(BlockQ4_0), 2, 1, {0}, {2}};
   }
-  const uint8_t* words = group + (q5 ? 96 : 32);
+}
+
+}  // namespace
+
+void group16_to_blocks(gguf::GgmlType type, const uint8_t* group, uint8_t* dst) {
+  const bool q8 = type == gguf::GgmlType::Q8_0;
+  const BlockFields b = block_fields(type);
+  for (int l = 0; l < 16; ++l)
+    for (int f = 0; f < b.n; ++f)
+      std::memcpy(dst + l * b.bytes + b.offset[f], group + 16 * b.offset[f] + b.size[f] * l,
+                  b.size[f]);
+  const uint8_t* words = group + 16 * b.qs;
   auto store = [&](int l, __m128i first, __m128i second) {
-    uint8_t* qs = dst + l * block_bytes + qs_at;
+    uint8_t* qs = dst + l * b.bytes + b.qs;
     const __m128i flip = _mm_set1_epi8(static_cast<char>(0x80));  // Q8_0: q + 128 -> q
     _mm_storeu_si128(reinterpret_cast<__m128i*>(qs), q8 ? _mm_xor_si128(first, flip) : first);
     if (q8) _mm_storeu_si128(reinterpret_cast<__m128i*>(qs + 16), _mm_xor_si128(second, flip));
@@ -68,15 +97,15 @@ void blocks_to_words(const uint8_t* src, size_t block_bytes, size_t qs_at, int h
 }  // namespace
 
 void blocks_to_group16(gguf::GgmlType type, const uint8_t* src, uint8_t* group) {
-  const bool q8 = type == gguf::GgmlType::Q8_0, q5 = type == gguf::GgmlType::Q5_0;
-  const size_t block_bytes = q8 ? sizeof(BlockQ8_0) : q5 ? sizeof(BlockQ5_0) : sizeof(BlockQ4_0);
-  for (int l = 0; l < 16; ++l) {
-    std::memcpy(group + 2 * l, src + l * block_bytes, 2);
-    if (q5) std::memcpy(group + 32 + 4 * l, src + l * block_bytes + 2, 4);
-  }
+  const bool q8 = type == gguf::GgmlType::Q8_0;
+  const BlockFields b = block_fields(type);
+  for (int l = 0; l < 16; ++l)
+    for (int f = 0; f < b.n; ++f)
+      std::memcpy(group + 16 * b.offset[f] + b.size[f] * l, src + l * b.bytes + b.offset[f],
+                  b.size[f]);
   // Q8_0: q -> q + 128.
-  blocks_to_words(src, block_bytes, q5 ? 6 : 2, q8 ? 2 : 1,
-                  _mm512_set1_epi8(static_cast<char>(q8 ? 0x80 : 0)), group + (q5 ? 96 : 32));
+  blocks_to_words(src, b.bytes, b.qs, q8 ? 2 : 1,
+                  _mm512_set1_epi8(static_cast<char>(q8 ? 0x80 : 0)), group + 16 * b.qs);
 }
 
 void q4_K_pair_to_group(const uint8_t* src, uint8_t* group) {

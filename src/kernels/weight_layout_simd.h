@@ -9,7 +9,8 @@
 namespace gengyun::kernels::avx512 {
 
 /// The 16 blocks of one full group of a WeightLayout::kBlockGroups16 row of `type` (Q8_0,
-/// Q4_0 or Q5_0) written as 16 consecutive ggml blocks to dst (16 blocks' bytes).
+/// Q4_0, Q5_0, Q4_1, Q5_1 or IQ4_NL) written as 16 consecutive ggml blocks to dst (16 blocks'
+/// bytes).
 void group16_to_blocks(gguf::GgmlType type, const uint8_t* group, uint8_t* dst);
 
 /// The inverse: 16 consecutive ggml blocks of `type` at src written as one full group.

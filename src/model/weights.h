@@ -49,10 +49,10 @@ struct ExpertMatrices {
 };
 
 /// Rearranges, in place, every weight matrix of `file` whose decode product is faster in
-/// another layout at the active SIMD level (AVX-512: Q8_0, Q4_0, Q5_0, Q4_K and Q6_K into
-/// kernels::WeightLayout::kBlockGroups16; none below), 2-D matrices and the 3-D stacked experts
-/// of a mixture of experts alike (the layouts move bytes within a row), and records the
-/// layout in its TensorInfo (token_embd.weight too: the output matrix of tied embeddings, and
+/// another layout at the active SIMD level (AVX-512: Q8_0, Q4_0, Q5_0, Q4_1, Q5_1, IQ4_NL, Q4_K
+/// and Q6_K into kernels::WeightLayout::kBlockGroups16; none below), 2-D matrices and the 3-D
+/// stacked experts of a mixture of experts alike (the layouts move bytes within a row), and records
+/// the layout in its TensorInfo (token_embd.weight too: the output matrix of tied embeddings, and
 /// blocks::embed converts the rows it looks up). Run once after gguf::File::open(path,
 /// FileMemory::kAnonymous), before binding. Returns the number of tensors rearranged. Errors: those
 /// of File::rewrite_tensor (a mapped file cannot be rearranged).

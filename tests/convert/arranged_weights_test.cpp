@@ -3,12 +3,15 @@
 // tokens (one pass: batched kernels) and three single decode steps (the layout's vec_dot).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstring>
 #include <filesystem>
+#include <iterator>
 #include <memory>
 #include <vector>
 
 #include "convert/quantize_model.h"
+#include "convert/quantize_type.h"
 #include "gguf/gguf.h"
 #include "kernels/thread_pool.h"
 #include "kernels/type_kernels.h"
@@ -52,8 +55,9 @@ TEST(ArrangedWeights, LogitsAreTheBitsOfTheFileLayout) {
   REQUIRE_TESTDATA();
   if (kernels::type_kernels(gguf::GgmlType::Q8_0).vec_dot_groups16 == nullptr)
     GTEST_SKIP() << "this CPU's SIMD level has no kBlockGroups16 decode kernel (AVX-512 has)";
-  for (QuantizeType type : {QuantizeType::Q8_0, QuantizeType::Q4_0, QuantizeType::Q5_0,
-                            QuantizeType::Q4_K_M, QuantizeType::Q6_K}) {
+  for (QuantizeType type :
+       {QuantizeType::Q8_0, QuantizeType::Q4_0, QuantizeType::Q5_0, QuantizeType::Q4_1,
+        QuantizeType::Q5_1, QuantizeType::IQ4_NL, QuantizeType::Q4_K_M, QuantizeType::Q6_K}) {
     const std::string path = quantize_test::temp_path("model.gguf");
     auto quantized =
         quantize_model(testing::testdata_path("models/qwen2-tiny-f32.gguf"), path, type, 2);
@@ -61,17 +65,23 @@ TEST(ArrangedWeights, LogitsAreTheBitsOfTheFileLayout) {
     int none = 0, arranged = 0;
     const std::vector<float> want = logits_of(path, false, none);
     const std::vector<float> got = logits_of(path, true, arranged);
-    // Every matrix of the file's Q8_0 / Q4_0 / Q5_0 / Q4_K / Q6_K tensors (qwen2-tiny: 14 in
-    // its 2 layers, and token_embd.weight, the output matrix too; Q4_K_M mixes Q4_K with Q6_K).
+    // Every matrix of the file's Q8_0 / Q4_0 / Q5_0 / Q4_1 / Q5_1 / IQ4_NL / Q4_K / Q6_K
+    // tensors (qwen2-tiny: 14 in its 2 layers, and token_embd.weight, the output matrix too;
+    // Q4_K_M mixes Q4_K with Q6_K).
     auto file = gguf::File::open(path);
     ASSERT_TRUE(file.ok());
-    int expected = 0;
-    for (const gguf::TensorInfo& t : file->tensors())
-      expected +=
-          t.ne.size() == 2 && (t.type == gguf::GgmlType::Q8_0 || t.type == gguf::GgmlType::Q4_0 ||
-                               t.type == gguf::GgmlType::Q5_0 || t.type == gguf::GgmlType::Q4_K ||
-                               t.type == gguf::GgmlType::Q6_K);
+    int expected = 0, of_type = 0;  // of_type: matrices of the type's own (default) type
+    for (const gguf::TensorInfo& t : file->tensors()) {
+      of_type += t.ne.size() == 2 && t.type == quantize_type_info(type).default_type;
+      using gguf::GgmlType;
+      const GgmlType arrangeable[] = {GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q5_0,
+                                      GgmlType::Q4_1, GgmlType::Q5_1, GgmlType::IQ4_NL,
+                                      GgmlType::Q4_K, GgmlType::Q6_K};
+      expected += t.ne.size() == 2 && std::find(std::begin(arrangeable), std::end(arrangeable),
+                                                t.type) != std::end(arrangeable);
+    }
     EXPECT_EQ(expected, 15) << static_cast<int>(type);
+    EXPECT_GT(of_type, 0) << static_cast<int>(type);
     EXPECT_EQ(arranged, expected) << static_cast<int>(type);
     ASSERT_EQ(want.size(), got.size());
     ASSERT_FALSE(want.empty());

@@ -23,15 +23,14 @@ namespace {
 
 using gguf::GgmlType;
 
-TEST(WeightLayout, SupportedForQ8_0Q4_0Q5_0RowsOfWholeBlocks) {
-  for (GgmlType type : {GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q5_0}) {
+TEST(WeightLayout, SupportedForThe32ElementTypesRowsOfWholeBlocks) {
+  for (GgmlType type : {GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q5_0, GgmlType::Q4_1,
+                        GgmlType::Q5_1, GgmlType::IQ4_NL}) {
     EXPECT_TRUE(layout_supported(type, WeightLayout::kBlockGroups16, 896));
     EXPECT_TRUE(layout_supported(type, WeightLayout::kBlockGroups16, 32));
     EXPECT_FALSE(layout_supported(type, WeightLayout::kBlockGroups16, 0));
     EXPECT_FALSE(layout_supported(type, WeightLayout::kBlockGroups16, 48));
   }
-  EXPECT_FALSE(layout_supported(GgmlType::Q4_1, WeightLayout::kBlockGroups16, 896));
-  EXPECT_FALSE(layout_supported(GgmlType::IQ4_NL, WeightLayout::kBlockGroups16, 896));
   EXPECT_TRUE(layout_supported(GgmlType::Q4_K, WeightLayout::kBlockGroups16, 4864));
   EXPECT_TRUE(layout_supported(GgmlType::Q4_K, WeightLayout::kBlockGroups16, 256));
   EXPECT_FALSE(layout_supported(GgmlType::Q4_K, WeightLayout::kBlockGroups16, 0));
@@ -115,6 +114,109 @@ TEST(WeightLayout, BlockGroups16PutsQ5_0ScalesFifthBitsThenNibbleWords) {
   std::vector<uint8_t> back(row.size());
   from_layout(GgmlType::Q5_0, WeightLayout::kBlockGroups16, row.data(), back.data(), nb * kQK, 1);
   EXPECT_EQ(back, ggml);
+}
+
+// The fields of a ggml Q4_1 / Q5_1 / IQ4_NL block, by ggml's formulas (dequantize_row_q4_1,
+// q5_1, iq4_nl): element e (0..31) has the quant nibble e % 16 of qs (low for e < 16, high
+// otherwise) and, for Q5_1, the fifth bit e of the 32-bit qh.
+struct NibbleBlock {
+  uint16_t d, m;  // m: 0 for IQ4_NL
+  uint32_t qh;    // 0 for Q4_1 and IQ4_NL
+  int quant[32];  // 0..15 (Q5_1: 0..31), before the fifth bit is added for Q5_1
+};
+NibbleBlock ggml_block(GgmlType type, const uint8_t* b) {
+  NibbleBlock out{};
+  std::memcpy(&out.d, b, 2);
+  size_t qs = 2;
+  if (type != GgmlType::IQ4_NL) {
+    std::memcpy(&out.m, b + 2, 2);
+    qs = 4;
+  }
+  if (type == GgmlType::Q5_1) {
+    std::memcpy(&out.qh, b + 4, 4);
+    qs = 8;
+  }
+  for (int e = 0; e < 32; ++e) out.quant[e] = (b[qs + e % 16] >> (e < 16 ? 0 : 4)) & 0x0F;
+  return out;
+}
+
+// The same fields read where weight_layout.h puts block l of a group of m blocks at `group`.
+NibbleBlock group_block(GgmlType type, const uint8_t* group, int m, int l) {
+  NibbleBlock out{};
+  std::memcpy(&out.d, group + 2 * l, 2);
+  size_t words = 2 * static_cast<size_t>(m);
+  if (type != GgmlType::IQ4_NL) {
+    std::memcpy(&out.m, group + 2 * m + 2 * l, 2);
+    words = 4 * static_cast<size_t>(m);
+  }
+  if (type == GgmlType::Q5_1) {
+    std::memcpy(&out.qh, group + 4 * m + 4 * l, 4);
+    words = 8 * static_cast<size_t>(m);
+  }
+  // Word k, byte b: elements 4 k + b (low nibble) and 16 + 4 k + b (high).
+  for (int e = 0; e < 32; ++e)
+    out.quant[e] = (group[words + 4 * (e % 16 / 4 * m + l) + e % 4] >> (e < 16 ? 0 : 4)) & 0x0F;
+  return out;
+}
+
+// Random rows (2 rows of 1, 2, 3, 16, 19 and 35 blocks: AVX-512 full groups where the CPU has
+// them, a last partial group in scalar) to the layout: every field and quant where
+// weight_layout.h says; back: the ggml bytes. And random layout bytes from the layout and back.
+TEST(WeightLayout, BlockGroups16PutsQ4_1Q5_1IQ4_NLFieldsThenNibbleWords) {
+  for (GgmlType type : {GgmlType::Q4_1, GgmlType::Q5_1, GgmlType::IQ4_NL}) {
+    const size_t block_bytes = gguf::ggml_row_size(type, kQK);
+    for (int nb : {1, 2, 3, 16, 19, 35}) {
+      std::mt19937 rng(static_cast<unsigned>(30 + nb));
+      const int64_t n_in = nb * kQK, n_rows = 2;
+      const size_t row_bytes = gguf::ggml_row_size(type, n_in);
+      std::vector<uint8_t> ggml(row_bytes * n_rows);
+      for (auto& byte : ggml) byte = static_cast<uint8_t>(rng());
+      std::vector<uint8_t> arranged = ggml;
+      to_layout(type, WeightLayout::kBlockGroups16, arranged.data(), n_in, n_rows);
+      const std::string where =
+          std::string(gguf::ggml_type_info(type).name) + " nb=" + std::to_string(nb);
+      for (int64_t r = 0; r < n_rows; ++r)
+        for (int g0 = 0; g0 < nb; g0 += 16) {
+          const int m = std::min(16, nb - g0);
+          const uint8_t* group = arranged.data() + r * row_bytes + g0 * block_bytes;
+          for (int l = 0; l < m; ++l) {
+            const NibbleBlock want =
+                ggml_block(type, ggml.data() + r * row_bytes + (g0 + l) * block_bytes);
+            const NibbleBlock got = group_block(type, group, m, l);
+            EXPECT_EQ(got.d, want.d) << where << " block " << g0 + l;
+            EXPECT_EQ(got.m, want.m) << where << " block " << g0 + l;
+            EXPECT_EQ(got.qh, want.qh) << where << " block " << g0 + l;
+            for (int e = 0; e < 32; ++e)
+              EXPECT_EQ(got.quant[e], want.quant[e]) << where << " block " << g0 + l << " " << e;
+          }
+        }
+      std::vector<uint8_t> back(ggml.size(), 0x55);
+      from_layout(type, WeightLayout::kBlockGroups16, arranged.data(), back.data(), n_in, n_rows);
+      EXPECT_EQ(back, ggml) << where;
+      // Any layout bytes: from_layout then to_layout gives them back.
+      std::vector<uint8_t> layout_bytes(ggml.size());
+      for (auto& byte : layout_bytes) byte = static_cast<uint8_t>(rng());
+      std::vector<uint8_t> again(ggml.size(), 0x55);
+      from_layout(type, WeightLayout::kBlockGroups16, layout_bytes.data(), again.data(), n_in,
+                  n_rows);
+      to_layout(type, WeightLayout::kBlockGroups16, again.data(), n_in, n_rows);
+      EXPECT_EQ(again, layout_bytes) << where;
+    }
+  }
+}
+
+TEST(WeightLayout, Q8_1ActivationRowArrangedLikeTheWeightsWithItsSums) {
+  const int64_t n = 19 * kQK;
+  std::mt19937 rng(4);
+  const auto row = test::activation_row(GgmlType::Q8_1,
+                                        test::small_activations(GgmlType::Q8_1, n, 0.25f, rng), n);
+  ASSERT_EQ(row.size(), activation_row_bytes(GgmlType::Q8_1, n));
+  std::vector<uint8_t> want(row.size()), got(row.size());
+  q8_0_row_to_block_groups16(row.data(), want.data(), n);  // the quants, d and sum
+  std::memcpy(Q8RowOut(want.data(), n).s, Q8Row(row.data(), n).s, 19 * sizeof(float));
+  q8_1_row_to_block_groups16(row.data(), got.data(), n);
+  const size_t used = static_cast<size_t>(n) + 19 * 3 * 4;  // qs, d, sum, s
+  EXPECT_EQ(std::memcmp(got.data(), want.data(), used), 0);
 }
 
 TEST(WeightLayout, ActivationRowArrangedLikeTheWeights) {
@@ -382,11 +484,13 @@ TEST(WeightLayout, MatmulOnBlockGroups16EqualsMatmulOnGgmlRows) {
   struct Shape {
     int64_t n_in, n_out;
   };
-  const std::vector<Shape> shapes{{32, 5}, {96, 17}, {512, 16}, {896, 40}, {4864, 33}};
+  // 1, 2, 3, 16, 19, 28 and 152 blocks (a last partial group of 2, 3, 3, 12 and 8).
+  const std::vector<Shape> shapes{{32, 5},   {64, 3},   {96, 17},  {512, 16},
+                                  {608, 19}, {896, 40}, {4864, 33}};
   // Q4_K, Q6_K: 1, 2, 3 and 19 super-blocks (Q4_K: a last group of one, or none).
   const std::vector<Shape> k_shapes{{256, 5}, {512, 17}, {768, 16}, {4864, 33}};
-  for (GgmlType type :
-       {GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q5_0, GgmlType::Q4_K, GgmlType::Q6_K}) {
+  for (GgmlType type : {GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q5_0, GgmlType::Q4_1,
+                        GgmlType::Q5_1, GgmlType::IQ4_NL, GgmlType::Q4_K, GgmlType::Q6_K}) {
     const bool k_quant = type == GgmlType::Q4_K || type == GgmlType::Q6_K;
     for (Shape s : k_quant ? k_shapes : shapes) {
       const auto ggml = test::random_weights(type, s.n_in, s.n_out, rng);
