@@ -118,8 +118,8 @@ struct Body {
   const json& operator[](const char* name) const { return fields.at(name); }
 };
 
-ApiResult<Body> parse_body(const HttpRequest& request, std::vector<std::string_view> allowed) {
-  json body = json::parse(request.body, nullptr, false);
+ApiResult<Body> parse_body(std::string_view text, std::vector<std::string_view> allowed) {
+  json body = json::parse(text, nullptr, false);
   if (body.is_discarded() || !body.is_object())
     return invalid_request("the request body must be a JSON object");
   for (const auto& [name, value] : body.items()) {
@@ -207,23 +207,25 @@ ApiError store_failed(const std::string& what, const Error& error) {
   return internal_error(what + ": " + error.message);
 }
 
-/// The tenant `id` if the caller may see it; 404 otherwise.
-ApiResult<platform::TenantInfo> visible_tenant(platform::Store& store, const AdminCaller& caller,
+/// The tenant `id` if `caller` may see it (null: the deployment's operator, who sees all); 404
+/// otherwise.
+ApiResult<platform::TenantInfo> visible_tenant(platform::Store& store, const AdminCaller* caller,
                                                int64_t id) {
   auto tenants = store.list_tenants();
   if (!tenants.ok()) return store_failed("cannot read the tenants", tenants.error());
   for (const platform::TenantInfo& tenant : *tenants)
-    if (tenant.id == id && caller.may_manage(tenant.id)) return tenant;
+    if (tenant.id == id && (!caller || caller->may_manage(tenant.id))) return tenant;
   return not_found("tenant", std::to_string(id));
 }
 
-/// The key `id` if the caller may manage it; 404 otherwise.
-ApiResult<platform::KeyInfo> visible_key(platform::Store& store, const AdminCaller& caller,
+/// The key `id` if `caller` may manage it (null: the deployment's operator, who manages all);
+/// 404 otherwise.
+ApiResult<platform::KeyInfo> visible_key(platform::Store& store, const AdminCaller* caller,
                                          int64_t id) {
   auto keys = store.list_keys();
   if (!keys.ok()) return store_failed("cannot read the API keys", keys.error());
   for (const platform::KeyInfo& key : *keys)
-    if (key.id == id && caller.may_manage(key)) return key;
+    if (key.id == id && (!caller || caller->may_manage(key))) return key;
   return not_found("API key", std::to_string(id));
 }
 
@@ -278,7 +280,7 @@ void AdminRequest::serve(const AdminPath& path) {
     case Collection::Tenants:
       if (!path.id) return reads ? list_tenants(*caller) : create_tenant(*caller);
       if (reads) {
-        auto tenant = visible_tenant(store_, *caller, *path.id);
+        auto tenant = visible_tenant(store_, &*caller, *path.id);
         if (!failed(tenant)) send_json(out_, tenant_json(*tenant));
         return;
       }
@@ -286,7 +288,7 @@ void AdminRequest::serve(const AdminPath& path) {
     case Collection::Keys:
       if (!path.id) return reads ? list_keys(*caller) : create_key(*caller);
       if (reads) {
-        auto key = visible_key(store_, *caller, *path.id);
+        auto key = visible_key(store_, &*caller, *path.id);
         if (!failed(key)) send_json(out_, key_json(*key));
         return;
       }
@@ -311,7 +313,7 @@ void AdminRequest::list_tenants(const AdminCaller& caller) {
 }
 
 void AdminRequest::create_tenant(const AdminCaller& caller) {
-  auto body = parse_body(request_, {"name", "budget_usd", "budget_period", "rpm", "tpm"});
+  auto body = parse_body(request_.body, {"name", "budget_usd", "budget_period", "rpm", "tpm"});
   if (failed(body)) return;
   auto name = read_name(*body, "name", "tenant");
   if (failed(name)) return;
@@ -336,18 +338,8 @@ void AdminRequest::create_tenant(const AdminCaller& caller) {
 }
 
 void AdminRequest::patch_tenant(const AdminCaller& caller, int64_t id) {
-  auto body = parse_body(request_, {"budget_usd", "budget_period", "rpm", "tpm"});
-  if (failed(body)) return;
-  auto tenant = visible_tenant(store_, caller, id);
-  if (failed(tenant)) return;
-  auto limits = read_limits(*body, tenant->limits);
-  if (failed(limits)) return;
-  auto updated = store_.set_tenant_limits(id, *limits, caller.actor());
-  if (!updated.ok()) {
-    send_error(out_, store_failed("cannot set the tenant's limits", updated.error()));
-    return;
-  }
-  send_json(out_, tenant_json(*updated));
+  auto updated = update_tenant_limits(store_, id, request_.body, caller.actor(), &caller);
+  if (!failed(updated)) send_json(out_, tenant_json(*updated));
 }
 
 void AdminRequest::list_keys(const AdminCaller& caller) {
@@ -363,8 +355,8 @@ void AdminRequest::list_keys(const AdminCaller& caller) {
 }
 
 void AdminRequest::create_key(const AdminCaller& caller) {
-  auto body = parse_body(request_, {"name", "tenant", "role", "models", "expires_in_days",
-                                    "budget_usd", "budget_period", "rpm", "tpm"});
+  auto body = parse_body(request_.body, {"name", "tenant", "role", "models", "expires_in_days",
+                                         "budget_usd", "budget_period", "rpm", "tpm"});
   if (failed(body)) return;
   platform::NewKey key;
   auto name = read_name(*body, "name", "key");
@@ -462,22 +454,8 @@ void AdminRequest::create_key(const AdminCaller& caller) {
 }
 
 void AdminRequest::patch_key(const AdminCaller& caller, int64_t id) {
-  auto body = parse_body(request_, {"budget_usd", "budget_period", "rpm", "tpm"});
-  if (failed(body)) return;
-  auto key = visible_key(store_, caller, id);
-  if (failed(key)) return;
-  if (key->revoked_at_us) {
-    send_error(out_, conflict("the API key " + std::to_string(id) + " is revoked"));
-    return;
-  }
-  auto limits = read_limits(*body, key->limits);
-  if (failed(limits)) return;
-  auto updated = store_.set_key_limits(id, *limits, caller.actor());
-  if (!updated.ok()) {
-    send_error(out_, store_failed("cannot set the key's limits", updated.error()));
-    return;
-  }
-  send_json(out_, key_json(*updated));
+  auto updated = update_key_limits(store_, id, request_.body, caller.actor(), &caller);
+  if (!failed(updated)) send_json(out_, key_json(*updated));
 }
 
 void AdminRequest::revoke_key(const AdminCaller& caller, int64_t id) {
@@ -485,7 +463,7 @@ void AdminRequest::revoke_key(const AdminCaller& caller, int64_t id) {
     send_error(out_, invalid_request("DELETE /admin/keys/ID takes no body"));
     return;
   }
-  auto key = visible_key(store_, caller, id);
+  auto key = visible_key(store_, &caller, id);
   if (failed(key)) return;
   if (key->revoked_at_us) {
     send_error(out_, conflict("the API key " + std::to_string(id) + " is already revoked"));
@@ -495,7 +473,7 @@ void AdminRequest::revoke_key(const AdminCaller& caller, int64_t id) {
     send_error(out_, store_failed("cannot revoke the API key", revoked.error()));
     return;
   }
-  auto after = visible_key(store_, caller, id);
+  auto after = visible_key(store_, &caller, id);
   if (failed(after)) return;
   send_json(out_, key_json(*after));
 }
@@ -512,7 +490,7 @@ void AdminRequest::list_prices() {
 }
 
 void AdminRequest::set_price(const AdminCaller& caller) {
-  auto body = parse_body(request_, {"model", "input", "cached_input", "output"});
+  auto body = parse_body(request_.body, {"model", "input", "cached_input", "output"});
   if (failed(body)) return;
   auto model = read_name(*body, "model", "model");
   if (failed(model)) return;
@@ -559,6 +537,36 @@ void AdminRequest::audit_log() {
 }
 
 }  // namespace
+
+ApiResult<platform::TenantInfo> update_tenant_limits(platform::Store& store, int64_t id,
+                                                     std::string_view body,
+                                                     const platform::Actor& actor,
+                                                     const AdminCaller* caller) {
+  auto fields = parse_body(body, {"budget_usd", "budget_period", "rpm", "tpm"});
+  if (!fields.ok()) return fields.error();
+  auto tenant = visible_tenant(store, caller, id);
+  if (!tenant.ok()) return tenant.error();
+  auto limits = read_limits(*fields, tenant->limits);
+  if (!limits.ok()) return limits.error();
+  auto updated = store.set_tenant_limits(id, *limits, actor);
+  if (!updated.ok()) return store_failed("cannot set the tenant's limits", updated.error());
+  return *updated;
+}
+
+ApiResult<platform::KeyInfo> update_key_limits(platform::Store& store, int64_t id,
+                                               std::string_view body, const platform::Actor& actor,
+                                               const AdminCaller* caller) {
+  auto fields = parse_body(body, {"budget_usd", "budget_period", "rpm", "tpm"});
+  if (!fields.ok()) return fields.error();
+  auto key = visible_key(store, caller, id);
+  if (!key.ok()) return key.error();
+  if (key->revoked_at_us) return conflict("the API key " + std::to_string(id) + " is revoked");
+  auto limits = read_limits(*fields, key->limits);
+  if (!limits.ok()) return limits.error();
+  auto updated = store.set_key_limits(id, *limits, actor);
+  if (!updated.ok()) return store_failed("cannot set the key's limits", updated.error());
+  return *updated;
+}
 
 std::string admin_methods(std::string_view path) {
   auto parsed = parse_admin_path(path);

@@ -30,6 +30,8 @@
 #include <string>
 #include <string_view>
 
+#include "api/admin_auth.h"
+#include "api/errors.h"
 #include "api/responder.h"
 #include "platform/store.h"
 
@@ -38,6 +40,24 @@ namespace gengyun::api {
 /// The methods the admin API allows on `path` ("GET, POST"); "" when `path` is not one of its
 /// paths (above).
 std::string admin_methods(std::string_view path);
+
+/// PATCH /admin/tenants/ID, also `gengyun tenants update`: applies `body` (JSON text, the
+/// fields budget_usd, budget_period, rpm, tpm; a field left out is kept, null clears it) to the
+/// limits of tenant `id` and returns the tenant as it now is, with one audit entry by `actor`.
+/// `caller`: the key that must be allowed to manage the tenant; null for the deployment's
+/// operator (the CLI, which holds the database). Errors: 400 naming the field (body not an
+/// object, unknown field, bad value), 404 for a tenant that does not exist or is outside
+/// `caller`'s scope, 500 when the store fails; nothing is written on an error.
+ApiResult<platform::TenantInfo> update_tenant_limits(platform::Store& store, int64_t id,
+                                                     std::string_view body,
+                                                     const platform::Actor& actor,
+                                                     const AdminCaller* caller);
+
+/// PATCH /admin/keys/ID, also `gengyun keys update`: as update_tenant_limits() for the API key
+/// `id`; also 409 "conflict" for a revoked key.
+ApiResult<platform::KeyInfo> update_key_limits(platform::Store& store, int64_t id,
+                                               std::string_view body, const platform::Actor& actor,
+                                               const AdminCaller* caller);
 
 /// Serves one request to a path admin_methods() knows, with an allowed method. Blocks (the
 /// store): run it on a handler thread.

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <nlohmann/json.hpp>
 
 #include "platform/limits.h"
 #include "platform/money.h"
@@ -43,6 +44,30 @@ Result<platform::Limits> LimitFlags::limits() const {
   return limits;
 }
 
+void LimitChangeFlags::add_to(CLI::App& cmd) {
+  cmd.add_option("--budget-usd", budget_usd, "spend budget in USD per period, or none");
+  cmd.add_option("--budget-period", budget_period, "day, month or total");
+  cmd.add_option("--rpm", rpm, "requests per minute, or none");
+  cmd.add_option("--tpm", tpm, "tokens per minute, or none");
+}
+
+Result<std::string> LimitChangeFlags::patch_body() const {
+  nlohmann::json body = nlohmann::json::object();
+  if (budget_usd)
+    body["budget_usd"] = *budget_usd == "none" ? nlohmann::json() : nlohmann::json(*budget_usd);
+  if (budget_period) body["budget_period"] = *budget_period;
+  for (const auto& [field, text] : {std::pair{"rpm", &rpm}, std::pair{"tpm", &tpm}}) {
+    if (!*text) continue;
+    nlohmann::json number = nlohmann::json::parse(**text, nullptr, false);
+    body[field] = **text == "none"     ? nlohmann::json()
+                  : number.is_number() ? number
+                                       : nlohmann::json(**text);
+  }
+  if (body.empty())
+    return make_error("nothing to change: give --budget-usd, --budget-period, --rpm or --tpm");
+  return body.dump();
+}
+
 Result<int64_t> parse_count(const std::string& text, const std::string& flag) {
   constexpr int64_t kMax = 1'000'000'000'000;
   int64_t value = 0;
@@ -69,6 +94,17 @@ Result<std::vector<std::string>> parse_names(const std::string& text, const std:
     if (comma == std::string::npos) return names;
     start = comma + 1;
   }
+}
+
+std::string limits_text(const platform::Limits& limits) {
+  const auto text = [](const std::optional<int64_t>& value) {
+    return value ? std::to_string(*value) : std::string("-");
+  };
+  const std::string budget = limits.budget_micro_usd
+                                 ? platform::format_usd(*limits.budget_micro_usd) + "/" +
+                                       std::string(platform::period_name(limits.budget_period))
+                                 : "-";
+  return "budget " + budget + ", rpm " + text(limits.rpm) + ", tpm " + text(limits.tpm);
 }
 
 platform::Actor cli_actor() {

@@ -29,11 +29,31 @@ struct LimitFlags {
   Result<platform::Limits> limits() const;
 };
 
+/// --budget-usd, --budget-period, --rpm, --tpm of the `update` commands, as given: each one given
+/// changes that limit, "none" clears --budget-usd, --rpm or --tpm (PATCH's null).
+struct LimitChangeFlags {
+  std::optional<std::string> budget_usd;
+  std::optional<std::string> budget_period;
+  std::optional<std::string> rpm;
+  std::optional<std::string> tpm;
+
+  /// Registers the four flags on `cmd`.
+  void add_to(CLI::App& cmd);
+  /// The body of PATCH /admin/tenants/ID or /admin/keys/ID they make (JSON text), so that the
+  /// values are checked as the admin API checks them (api/admin_handler.h): amounts and the
+  /// period as strings, counts as JSON numbers when they are numbers (as given otherwise, which
+  /// the API refuses). Errors: no flag given.
+  Result<std::string> patch_body() const;
+};
+
 /// `text` (flag `flag`) as a whole number in 0..10^12. Errors: anything else.
 Result<int64_t> parse_count(const std::string& text, const std::string& flag);
 
 /// Comma-separated names ("a,b") as a list. Errors: an empty name ("a,,b", "a,").
 Result<std::vector<std::string>> parse_names(const std::string& text, const std::string& flag);
+
+/// `limits` for a person: "budget 2.5/day, rpm 10, tpm -" ("-": no limit).
+std::string limits_text(const platform::Limits& limits);
 
 /// The audit log's actor for a command run by the current OS user: "cli:<user>".
 platform::Actor cli_actor();

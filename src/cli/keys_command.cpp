@@ -1,9 +1,11 @@
-// `gengyun keys create|list|revoke --db PATH`: API keys, their tenant, role and limits.
+// `gengyun keys create|list|revoke|update --db PATH`: API keys, their tenant, role and limits
+// (`update` with PATCH /admin/keys/ID's checks).
 #include <cstdio>
 #include <ctime>
 #include <memory>
 #include <string>
 
+#include "api/admin_handler.h"
 #include "cli/admin_flags.h"
 #include "cli/commands.h"
 #include "platform/store.h"
@@ -110,12 +112,43 @@ int revoke(const std::string& db, const std::string& name) {
   return 0;
 }
 
+int update(const std::string& db, const std::string& name, const LimitChangeFlags& flags) {
+  auto body = flags.patch_body();
+  if (!body.ok()) {
+    std::fprintf(stderr, "error: %s\n", body.error().message.c_str());
+    return 1;
+  }
+  auto store = open_store(db, /*must_exist=*/true);
+  if (!store) return 1;
+  auto keys = store->list_keys();
+  if (!keys.ok()) {
+    std::fprintf(stderr, "error: %s\n", keys.error().message.c_str());
+    return 1;
+  }
+  // The active key of that name; a revoked one only when no active key has it (refused below).
+  const platform::KeyInfo* key = nullptr;
+  for (const platform::KeyInfo& k : *keys)
+    if (k.name == name && (!key || (key->revoked_at_us && !k.revoked_at_us))) key = &k;
+  if (!key) {
+    std::fprintf(stderr, "error: no API key is named '%s'\n", name.c_str());
+    return 1;
+  }
+  auto updated = api::update_key_limits(*store, key->id, *body, cli_actor(), nullptr);
+  if (!updated.ok()) {
+    std::fprintf(stderr, "error: %s\n", updated.error().message.c_str());
+    return 1;
+  }
+  std::fprintf(stderr, "updated key '%s' (id %lld): %s\n", name.c_str(),
+               static_cast<long long>(updated->id), limits_text(updated->limits).c_str());
+  return 0;
+}
+
 }  // namespace
 
 void add_keys_command(CLI::App& app, int& exit_code) {
   auto db = std::make_shared<std::string>("gengyun.db");
   auto name = std::make_shared<std::string>();
-  auto* keys = app.add_subcommand("keys", "create, list and revoke API keys");
+  auto* keys = app.add_subcommand("keys", "create, list, revoke and update API keys");
   keys->require_subcommand(1);
 
   auto flags = std::make_shared<CreateFlags>();
@@ -138,6 +171,15 @@ void add_keys_command(CLI::App& app, int& exit_code) {
   revoke_cmd->add_option("--db", *db, "SQLite file or postgres:// URL")->capture_default_str();
   revoke_cmd->add_option("--name", *name, "name of the key")->required();
   revoke_cmd->callback([db, name, &exit_code] { exit_code = revoke(*db, *name); });
+
+  auto changes = std::make_shared<LimitChangeFlags>();
+  auto* update_cmd = keys->add_subcommand(
+      "update", "change an active key's limits (only those given; none clears one)");
+  update_cmd->add_option("--db", *db, "SQLite file or postgres:// URL")->capture_default_str();
+  update_cmd->add_option("--name", *name, "name of the key")->required();
+  changes->add_to(*update_cmd);
+  update_cmd->callback(
+      [db, name, changes, &exit_code] { exit_code = update(*db, *name, *changes); });
 }
 
 }  // namespace gengyun::cli

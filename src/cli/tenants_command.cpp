@@ -1,8 +1,10 @@
-// `gengyun tenants create NAME --db PATH [limits]`, `gengyun tenants list --db PATH`.
+// `gengyun tenants create NAME --db PATH [limits]`, `gengyun tenants list --db PATH`,
+// `gengyun tenants update NAME --db PATH [limit changes]` (PATCH /admin/tenants/ID's checks).
 #include <cstdio>
 #include <memory>
 #include <string>
 
+#include "api/admin_handler.h"
 #include "cli/admin_flags.h"
 #include "cli/commands.h"
 #include "platform/money.h"
@@ -54,13 +56,43 @@ int list(const std::string& db) {
   return 0;
 }
 
+int update(const std::string& db, const std::string& name, const LimitChangeFlags& flags) {
+  auto body = flags.patch_body();
+  if (!body.ok()) {
+    std::fprintf(stderr, "error: %s\n", body.error().message.c_str());
+    return 1;
+  }
+  auto store = open_store(db, /*must_exist=*/true);
+  if (!store) return 1;
+  auto tenants = store->list_tenants();
+  if (!tenants.ok()) {
+    std::fprintf(stderr, "error: %s\n", tenants.error().message.c_str());
+    return 1;
+  }
+  const platform::TenantInfo* tenant = nullptr;
+  for (const platform::TenantInfo& t : *tenants)
+    if (t.name == name) tenant = &t;
+  if (!tenant) {
+    std::fprintf(stderr, "error: no tenant is named '%s'\n", name.c_str());
+    return 1;
+  }
+  auto updated = api::update_tenant_limits(*store, tenant->id, *body, cli_actor(), nullptr);
+  if (!updated.ok()) {
+    std::fprintf(stderr, "error: %s\n", updated.error().message.c_str());
+    return 1;
+  }
+  std::fprintf(stderr, "updated tenant '%s' (id %lld): %s\n", name.c_str(),
+               static_cast<long long>(updated->id), limits_text(updated->limits).c_str());
+  return 0;
+}
+
 }  // namespace
 
 void add_tenants_command(CLI::App& app, int& exit_code) {
   auto db = std::make_shared<std::string>("gengyun.db");
   auto name = std::make_shared<std::string>();
   auto flags = std::make_shared<LimitFlags>();
-  auto* tenants = app.add_subcommand("tenants", "create and list tenants (organisations)");
+  auto* tenants = app.add_subcommand("tenants", "create, list and update tenants (organisations)");
   tenants->require_subcommand(1);
 
   auto* create_cmd = tenants->add_subcommand("create", "create a tenant with optional limits");
@@ -72,6 +104,15 @@ void add_tenants_command(CLI::App& app, int& exit_code) {
   auto* list_cmd = tenants->add_subcommand("list", "list tenants and their limits");
   list_cmd->add_option("--db", *db, "SQLite file or postgres:// URL")->capture_default_str();
   list_cmd->callback([db, &exit_code] { exit_code = list(*db); });
+
+  auto changes = std::make_shared<LimitChangeFlags>();
+  auto* update_cmd = tenants->add_subcommand(
+      "update", "change a tenant's limits (only those given; none clears one)");
+  update_cmd->add_option("name", *name, "name of the tenant")->required();
+  update_cmd->add_option("--db", *db, "SQLite file or postgres:// URL")->capture_default_str();
+  changes->add_to(*update_cmd);
+  update_cmd->callback(
+      [db, name, changes, &exit_code] { exit_code = update(*db, *name, *changes); });
 }
 
 }  // namespace gengyun::cli

@@ -1,6 +1,7 @@
 // The admin commands of the real binary: `tenants create`, `keys create` with its flags,
-// `prices set`; bad input exits 1 with the reason and writes nothing; commands that read a
-// ledger refuse a database that does not exist; `usage` with the report's parameters.
+// `prices set`, `tenants update` and `keys update` (PATCH's checks); bad input exits 1 with the
+// reason and writes nothing; commands that read a ledger refuse a database that does not exist;
+// `usage` with the report's parameters.
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -177,6 +178,108 @@ TEST_F(AdminTest, BadInputExitsOneWithTheReasonAndWritesNothing) {
     EXPECT_NE(out.err.find("may hold only ASCII letters"), std::string::npos) << out.err;
   }
   EXPECT_EQ(s->list_tenants()->size(), 2u);
+}
+
+TEST_F(AdminTest, UpdateChangesTheLimitsGivenAndKeepsTheRest) {
+  ASSERT_EQ(gengyun({"tenants", "create", "acme", "--db", db_, "--budget-usd", "5",
+                     "--budget-period", "month", "--rpm", "60"})
+                .exit_code,
+            0);
+  auto tenant = gengyun({"tenants", "update", "acme", "--db", db_, "--budget-usd", "2.5",
+                         "--budget-period", "day", "--tpm", "1000"});
+  ASSERT_EQ(tenant.exit_code, 0) << tenant.err;
+  EXPECT_EQ(tenant.out, "");
+  EXPECT_EQ(tenant.err, "updated tenant 'acme' (id 2): budget 2.5/day, rpm 60, tpm 1000\n");
+  auto cleared = gengyun({"tenants", "update", "acme", "--db", db_, "--rpm", "none"});
+  ASSERT_EQ(cleared.exit_code, 0) << cleared.err;
+  EXPECT_EQ(cleared.err, "updated tenant 'acme' (id 2): budget 2.5/day, rpm -, tpm 1000\n");
+
+  ASSERT_EQ(gengyun({"keys", "create", "--db", db_, "--name", "k", "--tenant", "acme", "--rpm",
+                     "10", "--budget-usd", "3"})
+                .exit_code,
+            0);
+  auto key =
+      gengyun({"keys", "update", "--db", db_, "--name", "k", "--budget-usd", "none", "--tpm", "0"});
+  ASSERT_EQ(key.exit_code, 0) << key.err;
+  EXPECT_EQ(key.out, "");
+  EXPECT_EQ(key.err, "updated key 'k' (id 1): budget -, rpm 10, tpm 0\n");
+
+  auto s = store();
+  ASSERT_TRUE(s);
+  const platform::Limits t = s->list_tenants()->at(1).limits;
+  EXPECT_EQ(t.budget_micro_usd, 2'500'000);
+  EXPECT_EQ(t.budget_period, platform::BudgetPeriod::Day);
+  EXPECT_EQ(t.rpm, std::nullopt);
+  EXPECT_EQ(t.tpm, 1000);
+  const platform::Limits k = s->list_keys()->at(0).limits;
+  EXPECT_EQ(k.budget_micro_usd, std::nullopt);
+  EXPECT_EQ(k.rpm, 10);
+  EXPECT_EQ(k.tpm, 0);
+  auto audit = s->audit_log();
+  ASSERT_TRUE(audit.ok());
+  ASSERT_EQ(audit->size(), 5u);
+  EXPECT_EQ((*audit)[1].action, "tenant.limits");
+  EXPECT_EQ((*audit)[1].target, "acme");
+  EXPECT_EQ((*audit)[2].action, "tenant.limits");
+  EXPECT_EQ((*audit)[4].action, "key.limits");
+  EXPECT_EQ((*audit)[4].target, "k");
+  EXPECT_EQ((*audit)[4].actor.rfind("cli:", 0), 0u) << (*audit)[4].actor;
+}
+
+TEST_F(AdminTest, UpdateRefusesBadInputWithTheAdminApisReasonsAndWritesNothing) {
+  ASSERT_EQ(gengyun({"tenants", "create", "acme", "--db", db_, "--rpm", "60"}).exit_code, 0);
+  ASSERT_EQ(gengyun({"keys", "create", "--db", db_, "--name", "k", "--rpm", "10"}).exit_code, 0);
+  ASSERT_EQ(gengyun({"keys", "create", "--db", db_, "--name", "gone"}).exit_code, 0);
+  ASSERT_EQ(gengyun({"keys", "revoke", "--db", db_, "--name", "gone"}).exit_code, 0);
+  const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
+      {{"tenants", "update", "nobody", "--db", db_, "--rpm", "1"}, "no tenant is named 'nobody'"},
+      {{"tenants", "update", "acme", "--db", db_},
+       "nothing to change: give --budget-usd, --budget-period, --rpm or --tpm"},
+      {{"tenants", "update", "acme", "--db", db_, "--budget-usd", "-1"},
+       "budget_usd '-1' is negative"},
+      {{"tenants", "update", "acme", "--db", db_, "--budget-usd", "1e3"},
+       "budget_usd '1e3' is not an amount in USD"},
+      {{"tenants", "update", "acme", "--db", db_, "--rpm", "-5"},
+       "rpm must be a whole number from 0 to 1000000000000"},
+      {{"tenants", "update", "acme", "--db", db_, "--tpm", "ten"},
+       "tpm must be a whole number from 0 to 1000000000000"},
+      {{"tenants", "update", "acme", "--db", db_, "--rpm", "1.5"},
+       "rpm must be a whole number from 0 to 1000000000000"},
+      {{"tenants", "update", "acme", "--db", db_, "--rpm", "1000000000001"},
+       "rpm must be a whole number from 0 to 1000000000000"},
+      {{"tenants", "update", "acme", "--db", db_, "--budget-period", "week"},
+       "budget_period must be day, month or total"},
+      {{"keys", "update", "--db", db_, "--name", "nobody", "--rpm", "1"},
+       "no API key is named 'nobody'"},
+      {{"keys", "update", "--db", db_, "--name", "gone", "--rpm", "1"}, "the API key 2 is revoked"},
+      {{"keys", "update", "--db", db_, "--name", "k", "--budget-usd", "0.0000001"},
+       "more than 6 decimals"},
+      {{"keys", "update", "--db", db_, "--name", "k", "--rpm", "none", "--tpm", "-1"},
+       "tpm must be a whole number from 0 to 1000000000000"},
+      {{"keys", "update", "--db", db_, "--name", "k"}, "nothing to change"},
+  };
+  for (const auto& [args, reason] : cases) {
+    const auto out = gengyun(args);
+    EXPECT_EQ(out.exit_code, 1) << args[0] << " " << args[1] << ": " << out.err;
+    EXPECT_NE(out.err.find(reason), std::string::npos) << out.err;
+    EXPECT_EQ(out.out, "");
+  }
+  auto s = store();
+  ASSERT_TRUE(s);
+  EXPECT_EQ(s->list_tenants()->at(1).limits.rpm, 60);
+  EXPECT_EQ(s->list_keys()->at(0).limits.rpm, 10);
+  EXPECT_EQ(s->audit_log()->size(), 4u);  // tenant, two keys, the revocation
+  const std::string missing = (dir_ / "missing.db").string();
+  for (const auto& command : std::vector<std::vector<std::string>>{
+           {"tenants", "update", "acme", "--db", missing, "--rpm", "1"},
+           {"keys", "update", "--db", missing, "--name", "k", "--rpm", "1"}}) {
+    const auto out = gengyun(command);
+    EXPECT_EQ(out.exit_code, 1) << command[0];
+    EXPECT_NE(out.err.find("cannot open database '" + missing + "': no such file"),
+              std::string::npos)
+        << out.err;
+  }
+  EXPECT_FALSE(std::filesystem::exists(missing));
 }
 
 TEST_F(AdminTest, UsageReportsWithTheParametersOfTheHttpApi) {
