@@ -136,10 +136,17 @@ Table table_for(SimdLevel level) {
   }
   if (level == SimdLevel::kAmx)
     for (size_t id = 0; id < table.size(); ++id) {
-      if (const GemmKernels* tiles = amx::gemm_kernels(static_cast<uint32_t>(id)))
-        table[id].gemm = tiles;
-      if (const GemmKernels* tiles = amx::gemm_kernels_groups16(static_cast<uint32_t>(id)))
-        table[id].gemm_groups16 = tiles;
+      const GemmKernels* tiles = amx::gemm_kernels(static_cast<uint32_t>(id));
+      const GemmKernels* layout_tiles = amx::gemm_kernels_groups16(static_cast<uint32_t>(id));
+      if (tiles) table[id].gemm = tiles;
+      if (layout_tiles) table[id].gemm_groups16 = layout_tiles;
+      // A type with tile kernels on ggml rows and none on the layout (Q4_1, Q5_1, IQ4_NL)
+      // keeps ggml rows at this level: arranged, its batched steps would lose the tiles for
+      // the VNNI kernels, a trade not measured on an AMX machine (docs/kernels.md).
+      if (tiles && !layout_tiles) {
+        table[id].vec_dot_groups16 = nullptr;
+        table[id].arrange_groups16 = nullptr;
+      }
     }
 #else
   (void)level;
