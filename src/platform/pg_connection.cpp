@@ -160,10 +160,11 @@ Pool::Pool(std::string url, size_t size, std::unique_ptr<Connection> first)
 Result<Pool::Lease> Pool::acquire() {
   std::unique_lock lock(mutex_);
   returned_.wait(lock, [&] { return !idle_.empty() || open_ < size_; });
-  if (!idle_.empty()) {
+  while (!idle_.empty()) {
     std::unique_ptr<Connection> conn = std::move(idle_.back());
     idle_.pop_back();
-    return Lease(this, std::move(conn));
+    if (!conn->closed_by_server()) return Lease(this, std::move(conn));
+    --open_;
   }
   ++open_;
   lock.unlock();

@@ -84,6 +84,18 @@ class Connection {
   const std::string& last_sqlstate() const { return sqlstate_; }
   /// Whether the connection to the server is lost (it is then of no further use).
   bool broken() const { return unusable_ || PQstatus(conn_) != CONNECTION_OK; }
+  /// broken(), after reading what the server sent an idle connection without waiting: a
+  /// session the server ended (a restart, pg_terminate_backend) shows as broken here before
+  /// a statement fails on it.
+  bool closed_by_server() {
+    // The first read takes the server's last message (FATAL: terminating connection), the
+    // second meets the end of the stream; either failing means the session is over.
+    for (int read = 0; read < 2 && !broken(); ++read) {
+      if (PQconsumeInput(conn_) == 0) return true;
+      (void)PQisBusy(conn_);
+    }
+    return broken();
+  }
   /// The libpq connection, owned by this, for libpq's asynchronous calls (the key listener's
   /// notifications and pings, pg_key_listener.h).
   PGconn* native() const { return conn_; }
@@ -120,8 +132,8 @@ class Pool {
 
   /// A pool of at most `size` (>= 1) connections to `url`, holding `first` (already open).
   Pool(std::string url, size_t size, std::unique_ptr<Connection> first);
-  /// An idle connection, else a new one while fewer than `size` are open, else waits for one.
-  /// Errors: connect()'s.
+  /// An idle connection the server has not closed (those it closed are dropped), else a new
+  /// one while fewer than `size` are open, else waits for one. Errors: connect()'s.
   Result<Lease> acquire();
 
  private:

@@ -25,6 +25,14 @@ constexpr const char* kForeignKeyViolation = "23503";
 /// The advisory lock key of server $1: a 64-bit hash of its id, which a live server's
 /// connection holds (released by PostgreSQL when the connection ends, e.g. its process dies).
 constexpr const char* kServerLockKey = "hashtextextended($1, 0)";
+/// When PostgreSQL started and now, in microseconds since the epoch.
+constexpr const char* kPostmasterClock =
+    "SELECT (extract(epoch FROM pg_postmaster_start_time()) * 1000000)::bigint, "
+    "(extract(epoch FROM clock_timestamp()) * 1000000)::bigint";
+/// After a restart of PostgreSQL, how long servers that lived through it have to take their
+/// advisory locks again (each does at its next close_interrupted(), every 5 s when serving)
+/// before a free lock counts as a dead server: two reconcile periods.
+constexpr int64_t kRestartGraceUs = 10'000'000;
 
 constexpr const char* kKeyColumns =
     "id, name, prefix, created_at_us, revoked_at_us, tenant_id, role, expires_at_us, models, "
@@ -852,10 +860,28 @@ Result<std::string> PostgresStore::start_server() {
   if (!locked) return fail("cannot register the server", locked.error());
   if (locked->text(0, 0) != "t")
     return make_error("cannot register the server: its advisory lock is taken");
+  auto started = conn.query(kPostmasterClock);
+  if (!started) return fail("cannot register the server", started.error());
+  postmaster_started_us_ = std::stoll(started->text(0, 0));
   // The lock lives as long as its session: the connection leaves the pool for good.
   server_conn_ = lease->keep();
   server_id_ = id;
   return id;
+}
+
+Result<void> PostgresStore::hold_server_lock() {
+  std::lock_guard lock(server_mutex_);
+  if (server_id_.empty()) return {};
+  if (server_conn_ && server_conn_->query("SELECT 1")) return {};
+  auto conn = pg::Connection::connect(url_);
+  if (!conn) return conn.error();
+  auto locked = (*conn)->query(std::string("SELECT pg_try_advisory_lock(") + kServerLockKey + ")",
+                               {param(server_id_)});
+  if (!locked) return locked.error();
+  if (locked->text(0, 0) != "t")
+    return make_error("the advisory lock of server " + server_id_ + " is taken");
+  server_conn_ = std::move(*conn);
+  return {};
 }
 
 Result<bool> PostgresStore::server_is_live(pg::Connection& conn, const std::string& id) {
@@ -873,9 +899,21 @@ Result<bool> PostgresStore::server_is_live(pg::Connection& conn, const std::stri
 
 Result<int64_t> PostgresStore::close_interrupted() {
   const std::string what = "cannot close interrupted requests";
+  if (auto held = hold_server_lock(); !held) return fail(what, held.error());
   auto lease = pool_->acquire();
   if (!lease) return lease.error();
   pg::Connection& conn = **lease;
+  if (postmaster_started_us_ != 0) {
+    // PostgreSQL restarted while this server lived: every server lost its lock with its
+    // session, and live ones take it again at their next call here. Until then, a free lock
+    // does not mean a dead server.
+    auto clock = conn.query(kPostmasterClock);
+    if (!clock) return fail(what, clock.error());
+    const int64_t started_us = std::stoll(clock->text(0, 0));
+    if (started_us > postmaster_started_us_ &&
+        std::stoll(clock->text(0, 1)) - started_us < kRestartGraceUs)
+      return 0;
+  }
   auto txn = pg::Transaction::begin(conn);
   if (!txn) return fail(what, txn.error());
   auto servers = conn.query(

@@ -84,6 +84,10 @@ class PostgresStore final : public Store {
   Result<void> revoke_locked(pg::Connection& conn, const KeyInfo& key, const Actor& actor);
   /// Whether server `id` holds its advisory lock (this store's own server counts as live).
   Result<bool> server_is_live(pg::Connection& conn, const std::string& id);
+  /// Takes this server's advisory lock again on a new connection when the one holding it is
+  /// gone (a PostgreSQL restart or a terminated session ends the lock with it). Nothing to do
+  /// before start_server(). Errors: the connection's, or the lock taken by another session.
+  Result<void> hold_server_lock();
   // The ledger writes, in the caller's transaction on `conn`. The outer error is the
   // database's; a returned Error is the write's refusal (it never applies).
   Result<std::optional<Error>> settle_locked(pg::Connection& conn, const std::string& request_id,
@@ -96,6 +100,9 @@ class PostgresStore final : public Store {
   /// The connection holding the server's advisory lock, out of the pool (after start_server).
   std::unique_ptr<pg::Connection> server_conn_;
   std::string server_id_;  ///< start_server()'s id ("" before); set before serving
+  /// pg_postmaster_start_time() in microseconds since the epoch when start_server() ran: a
+  /// later one means PostgreSQL restarted while this server lived (close_interrupted()'s grace).
+  int64_t postmaster_started_us_ = 0;
   const std::string url_;
   KeyCache key_cache_;
   std::once_flag listener_started_;

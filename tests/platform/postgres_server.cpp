@@ -95,6 +95,13 @@ Result<PostgresServer*> PostgresServer::get() {
   return server.get();
 }
 
+Result<void> PostgresServer::restart() {
+  if (run_as_owner(bin_ + "/pg_ctl -D " + dir_ + "/data -l " + dir_ + "/server.log -w -m fast " +
+                   "restart > " + dir_ + "/pg_ctl.log 2>&1") != 0)
+    return make_error("pg_ctl restart failed: " + slurp(dir_ + "/pg_ctl.log"));
+  return {};
+}
+
 PostgresServer::~PostgresServer() {
   if (started_)
     run_as_owner(bin_ + "/pg_ctl -D " + dir_ + "/data -m immediate stop > /dev/null 2>&1");

@@ -19,6 +19,9 @@ class PostgresServer {
 
   /// The URL of a new, empty database on the server. Errors: the server's.
   Result<std::string> new_database();
+  /// Restarts the server (pg_ctl restart, fast shutdown: every session ends), waiting until it
+  /// accepts connections again. Errors: pg_ctl's output.
+  Result<void> restart();
 
  private:
   PostgresServer() = default;

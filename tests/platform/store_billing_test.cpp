@@ -819,6 +819,44 @@ TEST_P(StoreBackendTest, OnlyTheRowsOfServersThatAreGoneAreClosed) {
   EXPECT_TRUE(second->settle("other", Settlement{{10, 0, 2}, 200, "ok", "", kNow}).ok());
 }
 
+// A restart of PostgreSQL ends every session and so every server's advisory lock: servers that
+// live through it take their locks again, nobody closes their rows meanwhile, and their pools
+// drop the connections the restart ended instead of failing a request on each.
+TEST_P(StoreBackendTest, ServersLiveThroughARestartOfPostgreSQL) {
+  if (GetParam() == "sqlite") GTEST_SKIP() << "a restart of the database server: PostgreSQL's";
+  auto first = open();
+  auto second = open();
+  ASSERT_TRUE(first && second);
+  ASSERT_TRUE(first->start_server().ok());
+  ASSERT_TRUE(second->start_server().ok());
+  const int64_t key = new_key(*first, NewKey{"a"});
+  ASSERT_EQ(admit_outcome(*first, request("served", key, 10, 10)), Admission::Outcome::Admitted);
+  ASSERT_EQ(admit_outcome(*second, request("other", key, 10, 10)), Admission::Outcome::Admitted);
+  auto server = testing::PostgresServer::get();
+  ASSERT_TRUE(server.ok());
+  auto restarted = server.value()->restart();
+  ASSERT_TRUE(restarted.ok()) << restarted.error().message;
+  EXPECT_EQ(raw_query("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"),
+            (std::vector<std::vector<std::string>>{{"0"}}));
+  // Within the grace after the restart a free lock is no dead server: the first judges none
+  // (the second has not taken its lock again yet), and takes its own lock again.
+  EXPECT_EQ(first->close_interrupted().value(), 0);
+  EXPECT_EQ(second->close_interrupted().value(), 0);
+  EXPECT_EQ(raw_query("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"),
+            (std::vector<std::vector<std::string>>{{"2"}}));
+  // A server started after the restart judges at once: both locks are held again.
+  auto third = open();
+  ASSERT_TRUE(third && third->start_server().ok());
+  EXPECT_EQ(third->close_interrupted().value(), 0);
+  auto settled = first->settle("served", Settlement{{10, 0, 4}, 200, "ok", "", kNow});
+  ASSERT_TRUE(settled.ok()) << settled.error().message;
+  EXPECT_EQ(settled->status, "ok");
+  EXPECT_EQ(settled->completion_tokens, 4);
+  // The second server goes away without settling: its row is closed as before.
+  second.reset();
+  EXPECT_EQ(third->close_interrupted().value(), 1);
+}
+
 TEST_P(StoreBackendTest, OnlyOpenRowsMayChangeBehindTheStoresBack) {
   auto store = open();
   ASSERT_TRUE(store);
