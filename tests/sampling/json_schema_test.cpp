@@ -11,32 +11,18 @@
 #include <vector>
 
 #include "sampling/json_validator.h"
+#include "sampling/string_enumeration.h"
 
 namespace gengyun::sampling {
 namespace {
 
+using testing::for_each_string;
 using testing::OrderedJson;
 
 std::shared_ptr<const Grammar> compile(const std::string& schema) {
   Result<std::shared_ptr<const Grammar>> g = compile_json_schema_text(schema);
   EXPECT_TRUE(g.ok()) << schema << ": " << (g.ok() ? "" : g.error().message);
   return g.ok() ? g.value() : nullptr;
-}
-
-/// Calls `visit` with every string of length 0..max_len whose pieces come from `pieces`.
-void for_each_string(const std::vector<std::string>& pieces, int max_len,
-                     const std::function<void(const std::string&)>& visit) {
-  std::string s;
-  std::function<void(int)> rec = [&](int left) {
-    visit(s);
-    if (left == 0) return;
-    for (const std::string& p : pieces) {
-      s += p;
-      rec(left - 1);
-      s.resize(s.size() - p.size());
-    }
-  };
-  rec(max_len);
 }
 
 /// Over every string of up to max_len pieces: the grammar accepts it iff the validator does

@@ -12,33 +12,20 @@
 
 #include "sampling/grammar_trigger.h"
 #include "sampling/json_schema.h"
+#include "sampling/string_enumeration.h"
 #include "sampling/token_mask.h"
 
 namespace gengyun::sampling {
 namespace {
 
 using Json = nlohmann::ordered_json;
+using testing::for_each_string;
 
 /// The longest prefix of `d` that `text` ends with, found directly.
 uint32_t longest_prefix_suffix(const std::string& d, const std::string& text) {
   for (size_t n = std::min(d.size(), text.size()); n > 0; --n)
     if (text.compare(text.size() - n, n, d, 0, n) == 0) return static_cast<uint32_t>(n);
   return 0;
-}
-
-void for_each_string(std::string_view alphabet, size_t max_len,
-                     const std::function<void(const std::string&)>& visit) {
-  std::string s;
-  std::function<void()> rec = [&]() {
-    visit(s);
-    if (s.size() == max_len) return;
-    for (char c : alphabet) {
-      s.push_back(c);
-      rec();
-      s.pop_back();
-    }
-  };
-  rec();
 }
 
 TEST(TriggerScanner, MatchStepIsTheLongestPrefixTheTextEndsWith) {

@@ -8,9 +8,12 @@
 #include <vector>
 
 #include "sampling/json_schema.h"
+#include "sampling/string_enumeration.h"
 
 namespace gengyun::sampling {
 namespace {
+
+using testing::for_each_string;
 
 using Json = nlohmann::ordered_json;
 
@@ -107,22 +110,6 @@ TEST(ToolCallGrammar, TextBeforeAllowsTextWithoutTheTagThenCalls) {
   EXPECT_FALSE(g->accepts(kParis + "\n" + kTime));  // one call at most
   EXPECT_FALSE(g->accepts(kParis + " more text"));
   EXPECT_FALSE(g->accepts("<tool_call> is not a call"));
-}
-
-/// Calls `visit` with every string of length 0..max_len over `alphabet`.
-void for_each_string(std::string_view alphabet, size_t max_len,
-                     const std::function<void(const std::string&)>& visit) {
-  std::string s;
-  std::function<void()> rec = [&]() {
-    visit(s);
-    if (s.size() == max_len) return;
-    for (char c : alphabet) {
-      s.push_back(c);
-      rec();
-      s.pop_back();
-    }
-  };
-  rec();
 }
 
 // The text automaton against a direct search, with a tag whose prefixes overlap its suffixes
