@@ -137,29 +137,6 @@ std::string_view member_text(std::string_view text, std::string_view key) {
   return found;
 }
 
-// JSON text without the whitespace outside its strings.
-std::string compact_json(std::string_view text) {
-  std::string out;
-  out.reserve(text.size());
-  bool in_string = false;
-  bool escaped = false;
-  for (const char c : text) {
-    if (in_string) {
-      if (escaped)
-        escaped = false;
-      else if (c == '\\')
-        escaped = true;
-      else if (c == '"')
-        in_string = false;
-    } else if (is_space(c)) {
-      continue;
-    } else if (c == '"') {
-      in_string = true;
-    }
-    out += c;
-  }
-  return out;
-}
 
 // How far a streamed call's beginning matches the form the tool-call grammar writes,
 // `{"name": "<name>", "<key>": {` with JSON whitespace between the tokens and one of `keys`.
@@ -321,6 +298,15 @@ bool OutputParser::JsonStrings::step(char c) {
   if (c != '"') return false;
   in_string = true;
   return true;
+}
+
+std::string OutputParser::compact_json(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  JsonStrings strings;
+  for (const char c : text)
+    if (strings.step(c) || !is_space(c)) out += c;
+  return out;
 }
 
 bool OutputParser::scan_tool_call(OutputDelta& out) {

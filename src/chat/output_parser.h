@@ -84,6 +84,8 @@ class OutputParser {
     /// look for structure only where it is false.
     bool step(char c);
   };
+  /// JSON text without the whitespace outside its strings.
+  static std::string compact_json(std::string_view text);
 
   bool step(OutputDelta& out);
   bool json_format() const;
