@@ -84,11 +84,13 @@ CountedModel& counted() {
   return c;
 }
 
-Answer generate(LoadedModel& model, const OutputFormat& format, uint64_t seed, int max_tokens,
-                std::vector<std::pair<int32_t, float>> logit_bias = {}) {
-  const std::vector<int32_t> prompt = model.tokenize(
-      "<|im_start|>user\nLights on, please.<|im_end|>\n<|im_start|>assistant\n", false, true);
+/// Seeded sampling from the whole distribution; a frequency penalty lets a token that a bias
+/// made likely give way to another after a few repeats.
+GenerationParams sampled_params(const OutputFormat& format, uint64_t seed, int max_tokens,
+                                std::vector<std::pair<int32_t, float>> logit_bias,
+                                float frequency_penalty) {
   GenerationParams p;
+  p.frequency_penalty = frequency_penalty;
   p.temperature = 1.0f;
   p.top_k = 0;
   p.top_p = 1.0f;
@@ -97,6 +99,15 @@ Answer generate(LoadedModel& model, const OutputFormat& format, uint64_t seed, i
   p.max_tokens = max_tokens;
   p.format = format;
   p.logit_bias = std::move(logit_bias);
+  return p;
+}
+
+Answer generate(LoadedModel& model, const OutputFormat& format, uint64_t seed, int max_tokens,
+                std::vector<std::pair<int32_t, float>> logit_bias = {}) {
+  const std::vector<int32_t> prompt = model.tokenize(
+      "<|im_start|>user\nLights on, please.<|im_end|>\n<|im_start|>assistant\n", false, true);
+  const GenerationParams p =
+      sampled_params(format, seed, max_tokens, std::move(logit_bias), /*frequency_penalty=*/0.0f);
   Answer a;
   CountedModel* count = &model == counted().model.get() ? &counted() : nullptr;
   const int64_t before = count ? count->masks() : 0;
@@ -347,23 +358,6 @@ struct Streamed {
   FinishReason finish = FinishReason::Stop;
 };
 
-/// Seeded sampling from the whole distribution; the frequency penalty lets a token that a bias
-/// made likely give way to another after a few repeats.
-GenerationParams sampled_params(const OutputFormat& format, uint64_t seed, int max_tokens,
-                                std::vector<std::pair<int32_t, float>> logit_bias) {
-  GenerationParams p;
-  p.frequency_penalty = 2.0f;
-  p.temperature = 1.0f;
-  p.top_k = 0;
-  p.top_p = 1.0f;
-  p.min_p = 0.0f;
-  p.seed = seed;
-  p.max_tokens = max_tokens;
-  p.format = format;
-  p.logit_bias = std::move(logit_bias);
-  return p;
-}
-
 Streamed read_run(RequestHandle& handle) {
   Streamed r;
   while (true) {
@@ -406,7 +400,7 @@ TEST(ToolCallGeneration, AfterTheTagAutoHoldsTheCall) {
       Submission s = model->submit(
           {.prompt = chat_prompt_tokens(*model),
            .params = sampled_params(tool_format(ToolCallFormat::Hermes, "", true, false), seed, 300,
-                                    {{tag[0], 100.0f}, {the[0], bias}}),
+                                    {{tag[0], 100.0f}, {the[0], bias}}, 2.0f),
            .priority = 0,
            .cache_salt = {}});
       ASSERT_EQ(s.status, SubmitStatus::Ok) << s.message;
@@ -475,7 +469,7 @@ TEST(ToolCallGeneration, ALazyAnswerDoesNotDependOnTheBatch) {
   const auto request = [&](const OutputFormat& format, uint64_t seed) {
     return EngineRequest{
         .prompt = chat_prompt_tokens(*model),
-        .params = sampled_params(format, seed, 60, {{tag[0], 100.0f}, {the[0], 100.0f}}),
+        .params = sampled_params(format, seed, 60, {{tag[0], 100.0f}, {the[0], 100.0f}}, 2.0f),
         .priority = 0,
         .cache_salt = {}};
   };
