@@ -9,6 +9,7 @@
 
 #include "api/admin_auth.h"
 #include "api/http_reply.h"
+#include "api/store_errors.h"
 #include "platform/store_rules.h"
 #include "util/clock.h"
 
@@ -201,10 +202,6 @@ ApiResult<std::string> read_name(const Body& body, const char* field, std::strin
       what == "model" ? platform::validate_model_name(name) : platform::validate_name(what, name);
   if (!valid.ok()) return invalid_request(valid.error().message, field);
   return name;
-}
-
-ApiError store_failed(const std::string& what, const Error& error) {
-  return internal_error(what + ": " + error.message);
 }
 
 /// The tenant `id` if `caller` may see it (null: the deployment's operator, who sees all); 404

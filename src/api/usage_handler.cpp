@@ -9,6 +9,7 @@
 #include "api/auth.h"
 #include "api/http_reply.h"
 #include "api/percent_encoding.h"
+#include "api/store_errors.h"
 #include "util/clock.h"
 
 namespace gengyun::api {
@@ -170,7 +171,7 @@ void handle_usage(platform::Store& store, const HttpRequest& request, Responder&
   if (key->role == platform::Role::Owner) query.tenant_id = key->tenant_id;
   auto groups = store.usage_groups(query);
   if (!groups.ok()) {
-    send_error(out, internal_error("cannot report usage: " + groups.error().message));
+    send_error(out, store_failed("cannot report usage", groups.error()));
     return;
   }
   out.respond({200, params->csv ? "text/csv" : "application/json",

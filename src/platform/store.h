@@ -296,16 +296,16 @@ class Store {
                                      const Settlement& settlement) = 0;
 
   /// Registers this store as a live server of the database and returns its id ("srv-" + 16
-  /// base62): rows it admits from now on carry the id, and the server counts as live until
-  /// the store is destroyed or its process dies (PostgreSQL: a session advisory lock on the
-  /// store's connection; SQLite: an flock on the file "<database>-server-<id>.lock" beside
-  /// it). Errors: a second call, the lock cannot be taken, database errors.
+  /// base62): rows it admits carry the id; it counts as live until the store is destroyed or
+  /// its process dies (PostgreSQL: a session advisory lock, and a heartbeat, postgres_store.h;
+  /// SQLite: an flock on the file "<database>-server-<id>.lock" beside it). Errors: a second
+  /// call, the lock cannot be taken, database errors.
   virtual Result<std::string> start_server() = 0;
 
-  /// Closes the open rows of servers that are no longer live (and of rows admitted without a
-  /// server) as "interrupted", with their last checkpoint, whose time becomes their end: the
-  /// rows a crashed server left. Rows of live servers, this one included, stay open. Returns
-  /// how many were closed. Errors: database errors.
+  /// Keeps this server live (PostgreSQL: renews its heartbeat, takes its lock again if lost),
+  /// then closes the open rows of servers no longer live (and rows admitted without a server)
+  /// as "interrupted" with their last checkpoint, whose time becomes their end. Rows of live
+  /// servers, this one included, stay open. Returns how many were closed. Errors: database's.
   virtual Result<int64_t> close_interrupted() = 0;
 
   /// Appends one closed row (a request that ended before admission, e.g. invalid). Revoked
