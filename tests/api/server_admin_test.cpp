@@ -5,6 +5,7 @@
 
 #include <map>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "platform/key_cache.h"
@@ -124,6 +125,83 @@ TEST_F(AdminTest, EveryEndpointWithEveryRole) {
   for (const platform::KeyInfo& k : *keys) {
     if (k.name != "k") continue;
     EXPECT_EQ(k.tenant_id, acme_);
+  }
+}
+
+/// The ids of a page's objects, then first_id, last_id and has_more, as text.
+std::string page_text(const json& body) {
+  std::string out;
+  for (const json& item : body["data"]) out += item["id"].dump() + " ";
+  return out + "| " + body["first_id"].dump() + " " + body["last_id"].dump() + " " +
+         body["has_more"].dump();
+}
+
+TEST_F(AdminTest, ListsArePagedWithLimitAndAfter) {
+  // Tenants: default 1, acme 2, rival 3. Keys: root 1, acme-owner 2, acme-member 3,
+  // rival-owner 4, acme-bot 5, acme-admin 6, rival-bot 7.
+  const std::vector<std::tuple<std::string, std::string, std::string>> cases = {
+      {"/admin/keys", admin_, "1 2 3 4 5 6 7 | 1 7 false"},
+      {"/admin/keys?limit=3", admin_, "1 2 3 | 1 3 true"},
+      {"/admin/keys?limit=3&after=3", admin_, "4 5 6 | 4 6 true"},
+      {"/admin/keys?after=6&limit=3", admin_, "7 | 7 7 false"},
+      {"/admin/keys?limit=7", admin_, "1 2 3 4 5 6 7 | 1 7 false"},
+      {"/admin/keys?limit=6", admin_, "1 2 3 4 5 6 | 1 6 true"},
+      {"/admin/keys?after=7", admin_, "| null null false"},
+      {"/admin/keys?after=999", admin_, "| null null false"},
+      {"/admin/keys?limit=2", owner_, "2 3 | 2 3 true"},
+      {"/admin/keys?limit=2&after=3", owner_, "5 | 5 5 false"},
+      {"/admin/keys?limit=1&after=2", rival_owner_, "4 | 4 4 true"},
+      {"/admin/keys?limit=1&after=4", rival_owner_, "7 | 7 7 false"},
+      {"/admin/tenants?limit=2", admin_, "1 2 | 1 2 true"},
+      {"/admin/tenants?limit=2&after=2", admin_, "3 | 3 3 false"},
+      {"/admin/tenants?limit=1", owner_, "2 | 2 2 false"},
+      {"/admin/tenants?after=2", owner_, "| null null false"},
+      {"/admin/tenants?after=1", rival_owner_, "3 | 3 3 false"},
+      // SetUp's 2 tenants and 7 keys.
+      {"/admin/audit?limit=4", admin_, "1 2 3 4 | 1 4 true"},
+      {"/admin/audit?limit=4&after=4", admin_, "5 6 7 8 | 5 8 true"},
+      {"/admin/audit?limit=4&after=8", admin_, "9 | 9 9 false"},
+      {"/admin/audit?limit=%31&after=8&", admin_, "9 | 9 9 false"},
+  };
+  for (const auto& [path, key, want] : cases) {
+    json body;
+    ASSERT_EQ(status("GET", path, nullptr, key, &body), 200) << path << ": " << body.dump();
+    EXPECT_EQ(body["object"], "list") << path;
+    EXPECT_EQ(page_text(body), want) << path;
+  }
+  json body;
+  ASSERT_EQ(status("GET", "/admin/audit?after=8", nullptr, admin_, &body), 200);
+  ASSERT_EQ(body["data"].size(), 1u);
+  EXPECT_EQ(body["data"][0]["action"], "key.create");
+  EXPECT_EQ(body["data"][0]["target"], "rival-bot");
+}
+
+TEST_F(AdminTest, ABadLimitOrAfterIs400NamingIt) {
+  const std::vector<std::tuple<std::string, std::string, std::string>> cases = {
+      {"/admin/keys?limit=0", "limit", "limit must be a whole number from 1 to 100, got '0'"},
+      {"/admin/keys?limit=101", "limit", "limit must be a whole number from 1 to 100, got '101'"},
+      {"/admin/tenants?limit=-1", "limit", "limit must be a whole number from 1 to 100, got '-1'"},
+      {"/admin/audit?limit=ten", "limit", "limit must be a whole number from 1 to 100, got 'ten'"},
+      {"/admin/audit?limit=", "limit", "limit must be a whole number from 1 to 100, got ''"},
+      {"/admin/keys?limit=2.5", "limit", "limit must be a whole number from 1 to 100, got '2.5'"},
+      {"/admin/keys?after=key_1", "after",
+       "after must be the id of an object of the list (a whole number), got 'key_1'"},
+      {"/admin/keys?after=-3", "after",
+       "after must be the id of an object of the list (a whole number), got '-3'"},
+      {"/admin/tenants?after=1234567890123456789", "after",
+       "after must be the id of an object of the list (a whole number), got "
+       "'1234567890123456789'"},
+      {"/admin/keys?limit=2&limit=3", "limit", "the parameter 'limit' is given twice"},
+      {"/admin/keys?order=desc", "order", "unknown parameter 'order' (the parameters are limit, after)"},
+      {"/admin/keys?limit=%zz", "", "the query string has a malformed %-escape"},
+      {"/admin/prices?limit=2", "", "GET /admin/prices takes no query parameters"},
+      {"/admin/keys/5?limit=2", "", "GET /admin/keys/5 takes no query parameters"},
+  };
+  for (const auto& [path, param, message] : cases) {
+    json body;
+    ASSERT_EQ(status("GET", path, nullptr, admin_, &body), 400) << path << ": " << body.dump();
+    EXPECT_EQ(body["error"]["param"], param.empty() ? json() : json(param)) << path;
+    EXPECT_EQ(body["error"]["message"], message) << path;
   }
 }
 
