@@ -9,7 +9,7 @@
 
 #include "api/admin_auth.h"
 #include "api/http_reply.h"
-#include "api/percent_encoding.h"
+#include "api/query_parameters.h"
 #include "platform/store_rules.h"
 #include "util/clock.h"
 
@@ -135,46 +135,31 @@ json page_json(json data, bool has_more) {
 }
 
 /// The page a list's request-target asks for: `limit` (1 to kMaxPageLimit, default
-/// kDefaultPageLimit) rows after the object whose id is `after` (default: from the first).
-/// Errors (400 naming the parameter): another parameter, one given twice, a limit out of range
-/// or not a whole number, an after that is not an id, malformed percent-encoding.
+/// kDefaultPageLimit) objects with an id above `after` (default 0: from the first). `after` is a
+/// position in id order, not a lookup: an id that names nothing the caller may see (another
+/// tenant's, none at all) pages on from where it would be. Errors (400 naming the parameter): a
+/// limit out of range or not a whole number, an after that is not a whole number, and those of
+/// query_parameters() (unknown or repeated parameters, malformed percent-encoding).
 ApiResult<platform::Page> parse_page(std::string_view target) {
+  auto values = query_parameters(target, {"limit", "after"});
+  if (!values.ok()) return values.error();
   platform::Page page{0, kDefaultPageLimit};
-  const size_t question = target.find('?');
-  std::string_view query = question == std::string_view::npos ? "" : target.substr(question + 1);
-  bool seen_limit = false;
-  bool seen_after = false;
-  while (!query.empty()) {
-    const size_t amp = query.find('&');
-    const std::string_view pair = query.substr(0, amp);
-    query = amp == std::string_view::npos ? "" : query.substr(amp + 1);
-    if (pair.empty()) continue;
-    const size_t eq = pair.find('=');
-    auto name = percent_decoded(pair.substr(0, eq), /*plus_is_space=*/true);
-    auto value = percent_decoded(eq == std::string_view::npos ? "" : pair.substr(eq + 1),
-                                 /*plus_is_space=*/true);
-    if (!name || !value) return invalid_request("the query string has a malformed %-escape");
-    if (*name != "limit" && *name != "after")
-      return invalid_request("unknown parameter '" + *name + "' (the parameters are limit, after)",
-                             *name);
-    bool& seen = *name == "limit" ? seen_limit : seen_after;
-    if (seen) return invalid_request("the parameter '" + *name + "' is given twice", *name);
-    seen = true;
-    const auto number = parse_decimal(*value);
-    if (*name == "limit") {
-      if (!number || *number < 1 || *number > kMaxPageLimit)
-        return invalid_request("limit must be a whole number from 1 to " +
-                                   std::to_string(kMaxPageLimit) + ", got '" + *value + "'",
-                               "limit");
-      page.limit = *number;
-    } else {
-      if (!number)
-        return invalid_request(
-            "after must be the id of an object of the list (a whole number), got '" + *value +
-                "'",
-            "after");
-      page.after_id = *number;
-    }
+  if (auto it = values->find("limit"); it != values->end()) {
+    const auto limit = parse_decimal(it->second);
+    if (!limit || *limit < 1 || *limit > kMaxPageLimit)
+      return invalid_request("limit must be a whole number from 1 to " +
+                                 std::to_string(kMaxPageLimit) + ", got '" + it->second + "'",
+                             "limit");
+    page.limit = *limit;
+  }
+  if (auto it = values->find("after"); it != values->end()) {
+    const auto after = parse_decimal(it->second);
+    if (!after)
+      return invalid_request(
+          "after must be the id of an object of the list (a whole number), got '" + it->second +
+              "'",
+          "after");
+    page.after_id = *after;
   }
   return page;
 }

@@ -267,7 +267,6 @@ Result<TenantInfo> PostgresStore::create_tenant(const std::string& name, const L
 
 namespace {
 
-/// Tenants matching `condition` (a constant SQL fragment; `params` bind its $N).
 /// Tenants matching `condition` (a constant SQL fragment taking `params`), by id; at most
 /// `limit` of them when it is not negative.
 Result<std::vector<TenantInfo>> tenants_where(pg::Connection& conn, std::string_view condition,

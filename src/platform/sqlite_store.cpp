@@ -345,7 +345,6 @@ Result<TenantInfo> SqliteStore::create_tenant(const std::string& name, const Lim
 
 namespace {
 
-/// Tenants matching `condition` (a constant SQL fragment; `id` binds ?1 when it uses one).
 /// Tenants matching `condition` (a constant SQL fragment whose parameter ?1, if any, takes
 /// `id`), by id; at most `limit` of them when it is not negative.
 Result<std::vector<TenantInfo>> tenants_where(sqlite3* db, std::string_view condition,
