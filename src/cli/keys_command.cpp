@@ -83,7 +83,7 @@ int list(const std::string& db) {
   std::printf("%-6s %-24s %-10s %-8s %-7s %-22s %s\n", "ID", "NAME", "PREFIX", "TENANT", "ROLE",
               "CREATED", "STATUS");
   // Every key, read in pages of kListPageRows as the admin API's pages read them.
-  platform::KeyPage query{{0, kListPageRows}};
+  platform::KeyPage query{{0, kListPageRows}, std::nullopt, true};
   for (;;) {
     auto keys = store->keys_page(query);
     if (!keys.ok()) {
