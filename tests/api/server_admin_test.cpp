@@ -175,7 +175,9 @@ TEST_F(AdminTest, ListsArePagedWithLimitAndAfter) {
        admin_,
        {"acme-member", "rival-owner", "acme-bot"},
        true},
-      {"/admin/keys?after=" + after("acme-bot") + "&limit=3", admin_, {"acme-admin", "rival-bot"},
+      {"/admin/keys?after=" + after("acme-bot") + "&limit=3",
+       admin_,
+       {"acme-admin", "rival-bot"},
        false},
       {"/admin/keys?limit=8",
        admin_,
@@ -227,9 +229,9 @@ TEST_F(AdminTest, ListsArePagedWithLimitAndAfter) {
   }
 
   // The audit log: the fixture's key, SetUp's 2 tenants and 7 keys, in the order made.
-  const std::vector<std::string> targets = {
-      "test",        "acme",     "rival",      "root",     "acme-owner",
-      "acme-member", "rival-owner", "acme-bot", "acme-admin", "rival-bot"};
+  const std::vector<std::string> targets = {"test",       "acme",        "rival",       "root",
+                                            "acme-owner", "acme-member", "rival-owner", "acme-bot",
+                                            "acme-admin", "rival-bot"};
   auto log = store_->audit_log();
   ASSERT_TRUE(log.ok());
   ASSERT_EQ(log->size(), targets.size());
@@ -344,7 +346,8 @@ TEST_F(AdminTest, ABadLimitOrAfterIs400NamingIt) {
        "after must be the id of an object of the list (a whole number), got "
        "'1234567890123456789'"},
       {"/admin/keys?limit=2&limit=3", "limit", "the parameter 'limit' is given twice"},
-      {"/admin/keys?order=desc", "order", "unknown parameter 'order' (the parameters are limit, after)"},
+      {"/admin/keys?order=desc", "order",
+       "unknown parameter 'order' (the parameters are limit, after)"},
       {"/admin/keys?limit=%zz", "", "the query string has a malformed %-escape"},
       {"/admin/prices?limit=2", "", "GET /admin/prices takes no query parameters"},
       {"/admin/keys/5?limit=2", "", "GET /admin/keys/5 takes no query parameters"},

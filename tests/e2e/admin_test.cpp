@@ -344,8 +344,8 @@ TEST_F(AdminTest, ListCommandsPrintEveryRowAcrossPages) {
   ASSERT_EQ(tenant_rows.size(), 100u);
   EXPECT_EQ(tenant_rows[0], (std::pair<std::string, std::string>{"1", "default"}));
   for (size_t i = 1; i < tenant_rows.size(); ++i)
-    EXPECT_EQ(tenant_rows[i],
-              (std::pair<std::string, std::string>{std::to_string(i + 1), "t" + std::to_string(i)}));
+    EXPECT_EQ(tenant_rows[i], (std::pair<std::string, std::string>{std::to_string(i + 1),
+                                                                   "t" + std::to_string(i)}));
   auto keys = gengyun({"keys", "list", "--db", db_});
   ASSERT_EQ(keys.exit_code, 0) << keys.err;
   const auto key_rows = rows(keys.out);
