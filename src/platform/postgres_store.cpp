@@ -291,13 +291,16 @@ Result<TenantInfo> PostgresStore::create_tenant(const std::string& name, const L
 
 namespace {
 
-/// Tenants matching `condition` (a constant SQL fragment; `params` bind its $N).
+/// Tenants matching `condition` (a constant SQL fragment taking `params`), by id; at most
+/// `limit` of them when it is not negative.
 Result<std::vector<TenantInfo>> tenants_where(pg::Connection& conn, std::string_view condition,
-                                              const std::vector<pg::Param>& params = {}) {
+                                              const std::vector<pg::Param>& params = {},
+                                              int64_t limit = -1) {
   auto rows = conn.query(
       "SELECT id, name, created_at_us, budget_micro_usd, budget_period, rpm, tpm FROM tenants "
       "WHERE " +
-          std::string(condition) + " ORDER BY id",
+          std::string(condition) + " ORDER BY id" +
+          (limit >= 0 ? " LIMIT " + std::to_string(limit) : std::string()),
       params);
   if (!rows) return rows.error();
   std::vector<TenantInfo> tenants;
@@ -316,6 +319,24 @@ Result<std::vector<TenantInfo>> PostgresStore::list_tenants() {
   auto tenants = tenants_where(conn, "TRUE");
   if (!tenants) return fail("cannot list tenants", tenants.error());
   return tenants;
+}
+
+Result<std::vector<TenantInfo>> PostgresStore::tenants_page(const Page& page) {
+  if (page.limit < 1) return make_error("cannot list tenants: a page holds at least 1");
+  auto lease = pool_->acquire();
+  if (!lease) return lease.error();
+  auto tenants = tenants_where(**lease, "id > $1", {param(page.after_id)}, page.limit);
+  if (!tenants) return fail("cannot list tenants", tenants.error());
+  return tenants;
+}
+
+Result<std::optional<TenantInfo>> PostgresStore::find_tenant(int64_t tenant_id) {
+  auto lease = pool_->acquire();
+  if (!lease) return lease.error();
+  auto tenants = tenants_where(**lease, "id = $1", {param(tenant_id)});
+  if (!tenants) return fail("cannot read tenant " + std::to_string(tenant_id), tenants.error());
+  if (tenants->empty()) return std::optional<TenantInfo>();
+  return std::optional<TenantInfo>(tenants->front());
 }
 
 Result<TenantInfo> PostgresStore::set_tenant_limits(int64_t tenant_id, const Limits& limits,
@@ -403,6 +424,33 @@ Result<std::vector<KeyInfo>> PostgresStore::list_keys() {
   auto rows = conn.query(std::string("SELECT ") + kKeyColumns + " FROM api_keys ORDER BY id");
   if (!rows) return fail("cannot list API keys", rows.error());
   return read_keys(*rows);
+}
+
+Result<std::vector<KeyInfo>> PostgresStore::keys_page(const KeyPage& query) {
+  if (query.page.limit < 1) return make_error("cannot list API keys: a page holds at least 1");
+  std::string sql = std::string("SELECT ") + kKeyColumns + " FROM api_keys WHERE id > $1";
+  std::vector<pg::Param> params = {param(query.page.after_id)};
+  if (query.tenant_id) {
+    sql += " AND tenant_id = $2";
+    params.push_back(param(*query.tenant_id));
+  }
+  if (!query.admin_keys) sql += " AND role <> 'admin'";
+  sql += " ORDER BY id LIMIT " + std::to_string(query.page.limit);
+  auto lease = pool_->acquire();
+  if (!lease) return lease.error();
+  pg::Connection& conn = **lease;
+  auto rows = conn.query(sql, params);
+  if (!rows) return fail("cannot list API keys", rows.error());
+  return read_keys(*rows);
+}
+
+Result<std::optional<KeyInfo>> PostgresStore::find_key(int64_t key_id) {
+  auto lease = pool_->acquire();
+  if (!lease) return lease.error();
+  auto keys = keys_where(**lease, "id = $1", param(key_id));
+  if (!keys) return fail("cannot read API key " + std::to_string(key_id), keys.error());
+  if (keys->empty()) return std::optional<KeyInfo>();
+  return std::optional<KeyInfo>(keys->front());
 }
 
 Result<void> PostgresStore::revoke_key(const std::string& name, const Actor& actor) {
@@ -1078,17 +1126,42 @@ Result<std::vector<UsageGroup>> PostgresStore::usage_groups(const UsageQuery& qu
   return groups;
 }
 
-Result<std::vector<AuditEntry>> PostgresStore::audit_log() {
-  auto lease = pool_->acquire();
-  if (!lease) return lease.error();
-  pg::Connection& conn = **lease;
+namespace {
+
+/// The audit log's entries with an id above `after_id`, by id; at most `limit` of them when it
+/// is not negative.
+Result<std::vector<AuditEntry>> audit_entries(pg::Connection& conn, int64_t after_id,
+                                              int64_t limit) {
   auto rows = conn.query(
-      "SELECT at_us, actor_key_id, actor, action, target, detail FROM audit_log ORDER BY id");
-  if (!rows) return fail("cannot read the audit log", rows.error());
+      "SELECT at_us, actor_key_id, actor, action, target, detail, id FROM audit_log "
+      "WHERE id > $1 ORDER BY id" +
+          (limit >= 0 ? " LIMIT " + std::to_string(limit) : std::string()),
+      {param(after_id)});
+  if (!rows) return rows.error();
   std::vector<AuditEntry> entries;
   for (int r = 0; r < rows->count(); ++r)
     entries.push_back(AuditEntry{rows->int64(r, 0), rows->optional_int(r, 1), rows->text(r, 2),
-                                 rows->text(r, 3), rows->text(r, 4), rows->text(r, 5)});
+                                 rows->text(r, 3), rows->text(r, 4), rows->text(r, 5),
+                                 rows->int64(r, 6)});
+  return entries;
+}
+
+}  // namespace
+
+Result<std::vector<AuditEntry>> PostgresStore::audit_log() {
+  auto lease = pool_->acquire();
+  if (!lease) return lease.error();
+  auto entries = audit_entries(**lease, 0, -1);
+  if (!entries) return fail("cannot read the audit log", entries.error());
+  return entries;
+}
+
+Result<std::vector<AuditEntry>> PostgresStore::audit_page(const Page& page) {
+  if (page.limit < 1) return make_error("cannot read the audit log: a page holds at least 1");
+  auto lease = pool_->acquire();
+  if (!lease) return lease.error();
+  auto entries = audit_entries(**lease, page.after_id, page.limit);
+  if (!entries) return fail("cannot read the audit log", entries.error());
   return entries;
 }
 

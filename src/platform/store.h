@@ -75,6 +75,21 @@ struct AuditEntry {
   std::string action;  ///< "tenant.create", "key.create", "key.revoke", "price.set"
   std::string target;  ///< the name of what was acted on
   std::string detail;  ///< the values set, as text
+  int64_t id = 0;      ///< its place in the log: increasing, from 1
+};
+
+/// One page of a list read in id order (the admin API's `limit` and `after`): the rows whose
+/// id is above `after_id`, at most `limit` (>= 1) of them.
+struct Page {
+  int64_t after_id = 0;
+  int64_t limit = 1;
+};
+
+/// Which keys Store::keys_page() reads.
+struct KeyPage {
+  Page page;
+  std::optional<int64_t> tenant_id;  ///< only the keys of this tenant; nullopt: every tenant's
+  bool admin_keys = true;            ///< false: leaves out keys of role admin
 };
 
 /// Statuses of closed ledger rows: "ok", "error", "cancelled" (the client left), "shutdown"
@@ -213,6 +228,10 @@ class Store {
                                            const Actor& actor = {}) = 0;
   /// All tenants by id.
   virtual Result<std::vector<TenantInfo>> list_tenants() = 0;
+  /// The tenants of `page`, by id. Errors: a limit below 1, database errors.
+  virtual Result<std::vector<TenantInfo>> tenants_page(const Page& page) = 0;
+  /// The tenant with id `tenant_id`; nullopt when there is none. Errors: database errors.
+  virtual Result<std::optional<TenantInfo>> find_tenant(int64_t tenant_id) = 0;
   /// Replaces the limits of tenant `tenant_id` and returns it. Errors: no such tenant,
   /// negative limits, database errors.
   virtual Result<TenantInfo> set_tenant_limits(int64_t tenant_id, const Limits& limits,
@@ -228,6 +247,12 @@ class Store {
 
   /// All keys, active and revoked, ordered by id (creation order).
   virtual Result<std::vector<KeyInfo>> list_keys() = 0;
+  /// The keys `query` selects, active and revoked, by id. Errors: a limit below 1, database
+  /// errors.
+  virtual Result<std::vector<KeyInfo>> keys_page(const KeyPage& query) = 0;
+  /// The key with id `key_id`, active or revoked; nullopt when there is none. Errors: database
+  /// errors.
+  virtual Result<std::optional<KeyInfo>> find_key(int64_t key_id) = 0;
 
   /// Revokes one key chosen by `name`, tried in turn as: the name of a key; a decimal key id;
   /// a display prefix (KeyInfo::prefix). Errors: no key matches, the matching key is already
@@ -340,6 +365,9 @@ class Store {
 
   /// The audit log, oldest first.
   virtual Result<std::vector<AuditEntry>> audit_log() = 0;
+  /// The entries of the audit log in `page` (by AuditEntry::id), oldest first. Errors: a limit
+  /// below 1, database errors.
+  virtual Result<std::vector<AuditEntry>> audit_page(const Page& page) = 0;
 };
 
 }  // namespace gengyun::platform
