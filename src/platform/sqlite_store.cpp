@@ -865,6 +865,9 @@ Result<std::optional<Error>> SqliteStore::settle_locked(const std::string& reque
   if (!found) return found.error();
   if (!*found) return std::optional<Error>(make_error("no open ledger row has that id"));
   const OpenRow row = read_open_row(*select);
+  // A cost that overflows is this write's refusal, as on PostgreSQL: it would fail every retry.
+  if (auto cost = cost_micro_usd(settlement.tokens, row.price); !cost)
+    return std::optional<Error>(cost.error());
   if (auto closed = close_row(db_, row, settlement); !closed) return closed.error();
   if (row_id) *row_id = row.id;
   return std::optional<Error>();

@@ -224,6 +224,56 @@ TEST_P(StoreBackendTest, ARefusedWriteLeavesTheRestOfItsBatchAndAppliedWritesApp
   check();
 }
 
+// A batch is applied as its writes one after another would be (on PostgreSQL it is decided in
+// C++ from one read and written with one statement per kind): per row, the last checkpoint
+// before its settlement, one settlement, nothing after it; a cost that overflows refuses that
+// settlement alone.
+TEST_P(StoreBackendTest, ABatchAppliesEachRowsWritesInTheirOrder) {
+  auto store = open();
+  ASSERT_TRUE(store);
+  const int64_t key = new_key(*store, "k");
+  ASSERT_TRUE(store->set_price("qwen", Price{150'000, 75'000, 600'000}).ok());
+  admit(*store, "r1", key);
+  admit(*store, "r2", key);
+  ASSERT_TRUE(store->set_price("qwen", Price{0, 0, 1'000'000'000'000}).ok());
+  admit(*store, "r3", key);
+  LedgerWrite overflow = settle("r3", 10'000'000'000'000);
+  const std::vector<LedgerWrite> writes = {checkpoint("r1", 5),
+                                           settle("r1", 100),
+                                           checkpoint("r1", 9),
+                                           settle("r1", 7),
+                                           checkpoint("r2", 3),
+                                           checkpoint("r2", 8),
+                                           overflow,
+                                           record("rec-1", key, 2),
+                                           record("rec-1", key, 3)};
+  auto applied = store->apply_writes(writes);
+  ASSERT_TRUE(applied.ok()) << applied.error().message;
+  std::vector<std::string> errors;
+  for (const Result<void>& result : *applied)
+    errors.push_back(result.ok() ? "" : result.error().message);
+  EXPECT_EQ(errors,
+            (std::vector<std::string>{
+                "", "", "", "cannot settle request 'r1': no open ledger row has that id", "", "",
+                "cannot settle request 'r3': the cost is over 9223372036854775807 micro-USD", "",
+                "cannot record usage: request id 'rec-1' is already in the ledger"}));
+  const auto rows = rows_by_id(*store);
+  ASSERT_EQ(rows.size(), 4u);
+  EXPECT_EQ(rows.at("r1").status, "ok");
+  EXPECT_EQ(rows.at("r1").completion_tokens, 100);
+  // ceil((10 * 150000 + 100 * 600000) / 10^6) = ceil(61.5)
+  EXPECT_EQ(rows.at("r1").cost_micro_usd, 62);
+  EXPECT_EQ(rows.at("r1").finished_at_us, kNow + 1000);
+  EXPECT_EQ(rows.at("r2").status, "open");
+  EXPECT_EQ(rows.at("r2").completion_tokens, 8);
+  EXPECT_EQ(rows.at("r3").status, "open");
+  EXPECT_EQ(rows.at("r3").completion_tokens, 0);
+  EXPECT_EQ(rows.at("rec-1").prompt_tokens, 2);
+  EXPECT_EQ(rows.at("rec-1").tenant_id, 1);
+  EXPECT_EQ(raw_query("SELECT checkpoint_at_us FROM usage_ledger WHERE request_id = 'r2'"),
+            (std::vector<std::vector<std::string>>{{std::to_string(kNow + 500)}}));
+}
+
 /// Holds the database's write lock from another connection, as another process would.
 class DatabaseLock {
  public:
