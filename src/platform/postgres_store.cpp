@@ -584,6 +584,10 @@ class PostgresAdmissionSource final : public AdmissionSource {
         key_tenants + "))";
     auto results = conn_.pipeline({
         {"BEGIN", {}},
+        // Committed without waiting for the disk (docs/platform.md, "An admission commits
+        // without waiting for the disk"): a row lost in a crash of PostgreSQL is written whole
+        // by the request's next checkpoint or settlement (LedgerWrite::carries_admission).
+        {"SET LOCAL synchronous_commit = off", {}},
         {std::string("SELECT ") + kKeyColumns + " FROM api_keys WHERE id = ANY($1::BIGINT[])",
          {keys}},
         {"SELECT id, name, budget_micro_usd, budget_period, rpm, tpm FROM tenants WHERE id IN " +
@@ -607,19 +611,19 @@ class PostgresAdmissionSource final : public AdmissionSource {
     if (!results) return results.error();
     const std::vector<Rows>& rows = *results;
     AdmissionReads reads;
-    for (KeyInfo& key : read_keys(rows[1])) reads.keys.emplace(key.id, std::move(key));
-    for (int r = 0; r < rows[2].count(); ++r)
-      reads.tenants.emplace(rows[2].int64(r, 0), TenantInfo{rows[2].int64(r, 0), rows[2].text(r, 1),
-                                                            read_limits(rows[2], r, 2)});
+    for (KeyInfo& key : read_keys(rows[2])) reads.keys.emplace(key.id, std::move(key));
     for (int r = 0; r < rows[3].count(); ++r)
-      reads.prices.emplace(rows[3].text(r, 0),
-                           Price{rows[3].int64(r, 1), rows[3].int64(r, 2), rows[3].int64(r, 3)});
-    for (int r = 0; r < rows[5].count(); ++r) {
-      const Scope scope = rows[5].text(r, 0) == "key" ? Scope::Key : Scope::Tenant;
-      reads.windows[{scope, rows[5].int64(r, 1)}].push_back(
-          {rows[5].int64(r, 2), rows[5].int64(r, 3), rows[5].int64(r, 4)});
+      reads.tenants.emplace(rows[3].int64(r, 0), TenantInfo{rows[3].int64(r, 0), rows[3].text(r, 1),
+                                                            read_limits(rows[3], r, 2)});
+    for (int r = 0; r < rows[4].count(); ++r)
+      reads.prices.emplace(rows[4].text(r, 0),
+                           Price{rows[4].int64(r, 1), rows[4].int64(r, 2), rows[4].int64(r, 3)});
+    for (int r = 0; r < rows[6].count(); ++r) {
+      const Scope scope = rows[6].text(r, 0) == "key" ? Scope::Key : Scope::Tenant;
+      reads.windows[{scope, rows[6].int64(r, 1)}].push_back(
+          {rows[6].int64(r, 2), rows[6].int64(r, 3), rows[6].int64(r, 4)});
     }
-    for (int r = 0; r < rows[6].count(); ++r) reads.recorded.insert(rows[6].text(r, 0));
+    for (int r = 0; r < rows[7].count(); ++r) reads.recorded.insert(rows[7].text(r, 0));
     return reads;
   }
 
@@ -739,9 +743,6 @@ Result<std::vector<Result<Admission>>> PostgresStore::admit_batch(
   auto lease = pool_->acquire();
   if (!lease) return lease.error();
   pg::Connection& conn = **lease;
-  // Committed with the server's synchronous_commit (on), unlike SQLite's admissions
-  // (docs/platform.md, "Group admission"): the database can crash without the servers, whose
-  // requests would then settle rows that are gone.
   for (int attempt = 1;; ++attempt) {
     PostgresAdmissionSource source(conn, server_id_);
     auto results = admit_in_order(source, requests);
@@ -802,15 +803,20 @@ namespace {
 struct RowChanges {
   OpenRow row;
   /// The last checkpoint before the row's settlement (counts, time), if any.
-  std::optional<std::pair<TokenCounts, int64_t>> checkpoint;
+  std::optional<std::pair<TokenCounts, int64_t>> checkpoint = {};
   bool settled = false;
+  /// A row no longer in the database, written whole from this write's admission
+  /// (LedgerWrite::carries_admission): `row` has no id, and the batch inserts it.
+  const LedgerWrite* restore = nullptr;
+  std::optional<Closing> closing = {};  ///< restore: its settlement, if any
+  size_t settled_by = 0;                ///< restore, closing: the write that settled it
 };
 
 /// One UPDATE that sets the checkpoint of each row of `changes` that has one (while open).
 pg::Statement checkpoint_statement(const std::map<std::string, RowChanges>& changes) {
   std::vector<int64_t> ids, prompt, cached, completion, at;
   for (const auto& [request_id, change] : changes) {
-    if (!change.checkpoint) continue;
+    if (!change.checkpoint || change.restore) continue;
     const auto& [tokens, at_us] = *change.checkpoint;
     ids.push_back(change.row.id);
     prompt.push_back(tokens.prompt_tokens);
@@ -869,6 +875,72 @@ pg::Statement record_statement(const std::vector<const UsageRecord*>& records,
        pg::array(output)}};
 }
 
+/// One INSERT of the rows of `changes` to restore (RowChanges::restore), each as its writes left
+/// it: open with its last checkpoint, or closed by its settlement; rows of server `server_id`.
+/// A request id another transaction inserted since the batch's reads is skipped (ON CONFLICT),
+/// and the ids inserted are returned.
+pg::Statement restore_statement(const std::map<std::string, RowChanges>& changes,
+                                const std::string& server_id) {
+  std::vector<std::string> request_ids, models, endpoints, statuses, errors;
+  std::vector<int64_t> key_ids, tenant_ids, http_statuses, prompt, cached, completion, input,
+      cached_input, output, costs, reserved, started, checkpoint_at, finished;
+  for (const auto& [request_id, change] : changes) {
+    if (!change.restore) continue;
+    const UsageRecord& admitted = change.restore->row;
+    request_ids.push_back(request_id);
+    key_ids.push_back(admitted.key_id);
+    tenant_ids.push_back(admitted.tenant_id);
+    models.push_back(admitted.model);
+    endpoints.push_back(admitted.endpoint);
+    input.push_back(admitted.price.input);
+    cached_input.push_back(admitted.price.cached_input);
+    output.push_back(admitted.price.output);
+    reserved.push_back(change.restore->reserved_micro_usd);
+    started.push_back(admitted.started_at_us);
+    // -1: NULL (times are >= 0).
+    checkpoint_at.push_back(change.checkpoint ? change.checkpoint->second : -1);
+    TokenCounts tokens = change.checkpoint ? change.checkpoint->first : TokenCounts{};
+    if (change.closing) {
+      const Settlement& settlement = change.closing->settlement;
+      tokens = settlement.tokens;
+      statuses.push_back(settlement.status);
+      http_statuses.push_back(settlement.http_status);
+      errors.push_back(settlement.error);
+      costs.push_back(change.closing->cost_micro_usd);
+      finished.push_back(settlement.finished_at_us);
+    } else {
+      statuses.push_back(std::string(kOpenStatus));
+      http_statuses.push_back(200);
+      errors.emplace_back();
+      costs.push_back(0);
+      finished.push_back(-1);
+    }
+    prompt.push_back(tokens.prompt_tokens);
+    cached.push_back(tokens.cached_prompt_tokens);
+    completion.push_back(tokens.completion_tokens);
+  }
+  return {
+      "INSERT INTO usage_ledger(request_id, key_id, tenant_id, model, endpoint, status, "
+      "http_status, error, prompt_tokens, cached_prompt_tokens, completion_tokens, "
+      "input_micro_usd, cached_input_micro_usd, output_micro_usd, cost_micro_usd, "
+      "reserved_micro_usd, reserved_tokens, started_at_us, checkpoint_at_us, server_id, "
+      "finished_at_us) "
+      "SELECT r, k, t, m, e, st, h, er, p, c, o, i, ci, oi, co, rm, 0, s, NULLIF(ca, -1), $19, "
+      "NULLIF(f, -1) FROM unnest($1::TEXT[], $2::BIGINT[], $3::BIGINT[], $4::TEXT[], "
+      "$5::TEXT[], $6::TEXT[], $7::BIGINT[], $8::TEXT[], $9::BIGINT[], $10::BIGINT[], "
+      "$11::BIGINT[], $12::BIGINT[], $13::BIGINT[], $14::BIGINT[], $15::BIGINT[], $16::BIGINT[], "
+      "$17::BIGINT[], $18::BIGINT[], $20::BIGINT[]) "
+      "AS u(r, k, t, m, e, st, h, er, p, c, o, i, ci, oi, co, rm, s, ca, f) "
+      "ON CONFLICT (request_id) DO NOTHING RETURNING request_id",
+      {pg::array(request_ids),   pg::array(key_ids),    pg::array(tenant_ids),
+       pg::array(models),        pg::array(endpoints),  pg::array(statuses),
+       pg::array(http_statuses), pg::array(errors),     pg::array(prompt),
+       pg::array(cached),        pg::array(completion), pg::array(input),
+       pg::array(cached_input),  pg::array(output),     pg::array(costs),
+       pg::array(reserved),      pg::array(started),    pg::array(checkpoint_at),
+       param(server_id),         pg::array(finished)}};
+}
+
 }  // namespace
 
 Result<std::vector<Result<void>>> PostgresStore::apply_batch(
@@ -883,8 +955,10 @@ Result<std::vector<Result<void>>> PostgresStore::apply_in_transaction(
   std::vector<Result<void>> results(writes.size());
   // The records, with a request id made for those without one.
   std::vector<UsageRecord> records(writes.size());
+  // Request ids whose open rows are read; those looked for whatever their status (records,
+  // writes that can restore their row); the keys and tenants those rows need.
   std::vector<std::string> row_ids, record_ids;
-  std::vector<int64_t> record_keys;
+  std::vector<int64_t> record_keys, restore_tenants;
   for (size_t i = 0; i < writes.size(); ++i) {
     const LedgerWrite& write = writes[i];
     if (auto valid = validate_write(write); !valid) {
@@ -893,6 +967,11 @@ Result<std::vector<Result<void>>> PostgresStore::apply_in_transaction(
     }
     if (write.kind != LedgerWrite::Kind::Record) {
       row_ids.push_back(write.row.request_id);
+      if (write.carries_admission) {
+        record_ids.push_back(write.row.request_id);
+        record_keys.push_back(write.row.key_id);
+        restore_tenants.push_back(write.row.tenant_id);
+      }
       continue;
     }
     records[i] = write.row;
@@ -905,9 +984,9 @@ Result<std::vector<Result<void>>> PostgresStore::apply_in_transaction(
     record_keys.push_back(records[i].key_id);
   }
   // First round trip: the open rows of the checkpoints and settlements, locked in id order
-  // (ORDER BY is applied before FOR UPDATE); which of the records' request ids are taken; the
-  // records' keys, locked against deletion until the commit (FOR KEY SHARE, as the foreign key
-  // would).
+  // (ORDER BY is applied before FOR UPDATE); which of the records' (and restorable rows')
+  // request ids are taken; their keys, locked against deletion until the commit (FOR KEY
+  // SHARE, as the foreign key would); the tenants of restorable rows (never deleted).
   auto read = conn.pipeline({
       {"BEGIN", {}},
       {std::string("SELECT ") + kOpenRowColumns +
@@ -918,17 +997,20 @@ Result<std::vector<Result<void>>> PostgresStore::apply_in_transaction(
        {pg::array(record_ids)}},
       {"SELECT id, tenant_id FROM api_keys WHERE id = ANY($1::BIGINT[]) FOR KEY SHARE",
        {pg::array(record_keys)}},
+      {"SELECT id FROM tenants WHERE id = ANY($1::BIGINT[])", {pg::array(restore_tenants)}},
   });
   if (!read) return read.error();
   const std::vector<Rows>& rows = *read;
   std::map<std::string, RowChanges> changes;
   for (int r = 0; r < rows[1].count(); ++r)
-    changes.emplace(rows[1].text(r, 12), RowChanges{read_open_row(rows[1], r), std::nullopt});
+    changes.emplace(rows[1].text(r, 12), RowChanges{read_open_row(rows[1], r)});
   std::set<std::string> taken;
   for (int r = 0; r < rows[2].count(); ++r) taken.insert(rows[2].text(r, 0));
   std::map<int64_t, int64_t> tenants;
   for (int r = 0; r < rows[3].count(); ++r)
     tenants.emplace(rows[3].int64(r, 0), rows[3].int64(r, 1));
+  std::set<int64_t> tenant_ids;
+  for (int r = 0; r < rows[4].count(); ++r) tenant_ids.insert(rows[4].int64(r, 0));
 
   // Each write decided in order, as if applied one after another.
   GiveBacks give_backs;
@@ -937,7 +1019,24 @@ Result<std::vector<Result<void>>> PostgresStore::apply_in_transaction(
   for (size_t i = 0; i < writes.size(); ++i) {
     if (!results[i]) continue;
     const LedgerWrite& write = writes[i];
-    const auto change = changes.find(write.row.request_id);
+    auto change = changes.find(write.row.request_id);
+    if (change == changes.end() && write.carries_admission &&
+        !taken.contains(write.row.request_id)) {
+      // No row has the id: the admission was lost; the row is written whole from this write.
+      const UsageRecord& admitted = write.row;
+      if (!tenants.contains(admitted.key_id) || !tenant_ids.contains(admitted.tenant_id)) {
+        results[i] = describe_refusal(
+            write, make_error("no API key has id " + std::to_string(admitted.key_id) +
+                              " or no tenant has id " + std::to_string(admitted.tenant_id)));
+        continue;
+      }
+      OpenRow row{
+          0,  admitted.key_id, admitted.tenant_id, admitted.started_at_us, 0, admitted.price,
+          {}, std::nullopt};
+      change = changes.emplace(admitted.request_id, RowChanges{row}).first;
+      change->second.restore = &write;
+      taken.insert(admitted.request_id);
+    }
     const bool open = change != changes.end() && !change->second.settled;
     switch (write.kind) {
       case LedgerWrite::Kind::Checkpoint:
@@ -954,7 +1053,12 @@ Result<std::vector<Result<void>>> PostgresStore::apply_in_transaction(
           break;
         }
         change->second.settled = true;
-        closings.push_back(std::move(*closing));
+        if (change->second.restore) {
+          change->second.closing = std::move(*closing);
+          change->second.settled_by = i;
+        } else {
+          closings.push_back(std::move(*closing));
+        }
         break;
       }
       case LedgerWrite::Kind::Record: {
@@ -988,6 +1092,12 @@ Result<std::vector<Result<void>>> PostgresStore::apply_in_transaction(
     insert_at = statements.size();
     statements.push_back(record_statement(inserts, tenants));
   }
+  std::optional<size_t> restore_at;
+  if (std::any_of(changes.begin(), changes.end(),
+                  [](const auto& change) { return change.second.restore != nullptr; })) {
+    restore_at = statements.size();
+    statements.push_back(restore_statement(changes, server_id_));
+  }
   for (pg::Statement& give_back : give_back_statements(give_backs))
     statements.push_back(std::move(give_back));
   statements.push_back({"COMMIT", {}});
@@ -1001,6 +1111,17 @@ Result<std::vector<Result<void>>> PostgresStore::apply_in_transaction(
       if (!landed.contains(records[i].request_id))
         results[i] = describe_refusal(writes[i], make_error("request id '" + records[i].request_id +
                                                             "' is already in the ledger"));
+  }
+  if (restore_at) {
+    // A row another transaction inserted since the reads (only an id reused across servers):
+    // its settlement here found no open row.
+    std::set<std::string> landed;
+    const Rows& returned = (*written)[*restore_at];
+    for (int r = 0; r < returned.count(); ++r) landed.insert(returned.text(r, 0));
+    for (const auto& [request_id, change] : changes)
+      if (change.restore && change.closing && !landed.contains(request_id))
+        results[change.settled_by] = describe_refusal(writes[change.settled_by],
+                                                      make_error("no open ledger row has that id"));
   }
   return results;
 }

@@ -28,7 +28,9 @@ using GiveBacks = std::map<std::tuple<int64_t, std::string, int64_t>, int64_t>;
 /// the tenant's row (SELECT ... FOR UPDATE) for its transaction, so admissions of one tenant
 /// serialise across every server on the database and its budgets and rate limits hold for all of
 /// them together. Commits are durable when they return (the server's synchronous_commit, on by
-/// default).
+/// default), except admissions': they commit with synchronous_commit off, and a row a crash of
+/// PostgreSQL takes back is written whole by its request's next checkpoint or settlement
+/// (LedgerWrite::carries_admission).
 ///
 /// Key cache: the first authenticate() starts a PgKeyListener, which applies the notices the
 /// schema's triggers send on every change of a key or a tenant, by any server or command; the
