@@ -10,7 +10,8 @@
 // which saturates the ledger; "MS" milliseconds (e.g. 200); or "MIN-MAX" milliseconds drawn
 // uniformly for each request from a generator seeded with the thread's number, so every run
 // draws the same durations. A request in flight posts one checkpoint halfway (a stream posts
-// one every 64 tokens). Prints ledger rows written per second (in flight, next to C /
+// one every 64 tokens); in "writer" mode its checkpoint and settlement carry the admission's
+// columns, as the server's do (LedgerWrite::carries_admission). Prints ledger rows written per second (in flight, next to C /
 // the mean generation time, what an engine serving C streams would finish) and the latency the
 // platform adds per request: authentication + admission + settlement, the generation time left
 // out (p50, p90, p99, and admission alone). Target: p50 < 1 ms, and rows/s far above what the
@@ -125,24 +126,40 @@ int main(int argc, char** argv) {
 
   auto writer = gengyun::platform::LedgerWriter::start(**store, {});
   if (!writer.ok()) return fail(writer.error().message);
-  const auto admit = [&](const AdmissionRequest& request) {
+  const auto admit = [&](const AdmissionRequest& request) -> std::optional<Admission> {
     auto admitted = mode == "direct" ? (*store)->admit(request) : (*writer)->admit(request);
-    return admitted.ok() && admitted->outcome == Admission::Outcome::Admitted;
+    if (!admitted.ok() || admitted->outcome != Admission::Outcome::Admitted) return std::nullopt;
+    return *admitted;
   };
-  const auto checkpoint = [&](const std::string& id) {
+  // A write of the writer mode, carrying the admission's columns as the API's writes do.
+  const auto carrying = [](LedgerWrite::Kind kind, const AdmissionRequest& request,
+                           const Admission& admission) {
+    LedgerWrite write{kind};
+    write.row.request_id = request.request_id;
+    write.row.key_id = request.key_id;
+    write.row.tenant_id = admission.tenant_id;
+    write.row.model = request.model;
+    write.row.endpoint = request.endpoint;
+    write.row.started_at_us = request.started_at_us;
+    write.row.price = admission.price;
+    write.carries_admission = true;
+    write.reserved_micro_usd = admission.reserved_micro_usd;
+    return write;
+  };
+  const auto checkpoint = [&](const AdmissionRequest& request, const Admission& admission) {
+    const std::string& id = request.request_id;
     if (mode == "direct") return (void)(*store)->checkpoint(id, {200, 0, 64}, now_us());
-    LedgerWrite write{LedgerWrite::Kind::Checkpoint};
-    write.row.request_id = id;
+    LedgerWrite write = carrying(LedgerWrite::Kind::Checkpoint, request, admission);
     write.row.prompt_tokens = 200;
     write.row.completion_tokens = 64;
     write.row.finished_at_us = now_us();
     (*writer)->post(std::move(write));
   };
-  const auto settle = [&](const std::string& id) {
+  const auto settle = [&](const AdmissionRequest& request, const Admission& admission) {
+    const std::string& id = request.request_id;
     if (mode == "direct")
       return (*store)->settle(id, Settlement{{200, 0, 100}, 200, "ok", "", now_us()}).ok();
-    LedgerWrite write{LedgerWrite::Kind::Settle};
-    write.row.request_id = id;
+    LedgerWrite write = carrying(LedgerWrite::Kind::Settle, request, admission);
     write.row.prompt_tokens = 200;
     write.row.completion_tokens = 100;
     write.row.http_status = 200;
@@ -167,20 +184,25 @@ int main(int argc, char** argv) {
         auto key = (*store)->authenticate(secrets[t]);
         bool ok = key.ok() && key->has_value();
         const std::string id = tenant + "-r" + std::to_string(i);
-        if (ok)
-          ok = admit(AdmissionRequest{id, (**key).id, "bench-model", "/v1/chat/completions", 200,
-                                      100, now_us()});
+        std::optional<AdmissionRequest> request;
+        std::optional<Admission> admission;
+        if (ok) {
+          request = AdmissionRequest{id,  (**key).id, "bench-model", "/v1/chat/completions",
+                                     200, 100,        now_us()};
+          admission = admit(*request);
+          ok = admission.has_value();
+        }
         const auto admitted = Clock::now();
         auto generated = Clock::duration::zero();
         if (ok && in_flight) {
           const auto ms = std::chrono::milliseconds(draw(random));
           std::this_thread::sleep_for(ms / 2);
-          checkpoint(id);
+          checkpoint(*request, *admission);
           std::this_thread::sleep_for(ms - ms / 2);
           generated = Clock::now() - admitted;
           generated_ms[t] += ms.count();
         }
-        if (ok) ok = settle(id);
+        if (ok) ok = settle(*request, *admission);
         if (!ok) ++errors;
         const auto us = [](Clock::duration d) {
           return std::chrono::duration_cast<std::chrono::microseconds>(d).count();

@@ -22,7 +22,7 @@ HttpHeaders rate_headers(const platform::RateStatus& rate) {
 }  // namespace
 
 ApiResult<HttpHeaders> admit(platform::LedgerWriter& ledger,
-                             const platform::AdmissionRequest& request) {
+                             const platform::AdmissionRequest& request, UsageEntry& entry) {
   if (auto writable = ledger.available(); !writable)
     return ledger_unavailable(writable.error().message);
   auto admission = ledger.admit(request);
@@ -32,6 +32,7 @@ ApiResult<HttpHeaders> admit(platform::LedgerWriter& ledger,
   ApiError refusal;
   switch (admission->outcome) {
     case platform::Admission::Outcome::Admitted:
+      entry.admitted(request, *admission);
       return headers;
     case platform::Admission::Outcome::OverBudget:
       refusal = insufficient_quota(admission->message);

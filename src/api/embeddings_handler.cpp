@@ -231,10 +231,11 @@ void handle_embeddings(const GenerationContext& context, const HttpRequest& requ
     auto job = prepare(context, key.value(), request.body, *entry);
     if (!job.ok()) return fail(*out, *entry, job.error());
     const std::string id = random_id("emb-");
-    auto headers = admit(context.ledger, {id, key->id, job->model.id(), kEmbeddingsPath,
-                                          job->n_tokens, 0, started_at_us, job->price_fallback});
+    auto headers = admit(context.ledger,
+                         {id, key->id, job->model.id(), kEmbeddingsPath, job->n_tokens, 0,
+                          started_at_us, job->price_fallback},
+                         *entry);
     if (!headers.ok()) return fail(*out, *entry, headers.error());
-    entry->admitted(id);
     std::vector<std::unique_ptr<RequestHandle>> handles;
     handles.reserve(job->inputs.size());
     for (std::vector<int32_t>& input : job->inputs) {

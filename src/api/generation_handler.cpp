@@ -149,7 +149,7 @@ ApiResult<PreparedGeneration> prepare(CompletionKind kind, const GenerationConte
 /// when max_tokens is unset, for each of its choices): api::admit.
 ApiResult<HttpHeaders> admit(platform::LedgerWriter& ledger, const platform::KeyInfo& key,
                              const PreparedGeneration& job, CompletionKind kind,
-                             int64_t started_at_us) {
+                             int64_t started_at_us, UsageEntry& entry) {
   int64_t prompt = 0;
   int64_t max_completion = 0;
   for (const std::vector<int32_t>& tokens : job.prompts) {
@@ -160,7 +160,8 @@ ApiResult<HttpHeaders> admit(platform::LedgerWriter& ledger, const platform::Key
   }
   return api::admit(ledger,
                     {job.meta.id, key.id, job.model.id(), endpoint_path(kind), prompt,
-                     max_completion, started_at_us, job.price_fallback});
+                     max_completion, started_at_us, job.price_fallback},
+                    entry);
 }
 
 /// One admitted request from its submission to its ledger row. The model's engine generates
@@ -379,13 +380,8 @@ class GenerationJob : public std::enable_shared_from_this<GenerationJob> {
       return;
     checkpointed_tokens_ = usage.completion_tokens;
     checkpointed_at_us_ = now_us;
-    platform::LedgerWrite checkpoint{platform::LedgerWrite::Kind::Checkpoint};
-    checkpoint.row.request_id = entry_->request_id();
-    checkpoint.row.prompt_tokens = usage.prompt_tokens;
-    checkpoint.row.cached_prompt_tokens = usage.cached_tokens;
-    checkpoint.row.completion_tokens = usage.completion_tokens;
-    checkpoint.row.finished_at_us = unix_time_us();
-    ledger_.post(std::move(checkpoint));
+    ledger_.post(entry_->checkpoint(
+        {usage.prompt_tokens, usage.cached_tokens, usage.completion_tokens}, unix_time_us()));
   }
 
   /// After every choice's finished event: the ledger row and the last bytes, on a handler
@@ -495,9 +491,8 @@ void handle_generation(CompletionKind kind, const GenerationContext& context,
   try {
     auto job = prepare(kind, context, key.value(), request.body, *entry);
     if (!job.ok()) return fail(*out, *entry, job.error());
-    auto headers = admit(context.ledger, key.value(), job.value(), kind, started_at_us);
+    auto headers = admit(context.ledger, key.value(), job.value(), kind, started_at_us, *entry);
     if (!headers.ok()) return fail(*out, *entry, headers.error());
-    entry->admitted(job->meta.id);
     job->headers = std::move(headers.value());
     // Each choice is an engine request of its own: n per prompt, in the order of their index;
     // with a seed, choice k of a prompt samples with seed + k (reproducible, yet different).

@@ -27,6 +27,37 @@ void UsageEntry::set_model(std::string model) {
   record_.model = std::move(model);
 }
 
+void UsageEntry::admitted(const platform::AdmissionRequest& request,
+                          const platform::Admission& admission) {
+  record_.request_id = request.request_id;
+  record_.model = request.model;
+  record_.endpoint = request.endpoint;
+  record_.started_at_us = request.started_at_us;
+  record_.price = admission.price;
+  record_.tenant_id = admission.tenant_id;
+  reserved_micro_usd_ = admission.reserved_micro_usd;
+  admitted_ = true;
+}
+
+platform::LedgerWrite UsageEntry::checkpoint(const platform::TokenCounts& tokens,
+                                             int64_t at_us) const {
+  platform::LedgerWrite write{platform::LedgerWrite::Kind::Checkpoint};
+  write.row.request_id = record_.request_id;
+  write.row.key_id = record_.key_id;
+  write.row.tenant_id = record_.tenant_id;
+  write.row.model = record_.model;
+  write.row.endpoint = record_.endpoint;
+  write.row.started_at_us = record_.started_at_us;
+  write.row.price = record_.price;
+  write.row.prompt_tokens = tokens.prompt_tokens;
+  write.row.cached_prompt_tokens = tokens.cached_prompt_tokens;
+  write.row.completion_tokens = tokens.completion_tokens;
+  write.row.finished_at_us = at_us;
+  write.carries_admission = true;
+  write.reserved_micro_usd = reserved_micro_usd_;
+  return write;
+}
+
 UsageEntry::~UsageEntry() {
   if (finished_) return;
   if (auto written = finish(500, "error", "the request ended without a response"); !written.ok())
@@ -42,7 +73,7 @@ Result<void> UsageEntry::finish(int http_status, std::string status, std::string
   record_.finished_at_us = std::max(unix_time_us(), record_.started_at_us);
   return ledger_.write(
       {admitted_ ? platform::LedgerWrite::Kind::Settle : platform::LedgerWrite::Kind::Record,
-       record_});
+       record_, admitted_, reserved_micro_usd_});
 }
 
 }  // namespace gengyun::api

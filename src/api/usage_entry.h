@@ -35,12 +35,15 @@ class UsageEntry {
     record_.completion_tokens = completion_tokens;
     record_.cached_prompt_tokens = cached_prompt_tokens;
   }
-  /// The store admitted the request under `request_id` (its row is open); finish() settles it.
-  void admitted(std::string request_id) {
-    record_.request_id = std::move(request_id);
-    admitted_ = true;
-  }
+  /// The store admitted `request` with `admission` (its row is open); finish() settles it. Its
+  /// writes from now on carry what the admission wrote (LedgerWrite::carries_admission), so that
+  /// a row lost in a crash of the database is written whole.
+  void admitted(const platform::AdmissionRequest& request, const platform::Admission& admission);
   const std::string& request_id() const { return record_.request_id; }
+  /// A checkpoint of the admitted request's counts `tokens` at `at_us`, carrying its admission
+  /// as finish()'s settlement does (for LedgerWriter::post). Only after admitted(); reads only
+  /// what admitted() set, so the engine's thread may call it while the request runs.
+  platform::LedgerWrite checkpoint(const platform::TokenCounts& tokens, int64_t at_us) const;
 
   /// Writes the row (finished now) unless it was written already; `status` is a closed status
   /// (Store), `error` empty for "ok". Errors: LedgerWriter::write's (the write is refused, or
@@ -53,6 +56,7 @@ class UsageEntry {
   platform::LedgerWriter& ledger_;
   platform::UsageRecord record_;
   bool admitted_ = false;
+  int64_t reserved_micro_usd_ = 0;  ///< the admission's reservation
   bool finished_ = false;
 };
 

@@ -121,6 +121,7 @@ Result<std::vector<Result<Admission>>> admit_in_order(
     }
     Admission admission = decide_admission(request, applied, *reservation, usage);
     if (admission.outcome == Admission::Outcome::Admitted) {
+      admission.tenant_id = key->tenant_id;
       if (reads->recorded.count(request.request_id) ||
           !admitted_ids.insert(request.request_id).second) {
         refuse(what + ": request id '" + request.request_id + "' is already in the ledger");

@@ -13,8 +13,12 @@
 namespace gengyun::platform {
 namespace {
 
-constexpr const char* kVersion = "w1";
-constexpr size_t kFields = 19;
+/// w2: w1's fields, then whether the write carries its admission (0 or 1) and its reservation.
+/// w1 lines (spooled before) are still read.
+constexpr const char* kVersion = "w2";
+constexpr size_t kFields = 21;
+constexpr const char* kVersion1 = "w1";
+constexpr size_t kFields1 = 19;
 
 std::string escaped(const std::string& text) {
   std::string out;
@@ -130,6 +134,8 @@ std::string spool_line(const LedgerWrite& write) {
   add(std::to_string(r.price.cached_input));
   add(std::to_string(r.price.output));
   add(std::to_string(r.tenant_id));
+  add(write.carries_admission ? "1" : "0");
+  add(std::to_string(write.reserved_micro_usd));
   return line;
 }
 
@@ -141,11 +147,21 @@ Result<LedgerWrite> parse_spool_line(const std::string& line) {
     if (tab == std::string::npos) break;
     start = tab + 1;
   }
-  if (fields.size() != kFields || fields[0] != kVersion)
+  const bool version1 = fields.size() == kFields1 && fields[0] == kVersion1;
+  if (!version1 && (fields.size() != kFields || fields[0] != kVersion))
     return make_error("not a spooled ledger write (" + std::to_string(fields.size()) +
                       " fields, expected " + std::to_string(kFields) + " starting with '" +
                       kVersion + "')");
   LedgerWrite write;
+  if (!version1) {
+    if (fields[19] != "0" && fields[19] != "1")
+      return make_error("'" + fields[19] +
+                        "' is not 0 or 1 (whether the write carries its admission)");
+    write.carries_admission = fields[19] == "1";
+    auto reserved = integer(fields[20]);
+    if (!reserved) return reserved.error();
+    write.reserved_micro_usd = *reserved;
+  }
   if (fields[1] == "c")
     write.kind = LedgerWrite::Kind::Checkpoint;
   else if (fields[1] == "s")

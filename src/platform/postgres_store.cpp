@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <set>
 #include <tuple>
 #include <utility>
 
@@ -156,10 +157,11 @@ Result<std::optional<Price>> read_price(pg::Connection& conn, const std::string&
   return std::optional<Price>(Price{rows->int64(0, 0), rows->int64(0, 1), rows->int64(0, 2)});
 }
 
-/// Gives `give_backs` back to their buckets (each sum stays >= 0), locking the buckets in
-/// GiveBacks order first (ORDER BY is applied before FOR UPDATE locks the rows it returns); a
-/// bucket that has left the window and was deleted gets nothing. One round trip.
-Result<void> give_back_tokens(pg::Connection& conn, const GiveBacks& give_backs) {
+/// The statements that give `give_backs` back to their buckets (each sum stays >= 0): the
+/// buckets locked in GiveBacks order first (ORDER BY is applied before FOR UPDATE locks the rows
+/// it returns), then updated; a bucket that has left the window and was deleted gets nothing.
+/// None when there is nothing to give back.
+std::vector<pg::Statement> give_back_statements(const GiveBacks& give_backs) {
   if (give_backs.empty()) return {};
   std::vector<int64_t> seconds, ids, tokens;
   std::vector<std::string> scopes;
@@ -174,16 +176,13 @@ Result<void> give_back_tokens(pg::Connection& conn, const GiveBacks& give_backs)
       "tokens)";
   const std::vector<pg::Param> params = {pg::array(seconds), pg::array(scopes), pg::array(ids),
                                          pg::array(tokens)};
-  auto done = conn.pipeline(
-      {{"SELECT 1 FROM rate_buckets b JOIN " + given +
-            " ON b.second = g.second AND b.scope = g.scope AND b.scope_id = g.id "
-            "ORDER BY b.second, b.scope, b.scope_id FOR UPDATE OF b",
-        params},
-       {"UPDATE rate_buckets b SET tokens = GREATEST(b.tokens - g.tokens, 0) FROM " + given +
-            " WHERE b.second = g.second AND b.scope = g.scope AND b.scope_id = g.id",
-        params}});
-  if (!done) return done.error();
-  return {};
+  return {{"SELECT 1 FROM rate_buckets b JOIN " + given +
+               " ON b.second = g.second AND b.scope = g.scope AND b.scope_id = g.id "
+               "ORDER BY b.second, b.scope, b.scope_id FOR UPDATE OF b",
+           params},
+          {"UPDATE rate_buckets b SET tokens = GREATEST(b.tokens - g.tokens, 0) FROM " + given +
+               " WHERE b.second = g.second AND b.scope = g.scope AND b.scope_id = g.id",
+           params}};
 }
 
 struct OpenRow {
@@ -204,22 +203,22 @@ OpenRow read_open_row(const Rows& rows, int r) {
                  rows.optional_int(r, 11)};
 }
 
-/// Closes `row` with `settlement` (validated) and adds the unused part of its token
-/// reservation to `give_backs`, for the rate buckets it was admitted in (the caller gives them
-/// back, all together, before its commit).
-Result<void> close_row(pg::Connection& conn, const OpenRow& row, const Settlement& settlement,
-                       GiveBacks& give_backs) {
+/// An open row to close: how it ended and what it costs.
+struct Closing {
+  int64_t row_id = 0;
+  Settlement settlement;
+  int64_t cost_micro_usd = 0;
+};
+
+/// The Closing of `row` by `settlement` (validated): its cost at the row's prices, its end no
+/// earlier than its start; the unused part of its token reservation is added to `give_backs`,
+/// for the rate buckets it was admitted in (the caller gives them back, all together, before
+/// its commit). Errors: the cost overflows (nothing added).
+Result<Closing> close_row(const OpenRow& row, const Settlement& settlement, GiveBacks& give_backs) {
   auto cost = cost_micro_usd(settlement.tokens, row.price);
   if (!cost) return cost.error();
-  auto done = conn.query(
-      "UPDATE usage_ledger SET status = $2, http_status = $3, error = $4, prompt_tokens = $5, "
-      "cached_prompt_tokens = $6, completion_tokens = $7, cost_micro_usd = $8, "
-      "finished_at_us = $9 WHERE id = $1 AND status = 'open'",
-      {param(row.id), param(settlement.status), param(int64_t{settlement.http_status}),
-       param(settlement.error), param(settlement.tokens.prompt_tokens),
-       param(settlement.tokens.cached_prompt_tokens), param(settlement.tokens.completion_tokens),
-       param(*cost), param(std::max(settlement.finished_at_us, row.started_at_us))});
-  if (!done) return done.error();
+  Closing closing{row.id, settlement, *cost};
+  closing.settlement.finished_at_us = std::max(settlement.finished_at_us, row.started_at_us);
   const int64_t unused =
       row.reserved_tokens - settlement.tokens.prompt_tokens - settlement.tokens.completion_tokens;
   if (unused > 0) {
@@ -227,7 +226,34 @@ Result<void> close_row(pg::Connection& conn, const OpenRow& row, const Settlemen
     give_backs[{second, "key", row.key_id}] += unused;
     give_backs[{second, "tenant", row.tenant_id}] += unused;
   }
-  return {};
+  return closing;
+}
+
+/// One UPDATE that closes every row of `closings` still open, each with its settlement and cost.
+pg::Statement close_statement(const std::vector<Closing>& closings) {
+  std::vector<int64_t> ids, http_statuses, prompt, cached, completion, costs, finished;
+  std::vector<std::string> statuses, errors;
+  for (const Closing& c : closings) {
+    ids.push_back(c.row_id);
+    statuses.push_back(c.settlement.status);
+    http_statuses.push_back(c.settlement.http_status);
+    errors.push_back(c.settlement.error);
+    prompt.push_back(c.settlement.tokens.prompt_tokens);
+    cached.push_back(c.settlement.tokens.cached_prompt_tokens);
+    completion.push_back(c.settlement.tokens.completion_tokens);
+    costs.push_back(c.cost_micro_usd);
+    finished.push_back(c.settlement.finished_at_us);
+  }
+  return {
+      "UPDATE usage_ledger u SET status = s.status, http_status = s.http, error = s.error, "
+      "prompt_tokens = s.p, cached_prompt_tokens = s.c, completion_tokens = s.o, "
+      "cost_micro_usd = s.cost, finished_at_us = s.fin FROM unnest($1::BIGINT[], $2::TEXT[], "
+      "$3::BIGINT[], $4::TEXT[], $5::BIGINT[], $6::BIGINT[], $7::BIGINT[], $8::BIGINT[], "
+      "$9::BIGINT[]) AS s(id, status, http, error, p, c, o, cost, fin) "
+      "WHERE u.id = s.id AND u.status = 'open'",
+      {pg::array(ids), pg::array(statuses), pg::array(http_statuses), pg::array(errors),
+       pg::array(prompt), pg::array(cached), pg::array(completion), pg::array(costs),
+       pg::array(finished)}};
 }
 
 }  // namespace
@@ -630,6 +656,10 @@ class PostgresAdmissionSource final : public AdmissionSource {
         key_tenants + "))";
     auto results = conn_.pipeline({
         {"BEGIN", {}},
+        // Committed without waiting for the disk (docs/platform.md, "An admission commits
+        // without waiting for the disk"): a row lost in a crash of PostgreSQL is written whole
+        // by the request's next checkpoint or settlement (LedgerWrite::carries_admission).
+        {"SET LOCAL synchronous_commit = off", {}},
         {std::string("SELECT ") + kKeyColumns + " FROM api_keys WHERE id = ANY($1::BIGINT[])",
          {keys}},
         {"SELECT id, name, budget_micro_usd, budget_period, rpm, tpm FROM tenants WHERE id IN " +
@@ -653,19 +683,19 @@ class PostgresAdmissionSource final : public AdmissionSource {
     if (!results) return results.error();
     const std::vector<Rows>& rows = *results;
     AdmissionReads reads;
-    for (KeyInfo& key : read_keys(rows[1])) reads.keys.emplace(key.id, std::move(key));
-    for (int r = 0; r < rows[2].count(); ++r)
-      reads.tenants.emplace(rows[2].int64(r, 0), TenantInfo{rows[2].int64(r, 0), rows[2].text(r, 1),
-                                                            read_limits(rows[2], r, 2)});
+    for (KeyInfo& key : read_keys(rows[2])) reads.keys.emplace(key.id, std::move(key));
     for (int r = 0; r < rows[3].count(); ++r)
-      reads.prices.emplace(rows[3].text(r, 0),
-                           Price{rows[3].int64(r, 1), rows[3].int64(r, 2), rows[3].int64(r, 3)});
-    for (int r = 0; r < rows[5].count(); ++r) {
-      const Scope scope = rows[5].text(r, 0) == "key" ? Scope::Key : Scope::Tenant;
-      reads.windows[{scope, rows[5].int64(r, 1)}].push_back(
-          {rows[5].int64(r, 2), rows[5].int64(r, 3), rows[5].int64(r, 4)});
+      reads.tenants.emplace(rows[3].int64(r, 0), TenantInfo{rows[3].int64(r, 0), rows[3].text(r, 1),
+                                                            read_limits(rows[3], r, 2)});
+    for (int r = 0; r < rows[4].count(); ++r)
+      reads.prices.emplace(rows[4].text(r, 0),
+                           Price{rows[4].int64(r, 1), rows[4].int64(r, 2), rows[4].int64(r, 3)});
+    for (int r = 0; r < rows[6].count(); ++r) {
+      const Scope scope = rows[6].text(r, 0) == "key" ? Scope::Key : Scope::Tenant;
+      reads.windows[{scope, rows[6].int64(r, 1)}].push_back(
+          {rows[6].int64(r, 2), rows[6].int64(r, 3), rows[6].int64(r, 4)});
     }
-    for (int r = 0; r < rows[6].count(); ++r) reads.recorded.insert(rows[6].text(r, 0));
+    for (int r = 0; r < rows[7].count(); ++r) reads.recorded.insert(rows[7].text(r, 0));
     return reads;
   }
 
@@ -785,9 +815,6 @@ Result<std::vector<Result<Admission>>> PostgresStore::admit_batch(
   auto lease = pool_->acquire();
   if (!lease) return lease.error();
   pg::Connection& conn = **lease;
-  // Committed with the server's synchronous_commit (on), unlike SQLite's admissions
-  // (docs/platform.md, "Group admission"): the database can crash without the servers, whose
-  // requests would then settle rows that are gone.
   for (int attempt = 1;; ++attempt) {
     PostgresAdmissionSource source(conn, server_id_);
     auto results = admit_in_order(source, requests);
@@ -798,123 +825,385 @@ Result<std::vector<Result<Admission>>> PostgresStore::admit_batch(
   }
 }
 
-namespace {
-
-Result<void> checkpoint_row(pg::Connection& conn, const std::string& request_id,
-                            const TokenCounts& tokens, int64_t at_us) {
-  auto done = conn.query(
-      "UPDATE usage_ledger SET prompt_tokens = $2, cached_prompt_tokens = $3, "
-      "completion_tokens = $4, checkpoint_at_us = $5 WHERE request_id = $1 AND status = 'open'",
-      {param(request_id), param(tokens.prompt_tokens), param(tokens.cached_prompt_tokens),
-       param(tokens.completion_tokens), param(at_us)});
-  if (!done) return done.error();
-  return {};
-}
-
-}  // namespace
-
 Result<void> PostgresStore::checkpoint(const std::string& request_id, const TokenCounts& tokens,
                                        int64_t at_us) {
   if (auto valid = validate_counts(tokens); !valid)
     return make_error("cannot checkpoint request '" + request_id + "': " + valid.error().message);
   auto lease = pool_->acquire();
   if (!lease) return lease.error();
-  if (auto done = checkpoint_row(**lease, request_id, tokens, at_us); !done)
-    return fail("cannot checkpoint request", done.error());
+  auto done = (*lease)->query(
+      "UPDATE usage_ledger SET prompt_tokens = $2, cached_prompt_tokens = $3, "
+      "completion_tokens = $4, checkpoint_at_us = $5 WHERE request_id = $1 AND status = 'open'",
+      {param(request_id), param(tokens.prompt_tokens), param(tokens.cached_prompt_tokens),
+       param(tokens.completion_tokens), param(at_us)});
+  if (!done) return fail("cannot checkpoint request", done.error());
   return {};
-}
-
-Result<std::optional<Error>> PostgresStore::settle_locked(pg::Connection& conn,
-                                                          const std::string& request_id,
-                                                          const Settlement& settlement,
-                                                          GiveBacks& give_backs, int64_t* row_id) {
-  auto open = conn.query(std::string("SELECT ") + kOpenRowColumns +
-                             " FROM usage_ledger WHERE request_id = $1 AND status = 'open' "
-                             "FOR UPDATE",
-                         {param(request_id)});
-  if (!open) return open.error();
-  if (open->count() == 0) return std::optional<Error>(make_error("no open ledger row has that id"));
-  const OpenRow row = read_open_row(*open, 0);
-  if (auto closed = close_row(conn, row, settlement, give_backs); !closed) return closed.error();
-  if (row_id) *row_id = row.id;
-  return std::optional<Error>();
 }
 
 Result<UsageRecord> PostgresStore::settle(const std::string& request_id,
                                           const Settlement& settlement) {
   const std::string what = "cannot settle request '" + request_id + "'";
-  if (auto valid = validate_settlement(settlement); !valid)
-    return make_error(what + ": " + valid.error().message);
+  LedgerWrite write{LedgerWrite::Kind::Settle};
+  write.row.request_id = request_id;
+  write.row.prompt_tokens = settlement.tokens.prompt_tokens;
+  write.row.cached_prompt_tokens = settlement.tokens.cached_prompt_tokens;
+  write.row.completion_tokens = settlement.tokens.completion_tokens;
+  write.row.http_status = settlement.http_status;
+  write.row.status = settlement.status;
+  write.row.error = settlement.error;
+  write.row.finished_at_us = settlement.finished_at_us;
   auto lease = pool_->acquire();
   if (!lease) return lease.error();
   pg::Connection& conn = **lease;
-  auto txn = pg::Transaction::begin(conn);
-  if (!txn) return fail(what, txn.error());
-  int64_t row_id = 0;
-  GiveBacks give_backs;
-  auto settled = settle_locked(conn, request_id, settlement, give_backs, &row_id);
-  if (!settled) return fail(what, settled.error());
-  if (*settled) return make_error(what + ": " + (*settled)->message);
-  if (auto given = give_back_tokens(conn, give_backs); !given) return fail(what, given.error());
-  auto read =
-      conn.query(std::string("SELECT ") + kLedgerColumns + " FROM usage_ledger WHERE id = $1",
-                 {param(row_id)});
+  auto applied = apply_batch(conn, {write});
+  if (!applied) return fail(what, applied.error());
+  if (!(*applied)[0]) return (*applied)[0].error();
+  // Closed rows never change again (the ledger's trigger), so reading it after the commit
+  // reads what was settled.
+  auto read = conn.query(
+      std::string("SELECT ") + kLedgerColumns + " FROM usage_ledger WHERE request_id = $1",
+      {param(request_id)});
   if (!read) return fail(what, read.error());
-  UsageRecord record = read_record(*read, 0);
-  if (auto committed = txn->commit(); !committed) return fail(what, committed.error());
-  return record;
+  if (read->count() != 1) return make_error(what + ": its row is gone");
+  return read_record(*read, 0);
+}
+
+namespace {
+
+/// A checkpoint or settlement target of a batch of writes: the open row read at the batch's
+/// start, and what the writes of the batch do to it, in their order.
+struct RowChanges {
+  OpenRow row;
+  /// The last checkpoint before the row's settlement (counts, time), if any.
+  std::optional<std::pair<TokenCounts, int64_t>> checkpoint = {};
+  bool settled = false;
+  /// A row no longer in the database, written whole from this write's admission
+  /// (LedgerWrite::carries_admission): `row` has no id, and the batch inserts it.
+  const LedgerWrite* restore = nullptr;
+  std::optional<Closing> closing = {};  ///< restore: its settlement, if any
+  size_t settled_by = 0;                ///< restore, closing: the write that settled it
+};
+
+/// One UPDATE that sets the checkpoint of each row of `changes` that has one (while open).
+pg::Statement checkpoint_statement(const std::map<std::string, RowChanges>& changes) {
+  std::vector<int64_t> ids, prompt, cached, completion, at;
+  for (const auto& [request_id, change] : changes) {
+    if (!change.checkpoint || change.restore) continue;
+    const auto& [tokens, at_us] = *change.checkpoint;
+    ids.push_back(change.row.id);
+    prompt.push_back(tokens.prompt_tokens);
+    cached.push_back(tokens.cached_prompt_tokens);
+    completion.push_back(tokens.completion_tokens);
+    at.push_back(at_us);
+  }
+  return {
+      "UPDATE usage_ledger u SET prompt_tokens = c.p, cached_prompt_tokens = c.c, "
+      "completion_tokens = c.o, checkpoint_at_us = c.at FROM unnest($1::BIGINT[], "
+      "$2::BIGINT[], $3::BIGINT[], $4::BIGINT[], $5::BIGINT[]) AS c(id, p, c, o, at) "
+      "WHERE u.id = c.id AND u.status = 'open'",
+      {pg::array(ids), pg::array(prompt), pg::array(cached), pg::array(completion), pg::array(at)}};
+}
+
+/// One INSERT of the closed rows `records` (request ids given), with each key's tenant from
+/// `tenants`; a request id that another transaction inserted since the batch's reads is skipped
+/// (ON CONFLICT), and the ids inserted are returned.
+pg::Statement record_statement(const std::vector<const UsageRecord*>& records,
+                               const std::map<int64_t, int64_t>& tenants) {
+  std::vector<std::string> request_ids, models, endpoints, statuses, errors;
+  std::vector<int64_t> key_ids, tenant_ids, prompt, cached, completion, started, finished,
+      http_statuses, costs, input, cached_input, output;
+  for (const UsageRecord* r : records) {
+    request_ids.push_back(r->request_id);
+    key_ids.push_back(r->key_id);
+    tenant_ids.push_back(tenants.at(r->key_id));
+    models.push_back(r->model);
+    endpoints.push_back(r->endpoint);
+    statuses.push_back(r->status);
+    http_statuses.push_back(r->http_status);
+    errors.push_back(r->error);
+    prompt.push_back(r->prompt_tokens);
+    cached.push_back(r->cached_prompt_tokens);
+    completion.push_back(r->completion_tokens);
+    started.push_back(r->started_at_us);
+    finished.push_back(r->finished_at_us);
+    costs.push_back(r->cost_micro_usd);
+    input.push_back(r->price.input);
+    cached_input.push_back(r->price.cached_input);
+    output.push_back(r->price.output);
+  }
+  return {
+      "INSERT INTO usage_ledger(request_id, key_id, tenant_id, model, endpoint, status, "
+      "http_status, error, prompt_tokens, cached_prompt_tokens, completion_tokens, "
+      "started_at_us, finished_at_us, cost_micro_usd, input_micro_usd, "
+      "cached_input_micro_usd, output_micro_usd) "
+      "SELECT * FROM unnest($1::TEXT[], $2::BIGINT[], $3::BIGINT[], $4::TEXT[], $5::TEXT[], "
+      "$6::TEXT[], $7::BIGINT[], $8::TEXT[], $9::BIGINT[], $10::BIGINT[], $11::BIGINT[], "
+      "$12::BIGINT[], $13::BIGINT[], $14::BIGINT[], $15::BIGINT[], $16::BIGINT[], "
+      "$17::BIGINT[]) ON CONFLICT (request_id) DO NOTHING RETURNING request_id",
+      {pg::array(request_ids), pg::array(key_ids), pg::array(tenant_ids), pg::array(models),
+       pg::array(endpoints), pg::array(statuses), pg::array(http_statuses), pg::array(errors),
+       pg::array(prompt), pg::array(cached), pg::array(completion), pg::array(started),
+       pg::array(finished), pg::array(costs), pg::array(input), pg::array(cached_input),
+       pg::array(output)}};
+}
+
+/// One INSERT of the rows of `changes` to restore (RowChanges::restore), each as its writes left
+/// it: open with its last checkpoint, or closed by its settlement; rows of server `server_id`.
+/// A request id another transaction inserted since the batch's reads is skipped (ON CONFLICT),
+/// and the ids inserted are returned.
+pg::Statement restore_statement(const std::map<std::string, RowChanges>& changes,
+                                const std::string& server_id) {
+  std::vector<std::string> request_ids, models, endpoints, statuses, errors;
+  std::vector<int64_t> key_ids, tenant_ids, http_statuses, prompt, cached, completion, input,
+      cached_input, output, costs, reserved, started, checkpoint_at, finished;
+  for (const auto& [request_id, change] : changes) {
+    if (!change.restore) continue;
+    const UsageRecord& admitted = change.restore->row;
+    request_ids.push_back(request_id);
+    key_ids.push_back(admitted.key_id);
+    tenant_ids.push_back(admitted.tenant_id);
+    models.push_back(admitted.model);
+    endpoints.push_back(admitted.endpoint);
+    input.push_back(admitted.price.input);
+    cached_input.push_back(admitted.price.cached_input);
+    output.push_back(admitted.price.output);
+    reserved.push_back(change.restore->reserved_micro_usd);
+    started.push_back(admitted.started_at_us);
+    // -1: NULL (times are >= 0).
+    checkpoint_at.push_back(change.checkpoint ? change.checkpoint->second : -1);
+    TokenCounts tokens = change.checkpoint ? change.checkpoint->first : TokenCounts{};
+    if (change.closing) {
+      const Settlement& settlement = change.closing->settlement;
+      tokens = settlement.tokens;
+      statuses.push_back(settlement.status);
+      http_statuses.push_back(settlement.http_status);
+      errors.push_back(settlement.error);
+      costs.push_back(change.closing->cost_micro_usd);
+      finished.push_back(settlement.finished_at_us);
+    } else {
+      statuses.push_back(std::string(kOpenStatus));
+      http_statuses.push_back(200);
+      errors.emplace_back();
+      costs.push_back(0);
+      finished.push_back(-1);
+    }
+    prompt.push_back(tokens.prompt_tokens);
+    cached.push_back(tokens.cached_prompt_tokens);
+    completion.push_back(tokens.completion_tokens);
+  }
+  return {
+      "INSERT INTO usage_ledger(request_id, key_id, tenant_id, model, endpoint, status, "
+      "http_status, error, prompt_tokens, cached_prompt_tokens, completion_tokens, "
+      "input_micro_usd, cached_input_micro_usd, output_micro_usd, cost_micro_usd, "
+      "reserved_micro_usd, reserved_tokens, started_at_us, checkpoint_at_us, server_id, "
+      "finished_at_us) "
+      "SELECT r, k, t, m, e, st, h, er, p, c, o, i, ci, oi, co, rm, 0, s, NULLIF(ca, -1), $19, "
+      "NULLIF(f, -1) FROM unnest($1::TEXT[], $2::BIGINT[], $3::BIGINT[], $4::TEXT[], "
+      "$5::TEXT[], $6::TEXT[], $7::BIGINT[], $8::TEXT[], $9::BIGINT[], $10::BIGINT[], "
+      "$11::BIGINT[], $12::BIGINT[], $13::BIGINT[], $14::BIGINT[], $15::BIGINT[], $16::BIGINT[], "
+      "$17::BIGINT[], $18::BIGINT[], $20::BIGINT[]) "
+      "AS u(r, k, t, m, e, st, h, er, p, c, o, i, ci, oi, co, rm, s, ca, f) "
+      "ON CONFLICT (request_id) DO NOTHING RETURNING request_id",
+      {pg::array(request_ids),   pg::array(key_ids),    pg::array(tenant_ids),
+       pg::array(models),        pg::array(endpoints),  pg::array(statuses),
+       pg::array(http_statuses), pg::array(errors),     pg::array(prompt),
+       pg::array(cached),        pg::array(completion), pg::array(input),
+       pg::array(cached_input),  pg::array(output),     pg::array(costs),
+       pg::array(reserved),      pg::array(started),    pg::array(checkpoint_at),
+       param(server_id),         pg::array(finished)}};
+}
+
+}  // namespace
+
+Result<std::vector<Result<void>>> PostgresStore::apply_batch(
+    pg::Connection& conn, const std::vector<LedgerWrite>& writes) {
+  auto results = apply_in_transaction(conn, writes);
+  if (!results && !conn.broken() && conn.in_transaction()) (void)conn.query("ROLLBACK");
+  return results;
+}
+
+Result<std::vector<Result<void>>> PostgresStore::apply_in_transaction(
+    pg::Connection& conn, const std::vector<LedgerWrite>& writes) {
+  std::vector<Result<void>> results(writes.size());
+  // The records, with a request id made for those without one.
+  std::vector<UsageRecord> records(writes.size());
+  // Request ids whose open rows are read; those looked for whatever their status (records,
+  // writes that can restore their row); the keys and tenants those rows need.
+  std::vector<std::string> row_ids, record_ids;
+  std::vector<int64_t> record_keys, restore_tenants;
+  for (size_t i = 0; i < writes.size(); ++i) {
+    const LedgerWrite& write = writes[i];
+    if (auto valid = validate_write(write); !valid) {
+      results[i] = valid.error();
+      continue;
+    }
+    if (write.kind != LedgerWrite::Kind::Record) {
+      row_ids.push_back(write.row.request_id);
+      if (write.carries_admission) {
+        record_ids.push_back(write.row.request_id);
+        record_keys.push_back(write.row.key_id);
+        restore_tenants.push_back(write.row.tenant_id);
+      }
+      continue;
+    }
+    records[i] = write.row;
+    if (records[i].request_id.empty()) {
+      auto random = random_base62(24);
+      if (!random) return random.error();
+      records[i].request_id = "req-" + *random;
+    }
+    record_ids.push_back(records[i].request_id);
+    record_keys.push_back(records[i].key_id);
+  }
+  // First round trip: the open rows of the checkpoints and settlements, locked in id order
+  // (ORDER BY is applied before FOR UPDATE); which of the records' (and restorable rows')
+  // request ids are taken; their keys, locked against deletion until the commit (FOR KEY
+  // SHARE, as the foreign key would); the tenants of restorable rows (never deleted).
+  auto read = conn.pipeline({
+      {"BEGIN", {}},
+      {std::string("SELECT ") + kOpenRowColumns +
+           ", request_id FROM usage_ledger WHERE request_id = ANY($1::TEXT[]) AND status = 'open' "
+           "ORDER BY id FOR UPDATE",
+       {pg::array(row_ids)}},
+      {"SELECT request_id FROM usage_ledger WHERE request_id = ANY($1::TEXT[])",
+       {pg::array(record_ids)}},
+      {"SELECT id, tenant_id FROM api_keys WHERE id = ANY($1::BIGINT[]) FOR KEY SHARE",
+       {pg::array(record_keys)}},
+      {"SELECT id FROM tenants WHERE id = ANY($1::BIGINT[])", {pg::array(restore_tenants)}},
+  });
+  if (!read) return read.error();
+  const std::vector<Rows>& rows = *read;
+  std::map<std::string, RowChanges> changes;
+  for (int r = 0; r < rows[1].count(); ++r)
+    changes.emplace(rows[1].text(r, 12), RowChanges{read_open_row(rows[1], r)});
+  std::set<std::string> taken;
+  for (int r = 0; r < rows[2].count(); ++r) taken.insert(rows[2].text(r, 0));
+  std::map<int64_t, int64_t> tenants;
+  for (int r = 0; r < rows[3].count(); ++r)
+    tenants.emplace(rows[3].int64(r, 0), rows[3].int64(r, 1));
+  std::set<int64_t> tenant_ids;
+  for (int r = 0; r < rows[4].count(); ++r) tenant_ids.insert(rows[4].int64(r, 0));
+
+  // Each write decided in order, as if applied one after another.
+  GiveBacks give_backs;
+  std::vector<Closing> closings;
+  std::vector<size_t> inserted;  ///< the writes whose records are inserted
+  for (size_t i = 0; i < writes.size(); ++i) {
+    if (!results[i]) continue;
+    const LedgerWrite& write = writes[i];
+    auto change = changes.find(write.row.request_id);
+    if (change == changes.end() && write.carries_admission &&
+        !taken.contains(write.row.request_id)) {
+      // No row has the id: the admission was lost; the row is written whole from this write.
+      const UsageRecord& admitted = write.row;
+      if (!tenants.contains(admitted.key_id) || !tenant_ids.contains(admitted.tenant_id)) {
+        results[i] = describe_refusal(
+            write, make_error("no API key has id " + std::to_string(admitted.key_id) +
+                              " or no tenant has id " + std::to_string(admitted.tenant_id)));
+        continue;
+      }
+      OpenRow row{
+          0,  admitted.key_id, admitted.tenant_id, admitted.started_at_us, 0, admitted.price,
+          {}, std::nullopt};
+      change = changes.emplace(admitted.request_id, RowChanges{row}).first;
+      change->second.restore = &write;
+      taken.insert(admitted.request_id);
+    }
+    const bool open = change != changes.end() && !change->second.settled;
+    switch (write.kind) {
+      case LedgerWrite::Kind::Checkpoint:
+        if (open) change->second.checkpoint = {counts_of(write.row), write.row.finished_at_us};
+        break;
+      case LedgerWrite::Kind::Settle: {
+        if (!open) {
+          results[i] = describe_refusal(write, make_error("no open ledger row has that id"));
+          break;
+        }
+        auto closing = close_row(change->second.row, settlement_of(write.row), give_backs);
+        if (!closing) {
+          results[i] = describe_refusal(write, closing.error());
+          break;
+        }
+        change->second.settled = true;
+        if (change->second.restore) {
+          change->second.closing = std::move(*closing);
+          change->second.settled_by = i;
+        } else {
+          closings.push_back(std::move(*closing));
+        }
+        break;
+      }
+      case LedgerWrite::Kind::Record: {
+        const UsageRecord& record = records[i];
+        if (taken.contains(record.request_id)) {
+          results[i] = describe_refusal(
+              write, make_error("request id '" + record.request_id + "' is already in the ledger"));
+        } else if (!tenants.contains(record.key_id)) {
+          results[i] = describe_refusal(
+              write, make_error("no API key has id " + std::to_string(record.key_id)));
+        } else {
+          taken.insert(record.request_id);
+          inserted.push_back(i);
+        }
+        break;
+      }
+    }
+  }
+
+  // Second round trip: every change in a constant number of statements, then COMMIT. The
+  // checkpoints go first: a row checkpointed then settled in one batch ends as its settlement.
+  std::vector<pg::Statement> statements;
+  if (std::any_of(changes.begin(), changes.end(),
+                  [](const auto& change) { return change.second.checkpoint.has_value(); }))
+    statements.push_back(checkpoint_statement(changes));
+  if (!closings.empty()) statements.push_back(close_statement(closings));
+  std::optional<size_t> insert_at;
+  if (!inserted.empty()) {
+    std::vector<const UsageRecord*> inserts;
+    for (size_t i : inserted) inserts.push_back(&records[i]);
+    insert_at = statements.size();
+    statements.push_back(record_statement(inserts, tenants));
+  }
+  std::optional<size_t> restore_at;
+  if (std::any_of(changes.begin(), changes.end(),
+                  [](const auto& change) { return change.second.restore != nullptr; })) {
+    restore_at = statements.size();
+    statements.push_back(restore_statement(changes, server_id_));
+  }
+  for (pg::Statement& give_back : give_back_statements(give_backs))
+    statements.push_back(std::move(give_back));
+  statements.push_back({"COMMIT", {}});
+  auto written = conn.pipeline(statements);
+  if (!written) return written.error();
+  if (insert_at) {
+    std::set<std::string> landed;
+    const Rows& returned = (*written)[*insert_at];
+    for (int r = 0; r < returned.count(); ++r) landed.insert(returned.text(r, 0));
+    for (size_t i : inserted)
+      if (!landed.contains(records[i].request_id))
+        results[i] = describe_refusal(writes[i], make_error("request id '" + records[i].request_id +
+                                                            "' is already in the ledger"));
+  }
+  if (restore_at) {
+    // A row another transaction inserted since the reads (only an id reused across servers):
+    // its settlement here found no open row.
+    std::set<std::string> landed;
+    const Rows& returned = (*written)[*restore_at];
+    for (int r = 0; r < returned.count(); ++r) landed.insert(returned.text(r, 0));
+    for (const auto& [request_id, change] : changes)
+      if (change.restore && change.closing && !landed.contains(request_id))
+        results[change.settled_by] = describe_refusal(writes[change.settled_by],
+                                                      make_error("no open ledger row has that id"));
+  }
+  return results;
 }
 
 Result<std::vector<Result<void>>> PostgresStore::apply_writes(
     const std::vector<LedgerWrite>& writes) {
-  const std::string what = "cannot write the usage ledger";
   auto lease = pool_->acquire();
   if (!lease) return lease.error();
-  pg::Connection& conn = **lease;
-  auto txn = pg::Transaction::begin(conn);
-  if (!txn) return fail(what, txn.error());
-  std::vector<Result<void>> results;
-  results.reserve(writes.size());
-  // Given back after every write, in GiveBacks order (a refused write adds nothing: it is
-  // refused before its row is closed).
-  GiveBacks give_backs;
-  for (const LedgerWrite& write : writes) {
-    if (auto valid = validate_write(write); !valid) {
-      results.push_back(valid.error());
-      continue;
-    }
-    // A failed statement aborts a PostgreSQL transaction: each write has a savepoint to
-    // return to when it is refused.
-    if (auto saved = conn.script("SAVEPOINT ledger_write"); !saved)
-      return fail(what, saved.error());
-    Result<std::optional<Error>> applied = std::optional<Error>();
-    const UsageRecord& row = write.row;
-    switch (write.kind) {
-      case LedgerWrite::Kind::Checkpoint:
-        if (auto done = checkpoint_row(conn, row.request_id, counts_of(row), row.finished_at_us);
-            !done)
-          applied = done.error();
-        break;
-      case LedgerWrite::Kind::Settle:
-        applied = settle_locked(conn, row.request_id, settlement_of(row), give_backs, nullptr);
-        break;
-      case LedgerWrite::Kind::Record:
-        applied = record_locked(conn, row);
-        break;
-    }
-    if (!applied) return fail(what, applied.error());
-    if (*applied) {
-      if (auto undone = conn.script("ROLLBACK TO SAVEPOINT ledger_write"); !undone)
-        return fail(what, undone.error());
-      results.push_back(describe_refusal(write, **applied));
-    } else {
-      results.emplace_back();
-    }
-    if (auto released = conn.script("RELEASE SAVEPOINT ledger_write"); !released)
-      return fail(what, released.error());
-  }
-  if (auto given = give_back_tokens(conn, give_backs); !given) return fail(what, given.error());
-  if (auto committed = txn->commit(); !committed) return fail(what, committed.error());
+  auto results = apply_batch(**lease, writes);
+  if (!results) return fail("cannot write the usage ledger", results.error());
   return results;
 }
 
@@ -1006,6 +1295,7 @@ Result<int64_t> PostgresStore::close_interrupted() {
   if (!servers) return fail(what, servers.error());
   int64_t closed_rows = 0;
   GiveBacks give_backs;
+  std::vector<Closing> closings;
   for (int s = 0; s < servers->count(); ++s) {
     const std::string id = servers->text(s, 0);
     auto live = server_is_live(conn, id, fresh);
@@ -1022,56 +1312,27 @@ Result<int64_t> PostgresStore::close_interrupted() {
       const OpenRow row = read_open_row(*open, r);
       Settlement settlement{row.checkpoint, 200, "interrupted", std::string(kInterruptedError),
                             row.checkpoint_at_us.value_or(row.started_at_us)};
-      if (auto closed = close_row(conn, row, settlement, give_backs); !closed)
-        return fail(what, closed.error());
+      auto closing = close_row(row, settlement, give_backs);
+      if (!closing) return fail(what, closing.error());
+      closings.push_back(std::move(*closing));
     }
     closed_rows += open->count();
   }
-  if (auto given = give_back_tokens(conn, give_backs); !given) return fail(what, given.error());
+  std::vector<pg::Statement> statements = give_back_statements(give_backs);
+  if (!closings.empty()) statements.insert(statements.begin(), close_statement(closings));
+  if (!statements.empty())
+    if (auto closed = conn.pipeline(statements); !closed) return fail(what, closed.error());
   if (auto committed = txn->commit(); !committed) return fail(what, committed.error());
   return closed_rows;
 }
 
 Result<void> PostgresStore::record_usage(const UsageRecord& record) {
-  if (auto valid = validate_record(record); !valid)
-    return make_error("cannot record usage: " + valid.error().message);
   auto lease = pool_->acquire();
   if (!lease) return lease.error();
-  auto recorded = record_locked(**lease, record);
-  if (!recorded) return fail("cannot record usage", recorded.error());
-  if (*recorded) return make_error("cannot record usage: " + (*recorded)->message);
-  return {};
-}
-
-Result<std::optional<Error>> PostgresStore::record_locked(pg::Connection& conn,
-                                                          const UsageRecord& record) {
-  std::string request_id = record.request_id;
-  if (request_id.empty()) {
-    auto random = random_base62(24);
-    if (!random) return random.error();
-    request_id = "req-" + *random;
-  }
-  auto done = conn.query(
-      "INSERT INTO usage_ledger(key_id, model, prompt_tokens, completion_tokens, started_at_us, "
-      "finished_at_us, endpoint, http_status, status, error, request_id, cached_prompt_tokens, "
-      "cost_micro_usd, input_micro_usd, cached_input_micro_usd, output_micro_usd, tenant_id) "
-      "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, "
-      "coalesce((SELECT tenant_id FROM api_keys WHERE id = $1), 0))",
-      {param(record.key_id), param(record.model), param(record.prompt_tokens),
-       param(record.completion_tokens), param(record.started_at_us), param(record.finished_at_us),
-       param(record.endpoint), param(int64_t{record.http_status}), param(record.status),
-       param(record.error), param(request_id), param(record.cached_prompt_tokens),
-       param(record.cost_micro_usd), param(record.price.input), param(record.price.cached_input),
-       param(record.price.output)});
-  if (!done) {
-    if (conn.last_sqlstate() == kForeignKeyViolation)
-      return std::optional<Error>(make_error("no API key has id " + std::to_string(record.key_id)));
-    if (conn.last_sqlstate() == kUniqueViolation)
-      return std::optional<Error>(
-          make_error("request id '" + request_id + "' is already in the ledger"));
-    return done.error();
-  }
-  return std::optional<Error>();
+  LedgerWrite write{LedgerWrite::Kind::Record, record};
+  auto applied = apply_batch(**lease, {write});
+  if (!applied) return fail("cannot record usage", applied.error());
+  return (*applied)[0];
 }
 
 Result<std::vector<UsageRecord>> PostgresStore::usage_rows() {

@@ -36,7 +36,9 @@ inline constexpr int64_t kServerHeartbeatBoundUs = 15'000'000;
 /// the tenant's row (SELECT ... FOR UPDATE) for its transaction, so admissions of one tenant
 /// serialise across every server on the database and its budgets and rate limits hold for all of
 /// them together. Commits are durable when they return (the server's synchronous_commit, on by
-/// default).
+/// default), except admissions': they commit with synchronous_commit off, and a row a crash of
+/// PostgreSQL takes back is written whole by its request's next checkpoint or settlement
+/// (LedgerWrite::carries_admission).
 ///
 /// Key cache: the first authenticate() starts a PgKeyListener, which applies the notices the
 /// schema's triggers send on every change of a key or a tenant, by any server or command; the
@@ -105,12 +107,16 @@ class PostgresStore final : public Store {
   /// connection that then takes the lock again. Nothing to do before start_server(). Errors:
   /// the connection's, or the lock taken by another session (the heartbeat is written first).
   Result<void> keep_server_live();
-  // The ledger writes, in the caller's transaction on `conn`. The outer error is the
-  // database's; a returned Error is the write's refusal (it never applies).
-  Result<std::optional<Error>> settle_locked(pg::Connection& conn, const std::string& request_id,
-                                             const Settlement& settlement, GiveBacks& give_backs,
-                                             int64_t* row_id);
-  Result<std::optional<Error>> record_locked(pg::Connection& conn, const UsageRecord& record);
+  /// Applies `writes` as apply_writes() does, in one transaction on `conn` made of two round
+  /// trips whatever their number (libpq pipelines): BEGIN and the reads (the open rows of the
+  /// checkpoints and settlements, locked; the records' request ids and keys), then, decided in
+  /// C++ in the writes' order, one UPDATE for the checkpoints, one for the settlements, one
+  /// INSERT for the records, the tokens given back, and COMMIT. Rolled back on an error.
+  Result<std::vector<Result<void>>> apply_batch(pg::Connection& conn,
+                                                const std::vector<LedgerWrite>& writes);
+  /// apply_batch() without the rollback.
+  Result<std::vector<Result<void>>> apply_in_transaction(pg::Connection& conn,
+                                                         const std::vector<LedgerWrite>& writes);
 
   std::unique_ptr<pg::Pool> pool_;
   std::mutex server_mutex_;  ///< start_server()

@@ -907,6 +907,9 @@ Result<std::optional<Error>> SqliteStore::settle_locked(const std::string& reque
   if (!found) return found.error();
   if (!*found) return std::optional<Error>(make_error("no open ledger row has that id"));
   const OpenRow row = read_open_row(*select);
+  // A cost that overflows is this write's refusal, as on PostgreSQL: it would fail every retry.
+  if (auto cost = cost_micro_usd(settlement.tokens, row.price); !cost)
+    return std::optional<Error>(cost.error());
   if (auto closed = close_row(db_, row, settlement); !closed) return closed.error();
   if (row_id) *row_id = row.id;
   return std::optional<Error>();
@@ -1031,6 +1034,67 @@ Result<std::optional<Error>> SqliteStore::record_locked(const UsageRecord& recor
   return std::optional<Error>();
 }
 
+Result<std::optional<Error>> SqliteStore::restore_locked(const LedgerWrite& write, bool* restored) {
+  const UsageRecord& row = write.row;
+  auto exists = Statement::prepare(db_, "SELECT 1 FROM usage_ledger WHERE request_id = ?1");
+  if (!exists) return exists.error();
+  exists->bind(1, row.request_id);
+  auto found = exists->step();
+  if (!found) return found.error();
+  *restored = false;
+  if (*found) return std::optional<Error>();
+  const bool settled = write.kind == LedgerWrite::Kind::Settle;
+  int64_t cost = 0;
+  if (settled) {
+    auto computed = cost_micro_usd(counts_of(row), row.price);
+    if (!computed) return std::optional<Error>(computed.error());
+    cost = *computed;
+  }
+  auto insert = Statement::prepare(
+      db_,
+      "INSERT INTO usage_ledger(request_id, key_id, tenant_id, model, endpoint, status, "
+      "http_status, error, prompt_tokens, cached_prompt_tokens, completion_tokens, "
+      "input_micro_usd, cached_input_micro_usd, output_micro_usd, cost_micro_usd, "
+      "reserved_micro_usd, reserved_tokens, started_at_us, checkpoint_at_us, server_id, "
+      "finished_at_us) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, "
+      "?16, 0, ?17, ?18, ?19, ?20)");
+  if (!insert) return insert.error();
+  insert->bind(1, row.request_id);
+  insert->bind(2, row.key_id);
+  insert->bind(3, row.tenant_id);
+  insert->bind(4, row.model);
+  insert->bind(5, row.endpoint);
+  insert->bind(6, settled ? std::string_view(row.status) : kOpenStatus);
+  insert->bind(7, settled ? int64_t{row.http_status} : int64_t{200});
+  insert->bind(8, settled ? std::string_view(row.error) : std::string_view(""));
+  insert->bind(9, row.prompt_tokens);
+  insert->bind(10, row.cached_prompt_tokens);
+  insert->bind(11, row.completion_tokens);
+  insert->bind(12, row.price.input);
+  insert->bind(13, row.price.cached_input);
+  insert->bind(14, row.price.output);
+  insert->bind(15, cost);
+  insert->bind(16, write.reserved_micro_usd);
+  insert->bind(17, row.started_at_us);
+  if (settled) {
+    insert->bind_null(18);
+    insert->bind(20, std::max(row.finished_at_us, row.started_at_us));
+  } else {
+    insert->bind(18, row.finished_at_us);
+    insert->bind_null(20);
+  }
+  insert->bind(19, server_id_);
+  if (auto done = run(*insert); !done) {
+    if (sqlite3_extended_errcode(db_) == SQLITE_CONSTRAINT_FOREIGNKEY)
+      return std::optional<Error>(make_error("no API key has id " + std::to_string(row.key_id) +
+                                             " or no tenant has id " +
+                                             std::to_string(row.tenant_id)));
+    return done.error();
+  }
+  *restored = true;
+  return std::optional<Error>();
+}
+
 Result<std::vector<Result<void>>> SqliteStore::apply_writes(
     const std::vector<LedgerWrite>& writes) {
   const std::string what = "cannot write the usage ledger";
@@ -1048,14 +1112,22 @@ Result<std::vector<Result<void>>> SqliteStore::apply_writes(
       return fail(what, saved.error());
     Result<std::optional<Error>> applied = std::optional<Error>();
     const UsageRecord& row = write.row;
+    bool restored = false;
     switch (write.kind) {
       case LedgerWrite::Kind::Checkpoint:
         if (auto done = checkpoint_locked(row.request_id, counts_of(row), row.finished_at_us);
             !done)
           applied = done.error();
+        else if (write.carries_admission && sqlite3_changes(db_) == 0)
+          applied = restore_locked(write, &restored);
         break;
       case LedgerWrite::Kind::Settle:
         applied = settle_locked(row.request_id, settlement_of(row), nullptr);
+        // No open row: its admission may have been lost (LedgerWrite::carries_admission).
+        if (applied && *applied && write.carries_admission) {
+          auto restoring = restore_locked(write, &restored);
+          if (!restoring || *restoring || restored) applied = std::move(restoring);
+        }
         break;
       case LedgerWrite::Kind::Record:
         applied = record_locked(row);

@@ -89,6 +89,10 @@ class SqliteStore final : public Store {
   Result<std::optional<Error>> settle_locked(const std::string& request_id,
                                              const Settlement& settlement, int64_t* row_id);
   Result<std::optional<Error>> record_locked(const UsageRecord& record);
+  /// A checkpoint or settlement `write` that carries its admission and whose request id no
+  /// row has: inserts the whole row (LedgerWrite::carries_admission). Sets *restored to whether
+  /// it did (false: a row with that id exists).
+  Result<std::optional<Error>> restore_locked(const LedgerWrite& write, bool* restored);
   /// Revokes the active `key` and logs it; in the caller's transaction, mutex_ held.
   Result<void> revoke_locked(const KeyInfo& key, const Actor& actor);
   /// The lock file of server `id`; "" for an in-memory database (no other process sees it).

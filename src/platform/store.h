@@ -185,6 +185,7 @@ struct Admission {
   RateStatus rate;
   Price price;  ///< Admitted: the prices the request is billed at
   int64_t reserved_micro_usd = 0;
+  int64_t tenant_id = 0;  ///< Admitted: the tenant of the key, which its row is billed to
 };
 
 /// How an admitted request ended.
@@ -205,6 +206,15 @@ struct LedgerWrite {
   enum class Kind { Checkpoint, Settle, Record };
   Kind kind = Kind::Record;
   UsageRecord row = {};
+  /// Checkpoint, Settle: `row` also holds what the request's admission wrote (key_id,
+  /// tenant_id, model, endpoint, started_at_us, price) and reserved_micro_usd is its
+  /// reservation. When no row has the request id at all (the admission was lost: PostgreSQL
+  /// admissions commit without waiting for the disk, and a crash of the database takes back
+  /// the latest), the write then inserts the whole row, open (a checkpoint) or closed (a
+  /// settlement), with reserved_tokens 0: its rate counts were lost with it. Without it, such a
+  /// write finds no row (a settlement is refused), as for an id that was never admitted.
+  bool carries_admission = false;
+  int64_t reserved_micro_usd = 0;
 };
 
 /// Keys, tenants, prices, limits, ledger and audit log in one database. Thread-safe. All SQL
@@ -305,7 +315,11 @@ class Store {
   /// request id), which leaves the others as if it had not been asked. Errors: the database
   /// cannot be written (locked past the timeout, I/O, connection lost): nothing admitted.
   /// Cost: one read of each key, tenant and price in the batch and of each scope's spend and
-  /// window, then one insert per admitted request and one update per rate bucket.
+  /// window, then one insert per admitted request and one update per rate bucket. Unlike the
+  /// other writes, it commits without waiting for the disk (SQLite: synchronous NORMAL;
+  /// PostgreSQL: synchronous_commit off): a crash of the database (not of the server) may take
+  /// back the latest admissions, whose rows the requests' writes then restore
+  /// (LedgerWrite::carries_admission).
   virtual Result<std::vector<Result<Admission>>> admit_batch(
       const std::vector<AdmissionRequest>& requests) = 0;
 

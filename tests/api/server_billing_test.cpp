@@ -305,6 +305,63 @@ TEST_F(ServerTest, ALongStreamCheckpointsItsOpenRow) {
   EXPECT_GE(ledger[0].completion_tokens, checkpointed);
 }
 
+// PostgreSQL admissions commit without waiting for the disk, so a crash of the database can
+// take back an open row while its stream goes on (deleted here behind the server's back, the
+// ledger's trigger set aside). The stream's checkpoints and settlement carry what its admission
+// wrote: the row comes back whole, billed at the admission's prices.
+TEST_F(ServerTest, AStreamWhoseOpenRowWasLostIsBilledWhole) {
+  ASSERT_TRUE(store_->set_price("qwen2-tiny", {3'000'000, 1'000'000, 7'000'000}, {}).ok());
+  const int stream = connect_to(port_);
+  ASSERT_GE(stream, 0);
+  const std::string request = http_post(key_, {{"model", "qwen2-tiny"},
+                                               {"prompt", "The quick brown fox"},
+                                               {"max_tokens", 4000},
+                                               {"temperature", 0},
+                                               {"stream", true}});
+  ASSERT_EQ(send(stream, request.data(), request.size(), MSG_NOSIGNAL),
+            static_cast<ssize_t>(request.size()));
+  std::string received;
+  read_events(stream, received, 1);
+  std::vector<platform::UsageRecord> ledger = rows();
+  ASSERT_EQ(ledger.size(), 1u);
+  const std::string request_id = ledger[0].request_id;
+  sqlite3* other = nullptr;
+  ASSERT_EQ(sqlite3_open((dir_ / "gengyun.db").string().c_str(), &other), SQLITE_OK);
+  sqlite3_busy_timeout(other, 5000);  // the server's writer may be committing a checkpoint
+  std::string trigger;
+  ASSERT_EQ(sqlite3_exec(
+                other, "SELECT sql FROM sqlite_master WHERE name = 'usage_ledger_no_delete'",
+                [](void* out, int, char** values, char**) {
+                  *static_cast<std::string*>(out) = values[0];
+                  return 0;
+                },
+                &trigger, nullptr),
+            SQLITE_OK);
+  const std::string lose =
+      "DROP TRIGGER usage_ledger_no_delete; DELETE FROM usage_ledger; " + trigger;
+  ASSERT_EQ(sqlite3_exec(other, lose.c_str(), nullptr, nullptr, nullptr), SQLITE_OK);
+  EXPECT_EQ(sqlite3_changes(other), 1);  // the open row is gone
+  sqlite3_close(other);
+  // Written whole again by the next checkpoint (every 64 tokens) or, at the latest, by the
+  // settlement of the stream the client leaves.
+  read_events(stream, received, 80);
+  close(stream);
+  ASSERT_TRUE(eventually([&] {
+    ledger = rows();
+    return ledger.size() == 1 && ledger[0].status != "open";
+  })) << (ledger.empty() ? "no row" : ledger[0].status);
+  const platform::UsageRecord& row = ledger[0];
+  EXPECT_EQ(row.request_id, request_id);
+  EXPECT_EQ(row.status, "cancelled");
+  EXPECT_EQ(row.model, "qwen2-tiny");
+  EXPECT_EQ(row.key_id, key_id_);
+  EXPECT_EQ(row.endpoint, "/v1/completions");
+  EXPECT_EQ(row.price.output, 7'000'000);
+  EXPECT_GE(row.completion_tokens, 64);
+  EXPECT_EQ(row.cost_micro_usd, 3 * (row.prompt_tokens - row.cached_prompt_tokens) +
+                                    row.cached_prompt_tokens + 7 * row.completion_tokens);
+}
+
 // A server that stops waits for the requests in flight; when it ends them (the grace period
 // is over), each is billed what it generated as "shutdown" and told so: a stream gets its
 // usage chunk, the error and [DONE].
