@@ -229,9 +229,9 @@ class Store {
   /// All keys, active and revoked, ordered by id (creation order).
   virtual Result<std::vector<KeyInfo>> list_keys() = 0;
 
-  /// Revokes one key chosen by `name`, tried in turn as: the name of a key; a decimal key id;
-  /// a display prefix (KeyInfo::prefix). Errors: no key matches, the matching key is already
-  /// revoked, a prefix matches several active keys.
+  /// Revokes the active key named `name` (the name only: never an id or a display prefix;
+  /// revoke_key_id() takes an id). Errors (store_rules.h's key_to_revoke): no key has that
+  /// name, every key of that name is already revoked; database errors.
   virtual Result<void> revoke_key(const std::string& name, const Actor& actor = {}) = 0;
 
   /// Revokes the key with id `key_id`. Errors: no such key, the key is already revoked,
