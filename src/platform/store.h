@@ -192,6 +192,10 @@ struct LedgerWrite {
   UsageRecord row = {};
 };
 
+/// True for a "postgres://" or "postgresql://" URL (a PostgreSQL database for Store::open);
+/// any other path is a SQLite file.
+bool is_postgres_url(std::string_view path);
+
 /// Keys, tenants, prices, limits, ledger and audit log in one database. Thread-safe. All SQL
 /// takes user data through bound parameters only. Every method that changes something is one
 /// transaction, durable when it returns.
