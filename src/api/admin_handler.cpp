@@ -9,6 +9,8 @@
 
 #include "api/admin_auth.h"
 #include "api/http_reply.h"
+#include "api/query_parameters.h"
+#include "api/store_errors.h"
 #include "platform/store_rules.h"
 #include "util/clock.h"
 
@@ -22,6 +24,10 @@ constexpr int64_t kDayUs = 86'400 * kUsPerS;
 /// The largest rpm or tpm accepted: far above any real limit, far below int64 overflow in the
 /// rate windows' sums.
 constexpr int64_t kMaxRate = 1'000'000'000'000;
+/// The rows of a list page when the request gives no `limit`, and the most it may ask for
+/// (OpenAI's list endpoints: 20 and 100).
+constexpr int64_t kDefaultPageLimit = 20;
+constexpr int64_t kMaxPageLimit = 100;
 
 enum class Collection { Tenants, Keys, Prices, Audit };
 
@@ -30,6 +36,17 @@ struct AdminPath {
   Collection collection;
   std::optional<int64_t> id;
 };
+
+/// `text` as a whole number of 1 to 18 decimal digits; nullopt otherwise.
+std::optional<int64_t> parse_decimal(std::string_view text) {
+  if (text.empty() || text.size() > 18) return std::nullopt;
+  int64_t value = 0;
+  for (char c : text) {
+    if (c < '0' || c > '9') return std::nullopt;
+    value = value * 10 + (c - '0');
+  }
+  return value;
+}
 
 std::optional<AdminPath> parse_admin_path(std::string_view path) {
   struct Known {
@@ -46,14 +63,9 @@ std::optional<AdminPath> parse_admin_path(std::string_view path) {
     if (!known.has_items || path.substr(0, known.prefix.size()) != known.prefix ||
         path.size() <= known.prefix.size() + 1 || path[known.prefix.size()] != '/')
       continue;
-    const std::string_view digits = path.substr(known.prefix.size() + 1);
-    if (digits.size() > 18) return std::nullopt;
-    int64_t id = 0;
-    for (char c : digits) {
-      if (c < '0' || c > '9') return std::nullopt;
-      id = id * 10 + (c - '0');
-    }
-    return AdminPath{known.collection, id};
+    const auto id = parse_decimal(path.substr(known.prefix.size() + 1));
+    if (!id) return std::nullopt;
+    return AdminPath{known.collection, *id};
   }
   return std::nullopt;
 }
@@ -108,6 +120,48 @@ json price_json(const std::string& model, const platform::Price& price) {
 }
 
 json list_json(json data) { return {{"object", "list"}, {"data", std::move(data)}}; }
+
+/// One page of a list as OpenAI's list endpoints answer it: the objects (each with an "id"),
+/// the ids of the first and last of them (null when there are none) and whether more follow.
+json page_json(json data, bool has_more) {
+  json first = data.empty() ? json() : data.front()["id"];
+  json last = data.empty() ? json() : data.back()["id"];
+  return {{"object", "list"},
+          {"data", std::move(data)},
+          {"first_id", std::move(first)},
+          {"last_id", std::move(last)},
+          {"has_more", has_more}};
+}
+
+/// The page a list's request-target asks for: `limit` (1 to kMaxPageLimit, default
+/// kDefaultPageLimit) objects with an id above `after` (default 0: from the first). `after` is a
+/// position in id order, not a lookup: an id that names nothing the caller may see (another
+/// tenant's, none at all) pages on from where it would be. Errors (400 naming the parameter): a
+/// limit out of range or not a whole number, an after that is not a whole number, and those of
+/// query_parameters() (unknown or repeated parameters, malformed percent-encoding).
+ApiResult<platform::Page> parse_page(std::string_view target) {
+  auto values = query_parameters(target, {"limit", "after"});
+  if (!values.ok()) return values.error();
+  platform::Page page{0, kDefaultPageLimit};
+  if (auto it = values->find("limit"); it != values->end()) {
+    const auto limit = parse_decimal(it->second);
+    if (!limit || *limit < 1 || *limit > kMaxPageLimit)
+      return invalid_request("limit must be a whole number from 1 to " +
+                                 std::to_string(kMaxPageLimit) + ", got '" + it->second + "'",
+                             "limit");
+    page.limit = *limit;
+  }
+  if (auto it = values->find("after"); it != values->end()) {
+    const auto after = parse_decimal(it->second);
+    if (!after)
+      return invalid_request(
+          "after must be the id of an object of the list (a whole number), got '" + it->second +
+              "'",
+          "after");
+    page.after_id = *after;
+  }
+  return page;
+}
 
 /// A request body: a JSON object whose fields are all among `allowed`.
 struct Body {
@@ -201,18 +255,13 @@ ApiResult<std::string> read_name(const Body& body, const char* field, std::strin
   return name;
 }
 
-ApiError store_failed(const std::string& what, const Error& error) {
-  return internal_error(what + ": " + error.message);
-}
-
 /// The tenant `id` if `caller` may see it (null: the deployment's operator, who sees all); 404
 /// otherwise.
 ApiResult<platform::TenantInfo> visible_tenant(platform::Store& store, const AdminCaller* caller,
                                                int64_t id) {
-  auto tenants = store.list_tenants();
-  if (!tenants.ok()) return store_failed("cannot read the tenants", tenants.error());
-  for (const platform::TenantInfo& tenant : *tenants)
-    if (tenant.id == id && (!caller || caller->may_manage(tenant.id))) return tenant;
+  auto tenant = store.find_tenant(id);
+  if (!tenant.ok()) return store_failed("cannot read the tenant", tenant.error());
+  if (*tenant && (!caller || caller->may_manage(id))) return **tenant;
   return not_found("tenant", std::to_string(id));
 }
 
@@ -220,10 +269,9 @@ ApiResult<platform::TenantInfo> visible_tenant(platform::Store& store, const Adm
 /// 404 otherwise.
 ApiResult<platform::KeyInfo> visible_key(platform::Store& store, const AdminCaller* caller,
                                          int64_t id) {
-  auto keys = store.list_keys();
-  if (!keys.ok()) return store_failed("cannot read the API keys", keys.error());
-  for (const platform::KeyInfo& key : *keys)
-    if (key.id == id && (!caller || caller->may_manage(key))) return key;
+  auto key = store.find_key(id);
+  if (!key.ok()) return store_failed("cannot read the API key", key.error());
+  if (*key && (!caller || caller->may_manage(**key))) return **key;
   return not_found("API key", std::to_string(id));
 }
 
@@ -237,16 +285,16 @@ class AdminRequest {
   void serve(const AdminPath& path);
 
  private:
-  void list_tenants(const AdminCaller& caller);
+  void list_tenants(const AdminCaller& caller, const platform::Page& page);
   void create_tenant(const AdminCaller& caller);
   void patch_tenant(const AdminCaller& caller, int64_t id);
-  void list_keys(const AdminCaller& caller);
+  void list_keys(const AdminCaller& caller, const platform::Page& page);
   void create_key(const AdminCaller& caller);
   void patch_key(const AdminCaller& caller, int64_t id);
   void revoke_key(const AdminCaller& caller, int64_t id);
   void list_prices();
   void set_price(const AdminCaller& caller);
-  void audit_log();
+  void audit_log(const platform::Page& page);
 
   /// Sends `error` and returns true when `result` failed.
   template <class T>
@@ -271,14 +319,20 @@ void AdminRequest::serve(const AdminPath& path) {
   auto caller = authorize_admin(store_, request_.header("Authorization"),
                                 deployment_wide ? AdminNeed::Deployment : AdminNeed::Tenant);
   if (failed(caller)) return;
-  if (const size_t q = request_.target.find('?');
-      q != std::string::npos && q + 1 < request_.target.size()) {
-    send_error(out_, invalid_request("the admin API takes no query parameters"));
+  // The lists of tenants, keys and the audit log are paged; nothing else takes parameters.
+  platform::Page page;
+  if (reads && !path.id && path.collection != Collection::Prices) {
+    auto parsed = parse_page(request_.target);
+    if (failed(parsed)) return;
+    page = *parsed;
+  } else if (const size_t q = request_.target.find('?');
+             q != std::string::npos && q + 1 < request_.target.size()) {
+    send_error(out_, invalid_request(method + " " + request_.path + " takes no query parameters"));
     return;
   }
   switch (path.collection) {
     case Collection::Tenants:
-      if (!path.id) return reads ? list_tenants(*caller) : create_tenant(*caller);
+      if (!path.id) return reads ? list_tenants(*caller, page) : create_tenant(*caller);
       if (reads) {
         auto tenant = visible_tenant(store_, &*caller, *path.id);
         if (!failed(tenant)) send_json(out_, tenant_json(*tenant));
@@ -286,7 +340,7 @@ void AdminRequest::serve(const AdminPath& path) {
       }
       return patch_tenant(*caller, *path.id);
     case Collection::Keys:
-      if (!path.id) return reads ? list_keys(*caller) : create_key(*caller);
+      if (!path.id) return reads ? list_keys(*caller, page) : create_key(*caller);
       if (reads) {
         auto key = visible_key(store_, &*caller, *path.id);
         if (!failed(key)) send_json(out_, key_json(*key));
@@ -296,20 +350,32 @@ void AdminRequest::serve(const AdminPath& path) {
     case Collection::Prices:
       return reads ? list_prices() : set_price(*caller);
     case Collection::Audit:
-      return audit_log();
+      return audit_log(page);
   }
 }
 
-void AdminRequest::list_tenants(const AdminCaller& caller) {
-  auto tenants = store_.list_tenants();
-  if (!tenants.ok()) {
-    send_error(out_, store_failed("cannot list tenants", tenants.error()));
-    return;
+void AdminRequest::list_tenants(const AdminCaller& caller, const platform::Page& page) {
+  // One more than the page holds tells whether more follow.
+  std::vector<platform::TenantInfo> tenants;
+  if (auto own = caller.tenant_scope()) {
+    if (*own > page.after_id) {
+      auto tenant = visible_tenant(store_, &caller, *own);
+      if (failed(tenant)) return;
+      tenants.push_back(*tenant);
+    }
+  } else {
+    auto read = store_.tenants_page({page.after_id, page.limit + 1});
+    if (!read.ok()) {
+      send_error(out_, store_failed("cannot list tenants", read.error()));
+      return;
+    }
+    tenants = std::move(*read);
   }
+  const bool has_more = static_cast<int64_t>(tenants.size()) > page.limit;
+  if (has_more) tenants.resize(page.limit);
   json data = json::array();
-  for (const platform::TenantInfo& tenant : *tenants)
-    if (caller.may_manage(tenant.id)) data.push_back(tenant_json(tenant));
-  send_json(out_, list_json(std::move(data)));
+  for (const platform::TenantInfo& tenant : tenants) data.push_back(tenant_json(tenant));
+  send_json(out_, page_json(std::move(data), has_more));
 }
 
 void AdminRequest::create_tenant(const AdminCaller& caller) {
@@ -342,16 +408,19 @@ void AdminRequest::patch_tenant(const AdminCaller& caller, int64_t id) {
   if (!failed(updated)) send_json(out_, tenant_json(*updated));
 }
 
-void AdminRequest::list_keys(const AdminCaller& caller) {
-  auto keys = store_.list_keys();
+void AdminRequest::list_keys(const AdminCaller& caller, const platform::Page& page) {
+  // The keys AdminCaller::may_manage() allows: an owner's tenant's, without admin keys.
+  const std::optional<int64_t> own = caller.tenant_scope();
+  auto keys = store_.keys_page({{page.after_id, page.limit + 1}, own, !own});
   if (!keys.ok()) {
     send_error(out_, store_failed("cannot list API keys", keys.error()));
     return;
   }
+  const bool has_more = static_cast<int64_t>(keys->size()) > page.limit;
+  if (has_more) keys->resize(page.limit);
   json data = json::array();
-  for (const platform::KeyInfo& key : *keys)
-    if (caller.may_manage(key)) data.push_back(key_json(key));
-  send_json(out_, list_json(std::move(data)));
+  for (const platform::KeyInfo& key : *keys) data.push_back(key_json(key));
+  send_json(out_, page_json(std::move(data), has_more));
 }
 
 void AdminRequest::create_key(const AdminCaller& caller) {
@@ -522,22 +591,25 @@ void AdminRequest::set_price(const AdminCaller& caller) {
   send_json(out_, price_json(*model, price));
 }
 
-void AdminRequest::audit_log() {
-  auto entries = store_.audit_log();
+void AdminRequest::audit_log(const platform::Page& page) {
+  auto entries = store_.audit_page({page.after_id, page.limit + 1});
   if (!entries.ok()) {
     send_error(out_, store_failed("cannot read the audit log", entries.error()));
     return;
   }
+  const bool has_more = static_cast<int64_t>(entries->size()) > page.limit;
+  if (has_more) entries->resize(page.limit);
   json data = json::array();
   for (const platform::AuditEntry& e : *entries)
     data.push_back({{"object", "audit_entry"},
+                    {"id", e.id},
                     {"at_us", e.at_us},
                     {"actor", e.actor},
                     {"actor_key_id", optional_json(e.actor_key_id)},
                     {"action", e.action},
                     {"target", e.target},
                     {"detail", e.detail}});
-  send_json(out_, list_json(std::move(data)));
+  send_json(out_, page_json(std::move(data), has_more));
 }
 
 }  // namespace

@@ -20,6 +20,13 @@
 //                                model's id or a name no served model has, never an alias
 //   GET    /admin/audit          admin: the audit log, oldest first
 //
+// The lists of tenants, keys and the audit log are paged as OpenAI's: `?limit=N` (1..100,
+// default 20) objects, in id order, whose id is above `after` (a position: an id the caller
+// cannot see, or none has, pages on from where it would be), answered as {"object": "list",
+// "data", "first_id", "last_id" (null when data is empty), "has_more"}; ids are integers.
+// A bad limit or after, an unknown or repeated parameter is 400 naming it; other paths take
+// no query parameters (400).
+//
 // Every change is one store transaction that also appends its audit entry (actor "key:NAME").
 // Errors: 400 for bad input (the field in `param`; nothing is written; also a key's tenant
 // that does not exist or is outside the caller's scope), 401, 403

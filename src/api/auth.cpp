@@ -2,6 +2,7 @@
 
 #include <cctype>
 
+#include "api/store_errors.h"
 #include "util/clock.h"
 
 namespace gengyun::api {
@@ -37,7 +38,7 @@ ApiResult<platform::KeyInfo> authenticate(platform::Store& store,
   if (!secret)
     return invalid_api_key("The Authorization header must have the form 'Bearer <key>'.");
   auto key = store.authenticate(*secret);
-  if (!key.ok()) return internal_error("cannot check the API key: " + key.error().message);
+  if (!key.ok()) return store_failed("cannot check the API key", key.error());
   if (!key.value() || key.value()->revoked_at_us)
     return invalid_api_key("Incorrect API key provided: the key is unknown or has been revoked.");
   if (key.value()->expires_at_us && *key.value()->expires_at_us <= unix_time_us())

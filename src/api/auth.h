@@ -15,7 +15,7 @@ std::optional<std::string_view> bearer_secret(std::string_view header);
 
 /// The active key that `authorization` (the header's value; nullopt when absent) carries.
 /// Errors: 401 "invalid_api_key" for a missing or malformed header and for an unknown,
-/// revoked or expired key; 500 when the store cannot be read.
+/// revoked or expired key; store_failed() (store_errors.h) when the store cannot be read.
 ApiResult<platform::KeyInfo> authenticate(platform::Store& store,
                                           const std::optional<std::string>& authorization);
 

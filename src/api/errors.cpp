@@ -1,5 +1,7 @@
 #include "api/errors.h"
 
+#include <spdlog/spdlog.h>
+
 namespace gengyun::api {
 
 ApiError invalid_request(std::string message, std::string param, std::string code) {
@@ -88,7 +90,10 @@ ApiError rate_limit_exceeded(std::string message, int retry_after_s, bool over_t
 }
 
 ApiError ledger_unavailable(const std::string& detail) {
-  return {503, "The usage ledger cannot be written, so no request is served now: " + detail,
+  // The detail may name the database's host and port, or the spool's path: the log's, not the
+  // client's.
+  spdlog::error("usage ledger unavailable: {}", detail);
+  return {503, "The usage ledger is unavailable, so no request is served now; try again later.",
           "server_error", "", "ledger_unavailable", 1};
 }
 

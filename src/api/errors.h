@@ -65,8 +65,8 @@ ApiError insufficient_quota(std::string message);
 /// 429, code "rate_limit_exceeded" and type "requests" or, over a tokens-per-minute limit,
 /// "tokens" (OpenAI's), Retry-After: `retry_after_s`.
 ApiError rate_limit_exceeded(std::string message, int retry_after_s, bool over_tokens = false);
-/// 503, type "server_error", code "ledger_unavailable", Retry-After: 1: the usage ledger
-/// cannot be written, so nothing is served (it would be unbilled); `detail` says why.
+/// 503, type "server_error", code "ledger_unavailable", Retry-After: 1, a plain message: the
+/// usage ledger cannot be used, so nothing is served; `detail` (why) goes to the log only.
 ApiError ledger_unavailable(const std::string& detail);
 /// 503, type "server_error", code "server_shutting_down": the server stopped and ended the
 /// request after `completion_tokens` generated tokens (billed).

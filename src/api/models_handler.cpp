@@ -4,6 +4,7 @@
 
 #include "api/auth.h"
 #include "api/http_reply.h"
+#include "api/store_errors.h"
 
 namespace gengyun::api {
 
@@ -93,7 +94,7 @@ void handle_models(deploy::Registry& registry, platform::Store& store, const Htt
     auto price = store.price(info.id);
     if (price.ok() && !price.value() && !info.parent.empty()) price = store.price(info.parent);
     if (!price.ok()) {
-      send_error(out, internal_error("the prices cannot be read: " + price.error().message));
+      send_error(out, store_failed("the prices cannot be read", price.error()));
       return;
     }
     data.push_back(model_object(info, price.value(), created));

@@ -8,7 +8,8 @@
 
 #include "api/auth.h"
 #include "api/http_reply.h"
-#include "api/percent_encoding.h"
+#include "api/query_parameters.h"
+#include "api/store_errors.h"
 #include "util/clock.h"
 
 namespace gengyun::api {
@@ -90,27 +91,9 @@ std::vector<std::pair<std::string, nlohmann::json>> group_fields(platform::Usage
 }  // namespace
 
 ApiResult<UsageParams> parse_usage_params(std::string_view target, int64_t now_us) {
-  std::map<std::string, std::string> values;
-  const size_t question = target.find('?');
-  std::string_view query = question == std::string_view::npos ? "" : target.substr(question + 1);
-  while (!query.empty()) {
-    const size_t amp = query.find('&');
-    const std::string_view pair = query.substr(0, amp);
-    query = amp == std::string_view::npos ? "" : query.substr(amp + 1);
-    if (pair.empty()) continue;
-    const size_t eq = pair.find('=');
-    auto name = percent_decoded(pair.substr(0, eq), /*plus_is_space=*/true);
-    auto value = percent_decoded(eq == std::string_view::npos ? "" : pair.substr(eq + 1),
-                                 /*plus_is_space=*/true);
-    if (!name || !value) return invalid_request("the query string has a malformed %-escape");
-    if (*name != "start" && *name != "end" && *name != "group_by" && *name != "format")
-      return invalid_request(
-          "unknown parameter '" + *name + "' (the parameters are start, end, group_by, format)",
-          *name);
-    if (!values.emplace(*name, *value).second)
-      return invalid_request("the parameter '" + *name + "' is given twice", *name);
-  }
-  return usage_params(values, now_us);
+  auto values = query_parameters(target, {"start", "end", "group_by", "format"});
+  if (!values.ok()) return values.error();
+  return usage_params(*values, now_us);
 }
 
 ApiResult<UsageParams> usage_params(const std::map<std::string, std::string>& values,
@@ -170,7 +153,7 @@ void handle_usage(platform::Store& store, const HttpRequest& request, Responder&
   if (key->role == platform::Role::Owner) query.tenant_id = key->tenant_id;
   auto groups = store.usage_groups(query);
   if (!groups.ok()) {
-    send_error(out, internal_error("cannot report usage: " + groups.error().message));
+    send_error(out, store_failed("cannot report usage", groups.error()));
     return;
   }
   out.respond({200, params->csv ? "text/csv" : "application/json",

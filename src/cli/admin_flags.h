@@ -52,6 +52,11 @@ Result<int64_t> parse_count(const std::string& text, const std::string& flag);
 /// Comma-separated names ("a,b") as a list. Errors: an empty name ("a,,b", "a,").
 Result<std::vector<std::string>> parse_names(const std::string& text, const std::string& flag);
 
+/// The rows `keys list` and `tenants list` read per store call (Store::keys_page,
+/// Store::tenants_page) as they print every key or tenant: the admin API's largest page, so a
+/// list of any length is printed without holding it all.
+inline constexpr int64_t kListPageRows = 100;
+
 /// `limits` for a person: "budget 2.5/day, rpm 10, tpm -" ("-": no limit).
 std::string limits_text(const platform::Limits& limits);
 

@@ -80,25 +80,30 @@ int create(const std::string& db, const std::string& name, const CreateFlags& fl
 int list(const std::string& db) {
   auto store = open_store(db, /*must_exist=*/true);
   if (!store) return 1;
-  auto keys = store->list_keys();
-  if (!keys.ok()) {
-    std::fprintf(stderr, "error: %s\n", keys.error().message.c_str());
-    return 1;
-  }
   std::printf("%-6s %-24s %-10s %-8s %-7s %-22s %s\n", "ID", "NAME", "PREFIX", "TENANT", "ROLE",
               "CREATED", "STATUS");
-  for (const auto& k : keys.value()) {
-    std::string status = "active";
-    if (k.revoked_at_us)
-      status = "revoked " + utc_time(*k.revoked_at_us);
-    else if (k.expires_at_us)
-      status = "expires " + utc_time(*k.expires_at_us);
-    std::printf("%-6lld %-24s %-10s %-8lld %-7s %-22s %s\n", static_cast<long long>(k.id),
-                k.name.c_str(), k.prefix.c_str(), static_cast<long long>(k.tenant_id),
-                std::string(platform::role_name(k.role)).c_str(), utc_time(k.created_at_us).c_str(),
-                status.c_str());
+  // Every key, read in pages of kListPageRows as the admin API's pages read them.
+  platform::KeyPage query{{0, kListPageRows}, std::nullopt, true};
+  for (;;) {
+    auto keys = store->keys_page(query);
+    if (!keys.ok()) {
+      std::fprintf(stderr, "error: %s\n", keys.error().message.c_str());
+      return 1;
+    }
+    for (const auto& k : keys.value()) {
+      std::string status = "active";
+      if (k.revoked_at_us)
+        status = "revoked " + utc_time(*k.revoked_at_us);
+      else if (k.expires_at_us)
+        status = "expires " + utc_time(*k.expires_at_us);
+      std::printf("%-6lld %-24s %-10s %-8lld %-7s %-22s %s\n", static_cast<long long>(k.id),
+                  k.name.c_str(), k.prefix.c_str(), static_cast<long long>(k.tenant_id),
+                  std::string(platform::role_name(k.role)).c_str(),
+                  utc_time(k.created_at_us).c_str(), status.c_str());
+    }
+    if (static_cast<int64_t>(keys->size()) < kListPageRows) return 0;
+    query.page.after_id = keys->back().id;
   }
-  return 0;
 }
 
 /// Which key `keys revoke` revokes: --name or --id, as given.

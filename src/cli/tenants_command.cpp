@@ -38,22 +38,27 @@ std::string optional_text(const std::optional<int64_t>& value) {
 int list(const std::string& db) {
   auto store = open_store(db, /*must_exist=*/true);
   if (!store) return 1;
-  auto tenants = store->list_tenants();
-  if (!tenants.ok()) {
-    std::fprintf(stderr, "error: %s\n", tenants.error().message.c_str());
-    return 1;
-  }
   std::printf("%-6s %-24s %-22s %-10s %s\n", "ID", "NAME", "BUDGET_USD", "RPM", "TPM");
-  for (const auto& t : tenants.value()) {
-    const auto& l = t.limits;
-    const std::string budget = l.budget_micro_usd
-                                   ? platform::format_usd(*l.budget_micro_usd) + "/" +
-                                         std::string(platform::period_name(l.budget_period))
-                                   : "-";
-    std::printf("%-6lld %-24s %-22s %-10s %s\n", static_cast<long long>(t.id), t.name.c_str(),
-                budget.c_str(), optional_text(l.rpm).c_str(), optional_text(l.tpm).c_str());
+  // Every tenant, read in pages of kListPageRows as the admin API's pages read them.
+  platform::Page page{0, kListPageRows};
+  for (;;) {
+    auto tenants = store->tenants_page(page);
+    if (!tenants.ok()) {
+      std::fprintf(stderr, "error: %s\n", tenants.error().message.c_str());
+      return 1;
+    }
+    for (const auto& t : tenants.value()) {
+      const auto& l = t.limits;
+      const std::string budget = l.budget_micro_usd
+                                     ? platform::format_usd(*l.budget_micro_usd) + "/" +
+                                           std::string(platform::period_name(l.budget_period))
+                                     : "-";
+      std::printf("%-6lld %-24s %-22s %-10s %s\n", static_cast<long long>(t.id), t.name.c_str(),
+                  budget.c_str(), optional_text(l.rpm).c_str(), optional_text(l.tpm).c_str());
+    }
+    if (static_cast<int64_t>(tenants->size()) < kListPageRows) return 0;
+    page.after_id = tenants->back().id;
   }
-  return 0;
 }
 
 int update(const std::string& db, const std::string& name, const LimitChangeFlags& flags) {

@@ -3,6 +3,8 @@
 #include <optional>
 #include <utility>
 
+#include "platform/database_errors.h"
+
 namespace gengyun::platform::pg {
 namespace {
 
@@ -13,6 +15,21 @@ std::string trimmed(const char* message) {
   return text;
 }
 
+/// SQLSTATEs of a session that cannot go on: class 08 (connection exception), and the server
+/// shutting down, crashed or starting (57P01, 57P02, 57P03).
+bool connection_lost(const std::string& sqlstate) {
+  return sqlstate.starts_with("08") || sqlstate == "57P01" || sqlstate == "57P02" ||
+         sqlstate == "57P03";
+}
+
+/// The error `message` of a statement on `conn` that failed with `sqlstate` ("" when the server
+/// sent none): an unreachable database's (database_errors.h) when the session is lost.
+Error statement_error(PGconn* conn, const std::string& sqlstate, std::string message) {
+  if (PQstatus(conn) != CONNECTION_OK || connection_lost(sqlstate))
+    return unreachable_error(message);
+  return make_error(std::move(message));
+}
+
 }  // namespace
 
 Result<std::unique_ptr<Connection>> Connection::connect(const std::string& url) {
@@ -21,7 +38,7 @@ Result<std::unique_ptr<Connection>> Connection::connect(const std::string& url) 
   if (PQstatus(conn) != CONNECTION_OK) {
     std::string reason = trimmed(PQerrorMessage(conn));
     PQfinish(conn);
-    return make_error("cannot connect to PostgreSQL: " + reason);
+    return unreachable_error("cannot connect to PostgreSQL: " + reason);
   }
   std::unique_ptr<Connection> connection(new Connection(conn));
   // lock_timeout: a statement waiting for a lock fails after 5 s, as SQLite's busy timeout,
@@ -46,7 +63,7 @@ Result<Rows> Connection::check(PGresult* result) {
   std::string message =
       "PostgreSQL error: " + (primary ? std::string(primary) : trimmed(PQerrorMessage(conn_)));
   PQclear(result);
-  return make_error(message);
+  return statement_error(conn_, sqlstate_, std::move(message));
 }
 
 Result<Rows> Connection::query(std::string_view sql, const std::vector<Param>& params) {
@@ -60,7 +77,7 @@ Result<Rows> Connection::query(std::string_view sql, const std::vector<Param>& p
 
 Result<std::vector<Rows>> Connection::pipeline(const std::vector<Statement>& statements) {
   if (PQenterPipelineMode(conn_) != 1)
-    return make_error("PostgreSQL error: " + trimmed(PQerrorMessage(conn_)));
+    return statement_error(conn_, "", "PostgreSQL error: " + trimmed(PQerrorMessage(conn_)));
   // Sent in blocking mode: the statements and their answers are small (a batch's arrays and
   // rows), far below what the socket buffers hold, so neither side waits on the other.
   size_t sent = 0;
@@ -75,7 +92,7 @@ Result<std::vector<Rows>> Connection::pipeline(const std::vector<Statement>& sta
   }
   std::optional<Error> failure;
   if (sent < statements.size())
-    failure = make_error("PostgreSQL error: " + trimmed(PQerrorMessage(conn_)));
+    failure = statement_error(conn_, "", "PostgreSQL error: " + trimmed(PQerrorMessage(conn_)));
   std::vector<Rows> rows;
   if (PQpipelineSync(conn_) == 1) {
     // Each statement's result is followed by a null; the sync's result comes last.
@@ -110,11 +127,12 @@ Result<std::vector<Rows>> Connection::pipeline(const std::vector<Statement>& sta
       if (synced) break;
     }
   } else if (!failure) {
-    failure = make_error("PostgreSQL error: " + trimmed(PQerrorMessage(conn_)));
+    failure = statement_error(conn_, "", "PostgreSQL error: " + trimmed(PQerrorMessage(conn_)));
   }
   if (PQexitPipelineMode(conn_) != 1) {
     unusable_ = true;  // results are left unread: no later statement could run on it
-    if (!failure) failure = make_error("PostgreSQL error: " + trimmed(PQerrorMessage(conn_)));
+    if (!failure)
+      failure = statement_error(conn_, "", "PostgreSQL error: " + trimmed(PQerrorMessage(conn_)));
   }
   if (failure) return *failure;
   return rows;

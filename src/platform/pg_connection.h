@@ -61,15 +61,15 @@ Param array(const std::vector<std::string>& values);
 /// One connection. Not thread-safe: callers serialise its use.
 class Connection {
  public:
-  /// Connects to `url` ("postgres://user@host:port/db"). Errors: libpq's (server not running,
-  /// authentication, no such database), with the URL's password never shown.
+  /// Connects to `url` ("postgres://user@host:port/db"). Errors, unreachable (database_errors.h):
+  /// libpq's (server not running, authentication, no such database), never the URL's password.
   static Result<std::unique_ptr<Connection>> connect(const std::string& url);
   ~Connection();
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
 
-  /// Runs one statement with `params`. Errors: the server's message; last_sqlstate() then
-  /// holds its SQLSTATE ("23505": unique violation, "23503": foreign key).
+  /// Runs one statement with `params`. Errors: the server's message (database_errors.h's when
+  /// the session is lost); last_sqlstate() holds its SQLSTATE ("23505": unique, "23503": FK).
   Result<Rows> query(std::string_view sql, const std::vector<Param>& params = {});
   /// Runs `statements` in order in one round trip (libpq's pipeline mode): all are sent, then
   /// their results read. Returns each statement's rows. Errors: the first failing statement's

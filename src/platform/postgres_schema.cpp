@@ -157,9 +157,22 @@ CREATE OR REPLACE TRIGGER tenants_notify AFTER UPDATE OR DELETE ON tenants
   FOR EACH ROW EXECUTE FUNCTION gengyun_notify_key_change();
 )sql";
 
+/// Version 5: servers(id, seen_at_us), one row per live server (start_server() inserts it,
+/// every close_interrupted() of that server sets seen_at_us, a store destroyed deletes it),
+/// times from the database's clock. A server whose advisory lock is free is judged gone only
+/// once its heartbeat is also older than kServerHeartbeatBoundUs (postgres_store.h): ending the
+/// lock's session alone (pg_terminate_backend, a network cut) does not end a live server.
+/// Written so that it can be applied again.
+constexpr const char* kVersion5 = R"sql(
+CREATE TABLE IF NOT EXISTS servers (
+  id         TEXT PRIMARY KEY,
+  seen_at_us BIGINT NOT NULL
+);
+)sql";
+
 /// kMigrations[v - 2] brings a database to version v: from an empty one (version 0) for
 /// version 2, the first PostgreSQL schema, else from version v - 1.
-constexpr const char* kMigrations[] = {kVersion2, kVersion3, kVersion4};
+constexpr const char* kMigrations[] = {kVersion2, kVersion3, kVersion4, kVersion5};
 static_assert(std::size(kMigrations) == kStoreSchemaVersion - 1,
               "add the PostgreSQL migration of the new version");
 

@@ -4,6 +4,7 @@
 #include <tuple>
 #include <utility>
 
+#include "platform/database_errors.h"
 #include "platform/group_admission.h"
 #include "platform/key_secret.h"
 #include "platform/postgres_schema.h"
@@ -28,6 +29,23 @@ constexpr const char* kServerLockKey = "hashtextextended($1, 0)";
 constexpr const char* kPostmasterClock =
     "SELECT (extract(epoch FROM pg_postmaster_start_time()) * 1000000)::bigint, "
     "(extract(epoch FROM clock_timestamp()) * 1000000)::bigint";
+/// Records server $1's heartbeat: now on the database's clock, in microseconds since the epoch
+/// (heartbeats are written and compared on one clock, whatever the servers' clocks say).
+constexpr const char* kHeartbeat =
+    "INSERT INTO servers(id, seen_at_us) "
+    "VALUES ($1, (extract(epoch FROM clock_timestamp()) * 1000000)::bigint) "
+    "ON CONFLICT (id) DO UPDATE SET seen_at_us = excluded.seen_at_us";
+/// The servers whose heartbeat is at most $1 microseconds old.
+constexpr const char* kFreshServers =
+    "SELECT id FROM servers "
+    "WHERE seen_at_us > (extract(epoch FROM clock_timestamp()) * 1000000)::bigint - $1";
+/// The servers to judge: those with open rows, and those whose heartbeat is over $1
+/// microseconds old (gone without a row open: their heartbeat is deleted once judged).
+constexpr const char* kServersToJudge =
+    "SELECT server_id FROM usage_ledger WHERE status = 'open' UNION "
+    "SELECT id FROM servers "
+    "WHERE seen_at_us <= (extract(epoch FROM clock_timestamp()) * 1000000)::bigint - $1 "
+    "ORDER BY 1";
 /// After a restart of PostgreSQL, how long servers that lived through it have to take their
 /// advisory locks again (each does at its next close_interrupted(), every 5 s when serving)
 /// before a free lock counts as a dead server: two reconcile periods.
@@ -48,7 +66,11 @@ constexpr const char* kOpenRowColumns =
     "cached_input_micro_usd, output_micro_usd, prompt_tokens, cached_prompt_tokens, "
     "completion_tokens, checkpoint_at_us";
 
+/// `cause` after `what`; still an unreachable database's error (database_errors.h) if it was one.
 Error fail(std::string_view what, const Error& cause) {
+  if (database_unreachable(cause))
+    return unreachable_error(std::string(what) + " (PostgreSQL): " +
+                             cause.message.substr(kDatabaseUnreachable.size()));
   return make_error(std::string(what) + " (PostgreSQL): " + cause.message);
 }
 
@@ -200,7 +222,9 @@ Result<std::unique_ptr<Store>> PostgresStore::open(const std::string& url, bool 
 }
 
 PostgresStore::~PostgresStore() {
-  if (server_conn_) (void)server_conn_->query("SELECT pg_advisory_unlock_all()");
+  if (!server_conn_) return;
+  (void)server_conn_->query("DELETE FROM servers WHERE id = $1", {param(server_id_)});
+  (void)server_conn_->query("SELECT pg_advisory_unlock_all()");
 }
 
 Result<void> PostgresStore::audit(pg::Connection& conn, const Actor& actor, std::string_view action,
@@ -247,13 +271,16 @@ Result<TenantInfo> PostgresStore::create_tenant(const std::string& name, const L
 
 namespace {
 
-/// Tenants matching `condition` (a constant SQL fragment; `params` bind its $N).
+/// Tenants matching `condition` (a constant SQL fragment taking `params`), by id; at most
+/// `limit` of them when it is not negative.
 Result<std::vector<TenantInfo>> tenants_where(pg::Connection& conn, std::string_view condition,
-                                              const std::vector<pg::Param>& params = {}) {
+                                              const std::vector<pg::Param>& params = {},
+                                              int64_t limit = -1) {
   auto rows = conn.query(
       "SELECT id, name, created_at_us, budget_micro_usd, budget_period, rpm, tpm FROM tenants "
       "WHERE " +
-          std::string(condition) + " ORDER BY id",
+          std::string(condition) + " ORDER BY id" +
+          (limit >= 0 ? " LIMIT " + std::to_string(limit) : std::string()),
       params);
   if (!rows) return rows.error();
   std::vector<TenantInfo> tenants;
@@ -272,6 +299,24 @@ Result<std::vector<TenantInfo>> PostgresStore::list_tenants() {
   auto tenants = tenants_where(conn, "TRUE");
   if (!tenants) return fail("cannot list tenants", tenants.error());
   return tenants;
+}
+
+Result<std::vector<TenantInfo>> PostgresStore::tenants_page(const Page& page) {
+  if (page.limit < 1) return make_error("cannot list tenants: a page holds at least 1");
+  auto lease = pool_->acquire();
+  if (!lease) return lease.error();
+  auto tenants = tenants_where(**lease, "id > $1", {param(page.after_id)}, page.limit);
+  if (!tenants) return fail("cannot list tenants", tenants.error());
+  return tenants;
+}
+
+Result<std::optional<TenantInfo>> PostgresStore::find_tenant(int64_t tenant_id) {
+  auto lease = pool_->acquire();
+  if (!lease) return lease.error();
+  auto tenants = tenants_where(**lease, "id = $1", {param(tenant_id)});
+  if (!tenants) return fail("cannot read tenant " + std::to_string(tenant_id), tenants.error());
+  if (tenants->empty()) return std::optional<TenantInfo>();
+  return std::optional<TenantInfo>(tenants->front());
 }
 
 Result<TenantInfo> PostgresStore::set_tenant_limits(int64_t tenant_id, const Limits& limits,
@@ -359,6 +404,33 @@ Result<std::vector<KeyInfo>> PostgresStore::list_keys() {
   auto rows = conn.query(std::string("SELECT ") + kKeyColumns + " FROM api_keys ORDER BY id");
   if (!rows) return fail("cannot list API keys", rows.error());
   return read_keys(*rows);
+}
+
+Result<std::vector<KeyInfo>> PostgresStore::keys_page(const KeyPage& query) {
+  if (query.page.limit < 1) return make_error("cannot list API keys: a page holds at least 1");
+  std::string sql = std::string("SELECT ") + kKeyColumns + " FROM api_keys WHERE id > $1";
+  std::vector<pg::Param> params = {param(query.page.after_id)};
+  if (query.tenant_id) {
+    sql += " AND tenant_id = $2";
+    params.push_back(param(*query.tenant_id));
+  }
+  if (!query.admin_keys) sql += " AND role <> 'admin'";
+  sql += " ORDER BY id LIMIT " + std::to_string(query.page.limit);
+  auto lease = pool_->acquire();
+  if (!lease) return lease.error();
+  pg::Connection& conn = **lease;
+  auto rows = conn.query(sql, params);
+  if (!rows) return fail("cannot list API keys", rows.error());
+  return read_keys(*rows);
+}
+
+Result<std::optional<KeyInfo>> PostgresStore::find_key(int64_t key_id) {
+  auto lease = pool_->acquire();
+  if (!lease) return lease.error();
+  auto keys = keys_where(**lease, "id = $1", param(key_id));
+  if (!keys) return fail("cannot read API key " + std::to_string(key_id), keys.error());
+  if (keys->empty()) return std::optional<KeyInfo>();
+  return std::optional<KeyInfo>(keys->front());
 }
 
 Result<void> PostgresStore::revoke_key(const std::string& name, const Actor& actor) {
@@ -827,6 +899,8 @@ Result<std::string> PostgresStore::start_server() {
   if (!locked) return fail("cannot register the server", locked.error());
   if (locked->text(0, 0) != "t")
     return make_error("cannot register the server: its advisory lock is taken");
+  if (auto beat = conn.query(kHeartbeat, {param(id)}); !beat)
+    return fail("cannot register the server", beat.error());
   auto started = conn.query(kPostmasterClock);
   if (!started) return fail("cannot register the server", started.error());
   postmaster_started_us_ = std::stoll(started->text(0, 0));
@@ -836,12 +910,16 @@ Result<std::string> PostgresStore::start_server() {
   return id;
 }
 
-Result<void> PostgresStore::hold_server_lock() {
+Result<void> PostgresStore::keep_server_live() {
   std::lock_guard lock(server_mutex_);
   if (server_id_.empty()) return {};
-  if (server_conn_ && server_conn_->query("SELECT 1")) return {};
+  // The session that took the lock never releases it: while it answers, the lock is held.
+  if (server_conn_ && server_conn_->query(kHeartbeat, {param(server_id_)})) return {};
   auto conn = pg::Connection::connect(url_);
   if (!conn) return conn.error();
+  // First the heartbeat, which keeps the server live even while another server's probe holds
+  // the lock for a moment (server_is_live) and the next pass takes it.
+  if (auto beat = (*conn)->query(kHeartbeat, {param(server_id_)}); !beat) return beat.error();
   auto locked = (*conn)->query(std::string("SELECT pg_try_advisory_lock(") + kServerLockKey + ")",
                                {param(server_id_)});
   if (!locked) return locked.error();
@@ -851,9 +929,10 @@ Result<void> PostgresStore::hold_server_lock() {
   return {};
 }
 
-Result<bool> PostgresStore::server_is_live(pg::Connection& conn, const std::string& id) {
+Result<bool> PostgresStore::server_is_live(pg::Connection& conn, const std::string& id,
+                                           const std::set<std::string>& fresh) {
   if (id.empty()) return false;
-  if (id == server_id_) return true;
+  if (id == server_id_ || fresh.count(id) != 0) return true;
   auto free =
       conn.query(std::string("SELECT pg_try_advisory_lock(") + kServerLockKey + ")", {param(id)});
   if (!free) return free.error();
@@ -866,7 +945,7 @@ Result<bool> PostgresStore::server_is_live(pg::Connection& conn, const std::stri
 
 Result<int64_t> PostgresStore::close_interrupted() {
   const std::string what = "cannot close interrupted requests";
-  if (auto held = hold_server_lock(); !held) return fail(what, held.error());
+  if (auto live = keep_server_live(); !live) return fail(what, live.error());
   auto lease = pool_->acquire();
   if (!lease) return lease.error();
   pg::Connection& conn = **lease;
@@ -883,16 +962,24 @@ Result<int64_t> PostgresStore::close_interrupted() {
   }
   auto txn = pg::Transaction::begin(conn);
   if (!txn) return fail(what, txn.error());
-  auto servers = conn.query(
-      "SELECT DISTINCT server_id FROM usage_ledger WHERE status = 'open' ORDER BY server_id");
+  // A free lock alone is no dead server: the session holding it may have ended while the
+  // server lives (pg_terminate_backend, a network cut), and the server takes the lock again at
+  // its next pass. A recent heartbeat says it lives.
+  auto heartbeats = conn.query(kFreshServers, {param(kServerHeartbeatBoundUs)});
+  if (!heartbeats) return fail(what, heartbeats.error());
+  std::set<std::string> fresh;
+  for (int r = 0; r < heartbeats->count(); ++r) fresh.insert(heartbeats->text(r, 0));
+  auto servers = conn.query(kServersToJudge, {param(kServerHeartbeatBoundUs)});
   if (!servers) return fail(what, servers.error());
   int64_t closed_rows = 0;
   GiveBacks give_backs;
   for (int s = 0; s < servers->count(); ++s) {
     const std::string id = servers->text(s, 0);
-    auto live = server_is_live(conn, id);
+    auto live = server_is_live(conn, id, fresh);
     if (!live) return fail(what, live.error());
     if (*live) continue;
+    if (auto forgotten = conn.query("DELETE FROM servers WHERE id = $1", {param(id)}); !forgotten)
+      return fail(what, forgotten.error());
     auto open = conn.query(std::string("SELECT ") + kOpenRowColumns +
                                " FROM usage_ledger WHERE status = 'open' AND server_id = $1 "
                                "ORDER BY id FOR UPDATE",
@@ -1006,17 +1093,42 @@ Result<std::vector<UsageGroup>> PostgresStore::usage_groups(const UsageQuery& qu
   return groups;
 }
 
-Result<std::vector<AuditEntry>> PostgresStore::audit_log() {
-  auto lease = pool_->acquire();
-  if (!lease) return lease.error();
-  pg::Connection& conn = **lease;
+namespace {
+
+/// The audit log's entries with an id above `after_id`, by id; at most `limit` of them when it
+/// is not negative.
+Result<std::vector<AuditEntry>> audit_entries(pg::Connection& conn, int64_t after_id,
+                                              int64_t limit) {
   auto rows = conn.query(
-      "SELECT at_us, actor_key_id, actor, action, target, detail FROM audit_log ORDER BY id");
-  if (!rows) return fail("cannot read the audit log", rows.error());
+      "SELECT at_us, actor_key_id, actor, action, target, detail, id FROM audit_log "
+      "WHERE id > $1 ORDER BY id" +
+          (limit >= 0 ? " LIMIT " + std::to_string(limit) : std::string()),
+      {param(after_id)});
+  if (!rows) return rows.error();
   std::vector<AuditEntry> entries;
   for (int r = 0; r < rows->count(); ++r)
     entries.push_back(AuditEntry{rows->int64(r, 0), rows->optional_int(r, 1), rows->text(r, 2),
-                                 rows->text(r, 3), rows->text(r, 4), rows->text(r, 5)});
+                                 rows->text(r, 3), rows->text(r, 4), rows->text(r, 5),
+                                 rows->int64(r, 6)});
+  return entries;
+}
+
+}  // namespace
+
+Result<std::vector<AuditEntry>> PostgresStore::audit_log() {
+  auto lease = pool_->acquire();
+  if (!lease) return lease.error();
+  auto entries = audit_entries(**lease, 0, -1);
+  if (!entries) return fail("cannot read the audit log", entries.error());
+  return entries;
+}
+
+Result<std::vector<AuditEntry>> PostgresStore::audit_page(const Page& page) {
+  if (page.limit < 1) return make_error("cannot read the audit log: a page holds at least 1");
+  auto lease = pool_->acquire();
+  if (!lease) return lease.error();
+  auto entries = audit_entries(**lease, page.after_id, page.limit);
+  if (!entries) return fail("cannot read the audit log", entries.error());
   return entries;
 }
 

@@ -6,6 +6,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <tuple>
 
@@ -23,6 +24,13 @@ namespace gengyun::platform {
 /// on each other's buckets in a cycle.
 using GiveBacks = std::map<std::tuple<int64_t, std::string, int64_t>, int64_t>;
 
+/// How old a server's heartbeat (its row in the table servers, written by its start_server()
+/// and each of its close_interrupted(), every 5 s in `serve`) may be, in microseconds of the
+/// database's clock, for the server to count as live while its advisory lock is free: three
+/// reconcile periods, so that a live server whose lock's session alone ended (pg_terminate_backend,
+/// a network cut) takes the lock again before anyone judges it gone, even after a slow pass.
+inline constexpr int64_t kServerHeartbeatBoundUs = 15'000'000;
+
 /// A small pool of libpq connections (pg_connection.h: up to 8), so that admissions of
 /// concurrent requests do not queue behind each other or behind the ledger writer. Admission locks
 /// the tenant's row (SELECT ... FOR UPDATE) for its transaction, so admissions of one tenant
@@ -39,19 +47,24 @@ class PostgresStore final : public Store {
   /// Connects to `url` and migrates the schema (postgres_schema.h). Errors: the connection's,
   /// the schema's.
   static Result<std::unique_ptr<Store>> open(const std::string& url, bool must_exist);
-  /// Releases the server's advisory lock before the connection closes, so that other servers
-  /// see at once that it is gone (PostgreSQL releases it on its own only once it notices the
-  /// closed connection).
+  /// Deletes the server's heartbeat and releases its advisory lock before the connection
+  /// closes, so that other servers see at once that it is gone (PostgreSQL releases the lock on
+  /// its own only once it notices the closed connection, and the heartbeat would count for
+  /// kServerHeartbeatBoundUs).
   ~PostgresStore() override;
 
   Result<TenantInfo> create_tenant(const std::string& name, const Limits& limits,
                                    const Actor& actor) override;
   Result<std::vector<TenantInfo>> list_tenants() override;
+  Result<std::vector<TenantInfo>> tenants_page(const Page& page) override;
+  Result<std::optional<TenantInfo>> find_tenant(int64_t tenant_id) override;
   Result<TenantInfo> set_tenant_limits(int64_t tenant_id, const Limits& limits,
                                        const Actor& actor) override;
   using Store::create_key;
   Result<std::string> create_key(const NewKey& key, const Actor& actor) override;
   Result<std::vector<KeyInfo>> list_keys() override;
+  Result<std::vector<KeyInfo>> keys_page(const KeyPage& query) override;
+  Result<std::optional<KeyInfo>> find_key(int64_t key_id) override;
   Result<void> revoke_key(const std::string& name, const Actor& actor) override;
   Result<void> revoke_key_id(int64_t key_id, const Actor& actor) override;
   Result<KeyInfo> set_key_limits(int64_t key_id, const Limits& limits,
@@ -74,6 +87,7 @@ class PostgresStore final : public Store {
   Result<std::vector<UsageSummary>> usage_summary() override;
   Result<std::vector<UsageGroup>> usage_groups(const UsageQuery& query) override;
   Result<std::vector<AuditEntry>> audit_log() override;
+  Result<std::vector<AuditEntry>> audit_page(const Page& page) override;
 
  private:
   PostgresStore(std::unique_ptr<pg::Pool> pool, std::string url)
@@ -82,12 +96,15 @@ class PostgresStore final : public Store {
                      const std::string& target, const std::string& detail);
   /// Revokes the active `key` and logs it; in the caller's transaction on `conn`.
   Result<void> revoke_locked(pg::Connection& conn, const KeyInfo& key, const Actor& actor);
-  /// Whether server `id` holds its advisory lock (this store's own server counts as live).
-  Result<bool> server_is_live(pg::Connection& conn, const std::string& id);
-  /// Takes this server's advisory lock again on a new connection when the one holding it is
-  /// gone (a PostgreSQL restart or a terminated session ends the lock with it). Nothing to do
-  /// before start_server(). Errors: the connection's, or the lock taken by another session.
-  Result<void> hold_server_lock();
+  /// Whether server `id` holds its advisory lock or has a heartbeat in `fresh` (this store's own
+  /// server counts as live).
+  Result<bool> server_is_live(pg::Connection& conn, const std::string& id,
+                              const std::set<std::string>& fresh);
+  /// Records this server's heartbeat on the connection holding its advisory lock, or, when that
+  /// one is gone (a PostgreSQL restart or a terminated session ends the lock with it), on a new
+  /// connection that then takes the lock again. Nothing to do before start_server(). Errors:
+  /// the connection's, or the lock taken by another session (the heartbeat is written first).
+  Result<void> keep_server_live();
   // The ledger writes, in the caller's transaction on `conn`. The outer error is the
   // database's; a returned Error is the write's refusal (it never applies).
   Result<std::optional<Error>> settle_locked(pg::Connection& conn, const std::string& request_id,

@@ -324,14 +324,16 @@ Result<TenantInfo> SqliteStore::create_tenant(const std::string& name, const Lim
 
 namespace {
 
-/// Tenants matching `condition` (a constant SQL fragment; `id` binds ?1 when it uses one).
+/// Tenants matching `condition` (a constant SQL fragment whose parameter ?1, if any, takes
+/// `id`), by id; at most `limit` of them when it is not negative.
 Result<std::vector<TenantInfo>> tenants_where(sqlite3* db, std::string_view condition,
-                                              int64_t id = 0) {
+                                              int64_t id = 0, int64_t limit = -1) {
   auto stmt = Statement::prepare(
       db,
       "SELECT id, name, created_at_us, budget_micro_usd, budget_period, rpm, tpm FROM tenants "
       "WHERE " +
-          std::string(condition) + " ORDER BY id");
+          std::string(condition) + " ORDER BY id" +
+          (limit >= 0 ? " LIMIT " + std::to_string(limit) : std::string()));
   if (!stmt) return stmt.error();
   if (condition.find("?1") != std::string_view::npos) stmt->bind(1, id);
   return collect(*stmt, [](const Statement& row) {
@@ -347,6 +349,22 @@ Result<std::vector<TenantInfo>> SqliteStore::list_tenants() {
   auto tenants = tenants_where(db_, "1 = 1");
   if (!tenants) return fail("cannot list tenants", tenants.error());
   return tenants;
+}
+
+Result<std::vector<TenantInfo>> SqliteStore::tenants_page(const Page& page) {
+  if (page.limit < 1) return make_error("cannot list tenants: a page holds at least 1");
+  std::lock_guard lock(mutex_);
+  auto tenants = tenants_where(db_, "id > ?1", page.after_id, page.limit);
+  if (!tenants) return fail("cannot list tenants", tenants.error());
+  return tenants;
+}
+
+Result<std::optional<TenantInfo>> SqliteStore::find_tenant(int64_t tenant_id) {
+  std::lock_guard lock(mutex_);
+  auto tenants = tenants_where(db_, "id = ?1", tenant_id);
+  if (!tenants) return fail("cannot read tenant " + std::to_string(tenant_id), tenants.error());
+  if (tenants->empty()) return std::optional<TenantInfo>();
+  return std::optional<TenantInfo>(tenants->front());
 }
 
 Result<TenantInfo> SqliteStore::set_tenant_limits(int64_t tenant_id, const Limits& limits,
@@ -441,6 +459,30 @@ Result<std::vector<KeyInfo>> SqliteStore::list_keys() {
   auto keys = collect(*stmt, read_key);
   if (!keys) return fail("cannot list API keys", keys.error());
   return keys;
+}
+
+Result<std::vector<KeyInfo>> SqliteStore::keys_page(const KeyPage& query) {
+  if (query.page.limit < 1) return make_error("cannot list API keys: a page holds at least 1");
+  std::string sql = std::string("SELECT ") + kKeyColumns + " FROM api_keys WHERE id > ?1";
+  if (query.tenant_id) sql += " AND tenant_id = ?2";
+  if (!query.admin_keys) sql += " AND role <> 'admin'";
+  sql += " ORDER BY id LIMIT " + std::to_string(query.page.limit);
+  std::lock_guard lock(mutex_);
+  auto stmt = Statement::prepare(db_, sql);
+  if (!stmt) return fail("cannot list API keys", stmt.error());
+  stmt->bind(1, query.page.after_id);
+  if (query.tenant_id) stmt->bind(2, *query.tenant_id);
+  auto keys = collect(*stmt, read_key);
+  if (!keys) return fail("cannot list API keys", keys.error());
+  return keys;
+}
+
+Result<std::optional<KeyInfo>> SqliteStore::find_key(int64_t key_id) {
+  std::lock_guard lock(mutex_);
+  auto keys = keys_where(db_, "id = ?1", key_id);
+  if (!keys) return fail("cannot read API key " + std::to_string(key_id), keys.error());
+  if (keys->empty()) return std::optional<KeyInfo>();
+  return std::optional<KeyInfo>(keys->front());
 }
 
 Result<void> SqliteStore::revoke_key(const std::string& name, const Actor& actor) {
@@ -1065,15 +1107,37 @@ Result<std::vector<UsageGroup>> SqliteStore::usage_groups(const UsageQuery& quer
   return groups;
 }
 
+namespace {
+
+/// The audit log's entries with an id above `after_id`, by id; at most `limit` of them when it
+/// is not negative.
+Result<std::vector<AuditEntry>> audit_entries(sqlite3* db, int64_t after_id, int64_t limit) {
+  auto stmt = Statement::prepare(
+      db, "SELECT at_us, actor_key_id, actor, action, target, detail, id FROM audit_log "
+          "WHERE id > ?1 ORDER BY id" +
+              (limit >= 0 ? " LIMIT " + std::to_string(limit) : std::string()));
+  if (!stmt) return stmt.error();
+  stmt->bind(1, after_id);
+  return collect(*stmt, [](const Statement& row) {
+    return AuditEntry{row.column_int64(0), optional_int(row, 1), row.column_text(2),
+                      row.column_text(3),  row.column_text(4),   row.column_text(5),
+                      row.column_int64(6)};
+  });
+}
+
+}  // namespace
+
 Result<std::vector<AuditEntry>> SqliteStore::audit_log() {
   std::lock_guard lock(mutex_);
-  auto stmt = Statement::prepare(
-      db_, "SELECT at_us, actor_key_id, actor, action, target, detail FROM audit_log ORDER BY id");
-  if (!stmt) return fail("cannot read the audit log", stmt.error());
-  auto entries = collect(*stmt, [](const Statement& row) {
-    return AuditEntry{row.column_int64(0), optional_int(row, 1), row.column_text(2),
-                      row.column_text(3),  row.column_text(4),   row.column_text(5)};
-  });
+  auto entries = audit_entries(db_, 0, -1);
+  if (!entries) return fail("cannot read the audit log", entries.error());
+  return entries;
+}
+
+Result<std::vector<AuditEntry>> SqliteStore::audit_page(const Page& page) {
+  if (page.limit < 1) return make_error("cannot read the audit log: a page holds at least 1");
+  std::lock_guard lock(mutex_);
+  auto entries = audit_entries(db_, page.after_id, page.limit);
   if (!entries) return fail("cannot read the audit log", entries.error());
   return entries;
 }

@@ -42,11 +42,15 @@ class SqliteStore final : public Store {
   Result<TenantInfo> create_tenant(const std::string& name, const Limits& limits,
                                    const Actor& actor) override;
   Result<std::vector<TenantInfo>> list_tenants() override;
+  Result<std::vector<TenantInfo>> tenants_page(const Page& page) override;
+  Result<std::optional<TenantInfo>> find_tenant(int64_t tenant_id) override;
   Result<TenantInfo> set_tenant_limits(int64_t tenant_id, const Limits& limits,
                                        const Actor& actor) override;
   using Store::create_key;
   Result<std::string> create_key(const NewKey& key, const Actor& actor) override;
   Result<std::vector<KeyInfo>> list_keys() override;
+  Result<std::vector<KeyInfo>> keys_page(const KeyPage& query) override;
+  Result<std::optional<KeyInfo>> find_key(int64_t key_id) override;
   Result<void> revoke_key(const std::string& name, const Actor& actor) override;
   Result<void> revoke_key_id(int64_t key_id, const Actor& actor) override;
   Result<KeyInfo> set_key_limits(int64_t key_id, const Limits& limits,
@@ -69,6 +73,7 @@ class SqliteStore final : public Store {
   Result<std::vector<UsageSummary>> usage_summary() override;
   Result<std::vector<UsageGroup>> usage_groups(const UsageQuery& query) override;
   Result<std::vector<AuditEntry>> audit_log() override;
+  Result<std::vector<AuditEntry>> audit_page(const Page& page) override;
 
  private:
   SqliteStore(sqlite3* db, std::string path)

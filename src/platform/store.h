@@ -75,6 +75,21 @@ struct AuditEntry {
   std::string action;  ///< "tenant.create", "key.create", "key.revoke", "price.set"
   std::string target;  ///< the name of what was acted on
   std::string detail;  ///< the values set, as text
+  int64_t id = 0;      ///< its place in the log: increasing, from 1
+};
+
+/// One page of a list read in id order (the admin API's `limit` and `after`): the rows whose
+/// id is above `after_id`, at most `limit` (>= 1) of them.
+struct Page {
+  int64_t after_id = 0;
+  int64_t limit = 1;
+};
+
+/// Which keys Store::keys_page() reads.
+struct KeyPage {
+  Page page;
+  std::optional<int64_t> tenant_id;  ///< only the keys of this tenant; nullopt: every tenant's
+  bool admin_keys = true;            ///< false: leaves out keys of role admin
 };
 
 /// Statuses of closed ledger rows: "ok", "error", "cancelled" (the client left), "shutdown"
@@ -217,6 +232,10 @@ class Store {
                                            const Actor& actor = {}) = 0;
   /// All tenants by id.
   virtual Result<std::vector<TenantInfo>> list_tenants() = 0;
+  /// The tenants of `page`, by id. Errors: a limit below 1, database errors.
+  virtual Result<std::vector<TenantInfo>> tenants_page(const Page& page) = 0;
+  /// The tenant with id `tenant_id`; nullopt when there is none. Errors: database errors.
+  virtual Result<std::optional<TenantInfo>> find_tenant(int64_t tenant_id) = 0;
   /// Replaces the limits of tenant `tenant_id` and returns it. Errors: no such tenant,
   /// negative limits, database errors.
   virtual Result<TenantInfo> set_tenant_limits(int64_t tenant_id, const Limits& limits,
@@ -232,6 +251,12 @@ class Store {
 
   /// All keys, active and revoked, ordered by id (creation order).
   virtual Result<std::vector<KeyInfo>> list_keys() = 0;
+  /// The keys `query` selects, active and revoked, by id. Errors: a limit below 1, database
+  /// errors.
+  virtual Result<std::vector<KeyInfo>> keys_page(const KeyPage& query) = 0;
+  /// The key with id `key_id`, active or revoked; nullopt when there is none. Errors: database
+  /// errors.
+  virtual Result<std::optional<KeyInfo>> find_key(int64_t key_id) = 0;
 
   /// Revokes the active key named `name` (the name only: never an id or a display prefix;
   /// revoke_key_id() takes an id). Errors (store_rules.h's key_to_revoke): no key has that
@@ -300,16 +325,16 @@ class Store {
                                      const Settlement& settlement) = 0;
 
   /// Registers this store as a live server of the database and returns its id ("srv-" + 16
-  /// base62): rows it admits from now on carry the id, and the server counts as live until
-  /// the store is destroyed or its process dies (PostgreSQL: a session advisory lock on the
-  /// store's connection; SQLite: an flock on the file "<database>-server-<id>.lock" beside
-  /// it). Errors: a second call, the lock cannot be taken, database errors.
+  /// base62): rows it admits carry the id; it counts as live until the store is destroyed or
+  /// its process dies (PostgreSQL: a session advisory lock, and a heartbeat, postgres_store.h;
+  /// SQLite: an flock on the file "<database>-server-<id>.lock" beside it). Errors: a second
+  /// call, the lock cannot be taken, database errors.
   virtual Result<std::string> start_server() = 0;
 
-  /// Closes the open rows of servers that are no longer live (and of rows admitted without a
-  /// server) as "interrupted", with their last checkpoint, whose time becomes their end: the
-  /// rows a crashed server left. Rows of live servers, this one included, stay open. Returns
-  /// how many were closed. Errors: database errors.
+  /// Keeps this server live (PostgreSQL: renews its heartbeat, takes its lock again if lost),
+  /// then closes the open rows of servers no longer live (and rows admitted without a server)
+  /// as "interrupted" with their last checkpoint, whose time becomes their end. Rows of live
+  /// servers, this one included, stay open. Returns how many were closed. Errors: database's.
   virtual Result<int64_t> close_interrupted() = 0;
 
   /// Appends one closed row (a request that ended before admission, e.g. invalid). Revoked
@@ -344,6 +369,9 @@ class Store {
 
   /// The audit log, oldest first.
   virtual Result<std::vector<AuditEntry>> audit_log() = 0;
+  /// The entries of the audit log in `page` (by AuditEntry::id), oldest first. Errors: a limit
+  /// below 1, database errors.
+  virtual Result<std::vector<AuditEntry>> audit_page(const Page& page) = 0;
 };
 
 }  // namespace gengyun::platform

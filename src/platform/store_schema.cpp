@@ -199,8 +199,14 @@ BEGIN
 END;
 )sql";
 
+/// Migration 5: nothing on SQLite. Version 5 is PostgreSQL's servers table (heartbeats, for a
+/// server whose lock session alone ends); a SQLite server's liveness is an flock that only the
+/// end of its process releases, so it needs no heartbeat.
+constexpr const char* kMigration5 = "";
+
 /// kMigrations[v - 1] brings a database from version v - 1 to v.
-constexpr const char* kMigrations[] = {kMigration1, kMigration2, kMigration3, kMigration4};
+constexpr const char* kMigrations[] = {kMigration1, kMigration2, kMigration3, kMigration4,
+                                       kMigration5};
 static_assert(std::size(kMigrations) == kStoreSchemaVersion);
 
 Result<int64_t> read_version(sqlite3* db) {

@@ -3,8 +3,10 @@
 // tenants, keys, limits, prices and the audit log.
 #include <gtest/gtest.h>
 
+#include <functional>
 #include <map>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "platform/key_cache.h"
@@ -126,6 +128,252 @@ TEST_F(AdminTest, EveryEndpointWithEveryRole) {
     if (k.name != "k") continue;
     EXPECT_EQ(k.tenant_id, acme_);
   }
+}
+
+/// The ids of a page's objects, then first_id, last_id and has_more, as text: "3 4 | 3 4 true".
+std::string page_text(const json& body) {
+  std::string out;
+  for (const json& item : body["data"]) out += item["id"].dump() + " ";
+  return out + "| " + body["first_id"].dump() + " " + body["last_id"].dump() + " " +
+         body["has_more"].dump();
+}
+
+/// page_text() of the page of the objects named `names` (their ids in `ids`).
+std::string want_page(const std::map<std::string, int64_t>& ids,
+                      const std::vector<std::string>& names, bool has_more) {
+  std::string out;
+  for (const std::string& name : names) out += std::to_string(ids.at(name)) + " ";
+  const std::string first = names.empty() ? "null" : std::to_string(ids.at(names.front()));
+  const std::string last = names.empty() ? "null" : std::to_string(ids.at(names.back()));
+  return out + "| " + first + " " + last + " " + (has_more ? "true" : "false");
+}
+
+TEST_F(AdminTest, ListsArePagedWithLimitAndAfter) {
+  // The keys by id: the fixture's "test", then SetUp's seven; the tenants: default, acme, rival.
+  std::map<std::string, int64_t> keys = ids_;
+  keys["test"] = key_id_;
+  const auto root = store_->authenticate(admin_);
+  ASSERT_TRUE(root.ok() && root.value());
+  const std::map<std::string, int64_t> tenants = {
+      {"default", root.value()->tenant_id}, {"acme", acme_}, {"rival", rival_}};
+  const auto after = [&](const std::string& name) {
+    return std::to_string(keys.count(name) ? keys.at(name) : tenants.at(name));
+  };
+  struct Case {
+    std::string path, key;
+    std::vector<std::string> names;
+    bool has_more;
+  };
+  const Case key_cases[] = {
+      // The admin sees every key.
+      {"/admin/keys",
+       admin_,
+       {"test", "root", "acme-owner", "acme-member", "rival-owner", "acme-bot", "acme-admin",
+        "rival-bot"},
+       false},
+      {"/admin/keys?limit=3", admin_, {"test", "root", "acme-owner"}, true},
+      {"/admin/keys?limit=3&after=" + after("acme-owner"),
+       admin_,
+       {"acme-member", "rival-owner", "acme-bot"},
+       true},
+      {"/admin/keys?after=" + after("acme-bot") + "&limit=3",
+       admin_,
+       {"acme-admin", "rival-bot"},
+       false},
+      {"/admin/keys?limit=8",
+       admin_,
+       {"test", "root", "acme-owner", "acme-member", "rival-owner", "acme-bot", "acme-admin",
+        "rival-bot"},
+       false},
+      {"/admin/keys?limit=7",
+       admin_,
+       {"test", "root", "acme-owner", "acme-member", "rival-owner", "acme-bot", "acme-admin"},
+       true},
+      {"/admin/keys?after=" + after("rival-bot"), admin_, {}, false},
+      {"/admin/keys?after=999", admin_, {}, false},
+      {"/admin/keys?after=0&limit=1", admin_, {"test"}, true},
+      // An owner sees its tenant's keys but its admin keys, paged over those alone.
+      {"/admin/keys?limit=2", owner_, {"acme-owner", "acme-member"}, true},
+      {"/admin/keys?limit=2&after=" + after("acme-member"), owner_, {"acme-bot"}, false},
+      {"/admin/keys?limit=1&after=" + after("acme-member"), owner_, {"acme-bot"}, false},
+      // `after` is a position: another tenant's key id pages on from where it would be.
+      {"/admin/keys?after=" + after("rival-owner"), owner_, {"acme-bot"}, false},
+      {"/admin/keys?after=" + after("acme-admin"), owner_, {}, false},
+      {"/admin/keys?limit=1", rival_owner_, {"rival-owner"}, true},
+      {"/admin/keys?limit=1&after=" + after("rival-owner"), rival_owner_, {"rival-bot"}, false},
+      {"/admin/keys?after=" + after("acme-bot"), rival_owner_, {"rival-bot"}, false},
+      {"/admin/keys?after=" + after("rival-bot"), rival_owner_, {}, false},
+  };
+  for (const Case& c : key_cases) {
+    json body;
+    ASSERT_EQ(status("GET", c.path, nullptr, c.key, &body), 200) << c.path << ": " << body.dump();
+    EXPECT_EQ(body["object"], "list") << c.path;
+    EXPECT_EQ(page_text(body), want_page(keys, c.names, c.has_more)) << c.path;
+  }
+  const Case tenant_cases[] = {
+      {"/admin/tenants", admin_, {"default", "acme", "rival"}, false},
+      {"/admin/tenants?limit=2", admin_, {"default", "acme"}, true},
+      {"/admin/tenants?limit=2&after=" + after("acme"), admin_, {"rival"}, false},
+      {"/admin/tenants?limit=1&after=" + after("default"), admin_, {"acme"}, true},
+      {"/admin/tenants?after=" + after("rival"), admin_, {}, false},
+      {"/admin/tenants?limit=1", owner_, {"acme"}, false},
+      {"/admin/tenants?after=" + after("default"), owner_, {"acme"}, false},
+      {"/admin/tenants?after=" + after("acme"), owner_, {}, false},
+      {"/admin/tenants?after=" + after("acme"), rival_owner_, {"rival"}, false},
+      {"/admin/tenants?after=" + after("rival"), rival_owner_, {}, false},
+  };
+  for (const Case& c : tenant_cases) {
+    json body;
+    ASSERT_EQ(status("GET", c.path, nullptr, c.key, &body), 200) << c.path << ": " << body.dump();
+    EXPECT_EQ(body["object"], "list") << c.path;
+    EXPECT_EQ(page_text(body), want_page(tenants, c.names, c.has_more)) << c.path;
+  }
+
+  // The audit log: the fixture's key, SetUp's 2 tenants and 7 keys, in the order made.
+  const std::vector<std::string> targets = {"test",       "acme",        "rival",       "root",
+                                            "acme-owner", "acme-member", "rival-owner", "acme-bot",
+                                            "acme-admin", "rival-bot"};
+  auto log = store_->audit_log();
+  ASSERT_TRUE(log.ok());
+  ASSERT_EQ(log->size(), targets.size());
+  std::map<std::string, int64_t> entries;
+  for (size_t i = 0; i < targets.size(); ++i) {
+    EXPECT_EQ((*log)[i].target, targets[i]);
+    entries[targets[i]] = (*log)[i].id;
+  }
+  const Case audit_cases[] = {
+      {"/admin/audit?limit=4", admin_, {"test", "acme", "rival", "root"}, true},
+      {"/admin/audit?limit=4&after=" + std::to_string(entries["root"]),
+       admin_,
+       {"acme-owner", "acme-member", "rival-owner", "acme-bot"},
+       true},
+      {"/admin/audit?limit=4&after=" + std::to_string(entries["acme-bot"]),
+       admin_,
+       {"acme-admin", "rival-bot"},
+       false},
+      {"/admin/audit?after=" + std::to_string(entries["rival-bot"]), admin_, {}, false},
+      // Percent-escapes and an empty pair are read as the usage report reads them.
+      {"/admin/audit?limit=%32&after=" + std::to_string(entries["acme-bot"]) + "&",
+       admin_,
+       {"acme-admin", "rival-bot"},
+       false},
+  };
+  for (const Case& c : audit_cases) {
+    json body;
+    ASSERT_EQ(status("GET", c.path, nullptr, c.key, &body), 200) << c.path << ": " << body.dump();
+    EXPECT_EQ(page_text(body), want_page(entries, c.names, c.has_more)) << c.path;
+    for (size_t i = 0; i < body["data"].size() && i < c.names.size(); ++i) {
+      EXPECT_EQ(body["data"][i]["target"], c.names[i]) << c.path;
+      EXPECT_EQ(body["data"][i]["object"], "audit_entry") << c.path;
+    }
+  }
+  // The default page holds 20: 25 entries more make 35, read as 20 then 15.
+  for (int i = 0; i < 25; ++i)
+    ASSERT_TRUE(store_->set_price("m" + std::to_string(i), {1, 1, 1}).ok());
+  json body;
+  ASSERT_EQ(status("GET", "/admin/audit", nullptr, admin_, &body), 200);
+  ASSERT_EQ(body["data"].size(), 20u);
+  EXPECT_EQ(body["has_more"], true);
+  ASSERT_EQ(status("GET", "/admin/audit?after=" + body["last_id"].dump(), nullptr, admin_, &body),
+            200);
+  ASSERT_EQ(body["data"].size(), 15u);
+  EXPECT_EQ(body["data"][14]["target"], "m24");
+  EXPECT_EQ(body["has_more"], false);
+}
+
+/// The objects of every page of GET `path` with `limit` (following last_id while has_more),
+/// by their "name"; "" on a failure (reported).
+std::string walked(const std::function<int(const std::string&, json*)>& get,
+                   const std::string& path, int limit) {
+  std::string names;
+  std::string after;
+  for (int pages = 0; pages < 100; ++pages) {
+    json body;
+    const std::string target = path + "?limit=" + std::to_string(limit) + after;
+    const int code = get(target, &body);
+    EXPECT_EQ(code, 200) << target << ": " << body.dump();
+    if (code != 200) return "";
+    EXPECT_LE(body["data"].size(), static_cast<size_t>(limit)) << target;
+    for (const json& item : body["data"]) names += item["name"].get<std::string>() + " ";
+    if (!body["has_more"].get<bool>()) return names;
+    after = "&after=" + body["last_id"].dump();
+  }
+  ADD_FAILURE() << path << " did not end in 100 pages";
+  return "";
+}
+
+TEST_F(AdminTest, AnOwnerPagingSeesOnlyItsTenantsKeys) {
+  // Keys of both tenants interleaved, so that each page of an owner's walk is cut from ids
+  // among the other tenant's.
+  for (int i = 0; i < 6; ++i) {
+    key({"acme-k" + std::to_string(i), "acme", Role::Member});
+    key({"rival-k" + std::to_string(i), "rival", Role::Member});
+  }
+  const std::string acme_keys =
+      "acme-owner acme-member acme-bot acme-k0 acme-k1 acme-k2 acme-k3 acme-k4 acme-k5 ";
+  const std::string rival_keys =
+      "rival-owner rival-bot rival-k0 rival-k1 rival-k2 rival-k3 rival-k4 rival-k5 ";
+  const auto as = [this](const std::string& key) {
+    return [this, key](const std::string& path, json* body) {
+      return status("GET", path, nullptr, key, body);
+    };
+  };
+  for (int limit : {1, 2, 3, 100}) {
+    EXPECT_EQ(walked(as(owner_), "/admin/keys", limit), acme_keys) << limit;
+    EXPECT_EQ(walked(as(rival_owner_), "/admin/keys", limit), rival_keys) << limit;
+    EXPECT_EQ(walked(as(owner_), "/admin/tenants", limit), "acme ") << limit;
+    EXPECT_EQ(walked(as(rival_owner_), "/admin/tenants", limit), "rival ") << limit;
+    EXPECT_EQ(walked(as(admin_), "/admin/tenants", limit), "default acme rival ") << limit;
+  }
+  // Members page nothing; an owner's audit log is the admin's alone.
+  EXPECT_EQ(status("GET", "/admin/keys?limit=1", nullptr, member_), 403);
+  EXPECT_EQ(status("GET", "/admin/tenants?limit=1", nullptr, member_), 403);
+  EXPECT_EQ(status("GET", "/admin/audit?limit=1", nullptr, owner_), 403);
+}
+
+TEST_F(AdminTest, ABadLimitOrAfterIs400NamingIt) {
+  const std::vector<std::tuple<std::string, std::string, std::string>> cases = {
+      {"/admin/keys?limit=0", "limit", "limit must be a whole number from 1 to 100, got '0'"},
+      {"/admin/keys?limit=101", "limit", "limit must be a whole number from 1 to 100, got '101'"},
+      {"/admin/tenants?limit=-1", "limit", "limit must be a whole number from 1 to 100, got '-1'"},
+      {"/admin/audit?limit=ten", "limit", "limit must be a whole number from 1 to 100, got 'ten'"},
+      {"/admin/audit?limit=", "limit", "limit must be a whole number from 1 to 100, got ''"},
+      {"/admin/keys?limit=2.5", "limit", "limit must be a whole number from 1 to 100, got '2.5'"},
+      {"/admin/keys?after=key_1", "after",
+       "after must be the id of an object of the list (a whole number), got 'key_1'"},
+      {"/admin/keys?after=-3", "after",
+       "after must be the id of an object of the list (a whole number), got '-3'"},
+      {"/admin/tenants?after=1234567890123456789", "after",
+       "after must be the id of an object of the list (a whole number), got "
+       "'1234567890123456789'"},
+      {"/admin/keys?limit=2&limit=3", "limit", "the parameter 'limit' is given twice"},
+      {"/admin/keys?order=desc", "order",
+       "unknown parameter 'order' (the parameters are limit, after)"},
+      {"/admin/keys?limit=%zz", "", "the query string has a malformed %-escape"},
+      {"/admin/prices?limit=2", "", "GET /admin/prices takes no query parameters"},
+      {"/admin/keys/5?limit=2", "", "GET /admin/keys/5 takes no query parameters"},
+  };
+  for (const auto& [path, param, message] : cases) {
+    json body;
+    ASSERT_EQ(status("GET", path, nullptr, admin_, &body), 400) << path << ": " << body.dump();
+    EXPECT_EQ(body["error"]["param"], param.empty() ? json() : json(param)) << path;
+    EXPECT_EQ(body["error"]["message"], message) << path;
+  }
+  // Every paged list, for an admin and for an owner, refuses the same values.
+  for (const std::string list : {"/admin/tenants", "/admin/keys", "/admin/audit"})
+    for (const std::string value : {"0", "101", "-1", "x", "1e2", "+5", "%20"})
+      for (const std::string& key : {admin_, owner_}) {
+        if (list == "/admin/audit" && key == owner_) continue;  // 403 before any parameter
+        json body;
+        const std::string path = list + "?limit=" + value;
+        ASSERT_EQ(status("GET", path, nullptr, key, &body), 400) << path << ": " << body.dump();
+        EXPECT_EQ(body["error"]["param"], "limit") << path;
+        EXPECT_EQ(status("GET", list + "?after=" + value + "z", nullptr, key, &body), 400) << path;
+        EXPECT_EQ(body["error"]["param"], "after") << path;
+        EXPECT_EQ(status("GET", list + "?before=1", nullptr, key, &body), 400) << list;
+        EXPECT_EQ(body["error"]["param"], "before") << list;
+      }
+  EXPECT_EQ(audit_actions(), "");
 }
 
 TEST_F(AdminTest, AKeyOfOneTenantCanNeverReadListRevokeOrSpendForAnother) {

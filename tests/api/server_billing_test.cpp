@@ -140,10 +140,9 @@ TEST_F(ServerTest, ALedgerThatCannotBeWrittenRefusesNewRequestsWith503) {
   ASSERT_EQ(sqlite3_exec(other, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr), SQLITE_OK);
   const auto refused = post("/v1/completions", kRequest, key_);
   const json error = expect_error(refused, 503, "ledger_unavailable");
-  EXPECT_NE(error["message"].get<std::string>().find(
-                "The usage ledger cannot be written, so no request is served now"),
-            std::string::npos)
-      << error;
+  // Plain: the reason ("database is locked") is the server's log's.
+  EXPECT_EQ(error["message"],
+            "The usage ledger is unavailable, so no request is served now; try again later.");
   EXPECT_EQ(refused->get_header_value("Retry-After"), "1");
   ASSERT_EQ(sqlite3_exec(other, "ROLLBACK", nullptr, nullptr, nullptr), SQLITE_OK);
   sqlite3_close(other);
@@ -240,8 +239,9 @@ TEST_F(SpooledLedgerTest, AStreamWhoseRowCannotBeWrittenIsAnsweredWholeAndItsRow
 
   const json error =
       expect_error(post("/v1/completions", kRequest, key_), 503, "ledger_unavailable");
-  EXPECT_NE(error["message"].get<std::string>().find("wait in the spool"), std::string::npos)
-      << error;
+  // Plain: how many writes wait in which spool is the server's log's.
+  EXPECT_EQ(error["message"],
+            "The usage ledger is unavailable, so no request is served now; try again later.");
 
   ASSERT_EQ(sqlite3_exec(other, "ROLLBACK", nullptr, nullptr, nullptr), SQLITE_OK);
   sqlite3_close(other);

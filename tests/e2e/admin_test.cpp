@@ -1,12 +1,14 @@
 // The admin commands of the real binary: `tenants create`, `keys create` with its flags,
 // `prices set`, `tenants update` and `keys update` (PATCH's checks); bad input exits 1 with the
 // reason and writes nothing; commands that read a ledger refuse a database that does not exist;
-// `usage` with the report's parameters.
+// `usage` with the report's parameters; the list commands print every row across pages.
 #include <gtest/gtest.h>
 
 #include <filesystem>
 #include <regex>
+#include <sstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "platform/store.h"
@@ -306,6 +308,49 @@ TEST_F(AdminTest, UsageReportsWithTheParametersOfTheHttpApi) {
   auto huge = gengyun({"usage", "--db", db_, "--start", "2020-01-01", "--end", "2024-01-01"});
   EXPECT_EQ(huge.exit_code, 1);
   EXPECT_NE(huge.err.find("longer than 366 days"), std::string::npos) << huge.err;
+}
+
+// `keys list` and `tenants list` print every row, read in pages of 100: tenants fill exactly
+// one page (the default and 99), keys two pages and one row more.
+TEST_F(AdminTest, ListCommandsPrintEveryRowAcrossPages) {
+  {
+    auto opened = platform::Store::open(db_);
+    ASSERT_TRUE(opened.ok()) << opened.error().message;
+    platform::Store& s = **opened;
+    for (int i = 1; i < 100; ++i) ASSERT_TRUE(s.create_tenant("t" + std::to_string(i), {}).ok());
+    for (int i = 1; i <= 201; ++i)
+      ASSERT_TRUE(s.create_key({"k" + std::to_string(i), "t" + std::to_string(i % 99 + 1)}).ok());
+  }
+  // The first word of each line after the header, and the second (the name).
+  const auto rows = [](const std::string& out) {
+    std::vector<std::pair<std::string, std::string>> rows;
+    std::istringstream lines(out);
+    std::string line;
+    std::getline(lines, line);  // the header
+    while (std::getline(lines, line)) {
+      std::istringstream words(line);
+      std::string id, name;
+      words >> id >> name;
+      rows.emplace_back(id, name);
+    }
+    return rows;
+  };
+  auto tenants = gengyun({"tenants", "list", "--db", db_});
+  ASSERT_EQ(tenants.exit_code, 0) << tenants.err;
+  EXPECT_EQ(tenants.out.rfind("ID ", 0), 0u) << tenants.out;
+  const auto tenant_rows = rows(tenants.out);
+  ASSERT_EQ(tenant_rows.size(), 100u);
+  EXPECT_EQ(tenant_rows[0], (std::pair<std::string, std::string>{"1", "default"}));
+  for (size_t i = 1; i < tenant_rows.size(); ++i)
+    EXPECT_EQ(tenant_rows[i], (std::pair<std::string, std::string>{std::to_string(i + 1),
+                                                                   "t" + std::to_string(i)}));
+  auto keys = gengyun({"keys", "list", "--db", db_});
+  ASSERT_EQ(keys.exit_code, 0) << keys.err;
+  const auto key_rows = rows(keys.out);
+  ASSERT_EQ(key_rows.size(), 201u);
+  for (size_t i = 0; i < key_rows.size(); ++i)
+    EXPECT_EQ(key_rows[i], (std::pair<std::string, std::string>{std::to_string(i + 1),
+                                                                "k" + std::to_string(i + 1)}));
 }
 
 TEST_F(AdminTest, CommandsThatReadALedgerRefuseAMissingDatabase) {

@@ -84,15 +84,29 @@ Result<PostgresServer*> PostgresServer::get() {
     return make_error(failure);
   }
   fresh->started_ = true;
-  if (fresh->run_as_owner(fresh->bin_ + "/pg_ctl -D " + d + "/data -l " + d + "/server.log -w " +
-                          "-o '-p " + std::to_string(fresh->port_) + " -k " + d +
-                          " -c listen_addresses=127.0.0.1 -c fsync=off' start > " + d +
-                          "/pg_ctl.log 2>&1") != 0) {
-    failure = "pg_ctl start failed: " + slurp(d + "/pg_ctl.log") + slurp(d + "/server.log");
+  if (auto started = fresh->start(); !started) {
+    failure = started.error().message;
     return make_error(failure);
   }
   server = std::move(fresh);
   return server.get();
+}
+
+Result<void> PostgresServer::start() {
+  if (run_as_owner(bin_ + "/pg_ctl -D " + dir_ + "/data -l " + dir_ + "/server.log -w " +
+                   "-o '-p " + std::to_string(port_) + " -k " + dir_ +
+                   " -c listen_addresses=127.0.0.1 -c fsync=off' start > " + dir_ +
+                   "/pg_ctl.log 2>&1") != 0)
+    return make_error("pg_ctl start failed: " + slurp(dir_ + "/pg_ctl.log") +
+                      slurp(dir_ + "/server.log"));
+  return {};
+}
+
+Result<void> PostgresServer::stop() {
+  if (run_as_owner(bin_ + "/pg_ctl -D " + dir_ + "/data -w -m fast stop > " + dir_ +
+                   "/pg_ctl.log 2>&1") != 0)
+    return make_error("pg_ctl stop failed: " + slurp(dir_ + "/pg_ctl.log"));
+  return {};
 }
 
 Result<void> PostgresServer::restart() {

@@ -22,6 +22,12 @@ class PostgresServer {
   /// Restarts the server (pg_ctl restart, fast shutdown: every session ends), waiting until it
   /// accepts connections again. Errors: pg_ctl's output.
   Result<void> restart();
+  /// Stops the server (pg_ctl stop, fast shutdown: every session ends), waiting until it is
+  /// down: connections are refused until start(). Errors: pg_ctl's output.
+  Result<void> stop();
+  /// Starts the server stopped by stop() on its port, waiting until it accepts connections.
+  /// Errors: pg_ctl's output and the server's log.
+  Result<void> start();
 
  private:
   PostgresServer() = default;

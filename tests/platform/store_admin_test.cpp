@@ -1,9 +1,11 @@
 // What the admin API changes through the store: tenants' and keys' limits, revocation by id,
-// the price list; each with its audit entry, on every backend (backends.h).
+// the price list; each with its audit entry; the pages of tenants, keys and the audit log and
+// reads by id; on every backend (backends.h).
 #include <gtest/gtest.h>
 
 #include <string>
 #include <tuple>
+#include <vector>
 
 #include "backends.h"
 #include "platform/store.h"
@@ -136,6 +138,80 @@ TEST_P(StoreBackendTest, PricesAreListedByModelName) {
   EXPECT_EQ((*prices)[0].price.output, 20);
   EXPECT_EQ((*prices)[1].model, "zeta");
   EXPECT_EQ((*prices)[1].price.input, 4);
+}
+
+std::vector<int64_t> tenant_ids(Result<std::vector<TenantInfo>> tenants) {
+  EXPECT_TRUE(tenants.ok()) << tenants.error().message;
+  std::vector<int64_t> ids;
+  if (tenants.ok())
+    for (const TenantInfo& t : *tenants) ids.push_back(t.id);
+  return ids;
+}
+
+std::vector<std::string> key_names(Result<std::vector<KeyInfo>> keys) {
+  EXPECT_TRUE(keys.ok()) << keys.error().message;
+  std::vector<std::string> names;
+  if (keys.ok())
+    for (const KeyInfo& k : *keys) names.push_back(k.name);
+  return names;
+}
+
+TEST_P(StoreBackendTest, PagesOfTenantsKeysAndTheAuditLogAndReadsById) {
+  using Ids = std::vector<int64_t>;
+  using Names = std::vector<std::string>;
+  auto store = open();
+  ASSERT_TRUE(store);
+  for (const char* name : {"acme", "rival", "zeta"})
+    ASSERT_TRUE(store->create_tenant(name, {}, kAdmin).ok());
+  for (const NewKey& key : {NewKey{"a1", "acme", Role::Owner}, NewKey{"r1", "rival"},
+                            NewKey{"a2", "acme", Role::Admin}, NewKey{"a3", "acme"},
+                            NewKey{"d1"}})
+    ASSERT_TRUE(store->create_key(key, kAdmin).ok());
+  ASSERT_TRUE(store->revoke_key("a3", kAdmin).ok());
+
+  EXPECT_EQ(tenant_ids(store->tenants_page({0, 2})), (Ids{1, 2}));
+  EXPECT_EQ(tenant_ids(store->tenants_page({2, 2})), (Ids{3, 4}));
+  EXPECT_EQ(tenant_ids(store->tenants_page({3, 10})), (Ids{4}));
+  EXPECT_EQ(tenant_ids(store->tenants_page({4, 10})), (Ids{}));
+  EXPECT_FALSE(store->tenants_page({0, 0}).ok());
+
+  EXPECT_EQ(key_names(store->keys_page({{0, 3}})), (Names{"a1", "r1", "a2"}));
+  EXPECT_EQ(key_names(store->keys_page({{3, 3}})), (Names{"a3", "d1"}));
+  EXPECT_EQ(key_names(store->keys_page({{0, 10}, 2})), (Names{"a1", "a2", "a3"}));
+  EXPECT_EQ(key_names(store->keys_page({{0, 10}, 2, false})), (Names{"a1", "a3"}));
+  EXPECT_EQ(key_names(store->keys_page({{1, 1}, 2, false})), (Names{"a3"}));
+  EXPECT_EQ(key_names(store->keys_page({{0, 10}, std::nullopt, false})),
+            (Names{"a1", "r1", "a3", "d1"}));
+  EXPECT_EQ(key_names(store->keys_page({{0, 10}, 99})), (Names{}));
+  EXPECT_FALSE(store->keys_page({{0, 0}}).ok());
+
+  auto rival = store->find_tenant(3);
+  ASSERT_TRUE(rival.ok() && rival->has_value());
+  EXPECT_EQ((*rival)->name, "rival");
+  EXPECT_FALSE(store->find_tenant(5)->has_value());
+  auto a3 = store->find_key(4);
+  ASSERT_TRUE(a3.ok() && a3->has_value());
+  EXPECT_EQ((*a3)->name, "a3");
+  EXPECT_EQ((*a3)->tenant_id, 2);
+  EXPECT_TRUE((*a3)->revoked_at_us.has_value());
+  EXPECT_FALSE(store->find_key(6)->has_value());
+
+  // 3 tenants, 5 keys, 1 revocation.
+  auto all = store->audit_log();
+  ASSERT_TRUE(all.ok());
+  ASSERT_EQ(all->size(), 9u);
+  for (size_t i = 0; i < all->size(); ++i) EXPECT_EQ((*all)[i].id, static_cast<int64_t>(i + 1));
+  auto page = store->audit_page({7, 5});
+  ASSERT_TRUE(page.ok()) << page.error().message;
+  ASSERT_EQ(page->size(), 2u);
+  EXPECT_EQ((*page)[0].id, 8);
+  EXPECT_EQ((*page)[0].action, "key.create");
+  EXPECT_EQ((*page)[0].target, "d1");
+  EXPECT_EQ((*page)[1].id, 9);
+  EXPECT_EQ((*page)[1].action, "key.revoke");
+  EXPECT_EQ(store->audit_page({0, 3})->back().id, 3);
+  EXPECT_TRUE(store->audit_page({9, 3})->empty());
+  EXPECT_FALSE(store->audit_page({0, 0}).ok());
 }
 
 }  // namespace

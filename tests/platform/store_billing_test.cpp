@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "backends.h"
+#include "platform/postgres_store.h"
 #include "platform/store.h"
 #include "platform/store_schema.h"
 #include "temp_dir.h"
@@ -854,6 +855,66 @@ TEST_P(StoreBackendTest, ServersLiveThroughARestartOfPostgreSQL) {
   EXPECT_EQ(settled->completion_tokens, 4);
   // The second server goes away without settling: its row is closed as before.
   second.reset();
+  EXPECT_EQ(third->close_interrupted().value(), 1);
+}
+
+// Ending only the session that holds a server's advisory lock (pg_terminate_backend, a network
+// cut; no restart) frees the lock while the server lives: its heartbeat keeps its rows open
+// until its next pass takes the lock again. A server whose lock is free and whose heartbeat is
+// older than the bound is gone, and its rows are closed.
+TEST_P(StoreBackendTest, AServerWhoseLockSessionAloneEndsIsNotJudgedGone) {
+  if (GetParam() == "sqlite") GTEST_SKIP() << "an flock ends only with its process";
+  auto first = open();
+  auto second = open();
+  ASSERT_TRUE(first && second);
+  auto first_id = first->start_server();
+  auto second_id = second->start_server();
+  ASSERT_TRUE(first_id.ok() && second_id.ok());
+  const int64_t key = new_key(*first, NewKey{"a"});
+  ASSERT_EQ(admit_outcome(*first, request("served", key, 10, 10)), Admission::Outcome::Admitted);
+  ASSERT_EQ(admit_outcome(*second, request("other", key, 10, 10)), Admission::Outcome::Admitted);
+  using Rows = std::vector<std::vector<std::string>>;
+  // Ends the session holding server `id`'s lock and waits until it is gone (10 s at most).
+  const auto end_lock_session = [&](const std::string& id) {
+    return raw_query(
+        "SELECT pg_terminate_backend(pid, 10000) FROM pg_locks WHERE locktype = 'advisory' AND "
+        "((classid::bigint << 32) | objid::bigint) = hashtextextended('" +
+        id + "', 0)");
+  };
+  const std::string advisory_locks = "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'";
+  ASSERT_EQ(end_lock_session(*first_id), (Rows{{"t"}}));
+  EXPECT_EQ(raw_query(advisory_locks), (Rows{{"1"}}));
+  // The second server's reconciler runs before the first's next pass: the first lives.
+  EXPECT_EQ(second->close_interrupted().value(), 0);
+  EXPECT_EQ(raw_query("SELECT status FROM usage_ledger ORDER BY id"), (Rows{{"open"}, {"open"}}));
+  // The first's next pass takes its lock again, and it settles its row.
+  EXPECT_EQ(first->close_interrupted().value(), 0);
+  EXPECT_EQ(raw_query(advisory_locks), (Rows{{"2"}}));
+  auto settled = first->settle("served", Settlement{{10, 0, 4}, 200, "ok", "", kNow});
+  ASSERT_TRUE(settled.ok()) << settled.error().message;
+  EXPECT_EQ(settled->status, "ok");
+
+  // The second server dies (its sessions end, its heartbeat stops): until its heartbeat is
+  // older than the bound it counts as live, then its row is closed and its heartbeat deleted.
+  ASSERT_EQ(end_lock_session(*second_id), (Rows{{"t"}}));
+  const auto set_heartbeat_age = [&](int64_t age_us) {
+    return raw_exec(
+        "UPDATE servers SET seen_at_us = (extract(epoch FROM clock_timestamp()) * 1000000)::bigint"
+        " - " +
+        std::to_string(age_us) + " WHERE id = '" + *second_id + "'");
+  };
+  ASSERT_EQ(set_heartbeat_age(kServerHeartbeatBoundUs / 2), "");
+  EXPECT_EQ(first->close_interrupted().value(), 0);
+  ASSERT_EQ(set_heartbeat_age(kServerHeartbeatBoundUs + 1'000'000), "");
+  EXPECT_EQ(first->close_interrupted().value(), 1);
+  EXPECT_EQ(raw_query("SELECT request_id, status, completion_tokens FROM usage_ledger ORDER BY id"),
+            (Rows{{"served", "ok", "4"}, {"other", "interrupted", "0"}}));
+  EXPECT_EQ(raw_query("SELECT id FROM servers"), (Rows{{*first_id}}));
+  // A server stopped cleanly deletes its heartbeat: it is judged at once.
+  ASSERT_EQ(admit_outcome(*first, request("last", key, 10, 10)), Admission::Outcome::Admitted);
+  first.reset();
+  auto third = open();
+  ASSERT_TRUE(third && third->start_server().ok());
   EXPECT_EQ(third->close_interrupted().value(), 1);
 }
 

@@ -1,0 +1,168 @@
+// The API on PostgreSQL when the database cannot be reached: every request is answered 503
+// "ledger_unavailable" with a plain message (never libpq's, which names the database's host and
+// port), whether authentication, admission, the usage report, the prices or the admin API
+// meets the failure first, and requests are served again once the database is back.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <string>
+
+#include "../platform/postgres_server.h"
+#include "platform/key_cache.h"
+#include "platform/pg_connection.h"
+#include "platform/pg_key_listener.h"
+#include "server_fixture.h"
+
+namespace gengyun::api::testing {
+namespace {
+
+using nlohmann::json;
+using platform::testing::PostgresServer;
+
+const json kRequest = {{"model", "qwen2-tiny"},
+                       {"prompt", "The quick brown fox"},
+                       {"max_tokens", 2},
+                       {"temperature", 0}};
+const std::string kUnavailable =
+    "The usage ledger is unavailable, so no request is served now; try again later.";
+
+class PostgresDownTest : public ServerTest {
+ protected:
+  void SetUp() override {
+    REQUIRE_TESTDATA();
+    auto server = PostgresServer::get();
+    if (!server.ok()) {
+      if (gengyun::testing::running_in_ci()) FAIL() << server.error().message;
+      GTEST_SKIP() << server.error().message;
+    }
+    pg_ = server.value();
+    auto database = pg_->new_database();
+    ASSERT_TRUE(database.ok()) << database.error().message;
+    url_ = database.value();
+    auto store = platform::Store::open(url_);
+    ASSERT_TRUE(store.ok()) << store.error().message;
+    store_ = std::move(store.value());
+    admin_ = new_key({"root", "default", platform::Role::Admin});
+    key_ = new_key({"member"});
+    ASSERT_TRUE(warm(admin_) && warm(key_));
+    start_server();
+  }
+
+  void TearDown() override {
+    if (stopped_) (void)pg_->start();
+    ServerTest::TearDown();
+  }
+
+  std::string new_key(const platform::NewKey& key) {
+    auto secret = store_->create_key(key);
+    EXPECT_TRUE(secret.ok()) << secret.error().message;
+    return secret.ok() ? secret.value() : "";
+  }
+
+  /// Authenticates `secret` until the store's key cache answers it without the database (the
+  /// first calls, the first of which starts the cache's PostgreSQL listener, may come before
+  /// the listener is up); whether it does.
+  bool warm(const std::string& secret) {
+    const platform::KeyCache& cache = store_->key_cache();
+    for (int attempt = 0; attempt < 3; ++attempt) {
+      const uint64_t hits = cache.stats().hits;
+      auto who = store_->authenticate(secret);
+      if (!who.ok() || !who.value()) return false;
+      if (cache.stats().hits > hits) return true;
+      if (!cache.wait_until([](const platform::KeyCacheStats& s) { return s.fresh; },
+                            std::chrono::seconds(30)))
+        return false;
+    }
+    return false;
+  }
+
+  /// Runs `sql` on the server's database "postgres" (not the store's); "" or the error.
+  std::string on_server(const std::string& sql) {
+    auto conn = platform::pg::Connection::connect(url_.substr(0, url_.rfind('/') + 1) + "postgres");
+    if (!conn.ok()) return conn.error().message;
+    auto done = conn.value()->script(sql.c_str());
+    return done.ok() ? "" : done.error().message;
+  }
+
+  /// Asserts the 503 of an unreachable database: the plain message, Retry-After, and nothing
+  /// in the body that names the database's server.
+  void expect_unavailable(const httplib::Result& r, const std::string& what) {
+    SCOPED_TRACE(what);
+    const json error = expect_error(r, 503, "ledger_unavailable");
+    if (!r) return;
+    EXPECT_EQ(error["message"], kUnavailable);
+    EXPECT_EQ(r->get_header_value("Retry-After"), "1");
+    const std::string port =
+        url_.substr(url_.rfind(':') + 1, url_.rfind('/') - url_.rfind(':') - 1);
+    for (const std::string& server_detail :
+         {std::string("127.0.0.1"), port, std::string("PostgreSQL"), std::string("postgres")})
+      EXPECT_EQ(r->body.find(server_detail), std::string::npos)
+          << server_detail << " in " << r->body;
+  }
+
+  PostgresServer* pg_ = nullptr;
+  std::string url_;
+  std::string admin_;
+  bool stopped_ = false;
+};
+
+// The database refuses new connections and its sessions end, all but the key cache's listener:
+// warm keys are still answered from the cache, so admission, the usage report, the prices and
+// the admin API meet the failure themselves; a key that is not cached meets it at
+// authentication.
+TEST_F(PostgresDownTest, EveryPathAnswers503WhileTheDatabaseRefusesConnections) {
+  const std::string cold = new_key({"cold"});
+  const std::string database = url_.substr(url_.rfind('/') + 1);
+  ASSERT_EQ(on_server("ALTER DATABASE " + database + " ALLOW_CONNECTIONS false"), "");
+  ASSERT_EQ(on_server(std::string("SELECT pg_terminate_backend(pid, 10000) FROM pg_stat_activity "
+                                  "WHERE datname = '") +
+                      database + "' AND application_name <> '" +
+                      platform::kKeyListenerApplicationName + "'"),
+            "");
+  expect_unavailable(post("/v1/completions", kRequest, key_), "admission");
+  expect_unavailable(get("/v1/usage", key_), "usage");
+  expect_unavailable(get("/v1/models", key_), "prices");
+  expect_unavailable(get("/admin/tenants", admin_), "admin");
+  expect_unavailable(
+      call("POST", "/admin/prices", R"({"model": "qwen2-tiny", "input": 1, "output": 2})", admin_),
+      "admin write");
+  expect_unavailable(get("/v1/models", cold), "authentication");
+
+  ASSERT_EQ(on_server("ALTER DATABASE " + database + " ALLOW_CONNECTIONS true"), "");
+  const auto models = get("/v1/models", cold);
+  ASSERT_TRUE(models);
+  EXPECT_EQ(models->status, 200) << models->body;
+  const auto served = post("/v1/completions", kRequest, key_);
+  ASSERT_TRUE(served);
+  EXPECT_EQ(served->status, 200) << served->body;
+  const auto tenants = get("/admin/tenants", admin_);
+  ASSERT_TRUE(tenants);
+  EXPECT_EQ(tenants->status, 200) << tenants->body;
+}
+
+// PostgreSQL stops while the server runs: 503 for every request, then served again once it is
+// started again.
+TEST_F(PostgresDownTest, RequestsAreServedAgainOnceAStoppedPostgreSQLIsBack) {
+  const std::string cold = new_key({"cold"});
+  ASSERT_TRUE(pg_->stop().ok());
+  stopped_ = true;
+  expect_unavailable(get("/v1/models", cold), "authentication");
+  expect_unavailable(post("/v1/completions", kRequest, key_), "completion");
+  expect_unavailable(get("/v1/usage", key_), "usage");
+  expect_unavailable(get("/admin/keys", admin_), "admin");
+
+  ASSERT_TRUE(pg_->start().ok());
+  stopped_ = false;
+  const auto models = get("/v1/models", cold);
+  ASSERT_TRUE(models);
+  EXPECT_EQ(models->status, 200) << models->body;
+  const auto served = post("/v1/completions", kRequest, key_);
+  ASSERT_TRUE(served);
+  EXPECT_EQ(served->status, 200) << served->body;
+  const auto usage = get("/v1/usage", admin_);
+  ASSERT_TRUE(usage);
+  EXPECT_EQ(usage->status, 200) << usage->body;
+}
+
+}  // namespace
+}  // namespace gengyun::api::testing
