@@ -21,8 +21,6 @@ using nlohmann::json;
 
 constexpr int64_t kUsPerS = 1'000'000;
 constexpr int64_t kDayUs = 86'400 * kUsPerS;
-/// The longest expiry a key may be given: 100 years.
-constexpr int64_t kMaxExpiryDays = 36'500;
 /// The largest rpm or tpm accepted: far above any real limit, far below int64 overflow in the
 /// rate windows' sums.
 constexpr int64_t kMaxRate = 1'000'000'000'000;
@@ -280,8 +278,9 @@ ApiResult<platform::KeyInfo> visible_key(platform::Store& store, const AdminCall
 /// Answers a request to one collection; `caller` already holds the need of the method.
 class AdminRequest {
  public:
-  AdminRequest(platform::Store& store, const HttpRequest& request, Responder& out)
-      : store_(store), request_(request), out_(out) {}
+  AdminRequest(const deploy::Registry& registry, platform::Store& store, const HttpRequest& request,
+               Responder& out)
+      : registry_(registry), store_(store), request_(request), out_(out) {}
 
   void serve(const AdminPath& path);
 
@@ -305,6 +304,7 @@ class AdminRequest {
     return true;
   }
 
+  const deploy::Registry& registry_;
   platform::Store& store_;
   const HttpRequest& request_;
   Responder& out_;
@@ -486,13 +486,9 @@ void AdminRequest::create_key(const AdminCaller& caller) {
     }
   }
   if (body->has("expires_in_days")) {
-    auto days = read_count((*body)["expires_in_days"], "expires_in_days", kMaxExpiryDays);
-    if (failed(days)) return;
-    if (*days == 0) {
-      send_error(out_, invalid_request("expires_in_days must be at least 1", "expires_in_days"));
-      return;
-    }
-    key.expires_at_us = unix_time_us() + *days * kDayUs;
+    auto expiry = key_expiry((*body)["expires_in_days"], unix_time_us());
+    if (failed(expiry)) return;
+    key.expires_at_us = *expiry;
   }
   auto limits = read_limits(*body, {});
   if (failed(limits)) return;
@@ -563,6 +559,14 @@ void AdminRequest::set_price(const AdminCaller& caller) {
   if (failed(body)) return;
   auto model = read_name(*body, "model", "model");
   if (failed(model)) return;
+  if (auto named = registry_.find(*model); named && named->id != *model) {
+    send_error(out_, invalid_request("'" + *model + "' is an alias of the model '" + named->id +
+                                         "', which its requests are billed as: set the price "
+                                         "of '" +
+                                         named->id + "'",
+                                     "model"));
+    return;
+  }
   platform::Price price;
   for (const char* field : {"input", "output"}) {
     if (!body->has(field)) {
@@ -656,13 +660,27 @@ std::string admin_methods(std::string_view path) {
   return "";
 }
 
-void handle_admin(platform::Store& store, const HttpRequest& request, Responder& out) {
+ApiResult<int64_t> key_expiry(const nlohmann::json& days, int64_t now_us) {
+  const bool valid = days.is_number_unsigned()
+                         ? days.get<uint64_t>() >= 1 &&
+                               days.get<uint64_t>() <= static_cast<uint64_t>(kMaxExpiryDays)
+                         : days.is_number_integer() && days.get<int64_t>() >= 1 &&
+                               days.get<int64_t>() <= kMaxExpiryDays;
+  if (!valid)
+    return invalid_request("expires_in_days must be a whole number of days from 1 to " +
+                               std::to_string(kMaxExpiryDays),
+                           "expires_in_days");
+  return now_us + days.get<int64_t>() * kDayUs;
+}
+
+void handle_admin(const deploy::Registry& registry, platform::Store& store,
+                  const HttpRequest& request, Responder& out) {
   auto path = parse_admin_path(request.path);
   if (!path) {
     send_error(out, unknown_endpoint(request.method, request.path));
     return;
   }
-  AdminRequest(store, request, out).serve(*path);
+  AdminRequest(registry, store, request, out).serve(*path);
 }
 
 }  // namespace gengyun::api

@@ -16,7 +16,8 @@
 //   DELETE /admin/keys/ID        as the list: revokes the key
 //   GET    /admin/prices         admin, owner: every model's prices
 //   POST   /admin/prices         admin: {"model", "input", "output", "cached_input"} (USD per
-//                                million tokens; cached_input defaults to input)
+//                                million tokens; cached_input defaults to input); "model" is a
+//                                model's id or a name no served model has, never an alias
 //   GET    /admin/audit          admin: the audit log, oldest first
 //
 // The lists of tenants, keys and the audit log are paged as OpenAI's: `?limit=N` (1..100,
@@ -34,12 +35,15 @@
 // in use, 500 when the store fails.
 #pragma once
 
+#include <cstdint>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
 
 #include "api/admin_auth.h"
 #include "api/errors.h"
 #include "api/responder.h"
+#include "deploy/registry.h"
 #include "platform/store.h"
 
 namespace gengyun::api {
@@ -47,6 +51,16 @@ namespace gengyun::api {
 /// The methods the admin API allows on `path` ("GET, POST"); "" when `path` is not one of its
 /// paths (above).
 std::string admin_methods(std::string_view path);
+
+/// The longest expiry a key may be given (POST /admin/keys, `gengyun keys create`): 100 years.
+inline constexpr int64_t kMaxExpiryDays = 36'500;
+
+/// `expires_in_days` of POST /admin/keys, also `gengyun keys create --expires-in` (the flag's
+/// text read as a JSON value): the key's expiry in Unix microseconds, `days` whole days after
+/// `now_us`. Errors: 400 naming expires_in_days with one message for every bad value (not a
+/// whole number, below 1, above kMaxExpiryDays): "expires_in_days must be a whole number of
+/// days from 1 to 36500".
+ApiResult<int64_t> key_expiry(const nlohmann::json& days, int64_t now_us);
 
 /// PATCH /admin/tenants/ID, also `gengyun tenants update`: applies `body` (JSON text, the
 /// fields budget_usd, budget_period, rpm, tpm; a field left out is kept, null clears it) to the
@@ -66,8 +80,11 @@ ApiResult<platform::KeyInfo> update_key_limits(platform::Store& store, int64_t i
                                                std::string_view body, const platform::Actor& actor,
                                                const AdminCaller* caller);
 
-/// Serves one request to a path admin_methods() knows, with an allowed method. Blocks (the
-/// store): run it on a handler thread.
-void handle_admin(platform::Store& store, const HttpRequest& request, Responder& out);
+/// Serves one request to a path admin_methods() knows, with an allowed method. `registry`: the
+/// served models, so that POST /admin/prices refuses an alias (400 naming the model it points
+/// to: the ledger bills an alias's requests at its model's prices, so a price stored under the
+/// alias would never be used). Blocks (the store): run it on a handler thread.
+void handle_admin(const deploy::Registry& registry, platform::Store& store,
+                  const HttpRequest& request, Responder& out);
 
 }  // namespace gengyun::api

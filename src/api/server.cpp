@@ -154,7 +154,7 @@ void Server::Impl::route(HttpRequest request, std::shared_ptr<Responder> out) {
     };
   } else if (path.rfind("/admin/", 0) == 0) {
     handler = [this](const HttpRequest& r, const std::shared_ptr<Responder>& o) {
-      handle_admin(store, r, *o);
+      handle_admin(registry, store, r, *o);
     };
   } else {
     for (CompletionKind kind : {CompletionKind::Chat, CompletionKind::Text})

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <filesystem>
 #include <nlohmann/json.hpp>
 
 #include "platform/limits.h"
@@ -114,11 +115,16 @@ platform::Actor cli_actor() {
 }
 
 std::unique_ptr<platform::Store> open_store(const std::string& db, bool must_exist) {
+  std::error_code ec;
+  const bool creates = !must_exist && !platform::is_postgres_url(db) && db != ":memory:" &&
+                       !std::filesystem::exists(db, ec);
   auto store = platform::Store::open(db, must_exist);
   if (!store.ok()) {
     std::fprintf(stderr, "error: %s\n", store.error().message.c_str());
     return nullptr;
   }
+  // Said, so that a mistyped --db does not go unnoticed.
+  if (creates) std::fprintf(stderr, "created the database '%s' (there was none)\n", db.c_str());
   return std::move(store.value());
 }
 

@@ -63,8 +63,16 @@ std::string limits_text(const platform::Limits& limits);
 /// The audit log's actor for a command run by the current OS user: "cli:<user>".
 platform::Actor cli_actor();
 
-/// Opens the store at `db`, printing the error and returning null on failure. `must_exist`:
-/// refuse a path with no database instead of creating one (commands that only read).
+/// The --help of --db for the commands that create a missing SQLite file and for those that
+/// refuse it (open_store()).
+inline constexpr const char* kDbCreatedHelp =
+    "SQLite file (created when missing) or postgres:// URL";
+inline constexpr const char* kDbMustExistHelp = "SQLite file or postgres:// URL (must exist)";
+
+/// Opens the store at `db`, printing the error and returning null on failure. The rule
+/// (docs/platform.md): commands that add something (`tenants create`, `keys create`, `prices
+/// set`) create a SQLite file that is not there and say so on stderr ("created the database
+/// 'PATH' (there was none)"); the others pass `must_exist` and refuse a path with no database.
 std::unique_ptr<platform::Store> open_store(const std::string& db, bool must_exist = false);
 
 }  // namespace gengyun::cli

@@ -3,6 +3,8 @@
 #include <cstdio>
 #include <ctime>
 #include <memory>
+#include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 
 #include "api/admin_handler.h"
@@ -23,10 +25,8 @@ struct CreateFlags {
   LimitFlags limits;
 };
 
-constexpr int64_t kMaxExpiryDays = 100 * 366;
-
-/// The key `flags` describe. Errors: an unknown role, bad limits or models, an expiry that is
-/// not a whole number of days from 1 to kMaxExpiryDays.
+/// The key `flags` describe. Errors: an unknown role, bad limits or models, an expiry that
+/// api::key_expiry() refuses (with its message, the admin API's).
 Result<platform::NewKey> new_key(const std::string& name, const CreateFlags& flags) {
   platform::NewKey key{name, flags.tenant};
   auto role = platform::parse_role(flags.role);
@@ -41,12 +41,12 @@ Result<platform::NewKey> new_key(const std::string& name, const CreateFlags& fla
     key.models = *models;
   }
   if (!flags.expires_in_days.empty()) {
-    // One message for every bad value (not a number, 0, too many days).
-    auto days = parse_count(flags.expires_in_days, "--expires-in");
-    if (!days || *days < 1 || *days > kMaxExpiryDays)
-      return make_error("--expires-in must be from 1 to " + std::to_string(kMaxExpiryDays) +
-                        " days, got " + flags.expires_in_days);
-    key.expires_at_us = unix_time_us() + *days * 86'400'000'000;
+    // The flag's text as the JSON value POST /admin/keys would get: a number when it is one.
+    nlohmann::json days = nlohmann::json::parse(flags.expires_in_days, nullptr, false);
+    if (days.is_discarded()) days = flags.expires_in_days;
+    auto expiry = api::key_expiry(days, unix_time_us());
+    if (!expiry.ok()) return make_error(expiry.error().message);
+    key.expires_at_us = *expiry;
   }
   return key;
 }
@@ -106,14 +106,38 @@ int list(const std::string& db) {
   }
 }
 
-int revoke(const std::string& db, const std::string& name) {
-  auto store = open_store(db, /*must_exist=*/true);
-  if (!store) return 1;
-  if (auto r = store->revoke_key(name, cli_actor()); !r.ok()) {
-    std::fprintf(stderr, "error: %s\n", r.error().message.c_str());
+/// Which key `keys revoke` revokes: --name or --id, as given.
+struct RevokeFlags {
+  std::string name;
+  std::string id;
+};
+
+int revoke(const std::string& db, const RevokeFlags& flags) {
+  if (flags.name.empty() == flags.id.empty()) {
+    std::fprintf(stderr, "error: give the key's --name or its --id (one of them)\n");
     return 1;
   }
-  std::fprintf(stderr, "revoked %s\n", name.c_str());
+  std::optional<int64_t> id;
+  if (!flags.id.empty()) {
+    auto parsed = parse_count(flags.id, "--id");
+    if (!parsed) {
+      std::fprintf(stderr, "error: %s\n", parsed.error().message.c_str());
+      return 1;
+    }
+    id = *parsed;
+  }
+  auto store = open_store(db, /*must_exist=*/true);
+  if (!store) return 1;
+  auto revoked =
+      id ? store->revoke_key_id(*id, cli_actor()) : store->revoke_key(flags.name, cli_actor());
+  if (!revoked.ok()) {
+    std::fprintf(stderr, "error: %s\n", revoked.error().message.c_str());
+    return 1;
+  }
+  if (id)
+    std::fprintf(stderr, "revoked key %lld\n", static_cast<long long>(*id));
+  else
+    std::fprintf(stderr, "revoked %s\n", flags.name.c_str());
   return 0;
 }
 
@@ -159,28 +183,32 @@ void add_keys_command(CLI::App& app, int& exit_code) {
   auto flags = std::make_shared<CreateFlags>();
   auto* create_cmd = keys->add_subcommand(
       "create", "create a key and print it alone on stdout (shown only once)");
-  create_cmd->add_option("--db", *db, "SQLite file or postgres:// URL")->capture_default_str();
+  create_cmd->add_option("--db", *db, kDbCreatedHelp)->capture_default_str();
   create_cmd->add_option("--name", *name, "name of the key")->required();
   create_cmd->add_option("--tenant", flags->tenant, "tenant of the key")->capture_default_str();
   create_cmd->add_option("--role", flags->role, "admin, owner or member")->capture_default_str();
   create_cmd->add_option("--models", flags->models, "models it may use, a,b (default: all)");
-  create_cmd->add_option("--expires-in", flags->expires_in_days, "days until the key expires");
+  create_cmd->add_option("--expires-in", flags->expires_in_days,
+                         "days until the key expires, 1 to " + std::to_string(api::kMaxExpiryDays));
   flags->limits.add_to(*create_cmd);
   create_cmd->callback([db, name, flags, &exit_code] { exit_code = create(*db, *name, *flags); });
 
   auto* list_cmd = keys->add_subcommand("list", "list keys (never their secrets)");
-  list_cmd->add_option("--db", *db, "SQLite file or postgres:// URL")->capture_default_str();
+  list_cmd->add_option("--db", *db, kDbMustExistHelp)->capture_default_str();
   list_cmd->callback([db, &exit_code] { exit_code = list(*db); });
 
-  auto* revoke_cmd = keys->add_subcommand("revoke", "revoke a key by name");
-  revoke_cmd->add_option("--db", *db, "SQLite file or postgres:// URL")->capture_default_str();
-  revoke_cmd->add_option("--name", *name, "name of the key")->required();
-  revoke_cmd->callback([db, name, &exit_code] { exit_code = revoke(*db, *name); });
+  auto which = std::make_shared<RevokeFlags>();
+  auto* revoke_cmd = keys->add_subcommand(
+      "revoke", "revoke a key by its name or by its id (keys list shows both)");
+  revoke_cmd->add_option("--db", *db, kDbMustExistHelp)->capture_default_str();
+  revoke_cmd->add_option("--name", which->name, "name of the active key to revoke (the name only)");
+  revoke_cmd->add_option("--id", which->id, "id of the key to revoke, as keys list shows it");
+  revoke_cmd->callback([db, which, &exit_code] { exit_code = revoke(*db, *which); });
 
   auto changes = std::make_shared<LimitChangeFlags>();
   auto* update_cmd = keys->add_subcommand(
       "update", "change an active key's limits (only those given; none clears one)");
-  update_cmd->add_option("--db", *db, "SQLite file or postgres:// URL")->capture_default_str();
+  update_cmd->add_option("--db", *db, kDbMustExistHelp)->capture_default_str();
   update_cmd->add_option("--name", *name, "name of the key")->required();
   changes->add_to(*update_cmd);
   update_cmd->callback(

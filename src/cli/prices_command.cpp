@@ -61,8 +61,12 @@ void add_prices_command(CLI::App& app, int& exit_code) {
   auto* prices = app.add_subcommand("prices", "set the prices of models");
   prices->require_subcommand(1);
   auto* set_cmd = prices->add_subcommand("set", "set a model's prices in USD per 1M tokens");
-  set_cmd->add_option("model", flags->model, "model name as clients request it")->required();
-  set_cmd->add_option("--db", *db, "SQLite file or postgres:// URL")->capture_default_str();
+  set_cmd
+      ->add_option("model", flags->model,
+                   "the model's id (a price on an alias is never used: an alias is billed "
+                   "as its model; not checked here, the command reads no model registry)")
+      ->required();
+  set_cmd->add_option("--db", *db, kDbCreatedHelp)->capture_default_str();
   set_cmd->add_option("--input", flags->input, "USD per 1M prompt tokens")->required();
   set_cmd->add_option("--output", flags->output, "USD per 1M generated tokens")->required();
   set_cmd->add_option("--cached-input", flags->cached_input,

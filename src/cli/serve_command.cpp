@@ -385,7 +385,8 @@ void add_serve_command(CLI::App& app, int& exit_code) {
       ->capture_default_str();
   cmd->add_option("--prices", options->prices_file,
                   "JSON file of model prices seeded into the database at start "
-                  "({\"MODEL\": {\"input\": \"0.15\", \"output\": \"0.6\"}}, USD per 1M tokens)");
+                  "({\"MODEL\": {\"input\": \"0.15\", \"output\": \"0.6\"}}, USD per 1M tokens; "
+                  "MODEL is a model's id: a price on an alias is never used, and is not checked)");
   cmd->add_flag("--mmap", options->mmap,
                 "keep the weights in a mapping of the file instead of reading them into anonymous "
                 "memory with huge pages");

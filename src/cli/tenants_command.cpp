@@ -102,19 +102,19 @@ void add_tenants_command(CLI::App& app, int& exit_code) {
 
   auto* create_cmd = tenants->add_subcommand("create", "create a tenant with optional limits");
   create_cmd->add_option("name", *name, "name of the tenant")->required();
-  create_cmd->add_option("--db", *db, "SQLite file or postgres:// URL")->capture_default_str();
+  create_cmd->add_option("--db", *db, kDbCreatedHelp)->capture_default_str();
   flags->add_to(*create_cmd);
   create_cmd->callback([db, name, flags, &exit_code] { exit_code = create(*db, *name, *flags); });
 
   auto* list_cmd = tenants->add_subcommand("list", "list tenants and their limits");
-  list_cmd->add_option("--db", *db, "SQLite file or postgres:// URL")->capture_default_str();
+  list_cmd->add_option("--db", *db, kDbMustExistHelp)->capture_default_str();
   list_cmd->callback([db, &exit_code] { exit_code = list(*db); });
 
   auto changes = std::make_shared<LimitChangeFlags>();
   auto* update_cmd = tenants->add_subcommand(
       "update", "change a tenant's limits (only those given; none clears one)");
   update_cmd->add_option("name", *name, "name of the tenant")->required();
-  update_cmd->add_option("--db", *db, "SQLite file or postgres:// URL")->capture_default_str();
+  update_cmd->add_option("--db", *db, kDbMustExistHelp)->capture_default_str();
   changes->add_to(*update_cmd);
   update_cmd->callback(
       [db, name, changes, &exit_code] { exit_code = update(*db, *name, *changes); });

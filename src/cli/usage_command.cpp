@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "api/usage_handler.h"
+#include "cli/admin_flags.h"
 #include "cli/commands.h"
 #include "platform/money.h"
 #include "platform/store.h"
@@ -84,7 +85,7 @@ void add_usage_command(CLI::App& app, int& exit_code) {
   auto json = std::make_shared<bool>(false);
   auto values = std::make_shared<std::map<std::string, std::string>>();
   auto* cmd = app.add_subcommand("usage", "tokens and requests per key and model");
-  cmd->add_option("--db", *db, "SQLite file or postgres:// URL")->capture_default_str();
+  cmd->add_option("--db", *db, kDbMustExistHelp)->capture_default_str();
   cmd->add_flag("--json", *json, "print JSON");
   for (const auto& [flag, name, help] :
        {std::tuple{"--start", "start", "report from YYYY-MM-DD (UTC) or Unix seconds"},

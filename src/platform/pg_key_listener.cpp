@@ -70,7 +70,10 @@ bool PgKeyListener::listen() {
   // Changes committed before LISTEN took effect sent no notice to this connection; confirming
   // empties the cache (it was lost) and refuses the reads begun before.
   cache_.confirm(listening_as_of);
-  if (lost_) spdlog::info("key cache: listening for key changes again");
+  // Logged once listening (the cache answers from then on), so that an operator, and a test
+  // from outside the process, can see when it starts to.
+  spdlog::info(lost_ ? "key cache: listening for key changes again"
+                     : "key cache: listening for key changes");
   lost_ = false;
   PGconn* pg = (*conn)->native();
   // A loss is reported once by run()'s warning, not by libpq on stderr (the server's message

@@ -116,25 +116,6 @@ Result<std::vector<KeyInfo>> keys_where(pg::Connection& conn, std::string_view c
   return read_keys(*rows);
 }
 
-std::optional<int64_t> parse_id(std::string_view text) {
-  int64_t id = 0;
-  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), id);
-  if (ec != std::errc() || end != text.data() + text.size() || text.empty() || text[0] == '-')
-    return std::nullopt;
-  return id;
-}
-
-/// The keys `selector` names: by name, else by id, else by display prefix.
-Result<std::vector<KeyInfo>> resolve_selector(pg::Connection& conn, const std::string& selector) {
-  auto by_name = keys_where(conn, "name = $1", param(selector));
-  if (!by_name || !by_name->empty()) return by_name;
-  if (auto id = parse_id(selector)) {
-    auto by_id = keys_where(conn, "id = $1", param(*id));
-    if (!by_id || !by_id->empty()) return by_id;
-  }
-  return keys_where(conn, "prefix = $1", param(selector));
-}
-
 UsageRecord read_record(const Rows& rows, int r) {
   return UsageRecord{
       rows.int64(r, 0),  rows.text(r, 1),
@@ -486,26 +467,13 @@ Result<void> PostgresStore::revoke_key(const std::string& name, const Actor& act
   pg::Connection& conn = **lease;
   auto txn = pg::Transaction::begin(conn);
   if (!txn) return fail(what, txn.error());
-  auto matches = resolve_selector(conn, name);
-  if (!matches) return fail(what, matches.error());
-  if (matches->empty())
-    return make_error(what + ": no key has the name, id or prefix '" + name + "'");
-  std::vector<const KeyInfo*> active;
-  for (const KeyInfo& key : *matches)
-    if (!key.revoked_at_us) active.push_back(&key);
-  if (active.empty())
-    return make_error(what + " '" + name + "': it is already revoked (id " +
-                      std::to_string(matches->back().id) + ")");
-  if (active.size() > 1) {
-    std::string ids;
-    for (const KeyInfo* key : active) ids += (ids.empty() ? "" : ", ") + std::to_string(key->id);
-    return make_error(what + ": prefix '" + name + "' matches " + std::to_string(active.size()) +
-                      " active keys (ids " + ids + "); revoke by name or id instead");
-  }
-  if (auto revoked = revoke_locked(conn, *active.front(), actor); !revoked)
-    return fail(what, revoked.error());
+  auto named = keys_where(conn, "name = $1", param(name));
+  if (!named) return fail(what, named.error());
+  auto key = key_to_revoke(name, *named);
+  if (!key) return key.error();
+  if (auto revoked = revoke_locked(conn, *key, actor); !revoked) return fail(what, revoked.error());
   if (auto committed = txn->commit(); !committed) return fail(what, committed.error());
-  key_cache_.evict_key(active.front()->id);
+  key_cache_.evict_key(key->id);
   return {};
 }
 

@@ -7,7 +7,6 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <charconv>
 #include <cstring>
 #include <filesystem>
 #include <system_error>
@@ -100,26 +99,6 @@ Result<std::vector<KeyInfo>> keys_where(sqlite3* db, std::string_view condition,
   if (!stmt) return stmt.error();
   stmt->bind(1, value);
   return collect(*stmt, read_key);
-}
-
-std::optional<int64_t> parse_id(std::string_view text) {
-  int64_t id = 0;
-  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), id);
-  if (ec != std::errc() || end != text.data() + text.size() || text.empty() || text[0] == '-')
-    return std::nullopt;
-  return id;
-}
-
-/// The keys that `selector` names, per the revoke_key() order: by name, else by id, else by
-/// display prefix. Empty when nothing matches.
-Result<std::vector<KeyInfo>> resolve_selector(sqlite3* db, const std::string& selector) {
-  auto by_name = keys_where(db, "name = ?1", selector);
-  if (!by_name || !by_name->empty()) return by_name;
-  if (auto id = parse_id(selector)) {
-    auto by_id = keys_where(db, "id = ?1", *id);
-    if (!by_id || !by_id->empty()) return by_id;
-  }
-  return keys_where(db, "prefix = ?1", selector);
 }
 
 std::string open_hint(const std::string& path) {
@@ -507,33 +486,17 @@ Result<std::optional<KeyInfo>> SqliteStore::find_key(int64_t key_id) {
 }
 
 Result<void> SqliteStore::revoke_key(const std::string& name, const Actor& actor) {
+  const std::string what = "cannot revoke API key";
   std::lock_guard lock(mutex_);
   auto txn = Transaction::begin(db_);
-  if (!txn) return fail("cannot revoke API key", txn.error());
-  auto matches = resolve_selector(db_, name);
-  if (!matches) return fail("cannot revoke API key", matches.error());
-  if (matches->empty())
-    return make_error("cannot revoke API key: no key has the name, id or prefix '" + name + "'");
-
-  std::vector<const KeyInfo*> active;
-  for (const KeyInfo& key : *matches)
-    if (!key.revoked_at_us) active.push_back(&key);
-  if (active.empty())
-    return make_error("cannot revoke API key '" + name + "': it is already revoked (id " +
-                      std::to_string(matches->back().id) + ")");
-  if (active.size() > 1) {
-    std::string ids;
-    for (const KeyInfo* key : active) ids += (ids.empty() ? "" : ", ") + std::to_string(key->id);
-    return make_error("cannot revoke API key: prefix '" + name + "' matches " +
-                      std::to_string(active.size()) + " active keys (ids " + ids +
-                      "); revoke by name or id instead");
-  }
-
-  if (auto revoked = revoke_locked(*active.front(), actor); !revoked)
-    return fail("cannot revoke API key", revoked.error());
-  if (auto committed = txn->commit(); !committed)
-    return fail("cannot revoke API key", committed.error());
-  key_cache_.evict_key(active.front()->id);
+  if (!txn) return fail(what, txn.error());
+  auto named = keys_where(db_, "name = ?1", name);
+  if (!named) return fail(what, named.error());
+  auto key = key_to_revoke(name, *named);
+  if (!key) return key.error();
+  if (auto revoked = revoke_locked(*key, actor); !revoked) return fail(what, revoked.error());
+  if (auto committed = txn->commit(); !committed) return fail(what, committed.error());
+  key_cache_.evict_key(key->id);
   return {};
 }
 

@@ -5,9 +5,14 @@
 
 namespace gengyun::platform {
 
-Result<std::unique_ptr<Store>> Store::open(const std::string& path, bool must_exist) {
+bool is_postgres_url(std::string_view path) {
   for (std::string_view scheme : {"postgres://", "postgresql://"})
-    if (path.rfind(scheme, 0) == 0) return PostgresStore::open(path, must_exist);
+    if (path.substr(0, scheme.size()) == scheme) return true;
+  return false;
+}
+
+Result<std::unique_ptr<Store>> Store::open(const std::string& path, bool must_exist) {
+  if (is_postgres_url(path)) return PostgresStore::open(path, must_exist);
   return SqliteStore::open(path, must_exist);
 }
 

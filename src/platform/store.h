@@ -217,6 +217,10 @@ struct LedgerWrite {
   int64_t reserved_micro_usd = 0;
 };
 
+/// True for a "postgres://" or "postgresql://" URL (a PostgreSQL database for Store::open);
+/// any other path is a SQLite file.
+bool is_postgres_url(std::string_view path);
+
 /// Keys, tenants, prices, limits, ledger and audit log in one database. Thread-safe. All SQL
 /// takes user data through bound parameters only. Every method that changes something is one
 /// transaction, durable when it returns.
@@ -264,9 +268,9 @@ class Store {
   /// errors.
   virtual Result<std::optional<KeyInfo>> find_key(int64_t key_id) = 0;
 
-  /// Revokes one key chosen by `name`, tried in turn as: the name of a key; a decimal key id;
-  /// a display prefix (KeyInfo::prefix). Errors: no key matches, the matching key is already
-  /// revoked, a prefix matches several active keys.
+  /// Revokes the active key named `name` (the name only: never an id or a display prefix;
+  /// revoke_key_id() takes an id). Errors (store_rules.h's key_to_revoke): no key has that
+  /// name, every key of that name is already revoked; database errors.
   virtual Result<void> revoke_key(const std::string& name, const Actor& actor = {}) = 0;
 
   /// Revokes the key with id `key_id`. Errors: no such key, the key is already revoked,

@@ -168,6 +168,14 @@ std::vector<std::string> split_models(const std::string& joined) {
   return models;
 }
 
+Result<KeyInfo> key_to_revoke(const std::string& name, const std::vector<KeyInfo>& named) {
+  if (named.empty()) return make_error("cannot revoke API key: no key is named '" + name + "'");
+  for (const KeyInfo& key : named)
+    if (!key.revoked_at_us) return key;
+  return make_error("cannot revoke API key '" + name + "': it is already revoked (id " +
+                    std::to_string(named.back().id) + ")");
+}
+
 std::string describe_limits(const Limits& limits) {
   std::string text;
   if (limits.budget_micro_usd)

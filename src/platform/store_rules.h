@@ -16,6 +16,12 @@ namespace gengyun::platform {
 /// Names of tenants and keys are at most this many bytes.
 inline constexpr size_t kMaxNameBytes = 200;
 
+/// The key revoke_key(`name`) revokes among `named`, every key named `name` (at most one of
+/// them active: the schema's unique index): the active one. Errors: "cannot revoke API key: no
+/// key is named 'NAME'" when `named` is empty, "cannot revoke API key 'NAME': it is already
+/// revoked (id ID)" when none is active (the newest revoked key's id).
+Result<KeyInfo> key_to_revoke(const std::string& name, const std::vector<KeyInfo>& named);
+
 /// True for the statuses of closed rows ("ok", "error", "cancelled", "shutdown",
 /// "interrupted").
 bool is_closed_status(std::string_view status);

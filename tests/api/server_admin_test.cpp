@@ -11,6 +11,7 @@
 
 #include "platform/key_cache.h"
 #include "server_fixture.h"
+#include "util/clock.h"
 
 namespace gengyun::api::testing {
 namespace {
@@ -487,6 +488,30 @@ TEST_F(AdminTest, BadInputIs400NamingTheFieldAndWritesNothing) {
   EXPECT_TRUE(store_->list_prices()->empty());
   EXPECT_EQ(audit_actions(), "");
   EXPECT_TRUE(rows().empty());
+}
+
+// expires_in_days has one rule (whole days, 1 to 36500) and one message for every bad value,
+// the one `gengyun keys create --expires-in` prints (api::key_expiry).
+TEST_F(AdminTest, KeyExpiryHasOneRuleAndOneMessage) {
+  const size_t keys = store_->list_keys()->size();
+  for (const json& days : {json(-1), json(0), json(36'501), json(1.5), json("30"), json(1e20),
+                           json(nullptr), json(18'446'744'073'709'551'615u)}) {
+    auto r = post("/admin/keys", {{"name", "k"}, {"expires_in_days", days}}, admin_);
+    const json error = expect_error(r, 400, nullptr);
+    EXPECT_EQ(error["param"], "expires_in_days") << days;
+    EXPECT_EQ(error["message"], "expires_in_days must be a whole number of days from 1 to 36500")
+        << days;
+  }
+  EXPECT_EQ(store_->list_keys()->size(), keys);
+  const int64_t before_s = unix_time_us() / 1'000'000;
+  auto r = post("/admin/keys", {{"name", "k"}, {"expires_in_days", 36'500}}, admin_);
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 201) << r->body;
+  const int64_t after_s = unix_time_us() / 1'000'000 + 1;
+  const int64_t expires_at = json::parse(r->body)["expires_at"];
+  constexpr int64_t kLongestS = int64_t{36'500} * 86'400;
+  EXPECT_GE(expires_at, before_s + kLongestS);
+  EXPECT_LE(expires_at, after_s + kLongestS);
 }
 
 // A key answered from the key cache is refused at the next request once revoked through the

@@ -205,6 +205,44 @@ TEST_F(ServerModelsTest, KeepAliveZeroUnloadsAfterTheRequestAndBadOnesAre400) {
   ASSERT_TRUE(registry_->unload("stories").ok());
 }
 
+// A price set on an alias would never be used (requests by the alias are billed as its model):
+// POST /admin/prices refuses it, naming the model, and writes nothing; the model's id and a name
+// no served model has are priced as before.
+TEST_F(ServerModelsTest, APriceOnAnAliasIsRefusedNamingItsModel) {
+  OwnServer own;
+  deploy::RegistryOptions options;
+  options.specs = {{"stories", gengyun::testing::testdata_path("models/stories260K-f32.gguf")}};
+  options.config.models["stories"].aliases = {"tiny"};
+  start_own(own, std::move(options));
+  const std::string admin = admin_key();
+  const size_t audited = store_->audit_log()->size();
+  httplib::Client client("127.0.0.1", own.port);
+  const auto set_price = [&](const std::string& model) {
+    return client.Post("/admin/prices", {{"Authorization", "Bearer " + admin}},
+                       json({{"model", model}, {"input", "1"}, {"output", "2"}}).dump(),
+                       "application/json");
+  };
+  auto refused = set_price("tiny");
+  const json error = expect_error(refused, 400, nullptr);
+  EXPECT_EQ(error["param"], "model");
+  EXPECT_EQ(error["message"],
+            "'tiny' is an alias of the model 'stories', which its requests are billed as: set "
+            "the price of 'stories'");
+  EXPECT_TRUE(store_->list_prices()->empty());
+  EXPECT_EQ(store_->audit_log()->size(), audited);
+  for (const std::string model : {"stories", "not-served"}) {
+    auto set = set_price(model);
+    ASSERT_TRUE(set);
+    EXPECT_EQ(set->status, 200) << model << ": " << set->body;
+  }
+  auto prices = store_->list_prices();
+  ASSERT_TRUE(prices.ok());
+  ASSERT_EQ(prices->size(), 2u);
+  EXPECT_EQ((*prices)[0].model, "not-served");
+  EXPECT_EQ((*prices)[1].model, "stories");
+  EXPECT_EQ((*prices)[1].price.output, 2'000'000);
+}
+
 TEST_F(ServerModelsTest, ConfigDefaultsFillFieldsTheRequestLacks) {
   OwnServer own;
   deploy::RegistryOptions options;

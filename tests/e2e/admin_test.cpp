@@ -150,9 +150,7 @@ TEST_F(AdminTest, BadInputExitsOneWithTheReasonAndWritesNothing) {
       {{"keys", "create", "--db", db_, "--name", "k", "--models", "a,,b"},
        "--models 'a,,b' has an empty name"},
       {{"keys", "create", "--db", db_, "--name", "k", "--expires-in", "0"},
-       "--expires-in must be from 1 to 36600 days, got 0"},
-      {{"keys", "create", "--db", db_, "--name", "k", "--expires-in", "-3"},
-       "--expires-in must be from 1 to 36600 days, got -3"},
+       "expires_in_days must be a whole number of days from 1 to 36500"},
       {{"keys", "create", "--db", db_, "--name", "k", "--budget-period", "week", "--budget-usd",
         "1"},
        "--budget-period 'week' is not one of day, month, total"},
@@ -360,6 +358,7 @@ TEST_F(AdminTest, CommandsThatReadALedgerRefuseAMissingDatabase) {
        std::vector<std::vector<std::string>>{{"usage", "--db", db_},
                                              {"keys", "list", "--db", db_},
                                              {"keys", "revoke", "--db", db_, "--name", "k"},
+                                             {"keys", "revoke", "--db", db_, "--id", "1"},
                                              {"tenants", "list", "--db", db_}}) {
     const auto out = gengyun(command);
     EXPECT_EQ(out.exit_code, 1) << command[0];
@@ -367,6 +366,136 @@ TEST_F(AdminTest, CommandsThatReadALedgerRefuseAMissingDatabase) {
         << out.err;
   }
   EXPECT_FALSE(std::filesystem::exists(db_));
+}
+
+// --expires-in is POST /admin/keys's expires_in_days: one rule (whole days, 1 to 36500) and one
+// message for every bad value (api::key_expiry).
+TEST_F(AdminTest, ExpiryHasTheAdminApisRuleAndMessage) {
+  for (const std::string days : {"-1", "0", "36501", "1.5", "ten", "99999999999999999999"}) {
+    const auto out = gengyun({"keys", "create", "--db", db_, "--name", "k", "--expires-in", days});
+    EXPECT_EQ(out.exit_code, 1) << days;
+    EXPECT_EQ(out.err, "error: expires_in_days must be a whole number of days from 1 to 36500\n")
+        << days;
+    EXPECT_EQ(out.out, "");
+  }
+  EXPECT_FALSE(std::filesystem::exists(db_));  // refused before the database is opened
+  const int64_t before_us = unix_time_us();
+  const auto longest =
+      gengyun({"keys", "create", "--db", db_, "--name", "k", "--expires-in", "36500"});
+  ASSERT_EQ(longest.exit_code, 0) << longest.err;
+  const int64_t after_us = unix_time_us();
+  auto s = store();
+  ASSERT_TRUE(s);
+  const auto keys = s->list_keys();
+  ASSERT_TRUE(keys.ok());
+  ASSERT_EQ(keys->size(), 1u);
+  ASSERT_TRUE(keys->front().expires_at_us);
+  constexpr int64_t kLongestUs = 36'500 * 86'400'000'000;
+  EXPECT_GE(*keys->front().expires_at_us, before_us + kLongestUs);
+  EXPECT_LE(*keys->front().expires_at_us, after_us + kLongestUs);
+}
+
+// `keys revoke --name` matches a key's name only (never its id or display prefix, as before);
+// `--id` takes the id that `keys list` shows.
+TEST_F(AdminTest, RevokeTakesANameOrAnId) {
+  ASSERT_EQ(gengyun({"keys", "create", "--db", db_, "--name", "team-a"}).exit_code, 0);
+  std::string prefix;
+  {
+    auto s = store();
+    ASSERT_TRUE(s);
+    ASSERT_EQ(s->list_keys()->size(), 1u);
+    ASSERT_EQ(s->list_keys()->front().id, 1);
+    prefix = s->list_keys()->front().prefix;
+  }
+  const std::vector<std::pair<std::vector<std::string>, std::string>> refused = {
+      {{"--name", "1"}, "error: cannot revoke API key: no key is named '1'\n"},
+      {{"--name", prefix}, "error: cannot revoke API key: no key is named '" + prefix + "'\n"},
+      {{"--id", "2"}, "error: cannot revoke API key 2: no such key\n"},
+      {{"--id", "team-a"}, "error: --id 'team-a' is not a whole number from 0 to 1000000000000\n"},
+      {{}, "error: give the key's --name or its --id (one of them)\n"},
+      {{"--name", "team-a", "--id", "1"},
+       "error: give the key's --name or its --id (one of them)\n"},
+  };
+  for (const auto& [flags, message] : refused) {
+    std::vector<std::string> args = {"keys", "revoke", "--db", db_};
+    args.insert(args.end(), flags.begin(), flags.end());
+    const auto out = gengyun(args);
+    EXPECT_EQ(out.exit_code, 1) << message;
+    EXPECT_EQ(out.err, message);
+  }
+  {
+    auto s = store();
+    ASSERT_TRUE(s);
+    EXPECT_FALSE(s->list_keys()->front().revoked_at_us);
+  }
+  const auto by_id = gengyun({"keys", "revoke", "--db", db_, "--id", "1"});
+  EXPECT_EQ(by_id.exit_code, 0) << by_id.err;
+  EXPECT_EQ(by_id.err, "revoked key 1\n");
+  const auto again = gengyun({"keys", "revoke", "--db", db_, "--id", "1"});
+  EXPECT_EQ(again.exit_code, 1);
+  EXPECT_EQ(again.err, "error: cannot revoke API key 1: it is already revoked\n");
+  const auto by_name = gengyun({"keys", "revoke", "--db", db_, "--name", "team-a"});
+  EXPECT_EQ(by_name.exit_code, 1);
+  EXPECT_EQ(by_name.err, "error: cannot revoke API key 'team-a': it is already revoked (id 1)\n");
+  auto s = store();
+  ASSERT_TRUE(s);
+  EXPECT_TRUE(s->list_keys()->front().revoked_at_us);
+  ASSERT_EQ(s->audit_log()->size(), 2u);  // the creation and one revocation
+  const auto help = gengyun({"keys", "revoke", "--help"});
+  EXPECT_NE(help.out.find("--id"), std::string::npos) << help.out;
+  EXPECT_NE(help.out.find("(the name only)"), std::string::npos) << help.out;
+}
+
+// The rule for a --db that does not exist: commands that add something (tenants create, keys
+// create, prices set) create it and say so; the others refuse it (above). --help says which.
+TEST_F(AdminTest, CommandsThatAddSomethingCreateAMissingDatabaseAndSaySo) {
+  const auto price =
+      gengyun({"prices", "set", "qwen", "--db", db_, "--input", "0.15", "--output", "0.6"});
+  ASSERT_EQ(price.exit_code, 0) << price.err;
+  EXPECT_EQ(price.err, "created the database '" + db_ +
+                           "' (there was none)\n"
+                           "model 'qwen': USD 0.15 input, 0.15 cached input, 0.6 output per 1M "
+                           "tokens\n");
+  const auto again =
+      gengyun({"prices", "set", "qwen", "--db", db_, "--input", "0.2", "--output", "0.6"});
+  ASSERT_EQ(again.exit_code, 0) << again.err;
+  EXPECT_EQ(again.err, "model 'qwen': USD 0.2 input, 0.2 cached input, 0.6 output per 1M tokens\n");
+  {
+    auto s = store();
+    ASSERT_TRUE(s);
+    EXPECT_EQ(s->price("qwen")->value().input, 200'000);
+  }
+
+  const std::string tenants_db = (dir_ / "tenants.db").string();
+  const auto tenant = gengyun({"tenants", "create", "acme", "--db", tenants_db});
+  ASSERT_EQ(tenant.exit_code, 0) << tenant.err;
+  EXPECT_EQ(tenant.err, "created the database '" + tenants_db +
+                            "' (there was none)\ncreated tenant 'acme' (id 2)\n");
+  const std::string keys_db = (dir_ / "keys.db").string();
+  const auto key = gengyun({"keys", "create", "--db", keys_db, "--name", "k"});
+  ASSERT_EQ(key.exit_code, 0) << key.err;
+  EXPECT_EQ(key.err, "created the database '" + keys_db + "' (there was none)\n");
+  EXPECT_TRUE(std::regex_match(key.out, std::regex("gy-[0-9A-Za-z]{43}\n"))) << key.out;
+
+  for (const std::vector<std::string> creating :
+       {std::vector<std::string>{"prices", "set"}, {"tenants", "create"}, {"keys", "create"}}) {
+    const auto help = gengyun({creating[0], creating[1], "--help"});
+    EXPECT_NE(help.out.find("SQLite file (created when missing) or postgres:// URL"),
+              std::string::npos)
+        << help.out;
+  }
+  for (const std::vector<std::string> reading : {std::vector<std::string>{"keys", "list"},
+                                                 {"keys", "revoke"},
+                                                 {"keys", "update"},
+                                                 {"tenants", "list"},
+                                                 {"tenants", "update"},
+                                                 {"usage"}}) {
+    std::vector<std::string> args = reading;
+    args.push_back("--help");
+    const auto help = gengyun(args);
+    EXPECT_NE(help.out.find("SQLite file or postgres:// URL (must exist)"), std::string::npos)
+        << help.out;
+  }
 }
 
 }  // namespace

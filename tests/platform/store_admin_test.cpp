@@ -84,6 +84,46 @@ TEST_P(StoreBackendTest, KeyLimitsAndRevocationById) {
   EXPECT_EQ((*log)[2].actor_key_id, 7);
 }
 
+// revoke_key() takes a key's name and nothing else: a name that is another key's id or display
+// prefix revokes the key of that name only; revoke_key_id() takes an id.
+TEST_P(StoreBackendTest, RevokeByNameMatchesTheNameOnly) {
+  auto store = open();
+  ASSERT_TRUE(store);
+  auto first = store->create_key(NewKey{"team-a"}, kAdmin);
+  ASSERT_TRUE(first.ok()) << first.error().message;
+  const int64_t first_id = store->list_keys()->front().id;
+  const std::string id_name = std::to_string(first_id);
+  auto second = store->create_key(NewKey{id_name}, kAdmin);
+  ASSERT_TRUE(second.ok()) << second.error().message;
+  const int64_t second_id = store->list_keys()->back().id;
+  ASSERT_NE(first_id, second_id);
+
+  const std::string prefix = first->substr(0, 8);
+  auto by_prefix = store->revoke_key(prefix, kAdmin);
+  ASSERT_FALSE(by_prefix.ok());
+  EXPECT_EQ(by_prefix.error().message, "cannot revoke API key: no key is named '" + prefix + "'");
+
+  ASSERT_TRUE(store->revoke_key(id_name, kAdmin).ok());
+  EXPECT_TRUE(store->authenticate(*first)->has_value());
+  EXPECT_FALSE(store->authenticate(*second)->has_value());
+  auto again = store->revoke_key(id_name, kAdmin);
+  ASSERT_FALSE(again.ok());
+  EXPECT_EQ(again.error().message, "cannot revoke API key '" + id_name +
+                                       "': it is already revoked (id " + std::to_string(second_id) +
+                                       ")");
+
+  ASSERT_TRUE(store->revoke_key_id(first_id, kAdmin).ok());
+  EXPECT_FALSE(store->authenticate(*first)->has_value());
+  auto audit = store->audit_log();
+  ASSERT_TRUE(audit.ok()) << audit.error().message;
+  ASSERT_EQ(audit->size(), 4u);
+  EXPECT_EQ((*audit)[2].action, "key.revoke");
+  EXPECT_EQ((*audit)[2].target, id_name);
+  EXPECT_EQ((*audit)[3].action, "key.revoke");
+  EXPECT_EQ((*audit)[3].target, "team-a");
+  EXPECT_EQ((*audit)[3].detail, "id=" + std::to_string(first_id));
+}
+
 TEST_P(StoreBackendTest, PricesAreListedByModelName) {
   auto store = open();
   ASSERT_TRUE(store);
