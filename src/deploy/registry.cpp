@@ -221,12 +221,36 @@ Registry::~Registry() {
   }
   maintenance_.notify_all();
   if (thread_.joinable()) thread_.join();
-  std::vector<std::shared_ptr<LoadedModel>> models;
-  {
-    std::lock_guard lock(mutex_);
-    for (auto& [id, entry] : entries_)
-      if (entry->model) models.push_back(take_model(*entry));
+  // A lease that outlived the registry would call into it, and would hold the last reference
+  // to its model, which then went on the thread that ended the request: at a server's stop
+  // that is often the model's own engine thread, which cannot join itself. So the leases of
+  // requests still ending are waited for (release notifies maintenance_, which no thread but
+  // this one waits on now); derivatives unload once idle, releasing their leases on their
+  // bases; every model is destroyed here, outside the lock.
+  std::unique_lock lock(mutex_);
+  for (;;) {
+    std::vector<std::shared_ptr<LoadedModel>> idle_derivatives;
+    bool held = false;
+    for (auto& [id, entry] : entries_) {
+      if (entry->refs > 0)
+        held = true;
+      else if (entry->model && !entry->base.empty())
+        idle_derivatives.push_back(take_model(*entry));
+    }
+    if (!idle_derivatives.empty()) {
+      lock.unlock();
+      idle_derivatives.clear();
+      lock.lock();
+    } else if (held) {
+      maintenance_.wait(lock);
+    } else {
+      break;
+    }
   }
+  std::vector<std::shared_ptr<LoadedModel>> models;
+  for (auto& [id, entry] : entries_)
+    if (entry->model) models.push_back(take_model(*entry));
+  lock.unlock();
 }
 
 std::shared_ptr<ModelLease::Entry> Registry::make_entry(const std::string& id,

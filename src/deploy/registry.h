@@ -183,7 +183,8 @@ class Registry {
   /// derivative: at a rescan such a file is state Error instead), a derivative whose base is
   /// not a model (or is a derivative: adapters do not stack) or whose name is a model's.
   static Result<std::unique_ptr<Registry>> create(RegistryOptions options);
-  /// Stops the maintenance thread and unloads every model (leases must be gone).
+  /// Stops the maintenance thread, waits until every lease is released (requests still ending
+  /// on their engines' threads), then unloads every model on the calling thread.
   ~Registry();
   Registry(const Registry&) = delete;
   Registry& operator=(const Registry&) = delete;

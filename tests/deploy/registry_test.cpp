@@ -597,6 +597,62 @@ TEST(Registry, KeepAliveZeroUnloadsAfterTheRequest) {
   EXPECT_EQ(registry->find("stories")->state, ModelState::Available);
 }
 
+// A server's stop destroys the registry while requests may still be ending: the last lease is
+// then released on the model's own engine thread, from the request's event callback. The
+// registry waits for it and destroys the model on its own thread (before, it returned at once,
+// the lease then called into the freed registry and the engine thread had to join itself:
+// "Resource deadlock avoided"). The callback holds the finished event until the test says so.
+TEST(Registry, DestructionWaitsForALeaseEndingOnTheEnginesThread) {
+  REQUIRE_TESTDATA();
+  Fixture f;
+  RegistryOptions o = f.options();
+  o.specs = {{"stories", model_path("stories260K-f32.gguf")}};
+  auto registry = create(std::move(o));
+  ASSERT_TRUE(registry);
+  Acquired acquired = registry->acquire("stories");
+  ASSERT_TRUE(acquired.lease) << acquired.message;
+  auto lease = std::make_shared<std::optional<ModelLease>>(std::move(acquired.lease));
+  std::promise<void> gate;
+  std::shared_future<void> opened = gate.get_future().share();
+  const std::thread::id test_thread = std::this_thread::get_id();
+  // A request whose finished event will come on the engine's thread: one that ended before
+  // its callback was set gave it on this thread, at on_ready, and is tried again.
+  std::unique_ptr<RequestHandle> handle;
+  std::atomic<bool> held_on_engine_thread{false};
+  for (int attempt = 0; attempt < 20 && !handle; ++attempt) {
+    EngineRequest request;
+    request.prompt = {1, 2, 3};
+    request.params.max_tokens = -1;
+    request.params.ignore_eos = true;
+    Submission s = (**lease)->submit(std::move(request));
+    ASSERT_TRUE(s.handle) << s.message;
+    auto finished_here = std::make_shared<bool>(false);
+    RequestHandle* h = s.handle.get();
+    h->on_ready([h, lease, opened, test_thread, finished_here, &held_on_engine_thread] {
+      while (std::optional<GenerationEvent> e = h->next(0)) {
+        if (!e->finished) continue;
+        if (std::this_thread::get_id() == test_thread) {
+          *finished_here = true;
+          continue;
+        }
+        held_on_engine_thread = true;
+        opened.wait();
+        lease->reset();
+      }
+    });
+    if (!*finished_here) handle = std::move(s.handle);
+  }
+  ASSERT_TRUE(handle) << "every request ended before its callback was set";
+  auto destroyed = std::async(std::launch::async, [&registry] { registry.reset(); });
+  EXPECT_EQ(destroyed.wait_for(std::chrono::seconds(1)), std::future_status::timeout)
+      << "the registry was destroyed under a lease";
+  gate.set_value();
+  destroyed.get();
+  EXPECT_TRUE(held_on_engine_thread);
+  EXPECT_FALSE(lease->has_value());
+  handle.reset();
+}
+
 /// Three copies of one model in a folder, under a budget that holds two of them.
 struct BudgetFixture : Fixture {
   TempDir dir;
