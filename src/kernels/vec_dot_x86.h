@@ -175,6 +175,13 @@ struct Q5_1Weights {
 
 inline __m512i load512(const void* p) { return _mm512_loadu_si512(p); }
 
+// v, which the compiler must then hold in a register: without this GCC re-creates a constant
+// from immediates inside the loops that use it (3 instructions a use, once per row or group).
+inline __m512i in_register(__m512i v) {
+  asm("" : "+v"(v));
+  return v;
+}
+
 // Two 16-byte nibble arrays as [low(a) | high(a) | low(b) | high(b)].
 inline __m512i unpack_nibbles2(const uint8_t* qs_a, const uint8_t* qs_b) {
   const __m512i aaaa =
