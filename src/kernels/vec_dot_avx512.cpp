@@ -262,25 +262,51 @@ void dot_q4_K_groups16(int64_t n, const uint8_t* const* x, const void* a, float*
       return m == 2 ? load512(p) : _mm512_maskz_loadu_epi32(mask, p);
     };
     const __m512i act_sums = load(act + (kQK_K + 4) * m);
+    // The group's first 32 bytes of row 0 and of row R - 1: d, dmin, then the packed scales of
+    // the (m) super-blocks at byte 4 m (for m = 1, bytes of its quants follow, unused).
+    const __m256i head0 = load256(x[0] + at), head1 = load256(x[R - 1] + at);
+    // unpack_scales_mins_k4 on both super-blocks of both rows at once: per 128-bit lane (row 0,
+    // row R - 1), u0, u1 of each super-block and u2 twice (shifted by 0 and 4), then the low
+    // 6 bits of u0, u1 (scales, mins 0..3) and the high ones of 4..7, put in order: 8 scales of
+    // the first super-block, 8 of the second (for m = 1, bytes that meet zero lanes).
+    const __m256i u01 = _mm256_permutex2var_epi32(
+        head0, _mm256_setr_epi32(m, m + 1, m + 3, m + 4, 8 + m, 9 + m, 11 + m, 12 + m), head1);
+    const __m256i u22 = _mm256_srlv_epi32(
+        _mm256_permutex2var_epi32(
+            head0, _mm256_setr_epi32(m + 2, m + 2, m + 5, m + 5, 10 + m, 10 + m, 13 + m, 13 + m),
+            head1),
+        _mm256_setr_epi32(0, 4, 0, 4, 0, 4, 0, 4));
+    const __m256i low6 = _mm256_and_si256(u01, _mm256_set1_epi8(0x3F));
+    // (u2 & 0x0F) | (u >> 2 & 0x30): bits 6-7 of u0 / u1 as bits 4-5.
+    const __m256i high6 =
+        _mm256_ternarylogic_epi32(_mm256_and_si256(u22, _mm256_set1_epi8(0x0F)),
+                                  _mm256_srli_epi32(u01, 2), _mm256_set1_epi8(0x30), 0xF8);
+    const __m256i first = _mm256_unpacklo_epi32(low6, high6);   // scales, mins of the first
+    const __m256i second = _mm256_unpackhi_epi32(low6, high6);  // of the second
+    const __m256i scales8 = _mm256_unpacklo_epi64(first, second);
+    const __m256i mins8 = _mm256_unpackhi_epi64(first, second);
     __m512i s[R], mb[R];
+    // Unrolled so that s and mb stay in registers.
+#pragma GCC unroll 2
     for (int r = 0; r < R; ++r) {
       const uint8_t* g = x[r] + at;
       const uint8_t* words = g + 16 * m;
-      // Two accumulators (low and high nibbles) halve the chain of dependent vpdpbusd.
+      // Two accumulators (low and high nibbles) halve the chain of dependent vpdpbusd. The high
+      // nibbles go in as they lie (q & 0xF0, 16 times the quant: one instruction, not a shift
+      // and a mask), and their exact sums are divided by 16 after.
       __m512i lo_sums = _mm512_setzero_si512(), hi_sums = _mm512_setzero_si512();
 #pragma GCC unroll 4
       for (int k = 0; k < 4; ++k) {
         const __m512i q = load(words + 4 * lanes * k);
         lo_sums = _mm512_dpbusd_epi32(lo_sums, _mm512_and_si512(q, low), load(act + 4 * lanes * k));
-        hi_sums = _mm512_dpbusd_epi32(hi_sums, _mm512_and_si512(_mm512_srli_epi16(q, 4), low),
+        hi_sums = _mm512_dpbusd_epi32(hi_sums, _mm512_andnot_si512(low, q),
                                       load(act + 4 * lanes * (4 + k)));
       }
-      const ScalesMins first = unpack_scales_mins_k4(g + 4 * m);
-      const ScalesMins second = m == 2 ? unpack_scales_mins_k4(g + 4 * m + 12) : ScalesMins{0, 0};
-      const __m512i scales = _mm512_cvtepu8_epi32(_mm_set_epi64x(
-          static_cast<long long>(second.scales), static_cast<long long>(first.scales)));
-      const __m512i mins = _mm512_cvtepu8_epi32(_mm_set_epi64x(
-          static_cast<long long>(second.mins), static_cast<long long>(first.mins)));
+      hi_sums = _mm512_srai_epi32(hi_sums, 4);
+      const __m512i scales = _mm512_cvtepu8_epi32(r == 0 ? _mm256_castsi256_si128(scales8)
+                                                         : _mm256_extracti128_si256(scales8, 1));
+      const __m512i mins = _mm512_cvtepu8_epi32(r == 0 ? _mm256_castsi256_si128(mins8)
+                                                       : _mm256_extracti128_si256(mins8, 1));
       s[r] = _mm512_mullo_epi32(_mm512_add_epi32(lo_sums, hi_sums), scales);
       mb[r] = _mm512_madd_epi16(mins, act_sums);
     }
@@ -300,19 +326,24 @@ void dot_q4_K_groups16(int64_t n, const uint8_t* const* x, const void* a, float*
     t = _mm512_add_epi32(t, _mm512_shuffle_i32x4(t, t, _MM_SHUFFLE(2, 3, 0, 1)));
     const __m512 totals = _mm512_cvtepi32_ps(t);
     const auto* d_a = reinterpret_cast<const float*>(act + kQK_K * m);
+    // The f16 d and dmin of super-block j (bytes 2 j and 2 (m + j)) in f32: lanes d, dmin
+    // (R = 1) or d0, d1, dmin0, dmin1 (R = 2).
+    __m128 fields[2];
+    if constexpr (R == 1) {
+      const __m128 f = _mm_cvtph_ps(_mm256_castsi256_si128(head0));  // d0, d1, dmin0, dmin1
+      fields[0] = m == 1 ? f : _mm_shuffle_ps(f, f, _MM_SHUFFLE(3, 1, 2, 0));
+      fields[1] = _mm_shuffle_ps(f, f, _MM_SHUFFLE(3, 1, 3, 1));
+    } else {
+      // Words of both rows interleaved: d0, d1 of rows 0, 1, then dmin0, dmin1 (m = 2).
+      const __m256 f = _mm256_cvtph_ps(
+          _mm_unpacklo_epi16(_mm256_castsi256_si128(head0), _mm256_castsi256_si128(head1)));
+      const __m128 f_lo = _mm256_castps256_ps128(f), f_hi = _mm256_extractf128_ps(f, 1);
+      fields[0] =
+          m == 1 ? f_lo : _mm_castpd_ps(_mm_unpacklo_pd(_mm_castps_pd(f_lo), _mm_castps_pd(f_hi)));
+      fields[1] = _mm_castpd_ps(_mm_unpackhi_pd(_mm_castps_pd(f_lo), _mm_castps_pd(f_hi)));
+    }
     for (int j = 0; j < m; ++j) {
-      // Lanes d, dmin (R = 1) or d0, d1, dmin0, dmin1 (R = 2), as f16.
-      uint16_t d[R], dmin[R];
-      for (int r = 0; r < R; ++r) {
-        std::memcpy(&d[r], x[r] + at + 2 * j, 2);
-        std::memcpy(&dmin[r], x[r] + at + 2 * (m + j), 2);
-      }
-      const __m128i fields =
-          R == 1 ? _mm_cvtsi32_si128(static_cast<int>(static_cast<uint32_t>(dmin[0]) << 16 | d[0]))
-                 : _mm_set_epi16(0, 0, 0, 0, static_cast<short>(dmin[R - 1]),
-                                 static_cast<short>(dmin[0]), static_cast<short>(d[R - 1]),
-                                 static_cast<short>(d[0]));
-      const __m128 scale = _mm_mul_ps(_mm_cvtph_ps(fields), _mm_set1_ps(d_a[j]));
+      const __m128 scale = _mm_mul_ps(fields[j], _mm_set1_ps(d_a[j]));
       const __m128 total =
           j == 0 ? _mm512_castps512_ps128(totals) : _mm512_extractf32x4_ps(totals, 2);
       if constexpr (R == 1) {
