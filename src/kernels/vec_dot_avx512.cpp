@@ -98,6 +98,8 @@ float dot_q8_0_groups16(int64_t n, const void* w, const void* a) {
     const uint8_t* group = x + g0 * static_cast<int64_t>(sizeof(BlockQ8_0));
     const int8_t* act = y.qs + g0 * kQK;
     __m512i acc = _mm512_setzero_si512();
+    // Unrolled: a loop kept two register copies of acc per word.
+#pragma GCC unroll 8
     for (int k = 0; k < 8; ++k)
       acc = _mm512_dpbusd_epi32(acc, _mm512_maskz_loadu_epi32(lanes, group + 2 * m + 4 * m * k),
                                 _mm512_maskz_loadu_epi32(lanes, act + 4 * m * k));
