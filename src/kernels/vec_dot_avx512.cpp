@@ -98,6 +98,8 @@ float dot_q8_0_groups16(int64_t n, const void* w, const void* a) {
     const uint8_t* group = x + g0 * static_cast<int64_t>(sizeof(BlockQ8_0));
     const int8_t* act = y.qs + g0 * kQK;
     __m512i acc = _mm512_setzero_si512();
+    // Unrolled: a loop kept two register copies of acc per word.
+#pragma GCC unroll 8
     for (int k = 0; k < 8; ++k)
       acc = _mm512_dpbusd_epi32(acc, _mm512_maskz_loadu_epi32(lanes, group + 2 * m + 4 * m * k),
                                 _mm512_maskz_loadu_epi32(lanes, act + 4 * m * k));
@@ -137,44 +139,67 @@ constexpr FifthBitTables make_fifth_bit_tables() {
 }
 constexpr FifthBitTables kFifthBits = make_fifth_bit_tables();
 
+// n_rows rows of n elements, w_row_bytes apart, each against the activation row a (out[r]: row r).
+// Q4_0 and Q4_1 take the high nibbles as they lie (q & 0xF0, 16 times the quant) into an
+// accumulator of their own, whose exact sums are then divided by 16 (an arithmetic shift): one
+// instruction per word instead of a shift and a mask; Q5_0 and Q5_1 (the fifth bit, 16 more)
+// and IQ4_NL (the nibble is a shuffle index) need them at bits 0-3.
 template <typename Block>
-float dot_nibbles_groups16(int64_t n, const void* w, const void* a) {
+void dot_nibbles_groups16(int64_t n, const void* w, size_t w_row_bytes, int64_t n_rows,
+                          const void* a, float* out) {
   constexpr bool kFifth = requires(const Block& b) { b.qh; };
   constexpr bool kMin = requires(const Block& b) { b.m; };
   constexpr bool kLevels = std::is_same_v<Block, BlockIQ4_NL>;
+  constexpr bool kHighInPlace = !kFifth && !kLevels;
   // log2 of the quant offset (8, 16, 128); 0: none.
   constexpr int kShift = kLevels ? 7 : kMin ? 0 : kFifth ? 4 : 3;
-  const auto* x = static_cast<const uint8_t*>(w);
   const Q8Row y(a, n);
   const int64_t nb = n / kQK;
-  const __m512i low = _mm512_set1_epi8(0x0F);
-  const __m512i levels = _mm512_broadcast_i32x4(
+  const __m512i low = in_register(_mm512_set1_epi8(0x0F));
+  const __m512i sixteen = in_register(_mm512_set1_epi8(0x10));
+  const __m512i levels = in_register(_mm512_broadcast_i32x4(
       _mm_add_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(kIQ4NLLevels)),
-                   _mm_set1_epi8(static_cast<char>(0x80))));
-  auto fifth = [](__m512i qh, int k, int h) {
-    const auto* index = reinterpret_cast<const __m128i*>(kFifthBits.index[2 * k + h]);
-    const auto* bit = reinterpret_cast<const __m128i*>(kFifthBits.bit[2 * k + h]);
-    return _mm512_test_epi8_mask(
-        _mm512_shuffle_epi8(qh, _mm512_broadcast_i32x4(_mm_load_si128(index))),
-        _mm512_broadcast_i32x4(_mm_load_si128(bit)));
+                   _mm_set1_epi8(static_cast<char>(0x80)))));
+  // The fifth-bit tables of word k, half h: kFifthBits.index[2 k + h] depends on k / 2 and h,
+  // kFifthBits.bit[2 k + h] on k % 2 only.
+  __m512i fifth_index[4], fifth_bit[2];
+  for (int i = 0; i < 4; ++i)
+    fifth_index[i] = in_register(_mm512_broadcast_i32x4(
+        _mm_load_si128(reinterpret_cast<const __m128i*>(kFifthBits.index[4 * (i / 2) + i % 2]))));
+  for (int i = 0; i < 2; ++i)
+    fifth_bit[i] = in_register(_mm512_broadcast_i32x4(
+        _mm_load_si128(reinterpret_cast<const __m128i*>(kFifthBits.bit[2 * i]))));
+  auto fifth = [&](__m512i qh, int k, int h) __attribute__((always_inline)) {
+    return _mm512_test_epi8_mask(_mm512_shuffle_epi8(qh, fifth_index[2 * (k / 2) + h]),
+                                 fifth_bit[k % 2]);
   };
-  auto group_sums = [&](const uint8_t* group, const int8_t* act, int m, __mmask16 lanes) {
-    const bool full = m == 16;
-    auto load = [&](const void* p) {
-      return full ? load512(p) : _mm512_maskz_loadu_epi32(lanes, p);
+  // A group of m blocks (lanes: its blocks): its exact integer sums, then its f32 steps. kFull
+  // (m = 16) reads whole vectors; a last partial group reads its m lanes with masked loads, so
+  // that both are straight code with the constants above in registers.
+  auto add_group = [&]<bool kFull>(__m512 p, const uint8_t* group, int64_t g0, int m,
+                                   __mmask16 lanes) __attribute__((always_inline)) {
+    auto load = [&](const void* at) __attribute__((always_inline)) {
+      return kFull ? load512(at) : _mm512_maskz_loadu_epi32(lanes, at);
     };
     __m512i qh = _mm512_setzero_si512();
     if constexpr (kFifth) qh = load(group + offsetof(Block, qh) * m);
     const uint8_t* words = group + offsetof(Block, qs) * m;
-    __m512i acc = _mm512_setzero_si512();
+    const int8_t* act = y.qs + g0 * kQK;
+    __m512i acc = _mm512_setzero_si512(), acc_high = _mm512_setzero_si512();
 #pragma GCC unroll 4
     for (int k = 0; k < 4; ++k) {
       const __m512i q = load(words + 4 * m * k);
       __m512i lo = _mm512_and_si512(q, low);
+      if constexpr (kHighInPlace) {
+        acc = _mm512_dpbusd_epi32(acc, lo, load(act + 4 * m * k));
+        acc_high =
+            _mm512_dpbusd_epi32(acc_high, _mm512_andnot_si512(low, q), load(act + 4 * m * (4 + k)));
+        continue;
+      }
       __m512i hi = _mm512_and_si512(_mm512_srli_epi16(q, 4), low);
       if constexpr (kFifth) {
-        lo = _mm512_mask_add_epi8(lo, fifth(qh, k, 0), lo, _mm512_set1_epi8(0x10));
-        hi = _mm512_mask_add_epi8(hi, fifth(qh, k, 1), hi, _mm512_set1_epi8(0x10));
+        lo = _mm512_mask_add_epi8(lo, fifth(qh, k, 0), lo, sixteen);
+        hi = _mm512_mask_add_epi8(hi, fifth(qh, k, 1), hi, sixteen);
       }
       if constexpr (kLevels) {
         lo = _mm512_shuffle_epi8(levels, lo);
@@ -183,21 +208,14 @@ float dot_nibbles_groups16(int64_t n, const void* w, const void* a) {
       acc = _mm512_dpbusd_epi32(acc, lo, load(act + 4 * m * k));
       acc = _mm512_dpbusd_epi32(acc, hi, load(act + 4 * m * (4 + k)));
     }
-    return acc;
-  };
-  // The f32 steps of one group of m blocks (lanes: its blocks), after its integer sums `acc`.
-  auto add_group = [&](__m512 p, const uint8_t* group, int64_t g0, __m512i acc, int m,
-                       __mmask16 lanes) {
-    const bool full = m == 16;
-    if constexpr (kShift != 0) {
-      const __m512i sums = full ? load512(y.sum + g0) : _mm512_maskz_loadu_epi32(lanes, y.sum + g0);
-      acc = _mm512_sub_epi32(acc, _mm512_slli_epi32(sums, kShift));
-    }
-    auto halves = [&](const uint8_t* at) {
-      return _mm512_cvtph_ps(full ? load256(at) : _mm256_maskz_loadu_epi16(lanes, at));
+    if constexpr (kHighInPlace) acc = _mm512_add_epi32(acc, _mm512_srai_epi32(acc_high, 4));
+    if constexpr (kShift != 0)
+      acc = _mm512_sub_epi32(acc, _mm512_slli_epi32(load(y.sum + g0), kShift));
+    auto halves = [&](const uint8_t* at) __attribute__((always_inline)) {
+      return _mm512_cvtph_ps(kFull ? load256(at) : _mm256_maskz_loadu_epi16(lanes, at));
     };
-    auto floats = [&](const float* at) {
-      return full ? _mm512_loadu_ps(at) : _mm512_maskz_loadu_ps(lanes, at);
+    auto floats = [&](const float* at) __attribute__((always_inline)) {
+      return kFull ? _mm512_loadu_ps(at) : _mm512_maskz_loadu_ps(lanes, at);
     };
     const __m512 scale = _mm512_mul_ps(halves(group), floats(y.d + g0));
     p = _mm512_mask3_fmadd_ps(_mm512_cvtepi32_ps(acc), scale, p, lanes);
@@ -205,20 +223,22 @@ float dot_nibbles_groups16(int64_t n, const void* w, const void* a) {
       p = _mm512_mask3_fmadd_ps(halves(group + offsetof(Block, m) * m), floats(y.s + g0), p, lanes);
     return p;
   };
-  __m512 p = _mm512_setzero_ps();
-  int64_t g0 = 0;
-  for (; g0 + 16 <= nb; g0 += 16) {
-    const uint8_t* group = x + g0 * static_cast<int64_t>(sizeof(Block));
-    prefetch(group + 2 * 16 * sizeof(Block), 16 * sizeof(Block));
-    p = add_group(p, group, g0, group_sums(group, y.qs + g0 * kQK, 16, 0xFFFF), 16, 0xFFFF);
+  const int m_last = static_cast<int>(nb % 16);
+  const auto last_lanes = static_cast<__mmask16>((1u << m_last) - 1);
+  for (int64_t r = 0; r < n_rows; ++r) {
+    const uint8_t* x = static_cast<const uint8_t*>(w) + r * w_row_bytes;
+    __m512 p = _mm512_setzero_ps();
+    int64_t g0 = 0;
+    for (; g0 + 16 <= nb; g0 += 16) {
+      const uint8_t* group = x + g0 * static_cast<int64_t>(sizeof(Block));
+      prefetch(group + 2 * 16 * sizeof(Block), 16 * sizeof(Block));
+      p = add_group.template operator()<true>(p, group, g0, 16, 0xFFFF);
+    }
+    if (m_last != 0)
+      p = add_group.template operator()<false>(p, x + g0 * static_cast<int64_t>(sizeof(Block)), g0,
+                                               m_last, last_lanes);
+    out[r] = sum_partials16(p);
   }
-  if (g0 < nb) {
-    const int m = static_cast<int>(nb - g0);
-    const auto lanes = static_cast<__mmask16>((1u << m) - 1);
-    const uint8_t* group = x + g0 * static_cast<int64_t>(sizeof(Block));
-    p = add_group(p, group, g0, group_sums(group, y.qs + g0 * kQK, m, lanes), m, lanes);
-  }
-  return sum_partials16(p);
 }
 
 // Q4_K rows in WeightLayout::kBlockGroups16 against an activation row from
@@ -244,25 +264,51 @@ void dot_q4_K_groups16(int64_t n, const uint8_t* const* x, const void* a, float*
       return m == 2 ? load512(p) : _mm512_maskz_loadu_epi32(mask, p);
     };
     const __m512i act_sums = load(act + (kQK_K + 4) * m);
+    // The group's first 32 bytes of row 0 and of row R - 1: d, dmin, then the packed scales of
+    // the (m) super-blocks at byte 4 m (for m = 1, bytes of its quants follow, unused).
+    const __m256i head0 = load256(x[0] + at), head1 = load256(x[R - 1] + at);
+    // unpack_scales_mins_k4 on both super-blocks of both rows at once: per 128-bit lane (row 0,
+    // row R - 1), u0, u1 of each super-block and u2 twice (shifted by 0 and 4), then the low
+    // 6 bits of u0, u1 (scales, mins 0..3) and the high ones of 4..7, put in order: 8 scales of
+    // the first super-block, 8 of the second (for m = 1, bytes that meet zero lanes).
+    const __m256i u01 = _mm256_permutex2var_epi32(
+        head0, _mm256_setr_epi32(m, m + 1, m + 3, m + 4, 8 + m, 9 + m, 11 + m, 12 + m), head1);
+    const __m256i u22 = _mm256_srlv_epi32(
+        _mm256_permutex2var_epi32(
+            head0, _mm256_setr_epi32(m + 2, m + 2, m + 5, m + 5, 10 + m, 10 + m, 13 + m, 13 + m),
+            head1),
+        _mm256_setr_epi32(0, 4, 0, 4, 0, 4, 0, 4));
+    const __m256i low6 = _mm256_and_si256(u01, _mm256_set1_epi8(0x3F));
+    // (u2 & 0x0F) | (u >> 2 & 0x30): bits 6-7 of u0 / u1 as bits 4-5.
+    const __m256i high6 =
+        _mm256_ternarylogic_epi32(_mm256_and_si256(u22, _mm256_set1_epi8(0x0F)),
+                                  _mm256_srli_epi32(u01, 2), _mm256_set1_epi8(0x30), 0xF8);
+    const __m256i first = _mm256_unpacklo_epi32(low6, high6);   // scales, mins of the first
+    const __m256i second = _mm256_unpackhi_epi32(low6, high6);  // of the second
+    const __m256i scales8 = _mm256_unpacklo_epi64(first, second);
+    const __m256i mins8 = _mm256_unpackhi_epi64(first, second);
     __m512i s[R], mb[R];
+    // Unrolled so that s and mb stay in registers.
+#pragma GCC unroll 2
     for (int r = 0; r < R; ++r) {
       const uint8_t* g = x[r] + at;
       const uint8_t* words = g + 16 * m;
-      // Two accumulators (low and high nibbles) halve the chain of dependent vpdpbusd.
+      // Two accumulators (low and high nibbles) halve the chain of dependent vpdpbusd. The high
+      // nibbles go in as they lie (q & 0xF0, 16 times the quant: one instruction, not a shift
+      // and a mask), and their exact sums are divided by 16 after.
       __m512i lo_sums = _mm512_setzero_si512(), hi_sums = _mm512_setzero_si512();
 #pragma GCC unroll 4
       for (int k = 0; k < 4; ++k) {
         const __m512i q = load(words + 4 * lanes * k);
         lo_sums = _mm512_dpbusd_epi32(lo_sums, _mm512_and_si512(q, low), load(act + 4 * lanes * k));
-        hi_sums = _mm512_dpbusd_epi32(hi_sums, _mm512_and_si512(_mm512_srli_epi16(q, 4), low),
+        hi_sums = _mm512_dpbusd_epi32(hi_sums, _mm512_andnot_si512(low, q),
                                       load(act + 4 * lanes * (4 + k)));
       }
-      const ScalesMins first = unpack_scales_mins_k4(g + 4 * m);
-      const ScalesMins second = m == 2 ? unpack_scales_mins_k4(g + 4 * m + 12) : ScalesMins{0, 0};
-      const __m512i scales = _mm512_cvtepu8_epi32(_mm_set_epi64x(
-          static_cast<long long>(second.scales), static_cast<long long>(first.scales)));
-      const __m512i mins = _mm512_cvtepu8_epi32(_mm_set_epi64x(
-          static_cast<long long>(second.mins), static_cast<long long>(first.mins)));
+      hi_sums = _mm512_srai_epi32(hi_sums, 4);
+      const __m512i scales = _mm512_cvtepu8_epi32(r == 0 ? _mm256_castsi256_si128(scales8)
+                                                         : _mm256_extracti128_si256(scales8, 1));
+      const __m512i mins = _mm512_cvtepu8_epi32(r == 0 ? _mm256_castsi256_si128(mins8)
+                                                       : _mm256_extracti128_si256(mins8, 1));
       s[r] = _mm512_mullo_epi32(_mm512_add_epi32(lo_sums, hi_sums), scales);
       mb[r] = _mm512_madd_epi16(mins, act_sums);
     }
@@ -282,19 +328,24 @@ void dot_q4_K_groups16(int64_t n, const uint8_t* const* x, const void* a, float*
     t = _mm512_add_epi32(t, _mm512_shuffle_i32x4(t, t, _MM_SHUFFLE(2, 3, 0, 1)));
     const __m512 totals = _mm512_cvtepi32_ps(t);
     const auto* d_a = reinterpret_cast<const float*>(act + kQK_K * m);
+    // The f16 d and dmin of super-block j (bytes 2 j and 2 (m + j)) in f32: lanes d, dmin
+    // (R = 1) or d0, d1, dmin0, dmin1 (R = 2).
+    __m128 fields[2];
+    if constexpr (R == 1) {
+      const __m128 f = _mm_cvtph_ps(_mm256_castsi256_si128(head0));  // d0, d1, dmin0, dmin1
+      fields[0] = m == 1 ? f : _mm_shuffle_ps(f, f, _MM_SHUFFLE(3, 1, 2, 0));
+      fields[1] = _mm_shuffle_ps(f, f, _MM_SHUFFLE(3, 1, 3, 1));
+    } else {
+      // Words of both rows interleaved: d0, d1 of rows 0, 1, then dmin0, dmin1 (m = 2).
+      const __m256 f = _mm256_cvtph_ps(
+          _mm_unpacklo_epi16(_mm256_castsi256_si128(head0), _mm256_castsi256_si128(head1)));
+      const __m128 f_lo = _mm256_castps256_ps128(f), f_hi = _mm256_extractf128_ps(f, 1);
+      fields[0] =
+          m == 1 ? f_lo : _mm_castpd_ps(_mm_unpacklo_pd(_mm_castps_pd(f_lo), _mm_castps_pd(f_hi)));
+      fields[1] = _mm_castpd_ps(_mm_unpackhi_pd(_mm_castps_pd(f_lo), _mm_castps_pd(f_hi)));
+    }
     for (int j = 0; j < m; ++j) {
-      // Lanes d, dmin (R = 1) or d0, d1, dmin0, dmin1 (R = 2), as f16.
-      uint16_t d[R], dmin[R];
-      for (int r = 0; r < R; ++r) {
-        std::memcpy(&d[r], x[r] + at + 2 * j, 2);
-        std::memcpy(&dmin[r], x[r] + at + 2 * (m + j), 2);
-      }
-      const __m128i fields =
-          R == 1 ? _mm_cvtsi32_si128(static_cast<int>(static_cast<uint32_t>(dmin[0]) << 16 | d[0]))
-                 : _mm_set_epi16(0, 0, 0, 0, static_cast<short>(dmin[R - 1]),
-                                 static_cast<short>(dmin[0]), static_cast<short>(d[R - 1]),
-                                 static_cast<short>(d[0]));
-      const __m128 scale = _mm_mul_ps(_mm_cvtph_ps(fields), _mm_set1_ps(d_a[j]));
+      const __m128 scale = _mm_mul_ps(fields[j], _mm_set1_ps(d_a[j]));
       const __m128 total =
           j == 0 ? _mm512_castps512_ps128(totals) : _mm512_extractf32x4_ps(totals, 2);
       if constexpr (R == 1) {
@@ -441,23 +492,23 @@ void vec_dot_q8_0_groups16(int64_t n, const void* w, size_t w_row_bytes, int64_t
 }
 void vec_dot_q4_0_groups16(int64_t n, const void* w, size_t w_row_bytes, int64_t n_rows,
                            const void* a, float* y) {
-  rows<dot_nibbles_groups16<BlockQ4_0>>(n, w, w_row_bytes, n_rows, a, y);
+  dot_nibbles_groups16<BlockQ4_0>(n, w, w_row_bytes, n_rows, a, y);
 }
 void vec_dot_q5_0_groups16(int64_t n, const void* w, size_t w_row_bytes, int64_t n_rows,
                            const void* a, float* y) {
-  rows<dot_nibbles_groups16<BlockQ5_0>>(n, w, w_row_bytes, n_rows, a, y);
+  dot_nibbles_groups16<BlockQ5_0>(n, w, w_row_bytes, n_rows, a, y);
 }
 void vec_dot_q4_1_groups16(int64_t n, const void* w, size_t w_row_bytes, int64_t n_rows,
                            const void* a, float* y) {
-  rows<dot_nibbles_groups16<BlockQ4_1>>(n, w, w_row_bytes, n_rows, a, y);
+  dot_nibbles_groups16<BlockQ4_1>(n, w, w_row_bytes, n_rows, a, y);
 }
 void vec_dot_q5_1_groups16(int64_t n, const void* w, size_t w_row_bytes, int64_t n_rows,
                            const void* a, float* y) {
-  rows<dot_nibbles_groups16<BlockQ5_1>>(n, w, w_row_bytes, n_rows, a, y);
+  dot_nibbles_groups16<BlockQ5_1>(n, w, w_row_bytes, n_rows, a, y);
 }
 void vec_dot_iq4_nl_groups16(int64_t n, const void* w, size_t w_row_bytes, int64_t n_rows,
                              const void* a, float* y) {
-  rows<dot_nibbles_groups16<BlockIQ4_NL>>(n, w, w_row_bytes, n_rows, a, y);
+  dot_nibbles_groups16<BlockIQ4_NL>(n, w, w_row_bytes, n_rows, a, y);
 }
 void vec_dot_q4_K_groups16(int64_t n, const void* w, size_t w_row_bytes, int64_t n_rows,
                            const void* a, float* y) {

@@ -112,10 +112,11 @@ TEST(BenchRun, TinyModelGivesSaneNumbersAndJson) {
   EXPECT_GT(r.decode_tokens_per_s, 0);
   EXPECT_GT(r.read_bandwidth_gb_per_s, 0.1);
   // The tiny model's 2.2 MB of weights stay in the last-level cache, which is read faster than
-  // the DRAM that the bandwidth probe measures, so a fast decode may exceed 1 here; the bound
-  // catches a unit error (bytes vs GB, per ms vs per s), not a slow kernel.
+  // the DRAM that the bandwidth probe measures, so a fast decode may exceed 1 here (6.5-8.6 on a
+  // 2-core VM under ctest -j2, whose other test slows the probe); the bound catches a unit error
+  // (bytes vs GB, per ms vs per s: a factor of 1000), not a slow kernel.
   EXPECT_GT(r.decode_bandwidth_utilization, 0);
-  EXPECT_LT(r.decode_bandwidth_utilization, 4);
+  EXPECT_LT(r.decode_bandwidth_utilization, 100);
   EXPECT_DOUBLE_EQ(r.decode_bandwidth_utilization,
                    r.decode_tokens_per_s * r.weight_bytes_per_token / (r.read_bandwidth_gb_per_s * 1e9));
 
