@@ -1,8 +1,16 @@
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
 #include <CLI/CLI.hpp>
+#include <memory>
 
 #include "cli/commands.h"
 
 int main(int argc, char** argv) {
+  // Log lines (warnings of a load, the server's access log) go to stderr with the commands'
+  // other messages: stdout is the output (run's text, keys create's key, usage's table).
+  spdlog::set_default_logger(
+      std::make_shared<spdlog::logger>("", std::make_shared<spdlog::sinks::stderr_color_sink_mt>()));
   CLI::App app{"gengyun: run GGUF models and serve them behind an OpenAI-compatible API"};
   app.require_subcommand(1);
   int exit_code = 0;

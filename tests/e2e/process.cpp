@@ -94,13 +94,12 @@ int free_port() {
 }
 
 BackgroundProcess::BackgroundProcess(const std::vector<std::string>& argv)
-    : out_path_(temp_file("server-out")), err_path_(temp_file("server-err")) {
-  pid_ = spawn(argv, out_path_, err_path_);
+    : err_path_(temp_file("server-err")) {
+  pid_ = spawn(argv, "/dev/null", err_path_);
 }
 
 BackgroundProcess::~BackgroundProcess() {
   stop();
-  std::filesystem::remove(out_path_);
   std::filesystem::remove(err_path_);
 }
 
@@ -139,8 +138,6 @@ void BackgroundProcess::kill_now() {
   pid_ = -1;
   exit_code_ = -1;
 }
-
-std::string BackgroundProcess::out() const { return slurp(out_path_); }
 
 std::string BackgroundProcess::err() const { return slurp(err_path_); }
 

@@ -28,8 +28,7 @@ class BackgroundProcess;
 /// first 200 answer, or nullopt when the server exits or the deadline passes.
 std::optional<std::string> wait_for_health(BackgroundProcess& server, int port);
 
-/// A process running in the background; its stdout and stderr go to files read by out() and
-/// err().
+/// A process running in the background; its stderr goes to a file read by err().
 class BackgroundProcess {
  public:
   explicit BackgroundProcess(const std::vector<std::string>& argv);
@@ -44,14 +43,11 @@ class BackgroundProcess {
   int stop(int timeout_s = 10);
   /// Sends SIGKILL (a crash: nothing runs after it) and reaps the process.
   void kill_now();
-  /// What it wrote to stdout so far (gengyun's log lines: spdlog's default logger writes there).
-  std::string out() const;
   std::string err() const;
 
  private:
   pid_t pid_ = -1;
   int exit_code_ = -1;
-  std::string out_path_;
   std::string err_path_;
 };
 

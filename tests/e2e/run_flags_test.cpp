@@ -2,9 +2,14 @@
 // model (issue 10: the CLI validates as the API does).
 #include <gtest/gtest.h>
 
+#include <stdlib.h>
+
+#include <filesystem>
 #include <string>
 #include <vector>
 
+#include "gguf/gguf.h"
+#include "gguf/gguf_writer.h"
 #include "process.h"
 #include "testdata.h"
 
@@ -41,6 +46,40 @@ TEST(RunFlags, OutOfRangeSamplingFlagsAreRefused) {
   const ProcessOutput edges = run_process({kBinary, "run", model, "-p", "hi", "-n", "1", "--temp",
                                            "2", "--top-p", "1", "--min-p", "1", "--top-k", "0"});
   EXPECT_EQ(edges.exit_code, 0) << edges.err;
+}
+
+// `run` writes the generated text alone to stdout (README): the warnings of loading, here a
+// chat template that does not parse, go to stderr with the other messages.
+TEST(RunOutput, StdoutHoldsTheTextAloneAndWarningsGoToStderr) {
+  REQUIRE_TESTDATA();
+  const std::string model = testing::testdata_path("models/qwen2-tiny-q8_0.gguf");
+  std::string dir = (std::filesystem::temp_directory_path() / "gengyun-run-XXXXXX").string();
+  ASSERT_NE(mkdtemp(dir.data()), nullptr);
+  const std::string broken = dir + "/broken-template.gguf";
+  {
+    auto source = gguf::File::open(model);
+    ASSERT_TRUE(source.ok());
+    gguf::Writer writer;
+    for (const auto& [key, value] : source->metadata())
+      if (key != "tokenizer.chat_template") writer.set(key, value);
+    writer.set_string("tokenizer.chat_template", "{% for %}");
+    for (const gguf::TensorInfo& t : source->tensors())
+      ASSERT_TRUE(writer.add_tensor(t.name, t.type, t.ne, {t.data, t.n_bytes}).ok());
+    ASSERT_TRUE(writer.write(broken).ok());
+  }
+  const std::vector<std::string> flags = {"-p", "hello", "-n", "4", "--temp", "0"};
+  std::vector<std::string> plain_argv = {kBinary, "run", model};
+  std::vector<std::string> broken_argv = {kBinary, "run", broken};
+  plain_argv.insert(plain_argv.end(), flags.begin(), flags.end());
+  broken_argv.insert(broken_argv.end(), flags.begin(), flags.end());
+  const ProcessOutput plain = run_process(plain_argv);
+  const ProcessOutput warned = run_process(broken_argv);
+  std::filesystem::remove_all(dir);
+  ASSERT_EQ(plain.exit_code, 0) << plain.err;
+  ASSERT_EQ(warned.exit_code, 0) << warned.err;
+  EXPECT_FALSE(plain.out.empty());
+  EXPECT_EQ(warned.out, plain.out);
+  EXPECT_NE(warned.err.find("tokenizer.chat_template: "), std::string::npos) << warned.err;
 }
 
 }  // namespace

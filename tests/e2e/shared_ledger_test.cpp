@@ -136,8 +136,8 @@ TEST(SharedLedger, AKeyRevokedThroughOneServerIsRefusedByTheOther) {
   // it from then on.
   for (int port : {ports[0], ports[1]}) ASSERT_EQ(status(port, "GET", "/v1/models", member), 200);
   ASSERT_TRUE(api::testing::eventually([&] {
-    return second->out().find("key cache: listening for key changes") != std::string::npos;
-  })) << second->out();
+    return second->err().find("key cache: listening for key changes") != std::string::npos;
+  })) << second->err();
   for (int i = 0; i < 2; ++i) ASSERT_EQ(status(ports[1], "GET", "/v1/models", member), 200);
 
   httplib::Client admin_client("127.0.0.1", ports[0]);
