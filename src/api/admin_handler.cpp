@@ -303,6 +303,25 @@ class AdminRequest {
     send_error(out_, result.error());
     return true;
   }
+  /// 409 naming `name` when a tenant has it; the store's error when it cannot tell.
+  ApiResult<bool> tenant_name_free(const std::string& name) {
+    auto tenants = store_.list_tenants();
+    if (!tenants.ok()) return store_failed("cannot create the tenant", tenants.error());
+    for (const platform::TenantInfo& tenant : *tenants)
+      if (tenant.name == name)
+        return conflict("a tenant named '" + name + "' exists already", "name");
+    return true;
+  }
+  /// 409 naming `name` when an active key has it; the store's error when it cannot tell.
+  ApiResult<bool> key_name_free(const std::string& name) {
+    auto keys = store_.list_keys();
+    if (!keys.ok()) return store_failed("cannot create the API key", keys.error());
+    for (const platform::KeyInfo& existing : *keys)
+      if (existing.name == name && !existing.revoked_at_us)
+        return conflict("an active key named '" + name + "' exists already", "name");
+    return true;
+  }
+
 
   const deploy::Registry& registry_;
   platform::Store& store_;
@@ -385,19 +404,12 @@ void AdminRequest::create_tenant(const AdminCaller& caller) {
   if (failed(name)) return;
   auto limits = read_limits(*body, {});
   if (failed(limits)) return;
-  auto tenants = store_.list_tenants();
-  if (!tenants.ok()) {
-    send_error(out_, store_failed("cannot create the tenant", tenants.error()));
-    return;
-  }
-  for (const platform::TenantInfo& tenant : *tenants)
-    if (tenant.name == *name) {
-      send_error(out_, conflict("a tenant named '" + *name + "' exists already", "name"));
-      return;
-    }
+  if (failed(tenant_name_free(*name))) return;
   auto tenant = store_.create_tenant(*name, *limits, caller.actor());
   if (!tenant.ok()) {
-    send_error(out_, store_failed("cannot create the tenant", tenant.error()));
+    // Another request may have taken the name since (PostgreSQL's unique index refuses it).
+    if (!failed(tenant_name_free(*name)))
+      send_error(out_, store_failed("cannot create the tenant", tenant.error()));
     return;
   }
   send_json(out_, tenant_json(*tenant), 201);
@@ -493,19 +505,12 @@ void AdminRequest::create_key(const AdminCaller& caller) {
   auto limits = read_limits(*body, {});
   if (failed(limits)) return;
   key.limits = *limits;
-  auto keys = store_.list_keys();
-  if (!keys.ok()) {
-    send_error(out_, store_failed("cannot create the API key", keys.error()));
-    return;
-  }
-  for (const platform::KeyInfo& existing : *keys)
-    if (existing.name == key.name && !existing.revoked_at_us) {
-      send_error(out_, conflict("an active key named '" + key.name + "' exists already", "name"));
-      return;
-    }
+  if (failed(key_name_free(key.name))) return;
   auto secret = store_.create_key(key, caller.actor());
   if (!secret.ok()) {
-    send_error(out_, store_failed("cannot create the API key", secret.error()));
+    // Another request may have taken the name since (PostgreSQL's unique index refuses it).
+    if (!failed(key_name_free(key.name)))
+      send_error(out_, store_failed("cannot create the API key", secret.error()));
     return;
   }
   auto created = store_.authenticate(*secret);
@@ -535,7 +540,12 @@ void AdminRequest::revoke_key(const AdminCaller& caller, int64_t id) {
     return;
   }
   if (auto revoked = store_.revoke_key_id(id, caller.actor()); !revoked.ok()) {
-    send_error(out_, store_failed("cannot revoke the API key", revoked.error()));
+    // Another request may have revoked it since.
+    auto now = visible_key(store_, &caller, id);
+    if (failed(now)) return;
+    send_error(out_, now->revoked_at_us
+                         ? conflict("the API key " + std::to_string(id) + " is already revoked")
+                         : store_failed("cannot revoke the API key", revoked.error()));
     return;
   }
   auto after = visible_key(store_, &caller, id);

@@ -22,10 +22,20 @@ bool connection_lost(const std::string& sqlstate) {
          sqlstate == "57P03";
 }
 
+/// SQLSTATEs of a database that cannot take the statement now but may soon: a lock held past
+/// lock_timeout (55P03), a statement cancelled (57014), a database read-only (25006: a standby,
+/// or default_transaction_read_only during a failover), a serialization failure or a deadlock
+/// (40001, 40P01).
+bool database_busy(const std::string& sqlstate) {
+  return sqlstate == "55P03" || sqlstate == "57014" || sqlstate == "25006" ||
+         sqlstate == "40001" || sqlstate == "40P01";
+}
+
 /// The error `message` of a statement on `conn` that failed with `sqlstate` ("" when the server
-/// sent none): an unreachable database's (database_errors.h) when the session is lost.
+/// sent none): an unreachable database's (database_errors.h) when the session is lost or the
+/// database cannot take the statement now.
 Error statement_error(PGconn* conn, const std::string& sqlstate, std::string message) {
-  if (PQstatus(conn) != CONNECTION_OK || connection_lost(sqlstate))
+  if (PQstatus(conn) != CONNECTION_OK || connection_lost(sqlstate) || database_busy(sqlstate))
     return unreachable_error(message);
   return make_error(std::move(message));
 }

@@ -1,11 +1,16 @@
 // The API on PostgreSQL when the database cannot be reached: every request is answered 503
 // "ledger_unavailable" with a plain message (never libpq's, which names the database's host and
 // port), whether authentication, admission, the usage report, the prices or the admin API
-// meets the failure first, and requests are served again once the database is back.
+// meets the failure first, and requests are served again once the database is back; and
+// concurrent admin writes that race on PostgreSQL's unique indexes are answered 409 as on
+// SQLite.
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <map>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "../platform/postgres_server.h"
 #include "platform/key_cache.h"
@@ -162,6 +167,70 @@ TEST_F(PostgresDownTest, RequestsAreServedAgainOnceAStoppedPostgreSQLIsBack) {
   const auto usage = get("/v1/usage", admin_);
   ASSERT_TRUE(usage);
   EXPECT_EQ(usage->status, 200) << usage->body;
+}
+
+// A database that takes no writes for now (read-only, as a standby during a failover): the
+// admin API's writes are 503 with the plain message, not 500 with PostgreSQL's text, and are
+// taken again once it is writable.
+TEST_F(PostgresDownTest, AReadOnlyDatabaseIs503ForWrites) {
+  const std::string database = url_.substr(url_.rfind('/') + 1);
+  const std::string body = R"({"model": "qwen2-tiny", "input": 1, "output": 2})";
+  ASSERT_EQ(on_server("ALTER DATABASE " + database + " SET default_transaction_read_only = on"),
+            "");
+  ASSERT_EQ(on_server(std::string("SELECT pg_terminate_backend(pid, 10000) FROM pg_stat_activity "
+                                  "WHERE datname = '") +
+                      database + "' AND application_name <> '" +
+                      platform::kKeyListenerApplicationName + "'"),
+            "");
+  expect_unavailable(call("POST", "/admin/prices", body, admin_), "admin write");
+  ASSERT_EQ(on_server("ALTER DATABASE " + database + " RESET default_transaction_read_only"), "");
+  ASSERT_EQ(on_server(std::string("SELECT pg_terminate_backend(pid, 10000) FROM pg_stat_activity "
+                                  "WHERE datname = '") +
+                      database + "' AND application_name <> '" +
+                      platform::kKeyListenerApplicationName + "'"),
+            "");
+  const auto set = call("POST", "/admin/prices", body, admin_);
+  ASSERT_TRUE(set);
+  EXPECT_EQ(set->status, 200) << set->body;
+}
+
+// Sixteen creations of one name at once: whichever the handlers' check lets through to the
+// store, PostgreSQL's unique index refuses all but one, and those refusals are 409 (the name is
+// taken), never 500 with the database's text; then ten revocations of one key at once.
+TEST_F(PostgresDownTest, RacingAdminWritesAreConflictsNotServerErrors) {
+  const auto statuses = [&](const std::string& method, const std::string& path,
+                            const std::string& body, int n) {
+    std::vector<int> status(n, 0);
+    std::vector<std::string> bodies(n);
+    std::vector<std::thread> threads;
+    for (int i = 0; i < n; ++i)
+      threads.emplace_back([&, i] {
+        const auto r = call(method, path, body, admin_);
+        status[i] = r ? r->status : -1;
+        bodies[i] = r ? r->body : "";
+      });
+    for (std::thread& t : threads) t.join();
+    std::map<int, int> count;
+    for (int i = 0; i < n; ++i) {
+      ++count[status[i]];
+      EXPECT_TRUE(status[i] == 200 || status[i] == 201 || status[i] == 409)
+          << status[i] << " " << bodies[i];
+    }
+    return count;
+  };
+  EXPECT_EQ(statuses("POST", "/admin/keys", R"({"name": "race"})", 16),
+            (std::map<int, int>{{201, 1}, {409, 15}}));
+  EXPECT_EQ(statuses("POST", "/admin/tenants", R"({"name": "race"})", 16),
+            (std::map<int, int>{{201, 1}, {409, 15}}));
+  const auto keys = get("/admin/keys?limit=100", admin_);
+  ASSERT_TRUE(keys);
+  int64_t race_id = 0;
+  const json listed = json::parse(keys->body);
+  for (const json& key : listed.at("data"))
+    if (key.at("name") == "race") race_id = key.at("id").get<int64_t>();
+  ASSERT_NE(race_id, 0) << keys->body;
+  EXPECT_EQ(statuses("DELETE", "/admin/keys/" + std::to_string(race_id), "", 10),
+            (std::map<int, int>{{200, 1}, {409, 9}}));
 }
 
 }  // namespace
