@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <nlohmann/json.hpp>
+#include <tuple>
 
 #include "platform/limits.h"
 #include "platform/money.h"
@@ -25,22 +26,19 @@ Result<platform::Limits> LimitFlags::limits() const {
   if (!period)
     return make_error("--budget-period '" + budget_period + "' is not one of day, month, total");
   limits.budget_period = *period;
-  if (!budget_usd.empty()) {
-    auto budget = platform::parse_usd(budget_usd, "--budget-usd");
+  if (budget_usd) {
+    auto budget = platform::parse_usd(*budget_usd, "--budget-usd");
     if (!budget) return budget.error();
     limits.budget_micro_usd = *budget;
   } else if (budget_period != "total") {
     return make_error("--budget-period needs --budget-usd");
   }
-  if (!rpm.empty()) {
-    auto value = parse_count(rpm, "--rpm");
+  for (const auto& [flag, text, limit] : {std::tuple{"--rpm", &rpm, &limits.rpm},
+                                           std::tuple{"--tpm", &tpm, &limits.tpm}}) {
+    if (!*text) continue;
+    auto value = parse_count(**text, flag);
     if (!value) return value.error();
-    limits.rpm = *value;
-  }
-  if (!tpm.empty()) {
-    auto value = parse_count(tpm, "--tpm");
-    if (!value) return value.error();
-    limits.tpm = *value;
+    *limit = *value;
   }
   return limits;
 }

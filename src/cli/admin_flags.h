@@ -16,10 +16,12 @@ namespace gengyun::cli {
 
 /// --budget-usd, --budget-period, --rpm, --tpm as given (text; parsed by limits()).
 struct LimitFlags {
-  std::string budget_usd;
+  // As given: an empty value ("--rpm ''", an unset shell variable) is refused, not taken for
+  // no limit.
+  std::optional<std::string> budget_usd;
   std::string budget_period = "total";
-  std::string rpm;
-  std::string tpm;
+  std::optional<std::string> rpm;
+  std::optional<std::string> tpm;
 
   /// Registers the four flags on `cmd`.
   void add_to(CLI::App& cmd);

@@ -20,8 +20,8 @@ namespace {
 struct CreateFlags {
   std::string tenant = std::string(platform::kDefaultTenant);
   std::string role = "member";
-  std::string models;
-  std::string expires_in_days;
+  std::optional<std::string> models;  ///< as given: "" is refused, not taken for all models
+  std::optional<std::string> expires_in_days;
   LimitFlags limits;
 };
 
@@ -35,15 +35,15 @@ Result<platform::NewKey> new_key(const std::string& name, const CreateFlags& fla
   auto limits = flags.limits.limits();
   if (!limits) return limits.error();
   key.limits = *limits;
-  if (!flags.models.empty()) {
-    auto models = parse_names(flags.models, "--models");
+  if (flags.models) {
+    auto models = parse_names(*flags.models, "--models");
     if (!models) return models.error();
     key.models = *models;
   }
-  if (!flags.expires_in_days.empty()) {
+  if (flags.expires_in_days) {
     // The flag's text as the JSON value POST /admin/keys would get: a number when it is one.
-    nlohmann::json days = nlohmann::json::parse(flags.expires_in_days, nullptr, false);
-    if (days.is_discarded()) days = flags.expires_in_days;
+    nlohmann::json days = nlohmann::json::parse(*flags.expires_in_days, nullptr, false);
+    if (days.is_discarded()) days = *flags.expires_in_days;
     auto expiry = api::key_expiry(days, unix_time_us());
     if (!expiry.ok()) return make_error(expiry.error().message);
     key.expires_at_us = *expiry;

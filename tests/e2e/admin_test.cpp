@@ -158,6 +158,16 @@ TEST_F(AdminTest, BadInputExitsOneWithTheReasonAndWritesNothing) {
       {{"tenants", "create", "x", "--db", db_, "--tpm", "-1"}, "--tpm '-1' is not a whole number"},
       {{"tenants", "create", "x", "--db", db_, "--budget-period", "day"},
        "--budget-period needs --budget-usd"},
+      // An empty value (an unset shell variable) is refused, never taken for "no limit".
+      {{"keys", "create", "--db", db_, "--name", "k", "--expires-in", ""},
+       "expires_in_days must be a whole number of days from 1 to 36500"},
+      {{"keys", "create", "--db", db_, "--name", "k", "--budget-usd", ""},
+       "--budget-usd is empty; give an amount in USD"},
+      {{"keys", "create", "--db", db_, "--name", "k", "--rpm", ""},
+       "--rpm '' is not a whole number"},
+      {{"keys", "create", "--db", db_, "--name", "k", "--models", ""},
+       "--models '' has an empty name"},
+      {{"tenants", "create", "x", "--db", db_, "--tpm", ""}, "--tpm '' is not a whole number"},
   };
   for (const auto& [args, reason] : cases) {
     const auto out = gengyun(args);
