@@ -89,6 +89,18 @@ class PostgresDownTest : public ServerTest {
     return done.ok() ? "" : done.error().message;
   }
 
+  /// The name of the store's database.
+  std::string database_name() const { return url_.substr(url_.rfind('/') + 1); }
+
+  /// Ends every session on the store's database but the key cache's listener, so that the
+  /// server's next statements find their connections gone; "" or the error.
+  std::string end_sessions() {
+    return on_server("SELECT pg_terminate_backend(pid, 10000) FROM pg_stat_activity WHERE "
+                     "datname = '" +
+                     database_name() + "' AND application_name <> '" +
+                     platform::kKeyListenerApplicationName + "'");
+  }
+
   /// Asserts the 503 of an unreachable database: the plain message, Retry-After, and nothing
   /// in the body that names the database's server.
   void expect_unavailable(const httplib::Result& r, const std::string& what) {
@@ -117,13 +129,9 @@ class PostgresDownTest : public ServerTest {
 // authentication.
 TEST_F(PostgresDownTest, EveryPathAnswers503WhileTheDatabaseRefusesConnections) {
   const std::string cold = new_key({"cold"});
-  const std::string database = url_.substr(url_.rfind('/') + 1);
+  const std::string database = database_name();
   ASSERT_EQ(on_server("ALTER DATABASE " + database + " ALLOW_CONNECTIONS false"), "");
-  ASSERT_EQ(on_server(std::string("SELECT pg_terminate_backend(pid, 10000) FROM pg_stat_activity "
-                                  "WHERE datname = '") +
-                      database + "' AND application_name <> '" +
-                      platform::kKeyListenerApplicationName + "'"),
-            "");
+  ASSERT_EQ(end_sessions(), "");
   expect_unavailable(post("/v1/completions", kRequest, key_), "admission");
   expect_unavailable(get("/v1/usage", key_), "usage");
   expect_unavailable(get("/v1/models", key_), "prices");
@@ -173,22 +181,14 @@ TEST_F(PostgresDownTest, RequestsAreServedAgainOnceAStoppedPostgreSQLIsBack) {
 // admin API's writes are 503 with the plain message, not 500 with PostgreSQL's text, and are
 // taken again once it is writable.
 TEST_F(PostgresDownTest, AReadOnlyDatabaseIs503ForWrites) {
-  const std::string database = url_.substr(url_.rfind('/') + 1);
+  const std::string database = database_name();
   const std::string body = R"({"model": "qwen2-tiny", "input": 1, "output": 2})";
   ASSERT_EQ(on_server("ALTER DATABASE " + database + " SET default_transaction_read_only = on"),
             "");
-  ASSERT_EQ(on_server(std::string("SELECT pg_terminate_backend(pid, 10000) FROM pg_stat_activity "
-                                  "WHERE datname = '") +
-                      database + "' AND application_name <> '" +
-                      platform::kKeyListenerApplicationName + "'"),
-            "");
+  ASSERT_EQ(end_sessions(), "");
   expect_unavailable(call("POST", "/admin/prices", body, admin_), "admin write");
   ASSERT_EQ(on_server("ALTER DATABASE " + database + " RESET default_transaction_read_only"), "");
-  ASSERT_EQ(on_server(std::string("SELECT pg_terminate_backend(pid, 10000) FROM pg_stat_activity "
-                                  "WHERE datname = '") +
-                      database + "' AND application_name <> '" +
-                      platform::kKeyListenerApplicationName + "'"),
-            "");
+  ASSERT_EQ(end_sessions(), "");
   const auto set = call("POST", "/admin/prices", body, admin_);
   ASSERT_TRUE(set);
   EXPECT_EQ(set->status, 200) << set->body;
