@@ -313,12 +313,23 @@ int serve(const ServeOptions& o) {
     std::_Exit(1);
   });
   // Other servers on the database may die while this one runs: their open rows are closed
-  // every few seconds, not only when a server starts.
+  // every few seconds, not only when a server starts. A failing pass is logged once, not every
+  // pass while the database is down, and so is the first pass that works again.
   platform::Reconciler reconciler(
-      *store.value(), kReconcilePeriod, [](const Result<int64_t>& closed) {
-        if (!closed.ok())
-          std::fprintf(stderr, "gengyun: %s\n", closed.error().message.c_str());
-        else if (closed.value() > 0)
+      *store.value(), kReconcilePeriod,
+      [failing = std::string()](const Result<int64_t>& closed) mutable {
+        if (!closed.ok()) {
+          if (closed.error().message != failing)
+            std::fprintf(stderr, "gengyun: %s (retried every %lld s)\n",
+                         closed.error().message.c_str(),
+                         static_cast<long long>(kReconcilePeriod.count()));
+          failing = closed.error().message;
+          return;
+        }
+        if (!failing.empty())
+          std::fprintf(stderr, "gengyun: interrupted requests are closed again\n");
+        failing.clear();
+        if (closed.value() > 0)
           std::fprintf(stderr,
                        "gengyun: closed %lld request(s) of a server that is gone, from their "
                        "last checkpoint\n",

@@ -1,6 +1,12 @@
 #include "platform/pg_connection.h"
 
+#include <poll.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cerrno>
 #include <optional>
+#include <string_view>
 #include <utility>
 
 #include "platform/database_errors.h"
@@ -40,22 +46,84 @@ Error statement_error(PGconn* conn, const std::string& sqlstate, std::string mes
   return make_error(std::move(message));
 }
 
+/// How a wait on a socket ended.
+enum class Ready { yes, timed_out, failed };
+
+/// Waits until `fd` is ready for `events` (poll's POLLIN, POLLOUT) or `deadline` passes.
+Ready wait_socket(int fd, short events, std::chrono::steady_clock::time_point deadline) {
+  if (fd < 0) return Ready::failed;
+  while (true) {
+    const auto left =
+        std::chrono::ceil<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) return Ready::timed_out;
+    pollfd polled{fd, events, 0};
+    const int n = poll(&polled, 1, static_cast<int>(std::min<int64_t>(left.count(), 60'000)));
+    if (n > 0) return Ready::yes;
+    if (n < 0 && errno != EINTR) return Ready::failed;
+  }
+}
+
+/// libpq's notice receiver: the server's notices go to the log, a session's end (FATAL or
+/// PANIC, which the server sends before it closes the connection) at debug level only, since
+/// the call that meets the closed connection reports it, once, as its error.
+void log_notice(void*, const PGresult* notice) {
+  const char* severity = PQresultErrorField(notice, PG_DIAG_SEVERITY_NONLOCALIZED);
+  const std::string_view level = severity ? severity : "";
+  const std::string text = trimmed(PQresultErrorMessage(notice));
+  if (level == "FATAL" || level == "PANIC")
+    spdlog::debug("PostgreSQL: {}", text);
+  else
+    spdlog::warn("PostgreSQL: {}", text);
+}
+
+/// The error of a round trip that did not end within `timeout`.
+Error no_answer(std::chrono::milliseconds timeout) {
+  return unreachable_error("PostgreSQL did not answer within " + std::to_string(timeout.count()) +
+                           " ms");
+}
+
 }  // namespace
 
-Result<std::unique_ptr<Connection>> Connection::connect(const std::string& url) {
-  PGconn* conn = PQconnectdb(url.c_str());
+Result<std::unique_ptr<Connection>> Connection::connect(const std::string& url,
+                                                        std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  // Keywords before "dbname" are defaults: what the URL (expanded from dbname) sets wins.
+  const std::string user_timeout = std::to_string(timeout.count());
+  const char* keywords[] = {"tcp_user_timeout", "dbname", nullptr};
+  const char* values[] = {user_timeout.c_str(), url.c_str(), nullptr};
+  PGconn* conn = PQconnectStartParams(keywords, values, /*expand_dbname=*/1);
   if (conn == nullptr) return make_error("cannot connect to PostgreSQL: out of memory");
+  // libpq's asynchronous connection: poll the socket for what PQconnectPoll asks for.
+  PostgresPollingStatusType polled = PGRES_POLLING_WRITING;
+  while (PQstatus(conn) != CONNECTION_BAD && polled != PGRES_POLLING_OK &&
+         polled != PGRES_POLLING_FAILED) {
+    const Ready ready =
+        wait_socket(PQsocket(conn), polled == PGRES_POLLING_READING ? POLLIN : POLLOUT, deadline);
+    if (ready == Ready::timed_out) {
+      PQfinish(conn);
+      return unreachable_error("cannot connect to PostgreSQL: " + no_answer(timeout).message);
+    }
+    polled = PQconnectPoll(conn);
+  }
   if (PQstatus(conn) != CONNECTION_OK) {
     std::string reason = trimmed(PQerrorMessage(conn));
     PQfinish(conn);
     return unreachable_error("cannot connect to PostgreSQL: " + reason);
   }
-  std::unique_ptr<Connection> connection(new Connection(conn));
-  // lock_timeout: a statement waiting for a lock fails after 5 s, as SQLite's busy timeout,
-  // so that a ledger write blocked by another session is spooled (ledger_writer.h).
-  if (auto quiet = connection->script("SET client_min_messages = warning; SET lock_timeout = 5000");
-      !quiet)
-    return quiet.error();
+  std::unique_ptr<Connection> connection(new Connection(conn, timeout));
+  PQsetNoticeReceiver(conn, log_notice, nullptr);
+  if (PQsetnonblocking(conn, 1) != 0)
+    return make_error("cannot connect to PostgreSQL: " + trimmed(PQerrorMessage(conn)));
+  // lock_timeout: a statement waiting for a lock fails before the client's deadline (5 s at
+  // most, as SQLite's busy timeout), so that a ledger write blocked by another session is
+  // spooled (ledger_writer.h) on a connection still usable; statement_timeout: the server ends
+  // a statement the client has stopped waiting for.
+  const int64_t ms = timeout.count();
+  const std::string session =
+      "SET client_min_messages = warning; SET lock_timeout = " +
+      std::to_string(std::max<int64_t>(1, std::min<int64_t>(5000, ms / 2))) +
+      "; SET statement_timeout = " + std::to_string(ms);
+  if (auto set = connection->script(session.c_str()); !set) return set.error();
   return connection;
 }
 
@@ -76,20 +144,81 @@ Result<Rows> Connection::check(PGresult* result) {
   return statement_error(conn_, sqlstate_, std::move(message));
 }
 
+Result<void> Connection::await_result(Clock::time_point deadline) {
+  while (true) {
+    const int flushed = PQflush(conn_);
+    if (flushed < 0)
+      return statement_error(conn_, "", "PostgreSQL error: " + trimmed(PQerrorMessage(conn_)));
+    if (flushed == 0 && PQisBusy(conn_) == 0) return {};
+    const Ready ready =
+        wait_socket(PQsocket(conn_), flushed == 1 ? POLLIN | POLLOUT : POLLIN, deadline);
+    if (ready == Ready::timed_out) return timed_out();
+    // Readable (or an error the read reports): libpq takes what came. With output still
+    // pending, input is read too, as libpq asks, so that neither side waits on the other.
+    if (ready == Ready::failed || PQconsumeInput(conn_) != 1) {
+      unusable_ = true;
+      return unreachable_error("PostgreSQL error: " + trimmed(PQerrorMessage(conn_)));
+    }
+  }
+}
+
+Result<PGresult*> Connection::next_result(Clock::time_point deadline) {
+  if (auto ready = await_result(deadline); !ready) return ready.error();
+  return PQgetResult(conn_);
+}
+
+Error Connection::timed_out() {
+  unusable_ = true;
+  return no_answer(timeout_);
+}
+
+Error Connection::unusable() const {
+  return unreachable_error("PostgreSQL error: the connection was given up");
+}
+
+Result<Rows> Connection::collect(Clock::time_point deadline) {
+  PGresult* kept = nullptr;
+  const auto failed = [](PGresult* r) {
+    const ExecStatusType status = PQresultStatus(r);
+    return status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK;
+  };
+  while (true) {
+    auto next = next_result(deadline);
+    if (!next) {
+      PQclear(kept);
+      return next.error();
+    }
+    if (*next == nullptr) break;
+    if (kept != nullptr && failed(kept)) {
+      PQclear(*next);
+      continue;
+    }
+    PQclear(kept);
+    kept = *next;
+  }
+  if (kept == nullptr)
+    return statement_error(conn_, "", "PostgreSQL error: " + trimmed(PQerrorMessage(conn_)));
+  return check(kept);
+}
+
 Result<Rows> Connection::query(std::string_view sql, const std::vector<Param>& params) {
+  if (broken()) return unusable();
+  const auto deadline = Clock::now() + timeout_;
   std::vector<const char*> values;
   values.reserve(params.size());
   for (const Param& p : params) values.push_back(p ? p->c_str() : nullptr);
   const std::string text(sql);
-  return check(PQexecParams(conn_, text.c_str(), static_cast<int>(values.size()), nullptr,
-                            values.data(), nullptr, nullptr, 0));
+  if (PQsendQueryParams(conn_, text.c_str(), static_cast<int>(values.size()), nullptr,
+                        values.data(), nullptr, nullptr, 0) != 1)
+    return statement_error(conn_, "", "PostgreSQL error: " + trimmed(PQerrorMessage(conn_)));
+  return collect(deadline);
 }
 
 Result<std::vector<Rows>> Connection::pipeline(const std::vector<Statement>& statements) {
+  if (broken()) return unusable();
+  const auto deadline = Clock::now() + timeout_;
   if (PQenterPipelineMode(conn_) != 1)
     return statement_error(conn_, "", "PostgreSQL error: " + trimmed(PQerrorMessage(conn_)));
-  // Sent in blocking mode: the statements and their answers are small (a batch's arrays and
-  // rows), far below what the socket buffers hold, so neither side waits on the other.
   size_t sent = 0;
   for (const Statement& statement : statements) {
     std::vector<const char*> values;
@@ -107,19 +236,29 @@ Result<std::vector<Rows>> Connection::pipeline(const std::vector<Statement>& sta
   if (PQpipelineSync(conn_) == 1) {
     // Each statement's result is followed by a null; the sync's result comes last.
     for (size_t i = 0; i < sent && !broken(); ++i) {
-      PGresult* result = PQgetResult(conn_);
-      if (!result) break;
-      while (PGresult* extra = PQgetResult(conn_)) PQclear(extra);
+      auto result = next_result(deadline);
+      if (!result) {
+        failure = result.error();
+        break;
+      }
+      if (*result == nullptr) break;
+      while (!broken()) {
+        auto extra = next_result(deadline);
+        if (!extra) failure = extra.error();
+        if (!extra || *extra == nullptr) break;
+        PQclear(*extra);
+      }
       if (failure) {
-        PQclear(result);
+        PQclear(*result);
+        if (broken()) break;
         continue;
       }
-      if (PQresultStatus(result) == PGRES_PIPELINE_ABORTED) {
-        PQclear(result);
+      if (PQresultStatus(*result) == PGRES_PIPELINE_ABORTED) {
+        PQclear(*result);
         failure = make_error("PostgreSQL error: the pipeline was aborted");
         continue;
       }
-      auto checked = check(result);
+      auto checked = check(*result);
       if (!checked)
         failure = checked.error();
       else
@@ -127,19 +266,23 @@ Result<std::vector<Rows>> Connection::pipeline(const std::vector<Statement>& sta
     }
     // Bounded: a connection that answers nulls only (no sync) is given up below.
     for (size_t nulls = 0; nulls <= statements.size() + 1 && !broken();) {
-      PGresult* result = PQgetResult(conn_);
+      auto result = next_result(deadline);
       if (!result) {
+        if (!failure) failure = result.error();
+        break;
+      }
+      if (*result == nullptr) {
         ++nulls;
         continue;
       }
-      const bool synced = PQresultStatus(result) == PGRES_PIPELINE_SYNC;
-      PQclear(result);
+      const bool synced = PQresultStatus(*result) == PGRES_PIPELINE_SYNC;
+      PQclear(*result);
       if (synced) break;
     }
   } else if (!failure) {
     failure = statement_error(conn_, "", "PostgreSQL error: " + trimmed(PQerrorMessage(conn_)));
   }
-  if (PQexitPipelineMode(conn_) != 1) {
+  if (unusable_ || PQexitPipelineMode(conn_) != 1) {
     unusable_ = true;  // results are left unread: no later statement could run on it
     if (!failure)
       failure = statement_error(conn_, "", "PostgreSQL error: " + trimmed(PQerrorMessage(conn_)));
@@ -172,13 +315,18 @@ Param array(const std::vector<std::string>& values) {
 }
 
 Result<void> Connection::script(const char* sql) {
-  auto done = check(PQexec(conn_, sql));
+  if (broken()) return unusable();
+  const auto deadline = Clock::now() + timeout_;
+  if (PQsendQuery(conn_, sql) != 1)
+    return statement_error(conn_, "", "PostgreSQL error: " + trimmed(PQerrorMessage(conn_)));
+  auto done = collect(deadline);
   if (!done) return done.error();
   return {};
 }
 
-Pool::Pool(std::string url, size_t size, std::unique_ptr<Connection> first)
-    : url_(std::move(url)), size_(size < 1 ? 1 : size) {
+Pool::Pool(std::string url, size_t size, std::unique_ptr<Connection> first,
+           std::chrono::milliseconds timeout)
+    : url_(std::move(url)), size_(size < 1 ? 1 : size), timeout_(timeout) {
   if (first) {
     idle_.push_back(std::move(first));
     open_ = 1;
@@ -187,7 +335,9 @@ Pool::Pool(std::string url, size_t size, std::unique_ptr<Connection> first)
 
 Result<Pool::Lease> Pool::acquire() {
   std::unique_lock lock(mutex_);
-  returned_.wait(lock, [&] { return !idle_.empty() || open_ < size_; });
+  if (!returned_.wait_for(lock, timeout_, [&] { return !idle_.empty() || open_ < size_; }))
+    return unreachable_error("no PostgreSQL connection came free within " +
+                             std::to_string(timeout_.count()) + " ms");
   while (!idle_.empty()) {
     std::unique_ptr<Connection> conn = std::move(idle_.back());
     idle_.pop_back();
@@ -196,7 +346,7 @@ Result<Pool::Lease> Pool::acquire() {
   }
   ++open_;
   lock.unlock();
-  auto conn = Connection::connect(url_);
+  auto conn = Connection::connect(url_, timeout_);
   if (!conn) {
     forget();
     return conn.error();

@@ -1,9 +1,13 @@
 // Thin RAII helpers over libpq for the PostgreSQL store: one connection, queries with text
-// parameters ($1, $2, ...; never spliced into SQL text), results, transactions.
+// parameters ($1, $2, ...; never spliced into SQL text), results, transactions. Every round trip
+// (connecting, a statement, a pipeline, waiting for a pooled connection) has a deadline, so that
+// a server that stops answering (frozen, or a network that drops packets) fails callers within
+// it instead of holding them.
 #pragma once
 
 #include <libpq-fe.h>
 
+#include <chrono>
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
@@ -58,18 +62,33 @@ Param array(const std::vector<int64_t>& values);
 /// one parameter ($1::TEXT[]).
 Param array(const std::vector<std::string>& values);
 
-/// One connection. Not thread-safe: callers serialise its use.
+/// How long one round trip to PostgreSQL may take by default: connecting (libpq's whole start
+/// of a session), one statement or pipeline from sending to its last result, or waiting for a
+/// pooled connection. Past it the connection is given up (closed) and the caller gets an
+/// unreachable error (database_errors.h). The server's statement_timeout is set to it as well,
+/// so a statement the client gave up on does not run on; its lock_timeout to half of it (at most
+/// 5 s), so a statement blocked by a lock fails with the server's error first.
+inline constexpr std::chrono::milliseconds kDefaultRoundTripTimeout{10'000};
+
+/// One connection, in libpq's non-blocking mode: every round trip waits on the socket with
+/// poll() until its deadline (the connection's round-trip timeout). Not thread-safe: callers
+/// serialise its use.
 class Connection {
  public:
-  /// Connects to `url` ("postgres://user@host:port/db"). Errors, unreachable (database_errors.h):
-  /// libpq's (server not running, authentication, no such database), never the URL's password.
-  static Result<std::unique_ptr<Connection>> connect(const std::string& url);
+  /// Connects to `url` ("postgres://user@host:port/db") within `timeout` (also each later round
+  /// trip's), with TCP's tcp_user_timeout set to it unless the URL sets its own. Errors,
+  /// unreachable (database_errors.h): libpq's (server not running, authentication, no such
+  /// database), never the URL's password; "did not answer within" past the timeout.
+  static Result<std::unique_ptr<Connection>> connect(
+      const std::string& url, std::chrono::milliseconds timeout = kDefaultRoundTripTimeout);
   ~Connection();
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
 
   /// Runs one statement with `params`. Errors: the server's message (database_errors.h's when
-  /// the session is lost); last_sqlstate() holds its SQLSTATE ("23505": unique, "23503": FK).
+  /// the session is lost or the round trip passed its deadline, which also closes the
+  /// connection: broken() from then on); last_sqlstate() holds its SQLSTATE ("23505": unique,
+  /// "23503": FK).
   Result<Rows> query(std::string_view sql, const std::vector<Param>& params = {});
   /// Runs `statements` in order in one round trip (libpq's pipeline mode): all are sent, then
   /// their results read. Returns each statement's rows. Errors: the first failing statement's
@@ -78,7 +97,8 @@ class Connection {
   Result<std::vector<Rows>> pipeline(const std::vector<Statement>& statements);
   /// Whether a transaction is open (BEGIN without COMMIT or ROLLBACK yet).
   bool in_transaction() const { return PQtransactionStatus(conn_) != PQTRANS_IDLE; }
-  /// Runs SQL text without parameters, possibly several statements (schema DDL).
+  /// Runs SQL text without parameters, possibly several statements (schema DDL). Errors: as
+  /// query()'s, the first failing statement's (the server skips the rest).
   Result<void> script(const char* sql);
   /// The SQLSTATE of the last failed statement; "" after a success.
   const std::string& last_sqlstate() const { return sqlstate_; }
@@ -97,14 +117,30 @@ class Connection {
     return broken();
   }
   /// The libpq connection, owned by this, for libpq's asynchronous calls (the key listener's
-  /// notifications and pings, pg_key_listener.h).
+  /// notifications and pings, pg_key_listener.h). It is in non-blocking mode: a caller sending
+  /// on it flushes with PQflush.
   PGconn* native() const { return conn_; }
 
  private:
-  explicit Connection(PGconn* conn) : conn_(conn) {}
+  using Clock = std::chrono::steady_clock;
+
+  Connection(PGconn* conn, std::chrono::milliseconds timeout) : conn_(conn), timeout_(timeout) {}
   Result<Rows> check(PGresult* result);
+  /// Sends what libpq holds and waits until a result can be read without blocking. Errors:
+  /// the session lost, or `deadline` passed (the connection is then unusable).
+  Result<void> await_result(Clock::time_point deadline);
+  /// The next result (PQgetResult: null after the last of a statement) once await_result()
+  /// says it is there. Errors: await_result()'s.
+  Result<PGresult*> next_result(Clock::time_point deadline);
+  /// The result of the statement(s) just sent: the first error, else the last result.
+  Result<Rows> collect(Clock::time_point deadline);
+  /// Marks the connection unusable and gives the unreachable error of a missed deadline.
+  Error timed_out();
+  /// The unreachable error of a statement asked of a connection no longer usable.
+  Error unusable() const;
 
   PGconn* conn_;
+  const std::chrono::milliseconds timeout_;
   std::string sqlstate_;
   bool unusable_ = false;  ///< a pipeline could not be left (results unread)
 };
@@ -130,10 +166,13 @@ class Pool {
     std::unique_ptr<Connection> conn_;
   };
 
-  /// A pool of at most `size` (>= 1) connections to `url`, holding `first` (already open).
-  Pool(std::string url, size_t size, std::unique_ptr<Connection> first);
+  /// A pool of at most `size` (>= 1) connections to `url`, holding `first` (already open),
+  /// each with round trips of at most `timeout`.
+  Pool(std::string url, size_t size, std::unique_ptr<Connection> first,
+       std::chrono::milliseconds timeout = kDefaultRoundTripTimeout);
   /// An idle connection the server has not closed (those it closed are dropped), else a new
-  /// one while fewer than `size` are open, else waits for one. Errors: connect()'s.
+  /// one while fewer than `size` are open, else waits for one, for at most the timeout.
+  /// Errors: connect()'s; unreachable (database_errors.h) when none came free in time.
   Result<Lease> acquire();
 
  private:
@@ -142,6 +181,7 @@ class Pool {
 
   const std::string url_;
   const size_t size_;
+  const std::chrono::milliseconds timeout_;
   std::mutex mutex_;
   std::condition_variable returned_;
   std::vector<std::unique_ptr<Connection>> idle_;

@@ -14,8 +14,8 @@
 
 namespace gengyun::platform {
 
-PgKeyListener::PgKeyListener(std::string url, KeyCache& cache)
-    : url_(std::move(url)), cache_(cache) {
+PgKeyListener::PgKeyListener(std::string url, KeyCache& cache, std::chrono::milliseconds timeout)
+    : url_(std::move(url)), cache_(cache), timeout_(timeout) {
   if (pipe2(stop_pipe_, O_CLOEXEC | O_NONBLOCK) != 0) {
     // Without a stop pipe the listener cannot be stopped; the cache then stays bypassed.
     spdlog::error("key cache: cannot create the listener's pipe; keys are read from the database");
@@ -61,7 +61,7 @@ void PgKeyListener::run() {
 
 bool PgKeyListener::listen() {
   using Clock = KeyCache::Clock;
-  auto conn = pg::Connection::connect(url_);
+  auto conn = pg::Connection::connect(url_, timeout_);
   if (!conn) return false;
   const std::string setup = std::string("SET application_name = '") + kKeyListenerApplicationName +
                             "'; LISTEN " + kKeyChangeChannel;
@@ -76,10 +76,6 @@ bool PgKeyListener::listen() {
                      : "key cache: listening for key changes");
   lost_ = false;
   PGconn* pg = (*conn)->native();
-  // A loss is reported once by run()'s warning, not by libpq on stderr (the server's message
-  // when it ends the session).
-  PQsetNoticeProcessor(
-      pg, [](void*, const char*) {}, nullptr);
   const auto apply_notices = [&] {
     while (PGnotify* notice = PQnotifies(pg)) {
       cache_.apply_notice(notice->extra);
@@ -95,6 +91,8 @@ bool PgKeyListener::listen() {
     Clock::time_point now = Clock::now();
     if (!ping_in_flight && now >= next_ping) {
       if (PQsendQuery(pg, "SELECT 1") != 1) return false;
+      // The connection is non-blocking (pg_connection.h): the ping leaves on PQflush.
+      if (PQflush(pg) != 0) return false;
       ping_in_flight = true;
       ping_sent = now;
     }

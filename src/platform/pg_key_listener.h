@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "platform/key_cache.h"
+#include "platform/pg_connection.h"
 
 namespace gengyun::platform {
 
@@ -31,10 +32,13 @@ class PgKeyListener {
   static constexpr std::chrono::milliseconds kPingTimeout{2000};
   static constexpr std::chrono::milliseconds kReconnectDelay{100};
 
-  /// Starts the thread. `cache` must outlive this. Errors never escape: a failed connection is
-  /// a lost source (the cache is bypassed) and is retried.
-  PgKeyListener(std::string url, KeyCache& cache);
-  /// Stops the thread at once (through a pipe it also waits on) and closes its connection.
+  /// Starts the thread. `cache` must outlive this. Its connection's round trips (connecting,
+  /// LISTEN) end within `timeout` (pg_connection.h). Errors never escape: a failed connection
+  /// is a lost source (the cache is bypassed) and is retried.
+  PgKeyListener(std::string url, KeyCache& cache,
+                std::chrono::milliseconds timeout = pg::kDefaultRoundTripTimeout);
+  /// Stops the thread at once (through a pipe it also waits on while it listens; within the
+  /// timeout while it connects) and closes its connection.
   ~PgKeyListener();
   PgKeyListener(const PgKeyListener&) = delete;
   PgKeyListener& operator=(const PgKeyListener&) = delete;
@@ -49,6 +53,7 @@ class PgKeyListener {
 
   const std::string url_;
   KeyCache& cache_;
+  const std::chrono::milliseconds timeout_;
   int stop_pipe_[2] = {-1, -1};
   bool lost_ = false;  ///< the connection was lost and is not back yet (the thread's own)
   std::thread thread_;

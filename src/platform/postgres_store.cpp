@@ -239,13 +239,14 @@ pg::Statement close_statement(const std::vector<Closing>& closings) {
 
 }  // namespace
 
-Result<std::unique_ptr<Store>> PostgresStore::open(const std::string& url, bool must_exist) {
-  auto conn = pg::Connection::connect(url);
+Result<std::unique_ptr<Store>> PostgresStore::open(const std::string& url, bool must_exist,
+                                                   std::chrono::milliseconds timeout) {
+  auto conn = pg::Connection::connect(url, timeout);
   if (!conn) return conn.error();
   if (auto schema = ensure_postgres_schema(**conn, must_exist); !schema)
     return make_error("cannot open the PostgreSQL database: " + schema.error().message);
   return std::unique_ptr<Store>(new PostgresStore(
-      std::make_unique<pg::Pool>(url, kPoolConnections, std::move(*conn)), url));
+      std::make_unique<pg::Pool>(url, kPoolConnections, std::move(*conn), timeout), url, timeout));
 }
 
 PostgresStore::~PostgresStore() {
@@ -538,7 +539,7 @@ Result<KeyInfo> PostgresStore::set_key_limits(int64_t key_id, const Limits& limi
 Result<std::optional<KeyInfo>> PostgresStore::authenticate(std::string_view secret) {
   const std::string hash = sha256_hex(secret);
   std::call_once(listener_started_, [&] {
-    key_listener_ = std::make_unique<PgKeyListener>(url_, key_cache_);
+    key_listener_ = std::make_unique<PgKeyListener>(url_, key_cache_, timeout_);
   });
   if (auto cached = key_cache_.find(hash)) return cached;
   const uint64_t generation = key_cache_.generation();
@@ -1205,7 +1206,7 @@ Result<void> PostgresStore::keep_server_live() {
   if (server_id_.empty()) return {};
   // The session that took the lock never releases it: while it answers, the lock is held.
   if (server_conn_ && server_conn_->query(kHeartbeat, {param(server_id_)})) return {};
-  auto conn = pg::Connection::connect(url_);
+  auto conn = pg::Connection::connect(url_, timeout_);
   if (!conn) return conn.error();
   // First the heartbeat, which keeps the server live even while another server's probe holds
   // the lock for a moment (server_is_live) and the next pass takes it.

@@ -2,6 +2,7 @@
 // ledger, one set of budgets and one set of rate windows.
 #pragma once
 
+#include <chrono>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -46,9 +47,12 @@ inline constexpr int64_t kServerHeartbeatBoundUs = 15'000'000;
 /// for 1 s, keys are read from the database.
 class PostgresStore final : public Store {
  public:
-  /// Connects to `url` and migrates the schema (postgres_schema.h). Errors: the connection's,
-  /// the schema's.
-  static Result<std::unique_ptr<Store>> open(const std::string& url, bool must_exist);
+  /// Connects to `url` and migrates the schema (postgres_schema.h); every later round trip to
+  /// the database, and every wait for a pooled connection, ends within `timeout`
+  /// (pg_connection.h). Errors: the connection's, the schema's.
+  static Result<std::unique_ptr<Store>> open(
+      const std::string& url, bool must_exist,
+      std::chrono::milliseconds timeout = pg::kDefaultRoundTripTimeout);
   /// Deletes the server's heartbeat and releases its advisory lock before the connection
   /// closes, so that other servers see at once that it is gone (PostgreSQL releases the lock on
   /// its own only once it notices the closed connection, and the heartbeat would count for
@@ -92,8 +96,8 @@ class PostgresStore final : public Store {
   Result<std::vector<AuditEntry>> audit_page(const Page& page) override;
 
  private:
-  PostgresStore(std::unique_ptr<pg::Pool> pool, std::string url)
-      : pool_(std::move(pool)), url_(std::move(url)) {}
+  PostgresStore(std::unique_ptr<pg::Pool> pool, std::string url, std::chrono::milliseconds timeout)
+      : pool_(std::move(pool)), url_(std::move(url)), timeout_(timeout) {}
   Result<void> audit(pg::Connection& conn, const Actor& actor, std::string_view action,
                      const std::string& target, const std::string& detail);
   /// Revokes the active `key` and logs it; in the caller's transaction on `conn`.
@@ -127,6 +131,7 @@ class PostgresStore final : public Store {
   /// later one means PostgreSQL restarted while this server lived (close_interrupted()'s grace).
   int64_t postmaster_started_us_ = 0;
   const std::string url_;
+  const std::chrono::milliseconds timeout_;  ///< of every round trip (pg_connection.h)
   KeyCache key_cache_;
   std::once_flag listener_started_;
   /// Feeds key_cache_ (declared after it: stopped first); started by the first authenticate().

@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <map>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -16,6 +17,7 @@
 #include "platform/key_cache.h"
 #include "platform/pg_connection.h"
 #include "platform/pg_key_listener.h"
+#include "platform/postgres_store.h"
 #include "server_fixture.h"
 
 namespace gengyun::api::testing {
@@ -44,7 +46,7 @@ class PostgresDownTest : public ServerTest {
     auto database = pg_->new_database();
     ASSERT_TRUE(database.ok()) << database.error().message;
     url_ = database.value();
-    auto store = platform::Store::open(url_);
+    auto store = platform::PostgresStore::open(url_, /*must_exist=*/false, round_trip_timeout_);
     ASSERT_TRUE(store.ok()) << store.error().message;
     store_ = std::move(store.value());
     admin_ = new_key({"root", "default", platform::Role::Admin});
@@ -121,6 +123,20 @@ class PostgresDownTest : public ServerTest {
   std::string url_;
   std::string admin_;
   bool stopped_ = false;
+  /// How long the store waits for PostgreSQL in one round trip (pg_connection.h).
+  std::chrono::milliseconds round_trip_timeout_ = platform::pg::kDefaultRoundTripTimeout;
+};
+
+/// PostgresDownTest whose store gives a round trip up after 500 ms, to freeze PostgreSQL under
+/// (PostgresServer::freeze()).
+class PostgresFrozenTest : public PostgresDownTest {
+ protected:
+  PostgresFrozenTest() { round_trip_timeout_ = std::chrono::milliseconds(500); }
+  void TearDown() override {
+    if (frozen_) EXPECT_TRUE(pg_->thaw().ok());
+    PostgresDownTest::TearDown();
+  }
+  bool frozen_ = false;
 };
 
 // The database refuses new connections and its sessions end, all but the key cache's listener:
@@ -231,6 +247,37 @@ TEST_F(PostgresDownTest, RacingAdminWritesAreConflictsNotServerErrors) {
   ASSERT_NE(race_id, 0) << keys->body;
   EXPECT_EQ(statuses("DELETE", "/admin/keys/" + std::to_string(race_id), "", 10),
             (std::map<int, int>{{200, 1}, {409, 9}}));
+}
+
+// PostgreSQL stops answering (frozen: it takes connections and statements and answers none).
+// Each request that needs it is answered 503 once its round trip's deadline passes, instead of
+// holding a handler thread for as long as the database is gone: forty at once, more than the
+// pool has connections, all get their answer. Once PostgreSQL answers again, so does the server.
+TEST_F(PostgresFrozenTest, RequestsAre503WhileTheDatabaseDoesNotAnswerAndServedOnceItDoes) {
+  const std::string cold = new_key({"cold"});
+  ASSERT_TRUE(pg_->freeze().ok());
+  frozen_ = true;
+  expect_unavailable(post("/v1/completions", kRequest, key_), "admission");
+  expect_unavailable(get("/v1/models", cold), "authentication");
+  expect_unavailable(get("/v1/usage", key_), "usage");
+  expect_unavailable(get("/admin/tenants", admin_), "admin");
+  constexpr int kRequests = 40;
+  std::vector<std::optional<httplib::Result>> answers(kRequests);
+  std::vector<std::thread> clients;
+  for (int i = 0; i < kRequests; ++i)
+    clients.emplace_back([&, i] { answers[i].emplace(post("/v1/completions", kRequest, key_)); });
+  for (std::thread& client : clients) client.join();
+  for (int i = 0; i < kRequests; ++i)
+    expect_unavailable(*answers[i], "concurrent admission " + std::to_string(i));
+
+  ASSERT_TRUE(pg_->thaw().ok());
+  frozen_ = false;
+  const auto models = get("/v1/models", cold);
+  ASSERT_TRUE(models);
+  EXPECT_EQ(models->status, 200) << models->body;
+  const auto served = post("/v1/completions", kRequest, key_);
+  ASSERT_TRUE(served);
+  EXPECT_EQ(served->status, 200) << served->body;
 }
 
 }  // namespace

@@ -20,12 +20,14 @@
 
 #include "backends.h"
 #include "platform/ledger_spool.h"
+#include "platform/postgres_store.h"
 #include "platform/store.h"
 #include "temp_dir.h"
 
 namespace gengyun::platform {
 namespace {
 
+using testing::PostgresServer;
 using testing::StoreBackendTest;
 
 constexpr int64_t kNow = 1'709'214'315'000'000;
@@ -462,6 +464,48 @@ TEST_P(StoreBackendTest, ALockedDatabaseSpoolsFinishedRowsUntilItIsReleased) {
   EXPECT_EQ(admitted->outcome, Admission::Outcome::Admitted);
   ASSERT_TRUE((*writer)->write(settle("r2", 7)).ok());
   EXPECT_EQ(rows_by_id(*store).at("r2").completion_tokens, 7);
+}
+
+// PostgreSQL stops answering (frozen) while a request is open: its settlement goes to the spool
+// once the round trip's deadline passes, admissions are refused meanwhile, and the spool drains
+// once the server answers again. SQLite's counterpart is the locked database above.
+TEST_P(StoreBackendTest, AFrozenPostgreSQLSpoolsFinishedRowsUntilItAnswersAgain) {
+  if (GetParam() == "sqlite")
+    GTEST_SKIP() << "a database server that stops answering is PostgreSQL's case; SQLite's "
+                    "counterpart is ALockedDatabaseSpoolsFinishedRowsUntilItIsReleased";
+  auto opened = PostgresStore::open(location_, /*must_exist=*/false, std::chrono::milliseconds(500));
+  ASSERT_TRUE(opened.ok()) << opened.error().message;
+  Store& store = **opened;
+  const int64_t key = new_key(store, "k");
+  admit(store, "r1", key);
+  Events events;
+  const std::string spool = dir_.file("spool");
+  auto writer = LedgerWriter::start(store, {spool, 20'000, events.observer()});
+  ASSERT_TRUE(writer.ok()) << writer.error().message;
+
+  PostgresServer* server = PostgresServer::get().value();
+  ASSERT_TRUE(server->freeze().ok());
+  struct Thaw {
+    PostgresServer* server;
+    ~Thaw() { (void)server->thaw(); }
+  } thaw_at_exit{server};
+  auto written = (*writer)->write(settle("r1", 42));
+  ASSERT_TRUE(written.ok()) << written.error().message;
+  ASSERT_TRUE(events.wait_for(LedgerEvent::Kind::Spooled));
+  EXPECT_EQ(lines_of(spool), 1u);
+  auto refused = (*writer)->admit({"r2", key, "qwen", "/v1/completions", 10, 1000, kNow});
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.error().message.find("1 write(s) wait in the spool '" + spool + "'"),
+            std::string::npos)
+      << refused.error().message;
+
+  ASSERT_TRUE(server->thaw().ok());
+  ASSERT_TRUE(events.wait_for(LedgerEvent::Kind::Drained));
+  EXPECT_EQ(lines_of(spool), 0u);
+  const auto rows = rows_by_id(store);
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows.at("r1").status, "ok");
+  EXPECT_EQ(rows.at("r1").completion_tokens, 42);
 }
 
 TEST_P(StoreBackendTest, ASpoolIsReplayedAtStartAndRowsThatLandedAreNotCountedTwice) {

@@ -3,14 +3,19 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <pwd.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <sstream>
+#include <vector>
 
 #include "platform/pg_connection.h"
 
@@ -116,9 +121,42 @@ Result<void> PostgresServer::restart() {
   return {};
 }
 
+Result<void> PostgresServer::signal_all(int signal) {
+  std::ifstream pid_file(dir_ + "/data/postmaster.pid");
+  pid_t postmaster = 0;
+  if (!(pid_file >> postmaster) || postmaster <= 0)
+    return make_error("no postmaster.pid in " + dir_ + "/data");
+  std::vector<pid_t> pids = {postmaster};
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc", ec)) {
+    const std::string name = entry.path().filename().string();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    // /proc/PID/stat: "pid (comm) state ppid ..."; comm may hold spaces but ends at the last ')'.
+    const std::string stat = slurp(entry.path().string() + "/stat");
+    const size_t comm_end = stat.rfind(')');
+    if (comm_end == std::string::npos) continue;
+    std::istringstream fields(stat.substr(comm_end + 1));
+    std::string state;
+    pid_t parent = 0;
+    if (fields >> state >> parent && parent == postmaster) pids.push_back(std::stoi(name));
+  }
+  for (pid_t pid : pids)
+    if (kill(pid, signal) != 0 && errno != ESRCH)
+      return make_error("cannot signal PostgreSQL process " + std::to_string(pid) + ": " +
+                        std::strerror(errno));
+  return {};
+}
+
+Result<void> PostgresServer::freeze() { return signal_all(SIGSTOP); }
+
+Result<void> PostgresServer::thaw() { return signal_all(SIGCONT); }
+
 PostgresServer::~PostgresServer() {
-  if (started_)
+  if (started_) {
+    // A test that failed while the server was frozen left it unable to stop.
+    (void)thaw();
     run_as_owner(bin_ + "/pg_ctl -D " + dir_ + "/data -m immediate stop > /dev/null 2>&1");
+  }
   std::error_code ec;
   if (!dir_.empty()) std::filesystem::remove_all(dir_, ec);
 }

@@ -28,11 +28,20 @@ class PostgresServer {
   /// Starts the server stopped by stop() on its port, waiting until it accepts connections.
   /// Errors: pg_ctl's output and the server's log.
   Result<void> start();
+  /// Stops every process of the server with SIGSTOP, as a server that stops answering (a frozen
+  /// machine, a network that drops packets): the kernel still accepts TCP connections and takes
+  /// what clients send, but nothing is answered until thaw(). Errors: no postmaster.pid, or a
+  /// signal refused.
+  Result<void> freeze();
+  /// Lets every process of the server go on (SIGCONT) after freeze(). Errors: as freeze()'s.
+  Result<void> thaw();
 
  private:
   PostgresServer() = default;
   /// Runs `command` (a shell command line) as the server's user; its exit status.
   int run_as_owner(const std::string& command) const;
+  /// Sends `signal` to the postmaster and to each of its children.
+  Result<void> signal_all(int signal);
 
   std::string dir_;
   std::string bin_;

@@ -1,9 +1,16 @@
 // What only the PostgreSQL backend has: URLs, connection errors, the schema check of
-// commands that must not set up a database.
+// commands that must not set up a database, and the deadline of every round trip when the
+// server stops answering.
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <string>
+#include <thread>
+#include <vector>
 
+#include "platform/database_errors.h"
+#include "platform/pg_connection.h"
+#include "platform/postgres_store.h"
 #include "platform/store.h"
 #include "postgres_server.h"
 #include "testdata.h"
@@ -45,6 +52,119 @@ TEST(StorePostgres, ReadersRefuseADatabaseWithoutTheSchemaAndLeaveItEmpty) {
   auto reader = Store::open(*url, /*must_exist=*/true);
   ASSERT_TRUE(reader.ok()) << reader.error().message;
   EXPECT_EQ((*reader)->list_tenants()->size(), 1u);
+}
+
+/// A fresh database on the tests' server and a store on it whose round trips end within
+/// kTimeout, to freeze the server under (PostgresServer::freeze()); thawed after each test.
+class FrozenPostgres : public ::testing::Test {
+ protected:
+  static constexpr std::chrono::milliseconds kTimeout{500};
+
+  void SetUp() override {
+    auto server = PostgresServer::get();
+    if (!server.ok()) {
+      if (gengyun::testing::running_in_ci()) FAIL() << server.error().message;
+      GTEST_SKIP() << server.error().message;
+    }
+    server_ = server.value();
+    auto url = server_->new_database();
+    ASSERT_TRUE(url.ok()) << url.error().message;
+    url_ = *url;
+    auto store = PostgresStore::open(url_, /*must_exist=*/false, kTimeout);
+    ASSERT_TRUE(store.ok()) << store.error().message;
+    store_ = std::move(*store);
+  }
+
+  void TearDown() override {
+    if (frozen_) EXPECT_TRUE(server_->thaw().ok());
+  }
+
+  void freeze() {
+    auto frozen = server_->freeze();
+    ASSERT_TRUE(frozen.ok()) << frozen.error().message;
+    frozen_ = true;
+  }
+
+  void thaw() {
+    auto thawed = server_->thaw();
+    ASSERT_TRUE(thawed.ok()) << thawed.error().message;
+    frozen_ = false;
+  }
+
+  PostgresServer* server_ = nullptr;
+  std::string url_;
+  std::unique_ptr<Store> store_;
+  bool frozen_ = false;
+};
+
+/// Expects `result` to have failed as an unreachable database's (a 503 for the API).
+template <typename T>
+void expect_unreachable(const Result<T>& result, const std::string& what) {
+  ASSERT_FALSE(result.ok()) << what << " succeeded on a frozen server";
+  EXPECT_TRUE(database_unreachable(result.error())) << what << ": " << result.error().message;
+}
+
+// Statements on connections opened before the freeze and connections opened after it (the
+// pool's) fail with the unreachable error instead of waiting for an answer; once the server
+// goes on, the store works again on new connections.
+TEST_F(FrozenPostgres, EveryCallFailsAsUnreachableAndTheStoreWorksAgainOnceThawed) {
+  auto secret = store_->create_key("k");
+  ASSERT_TRUE(secret.ok()) << secret.error().message;
+  auto other = store_->create_key("cold");
+  ASSERT_TRUE(other.ok()) << other.error().message;
+  auto who = store_->authenticate(*secret);
+  ASSERT_TRUE(who.ok() && who->has_value());
+  const int64_t key = (*who)->id;
+  auto admitted = store_->admit({"r1", key, "qwen", "/v1/completions", 10, 100, 1});
+  ASSERT_TRUE(admitted.ok()) << admitted.error().message;
+
+  freeze();
+  expect_unreachable(store_->admit({"r2", key, "qwen", "/v1/completions", 10, 100, 2}),
+                     "an admission");
+  expect_unreachable(store_->settle("r1", {{10, 0, 5}, 200, "ok", "", 3}), "a settlement");
+  expect_unreachable(store_->create_tenant("t", {}, {}), "a tenant's creation");
+  expect_unreachable(store_->list_keys(), "the key list");
+  expect_unreachable(store_->usage_rows(), "the usage rows");
+  // Not in the key cache (a database read, which the cache's listener, frozen too, cannot
+  // vouch for).
+  expect_unreachable(store_->authenticate(*other), "a key's authentication");
+
+  thaw();
+  auto tenants = store_->list_tenants();
+  ASSERT_TRUE(tenants.ok()) << tenants.error().message;
+  EXPECT_EQ(tenants->size(), 1u);
+  auto settled = store_->settle("r1", {{10, 0, 5}, 200, "ok", "", 3});
+  ASSERT_TRUE(settled.ok()) << settled.error().message;
+  EXPECT_EQ(settled->completion_tokens, 5);
+  auto cold = store_->authenticate(*other);
+  ASSERT_TRUE(cold.ok()) << cold.error().message;
+  EXPECT_TRUE(cold->has_value());
+}
+
+// More callers than the pool has connections: those that wait for a connection give up
+// within the deadline as well, all with the unreachable error.
+TEST_F(FrozenPostgres, CallersWaitingForAPooledConnectionGiveUpAsWell) {
+  freeze();
+  constexpr int kCallers = 20;
+  std::vector<Result<std::vector<TenantInfo>>> results(kCallers, make_error("not run"));
+  std::vector<std::thread> callers;
+  for (int i = 0; i < kCallers; ++i)
+    callers.emplace_back([&, i] { results[i] = store_->list_tenants(); });
+  for (std::thread& t : callers) t.join();
+  for (int i = 0; i < kCallers; ++i) expect_unreachable(results[i], "caller " + std::to_string(i));
+  thaw();
+  EXPECT_TRUE(store_->list_tenants().ok());
+}
+
+// A new connection to a frozen server: the kernel accepts it, the server never answers its
+// start-up; the connection attempt ends at the deadline with a plain error.
+TEST_F(FrozenPostgres, ConnectingToAFrozenServerEndsAtTheDeadline) {
+  freeze();
+  auto conn = pg::Connection::connect(url_, kTimeout);
+  expect_unreachable(conn, "a connection");
+  if (!conn.ok())
+    EXPECT_TRUE(contains(conn.error().message, "did not answer within 500 ms"))
+        << conn.error().message;
 }
 
 }  // namespace
