@@ -61,6 +61,7 @@ Result<std::unique_ptr<LedgerWriter>> LedgerWriter::start(Store& store,
       new LedgerWriter(store, std::move(options), std::move(spool)));
   writer->replayed_at_start_ = replayed;
   writer->thread_ = std::thread([w = writer.get()] { w->run(); });
+  writer->admission_thread_ = std::thread([w = writer.get()] { w->run_admissions(); });
   return writer;
 }
 
@@ -70,6 +71,8 @@ LedgerWriter::~LedgerWriter() {
     stopping_ = true;
   }
   queued_.notify_one();
+  admissions_queued_.notify_one();
+  if (admission_thread_.joinable()) admission_thread_.join();
   if (thread_.joinable()) thread_.join();
 }
 
@@ -103,7 +106,7 @@ Result<Admission> LedgerWriter::admit(AdmissionRequest request) {
     admissions_.push_back({std::move(request), &done});
     waiting = admissions_.size();
   }
-  queued_.notify_one();
+  admissions_queued_.notify_one();
   notify({LedgerEvent::Kind::Queued, waiting, {}});
   return result.get();
 }
@@ -124,23 +127,18 @@ void LedgerWriter::run() {
   auto next_retry = std::chrono::steady_clock::now() + interval;
   for (;;) {
     std::vector<Pending> batch;
-    std::vector<PendingAdmission> admissions;
     bool spooled = false;
     {
       std::unique_lock lock(mutex_);
-      const auto ready = [&] { return stopping_ || !queue_.empty() || !admissions_.empty(); };
+      const auto ready = [&] { return stopping_ || !queue_.empty(); };
       if (spooled_ == 0)
         queued_.wait(lock, ready);
       else
         queued_.wait_until(lock, next_retry, ready);
-      if (queue_.empty() && admissions_.empty() && stopping_) return;
+      if (queue_.empty() && stopping_) return;
       batch.swap(queue_);
-      admissions.swap(admissions_);
       spooled = spooled_ > 0;
     }
-    // Admissions first: a request waiting to start is the latency the platform adds, while a
-    // settlement queued with it only frees budget a round later (never too much is admitted).
-    if (!admissions.empty()) decide(admissions);
     if (!batch.empty()) process(batch);
     if (spooled && std::chrono::steady_clock::now() >= next_retry) {
       drain();
@@ -148,6 +146,19 @@ void LedgerWriter::run() {
     } else if (!spooled) {
       next_retry = std::chrono::steady_clock::now() + interval;
     }
+  }
+}
+
+void LedgerWriter::run_admissions() {
+  for (;;) {
+    std::vector<PendingAdmission> batch;
+    {
+      std::unique_lock lock(mutex_);
+      admissions_queued_.wait(lock, [&] { return stopping_ || !admissions_.empty(); });
+      if (admissions_.empty()) return;  // stopping
+      batch.swap(admissions_);
+    }
+    decide(batch);
   }
 }
 

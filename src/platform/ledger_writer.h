@@ -1,7 +1,8 @@
 // The ledger's writer: admissions, checkpoints, settlements and closed rows of a server go
-// through one thread per store that decides the queued admissions in one transaction (group
-// admission) and applies the queued writes in another (group commit), and, when the database
-// cannot be written, puts the writes into a durable local spool (ledger_spool.h) until it can.
+// through two threads per store, one that decides the queued admissions in one transaction
+// (group admission) and one that applies the queued writes in another (group commit), and,
+// when the database cannot be written, puts the writes into a durable local spool
+// (ledger_spool.h) until it can.
 #pragma once
 
 #include <condition_variable>
@@ -31,7 +32,7 @@ struct LedgerEvent {
     /// `writes` admissions decided in one transaction (refused ones included); with `error`,
     /// none was (the database failed, or the spool holds writes) and each caller got it
     Decided,
-    /// Called on the admitting caller's thread, not the writer's: its admission is queued,
+    /// Called on the admitting caller's thread, not the admission thread: its admission is queued,
     /// `writes` admissions (it included) now wait for the next group admission
     Queued,
   };
@@ -48,9 +49,10 @@ struct LedgerWriterOptions {
   std::string spool_path;
   /// While the spool holds writes, how often the writer tries to apply them.
   int64_t retry_interval_us = 1'000'000;
-  /// Called on the writer's thread after each batch, before its callers are answered (so a
-  /// caller whose write or admission returned has seen its event; tests synchronize on it), and
-  /// for Queued on the admitting thread. Must not call the writer.
+  /// Called on the writer's thread after each batch of writes and on the admission thread after
+  /// each group admission, before their callers are answered (so a caller whose write or
+  /// admission returned has seen its event; tests synchronize on it), and for Queued on the
+  /// admitting thread. Must not call the writer; may be called from two threads at once.
   std::function<void(const LedgerEvent&)> observer;
   /// Servers sharing a default spool path: when spool_path is held by another live server, the
   /// writer takes the first free of "<spool_path>-2", "-3", ... (up to kMaxNumberedSpools), and
@@ -61,10 +63,12 @@ struct LedgerWriterOptions {
 
 /// One store's ledger writer. Admissions and every write after them go through here, so that
 /// requests do not queue behind each other's transactions and writes never stall the engine or
-/// authentication: the writer thread takes everything queued, decides the admissions in order
-/// with Store::admit_batch in one transaction (group admission), then applies the writes with
-/// Store::apply_writes in another, and answers the callers; what is queued meanwhile goes in the
-/// next round (group commit). When the writes' transaction fails (the database locked past its
+/// authentication: the admission thread takes the admissions queued and decides them in order
+/// with Store::admit_batch in one transaction (group admission); the writer thread takes the
+/// writes queued and applies them with Store::apply_writes in another; each answers its
+/// callers, and what is queued meanwhile goes in its next round (group commit). The two run
+/// side by side, so an admission never waits for a round of writes (their durable commit):
+/// Store's transactions hold their limits between concurrent callers, as between servers. When the writes' transaction fails (the database locked past its
 /// busy timeout, I/O, connection lost), the batch is appended to the spool and fsynced, which
 /// counts as durable; from then on every write goes to the spool, in order, and available()
 /// (and admit()) refuse new requests, until the writer applies the spool (every
@@ -117,7 +121,10 @@ class LedgerWriter {
   LedgerWriter(Store& store, LedgerWriterOptions options, std::unique_ptr<LedgerSpool> spool)
       : store_(store), options_(std::move(options)), spool_(std::move(spool)) {}
   void enqueue(Pending pending);
+  /// The writer thread: writes, and the spool's retries.
   void run();
+  /// The admission thread.
+  void run_admissions();
   /// Applies or spools `batch` and answers its callers.
   void process(std::vector<Pending>& batch);
   /// Decides `batch` (Store::admit_batch), or refuses it while the spool holds writes, and
@@ -133,13 +140,15 @@ class LedgerWriter {
   size_t replayed_at_start_ = 0;
 
   mutable std::mutex mutex_;
-  std::condition_variable queued_;
+  std::condition_variable queued_;             ///< a write queued, or stopping_
+  std::condition_variable admissions_queued_;  ///< an admission queued, or stopping_
   std::vector<Pending> queue_;
   std::vector<PendingAdmission> admissions_;
   bool stopping_ = false;
   size_t spooled_ = 0;    ///< writes waiting in the spool
   std::string db_error_;  ///< why the database could not be written, while spooled_ > 0
   std::thread thread_;
+  std::thread admission_thread_;
 };
 
 }  // namespace gengyun::platform
