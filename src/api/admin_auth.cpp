@@ -1,5 +1,7 @@
 #include "api/admin_auth.h"
 
+#include <algorithm>
+
 #include "api/auth.h"
 
 namespace gengyun::api {
@@ -12,6 +14,61 @@ bool AdminCaller::may_manage(int64_t tenant_id) const {
 bool AdminCaller::may_manage(const platform::KeyInfo& target) const {
   return key.role == platform::Role::Admin ||
          (may_manage(target.tenant_id) && target.role != platform::Role::Admin);
+}
+
+namespace {
+
+/// `names` joined by ", ".
+std::string joined(const std::vector<std::string>& names) {
+  std::string out;
+  for (const std::string& name : names) out += (out.empty() ? "" : ", ") + name;
+  return out;
+}
+
+/// What of the model list `models` (empty: every model) the list `own` does not allow: "" when
+/// `own` is empty (every model) or holds every name of `models`; "every model" when `models` is
+/// empty and `own` is not; else the names outside `own`, once each, joined by ", ".
+std::string beyond(const std::vector<std::string>& own, const std::vector<std::string>& models) {
+  if (own.empty()) return "";
+  if (models.empty()) return "every model";
+  std::vector<std::string> outside;
+  for (const std::string& model : models)
+    if (std::find(own.begin(), own.end(), model) == own.end() &&
+        std::find(outside.begin(), outside.end(), model) == outside.end())
+      outside.push_back(model);
+  return joined(outside);
+}
+
+}  // namespace
+
+std::optional<ApiError> AdminCaller::refuse_models(const std::vector<std::string>& models) const {
+  if (key.role == platform::Role::Admin) return std::nullopt;
+  const std::string wider = beyond(key.models, models);
+  if (wider.empty()) return std::nullopt;
+  ApiError error = permission_denied(
+      models.empty()
+          ? "models is required: this key may use only " + joined(key.models) +
+                ", and the keys an owner makes may use no model its own key may not (a key "
+                "without models may use every model)"
+          : "models lists " + wider +
+                ", which this key may not use: the keys an owner makes may use only models its "
+                "own key may use (" +
+                joined(key.models) + ")");
+  error.param = "models";
+  return error;
+}
+
+std::optional<ApiError> AdminCaller::refuse_change(const platform::KeyInfo& target) const {
+  if (key.role == platform::Role::Admin) return std::nullopt;
+  if (target.id == key.id)
+    return permission_denied(
+        "an owner cannot change its own key's limits or models; an admin key can");
+  const std::string wider = beyond(key.models, target.models);
+  if (wider.empty()) return std::nullopt;
+  return permission_denied("the API key " + std::to_string(target.id) + " may use " + wider +
+                           ", which this key may not: an owner changes only keys that may use "
+                           "no model its own key may not (" +
+                           joined(key.models) + "); an admin key can change it");
 }
 
 std::optional<int64_t> AdminCaller::tenant_scope() const {

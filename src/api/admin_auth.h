@@ -1,11 +1,13 @@
 // Who may use the admin API (/admin/...): the role and tenant scope of the calling key. Every
 // admin endpoint starts with authorize_admin(); an endpoint acting on one tenant then asks
-// AdminCaller::may_manage() before reading or changing anything of it.
+// AdminCaller::may_manage() before reading or changing anything of it, and refuse_models() /
+// refuse_change() before it gives a key models or changes a key's limits.
 #pragma once
 
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "api/errors.h"
 #include "platform/store.h"
@@ -27,6 +29,16 @@ struct AdminCaller {
   /// True when the caller may see and change `target`: an admin any key, an owner the keys of
   /// its tenant that are not admin keys (an admin key is the deployment's).
   bool may_manage(const platform::KeyInfo& target) const;
+  /// Nothing when the caller may give a new key the model list `models` (empty: every model):
+  /// an admin, and an owner whose own key has no list, any; an owner whose key has a list, only
+  /// a non-empty list of names in it (an owner's keys are no wider than its own). Otherwise 403
+  /// "permission_denied" on param "models" naming the models its own key may not use.
+  std::optional<ApiError> refuse_models(const std::vector<std::string>& models) const;
+  /// Nothing when the caller may change the limits of `target`, a key may_manage() allows: an
+  /// admin any key, its own too; an owner neither its own key (an admin sets that key's limits)
+  /// nor a key that may use a model its own key may not (as refuse_models()). Otherwise 403
+  /// "permission_denied" saying which and that an admin key can.
+  std::optional<ApiError> refuse_change(const platform::KeyInfo& target) const;
   /// The tenant the caller is confined to; nullopt for an admin (every tenant).
   std::optional<int64_t> tenant_scope() const;
   /// The audit log's actor: the key's id and "key:<name>".

@@ -505,6 +505,10 @@ void AdminRequest::create_key(const AdminCaller& caller) {
   auto limits = read_limits(*body, {});
   if (failed(limits)) return;
   key.limits = *limits;
+  if (auto refused = caller.refuse_models(key.models)) {
+    send_error(out_, *refused);
+    return;
+  }
   if (failed(key_name_free(key.name))) return;
   auto secret = store_.create_key(key, caller.actor());
   if (!secret.ok()) {
@@ -646,6 +650,8 @@ ApiResult<platform::KeyInfo> update_key_limits(platform::Store& store, int64_t i
   if (!fields.ok()) return fields.error();
   auto key = visible_key(store, caller, id);
   if (!key.ok()) return key.error();
+  if (caller)
+    if (auto refused = caller->refuse_change(*key)) return *refused;
   if (key->revoked_at_us) return conflict("the API key " + std::to_string(id) + " is revoked");
   auto limits = read_limits(*fields, key->limits);
   if (!limits.ok()) return limits.error();

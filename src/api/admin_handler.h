@@ -10,9 +10,11 @@
 //   GET    /admin/keys           admin: every key; owner: its tenant's keys but admin keys
 //   POST   /admin/keys           admin; owner in its tenant, roles owner and member only:
 //                                {"name", "tenant" (name), "role", "models": [..],
-//                                "expires_in_days", limits}; 201 with the secret, shown once
+//                                "expires_in_days", limits}; 201 with the secret, shown once;
+//                                an owner whose key lists models gives only those (403)
 //   GET    /admin/keys/ID        as the list
-//   PATCH  /admin/keys/ID        as the list: limits
+//   PATCH  /admin/keys/ID        as the list: limits; an owner neither its own key nor a key
+//                                that may use a model its own key may not (403)
 //   DELETE /admin/keys/ID        as the list: revokes the key
 //   GET    /admin/prices         admin, owner: every model's prices
 //   POST   /admin/prices         admin: {"model", "input", "output", "cached_input"} (USD per
@@ -75,7 +77,9 @@ ApiResult<platform::TenantInfo> update_tenant_limits(platform::Store& store, int
                                                      const AdminCaller* caller);
 
 /// PATCH /admin/keys/ID, also `gengyun keys update`: as update_tenant_limits() for the API key
-/// `id`; also 409 "conflict" for a revoked key.
+/// `id`; also 403 "permission_denied" for a key `caller` may see but not change
+/// (AdminCaller::refuse_change(): an owner's own key, a key wider in models than the owner's)
+/// and 409 "conflict" for a revoked key.
 ApiResult<platform::KeyInfo> update_key_limits(platform::Store& store, int64_t id,
                                                std::string_view body, const platform::Actor& actor,
                                                const AdminCaller* caller);

@@ -528,6 +528,168 @@ TEST_F(AdminTest, AKeyRevokedThroughTheApiIsRefusedAtTheNextRequest) {
   EXPECT_EQ(body["error"]["code"], "invalid_api_key");
 }
 
+// An owner cannot change its own key (an admin's limits on it hold), may still revoke it, and
+// cannot change its tenant's limits; an admin changes any key, its own too.
+TEST_F(AdminTest, AnOwnerCannotChangeItsOwnKey) {
+  const platform::Limits capped{1'000'000, platform::BudgetPeriod::Day, 5, std::nullopt};
+  const std::string lead = key({"acme-lead", "acme", Role::Owner, capped, {"stories"}});
+  const int64_t lead_id = ids_["acme-lead"];
+  const std::string own = "/admin/keys/" + std::to_string(lead_id);
+  const std::string message =
+      "an owner cannot change its own key's limits or models; an admin key can";
+  // Lifting a limit, tightening one, an empty body: every change of its own key is refused.
+  for (const json& patch : {json{{"budget_usd", nullptr}}, json{{"rpm", nullptr}, {"tpm", 5}},
+                            json{{"rpm", 1}}, json::object()}) {
+    json body;
+    EXPECT_EQ(status("PATCH", own, patch, lead, &body), 403) << patch;
+    EXPECT_EQ(body["error"]["code"], "permission_denied") << patch;
+    EXPECT_EQ(body["error"]["type"], "invalid_request_error") << patch;
+    EXPECT_EQ(body["error"]["message"], message) << patch;
+  }
+  // Also an owner whose key has no limits and no models.
+  json body;
+  EXPECT_EQ(status("PATCH", "/admin/keys/" + std::to_string(ids_["acme-owner"]), {{"rpm", 100}},
+                   owner_, &body),
+            403);
+  EXPECT_EQ(body["error"]["message"], message);
+  auto stored = store_->find_key(lead_id);
+  ASSERT_TRUE(stored.ok() && stored.value());
+  EXPECT_EQ((*stored)->limits.budget_micro_usd, 1'000'000);
+  EXPECT_EQ((*stored)->limits.budget_period, platform::BudgetPeriod::Day);
+  EXPECT_EQ((*stored)->limits.rpm, 5);
+  EXPECT_EQ((*stored)->limits.tpm, std::nullopt);
+  EXPECT_EQ((*stored)->models, std::vector<std::string>{"stories"});
+  // Its tenant's limits are the admin's too: 403 and unchanged.
+  ASSERT_TRUE(store_->set_tenant_limits(acme_, capped).ok());
+  EXPECT_EQ(status("PATCH", "/admin/tenants/" + std::to_string(acme_), {{"budget_usd", nullptr}},
+                   lead, &body),
+            403);
+  EXPECT_EQ(body["error"]["code"], "permission_denied");
+  auto tenant = store_->find_tenant(acme_);
+  ASSERT_TRUE(tenant.ok() && tenant.value());
+  EXPECT_EQ((*tenant)->limits.budget_micro_usd, 1'000'000);
+  EXPECT_EQ((*tenant)->limits.rpm, 5);
+  EXPECT_EQ(audit_actions(), "");
+
+  // An admin changes the owner's key, and its own.
+  ASSERT_EQ(status("PATCH", own, {{"budget_usd", "2"}, {"rpm", nullptr}}, admin_, &body), 200)
+      << body.dump();
+  EXPECT_EQ(body["budget_usd"], "2");
+  EXPECT_TRUE(body["rpm"].is_null());
+  ASSERT_EQ(
+      status("PATCH", "/admin/keys/" + std::to_string(ids_["root"]), {{"tpm", 9}}, admin_, &body),
+      200)
+      << body.dump();
+  EXPECT_EQ(body["tpm"], 9);
+  stored = store_->find_key(lead_id);
+  ASSERT_TRUE(stored.ok() && stored.value());
+  EXPECT_EQ((*stored)->limits.budget_micro_usd, 2'000'000);
+  EXPECT_EQ((*stored)->limits.rpm, std::nullopt);
+
+  // Revoking its own key only takes away: allowed, and the key is refused from then on.
+  ASSERT_EQ(status("DELETE", own, nullptr, lead, &body), 200) << body.dump();
+  EXPECT_FALSE(body["revoked_at"].is_null());
+  EXPECT_EQ(status("GET", "/admin/keys", nullptr, lead), 401);
+  EXPECT_EQ(audit_actions(),
+            "key:root key.limits acme-lead\n"
+            "key:root key.limits root\n"
+            "key:acme-lead key.revoke acme-lead\n");
+}
+
+// The keys an owner makes or changes may use no model its own key may not; an owner whose key
+// lists no models, and an admin, are not bound.
+TEST_F(AdminTest, AnOwnersKeysAreNoWiderInModelsThanItsOwn) {
+  const std::string lead = key({"acme-lead", "acme", Role::Owner, {}, {"stories", "qwen2-tiny"}});
+  const size_t keys = store_->list_keys()->size();
+  const std::string required =
+      "models is required: this key may use only stories, qwen2-tiny, and the keys an owner "
+      "makes may use no model its own key may not (a key without models may use every model)";
+  const auto outside = [](const std::string& models) {
+    return "models lists " + models +
+           ", which this key may not use: the keys an owner makes may use only models its own "
+           "key may use (stories, qwen2-tiny)";
+  };
+  const std::vector<std::pair<json, std::string>> refused = {
+      {{{"name", "m"}}, required},
+      {{{"name", "m"}, {"models", json::array()}}, required},
+      {{{"name", "m"}, {"role", "owner"}}, required},
+      {{{"name", "m"}, {"models", {"stories", "qwen3-embed-tiny", "x", "x"}}},
+       outside("qwen3-embed-tiny, x")},
+      {{{"name", "m"},
+        {"role", "owner"},
+        {"models", {"qwen2-tiny", "stories", "qwen3-embed-tiny"}}},
+       outside("qwen3-embed-tiny")},
+  };
+  for (const auto& [request, message] : refused) {
+    json body;
+    EXPECT_EQ(status("POST", "/admin/keys", request, lead, &body), 403) << request;
+    EXPECT_EQ(body["error"]["code"], "permission_denied") << request;
+    EXPECT_EQ(body["error"]["param"], "models") << request;
+    EXPECT_EQ(body["error"]["message"], message) << request;
+  }
+  EXPECT_EQ(store_->list_keys()->size(), keys);
+
+  // A subset, or the whole list, is made.
+  json body;
+  ASSERT_EQ(status("POST", "/admin/keys", {{"name", "m1"}, {"models", {"stories"}}}, lead, &body),
+            201)
+      << body.dump();
+  EXPECT_EQ(body["models"], json({"stories"}));
+  const int64_t m1 = body["id"];
+  ASSERT_EQ(status("POST", "/admin/keys",
+                   {{"name", "o1"}, {"role", "owner"}, {"models", {"qwen2-tiny", "stories"}}}, lead,
+                   &body),
+            201)
+      << body.dump();
+  EXPECT_EQ(body["models"], json({"qwen2-tiny", "stories"}));
+  // Its keys' limits it changes.
+  ASSERT_EQ(status("PATCH", "/admin/keys/" + std::to_string(m1), {{"rpm", 9}}, lead, &body), 200)
+      << body.dump();
+  EXPECT_EQ(body["rpm"], 9);
+
+  // Keys wider than its own (made by an admin) it cannot change: every model, or one more.
+  key({"acme-wide", "acme", Role::Member, {}, {"stories", "qwen3-embed-tiny"}});
+  const auto wider = [](int64_t id, const std::string& models) {
+    return "the API key " + std::to_string(id) + " may use " + models +
+           ", which this key may not: an owner changes only keys that may use no model its own "
+           "key may not (stories, qwen2-tiny); an admin key can change it";
+  };
+  for (const auto& [name, message] :
+       {std::pair<std::string, std::string>{"acme-bot", wider(ids_["acme-bot"], "every model")},
+        {"acme-wide", wider(ids_["acme-wide"], "qwen3-embed-tiny")}}) {
+    const std::string path = "/admin/keys/" + std::to_string(ids_[name]);
+    EXPECT_EQ(status("PATCH", path, {{"budget_usd", "1"}}, lead, &body), 403) << name;
+    EXPECT_EQ(body["error"]["code"], "permission_denied") << name;
+    EXPECT_EQ(body["error"]["message"], message) << name;
+    auto stored = store_->find_key(ids_[name]);
+    ASSERT_TRUE(stored.ok() && stored.value());
+    EXPECT_EQ((*stored)->limits.budget_micro_usd, std::nullopt) << name;
+  }
+  // PATCH never changes models, so an update cannot widen a key either.
+  EXPECT_EQ(status("PATCH", "/admin/keys/" + std::to_string(m1),
+                   {{"models", {"stories", "qwen3-embed-tiny"}}}, lead, &body),
+            400);
+  EXPECT_EQ(body["error"]["param"], "models");
+  // Revoking a wider key only takes away: allowed.
+  ASSERT_EQ(status("DELETE", "/admin/keys/" + std::to_string(ids_["acme-wide"]), nullptr, lead),
+            200);
+
+  // An owner whose key lists no models, and an admin, give any models or none.
+  ASSERT_EQ(status("POST", "/admin/keys", {{"name", "free"}}, owner_, &body), 201) << body.dump();
+  EXPECT_EQ(body["models"], json::array());
+  ASSERT_EQ(status("PATCH", "/admin/keys/" + std::to_string(ids_["acme-bot"]), {{"rpm", 3}}, admin_,
+                   &body),
+            200)
+      << body.dump();
+  EXPECT_EQ(audit_actions(),
+            "key:acme-lead key.create m1\n"
+            "key:acme-lead key.create o1\n"
+            "key:acme-lead key.limits m1\n"
+            "key:acme-lead key.revoke acme-wide\n"
+            "key:acme-owner key.create free\n"
+            "key:root key.limits acme-bot\n");
+}
+
 TEST_F(AdminTest, TenantsKeysLimitsPricesAndTheAuditLogRoundTrip) {
   json body;
   ASSERT_EQ(status("POST", "/admin/tenants",
