@@ -9,6 +9,7 @@
 
 #include "api/admin_auth.h"
 #include "api/http_reply.h"
+#include "api/openai_request.h"
 #include "api/query_parameters.h"
 #include "api/store_errors.h"
 #include "platform/store_rules.h"
@@ -37,12 +38,13 @@ struct AdminPath {
   std::optional<int64_t> id;
 };
 
-/// `text` as a whole number of 1 to 18 decimal digits; nullopt otherwise.
+/// `text` as a whole number of decimal digits from 0 to INT64_MAX; nullopt otherwise.
 std::optional<int64_t> parse_decimal(std::string_view text) {
-  if (text.empty() || text.size() > 18) return std::nullopt;
+  constexpr int64_t kMax = std::numeric_limits<int64_t>::max();
+  if (text.empty()) return std::nullopt;
   int64_t value = 0;
   for (char c : text) {
-    if (c < '0' || c > '9') return std::nullopt;
+    if (c < '0' || c > '9' || value > (kMax - (c - '0')) / 10) return std::nullopt;
     value = value * 10 + (c - '0');
   }
   return value;
@@ -137,8 +139,9 @@ json page_json(json data, bool has_more) {
 /// kDefaultPageLimit) objects with an id above `after` (default 0: from the first). `after` is a
 /// position in id order, not a lookup: an id that names nothing the caller may see (another
 /// tenant's, none at all) pages on from where it would be. Errors (400 naming the parameter): a
-/// limit out of range or not a whole number, an after that is not a whole number, and those of
-/// query_parameters() (unknown or repeated parameters, malformed percent-encoding).
+/// limit out of range or not a whole number, an after that is not a whole number from 0 to
+/// INT64_MAX, and those of query_parameters() (unknown or repeated parameters, malformed
+/// percent-encoding).
 ApiResult<platform::Page> parse_page(std::string_view target) {
   auto values = query_parameters(target, {"limit", "after"});
   if (!values.ok()) return values.error();
@@ -155,25 +158,27 @@ ApiResult<platform::Page> parse_page(std::string_view target) {
     const auto after = parse_decimal(it->second);
     if (!after)
       return invalid_request(
-          "after must be the id of an object of the list (a whole number), got '" + it->second +
-              "'",
+          "after must be the id of an object of the list (a whole number from 0 to " +
+              std::to_string(std::numeric_limits<int64_t>::max()) + "), got '" + it->second + "'",
           "after");
     page.after_id = *after;
   }
   return page;
 }
 
-/// A request body: a JSON object whose fields are all among `allowed`.
+/// A request body: a JSON object whose fields are all among `allowed` (parse_body()).
 struct Body {
   json fields;
   bool has(const char* name) const { return fields.contains(name); }
   const json& operator[](const char* name) const { return fields.at(name); }
 };
 
+/// `text` as a Body. Errors (400): those of parse_json_object() (not a JSON object, a field
+/// given twice), a field not among `allowed`.
 ApiResult<Body> parse_body(std::string_view text, std::vector<std::string_view> allowed) {
-  json body = json::parse(text, nullptr, false);
-  if (body.is_discarded() || !body.is_object())
-    return invalid_request("the request body must be a JSON object");
+  auto parsed = parse_json_object(text);
+  if (!parsed.ok()) return parsed.error();
+  json& body = *parsed;
   for (const auto& [name, value] : body.items()) {
     bool known = false;
     for (std::string_view field : allowed) known = known || name == field;
@@ -597,6 +602,10 @@ void AdminRequest::set_price(const AdminCaller& caller) {
     auto usd = read_usd((*body)["cached_input"], "cached_input");
     if (failed(usd)) return;
     price.cached_input = *usd;
+  }
+  if (auto valid = platform::validate_price(price); !valid.ok()) {
+    send_error(out_, invalid_request(valid.error().message, "cached_input"));
+    return;
   }
   if (auto set = store_.set_price(*model, price, caller.actor()); !set.ok()) {
     send_error(out_, store_failed("cannot set the price", set.error()));

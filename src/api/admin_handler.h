@@ -26,8 +26,9 @@
 // default 20) objects, in id order, whose id is above `after` (a position: an id the caller
 // cannot see, or none has, pages on from where it would be), answered as {"object": "list",
 // "data", "first_id", "last_id" (null when data is empty), "has_more"}; ids are integers.
-// A bad limit or after, an unknown or repeated parameter is 400 naming it; other paths take
-// no query parameters (400).
+// A bad limit or after (a whole number from 0 to 2^63-1), an unknown or repeated parameter is
+// 400 naming it; other paths take no query parameters (400). A body that gives a field twice
+// is 400 naming it (parse_json_object()).
 //
 // Every change is one store transaction that also appends its audit entry (actor "key:NAME").
 // Errors: 400 for bad input (the field in `param`; nothing is written; also a key's tenant

@@ -4,7 +4,9 @@
 #include <cstdint>
 #include <limits>
 #include <optional>
+#include <utility>
 
+#include "api/strict_json.h"
 #include "deploy/units.h"
 #include "sampling/json_schema.h"
 
@@ -722,11 +724,17 @@ ApiResult<nlohmann::json> parse_json_object(std::string_view body) {
     return invalid_request("the request body nests arrays and objects " + std::to_string(depth) +
                            " levels deep; at most " + std::to_string(kMaxJsonNesting) +
                            " are allowed");
-  json value = json::parse(body, nullptr, /*allow_exceptions=*/false);
-  if (value.is_discarded()) return invalid_request("the request body is not valid JSON (UTF-8)");
-  if (!value.is_object())
-    return invalid_request("the request body must be a JSON object, got " + shown(value));
-  return value;
+  StrictJson parsed = parse_strict_json(body);
+  if (parsed.value.is_discarded())
+    return invalid_request("the request body is not valid JSON (UTF-8)");
+  if (!parsed.value.is_object())
+    return invalid_request("the request body must be a JSON object, got " + shown(parsed.value));
+  if (!parsed.duplicate.empty())
+    return invalid_request("the field '" + parsed.duplicate +
+                               "' is given twice in the request body (an object may give each "
+                               "field once)",
+                           parsed.duplicate);
+  return std::move(parsed.value);
 }
 
 std::string requested_model(const nlohmann::json& body) {

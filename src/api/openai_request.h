@@ -62,8 +62,10 @@ const nlohmann::json* field(const nlohmann::json& body, const char* name);
 /// A JSON value as it appears in an error message, cut to a readable length.
 std::string shown(const nlohmann::json& value);
 
-/// The body parsed as a JSON object. Errors (400): nested deeper than kMaxJsonNesting, not
-/// JSON (or not UTF-8), not an object.
+/// The body parsed as a JSON object: the one parse of every JSON body the HTTP API reads.
+/// Errors (400): nested deeper than kMaxJsonNesting, not JSON (or not UTF-8), not an object, an
+/// object at any depth that gives a field twice (`param` is its path: "model",
+/// "messages[0].role").
 ApiResult<nlohmann::json> parse_json_object(std::string_view body);
 
 /// The body's `model` when it is a string, else "" (what the ledger records as requested,

@@ -112,10 +112,13 @@ platform::Actor cli_actor() {
                          "cli:" + (user ? std::string(user->pw_name) : std::to_string(geteuid()))};
 }
 
-std::unique_ptr<platform::Store> open_store(const std::string& db, bool must_exist) {
+bool creates_database(const std::string& db) {
   std::error_code ec;
-  const bool creates = !must_exist && !platform::is_postgres_url(db) && db != ":memory:" &&
-                       !std::filesystem::exists(db, ec);
+  return !platform::is_postgres_url(db) && db != ":memory:" && !std::filesystem::exists(db, ec);
+}
+
+std::unique_ptr<platform::Store> open_store(const std::string& db, bool must_exist) {
+  const bool creates = !must_exist && creates_database(db);
   auto store = platform::Store::open(db, must_exist);
   if (!store.ok()) {
     std::fprintf(stderr, "error: %s\n", store.error().message.c_str());

@@ -6,11 +6,14 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "api/admin_handler.h"
 #include "cli/admin_flags.h"
 #include "cli/commands.h"
 #include "platform/store.h"
+#include "platform/store_rules.h"
 #include "util/clock.h"
 
 namespace gengyun::cli {
@@ -25,9 +28,12 @@ struct CreateFlags {
   LimitFlags limits;
 };
 
-/// The key `flags` describe. Errors: an unknown role, bad limits or models, an expiry that
-/// api::key_expiry() refuses (with its message, the admin API's).
+/// The key `flags` describe. Errors: a name platform::validate_name() refuses, an unknown role,
+/// bad limits or models, an expiry that api::key_expiry() refuses (with its message, the admin
+/// API's).
 Result<platform::NewKey> new_key(const std::string& name, const CreateFlags& flags) {
+  if (auto valid = platform::validate_name("key", name); !valid)
+    return make_error("cannot create API key: " + valid.error().message);
   platform::NewKey key{name, flags.tenant};
   auto role = platform::parse_role(flags.role);
   if (!role) return make_error("--role '" + flags.role + "' is not one of admin, owner, member");
@@ -61,9 +67,18 @@ std::string utc_time(int64_t us) {
 }
 
 int create(const std::string& db, const std::string& name, const CreateFlags& flags) {
+  // Checked before the database is opened, so that refused input creates no file; a database
+  // that is not there yet has no tenant but the default one.
   auto wanted = new_key(name, flags);
   if (!wanted.ok()) {
     std::fprintf(stderr, "error: %s\n", wanted.error().message.c_str());
+    return 1;
+  }
+  if (flags.tenant != platform::kDefaultTenant && creates_database(db)) {
+    std::fprintf(stderr,
+                 "error: cannot create API key '%s': no tenant is named '%s' (there is no "
+                 "database '%s' yet; create the tenant with `gengyun tenants create`)\n",
+                 name.c_str(), flags.tenant.c_str(), db.c_str());
     return 1;
   }
   auto store = open_store(db);
@@ -106,42 +121,98 @@ int list(const std::string& db) {
   }
 }
 
-/// Which key `keys revoke` revokes: --name or --id, as given.
-struct RevokeFlags {
+/// Which key `keys revoke` and `keys update` act on: --name or --id, as given.
+struct WhichKey {
   std::string name;
   std::string id;
+
+  /// Registers --name (described by `name_help`) and --id on `cmd`.
+  void add_to(CLI::App& cmd, const std::string& name_help) {
+    cmd.add_option("--name", name, name_help);
+    cmd.add_option("--id", id, "id of the key, as keys list shows it");
+  }
+  /// The --id given; nullopt when --name is. Errors: neither or both given, an --id that is
+  /// not a whole number from 0 to 10^12.
+  Result<std::optional<int64_t>> checked_id() const {
+    if (name.empty() == id.empty())
+      return make_error("give the key's --name or its --id (one of them)");
+    if (id.empty()) return std::optional<int64_t>();
+    auto parsed = parse_count(id, "--id");
+    if (!parsed) return parsed.error();
+    return std::optional<int64_t>(*parsed);
+  }
 };
 
-int revoke(const std::string& db, const RevokeFlags& flags) {
-  if (flags.name.empty() == flags.id.empty()) {
-    std::fprintf(stderr, "error: give the key's --name or its --id (one of them)\n");
+/// The key named `name` that `keys revoke` revokes (the active one). Errors: those of
+/// platform::key_to_revoke(), the store's.
+Result<platform::KeyInfo> active_key_named(platform::Store& store, const std::string& name) {
+  auto keys = store.list_keys();
+  if (!keys) return keys.error();
+  std::vector<platform::KeyInfo> named;
+  for (platform::KeyInfo& k : *keys)
+    if (k.name == name) named.push_back(std::move(k));
+  return platform::key_to_revoke(name, named);
+}
+
+int revoke(const std::string& db, const WhichKey& which) {
+  auto id = which.checked_id();
+  if (!id) {
+    std::fprintf(stderr, "error: %s\n", id.error().message.c_str());
     return 1;
-  }
-  std::optional<int64_t> id;
-  if (!flags.id.empty()) {
-    auto parsed = parse_count(flags.id, "--id");
-    if (!parsed) {
-      std::fprintf(stderr, "error: %s\n", parsed.error().message.c_str());
-      return 1;
-    }
-    id = *parsed;
   }
   auto store = open_store(db, /*must_exist=*/true);
   if (!store) return 1;
-  auto revoked =
-      id ? store->revoke_key_id(*id, cli_actor()) : store->revoke_key(flags.name, cli_actor());
-  if (!revoked.ok()) {
+  // The key's name and id, for the message; a key of no such id is refused by revoke_key_id().
+  std::string name = which.name;
+  if (*id) {
+    auto key = store->find_key(**id);
+    if (!key) {
+      std::fprintf(stderr, "error: %s\n", key.error().message.c_str());
+      return 1;
+    }
+    if (*key) name = (*key)->name;
+  } else {
+    auto named = active_key_named(*store, which.name);
+    if (!named) {
+      std::fprintf(stderr, "error: %s\n", named.error().message.c_str());
+      return 1;
+    }
+    *id = named->id;
+  }
+  if (auto revoked = store->revoke_key_id(**id, cli_actor()); !revoked) {
     std::fprintf(stderr, "error: %s\n", revoked.error().message.c_str());
     return 1;
   }
-  if (id)
-    std::fprintf(stderr, "revoked key %lld\n", static_cast<long long>(*id));
-  else
-    std::fprintf(stderr, "revoked %s\n", flags.name.c_str());
+  std::fprintf(stderr, "revoked key '%s' (id %lld)\n", name.c_str(), static_cast<long long>(**id));
   return 0;
 }
 
-int update(const std::string& db, const std::string& name, const LimitChangeFlags& flags) {
+/// The id of the key that `keys update` changes: `id` when a key has it; else the key named
+/// `name`, the active one, else a revoked one (which update_key_limits() refuses). Errors: no
+/// key has that id or name, the store's.
+Result<int64_t> key_to_update(platform::Store& store, const std::optional<int64_t>& id,
+                              const std::string& name) {
+  if (id) {
+    auto key = store.find_key(*id);
+    if (!key) return key.error();
+    if (!*key) return make_error("no API key has the id " + std::to_string(*id));
+    return *id;
+  }
+  auto keys = store.list_keys();
+  if (!keys) return keys.error();
+  const platform::KeyInfo* key = nullptr;
+  for (const platform::KeyInfo& k : *keys)
+    if (k.name == name && (!key || (key->revoked_at_us && !k.revoked_at_us))) key = &k;
+  if (!key) return make_error("no API key is named '" + name + "'");
+  return key->id;
+}
+
+int update(const std::string& db, const WhichKey& which, const LimitChangeFlags& flags) {
+  auto id = which.checked_id();
+  if (!id) {
+    std::fprintf(stderr, "error: %s\n", id.error().message.c_str());
+    return 1;
+  }
   auto body = flags.patch_body();
   if (!body.ok()) {
     std::fprintf(stderr, "error: %s\n", body.error().message.c_str());
@@ -149,25 +220,17 @@ int update(const std::string& db, const std::string& name, const LimitChangeFlag
   }
   auto store = open_store(db, /*must_exist=*/true);
   if (!store) return 1;
-  auto keys = store->list_keys();
-  if (!keys.ok()) {
-    std::fprintf(stderr, "error: %s\n", keys.error().message.c_str());
-    return 1;
-  }
-  // The active key of that name; a revoked one only when no active key has it (refused below).
-  const platform::KeyInfo* key = nullptr;
-  for (const platform::KeyInfo& k : *keys)
-    if (k.name == name && (!key || (key->revoked_at_us && !k.revoked_at_us))) key = &k;
+  auto key = key_to_update(*store, *id, which.name);
   if (!key) {
-    std::fprintf(stderr, "error: no API key is named '%s'\n", name.c_str());
+    std::fprintf(stderr, "error: %s\n", key.error().message.c_str());
     return 1;
   }
-  auto updated = api::update_key_limits(*store, key->id, *body, cli_actor(), nullptr);
+  auto updated = api::update_key_limits(*store, *key, *body, cli_actor(), nullptr);
   if (!updated.ok()) {
     std::fprintf(stderr, "error: %s\n", updated.error().message.c_str());
     return 1;
   }
-  std::fprintf(stderr, "updated key '%s' (id %lld): %s\n", name.c_str(),
+  std::fprintf(stderr, "updated key '%s' (id %lld): %s\n", updated->name.c_str(),
                static_cast<long long>(updated->id), limits_text(updated->limits).c_str());
   return 0;
 }
@@ -197,22 +260,24 @@ void add_keys_command(CLI::App& app, int& exit_code) {
   list_cmd->add_option("--db", *db, kDbMustExistHelp)->capture_default_str();
   list_cmd->callback([db, &exit_code] { exit_code = list(*db); });
 
-  auto which = std::make_shared<RevokeFlags>();
+  auto which = std::make_shared<WhichKey>();
   auto* revoke_cmd = keys->add_subcommand(
       "revoke", "revoke a key by its name or by its id (keys list shows both)");
   revoke_cmd->add_option("--db", *db, kDbMustExistHelp)->capture_default_str();
-  revoke_cmd->add_option("--name", which->name, "name of the active key to revoke (the name only)");
-  revoke_cmd->add_option("--id", which->id, "id of the key to revoke, as keys list shows it");
+  which->add_to(*revoke_cmd, "name of the active key to revoke (the name only)");
   revoke_cmd->callback([db, which, &exit_code] { exit_code = revoke(*db, *which); });
 
   auto changes = std::make_shared<LimitChangeFlags>();
   auto* update_cmd = keys->add_subcommand(
-      "update", "change an active key's limits (only those given; none clears one)");
+      "update",
+      "change an active key's limits (only those given; none clears one), the key by its name "
+      "or by its id");
   update_cmd->add_option("--db", *db, kDbMustExistHelp)->capture_default_str();
-  update_cmd->add_option("--name", *name, "name of the key")->required();
+  auto target = std::make_shared<WhichKey>();
+  target->add_to(*update_cmd, "name of the key (the active key of that name)");
   changes->add_to(*update_cmd);
   update_cmd->callback(
-      [db, name, changes, &exit_code] { exit_code = update(*db, *name, *changes); });
+      [db, target, changes, &exit_code] { exit_code = update(*db, *target, *changes); });
 }
 
 }  // namespace gengyun::cli

@@ -8,6 +8,7 @@
 #include "cli/commands.h"
 #include "platform/money.h"
 #include "platform/store.h"
+#include "platform/store_rules.h"
 
 namespace gengyun::cli {
 namespace {
@@ -19,8 +20,13 @@ struct PriceFlags {
   std::string output;
 };
 
-/// The prices the flags give; --cached-input defaults to --input (no discount).
+/// The prices the flags give; --cached-input defaults to --input (no discount). Errors: a model
+/// name platform::validate_model_name() refuses, an amount parse_usd() refuses, prices
+/// platform::validate_price() refuses; all checked before the database is opened, so that
+/// refused input creates no file.
 Result<platform::Price> price_of(const PriceFlags& flags) {
+  if (auto valid = platform::validate_model_name(flags.model); !valid)
+    return make_error("cannot set a price: " + valid.error().message);
   auto input = platform::parse_usd(flags.input, "--input");
   if (!input) return input.error();
   auto output = platform::parse_usd(flags.output, "--output");
@@ -31,7 +37,11 @@ Result<platform::Price> price_of(const PriceFlags& flags) {
     if (!parsed) return parsed.error();
     cached = *parsed;
   }
-  return platform::Price{*input, cached, *output};
+  const platform::Price price{*input, cached, *output};
+  if (auto valid = platform::validate_price(price); !valid)
+    return make_error("cannot set the price of model '" + flags.model +
+                      "': " + valid.error().message);
+  return price;
 }
 
 int set(const std::string& db, const PriceFlags& flags) {

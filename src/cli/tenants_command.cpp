@@ -9,11 +9,17 @@
 #include "cli/commands.h"
 #include "platform/money.h"
 #include "platform/store.h"
+#include "platform/store_rules.h"
 
 namespace gengyun::cli {
 namespace {
 
 int create(const std::string& db, const std::string& name, const LimitFlags& flags) {
+  // Checked before the database is opened, so that refused input creates no file.
+  if (auto valid = platform::validate_name("tenant", name); !valid) {
+    std::fprintf(stderr, "error: cannot create tenant: %s\n", valid.error().message.c_str());
+    return 1;
+  }
   auto limits = flags.limits();
   if (!limits.ok()) {
     std::fprintf(stderr, "error: %s\n", limits.error().message.c_str());

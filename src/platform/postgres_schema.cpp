@@ -4,6 +4,7 @@
 #include <iterator>
 #include <string>
 
+#include "platform/store_rules.h"
 #include "platform/store_schema.h"
 
 namespace gengyun::platform {
@@ -185,10 +186,7 @@ Result<void> ensure_postgres_schema(pg::Connection& conn, bool must_exist) {
   auto exists = conn.query("SELECT to_regclass('schema_version') IS NOT NULL");
   if (!exists) return exists.error();
   const bool has_schema = exists->text(0, 0) == "t";
-  if (!has_schema && must_exist)
-    return make_error(
-        "the database has no gengyun schema (create it with `gengyun keys create` "
-        "or `gengyun serve`)");
+  if (!has_schema && must_exist) return make_error(std::string(kNoSchemaError));
   int64_t version = 0;
   if (has_schema) {
     auto read = conn.query("SELECT max(version) FROM schema_version");

@@ -558,8 +558,8 @@ Result<void> PostgresStore::set_price(const std::string& model, const Price& pri
   if (auto valid = validate_model_name(model); !valid)
     return make_error("cannot set a price: " + valid.error().message);
   const std::string what = "cannot set the price of model '" + model + "'";
-  if (price.input < 0 || price.cached_input < 0 || price.output < 0)
-    return make_error(what + ": prices must be >= 0");
+  if (auto valid = validate_price(price); !valid)
+    return make_error(what + ": " + valid.error().message);
   auto lease = pool_->acquire();
   if (!lease) return lease.error();
   pg::Connection& conn = **lease;

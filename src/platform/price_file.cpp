@@ -41,6 +41,8 @@ Result<std::vector<ModelPrice>> parse_price_file(const std::string& text) {
        : std::string_view(name) == "output" ? price.output
                                             : price.cached_input) = *usd;
     }
+    if (auto valid = validate_price(price); !valid)
+      return make_error("prices file: model '" + model + "': " + valid.error().message);
     prices.push_back({model, price});
   }
   return prices;

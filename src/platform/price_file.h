@@ -19,7 +19,8 @@ namespace gengyun::platform {
 
 /// The prices `text` (the file's contents) sets, ordered by model name. Errors (naming the
 /// model and field): not JSON, not an object of objects, a model name validate_model_name()
-/// refuses, an unknown or missing field, an amount parse_usd() refuses.
+/// refuses, an unknown or missing field, an amount parse_usd() refuses, prices
+/// validate_price() refuses (a cached_input above the input).
 Result<std::vector<ModelPrice>> parse_price_file(const std::string& text);
 
 /// Sets each of `prices` in `store` whose stored price differs (so a restart with the same

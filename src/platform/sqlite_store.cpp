@@ -195,9 +195,12 @@ Result<std::unique_ptr<Store>> SqliteStore::open(const std::string& path, bool m
   std::error_code ec;
   if (must_exist && path != ":memory:" && !std::filesystem::exists(path, ec))
     return make_error("cannot open database '" + path + "': no such file" + open_hint(path));
+  // A reader opens only a file that is there (one removed since is not made again).
+  const bool reads = must_exist && path != ":memory:";
   sqlite3* db = nullptr;
   int rc = sqlite3_open_v2(
-      path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
+      path.c_str(), &db,
+      SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | (reads ? 0 : SQLITE_OPEN_CREATE), nullptr);
   if (rc != SQLITE_OK) {
     std::string reason = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
     sqlite3_close_v2(db);
@@ -207,12 +210,24 @@ Result<std::unique_ptr<Store>> SqliteStore::open(const std::string& path, bool m
   sqlite3_extended_result_codes(db, 1);
   sqlite3_busy_timeout(db, kBusyTimeoutMs);
 
-  // journal_mode is the first statement that reads the file header, so a file that is not a
-  // database fails here, before anything is written to it.
+  // The first statement reads the file header, so a file that is not a database fails here,
+  // before anything is written to it. A reader refuses a database without gengyun's schema
+  // (an empty file, another program's) before anything is written to it either, as
+  // PostgreSQL's readers do.
+  const std::string not_a_database =
+      "cannot open database '" + path +
+      "': the file is not a SQLite database (wrong path, or a damaged file)";
+  if (reads) {
+    auto has = has_schema(db);
+    if (!has && (sqlite3_extended_errcode(db) & 0xff) == SQLITE_NOTADB)
+      return make_error(not_a_database);
+    if (!has) return make_error("cannot open database '" + path + "': " + has.error().message);
+    if (!*has)
+      return make_error("cannot open database '" + path + "': " + std::string(kNoSchemaError));
+  }
   auto setup = sqlite::exec(db, "PRAGMA journal_mode = WAL");
   if (!setup && (sqlite3_extended_errcode(db) & 0xff) == SQLITE_NOTADB)
-    return make_error("cannot open database '" + path +
-                      "': the file is not a SQLite database (wrong path, or a damaged file)");
+    return make_error(not_a_database);
   if (setup) setup = sqlite::exec(db, "PRAGMA synchronous = FULL");
   // Migrations rebuild tables that others reference, so foreign keys are enforced only after.
   if (setup) setup = ensure_schema(db);
@@ -578,8 +593,8 @@ Result<void> SqliteStore::set_price(const std::string& model, const Price& price
   if (auto valid = validate_model_name(model); !valid)
     return make_error("cannot set a price: " + valid.error().message);
   const std::string what = "cannot set the price of model '" + model + "'";
-  if (price.input < 0 || price.cached_input < 0 || price.output < 0)
-    return make_error(what + ": prices must be >= 0");
+  if (auto valid = validate_price(price); !valid)
+    return make_error(what + ": " + valid.error().message);
   std::lock_guard lock(mutex_);
   auto txn = Transaction::begin(db_);
   if (!txn) return fail(what, txn.error());

@@ -229,9 +229,10 @@ class Store {
   /// Opens the database at `path` and migrates its schema to this build's version: a
   /// PostgreSQL database for a "postgres://" or "postgresql://" URL (postgres_store.h), else a
   /// SQLite file (":memory:" gives a private in-memory store), created unless `must_exist`.
-  /// Errors: empty path, a missing file (or, on PostgreSQL, a database without the schema)
-  /// when `must_exist`, the database cannot be created, opened or reached, is not a database,
-  /// or has a schema from a newer gengyun.
+  /// Errors: empty path; when `must_exist`, a missing file or a database without gengyun's
+  /// schema (an empty file or database, another program's; store_rules.h's kNoSchemaError),
+  /// left as it was; the database cannot be created, opened or reached, is not a database, or
+  /// has a schema from a newer gengyun.
   static Result<std::unique_ptr<Store>> open(const std::string& path, bool must_exist = false);
 
   virtual ~Store() = default;
@@ -292,7 +293,7 @@ class Store {
   virtual const KeyCache& key_cache() const = 0;
 
   /// Sets the prices of `model` (replacing earlier ones). Errors: a model name that is not
-  /// validate_model_name()'s, negative prices, database errors.
+  /// validate_model_name()'s, prices validate_price() refuses, database errors.
   virtual Result<void> set_price(const std::string& model, const Price& price,
                                  const Actor& actor = {}) = 0;
   /// The prices of `model`; nullopt when none were set (the model is then free).

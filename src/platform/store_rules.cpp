@@ -111,6 +111,16 @@ Result<void> validate_limits(const Limits& limits) {
   return {};
 }
 
+Result<void> validate_price(const Price& price) {
+  if (price.input < 0 || price.cached_input < 0 || price.output < 0)
+    return make_error("prices must be >= 0");
+  if (price.cached_input > price.input)
+    return make_error("the cached input price (" + format_usd(price.cached_input) +
+                      ") is above the input price (" + format_usd(price.input) +
+                      ") (USD per 1M tokens); a cached prompt token costs at most an input token");
+  return {};
+}
+
 namespace {
 
 /// Errors of validate_name() and validate_model_name(): `extra` are the further characters

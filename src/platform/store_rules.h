@@ -13,6 +13,12 @@
 
 namespace gengyun::platform {
 
+/// Why Store::open() with `must_exist` refuses a database without gengyun's schema (an empty
+/// SQLite file or PostgreSQL database, another program's database), which it leaves as it was.
+inline constexpr std::string_view kNoSchemaError =
+    "the database has no gengyun schema (create it with `gengyun keys create` or `gengyun "
+    "serve`)";
+
 /// Names of tenants and keys are at most this many bytes.
 inline constexpr size_t kMaxNameBytes = 200;
 
@@ -46,6 +52,10 @@ Error describe_refusal(const LedgerWrite& write, const Error& why);
 
 /// Errors: a negative budget, rpm or tpm.
 Result<void> validate_limits(const Limits& limits);
+/// The rule for every price set (the CLI, POST /admin/prices, a prices file, the store).
+/// Errors: a negative price; a cached-input price above the input price (a prompt token found
+/// in the prefix cache never costs more than one computed), naming both amounts.
+Result<void> validate_price(const Price& price);
 /// Errors: `name` (of a `what`: "tenant", "key") empty, over kMaxNameBytes, or not of the safe
 /// charset: ASCII letters, digits, '.', '_', '-', starting with a letter, digit or '_'. Names
 /// appear in CSV reports, logs and shells, so none can start a spreadsheet formula ('=', '+',

@@ -219,6 +219,13 @@ Result<int64_t> read_version(sqlite3* db) {
 
 }  // namespace
 
+Result<bool> has_schema(sqlite3* db) {
+  auto select = sqlite::Statement::prepare(
+      db, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'");
+  if (!select) return select.error();
+  return select->step();
+}
+
 Result<void> ensure_schema(sqlite3* db) {
   auto txn = sqlite::Transaction::begin(db);
   if (!txn) return txn.error();

@@ -32,4 +32,9 @@ inline constexpr int64_t kStoreSchemaVersion = 5;
 /// Errors: the file's schema version is newer than kStoreSchemaVersion, SQLite errors.
 Result<void> ensure_schema(sqlite3* db);
 
+/// True when the database has gengyun's schema (its schema_version table), of any version;
+/// false for an empty database or another program's. Reads only. Errors: SQLite errors
+/// (SQLITE_NOTADB for a file that is not a database).
+Result<bool> has_schema(sqlite3* db);
+
 }  // namespace gengyun::platform

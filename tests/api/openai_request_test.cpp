@@ -74,6 +74,39 @@ TEST(ParseJsonObject, BoundsNesting) {
   EXPECT_EQ(r.value()["prompt"], "\"" + brackets);
 }
 
+TEST(ParseJsonObject, RefusesAFieldGivenTwiceAtAnyDepthNamingIt) {
+  const std::pair<const char*, const char*> cases[] = {
+      {R"({"model":"a","model":"b"})", "model"},
+      {R"({"model":"a","messages":[{"role":"user","content":"hi","role":"system"}]})",
+       "messages[0].role"},
+      // Array positions count primitives and containers alike.
+      {R"({"a":[1,"x",null,{"b":{"c":1,"d":[],"c":2}}]})", "a[3].b.c"},
+      {R"({"a":[[],[{"k":1}],[{"k":1},{"k":1,"k":2}]]})", "a[2][1].k"},
+      // The first duplicate is named, whatever follows.
+      {R"({"x":{"y":1,"y":2},"x":3})", "x.y"},
+  };
+  for (const auto& [text, path] : cases) {
+    auto r = parse_json_object(text);
+    ASSERT_FALSE(r.ok()) << text;
+    EXPECT_EQ(r.error().http_status, 400) << text;
+    EXPECT_EQ(r.error().type, "invalid_request_error") << text;
+    EXPECT_EQ(r.error().param, path) << text;
+    EXPECT_EQ(r.error().message,
+              "the field '" + std::string(path) +
+                  "' is given twice in the request body (an object may give each field once)")
+        << text;
+  }
+  // The same name in different objects is no duplicate.
+  auto r = parse_json_object(R"({"a":{"k":1},"b":{"k":2},"c":[{"k":3},{"k":4}],"k":5})");
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(r.value()["c"][1]["k"], 4);
+  // Text that is not JSON is that error, duplicates or not.
+  auto bad = parse_json_object(R"({"a":1,"a":2,)");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.error().param, "");
+  EXPECT_NE(bad.error().message.find("not valid JSON"), std::string::npos);
+}
+
 TEST(RequestedModel, OnlyStrings) {
   EXPECT_EQ(requested_model(json{{"model", "qwen"}}), "qwen");
   EXPECT_EQ(requested_model(json{{"model", 3}}), "");

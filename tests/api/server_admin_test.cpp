@@ -191,6 +191,10 @@ TEST_F(AdminTest, ListsArePagedWithLimitAndAfter) {
        true},
       {"/admin/keys?after=" + after("rival-bot"), admin_, {}, false},
       {"/admin/keys?after=999", admin_, {}, false},
+      // Any id in int64's range is a position, the 19 digits of the largest too.
+      {"/admin/keys?after=1234567890123456789", admin_, {}, false},
+      {"/admin/keys?after=9223372036854775807", admin_, {}, false},
+      {"/admin/keys?limit=1&after=00000000000000000000" + after("test"), admin_, {"root"}, true},
       {"/admin/keys?after=0&limit=1", admin_, {"test"}, true},
       // An owner sees its tenant's keys but its admin keys, paged over those alone.
       {"/admin/keys?limit=2", owner_, {"acme-owner", "acme-member"}, true},
@@ -216,6 +220,7 @@ TEST_F(AdminTest, ListsArePagedWithLimitAndAfter) {
       {"/admin/tenants?limit=2&after=" + after("acme"), admin_, {"rival"}, false},
       {"/admin/tenants?limit=1&after=" + after("default"), admin_, {"acme"}, true},
       {"/admin/tenants?after=" + after("rival"), admin_, {}, false},
+      {"/admin/tenants?after=9223372036854775807", admin_, {}, false},
       {"/admin/tenants?limit=1", owner_, {"acme"}, false},
       {"/admin/tenants?after=" + after("default"), owner_, {"acme"}, false},
       {"/admin/tenants?after=" + after("acme"), owner_, {}, false},
@@ -252,6 +257,7 @@ TEST_F(AdminTest, ListsArePagedWithLimitAndAfter) {
        {"acme-admin", "rival-bot"},
        false},
       {"/admin/audit?after=" + std::to_string(entries["rival-bot"]), admin_, {}, false},
+      {"/admin/audit?after=9223372036854775807", admin_, {}, false},
       // Percent-escapes and an empty pair are read as the usage report reads them.
       {"/admin/audit?limit=%32&after=" + std::to_string(entries["acme-bot"]) + "&",
        admin_,
@@ -340,12 +346,18 @@ TEST_F(AdminTest, ABadLimitOrAfterIs400NamingIt) {
       {"/admin/audit?limit=", "limit", "limit must be a whole number from 1 to 100, got ''"},
       {"/admin/keys?limit=2.5", "limit", "limit must be a whole number from 1 to 100, got '2.5'"},
       {"/admin/keys?after=key_1", "after",
-       "after must be the id of an object of the list (a whole number), got 'key_1'"},
+       "after must be the id of an object of the list (a whole number from 0 to "
+       "9223372036854775807), got 'key_1'"},
       {"/admin/keys?after=-3", "after",
-       "after must be the id of an object of the list (a whole number), got '-3'"},
-      {"/admin/tenants?after=1234567890123456789", "after",
-       "after must be the id of an object of the list (a whole number), got "
-       "'1234567890123456789'"},
+       "after must be the id of an object of the list (a whole number from 0 to "
+       "9223372036854775807), got '-3'"},
+      // One past the largest int64 (the largest is a position like any other: above).
+      {"/admin/tenants?after=9223372036854775808", "after",
+       "after must be the id of an object of the list (a whole number from 0 to "
+       "9223372036854775807), got '9223372036854775808'"},
+      {"/admin/audit?after=99999999999999999999", "after",
+       "after must be the id of an object of the list (a whole number from 0 to "
+       "9223372036854775807), got '99999999999999999999'"},
       {"/admin/keys?limit=2&limit=3", "limit", "the parameter 'limit' is given twice"},
       {"/admin/keys?order=desc", "order",
        "unknown parameter 'order' (the parameters are limit, after)"},
@@ -463,6 +475,10 @@ TEST_F(AdminTest, BadInputIs400NamingTheFieldAndWritesNothing) {
       {"/admin/prices",
        json{{"model", "qwen"}, {"input", 1}, {"output", 1}, {"cached_input", "1.0000001"}}.dump(),
        "cached_input"},
+      {"/admin/prices",
+       json{{"model", "qwen"}, {"input", "0.15"}, {"output", 1}, {"cached_input", "0.150001"}}
+           .dump(),
+       "cached_input"},
   };
   const size_t tenants = store_->list_tenants()->size();
   const size_t keys = store_->list_keys()->size();
@@ -475,7 +491,29 @@ TEST_F(AdminTest, BadInputIs400NamingTheFieldAndWritesNothing) {
       EXPECT_EQ(error["param"], c.param) << c.body << ": " << error.dump();
     EXPECT_FALSE(error["message"].get<std::string>().empty());
   }
+  // A field given twice is refused, never taken as its last value.
+  for (const auto& [path, text, param] :
+       std::vector<std::tuple<std::string, std::string, std::string>>{
+           {"/admin/tenants", R"({"name":"a","name":"b"})", "name"},
+           {"/admin/keys", R"({"name":"k","role":"member","rpm":1,"role":"admin"})", "role"},
+           {"/admin/prices", R"({"model":"qwen","input":1,"output":1,"input":0})", "input"}}) {
+    const json error = expect_error(post_text(path, text, admin_), 400, nullptr);
+    EXPECT_EQ(error["type"], "invalid_request_error") << text;
+    EXPECT_EQ(error["param"], param) << text;
+    EXPECT_EQ(error["message"], "the field '" + param +
+                                    "' is given twice in the request body (an object may give "
+                                    "each field once)")
+        << text;
+  }
   json body;
+  ASSERT_EQ(status("POST", "/admin/prices",
+                   {{"model", "qwen"}, {"input", "0.15"}, {"cached_input", 0.3}, {"output", 1}},
+                   admin_, &body),
+            400);
+  EXPECT_EQ(body["error"]["param"], "cached_input");
+  EXPECT_EQ(body["error"]["message"],
+            "the cached input price (0.3) is above the input price (0.15) (USD per 1M tokens); a "
+            "cached prompt token costs at most an input token");
   EXPECT_EQ(status("PATCH", "/admin/tenants/" + std::to_string(acme_), {{"rpm", -5}}, admin_), 400);
   EXPECT_EQ(status("PATCH", "/admin/keys/" + std::to_string(ids_["acme-bot"]),
                    {{"budget_usd", "abc"}}, admin_),

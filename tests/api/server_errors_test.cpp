@@ -142,6 +142,15 @@ TEST_F(ServerTest, InvalidBodiesAre400WithOneErrorRowEach) {
       {"/v1/completions", R"({"model":"stories","prompt":[1,99999]})", "prompt", "stories"},
       {"/v1/completions", R"({"model":"stories","prompt":"x","best_of":3})", "best_of", "stories"},
       {"/v1/completions", R"({"model":7,"prompt":"x"})", "model", ""},
+      // A field given twice, at the top or deeper, is refused, never taken as its last value.
+      {"/v1/chat/completions",
+       R"({"model":"qwen2-tiny","messages":[{"role":"user","content":"x"}],"model":"stories"})",
+       "model", ""},
+      {"/v1/chat/completions",
+       R"({"model":"qwen2-tiny","messages":[{"role":"user","content":"x","content":"y"}]})",
+       "messages[0].content", ""},
+      {"/v1/completions", R"({"model":"stories","prompt":"x","max_tokens":1,"max_tokens":9})",
+       "max_tokens", ""},
       // Deeply nested JSON is refused before it is parsed (or echoed in an error message).
       {"/v1/completions", std::string(1000000, '[') + std::string(1000000, ']'), nullptr, ""},
   };

@@ -3,8 +3,11 @@
 // reason and writes nothing; commands that read a ledger refuse a database that does not exist;
 // `usage` with the report's parameters; the list commands print every row across pages.
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <regex>
 #include <sstream>
 #include <string>
@@ -19,6 +22,11 @@ namespace gengyun::e2e {
 namespace {
 
 const std::string kBinary = GENGYUN_BINARY;
+
+std::string file_bytes(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
 
 class AdminTest : public ::testing::Test {
  protected:
@@ -236,6 +244,38 @@ TEST_F(AdminTest, UpdateChangesTheLimitsGivenAndKeepsTheRest) {
   EXPECT_EQ((*audit)[4].actor.rfind("cli:", 0), 0u) << (*audit)[4].actor;
 }
 
+// `keys update` takes the key's --name or its --id (keys list shows both), as `keys revoke`.
+TEST_F(AdminTest, KeysUpdateTakesANameOrAnId) {
+  ASSERT_EQ(gengyun({"keys", "create", "--db", db_, "--name", "k", "--rpm", "10"}).exit_code, 0);
+  ASSERT_EQ(gengyun({"keys", "create", "--db", db_, "--name", "gone"}).exit_code, 0);
+  ASSERT_EQ(gengyun({"keys", "revoke", "--db", db_, "--id", "2"}).exit_code, 0);
+  const auto by_id = gengyun({"keys", "update", "--db", db_, "--id", "1", "--tpm", "5"});
+  EXPECT_EQ(by_id.exit_code, 0) << by_id.err;
+  EXPECT_EQ(by_id.err, "updated key 'k' (id 1): budget -, rpm 10, tpm 5\n");
+  const std::vector<std::pair<std::vector<std::string>, std::string>> refused = {
+      {{"--id", "2"}, "error: the API key 2 is revoked\n"},
+      {{"--id", "3"}, "error: no API key has the id 3\n"},
+      {{"--id", "k"}, "error: --id 'k' is not a whole number from 0 to 1000000000000\n"},
+      {{"--name", "k", "--id", "1"}, "error: give the key's --name or its --id (one of them)\n"},
+      {{}, "error: give the key's --name or its --id (one of them)\n"},
+  };
+  for (const auto& [flags, message] : refused) {
+    std::vector<std::string> args = {"keys", "update", "--db", db_, "--rpm", "1"};
+    args.insert(args.end(), flags.begin(), flags.end());
+    const auto out = gengyun(args);
+    EXPECT_EQ(out.exit_code, 1) << message;
+    EXPECT_EQ(out.err, message);
+    EXPECT_EQ(out.out, "");
+  }
+  auto s = store();
+  ASSERT_TRUE(s);
+  EXPECT_EQ(s->list_keys()->front().limits.rpm, 10);
+  EXPECT_EQ(s->list_keys()->front().limits.tpm, 5);
+  EXPECT_EQ(s->audit_log()->size(), 4u);  // two creations, the revocation, one update
+  const auto help = gengyun({"keys", "update", "--help"});
+  EXPECT_NE(help.out.find("--id"), std::string::npos) << help.out;
+}
+
 TEST_F(AdminTest, UpdateRefusesBadInputWithTheAdminApisReasonsAndWritesNothing) {
   ASSERT_EQ(gengyun({"tenants", "create", "acme", "--db", db_, "--rpm", "60"}).exit_code, 0);
   ASSERT_EQ(gengyun({"keys", "create", "--db", db_, "--name", "k", "--rpm", "10"}).exit_code, 0);
@@ -378,6 +418,91 @@ TEST_F(AdminTest, CommandsThatReadALedgerRefuseAMissingDatabase) {
   EXPECT_FALSE(std::filesystem::exists(db_));
 }
 
+// Input refused by `keys create`, `tenants create` or `prices set` is refused before the
+// database is opened: a missing one is not created (nor its -wal or -shm).
+TEST_F(AdminTest, RefusedInputCreatesNoDatabase) {
+  const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
+      {{"keys", "create", "--db", db_, "--name", "a b"},
+       "error: cannot create API key: the key name may hold only ASCII letters, digits, '.', '_', "
+       "'-' and must start with a letter, digit or '_'\n"},
+      {{"keys", "create", "--db", db_, "--name", "k", "--tenant", "acme"},
+       "error: cannot create API key 'k': no tenant is named 'acme' (there is no database '" + db_ +
+           "' yet; create the tenant with `gengyun tenants create`)\n"},
+      {{"keys", "create", "--db", db_, "--name", "k", "--rpm", "ten"},
+       "error: --rpm 'ten' is not a whole number from 0 to 1000000000000\n"},
+      {{"tenants", "create", "=cmd", "--db", db_},
+       "error: cannot create tenant: the tenant name may hold only ASCII letters, digits, '.', "
+       "'_', '-' and must start with a letter, digit or '_'\n"},
+      {{"tenants", "create", "", "--db", db_},
+       "error: cannot create tenant: the tenant name is empty\n"},
+      {{"tenants", "create", std::string(201, 't'), "--db", db_},
+       "error: cannot create tenant: the tenant name is longer than 200 bytes\n"},
+      {{"prices", "set", "a b", "--db", db_, "--input", "1", "--output", "1"},
+       "error: cannot set a price: the model name may hold only ASCII letters, digits, '.', '_', "
+       "'-', ':', '/' and must start with a letter, digit or '_'\n"},
+      {{"prices", "set", "qwen", "--db", db_, "--input", "0.15", "--cached-input", "0.3",
+        "--output", "0.6"},
+       "error: cannot set the price of model 'qwen': the cached input price (0.3) is above the "
+       "input price (0.15) (USD per 1M tokens); a cached prompt token costs at most an input "
+       "token\n"},
+  };
+  for (const auto& [args, message] : cases) {
+    const auto out = gengyun(args);
+    EXPECT_EQ(out.exit_code, 1) << message;
+    EXPECT_EQ(out.err, message);
+    EXPECT_EQ(out.out, "");
+    EXPECT_TRUE(std::filesystem::is_empty(dir_)) << message;
+  }
+  // The default tenant needs no database to exist; a cached price equal to the input is taken.
+  const auto key = gengyun({"keys", "create", "--db", db_, "--name", "k", "--tenant", "default"});
+  EXPECT_EQ(key.exit_code, 0) << key.err;
+  const auto price = gengyun({"prices", "set", "qwen", "--db", db_, "--input", "0.15",
+                              "--cached-input", "0.15", "--output", "0.6"});
+  EXPECT_EQ(price.exit_code, 0) << price.err;
+  const auto above = gengyun({"prices", "set", "qwen", "--db", db_, "--input", "0.15",
+                              "--cached-input", "0.150001", "--output", "0.6"});
+  EXPECT_EQ(above.exit_code, 1);
+  auto s = store();
+  ASSERT_TRUE(s);
+  EXPECT_EQ(s->price("qwen")->value().cached_input, 150'000);
+}
+
+// The commands that read refuse a file without gengyun's schema (an empty file, another
+// program's database) and leave it as it was: they never write the schema into it.
+TEST_F(AdminTest, CommandsThatReadRefuseAFileWithoutTheSchemaAndLeaveIt) {
+  const std::string empty = (dir_ / "empty.db").string();
+  { std::ofstream(empty, std::ios::binary); }
+  const std::string foreign = (dir_ / "foreign.db").string();
+  {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(foreign.c_str(), &db), SQLITE_OK);
+    ASSERT_EQ(sqlite3_exec(db, "CREATE TABLE notes(text TEXT); INSERT INTO notes VALUES ('x')",
+                           nullptr, nullptr, nullptr),
+              SQLITE_OK);
+    sqlite3_close(db);
+  }
+  for (const std::string& path : {empty, foreign}) {
+    const std::string before = file_bytes(path);
+    for (const auto& command : std::vector<std::vector<std::string>>{
+             {"usage", "--db", path},
+             {"usage", "--db", path, "--group-by", "model"},
+             {"keys", "list", "--db", path},
+             {"keys", "revoke", "--db", path, "--name", "k"},
+             {"keys", "update", "--db", path, "--id", "1", "--rpm", "1"},
+             {"tenants", "list", "--db", path},
+             {"tenants", "update", "default", "--db", path, "--rpm", "1"}}) {
+      const auto out = gengyun(command);
+      EXPECT_EQ(out.exit_code, 1) << command[0] << " " << command[1];
+      EXPECT_EQ(out.err, "error: cannot open database '" + path +
+                             "': the database has no gengyun schema (create it with `gengyun "
+                             "keys create` or `gengyun serve`)\n")
+          << command[0] << " " << command[1];
+      EXPECT_EQ(out.out, "");
+      EXPECT_EQ(file_bytes(path), before) << path;
+    }
+  }
+}
+
 // --expires-in is POST /admin/keys's expires_in_days: one rule (whole days, 1 to 36500) and one
 // message for every bad value (api::key_expiry).
 TEST_F(AdminTest, ExpiryHasTheAdminApisRuleAndMessage) {
@@ -440,17 +565,27 @@ TEST_F(AdminTest, RevokeTakesANameOrAnId) {
   }
   const auto by_id = gengyun({"keys", "revoke", "--db", db_, "--id", "1"});
   EXPECT_EQ(by_id.exit_code, 0) << by_id.err;
-  EXPECT_EQ(by_id.err, "revoked key 1\n");
+  EXPECT_EQ(by_id.err, "revoked key 'team-a' (id 1)\n");
   const auto again = gengyun({"keys", "revoke", "--db", db_, "--id", "1"});
   EXPECT_EQ(again.exit_code, 1);
   EXPECT_EQ(again.err, "error: cannot revoke API key 1: it is already revoked\n");
   const auto by_name = gengyun({"keys", "revoke", "--db", db_, "--name", "team-a"});
   EXPECT_EQ(by_name.exit_code, 1);
   EXPECT_EQ(by_name.err, "error: cannot revoke API key 'team-a': it is already revoked (id 1)\n");
+  // By name, the message names the key and its id as by id.
+  ASSERT_EQ(gengyun({"keys", "create", "--db", db_, "--name", "team-b"}).exit_code, 0);
+  const auto named = gengyun({"keys", "revoke", "--db", db_, "--name", "team-b"});
+  EXPECT_EQ(named.exit_code, 0) << named.err;
+  EXPECT_EQ(named.err, "revoked key 'team-b' (id 2)\n");
   auto s = store();
   ASSERT_TRUE(s);
   EXPECT_TRUE(s->list_keys()->front().revoked_at_us);
-  ASSERT_EQ(s->audit_log()->size(), 2u);  // the creation and one revocation
+  EXPECT_TRUE(s->list_keys()->back().revoked_at_us);
+  auto audit = s->audit_log();
+  ASSERT_TRUE(audit.ok());
+  ASSERT_EQ(audit->size(), 4u);  // two creations, two revocations
+  EXPECT_EQ((*audit)[3].action, "key.revoke");
+  EXPECT_EQ((*audit)[3].target, "team-b");
   const auto help = gengyun({"keys", "revoke", "--help"});
   EXPECT_NE(help.out.find("--id"), std::string::npos) << help.out;
   EXPECT_NE(help.out.find("(the name only)"), std::string::npos) << help.out;

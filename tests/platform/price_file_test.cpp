@@ -36,6 +36,8 @@ TEST(PriceFile, RefusesBadFilesNamingTheModelAndField) {
       {R"({"m": {"input": 1, "output": 1e-7}})", "m.output '1e-07' is not an amount"},
       {R"({"m": {"input": 1, "output": true}})", "m.output must be an amount in USD"},
       {R"({"m": {"input": 1, "output": 1, "extra": 1}})", "unknown field 'extra'"},
+      {R"({"m": {"input": "0.15", "cached_input": "0.3", "output": 1}})",
+       "prices file: model 'm': the cached input price (0.3) is above the input price (0.15)"},
   };
   for (const auto& [text, reason] : cases) {
     auto prices = parse_price_file(text);

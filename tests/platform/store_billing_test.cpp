@@ -936,5 +936,20 @@ TEST_P(StoreBackendTest, OnlyOpenRowsMayChangeBehindTheStoresBack) {
 INSTANTIATE_TEST_SUITE_P(Backends, StoreBackendTest, ::testing::Values("sqlite", "postgres"),
                          testing::backend_name);
 
+// Both stores refuse a price validate_price() refuses, writing nothing (every way in checks it
+// first; the store holds the rule as well).
+TEST_P(StoreBackendTest, ACachedInputPriceAboveTheInputIsRefusedByTheStore) {
+  auto store = open();
+  ASSERT_TRUE(store);
+  auto refused = store->set_price("qwen", Price{1, 2, 3});
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().message,
+            "cannot set the price of model 'qwen': the cached input price (0.000002) is above the "
+            "input price (0.000001) (USD per 1M tokens); a cached prompt token costs at most an "
+            "input token");
+  EXPECT_FALSE(store->price("qwen")->has_value());
+  EXPECT_TRUE(store->audit_log()->empty());
+}
+
 }  // namespace
 }  // namespace gengyun::platform

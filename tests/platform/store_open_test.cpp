@@ -65,6 +65,60 @@ TEST(StoreOpen, GarbageFileIsAClearErrorAndLeftUntouched) {
   }
 }
 
+// A reader (must_exist) refuses a file without gengyun's schema, as PostgreSQL's readers refuse
+// a database without it (store_postgres_test.cpp), and leaves it byte for byte as it was: an
+// empty file, another program's database in either journal mode.
+TEST(StoreOpen, ReadersRefuseAFileWithoutTheSchemaAndLeaveItAsItWas) {
+  TempDir dir;
+  const std::string empty = dir.file("empty.db");
+  write_file(empty, "");
+  const std::string foreign = dir.file("foreign.db");
+  const std::string foreign_wal = dir.file("foreign-wal.db");
+  for (const std::string& path : {foreign, foreign_wal}) {
+    RawDb raw(path);
+    if (path == foreign_wal) {
+      ASSERT_EQ(raw.exec("PRAGMA journal_mode = WAL"), "");
+    }
+    ASSERT_EQ(raw.exec("CREATE TABLE notes(id INTEGER PRIMARY KEY, text TEXT);"
+                       "INSERT INTO notes(text) VALUES ('keep me')"),
+              "");
+  }
+  for (const std::string& path : {empty, foreign, foreign_wal}) {
+    const std::string before = read_file(path);
+    for (int attempt = 0; attempt < 2; ++attempt) {
+      auto store = Store::open(path, /*must_exist=*/true);
+      ASSERT_FALSE(store.ok()) << path;
+      EXPECT_EQ(store.error().message,
+                "cannot open database '" + path +
+                    "': the database has no gengyun schema (create it with `gengyun keys "
+                    "create` or `gengyun serve`)");
+      EXPECT_EQ(read_file(path), before) << path;
+    }
+  }
+  EXPECT_EQ(RawDb(foreign).query("SELECT name FROM sqlite_master"),
+            (std::vector<std::vector<std::string>>{{"notes"}}));
+  EXPECT_EQ(RawDb(foreign).query("PRAGMA journal_mode"),
+            (std::vector<std::vector<std::string>>{{"delete"}}));
+  // Opened to write, the empty file gets the schema; then a reader opens it.
+  ASSERT_TRUE(Store::open(empty).ok());
+  auto reader = Store::open(empty, /*must_exist=*/true);
+  ASSERT_TRUE(reader.ok()) << reader.error().message;
+  EXPECT_EQ((*reader)->list_tenants()->size(), 1u);
+}
+
+TEST(StoreOpen, ReadersRefuseAFileThatIsNotADatabaseAndLeaveIt) {
+  TempDir dir;
+  const std::string path = dir.file("text.db");
+  const std::string text = "this is a text file, not a database\n";
+  write_file(path, text);
+  auto store = Store::open(path, /*must_exist=*/true);
+  ASSERT_FALSE(store.ok());
+  EXPECT_EQ(store.error().message, "cannot open database '" + path +
+                                       "': the file is not a SQLite database (wrong path, or a "
+                                       "damaged file)");
+  EXPECT_EQ(read_file(path), text);
+}
+
 TEST(StoreOpen, MissingDirectoryIsAnError) {
   TempDir dir;
   std::string path = dir.file("no-such-dir/platform.db");

@@ -1,0 +1,27 @@
+// JSON text parsed with every object's field names checked: the one parse of the request
+// bodies the HTTP API reads (parse_json_object()), so that a field given twice is refused
+// rather than taken as its last value.
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <string>
+#include <string_view>
+
+namespace gengyun::api {
+
+/// What parse_strict_json() read.
+struct StrictJson {
+  /// The value; discarded (is_discarded()) when the text is not JSON or not UTF-8.
+  nlohmann::json value;
+  /// The path of the first field that an object of the text holds twice, as the API's `param`
+  /// names fields ("model", "messages[0].role"); "" when there is none (or the text is not
+  /// JSON).
+  std::string duplicate;
+};
+
+/// `text` parsed as JSON (nlohmann::json, no exceptions), noting the first duplicated field.
+/// Costs one pass over the text; the field names of the objects that are open at one time are
+/// held in memory while it runs.
+StrictJson parse_strict_json(std::string_view text);
+
+}  // namespace gengyun::api
