@@ -2,7 +2,9 @@
 // ledger, one set of budgets and one set of rate windows.
 #pragma once
 
+#include <atomic>
 #include <chrono>
+#include <limits>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -115,12 +117,15 @@ class PostgresStore final : public Store {
   /// trips whatever their number (libpq pipelines): BEGIN and the reads (the open rows of the
   /// checkpoints and settlements, locked; the records' request ids and keys), then, decided in
   /// C++ in the writes' order, one UPDATE for the checkpoints, one for the settlements, one
-  /// INSERT for the records, the tokens given back, and COMMIT. Rolled back on an error.
+  /// INSERT for the records, the tokens given back, and COMMIT, which waits for the disk when
+  /// `sync` (else synchronous_commit is off for it). Rolled back on an error.
   Result<std::vector<Result<void>>> apply_batch(pg::Connection& conn,
-                                                const std::vector<LedgerWrite>& writes);
+                                                const std::vector<LedgerWrite>& writes,
+                                                bool sync = true);
   /// apply_batch() without the rollback.
   Result<std::vector<Result<void>>> apply_in_transaction(pg::Connection& conn,
-                                                         const std::vector<LedgerWrite>& writes);
+                                                         const std::vector<LedgerWrite>& writes,
+                                                         bool sync);
 
   std::unique_ptr<pg::Pool> pool_;
   std::mutex server_mutex_;  ///< start_server()
@@ -132,6 +137,9 @@ class PostgresStore final : public Store {
   int64_t postmaster_started_us_ = 0;
   const std::string url_;
   const std::chrono::milliseconds timeout_;  ///< of every round trip (pg_connection.h)
+  /// monotonic_us() of the last apply_writes() that waited for the disk (must_sync()); at
+  /// first long ago, so the first batch does.
+  std::atomic<int64_t> last_sync_us_{std::numeric_limits<int64_t>::min() / 2};
   KeyCache key_cache_;
   std::once_flag listener_started_;
   /// Feeds key_cache_ (declared after it: stopped first); started by the first authenticate().

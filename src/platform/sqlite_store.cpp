@@ -761,6 +761,20 @@ class SqliteAdmissionSource final : public AdmissionSource {
   const std::string& server_id_;
 };
 
+/// Runs `body` (a function returning a Result, which opens and commits a transaction of its
+/// own) with synchronous = NORMAL: its commit writes the WAL without syncing it; the next commit
+/// at FULL syncs both. synchronous cannot change inside a transaction, so it is set around it,
+/// and FULL is restored after. Errors: `body`'s, or the pragmas'.
+template <class Body>
+auto without_sync(sqlite3* db, Body body) -> decltype(body()) {
+  if (auto relaxed = sqlite::exec(db, "PRAGMA synchronous = NORMAL"); !relaxed)
+    return relaxed.error();
+  auto done = body();
+  if (auto restored = sqlite::exec(db, "PRAGMA synchronous = FULL"); !restored)
+    return restored.error();
+  return done;
+}
+
 }  // namespace
 
 Result<std::vector<Result<Admission>>> SqliteStore::admit_batch(
@@ -768,12 +782,9 @@ Result<std::vector<Result<Admission>>> SqliteStore::admit_batch(
   const std::string what = "cannot admit requests";
   std::lock_guard lock(mutex_);
   // An admission commits without waiting for the disk (docs/platform.md, "Group admission"):
-  // the next commit at FULL (a checkpoint's, a settlement's) syncs the WAL with it, and one lost
-  // to a power loss goes with the server that would have settled it. synchronous cannot change
-  // inside a transaction, so it is set around it.
-  if (auto relaxed = sqlite::exec(db_, "PRAGMA synchronous = NORMAL"); !relaxed)
-    return fail(what, relaxed.error());
-  auto decided = [&]() -> Result<std::vector<Result<Admission>>> {
+  // the next commit at FULL (a settlement's) syncs the WAL with it, and one lost to a power
+  // loss goes with the server that would have settled it.
+  auto decided = without_sync(db_, [&]() -> Result<std::vector<Result<Admission>>> {
     auto txn = Transaction::begin(db_);
     if (!txn) return txn.error();
     SqliteAdmissionSource source(db_, server_id_);
@@ -781,9 +792,7 @@ Result<std::vector<Result<Admission>>> SqliteStore::admit_batch(
     if (!results) return results.error();
     if (auto committed = txn->commit(); !committed) return committed.error();
     return results;
-  }();
-  if (auto restored = sqlite::exec(db_, "PRAGMA synchronous = FULL"); !restored)
-    return fail(what, restored.error());
+  });
   if (!decided) return fail(what, decided.error());
   return decided;
 }
@@ -1075,8 +1084,18 @@ Result<std::optional<Error>> SqliteStore::restore_locked(const LedgerWrite& writ
 
 Result<std::vector<Result<void>>> SqliteStore::apply_writes(
     const std::vector<LedgerWrite>& writes) {
-  const std::string what = "cannot write the usage ledger";
   std::lock_guard lock(mutex_);
+  const int64_t now_us = monotonic_us();
+  if (!must_sync(writes, now_us, last_sync_us_))
+    return without_sync(db_, [&] { return apply_writes_locked(writes); });
+  auto applied = apply_writes_locked(writes);
+  if (applied) last_sync_us_ = now_us;
+  return applied;
+}
+
+Result<std::vector<Result<void>>> SqliteStore::apply_writes_locked(
+    const std::vector<LedgerWrite>& writes) {
+  const std::string what = "cannot write the usage ledger";
   auto txn = Transaction::begin(db_);
   if (!txn) return fail(what, txn.error());
   std::vector<Result<void>> results;

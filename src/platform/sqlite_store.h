@@ -3,6 +3,7 @@
 #pragma once
 
 #include <memory>
+#include <limits>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -93,6 +94,8 @@ class SqliteStore final : public Store {
   /// row has: inserts the whole row (LedgerWrite::carries_admission). Sets *restored to whether
   /// it did (false: a row with that id exists).
   Result<std::optional<Error>> restore_locked(const LedgerWrite& write, bool* restored);
+  /// apply_writes() in one transaction, mutex_ held, at the connection's synchronous setting.
+  Result<std::vector<Result<void>>> apply_writes_locked(const std::vector<LedgerWrite>& writes);
   /// Revokes the active `key` and logs it; in the caller's transaction, mutex_ held.
   Result<void> revoke_locked(const KeyInfo& key, const Actor& actor);
   /// The lock file of server `id`; "" for an in-memory database (no other process sees it).
@@ -101,6 +104,9 @@ class SqliteStore final : public Store {
   bool server_is_live(const std::string& id) const;
 
   std::mutex mutex_;
+  /// monotonic_us() of the last apply_writes() that synced the disk (must_sync()); at first
+  /// long ago, so the first batch syncs.
+  int64_t last_sync_us_ = std::numeric_limits<int64_t>::min() / 2;
   sqlite3* db_;
   std::string path_;
   std::string server_id_;    ///< start_server()'s id; "" before

@@ -82,6 +82,13 @@ Error describe_refusal(const LedgerWrite& write, const Error& why) {
   return make_error("cannot record usage: " + why.message);
 }
 
+bool must_sync(const std::vector<LedgerWrite>& writes, int64_t now_us, int64_t last_sync_us) {
+  if (now_us - last_sync_us >= kCheckpointSyncBoundUs) return true;
+  return std::any_of(writes.begin(), writes.end(), [](const LedgerWrite& write) {
+    return write.kind != LedgerWrite::Kind::Checkpoint;
+  });
+}
+
 Result<void> validate_write(const LedgerWrite& write) {
   Result<void> valid;
   if (write.kind != LedgerWrite::Kind::Record && write.row.request_id.empty())

@@ -50,6 +50,20 @@ Result<void> validate_write(const LedgerWrite& write);
 /// The refusal `why` of `write`, naming what was refused ("cannot settle request 'r': ...").
 Error describe_refusal(const LedgerWrite& write, const Error& why);
 
+/// How long the ledger writer's writes may stay off the disk, in microseconds (docs/platform.md,
+/// "A round of checkpoints commits without waiting for the disk"): a batch of checkpoints alone
+/// commits without a sync while the last synced batch is younger than this, so a power loss or
+/// an OS crash loses at most this much of the streams' checkpoints (a kill -9 of the server
+/// loses none: the commit is in the operating system's hands).
+inline constexpr int64_t kCheckpointSyncBoundUs = 1'000'000;
+
+/// Whether the write batch `writes`, committed at `now_us` (a monotonic clock, microseconds)
+/// when the last batch that reached the disk committed at `last_sync_us`, must reach the disk
+/// before it returns: when it holds a settlement or a record (a completed response is
+/// acknowledged only once its row is durable), or the last sync is kCheckpointSyncBoundUs old
+/// or older.
+bool must_sync(const std::vector<LedgerWrite>& writes, int64_t now_us, int64_t last_sync_us);
+
 /// Errors: a negative budget, rpm or tpm.
 Result<void> validate_limits(const Limits& limits);
 /// The rule for every price set (the CLI, POST /admin/prices, a prices file, the store).

@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <limits>
 #include <string>
 
 namespace gengyun::platform {
@@ -22,6 +23,30 @@ TEST(ValidatePrice, RefusesNegativePricesAndACachedInputAboveTheInput) {
   EXPECT_EQ(above.error().message,
             "the cached input price (0.150001) is above the input price (0.15) (USD per 1M "
             "tokens); a cached prompt token costs at most an input token");
+}
+
+LedgerWrite write_of(LedgerWrite::Kind kind) {
+  LedgerWrite write{kind};
+  write.row.request_id = "r";
+  return write;
+}
+
+// Checkpoints alone go without a sync for less than kCheckpointSyncBoundUs after the last
+// synced batch; a settlement or a record in the batch, or a sync that old, makes it sync.
+TEST(MustSync, OnlyCheckpointsWithinTheBoundSkipTheSync) {
+  const LedgerWrite checkpoint = write_of(LedgerWrite::Kind::Checkpoint);
+  const LedgerWrite settle = write_of(LedgerWrite::Kind::Settle);
+  const LedgerWrite record = write_of(LedgerWrite::Kind::Record);
+  const int64_t last = 5'000'000;
+  EXPECT_FALSE(must_sync({checkpoint}, last, last));
+  EXPECT_FALSE(must_sync({checkpoint, checkpoint}, last + kCheckpointSyncBoundUs - 1, last));
+  EXPECT_TRUE(must_sync({checkpoint}, last + kCheckpointSyncBoundUs, last));
+  EXPECT_TRUE(must_sync({checkpoint, settle}, last + 1, last));
+  EXPECT_TRUE(must_sync({record, checkpoint}, last + 1, last));
+  EXPECT_TRUE(must_sync({settle}, last, last));
+  EXPECT_FALSE(must_sync({}, last + 1, last));
+  // The stores' first batch: their last sync starts long ago.
+  EXPECT_TRUE(must_sync({checkpoint}, 0, std::numeric_limits<int64_t>::min() / 2));
 }
 
 }  // namespace
