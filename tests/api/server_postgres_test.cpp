@@ -119,6 +119,17 @@ class PostgresDownTest : public ServerTest {
           << server_detail << " in " << r->body;
   }
 
+  /// Asserts that requests are served again: the models `cold` (a key that was not cached) may
+  /// use, and a completion with key_.
+  void expect_served_again(const std::string& cold) {
+    const auto models = get("/v1/models", cold);
+    ASSERT_TRUE(models);
+    EXPECT_EQ(models->status, 200) << models->body;
+    const auto served = post("/v1/completions", kRequest, key_);
+    ASSERT_TRUE(served);
+    EXPECT_EQ(served->status, 200) << served->body;
+  }
+
   PostgresServer* pg_ = nullptr;
   std::string url_;
   std::string admin_;
@@ -158,12 +169,7 @@ TEST_F(PostgresDownTest, EveryPathAnswers503WhileTheDatabaseRefusesConnections) 
   expect_unavailable(get("/v1/models", cold), "authentication");
 
   ASSERT_EQ(on_server("ALTER DATABASE " + database + " ALLOW_CONNECTIONS true"), "");
-  const auto models = get("/v1/models", cold);
-  ASSERT_TRUE(models);
-  EXPECT_EQ(models->status, 200) << models->body;
-  const auto served = post("/v1/completions", kRequest, key_);
-  ASSERT_TRUE(served);
-  EXPECT_EQ(served->status, 200) << served->body;
+  expect_served_again(cold);
   const auto tenants = get("/admin/tenants", admin_);
   ASSERT_TRUE(tenants);
   EXPECT_EQ(tenants->status, 200) << tenants->body;
@@ -182,12 +188,7 @@ TEST_F(PostgresDownTest, RequestsAreServedAgainOnceAStoppedPostgreSQLIsBack) {
 
   ASSERT_TRUE(pg_->start().ok());
   stopped_ = false;
-  const auto models = get("/v1/models", cold);
-  ASSERT_TRUE(models);
-  EXPECT_EQ(models->status, 200) << models->body;
-  const auto served = post("/v1/completions", kRequest, key_);
-  ASSERT_TRUE(served);
-  EXPECT_EQ(served->status, 200) << served->body;
+  expect_served_again(cold);
   const auto usage = get("/v1/usage", admin_);
   ASSERT_TRUE(usage);
   EXPECT_EQ(usage->status, 200) << usage->body;
@@ -272,12 +273,7 @@ TEST_F(PostgresFrozenTest, RequestsAre503WhileTheDatabaseDoesNotAnswerAndServedO
 
   ASSERT_TRUE(pg_->thaw().ok());
   frozen_ = false;
-  const auto models = get("/v1/models", cold);
-  ASSERT_TRUE(models);
-  EXPECT_EQ(models->status, 200) << models->body;
-  const auto served = post("/v1/completions", kRequest, key_);
-  ASSERT_TRUE(served);
-  EXPECT_EQ(served->status, 200) << served->body;
+  expect_served_again(cold);
 }
 
 }  // namespace
