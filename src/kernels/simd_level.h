@@ -38,6 +38,12 @@ SimdLevel cpu_simd_level();
 /// True when the CPU has AVX512-BF16 (vdpbf16ps) and kAvx512.
 bool cpu_has_avx512_bf16();
 
+/// True when the CPU has AVX512-VBMI (vpermb, vpmultishiftqb) and kAvx512. kAvx512 does not
+/// require it (Skylake-X and Cascade Lake lack it); where it holds, the kAvx512 and kAmx tables
+/// take the VBMI variants of the Q5_0, Q5_1 and IQ4_NL decode products on
+/// WeightLayout::kBlockGroups16 rows (the same bits).
+bool cpu_has_avx512_vbmi();
+
 /// The level type_kernels() and vector_kernels() currently serve: GENGYUN_KERNELS if set to a
 /// supported level (a warning on stderr and cpu_simd_level() otherwise), else
 /// cpu_simd_level(), unless set_simd_level changed it.

@@ -2,9 +2,9 @@
 
 #include <algorithm>
 #include <cstddef>
-#include <type_traits>
 
 #include "kernels/block_groups16_x86.h"
+#include "kernels/vec_dot_groups16_x86.h"
 #include "kernels/vec_dot_simd.h"
 #include "kernels/vec_dot_x86.h"
 
@@ -109,136 +109,6 @@ float dot_q8_0_groups16(int64_t n, const void* w, const void* a) {
     p = _mm512_mask3_fmadd_ps(_mm512_cvtepi32_ps(acc), scale, p, lanes);
   }
   return sum_partials16(p);
-}
-
-// The nibble types' rows in WeightLayout::kBlockGroups16 (Q4_0, Q5_0, Q4_1, Q5_1, IQ4_NL), as
-// dot_q8_0_groups16: word k of a group's quants holds, per lane, the low nibbles of elements
-// 4k..4k+3 and the high nibbles of elements 16 + 4k..16 + 4k + 3, met by activation words k and
-// 4 + k. Q5_0's and Q5_1's fifth bits come from each lane's 4-byte field: a byte shuffle puts
-// the byte holding an element's bit under it and a bit test against a per-byte pattern makes the
-// mask that adds 16. IQ4_NL's nibbles pick their level + 128 (1..241) from a 16-byte table with
-// a byte shuffle. The unsigned quants (0..15, 0..31, 1..241) leave 8 (Q4_0), 16 (Q5_0) or 128
-// (IQ4_NL) times the activations' block sum to subtract; Q4_1 and Q5_1 have no offset and add
-// fma(m_w, s_a) per block after fma(I, d_w d_a), as dot_row does. Byte i of a 128-bit lane
-// (block l = i / 4, byte b = i % 4 of a quant word) meets, in word k and nibble half h (0 low,
-// 1 high), the element whose fifth bit is bit 4 (k % 2) + b of byte 2 h + k / 2 of its block's
-// field: kFifthIndex[2 k + h] picks that byte (within the lane), kFifthBit[2 k + h] the bit.
-struct FifthBitTables {
-  alignas(16) int8_t index[8][16];
-  alignas(16) int8_t bit[8][16];
-};
-constexpr FifthBitTables make_fifth_bit_tables() {
-  FifthBitTables t{};
-  for (int k = 0; k < 4; ++k)
-    for (int h = 0; h < 2; ++h)
-      for (int i = 0; i < 16; ++i) {
-        t.index[2 * k + h][i] = static_cast<int8_t>((i & ~3) + 2 * h + k / 2);
-        t.bit[2 * k + h][i] = static_cast<int8_t>(1 << (4 * (k % 2) + (i & 3)));
-      }
-  return t;
-}
-constexpr FifthBitTables kFifthBits = make_fifth_bit_tables();
-
-// n_rows rows of n elements, w_row_bytes apart, each against the activation row a (out[r]: row r).
-// Q4_0 and Q4_1 take the high nibbles as they lie (q & 0xF0, 16 times the quant) into an
-// accumulator of their own, whose exact sums are then divided by 16 (an arithmetic shift): one
-// instruction per word instead of a shift and a mask; Q5_0 and Q5_1 (the fifth bit, 16 more)
-// and IQ4_NL (the nibble is a shuffle index) need them at bits 0-3.
-template <typename Block>
-void dot_nibbles_groups16(int64_t n, const void* w, size_t w_row_bytes, int64_t n_rows,
-                          const void* a, float* out) {
-  constexpr bool kFifth = requires(const Block& b) { b.qh; };
-  constexpr bool kMin = requires(const Block& b) { b.m; };
-  constexpr bool kLevels = std::is_same_v<Block, BlockIQ4_NL>;
-  constexpr bool kHighInPlace = !kFifth && !kLevels;
-  // log2 of the quant offset (8, 16, 128); 0: none.
-  constexpr int kShift = kLevels ? 7 : kMin ? 0 : kFifth ? 4 : 3;
-  const Q8Row y(a, n);
-  const int64_t nb = n / kQK;
-  const __m512i low = in_register(_mm512_set1_epi8(0x0F));
-  const __m512i sixteen = in_register(_mm512_set1_epi8(0x10));
-  const __m512i levels = in_register(_mm512_broadcast_i32x4(
-      _mm_add_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(kIQ4NLLevels)),
-                   _mm_set1_epi8(static_cast<char>(0x80)))));
-  // The fifth-bit tables of word k, half h: kFifthBits.index[2 k + h] depends on k / 2 and h,
-  // kFifthBits.bit[2 k + h] on k % 2 only.
-  __m512i fifth_index[4], fifth_bit[2];
-  for (int i = 0; i < 4; ++i)
-    fifth_index[i] = in_register(_mm512_broadcast_i32x4(
-        _mm_load_si128(reinterpret_cast<const __m128i*>(kFifthBits.index[4 * (i / 2) + i % 2]))));
-  for (int i = 0; i < 2; ++i)
-    fifth_bit[i] = in_register(_mm512_broadcast_i32x4(
-        _mm_load_si128(reinterpret_cast<const __m128i*>(kFifthBits.bit[2 * i]))));
-  auto fifth = [&](__m512i qh, int k, int h) __attribute__((always_inline)) {
-    return _mm512_test_epi8_mask(_mm512_shuffle_epi8(qh, fifth_index[2 * (k / 2) + h]),
-                                 fifth_bit[k % 2]);
-  };
-  // A group of m blocks (lanes: its blocks): its exact integer sums, then its f32 steps. kFull
-  // (m = 16) reads whole vectors; a last partial group reads its m lanes with masked loads, so
-  // that both are straight code with the constants above in registers.
-  auto add_group = [&]<bool kFull>(__m512 p, const uint8_t* group, int64_t g0, int m,
-                                   __mmask16 lanes) __attribute__((always_inline)) {
-    auto load = [&](const void* at) __attribute__((always_inline)) {
-      return kFull ? load512(at) : _mm512_maskz_loadu_epi32(lanes, at);
-    };
-    __m512i qh = _mm512_setzero_si512();
-    if constexpr (kFifth) qh = load(group + offsetof(Block, qh) * m);
-    const uint8_t* words = group + offsetof(Block, qs) * m;
-    const int8_t* act = y.qs + g0 * kQK;
-    __m512i acc = _mm512_setzero_si512(), acc_high = _mm512_setzero_si512();
-#pragma GCC unroll 4
-    for (int k = 0; k < 4; ++k) {
-      const __m512i q = load(words + 4 * m * k);
-      __m512i lo = _mm512_and_si512(q, low);
-      if constexpr (kHighInPlace) {
-        acc = _mm512_dpbusd_epi32(acc, lo, load(act + 4 * m * k));
-        acc_high =
-            _mm512_dpbusd_epi32(acc_high, _mm512_andnot_si512(low, q), load(act + 4 * m * (4 + k)));
-        continue;
-      }
-      __m512i hi = _mm512_and_si512(_mm512_srli_epi16(q, 4), low);
-      if constexpr (kFifth) {
-        lo = _mm512_mask_add_epi8(lo, fifth(qh, k, 0), lo, sixteen);
-        hi = _mm512_mask_add_epi8(hi, fifth(qh, k, 1), hi, sixteen);
-      }
-      if constexpr (kLevels) {
-        lo = _mm512_shuffle_epi8(levels, lo);
-        hi = _mm512_shuffle_epi8(levels, hi);
-      }
-      acc = _mm512_dpbusd_epi32(acc, lo, load(act + 4 * m * k));
-      acc = _mm512_dpbusd_epi32(acc, hi, load(act + 4 * m * (4 + k)));
-    }
-    if constexpr (kHighInPlace) acc = _mm512_add_epi32(acc, _mm512_srai_epi32(acc_high, 4));
-    if constexpr (kShift != 0)
-      acc = _mm512_sub_epi32(acc, _mm512_slli_epi32(load(y.sum + g0), kShift));
-    auto halves = [&](const uint8_t* at) __attribute__((always_inline)) {
-      return _mm512_cvtph_ps(kFull ? load256(at) : _mm256_maskz_loadu_epi16(lanes, at));
-    };
-    auto floats = [&](const float* at) __attribute__((always_inline)) {
-      return kFull ? _mm512_loadu_ps(at) : _mm512_maskz_loadu_ps(lanes, at);
-    };
-    const __m512 scale = _mm512_mul_ps(halves(group), floats(y.d + g0));
-    p = _mm512_mask3_fmadd_ps(_mm512_cvtepi32_ps(acc), scale, p, lanes);
-    if constexpr (kMin)
-      p = _mm512_mask3_fmadd_ps(halves(group + offsetof(Block, m) * m), floats(y.s + g0), p, lanes);
-    return p;
-  };
-  const int m_last = static_cast<int>(nb % 16);
-  const auto last_lanes = static_cast<__mmask16>((1u << m_last) - 1);
-  for (int64_t r = 0; r < n_rows; ++r) {
-    const uint8_t* x = static_cast<const uint8_t*>(w) + r * w_row_bytes;
-    __m512 p = _mm512_setzero_ps();
-    int64_t g0 = 0;
-    for (; g0 + 16 <= nb; g0 += 16) {
-      const uint8_t* group = x + g0 * static_cast<int64_t>(sizeof(Block));
-      prefetch(group + 2 * 16 * sizeof(Block), 16 * sizeof(Block));
-      p = add_group.template operator()<true>(p, group, g0, 16, 0xFFFF);
-    }
-    if (m_last != 0)
-      p = add_group.template operator()<false>(p, x + g0 * static_cast<int64_t>(sizeof(Block)), g0,
-                                               m_last, last_lanes);
-    out[r] = sum_partials16(p);
-  }
 }
 
 // Q4_K rows in WeightLayout::kBlockGroups16 against an activation row from
@@ -492,23 +362,23 @@ void vec_dot_q8_0_groups16(int64_t n, const void* w, size_t w_row_bytes, int64_t
 }
 void vec_dot_q4_0_groups16(int64_t n, const void* w, size_t w_row_bytes, int64_t n_rows,
                            const void* a, float* y) {
-  dot_nibbles_groups16<BlockQ4_0>(n, w, w_row_bytes, n_rows, a, y);
+  dot_nibbles_groups16<BlockQ4_0, false>(n, w, w_row_bytes, n_rows, a, y);
 }
 void vec_dot_q5_0_groups16(int64_t n, const void* w, size_t w_row_bytes, int64_t n_rows,
                            const void* a, float* y) {
-  dot_nibbles_groups16<BlockQ5_0>(n, w, w_row_bytes, n_rows, a, y);
+  dot_nibbles_groups16<BlockQ5_0, false>(n, w, w_row_bytes, n_rows, a, y);
 }
 void vec_dot_q4_1_groups16(int64_t n, const void* w, size_t w_row_bytes, int64_t n_rows,
                            const void* a, float* y) {
-  dot_nibbles_groups16<BlockQ4_1>(n, w, w_row_bytes, n_rows, a, y);
+  dot_nibbles_groups16<BlockQ4_1, false>(n, w, w_row_bytes, n_rows, a, y);
 }
 void vec_dot_q5_1_groups16(int64_t n, const void* w, size_t w_row_bytes, int64_t n_rows,
                            const void* a, float* y) {
-  dot_nibbles_groups16<BlockQ5_1>(n, w, w_row_bytes, n_rows, a, y);
+  dot_nibbles_groups16<BlockQ5_1, false>(n, w, w_row_bytes, n_rows, a, y);
 }
 void vec_dot_iq4_nl_groups16(int64_t n, const void* w, size_t w_row_bytes, int64_t n_rows,
                              const void* a, float* y) {
-  dot_nibbles_groups16<BlockIQ4_NL>(n, w, w_row_bytes, n_rows, a, y);
+  dot_nibbles_groups16<BlockIQ4_NL, false>(n, w, w_row_bytes, n_rows, a, y);
 }
 void vec_dot_q4_K_groups16(int64_t n, const void* w, size_t w_row_bytes, int64_t n_rows,
                            const void* a, float* y) {

@@ -9,8 +9,10 @@
 // AVX2 and AVX-512 give the same bits.
 //
 // Include only from a file compiled with at least -mavx2 -mfma -mf16c, after defining
-// GENGYUN_X86_NS as that file's namespace (avx2 or avx512): everything here then has
-// internal linkage inside gengyun::kernels::GENGYUN_X86_NS, so the two builds never mix.
+// GENGYUN_X86_NS as that file's namespace (avx2, avx512, or avx512_vbmi for
+// vec_dot_avx512_vbmi.cpp, which takes only vec_dot_groups16_x86.h's kernels from it):
+// everything here then has internal linkage inside gengyun::kernels::GENGYUN_X86_NS, so the
+// builds never mix.
 #pragma once
 
 // GCC 12's AVX-512 headers read _mm512_undefined_* values and warn about it (GCC bug 105593).
