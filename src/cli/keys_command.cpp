@@ -149,20 +149,16 @@ int update(const std::string& db, const std::string& name, const LimitChangeFlag
   }
   auto store = open_store(db, /*must_exist=*/true);
   if (!store) return 1;
-  auto keys = store->list_keys();
-  if (!keys.ok()) {
-    std::fprintf(stderr, "error: %s\n", keys.error().message.c_str());
+  auto key = store->find_active_key_named(name);
+  if (!key.ok()) {
+    std::fprintf(stderr, "error: %s\n", key.error().message.c_str());
     return 1;
   }
-  // The active key of that name; a revoked one only when no active key has it (refused below).
-  const platform::KeyInfo* key = nullptr;
-  for (const platform::KeyInfo& k : *keys)
-    if (k.name == name && (!key || (key->revoked_at_us && !k.revoked_at_us))) key = &k;
-  if (!key) {
-    std::fprintf(stderr, "error: no API key is named '%s'\n", name.c_str());
+  if (!*key) {
+    std::fprintf(stderr, "error: no active API key is named '%s'\n", name.c_str());
     return 1;
   }
-  auto updated = api::update_key_limits(*store, key->id, *body, cli_actor(), nullptr);
+  auto updated = api::update_key_limits(*store, (*key)->id, *body, cli_actor(), nullptr);
   if (!updated.ok()) {
     std::fprintf(stderr, "error: %s\n", updated.error().message.c_str());
     return 1;
