@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <limits>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -121,18 +122,30 @@ json price_json(const std::string& model, const platform::Price& price) {
           {"output", platform::format_usd(price.output)}};
 }
 
-json list_json(json data) { return {{"object", "list"}, {"data", std::move(data)}}; }
-
-/// One page of a list as OpenAI's list endpoints answer it: the objects (each with an "id"),
-/// the ids of the first and last of them (null when there are none) and whether more follow.
-json page_json(json data, bool has_more) {
-  json first = data.empty() ? json() : data.front()["id"];
-  json last = data.empty() ? json() : data.back()["id"];
+/// One page of a list as OpenAI's list endpoints answer it: the objects (each with the field
+/// `id_field`, their cursor: "id", or "model" for prices), the cursors of the first and last of
+/// them as first_id and last_id (null when there are none) and whether more follow.
+json page_json(json data, bool has_more, const char* id_field = "id") {
+  json first = data.empty() ? json() : data.front()[id_field];
+  json last = data.empty() ? json() : data.back()[id_field];
   return {{"object", "list"},
           {"data", std::move(data)},
           {"first_id", std::move(first)},
           {"last_id", std::move(last)},
           {"has_more", has_more}};
+}
+
+/// The `limit` of a list's query `values`: 1 to kMaxPageLimit, kDefaultPageLimit when absent.
+/// Errors (400 naming it): a limit out of range or not a whole number.
+ApiResult<int64_t> read_limit(const std::map<std::string, std::string>& values) {
+  auto it = values.find("limit");
+  if (it == values.end()) return kDefaultPageLimit;
+  const auto limit = parse_decimal(it->second);
+  if (!limit || *limit < 1 || *limit > kMaxPageLimit)
+    return invalid_request("limit must be a whole number from 1 to " +
+                               std::to_string(kMaxPageLimit) + ", got '" + it->second + "'",
+                           "limit");
+  return *limit;
 }
 
 /// The page a list's request-target asks for: `limit` (1 to kMaxPageLimit, default
@@ -146,14 +159,9 @@ ApiResult<platform::Page> parse_page(std::string_view target) {
   auto values = query_parameters(target, {"limit", "after"});
   if (!values.ok()) return values.error();
   platform::Page page{0, kDefaultPageLimit};
-  if (auto it = values->find("limit"); it != values->end()) {
-    const auto limit = parse_decimal(it->second);
-    if (!limit || *limit < 1 || *limit > kMaxPageLimit)
-      return invalid_request("limit must be a whole number from 1 to " +
-                                 std::to_string(kMaxPageLimit) + ", got '" + it->second + "'",
-                             "limit");
-    page.limit = *limit;
-  }
+  auto limit = read_limit(*values);
+  if (!limit.ok()) return limit.error();
+  page.limit = *limit;
   if (auto it = values->find("after"); it != values->end()) {
     const auto after = parse_decimal(it->second);
     if (!after)
@@ -162,6 +170,27 @@ ApiResult<platform::Page> parse_page(std::string_view target) {
               std::to_string(std::numeric_limits<int64_t>::max()) + "), got '" + it->second + "'",
           "after");
     page.after_id = *after;
+  }
+  return page;
+}
+
+/// The page of prices GET /admin/prices' request-target asks for: `limit` as parse_page()
+/// reads it, the models after the model name `after` in byte order (default: from the first).
+/// `after` is a position, not a lookup: a model without a price pages on from where it would
+/// be. Errors (400 naming the parameter): those of parse_page() for `limit` and the query, an
+/// after that validate_model_name() refuses (empty, too long, outside the names' characters).
+ApiResult<platform::PricePage> parse_price_page(std::string_view target) {
+  auto values = query_parameters(target, {"limit", "after"});
+  if (!values.ok()) return values.error();
+  auto limit = read_limit(*values);
+  if (!limit.ok()) return limit.error();
+  platform::PricePage page{"", *limit};
+  if (auto it = values->find("after"); it != values->end()) {
+    if (auto valid = platform::validate_model_name(it->second); !valid.ok())
+      return invalid_request("after must be the model of a price of the list, got '" + it->second +
+                                 "': " + valid.error().message,
+                             "after");
+    page.after_model = it->second;
   }
   return page;
 }
@@ -297,7 +326,7 @@ class AdminRequest {
   void create_key(const AdminCaller& caller);
   void patch_key(const AdminCaller& caller, int64_t id);
   void revoke_key(const AdminCaller& caller, int64_t id);
-  void list_prices();
+  void list_prices(const platform::PricePage& page);
   void set_price(const AdminCaller& caller);
   void audit_log(const platform::Page& page);
 
@@ -310,20 +339,16 @@ class AdminRequest {
   }
   /// 409 naming `name` when a tenant has it; the store's error when it cannot tell.
   ApiResult<bool> tenant_name_free(const std::string& name) {
-    auto tenants = store_.list_tenants();
-    if (!tenants.ok()) return store_failed("cannot create the tenant", tenants.error());
-    for (const platform::TenantInfo& tenant : *tenants)
-      if (tenant.name == name)
-        return conflict("a tenant named '" + name + "' exists already", "name");
+    auto tenant = store_.find_tenant_named(name);
+    if (!tenant.ok()) return store_failed("cannot create the tenant", tenant.error());
+    if (*tenant) return conflict("a tenant named '" + name + "' exists already", "name");
     return true;
   }
   /// 409 naming `name` when an active key has it; the store's error when it cannot tell.
   ApiResult<bool> key_name_free(const std::string& name) {
-    auto keys = store_.list_keys();
-    if (!keys.ok()) return store_failed("cannot create the API key", keys.error());
-    for (const platform::KeyInfo& existing : *keys)
-      if (existing.name == name && !existing.revoked_at_us)
-        return conflict("an active key named '" + name + "' exists already", "name");
+    auto key = store_.find_active_key_named(name);
+    if (!key.ok()) return store_failed("cannot create the API key", key.error());
+    if (*key) return conflict("an active key named '" + name + "' exists already", "name");
     return true;
   }
 
@@ -343,9 +368,14 @@ void AdminRequest::serve(const AdminPath& path) {
   auto caller = authorize_admin(store_, request_.header("Authorization"),
                                 deployment_wide ? AdminNeed::Deployment : AdminNeed::Tenant);
   if (failed(caller)) return;
-  // The lists of tenants, keys and the audit log are paged; nothing else takes parameters.
+  // The lists (tenants, keys, prices, the audit log) are paged; nothing else takes parameters.
   platform::Page page;
-  if (reads && !path.id && path.collection != Collection::Prices) {
+  platform::PricePage price_page;
+  if (reads && path.collection == Collection::Prices) {
+    auto parsed = parse_price_page(request_.target);
+    if (failed(parsed)) return;
+    price_page = *parsed;
+  } else if (reads && !path.id) {
     auto parsed = parse_page(request_.target);
     if (failed(parsed)) return;
     page = *parsed;
@@ -372,7 +402,7 @@ void AdminRequest::serve(const AdminPath& path) {
       }
       return method == "PATCH" ? patch_key(*caller, *path.id) : revoke_key(*caller, *path.id);
     case Collection::Prices:
-      return reads ? list_prices() : set_price(*caller);
+      return reads ? list_prices(price_page) : set_price(*caller);
     case Collection::Audit:
       return audit_log(page);
   }
@@ -448,25 +478,23 @@ void AdminRequest::create_key(const AdminCaller& caller) {
   auto name = read_name(*body, "name", "key");
   if (failed(name)) return;
   key.name = *name;
-  auto tenants = store_.list_tenants();
-  if (!tenants.ok()) {
-    send_error(out_, store_failed("cannot create the API key", tenants.error()));
-    return;
-  }
-  if (body->has("tenant")) {
+  // The tenant named in the body, else the caller's own (an owner's), else the default one.
+  const std::optional<int64_t> own = caller.tenant_scope();
+  const bool named = body->has("tenant");
+  if (named) {
     if (!(*body)["tenant"].is_string()) {
       send_error(out_, invalid_request("tenant must be a tenant's name", "tenant"));
       return;
     }
     key.tenant = (*body)["tenant"].get<std::string>();
-  } else if (auto own = caller.tenant_scope()) {
-    for (const platform::TenantInfo& tenant : *tenants)
-      if (tenant.id == *own) key.tenant = tenant.name;
   }
-  const platform::TenantInfo* tenant = nullptr;
-  for (const platform::TenantInfo& t : *tenants)
-    if (t.name == key.tenant && caller.may_manage(t.id)) tenant = &t;
-  if (!tenant) {
+  auto tenant = named || !own ? store_.find_tenant_named(key.tenant) : store_.find_tenant(*own);
+  if (!tenant.ok()) {
+    send_error(out_, store_failed("cannot create the API key", tenant.error()));
+    return;
+  }
+  if (*tenant) key.tenant = (*tenant)->name;
+  if (!*tenant || !caller.may_manage((*tenant)->id)) {
     send_error(out_, invalid_request(
                          "no tenant named '" + key.tenant + "' exists that this API key may see",
                          "tenant"));
@@ -562,15 +590,18 @@ void AdminRequest::revoke_key(const AdminCaller& caller, int64_t id) {
   send_json(out_, key_json(*after));
 }
 
-void AdminRequest::list_prices() {
-  auto prices = store_.list_prices();
+void AdminRequest::list_prices(const platform::PricePage& page) {
+  // One more than the page holds tells whether more follow.
+  auto prices = store_.prices_page({page.after_model, page.limit + 1});
   if (!prices.ok()) {
     send_error(out_, store_failed("cannot list prices", prices.error()));
     return;
   }
+  const bool has_more = static_cast<int64_t>(prices->size()) > page.limit;
+  if (has_more) prices->resize(page.limit);
   json data = json::array();
   for (const platform::ModelPrice& p : *prices) data.push_back(price_json(p.model, p.price));
-  send_json(out_, list_json(std::move(data)));
+  send_json(out_, page_json(std::move(data), has_more, "model"));
 }
 
 void AdminRequest::set_price(const AdminCaller& caller) {

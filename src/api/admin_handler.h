@@ -16,7 +16,7 @@
 //   PATCH  /admin/keys/ID        as the list: limits; an owner neither its own key nor a key
 //                                that may use a model its own key may not (403)
 //   DELETE /admin/keys/ID        as the list: revokes the key
-//   GET    /admin/prices         admin, owner: every model's prices
+//   GET    /admin/prices         admin, owner: the models' prices, by model name
 //   POST   /admin/prices         admin: {"model", "input", "output", "cached_input"} (USD per
 //                                million tokens; cached_input defaults to input); "model" is a
 //                                model's id or a name no served model has, never an alias
@@ -26,9 +26,11 @@
 // default 20) objects, in id order, whose id is above `after` (a position: an id the caller
 // cannot see, or none has, pages on from where it would be), answered as {"object": "list",
 // "data", "first_id", "last_id" (null when data is empty), "has_more"}; ids are integers.
-// A bad limit or after (a whole number from 0 to 2^63-1), an unknown or repeated parameter is
-// 400 naming it; other paths take no query parameters (400). A body that gives a field twice
-// is 400 naming it (parse_json_object()).
+// Prices likewise, in byte order of their model names, after the model name `after` (a
+// position too); their first_id and last_id are model names. A bad limit or after (for ids a
+// whole number from 0 to 2^63-1), an unknown or repeated parameter is 400 naming it; other
+// paths take no query parameters (400). A body that gives a field twice is 400 naming it
+// (parse_json_object()).
 //
 // Every change is one store transaction that also appends its audit entry (actor "key:NAME").
 // Errors: 400 for bad input (the field in `param`; nothing is written; also a key's tenant

@@ -187,9 +187,8 @@ int revoke(const std::string& db, const WhichKey& which) {
   return 0;
 }
 
-/// The id of the key that `keys update` changes: `id` when a key has it; else the key named
-/// `name`, the active one, else a revoked one (which update_key_limits() refuses). Errors: no
-/// key has that id or name, the store's.
+/// The id of the key that `keys update` changes: `id` when a key has it; else the active key
+/// named `name`. Errors: no key has that id, no active key has that name, the store's.
 Result<int64_t> key_to_update(platform::Store& store, const std::optional<int64_t>& id,
                               const std::string& name) {
   if (id) {
@@ -198,13 +197,10 @@ Result<int64_t> key_to_update(platform::Store& store, const std::optional<int64_
     if (!*key) return make_error("no API key has the id " + std::to_string(*id));
     return *id;
   }
-  auto keys = store.list_keys();
-  if (!keys) return keys.error();
-  const platform::KeyInfo* key = nullptr;
-  for (const platform::KeyInfo& k : *keys)
-    if (k.name == name && (!key || (key->revoked_at_us && !k.revoked_at_us))) key = &k;
-  if (!key) return make_error("no API key is named '" + name + "'");
-  return key->id;
+  auto key = store.find_active_key_named(name);
+  if (!key) return key.error();
+  if (!*key) return make_error("no active API key is named '" + name + "'");
+  return (*key)->id;
 }
 
 int update(const std::string& db, const WhichKey& which, const LimitChangeFlags& flags) {

@@ -75,19 +75,16 @@ int update(const std::string& db, const std::string& name, const LimitChangeFlag
   }
   auto store = open_store(db, /*must_exist=*/true);
   if (!store) return 1;
-  auto tenants = store->list_tenants();
-  if (!tenants.ok()) {
-    std::fprintf(stderr, "error: %s\n", tenants.error().message.c_str());
+  auto tenant = store->find_tenant_named(name);
+  if (!tenant.ok()) {
+    std::fprintf(stderr, "error: %s\n", tenant.error().message.c_str());
     return 1;
   }
-  const platform::TenantInfo* tenant = nullptr;
-  for (const platform::TenantInfo& t : *tenants)
-    if (t.name == name) tenant = &t;
-  if (!tenant) {
+  if (!*tenant) {
     std::fprintf(stderr, "error: no tenant is named '%s'\n", name.c_str());
     return 1;
   }
-  auto updated = api::update_tenant_limits(*store, tenant->id, *body, cli_actor(), nullptr);
+  auto updated = api::update_tenant_limits(*store, (*tenant)->id, *body, cli_actor(), nullptr);
   if (!updated.ok()) {
     std::fprintf(stderr, "error: %s\n", updated.error().message.c_str());
     return 1;

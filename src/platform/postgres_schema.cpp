@@ -171,9 +171,17 @@ CREATE TABLE IF NOT EXISTS servers (
 );
 )sql";
 
+/// Version 6: an index on prices' model names in byte order (collation "C"), the order of
+/// list_prices() and of the pages of prices_page() (whose cursor is a model name): the
+/// primary key's index has the database's collation, usable for them only where that is "C".
+/// Written so that it can be applied again.
+constexpr const char* kVersion6 = R"sql(
+CREATE INDEX IF NOT EXISTS prices_model_bytes ON prices (model COLLATE "C");
+)sql";
+
 /// kMigrations[v - 2] brings a database to version v: from an empty one (version 0) for
 /// version 2, the first PostgreSQL schema, else from version v - 1.
-constexpr const char* kMigrations[] = {kVersion2, kVersion3, kVersion4, kVersion5};
+constexpr const char* kMigrations[] = {kVersion2, kVersion3, kVersion4, kVersion5, kVersion6};
 static_assert(std::size(kMigrations) == kStoreSchemaVersion - 1,
               "add the PostgreSQL migration of the new version");
 

@@ -128,6 +128,15 @@ UsageRecord read_record(const Rows& rows, int r) {
       rows.int64(r, 16)};
 }
 
+/// Rows of model, input_micro_usd, cached_input_micro_usd, output_micro_usd.
+std::vector<ModelPrice> read_model_prices(const Rows& rows) {
+  std::vector<ModelPrice> prices;
+  for (int r = 0; r < rows.count(); ++r)
+    prices.push_back(
+        ModelPrice{rows.text(r, 0), Price{rows.int64(r, 1), rows.int64(r, 2), rows.int64(r, 3)}});
+  return prices;
+}
+
 Result<std::optional<Price>> read_price(pg::Connection& conn, const std::string& model) {
   auto rows = conn.query(
       "SELECT input_micro_usd, cached_input_micro_usd, output_micro_usd FROM prices "
@@ -347,6 +356,15 @@ Result<std::optional<TenantInfo>> PostgresStore::find_tenant(int64_t tenant_id) 
   return std::optional<TenantInfo>(tenants->front());
 }
 
+Result<std::optional<TenantInfo>> PostgresStore::find_tenant_named(const std::string& name) {
+  auto lease = pool_->acquire();
+  if (!lease) return lease.error();
+  auto tenants = tenants_where(**lease, "name = $1", {param(name)});
+  if (!tenants) return fail("cannot read tenant '" + name + "'", tenants.error());
+  if (tenants->empty()) return std::optional<TenantInfo>();
+  return std::optional<TenantInfo>(tenants->front());
+}
+
 Result<TenantInfo> PostgresStore::set_tenant_limits(int64_t tenant_id, const Limits& limits,
                                                     const Actor& actor) {
   const std::string what = "cannot set the limits of tenant " + std::to_string(tenant_id);
@@ -457,6 +475,16 @@ Result<std::optional<KeyInfo>> PostgresStore::find_key(int64_t key_id) {
   if (!lease) return lease.error();
   auto keys = keys_where(**lease, "id = $1", param(key_id));
   if (!keys) return fail("cannot read API key " + std::to_string(key_id), keys.error());
+  if (keys->empty()) return std::optional<KeyInfo>();
+  return std::optional<KeyInfo>(keys->front());
+}
+
+Result<std::optional<KeyInfo>> PostgresStore::find_active_key_named(const std::string& name) {
+  auto lease = pool_->acquire();
+  if (!lease) return lease.error();
+  // The condition of the partial index api_keys_active_name, so that the index answers it.
+  auto keys = keys_where(**lease, "name = $1 AND revoked_at_us IS NULL", param(name));
+  if (!keys) return fail("cannot read API key '" + name + "'", keys.error());
   if (keys->empty()) return std::optional<KeyInfo>();
   return std::optional<KeyInfo>(keys->front());
 }
@@ -596,11 +624,22 @@ Result<std::vector<ModelPrice>> PostgresStore::list_prices() {
       "SELECT model, input_micro_usd, cached_input_micro_usd, output_micro_usd FROM prices "
       "ORDER BY model COLLATE \"C\"");
   if (!rows) return fail("cannot list prices", rows.error());
-  std::vector<ModelPrice> prices;
-  for (int r = 0; r < rows->count(); ++r)
-    prices.push_back(
-        ModelPrice{rows->text(r, 0), Price{rows->int64(r, 1), rows->int64(r, 2), rows->int64(r, 3)}});
-  return prices;
+  return read_model_prices(*rows);
+}
+
+Result<std::vector<ModelPrice>> PostgresStore::prices_page(const PricePage& page) {
+  if (page.limit < 1) return make_error("cannot list prices: a page holds at least 1");
+  auto lease = pool_->acquire();
+  if (!lease) return lease.error();
+  pg::Connection& conn = **lease;
+  // Byte order, as SQLite's and list_prices(), through the index prices_model_bytes (schema
+  // version 6), of the same collation.
+  auto rows = conn.query(
+      "SELECT model, input_micro_usd, cached_input_micro_usd, output_micro_usd FROM prices "
+      "WHERE model COLLATE \"C\" > $1 ORDER BY model COLLATE \"C\" LIMIT $2",
+      {param(page.after_model), param(page.limit)});
+  if (!rows) return fail("cannot list prices", rows.error());
+  return read_model_prices(*rows);
 }
 
 namespace {

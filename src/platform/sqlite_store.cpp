@@ -340,9 +340,10 @@ Result<TenantInfo> SqliteStore::create_tenant(const std::string& name, const Lim
 namespace {
 
 /// Tenants matching `condition` (a constant SQL fragment whose parameter ?1, if any, takes
-/// `id`), by id; at most `limit` of them when it is not negative.
+/// `value`: an id or a name), by id; at most `limit` of them when it is not negative.
+template <class Value = int64_t>
 Result<std::vector<TenantInfo>> tenants_where(sqlite3* db, std::string_view condition,
-                                              int64_t id = 0, int64_t limit = -1) {
+                                              const Value& value = {}, int64_t limit = -1) {
   auto stmt = Statement::prepare(
       db,
       "SELECT id, name, created_at_us, budget_micro_usd, budget_period, rpm, tpm FROM tenants "
@@ -350,7 +351,7 @@ Result<std::vector<TenantInfo>> tenants_where(sqlite3* db, std::string_view cond
           std::string(condition) + " ORDER BY id" +
           (limit >= 0 ? " LIMIT " + std::to_string(limit) : std::string()));
   if (!stmt) return stmt.error();
-  if (condition.find("?1") != std::string_view::npos) stmt->bind(1, id);
+  if (condition.find("?1") != std::string_view::npos) stmt->bind(1, value);
   return collect(*stmt, [](const Statement& row) {
     return TenantInfo{row.column_int64(0), row.column_text(1), read_limits(row, 3),
                       row.column_int64(2)};
@@ -378,6 +379,14 @@ Result<std::optional<TenantInfo>> SqliteStore::find_tenant(int64_t tenant_id) {
   std::lock_guard lock(mutex_);
   auto tenants = tenants_where(db_, "id = ?1", tenant_id);
   if (!tenants) return fail("cannot read tenant " + std::to_string(tenant_id), tenants.error());
+  if (tenants->empty()) return std::optional<TenantInfo>();
+  return std::optional<TenantInfo>(tenants->front());
+}
+
+Result<std::optional<TenantInfo>> SqliteStore::find_tenant_named(const std::string& name) {
+  std::lock_guard lock(mutex_);
+  auto tenants = tenants_where(db_, "name = ?1", std::string_view(name));
+  if (!tenants) return fail("cannot read tenant '" + name + "'", tenants.error());
   if (tenants->empty()) return std::optional<TenantInfo>();
   return std::optional<TenantInfo>(tenants->front());
 }
@@ -496,6 +505,15 @@ Result<std::optional<KeyInfo>> SqliteStore::find_key(int64_t key_id) {
   std::lock_guard lock(mutex_);
   auto keys = keys_where(db_, "id = ?1", key_id);
   if (!keys) return fail("cannot read API key " + std::to_string(key_id), keys.error());
+  if (keys->empty()) return std::optional<KeyInfo>();
+  return std::optional<KeyInfo>(keys->front());
+}
+
+Result<std::optional<KeyInfo>> SqliteStore::find_active_key_named(const std::string& name) {
+  std::lock_guard lock(mutex_);
+  // The condition of the partial index api_keys_active_name, so that the index answers it.
+  auto keys = keys_where(db_, "name = ?1 AND revoked_at_us IS NULL", name);
+  if (!keys) return fail("cannot read API key '" + name + "'", keys.error());
   if (keys->empty()) return std::optional<KeyInfo>();
   return std::optional<KeyInfo>(keys->front());
 }
@@ -619,6 +637,12 @@ Result<void> SqliteStore::set_price(const std::string& model, const Price& price
 
 namespace {
 
+/// A row of model, input_micro_usd, cached_input_micro_usd, output_micro_usd.
+ModelPrice read_model_price(const Statement& row) {
+  return ModelPrice{row.column_text(0),
+                    Price{row.column_int64(1), row.column_int64(2), row.column_int64(3)}};
+}
+
 Result<std::optional<Price>> read_price(sqlite3* db, const std::string& model) {
   auto stmt = Statement::prepare(
       db,
@@ -649,10 +673,23 @@ Result<std::vector<ModelPrice>> SqliteStore::list_prices() {
       "SELECT model, input_micro_usd, cached_input_micro_usd, output_micro_usd FROM prices "
       "ORDER BY model");
   if (!stmt) return fail("cannot list prices", stmt.error());
-  auto prices = collect(*stmt, [](const Statement& row) {
-    return ModelPrice{row.column_text(0),
-                      Price{row.column_int64(1), row.column_int64(2), row.column_int64(3)}};
-  });
+  auto prices = collect(*stmt, read_model_price);
+  if (!prices) return fail("cannot list prices", prices.error());
+  return prices;
+}
+
+Result<std::vector<ModelPrice>> SqliteStore::prices_page(const PricePage& page) {
+  if (page.limit < 1) return make_error("cannot list prices: a page holds at least 1");
+  std::lock_guard lock(mutex_);
+  // model is the primary key, of SQLite's BINARY collation (byte order): its index answers it.
+  auto stmt = Statement::prepare(
+      db_,
+      "SELECT model, input_micro_usd, cached_input_micro_usd, output_micro_usd FROM prices "
+      "WHERE model > ?1 ORDER BY model LIMIT ?2");
+  if (!stmt) return fail("cannot list prices", stmt.error());
+  stmt->bind(1, page.after_model);
+  stmt->bind(2, page.limit);
+  auto prices = collect(*stmt, read_model_price);
   if (!prices) return fail("cannot list prices", prices.error());
   return prices;
 }

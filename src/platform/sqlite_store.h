@@ -45,6 +45,7 @@ class SqliteStore final : public Store {
   Result<std::vector<TenantInfo>> list_tenants() override;
   Result<std::vector<TenantInfo>> tenants_page(const Page& page) override;
   Result<std::optional<TenantInfo>> find_tenant(int64_t tenant_id) override;
+  Result<std::optional<TenantInfo>> find_tenant_named(const std::string& name) override;
   Result<TenantInfo> set_tenant_limits(int64_t tenant_id, const Limits& limits,
                                        const Actor& actor) override;
   using Store::create_key;
@@ -52,6 +53,7 @@ class SqliteStore final : public Store {
   Result<std::vector<KeyInfo>> list_keys() override;
   Result<std::vector<KeyInfo>> keys_page(const KeyPage& query) override;
   Result<std::optional<KeyInfo>> find_key(int64_t key_id) override;
+  Result<std::optional<KeyInfo>> find_active_key_named(const std::string& name) override;
   Result<void> revoke_key(const std::string& name, const Actor& actor) override;
   Result<void> revoke_key_id(int64_t key_id, const Actor& actor) override;
   Result<KeyInfo> set_key_limits(int64_t key_id, const Limits& limits,
@@ -61,6 +63,7 @@ class SqliteStore final : public Store {
   Result<void> set_price(const std::string& model, const Price& price, const Actor& actor) override;
   Result<std::optional<Price>> price(const std::string& model) override;
   Result<std::vector<ModelPrice>> list_prices() override;
+  Result<std::vector<ModelPrice>> prices_page(const PricePage& page) override;
   Result<std::vector<Result<Admission>>> admit_batch(
       const std::vector<AdmissionRequest>& requests) override;
   Result<void> checkpoint(const std::string& request_id, const TokenCounts& tokens,

@@ -85,6 +85,14 @@ struct Page {
   int64_t limit = 1;
 };
 
+/// One page of the prices read in model-name order (GET /admin/prices' `limit` and `after`):
+/// the models whose names come after `after_model` in byte order ("": from the first), at most
+/// `limit` (>= 1) of them.
+struct PricePage {
+  std::string after_model;
+  int64_t limit = 1;
+};
+
 /// Which keys Store::keys_page() reads.
 struct KeyPage {
   Page page;
@@ -247,6 +255,9 @@ class Store {
   virtual Result<std::vector<TenantInfo>> tenants_page(const Page& page) = 0;
   /// The tenant with id `tenant_id`; nullopt when there is none. Errors: database errors.
   virtual Result<std::optional<TenantInfo>> find_tenant(int64_t tenant_id) = 0;
+  /// The tenant named `name` (bytes, exactly; any text, checked against nothing); nullopt when
+  /// there is none. One read of the unique index on tenants' names. Errors: database errors.
+  virtual Result<std::optional<TenantInfo>> find_tenant_named(const std::string& name) = 0;
   /// Replaces the limits of tenant `tenant_id` and returns it. Errors: no such tenant,
   /// negative limits, database errors.
   virtual Result<TenantInfo> set_tenant_limits(int64_t tenant_id, const Limits& limits,
@@ -268,6 +279,11 @@ class Store {
   /// The key with id `key_id`, active or revoked; nullopt when there is none. Errors: database
   /// errors.
   virtual Result<std::optional<KeyInfo>> find_key(int64_t key_id) = 0;
+  /// The active (unrevoked) key named `name` (bytes, exactly; any text, checked against
+  /// nothing): at most one key has it, names being unique among active keys deployment-wide;
+  /// nullopt when none has, whatever revoked keys have that name. Expiry is the caller's to
+  /// check. One read of the unique index on active keys' names. Errors: database errors.
+  virtual Result<std::optional<KeyInfo>> find_active_key_named(const std::string& name) = 0;
 
   /// Revokes the active key named `name` (the name only: never an id or a display prefix;
   /// revoke_key_id() takes an id). Errors (store_rules.h's key_to_revoke): no key has that
@@ -300,6 +316,9 @@ class Store {
   virtual Result<std::optional<Price>> price(const std::string& model) = 0;
   /// Every model's prices, ordered by model name.
   virtual Result<std::vector<ModelPrice>> list_prices() = 0;
+  /// The prices of `page`, ordered by model name (bytes), read through the index on it.
+  /// Errors: a limit below 1, database errors.
+  virtual Result<std::vector<ModelPrice>> prices_page(const PricePage& page) = 0;
 
   /// Admits a request or refuses it, in one transaction: reserves its worst case
   /// (prompt_tokens + max_completion_tokens at the model's current prices) against the spend

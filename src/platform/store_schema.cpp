@@ -204,9 +204,13 @@ END;
 /// end of its process releases, so it needs no heartbeat.
 constexpr const char* kMigration5 = "";
 
+/// Migration 6: nothing on SQLite. Version 6 is PostgreSQL's index on prices' model names in
+/// byte order; SQLite's primary key on them is of the BINARY collation, byte order already.
+constexpr const char* kMigration6 = "";
+
 /// kMigrations[v - 1] brings a database from version v - 1 to v.
-constexpr const char* kMigrations[] = {kMigration1, kMigration2, kMigration3, kMigration4,
-                                       kMigration5};
+constexpr const char* kMigrations[] = {kMigration1, kMigration2, kMigration3,
+                                       kMigration4, kMigration5, kMigration6};
 static_assert(std::size(kMigrations) == kStoreSchemaVersion);
 
 Result<int64_t> read_version(sqlite3* db) {

@@ -10,7 +10,7 @@
 namespace gengyun::platform {
 
 /// Schema version written by this build; each version is one migration in store_schema.cpp.
-inline constexpr int64_t kStoreSchemaVersion = 5;
+inline constexpr int64_t kStoreSchemaVersion = 6;
 
 /// Brings the database to kStoreSchemaVersion in one IMMEDIATE transaction: creates it on a
 /// fresh file, applies the missing migrations to an older one, leaves a current one alone.
@@ -29,6 +29,7 @@ inline constexpr int64_t kStoreSchemaVersion = 5;
 ///   4  auth_revision(id 1, revision), bumped by triggers on every UPDATE or DELETE of
 ///      api_keys and tenants (the key cache's change counter)
 ///   5  nothing on SQLite (PostgreSQL's servers table of heartbeats, postgres_schema.h)
+///   6  nothing on SQLite (PostgreSQL's index on prices' model names in byte order)
 /// Errors: the file's schema version is newer than kStoreSchemaVersion, SQLite errors.
 Result<void> ensure_schema(sqlite3* db);
 

@@ -362,7 +362,6 @@ TEST_F(AdminTest, ABadLimitOrAfterIs400NamingIt) {
       {"/admin/keys?order=desc", "order",
        "unknown parameter 'order' (the parameters are limit, after)"},
       {"/admin/keys?limit=%zz", "", "the query string has a malformed %-escape"},
-      {"/admin/prices?limit=2", "", "GET /admin/prices takes no query parameters"},
       {"/admin/keys/5?limit=2", "", "GET /admin/keys/5 takes no query parameters"},
   };
   for (const auto& [path, param, message] : cases) {
@@ -385,6 +384,158 @@ TEST_F(AdminTest, ABadLimitOrAfterIs400NamingIt) {
         EXPECT_EQ(status("GET", list + "?before=1", nullptr, key, &body), 400) << list;
         EXPECT_EQ(body["error"]["param"], "before") << list;
       }
+  EXPECT_EQ(audit_actions(), "");
+}
+
+// Creating a tenant or a key reads the names it needs one by one (the store's reads by name):
+// a name in use is 409, a revoked key's name is free, the tenant is the body's, else the
+// owner's own, else (an admin's) the default one; names match byte for byte.
+TEST_F(AdminTest, ANameIsInUseOnlyByAnActiveKeyOrATenant) {
+  json body;
+  EXPECT_EQ(status("POST", "/admin/tenants", {{"name", "acme"}}, admin_, &body), 409);
+  EXPECT_EQ(body["error"]["message"], "a tenant named 'acme' exists already");
+  ASSERT_EQ(status("POST", "/admin/tenants", {{"name", "ACME"}}, admin_, &body), 201);
+  const int64_t upper = body["id"];
+  EXPECT_NE(upper, acme_);
+
+  EXPECT_EQ(status("POST", "/admin/keys", {{"name", "acme-bot"}}, owner_, &body), 409);
+  EXPECT_EQ(body["error"]["message"], "an active key named 'acme-bot' exists already");
+  EXPECT_EQ(body["error"]["param"], "name");
+  ASSERT_EQ(status("DELETE", "/admin/keys/" + std::to_string(ids_["acme-bot"]), nullptr, owner_),
+            200);
+  ASSERT_EQ(status("POST", "/admin/keys", {{"name", "acme-bot"}}, owner_, &body), 201);
+  EXPECT_EQ(body["tenant_id"], acme_);
+  EXPECT_NE(body["id"], ids_["acme-bot"]);
+  ASSERT_EQ(status("POST", "/admin/keys", {{"name", "root-bot"}}, admin_, &body), 201);
+  EXPECT_EQ(body["tenant_id"], 1);
+  ASSERT_EQ(status("POST", "/admin/keys", {{"name", "up-bot"}, {"tenant", "ACME"}}, admin_, &body),
+            201);
+  EXPECT_EQ(body["tenant_id"], upper);
+  for (const std::string tenant : {"nobody", "Acme", "acme ", "acm_", "%"}) {
+    EXPECT_EQ(status("POST", "/admin/keys", {{"name", "lost"}, {"tenant", tenant}}, admin_, &body),
+              400)
+        << tenant;
+    EXPECT_EQ(body["error"]["message"],
+              "no tenant named '" + tenant + "' exists that this API key may see")
+        << tenant;
+  }
+  // An owner names only its own tenant.
+  EXPECT_EQ(status("POST", "/admin/keys", {{"name", "lost"}, {"tenant", "ACME"}}, owner_, &body),
+            400);
+  EXPECT_EQ(body["error"]["param"], "tenant");
+  EXPECT_EQ(audit_actions(),
+            "key:root tenant.create ACME\n"
+            "key:acme-owner key.revoke acme-bot\n"
+            "key:acme-owner key.create acme-bot\n"
+            "key:root key.create root-bot\n"
+            "key:root key.create up-bot\n");
+}
+
+/// The models of a page of prices, then first_id, last_id and has_more, as text:
+/// "a b | "a" "b" true".
+std::string price_page_text(const json& body) {
+  std::string out;
+  for (const json& item : body["data"]) out += item["model"].get<std::string>() + " ";
+  return out + "| " + body["first_id"].dump() + " " + body["last_id"].dump() + " " +
+         body["has_more"].dump();
+}
+
+TEST_F(AdminTest, PricesArePagedByModelName) {
+  for (const char* model : {"qwen", "Llama-3", "b/x:1", "a", "qwen2"})
+    ASSERT_TRUE(store_->set_price(model, {150'000, 75'000, 600'000}).ok());
+  // Model names in byte order: upper case first, "b" before "b/x:1".
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"/admin/prices", "Llama-3 a b/x:1 qwen qwen2 | \"Llama-3\" \"qwen2\" false"},
+      {"/admin/prices?limit=2", "Llama-3 a | \"Llama-3\" \"a\" true"},
+      {"/admin/prices?limit=2&after=a", "b/x:1 qwen | \"b/x:1\" \"qwen\" true"},
+      {"/admin/prices?after=qwen&limit=2", "qwen2 | \"qwen2\" \"qwen2\" false"},
+      {"/admin/prices?after=qwen2", "| null null false"},
+      {"/admin/prices?limit=5", "Llama-3 a b/x:1 qwen qwen2 | \"Llama-3\" \"qwen2\" false"},
+      {"/admin/prices?limit=4", "Llama-3 a b/x:1 qwen | \"Llama-3\" \"qwen\" true"},
+      {"/admin/prices?limit=100&after=Llama-3", "a b/x:1 qwen qwen2 | \"a\" \"qwen2\" false"},
+      // `after` is a position: a model without a price pages on from where it would be.
+      {"/admin/prices?after=b", "b/x:1 qwen qwen2 | \"b/x:1\" \"qwen2\" false"},
+      {"/admin/prices?after=A&limit=1", "Llama-3 | \"Llama-3\" \"Llama-3\" true"},
+      {"/admin/prices?after=zz", "| null null false"},
+      // Percent-escapes as every query reads them.
+      {"/admin/prices?after=b%2Fx%3A1&limit=%31", "qwen | \"qwen\" \"qwen\" true"},
+  };
+  for (const auto& [path, want] : cases)
+    for (const std::string& key : {admin_, owner_, rival_owner_}) {
+      json body;
+      ASSERT_EQ(status("GET", path, nullptr, key, &body), 200) << path << ": " << body.dump();
+      EXPECT_EQ(body["object"], "list") << path;
+      EXPECT_EQ(price_page_text(body), want) << path;
+    }
+  json body;
+  ASSERT_EQ(status("GET", "/admin/prices?limit=1", nullptr, admin_, &body), 200);
+  EXPECT_EQ(body, json::parse(R"({"object":"list","data":[{"object":"price","model":"Llama-3",
+      "input":"0.15","cached_input":"0.075","output":"0.6"}],"first_id":"Llama-3",
+      "last_id":"Llama-3","has_more":true})"));
+  EXPECT_EQ(status("GET", "/admin/prices?limit=1", nullptr, member_), 403);
+
+  // The default page holds 20: 25 prices more make 30, read as 20 then 10.
+  for (int i = 0; i < 25; ++i) {
+    const std::string model = "m" + std::string(i < 10 ? "0" : "") + std::to_string(i);
+    ASSERT_TRUE(store_->set_price(model, {1, 1, 1}).ok());
+  }
+  ASSERT_EQ(status("GET", "/admin/prices", nullptr, admin_, &body), 200);
+  ASSERT_EQ(body["data"].size(), 20u);
+  EXPECT_EQ(body["first_id"], "Llama-3");
+  EXPECT_EQ(body["last_id"], "m16");
+  EXPECT_EQ(body["has_more"], true);
+  ASSERT_EQ(status("GET", "/admin/prices?after=" + body["last_id"].get<std::string>(), nullptr,
+                   admin_, &body),
+            200);
+  EXPECT_EQ(price_page_text(body),
+            "m17 m18 m19 m20 m21 m22 m23 m24 qwen qwen2 | \"m17\" \"qwen2\" false");
+}
+
+TEST_F(AdminTest, ABadLimitOrAfterOfPricesIs400NamingIt) {
+  const std::string charset =
+      "the model name may hold only ASCII letters, digits, '.', '_', '-', ':', '/' and must "
+      "start with a letter, digit or '_'";
+  const std::vector<std::tuple<std::string, std::string, std::string>> cases = {
+      {"/admin/prices?limit=0", "limit", "limit must be a whole number from 1 to 100, got '0'"},
+      {"/admin/prices?limit=101", "limit", "limit must be a whole number from 1 to 100, got '101'"},
+      {"/admin/prices?limit=-1", "limit", "limit must be a whole number from 1 to 100, got '-1'"},
+      {"/admin/prices?limit=x", "limit", "limit must be a whole number from 1 to 100, got 'x'"},
+      {"/admin/prices?limit=", "limit", "limit must be a whole number from 1 to 100, got ''"},
+      {"/admin/prices?limit=1e2", "limit", "limit must be a whole number from 1 to 100, got '1e2'"},
+      {"/admin/prices?after=", "after",
+       "after must be the model of a price of the list, got '': the model name is empty"},
+      {"/admin/prices?after", "after",
+       "after must be the model of a price of the list, got '': the model name is empty"},
+      {"/admin/prices?after=%3Dx", "after",
+       "after must be the model of a price of the list, got '=x': " + charset},
+      {"/admin/prices?after=a%20b", "after",
+       "after must be the model of a price of the list, got 'a b': " + charset},
+      {"/admin/prices?after=x%27%20OR%20%271%27%3D%271", "after",
+       "after must be the model of a price of the list, got 'x' OR '1'='1': " + charset},
+      {"/admin/prices?after=" + std::string(201, 'a'), "after",
+       "after must be the model of a price of the list, got '" + std::string(201, 'a') +
+           "': the model name is longer than 200 bytes"},
+      {"/admin/prices?after=a&after=b", "after", "the parameter 'after' is given twice"},
+      {"/admin/prices?before=a", "before",
+       "unknown parameter 'before' (the parameters are limit, after)"},
+      {"/admin/prices?order=asc", "order",
+       "unknown parameter 'order' (the parameters are limit, after)"},
+      {"/admin/prices?after=%zz", "", "the query string has a malformed %-escape"},
+  };
+  for (const auto& [path, param, message] : cases)
+    for (const std::string& key : {admin_, owner_}) {
+      json body;
+      ASSERT_EQ(status("GET", path, nullptr, key, &body), 400) << path << ": " << body.dump();
+      EXPECT_EQ(body["error"]["param"], param.empty() ? json() : json(param)) << path;
+      EXPECT_EQ(body["error"]["message"], message) << path;
+    }
+  // A price is set with a body; its query takes no parameters.
+  json body;
+  ASSERT_EQ(status("POST", "/admin/prices?limit=2",
+                   {{"model", "qwen"}, {"input", 1}, {"output", 2}}, admin_, &body),
+            400);
+  EXPECT_EQ(body["error"]["message"], "POST /admin/prices takes no query parameters");
+  EXPECT_FALSE(store_->price("qwen").value().has_value());
   EXPECT_EQ(audit_actions(), "");
 }
 

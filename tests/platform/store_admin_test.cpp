@@ -1,10 +1,11 @@
 // What the admin API changes through the store: tenants' and keys' limits, revocation by id,
-// the price list; each with its audit entry; the pages of tenants, keys and the audit log and
-// reads by id; on every backend (backends.h).
+// the price list; each with its audit entry; the pages of tenants, keys, prices and the audit
+// log, reads by id and by name; on every backend (backends.h).
 #include <gtest/gtest.h>
 
 #include <string>
 #include <tuple>
+#include <utility>
 #include <vector>
 
 #include "backends.h"
@@ -13,6 +14,7 @@
 namespace gengyun::platform {
 namespace {
 
+using testing::RawDb;
 using testing::StoreBackendTest;
 
 const Actor kAdmin{7, "key:root"};
@@ -140,6 +142,47 @@ TEST_P(StoreBackendTest, PricesAreListedByModelName) {
   EXPECT_EQ((*prices)[1].price.input, 4);
 }
 
+// The reads by name and the pages of prices are answered by an index of the schema: the
+// plans of their conditions (as the stores write them) on each backend; on PostgreSQL with
+// sequential scans off, so that a condition no index can answer shows as a Seq Scan however
+// few rows the tables hold. A page of prices is read in the index's order, with no sort (a
+// read by name sorts the one row it finds).
+TEST_P(StoreBackendTest, ReadsByNameAndPagesOfPricesUseAnIndex) {
+  ASSERT_TRUE(open());
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"SELECT id, name FROM tenants WHERE name = 'acme' ORDER BY id",
+       GetParam() == "sqlite" ? "sqlite_autoindex_tenants_1" : "tenants_name_key"},
+      {"SELECT id, name FROM api_keys WHERE name = 'bot' AND revoked_at_us IS NULL ORDER BY id",
+       "api_keys_active_name"},
+      {GetParam() == "sqlite"
+           ? "SELECT model, input_micro_usd FROM prices WHERE model > 'a' ORDER BY model LIMIT 3"
+           : "SELECT model, input_micro_usd FROM prices WHERE model COLLATE \"C\" > 'a' "
+             "ORDER BY model COLLATE \"C\" LIMIT 3",
+       GetParam() == "sqlite" ? "sqlite_autoindex_prices_1" : "prices_model_bytes"},
+  };
+  for (const auto& [sql, index] : cases) {
+    std::string plan;
+    if (GetParam() == "sqlite") {
+      for (const auto& row : RawDb(location_).query("EXPLAIN QUERY PLAN " + sql))
+        plan += row.back() + "\n";
+    } else {
+      auto conn = pg::Connection::connect(location_);
+      ASSERT_TRUE(conn.ok()) << conn.error().message;
+      ASSERT_TRUE(conn.value()->script("SET enable_seqscan = off").ok());
+      auto rows = conn.value()->query("EXPLAIN " + sql);
+      ASSERT_TRUE(rows.ok()) << rows.error().message;
+      for (int r = 0; r < rows->count(); ++r) plan += rows->text(r, 0) + "\n";
+    }
+    EXPECT_NE(plan.find(index), std::string::npos) << sql << "\n" << plan;
+    EXPECT_EQ(plan.find("Seq Scan"), std::string::npos) << sql << "\n" << plan;
+    EXPECT_EQ(plan.find("SCAN "), std::string::npos) << sql << "\n" << plan;
+    if (sql.find("prices") != std::string::npos) {
+      EXPECT_EQ(plan.find("TEMP B-TREE"), std::string::npos) << sql << "\n" << plan;
+      EXPECT_EQ(plan.find("Sort"), std::string::npos) << sql << "\n" << plan;
+    }
+  }
+}
+
 std::vector<int64_t> tenant_ids(Result<std::vector<TenantInfo>> tenants) {
   EXPECT_TRUE(tenants.ok()) << tenants.error().message;
   std::vector<int64_t> ids;
@@ -154,6 +197,156 @@ std::vector<std::string> key_names(Result<std::vector<KeyInfo>> keys) {
   if (keys.ok())
     for (const KeyInfo& k : *keys) names.push_back(k.name);
   return names;
+}
+
+std::vector<std::string> tenant_names(Result<std::vector<TenantInfo>> tenants) {
+  EXPECT_TRUE(tenants.ok()) << tenants.error().message;
+  std::vector<std::string> names;
+  if (tenants.ok())
+    for (const TenantInfo& t : *tenants) names.push_back(t.name);
+  return names;
+}
+
+// Names that a statement splicing them into its SQL, or matching them with LIKE, would
+// misread; the reads bind them and compare bytes.
+const std::vector<std::string> kSqlLookingNames = {"x' OR '1'='1",
+                                                   "' OR 1=1 --",
+                                                   "acme'; DROP TABLE tenants; --",
+                                                   "%",
+                                                   "_",
+                                                   "a%",
+                                                   "acm_",
+                                                   "ACME",
+                                                   "acme ",
+                                                   " acme",
+                                                   "",
+                                                   "bot\n",
+                                                   "b_t"};
+
+TEST_P(StoreBackendTest, ATenantIsReadByItsName) {
+  auto store = open();
+  ASSERT_TRUE(store);
+  auto acme = store->create_tenant("acme", Limits{1'000'000, BudgetPeriod::Day, 5, {}}, kAdmin);
+  ASSERT_TRUE(acme.ok()) << acme.error().message;
+  ASSERT_TRUE(store->create_tenant("acme2", {}, kAdmin).ok());
+
+  auto found = store->find_tenant_named("acme");
+  ASSERT_TRUE(found.ok()) << found.error().message;
+  ASSERT_TRUE(found->has_value());
+  EXPECT_EQ((*found)->id, acme->id);
+  EXPECT_EQ((*found)->name, "acme");
+  EXPECT_EQ((*found)->created_at_us, acme->created_at_us);
+  EXPECT_EQ((*found)->limits.budget_micro_usd, 1'000'000);
+  EXPECT_EQ((*found)->limits.budget_period, BudgetPeriod::Day);
+  EXPECT_EQ((*found)->limits.rpm, 5);
+  EXPECT_EQ((*found)->limits.tpm, std::nullopt);
+  auto fallback = store->find_tenant_named(std::string(kDefaultTenant));
+  ASSERT_TRUE(fallback.ok() && fallback->has_value());
+  EXPECT_EQ((*fallback)->id, 1);
+
+  auto none = store->find_tenant_named("nobody");
+  ASSERT_TRUE(none.ok()) << none.error().message;
+  EXPECT_FALSE(none->has_value());
+  for (const std::string& name : kSqlLookingNames) {
+    auto read = store->find_tenant_named(name);
+    ASSERT_TRUE(read.ok()) << name << ": " << read.error().message;
+    EXPECT_FALSE(read->has_value()) << name;
+  }
+  EXPECT_EQ(tenant_names(store->list_tenants()),
+            (std::vector<std::string>{"default", "acme", "acme2"}));
+}
+
+TEST_P(StoreBackendTest, AnActiveKeyIsReadByItsNameAndARevokedOneIsNot) {
+  auto store = open();
+  ASSERT_TRUE(store);
+  ASSERT_TRUE(store->create_tenant("acme", {}, kAdmin).ok());
+  ASSERT_TRUE(store->create_key(NewKey{"bot"}, kAdmin).ok());
+  ASSERT_TRUE(store->revoke_key("bot", kAdmin).ok());
+  // A second key of the revoked one's name: the only active "bot".
+  auto secret = store->create_key(
+      NewKey{"bot", "acme", Role::Owner, Limits{{}, BudgetPeriod::Total, 60, {}}, {"qwen"}},
+      kAdmin);
+  ASSERT_TRUE(secret.ok()) << secret.error().message;
+  ASSERT_TRUE(store->create_key(NewKey{"gone"}, kAdmin).ok());
+  ASSERT_TRUE(store->revoke_key("gone", kAdmin).ok());
+  ASSERT_TRUE(store->create_key(NewKey{"bot2"}, kAdmin).ok());
+
+  auto bot = store->find_active_key_named("bot");
+  ASSERT_TRUE(bot.ok()) << bot.error().message;
+  ASSERT_TRUE(bot->has_value());
+  EXPECT_EQ((*bot)->id, 2);
+  EXPECT_EQ((*bot)->name, "bot");
+  EXPECT_EQ((*bot)->prefix, secret->substr(0, 8));
+  EXPECT_EQ((*bot)->revoked_at_us, std::nullopt);
+  EXPECT_EQ((*bot)->tenant_id, 2);
+  EXPECT_EQ((*bot)->role, Role::Owner);
+  EXPECT_EQ((*bot)->models, (std::vector<std::string>{"qwen"}));
+  EXPECT_EQ((*bot)->limits.rpm, 60);
+
+  for (const char* name : {"gone", "nobody", "bo", "bot22"}) {
+    auto read = store->find_active_key_named(name);
+    ASSERT_TRUE(read.ok()) << name << ": " << read.error().message;
+    EXPECT_FALSE(read->has_value()) << name;
+  }
+  for (const std::string& name : kSqlLookingNames) {
+    auto read = store->find_active_key_named(name);
+    ASSERT_TRUE(read.ok()) << name << ": " << read.error().message;
+    EXPECT_FALSE(read->has_value()) << name;
+  }
+  // Revoking the active "bot" leaves no active key of that name.
+  ASSERT_TRUE(store->revoke_key_id(2, kAdmin).ok());
+  auto revoked = store->find_active_key_named("bot");
+  ASSERT_TRUE(revoked.ok()) << revoked.error().message;
+  EXPECT_FALSE(revoked->has_value());
+  EXPECT_EQ(key_names(store->list_keys()),
+            (std::vector<std::string>{"bot", "bot", "gone", "bot2"}));
+}
+
+std::vector<std::string> model_names(Result<std::vector<ModelPrice>> prices) {
+  EXPECT_TRUE(prices.ok()) << prices.error().message;
+  std::vector<std::string> names;
+  if (prices.ok())
+    for (const ModelPrice& p : *prices) names.push_back(p.model);
+  return names;
+}
+
+TEST_P(StoreBackendTest, PricesArePagedByModelNameInByteOrder) {
+  using Names = std::vector<std::string>;
+  auto store = open();
+  ASSERT_TRUE(store);
+  for (const char* model : {"zeta", "b/x:1", "alpha", "Zeta-2", "b", "Alpha"})
+    ASSERT_TRUE(store->set_price(model, Price{1, 1, 1}, kAdmin).ok());
+  ASSERT_TRUE(store->set_price("b", Price{10, 5, 20}, kAdmin).ok());
+
+  // Bytes: upper case before lower case, "b" before "b/x:1" (whatever the database's locale).
+  const Names all = {"Alpha", "Zeta-2", "alpha", "b", "b/x:1", "zeta"};
+  EXPECT_EQ(model_names(store->list_prices()), all);
+  EXPECT_EQ(model_names(store->prices_page({"", 100})), all);
+  EXPECT_EQ(model_names(store->prices_page({"", 2})), (Names{"Alpha", "Zeta-2"}));
+  EXPECT_EQ(model_names(store->prices_page({"Zeta-2", 2})), (Names{"alpha", "b"}));
+  EXPECT_EQ(model_names(store->prices_page({"b", 2})), (Names{"b/x:1", "zeta"}));
+  EXPECT_EQ(model_names(store->prices_page({"zeta", 2})), (Names{}));
+  // A cursor is a position: a model without a price pages on from where it would be.
+  EXPECT_EQ(model_names(store->prices_page({"B", 1})), (Names{"Zeta-2"}));
+  EXPECT_EQ(model_names(store->prices_page({"a", 3})), (Names{"alpha", "b", "b/x:1"}));
+  EXPECT_EQ(model_names(store->prices_page({"b/", 3})), (Names{"b/x:1", "zeta"}));
+  EXPECT_EQ(model_names(store->prices_page({"zz", 3})), (Names{}));
+  // Bound, never spliced: "'" sorts before every name, "~" after them.
+  EXPECT_EQ(model_names(store->prices_page({"' OR 1=1 --", 1})), (Names{"Alpha"}));
+  EXPECT_EQ(model_names(store->prices_page({"~'; DROP TABLE prices; --", 1})), (Names{}));
+
+  auto b = store->prices_page({"alpha", 1});
+  ASSERT_TRUE(b.ok()) << b.error().message;
+  ASSERT_EQ(b->size(), 1u);
+  EXPECT_EQ((*b)[0].model, "b");
+  EXPECT_EQ((*b)[0].price.input, 10);
+  EXPECT_EQ((*b)[0].price.cached_input, 5);
+  EXPECT_EQ((*b)[0].price.output, 20);
+
+  auto refused = store->prices_page({"", 0});
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().message, "cannot list prices: a page holds at least 1");
+  EXPECT_EQ(model_names(store->list_prices()), all);
 }
 
 TEST_P(StoreBackendTest, PagesOfTenantsKeysAndTheAuditLogAndReadsById) {

@@ -1,10 +1,12 @@
 // A database written by the first release (schema version 1) opens in this one: its keys and
-// ledger rows are kept and the new tables appear.
+// ledger rows are kept and the new tables appear. A database of version 5 gains PostgreSQL's
+// index on prices' model names (version 6), on each backend.
 #include <gtest/gtest.h>
 
 #include <string>
 #include <vector>
 
+#include "backends.h"
 #include "platform/sha256.h"
 #include "platform/store.h"
 #include "platform/store_schema.h"
@@ -84,6 +86,42 @@ TEST(StoreMigration, Version1DatabaseKeepsItsKeysAndRows) {
   // New keys and rows work beside the old ones.
   ASSERT_TRUE((*store)->create_key("team-b").ok());
   EXPECT_EQ((*store)->list_keys()->size(), 2u);
+}
+
+using testing::StoreBackendTest;
+
+TEST_P(StoreBackendTest, AVersion5DatabaseGainsTheIndexOfPricesInByteOrder) {
+  {
+    auto store = open();
+    ASSERT_TRUE(store);
+    for (const char* model : {"qwen", "Llama", "b/x:1"})
+      ASSERT_TRUE(store->set_price(model, Price{1, 1, 2}).ok());
+  }
+  // Version 5 as it was: SQLite's schema is the same, PostgreSQL's lacks the index.
+  const bool sqlite = GetParam() == "sqlite";
+  ASSERT_EQ(raw_exec(std::string(sqlite ? "" : "DROP INDEX prices_model_bytes; ") +
+                     "UPDATE schema_version SET version = 5"),
+            "");
+  const std::string index_query =
+      sqlite ? "SELECT name FROM sqlite_master WHERE tbl_name = 'prices' ORDER BY name"
+             : "SELECT indexdef FROM pg_indexes WHERE tablename = 'prices' ORDER BY indexname";
+  const Rows before = raw_query(index_query);
+  auto store = open();
+  ASSERT_TRUE(store);
+  EXPECT_EQ(raw_query("SELECT version FROM schema_version"), (Rows{{"6"}}));
+  if (sqlite)
+    EXPECT_EQ(raw_query(index_query), before);
+  else
+    EXPECT_EQ(raw_query(index_query),
+              (Rows{{"CREATE INDEX prices_model_bytes ON public.prices USING btree (model COLLATE "
+                     "\"C\")"},
+                    {"CREATE UNIQUE INDEX prices_pkey ON public.prices USING btree (model)"}}));
+  auto page = store->prices_page({"Llama", 5});
+  ASSERT_TRUE(page.ok()) << page.error().message;
+  ASSERT_EQ(page->size(), 2u);
+  EXPECT_EQ((*page)[0].model, "b/x:1");
+  EXPECT_EQ((*page)[1].model, "qwen");
+  EXPECT_EQ((*page)[1].price.output, 2);
 }
 
 }  // namespace
