@@ -63,12 +63,28 @@ std::optional<ApiError> AdminCaller::refuse_change(const platform::KeyInfo& targ
   if (target.id == key.id)
     return permission_denied(
         "an owner cannot change its own key's limits or models; an admin key can");
+  if (target.role != platform::Role::Member)
+    return permission_denied("the API key " + std::to_string(target.id) +
+                             " is an owner's: an owner changes the limits of member keys only "
+                             "(else a second owner key would lift the first's); an admin key "
+                             "can change it");
   const std::string wider = beyond(key.models, target.models);
   if (wider.empty()) return std::nullopt;
   return permission_denied("the API key " + std::to_string(target.id) + " may use " + wider +
                            ", which this key may not: an owner changes only keys that may use "
                            "no model its own key may not (" +
                            joined(key.models) + "); an admin key can change it");
+}
+
+std::optional<ApiError> AdminCaller::refuse_expiry(std::optional<int64_t> expires_at_us) const {
+  if (key.role == platform::Role::Admin || !key.expires_at_us) return std::nullopt;
+  if (expires_at_us && *expires_at_us <= *key.expires_at_us) return std::nullopt;
+  ApiError error = permission_denied(
+      "this key expires at " + std::to_string(*key.expires_at_us / 1'000'000) +
+      " (Unix seconds), and the keys an owner makes expire no later than its own: give "
+      "expires_in_days up to the days it has left");
+  error.param = "expires_in_days";
+  return error;
 }
 
 std::optional<int64_t> AdminCaller::tenant_scope() const {

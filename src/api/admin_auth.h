@@ -35,10 +35,15 @@ struct AdminCaller {
   /// "permission_denied" on param "models" naming the models its own key may not use.
   std::optional<ApiError> refuse_models(const std::vector<std::string>& models) const;
   /// Nothing when the caller may change the limits of `target`, a key may_manage() allows: an
-  /// admin any key, its own too; an owner neither its own key (an admin sets that key's limits)
-  /// nor a key that may use a model its own key may not (as refuse_models()). Otherwise 403
-  /// "permission_denied" saying which and that an admin key can.
+  /// admin any key, its own too; an owner member keys only (not its own, not another owner's:
+  /// an admin sets those keys' limits) and no key that may use a model its own key may not (as
+  /// refuse_models()). Otherwise 403 "permission_denied" saying which and that an admin key can.
   std::optional<ApiError> refuse_change(const platform::KeyInfo& target) const;
+  /// Nothing when the caller may give a new key the expiry `expires_at_us` (microseconds since
+  /// the Unix epoch; nullopt: never): an admin, and an owner whose own key never expires, any;
+  /// an owner whose key expires, one no later than its own. Otherwise 403 "permission_denied"
+  /// on param "expires_in_days".
+  std::optional<ApiError> refuse_expiry(std::optional<int64_t> expires_at_us) const;
   /// The tenant the caller is confined to; nullopt for an admin (every tenant).
   std::optional<int64_t> tenant_scope() const;
   /// The audit log's actor: the key's id and "key:<name>".

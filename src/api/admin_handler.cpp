@@ -542,6 +542,10 @@ void AdminRequest::create_key(const AdminCaller& caller) {
     send_error(out_, *refused);
     return;
   }
+  if (auto refused = caller.refuse_expiry(key.expires_at_us)) {
+    send_error(out_, *refused);
+    return;
+  }
   if (failed(key_name_free(key.name))) return;
   auto secret = store_.create_key(key, caller.actor());
   if (!secret.ok()) {

@@ -7,6 +7,7 @@
 #include "api/models_handler.h"
 #include "api/openai_request.h"
 #include "api/percent_encoding.h"
+#include "api/store_errors.h"
 #include "deploy/units.h"
 
 namespace gengyun::api {
@@ -22,9 +23,12 @@ json seconds(int64_t us) {
   return us == deploy::kKeepForever ? json(-1) : json(static_cast<double>(us) * 1e-6);
 }
 
-json admin_object(const deploy::ModelInfo& info, platform::Store& store) {
+/// The admin object of the model `info` with its price. Errors: the price cannot be read
+/// (store_failed(): 503 when the database cannot be reached).
+ApiResult<json> admin_object(const deploy::ModelInfo& info, platform::Store& store) {
   auto price = store.price(info.id);
-  json out = model_object(info, price.ok() ? price.value() : std::nullopt, 0);
+  if (!price.ok()) return store_failed("the prices cannot be read", price.error());
+  json out = model_object(info, price.value(), 0);
   out.erase("created");
   out["path"] = info.file.path;
   // Admins see the reason with the file's path (to fix the file); other keys see it without.
@@ -50,10 +54,11 @@ json admin_object(const deploy::ModelInfo& info, platform::Store& store) {
 /// The model `id`'s admin object, or 404.
 void send_model(deploy::Registry& registry, platform::Store& store, const std::string& id,
                 Responder& out) {
-  if (std::optional<deploy::ModelInfo> info = registry.find(id))
-    send_json(out, admin_object(*info, store));
-  else
-    send_error(out, model_not_found(id));
+  std::optional<deploy::ModelInfo> info = registry.find(id);
+  if (!info) return (void)send_error(out, model_not_found(id));
+  auto object = admin_object(*info, store);
+  if (!object.ok()) return (void)send_error(out, object.error());
+  send_json(out, *object);
 }
 
 /// Splits "/admin/models/{id}/{action}" into id and action; false for other paths.
@@ -85,7 +90,11 @@ void handle_admin_models(deploy::Registry& registry, platform::Store& store,
   if (request.method == "GET") {
     const deploy::MemoryUse memory = registry.memory();
     json data = json::array();
-    for (const deploy::ModelInfo& info : registry.list()) data.push_back(admin_object(info, store));
+    for (const deploy::ModelInfo& info : registry.list()) {
+      auto object = admin_object(info, store);
+      if (!object.ok()) return (void)send_error(out, object.error());
+      data.push_back(std::move(*object));
+    }
     send_json(out, {{"object", "list"},
                     {"max_memory_bytes", memory.budget_bytes},
                     {"used_memory_bytes", memory.used_bytes},

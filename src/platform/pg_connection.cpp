@@ -1,6 +1,7 @@
 #include "platform/pg_connection.h"
 
 #include <poll.h>
+#include <sys/socket.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -169,6 +170,10 @@ Result<PGresult*> Connection::next_result(Clock::time_point deadline) {
 
 Error Connection::timed_out() {
   unusable_ = true;
+  // The connection ends now, not when it is destroyed: a connection kept (the server's, which
+  // holds its advisory lock) would otherwise keep its session, and the lock, once the server
+  // answers again. The server sees the end of the stream when it reads next.
+  shutdown(PQsocket(conn_), SHUT_RDWR);
   return no_answer(timeout_);
 }
 

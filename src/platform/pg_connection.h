@@ -134,7 +134,9 @@ class Connection {
   Result<PGresult*> next_result(Clock::time_point deadline);
   /// The result of the statement(s) just sent: the first error, else the last result.
   Result<Rows> collect(Clock::time_point deadline);
-  /// Marks the connection unusable and gives the unreachable error of a missed deadline.
+  /// Marks the connection unusable, ends it (shuts its socket down, so that the server ends the
+  /// session and releases its locks once it runs again) and gives the unreachable error of a
+  /// missed deadline.
   Error timed_out();
   /// The unreachable error of a statement asked of a connection no longer usable.
   Error unusable() const;

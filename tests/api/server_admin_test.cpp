@@ -785,6 +785,54 @@ TEST_F(AdminTest, AnOwnerCannotChangeItsOwnKey) {
             "key:acme-lead key.revoke acme-lead\n");
 }
 
+// A second owner key cannot lift the limits an admin set on the first (QA 2026-12-03): an owner
+// changes member keys only. And an owner whose key expires makes keys that expire no later.
+TEST_F(AdminTest, AnOwnerChangesMemberKeysOnlyAndItsKeysOutliveNotItsOwn) {
+  const platform::Limits capped{1'000'000, platform::BudgetPeriod::Day, 5, std::nullopt};
+  key({"acme-lead", "acme", Role::Owner, capped});
+  const int64_t lead_id = ids_["acme-lead"];
+  json body;
+  EXPECT_EQ(status("PATCH", "/admin/keys/" + std::to_string(lead_id), {{"budget_usd", nullptr}},
+                   owner_, &body),
+            403);
+  EXPECT_EQ(body["error"]["code"], "permission_denied");
+  EXPECT_EQ(body["error"]["message"],
+            "the API key " + std::to_string(lead_id) +
+                " is an owner's: an owner changes the limits of member keys only (else a second "
+                "owner key would lift the first's); an admin key can change it");
+  auto stored = store_->find_key(lead_id);
+  ASSERT_TRUE(stored.ok() && stored.value());
+  EXPECT_EQ((*stored)->limits.budget_micro_usd, 1'000'000);
+  ASSERT_EQ(status("PATCH", "/admin/keys/" + std::to_string(ids_["acme-member"]), {{"rpm", 7}},
+                   owner_, &body),
+            200)
+      << body.dump();
+  EXPECT_EQ(body["rpm"], 7);
+
+  const int64_t in_three_days = unix_time_us() + int64_t{3} * 86'400'000'000;
+  const std::string temp = key({"acme-temp", "acme", Role::Owner, {}, {}, in_three_days});
+  const size_t keys = store_->list_keys()->size();
+  for (const json& request : {json{{"name", "forever"}},
+                              json{{"name", "longer"}, {"expires_in_days", 4}},
+                              json{{"name", "owner"}, {"role", "owner"}}}) {
+    EXPECT_EQ(status("POST", "/admin/keys", request, temp, &body), 403) << request;
+    EXPECT_EQ(body["error"]["param"], "expires_in_days") << request;
+    EXPECT_EQ(body["error"]["message"],
+              "this key expires at " + std::to_string(in_three_days / 1'000'000) +
+                  " (Unix seconds), and the keys an owner makes expire no later than its own: "
+                  "give expires_in_days up to the days it has left")
+        << request;
+  }
+  EXPECT_EQ(store_->list_keys()->size(), keys);
+  ASSERT_EQ(status("POST", "/admin/keys", {{"name", "shorter"}, {"expires_in_days", 2}}, temp,
+                   &body),
+            201)
+      << body.dump();
+  EXPECT_LE(body["expires_at"].get<int64_t>(), in_three_days / 1'000'000);
+  // An owner whose key never expires, and an admin, give any expiry or none.
+  EXPECT_EQ(status("POST", "/admin/keys", {{"name", "open"}}, owner_), 201);
+}
+
 // The keys an owner makes or changes may use no model its own key may not; an owner whose key
 // lists no models, and an admin, are not bound.
 TEST_F(AdminTest, AnOwnersKeysAreNoWiderInModelsThanItsOwn) {

@@ -156,6 +156,26 @@ TEST_F(FrozenPostgres, CallersWaitingForAPooledConnectionGiveUpAsWell) {
   EXPECT_TRUE(store_->list_tenants().ok());
 }
 
+// The connection holding a server's advisory lock misses its deadline while PostgreSQL is
+// frozen: it is ended then, so once PostgreSQL runs again the old session goes and the server
+// takes its lock again on a new one (QA 2026-12-03: the old session kept the lock and the
+// server's reconciler failed until it restarted). Polled every 100 ms, for a minute at most,
+// which only a failure reaches: the old session ends when PostgreSQL reads the end of its
+// stream.
+TEST_F(FrozenPostgres, AServerTakesItsLockAgainAfterTheFreeze) {
+  ASSERT_TRUE(store_->start_server().ok());
+  ASSERT_TRUE(store_->close_interrupted().ok());
+  freeze();
+  expect_unreachable(store_->close_interrupted(), "a reconciliation");
+  thaw();
+  Result<int64_t> closed = make_error("not run");
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::minutes(1);
+  while (!(closed = store_->close_interrupted()).ok() && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  ASSERT_TRUE(closed.ok()) << closed.error().message;
+  EXPECT_EQ(*closed, 0);
+}
+
 // A new connection to a frozen server: the kernel accepts it, the server never answers its
 // start-up; the connection attempt ends at the deadline with a plain error.
 TEST_F(FrozenPostgres, ConnectingToAFrozenServerEndsAtTheDeadline) {
