@@ -77,10 +77,12 @@ void log_notice(void*, const PGresult* notice) {
     spdlog::warn("PostgreSQL: {}", text);
 }
 
+/// What the error of a round trip that went unanswered says (went_unanswered()).
+constexpr std::string_view kNoAnswer = "PostgreSQL did not answer within ";
+
 /// The error of a round trip that did not end within `timeout`.
 Error no_answer(std::chrono::milliseconds timeout) {
-  return unreachable_error("PostgreSQL did not answer within " + std::to_string(timeout.count()) +
-                           " ms");
+  return unreachable_error(std::string(kNoAnswer) + std::to_string(timeout.count()) + " ms");
 }
 
 }  // namespace
@@ -102,7 +104,8 @@ Result<std::unique_ptr<Connection>> Connection::connect(const std::string& url,
         wait_socket(PQsocket(conn), polled == PGRES_POLLING_READING ? POLLIN : POLLOUT, deadline);
     if (ready == Ready::timed_out) {
       PQfinish(conn);
-      return unreachable_error("cannot connect to PostgreSQL: " + no_answer(timeout).message);
+      return unreachable_error("cannot connect to PostgreSQL: " + std::string(kNoAnswer) +
+                               std::to_string(timeout.count()) + " ms");
     }
     polled = PQconnectPoll(conn);
   }
@@ -168,8 +171,13 @@ Result<PGresult*> Connection::next_result(Clock::time_point deadline) {
   return PQgetResult(conn_);
 }
 
+bool went_unanswered(const Error& error) {
+  return database_unreachable(error) && error.message.find(kNoAnswer) != std::string::npos;
+}
+
 Error Connection::timed_out() {
   unusable_ = true;
+  went_unanswered_ = true;
   // The connection ends now, not when it is destroyed: a connection kept (the server's, which
   // holds its advisory lock) would otherwise keep its session, and the lock, once the server
   // answers again. The server sees the end of the stream when it reads next.
@@ -329,9 +337,8 @@ Result<void> Connection::script(const char* sql) {
   return {};
 }
 
-Pool::Pool(std::string url, size_t size, std::unique_ptr<Connection> first,
-           std::chrono::milliseconds timeout)
-    : url_(std::move(url)), size_(size < 1 ? 1 : size), timeout_(timeout) {
+Pool::Pool(std::string url, size_t size, std::unique_ptr<Connection> first, Deadlines deadlines)
+    : url_(std::move(url)), size_(size < 1 ? 1 : size), deadlines_(deadlines) {
   if (first) {
     idle_.push_back(std::move(first));
     open_ = 1;
@@ -340,9 +347,14 @@ Pool::Pool(std::string url, size_t size, std::unique_ptr<Connection> first,
 
 Result<Pool::Lease> Pool::acquire() {
   std::unique_lock lock(mutex_);
-  if (!returned_.wait_for(lock, timeout_, [&] { return !idle_.empty() || open_ < size_; }))
+  if (std::chrono::steady_clock::now() < refuse_until_)
+    return unreachable_error(
+        "PostgreSQL left a round trip unanswered in the last " +
+        std::to_string(deadlines_.retry_after.count()) + " ms; it is asked again after that");
+  if (!returned_.wait_for(lock, deadlines_.round_trip,
+                          [&] { return !idle_.empty() || open_ < size_; }))
     return unreachable_error("no PostgreSQL connection came free within " +
-                             std::to_string(timeout_.count()) + " ms");
+                             std::to_string(deadlines_.round_trip.count()) + " ms");
   while (!idle_.empty()) {
     std::unique_ptr<Connection> conn = std::move(idle_.back());
     idle_.pop_back();
@@ -351,8 +363,9 @@ Result<Pool::Lease> Pool::acquire() {
   }
   ++open_;
   lock.unlock();
-  auto conn = Connection::connect(url_, timeout_);
+  auto conn = Connection::connect(url_, deadlines_.round_trip);
   if (!conn) {
+    if (went_unanswered(conn.error())) unanswered();
     forget();
     return conn.error();
   }
@@ -360,12 +373,18 @@ Result<Pool::Lease> Pool::acquire() {
 }
 
 void Pool::release(std::unique_ptr<Connection> conn) {
+  if (conn->went_unanswered()) unanswered();
   if (conn->broken()) return forget();
   {
     std::lock_guard lock(mutex_);
     idle_.push_back(std::move(conn));
   }
   returned_.notify_one();
+}
+
+void Pool::unanswered() {
+  std::lock_guard lock(mutex_);
+  refuse_until_ = std::chrono::steady_clock::now() + deadlines_.retry_after;
 }
 
 void Pool::forget() {

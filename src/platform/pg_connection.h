@@ -70,6 +70,22 @@ Param array(const std::vector<std::string>& values);
 /// 5 s), so a statement blocked by a lock fails with the server's error first.
 inline constexpr std::chrono::milliseconds kDefaultRoundTripTimeout{10'000};
 
+/// How long a Pool refuses at once, by default, after a round trip or a connection attempt
+/// went unanswered past its deadline: callers then get the unreachable error without waiting
+/// another deadline each (a frozen server would otherwise hold every request for it), and
+/// the first caller after it asks the server again.
+inline constexpr std::chrono::milliseconds kDefaultRetryAfter{1'000};
+
+/// The deadlines of a Pool's connections (pg_connection.h's defaults).
+struct Deadlines {
+  std::chrono::milliseconds round_trip = kDefaultRoundTripTimeout;
+  /// 0: never refuse at once.
+  std::chrono::milliseconds retry_after = kDefaultRetryAfter;
+};
+
+/// Whether `error` is a round trip's or a connection attempt's that passed its deadline.
+bool went_unanswered(const Error& error);
+
 /// One connection, in libpq's non-blocking mode: every round trip waits on the socket with
 /// poll() until its deadline (the connection's round-trip timeout). Not thread-safe: callers
 /// serialise its use.
@@ -102,6 +118,8 @@ class Connection {
   Result<void> script(const char* sql);
   /// The SQLSTATE of the last failed statement; "" after a success.
   const std::string& last_sqlstate() const { return sqlstate_; }
+  /// Whether a round trip on it passed its deadline (it is then broken()).
+  bool went_unanswered() const { return went_unanswered_; }
   /// Whether the connection to the server is lost (it is then of no further use).
   bool broken() const { return unusable_ || PQstatus(conn_) != CONNECTION_OK; }
   /// broken(), after reading what the server sent an idle connection without waiting: a
@@ -144,7 +162,8 @@ class Connection {
   PGconn* conn_;
   const std::chrono::milliseconds timeout_;
   std::string sqlstate_;
-  bool unusable_ = false;  ///< a pipeline could not be left (results unread)
+  bool unusable_ = false;  ///< a pipeline could not be left (results unread), or timed_out()
+  bool went_unanswered_ = false;  ///< timed_out()
 };
 
 /// Up to `size` connections to one database, opened as needed and reused, so that concurrent
@@ -169,22 +188,26 @@ class Pool {
   };
 
   /// A pool of at most `size` (>= 1) connections to `url`, holding `first` (already open),
-  /// each with round trips of at most `timeout`.
-  Pool(std::string url, size_t size, std::unique_ptr<Connection> first,
-       std::chrono::milliseconds timeout = kDefaultRoundTripTimeout);
+  /// each with round trips of at most `deadlines.round_trip`.
+  Pool(std::string url, size_t size, std::unique_ptr<Connection> first, Deadlines deadlines = {});
   /// An idle connection the server has not closed (those it closed are dropped), else a new
-  /// one while fewer than `size` are open, else waits for one, for at most the timeout.
-  /// Errors: connect()'s; unreachable (database_errors.h) when none came free in time.
+  /// one while fewer than `size` are open, else waits for one, for at most the round-trip
+  /// deadline. Errors: connect()'s; unreachable (database_errors.h) when none came free in time,
+  /// and at once, without asking the server, for `deadlines.retry_after` after a round trip or
+  /// a connection attempt went unanswered.
   Result<Lease> acquire();
 
  private:
   void release(std::unique_ptr<Connection> conn);
   void forget();
+  /// Refuses callers at once for retry_after from now (a round trip went unanswered).
+  void unanswered();
 
   const std::string url_;
   const size_t size_;
-  const std::chrono::milliseconds timeout_;
+  const Deadlines deadlines_;
   std::mutex mutex_;
+  std::chrono::steady_clock::time_point refuse_until_{};  ///< unanswered()'s
   std::condition_variable returned_;
   std::vector<std::unique_ptr<Connection>> idle_;
   size_t open_ = 0;  ///< connections open: idle and leased

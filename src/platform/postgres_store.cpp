@@ -249,13 +249,14 @@ pg::Statement close_statement(const std::vector<Closing>& closings) {
 }  // namespace
 
 Result<std::unique_ptr<Store>> PostgresStore::open(const std::string& url, bool must_exist,
-                                                   std::chrono::milliseconds timeout) {
-  auto conn = pg::Connection::connect(url, timeout);
+                                                   pg::Deadlines deadlines) {
+  auto conn = pg::Connection::connect(url, deadlines.round_trip);
   if (!conn) return conn.error();
   if (auto schema = ensure_postgres_schema(**conn, must_exist); !schema)
     return make_error("cannot open the PostgreSQL database: " + schema.error().message);
   return std::unique_ptr<Store>(new PostgresStore(
-      std::make_unique<pg::Pool>(url, kPoolConnections, std::move(*conn), timeout), url, timeout));
+      std::make_unique<pg::Pool>(url, kPoolConnections, std::move(*conn), deadlines), url,
+      deadlines.round_trip));
 }
 
 PostgresStore::~PostgresStore() {

@@ -46,7 +46,7 @@ class PostgresDownTest : public ServerTest {
     auto database = pg_->new_database();
     ASSERT_TRUE(database.ok()) << database.error().message;
     url_ = database.value();
-    auto store = platform::PostgresStore::open(url_, /*must_exist=*/false, round_trip_timeout_);
+    auto store = platform::PostgresStore::open(url_, /*must_exist=*/false, deadlines_);
     ASSERT_TRUE(store.ok()) << store.error().message;
     store_ = std::move(store.value());
     admin_ = new_key({"root", "default", platform::Role::Admin});
@@ -134,15 +134,19 @@ class PostgresDownTest : public ServerTest {
   std::string url_;
   std::string admin_;
   bool stopped_ = false;
-  /// How long the store waits for PostgreSQL in one round trip (pg_connection.h).
-  std::chrono::milliseconds round_trip_timeout_ = platform::pg::kDefaultRoundTripTimeout;
+  /// How long the store waits for PostgreSQL in one round trip, and refuses at once after one
+  /// went unanswered (pg_connection.h).
+  platform::pg::Deadlines deadlines_;
 };
 
 /// PostgresDownTest whose store gives a round trip up after 500 ms, to freeze PostgreSQL under
-/// (PostgresServer::freeze()).
+/// (PostgresServer::freeze()), and asks it again at each call (no refusal at once, so that
+/// requests are served at once after the thaw).
 class PostgresFrozenTest : public PostgresDownTest {
  protected:
-  PostgresFrozenTest() { round_trip_timeout_ = std::chrono::milliseconds(500); }
+  PostgresFrozenTest() {
+    deadlines_ = {std::chrono::milliseconds(500), std::chrono::milliseconds(0)};
+  }
   void TearDown() override {
     if (frozen_) EXPECT_TRUE(pg_->thaw().ok());
     PostgresDownTest::TearDown();

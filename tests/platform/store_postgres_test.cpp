@@ -70,7 +70,7 @@ class FrozenPostgres : public ::testing::Test {
     auto url = server_->new_database();
     ASSERT_TRUE(url.ok()) << url.error().message;
     url_ = *url;
-    auto store = PostgresStore::open(url_, /*must_exist=*/false, kTimeout);
+    auto store = PostgresStore::open(url_, /*must_exist=*/false, {kTimeout, retry_after_});
     ASSERT_TRUE(store.ok()) << store.error().message;
     store_ = std::move(*store);
   }
@@ -95,6 +95,9 @@ class FrozenPostgres : public ::testing::Test {
   std::string url_;
   std::unique_ptr<Store> store_;
   bool frozen_ = false;
+  /// The pool's refusal at once after a round trip went unanswered: none here, so that each
+  /// call asks the server (and the store answers at once after thaw()).
+  std::chrono::milliseconds retry_after_{0};
 };
 
 /// Expects `result` to have failed as an unreachable database's (a 503 for the API).
@@ -174,6 +177,34 @@ TEST_F(FrozenPostgres, AServerTakesItsLockAgainAfterTheFreeze) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   ASSERT_TRUE(closed.ok()) << closed.error().message;
   EXPECT_EQ(*closed, 0);
+}
+
+/// FrozenPostgres with the pool's refusal at once after an unanswered round trip, for longer
+/// than any test.
+class FrozenPostgresRefusingAtOnce : public FrozenPostgres {
+ protected:
+  FrozenPostgresRefusingAtOnce() { retry_after_ = std::chrono::hours(1); }
+};
+
+// Once a round trip went unanswered, the next calls are refused at once with the unreachable
+// error, without asking the frozen server again (QA 2026-12-03: every request waited its own
+// deadline, up to 50 s in a burst, holding a handler thread).
+TEST_F(FrozenPostgresRefusingAtOnce, CallsAfterAnUnansweredRoundTripAreRefusedAtOnce) {
+  freeze();
+  auto first = store_->list_tenants();
+  expect_unreachable(first, "the first call");
+  if (!first.ok())
+    EXPECT_TRUE(contains(first.error().message, "did not answer within 500 ms"))
+        << first.error().message;
+  for (int i = 0; i < 3; ++i) {
+    auto next = store_->list_keys();
+    expect_unreachable(next, "a call after it");
+    if (!next.ok())
+      EXPECT_TRUE(contains(next.error().message,
+                           "PostgreSQL left a round trip unanswered in the last 3600000 ms; it is "
+                           "asked again after that"))
+          << next.error().message;
+  }
 }
 
 // A new connection to a frozen server: the kernel accepts it, the server never answers its
