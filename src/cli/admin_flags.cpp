@@ -10,6 +10,7 @@
 
 #include "platform/limits.h"
 #include "platform/money.h"
+#include "platform/store_rules.h"
 
 namespace gengyun::cli {
 
@@ -82,13 +83,16 @@ Result<int64_t> parse_count(const std::string& text, const std::string& flag) {
   return value;
 }
 
-Result<std::vector<std::string>> parse_names(const std::string& text, const std::string& flag) {
+Result<std::vector<std::string>> parse_model_names(const std::string& text,
+                                                   const std::string& flag) {
   std::vector<std::string> names;
   size_t start = 0;
   for (;;) {
     const size_t comma = text.find(',', start);
     const std::string name = text.substr(start, comma == std::string::npos ? comma : comma - start);
     if (name.empty()) return make_error(flag + " '" + text + "' has an empty name");
+    if (auto valid = platform::validate_model_name(name); !valid)
+      return make_error(flag + " '" + text + "': " + valid.error().message);
     names.push_back(name);
     if (comma == std::string::npos) return names;
     start = comma + 1;

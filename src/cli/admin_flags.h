@@ -51,8 +51,10 @@ struct LimitChangeFlags {
 /// `text` (flag `flag`) as a whole number in 0..10^12. Errors: anything else.
 Result<int64_t> parse_count(const std::string& text, const std::string& flag);
 
-/// Comma-separated names ("a,b") as a list. Errors: an empty name ("a,,b", "a,").
-Result<std::vector<std::string>> parse_names(const std::string& text, const std::string& flag);
+/// Comma-separated model names ("a,b") as a list. Errors: an empty name ("a,,b", "a,"), a name
+/// platform::validate_model_name() refuses (as POST /admin/keys does).
+Result<std::vector<std::string>> parse_model_names(const std::string& text,
+                                                   const std::string& flag);
 
 /// The rows `keys list` and `tenants list` read per store call (Store::keys_page,
 /// Store::tenants_page) as they print every key or tenant: the admin API's largest page, so a

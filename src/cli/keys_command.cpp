@@ -42,7 +42,7 @@ Result<platform::NewKey> new_key(const std::string& name, const CreateFlags& fla
   if (!limits) return limits.error();
   key.limits = *limits;
   if (flags.models) {
-    auto models = parse_names(*flags.models, "--models");
+    auto models = parse_model_names(*flags.models, "--models");
     if (!models) return models.error();
     key.models = *models;
   }

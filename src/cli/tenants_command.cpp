@@ -20,6 +20,12 @@ int create(const std::string& db, const std::string& name, const LimitFlags& fla
     std::fprintf(stderr, "error: cannot create tenant: %s\n", valid.error().message.c_str());
     return 1;
   }
+  // Every database has it, also one that does not exist yet (the store's own refusal).
+  if (name == platform::kDefaultTenant) {
+    std::fprintf(stderr, "error: cannot create tenant: a tenant named '%s' already exists\n",
+                 name.c_str());
+    return 1;
+  }
   auto limits = flags.limits();
   if (!limits.ok()) {
     std::fprintf(stderr, "error: %s\n", limits.error().message.c_str());

@@ -434,6 +434,11 @@ TEST_F(AdminTest, RefusedInputCreatesNoDatabase) {
       {{"tenants", "create", "=cmd", "--db", db_},
        "error: cannot create tenant: the tenant name may hold only ASCII letters, digits, '.', "
        "'_', '-' and must start with a letter, digit or '_'\n"},
+      {{"keys", "create", "--db", db_, "--name", "k", "--models", "qwen,a b"},
+       "error: --models 'qwen,a b': the model name may hold only ASCII letters, digits, '.', '_', "
+       "'-', ':', '/' and must start with a letter, digit or '_'\n"},
+      {{"tenants", "create", "default", "--db", db_},
+       "error: cannot create tenant: a tenant named 'default' already exists\n"},
       {{"tenants", "create", "", "--db", db_},
        "error: cannot create tenant: the tenant name is empty\n"},
       {{"tenants", "create", std::string(201, 't'), "--db", db_},
