@@ -387,7 +387,7 @@ Result<TenantInfo> PostgresStore::set_tenant_limits(int64_t tenant_id, const Lim
   if (!tenant) return fail(what, tenant.error());
   if (tenant->empty()) return make_error(what + ": no such tenant");
   if (auto logged =
-          audit(conn, actor, "tenant.limits", tenant->front().name, describe_limits(limits));
+          audit(conn, actor, "tenant.limits", tenant->front().name, describe_new_limits(limits));
       !logged)
     return fail(what, logged.error());
   if (auto committed = txn->commit(); !committed) return fail(what, committed.error());
@@ -557,7 +557,8 @@ Result<KeyInfo> PostgresStore::set_key_limits(int64_t key_id, const Limits& limi
   if (!key) return fail(what, key.error());
   if (key->empty()) return make_error(what + ": no such key");
   if (key->front().revoked_at_us) return make_error(what + ": it is revoked");
-  if (auto logged = audit(conn, actor, "key.limits", key->front().name, describe_limits(limits));
+  if (auto logged =
+          audit(conn, actor, "key.limits", key->front().name, describe_new_limits(limits));
       !logged)
     return fail(what, logged.error());
   if (auto committed = txn->commit(); !committed) return fail(what, committed.error());

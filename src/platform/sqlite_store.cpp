@@ -409,7 +409,8 @@ Result<TenantInfo> SqliteStore::set_tenant_limits(int64_t tenant_id, const Limit
   auto tenant = tenants_where(db_, "id = ?1", tenant_id);
   if (!tenant) return fail(what, tenant.error());
   if (tenant->empty()) return make_error(what + ": no such tenant");
-  if (auto logged = audit(actor, "tenant.limits", tenant->front().name, describe_limits(limits));
+  if (auto logged =
+          audit(actor, "tenant.limits", tenant->front().name, describe_new_limits(limits));
       !logged)
     return fail(what, logged.error());
   if (auto committed = txn->commit(); !committed) return fail(what, committed.error());
@@ -578,7 +579,7 @@ Result<KeyInfo> SqliteStore::set_key_limits(int64_t key_id, const Limits& limits
   if (!key) return fail(what, key.error());
   if (key->empty()) return make_error(what + ": no such key");
   if (key->front().revoked_at_us) return make_error(what + ": it is revoked");
-  if (auto logged = audit(actor, "key.limits", key->front().name, describe_limits(limits));
+  if (auto logged = audit(actor, "key.limits", key->front().name, describe_new_limits(limits));
       !logged)
     return fail(what, logged.error());
   if (auto committed = txn->commit(); !committed) return fail(what, committed.error());

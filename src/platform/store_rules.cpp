@@ -203,6 +203,11 @@ std::string describe_limits(const Limits& limits) {
   return text;
 }
 
+std::string describe_new_limits(const Limits& limits) {
+  const std::string text = describe_limits(limits);
+  return text.empty() ? "no limits" : text;
+}
+
 std::string describe_key(const NewKey& key, const std::string& joined_models) {
   std::string detail = "tenant=" + key.tenant + " role=" + std::string(role_name(key.role));
   if (!joined_models.empty()) detail += " models=" + joined_models;

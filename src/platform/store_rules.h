@@ -85,6 +85,9 @@ std::vector<std::string> split_models(const std::string& joined);
 
 /// Audit details: "budget_usd=2.5 budget_period=day rpm=5 tpm=100" (set fields only).
 std::string describe_limits(const Limits& limits);
+/// The audit detail of limits set to `limits` (tenant.limits, key.limits): describe_limits(),
+/// "no limits" when none is set (every limit removed).
+std::string describe_new_limits(const Limits& limits);
 /// "tenant=T role=R[ models=a,b][ expires_at_us=N][ limits]".
 std::string describe_key(const NewKey& key, const std::string& joined_models);
 /// "input=0.15 cached_input=0.075 output=0.6 (USD per 1M tokens)".

@@ -66,6 +66,8 @@ TEST_P(StoreBackendTest, KeyLimitsAndRevocationById) {
   EXPECT_EQ(updated->limits.rpm, 60);
   EXPECT_EQ(store->authenticate(*secret).value()->limits.rpm, 60);
 
+  // Every limit removed: the audit says so (QA 2026-12-03: an empty detail).
+  ASSERT_TRUE(store->set_key_limits(id, Limits{}, kAdmin).ok());
   EXPECT_FALSE(store->revoke_key_id(id + 1, kAdmin).ok());
   ASSERT_TRUE(store->revoke_key_id(id, kAdmin).ok());
   EXPECT_FALSE(store->authenticate(*secret)->has_value());
@@ -78,12 +80,14 @@ TEST_P(StoreBackendTest, KeyLimitsAndRevocationById) {
 
   auto log = store->audit_log();
   ASSERT_TRUE(log.ok());
-  ASSERT_EQ(log->size(), 3u);
+  ASSERT_EQ(log->size(), 4u);
   EXPECT_EQ((*log)[1].action, "key.limits");
   EXPECT_EQ((*log)[1].detail, "budget_usd=2.5 budget_period=total rpm=60");
-  EXPECT_EQ((*log)[2].action, "key.revoke");
-  EXPECT_EQ((*log)[2].detail, "id=" + std::to_string(id));
-  EXPECT_EQ((*log)[2].actor_key_id, 7);
+  EXPECT_EQ((*log)[2].action, "key.limits");
+  EXPECT_EQ((*log)[2].detail, "no limits");
+  EXPECT_EQ((*log)[3].action, "key.revoke");
+  EXPECT_EQ((*log)[3].detail, "id=" + std::to_string(id));
+  EXPECT_EQ((*log)[3].actor_key_id, 7);
 }
 
 // revoke_key() takes a key's name and nothing else: a name that is another key's id or display
