@@ -6,7 +6,7 @@
 #include <optional>
 #include <utility>
 
-#include "api/strict_json.h"
+#include "util/strict_json.h"
 #include "deploy/units.h"
 #include "sampling/json_schema.h"
 

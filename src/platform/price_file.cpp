@@ -3,14 +3,19 @@
 #include <nlohmann/json.hpp>
 
 #include "platform/store_rules.h"
+#include "util/strict_json.h"
 
 namespace gengyun::platform {
 
 Result<std::vector<ModelPrice>> parse_price_file(const std::string& text) {
-  const nlohmann::json file = nlohmann::json::parse(text, nullptr, false);
+  StrictJson parsed = parse_strict_json(text);
+  const nlohmann::json& file = parsed.value;
   if (file.is_discarded() || !file.is_object())
     return make_error(
         "the prices file must be a JSON object {\"MODEL\": {\"input\": .., \"output\": ..}}");
+  if (!parsed.duplicate.empty())
+    return make_error("prices file: '" + parsed.duplicate +
+                      "' is given twice (a model or a field is given once)");
   std::vector<ModelPrice> prices;
   for (const auto& [model, fields] : file.items()) {
     if (auto valid = validate_model_name(model); !valid)

@@ -36,6 +36,9 @@ TEST(PriceFile, RefusesBadFilesNamingTheModelAndField) {
       {R"({"m": {"input": 1, "output": 1e-7}})", "m.output '1e-07' is not an amount"},
       {R"({"m": {"input": 1, "output": true}})", "m.output must be an amount in USD"},
       {R"({"m": {"input": 1, "output": 1, "extra": 1}})", "unknown field 'extra'"},
+      {R"({"m": {"input": 1, "output": 1}, "m": {"input": 5, "output": 5}})",
+       "prices file: 'm' is given twice"},
+      {R"({"m": {"input": 1, "output": 1, "input": 5}})", "prices file: 'm.input' is given twice"},
       {R"({"m": {"input": "0.15", "cached_input": "0.3", "output": 1}})",
        "prices file: model 'm': the cached input price (0.3) is above the input price (0.15)"},
   };

@@ -1,9 +1,9 @@
-#include "api/strict_json.h"
+#include "util/strict_json.h"
 
 #include <set>
 #include <vector>
 
-namespace gengyun::api {
+namespace gengyun {
 namespace {
 
 /// An object or array the parser is inside, with its path in the text.
@@ -65,4 +65,4 @@ StrictJson parse_strict_json(std::string_view text) {
   return parsed;
 }
 
-}  // namespace gengyun::api
+}  // namespace gengyun

@@ -1,13 +1,14 @@
 // JSON text parsed with every object's field names checked: the one parse of the request
-// bodies the HTTP API reads (parse_json_object()), so that a field given twice is refused
-// rather than taken as its last value.
+// bodies the HTTP API reads (api::parse_json_object()) and of the prices file
+// (platform::parse_price_file()), so that a field given twice is refused rather than taken as
+// its last value.
 #pragma once
 
 #include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
 
-namespace gengyun::api {
+namespace gengyun {
 
 /// What parse_strict_json() read.
 struct StrictJson {
@@ -24,4 +25,4 @@ struct StrictJson {
 /// held in memory while it runs.
 StrictJson parse_strict_json(std::string_view text);
 
-}  // namespace gengyun::api
+}  // namespace gengyun
