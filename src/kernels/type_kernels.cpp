@@ -126,14 +126,11 @@ Table table_for(SimdLevel level) {
     table[static_cast<size_t>(GgmlType::IQ4_NL)].vec_dot_groups16 = avx512::vec_dot_iq4_nl_groups16;
     table[static_cast<size_t>(GgmlType::Q4_K)].vec_dot_groups16 = avx512::vec_dot_q4_K_groups16;
     table[static_cast<size_t>(GgmlType::Q6_K)].vec_dot_groups16 = avx512::vec_dot_q6_K_groups16;
-    if (cpu_has_avx512_vbmi()) {
-      table[static_cast<size_t>(GgmlType::Q5_0)].vec_dot_groups16 =
-          avx512_vbmi::vec_dot_q5_0_groups16;
-      table[static_cast<size_t>(GgmlType::Q5_1)].vec_dot_groups16 =
-          avx512_vbmi::vec_dot_q5_1_groups16;
+    // IQ4_NL only: the Q5_0 and Q5_1 VBMI variants streamed 896-wide rows about 10% slower
+    // on the Intel machine of 2026-12-03 (bench/RESULTS.md; issue 7 decides their fate).
+    if (cpu_has_avx512_vbmi())
       table[static_cast<size_t>(GgmlType::IQ4_NL)].vec_dot_groups16 =
           avx512_vbmi::vec_dot_iq4_nl_groups16;
-    }
     for (GgmlType type : {GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q5_0, GgmlType::IQ4_NL})
       table[static_cast<size_t>(type)].arrange_groups16 = q8_0_row_to_block_groups16;
     for (GgmlType type : {GgmlType::Q4_1, GgmlType::Q5_1})
