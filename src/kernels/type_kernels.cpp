@@ -126,8 +126,8 @@ Table table_for(SimdLevel level) {
     table[static_cast<size_t>(GgmlType::IQ4_NL)].vec_dot_groups16 = avx512::vec_dot_iq4_nl_groups16;
     table[static_cast<size_t>(GgmlType::Q4_K)].vec_dot_groups16 = avx512::vec_dot_q4_K_groups16;
     table[static_cast<size_t>(GgmlType::Q6_K)].vec_dot_groups16 = avx512::vec_dot_q6_K_groups16;
-    // IQ4_NL only: the Q5_0 and Q5_1 VBMI variants streamed 896-wide rows about 10% slower
-    // on the Intel machine of 2026-12-03 (bench/RESULTS.md; issue 7 decides their fate).
+    // IQ4_NL only: VBMI variants of Q5_0 and Q5_1 streamed 896-wide rows about 10% slower on
+    // the Intel machine of 2026-12-03 and were removed (bench/RESULTS.md, docs/kernels.md).
     if (cpu_has_avx512_vbmi())
       table[static_cast<size_t>(GgmlType::IQ4_NL)].vec_dot_groups16 =
           avx512_vbmi::vec_dot_iq4_nl_groups16;

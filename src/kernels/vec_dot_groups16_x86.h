@@ -1,14 +1,13 @@
 // The decode products of the nibble types (Q4_0, Q5_0, Q4_1, Q5_1, IQ4_NL) on rows in
 // WeightLayout::kBlockGroups16, written once and compiled twice: by vec_dot_avx512.cpp (the
 // kAvx512 level: F, BW, VL, DQ, VNNI) and by vec_dot_avx512_vbmi.cpp (the same plus
-// AVX512-VBMI, for the 5-bit types and IQ4_NL where the CPU has it). Both give the same bits.
+// AVX512-VBMI, for IQ4_NL where the CPU has it). Both give the same bits.
 //
 // Include only after vec_dot_x86.h, from a file compiled with at least the kAvx512 flags (and
 // -mavx512vbmi to instantiate kVbmi = true): everything here has internal linkage inside
 // gengyun::kernels::GENGYUN_X86_NS, as in vec_dot_x86.h.
 #pragma once
 
-#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <type_traits>
@@ -38,37 +37,17 @@ constexpr FifthBitTables make_fifth_bit_tables() {
 }
 constexpr FifthBitTables kFifthBits = make_fifth_bit_tables();
 
-// The vpmultishiftqb controls of word k, half h (VBMI), kFifthBitControls[2 k + h]: byte b of
-// the dword of lane 2 j + p (byte 4 p + b of qword j) takes the 8 bits of its qword from bit
-// 32 p + 16 h + 4 k + b - 4 (mod 64) on, so that its bit 4 is bit 16 h + 4 k + b of the lane's
-// 32-bit fifth-bit field: that of the element whose nibble byte b of word k holds in half h.
-constexpr std::array<uint64_t, 8> kFifthBitControls = [] {
-  std::array<uint64_t, 8> controls{};
-  for (int k = 0; k < 4; ++k)
-    for (int h = 0; h < 2; ++h)
-      for (int p = 0; p < 2; ++p)
-        for (int b = 0; b < 4; ++b)
-          controls[2 * k + h] |= static_cast<uint64_t>((32 * p + 16 * h + 4 * k + b - 4) & 63)
-                                 << (8 * (4 * p + b));
-  return controls;
-}();
-
-// The 64-byte vpermb tables (VBMI; vpermb reads index bits 0-5): the 5-bit value i & 31 of an
-// index whose bits 0-3 are the nibble and bit 4 the fifth bit (bit 5 anything); IQ4_NL's level
-// + 128 of nibble i & 15 (bits 4-5 anything).
-struct PermuteTables {
-  alignas(64) uint8_t five_bits[64];
+// The 64-byte vpermb table (VBMI; vpermb reads index bits 0-5): IQ4_NL's level + 128 of nibble
+// i & 15 (bits 4-5 anything).
+struct PermuteTable {
   alignas(64) uint8_t levels[64];
 };
-constexpr PermuteTables make_permute_tables() {
-  PermuteTables t{};
-  for (int i = 0; i < 64; ++i) {
-    t.five_bits[i] = static_cast<uint8_t>(i & 31);
-    t.levels[i] = static_cast<uint8_t>(kIQ4NLLevels[i & 15] + 128);
-  }
+constexpr PermuteTable make_permute_table() {
+  PermuteTable t{};
+  for (int i = 0; i < 64; ++i) t.levels[i] = static_cast<uint8_t>(kIQ4NLLevels[i & 15] + 128);
   return t;
 }
-constexpr PermuteTables kPermuteTables = make_permute_tables();
+constexpr PermuteTable kPermuteTable = make_permute_table();
 
 // The nibble types' rows in WeightLayout::kBlockGroups16 (Q4_0, Q5_0, Q4_1, Q5_1, IQ4_NL), as
 // dot_q8_0_groups16 (vec_dot_avx512.cpp): word k of a group's quants holds, per lane, the low
@@ -78,11 +57,10 @@ constexpr PermuteTables kPermuteTables = make_permute_tables();
 // Without VBMI, Q5_0's and Q5_1's fifth bits come from each lane's 4-byte field: a byte shuffle
 // puts the byte holding an element's bit under it and a bit test against a per-byte pattern
 // makes the mask that adds 16; IQ4_NL's nibbles (masked to bits 0-3) pick their level + 128
-// (1..241) from a 16-byte table with a byte shuffle. With VBMI (kVbmi), vpmultishiftqb puts
-// each element's fifth bit at bit 4 of its byte straight from the field, one bit select joins
-// it under the nibble, and vpermb through a 64-byte table of i & 31 drops the bits above; IQ4_NL
-// takes its levels by vpermb of the unmasked nibble bytes. Either way the bytes met by vpdpbusd
-// are the same (0..15, 0..31, 1..241).
+// (1..241) from a 16-byte table with a byte shuffle; with VBMI (kVbmi, IQ4_NL only) it takes
+// them by vpermb of the unmasked nibble bytes from a 64-byte table, the same bytes. (A VBMI
+// variant of Q5_0 and Q5_1, vpmultishiftqb and a bit select joining the fifth bit, was timed
+// slower and removed: docs/kernels.md.)
 // The unsigned quants leave 8 (Q4_0), 16 (Q5_0) or 128 (IQ4_NL) times the activations' block
 // sum to subtract; Q4_1 and Q5_1 have no offset and add fma(m_w, s_a) per block after fma(I,
 // d_w d_a), as dot_row does. Q4_0 and Q4_1 take the high nibbles as they lie (q & 0xF0, 16 times
@@ -96,17 +74,16 @@ void dot_nibbles_groups16(int64_t n, const void* w, size_t w_row_bytes, int64_t 
   constexpr bool kMin = requires(const Block& b) { b.m; };
   constexpr bool kLevels = std::is_same_v<Block, BlockIQ4_NL>;
   constexpr bool kHighInPlace = !kFifth && !kLevels;
-  static_assert(!kVbmi || !kHighInPlace, "the VBMI variant serves Q5_0, Q5_1 and IQ4_NL");
+  static_assert(!kVbmi || kLevels, "the VBMI variant serves IQ4_NL");
   // log2 of the quant offset (8, 16, 128); 0: none.
   constexpr int kShift = kLevels ? 7 : kMin ? 0 : kFifth ? 4 : 3;
   const Q8Row y(a, n);
   const int64_t nb = n / kQK;
   // The constants, made once and pinned in registers. Without VBMI: the fifth-bit tables of
   // word k, half h (kFifthBits.index[2 k + h] depends on k / 2 and h, kFifthBits.bit[2 k + h]
-  // on k % 2 only) and the 16-byte level table; with VBMI: the 8 vpmultishiftqb controls and
-  // the 64-byte vpermb table.
+  // on k % 2 only) and the 16-byte level table; with VBMI: the 64-byte vpermb table.
   const __m512i low = in_register(_mm512_set1_epi8(0x0F));
-  __m512i sixteen, levels, fifth_index[4], fifth_bit[2], table, control[8];
+  __m512i sixteen, levels, fifth_index[4], fifth_bit[2], table;
   if constexpr (!kVbmi) {
     if constexpr (kFifth) {
       sixteen = in_register(_mm512_set1_epi8(0x10));
@@ -122,23 +99,12 @@ void dot_nibbles_groups16(int64_t n, const void* w, size_t w_row_bytes, int64_t 
           _mm_add_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(kIQ4NLLevels)),
                        _mm_set1_epi8(static_cast<char>(0x80)))));
   } else {
-    table =
-        in_register(_mm512_load_si512(kLevels ? kPermuteTables.levels : kPermuteTables.five_bits));
-    if constexpr (kFifth)
-#pragma GCC unroll 8
-      for (int i = 0; i < 8; ++i)
-        control[i] = in_register(_mm512_set1_epi64(static_cast<int64_t>(kFifthBitControls[i])));
+    table = in_register(_mm512_load_si512(kPermuteTable.levels));
   }
   // Without VBMI: the bytes of word k, half h whose element has its fifth bit set.
   auto fifth = [&](__m512i qh, int k, int h) __attribute__((always_inline)) {
     return _mm512_test_epi8_mask(_mm512_shuffle_epi8(qh, fifth_index[2 * (k / 2) + h]),
                                  fifth_bit[k % 2]);
-  };
-  // With VBMI: bits 0-3 of `nibbles` (word k, half h) with each element's fifth bit at bit 4
-  // (bits 5-7 anything): a bit select, 0xD8 = c ? b : a with c = 0x0F per byte.
-  auto join_fifth = [&](__m512i nibbles, __m512i qh, int k, int h) __attribute__((always_inline)) {
-    return _mm512_ternarylogic_epi32(_mm512_multishift_epi64_epi8(control[2 * k + h], qh), nibbles,
-                                     low, 0xD8);
   };
   // A group of m blocks (lanes: its blocks): its exact integer sums, then its f32 steps. kFull
   // (m = 16) reads whole vectors; a last partial group reads its m lanes with masked loads, so
@@ -163,13 +129,9 @@ void dot_nibbles_groups16(int64_t n, const void* w, size_t w_row_bytes, int64_t 
         continue;
       }
       if constexpr (kVbmi) {
-        // vpermb reads index bits 0-5 only: the table drops bit 5 (Q5) or bits 4-5 (IQ4_NL).
-        __m512i lo = q;
-        if constexpr (kFifth) lo = join_fifth(lo, qh, k, 0);
-        acc = _mm512_dpbusd_epi32(acc, _mm512_permutexvar_epi8(lo, table), load(act + 4 * m * k));
-        __m512i hi = _mm512_srli_epi16(q, 4);
-        if constexpr (kFifth) hi = join_fifth(hi, qh, k, 1);
-        acc = _mm512_dpbusd_epi32(acc, _mm512_permutexvar_epi8(hi, table),
+        // vpermb reads index bits 0-5 only: the table drops bits 4-5.
+        acc = _mm512_dpbusd_epi32(acc, _mm512_permutexvar_epi8(q, table), load(act + 4 * m * k));
+        acc = _mm512_dpbusd_epi32(acc, _mm512_permutexvar_epi8(_mm512_srli_epi16(q, 4), table),
                                   load(act + 4 * m * (4 + k)));
         continue;
       }

@@ -98,14 +98,9 @@ void vec_dot_q6_K(int64_t n, const void* w, size_t w_row_bytes, int64_t n_rows, 
                   float* y);
 }  // namespace avx512
 
-/// kAvx512 with AVX512-VBMI (vpmultishiftqb, vpermb): avx512's vec_dot_q5_0_groups16,
-/// vec_dot_q5_1_groups16 and vec_dot_iq4_nl_groups16 with fewer instructions a group, the same
-/// bits. Call only where cpu_has_avx512_vbmi() (simd_level.h).
+/// kAvx512 with AVX512-VBMI (vpermb): avx512's vec_dot_iq4_nl_groups16 with fewer instructions
+/// a group, the same bits. Call only where cpu_has_avx512_vbmi() (simd_level.h).
 namespace avx512_vbmi {
-void vec_dot_q5_0_groups16(int64_t n, const void* w, size_t w_row_bytes, int64_t n_rows,
-                           const void* a, float* y);
-void vec_dot_q5_1_groups16(int64_t n, const void* w, size_t w_row_bytes, int64_t n_rows,
-                           const void* a, float* y);
 void vec_dot_iq4_nl_groups16(int64_t n, const void* w, size_t w_row_bytes, int64_t n_rows,
                              const void* a, float* y);
 }  // namespace avx512_vbmi

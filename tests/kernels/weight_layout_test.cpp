@@ -523,8 +523,8 @@ TEST(WeightLayout, MatmulOnBlockGroups16EqualsMatmulOnGgmlRows) {
   ASSERT_TRUE(set_simd_level(before).ok());
 }
 
-// The AVX512-VBMI decode products (avx512_vbmi::, which the kAvx512 and kAmx tables take where
-// the CPU has VBMI) against the kAvx512 ones without VBMI on the same arranged rows, and both
+// The AVX512-VBMI decode product of IQ4_NL (avx512_vbmi::, which the kAvx512 table takes where
+// the CPU has VBMI) against the kAvx512 one without VBMI on the same arranged rows, and both
 // against vec_dot on the ggml rows, memcmp: rows of 896 elements (a full group and a partial
 // one of 12 blocks), 4864 (9 and 8), 512 (one full group) and 96 (a partial group only); the
 // rows in one call and split in two as matmul splits them among threads; then matmul on the
@@ -545,21 +545,16 @@ TEST(WeightLayout, VbmiDecodeProductsGiveTheBitsOfTheVariantWithout) {
     VecDotFn plain, vbmi;
   };
   const Variant variants[] = {
-      {GgmlType::Q5_0, avx512::vec_dot_q5_0_groups16, avx512_vbmi::vec_dot_q5_0_groups16},
-      {GgmlType::Q5_1, avx512::vec_dot_q5_1_groups16, avx512_vbmi::vec_dot_q5_1_groups16},
       {GgmlType::IQ4_NL, avx512::vec_dot_iq4_nl_groups16, avx512_vbmi::vec_dot_iq4_nl_groups16}};
   const SimdLevel before = simd_level();
   std::mt19937 rng(13);
   for (const Variant& v : variants) {
     const std::string name(gguf::ggml_type_info(v.type).name);
-    // The tables take the VBMI variant of IQ4_NL only (type_kernels.cpp: Q5_0 and Q5_1 measured
-    // slower with it).
-    const VecDotFn chosen = v.type == GgmlType::IQ4_NL ? v.vbmi : v.plain;
     const TypeKernels& kernels = type_kernels(v.type, SimdLevel::kAvx512);
-    EXPECT_EQ(kernels.vec_dot_groups16, chosen) << name;
-    if (cpu_simd_level() >= SimdLevel::kAmx) {  // kAmx keeps Q5_1 and IQ4_NL in ggml rows
+    EXPECT_EQ(kernels.vec_dot_groups16, v.vbmi) << name;
+    if (cpu_simd_level() >= SimdLevel::kAmx) {  // kAmx keeps IQ4_NL in ggml rows
       const VecDotFn amx = type_kernels(v.type, SimdLevel::kAmx).vec_dot_groups16;
-      EXPECT_TRUE(amx == chosen || (amx == nullptr && v.type != GgmlType::Q5_0)) << name;
+      EXPECT_TRUE(amx == v.vbmi || amx == nullptr) << name;
     }
     for (int64_t n_in : {896, 4864, 512, 96}) {
       const int64_t n_out = 37, half = 18;
