@@ -39,6 +39,8 @@ struct HttpRequest {
 
   /// The value of the first field named `name` (case-insensitive); nullopt when absent.
   std::optional<std::string> header(std::string_view name) const;
+  /// How many fields are named `name` (case-insensitive).
+  size_t header_count(std::string_view name) const;
 };
 
 /// A whole response. Content-Length and Connection are added by the server.

@@ -129,6 +129,12 @@ void Server::Impl::route(HttpRequest request, std::shared_ptr<Responder> out) {
     send_json(*out, {{"status", "ok"}});
     return;
   }
+  // Authorization is not a list field (RFC 9110, 11.6.2): two of them are refused rather than
+  // one of them taken.
+  if (request.header_count("Authorization") > 1) {
+    send_error(*out, invalid_request("the Authorization header is given more than once"));
+    return;
+  }
   std::function<void(const HttpRequest&, const std::shared_ptr<Responder>&)> handler;
   if (path == kModelsPath || !model_id_of(path).empty()) {
     // The id as the client's percent-encoding gives it (the SDKs encode it).

@@ -296,6 +296,23 @@ TEST_F(ServerTest, NegativeContentLengthIs400) {
   EXPECT_EQ(ok->status, 200) << ok->body;
 }
 
+// Two Authorization fields (a valid key and another, in either order) are refused, not one of
+// them taken (QA 2026-12-03: the first won silently); nothing is written to the ledger.
+TEST_F(ServerTest, TwoAuthorizationHeadersAre400) {
+  for (const auto& [first, second] : {std::pair<std::string, std::string>{key_, "gy-other"},
+                                      {"gy-other", key_}, {key_, key_}}) {
+    const std::string reply = raw_exchange(
+        port_, "GET /v1/models HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer " + first +
+                   "\r\nauthorization: Bearer " + second + "\r\nConnection: close\r\n\r\n");
+    ASSERT_EQ(reply.rfind("HTTP/1.1 400", 0), 0u) << reply;
+    const json error = json::parse(reply.substr(reply.find("\r\n\r\n") + 4))["error"];
+    EXPECT_EQ(error["message"], "the Authorization header is given more than once");
+    EXPECT_EQ(error["type"], "invalid_request_error");
+  }
+  EXPECT_TRUE(rows().empty());
+  EXPECT_EQ(get("/v1/models", key_)->status, 200);
+}
+
 TEST_F(ServerTest, UnknownPathIs404Json) {
   expect_error(get("/v1/nothing", key_), 404, "unknown_url");
   expect_error(get("/admin/nothing", key_), 404, "unknown_url");
