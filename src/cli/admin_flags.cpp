@@ -3,6 +3,7 @@
 #include <pwd.h>
 #include <unistd.h>
 
+#include <charconv>
 #include <cstdio>
 #include <filesystem>
 #include <nlohmann/json.hpp>
@@ -68,18 +69,14 @@ Result<std::string> LimitChangeFlags::patch_body() const {
   return body.dump();
 }
 
-Result<int64_t> parse_count(const std::string& text, const std::string& flag) {
-  constexpr int64_t kMax = 1'000'000'000'000;
+Result<int64_t> parse_count(const std::string& text, const std::string& flag, int64_t max) {
   int64_t value = 0;
-  for (char c : text) {
-    if (c < '0' || c > '9' || value > kMax)
-      return make_error(flag + " '" + text + "' is not a whole number from 0 to " +
-                        std::to_string(kMax));
-    value = value * 10 + (c - '0');
-  }
-  if (text.empty() || value > kMax)
+  const char* end = text.data() + text.size();
+  const bool digits = !text.empty() && text.find_first_not_of("0123456789") == std::string::npos;
+  const auto [stop, status] = std::from_chars(text.data(), end, value);
+  if (!digits || status != std::errc() || stop != end || value > max)
     return make_error(flag + " '" + text + "' is not a whole number from 0 to " +
-                      std::to_string(kMax));
+                      std::to_string(max));
   return value;
 }
 

@@ -48,8 +48,10 @@ struct LimitChangeFlags {
   Result<std::string> patch_body() const;
 };
 
-/// `text` (flag `flag`) as a whole number in 0..10^12. Errors: anything else.
-Result<int64_t> parse_count(const std::string& text, const std::string& flag);
+/// `text` (flag `flag`) as a whole number in 0..`max` (decimal digits only). Errors: anything
+/// else, naming the flag and the range.
+Result<int64_t> parse_count(const std::string& text, const std::string& flag,
+                            int64_t max = 1'000'000'000'000);
 
 /// Comma-separated model names ("a,b") as a list. Errors: an empty name ("a,,b", "a,"), a name
 /// platform::validate_model_name() refuses (as POST /admin/keys does).

@@ -2,6 +2,7 @@
 // (`update` with PATCH /admin/keys/ID's checks).
 #include <cstdio>
 #include <ctime>
+#include <limits>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -132,12 +133,12 @@ struct WhichKey {
     cmd.add_option("--id", id, "id of the key, as keys list shows it");
   }
   /// The --id given; nullopt when --name is. Errors: neither or both given, an --id that is
-  /// not a whole number from 0 to 10^12.
+  /// not a whole number from 0 to 2^63-1 (as the admin API's `after`).
   Result<std::optional<int64_t>> checked_id() const {
     if (name.empty() == id.empty())
       return make_error("give the key's --name or its --id (one of them)");
     if (id.empty()) return std::optional<int64_t>();
-    auto parsed = parse_count(id, "--id");
+    auto parsed = parse_count(id, "--id", std::numeric_limits<int64_t>::max());
     if (!parsed) return parsed.error();
     return std::optional<int64_t>(*parsed);
   }

@@ -255,7 +255,11 @@ TEST_F(AdminTest, KeysUpdateTakesANameOrAnId) {
   const std::vector<std::pair<std::vector<std::string>, std::string>> refused = {
       {{"--id", "2"}, "error: the API key 2 is revoked\n"},
       {{"--id", "3"}, "error: no API key has the id 3\n"},
-      {{"--id", "k"}, "error: --id 'k' is not a whole number from 0 to 1000000000000\n"},
+      // Ids up to 2^63-1, as the admin API's `after` (QA 2026-12-03: 10^12 at most).
+      {{"--id", "9223372036854775807"}, "error: no API key has the id 9223372036854775807\n"},
+      {{"--id", "9223372036854775808"},
+       "error: --id '9223372036854775808' is not a whole number from 0 to 9223372036854775807\n"},
+      {{"--id", "k"}, "error: --id 'k' is not a whole number from 0 to 9223372036854775807\n"},
       {{"--name", "k", "--id", "1"}, "error: give the key's --name or its --id (one of them)\n"},
       {{}, "error: give the key's --name or its --id (one of them)\n"},
   };
@@ -552,7 +556,7 @@ TEST_F(AdminTest, RevokeTakesANameOrAnId) {
       {{"--name", "1"}, "error: cannot revoke API key: no key is named '1'\n"},
       {{"--name", prefix}, "error: cannot revoke API key: no key is named '" + prefix + "'\n"},
       {{"--id", "2"}, "error: cannot revoke API key 2: no such key\n"},
-      {{"--id", "team-a"}, "error: --id 'team-a' is not a whole number from 0 to 1000000000000\n"},
+      {{"--id", "team-a"}, "error: --id 'team-a' is not a whole number from 0 to 9223372036854775807\n"},
       {{}, "error: give the key's --name or its --id (one of them)\n"},
       {{"--name", "team-a", "--id", "1"},
        "error: give the key's --name or its --id (one of them)\n"},
