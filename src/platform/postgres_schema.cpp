@@ -195,6 +195,17 @@ Result<void> ensure_postgres_schema(pg::Connection& conn, bool must_exist) {
   if (!exists) return exists.error();
   const bool has_schema = exists->text(0, 0) == "t";
   if (!has_schema && must_exist) return make_error(std::string(kNoSchemaError));
+  if (!has_schema) {
+    // A database without gengyun's schema gets it only when it is empty: tables of another
+    // program are never mixed with gengyun's.
+    auto foreign = conn.query(
+        "SELECT string_agg(table_name, ', ' ORDER BY table_name) FROM (SELECT table_name FROM "
+        "information_schema.tables WHERE table_schema = current_schema() ORDER BY table_name "
+        "LIMIT 5) t");
+    if (!foreign) return foreign.error();
+    if (!foreign->is_null(0, 0))
+      return make_error(std::string(kForeignTablesError) + " (" + foreign->text(0, 0) + ")");
+  }
   int64_t version = 0;
   if (has_schema) {
     auto read = conn.query("SELECT max(version) FROM schema_version");

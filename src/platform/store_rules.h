@@ -18,6 +18,11 @@ namespace gengyun::platform {
 inline constexpr std::string_view kNoSchemaError =
     "the database has no gengyun schema (create it with `gengyun keys create` or `gengyun "
     "serve`)";
+/// The error of opening, to write, a database without gengyun's schema that holds tables of
+/// another program: the schema is created only in an empty database (the tables' names follow).
+inline constexpr std::string_view kForeignTablesError =
+    "the database holds tables that are not gengyun's and no gengyun schema; give a new or an "
+    "empty database, or a gengyun one";
 
 /// Names of tenants and keys are at most this many bytes.
 inline constexpr size_t kMaxNameBytes = 200;

@@ -3,6 +3,7 @@
 #include <string>
 
 #include "platform/sqlite_statement.h"
+#include "platform/store_rules.h"
 
 namespace gengyun::platform {
 namespace {
@@ -233,6 +234,20 @@ Result<bool> has_schema(sqlite3* db) {
 Result<void> ensure_schema(sqlite3* db) {
   auto txn = sqlite::Transaction::begin(db);
   if (!txn) return txn.error();
+  auto versioned = has_schema(db);
+  if (!versioned) return versioned.error();
+  if (!*versioned) {
+    // A file without gengyun's schema gets it only when it is empty: tables of another program
+    // are never mixed with gengyun's.
+    auto foreign = sqlite::Statement::prepare(
+        db, "SELECT group_concat(name, ', ') FROM (SELECT name FROM sqlite_master WHERE type = "
+            "'table' AND name NOT LIKE 'sqlite_%' ORDER BY name LIMIT 5)");
+    if (!foreign) return foreign.error();
+    auto row = foreign->step();
+    if (!row) return row.error();
+    if (!foreign->column_is_null(0))
+      return make_error(std::string(kForeignTablesError) + " (" + foreign->column_text(0) + ")");
+  }
   if (auto r = sqlite::exec(db, kCreateVersionTable); !r) return r;
   auto version = read_version(db);
   if (!version) return version.error();

@@ -9,6 +9,7 @@
 #include "backends.h"
 #include "platform/sha256.h"
 #include "platform/store.h"
+#include "platform/store_rules.h"
 #include "platform/store_schema.h"
 #include "temp_dir.h"
 
@@ -89,6 +90,29 @@ TEST(StoreMigration, Version1DatabaseKeepsItsKeysAndRows) {
 }
 
 using testing::StoreBackendTest;
+
+// A database without gengyun's schema that holds another program's tables is refused when
+// opened to write (as `keys create --db` or `serve` open it), naming them, and gengyun's schema
+// is not mixed into it (QA 2026-12-03: it was installed beside them).
+TEST_P(StoreBackendTest, WritersRefuseADatabaseWithTablesOfAnotherProgram) {
+  ASSERT_EQ(raw_exec("CREATE TABLE notes(text TEXT); INSERT INTO notes(text) VALUES ('keep me')"),
+            "");
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    auto store = Store::open(location_);
+    ASSERT_FALSE(store.ok());
+    EXPECT_NE(store.error().message.find(std::string(kForeignTablesError) + " (notes)"),
+              std::string::npos)
+        << store.error().message;
+  }
+  EXPECT_EQ(raw_query("SELECT text FROM notes"),
+            (std::vector<std::vector<std::string>>{{"keep me"}}));
+  const std::string tables =
+      GetParam() == "sqlite"
+          ? "SELECT count(*) FROM sqlite_master WHERE name <> 'notes'"
+          : "SELECT count(*) FROM information_schema.tables WHERE table_schema = "
+            "current_schema() AND table_name <> 'notes'";
+  EXPECT_EQ(raw_query(tables), (std::vector<std::vector<std::string>>{{"0"}}));
+}
 
 TEST_P(StoreBackendTest, AVersion5DatabaseGainsTheIndexOfPricesInByteOrder) {
   {
