@@ -80,9 +80,9 @@ void log_notice(void*, const PGresult* notice) {
 /// What the error of a round trip that went unanswered says (went_unanswered()).
 constexpr std::string_view kNoAnswer = "PostgreSQL did not answer within ";
 
-/// The error of a round trip that did not end within `timeout`.
-Error no_answer(std::chrono::milliseconds timeout) {
-  return unreachable_error(std::string(kNoAnswer) + std::to_string(timeout.count()) + " ms");
+/// What the error of a round trip that did not end within `timeout` says.
+std::string no_answer(std::chrono::milliseconds timeout) {
+  return std::string(kNoAnswer) + std::to_string(timeout.count()) + " ms";
 }
 
 }  // namespace
@@ -104,8 +104,7 @@ Result<std::unique_ptr<Connection>> Connection::connect(const std::string& url,
         wait_socket(PQsocket(conn), polled == PGRES_POLLING_READING ? POLLIN : POLLOUT, deadline);
     if (ready == Ready::timed_out) {
       PQfinish(conn);
-      return unreachable_error("cannot connect to PostgreSQL: " + std::string(kNoAnswer) +
-                               std::to_string(timeout.count()) + " ms");
+      return unreachable_error("cannot connect to PostgreSQL: " + no_answer(timeout));
     }
     polled = PQconnectPoll(conn);
   }
@@ -152,7 +151,7 @@ Result<void> Connection::await_result(Clock::time_point deadline) {
   while (true) {
     const int flushed = PQflush(conn_);
     if (flushed < 0)
-      return statement_error(conn_, "", "PostgreSQL error: " + trimmed(PQerrorMessage(conn_)));
+      return libpq_error();
     if (flushed == 0 && PQisBusy(conn_) == 0) return {};
     const Ready ready =
         wait_socket(PQsocket(conn_), flushed == 1 ? POLLIN | POLLOUT : POLLIN, deadline);
@@ -182,7 +181,11 @@ Error Connection::timed_out() {
   // holds its advisory lock) would otherwise keep its session, and the lock, once the server
   // answers again. The server sees the end of the stream when it reads next.
   shutdown(PQsocket(conn_), SHUT_RDWR);
-  return no_answer(timeout_);
+  return unreachable_error(no_answer(timeout_));
+}
+
+Error Connection::libpq_error() const {
+  return statement_error(conn_, "", "PostgreSQL error: " + trimmed(PQerrorMessage(conn_)));
 }
 
 Error Connection::unusable() const {
@@ -210,7 +213,7 @@ Result<Rows> Connection::collect(Clock::time_point deadline) {
     kept = *next;
   }
   if (kept == nullptr)
-    return statement_error(conn_, "", "PostgreSQL error: " + trimmed(PQerrorMessage(conn_)));
+    return libpq_error();
   return check(kept);
 }
 
@@ -223,7 +226,7 @@ Result<Rows> Connection::query(std::string_view sql, const std::vector<Param>& p
   const std::string text(sql);
   if (PQsendQueryParams(conn_, text.c_str(), static_cast<int>(values.size()), nullptr,
                         values.data(), nullptr, nullptr, 0) != 1)
-    return statement_error(conn_, "", "PostgreSQL error: " + trimmed(PQerrorMessage(conn_)));
+    return libpq_error();
   return collect(deadline);
 }
 
@@ -231,7 +234,7 @@ Result<std::vector<Rows>> Connection::pipeline(const std::vector<Statement>& sta
   if (broken()) return unusable();
   const auto deadline = Clock::now() + timeout_;
   if (PQenterPipelineMode(conn_) != 1)
-    return statement_error(conn_, "", "PostgreSQL error: " + trimmed(PQerrorMessage(conn_)));
+    return libpq_error();
   size_t sent = 0;
   for (const Statement& statement : statements) {
     std::vector<const char*> values;
@@ -244,7 +247,7 @@ Result<std::vector<Rows>> Connection::pipeline(const std::vector<Statement>& sta
   }
   std::optional<Error> failure;
   if (sent < statements.size())
-    failure = statement_error(conn_, "", "PostgreSQL error: " + trimmed(PQerrorMessage(conn_)));
+    failure = libpq_error();
   std::vector<Rows> rows;
   if (PQpipelineSync(conn_) == 1) {
     // Each statement's result is followed by a null; the sync's result comes last.
@@ -293,12 +296,12 @@ Result<std::vector<Rows>> Connection::pipeline(const std::vector<Statement>& sta
       if (synced) break;
     }
   } else if (!failure) {
-    failure = statement_error(conn_, "", "PostgreSQL error: " + trimmed(PQerrorMessage(conn_)));
+    failure = libpq_error();
   }
   if (unusable_ || PQexitPipelineMode(conn_) != 1) {
     unusable_ = true;  // results are left unread: no later statement could run on it
     if (!failure)
-      failure = statement_error(conn_, "", "PostgreSQL error: " + trimmed(PQerrorMessage(conn_)));
+      failure = libpq_error();
   }
   if (failure) return *failure;
   return rows;
@@ -331,7 +334,7 @@ Result<void> Connection::script(const char* sql) {
   if (broken()) return unusable();
   const auto deadline = Clock::now() + timeout_;
   if (PQsendQuery(conn_, sql) != 1)
-    return statement_error(conn_, "", "PostgreSQL error: " + trimmed(PQerrorMessage(conn_)));
+    return libpq_error();
   auto done = collect(deadline);
   if (!done) return done.error();
   return {};

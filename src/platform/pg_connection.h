@@ -156,6 +156,9 @@ class Connection {
   /// session and releases its locks once it runs again) and gives the unreachable error of a
   /// missed deadline.
   Error timed_out();
+  /// The error libpq reports on the connection (PQerrorMessage), unreachable when the session
+  /// is lost (statement_error()).
+  Error libpq_error() const;
   /// The unreachable error of a statement asked of a connection no longer usable.
   Error unusable() const;
 

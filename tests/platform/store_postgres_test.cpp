@@ -8,6 +8,7 @@
 #include <thread>
 #include <vector>
 
+#include "../api/eventually.h"
 #include "platform/database_errors.h"
 #include "platform/pg_connection.h"
 #include "platform/postgres_store.h"
@@ -162,9 +163,9 @@ TEST_F(FrozenPostgres, CallersWaitingForAPooledConnectionGiveUpAsWell) {
 // The connection holding a server's advisory lock misses its deadline while PostgreSQL is
 // frozen: it is ended then, so once PostgreSQL runs again the old session goes and the server
 // takes its lock again on a new one (QA 2026-12-03: the old session kept the lock and the
-// server's reconciler failed until it restarted). Polled every 100 ms, for a minute at most,
+// server's reconciler failed until it restarted). Polled (eventually()) for a minute at most,
 // which only a failure reaches: the old session ends when PostgreSQL reads the end of its
-// stream.
+// stream, an event of the database's that the store exposes only through the lock.
 TEST_F(FrozenPostgres, AServerTakesItsLockAgainAfterTheFreeze) {
   ASSERT_TRUE(store_->start_server().ok());
   ASSERT_TRUE(store_->close_interrupted().ok());
@@ -172,9 +173,8 @@ TEST_F(FrozenPostgres, AServerTakesItsLockAgainAfterTheFreeze) {
   expect_unreachable(store_->close_interrupted(), "a reconciliation");
   thaw();
   Result<int64_t> closed = make_error("not run");
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::minutes(1);
-  while (!(closed = store_->close_interrupted()).ok() && std::chrono::steady_clock::now() < deadline)
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  api::testing::eventually([&] { return (closed = store_->close_interrupted()).ok(); },
+                           std::chrono::minutes(1));
   ASSERT_TRUE(closed.ok()) << closed.error().message;
   EXPECT_EQ(*closed, 0);
 }
