@@ -843,7 +843,8 @@ Result<void> PostgresStore::checkpoint(const std::string& request_id, const Toke
   if (!lease) return lease.error();
   auto done = (*lease)->query(
       "UPDATE usage_ledger SET prompt_tokens = $2, cached_prompt_tokens = $3, "
-      "completion_tokens = $4, checkpoint_at_us = $5 WHERE request_id = $1 AND status = 'open'",
+      "completion_tokens = $4, checkpoint_at_us = $5 WHERE request_id = $1 AND status = 'open' "
+      "AND completion_tokens <= $4",
       {param(request_id), param(tokens.prompt_tokens), param(tokens.cached_prompt_tokens),
        param(tokens.completion_tokens), param(at_us)});
   if (!done) return fail("cannot checkpoint request", done.error());
@@ -884,7 +885,8 @@ namespace {
 /// start, and what the writes of the batch do to it, in their order.
 struct RowChanges {
   OpenRow row;
-  /// The last checkpoint before the row's settlement (counts, time), if any.
+  /// The checkpoint before the row's settlement with the most completion tokens (counts, time),
+  /// the last of those if several have as many; none if none.
   std::optional<std::pair<TokenCounts, int64_t>> checkpoint = {};
   bool settled = false;
   /// A row no longer in the database, written whole from this write's admission
@@ -910,7 +912,7 @@ pg::Statement checkpoint_statement(const std::map<std::string, RowChanges>& chan
       "UPDATE usage_ledger u SET prompt_tokens = c.p, cached_prompt_tokens = c.c, "
       "completion_tokens = c.o, checkpoint_at_us = c.at FROM unnest($1::BIGINT[], "
       "$2::BIGINT[], $3::BIGINT[], $4::BIGINT[], $5::BIGINT[]) AS c(id, p, c, o, at) "
-      "WHERE u.id = c.id AND u.status = 'open'",
+      "WHERE u.id = c.id AND u.status = 'open' AND u.completion_tokens <= c.o",
       {pg::array(ids), pg::array(prompt), pg::array(cached), pg::array(completion), pg::array(at)}};
 }
 
@@ -1122,7 +1124,12 @@ Result<std::vector<Result<void>>> PostgresStore::apply_in_transaction(
     const bool open = change != changes.end() && !change->second.settled;
     switch (write.kind) {
       case LedgerWrite::Kind::Checkpoint:
-        if (open) change->second.checkpoint = {counts_of(write.row), write.row.finished_at_us};
+        // A checkpoint never lowers the counts (Store::checkpoint): an older one replayed
+        // after a newer one changes nothing.
+        if (open && (!change->second.checkpoint ||
+                     change->second.checkpoint->first.completion_tokens <=
+                         write.row.completion_tokens))
+          change->second.checkpoint = {counts_of(write.row), write.row.finished_at_us};
         break;
       case LedgerWrite::Kind::Settle: {
         if (!open) {

@@ -850,7 +850,8 @@ Result<void> SqliteStore::checkpoint_locked(const std::string& request_id,
   auto update = Statement::prepare(
       db_,
       "UPDATE usage_ledger SET prompt_tokens = ?2, cached_prompt_tokens = ?3, "
-      "completion_tokens = ?4, checkpoint_at_us = ?5 WHERE request_id = ?1 AND status = 'open'");
+      "completion_tokens = ?4, checkpoint_at_us = ?5 WHERE request_id = ?1 AND status = 'open' "
+      "AND completion_tokens <= ?4");
   if (!update) return update.error();
   update->bind(1, request_id);
   update->bind(2, tokens.prompt_tokens);

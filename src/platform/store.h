@@ -348,7 +348,9 @@ class Store {
       const std::vector<AdmissionRequest>& requests) = 0;
 
   /// Records the counts an open row has reached so far (a long stream's checkpoint); a closed
-  /// or unknown row is left alone. Errors: database errors.
+  /// or unknown row is left alone, and so is a row whose completion tokens are already above
+  /// `tokens`' (an older checkpoint applied after a newer one, as a spool replayed after a
+  /// journal may: ledger_writer.h). Errors: database errors.
   virtual Result<void> checkpoint(const std::string& request_id, const TokenCounts& tokens,
                                   int64_t at_us) = 0;
 
@@ -381,8 +383,9 @@ class Store {
   /// settle() or record_usage() would, inside a savepoint of its own. Returns one result per
   /// write: ok, or why that write is refused, which it always will be (invalid counts, no open
   /// row to settle, a duplicate request id, an unknown key); a refused write changes nothing and
-  /// the others still apply. So applying the same writes again changes nothing: a settlement
-  /// only closes an open row, a record only inserts a new request id. Errors: the database
+  /// the others still apply. So applying the same writes again, or an older checkpoint after a
+  /// newer one, changes nothing: a settlement only closes an open row, a record only inserts a
+  /// new request id, a checkpoint never lowers a row's completion tokens. Errors: the database
   /// cannot be written (locked past the busy timeout, I/O, connection lost): nothing applied.
   virtual Result<std::vector<Result<void>>> apply_writes(
       const std::vector<LedgerWrite>& writes) = 0;

@@ -276,6 +276,38 @@ TEST_P(StoreBackendTest, ABatchAppliesEachRowsWritesInTheirOrder) {
             (std::vector<std::vector<std::string>>{{std::to_string(kNow + 500)}}));
 }
 
+// A spool replayed after a journal (ledger_writer.h) can apply a request's checkpoints out of
+// order: an older checkpoint, alone, in a batch behind a newer one, or through checkpoint(),
+// never lowers the counts a newer one wrote; an equal one is taken (its time is the later).
+TEST_P(StoreBackendTest, AnOlderCheckpointAfterANewerOneChangesNothing) {
+  auto store = open();
+  ASSERT_TRUE(store);
+  const int64_t key = new_key(*store, "k");
+  admit(*store, "r1", key);
+  admit(*store, "r2", key);
+  LedgerWrite newer = checkpoint("r1", 64);
+  newer.row.finished_at_us = kNow + 900;
+  auto applied = store->apply_writes({newer, checkpoint("r1", 5), checkpoint("r2", 7)});
+  ASSERT_TRUE(applied.ok()) << applied.error().message;
+  for (const Result<void>& result : *applied) EXPECT_TRUE(result.ok());
+  applied = store->apply_writes({checkpoint("r1", 63), checkpoint("r2", 3)});
+  ASSERT_TRUE(applied.ok()) << applied.error().message;
+  ASSERT_TRUE(store->checkpoint("r1", TokenCounts{10, 0, 1}, kNow + 950).ok());
+  auto rows = rows_by_id(*store);
+  EXPECT_EQ(rows.at("r1").completion_tokens, 64);
+  EXPECT_EQ(rows.at("r2").completion_tokens, 7);
+  EXPECT_EQ(raw_query("SELECT checkpoint_at_us FROM usage_ledger WHERE request_id = 'r1'"),
+            (std::vector<std::vector<std::string>>{{std::to_string(kNow + 900)}}));
+  // The same count again is a checkpoint like any other (a replay of the newest).
+  applied = store->apply_writes({checkpoint("r1", 64), checkpoint("r2", 8)});
+  ASSERT_TRUE(applied.ok()) << applied.error().message;
+  rows = rows_by_id(*store);
+  EXPECT_EQ(rows.at("r1").completion_tokens, 64);
+  EXPECT_EQ(rows.at("r2").completion_tokens, 8);
+  EXPECT_EQ(raw_query("SELECT checkpoint_at_us FROM usage_ledger WHERE request_id = 'r1'"),
+            (std::vector<std::vector<std::string>>{{std::to_string(kNow + 500)}}));
+}
+
 class LostAdmissionTest : public StoreBackendTest {
  protected:
   /// Deletes the row of `request_id` behind the store's back, as a crash of PostgreSQL before
