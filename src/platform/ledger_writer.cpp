@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 
@@ -62,6 +63,7 @@ Result<std::unique_ptr<LedgerWriter>> LedgerWriter::start(Store& store,
   writer->replayed_at_start_ = replayed;
   writer->thread_ = std::thread([w = writer.get()] { w->run(); });
   writer->admission_thread_ = std::thread([w = writer.get()] { w->run_admissions(); });
+  if (writer->spool_) writer->journal_thread_ = std::thread([w = writer.get()] { w->run_journal(); });
   return writer;
 }
 
@@ -74,6 +76,12 @@ LedgerWriter::~LedgerWriter() {
   admissions_queued_.notify_one();
   if (admission_thread_.joinable()) admission_thread_.join();
   if (thread_.joinable()) thread_.join();
+  {
+    std::lock_guard lock(mutex_);
+    journal_stopping_ = true;
+  }
+  journal_wake_.notify_one();
+  if (journal_thread_.joinable()) journal_thread_.join();
 }
 
 void LedgerWriter::enqueue(Pending pending) {
@@ -81,11 +89,15 @@ void LedgerWriter::enqueue(Pending pending) {
     auto random = random_base62(24);
     if (random) pending.write.row.request_id = "req-" + *random;
   }
+  bool wake_journal = false;
   {
     std::lock_guard lock(mutex_);
+    pending.seq = ++last_seq_;
     queue_.push_back(std::move(pending));
+    wake_journal = in_round_ && journal_idle_;
   }
   queued_.notify_one();
+  if (wake_journal) journal_wake_.notify_one();
 }
 
 Result<void> LedgerWriter::write(LedgerWrite write) {
@@ -113,8 +125,8 @@ Result<Admission> LedgerWriter::admit(AdmissionRequest request) {
 
 Result<void> LedgerWriter::available() const {
   std::lock_guard lock(mutex_);
-  if (spooled_ == 0) return {};
-  return make_error("the usage ledger cannot be written (" + std::to_string(spooled_) +
+  if (!db_failed_) return {};
+  return make_error("the usage ledger cannot be written (" + std::to_string(spool_writes_) +
                     " write(s) wait in the spool '" + spool_->path() + "'): " + db_error_);
 }
 
@@ -131,13 +143,13 @@ void LedgerWriter::run() {
     {
       std::unique_lock lock(mutex_);
       const auto ready = [&] { return stopping_ || !queue_.empty(); };
-      if (spooled_ == 0)
+      if (!db_failed_)
         queued_.wait(lock, ready);
       else
         queued_.wait_until(lock, next_retry, ready);
       if (queue_.empty() && stopping_) return;
       batch.swap(queue_);
-      spooled = spooled_ > 0;
+      spooled = db_failed_;
     }
     if (!batch.empty()) process(batch);
     if (spooled && std::chrono::steady_clock::now() >= next_retry) {
@@ -174,12 +186,15 @@ void LedgerWriter::process(std::vector<Pending>& batch) {
   bool to_spool = false;
   {
     std::lock_guard lock(mutex_);
-    to_spool = spooled_ > 0;  // the spool keeps the order: nothing passes it
+    to_spool = db_failed_;  // the spool keeps the order: nothing passes it
   }
   std::string db_error;
   if (!to_spool) {
+    begin_round(&batch);
     auto applied = store_.apply_writes(writes);
+    end_round();
     if (applied) {
+      forget_journal(batch.back().seq);
       notify({LedgerEvent::Kind::Committed, batch.size(), {}});
       for (size_t i = 0; i < batch.size(); ++i) {
         const Result<void>& result = (*applied)[i];
@@ -200,15 +215,25 @@ void LedgerWriter::process(std::vector<Pending>& batch) {
     notify({LedgerEvent::Kind::Failed, batch.size(), db_error});
     return answer_all(make_error(db_error));
   }
-  if (auto appended = spool_->append(writes); !appended) {
-    const std::string both = db_error + "; and " + appended.error().message;
-    spdlog::error("usage ledger: {}", both);
-    notify({LedgerEvent::Kind::Failed, batch.size(), both});
-    return answer_all(make_error(both));
-  }
   {
+    std::lock_guard spool_lock(spool_mutex_);
+    // The journal may hold the batch's first writes already.
+    std::vector<LedgerWrite> rest;
+    {
+      std::lock_guard lock(mutex_);
+      for (const Pending& p : batch)
+        if (p.seq > spooled_through_) rest.push_back(p.write);
+    }
+    if (auto appended = rest.empty() ? Result<void>() : spool_->append(rest); !appended) {
+      const std::string both = db_error + "; and " + appended.error().message;
+      spdlog::error("usage ledger: {}", both);
+      notify({LedgerEvent::Kind::Failed, batch.size(), both});
+      return answer_all(make_error(both));
+    }
     std::lock_guard lock(mutex_);
-    spooled_ += batch.size();
+    spool_writes_ += rest.size();
+    spooled_through_ = std::max(spooled_through_, batch.back().seq);
+    db_failed_ = true;
     db_error_ = db_error;
   }
   if (!to_spool)
@@ -218,6 +243,125 @@ void LedgerWriter::process(std::vector<Pending>& batch) {
         db_error, batch.size(), spool_->path());
   notify({LedgerEvent::Kind::Spooled, batch.size(), db_error});
   answer_all({});
+}
+
+void LedgerWriter::begin_round(const std::vector<Pending>* round) {
+  if (!spool_) return;
+  bool idle = false;
+  {
+    std::lock_guard lock(mutex_);
+    round_ = round;
+    in_round_ = true;
+    round_journaled_ = false;
+    round_started_ = std::chrono::steady_clock::now();
+    idle = journal_idle_;
+  }
+  if (idle) journal_wake_.notify_one();
+}
+
+void LedgerWriter::end_round() {
+  if (!spool_) return;
+  std::lock_guard lock(mutex_);
+  round_ = nullptr;
+  in_round_ = false;
+}
+
+bool LedgerWriter::unjournaled_locked() const {
+  uint64_t last = 0;
+  if (!queue_.empty())
+    last = queue_.back().seq;
+  else if (round_ && !round_->empty())
+    last = round_->back().seq;
+  return last > spooled_through_;
+}
+
+void LedgerWriter::run_journal() {
+  const auto after = std::chrono::microseconds(options_.journal_after_us);
+  const auto retry = std::chrono::microseconds(options_.retry_interval_us);
+  std::unique_lock lock(mutex_);
+  for (;;) {
+    if (journal_stopping_) return;
+    if (in_round_ && unjournaled_locked()) {
+      if (std::chrono::steady_clock::now() < round_started_ + after) {
+        journal_wake_.wait_until(lock, round_started_ + after);
+        continue;
+      }
+      lock.unlock();
+      bool journaled = false;
+      {
+        std::lock_guard spool_lock(spool_mutex_);
+        journaled = journal();
+      }
+      lock.lock();
+      // A spool that cannot be appended to: tried again a retry interval later.
+      if (!journaled) journal_wake_.wait_for(lock, retry, [&] { return journal_stopping_; });
+      continue;
+    }
+    journal_idle_ = true;
+    journal_wake_.wait(lock);
+    journal_idle_ = false;
+  }
+}
+
+bool LedgerWriter::journal() {
+  std::vector<LedgerWrite> writes;
+  uint64_t through = 0;
+  bool first = false;
+  int64_t waited_ms = 0;
+  {
+    std::lock_guard lock(mutex_);
+    if (!in_round_) return true;  // the round ended meanwhile: its writes are answered
+    const auto take = [&](const Pending& p) {
+      if (p.seq <= spooled_through_) return;
+      writes.push_back(p.write);
+      through = p.seq;
+    };
+    if (round_)
+      for (const Pending& p : *round_) take(p);
+    for (const Pending& p : queue_) take(p);
+    first = !round_journaled_;
+    waited_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                    std::chrono::steady_clock::now() - round_started_)
+                    .count();
+  }
+  if (writes.empty()) return true;
+  if (auto appended = spool_->append(writes); !appended) {
+    spdlog::error("usage ledger: cannot journal {} write(s) waiting for the database: {}",
+                  writes.size(), appended.error().message);
+    return false;
+  }
+  {
+    std::lock_guard lock(mutex_);
+    spooled_through_ = through;
+    spool_writes_ += writes.size();
+    round_journaled_ = true;
+  }
+  if (first)
+    spdlog::warn(
+        "usage ledger: the database has not answered a round of writes for {} ms; the writes "
+        "waiting for it are journaled to the spool '{}' meanwhile",
+        waited_ms, spool_->path());
+  notify({LedgerEvent::Kind::Journaled, writes.size(), {}});
+  return true;
+}
+
+void LedgerWriter::forget_journal(uint64_t committed) {
+  if (!spool_) return;
+  {
+    std::lock_guard lock(mutex_);
+    if (spool_writes_ == 0) return;
+  }
+  std::lock_guard spool_lock(spool_mutex_);
+  {
+    std::lock_guard lock(mutex_);
+    if (spool_writes_ == 0 || db_failed_ || spooled_through_ > committed) return;
+  }
+  if (auto cleared = spool_->clear(); !cleared) {
+    spdlog::error("usage ledger: {}", cleared.error().message);
+    return;
+  }
+  std::lock_guard lock(mutex_);
+  spool_writes_ = 0;
 }
 
 void LedgerWriter::decide(std::vector<PendingAdmission>& batch) {
@@ -237,16 +381,31 @@ void LedgerWriter::decide(std::vector<PendingAdmission>& batch) {
 }
 
 void LedgerWriter::drain() {
+  std::unique_lock spool_lock(spool_mutex_);
   auto writes = spool_->read_all();
+  uint64_t through = 0;
+  {
+    std::lock_guard lock(mutex_);
+    through = spooled_through_;
+  }
+  spool_lock.unlock();
   if (!writes) {
     spdlog::error("usage ledger: {}", writes.error().message);
     return;
   }
+  begin_round(nullptr);
   auto applied = store_.apply_writes(*writes);
+  end_round();
   if (!applied) {
     std::lock_guard lock(mutex_);
     db_error_ = applied.error().message;
     return;
+  }
+  spool_lock.lock();
+  {
+    std::lock_guard lock(mutex_);
+    // Writes journaled while these were applied: the next retry applies them too.
+    if (spooled_through_ != through) return;
   }
   if (auto cleared = spool_->clear(); !cleared) {
     spdlog::error("usage ledger: {}", cleared.error().message);
@@ -254,9 +413,11 @@ void LedgerWriter::drain() {
   }
   {
     std::lock_guard lock(mutex_);
-    spooled_ = 0;
+    db_failed_ = false;
+    spool_writes_ = 0;
     db_error_.clear();
   }
+  spool_lock.unlock();
   spdlog::info("usage ledger: the database takes writes again; {} spooled write(s) applied",
                writes->size());
   notify({LedgerEvent::Kind::Drained, writes->size(), {}});

@@ -8,6 +8,7 @@
 
 #include <condition_variable>
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -163,7 +164,7 @@ class SpooledLedgerTest : public ServerTest {
     auto writer = platform::LedgerWriter::start(
         *store_, {spool_, 20'000, [this](const platform::LedgerEvent& event) {
                     std::lock_guard lock(mutex_);
-                    ++seen_[static_cast<int>(event.kind)];
+                    ++seen_[event.kind];
                     changed_.notify_all();
                   }});
     ASSERT_TRUE(writer.ok()) << writer.error().message;
@@ -181,14 +182,14 @@ class SpooledLedgerTest : public ServerTest {
   bool wait_for(platform::LedgerEvent::Kind kind) {
     std::unique_lock lock(mutex_);
     return changed_.wait_for(lock, std::chrono::minutes(1),
-                             [&] { return seen_[static_cast<int>(kind)] > 0; });
+                             [&] { return seen_[kind] > 0; });
   }
 
   std::string spool_;
   std::unique_ptr<platform::LedgerWriter> ledger_;
   std::mutex mutex_;
   std::condition_variable changed_;
-  int seen_[4] = {};
+  std::map<platform::LedgerEvent::Kind, int> seen_;  ///< events by kind
 };
 
 // Another process holds the database's write lock past the busy timeout while a stream runs:

@@ -9,6 +9,7 @@
 #include <httplib.h>
 #include <sqlite3.h>
 
+#include <algorithm>
 #include <chrono>
 #include <iterator>
 #include <map>
@@ -24,6 +25,7 @@
 #include "api/eventually.h"
 #include "gguf/gguf.h"
 #include "gguf/gguf_writer.h"
+#include "platform/ledger_spool.h"
 #include "platform/store.h"
 #include "process.h"
 #include "testdata.h"
@@ -527,6 +529,78 @@ TEST_F(ServeTest, KillNineWithARowInTheSpoolLandsItAtRestart) {
   ASSERT_EQ(rows->size(), 1u);
   EXPECT_EQ(rows->front().status, "ok");
   EXPECT_EQ(rows->front().completion_tokens, completion);
+}
+
+// The database is locked by another process while a stream runs, and the server is killed
+// (kill -9) during the stall, before its writer gives the round up (SQLite's 5 s busy timeout):
+// the stream's checkpoints made meanwhile were journaled to the spool as they came instead of
+// waiting in memory, so the next start applies them and closes the row from the last of them.
+TEST_F(ServeTest, KillNineDuringADatabaseStallKeepsTheCheckpointsMadeMeanwhile) {
+  const std::string key = create_key("stalled");
+  start_server();
+  const std::string body = json({{"model", "qwen2-tiny"},
+                                 {"prompt", "The quick brown fox"},
+                                 {"max_tokens", 4000},
+                                 {"temperature", 0},
+                                 {"stream", true}})
+                               .dump();
+  const std::string request = "POST /v1/completions HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                              "Authorization: Bearer " + key +
+                              "\r\nContent-Type: application/json\r\nContent-Length: " +
+                              std::to_string(body.size()) + "\r\n\r\n" + body;
+  const int sock = stream_events(port_, request, 10);
+  ASSERT_GE(sock, 0) << server_->err();
+  sqlite3* other = nullptr;
+  ASSERT_EQ(sqlite3_open(db_.c_str(), &other), SQLITE_OK);
+  sqlite3_busy_timeout(other, 60'000);
+  ASSERT_EQ(sqlite3_exec(other, "BEGIN EXCLUSIVE", nullptr, nullptr, nullptr), SQLITE_OK);
+  // Read on (the stream goes on while the client takes it) until the server says it journals
+  // and the spool holds a count of the stream.
+  const std::string spool = db_ + "-ledger-spool";
+  const auto journaled_count = [&] {
+    int64_t count = 0;
+    std::ifstream in(spool);
+    for (std::string line; std::getline(in, line);) {
+      auto write = platform::parse_spool_line(line);
+      EXPECT_TRUE(write.ok()) << line;
+      if (write.ok() && write->kind != platform::LedgerWrite::Kind::Record)
+        count = std::max(count, write->row.completion_tokens);
+    }
+    return count;
+  };
+  const std::string journaling = "the writes waiting for it are journaled to the spool '" + spool;
+  int64_t journaled = 0;
+  char buffer[4096];
+  const bool seen = api::testing::eventually(
+      [&] {
+        (void)recv(sock, buffer, sizeof buffer, MSG_DONTWAIT);
+        if (server_->err().find(journaling) == std::string::npos) return false;
+        journaled = journaled_count();
+        return journaled > 0;
+      },
+      std::chrono::minutes(1));
+  ASSERT_TRUE(seen) << server_->err();
+  server_->kill_now();
+  close(sock);
+  ASSERT_EQ(sqlite3_exec(other, "ROLLBACK", nullptr, nullptr, nullptr), SQLITE_OK);
+  sqlite3_close(other);
+
+  start_server();
+  EXPECT_TRUE(std::regex_search(
+      server_->err(),
+      std::regex("gengyun: applied [0-9]+ spooled ledger write\\(s\\) \\(spool '" + spool + "'\\)")))
+      << server_->err();
+  EXPECT_EQ(server_->stop(), 0) << server_->err();
+  auto store = platform::Store::open(db_, /*must_exist=*/true);
+  ASSERT_TRUE(store.ok()) << store.error().message;
+  auto rows = store.value()->usage_rows();
+  ASSERT_TRUE(rows.ok());
+  ASSERT_EQ(rows->size(), 1u);
+  // Closed at restart from its last journaled checkpoint, or by its settlement if the stream
+  // ended (and was journaled) before the kill.
+  EXPECT_TRUE(rows->front().status == "interrupted" || rows->front().status == "ok")
+      << rows->front().status;
+  EXPECT_GE(rows->front().completion_tokens, journaled);
 }
 
 // SIGTERM with --shutdown-grace 0: the stream in flight is ended at once, billed for what it

@@ -18,6 +18,7 @@
 #include <thread>
 #include <vector>
 
+#include "../api/eventually.h"
 #include "backends.h"
 #include "platform/ledger_spool.h"
 #include "platform/postgres_store.h"
@@ -436,8 +437,12 @@ class DatabaseLock {
   }
   const std::string& error() const { return error_; }
   void release() {
-    if (raw_) EXPECT_EQ(raw_->exec("ROLLBACK"), "");
-    if (pg_) EXPECT_TRUE(pg_->script("ROLLBACK").ok());
+    if (raw_) {
+      EXPECT_EQ(raw_->exec("ROLLBACK"), "");
+    }
+    if (pg_) {
+      EXPECT_TRUE(pg_->script("ROLLBACK").ok());
+    }
   }
 
  private:
@@ -496,6 +501,68 @@ TEST_P(StoreBackendTest, ALockedDatabaseSpoolsFinishedRowsUntilItIsReleased) {
   EXPECT_EQ(admitted->outcome, Admission::Outcome::Admitted);
   ASSERT_TRUE((*writer)->write(settle("r2", 7)).ok());
   EXPECT_EQ(rows_by_id(*store).at("r2").completion_tokens, 7);
+}
+
+/// The writes a spool file holds, oldest first, read without taking it from its writer.
+std::vector<LedgerWrite> spooled_writes(const std::string& path) {
+  std::vector<LedgerWrite> writes;
+  std::ifstream in(path);
+  for (std::string line; std::getline(in, line);) {
+    auto write = parse_spool_line(line);
+    EXPECT_TRUE(write.ok()) << write.error().message;
+    if (write.ok()) writes.push_back(std::move(*write));
+  }
+  return writes;
+}
+
+// The database stops taking writes (locked by another process) while streams checkpoint: the
+// writer's round waits (up to the busy or lock timeout), and the writes it holds and those
+// queued behind it are journaled to the spool as they come, so that a kill -9 of the server
+// then loses none of them; once the database takes them, they land and the spool is emptied.
+TEST_P(StoreBackendTest, WritesWaitingForAStalledRoundAreJournaledUntilTheyLand) {
+  auto store = open();
+  ASSERT_TRUE(store);
+  const int64_t key = new_key(*store, "k");
+  admit(*store, "r1", key);
+  admit(*store, "r2", key);
+  Events events;
+  const std::string spool = dir_.file("spool");
+  LedgerWriterOptions options{spool, 20'000, events.observer()};
+  options.journal_after_us = 0;
+  auto writer = LedgerWriter::start(*store, options);
+  ASSERT_TRUE(writer.ok()) << writer.error().message;
+
+  DatabaseLock lock(location_, GetParam() == "sqlite");
+  ASSERT_EQ(lock.error(), "");
+  (*writer)->post(checkpoint("r1", 64));
+  ASSERT_TRUE(events.wait_for(LedgerEvent::Kind::Journaled));
+  std::vector<LedgerWrite> journaled = spooled_writes(spool);
+  ASSERT_EQ(journaled.size(), 1u);
+  EXPECT_EQ(journaled[0].kind, LedgerWrite::Kind::Checkpoint);
+  EXPECT_EQ(journaled[0].row.request_id, "r1");
+  EXPECT_EQ(journaled[0].row.completion_tokens, 64);
+  // Behind the stalled round (or, past its timeout, the spool itself), each write as it comes.
+  (*writer)->post(checkpoint("r1", 128));
+  (*writer)->post(checkpoint("r2", 64));
+  ASSERT_TRUE(
+      api::testing::eventually([&] { return lines_of(spool) == 3u; }, std::chrono::minutes(1)))
+      << lines_of(spool);
+  journaled = spooled_writes(spool);
+  ASSERT_EQ(journaled.size(), 3u);
+  EXPECT_EQ(journaled[1].row.request_id, "r1");
+  EXPECT_EQ(journaled[1].row.completion_tokens, 128);
+  EXPECT_EQ(journaled[2].row.request_id, "r2");
+  EXPECT_EQ(journaled[2].row.completion_tokens, 64);
+
+  lock.release();
+  ASSERT_TRUE(
+      api::testing::eventually([&] { return lines_of(spool) == 0u; }, std::chrono::minutes(1)))
+      << lines_of(spool);
+  EXPECT_TRUE((*writer)->available().ok());
+  const auto rows = rows_by_id(*store);
+  EXPECT_EQ(rows.at("r1").completion_tokens, 128);
+  EXPECT_EQ(rows.at("r2").completion_tokens, 64);
+  EXPECT_EQ(rows.at("r1").status, "open");
 }
 
 // PostgreSQL stops answering (frozen) while a request is open: its settlement goes to the spool
