@@ -7,6 +7,8 @@
 #include <filesystem>
 
 #include "platform/key_secret.h"
+#include "platform/store_rules.h"
+#include "util/clock.h"
 
 namespace gengyun::platform {
 namespace {
@@ -16,7 +18,7 @@ Result<size_t> replay(Store& store, LedgerSpool& spool) {
   auto spooled = spool.read_all();
   if (!spooled) return spooled.error();
   if (spooled->empty()) return size_t{0};
-  auto applied = store.apply_writes(*spooled);
+  auto applied = store.apply_writes(*spooled, Durability::Synced);
   if (!applied)
     return make_error("ledger spool '" + spool.path() + "' holds " +
                       std::to_string(spooled->size()) +
@@ -190,10 +192,15 @@ void LedgerWriter::process(std::vector<Pending>& batch) {
   }
   std::string db_error;
   if (!to_spool) {
+    const int64_t now_us = monotonic_us();
+    const Durability durability = must_sync(writes, now_us, last_sync_us_)
+                                      ? Durability::Synced
+                                      : Durability::Unsynced;
     begin_round(&batch);
-    auto applied = store_.apply_writes(writes);
+    auto applied = store_.apply_writes(writes, durability);
     end_round();
     if (applied) {
+      if (durability == Durability::Synced) last_sync_us_ = now_us;
       forget_journal(batch.back().seq);
       notify({LedgerEvent::Kind::Committed, batch.size(), {}});
       for (size_t i = 0; i < batch.size(); ++i) {
@@ -394,7 +401,8 @@ void LedgerWriter::drain() {
     return;
   }
   begin_round(nullptr);
-  auto applied = store_.apply_writes(*writes);
+  // Synced: the spool is emptied next.
+  auto applied = store_.apply_writes(*writes, Durability::Synced);
   end_round();
   if (!applied) {
     std::lock_guard lock(mutex_);

@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <functional>
 #include <future>
+#include <limits>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -172,6 +173,9 @@ class LedgerWriter {
   /// Used by the writer thread and the journal thread, with spool_mutex_ held (and by start()).
   std::unique_ptr<LedgerSpool> spool_;
   size_t replayed_at_start_ = 0;
+  /// monotonic_us() of the writer's last round that waited for the disk (must_sync()); at first
+  /// long ago, so the first round does. The writer thread's.
+  int64_t last_sync_us_ = std::numeric_limits<int64_t>::min() / 2;
 
   /// Taken before mutex_ when both are.
   std::mutex spool_mutex_;

@@ -1189,8 +1189,8 @@ Result<std::vector<Result<void>>> PostgresStore::apply_in_transaction(
   }
   for (pg::Statement& give_back : give_back_statements(give_backs))
     statements.push_back(std::move(give_back));
-  // Checkpoints alone (must_sync()): PostgreSQL's WAL writer flushes the commit within three
-  // wal_writer_delay (600 ms by default), and the next synced commit flushes it with its own.
+  // Unsynced (the ledger writer's must_sync()): PostgreSQL's WAL writer flushes the commit
+  // within three wal_writer_delay (600 ms by default), and the next synced commit with its own.
   if (!sync) statements.push_back({"SET LOCAL synchronous_commit = off", {}});
   statements.push_back({"COMMIT", {}});
   auto written = conn.pipeline(statements);
@@ -1219,14 +1219,11 @@ Result<std::vector<Result<void>>> PostgresStore::apply_in_transaction(
 }
 
 Result<std::vector<Result<void>>> PostgresStore::apply_writes(
-    const std::vector<LedgerWrite>& writes) {
+    const std::vector<LedgerWrite>& writes, Durability durability) {
   auto lease = pool_->acquire();
   if (!lease) return lease.error();
-  const int64_t now_us = monotonic_us();
-  const bool sync = must_sync(writes, now_us, last_sync_us_.load());
-  auto results = apply_batch(**lease, writes, sync);
+  auto results = apply_batch(**lease, writes, durability == Durability::Synced);
   if (!results) return fail("cannot write the usage ledger", results.error());
-  if (sync) last_sync_us_.store(now_us);
   return results;
 }
 

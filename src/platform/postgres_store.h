@@ -2,9 +2,7 @@
 // ledger, one set of budgets and one set of rate windows.
 #pragma once
 
-#include <atomic>
 #include <chrono>
-#include <limits>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -93,7 +91,8 @@ class PostgresStore final : public Store {
   Result<std::string> start_server() override;
   Result<int64_t> close_interrupted() override;
   Result<void> record_usage(const UsageRecord& record) override;
-  Result<std::vector<Result<void>>> apply_writes(const std::vector<LedgerWrite>& writes) override;
+  Result<std::vector<Result<void>>> apply_writes(const std::vector<LedgerWrite>& writes,
+                                                 Durability durability) override;
   Result<std::vector<UsageRecord>> usage_rows() override;
   Result<std::vector<UsageSummary>> usage_summary() override;
   Result<std::vector<UsageGroup>> usage_groups(const UsageQuery& query) override;
@@ -140,9 +139,6 @@ class PostgresStore final : public Store {
   int64_t postmaster_started_us_ = 0;
   const std::string url_;
   const std::chrono::milliseconds timeout_;  ///< of every round trip (pg_connection.h)
-  /// monotonic_us() of the last apply_writes() that waited for the disk (must_sync()); at
-  /// first long ago, so the first batch does.
-  std::atomic<int64_t> last_sync_us_{std::numeric_limits<int64_t>::min() / 2};
   KeyCache key_cache_;
   std::once_flag listener_started_;
   /// Feeds key_cache_ (declared after it: stopped first); started by the first authenticate().

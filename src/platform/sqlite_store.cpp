@@ -1121,15 +1121,12 @@ Result<std::optional<Error>> SqliteStore::restore_locked(const LedgerWrite& writ
   return std::optional<Error>();
 }
 
-Result<std::vector<Result<void>>> SqliteStore::apply_writes(
-    const std::vector<LedgerWrite>& writes) {
+Result<std::vector<Result<void>>> SqliteStore::apply_writes(const std::vector<LedgerWrite>& writes,
+                                                           Durability durability) {
   std::lock_guard lock(mutex_);
-  const int64_t now_us = monotonic_us();
-  if (!must_sync(writes, now_us, last_sync_us_))
+  if (durability == Durability::Unsynced)
     return without_sync(db_, [&] { return apply_writes_locked(writes); });
-  auto applied = apply_writes_locked(writes);
-  if (applied) last_sync_us_ = now_us;
-  return applied;
+  return apply_writes_locked(writes);
 }
 
 Result<std::vector<Result<void>>> SqliteStore::apply_writes_locked(

@@ -3,7 +3,6 @@
 #pragma once
 
 #include <memory>
-#include <limits>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -72,7 +71,8 @@ class SqliteStore final : public Store {
   Result<std::string> start_server() override;
   Result<int64_t> close_interrupted() override;
   Result<void> record_usage(const UsageRecord& record) override;
-  Result<std::vector<Result<void>>> apply_writes(const std::vector<LedgerWrite>& writes) override;
+  Result<std::vector<Result<void>>> apply_writes(const std::vector<LedgerWrite>& writes,
+                                                 Durability durability) override;
   Result<std::vector<UsageRecord>> usage_rows() override;
   Result<std::vector<UsageSummary>> usage_summary() override;
   Result<std::vector<UsageGroup>> usage_groups(const UsageQuery& query) override;
@@ -107,9 +107,6 @@ class SqliteStore final : public Store {
   bool server_is_live(const std::string& id) const;
 
   std::mutex mutex_;
-  /// monotonic_us() of the last apply_writes() that synced the disk (must_sync()); at first
-  /// long ago, so the first batch syncs.
-  int64_t last_sync_us_ = std::numeric_limits<int64_t>::min() / 2;
   sqlite3* db_;
   std::string path_;
   std::string server_id_;    ///< start_server()'s id; "" before

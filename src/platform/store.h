@@ -225,6 +225,14 @@ struct LedgerWrite {
   int64_t reserved_micro_usd = 0;
 };
 
+/// Whether Store::apply_writes waits for the disk before it returns (docs/platform.md, "A round
+/// of checkpoints commits without waiting for the disk"; the ledger writer decides, must_sync()).
+enum class Durability {
+  Synced,    ///< on disk when it returns (SQLite synchronous = FULL, PostgreSQL's default)
+  Unsynced,  ///< committed, in the operating system's hands: survives a crash of the server,
+             ///< not a power loss or an OS crash (PostgreSQL's: a crash of the database)
+};
+
 /// True for a "postgres://" or "postgresql://" URL (a PostgreSQL database for Store::open);
 /// any other path is a SQLite file.
 bool is_postgres_url(std::string_view path);
@@ -387,8 +395,9 @@ class Store {
   /// newer one, changes nothing: a settlement only closes an open row, a record only inserts a
   /// new request id, a checkpoint never lowers a row's completion tokens. Errors: the database
   /// cannot be written (locked past the busy timeout, I/O, connection lost): nothing applied.
-  virtual Result<std::vector<Result<void>>> apply_writes(
-      const std::vector<LedgerWrite>& writes) = 0;
+  /// Unlike the other methods, durable when it returns only when `durability` is Synced.
+  virtual Result<std::vector<Result<void>>> apply_writes(const std::vector<LedgerWrite>& writes,
+                                                         Durability durability) = 0;
 
   /// Every ledger row in insertion order (tests, audits).
   virtual Result<std::vector<UsageRecord>> usage_rows() = 0;

@@ -197,7 +197,7 @@ TEST_P(StoreBackendTest, ARefusedWriteLeavesTheRestOfItsBatchAndAppliedWritesApp
   const std::vector<LedgerWrite> writes = {
       settle("nope", 3), record("rec-1", key, 4), checkpoint("r1", 5),    negative,
       settle("r1", 6),   record("rec-1", key, 4), record("rec-2", 999, 1)};
-  auto applied = store->apply_writes(writes);
+  auto applied = store->apply_writes(writes, Durability::Synced);
   ASSERT_TRUE(applied.ok()) << applied.error().message;
   ASSERT_EQ(applied->size(), writes.size());
   EXPECT_EQ((*applied)[0].error().message,
@@ -221,7 +221,7 @@ TEST_P(StoreBackendTest, ARefusedWriteLeavesTheRestOfItsBatchAndAppliedWritesApp
   };
   check();
   // The same writes again (a spool replayed after its rows landed) change nothing.
-  auto again = store->apply_writes(writes);
+  auto again = store->apply_writes(writes, Durability::Unsynced);
   ASSERT_TRUE(again.ok()) << again.error().message;
   EXPECT_FALSE((*again)[4].ok());
   check();
@@ -250,7 +250,7 @@ TEST_P(StoreBackendTest, ABatchAppliesEachRowsWritesInTheirOrder) {
                                            overflow,
                                            record("rec-1", key, 2),
                                            record("rec-1", key, 3)};
-  auto applied = store->apply_writes(writes);
+  auto applied = store->apply_writes(writes, Durability::Synced);
   ASSERT_TRUE(applied.ok()) << applied.error().message;
   std::vector<std::string> errors;
   for (const Result<void>& result : *applied)
@@ -288,10 +288,10 @@ TEST_P(StoreBackendTest, AnOlderCheckpointAfterANewerOneChangesNothing) {
   admit(*store, "r2", key);
   LedgerWrite newer = checkpoint("r1", 64);
   newer.row.finished_at_us = kNow + 900;
-  auto applied = store->apply_writes({newer, checkpoint("r1", 5), checkpoint("r2", 7)});
+  auto applied = store->apply_writes({newer, checkpoint("r1", 5), checkpoint("r2", 7)}, Durability::Unsynced);
   ASSERT_TRUE(applied.ok()) << applied.error().message;
   for (const Result<void>& result : *applied) EXPECT_TRUE(result.ok());
-  applied = store->apply_writes({checkpoint("r1", 63), checkpoint("r2", 3)});
+  applied = store->apply_writes({checkpoint("r1", 63), checkpoint("r2", 3)}, Durability::Unsynced);
   ASSERT_TRUE(applied.ok()) << applied.error().message;
   ASSERT_TRUE(store->checkpoint("r1", TokenCounts{10, 0, 1}, kNow + 950).ok());
   auto rows = rows_by_id(*store);
@@ -300,7 +300,7 @@ TEST_P(StoreBackendTest, AnOlderCheckpointAfterANewerOneChangesNothing) {
   EXPECT_EQ(raw_query("SELECT checkpoint_at_us FROM usage_ledger WHERE request_id = 'r1'"),
             (std::vector<std::vector<std::string>>{{std::to_string(kNow + 900)}}));
   // The same count again is a checkpoint like any other (a replay of the newest).
-  applied = store->apply_writes({checkpoint("r1", 64), checkpoint("r2", 8)});
+  applied = store->apply_writes({checkpoint("r1", 64), checkpoint("r2", 8)}, Durability::Unsynced);
   ASSERT_TRUE(applied.ok()) << applied.error().message;
   rows = rows_by_id(*store);
   EXPECT_EQ(rows.at("r1").completion_tokens, 64);
@@ -369,7 +369,7 @@ TEST_P(LostAdmissionTest, ACheckpointOrSettlementWritesTheRowItsAdmissionLost) {
   // r1: a checkpoint brings the row back open; r2: a checkpoint then its settlement in one batch.
   auto applied =
       store->apply_writes({carrying(checkpoint("r1", 40)), carrying(checkpoint("r2", 30)),
-                           carrying(settle("r2", 50, "cancelled"))});
+                           carrying(settle("r2", 50, "cancelled"))}, Durability::Synced);
   ASSERT_TRUE(applied.ok()) << applied.error().message;
   for (const Result<void>& result : *applied) EXPECT_TRUE(result.ok()) << result.error().message;
   const std::string columns =
@@ -397,7 +397,7 @@ TEST_P(LostAdmissionTest, ACheckpointOrSettlementWritesTheRowItsAdmissionLost) {
   lose("r2");
   const std::vector<LedgerWrite> writes = {carrying(settle("r1", 100)), carrying(settle("r1", 100)),
                                            ghost, settle("r2", 50)};
-  auto second = store->apply_writes(writes);
+  auto second = store->apply_writes(writes, Durability::Synced);
   ASSERT_TRUE(second.ok()) << second.error().message;
   std::vector<std::string> errors;
   for (const Result<void>& result : *second)
@@ -616,7 +616,7 @@ TEST_P(StoreBackendTest, ASpoolIsReplayedAtStartAndRowsThatLandedAreNotCountedTw
   admit(*store, "waiting", key);
   // A crash after the spool's transaction committed and before it was emptied: "landed" and
   // "rec-1" are in the database and still in the spool; "waiting" only in the spool.
-  ASSERT_TRUE(store->apply_writes({settle("landed", 5), record("rec-1", key, 4)}).ok());
+  ASSERT_TRUE(store->apply_writes({settle("landed", 5), record("rec-1", key, 4)}, Durability::Synced).ok());
   const std::string path = dir_.file("spool");
   {
     auto spool = LedgerSpool::open(path);
