@@ -288,7 +288,8 @@ TEST_P(StoreBackendTest, AnOlderCheckpointAfterANewerOneChangesNothing) {
   admit(*store, "r2", key);
   LedgerWrite newer = checkpoint("r1", 64);
   newer.row.finished_at_us = kNow + 900;
-  auto applied = store->apply_writes({newer, checkpoint("r1", 5), checkpoint("r2", 7)}, Durability::Unsynced);
+  auto applied =
+      store->apply_writes({newer, checkpoint("r1", 5), checkpoint("r2", 7)}, Durability::Unsynced);
   ASSERT_TRUE(applied.ok()) << applied.error().message;
   for (const Result<void>& result : *applied) EXPECT_TRUE(result.ok());
   applied = store->apply_writes({checkpoint("r1", 63), checkpoint("r2", 3)}, Durability::Unsynced);
@@ -616,7 +617,8 @@ TEST_P(StoreBackendTest, ASpoolIsReplayedAtStartAndRowsThatLandedAreNotCountedTw
   admit(*store, "waiting", key);
   // A crash after the spool's transaction committed and before it was emptied: "landed" and
   // "rec-1" are in the database and still in the spool; "waiting" only in the spool.
-  ASSERT_TRUE(store->apply_writes({settle("landed", 5), record("rec-1", key, 4)}, Durability::Synced).ok());
+  ASSERT_TRUE(
+      store->apply_writes({settle("landed", 5), record("rec-1", key, 4)}, Durability::Synced).ok());
   const std::string path = dir_.file("spool");
   {
     auto spool = LedgerSpool::open(path);

@@ -571,7 +571,8 @@ TEST_P(StoreBackendTest, ABatchOfSettlementsGivesBackToEachBucketExactly) {
   };
   // Newest bucket first, a refused write between: r2 gives back 850, r1 900, r3 300.
   auto applied = store->apply_writes(
-      {settle("r2", 100, 50), settle("none", 1, 1), settle("r1", 100, 0), settle("r3", 100, 100)}, Durability::Synced);
+      {settle("r2", 100, 50), settle("none", 1, 1), settle("r1", 100, 0), settle("r3", 100, 100)},
+      Durability::Synced);
   ASSERT_TRUE(applied.ok()) << applied.error().message;
   ASSERT_EQ(applied->size(), 4u);
   EXPECT_TRUE((*applied)[0].ok());
