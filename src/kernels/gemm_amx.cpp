@@ -41,6 +41,7 @@
 #include "gguf/ggml_type.h"
 #include "kernels/gemm.h"
 #include "kernels/gemm_x86.h"
+#include "kernels/scratch.h"
 
 namespace gengyun::kernels::amx {
 namespace {
@@ -102,12 +103,13 @@ size_t group_pack_bytes(int64_t k) {
 
 // Per-thread scratch: a decoded K-quant row and the fields of its group, the packs of a run of
 // groups, the activation tiles of a call and the padded rows of a last partial tile of tokens.
+// Grown with resize_scratch (scratch.h), not std::vector::resize.
 struct AmxScratch {
   Scratch decoded;
   std::vector<uint8_t> tile_storage, tail_storage;
 
   static uint8_t* aligned(std::vector<uint8_t>& storage, size_t bytes) {
-    if (storage.size() < bytes + 64) storage.resize(bytes + 64);
+    if (storage.size() < bytes + 64) resize_scratch(storage, bytes + 64);
     const auto address = reinterpret_cast<uintptr_t>(storage.data());
     return storage.data() + (64 - address % 64) % 64;
   }
@@ -158,7 +160,7 @@ void pack_group(const GemmProblem& p, int64_t row0, int rows_in_group, AmxScratc
     s.int_min.assign(lanes(n_sub), 0);
     s.d.assign(lanes(n_super), 0.0f);
     s.dmin.assign(lanes(n_super), 0.0f);
-    s.q.resize(static_cast<size_t>(k));
+    resize_scratch(s.q, static_cast<size_t>(k));
     uint8_t* lo = out;
     uint8_t* hi = out + n;
     const __m512i offset = _mm512_set1_epi16(Type::kOffset);

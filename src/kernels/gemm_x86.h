@@ -17,6 +17,7 @@
 #include "kernels/block_groups16_x86.h"
 #include "kernels/gemm.h"
 #include "kernels/gemm_block_order.h"
+#include "kernels/scratch.h"
 #include "kernels/weight_layout.h"
 
 #ifndef GENGYUN_X86_NS
@@ -383,7 +384,7 @@ void prepare(const void* activation_row, int64_t k, void* gemm_row) {
 }
 
 // Per-thread scratch: the decoded rows and fields of one group and the interleaved packs of a
-// run of groups.
+// run of groups. Grown with resize_scratch (scratch.h), not std::vector::resize.
 struct Scratch {
   std::vector<uint8_t> q;
   std::vector<float> scale, min, d, dmin;
@@ -392,7 +393,7 @@ struct Scratch {
   std::vector<uint8_t> pack_storage;
 
   uint8_t* pack(size_t bytes) {
-    if (pack_storage.size() < bytes + 64) pack_storage.resize(bytes + 64);
+    if (pack_storage.size() < bytes + 64) resize_scratch(pack_storage, bytes + 64);
     const auto address = reinterpret_cast<uintptr_t>(pack_storage.data());
     return pack_storage.data() + (64 - address % 64) % 64;
   }
@@ -433,7 +434,7 @@ void decode_group(const GemmProblem& p, int64_t row0, int rows_in_group, Scratch
   const int64_t k = p.n_in;
   const int64_t n_sub = k / Type::S, n_super = k / Type::G;
   const auto lanes = [](int64_t fields) { return static_cast<size_t>(kRows * fields); };
-  s.q.resize(lanes(k));
+  resize_scratch(s.q, lanes(k));
   if constexpr (kIsK<Type>) {
     s.int_scale.assign(lanes(n_sub), 0);
     s.int_min.assign(lanes(n_sub), 0);

@@ -1060,11 +1060,17 @@ inline float vec_dot_f32_impl(int64_t n, const void* w, const void* x) {
       [&](int64_t i) { return a[i] * b[i]; });
 }
 
+// float16.h's conversions with internal linkage, for the tail below, which takes them by
+// address: a pointer to the header's inline functions would emit those here out of line, as
+// weak symbols compiled with AVX (docs/kernels.md, "Weak symbols").
+inline float fp16_to_fp32_here(uint16_t h) { return fp16_to_fp32(h); }
+inline float bf16_to_fp32_here(uint16_t h) { return bf16_to_fp32(h); }
+
 template <bool kBf16>
 inline float vec_dot_half_impl(int64_t n, const void* w, const void* x) {
   const auto* a = static_cast<const uint16_t*>(w);
   const auto* b = static_cast<const uint16_t*>(x);
-  const auto to_float = kBf16 ? bf16_to_fp32 : fp16_to_fp32;
+  const auto to_float = kBf16 ? bf16_to_fp32_here : fp16_to_fp32_here;
   return dot_lanes(
       n,
       [&](int64_t i) {
