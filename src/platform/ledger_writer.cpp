@@ -252,7 +252,7 @@ void LedgerWriter::process(std::vector<Pending>& batch) {
   answer_all({});
 }
 
-void LedgerWriter::begin_round(const std::vector<Pending>* round) {
+void LedgerWriter::begin_round(std::vector<Pending>* round) {
   if (!spool_) return;
   bool idle = false;
   {
@@ -337,8 +337,18 @@ bool LedgerWriter::journal() {
                   writes.size(), appended.error().message);
     return false;
   }
+  notify({LedgerEvent::Kind::Journaled, writes.size(), {}});
   {
     std::lock_guard lock(mutex_);
+    // Their waiting callers are answered: the writes are durable, as spooled ones are.
+    const auto answer = [&](Pending& p) {
+      if (p.seq <= spooled_through_ || p.seq > through || !p.done) return;
+      p.done->set_value({});
+      p.done = nullptr;
+    };
+    if (round_)
+      for (Pending& p : *round_) answer(p);
+    for (Pending& p : queue_) answer(p);
     spooled_through_ = through;
     spool_writes_ += writes.size();
     round_journaled_ = true;
@@ -348,7 +358,6 @@ bool LedgerWriter::journal() {
         "usage ledger: the database has not answered a round of writes for {} ms; the writes "
         "waiting for it are journaled to the spool '{}' meanwhile",
         waited_ms, spool_->path());
-  notify({LedgerEvent::Kind::Journaled, writes.size(), {}});
   return true;
 }
 

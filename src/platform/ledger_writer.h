@@ -55,10 +55,11 @@ struct LedgerWriterOptions {
   std::string spool_path;
   /// While the spool holds writes, how often the writer tries to apply them.
   int64_t retry_interval_us = 1'000'000;
-  /// Called on the writer's thread after each batch of writes and on the admission thread after
-  /// each group admission, before their callers are answered (so a caller whose write or
-  /// admission returned has seen its event; tests synchronize on it), and for Queued on the
-  /// admitting thread. Must not call the writer; may be called from two threads at once.
+  /// Called on the writer's thread after each batch of writes, on the journal thread after each
+  /// append to the journal and on the admission thread after each group admission, before
+  /// their callers are answered (so a caller whose write or admission returned has seen its
+  /// event; tests synchronize on it), and for Queued on the admitting thread. Must not call the
+  /// writer; may be called from three threads at once.
   std::function<void(const LedgerEvent&)> observer;
   /// Servers sharing a default spool path: when spool_path is held by another live server, the
   /// writer takes the first free of "<spool_path>-2", "-3", ... (up to kMaxNumberedSpools), and
@@ -90,8 +91,9 @@ struct LedgerWriterOptions {
 /// (Store::apply_writes), so a crash between the commit and the emptying never counts twice.
 /// While a round waits for the database longer than journal_after_us (PostgreSQL frozen up to
 /// its round trip's deadline, SQLite locked up to its busy timeout), the journal thread appends
-/// the round's writes and those queued behind it to the spool as they come, without refusing
-/// anything: they are still applied by the writer, and the spool is emptied once every
+/// the round's writes and those queued behind it to the spool as they come, and answers their
+/// waiting callers (durable, as spooled writes are), without refusing anything: they are still
+/// applied by the writer (a refusal is then logged), and the spool is emptied once every
 /// journaled write is committed. A spool so may hold checkpoints older than those the database
 /// has (a crash between a commit and the emptying), which Store::apply_writes allows: a
 /// checkpoint never lowers a row's counts. Thread-safe.
@@ -108,9 +110,10 @@ class LedgerWriter {
   LedgerWriter(const LedgerWriter&) = delete;
   LedgerWriter& operator=(const LedgerWriter&) = delete;
 
-  /// Queues `write` and waits until it is durable: committed, or spooled. A Record without a
-  /// request id gets one first (so that a spooled record is applied once). Errors: the write's
-  /// refusal (Store::apply_writes), or the database and the spool both failed.
+  /// Queues `write` and waits until it is durable: committed, spooled or journaled. A Record
+  /// without a request id gets one first (so that a spooled record is applied once). Errors:
+  /// the write's refusal (Store::apply_writes; not when it was journaled first), or the database
+  /// and the spool both failed.
   Result<void> write(LedgerWrite write);
   /// Queues `request` for the next group admission and waits for its answer: Store::admit's,
   /// decided after the admissions queued before it and seeing their reservations. Errors:
@@ -155,7 +158,7 @@ class LedgerWriter {
   bool unjournaled_locked() const;
   /// Marks the writer's call into the store that applies `round` (null: the spool's writes) as
   /// started or done, for the journal thread.
-  void begin_round(const std::vector<Pending>* round);
+  void begin_round(std::vector<Pending>* round);
   void end_round();
   /// Empties the spool of journaled writes once those of seq <= `committed` are committed.
   void forget_journal(uint64_t committed);
@@ -191,7 +194,9 @@ class LedgerWriter {
   uint64_t last_seq_ = 0;  ///< the seq of the last write queued
   /// The writes of the writer's round waiting for the store (null: none, or the spool's);
   /// in_round_ while it waits, since round_started_.
-  const std::vector<Pending>* round_ = nullptr;
+  /// The journal thread answers their callers (Pending::done) under mutex_, so the writer
+  /// reads done only after end_round().
+  std::vector<Pending>* round_ = nullptr;
   bool in_round_ = false;
   bool round_journaled_ = false;  ///< something of this round was journaled (logged once)
   std::chrono::steady_clock::time_point round_started_;

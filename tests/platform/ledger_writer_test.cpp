@@ -519,7 +519,8 @@ std::vector<LedgerWrite> spooled_writes(const std::string& path) {
 // The database stops taking writes (locked by another process) while streams checkpoint: the
 // writer's round waits (up to the busy or lock timeout), and the writes it holds and those
 // queued behind it are journaled to the spool as they come, so that a kill -9 of the server
-// then loses none of them; once the database takes them, they land and the spool is emptied.
+// then loses none of them, and a settlement's caller is answered once it is; once the
+// database takes them, they land and the spool is emptied.
 TEST_P(StoreBackendTest, WritesWaitingForAStalledRoundAreJournaledUntilTheyLand) {
   auto store = open();
   ASSERT_TRUE(store);
@@ -554,6 +555,13 @@ TEST_P(StoreBackendTest, WritesWaitingForAStalledRoundAreJournaledUntilTheyLand)
   EXPECT_EQ(journaled[1].row.completion_tokens, 128);
   EXPECT_EQ(journaled[2].row.request_id, "r2");
   EXPECT_EQ(journaled[2].row.completion_tokens, 64);
+  // A completed response's settlement is answered once journaled (durable), not when the round
+  // ends: no round has ended yet (the lock's 5 s timeout is far away), and nothing is refused.
+  ASSERT_TRUE((*writer)->write(settle("r2", 70)).ok());
+  EXPECT_EQ(events.writes(LedgerEvent::Kind::Committed) + events.writes(LedgerEvent::Kind::Spooled),
+            0u);
+  EXPECT_EQ(lines_of(spool), 4u);
+  EXPECT_TRUE((*writer)->available().ok());
 
   lock.release();
   ASSERT_TRUE(
@@ -562,8 +570,9 @@ TEST_P(StoreBackendTest, WritesWaitingForAStalledRoundAreJournaledUntilTheyLand)
   EXPECT_TRUE((*writer)->available().ok());
   const auto rows = rows_by_id(*store);
   EXPECT_EQ(rows.at("r1").completion_tokens, 128);
-  EXPECT_EQ(rows.at("r2").completion_tokens, 64);
   EXPECT_EQ(rows.at("r1").status, "open");
+  EXPECT_EQ(rows.at("r2").completion_tokens, 70);
+  EXPECT_EQ(rows.at("r2").status, "ok");
 }
 
 // PostgreSQL stops answering (frozen) while a request is open: its settlement goes to the spool
