@@ -365,6 +365,32 @@ TEST_F(ServeTest, ChatsRenderWithTheModelsOwnTemplate) {
   EXPECT_EQ(error["param"], "messages");
 }
 
+/// A raw HTTP request with `key` for a completion of up to 4000 tokens at temperature 0,
+/// streamed: long enough to be in flight while a test acts on the server.
+std::string long_stream_request(const std::string& key) {
+  const std::string body = json({{"model", "qwen2-tiny"},
+                                 {"prompt", "The quick brown fox"},
+                                 {"max_tokens", 4000},
+                                 {"temperature", 0},
+                                 {"stream", true}})
+                               .dump();
+  return "POST /v1/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer " + key +
+         "\r\nContent-Type: application/json\r\nContent-Length: " +
+         std::to_string(body.size()) + "\r\n\r\n" + body;
+}
+
+/// A connection to the SQLite file `db` holding its write lock (BEGIN EXCLUSIVE), as another
+/// process would; null (with a test failure) when it cannot be taken. ROLLBACK and close it.
+sqlite3* lock_database(const std::string& db) {
+  sqlite3* other = nullptr;
+  EXPECT_EQ(sqlite3_open(db.c_str(), &other), SQLITE_OK);
+  sqlite3_busy_timeout(other, 60'000);
+  if (sqlite3_exec(other, "BEGIN EXCLUSIVE", nullptr, nullptr, nullptr) == SQLITE_OK) return other;
+  ADD_FAILURE() << "cannot lock " << db << ": " << sqlite3_errmsg(other);
+  sqlite3_close(other);
+  return nullptr;
+}
+
 /// Sends `request` to 127.0.0.1:port and reads until `events` SSE events have arrived; returns
 /// the open socket (the stream goes on) or -1.
 int stream_events(int port, const std::string& request, size_t events) {
@@ -406,17 +432,7 @@ TEST_F(ServeTest, KillNineMidStreamLeavesARowClosedAtRestartFromItsCheckpoint) {
                 .exit_code,
             0);
   start_server();
-  const std::string body = json({{"model", "qwen2-tiny"},
-                                 {"prompt", "The quick brown fox"},
-                                 {"max_tokens", 4000},
-                                 {"temperature", 0},
-                                 {"stream", true}})
-                               .dump();
-  const std::string request = "POST /v1/completions HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-                              "Authorization: Bearer " + key +
-                              "\r\nContent-Type: application/json\r\nContent-Length: " +
-                              std::to_string(body.size()) + "\r\n\r\n" + body;
-  const int sock = stream_events(port_, request, 80);
+  const int sock = stream_events(port_, long_stream_request(key), 80);
   ASSERT_GE(sock, 0) << server_->err();
   // Wait for the server's checkpoint to be durable (the ledger is the event it exposes).
   int64_t checkpointed = 0;
@@ -472,22 +488,10 @@ TEST_F(ServeTest, KillNineMidStreamLeavesARowClosedAtRestartFromItsCheckpoint) {
 TEST_F(ServeTest, KillNineWithARowInTheSpoolLandsItAtRestart) {
   const std::string key = create_key("spooled");
   start_server();
-  const std::string body = json({{"model", "qwen2-tiny"},
-                                 {"prompt", "The quick brown fox"},
-                                 {"max_tokens", 4000},
-                                 {"temperature", 0},
-                                 {"stream", true}})
-                               .dump();
-  const std::string request = "POST /v1/completions HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-                              "Authorization: Bearer " + key +
-                              "\r\nContent-Type: application/json\r\nContent-Length: " +
-                              std::to_string(body.size()) + "\r\n\r\n" + body;
-  const int sock = stream_events(port_, request, 10);
+  const int sock = stream_events(port_, long_stream_request(key), 10);
   ASSERT_GE(sock, 0) << server_->err();
-  sqlite3* other = nullptr;
-  ASSERT_EQ(sqlite3_open(db_.c_str(), &other), SQLITE_OK);
-  sqlite3_busy_timeout(other, 60'000);
-  ASSERT_EQ(sqlite3_exec(other, "BEGIN EXCLUSIVE", nullptr, nullptr, nullptr), SQLITE_OK);
+  sqlite3* other = lock_database(db_);
+  ASSERT_NE(other, nullptr);
   std::string received;
   char buffer[4096];
   while (received.find("data: [DONE]") == std::string::npos) {
@@ -538,22 +542,10 @@ TEST_F(ServeTest, KillNineWithARowInTheSpoolLandsItAtRestart) {
 TEST_F(ServeTest, KillNineDuringADatabaseStallKeepsTheCheckpointsMadeMeanwhile) {
   const std::string key = create_key("stalled");
   start_server();
-  const std::string body = json({{"model", "qwen2-tiny"},
-                                 {"prompt", "The quick brown fox"},
-                                 {"max_tokens", 4000},
-                                 {"temperature", 0},
-                                 {"stream", true}})
-                               .dump();
-  const std::string request = "POST /v1/completions HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-                              "Authorization: Bearer " + key +
-                              "\r\nContent-Type: application/json\r\nContent-Length: " +
-                              std::to_string(body.size()) + "\r\n\r\n" + body;
-  const int sock = stream_events(port_, request, 10);
+  const int sock = stream_events(port_, long_stream_request(key), 10);
   ASSERT_GE(sock, 0) << server_->err();
-  sqlite3* other = nullptr;
-  ASSERT_EQ(sqlite3_open(db_.c_str(), &other), SQLITE_OK);
-  sqlite3_busy_timeout(other, 60'000);
-  ASSERT_EQ(sqlite3_exec(other, "BEGIN EXCLUSIVE", nullptr, nullptr, nullptr), SQLITE_OK);
+  sqlite3* other = lock_database(db_);
+  ASSERT_NE(other, nullptr);
   // Read on (the stream goes on while the client takes it) until the server says it journals
   // and the spool holds a count of the stream.
   const std::string spool = db_ + "-ledger-spool";
@@ -608,17 +600,7 @@ TEST_F(ServeTest, KillNineDuringADatabaseStallKeepsTheCheckpointsMadeMeanwhile) 
 TEST_F(ServeTest, SigtermPastTheGracePeriodEndsStreamsAndBillsThemAsShutdown) {
   const std::string key = create_key("graceless");
   start_server(1, {"--shutdown-grace", "0"});
-  const std::string body = json({{"model", "qwen2-tiny"},
-                                 {"prompt", "The quick brown fox"},
-                                 {"max_tokens", 4000},
-                                 {"temperature", 0},
-                                 {"stream", true}})
-                               .dump();
-  const std::string request =
-      "POST /v1/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer " + key +
-      "\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
-      "\r\n\r\n" + body;
-  const int sock = stream_events(port_, request, 10);
+  const int sock = stream_events(port_, long_stream_request(key), 10);
   ASSERT_GE(sock, 0) << server_->err();
   EXPECT_EQ(server_->stop(), 0) << server_->err();
   close(sock);
