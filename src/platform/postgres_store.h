@@ -74,7 +74,9 @@ class PostgresStore final : public Store {
   Result<std::vector<KeyInfo>> list_keys() override;
   Result<std::vector<KeyInfo>> keys_page(const KeyPage& query) override;
   Result<std::optional<KeyInfo>> find_key(int64_t key_id) override;
-  Result<std::optional<KeyInfo>> find_active_key_named(const std::string& name) override;
+  Result<std::optional<KeyInfo>> find_active_key_named(int64_t tenant_id,
+                                                       const std::string& name) override;
+  Result<std::vector<KeyInfo>> keys_named(const std::string& name) override;
   Result<void> revoke_key(const std::string& name, const Actor& actor) override;
   Result<void> revoke_key_id(int64_t key_id, const Actor& actor) override;
   Result<KeyInfo> set_key_limits(int64_t key_id, const Limits& limits,

@@ -89,15 +89,17 @@ auto collect(Statement& stmt, Read read) -> Result<std::vector<decltype(read(stm
   }
 }
 
-/// Keys matching `condition` (a constant SQL fragment whose one parameter ?1 takes `value`).
-template <class Value>
+/// Keys matching `condition` (a constant SQL fragment whose parameters ?1, ?2, ... take
+/// `values` in order), by id.
+template <class... Values>
 Result<std::vector<KeyInfo>> keys_where(sqlite3* db, std::string_view condition,
-                                        const Value& value) {
+                                        const Values&... values) {
   auto stmt =
       Statement::prepare(db, std::string("SELECT ") + kKeyColumns + " FROM api_keys WHERE " +
                                  std::string(condition) + " ORDER BY id");
   if (!stmt) return stmt.error();
-  stmt->bind(1, value);
+  int index = 0;
+  (stmt->bind(++index, values), ...);
   return collect(*stmt, read_key);
 }
 
@@ -444,11 +446,12 @@ Result<std::string> SqliteStore::create_key(const NewKey& key, const Actor& acto
                       "' (create it with `gengyun tenants create`)");
   const int64_t tenant_id = tenant->column_int64(0);
 
-  auto active = keys_where(db_, "name = ?1 AND revoked_at_us IS NULL", key.name);
+  auto active = keys_where(db_, "tenant_id = ?1 AND name = ?2 AND revoked_at_us IS NULL", tenant_id,
+                           key.name);
   if (!active) return fail(what, active.error());
   if (!active->empty())
-    return make_error(what + ": an active key named '" + key.name + "' already exists (id " +
-                      std::to_string(active->front().id) +
+    return make_error(what + ": an active key named '" + key.name + "' already exists in tenant '" +
+                      key.tenant + "' (id " + std::to_string(active->front().id) +
                       "); revoke it first or choose another name");
 
   auto insert = Statement::prepare(
@@ -510,13 +513,22 @@ Result<std::optional<KeyInfo>> SqliteStore::find_key(int64_t key_id) {
   return std::optional<KeyInfo>(keys->front());
 }
 
-Result<std::optional<KeyInfo>> SqliteStore::find_active_key_named(const std::string& name) {
+Result<std::optional<KeyInfo>> SqliteStore::find_active_key_named(int64_t tenant_id,
+                                                                  const std::string& name) {
   std::lock_guard lock(mutex_);
   // The condition of the partial index api_keys_active_name, so that the index answers it.
-  auto keys = keys_where(db_, "name = ?1 AND revoked_at_us IS NULL", name);
+  auto keys =
+      keys_where(db_, "tenant_id = ?1 AND name = ?2 AND revoked_at_us IS NULL", tenant_id, name);
   if (!keys) return fail("cannot read API key '" + name + "'", keys.error());
   if (keys->empty()) return std::optional<KeyInfo>();
   return std::optional<KeyInfo>(keys->front());
+}
+
+Result<std::vector<KeyInfo>> SqliteStore::keys_named(const std::string& name) {
+  std::lock_guard lock(mutex_);
+  auto keys = keys_where(db_, "name = ?1", name);
+  if (!keys) return fail("cannot read the API keys named '" + name + "'", keys.error());
+  return keys;
 }
 
 Result<void> SqliteStore::revoke_key(const std::string& name, const Actor& actor) {

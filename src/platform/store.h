@@ -267,8 +267,8 @@ class Store {
   Result<std::string> create_key(const std::string& name) { return create_key(NewKey{name}); }
   /// Creates a key and returns its secret ("gy-" + 43 random base62 characters) exactly once;
   /// only its SHA-256 (hex) is stored. Errors: a name validate_name() refuses, an active key of
-  /// that name exists, an unknown tenant, an empty or comma-holding model name, negative
-  /// limits, the random generator fails, database errors.
+  /// that name exists in the key's tenant, an unknown tenant, an empty or comma-holding model name,
+  /// negative limits, the random generator fails, database errors.
   virtual Result<std::string> create_key(const NewKey& key, const Actor& actor = {}) = 0;
 
   /// All keys, active and revoked, ordered by id (creation order).
@@ -280,14 +280,22 @@ class Store {
   /// errors.
   virtual Result<std::optional<KeyInfo>> find_key(int64_t key_id) = 0;
   /// The active (unrevoked) key named `name` (bytes, exactly; any text, checked against
-  /// nothing): at most one key has it, names being unique among active keys deployment-wide;
-  /// nullopt when none has, whatever revoked keys have that name. Expiry is the caller's to
-  /// check. One read of the unique index on active keys' names. Errors: database errors.
-  virtual Result<std::optional<KeyInfo>> find_active_key_named(const std::string& name) = 0;
+  /// nothing) in tenant `tenant_id`: at most one key has it, names being unique among a
+  /// tenant's active keys (other tenants' keys may have it too); nullopt when none has, whatever
+  /// revoked keys or other tenants' keys have that name. Expiry is the caller's to check. One
+  /// read of the unique index on active keys' tenants and names. Errors: database errors.
+  virtual Result<std::optional<KeyInfo>> find_active_key_named(int64_t tenant_id,
+                                                               const std::string& name) = 0;
+  /// Every key named `name` (bytes, exactly; any text), active and revoked, of every tenant, by
+  /// id: what an operator's command that takes a key's name reads before it picks one
+  /// (store_rules.h's key_to_revoke). One read of the index on keys' names. Errors: database
+  /// errors.
+  virtual Result<std::vector<KeyInfo>> keys_named(const std::string& name) = 0;
 
-  /// Revokes the active key named `name` (the name only: never an id or a display prefix;
-  /// revoke_key_id() takes an id). Errors (store_rules.h's key_to_revoke): no key has that
-  /// name, every key of that name is already revoked; database errors.
+  /// Revokes the active key named `name`, of any tenant (the name only: never an id or a
+  /// display prefix; revoke_key_id() takes an id). Errors (store_rules.h's key_to_revoke): no
+  /// key has that name, every key of that name is already revoked, active keys of several
+  /// tenants have it; database errors.
   virtual Result<void> revoke_key(const std::string& name, const Actor& actor = {}) = 0;
 
   /// Revokes the key with id `key_id`. Errors: no such key, the key is already revoked,

@@ -399,7 +399,8 @@ TEST_F(AdminTest, ANameIsInUseOnlyByAnActiveKeyOrATenant) {
   EXPECT_NE(upper, acme_);
 
   EXPECT_EQ(status("POST", "/admin/keys", {{"name", "acme-bot"}}, owner_, &body), 409);
-  EXPECT_EQ(body["error"]["message"], "an active key named 'acme-bot' exists already");
+  EXPECT_EQ(body["error"]["message"],
+            "an active key named 'acme-bot' exists already in tenant 'acme'");
   EXPECT_EQ(body["error"]["param"], "name");
   ASSERT_EQ(status("DELETE", "/admin/keys/" + std::to_string(ids_["acme-bot"]), nullptr, owner_),
             200);
@@ -429,6 +430,51 @@ TEST_F(AdminTest, ANameIsInUseOnlyByAnActiveKeyOrATenant) {
             "key:acme-owner key.create acme-bot\n"
             "key:root key.create root-bot\n"
             "key:root key.create up-bot\n");
+}
+
+// A key's name is its tenant's own (docs/platform.md, "Key names are a tenant's own"): an owner
+// creates a name that another tenant's active key has as any free name, and a 409 names its
+// own tenant only; an admin's 409 names the tenant it asked for.
+TEST_F(AdminTest, KeyNamesAreATenantsOwnAndTellNothingOfOtherTenants) {
+  json taken, fresh;
+  ASSERT_EQ(status("POST", "/admin/keys", {{"name", "rival-bot"}}, owner_, &taken), 201);
+  ASSERT_EQ(status("POST", "/admin/keys", {{"name", "fresh-bot"}}, owner_, &fresh), 201);
+  EXPECT_EQ(taken["tenant_id"], acme_);
+  EXPECT_EQ(fresh["tenant_id"], acme_);
+  EXPECT_NE(taken["id"], ids_["rival-bot"]);
+  // Both answers have the same fields: nothing tells that rival has a "rival-bot".
+  std::vector<std::string> taken_fields, fresh_fields;
+  for (const auto& [field, value] : taken.items()) taken_fields.push_back(field);
+  for (const auto& [field, value] : fresh.items()) fresh_fields.push_back(field);
+  EXPECT_EQ(taken_fields, fresh_fields);
+  // Each tenant's "rival-bot" authenticates as its own.
+  auto mine = store_->authenticate(taken["key"].get<std::string>());
+  ASSERT_TRUE(mine.ok() && mine->has_value());
+  EXPECT_EQ((*mine)->tenant_id, acme_);
+  auto theirs = store_->find_key(ids_["rival-bot"]);
+  ASSERT_TRUE(theirs.ok() && theirs->has_value());
+  EXPECT_EQ((*theirs)->tenant_id, rival_);
+  EXPECT_EQ((*theirs)->revoked_at_us, std::nullopt);
+
+  json body;
+  EXPECT_EQ(status("POST", "/admin/keys", {{"name", "rival-bot"}}, owner_, &body), 409);
+  EXPECT_EQ(body["error"]["message"],
+            "an active key named 'rival-bot' exists already in tenant 'acme'");
+  EXPECT_EQ(status("POST", "/admin/keys", {{"name", "acme-bot"}}, rival_owner_, &body), 201);
+  EXPECT_EQ(body["tenant_id"], rival_);
+  EXPECT_EQ(
+      status("POST", "/admin/keys", {{"name", "acme-bot"}, {"tenant", "rival"}}, admin_, &body),
+      409);
+  EXPECT_EQ(body["error"]["message"],
+            "an active key named 'acme-bot' exists already in tenant 'rival'");
+  EXPECT_EQ(body["error"]["param"], "name");
+  EXPECT_EQ(status("POST", "/admin/keys", {{"name", "acme-bot"}}, admin_, &body), 201);
+  EXPECT_EQ(body["tenant_id"], 1);
+  EXPECT_EQ(audit_actions(),
+            "key:acme-owner key.create rival-bot\n"
+            "key:acme-owner key.create fresh-bot\n"
+            "key:rival-owner key.create acme-bot\n"
+            "key:root key.create acme-bot\n");
 }
 
 /// The models of a page of prices, then first_id, last_id and has_more, as text:

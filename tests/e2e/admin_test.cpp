@@ -14,8 +14,10 @@
 #include <utility>
 #include <vector>
 
+#include "../platform/postgres_server.h"
 #include "platform/store.h"
 #include "process.h"
+#include "testdata.h"
 #include "util/clock.h"
 
 namespace gengyun::e2e {
@@ -600,6 +602,121 @@ TEST_F(AdminTest, RevokeTakesANameOrAnId) {
   EXPECT_NE(help.out.find("--id"), std::string::npos) << help.out;
   EXPECT_NE(help.out.find("(the name only)"), std::string::npos) << help.out;
 }
+
+/// AdminTest on the backend of the parameter: "sqlite" (its file), "postgres" (a new database on
+/// the tests' PostgreSQL server, postgres_server.h).
+class AdminBackendTest : public AdminTest, public ::testing::WithParamInterface<std::string> {
+ protected:
+  void SetUp() override {
+    AdminTest::SetUp();
+    if (GetParam() == "sqlite") return;
+    auto server = platform::testing::PostgresServer::get();
+    if (!server.ok()) {
+      if (gengyun::testing::running_in_ci()) FAIL() << server.error().message;
+      GTEST_SKIP() << server.error().message;
+    }
+    auto database = server.value()->new_database();
+    ASSERT_TRUE(database.ok()) << database.error().message;
+    db_ = *database;
+  }
+};
+
+// Key names are a tenant's own (docs/platform.md): `keys create` takes a name that another
+// tenant's key has; `keys revoke --name` and `keys update --name` act on the one active key of
+// that name, and when several tenants have one, refuse with their count until --tenant (or
+// --id) says which.
+TEST_P(AdminBackendTest, KeyNamesAreATenantsOwnAndANameOfSeveralTenantsNeedsItsTenant) {
+  for (const char* tenant : {"acme", "beta"}) {
+    ASSERT_EQ(gengyun({"tenants", "create", tenant, "--db", db_}).exit_code, 0);
+    const auto created =
+        gengyun({"keys", "create", "--db", db_, "--name", "bot", "--tenant", tenant});
+    ASSERT_EQ(created.exit_code, 0) << created.err;
+  }
+  const auto twice = gengyun({"keys", "create", "--db", db_, "--name", "bot", "--tenant", "acme"});
+  EXPECT_EQ(twice.exit_code, 1);
+  EXPECT_EQ(twice.err,
+            "error: cannot create API key: an active key named 'bot' already exists in tenant "
+            "'acme' (id 1); revoke it first or choose another name\n");
+  const auto in_default = gengyun({"keys", "create", "--db", db_, "--name", "bot"});
+  ASSERT_EQ(in_default.exit_code, 0) << in_default.err;
+  EXPECT_EQ(in_default.out.substr(0, 3), "gy-");
+
+  const std::vector<std::pair<std::vector<std::string>, std::string>> refused = {
+      {{"revoke", "--name", "bot"},
+       "error: cannot revoke API key 'bot': 3 tenants have an active key of that name; give its "
+       "--tenant or its --id\n"},
+      {{"update", "--name", "bot", "--rpm", "5"},
+       "error: cannot update API key 'bot': 3 tenants have an active key of that name; give its "
+       "--tenant or its --id\n"},
+      {{"revoke", "--name", "bot", "--tenant", "nobody"}, "error: no tenant is named 'nobody'\n"},
+      {{"update", "--name", "bot", "--tenant", "nobody", "--rpm", "5"},
+       "error: no tenant is named 'nobody'\n"},
+      {{"revoke", "--name", "robot", "--tenant", "beta"},
+       "error: cannot revoke API key: no key is named 'robot' in tenant 'beta'\n"},
+      {{"update", "--name", "robot", "--tenant", "beta", "--rpm", "5"},
+       "error: no active API key is named 'robot' in tenant 'beta'\n"},
+      {{"revoke", "--id", "2", "--tenant", "beta"},
+       "error: --tenant goes with --name (an --id names one key of one tenant)\n"},
+      {{"update", "--id", "2", "--tenant", "beta", "--rpm", "5"},
+       "error: --tenant goes with --name (an --id names one key of one tenant)\n"},
+  };
+  for (const auto& [flags, message] : refused) {
+    std::vector<std::string> args = {"keys", flags[0], "--db", db_};
+    args.insert(args.end(), flags.begin() + 1, flags.end());
+    const auto out = gengyun(args);
+    EXPECT_EQ(out.exit_code, 1) << message;
+    EXPECT_EQ(out.err, message);
+  }
+
+  const auto updated =
+      gengyun({"keys", "update", "--db", db_, "--name", "bot", "--tenant", "beta", "--rpm", "5"});
+  EXPECT_EQ(updated.exit_code, 0) << updated.err;
+  EXPECT_EQ(updated.err, "updated key 'bot' (id 2): budget -, rpm 5, tpm -\n");
+  const auto revoked =
+      gengyun({"keys", "revoke", "--db", db_, "--name", "bot", "--tenant", "acme"});
+  EXPECT_EQ(revoked.exit_code, 0) << revoked.err;
+  EXPECT_EQ(revoked.err, "revoked key 'bot' (id 1)\n");
+  const auto again = gengyun({"keys", "revoke", "--db", db_, "--name", "bot", "--tenant", "acme"});
+  EXPECT_EQ(again.exit_code, 1);
+  EXPECT_EQ(again.err,
+            "error: cannot revoke API key 'bot' in tenant 'acme': it is already revoked (id 1)\n");
+  const auto gone =
+      gengyun({"keys", "update", "--db", db_, "--name", "bot", "--tenant", "acme", "--rpm", "1"});
+  EXPECT_EQ(gone.exit_code, 1);
+  EXPECT_EQ(gone.err, "error: no active API key is named 'bot' in tenant 'acme'\n");
+  // Two tenants left with an active "bot": still ambiguous, and the count says so.
+  const auto two = gengyun({"keys", "revoke", "--db", db_, "--name", "bot"});
+  EXPECT_EQ(two.exit_code, 1);
+  EXPECT_EQ(two.err,
+            "error: cannot revoke API key 'bot': 2 tenants have an active key of that name; give "
+            "its --tenant or its --id\n");
+  const auto in_default_revoked =
+      gengyun({"keys", "revoke", "--db", db_, "--name", "bot", "--tenant", "default"});
+  EXPECT_EQ(in_default_revoked.err, "revoked key 'bot' (id 3)\n");
+  // One left: the name alone names it.
+  const auto last = gengyun({"keys", "revoke", "--db", db_, "--name", "bot"});
+  EXPECT_EQ(last.exit_code, 0) << last.err;
+  EXPECT_EQ(last.err, "revoked key 'bot' (id 2)\n");
+
+  auto s = store();
+  ASSERT_TRUE(s);
+  auto keys = s->keys_page({{0, 10}, std::nullopt, true});
+  ASSERT_TRUE(keys.ok()) << keys.error().message;
+  ASSERT_EQ(keys->size(), 3u);
+  for (const platform::KeyInfo& key : *keys) EXPECT_TRUE(key.revoked_at_us) << key.id;
+  EXPECT_EQ((*keys)[1].limits.rpm, 5);
+  EXPECT_EQ((*keys)[0].limits.rpm, std::nullopt);
+  auto audit = s->audit_log();
+  ASSERT_TRUE(audit.ok()) << audit.error().message;
+  EXPECT_EQ(audit->size(), 9u);  // two tenants, three keys, one update, three revocations
+  const auto help = gengyun({"keys", "revoke", "--help"});
+  EXPECT_NE(help.out.find("--tenant"), std::string::npos) << help.out;
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, AdminBackendTest, ::testing::Values("sqlite", "postgres"),
+                         [](const ::testing::TestParamInfo<std::string>& info) {
+                           return info.param;
+                         });
 
 // The rule for a --db that does not exist: commands that add something (tenants create, keys
 // create, prices set) create it and say so; the others refuse it (above). --help says which.

@@ -156,8 +156,10 @@ TEST_P(StoreBackendTest, ReadsByNameAndPagesOfPricesUseAnIndex) {
   const std::vector<std::pair<std::string, std::string>> cases = {
       {"SELECT id, name FROM tenants WHERE name = 'acme' ORDER BY id",
        GetParam() == "sqlite" ? "sqlite_autoindex_tenants_1" : "tenants_name_key"},
-      {"SELECT id, name FROM api_keys WHERE name = 'bot' AND revoked_at_us IS NULL ORDER BY id",
+      {"SELECT id, name FROM api_keys WHERE tenant_id = 2 AND name = 'bot' AND revoked_at_us IS "
+       "NULL ORDER BY id",
        "api_keys_active_name"},
+      {"SELECT id, name FROM api_keys WHERE name = 'bot' ORDER BY id", "api_keys_name"},
       {GetParam() == "sqlite"
            ? "SELECT model, input_micro_usd FROM prices WHERE model > 'a' ORDER BY model LIMIT 3"
            : "SELECT model, input_micro_usd FROM prices WHERE model COLLATE \"C\" > 'a' "
@@ -275,7 +277,7 @@ TEST_P(StoreBackendTest, AnActiveKeyIsReadByItsNameAndARevokedOneIsNot) {
   ASSERT_TRUE(store->revoke_key("gone", kAdmin).ok());
   ASSERT_TRUE(store->create_key(NewKey{"bot2"}, kAdmin).ok());
 
-  auto bot = store->find_active_key_named("bot");
+  auto bot = store->find_active_key_named(2, "bot");
   ASSERT_TRUE(bot.ok()) << bot.error().message;
   ASSERT_TRUE(bot->has_value());
   EXPECT_EQ((*bot)->id, 2);
@@ -287,23 +289,118 @@ TEST_P(StoreBackendTest, AnActiveKeyIsReadByItsNameAndARevokedOneIsNot) {
   EXPECT_EQ((*bot)->models, (std::vector<std::string>{"qwen"}));
   EXPECT_EQ((*bot)->limits.rpm, 60);
 
-  for (const char* name : {"gone", "nobody", "bo", "bot22"}) {
-    auto read = store->find_active_key_named(name);
-    ASSERT_TRUE(read.ok()) << name << ": " << read.error().message;
-    EXPECT_FALSE(read->has_value()) << name;
+  // The default tenant's "bot" is revoked: no active key of that name there.
+  auto in_default = store->find_active_key_named(1, "bot");
+  ASSERT_TRUE(in_default.ok()) << in_default.error().message;
+  EXPECT_FALSE(in_default->has_value());
+  auto bot2 = store->find_active_key_named(1, "bot2");
+  ASSERT_TRUE(bot2.ok() && bot2->has_value());
+  EXPECT_EQ((*bot2)->id, 4);
+  for (const int64_t tenant : {1, 2, 3}) {
+    for (const char* name : {"gone", "nobody", "bo", "bot22"}) {
+      auto read = store->find_active_key_named(tenant, name);
+      ASSERT_TRUE(read.ok()) << name << ": " << read.error().message;
+      EXPECT_FALSE(read->has_value()) << name;
+    }
+    for (const std::string& name : kSqlLookingNames) {
+      auto read = store->find_active_key_named(tenant, name);
+      ASSERT_TRUE(read.ok()) << name << ": " << read.error().message;
+      EXPECT_FALSE(read->has_value()) << name;
+    }
   }
-  for (const std::string& name : kSqlLookingNames) {
-    auto read = store->find_active_key_named(name);
-    ASSERT_TRUE(read.ok()) << name << ": " << read.error().message;
-    EXPECT_FALSE(read->has_value()) << name;
-  }
+  EXPECT_FALSE(store->find_active_key_named(3, "bot")->has_value());
+  EXPECT_FALSE(store->find_active_key_named(2, "bot2")->has_value());
   // Revoking the active "bot" leaves no active key of that name.
   ASSERT_TRUE(store->revoke_key_id(2, kAdmin).ok());
-  auto revoked = store->find_active_key_named("bot");
+  auto revoked = store->find_active_key_named(2, "bot");
   ASSERT_TRUE(revoked.ok()) << revoked.error().message;
   EXPECT_FALSE(revoked->has_value());
   EXPECT_EQ(key_names(store->list_keys()),
             (std::vector<std::string>{"bot", "bot", "gone", "bot2"}));
+}
+
+std::vector<int64_t> key_ids(Result<std::vector<KeyInfo>> keys) {
+  EXPECT_TRUE(keys.ok()) << keys.error().message;
+  std::vector<int64_t> ids;
+  if (keys.ok())
+    for (const KeyInfo& k : *keys) ids.push_back(k.id);
+  return ids;
+}
+
+// Active keys' names are unique per tenant (schema 7): two tenants each have an active "bot",
+// a second one in the same tenant is refused (by the store, and by the index behind its back);
+// a read by name finds each tenant's own, keys_named() every tenant's, and revoking by the name
+// alone, ambiguous while two tenants have it, says how many and guesses nothing.
+TEST_P(StoreBackendTest, KeyNamesAreUniquePerTenant) {
+  auto store = open();
+  ASSERT_TRUE(store);
+  auto acme = store->create_tenant("acme", {}, kAdmin);
+  auto beta = store->create_tenant("beta", {}, kAdmin);
+  ASSERT_TRUE(acme.ok() && beta.ok());
+  auto in_acme = store->create_key(NewKey{"bot", "acme"}, kAdmin);
+  ASSERT_TRUE(in_acme.ok()) << in_acme.error().message;
+  auto in_beta = store->create_key(NewKey{"bot", "beta", Role::Owner}, kAdmin);
+  ASSERT_TRUE(in_beta.ok()) << in_beta.error().message;
+  auto again = store->create_key(NewKey{"bot", "acme"}, kAdmin);
+  ASSERT_FALSE(again.ok());
+  EXPECT_EQ(again.error().message,
+            "cannot create API key: an active key named 'bot' already exists in tenant 'acme' (id "
+            "1); revoke it first or choose another name");
+
+  auto found_acme = store->find_active_key_named(acme->id, "bot");
+  auto found_beta = store->find_active_key_named(beta->id, "bot");
+  ASSERT_TRUE(found_acme.ok() && found_acme->has_value());
+  ASSERT_TRUE(found_beta.ok() && found_beta->has_value());
+  EXPECT_EQ((*found_acme)->id, 1);
+  EXPECT_EQ((*found_acme)->tenant_id, acme->id);
+  EXPECT_EQ((*found_beta)->id, 2);
+  EXPECT_EQ((*found_beta)->role, Role::Owner);
+  EXPECT_FALSE(store->find_active_key_named(1, "bot")->has_value());
+  EXPECT_EQ(store->authenticate(*in_beta)->value().tenant_id, beta->id);
+
+  auto ambiguous = store->revoke_key("bot", kAdmin);
+  ASSERT_FALSE(ambiguous.ok());
+  EXPECT_EQ(ambiguous.error().message,
+            "cannot revoke API key 'bot': 2 tenants have an active key of that name; give its "
+            "--tenant or its --id");
+  EXPECT_TRUE(store->authenticate(*in_acme)->has_value());
+  EXPECT_TRUE(store->authenticate(*in_beta)->has_value());
+
+  ASSERT_TRUE(store->revoke_key_id(1, kAdmin).ok());
+  ASSERT_TRUE(store->create_key(NewKey{"bot", "acme"}, kAdmin).ok());
+  ASSERT_TRUE(store->create_key(NewKey{"bot"}, kAdmin).ok());
+  EXPECT_EQ(key_ids(store->keys_named("bot")), (std::vector<int64_t>{1, 2, 3, 4}));
+  EXPECT_EQ(key_ids(store->keys_named("bo")), (std::vector<int64_t>{}));
+  for (const std::string& name : kSqlLookingNames)
+    EXPECT_EQ(key_ids(store->keys_named(name)), (std::vector<int64_t>{})) << name;
+  EXPECT_EQ(store->find_active_key_named(acme->id, "bot").value()->id, 3);
+  ambiguous = store->revoke_key("bot", kAdmin);
+  ASSERT_FALSE(ambiguous.ok());
+  EXPECT_EQ(ambiguous.error().message,
+            "cannot revoke API key 'bot': 3 tenants have an active key of that name; give its "
+            "--tenant or its --id");
+  ASSERT_TRUE(store->revoke_key_id(3, kAdmin).ok());
+  ASSERT_TRUE(store->revoke_key_id(4, kAdmin).ok());
+  // One tenant's key left of that name: the name alone revokes it.
+  ASSERT_TRUE(store->revoke_key("bot", kAdmin).ok());
+  EXPECT_FALSE(store->authenticate(*in_beta)->has_value());
+
+  // Behind the store's back: the index allows one active "bot" per tenant, revoked ones besides.
+  const auto insert = [&](const std::string& secret_hash, int64_t tenant, const char* revoked) {
+    return raw_exec(
+        "INSERT INTO api_keys(name, prefix, secret_sha256, created_at_us, tenant_id, "
+        "revoked_at_us) VALUES ('bot', 'gy-x', '" +
+        secret_hash + "', 0, " + std::to_string(tenant) + ", " + revoked + ")");
+  };
+  EXPECT_EQ(insert("x1", acme->id, "NULL"), "");
+  EXPECT_EQ(insert("x2", beta->id, "NULL"), "");
+  EXPECT_EQ(insert("x3", acme->id, "5"), "");
+  const std::string refused = insert("x4", acme->id, "NULL");
+  EXPECT_NE(refused.find(GetParam() == "sqlite" ? "UNIQUE constraint failed: api_keys.tenant_id, "
+                                                  "api_keys.name"
+                                                : "\"api_keys_active_name\""),
+            std::string::npos)
+      << refused;
 }
 
 std::vector<std::string> model_names(Result<std::vector<ModelPrice>> prices) {
