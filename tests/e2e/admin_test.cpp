@@ -17,7 +17,6 @@
 #include "../platform/postgres_server.h"
 #include "platform/store.h"
 #include "process.h"
-#include "testdata.h"
 #include "util/clock.h"
 
 namespace gengyun::e2e {
@@ -610,12 +609,9 @@ class AdminBackendTest : public AdminTest, public ::testing::WithParamInterface<
   void SetUp() override {
     AdminTest::SetUp();
     if (GetParam() == "sqlite") return;
-    auto server = platform::testing::PostgresServer::get();
-    if (!server.ok()) {
-      if (gengyun::testing::running_in_ci()) FAIL() << server.error().message;
-      GTEST_SKIP() << server.error().message;
-    }
-    auto database = server.value()->new_database();
+    platform::testing::PostgresServer* server = platform::testing::PostgresServer::get_or_skip();
+    if (!server) return;
+    auto database = server->new_database();
     ASSERT_TRUE(database.ok()) << database.error().message;
     db_ = *database;
   }

@@ -14,7 +14,6 @@
 #include "platform/postgres_store.h"
 #include "platform/store.h"
 #include "postgres_server.h"
-#include "testdata.h"
 
 namespace gengyun::platform {
 namespace {
@@ -35,12 +34,9 @@ TEST(StorePostgres, AnUnreachableServerIsAClearError) {
 }
 
 TEST(StorePostgres, ReadersRefuseADatabaseWithoutTheSchemaAndLeaveItEmpty) {
-  auto server = PostgresServer::get();
-  if (!server.ok()) {
-    if (gengyun::testing::running_in_ci()) FAIL() << server.error().message;
-    GTEST_SKIP() << server.error().message;
-  }
-  auto url = server.value()->new_database();
+  PostgresServer* server = PostgresServer::get_or_skip();
+  if (!server) return;
+  auto url = server->new_database();
   ASSERT_TRUE(url.ok()) << url.error().message;
   auto refused = Store::open(*url, /*must_exist=*/true);
   ASSERT_FALSE(refused.ok());
@@ -62,12 +58,8 @@ class FrozenPostgres : public ::testing::Test {
   static constexpr std::chrono::milliseconds kTimeout{500};
 
   void SetUp() override {
-    auto server = PostgresServer::get();
-    if (!server.ok()) {
-      if (gengyun::testing::running_in_ci()) FAIL() << server.error().message;
-      GTEST_SKIP() << server.error().message;
-    }
-    server_ = server.value();
+    server_ = PostgresServer::get_or_skip();
+    if (!server_) return;
     auto url = server_->new_database();
     ASSERT_TRUE(url.ok()) << url.error().message;
     url_ = *url;
