@@ -138,12 +138,14 @@ struct WhichKey {
     cmd.add_option("--id", id, "id of the key, as keys list shows it");
   }
   /// The --id given; nullopt when --name is. Errors: neither or both given, --tenant without
-  /// --name, an --id that is not a whole number from 0 to 2^63-1 (as the admin API's `after`).
+  /// --name or empty, an --id that is not a whole number from 0 to 2^63-1 (as the admin API's
+  /// `after`).
   Result<std::optional<int64_t>> checked_id() const {
     if (name.empty() == id.empty())
       return make_error("give the key's --name or its --id (one of them)");
     if (tenant && name.empty())
       return make_error("--tenant goes with --name (an --id names one key of one tenant)");
+    if (tenant && tenant->empty()) return make_error("--tenant is empty: give a tenant's name");
     if (id.empty()) return std::optional<int64_t>();
     auto parsed = parse_count(id, "--id", std::numeric_limits<int64_t>::max());
     if (!parsed) return parsed.error();
@@ -151,8 +153,9 @@ struct WhichKey {
   }
 };
 
-/// Every key named `which.name`, active and revoked, of the tenant `which.tenant` when given,
-/// else of every tenant, by id. Errors: no tenant is named `which.tenant`, the store's.
+/// Every key named `which.name` (for `keys update`), active and revoked, of the tenant
+/// `which.tenant` when given, else of every tenant, by id. Errors: no tenant is named
+/// `which.tenant`, the store's.
 Result<std::vector<platform::KeyInfo>> keys_named(platform::Store& store, const WhichKey& which) {
   auto keys = store.keys_named(which.name);
   if (!keys) return keys.error();
@@ -166,14 +169,6 @@ Result<std::vector<platform::KeyInfo>> keys_named(platform::Store& store, const 
   return of_tenant;
 }
 
-/// The key named `which.name` that `keys revoke` revokes (the active one, of `which.tenant`
-/// when given). Errors: those of keys_named() and platform::key_to_revoke().
-Result<platform::KeyInfo> active_key_named(platform::Store& store, const WhichKey& which) {
-  auto named = keys_named(store, which);
-  if (!named) return named.error();
-  return platform::key_to_revoke(which.name, *named, which.tenant.value_or(""));
-}
-
 int revoke(const std::string& db, const WhichKey& which) {
   auto id = which.checked_id();
   if (!id) {
@@ -182,28 +177,29 @@ int revoke(const std::string& db, const WhichKey& which) {
   }
   auto store = open_store(db, /*must_exist=*/true);
   if (!store) return 1;
-  // The key's name and id, for the message; a key of no such id is refused by revoke_key_id().
-  std::string name = which.name;
-  if (*id) {
-    auto key = store->find_key(**id);
-    if (!key) {
-      std::fprintf(stderr, "error: %s\n", key.error().message.c_str());
+  if (!*id) {
+    // By name: the store reads the keys of the name and revokes the active one together.
+    auto revoked = store->revoke_key(which.name, cli_actor(), which.tenant.value_or(""));
+    if (!revoked) {
+      std::fprintf(stderr, "error: %s\n", revoked.error().message.c_str());
       return 1;
     }
-    if (*key) name = (*key)->name;
-  } else {
-    auto named = active_key_named(*store, which);
-    if (!named) {
-      std::fprintf(stderr, "error: %s\n", named.error().message.c_str());
-      return 1;
-    }
-    *id = named->id;
+    std::fprintf(stderr, "revoked key '%s' (id %lld)\n", revoked->name.c_str(),
+                 static_cast<long long>(revoked->id));
+    return 0;
+  }
+  // The key's name, for the message; a key of no such id is refused by revoke_key_id().
+  auto key = store->find_key(**id);
+  if (!key) {
+    std::fprintf(stderr, "error: %s\n", key.error().message.c_str());
+    return 1;
   }
   if (auto revoked = store->revoke_key_id(**id, cli_actor()); !revoked) {
     std::fprintf(stderr, "error: %s\n", revoked.error().message.c_str());
     return 1;
   }
-  std::fprintf(stderr, "revoked key '%s' (id %lld)\n", name.c_str(), static_cast<long long>(**id));
+  std::fprintf(stderr, "revoked key '%s' (id %lld)\n", (*key)->name.c_str(),
+               static_cast<long long>(**id));
   return 0;
 }
 

@@ -502,21 +502,31 @@ Result<std::vector<KeyInfo>> PostgresStore::keys_named(const std::string& name) 
   return keys;
 }
 
-Result<void> PostgresStore::revoke_key(const std::string& name, const Actor& actor) {
+Result<KeyInfo> PostgresStore::revoke_key(const std::string& name, const Actor& actor,
+                                          const std::string& tenant) {
   const std::string what = "cannot revoke API key";
   auto lease = pool_->acquire();
   if (!lease) return lease.error();
   pg::Connection& conn = **lease;
   auto txn = pg::Transaction::begin(conn);
   if (!txn) return fail(what, txn.error());
-  auto named = keys_where(conn, "name = $1", {param(name)});
+  Result<std::vector<KeyInfo>> named = std::vector<KeyInfo>();
+  if (tenant.empty()) {
+    named = keys_where(conn, "name = $1", {param(name)});
+  } else {
+    auto owner = tenants_where(conn, "name = $1", {param(tenant)});
+    if (!owner) return fail(what, owner.error());
+    if (owner->empty()) return make_error(what + ": no tenant is named '" + tenant + "'");
+    named =
+        keys_where(conn, "name = $1 AND tenant_id = $2", {param(name), param(owner->front().id)});
+  }
   if (!named) return fail(what, named.error());
-  auto key = key_to_revoke(name, *named);
+  auto key = key_to_revoke(name, *named, tenant);
   if (!key) return key.error();
   if (auto revoked = revoke_locked(conn, *key, actor); !revoked) return fail(what, revoked.error());
   if (auto committed = txn->commit(); !committed) return fail(what, committed.error());
   key_cache_.evict_key(key->id);
-  return {};
+  return key;
 }
 
 Result<void> PostgresStore::revoke_locked(pg::Connection& conn, const KeyInfo& key,

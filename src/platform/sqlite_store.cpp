@@ -531,19 +531,28 @@ Result<std::vector<KeyInfo>> SqliteStore::keys_named(const std::string& name) {
   return keys;
 }
 
-Result<void> SqliteStore::revoke_key(const std::string& name, const Actor& actor) {
+Result<KeyInfo> SqliteStore::revoke_key(const std::string& name, const Actor& actor,
+                                        const std::string& tenant) {
   const std::string what = "cannot revoke API key";
   std::lock_guard lock(mutex_);
   auto txn = Transaction::begin(db_);
   if (!txn) return fail(what, txn.error());
-  auto named = keys_where(db_, "name = ?1", name);
+  Result<std::vector<KeyInfo>> named = std::vector<KeyInfo>();
+  if (tenant.empty()) {
+    named = keys_where(db_, "name = ?1", name);
+  } else {
+    auto owner = tenants_where(db_, "name = ?1", std::string_view(tenant));
+    if (!owner) return fail(what, owner.error());
+    if (owner->empty()) return make_error(what + ": no tenant is named '" + tenant + "'");
+    named = keys_where(db_, "name = ?1 AND tenant_id = ?2", name, owner->front().id);
+  }
   if (!named) return fail(what, named.error());
-  auto key = key_to_revoke(name, *named);
+  auto key = key_to_revoke(name, *named, tenant);
   if (!key) return key.error();
   if (auto revoked = revoke_locked(*key, actor); !revoked) return fail(what, revoked.error());
   if (auto committed = txn->commit(); !committed) return fail(what, committed.error());
   key_cache_.evict_key(key->id);
-  return {};
+  return key;
 }
 
 Result<void> SqliteStore::revoke_locked(const KeyInfo& key, const Actor& actor) {

@@ -56,7 +56,8 @@ class SqliteStore final : public Store {
   Result<std::optional<KeyInfo>> find_active_key_named(int64_t tenant_id,
                                                        const std::string& name) override;
   Result<std::vector<KeyInfo>> keys_named(const std::string& name) override;
-  Result<void> revoke_key(const std::string& name, const Actor& actor) override;
+  Result<KeyInfo> revoke_key(const std::string& name, const Actor& actor,
+                             const std::string& tenant) override;
   Result<void> revoke_key_id(int64_t key_id, const Actor& actor) override;
   Result<KeyInfo> set_key_limits(int64_t key_id, const Limits& limits,
                                  const Actor& actor) override;

@@ -292,11 +292,14 @@ class Store {
   /// errors.
   virtual Result<std::vector<KeyInfo>> keys_named(const std::string& name) = 0;
 
-  /// Revokes the active key named `name`, of any tenant (the name only: never an id or a
-  /// display prefix; revoke_key_id() takes an id). Errors (store_rules.h's key_to_revoke): no
-  /// key has that name, every key of that name is already revoked, active keys of several
-  /// tenants have it; database errors.
-  virtual Result<void> revoke_key(const std::string& name, const Actor& actor = {}) = 0;
+  /// Revokes the active key named `name` (the name only: never an id or a display prefix;
+  /// revoke_key_id() takes an id) of the tenant named `tenant`, or of any tenant when `tenant`
+  /// is "", as `gengyun keys revoke --name [--tenant]` does, and returns it as read before its
+  /// revocation; the read and the revocation are one transaction. Errors: no tenant is named
+  /// `tenant`; store_rules.h's key_to_revoke: no key has that name (there), every key of that
+  /// name is already revoked, active keys of several tenants have it; database errors.
+  virtual Result<KeyInfo> revoke_key(const std::string& name, const Actor& actor = {},
+                                     const std::string& tenant = "") = 0;
 
   /// Revokes the key with id `key_id`. Errors: no such key, the key is already revoked,
   /// database errors.

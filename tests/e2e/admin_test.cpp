@@ -644,7 +644,12 @@ TEST_P(AdminBackendTest, KeyNamesAreATenantsOwnAndANameOfSeveralTenantsNeedsItsT
       {{"update", "--name", "bot", "--rpm", "5"},
        "error: cannot update API key 'bot': 3 tenants have an active key of that name; give its "
        "--tenant or its --id\n"},
-      {{"revoke", "--name", "bot", "--tenant", "nobody"}, "error: no tenant is named 'nobody'\n"},
+      {{"revoke", "--name", "bot", "--tenant", "nobody"},
+       "error: cannot revoke API key: no tenant is named 'nobody'\n"},
+      {{"revoke", "--name", "bot", "--tenant", ""},
+       "error: --tenant is empty: give a tenant's name\n"},
+      {{"update", "--name", "bot", "--tenant", "", "--rpm", "5"},
+       "error: --tenant is empty: give a tenant's name\n"},
       {{"update", "--name", "bot", "--tenant", "nobody", "--rpm", "5"},
        "error: no tenant is named 'nobody'\n"},
       {{"revoke", "--name", "robot", "--tenant", "beta"},

@@ -379,11 +379,36 @@ TEST_P(StoreBackendTest, KeyNamesAreUniquePerTenant) {
   EXPECT_EQ(ambiguous.error().message,
             "cannot revoke API key 'bot': 3 tenants have an active key of that name; give its "
             "--tenant or its --id");
-  ASSERT_TRUE(store->revoke_key_id(3, kAdmin).ok());
+  // With its tenant, the name names one key.
+  auto of_acme = store->revoke_key("bot", kAdmin, "acme");
+  ASSERT_TRUE(of_acme.ok()) << of_acme.error().message;
+  EXPECT_EQ(of_acme->id, 3);
+  EXPECT_EQ(of_acme->tenant_id, acme->id);
+  const std::vector<std::pair<std::string, std::string>> refused = {
+      {"acme", "cannot revoke API key 'bot' in tenant 'acme': it is already revoked (id 3)"},
+      {"nobody", "cannot revoke API key: no tenant is named 'nobody'"},
+      {"ACME", "cannot revoke API key: no tenant is named 'ACME'"},
+  };
+  for (const auto& [tenant, message] : refused) {
+    auto result = store->revoke_key("bot", kAdmin, tenant);
+    ASSERT_FALSE(result.ok()) << tenant;
+    EXPECT_EQ(result.error().message, message);
+  }
+  auto no_key = store->revoke_key("robot", kAdmin, "beta");
+  ASSERT_FALSE(no_key.ok());
+  EXPECT_EQ(no_key.error().message,
+            "cannot revoke API key: no key is named 'robot' in tenant 'beta'");
   ASSERT_TRUE(store->revoke_key_id(4, kAdmin).ok());
   // One tenant's key left of that name: the name alone revokes it.
-  ASSERT_TRUE(store->revoke_key("bot", kAdmin).ok());
+  auto last = store->revoke_key("bot", kAdmin);
+  ASSERT_TRUE(last.ok()) << last.error().message;
+  EXPECT_EQ(last->id, 2);
   EXPECT_FALSE(store->authenticate(*in_beta)->has_value());
+  auto audit = store->audit_log();
+  ASSERT_TRUE(audit.ok()) << audit.error().message;
+  ASSERT_EQ(audit->size(), 10u);  // two tenants, four keys, four revocations
+  EXPECT_EQ(audit->back().action, "key.revoke");
+  EXPECT_EQ(audit->back().detail, "id=2");
 
   // Behind the store's back: the index allows one active "bot" per tenant, revoked ones besides.
   const auto insert = [&](const std::string& secret_hash, int64_t tenant, const char* revoked) {
@@ -395,12 +420,12 @@ TEST_P(StoreBackendTest, KeyNamesAreUniquePerTenant) {
   EXPECT_EQ(insert("x1", acme->id, "NULL"), "");
   EXPECT_EQ(insert("x2", beta->id, "NULL"), "");
   EXPECT_EQ(insert("x3", acme->id, "5"), "");
-  const std::string refused = insert("x4", acme->id, "NULL");
-  EXPECT_NE(refused.find(GetParam() == "sqlite" ? "UNIQUE constraint failed: api_keys.tenant_id, "
-                                                  "api_keys.name"
-                                                : "\"api_keys_active_name\""),
+  const std::string duplicate = insert("x4", acme->id, "NULL");
+  EXPECT_NE(duplicate.find(GetParam() == "sqlite" ? "UNIQUE constraint failed: api_keys.tenant_id, "
+                                                    "api_keys.name"
+                                                  : "\"api_keys_active_name\""),
             std::string::npos)
-      << refused;
+      << duplicate;
 }
 
 std::vector<std::string> model_names(Result<std::vector<ModelPrice>> prices) {
