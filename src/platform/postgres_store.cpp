@@ -331,15 +331,6 @@ Result<std::vector<TenantInfo>> tenants_where(pg::Connection& conn, std::string_
 
 }  // namespace
 
-Result<std::vector<TenantInfo>> PostgresStore::list_tenants() {
-  auto lease = pool_->acquire();
-  if (!lease) return lease.error();
-  pg::Connection& conn = **lease;
-  auto tenants = tenants_where(conn, "TRUE");
-  if (!tenants) return fail("cannot list tenants", tenants.error());
-  return tenants;
-}
-
 Result<std::vector<TenantInfo>> PostgresStore::tenants_page(const Page& page) {
   if (page.limit < 1) return make_error("cannot list tenants: a page holds at least 1");
   auto lease = pool_->acquire();
@@ -444,15 +435,6 @@ Result<std::string> PostgresStore::create_key(const NewKey& key, const Actor& ac
     return fail(what, logged.error());
   if (auto committed = txn->commit(); !committed) return fail(what, committed.error());
   return secret;
-}
-
-Result<std::vector<KeyInfo>> PostgresStore::list_keys() {
-  auto lease = pool_->acquire();
-  if (!lease) return lease.error();
-  pg::Connection& conn = **lease;
-  auto rows = conn.query(std::string("SELECT ") + kKeyColumns + " FROM api_keys ORDER BY id");
-  if (!rows) return fail("cannot list API keys", rows.error());
-  return read_keys(*rows);
 }
 
 Result<std::vector<KeyInfo>> PostgresStore::keys_page(const KeyPage& query) {

@@ -63,7 +63,6 @@ class PostgresStore final : public Store {
 
   Result<TenantInfo> create_tenant(const std::string& name, const Limits& limits,
                                    const Actor& actor) override;
-  Result<std::vector<TenantInfo>> list_tenants() override;
   Result<std::vector<TenantInfo>> tenants_page(const Page& page) override;
   Result<std::optional<TenantInfo>> find_tenant(int64_t tenant_id) override;
   Result<std::optional<TenantInfo>> find_tenant_named(const std::string& name) override;
@@ -71,7 +70,6 @@ class PostgresStore final : public Store {
                                        const Actor& actor) override;
   using Store::create_key;
   Result<std::string> create_key(const NewKey& key, const Actor& actor) override;
-  Result<std::vector<KeyInfo>> list_keys() override;
   Result<std::vector<KeyInfo>> keys_page(const KeyPage& query) override;
   Result<std::optional<KeyInfo>> find_key(int64_t key_id) override;
   Result<std::optional<KeyInfo>> find_active_key_named(int64_t tenant_id,

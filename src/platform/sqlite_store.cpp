@@ -362,13 +362,6 @@ Result<std::vector<TenantInfo>> tenants_where(sqlite3* db, std::string_view cond
 
 }  // namespace
 
-Result<std::vector<TenantInfo>> SqliteStore::list_tenants() {
-  std::lock_guard lock(mutex_);
-  auto tenants = tenants_where(db_, "1 = 1");
-  if (!tenants) return fail("cannot list tenants", tenants.error());
-  return tenants;
-}
-
 Result<std::vector<TenantInfo>> SqliteStore::tenants_page(const Page& page) {
   if (page.limit < 1) return make_error("cannot list tenants: a page holds at least 1");
   std::lock_guard lock(mutex_);
@@ -477,16 +470,6 @@ Result<std::string> SqliteStore::create_key(const NewKey& key, const Actor& acto
     return fail(what, logged.error());
   if (auto committed = txn->commit(); !committed) return fail(what, committed.error());
   return secret;
-}
-
-Result<std::vector<KeyInfo>> SqliteStore::list_keys() {
-  std::lock_guard lock(mutex_);
-  auto stmt =
-      Statement::prepare(db_, std::string("SELECT ") + kKeyColumns + " FROM api_keys ORDER BY id");
-  if (!stmt) return fail("cannot list API keys", stmt.error());
-  auto keys = collect(*stmt, read_key);
-  if (!keys) return fail("cannot list API keys", keys.error());
-  return keys;
 }
 
 Result<std::vector<KeyInfo>> SqliteStore::keys_page(const KeyPage& query) {

@@ -249,8 +249,6 @@ class Store {
   /// that name exists, negative limits, database errors.
   virtual Result<TenantInfo> create_tenant(const std::string& name, const Limits& limits,
                                            const Actor& actor = {}) = 0;
-  /// All tenants by id.
-  virtual Result<std::vector<TenantInfo>> list_tenants() = 0;
   /// The tenants of `page`, by id. Errors: a limit below 1, database errors.
   virtual Result<std::vector<TenantInfo>> tenants_page(const Page& page) = 0;
   /// The tenant with id `tenant_id`; nullopt when there is none. Errors: database errors.
@@ -271,8 +269,6 @@ class Store {
   /// negative limits, the random generator fails, database errors.
   virtual Result<std::string> create_key(const NewKey& key, const Actor& actor = {}) = 0;
 
-  /// All keys, active and revoked, ordered by id (creation order).
-  virtual Result<std::vector<KeyInfo>> list_keys() = 0;
   /// The keys `query` selects, active and revoked, by id. Errors: a limit below 1, database
   /// errors.
   virtual Result<std::vector<KeyInfo>> keys_page(const KeyPage& query) = 0;

@@ -9,12 +9,16 @@
 #include <tuple>
 #include <vector>
 
+#include "../platform/store_reads.h"
 #include "platform/key_cache.h"
 #include "server_fixture.h"
 #include "util/clock.h"
 
 namespace gengyun::api::testing {
 namespace {
+
+using platform::testing::all_keys;
+using platform::testing::all_tenants;
 
 using nlohmann::json;
 using platform::Role;
@@ -122,7 +126,7 @@ TEST_F(AdminTest, EveryEndpointWithEveryRole) {
             "key:root key.limits acme-bot\n"
             "key:root price.set qwen\n"
             "key:acme-owner key.revoke acme-bot\n");
-  auto keys = store_->list_keys();
+  auto keys = all_keys(*store_);
   ASSERT_TRUE(keys.ok());
   for (const platform::KeyInfo& k : *keys) {
     if (k.name != "k") continue;
@@ -677,8 +681,8 @@ TEST_F(AdminTest, BadInputIs400NamingTheFieldAndWritesNothing) {
            .dump(),
        "cached_input"},
   };
-  const size_t tenants = store_->list_tenants()->size();
-  const size_t keys = store_->list_keys()->size();
+  const size_t tenants = all_tenants(*store_)->size();
+  const size_t keys = all_keys(*store_)->size();
   for (const Case& c : cases) {
     auto r = post_text(c.path, c.body, admin_);
     const json error = expect_error(r, 400, nullptr);
@@ -718,8 +722,8 @@ TEST_F(AdminTest, BadInputIs400NamingTheFieldAndWritesNothing) {
   EXPECT_EQ(status("GET", "/admin/keys?tenant=1", nullptr, admin_), 400);
   EXPECT_EQ(status("GET", "/admin/tenants/999", nullptr, admin_), 404);
   EXPECT_EQ(status("PATCH", "/admin/keys/999", {{"rpm", 1}}, admin_), 404);
-  EXPECT_EQ(store_->list_tenants()->size(), tenants);
-  EXPECT_EQ(store_->list_keys()->size(), keys);
+  EXPECT_EQ(all_tenants(*store_)->size(), tenants);
+  EXPECT_EQ(all_keys(*store_)->size(), keys);
   EXPECT_TRUE(store_->list_prices()->empty());
   EXPECT_EQ(audit_actions(), "");
   EXPECT_TRUE(rows().empty());
@@ -728,7 +732,7 @@ TEST_F(AdminTest, BadInputIs400NamingTheFieldAndWritesNothing) {
 // expires_in_days has one rule (whole days, 1 to 36500) and one message for every bad value,
 // the one `gengyun keys create --expires-in` prints (api::key_expiry).
 TEST_F(AdminTest, KeyExpiryHasOneRuleAndOneMessage) {
-  const size_t keys = store_->list_keys()->size();
+  const size_t keys = all_keys(*store_)->size();
   for (const json& days : {json(-1), json(0), json(36'501), json(1.5), json("30"), json(1e20),
                            json(nullptr), json(18'446'744'073'709'551'615u)}) {
     auto r = post("/admin/keys", {{"name", "k"}, {"expires_in_days", days}}, admin_);
@@ -737,7 +741,7 @@ TEST_F(AdminTest, KeyExpiryHasOneRuleAndOneMessage) {
     EXPECT_EQ(error["message"], "expires_in_days must be a whole number of days from 1 to 36500")
         << days;
   }
-  EXPECT_EQ(store_->list_keys()->size(), keys);
+  EXPECT_EQ(all_keys(*store_)->size(), keys);
   const int64_t before_s = unix_time_us() / 1'000'000;
   auto r = post("/admin/keys", {{"name", "k"}, {"expires_in_days", 36'500}}, admin_);
   ASSERT_TRUE(r);
@@ -857,7 +861,7 @@ TEST_F(AdminTest, AnOwnerChangesMemberKeysOnlyAndItsKeysOutliveNotItsOwn) {
 
   const int64_t in_three_days = unix_time_us() + int64_t{3} * 86'400'000'000;
   const std::string temp = key({"acme-temp", "acme", Role::Owner, {}, {}, in_three_days});
-  const size_t keys = store_->list_keys()->size();
+  const size_t keys = all_keys(*store_)->size();
   for (const json& request : {json{{"name", "forever"}},
                               json{{"name", "longer"}, {"expires_in_days", 4}},
                               json{{"name", "owner"}, {"role", "owner"}}}) {
@@ -869,7 +873,7 @@ TEST_F(AdminTest, AnOwnerChangesMemberKeysOnlyAndItsKeysOutliveNotItsOwn) {
                   "give expires_in_days up to the days it has left")
         << request;
   }
-  EXPECT_EQ(store_->list_keys()->size(), keys);
+  EXPECT_EQ(all_keys(*store_)->size(), keys);
   ASSERT_EQ(status("POST", "/admin/keys", {{"name", "shorter"}, {"expires_in_days", 2}}, temp,
                    &body),
             201)
@@ -883,7 +887,7 @@ TEST_F(AdminTest, AnOwnerChangesMemberKeysOnlyAndItsKeysOutliveNotItsOwn) {
 // lists no models, and an admin, are not bound.
 TEST_F(AdminTest, AnOwnersKeysAreNoWiderInModelsThanItsOwn) {
   const std::string lead = key({"acme-lead", "acme", Role::Owner, {}, {"stories", "qwen2-tiny"}});
-  const size_t keys = store_->list_keys()->size();
+  const size_t keys = all_keys(*store_)->size();
   const std::string required =
       "models is required: this key may use only stories, qwen2-tiny, and the keys an owner "
       "makes may use no model its own key may not (a key without models may use every model)";
@@ -910,7 +914,7 @@ TEST_F(AdminTest, AnOwnersKeysAreNoWiderInModelsThanItsOwn) {
     EXPECT_EQ(body["error"]["param"], "models") << request;
     EXPECT_EQ(body["error"]["message"], message) << request;
   }
-  EXPECT_EQ(store_->list_keys()->size(), keys);
+  EXPECT_EQ(all_keys(*store_)->size(), keys);
 
   // A subset, or the whole list, is made.
   json body;

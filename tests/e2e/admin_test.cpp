@@ -15,12 +15,16 @@
 #include <vector>
 
 #include "../platform/postgres_server.h"
+#include "../platform/store_reads.h"
 #include "platform/store.h"
 #include "process.h"
 #include "util/clock.h"
 
 namespace gengyun::e2e {
 namespace {
+
+using platform::testing::all_keys;
+using platform::testing::all_tenants;
 
 const std::string kBinary = GENGYUN_BINARY;
 
@@ -97,7 +101,7 @@ TEST_F(AdminTest, TenantsKeysAndPricesAreCreatedAsTheFlagsSay) {
 
   auto s = store();
   ASSERT_TRUE(s);
-  auto tenants = s->list_tenants();
+  auto tenants = all_tenants(*s);
   ASSERT_TRUE(tenants.ok());
   ASSERT_EQ(tenants->size(), 2u);
   const platform::Limits& t = (*tenants)[1].limits;
@@ -186,8 +190,8 @@ TEST_F(AdminTest, BadInputExitsOneWithTheReasonAndWritesNothing) {
   }
   auto s = store();
   ASSERT_TRUE(s);
-  EXPECT_TRUE(s->list_keys()->empty());
-  EXPECT_EQ(s->list_tenants()->size(), 2u);
+  EXPECT_TRUE(all_keys(*s)->empty());
+  EXPECT_EQ(all_tenants(*s)->size(), 2u);
   EXPECT_FALSE(s->price("qwen")->has_value());
   EXPECT_EQ(s->audit_log()->size(), 1u);
   // Names that look like SQL or a spreadsheet formula are refused, nothing written.
@@ -196,7 +200,7 @@ TEST_F(AdminTest, BadInputExitsOneWithTheReasonAndWritesNothing) {
     EXPECT_EQ(out.exit_code, 1);
     EXPECT_NE(out.err.find("may hold only ASCII letters"), std::string::npos) << out.err;
   }
-  EXPECT_EQ(s->list_tenants()->size(), 2u);
+  EXPECT_EQ(all_tenants(*s)->size(), 2u);
 }
 
 TEST_F(AdminTest, UpdateChangesTheLimitsGivenAndKeepsTheRest) {
@@ -225,12 +229,12 @@ TEST_F(AdminTest, UpdateChangesTheLimitsGivenAndKeepsTheRest) {
 
   auto s = store();
   ASSERT_TRUE(s);
-  const platform::Limits t = s->list_tenants()->at(1).limits;
+  const platform::Limits t = all_tenants(*s)->at(1).limits;
   EXPECT_EQ(t.budget_micro_usd, 2'500'000);
   EXPECT_EQ(t.budget_period, platform::BudgetPeriod::Day);
   EXPECT_EQ(t.rpm, std::nullopt);
   EXPECT_EQ(t.tpm, 1000);
-  const platform::Limits k = s->list_keys()->at(0).limits;
+  const platform::Limits k = all_keys(*s)->at(0).limits;
   EXPECT_EQ(k.budget_micro_usd, std::nullopt);
   EXPECT_EQ(k.rpm, 10);
   EXPECT_EQ(k.tpm, 0);
@@ -274,8 +278,8 @@ TEST_F(AdminTest, KeysUpdateTakesANameOrAnId) {
   }
   auto s = store();
   ASSERT_TRUE(s);
-  EXPECT_EQ(s->list_keys()->front().limits.rpm, 10);
-  EXPECT_EQ(s->list_keys()->front().limits.tpm, 5);
+  EXPECT_EQ(all_keys(*s)->front().limits.rpm, 10);
+  EXPECT_EQ(all_keys(*s)->front().limits.tpm, 5);
   EXPECT_EQ(s->audit_log()->size(), 4u);  // two creations, the revocation, one update
   const auto help = gengyun({"keys", "update", "--help"});
   EXPECT_NE(help.out.find("--id"), std::string::npos) << help.out;
@@ -322,8 +326,8 @@ TEST_F(AdminTest, UpdateRefusesBadInputWithTheAdminApisReasonsAndWritesNothing) 
   }
   auto s = store();
   ASSERT_TRUE(s);
-  EXPECT_EQ(s->list_tenants()->at(1).limits.rpm, 60);
-  EXPECT_EQ(s->list_keys()->at(0).limits.rpm, 10);
+  EXPECT_EQ(all_tenants(*s)->at(1).limits.rpm, 60);
+  EXPECT_EQ(all_keys(*s)->at(0).limits.rpm, 10);
   EXPECT_EQ(s->audit_log()->size(), 4u);  // tenant, two keys, the revocation
   const std::string missing = (dir_ / "missing.db").string();
   for (const auto& command : std::vector<std::vector<std::string>>{
@@ -532,7 +536,7 @@ TEST_F(AdminTest, ExpiryHasTheAdminApisRuleAndMessage) {
   const int64_t after_us = unix_time_us();
   auto s = store();
   ASSERT_TRUE(s);
-  const auto keys = s->list_keys();
+  const auto keys = all_keys(*s);
   ASSERT_TRUE(keys.ok());
   ASSERT_EQ(keys->size(), 1u);
   ASSERT_TRUE(keys->front().expires_at_us);
@@ -549,9 +553,9 @@ TEST_F(AdminTest, RevokeTakesANameOrAnId) {
   {
     auto s = store();
     ASSERT_TRUE(s);
-    ASSERT_EQ(s->list_keys()->size(), 1u);
-    ASSERT_EQ(s->list_keys()->front().id, 1);
-    prefix = s->list_keys()->front().prefix;
+    ASSERT_EQ(all_keys(*s)->size(), 1u);
+    ASSERT_EQ(all_keys(*s)->front().id, 1);
+    prefix = all_keys(*s)->front().prefix;
   }
   const std::vector<std::pair<std::vector<std::string>, std::string>> refused = {
       {{"--name", "1"}, "error: cannot revoke API key: no key is named '1'\n"},
@@ -572,7 +576,7 @@ TEST_F(AdminTest, RevokeTakesANameOrAnId) {
   {
     auto s = store();
     ASSERT_TRUE(s);
-    EXPECT_FALSE(s->list_keys()->front().revoked_at_us);
+    EXPECT_FALSE(all_keys(*s)->front().revoked_at_us);
   }
   const auto by_id = gengyun({"keys", "revoke", "--db", db_, "--id", "1"});
   EXPECT_EQ(by_id.exit_code, 0) << by_id.err;
@@ -590,8 +594,8 @@ TEST_F(AdminTest, RevokeTakesANameOrAnId) {
   EXPECT_EQ(named.err, "revoked key 'team-b' (id 2)\n");
   auto s = store();
   ASSERT_TRUE(s);
-  EXPECT_TRUE(s->list_keys()->front().revoked_at_us);
-  EXPECT_TRUE(s->list_keys()->back().revoked_at_us);
+  EXPECT_TRUE(all_keys(*s)->front().revoked_at_us);
+  EXPECT_TRUE(all_keys(*s)->back().revoked_at_us);
   auto audit = s->audit_log();
   ASSERT_TRUE(audit.ok());
   ASSERT_EQ(audit->size(), 4u);  // two creations, two revocations

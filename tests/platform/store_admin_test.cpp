@@ -10,9 +10,13 @@
 
 #include "backends.h"
 #include "platform/store.h"
+#include "store_reads.h"
 
 namespace gengyun::platform {
 namespace {
+
+using testing::all_keys;
+using testing::all_tenants;
 
 using testing::RawDb;
 using testing::StoreBackendTest;
@@ -32,7 +36,7 @@ TEST_P(StoreBackendTest, TenantLimitsAreReplacedAndAudited) {
   EXPECT_EQ(updated->limits.budget_period, BudgetPeriod::Month);
   EXPECT_EQ(updated->limits.rpm, std::nullopt);
   EXPECT_EQ(updated->limits.tpm, 900);
-  EXPECT_EQ(store->list_tenants()->back().limits.tpm, 900);
+  EXPECT_EQ(all_tenants(*store)->back().limits.tpm, 900);
 
   auto unknown = store->set_tenant_limits(999, Limits{}, kAdmin);
   ASSERT_FALSE(unknown.ok());
@@ -40,7 +44,7 @@ TEST_P(StoreBackendTest, TenantLimitsAreReplacedAndAudited) {
   auto negative = store->set_tenant_limits(acme->id, Limits{-1}, kAdmin);
   ASSERT_FALSE(negative.ok());
   EXPECT_NE(negative.error().message.find("budget must be >= 0"), std::string::npos);
-  EXPECT_EQ(store->list_tenants()->back().limits.tpm, 900);
+  EXPECT_EQ(all_tenants(*store)->back().limits.tpm, 900);
 
   auto log = store->audit_log();
   ASSERT_TRUE(log.ok());
@@ -97,11 +101,11 @@ TEST_P(StoreBackendTest, RevokeByNameMatchesTheNameOnly) {
   ASSERT_TRUE(store);
   auto first = store->create_key(NewKey{"team-a"}, kAdmin);
   ASSERT_TRUE(first.ok()) << first.error().message;
-  const int64_t first_id = store->list_keys()->front().id;
+  const int64_t first_id = all_keys(*store)->front().id;
   const std::string id_name = std::to_string(first_id);
   auto second = store->create_key(NewKey{id_name}, kAdmin);
   ASSERT_TRUE(second.ok()) << second.error().message;
-  const int64_t second_id = store->list_keys()->back().id;
+  const int64_t second_id = all_keys(*store)->back().id;
   ASSERT_NE(first_id, second_id);
 
   const std::string prefix = first->substr(0, 8);
@@ -258,7 +262,7 @@ TEST_P(StoreBackendTest, ATenantIsReadByItsName) {
     ASSERT_TRUE(read.ok()) << name << ": " << read.error().message;
     EXPECT_FALSE(read->has_value()) << name;
   }
-  EXPECT_EQ(tenant_names(store->list_tenants()),
+  EXPECT_EQ(tenant_names(all_tenants(*store)),
             (std::vector<std::string>{"default", "acme", "acme2"}));
 }
 
@@ -315,8 +319,7 @@ TEST_P(StoreBackendTest, AnActiveKeyIsReadByItsNameAndARevokedOneIsNot) {
   auto revoked = store->find_active_key_named(2, "bot");
   ASSERT_TRUE(revoked.ok()) << revoked.error().message;
   EXPECT_FALSE(revoked->has_value());
-  EXPECT_EQ(key_names(store->list_keys()),
-            (std::vector<std::string>{"bot", "bot", "gone", "bot2"}));
+  EXPECT_EQ(key_names(all_keys(*store)), (std::vector<std::string>{"bot", "bot", "gone", "bot2"}));
 }
 
 std::vector<int64_t> key_ids(Result<std::vector<KeyInfo>> keys) {
