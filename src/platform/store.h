@@ -283,9 +283,8 @@ class Store {
   virtual Result<std::optional<KeyInfo>> find_active_key_named(int64_t tenant_id,
                                                                const std::string& name) = 0;
   /// Every key named `name` (bytes, exactly; any text), active and revoked, of every tenant, by
-  /// id: what an operator's command that takes a key's name reads before it picks one
-  /// (store_rules.h's key_to_revoke). One read of the index on keys' names. Errors: database
-  /// errors.
+  /// id: what `gengyun keys update --name [--tenant]` reads before it picks the active one. One
+  /// read of the index on keys' names. Errors: database errors.
   virtual Result<std::vector<KeyInfo>> keys_named(const std::string& name) = 0;
 
   /// Revokes the active key named `name` (the name only: never an id or a display prefix;

@@ -50,9 +50,15 @@ std::string output_of(const char* command) {
   return text;
 }
 
+/// The bytes of the file at `path`; "" when it cannot be opened or read (/proc/PID/stat of a
+/// process that ends while it is read: libstdc++'s filebuf throws on such a read error).
 std::string slurp(const std::string& path) {
   std::ifstream in(path);
-  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  try {
+    return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  } catch (const std::ios_base::failure&) {
+    return "";
+  }
 }
 
 }  // namespace
