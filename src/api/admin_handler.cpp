@@ -344,14 +344,18 @@ class AdminRequest {
     if (*tenant) return conflict("a tenant named '" + name + "' exists already", "name");
     return true;
   }
-  /// 409 naming `name` when an active key has it; the store's error when it cannot tell.
-  ApiResult<bool> key_name_free(const std::string& name) {
-    auto key = store_.find_active_key_named(name);
+  /// 409 naming `name` when an active key of `tenant` has it; the store's error when it cannot
+  /// tell. Other tenants' keys are not looked at: a key's name is its tenant's own, and the
+  /// answer tells nothing of other tenants.
+  ApiResult<bool> key_name_free(const platform::TenantInfo& tenant, const std::string& name) {
+    auto key = store_.find_active_key_named(tenant.id, name);
     if (!key.ok()) return store_failed("cannot create the API key", key.error());
-    if (*key) return conflict("an active key named '" + name + "' exists already", "name");
+    if (*key)
+      return conflict(
+          "an active key named '" + name + "' exists already in tenant '" + tenant.name + "'",
+          "name");
     return true;
   }
-
 
   const deploy::Registry& registry_;
   platform::Store& store_;
@@ -546,11 +550,11 @@ void AdminRequest::create_key(const AdminCaller& caller) {
     send_error(out_, *refused);
     return;
   }
-  if (failed(key_name_free(key.name))) return;
+  if (failed(key_name_free(**tenant, key.name))) return;
   auto secret = store_.create_key(key, caller.actor());
   if (!secret.ok()) {
     // Another request may have taken the name since (PostgreSQL's unique index refuses it).
-    if (!failed(key_name_free(key.name)))
+    if (!failed(key_name_free(**tenant, key.name)))
       send_error(out_, store_failed("cannot create the API key", secret.error()));
     return;
   }

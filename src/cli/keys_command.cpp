@@ -122,21 +122,30 @@ int list(const std::string& db) {
   }
 }
 
-/// Which key `keys revoke` and `keys update` act on: --name or --id, as given.
+/// Which key `keys revoke` and `keys update` act on: --name (with its --tenant when several
+/// tenants have an active key of that name) or --id, as given.
 struct WhichKey {
   std::string name;
+  std::optional<std::string> tenant;
   std::string id;
 
-  /// Registers --name (described by `name_help`) and --id on `cmd`.
+  /// Registers --name (described by `name_help`), --tenant and --id on `cmd`.
   void add_to(CLI::App& cmd, const std::string& name_help) {
     cmd.add_option("--name", name, name_help);
+    cmd.add_option("--tenant", tenant,
+                   "tenant of the key named by --name (needed when several tenants have an "
+                   "active key of that name)");
     cmd.add_option("--id", id, "id of the key, as keys list shows it");
   }
-  /// The --id given; nullopt when --name is. Errors: neither or both given, an --id that is
-  /// not a whole number from 0 to 2^63-1 (as the admin API's `after`).
+  /// The --id given; nullopt when --name is. Errors: neither or both given, --tenant without
+  /// --name or empty, an --id that is not a whole number from 0 to 2^63-1 (as the admin API's
+  /// `after`).
   Result<std::optional<int64_t>> checked_id() const {
     if (name.empty() == id.empty())
       return make_error("give the key's --name or its --id (one of them)");
+    if (tenant && name.empty())
+      return make_error("--tenant goes with --name (an --id names one key of one tenant)");
+    if (tenant && tenant->empty()) return make_error("--tenant is empty: give a tenant's name");
     if (id.empty()) return std::optional<int64_t>();
     auto parsed = parse_count(id, "--id", std::numeric_limits<int64_t>::max());
     if (!parsed) return parsed.error();
@@ -144,15 +153,20 @@ struct WhichKey {
   }
 };
 
-/// The key named `name` that `keys revoke` revokes (the active one). Errors: those of
-/// platform::key_to_revoke(), the store's.
-Result<platform::KeyInfo> active_key_named(platform::Store& store, const std::string& name) {
-  auto keys = store.list_keys();
+/// Every key named `which.name` (for `keys update`), active and revoked, of the tenant
+/// `which.tenant` when given, else of every tenant, by id. Errors: no tenant is named
+/// `which.tenant`, the store's.
+Result<std::vector<platform::KeyInfo>> keys_named(platform::Store& store, const WhichKey& which) {
+  auto keys = store.keys_named(which.name);
   if (!keys) return keys.error();
-  std::vector<platform::KeyInfo> named;
+  if (!which.tenant) return keys;
+  auto tenant = store.find_tenant_named(*which.tenant);
+  if (!tenant) return tenant.error();
+  if (!*tenant) return make_error("no tenant is named '" + *which.tenant + "'");
+  std::vector<platform::KeyInfo> of_tenant;
   for (platform::KeyInfo& k : *keys)
-    if (k.name == name) named.push_back(std::move(k));
-  return platform::key_to_revoke(name, named);
+    if (k.tenant_id == (*tenant)->id) of_tenant.push_back(std::move(k));
+  return of_tenant;
 }
 
 int revoke(const std::string& db, const WhichKey& which) {
@@ -163,45 +177,54 @@ int revoke(const std::string& db, const WhichKey& which) {
   }
   auto store = open_store(db, /*must_exist=*/true);
   if (!store) return 1;
-  // The key's name and id, for the message; a key of no such id is refused by revoke_key_id().
-  std::string name = which.name;
-  if (*id) {
-    auto key = store->find_key(**id);
-    if (!key) {
-      std::fprintf(stderr, "error: %s\n", key.error().message.c_str());
+  if (!*id) {
+    // By name: the store reads the keys of the name and revokes the active one together.
+    auto revoked = store->revoke_key(which.name, cli_actor(), which.tenant.value_or(""));
+    if (!revoked) {
+      std::fprintf(stderr, "error: %s\n", revoked.error().message.c_str());
       return 1;
     }
-    if (*key) name = (*key)->name;
-  } else {
-    auto named = active_key_named(*store, which.name);
-    if (!named) {
-      std::fprintf(stderr, "error: %s\n", named.error().message.c_str());
-      return 1;
-    }
-    *id = named->id;
+    std::fprintf(stderr, "revoked key '%s' (id %lld)\n", revoked->name.c_str(),
+                 static_cast<long long>(revoked->id));
+    return 0;
+  }
+  // The key's name, for the message; a key of no such id is refused by revoke_key_id().
+  auto key = store->find_key(**id);
+  if (!key) {
+    std::fprintf(stderr, "error: %s\n", key.error().message.c_str());
+    return 1;
   }
   if (auto revoked = store->revoke_key_id(**id, cli_actor()); !revoked) {
     std::fprintf(stderr, "error: %s\n", revoked.error().message.c_str());
     return 1;
   }
-  std::fprintf(stderr, "revoked key '%s' (id %lld)\n", name.c_str(), static_cast<long long>(**id));
+  std::fprintf(stderr, "revoked key '%s' (id %lld)\n", (*key)->name.c_str(),
+               static_cast<long long>(**id));
   return 0;
 }
 
 /// The id of the key that `keys update` changes: `id` when a key has it; else the active key
-/// named `name`. Errors: no key has that id, no active key has that name, the store's.
+/// named `which.name` (of `which.tenant` when given). Errors: no key has that id, no active
+/// key has that name (in that tenant), active keys of several tenants have it
+/// (platform::ambiguous_key_name()), those of keys_named().
 Result<int64_t> key_to_update(platform::Store& store, const std::optional<int64_t>& id,
-                              const std::string& name) {
+                              const WhichKey& which) {
   if (id) {
     auto key = store.find_key(*id);
     if (!key) return key.error();
     if (!*key) return make_error("no API key has the id " + std::to_string(*id));
     return *id;
   }
-  auto key = store.find_active_key_named(name);
-  if (!key) return key.error();
-  if (!*key) return make_error("no active API key is named '" + name + "'");
-  return (*key)->id;
+  auto named = keys_named(store, which);
+  if (!named) return named.error();
+  std::vector<int64_t> active;
+  for (const platform::KeyInfo& k : *named)
+    if (!k.revoked_at_us) active.push_back(k.id);
+  if (active.size() > 1) return platform::ambiguous_key_name("update", which.name, active.size());
+  if (active.empty())
+    return make_error("no active API key is named '" + which.name + "'" +
+                      (which.tenant ? " in tenant '" + *which.tenant + "'" : ""));
+  return active.front();
 }
 
 int update(const std::string& db, const WhichKey& which, const LimitChangeFlags& flags) {
@@ -217,7 +240,7 @@ int update(const std::string& db, const WhichKey& which, const LimitChangeFlags&
   }
   auto store = open_store(db, /*must_exist=*/true);
   if (!store) return 1;
-  auto key = key_to_update(*store, *id, which.name);
+  auto key = key_to_update(*store, *id, which);
   if (!key) {
     std::fprintf(stderr, "error: %s\n", key.error().message.c_str());
     return 1;

@@ -179,9 +179,18 @@ constexpr const char* kVersion6 = R"sql(
 CREATE INDEX IF NOT EXISTS prices_model_bytes ON prices (model COLLATE "C");
 )sql";
 
+/// Version 7: as SQLite's migration 7 (active keys' names unique per tenant, an index on keys'
+/// names). Written so that it can be applied again.
+constexpr const char* kVersion7 = R"sql(
+DROP INDEX IF EXISTS api_keys_active_name;
+CREATE UNIQUE INDEX api_keys_active_name ON api_keys(tenant_id, name) WHERE revoked_at_us IS NULL;
+CREATE INDEX IF NOT EXISTS api_keys_name ON api_keys(name);
+)sql";
+
 /// kMigrations[v - 2] brings a database to version v: from an empty one (version 0) for
 /// version 2, the first PostgreSQL schema, else from version v - 1.
-constexpr const char* kMigrations[] = {kVersion2, kVersion3, kVersion4, kVersion5, kVersion6};
+constexpr const char* kMigrations[] = {kVersion2, kVersion3, kVersion4,
+                                       kVersion5, kVersion6, kVersion7};
 static_assert(std::size(kMigrations) == kStoreSchemaVersion - 1,
               "add the PostgreSQL migration of the new version");
 

@@ -106,12 +106,13 @@ std::vector<KeyInfo> read_keys(const Rows& rows) {
   return keys;
 }
 
-/// Keys matching `condition` (a constant SQL fragment whose one parameter $1 takes `value`).
+/// Keys matching `condition` (a constant SQL fragment whose parameters $1, $2, ... take
+/// `params` in order), by id.
 Result<std::vector<KeyInfo>> keys_where(pg::Connection& conn, std::string_view condition,
-                                        const pg::Param& value) {
+                                        const std::vector<pg::Param>& params) {
   auto rows = conn.query(std::string("SELECT ") + kKeyColumns + " FROM api_keys WHERE " +
                              std::string(condition) + " ORDER BY id",
-                         {value});
+                         params);
   if (!rows) return rows.error();
   return read_keys(*rows);
 }
@@ -330,15 +331,6 @@ Result<std::vector<TenantInfo>> tenants_where(pg::Connection& conn, std::string_
 
 }  // namespace
 
-Result<std::vector<TenantInfo>> PostgresStore::list_tenants() {
-  auto lease = pool_->acquire();
-  if (!lease) return lease.error();
-  pg::Connection& conn = **lease;
-  auto tenants = tenants_where(conn, "TRUE");
-  if (!tenants) return fail("cannot list tenants", tenants.error());
-  return tenants;
-}
-
 Result<std::vector<TenantInfo>> PostgresStore::tenants_page(const Page& page) {
   if (page.limit < 1) return make_error("cannot list tenants: a page holds at least 1");
   auto lease = pool_->acquire();
@@ -417,11 +409,12 @@ Result<std::string> PostgresStore::create_key(const NewKey& key, const Actor& ac
   if (tenant->count() == 0)
     return make_error(what + " '" + key.name + "': no tenant is named '" + key.tenant +
                       "' (create it with `gengyun tenants create`)");
-  auto active = keys_where(conn, "name = $1 AND revoked_at_us IS NULL", param(key.name));
+  auto active = keys_where(conn, "tenant_id = $1 AND name = $2 AND revoked_at_us IS NULL",
+                           {param(tenant->int64(0, 0)), param(key.name)});
   if (!active) return fail(what, active.error());
   if (!active->empty())
-    return make_error(what + ": an active key named '" + key.name + "' already exists (id " +
-                      std::to_string(active->front().id) +
+    return make_error(what + ": an active key named '" + key.name + "' already exists in tenant '" +
+                      key.tenant + "' (id " + std::to_string(active->front().id) +
                       "); revoke it first or choose another name");
   std::vector<pg::Param> params = {param(key.name),
                                    param(std::string_view(*secret).substr(0, kKeyPrefixChars)),
@@ -442,15 +435,6 @@ Result<std::string> PostgresStore::create_key(const NewKey& key, const Actor& ac
     return fail(what, logged.error());
   if (auto committed = txn->commit(); !committed) return fail(what, committed.error());
   return secret;
-}
-
-Result<std::vector<KeyInfo>> PostgresStore::list_keys() {
-  auto lease = pool_->acquire();
-  if (!lease) return lease.error();
-  pg::Connection& conn = **lease;
-  auto rows = conn.query(std::string("SELECT ") + kKeyColumns + " FROM api_keys ORDER BY id");
-  if (!rows) return fail("cannot list API keys", rows.error());
-  return read_keys(*rows);
 }
 
 Result<std::vector<KeyInfo>> PostgresStore::keys_page(const KeyPage& query) {
@@ -474,37 +458,57 @@ Result<std::vector<KeyInfo>> PostgresStore::keys_page(const KeyPage& query) {
 Result<std::optional<KeyInfo>> PostgresStore::find_key(int64_t key_id) {
   auto lease = pool_->acquire();
   if (!lease) return lease.error();
-  auto keys = keys_where(**lease, "id = $1", param(key_id));
+  auto keys = keys_where(**lease, "id = $1", {param(key_id)});
   if (!keys) return fail("cannot read API key " + std::to_string(key_id), keys.error());
   if (keys->empty()) return std::optional<KeyInfo>();
   return std::optional<KeyInfo>(keys->front());
 }
 
-Result<std::optional<KeyInfo>> PostgresStore::find_active_key_named(const std::string& name) {
+Result<std::optional<KeyInfo>> PostgresStore::find_active_key_named(int64_t tenant_id,
+                                                                    const std::string& name) {
   auto lease = pool_->acquire();
   if (!lease) return lease.error();
   // The condition of the partial index api_keys_active_name, so that the index answers it.
-  auto keys = keys_where(**lease, "name = $1 AND revoked_at_us IS NULL", param(name));
+  auto keys = keys_where(**lease, "tenant_id = $1 AND name = $2 AND revoked_at_us IS NULL",
+                         {param(tenant_id), param(name)});
   if (!keys) return fail("cannot read API key '" + name + "'", keys.error());
   if (keys->empty()) return std::optional<KeyInfo>();
   return std::optional<KeyInfo>(keys->front());
 }
 
-Result<void> PostgresStore::revoke_key(const std::string& name, const Actor& actor) {
+Result<std::vector<KeyInfo>> PostgresStore::keys_named(const std::string& name) {
+  auto lease = pool_->acquire();
+  if (!lease) return lease.error();
+  auto keys = keys_where(**lease, "name = $1", {param(name)});
+  if (!keys) return fail("cannot read the API keys named '" + name + "'", keys.error());
+  return keys;
+}
+
+Result<KeyInfo> PostgresStore::revoke_key(const std::string& name, const Actor& actor,
+                                          const std::string& tenant) {
   const std::string what = "cannot revoke API key";
   auto lease = pool_->acquire();
   if (!lease) return lease.error();
   pg::Connection& conn = **lease;
   auto txn = pg::Transaction::begin(conn);
   if (!txn) return fail(what, txn.error());
-  auto named = keys_where(conn, "name = $1", param(name));
+  Result<std::vector<KeyInfo>> named = std::vector<KeyInfo>();
+  if (tenant.empty()) {
+    named = keys_where(conn, "name = $1", {param(name)});
+  } else {
+    auto owner = tenants_where(conn, "name = $1", {param(tenant)});
+    if (!owner) return fail(what, owner.error());
+    if (owner->empty()) return make_error(what + ": no tenant is named '" + tenant + "'");
+    named =
+        keys_where(conn, "name = $1 AND tenant_id = $2", {param(name), param(owner->front().id)});
+  }
   if (!named) return fail(what, named.error());
-  auto key = key_to_revoke(name, *named);
+  auto key = key_to_revoke(name, *named, tenant);
   if (!key) return key.error();
   if (auto revoked = revoke_locked(conn, *key, actor); !revoked) return fail(what, revoked.error());
   if (auto committed = txn->commit(); !committed) return fail(what, committed.error());
   key_cache_.evict_key(key->id);
-  return {};
+  return key;
 }
 
 Result<void> PostgresStore::revoke_locked(pg::Connection& conn, const KeyInfo& key,
@@ -525,7 +529,7 @@ Result<void> PostgresStore::revoke_key_id(int64_t key_id, const Actor& actor) {
   pg::Connection& conn = **lease;
   auto txn = pg::Transaction::begin(conn);
   if (!txn) return fail(what, txn.error());
-  auto key = keys_where(conn, "id = $1", param(key_id));
+  auto key = keys_where(conn, "id = $1", {param(key_id)});
   if (!key) return fail(what, key.error());
   if (key->empty()) return make_error(what + ": no such key");
   if (key->front().revoked_at_us) return make_error(what + ": it is already revoked");
@@ -553,7 +557,7 @@ Result<KeyInfo> PostgresStore::set_key_limits(int64_t key_id, const Limits& limi
       "WHERE id = $5 AND revoked_at_us IS NULL",
       params);
   if (!updated) return fail(what, updated.error());
-  auto key = keys_where(conn, "id = $1", param(key_id));
+  auto key = keys_where(conn, "id = $1", {param(key_id)});
   if (!key) return fail(what, key.error());
   if (key->empty()) return make_error(what + ": no such key");
   if (key->front().revoked_at_us) return make_error(what + ": it is revoked");
@@ -576,7 +580,7 @@ Result<std::optional<KeyInfo>> PostgresStore::authenticate(std::string_view secr
   auto lease = pool_->acquire();
   if (!lease) return lease.error();
   pg::Connection& conn = **lease;
-  auto keys = keys_where(conn, "secret_sha256 = $1 AND revoked_at_us IS NULL", param(hash));
+  auto keys = keys_where(conn, "secret_sha256 = $1 AND revoked_at_us IS NULL", {param(hash)});
   if (!keys) return fail("cannot check API key", keys.error());
   if (keys->empty()) return std::optional<KeyInfo>();
   key_cache_.insert(hash, keys->front(), generation);

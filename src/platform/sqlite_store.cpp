@@ -89,15 +89,17 @@ auto collect(Statement& stmt, Read read) -> Result<std::vector<decltype(read(stm
   }
 }
 
-/// Keys matching `condition` (a constant SQL fragment whose one parameter ?1 takes `value`).
-template <class Value>
+/// Keys matching `condition` (a constant SQL fragment whose parameters ?1, ?2, ... take
+/// `values` in order), by id.
+template <class... Values>
 Result<std::vector<KeyInfo>> keys_where(sqlite3* db, std::string_view condition,
-                                        const Value& value) {
+                                        const Values&... values) {
   auto stmt =
       Statement::prepare(db, std::string("SELECT ") + kKeyColumns + " FROM api_keys WHERE " +
                                  std::string(condition) + " ORDER BY id");
   if (!stmt) return stmt.error();
-  stmt->bind(1, value);
+  int index = 0;
+  (stmt->bind(++index, values), ...);
   return collect(*stmt, read_key);
 }
 
@@ -360,13 +362,6 @@ Result<std::vector<TenantInfo>> tenants_where(sqlite3* db, std::string_view cond
 
 }  // namespace
 
-Result<std::vector<TenantInfo>> SqliteStore::list_tenants() {
-  std::lock_guard lock(mutex_);
-  auto tenants = tenants_where(db_, "1 = 1");
-  if (!tenants) return fail("cannot list tenants", tenants.error());
-  return tenants;
-}
-
 Result<std::vector<TenantInfo>> SqliteStore::tenants_page(const Page& page) {
   if (page.limit < 1) return make_error("cannot list tenants: a page holds at least 1");
   std::lock_guard lock(mutex_);
@@ -444,11 +439,12 @@ Result<std::string> SqliteStore::create_key(const NewKey& key, const Actor& acto
                       "' (create it with `gengyun tenants create`)");
   const int64_t tenant_id = tenant->column_int64(0);
 
-  auto active = keys_where(db_, "name = ?1 AND revoked_at_us IS NULL", key.name);
+  auto active = keys_where(db_, "tenant_id = ?1 AND name = ?2 AND revoked_at_us IS NULL", tenant_id,
+                           key.name);
   if (!active) return fail(what, active.error());
   if (!active->empty())
-    return make_error(what + ": an active key named '" + key.name + "' already exists (id " +
-                      std::to_string(active->front().id) +
+    return make_error(what + ": an active key named '" + key.name + "' already exists in tenant '" +
+                      key.tenant + "' (id " + std::to_string(active->front().id) +
                       "); revoke it first or choose another name");
 
   auto insert = Statement::prepare(
@@ -476,16 +472,6 @@ Result<std::string> SqliteStore::create_key(const NewKey& key, const Actor& acto
   return secret;
 }
 
-Result<std::vector<KeyInfo>> SqliteStore::list_keys() {
-  std::lock_guard lock(mutex_);
-  auto stmt =
-      Statement::prepare(db_, std::string("SELECT ") + kKeyColumns + " FROM api_keys ORDER BY id");
-  if (!stmt) return fail("cannot list API keys", stmt.error());
-  auto keys = collect(*stmt, read_key);
-  if (!keys) return fail("cannot list API keys", keys.error());
-  return keys;
-}
-
 Result<std::vector<KeyInfo>> SqliteStore::keys_page(const KeyPage& query) {
   if (query.page.limit < 1) return make_error("cannot list API keys: a page holds at least 1");
   std::string sql = std::string("SELECT ") + kKeyColumns + " FROM api_keys WHERE id > ?1";
@@ -510,28 +496,46 @@ Result<std::optional<KeyInfo>> SqliteStore::find_key(int64_t key_id) {
   return std::optional<KeyInfo>(keys->front());
 }
 
-Result<std::optional<KeyInfo>> SqliteStore::find_active_key_named(const std::string& name) {
+Result<std::optional<KeyInfo>> SqliteStore::find_active_key_named(int64_t tenant_id,
+                                                                  const std::string& name) {
   std::lock_guard lock(mutex_);
   // The condition of the partial index api_keys_active_name, so that the index answers it.
-  auto keys = keys_where(db_, "name = ?1 AND revoked_at_us IS NULL", name);
+  auto keys =
+      keys_where(db_, "tenant_id = ?1 AND name = ?2 AND revoked_at_us IS NULL", tenant_id, name);
   if (!keys) return fail("cannot read API key '" + name + "'", keys.error());
   if (keys->empty()) return std::optional<KeyInfo>();
   return std::optional<KeyInfo>(keys->front());
 }
 
-Result<void> SqliteStore::revoke_key(const std::string& name, const Actor& actor) {
+Result<std::vector<KeyInfo>> SqliteStore::keys_named(const std::string& name) {
+  std::lock_guard lock(mutex_);
+  auto keys = keys_where(db_, "name = ?1", name);
+  if (!keys) return fail("cannot read the API keys named '" + name + "'", keys.error());
+  return keys;
+}
+
+Result<KeyInfo> SqliteStore::revoke_key(const std::string& name, const Actor& actor,
+                                        const std::string& tenant) {
   const std::string what = "cannot revoke API key";
   std::lock_guard lock(mutex_);
   auto txn = Transaction::begin(db_);
   if (!txn) return fail(what, txn.error());
-  auto named = keys_where(db_, "name = ?1", name);
+  Result<std::vector<KeyInfo>> named = std::vector<KeyInfo>();
+  if (tenant.empty()) {
+    named = keys_where(db_, "name = ?1", name);
+  } else {
+    auto owner = tenants_where(db_, "name = ?1", std::string_view(tenant));
+    if (!owner) return fail(what, owner.error());
+    if (owner->empty()) return make_error(what + ": no tenant is named '" + tenant + "'");
+    named = keys_where(db_, "name = ?1 AND tenant_id = ?2", name, owner->front().id);
+  }
   if (!named) return fail(what, named.error());
-  auto key = key_to_revoke(name, *named);
+  auto key = key_to_revoke(name, *named, tenant);
   if (!key) return key.error();
   if (auto revoked = revoke_locked(*key, actor); !revoked) return fail(what, revoked.error());
   if (auto committed = txn->commit(); !committed) return fail(what, committed.error());
   key_cache_.evict_key(key->id);
-  return {};
+  return key;
 }
 
 Result<void> SqliteStore::revoke_locked(const KeyInfo& key, const Actor& actor) {

@@ -41,7 +41,6 @@ class SqliteStore final : public Store {
 
   Result<TenantInfo> create_tenant(const std::string& name, const Limits& limits,
                                    const Actor& actor) override;
-  Result<std::vector<TenantInfo>> list_tenants() override;
   Result<std::vector<TenantInfo>> tenants_page(const Page& page) override;
   Result<std::optional<TenantInfo>> find_tenant(int64_t tenant_id) override;
   Result<std::optional<TenantInfo>> find_tenant_named(const std::string& name) override;
@@ -49,11 +48,13 @@ class SqliteStore final : public Store {
                                        const Actor& actor) override;
   using Store::create_key;
   Result<std::string> create_key(const NewKey& key, const Actor& actor) override;
-  Result<std::vector<KeyInfo>> list_keys() override;
   Result<std::vector<KeyInfo>> keys_page(const KeyPage& query) override;
   Result<std::optional<KeyInfo>> find_key(int64_t key_id) override;
-  Result<std::optional<KeyInfo>> find_active_key_named(const std::string& name) override;
-  Result<void> revoke_key(const std::string& name, const Actor& actor) override;
+  Result<std::optional<KeyInfo>> find_active_key_named(int64_t tenant_id,
+                                                       const std::string& name) override;
+  Result<std::vector<KeyInfo>> keys_named(const std::string& name) override;
+  Result<KeyInfo> revoke_key(const std::string& name, const Actor& actor,
+                             const std::string& tenant) override;
   Result<void> revoke_key_id(int64_t key_id, const Actor& actor) override;
   Result<KeyInfo> set_key_limits(int64_t key_id, const Limits& limits,
                                  const Actor& actor) override;

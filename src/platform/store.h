@@ -257,8 +257,6 @@ class Store {
   /// that name exists, negative limits, database errors.
   virtual Result<TenantInfo> create_tenant(const std::string& name, const Limits& limits,
                                            const Actor& actor = {}) = 0;
-  /// All tenants by id.
-  virtual Result<std::vector<TenantInfo>> list_tenants() = 0;
   /// The tenants of `page`, by id. Errors: a limit below 1, database errors.
   virtual Result<std::vector<TenantInfo>> tenants_page(const Page& page) = 0;
   /// The tenant with id `tenant_id`; nullopt when there is none. Errors: database errors.
@@ -275,12 +273,10 @@ class Store {
   Result<std::string> create_key(const std::string& name) { return create_key(NewKey{name}); }
   /// Creates a key and returns its secret ("gy-" + 43 random base62 characters) exactly once;
   /// only its SHA-256 (hex) is stored. Errors: a name validate_name() refuses, an active key of
-  /// that name exists, an unknown tenant, an empty or comma-holding model name, negative
-  /// limits, the random generator fails, database errors.
+  /// that name exists in the key's tenant, an unknown tenant, an empty or comma-holding model name,
+  /// negative limits, the random generator fails, database errors.
   virtual Result<std::string> create_key(const NewKey& key, const Actor& actor = {}) = 0;
 
-  /// All keys, active and revoked, ordered by id (creation order).
-  virtual Result<std::vector<KeyInfo>> list_keys() = 0;
   /// The keys `query` selects, active and revoked, by id. Errors: a limit below 1, database
   /// errors.
   virtual Result<std::vector<KeyInfo>> keys_page(const KeyPage& query) = 0;
@@ -288,15 +284,25 @@ class Store {
   /// errors.
   virtual Result<std::optional<KeyInfo>> find_key(int64_t key_id) = 0;
   /// The active (unrevoked) key named `name` (bytes, exactly; any text, checked against
-  /// nothing): at most one key has it, names being unique among active keys deployment-wide;
-  /// nullopt when none has, whatever revoked keys have that name. Expiry is the caller's to
-  /// check. One read of the unique index on active keys' names. Errors: database errors.
-  virtual Result<std::optional<KeyInfo>> find_active_key_named(const std::string& name) = 0;
+  /// nothing) in tenant `tenant_id`: at most one key has it, names being unique among a
+  /// tenant's active keys (other tenants' keys may have it too); nullopt when none has, whatever
+  /// revoked keys or other tenants' keys have that name. Expiry is the caller's to check. One
+  /// read of the unique index on active keys' tenants and names. Errors: database errors.
+  virtual Result<std::optional<KeyInfo>> find_active_key_named(int64_t tenant_id,
+                                                               const std::string& name) = 0;
+  /// Every key named `name` (bytes, exactly; any text), active and revoked, of every tenant, by
+  /// id: what `gengyun keys update --name [--tenant]` reads before it picks the active one. One
+  /// read of the index on keys' names. Errors: database errors.
+  virtual Result<std::vector<KeyInfo>> keys_named(const std::string& name) = 0;
 
   /// Revokes the active key named `name` (the name only: never an id or a display prefix;
-  /// revoke_key_id() takes an id). Errors (store_rules.h's key_to_revoke): no key has that
-  /// name, every key of that name is already revoked; database errors.
-  virtual Result<void> revoke_key(const std::string& name, const Actor& actor = {}) = 0;
+  /// revoke_key_id() takes an id) of the tenant named `tenant`, or of any tenant when `tenant`
+  /// is "", as `gengyun keys revoke --name [--tenant]` does, and returns it as read before its
+  /// revocation; the read and the revocation are one transaction. Errors: no tenant is named
+  /// `tenant`; store_rules.h's key_to_revoke: no key has that name (there), every key of that
+  /// name is already revoked, active keys of several tenants have it; database errors.
+  virtual Result<KeyInfo> revoke_key(const std::string& name, const Actor& actor = {},
+                                     const std::string& tenant = "") = 0;
 
   /// Revokes the key with id `key_id`. Errors: no such key, the key is already revoked,
   /// database errors.

@@ -185,12 +185,24 @@ std::vector<std::string> split_models(const std::string& joined) {
   return models;
 }
 
-Result<KeyInfo> key_to_revoke(const std::string& name, const std::vector<KeyInfo>& named) {
-  if (named.empty()) return make_error("cannot revoke API key: no key is named '" + name + "'");
+Error ambiguous_key_name(std::string_view action, const std::string& name, size_t tenants) {
+  return make_error("cannot " + std::string(action) + " API key '" + name +
+                    "': " + std::to_string(tenants) +
+                    " tenants have an active key of that name; give its --tenant or its --id");
+}
+
+Result<KeyInfo> key_to_revoke(const std::string& name, const std::vector<KeyInfo>& named,
+                              const std::string& tenant) {
+  const std::string where = tenant.empty() ? "" : " in tenant '" + tenant + "'";
+  if (named.empty())
+    return make_error("cannot revoke API key: no key is named '" + name + "'" + where);
+  std::vector<const KeyInfo*> active;
   for (const KeyInfo& key : named)
-    if (!key.revoked_at_us) return key;
-  return make_error("cannot revoke API key '" + name + "': it is already revoked (id " +
-                    std::to_string(named.back().id) + ")");
+    if (!key.revoked_at_us) active.push_back(&key);
+  if (active.size() > 1) return ambiguous_key_name("revoke", name, active.size());
+  if (active.size() == 1) return *active.front();
+  return make_error("cannot revoke API key '" + name + "'" + where +
+                    ": it is already revoked (id " + std::to_string(named.back().id) + ")");
 }
 
 std::string describe_limits(const Limits& limits) {

@@ -27,11 +27,20 @@ inline constexpr std::string_view kForeignTablesError =
 /// Names of tenants and keys are at most this many bytes.
 inline constexpr size_t kMaxNameBytes = 200;
 
-/// The key revoke_key(`name`) revokes among `named`, every key named `name` (at most one of
-/// them active: the schema's unique index): the active one. Errors: "cannot revoke API key: no
-/// key is named 'NAME'" when `named` is empty, "cannot revoke API key 'NAME': it is already
-/// revoked (id ID)" when none is active (the newest revoked key's id).
-Result<KeyInfo> key_to_revoke(const std::string& name, const std::vector<KeyInfo>& named);
+/// The error of a command that acts (`action`: "revoke", "update") on the active key named
+/// `name` without naming its tenant, when active keys of `tenants` (> 1) tenants have that name:
+/// "cannot ACTION API key 'NAME': N tenants have an active key of that name; give its --tenant
+/// or its --id".
+Error ambiguous_key_name(std::string_view action, const std::string& name, size_t tenants);
+
+/// The key that revoking the key named `name` revokes among `named`, every key of that name in
+/// the tenant named `tenant`, or in every tenant when `tenant` is "" (at most one active per
+/// tenant: the schema's unique index): the active one. Errors: "cannot revoke API key: no key
+/// is named 'NAME'[ in tenant 'TENANT']" when `named` is empty, "cannot revoke API key
+/// 'NAME'[ in tenant 'TENANT']: it is already revoked (id ID)" when none is active (the newest
+/// revoked key's id), ambiguous_key_name() when several are (of as many tenants).
+Result<KeyInfo> key_to_revoke(const std::string& name, const std::vector<KeyInfo>& named,
+                              const std::string& tenant = "");
 
 /// True for the statuses of closed rows ("ok", "error", "cancelled", "shutdown",
 /// "interrupted").

@@ -209,9 +209,19 @@ constexpr const char* kMigration5 = "";
 /// byte order; SQLite's primary key on them is of the BINARY collation, byte order already.
 constexpr const char* kMigration6 = "";
 
+/// Migration 7: active keys' names are unique per tenant, no longer deployment-wide, so that no
+/// tenant learns the names of another's keys from a refused name (docs/platform.md, "Key names
+/// are a tenant's own"); keys' names get an index of their own for the reads by name alone
+/// (Store::keys_named). The same on PostgreSQL. Written so that it can be applied again.
+constexpr const char* kMigration7 = R"sql(
+DROP INDEX IF EXISTS api_keys_active_name;
+CREATE UNIQUE INDEX api_keys_active_name ON api_keys(tenant_id, name) WHERE revoked_at_us IS NULL;
+CREATE INDEX IF NOT EXISTS api_keys_name ON api_keys(name);
+)sql";
+
 /// kMigrations[v - 1] brings a database from version v - 1 to v.
-constexpr const char* kMigrations[] = {kMigration1, kMigration2, kMigration3,
-                                       kMigration4, kMigration5, kMigration6};
+constexpr const char* kMigrations[] = {kMigration1, kMigration2, kMigration3, kMigration4,
+                                       kMigration5, kMigration6, kMigration7};
 static_assert(std::size(kMigrations) == kStoreSchemaVersion);
 
 Result<int64_t> read_version(sqlite3* db) {

@@ -10,7 +10,7 @@
 namespace gengyun::platform {
 
 /// Schema version written by this build; each version is one migration in store_schema.cpp.
-inline constexpr int64_t kStoreSchemaVersion = 6;
+inline constexpr int64_t kStoreSchemaVersion = 7;
 
 /// Brings the database to kStoreSchemaVersion in one IMMEDIATE transaction: creates it on a
 /// fresh file, applies the missing migrations to an older one, leaves a current one alone.
@@ -30,6 +30,8 @@ inline constexpr int64_t kStoreSchemaVersion = 6;
 ///      api_keys and tenants (the key cache's change counter)
 ///   5  nothing on SQLite (PostgreSQL's servers table of heartbeats, postgres_schema.h)
 ///   6  nothing on SQLite (PostgreSQL's index on prices' model names in byte order)
+///   7  api_keys_active_name on (tenant_id, name): active keys' names are unique per tenant;
+///      api_keys_name on (name)
 /// Errors: the file's schema version is newer than kStoreSchemaVersion, SQLite errors.
 Result<void> ensure_schema(sqlite3* db);
 

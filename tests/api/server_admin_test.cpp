@@ -9,12 +9,16 @@
 #include <tuple>
 #include <vector>
 
+#include "../platform/store_reads.h"
 #include "platform/key_cache.h"
 #include "server_fixture.h"
 #include "util/clock.h"
 
 namespace gengyun::api::testing {
 namespace {
+
+using platform::testing::all_keys;
+using platform::testing::all_tenants;
 
 using nlohmann::json;
 using platform::Role;
@@ -122,7 +126,7 @@ TEST_F(AdminTest, EveryEndpointWithEveryRole) {
             "key:root key.limits acme-bot\n"
             "key:root price.set qwen\n"
             "key:acme-owner key.revoke acme-bot\n");
-  auto keys = store_->list_keys();
+  auto keys = all_keys(*store_);
   ASSERT_TRUE(keys.ok());
   for (const platform::KeyInfo& k : *keys) {
     if (k.name != "k") continue;
@@ -399,7 +403,8 @@ TEST_F(AdminTest, ANameIsInUseOnlyByAnActiveKeyOrATenant) {
   EXPECT_NE(upper, acme_);
 
   EXPECT_EQ(status("POST", "/admin/keys", {{"name", "acme-bot"}}, owner_, &body), 409);
-  EXPECT_EQ(body["error"]["message"], "an active key named 'acme-bot' exists already");
+  EXPECT_EQ(body["error"]["message"],
+            "an active key named 'acme-bot' exists already in tenant 'acme'");
   EXPECT_EQ(body["error"]["param"], "name");
   ASSERT_EQ(status("DELETE", "/admin/keys/" + std::to_string(ids_["acme-bot"]), nullptr, owner_),
             200);
@@ -429,6 +434,51 @@ TEST_F(AdminTest, ANameIsInUseOnlyByAnActiveKeyOrATenant) {
             "key:acme-owner key.create acme-bot\n"
             "key:root key.create root-bot\n"
             "key:root key.create up-bot\n");
+}
+
+// A key's name is its tenant's own (docs/platform.md, "Key names are a tenant's own"): an owner
+// creates a name that another tenant's active key has as any free name, and a 409 names its
+// own tenant only; an admin's 409 names the tenant it asked for.
+TEST_F(AdminTest, KeyNamesAreATenantsOwnAndTellNothingOfOtherTenants) {
+  json taken, fresh;
+  ASSERT_EQ(status("POST", "/admin/keys", {{"name", "rival-bot"}}, owner_, &taken), 201);
+  ASSERT_EQ(status("POST", "/admin/keys", {{"name", "fresh-bot"}}, owner_, &fresh), 201);
+  EXPECT_EQ(taken["tenant_id"], acme_);
+  EXPECT_EQ(fresh["tenant_id"], acme_);
+  EXPECT_NE(taken["id"], ids_["rival-bot"]);
+  // Both answers have the same fields: nothing tells that rival has a "rival-bot".
+  std::vector<std::string> taken_fields, fresh_fields;
+  for (const auto& [field, value] : taken.items()) taken_fields.push_back(field);
+  for (const auto& [field, value] : fresh.items()) fresh_fields.push_back(field);
+  EXPECT_EQ(taken_fields, fresh_fields);
+  // Each tenant's "rival-bot" authenticates as its own.
+  auto mine = store_->authenticate(taken["key"].get<std::string>());
+  ASSERT_TRUE(mine.ok() && mine->has_value());
+  EXPECT_EQ((*mine)->tenant_id, acme_);
+  auto theirs = store_->find_key(ids_["rival-bot"]);
+  ASSERT_TRUE(theirs.ok() && theirs->has_value());
+  EXPECT_EQ((*theirs)->tenant_id, rival_);
+  EXPECT_EQ((*theirs)->revoked_at_us, std::nullopt);
+
+  json body;
+  EXPECT_EQ(status("POST", "/admin/keys", {{"name", "rival-bot"}}, owner_, &body), 409);
+  EXPECT_EQ(body["error"]["message"],
+            "an active key named 'rival-bot' exists already in tenant 'acme'");
+  EXPECT_EQ(status("POST", "/admin/keys", {{"name", "acme-bot"}}, rival_owner_, &body), 201);
+  EXPECT_EQ(body["tenant_id"], rival_);
+  EXPECT_EQ(
+      status("POST", "/admin/keys", {{"name", "acme-bot"}, {"tenant", "rival"}}, admin_, &body),
+      409);
+  EXPECT_EQ(body["error"]["message"],
+            "an active key named 'acme-bot' exists already in tenant 'rival'");
+  EXPECT_EQ(body["error"]["param"], "name");
+  EXPECT_EQ(status("POST", "/admin/keys", {{"name", "acme-bot"}}, admin_, &body), 201);
+  EXPECT_EQ(body["tenant_id"], 1);
+  EXPECT_EQ(audit_actions(),
+            "key:acme-owner key.create rival-bot\n"
+            "key:acme-owner key.create fresh-bot\n"
+            "key:rival-owner key.create acme-bot\n"
+            "key:root key.create acme-bot\n");
 }
 
 /// The models of a page of prices, then first_id, last_id and has_more, as text:
@@ -631,8 +681,8 @@ TEST_F(AdminTest, BadInputIs400NamingTheFieldAndWritesNothing) {
            .dump(),
        "cached_input"},
   };
-  const size_t tenants = store_->list_tenants()->size();
-  const size_t keys = store_->list_keys()->size();
+  const size_t tenants = all_tenants(*store_)->size();
+  const size_t keys = all_keys(*store_)->size();
   for (const Case& c : cases) {
     auto r = post_text(c.path, c.body, admin_);
     const json error = expect_error(r, 400, nullptr);
@@ -672,8 +722,8 @@ TEST_F(AdminTest, BadInputIs400NamingTheFieldAndWritesNothing) {
   EXPECT_EQ(status("GET", "/admin/keys?tenant=1", nullptr, admin_), 400);
   EXPECT_EQ(status("GET", "/admin/tenants/999", nullptr, admin_), 404);
   EXPECT_EQ(status("PATCH", "/admin/keys/999", {{"rpm", 1}}, admin_), 404);
-  EXPECT_EQ(store_->list_tenants()->size(), tenants);
-  EXPECT_EQ(store_->list_keys()->size(), keys);
+  EXPECT_EQ(all_tenants(*store_)->size(), tenants);
+  EXPECT_EQ(all_keys(*store_)->size(), keys);
   EXPECT_TRUE(store_->list_prices()->empty());
   EXPECT_EQ(audit_actions(), "");
   EXPECT_TRUE(rows().empty());
@@ -682,7 +732,7 @@ TEST_F(AdminTest, BadInputIs400NamingTheFieldAndWritesNothing) {
 // expires_in_days has one rule (whole days, 1 to 36500) and one message for every bad value,
 // the one `gengyun keys create --expires-in` prints (api::key_expiry).
 TEST_F(AdminTest, KeyExpiryHasOneRuleAndOneMessage) {
-  const size_t keys = store_->list_keys()->size();
+  const size_t keys = all_keys(*store_)->size();
   for (const json& days : {json(-1), json(0), json(36'501), json(1.5), json("30"), json(1e20),
                            json(nullptr), json(18'446'744'073'709'551'615u)}) {
     auto r = post("/admin/keys", {{"name", "k"}, {"expires_in_days", days}}, admin_);
@@ -691,7 +741,7 @@ TEST_F(AdminTest, KeyExpiryHasOneRuleAndOneMessage) {
     EXPECT_EQ(error["message"], "expires_in_days must be a whole number of days from 1 to 36500")
         << days;
   }
-  EXPECT_EQ(store_->list_keys()->size(), keys);
+  EXPECT_EQ(all_keys(*store_)->size(), keys);
   const int64_t before_s = unix_time_us() / 1'000'000;
   auto r = post("/admin/keys", {{"name", "k"}, {"expires_in_days", 36'500}}, admin_);
   ASSERT_TRUE(r);
@@ -811,7 +861,7 @@ TEST_F(AdminTest, AnOwnerChangesMemberKeysOnlyAndItsKeysOutliveNotItsOwn) {
 
   const int64_t in_three_days = unix_time_us() + int64_t{3} * 86'400'000'000;
   const std::string temp = key({"acme-temp", "acme", Role::Owner, {}, {}, in_three_days});
-  const size_t keys = store_->list_keys()->size();
+  const size_t keys = all_keys(*store_)->size();
   for (const json& request : {json{{"name", "forever"}},
                               json{{"name", "longer"}, {"expires_in_days", 4}},
                               json{{"name", "owner"}, {"role", "owner"}}}) {
@@ -823,7 +873,7 @@ TEST_F(AdminTest, AnOwnerChangesMemberKeysOnlyAndItsKeysOutliveNotItsOwn) {
                   "give expires_in_days up to the days it has left")
         << request;
   }
-  EXPECT_EQ(store_->list_keys()->size(), keys);
+  EXPECT_EQ(all_keys(*store_)->size(), keys);
   ASSERT_EQ(status("POST", "/admin/keys", {{"name", "shorter"}, {"expires_in_days", 2}}, temp,
                    &body),
             201)
@@ -837,7 +887,7 @@ TEST_F(AdminTest, AnOwnerChangesMemberKeysOnlyAndItsKeysOutliveNotItsOwn) {
 // lists no models, and an admin, are not bound.
 TEST_F(AdminTest, AnOwnersKeysAreNoWiderInModelsThanItsOwn) {
   const std::string lead = key({"acme-lead", "acme", Role::Owner, {}, {"stories", "qwen2-tiny"}});
-  const size_t keys = store_->list_keys()->size();
+  const size_t keys = all_keys(*store_)->size();
   const std::string required =
       "models is required: this key may use only stories, qwen2-tiny, and the keys an owner "
       "makes may use no model its own key may not (a key without models may use every model)";
@@ -864,7 +914,7 @@ TEST_F(AdminTest, AnOwnersKeysAreNoWiderInModelsThanItsOwn) {
     EXPECT_EQ(body["error"]["param"], "models") << request;
     EXPECT_EQ(body["error"]["message"], message) << request;
   }
-  EXPECT_EQ(store_->list_keys()->size(), keys);
+  EXPECT_EQ(all_keys(*store_)->size(), keys);
 
   // A subset, or the whole list, is made.
   json body;

@@ -37,12 +37,8 @@ class PostgresDownTest : public ServerTest {
  protected:
   void SetUp() override {
     REQUIRE_TESTDATA();
-    auto server = PostgresServer::get();
-    if (!server.ok()) {
-      if (gengyun::testing::running_in_ci()) FAIL() << server.error().message;
-      GTEST_SKIP() << server.error().message;
-    }
-    pg_ = server.value();
+    pg_ = PostgresServer::get_or_skip();
+    if (!pg_) return;
     auto database = pg_->new_database();
     ASSERT_TRUE(database.ok()) << database.error().message;
     url_ = database.value();

@@ -14,12 +14,17 @@
 #include <utility>
 #include <vector>
 
+#include "../platform/postgres_server.h"
+#include "../platform/store_reads.h"
 #include "platform/store.h"
 #include "process.h"
 #include "util/clock.h"
 
 namespace gengyun::e2e {
 namespace {
+
+using platform::testing::all_keys;
+using platform::testing::all_tenants;
 
 const std::string kBinary = GENGYUN_BINARY;
 
@@ -96,7 +101,7 @@ TEST_F(AdminTest, TenantsKeysAndPricesAreCreatedAsTheFlagsSay) {
 
   auto s = store();
   ASSERT_TRUE(s);
-  auto tenants = s->list_tenants();
+  auto tenants = all_tenants(*s);
   ASSERT_TRUE(tenants.ok());
   ASSERT_EQ(tenants->size(), 2u);
   const platform::Limits& t = (*tenants)[1].limits;
@@ -185,8 +190,8 @@ TEST_F(AdminTest, BadInputExitsOneWithTheReasonAndWritesNothing) {
   }
   auto s = store();
   ASSERT_TRUE(s);
-  EXPECT_TRUE(s->list_keys()->empty());
-  EXPECT_EQ(s->list_tenants()->size(), 2u);
+  EXPECT_TRUE(all_keys(*s)->empty());
+  EXPECT_EQ(all_tenants(*s)->size(), 2u);
   EXPECT_FALSE(s->price("qwen")->has_value());
   EXPECT_EQ(s->audit_log()->size(), 1u);
   // Names that look like SQL or a spreadsheet formula are refused, nothing written.
@@ -195,7 +200,7 @@ TEST_F(AdminTest, BadInputExitsOneWithTheReasonAndWritesNothing) {
     EXPECT_EQ(out.exit_code, 1);
     EXPECT_NE(out.err.find("may hold only ASCII letters"), std::string::npos) << out.err;
   }
-  EXPECT_EQ(s->list_tenants()->size(), 2u);
+  EXPECT_EQ(all_tenants(*s)->size(), 2u);
 }
 
 TEST_F(AdminTest, UpdateChangesTheLimitsGivenAndKeepsTheRest) {
@@ -224,12 +229,12 @@ TEST_F(AdminTest, UpdateChangesTheLimitsGivenAndKeepsTheRest) {
 
   auto s = store();
   ASSERT_TRUE(s);
-  const platform::Limits t = s->list_tenants()->at(1).limits;
+  const platform::Limits t = all_tenants(*s)->at(1).limits;
   EXPECT_EQ(t.budget_micro_usd, 2'500'000);
   EXPECT_EQ(t.budget_period, platform::BudgetPeriod::Day);
   EXPECT_EQ(t.rpm, std::nullopt);
   EXPECT_EQ(t.tpm, 1000);
-  const platform::Limits k = s->list_keys()->at(0).limits;
+  const platform::Limits k = all_keys(*s)->at(0).limits;
   EXPECT_EQ(k.budget_micro_usd, std::nullopt);
   EXPECT_EQ(k.rpm, 10);
   EXPECT_EQ(k.tpm, 0);
@@ -273,8 +278,8 @@ TEST_F(AdminTest, KeysUpdateTakesANameOrAnId) {
   }
   auto s = store();
   ASSERT_TRUE(s);
-  EXPECT_EQ(s->list_keys()->front().limits.rpm, 10);
-  EXPECT_EQ(s->list_keys()->front().limits.tpm, 5);
+  EXPECT_EQ(all_keys(*s)->front().limits.rpm, 10);
+  EXPECT_EQ(all_keys(*s)->front().limits.tpm, 5);
   EXPECT_EQ(s->audit_log()->size(), 4u);  // two creations, the revocation, one update
   const auto help = gengyun({"keys", "update", "--help"});
   EXPECT_NE(help.out.find("--id"), std::string::npos) << help.out;
@@ -321,8 +326,8 @@ TEST_F(AdminTest, UpdateRefusesBadInputWithTheAdminApisReasonsAndWritesNothing) 
   }
   auto s = store();
   ASSERT_TRUE(s);
-  EXPECT_EQ(s->list_tenants()->at(1).limits.rpm, 60);
-  EXPECT_EQ(s->list_keys()->at(0).limits.rpm, 10);
+  EXPECT_EQ(all_tenants(*s)->at(1).limits.rpm, 60);
+  EXPECT_EQ(all_keys(*s)->at(0).limits.rpm, 10);
   EXPECT_EQ(s->audit_log()->size(), 4u);  // tenant, two keys, the revocation
   const std::string missing = (dir_ / "missing.db").string();
   for (const auto& command : std::vector<std::vector<std::string>>{
@@ -531,7 +536,7 @@ TEST_F(AdminTest, ExpiryHasTheAdminApisRuleAndMessage) {
   const int64_t after_us = unix_time_us();
   auto s = store();
   ASSERT_TRUE(s);
-  const auto keys = s->list_keys();
+  const auto keys = all_keys(*s);
   ASSERT_TRUE(keys.ok());
   ASSERT_EQ(keys->size(), 1u);
   ASSERT_TRUE(keys->front().expires_at_us);
@@ -548,9 +553,9 @@ TEST_F(AdminTest, RevokeTakesANameOrAnId) {
   {
     auto s = store();
     ASSERT_TRUE(s);
-    ASSERT_EQ(s->list_keys()->size(), 1u);
-    ASSERT_EQ(s->list_keys()->front().id, 1);
-    prefix = s->list_keys()->front().prefix;
+    ASSERT_EQ(all_keys(*s)->size(), 1u);
+    ASSERT_EQ(all_keys(*s)->front().id, 1);
+    prefix = all_keys(*s)->front().prefix;
   }
   const std::vector<std::pair<std::vector<std::string>, std::string>> refused = {
       {{"--name", "1"}, "error: cannot revoke API key: no key is named '1'\n"},
@@ -571,7 +576,7 @@ TEST_F(AdminTest, RevokeTakesANameOrAnId) {
   {
     auto s = store();
     ASSERT_TRUE(s);
-    EXPECT_FALSE(s->list_keys()->front().revoked_at_us);
+    EXPECT_FALSE(all_keys(*s)->front().revoked_at_us);
   }
   const auto by_id = gengyun({"keys", "revoke", "--db", db_, "--id", "1"});
   EXPECT_EQ(by_id.exit_code, 0) << by_id.err;
@@ -589,8 +594,8 @@ TEST_F(AdminTest, RevokeTakesANameOrAnId) {
   EXPECT_EQ(named.err, "revoked key 'team-b' (id 2)\n");
   auto s = store();
   ASSERT_TRUE(s);
-  EXPECT_TRUE(s->list_keys()->front().revoked_at_us);
-  EXPECT_TRUE(s->list_keys()->back().revoked_at_us);
+  EXPECT_TRUE(all_keys(*s)->front().revoked_at_us);
+  EXPECT_TRUE(all_keys(*s)->back().revoked_at_us);
   auto audit = s->audit_log();
   ASSERT_TRUE(audit.ok());
   ASSERT_EQ(audit->size(), 4u);  // two creations, two revocations
@@ -600,6 +605,123 @@ TEST_F(AdminTest, RevokeTakesANameOrAnId) {
   EXPECT_NE(help.out.find("--id"), std::string::npos) << help.out;
   EXPECT_NE(help.out.find("(the name only)"), std::string::npos) << help.out;
 }
+
+/// AdminTest on the backend of the parameter: "sqlite" (its file), "postgres" (a new database on
+/// the tests' PostgreSQL server, postgres_server.h).
+class AdminBackendTest : public AdminTest, public ::testing::WithParamInterface<std::string> {
+ protected:
+  void SetUp() override {
+    AdminTest::SetUp();
+    if (GetParam() == "sqlite") return;
+    platform::testing::PostgresServer* server = platform::testing::PostgresServer::get_or_skip();
+    if (!server) return;
+    auto database = server->new_database();
+    ASSERT_TRUE(database.ok()) << database.error().message;
+    db_ = *database;
+  }
+};
+
+// Key names are a tenant's own (docs/platform.md): `keys create` takes a name that another
+// tenant's key has; `keys revoke --name` and `keys update --name` act on the one active key of
+// that name, and when several tenants have one, refuse with their count until --tenant (or
+// --id) says which.
+TEST_P(AdminBackendTest, KeyNamesAreATenantsOwnAndANameOfSeveralTenantsNeedsItsTenant) {
+  for (const char* tenant : {"acme", "beta"}) {
+    ASSERT_EQ(gengyun({"tenants", "create", tenant, "--db", db_}).exit_code, 0);
+    const auto created =
+        gengyun({"keys", "create", "--db", db_, "--name", "bot", "--tenant", tenant});
+    ASSERT_EQ(created.exit_code, 0) << created.err;
+  }
+  const auto twice = gengyun({"keys", "create", "--db", db_, "--name", "bot", "--tenant", "acme"});
+  EXPECT_EQ(twice.exit_code, 1);
+  EXPECT_EQ(twice.err,
+            "error: cannot create API key: an active key named 'bot' already exists in tenant "
+            "'acme' (id 1); revoke it first or choose another name\n");
+  const auto in_default = gengyun({"keys", "create", "--db", db_, "--name", "bot"});
+  ASSERT_EQ(in_default.exit_code, 0) << in_default.err;
+  EXPECT_EQ(in_default.out.substr(0, 3), "gy-");
+
+  const std::vector<std::pair<std::vector<std::string>, std::string>> refused = {
+      {{"revoke", "--name", "bot"},
+       "error: cannot revoke API key 'bot': 3 tenants have an active key of that name; give its "
+       "--tenant or its --id\n"},
+      {{"update", "--name", "bot", "--rpm", "5"},
+       "error: cannot update API key 'bot': 3 tenants have an active key of that name; give its "
+       "--tenant or its --id\n"},
+      {{"revoke", "--name", "bot", "--tenant", "nobody"},
+       "error: cannot revoke API key: no tenant is named 'nobody'\n"},
+      {{"revoke", "--name", "bot", "--tenant", ""},
+       "error: --tenant is empty: give a tenant's name\n"},
+      {{"update", "--name", "bot", "--tenant", "", "--rpm", "5"},
+       "error: --tenant is empty: give a tenant's name\n"},
+      {{"update", "--name", "bot", "--tenant", "nobody", "--rpm", "5"},
+       "error: no tenant is named 'nobody'\n"},
+      {{"revoke", "--name", "robot", "--tenant", "beta"},
+       "error: cannot revoke API key: no key is named 'robot' in tenant 'beta'\n"},
+      {{"update", "--name", "robot", "--tenant", "beta", "--rpm", "5"},
+       "error: no active API key is named 'robot' in tenant 'beta'\n"},
+      {{"revoke", "--id", "2", "--tenant", "beta"},
+       "error: --tenant goes with --name (an --id names one key of one tenant)\n"},
+      {{"update", "--id", "2", "--tenant", "beta", "--rpm", "5"},
+       "error: --tenant goes with --name (an --id names one key of one tenant)\n"},
+  };
+  for (const auto& [flags, message] : refused) {
+    std::vector<std::string> args = {"keys", flags[0], "--db", db_};
+    args.insert(args.end(), flags.begin() + 1, flags.end());
+    const auto out = gengyun(args);
+    EXPECT_EQ(out.exit_code, 1) << message;
+    EXPECT_EQ(out.err, message);
+  }
+
+  const auto updated =
+      gengyun({"keys", "update", "--db", db_, "--name", "bot", "--tenant", "beta", "--rpm", "5"});
+  EXPECT_EQ(updated.exit_code, 0) << updated.err;
+  EXPECT_EQ(updated.err, "updated key 'bot' (id 2): budget -, rpm 5, tpm -\n");
+  const auto revoked =
+      gengyun({"keys", "revoke", "--db", db_, "--name", "bot", "--tenant", "acme"});
+  EXPECT_EQ(revoked.exit_code, 0) << revoked.err;
+  EXPECT_EQ(revoked.err, "revoked key 'bot' (id 1)\n");
+  const auto again = gengyun({"keys", "revoke", "--db", db_, "--name", "bot", "--tenant", "acme"});
+  EXPECT_EQ(again.exit_code, 1);
+  EXPECT_EQ(again.err,
+            "error: cannot revoke API key 'bot' in tenant 'acme': it is already revoked (id 1)\n");
+  const auto gone =
+      gengyun({"keys", "update", "--db", db_, "--name", "bot", "--tenant", "acme", "--rpm", "1"});
+  EXPECT_EQ(gone.exit_code, 1);
+  EXPECT_EQ(gone.err, "error: no active API key is named 'bot' in tenant 'acme'\n");
+  // Two tenants left with an active "bot": still ambiguous, and the count says so.
+  const auto two = gengyun({"keys", "revoke", "--db", db_, "--name", "bot"});
+  EXPECT_EQ(two.exit_code, 1);
+  EXPECT_EQ(two.err,
+            "error: cannot revoke API key 'bot': 2 tenants have an active key of that name; give "
+            "its --tenant or its --id\n");
+  const auto in_default_revoked =
+      gengyun({"keys", "revoke", "--db", db_, "--name", "bot", "--tenant", "default"});
+  EXPECT_EQ(in_default_revoked.err, "revoked key 'bot' (id 3)\n");
+  // One left: the name alone names it.
+  const auto last = gengyun({"keys", "revoke", "--db", db_, "--name", "bot"});
+  EXPECT_EQ(last.exit_code, 0) << last.err;
+  EXPECT_EQ(last.err, "revoked key 'bot' (id 2)\n");
+
+  auto s = store();
+  ASSERT_TRUE(s);
+  auto keys = s->keys_page({{0, 10}, std::nullopt, true});
+  ASSERT_TRUE(keys.ok()) << keys.error().message;
+  ASSERT_EQ(keys->size(), 3u);
+  for (const platform::KeyInfo& key : *keys) EXPECT_TRUE(key.revoked_at_us) << key.id;
+  EXPECT_EQ((*keys)[1].limits.rpm, 5);
+  EXPECT_EQ((*keys)[0].limits.rpm, std::nullopt);
+  auto audit = s->audit_log();
+  ASSERT_TRUE(audit.ok()) << audit.error().message;
+  EXPECT_EQ(audit->size(), 9u);  // two tenants, three keys, one update, three revocations
+  const auto help = gengyun({"keys", "revoke", "--help"});
+  EXPECT_NE(help.out.find("--tenant"), std::string::npos) << help.out;
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, AdminBackendTest, ::testing::Values("sqlite", "postgres"),
+                         [](const ::testing::TestParamInfo<std::string>& info) {
+                           return info.param;
+                         });
 
 // The rule for a --db that does not exist: commands that add something (tenants create, keys
 // create, prices set) create it and say so; the others refuse it (above). --help says which.

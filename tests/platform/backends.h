@@ -13,7 +13,6 @@
 #include "platform/store.h"
 #include "postgres_server.h"
 #include "temp_dir.h"
-#include "testdata.h"
 
 namespace gengyun::platform::testing {
 
@@ -25,12 +24,9 @@ class StoreBackendTest : public ::testing::TestWithParam<std::string> {
       location_ = dir_.file("platform.db");
       return;
     }
-    auto server = PostgresServer::get();
-    if (!server.ok()) {
-      if (gengyun::testing::running_in_ci()) FAIL() << server.error().message;
-      GTEST_SKIP() << server.error().message;
-    }
-    auto database = server.value()->new_database();
+    PostgresServer* server = PostgresServer::get_or_skip();
+    if (!server) return;
+    auto database = server->new_database();
     ASSERT_TRUE(database.ok()) << database.error().message;
     location_ = database.value();
   }

@@ -15,6 +15,11 @@ class PostgresServer {
   /// The server of this process, started on first use. Errors: the PostgreSQL server
   /// programs are missing or the server does not start (with initdb's or pg_ctl's output).
   static Result<PostgresServer*> get();
+  /// get()'s server for a test that needs PostgreSQL; when it cannot start, null, the calling
+  /// test having been failed under CI (gengyun::testing::running_in_ci(): a CI run cannot pass
+  /// by skipping) and skipped elsewhere, with get()'s error as the message. The caller returns
+  /// at once on null: `auto* server = PostgresServer::get_or_skip(); if (!server) return;`.
+  static PostgresServer* get_or_skip();
   ~PostgresServer();
 
   /// The URL of a new, empty database on the server. Errors: the server's.

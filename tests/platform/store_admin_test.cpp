@@ -10,9 +10,13 @@
 
 #include "backends.h"
 #include "platform/store.h"
+#include "store_reads.h"
 
 namespace gengyun::platform {
 namespace {
+
+using testing::all_keys;
+using testing::all_tenants;
 
 using testing::RawDb;
 using testing::StoreBackendTest;
@@ -32,7 +36,7 @@ TEST_P(StoreBackendTest, TenantLimitsAreReplacedAndAudited) {
   EXPECT_EQ(updated->limits.budget_period, BudgetPeriod::Month);
   EXPECT_EQ(updated->limits.rpm, std::nullopt);
   EXPECT_EQ(updated->limits.tpm, 900);
-  EXPECT_EQ(store->list_tenants()->back().limits.tpm, 900);
+  EXPECT_EQ(all_tenants(*store)->back().limits.tpm, 900);
 
   auto unknown = store->set_tenant_limits(999, Limits{}, kAdmin);
   ASSERT_FALSE(unknown.ok());
@@ -40,7 +44,7 @@ TEST_P(StoreBackendTest, TenantLimitsAreReplacedAndAudited) {
   auto negative = store->set_tenant_limits(acme->id, Limits{-1}, kAdmin);
   ASSERT_FALSE(negative.ok());
   EXPECT_NE(negative.error().message.find("budget must be >= 0"), std::string::npos);
-  EXPECT_EQ(store->list_tenants()->back().limits.tpm, 900);
+  EXPECT_EQ(all_tenants(*store)->back().limits.tpm, 900);
 
   auto log = store->audit_log();
   ASSERT_TRUE(log.ok());
@@ -97,11 +101,11 @@ TEST_P(StoreBackendTest, RevokeByNameMatchesTheNameOnly) {
   ASSERT_TRUE(store);
   auto first = store->create_key(NewKey{"team-a"}, kAdmin);
   ASSERT_TRUE(first.ok()) << first.error().message;
-  const int64_t first_id = store->list_keys()->front().id;
+  const int64_t first_id = all_keys(*store)->front().id;
   const std::string id_name = std::to_string(first_id);
   auto second = store->create_key(NewKey{id_name}, kAdmin);
   ASSERT_TRUE(second.ok()) << second.error().message;
-  const int64_t second_id = store->list_keys()->back().id;
+  const int64_t second_id = all_keys(*store)->back().id;
   ASSERT_NE(first_id, second_id);
 
   const std::string prefix = first->substr(0, 8);
@@ -156,8 +160,10 @@ TEST_P(StoreBackendTest, ReadsByNameAndPagesOfPricesUseAnIndex) {
   const std::vector<std::pair<std::string, std::string>> cases = {
       {"SELECT id, name FROM tenants WHERE name = 'acme' ORDER BY id",
        GetParam() == "sqlite" ? "sqlite_autoindex_tenants_1" : "tenants_name_key"},
-      {"SELECT id, name FROM api_keys WHERE name = 'bot' AND revoked_at_us IS NULL ORDER BY id",
+      {"SELECT id, name FROM api_keys WHERE tenant_id = 2 AND name = 'bot' AND revoked_at_us IS "
+       "NULL ORDER BY id",
        "api_keys_active_name"},
+      {"SELECT id, name FROM api_keys WHERE name = 'bot' ORDER BY id", "api_keys_name"},
       {GetParam() == "sqlite"
            ? "SELECT model, input_micro_usd FROM prices WHERE model > 'a' ORDER BY model LIMIT 3"
            : "SELECT model, input_micro_usd FROM prices WHERE model COLLATE \"C\" > 'a' "
@@ -256,7 +262,7 @@ TEST_P(StoreBackendTest, ATenantIsReadByItsName) {
     ASSERT_TRUE(read.ok()) << name << ": " << read.error().message;
     EXPECT_FALSE(read->has_value()) << name;
   }
-  EXPECT_EQ(tenant_names(store->list_tenants()),
+  EXPECT_EQ(tenant_names(all_tenants(*store)),
             (std::vector<std::string>{"default", "acme", "acme2"}));
 }
 
@@ -275,7 +281,7 @@ TEST_P(StoreBackendTest, AnActiveKeyIsReadByItsNameAndARevokedOneIsNot) {
   ASSERT_TRUE(store->revoke_key("gone", kAdmin).ok());
   ASSERT_TRUE(store->create_key(NewKey{"bot2"}, kAdmin).ok());
 
-  auto bot = store->find_active_key_named("bot");
+  auto bot = store->find_active_key_named(2, "bot");
   ASSERT_TRUE(bot.ok()) << bot.error().message;
   ASSERT_TRUE(bot->has_value());
   EXPECT_EQ((*bot)->id, 2);
@@ -287,23 +293,142 @@ TEST_P(StoreBackendTest, AnActiveKeyIsReadByItsNameAndARevokedOneIsNot) {
   EXPECT_EQ((*bot)->models, (std::vector<std::string>{"qwen"}));
   EXPECT_EQ((*bot)->limits.rpm, 60);
 
-  for (const char* name : {"gone", "nobody", "bo", "bot22"}) {
-    auto read = store->find_active_key_named(name);
-    ASSERT_TRUE(read.ok()) << name << ": " << read.error().message;
-    EXPECT_FALSE(read->has_value()) << name;
+  // The default tenant's "bot" is revoked: no active key of that name there.
+  auto in_default = store->find_active_key_named(1, "bot");
+  ASSERT_TRUE(in_default.ok()) << in_default.error().message;
+  EXPECT_FALSE(in_default->has_value());
+  auto bot2 = store->find_active_key_named(1, "bot2");
+  ASSERT_TRUE(bot2.ok() && bot2->has_value());
+  EXPECT_EQ((*bot2)->id, 4);
+  for (const int64_t tenant : {1, 2, 3}) {
+    for (const char* name : {"gone", "nobody", "bo", "bot22"}) {
+      auto read = store->find_active_key_named(tenant, name);
+      ASSERT_TRUE(read.ok()) << name << ": " << read.error().message;
+      EXPECT_FALSE(read->has_value()) << name;
+    }
+    for (const std::string& name : kSqlLookingNames) {
+      auto read = store->find_active_key_named(tenant, name);
+      ASSERT_TRUE(read.ok()) << name << ": " << read.error().message;
+      EXPECT_FALSE(read->has_value()) << name;
+    }
   }
-  for (const std::string& name : kSqlLookingNames) {
-    auto read = store->find_active_key_named(name);
-    ASSERT_TRUE(read.ok()) << name << ": " << read.error().message;
-    EXPECT_FALSE(read->has_value()) << name;
-  }
+  EXPECT_FALSE(store->find_active_key_named(3, "bot")->has_value());
+  EXPECT_FALSE(store->find_active_key_named(2, "bot2")->has_value());
   // Revoking the active "bot" leaves no active key of that name.
   ASSERT_TRUE(store->revoke_key_id(2, kAdmin).ok());
-  auto revoked = store->find_active_key_named("bot");
+  auto revoked = store->find_active_key_named(2, "bot");
   ASSERT_TRUE(revoked.ok()) << revoked.error().message;
   EXPECT_FALSE(revoked->has_value());
-  EXPECT_EQ(key_names(store->list_keys()),
-            (std::vector<std::string>{"bot", "bot", "gone", "bot2"}));
+  EXPECT_EQ(key_names(all_keys(*store)), (std::vector<std::string>{"bot", "bot", "gone", "bot2"}));
+}
+
+std::vector<int64_t> key_ids(Result<std::vector<KeyInfo>> keys) {
+  EXPECT_TRUE(keys.ok()) << keys.error().message;
+  std::vector<int64_t> ids;
+  if (keys.ok())
+    for (const KeyInfo& k : *keys) ids.push_back(k.id);
+  return ids;
+}
+
+// Active keys' names are unique per tenant (schema 7): two tenants each have an active "bot",
+// a second one in the same tenant is refused (by the store, and by the index behind its back);
+// a read by name finds each tenant's own, keys_named() every tenant's, and revoking by the name
+// alone, ambiguous while two tenants have it, says how many and guesses nothing.
+TEST_P(StoreBackendTest, KeyNamesAreUniquePerTenant) {
+  auto store = open();
+  ASSERT_TRUE(store);
+  auto acme = store->create_tenant("acme", {}, kAdmin);
+  auto beta = store->create_tenant("beta", {}, kAdmin);
+  ASSERT_TRUE(acme.ok() && beta.ok());
+  auto in_acme = store->create_key(NewKey{"bot", "acme"}, kAdmin);
+  ASSERT_TRUE(in_acme.ok()) << in_acme.error().message;
+  auto in_beta = store->create_key(NewKey{"bot", "beta", Role::Owner}, kAdmin);
+  ASSERT_TRUE(in_beta.ok()) << in_beta.error().message;
+  auto again = store->create_key(NewKey{"bot", "acme"}, kAdmin);
+  ASSERT_FALSE(again.ok());
+  EXPECT_EQ(again.error().message,
+            "cannot create API key: an active key named 'bot' already exists in tenant 'acme' (id "
+            "1); revoke it first or choose another name");
+
+  auto found_acme = store->find_active_key_named(acme->id, "bot");
+  auto found_beta = store->find_active_key_named(beta->id, "bot");
+  ASSERT_TRUE(found_acme.ok() && found_acme->has_value());
+  ASSERT_TRUE(found_beta.ok() && found_beta->has_value());
+  EXPECT_EQ((*found_acme)->id, 1);
+  EXPECT_EQ((*found_acme)->tenant_id, acme->id);
+  EXPECT_EQ((*found_beta)->id, 2);
+  EXPECT_EQ((*found_beta)->role, Role::Owner);
+  EXPECT_FALSE(store->find_active_key_named(1, "bot")->has_value());
+  EXPECT_EQ(store->authenticate(*in_beta)->value().tenant_id, beta->id);
+
+  auto ambiguous = store->revoke_key("bot", kAdmin);
+  ASSERT_FALSE(ambiguous.ok());
+  EXPECT_EQ(ambiguous.error().message,
+            "cannot revoke API key 'bot': 2 tenants have an active key of that name; give its "
+            "--tenant or its --id");
+  EXPECT_TRUE(store->authenticate(*in_acme)->has_value());
+  EXPECT_TRUE(store->authenticate(*in_beta)->has_value());
+
+  ASSERT_TRUE(store->revoke_key_id(1, kAdmin).ok());
+  ASSERT_TRUE(store->create_key(NewKey{"bot", "acme"}, kAdmin).ok());
+  ASSERT_TRUE(store->create_key(NewKey{"bot"}, kAdmin).ok());
+  EXPECT_EQ(key_ids(store->keys_named("bot")), (std::vector<int64_t>{1, 2, 3, 4}));
+  EXPECT_EQ(key_ids(store->keys_named("bo")), (std::vector<int64_t>{}));
+  for (const std::string& name : kSqlLookingNames)
+    EXPECT_EQ(key_ids(store->keys_named(name)), (std::vector<int64_t>{})) << name;
+  EXPECT_EQ(store->find_active_key_named(acme->id, "bot").value()->id, 3);
+  ambiguous = store->revoke_key("bot", kAdmin);
+  ASSERT_FALSE(ambiguous.ok());
+  EXPECT_EQ(ambiguous.error().message,
+            "cannot revoke API key 'bot': 3 tenants have an active key of that name; give its "
+            "--tenant or its --id");
+  // With its tenant, the name names one key.
+  auto of_acme = store->revoke_key("bot", kAdmin, "acme");
+  ASSERT_TRUE(of_acme.ok()) << of_acme.error().message;
+  EXPECT_EQ(of_acme->id, 3);
+  EXPECT_EQ(of_acme->tenant_id, acme->id);
+  const std::vector<std::pair<std::string, std::string>> refused = {
+      {"acme", "cannot revoke API key 'bot' in tenant 'acme': it is already revoked (id 3)"},
+      {"nobody", "cannot revoke API key: no tenant is named 'nobody'"},
+      {"ACME", "cannot revoke API key: no tenant is named 'ACME'"},
+  };
+  for (const auto& [tenant, message] : refused) {
+    auto result = store->revoke_key("bot", kAdmin, tenant);
+    ASSERT_FALSE(result.ok()) << tenant;
+    EXPECT_EQ(result.error().message, message);
+  }
+  auto no_key = store->revoke_key("robot", kAdmin, "beta");
+  ASSERT_FALSE(no_key.ok());
+  EXPECT_EQ(no_key.error().message,
+            "cannot revoke API key: no key is named 'robot' in tenant 'beta'");
+  ASSERT_TRUE(store->revoke_key_id(4, kAdmin).ok());
+  // One tenant's key left of that name: the name alone revokes it.
+  auto last = store->revoke_key("bot", kAdmin);
+  ASSERT_TRUE(last.ok()) << last.error().message;
+  EXPECT_EQ(last->id, 2);
+  EXPECT_FALSE(store->authenticate(*in_beta)->has_value());
+  auto audit = store->audit_log();
+  ASSERT_TRUE(audit.ok()) << audit.error().message;
+  ASSERT_EQ(audit->size(), 10u);  // two tenants, four keys, four revocations
+  EXPECT_EQ(audit->back().action, "key.revoke");
+  EXPECT_EQ(audit->back().detail, "id=2");
+
+  // Behind the store's back: the index allows one active "bot" per tenant, revoked ones besides.
+  const auto insert = [&](const std::string& secret_hash, int64_t tenant, const char* revoked) {
+    return raw_exec(
+        "INSERT INTO api_keys(name, prefix, secret_sha256, created_at_us, tenant_id, "
+        "revoked_at_us) VALUES ('bot', 'gy-x', '" +
+        secret_hash + "', 0, " + std::to_string(tenant) + ", " + revoked + ")");
+  };
+  EXPECT_EQ(insert("x1", acme->id, "NULL"), "");
+  EXPECT_EQ(insert("x2", beta->id, "NULL"), "");
+  EXPECT_EQ(insert("x3", acme->id, "5"), "");
+  const std::string duplicate = insert("x4", acme->id, "NULL");
+  EXPECT_NE(duplicate.find(GetParam() == "sqlite" ? "UNIQUE constraint failed: api_keys.tenant_id, "
+                                                    "api_keys.name"
+                                                  : "\"api_keys_active_name\""),
+            std::string::npos)
+      << duplicate;
 }
 
 std::vector<std::string> model_names(Result<std::vector<ModelPrice>> prices) {

@@ -13,10 +13,14 @@
 #include "platform/postgres_store.h"
 #include "platform/store.h"
 #include "platform/store_schema.h"
+#include "store_reads.h"
 #include "temp_dir.h"
 
 namespace gengyun::platform {
 namespace {
+
+using testing::all_keys;
+using testing::all_tenants;
 
 using testing::StoreBackendTest;
 
@@ -86,7 +90,7 @@ TEST_P(StoreBackendTest, TenantsAndKeysKeepTheirRolesLimitsModelsAndExpiry) {
   EXPECT_FALSE((*plain_info)->limits.budget_micro_usd || (*plain_info)->limits.rpm ||
                (*plain_info)->limits.tpm || (*plain_info)->expires_at_us);
 
-  auto tenants = store->list_tenants();
+  auto tenants = all_tenants(*store);
   ASSERT_TRUE(tenants.ok());
   ASSERT_EQ(tenants->size(), 2u);
   EXPECT_EQ((*tenants)[0].name, "default");
@@ -131,8 +135,8 @@ TEST_P(StoreBackendTest, BadAdminInputIsRefusedWithTheReasonAndWritesNothing) {
     EXPECT_NE(c.result.error().message.find(c.reason), std::string::npos)
         << c.result.error().message;
   }
-  EXPECT_EQ(store->list_tenants()->size(), 2u);
-  EXPECT_TRUE(store->list_keys()->empty());
+  EXPECT_EQ(all_tenants(*store)->size(), 2u);
+  EXPECT_TRUE(all_keys(*store)->empty());
   EXPECT_FALSE(store->price("qwen")->has_value());
   EXPECT_EQ(store->audit_log()->size(), 1u);
 }
@@ -155,8 +159,8 @@ TEST_P(StoreBackendTest, NamesAreOfASafeCharsetSoNoneStartsAFormulaOrHoldsSql) {
     auto price = store->set_price(bad, kPrice, Actor{});
     ASSERT_FALSE(price.ok()) << bad;
   }
-  EXPECT_EQ(store->list_tenants()->size(), 1u);
-  EXPECT_TRUE(store->list_keys()->empty());
+  EXPECT_EQ(all_tenants(*store)->size(), 1u);
+  EXPECT_TRUE(all_keys(*store)->empty());
   EXPECT_TRUE(store->audit_log()->empty());
   for (const std::string& good : {"acme", "Team_2.prod-eu", "_x", "9lives"}) {
     EXPECT_TRUE(store->create_tenant(good, {}, Actor{}).ok()) << good;
@@ -784,7 +788,7 @@ TEST_P(StoreBackendTest, UsageGroupsSumExactlyWithinTheRangeAndTheScope) {
   EXPECT_EQ(groups(UsageGroupBy::Tenant, {}, {}),
             (G{{"acme", 3, 170, 50, 17, 11}, {"default", 2, 1000, 0, 100, 90}}));
   // An owner of acme sees acme's keys; a member its own key.
-  const int64_t acme = store->list_tenants()->back().id;
+  const int64_t acme = all_tenants(*store)->back().id;
   EXPECT_EQ(groups(UsageGroupBy::Key, {}, acme),
             (G{{"a", 2, 150, 40, 15, 10}, {"b", 1, 20, 10, 2, 1}}));
   EXPECT_EQ(groups(UsageGroupBy::Model, b, {}), (G{{"qwen", 1, 20, 10, 2, 1}}));

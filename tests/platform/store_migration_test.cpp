@@ -1,6 +1,7 @@
 // A database written by the first release (schema version 1) opens in this one: its keys and
 // ledger rows are kept and the new tables appear. A database of version 5 gains PostgreSQL's
-// index on prices' model names (version 6), on each backend.
+// index on prices' model names (version 6), one of version 6 keys' names unique per tenant
+// (version 7), on each backend.
 #include <gtest/gtest.h>
 
 #include <string>
@@ -11,10 +12,13 @@
 #include "platform/store.h"
 #include "platform/store_rules.h"
 #include "platform/store_schema.h"
+#include "store_reads.h"
 #include "temp_dir.h"
 
 namespace gengyun::platform {
 namespace {
+
+using testing::all_keys;
 
 using testing::RawDb;
 using testing::TempDir;
@@ -86,7 +90,7 @@ TEST(StoreMigration, Version1DatabaseKeepsItsKeysAndRows) {
             std::string::npos);
   // New keys and rows work beside the old ones.
   ASSERT_TRUE((*store)->create_key("team-b").ok());
-  EXPECT_EQ((*store)->list_keys()->size(), 2u);
+  EXPECT_EQ(all_keys(**store)->size(), 2u);
 }
 
 using testing::StoreBackendTest;
@@ -132,7 +136,8 @@ TEST_P(StoreBackendTest, AVersion5DatabaseGainsTheIndexOfPricesInByteOrder) {
   const Rows before = raw_query(index_query);
   auto store = open();
   ASSERT_TRUE(store);
-  EXPECT_EQ(raw_query("SELECT version FROM schema_version"), (Rows{{"6"}}));
+  EXPECT_EQ(raw_query("SELECT version FROM schema_version"),
+            (Rows{{std::to_string(kStoreSchemaVersion)}}));
   if (sqlite)
     EXPECT_EQ(raw_query(index_query), before);
   else
@@ -146,6 +151,64 @@ TEST_P(StoreBackendTest, AVersion5DatabaseGainsTheIndexOfPricesInByteOrder) {
   EXPECT_EQ((*page)[0].model, "b/x:1");
   EXPECT_EQ((*page)[1].model, "qwen");
   EXPECT_EQ((*page)[1].price.output, 2);
+}
+
+// A database of version 6, whose active keys' names were unique deployment-wide, opens with
+// them unique per tenant (version 7) on each backend: its keys are kept and another tenant's
+// key may now take a name in use.
+TEST_P(StoreBackendTest, AVersion6DatabaseGetsKeyNamesUniquePerTenant) {
+  std::string secret;
+  {
+    auto store = open();
+    ASSERT_TRUE(store);
+    ASSERT_TRUE(store->create_tenant("acme", {}).ok());
+    auto created = store->create_key(NewKey{"bot", "acme"});
+    ASSERT_TRUE(created.ok()) << created.error().message;
+    secret = *created;
+    ASSERT_TRUE(store->create_key(NewKey{"gone"}).ok());
+    ASSERT_TRUE(store->revoke_key_id(2).ok());
+  }
+  // Version 6 as it was: the unique index on the names alone, no other index on names.
+  ASSERT_EQ(raw_exec("DROP INDEX api_keys_name; DROP INDEX api_keys_active_name; CREATE UNIQUE "
+                     "INDEX api_keys_active_name ON api_keys(name) WHERE revoked_at_us IS NULL; "
+                     "UPDATE schema_version SET version = 6"),
+            "");
+  const std::string insert_bot =
+      "INSERT INTO api_keys(name, prefix, secret_sha256, created_at_us, tenant_id) VALUES "
+      "('bot', 'gy-x', 'x', 0, 1)";
+  ASSERT_NE(raw_exec(insert_bot), "");
+  auto store = open();
+  ASSERT_TRUE(store);
+  EXPECT_EQ(raw_query("SELECT version FROM schema_version"), (Rows{{"7"}}));
+  const bool sqlite = GetParam() == "sqlite";
+  EXPECT_EQ(raw_query(sqlite ? "SELECT sql FROM sqlite_master WHERE type = 'index' AND name LIKE "
+                               "'api_keys_%name' ORDER BY name"
+                             : "SELECT indexdef FROM pg_indexes WHERE indexname LIKE "
+                               "'api_keys_%name' ORDER BY indexname"),
+            sqlite ? (Rows{{"CREATE UNIQUE INDEX api_keys_active_name ON api_keys(tenant_id, name) "
+                            "WHERE revoked_at_us IS NULL"},
+                           {"CREATE INDEX api_keys_name ON api_keys(name)"}})
+                   : (Rows{{"CREATE UNIQUE INDEX api_keys_active_name ON public.api_keys USING "
+                            "btree (tenant_id, name) WHERE (revoked_at_us IS NULL)"},
+                           {"CREATE INDEX api_keys_name ON public.api_keys USING btree (name)"}}));
+  auto bot = store->authenticate(secret);
+  ASSERT_TRUE(bot.ok() && bot->has_value());
+  EXPECT_EQ((*bot)->id, 1);
+  EXPECT_EQ((*bot)->tenant_id, 2);
+  auto again = store->create_key(NewKey{"bot", "acme"});
+  ASSERT_FALSE(again.ok());
+  EXPECT_NE(again.error().message.find("already exists in tenant 'acme' (id 1)"), std::string::npos)
+      << again.error().message;
+  auto in_default = store->create_key(NewKey{"bot"});
+  ASSERT_TRUE(in_default.ok()) << in_default.error().message;
+  auto found = store->find_active_key_named(1, "bot");
+  ASSERT_TRUE(found.ok() && found->has_value());
+  EXPECT_EQ((*found)->tenant_id, 1);
+  EXPECT_EQ(store->find_active_key_named(2, "bot").value()->id, 1);
+  auto named = store->keys_named("gone");
+  ASSERT_TRUE(named.ok()) << named.error().message;
+  ASSERT_EQ(named->size(), 1u);
+  EXPECT_TRUE(named->front().revoked_at_us.has_value());
 }
 
 }  // namespace

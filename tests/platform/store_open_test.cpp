@@ -6,10 +6,13 @@
 
 #include "platform/store.h"
 #include "platform/store_schema.h"
+#include "store_reads.h"
 #include "temp_dir.h"
 
 namespace gengyun::platform {
 namespace {
+
+using testing::all_tenants;
 
 using testing::RawDb;
 using testing::TempDir;
@@ -103,7 +106,7 @@ TEST(StoreOpen, ReadersRefuseAFileWithoutTheSchemaAndLeaveItAsItWas) {
   ASSERT_TRUE(Store::open(empty).ok());
   auto reader = Store::open(empty, /*must_exist=*/true);
   ASSERT_TRUE(reader.ok()) << reader.error().message;
-  EXPECT_EQ((*reader)->list_tenants()->size(), 1u);
+  EXPECT_EQ(all_tenants(**reader)->size(), 1u);
 }
 
 TEST(StoreOpen, ReadersRefuseAFileThatIsNotADatabaseAndLeaveIt) {

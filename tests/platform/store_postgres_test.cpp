@@ -14,10 +14,13 @@
 #include "platform/postgres_store.h"
 #include "platform/store.h"
 #include "postgres_server.h"
-#include "testdata.h"
+#include "store_reads.h"
 
 namespace gengyun::platform {
 namespace {
+
+using testing::all_keys;
+using testing::all_tenants;
 
 using testing::PostgresServer;
 
@@ -35,12 +38,9 @@ TEST(StorePostgres, AnUnreachableServerIsAClearError) {
 }
 
 TEST(StorePostgres, ReadersRefuseADatabaseWithoutTheSchemaAndLeaveItEmpty) {
-  auto server = PostgresServer::get();
-  if (!server.ok()) {
-    if (gengyun::testing::running_in_ci()) FAIL() << server.error().message;
-    GTEST_SKIP() << server.error().message;
-  }
-  auto url = server.value()->new_database();
+  PostgresServer* server = PostgresServer::get_or_skip();
+  if (!server) return;
+  auto url = server->new_database();
   ASSERT_TRUE(url.ok()) << url.error().message;
   auto refused = Store::open(*url, /*must_exist=*/true);
   ASSERT_FALSE(refused.ok());
@@ -52,7 +52,7 @@ TEST(StorePostgres, ReadersRefuseADatabaseWithoutTheSchemaAndLeaveItEmpty) {
   ASSERT_TRUE(Store::open(*url).ok());
   auto reader = Store::open(*url, /*must_exist=*/true);
   ASSERT_TRUE(reader.ok()) << reader.error().message;
-  EXPECT_EQ((*reader)->list_tenants()->size(), 1u);
+  EXPECT_EQ(all_tenants(**reader)->size(), 1u);
 }
 
 /// A fresh database on the tests' server and a store on it whose round trips end within
@@ -62,12 +62,8 @@ class FrozenPostgres : public ::testing::Test {
   static constexpr std::chrono::milliseconds kTimeout{500};
 
   void SetUp() override {
-    auto server = PostgresServer::get();
-    if (!server.ok()) {
-      if (gengyun::testing::running_in_ci()) FAIL() << server.error().message;
-      GTEST_SKIP() << server.error().message;
-    }
-    server_ = server.value();
+    server_ = PostgresServer::get_or_skip();
+    if (!server_) return;
     auto url = server_->new_database();
     ASSERT_TRUE(url.ok()) << url.error().message;
     url_ = *url;
@@ -127,14 +123,14 @@ TEST_F(FrozenPostgres, EveryCallFailsAsUnreachableAndTheStoreWorksAgainOnceThawe
                      "an admission");
   expect_unreachable(store_->settle("r1", {{10, 0, 5}, 200, "ok", "", 3}), "a settlement");
   expect_unreachable(store_->create_tenant("t", {}, {}), "a tenant's creation");
-  expect_unreachable(store_->list_keys(), "the key list");
+  expect_unreachable(all_keys(*store_), "the key list");
   expect_unreachable(store_->usage_rows(), "the usage rows");
   // Not in the key cache (a database read, which the cache's listener, frozen too, cannot
   // vouch for).
   expect_unreachable(store_->authenticate(*other), "a key's authentication");
 
   thaw();
-  auto tenants = store_->list_tenants();
+  auto tenants = all_tenants(*store_);
   ASSERT_TRUE(tenants.ok()) << tenants.error().message;
   EXPECT_EQ(tenants->size(), 1u);
   auto settled = store_->settle("r1", {{10, 0, 5}, 200, "ok", "", 3});
@@ -153,11 +149,11 @@ TEST_F(FrozenPostgres, CallersWaitingForAPooledConnectionGiveUpAsWell) {
   std::vector<Result<std::vector<TenantInfo>>> results(kCallers, make_error("not run"));
   std::vector<std::thread> callers;
   for (int i = 0; i < kCallers; ++i)
-    callers.emplace_back([&, i] { results[i] = store_->list_tenants(); });
+    callers.emplace_back([&, i] { results[i] = all_tenants(*store_); });
   for (std::thread& t : callers) t.join();
   for (int i = 0; i < kCallers; ++i) expect_unreachable(results[i], "caller " + std::to_string(i));
   thaw();
-  EXPECT_TRUE(store_->list_tenants().ok());
+  EXPECT_TRUE(all_tenants(*store_).ok());
 }
 
 // The connection holding a server's advisory lock misses its deadline while PostgreSQL is
@@ -191,13 +187,13 @@ class FrozenPostgresRefusingAtOnce : public FrozenPostgres {
 // deadline, up to 50 s in a burst, holding a handler thread).
 TEST_F(FrozenPostgresRefusingAtOnce, CallsAfterAnUnansweredRoundTripAreRefusedAtOnce) {
   freeze();
-  auto first = store_->list_tenants();
+  auto first = all_tenants(*store_);
   expect_unreachable(first, "the first call");
   if (!first.ok())
     EXPECT_TRUE(contains(first.error().message, "did not answer within 500 ms"))
         << first.error().message;
   for (int i = 0; i < 3; ++i) {
-    auto next = store_->list_keys();
+    auto next = all_keys(*store_);
     expect_unreachable(next, "a call after it");
     if (!next.ok())
       EXPECT_TRUE(contains(next.error().message,
