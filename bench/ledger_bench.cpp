@@ -11,8 +11,10 @@
 // uniformly for each request from a generator seeded with the thread's number, so every run
 // draws the same durations. A request in flight posts one checkpoint halfway (a stream posts
 // one every 64 tokens); in "writer" mode its checkpoint and settlement carry the admission's
-// columns, as the server's do (LedgerWrite::carries_admission). Prints ledger rows written per second (in flight, next to C /
-// the mean generation time, what an engine serving C streams would finish) and the latency the
+// columns, as the server's do (LedgerWrite::carries_admission); the writer has a spool in the
+// temporary directory, as the server's (its journal runs). Prints ledger rows written per
+// second (in flight, next to C / the mean generation time, what an engine serving C streams
+// would finish) and the latency the
 // platform adds per request: authentication + admission + settlement, the generation time left
 // out (p50, p90, p99, and admission alone). Target: p50 < 1 ms, and rows/s far above what the
 // engines serve. Results go to bench/RESULTS.md; run it on an idle machine:
@@ -20,12 +22,15 @@
 //   build/ledger_bench /tmp/ledger-bench.db [REQUESTS] [THREADS] [MODE] [GENERATION]
 //   build/ledger_bench postgresql://user@127.0.0.1:5432/bench [REQUESTS] [THREADS] [MODE] [...]
 // The database should be new (the benchmark adds a tenant, keys and rows to it).
+#include <unistd.h>
+
 #include <algorithm>
 #include <atomic>
 #include <charconv>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <optional>
 #include <random>
 #include <string>
@@ -124,7 +129,17 @@ int main(int argc, char** argv) {
     secrets.push_back(*secret);
   }
 
-  auto writer = gengyun::platform::LedgerWriter::start(**store, {});
+  // A spool of its own, as `serve` has one: the writer's journal runs as in production.
+  const std::string spool = (std::filesystem::temp_directory_path() /
+                             ("ledger_bench-" + std::to_string(getpid()) + "-spool"))
+                                .string();
+  struct RemoveAtExit {
+    std::string path;
+    ~RemoveAtExit() { std::filesystem::remove(path); }
+  } remove_spool{spool};
+  gengyun::platform::LedgerWriterOptions options;
+  options.spool_path = spool;
+  auto writer = gengyun::platform::LedgerWriter::start(**store, options);
   if (!writer.ok()) return fail(writer.error().message);
   const auto admit = [&](const AdmissionRequest& request) -> std::optional<Admission> {
     auto admitted = mode == "direct" ? (*store)->admit(request) : (*writer)->admit(request);
