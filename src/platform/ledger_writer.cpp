@@ -65,7 +65,8 @@ Result<std::unique_ptr<LedgerWriter>> LedgerWriter::start(Store& store,
   writer->replayed_at_start_ = replayed;
   writer->thread_ = std::thread([w = writer.get()] { w->run(); });
   writer->admission_thread_ = std::thread([w = writer.get()] { w->run_admissions(); });
-  if (writer->spool_) writer->journal_thread_ = std::thread([w = writer.get()] { w->run_journal(); });
+  if (writer->spool_)
+    writer->journal_thread_ = std::thread([w = writer.get()] { w->run_journal(); });
   return writer;
 }
 

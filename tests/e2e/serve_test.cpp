@@ -391,6 +391,13 @@ sqlite3* lock_database(const std::string& db) {
   return nullptr;
 }
 
+/// Whether a server's log `err` says it applied the writes of the ledger spool `spool` at start.
+bool applied_spool(const std::string& err, const std::string& spool) {
+  return std::regex_search(
+      err, std::regex("gengyun: applied [0-9]+ spooled ledger write\\(s\\) \\(spool '" + spool +
+                      "'\\)"));
+}
+
 /// Sends `request` to 127.0.0.1:port and reads until `events` SSE events have arrived; returns
 /// the open socket (the stream goes on) or -1.
 int stream_events(int port, const std::string& request, size_t events) {
@@ -511,10 +518,7 @@ TEST_F(ServeTest, KillNineWithARowInTheSpoolLandsItAtRestart) {
 
   start_server();
   // The stream's checkpoints and its settlement, in order.
-  EXPECT_TRUE(std::regex_search(
-      server_->err(),
-      std::regex("gengyun: applied [0-9]+ spooled ledger write\\(s\\) \\(spool '" + spool + "'\\)")))
-      << server_->err();
+  EXPECT_TRUE(applied_spool(server_->err(), spool)) << server_->err();
   EXPECT_EQ(std::filesystem::file_size(spool), 0u);
   const auto second = run_process({kBinary, "serve", "--model", "qwen2-tiny=" + model_path_,
                                    "--listen", "127.0.0.1:" + std::to_string(free_port()),
@@ -578,10 +582,7 @@ TEST_F(ServeTest, KillNineDuringADatabaseStallKeepsTheCheckpointsMadeMeanwhile) 
   sqlite3_close(other);
 
   start_server();
-  EXPECT_TRUE(std::regex_search(
-      server_->err(),
-      std::regex("gengyun: applied [0-9]+ spooled ledger write\\(s\\) \\(spool '" + spool + "'\\)")))
-      << server_->err();
+  EXPECT_TRUE(applied_spool(server_->err(), spool)) << server_->err();
   EXPECT_EQ(server_->stop(), 0) << server_->err();
   auto store = platform::Store::open(db_, /*must_exist=*/true);
   ASSERT_TRUE(store.ok()) << store.error().message;
