@@ -172,7 +172,7 @@ CREATE TABLE IF NOT EXISTS servers (
 )sql";
 
 /// Version 6: an index on prices' model names in byte order (collation "C"), the order of
-/// list_prices() and of the pages of prices_page() (whose cursor is a model name): the
+/// the pages of prices_page() (whose cursor is a model name): the
 /// primary key's index has the database's collation, usable for them only where that is "C".
 /// Written so that it can be applied again.
 constexpr const char* kVersion6 = R"sql(

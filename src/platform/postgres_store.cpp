@@ -622,24 +622,13 @@ Result<std::optional<Price>> PostgresStore::price(const std::string& model) {
   return price;
 }
 
-Result<std::vector<ModelPrice>> PostgresStore::list_prices() {
-  auto lease = pool_->acquire();
-  if (!lease) return lease.error();
-  pg::Connection& conn = **lease;
-  auto rows = conn.query(
-      "SELECT model, input_micro_usd, cached_input_micro_usd, output_micro_usd FROM prices "
-      "ORDER BY model COLLATE \"C\"");
-  if (!rows) return fail("cannot list prices", rows.error());
-  return read_model_prices(*rows);
-}
-
 Result<std::vector<ModelPrice>> PostgresStore::prices_page(const PricePage& page) {
   if (page.limit < 1) return make_error("cannot list prices: a page holds at least 1");
   auto lease = pool_->acquire();
   if (!lease) return lease.error();
   pg::Connection& conn = **lease;
-  // Byte order, as SQLite's and list_prices(), through the index prices_model_bytes (schema
-  // version 6), of the same collation.
+  // Byte order, as SQLite's, through the index prices_model_bytes (schema version 6), of the
+  // same collation.
   auto rows = conn.query(
       "SELECT model, input_micro_usd, cached_input_micro_usd, output_micro_usd FROM prices "
       "WHERE model COLLATE \"C\" > $1 ORDER BY model COLLATE \"C\" LIMIT $2",
@@ -1413,15 +1402,13 @@ Result<std::vector<UsageGroup>> PostgresStore::usage_groups(const UsageQuery& qu
 
 namespace {
 
-/// The audit log's entries with an id above `after_id`, by id; at most `limit` of them when it
-/// is not negative.
+/// The audit log's entries with an id above `after_id`, by id; at most `limit` of them.
 Result<std::vector<AuditEntry>> audit_entries(pg::Connection& conn, int64_t after_id,
                                               int64_t limit) {
   auto rows = conn.query(
       "SELECT at_us, actor_key_id, actor, action, target, detail, id FROM audit_log "
-      "WHERE id > $1 ORDER BY id" +
-          (limit >= 0 ? " LIMIT " + std::to_string(limit) : std::string()),
-      {param(after_id)});
+      "WHERE id > $1 ORDER BY id LIMIT $2",
+      {param(after_id), param(limit)});
   if (!rows) return rows.error();
   std::vector<AuditEntry> entries;
   for (int r = 0; r < rows->count(); ++r)
@@ -1432,14 +1419,6 @@ Result<std::vector<AuditEntry>> audit_entries(pg::Connection& conn, int64_t afte
 }
 
 }  // namespace
-
-Result<std::vector<AuditEntry>> PostgresStore::audit_log() {
-  auto lease = pool_->acquire();
-  if (!lease) return lease.error();
-  auto entries = audit_entries(**lease, 0, -1);
-  if (!entries) return fail("cannot read the audit log", entries.error());
-  return entries;
-}
 
 Result<std::vector<AuditEntry>> PostgresStore::audit_page(const Page& page) {
   if (page.limit < 1) return make_error("cannot read the audit log: a page holds at least 1");

@@ -671,18 +671,6 @@ Result<std::optional<Price>> SqliteStore::price(const std::string& model) {
   return price;
 }
 
-Result<std::vector<ModelPrice>> SqliteStore::list_prices() {
-  std::lock_guard lock(mutex_);
-  auto stmt = Statement::prepare(
-      db_,
-      "SELECT model, input_micro_usd, cached_input_micro_usd, output_micro_usd FROM prices "
-      "ORDER BY model");
-  if (!stmt) return fail("cannot list prices", stmt.error());
-  auto prices = collect(*stmt, read_model_price);
-  if (!prices) return fail("cannot list prices", prices.error());
-  return prices;
-}
-
 Result<std::vector<ModelPrice>> SqliteStore::prices_page(const PricePage& page) {
   if (page.limit < 1) return make_error("cannot list prices: a page holds at least 1");
   std::lock_guard lock(mutex_);
@@ -1255,15 +1243,14 @@ Result<std::vector<UsageGroup>> SqliteStore::usage_groups(const UsageQuery& quer
 
 namespace {
 
-/// The audit log's entries with an id above `after_id`, by id; at most `limit` of them when it
-/// is not negative.
+/// The audit log's entries with an id above `after_id`, by id; at most `limit` of them.
 Result<std::vector<AuditEntry>> audit_entries(sqlite3* db, int64_t after_id, int64_t limit) {
   auto stmt = Statement::prepare(
       db, "SELECT at_us, actor_key_id, actor, action, target, detail, id FROM audit_log "
-          "WHERE id > ?1 ORDER BY id" +
-              (limit >= 0 ? " LIMIT " + std::to_string(limit) : std::string()));
+          "WHERE id > ?1 ORDER BY id LIMIT ?2");
   if (!stmt) return stmt.error();
   stmt->bind(1, after_id);
+  stmt->bind(2, limit);
   return collect(*stmt, [](const Statement& row) {
     return AuditEntry{row.column_int64(0), optional_int(row, 1), row.column_text(2),
                       row.column_text(3),  row.column_text(4),   row.column_text(5),
@@ -1272,13 +1259,6 @@ Result<std::vector<AuditEntry>> audit_entries(sqlite3* db, int64_t after_id, int
 }
 
 }  // namespace
-
-Result<std::vector<AuditEntry>> SqliteStore::audit_log() {
-  std::lock_guard lock(mutex_);
-  auto entries = audit_entries(db_, 0, -1);
-  if (!entries) return fail("cannot read the audit log", entries.error());
-  return entries;
-}
 
 Result<std::vector<AuditEntry>> SqliteStore::audit_page(const Page& page) {
   if (page.limit < 1) return make_error("cannot read the audit log: a page holds at least 1");

@@ -62,7 +62,6 @@ class SqliteStore final : public Store {
   const KeyCache& key_cache() const override { return key_cache_; }
   Result<void> set_price(const std::string& model, const Price& price, const Actor& actor) override;
   Result<std::optional<Price>> price(const std::string& model) override;
-  Result<std::vector<ModelPrice>> list_prices() override;
   Result<std::vector<ModelPrice>> prices_page(const PricePage& page) override;
   Result<std::vector<Result<Admission>>> admit_batch(
       const std::vector<AdmissionRequest>& requests) override;
@@ -77,7 +76,6 @@ class SqliteStore final : public Store {
   Result<std::vector<UsageRecord>> usage_rows() override;
   Result<std::vector<UsageSummary>> usage_summary() override;
   Result<std::vector<UsageGroup>> usage_groups(const UsageQuery& query) override;
-  Result<std::vector<AuditEntry>> audit_log() override;
   Result<std::vector<AuditEntry>> audit_page(const Page& page) override;
 
  private:

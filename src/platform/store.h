@@ -328,8 +328,6 @@ class Store {
                                  const Actor& actor = {}) = 0;
   /// The prices of `model`; nullopt when none were set (the model is then free).
   virtual Result<std::optional<Price>> price(const std::string& model) = 0;
-  /// Every model's prices, ordered by model name.
-  virtual Result<std::vector<ModelPrice>> list_prices() = 0;
   /// The prices of `page`, ordered by model name (bytes), read through the index on it.
   /// Errors: a limit below 1, database errors.
   virtual Result<std::vector<ModelPrice>> prices_page(const PricePage& page) = 0;
@@ -419,8 +417,6 @@ class Store {
   /// database errors.
   virtual Result<std::vector<UsageGroup>> usage_groups(const UsageQuery& query) = 0;
 
-  /// The audit log, oldest first.
-  virtual Result<std::vector<AuditEntry>> audit_log() = 0;
   /// The entries of the audit log in `page` (by AuditEntry::id), oldest first. Errors: a limit
   /// below 1, database errors.
   virtual Result<std::vector<AuditEntry>> audit_page(const Page& page) = 0;

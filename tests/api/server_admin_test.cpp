@@ -71,7 +71,7 @@ class AdminTest : public ServerTest {
   /// The audit log's entries made through the API (SetUp's are the store's, actor "cli").
   std::string audit_actions() {
     std::string out;
-    auto log = store_->audit_log();
+    auto log = platform::testing::all_audit_entries(*store_);
     EXPECT_TRUE(log.ok());
     for (const platform::AuditEntry& e : *log)
       if (e.actor != "cli") out += e.actor + " " + e.action + " " + e.target + "\n";
@@ -242,7 +242,7 @@ TEST_F(AdminTest, ListsArePagedWithLimitAndAfter) {
   const std::vector<std::string> targets = {"test",       "acme",        "rival",       "root",
                                             "acme-owner", "acme-member", "rival-owner", "acme-bot",
                                             "acme-admin", "rival-bot"};
-  auto log = store_->audit_log();
+  auto log = platform::testing::all_audit_entries(*store_);
   ASSERT_TRUE(log.ok());
   ASSERT_EQ(log->size(), targets.size());
   std::map<std::string, int64_t> entries;
@@ -724,7 +724,7 @@ TEST_F(AdminTest, BadInputIs400NamingTheFieldAndWritesNothing) {
   EXPECT_EQ(status("PATCH", "/admin/keys/999", {{"rpm", 1}}, admin_), 404);
   EXPECT_EQ(all_tenants(*store_)->size(), tenants);
   EXPECT_EQ(all_keys(*store_)->size(), keys);
-  EXPECT_TRUE(store_->list_prices()->empty());
+  EXPECT_TRUE(platform::testing::all_prices(*store_)->empty());
   EXPECT_EQ(audit_actions(), "");
   EXPECT_TRUE(rows().empty());
 }

@@ -7,6 +7,7 @@
 #include "api/openai_request.h"
 #include "api/server_fixture.h"
 #include "deploy/units.h"
+#include "../platform/store_reads.h"
 
 namespace gengyun::api::testing {
 namespace {
@@ -215,7 +216,7 @@ TEST_F(ServerModelsTest, APriceOnAnAliasIsRefusedNamingItsModel) {
   options.config.models["stories"].aliases = {"tiny"};
   start_own(own, std::move(options));
   const std::string admin = admin_key();
-  const size_t audited = store_->audit_log()->size();
+  const size_t audited = platform::testing::all_audit_entries(*store_)->size();
   httplib::Client client("127.0.0.1", own.port);
   const auto set_price = [&](const std::string& model) {
     return client.Post("/admin/prices", {{"Authorization", "Bearer " + admin}},
@@ -228,14 +229,14 @@ TEST_F(ServerModelsTest, APriceOnAnAliasIsRefusedNamingItsModel) {
   EXPECT_EQ(error["message"],
             "'tiny' is an alias of the model 'stories', which its requests are billed as: set "
             "the price of 'stories'");
-  EXPECT_TRUE(store_->list_prices()->empty());
-  EXPECT_EQ(store_->audit_log()->size(), audited);
+  EXPECT_TRUE(platform::testing::all_prices(*store_)->empty());
+  EXPECT_EQ(platform::testing::all_audit_entries(*store_)->size(), audited);
   for (const std::string model : {"stories", "not-served"}) {
     auto set = set_price(model);
     ASSERT_TRUE(set);
     EXPECT_EQ(set->status, 200) << model << ": " << set->body;
   }
-  auto prices = store_->list_prices();
+  auto prices = platform::testing::all_prices(*store_);
   ASSERT_TRUE(prices.ok());
   ASSERT_EQ(prices->size(), 2u);
   EXPECT_EQ((*prices)[0].model, "not-served");
@@ -392,8 +393,9 @@ TEST_F(ServerModelsTest, ALoraDerivativeIsBilledAtItsBasesPricesUnlessItHasItsOw
   const json request = {{"model", "chat"}, {"prompt", "Once upon"}, {"max_tokens", 3},
                         {"temperature", 0}};
   for (const int64_t per_token : {1, 3}) {  // the base's prices, then the derivative's own
-    if (per_token == 3)
+    if (per_token == 3) {
       ASSERT_TRUE(store_->set_price("chat", {3'000'000, 0, 6'000'000}, {}).ok());
+    }
     auto r = post_to(own.port, "/v1/completions", request);
     ASSERT_TRUE(r);
     ASSERT_EQ(r->status, 200) << r->body;

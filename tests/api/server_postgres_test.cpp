@@ -144,7 +144,9 @@ class PostgresFrozenTest : public PostgresDownTest {
     deadlines_ = {std::chrono::milliseconds(500), std::chrono::milliseconds(0)};
   }
   void TearDown() override {
-    if (frozen_) EXPECT_TRUE(pg_->thaw().ok());
+    if (frozen_) {
+      EXPECT_TRUE(pg_->thaw().ok());
+    }
     PostgresDownTest::TearDown();
   }
   bool frozen_ = false;

@@ -332,7 +332,9 @@ TEST_F(ReasoningServerTest, ToolChoiceRequiredAndNamedAreCalls) {
     EXPECT_EQ(call["type"], "function");
     EXPECT_TRUE(call["id"].get<std::string>().starts_with("call_")) << call;
     const std::string name = call["function"]["name"];
-    if (choice.is_object()) EXPECT_EQ(name, "get_time");
+    if (choice.is_object()) {
+      EXPECT_EQ(name, "get_time");
+    }
     expect_valid(name, call["function"]["arguments"]);
     EXPECT_TRUE(message["content"].is_null()) << r->body;
     EXPECT_EQ(whole["choices"][0]["finish_reason"], "tool_calls");

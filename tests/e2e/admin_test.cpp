@@ -135,7 +135,7 @@ TEST_F(AdminTest, TenantsKeysAndPricesAreCreatedAsTheFlagsSay) {
   ASSERT_TRUE(stories.ok() && stories->has_value());
   EXPECT_EQ((*stories)->cached_input, 2'000'000);  // defaults to --input
 
-  auto audit = s->audit_log();
+  auto audit = platform::testing::all_audit_entries(*s);
   ASSERT_TRUE(audit.ok());
   ASSERT_EQ(audit->size(), 4u);
   EXPECT_EQ((*audit)[0].action, "tenant.create");
@@ -193,7 +193,7 @@ TEST_F(AdminTest, BadInputExitsOneWithTheReasonAndWritesNothing) {
   EXPECT_TRUE(all_keys(*s)->empty());
   EXPECT_EQ(all_tenants(*s)->size(), 2u);
   EXPECT_FALSE(s->price("qwen")->has_value());
-  EXPECT_EQ(s->audit_log()->size(), 1u);
+  EXPECT_EQ(platform::testing::all_audit_entries(*s)->size(), 1u);
   // Names that look like SQL or a spreadsheet formula are refused, nothing written.
   for (const std::string name : {"t'); DROP TABLE tenants; --", "=cmd|calc"}) {
     const auto out = gengyun({"tenants", "create", name, "--db", db_});
@@ -238,7 +238,7 @@ TEST_F(AdminTest, UpdateChangesTheLimitsGivenAndKeepsTheRest) {
   EXPECT_EQ(k.budget_micro_usd, std::nullopt);
   EXPECT_EQ(k.rpm, 10);
   EXPECT_EQ(k.tpm, 0);
-  auto audit = s->audit_log();
+  auto audit = platform::testing::all_audit_entries(*s);
   ASSERT_TRUE(audit.ok());
   ASSERT_EQ(audit->size(), 5u);
   EXPECT_EQ((*audit)[1].action, "tenant.limits");
@@ -280,7 +280,7 @@ TEST_F(AdminTest, KeysUpdateTakesANameOrAnId) {
   ASSERT_TRUE(s);
   EXPECT_EQ(all_keys(*s)->front().limits.rpm, 10);
   EXPECT_EQ(all_keys(*s)->front().limits.tpm, 5);
-  EXPECT_EQ(s->audit_log()->size(), 4u);  // two creations, the revocation, one update
+  EXPECT_EQ(platform::testing::all_audit_entries(*s)->size(), 4u);  // two creations, the revocation, one update
   const auto help = gengyun({"keys", "update", "--help"});
   EXPECT_NE(help.out.find("--id"), std::string::npos) << help.out;
 }
@@ -328,7 +328,7 @@ TEST_F(AdminTest, UpdateRefusesBadInputWithTheAdminApisReasonsAndWritesNothing) 
   ASSERT_TRUE(s);
   EXPECT_EQ(all_tenants(*s)->at(1).limits.rpm, 60);
   EXPECT_EQ(all_keys(*s)->at(0).limits.rpm, 10);
-  EXPECT_EQ(s->audit_log()->size(), 4u);  // tenant, two keys, the revocation
+  EXPECT_EQ(platform::testing::all_audit_entries(*s)->size(), 4u);  // tenant, two keys, the revocation
   const std::string missing = (dir_ / "missing.db").string();
   for (const auto& command : std::vector<std::vector<std::string>>{
            {"tenants", "update", "acme", "--db", missing, "--rpm", "1"},
@@ -596,7 +596,7 @@ TEST_F(AdminTest, RevokeTakesANameOrAnId) {
   ASSERT_TRUE(s);
   EXPECT_TRUE(all_keys(*s)->front().revoked_at_us);
   EXPECT_TRUE(all_keys(*s)->back().revoked_at_us);
-  auto audit = s->audit_log();
+  auto audit = platform::testing::all_audit_entries(*s);
   ASSERT_TRUE(audit.ok());
   ASSERT_EQ(audit->size(), 4u);  // two creations, two revocations
   EXPECT_EQ((*audit)[3].action, "key.revoke");
@@ -711,7 +711,7 @@ TEST_P(AdminBackendTest, KeyNamesAreATenantsOwnAndANameOfSeveralTenantsNeedsItsT
   for (const platform::KeyInfo& key : *keys) EXPECT_TRUE(key.revoked_at_us) << key.id;
   EXPECT_EQ((*keys)[1].limits.rpm, 5);
   EXPECT_EQ((*keys)[0].limits.rpm, std::nullopt);
-  auto audit = s->audit_log();
+  auto audit = platform::testing::all_audit_entries(*s);
   ASSERT_TRUE(audit.ok()) << audit.error().message;
   EXPECT_EQ(audit->size(), 9u);  // two tenants, three keys, one update, three revocations
   const auto help = gengyun({"keys", "revoke", "--help"});
@@ -754,14 +754,14 @@ TEST_F(AdminTest, CommandsThatAddSomethingCreateAMissingDatabaseAndSaySo) {
   EXPECT_EQ(key.err, "created the database '" + keys_db + "' (there was none)\n");
   EXPECT_TRUE(std::regex_match(key.out, std::regex("gy-[0-9A-Za-z]{43}\n"))) << key.out;
 
-  for (const std::vector<std::string> creating :
+  for (const std::vector<std::string>& creating :
        {std::vector<std::string>{"prices", "set"}, {"tenants", "create"}, {"keys", "create"}}) {
     const auto help = gengyun({creating[0], creating[1], "--help"});
     EXPECT_NE(help.out.find("SQLite file (created when missing) or postgres:// URL"),
               std::string::npos)
         << help.out;
   }
-  for (const std::vector<std::string> reading : {std::vector<std::string>{"keys", "list"},
+  for (const std::vector<std::string>& reading : {std::vector<std::string>{"keys", "list"},
                                                  {"keys", "revoke"},
                                                  {"keys", "update"},
                                                  {"tenants", "list"},

@@ -27,6 +27,7 @@
 #include "gguf/gguf_writer.h"
 #include "platform/ledger_spool.h"
 #include "platform/store.h"
+#include "../platform/store_reads.h"
 #include "process.h"
 #include "testdata.h"
 
@@ -633,7 +634,7 @@ TEST_F(ServeTest, PricesFileIsSeededAtStart) {
   EXPECT_EQ((*price)->input, 150'000);
   EXPECT_EQ((*price)->cached_input, 150'000);
   EXPECT_EQ((*price)->output, 600'000);
-  auto audit = store.value()->audit_log();
+  auto audit = platform::testing::all_audit_entries(*store.value());
   ASSERT_TRUE(audit.ok());
   EXPECT_EQ(audit->size(), 2u);  // key.create and one price.set
 

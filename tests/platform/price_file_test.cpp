@@ -6,8 +6,12 @@
 
 #include <string>
 
+#include "store_reads.h"
+
 namespace gengyun::platform {
 namespace {
+
+using testing::all_audit_entries;
 
 TEST(PriceFile, ParsesEveryModelWithCachedInputDefaultingToInput) {
   auto prices = parse_price_file(
@@ -61,7 +65,7 @@ TEST(PriceFile, SeedingSetsOnlyWhatDiffers) {
   EXPECT_EQ(*seeded, 1);
   EXPECT_EQ((*store)->price("b").value()->output, 4'000'000);
   EXPECT_EQ(seed_prices(**store, *prices, Actor{}).value(), 0);
-  EXPECT_EQ((*store)->audit_log()->size(), 2u);
+  EXPECT_EQ(all_audit_entries(**store)->size(), 2u);
 }
 
 }  // namespace

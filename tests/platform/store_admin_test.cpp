@@ -15,7 +15,9 @@
 namespace gengyun::platform {
 namespace {
 
+using testing::all_audit_entries;
 using testing::all_keys;
+using testing::all_prices;
 using testing::all_tenants;
 
 using testing::RawDb;
@@ -46,7 +48,7 @@ TEST_P(StoreBackendTest, TenantLimitsAreReplacedAndAudited) {
   EXPECT_NE(negative.error().message.find("budget must be >= 0"), std::string::npos);
   EXPECT_EQ(all_tenants(*store)->back().limits.tpm, 900);
 
-  auto log = store->audit_log();
+  auto log = all_audit_entries(*store);
   ASSERT_TRUE(log.ok());
   ASSERT_EQ(log->size(), 2u);
   const AuditEntry& e = log->back();
@@ -82,7 +84,7 @@ TEST_P(StoreBackendTest, KeyLimitsAndRevocationById) {
   ASSERT_FALSE(revoked.ok());
   EXPECT_NE(revoked.error().message.find("revoked"), std::string::npos);
 
-  auto log = store->audit_log();
+  auto log = all_audit_entries(*store);
   ASSERT_TRUE(log.ok());
   ASSERT_EQ(log->size(), 4u);
   EXPECT_EQ((*log)[1].action, "key.limits");
@@ -124,7 +126,7 @@ TEST_P(StoreBackendTest, RevokeByNameMatchesTheNameOnly) {
 
   ASSERT_TRUE(store->revoke_key_id(first_id, kAdmin).ok());
   EXPECT_FALSE(store->authenticate(*first)->has_value());
-  auto audit = store->audit_log();
+  auto audit = all_audit_entries(*store);
   ASSERT_TRUE(audit.ok()) << audit.error().message;
   ASSERT_EQ(audit->size(), 4u);
   EXPECT_EQ((*audit)[2].action, "key.revoke");
@@ -137,11 +139,11 @@ TEST_P(StoreBackendTest, RevokeByNameMatchesTheNameOnly) {
 TEST_P(StoreBackendTest, PricesAreListedByModelName) {
   auto store = open();
   ASSERT_TRUE(store);
-  EXPECT_TRUE(store->list_prices()->empty());
+  EXPECT_TRUE(all_prices(*store)->empty());
   ASSERT_TRUE(store->set_price("zeta", Price{3, 2, 1}, kAdmin).ok());
   ASSERT_TRUE(store->set_price("Alpha", Price{10, 5, 20}, kAdmin).ok());
   ASSERT_TRUE(store->set_price("zeta", Price{4, 4, 4}, kAdmin).ok());
-  auto prices = store->list_prices();
+  auto prices = all_prices(*store);
   ASSERT_TRUE(prices.ok()) << prices.error().message;
   ASSERT_EQ(prices->size(), 2u);
   EXPECT_EQ((*prices)[0].model, "Alpha");
@@ -407,7 +409,7 @@ TEST_P(StoreBackendTest, KeyNamesAreUniquePerTenant) {
   ASSERT_TRUE(last.ok()) << last.error().message;
   EXPECT_EQ(last->id, 2);
   EXPECT_FALSE(store->authenticate(*in_beta)->has_value());
-  auto audit = store->audit_log();
+  auto audit = all_audit_entries(*store);
   ASSERT_TRUE(audit.ok()) << audit.error().message;
   ASSERT_EQ(audit->size(), 10u);  // two tenants, four keys, four revocations
   EXPECT_EQ(audit->back().action, "key.revoke");
@@ -449,7 +451,7 @@ TEST_P(StoreBackendTest, PricesArePagedByModelNameInByteOrder) {
 
   // Bytes: upper case before lower case, "b" before "b/x:1" (whatever the database's locale).
   const Names all = {"Alpha", "Zeta-2", "alpha", "b", "b/x:1", "zeta"};
-  EXPECT_EQ(model_names(store->list_prices()), all);
+  EXPECT_EQ(model_names(all_prices(*store)), all);
   EXPECT_EQ(model_names(store->prices_page({"", 100})), all);
   EXPECT_EQ(model_names(store->prices_page({"", 2})), (Names{"Alpha", "Zeta-2"}));
   EXPECT_EQ(model_names(store->prices_page({"Zeta-2", 2})), (Names{"alpha", "b"}));
@@ -475,7 +477,7 @@ TEST_P(StoreBackendTest, PricesArePagedByModelNameInByteOrder) {
   auto refused = store->prices_page({"", 0});
   ASSERT_FALSE(refused.ok());
   EXPECT_EQ(refused.error().message, "cannot list prices: a page holds at least 1");
-  EXPECT_EQ(model_names(store->list_prices()), all);
+  EXPECT_EQ(model_names(all_prices(*store)), all);
 }
 
 TEST_P(StoreBackendTest, PagesOfTenantsKeysAndTheAuditLogAndReadsById) {
@@ -497,15 +499,15 @@ TEST_P(StoreBackendTest, PagesOfTenantsKeysAndTheAuditLogAndReadsById) {
   EXPECT_EQ(tenant_ids(store->tenants_page({4, 10})), (Ids{}));
   EXPECT_FALSE(store->tenants_page({0, 0}).ok());
 
-  EXPECT_EQ(key_names(store->keys_page({{0, 3}})), (Names{"a1", "r1", "a2"}));
-  EXPECT_EQ(key_names(store->keys_page({{3, 3}})), (Names{"a3", "d1"}));
+  EXPECT_EQ(key_names(store->keys_page({{0, 3}, std::nullopt})), (Names{"a1", "r1", "a2"}));
+  EXPECT_EQ(key_names(store->keys_page({{3, 3}, std::nullopt})), (Names{"a3", "d1"}));
   EXPECT_EQ(key_names(store->keys_page({{0, 10}, 2})), (Names{"a1", "a2", "a3"}));
   EXPECT_EQ(key_names(store->keys_page({{0, 10}, 2, false})), (Names{"a1", "a3"}));
   EXPECT_EQ(key_names(store->keys_page({{1, 1}, 2, false})), (Names{"a3"}));
   EXPECT_EQ(key_names(store->keys_page({{0, 10}, std::nullopt, false})),
             (Names{"a1", "r1", "a3", "d1"}));
   EXPECT_EQ(key_names(store->keys_page({{0, 10}, 99})), (Names{}));
-  EXPECT_FALSE(store->keys_page({{0, 0}}).ok());
+  EXPECT_FALSE(store->keys_page({{0, 0}, std::nullopt}).ok());
 
   auto rival = store->find_tenant(3);
   ASSERT_TRUE(rival.ok() && rival->has_value());
@@ -519,7 +521,7 @@ TEST_P(StoreBackendTest, PagesOfTenantsKeysAndTheAuditLogAndReadsById) {
   EXPECT_FALSE(store->find_key(6)->has_value());
 
   // 3 tenants, 5 keys, 1 revocation.
-  auto all = store->audit_log();
+  auto all = all_audit_entries(*store);
   ASSERT_TRUE(all.ok());
   ASSERT_EQ(all->size(), 9u);
   for (size_t i = 0; i < all->size(); ++i) EXPECT_EQ((*all)[i].id, static_cast<int64_t>(i + 1));
