@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <spdlog/spdlog.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -239,6 +240,10 @@ Result<std::unique_ptr<LedgerSpool>> LedgerSpool::open(const std::string& path, 
     if (ftruncate(fd, static_cast<off_t>(kept)) != 0 || fdatasync(fd) != 0)
       return io_error("cut its last, unfinished line", path);
     spool->bytes_ = kept;
+    spdlog::warn(
+        "ledger spool '{}': its last line was unfinished ({} bytes without their end: a crash "
+        "during an append, which was never acknowledged) and is cut off",
+        path, data.size() - kept);
   }
   return spool;
 }

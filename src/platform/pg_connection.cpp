@@ -348,62 +348,95 @@ Pool::Pool(std::string url, size_t size, std::unique_ptr<Connection> first, Dead
   }
 }
 
-Result<Pool::Lease> Pool::acquire() {
-  std::unique_lock lock(mutex_);
+std::optional<Error> Pool::refusal_locked(bool probe) const {
+  if (!suspect_ || probe) return std::nullopt;
   if (std::chrono::steady_clock::now() < refuse_until_)
     return unreachable_error(
         "PostgreSQL left a round trip unanswered in the last " +
         std::to_string(deadlines_.retry_after.count()) + " ms; it is asked again after that");
-  if (!returned_.wait_for(lock, deadlines_.round_trip,
-                          [&] { return !idle_.empty() || open_ < size_; }))
+  if (probe_out_)
+    return unreachable_error(
+        "PostgreSQL left a round trip unanswered; one caller is asking it again, and the others "
+        "are refused until it answers");
+  return std::nullopt;
+}
+
+Result<Pool::Lease> Pool::acquire() {
+  std::unique_lock lock(mutex_);
+  if (auto refused = refusal_locked(false)) return *refused;
+  bool probe = false;
+  const auto claim_probe = [&] {
+    if (suspect_ && !probe) probe = probe_out_ = true;
+  };
+  claim_probe();
+  const bool free = returned_.wait_for(lock, deadlines_.round_trip, [&] {
+    return !idle_.empty() || open_ < size_ || refusal_locked(probe).has_value();
+  });
+  // The server may have become suspect while it waited.
+  if (auto refused = refusal_locked(probe)) return *refused;
+  claim_probe();
+  if (!free) {
+    if (probe) probe_out_ = false;
     return unreachable_error("no PostgreSQL connection came free within " +
                              std::to_string(deadlines_.round_trip.count()) + " ms");
+  }
   while (!idle_.empty()) {
     std::unique_ptr<Connection> conn = std::move(idle_.back());
     idle_.pop_back();
-    if (!conn->closed_by_server()) return Lease(this, std::move(conn));
+    if (!conn->closed_by_server()) return Lease(this, std::move(conn), probe);
     --open_;
   }
   ++open_;
   lock.unlock();
   auto conn = Connection::connect(url_, deadlines_.round_trip);
   if (!conn) {
-    if (went_unanswered(conn.error())) unanswered();
-    forget();
+    {
+      std::lock_guard relock(mutex_);
+      if (went_unanswered(conn.error())) unanswered_locked();
+    }
+    forget(probe);
     return conn.error();
   }
-  return Lease(this, std::move(*conn));
+  return Lease(this, std::move(*conn), probe);
 }
 
-void Pool::release(std::unique_ptr<Connection> conn) {
-  if (conn->went_unanswered()) unanswered();
-  if (conn->broken()) return forget();
+void Pool::release(std::unique_ptr<Connection> conn, bool probe) {
   {
     std::lock_guard lock(mutex_);
-    idle_.push_back(std::move(conn));
+    if (probe) probe_out_ = false;
+    if (conn->went_unanswered())
+      unanswered_locked();
+    else if (!conn->broken())
+      suspect_ = false;  // the server answered
+    if (conn->broken())
+      --open_;
+    else
+      idle_.push_back(std::move(conn));
   }
-  returned_.notify_one();
+  returned_.notify_all();
 }
 
-void Pool::unanswered() {
-  std::lock_guard lock(mutex_);
+void Pool::unanswered_locked() {
+  if (deadlines_.retry_after.count() == 0) return;
+  suspect_ = true;
   refuse_until_ = std::chrono::steady_clock::now() + deadlines_.retry_after;
 }
 
-void Pool::forget() {
+void Pool::forget(bool probe) {
   {
     std::lock_guard lock(mutex_);
     --open_;
+    if (probe) probe_out_ = false;
   }
-  returned_.notify_one();
+  returned_.notify_all();
 }
 
 Pool::Lease::~Lease() {
-  if (conn_) pool_->release(std::move(conn_));
+  if (conn_) pool_->release(std::move(conn_), probe_);
 }
 
 std::unique_ptr<Connection> Pool::Lease::keep() {
-  pool_->forget();
+  pool_->forget(probe_);
   return std::move(conn_);
 }
 

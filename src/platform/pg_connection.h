@@ -176,7 +176,8 @@ class Pool {
   /// A connection taken from the pool; returned to it on destruction (dropped if broken).
   class Lease {
    public:
-    Lease(Pool* pool, std::unique_ptr<Connection> conn) : pool_(pool), conn_(std::move(conn)) {}
+    Lease(Pool* pool, std::unique_ptr<Connection> conn, bool probe = false)
+        : pool_(pool), conn_(std::move(conn)), probe_(probe) {}
     Lease(Lease&&) noexcept = default;
     Lease& operator=(Lease&&) = delete;
     ~Lease();
@@ -188,6 +189,7 @@ class Pool {
    private:
     Pool* pool_;
     std::unique_ptr<Connection> conn_;
+    bool probe_;  ///< the one lease that asks a server that left a round trip unanswered
   };
 
   /// A pool of at most `size` (>= 1) connections to `url`, holding `first` (already open),
@@ -195,22 +197,29 @@ class Pool {
   Pool(std::string url, size_t size, std::unique_ptr<Connection> first, Deadlines deadlines = {});
   /// An idle connection the server has not closed (those it closed are dropped), else a new
   /// one while fewer than `size` are open, else waits for one, for at most the round-trip
-  /// deadline. Errors: connect()'s; unreachable (database_errors.h) when none came free in time,
-  /// and at once, without asking the server, for `deadlines.retry_after` after a round trip or
-  /// a connection attempt went unanswered.
+  /// deadline. Once a round trip or a connection attempt went unanswered (and retry_after is
+  /// not 0), the server is suspect until one is answered again: callers are refused at once,
+  /// without asking it, for `deadlines.retry_after`, then one caller at a time asks it (the
+  /// probe) while the others are still refused at once, so that a server that stopped
+  /// answering holds one caller per deadline, not every caller. Errors: connect()'s;
+  /// unreachable (database_errors.h) when none came free in time, or refused as above.
   Result<Lease> acquire();
 
  private:
-  void release(std::unique_ptr<Connection> conn);
-  void forget();
-  /// Refuses callers at once for retry_after from now (a round trip went unanswered).
-  void unanswered();
+  void release(std::unique_ptr<Connection> conn, bool probe);
+  void forget(bool probe);
+  /// The server left a round trip unanswered: suspect, refused for retry_after from now.
+  void unanswered_locked();
+  /// Why a caller (the probe or not) is refused at once now; nullopt when it may ask.
+  std::optional<Error> refusal_locked(bool probe) const;
 
   const std::string url_;
   const size_t size_;
   const Deadlines deadlines_;
   std::mutex mutex_;
-  std::chrono::steady_clock::time_point refuse_until_{};  ///< unanswered()'s
+  bool suspect_ = false;    ///< a round trip went unanswered and none was answered since
+  bool probe_out_ = false;  ///< while suspect_, a caller is asking the server
+  std::chrono::steady_clock::time_point refuse_until_{};  ///< unanswered_locked()'s
   std::condition_variable returned_;
   std::vector<std::unique_ptr<Connection>> idle_;
   size_t open_ = 0;  ///< connections open: idle and leased

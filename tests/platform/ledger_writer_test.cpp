@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "../api/eventually.h"
+#include "../api/log_capture.h"
 #include "backends.h"
 #include "platform/ledger_spool.h"
 #include "platform/postgres_store.h"
@@ -777,8 +778,13 @@ TEST(LedgerSpoolTest, AnUnfinishedLastLineIsDroppedAndADamagedLineIsNamed) {
     out << line << "\n" << line.substr(0, 20);  // a crash in the middle of an append
   }
   {
+    api::testing::LogCapture log;
     auto spool = LedgerSpool::open(path);
     ASSERT_TRUE(spool.ok()) << spool.error().message;
+    EXPECT_EQ(log.lines_with("ledger spool '" + path +
+                             "': its last line was unfinished (20 bytes without their end")
+                  .size(),
+              1u);
     ASSERT_TRUE((*spool)->append({settle("r2", 5)}).ok());
     auto writes = (*spool)->read_all();
     ASSERT_TRUE(writes.ok()) << writes.error().message;

@@ -3,6 +3,7 @@
 // server stops answering.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
 #include <string>
 #include <thread>
@@ -73,7 +74,9 @@ class FrozenPostgres : public ::testing::Test {
   }
 
   void TearDown() override {
-    if (frozen_) EXPECT_TRUE(server_->thaw().ok());
+    if (frozen_) {
+      EXPECT_TRUE(server_->thaw().ok());
+    }
   }
 
   void freeze() {
@@ -189,18 +192,59 @@ TEST_F(FrozenPostgresRefusingAtOnce, CallsAfterAnUnansweredRoundTripAreRefusedAt
   freeze();
   auto first = all_tenants(*store_);
   expect_unreachable(first, "the first call");
-  if (!first.ok())
+  if (!first.ok()) {
     EXPECT_TRUE(contains(first.error().message, "did not answer within 500 ms"))
         << first.error().message;
+  }
   for (int i = 0; i < 3; ++i) {
     auto next = all_keys(*store_);
     expect_unreachable(next, "a call after it");
-    if (!next.ok())
+    if (!next.ok()) {
       EXPECT_TRUE(contains(next.error().message,
                            "PostgreSQL left a round trip unanswered in the last 3600000 ms; it is "
                            "asked again after that"))
           << next.error().message;
+    }
   }
+}
+
+class FrozenPostgresProbing : public FrozenPostgres {
+ protected:
+  FrozenPostgresProbing() { retry_after_ = std::chrono::milliseconds(1); }
+};
+
+// Past the refusal's window, one caller at a time asks the frozen server again (the probe,
+// waiting its deadline) while the others are refused at once, instead of each waiting its own
+// deadline (QA 2026-12-03: through a 25 s freeze, requests waited 10-16 s each); once it
+// answers again, a call is served.
+TEST_F(FrozenPostgresProbing, OneCallerAsksAFrozenServerAndTheOthersAreRefusedAtOnce) {
+  freeze();
+  expect_unreachable(all_tenants(*store_), "the first call");
+  std::atomic<bool> stop{false};
+  std::thread asking([&] {
+    while (!stop) (void)all_tenants(*store_);
+  });
+  std::string last_error;
+  const bool refused = api::testing::eventually(
+      [&] {
+        auto next = all_keys(*store_);
+        last_error = next.ok() ? "served" : next.error().message;
+        return contains(last_error,
+                        "PostgreSQL left a round trip unanswered; one caller is asking it again, "
+                        "and the others are refused until it answers");
+      },
+      std::chrono::minutes(1));
+  stop = true;
+  asking.join();
+  EXPECT_TRUE(refused) << last_error;
+  if (!refused) return;
+  auto refusal = all_keys(*store_);
+  expect_unreachable(refusal, "a refused call");
+  thaw();
+  // The first call after the thaw is the probe, answered: the server is trusted again.
+  auto served = all_keys(*store_);
+  EXPECT_TRUE(served.ok()) << served.error().message;
+  EXPECT_TRUE(all_tenants(*store_).ok());
 }
 
 // A new connection to a frozen server: the kernel accepts it, the server never answers its
@@ -209,9 +253,10 @@ TEST_F(FrozenPostgres, ConnectingToAFrozenServerEndsAtTheDeadline) {
   freeze();
   auto conn = pg::Connection::connect(url_, kTimeout);
   expect_unreachable(conn, "a connection");
-  if (!conn.ok())
+  if (!conn.ok()) {
     EXPECT_TRUE(contains(conn.error().message, "did not answer within 500 ms"))
         << conn.error().message;
+  }
 }
 
 }  // namespace
