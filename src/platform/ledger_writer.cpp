@@ -391,8 +391,25 @@ void LedgerWriter::decide(std::vector<PendingAdmission>& batch) {
   std::vector<AdmissionRequest> requests;
   requests.reserve(batch.size());
   for (const PendingAdmission& p : batch) requests.push_back(p.request);
+  notify({LedgerEvent::Kind::Deciding, batch.size(), {}});
   auto decided = store_.admit_batch(requests);
-  if (!decided) return refuse_all(decided.error());
+  if (!decided) {
+    refuse_all(decided.error());
+    // The admissions queued while these waited for the database (a lock, a deadline) are
+    // refused with them, not after as long a wait of their own.
+    std::vector<PendingAdmission> behind;
+    {
+      std::lock_guard lock(mutex_);
+      behind.swap(admissions_);
+    }
+    if (behind.empty()) return;
+    const Error error = make_error(decided.error().message +
+                                   " (so found by the admissions before these, queued while "
+                                   "they waited)");
+    notify({LedgerEvent::Kind::Decided, behind.size(), error.message});
+    for (PendingAdmission& p : behind) p.done->set_value(error);
+    return;
+  }
   notify({LedgerEvent::Kind::Decided, batch.size(), {}});
   for (size_t i = 0; i < batch.size(); ++i) batch[i].done->set_value(std::move((*decided)[i]));
 }

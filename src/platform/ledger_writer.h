@@ -38,6 +38,8 @@ struct LedgerEvent {
     /// `writes` admissions decided in one transaction (refused ones included); with `error`,
     /// none was (the database failed, or the spool holds writes) and each caller got it
     Decided,
+    /// `writes` admissions taken by the admission thread, to be decided now (Decided follows)
+    Deciding,
     /// Called on the admitting caller's thread, not the admission thread: its admission is queued,
     /// `writes` admissions (it included) now wait for the next group admission
     Queued,
@@ -118,7 +120,9 @@ class LedgerWriter {
   /// Queues `request` for the next group admission and waits for its answer: Store::admit's,
   /// decided after the admissions queued before it and seeing their reservations. Errors:
   /// Store::admit's for this request (unknown key, duplicate id, ...), the database failed
-  /// (nothing of the batch was admitted), or the spool holds writes (available()'s error).
+  /// (nothing of the batch was admitted), the spool holds writes (available()'s error), or the
+  /// database failed the group admission before this one while this one was queued (its error,
+  /// said to be theirs): refused then, without asking the database again.
   Result<Admission> admit(AdmissionRequest request);
   /// Queues `write` without waiting (checkpoints: a lost one costs at most one checkpoint's
   /// worth after a crash). Never blocks for longer than a queue push.

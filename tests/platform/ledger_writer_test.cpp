@@ -14,6 +14,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -574,6 +575,41 @@ TEST_P(StoreBackendTest, WritesWaitingForAStalledRoundAreJournaledUntilTheyLand)
   EXPECT_EQ(rows.at("r1").status, "open");
   EXPECT_EQ(rows.at("r2").completion_tokens, 70);
   EXPECT_EQ(rows.at("r2").status, "ok");
+}
+
+// Another process holds the database's lock: a group admission waits out the busy (lock)
+// timeout and is refused as unavailable; the admission queued behind it meanwhile is refused
+// at once after it, saying why, instead of waiting as long again (QA 2026-12-03: up to 10 s).
+TEST_P(StoreBackendTest, AnAdmissionQueuedBehindOneThatFoundTheDatabaseLockedIsRefusedAtOnce) {
+  auto store = open();
+  ASSERT_TRUE(store);
+  const int64_t key = new_key(*store, "k");
+  Events events;
+  auto writer = LedgerWriter::start(*store, {"", 1'000'000, events.observer()});
+  ASSERT_TRUE(writer.ok()) << writer.error().message;
+
+  DatabaseLock lock(location_, GetParam() == "sqlite");
+  ASSERT_EQ(lock.error(), "");
+  std::optional<Result<Admission>> first;
+  std::thread waiting([&] {
+    first = (*writer)->admit({"r1", key, "qwen", "/v1/completions", 10, 1000, kNow});
+  });
+  ASSERT_TRUE(events.wait_for(LedgerEvent::Kind::Deciding));
+  auto second = (*writer)->admit({"r2", key, "qwen", "/v1/completions", 10, 1000, kNow});
+  waiting.join();
+  ASSERT_TRUE(first.has_value());
+  ASSERT_FALSE(first->ok());
+  ASSERT_FALSE(second.ok());
+  EXPECT_EQ(second.error().message,
+            first->error().message +
+                " (so found by the admissions before these, queued while they waited)");
+  // The database was asked once.
+  EXPECT_EQ(events.writes(LedgerEvent::Kind::Deciding), 1u);
+  // Once it is released, the next admission asks it, and is admitted.
+  lock.release();
+  auto third = (*writer)->admit({"r3", key, "qwen", "/v1/completions", 10, 1000, kNow});
+  ASSERT_TRUE(third.ok()) << third.error().message;
+  EXPECT_EQ(third->outcome, Admission::Outcome::Admitted);
 }
 
 // PostgreSQL stops answering (frozen) while a request is open: its settlement goes to the spool
