@@ -585,6 +585,10 @@ void AdminRequest::revoke_key(const AdminCaller& caller, int64_t id) {
     return;
   }
   if (auto revoked = store_.revoke_key_id(id, caller.actor()); !revoked.ok()) {
+    if (platform::is_last_admin_key_error(revoked.error())) {
+      send_error(out_, conflict(revoked.error().message));
+      return;
+    }
     // Another request may have revoked it since.
     auto now = visible_key(store_, &caller, id);
     if (failed(now)) return;

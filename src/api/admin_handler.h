@@ -37,7 +37,8 @@
 // that does not exist or is outside the caller's scope), 401, 403
 // "permission_denied", 404 "not_found" for a tenant or key that does not exist or is outside
 // the caller's scope, 405 for another method on one of these paths, 409 "conflict" for a name
-// in use, 500 when the store fails.
+// in use or for revoking the last active, unexpired admin key (platform/store_rules.h's
+// keeps_an_admin_key()), 500 when the store fails.
 #pragma once
 
 #include <cstdint>

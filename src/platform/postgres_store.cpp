@@ -117,6 +117,24 @@ Result<std::vector<KeyInfo>> keys_where(pg::Connection& conn, std::string_view c
   return read_keys(*rows);
 }
 
+/// store_rules.h's keeps_an_admin_key() for revoking `key` now, in the caller's transaction on
+/// `conn`. The active, unexpired admin keys are read FOR UPDATE (in id order, so that two
+/// revocations lock them in the same order): a concurrent revocation of one of them waits for
+/// this transaction, then reads them again, so that two revocations of the last two admin keys
+/// cannot both pass. Errors: the refusal, database errors (after `what`).
+Result<void> keep_an_admin_key(pg::Connection& conn, const KeyInfo& key, const std::string& what) {
+  if (key.role != Role::Admin) return {};
+  const int64_t now_us = unix_time_us();
+  auto admins = conn.query(
+      "SELECT id FROM api_keys WHERE role = 'admin' AND revoked_at_us IS NULL AND "
+      "(expires_at_us IS NULL OR expires_at_us > $1) ORDER BY id FOR UPDATE",
+      {param(now_us)});
+  if (!admins) return fail(what, admins.error());
+  std::vector<int64_t> ids;
+  for (int row = 0; row < admins->count(); ++row) ids.push_back(admins->int64(row, 0));
+  return keeps_an_admin_key(key, ids, now_us);
+}
+
 UsageRecord read_record(const Rows& rows, int r) {
   return UsageRecord{
       rows.int64(r, 0),  rows.text(r, 1),
@@ -505,6 +523,7 @@ Result<KeyInfo> PostgresStore::revoke_key(const std::string& name, const Actor& 
   if (!named) return fail(what, named.error());
   auto key = key_to_revoke(name, *named, tenant);
   if (!key) return key.error();
+  if (auto kept = keep_an_admin_key(conn, *key, what); !kept) return kept.error();
   if (auto revoked = revoke_locked(conn, *key, actor); !revoked) return fail(what, revoked.error());
   if (auto committed = txn->commit(); !committed) return fail(what, committed.error());
   key_cache_.evict_key(key->id);
@@ -533,6 +552,7 @@ Result<void> PostgresStore::revoke_key_id(int64_t key_id, const Actor& actor) {
   if (!key) return fail(what, key.error());
   if (key->empty()) return make_error(what + ": no such key");
   if (key->front().revoked_at_us) return make_error(what + ": it is already revoked");
+  if (auto kept = keep_an_admin_key(conn, key->front(), what); !kept) return kept.error();
   if (auto revoked = revoke_locked(conn, key->front(), actor); !revoked)
     return fail(what, revoked.error());
   if (auto committed = txn->commit(); !committed) return fail(what, committed.error());

@@ -532,6 +532,7 @@ Result<KeyInfo> SqliteStore::revoke_key(const std::string& name, const Actor& ac
   if (!named) return fail(what, named.error());
   auto key = key_to_revoke(name, *named, tenant);
   if (!key) return key.error();
+  if (auto kept = keep_an_admin_key_locked(*key, what); !kept) return kept.error();
   if (auto revoked = revoke_locked(*key, actor); !revoked) return fail(what, revoked.error());
   if (auto committed = txn->commit(); !committed) return fail(what, committed.error());
   key_cache_.evict_key(key->id);
@@ -548,6 +549,19 @@ Result<void> SqliteStore::revoke_locked(const KeyInfo& key, const Actor& actor) 
   return audit(actor, "key.revoke", key.name, "id=" + std::to_string(key.id));
 }
 
+Result<void> SqliteStore::keep_an_admin_key_locked(const KeyInfo& key, const std::string& what) {
+  if (key.role != Role::Admin) return {};
+  const int64_t now_us = unix_time_us();
+  auto admins = keys_where(
+      db_,
+      "role = 'admin' AND revoked_at_us IS NULL AND (expires_at_us IS NULL OR expires_at_us > ?1)",
+      now_us);
+  if (!admins) return fail(what, admins.error());
+  std::vector<int64_t> ids;
+  for (const KeyInfo& admin : *admins) ids.push_back(admin.id);
+  return keeps_an_admin_key(key, ids, now_us);
+}
+
 Result<void> SqliteStore::revoke_key_id(int64_t key_id, const Actor& actor) {
   const std::string what = "cannot revoke API key " + std::to_string(key_id);
   std::lock_guard lock(mutex_);
@@ -557,6 +571,7 @@ Result<void> SqliteStore::revoke_key_id(int64_t key_id, const Actor& actor) {
   if (!key) return fail(what, key.error());
   if (key->empty()) return make_error(what + ": no such key");
   if (key->front().revoked_at_us) return make_error(what + ": it is already revoked");
+  if (auto kept = keep_an_admin_key_locked(key->front(), what); !kept) return kept.error();
   if (auto revoked = revoke_locked(key->front(), actor); !revoked)
     return fail(what, revoked.error());
   if (auto committed = txn->commit(); !committed) return fail(what, committed.error());

@@ -100,6 +100,10 @@ class SqliteStore final : public Store {
   Result<std::vector<Result<void>>> apply_writes_locked(const std::vector<LedgerWrite>& writes);
   /// Revokes the active `key` and logs it; in the caller's transaction, mutex_ held.
   Result<void> revoke_locked(const KeyInfo& key, const Actor& actor);
+  /// store_rules.h's keeps_an_admin_key() for revoking `key` now, reading the active, unexpired
+  /// admin keys in the caller's transaction (BEGIN IMMEDIATE: no other writer until it ends),
+  /// mutex_ held. Errors: the refusal, database errors (after `what`).
+  Result<void> keep_an_admin_key_locked(const KeyInfo& key, const std::string& what);
   /// The lock file of server `id`; "" for an in-memory database (no other process sees it).
   std::string server_lock_path(const std::string& id) const;
   /// Whether server `id` holds its lock file (this store's own server counts as live).

@@ -205,6 +205,21 @@ Result<KeyInfo> key_to_revoke(const std::string& name, const std::vector<KeyInfo
                     ": it is already revoked (id " + std::to_string(named.back().id) + ")");
 }
 
+Result<void> keeps_an_admin_key(const KeyInfo& key, const std::vector<int64_t>& admin_ids,
+                                int64_t now_us) {
+  const bool active_admin = key.role == Role::Admin && !key.revoked_at_us &&
+                            (!key.expires_at_us || *key.expires_at_us > now_us);
+  if (!active_admin) return {};
+  if (std::any_of(admin_ids.begin(), admin_ids.end(), [&](int64_t id) { return id != key.id; }))
+    return {};
+  return make_error("cannot revoke API key '" + key.name + "' (id " + std::to_string(key.id) +
+                    "): " + std::string(kLastAdminKey));
+}
+
+bool is_last_admin_key_error(const Error& error) {
+  return std::string_view(error.message).ends_with(kLastAdminKey);
+}
+
 std::string describe_limits(const Limits& limits) {
   std::string text;
   if (limits.budget_micro_usd)

@@ -42,6 +42,20 @@ Error ambiguous_key_name(std::string_view action, const std::string& name, size_
 Result<KeyInfo> key_to_revoke(const std::string& name, const std::vector<KeyInfo>& named,
                               const std::string& tenant = "");
 
+/// How the error of revoking the last active, unexpired admin key ends (keeps_an_admin_key()).
+inline constexpr std::string_view kLastAdminKey =
+    "it is the last active admin key; create another admin key first";
+
+/// Whether revoking `key` at `now_us` (microseconds since the Unix epoch) leaves an admin key
+/// that the admin API accepts. `admin_ids` holds the ids of every active (unrevoked), unexpired
+/// (no expiry, or one after `now_us`) admin key, read in the revocation's transaction (and, on
+/// PostgreSQL, locked by it). Errors: "cannot revoke API key 'NAME' (id ID): " + kLastAdminKey
+/// when `key` is such a key and `admin_ids` holds no other.
+Result<void> keeps_an_admin_key(const KeyInfo& key, const std::vector<int64_t>& admin_ids,
+                                int64_t now_us);
+/// Whether `error` is keeps_an_admin_key()'s refusal (the API answers it with 409).
+bool is_last_admin_key_error(const Error& error);
+
 /// True for the statuses of closed rows ("ok", "error", "cancelled", "shutdown",
 /// "interrupted").
 bool is_closed_status(std::string_view status);

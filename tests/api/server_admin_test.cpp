@@ -392,6 +392,28 @@ TEST_F(AdminTest, ABadLimitOrAfterIs400NamingIt) {
 }
 
 // Creating a tenant or a key reads the names it needs one by one (the store's reads by name):
+// The last active, unexpired admin key is not revoked (issue 8): 409, and the key still works.
+TEST_F(AdminTest, TheLastActiveAdminKeyIsNotRevoked) {
+  json body;
+  ASSERT_EQ(
+      status("DELETE", "/admin/keys/" + std::to_string(ids_["acme-admin"]), nullptr, admin_, &body),
+      200)
+      << body.dump();
+  const std::string root = "/admin/keys/" + std::to_string(ids_["root"]);
+  ASSERT_EQ(status("DELETE", root, nullptr, admin_, &body), 409);
+  EXPECT_EQ(body,
+            json({{"error",
+                   {{"message", "cannot revoke API key 'root' (id " + std::to_string(ids_["root"]) +
+                                    "): it is the last active admin key; create another "
+                                    "admin key first"},
+                    {"type", "invalid_request_error"},
+                    {"param", nullptr},
+                    {"code", "conflict"}}}}));
+  ASSERT_EQ(status("GET", root, nullptr, admin_, &body), 200);
+  EXPECT_TRUE(body["revoked_at"].is_null());
+  EXPECT_EQ(audit_actions(), "key:root key.revoke acme-admin\n");
+}
+
 // a name in use is 409, a revoked key's name is free, the tenant is the body's, else the
 // owner's own, else (an admin's) the default one; names match byte for byte.
 TEST_F(AdminTest, ANameIsInUseOnlyByAnActiveKeyOrATenant) {

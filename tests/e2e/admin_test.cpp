@@ -606,6 +606,32 @@ TEST_F(AdminTest, RevokeTakesANameOrAnId) {
   EXPECT_NE(help.out.find("(the name only)"), std::string::npos) << help.out;
 }
 
+// `keys revoke` refuses the last active, unexpired admin key, by id and by name (issue 8).
+TEST_F(AdminTest, RevokeRefusesTheLastAdminKey) {
+  ASSERT_EQ(gengyun({"keys", "create", "--db", db_, "--name", "root", "--role", "admin"}).exit_code,
+            0);
+  const std::string refusal =
+      "error: cannot revoke API key 'root' (id 1): it is the last active admin key; create "
+      "another admin key first\n";
+  for (const std::vector<std::string>& flags :
+       {std::vector<std::string>{"--id", "1"}, std::vector<std::string>{"--name", "root"}}) {
+    std::vector<std::string> args = {"keys", "revoke", "--db", db_};
+    args.insert(args.end(), flags.begin(), flags.end());
+    const auto out = gengyun(args);
+    EXPECT_EQ(out.exit_code, 1) << flags[0];
+    EXPECT_EQ(out.err, refusal) << flags[0];
+  }
+  ASSERT_EQ(gengyun({"keys", "create", "--db", db_, "--name", "ops", "--role", "admin"}).exit_code,
+            0);
+  const auto revoked = gengyun({"keys", "revoke", "--db", db_, "--name", "root"});
+  EXPECT_EQ(revoked.exit_code, 0) << revoked.err;
+  EXPECT_EQ(revoked.err, "revoked key 'root' (id 1)\n");
+  auto s = store();
+  ASSERT_TRUE(s);
+  EXPECT_TRUE(all_keys(*s)->front().revoked_at_us);
+  EXPECT_FALSE(all_keys(*s)->back().revoked_at_us);
+}
+
 /// AdminTest on the backend of the parameter: "sqlite" (its file), "postgres" (a new database on
 /// the tests' PostgreSQL server, postgres_server.h).
 class AdminBackendTest : public AdminTest, public ::testing::WithParamInterface<std::string> {

@@ -10,7 +10,9 @@
 
 #include "backends.h"
 #include "platform/store.h"
+#include "platform/store_rules.h"
 #include "store_reads.h"
+#include "util/clock.h"
 
 namespace gengyun::platform {
 namespace {
@@ -94,6 +96,56 @@ TEST_P(StoreBackendTest, KeyLimitsAndRevocationById) {
   EXPECT_EQ((*log)[3].action, "key.revoke");
   EXPECT_EQ((*log)[3].detail, "id=" + std::to_string(id));
   EXPECT_EQ((*log)[3].actor_key_id, 7);
+}
+
+// The last active, unexpired admin key cannot be revoked, by id or by name (issue 8): the admin
+// API would be locked out. Revoked and expired admin keys do not count; one expiring later does.
+TEST_P(StoreBackendTest, TheLastActiveAdminKeyIsNotRevoked) {
+  auto store = open();
+  ASSERT_TRUE(store);
+  auto root = store->create_key(NewKey{"root", "default", Role::Admin}, kAdmin);
+  ASSERT_TRUE(root.ok()) << root.error().message;
+  ASSERT_TRUE(store->create_key(NewKey{"old", "default", Role::Admin}, kAdmin).ok());
+  ASSERT_TRUE(store->create_key(NewKey{"bot"}, kAdmin).ok());
+  ASSERT_EQ(raw_exec("UPDATE api_keys SET expires_at_us = 1 WHERE name = 'old'"), "");
+  auto keys = all_keys(*store);
+  ASSERT_TRUE(keys.ok() && keys->size() == 3u);
+  const int64_t root_id = (*keys)[0].id;
+  const int64_t old_id = (*keys)[1].id;
+  const std::string refusal = "cannot revoke API key 'root' (id " + std::to_string(root_id) +
+                              "): it is the last active admin key; create another admin key first";
+
+  auto by_id = store->revoke_key_id(root_id, kAdmin);
+  ASSERT_FALSE(by_id.ok());
+  EXPECT_EQ(by_id.error().message, refusal);
+  EXPECT_TRUE(is_last_admin_key_error(by_id.error()));
+  auto by_name = store->revoke_key("root", kAdmin);
+  ASSERT_FALSE(by_name.ok());
+  EXPECT_EQ(by_name.error().message, refusal);
+  EXPECT_TRUE(store->authenticate(*root).value().has_value());
+  // A member key and the expired admin key are revoked as before.
+  ASSERT_TRUE(store->revoke_key("bot", kAdmin).ok());
+  ASSERT_TRUE(store->revoke_key_id(old_id, kAdmin).ok());
+
+  // With a second admin key (expiring in a day) one of the two can go, then not the other.
+  NewKey second{"root2", "default", Role::Admin};
+  second.expires_at_us = unix_time_us() + 86'400'000'000;
+  ASSERT_TRUE(store->create_key(second, kAdmin).ok());
+  const int64_t second_id = all_keys(*store)->back().id;
+  ASSERT_TRUE(store->revoke_key_id(root_id, kAdmin).ok());
+  EXPECT_FALSE(store->authenticate(*root).value().has_value());
+  auto last = store->revoke_key("root2", kAdmin);
+  ASSERT_FALSE(last.ok());
+  EXPECT_EQ(last.error().message,
+            "cannot revoke API key 'root2' (id " + std::to_string(second_id) +
+                "): it is the last active admin key; create another admin key first");
+
+  auto log = all_audit_entries(*store);
+  ASSERT_TRUE(log.ok());
+  std::vector<std::string> revoked;
+  for (const AuditEntry& e : *log)
+    if (e.action == "key.revoke") revoked.push_back(e.target);
+  EXPECT_EQ(revoked, (std::vector<std::string>{"bot", "old", "root"}));
 }
 
 // revoke_key() takes a key's name and nothing else: a name that is another key's id or display

@@ -56,6 +56,55 @@ TEST(StorePostgres, ReadersRefuseADatabaseWithoutTheSchemaAndLeaveItEmpty) {
   EXPECT_EQ(all_tenants(**reader)->size(), 1u);
 }
 
+// Two servers revoking the last two admin keys at once (issue 8): the revocations lock the admin
+// keys, so the second reads them again after the first commits and is refused. The keys are held
+// locked here until both revocations wait for them, so that neither reads before the other.
+TEST(StorePostgres, ConcurrentRevocationsKeepAnAdminKey) {
+  PostgresServer* server = PostgresServer::get_or_skip();
+  if (!server) return;
+  auto url = server->new_database();
+  ASSERT_TRUE(url.ok()) << url.error().message;
+  auto first = Store::open(*url);
+  ASSERT_TRUE(first.ok()) << first.error().message;
+  auto second = Store::open(*url);
+  ASSERT_TRUE(second.ok()) << second.error().message;
+  ASSERT_TRUE((*first)->create_key(NewKey{"a", "default", Role::Admin}).ok());
+  ASSERT_TRUE((*first)->create_key(NewKey{"b", "default", Role::Admin}).ok());
+  auto keys = all_keys(**first);
+  ASSERT_TRUE(keys.ok() && keys->size() == 2u);
+
+  auto holder = pg::Connection::connect(*url);
+  ASSERT_TRUE(holder.ok()) << holder.error().message;
+  ASSERT_TRUE((*holder)->script("BEGIN; SELECT id FROM api_keys FOR UPDATE").ok());
+  Result<void> revoked_a = make_error("not run");
+  Result<void> revoked_b = make_error("not run");
+  std::thread revoke_a([&] { revoked_a = (*first)->revoke_key_id((*keys)[0].id); });
+  std::thread revoke_b([&] { revoked_b = (*second)->revoke_key_id((*keys)[1].id); });
+  auto observer = pg::Connection::connect(*url);
+  ASSERT_TRUE(observer.ok()) << observer.error().message;
+  const bool both_wait = api::testing::eventually([&] {
+    auto waiting = (*observer)->query(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND "
+        "wait_event_type = 'Lock'");
+    return waiting.ok() && waiting->int64(0, 0) == 2;
+  });
+  EXPECT_TRUE((*holder)->script("COMMIT").ok());
+  revoke_a.join();
+  revoke_b.join();
+  ASSERT_TRUE(both_wait);
+
+  ASSERT_NE(revoked_a.ok(), revoked_b.ok());
+  const Error& refused = revoked_a.ok() ? revoked_b.error() : revoked_a.error();
+  const KeyInfo& kept = revoked_a.ok() ? (*keys)[1] : (*keys)[0];
+  EXPECT_EQ(refused.message, "cannot revoke API key '" + kept.name + "' (id " +
+                                 std::to_string(kept.id) +
+                                 "): it is the last active admin key; create another admin key "
+                                 "first");
+  auto after = (*first)->find_key(kept.id);
+  ASSERT_TRUE(after.ok() && after->has_value());
+  EXPECT_FALSE((*after)->revoked_at_us.has_value());
+}
+
 /// A fresh database on the tests' server and a store on it whose round trips end within
 /// kTimeout, to freeze the server under (PostgresServer::freeze()); thawed after each test.
 class FrozenPostgres : public ::testing::Test {
