@@ -5,6 +5,7 @@
 #include <limits>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <map>
 #include <optional>
 #include <string>
 #include <utility>
@@ -96,8 +97,18 @@ int create(const std::string& db, const std::string& name, const CreateFlags& fl
 int list(const std::string& db) {
   auto store = open_store(db, /*must_exist=*/true);
   if (!store) return 1;
-  std::printf("%-6s %-24s %-10s %-8s %-7s %-22s %s\n", "ID", "NAME", "PREFIX", "TENANT", "ROLE",
+  std::printf("%-6s %-24s %-10s %-16s %-7s %-22s %s\n", "ID", "NAME", "PREFIX", "TENANT", "ROLE",
               "CREATED", "STATUS");
+  // Key names are a tenant's own: each row names its tenant, read once per tenant.
+  std::map<int64_t, std::string> tenant_names;
+  const auto tenant_name = [&](int64_t id) -> Result<std::string> {
+    if (auto known = tenant_names.find(id); known != tenant_names.end()) return known->second;
+    auto tenant = store->find_tenant(id);
+    if (!tenant.ok()) return tenant.error();
+    const std::string name = tenant->has_value() ? (*tenant)->name : std::to_string(id);
+    tenant_names.emplace(id, name);
+    return name;
+  };
   // Every key, read in pages of kListPageRows as the admin API's pages read them.
   platform::KeyPage query{{0, kListPageRows}, std::nullopt, true};
   for (;;) {
@@ -107,13 +118,18 @@ int list(const std::string& db) {
       return 1;
     }
     for (const auto& k : keys.value()) {
+      auto tenant = tenant_name(k.tenant_id);
+      if (!tenant.ok()) {
+        std::fprintf(stderr, "error: %s\n", tenant.error().message.c_str());
+        return 1;
+      }
       std::string status = "active";
       if (k.revoked_at_us)
         status = "revoked " + utc_time(*k.revoked_at_us);
       else if (k.expires_at_us)
         status = "expires " + utc_time(*k.expires_at_us);
-      std::printf("%-6lld %-24s %-10s %-8lld %-7s %-22s %s\n", static_cast<long long>(k.id),
-                  k.name.c_str(), k.prefix.c_str(), static_cast<long long>(k.tenant_id),
+      std::printf("%-6lld %-24s %-10s %-16s %-7s %-22s %s\n", static_cast<long long>(k.id),
+                  k.name.c_str(), k.prefix.c_str(), tenant->c_str(),
                   std::string(platform::role_name(k.role)).c_str(),
                   utc_time(k.created_at_us).c_str(), status.c_str());
     }

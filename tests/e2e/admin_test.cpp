@@ -666,6 +666,18 @@ TEST_P(AdminBackendTest, KeyNamesAreATenantsOwnAndANameOfSeveralTenantsNeedsItsT
   const auto in_default = gengyun({"keys", "create", "--db", db_, "--name", "bot"});
   ASSERT_EQ(in_default.exit_code, 0) << in_default.err;
   EXPECT_EQ(in_default.out.substr(0, 3), "gy-");
+  // `keys list` names each key's tenant (id, name, prefix, tenant, ...).
+  const auto listed = gengyun({"keys", "list", "--db", db_});
+  ASSERT_EQ(listed.exit_code, 0) << listed.err;
+  std::vector<std::string> tenants_of_bot;
+  std::istringstream lines(listed.out);
+  for (std::string line; std::getline(lines, line);) {
+    std::istringstream fields(line);
+    std::string id, name, prefix, tenant;
+    fields >> id >> name >> prefix >> tenant;
+    if (name == "bot") tenants_of_bot.push_back(tenant);
+  }
+  EXPECT_EQ(tenants_of_bot, (std::vector<std::string>{"acme", "beta", "default"})) << listed.out;
 
   const std::vector<std::pair<std::vector<std::string>, std::string>> refused = {
       {{"revoke", "--name", "bot"},
