@@ -382,10 +382,11 @@ void LedgerWriter::forget_journal(uint64_t committed) {
 }
 
 void LedgerWriter::decide(std::vector<PendingAdmission>& batch) {
-  const auto refuse_all = [&](const Error& error) {
-    notify({LedgerEvent::Kind::Decided, batch.size(), error.message});
-    for (PendingAdmission& p : batch) p.done->set_value(error);
+  const auto refuse = [&](std::vector<PendingAdmission>& pending, const Error& error) {
+    notify({LedgerEvent::Kind::Decided, pending.size(), error.message});
+    for (PendingAdmission& p : pending) p.done->set_value(error);
   };
+  const auto refuse_all = [&](const Error& error) { refuse(batch, error); };
   // Nothing is admitted while the spool holds writes (fail closed: it could not be billed).
   if (auto writable = available(); !writable) return refuse_all(writable.error());
   std::vector<AdmissionRequest> requests;
@@ -403,12 +404,9 @@ void LedgerWriter::decide(std::vector<PendingAdmission>& batch) {
       behind.swap(admissions_);
     }
     if (behind.empty()) return;
-    const Error error = make_error(decided.error().message +
-                                   " (so found by the admissions before these, queued while "
-                                   "they waited)");
-    notify({LedgerEvent::Kind::Decided, behind.size(), error.message});
-    for (PendingAdmission& p : behind) p.done->set_value(error);
-    return;
+    return refuse(behind, make_error(decided.error().message +
+                                     " (so found by the admissions before these, queued while "
+                                     "they waited)"));
   }
   notify({LedgerEvent::Kind::Decided, batch.size(), {}});
   for (size_t i = 0; i < batch.size(); ++i) batch[i].done->set_value(std::move((*decided)[i]));
