@@ -77,7 +77,10 @@ std::vector<std::pair<std::string, nlohmann::json>> group_fields(platform::Usage
                                                                  const platform::UsageGroup& g) {
   switch (by) {
     case platform::UsageGroupBy::Key:
-      return {{"key_id", g.id}, {"key_name", g.name}};
+      return {{"key_id", g.id},
+              {"key_name", g.name},
+              {"tenant_id", g.tenant_id},
+              {"tenant_name", g.tenant_name}};
     case platform::UsageGroupBy::Model:
       return {{"model", g.name}};
     case platform::UsageGroupBy::Day:

@@ -42,8 +42,8 @@ ApiResult<UsageParams> usage_params(const std::map<std::string, std::string>& va
 /// the caller may see (a member: its own key; an owner: its tenant; an admin: everything) as
 /// JSON {"object": "list", "start", "end" (Unix seconds), "group_by", "data": [{group fields,
 /// "requests", "prompt_tokens", "cached_prompt_tokens", "completion_tokens",
-/// "cost_micro_usd"}]} or as CSV with the same columns. Group fields: key_id and key_name,
-/// model, day ("YYYY-MM-DD"), or tenant_id and tenant_name. 500 when the store fails. Blocks
+/// "cost_micro_usd"}]} or as CSV with the same columns. Group fields: key_id, key_name and the
+/// key's tenant_id and tenant_name; model; day ("YYYY-MM-DD"); or tenant_id and tenant_name. 500 when the store fails. Blocks
 /// (the store): run it on a handler thread.
 void handle_usage(platform::Store& store, const HttpRequest& request, Responder& out);
 

@@ -58,7 +58,8 @@ int usage(const std::string& db, bool json, const std::map<std::string, std::str
   if (json) {
     nlohmann::json out = nlohmann::json::array();
     for (const auto& r : rows.value())
-      out.push_back({{"key_name", r.key_name},
+      out.push_back({{"tenant_name", r.tenant_name},
+                     {"key_name", r.key_name},
                      {"key_id", r.key_id},
                      {"model", r.model},
                      {"requests", r.requests},
@@ -68,11 +69,12 @@ int usage(const std::string& db, bool json, const std::map<std::string, std::str
     std::printf("%s\n", out.dump(2).c_str());
     return 0;
   }
-  std::printf("%-24s %-28s %10s %14s %18s %14s\n", "KEY", "MODEL", "REQUESTS", "PROMPT_TOKENS",
-              "COMPLETION_TOKENS", "COST_USD");
+  std::printf("%-16s %-24s %-28s %10s %14s %18s %14s\n", "TENANT", "KEY", "MODEL", "REQUESTS",
+              "PROMPT_TOKENS", "COMPLETION_TOKENS", "COST_USD");
   for (const auto& r : rows.value())
-    std::printf("%-24s %-28s %10lld %14lld %18lld %14s\n", r.key_name.c_str(), r.model.c_str(),
-                static_cast<long long>(r.requests), static_cast<long long>(r.prompt_tokens),
+    std::printf("%-16s %-24s %-28s %10lld %14lld %18lld %14s\n", r.tenant_name.c_str(),
+                r.key_name.c_str(), r.model.c_str(), static_cast<long long>(r.requests),
+                static_cast<long long>(r.prompt_tokens),
                 static_cast<long long>(r.completion_tokens),
                 platform::format_usd(r.cost_micro_usd).c_str());
   return 0;

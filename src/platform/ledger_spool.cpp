@@ -262,7 +262,7 @@ Result<void> LedgerSpool::append(const std::vector<LedgerWrite>& writes) {
   return {};
 }
 
-Result<std::vector<LedgerWrite>> LedgerSpool::read_all() {
+Result<std::string> LedgerSpool::contents() const {
   std::string data(bytes_, '\0');
   size_t done = 0;
   while (done < data.size()) {
@@ -273,20 +273,65 @@ Result<std::vector<LedgerWrite>> LedgerSpool::read_all() {
     done += static_cast<size_t>(n);
   }
   data.resize(done);
+  return data;
+}
+
+Result<std::vector<LedgerWrite>> LedgerSpool::read_all() {
+  auto data = contents();
+  if (!data) return data.error();
   std::vector<LedgerWrite> writes;
   size_t line_number = 0;
-  for (size_t start = 0; start < data.size();) {
-    const size_t end = data.find('\n', start);
+  for (size_t start = 0; start < data->size();) {
+    const size_t end = data->find('\n', start);
     if (end == std::string::npos) break;  // cut short by a crash: never acknowledged
     ++line_number;
-    auto write = parse_spool_line(data.substr(start, end - start));
+    auto write = parse_spool_line(data->substr(start, end - start));
     if (!write)
       return make_error("ledger spool '" + path_ + "', line " + std::to_string(line_number) + ": " +
-                        write.error().message);
+                        write.error().message + " (`gengyun spool repair " + path_ +
+                        "` sets damaged lines aside)");
     writes.push_back(std::move(*write));
     start = end + 1;
   }
   return writes;
+}
+
+Result<LedgerSpool::Repair> LedgerSpool::set_aside_damaged(const std::string& aside_path) {
+  auto data = contents();
+  if (!data) return data.error();
+  Repair repair;
+  std::string good;
+  size_t line_number = 0;
+  for (size_t start = 0; start < data->size();) {
+    const size_t end = data->find('\n', start);
+    if (end == std::string::npos) break;  // open() cut an unfinished last line
+    ++line_number;
+    const std::string line = data->substr(start, end - start);
+    if (parse_spool_line(line)) {
+      (good += line) += '\n';
+      ++repair.kept;
+    } else {
+      repair.damaged_lines.push_back(line_number);
+    }
+    start = end + 1;
+  }
+  if (repair.damaged_lines.empty()) return repair;
+  const auto aside_error = [&](const char* what) {
+    return make_error("cannot " + std::string(what) + " '" + aside_path +
+                      "' (the copy of ledger spool '" + path_ + "'): " + std::strerror(errno));
+  };
+  const int aside = ::open(aside_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (aside < 0) return aside_error("create");
+  const bool copied = write_all(aside, *data, 0) && fsync(aside) == 0;
+  Error copy_error = copied ? Error{} : aside_error("write");
+  close(aside);
+  if (!copied) return copy_error;
+  if (!write_all(fd_, good, 0) || ftruncate(fd_, static_cast<off_t>(good.size())) != 0 ||
+      fdatasync(fd_) != 0)
+    return io_error("rewrite it without its damaged lines (all of it is in '" + aside_path + "')",
+                    path_);
+  bytes_ = good.size();
+  return repair;
 }
 
 Result<void> LedgerSpool::clear() {

@@ -36,11 +36,27 @@ class LedgerSpool {
   Result<std::vector<LedgerWrite>> read_all();
   /// Empties the spool (after its writes landed) and fsyncs. Errors: I/O.
   Result<void> clear();
+
+  /// What set_aside_damaged() did: the spooled writes it kept, and the 1-based numbers of the
+  /// damaged lines it took out (none: nothing was written).
+  struct Repair {
+    size_t kept = 0;
+    std::vector<size_t> damaged_lines;
+  };
+  /// Takes the lines that are not spooled writes (read_all()'s refusal, which stops `serve`) out
+  /// of the spool, keeping the others in order: first the whole spool as it was is copied to
+  /// `aside_path` (created, mode 0600; it must not exist) and synced, so a person can read the
+  /// damaged lines and nothing is lost if this stops halfway; then the spool is rewritten with
+  /// the good lines and synced. A spool without damaged lines is left as it was and nothing is
+  /// created. Errors: I/O, `aside_path` exists.
+  Result<Repair> set_aside_damaged(const std::string& aside_path);
   const std::string& path() const { return path_; }
 
  private:
   LedgerSpool(int fd, std::string path, size_t bytes)
       : fd_(fd), path_(std::move(path)), bytes_(bytes) {}
+  /// The spool's bytes. Errors: I/O.
+  Result<std::string> contents() const;
 
   int fd_;
   std::string path_;

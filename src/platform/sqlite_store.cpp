@@ -1219,14 +1219,15 @@ Result<std::vector<UsageSummary>> SqliteStore::usage_summary() {
   auto stmt =
       Statement::prepare(db_,
                          "SELECT k.name, u.key_id, u.model, count(*), sum(u.prompt_tokens), "
-                         "sum(u.completion_tokens), sum(u.cost_micro_usd) FROM usage_ledger AS u "
-                         "JOIN api_keys AS k ON k.id = u.key_id "
-                         "GROUP BY u.key_id, u.model ORDER BY k.name, u.model, u.key_id");
+                         "sum(u.completion_tokens), sum(u.cost_micro_usd), t.name "
+                         "FROM usage_ledger AS u JOIN api_keys AS k ON k.id = u.key_id "
+                         "JOIN tenants AS t ON t.id = k.tenant_id GROUP BY u.key_id, u.model "
+                         "ORDER BY t.name, k.name, u.model, u.key_id");
   if (!stmt) return fail("cannot summarise usage", stmt.error());
   auto summary = collect(*stmt, [](const Statement& row) {
     return UsageSummary{row.column_text(0),  row.column_int64(1), row.column_text(2),
                         row.column_int64(3), row.column_int64(4), row.column_int64(5),
-                        row.column_int64(6)};
+                        row.column_int64(6), row.column_text(7)};
   });
   if (!summary) return fail("cannot summarise usage", summary.error());
   return summary;
@@ -1249,7 +1250,7 @@ Result<std::vector<UsageGroup>> SqliteStore::usage_groups(const UsageQuery& quer
   auto groups = collect(*stmt, [](const Statement& row) {
     return UsageGroup{row.column_int64(0), row.column_text(1),  row.column_int64(2),
                       row.column_int64(3), row.column_int64(4), row.column_int64(5),
-                      row.column_int64(6)};
+                      row.column_int64(6), row.column_int64(7), row.column_text(8)};
   });
   if (!groups) return fail("cannot report usage", groups.error());
   finish_groups(query.group_by, *groups);

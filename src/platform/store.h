@@ -133,6 +133,7 @@ struct UsageSummary {
   int64_t prompt_tokens;
   int64_t completion_tokens;
   int64_t cost_micro_usd = 0;
+  std::string tenant_name = {};  ///< the key's tenant (key names are a tenant's own)
 };
 
 /// How usage is grouped (GET /v1/usage, `gengyun usage`).
@@ -150,7 +151,8 @@ struct UsageQuery {
 
 /// One group of a usage report. `id` is the key's or tenant's id, or the day's number since
 /// the Unix epoch (UTC); 0 for models. `name` is the key's, model's or tenant's name, or the
-/// day as "YYYY-MM-DD".
+/// day as "YYYY-MM-DD". A key's group also names its tenant (key names are a tenant's own, so
+/// two tenants may each have a key "bot"); other groups leave tenant_id 0 and tenant_name "".
 struct UsageGroup {
   int64_t id = 0;
   std::string name;
@@ -159,6 +161,8 @@ struct UsageGroup {
   int64_t cached_prompt_tokens = 0;
   int64_t completion_tokens = 0;
   int64_t cost_micro_usd = 0;
+  int64_t tenant_id = 0;
+  std::string tenant_name = {};
 };
 
 /// A request asking to be served: its worst case is reserved against the budgets and rates.
@@ -406,13 +410,14 @@ class Store {
   /// Every ledger row in insertion order (tests, audits).
   virtual Result<std::vector<UsageRecord>> usage_rows() = 0;
 
-  /// Requests, token and cost sums per key and model, ordered by key name, model, key id
-  /// (revoked keys can share a name with a later key).
+  /// Requests, token and cost sums per key and model, ordered by the key's tenant name, key
+  /// name, model, key id (revoked keys can share a name with a later key; keys of two tenants
+  /// can share a name).
   virtual Result<std::vector<UsageSummary>> usage_summary() = 0;
 
   /// Requests, token and cost sums of the rows `query` selects (open rows count their
   /// checkpoint and no cost yet), one group per key, model, UTC day or tenant, ordered by
-  /// group (name for keys, models and tenants, then id; date for days); grouped by model,
+  /// group (keys by tenant name, name, id; models and tenants by name, then id; days by date); grouped by model,
   /// without the rows that have no model (refused before one was read, at no cost). Errors:
   /// database errors.
   virtual Result<std::vector<UsageGroup>> usage_groups(const UsageQuery& query) = 0;

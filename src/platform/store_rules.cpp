@@ -250,13 +250,14 @@ std::string describe_price(const Price& price) {
 
 std::string usage_groups_sql(UsageGroupBy group_by, char placeholder) {
   const std::string p(1, placeholder);
-  std::string id, name, join, group;
+  std::string id, name, join, group, tenant = "0, ''";
   switch (group_by) {
     case UsageGroupBy::Key:
       id = "u.key_id";
       name = "k.name";
-      join = " JOIN api_keys AS k ON k.id = u.key_id";
-      group = "u.key_id, k.name";
+      tenant = "k.tenant_id, t.name";
+      join = " JOIN api_keys AS k ON k.id = u.key_id JOIN tenants AS t ON t.id = k.tenant_id";
+      group = "u.key_id, k.name, k.tenant_id, t.name";
       break;
     case UsageGroupBy::Model:
       id = "0";
@@ -277,8 +278,8 @@ std::string usage_groups_sql(UsageGroupBy group_by, char placeholder) {
   }
   return "SELECT " + id + ", " + name +
          ", count(*), coalesce(sum(u.prompt_tokens), 0), coalesce(sum(u.cached_prompt_tokens), 0),"
-         " coalesce(sum(u.completion_tokens), 0), coalesce(sum(u.cost_micro_usd), 0)"
-         " FROM usage_ledger AS u" +
+         " coalesce(sum(u.completion_tokens), 0), coalesce(sum(u.cost_micro_usd), 0), " +
+         tenant + " FROM usage_ledger AS u" +
          join + " WHERE u.started_at_us >= " + p + "1 AND u.started_at_us < " + p + "2 AND (" + p +
          "3 IS NULL OR u.key_id = " + p + "3) AND (" + p + "4 IS NULL OR u.tenant_id = " + p +
          "4)" + (group_by == UsageGroupBy::Model ? " AND u.model <> ''" : "") + " GROUP BY " +
@@ -289,7 +290,7 @@ void finish_groups(UsageGroupBy group_by, std::vector<UsageGroup>& groups) {
   if (group_by == UsageGroupBy::Day)
     for (UsageGroup& group : groups) group.name = day_name(group.id);
   std::sort(groups.begin(), groups.end(), [](const UsageGroup& a, const UsageGroup& b) {
-    return std::tie(a.name, a.id) < std::tie(b.name, b.id);
+    return std::tie(a.tenant_name, a.name, a.id) < std::tie(b.tenant_name, b.name, b.id);
   });
 }
 

@@ -122,13 +122,15 @@ std::string describe_key(const NewKey& key, const std::string& joined_models);
 std::string describe_price(const Price& price);
 
 /// The SQL of a usage report in either dialect (`placeholder` '?' for SQLite's ?N, '$' for
-/// PostgreSQL's $N): SELECT id, name and the sums, unordered (finish_groups() orders them),
+/// PostgreSQL's $N): SELECT id, name, the sums, and the key's tenant id and name (0 and '' when
+/// not grouped by key), unordered (finish_groups() orders them),
 /// with parameters 1 start_us, 2 end_us, 3 key_id or NULL, 4 tenant_id or NULL. Grouped by
 /// model, rows without a model (requests refused before one was read: they cost nothing) are
 /// left out.
 std::string usage_groups_sql(UsageGroupBy group_by, char placeholder);
 
-/// Names the days of a report grouped by day and orders the groups by name (bytes), then id.
+/// Names the days of a report grouped by day and orders the groups by tenant name (keys' groups
+/// only), name (bytes), then id.
 void finish_groups(UsageGroupBy group_by, std::vector<UsageGroup>& groups);
 
 /// "YYYY-MM-DD" of day `day` since the Unix epoch (UTC).

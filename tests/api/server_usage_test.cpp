@@ -98,15 +98,17 @@ TEST_F(UsageTest, EachRoleSeesExactlyItsScope) {
 }
 
 TEST_F(UsageTest, CsvHasAHeaderAndOneLinePerGroup) {
+  const std::string acme = std::to_string(store_->find_tenant_named("acme").value()->id);
   auto r = get("/v1/usage?" + kRange + "&group_by=key&format=csv", owner_);
   ASSERT_TRUE(r);
   ASSERT_EQ(r->status, 200) << r->body;
   EXPECT_EQ(r->get_header_value("Content-Type"), "text/csv");
   EXPECT_EQ(r->body,
-            "key_id,key_name,requests,prompt_tokens,cached_prompt_tokens,completion_tokens,"
-            "cost_micro_usd\n" +
-                std::to_string(ids_["acme-bot"]) + ",acme-bot,2,60,0,2,6\n" +
-                std::to_string(ids_["acme-owner"]) + ",acme-owner,1,10,0,1,1\n");
+            "key_id,key_name,tenant_id,tenant_name,requests,prompt_tokens,cached_prompt_tokens,"
+            "completion_tokens,cost_micro_usd\n" +
+                std::to_string(ids_["acme-bot"]) + ",acme-bot," + acme + ",acme,2,60,0,2,6\n" +
+                std::to_string(ids_["acme-owner"]) + ",acme-owner," + acme +
+                ",acme,1,10,0,1,1\n");
 }
 
 TEST_F(UsageTest, BadParametersAre400WithTheReason) {

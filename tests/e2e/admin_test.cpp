@@ -16,6 +16,7 @@
 
 #include "../platform/postgres_server.h"
 #include "../platform/store_reads.h"
+#include "platform/ledger_spool.h"
 #include "platform/store.h"
 #include "process.h"
 #include "util/clock.h"
@@ -411,6 +412,64 @@ TEST_F(AdminTest, ListCommandsPrintEveryRowAcrossPages) {
   for (size_t i = 0; i < key_rows.size(); ++i)
     EXPECT_EQ(key_rows[i], (std::pair<std::string, std::string>{std::to_string(i + 1),
                                                                 "k" + std::to_string(i + 1)}));
+}
+
+// Key names are a tenant's own: the summary table and the report by key name each key's tenant.
+TEST_F(AdminTest, UsageNamesTheTenantOfEachKey) {
+  ASSERT_EQ(gengyun({"tenants", "create", "acme", "--db", db_}).exit_code, 0);
+  ASSERT_EQ(gengyun({"keys", "create", "--db", db_, "--name", "bot"}).exit_code, 0);
+  ASSERT_EQ(gengyun({"keys", "create", "--db", db_, "--name", "bot", "--tenant", "acme"}).exit_code,
+            0);
+  {
+    auto s = platform::Store::open(db_);
+    ASSERT_TRUE(s.ok()) << s.error().message;
+    const int64_t at = 1'709'164'800'000'000;  // 2024-02-29T00:00:00Z
+    for (const auto& [key_id, prompt] : {std::pair{1, 10}, std::pair{2, 20}}) {
+      platform::UsageRecord r{key_id, "qwen", prompt, 2, at, at, "/v1/completions", 200, "ok", ""};
+      r.cost_micro_usd = prompt;
+      ASSERT_TRUE((*s)->record_usage(r).ok());
+    }
+  }
+  auto table = gengyun({"usage", "--db", db_});
+  ASSERT_EQ(table.exit_code, 0) << table.err;
+  char expected[512];
+  std::snprintf(expected, sizeof expected,
+                "%-16s %-24s %-28s %10s %14s %18s %14s\n%-16s %-24s %-28s %10d %14d %18d %14s\n"
+                "%-16s %-24s %-28s %10d %14d %18d %14s\n",
+                "TENANT", "KEY", "MODEL", "REQUESTS", "PROMPT_TOKENS", "COMPLETION_TOKENS",
+                "COST_USD", "acme", "bot", "qwen", 1, 20, 2, "0.00002", "default", "bot", "qwen",
+                1, 10, 2, "0.00001");
+  EXPECT_EQ(table.out, expected);
+  auto csv = gengyun({"usage", "--db", db_, "--start", "2024-02-29", "--end", "2024-03-01",
+                      "--format", "csv"});
+  ASSERT_EQ(csv.exit_code, 0) << csv.err;
+  EXPECT_EQ(csv.out,
+            "key_id,key_name,tenant_id,tenant_name,requests,prompt_tokens,cached_prompt_tokens,"
+            "completion_tokens,cost_micro_usd\n"
+            "2,bot,2,acme,1,20,0,2,20\n"
+            "1,bot,1,default,1,10,0,2,10\n");
+}
+
+// `spool repair` creates no spool where there is none, and leaves one a live server holds alone.
+TEST_F(AdminTest, SpoolRepairRefusesAMissingSpoolAndOneAServerHolds) {
+  const std::string spool = db_ + "-ledger-spool";
+  const auto missing = gengyun({"spool", "repair", spool});
+  EXPECT_EQ(missing.exit_code, 1);
+  EXPECT_EQ(missing.err, "error: ledger spool '" + spool + "': no such file\n");
+  EXPECT_FALSE(std::filesystem::exists(spool));
+  { std::ofstream(spool) << "garbage\n"; }
+  auto held = platform::LedgerSpool::open(spool);  // as a live server holds it
+  ASSERT_TRUE(held.ok()) << held.error().message;
+  const auto refused = gengyun({"spool", "repair", spool});
+  EXPECT_EQ(refused.exit_code, 1);
+  EXPECT_EQ(refused.err, "error: ledger spool '" + spool +
+                             "' is held by another live server; give each server a spool of its "
+                             "own (serve --ledger-spool PATH)\n");
+  const auto no_path = gengyun({"spool", "repair"});
+  EXPECT_NE(no_path.exit_code, 0);
+  EXPECT_NE(no_path.err.find("PATH is required"), std::string::npos) << no_path.err;
+  std::ifstream in(spool);
+  EXPECT_EQ(std::string(std::istreambuf_iterator<char>(in), {}), "garbage\n");
 }
 
 TEST_F(AdminTest, CommandsThatReadALedgerRefuseAMissingDatabase) {

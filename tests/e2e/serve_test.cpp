@@ -168,7 +168,8 @@ TEST_F(ServeTest, GreedyAnswersMatchGengyunRunAndAreMetered) {
   json rows = usage();
   ASSERT_EQ(rows.size(), 1u) << rows;
   rows[0].erase("key_id");
-  EXPECT_EQ(rows, json::array({{{"key_name", "e2e"},
+  EXPECT_EQ(rows, json::array({{{"tenant_name", "default"},
+                                {"key_name", "e2e"},
                                 {"model", "qwen2-tiny"},
                                 {"requests", 3},
                                 {"prompt_tokens", 2 * prompt_tokens + chat_prompt},
@@ -538,6 +539,65 @@ TEST_F(ServeTest, KillNineWithARowInTheSpoolLandsItAtRestart) {
   ASSERT_EQ(rows->size(), 1u);
   EXPECT_EQ(rows->front().status, "ok");
   EXPECT_EQ(rows->front().completion_tokens, completion);
+}
+
+// A damaged line in the middle of a spool stops `serve` (nothing is served that could not be
+// billed) and names the repair; `gengyun spool repair` sets the line aside, keeping a copy of the
+// whole spool, and the next start lands the intact writes.
+TEST_F(ServeTest, ADamagedSpoolLineStopsServeUntilSpoolRepairSetsItAside) {
+  create_key("spooled");
+  const std::string spool = db_ + "-ledger-spool";
+  const auto record = [](const std::string& id, int64_t prompt) {
+    platform::LedgerWrite write{platform::LedgerWrite::Kind::Record};
+    write.row = platform::UsageRecord{1,   "qwen2-tiny", prompt, 0,     1'700'000'000'000'000,
+                                      1'700'000'000'000'000, "/v1/completions", 401, "error",
+                                      "", id};
+    return platform::spool_line(write) + "\n";
+  };
+  const std::string original = record("r1", 11) + "w2\tdamaged\n" + record("r2", 22);
+  { std::ofstream(spool, std::ios::binary) << original; }
+  const std::vector<std::string> serve{kBinary,  "serve", "--model", "qwen2-tiny=" + model_path_,
+                                       "--listen", "127.0.0.1:" + std::to_string(free_port()),
+                                       "--db",     db_};
+  const auto refused = run_process(serve);
+  EXPECT_EQ(refused.exit_code, 1);
+  EXPECT_NE(refused.err.find("error: ledger spool '" + spool +
+                             "', line 2: not a spooled ledger write (2 fields, expected 21 "
+                             "starting with 'w2') (`gengyun spool repair " +
+                             spool + "` sets damaged lines aside)"),
+            std::string::npos)
+      << refused.err;
+
+  const auto repaired = run_process({kBinary, "spool", "repair", spool});
+  ASSERT_EQ(repaired.exit_code, 0) << repaired.err;
+  const std::regex said("ledger spool '" + spool +
+                        "': set aside 1 damaged line\\(s\\) \\(line 2\\) and kept 2 write\\(s\\); "
+                        "the spool as it was is in '(" +
+                        spool + "\\.damaged-[0-9]{8}T[0-9]{6}Z)'\n");
+  std::smatch aside;
+  ASSERT_TRUE(std::regex_match(repaired.out, aside, said)) << repaired.out;
+  std::ifstream copy(aside[1].str(), std::ios::binary);
+  EXPECT_EQ(std::string(std::istreambuf_iterator<char>(copy), {}), original);
+  const auto again = run_process({kBinary, "spool", "repair", spool});
+  ASSERT_EQ(again.exit_code, 0) << again.err;
+  EXPECT_EQ(again.out, "ledger spool '" + spool +
+                           "': all 2 line(s) are spooled writes; nothing to repair\n");
+
+  start_server();
+  EXPECT_NE(server_->err().find("gengyun: applied 2 spooled ledger write(s) (spool '" + spool +
+                                "')"),
+            std::string::npos)
+      << server_->err();
+  EXPECT_EQ(server_->stop(), 0) << server_->err();
+  auto store = platform::Store::open(db_, /*must_exist=*/true);
+  ASSERT_TRUE(store.ok()) << store.error().message;
+  auto rows = store.value()->usage_rows();
+  ASSERT_TRUE(rows.ok());
+  ASSERT_EQ(rows->size(), 2u);
+  EXPECT_EQ(rows->at(0).request_id, "r1");
+  EXPECT_EQ(rows->at(0).prompt_tokens, 11);
+  EXPECT_EQ(rows->at(1).request_id, "r2");
+  EXPECT_EQ(rows->at(1).prompt_tokens, 22);
 }
 
 // The database is locked by another process while a stream runs, and the server is killed

@@ -846,11 +846,71 @@ TEST(LedgerSpoolTest, AnUnfinishedLastLineIsDroppedAndADamagedLineIsNamed) {
   ASSERT_FALSE(writes.ok());
   EXPECT_EQ(writes.error().message,
             "ledger spool '" + path +
-                "', line 3: not a spooled ledger write (1 fields, expected 21 starting with 'w2')");
+                "', line 3: not a spooled ledger write (1 fields, expected 21 starting with 'w2') "
+                "(`gengyun spool repair " +
+                path + "` sets damaged lines aside)");
   auto missing = LedgerSpool::open(dir.file("no/such/dir/spool"));
   ASSERT_FALSE(missing.ok());
   EXPECT_NE(missing.error().message.find("does not exist"), std::string::npos)
       << missing.error().message;
+}
+
+std::string file_text(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+// Damaged lines (not spooled writes) are taken out and the others kept in order; the whole spool
+// as it was is copied aside first; a spool without damaged lines is left alone.
+TEST(LedgerSpoolTest, SetAsideDamagedKeepsTheGoodLinesInOrderAndACopyOfTheWhole) {
+  testing::TempDir dir;
+  const std::string path = dir.file("spool");
+  std::string bad_number = spool_line(settle("r9", 9));
+  bad_number.replace(bad_number.find("\tr9\t"), 4, "\tr9\t1x");
+  const std::string original = spool_line(settle("r1", 1)) + "\ngarbage\n" +
+                               spool_line(settle("r2", 2)) + "\n" + bad_number + "\n" +
+                               spool_line(checkpoint("r3", 3)) + "\n";
+  {
+    std::ofstream out(path, std::ios::binary);
+    out << original;
+  }
+  auto spool = LedgerSpool::open(path);
+  ASSERT_TRUE(spool.ok()) << spool.error().message;
+  ASSERT_FALSE((*spool)->read_all().ok());
+  // An aside path that exists is refused before anything changes.
+  const std::string taken = dir.file("taken");
+  { std::ofstream(taken) << "mine"; }
+  auto refused = (*spool)->set_aside_damaged(taken);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().message, "cannot create '" + taken + "' (the copy of ledger spool '" +
+                                         path + "'): File exists");
+  EXPECT_EQ(file_text(taken), "mine");
+  EXPECT_EQ(file_text(path), original);
+
+  const std::string aside = dir.file("spool.damaged");
+  auto repaired = (*spool)->set_aside_damaged(aside);
+  ASSERT_TRUE(repaired.ok()) << repaired.error().message;
+  EXPECT_EQ(repaired->kept, 3u);
+  EXPECT_EQ(repaired->damaged_lines, (std::vector<size_t>{2, 4}));
+  EXPECT_EQ(file_text(aside), original);
+  EXPECT_EQ(std::filesystem::status(aside).permissions() & std::filesystem::perms::all,
+            std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+  EXPECT_EQ(file_text(path), spool_line(settle("r1", 1)) + "\n" + spool_line(settle("r2", 2)) +
+                                 "\n" + spool_line(checkpoint("r3", 3)) + "\n");
+  auto writes = (*spool)->read_all();
+  ASSERT_TRUE(writes.ok()) << writes.error().message;
+  ASSERT_EQ(writes->size(), 3u);
+  EXPECT_EQ((*writes)[2].row.completion_tokens, 3);
+  // Appends go after the kept lines.
+  ASSERT_TRUE((*spool)->append({settle("r4", 4)}).ok());
+  EXPECT_EQ((*spool)->read_all()->size(), 4u);
+
+  const std::string second = dir.file("spool.damaged-2");
+  auto clean = (*spool)->set_aside_damaged(second);
+  ASSERT_TRUE(clean.ok()) << clean.error().message;
+  EXPECT_EQ(clean->kept, 4u);
+  EXPECT_TRUE(clean->damaged_lines.empty());
+  EXPECT_FALSE(std::filesystem::exists(second));
 }
 
 }  // namespace

@@ -796,6 +796,59 @@ TEST_P(StoreBackendTest, UsageGroupsSumExactlyWithinTheRangeAndTheScope) {
   EXPECT_EQ(groups(UsageGroupBy::Key, z, acme), G{});
 }
 
+// Key names are a tenant's own: a report by key and the summary name each key's tenant, so two
+// keys "bot" of two tenants are told apart (and ordered by tenant name, then key name).
+TEST_P(StoreBackendTest, UsageByKeyNamesEachKeysTenant) {
+  auto store = open();
+  ASSERT_TRUE(store);
+  ASSERT_TRUE(store->create_tenant("zeta", {}, Actor{}).ok());
+  ASSERT_TRUE(store->create_tenant("acme", {}, Actor{}).ok());
+  const int64_t zeta_bot = new_key(*store, NewKey{"bot", "zeta"});
+  const int64_t acme_bot = new_key(*store, NewKey{"bot", "acme"});
+  const int64_t acme_ci = new_key(*store, NewKey{"ci", "acme"});
+  const int64_t default_bot = new_key(*store, NewKey{"bot"});
+  constexpr int64_t kFeb29 = 1'709'164'800'000'000;  // 2024-02-29T00:00:00Z
+  const std::pair<int64_t, int64_t> rows[] = {
+      {zeta_bot, 5}, {acme_bot, 7}, {acme_ci, 11}, {default_bot, 13}, {acme_bot, 17}};
+  for (const auto& [key, prompt] : rows)
+    ASSERT_TRUE(store
+                    ->record_usage({key, "qwen", prompt, 1, kFeb29, kFeb29, "/v1/completions",
+                                    200, "ok", ""})
+                    .ok());
+  const auto tenant_id = [&](const std::string& name) {
+    auto tenant = store->find_tenant_named(name);
+    EXPECT_TRUE(tenant.ok() && tenant->has_value()) << name;
+    return tenant.ok() && tenant->has_value() ? (*tenant)->id : -1;
+  };
+  auto groups = store->usage_groups({kFeb29, kFeb29 + 1, UsageGroupBy::Key, {}, {}});
+  ASSERT_TRUE(groups.ok()) << groups.error().message;
+  using G = std::vector<std::tuple<int64_t, std::string, int64_t, std::string, int64_t, int64_t>>;
+  G got;
+  for (const UsageGroup& g : *groups)
+    got.emplace_back(g.tenant_id, g.tenant_name, g.id, g.name, g.requests, g.prompt_tokens);
+  EXPECT_EQ(got, (G{{tenant_id("acme"), "acme", acme_bot, "bot", 2, 24},
+                    {tenant_id("acme"), "acme", acme_ci, "ci", 1, 11},
+                    {tenant_id("default"), "default", default_bot, "bot", 1, 13},
+                    {tenant_id("zeta"), "zeta", zeta_bot, "bot", 1, 5}}));
+  // Grouped otherwise, no group names a tenant of a key.
+  auto by_model = store->usage_groups({kFeb29, kFeb29 + 1, UsageGroupBy::Model, {}, {}});
+  ASSERT_TRUE(by_model.ok()) << by_model.error().message;
+  ASSERT_EQ(by_model->size(), 1u);
+  EXPECT_EQ(by_model->front().tenant_id, 0);
+  EXPECT_EQ(by_model->front().tenant_name, "");
+
+  auto summary = store->usage_summary();
+  ASSERT_TRUE(summary.ok()) << summary.error().message;
+  std::vector<std::tuple<std::string, std::string, int64_t, int64_t>> lines;
+  for (const UsageSummary& s : *summary)
+    lines.emplace_back(s.tenant_name, s.key_name, s.key_id, s.prompt_tokens);
+  EXPECT_EQ(lines, (std::vector<std::tuple<std::string, std::string, int64_t, int64_t>>{
+                       {"acme", "bot", acme_bot, 24},
+                       {"acme", "ci", acme_ci, 11},
+                       {"default", "bot", default_bot, 13},
+                       {"zeta", "bot", zeta_bot, 5}}));
+}
+
 // Each server closes only the open rows of servers that are gone, never those of a live one.
 TEST_P(StoreBackendTest, OnlyTheRowsOfServersThatAreGoneAreClosed) {
   auto first = open();
