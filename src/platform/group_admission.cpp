@@ -9,8 +9,6 @@ namespace gengyun::platform {
 
 const char* scope_name(Scope scope) { return scope == Scope::Key ? "key" : "tenant"; }
 
-const char* scope_column(Scope scope) { return scope == Scope::Key ? "key_id" : "tenant_id"; }
-
 Result<std::vector<Result<Admission>>> admit_in_order(
     AdmissionSource& source, const std::vector<AdmissionRequest>& requests) {
   std::set<int64_t> key_ids;

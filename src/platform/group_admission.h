@@ -23,8 +23,9 @@ namespace gengyun::platform {
 enum class Scope { Key, Tenant };
 /// The scope as `rate_buckets.scope` names it: "key", "tenant".
 const char* scope_name(Scope scope);
-/// The column of `usage_ledger` that holds the scope's id: "key_id", "tenant_id".
-const char* scope_column(Scope scope);
+/// The UTC day (days since the Unix epoch) of `at_us` (microseconds since it, >= 0): the day
+/// of a row's start in `spend_days`, and that of a budget period's start (a midnight).
+inline int64_t spend_day(int64_t at_us) { return at_us / 86'400'000'000; }
 
 /// A scope and its id (a key's or a tenant's).
 using ScopeId = std::pair<Scope, int64_t>;

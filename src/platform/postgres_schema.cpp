@@ -187,10 +187,70 @@ CREATE UNIQUE INDEX api_keys_active_name ON api_keys(tenant_id, name) WHERE revo
 CREATE INDEX IF NOT EXISTS api_keys_name ON api_keys(name);
 )sql";
 
+/// Version 8: SQLite's spend_days (migration 8), kept otherwise: the ledger's trigger appends
+/// each change of a row's billed amount to spend_deltas instead of updating a day's sum, so
+/// that no two transactions wait on one another's sums (an admission and a settlement of
+/// another server would otherwise lock them in no common order), and each server's
+/// reconciler folds the deltas into spend_days (PostgresStore::fold_spend, one server at a
+/// time). A spend is the sum over both tables. Written so that it can be applied again.
+constexpr const char* kVersion8 = R"sql(
+CREATE TABLE IF NOT EXISTS spend_days (
+  scope     TEXT NOT NULL CHECK (scope IN ('key', 'tenant')),
+  scope_id  BIGINT NOT NULL,
+  day       BIGINT NOT NULL,
+  micro_usd BIGINT NOT NULL,
+  PRIMARY KEY (scope, scope_id, day)
+);
+CREATE TABLE IF NOT EXISTS spend_deltas (
+  id        BIGSERIAL PRIMARY KEY,
+  scope     TEXT NOT NULL CHECK (scope IN ('key', 'tenant')),
+  scope_id  BIGINT NOT NULL,
+  day       BIGINT NOT NULL,
+  micro_usd BIGINT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS spend_deltas_scope ON spend_deltas(scope, scope_id, day);
+DELETE FROM spend_deltas;
+DELETE FROM spend_days;
+INSERT INTO spend_days(scope, scope_id, day, micro_usd)
+  SELECT 'key', key_id, started_at_us / 86400000000,
+         sum(CASE WHEN status = 'open' THEN reserved_micro_usd ELSE cost_micro_usd END)
+  FROM usage_ledger GROUP BY key_id, started_at_us / 86400000000;
+INSERT INTO spend_days(scope, scope_id, day, micro_usd)
+  SELECT 'tenant', tenant_id, started_at_us / 86400000000,
+         sum(CASE WHEN status = 'open' THEN reserved_micro_usd ELSE cost_micro_usd END)
+  FROM usage_ledger GROUP BY tenant_id, started_at_us / 86400000000;
+CREATE OR REPLACE FUNCTION gengyun_ledger_spend() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+  new_billed BIGINT := CASE WHEN NEW.status = 'open' THEN NEW.reserved_micro_usd
+                            ELSE NEW.cost_micro_usd END;
+  old_billed BIGINT := 0;
+BEGIN
+  IF TG_OP = 'UPDATE' THEN
+    old_billed := CASE WHEN OLD.status = 'open' THEN OLD.reserved_micro_usd
+                       ELSE OLD.cost_micro_usd END;
+    IF OLD.key_id <> NEW.key_id OR OLD.tenant_id <> NEW.tenant_id
+       OR OLD.started_at_us / 86400000000 <> NEW.started_at_us / 86400000000 THEN
+      INSERT INTO spend_deltas(scope, scope_id, day, micro_usd) VALUES
+        ('key', OLD.key_id, OLD.started_at_us / 86400000000, -old_billed),
+        ('tenant', OLD.tenant_id, OLD.started_at_us / 86400000000, -old_billed);
+      old_billed := 0;
+    END IF;
+  END IF;
+  IF new_billed <> old_billed THEN
+    INSERT INTO spend_deltas(scope, scope_id, day, micro_usd) VALUES
+      ('key', NEW.key_id, NEW.started_at_us / 86400000000, new_billed - old_billed),
+      ('tenant', NEW.tenant_id, NEW.started_at_us / 86400000000, new_billed - old_billed);
+  END IF;
+  RETURN NULL;
+END $$;
+CREATE OR REPLACE TRIGGER usage_ledger_spend AFTER INSERT OR UPDATE ON usage_ledger
+  FOR EACH ROW EXECUTE FUNCTION gengyun_ledger_spend();
+)sql";
+
 /// kMigrations[v - 2] brings a database to version v: from an empty one (version 0) for
 /// version 2, the first PostgreSQL schema, else from version v - 1.
-constexpr const char* kMigrations[] = {kVersion2, kVersion3, kVersion4,
-                                       kVersion5, kVersion6, kVersion7};
+constexpr const char* kMigrations[] = {kVersion2, kVersion3, kVersion4, kVersion5,
+                                       kVersion6, kVersion7, kVersion8};
 static_assert(std::size(kMigrations) == kStoreSchemaVersion - 1,
               "add the PostgreSQL migration of the new version");
 

@@ -731,17 +731,19 @@ class PostgresAdmissionSource final : public AdmissionSource {
       for (const SpendQuery& query : queries)
         if (query.scope == scope) {
           ids.push_back(query.id);
-          since.push_back(query.since_us);
+          since.push_back(spend_day(query.since_us));
           of_scope.push_back(&query);
         }
       if (ids.empty()) continue;
-      // In the order of the arrays (WITH ORDINALITY), one sum per query.
+      // In the order of the arrays (WITH ORDINALITY), one sum per query: the day sums and the
+      // deltas not yet folded into them (schema 8), of the days from the period's first.
+      const std::string of_scope_since = std::string(" WHERE scope = '") + scope_name(scope) +
+                                         "' AND scope_id = q.id AND day >= q.since_day), 0)";
       statements.push_back(
-          {std::string("SELECT (SELECT coalesce(sum(CASE WHEN status = 'open' THEN "
-                       "reserved_micro_usd ELSE cost_micro_usd END), 0) FROM usage_ledger WHERE ") +
-               scope_column(scope) +
-               " = q.id AND started_at_us >= q.since) FROM unnest($1::BIGINT[], $2::BIGINT[]) "
-               "WITH ORDINALITY AS q(id, since, n) ORDER BY q.n",
+          {"SELECT (coalesce((SELECT sum(micro_usd) FROM spend_days" + of_scope_since +
+               " + coalesce((SELECT sum(micro_usd) FROM spend_deltas" + of_scope_since +
+               ")::BIGINT FROM unnest($1::BIGINT[], $2::BIGINT[]) WITH ORDINALITY AS q(id, "
+               "since_day, n) ORDER BY q.n",
            {pg::array(ids), pg::array(since)}});
       asked.push_back(std::move(of_scope));
     }
@@ -1296,6 +1298,31 @@ Result<bool> PostgresStore::server_is_live(pg::Connection& conn, const std::stri
       conn.query(std::string("SELECT pg_advisory_unlock(") + kServerLockKey + ")", {param(id)});
   if (!released) return released.error();
   return false;
+}
+
+Result<void> PostgresStore::fold_spend() {
+  constexpr std::string_view what = "cannot fold the spend deltas";
+  auto lease = pool_->acquire();
+  if (!lease) return lease.error();
+  pg::Connection& conn = **lease;
+  auto txn = pg::Transaction::begin(conn);
+  if (!txn) return fail(what, txn.error());
+  // One server folds at a time: another that holds the lock is folding these deltas already.
+  auto locked = conn.query("SELECT pg_try_advisory_xact_lock(hashtextextended('gengyun spend "
+                           "fold', 0))");
+  if (!locked) return fail(what, locked.error());
+  if (locked->text(0, 0) != "t") return {};
+  // The day sums are locked in (scope, scope id, day) order; the deltas another transaction
+  // appends meanwhile are not seen and stay for the next fold.
+  auto folded = conn.query(
+      "WITH moved AS (DELETE FROM spend_deltas RETURNING scope, scope_id, day, micro_usd) "
+      "INSERT INTO spend_days(scope, scope_id, day, micro_usd) SELECT scope, scope_id, day, "
+      "sum(micro_usd) FROM moved GROUP BY scope, scope_id, day ORDER BY scope, scope_id, day "
+      "ON CONFLICT (scope, scope_id, day) DO UPDATE SET micro_usd = spend_days.micro_usd + "
+      "excluded.micro_usd");
+  if (!folded) return fail(what, folded.error());
+  if (auto committed = txn->commit(); !committed) return fail(what, committed.error());
+  return {};
 }
 
 Result<int64_t> PostgresStore::close_interrupted() {

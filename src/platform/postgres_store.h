@@ -90,6 +90,7 @@ class PostgresStore final : public Store {
   Result<UsageRecord> settle(const std::string& request_id, const Settlement& settlement) override;
   Result<std::string> start_server() override;
   Result<int64_t> close_interrupted() override;
+  Result<void> fold_spend() override;
   Result<void> record_usage(const UsageRecord& record) override;
   Result<std::vector<Result<void>>> apply_writes(const std::vector<LedgerWrite>& writes,
                                                  Durability durability) override;

@@ -22,7 +22,9 @@ void Reconciler::run() {
   std::unique_lock lock(mutex_);
   while (!wake_.wait_for(lock, period_, [this] { return stopping_; })) {
     lock.unlock();
-    const Result<int64_t> closed = store_.close_interrupted();
+    Result<int64_t> closed = store_.close_interrupted();
+    if (closed)
+      if (auto folded = store_.fold_spend(); !folded) closed = folded.error();
     after_pass_(closed);
     lock.lock();
   }

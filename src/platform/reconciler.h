@@ -15,11 +15,12 @@
 
 namespace gengyun::platform {
 
-/// A thread that runs Store::close_interrupted() every `period` until destroyed.
+/// A thread that runs Store::close_interrupted() and then Store::fold_spend() every `period`
+/// until destroyed.
 class Reconciler {
  public:
   /// Starts the thread; after each pass it calls `after_pass` with the rows closed (or the
-  /// error) on that thread. `store` must outlive the Reconciler.
+  /// error of either call) on that thread. `store` must outlive the Reconciler.
   Reconciler(Store& store, std::chrono::milliseconds period,
              std::function<void(const Result<int64_t>&)> after_pass);
   /// Stops the thread (a pass under way finishes first) and joins it.

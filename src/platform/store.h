@@ -389,6 +389,14 @@ class Store {
   /// servers, this one included, stay open. Returns how many were closed. Errors: database's.
   virtual Result<int64_t> close_interrupted() = 0;
 
+  /// Folds what was billed since the last fold into the per-day spend sums that budgets read
+  /// (schema 8): PostgreSQL's ledger trigger appends each change to spend_deltas, folded here
+  /// into spend_days by one server at a time (another folding meanwhile: nothing to do);
+  /// SQLite's triggers keep the sums themselves (nothing to do). A budget reads the same spend
+  /// before and after. The Reconciler calls it after each close_interrupted(). Errors: the
+  /// database's.
+  virtual Result<void> fold_spend() = 0;
+
   /// Appends one closed row (a request that ended before admission, e.g. invalid). Revoked
   /// keys may still be billed. Errors: no key with record.key_id, negative token counts,
   /// finished_at_us before started_at_us, http_status outside 100..599, status not a closed

@@ -219,9 +219,78 @@ CREATE UNIQUE INDEX api_keys_active_name ON api_keys(tenant_id, name) WHERE revo
 CREATE INDEX IF NOT EXISTS api_keys_name ON api_keys(name);
 )sql";
 
+/// Migration 8: what each key and tenant is billed per UTC day (docs/platform.md, "A budget's
+/// spend is kept per day"), filled from the ledger and kept by its triggers: a row counts at
+/// its reservation while open and at its cost once closed (what a budget counts). Rows never
+/// change key, tenant or start, and are never deleted; a row's change of amount is one
+/// upsert per scope, and a change of key, tenant or day (none today) moves its amount.
+/// PostgreSQL keeps the same sums (its version 8).
+constexpr const char* kMigration8 = R"sql(
+CREATE TABLE IF NOT EXISTS spend_days (
+  scope     TEXT NOT NULL CHECK (scope IN ('key', 'tenant')),
+  scope_id  INTEGER NOT NULL,
+  day       INTEGER NOT NULL,
+  micro_usd INTEGER NOT NULL,
+  PRIMARY KEY (scope, scope_id, day)
+) WITHOUT ROWID;
+DELETE FROM spend_days;
+INSERT INTO spend_days(scope, scope_id, day, micro_usd)
+  SELECT 'key', key_id, started_at_us / 86400000000,
+         sum(CASE WHEN status = 'open' THEN reserved_micro_usd ELSE cost_micro_usd END)
+  FROM usage_ledger GROUP BY key_id, started_at_us / 86400000000;
+INSERT INTO spend_days(scope, scope_id, day, micro_usd)
+  SELECT 'tenant', tenant_id, started_at_us / 86400000000,
+         sum(CASE WHEN status = 'open' THEN reserved_micro_usd ELSE cost_micro_usd END)
+  FROM usage_ledger GROUP BY tenant_id, started_at_us / 86400000000;
+DROP TRIGGER IF EXISTS usage_ledger_spend_insert;
+CREATE TRIGGER usage_ledger_spend_insert AFTER INSERT ON usage_ledger
+BEGIN
+  INSERT INTO spend_days(scope, scope_id, day, micro_usd) VALUES
+    ('key', NEW.key_id, NEW.started_at_us / 86400000000,
+     CASE WHEN NEW.status = 'open' THEN NEW.reserved_micro_usd ELSE NEW.cost_micro_usd END),
+    ('tenant', NEW.tenant_id, NEW.started_at_us / 86400000000,
+     CASE WHEN NEW.status = 'open' THEN NEW.reserved_micro_usd ELSE NEW.cost_micro_usd END)
+  ON CONFLICT(scope, scope_id, day) DO UPDATE SET micro_usd = micro_usd + excluded.micro_usd;
+END;
+DROP TRIGGER IF EXISTS usage_ledger_spend_update;
+CREATE TRIGGER usage_ledger_spend_update AFTER UPDATE ON usage_ledger
+WHEN (CASE WHEN OLD.status = 'open' THEN OLD.reserved_micro_usd ELSE OLD.cost_micro_usd END) <>
+     (CASE WHEN NEW.status = 'open' THEN NEW.reserved_micro_usd ELSE NEW.cost_micro_usd END)
+  AND OLD.key_id = NEW.key_id AND OLD.tenant_id = NEW.tenant_id
+  AND OLD.started_at_us / 86400000000 = NEW.started_at_us / 86400000000
+BEGIN
+  INSERT INTO spend_days(scope, scope_id, day, micro_usd) VALUES
+    ('key', NEW.key_id, NEW.started_at_us / 86400000000,
+     (CASE WHEN NEW.status = 'open' THEN NEW.reserved_micro_usd ELSE NEW.cost_micro_usd END) -
+     (CASE WHEN OLD.status = 'open' THEN OLD.reserved_micro_usd ELSE OLD.cost_micro_usd END)),
+    ('tenant', NEW.tenant_id, NEW.started_at_us / 86400000000,
+     (CASE WHEN NEW.status = 'open' THEN NEW.reserved_micro_usd ELSE NEW.cost_micro_usd END) -
+     (CASE WHEN OLD.status = 'open' THEN OLD.reserved_micro_usd ELSE OLD.cost_micro_usd END))
+  ON CONFLICT(scope, scope_id, day) DO UPDATE SET micro_usd = micro_usd + excluded.micro_usd;
+END;
+DROP TRIGGER IF EXISTS usage_ledger_spend_move;
+CREATE TRIGGER usage_ledger_spend_move AFTER UPDATE ON usage_ledger
+WHEN OLD.key_id <> NEW.key_id OR OLD.tenant_id <> NEW.tenant_id
+  OR OLD.started_at_us / 86400000000 <> NEW.started_at_us / 86400000000
+BEGIN
+  INSERT INTO spend_days(scope, scope_id, day, micro_usd) VALUES
+    ('key', OLD.key_id, OLD.started_at_us / 86400000000,
+     -(CASE WHEN OLD.status = 'open' THEN OLD.reserved_micro_usd ELSE OLD.cost_micro_usd END)),
+    ('tenant', OLD.tenant_id, OLD.started_at_us / 86400000000,
+     -(CASE WHEN OLD.status = 'open' THEN OLD.reserved_micro_usd ELSE OLD.cost_micro_usd END))
+  ON CONFLICT(scope, scope_id, day) DO UPDATE SET micro_usd = micro_usd + excluded.micro_usd;
+  INSERT INTO spend_days(scope, scope_id, day, micro_usd) VALUES
+    ('key', NEW.key_id, NEW.started_at_us / 86400000000,
+     CASE WHEN NEW.status = 'open' THEN NEW.reserved_micro_usd ELSE NEW.cost_micro_usd END),
+    ('tenant', NEW.tenant_id, NEW.started_at_us / 86400000000,
+     CASE WHEN NEW.status = 'open' THEN NEW.reserved_micro_usd ELSE NEW.cost_micro_usd END)
+  ON CONFLICT(scope, scope_id, day) DO UPDATE SET micro_usd = micro_usd + excluded.micro_usd;
+END;
+)sql";
+
 /// kMigrations[v - 1] brings a database from version v - 1 to v.
 constexpr const char* kMigrations[] = {kMigration1, kMigration2, kMigration3, kMigration4,
-                                       kMigration5, kMigration6, kMigration7};
+                                       kMigration5, kMigration6, kMigration7, kMigration8};
 static_assert(std::size(kMigrations) == kStoreSchemaVersion);
 
 Result<int64_t> read_version(sqlite3* db) {

@@ -10,7 +10,7 @@
 namespace gengyun::platform {
 
 /// Schema version written by this build; each version is one migration in store_schema.cpp.
-inline constexpr int64_t kStoreSchemaVersion = 7;
+inline constexpr int64_t kStoreSchemaVersion = 8;
 
 /// Brings the database to kStoreSchemaVersion in one IMMEDIATE transaction: creates it on a
 /// fresh file, applies the missing migrations to an older one, leaves a current one alone.
@@ -32,6 +32,9 @@ inline constexpr int64_t kStoreSchemaVersion = 7;
 ///   6  nothing on SQLite (PostgreSQL's index on prices' model names in byte order)
 ///   7  api_keys_active_name on (tenant_id, name): active keys' names are unique per tenant;
 ///      api_keys_name on (name)
+///   8  spend_days(scope, scope_id, day, micro_usd): what each key and tenant is billed per
+///      UTC day (open rows at their reservation, closed ones at their cost), kept by triggers
+///      on usage_ledger, so that a budget's spend is read without summing the ledger
 /// Errors: the file's schema version is newer than kStoreSchemaVersion, SQLite errors.
 Result<void> ensure_schema(sqlite3* db);
 

@@ -65,6 +65,31 @@ class StoreBackendTest : public ::testing::TestWithParam<std::string> {
     return rows;
   }
 
+  /// What the ledger bills each key and tenant per UTC day (open rows at their reservation,
+  /// closed ones at their cost; sums of zero left out), rows of (scope, id, day, micro-USD):
+  /// the definition of a budget's spend, summed from the ledger itself.
+  std::vector<std::vector<std::string>> ledger_spend() {
+    const std::string billed =
+        "sum(CASE WHEN status = 'open' THEN reserved_micro_usd ELSE cost_micro_usd END)";
+    return raw_query("SELECT * FROM (SELECT 'key' AS scope, key_id AS id, started_at_us / "
+                     "86400000000 AS day, " + billed + " AS usd FROM usage_ledger GROUP BY "
+                     "key_id, started_at_us / 86400000000 UNION ALL SELECT 'tenant', tenant_id, "
+                     "started_at_us / 86400000000, " + billed + " FROM usage_ledger GROUP BY "
+                     "tenant_id, started_at_us / 86400000000) s WHERE usd <> 0 ORDER BY 1, 2, 3");
+  }
+
+  /// The same as ledger_spend() from what the store keeps for budgets (schema 8: spend_days,
+  /// and on PostgreSQL the spend_deltas not yet folded into them).
+  std::vector<std::vector<std::string>> kept_spend() {
+    return raw_query(std::string("SELECT scope, scope_id, day, sum(micro_usd) FROM (SELECT scope, "
+                                 "scope_id, day, micro_usd FROM spend_days") +
+                     (GetParam() == "postgres"
+                          ? " UNION ALL SELECT scope, scope_id, day, micro_usd FROM spend_deltas"
+                          : "") +
+                     ") s GROUP BY scope, scope_id, day HAVING sum(micro_usd) <> 0 ORDER BY 1, "
+                     "2, 3");
+  }
+
   TempDir dir_;
   std::string location_;  ///< the SQLite file or the PostgreSQL URL
 };

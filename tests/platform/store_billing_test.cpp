@@ -796,6 +796,91 @@ TEST_P(StoreBackendTest, UsageGroupsSumExactlyWithinTheRangeAndTheScope) {
   EXPECT_EQ(groups(UsageGroupBy::Key, z, acme), G{});
 }
 
+// The spend budgets read (schema 8: day sums kept by the ledger's triggers, and on PostgreSQL
+// deltas folded into them) equals the ledger's own sum — open rows at their reservation, closed
+// ones at their cost — per key and tenant and UTC day, after every way a row is written or
+// closed; a fold changes no sum, and one that finds another server folding leaves the deltas.
+TEST_P(StoreBackendTest, TheSpendBudgetsReadIsTheLedgersSumAfterEveryKindOfWrite) {
+  auto store = open();
+  ASSERT_TRUE(store);
+  ASSERT_TRUE(store->set_price("qwen", kPrice, Actor{}).ok());
+  ASSERT_TRUE(store->create_tenant("acme", {}, Actor{}).ok());
+  const int64_t a = new_key(*store, NewKey{"a", "acme"});
+  const int64_t b = new_key(*store, NewKey{"b", "acme"});
+  const int64_t c = new_key(*store, NewKey{"c"});
+  constexpr int64_t kDay = 86'400'000'000;
+  using Sums = std::vector<std::vector<std::string>>;
+  const auto expect_kept = [&](const char* after) {
+    const Sums want = ledger_spend();
+    EXPECT_FALSE(want.empty()) << after;
+    EXPECT_EQ(kept_spend(), want) << after;
+  };
+  // Admitted (open at the reservation), one of them the day before.
+  ASSERT_EQ(admit_outcome(*store, request("r1", a, 1000, 500)), Admission::Outcome::Admitted);
+  ASSERT_EQ(admit_outcome(*store, request("r2", b, 2000, 100, kNow - kDay)),
+            Admission::Outcome::Admitted);
+  ASSERT_EQ(admit_outcome(*store, request("r3", c, 300, 300)), Admission::Outcome::Admitted);
+  expect_kept("admissions");
+  // No code moves a row to another day, key or tenant, but the sums would follow (an open row
+  // may be changed).
+  ASSERT_EQ(raw_exec("UPDATE usage_ledger SET started_at_us = started_at_us + 86400000000, key_id "
+                     "= " + std::to_string(c) + ", tenant_id = 1 WHERE request_id = 'r2'"),
+            "");
+  expect_kept("a row moved");
+  ASSERT_TRUE(store->checkpoint("r1", {1000, 0, 64}, kNow + 1).ok());
+  expect_kept("a checkpoint");
+  ASSERT_TRUE(store->settle("r1", Settlement{{1000, 400, 200}, 200, "ok", "", kNow + 2}).ok());
+  expect_kept("a settlement");
+  UsageRecord refused{c, "qwen", 40, 0, kNow, kNow, "/v1/completions", 400, "error", "bad"};
+  refused.cost_micro_usd = 6;
+  ASSERT_TRUE(store->record_usage(refused).ok());
+  expect_kept("a record");
+  // Through the ledger writer's batches: a settlement, a record, and the settlement of a row the
+  // database lost, written whole from what it carries of its admission.
+  LedgerWrite settle_r2{LedgerWrite::Kind::Settle};
+  settle_r2.row = UsageRecord{b,  "qwen", 2000, 50, kNow - kDay, kNow, "/v1/chat/completions",
+                              200, "ok",  "",   "r2"};
+  LedgerWrite record{LedgerWrite::Kind::Record};
+  record.row = UsageRecord{a, "qwen", 10, 0, kNow + kDay, kNow + kDay, "/v1/completions", 429,
+                           "error", "over", "r4"};
+  record.row.cost_micro_usd = 3;
+  LedgerWrite lost{LedgerWrite::Kind::Settle};
+  lost.row = UsageRecord{a, "qwen", 500, 70, kNow, kNow + 5, "/v1/chat/completions", 200,
+                         "ok", "", "r5"};
+  lost.row.tenant_id = all_tenants(*store)->back().id;
+  lost.row.price = kPrice;
+  lost.carries_admission = true;
+  lost.reserved_micro_usd = 999;
+  auto applied = store->apply_writes({settle_r2, record, lost}, Durability::Synced);
+  ASSERT_TRUE(applied.ok()) << applied.error().message;
+  for (const Result<void>& each : *applied) EXPECT_TRUE(each.ok()) << each.error().message;
+  expect_kept("a batch of the ledger writer");
+  // r3 was admitted by no server: closed from its (absent) checkpoint.
+  ASSERT_EQ(store->close_interrupted().value(), 1);
+  expect_kept("closing an interrupted row");
+  if (GetParam() != "postgres") return;
+  // Folding moves the deltas into the day sums; a server that finds another folding leaves
+  // them for the next fold.
+  const Sums deltas = raw_query("SELECT count(*) FROM spend_deltas");
+  ASSERT_NE(deltas, (Sums{{"0"}}));
+  auto other = pg::Connection::connect(location_);
+  ASSERT_TRUE(other.ok()) << other.error().message;
+  ASSERT_TRUE((*other)->query("SELECT pg_advisory_lock(hashtextextended('gengyun spend fold', "
+                              "0))")
+                  .ok());
+  ASSERT_TRUE(store->fold_spend().ok());
+  EXPECT_EQ(raw_query("SELECT count(*) FROM spend_deltas"), deltas);
+  ASSERT_TRUE((*other)->query("SELECT pg_advisory_unlock(hashtextextended('gengyun spend fold', "
+                              "0))")
+                  .ok());
+  auto folded = store->fold_spend();
+  ASSERT_TRUE(folded.ok()) << folded.error().message;
+  EXPECT_EQ(raw_query("SELECT count(*) FROM spend_deltas"), (Sums{{"0"}}));
+  expect_kept("a fold");
+  ASSERT_TRUE(store->fold_spend().ok());
+  expect_kept("an empty fold");
+}
+
 // Key names are a tenant's own: a report by key and the summary name each key's tenant, so two
 // keys "bot" of two tenants are told apart (and ordered by tenant name, then key name).
 TEST_P(StoreBackendTest, UsageByKeyNamesEachKeysTenant) {

@@ -1,7 +1,7 @@
 // A database written by the first release (schema version 1) opens in this one: its keys and
 // ledger rows are kept and the new tables appear. A database of version 5 gains PostgreSQL's
 // index on prices' model names (version 6), one of version 6 keys' names unique per tenant
-// (version 7), on each backend.
+// (version 7), one of version 7 its spend per day (version 8), on each backend.
 #include <gtest/gtest.h>
 
 #include <string>
@@ -179,7 +179,8 @@ TEST_P(StoreBackendTest, AVersion6DatabaseGetsKeyNamesUniquePerTenant) {
   ASSERT_NE(raw_exec(insert_bot), "");
   auto store = open();
   ASSERT_TRUE(store);
-  EXPECT_EQ(raw_query("SELECT version FROM schema_version"), (Rows{{"7"}}));
+  EXPECT_EQ(raw_query("SELECT version FROM schema_version"),
+            (Rows{{std::to_string(kStoreSchemaVersion)}}));
   const bool sqlite = GetParam() == "sqlite";
   EXPECT_EQ(raw_query(sqlite ? "SELECT sql FROM sqlite_master WHERE type = 'index' AND name LIKE "
                                "'api_keys_%name' ORDER BY name"
@@ -209,6 +210,51 @@ TEST_P(StoreBackendTest, AVersion6DatabaseGetsKeyNamesUniquePerTenant) {
   ASSERT_TRUE(named.ok()) << named.error().message;
   ASSERT_EQ(named->size(), 1u);
   EXPECT_TRUE(named->front().revoked_at_us.has_value());
+}
+
+// A database of version 7, whose budgets summed the ledger at each admission, opens with the
+// spend of each key and tenant per day filled from its ledger (version 8), on each backend, and
+// the sums follow the rows written after.
+TEST_P(StoreBackendTest, AVersion7DatabaseGetsItsSpendPerDayFromItsLedger) {
+  constexpr int64_t kNow = 1'709'214'315'000'000;  // 2024-02-29T13:45:15Z
+  {
+    auto store = open();
+    ASSERT_TRUE(store);
+    ASSERT_TRUE(store->set_price("qwen", Price{150'000, 75'000, 600'000}, Actor{}).ok());
+    ASSERT_TRUE(store->create_tenant("acme", {}).ok());
+    ASSERT_TRUE(store->create_key(NewKey{"bot", "acme"}).ok());
+    for (const auto& [id, at] : {std::pair{"r1", kNow}, std::pair{"r2", kNow - 86'400'000'000}}) {
+      auto admitted =
+          store->admit({id, 1, "qwen", "/v1/chat/completions", 1000, 500, at});
+      ASSERT_TRUE(admitted.ok() && admitted->outcome == Admission::Outcome::Admitted);
+    }
+    ASSERT_TRUE(store->settle("r1", Settlement{{1000, 0, 20}, 200, "ok", "", kNow + 1}).ok());
+  }
+  // Version 7 as it was: no spend sums, no triggers keeping them.
+  ASSERT_EQ(raw_exec(GetParam() == "sqlite"
+                         ? "DROP TRIGGER usage_ledger_spend_insert; DROP TRIGGER "
+                           "usage_ledger_spend_update; DROP TRIGGER usage_ledger_spend_move; "
+                           "DROP TABLE spend_days; UPDATE schema_version SET version = 7"
+                         : "DROP TRIGGER usage_ledger_spend ON usage_ledger; DROP FUNCTION "
+                           "gengyun_ledger_spend(); DROP TABLE spend_days; DROP TABLE "
+                           "spend_deltas; UPDATE schema_version SET version = 7"),
+            "");
+  auto store = open();
+  ASSERT_TRUE(store);
+  EXPECT_EQ(raw_query("SELECT version FROM schema_version"),
+            (Rows{{std::to_string(kStoreSchemaVersion)}}));
+  // r1 settled at 1000 * 0.15 + 20 * 0.6 = 162, r2 open at its reservation 450, a day apart.
+  const std::string day = std::to_string(kNow / 86'400'000'000);
+  const std::string day_before = std::to_string(kNow / 86'400'000'000 - 1);
+  const Rows want{{"key", "1", day_before, "450"},
+                  {"key", "1", day, "162"},
+                  {"tenant", "2", day_before, "450"},
+                  {"tenant", "2", day, "162"}};
+  EXPECT_EQ(ledger_spend(), want);
+  EXPECT_EQ(kept_spend(), want);
+  ASSERT_TRUE(store->settle("r2", Settlement{{1000, 0, 0}, 200, "ok", "", kNow}).ok());
+  EXPECT_EQ(kept_spend(), ledger_spend());
+  EXPECT_EQ(kept_spend()[0], (std::vector<std::string>{"key", "1", day_before, "150"}));
 }
 
 }  // namespace
