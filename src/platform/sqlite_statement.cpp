@@ -4,22 +4,83 @@
 
 namespace gengyun::platform::sqlite {
 
+namespace {
+
+std::mutex caches_mutex;
+/// The live caches, by connection.
+std::unordered_map<sqlite3*, StatementCache*>& caches() {
+  static std::unordered_map<sqlite3*, StatementCache*> of_connection;
+  return of_connection;
+}
+
+}  // namespace
+
 Result<Statement> Statement::prepare(sqlite3* db, std::string_view sql) {
+  StatementCache* cache = StatementCache::of(db);
+  if (cache)
+    if (sqlite3_stmt* kept = cache->take(sql)) return Statement(db, kept, cache);
   sqlite3_stmt* stmt = nullptr;
-  int rc = sqlite3_prepare_v2(db, sql.data(), static_cast<int>(sql.size()), &stmt, nullptr);
+  const int rc = sqlite3_prepare_v3(db, sql.data(), static_cast<int>(sql.size()),
+                                    cache ? SQLITE_PREPARE_PERSISTENT : 0, &stmt, nullptr);
   if (rc != SQLITE_OK) {
     sqlite3_finalize(stmt);
     return make_error(std::string("SQLite cannot prepare statement: ") + sqlite3_errmsg(db));
   }
-  return Statement(db, stmt);
+  return Statement(db, stmt, cache);
 }
 
 Statement::Statement(Statement&& other) noexcept
     : db_(other.db_),
       stmt_(std::exchange(other.stmt_, nullptr)),
+      cache_(other.cache_),
       bind_error_(std::move(other.bind_error_)) {}
 
-Statement::~Statement() { sqlite3_finalize(stmt_); }
+Statement::~Statement() {
+  if (stmt_ && cache_)
+    cache_->keep(stmt_);
+  else
+    sqlite3_finalize(stmt_);
+}
+
+StatementCache::StatementCache(sqlite3* db) : db_(db) {
+  std::lock_guard lock(caches_mutex);
+  caches()[db] = this;
+}
+
+StatementCache::~StatementCache() {
+  {
+    std::lock_guard lock(caches_mutex);
+    caches().erase(db_);
+  }
+  for (auto& [sql, stmt] : free_) sqlite3_finalize(stmt);
+}
+
+StatementCache* StatementCache::of(sqlite3* db) {
+  std::lock_guard lock(caches_mutex);
+  auto it = caches().find(db);
+  return it == caches().end() ? nullptr : it->second;
+}
+
+sqlite3_stmt* StatementCache::take(std::string_view sql) {
+  std::lock_guard lock(mutex_);
+  auto it = free_.find(std::string(sql));
+  if (it == free_.end()) return nullptr;
+  sqlite3_stmt* stmt = it->second;
+  free_.erase(it);
+  return stmt;
+}
+
+void StatementCache::keep(sqlite3_stmt* stmt) {
+  // Reset: the statement ends its read of the database (a statement left stepping holds it).
+  sqlite3_reset(stmt);
+  sqlite3_clear_bindings(stmt);
+  std::lock_guard lock(mutex_);
+  if (free_.size() >= kMaxKept) {
+    sqlite3_finalize(stmt);
+    return;
+  }
+  free_.emplace(sqlite3_sql(stmt), stmt);
+}
 
 void Statement::note_bind(int rc, int index) {
   if (rc != SQLITE_OK && bind_error_.empty())

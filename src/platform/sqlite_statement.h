@@ -5,17 +5,23 @@
 #include <sqlite3.h>
 
 #include <cstdint>
+#include <mutex>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 
 #include "gengyun/result.h"
 
 namespace gengyun::platform::sqlite {
 
+class StatementCache;
+
 /// One prepared statement. Values enter only through bind() (never spliced into SQL text).
 class Statement {
  public:
-  /// Compiles one SQL statement. Errors: SQL that SQLite rejects (message from sqlite3_errmsg).
+  /// Compiles one SQL statement, or takes a free one of the same text from the connection's
+  /// StatementCache when it has one (reset, no bindings). Errors: SQL that SQLite rejects
+  /// (message from sqlite3_errmsg).
   static Result<Statement> prepare(sqlite3* db, std::string_view sql);
 
   Statement(Statement&& other) noexcept;
@@ -40,12 +46,43 @@ class Statement {
   std::string column_text(int col) const;
 
  private:
-  Statement(sqlite3* db, sqlite3_stmt* stmt) : db_(db), stmt_(stmt) {}
+  Statement(sqlite3* db, sqlite3_stmt* stmt, StatementCache* cache)
+      : db_(db), stmt_(stmt), cache_(cache) {}
   void note_bind(int rc, int index);
 
   sqlite3* db_;
   sqlite3_stmt* stmt_;
+  StatementCache* cache_;  ///< where the statement goes back when done; null: finalized
   std::string bind_error_;
+};
+
+/// The prepared statements of one connection, kept for reuse by their SQL text while the cache
+/// lives: preparing a statement (parsing it, and compiling the triggers a write fires) costs
+/// more than running most of the store's statements. Statement::prepare() on the connection
+/// takes a free one; a Statement that is done is reset, cleared and kept (at most kMaxKept,
+/// beyond which it is finalized: SQL text that splices a page's limit varies). Create it after
+/// opening the connection and destroy it before closing it; no Statement of the connection
+/// may outlive it. One cache per connection.
+class StatementCache {
+ public:
+  explicit StatementCache(sqlite3* db);
+  ~StatementCache();
+  StatementCache(const StatementCache&) = delete;
+  StatementCache& operator=(const StatementCache&) = delete;
+
+  static constexpr size_t kMaxKept = 256;
+
+ private:
+  friend class Statement;
+  /// The cache of `db`, or null.
+  static StatementCache* of(sqlite3* db);
+  /// A free statement of `sql`, or null.
+  sqlite3_stmt* take(std::string_view sql);
+  void keep(sqlite3_stmt* stmt);
+
+  sqlite3* db_;
+  std::mutex mutex_;
+  std::unordered_multimap<std::string, sqlite3_stmt*> free_;
 };
 
 /// Runs SQL text that has no parameters (schema DDL, PRAGMAs) with sqlite3_exec.

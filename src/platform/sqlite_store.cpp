@@ -244,6 +244,7 @@ SqliteStore::~SqliteStore() {
     unlink(server_lock_path(server_id_).c_str());
     close(server_lock_fd_);
   }
+  statements_.reset();
   sqlite3_close_v2(db_);
 }
 

@@ -9,6 +9,7 @@
 
 #include "platform/key_cache.h"
 #include "platform/sqlite_key_revision.h"
+#include "platform/sqlite_statement.h"
 #include "platform/store.h"
 
 struct sqlite3;
@@ -81,7 +82,10 @@ class SqliteStore final : public Store {
 
  private:
   SqliteStore(sqlite3* db, std::string path)
-      : db_(db), path_(std::move(path)), key_revision_(path_) {}
+      : db_(db),
+        statements_(std::make_unique<sqlite::StatementCache>(db)),
+        path_(std::move(path)),
+        key_revision_(path_) {}
   Error fail(std::string_view what, const Error& cause) const;
   Result<void> audit(const Actor& actor, std::string_view action, const std::string& target,
                      const std::string& detail);
@@ -112,6 +116,7 @@ class SqliteStore final : public Store {
 
   std::mutex mutex_;
   sqlite3* db_;
+  std::unique_ptr<sqlite::StatementCache> statements_;  ///< db_'s; reset before it is closed
   std::string path_;
   std::string server_id_;    ///< start_server()'s id; "" before
   int server_lock_fd_ = -1;  ///< holds the flock that says this server is live
