@@ -1,20 +1,15 @@
-// The floor of the 32-element AMX tile kernels (src/kernels/gemm_amx.cpp), measured apart from
-// any data: per block of 16 weight rows x 16 tokens x 32 quants (8192 multiply-adds), the
-// time of its tile work (two tile loads, tilezero, tdpbssd; the C tile stored, 1 KiB), of its
-// AVX-512 epilogue (16 rows: cvt, the scale product, fma, as gemm_amx.cpp's), and of both
-// interleaved as the kernel interleaves them. Whether the tile unit and the vector units
-// overlap decides how far the kernel can go: batch invariance fixes one f32 step per block per
-// output (docs/kernels.md). Operands stay in L1/L2; the counter `per_block`
-// (seconds) is the figure.
-//   build/kernels_bench --benchmark_filter=AmxFloor
-#include <benchmark/benchmark.h>
+// The tile work and the AVX-512 epilogue of bench/amx_floor.cpp's benchmark, compiled with
+// the AMX flags. Only the functions of amx_floor.h leave this unit, with C++ linkage and
+// baseline types; everything else is in an anonymous namespace, and nothing from a library
+// header is instantiated here (no std::string, no Google Benchmark), so that the unit defines
+// no weak function a baseline caller could be linked to (docs/kernels.md, "Weak symbols").
+#include "amx_floor.h"
+
 // GCC 12's AVX-512 headers read _mm512_undefined_* values and warn about it (GCC bug 105593).
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <immintrin.h>
 
 #include <cstdint>
-
-#include "kernels/amx.h"
 
 namespace {
 
@@ -67,16 +62,14 @@ inline void store(int32_t* c) {
   if constexpr (kSlot == 3) _tile_stored(3, c, 64);
 }
 
-enum Work { kTiles = 1, kStores = 2, kEpilogue = 4 };
-
 // Block q in slot q % 4: the product of block q + 2, the store of block q + 1, the epilogue of
 // block q (each where `work` asks for it).
 template <int kSlot>
 inline void step(int work, int64_t q, __m512 (&acc)[16]) {
   const int64_t at = (q + 2) % kBlocks;
-  if (work & kTiles) product<(kSlot + 2) % 4>(a_tiles + 512 * at, b_tiles + 512 * at);
-  if (work & kStores) store<(kSlot + 1) % 4>(sums[(kSlot + 1) % 4]);
-  if (work & kEpilogue) {
+  if (work & kAmxFloorTiles) product<(kSlot + 2) % 4>(a_tiles + 512 * at, b_tiles + 512 * at);
+  if (work & kAmxFloorStores) store<(kSlot + 1) % 4>(sums[(kSlot + 1) % 4]);
+  if (work & kAmxFloorEpilogue) {
     const float* s = scales + 16 * (q % kBlocks);
     const __m512 d_a = _mm512_set1_ps(1.0f);
 #pragma GCC unroll 16
@@ -86,38 +79,26 @@ inline void step(int work, int64_t q, __m512 (&acc)[16]) {
   }
 }
 
-void amx_floor(benchmark::State& state, int work) {
-  if (!gengyun::kernels::amx_int8_usable()) {
-    state.SkipWithError("this CPU or OS offers no AMX-INT8");
-    return;
-  }
+}  // namespace
+
+void amx_floor_begin() {
   TileConfig config;
   for (int i = 0; i < 4; ++i) config.rows[i] = 16, config.colsb[i] = 64;
   for (int i = 4; i < 6; ++i) config.rows[i] = 16, config.colsb[i] = 32;
   for (int i = 6; i < 8; ++i) config.rows[i] = 8, config.colsb[i] = 64;
   _tile_loadconfig(&config);
-  __m512 acc[16];
-  for (auto& v : acc) v = _mm512_setzero_ps();
-  constexpr int64_t kSteps = 4096;
-  for (auto _ : state) {
-    for (int64_t q = 0; q < kSteps; q += 4) {
-      step<0>(work, q, acc);
-      step<1>(work, q + 1, acc);
-      step<2>(work, q + 2, acc);
-      step<3>(work, q + 3, acc);
-    }
-    benchmark::DoNotOptimize(acc);
-  }
-  _tile_release();
-  // Seconds per block (printed with an SI prefix: "19.5n" is 19.5 ns).
-  state.counters["per_block"] =
-      benchmark::Counter(static_cast<double>(state.iterations() * kSteps),
-                         benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
 }
 
-BENCHMARK_CAPTURE(amx_floor, tiles, kTiles)->Name("AmxFloor/tiles");
-BENCHMARK_CAPTURE(amx_floor, tiles_stores, kTiles | kStores)->Name("AmxFloor/tiles+stores");
-BENCHMARK_CAPTURE(amx_floor, epilogue, kEpilogue)->Name("AmxFloor/epilogue");
-BENCHMARK_CAPTURE(amx_floor, all, kTiles | kStores | kEpilogue)->Name("AmxFloor/all");
+void amx_floor_pass(int work, float* sums_out) {
+  __m512 acc[16];
+  for (int r = 0; r < 16; ++r) acc[r] = _mm512_loadu_ps(sums_out + 16 * r);
+  for (int64_t q = 0; q < kAmxFloorBlocksPerPass; q += 4) {
+    step<0>(work, q, acc);
+    step<1>(work, q + 1, acc);
+    step<2>(work, q + 2, acc);
+    step<3>(work, q + 3, acc);
+  }
+  for (int r = 0; r < 16; ++r) _mm512_storeu_ps(sums_out + 16 * r, acc[r]);
+}
 
-}  // namespace
+void amx_floor_end() { _tile_release(); }

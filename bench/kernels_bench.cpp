@@ -18,7 +18,7 @@
 //    scalar version of weight_layout.h and kAvx512's (type_kernels' arrange_groups16);
 //    rows of 2048 (a Qwen3-30B-A3B expert's ffn_gate / ffn_up) and 4864 elements.
 //   build/kernels_bench --benchmark_filter=ArrangeActivations
-//  - AmxFloor/ (bench/amx_floor_amx.cpp): the tile work and the epilogue of one block of the
+//  - AmxFloor/ (bench/amx_floor.cpp): the tile work and the epilogue of one block of the
 //    AMX kernels of the 32-element types, apart and together.
 //   build/kernels_bench --benchmark_filter=AmxFloor
 #include <benchmark/benchmark.h>
