@@ -87,12 +87,14 @@ Result<PostgresServer*> PostgresServer::get() {
     failure = "the PostgreSQL server programs are missing (install Debian's postgresql)";
     return make_error(failure);
   }
+  reap_orphans(std::filesystem::temp_directory_path(), fresh->bin_);
   std::string pattern = (std::filesystem::temp_directory_path() / "gengyun-pg-XXXXXX").string();
   if (mkdtemp(pattern.data()) == nullptr) {
     failure = "cannot create a temporary directory for PostgreSQL";
     return make_error(failure);
   }
   fresh->dir_ = pattern;
+  std::ofstream(fresh->dir_ + "/owner") << getpid() << "\n";
   if (geteuid() == 0) {
     const passwd* owner = getpwnam("postgres");
     if (owner == nullptr || chown(fresh->dir_.c_str(), owner->pw_uid, owner->pw_gid) != 0) {
@@ -140,11 +142,13 @@ Result<void> PostgresServer::restart() {
   return {};
 }
 
-Result<void> PostgresServer::signal_all(int signal) {
-  std::ifstream pid_file(dir_ + "/data/postmaster.pid");
+Result<void> PostgresServer::signal_all(int signal) { return signal_server(dir_, signal); }
+
+Result<void> PostgresServer::signal_server(const std::string& dir, int signal) {
+  std::ifstream pid_file(dir + "/data/postmaster.pid");
   pid_t postmaster = 0;
   if (!(pid_file >> postmaster) || postmaster <= 0)
-    return make_error("no postmaster.pid in " + dir_ + "/data");
+    return make_error("no postmaster.pid in " + dir + "/data");
   std::vector<pid_t> pids = {postmaster};
   std::error_code ec;
   for (const auto& entry : std::filesystem::directory_iterator("/proc", ec)) {
@@ -180,7 +184,27 @@ PostgresServer::~PostgresServer() {
   if (!dir_.empty()) std::filesystem::remove_all(dir_, ec);
 }
 
-int PostgresServer::run_as_owner(const std::string& command) const {
+int PostgresServer::reap_orphans(const std::filesystem::path& temp_dir, const std::string& bin) {
+  int reaped = 0;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(temp_dir, ec)) {
+    const std::string dir = entry.path().string();
+    if (entry.path().filename().string().rfind("gengyun-pg-", 0) != 0 || !entry.is_directory(ec))
+      continue;
+    std::ifstream owner_file(dir + "/owner");
+    long owner = 0;
+    if (!(owner_file >> owner) || owner <= 0) continue;
+    if (kill(static_cast<pid_t>(owner), 0) == 0 || errno != ESRCH) continue;
+    // Its process may have died with the server frozen (freeze()): a stopped server takes no
+    // stop request.
+    (void)signal_server(dir, SIGCONT);
+    run_as_owner(bin + "/pg_ctl -D " + dir + "/data -m immediate stop > /dev/null 2>&1");
+    if (std::filesystem::remove_all(dir, ec) > 0 && !ec) ++reaped;
+  }
+  return reaped;
+}
+
+int PostgresServer::run_as_owner(const std::string& command) {
   const std::string line =
       geteuid() == 0 ? "runuser -u postgres -- sh -c \"" + command + "\"" : command;
   return std::system(line.c_str());

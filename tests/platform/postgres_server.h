@@ -1,8 +1,10 @@
 // A PostgreSQL server of the tests' own: initdb and pg_ctl from Debian's `postgresql` in a
 // temporary directory, on a free loopback port, as the user `postgres` when the tests run as
-// root (PostgreSQL refuses to run as root); stopped and removed when the test process exits.
+// root (PostgreSQL refuses to run as root); stopped and removed when the test process exits,
+// or by the next test process when it died first.
 #pragma once
 
+#include <filesystem>
 #include <memory>
 #include <string>
 
@@ -21,6 +23,13 @@ class PostgresServer {
   /// at once on null: `auto* server = PostgresServer::get_or_skip(); if (!server) return;`.
   static PostgresServer* get_or_skip();
   ~PostgresServer();
+
+  /// Stops and removes the servers that test processes now gone left in `temp_dir` (a test
+  /// process that dies, killed or aborted, cannot stop its own): the directories named
+  /// gengyun-pg-* whose `owner` file names a process that no longer exists; pg_ctl from `bin`.
+  /// Directories without an owner file (being created, or of an older build) are left.
+  /// Returns how many were removed. get() calls it before starting this process's server.
+  static int reap_orphans(const std::filesystem::path& temp_dir, const std::string& bin);
 
   /// The URL of a new, empty database on the server. Errors: the server's.
   Result<std::string> new_database();
@@ -43,10 +52,12 @@ class PostgresServer {
 
  private:
   PostgresServer() = default;
-  /// Runs `command` (a shell command line) as the server's user; its exit status.
-  int run_as_owner(const std::string& command) const;
+  /// Runs `command` (a shell command line) as the servers' user; its exit status.
+  static int run_as_owner(const std::string& command);
   /// Sends `signal` to the postmaster and to each of its children.
   Result<void> signal_all(int signal);
+  /// signal_all() for the server in `dir`. Errors: no postmaster.pid, a signal refused.
+  static Result<void> signal_server(const std::string& dir, int signal);
 
   std::string dir_;
   std::string bin_;

@@ -2,9 +2,15 @@
 // commands that must not set up a database, and the deadline of every round trip when the
 // server stops answering.
 #include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -16,6 +22,7 @@
 #include "platform/store.h"
 #include "postgres_server.h"
 #include "store_reads.h"
+#include "temp_dir.h"
 
 namespace gengyun::platform {
 namespace {
@@ -27,6 +34,41 @@ using testing::PostgresServer;
 
 bool contains(const std::string& text, const std::string& part) {
   return text.find(part) != std::string::npos;
+}
+
+// A test process that dies cannot stop its PostgreSQL server: the next one stops and removes
+// the servers whose owner process is gone, and leaves those of live processes and directories
+// without an owner (one being created).
+TEST(PostgresServerReaping, ServersOfTestProcessesThatDiedAreStoppedAndRemoved) {
+  testing::TempDir temp;
+  namespace fs = std::filesystem;
+  // A pg_ctl that writes down how it was called (run as the servers' user when root).
+  fs::permissions(temp.path(), fs::perms::all);
+  const std::string calls = temp.file("pg_ctl.calls");
+  { std::ofstream(temp.file("pg_ctl")) << "#!/bin/sh\necho \"$*\" >> " << calls << "\n"; }
+  fs::permissions(temp.file("pg_ctl"), fs::perms::all);
+  const pid_t child = fork();
+  if (child == 0) _exit(0);
+  ASSERT_GT(child, 0);
+  ASSERT_EQ(waitpid(child, nullptr, 0), child);  // gone: its pid names no process now
+  const auto server_dir = [&](const std::string& name, std::optional<pid_t> owner) {
+    fs::create_directories(temp.path() / name / "data");
+    if (owner) std::ofstream(temp.path() / name / "owner") << *owner << "\n";
+    return temp.file(name);
+  };
+  const std::string orphan = server_dir("gengyun-pg-orphan", child);
+  const std::string live = server_dir("gengyun-pg-live", getpid());
+  const std::string unowned = server_dir("gengyun-pg-new", std::nullopt);
+  const std::string other = server_dir("something-else", child);
+  EXPECT_EQ(PostgresServer::reap_orphans(temp.path(), temp.path().string()), 1);
+  EXPECT_FALSE(fs::exists(orphan));
+  EXPECT_TRUE(fs::exists(live));
+  EXPECT_TRUE(fs::exists(unowned));
+  EXPECT_TRUE(fs::exists(other));
+  std::ifstream in(calls);
+  EXPECT_EQ(std::string(std::istreambuf_iterator<char>(in), {}),
+            "-D " + orphan + "/data -m immediate stop\n");
+  EXPECT_EQ(PostgresServer::reap_orphans(temp.path(), temp.path().string()), 0);
 }
 
 TEST(StorePostgres, AnUnreachableServerIsAClearError) {
