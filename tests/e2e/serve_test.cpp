@@ -91,6 +91,17 @@ class ServeTest : public ::testing::Test {
     return json::parse(out.out, nullptr, false);
   }
 
+  /// Every row of the ledger (the server stopped or not), in insertion order; fails the test
+  /// and returns none when the database cannot be read.
+  std::vector<platform::UsageRecord> ledger_rows() {
+    auto store = platform::Store::open(db_, /*must_exist=*/true);
+    EXPECT_TRUE(store.ok()) << store.error().message;
+    if (!store.ok()) return {};
+    auto rows = store.value()->usage_rows();
+    EXPECT_TRUE(rows.ok()) << rows.error().message;
+    return rows.ok() ? std::move(rows).value() : std::vector<platform::UsageRecord>{};
+  }
+
   std::filesystem::path dir_;
   std::string db_;
   std::string model_path_;
@@ -474,12 +485,9 @@ TEST_F(ServeTest, KillNineMidStreamLeavesARowClosedAtRestartFromItsCheckpoint) {
             std::string::npos)
       << server_->err();
   EXPECT_EQ(server_->stop(), 0) << server_->err();
-  auto store = platform::Store::open(db_, /*must_exist=*/true);
-  ASSERT_TRUE(store.ok()) << store.error().message;
-  auto rows = store.value()->usage_rows();
-  ASSERT_TRUE(rows.ok());
-  ASSERT_EQ(rows->size(), 1u);
-  const platform::UsageRecord& row = rows->front();
+  const std::vector<platform::UsageRecord> rows = ledger_rows();
+  ASSERT_EQ(rows.size(), 1u);
+  const platform::UsageRecord& row = rows.front();
   EXPECT_EQ(row.status, "interrupted");
   EXPECT_GE(row.completion_tokens, checkpointed);
   EXPECT_GT(row.prompt_tokens, 0);
@@ -532,13 +540,10 @@ TEST_F(ServeTest, KillNineWithARowInTheSpoolLandsItAtRestart) {
             std::string::npos)
       << second.err;
   EXPECT_EQ(server_->stop(), 0) << server_->err();
-  auto store = platform::Store::open(db_, /*must_exist=*/true);
-  ASSERT_TRUE(store.ok()) << store.error().message;
-  auto rows = store.value()->usage_rows();
-  ASSERT_TRUE(rows.ok());
-  ASSERT_EQ(rows->size(), 1u);
-  EXPECT_EQ(rows->front().status, "ok");
-  EXPECT_EQ(rows->front().completion_tokens, completion);
+  const std::vector<platform::UsageRecord> rows = ledger_rows();
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows.front().status, "ok");
+  EXPECT_EQ(rows.front().completion_tokens, completion);
 }
 
 // A damaged line in the middle of a spool stops `serve` (nothing is served that could not be
@@ -589,15 +594,12 @@ TEST_F(ServeTest, ADamagedSpoolLineStopsServeUntilSpoolRepairSetsItAside) {
             std::string::npos)
       << server_->err();
   EXPECT_EQ(server_->stop(), 0) << server_->err();
-  auto store = platform::Store::open(db_, /*must_exist=*/true);
-  ASSERT_TRUE(store.ok()) << store.error().message;
-  auto rows = store.value()->usage_rows();
-  ASSERT_TRUE(rows.ok());
-  ASSERT_EQ(rows->size(), 2u);
-  EXPECT_EQ(rows->at(0).request_id, "r1");
-  EXPECT_EQ(rows->at(0).prompt_tokens, 11);
-  EXPECT_EQ(rows->at(1).request_id, "r2");
-  EXPECT_EQ(rows->at(1).prompt_tokens, 22);
+  const std::vector<platform::UsageRecord> rows = ledger_rows();
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_EQ(rows.at(0).request_id, "r1");
+  EXPECT_EQ(rows.at(0).prompt_tokens, 11);
+  EXPECT_EQ(rows.at(1).request_id, "r2");
+  EXPECT_EQ(rows.at(1).prompt_tokens, 22);
 }
 
 // The database is locked by another process while a stream runs, and the server is killed
@@ -645,16 +647,13 @@ TEST_F(ServeTest, KillNineDuringADatabaseStallKeepsTheCheckpointsMadeMeanwhile) 
   start_server();
   EXPECT_TRUE(applied_spool(server_->err(), spool)) << server_->err();
   EXPECT_EQ(server_->stop(), 0) << server_->err();
-  auto store = platform::Store::open(db_, /*must_exist=*/true);
-  ASSERT_TRUE(store.ok()) << store.error().message;
-  auto rows = store.value()->usage_rows();
-  ASSERT_TRUE(rows.ok());
-  ASSERT_EQ(rows->size(), 1u);
+  const std::vector<platform::UsageRecord> rows = ledger_rows();
+  ASSERT_EQ(rows.size(), 1u);
   // Closed at restart from its last journaled checkpoint, or by its settlement if the stream
   // ended (and was journaled) before the kill.
-  EXPECT_TRUE(rows->front().status == "interrupted" || rows->front().status == "ok")
-      << rows->front().status;
-  EXPECT_GE(rows->front().completion_tokens, journaled);
+  EXPECT_TRUE(rows.front().status == "interrupted" || rows.front().status == "ok")
+      << rows.front().status;
+  EXPECT_GE(rows.front().completion_tokens, journaled);
 }
 
 // SIGTERM with --shutdown-grace 0: the stream in flight is ended at once, billed for what it
@@ -667,14 +666,11 @@ TEST_F(ServeTest, SigtermPastTheGracePeriodEndsStreamsAndBillsThemAsShutdown) {
   EXPECT_EQ(server_->stop(), 0) << server_->err();
   close(sock);
   EXPECT_NE(server_->err().find("the grace period is over"), std::string::npos) << server_->err();
-  auto store = platform::Store::open(db_, /*must_exist=*/true);
-  ASSERT_TRUE(store.ok()) << store.error().message;
-  auto rows = store.value()->usage_rows();
-  ASSERT_TRUE(rows.ok());
-  ASSERT_EQ(rows->size(), 1u);
-  EXPECT_EQ(rows->front().status, "shutdown");
-  EXPECT_GE(rows->front().completion_tokens, 9);
-  EXPECT_LT(rows->front().completion_tokens, 4000);
+  const std::vector<platform::UsageRecord> rows = ledger_rows();
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows.front().status, "shutdown");
+  EXPECT_GE(rows.front().completion_tokens, 9);
+  EXPECT_LT(rows.front().completion_tokens, 4000);
 }
 
 // --prices seeds the prices at start (a second start with the same file writes nothing); a bad
