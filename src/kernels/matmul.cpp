@@ -21,6 +21,12 @@ constexpr int64_t kConvertedBytes = 4 * 1024 * 1024;
 // Below this many multiply-adds a call runs on the caller alone (waking workers costs more).
 constexpr int64_t kMinParallelWork = 1 << 16;
 
+// Bytes of weight rows per piece a thread claims in a decode product (ThreadPool::
+// parallel_for_pieces): threads that stream memory at different speeds end within about one
+// piece of each other. Timed against equal shares and pieces of 64 and 256 KiB
+// (docs/kernels.md, "Decode products in pieces").
+constexpr int64_t kDecodePieceBytes = 128 * 1024;
+
 // A 64-byte aligned view of `buffer` with at least `bytes`. The buffers are owned by the
 // calling thread (one matmul's activation rows); workers read them only while it waits.
 uint8_t* aligned_scratch(std::vector<uint8_t>& buffer, size_t bytes) {
@@ -95,7 +101,12 @@ void matmul(gguf::GgmlType w_type, WeightLayout w_layout, const void* w, int64_t
                   acts + static_cast<size_t>(t) * a_row_bytes, y + t * n_out + o0);
       }
     };
-    if (parallel)
+    if (parallel && n_tokens == 1) {
+      // Pieces of kDecodePieceBytes, and at least one per thread (16 rows at the least).
+      const int64_t share = (n_out + pool.size() - 1) / pool.size();
+      const int64_t piece_rows = kDecodePieceBytes / static_cast<int64_t>(w_row_bytes);
+      pool.parallel_for_pieces(n_out, std::max<int64_t>(16, std::min(share, piece_rows)), rows);
+    } else if (parallel)
       pool.parallel_for(n_out, rows);
     else
       rows(0, n_out);

@@ -153,4 +153,20 @@ void ThreadPool::parallel_for(int64_t n, const std::function<void(int64_t, int64
   if (error) std::rethrow_exception(error);
 }
 
+void ThreadPool::parallel_for_pieces(int64_t n, int64_t grain,
+                                     const std::function<void(int64_t, int64_t)>& fn) {
+  if (n <= 0) return;
+  grain = std::max<int64_t>(grain, 1);
+  const int64_t pieces = (n + grain - 1) / grain;
+  if (n_threads_ == 1 || pieces == 1) {
+    fn(0, n);
+    return;
+  }
+  std::atomic<int64_t> next{0};
+  parallel_for(std::min<int64_t>(n_threads_, pieces), [&](int64_t, int64_t) {
+    for (int64_t piece; (piece = next.fetch_add(1, std::memory_order_relaxed)) < pieces;)
+      fn(piece * grain, std::min(n, (piece + 1) * grain));
+  });
+}
+
 }  // namespace gengyun::kernels

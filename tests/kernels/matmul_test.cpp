@@ -97,6 +97,16 @@ TEST(Matmul, ResultDoesNotDependOnThreadCount) {
   matmul(GgmlType::Q4_K, w.data(), s.n_in, s.n_out, x.data(), y1.data(), s.n_tokens, one);
   matmul(GgmlType::Q4_K, w.data(), s.n_in, s.n_out, x.data(), y4.data(), s.n_tokens, four);
   EXPECT_EQ(std::memcmp(y1.data(), y4.data(), y1.size() * sizeof(float)), 0);
+  // Decode (one token) over rows enough for many pieces (ThreadPool::parallel_for_pieces).
+  const Shape d{896, 2050, 1};
+  const auto wd = test::random_weights(GgmlType::Q8_0, d.n_in, d.n_out, rng);
+  std::vector<float> yd1(static_cast<size_t>(d.n_out)), yd2(yd1.size()), yd4(yd1.size());
+  ThreadPool two(2);
+  matmul(GgmlType::Q8_0, wd.data(), d.n_in, d.n_out, x.data(), yd1.data(), 1, one);
+  matmul(GgmlType::Q8_0, wd.data(), d.n_in, d.n_out, x.data(), yd2.data(), 1, two);
+  matmul(GgmlType::Q8_0, wd.data(), d.n_in, d.n_out, x.data(), yd4.data(), 1, four);
+  EXPECT_EQ(std::memcmp(yd1.data(), yd2.data(), yd1.size() * sizeof(float)), 0);
+  EXPECT_EQ(std::memcmp(yd1.data(), yd4.data(), yd1.size() * sizeof(float)), 0);
 }
 
 // Batch invariance: runs matmul of the weights w with the first n_tokens of the activation

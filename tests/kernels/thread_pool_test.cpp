@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <stdexcept>
 #include <thread>
@@ -100,6 +101,55 @@ TEST(ThreadPool, RethrowsAnExceptionAfterAllChunksFinish) {
 TEST(ThreadPool, CallerRunsChunksOfWorkersThatHaveNotStarted) {
   ThreadPool pool(32);
   for (int call = 0; call < 200; ++call) check_cover(pool, 1000);
+}
+
+// parallel_for_pieces: every index once, in pieces of `grain` starting at multiples of it (the
+// last one shorter); one piece, or one thread (the whole range at once), runs inline.
+TEST(ThreadPool, PiecesCoverEveryIndexOnceInPiecesOfTheGrain) {
+  for (int threads : {1, 2, 3, 8}) {
+    ThreadPool pool(threads);
+    for (int64_t n : {0, 1, 2, 7, 16, 17, 100, 1001})
+      for (int64_t grain : {-1, 0, 1, 3, 16, 5000}) {
+        std::vector<std::atomic<int>> hits(static_cast<size_t>(n));
+        std::atomic<int> pieces{0}, off_caller{0};
+        const auto caller = std::this_thread::get_id();
+        pool.parallel_for_pieces(n, grain, [&](int64_t begin, int64_t end) {
+          // One thread: the whole range in one call.
+          const int64_t g = threads == 1 ? n : std::max<int64_t>(grain, 1);
+          EXPECT_EQ(begin % g, 0) << "n=" << n << " grain=" << grain;
+          EXPECT_EQ(end, std::min(n, begin + g)) << "n=" << n << " grain=" << grain;
+          ++pieces;
+          if (std::this_thread::get_id() != caller) ++off_caller;
+          for (int64_t i = begin; i < end; ++i) ++hits[static_cast<size_t>(i)];
+        });
+        for (int64_t i = 0; i < n; ++i)
+          ASSERT_EQ(hits[static_cast<size_t>(i)].load(), 1) << "n=" << n << " i=" << i;
+        const int64_t g = std::max<int64_t>(grain, 1);
+        const int64_t want = n == 0 ? 0 : (n + g - 1) / g;
+        EXPECT_EQ(pieces.load(), threads == 1 && n > 0 ? 1 : want)
+            << "n=" << n << " grain=" << grain;
+        if (threads == 1 || want <= 1) EXPECT_EQ(off_caller.load(), 0);
+      }
+  }
+}
+
+// A thread that holds its piece long: the others take every other piece meanwhile.
+TEST(ThreadPool, PiecesGoToTheThreadsThatAreFree) {
+  ThreadPool pool(2);
+  std::atomic<bool> slow_released{false};
+  std::atomic<int> claimed_while_slow{0};
+  std::atomic<int> started{0};
+  pool.parallel_for_pieces(100, 1, [&](int64_t begin, int64_t) {
+    ++started;
+    if (begin == 0) {
+      // Held until every other piece has been claimed by the other thread.
+      while (started.load() < 100) std::this_thread::yield();
+      slow_released = true;
+    } else if (!slow_released) {
+      ++claimed_while_slow;
+    }
+  });
+  EXPECT_EQ(claimed_while_slow.load(), 99);
 }
 
 TEST(ThreadPool, PhysicalCoreCountIsPlausible) {
