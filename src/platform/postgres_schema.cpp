@@ -247,10 +247,25 @@ CREATE OR REPLACE TRIGGER usage_ledger_spend AFTER INSERT OR UPDATE ON usage_led
   FOR EACH ROW EXECUTE FUNCTION gengyun_ledger_spend();
 )sql";
 
+/// Version 9: as SQLite's migration 9 (a row closed as interrupted may still be settled).
+/// Written so that it can be applied again.
+constexpr const char* kVersion9 = R"sql(
+CREATE OR REPLACE FUNCTION gengyun_ledger_guard() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF TG_OP = 'DELETE' THEN
+    RAISE EXCEPTION 'usage_ledger is append-only';
+  END IF;
+  IF OLD.status NOT IN ('open', 'interrupted') THEN
+    RAISE EXCEPTION 'usage_ledger is append-only: only open or interrupted rows may change';
+  END IF;
+  RETURN NEW;
+END $$;
+)sql";
+
 /// kMigrations[v - 2] brings a database to version v: from an empty one (version 0) for
 /// version 2, the first PostgreSQL schema, else from version v - 1.
 constexpr const char* kMigrations[] = {kVersion2, kVersion3, kVersion4, kVersion5,
-                                       kVersion6, kVersion7, kVersion8};
+                                       kVersion6, kVersion7, kVersion8, kVersion9};
 static_assert(std::size(kMigrations) == kStoreSchemaVersion - 1,
               "add the PostgreSQL migration of the new version");
 

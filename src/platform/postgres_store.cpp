@@ -238,7 +238,8 @@ Result<Closing> close_row(const OpenRow& row, const Settlement& settlement, Give
   return closing;
 }
 
-/// One UPDATE that closes every row of `closings` still open, each with its settlement and cost.
+/// One UPDATE that closes every row of `closings` still open (or closed as interrupted, which a
+/// settlement replaces), each with its settlement and cost.
 pg::Statement close_statement(const std::vector<Closing>& closings) {
   std::vector<int64_t> ids, http_statuses, prompt, cached, completion, costs, finished;
   std::vector<std::string> statuses, errors;
@@ -259,7 +260,7 @@ pg::Statement close_statement(const std::vector<Closing>& closings) {
       "cost_micro_usd = s.cost, finished_at_us = s.fin FROM unnest($1::BIGINT[], $2::TEXT[], "
       "$3::BIGINT[], $4::TEXT[], $5::BIGINT[], $6::BIGINT[], $7::BIGINT[], $8::BIGINT[], "
       "$9::BIGINT[]) AS s(id, status, http, error, p, c, o, cost, fin) "
-      "WHERE u.id = s.id AND u.status = 'open'",
+      "WHERE u.id = s.id AND u.status IN ('open', 'interrupted')",
       {pg::array(ids), pg::array(statuses), pg::array(http_statuses), pg::array(errors),
        pg::array(prompt), pg::array(cached), pg::array(completion), pg::array(costs),
        pg::array(finished)}};
@@ -904,6 +905,10 @@ struct RowChanges {
   /// the last of those if several have as many; none if none.
   std::optional<std::pair<TokenCounts, int64_t>> checkpoint = {};
   bool settled = false;
+  /// Closed as "interrupted" (its server judged gone) from its last checkpoint: its settlement,
+  /// spooled by that server, is the better bill and replaces that closing; nothing else
+  /// changes it (docs/platform.md, "A settlement replaces an interrupted closing").
+  bool interrupted = false;
   /// A row no longer in the database, written whole from this write's admission
   /// (LedgerWrite::carries_admission): `row` has no id, and the batch inserts it.
   const LedgerWrite* restore = nullptr;
@@ -1089,8 +1094,8 @@ Result<std::vector<Result<void>>> PostgresStore::apply_in_transaction(
   auto read = conn.pipeline({
       {"BEGIN", {}},
       {std::string("SELECT ") + kOpenRowColumns +
-           ", request_id FROM usage_ledger WHERE request_id = ANY($1::TEXT[]) AND status = 'open' "
-           "ORDER BY id FOR UPDATE",
+           ", request_id, status FROM usage_ledger WHERE request_id = ANY($1::TEXT[]) AND status "
+           "IN ('open', 'interrupted') ORDER BY id FOR UPDATE",
        {pg::array(row_ids)}},
       {"SELECT request_id FROM usage_ledger WHERE request_id = ANY($1::TEXT[])",
        {pg::array(record_ids)}},
@@ -1101,8 +1106,11 @@ Result<std::vector<Result<void>>> PostgresStore::apply_in_transaction(
   if (!read) return read.error();
   const std::vector<Rows>& rows = *read;
   std::map<std::string, RowChanges> changes;
-  for (int r = 0; r < rows[1].count(); ++r)
-    changes.emplace(rows[1].text(r, 12), RowChanges{read_open_row(rows[1], r)});
+  for (int r = 0; r < rows[1].count(); ++r) {
+    RowChanges change{read_open_row(rows[1], r)};
+    change.interrupted = rows[1].text(r, 13) == "interrupted";
+    changes.emplace(rows[1].text(r, 12), std::move(change));
+  }
   std::set<std::string> taken;
   for (int r = 0; r < rows[2].count(); ++r) taken.insert(rows[2].text(r, 0));
   std::map<int64_t, int64_t> tenants;
@@ -1136,7 +1144,8 @@ Result<std::vector<Result<void>>> PostgresStore::apply_in_transaction(
       change->second.restore = &write;
       taken.insert(admitted.request_id);
     }
-    const bool open = change != changes.end() && !change->second.settled;
+    const bool open =
+        change != changes.end() && !change->second.settled && !change->second.interrupted;
     switch (write.kind) {
       case LedgerWrite::Kind::Checkpoint:
         // A checkpoint never lowers the counts (Store::checkpoint): an older one replayed
@@ -1147,11 +1156,16 @@ Result<std::vector<Result<void>>> PostgresStore::apply_in_transaction(
           change->second.checkpoint = {counts_of(write.row), write.row.finished_at_us};
         break;
       case LedgerWrite::Kind::Settle: {
-        if (!open) {
+        const bool replaces = change != changes.end() && !change->second.settled &&
+                              change->second.interrupted;
+        if (!open && !replaces) {
           results[i] = describe_refusal(write, make_error("no open ledger row has that id"));
           break;
         }
-        auto closing = close_row(change->second.row, settlement_of(write.row), give_backs);
+        // An interrupted closing gave its unused tokens back already.
+        GiveBacks given_back_already;
+        auto closing = close_row(change->second.row, settlement_of(write.row),
+                                 replaces ? given_back_already : give_backs);
         if (!closing) {
           results[i] = describe_refusal(write, closing.error());
           break;

@@ -896,16 +896,18 @@ OpenRow read_open_row(const Statement& row) {
                  optional_int(row, 11)};
 }
 
-/// Closes `row` with `settlement` (validated) and gives the unused part of its token
-/// reservation back to the rate bucket it was admitted in.
-Result<int64_t> close_row(sqlite3* db, const OpenRow& row, const Settlement& settlement) {
+/// Closes `row` with `settlement` (validated) and, unless `given_back` (a row closed as
+/// interrupted did it then), gives the unused part of its token reservation back to the rate
+/// bucket it was admitted in.
+Result<int64_t> close_row(sqlite3* db, const OpenRow& row, const Settlement& settlement,
+                          bool given_back = false) {
   auto cost = cost_micro_usd(settlement.tokens, row.price);
   if (!cost) return cost.error();
   auto update = Statement::prepare(
       db,
       "UPDATE usage_ledger SET status = ?2, http_status = ?3, error = ?4, prompt_tokens = ?5, "
       "cached_prompt_tokens = ?6, completion_tokens = ?7, cost_micro_usd = ?8, "
-      "finished_at_us = ?9 WHERE id = ?1 AND status = 'open'");
+      "finished_at_us = ?9 WHERE id = ?1 AND status IN ('open', 'interrupted')");
   if (!update) return update.error();
   update->bind(1, row.id);
   update->bind(2, settlement.status);
@@ -919,7 +921,7 @@ Result<int64_t> close_row(sqlite3* db, const OpenRow& row, const Settlement& set
   if (auto done = run(*update); !done) return done.error();
   const int64_t unused =
       row.reserved_tokens - settlement.tokens.prompt_tokens - settlement.tokens.completion_tokens;
-  if (unused > 0) {
+  if (unused > 0 && !given_back) {
     const int64_t second = rate_second(row.started_at_us);
     if (auto r = give_back_tokens(db, "key", row.key_id, second, unused); !r) return r.error();
     if (auto r = give_back_tokens(db, "tenant", row.tenant_id, second, unused); !r)
@@ -933,19 +935,23 @@ Result<int64_t> close_row(sqlite3* db, const OpenRow& row, const Settlement& set
 Result<std::optional<Error>> SqliteStore::settle_locked(const std::string& request_id,
                                                         const Settlement& settlement,
                                                         int64_t* row_id) {
+  // A row closed as interrupted (its server judged gone) takes its settlement too: the better
+  // bill replaces the closing from its last checkpoint (docs/platform.md, "A settlement
+  // replaces an interrupted closing").
   auto select = Statement::prepare(db_, std::string("SELECT ") + kOpenRowColumns +
-                                            " FROM usage_ledger WHERE request_id = ?1 AND "
-                                            "status = 'open'");
+                                            ", status FROM usage_ledger WHERE request_id = ?1 "
+                                            "AND status IN ('open', 'interrupted')");
   if (!select) return select.error();
   select->bind(1, request_id);
   auto found = select->step();
   if (!found) return found.error();
   if (!*found) return std::optional<Error>(make_error("no open ledger row has that id"));
   const OpenRow row = read_open_row(*select);
+  const bool interrupted = select->column_text(12) == "interrupted";
   // A cost that overflows is this write's refusal, as on PostgreSQL: it would fail every retry.
   if (auto cost = cost_micro_usd(settlement.tokens, row.price); !cost)
     return std::optional<Error>(cost.error());
-  if (auto closed = close_row(db_, row, settlement); !closed) return closed.error();
+  if (auto closed = close_row(db_, row, settlement, interrupted); !closed) return closed.error();
   if (row_id) *row_id = row.id;
   return std::optional<Error>();
 }

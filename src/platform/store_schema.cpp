@@ -288,9 +288,24 @@ BEGIN
 END;
 )sql";
 
+/// Migration 9: a row closed as "interrupted" (its server judged gone, the row closed from its
+/// last checkpoint) may still take its settlement, which a server that died with it in its
+/// spool writes when it starts again: the better bill replaces the provisional one
+/// (docs/platform.md, "A settlement replaces an interrupted closing"). Other closed rows stay
+/// as they are. The same on PostgreSQL.
+constexpr const char* kMigration9 = R"sql(
+DROP TRIGGER IF EXISTS usage_ledger_no_update;
+CREATE TRIGGER usage_ledger_no_update BEFORE UPDATE ON usage_ledger
+  WHEN OLD.status NOT IN ('open', 'interrupted')
+BEGIN
+  SELECT RAISE(ABORT, 'usage_ledger is append-only: only open or interrupted rows may change');
+END;
+)sql";
+
 /// kMigrations[v - 1] brings a database from version v - 1 to v.
-constexpr const char* kMigrations[] = {kMigration1, kMigration2, kMigration3, kMigration4,
-                                       kMigration5, kMigration6, kMigration7, kMigration8};
+constexpr const char* kMigrations[] = {kMigration1, kMigration2, kMigration3,
+                                       kMigration4, kMigration5, kMigration6,
+                                       kMigration7, kMigration8, kMigration9};
 static_assert(std::size(kMigrations) == kStoreSchemaVersion);
 
 Result<int64_t> read_version(sqlite3* db) {

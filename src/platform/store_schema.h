@@ -10,7 +10,7 @@
 namespace gengyun::platform {
 
 /// Schema version written by this build; each version is one migration in store_schema.cpp.
-inline constexpr int64_t kStoreSchemaVersion = 8;
+inline constexpr int64_t kStoreSchemaVersion = 9;
 
 /// Brings the database to kStoreSchemaVersion in one IMMEDIATE transaction: creates it on a
 /// fresh file, applies the missing migrations to an older one, leaves a current one alone.
@@ -35,6 +35,7 @@ inline constexpr int64_t kStoreSchemaVersion = 8;
 ///   8  spend_days(scope, scope_id, day, micro_usd): what each key and tenant is billed per
 ///      UTC day (open rows at their reservation, closed ones at their cost), kept by triggers
 ///      on usage_ledger, so that a budget's spend is read without summing the ledger
+///   9  rows closed as "interrupted" may still change (their settlement replaces the closing)
 /// Errors: the file's schema version is newer than kStoreSchemaVersion, SQLite errors.
 Result<void> ensure_schema(sqlite3* db);
 

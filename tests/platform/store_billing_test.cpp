@@ -964,6 +964,64 @@ TEST_P(StoreBackendTest, OnlyTheRowsOfServersThatAreGoneAreClosed) {
   EXPECT_TRUE(second->settle("other", Settlement{{10, 0, 2}, 200, "ok", "", kNow}).ok());
 }
 
+// A server dies with a finished request's settlement in its spool (the database was locked
+// meanwhile); another server closes the row as interrupted from its last checkpoint; when the
+// first starts again and applies its spool, the settlement replaces that closing: the bill is
+// the settled one, counted once (QA 2026-12-03: the settlement was refused and the response
+// billed at its checkpoint, $0). Nothing else reopens or changes an interrupted row.
+TEST_P(StoreBackendTest, ASettlementReplacesTheInterruptedClosingOfItsRow) {
+  auto first = open();
+  auto second = open();
+  ASSERT_TRUE(first && second);
+  ASSERT_TRUE(first->set_price("qwen", kPrice, Actor{}).ok());
+  ASSERT_TRUE(first->start_server().ok());
+  const int64_t key = new_key(*first, NewKey{"a"});
+  ASSERT_EQ(admit_outcome(*first, request("done", key, 1000, 500)), Admission::Outcome::Admitted);
+  ASSERT_EQ(admit_outcome(*first, request("cut", key, 1000, 500)), Admission::Outcome::Admitted);
+  ASSERT_TRUE(first->checkpoint("done", {1000, 0, 64}, kNow + 1).ok());
+  first.reset();  // dies; its spool holds the settlement of "done"
+  ASSERT_TRUE(second->start_server().ok());
+  ASSERT_EQ(second->close_interrupted().value(), 2);
+  auto rows = second->usage_rows();
+  ASSERT_TRUE(rows.ok());
+  ASSERT_EQ(rows->size(), 2u);
+  EXPECT_EQ((*rows)[0].status, "interrupted");
+  // 1000 * 0.15 + 64 * 0.6 = 188.4, rounded up.
+  EXPECT_EQ((*rows)[0].cost_micro_usd, 189);
+
+  // The spool's writes, applied by the restarted server: a late checkpoint changes nothing, the
+  // settlement replaces the closing; a second settlement is refused.
+  LedgerWrite late{LedgerWrite::Kind::Checkpoint};
+  late.row = UsageRecord{key, "qwen", 1000, 128, kNow, kNow + 2, "/v1/chat/completions", 200, "",
+                         "", "done"};
+  LedgerWrite settle{LedgerWrite::Kind::Settle};
+  settle.row = UsageRecord{key, "qwen", 1000, 300, kNow, kNow + 3, "/v1/chat/completions", 200,
+                           "ok", "", "done"};
+  auto third = open();
+  ASSERT_TRUE(third);
+  auto applied = third->apply_writes({late, settle, settle}, Durability::Synced);
+  ASSERT_TRUE(applied.ok()) << applied.error().message;
+  ASSERT_EQ(applied->size(), 3u);
+  EXPECT_TRUE((*applied)[0].ok());
+  EXPECT_TRUE((*applied)[1].ok()) << (*applied)[1].error().message;
+  EXPECT_FALSE((*applied)[2].ok());
+  rows = third->usage_rows();
+  ASSERT_TRUE(rows.ok());
+  const UsageRecord& done = (*rows)[0];
+  EXPECT_EQ(done.status, "ok");
+  EXPECT_EQ(done.error, "");
+  EXPECT_EQ(done.completion_tokens, 300);
+  // 1000 * 0.15 + 300 * 0.6 = 330.
+  EXPECT_EQ(done.cost_micro_usd, 330);
+  EXPECT_EQ(done.finished_at_us, kNow + 3);
+  EXPECT_EQ((*rows)[1].status, "interrupted");
+  EXPECT_EQ(third->usage_summary()->front().cost_micro_usd, 330);
+  EXPECT_EQ(kept_spend(), ledger_spend());
+  // A closed row other than an interrupted one stays as it is, even behind the store's back.
+  EXPECT_NE(raw_exec("UPDATE usage_ledger SET completion_tokens = 1 WHERE request_id = 'done'"),
+            "");
+}
+
 // A restart of PostgreSQL ends every session and so every server's advisory lock: servers that
 // live through it take their locks again, nobody closes their rows meanwhile, and their pools
 // drop the connections the restart ended instead of failing a request on each.
