@@ -24,11 +24,24 @@ std::string aside_path(const std::string& path) {
 
 int repair(const std::string& path) {
   std::error_code ec;
-  if (!std::filesystem::is_regular_file(path, ec)) {
+  const auto status = std::filesystem::status(path, ec);
+  if (!std::filesystem::exists(status)) {
     std::fprintf(stderr, "error: ledger spool '%s': no such file\n", path.c_str());
     return 1;
   }
-  auto spool = platform::LedgerSpool::open(path);
+  if (!std::filesystem::is_regular_file(status)) {
+    std::fprintf(stderr, "error: ledger spool '%s': not a regular file\n", path.c_str());
+    return 1;
+  }
+  bool held = false;
+  auto spool = platform::LedgerSpool::open(path, &held);
+  if (!spool.ok() && held) {
+    std::fprintf(stderr,
+                 "error: ledger spool '%s' is held by a running server; stop it before repairing "
+                 "its spool\n",
+                 path.c_str());
+    return 1;
+  }
   if (!spool.ok()) {
     std::fprintf(stderr, "error: %s\n", spool.error().message.c_str());
     return 1;

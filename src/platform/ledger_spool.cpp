@@ -276,6 +276,17 @@ Result<std::string> LedgerSpool::contents() const {
   return data;
 }
 
+namespace {
+
+/// Line [start, end) of a spool's text without a CR before its LF: gengyun writes none (a CR
+/// in a field is escaped), a text editor may.
+std::string spool_text_line(const std::string& data, size_t start, size_t end) {
+  if (end > start && data[end - 1] == '\r') --end;
+  return data.substr(start, end - start);
+}
+
+}  // namespace
+
 Result<std::vector<LedgerWrite>> LedgerSpool::read_all() {
   auto data = contents();
   if (!data) return data.error();
@@ -285,7 +296,12 @@ Result<std::vector<LedgerWrite>> LedgerSpool::read_all() {
     const size_t end = data->find('\n', start);
     if (end == std::string::npos) break;  // cut short by a crash: never acknowledged
     ++line_number;
-    auto write = parse_spool_line(data->substr(start, end - start));
+    const std::string line = spool_text_line(*data, start, end);
+    if (line.empty()) {  // an empty line (a person's edit) holds no write
+      start = end + 1;
+      continue;
+    }
+    auto write = parse_spool_line(line);
     if (!write)
       return make_error("ledger spool '" + path_ + "', line " + std::to_string(line_number) + ": " +
                         write.error().message + " (`gengyun spool repair " + path_ +
@@ -306,7 +322,11 @@ Result<LedgerSpool::Repair> LedgerSpool::set_aside_damaged(const std::string& as
     const size_t end = data->find('\n', start);
     if (end == std::string::npos) break;  // open() cut an unfinished last line
     ++line_number;
-    const std::string line = data->substr(start, end - start);
+    const std::string line = spool_text_line(*data, start, end);
+    if (line.empty()) {
+      start = end + 1;
+      continue;
+    }
     if (parse_spool_line(line)) {
       (good += line) += '\n';
       ++repair.kept;

@@ -31,8 +31,9 @@ class LedgerSpool {
   /// back to what it held before. Errors: I/O (disk full).
   Result<void> append(const std::vector<LedgerWrite>& writes);
   /// Every write in the spool, oldest first. A last line without its newline (a crash in the
-  /// middle of an append, which was then never acknowledged) is left out. Errors: I/O, a line
-  /// that is not a spooled write (its number named).
+  /// middle of an append, which was then never acknowledged) is left out; empty lines and a
+  /// CR before a line's LF (a person's edit) are passed over. Errors: I/O, a line that is not a
+  /// spooled write (its number named).
   Result<std::vector<LedgerWrite>> read_all();
   /// Empties the spool (after its writes landed) and fsyncs. Errors: I/O.
   Result<void> clear();
@@ -47,8 +48,8 @@ class LedgerSpool {
   /// of the spool, keeping the others in order: first the whole spool as it was is copied to
   /// `aside_path` (created, mode 0600; it must not exist) and synced, so a person can read the
   /// damaged lines and nothing is lost if this stops halfway; then the spool is rewritten with
-  /// the good lines and synced. A spool without damaged lines is left as it was and nothing is
-  /// created. Errors: I/O, `aside_path` exists.
+  /// the good lines and synced (empty lines dropped, CR-LF ends made LF). A spool without
+  /// damaged lines is left as it was and nothing is created. Errors: I/O, `aside_path` exists.
   Result<Repair> set_aside_damaged(const std::string& aside_path);
   const std::string& path() const { return path_; }
 

@@ -13,7 +13,9 @@
 namespace gengyun::platform {
 namespace {
 
-/// Applies what `spool` holds and empties it; returns how many writes it held.
+/// Applies what `spool` holds and empties it; returns how many of its writes the database
+/// took. Each write it refused (already applied, a row closed otherwise, bad counts) is logged
+/// as a warning with the reason.
 Result<size_t> replay(Store& store, LedgerSpool& spool) {
   auto spooled = spool.read_all();
   if (!spooled) return spooled.error();
@@ -24,7 +26,16 @@ Result<size_t> replay(Store& store, LedgerSpool& spool) {
                       std::to_string(spooled->size()) +
                       " write(s) the database cannot take now: " + applied.error().message);
   if (auto cleared = spool.clear(); !cleared) return cleared.error();
-  return spooled->size();
+  size_t taken = 0;
+  for (const Result<void>& each : *applied) {
+    if (each) {
+      ++taken;
+      continue;
+    }
+    spdlog::warn("ledger spool '{}': the database refused a spooled write: {}", spool.path(),
+                 each.error().message);
+  }
+  return taken;
 }
 
 }  // namespace

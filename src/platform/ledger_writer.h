@@ -132,7 +132,7 @@ class LedgerWriter {
   Result<void> available() const;
   /// The spool's path ("" for none).
   std::string spool_path() const { return spool_ ? spool_->path() : ""; }
-  /// How many spooled writes start() applied.
+  /// How many spooled writes start() applied (those the database refused are logged instead).
   size_t replayed_at_start() const { return replayed_at_start_; }
 
  private:

@@ -463,8 +463,11 @@ TEST_F(AdminTest, SpoolRepairRefusesAMissingSpoolAndOneAServerHolds) {
   const auto refused = gengyun({"spool", "repair", spool});
   EXPECT_EQ(refused.exit_code, 1);
   EXPECT_EQ(refused.err, "error: ledger spool '" + spool +
-                             "' is held by another live server; give each server a spool of its "
-                             "own (serve --ledger-spool PATH)\n");
+                             "' is held by a running server; stop it before repairing its "
+                             "spool\n");
+  const auto directory = gengyun({"spool", "repair", dir_.string()});
+  EXPECT_EQ(directory.exit_code, 1);
+  EXPECT_EQ(directory.err, "error: ledger spool '" + dir_.string() + "': not a regular file\n");
   const auto no_path = gengyun({"spool", "repair"});
   EXPECT_NE(no_path.exit_code, 0);
   EXPECT_NE(no_path.err.find("PATH is required"), std::string::npos) << no_path.err;

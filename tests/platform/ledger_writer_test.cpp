@@ -674,9 +674,16 @@ TEST_P(StoreBackendTest, ASpoolIsReplayedAtStartAndRowsThatLandedAreNotCountedTw
                               checkpoint("landed", 99), settle("waiting", 8, "cancelled")})
                     .ok());
   }
+  api::testing::LogCapture log;
   auto writer = LedgerWriter::start(*store, {path, 1'000'000, {}});
   ASSERT_TRUE(writer.ok()) << writer.error().message;
-  EXPECT_EQ((*writer)->replayed_at_start(), 4u);
+  // The two that had landed are refused (and said so), the others taken.
+  EXPECT_EQ((*writer)->replayed_at_start(), 2u);
+  const auto refused =
+      log.lines_with("ledger spool '" + path + "': the database refused a spooled write: ");
+  ASSERT_EQ(refused.size(), 2u);
+  EXPECT_NE(refused[0].find("'landed'"), std::string::npos) << refused[0];
+  EXPECT_NE(refused[1].find("'rec-1'"), std::string::npos) << refused[1];
   EXPECT_EQ(lines_of(path), 0u);
   const auto rows = rows_by_id(*store);
   ASSERT_EQ(rows.size(), 3u);
@@ -858,6 +865,28 @@ TEST(LedgerSpoolTest, AnUnfinishedLastLineIsDroppedAndADamagedLineIsNamed) {
 std::string file_text(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+// A spool a person edited with a text editor: CR-LF line ends and empty lines hold no damage
+// (QA 2026-12-03: every CR-LF line was "damaged", and a repair set every bill aside).
+TEST(LedgerSpoolTest, CrLfEndsAndEmptyLinesAreRead) {
+  testing::TempDir dir;
+  const std::string path = dir.file("spool");
+  {
+    std::ofstream out(path, std::ios::binary);
+    out << spool_line(settle("r1", 1)) << "\r\n\r\n\n" << spool_line(settle("r2", 2)) << "\r\n";
+  }
+  auto spool = LedgerSpool::open(path);
+  ASSERT_TRUE(spool.ok()) << spool.error().message;
+  auto writes = (*spool)->read_all();
+  ASSERT_TRUE(writes.ok()) << writes.error().message;
+  ASSERT_EQ(writes->size(), 2u);
+  EXPECT_EQ((*writes)[0].row.request_id, "r1");
+  EXPECT_EQ((*writes)[1].row.completion_tokens, 2);
+  auto repaired = (*spool)->set_aside_damaged(dir.file("aside"));
+  ASSERT_TRUE(repaired.ok()) << repaired.error().message;
+  EXPECT_EQ(repaired->kept, 2u);
+  EXPECT_TRUE(repaired->damaged_lines.empty());
 }
 
 // Damaged lines (not spooled writes) are taken out and the others kept in order; the whole spool
