@@ -1,6 +1,7 @@
 // `gengyun usage --db PATH [--json]`: tokens, requests and cost per key and model over the
 // whole ledger; with --start, --end, --group-by or --format: the report of GET /v1/usage with
 // the same parameters and output (every key: the command has the database, an admin's view).
+#include <algorithm>
 #include <cstdio>
 #include <map>
 #include <memory>
@@ -58,23 +59,35 @@ int usage(const std::string& db, bool json, const std::map<std::string, std::str
   if (json) {
     nlohmann::json out = nlohmann::json::array();
     for (const auto& r : rows.value())
-      out.push_back({{"tenant_name", r.tenant_name},
+      out.push_back({{"tenant_id", r.tenant_id},
+                     {"tenant_name", r.tenant_name},
                      {"key_name", r.key_name},
                      {"key_id", r.key_id},
                      {"model", r.model},
                      {"requests", r.requests},
                      {"prompt_tokens", r.prompt_tokens},
+                     {"cached_prompt_tokens", r.cached_prompt_tokens},
                      {"completion_tokens", r.completion_tokens},
                      {"cost_micro_usd", r.cost_micro_usd}});
     std::printf("%s\n", out.dump(2).c_str());
     return 0;
   }
-  std::printf("%-16s %-24s %-28s %10s %14s %18s %14s\n", "TENANT", "KEY", "MODEL", "REQUESTS",
-              "PROMPT_TOKENS", "COMPLETION_TOKENS", "COST_USD");
+  // Name columns as wide as their longest value, so that long names keep the table aligned;
+  // the key's id tells apart keys of one name in one tenant (a revoked one and its successor).
+  int tenant_width = 16, key_width = 24, model_width = 28;
+  for (const auto& r : rows.value()) {
+    tenant_width = std::max(tenant_width, static_cast<int>(r.tenant_name.size()));
+    key_width = std::max(key_width, static_cast<int>(r.key_name.size()));
+    model_width = std::max(model_width, static_cast<int>(r.model.size()));
+  }
+  std::printf("%-*s %-*s %8s %-*s %10s %14s %18s %14s\n", tenant_width, "TENANT", key_width, "KEY",
+              "KEY_ID", model_width, "MODEL", "REQUESTS", "PROMPT_TOKENS", "COMPLETION_TOKENS",
+              "COST_USD");
   for (const auto& r : rows.value())
-    std::printf("%-16s %-24s %-28s %10lld %14lld %18lld %14s\n", r.tenant_name.c_str(),
-                r.key_name.c_str(), r.model.c_str(), static_cast<long long>(r.requests),
-                static_cast<long long>(r.prompt_tokens),
+    std::printf("%-*s %-*s %8lld %-*s %10lld %14lld %18lld %14s\n", tenant_width,
+                r.tenant_name.c_str(), key_width, r.key_name.c_str(),
+                static_cast<long long>(r.key_id), model_width, r.model.c_str(),
+                static_cast<long long>(r.requests), static_cast<long long>(r.prompt_tokens),
                 static_cast<long long>(r.completion_tokens),
                 platform::format_usd(r.cost_micro_usd).c_str());
   return 0;

@@ -1427,16 +1427,18 @@ Result<std::vector<UsageSummary>> PostgresStore::usage_summary() {
   pg::Connection& conn = **lease;
   auto rows = conn.query(
       "SELECT k.name, u.key_id, u.model, count(*), sum(u.prompt_tokens), "
-      "sum(u.completion_tokens), sum(u.cost_micro_usd), t.name FROM usage_ledger AS u "
+      "sum(u.completion_tokens), sum(u.cost_micro_usd), t.name, t.id, "
+      "sum(u.cached_prompt_tokens) FROM usage_ledger AS u "
       "JOIN api_keys AS k ON k.id = u.key_id JOIN tenants AS t ON t.id = k.tenant_id "
-      "GROUP BY t.name, k.name, u.key_id, u.model ORDER BY t.name COLLATE \"C\", "
+      "GROUP BY t.id, t.name, k.name, u.key_id, u.model ORDER BY t.name COLLATE \"C\", "
       "k.name COLLATE \"C\", u.model COLLATE \"C\", u.key_id");
   if (!rows) return fail("cannot summarise usage", rows.error());
   std::vector<UsageSummary> summary;
   for (int r = 0; r < rows->count(); ++r)
     summary.push_back(UsageSummary{rows->text(r, 0), rows->int64(r, 1), rows->text(r, 2),
                                    rows->int64(r, 3), rows->int64(r, 4), rows->int64(r, 5),
-                                   rows->int64(r, 6), rows->text(r, 7)});
+                                   rows->int64(r, 6), rows->text(r, 7), rows->int64(r, 8),
+                                   rows->int64(r, 9)});
   return summary;
 }
 

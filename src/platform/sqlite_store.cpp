@@ -1230,15 +1230,17 @@ Result<std::vector<UsageSummary>> SqliteStore::usage_summary() {
   auto stmt =
       Statement::prepare(db_,
                          "SELECT k.name, u.key_id, u.model, count(*), sum(u.prompt_tokens), "
-                         "sum(u.completion_tokens), sum(u.cost_micro_usd), t.name "
-                         "FROM usage_ledger AS u JOIN api_keys AS k ON k.id = u.key_id "
+                         "sum(u.completion_tokens), sum(u.cost_micro_usd), t.name, t.id, "
+                         "sum(u.cached_prompt_tokens) FROM usage_ledger AS u "
+                         "JOIN api_keys AS k ON k.id = u.key_id "
                          "JOIN tenants AS t ON t.id = k.tenant_id GROUP BY u.key_id, u.model "
                          "ORDER BY t.name, k.name, u.model, u.key_id");
   if (!stmt) return fail("cannot summarise usage", stmt.error());
   auto summary = collect(*stmt, [](const Statement& row) {
     return UsageSummary{row.column_text(0),  row.column_int64(1), row.column_text(2),
                         row.column_int64(3), row.column_int64(4), row.column_int64(5),
-                        row.column_int64(6), row.column_text(7)};
+                        row.column_int64(6), row.column_text(7),  row.column_int64(8),
+                        row.column_int64(9)};
   });
   if (!summary) return fail("cannot summarise usage", summary.error());
   return summary;

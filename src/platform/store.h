@@ -134,6 +134,8 @@ struct UsageSummary {
   int64_t completion_tokens;
   int64_t cost_micro_usd = 0;
   std::string tenant_name = {};  ///< the key's tenant (key names are a tenant's own)
+  int64_t tenant_id = 0;
+  int64_t cached_prompt_tokens = 0;
 };
 
 /// How usage is grouped (GET /v1/usage, `gengyun usage`).

@@ -434,11 +434,12 @@ TEST_F(AdminTest, UsageNamesTheTenantOfEachKey) {
   ASSERT_EQ(table.exit_code, 0) << table.err;
   char expected[512];
   std::snprintf(expected, sizeof expected,
-                "%-16s %-24s %-28s %10s %14s %18s %14s\n%-16s %-24s %-28s %10d %14d %18d %14s\n"
-                "%-16s %-24s %-28s %10d %14d %18d %14s\n",
-                "TENANT", "KEY", "MODEL", "REQUESTS", "PROMPT_TOKENS", "COMPLETION_TOKENS",
-                "COST_USD", "acme", "bot", "qwen", 1, 20, 2, "0.00002", "default", "bot", "qwen",
-                1, 10, 2, "0.00001");
+                "%-16s %-24s %8s %-28s %10s %14s %18s %14s\n"
+                "%-16s %-24s %8d %-28s %10d %14d %18d %14s\n"
+                "%-16s %-24s %8d %-28s %10d %14d %18d %14s\n",
+                "TENANT", "KEY", "KEY_ID", "MODEL", "REQUESTS", "PROMPT_TOKENS",
+                "COMPLETION_TOKENS", "COST_USD", "acme", "bot", 2, "qwen", 1, 20, 2, "0.00002",
+                "default", "bot", 1, "qwen", 1, 10, 2, "0.00001");
   EXPECT_EQ(table.out, expected);
   auto csv = gengyun({"usage", "--db", db_, "--start", "2024-02-29", "--end", "2024-03-01",
                       "--format", "csv"});
@@ -448,6 +449,23 @@ TEST_F(AdminTest, UsageNamesTheTenantOfEachKey) {
             "completion_tokens,cost_micro_usd\n"
             "2,bot,2,acme,1,20,0,2,20\n"
             "1,bot,1,default,1,10,0,2,10\n");
+  // A name longer than its column widens the column for every line.
+  const std::string long_name(40, 'k');
+  ASSERT_EQ(gengyun({"keys", "create", "--db", db_, "--name", long_name}).exit_code, 0);
+  {
+    auto s = platform::Store::open(db_);
+    ASSERT_TRUE(s.ok()) << s.error().message;
+    const int64_t at = 1'709'164'800'000'000;
+    platform::UsageRecord r{3, "qwen", 5, 1, at, at, "/v1/completions", 200, "ok", ""};
+    ASSERT_TRUE((*s)->record_usage(r).ok());
+  }
+  auto wide = gengyun({"usage", "--db", db_});
+  ASSERT_EQ(wide.exit_code, 0) << wide.err;
+  std::vector<size_t> model_at;
+  std::istringstream lines(wide.out);
+  for (std::string line; std::getline(lines, line);)
+    model_at.push_back(line.find(line.find("MODEL") != std::string::npos ? "MODEL" : "qwen"));
+  EXPECT_EQ(model_at, std::vector<size_t>(4, 16 + 1 + 40 + 1 + 8 + 1)) << wide.out;
 }
 
 // `spool repair` creates no spool where there is none, and leaves one a live server holds alone.

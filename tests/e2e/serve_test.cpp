@@ -176,14 +176,18 @@ TEST_F(ServeTest, GreedyAnswersMatchGengyunRunAndAreMetered) {
   const int64_t completion_tokens = body["usage"]["completion_tokens"];
   const int64_t chat_prompt = chat_body["usage"]["prompt_tokens"];
   const int64_t chat_completion = chat_body["usage"]["completion_tokens"];
+  const int64_t cached = body["usage"]["prompt_tokens_details"]["cached_tokens"];
+  const int64_t chat_cached = chat_body["usage"]["prompt_tokens_details"]["cached_tokens"];
   json rows = usage();
   ASSERT_EQ(rows.size(), 1u) << rows;
   rows[0].erase("key_id");
-  EXPECT_EQ(rows, json::array({{{"tenant_name", "default"},
+  EXPECT_EQ(rows, json::array({{{"tenant_id", 1},
+                                {"tenant_name", "default"},
                                 {"key_name", "e2e"},
                                 {"model", "qwen2-tiny"},
                                 {"requests", 3},
                                 {"prompt_tokens", 2 * prompt_tokens + chat_prompt},
+                                {"cached_prompt_tokens", 2 * cached + chat_cached},
                                 {"completion_tokens", 2 * completion_tokens + chat_completion},
                                 {"cost_micro_usd", 0}}}));
   EXPECT_EQ(server_->stop(), 0) << server_->err();
