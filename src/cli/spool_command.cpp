@@ -46,7 +46,10 @@ int repair(const std::string& path) {
     std::fprintf(stderr, "error: %s\n", spool.error().message.c_str());
     return 1;
   }
-  const std::string aside = aside_path(path);
+  // A second repair within the same second takes the next free name.
+  std::string aside = aside_path(path);
+  for (int n = 2; std::filesystem::exists(aside, ec) && n < 100; ++n)
+    aside = aside_path(path) + "-" + std::to_string(n);
   auto repaired = spool.value()->set_aside_damaged(aside);
   if (!repaired.ok()) {
     std::fprintf(stderr, "error: %s\n", repaired.error().message.c_str());

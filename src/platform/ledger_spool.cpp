@@ -149,10 +149,16 @@ Result<LedgerWrite> parse_spool_line(const std::string& line) {
     start = tab + 1;
   }
   const bool version1 = fields.size() == kFields1 && fields[0] == kVersion1;
-  if (!version1 && (fields.size() != kFields || fields[0] != kVersion))
+  if (!version1 && (fields.size() != kFields || fields[0] != kVersion)) {
+    // The first field names the version, so that a line of another one says so.
+    if (fields.size() == kFields && fields[0] != kVersion)
+      return make_error(std::string("not a spooled ledger write (it starts with '") +
+                        fields[0].substr(0, 16) + "', expected '" + kVersion + "' or '" +
+                        kVersion1 + "')");
     return make_error("not a spooled ledger write (" + std::to_string(fields.size()) +
                       " fields, expected " + std::to_string(kFields) + " starting with '" +
                       kVersion + "')");
+  }
   LedgerWrite write;
   if (!version1) {
     if (fields[19] != "0" && fields[19] != "1")

@@ -587,6 +587,17 @@ TEST_F(ServeTest, ADamagedSpoolLineStopsServeUntilSpoolRepairSetsItAside) {
   ASSERT_TRUE(std::regex_match(repaired.out, aside, said)) << repaired.out;
   std::ifstream copy(aside[1].str(), std::ios::binary);
   EXPECT_EQ(std::string(std::istreambuf_iterator<char>(copy), {}), original);
+  // Damaged again and repaired at once (within the same second, as like as not): the copy
+  // takes a name of its own.
+  { std::ofstream(spool, std::ios::binary | std::ios::app) << "garbage\n"; }
+  const auto second_repair = run_process({kBinary, "spool", "repair", spool});
+  ASSERT_EQ(second_repair.exit_code, 0) << second_repair.err;
+  std::smatch second_aside;
+  ASSERT_TRUE(std::regex_search(second_repair.out, second_aside,
+                                std::regex("the spool as it was is in '([^']+)'")))
+      << second_repair.out;
+  EXPECT_NE(second_aside[1].str(), aside[1].str());
+  EXPECT_TRUE(std::filesystem::exists(aside[1].str()));
   const auto again = run_process({kBinary, "spool", "repair", spool});
   ASSERT_EQ(again.exit_code, 0) << again.err;
   EXPECT_EQ(again.out, "ledger spool '" + spool +

@@ -804,6 +804,10 @@ TEST(LedgerSpoolTest, LinesRoundTripEveryFieldAndEscapedText) {
   bad_flag.replace(bad_flag.rfind("\t1\t"), 3, "\t2\t");
   EXPECT_EQ(parse_spool_line(bad_flag).error().message,
             "'2' is not 0 or 1 (whether the write carries its admission)");
+  std::string other_version = line;
+  other_version.replace(0, 2, "w9");
+  EXPECT_EQ(parse_spool_line(other_version).error().message,
+            "not a spooled ledger write (it starts with 'w9', expected 'w2' or 'w1')");
   std::string bad_kind = line;
   bad_kind[3] = 'z';
   EXPECT_EQ(parse_spool_line(bad_kind).error().message, "unknown write kind 'z'");
