@@ -47,9 +47,10 @@ int repair(const std::string& path) {
     return 1;
   }
   // A second repair within the same second takes the next free name.
-  std::string aside = aside_path(path);
+  const std::string stamped = aside_path(path);
+  std::string aside = stamped;
   for (int n = 2; std::filesystem::exists(aside, ec) && n < 100; ++n)
-    aside = aside_path(path) + "-" + std::to_string(n);
+    aside = stamped + "-" + std::to_string(n);
   auto repaired = spool.value()->set_aside_damaged(aside);
   if (!repaired.ok()) {
     std::fprintf(stderr, "error: %s\n", repaired.error().message.c_str());

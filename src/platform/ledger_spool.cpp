@@ -10,6 +10,7 @@
 #include <charconv>
 #include <cstring>
 #include <filesystem>
+#include <optional>
 
 namespace gengyun::platform {
 namespace {
@@ -284,11 +285,22 @@ Result<std::string> LedgerSpool::contents() const {
 
 namespace {
 
-/// Line [start, end) of a spool's text without a CR before its LF: gengyun writes none (a CR
-/// in a field is escaped), a text editor may.
-std::string spool_text_line(const std::string& data, size_t start, size_t end) {
-  if (end > start && data[end - 1] == '\r') --end;
-  return data.substr(start, end - start);
+/// Calls fn(line_number, line) for each complete line of a spool's text (1-based numbers), in
+/// order, until fn returns false: a last line without its LF (cut short by a crash, never
+/// acknowledged) is left out, a CR before an LF dropped (gengyun writes none: a CR in a field
+/// is escaped; a text editor may) and empty lines passed over (a person's edit; they hold no
+/// write).
+template <class Fn>
+void for_each_spool_line(const std::string& data, Fn fn) {
+  size_t line_number = 0;
+  for (size_t start = 0; start < data.size();) {
+    const size_t lf = data.find('\n', start);
+    if (lf == std::string::npos) return;
+    ++line_number;
+    const size_t end = lf > start && data[lf - 1] == '\r' ? lf - 1 : lf;
+    if (end > start && !fn(line_number, data.substr(start, end - start))) return;
+    start = lf + 1;
+  }
 }
 
 }  // namespace
@@ -297,24 +309,19 @@ Result<std::vector<LedgerWrite>> LedgerSpool::read_all() {
   auto data = contents();
   if (!data) return data.error();
   std::vector<LedgerWrite> writes;
-  size_t line_number = 0;
-  for (size_t start = 0; start < data->size();) {
-    const size_t end = data->find('\n', start);
-    if (end == std::string::npos) break;  // cut short by a crash: never acknowledged
-    ++line_number;
-    const std::string line = spool_text_line(*data, start, end);
-    if (line.empty()) {  // an empty line (a person's edit) holds no write
-      start = end + 1;
-      continue;
-    }
+  std::optional<Error> damaged;
+  for_each_spool_line(*data, [&](size_t line_number, const std::string& line) {
     auto write = parse_spool_line(line);
-    if (!write)
-      return make_error("ledger spool '" + path_ + "', line " + std::to_string(line_number) + ": " +
-                        write.error().message + " (`gengyun spool repair " + path_ +
-                        "` sets damaged lines aside)");
+    if (!write) {
+      damaged = make_error("ledger spool '" + path_ + "', line " + std::to_string(line_number) +
+                           ": " + write.error().message + " (`gengyun spool repair " + path_ +
+                           "` sets damaged lines aside)");
+      return false;
+    }
     writes.push_back(std::move(*write));
-    start = end + 1;
-  }
+    return true;
+  });
+  if (damaged) return *damaged;
   return writes;
 }
 
@@ -323,24 +330,15 @@ Result<LedgerSpool::Repair> LedgerSpool::set_aside_damaged(const std::string& as
   if (!data) return data.error();
   Repair repair;
   std::string good;
-  size_t line_number = 0;
-  for (size_t start = 0; start < data->size();) {
-    const size_t end = data->find('\n', start);
-    if (end == std::string::npos) break;  // open() cut an unfinished last line
-    ++line_number;
-    const std::string line = spool_text_line(*data, start, end);
-    if (line.empty()) {
-      start = end + 1;
-      continue;
-    }
+  for_each_spool_line(*data, [&](size_t line_number, const std::string& line) {
     if (parse_spool_line(line)) {
       (good += line) += '\n';
       ++repair.kept;
     } else {
       repair.damaged_lines.push_back(line_number);
     }
-    start = end + 1;
-  }
+    return true;
+  });
   if (repair.damaged_lines.empty()) return repair;
   const auto aside_error = [&](const char* what) {
     return make_error("cannot " + std::string(what) + " '" + aside_path +
