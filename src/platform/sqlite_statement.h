@@ -60,7 +60,8 @@ class Statement {
 /// lives: preparing a statement (parsing it, and compiling the triggers a write fires) costs
 /// more than running most of the store's statements. Statement::prepare() on the connection
 /// takes a free one; a Statement that is done is reset, cleared and kept (at most kMaxKept,
-/// beyond which it is finalized: SQL text that splices a page's limit varies). Create it after
+/// beyond which it is finalized: a bound on what one connection keeps should a caller build
+/// SQL text that varies; the store's bind their values, limits included). Create it after
 /// opening the connection and destroy it before closing it; no Statement of the connection
 /// may outlive it. One cache per connection.
 class StatementCache {

@@ -344,7 +344,8 @@ Result<TenantInfo> SqliteStore::create_tenant(const std::string& name, const Lim
 namespace {
 
 /// Tenants matching `condition` (a constant SQL fragment whose parameter ?1, if any, takes
-/// `value`: an id or a name), by id; at most `limit` of them when it is not negative.
+/// `value`: an id or a name), by id; at most `limit` of them when it is not negative. The limit
+/// is bound, not spliced, so that every call has the same SQL text (StatementCache).
 template <class Value = int64_t>
 Result<std::vector<TenantInfo>> tenants_where(sqlite3* db, std::string_view condition,
                                               const Value& value = {}, int64_t limit = -1) {
@@ -352,10 +353,10 @@ Result<std::vector<TenantInfo>> tenants_where(sqlite3* db, std::string_view cond
       db,
       "SELECT id, name, created_at_us, budget_micro_usd, budget_period, rpm, tpm FROM tenants "
       "WHERE " +
-          std::string(condition) + " ORDER BY id" +
-          (limit >= 0 ? " LIMIT " + std::to_string(limit) : std::string()));
+          std::string(condition) + " ORDER BY id LIMIT ?2");
   if (!stmt) return stmt.error();
   if (condition.find("?1") != std::string_view::npos) stmt->bind(1, value);
+  stmt->bind(2, limit);  // SQLite: a negative limit is none
   return collect(*stmt, [](const Statement& row) {
     return TenantInfo{row.column_int64(0), row.column_text(1), read_limits(row, 3),
                       row.column_int64(2)};
@@ -479,12 +480,13 @@ Result<std::vector<KeyInfo>> SqliteStore::keys_page(const KeyPage& query) {
   std::string sql = std::string("SELECT ") + kKeyColumns + " FROM api_keys WHERE id > ?1";
   if (query.tenant_id) sql += " AND tenant_id = ?2";
   if (!query.admin_keys) sql += " AND role <> 'admin'";
-  sql += " ORDER BY id LIMIT " + std::to_string(query.page.limit);
+  sql += " ORDER BY id LIMIT ?3";  // bound: one SQL text whatever the limit (StatementCache)
   std::lock_guard lock(mutex_);
   auto stmt = Statement::prepare(db_, sql);
   if (!stmt) return fail("cannot list API keys", stmt.error());
   stmt->bind(1, query.page.after_id);
   if (query.tenant_id) stmt->bind(2, *query.tenant_id);
+  stmt->bind(3, query.page.limit);
   auto keys = collect(*stmt, read_key);
   if (!keys) return fail("cannot list API keys", keys.error());
   return keys;
