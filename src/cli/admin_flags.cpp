@@ -118,9 +118,9 @@ bool creates_database(const std::string& db) {
   return !platform::is_postgres_url(db) && db != ":memory:" && !std::filesystem::exists(db, ec);
 }
 
-std::unique_ptr<platform::Store> open_store(const std::string& db, bool must_exist) {
-  const bool creates = !must_exist && creates_database(db);
-  auto store = platform::Store::open(db, must_exist);
+std::unique_ptr<platform::Store> open_store(const std::string& db, platform::OpenMode mode) {
+  const bool creates = mode == platform::OpenMode::Create && creates_database(db);
+  auto store = platform::Store::open(db, mode);
   if (!store.ok()) {
     std::fprintf(stderr, "error: %s\n", store.error().message.c_str());
     return nullptr;

@@ -75,16 +75,19 @@ inline constexpr const char* kDbCreatedHelp =
     "SQLite file (created when missing) or postgres:// URL";
 inline constexpr const char* kDbMustExistHelp = "SQLite file or postgres:// URL (must exist)";
 
-/// True when `db` names a SQLite file that is not there, which open_store() (not `must_exist`)
-/// would create.
+/// True when `db` names a SQLite file that is not there, which open_store() with
+/// OpenMode::Create would create.
 bool creates_database(const std::string& db);
 
-/// Opens the store at `db`, printing the error and returning null on failure. The rule
-/// (docs/platform.md): commands that add something (`tenants create`, `keys create`, `prices
-/// set`) create a SQLite file that is not there and say so on stderr ("created the database
-/// 'PATH' (there was none)"), after they have checked their input, so that refused input leaves
-/// no file; the others pass `must_exist` and refuse a path with no database, or with a database
-/// that is not gengyun's (Store::open()).
-std::unique_ptr<platform::Store> open_store(const std::string& db, bool must_exist = false);
+/// Opens the store at `db` as `mode` says (platform::OpenMode), printing the error and
+/// returning null on failure. The rule (docs/platform.md, "A missing --db", "Readers do not
+/// migrate"): commands that add something (`tenants create`, `keys create`, `prices set`) pass
+/// Create: they create a SQLite file that is not there and say so on stderr ("created the
+/// database 'PATH' (there was none)"), after they have checked their input, so that refused
+/// input leaves no file; those that change what exists pass Existing and those that only read
+/// pass Read, which refuse a path with no database or with a database that is not gengyun's,
+/// and (Read) one of an older schema.
+std::unique_ptr<platform::Store> open_store(const std::string& db,
+                                            platform::OpenMode mode = platform::OpenMode::Create);
 
 }  // namespace gengyun::cli

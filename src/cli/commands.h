@@ -16,6 +16,7 @@ void add_usage_command(CLI::App& app, int& exit_code);
 void add_tenants_command(CLI::App& app, int& exit_code);
 void add_prices_command(CLI::App& app, int& exit_code);
 void add_spool_command(CLI::App& app, int& exit_code);
+void add_migrate_command(CLI::App& app, int& exit_code);
 void add_quantize_command(CLI::App& app, int& exit_code);
 void add_synth_command(CLI::App& app, int& exit_code);
 void add_synth_lora_command(CLI::App& app, int& exit_code);

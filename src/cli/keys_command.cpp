@@ -95,7 +95,7 @@ int create(const std::string& db, const std::string& name, const CreateFlags& fl
 }
 
 int list(const std::string& db) {
-  auto store = open_store(db, /*must_exist=*/true);
+  auto store = open_store(db, platform::OpenMode::Read);
   if (!store) return 1;
   std::printf("%-6s %-24s %-10s %-16s %-7s %-22s %s\n", "ID", "NAME", "PREFIX", "TENANT", "ROLE",
               "CREATED", "STATUS");
@@ -191,7 +191,7 @@ int revoke(const std::string& db, const WhichKey& which) {
     std::fprintf(stderr, "error: %s\n", id.error().message.c_str());
     return 1;
   }
-  auto store = open_store(db, /*must_exist=*/true);
+  auto store = open_store(db, platform::OpenMode::Existing);
   if (!store) return 1;
   if (!*id) {
     // By name: the store reads the keys of the name and revokes the active one together.
@@ -254,7 +254,7 @@ int update(const std::string& db, const WhichKey& which, const LimitChangeFlags&
     std::fprintf(stderr, "error: %s\n", body.error().message.c_str());
     return 1;
   }
-  auto store = open_store(db, /*must_exist=*/true);
+  auto store = open_store(db, platform::OpenMode::Existing);
   if (!store) return 1;
   auto key = key_to_update(*store, *id, which);
   if (!key) {

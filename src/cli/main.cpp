@@ -23,6 +23,7 @@ int main(int argc, char** argv) {
   gengyun::cli::add_tenants_command(app, exit_code);
   gengyun::cli::add_prices_command(app, exit_code);
   gengyun::cli::add_spool_command(app, exit_code);
+  gengyun::cli::add_migrate_command(app, exit_code);
   gengyun::cli::add_quantize_command(app, exit_code);
   gengyun::cli::add_synth_command(app, exit_code);
   gengyun::cli::add_synth_lora_command(app, exit_code);

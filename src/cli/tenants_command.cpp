@@ -48,7 +48,7 @@ std::string optional_text(const std::optional<int64_t>& value) {
 }
 
 int list(const std::string& db) {
-  auto store = open_store(db, /*must_exist=*/true);
+  auto store = open_store(db, platform::OpenMode::Read);
   if (!store) return 1;
   std::printf("%-6s %-24s %-22s %-10s %s\n", "ID", "NAME", "BUDGET_USD", "RPM", "TPM");
   // Every tenant, read in pages of kListPageRows as the admin API's pages read them.
@@ -79,7 +79,7 @@ int update(const std::string& db, const std::string& name, const LimitChangeFlag
     std::fprintf(stderr, "error: %s\n", body.error().message.c_str());
     return 1;
   }
-  auto store = open_store(db, /*must_exist=*/true);
+  auto store = open_store(db, platform::OpenMode::Existing);
   if (!store) return 1;
   auto tenant = store->find_tenant_named(name);
   if (!tenant.ok()) {

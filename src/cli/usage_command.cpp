@@ -39,7 +39,7 @@ int usage_report(platform::Store& store, const std::map<std::string, std::string
 }
 
 int usage(const std::string& db, bool json, const std::map<std::string, std::string>& values) {
-  auto store = platform::Store::open(db, /*must_exist=*/true);
+  auto store = platform::Store::open(db, platform::OpenMode::Read);
   if (!store.ok()) {
     std::fprintf(stderr, "error: %s\n", store.error().message.c_str());
     return 1;

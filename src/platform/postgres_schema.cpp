@@ -271,14 +271,14 @@ static_assert(std::size(kMigrations) == kStoreSchemaVersion - 1,
 
 }  // namespace
 
-Result<void> ensure_postgres_schema(pg::Connection& conn, bool must_exist) {
+Result<int64_t> ensure_postgres_schema(pg::Connection& conn, OpenMode mode) {
   auto txn = pg::Transaction::begin(conn);
   if (!txn) return txn.error();
   if (auto locked = conn.query(kMigrationLock); !locked) return locked.error();
   auto exists = conn.query("SELECT to_regclass('schema_version') IS NOT NULL");
   if (!exists) return exists.error();
   const bool has_schema = exists->text(0, 0) == "t";
-  if (!has_schema && must_exist) return make_error(std::string(kNoSchemaError));
+  if (!has_schema && mode != OpenMode::Create) return make_error(std::string(kNoSchemaError));
   if (!has_schema) {
     // A database without gengyun's schema gets it only when it is empty: tables of another
     // program are never mixed with gengyun's.
@@ -296,29 +296,29 @@ Result<void> ensure_postgres_schema(pg::Connection& conn, bool must_exist) {
     if (!read) return read.error();
     version = read->is_null(0, 0) ? 0 : read->int64(0, 0);
   }
-  if (version > kStoreSchemaVersion)
-    return make_error("the database has schema version " + std::to_string(version) +
-                      ", newer than this gengyun understands (" +
-                      std::to_string(kStoreSchemaVersion) +
-                      "); run a gengyun release at least as new as the one that wrote it");
-  if (version == kStoreSchemaVersion) return txn->commit();
-  if (version == 1)
-    return make_error(
-        "the database has schema version 1, older than any PostgreSQL schema of "
-        "gengyun (2)");
-  if (!has_schema)
-    if (auto r = conn.script("CREATE TABLE schema_version (version BIGINT NOT NULL)"); !r) return r;
-  for (int64_t v = std::max<int64_t>(version + 1, 2); v <= kStoreSchemaVersion; ++v) {
-    if (auto r = conn.script(kMigrations[v - 2]); !r)
-      return make_error("migrating the schema to version " + std::to_string(v) + ": " +
-                        r.error().message);
+  if (version > kStoreSchemaVersion) return newer_schema_error(version);
+  if (version < kStoreSchemaVersion && mode == OpenMode::Read) return older_schema_error(version);
+  if (version < kStoreSchemaVersion) {
+    if (version == 1)
+      return make_error(
+          "the database has schema version 1, older than any PostgreSQL schema of "
+          "gengyun (2)");
+    if (!has_schema)
+      if (auto r = conn.script("CREATE TABLE schema_version (version BIGINT NOT NULL)"); !r)
+        return r.error();
+    for (int64_t v = std::max<int64_t>(version + 1, 2); v <= kStoreSchemaVersion; ++v) {
+      if (auto r = conn.script(kMigrations[v - 2]); !r)
+        return make_error("migrating the schema to version " + std::to_string(v) + ": " +
+                          r.error().message);
+    }
+    if (auto r = conn.script("DELETE FROM schema_version"); !r) return r.error();
+    if (auto r = conn.query("INSERT INTO schema_version(version) VALUES ($1)",
+                            {pg::param(kStoreSchemaVersion)});
+        !r)
+      return r.error();
   }
-  if (auto r = conn.script("DELETE FROM schema_version"); !r) return r;
-  if (auto r = conn.query("INSERT INTO schema_version(version) VALUES ($1)",
-                          {pg::param(kStoreSchemaVersion)});
-      !r)
-    return r.error();
-  return txn->commit();
+  if (auto committed = txn->commit(); !committed) return committed.error();
+  return version;
 }
 
 }  // namespace gengyun::platform

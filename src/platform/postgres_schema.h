@@ -4,14 +4,18 @@
 
 #include "gengyun/result.h"
 #include "platform/pg_connection.h"
+#include "platform/store.h"
 
 namespace gengyun::platform {
 
 /// Brings the database to kStoreSchemaVersion in one transaction, holding an advisory lock so
 /// that servers starting together migrate once. PostgreSQL support begins at version 2: a
-/// fresh database gets version 2 whole; later versions are migrations from it. With
-/// `must_exist`, a database without the schema is refused instead of set up. Errors: a newer
-/// schema version, `must_exist` and no schema, the server's errors.
-Result<void> ensure_postgres_schema(pg::Connection& conn, bool must_exist);
+/// fresh database gets version 2 whole; later versions are migrations from it. `mode` as for
+/// Store::open: unless OpenMode::Create, a database without the schema is refused instead of
+/// set up; with OpenMode::Read, an older schema is refused instead of migrated. Returns the
+/// version the database had (0: none). Errors: a newer schema version (newer_schema_error()),
+/// no schema, an older one when reading (older_schema_error()), tables of another program and
+/// no schema, the server's errors.
+Result<int64_t> ensure_postgres_schema(pg::Connection& conn, OpenMode mode);
 
 }  // namespace gengyun::platform

@@ -268,15 +268,17 @@ pg::Statement close_statement(const std::vector<Closing>& closings) {
 
 }  // namespace
 
-Result<std::unique_ptr<Store>> PostgresStore::open(const std::string& url, bool must_exist,
+Result<std::unique_ptr<Store>> PostgresStore::open(const std::string& url, OpenMode mode,
                                                    pg::Deadlines deadlines) {
   auto conn = pg::Connection::connect(url, deadlines.round_trip);
   if (!conn) return conn.error();
-  if (auto schema = ensure_postgres_schema(**conn, must_exist); !schema)
-    return make_error("cannot open the PostgreSQL database: " + schema.error().message);
-  return std::unique_ptr<Store>(new PostgresStore(
+  auto version = ensure_postgres_schema(**conn, mode);
+  if (!version) return make_error("cannot open the PostgreSQL database: " + version.error().message);
+  std::unique_ptr<PostgresStore> store(new PostgresStore(
       std::make_unique<pg::Pool>(url, kPoolConnections, std::move(*conn), deadlines), url,
       deadlines.round_trip));
+  store->schema_version_found_ = *version;
+  return std::unique_ptr<Store>(std::move(store));
 }
 
 PostgresStore::~PostgresStore() {

@@ -47,11 +47,11 @@ inline constexpr int64_t kServerHeartbeatBoundUs = 15'000'000;
 /// for 1 s, keys are read from the database.
 class PostgresStore final : public Store {
  public:
-  /// Connects to `url` and migrates the schema (postgres_schema.h); every later round trip to
-  /// the database, and every wait for a pooled connection, ends within `deadlines.round_trip`,
-  /// and after one went unanswered the pool refuses at once for `deadlines.retry_after`
-  /// (pg_connection.h). Errors: the connection's, the schema's.
-  static Result<std::unique_ptr<Store>> open(const std::string& url, bool must_exist,
+  /// Connects to `url` and checks or migrates the schema as `mode` says (postgres_schema.h);
+  /// every later round trip to the database, and every wait for a pooled connection, ends
+  /// within `deadlines.round_trip`, and after one went unanswered the pool refuses at once for
+  /// `deadlines.retry_after` (pg_connection.h). Errors: the connection's, the schema's.
+  static Result<std::unique_ptr<Store>> open(const std::string& url, OpenMode mode,
                                              pg::Deadlines deadlines = {});
   /// Deletes the server's heartbeat and releases its advisory lock before the connection
   /// closes, so that other servers see at once that it is gone (PostgreSQL releases the lock on

@@ -193,34 +193,35 @@ Result<void> give_back_tokens(sqlite3* db, const char* scope, int64_t id, int64_
 
 }  // namespace
 
-Result<std::unique_ptr<Store>> SqliteStore::open(const std::string& path, bool must_exist) {
+Result<std::unique_ptr<Store>> SqliteStore::open(const std::string& path, OpenMode mode) {
   if (path.empty()) return make_error("cannot open the platform store: the database path is empty");
   std::error_code ec;
-  if (must_exist && path != ":memory:" && !std::filesystem::exists(path, ec))
+  const bool must_exist = mode != OpenMode::Create && path != ":memory:";
+  if (must_exist && !std::filesystem::exists(path, ec))
     return make_error("cannot open database '" + path + "': no such file" + open_hint(path));
-  // A reader opens only a file that is there (one removed since is not made again).
-  const bool reads = must_exist && path != ":memory:";
   sqlite3* db = nullptr;
   int rc = sqlite3_open_v2(
       path.c_str(), &db,
-      SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | (reads ? 0 : SQLITE_OPEN_CREATE), nullptr);
+      SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | (must_exist ? 0 : SQLITE_OPEN_CREATE),
+      nullptr);
   if (rc != SQLITE_OK) {
     std::string reason = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
     sqlite3_close_v2(db);
     return make_error("cannot open database '" + path + "': " + reason + open_hint(path));
   }
-  std::unique_ptr<Store> store(new SqliteStore(db, path));
+  std::unique_ptr<SqliteStore> store(new SqliteStore(db, path));
   sqlite3_extended_result_codes(db, 1);
   sqlite3_busy_timeout(db, kBusyTimeoutMs);
 
   // The first statement reads the file header, so a file that is not a database fails here,
-  // before anything is written to it. A reader refuses a database without gengyun's schema
-  // (an empty file, another program's) before anything is written to it either, as
-  // PostgreSQL's readers do.
+  // before anything is written to it. Unless creating, a database without gengyun's schema (an
+  // empty file, another program's) is refused before anything is written to it either, as on
+  // PostgreSQL; a reader refuses an older schema as well (docs/platform.md, "Readers do not
+  // migrate").
   const std::string not_a_database =
       "cannot open database '" + path +
       "': the file is not a SQLite database (wrong path, or a damaged file)";
-  if (reads) {
+  if (mode != OpenMode::Create) {
     auto has = has_schema(db);
     if (!has && (sqlite3_extended_errcode(db) & 0xff) == SQLITE_NOTADB)
       return make_error(not_a_database);
@@ -233,10 +234,14 @@ Result<std::unique_ptr<Store>> SqliteStore::open(const std::string& path, bool m
     return make_error(not_a_database);
   if (setup) setup = sqlite::exec(db, "PRAGMA synchronous = FULL");
   // Migrations rebuild tables that others reference, so foreign keys are enforced only after.
-  if (setup) setup = ensure_schema(db);
+  if (setup) {
+    auto version = mode == OpenMode::Read ? check_schema_is_current(db) : ensure_schema(db);
+    if (version) store->schema_version_found_ = *version;
+    else setup = version.error();
+  }
   if (setup) setup = sqlite::exec(db, "PRAGMA foreign_keys = ON");
   if (!setup) return make_error("cannot open database '" + path + "': " + setup.error().message);
-  return store;
+  return std::unique_ptr<Store>(std::move(store));
 }
 
 SqliteStore::~SqliteStore() {

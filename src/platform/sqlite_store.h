@@ -37,7 +37,7 @@ namespace gengyun::platform {
 class SqliteStore final : public Store {
  public:
   /// See Store::open().
-  static Result<std::unique_ptr<Store>> open(const std::string& path, bool must_exist);
+  static Result<std::unique_ptr<Store>> open(const std::string& path, OpenMode mode);
   ~SqliteStore() override;
 
   Result<TenantInfo> create_tenant(const std::string& name, const Limits& limits,

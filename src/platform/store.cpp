@@ -11,9 +11,9 @@ bool is_postgres_url(std::string_view path) {
   return false;
 }
 
-Result<std::unique_ptr<Store>> Store::open(const std::string& path, bool must_exist) {
-  if (is_postgres_url(path)) return PostgresStore::open(path, must_exist);
-  return SqliteStore::open(path, must_exist);
+Result<std::unique_ptr<Store>> Store::open(const std::string& path, OpenMode mode) {
+  if (is_postgres_url(path)) return PostgresStore::open(path, mode);
+  return SqliteStore::open(path, mode);
 }
 
 Result<Admission> Store::admit(const AdmissionRequest& request) {

@@ -243,19 +243,35 @@ enum class Durability {
 /// any other path is a SQLite file.
 bool is_postgres_url(std::string_view path);
 
+/// What Store::open may do to the database it finds (docs/platform.md, "A missing --db" and
+/// "Readers do not migrate").
+enum class OpenMode {
+  Create,    ///< creates a missing SQLite file, gives an empty database the schema, migrates an
+             ///< older one (`serve`, the commands that add something)
+  Existing,  ///< refuses a missing file or a database without gengyun's schema, migrates an
+             ///< older one (the commands that change what exists, `migrate`)
+  Read,      ///< as Existing, and refuses an older schema instead of migrating it, so that a
+             ///< reader writes nothing (`usage`, `keys list`, `tenants list`)
+};
+
 /// Keys, tenants, prices, limits, ledger and audit log in one database. Thread-safe. All SQL
 /// takes user data through bound parameters only. Every method that changes something is one
 /// transaction, durable when it returns.
 class Store {
  public:
-  /// Opens the database at `path` and migrates its schema to this build's version: a
-  /// PostgreSQL database for a "postgres://" or "postgresql://" URL (postgres_store.h), else a
-  /// SQLite file (":memory:" gives a private in-memory store), created unless `must_exist`.
-  /// Errors: empty path; when `must_exist`, a missing file or a database without gengyun's
-  /// schema (an empty file or database, another program's; store_rules.h's kNoSchemaError),
-  /// left as it was; the database cannot be created, opened or reached, is not a database, or
-  /// has a schema from a newer gengyun.
-  static Result<std::unique_ptr<Store>> open(const std::string& path, bool must_exist = false);
+  /// Opens the database at `path` as `mode` says: a PostgreSQL database for a "postgres://" or
+  /// "postgresql://" URL (postgres_store.h), else a SQLite file (":memory:" gives a private
+  /// in-memory store). Errors: empty path; the database cannot be created, opened or reached,
+  /// is not a database, or has a schema from a newer gengyun; unless OpenMode::Create, a
+  /// missing file or a database without gengyun's schema (an empty file or database, another
+  /// program's; store_rules.h's kNoSchemaError); with OpenMode::Read, a schema older than this
+  /// build's (older_schema_error()). A refused database is left as it was.
+  static Result<std::unique_ptr<Store>> open(const std::string& path,
+                                             OpenMode mode = OpenMode::Create);
+
+  /// The schema version the database had when it was opened: 0 for a database created then,
+  /// below kStoreSchemaVersion (store_schema.h) for one migrated then.
+  int64_t schema_version_found() const { return schema_version_found_; }
 
   virtual ~Store() = default;
 
@@ -435,6 +451,9 @@ class Store {
   /// The entries of the audit log in `page` (by AuditEntry::id), oldest first. Errors: a limit
   /// below 1, database errors.
   virtual Result<std::vector<AuditEntry>> audit_page(const Page& page) = 0;
+
+ protected:
+  int64_t schema_version_found_ = 0;  ///< set by the backend's open
 };
 
 }  // namespace gengyun::platform

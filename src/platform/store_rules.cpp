@@ -5,6 +5,8 @@
 #include <cstdio>
 #include <tuple>
 
+#include "platform/store_schema.h"
+
 namespace gengyun::platform {
 namespace {
 
@@ -183,6 +185,19 @@ std::vector<std::string> split_models(const std::string& joined) {
     start = comma + 1;
   }
   return models;
+}
+
+Error newer_schema_error(int64_t version) {
+  return Error{"the database has schema version " + std::to_string(version) +
+               ", newer than this gengyun understands (" + std::to_string(kStoreSchemaVersion) +
+               "); run a gengyun release at least as new as the one that wrote it"};
+}
+
+Error older_schema_error(int64_t version) {
+  return Error{"the database has schema version " + std::to_string(version) +
+               ", older than this gengyun's (" + std::to_string(kStoreSchemaVersion) +
+               "), and a command that reads does not migrate it; migrate it with `gengyun "
+               "migrate --db` (gengyun releases before this one then refuse it)"};
 }
 
 Error ambiguous_key_name(std::string_view action, const std::string& name, size_t tenants) {

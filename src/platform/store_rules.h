@@ -13,7 +13,7 @@
 
 namespace gengyun::platform {
 
-/// Why Store::open() with `must_exist` refuses a database without gengyun's schema (an empty
+/// Why Store::open() with OpenMode::Existing or Read refuses a database without gengyun's schema (an empty
 /// SQLite file or PostgreSQL database, another program's database), which it leaves as it was.
 inline constexpr std::string_view kNoSchemaError =
     "the database has no gengyun schema (create it with `gengyun keys create` or `gengyun "
@@ -23,6 +23,16 @@ inline constexpr std::string_view kNoSchemaError =
 inline constexpr std::string_view kForeignTablesError =
     "the database holds tables that are not gengyun's and no gengyun schema; give a new or an "
     "empty database, or a gengyun one";
+
+/// The error of opening a database whose schema version `version` is newer than this build's:
+/// "the database has schema version V, newer than this gengyun understands (N); run a gengyun
+/// release at least as new as the one that wrote it".
+Error newer_schema_error(int64_t version);
+/// The error of opening with OpenMode::Read a database whose schema version `version` is older
+/// than this build's, which a reader does not migrate: "the database has schema version V,
+/// older than this gengyun's (N), and a command that reads does not migrate it; migrate it
+/// with `gengyun migrate --db` (gengyun releases before this one then refuse it)".
+Error older_schema_error(int64_t version);
 
 /// Names of tenants and keys are at most this many bytes.
 inline constexpr size_t kMaxNameBytes = 200;

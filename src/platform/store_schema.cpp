@@ -325,7 +325,7 @@ Result<bool> has_schema(sqlite3* db) {
   return select->step();
 }
 
-Result<void> ensure_schema(sqlite3* db) {
+Result<int64_t> ensure_schema(sqlite3* db) {
   auto txn = sqlite::Transaction::begin(db);
   if (!txn) return txn.error();
   auto versioned = has_schema(db);
@@ -342,27 +342,33 @@ Result<void> ensure_schema(sqlite3* db) {
     if (!foreign->column_is_null(0))
       return make_error(std::string(kForeignTablesError) + " (" + foreign->column_text(0) + ")");
   }
-  if (auto r = sqlite::exec(db, kCreateVersionTable); !r) return r;
+  if (auto r = sqlite::exec(db, kCreateVersionTable); !r) return r.error();
   auto version = read_version(db);
   if (!version) return version.error();
-  if (*version > kStoreSchemaVersion) {
-    return make_error("the database has schema version " + std::to_string(*version) +
-                      ", newer than this gengyun understands (" +
-                      std::to_string(kStoreSchemaVersion) +
-                      "); run a gengyun release at least as new as the one that wrote it");
+  if (*version > kStoreSchemaVersion) return newer_schema_error(*version);
+  if (*version < kStoreSchemaVersion) {
+    for (int64_t v = *version + 1; v <= kStoreSchemaVersion; ++v) {
+      if (auto r = sqlite::exec(db, kMigrations[v - 1]); !r)
+        return make_error("migrating the schema to version " + std::to_string(v) + ": " +
+                          r.error().message);
+    }
+    if (auto r = sqlite::exec(db, "DELETE FROM schema_version"); !r) return r.error();
+    auto insert =
+        sqlite::Statement::prepare(db, "INSERT INTO schema_version(version) VALUES (?1)");
+    if (!insert) return insert.error();
+    insert->bind(1, kStoreSchemaVersion);
+    if (auto done = insert->step(); !done) return done.error();
   }
-  if (*version == kStoreSchemaVersion) return txn->commit();
-  for (int64_t v = *version + 1; v <= kStoreSchemaVersion; ++v) {
-    if (auto r = sqlite::exec(db, kMigrations[v - 1]); !r)
-      return make_error("migrating the schema to version " + std::to_string(v) + ": " +
-                        r.error().message);
-  }
-  if (auto r = sqlite::exec(db, "DELETE FROM schema_version"); !r) return r;
-  auto insert = sqlite::Statement::prepare(db, "INSERT INTO schema_version(version) VALUES (?1)");
-  if (!insert) return insert.error();
-  insert->bind(1, kStoreSchemaVersion);
-  if (auto done = insert->step(); !done) return done.error();
-  return txn->commit();
+  if (auto committed = txn->commit(); !committed) return committed.error();
+  return *version;
+}
+
+Result<int64_t> check_schema_is_current(sqlite3* db) {
+  auto version = read_version(db);
+  if (!version) return version.error();
+  if (*version > kStoreSchemaVersion) return newer_schema_error(*version);
+  if (*version < kStoreSchemaVersion) return older_schema_error(*version);
+  return *version;
 }
 
 }  // namespace gengyun::platform

@@ -36,8 +36,15 @@ inline constexpr int64_t kStoreSchemaVersion = 9;
 ///      UTC day (open rows at their reservation, closed ones at their cost), kept by triggers
 ///      on usage_ledger, so that a budget's spend is read without summing the ledger
 ///   9  rows closed as "interrupted" may still change (their settlement replaces the closing)
-/// Errors: the file's schema version is newer than kStoreSchemaVersion, SQLite errors.
-Result<void> ensure_schema(sqlite3* db);
+/// Returns the version the database had (0: none). Errors: the file's schema version is newer
+/// than kStoreSchemaVersion (newer_schema_error()), tables of another program and no schema
+/// (kForeignTablesError), SQLite errors.
+Result<int64_t> ensure_schema(sqlite3* db);
+
+/// The version of a database that has gengyun's schema (has_schema()), read without writing
+/// anything. Errors: a version other than kStoreSchemaVersion (newer_schema_error(),
+/// older_schema_error(): store_rules.h), SQLite errors.
+Result<int64_t> check_schema_is_current(sqlite3* db);
 
 /// True when the database has gengyun's schema (its schema_version table), of any version;
 /// false for an empty database or another program's. Reads only. Errors: SQLite errors

@@ -42,7 +42,7 @@ class PostgresDownTest : public ServerTest {
     auto database = pg_->new_database();
     ASSERT_TRUE(database.ok()) << database.error().message;
     url_ = database.value();
-    auto store = platform::PostgresStore::open(url_, /*must_exist=*/false, deadlines_);
+    auto store = platform::PostgresStore::open(url_, platform::OpenMode::Create, deadlines_);
     ASSERT_TRUE(store.ok()) << store.error().message;
     store_ = std::move(store.value());
     admin_ = new_key({"root", "default", platform::Role::Admin});

@@ -18,6 +18,7 @@
 #include "../platform/store_reads.h"
 #include "platform/ledger_spool.h"
 #include "platform/store.h"
+#include "platform/store_schema.h"
 #include "process.h"
 #include "util/clock.h"
 
@@ -53,7 +54,7 @@ class AdminTest : public ::testing::Test {
   }
 
   std::unique_ptr<platform::Store> store() {
-    auto opened = platform::Store::open(db_, /*must_exist=*/true);
+    auto opened = platform::Store::open(db_, platform::OpenMode::Read);
     EXPECT_TRUE(opened.ok()) << opened.error().message;
     return opened.ok() ? std::move(opened).value() : nullptr;
   }
@@ -499,7 +500,8 @@ TEST_F(AdminTest, CommandsThatReadALedgerRefuseAMissingDatabase) {
                                              {"keys", "list", "--db", db_},
                                              {"keys", "revoke", "--db", db_, "--name", "k"},
                                              {"keys", "revoke", "--db", db_, "--id", "1"},
-                                             {"tenants", "list", "--db", db_}}) {
+                                             {"tenants", "list", "--db", db_},
+                                             {"migrate", "--db", db_}}) {
     const auto out = gengyun(command);
     EXPECT_EQ(out.exit_code, 1) << command[0];
     EXPECT_NE(out.err.find("cannot open database '" + db_ + "': no such file"), std::string::npos)
@@ -585,7 +587,8 @@ TEST_F(AdminTest, CommandsThatReadRefuseAFileWithoutTheSchemaAndLeaveIt) {
              {"keys", "revoke", "--db", path, "--name", "k"},
              {"keys", "update", "--db", path, "--id", "1", "--rpm", "1"},
              {"tenants", "list", "--db", path},
-             {"tenants", "update", "default", "--db", path, "--rpm", "1"}}) {
+             {"tenants", "update", "default", "--db", path, "--rpm", "1"},
+             {"migrate", "--db", path}}) {
       const auto out = gengyun(command);
       EXPECT_EQ(out.exit_code, 1) << command[0] << " " << command[1];
       EXPECT_EQ(out.err, "error: cannot open database '" + path +
@@ -596,6 +599,49 @@ TEST_F(AdminTest, CommandsThatReadRefuseAFileWithoutTheSchemaAndLeaveIt) {
       EXPECT_EQ(file_bytes(path), before) << path;
     }
   }
+}
+
+// The commands that only read refuse a database of an older schema and leave it as it was (QA
+// of 2026-12-03, third: `gengyun usage` migrated it, after which an older gengyun sharing it
+// refused it); `gengyun migrate` migrates it, and says so.
+TEST_F(AdminTest, ReadersRefuseAnOlderSchemaThatMigrateMigrates) {
+  ASSERT_EQ(gengyun({"keys", "create", "--db", db_, "--name", "bot"}).exit_code, 0);
+  {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(db_.c_str(), &db), SQLITE_OK);
+    ASSERT_EQ(sqlite3_exec(db, "UPDATE schema_version SET version = 8", nullptr, nullptr, nullptr),
+              SQLITE_OK);
+    sqlite3_close(db);
+  }
+  const std::string before = file_bytes(db_);
+  const std::string current = std::to_string(platform::kStoreSchemaVersion);
+  for (const auto& command : std::vector<std::vector<std::string>>{
+           {"usage", "--db", db_},
+           {"usage", "--db", db_, "--group-by", "model"},
+           {"keys", "list", "--db", db_},
+           {"tenants", "list", "--db", db_}}) {
+    const auto out = gengyun(command);
+    EXPECT_EQ(out.exit_code, 1) << command[0] << " " << command[1];
+    EXPECT_EQ(out.err, "error: cannot open database '" + db_ +
+                           "': the database has schema version 8, older than this gengyun's (" +
+                           current +
+                           "), and a command that reads does not migrate it; migrate it with "
+                           "`gengyun migrate --db` (gengyun releases before this one then refuse "
+                           "it)\n")
+        << command[0] << " " << command[1];
+    EXPECT_EQ(out.out, "");
+    EXPECT_EQ(file_bytes(db_), before);
+  }
+  const auto migrated = gengyun({"migrate", "--db", db_});
+  EXPECT_EQ(migrated.exit_code, 0) << migrated.err;
+  EXPECT_EQ(migrated.out, "migrated the database from schema version 8 to " + current + "\n");
+  const auto again = gengyun({"migrate", "--db", db_});
+  EXPECT_EQ(again.exit_code, 0) << again.err;
+  EXPECT_EQ(again.out,
+            "the database is at schema version " + current + " already; nothing to migrate\n");
+  const auto listed = gengyun({"keys", "list", "--db", db_});
+  EXPECT_EQ(listed.exit_code, 0) << listed.err;
+  EXPECT_NE(listed.out.find("bot"), std::string::npos) << listed.out;
 }
 
 // --expires-in is POST /admin/keys's expires_in_days: one rule (whole days, 1 to 36500) and one

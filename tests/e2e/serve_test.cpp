@@ -94,7 +94,7 @@ class ServeTest : public ::testing::Test {
   /// Every row of the ledger (the server stopped or not), in insertion order; fails the test
   /// and returns none when the database cannot be read.
   std::vector<platform::UsageRecord> ledger_rows() {
-    auto store = platform::Store::open(db_, /*must_exist=*/true);
+    auto store = platform::Store::open(db_, platform::OpenMode::Read);
     EXPECT_TRUE(store.ok()) << store.error().message;
     if (!store.ok()) return {};
     auto rows = store.value()->usage_rows();
@@ -461,7 +461,7 @@ TEST_F(ServeTest, KillNineMidStreamLeavesARowClosedAtRestartFromItsCheckpoint) {
   // Wait for the server's checkpoint to be durable (the ledger is the event it exposes).
   int64_t checkpointed = 0;
   {
-    auto store = platform::Store::open(db_, /*must_exist=*/true);
+    auto store = platform::Store::open(db_, platform::OpenMode::Read);
     ASSERT_TRUE(store.ok()) << store.error().message;
     // Every look must find the one row, still open.
     std::string wrong;
@@ -698,7 +698,7 @@ TEST_F(ServeTest, PricesFileIsSeededAtStart) {
     start_server(1, {"--prices", prices});
     EXPECT_EQ(server_->stop(), 0) << server_->err();
   }
-  auto store = platform::Store::open(db_, /*must_exist=*/true);
+  auto store = platform::Store::open(db_, platform::OpenMode::Read);
   ASSERT_TRUE(store.ok()) << store.error().message;
   auto price = store.value()->price("qwen2-tiny");
   ASSERT_TRUE(price.ok() && price->has_value());

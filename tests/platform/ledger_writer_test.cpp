@@ -619,7 +619,7 @@ TEST_P(StoreBackendTest, AFrozenPostgreSQLSpoolsFinishedRowsUntilItAnswersAgain)
   if (GetParam() == "sqlite")
     GTEST_SKIP() << "a database server that stops answering is PostgreSQL's case; SQLite's "
                     "counterpart is ALockedDatabaseSpoolsFinishedRowsUntilItIsReleased";
-  auto opened = PostgresStore::open(location_, /*must_exist=*/false,
+  auto opened = PostgresStore::open(location_, OpenMode::Create,
                                     {std::chrono::milliseconds(500), std::chrono::milliseconds(0)});
   ASSERT_TRUE(opened.ok()) << opened.error().message;
   Store& store = **opened;

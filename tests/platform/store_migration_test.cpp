@@ -153,6 +153,42 @@ TEST_P(StoreBackendTest, AVersion5DatabaseGainsTheIndexOfPricesInByteOrder) {
   EXPECT_EQ((*page)[1].price.output, 2);
 }
 
+// A reader (OpenMode::Read: `gengyun usage`, `keys list`) refuses a database of an older schema
+// and leaves it as it was, so that older servers sharing it keep opening it (QA of 2026-12-03,
+// third); opened to write (OpenMode::Existing: `gengyun migrate`) it is migrated, and the store
+// says from which version; on each backend.
+TEST_P(StoreBackendTest, AReaderRefusesAnOlderSchemaThatAWriterMigrates) {
+  {
+    auto store = open();
+    ASSERT_TRUE(store);
+    EXPECT_EQ(store->schema_version_found(), 0);
+    ASSERT_TRUE(store->create_key("bot").ok());
+  }
+  ASSERT_EQ(raw_exec("UPDATE schema_version SET version = 8"), "");
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    auto reader = Store::open(location_, OpenMode::Read);
+    ASSERT_FALSE(reader.ok());
+    EXPECT_NE(reader.error().message.find(
+                  "the database has schema version 8, older than this gengyun's (" +
+                  std::to_string(kStoreSchemaVersion) +
+                  "), and a command that reads does not migrate it; migrate it with `gengyun "
+                  "migrate --db` (gengyun releases before this one then refuse it)"),
+              std::string::npos)
+        << reader.error().message;
+  }
+  EXPECT_EQ(raw_query("SELECT version FROM schema_version"), (Rows{{"8"}}));
+  auto writer = Store::open(location_, OpenMode::Existing);
+  ASSERT_TRUE(writer.ok()) << writer.error().message;
+  EXPECT_EQ((*writer)->schema_version_found(), 8);
+  EXPECT_EQ(raw_query("SELECT version FROM schema_version"),
+            (Rows{{std::to_string(kStoreSchemaVersion)}}));
+  auto reader = Store::open(location_, OpenMode::Read);
+  ASSERT_TRUE(reader.ok()) << reader.error().message;
+  EXPECT_EQ((*reader)->schema_version_found(), kStoreSchemaVersion);
+  ASSERT_EQ(all_keys(**reader)->size(), 1u);
+  EXPECT_EQ(all_keys(**reader)->front().name, "bot");
+}
+
 // A database of version 6, whose active keys' names were unique deployment-wide, opens with
 // them unique per tenant (version 7) on each backend: its keys are kept and another tenant's
 // key may now take a name in use.

@@ -68,7 +68,7 @@ TEST(StoreOpen, GarbageFileIsAClearErrorAndLeftUntouched) {
   }
 }
 
-// A reader (must_exist) refuses a file without gengyun's schema, as PostgreSQL's readers refuse
+// A reader (OpenMode::Read) refuses a file without gengyun's schema, as PostgreSQL's readers refuse
 // a database without it (store_postgres_test.cpp), and leaves it byte for byte as it was: an
 // empty file, another program's database in either journal mode.
 TEST(StoreOpen, ReadersRefuseAFileWithoutTheSchemaAndLeaveItAsItWas) {
@@ -89,7 +89,7 @@ TEST(StoreOpen, ReadersRefuseAFileWithoutTheSchemaAndLeaveItAsItWas) {
   for (const std::string& path : {empty, foreign, foreign_wal}) {
     const std::string before = read_file(path);
     for (int attempt = 0; attempt < 2; ++attempt) {
-      auto store = Store::open(path, /*must_exist=*/true);
+      auto store = Store::open(path, OpenMode::Read);
       ASSERT_FALSE(store.ok()) << path;
       EXPECT_EQ(store.error().message,
                 "cannot open database '" + path +
@@ -104,7 +104,7 @@ TEST(StoreOpen, ReadersRefuseAFileWithoutTheSchemaAndLeaveItAsItWas) {
             (std::vector<std::vector<std::string>>{{"delete"}}));
   // Opened to write, the empty file gets the schema; then a reader opens it.
   ASSERT_TRUE(Store::open(empty).ok());
-  auto reader = Store::open(empty, /*must_exist=*/true);
+  auto reader = Store::open(empty, OpenMode::Read);
   ASSERT_TRUE(reader.ok()) << reader.error().message;
   EXPECT_EQ(all_tenants(**reader)->size(), 1u);
 }
@@ -114,7 +114,7 @@ TEST(StoreOpen, ReadersRefuseAFileThatIsNotADatabaseAndLeaveIt) {
   const std::string path = dir.file("text.db");
   const std::string text = "this is a text file, not a database\n";
   write_file(path, text);
-  auto store = Store::open(path, /*must_exist=*/true);
+  auto store = Store::open(path, OpenMode::Read);
   ASSERT_FALSE(store.ok());
   EXPECT_EQ(store.error().message, "cannot open database '" + path +
                                        "': the file is not a SQLite database (wrong path, or a "

@@ -85,15 +85,15 @@ TEST(StorePostgres, ReadersRefuseADatabaseWithoutTheSchemaAndLeaveItEmpty) {
   if (!server) return;
   auto url = server->new_database();
   ASSERT_TRUE(url.ok()) << url.error().message;
-  auto refused = Store::open(*url, /*must_exist=*/true);
+  auto refused = Store::open(*url, OpenMode::Read);
   ASSERT_FALSE(refused.ok());
   EXPECT_TRUE(contains(refused.error().message, "the database has no gengyun schema"))
       << refused.error().message;
-  auto again = Store::open(*url, /*must_exist=*/true);
+  auto again = Store::open(*url, OpenMode::Read);
   EXPECT_FALSE(again.ok());
   // Opened to write, it gets the schema; a second open keeps it.
   ASSERT_TRUE(Store::open(*url).ok());
-  auto reader = Store::open(*url, /*must_exist=*/true);
+  auto reader = Store::open(*url, OpenMode::Read);
   ASSERT_TRUE(reader.ok()) << reader.error().message;
   EXPECT_EQ(all_tenants(**reader)->size(), 1u);
 }
@@ -159,7 +159,7 @@ class FrozenPostgres : public ::testing::Test {
     auto url = server_->new_database();
     ASSERT_TRUE(url.ok()) << url.error().message;
     url_ = *url;
-    auto store = PostgresStore::open(url_, /*must_exist=*/false, {kTimeout, retry_after_});
+    auto store = PostgresStore::open(url_, OpenMode::Create, {kTimeout, retry_after_});
     ASSERT_TRUE(store.ok()) << store.error().message;
     store_ = std::move(*store);
   }
