@@ -227,9 +227,9 @@ int serve(const ServeOptions& o) {
     std::fprintf(stderr, "error: %s\n", ledger.error().message.c_str());
     return 1;
   }
-  if (const size_t replayed = ledger.value()->replayed_at_start(); replayed > 0)
-    std::fprintf(stderr, "gengyun: applied %zu spooled ledger write(s) (spool '%s')\n", replayed,
-                 ledger.value()->spool_path().c_str());
+  for (const platform::SpoolReplay& replayed : ledger.value()->replayed_at_start())
+    std::fprintf(stderr, "gengyun: applied %zu spooled ledger write(s) (spool '%s')\n",
+                 replayed.writes, replayed.path.c_str());
   auto interrupted = store.value()->close_interrupted();
   if (!interrupted.ok()) {
     std::fprintf(stderr, "error: %s\n", interrupted.error().message.c_str());

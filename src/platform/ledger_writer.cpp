@@ -43,14 +43,14 @@ Result<size_t> replay(Store& store, LedgerSpool& spool) {
 Result<std::unique_ptr<LedgerWriter>> LedgerWriter::start(Store& store,
                                                           LedgerWriterOptions options) {
   std::unique_ptr<LedgerSpool> spool;
-  size_t replayed = 0;
+  std::vector<SpoolReplay> replayed;
   if (!options.spool_path.empty() && !options.numbered) {
     auto opened = LedgerSpool::open(options.spool_path);
     if (!opened) return opened.error();
     spool = std::move(*opened);
     auto applied = replay(store, *spool);
     if (!applied) return applied.error();
-    replayed = *applied;
+    if (*applied > 0) replayed.push_back({spool->path(), *applied});
   }
   // Numbered spools are never deleted (a server may be opening one), so they are numbered
   // without gaps: the scan ends at the first that does not exist once this server has one.
@@ -64,7 +64,7 @@ Result<std::unique_ptr<LedgerWriter>> LedgerWriter::start(Store& store,
     if (!opened) return opened.error();
     auto applied = replay(store, **opened);
     if (!applied) return applied.error();
-    replayed += *applied;
+    if (*applied > 0) replayed.push_back({path, *applied});
     if (!spool) spool = std::move(*opened);
   }
   if (options.numbered && !options.spool_path.empty() && !spool)
@@ -73,7 +73,7 @@ Result<std::unique_ptr<LedgerWriter>> LedgerWriter::start(Store& store,
                       "' are all held by live servers; give this one its own (--ledger-spool)");
   std::unique_ptr<LedgerWriter> writer(
       new LedgerWriter(store, std::move(options), std::move(spool)));
-  writer->replayed_at_start_ = replayed;
+  writer->replayed_at_start_ = std::move(replayed);
   writer->thread_ = std::thread([w = writer.get()] { w->run(); });
   writer->admission_thread_ = std::thread([w = writer.get()] { w->run_admissions(); });
   if (writer->spool_)

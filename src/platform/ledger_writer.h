@@ -49,6 +49,13 @@ struct LedgerEvent {
   std::string error;  ///< Spooled, Failed: why the database could not be written
 };
 
+/// Writes of one spool that LedgerWriter::start applied.
+struct SpoolReplay {
+  std::string path;  ///< the spool's file
+  size_t writes = 0;  ///< writes applied (those the database refused are logged instead)
+  bool operator==(const SpoolReplay&) const = default;
+};
+
 /// How many servers can share a numbered spool path (LedgerWriterOptions::numbered).
 inline constexpr int kMaxNumberedSpools = 64;
 
@@ -132,8 +139,9 @@ class LedgerWriter {
   Result<void> available() const;
   /// The spool's path ("" for none).
   std::string spool_path() const { return spool_ ? spool_->path() : ""; }
-  /// How many spooled writes start() applied (those the database refused are logged instead).
-  size_t replayed_at_start() const { return replayed_at_start_; }
+  /// The spools whose writes start() applied, in the order applied (numbered: every spool of a
+  /// gone server, which need not be the one this writer keeps); spools with none left out.
+  const std::vector<SpoolReplay>& replayed_at_start() const { return replayed_at_start_; }
 
  private:
   struct Pending {
@@ -179,7 +187,7 @@ class LedgerWriter {
   const LedgerWriterOptions options_;
   /// Used by the writer thread and the journal thread, with spool_mutex_ held (and by start()).
   std::unique_ptr<LedgerSpool> spool_;
-  size_t replayed_at_start_ = 0;
+  std::vector<SpoolReplay> replayed_at_start_;
   /// monotonic_us() of the writer's last round that waited for the disk (must_sync()); at first
   /// long ago, so the first round does. The writer thread's.
   int64_t last_sync_us_ = std::numeric_limits<int64_t>::min() / 2;
