@@ -219,6 +219,11 @@ Result<Rows> Connection::collect(Clock::time_point deadline) {
 
 Result<Rows> Connection::query(std::string_view sql, const std::vector<Param>& params) {
   if (broken()) return unusable();
+  if (!params.empty()) {
+    auto rows = pipeline({Statement{std::string(sql), params}});
+    if (!rows) return rows.error();
+    return std::move(rows->front());
+  }
   const auto deadline = Clock::now() + timeout_;
   std::vector<const char*> values;
   values.reserve(params.size());
@@ -235,23 +240,54 @@ Result<std::vector<Rows>> Connection::pipeline(const std::vector<Statement>& sta
   const auto deadline = Clock::now() + timeout_;
   if (PQenterPipelineMode(conn_) != 1)
     return libpq_error();
-  size_t sent = 0;
+  // What was sent, in order: each statement, preceded by its Parse the first time its text is
+  // sent on this session (`prepares`: the text and its new name).
+  struct Sent {
+    const std::string* prepares = nullptr;
+    std::string name;
+  };
+  std::vector<Sent> sent;
+  std::unordered_map<std::string_view, std::string> preparing;
+  bool all_sent = true;
   for (const Statement& statement : statements) {
     std::vector<const char*> values;
     values.reserve(statement.params.size());
     for (const Param& p : statement.params) values.push_back(p ? p->c_str() : nullptr);
-    if (PQsendQueryParams(conn_, statement.sql.c_str(), static_cast<int>(values.size()), nullptr,
-                          values.data(), nullptr, nullptr, 0) != 1)
+    const int n = static_cast<int>(values.size());
+    const std::string* name = nullptr;
+    if (n > 0) {
+      if (auto it = prepared_.find(statement.sql); it != prepared_.end()) {
+        name = &it->second;
+      } else if (auto pending = preparing.find(statement.sql); pending != preparing.end()) {
+        name = &pending->second;
+      } else if (prepared_.size() + preparing.size() < kMaxPreparedStatements) {
+        // Names are never reused: a Parse whose answer went unread may have created its name.
+        std::string fresh = "gy" + std::to_string(++statements_named_);
+        if (PQsendPrepare(conn_, fresh.c_str(), statement.sql.c_str(), n, nullptr) != 1) {
+          all_sent = false;
+          break;
+        }
+        sent.push_back(Sent{&statement.sql, fresh});
+        name = &preparing.emplace(statement.sql, std::move(fresh)).first->second;
+      }
+    }
+    const int queued =
+        name ? PQsendQueryPrepared(conn_, name->c_str(), n, values.data(), nullptr, nullptr, 0)
+             : PQsendQueryParams(conn_, statement.sql.c_str(), n, nullptr, values.data(), nullptr,
+                                 nullptr, 0);
+    if (queued != 1) {
+      all_sent = false;
       break;
-    ++sent;
+    }
+    sent.push_back(Sent{});
   }
   std::optional<Error> failure;
-  if (sent < statements.size())
+  if (!all_sent)
     failure = libpq_error();
   std::vector<Rows> rows;
   if (PQpipelineSync(conn_) == 1) {
-    // Each statement's result is followed by a null; the sync's result comes last.
-    for (size_t i = 0; i < sent && !broken(); ++i) {
+    // Each result is followed by a null; the sync's result comes last.
+    for (size_t i = 0; i < sent.size() && !broken(); ++i) {
       auto result = next_result(deadline);
       if (!result) {
         failure = result.error();
@@ -277,11 +313,13 @@ Result<std::vector<Rows>> Connection::pipeline(const std::vector<Statement>& sta
       auto checked = check(*result);
       if (!checked)
         failure = checked.error();
+      else if (sent[i].prepares)
+        prepared_.emplace(*sent[i].prepares, std::move(sent[i].name));
       else
         rows.push_back(std::move(*checked));
     }
     // Bounded: a connection that answers nulls only (no sync) is given up below.
-    for (size_t nulls = 0; nulls <= statements.size() + 1 && !broken();) {
+    for (size_t nulls = 0; nulls <= sent.size() + 1 && !broken();) {
       auto result = next_result(deadline);
       if (!result) {
         if (!failure) failure = result.error();

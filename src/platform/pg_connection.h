@@ -16,6 +16,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "gengyun/result.h"
@@ -62,6 +63,10 @@ Param array(const std::vector<int64_t>& values);
 /// one parameter ($1::TEXT[]).
 Param array(const std::vector<std::string>& values);
 
+/// How many statement texts a Connection prepares on its session (the store's statements are a
+/// few dozen fixed texts; the cap bounds the session's memory should texts ever vary).
+inline constexpr size_t kMaxPreparedStatements = 256;
+
 /// How long one round trip to PostgreSQL may take by default: connecting (libpq's whole start
 /// of a session), one statement or pipeline from sending to its last result, or waiting for a
 /// pooled connection. Past it the connection is given up (closed) and the caller gets an
@@ -101,13 +106,18 @@ class Connection {
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
 
-  /// Runs one statement with `params`. Errors: the server's message (database_errors.h's when
+  /// Runs one statement with `params` (a statement with parameters as pipeline() runs it,
+  /// prepared on the session). Errors: the server's message (database_errors.h's when
   /// the session is lost or the round trip passed its deadline, which also closes the
   /// connection: broken() from then on); last_sqlstate() holds its SQLSTATE ("23505": unique,
   /// "23503": FK).
   Result<Rows> query(std::string_view sql, const std::vector<Param>& params = {});
   /// Runs `statements` in order in one round trip (libpq's pipeline mode): all are sent, then
-  /// their results read. Returns each statement's rows. Errors: the first failing statement's
+  /// their results read. Returns each statement's rows. A statement with parameters is
+  /// prepared on the session the first time its text is sent (its Parse message goes in the
+  /// same round trip) and executed by name after, so that the server parses and plans it once
+  /// per connection (docs/platform.md, "PostgreSQL statements are prepared once"); up to
+  /// kMaxPreparedStatements texts, later ones run unnamed. Errors: the first failing statement's
   /// (the server then skips the rest; an open transaction stays open, failed, until ROLLBACK);
   /// last_sqlstate() holds its SQLSTATE as after query().
   Result<std::vector<Rows>> pipeline(const std::vector<Statement>& statements);
@@ -164,6 +174,9 @@ class Connection {
 
   PGconn* conn_;
   const std::chrono::milliseconds timeout_;
+  /// The statements prepared on this session: SQL text -> statement name ("gy1", "gy2", ...).
+  std::unordered_map<std::string, std::string> prepared_;
+  uint64_t statements_named_ = 0;  ///< names given so far, prepared or not
   std::string sqlstate_;
   bool unusable_ = false;  ///< a pipeline could not be left (results unread), or timed_out()
   bool went_unanswered_ = false;  ///< timed_out()

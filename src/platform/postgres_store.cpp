@@ -53,6 +53,13 @@ constexpr const char* kServersToJudge =
 /// before a free lock counts as a dead server: two reconcile periods.
 constexpr int64_t kRestartGraceUs = 10'000'000;
 
+/// The ledger's transactions (group admission, apply_writes) plan their prepared statements
+/// generically (docs/platform.md, "PostgreSQL statements are prepared once"): left to choose,
+/// PostgreSQL planned them anew at every execution (custom plans, 0.1-0.25 ms each), which was
+/// most of an admission's time on the server. For this transaction only: reports keep the
+/// planner's choice. A select list item: "SELECT " + it is the statement.
+constexpr const char* kGenericPlanMode = "set_config('plan_cache_mode', 'force_generic_plan', true)";
+
 constexpr const char* kKeyColumns =
     "id, name, prefix, created_at_us, revoked_at_us, tenant_id, role, expires_at_us, models, "
     "budget_micro_usd, budget_period, rpm, tpm";
@@ -334,14 +341,18 @@ namespace {
 /// Tenants matching `condition` (a constant SQL fragment taking `params`), by id; at most
 /// `limit` of them when it is not negative.
 Result<std::vector<TenantInfo>> tenants_where(pg::Connection& conn, std::string_view condition,
-                                              const std::vector<pg::Param>& params = {},
+                                              std::vector<pg::Param> params = {},
                                               int64_t limit = -1) {
-  auto rows = conn.query(
+  // The limit is bound, not spliced, so that the text (the prepared statement) is one.
+  std::string sql =
       "SELECT id, name, created_at_us, budget_micro_usd, budget_period, rpm, tpm FROM tenants "
       "WHERE " +
-          std::string(condition) + " ORDER BY id" +
-          (limit >= 0 ? " LIMIT " + std::to_string(limit) : std::string()),
-      params);
+      std::string(condition) + " ORDER BY id";
+  if (limit >= 0) {
+    params.push_back(param(limit));
+    sql += " LIMIT $" + std::to_string(params.size());
+  }
+  auto rows = conn.query(sql, params);
   if (!rows) return rows.error();
   std::vector<TenantInfo> tenants;
   for (int r = 0; r < rows->count(); ++r)
@@ -467,7 +478,8 @@ Result<std::vector<KeyInfo>> PostgresStore::keys_page(const KeyPage& query) {
     params.push_back(param(*query.tenant_id));
   }
   if (!query.admin_keys) sql += " AND role <> 'admin'";
-  sql += " ORDER BY id LIMIT " + std::to_string(query.page.limit);
+  params.push_back(param(query.page.limit));
+  sql += " ORDER BY id LIMIT $" + std::to_string(params.size());
   auto lease = pool_->acquire();
   if (!lease) return lease.error();
   pg::Connection& conn = **lease;
@@ -685,7 +697,9 @@ class PostgresAdmissionSource final : public AdmissionSource {
         // Committed without waiting for the disk (docs/platform.md, "An admission commits
         // without waiting for the disk"): a row lost in a crash of PostgreSQL is written whole
         // by the request's next checkpoint or settlement (LedgerWrite::carries_admission).
-        {"SET LOCAL synchronous_commit = off", {}},
+        // SET LOCAL both, in one statement.
+        {"SELECT set_config('synchronous_commit', 'off', true), " + std::string(kGenericPlanMode),
+         {}},
         {std::string("SELECT ") + kKeyColumns + " FROM api_keys WHERE id = ANY($1::BIGINT[])",
          {keys}},
         {"SELECT id, name, budget_micro_usd, budget_period, rpm, tpm FROM tenants WHERE id IN " +
@@ -1095,6 +1109,7 @@ Result<std::vector<Result<void>>> PostgresStore::apply_in_transaction(
   // SHARE, as the foreign key would); the tenants of restorable rows (never deleted).
   auto read = conn.pipeline({
       {"BEGIN", {}},
+      {std::string("SELECT ") + kGenericPlanMode, {}},
       {std::string("SELECT ") + kOpenRowColumns +
            ", request_id, status FROM usage_ledger WHERE request_id = ANY($1::TEXT[]) AND status "
            "IN ('open', 'interrupted') ORDER BY id FOR UPDATE",
@@ -1108,18 +1123,18 @@ Result<std::vector<Result<void>>> PostgresStore::apply_in_transaction(
   if (!read) return read.error();
   const std::vector<Rows>& rows = *read;
   std::map<std::string, RowChanges> changes;
-  for (int r = 0; r < rows[1].count(); ++r) {
-    RowChanges change{read_open_row(rows[1], r)};
-    change.interrupted = rows[1].text(r, 13) == "interrupted";
-    changes.emplace(rows[1].text(r, 12), std::move(change));
+  for (int r = 0; r < rows[2].count(); ++r) {
+    RowChanges change{read_open_row(rows[2], r)};
+    change.interrupted = rows[2].text(r, 13) == "interrupted";
+    changes.emplace(rows[2].text(r, 12), std::move(change));
   }
   std::set<std::string> taken;
-  for (int r = 0; r < rows[2].count(); ++r) taken.insert(rows[2].text(r, 0));
+  for (int r = 0; r < rows[3].count(); ++r) taken.insert(rows[3].text(r, 0));
   std::map<int64_t, int64_t> tenants;
-  for (int r = 0; r < rows[3].count(); ++r)
-    tenants.emplace(rows[3].int64(r, 0), rows[3].int64(r, 1));
+  for (int r = 0; r < rows[4].count(); ++r)
+    tenants.emplace(rows[4].int64(r, 0), rows[4].int64(r, 1));
   std::set<int64_t> tenant_ids;
-  for (int r = 0; r < rows[4].count(); ++r) tenant_ids.insert(rows[4].int64(r, 0));
+  for (int r = 0; r < rows[5].count(); ++r) tenant_ids.insert(rows[5].int64(r, 0));
 
   // Each write decided in order, as if applied one after another.
   GiveBacks give_backs;

@@ -1,0 +1,123 @@
+// pg::Connection's prepared statements (docs/platform.md, "PostgreSQL
+// statements are prepared once"): a statement with parameters is prepared on
+// the session the first time its text runs and run by name after; what the
+// server never prepared (a pipeline aborted before it, a Parse it refused) is
+// prepared again next time; at most kMaxPreparedStatements texts are prepared.
+// Checked against the server's own list, pg_prepared_statements.
+#include "platform/pg_connection.h"
+
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "postgres_server.h"
+
+namespace gengyun::platform::pg {
+namespace {
+
+using platform::testing::PostgresServer;
+
+class PgConnectionTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    PostgresServer *server = PostgresServer::get_or_skip();
+    if (!server) GTEST_SKIP() << "no PostgreSQL server for the tests";
+    auto url = server->new_database();
+    ASSERT_TRUE(url.ok()) << url.error().message;
+    auto conn = Connection::connect(*url);
+    ASSERT_TRUE(conn.ok()) << conn.error().message;
+    conn_ = std::move(*conn);
+  }
+
+  /// The texts of the statements prepared on the session, in byte order.
+  std::vector<std::string> prepared() {
+    std::vector<std::string> texts;
+    auto rows = conn_->query(
+        "SELECT statement FROM pg_prepared_statements "
+        "ORDER BY statement COLLATE \"C\"");
+    EXPECT_TRUE(rows.ok()) << rows.error().message;
+    if (!rows.ok()) return texts;
+    for (int r = 0; r < rows->count(); ++r) texts.push_back(rows->text(r, 0));
+    return texts;
+  }
+
+  /// The one value `sql` answers with `params`, or the error's message.
+  std::string value(const std::string &sql, const std::vector<Param> &params) {
+    auto rows = conn_->query(sql, params);
+    if (!rows.ok()) return rows.error().message;
+    return rows->text(0, 0);
+  }
+
+  std::unique_ptr<Connection> conn_;
+};
+
+TEST_F(PgConnectionTest, AStatementWithParametersIsPreparedOnceAndRunByName) {
+  const std::string plus_one = "SELECT $1::BIGINT + 1";
+  EXPECT_EQ(value(plus_one, {param(41)}), "42");
+  EXPECT_EQ(prepared(), std::vector<std::string>{plus_one});
+  EXPECT_EQ(value(plus_one, {param(1)}), "2");
+  auto both = conn_->pipeline({{plus_one, {param(9)}}, {"SELECT $1::TEXT", {param("x")}}});
+  ASSERT_TRUE(both.ok()) << both.error().message;
+  EXPECT_EQ((*both)[0].text(0, 0), "10");
+  EXPECT_EQ((*both)[1].text(0, 0), "x");
+  // A statement without parameters runs unnamed.
+  ASSERT_TRUE(conn_->query("SELECT 7").ok());
+  EXPECT_EQ(prepared(), (std::vector<std::string>{plus_one, "SELECT $1::TEXT"}));
+}
+
+TEST_F(PgConnectionTest, AStatementTwiceInOnePipelineIsPreparedOnce) {
+  const std::string times_two = "SELECT $1::INT * 2";
+  auto rows = conn_->pipeline({{times_two, {param(3)}}, {times_two, {param(4)}}});
+  ASSERT_TRUE(rows.ok()) << rows.error().message;
+  ASSERT_EQ(rows->size(), 2u);
+  EXPECT_EQ((*rows)[0].text(0, 0), "6");
+  EXPECT_EQ((*rows)[1].text(0, 0), "8");
+  EXPECT_EQ(prepared(), std::vector<std::string>{times_two});
+}
+
+// The pipeline stops at a failing statement: a text first sent after it was
+// never prepared, and is prepared (under a new name) when it runs again.
+TEST_F(PgConnectionTest, AStatementAfterAFailureInItsPipelineIsPreparedWhenItNextRuns) {
+  const std::string divide = "SELECT 1 / $1::INT";
+  const std::string times_two = "SELECT $1::INT * 2";
+  auto failed = conn_->pipeline({{divide, {param(0)}}, {times_two, {param(3)}}});
+  ASSERT_FALSE(failed.ok());
+  EXPECT_NE(failed.error().message.find("division by zero"), std::string::npos)
+      << failed.error().message;
+  EXPECT_EQ(conn_->last_sqlstate(), "22012");
+  EXPECT_EQ(prepared(), std::vector<std::string>{divide});
+  EXPECT_EQ(value(times_two, {param(5)}), "10");
+  EXPECT_EQ(value(divide, {param(1)}), "1");
+  EXPECT_EQ(prepared(), (std::vector<std::string>{times_two, divide}));
+}
+
+TEST_F(PgConnectionTest, AStatementTheServerCannotPrepareIsItsErrorAndNothingIsKept) {
+  EXPECT_NE(value("SELEC $1::INT", {param(1)}).find("syntax error"), std::string::npos);
+  EXPECT_EQ(conn_->last_sqlstate(), "42601");
+  EXPECT_EQ(value("SELECT $1::INT", {param(1)}), "1");
+  EXPECT_EQ(prepared(), std::vector<std::string>{"SELECT $1::INT"});
+}
+
+// Prepared statements belong to the session, not to a transaction: one prepared
+// in a transaction that is rolled back still runs by name.
+TEST_F(PgConnectionTest, AStatementPreparedInARolledBackTransactionStillRuns) {
+  ASSERT_TRUE(conn_->script("BEGIN").ok());
+  EXPECT_EQ(value("SELECT $1::INT + 2", {param(1)}), "3");
+  ASSERT_TRUE(conn_->script("ROLLBACK").ok());
+  EXPECT_EQ(value("SELECT $1::INT + 2", {param(2)}), "4");
+  EXPECT_EQ(prepared(), std::vector<std::string>{"SELECT $1::INT + 2"});
+}
+
+TEST_F(PgConnectionTest, AtMostTheCapOfTextsIsPreparedAndLaterOnesRunUnnamed) {
+  for (size_t i = 0; i <= kMaxPreparedStatements; ++i)
+    ASSERT_EQ(value("SELECT $1::BIGINT + " + std::to_string(i), {param(1)}), std::to_string(i + 1));
+  EXPECT_EQ(prepared().size(), kMaxPreparedStatements);
+  const std::string last = "SELECT $1::BIGINT + " + std::to_string(kMaxPreparedStatements);
+  EXPECT_EQ(value(last, {param(2)}), std::to_string(kMaxPreparedStatements + 2));
+  EXPECT_EQ(prepared().size(), kMaxPreparedStatements);
+}
+
+}  // namespace
+}  // namespace gengyun::platform::pg
