@@ -52,12 +52,13 @@ Result<std::unique_ptr<LedgerWriter>> LedgerWriter::start(Store& store,
     if (!applied) return applied.error();
     if (*applied > 0) replayed.push_back({spool->path(), *applied});
   }
-  // Numbered spools are never deleted (a server may be opening one), so they are numbered
-  // without gaps: the scan ends at the first that does not exist once this server has one.
+  // Every numbered spool is looked at, gaps or not (a person may have deleted one: QA
+  // 2026-12-03, fourth, a missing -2 hid -3's writes); this server keeps the first that no live
+  // server holds, made if missing.
   for (int n = 1; options.numbered && !options.spool_path.empty() && n <= kMaxNumberedSpools; ++n) {
     const std::string path = options.spool_path + (n == 1 ? "" : "-" + std::to_string(n));
     std::error_code ec;
-    if (spool && !std::filesystem::exists(path, ec)) break;
+    if (spool && !std::filesystem::exists(path, ec)) continue;
     bool held = false;
     auto opened = LedgerSpool::open(path, &held);
     if (!opened && held) continue;
@@ -436,6 +437,7 @@ void LedgerWriter::drain() {
     spdlog::error("usage ledger: {}", writes.error().message);
     return;
   }
+  notify({LedgerEvent::Kind::Draining, writes->size(), {}});
   begin_round(nullptr);
   // Synced: the spool is emptied next.
   auto applied = store_.apply_writes(*writes, Durability::Synced);
@@ -446,19 +448,25 @@ void LedgerWriter::drain() {
     return;
   }
   spool_lock.lock();
+  bool journaled_meanwhile = false;
   {
     std::lock_guard lock(mutex_);
-    // Writes journaled while these were applied: the next retry applies them too.
-    if (spooled_through_ != through) return;
+    // Writes journaled while these were applied are still queued (only this thread takes from
+    // the queue): the next round commits them and then empties the spool (forget_journal), as
+    // after any stalled round. Waiting for a drain during which nothing was journaled instead
+    // kept the database refused for as long as traffic went on (QA 2026-12-03, fourth).
+    journaled_meanwhile = spooled_through_ != through;
   }
-  if (auto cleared = spool_->clear(); !cleared) {
-    spdlog::error("usage ledger: {}", cleared.error().message);
-    return;
+  if (!journaled_meanwhile) {
+    if (auto cleared = spool_->clear(); !cleared) {
+      spdlog::error("usage ledger: {}", cleared.error().message);
+      return;
+    }
   }
   {
     std::lock_guard lock(mutex_);
     db_failed_ = false;
-    spool_writes_ = 0;
+    if (!journaled_meanwhile) spool_writes_ = 0;
     db_error_.clear();
   }
   spool_lock.unlock();

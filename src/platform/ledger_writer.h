@@ -30,7 +30,11 @@ struct LedgerEvent {
   enum class Kind {
     Committed,  ///< `writes` applied in one transaction (refused ones included)
     Spooled,    ///< `writes` appended to the spool (the database could not be written)
-    Drained,    ///< the spool's `writes` applied; the spool is empty again
+    /// The spool's `writes` (read from it now) to be applied: the database is tried again
+    Draining,
+    /// the spool's `writes` applied; the database takes writes again, and the spool is empty
+    /// again (or will be once the writes journaled meanwhile are committed)
+    Drained,
     /// `writes` that wait for a round of the writer past LedgerWriterOptions::journal_after_us
     /// (its own and those queued behind it) appended to the spool, still to be applied
     Journaled,
@@ -179,7 +183,9 @@ class LedgerWriter {
   /// Decides `batch` (Store::admit_batch), or refuses it while the spool holds writes, and
   /// answers its callers.
   void decide(std::vector<PendingAdmission>& batch);
-  /// Tries to apply the spool; empties it when the writes landed.
+  /// Tries to apply the spool; once its writes landed the database takes writes again, and the
+  /// spool is emptied at once, or (writes were journaled meanwhile) by the round that commits
+  /// those.
   void drain();
   void notify(LedgerEvent event) const;
 

@@ -871,15 +871,17 @@ Result<void> PostgresStore::checkpoint(const std::string& request_id, const Toke
                                        int64_t at_us) {
   if (auto valid = validate_counts(tokens); !valid)
     return make_error("cannot checkpoint request '" + request_id + "': " + valid.error().message);
+  // The batch's statements: an open row takes the counts, an interrupted one is closed again.
+  LedgerWrite write{LedgerWrite::Kind::Checkpoint};
+  write.row.request_id = request_id;
+  write.row.prompt_tokens = tokens.prompt_tokens;
+  write.row.cached_prompt_tokens = tokens.cached_prompt_tokens;
+  write.row.completion_tokens = tokens.completion_tokens;
+  write.row.finished_at_us = at_us;
   auto lease = pool_->acquire();
   if (!lease) return lease.error();
-  auto done = (*lease)->query(
-      "UPDATE usage_ledger SET prompt_tokens = $2, cached_prompt_tokens = $3, "
-      "completion_tokens = $4, checkpoint_at_us = $5 WHERE request_id = $1 AND status = 'open' "
-      "AND completion_tokens <= $4",
-      {param(request_id), param(tokens.prompt_tokens), param(tokens.cached_prompt_tokens),
-       param(tokens.completion_tokens), param(at_us)});
-  if (!done) return fail("cannot checkpoint request", done.error());
+  auto applied = apply_batch(**lease, {write});
+  if (!applied) return fail("cannot checkpoint request", applied.error());
   return {};
 }
 
@@ -923,7 +925,8 @@ struct RowChanges {
   bool settled = false;
   /// Closed as "interrupted" (its server judged gone) from its last checkpoint: its settlement,
   /// spooled by that server, is the better bill and replaces that closing; nothing else
-  /// changes it (docs/platform.md, "A settlement replaces an interrupted closing").
+  /// changes it but a later checkpoint, which closes it again from its counts (docs/platform.md,
+  /// "Spooled writes raise or replace an interrupted closing").
   bool interrupted = false;
   /// A row no longer in the database, written whole from this write's admission
   /// (LedgerWrite::carries_admission): `row` has no id, and the batch inserts it.
@@ -932,11 +935,12 @@ struct RowChanges {
   size_t settled_by = 0;                ///< restore, closing: the write that settled it
 };
 
-/// One UPDATE that sets the checkpoint of each row of `changes` that has one (while open).
+/// One UPDATE that sets the checkpoint of each open row of `changes` that has one (interrupted
+/// rows are closed again instead: apply_writes).
 pg::Statement checkpoint_statement(const std::map<std::string, RowChanges>& changes) {
   std::vector<int64_t> ids, prompt, cached, completion, at;
   for (const auto& [request_id, change] : changes) {
-    if (!change.checkpoint || change.restore) continue;
+    if (!change.checkpoint || change.restore || change.interrupted) continue;
     const auto& [tokens, at_us] = *change.checkpoint;
     ids.push_back(change.row.id);
     prompt.push_back(tokens.prompt_tokens);
@@ -1164,14 +1168,22 @@ Result<std::vector<Result<void>>> PostgresStore::apply_in_transaction(
     const bool open =
         change != changes.end() && !change->second.settled && !change->second.interrupted;
     switch (write.kind) {
-      case LedgerWrite::Kind::Checkpoint:
+      case LedgerWrite::Kind::Checkpoint: {
         // A checkpoint never lowers the counts (Store::checkpoint): an older one replayed
-        // after a newer one changes nothing.
-        if (open && (!change->second.checkpoint ||
-                     change->second.checkpoint->first.completion_tokens <=
-                         write.row.completion_tokens))
+        // after a newer one changes nothing. A row closed as interrupted (its server judged
+        // gone) from an older checkpoint is closed again from this one, which its server
+        // spooled (docs/platform.md, "Spooled writes raise or replace an interrupted closing").
+        const bool raises = change != changes.end() && !change->second.settled &&
+                            change->second.interrupted;
+        if (!open && !raises) break;
+        const auto& last = change->second.checkpoint;
+        const int64_t have = last ? last->first.completion_tokens
+                             : raises ? change->second.row.checkpoint.completion_tokens
+                                      : 0;
+        if (write.row.completion_tokens >= have)
           change->second.checkpoint = {counts_of(write.row), write.row.finished_at_us};
         break;
+      }
       case LedgerWrite::Kind::Settle: {
         const bool replaces = change != changes.end() && !change->second.settled &&
                               change->second.interrupted;
@@ -1213,11 +1225,26 @@ Result<std::vector<Result<void>>> PostgresStore::apply_in_transaction(
     }
   }
 
+  // An interrupted row's last checkpoint (unless settled since) closes it again.
+  for (auto& [request_id, change] : changes) {
+    if (!change.interrupted || change.settled || !change.checkpoint) continue;
+    const auto& [tokens, at_us] = *change.checkpoint;
+    GiveBacks given_back_already;
+    // A cost that overflows leaves the closing as it is (a settlement of it is refused too).
+    auto closing = close_row(change.row,
+                             Settlement{tokens, 200, "interrupted",
+                                        std::string(kInterruptedError), at_us},
+                             given_back_already);
+    if (closing) closings.push_back(std::move(*closing));
+  }
+
   // Second round trip: every change in a constant number of statements, then COMMIT. The
   // checkpoints go first: a row checkpointed then settled in one batch ends as its settlement.
   std::vector<pg::Statement> statements;
-  if (std::any_of(changes.begin(), changes.end(),
-                  [](const auto& change) { return change.second.checkpoint.has_value(); }))
+  const auto sets_checkpoint = [](const auto& change) {
+    return change.second.checkpoint.has_value() && !change.second.interrupted;
+  };
+  if (std::any_of(changes.begin(), changes.end(), sets_checkpoint))
     statements.push_back(checkpoint_statement(changes));
   if (!closings.empty()) statements.push_back(close_statement(closings));
   std::optional<size_t> insert_at;

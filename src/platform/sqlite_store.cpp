@@ -861,22 +861,6 @@ Result<void> SqliteStore::checkpoint(const std::string& request_id, const TokenC
   return {};
 }
 
-Result<void> SqliteStore::checkpoint_locked(const std::string& request_id,
-                                            const TokenCounts& tokens, int64_t at_us) {
-  auto update = Statement::prepare(
-      db_,
-      "UPDATE usage_ledger SET prompt_tokens = ?2, cached_prompt_tokens = ?3, "
-      "completion_tokens = ?4, checkpoint_at_us = ?5 WHERE request_id = ?1 AND status = 'open' "
-      "AND completion_tokens <= ?4");
-  if (!update) return update.error();
-  update->bind(1, request_id);
-  update->bind(2, tokens.prompt_tokens);
-  update->bind(3, tokens.cached_prompt_tokens);
-  update->bind(4, tokens.completion_tokens);
-  update->bind(5, at_us);
-  return run(*update);
-}
-
 namespace {
 
 /// An open row's fields needed to close it.
@@ -939,12 +923,47 @@ Result<int64_t> close_row(sqlite3* db, const OpenRow& row, const Settlement& set
 
 }  // namespace
 
+Result<void> SqliteStore::checkpoint_locked(const std::string& request_id,
+                                            const TokenCounts& tokens, int64_t at_us) {
+  auto update = Statement::prepare(
+      db_,
+      "UPDATE usage_ledger SET prompt_tokens = ?2, cached_prompt_tokens = ?3, "
+      "completion_tokens = ?4, checkpoint_at_us = ?5 WHERE request_id = ?1 AND status = 'open' "
+      "AND completion_tokens <= ?4");
+  if (!update) return update.error();
+  update->bind(1, request_id);
+  update->bind(2, tokens.prompt_tokens);
+  update->bind(3, tokens.cached_prompt_tokens);
+  update->bind(4, tokens.completion_tokens);
+  update->bind(5, at_us);
+  if (auto done = run(*update); !done || sqlite3_changes(db_) > 0) return done;
+  // A row closed as interrupted (its server judged gone) from an older checkpoint is closed
+  // again from this one, which its server spooled: the counts and the cost rise, never fall
+  // (docs/platform.md, "Spooled writes raise or replace an interrupted closing").
+  auto select = Statement::prepare(db_, std::string("SELECT ") + kOpenRowColumns +
+                                            " FROM usage_ledger WHERE request_id = ?1 AND "
+                                            "status = 'interrupted' AND completion_tokens <= ?2");
+  if (!select) return select.error();
+  select->bind(1, request_id);
+  select->bind(2, tokens.completion_tokens);
+  auto found = select->step();
+  if (!found) return found.error();
+  if (!*found) return {};
+  const OpenRow row = read_open_row(*select);
+  // A cost that overflows leaves the closing as it is (a settlement of it is refused likewise).
+  if (!cost_micro_usd(tokens, row.price)) return {};
+  const Settlement closing{tokens, 200, "interrupted", std::string(kInterruptedError), at_us};
+  if (auto closed = close_row(db_, row, closing, /*given_back=*/true); !closed)
+    return closed.error();
+  return {};
+}
+
 Result<std::optional<Error>> SqliteStore::settle_locked(const std::string& request_id,
                                                         const Settlement& settlement,
                                                         int64_t* row_id) {
   // A row closed as interrupted (its server judged gone) takes its settlement too: the better
-  // bill replaces the closing from its last checkpoint (docs/platform.md, "A settlement
-  // replaces an interrupted closing").
+  // bill replaces the closing from its last checkpoint (docs/platform.md, "Spooled writes raise
+  // or replace an interrupted closing").
   auto select = Statement::prepare(db_, std::string("SELECT ") + kOpenRowColumns +
                                             ", status FROM usage_ledger WHERE request_id = ?1 "
                                             "AND status IN ('open', 'interrupted')");

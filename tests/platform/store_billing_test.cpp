@@ -12,6 +12,7 @@
 #include "backends.h"
 #include "platform/postgres_store.h"
 #include "platform/store.h"
+#include "platform/store_rules.h"
 #include "platform/store_schema.h"
 #include "store_reads.h"
 #include "temp_dir.h"
@@ -968,7 +969,7 @@ TEST_P(StoreBackendTest, OnlyTheRowsOfServersThatAreGoneAreClosed) {
 // meanwhile); another server closes the row as interrupted from its last checkpoint; when the
 // first starts again and applies its spool, the settlement replaces that closing: the bill is
 // the settled one, counted once (QA 2026-12-03: the settlement was refused and the response
-// billed at its checkpoint, $0). Nothing else reopens or changes an interrupted row.
+// billed at its checkpoint, $0). Nothing reopens an interrupted row.
 TEST_P(StoreBackendTest, ASettlementReplacesTheInterruptedClosingOfItsRow) {
   auto first = open();
   auto second = open();
@@ -989,8 +990,9 @@ TEST_P(StoreBackendTest, ASettlementReplacesTheInterruptedClosingOfItsRow) {
   // 1000 * 0.15 + 64 * 0.6 = 188.4, rounded up.
   EXPECT_EQ((*rows)[0].cost_micro_usd, 189);
 
-  // The spool's writes, applied by the restarted server: a late checkpoint changes nothing, the
-  // settlement replaces the closing; a second settlement is refused.
+  // The spool's writes, applied by the restarted server: a late checkpoint closes the row again
+  // from its counts (next test), the settlement replaces the closing; a second settlement is
+  // refused.
   LedgerWrite late{LedgerWrite::Kind::Checkpoint};
   late.row = UsageRecord{key, "qwen", 1000, 128, kNow, kNow + 2, "/v1/chat/completions", 200, "",
                          "", "done"};
@@ -1020,6 +1022,69 @@ TEST_P(StoreBackendTest, ASettlementReplacesTheInterruptedClosingOfItsRow) {
   // A closed row other than an interrupted one stays as it is, even behind the store's back.
   EXPECT_NE(raw_exec("UPDATE usage_ledger SET completion_tokens = 1 WHERE request_id = 'done'"),
             "");
+}
+
+// A server dies with checkpoints of a stream in its spool (the database was locked meanwhile);
+// another server closes the row as interrupted from the last checkpoint the database had; when
+// the spool is applied, its later checkpoints close the row again from their counts, and an
+// older one changes nothing (QA 2026-12-03, fourth: 22 streams cut by a `kill -9` stayed
+// closed at 0 tokens although the spool held 40-55 checkpoints each). The spend per day
+// follows; the rate window is not charged again (the closing gave the reservation back).
+TEST_P(StoreBackendTest, ALaterCheckpointClosesAnInterruptedRowAgainFromItsCounts) {
+  auto first = open();
+  auto second = open();
+  ASSERT_TRUE(first && second);
+  ASSERT_TRUE(first->set_price("qwen", kPrice, Actor{}).ok());
+  ASSERT_TRUE(first->start_server().ok());
+  const int64_t key = new_key(*first, NewKey{"a"});
+  ASSERT_EQ(admit_outcome(*first, request("cut", key, 1000, 500)), Admission::Outcome::Admitted);
+  ASSERT_EQ(admit_outcome(*first, request("silent", key, 1000, 500)),
+            Admission::Outcome::Admitted);
+  ASSERT_TRUE(first->checkpoint("cut", {1000, 0, 64}, kNow + 1).ok());
+  first.reset();  // dies; its spool holds later checkpoints of "cut"
+  ASSERT_TRUE(second->start_server().ok());
+  ASSERT_EQ(second->close_interrupted().value(), 2);
+
+  auto checkpoint = [&](int64_t completion, int64_t at) {
+    LedgerWrite write{LedgerWrite::Kind::Checkpoint};
+    write.row = UsageRecord{key, "qwen", 1000, completion, kNow, at, "/v1/chat/completions", 200,
+                            "", "", "cut"};
+    return write;
+  };
+  auto third = open();
+  ASSERT_TRUE(third);
+  auto applied = third->apply_writes({checkpoint(128, kNow + 3), checkpoint(100, kNow + 2)},
+                                     Durability::Synced);
+  ASSERT_TRUE(applied.ok()) << applied.error().message;
+  ASSERT_EQ(applied->size(), 2u);
+  EXPECT_TRUE((*applied)[0].ok()) << (*applied)[0].error().message;
+  EXPECT_TRUE((*applied)[1].ok()) << (*applied)[1].error().message;
+  auto rows = third->usage_rows();
+  ASSERT_TRUE(rows.ok());
+  ASSERT_EQ(rows->size(), 2u);
+  const UsageRecord& cut = (*rows)[0];
+  EXPECT_EQ(cut.status, "interrupted");
+  EXPECT_EQ(cut.error, std::string(kInterruptedError));
+  EXPECT_EQ(cut.prompt_tokens, 1000);
+  EXPECT_EQ(cut.completion_tokens, 128);
+  // 1000 * 0.15 + 128 * 0.6 = 226.8, rounded up.
+  EXPECT_EQ(cut.cost_micro_usd, 227);
+  EXPECT_EQ(cut.finished_at_us, kNow + 3);
+  // The direct call does the same; one below the row's counts changes nothing.
+  ASSERT_TRUE(third->checkpoint("cut", {1000, 0, 200}, kNow + 4).ok());
+  ASSERT_TRUE(third->checkpoint("cut", {1000, 0, 150}, kNow + 5).ok());
+  rows = third->usage_rows();
+  ASSERT_TRUE(rows.ok());
+  EXPECT_EQ((*rows)[0].completion_tokens, 200);
+  EXPECT_EQ((*rows)[0].cost_micro_usd, 270);  // 150 + 120
+  EXPECT_EQ((*rows)[0].finished_at_us, kNow + 4);
+  // The other interrupted row (no checkpoint ever) keeps its closing: nothing counted.
+  EXPECT_EQ((*rows)[1].status, "interrupted");
+  EXPECT_EQ((*rows)[1].prompt_tokens, 0);
+  EXPECT_EQ((*rows)[1].completion_tokens, 0);
+  EXPECT_EQ((*rows)[1].cost_micro_usd, 0);
+  ASSERT_TRUE(third->fold_spend().ok());
+  EXPECT_EQ(kept_spend(), ledger_spend());
 }
 
 // A restart of PostgreSQL ends every session and so every server's advisory lock: servers that
