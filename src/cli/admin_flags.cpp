@@ -11,6 +11,7 @@
 
 #include "platform/limits.h"
 #include "platform/money.h"
+#include "platform/store_schema.h"
 #include "platform/store_rules.h"
 
 namespace gengyun::cli {
@@ -125,8 +126,14 @@ std::unique_ptr<platform::Store> open_store(const std::string& db, platform::Ope
     std::fprintf(stderr, "error: %s\n", store.error().message.c_str());
     return nullptr;
   }
-  // Said, so that a mistyped --db does not go unnoticed.
+  // Said, so that a mistyped --db does not go unnoticed, and a migration (one way: older
+  // releases then refuse the database) neither.
   if (creates) std::fprintf(stderr, "created the database '%s' (there was none)\n", db.c_str());
+  if (const int64_t found = store.value()->schema_version_found();
+      found > 0 && found < platform::kStoreSchemaVersion)
+    std::fprintf(stderr, "migrated the database from schema version %lld to %lld\n",
+                 static_cast<long long>(found),
+                 static_cast<long long>(platform::kStoreSchemaVersion));
   return std::move(store.value());
 }
 

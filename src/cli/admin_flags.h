@@ -86,7 +86,8 @@ bool creates_database(const std::string& db);
 /// database 'PATH' (there was none)"), after they have checked their input, so that refused
 /// input leaves no file; those that change what exists pass Existing and those that only read
 /// pass Read, which refuse a path with no database or with a database that is not gengyun's,
-/// and (Read) one of an older schema.
+/// and (Read) one of an older schema. A migration it made is said on stderr ("migrated the
+/// database from schema version N to M").
 std::unique_ptr<platform::Store> open_store(const std::string& db,
                                             platform::OpenMode mode = platform::OpenMode::Create);
 

@@ -14,9 +14,12 @@ namespace gengyun::cli {
 namespace {
 
 int migrate(const std::string& db) {
-  auto store = open_store(db, platform::OpenMode::Existing);
-  if (!store) return 1;
-  const int64_t found = store->schema_version_found();
+  auto store = platform::Store::open(db, platform::OpenMode::Existing);
+  if (!store.ok()) {
+    std::fprintf(stderr, "error: %s\n", store.error().message.c_str());
+    return 1;
+  }
+  const int64_t found = store.value()->schema_version_found();
   if (found == platform::kStoreSchemaVersion) {
     std::printf("the database is at schema version %lld already; nothing to migrate\n",
                 static_cast<long long>(found));

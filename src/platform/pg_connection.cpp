@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <optional>
 #include <string_view>
@@ -20,6 +21,40 @@ std::string trimmed(const char* message) {
   std::string text = message ? message : "unknown error";
   while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
   return text;
+}
+
+/// `text` with every occurrence of `part` replaced by "***".
+std::string masked(std::string text, const std::string& part) {
+  if (part.empty()) return text;
+  for (size_t at = text.find(part); at != std::string::npos; at = text.find(part, at + 3))
+    text.replace(at, part.size(), "***");
+  return text;
+}
+
+/// `text` without the password of `url` ("scheme://user:password@host..."), as written and
+/// percent-decoded: libpq quotes a URL it cannot parse whole, password and all (QA 2026-12-03,
+/// fourth).
+std::string without_password(std::string text, const std::string& url) {
+  const size_t scheme = url.find("://");
+  if (scheme == std::string::npos) return text;
+  const size_t start = scheme + 3;
+  const size_t end = std::min(url.find_first_of("/?#", start), url.size());
+  const size_t at = url.rfind('@', end);
+  if (at == std::string::npos || at < start) return text;
+  const size_t colon = url.find(':', start);
+  if (colon == std::string::npos || colon > at) return text;
+  const std::string password = url.substr(colon + 1, at - colon - 1);
+  std::string decoded;
+  for (size_t i = 0; i < password.size(); ++i) {
+    if (password[i] == '%' && i + 2 < password.size() && std::isxdigit(static_cast<unsigned char>(password[i + 1])) &&
+        std::isxdigit(static_cast<unsigned char>(password[i + 2]))) {
+      decoded += static_cast<char>(std::stoi(password.substr(i + 1, 2), nullptr, 16));
+      i += 2;
+    } else {
+      decoded += password[i];
+    }
+  }
+  return masked(masked(std::move(text), password), decoded);
 }
 
 /// SQLSTATEs of a session that cannot go on: class 08 (connection exception), and the server
@@ -109,14 +144,15 @@ Result<std::unique_ptr<Connection>> Connection::connect(const std::string& url,
     polled = PQconnectPoll(conn);
   }
   if (PQstatus(conn) != CONNECTION_OK) {
-    std::string reason = trimmed(PQerrorMessage(conn));
+    std::string reason = without_password(trimmed(PQerrorMessage(conn)), url);
     PQfinish(conn);
     return unreachable_error("cannot connect to PostgreSQL: " + reason);
   }
   std::unique_ptr<Connection> connection(new Connection(conn, timeout));
   PQsetNoticeReceiver(conn, log_notice, nullptr);
   if (PQsetnonblocking(conn, 1) != 0)
-    return make_error("cannot connect to PostgreSQL: " + trimmed(PQerrorMessage(conn)));
+    return make_error("cannot connect to PostgreSQL: " +
+                      without_password(trimmed(PQerrorMessage(conn)), url));
   // lock_timeout: a statement waiting for a lock fails before the client's deadline (5 s at
   // most, as SQLite's busy timeout), so that a ledger write blocked by another session is
   // spooled (ledger_writer.h) on a connection still usable; statement_timeout: the server ends
@@ -144,6 +180,14 @@ Result<Rows> Connection::check(PGresult* result) {
   std::string message =
       "PostgreSQL error: " + (primary ? std::string(primary) : trimmed(PQerrorMessage(conn_)));
   PQclear(result);
+  // The session's prepared statements no longer serve (a column's type changed under one:
+  // "cached plan must not change result type", 0A000; one was deallocated: 26000): from the
+  // next call on, every statement is prepared again, under a new name (QA 2026-12-03, fourth:
+  // every admission failed until the server restarted).
+  if (sqlstate_ == "26000" ||
+      (sqlstate_ == "0A000" && message.find("cached plan must not change result type") !=
+                                   std::string::npos))
+    prepared_.clear();
   return statement_error(conn_, sqlstate_, std::move(message));
 }
 

@@ -11,8 +11,27 @@ bool is_postgres_url(std::string_view path) {
   return false;
 }
 
+bool is_libpq_keywords(std::string_view path) {
+  const size_t begin = path.find_first_not_of(" \t");
+  if (begin == std::string_view::npos) return false;
+  path.remove_prefix(begin);
+  for (std::string_view keyword :
+       {"host", "hostaddr", "port", "dbname", "user", "password", "passfile", "sslmode",
+        "service", "connect_timeout", "application_name", "options", "target_session_attrs"}) {
+    if (path.substr(0, keyword.size()) != keyword) continue;
+    const size_t equals = path.find_first_not_of(" \t", keyword.size());
+    if (equals != std::string_view::npos && path[equals] == '=') return true;
+  }
+  return false;
+}
+
 Result<std::unique_ptr<Store>> Store::open(const std::string& path, OpenMode mode) {
   if (is_postgres_url(path)) return PostgresStore::open(path, mode);
+  // Not a SQLite file named after it, password and all (QA 2026-12-03, fourth); not repeated.
+  if (is_libpq_keywords(path))
+    return make_error(
+        "cannot open the database: libpq's key=value connection strings are not taken; give a "
+        "postgresql://user@host:port/dbname URL (the password in PGPASSWORD or ~/.pgpass)");
   return SqliteStore::open(path, mode);
 }
 

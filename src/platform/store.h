@@ -240,8 +240,13 @@ enum class Durability {
 };
 
 /// True for a "postgres://" or "postgresql://" URL (a PostgreSQL database for Store::open);
-/// any other path is a SQLite file.
+/// any other path is a SQLite file, unless is_libpq_keywords().
 bool is_postgres_url(std::string_view path);
+
+/// True for text that starts as libpq's key=value connection string ("host=db dbname=x",
+/// spaces allowed around '='), which Store::open refuses rather than take it for a SQLite
+/// file's name.
+bool is_libpq_keywords(std::string_view path);
 
 /// What Store::open may do to the database it finds (docs/platform.md, "A missing --db" and
 /// "Readers do not migrate").
@@ -261,8 +266,9 @@ class Store {
  public:
   /// Opens the database at `path` as `mode` says: a PostgreSQL database for a "postgres://" or
   /// "postgresql://" URL (postgres_store.h), else a SQLite file (":memory:" gives a private
-  /// in-memory store). Errors: empty path; the database cannot be created, opened or reached,
-  /// is not a database, or has a schema from a newer gengyun; unless OpenMode::Create, a
+  /// in-memory store). Errors: empty path; libpq's key=value text (is_libpq_keywords()); the
+  /// database cannot be created, opened or reached, is not a database, or has a schema from a
+  /// newer gengyun; unless OpenMode::Create, a
   /// missing file or a database without gengyun's schema (an empty file or database, another
   /// program's; store_rules.h's kNoSchemaError); with OpenMode::Read, a schema older than this
   /// build's (older_schema_error()). A refused database is left as it was.
@@ -381,10 +387,12 @@ class Store {
   virtual Result<std::vector<Result<Admission>>> admit_batch(
       const std::vector<AdmissionRequest>& requests) = 0;
 
-  /// Records the counts an open row has reached so far (a long stream's checkpoint); a closed
-  /// or unknown row is left alone, and so is a row whose completion tokens are already above
-  /// `tokens`' (an older checkpoint applied after a newer one, as a spool replayed after a
-  /// journal may: ledger_writer.h). Errors: database errors.
+  /// Records the counts an open row has reached so far (a long stream's checkpoint). A row
+  /// closed as interrupted is closed again from `tokens`, its cost with them (a checkpoint its
+  /// gone server spooled: docs/platform.md, "Spooled writes raise or replace an interrupted
+  /// closing"); other closed rows and unknown ones are left alone, and so is a row whose
+  /// completion tokens are already above `tokens`' (an older checkpoint applied after a newer
+  /// one, as a spool replayed after a journal may: ledger_writer.h). Errors: database errors.
   virtual Result<void> checkpoint(const std::string& request_id, const TokenCounts& tokens,
                                   int64_t at_us) = 0;
 

@@ -642,6 +642,18 @@ TEST_F(AdminTest, ReadersRefuseAnOlderSchemaThatMigrateMigrates) {
   const auto listed = gengyun({"keys", "list", "--db", db_});
   EXPECT_EQ(listed.exit_code, 0) << listed.err;
   EXPECT_NE(listed.out.find("bot"), std::string::npos) << listed.out;
+  // A command that writes migrates, and says so on stderr (the key alone on stdout).
+  {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(db_.c_str(), &db), SQLITE_OK);
+    ASSERT_EQ(sqlite3_exec(db, "UPDATE schema_version SET version = 8", nullptr, nullptr, nullptr),
+              SQLITE_OK);
+    sqlite3_close(db);
+  }
+  const auto created = gengyun({"keys", "create", "--db", db_, "--name", "bot2"});
+  EXPECT_EQ(created.exit_code, 0) << created.err;
+  EXPECT_EQ(created.err, "migrated the database from schema version 8 to " + current + "\n");
+  EXPECT_TRUE(created.out.starts_with("gy-")) << created.out;
 }
 
 // --expires-in is POST /admin/keys's expires_in_days: one rule (whole days, 1 to 36500) and one

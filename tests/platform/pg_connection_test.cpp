@@ -110,6 +110,28 @@ TEST_F(PgConnectionTest, AStatementPreparedInARolledBackTransactionStillRuns) {
   EXPECT_EQ(prepared(), std::vector<std::string>{"SELECT $1::INT + 2"});
 }
 
+// A column's type changes under a prepared statement (a migration of a newer release, run while
+// this server serves): the call after fails as the server says, and the one after that
+// prepares it again and runs (QA 2026-12-03, fourth: every admission failed until a restart).
+// Likewise after the session's statements are deallocated.
+TEST_F(PgConnectionTest, AStatementIsPreparedAgainOnceTheServerNoLongerRunsItAsPrepared) {
+  ASSERT_TRUE(conn_->script("CREATE TABLE t(x INT); INSERT INTO t VALUES (7)").ok());
+  const std::string select = "SELECT x FROM t WHERE x > $1";
+  EXPECT_EQ(value(select, {param(1)}), "7");
+  ASSERT_TRUE(conn_->script("ALTER TABLE t ALTER COLUMN x TYPE BIGINT").ok());
+  auto failed = conn_->query(select, {param(1)});
+  ASSERT_FALSE(failed.ok());
+  EXPECT_NE(failed.error().message.find("cached plan must not change result type"),
+            std::string::npos)
+      << failed.error().message;
+  EXPECT_EQ(value(select, {param(1)}), "7");
+  ASSERT_TRUE(conn_->script("DEALLOCATE ALL").ok());
+  auto deallocated = conn_->query(select, {param(1)});
+  ASSERT_FALSE(deallocated.ok());
+  EXPECT_EQ(conn_->last_sqlstate(), "26000");
+  EXPECT_EQ(value(select, {param(1)}), "7");
+}
+
 TEST_F(PgConnectionTest, AtMostTheCapOfTextsIsPreparedAndLaterOnesRunUnnamed) {
   for (size_t i = 0; i <= kMaxPreparedStatements; ++i)
     ASSERT_EQ(value("SELECT $1::BIGINT + " + std::to_string(i), {param(1)}), std::to_string(i + 1));

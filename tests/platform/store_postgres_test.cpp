@@ -80,6 +80,38 @@ TEST(StorePostgres, AnUnreachableServerIsAClearError) {
   EXPECT_FALSE(contains(store.error().message, "secret")) << store.error().message;
 }
 
+// libpq quotes a URL it cannot parse whole, password and all: the error shows "***" in its
+// place, as written and percent-decoded (QA 2026-12-03, fourth: `migrate` and `serve` printed
+// it).
+TEST(StorePostgres, AnUnparsableUrlIsAnErrorWithoutItsPassword) {
+  for (const std::string url : {"postgresql://gengyun:Secr3tPw@[::1:34685/qa",
+                                "postgresql://gengyun:Secr3tPw%ZZ@127.0.0.1:1/qa",
+                                "postgres://gengyun:Secr%33tPw@[::1/qa"}) {
+    auto store = Store::open(url);
+    ASSERT_FALSE(store.ok()) << url;
+    EXPECT_TRUE(contains(store.error().message, "cannot connect to PostgreSQL")) << url;
+    EXPECT_FALSE(contains(store.error().message, "Secr3tPw")) << store.error().message;
+    EXPECT_FALSE(contains(store.error().message, "Secr%33tPw")) << store.error().message;
+  }
+}
+
+// libpq's key=value connection string is refused, not taken for a SQLite file's name (which
+// would be made, password and all, and printed as created), and the text is not repeated.
+TEST(StorePostgres, ALibpqKeywordStringIsRefusedAndMakesNoFile) {
+  const std::string conninfo = "host=127.0.0.1 port=1 password=Secr3tPw dbname=qa";
+  auto store = Store::open(conninfo);
+  ASSERT_FALSE(store.ok());
+  EXPECT_TRUE(contains(store.error().message, "give a postgresql://user@host:port/dbname URL"))
+      << store.error().message;
+  EXPECT_FALSE(contains(store.error().message, "Secr3tPw")) << store.error().message;
+  EXPECT_FALSE(std::filesystem::exists(conninfo));
+  for (const std::string_view text : {" dbname = qa", "password=x", "sslmode=require host=db"})
+    EXPECT_TRUE(is_libpq_keywords(text)) << text;
+  for (const std::string_view text :
+       {"gengyun.db", "hostname=1.db", "my=file.db", "./host=x", "postgresql://u@h/db"})
+    EXPECT_FALSE(is_libpq_keywords(text)) << text;
+}
+
 TEST(StorePostgres, ReadersRefuseADatabaseWithoutTheSchemaAndLeaveItEmpty) {
   PostgresServer* server = PostgresServer::get_or_skip();
   if (!server) return;
