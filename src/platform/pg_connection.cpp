@@ -44,10 +44,11 @@ std::string without_password(std::string text, const std::string& url) {
   const size_t colon = url.find(':', start);
   if (colon == std::string::npos || colon > at) return text;
   const std::string password = url.substr(colon + 1, at - colon - 1);
+  const auto hex = [](char c) { return std::isxdigit(static_cast<unsigned char>(c)) != 0; };
   std::string decoded;
   for (size_t i = 0; i < password.size(); ++i) {
-    if (password[i] == '%' && i + 2 < password.size() && std::isxdigit(static_cast<unsigned char>(password[i + 1])) &&
-        std::isxdigit(static_cast<unsigned char>(password[i + 2]))) {
+    if (password[i] == '%' && i + 2 < password.size() && hex(password[i + 1]) &&
+        hex(password[i + 2])) {
       decoded += static_cast<char>(std::stoi(password.substr(i + 1, 2), nullptr, 16));
       i += 2;
     } else {

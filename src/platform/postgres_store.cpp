@@ -58,7 +58,8 @@ constexpr int64_t kRestartGraceUs = 10'000'000;
 /// PostgreSQL planned them anew at every execution (custom plans, 0.1-0.25 ms each), which was
 /// most of an admission's time on the server. For this transaction only: reports keep the
 /// planner's choice. A select list item: "SELECT " + it is the statement.
-constexpr const char* kGenericPlanMode = "set_config('plan_cache_mode', 'force_generic_plan', true)";
+constexpr const char* kGenericPlanMode =
+    "set_config('plan_cache_mode', 'force_generic_plan', true)";
 
 constexpr const char* kKeyColumns =
     "id, name, prefix, created_at_us, revoked_at_us, tenant_id, role, expires_at_us, models, "
@@ -280,7 +281,8 @@ Result<std::unique_ptr<Store>> PostgresStore::open(const std::string& url, OpenM
   auto conn = pg::Connection::connect(url, deadlines.round_trip);
   if (!conn) return conn.error();
   auto version = ensure_postgres_schema(**conn, mode);
-  if (!version) return make_error("cannot open the PostgreSQL database: " + version.error().message);
+  if (!version)
+    return make_error("cannot open the PostgreSQL database: " + version.error().message);
   std::unique_ptr<PostgresStore> store(new PostgresStore(
       std::make_unique<pg::Pool>(url, kPoolConnections, std::move(*conn), deadlines), url,
       deadlines.round_trip));

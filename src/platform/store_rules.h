@@ -13,8 +13,9 @@
 
 namespace gengyun::platform {
 
-/// Why Store::open() with OpenMode::Existing or Read refuses a database without gengyun's schema (an empty
-/// SQLite file or PostgreSQL database, another program's database), which it leaves as it was.
+/// Why Store::open() with OpenMode::Existing or Read refuses a database without gengyun's
+/// schema (an empty SQLite file or PostgreSQL database, another program's database), which it
+/// leaves as it was.
 inline constexpr std::string_view kNoSchemaError =
     "the database has no gengyun schema (create it with `gengyun keys create` or `gengyun "
     "serve`)";

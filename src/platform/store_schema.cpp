@@ -290,9 +290,9 @@ END;
 
 /// Migration 9: a row closed as "interrupted" (its server judged gone, the row closed from its
 /// last checkpoint) may still take its settlement, which a server that died with it in its
-/// spool writes when it starts again: the better bill replaces the provisional one
-/// (docs/platform.md, "Spooled writes raise or replace an interrupted closing"). Other closed rows stay
-/// as they are. The same on PostgreSQL.
+/// spool writes when it starts again: the better bill replaces the provisional one (a later
+/// checkpoint raises it: docs/platform.md, "Spooled writes raise or replace an interrupted
+/// closing"). Other closed rows stay as they are. The same on PostgreSQL.
 constexpr const char* kMigration9 = R"sql(
 DROP TRIGGER IF EXISTS usage_ledger_no_update;
 CREATE TRIGGER usage_ledger_no_update BEFORE UPDATE ON usage_ledger
