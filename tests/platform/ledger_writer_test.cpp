@@ -511,6 +511,14 @@ TEST_P(StoreBackendTest, ALockedDatabaseSpoolsFinishedRowsUntilItIsReleased) {
   EXPECT_EQ(rows_by_id(*store).at("r2").completion_tokens, 7);
 }
 
+/// A writer's options with a spool at `spool` that journals the writes of a round at once
+/// (journal_after_us 0), tries the database again every 20 ms and reports to `events`.
+LedgerWriterOptions journaling(const std::string& spool, Events& events) {
+  LedgerWriterOptions options{spool, 20'000, events.observer()};
+  options.journal_after_us = 0;
+  return options;
+}
+
 // The spool is being applied (the database answers again, slowly) while requests go on: the
 // writes that arrive meanwhile are journaled behind the spool's. The drain that lands the
 // spool's writes ends the refusals; those journaled during it land with the next round, which
@@ -524,9 +532,7 @@ TEST_P(StoreBackendTest, ADrainEndsTheRefusalsThoughWritesWereJournaledDuringIt)
   admit(*store, "r2", key);
   Events events;
   const std::string spool = dir_.file("spool");
-  LedgerWriterOptions options{spool, 20'000, events.observer()};
-  options.journal_after_us = 0;
-  auto writer = LedgerWriter::start(*store, options);
+  auto writer = LedgerWriter::start(*store, journaling(spool, events));
   ASSERT_TRUE(writer.ok()) << writer.error().message;
 
   DatabaseLock lock(location_, GetParam() == "sqlite");
@@ -583,9 +589,7 @@ TEST_P(StoreBackendTest, WritesWaitingForAStalledRoundAreJournaledUntilTheyLand)
   admit(*store, "r2", key);
   Events events;
   const std::string spool = dir_.file("spool");
-  LedgerWriterOptions options{spool, 20'000, events.observer()};
-  options.journal_after_us = 0;
-  auto writer = LedgerWriter::start(*store, options);
+  auto writer = LedgerWriter::start(*store, journaling(spool, events));
   ASSERT_TRUE(writer.ok()) << writer.error().message;
 
   DatabaseLock lock(location_, GetParam() == "sqlite");
