@@ -31,31 +31,41 @@ std::string masked(std::string text, const std::string& part) {
   return text;
 }
 
-/// `text` without the password of `url` ("scheme://user:password@host..."), as written and
-/// percent-decoded: libpq quotes a URL it cannot parse whole, password and all (QA 2026-12-03,
-/// fourth).
+/// `text` without the password of `url` ("scheme://user:password@host..." or a "password="
+/// query parameter), as written and percent-decoded: libpq quotes a URL it cannot parse whole,
+/// password and all (QA 2026-12-03, fourth).
 std::string without_password(std::string text, const std::string& url) {
   const size_t scheme = url.find("://");
   if (scheme == std::string::npos) return text;
   const size_t start = scheme + 3;
   const size_t end = std::min(url.find_first_of("/?#", start), url.size());
   const size_t at = url.rfind('@', end);
-  if (at == std::string::npos || at < start) return text;
-  const size_t colon = url.find(':', start);
-  if (colon == std::string::npos || colon > at) return text;
-  const std::string password = url.substr(colon + 1, at - colon - 1);
   const auto hex = [](char c) { return std::isxdigit(static_cast<unsigned char>(c)) != 0; };
-  std::string decoded;
-  for (size_t i = 0; i < password.size(); ++i) {
-    if (password[i] == '%' && i + 2 < password.size() && hex(password[i + 1]) &&
-        hex(password[i + 2])) {
-      decoded += static_cast<char>(std::stoi(password.substr(i + 1, 2), nullptr, 16));
-      i += 2;
-    } else {
-      decoded += password[i];
+  const auto mask = [&](const std::string& password) {
+    std::string decoded;
+    for (size_t i = 0; i < password.size(); ++i) {
+      if (password[i] == '%' && i + 2 < password.size() && hex(password[i + 1]) &&
+          hex(password[i + 2])) {
+        decoded += static_cast<char>(std::stoi(password.substr(i + 1, 2), nullptr, 16));
+        i += 2;
+      } else {
+        decoded += password[i];
+      }
     }
+    text = masked(masked(std::move(text), password), decoded);
+  };
+  // In the user information: "user:password@".
+  const size_t colon = url.find(':', start);
+  if (at != std::string::npos && at >= start && colon != std::string::npos && colon < at)
+    mask(url.substr(colon + 1, at - colon - 1));
+  // As a query parameter: "?password=...&" (QA 2026-12-03, fourth).
+  for (size_t key = url.find("password=", end); key != std::string::npos;
+       key = url.find("password=", key + 1)) {
+    if (url[key - 1] != '?' && url[key - 1] != '&') continue;
+    const size_t value = key + 9;
+    mask(url.substr(value, std::min(url.find('&', value), url.size()) - value));
   }
-  return masked(masked(std::move(text), password), decoded);
+  return text;
 }
 
 /// SQLSTATEs of a session that cannot go on: class 08 (connection exception), and the server
@@ -157,12 +167,17 @@ Result<std::unique_ptr<Connection>> Connection::connect(const std::string& url,
   // lock_timeout: a statement waiting for a lock fails before the client's deadline (5 s at
   // most, as SQLite's busy timeout), so that a ledger write blocked by another session is
   // spooled (ledger_writer.h) on a connection still usable; statement_timeout: the server ends
-  // a statement the client has stopped waiting for.
+  // a statement the client has stopped waiting for; idle_in_transaction_session_timeout (half
+  // the lock timeout): the server ends the session of a client stalled inside a transaction
+  // (a frozen server, `kill -STOP`), whose row locks would otherwise hold every other server's
+  // admissions for its tenant until it resumed (QA 2026-12-03, fourth), in time for those
+  // waiting on them to go on. gengyun's transactions never idle that long between round trips.
   const int64_t ms = timeout.count();
+  const int64_t lock_ms = std::max<int64_t>(2, std::min<int64_t>(5000, ms / 2));
   const std::string session =
-      "SET client_min_messages = warning; SET lock_timeout = " +
-      std::to_string(std::max<int64_t>(1, std::min<int64_t>(5000, ms / 2))) +
-      "; SET statement_timeout = " + std::to_string(ms);
+      "SET client_min_messages = warning; SET lock_timeout = " + std::to_string(lock_ms) +
+      "; SET statement_timeout = " + std::to_string(ms) +
+      "; SET idle_in_transaction_session_timeout = " + std::to_string(lock_ms / 2);
   if (auto set = connection->script(session.c_str()); !set) return set.error();
   return connection;
 }

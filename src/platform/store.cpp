@@ -1,5 +1,8 @@
 #include "platform/store.h"
 
+#include <algorithm>
+#include <cctype>
+
 #include "platform/postgres_store.h"
 #include "platform/sqlite_store.h"
 
@@ -18,7 +21,11 @@ bool is_libpq_keywords(std::string_view path) {
   for (std::string_view keyword :
        {"host", "hostaddr", "port", "dbname", "user", "password", "passfile", "sslmode",
         "service", "connect_timeout", "application_name", "options", "target_session_attrs"}) {
-    if (path.substr(0, keyword.size()) != keyword) continue;
+    // Any case: libpq would refuse "HOST=", but a file of that name would be made.
+    if (path.size() < keyword.size() ||
+        !std::equal(keyword.begin(), keyword.end(), path.begin(),
+                    [](char a, char b) { return a == std::tolower(static_cast<unsigned char>(b)); }))
+      continue;
     const size_t equals = path.find_first_not_of(" \t", keyword.size());
     if (equals != std::string_view::npos && path[equals] == '=') return true;
   }
@@ -32,6 +39,10 @@ Result<std::unique_ptr<Store>> Store::open(const std::string& path, OpenMode mod
     return make_error(
         "cannot open the database: libpq's key=value connection strings are not taken; give a "
         "postgresql://user@host:port/dbname URL (the password in PGPASSWORD or ~/.pgpass)");
+  if (path.find("://") != std::string::npos)
+    return make_error(
+        "cannot open the database: a URL is taken only as postgresql://... or postgres://... "
+        "(in lowercase, as libpq reads it); a SQLite file's path holds no \"://\"");
   return SqliteStore::open(path, mode);
 }
 

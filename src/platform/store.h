@@ -244,8 +244,8 @@ enum class Durability {
 bool is_postgres_url(std::string_view path);
 
 /// True for text that starts as libpq's key=value connection string ("host=db dbname=x",
-/// spaces allowed around '='), which Store::open refuses rather than take it for a SQLite
-/// file's name.
+/// keywords in any case, spaces allowed around '='), which Store::open refuses rather than take
+/// it for a SQLite file's name.
 bool is_libpq_keywords(std::string_view path);
 
 /// What Store::open may do to the database it finds (docs/platform.md, "A missing --db" and
@@ -266,7 +266,8 @@ class Store {
  public:
   /// Opens the database at `path` as `mode` says: a PostgreSQL database for a "postgres://" or
   /// "postgresql://" URL (postgres_store.h), else a SQLite file (":memory:" gives a private
-  /// in-memory store). Errors: empty path; libpq's key=value text (is_libpq_keywords()); the
+  /// in-memory store). Errors: empty path; libpq's key=value text (is_libpq_keywords()) or
+  /// another "scheme://" (PostgreSQL's scheme in capitals: libpq reads it in lowercase only); the
   /// database cannot be created, opened or reached, is not a database, or has a schema from a
   /// newer gengyun; unless OpenMode::Create, a
   /// missing file or a database without gengyun's schema (an empty file or database, another

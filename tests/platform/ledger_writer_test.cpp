@@ -440,7 +440,11 @@ class DatabaseLock {
       return;
     }
     pg_ = std::move(conn.value());
-    auto locked = pg_->script("BEGIN; LOCK TABLE usage_ledger IN ACCESS EXCLUSIVE MODE");
+    // Another program's session: without the timeout gengyun's sessions end an idle
+    // transaction with (pg_connection.cpp).
+    auto locked = pg_->script(
+        "SET idle_in_transaction_session_timeout = 0; BEGIN; LOCK TABLE usage_ledger IN ACCESS "
+        "EXCLUSIVE MODE");
     if (!locked.ok()) error_ = locked.error().message;
   }
   const std::string& error() const { return error_; }

@@ -26,7 +26,8 @@ class PgConnectionTest : public ::testing::Test {
     if (!server) GTEST_SKIP() << "no PostgreSQL server for the tests";
     auto url = server->new_database();
     ASSERT_TRUE(url.ok()) << url.error().message;
-    auto conn = Connection::connect(*url);
+    url_ = *url;
+    auto conn = Connection::connect(url_);
     ASSERT_TRUE(conn.ok()) << conn.error().message;
     conn_ = std::move(*conn);
   }
@@ -50,6 +51,7 @@ class PgConnectionTest : public ::testing::Test {
     return rows->text(0, 0);
   }
 
+  std::string url_;
   std::unique_ptr<Connection> conn_;
 };
 
@@ -130,6 +132,24 @@ TEST_F(PgConnectionTest, AStatementIsPreparedAgainOnceTheServerNoLongerRunsItAsP
   ASSERT_FALSE(deallocated.ok());
   EXPECT_EQ(conn_->last_sqlstate(), "26000");
   EXPECT_EQ(value(select, {param(1)}), "7");
+}
+
+// A client stalled inside a transaction (a frozen server) holds its row locks only until the
+// server ends its session (idle_in_transaction_session_timeout, half the lock timeout): a
+// session waiting for one of those locks then goes on, within its own lock timeout (QA
+// 2026-12-03, fourth: a frozen server's locks refused every other server's admissions for the
+// tenant as long as it stayed frozen).
+TEST_F(PgConnectionTest, ASessionStalledInATransactionIsEndedAndItsLocksFreed) {
+  ASSERT_TRUE(conn_->script("CREATE TABLE t(x INT); INSERT INTO t VALUES (1)").ok());
+  // Round trips of at most 1 s: a lock timeout of 500 ms, 250 ms idle in a transaction.
+  auto stalled = Connection::connect(url_, std::chrono::seconds(1));
+  ASSERT_TRUE(stalled.ok()) << stalled.error().message;
+  ASSERT_TRUE((*stalled)->script("BEGIN; SELECT x FROM t FOR UPDATE").ok());
+  // conn_ (a 5 s lock timeout) waits for the row and gets it once the stalled session ends.
+  auto locked = conn_->query("SELECT x FROM t FOR UPDATE");
+  ASSERT_TRUE(locked.ok()) << locked.error().message;
+  EXPECT_EQ(locked->text(0, 0), "1");
+  EXPECT_FALSE((*stalled)->query("SELECT 1").ok());
 }
 
 TEST_F(PgConnectionTest, AtMostTheCapOfTextsIsPreparedAndLaterOnesRunUnnamed) {

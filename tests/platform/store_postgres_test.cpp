@@ -84,9 +84,12 @@ TEST(StorePostgres, AnUnreachableServerIsAClearError) {
 // place, as written and percent-decoded (QA 2026-12-03, fourth: `migrate` and `serve` printed
 // it).
 TEST(StorePostgres, AnUnparsableUrlIsAnErrorWithoutItsPassword) {
-  for (const std::string url : {"postgresql://gengyun:Secr3tPw@[::1:34685/qa",
-                                "postgresql://gengyun:Secr3tPw%ZZ@127.0.0.1:1/qa",
-                                "postgres://gengyun:Secr%33tPw@[::1/qa"}) {
+  for (const std::string url :
+       {"postgresql://gengyun:Secr3tPw@[::1:34685/qa",
+        "postgresql://gengyun:Secr3tPw%ZZ@127.0.0.1:1/qa", "postgres://gengyun:Secr%33tPw@[::1/qa",
+        "postgresql://gengyun@[::1/qa?password=Secr3tPw",
+        "postgresql://gengyun@127.0.0.1:1/qa?password=Secr3tPw%ZZ",
+        "postgresql://gengyun@[::1/qa?sslmode=disable&password=Secr3tPw&connect_timeout=1"}) {
     auto store = Store::open(url);
     ASSERT_FALSE(store.ok()) << url;
     EXPECT_TRUE(contains(store.error().message, "cannot connect to PostgreSQL")) << url;
@@ -105,7 +108,16 @@ TEST(StorePostgres, ALibpqKeywordStringIsRefusedAndMakesNoFile) {
       << store.error().message;
   EXPECT_FALSE(contains(store.error().message, "Secr3tPw")) << store.error().message;
   EXPECT_FALSE(std::filesystem::exists(conninfo));
-  for (const std::string_view text : {" dbname = qa", "password=x", "sslmode=require host=db"})
+  // Another spelling of the scheme is no SQLite path either (libpq reads it in lowercase only).
+  const std::string capitals = "PostgreSQL://gengyun:Secr3tPw@127.0.0.1:1/qa";
+  auto url = Store::open(capitals);
+  ASSERT_FALSE(url.ok());
+  EXPECT_TRUE(contains(url.error().message, "a URL is taken only as postgresql://"))
+      << url.error().message;
+  EXPECT_FALSE(contains(url.error().message, "Secr3tPw")) << url.error().message;
+  EXPECT_FALSE(std::filesystem::exists("PostgreSQL:"));
+  for (const std::string_view text :
+       {" dbname = qa", "password=x", "sslmode=require host=db", "HOST=db password=x"})
     EXPECT_TRUE(is_libpq_keywords(text)) << text;
   for (const std::string_view text :
        {"gengyun.db", "hostname=1.db", "my=file.db", "./host=x", "postgresql://u@h/db"})
@@ -149,7 +161,11 @@ TEST(StorePostgres, ConcurrentRevocationsKeepAnAdminKey) {
 
   auto holder = pg::Connection::connect(*url);
   ASSERT_TRUE(holder.ok()) << holder.error().message;
-  ASSERT_TRUE((*holder)->script("BEGIN; SELECT id FROM api_keys FOR UPDATE").ok());
+  // Another program's session, held as long as the test needs (no idle-in-transaction limit).
+  ASSERT_TRUE((*holder)
+                  ->script("SET idle_in_transaction_session_timeout = 0; BEGIN; SELECT id FROM "
+                           "api_keys FOR UPDATE")
+                  .ok());
   Result<void> revoked_a = make_error("not run");
   Result<void> revoked_b = make_error("not run");
   std::thread revoke_a([&] { revoked_a = (*first)->revoke_key_id((*keys)[0].id); });
