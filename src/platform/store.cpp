@@ -22,9 +22,11 @@ bool is_libpq_keywords(std::string_view path) {
        {"host", "hostaddr", "port", "dbname", "user", "password", "passfile", "sslmode",
         "service", "connect_timeout", "application_name", "options", "target_session_attrs"}) {
     // Any case: libpq would refuse "HOST=", but a file of that name would be made.
+    const auto same = [](char a, char b) {
+      return a == std::tolower(static_cast<unsigned char>(b));
+    };
     if (path.size() < keyword.size() ||
-        !std::equal(keyword.begin(), keyword.end(), path.begin(),
-                    [](char a, char b) { return a == std::tolower(static_cast<unsigned char>(b)); }))
+        !std::equal(keyword.begin(), keyword.end(), path.begin(), same))
       continue;
     const size_t equals = path.find_first_not_of(" \t", keyword.size());
     if (equals != std::string_view::npos && path[equals] == '=') return true;
