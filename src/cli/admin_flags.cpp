@@ -129,12 +129,16 @@ std::unique_ptr<platform::Store> open_store(const std::string& db, platform::Ope
   // Said, so that a mistyped --db does not go unnoticed, and a migration (one way: older
   // releases then refuse the database) neither.
   if (creates) std::fprintf(stderr, "created the database '%s' (there was none)\n", db.c_str());
-  if (const int64_t found = store.value()->schema_version_found();
-      found > 0 && found < platform::kStoreSchemaVersion)
-    std::fprintf(stderr, "migrated the database from schema version %lld to %lld\n",
-                 static_cast<long long>(found),
-                 static_cast<long long>(platform::kStoreSchemaVersion));
+  if (const std::string note = migration_note(*store.value()); !note.empty())
+    std::fprintf(stderr, "%s\n", note.c_str());
   return std::move(store.value());
+}
+
+std::string migration_note(const platform::Store& store) {
+  const int64_t found = store.schema_version_found();
+  if (found < 1 || found >= platform::kStoreSchemaVersion) return "";
+  return "migrated the database from schema version " + std::to_string(found) + " to " +
+         std::to_string(platform::kStoreSchemaVersion);
 }
 
 }  // namespace gengyun::cli

@@ -91,4 +91,9 @@ bool creates_database(const std::string& db);
 std::unique_ptr<platform::Store> open_store(const std::string& db,
                                             platform::OpenMode mode = platform::OpenMode::Create);
 
+/// "migrated the database from schema version N to M" when opening `store` migrated its
+/// database (Store::schema_version_found() between 1 and kStoreSchemaVersion - 1), else "":
+/// what `serve`, open_store() and `gengyun migrate` say of it.
+std::string migration_note(const platform::Store& store);
+
 }  // namespace gengyun::cli

@@ -19,14 +19,12 @@ int migrate(const std::string& db) {
     std::fprintf(stderr, "error: %s\n", store.error().message.c_str());
     return 1;
   }
-  const int64_t found = store.value()->schema_version_found();
-  if (found == platform::kStoreSchemaVersion) {
-    std::printf("the database is at schema version %lld already; nothing to migrate\n",
-                static_cast<long long>(found));
+  if (const std::string note = migration_note(*store.value()); !note.empty()) {
+    std::printf("%s\n", note.c_str());
     return 0;
   }
-  std::printf("migrated the database from schema version %lld to %lld\n",
-              static_cast<long long>(found), static_cast<long long>(platform::kStoreSchemaVersion));
+  std::printf("the database is at schema version %lld already; nothing to migrate\n",
+              static_cast<long long>(platform::kStoreSchemaVersion));
   return 0;
 }
 

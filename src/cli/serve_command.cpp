@@ -27,7 +27,6 @@
 #include "platform/price_file.h"
 #include "platform/reconciler.h"
 #include "platform/store.h"
-#include "platform/store_schema.h"
 
 namespace gengyun::cli {
 namespace {
@@ -186,10 +185,8 @@ int serve(const ServeOptions& o) {
     std::fprintf(stderr, "error: %s\n", store.error().message.c_str());
     return 1;
   }
-  if (const int64_t found = store.value()->schema_version_found();
-      found > 0 && found < platform::kStoreSchemaVersion)
-    spdlog::info("migrated the database from schema version {} to {}", found,
-                 platform::kStoreSchemaVersion);
+  if (const std::string note = migration_note(*store.value()); !note.empty())
+    spdlog::info("{}", note);
   // Rows still open of servers that are not live were being served when their server died:
   // they are closed from their last checkpoint. Rows of other live servers stay open.
   auto server_id = store.value()->start_server();

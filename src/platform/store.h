@@ -269,10 +269,10 @@ class Store {
   /// in-memory store). Errors: empty path; libpq's key=value text (is_libpq_keywords()) or
   /// another "scheme://" (PostgreSQL's scheme in capitals: libpq reads it in lowercase only); the
   /// database cannot be created, opened or reached, is not a database, or has a schema from a
-  /// newer gengyun; unless OpenMode::Create, a
-  /// missing file or a database without gengyun's schema (an empty file or database, another
-  /// program's; store_rules.h's kNoSchemaError); with OpenMode::Read, a schema older than this
-  /// build's (older_schema_error()). A refused database is left as it was.
+  /// newer gengyun; unless OpenMode::Create, a missing file or a database without gengyun's
+  /// schema (an empty file or database, another program's; store_rules.h's kNoSchemaError);
+  /// with OpenMode::Read, a schema older than this build's (older_schema_error()). A refused
+  /// database is left as it was.
   static Result<std::unique_ptr<Store>> open(const std::string& path,
                                              OpenMode mode = OpenMode::Create);
 
