@@ -315,21 +315,19 @@ Result<std::vector<Rows>> Connection::pipeline(const std::vector<Statement>& sta
     for (const Param& p : statement.params) values.push_back(p ? p->c_str() : nullptr);
     const int n = static_cast<int>(values.size());
     const std::string* name = nullptr;
-    if (n > 0) {
-      if (auto it = prepared_.find(statement.sql); it != prepared_.end()) {
-        name = &it->second;
-      } else if (auto pending = preparing.find(statement.sql); pending != preparing.end()) {
-        name = &pending->second;
-      } else if (prepared_.size() + preparing.size() < kMaxPreparedStatements) {
-        // Names are never reused: a Parse whose answer went unread may have created its name.
-        std::string fresh = "gy" + std::to_string(++statements_named_);
-        if (PQsendPrepare(conn_, fresh.c_str(), statement.sql.c_str(), n, nullptr) != 1) {
-          all_sent = false;
-          break;
-        }
-        sent.push_back(Sent{&statement.sql, fresh});
-        name = &preparing.emplace(statement.sql, std::move(fresh)).first->second;
+    if (auto it = prepared_.find(statement.sql); it != prepared_.end()) {
+      name = &it->second;
+    } else if (auto pending = preparing.find(statement.sql); pending != preparing.end()) {
+      name = &pending->second;
+    } else if (prepared_.size() + preparing.size() < kMaxPreparedStatements) {
+      // Names are never reused: a Parse whose answer went unread may have created its name.
+      std::string fresh = "gy" + std::to_string(++statements_named_);
+      if (PQsendPrepare(conn_, fresh.c_str(), statement.sql.c_str(), n, nullptr) != 1) {
+        all_sent = false;
+        break;
       }
+      sent.push_back(Sent{&statement.sql, fresh});
+      name = &preparing.emplace(statement.sql, std::move(fresh)).first->second;
     }
     const int queued =
         name ? PQsendQueryPrepared(conn_, name->c_str(), n, values.data(), nullptr, nullptr, 0)

@@ -1,6 +1,7 @@
 // pg::Connection's prepared statements (docs/platform.md, "PostgreSQL
-// statements are prepared once"): a statement with parameters is prepared on
-// the session the first time its text runs and run by name after; what the
+// statements are prepared once"): a statement with parameters, and every
+// statement of a pipeline, is prepared on the session the first time its text
+// runs and run by name after; what the
 // server never prepared (a pipeline aborted before it, a Parse it refused) is
 // prepared again next time; at most kMaxPreparedStatements texts are prepared.
 // Checked against the server's own list, pg_prepared_statements.
@@ -64,9 +65,25 @@ TEST_F(PgConnectionTest, AStatementWithParametersIsPreparedOnceAndRunByName) {
   ASSERT_TRUE(both.ok()) << both.error().message;
   EXPECT_EQ((*both)[0].text(0, 0), "10");
   EXPECT_EQ((*both)[1].text(0, 0), "x");
-  // A statement without parameters runs unnamed.
+  // A lone statement without parameters runs unnamed.
   ASSERT_TRUE(conn_->query("SELECT 7").ok());
   EXPECT_EQ(prepared(), (std::vector<std::string>{plus_one, "SELECT $1::TEXT"}));
+}
+
+// A ledger transaction's BEGIN, SET LOCAL and COMMIT are parsed once per session too.
+TEST_F(PgConnectionTest, APipelinesStatementsWithoutParametersArePreparedToo) {
+  const std::vector<Statement> transaction{{"BEGIN", {}},
+                                           {"SET LOCAL synchronous_commit = off", {}},
+                                           {"SELECT $1::INT + 1", {param(2)}},
+                                           {"COMMIT", {}}};
+  for (int run = 0; run < 2; ++run) {
+    auto rows = conn_->pipeline(transaction);
+    ASSERT_TRUE(rows.ok()) << rows.error().message;
+    EXPECT_EQ((*rows)[2].text(0, 0), "3");
+    EXPECT_FALSE(conn_->in_transaction());
+  }
+  EXPECT_EQ(prepared(), (std::vector<std::string>{"BEGIN", "COMMIT", "SELECT $1::INT + 1",
+                                                  "SET LOCAL synchronous_commit = off"}));
 }
 
 TEST_F(PgConnectionTest, AStatementTwiceInOnePipelineIsPreparedOnce) {
