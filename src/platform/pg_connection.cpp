@@ -204,6 +204,12 @@ Result<Rows> Connection::check(PGresult* result) {
       (sqlstate_ == "0A000" && message.find("cached plan must not change result type") !=
                                    std::string::npos))
     prepared_.clear();
+  // A PL/pgSQL function's plan cached in the session (a trigger's) no longer fits a column's
+  // type (42804, "... does not match that when preparing the plan"): only a new session
+  // plans it again, so this one ends and the pool opens another (QA 2026-12-03, fifth: every
+  // request refused with 503 until the server restarted).
+  if (sqlstate_ == "42804" && message.find("when preparing the plan") != std::string::npos)
+    unusable_ = true;
   return statement_error(conn_, sqlstate_, std::move(message));
 }
 

@@ -156,6 +156,38 @@ TEST_F(PgConnectionTest, AStatementIsPreparedAgainOnceTheServerNoLongerRunsItAsP
 // session waiting for one of those locks then goes on, within its own lock timeout (QA
 // 2026-12-03, fourth: a frozen server's locks refused every other server's admissions for the
 // tenant as long as it stayed frozen).
+// A trigger's PL/pgSQL plans are cached in the session: once a column's type changes under
+// one, only a new session plans it again, so the session that meets the error is given up
+// and a new one runs the statement (QA of 2026-12-03, fifth: a ledger column's type changed,
+// every request refused until the server restarted).
+TEST_F(PgConnectionTest, ASessionWhoseTriggerPlanNoLongerFitsIsGivenUp) {
+  ASSERT_TRUE(conn_
+                  ->script("CREATE TABLE t(x BIGINT); CREATE TABLE u(y BIGINT); "
+                           "CREATE FUNCTION copy_x() RETURNS trigger LANGUAGE plpgsql AS $$ "
+                           "DECLARE v BIGINT := NEW.x; BEGIN INSERT INTO u VALUES (v); "
+                           "RETURN NULL; END $$; "
+                           "CREATE TRIGGER t_copy AFTER INSERT ON t FOR EACH ROW "
+                           "EXECUTE FUNCTION copy_x()")
+                  .ok());
+  const std::string insert = "INSERT INTO t VALUES ($1)";
+  ASSERT_TRUE(conn_->query(insert, {param(1)}).ok());
+  auto other = Connection::connect(url_);
+  ASSERT_TRUE(other.ok()) << other.error().message;
+  ASSERT_TRUE((*other)->script("ALTER TABLE t ALTER COLUMN x TYPE NUMERIC").ok());
+  auto failed = conn_->query(insert, {param(2)});
+  ASSERT_FALSE(failed.ok());
+  EXPECT_NE(failed.error().message.find("does not match that when preparing the plan"),
+            std::string::npos)
+      << failed.error().message;
+  EXPECT_TRUE(conn_->broken());
+  auto fresh = Connection::connect(url_);
+  ASSERT_TRUE(fresh.ok()) << fresh.error().message;
+  ASSERT_TRUE((*fresh)->query(insert, {param(3)}).ok());
+  auto copied = (*fresh)->query("SELECT string_agg(y::TEXT, ',' ORDER BY y) FROM u");
+  ASSERT_TRUE(copied.ok()) << copied.error().message;
+  EXPECT_EQ(copied->text(0, 0), "1,3");
+}
+
 TEST_F(PgConnectionTest, ASessionStalledInATransactionIsEndedAndItsLocksFreed) {
   ASSERT_TRUE(conn_->script("CREATE TABLE t(x INT); INSERT INTO t VALUES (1)").ok());
   // Round trips of at most 1 s: a lock timeout of 500 ms, 250 ms idle in a transaction.
