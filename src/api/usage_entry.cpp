@@ -5,6 +5,17 @@
 #include "util/clock.h"
 
 namespace gengyun::api {
+namespace {
+
+/// Cuts `text` to at most `max_bytes`, at the start of a UTF-8 character.
+void cut_at_character(std::string& text, size_t max_bytes) {
+  if (text.size() <= max_bytes) return;
+  size_t cut = max_bytes;
+  while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) --cut;
+  text.resize(cut);
+}
+
+}  // namespace
 
 UsageEntry::UsageEntry(platform::LedgerWriter& ledger, int64_t key_id, std::string endpoint,
                        int64_t started_at_us)
@@ -19,11 +30,7 @@ UsageEntry::UsageEntry(platform::LedgerWriter& ledger, int64_t key_id, std::stri
 }
 
 void UsageEntry::set_model(std::string model) {
-  if (model.size() > kMaxModelBytes) {
-    size_t cut = kMaxModelBytes;
-    while (cut > 0 && (static_cast<unsigned char>(model[cut]) & 0xC0) == 0x80) --cut;
-    model.resize(cut);
-  }
+  cut_at_character(model, kMaxModelBytes);
   record_.model = std::move(model);
 }
 
@@ -69,6 +76,7 @@ Result<void> UsageEntry::finish(int http_status, std::string status, std::string
   finished_ = true;
   record_.http_status = http_status;
   record_.status = std::move(status);
+  cut_at_character(error, kMaxErrorBytes);
   record_.error = std::move(error);
   record_.finished_at_us = std::max(unix_time_us(), record_.started_at_us);
   return ledger_.write(

@@ -195,16 +195,25 @@ TEST_F(ServerTest, UnknownModelIs404) {
   EXPECT_EQ(ledger[0].status, "error");
 }
 
-TEST_F(ServerTest, AHugeModelNameIsCutInTheLedgerAtACharactersStart) {
+TEST_F(ServerTest, AHugeModelNameAndItsErrorAreCutInTheLedgerAtACharactersStart) {
   json body = kChat;
   // 255 bytes of 'm', then 2-byte characters: byte 256 is the second byte of one.
   std::string name(255, 'm');
   for (int i = 0; i < 50'000; ++i) name += "\xc3\xa9";
   body["model"] = name;
-  expect_error(post("/v1/chat/completions", body, key_), 404, "model_not_found");
+  const json error =
+      expect_error(post("/v1/chat/completions", body, key_), 404, "model_not_found");
   const auto ledger = rows();
   ASSERT_EQ(ledger.size(), 1u);
   EXPECT_EQ(ledger[0].model, std::string(255, 'm'));
+  // The error quotes the name: the row keeps its first 1024 bytes at most, whole characters
+  // (QA of 2026-12-03, fifth: 4 MB a row, from any key).
+  const std::string message = error["message"];
+  const std::string& kept = ledger[0].error;
+  EXPECT_LE(kept.size(), 1024u);
+  EXPECT_GE(kept.size(), 1023u);
+  EXPECT_TRUE(message.starts_with(kept)) << kept;
+  EXPECT_NE(static_cast<unsigned char>(message[kept.size()]) & 0xC0, 0x80);
 }
 
 TEST_F(ServerTest, PromptOverTheContextIs400ContextLengthExceeded) {
