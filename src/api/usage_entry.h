@@ -48,9 +48,9 @@ class UsageEntry {
   /// Writes the row (finished now) unless it was written already; `status` is a closed status
   /// (Store), `error` empty for "ok". Errors: LedgerWriter::write's (the write is refused, or
   /// the database and the spool both failed: an admitted row then stays open and is closed from
-  /// its last checkpoint once its server is gone).
-  /// `error` is kept to its first kMaxErrorBytes (cut at a UTF-8 character's start): an error
-  /// may quote the request (an unknown model, an unknown field).
+  /// its last checkpoint once its server is gone). `error` is kept to its first kMaxErrorBytes
+  /// (cut at a UTF-8 character's start): an error may quote the request (an unknown model, an
+  /// unknown field).
   Result<void> finish(int http_status, std::string status, std::string error = {});
   static constexpr size_t kMaxErrorBytes = 1024;
   bool finished() const { return finished_; }

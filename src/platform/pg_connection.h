@@ -107,10 +107,11 @@ class Connection {
   Connection& operator=(const Connection&) = delete;
 
   /// Runs one statement with `params` (a statement with parameters as pipeline() runs it,
-  /// prepared on the session; one without, unnamed: DDL and one-off reads). Errors: the server's message (database_errors.h's when
-  /// the session is lost or the round trip passed its deadline, which also closes the
-  /// connection: broken() from then on); last_sqlstate() holds its SQLSTATE ("23505": unique,
-  /// "23503": FK).
+  /// prepared on the session; one without, unnamed: DDL and one-off reads). Errors: the
+  /// server's message (database_errors.h's when the session is lost or the round trip passed
+  /// its deadline, which also closes the connection: broken() from then on; a trigger's plan
+  /// that no longer fits a column's type ends the session too); last_sqlstate() holds its
+  /// SQLSTATE ("23505": unique, "23503": FK).
   Result<Rows> query(std::string_view sql, const std::vector<Param>& params = {});
   /// Runs `statements` in order in one round trip (libpq's pipeline mode): all are sent, then
   /// their results read. Returns each statement's rows. Each statement (BEGIN and COMMIT too) is

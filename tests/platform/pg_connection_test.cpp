@@ -1,9 +1,8 @@
 // pg::Connection's prepared statements (docs/platform.md, "PostgreSQL
 // statements are prepared once"): a statement with parameters, and every
 // statement of a pipeline, is prepared on the session the first time its text
-// runs and run by name after; what the
-// server never prepared (a pipeline aborted before it, a Parse it refused) is
-// prepared again next time; at most kMaxPreparedStatements texts are prepared.
+// runs and run by name after; what the server never prepared (a pipeline
+// aborted before it, a Parse it refused) is prepared again next time; at most kMaxPreparedStatements texts are prepared.
 // Checked against the server's own list, pg_prepared_statements.
 #include "platform/pg_connection.h"
 
@@ -151,11 +150,6 @@ TEST_F(PgConnectionTest, AStatementIsPreparedAgainOnceTheServerNoLongerRunsItAsP
   EXPECT_EQ(value(select, {param(1)}), "7");
 }
 
-// A client stalled inside a transaction (a frozen server) holds its row locks only until the
-// server ends its session (idle_in_transaction_session_timeout, half the lock timeout): a
-// session waiting for one of those locks then goes on, within its own lock timeout (QA
-// 2026-12-03, fourth: a frozen server's locks refused every other server's admissions for the
-// tenant as long as it stayed frozen).
 // A trigger's PL/pgSQL plans are cached in the session: once a column's type changes under
 // one, only a new session plans it again, so the session that meets the error is given up
 // and a new one runs the statement (QA of 2026-12-03, fifth: a ledger column's type changed,
@@ -188,6 +182,11 @@ TEST_F(PgConnectionTest, ASessionWhoseTriggerPlanNoLongerFitsIsGivenUp) {
   EXPECT_EQ(copied->text(0, 0), "1,3");
 }
 
+// A client stalled inside a transaction (a frozen server) holds its row locks only until the
+// server ends its session (idle_in_transaction_session_timeout, half the lock timeout): a
+// session waiting for one of those locks then goes on, within its own lock timeout (QA
+// 2026-12-03, fourth: a frozen server's locks refused every other server's admissions for the
+// tenant as long as it stayed frozen).
 TEST_F(PgConnectionTest, ASessionStalledInATransactionIsEndedAndItsLocksFreed) {
   ASSERT_TRUE(conn_->script("CREATE TABLE t(x INT); INSERT INTO t VALUES (1)").ok());
   // Round trips of at most 1 s: a lock timeout of 500 ms, 250 ms idle in a transaction.
