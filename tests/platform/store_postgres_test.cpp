@@ -101,21 +101,23 @@ TEST(StorePostgres, AnUnparsableUrlIsAnErrorWithoutItsPassword) {
 // libpq's key=value connection string is refused, not taken for a SQLite file's name (which
 // would be made, password and all, and printed as created), and the text is not repeated.
 TEST(StorePostgres, ALibpqKeywordStringIsRefusedAndMakesNoFile) {
+  struct Refused {
+    std::string text;  ///< given as --db
+    std::string says;  ///< in the error
+    std::string file;  ///< the SQLite file it would have made
+  };
   const std::string conninfo = "host=127.0.0.1 port=1 password=Secr3tPw dbname=qa";
-  auto store = Store::open(conninfo);
-  ASSERT_FALSE(store.ok());
-  EXPECT_TRUE(contains(store.error().message, "give a postgresql://user@host:port/dbname URL"))
-      << store.error().message;
-  EXPECT_FALSE(contains(store.error().message, "Secr3tPw")) << store.error().message;
-  EXPECT_FALSE(std::filesystem::exists(conninfo));
   // Another spelling of the scheme is no SQLite path either (libpq reads it in lowercase only).
-  const std::string capitals = "PostgreSQL://gengyun:Secr3tPw@127.0.0.1:1/qa";
-  auto url = Store::open(capitals);
-  ASSERT_FALSE(url.ok());
-  EXPECT_TRUE(contains(url.error().message, "a URL is taken only as postgresql://"))
-      << url.error().message;
-  EXPECT_FALSE(contains(url.error().message, "Secr3tPw")) << url.error().message;
-  EXPECT_FALSE(std::filesystem::exists("PostgreSQL:"));
+  for (const Refused& refused :
+       {Refused{conninfo, "give a postgresql://user@host:port/dbname URL", conninfo},
+        Refused{"PostgreSQL://gengyun:Secr3tPw@127.0.0.1:1/qa",
+                "a URL is taken only as postgresql://", "PostgreSQL:"}}) {
+    auto store = Store::open(refused.text);
+    ASSERT_FALSE(store.ok()) << refused.text;
+    EXPECT_TRUE(contains(store.error().message, refused.says)) << store.error().message;
+    EXPECT_FALSE(contains(store.error().message, "Secr3tPw")) << store.error().message;
+    EXPECT_FALSE(std::filesystem::exists(refused.file)) << refused.file;
+  }
   for (const std::string_view text :
        {" dbname = qa", "password=x", "sslmode=require host=db", "HOST=db password=x"})
     EXPECT_TRUE(is_libpq_keywords(text)) << text;
