@@ -24,6 +24,7 @@
 // vec_dot_x86.h first: it sets up the intrinsics and the block decoders used here.
 #include <algorithm>
 #include <bit>
+#include <cstring>
 #include <vector>
 
 #include "gguf/ggml_type.h"
@@ -81,15 +82,41 @@ struct LegacyType {
   static constexpr int kRun = run_length(kMaxQuant, kMaxQ8, S / 4);
   static void decode(const uint8_t* row, int64_t k, const RowOut& o) {
     const auto* x = reinterpret_cast<const Block*>(row);
-    for (int64_t i = 0; i < k / 32; ++i) {
-      __m256i v = W::unpack(x[i]);
-      if constexpr (kSigned) {
-        _mm256_storeu_si256(reinterpret_cast<__m256i*>(o.sign + 32 * i), v);
-        v = _mm256_sign_epi8(v, v);  // -128 becomes 0x80: 128 unsigned
+    for (int64_t i = 0; i < k / 32; ++i) decode_block(x[i], i, o);
+  }
+  // Block i of the row.
+  static void decode_block(const Block& b, int64_t i, const RowOut& o) {
+    __m256i v = W::unpack(b);
+    if constexpr (kSigned) {
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(o.sign + 32 * i), v);
+      v = _mm256_sign_epi8(v, v);  // -128 becomes 0x80: 128 unsigned
+    }
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(o.q + 32 * i), v);
+    o.scale[i] = half_to_float(b.d);
+    if constexpr (kMin) o.min[i] = half_to_float(b.m);
+  }
+};
+
+// Q8_0 rows in WeightLayout::kBlockGroups16 (weight_layout.h): each block put back together
+// (its scale, its 8 quant words from the words of its group, each quant + 128 back to signed),
+// then decoded as LegacyType does: the same decoded rows, so the same bits.
+struct Q8_0Groups16Type : LegacyType<Q8_0Weights, 128> {
+  static void decode(const uint8_t* row, int64_t k, const RowOut& o) {
+    const int64_t nb = k / 32;
+    for (int64_t g0 = 0; g0 < nb; g0 += 16) {
+      const int m = static_cast<int>(std::min<int64_t>(16, nb - g0));
+      const uint8_t* group = row + g0 * static_cast<int64_t>(sizeof(BlockQ8_0));
+      for (int l = 0; l < m; ++l) {
+        BlockQ8_0 b;
+        std::memcpy(&b.d, group + 2 * l, 2);
+        for (int w = 0; w < 8; ++w) {
+          uint32_t word;
+          std::memcpy(&word, group + 2 * m + 4 * (m * w + l), 4);
+          word ^= 0x80808080u;
+          std::memcpy(b.qs + 4 * w, &word, 4);
+        }
+        decode_block(b, g0 + l, o);
       }
-      _mm256_storeu_si256(reinterpret_cast<__m256i*>(o.q + 32 * i), v);
-      o.scale[i] = half_to_float(x[i].d);
-      if constexpr (kMin) o.min[i] = half_to_float(x[i].m);
     }
   }
 };
@@ -633,6 +660,12 @@ constexpr GemmKernels kernels_of{row_bytes<Type>, prepare<Type>, multiply<Type>,
                                  Type::kSigned ? 16 : 8};
 
 }  // namespace
+
+const GemmKernels* gemm_kernels_groups16(uint32_t type_id) {
+  return static_cast<gguf::GgmlType>(type_id) == gguf::GgmlType::Q8_0
+             ? &kernels_of<Q8_0Groups16Type>
+             : nullptr;
+}
 
 const GemmKernels* gemm_kernels(uint32_t type_id) {
   using gguf::GgmlType;

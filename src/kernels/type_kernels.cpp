@@ -107,8 +107,13 @@ Table table_for(SimdLevel level) {
 #if defined(__x86_64__)
   if (level == SimdLevel::kAvx2) {
     apply(kAvx2, table);
-    for (size_t id = 0; id < table.size(); ++id)
+    for (size_t id = 0; id < table.size(); ++id) {
       table[id].gemm = avx2::gemm_kernels(static_cast<uint32_t>(id));
+      table[id].gemm_groups16 = avx2::gemm_kernels_groups16(static_cast<uint32_t>(id));
+    }
+    // Q8_0 only, so far (docs/kernels.md, "AVX2: Q8_0 decode in kBlockGroups16").
+    table[static_cast<size_t>(GgmlType::Q8_0)].vec_dot_groups16 = avx2::vec_dot_q8_0_groups16;
+    table[static_cast<size_t>(GgmlType::Q8_0)].arrange_groups16 = q8_0_row_to_block_groups16;
   }
   if (level >= SimdLevel::kAvx512) {
     apply(kAvx512, table);

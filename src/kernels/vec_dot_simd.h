@@ -37,6 +37,10 @@ void vec_dot_q5_K(int64_t n, const void* w, size_t w_row_bytes, int64_t n_rows, 
                   float* y);
 void vec_dot_q6_K(int64_t n, const void* w, size_t w_row_bytes, int64_t n_rows, const void* a,
                   float* y);
+/// Q8_0 rows in WeightLayout::kBlockGroups16 with an activation row from
+/// q8_0_row_to_block_groups16; the same bits as vec_dot_q8_0 on the ggml rows.
+void vec_dot_q8_0_groups16(int64_t n, const void* w, size_t w_row_bytes, int64_t n_rows,
+                           const void* a, float* y);
 }  // namespace avx2
 
 namespace avx512 {
