@@ -24,6 +24,7 @@
 // vec_dot_x86.h first: it sets up the intrinsics and the block decoders used here.
 #include <algorithm>
 #include <bit>
+#include <cstddef>
 #include <cstring>
 #include <vector>
 
@@ -97,25 +98,42 @@ struct LegacyType {
   }
 };
 
-// Q8_0 rows in WeightLayout::kBlockGroups16 (weight_layout.h): each block put back together
-// (its scale, its 8 quant words from the words of its group, each quant + 128 back to signed),
-// then decoded as LegacyType does: the same decoded rows, so the same bits.
-struct Q8_0Groups16Type : LegacyType<Q8_0Weights, 128> {
+// Rows of a 32-element type in WeightLayout::kBlockGroups16 (weight_layout.h): each block put
+// back together from its group (its scale, min and fifth bits from the group's fields, its
+// quant words from the group's words; Q8_0's stored quant + 128 back to signed), then decoded
+// as LegacyType does: the same decoded rows, so the same bits.
+template <typename W, int kMaxQuant>
+struct LegacyGroups16Type : LegacyType<W, kMaxQuant> {
+  using Block = typename W::Block;
   static void decode(const uint8_t* row, int64_t k, const RowOut& o) {
+    constexpr int kWords = static_cast<int>(sizeof(Block::qs) / 4);
     const int64_t nb = k / 32;
     for (int64_t g0 = 0; g0 < nb; g0 += 16) {
       const int m = static_cast<int>(std::min<int64_t>(16, nb - g0));
-      const uint8_t* group = row + g0 * static_cast<int64_t>(sizeof(BlockQ8_0));
+      const uint8_t* group = row + g0 * static_cast<int64_t>(sizeof(Block));
       for (int l = 0; l < m; ++l) {
-        BlockQ8_0 b;
+        Block b;
         std::memcpy(&b.d, group + 2 * l, 2);
-        for (int w = 0; w < 8; ++w) {
-          uint32_t word;
-          std::memcpy(&word, group + 2 * m + 4 * (m * w + l), 4);
-          word ^= 0x80808080u;
-          std::memcpy(b.qs + 4 * w, &word, 4);
-        }
-        decode_block(b, g0 + l, o);
+        if constexpr (requires { b.m; }) std::memcpy(&b.m, group + offsetof(Block, m) * m + 2 * l, 2);
+        if constexpr (requires { b.qh; })
+          std::memcpy(b.qh, group + offsetof(Block, qh) * m + 4 * l, 4);
+        // The words stored with one vector store, which W::unpack's load of the same bytes
+        // takes straight from the store (word by word, it would wait for them in memory).
+        auto word = [&](int w) {
+          int32_t v;
+          std::memcpy(&v, group + offsetof(Block, qs) * m + 4 * (m * w + l), 4);
+          return v;
+        };
+        if constexpr (kWords == 8)
+          _mm256_storeu_si256(
+              reinterpret_cast<__m256i*>(b.qs),
+              _mm256_xor_si256(_mm256_setr_epi32(word(0), word(1), word(2), word(3), word(4),
+                                                 word(5), word(6), word(7)),
+                               _mm256_set1_epi8(static_cast<char>(0x80))));
+        else
+          _mm_storeu_si128(reinterpret_cast<__m128i*>(b.qs),
+                           _mm_setr_epi32(word(0), word(1), word(2), word(3)));
+        LegacyType<W, kMaxQuant>::decode_block(b, g0 + l, o);
       }
     }
   }
@@ -547,13 +565,13 @@ void pack_group(const GemmProblem& p, int64_t row0, int rows_in_group, Scratch& 
   resize_scratch(s.q, lanes(k));
   if constexpr (Type::kSigned) resize_scratch(s.sign, lanes(k));
   if constexpr (Type::kK) {
-    s.int_scale.assign(lanes(n_sub), 0);
-    s.int_min.assign(lanes(n_sub), 0);
-    s.d.assign(lanes(n_super), 0.0f);
-    s.dmin.assign(lanes(n_super), 0.0f);
+    fill_scratch(s.int_scale, lanes(n_sub), 0);
+    fill_scratch(s.int_min, lanes(n_sub), 0);
+    fill_scratch(s.d, lanes(n_super), 0.0f);
+    fill_scratch(s.dmin, lanes(n_super), 0.0f);
   } else {
-    s.scale.assign(lanes(n_sub), 0.0f);
-    s.min.assign(lanes(n_sub), 0.0f);
+    fill_scratch(s.scale, lanes(n_sub), 0.0f);
+    fill_scratch(s.min, lanes(n_sub), 0.0f);
   }
   for (int r = rows_in_group; r < kRows; ++r) {
     std::memset(s.q.data() + r * k, 0, static_cast<size_t>(k));
@@ -662,9 +680,21 @@ constexpr GemmKernels kernels_of{row_bytes<Type>, prepare<Type>, multiply<Type>,
 }  // namespace
 
 const GemmKernels* gemm_kernels_groups16(uint32_t type_id) {
-  return static_cast<gguf::GgmlType>(type_id) == gguf::GgmlType::Q8_0
-             ? &kernels_of<Q8_0Groups16Type>
-             : nullptr;
+  using gguf::GgmlType;
+  switch (static_cast<GgmlType>(type_id)) {
+    case GgmlType::Q8_0:
+      return &kernels_of<LegacyGroups16Type<Q8_0Weights, 128>>;
+    case GgmlType::Q4_0:
+      return &kernels_of<LegacyGroups16Type<Q4_0Weights, 15>>;
+    case GgmlType::Q5_0:
+      return &kernels_of<LegacyGroups16Type<Q5_0Weights, 31>>;
+    case GgmlType::Q4_1:
+      return &kernels_of<LegacyGroups16Type<Q4_1Weights, 15>>;
+    case GgmlType::Q5_1:
+      return &kernels_of<LegacyGroups16Type<Q5_1Weights, 31>>;
+    default:
+      return nullptr;
+  }
 }
 
 const GemmKernels* gemm_kernels(uint32_t type_id) {

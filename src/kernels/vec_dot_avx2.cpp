@@ -1,5 +1,7 @@
 #define GENGYUN_X86_NS avx2
 #include <algorithm>
+#include <cstddef>
+#include <type_traits>
 
 #include "kernels/vec_dot_simd.h"
 #include "kernels/vec_dot_x86.h"
@@ -17,74 +19,137 @@ inline __m256 halves8(const uint8_t* p, int m) {
   return _mm256_cvtph_ps(_mm_and_si128(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)), keep));
 }
 
-// Q8_0 rows in WeightLayout::kBlockGroups16 against an activation row from
-// q8_0_row_to_block_groups16, as avx512's dot_q8_0_groups16 with 8-lane vectors: lane l of the
-// first (second) half of every 64-byte word meets block l (8 + l) of a group, so the exact
-// integer sum of each block accumulates in its own int32 lane (the stored quant + 128, back to
-// signed by an xor, against the activations through dot_s8s8), and the f32 steps are those of
-// dot_row (vec_dot_x86.h), with p[0..8) and p[8..16) in two vectors: the same bits as
-// vec_dot_q8_0 on the ggml row. A last partial group of m blocks reads its lanes only (masked
-// loads, scales of the lanes past m taken as +0, so that their fma leaves p as it is).
-float dot_q8_0_groups16(int64_t n, const void* w, const void* a) {
+// Loads of one half (8 lanes of 4 bytes) of a group's vectors: kMasked, of `lanes` only (the
+// others 0), else whole.
+template <bool kMasked>
+inline __m256i load_half(const void* at, __m256i lanes) {
+  return kMasked ? _mm256_maskload_epi32(static_cast<const int*>(at), lanes) : load256(at);
+}
+
+// The exact integer sums, before the weight offset, of the 8 lanes (blocks) of one half (byte
+// `half`, 0 or 32, of each word) of the group of m blocks at `group` in
+// WeightLayout::kBlockGroups16 against the arranged activations of the group at `act`; kMasked:
+// of the lanes in `lanes` only. The other lanes' quants load as 0 and stay 0, so the activation
+// bytes they meet count for nothing: those are read whole in the second half (m > 8: at most 28
+// bytes past the row's quants, inside the row's scales and sums that follow them), masked in
+// the first. Q8_0: each stored quant + 128 back to signed by an xor (masked like the quants),
+// then dot_s8s8 per word. The nibble types: the low nibbles against activation word k, the
+// high ones against word 4 + k (Q5_0, Q5_1: the fifth bit at bit 4, by kFifthBits), unsigned
+// against signed with vpmaddubsw, whose int16 pair sums (at most 2 * 15 * 127 for 4 bits, 2 *
+// 31 * 127 for 5) add up exactly in int16 over 4 words (4 bits) or 2 (5 bits) before vpmaddwd
+// widens them.
+template <typename Block, bool kMasked>
+inline __m256i half_sums(const uint8_t* group, const int8_t* act, int m, int half,
+                         __m256i lanes) {
+  auto weights = [&](const void* at) __attribute__((always_inline)) {
+    return load_half<kMasked>(at, lanes);
+  };
+  auto acts = [&](const void* at) __attribute__((always_inline)) {
+    return kMasked && half == 0 ? load_half<true>(at, lanes) : load256(at);
+  };
+  const uint8_t* words = group + offsetof(Block, qs) * m + half;
+  act += half;
+  __m256i acc = _mm256_setzero_si256();
+  if constexpr (std::is_same_v<Block, BlockQ8_0>) {
+    const __m256i sign_bit = _mm256_set1_epi8(static_cast<char>(0x80));
+    const __m256i flip = kMasked ? _mm256_and_si256(sign_bit, lanes) : sign_bit;
+#pragma GCC unroll 8
+    for (int k = 0; k < 8; ++k)
+      acc = dot_s8s8(acc, _mm256_xor_si256(weights(words + 4 * m * k), flip),
+                     acts(act + 4 * m * k));
+    return acc;
+  } else {
+    constexpr bool kFifth = requires(const Block& b) { b.qh; };
+    const __m256i low = _mm256_set1_epi8(0x0F);
+    __m256i qh = _mm256_setzero_si256();
+    if constexpr (kFifth) qh = weights(group + offsetof(Block, qh) * m + half);
+    // Byte 0x10 where word k, nibble half h has its element's fifth bit.
+    auto fifth = [&](int k, int h) __attribute__((always_inline)) {
+      const auto table = [](const int8_t* bytes) {
+        return _mm256_broadcastsi128_si256(_mm_load_si128(reinterpret_cast<const __m128i*>(bytes)));
+      };
+      const __m256i bit = table(kFifthBits.bit[2 * k + h]);
+      const __m256i set = _mm256_cmpeq_epi8(
+          _mm256_and_si256(_mm256_shuffle_epi8(qh, table(kFifthBits.index[2 * k + h])), bit), bit);
+      return _mm256_and_si256(set, _mm256_set1_epi8(0x10));
+    };
+    __m256i pairs = _mm256_setzero_si256();
+#pragma GCC unroll 4
+    for (int k = 0; k < 4; ++k) {
+      const __m256i q = weights(words + 4 * m * k);
+      __m256i lo = _mm256_and_si256(q, low), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), low);
+      if constexpr (kFifth) {
+        lo = _mm256_or_si256(lo, fifth(k, 0));
+        hi = _mm256_or_si256(hi, fifth(k, 1));
+      }
+      pairs = _mm256_add_epi16(pairs, _mm256_maddubs_epi16(lo, acts(act + 4 * m * k)));
+      pairs = _mm256_add_epi16(pairs, _mm256_maddubs_epi16(hi, acts(act + 4 * m * (4 + k))));
+      if (k == 3 || (kFifth && k == 1)) {
+        acc = _mm256_add_epi32(acc, _mm256_madd_epi16(pairs, _mm256_set1_epi16(1)));
+        pairs = _mm256_setzero_si256();
+      }
+    }
+    return acc;
+  }
+}
+
+// Rows of a 32-element type in WeightLayout::kBlockGroups16 (Q8_0, Q4_0, Q5_0, Q4_1, Q5_1)
+// against an activation row arranged as its (q8_0_row_to_block_groups16, for Q4_1 / Q5_1
+// q8_1_row_to_block_groups16), as kAvx512's kernels with 8-lane vectors: lanes 0-7 of a group
+// (the first 32 bytes of each 64-byte word) meet its blocks 0-7, lanes 8-15 blocks 8-15, so
+// each block's exact integer sum forms in its own int32 lane (half_sums), the weight offset (8,
+// 16) times the activations' block sum comes off, and the f32 steps are dot_row's
+// (vec_dot_x86.h, AVX2), p[0..8) and p[8..16) in two vectors: per block, fma(sum, d_w * d_a)
+// and then (Q4_1, Q5_1) fma(m_w, s_a); the same bits as the type's vec_dot on the ggml row.
+// A last partial group of m blocks reads its lanes only; the scales (and mins) of the lanes
+// past m are +0, so their fma leave p as it is (dot_row's fma(+0, +0, p)).
+template <typename Block>
+float dot_groups16(int64_t n, const void* w, const void* a) {
+  constexpr bool kMin = requires(const Block& b) { b.m; };
+  constexpr bool kFifth = requires(const Block& b) { b.qh; };
+  constexpr int kOffsetShift = std::is_same_v<Block, BlockQ8_0> || kMin ? 0 : kFifth ? 4 : 3;
   const auto* x = static_cast<const uint8_t*>(w);
   const Q8Row y(a, n);
   const int64_t nb = n / kQK;
-  const __m256i sign_bit = _mm256_set1_epi8(static_cast<char>(0x80));
-  // The exact integer sums of the 8 lanes of one half (byte `half`, 0 or 32, of each word) of
-  // the group of m blocks at `group`, its activations at `act`; kMasked: of `lanes` only, the
-  // others' quants loaded as 0 and left 0 (not made -128), so that the activation bytes they
-  // meet count for nothing. Those are read whole in the second half (m > 8: the at most 28
-  // bytes past the row's quants lie in its 8 nb bytes of scales and sums), masked in the first.
-  auto half_sums = [&]<bool kMasked>(const uint8_t* group, const int8_t* act, int m, int half,
-                                     __m256i lanes) __attribute__((always_inline)) {
-    const __m256i flip = kMasked ? _mm256_and_si256(sign_bit, lanes) : sign_bit;
-    const uint8_t* quants = group + 2 * m;
-    __m256i acc = _mm256_setzero_si256();
-#pragma GCC unroll 8
-    for (int k = 0; k < 8; ++k) {
-      const uint8_t* at = quants + 4 * m * k + half;
-      const __m256i q = kMasked ? _mm256_maskload_epi32(reinterpret_cast<const int*>(at), lanes)
-                                : load256(at);
-      const int8_t* a = act + 4 * m * k + half;
-      const __m256i s = kMasked && half == 0
-                            ? _mm256_maskload_epi32(reinterpret_cast<const int*>(a), lanes)
-                            : load256(a);
-      acc = dot_s8s8(acc, _mm256_xor_si256(q, flip), s);
-    }
-    return acc;
-  };
-  // p + the sums times d_w (the f16 scales at `halves`, lanes < m) times d_a (lanes of `lanes`).
-  auto add = [&](__m256 p, __m256i sums, const uint8_t* halves, int m, const float* d,
+  // p + the lanes (blocks l0.. of the group of m at `group`, those in `lanes`: mc of them) of
+  // `sums`, less the offset, times d_w d_a, then their m_w s_a.
+  auto add = [&](__m256 p, __m256i sums, const uint8_t* group, int m, int64_t g0, int l0, int mc,
                  __m256i lanes) __attribute__((always_inline)) {
-    return _mm256_fmadd_ps(_mm256_cvtepi32_ps(sums),
-                           _mm256_mul_ps(halves8(halves, m), _mm256_maskload_ps(d, lanes)), p);
+    if constexpr (kOffsetShift != 0)
+      sums = _mm256_sub_epi32(
+          sums, _mm256_slli_epi32(_mm256_maskload_epi32(y.sum + g0 + l0, lanes), kOffsetShift));
+    const __m256 scale =
+        _mm256_mul_ps(halves8(group + 2 * l0, mc), _mm256_maskload_ps(y.d + g0 + l0, lanes));
+    p = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sums), scale, p);
+    if constexpr (kMin)
+      p = _mm256_fmadd_ps(halves8(group + offsetof(Block, m) * m + 2 * l0, mc),
+                          _mm256_maskload_ps(y.s + g0 + l0, lanes), p);
+    return p;
   };
   const __m256i all = _mm256_set1_epi32(-1);
   __m256 p0 = _mm256_setzero_ps(), p1 = _mm256_setzero_ps();  // p[0..8), p[8..16)
   int64_t g0 = 0;
   for (; g0 + 16 <= nb; g0 += 16) {
-    const uint8_t* group = x + g0 * static_cast<int64_t>(sizeof(BlockQ8_0));
+    const uint8_t* group = x + g0 * static_cast<int64_t>(sizeof(Block));
     const int8_t* act = y.qs + g0 * kQK;
-    prefetch(group + 2 * 16 * sizeof(BlockQ8_0), 16 * sizeof(BlockQ8_0));
-    p0 = add(p0, half_sums.template operator()<false>(group, act, 16, 0, all), group, 8,
-             y.d + g0, all);
-    p1 = add(p1, half_sums.template operator()<false>(group, act, 16, 32, all), group + 16, 8,
-             y.d + g0 + 8, all);
+    prefetch(group + 2 * 16 * sizeof(Block), 16 * sizeof(Block));
+    p0 = add(p0, half_sums<Block, false>(group, act, 16, 0, all), group, 16, g0, 0, 8, all);
+    p1 = add(p1, half_sums<Block, false>(group, act, 16, 32, all), group, 16, g0, 8, 8, all);
   }
   if (g0 < nb) {
     const int m = static_cast<int>(nb - g0);
-    const uint8_t* group = x + g0 * static_cast<int64_t>(sizeof(BlockQ8_0));
+    const uint8_t* group = x + g0 * static_cast<int64_t>(sizeof(Block));
     const int8_t* act = y.qs + g0 * kQK;
     const int m0 = std::min(m, 8), m1 = m - m0;  // lanes of each half
     const __m256i index = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
     const __m256i lanes0 = _mm256_cmpgt_epi32(_mm256_set1_epi32(m0), index);
     const __m256i lanes1 = _mm256_cmpgt_epi32(_mm256_set1_epi32(m1), index);
-    const __m256i sums0 = m0 == 8 ? half_sums.template operator()<false>(group, act, m, 0, all)
-                                  : half_sums.template operator()<true>(group, act, m, 0, lanes0);
-    p0 = add(p0, sums0, group, m0, y.d + g0, lanes0);
+    const __m256i sums0 = m0 == 8 ? half_sums<Block, false>(group, act, m, 0, all)
+                                  : half_sums<Block, true>(group, act, m, 0, lanes0);
+    p0 = add(p0, sums0, group, m, g0, 0, m0, lanes0);
     if (m1 > 0)
-      p1 = add(p1, half_sums.template operator()<true>(group, act, m, 32, lanes1), group + 16, m1,
-               y.d + g0 + 8, lanes1);
+      p1 = add(p1, half_sums<Block, true>(group, act, m, 32, lanes1), group, m, g0, 8, m1,
+               lanes1);
   }
   // hsum adds lanes k and k + 4, then k and k + 2, then 0 and 1 (dot_row's order).
   return hsum(_mm256_add_ps(p0, p1));
@@ -94,7 +159,23 @@ float dot_q8_0_groups16(int64_t n, const void* w, const void* a) {
 
 void vec_dot_q8_0_groups16(int64_t n, const void* w, size_t w_row_bytes, int64_t n_rows,
                            const void* a, float* y) {
-  rows<dot_q8_0_groups16>(n, w, w_row_bytes, n_rows, a, y);
+  rows<dot_groups16<BlockQ8_0>>(n, w, w_row_bytes, n_rows, a, y);
+}
+void vec_dot_q4_0_groups16(int64_t n, const void* w, size_t w_row_bytes, int64_t n_rows,
+                           const void* a, float* y) {
+  rows<dot_groups16<BlockQ4_0>>(n, w, w_row_bytes, n_rows, a, y);
+}
+void vec_dot_q5_0_groups16(int64_t n, const void* w, size_t w_row_bytes, int64_t n_rows,
+                           const void* a, float* y) {
+  rows<dot_groups16<BlockQ5_0>>(n, w, w_row_bytes, n_rows, a, y);
+}
+void vec_dot_q4_1_groups16(int64_t n, const void* w, size_t w_row_bytes, int64_t n_rows,
+                           const void* a, float* y) {
+  rows<dot_groups16<BlockQ4_1>>(n, w, w_row_bytes, n_rows, a, y);
+}
+void vec_dot_q5_1_groups16(int64_t n, const void* w, size_t w_row_bytes, int64_t n_rows,
+                           const void* a, float* y) {
+  rows<dot_groups16<BlockQ5_1>>(n, w, w_row_bytes, n_rows, a, y);
 }
 
 void vec_dot_f32(int64_t n, const void* w, size_t w_row_bytes, int64_t n_rows, const void* a,

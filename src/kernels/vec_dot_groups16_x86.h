@@ -17,26 +17,6 @@
 namespace gengyun::kernels::GENGYUN_X86_NS {
 namespace {
 
-// Byte i of a 128-bit lane (block l = i / 4, byte b = i % 4 of a quant word) meets, in word k
-// and nibble half h (0 low, 1 high), the element whose fifth bit is bit 4 (k % 2) + b of byte
-// 2 h + k / 2 of its block's field: kFifthBits.index[2 k + h] picks that byte (within the
-// lane), kFifthBits.bit[2 k + h] the bit.
-struct FifthBitTables {
-  alignas(16) int8_t index[8][16];
-  alignas(16) int8_t bit[8][16];
-};
-constexpr FifthBitTables make_fifth_bit_tables() {
-  FifthBitTables t{};
-  for (int k = 0; k < 4; ++k)
-    for (int h = 0; h < 2; ++h)
-      for (int i = 0; i < 16; ++i) {
-        t.index[2 * k + h][i] = static_cast<int8_t>((i & ~3) + 2 * h + k / 2);
-        t.bit[2 * k + h][i] = static_cast<int8_t>(1 << (4 * (k % 2) + (i & 3)));
-      }
-  return t;
-}
-constexpr FifthBitTables kFifthBits = make_fifth_bit_tables();
-
 // The 64-byte vpermb table (VBMI; vpermb reads index bits 0-5): IQ4_NL's level + 128 of nibble
 // i & 15 (bits 4-5 anything).
 struct PermuteTable {

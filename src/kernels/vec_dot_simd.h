@@ -37,9 +37,18 @@ void vec_dot_q5_K(int64_t n, const void* w, size_t w_row_bytes, int64_t n_rows, 
                   float* y);
 void vec_dot_q6_K(int64_t n, const void* w, size_t w_row_bytes, int64_t n_rows, const void* a,
                   float* y);
-/// Q8_0 rows in WeightLayout::kBlockGroups16 with an activation row from
-/// q8_0_row_to_block_groups16; the same bits as vec_dot_q8_0 on the ggml rows.
+/// Q8_0 / Q4_0 / Q5_0 rows in WeightLayout::kBlockGroups16 with an activation row from
+/// q8_0_row_to_block_groups16, Q4_1 / Q5_1 rows with one from q8_1_row_to_block_groups16; the
+/// same bits as vec_dot_q8_0 / q4_0 / q5_0 / q4_1 / q5_1 on the ggml rows.
 void vec_dot_q8_0_groups16(int64_t n, const void* w, size_t w_row_bytes, int64_t n_rows,
+                           const void* a, float* y);
+void vec_dot_q4_0_groups16(int64_t n, const void* w, size_t w_row_bytes, int64_t n_rows,
+                           const void* a, float* y);
+void vec_dot_q5_0_groups16(int64_t n, const void* w, size_t w_row_bytes, int64_t n_rows,
+                           const void* a, float* y);
+void vec_dot_q4_1_groups16(int64_t n, const void* w, size_t w_row_bytes, int64_t n_rows,
+                           const void* a, float* y);
+void vec_dot_q5_1_groups16(int64_t n, const void* w, size_t w_row_bytes, int64_t n_rows,
                            const void* a, float* y);
 }  // namespace avx2
 

@@ -111,6 +111,27 @@ inline __m256i unpack_bits(const uint8_t* p) {
   return _mm256_cmpeq_epi8(others, _mm256_set1_epi64x(-1));
 }
 
+// Rows of Q5_0 / Q5_1 in WeightLayout::kBlockGroups16 (vec_dot_groups16_x86.h; AVX2's kernel
+// in vec_dot_avx2.cpp): byte i of a 128-bit lane (block l = i / 4, byte b = i % 4 of a quant
+// word) meets, in word k and nibble half h (0 low, 1 high), the element whose fifth bit is bit
+// 4 (k % 2) + b of byte 2 h + k / 2 of its block's field: kFifthBits.index[2 k + h] picks that
+// byte (within the lane), kFifthBits.bit[2 k + h] the bit.
+struct FifthBitTables {
+  alignas(16) int8_t index[8][16];
+  alignas(16) int8_t bit[8][16];
+};
+constexpr FifthBitTables make_fifth_bit_tables() {
+  FifthBitTables t{};
+  for (int k = 0; k < 4; ++k)
+    for (int h = 0; h < 2; ++h)
+      for (int i = 0; i < 16; ++i) {
+        t.index[2 * k + h][i] = static_cast<int8_t>((i & ~3) + 2 * h + k / 2);
+        t.bit[2 * k + h][i] = static_cast<int8_t>(1 << (4 * (k % 2) + (i & 3)));
+      }
+  return t;
+}
+constexpr FifthBitTables kFifthBits = make_fifth_bit_tables();
+
 // ---- 32-element blocks with Q8_0 / Q8_1 activation rows -----------------------------------
 // Weights are used unsigned where the format allows (Q4_0 nibbles, Q5_0 five-bit values) and
 // the offset (8, 16) comes back through the activation row's block sums; IQ4_NL levels and

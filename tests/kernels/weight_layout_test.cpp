@@ -523,6 +523,53 @@ TEST(WeightLayout, MatmulOnBlockGroups16EqualsMatmulOnGgmlRows) {
   ASSERT_TRUE(set_simd_level(before).ok());
 }
 
+// The same at the extremes of the integer sums: rows of all-0x00 and all-0xFF quant bytes
+// (the smallest and largest quants of every format: Q5_0 / Q5_1 quants of 31) against
+// activations that quantize to the largest magnitudes of both signs, where the kernels that
+// keep sums in 16 bits (the AVX2 decode products add vpmaddubsw pairs over 2 or 4 words) would
+// overflow if they kept them longer: rows of 896 (a full group and a partial one of 12 blocks)
+// and 512 (Q4_K, Q6_K), 1, 3, 16 and 20 tokens, every level the CPU has, memcmp.
+TEST(WeightLayout, MatmulOnBlockGroups16EqualsMatmulOnGgmlRowsAtTheExtremes) {
+  const SimdLevel before = simd_level();
+  constexpr int64_t kOut = 20, kTokens = 20;
+  for (GgmlType type : {GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q5_0, GgmlType::Q4_1,
+                        GgmlType::Q5_1, GgmlType::IQ4_NL, GgmlType::Q4_K, GgmlType::Q6_K}) {
+    const int64_t n_in = gguf::ggml_type_info(type).block_size == 32 ? 896 : 512;
+    const size_t row_bytes = gguf::ggml_row_size(type, n_in);
+    const auto low = test::uniform_weights(type, n_in, kOut, 0x00, 0.01f, 0.02f);
+    const auto high = test::uniform_weights(type, n_in, kOut, 0xFF, 0.01f, 0.02f);
+    std::vector<uint8_t> ggml(low.size());
+    for (int64_t o = 0; o < kOut; ++o)
+      std::memcpy(ggml.data() + o * row_bytes, (o % 2 ? high : low).data() + o * row_bytes,
+                  row_bytes);
+    std::vector<uint8_t> arranged = ggml;
+    to_layout(type, WeightLayout::kBlockGroups16, arranged.data(), n_in, kOut);
+    // Tokens of all -1, all +1, and alternating signs in runs of 16, 32 and 64.
+    std::vector<float> x(static_cast<size_t>(kTokens * n_in));
+    for (int64_t t = 0; t < kTokens; ++t)
+      for (int64_t i = 0; i < n_in; ++i) {
+        const int64_t run = t % 5 < 2 ? n_in : int64_t{16} << (t % 5 - 2);
+        x[t * n_in + i] = (t % 2 ? 1.0f : -1.0f) * ((i / run) % 2 ? -1.0f : 1.0f);
+      }
+    for (SimdLevel level : kSimdLevels) {
+      if (level > cpu_simd_level()) continue;
+      ASSERT_TRUE(set_simd_level(level).ok());
+      ThreadPool pool(2);
+      for (int64_t n_tokens : {1, 3, 16, 20}) {
+        std::vector<float> want(static_cast<size_t>(n_tokens * kOut));
+        std::vector<float> got(want.size(), -1.0f);
+        matmul(type, ggml.data(), n_in, kOut, x.data(), want.data(), n_tokens, pool);
+        matmul(type, WeightLayout::kBlockGroups16, arranged.data(), n_in, kOut, x.data(),
+               got.data(), n_tokens, pool);
+        EXPECT_EQ(std::memcmp(want.data(), got.data(), want.size() * sizeof(float)), 0)
+            << gguf::ggml_type_info(type).name << " " << simd_level_name(level)
+            << " n_tokens=" << n_tokens;
+      }
+    }
+  }
+  ASSERT_TRUE(set_simd_level(before).ok());
+}
+
 // The AVX512-VBMI decode product of IQ4_NL (avx512_vbmi::, which the kAvx512 table takes where
 // the CPU has VBMI) against the kAvx512 one without VBMI on the same arranged rows, and both
 // against vec_dot on the ggml rows, memcmp: rows of 896 elements (a full group and a partial
