@@ -33,6 +33,7 @@
 #include "kernels/gemm.h"
 #include "kernels/gemm_block_order.h"
 #include "kernels/scratch.h"
+#include "kernels/weight_layout.h"
 
 namespace gengyun::kernels::avx2 {
 namespace {
@@ -69,6 +70,7 @@ struct RowOut {
   int16_t* int_min;    // K-quants with mins: per sub-block
   float* d;            // K-quants: per super-block
   float* dmin;         // K-quants with mins: per super-block
+  uint8_t* ggml_row;   // types with kConvertsRow: room for the row in ggml's layout
 };
 
 // A 32-element type decoded by W (vec_dot_x86.h); kMaxQuant bounds its unsigned quants (|w|
@@ -158,6 +160,16 @@ struct Q45KType {
       o.d[i] = half_to_float(b.d);
       o.dmin[i] = half_to_float(b.dmin);
     }
+  }
+};
+
+// Q4_K rows in WeightLayout::kBlockGroups16: each row written back in ggml's layout
+// (from_layout) to a per-thread buffer and decoded as Q45KType does: the same decoded rows.
+struct Q4KGroups16Type : Q45KType<false, BlockQ4_K> {
+  static constexpr bool kConvertsRow = true;  // RowOut::ggml_row wanted
+  static void decode(const uint8_t* row, int64_t k, const RowOut& o) {
+    from_layout(gguf::GgmlType::Q4_K, WeightLayout::kBlockGroups16, row, o.ggml_row, k, 1);
+    Q45KType::decode(o.ggml_row, k, o);
   }
 };
 
@@ -503,6 +515,7 @@ struct Scratch {
   std::vector<int8_t> sign;
   std::vector<float> scale, min, d, dmin;
   std::vector<int16_t> int_scale, int_min;
+  std::vector<uint8_t> ggml_row;
   std::vector<uint8_t> pack_storage;
 
   uint8_t* pack(size_t bytes) {
@@ -577,8 +590,10 @@ void pack_group(const GemmProblem& p, int64_t row0, int rows_in_group, Scratch& 
     std::memset(s.q.data() + r * k, 0, static_cast<size_t>(k));
     if constexpr (Type::kSigned) std::memset(s.sign.data() + r * k, 0, static_cast<size_t>(k));
   }
+  if constexpr (requires { Type::kConvertsRow; }) resize_scratch(s.ggml_row, p.w_row_bytes);
   for (int r = 0; r < rows_in_group; ++r) {
     RowOut o{};
+    if constexpr (requires { Type::kConvertsRow; }) o.ggml_row = s.ggml_row.data();
     o.q = s.q.data() + r * k;
     if constexpr (Type::kSigned) o.sign = s.sign.data() + r * k;
     if constexpr (Type::kK) {
@@ -692,6 +707,8 @@ const GemmKernels* gemm_kernels_groups16(uint32_t type_id) {
       return &kernels_of<LegacyGroups16Type<Q4_1Weights, 15>>;
     case GgmlType::Q5_1:
       return &kernels_of<LegacyGroups16Type<Q5_1Weights, 31>>;
+    case GgmlType::Q4_K:
+      return &kernels_of<Q4KGroups16Type>;
     default:
       return nullptr;
   }

@@ -1,6 +1,7 @@
 #define GENGYUN_X86_NS avx2
 #include <algorithm>
 #include <cstddef>
+#include <cstring>
 #include <type_traits>
 
 #include "kernels/vec_dot_simd.h"
@@ -155,8 +156,77 @@ float dot_groups16(int64_t n, const void* w, const void* a) {
   return hsum(_mm256_add_ps(p0, p1));
 }
 
+// Q4_K rows in WeightLayout::kBlockGroups16 against an activation row from
+// q8_K_row_to_block_groups16. A group holds 2 super-blocks (the last 1 when their count is
+// odd) as 16 sub-blocks of 32 (8 lanes per super-block: the first 32 bytes of each 64-byte word
+// are super-block 0's, the second 32 super-block 1's; a group of one has 32-byte words), so one
+// 8-lane vector per super-block: the unsigned nibbles against the activations with vpmaddubsw,
+// whose int16 pair sums add up exactly over the 4 words (8 x 2 x 15 x 128 < 32768), then one
+// vpmaddwd by the sub-block's scale (in both int16 halves of its lane) gives S per lane and one
+// by its min (low half; the activations' sub-block sums fit int16) gives M. Their horizontal
+// sums and the f32 steps are add_block's (vec_dot_x86.h), super-block by super-block: the same
+// bits as vec_dot_q4_K on the ggml row.
+float dot_q4_K_groups16(int64_t n, const void* w, const void* a) {
+  const auto* x = static_cast<const uint8_t*>(w);
+  const auto* y = static_cast<const uint8_t*>(a);
+  const int64_t nb = n / kQK_K;
+  const __m256i low = _mm256_set1_epi8(0x0F);
+  __m128 acc = _mm_setzero_ps();
+  // Super-block j of the group of kM at `group`, its activations' group at `act`.
+  auto super_block = [&]<int kM>(const uint8_t* group, const uint8_t* act, int j)
+      __attribute__((always_inline)) {
+    const uint8_t* words = group + 16 * kM + 32 * j;
+    const uint8_t* acts = act + 32 * j;
+    __m256i pairs = _mm256_setzero_si256();
+#pragma GCC unroll 4
+    for (int k = 0; k < 4; ++k) {
+      const __m256i q = load256(words + 32 * kM * k);
+      pairs = _mm256_add_epi16(
+          pairs, _mm256_maddubs_epi16(_mm256_and_si256(q, low), load256(acts + 32 * kM * k)));
+      pairs = _mm256_add_epi16(
+          pairs, _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(q, 4), low),
+                                      load256(acts + 32 * kM * (4 + k))));
+    }
+    const ScalesMins sm = unpack_scales_mins_k4(group + 4 * kM + 12 * j);
+    const __m256i scales =
+        _mm256_cvtepu8_epi32(_mm_cvtsi64_si128(static_cast<long long>(sm.scales)));
+    const __m256i mins = _mm256_cvtepu8_epi32(_mm_cvtsi64_si128(static_cast<long long>(sm.mins)));
+    const __m256i s =
+        _mm256_madd_epi16(pairs, _mm256_or_si256(scales, _mm256_slli_epi32(scales, 16)));
+    const __m256i mb = _mm256_madd_epi16(mins, load256(act + (kQK_K + 4) * kM + 32 * j));
+    uint16_t d, dmin;
+    std::memcpy(&d, group + 2 * j, 2);
+    std::memcpy(&dmin, group + 2 * kM + 2 * j, 2);
+    float d_a;
+    std::memcpy(&d_a, act + kQK_K * kM + 4 * j, 4);
+    // add_block's steps: acc + S (d_w d_a), then - M (dmin_w d_a).
+    const __m128 totals = hsum_to_float(s, mb);
+    const __m128 scale = _mm_mul_ps(
+        _mm_cvtph_ps(_mm_cvtsi32_si128(static_cast<int>(static_cast<uint32_t>(dmin) << 16 | d))),
+        _mm_set1_ps(d_a));
+    acc = _mm_fmadd_ss(totals, scale, acc);
+    acc = _mm_fnmadd_ss(_mm_movehdup_ps(totals), _mm_movehdup_ps(scale), acc);
+  };
+  int64_t g0 = 0;
+  for (; g0 + 2 <= nb; g0 += 2) {
+    const uint8_t* group = x + g0 * static_cast<int64_t>(sizeof(BlockQ4_K));
+    const uint8_t* act = y + g0 * static_cast<int64_t>(sizeof(BlockQ8_K));
+    prefetch(group + 2 * 2 * sizeof(BlockQ4_K), 2 * sizeof(BlockQ4_K));
+    super_block.template operator()<2>(group, act, 0);
+    super_block.template operator()<2>(group, act, 1);
+  }
+  if (g0 < nb)
+    super_block.template operator()<1>(x + g0 * static_cast<int64_t>(sizeof(BlockQ4_K)),
+                                       y + g0 * static_cast<int64_t>(sizeof(BlockQ8_K)), 0);
+  return _mm_cvtss_f32(acc);
+}
+
 }  // namespace
 
+void vec_dot_q4_K_groups16(int64_t n, const void* w, size_t w_row_bytes, int64_t n_rows,
+                           const void* a, float* y) {
+  rows<dot_q4_K_groups16>(n, w, w_row_bytes, n_rows, a, y);
+}
 void vec_dot_q8_0_groups16(int64_t n, const void* w, size_t w_row_bytes, int64_t n_rows,
                            const void* a, float* y) {
   rows<dot_groups16<BlockQ8_0>>(n, w, w_row_bytes, n_rows, a, y);
