@@ -163,15 +163,6 @@ struct Q45KType {
   }
 };
 
-// Q4_K rows in WeightLayout::kBlockGroups16: each row written back in ggml's layout
-// (from_layout) to a per-thread buffer and decoded as Q45KType does: the same decoded rows.
-struct Q4KGroups16Type : Q45KType<false, BlockQ4_K> {
-  static constexpr bool kConvertsRow = true;  // RowOut::ggml_row wanted
-  static void decode(const uint8_t* row, int64_t k, const RowOut& o) {
-    from_layout(gguf::GgmlType::Q4_K, WeightLayout::kBlockGroups16, row, o.ggml_row, k, 1);
-    Q45KType::decode(o.ggml_row, k, o);
-  }
-};
 
 struct Q6KType {
   static constexpr int S = 16, G = 256, kOffset = 32;
@@ -185,6 +176,18 @@ struct Q6KType {
       for (int g = 0; g < 16; ++g) o.int_scale[16 * i + g] = b.scales[g];
       o.d[i] = half_to_float(b.d);
     }
+  }
+};
+
+// Q4_K or Q6_K rows (`Type`, ggml type kType) in WeightLayout::kBlockGroups16: each row written
+// back in ggml's layout (from_layout) to the thread's GEMM scratch and decoded as Type does: the
+// same decoded rows.
+template <typename Type, gguf::GgmlType kType>
+struct KGroups16Type : Type {
+  static constexpr bool kConvertsRow = true;  // RowOut::ggml_row wanted
+  static void decode(const uint8_t* row, int64_t k, const RowOut& o) {
+    from_layout(kType, WeightLayout::kBlockGroups16, row, o.ggml_row, k, 1);
+    Type::decode(o.ggml_row, k, o);
   }
 };
 
@@ -708,7 +711,9 @@ const GemmKernels* gemm_kernels_groups16(uint32_t type_id) {
     case GgmlType::Q5_1:
       return &kernels_of<LegacyGroups16Type<Q5_1Weights, 31>>;
     case GgmlType::Q4_K:
-      return &kernels_of<Q4KGroups16Type>;
+      return &kernels_of<KGroups16Type<Q45KType<false, BlockQ4_K>, GgmlType::Q4_K>>;
+    case GgmlType::Q6_K:
+      return &kernels_of<KGroups16Type<Q6KType, GgmlType::Q6_K>>;
     default:
       return nullptr;
   }

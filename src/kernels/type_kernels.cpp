@@ -111,7 +111,7 @@ Table table_for(SimdLevel level) {
       table[id].gemm = avx2::gemm_kernels(static_cast<uint32_t>(id));
       table[id].gemm_groups16 = avx2::gemm_kernels_groups16(static_cast<uint32_t>(id));
     }
-    // The 32-element types but IQ4_NL, and Q4_K (docs/kernels.md, "AVX2: decode in
+    // The 32-element types but IQ4_NL, Q4_K and Q6_K (docs/kernels.md, "AVX2: decode in
     // kBlockGroups16").
     table[static_cast<size_t>(GgmlType::Q8_0)].vec_dot_groups16 = avx2::vec_dot_q8_0_groups16;
     table[static_cast<size_t>(GgmlType::Q4_0)].vec_dot_groups16 = avx2::vec_dot_q4_0_groups16;
@@ -124,6 +124,8 @@ Table table_for(SimdLevel level) {
       table[static_cast<size_t>(type)].arrange_groups16 = q8_1_row_to_block_groups16;
     table[static_cast<size_t>(GgmlType::Q4_K)].vec_dot_groups16 = avx2::vec_dot_q4_K_groups16;
     table[static_cast<size_t>(GgmlType::Q4_K)].arrange_groups16 = q8_K_row_to_block_groups16;
+    table[static_cast<size_t>(GgmlType::Q6_K)].vec_dot_groups16 = avx2::vec_dot_q6_K_groups16;
+    table[static_cast<size_t>(GgmlType::Q6_K)].arrange_groups16 = q8_K_row_to_q6_K_groups16;
   }
   if (level >= SimdLevel::kAvx512) {
     apply(kAvx512, table);

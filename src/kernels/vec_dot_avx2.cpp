@@ -221,8 +221,68 @@ float dot_q4_K_groups16(int64_t n, const void* w, const void* a) {
   return _mm_cvtss_f32(acc);
 }
 
+// Q6_K rows in WeightLayout::kBlockGroups16 against an activation row from
+// q8_K_row_to_q6_K_groups16: a super-block's 16 sub-blocks of 16 are the lanes of its three
+// 64-byte vectors (low bits of words 0 and 1, low bits of words 2 and 3, the high 2 bits of all
+// four), two 8-lane halves here. Per half, the 6-bit quants u of word k (elements 4k..4k+3 of
+// each lane's sub-block) come from a mask or shift of the low bits and the matching two high
+// bits at bit 4; vpmaddubsw of u (<= 63) with the activations gives int16 pair sums of which
+// two words add up exactly (2 x 2 x 63 x 128 < 32768), then vpmaddwd by the sub-blocks' scales
+// (each in both int16 halves of its lane). Less 32 times sum_g scale_g bsum_g (vpmaddwd by the
+// scale in the low half of the lane: the bsums fit int16), that is the super-block's S, whose
+// horizontal sum and add_block's f32 step (vec_dot_x86.h) follow: vec_dot_q6_K's bits.
+float dot_q6_K_groups16(int64_t n, const void* w, const void* a) {
+  const auto* x = static_cast<const BlockQ6_K*>(w);
+  const auto* y = static_cast<const BlockQ8_K*>(a);
+  const int64_t nb = n / kQK_K;
+  const __m256i low = _mm256_set1_epi8(0x0F), high = _mm256_set1_epi8(0x30);
+  const __m256i low16 = _mm256_set1_epi32(0xFFFF);
+  __m128 acc = _mm_setzero_ps();
+  for (int64_t i = 0; i < nb; ++i) {
+    const auto* sb = reinterpret_cast<const uint8_t*>(x + i);
+    const auto* act = reinterpret_cast<const uint8_t*>(y[i].qs);
+    prefetch(x + i + 2, sizeof(BlockQ6_K));
+    __m256i s = _mm256_setzero_si256();
+#pragma GCC unroll 2
+    for (int h = 0; h < 2; ++h) {
+      const __m256i ql0 = load256(sb + 32 * h), ql1 = load256(sb + 64 + 32 * h);
+      const __m256i qh = load256(sb + 128 + 32 * h);
+      const __m256i u0 = _mm256_or_si256(_mm256_and_si256(ql0, low),
+                                         _mm256_and_si256(_mm256_slli_epi16(qh, 4), high));
+      const __m256i u1 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), low),
+                                         _mm256_and_si256(_mm256_slli_epi16(qh, 2), high));
+      const __m256i u2 =
+          _mm256_or_si256(_mm256_and_si256(ql1, low), _mm256_and_si256(qh, high));
+      const __m256i u3 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), low),
+                                         _mm256_and_si256(_mm256_srli_epi16(qh, 2), high));
+      const __m256i p01 =
+          _mm256_add_epi16(_mm256_maddubs_epi16(u0, load256(act + 32 * h)),
+                           _mm256_maddubs_epi16(u1, load256(act + 64 + 32 * h)));
+      const __m256i p23 =
+          _mm256_add_epi16(_mm256_maddubs_epi16(u2, load256(act + 128 + 32 * h)),
+                           _mm256_maddubs_epi16(u3, load256(act + 192 + 32 * h)));
+      const __m256i scale = _mm256_cvtepi8_epi32(
+          _mm_loadl_epi64(reinterpret_cast<const __m128i*>(x[i].scales + 8 * h)));
+      const __m256i scale_low = _mm256_and_si256(scale, low16);
+      const __m256i scale_both = _mm256_or_si256(scale_low, _mm256_slli_epi32(scale, 16));
+      const __m256i bsums = _mm256_cvtepi16_epi32(
+          _mm_loadu_si128(reinterpret_cast<const __m128i*>(y[i].bsums + 8 * h)));
+      s = _mm256_add_epi32(s, _mm256_madd_epi16(p01, scale_both));
+      s = _mm256_add_epi32(s, _mm256_madd_epi16(p23, scale_both));
+      s = _mm256_sub_epi32(s, _mm256_slli_epi32(_mm256_madd_epi16(bsums, scale_low), 5));
+    }
+    const __m128 scale = _mm_mul_ss(_mm_cvtph_ps(_mm_cvtsi32_si128(x[i].d)), _mm_load_ss(&y[i].d));
+    acc = _mm_fmadd_ss(hsum_to_float(s), scale, acc);
+  }
+  return _mm_cvtss_f32(acc);
+}
+
 }  // namespace
 
+void vec_dot_q6_K_groups16(int64_t n, const void* w, size_t w_row_bytes, int64_t n_rows,
+                           const void* a, float* y) {
+  rows<dot_q6_K_groups16>(n, w, w_row_bytes, n_rows, a, y);
+}
 void vec_dot_q4_K_groups16(int64_t n, const void* w, size_t w_row_bytes, int64_t n_rows,
                            const void* a, float* y) {
   rows<dot_q4_K_groups16>(n, w, w_row_bytes, n_rows, a, y);
