@@ -1,6 +1,7 @@
 // Weights rearranged for decode (model::arrange_weights) give the logits of the file's layout
 // bit for bit: models quantized here to each type that has a rearranged layout, a prompt of 9
-// tokens (one pass: batched kernels) and three single decode steps (the layout's vec_dot).
+// tokens (one pass: batched kernels) and three single decode steps (the layout's vec_dot), at
+// every SIMD level the CPU has that decodes in the layout.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -13,6 +14,7 @@
 #include "convert/quantize_model.h"
 #include "convert/quantize_type.h"
 #include "gguf/gguf.h"
+#include "kernels/simd_level.h"
 #include "kernels/thread_pool.h"
 #include "kernels/type_kernels.h"
 #include "kernels/weight_layout.h"
@@ -51,44 +53,66 @@ std::vector<float> logits_of(const std::string& path, bool arrange, int& arrange
   return all;
 }
 
+// At every SIMD level the CPU has whose table decodes some type in the layout (kAvx2: the
+// 32-element types but IQ4_NL, Q4_K, Q6_K; kAvx512 and kAmx: all eight), each model's
+// matrices of those types are rearranged and the logits keep their bits.
 TEST(ArrangedWeights, LogitsAreTheBitsOfTheFileLayout) {
   REQUIRE_TESTDATA();
-  if (kernels::type_kernels(gguf::GgmlType::Q8_0).vec_dot_groups16 == nullptr)
-    GTEST_SKIP() << "this CPU's SIMD level has no kBlockGroups16 decode kernel (AVX-512 has)";
-  for (QuantizeType type :
-       {QuantizeType::Q8_0, QuantizeType::Q4_0, QuantizeType::Q5_0, QuantizeType::Q4_1,
-        QuantizeType::Q5_1, QuantizeType::IQ4_NL, QuantizeType::Q4_K_M, QuantizeType::Q6_K}) {
-    const std::string path = quantize_test::temp_path("model.gguf");
-    auto quantized =
-        quantize_model(testing::testdata_path("models/qwen2-tiny-f32.gguf"), path, type, 2);
-    ASSERT_TRUE(quantized.ok()) << quantized.error().message;
-    int none = 0, arranged = 0;
-    const std::vector<float> want = logits_of(path, false, none);
-    const std::vector<float> got = logits_of(path, true, arranged);
-    // Every matrix of the file's Q8_0 / Q4_0 / Q5_0 / Q4_1 / Q5_1 / IQ4_NL / Q4_K / Q6_K
-    // tensors (qwen2-tiny: 14 in its 2 layers, and token_embd.weight, the output matrix too;
-    // Q4_K_M mixes Q4_K with Q6_K).
-    auto file = gguf::File::open(path);
-    ASSERT_TRUE(file.ok());
-    int expected = 0, of_type = 0;  // of_type: matrices of the type's own (default) type
-    for (const gguf::TensorInfo& t : file->tensors()) {
-      of_type += t.ne.size() == 2 && t.type == quantize_type_info(type).default_type;
-      using gguf::GgmlType;
-      const GgmlType arrangeable[] = {GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q5_0,
-                                      GgmlType::Q4_1, GgmlType::Q5_1, GgmlType::IQ4_NL,
-                                      GgmlType::Q4_K, GgmlType::Q6_K};
-      expected += t.ne.size() == 2 && std::find(std::begin(arrangeable), std::end(arrangeable),
-                                                t.type) != std::end(arrangeable);
+  using gguf::GgmlType;
+  const GgmlType arrangeable[] = {GgmlType::Q8_0, GgmlType::Q4_0,   GgmlType::Q5_0, GgmlType::Q4_1,
+                                  GgmlType::Q5_1, GgmlType::IQ4_NL, GgmlType::Q4_K, GgmlType::Q6_K};
+  const kernels::SimdLevel before = kernels::simd_level();
+  int levels = 0;
+  for (kernels::SimdLevel level : kernels::kSimdLevels) {
+    if (level > kernels::cpu_simd_level()) continue;
+    ASSERT_TRUE(kernels::set_simd_level(level).ok());
+    auto decoded_in_layout = [](GgmlType t) {
+      return kernels::type_kernels(t).vec_dot_groups16 != nullptr;
+    };
+    if (std::none_of(std::begin(arrangeable), std::end(arrangeable), decoded_in_layout)) continue;
+    ++levels;
+    for (QuantizeType type :
+         {QuantizeType::Q8_0, QuantizeType::Q4_0, QuantizeType::Q5_0, QuantizeType::Q4_1,
+          QuantizeType::Q5_1, QuantizeType::IQ4_NL, QuantizeType::Q4_K_M, QuantizeType::Q6_K}) {
+      const std::string path = quantize_test::temp_path("model.gguf");
+      auto quantized =
+          quantize_model(testing::testdata_path("models/qwen2-tiny-f32.gguf"), path, type, 2);
+      ASSERT_TRUE(quantized.ok()) << quantized.error().message;
+      int none = 0, arranged = 0;
+      const std::vector<float> want = logits_of(path, false, none);
+      const std::vector<float> got = logits_of(path, true, arranged);
+      // Every matrix of the file's tensors of a type the level decodes in the layout
+      // (qwen2-tiny: 14 in its 2 layers, and token_embd.weight, the output matrix too; Q4_K_M
+      // mixes Q4_K with Q6_K).
+      auto file = gguf::File::open(path);
+      ASSERT_TRUE(file.ok());
+      int matrices = 0, expected = 0, of_type = 0;  // of_type: of the type's own default type
+      const GgmlType own = quantize_type_info(type).default_type;
+      for (const gguf::TensorInfo& t : file->tensors()) {
+        if (t.ne.size() != 2) continue;
+        of_type += t.type == own;
+        const bool layout_type = std::find(std::begin(arrangeable), std::end(arrangeable),
+                                           t.type) != std::end(arrangeable);
+        matrices += layout_type;
+        expected += layout_type && decoded_in_layout(t.type);
+      }
+      const std::string where = std::string(kernels::simd_level_name(level)) + " " +
+                                std::to_string(static_cast<int>(type));
+      EXPECT_EQ(matrices, 15) << where;
+      EXPECT_GT(of_type, 0) << where;
+      if (decoded_in_layout(own)) {
+        EXPECT_EQ(expected, 15) << where;
+      }
+      EXPECT_EQ(arranged, expected) << where;
+      ASSERT_EQ(want.size(), got.size());
+      ASSERT_FALSE(want.empty());
+      EXPECT_EQ(std::memcmp(want.data(), got.data(), want.size() * sizeof(float)), 0) << where;
+      std::filesystem::remove(path);
     }
-    EXPECT_EQ(expected, 15) << static_cast<int>(type);
-    EXPECT_GT(of_type, 0) << static_cast<int>(type);
-    EXPECT_EQ(arranged, expected) << static_cast<int>(type);
-    ASSERT_EQ(want.size(), got.size());
-    ASSERT_FALSE(want.empty());
-    EXPECT_EQ(std::memcmp(want.data(), got.data(), want.size() * sizeof(float)), 0)
-        << static_cast<int>(type);
-    std::filesystem::remove(path);
   }
+  ASSERT_TRUE(kernels::set_simd_level(before).ok());
+  if (levels == 0)
+    GTEST_SKIP() << "no SIMD level of this CPU decodes in kBlockGroups16 (AVX2 and AVX-512 do)";
 }
 
 // The stacked experts of a mixture of experts are rearranged too (every expert's rows alike):
