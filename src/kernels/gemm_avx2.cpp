@@ -116,7 +116,8 @@ struct LegacyGroups16Type : LegacyType<W, kMaxQuant> {
       for (int l = 0; l < m; ++l) {
         Block b;
         std::memcpy(&b.d, group + 2 * l, 2);
-        if constexpr (requires { b.m; }) std::memcpy(&b.m, group + offsetof(Block, m) * m + 2 * l, 2);
+        if constexpr (requires { b.m; })
+          std::memcpy(&b.m, group + offsetof(Block, m) * m + 2 * l, 2);
         if constexpr (requires { b.qh; })
           std::memcpy(b.qh, group + offsetof(Block, qh) * m + 4 * l, 4);
         // The words stored with one vector store, which W::unpack's load of the same bytes
@@ -162,7 +163,6 @@ struct Q45KType {
     }
   }
 };
-
 
 struct Q6KType {
   static constexpr int S = 16, G = 256, kOffset = 32;

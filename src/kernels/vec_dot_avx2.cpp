@@ -40,8 +40,7 @@ inline __m256i load_half(const void* at, __m256i lanes) {
 // 31 * 127 for 5) add up exactly in int16 over 4 words (4 bits) or 2 (5 bits) before vpmaddwd
 // widens them.
 template <typename Block, bool kMasked>
-inline __m256i half_sums(const uint8_t* group, const int8_t* act, int m, int half,
-                         __m256i lanes) {
+inline __m256i half_sums(const uint8_t* group, const int8_t* act, int m, int half, __m256i lanes) {
   auto weights = [&](const void* at) __attribute__((always_inline)) {
     return load_half<kMasked>(at, lanes);
   };
@@ -56,8 +55,8 @@ inline __m256i half_sums(const uint8_t* group, const int8_t* act, int m, int hal
     const __m256i flip = kMasked ? _mm256_and_si256(sign_bit, lanes) : sign_bit;
 #pragma GCC unroll 8
     for (int k = 0; k < 8; ++k)
-      acc = dot_s8s8(acc, _mm256_xor_si256(weights(words + 4 * m * k), flip),
-                     acts(act + 4 * m * k));
+      acc =
+          dot_s8s8(acc, _mm256_xor_si256(weights(words + 4 * m * k), flip), acts(act + 4 * m * k));
     return acc;
   } else {
     constexpr bool kFifth = requires(const Block& b) { b.qh; };
@@ -149,8 +148,7 @@ float dot_groups16(int64_t n, const void* w, const void* a) {
                                   : half_sums<Block, true>(group, act, m, 0, lanes0);
     p0 = add(p0, sums0, group, m, g0, 0, m0, lanes0);
     if (m1 > 0)
-      p1 = add(p1, half_sums<Block, true>(group, act, m, 32, lanes1), group, m, g0, 8, m1,
-               lanes1);
+      p1 = add(p1, half_sums<Block, true>(group, act, m, 32, lanes1), group, m, g0, 8, m1, lanes1);
   }
   // hsum adds lanes k and k + 4, then k and k + 2, then 0 and 1 (dot_row's order).
   return hsum(_mm256_add_ps(p0, p1));
@@ -183,9 +181,9 @@ float dot_q4_K_groups16(int64_t n, const void* w, const void* a) {
       const __m256i q = load256(words + 32 * kM * k);
       pairs = _mm256_add_epi16(
           pairs, _mm256_maddubs_epi16(_mm256_and_si256(q, low), load256(acts + 32 * kM * k)));
-      pairs = _mm256_add_epi16(
-          pairs, _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(q, 4), low),
-                                      load256(acts + 32 * kM * (4 + k))));
+      pairs = _mm256_add_epi16(pairs,
+                               _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(q, 4), low),
+                                                    load256(acts + 32 * kM * (4 + k))));
     }
     const ScalesMins sm = unpack_scales_mins_k4(group + 4 * kM + 12 * j);
     const __m256i scales =
@@ -251,16 +249,13 @@ float dot_q6_K_groups16(int64_t n, const void* w, const void* a) {
                                          _mm256_and_si256(_mm256_slli_epi16(qh, 4), high));
       const __m256i u1 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), low),
                                          _mm256_and_si256(_mm256_slli_epi16(qh, 2), high));
-      const __m256i u2 =
-          _mm256_or_si256(_mm256_and_si256(ql1, low), _mm256_and_si256(qh, high));
+      const __m256i u2 = _mm256_or_si256(_mm256_and_si256(ql1, low), _mm256_and_si256(qh, high));
       const __m256i u3 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), low),
                                          _mm256_and_si256(_mm256_srli_epi16(qh, 2), high));
-      const __m256i p01 =
-          _mm256_add_epi16(_mm256_maddubs_epi16(u0, load256(act + 32 * h)),
-                           _mm256_maddubs_epi16(u1, load256(act + 64 + 32 * h)));
-      const __m256i p23 =
-          _mm256_add_epi16(_mm256_maddubs_epi16(u2, load256(act + 128 + 32 * h)),
-                           _mm256_maddubs_epi16(u3, load256(act + 192 + 32 * h)));
+      const __m256i p01 = _mm256_add_epi16(_mm256_maddubs_epi16(u0, load256(act + 32 * h)),
+                                           _mm256_maddubs_epi16(u1, load256(act + 64 + 32 * h)));
+      const __m256i p23 = _mm256_add_epi16(_mm256_maddubs_epi16(u2, load256(act + 128 + 32 * h)),
+                                           _mm256_maddubs_epi16(u3, load256(act + 192 + 32 * h)));
       const __m256i scale = _mm256_cvtepi8_epi32(
           _mm_loadl_epi64(reinterpret_cast<const __m128i*>(x[i].scales + 8 * h)));
       const __m256i scale_low = _mm256_and_si256(scale, low16);
