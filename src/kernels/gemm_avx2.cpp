@@ -710,6 +710,8 @@ const GemmKernels* gemm_kernels_groups16(uint32_t type_id) {
       return &kernels_of<LegacyGroups16Type<Q4_1Weights, 15>>;
     case GgmlType::Q5_1:
       return &kernels_of<LegacyGroups16Type<Q5_1Weights, 31>>;
+    case GgmlType::IQ4_NL:
+      return &kernels_of<LegacyGroups16Type<IQ4_NLWeights, 128>>;
     case GgmlType::Q4_K:
       return &kernels_of<KGroups16Type<Q45KType<false, BlockQ4_K>, GgmlType::Q4_K>>;
     case GgmlType::Q6_K:

@@ -111,14 +111,14 @@ Table table_for(SimdLevel level) {
       table[id].gemm = avx2::gemm_kernels(static_cast<uint32_t>(id));
       table[id].gemm_groups16 = avx2::gemm_kernels_groups16(static_cast<uint32_t>(id));
     }
-    // The 32-element types but IQ4_NL, Q4_K and Q6_K (docs/kernels.md, "AVX2: decode in
-    // kBlockGroups16").
+    // The 32-element types, Q4_K and Q6_K (docs/kernels.md, "AVX2: decode in kBlockGroups16").
     table[static_cast<size_t>(GgmlType::Q8_0)].vec_dot_groups16 = avx2::vec_dot_q8_0_groups16;
     table[static_cast<size_t>(GgmlType::Q4_0)].vec_dot_groups16 = avx2::vec_dot_q4_0_groups16;
     table[static_cast<size_t>(GgmlType::Q5_0)].vec_dot_groups16 = avx2::vec_dot_q5_0_groups16;
     table[static_cast<size_t>(GgmlType::Q4_1)].vec_dot_groups16 = avx2::vec_dot_q4_1_groups16;
     table[static_cast<size_t>(GgmlType::Q5_1)].vec_dot_groups16 = avx2::vec_dot_q5_1_groups16;
-    for (GgmlType type : {GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q5_0})
+    table[static_cast<size_t>(GgmlType::IQ4_NL)].vec_dot_groups16 = avx2::vec_dot_iq4_nl_groups16;
+    for (GgmlType type : {GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q5_0, GgmlType::IQ4_NL})
       table[static_cast<size_t>(type)].arrange_groups16 = q8_0_row_to_block_groups16;
     for (GgmlType type : {GgmlType::Q4_1, GgmlType::Q5_1})
       table[static_cast<size_t>(type)].arrange_groups16 = q8_1_row_to_block_groups16;

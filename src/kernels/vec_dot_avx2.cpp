@@ -30,15 +30,16 @@ inline __m256i load_half(const void* at, __m256i lanes) {
 // The exact integer sums, before the weight offset, of the 8 lanes (blocks) of one half (byte
 // `half`, 0 or 32, of each word) of the group of m blocks at `group` in
 // WeightLayout::kBlockGroups16 against the arranged activations of the group at `act`; kMasked:
-// of the lanes in `lanes` only. The other lanes' quants load as 0 and stay 0, so the activation
-// bytes they meet count for nothing: those are read whole in the second half (m > 8: at most 28
-// bytes past the row's quants, inside the row's scales and sums that follow them), masked in
-// the first. Q8_0: each stored quant + 128 back to signed by an xor (masked like the quants),
-// then dot_s8s8 per word. The nibble types: the low nibbles against activation word k, the
-// high ones against word 4 + k (Q5_0, Q5_1: the fifth bit at bit 4, by kFifthBits), unsigned
-// against signed with vpmaddubsw, whose int16 pair sums (at most 2 * 15 * 127 for 4 bits, 2 *
-// 31 * 127 for 5) add up exactly in int16 over 4 words (4 bits) or 2 (5 bits) before vpmaddwd
-// widens them.
+// of the lanes in `lanes`, the others' weights not read (they may lie past the matrix) and their
+// sums any finite value, which the caller's zero scales for those lanes discard. Activations
+// are read whole in the second half (m > 8: at most 28 bytes past the row's quants, inside the
+// row's scales and sums that follow them), masked in the first. Q8_0: each stored quant + 128
+// back to signed by an xor, then dot_s8s8 per word. IQ4_NL: each nibble's signed level (a byte
+// shuffle), then dot_s8s8 (its levels + 128 would saturate vpmaddubsw). The others: the low
+// nibbles against activation word k, the high ones against word 4 + k (Q5_0, Q5_1: the fifth
+// bit at bit 4, by kFifthBits), unsigned against signed with vpmaddubsw, whose int16 pair sums
+// (at most 2 * 15 * 127 for 4 bits, 2 * 31 * 127 for 5) add up exactly in int16 over 4 words
+// (4 bits) or 2 (5 bits) before vpmaddwd widens them.
 template <typename Block, bool kMasked>
 inline __m256i half_sums(const uint8_t* group, const int8_t* act, int m, int half, __m256i lanes) {
   auto weights = [&](const void* at) __attribute__((always_inline)) {
@@ -52,11 +53,25 @@ inline __m256i half_sums(const uint8_t* group, const int8_t* act, int m, int hal
   __m256i acc = _mm256_setzero_si256();
   if constexpr (std::is_same_v<Block, BlockQ8_0>) {
     const __m256i sign_bit = _mm256_set1_epi8(static_cast<char>(0x80));
-    const __m256i flip = kMasked ? _mm256_and_si256(sign_bit, lanes) : sign_bit;
 #pragma GCC unroll 8
     for (int k = 0; k < 8; ++k)
-      acc =
-          dot_s8s8(acc, _mm256_xor_si256(weights(words + 4 * m * k), flip), acts(act + 4 * m * k));
+      acc = dot_s8s8(acc, _mm256_xor_si256(weights(words + 4 * m * k), sign_bit),
+                     acts(act + 4 * m * k));
+    return acc;
+  } else if constexpr (std::is_same_v<Block, BlockIQ4_NL>) {
+    const __m256i low = _mm256_set1_epi8(0x0F);
+    const __m256i levels = _mm256_broadcastsi128_si256(
+        _mm_loadu_si128(reinterpret_cast<const __m128i*>(kIQ4NLLevels)));
+    auto level = [&](__m256i nibbles) __attribute__((always_inline)) {
+      return _mm256_shuffle_epi8(levels, nibbles);
+    };
+#pragma GCC unroll 4
+    for (int k = 0; k < 4; ++k) {
+      const __m256i q = weights(words + 4 * m * k);
+      acc = dot_s8s8(acc, level(_mm256_and_si256(q, low)), acts(act + 4 * m * k));
+      acc = dot_s8s8(acc, level(_mm256_and_si256(_mm256_srli_epi16(q, 4), low)),
+                     acts(act + 4 * m * (4 + k)));
+    }
     return acc;
   } else {
     constexpr bool kFifth = requires(const Block& b) { b.qh; };
@@ -93,21 +108,23 @@ inline __m256i half_sums(const uint8_t* group, const int8_t* act, int m, int hal
   }
 }
 
-// Rows of a 32-element type in WeightLayout::kBlockGroups16 (Q8_0, Q4_0, Q5_0, Q4_1, Q5_1)
-// against an activation row arranged as its (q8_0_row_to_block_groups16, for Q4_1 / Q5_1
+// Rows of a 32-element type in WeightLayout::kBlockGroups16 (Q8_0, Q4_0, Q5_0, Q4_1, Q5_1,
+// IQ4_NL) against an activation row arranged as its (q8_0_row_to_block_groups16, for Q4_1 / Q5_1
 // q8_1_row_to_block_groups16), as kAvx512's kernels with 8-lane vectors: lanes 0-7 of a group
 // (the first 32 bytes of each 64-byte word) meet its blocks 0-7, lanes 8-15 blocks 8-15, so
 // each block's exact integer sum forms in its own int32 lane (half_sums), the weight offset (8,
 // 16) times the activations' block sum comes off, and the f32 steps are dot_row's
 // (vec_dot_x86.h, AVX2), p[0..8) and p[8..16) in two vectors: per block, fma(sum, d_w * d_a)
 // and then (Q4_1, Q5_1) fma(m_w, s_a); the same bits as the type's vec_dot on the ggml row.
-// A last partial group of m blocks reads its lanes only; the scales (and mins) of the lanes
-// past m are +0, so their fma leave p as it is (dot_row's fma(+0, +0, p)).
+// A last partial group of m blocks reads its lanes' weights only; the scales (and mins) of the
+// lanes past m are +0, so their fma leave p as it is whatever their (finite) sums: x * +0 is
+// +-0 and p + +-0 is p, p never being -0 (dot_row's fma(+0, +0, p) gives the same p).
 template <typename Block>
 float dot_groups16(int64_t n, const void* w, const void* a) {
   constexpr bool kMin = requires(const Block& b) { b.m; };
   constexpr bool kFifth = requires(const Block& b) { b.qh; };
-  constexpr int kOffsetShift = std::is_same_v<Block, BlockQ8_0> || kMin ? 0 : kFifth ? 4 : 3;
+  constexpr bool kSigned = std::is_same_v<Block, BlockQ8_0> || std::is_same_v<Block, BlockIQ4_NL>;
+  constexpr int kOffsetShift = kSigned || kMin ? 0 : kFifth ? 4 : 3;
   const auto* x = static_cast<const uint8_t*>(w);
   const Q8Row y(a, n);
   const int64_t nb = n / kQK;
@@ -301,6 +318,10 @@ void vec_dot_q4_1_groups16(int64_t n, const void* w, size_t w_row_bytes, int64_t
 void vec_dot_q5_1_groups16(int64_t n, const void* w, size_t w_row_bytes, int64_t n_rows,
                            const void* a, float* y) {
   rows<dot_groups16<BlockQ5_1>>(n, w, w_row_bytes, n_rows, a, y);
+}
+void vec_dot_iq4_nl_groups16(int64_t n, const void* w, size_t w_row_bytes, int64_t n_rows,
+                             const void* a, float* y) {
+  rows<dot_groups16<BlockIQ4_NL>>(n, w, w_row_bytes, n_rows, a, y);
 }
 
 void vec_dot_f32(int64_t n, const void* w, size_t w_row_bytes, int64_t n_rows, const void* a,

@@ -37,9 +37,9 @@ void vec_dot_q5_K(int64_t n, const void* w, size_t w_row_bytes, int64_t n_rows, 
                   float* y);
 void vec_dot_q6_K(int64_t n, const void* w, size_t w_row_bytes, int64_t n_rows, const void* a,
                   float* y);
-/// Q8_0 / Q4_0 / Q5_0 rows in WeightLayout::kBlockGroups16 with an activation row from
+/// Q8_0 / Q4_0 / Q5_0 / IQ4_NL rows in WeightLayout::kBlockGroups16 with an activation row from
 /// q8_0_row_to_block_groups16, Q4_1 / Q5_1 rows with one from q8_1_row_to_block_groups16; the
-/// same bits as vec_dot_q8_0 / q4_0 / q5_0 / q4_1 / q5_1 on the ggml rows.
+/// same bits as vec_dot_q8_0 / q4_0 / q5_0 / iq4_nl / q4_1 / q5_1 on the ggml rows.
 void vec_dot_q8_0_groups16(int64_t n, const void* w, size_t w_row_bytes, int64_t n_rows,
                            const void* a, float* y);
 void vec_dot_q4_0_groups16(int64_t n, const void* w, size_t w_row_bytes, int64_t n_rows,
@@ -50,6 +50,8 @@ void vec_dot_q4_1_groups16(int64_t n, const void* w, size_t w_row_bytes, int64_t
                            const void* a, float* y);
 void vec_dot_q5_1_groups16(int64_t n, const void* w, size_t w_row_bytes, int64_t n_rows,
                            const void* a, float* y);
+void vec_dot_iq4_nl_groups16(int64_t n, const void* w, size_t w_row_bytes, int64_t n_rows,
+                             const void* a, float* y);
 /// Q4_K rows in WeightLayout::kBlockGroups16 with an activation row from
 /// q8_K_row_to_block_groups16; the same bits as vec_dot_q4_K on the ggml rows.
 void vec_dot_q4_K_groups16(int64_t n, const void* w, size_t w_row_bytes, int64_t n_rows,
