@@ -695,23 +695,37 @@ template <typename Type>
 constexpr GemmKernels kernels_of{row_bytes<Type>, prepare<Type>, multiply<Type>,
                                  Type::kSigned ? 16 : 8};
 
+// The kernels of a 32-element type decoded by Legacy<W, kMaxQuant> (LegacyType on ggml rows,
+// LegacyGroups16Type on kBlockGroups16), with the type's bound on its unsigned quants; null
+// for the other types.
+template <template <typename, int> class Legacy>
+const GemmKernels* legacy_kernels(gguf::GgmlType type) {
+  using gguf::GgmlType;
+  switch (type) {
+    case GgmlType::Q8_0:
+      return &kernels_of<Legacy<Q8_0Weights, 128>>;
+    case GgmlType::Q4_0:
+      return &kernels_of<Legacy<Q4_0Weights, 15>>;
+    case GgmlType::Q5_0:
+      return &kernels_of<Legacy<Q5_0Weights, 31>>;
+    case GgmlType::Q4_1:
+      return &kernels_of<Legacy<Q4_1Weights, 15>>;
+    case GgmlType::Q5_1:
+      return &kernels_of<Legacy<Q5_1Weights, 31>>;
+    case GgmlType::IQ4_NL:
+      return &kernels_of<Legacy<IQ4_NLWeights, 128>>;
+    default:
+      return nullptr;
+  }
+}
+
 }  // namespace
 
 const GemmKernels* gemm_kernels_groups16(uint32_t type_id) {
   using gguf::GgmlType;
-  switch (static_cast<GgmlType>(type_id)) {
-    case GgmlType::Q8_0:
-      return &kernels_of<LegacyGroups16Type<Q8_0Weights, 128>>;
-    case GgmlType::Q4_0:
-      return &kernels_of<LegacyGroups16Type<Q4_0Weights, 15>>;
-    case GgmlType::Q5_0:
-      return &kernels_of<LegacyGroups16Type<Q5_0Weights, 31>>;
-    case GgmlType::Q4_1:
-      return &kernels_of<LegacyGroups16Type<Q4_1Weights, 15>>;
-    case GgmlType::Q5_1:
-      return &kernels_of<LegacyGroups16Type<Q5_1Weights, 31>>;
-    case GgmlType::IQ4_NL:
-      return &kernels_of<LegacyGroups16Type<IQ4_NLWeights, 128>>;
+  const auto type = static_cast<GgmlType>(type_id);
+  if (const GemmKernels* legacy = legacy_kernels<LegacyGroups16Type>(type)) return legacy;
+  switch (type) {
     case GgmlType::Q4_K:
       return &kernels_of<KGroups16Type<Q45KType<false, BlockQ4_K>, GgmlType::Q4_K>>;
     case GgmlType::Q6_K:
@@ -723,19 +737,9 @@ const GemmKernels* gemm_kernels_groups16(uint32_t type_id) {
 
 const GemmKernels* gemm_kernels(uint32_t type_id) {
   using gguf::GgmlType;
-  switch (static_cast<GgmlType>(type_id)) {
-    case GgmlType::Q8_0:
-      return &kernels_of<LegacyType<Q8_0Weights, 128>>;
-    case GgmlType::Q4_0:
-      return &kernels_of<LegacyType<Q4_0Weights, 15>>;
-    case GgmlType::Q5_0:
-      return &kernels_of<LegacyType<Q5_0Weights, 31>>;
-    case GgmlType::Q4_1:
-      return &kernels_of<LegacyType<Q4_1Weights, 15>>;
-    case GgmlType::Q5_1:
-      return &kernels_of<LegacyType<Q5_1Weights, 31>>;
-    case GgmlType::IQ4_NL:
-      return &kernels_of<LegacyType<IQ4_NLWeights, 128>>;
+  const auto type = static_cast<GgmlType>(type_id);
+  if (const GemmKernels* legacy = legacy_kernels<LegacyType>(type)) return legacy;
+  switch (type) {
     case GgmlType::Q2_K:
       return &kernels_of<Q2KType>;
     case GgmlType::Q3_K:

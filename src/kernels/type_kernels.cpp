@@ -51,22 +51,35 @@ Table scalar_table() {
 }
 
 #if defined(__x86_64__)
-// The vec_dot and activation-quantizer entries of one x86 level.
+// The entries of one x86 level: vec_dot, the activation quantizers, the decode products on
+// WeightLayout::kBlockGroups16 with the Q8_K activation arrangements of Q4_K and Q6_K, and
+// the batched kernels (gemm.h) on both layouts.
 struct X86Level {
   VecDotFn f32, f16, bf16, q4_0, q4_1, q5_0, q5_1, q8_0, q2_K, q3_K, q4_K, q5_K, q6_K, iq4_nl;
   QuantizeRowFn q8_0_row, q8_1_row, q8_K_row, f16_row, bf16_row;
+  VecDotFn q8_0_groups16, q4_0_groups16, q5_0_groups16, q4_1_groups16, q5_1_groups16,
+      iq4_nl_groups16, q4_K_groups16, q6_K_groups16;
+  ArrangeRowFn q4_K_arrange, q6_K_arrange;
+  const GemmKernels* (*gemm)(uint32_t type_id);
+  const GemmKernels* (*gemm_groups16)(uint32_t type_id);
 };
 
-#define GENGYUN_X86_LEVEL(ns)                                                                      \
+// ns: the level's namespace; arrange: where its Q8_K arrangements are (the AVX2 level takes
+// the portable ones).
+#define GENGYUN_X86_LEVEL(ns, arrange)                                                             \
   X86Level {                                                                                       \
     ns::vec_dot_f32, ns::vec_dot_f16, ns::vec_dot_bf16, ns::vec_dot_q4_0, ns::vec_dot_q4_1,        \
         ns::vec_dot_q5_0, ns::vec_dot_q5_1, ns::vec_dot_q8_0, ns::vec_dot_q2_K, ns::vec_dot_q3_K,  \
         ns::vec_dot_q4_K, ns::vec_dot_q5_K, ns::vec_dot_q6_K, ns::vec_dot_iq4_nl,                  \
         ns::quantize_activation_row_q8_0, ns::quantize_activation_row_q8_1, ns::quantize_row_q8_K, \
-        ns::round_row_to_f16, ns::round_row_to_bf16                                                \
+        ns::round_row_to_f16, ns::round_row_to_bf16, ns::vec_dot_q8_0_groups16,                    \
+        ns::vec_dot_q4_0_groups16, ns::vec_dot_q5_0_groups16, ns::vec_dot_q4_1_groups16,           \
+        ns::vec_dot_q5_1_groups16, ns::vec_dot_iq4_nl_groups16, ns::vec_dot_q4_K_groups16,         \
+        ns::vec_dot_q6_K_groups16, arrange::q8_K_row_to_block_groups16,                            \
+        arrange::q8_K_row_to_q6_K_groups16, ns::gemm_kernels, ns::gemm_kernels_groups16            \
   }
-constexpr X86Level kAvx2 = GENGYUN_X86_LEVEL(avx2);
-constexpr X86Level kAvx512 = GENGYUN_X86_LEVEL(avx512);
+constexpr X86Level kAvx2 = GENGYUN_X86_LEVEL(avx2, kernels);
+constexpr X86Level kAvx512 = GENGYUN_X86_LEVEL(avx512, avx512);
 #undef GENGYUN_X86_LEVEL
 
 void apply(const X86Level& level, Table& table) {
@@ -99,62 +112,40 @@ void apply(const X86Level& level, Table& table) {
     else if (k.quantize_activations == round_row_to_bf16)
       k.quantize_activations = level.bf16_row;
   }
+  for (size_t id = 0; id < table.size(); ++id) {
+    table[id].gemm = level.gemm(static_cast<uint32_t>(id));
+    table[id].gemm_groups16 = level.gemm_groups16(static_cast<uint32_t>(id));
+  }
+  auto groups16 = [&table](GgmlType type, VecDotFn fn, ArrangeRowFn arrange) {
+    table[static_cast<size_t>(type)].vec_dot_groups16 = fn;
+    table[static_cast<size_t>(type)].arrange_groups16 = arrange;
+  };
+  groups16(GgmlType::Q8_0, level.q8_0_groups16, q8_0_row_to_block_groups16);
+  groups16(GgmlType::Q4_0, level.q4_0_groups16, q8_0_row_to_block_groups16);
+  groups16(GgmlType::Q5_0, level.q5_0_groups16, q8_0_row_to_block_groups16);
+  groups16(GgmlType::IQ4_NL, level.iq4_nl_groups16, q8_0_row_to_block_groups16);
+  groups16(GgmlType::Q4_1, level.q4_1_groups16, q8_1_row_to_block_groups16);
+  groups16(GgmlType::Q5_1, level.q5_1_groups16, q8_1_row_to_block_groups16);
+  groups16(GgmlType::Q4_K, level.q4_K_groups16, level.q4_K_arrange);
+  groups16(GgmlType::Q6_K, level.q6_K_groups16, level.q6_K_arrange);
 }
 #endif
 
 Table table_for(SimdLevel level) {
   Table table = scalar_table();
 #if defined(__x86_64__)
-  if (level == SimdLevel::kAvx2) {
-    apply(kAvx2, table);
-    for (size_t id = 0; id < table.size(); ++id) {
-      table[id].gemm = avx2::gemm_kernels(static_cast<uint32_t>(id));
-      table[id].gemm_groups16 = avx2::gemm_kernels_groups16(static_cast<uint32_t>(id));
-    }
-    // The 32-element types, Q4_K and Q6_K (docs/kernels.md, "AVX2: decode in kBlockGroups16").
-    table[static_cast<size_t>(GgmlType::Q8_0)].vec_dot_groups16 = avx2::vec_dot_q8_0_groups16;
-    table[static_cast<size_t>(GgmlType::Q4_0)].vec_dot_groups16 = avx2::vec_dot_q4_0_groups16;
-    table[static_cast<size_t>(GgmlType::Q5_0)].vec_dot_groups16 = avx2::vec_dot_q5_0_groups16;
-    table[static_cast<size_t>(GgmlType::Q4_1)].vec_dot_groups16 = avx2::vec_dot_q4_1_groups16;
-    table[static_cast<size_t>(GgmlType::Q5_1)].vec_dot_groups16 = avx2::vec_dot_q5_1_groups16;
-    table[static_cast<size_t>(GgmlType::IQ4_NL)].vec_dot_groups16 = avx2::vec_dot_iq4_nl_groups16;
-    for (GgmlType type : {GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q5_0, GgmlType::IQ4_NL})
-      table[static_cast<size_t>(type)].arrange_groups16 = q8_0_row_to_block_groups16;
-    for (GgmlType type : {GgmlType::Q4_1, GgmlType::Q5_1})
-      table[static_cast<size_t>(type)].arrange_groups16 = q8_1_row_to_block_groups16;
-    table[static_cast<size_t>(GgmlType::Q4_K)].vec_dot_groups16 = avx2::vec_dot_q4_K_groups16;
-    table[static_cast<size_t>(GgmlType::Q4_K)].arrange_groups16 = q8_K_row_to_block_groups16;
-    table[static_cast<size_t>(GgmlType::Q6_K)].vec_dot_groups16 = avx2::vec_dot_q6_K_groups16;
-    table[static_cast<size_t>(GgmlType::Q6_K)].arrange_groups16 = q8_K_row_to_q6_K_groups16;
-  }
+  // Decode products on kBlockGroups16 at both levels: docs/kernels.md ("Decode: weights in
+  // anonymous memory, rearranged at load"; "AVX2: decode in kBlockGroups16").
+  if (level == SimdLevel::kAvx2) apply(kAvx2, table);
   if (level >= SimdLevel::kAvx512) {
     apply(kAvx512, table);
     if (cpu_has_avx512_bf16())
       table[static_cast<size_t>(GgmlType::BF16)].vec_dot = avx512::vec_dot_bf16_dpbf16;
-    for (size_t id = 0; id < table.size(); ++id) {
-      table[id].gemm = avx512::gemm_kernels(static_cast<uint32_t>(id));
-      table[id].gemm_groups16 = avx512::gemm_kernels_groups16(static_cast<uint32_t>(id));
-    }
-    table[static_cast<size_t>(GgmlType::Q8_0)].vec_dot_groups16 = avx512::vec_dot_q8_0_groups16;
-    table[static_cast<size_t>(GgmlType::Q4_0)].vec_dot_groups16 = avx512::vec_dot_q4_0_groups16;
-    table[static_cast<size_t>(GgmlType::Q5_0)].vec_dot_groups16 = avx512::vec_dot_q5_0_groups16;
-    table[static_cast<size_t>(GgmlType::Q4_1)].vec_dot_groups16 = avx512::vec_dot_q4_1_groups16;
-    table[static_cast<size_t>(GgmlType::Q5_1)].vec_dot_groups16 = avx512::vec_dot_q5_1_groups16;
-    table[static_cast<size_t>(GgmlType::IQ4_NL)].vec_dot_groups16 = avx512::vec_dot_iq4_nl_groups16;
-    table[static_cast<size_t>(GgmlType::Q4_K)].vec_dot_groups16 = avx512::vec_dot_q4_K_groups16;
-    table[static_cast<size_t>(GgmlType::Q6_K)].vec_dot_groups16 = avx512::vec_dot_q6_K_groups16;
     // IQ4_NL only: VBMI variants of Q5_0 and Q5_1 streamed 896-wide rows about 10% slower on
     // the Intel machine of 2026-12-03 and were removed (bench/RESULTS.md, docs/kernels.md).
     if (cpu_has_avx512_vbmi())
       table[static_cast<size_t>(GgmlType::IQ4_NL)].vec_dot_groups16 =
           avx512_vbmi::vec_dot_iq4_nl_groups16;
-    for (GgmlType type : {GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q5_0, GgmlType::IQ4_NL})
-      table[static_cast<size_t>(type)].arrange_groups16 = q8_0_row_to_block_groups16;
-    for (GgmlType type : {GgmlType::Q4_1, GgmlType::Q5_1})
-      table[static_cast<size_t>(type)].arrange_groups16 = q8_1_row_to_block_groups16;
-    table[static_cast<size_t>(GgmlType::Q4_K)].arrange_groups16 =
-        avx512::q8_K_row_to_block_groups16;
-    table[static_cast<size_t>(GgmlType::Q6_K)].arrange_groups16 = avx512::q8_K_row_to_q6_K_groups16;
   }
   if (level == SimdLevel::kAmx)
     for (size_t id = 0; id < table.size(); ++id) {
