@@ -2,8 +2,9 @@
 // statements are prepared once"): a statement with parameters, and every
 // statement of a pipeline, is prepared on the session the first time its text
 // runs and run by name after; what the server never prepared (a pipeline
-// aborted before it, a Parse it refused) is prepared again next time; at most kMaxPreparedStatements texts are prepared.
-// Checked against the server's own list, pg_prepared_statements.
+// aborted before it, a Parse it refused) is prepared again next time; at most
+// kMaxPreparedStatements texts are prepared. Checked against the server's own
+// list, pg_prepared_statements.
 #include "platform/pg_connection.h"
 
 #include <gtest/gtest.h>
