@@ -149,7 +149,7 @@ float dot_groups16(int64_t n, const void* w, const void* a) {
   for (; g0 + 16 <= nb; g0 += 16) {
     const uint8_t* group = x + g0 * static_cast<int64_t>(sizeof(Block));
     const int8_t* act = y.qs + g0 * kQK;
-    prefetch(group + 2 * 16 * sizeof(Block), 16 * sizeof(Block));
+    prefetch_ahead(group, 16 * sizeof(Block));
     p0 = add(p0, half_sums<Block, false>(group, act, 16, 0, all), group, 16, g0, 0, 8, all);
     p1 = add(p1, half_sums<Block, false>(group, act, 16, 32, all), group, 16, g0, 8, 8, all);
   }
@@ -226,7 +226,7 @@ float dot_q4_K_groups16(int64_t n, const void* w, const void* a) {
   for (; g0 + 2 <= nb; g0 += 2) {
     const uint8_t* group = x + g0 * static_cast<int64_t>(sizeof(BlockQ4_K));
     const uint8_t* act = y + g0 * static_cast<int64_t>(sizeof(BlockQ8_K));
-    prefetch(group + 2 * 2 * sizeof(BlockQ4_K), 2 * sizeof(BlockQ4_K));
+    prefetch_ahead(group, 2 * sizeof(BlockQ4_K));
     super_block.template operator()<2>(group, act, 0);
     super_block.template operator()<2>(group, act, 1);
   }
@@ -256,7 +256,7 @@ float dot_q6_K_groups16(int64_t n, const void* w, const void* a) {
   for (int64_t i = 0; i < nb; ++i) {
     const auto* sb = reinterpret_cast<const uint8_t*>(x + i);
     const auto* act = reinterpret_cast<const uint8_t*>(y[i].qs);
-    prefetch(x + i + 2, sizeof(BlockQ6_K));
+    prefetch_ahead(x + i, sizeof(BlockQ6_K));
     __m256i s = _mm256_setzero_si256();
 #pragma GCC unroll 2
     for (int h = 0; h < 2; ++h) {

@@ -83,7 +83,7 @@ float dot_q8_0_groups16(int64_t n, const void* w, const void* a) {
   for (; g0 + 16 <= nb; g0 += 16) {
     const uint8_t* group = x + g0 * static_cast<int64_t>(sizeof(BlockQ8_0));
     const int8_t* act = y.qs + g0 * kQK;
-    prefetch(group + 2 * 16 * sizeof(BlockQ8_0), 16 * sizeof(BlockQ8_0));
+    prefetch_ahead(group, 16 * sizeof(BlockQ8_0));
     __m512i acc = _mm512_setzero_si512();
 #pragma GCC unroll 8
     for (int k = 0; k < 8; ++k)
@@ -230,7 +230,7 @@ void dot_q4_K_groups16(int64_t n, const uint8_t* const* x, const void* a, float*
   int64_t g0 = 0;
   for (; g0 + 2 <= nb; g0 += 2) {
     const int64_t at = g0 / 2 * kGroupBytes;
-    for (int r = 0; r < R; ++r) prefetch(x[r] + at + 2 * kGroupBytes, kGroupBytes);
+    for (int r = 0; r < R; ++r) prefetch_ahead(x[r] + at, kGroupBytes);
     group(at, y + g0 / 2 * kActGroupBytes, 2);
   }
   if (g0 < nb) group(g0 / 2 * kGroupBytes, y + g0 / 2 * kActGroupBytes, 1);
@@ -322,7 +322,7 @@ void dot_q6_K_groups16(int64_t n, const uint8_t* const* x, const void* a, float*
   };
   int64_t i = 0;
   for (; i + 2 <= nb; i += 2) {
-    for (int r = 0; r < R; ++r) prefetch(x[r] + (i + 4) * kBytes, 2 * kBytes);
+    for (int r = 0; r < R; ++r) prefetch_ahead(x[r] + i * kBytes, 2 * kBytes);
     pair(i, 2);
   }
   if (i < nb) pair(i, 1);

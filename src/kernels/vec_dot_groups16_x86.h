@@ -151,7 +151,7 @@ void dot_nibbles_groups16(int64_t n, const void* w, size_t w_row_bytes, int64_t 
     int64_t g0 = 0;
     for (; g0 + 16 <= nb; g0 += 16) {
       const uint8_t* group = x + g0 * static_cast<int64_t>(sizeof(Block));
-      prefetch(group + 2 * 16 * sizeof(Block), 16 * sizeof(Block));
+      prefetch_ahead(group, 16 * sizeof(Block));
       p = add_group.template operator()<true>(p, group, g0, 16, 0xFFFF);
     }
     if (m_last != 0)

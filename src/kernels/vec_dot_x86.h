@@ -55,16 +55,22 @@ inline int hsum(__m256i v) {
 
 inline __m256i load256(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
 
-// Software prefetch of the cache lines of [p, p + bytes) into L1. Decode streams each weight
-// row once: asking for the bytes two block groups ahead keeps more of the stream in flight
-// than the hardware prefetchers do (kernels_bench Streamed/: Q8_0 in kBlockGroups16 from 0.83-0.88
-// to 0.94-0.99 of the read bandwidth on an Intel Xeon with 2 threads). Prefetching past the end
-// of the weights is harmless (no fault).
-// Unrolled: after inlining `bytes` is a constant, and a loop would cost 4 instructions a line.
-inline void prefetch(const void* p, int bytes) {
+// How far ahead of the bytes it is reading a decode product asks for its weights: 4 KiB.
+// Decode streams each weight row once, and two block groups ahead (0.6-1.1 KiB) is less than
+// DRAM's latency at a thread's rate, which left the slower products short of the memory:
+// kernels_bench Streamed/ at 2 threads on an Intel Xeon (AVX-512 VNNI), Q4_0 / Q5_0 / Q4_1 /
+// Q5_1 / IQ4_NL / Q4_K in kBlockGroups16 went from 0.64-0.71 of the read bandwidth to 0.77-0.87
+// (8 KiB: the same; 1.4 KiB: 0.71-0.76), Q8_0 0.90-1.00 either way (docs/kernels.md, "Prefetch
+// 4 KiB ahead"). Prefetching past the end of the weights is harmless (no fault).
+constexpr int64_t kPrefetchAheadBytes = 4096;
+
+// Software prefetch into L1 of the cache lines of [at + kPrefetchAheadBytes, ... + bytes), `at`
+// being the bytes the caller reads now. Unrolled: after inlining `bytes` is a constant, and a
+// loop would cost 4 instructions a line.
+inline void prefetch_ahead(const void* at, int bytes) {
+  const char* p = static_cast<const char*>(at) + kPrefetchAheadBytes;
 #pragma GCC unroll 16
-  for (int line = 0; line < bytes; line += 64)
-    _mm_prefetch(static_cast<const char*>(p) + line, _MM_HINT_T0);
+  for (int line = 0; line < bytes; line += 64) _mm_prefetch(p + line, _MM_HINT_T0);
 }
 
 // acc + sum over each 4 consecutive bytes of u (unsigned) times s (signed), per int32 lane.
@@ -386,7 +392,7 @@ inline float dot_row(int64_t n, const void* w, const void* a) {
   __m512 p = _mm512_setzero_ps();
   int64_t i = 0;
   for (; i + 16 <= nb; i += 16) {
-    prefetch(x + i + 32, 16 * sizeof(typename W2::Block));
+    prefetch_ahead(x + i, 16 * sizeof(typename W2::Block));
     p = add_blocks16<W2, true>(x, y, i, 16, p);
   }
   if (i < nb) p = add_blocks16<W2, false>(x, y, i, static_cast<int>(nb - i), p);
@@ -666,8 +672,8 @@ __attribute__((always_inline)) inline __m128 add_blocks(const Block* x0, const B
   };
   __m128 acc = _mm_setzero_ps();
   for (int64_t i = 0; i < nb; ++i) {
-    prefetch(x0 + i + 2, sizeof(Block));
-    prefetch(x1 + i + 2, sizeof(Block));
+    prefetch_ahead(x0 + i, sizeof(Block));
+    prefetch_ahead(x1 + i, sizeof(Block));
     const __m128 d_a = _mm_set1_ps(y[i].d);
     if constexpr (requires(const Block& b) { b.dmin; }) {
       const auto [s0, m0] = block_sums(x0[i], y[i]);
