@@ -1,5 +1,7 @@
 // `gengyun synth --shape NAME --type TYPE --vocab VOCAB.gguf [--layers N] OUT.gguf`: a
 // random-weight model with the tensor shapes of a real checkpoint, for benchmarks.
+#include <unistd.h>
+
 #include <cstdio>
 #include <memory>
 #include <optional>
@@ -38,18 +40,38 @@ int synth(const SynthOptions& o) {
     return 1;
   }
   kernels::ThreadPool pool(o.threads > 0 ? o.threads : kernels::physical_core_count());
+  // A terminal gets one line redrawn in place; a log (a pipe, a file) one line per stage, the
+  // stage's bytes when it ended (or when synth stopped).
+  const bool terminal = isatty(fileno(stderr));
   std::string last_line;
-  const auto progress = [&last_line](std::string_view stage, uint64_t done, uint64_t total) {
+  struct Stage {
+    std::string name;
+    uint64_t done = 0, total = 0;
+  } stage_seen;
+  const auto print_stage = [](const Stage& s) {
+    std::fprintf(stderr, "synth: %s: %.2f of %.2f GB\n", s.name.c_str(), s.done / 1e9,
+                 s.total / 1e9);
+  };
+  const auto progress = [&](std::string_view stage, uint64_t done, uint64_t total) {
+    if (!terminal) {
+      if (!stage_seen.name.empty() && stage_seen.name != stage) print_stage(stage_seen);
+      stage_seen = {std::string(stage), done, total};
+      return;
+    }
     char line[128];
-    std::snprintf(line, sizeof line, "\rsynth: %.*s %3.0f%% (%.2f of %.2f GB)", static_cast<int>(stage.size()),
-                  stage.data(), total ? 100.0 * done / total : 100.0, done / 1e9, total / 1e9);
+    std::snprintf(line, sizeof line, "\rsynth: %.*s %3.0f%% (%.2f of %.2f GB)",
+                  static_cast<int>(stage.size()), stage.data(),
+                  total ? 100.0 * done / total : 100.0, done / 1e9, total / 1e9);
     if (line == last_line) return;
     last_line = line;
     std::fputs(line, stderr);
   };
-  Result<void> written = convert::write_synth_model(shape.value(), o.type, vocab.value(), o.seed, o.out_path, pool,
-                                                  progress);
-  std::fputc('\n', stderr);
+  Result<void> written = convert::write_synth_model(shape.value(), o.type, vocab.value(), o.seed,
+                                                    o.out_path, pool, progress);
+  if (terminal)
+    std::fputc('\n', stderr);
+  else if (!stage_seen.name.empty())
+    print_stage(stage_seen);
   if (!written) {
     std::fprintf(stderr, "error: %s\n", written.error().message.c_str());
     return 1;

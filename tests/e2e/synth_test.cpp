@@ -1,9 +1,11 @@
 // `gengyun synth` from the command line: bad --layers values are refused before anything is
-// written (the whole model is written only without --layers).
+// written (the whole model is written only without --layers); progress on a pipe is one line
+// per stage.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
 #include <filesystem>
+#include <regex>
 #include <string>
 #include <utility>
 #include <vector>
@@ -32,6 +34,25 @@ TEST(SynthCommand, LayersOutsideTheShapeAreRefusedAndNothingIsWritten) {
         << run.err;
     EXPECT_FALSE(std::filesystem::exists(out)) << layers;
   }
+}
+
+// stderr not a terminal (a pipe here, a log file in CI): no bar redrawn with carriage returns,
+// one line per stage with its bytes, the same figure done and in all.
+TEST(SynthCommand, ProgressOnAPipeIsOneLinePerStage) {
+  REQUIRE_TESTDATA();
+  const std::string out = (std::filesystem::temp_directory_path() /
+                           ("synth_progress_" + std::to_string(::getpid()) + ".gguf"))
+                              .string();
+  const ProcessOutput run = run_process(
+      {kBinary, "synth", "--shape", "qwen2.5-0.5b", "--layers", "1", "--type", "Q8_0", "--vocab",
+       testing::testdata_path("tokenizer/qwen-vocab.gguf"), out});
+  std::filesystem::remove(out);
+  EXPECT_EQ(run.exit_code, 0) << run.err;
+  EXPECT_EQ(run.err.find('\r'), std::string::npos) << run.err;
+  EXPECT_TRUE(std::regex_match(run.err, std::regex("synth: random weights: ([0-9]+\\.[0-9]{2}) of "
+                                                   "\\1 GB\n"
+                                                   "synth: quantize: ([0-9]+\\.[0-9]{2}) of \\2 GB\n")))
+      << run.err;
 }
 
 // synth-lora: a rank or alpha out of range is refused with the range, nothing written.
