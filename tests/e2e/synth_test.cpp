@@ -49,10 +49,10 @@ TEST(SynthCommand, ProgressOnAPipeIsOneLinePerStage) {
   std::filesystem::remove(out);
   EXPECT_EQ(run.exit_code, 0) << run.err;
   EXPECT_EQ(run.err.find('\r'), std::string::npos) << run.err;
-  EXPECT_TRUE(std::regex_match(run.err, std::regex("synth: random weights: ([0-9]+\\.[0-9]{2}) of "
-                                                   "\\1 GB\n"
-                                                   "synth: quantize: ([0-9]+\\.[0-9]{2}) of \\2 GB\n")))
-      << run.err;
+  const std::regex one_line_per_stage(
+      "synth: random weights: ([0-9]+\\.[0-9]{2}) of \\1 GB\n"
+      "synth: quantize: ([0-9]+\\.[0-9]{2}) of \\2 GB\n");
+  EXPECT_TRUE(std::regex_match(run.err, one_line_per_stage)) << run.err;
 }
 
 // synth-lora: a rank or alpha out of range is refused with the range, nothing written.
