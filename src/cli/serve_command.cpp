@@ -372,8 +372,8 @@ void add_serve_command(CLI::App& app, int& exit_code) {
   cmd->add_option("-t,--threads", options->threads, "threads per model (default: physical cores)")
       ->check(CLI::Range(0, kernels::kMaxThreads));
   cmd->add_option("-c,--ctx", options->ctx,
-                  "longest sequence in tokens (0, the default: the model's training context, or "
-                  "what the KV cache holds)")
+                  "longest sequence in tokens, at most each model's training context (0, the "
+                  "default: the model's training context, or what the KV cache holds)")
       ->check(CLI::NonNegativeNumber);
   cmd->add_option("--kv-cache-mb", options->kv_cache_mb,
                   "KV cache pool per model in MiB (0, the default: a quarter of the available "

@@ -371,9 +371,12 @@ std::shared_ptr<ModelLease::Entry> Registry::resolve(std::string_view name) cons
 
 ModelOptions Registry::options_for(const Entry& entry) const {
   ModelOptions options = options_.model;
+  // The server's context is a ceiling: a model trained on less serves its own (one flag for a
+  // folder of models; ModelInstance::load refuses a context beyond the training one).
+  if (options.n_ctx > 0 && entry.file.context_length > 0)
+    options.n_ctx = std::min(options.n_ctx, entry.file.context_length);
   if (options_.max_memory_bytes > 0 && options.kv_cache_bytes == 0) {
-    const int ctx = options.n_ctx > 0 ? std::min(options.n_ctx, entry.file.context_length)
-                                      : entry.file.context_length;
+    const int ctx = options.n_ctx > 0 ? options.n_ctx : entry.file.context_length;
     options.kv_cache_bytes = kv_cache_bytes_for(entry.file, ctx, options.kv_cache_type);
   }
   return options;

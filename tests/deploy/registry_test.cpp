@@ -307,6 +307,26 @@ TEST(Registry, AliasesAndConfigPathsResolve) {
   EXPECT_EQ(lease.lease->id(), "stories");
 }
 
+// The server's --ctx is a ceiling: a model trained on a shorter context loads with its own,
+// one trained on a longer context with the server's (stories260K: 512 tokens, qwen2-tiny 4096).
+TEST(Registry, ModelsTrainedOnLessThanTheServersContextServeTheirOwn) {
+  REQUIRE_TESTDATA();
+  Fixture f;
+  RegistryOptions o;
+  o.model.n_ctx = 2048;
+  o = f.options(std::move(o));
+  o.config.models["stories"].path = model_path("stories260K-f32.gguf");
+  o.config.models["qwen2"].path = model_path("qwen2-tiny-q8_0.gguf");
+  auto registry = create(std::move(o));
+  ASSERT_TRUE(registry);
+  Acquired stories = registry->acquire("stories");
+  ASSERT_TRUE(stories.lease) << stories.message;
+  EXPECT_EQ((*stories.lease)->n_ctx(), 512);
+  Acquired qwen2 = registry->acquire("qwen2");
+  ASSERT_TRUE(qwen2.lease) << qwen2.message;
+  EXPECT_EQ((*qwen2.lease)->n_ctx(), 2048);
+}
+
 TEST(Registry, RefusesLorasWithoutABaseOrWithATakenName) {
   REQUIRE_TESTDATA();
   RegistryOptions o;
@@ -867,7 +887,9 @@ TEST(Registry, AMissingAdapterIsAnErrorUntilItsFileAppears) {
   // The start-up event (the log's line) carries the reason, not "available".
   ASSERT_EQ(f.events.count(Kind::Added, "chat"), 1u);
   for (const RegistryEvent& e : f.events.of(Kind::Added))
-    if (e.model == "chat") EXPECT_EQ(e.detail, chat.file.error);
+    if (e.model == "chat") {
+      EXPECT_EQ(e.detail, chat.file.error);
+    }
   const Acquired refused = registry->acquire("chat");
   EXPECT_EQ(refused.status, AcquireStatus::Unservable);
   EXPECT_EQ(refused.message, "model 'chat' cannot be served: the adapter file does not exist");
