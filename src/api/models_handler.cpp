@@ -17,7 +17,7 @@ json model_object(const deploy::ModelInfo& info, const std::optional<platform::P
               {"created", created},
               {"owned_by", "gengyun"},
               {"state", deploy::model_state_name(info.state)},
-              {"context_length", info.file.context_length},
+              {"context_length", info.context_length},
               {"architecture", info.file.architecture},
               {"quantization", info.file.quantization},
               {"size_bytes", info.file.size_bytes},

@@ -412,6 +412,13 @@ ModelInfo Registry::info_of(const Entry& entry) const {
     }
   }
   info.state = entry.state;
+  const int ceiling = options_.model.n_ctx;
+  if (entry.state == ModelState::Loaded && entry.model)
+    info.context_length = entry.model->n_ctx();
+  else if (ceiling > 0 && info.file.context_length > 0)
+    info.context_length = std::min(ceiling, info.file.context_length);
+  else
+    info.context_length = ceiling > 0 ? ceiling : info.file.context_length;
   info.public_error = public_message(entry, info.file.error);
   if (const std::shared_ptr<Entry> base = unservable_base(entry)) {
     // A derivative cannot be served while its base cannot: listed so, with the base's reason.

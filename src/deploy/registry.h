@@ -52,6 +52,9 @@ struct ModelInfo {
   ModelFile file;
   /// file.error without the server's file paths (what every key sees in GET /v1/models).
   std::string public_error;
+  /// Tokens: the longest sequence it is served with. Loaded: the model's; else the server's
+  /// context capped at file.context_length (the training context), or that without one.
+  int context_length = 0;
   ModelState state = ModelState::Available;
   std::string source;  ///< "--model", "--models", "--lora" or "config"
   std::string parent;  ///< a LoRA derivative: its base model's id; "" otherwise

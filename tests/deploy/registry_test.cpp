@@ -209,6 +209,8 @@ TEST(Registry, ListsAFolderWithEachFilesMetadataOrReason) {
     EXPECT_EQ(info.file.error, "");
     EXPECT_EQ(info.file.architecture, arch);
     EXPECT_EQ(info.file.context_length, *gguf->get_int(arch + ".context_length"));
+    // Served with the fixture's context of 64 tokens, or the training one where shorter.
+    EXPECT_EQ(info.context_length, std::min<int64_t>(64, info.file.context_length));
     EXPECT_EQ(info.file.quantization, quantization);
     EXPECT_EQ(info.file.size_bytes, static_cast<int64_t>(fs::file_size(file)));
     EXPECT_EQ(info.source, source);
@@ -308,7 +310,8 @@ TEST(Registry, AliasesAndConfigPathsResolve) {
 }
 
 // The server's --ctx is a ceiling: a model trained on a shorter context loads with its own,
-// one trained on a longer context with the server's (stories260K: 512 tokens, qwen2-tiny 4096).
+// one trained on a longer context with the server's (stories260K: 512 tokens, qwen2-tiny 4096),
+// and GET /v1/models's context_length (ModelInfo::context_length) says which.
 TEST(Registry, ModelsTrainedOnLessThanTheServersContextServeTheirOwn) {
   REQUIRE_TESTDATA();
   Fixture f;
@@ -319,12 +322,17 @@ TEST(Registry, ModelsTrainedOnLessThanTheServersContextServeTheirOwn) {
   o.config.models["qwen2"].path = model_path("qwen2-tiny-q8_0.gguf");
   auto registry = create(std::move(o));
   ASSERT_TRUE(registry);
+  // Listed with the context they are served with, before their load and after.
+  EXPECT_EQ(registry->find("stories")->context_length, 512);
+  EXPECT_EQ(registry->find("qwen2")->context_length, 2048);
   Acquired stories = registry->acquire("stories");
   ASSERT_TRUE(stories.lease) << stories.message;
   EXPECT_EQ((*stories.lease)->n_ctx(), 512);
   Acquired qwen2 = registry->acquire("qwen2");
   ASSERT_TRUE(qwen2.lease) << qwen2.message;
   EXPECT_EQ((*qwen2.lease)->n_ctx(), 2048);
+  EXPECT_EQ(registry->find("stories")->context_length, 512);
+  EXPECT_EQ(registry->find("qwen2")->context_length, 2048);
 }
 
 TEST(Registry, RefusesLorasWithoutABaseOrWithATakenName) {
