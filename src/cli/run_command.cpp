@@ -153,7 +153,7 @@ void add_run_command(CLI::App& app, int& exit_code) {
   cmd->add_option("-t,--threads", options->threads, "threads (default: physical cores)")
       ->check(CLI::Range(0, kernels::kMaxThreads));
   cmd->add_option("-c,--ctx", options->ctx, "longest sequence in tokens (default: the model's training context)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(CLI::Range(0, std::numeric_limits<int>::max()));
   cmd->add_flag("--mmap", options->mmap,
                 "keep the weights in a mapping of the file instead of reading them into anonymous "
                 "memory with huge pages");

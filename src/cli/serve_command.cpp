@@ -9,6 +9,7 @@
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <limits>
 #include <memory>
 #include <string>
 #include <thread>
@@ -374,7 +375,7 @@ void add_serve_command(CLI::App& app, int& exit_code) {
   cmd->add_option("-c,--ctx", options->ctx,
                   "longest sequence in tokens, at most each model's training context (0, the "
                   "default: the model's training context, or what the KV cache holds)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(CLI::Range(0, std::numeric_limits<int>::max()));
   cmd->add_option("--kv-cache-mb", options->kv_cache_mb,
                   "KV cache pool per model in MiB (0, the default: a quarter of the available "
                   "memory, at least one and at most --max-seqs whole contexts)")

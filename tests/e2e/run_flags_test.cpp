@@ -33,6 +33,10 @@ TEST(RunFlags, OutOfRangeSamplingFlagsAreRefused) {
       {{"--top-p", "1.5"}, "--top-p: top-p must be in (0, 1], not 1.5"},
       {{"--min-p", "-0.1"}, "--min-p: Value -0.1 not in range"},
       {{"--top-k", "-1"}, "--top-k: Value -1 not in range"},
+      // The range of an int, not of a double (300 digits).
+      {{"--ctx", "abc"}, "--ctx: Value abc not in range 0 to 2147483647\n"},
+      {{"--ctx", "-5"}, "--ctx: Value -5 not in range 0 to 2147483647\n"},
+      {{"--ctx", "2147483648"}, "--ctx: Value 2147483648 not in range 0 to 2147483647\n"},
   };
   for (const Case& c : cases) {
     std::vector<std::string> argv = {kBinary, "run", model, "-p", "hi"};
