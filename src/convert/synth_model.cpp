@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <string_view>
@@ -23,6 +25,22 @@ Result<void> check_output_is_not_vocab(const gguf::File& vocab, const std::strin
   std::error_code ec;
   if (std::filesystem::equivalent(vocab.name(), path, ec))
     return make_error(path + ": is the --vocab file; write the synthetic model to another path");
+  return {};
+}
+
+/// Fails before any work (minutes for a large shape) where `path` cannot be written: empty, a
+/// folder, in a folder that does not exist or takes no files. Tries the writer's own temporary
+/// file (`path`.tmp), created and removed.
+Result<void> check_output_can_be_written(const std::string& path) {
+  if (path.empty()) return make_error("no output path given");
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec))
+    return make_error(path + ": is a folder; give a file path for the synthetic model");
+  const std::string probe = path + ".tmp";
+  std::FILE* file = std::fopen(probe.c_str(), "wb");
+  if (file == nullptr) return make_error(path + ": cannot be written: " + std::strerror(errno));
+  std::fclose(file);
+  std::remove(probe.c_str());
   return {};
 }
 
@@ -224,6 +242,7 @@ Result<void> write_synth_model(const SynthShape& shape, std::string_view type,
                                const gguf::File& vocab, uint64_t seed, const std::string& path,
                                kernels::ThreadPool& pool, const SynthProgress& progress) {
   if (auto r = check_output_is_not_vocab(vocab, path); !r) return r;
+  if (auto r = check_output_can_be_written(path); !r) return r;
   for (gguf::GgmlType t : {gguf::GgmlType::F32, gguf::GgmlType::F16, gguf::GgmlType::BF16}) {
     if (equal_ignoring_case(type, gguf::ggml_type_info(t).name))
       return write_synth_float_model(shape, t, vocab, seed, path, pool, progress);

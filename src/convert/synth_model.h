@@ -61,9 +61,9 @@ Result<void> write_synth_float_model(const SynthShape& shape, gguf::GgmlType flo
 /// "BF16" as write_synth_float_model does; a quantization type of quantize_type.h ("Q8_0",
 /// "Q4_K_M", ...) by writing the F32 model to `path`.f32.tmp (4 bytes per weight of disk,
 /// removed afterwards) and quantizing it with quantize_model on the pool's thread count, so
-/// the file is the one `gengyun quantize` makes of the F32 model. Errors: an unknown type
-/// (the message lists the known ones), and those of write_synth_float_model and
-/// quantize_model.
+/// the file is the one `gengyun quantize` makes of the F32 model. Errors, before any work: an
+/// unknown type (the message lists the known ones), `path` the vocabulary file, empty, a folder
+/// or not writable; then those of write_synth_float_model and quantize_model.
 Result<void> write_synth_model(const SynthShape& shape, std::string_view type,
                                const gguf::File& vocab, uint64_t seed, const std::string& path,
                                kernels::ThreadPool& pool, const SynthProgress& progress = {});

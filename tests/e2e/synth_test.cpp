@@ -36,6 +36,31 @@ TEST(SynthCommand, LayersOutsideTheShapeAreRefusedAndNothingIsWritten) {
   }
 }
 
+// An output that cannot be written is refused before any work, naming the path given (not a
+// temporary one) and leaving nothing behind.
+TEST(SynthCommand, OutputsThatCannotBeWrittenAreRefusedFirst) {
+  REQUIRE_TESTDATA();
+  const std::filesystem::path dir = std::filesystem::temp_directory_path() /
+                                    ("synth_out_" + std::to_string(::getpid()));
+  std::filesystem::create_directory(dir);
+  const std::string missing = (dir / "no-such-folder" / "m.gguf").string();
+  const std::pair<std::string, std::string> cases[] = {
+      {dir.string(),
+       "error: " + dir.string() + ": is a folder; give a file path for the synthetic model\n"},
+      {missing, "error: " + missing + ": cannot be written: No such file or directory\n"},
+      {"", "error: no output path given\n"},
+  };
+  for (const auto& [out, message] : cases) {
+    const ProcessOutput run = run_process(
+        {kBinary, "synth", "--shape", "qwen2.5-0.5b", "--layers", "1", "--type", "Q8_0", "--vocab",
+         testing::testdata_path("tokenizer/qwen-vocab.gguf"), out});
+    EXPECT_EQ(run.exit_code, 1) << out;
+    EXPECT_EQ(run.err, message);
+  }
+  EXPECT_TRUE(std::filesystem::is_empty(dir));
+  std::filesystem::remove_all(dir);
+}
+
 // stderr not a terminal (a pipe here, a log file in CI): no bar redrawn with carriage returns,
 // one line per stage with its bytes, the same figure done and in all.
 TEST(SynthCommand, ProgressOnAPipeIsOneLinePerStage) {
