@@ -40,8 +40,9 @@ int synth(const SynthOptions& o) {
     return 1;
   }
   kernels::ThreadPool pool(o.threads > 0 ? o.threads : kernels::physical_core_count());
-  // A terminal gets one line redrawn in place; a log (a pipe, a file) one line per stage, the
-  // stage's bytes when it ended (or when synth stopped).
+  // A terminal gets one line redrawn in place (cleared first: the stages' lines differ in
+  // length); a log (a pipe, a file) one line per stage, its bytes when it ended (or when synth
+  // stopped).
   const bool terminal = isatty(fileno(stderr));
   std::string last_line;
   struct Stage {
@@ -59,7 +60,7 @@ int synth(const SynthOptions& o) {
       return;
     }
     char line[128];
-    std::snprintf(line, sizeof line, "\rsynth: %.*s %3.0f%% (%.2f of %.2f GB)",
+    std::snprintf(line, sizeof line, "\r\033[Ksynth: %.*s %3.0f%% (%.2f of %.2f GB)",
                   static_cast<int>(stage.size()), stage.data(),
                   total ? 100.0 * done / total : 100.0, done / 1e9, total / 1e9);
     if (line == last_line) return;
