@@ -369,12 +369,15 @@ std::shared_ptr<ModelLease::Entry> Registry::resolve(std::string_view name) cons
   return nullptr;
 }
 
+int Registry::context_ceiling(const ModelFile& file) const {
+  const int ctx = options_.model.n_ctx;
+  return ctx > 0 && file.context_length > 0 ? std::min(ctx, file.context_length) : ctx;
+}
+
 ModelOptions Registry::options_for(const Entry& entry) const {
   ModelOptions options = options_.model;
-  // The server's context is a ceiling: a model trained on less serves its own (one flag for a
-  // folder of models; ModelInstance::load refuses a context beyond the training one).
-  if (options.n_ctx > 0 && entry.file.context_length > 0)
-    options.n_ctx = std::min(options.n_ctx, entry.file.context_length);
+  // ModelInstance::load refuses a context beyond the training one.
+  options.n_ctx = context_ceiling(entry.file);
   if (options_.max_memory_bytes > 0 && options.kv_cache_bytes == 0) {
     const int ctx = options.n_ctx > 0 ? options.n_ctx : entry.file.context_length;
     options.kv_cache_bytes = kv_cache_bytes_for(entry.file, ctx, options.kv_cache_type);
@@ -412,13 +415,12 @@ ModelInfo Registry::info_of(const Entry& entry) const {
     }
   }
   info.state = entry.state;
-  const int ceiling = options_.model.n_ctx;
-  if (entry.state == ModelState::Loaded && entry.model)
+  if (entry.state == ModelState::Loaded && entry.model) {
     info.context_length = entry.model->n_ctx();
-  else if (ceiling > 0 && info.file.context_length > 0)
-    info.context_length = std::min(ceiling, info.file.context_length);
-  else
+  } else {
+    const int ceiling = context_ceiling(info.file);
     info.context_length = ceiling > 0 ? ceiling : info.file.context_length;
+  }
   info.public_error = public_message(entry, info.file.error);
   if (const std::shared_ptr<Entry> base = unservable_base(entry)) {
     // A derivative cannot be served while its base cannot: listed so, with the base's reason.

@@ -260,6 +260,9 @@ class Registry {
   ModelInfo info_of(const Entry& entry) const;  // mutex_ held
   int64_t memory_of(const Entry& entry) const;
   ModelOptions options_for(const Entry& entry) const;
+  /// Tokens: the server's context (ModelOptions::n_ctx) capped at `file`'s training context, a
+  /// ceiling so that one flag serves a folder of models; 0 where the server sets none.
+  int context_ceiling(const ModelFile& file) const;
   int64_t keep_alive_of(const Entry& entry) const;
   /// Picks idle models to unload so `needed` more bytes fit (a base held only by idle
   /// derivatives goes with them, after them), marking them unloaded and moving their models into

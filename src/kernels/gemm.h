@@ -47,8 +47,8 @@ namespace avx2 {
 /// The AVX2 batched kernels of a quantized type (ggml type id), or null.
 const GemmKernels* gemm_kernels(uint32_t type_id);
 /// The same kernels for rows in WeightLayout::kBlockGroups16 (weight_layout.h), for the types
-/// the AVX2 level decodes in that layout (the 32-element types, Q4_K, Q6_K): the same bits as gemm_kernels on the rows in
-/// ggml's layout; null for the others.
+/// the AVX2 level decodes in that layout (the 32-element types, Q4_K, Q6_K): the same bits as
+/// gemm_kernels on the rows in ggml's layout; null for the others.
 const GemmKernels* gemm_kernels_groups16(uint32_t type_id);
 }  // namespace avx2
 
