@@ -32,10 +32,7 @@ Result<void> check_output_is_not_vocab(const gguf::File& vocab, const std::strin
 /// folder, in a folder that does not exist or takes no files. Tries the writer's own temporary
 /// file (`path`.tmp), created and removed.
 Result<void> check_output_can_be_written(const std::string& path) {
-  if (path.empty()) return make_error("no output path given");
-  std::error_code ec;
-  if (std::filesystem::is_directory(path, ec))
-    return make_error(path + ": is a folder; give a file path for the synthetic model");
+  if (Result<void> r = gguf::check_output_path(path); !r) return r;
   const std::string probe = path + ".tmp";
   std::FILE* file = std::fopen(probe.c_str(), "wb");
   if (file == nullptr) return make_error(path + ": cannot be written: " + std::strerror(errno));

@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <limits>
 #include <utility>
 
@@ -333,7 +334,16 @@ Result<std::vector<uint8_t>> Writer::serialize() const {
   return out;
 }
 
+Result<void> check_output_path(const std::string& path) {
+  if (path.empty()) return make_error("no output path given");
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec))
+    return make_error(path + ": is a folder; give a file path");
+  return {};
+}
+
 Result<void> Writer::write(const std::string& path) const {
+  if (Result<void> r = check_output_path(path); !r) return r;
   Result<std::vector<uint8_t>> header = encode_header();
   if (!header) return make_error(path + ": " + header.error().message);
   TempFile file(path + ".tmp");

@@ -18,6 +18,10 @@
 
 namespace gengyun::gguf {
 
+/// Fails where `path` cannot name an output file: empty, or an existing folder (which a write
+/// would otherwise discover only at its final rename, after producing every tensor).
+Result<void> check_output_path(const std::string& path);
+
 /// Collects metadata and tensors, then writes them as one GGUF v3 file. Tensor data is not
 /// copied: it is read (or produced) when write() or serialize() runs.
 class Writer {
@@ -67,7 +71,8 @@ class Writer {
   Result<std::vector<uint8_t>> serialize() const;
 
   /// Writes the file to `path` through a temporary file `path`.tmp that is renamed over `path`
-  /// only once complete and synced. Errors: those of serialize(), and I/O errors naming the path.
+  /// only once complete and synced. Errors: those of check_output_path (before any tensor is
+  /// produced), of serialize(), and I/O errors naming the path.
   Result<void> write(const std::string& path) const;
 
  private:

@@ -117,6 +117,25 @@ TEST(QuantizeErrorsTest, UnwritableOutput) {
   std::filesystem::remove(in);
 }
 
+// A folder as the output is refused before any tensor is converted (it used to be found only at
+// the final rename, after all the work).
+TEST(QuantizeErrorsTest, OutputIsAFolder) {
+  const std::string in = temp_path("model.gguf");
+  write_model(in, {make_f32("blk.0.attn_q.weight", {32, 4})});
+  const std::string dir = temp_path("out-folder");
+  std::filesystem::create_directory(dir);
+  int converted = 0;
+  const Result<QuantizeSummary> r =
+      quantize_model(in, dir, QuantizeType::Q8_0, 2, [&](const QuantizeProgress&) { ++converted; });
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().message, dir + ": is a folder; give a file path");
+  EXPECT_EQ(converted, 0);
+  EXPECT_TRUE(std::filesystem::is_empty(dir));
+  EXPECT_FALSE(std::filesystem::exists(dir + ".tmp"));
+  std::filesystem::remove(dir);
+  std::filesystem::remove(in);
+}
+
 TEST(QuantizeErrorsTest, NonFiniteWeights) {
   const std::string in = temp_path("model.gguf");
   quantize_test::F32Tensor bad = make_f32("blk.0.ffn_up.weight", {64, 8});

@@ -46,7 +46,7 @@ TEST(SynthCommand, OutputsThatCannotBeWrittenAreRefusedFirst) {
   const std::string missing = (dir / "no-such-folder" / "m.gguf").string();
   const std::pair<std::string, std::string> cases[] = {
       {dir.string(),
-       "error: " + dir.string() + ": is a folder; give a file path for the synthetic model\n"},
+       "error: " + dir.string() + ": is a folder; give a file path\n"},
       {missing, "error: " + missing + ": cannot be written: No such file or directory\n"},
       {"", "error: no output path given\n"},
   };

@@ -357,6 +357,30 @@ TEST(GgufWriter, WritesFileAtomically) {
   EXPECT_FALSE(std::filesystem::exists(failed_path + ".tmp"));
 }
 
+// A folder or an empty path is refused before any tensor is produced, and nothing is created.
+TEST(GgufWriter, RefusesAFolderOrNoPathBeforeProducingTensors) {
+  int produced = 0;
+  Writer w;
+  auto count = [&produced](std::span<uint8_t>) -> Result<void> {
+    ++produced;
+    return {};
+  };
+  ASSERT_TRUE(w.add_tensor("t", GgmlType::F32, {4}, count).ok());
+  const std::string dir = test::temp_path("folder");
+  std::filesystem::create_directory(dir);
+  Result<void> to_folder = w.write(dir);
+  ASSERT_FALSE(to_folder.ok());
+  EXPECT_EQ(to_folder.error().message, dir + ": is a folder; give a file path");
+  EXPECT_FALSE(std::filesystem::exists(dir + ".tmp"));
+  EXPECT_TRUE(std::filesystem::is_empty(dir));
+  Result<void> no_path = w.write("");
+  ASSERT_FALSE(no_path.ok());
+  EXPECT_EQ(no_path.error().message, "no output path given");
+  EXPECT_FALSE(std::filesystem::exists(".tmp"));
+  EXPECT_EQ(produced, 0);
+  std::filesystem::remove(dir);
+}
+
 // Copying a reference file key by key and tensor by tensor reproduces it byte for byte. The
 // one exception is a file without tensors that its writer left unpadded after the metadata
 // (llama-spm-vocab.gguf): ours pads the data section like llama.cpp's C writer does.
