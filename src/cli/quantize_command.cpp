@@ -13,6 +13,7 @@
 #include "gguf/ggml_type.h"
 #include "kernels/thread_pool.h"
 #include "util/clock.h"
+#include "util/removed_on_signal.h"
 
 namespace gengyun::cli {
 namespace {
@@ -48,6 +49,8 @@ void print_bar(const convert::QuantizeProgress& p) {
 }
 
 int quantize(const QuantizeOptions& o) {
+  // Ctrl-C or SIGTERM removes the temporary files (OUT.tmp) before the process ends.
+  util::install_removal_on_signal();
   const Result<convert::QuantizeType> type = convert::parse_quantize_type(o.type);
   if (!type) {
     std::fprintf(stderr, "error: %s\n", type.error().message.c_str());

@@ -13,6 +13,7 @@
 #include "convert/synth_model.h"
 #include "gguf/gguf.h"
 #include "kernels/thread_pool.h"
+#include "util/removed_on_signal.h"
 
 namespace gengyun::cli {
 namespace {
@@ -28,6 +29,8 @@ struct SynthOptions {
 };
 
 int synth(const SynthOptions& o) {
+  // Ctrl-C or SIGTERM removes the temporary files (OUT.tmp) before the process ends.
+  util::install_removal_on_signal();
   Result<convert::SynthShape> shape = *convert::find_synth_shape(o.shape);
   if (o.layers) shape = convert::with_layers(*shape, *o.layers);
   if (!shape) {

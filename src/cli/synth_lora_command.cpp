@@ -7,6 +7,7 @@
 #include "cli/commands.h"
 #include "convert/synth_lora.h"
 #include "gguf/gguf.h"
+#include "util/removed_on_signal.h"
 
 namespace gengyun::cli {
 namespace {
@@ -20,6 +21,8 @@ struct SynthLoraOptions {
 };
 
 int synth_lora(const SynthLoraOptions& o) {
+  // Ctrl-C or SIGTERM removes the temporary files (OUT.tmp) before the process ends.
+  util::install_removal_on_signal();
   auto base = gguf::File::open(o.base_path);
   Result<void> written =
       base ? convert::write_synth_lora(base.value(), o.rank, o.alpha, o.seed, o.out_path)

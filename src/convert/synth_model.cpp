@@ -15,6 +15,7 @@
 #include "convert/synth_vocab.h"
 #include "gguf/gguf_writer.h"
 #include "kernels/float16.h"
+#include "util/removed_on_signal.h"
 
 namespace gengyun::convert {
 namespace {
@@ -149,9 +150,11 @@ uint64_t tensor_bytes(const SynthTensor& t, gguf::GgmlType matrix_type) {
   return gguf::ggml_row_size(type, t.ne[0]) * rows;
 }
 
-/// Deletes a file (if any) when it goes out of scope.
+/// Deletes a file (if any) when it goes out of scope, or when a signal ends the process
+/// (util::install_removal_on_signal).
 struct RemovedOnExit {
   std::string path;
+  util::RemovedOnSignal on_signal{path};
   ~RemovedOnExit() {
     std::error_code ignored;
     std::filesystem::remove(path, ignored);

@@ -9,9 +9,11 @@
 #include <cstring>
 #include <filesystem>
 #include <limits>
+#include <optional>
 #include <utility>
 
 #include "gguf/tensor_layout.h"
+#include "util/removed_on_signal.h"
 
 namespace gengyun::gguf {
 
@@ -158,6 +160,7 @@ class TempFile {
   Result<void> open() {
     file_ = std::fopen(path_.c_str(), "wb");
     if (!file_) return make_error(path_ + ": cannot create: " + std::strerror(errno));
+    removed_on_signal_.emplace(path_);
     return {};
   }
 
@@ -176,6 +179,7 @@ class TempFile {
     if (rc != 0) return make_error(path_ + ": write failed: " + std::strerror(errno));
     if (std::rename(path_.c_str(), final_path.c_str()) != 0)
       return make_error(final_path + ": cannot rename " + path_ + " to it: " + std::strerror(errno));
+    removed_on_signal_.reset();
     committed_ = true;
     return {};
   }
@@ -184,6 +188,7 @@ class TempFile {
   std::string path_;
   std::FILE* file_ = nullptr;
   bool committed_ = false;
+  std::optional<util::RemovedOnSignal> removed_on_signal_;  ///< while path_ is a temporary
 };
 
 }  // namespace

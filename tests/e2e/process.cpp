@@ -108,15 +108,16 @@ bool BackgroundProcess::running() {
   int status = 0;
   if (waitpid(pid_, &status, WNOHANG) == pid_) {
     exit_code_ = exit_code_of(status);
+    term_signal_ = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
     pid_ = -1;
     return false;
   }
   return true;
 }
 
-int BackgroundProcess::stop(int timeout_s) {
+int BackgroundProcess::stop(int timeout_s, int signal) {
   if (!running()) return exit_code_;
-  kill(pid_, SIGTERM);
+  kill(pid_, signal);
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeout_s);
   while (running() && std::chrono::steady_clock::now() < deadline)
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
@@ -126,6 +127,7 @@ int BackgroundProcess::stop(int timeout_s) {
     waitpid(pid_, &status, 0);
     pid_ = -1;
     exit_code_ = -1;
+    term_signal_ = SIGKILL;
   }
   return exit_code_;
 }
@@ -137,6 +139,7 @@ void BackgroundProcess::kill_now() {
   waitpid(pid_, &status, 0);
   pid_ = -1;
   exit_code_ = -1;
+  term_signal_ = SIGKILL;
 }
 
 std::string BackgroundProcess::err() const { return slurp(err_path_); }

@@ -2,6 +2,7 @@
 // background server that is stopped (SIGTERM, then SIGKILL) when the handle goes away.
 #pragma once
 
+#include <signal.h>
 #include <sys/types.h>
 
 #include <optional>
@@ -38,9 +39,12 @@ class BackgroundProcess {
 
   /// Whether the process is still running (reaps it if it has exited).
   bool running();
-  /// Sends SIGTERM and waits up to `timeout_s` for the exit; SIGKILL after that. Returns the
-  /// exit code (-1 when killed or not exited normally).
-  int stop(int timeout_s = 10);
+  /// Sends `signal` (SIGTERM by default) and waits up to `timeout_s` for the exit; SIGKILL
+  /// after that. Returns the exit code (-1 when killed or not exited normally).
+  int stop(int timeout_s = 10, int signal = SIGTERM);
+  /// The signal that ended the process once it has ended (SIGKILL where stop had to send it);
+  /// 0 when it exited normally or is still running.
+  int term_signal() const { return term_signal_; }
   /// Sends SIGKILL (a crash: nothing runs after it) and reaps the process.
   void kill_now();
   std::string err() const;
@@ -48,6 +52,7 @@ class BackgroundProcess {
  private:
   pid_t pid_ = -1;
   int exit_code_ = -1;
+  int term_signal_ = 0;
   std::string err_path_;
 };
 

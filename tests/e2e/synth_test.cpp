@@ -1,7 +1,8 @@
 // `gengyun synth` from the command line: bad --layers values are refused before anything is
 // written (the whole model is written only without --layers); progress on a pipe is one line
-// per stage.
+// per stage; a signal removes the temporary files.
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -10,6 +11,7 @@
 #include <utility>
 #include <vector>
 
+#include "api/eventually.h"
 #include "process.h"
 #include "testdata.h"
 
@@ -107,6 +109,31 @@ TEST(SynthCommand, SynthLoraRefusesRanksAndAlphasOutOfRange) {
             std::string::npos)
       << huge.err;
   EXPECT_FALSE(std::filesystem::exists(out));
+}
+
+// Ctrl-C (SIGINT) while synth writes its random F32 weights (to OUT.f32.tmp.tmp), or SIGTERM
+// while it quantizes them (OUT.f32.tmp read, OUT.tmp written): the process ends by the signal
+// and leaves no file. The full 0.5B shape writes gigabytes, so each stage lasts long after its
+// file appears.
+TEST(SynthCommand, ASignalRemovesTheTemporaryFiles) {
+  REQUIRE_TESTDATA();
+  const std::filesystem::path dir = std::filesystem::temp_directory_path() /
+                                    ("synth_signal_" + std::to_string(::getpid()));
+  for (const auto& [signal, appears] : std::vector<std::pair<int, std::string>>{
+           {SIGINT, ".f32.tmp.tmp"}, {SIGTERM, ".tmp"}}) {
+    std::filesystem::create_directories(dir);
+    const std::string out = (dir / "model.gguf").string();
+    BackgroundProcess synth({kBinary, "synth", "--shape", "qwen2.5-0.5b", "--type", "Q8_0",
+                             "--vocab", testing::testdata_path("tokenizer/qwen-vocab.gguf"), out});
+    ASSERT_TRUE(api::testing::eventually(
+        [&] { return std::filesystem::exists(out + appears) || !synth.running(); },
+        std::chrono::minutes(5)));
+    ASSERT_TRUE(synth.running()) << "synth ended before the signal: " << synth.err();
+    synth.stop(60, signal);
+    EXPECT_EQ(synth.term_signal(), signal) << synth.err();
+    EXPECT_TRUE(std::filesystem::is_empty(dir)) << std::filesystem::directory_iterator(dir)->path();
+    std::filesystem::remove_all(dir);
+  }
 }
 
 }  // namespace
