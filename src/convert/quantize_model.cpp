@@ -4,7 +4,6 @@
 #include <atomic>
 #include <cmath>
 #include <cstring>
-#include <filesystem>
 #include <span>
 #include <vector>
 
@@ -30,11 +29,6 @@ bool is_float_type(GgmlType type) {
 }
 
 std::string type_name(GgmlType type) { return std::string(gguf::ggml_type_info(type).name); }
-
-bool same_file(const std::string& a, const std::string& b) {
-  std::error_code ec;
-  return std::filesystem::equivalent(a, b, ec);
-}
 
 /// The shape as ggml writes it: trailing dimensions of 1 dropped (ggml_n_dims), at least one.
 std::vector<int64_t> written_shape(const std::vector<int64_t>& ne) {
@@ -77,7 +71,7 @@ Result<void> convert_tensor(kernels::ThreadPool& pool, const gguf::TensorInfo& t
 Result<QuantizeSummary> quantize_model(const std::string& in_path, const std::string& out_path,
                                        QuantizeType type, int n_threads,
                                        const QuantizeProgressFn& progress) {
-  if (same_file(in_path, out_path) || same_file(in_path, out_path + ".tmp"))
+  if (gguf::overwrites(in_path, out_path))
     return make_error(out_path + ": is the input file; write the quantized model to another path");
   Result<gguf::File> opened = gguf::File::open(in_path);
   if (!opened) return opened.error();

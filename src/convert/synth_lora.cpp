@@ -21,6 +21,8 @@ bool synth_lora_target(const gguf::TensorInfo& t) {
 
 Result<void> write_synth_lora(const gguf::File& base, int64_t rank, float alpha, uint64_t seed,
                               const std::string& path) {
+  if (gguf::overwrites(base.name(), path))
+    return make_error(path + ": is the base model; write the adapter to another path");
   if (rank < 1) return make_error("the LoRA rank must be at least 1, not " + std::to_string(rank));
   if (!std::isfinite(alpha))
     return make_error("the LoRA alpha must be a finite number, not " + std::to_string(alpha));

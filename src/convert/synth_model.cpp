@@ -23,8 +23,7 @@ namespace {
 /// The output must not be the vocabulary file: writing it would destroy the input while it is
 /// still mapped.
 Result<void> check_output_is_not_vocab(const gguf::File& vocab, const std::string& path) {
-  std::error_code ec;
-  if (std::filesystem::equivalent(vocab.name(), path, ec))
+  if (gguf::overwrites(vocab.name(), path))
     return make_error(path + ": is the --vocab file; write the synthetic model to another path");
   return {};
 }

@@ -148,10 +148,12 @@ Array make_array(ValueType elem_type, std::span<const T> items) {
   return a;
 }
 
-// The temporary file of write(): removed unless committed.
+// The temporary file of write(), `final_path`.tmp: removed unless committed. Its errors name
+// the output the caller gave, then the temporary.
 class TempFile {
  public:
-  explicit TempFile(std::string path) : path_(std::move(path)) {}
+  explicit TempFile(std::string final_path)
+      : final_path_(std::move(final_path)), path_(final_path_ + ".tmp") {}
   ~TempFile() {
     if (file_) std::fclose(file_);
     if (!committed_) std::remove(path_.c_str());
@@ -159,32 +161,38 @@ class TempFile {
 
   Result<void> open() {
     file_ = std::fopen(path_.c_str(), "wb");
-    if (!file_) return make_error(path_ + ": cannot create: " + std::strerror(errno));
+    if (!file_) return failed("cannot create");
     removed_on_signal_.emplace(path_);
     return {};
   }
 
   Result<void> write(std::span<const uint8_t> bytes) {
     if (!bytes.empty() && std::fwrite(bytes.data(), 1, bytes.size(), file_) != bytes.size())
-      return make_error(path_ + ": write failed: " + std::strerror(errno));
+      return failed("cannot write");
     return {};
   }
 
-  // Flushes, syncs and closes the file, then renames it to `final_path`.
-  Result<void> commit(const std::string& final_path) {
-    if (std::fflush(file_) != 0 || ::fsync(fileno(file_)) != 0)
-      return make_error(path_ + ": write failed: " + std::strerror(errno));
+  // Flushes, syncs and closes the file, then renames it to the final path.
+  Result<void> commit() {
+    if (std::fflush(file_) != 0 || ::fsync(fileno(file_)) != 0) return failed("cannot write");
     const int rc = std::fclose(file_);
     file_ = nullptr;
-    if (rc != 0) return make_error(path_ + ": write failed: " + std::strerror(errno));
-    if (std::rename(path_.c_str(), final_path.c_str()) != 0)
-      return make_error(final_path + ": cannot rename " + path_ + " to it: " + std::strerror(errno));
+    if (rc != 0) return failed("cannot write");
+    if (std::rename(path_.c_str(), final_path_.c_str()) != 0)
+      return make_error(final_path_ + ": cannot rename " + path_ + " to it: " +
+                        std::strerror(errno));
     removed_on_signal_.reset();
     committed_ = true;
     return {};
   }
 
  private:
+  // "OUT: cannot create OUT.tmp: <errno's text>".
+  Error failed(const char* what) const {
+    return make_error(final_path_ + ": " + what + " " + path_ + ": " + std::strerror(errno));
+  }
+
+  std::string final_path_;
   std::string path_;
   std::FILE* file_ = nullptr;
   bool committed_ = false;
@@ -342,21 +350,31 @@ Result<std::vector<uint8_t>> Writer::serialize() const {
 Result<void> check_output_path(const std::string& path) {
   if (path.empty()) return make_error("no output path given");
   std::error_code ec;
-  if (std::filesystem::is_directory(path, ec))
+  const std::filesystem::file_status status = std::filesystem::status(path, ec);
+  if (std::filesystem::is_directory(status))
     return make_error(path + ": is a folder; give a file path");
+  if (std::filesystem::exists(status) && !std::filesystem::is_regular_file(status))
+    return make_error(path +
+                      ": is not a regular file (a device, FIFO or socket); give a file path");
   return {};
+}
+
+bool overwrites(const std::string& input, const std::string& output) {
+  std::error_code ec;
+  return std::filesystem::equivalent(input, output, ec) ||
+         std::filesystem::equivalent(input, output + ".tmp", ec);
 }
 
 Result<void> Writer::write(const std::string& path) const {
   if (Result<void> r = check_output_path(path); !r) return r;
   Result<std::vector<uint8_t>> header = encode_header();
   if (!header) return make_error(path + ": " + header.error().message);
-  TempFile file(path + ".tmp");
+  TempFile file(path);
   if (Result<void> r = file.open(); !r) return r;
   if (Result<void> r = file.write(header.value()); !r) return r;
   Result<void> r = emit_data(path + ": ", [&file](std::span<const uint8_t> bytes) { return file.write(bytes); });
   if (!r) return r;
-  return file.commit(path);
+  return file.commit();
 }
 
 }  // namespace gengyun::gguf

@@ -18,9 +18,15 @@
 
 namespace gengyun::gguf {
 
-/// Fails where `path` cannot name an output file: empty, or an existing folder (which a write
-/// would otherwise discover only at its final rename, after producing every tensor).
+/// Fails where `path` cannot name an output file: empty, an existing folder (which a write would
+/// otherwise discover only at its final rename, after producing every tensor), or an existing
+/// file that is not a regular one (a device such as /dev/null, a FIFO, a socket; links
+/// followed), which the rename would replace by the written file.
 Result<void> check_output_path(const std::string& path);
+
+/// True when writing `output` through Writer::write would destroy `input`: `output`, or its
+/// temporary `output`.tmp, is the same file (also through a link) as `input`.
+bool overwrites(const std::string& input, const std::string& output);
 
 /// Collects metadata and tensors, then writes them as one GGUF v3 file. Tensor data is not
 /// copied: it is read (or produced) when write() or serialize() runs.

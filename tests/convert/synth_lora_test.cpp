@@ -72,5 +72,33 @@ TEST(SynthLora, WritesAnAdapterThatFitsTheModel) {
   EXPECT_FALSE(std::filesystem::exists(out));
 }
 
+// The base model as the output (by its path, a hard link to it, or its `.tmp`) is refused and
+// left untouched. The base is a copy, so that a regression cannot damage the test data.
+TEST(SynthLora, TheBaseModelIsNeverTheOutput) {
+  REQUIRE_TESTDATA();
+  const std::filesystem::path dir = std::filesystem::temp_directory_path() /
+                                    ("gengyun_synth_lora_base_" + std::to_string(getpid()));
+  std::filesystem::create_directories(dir);
+  const std::string base_path = (dir / "base.gguf").string();
+  std::filesystem::copy_file(testing::testdata_path("models/qwen2-tiny-q8_0.gguf"), base_path);
+  const std::string link = (dir / "link.gguf").string();
+  std::filesystem::create_hard_link(base_path, link);
+  const std::string tmp_link = (dir / "tmp.gguf").string();
+  std::filesystem::create_hard_link(base_path, tmp_link + ".tmp");
+  const uintmax_t size = std::filesystem::file_size(base_path);
+  {
+    auto base = gguf::File::open(base_path);
+    ASSERT_TRUE(base.ok()) << base.error().message;
+    for (const std::string& out : {base_path, link, tmp_link}) {
+      const Result<void> r = write_synth_lora(base.value(), 4, 8.0f, 7, out);
+      ASSERT_FALSE(r.ok()) << out;
+      EXPECT_EQ(r.error().message, out + ": is the base model; write the adapter to another path");
+    }
+  }
+  EXPECT_EQ(std::filesystem::file_size(base_path), size);
+  EXPECT_TRUE(gguf::File::open(base_path).ok());
+  std::filesystem::remove_all(dir);
+}
+
 }  // namespace
 }  // namespace gengyun::convert

@@ -3,10 +3,12 @@
 #include "gguf/gguf_writer.h"
 
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include <bit>
 #include <cmath>
 #include <filesystem>
+#include <fstream>
 #include <limits>
 
 #include "gguf/gguf.h"
@@ -343,7 +345,9 @@ TEST(GgufWriter, WritesFileAtomically) {
 
   Result<void> no_dir = w.write("/nonexistent/dir/out.gguf");
   ASSERT_FALSE(no_dir.ok());
-  EXPECT_EQ(no_dir.error().message, "/nonexistent/dir/out.gguf.tmp: cannot create: No such file or directory");
+  EXPECT_EQ(no_dir.error().message,
+            "/nonexistent/dir/out.gguf: cannot create /nonexistent/dir/out.gguf.tmp: No such file "
+            "or directory");
 
   Writer failing;
   ASSERT_TRUE(failing.add_tensor("bad", GgmlType::F32, {4}, [](std::span<uint8_t>) -> Result<void> {
@@ -379,6 +383,52 @@ TEST(GgufWriter, RefusesAFolderOrNoPathBeforeProducingTensors) {
   EXPECT_FALSE(std::filesystem::exists(".tmp"));
   EXPECT_EQ(produced, 0);
   std::filesystem::remove(dir);
+}
+
+// An existing output that is not a regular file (here a FIFO, and a symlink to it; a device
+// such as /dev/null alike) is refused before any tensor is produced: the rename would replace it.
+TEST(GgufWriter, RefusesAnOutputThatIsNotARegularFile) {
+  int produced = 0;
+  Writer w;
+  auto count = [&produced](std::span<uint8_t>) -> Result<void> {
+    ++produced;
+    return {};
+  };
+  ASSERT_TRUE(w.add_tensor("t", GgmlType::F32, {4}, count).ok());
+  const std::string fifo = test::temp_path("fifo");
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  const std::string link = test::temp_path("link-to-fifo");
+  std::filesystem::create_symlink(fifo, link);
+  for (const std::string& out : {fifo, link}) {
+    Result<void> r = w.write(out);
+    ASSERT_FALSE(r.ok()) << out;
+    EXPECT_EQ(r.error().message,
+              out + ": is not a regular file (a device, FIFO or socket); give a file path");
+    EXPECT_FALSE(std::filesystem::exists(out + ".tmp"));
+  }
+  EXPECT_TRUE(std::filesystem::is_fifo(fifo));
+  EXPECT_TRUE(std::filesystem::is_symlink(link));
+  EXPECT_EQ(produced, 0);
+  std::filesystem::remove(link);
+  std::filesystem::remove(fifo);
+}
+
+// overwrites: the same file by path, through a hard link or a symlink, or as the temporary.
+TEST(GgufWriter, OverwritesTellsWhenAWriteWouldDestroyAnInput) {
+  const std::string input = test::temp_path("input.gguf");
+  std::ofstream(input) << "x";
+  const std::string hard = test::temp_path("hard.gguf"), soft = test::temp_path("soft.gguf");
+  std::filesystem::create_hard_link(input, hard);
+  std::filesystem::create_symlink(input, soft);
+  const std::string as_tmp = test::temp_path("as-tmp.gguf");
+  std::filesystem::create_hard_link(input, as_tmp + ".tmp");
+  EXPECT_TRUE(overwrites(input, input));
+  EXPECT_TRUE(overwrites(input, hard));
+  EXPECT_TRUE(overwrites(input, soft));
+  EXPECT_TRUE(overwrites(input, as_tmp));
+  EXPECT_FALSE(overwrites(input, test::temp_path("other.gguf")));
+  EXPECT_FALSE(overwrites(test::temp_path("missing.gguf"), test::temp_path("missing.gguf")));
+  for (const std::string& p : {input, hard, soft, as_tmp + ".tmp"}) std::filesystem::remove(p);
 }
 
 // Copying a reference file key by key and tensor by tensor reproduces it byte for byte. The
