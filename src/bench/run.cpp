@@ -11,6 +11,7 @@
 #include "gengyun/engine.h"
 #include "kernels/simd_level.h"
 #include "kernels/thread_pool.h"
+#include "model/lora.h"
 #include "util/clock.h"
 
 namespace gengyun::bench {
@@ -182,6 +183,8 @@ Result<BenchResult> run_bench(const std::string& path, const BenchOptions& optio
   auto opened = gguf::File::open(path);
   if (!opened) return opened.error();
   const gguf::File file = std::move(opened).value();
+  if (Result<void> model = model::check_not_an_adapter(file); !model)
+    return make_error(path + ": is " + model.error().message);
   const std::string arch = file.get_string("general.architecture").value_or("");
   const int64_t n_positions = int64_t{options.n_prompt} + options.n_gen;
   const int64_t n_ctx_train = file.get_int(arch + ".context_length").value_or(0);

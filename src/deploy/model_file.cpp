@@ -8,6 +8,7 @@
 #include "model/architecture.h"
 #include "model/hparams.h"
 #include "model/kv_cache.h"
+#include "model/lora.h"
 
 namespace gengyun::deploy {
 
@@ -58,6 +59,10 @@ ModelFile inspect_model_file(const std::string& path) {
   if (out.quantization.empty()) out.quantization = dominant_type(file.value());
   if (file->tensors().empty()) {
     out.error = "a vocab-only GGUF (it holds a tokenizer but no weights)";
+    return out;
+  }
+  if (Result<void> model = model::check_not_an_adapter(file.value()); !model) {
+    out.error = model.error().message;
     return out;
   }
   if (out.architecture.empty()) {

@@ -8,6 +8,7 @@
 #include <spdlog/spdlog.h>
 
 #include "engine/adapter_model.h"
+#include "model/lora.h"
 #include "model/weights.h"
 #include "util/clock.h"
 
@@ -61,6 +62,8 @@ Result<std::shared_ptr<ModelInstance>> ModelInstance::load(const std::string& pa
   auto file = gguf::File::open(
       path, options.mmap ? gguf::FileMemory::kMapped : gguf::FileMemory::kAnonymous, progress);
   if (!file.ok()) return file.error();
+  if (Result<void> model = model::check_not_an_adapter(file.value()); !model)
+    return make_error(path + ": is " + model.error().message);
   if (!options.mmap) {
     // The copy is ours: rearrange the matrices whose decode is faster in another layout.
     if (Result<int> arranged = model::arrange_weights(file.value()); !arranged)

@@ -50,6 +50,14 @@ Result<std::unique_ptr<LoraAdapter>> LoraAdapter::load(const Model& base, const 
   return load(base, std::make_shared<const gguf::File>(std::move(file).value()), scale);
 }
 
+Result<void> check_not_an_adapter(const gguf::File& file) {
+  if (file.get_string("general.type") == "adapter")
+    return make_error(
+        "a LoRA adapter (general.type is 'adapter'), not a model; apply it to its base model with "
+        "--lora");
+  return {};
+}
+
 Result<std::unique_ptr<LoraAdapter>> LoraAdapter::load(const Model& base,
                                                        std::shared_ptr<const gguf::File> file,
                                                        float scale) {

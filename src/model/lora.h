@@ -29,6 +29,11 @@ struct LoraWeight {
   int64_t rank() const { return a.n_out; }
 };
 
+/// Fails when `file` is a LoRA adapter (general.type = "adapter"), not a model: "a LoRA adapter
+/// (...), not a model; ...", for the loaders of models (run, serve, bench) to say before they
+/// read hyperparameters an adapter does not have.
+Result<void> check_not_an_adapter(const gguf::File& file);
+
 /// A LoRA adapter bound to the base model it was loaded against: for each adapted matrix of
 /// the base, its LoraWeight. Immutable after load; any number of forward passes and threads
 /// may use it at once. The base Model must outlive it.

@@ -178,6 +178,8 @@ TEST(Registry, ListsAFolderWithEachFilesMetadataOrReason) {
   fs::create_symlink(gengyun::testing::testdata_path("tokenizer/qwen-vocab.gguf"),
                      dir.file("vocab.gguf"));
   fs::create_symlink(model_path("qwen3-embed-tiny-f32.gguf"), dir.file("embed.gguf"));
+  fs::create_symlink(gengyun::testing::testdata_path("lora/qwen2-tiny-lora-a.gguf"),
+                     dir.file("adapter.gguf"));
   fs::create_symlink(dir.file("missing-target"), dir.file("dangling.gguf"));
   write_prefix(model_path("qwen2-tiny-q8_0.gguf"), dir.file("corrupt.gguf"), 4096);
   write_text(dir.file("notes.gguf"), "these are notes, not a model\n");
@@ -194,8 +196,8 @@ TEST(Registry, ListsAFolderWithEachFilesMetadataOrReason) {
   for (auto& info : registry->list()) by_id.emplace(info.id, std::move(info));
   std::vector<std::string> ids;
   for (const auto& [id, info] : by_id) ids.push_back(id);
-  EXPECT_EQ(ids, (std::vector<std::string>{"Tiny-Llama", "corrupt", "dangling", "embed", "notes",
-                                           "qwen2-tiny", "stories", "vocab"}));
+  EXPECT_EQ(ids, (std::vector<std::string>{"Tiny-Llama", "adapter", "corrupt", "dangling", "embed",
+                                           "notes", "qwen2-tiny", "stories", "vocab"}));
 
   // Servable files: their metadata, read independently here.
   const auto expect_servable = [&](const std::string& id, const std::string& file,
@@ -228,6 +230,9 @@ TEST(Registry, ListsAFolderWithEachFilesMetadataOrReason) {
     return by_id.at(id).file.error;
   };
   EXPECT_EQ(reason("vocab"), "a vocab-only GGUF (it holds a tokenizer but no weights)");
+  EXPECT_EQ(reason("adapter"),
+            "a LoRA adapter (general.type is 'adapter'), not a model; apply it to its base model "
+            "with --lora");
   EXPECT_EQ(reason("notes"), gguf::File::open(dir.file("notes.gguf")).error().message);
   EXPECT_EQ(reason("corrupt"), gguf::File::open(dir.file("corrupt.gguf")).error().message);
   EXPECT_EQ(reason("dangling"), gguf::File::open(dir.file("dangling.gguf")).error().message);

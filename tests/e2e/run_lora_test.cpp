@@ -1,5 +1,6 @@
 // `gengyun run MODEL --lora ADAPTER.gguf[@SCALE]`: llama.cpp's greedy text with the adapter,
-// and clear errors for a missing adapter, a bad scale and an adapter of another model.
+// and clear errors for a missing adapter, a bad scale, an adapter of another model and an
+// adapter given as the model.
 #include <gtest/gtest.h>
 
 #include <string>
@@ -78,6 +79,24 @@ TEST(RunLora, BadAdaptersAreRefused) {
   EXPECT_EQ(after.exit_code, 0) << after.err;
   EXPECT_FALSE(before.out.empty());
   EXPECT_EQ(before.out, after.out);
+}
+
+// An adapter given where a model goes (run, bench, embed) is named as an adapter, not reported
+// as a model with missing keys or a context length of 0.
+TEST(RunLora, AnAdapterGivenAsTheModelIsNamedAsOne) {
+  REQUIRE_TESTDATA();
+  const std::string adapter = testing::testdata_path("lora/qwen2-tiny-lora-a.gguf");
+  const std::string expected = "error: " + adapter +
+                               ": is a LoRA adapter (general.type is 'adapter'), not a model; "
+                               "apply it to its base model with --lora\n";
+  for (const std::vector<std::string>& argv :
+       {std::vector<std::string>{kBinary, "run", adapter, "-p", "hi", "-t", "1"},
+        std::vector<std::string>{kBinary, "bench", adapter, "-p", "4", "-n", "4", "-r", "1"}}) {
+    const ProcessOutput r = run_process(argv);
+    EXPECT_EQ(r.exit_code, 1) << argv[1];
+    EXPECT_EQ(r.err, expected) << argv[1];
+    EXPECT_TRUE(r.out.empty()) << r.out;
+  }
 }
 
 }  // namespace
