@@ -1,6 +1,7 @@
 // `gengyun bench MODEL.gguf [-p 512] [-n 128] [-t N] [--json]`: prefill and decode speed,
 // weight bytes per decoded token and the share of the machine's read bandwidth decode uses.
 #include <cstdio>
+#include <limits>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -98,7 +99,7 @@ void add_bench_command(CLI::App& app, int& exit_code) {
   auto* embed = cmd->add_option("--embed", flags->embed_inputs,
                                 "embeddings of N inputs submitted together (an embedding model; "
                                 "inputs/s, median of the repeats) instead of prefill and decode");
-  embed->check(CLI::PositiveNumber);
+  embed->check(CLI::Range(1, std::numeric_limits<int>::max()));
   embed->excludes(prompt)->excludes(gen)->excludes(parallel)->excludes(cost);
   cmd->add_option("--embed-tokens", flags->embed_tokens,
                   "random token ids per --embed input (default 16; EOS appended where the model "
