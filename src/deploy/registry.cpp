@@ -97,9 +97,16 @@ std::string lower(std::string text) {
   return text;
 }
 
+/// The *.gguf files of a folder by model id, and those left out by a clash of ids.
+struct FolderListing {
+  std::map<std::string, std::string> by_id;  ///< id -> path
+  /// A file not served, and the file that has its id.
+  std::vector<std::pair<std::string, std::string>> clashes;
+};
+
 /// The *.gguf files of `dir` (case-insensitive suffix; symlinks followed, folders skipped) by
 /// model id, the first in name order winning a clash of ids.
-std::map<std::string, std::string> list_folder(const std::string& dir) {
+FolderListing list_folder(const std::string& dir) {
   std::vector<fs::path> files;
   std::error_code ec;
   for (const auto& item : fs::directory_iterator(dir, ec)) {
@@ -110,10 +117,11 @@ std::map<std::string, std::string> list_folder(const std::string& dir) {
     files.push_back(item.path());
   }
   std::sort(files.begin(), files.end());
-  std::map<std::string, std::string> out;
+  FolderListing out;
   for (const auto& path : files) {
     const std::string name = path.filename().string();
-    out.emplace(lower(name.substr(0, name.size() - 5)), path.string());
+    const auto [it, added] = out.by_id.emplace(lower(name.substr(0, name.size() - 5)), path.string());
+    if (!added) out.clashes.emplace_back(path.string(), it->second);
   }
   return out;
 }
@@ -772,15 +780,16 @@ int Registry::collect_idle() {
 }
 
 std::pair<int, int> Registry::rescan() {
-  const std::map<std::string, std::string> listed = options_.models_dir.empty()
-                                                        ? std::map<std::string, std::string>{}
-                                                        : list_folder(options_.models_dir);
+  const FolderListing folder =
+      options_.models_dir.empty() ? FolderListing{} : list_folder(options_.models_dir);
+  const std::map<std::string, std::string>& listed = folder.by_id;
   struct Pending {
     std::string id, path, source;
   };
   // Under the lock: what to drop and what to read; the files are read without it.
   std::vector<std::string> to_drop;
   std::vector<Pending> to_read;
+  std::vector<RegistryEvent> warnings;
   {
     std::lock_guard lock(mutex_);
     for (const auto& [id, entry] : entries_) {
@@ -804,12 +813,25 @@ std::pair<int, int> Registry::rescan() {
         to_read.push_back({id, entry->path, entry->source});
       }
     }
+    // Files of the folder not served, each with the reason.
+    std::vector<std::string> shadowed;
+    for (const auto& [path, first] : folder.clashes)
+      shadowed.push_back(path + " is not served: its model id is also that of " + first +
+                         " (ids ignore case; the first in name order is served)");
     for (const auto& [id, path] : listed) {
       const auto it = entries_.find(id);
       const bool dropped = std::find(to_drop.begin(), to_drop.end(), id) != to_drop.end();
-      if (it == entries_.end() || dropped) to_read.push_back({id, path, "--models"});
+      if (it == entries_.end() || dropped)
+        to_read.push_back({id, path, "--models"});
+      else if (it->second->source != "--models")
+        shadowed.push_back(path + " is not served: its model id '" + id + "' is taken by " +
+                           it->second->source + " (" + it->second->path + ")");
     }
+    for (const std::string& reason : shadowed)
+      if (shadowed_warned_.insert(reason).second)
+        warnings.push_back({RegistryEvent::Kind::Warning, "", "--models: " + reason});
   }
+  for (const auto& warning : warnings) emit(warning);
   std::vector<std::shared_ptr<Entry>> read;
   for (const Pending& p : to_read) read.push_back(make_entry(p.id, p.path, p.source));
 

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <set>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -219,8 +220,11 @@ class Registry {
   Result<void> set_pinned(std::string_view name, bool pinned);
 
   /// Looks at the folder again now: new files are added, removed ones dropped (a loaded one
-  /// once idle), changed ones re-read when not loaded. Returns how many models were added and
-  /// removed. The maintenance thread calls it every rescan interval.
+  /// once idle), changed ones re-read when not loaded. A file that is not served because its id
+  /// is taken (by a file of the same name in another case, first in name order, or by a model of
+  /// --model, --lora or the config) gets one Warning event naming both, the first time it is
+  /// seen so. Returns how many models were added and removed. The maintenance thread calls it
+  /// every rescan interval.
   std::pair<int, int> rescan();
   /// Unloads the models whose keep-alive has run out by the clock (the maintenance thread does
   /// this when one is due; tests with a fake clock call it). Returns how many it unloaded.
@@ -284,6 +288,7 @@ class Registry {
   bool stopping_ = false;
   std::map<std::string, std::shared_ptr<Entry>, std::less<>> entries_;
   std::map<std::string, std::string, std::less<>> aliases_;  ///< alias -> id
+  std::set<std::string> shadowed_warned_;  ///< folder files not served, already warned of
   std::thread thread_;
 };
 

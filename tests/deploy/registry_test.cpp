@@ -250,6 +250,37 @@ TEST(Registry, ListsAFolderWithEachFilesMetadataOrReason) {
   EXPECT_EQ(f.events.count(Kind::LoadStarted, "vocab"), 0u);
 }
 
+// A file of the folder whose id is taken, by a file of the same name in another case (the first
+// in name order is served) or by --model, is not served and is warned of once, naming both.
+TEST(Registry, FilesWhoseIdIsTakenAreWarnedOfOnce) {
+  REQUIRE_TESTDATA();
+  TempDir dir;
+  fs::create_symlink(model_path("stories260K-f32.gguf"), dir.file("Stories.gguf"));
+  fs::create_symlink(model_path("qwen2-tiny-q8_0.gguf"), dir.file("stories.gguf"));
+  fs::create_symlink(model_path("llama-tiny-q4_k_m.gguf"), dir.file("tiny.gguf"));
+  Fixture f;
+  RegistryOptions o = f.options();
+  o.models_dir = dir.path().string();
+  o.specs = {{"tiny", model_path("qwen2-tiny-q8_0.gguf")}};
+  auto registry = create(std::move(o));
+  ASSERT_TRUE(registry);
+  std::vector<std::string> warnings;
+  for (const RegistryEvent& e : f.events.of(Kind::Warning)) warnings.push_back(e.detail);
+  const std::vector<std::string> expected = {
+      "--models: " + dir.file("stories.gguf") + " is not served: its model id is also that of " +
+          dir.file("Stories.gguf") + " (ids ignore case; the first in name order is served)",
+      "--models: " + dir.file("tiny.gguf") + " is not served: its model id 'tiny' is taken by " +
+          "--model (" + model_path("qwen2-tiny-q8_0.gguf") + ")"};
+  EXPECT_EQ(warnings, expected);
+  std::map<std::string, ModelInfo> by_id;
+  for (auto& info : registry->list()) by_id.emplace(info.id, std::move(info));
+  ASSERT_EQ(by_id.size(), 2u);
+  EXPECT_EQ(by_id.at("stories").file.path, dir.file("Stories.gguf"));
+  EXPECT_EQ(by_id.at("tiny").source, "--model");
+  registry->rescan();
+  EXPECT_EQ(f.events.of(Kind::Warning).size(), 2u);
+}
+
 TEST(Registry, RescanAddsAndDropsFiles) {
   REQUIRE_TESTDATA();
   TempDir dir;
