@@ -10,6 +10,7 @@
 #include "bench/report.h"
 #include "bench/run.h"
 #include "cli/commands.h"
+#include "cli/seed_flag.h"
 
 namespace gengyun::cli {
 namespace {
@@ -79,7 +80,8 @@ void add_bench_command(CLI::App& app, int& exit_code) {
   auto* gen = cmd->add_option("-n,--n-gen", o.n_gen, "tokens to decode (default 128)");
   cmd->add_option("-t,--threads", o.n_threads, "threads (default: physical cores)");
   cmd->add_option("-r,--repeats", o.repeats, "prefill + decode runs; medians are reported (default 3)");
-  cmd->add_option("--seed", o.seed, "seed of the random prompt tokens");
+  cmd->add_option("--seed", o.seed, "seed of the random prompt tokens")
+      ->check(seed_check());
   cmd->add_option("--kv-type", flags->kv_type, "KV cache element type: f16 (default) or f32")
       ->check(CLI::IsMember({"f16", "f32"}));
   auto* parallel = cmd->add_option("--parallel", o.parallel,

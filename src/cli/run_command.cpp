@@ -9,6 +9,7 @@
 
 #include "cli/commands.h"
 #include "cli/read_file.h"
+#include "cli/seed_flag.h"
 #include "deploy/lora_spec.h"
 #include "gengyun/engine.h"
 #include "kernels/thread_pool.h"
@@ -149,7 +150,8 @@ void add_run_command(CLI::App& app, int& exit_code) {
           "(0, 1]"));
   cmd->add_option("--min-p", options->min_p, "min-p in [0, 1] (0: off)")
       ->check(CLI::Range(0.0, 1.0));
-  cmd->add_option("--seed", options->seed, "random seed (same seed, same output)");
+  cmd->add_option("--seed", options->seed, "random seed (same seed, same output)")
+      ->check(seed_check());
   cmd->add_option("-t,--threads", options->threads, "threads (default: physical cores)")
       ->check(CLI::Range(0, kernels::kMaxThreads));
   cmd->add_option("-c,--ctx", options->ctx, "longest sequence in tokens (default: the model's training context)")

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "cli/commands.h"
+#include "cli/seed_flag.h"
 #include "convert/synth_model.h"
 #include "gguf/gguf.h"
 #include "kernels/thread_pool.h"
@@ -94,7 +95,8 @@ void add_synth_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--shape", options->shape, "model whose shapes to copy")->required()->check(CLI::IsMember(shape_names));
   cmd->add_option("--type", options->type, "tensor type: F32, F16, BF16 or a quantization type of `gengyun quantize` (Q8_0, Q4_K_M, ...); default F16");
   cmd->add_option("--vocab", options->vocab_path, "GGUF file whose tokenizer to copy")->required();
-  cmd->add_option("--seed", options->seed, "random seed (same seed, same file)");
+  cmd->add_option("--seed", options->seed, "random seed (same seed, same file)")
+      ->check(seed_check());
   cmd->add_option("--layers", options->layers,
                   "write only the first N layers (real tensor shapes, fewer layers)");
   cmd->add_option("-t,--threads", options->threads, "threads (default: physical cores)")->check(CLI::Range(0, kernels::kMaxThreads));

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "cli/commands.h"
+#include "cli/seed_flag.h"
 #include "convert/synth_lora.h"
 #include "gguf/gguf.h"
 #include "util/removed_on_signal.h"
@@ -46,7 +47,8 @@ void add_synth_lora_command(CLI::App& app, int& exit_code) {
                   "rank of every update, 1 to the smaller side of the adapted matrices "
                   "(default 16)");
   cmd->add_option("--alpha", options->alpha, "adapter.lora.alpha, a finite number (default 32)");
-  cmd->add_option("--seed", options->seed, "random seed (same seed, same file)");
+  cmd->add_option("--seed", options->seed, "random seed (same seed, same file)")
+      ->check(seed_check());
   cmd->callback([options, &exit_code] { exit_code = synth_lora(*options); });
 }
 
