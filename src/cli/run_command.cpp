@@ -56,10 +56,13 @@ int run(const RunOptions& o) {
   }
   GenerationParams params;
   if (!o.json_schema_path.empty()) {
-    // An empty file counts as unreadable, as before.
     std::optional<std::string> text = read_file(o.json_schema_path);
-    if (!text || text->empty()) {
+    if (!text) {
       std::fprintf(stderr, "error: cannot read the JSON schema %s\n", o.json_schema_path.c_str());
+      return 1;
+    }
+    if (text->empty()) {
+      std::fprintf(stderr, "error: the JSON schema file %s is empty\n", o.json_schema_path.c_str());
       return 1;
     }
     params.format.kind = OutputFormat::Kind::JsonSchema;

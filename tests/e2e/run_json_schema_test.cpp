@@ -69,7 +69,12 @@ TEST(RunJsonSchema, BadSchemaAndMissingFileAreClearErrors) {
   std::filesystem::remove(path);
   out = run_process({kBinary, "run", model, "-p", "x", "--json-schema", path});
   EXPECT_EQ(out.exit_code, 1);
-  EXPECT_NE(out.err.find("cannot read the JSON schema"), std::string::npos) << out.err;
+  EXPECT_EQ(out.err, "error: cannot read the JSON schema " + path + "\n");
+  const std::string empty = write_temp("empty.json", "");
+  out = run_process({kBinary, "run", model, "-p", "x", "--json-schema", empty});
+  EXPECT_EQ(out.exit_code, 1);
+  EXPECT_EQ(out.err, "error: the JSON schema file " + empty + " is empty\n");
+  std::filesystem::remove(empty);
 }
 
 }  // namespace
