@@ -1,6 +1,7 @@
 #include "api/http_connection.h"
 
 #include <algorithm>
+#include <charconv>
 #include <cctype>
 #include <cstdio>
 #include <deque>
@@ -57,6 +58,10 @@ ApiError bad_content_length(std::string_view raw) {
     if (value.empty() || value.find_first_not_of("0123456789") != std::string_view::npos)
       return invalid_request("The Content-Length header '" + std::string(value.substr(0, 40)) +
                              "' is not a number of bytes.");
+    uint64_t bytes = 0;
+    if (std::from_chars(value.data(), value.data() + value.size(), bytes).ec != std::errc())
+      return invalid_request("The Content-Length header '" + std::string(value.substr(0, 40)) +
+                             "' is beyond the range of a 64-bit number of bytes.");
   }
   return invalid_request(
       "The Content-Length header is invalid: it disagrees with another Content-Length or comes "

@@ -239,6 +239,7 @@ TEST_F(HttpServerTest, MalformedRequestsAre400) {
       "POST / HTTP/1.1\r\nContent-Length: 12abc\r\n\r\n",
       "POST / HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!",
       "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+      "POST / HTTP/1.1\r\nContent-Length: 99999999999999999999\r\n\r\n",
   };
   for (const auto& request : cases) {
     SCOPED_TRACE(request);
@@ -247,6 +248,9 @@ TEST_F(HttpServerTest, MalformedRequestsAre400) {
   }
   EXPECT_EQ(error_of(raw_exchange(port_, cases[3]), 400)["message"],
             "The Content-Length header '12abc' is not a number of bytes.");
+  EXPECT_EQ(error_of(raw_exchange(port_, cases[6]), 400)["message"],
+            "The Content-Length header '99999999999999999999' is beyond the range of a 64-bit "
+            "number of bytes.");
   EXPECT_EQ(handled_, 0);
 }
 
