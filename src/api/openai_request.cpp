@@ -88,9 +88,16 @@ std::optional<ApiError> read_stop(const json& body, GenerationParams& params) {
   constexpr size_t kMaxStop = 4;
   const json* value = field(body, "stop");
   if (!value) return std::nullopt;
+  // An empty stop string would match at every position: refused rather than dropped, so that
+  // no accepted value is ignored.
+  const auto empty = [] {
+    return invalid_request("stop holds an empty string, which would match at every position; "
+                           "give non-empty strings",
+                           "stop");
+  };
   if (value->is_string()) {
-    if (!value->get_ref<const std::string&>().empty())
-      params.stop.push_back(value->get<std::string>());
+    if (value->get_ref<const std::string&>().empty()) return empty();
+    params.stop.push_back(value->get<std::string>());
     return std::nullopt;
   }
   if (!value->is_array())
@@ -103,7 +110,8 @@ std::optional<ApiError> read_stop(const json& body, GenerationParams& params) {
   for (const auto& s : *value) {
     if (!s.is_string())
       return invalid_request("stop must hold only strings, got " + shown(s), "stop");
-    if (!s.get_ref<const std::string&>().empty()) params.stop.push_back(s.get<std::string>());
+    if (s.get_ref<const std::string&>().empty()) return empty();
+    params.stop.push_back(s.get<std::string>());
   }
   return std::nullopt;
 }

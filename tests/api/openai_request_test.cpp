@@ -144,7 +144,7 @@ TEST(ParseChatRequest, MapsEveryField) {
                                          {"frequency_penalty", 2},
                                          {"repeat_penalty", 1.3},
                                          {"seed", 42},
-                                         {"stop", {"a", "", "bc"}},
+                                         {"stop", {"a", "bc"}},
                                          {"n", 1},
                                          {"stream", true},
                                          {"stream_options", {{"include_usage", true}}},
@@ -196,6 +196,18 @@ TEST(ParseChatRequest, MaxCompletionTokensNegativeSeedAndNulls) {
   r = parse_chat_request(chat_body({{"stop", "###"}}));
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->params.stop, std::vector<std::string>{"###"});
+  // An empty array is no stop sequence; an empty string is refused, alone or in an array.
+  r = parse_chat_request(chat_body({{"stop", json::array()}}));
+  ASSERT_TRUE(r.ok());
+  EXPECT_TRUE(r->params.stop.empty());
+  for (const json& stop : {json(""), json({"a", ""})}) {
+    r = parse_chat_request(chat_body({{"stop", stop}}));
+    ASSERT_FALSE(r.ok()) << stop;
+    EXPECT_EQ(r.error().message,
+              "stop holds an empty string, which would match at every position; give non-empty "
+              "strings");
+    EXPECT_EQ(r.error().param, "stop");
+  }
 }
 
 TEST(ParseChatRequest, MessagesRolesAndContentParts) {
@@ -433,10 +445,11 @@ TEST(ParseChatRequest, BadToolChoicesNameTheField) {
     EXPECT_EQ(r.error().http_status, 400);
   }
   // Stop sequences apply to "auto" answers (a call they cut comes back as text); an empty stop
-  // string is no stop sequence.
+  // array is no stop sequence.
   EXPECT_TRUE(parse_chat_request(chat_body({{"tools", kTwoTools}, {"stop", {"\n"}}})).ok());
-  EXPECT_TRUE(parse_chat_request(
-                  chat_body({{"tools", kTwoTools}, {"tool_choice", "required"}, {"stop", ""}}))
+  EXPECT_TRUE(parse_chat_request(chat_body({{"tools", kTwoTools},
+                                            {"tool_choice", "required"},
+                                            {"stop", json::array()}}))
                   .ok());
   // With "auto" the schema only reaches the template: it is not compiled.
   EXPECT_TRUE(parse_chat_request(chat_body({{"tools", bad_schema}})).ok());
