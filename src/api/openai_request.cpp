@@ -734,7 +734,7 @@ ApiResult<nlohmann::json> parse_json_object(std::string_view body) {
                            " are allowed");
   StrictJson parsed = parse_strict_json(body);
   if (parsed.value.is_discarded())
-    return invalid_request("the request body is not valid JSON (UTF-8)");
+    return invalid_request("the request body is not valid JSON (UTF-8): " + parsed.error);
   if (!parsed.value.is_object())
     return invalid_request("the request body must be a JSON object, got " + shown(parsed.value));
   if (!parsed.duplicate.empty())

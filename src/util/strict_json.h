@@ -18,6 +18,10 @@ struct StrictJson {
   /// names fields ("model", "messages[0].role"); "" when there is none (or the text is not
   /// JSON).
   std::string duplicate;
+  /// Why the text is not JSON, as nlohmann::json words it without the bytes it last read ("parse
+  /// error at line 1, column 7: syntax error while parsing value - invalid literal", "number
+  /// overflow parsing '1e400'"); "" when it is JSON.
+  std::string error;
 };
 
 /// `text` parsed as JSON (nlohmann::json, no exceptions), noting the first duplicated field.

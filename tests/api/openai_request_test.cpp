@@ -44,6 +44,15 @@ TEST(ParseJsonObject, RejectsNonJsonAndNonObjects) {
     EXPECT_EQ(r.error().http_status, 400);
     EXPECT_NE(r.error().message.find("not valid JSON"), std::string::npos);
   }
+  // The parser's reason, without the bytes it last read (which need not be UTF-8).
+  EXPECT_EQ(parse_json_object("{\"temperature\": 1e400}").error().message,
+            "the request body is not valid JSON (UTF-8): number overflow parsing '1e400'");
+  EXPECT_EQ(parse_json_object("{\"a\": \"\xff\"}").error().message,
+            "the request body is not valid JSON (UTF-8): parse error at line 1, column 8: syntax "
+            "error while parsing value - invalid string: ill-formed UTF-8 byte");
+  EXPECT_EQ(parse_json_object("{\"a\":}").error().message,
+            "the request body is not valid JSON (UTF-8): parse error at line 1, column 6: syntax "
+            "error while parsing value - unexpected '}'; expected '[', '{', or a literal");
   for (const char* text : {"[1,2]", "\"model\"", "42", "null"}) {
     auto r = parse_json_object(text);
     ASSERT_FALSE(r.ok()) << text;
