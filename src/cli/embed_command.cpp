@@ -11,6 +11,7 @@
 #include "cli/read_file.h"
 #include "gguf/gguf.h"
 #include "kernels/thread_pool.h"
+#include "model/lora.h"
 #include "model/model.h"
 #include "tokenizer/tokenizer.h"
 
@@ -42,6 +43,8 @@ int embed(const EmbedOptions& o) {
   Result<gguf::File> opened = gguf::File::open(o.model_path);
   if (!opened) return fail(opened.error().message);
   auto file = std::make_shared<const gguf::File>(std::move(opened).value());
+  if (Result<void> not_adapter = model::check_not_an_adapter(*file); !not_adapter)
+    return fail(o.model_path + ": is " + not_adapter.error().message);
   Result<std::unique_ptr<Tokenizer>> tokenizer = Tokenizer::load(*file);
   if (!tokenizer) return fail(o.model_path + ": " + tokenizer.error().message);
   // As LoadedModel::load says it for run and serve.

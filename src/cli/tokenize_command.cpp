@@ -7,6 +7,7 @@
 #include "cli/commands.h"
 #include "cli/read_file.h"
 #include "gguf/gguf.h"
+#include "model/lora.h"
 #include "tokenizer/tokenizer.h"
 
 namespace gengyun::cli {
@@ -32,6 +33,11 @@ int tokenize(const TokenizeOptions& o) {
   auto file = gguf::File::open(o.model_path);
   if (!file.ok()) {
     std::fprintf(stderr, "error: %s\n", file.error().message.c_str());
+    return 1;
+  }
+  if (Result<void> not_adapter = model::check_not_an_adapter(file.value()); !not_adapter) {
+    std::fprintf(stderr, "error: %s: is %s\n", o.model_path.c_str(),
+                 not_adapter.error().message.c_str());
     return 1;
   }
   auto tokenizer = Tokenizer::load(file.value());

@@ -81,8 +81,8 @@ TEST(RunLora, BadAdaptersAreRefused) {
   EXPECT_EQ(before.out, after.out);
 }
 
-// An adapter given where a model goes (run, bench, embed) is named as an adapter, not reported
-// as a model with missing keys or a context length of 0.
+// An adapter given where a model goes (run, bench, embed, tokenize) is named as an adapter, not
+// reported as a model with missing keys or a context length of 0.
 TEST(RunLora, AnAdapterGivenAsTheModelIsNamedAsOne) {
   REQUIRE_TESTDATA();
   const std::string adapter = testing::testdata_path("lora/qwen2-tiny-lora-a.gguf");
@@ -91,7 +91,9 @@ TEST(RunLora, AnAdapterGivenAsTheModelIsNamedAsOne) {
                                "apply it to its base model with --lora\n";
   for (const std::vector<std::string>& argv :
        {std::vector<std::string>{kBinary, "run", adapter, "-p", "hi", "-t", "1"},
-        std::vector<std::string>{kBinary, "bench", adapter, "-p", "4", "-n", "4", "-r", "1"}}) {
+        std::vector<std::string>{kBinary, "bench", adapter, "-p", "4", "-n", "4", "-r", "1"},
+        std::vector<std::string>{kBinary, "embed", adapter, "hi"},
+        std::vector<std::string>{kBinary, "tokenize", adapter, "hi"}}) {
     const ProcessOutput r = run_process(argv);
     EXPECT_EQ(r.exit_code, 1) << argv[1];
     EXPECT_EQ(r.err, expected) << argv[1];
