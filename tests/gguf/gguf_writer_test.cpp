@@ -361,15 +361,24 @@ TEST(GgufWriter, WritesFileAtomically) {
   EXPECT_FALSE(std::filesystem::exists(failed_path + ".tmp"));
 }
 
+// A writer of one F32 tensor whose source counts the times its bytes are asked for.
+struct CountingWriter {
+  Writer writer;
+  int produced = 0;
+  CountingWriter() {
+    auto count = [this](std::span<uint8_t>) -> Result<void> {
+      ++produced;
+      return {};
+    };
+    EXPECT_TRUE(writer.add_tensor("t", GgmlType::F32, {4}, count).ok());
+  }
+};
+
 // A folder or an empty path is refused before any tensor is produced, and nothing is created.
 TEST(GgufWriter, RefusesAFolderOrNoPathBeforeProducingTensors) {
-  int produced = 0;
-  Writer w;
-  auto count = [&produced](std::span<uint8_t>) -> Result<void> {
-    ++produced;
-    return {};
-  };
-  ASSERT_TRUE(w.add_tensor("t", GgmlType::F32, {4}, count).ok());
+  CountingWriter counting;
+  const Writer& w = counting.writer;
+  const int& produced = counting.produced;
   const std::string dir = test::temp_path("folder");
   std::filesystem::create_directory(dir);
   Result<void> to_folder = w.write(dir);
@@ -388,13 +397,9 @@ TEST(GgufWriter, RefusesAFolderOrNoPathBeforeProducingTensors) {
 // An existing output that is not a regular file (here a FIFO, and a symlink to it; a device
 // such as /dev/null alike) is refused before any tensor is produced: the rename would replace it.
 TEST(GgufWriter, RefusesAnOutputThatIsNotARegularFile) {
-  int produced = 0;
-  Writer w;
-  auto count = [&produced](std::span<uint8_t>) -> Result<void> {
-    ++produced;
-    return {};
-  };
-  ASSERT_TRUE(w.add_tensor("t", GgmlType::F32, {4}, count).ok());
+  CountingWriter counting;
+  const Writer& w = counting.writer;
+  const int& produced = counting.produced;
   const std::string fifo = test::temp_path("fifo");
   ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
   const std::string link = test::temp_path("link-to-fifo");
