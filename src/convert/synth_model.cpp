@@ -1,9 +1,12 @@
 #include "convert/synth_model.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
 #include <cmath>
+#include <cstdlib>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -29,14 +32,15 @@ Result<void> check_output_is_not_vocab(const gguf::File& vocab, const std::strin
 }
 
 /// Fails before any work (minutes for a large shape) where `path` cannot be written: empty, a
-/// folder, in a folder that does not exist or takes no files. Tries the writer's own temporary
-/// file (`path`.tmp), created and removed.
+/// folder or other non-regular file, in a folder that does not exist or takes no files. Tries a
+/// file of a name of its own beside `path` (`path`.XXXXXX, created and removed), so as not to
+/// touch a temporary that another writer of `path` holds.
 Result<void> check_output_can_be_written(const std::string& path) {
   if (Result<void> r = gguf::check_output_path(path); !r) return r;
-  const std::string probe = path + ".tmp";
-  std::FILE* file = std::fopen(probe.c_str(), "wb");
-  if (file == nullptr) return make_error(path + ": cannot be written: " + std::strerror(errno));
-  std::fclose(file);
+  std::string probe = path + ".XXXXXX";
+  const int fd = ::mkstemp(probe.data());
+  if (fd < 0) return make_error(path + ": cannot be written: " + std::strerror(errno));
+  ::close(fd);
   std::remove(probe.c_str());
   return {};
 }

@@ -1,5 +1,8 @@
 #include "gguf/gguf_writer.h"
 
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -149,20 +152,49 @@ Array make_array(ValueType elem_type, std::span<const T> items) {
 }
 
 // The temporary file of write(), `final_path`.tmp: removed unless committed. Its errors name
-// the output the caller gave, then the temporary.
+// the output the caller gave, then the temporary. It holds an exclusive flock from open to the
+// rename, so that a second writer of the same output (another process, another run) is refused
+// instead of truncating it; a temporary left by a killed run has no lock and is taken over.
 class TempFile {
  public:
   explicit TempFile(std::string final_path)
       : final_path_(std::move(final_path)), path_(final_path_ + ".tmp") {}
   ~TempFile() {
     if (file_) std::fclose(file_);
-    if (!committed_) std::remove(path_.c_str());
+    if (owned_ && !committed_) std::remove(path_.c_str());
   }
 
   Result<void> open() {
-    file_ = std::fopen(path_.c_str(), "wb");
-    if (!file_) return failed("cannot create");
+    // An existing temporary that is a FIFO, device, folder or symlink is refused (opening a
+    // FIFO would block; a link's target is none of this write's business); the open repeats
+    // the checks against a swap in between (O_NOFOLLOW, O_NONBLOCK, fstat). Not truncated
+    // before the lock is held.
+    const auto not_regular = [this] {
+      return make_error(final_path_ + ": cannot create " + path_ +
+                        ": it exists and is not a regular file");
+    };
+    struct stat st = {};
+    if (::lstat(path_.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) return not_regular();
+    const int fd = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC,
+                          0666);
+    if (fd < 0) return failed("cannot create");
+    if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+      ::close(fd);
+      return not_regular();
+    }
+    if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+      ::close(fd);
+      return make_error(final_path_ + ": another process is writing it (" + path_ +
+                        " is locked); wait for it or write elsewhere");
+    }
+    owned_ = true;
     removed_on_signal_.emplace(path_);
+    if (::ftruncate(fd, 0) != 0 || (file_ = ::fdopen(fd, "wb")) == nullptr) {
+      const int error = errno;
+      ::close(fd);
+      errno = error;
+      return failed("cannot create");
+    }
     return {};
   }
 
@@ -172,17 +204,19 @@ class TempFile {
     return {};
   }
 
-  // Flushes, syncs and closes the file, then renames it to the final path.
+  // Flushes and syncs the file, renames it to the final path, then closes it: the lock is held
+  // until the name is gone, so no other writer can open and truncate the finished file.
   Result<void> commit() {
     if (std::fflush(file_) != 0 || ::fsync(fileno(file_)) != 0) return failed("cannot write");
-    const int rc = std::fclose(file_);
-    file_ = nullptr;
-    if (rc != 0) return failed("cannot write");
     if (std::rename(path_.c_str(), final_path_.c_str()) != 0)
       return make_error(final_path_ + ": cannot rename " + path_ + " to it: " +
                         std::strerror(errno));
     removed_on_signal_.reset();
     committed_ = true;
+    const int rc = std::fclose(file_);
+    file_ = nullptr;
+    if (rc != 0)
+      return make_error(final_path_ + ": cannot close it: " + std::strerror(errno));
     return {};
   }
 
@@ -195,6 +229,7 @@ class TempFile {
   std::string final_path_;
   std::string path_;
   std::FILE* file_ = nullptr;
+  bool owned_ = false;  ///< path_ is this writer's (locked): removed unless committed
   bool committed_ = false;
   std::optional<util::RemovedOnSignal> removed_on_signal_;  ///< while path_ is a temporary
 };

@@ -21,15 +21,27 @@ struct Slot {
 };
 std::array<Slot, kMaxRemovedOnSignal> slots;
 
-// Async-signal-safe: atomics (lock-free), unlink and raise only.
+// Set by the first handler to run: a second signal, delivered to another thread while the
+// first handler removes the files, must not end the process before it is done.
+std::atomic<bool> removing{false};
+
+// Async-signal-safe: atomics (lock-free), unlink, sigaction, raise and pause only.
 void remove_and_die(int sig) {
+  if (removing.exchange(true)) {
+    // Another thread's handler is removing the files and then ends the process.
+    for (;;) ::pause();
+  }
   for (Slot& slot : slots) {
     int expected = kReady;
     if (slot.state.compare_exchange_strong(expected, kRemoving, std::memory_order_acquire))
       ::unlink(slot.path);
   }
-  // SA_RESETHAND restored the default action; the signal is blocked until this returns, and
-  // is then delivered: the process ends by it.
+  // The default action again; the signal is blocked in this thread until the handler returns,
+  // and is then delivered: the process ends by it.
+  struct sigaction default_action = {};
+  default_action.sa_handler = SIG_DFL;
+  sigemptyset(&default_action.sa_mask);
+  ::sigaction(sig, &default_action, nullptr);
   ::raise(sig);
 }
 
@@ -61,10 +73,12 @@ RemovedOnSignal::~RemovedOnSignal() {
 
 void install_removal_on_signal() {
   static_assert(std::atomic<int>::is_always_lock_free);
+  static_assert(std::atomic<bool>::is_always_lock_free);
   struct sigaction action = {};
   action.sa_handler = remove_and_die;
-  action.sa_flags = SA_RESETHAND;
+  // The three signals blocked while a handler runs in its thread.
   sigemptyset(&action.sa_mask);
+  for (int sig : {SIGINT, SIGTERM, SIGHUP}) sigaddset(&action.sa_mask, sig);
   for (int sig : {SIGINT, SIGTERM, SIGHUP}) sigaction(sig, &action, nullptr);
 }
 

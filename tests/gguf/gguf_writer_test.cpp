@@ -3,7 +3,10 @@
 #include "gguf/gguf_writer.h"
 
 #include <gtest/gtest.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <bit>
 #include <cmath>
@@ -416,6 +419,48 @@ TEST(GgufWriter, RefusesAnOutputThatIsNotARegularFile) {
   EXPECT_EQ(produced, 0);
   std::filesystem::remove(link);
   std::filesystem::remove(fifo);
+}
+
+// A second writer of the same output, while the first holds OUT.tmp (locked), is refused and
+// leaves the first's bytes alone; a temporary nobody holds (left by a killed run) is taken over.
+// A temporary that is a FIFO (opening it would block) or a symlink is refused.
+TEST(GgufWriter, ASecondWriterOfTheSameOutputIsRefused) {
+  CountingWriter counting;
+  const std::string out = test::temp_path("shared.gguf");
+  const std::string tmp = out + ".tmp";
+  std::ofstream(tmp) << "the first writer's bytes";
+  const int held = ::open(tmp.c_str(), O_WRONLY);
+  ASSERT_GE(held, 0);
+  ASSERT_EQ(::flock(held, LOCK_EX), 0);
+  Result<void> second = counting.writer.write(out);
+  ASSERT_FALSE(second.ok());
+  EXPECT_EQ(second.error().message, out + ": another process is writing it (" + tmp +
+                                        " is locked); wait for it or write elsewhere");
+  EXPECT_EQ(test::read_bytes(tmp).size(), std::string("the first writer's bytes").size());
+  EXPECT_FALSE(std::filesystem::exists(out));
+  EXPECT_EQ(counting.produced, 0);
+  ::close(held);
+  ASSERT_TRUE(counting.writer.write(out).ok());
+  EXPECT_EQ(counting.produced, 1);
+  EXPECT_FALSE(std::filesystem::exists(tmp));
+  std::filesystem::remove(out);
+
+  ASSERT_EQ(::mkfifo(tmp.c_str(), 0600), 0);
+  Result<void> fifo = counting.writer.write(out);
+  ASSERT_FALSE(fifo.ok());
+  EXPECT_EQ(fifo.error().message,
+            out + ": cannot create " + tmp + ": it exists and is not a regular file");
+  std::filesystem::remove(tmp);
+  const std::string elsewhere = test::temp_path("elsewhere");
+  std::ofstream(elsewhere) << "not to be truncated";
+  std::filesystem::create_symlink(elsewhere, tmp);
+  Result<void> link = counting.writer.write(out);
+  ASSERT_FALSE(link.ok());
+  EXPECT_EQ(link.error().message,
+            out + ": cannot create " + tmp + ": it exists and is not a regular file");
+  EXPECT_EQ(test::read_bytes(elsewhere).size(), std::string("not to be truncated").size());
+  EXPECT_EQ(counting.produced, 1);
+  for (const std::string& p : {tmp, elsewhere}) std::filesystem::remove(p);
 }
 
 // overwrites: the same file by path, through a hard link or a symlink, or as the temporary.

@@ -7,10 +7,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace gengyun::util {
@@ -104,6 +106,50 @@ TEST(RemovedOnSignal, SlotsAreReusedAndTheOverflowIsNotRecorded) {
   for (size_t i = 0; i < kMaxRemovedOnSignal; ++i)
     EXPECT_FALSE(std::filesystem::exists(paths[i])) << i;
   EXPECT_TRUE(std::filesystem::exists(paths[kMaxRemovedOnSignal]));
+}
+
+// Two signals at once (a double Ctrl-C, a supervisor repeating SIGTERM): the second, delivered
+// to another thread of the process while the first handler removes the files, must not end
+// the process before they are gone. The child is ready (two threads waiting) when it writes to
+// the pipe; the second signal follows the first after 0 to 190 microseconds, over 40 rounds, so
+// that some land while the first handler unlinks its 16 files.
+TEST(RemovedOnSignal, ASecondSignalWaitsForTheFirstHandler) {
+  TempDir dir;
+  for (int round = 0; round < 40; ++round) {
+    std::vector<std::string> paths;
+    for (size_t i = 0; i < kMaxRemovedOnSignal; ++i)
+      paths.push_back(make_file(dir.path, std::to_string(i) + ".tmp"));
+    int ready[2];
+    ASSERT_EQ(::pipe(ready), 0);
+    const pid_t pid = ::fork();
+    if (pid == 0) {
+      install_removal_on_signal();
+      std::vector<std::optional<RemovedOnSignal>> registered(paths.size());
+      for (size_t i = 0; i < paths.size(); ++i) registered[i].emplace(paths[i]);
+      std::thread other([] {
+        for (;;) ::pause();
+      });
+      const char byte = 1;
+      if (::write(ready[1], &byte, 1) != 1) ::_exit(2);
+      for (;;) ::pause();
+    }
+    char byte = 0;
+    ASSERT_EQ(::read(ready[0], &byte, 1), 1);
+    ::close(ready[0]);
+    ::close(ready[1]);
+    ::kill(pid, SIGINT);
+    const auto gap = std::chrono::microseconds(10 * (round % 20));
+    for (const auto start = std::chrono::steady_clock::now();
+         std::chrono::steady_clock::now() - start < gap;) {
+    }
+    ::kill(pid, SIGINT);
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    ASSERT_TRUE(WIFSIGNALED(status)) << round;
+    EXPECT_EQ(WTERMSIG(status), SIGINT) << round;
+    for (const std::string& path : paths)
+      ASSERT_FALSE(std::filesystem::exists(path)) << "round " << round << ": " << path;
+  }
 }
 
 }  // namespace
