@@ -254,7 +254,13 @@ Result<void> write_synth_model(const SynthShape& shape, std::string_view type,
   if (!quantize_type)
     return make_error("unknown type '" + std::string(type) + "' (known: F32, " + quantize_type_names() + ")");
 
-  const std::string f32_path = path + ".f32.tmp";
+  // The F32 weights go to a file of a name of its own beside the output (OUT.f32.XXXXXX), so
+  // that two runs writing one output never share, or remove, each other's.
+  std::string f32_path = path + ".f32.XXXXXX";
+  const int f32_fd = ::mkstemp(f32_path.data());
+  if (f32_fd < 0)
+    return make_error(path + ": cannot create " + f32_path + ": " + std::strerror(errno));
+  ::close(f32_fd);
   const RemovedOnExit f32_file{f32_path};
   Result<void> written = write_synth_float_model(shape, gguf::GgmlType::F32, vocab, seed, f32_path, pool, progress);
   if (!written) return written;

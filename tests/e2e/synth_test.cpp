@@ -111,23 +111,31 @@ TEST(SynthCommand, SynthLoraRefusesRanksAndAlphasOutOfRange) {
   EXPECT_FALSE(std::filesystem::exists(out));
 }
 
-// Ctrl-C (SIGINT) while synth writes its random F32 weights (to OUT.f32.tmp.tmp), or SIGTERM
-// while it quantizes them (OUT.f32.tmp read, OUT.tmp written): the process ends by the signal
-// and leaves no file. The full 0.5B shape writes gigabytes, so each stage lasts long after its
-// file appears.
+// Ctrl-C (SIGINT) while synth writes its random F32 weights (to OUT.f32.XXXXXX.tmp), or
+// SIGTERM while it quantizes them (OUT.f32.XXXXXX read, OUT.tmp written): the process ends by
+// the signal and leaves no file. The full 0.5B shape writes gigabytes, so each stage lasts long
+// after its file appears.
 TEST(SynthCommand, ASignalRemovesTheTemporaryFiles) {
   REQUIRE_TESTDATA();
   const std::filesystem::path dir = std::filesystem::temp_directory_path() /
                                     ("synth_signal_" + std::to_string(::getpid()));
-  for (const auto& [signal, appears] : std::vector<std::pair<int, std::string>>{
-           {SIGINT, ".f32.tmp.tmp"}, {SIGTERM, ".tmp"}}) {
+  // Whether the folder holds a file whose name starts with `prefix` and ends with `suffix`.
+  const auto holds = [&dir](const std::string& prefix, const std::string& suffix) {
+    std::error_code ec;
+    for (const auto& item : std::filesystem::directory_iterator(dir, ec)) {
+      const std::string name = item.path().filename().string();
+      if (name.starts_with(prefix) && name.ends_with(suffix)) return true;
+    }
+    return false;
+  };
+  for (const auto& [signal, prefix] : std::vector<std::pair<int, std::string>>{
+           {SIGINT, "model.gguf.f32."}, {SIGTERM, "model.gguf.tmp"}}) {
     std::filesystem::create_directories(dir);
     const std::string out = (dir / "model.gguf").string();
     BackgroundProcess synth({kBinary, "synth", "--shape", "qwen2.5-0.5b", "--type", "Q8_0",
                              "--vocab", testing::testdata_path("tokenizer/qwen-vocab.gguf"), out});
     ASSERT_TRUE(api::testing::eventually(
-        [&] { return std::filesystem::exists(out + appears) || !synth.running(); },
-        std::chrono::minutes(5)));
+        [&] { return holds(prefix, ".tmp") || !synth.running(); }, std::chrono::minutes(5)));
     ASSERT_TRUE(synth.running()) << "synth ended before the signal: " << synth.err();
     synth.stop(60, signal);
     EXPECT_EQ(synth.term_signal(), signal) << synth.err();
