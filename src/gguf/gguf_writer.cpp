@@ -161,7 +161,7 @@ class TempFile {
       : final_path_(std::move(final_path)), path_(final_path_ + ".tmp") {}
   ~TempFile() {
     if (file_) std::fclose(file_);
-    if (owned_ && !committed_) std::remove(path_.c_str());
+    if (removed_on_signal_) std::remove(path_.c_str());
   }
 
   Result<void> open() {
@@ -187,7 +187,6 @@ class TempFile {
       return make_error(final_path_ + ": another process is writing it (" + path_ +
                         " is locked); wait for it or write elsewhere");
     }
-    owned_ = true;
     removed_on_signal_.emplace(path_);
     if (::ftruncate(fd, 0) != 0 || (file_ = ::fdopen(fd, "wb")) == nullptr) {
       const int error = errno;
@@ -212,7 +211,6 @@ class TempFile {
       return make_error(final_path_ + ": cannot rename " + path_ + " to it: " +
                         std::strerror(errno));
     removed_on_signal_.reset();
-    committed_ = true;
     const int rc = std::fclose(file_);
     file_ = nullptr;
     if (rc != 0)
@@ -229,9 +227,9 @@ class TempFile {
   std::string final_path_;
   std::string path_;
   std::FILE* file_ = nullptr;
-  bool owned_ = false;  ///< path_ is this writer's (locked): removed unless committed
-  bool committed_ = false;
-  std::optional<util::RemovedOnSignal> removed_on_signal_;  ///< while path_ is a temporary
+  /// Held while path_ is this writer's unfinished temporary (locked, not yet renamed): removed
+  /// by a signal then, and by the destructor.
+  std::optional<util::RemovedOnSignal> removed_on_signal_;
 };
 
 }  // namespace
