@@ -160,8 +160,10 @@ class TempFile {
   explicit TempFile(std::string final_path)
       : final_path_(std::move(final_path)), path_(final_path_ + ".tmp") {}
   ~TempFile() {
-    if (file_) std::fclose(file_);
+    // Unlinked before the close releases the lock, as commit() renames before it: another
+    // writer never opens this file by its name once it is unlocked.
     if (removed_on_signal_) std::remove(path_.c_str());
+    if (file_) std::fclose(file_);
   }
 
   Result<void> open() {
