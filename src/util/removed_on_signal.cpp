@@ -76,10 +76,11 @@ void install_removal_on_signal() {
   static_assert(std::atomic<bool>::is_always_lock_free);
   struct sigaction action = {};
   action.sa_handler = remove_and_die;
-  // The three signals blocked while a handler runs in its thread.
+  constexpr int kSignals[] = {SIGINT, SIGTERM, SIGHUP};
+  // All three blocked while a handler runs in its thread.
   sigemptyset(&action.sa_mask);
-  for (int sig : {SIGINT, SIGTERM, SIGHUP}) sigaddset(&action.sa_mask, sig);
-  for (int sig : {SIGINT, SIGTERM, SIGHUP}) sigaction(sig, &action, nullptr);
+  for (int sig : kSignals) sigaddset(&action.sa_mask, sig);
+  for (int sig : kSignals) sigaction(sig, &action, nullptr);
 }
 
 }  // namespace gengyun::util
