@@ -27,22 +27,16 @@ std::string next_path(std::vector<Frame>& frames) {
   return joined(top.path, top.key);
 }
 
-// nlohmann::json's reason for refusing `text`, from a second parse that throws (on this error
-// path only): its "[json.exception.parse_error.101] " prefix and the "; last read: '...'" part
-// that quotes the input (which need not be UTF-8) left out.
-std::string parse_error_of(std::string_view text) {
-  try {
-    [[maybe_unused]] const nlohmann::json value = nlohmann::json::parse(text);
-  } catch (const nlohmann::json::exception& e) {
-    std::string what = e.what();
-    if (const size_t end = what.find("] "); what.starts_with("[json.exception.") &&
-                                            end != std::string::npos)
-      what.erase(0, end + 2);
-    if (const size_t quoted = what.find("; last read"); quoted != std::string::npos)
-      what.erase(quoted);
-    return what;
-  }
-  return "not JSON";
+// nlohmann::json's reason for refusing a text, from the exception's what(): its
+// "[json.exception.parse_error.101] " prefix and the "; last read: '...'" part that quotes the
+// input (which need not be UTF-8) left out.
+std::string refusal_reason(std::string what) {
+  if (const size_t end = what.find("] ");
+      what.starts_with("[json.exception.") && end != std::string::npos)
+    what.erase(0, end + 2);
+  if (const size_t quoted = what.find("; last read"); quoted != std::string::npos)
+    what.erase(quoted);
+  return what;
 }
 
 }  // namespace
@@ -78,10 +72,12 @@ StrictJson parse_strict_json(std::string_view text) {
     }
     return true;
   };
-  parsed.value = nlohmann::json::parse(text, check, /*allow_exceptions=*/false);
-  if (parsed.value.is_discarded()) {
+  try {
+    parsed.value = nlohmann::json::parse(text, check);
+  } catch (const nlohmann::json::exception& e) {
+    parsed.value = nlohmann::json(nlohmann::json::value_t::discarded);
     parsed.duplicate.clear();
-    parsed.error = parse_error_of(text);
+    parsed.error = refusal_reason(e.what());
   }
   return parsed;
 }

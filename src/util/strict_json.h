@@ -24,7 +24,8 @@ struct StrictJson {
   std::string error;
 };
 
-/// `text` parsed as JSON (nlohmann::json, no exceptions), noting the first duplicated field.
+/// `text` parsed as JSON (nlohmann::json), noting the first duplicated field; a text that is
+/// not JSON is reported in the result (value discarded, error), never thrown.
 /// Costs one pass over the text; the field names of the objects that are open at one time are
 /// held in memory while it runs.
 StrictJson parse_strict_json(std::string_view text);
