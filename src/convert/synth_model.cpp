@@ -31,17 +31,25 @@ Result<void> check_output_is_not_vocab(const gguf::File& vocab, const std::strin
   return {};
 }
 
-/// Fails before any work (minutes for a large shape) where `path` cannot be written: empty, a
-/// folder or other non-regular file, in a folder that does not exist or takes no files. Tries a
-/// file of a name of its own beside `path` (`path`.XXXXXX, created and removed), so as not to
-/// touch a temporary that another writer of `path` holds.
-Result<void> check_output_can_be_written(const std::string& path) {
-  if (Result<void> r = gguf::check_output_path(path); !r) return r;
-  std::string probe = path + ".XXXXXX";
-  const int fd = ::mkstemp(probe.data());
+/// Creates an empty file named `path` + `suffix` + six random characters (mkstemp), a name no
+/// other run of the same output takes. Returns that name; the error names `path`.
+Result<std::string> create_file_beside(const std::string& path, const std::string& suffix) {
+  std::string name = path + suffix + "XXXXXX";
+  const int fd = ::mkstemp(name.data());
   if (fd < 0) return make_error(path + ": cannot be written: " + std::strerror(errno));
   ::close(fd);
-  std::remove(probe.c_str());
+  return name;
+}
+
+/// Fails before any work (minutes for a large shape) where `path` cannot be written: empty, a
+/// folder or other non-regular file, in a folder that does not exist or takes no files. Tries a
+/// file of a name of its own beside `path` (created and removed), so as not to touch a
+/// temporary that another writer of `path` holds.
+Result<void> check_output_can_be_written(const std::string& path) {
+  if (Result<void> r = gguf::check_output_path(path); !r) return r;
+  Result<std::string> probe = create_file_beside(path, ".");
+  if (!probe) return probe.error();
+  std::remove(probe->c_str());
   return {};
 }
 
@@ -256,11 +264,9 @@ Result<void> write_synth_model(const SynthShape& shape, std::string_view type,
 
   // The F32 weights go to a file of a name of its own beside the output (OUT.f32.XXXXXX), so
   // that two runs writing one output never share, or remove, each other's.
-  std::string f32_path = path + ".f32.XXXXXX";
-  const int f32_fd = ::mkstemp(f32_path.data());
-  if (f32_fd < 0)
-    return make_error(path + ": cannot create " + f32_path + ": " + std::strerror(errno));
-  ::close(f32_fd);
+  Result<std::string> created = create_file_beside(path, ".f32.");
+  if (!created) return created.error();
+  const std::string& f32_path = created.value();
   const RemovedOnExit f32_file{f32_path};
   Result<void> written = write_synth_float_model(shape, gguf::GgmlType::F32, vocab, seed, f32_path, pool, progress);
   if (!written) return written;

@@ -59,8 +59,8 @@ Result<void> write_synth_float_model(const SynthShape& shape, gguf::GgmlType flo
 
 /// Writes the model `shape` in the type named `type` (case-insensitive): "F32", "F16" and
 /// "BF16" as write_synth_float_model does; a quantization type of quantize_type.h ("Q8_0",
-/// "Q4_K_M", ...) by writing the F32 model to `path`.f32.tmp (4 bytes per weight of disk,
-/// removed afterwards) and quantizing it with quantize_model on the pool's thread count, so
+/// "Q4_K_M", ...) by writing the F32 model to `path`.f32.XXXXXX (a name of its own; 4 bytes per
+/// weight of disk, removed afterwards) and quantizing it with quantize_model on the pool's thread count, so
 /// the file is the one `gengyun quantize` makes of the F32 model. Errors, before any work: an
 /// unknown type (the message lists the known ones), `path` the vocabulary file, empty, a folder
 /// or not writable; then those of write_synth_float_model and quantize_model.
