@@ -119,12 +119,15 @@ TEST(SynthCommand, ASignalRemovesTheTemporaryFiles) {
   REQUIRE_TESTDATA();
   const std::filesystem::path dir = std::filesystem::temp_directory_path() /
                                     ("synth_signal_" + std::to_string(::getpid()));
-  // Whether the folder holds a file whose name starts with `prefix` and ends with `suffix`.
+  // Whether the folder holds a file whose name starts with `prefix` and ends with `suffix` and
+  // that has bytes in it: written after the file is registered for removal (the name alone
+  // shows a moment before).
   const auto holds = [&dir](const std::string& prefix, const std::string& suffix) {
     std::error_code ec;
     for (const auto& item : std::filesystem::directory_iterator(dir, ec)) {
       const std::string name = item.path().filename().string();
-      if (name.starts_with(prefix) && name.ends_with(suffix)) return true;
+      if (name.starts_with(prefix) && name.ends_with(suffix) && item.file_size(ec) > 0 && !ec)
+        return true;
     }
     return false;
   };
