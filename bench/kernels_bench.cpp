@@ -9,10 +9,13 @@
 //    measured once at start. Issue 7's target: >= 0.9 for every type and shape.
 //  - Prefill512/ and Batch16/: batched products (512 tokens; one step of 16 batched streams),
 //    reported as multiply-adds per second; the types with AMX tile kernels at kAvx512 and kAmx
-//    side by side.
+//    side by side. One thread, weights from cache.
+//  - StreamedBatch16/: one step of 16 batched streams as Streamed/ runs decode (weights from
+//    DRAM, every physical core), at kAvx512 and kAmx: what the batching engine's step sees.
 //   build/kernels_bench --benchmark_filter=Streamed
 //   build/kernels_bench --benchmark_filter='Prefill512/.*/avx2'
 //   build/kernels_bench --benchmark_filter='Prefill512|Batch16'
+//   build/kernels_bench --benchmark_filter=StreamedBatch16
 //  - ArrangeActivations/: the rearrangement of one Q8_K activation row for the decode products
 //    of Q4_K / Q6_K rows in kBlockGroups16 (matmul does it once per product and token), the
 //    scalar version of weight_layout.h and kAvx512's (type_kernels' arrange_groups16);
@@ -157,7 +160,12 @@ class HugePageBuffer {
   uint8_t* data_ = nullptr;
 };
 
-void run_streamed(benchmark::State& state, Matmul m, int threads) {
+// m at `level` (kAvx512 and kAmx for the batched ones) with m.n_tokens tokens.
+void run_streamed(benchmark::State& state, Matmul m, kernels::SimdLevel level, int threads) {
+  if (!kernels::set_simd_level(level).ok()) {
+    state.SkipWithError("SIMD level not supported by this CPU");
+    return;
+  }
   const double plain = plain_read_bandwidth(threads);
   const std::vector<uint8_t> w = random_weights(m);
   const size_t copies = std::max<size_t>(2, (size_t{1} << 30) / w.size());
@@ -167,14 +175,14 @@ void run_streamed(benchmark::State& state, Matmul m, int threads) {
     return;
   }
   for (size_t c = 0; c < copies; ++c) std::memcpy(buffer.data() + c * w.size(), w.data(), w.size());
-  std::vector<float> x(static_cast<size_t>(m.n_in), 0.5f);
-  std::vector<float> y(static_cast<size_t>(m.n_out));
+  std::vector<float> x(static_cast<size_t>(m.n_in * m.n_tokens), 0.5f);
+  std::vector<float> y(static_cast<size_t>(m.n_out * m.n_tokens));
   kernels::ThreadPool pool(threads);
   size_t next = 0;
   const auto start = std::chrono::steady_clock::now();
   for (auto _ : state) {
     kernels::matmul(m.type, m.layout, buffer.data() + next * w.size(), m.n_in, m.n_out, x.data(),
-                    y.data(), 1, pool);
+                    y.data(), m.n_tokens, pool);
     benchmark::DoNotOptimize(y.data());
     next = next + 1 == copies ? 0 : next + 1;
   }
@@ -184,6 +192,9 @@ void run_streamed(benchmark::State& state, Matmul m, int threads) {
   state.SetBytesProcessed(static_cast<int64_t>(bytes));
   // A plain ratio (no unit): bytes per second of the product over those of the plain array.
   state.counters["of_read_bandwidth"] = bytes / seconds / plain;
+  state.counters["GMAC/s"] = static_cast<double>(m.n_in * m.n_out * m.n_tokens) *
+                             static_cast<double>(state.iterations()) / seconds / 1e9;
+  (void)kernels::set_simd_level(kernels::cpu_simd_level());
 }
 
 // One Q8_K activation row of n elements (random bytes: the rearrangement only moves them)
@@ -237,7 +248,8 @@ void register_all() {
                                       std::to_string(n_out) + "/" + name + "/threads:" +
                                       std::to_string(threads))
                                          .c_str(),
-                                     run_streamed, Matmul{type, n_in, n_out, 1, layout}, threads)
+                                     run_streamed, Matmul{type, n_in, n_out, 1, layout},
+                                     kernels::cpu_simd_level(), threads)
             ->UseRealTime();
       if (kernels::amx::gemm_kernels(static_cast<uint32_t>(type)) == nullptr) {
         benchmark::RegisterBenchmark(("Prefill512/4864x896/" + name).c_str(), run,
@@ -263,6 +275,16 @@ void register_all() {
             benchmark::RegisterBenchmark(("Batch16/896x4864/" + suffix).c_str(), run,
                                          Matmul{type, 896, 4864, 16, layout}, level, 1)
                 ->Unit(benchmark::kMicrosecond);
+          // One step of 16 streams as the engine runs it: weights from DRAM, every core.
+          for (auto [n_in, n_out] : {std::pair<int64_t, int64_t>{4864, 896}, {896, 4864}})
+            if (fits(n_in))
+              benchmark::RegisterBenchmark(
+                  ("StreamedBatch16/" + std::to_string(n_in) + "x" + std::to_string(n_out) + "/" +
+                   suffix + "/threads:" + std::to_string(threads))
+                      .c_str(),
+                  run_streamed, Matmul{type, n_in, n_out, 16, layout}, level, threads)
+                  ->UseRealTime()
+                  ->Unit(benchmark::kMicrosecond);
         }
       }
       // The same at the AVX2 level (machines without AVX-512), whatever the CPU has above it.
