@@ -177,6 +177,15 @@ double usd_per_million_tokens(double usd_per_hour, double tokens_per_s) {
   return tokens_per_s > 0 ? usd_per_hour / (tokens_per_s * 3600) * 1e6 : 0;
 }
 
+ModelOptions bench_model_options(const BenchOptions& options) {
+  return {.n_threads = options.n_threads,
+          .kv_cache_type = options.kv_cache_type,
+          .max_batch_tokens = std::max(options.n_prompt, ModelOptions{}.max_batch_tokens),
+          .max_seqs = std::max(options.parallel, 1),
+          .prefix_cache = false,
+          .mmap = options.mmap};
+}
+
 Result<BenchResult> run_bench(const std::string& path, const BenchOptions& options,
                               const BenchProgress& progress) {
   if (Result<void> ok = check_options(options); !ok) return ok.error();
@@ -192,12 +201,7 @@ Result<BenchResult> run_bench(const std::string& path, const BenchOptions& optio
     return make_error("prompt + generated tokens (" + std::to_string(n_positions) +
                       ") exceed the model's context length (" + std::to_string(n_ctx_train) + ")");
   const int64_t load_start = monotonic_us();
-  auto loaded = LoadedModel::load(path, {.n_threads = options.n_threads,
-                                         .kv_cache_type = options.kv_cache_type,
-                                         .max_batch_tokens = options.n_prompt,
-                                         .max_seqs = std::max(options.parallel, 1),
-                                         .prefix_cache = false,
-                                         .mmap = options.mmap});
+  auto loaded = LoadedModel::load(path, bench_model_options(options));
   if (!loaded) return loaded.error();
   LoadedModel& model = *loaded.value();
   if (n_positions + 1 > model.n_ctx())

@@ -11,6 +11,7 @@
 #include <string_view>
 #include <vector>
 
+#include "gengyun/engine.h"
 #include "gengyun/kv_cache_type.h"
 #include "gengyun/result.h"
 #include "gguf/gguf.h"
@@ -99,8 +100,14 @@ uint64_t weight_bytes_per_token(const gguf::File& file);
 /// Human-readable progress ("prefill 2/3"), may be empty.
 using BenchProgress = std::function<void(std::string_view stage)>;
 
-/// Loads the model at `path` through the seam (LoadedModel: its batching engine, prefix cache
-/// off, a step of n_prompt tokens), warms it up (one token, so its pages are in memory), then
+/// How run_bench loads its model: options' threads, KV cache type and mmap, the prefix cache
+/// off (every prompt is computed), one sequence or `parallel`, and engine steps of ModelOptions'
+/// default max_batch_tokens as serve runs them (the parallel streams are admitted and batched
+/// as a server would), or of n_prompt tokens when that is more (a prompt is one step).
+ModelOptions bench_model_options(const BenchOptions& options);
+
+/// Loads the model at `path` through the seam (LoadedModel: its batching engine, with
+/// bench_model_options), warms it up (one token, so its pages are in memory), then
 /// runs `repeats` requests one after another: n_prompt random token ids (fixed seed, uniform
 /// over the vocabulary; the prompt is one engine step) and n_gen + 1 greedy tokens, end of
 /// generation ignored. Prefill speed: n_prompt over the time to the first token; decode speed:
@@ -111,7 +118,7 @@ using BenchProgress = std::function<void(std::string_view stage)>;
 /// usd_per_hour < 0, n_threads outside [0, kernels::kMaxThreads], bandwidth options that
 /// measure_read_bandwidth refuses, n_prompt + n_gen beyond the model's context length, those of
 /// gguf::File::open, LoadedModel::load and measure_read_bandwidth. Memory: the model's KV cache
-/// (a quarter of the available memory at most), activations of n_prompt tokens,
+/// (a quarter of the available memory at most), activations of a step's tokens,
 /// bandwidth_bytes.
 Result<BenchResult> run_bench(const std::string& path, const BenchOptions& options,
                               const BenchProgress& progress = {});

@@ -175,6 +175,27 @@ TEST(BenchRun, MmapKeepsTheWeightsInTheFileMapping) {
   EXPECT_NE(bench_result_text(result.value()).find("weights in mapped memory"), std::string::npos);
 }
 
+// The parallel streams run in steps as serve's (its default budget), not in steps of the prompt
+// length: 16 streams of 16-token prompts in steps of 16 tokens were admitted one per step or
+// two and never decoded 16 at once.
+TEST(BenchRun, ModelStepsAsServesAndHoldAPromptInOne) {
+  BenchOptions o = quick_options();
+  o.parallel = 16;
+  o.mmap = true;
+  ModelOptions m = bench_model_options(o);
+  EXPECT_EQ(m.max_batch_tokens, 512);
+  EXPECT_EQ(m.max_batch_tokens, ModelOptions{}.max_batch_tokens);
+  EXPECT_EQ(m.max_seqs, 16);
+  EXPECT_EQ(m.n_threads, 2);
+  EXPECT_FALSE(m.prefix_cache);
+  EXPECT_TRUE(m.mmap);
+  o.n_prompt = 2000;
+  o.parallel = 0;
+  m = bench_model_options(o);
+  EXPECT_EQ(m.max_batch_tokens, 2000);
+  EXPECT_EQ(m.max_seqs, 1);
+}
+
 TEST(BenchCost, UsdPerMillionTokens) {
   // 1.8 USD an hour at 500 tokens/s: 1.8 USD per 1.8 million tokens.
   EXPECT_DOUBLE_EQ(usd_per_million_tokens(1.8, 500), 1.0);
