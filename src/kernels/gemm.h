@@ -66,9 +66,13 @@ namespace amx {
 /// than 16 tokens run those); run them only where amx_int8_usable() (amx.h) and the CPU has
 /// AVX512-VBMI.
 const GemmKernels* gemm_kernels(uint32_t type_id);
-/// As avx512::gemm_kernels_groups16, with tiles (Q8_0, Q4_0, Q5_0: the weights as the tiles'
-/// B operand, read from the layout without a per-row transpose; docs/kernels.md).
+/// As avx512::gemm_kernels_groups16, with tiles (Q8_0, Q4_0, Q5_0: in calls of at most
+/// kMaxTokensWeightsAsB tokens the weights as the tiles' B operand, read from the layout without
+/// a per-row transpose, in longer calls as the A operand; docs/kernels.md).
 const GemmKernels* gemm_kernels_groups16(uint32_t type_id);
+/// Tokens of a call up to which gemm_kernels_groups16 takes Q8_0 / Q4_0 / Q5_0 rows as the B
+/// operand (measured: bench/RESULTS.md, "Weights as B or as A").
+inline constexpr int64_t kMaxTokensWeightsAsB = 128;
 /// gemm_kernels_groups16's kernels of Q8_0, Q4_0 and Q5_0 with every tile instruction computed
 /// by plain code instead (slow, no AMX needed; the CPU needs kAvx512 and AVX512-VBMI), null for
 /// other types: for tests of those kernels' operands and f32 steps on CPUs without AMX.

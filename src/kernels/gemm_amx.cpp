@@ -140,6 +140,22 @@ void pack_group(const GemmProblem& p, int64_t row0, int rows_in_group, AmxScratc
     const uint8_t* x[kRows];
     for (int r = 0; r < kRows; ++r)
       x[r] = p.w + static_cast<size_t>(row0 + std::min(r, rows_in_group - 1)) * p.w_row_bytes;
+    if constexpr (kLayoutOf<Type> != WeightLayout::kGgml) {
+      // Rows in kBlockGroups16: their blocks as Type::for_each_block gives them (unsigned
+      // quants in element order), packed less the offset, as signed_quants gives them.
+      const __m256i offset = _mm256_set1_epi8(static_cast<char>(Type::kOffset));
+      for (int r = 0; r < kRows; ++r) {
+        const bool real = r < rows_in_group;
+        Type::for_each_block(x[r], k, [&](int64_t j, __m256i q, float d, float m) {
+          const int64_t pos = block_position(j, static_cast<int64_t>(n_sub));
+          _mm256_store_si256(reinterpret_cast<__m256i*>(out + 512 * pos + 32 * r),
+                             _mm256_sub_epi8(q, offset));
+          scale[kRows * pos + r] = real ? d : 0.0f;
+          if constexpr (Type::kMin) min[kRows * pos + r] = real ? m : 0.0f;
+        });
+      }
+      return;
+    }
     for (size_t j = 0; j < n_sub; ++j) {
       const int64_t pos = block_position(static_cast<int64_t>(j), static_cast<int64_t>(n_sub));
       for (int r = 0; r < kRows; ++r) {
@@ -745,7 +761,10 @@ constexpr size_t kTokenBudget = 256 * 1024;
 // even (Q8_0 1.4..1.6x, K-quants 1.0..1.06x), at 32 ahead for every type (1.1..1.7x).
 constexpr int64_t kMinTileTokens = 16;
 
-// Rows in kBlockGroups16 of a 32-element type go to the tiles as B (pack_group_b).
+// Rows in kBlockGroups16 of a 32-element type go to the tiles as B (pack_group_b) in calls of
+// at most kMaxTokensWeightsAsB tokens, as A (pack_group) in longer ones. Measured through the
+// model on Qwen2.5-0.5B Q8_0 and Q4_0 (Intel Xeon, AMX, 2 threads): as B 1.1-1.3x faster at 32
+// and 64 tokens, even at 128, 1.2x slower at 256 and 512 (bench/RESULTS.md).
 template <typename Type>
 constexpr bool kWeightsAsB = !kIsK<Type> && kLayoutOf<Type> == WeightLayout::kBlockGroups16;
 
@@ -759,12 +778,14 @@ void multiply(const GemmProblem& p, int64_t row_begin, int64_t row_end) {
     return vnni->multiply(p, row_begin, row_end);
   }
   thread_local AmxScratch scratch;
+  // (The emulated tiles serve the B path only: the A path's kernel runs hardware tiles.)
+  const bool as_b = kWeightsAsB<Type> && (!Tiles::kHardware || p.n_tokens <= kMaxTokensWeightsAsB);
   const int64_t k = p.n_in;
   // Every token's activation tile (token tile with kWeightsAsB), the last n_tokens % 16 rows
   // padded with zero rows.
   const int64_t n_tiles = (p.n_tokens + kTokens - 1) / kTokens;
-  const size_t tile_bytes = kWeightsAsB<Type> ? kTokenBlockBytes * static_cast<size_t>(k / 32)
-                                              : activation_tile_bytes<Type>(k);
+  const size_t tile_bytes =
+      as_b ? kTokenBlockBytes * static_cast<size_t>(k / 32) : activation_tile_bytes<Type>(k);
   uint8_t* tiles =
       AmxScratch::aligned(scratch.tile_storage, tile_bytes * static_cast<size_t>(n_tiles));
   for (int64_t i = 0; i < n_tiles; ++i) {
@@ -778,7 +799,7 @@ void multiply(const GemmProblem& p, int64_t row_begin, int64_t row_end) {
       rows = padded;
     }
     uint8_t* tile = tiles + tile_bytes * static_cast<size_t>(i);
-    if constexpr (kWeightsAsB<Type>)
+    if (as_b)
       build_token_tile<Type>(rows, p.row_bytes, k, tile);
     else
       build_activation_tile<Type>(rows, p.row_bytes, k, tile);
@@ -798,17 +819,19 @@ void multiply(const GemmProblem& p, int64_t row_begin, int64_t row_end) {
       const int64_t row0 = run0 + g * kRows;
       const int rows_in_group = static_cast<int>(std::min<int64_t>(kRows, run1 - row0));
       if constexpr (kWeightsAsB<Type>) {
-        // The rows of the next group of this call, so that they come from cache (at 16 tokens
-        // 1.45-1.6x on Qwen2.5-0.5B's ffn_gate / ffn_up shape, weights from DRAM).
-        const auto row_at = [&](int64_t row) {
-          return p.w + static_cast<size_t>(row) * p.w_row_bytes;
-        };
-        pack_group_b<typename Type::Weights>(p, row0, rows_in_group, packs + g * group_bytes,
-                                             row_at(std::min(row_end, row0 + kRows)),
-                                             row_at(std::min(row_end, row0 + 2 * kRows)));
-      } else {
-        pack_group<Type>(p, row0, rows_in_group, scratch, packs + g * group_bytes);
+        if (as_b) {
+          // The rows of the next group of this call, so that they come from cache (at 16 tokens
+          // 1.45-1.6x on Qwen2.5-0.5B's ffn_gate / ffn_up shape, weights from DRAM).
+          const auto row_at = [&](int64_t row) {
+            return p.w + static_cast<size_t>(row) * p.w_row_bytes;
+          };
+          pack_group_b<typename Type::Weights>(p, row0, rows_in_group, packs + g * group_bytes,
+                                               row_at(std::min(row_end, row0 + kRows)),
+                                               row_at(std::min(row_end, row0 + 2 * kRows)));
+          continue;
+        }
       }
+      pack_group<Type>(p, row0, rows_in_group, scratch, packs + g * group_bytes);
     }
     for (int64_t c0 = 0; c0 < n_tiles; c0 += tiles_per_chunk) {
       const int64_t c1 = std::min(n_tiles, c0 + tiles_per_chunk);
@@ -821,7 +844,7 @@ void multiply(const GemmProblem& p, int64_t row_begin, int64_t row_end) {
           const uint8_t* pack = packs + g * group_bytes;
           const uint8_t* tile = tiles + tile_bytes * static_cast<size_t>(i);
           float* y = p.y + kTokens * i * p.y_stride + row0;
-          if constexpr (kWeightsAsB<Type>)
+          if (as_b)
             groups16_kernel<Tiles>(pack, k, tile, y, p.y_stride, n, mask);
           else
             block_kernel<Type>(pack, k, tile, y, p.y_stride, n, mask);

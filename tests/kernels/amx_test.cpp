@@ -100,6 +100,10 @@ const GgmlType kGroups16Types[] = {GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q5_
 const int64_t kGroups16Lengths[] = {32, 96, 512, 32 * 37};
 const int64_t kGroups16Rows[] = {5, 16, 37, 50};
 const int64_t kGroups16Tokens[] = {16, 17, 23, 40};
+// On the hardware also calls past amx::kMaxTokensWeightsAsB, whose rows go to the tiles as the A
+// operand: the last call as B, and two as A (with a padded tail).
+const int64_t kGroups16HardwareTokens[] = {
+    16, 17, 23, 40, amx::kMaxTokensWeightsAsB, amx::kMaxTokensWeightsAsB + 1, 150};
 
 TEST(Amx, Groups16TileProductsAreBitIdenticalToTheAvx512Level) {
   if (cpu_simd_level() < SimdLevel::kAmx) GTEST_SKIP() << kNoAmx;
@@ -111,7 +115,7 @@ TEST(Amx, Groups16TileProductsAreBitIdenticalToTheAvx512Level) {
       for (int64_t n_out : kGroups16Rows) {
         auto w = test::random_weights(type, n_in, n_out, rng);
         to_layout(type, WeightLayout::kBlockGroups16, w.data(), n_in, n_out);
-        for (int64_t n_tokens : kGroups16Tokens) {
+        for (int64_t n_tokens : kGroups16HardwareTokens) {
           std::vector<float> x(static_cast<size_t>(n_tokens * n_in));
           for (auto& v : x) v = value(rng);
           for (int threads : {1, 2}) {
