@@ -781,7 +781,7 @@ void multiply(const GemmProblem& p, int64_t row_begin, int64_t row_end) {
   // (The emulated tiles serve the B path only: the A path's kernel runs hardware tiles.)
   const bool as_b = kWeightsAsB<Type> && (!Tiles::kHardware || p.n_tokens <= kMaxTokensWeightsAsB);
   const int64_t k = p.n_in;
-  // Every token's activation tile (token tile with kWeightsAsB), the last n_tokens % 16 rows
+  // Every token's activation tile (token tile when as_b), the last n_tokens % 16 rows
   // padded with zero rows.
   const int64_t n_tiles = (p.n_tokens + kTokens - 1) / kTokens;
   const size_t tile_bytes =
