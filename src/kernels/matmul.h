@@ -20,8 +20,8 @@ float dot_f32(const float* a, const float* b, int64_t n);
 /// (TypeKernels::activation_type: Q8_0 / Q8_1 / Q8_K blocks for quantized weights, f16 / bf16
 /// for F16 / BF16, unchanged for F32) once per call. Output rows are split across `pool`.
 /// One token (decode): the rows go in pieces of about 128 KiB (at least one per thread) that
-/// the threads claim as they finish the last (ThreadPool::parallel_for_pieces), each streamed
-/// once through the type's vec_dot. Several
+/// the threads claim as they finish the last, their own contiguous share first
+/// (ThreadPool::parallel_for_pieces), each streamed once through the type's vec_dot. Several
 /// tokens: from GemmKernels::min_tokens on (4 to 16, by level and type), types with batched
 /// kernels at the active SIMD level (gemm.h) decode each group of 16 rows once and multiply
 /// it with every token; otherwise a tile of rows is dotted with every token before the next

@@ -162,10 +162,22 @@ void ThreadPool::parallel_for_pieces(int64_t n, int64_t grain,
     fn(0, n);
     return;
   }
-  std::atomic<int64_t> next{0};
-  parallel_for(std::min<int64_t>(n_threads_, pieces), [&](int64_t, int64_t) {
-    for (int64_t piece; (piece = next.fetch_add(1, std::memory_order_relaxed)) < pieces;)
-      fn(piece * grain, std::min(n, (piece + 1) * grain));
+  // Share c: pieces [first(c), first(c + 1)), claimed in order through next[c].next (a cache
+  // line each: the threads claim their own shares without sharing a line).
+  struct alignas(64) Counter {
+    std::atomic<int64_t> next;
+  };
+  const int64_t shares = std::min<int64_t>(n_threads_, pieces);
+  const auto first = [&](int64_t c) { return c * pieces / shares; };
+  std::vector<Counter> counters(static_cast<size_t>(shares));
+  for (int64_t c = 0; c < shares; ++c) counters[static_cast<size_t>(c)].next.store(first(c));
+  parallel_for(shares, [&](int64_t own, int64_t) {
+    for (int64_t i = 0; i < shares; ++i) {
+      const int64_t c = (own + i) % shares;
+      std::atomic<int64_t>& next = counters[static_cast<size_t>(c)].next;
+      for (int64_t piece; (piece = next.fetch_add(1, std::memory_order_relaxed)) < first(c + 1);)
+        fn(piece * grain, std::min(n, (piece + 1) * grain));
+    }
   });
 }
 

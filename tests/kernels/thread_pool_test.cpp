@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <mutex>
 #include <stdexcept>
 #include <thread>
 #include <vector>
@@ -128,7 +129,9 @@ TEST(ThreadPool, PiecesCoverEveryIndexOnceInPiecesOfTheGrain) {
         const int64_t want = n == 0 ? 0 : (n + g - 1) / g;
         EXPECT_EQ(pieces.load(), threads == 1 && n > 0 ? 1 : want)
             << "n=" << n << " grain=" << grain;
-        if (threads == 1 || want <= 1) EXPECT_EQ(off_caller.load(), 0);
+        if (threads == 1 || want <= 1) {
+          EXPECT_EQ(off_caller.load(), 0);
+        }
       }
   }
 }
@@ -150,6 +153,29 @@ TEST(ThreadPool, PiecesGoToTheThreadsThatAreFree) {
     }
   });
   EXPECT_EQ(claimed_while_slow.load(), 99);
+}
+
+// Each thread runs its own contiguous share of the pieces in order first, then what is left of
+// the others': with the first piece held until every other one is claimed, the other thread
+// runs its share (50..99) and then the held thread's rest (1..49), both in order.
+TEST(ThreadPool, PiecesRunTheirOwnShareInOrderFirst) {
+  ThreadPool pool(2);
+  std::atomic<int> started{0};
+  std::mutex mutex;
+  std::vector<int64_t> other;
+  pool.parallel_for_pieces(100, 1, [&](int64_t begin, int64_t) {
+    ++started;
+    if (begin == 0) {
+      while (started.load() < 100) std::this_thread::yield();
+    } else {
+      std::lock_guard lock(mutex);
+      other.push_back(begin);
+    }
+  });
+  std::vector<int64_t> want;
+  for (int64_t i = 50; i < 100; ++i) want.push_back(i);
+  for (int64_t i = 1; i < 50; ++i) want.push_back(i);
+  EXPECT_EQ(other, want);
 }
 
 TEST(ThreadPool, PhysicalCoreCountIsPlausible) {
