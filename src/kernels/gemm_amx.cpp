@@ -749,10 +749,13 @@ void block_kernel(const uint8_t* pack, int64_t k, const uint8_t* tile, float* y,
     legacy_kernel<Type>(pack, k, tile, y, y_stride, n_valid, store_mask);
 }
 
-// Bytes of packed weights decoded before the tokens are run over them, and of activation rows
-// run over them at a time: together they stay in L2.
+// Bytes of packed weights decoded before the tokens are run over them (in L2), and of activation
+// tiles run over them at a time: one or two, so that they stay in L1 while every group of the
+// run meets them. Measured on the AMX machine (bench/RESULTS.md, "The token tiles' budget"):
+// 32 KiB against 256 KiB, 512-token prefill of Qwen2.5-0.5B +16-23% for Q8_0, Q4_0, Q4_K_M and
+// Q6_K; 16 and 64 KiB slower than 32.
 constexpr size_t kPackBudget = 512 * 1024;
-constexpr size_t kTokenBudget = 256 * 1024;
+constexpr size_t kTokenBudget = 32 * 1024;
 
 // Below this many tokens a call runs the VNNI kernels (same rows, same bits): a tile of 16
 // tokens costs about as much as 16 whatever it holds, and the weights are decoded for it all
