@@ -101,14 +101,15 @@ std::string bench_result_text(const BenchResult& r) {
                 "model      %s (%s)\n"
                 "cpu        %s; threads: %d; kernels: %s; KV cache: %s\n"
                 "load       %8.2f s  (weights in %s memory, warm-up token included)\n"
-                "prefill    %8.2f tokens/s  (%d tokens in one batch, median of %d)\n"
-                "decode     %8.2f tokens/s  (%d tokens, median of %d)\n"
+                "prefill    %8.2f tokens/s  (%d token%s in one batch, median of %d)\n"
+                "decode     %8.2f tokens/s  (%d token%s, median of %d)\n"
                 "weights    %8.1f MB read per decoded token\n"
                 "bandwidth  %8.2f GB/s read by the same threads\n"
                 "decode uses %.1f%% of the read bandwidth\n",
                 r.model.c_str(), r.arch.c_str(), r.cpu_model.c_str(), r.threads, r.kernels.c_str(), r.kv_cache_type.c_str(), r.load_seconds,
                 r.weights_memory.c_str(), r.prefill_tokens_per_s,
-                r.n_prompt, r.repeats, r.decode_tokens_per_s, r.n_gen, r.repeats,
+                r.n_prompt, r.n_prompt == 1 ? "" : "s", r.repeats, r.decode_tokens_per_s, r.n_gen,
+                r.n_gen == 1 ? "" : "s", r.repeats,
                 r.weight_bytes_per_token / 1e6, r.read_bandwidth_gb_per_s,
                 100 * r.decode_bandwidth_utilization);
   };
@@ -117,11 +118,18 @@ std::string bench_result_text(const BenchResult& r) {
   if (!r.serving) return out;
   const ServingResult& s = *r.serving;
   char line[512];
+  // "p50 X ms, p99 Y ms", or why there is none (one token a stream).
+  const auto inter_token = [](double p50, double p99) {
+    if (std::isnan(p50)) return std::string("n/a (one token a stream)");
+    char text[96];
+    std::snprintf(text, sizeof text, "p50 %.2f ms, p99 %.2f ms", p50, p99);
+    return std::string(text);
+  };
   std::snprintf(line, sizeof line,
                 "serving    %8.2f output tokens/s  (%d streams of %d + %d tokens, %.1f s)\n"
-                "TTFT       p50 %.1f ms, p99 %.1f ms; inter-token p50 %.2f ms, p99 %.2f ms\n",
+                "TTFT       p50 %.1f ms, p99 %.1f ms; inter-token %s\n",
                 s.output_tokens_per_s, s.parallel, r.n_prompt, r.n_gen, s.seconds, s.ttft_p50_ms,
-                s.ttft_p99_ms, s.itl_p50_ms, s.itl_p99_ms);
+                s.ttft_p99_ms, inter_token(s.itl_p50_ms, s.itl_p99_ms).c_str());
   out += line;
   if (s.usd_per_hour > 0) {
     std::snprintf(line, sizeof line, "cost       %.4f USD per million output tokens at %.4g USD/hour\n",
@@ -132,10 +140,10 @@ std::string bench_result_text(const BenchResult& r) {
     const ServingResult& l = *r.lora_serving;
     std::snprintf(line, sizeof line,
                   "LoRA       %8.2f output tokens/s  (the same streams over %d adapters: %.2fx the "
-                  "base alone; TTFT p50 %.1f ms, inter-token p50 %.2f ms)\n",
+                  "base alone; TTFT p50 %.1f ms, inter-token %s)\n",
                   l.output_tokens_per_s, r.n_adapters,
                   s.output_tokens_per_s > 0 ? l.output_tokens_per_s / s.output_tokens_per_s : 0.0,
-                  l.ttft_p50_ms, l.itl_p50_ms);
+                  l.ttft_p50_ms, inter_token(l.itl_p50_ms, l.itl_p99_ms).c_str());
     out += line;
   }
   return out;

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <condition_variable>
+#include <limits>
 #include <memory>
 #include <mutex>
 #include <random>
@@ -146,8 +147,10 @@ Result<ServingResult> run_serving(const std::vector<LoadedModel*>& models, const
   out.output_tokens_per_s = static_cast<double>(out.output_tokens) / out.seconds;
   out.ttft_p50_ms = percentile(ttft_ms, 50);
   out.ttft_p99_ms = percentile(ttft_ms, 99);
-  out.itl_p50_ms = percentile(itl_ms, 50);
-  out.itl_p99_ms = percentile(itl_ms, 99);
+  // No stream gave a second token (n_gen 1): no gap to measure.
+  const double no_gap = std::numeric_limits<double>::quiet_NaN();
+  out.itl_p50_ms = itl_ms.empty() ? no_gap : percentile(itl_ms, 50);
+  out.itl_p99_ms = itl_ms.empty() ? no_gap : percentile(itl_ms, 99);
   out.usd_per_hour = o.usd_per_hour;
   out.usd_per_million_output_tokens = usd_per_million_tokens(o.usd_per_hour, out.output_tokens_per_s);
   return out;

@@ -47,7 +47,8 @@ struct ServingResult {
   double seconds = 0;                ///< from the first submission to the last stream's end
   double output_tokens_per_s = 0;    ///< output_tokens / seconds
   double ttft_p50_ms = 0, ttft_p99_ms = 0;  ///< submission to a stream's first token
-  double itl_p50_ms = 0, itl_p99_ms = 0;    ///< between consecutive tokens of a stream
+  /// Between consecutive tokens of a stream; NaN when no stream gave two tokens (n_gen 1).
+  double itl_p50_ms = 0, itl_p99_ms = 0;
   double usd_per_hour = 0;                  ///< as given; 0: no cost computed
   double usd_per_million_output_tokens = 0;  ///< usd_per_million_tokens(usd_per_hour, ...)
 };

@@ -227,6 +227,30 @@ TEST(BenchRun, ParallelStreamsThroughTheEngineAndTheirCost) {
   EXPECT_NE(bench_result_text(result.value()).find("USD per million output tokens"), std::string::npos);
 }
 
+// One generated token a stream leaves no gap between tokens: the inter-token latency is NaN
+// (null in JSON, n/a in the text), not 0 ms.
+TEST(BenchRun, OneTokenAStreamHasNoInterTokenLatency) {
+  REQUIRE_TESTDATA();
+  BenchOptions o = quick_options();
+  o.repeats = 1;
+  o.parallel = 2;
+  o.n_gen = 1;
+  o.n_prompt = 1;
+  auto result = run_bench(testdata_path("models/qwen2-tiny-q8_0.gguf"), o);
+  ASSERT_TRUE(result.ok()) << result.error().message;
+  ASSERT_TRUE(result->serving);
+  EXPECT_EQ(result->serving->output_tokens, 2);
+  EXPECT_TRUE(std::isnan(result->serving->itl_p50_ms));
+  EXPECT_TRUE(std::isnan(result->serving->itl_p99_ms));
+  const nlohmann::json j = nlohmann::json::parse(bench_result_json(result.value()));
+  EXPECT_TRUE(j["itl_p50_ms"].is_null());
+  EXPECT_TRUE(j["itl_p99_ms"].is_null());
+  const std::string text = bench_result_text(result.value());
+  EXPECT_NE(text.find("inter-token n/a (one token a stream)"), std::string::npos) << text;
+  EXPECT_NE(text.find("(1 token in one batch"), std::string::npos) << text;
+  EXPECT_NE(text.find("(1 token, median of 1)"), std::string::npos) << text;
+}
+
 // The same streams again over two LoRA adapters of the model (functional check only: tokens
 // and report fields, no speed asserted); adapters need parallel streams and must load.
 TEST(BenchRun, LoraStreamsSpreadOverAdapters) {
