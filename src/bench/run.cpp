@@ -70,9 +70,10 @@ EngineRequest greedy_request(std::vector<int32_t> prompt, int max_tokens) {
   return r;
 }
 
-/// The p-th percentile (nearest rank) of `v`, in the units of v; 0 when empty.
+/// The p-th percentile (nearest rank) of `v`, in the units of v; NaN when empty (no sample: a
+/// stream that gave one token has no inter-token gap).
 double percentile(std::vector<double> v, double p) {
-  if (v.empty()) return 0;
+  if (v.empty()) return std::numeric_limits<double>::quiet_NaN();
   std::sort(v.begin(), v.end());
   const size_t rank = static_cast<size_t>(std::ceil(p / 100 * static_cast<double>(v.size())));
   return v[std::clamp<size_t>(rank, 1, v.size()) - 1];
@@ -147,10 +148,8 @@ Result<ServingResult> run_serving(const std::vector<LoadedModel*>& models, const
   out.output_tokens_per_s = static_cast<double>(out.output_tokens) / out.seconds;
   out.ttft_p50_ms = percentile(ttft_ms, 50);
   out.ttft_p99_ms = percentile(ttft_ms, 99);
-  // No stream gave a second token (n_gen 1): no gap to measure.
-  const double no_gap = std::numeric_limits<double>::quiet_NaN();
-  out.itl_p50_ms = itl_ms.empty() ? no_gap : percentile(itl_ms, 50);
-  out.itl_p99_ms = itl_ms.empty() ? no_gap : percentile(itl_ms, 99);
+  out.itl_p50_ms = percentile(itl_ms, 50);
+  out.itl_p99_ms = percentile(itl_ms, 99);
   out.usd_per_hour = o.usd_per_hour;
   out.usd_per_million_output_tokens = usd_per_million_tokens(o.usd_per_hour, out.output_tokens_per_s);
   return out;
