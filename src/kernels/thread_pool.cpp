@@ -162,7 +162,7 @@ void ThreadPool::parallel_for_pieces(int64_t n, int64_t grain,
     fn(0, n);
     return;
   }
-  // Share c: pieces [first(c), first(c + 1)), claimed in order through next[c].next (a cache
+  // Share c: pieces [first(c), first(c + 1)), claimed in order through counters[c] (a cache
   // line each: the threads claim their own shares without sharing a line).
   struct alignas(64) Counter {
     std::atomic<int64_t> next;
