@@ -353,12 +353,15 @@ TEST_F(ReasoningServerTest, ToolChoiceRequiredAndNamedAreCalls) {
     EXPECT_EQ(finish, "tool_calls");
     EXPECT_EQ(streamed_text(sse), "");
     // The grammar holds the call, so its arguments stream as the model writes them: the first
-    // delta is OpenAI's opening one, then pieces with only the index and arguments.
+    // delta is OpenAI's opening one, then pieces with only the index and arguments. How many
+    // pieces reach the wire depends on how fast this client reads (the engine merges the steps
+    // a reader has not taken into one event: RequestStream), so only one is certain here;
+    // ChatAnswer's tests count the pieces of a text fed byte by byte.
     std::vector<json> deltas;
     for (const json& e : sse.events)
       if (!e["choices"].empty() && e["choices"][0]["delta"].contains("tool_calls"))
         deltas.push_back(e["choices"][0]["delta"]["tool_calls"][0]);
-    ASSERT_GE(deltas.size(), 3u) << r->body;
+    ASSERT_GE(deltas.size(), 2u) << r->body;
     ASSERT_TRUE(deltas[0].contains("id")) << deltas[0];
     EXPECT_TRUE(deltas[0]["id"].get<std::string>().starts_with("call_")) << deltas[0];
     deltas[0].erase("id");  // the streamed response's own id, not the one above
