@@ -222,13 +222,23 @@ void register_all() {
       kernels::SimdLevel::kScalar, kernels::SimdLevel::kAvx2, kernels::SimdLevel::kAvx512};
   for (GgmlType type : types) {
     for (kernels::WeightLayout layout :
-         {kernels::WeightLayout::kGgml, kernels::WeightLayout::kBlockGroups16}) {
-      if (!kernels::layout_supported(type, layout, 4864)) continue;
+         {kernels::WeightLayout::kGgml, kernels::WeightLayout::kBlockGroups16,
+          kernels::WeightLayout::kRowGroups16}) {
+      if (!kernels::layout_supported(type, layout, 4864, 896)) continue;
+      // kRowGroups16 has products of its own at kAmx only (below it matmul converts rows back).
+      const bool row_groups = layout == kernels::WeightLayout::kRowGroups16;
+      if (row_groups && kernels::cpu_simd_level() < kernels::SimdLevel::kAmx) continue;
+      const std::vector<kernels::SimdLevel> levels =
+          row_groups
+              ? std::vector<kernels::SimdLevel>{kernels::SimdLevel::kAmx}
+              : std::vector<kernels::SimdLevel>(std::begin(decode_levels), std::end(decode_levels));
       // Shapes whose rows the layout takes (Q4_K, Q6_K in kBlockGroups16: whole super-blocks).
-      auto fits = [&](int64_t n_in) { return kernels::layout_supported(type, layout, n_in); };
+      auto fits = [&](int64_t n_in) { return kernels::layout_supported(type, layout, n_in, 896); };
       const std::string name = std::string(gengyun::gguf::ggml_type_info(type).name) +
-                               (layout == kernels::WeightLayout::kGgml ? "" : "_groups16");
-      for (kernels::SimdLevel level : decode_levels) {
+                               (layout == kernels::WeightLayout::kGgml ? ""
+                                : row_groups                           ? "_row_groups16"
+                                                                       : "_groups16");
+      for (kernels::SimdLevel level : levels) {
         const std::string suffix = name + "/" + std::string(kernels::simd_level_name(level));
         // Qwen2.5-0.5B's ffn_down: 4864 inputs (a multiple of every block size), 896 outputs;
         // its attn_q, whose 0.5-1 MiB stay in L2: the kernel's own speed.
@@ -258,6 +268,7 @@ void register_all() {
             ->Unit(benchmark::kMillisecond);
       } else {
         for (kernels::SimdLevel level : {kernels::SimdLevel::kAvx512, kernels::SimdLevel::kAmx}) {
+          if (row_groups && level != kernels::SimdLevel::kAmx) continue;
           const std::string suffix = name + "/" + std::string(kernels::simd_level_name(level));
           benchmark::RegisterBenchmark(("Prefill512/4864x896/" + suffix).c_str(), run,
                                        Matmul{type, 4864, 896, 512, layout}, level, 1)
@@ -288,9 +299,11 @@ void register_all() {
         }
       }
       // The same at the AVX2 level (machines without AVX-512), whatever the CPU has above it.
-      benchmark::RegisterBenchmark(("Prefill512/4864x896/" + name + "/avx2").c_str(), run,
-                                   Matmul{type, 4864, 896, 512, layout}, kernels::SimdLevel::kAvx2, 1)
-          ->Unit(benchmark::kMillisecond);
+      if (!row_groups)
+        benchmark::RegisterBenchmark(("Prefill512/4864x896/" + name + "/avx2").c_str(), run,
+                                     Matmul{type, 4864, 896, 512, layout},
+                                     kernels::SimdLevel::kAvx2, 1)
+            ->Unit(benchmark::kMillisecond);
     }
   }
   for (int threads : {1, 2})

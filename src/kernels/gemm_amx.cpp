@@ -11,7 +11,8 @@
 // lanes) at a time; the outputs are transposed to y's token-major rows at the end. Q8_0, Q4_0
 // and Q5_0 rows in WeightLayout::kBlockGroups16 swap the operands instead (weights as B, read
 // out of the layout with one 16 x 16 dword transpose per word of 16 blocks of 16 rows; tokens
-// as A; C token-major): "rows in kBlockGroups16" below.
+// as A; C token-major): "rows in kBlockGroups16" below; Q8_0 rows in WeightLayout::kRowGroups16
+// are B tiles as they lie (multiply_row_groups16).
 //  - 32-element block types: weights decoded to signed bytes (the quants less the format's
 //    offset: Q4_0 8, Q5_0 16), so tdpbssd gives each block's sum I_j = sum (q - o) a directly,
 //    the integer the VNNI kernels form from unsigned q and -o * (activation block sum). One
@@ -685,15 +686,35 @@ void build_token_tile(const uint8_t* rows, size_t row_bytes, int64_t k, uint8_t*
   }
 }
 
-// One group's pack (pack_group_b) against one token tile: legacy_kernel with A and B swapped.
-template <typename Tiles>
-void groups16_kernel(const uint8_t* pack, int64_t k, const uint8_t* tile, float* y,
-                     int64_t y_stride, int n_valid, __mmask16 store_mask) {
+// Where the weights-as-B kernel finds a block's B tile (8 x 64 bytes) and its 16 rows' scales:
+// the pack of pack_group_b (scales f32 after the tiles) ...
+struct PackedB {
+  const uint8_t* pack;
+  int64_t n_blocks;
+  const uint8_t* b(int64_t pos) const { return pack + 512 * pos; }
+  __m512 d_w(int64_t pos) const {
+    return _mm512_load_ps(reinterpret_cast<const float*>(pack + 512 * n_blocks) + kRows * pos);
+  }
+};
+// ... or a group of rows in WeightLayout::kRowGroups16 as it is (scales f16 before the tiles).
+struct RowGroupB {
+  const uint8_t* group;
+  int64_t n_blocks;
+  const uint8_t* b(int64_t pos) const { return group + 32 * n_blocks + 512 * pos; }
+  __m512 d_w(int64_t pos) const {
+    return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(group + 32 * pos)));
+  }
+};
+
+// 16 weight rows as B (a PackedB or RowGroupB: blocks in block_position order) against one
+// token tile: legacy_kernel with A and B swapped.
+template <typename Tiles, typename Weights>
+void groups16_kernel(const Weights& w, const uint8_t* tile, float* y, int64_t y_stride, int n_valid,
+                     __mmask16 store_mask) {
   memory_barrier();
-  const int64_t n_blocks = k / 32;
-  const auto* scale = reinterpret_cast<const float*>(pack + kRows * k);
+  const int64_t n_blocks = w.n_blocks;
   auto a_of = [&](int64_t pos) { return tile + kTokenBlockBytes * pos; };
-  auto b_of = [&](int64_t pos) { return pack + 512 * pos; };
+  auto b_of = [&](int64_t pos) { return w.b(pos); };
   alignas(64) int32_t c[2][4][kTokens * kRows];
   __m512 partial[16][kTokens];
   __m512 acc[kTokens];
@@ -720,7 +741,7 @@ void groups16_kernel(const uint8_t* pack, int64_t k, const uint8_t* tile, float*
       const int64_t q = pos + i;
       while (q == part_end) next_part();
       const auto* d_a = reinterpret_cast<const float*>(a_of(q) + kTokens * 32);
-      const __m512 d_w = _mm512_load_ps(scale + kRows * q);
+      const __m512 d_w = w.d_w(q);
       const int32_t* sums = c[buffer][i];
 #pragma GCC unroll 16
       for (int t = 0; t < kTokens; ++t)
@@ -771,6 +792,30 @@ constexpr int64_t kMinTileTokens = 16;
 template <typename Type>
 constexpr bool kWeightsAsB = !kIsK<Type> && kLayoutOf<Type> == WeightLayout::kBlockGroups16;
 
+// Every token's tile of tile_bytes (build(rows, tile) from the 16 GEMM activation rows at rows,
+// p.row_bytes apart), the last n_tokens % 16 rows padded with zero rows, one after another in
+// the thread's scratch.
+template <typename BuildFn>
+const uint8_t* build_tiles(const GemmProblem& p, size_t tile_bytes, AmxScratch& scratch,
+                           BuildFn build) {
+  const int64_t n_tiles = (p.n_tokens + kTokens - 1) / kTokens;
+  uint8_t* tiles =
+      AmxScratch::aligned(scratch.tile_storage, tile_bytes * static_cast<size_t>(n_tiles));
+  for (int64_t i = 0; i < n_tiles; ++i) {
+    const uint8_t* rows = p.rows + static_cast<size_t>(kTokens * i) * p.row_bytes;
+    const int64_t n = std::min<int64_t>(kTokens, p.n_tokens - kTokens * i);
+    if (n < kTokens) {
+      uint8_t* padded = AmxScratch::aligned(scratch.tail_storage, p.row_bytes * kTokens);
+      const size_t used = p.row_bytes * static_cast<size_t>(n);
+      std::memcpy(padded, rows, used);
+      std::memset(padded + used, 0, p.row_bytes * kTokens - used);
+      rows = padded;
+    }
+    build(rows, tiles + tile_bytes * static_cast<size_t>(i));
+  }
+  return tiles;
+}
+
 template <typename Type, gguf::GgmlType kType, typename Tiles = HardwareTiles>
 void multiply(const GemmProblem& p, int64_t row_begin, int64_t row_end) {
   if (p.n_tokens < kMinTileTokens) {
@@ -784,29 +829,17 @@ void multiply(const GemmProblem& p, int64_t row_begin, int64_t row_end) {
   // (The emulated tiles serve the B path only: the A path's kernel runs hardware tiles.)
   const bool as_b = kWeightsAsB<Type> && (!Tiles::kHardware || p.n_tokens <= kMaxTokensWeightsAsB);
   const int64_t k = p.n_in;
-  // Every token's activation tile (token tile when as_b), the last n_tokens % 16 rows
-  // padded with zero rows.
+  // Every token's activation tile (token tile when as_b).
   const int64_t n_tiles = (p.n_tokens + kTokens - 1) / kTokens;
   const size_t tile_bytes =
       as_b ? kTokenBlockBytes * static_cast<size_t>(k / 32) : activation_tile_bytes<Type>(k);
-  uint8_t* tiles =
-      AmxScratch::aligned(scratch.tile_storage, tile_bytes * static_cast<size_t>(n_tiles));
-  for (int64_t i = 0; i < n_tiles; ++i) {
-    const uint8_t* rows = p.rows + static_cast<size_t>(kTokens * i) * p.row_bytes;
-    const int64_t n = std::min<int64_t>(kTokens, p.n_tokens - kTokens * i);
-    if (n < kTokens) {
-      uint8_t* padded = AmxScratch::aligned(scratch.tail_storage, p.row_bytes * kTokens);
-      const size_t used = p.row_bytes * static_cast<size_t>(n);
-      std::memcpy(padded, rows, used);
-      std::memset(padded + used, 0, p.row_bytes * kTokens - used);
-      rows = padded;
-    }
-    uint8_t* tile = tiles + tile_bytes * static_cast<size_t>(i);
-    if (as_b)
-      build_token_tile<Type>(rows, p.row_bytes, k, tile);
-    else
-      build_activation_tile<Type>(rows, p.row_bytes, k, tile);
-  }
+  const uint8_t* tiles =
+      build_tiles(p, tile_bytes, scratch, [&](const uint8_t* rows, uint8_t* tile) {
+        if (as_b)
+          build_token_tile<Type>(rows, p.row_bytes, k, tile);
+        else
+          build_activation_tile<Type>(rows, p.row_bytes, k, tile);
+      });
   const size_t group_bytes = group_pack_bytes<Type>(k);
   const int64_t groups_per_run =
       std::max<int64_t>(1, static_cast<int64_t>(kPackBudget / group_bytes));
@@ -848,7 +881,7 @@ void multiply(const GemmProblem& p, int64_t row_begin, int64_t row_end) {
           const uint8_t* tile = tiles + tile_bytes * static_cast<size_t>(i);
           float* y = p.y + kTokens * i * p.y_stride + row0;
           if (as_b)
-            groups16_kernel<Tiles>(pack, k, tile, y, p.y_stride, n, mask);
+            groups16_kernel<Tiles>(PackedB{pack, k / 32}, tile, y, p.y_stride, n, mask);
           else
             block_kernel<Type>(pack, k, tile, y, p.y_stride, n, mask);
         }
@@ -860,6 +893,49 @@ void multiply(const GemmProblem& p, int64_t row_begin, int64_t row_end) {
 
 template <typename Type, gguf::GgmlType kType, typename Tiles = HardwareTiles>
 constexpr GemmKernels kernels_of{row_bytes<Type>, prepare<Type>, multiply<Type, kType, Tiles>};
+
+// Q8_0 rows in WeightLayout::kRowGroups16: each group's blocks are B tiles as they lie, so the
+// tiles load the weights straight from the matrix (groups16_kernel on RowGroupB): no pack. Any
+// number of tokens (a last tile padded with zero rows). Runs of groups of up to kPackBudget
+// bytes meet the token tiles a chunk of kTokenBudget at a time, as multiply does.
+template <typename Tiles>
+void multiply_row_groups16(const GemmProblem& p, int64_t row_begin, int64_t row_end) {
+  using Type = LegacyType<Q8_0Weights>;
+  thread_local AmxScratch scratch;
+  const int64_t k = p.n_in;
+  const int64_t n_tiles = (p.n_tokens + kTokens - 1) / kTokens;
+  const size_t tile_bytes = kTokenBlockBytes * static_cast<size_t>(k / 32);
+  const uint8_t* tiles =
+      build_tiles(p, tile_bytes, scratch, [&](const uint8_t* rows, uint8_t* tile) {
+        build_token_tile<Type>(rows, p.row_bytes, k, tile);
+      });
+  const size_t group_bytes = kRows * p.w_row_bytes;
+  const int64_t run_rows =
+      kRows * std::max<int64_t>(1, static_cast<int64_t>(kPackBudget / group_bytes));
+  const int64_t tiles_per_chunk =
+      std::max<int64_t>(1, static_cast<int64_t>(kTokenBudget / tile_bytes));
+  if constexpr (Tiles::kHardware) _tile_loadconfig(&kLegacyConfig);
+  for (int64_t run0 = row_begin; run0 < row_end; run0 += run_rows) {
+    const int64_t run1 = std::min(row_end, run0 + run_rows);
+    for (int64_t c0 = 0; c0 < n_tiles; c0 += tiles_per_chunk) {
+      const int64_t c1 = std::min(n_tiles, c0 + tiles_per_chunk);
+      for (int64_t row0 = run0; row0 < run1; row0 += kRows) {
+        const RowGroupB w{p.w + static_cast<size_t>(row0) * p.w_row_bytes, k / 32};
+        for (int64_t i = c0; i < c1; ++i) {
+          const int n = static_cast<int>(std::min<int64_t>(kTokens, p.n_tokens - kTokens * i));
+          groups16_kernel<Tiles>(w, tiles + tile_bytes * static_cast<size_t>(i),
+                                 p.y + kTokens * i * p.y_stride + row0, p.y_stride, n, 0xFFFF);
+        }
+      }
+    }
+  }
+  if constexpr (Tiles::kHardware) _tile_release();
+}
+
+template <typename Tiles>
+constexpr GemmKernels row_groups16_kernels_of{row_bytes<LegacyType<Q8_0Weights>>,
+                                              prepare<LegacyType<Q8_0Weights>>,
+                                              multiply_row_groups16<Tiles>};
 
 }  // namespace
 
@@ -923,6 +999,18 @@ const GemmKernels* emulated_gemm_kernels_groups16(uint32_t type_id) {
     default:
       return nullptr;
   }
+}
+
+const GemmKernels* gemm_kernels_row_groups16(uint32_t type_id) {
+  return static_cast<gguf::GgmlType>(type_id) == gguf::GgmlType::Q8_0
+             ? &row_groups16_kernels_of<HardwareTiles>
+             : nullptr;
+}
+
+const GemmKernels* emulated_gemm_kernels_row_groups16(uint32_t type_id) {
+  return static_cast<gguf::GgmlType>(type_id) == gguf::GgmlType::Q8_0
+             ? &row_groups16_kernels_of<EmulatedTiles>
+             : nullptr;
 }
 
 }  // namespace gengyun::kernels::amx

@@ -89,30 +89,39 @@ void matmul(gguf::GgmlType w_type, WeightLayout w_layout, const void* w, int64_t
   constexpr int64_t kGroup = 16;
   // Decode and small batches: every token's activation row (acts, a_row_bytes apart) dotted
   // with the rows by `vec_dot`, a tile of rows at a time (one token: the whole range), so a
-  // tile's weights stay in L1 while every token meets them.
-  const int64_t tile_rows = std::max<int64_t>(1, kTileBytes / static_cast<int64_t>(w_row_bytes));
-  auto tiled = [&](VecDotFn vec_dot, const uint8_t* acts) {
+  // tile's weights stay in L1 while every token meets them. The rows go in units of `unit`
+  // (1, or kRowGroups16's groups of 16), which vec_dot takes whole.
+  auto tiled = [&](VecDotFn vec_dot, const uint8_t* acts, int64_t unit) {
+    const int64_t n_units = n_out / unit;
+    const int64_t unit_bytes = unit * static_cast<int64_t>(w_row_bytes);
+    const int64_t tile_units = std::max<int64_t>(1, kTileBytes / unit_bytes);
     auto rows = [&, vec_dot, acts](int64_t begin, int64_t end) {
-      const int64_t step = n_tokens == 1 ? end - begin : tile_rows;
-      for (int64_t o0 = begin; o0 < end; o0 += step) {
-        const int64_t o1 = std::min(end, o0 + step);
+      const int64_t step = n_tokens == 1 ? end - begin : tile_units;
+      for (int64_t u0 = begin; u0 < end; u0 += step) {
+        const int64_t u1 = std::min(end, u0 + step);
         for (int64_t t = 0; t < n_tokens; ++t)
-          vec_dot(n_in, w_bytes + static_cast<size_t>(o0) * w_row_bytes, w_row_bytes, o1 - o0,
-                  acts + static_cast<size_t>(t) * a_row_bytes, y + t * n_out + o0);
+          vec_dot(n_in, w_bytes + u0 * unit_bytes, w_row_bytes, (u1 - u0) * unit,
+                  acts + static_cast<size_t>(t) * a_row_bytes, y + t * n_out + u0 * unit);
       }
     };
     if (parallel && n_tokens == 1) {
       // Pieces of kDecodePieceBytes, and at least one per thread (16 rows at the least).
-      const int64_t share = (n_out + pool.size() - 1) / pool.size();
-      const int64_t piece_rows = kDecodePieceBytes / static_cast<int64_t>(w_row_bytes);
-      pool.parallel_for_pieces(n_out, std::max<int64_t>(16, std::min(share, piece_rows)), rows);
+      const int64_t share = (n_units + pool.size() - 1) / pool.size();
+      const int64_t piece_units = kDecodePieceBytes / unit_bytes;
+      pool.parallel_for_pieces(
+          n_units, std::max<int64_t>((16 + unit - 1) / unit, std::min(share, piece_units)), rows);
     } else if (parallel)
-      pool.parallel_for(n_out, rows);
+      pool.parallel_for(n_units, rows);
     else
-      rows(0, n_out);
+      rows(0, n_units);
   };
 
-  if (w_layout != WeightLayout::kGgml && !batched && kernels.vec_dot_groups16 != nullptr) {
+  if (w_layout == WeightLayout::kRowGroups16 && !batched &&
+      kernels.vec_dot_row_groups16 != nullptr) {
+    tiled(kernels.vec_dot_row_groups16, a, kGroup);
+    return;
+  }
+  if (w_layout == WeightLayout::kBlockGroups16 && !batched && kernels.vec_dot_groups16 != nullptr) {
     // The layout's own decode product, on activation rows arranged to match.
     thread_local std::vector<uint8_t> arranged_buffer;
     uint8_t* arranged =
@@ -120,7 +129,7 @@ void matmul(gguf::GgmlType w_type, WeightLayout w_layout, const void* w, int64_t
     for (int64_t t = 0; t < n_tokens; ++t)
       kernels.arrange_groups16(a + static_cast<size_t>(t) * a_row_bytes,
                                arranged + static_cast<size_t>(t) * a_row_bytes, n_in);
-    tiled(kernels.vec_dot_groups16, arranged);
+    tiled(kernels.vec_dot_groups16, arranged, 1);
     return;
   }
 
@@ -162,7 +171,10 @@ void matmul(gguf::GgmlType w_type, WeightLayout w_layout, const void* w, int64_t
                      rows + static_cast<size_t>(t) * problem.row_bytes);
     });
     // The kernels that read the rows as they are, if the level has them for the layout.
-    const GemmKernels* direct = w_layout == WeightLayout::kGgml ? &gemm : kernels.gemm_groups16;
+    const GemmKernels* direct = w_layout == WeightLayout::kGgml ? &gemm
+                                : w_layout == WeightLayout::kBlockGroups16
+                                    ? kernels.gemm_groups16
+                                    : kernels.gemm_row_groups16;
     pool.parallel_for(n_groups, [&](int64_t begin, int64_t end) {
       if (direct != nullptr) {
         direct->multiply(problem, begin * kGroup, std::min(end * kGroup, n_out));
@@ -192,7 +204,7 @@ void matmul(gguf::GgmlType w_type, WeightLayout w_layout, const void* w, int64_t
       run(0, n_groups);
     return;
   }
-  tiled(vec_dot, a);
+  tiled(vec_dot, a, 1);
 }
 
 }  // namespace gengyun::kernels

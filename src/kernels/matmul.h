@@ -38,10 +38,11 @@ void matmul(gguf::GgmlType w_type, const void* w, int64_t n_in, int64_t n_out, c
             float* y, int64_t n_tokens, ThreadPool& pool);
 
 /// matmul on rows arranged in `w_layout` (weight_layout.h; layout_supported(w_type, w_layout,
-/// n_in)): the same bits as matmul on the same rows in ggml's layout. Decode (fewer tokens
-/// than the batched kernels take) runs the layout's own vec_dot where the level has one;
-/// everything else converts each group of 16 rows back to ggml's layout in a per-thread
-/// buffer as it goes.
+/// n_in, n_out)): the same bits as matmul on the same rows in ggml's layout. Decode (fewer
+/// tokens than the batched kernels take) runs the layout's own vec_dot and batches its own
+/// batched kernels where the level has them (kRowGroups16: whole groups of 16 rows per thread);
+/// everything else converts each group of 16 rows back to ggml's layout in a per-thread buffer
+/// as it goes.
 void matmul(gguf::GgmlType w_type, WeightLayout w_layout, const void* w, int64_t n_in,
             int64_t n_out, const float* x, float* y, int64_t n_tokens, ThreadPool& pool);
 

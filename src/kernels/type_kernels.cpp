@@ -160,7 +160,13 @@ Table table_for(SimdLevel level) {
         table[id].vec_dot_groups16 = nullptr;
         table[id].arrange_groups16 = nullptr;
       }
+      // Q8_0 in kRowGroups16: the tiles take its blocks as they lie (docs/kernels.md, "Rows
+      // interleaved: kRowGroups16").
+      table[id].gemm_row_groups16 = amx::gemm_kernels_row_groups16(static_cast<uint32_t>(id));
     }
+  if (level == SimdLevel::kAmx)
+    table[static_cast<size_t>(GgmlType::Q8_0)].vec_dot_row_groups16 =
+        avx512::vec_dot_q8_0_row_groups16;
 #else
   (void)level;
 #endif

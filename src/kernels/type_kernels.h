@@ -56,6 +56,13 @@ struct TypeKernels {
   /// q8_K_row_to_q6_K_groups16, or the level's variant giving the same bytes); set exactly
   /// where vec_dot_groups16 is.
   ArrangeRowFn arrange_groups16 = nullptr;
+  /// vec_dot over rows in WeightLayout::kRowGroups16 (whole groups of 16 rows) with the
+  /// activation row as quantize_activations gives it, the same bits as vec_dot on the ggml rows;
+  /// null where the level has none (matmul then converts rows back to ggml's layout).
+  VecDotFn vec_dot_row_groups16 = nullptr;
+  /// `gemm` for rows in WeightLayout::kRowGroups16 (row ranges at groups of 16), the same bits;
+  /// null where the level has none.
+  const GemmKernels* gemm_row_groups16 = nullptr;
 };
 
 /// The kernels of `type` at the active level (all null for types without kernels).

@@ -64,11 +64,12 @@ inline __m256i load256(const void* p) { return _mm256_loadu_si256(static_cast<co
 // 4 KiB ahead"). Prefetching past the end of the weights is harmless (no fault).
 constexpr int64_t kPrefetchAheadBytes = 4096;
 
-// Software prefetch into L1 of the cache lines of [at + kPrefetchAheadBytes, ... + bytes), `at`
-// being the bytes the caller reads now. Unrolled: after inlining `bytes` is a constant, and a
-// loop would cost 4 instructions a line.
+// Software prefetch into L1 of the cache lines of [at + kAhead, ... + bytes), `at` being the
+// bytes the caller reads now. Unrolled: after inlining `bytes` is a constant, and a loop would
+// cost 4 instructions a line.
+template <int64_t kAhead = kPrefetchAheadBytes>
 inline void prefetch_ahead(const void* at, int bytes) {
-  const char* p = static_cast<const char*>(at) + kPrefetchAheadBytes;
+  const char* p = static_cast<const char*>(at) + kAhead;
 #pragma GCC unroll 16
   for (int line = 0; line < bytes; line += 64) _mm_prefetch(p + line, _MM_HINT_T0);
 }

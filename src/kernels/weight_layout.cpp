@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "kernels/activation_rows.h"
+#include "kernels/gemm_block_order.h"
 #include "kernels/quant_blocks.h"
 #include "kernels/simd_level.h"
 #include "kernels/weight_layout_simd.h"
@@ -184,6 +185,31 @@ void convert_q6_K_row(const uint8_t* src, uint8_t* dst, int64_t nb, bool to_grou
   }
 }
 
+// Calls piece(ggml_at, group_at, n) for the pieces of row r (0..15) of a group of 16 Q8_0 rows
+// of nb blocks: n bytes at ggml_at in the ggml row are at group_at in the kRowGroups16 group.
+template <typename PieceFn>
+void for_each_row_piece(int r, int64_t nb, PieceFn piece) {
+  for (int64_t j = 0; j < nb; ++j) {
+    const size_t block = static_cast<size_t>(j) * sizeof(BlockQ8_0);
+    const auto pos = static_cast<size_t>(block_position(j, nb));
+    const size_t quants = 32 * static_cast<size_t>(nb) + 512 * pos;
+    piece(block, 32 * pos + 2 * r, size_t{2});
+    for (int k = 0; k < kWords; ++k) piece(block + 2 + 4 * k, quants + 64 * k + 4 * r, size_t{4});
+  }
+}
+
+void q8_0_row_to_group(const uint8_t* row, uint8_t* group, int r, int64_t nb) {
+  for_each_row_piece(r, nb, [&](size_t ggml_at, size_t group_at, size_t n) {
+    std::memcpy(group + group_at, row + ggml_at, n);
+  });
+}
+
+void q8_0_row_from_group(const uint8_t* group, uint8_t* row, int r, int64_t nb) {
+  for_each_row_piece(r, nb, [&](size_t ggml_at, size_t group_at, size_t n) {
+    std::memcpy(row + ggml_at, group + group_at, n);
+  });
+}
+
 // Whether the AVX-512 conversions of weight_layout_simd.h may run (the CPU has AVX-512).
 bool simd_conversions() {
 #if defined(__x86_64__)
@@ -200,10 +226,12 @@ int64_t full_groups(int64_t nb) { return simd_conversions() ? nb / kGroup * kGro
 
 }  // namespace
 
-bool layout_supported(gguf::GgmlType type, WeightLayout layout, int64_t n_in) {
+bool layout_supported(gguf::GgmlType type, WeightLayout layout, int64_t n_in, int64_t n_rows) {
   switch (layout) {
     case WeightLayout::kGgml:
       return true;
+    case WeightLayout::kRowGroups16:
+      return type == gguf::GgmlType::Q8_0 && n_in > 0 && n_in % kQK == 0 && n_rows % kGroup == 0;
     case WeightLayout::kBlockGroups16:
       if (type == gguf::GgmlType::Q4_K || type == gguf::GgmlType::Q6_K)
         return n_in > 0 && n_in % kQK_K == 0;
@@ -215,6 +243,16 @@ bool layout_supported(gguf::GgmlType type, WeightLayout layout, int64_t n_in) {
 void to_layout(gguf::GgmlType type, WeightLayout layout, void* rows, int64_t n_in, int64_t n_rows) {
   if (layout == WeightLayout::kGgml) return;
   const size_t row_bytes = gguf::ggml_row_size(type, n_in);
+  if (layout == WeightLayout::kRowGroups16) {
+    std::vector<uint8_t> copy(kGroup * row_bytes);
+    for (int64_t g = 0; g < n_rows / kGroup; ++g) {
+      uint8_t* group = static_cast<uint8_t*>(rows) + static_cast<size_t>(g) * copy.size();
+      std::memcpy(copy.data(), group, copy.size());
+      for (int r = 0; r < kGroup; ++r)
+        q8_0_row_to_group(copy.data() + r * row_bytes, group, r, n_in / kQK);
+    }
+    return;
+  }
   if (type == gguf::GgmlType::Q4_K) {
     const int64_t nb = n_in / kQK_K;
     // Full pairs with AVX-512 where the CPU has it, the rest (an odd last block) as it comes.
@@ -277,6 +315,13 @@ void from_layout(gguf::GgmlType type, WeightLayout layout, const void* src, void
     std::memcpy(dst, src, row_bytes * static_cast<size_t>(n_rows));
     return;
   }
+  if (layout == WeightLayout::kRowGroups16) {
+    for (int64_t o = 0; o < n_rows; ++o)
+      q8_0_row_from_group(static_cast<const uint8_t*>(src) + o / kGroup * kGroup * row_bytes,
+                          static_cast<uint8_t*>(dst) + o * row_bytes, static_cast<int>(o % kGroup),
+                          n_in / kQK);
+    return;
+  }
   if (type == gguf::GgmlType::Q4_K) {
     const int64_t nb = n_in / kQK_K;
     // Full pairs with AVX-512 where the CPU has it, an odd last block in scalar (as to_layout).
@@ -324,6 +369,18 @@ void from_layout(gguf::GgmlType type, WeightLayout layout, const void* src, void
     const size_t done = static_cast<size_t>(full) * shape.bytes;
     convert_row(shape, from + done, to + done, nb - full, false);
   }
+}
+
+void row_from_layout(gguf::GgmlType type, WeightLayout layout, const void* matrix, int64_t n_in,
+                     int64_t row, void* dst) {
+  const size_t row_bytes = gguf::ggml_row_size(type, n_in);
+  const auto* base = static_cast<const uint8_t*>(matrix);
+  if (layout == WeightLayout::kRowGroups16) {
+    q8_0_row_from_group(base + row / kGroup * kGroup * row_bytes, static_cast<uint8_t*>(dst),
+                        static_cast<int>(row % kGroup), n_in / kQK);
+    return;
+  }
+  from_layout(type, layout, base + static_cast<size_t>(row) * row_bytes, dst, n_in, 1);
 }
 
 void q8_0_row_to_block_groups16(const void* src, void* dst, int64_t n) {

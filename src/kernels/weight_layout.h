@@ -10,8 +10,9 @@
 
 namespace gengyun::kernels {
 
-/// How the bytes of a weight matrix are arranged. Every layout keeps the rows where ggml's
-/// are (row o at o * ggml_row_size(type, n_in), same size); only the bytes inside a row move.
+/// How the bytes of a weight matrix are arranged. kBlockGroups16 keeps the rows where ggml's
+/// are (row o at o * ggml_row_size(type, n_in), same size) and only moves bytes inside a row;
+/// kRowGroups16 keeps each group of 16 rows where ggml's 16 rows are and interleaves them.
 enum class WeightLayout : uint8_t {
   kGgml = 0,  ///< ggml's blocks, as in the GGUF file
   /// Q8_0, Q4_0, Q5_0, Q4_1, Q5_1, IQ4_NL. The row's blocks in groups of 16 (the last group
@@ -34,19 +35,33 @@ enum class WeightLayout : uint8_t {
   /// at 128 + 4 l, byte b: the high 2 bits of u(b), u(4 + b), u(8 + b), u(12 + b) at bits 0-1,
   /// 2-3, 4-5, 6-7. Lane l of the three 64-byte vectors then meets sub-block l.
   kBlockGroups16 = 1,
+  /// Q8_0. The rows in groups of 16 (n_rows a multiple of 16), each group where ggml's 16 rows
+  /// are (16 ggml rows' bytes). A group of rows of nb blocks holds, for each block j in
+  /// block_position order (gemm_block_order.h: blocks 0, 16, 32, ..., then 1, 17, ...), its 16
+  /// rows' f16 scales d (32 bytes, row r at 2 r); then, in the same order, its 16 rows' quants,
+  /// 512 bytes: word k (quants 4k..4k+3, signed, as in the file) of rows 0..15 side by side (row
+  /// r at 64 k + 4 r), which is an AMX B tile of the block (8 rows of 64 bytes) as it is. Lane r
+  /// of a 16-lane vector then meets row r (docs/kernels.md, "Rows interleaved: kRowGroups16").
+  kRowGroups16 = 2,
 };
 
-/// True when rows of `type` and n_in elements can be rearranged into `layout`.
-bool layout_supported(gguf::GgmlType type, WeightLayout layout, int64_t n_in);
+/// True when n_rows rows of `type` and n_in elements can be rearranged into `layout`.
+bool layout_supported(gguf::GgmlType type, WeightLayout layout, int64_t n_in, int64_t n_rows);
 
 /// Rearranges n_rows rows (n_in elements of `type`, ggml layout, ggml_row_size apart) in
-/// place into `layout`. Precondition: layout_supported(type, layout, n_in).
+/// place into `layout`. Precondition: layout_supported(type, layout, n_in, n_rows).
 void to_layout(gguf::GgmlType type, WeightLayout layout, void* rows, int64_t n_in, int64_t n_rows);
 
 /// Writes n_rows rows in `layout` back in ggml's layout to dst (which must not overlap src).
-/// Precondition: layout_supported(type, layout, n_in).
+/// Precondition: layout_supported(type, layout, n_in, n_rows); kRowGroups16: src at a group.
 void from_layout(gguf::GgmlType type, WeightLayout layout, const void* src, void* dst, int64_t n_in,
                  int64_t n_rows);
+
+/// Writes row `row` of the matrix at `matrix` (in `layout`, rows of n_in elements) in ggml's
+/// layout to dst (ggml_row_size(type, n_in) bytes; must not overlap the matrix). Precondition:
+/// layout_supported(type, layout, n_in, n) for the matrix's n rows.
+void row_from_layout(gguf::GgmlType type, WeightLayout layout, const void* matrix, int64_t n_in,
+                     int64_t row, void* dst);
 
 /// The Q8_0 activation row (activation_rows.h) of n elements with its quants rearranged as
 /// kBlockGroups16 arranges a weight row's (signed, without the + 128); d and sum unchanged.

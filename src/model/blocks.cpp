@@ -334,8 +334,8 @@ void embed(const Matrix& token_embd, std::span<const int32_t> tokens, float* out
     const uint8_t* row = base + static_cast<size_t>(tokens[t]) * row_bytes;
     if (token_embd.layout() != kernels::WeightLayout::kGgml) {
       ggml_row.resize(row_bytes);
-      kernels::from_layout(token_embd.type(), token_embd.layout(), row, ggml_row.data(),
-                           token_embd.n_in, 1);
+      kernels::row_from_layout(token_embd.type(), token_embd.layout(), base, token_embd.n_in,
+                               tokens[t], ggml_row.data());
       row = ggml_row.data();
     }
     kernels::dequantize_row(token_embd.type(), row, out + t * token_embd.n_in, token_embd.n_in);

@@ -13,24 +13,34 @@ std::string shape_string(const std::vector<int64_t>& ne) {
   return s + "]";
 }
 
+// The layout whose decode product the active level has for a matrix of n_rows rows (per
+// expert) of n_in elements: kRowGroups16 (AMX: Q8_0) before kBlockGroups16, else kGgml (every
+// product would convert the rows back).
+kernels::WeightLayout decode_layout(gguf::GgmlType type, int64_t n_in, int64_t n_rows) {
+  const kernels::TypeKernels& k = kernels::type_kernels(type);
+  if (k.vec_dot_row_groups16 != nullptr &&
+      kernels::layout_supported(type, kernels::WeightLayout::kRowGroups16, n_in, n_rows))
+    return kernels::WeightLayout::kRowGroups16;
+  if (k.vec_dot_groups16 != nullptr &&
+      kernels::layout_supported(type, kernels::WeightLayout::kBlockGroups16, n_in, n_rows))
+    return kernels::WeightLayout::kBlockGroups16;
+  return kernels::WeightLayout::kGgml;
+}
+
 }  // namespace
 
 Result<int> arrange_weights(gguf::File& file) {
-  constexpr auto kLayout = kernels::WeightLayout::kBlockGroups16;
   int arranged = 0;
   for (size_t i = 0; i < file.tensors().size(); ++i) {
     const gguf::TensorInfo& t = file.tensors()[i];
-    // Only where the active level decodes the layout itself (else every product would
-    // convert the rows back).
-    if ((t.ne.size() != 2 && t.ne.size() != 3) || t.layout != 0 ||
-        !kernels::layout_supported(t.type, kLayout, t.ne[0]) ||
-        kernels::type_kernels(t.type).vec_dot_groups16 == nullptr)
-      continue;
+    if ((t.ne.size() != 2 && t.ne.size() != 3) || t.layout != 0) continue;
+    // Every row of every expert; a group of kRowGroups16 holds rows of one expert.
     const gguf::GgmlType type = t.type;
-    // Every row of every expert (rows are rearranged one by one).
     const int64_t n_in = t.ne[0], n_out = t.ne[1] * (t.ne.size() == 3 ? t.ne[2] : 1);
-    Result<void> ok = file.rewrite_tensor(i, static_cast<uint8_t>(kLayout), [&](uint8_t* data) {
-      kernels::to_layout(type, kLayout, data, n_in, n_out);
+    const kernels::WeightLayout layout = decode_layout(type, n_in, t.ne[1]);
+    if (layout == kernels::WeightLayout::kGgml) continue;
+    Result<void> ok = file.rewrite_tensor(i, static_cast<uint8_t>(layout), [&](uint8_t* data) {
+      kernels::to_layout(type, layout, data, n_in, n_out);
     });
     if (!ok) return ok.error();
     ++arranged;

@@ -125,7 +125,7 @@ void expect_experts_arranged(const std::string& path, gguf::GgmlType expert_type
   for (const gguf::TensorInfo& t : file->tensors()) {
     const bool arrangeable =
         (t.ne.size() == 2 || t.ne.size() == 3) &&
-        kernels::layout_supported(t.type, kernels::WeightLayout::kBlockGroups16, t.ne[0]);
+        kernels::layout_supported(t.type, kernels::WeightLayout::kBlockGroups16, t.ne[0], t.ne[1]);
     expected += arrangeable;
     experts += arrangeable && t.ne.size() == 3 && t.type == expert_type;
   }

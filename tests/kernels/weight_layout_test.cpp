@@ -27,21 +27,21 @@ using gguf::GgmlType;
 TEST(WeightLayout, SupportedForThe32ElementTypesRowsOfWholeBlocks) {
   for (GgmlType type : {GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q5_0, GgmlType::Q4_1,
                         GgmlType::Q5_1, GgmlType::IQ4_NL}) {
-    EXPECT_TRUE(layout_supported(type, WeightLayout::kBlockGroups16, 896));
-    EXPECT_TRUE(layout_supported(type, WeightLayout::kBlockGroups16, 32));
-    EXPECT_FALSE(layout_supported(type, WeightLayout::kBlockGroups16, 0));
-    EXPECT_FALSE(layout_supported(type, WeightLayout::kBlockGroups16, 48));
+    EXPECT_TRUE(layout_supported(type, WeightLayout::kBlockGroups16, 896, 16));
+    EXPECT_TRUE(layout_supported(type, WeightLayout::kBlockGroups16, 32, 16));
+    EXPECT_FALSE(layout_supported(type, WeightLayout::kBlockGroups16, 0, 16));
+    EXPECT_FALSE(layout_supported(type, WeightLayout::kBlockGroups16, 48, 16));
   }
-  EXPECT_TRUE(layout_supported(GgmlType::Q4_K, WeightLayout::kBlockGroups16, 4864));
-  EXPECT_TRUE(layout_supported(GgmlType::Q4_K, WeightLayout::kBlockGroups16, 256));
-  EXPECT_FALSE(layout_supported(GgmlType::Q4_K, WeightLayout::kBlockGroups16, 0));
-  EXPECT_FALSE(layout_supported(GgmlType::Q4_K, WeightLayout::kBlockGroups16, 896));
-  EXPECT_TRUE(layout_supported(GgmlType::Q6_K, WeightLayout::kBlockGroups16, 4864));
-  EXPECT_TRUE(layout_supported(GgmlType::Q6_K, WeightLayout::kBlockGroups16, 256));
-  EXPECT_FALSE(layout_supported(GgmlType::Q6_K, WeightLayout::kBlockGroups16, 0));
-  EXPECT_FALSE(layout_supported(GgmlType::Q6_K, WeightLayout::kBlockGroups16, 896));
-  EXPECT_FALSE(layout_supported(GgmlType::Q5_K, WeightLayout::kBlockGroups16, 4864));
-  EXPECT_TRUE(layout_supported(GgmlType::Q4_K, WeightLayout::kGgml, 4864));
+  EXPECT_TRUE(layout_supported(GgmlType::Q4_K, WeightLayout::kBlockGroups16, 4864, 16));
+  EXPECT_TRUE(layout_supported(GgmlType::Q4_K, WeightLayout::kBlockGroups16, 256, 16));
+  EXPECT_FALSE(layout_supported(GgmlType::Q4_K, WeightLayout::kBlockGroups16, 0, 16));
+  EXPECT_FALSE(layout_supported(GgmlType::Q4_K, WeightLayout::kBlockGroups16, 896, 16));
+  EXPECT_TRUE(layout_supported(GgmlType::Q6_K, WeightLayout::kBlockGroups16, 4864, 16));
+  EXPECT_TRUE(layout_supported(GgmlType::Q6_K, WeightLayout::kBlockGroups16, 256, 16));
+  EXPECT_FALSE(layout_supported(GgmlType::Q6_K, WeightLayout::kBlockGroups16, 0, 16));
+  EXPECT_FALSE(layout_supported(GgmlType::Q6_K, WeightLayout::kBlockGroups16, 896, 16));
+  EXPECT_FALSE(layout_supported(GgmlType::Q5_K, WeightLayout::kBlockGroups16, 4864, 16));
+  EXPECT_TRUE(layout_supported(GgmlType::Q4_K, WeightLayout::kGgml, 4864, 16));
 }
 
 // Block b of a row: scale 1000 + b, quant i = (b * 7 + i) % 256 - 128; so every byte names

@@ -1,5 +1,7 @@
-// arrange_weights: which tensors it rearranges (every matrix of a type with a rearranged layout),
-// that their bytes are then those of kernels::to_layout, and that a mapped file is refused.
+// arrange_weights: which tensors it rearranges (every matrix of a type with a rearranged layout)
+// and into which layout (kRowGroups16 where the level decodes it and the rows come in groups of
+// 16, else kBlockGroups16), that their bytes are then those of kernels::to_layout, and that a
+// mapped file is refused.
 #include <gtest/gtest.h>
 
 #include <cstring>
@@ -36,21 +38,27 @@ TEST(ArrangeWeights, RearrangesEveryQ8_0Matrix) {
   Result<int> arranged = arrange_weights(copy.value());
   ASSERT_TRUE(arranged.ok()) << arranged.error().message;
   EXPECT_EQ(arranged.value(), expected);
+  // AMX: the matrices of whole groups of 16 rows interleaved (every one of this model's).
+  const bool row_groups = kernels::type_kernels(GgmlType::Q8_0).vec_dot_row_groups16 != nullptr;
+  int interleaved = 0;
   for (size_t i = 0; i < copy->tensors().size(); ++i) {
     const gguf::TensorInfo& before = mapped->tensors()[i];
     const gguf::TensorInfo& after = copy->tensors()[i];
     const bool rearranged = before.ne.size() == 2 && before.type == GgmlType::Q8_0;
     std::vector<uint8_t> want(before.data, before.data + before.n_bytes);
     if (rearranged) {
-      EXPECT_EQ(after.layout, static_cast<uint8_t>(kernels::WeightLayout::kBlockGroups16))
-          << after.name;
-      kernels::to_layout(before.type, kernels::WeightLayout::kBlockGroups16, want.data(),
-                         before.ne[0], before.ne[1]);
+      const auto layout = row_groups && before.ne[1] % 16 == 0
+                              ? kernels::WeightLayout::kRowGroups16
+                              : kernels::WeightLayout::kBlockGroups16;
+      interleaved += layout == kernels::WeightLayout::kRowGroups16;
+      EXPECT_EQ(after.layout, static_cast<uint8_t>(layout)) << after.name;
+      kernels::to_layout(before.type, layout, want.data(), before.ne[0], before.ne[1]);
     } else {
       EXPECT_EQ(after.layout, 0) << after.name;
     }
     EXPECT_EQ(std::memcmp(after.data, want.data(), want.size()), 0) << after.name;
   }
+  EXPECT_EQ(interleaved, row_groups ? expected : 0);
   // Twice is once: rearranged tensors are left alone.
   Result<int> again = arrange_weights(copy.value());
   ASSERT_TRUE(again.ok());
