@@ -12,7 +12,8 @@
 // and Q5_0 rows in WeightLayout::kBlockGroups16 swap the operands instead (weights as B, read
 // out of the layout with one 16 x 16 dword transpose per word of 16 blocks of 16 rows; tokens
 // as A; C token-major): "rows in kBlockGroups16" below; Q8_0 rows in WeightLayout::kRowGroups16
-// are B tiles as they lie (multiply_row_groups16).
+// are B tiles as they lie, Q4_0 and Q5_0 rows there are unpacked a block at a time
+// (multiply_row_groups16).
 //  - 32-element block types: weights decoded to signed bytes (the quants less the format's
 //    offset: Q4_0 8, Q5_0 16), so tdpbssd gives each block's sum I_j = sum (q - o) a directly,
 //    the integer the VNNI kernels form from unsigned q and -o * (activation block sum). One
@@ -706,8 +707,8 @@ struct RowGroupB {
   }
 };
 
-// 16 weight rows as B (a PackedB or RowGroupB: blocks in block_position order) against one
-// token tile: legacy_kernel with A and B swapped.
+// 16 weight rows as B (a PackedB or RowGroupB: blocks in block_position order) against one token
+// tile: legacy_kernel with A and B swapped.
 template <typename Tiles, typename Weights>
 void groups16_kernel(const Weights& w, const uint8_t* tile, float* y, int64_t y_stride, int n_valid,
                      __mmask16 store_mask) {
@@ -894,37 +895,88 @@ void multiply(const GemmProblem& p, int64_t row_begin, int64_t row_end) {
 template <typename Type, gguf::GgmlType kType, typename Tiles = HardwareTiles>
 constexpr GemmKernels kernels_of{row_bytes<Type>, prepare<Type>, multiply<Type, kType, Tiles>};
 
-// Q8_0 rows in WeightLayout::kRowGroups16: each group's blocks are B tiles as they lie, so the
-// tiles load the weights straight from the matrix (groups16_kernel on RowGroupB): no pack. Any
-// number of tokens (a last tile padded with zero rows). Runs of groups of up to kPackBudget
-// bytes meet the token tiles a chunk of kTokenBudget at a time, as multiply does.
-template <typename Tiles>
+// A group of 16 Q4_0 or Q5_0 rows (Block) of nb blocks in WeightLayout::kRowGroups16 unpacked to
+// pack_group_b's pack (the B tiles in the layout's block order, then the f32 scales): the
+// nibbles of each word split to tile rows k and 4 + k, Q5_0's fifth bits added, less the offset;
+// no transposes.
+template <typename Block>
+void unpack_row_group(const uint8_t* group, int64_t nb, uint8_t* out) {
+  constexpr bool kQ5 = std::is_same_v<Block, BlockQ5_0>;
+  constexpr int64_t kFields = offsetof(Block, qs);  // d (and qh) bytes of a block
+  const __m512i nibble = _mm512_set1_epi8(0x0F);
+  const __m512i offset = _mm512_set1_epi8(kQ5 ? 16 : 8);
+  auto* scale = reinterpret_cast<float*>(out + 512 * nb);
+  for (int64_t pos = 0; pos < nb; ++pos) {
+    const uint8_t* quants = group + 16 * kFields * nb + 256 * pos;
+    uint8_t* b_tile = out + 512 * pos;
+    __m512i fifth = _mm512_setzero_si512();
+    if constexpr (kQ5) fifth = _mm512_loadu_si512(group + 32 * nb + 64 * pos);
+    for (int kw = 0; kw < 4; ++kw) {
+      const __m512i v = _mm512_loadu_si512(quants + 64 * kw);
+      __m512i lo = _mm512_and_si512(v, nibble);
+      __m512i hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), nibble);
+      if constexpr (kQ5) {
+        lo = _mm512_or_si512(lo, fifth_bits(fifth, kw));
+        hi = _mm512_or_si512(hi, fifth_bits(fifth, 4 + kw));
+      }
+      _mm512_store_si512(b_tile + 64 * kw, _mm512_sub_epi8(lo, offset));
+      _mm512_store_si512(b_tile + 64 * (4 + kw), _mm512_sub_epi8(hi, offset));
+    }
+    _mm512_store_ps(
+        scale + kRows * pos,
+        _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(group + 32 * pos))));
+  }
+}
+
+// Rows in WeightLayout::kRowGroups16: Q8_0's blocks are B tiles as they lie, so the tiles load
+// the weights straight from the matrix (groups16_kernel on RowGroupB): no pack; Q4_0's and
+// Q5_0's groups are unpacked (unpack_row_group) once per run of groups into packs that every
+// chunk of tokens then meets. Any number of tokens (a last tile padded with zero rows). Runs of
+// groups of up to kPackBudget bytes meet the token tiles a chunk of kTokenBudget at a time, as
+// multiply does.
+template <typename W, typename Tiles>
 void multiply_row_groups16(const GemmProblem& p, int64_t row_begin, int64_t row_end) {
-  using Type = LegacyType<Q8_0Weights>;
+  using Type = LegacyType<W>;
+  using Block = typename W::Block;
+  constexpr bool kAsTheyLie = std::is_same_v<Block, BlockQ8_0>;
   thread_local AmxScratch scratch;
-  const int64_t k = p.n_in;
+  const int64_t k = p.n_in, nb = k / 32;
   const int64_t n_tiles = (p.n_tokens + kTokens - 1) / kTokens;
-  const size_t tile_bytes = kTokenBlockBytes * static_cast<size_t>(k / 32);
+  const size_t tile_bytes = kTokenBlockBytes * static_cast<size_t>(nb);
   const uint8_t* tiles =
       build_tiles(p, tile_bytes, scratch, [&](const uint8_t* rows, uint8_t* tile) {
         build_token_tile<Type>(rows, p.row_bytes, k, tile);
       });
-  const size_t group_bytes = kRows * p.w_row_bytes;
-  const int64_t run_rows =
-      kRows * std::max<int64_t>(1, static_cast<int64_t>(kPackBudget / group_bytes));
+  const size_t pack_bytes = 576 * static_cast<size_t>(nb);  // unpack_row_group's
+  const size_t group_bytes = kAsTheyLie ? kRows * p.w_row_bytes : pack_bytes;
+  const int64_t groups_per_run =
+      std::max<int64_t>(1, static_cast<int64_t>(kPackBudget / group_bytes));
   const int64_t tiles_per_chunk =
       std::max<int64_t>(1, static_cast<int64_t>(kTokenBudget / tile_bytes));
   if constexpr (Tiles::kHardware) _tile_loadconfig(&kLegacyConfig);
-  for (int64_t run0 = row_begin; run0 < row_end; run0 += run_rows) {
-    const int64_t run1 = std::min(row_end, run0 + run_rows);
+  for (int64_t run0 = row_begin; run0 < row_end; run0 += kRows * groups_per_run) {
+    const int64_t run1 = std::min(row_end, run0 + kRows * groups_per_run);
+    uint8_t* packs = nullptr;
+    if constexpr (!kAsTheyLie) {
+      packs = scratch.decoded.pack(pack_bytes * static_cast<size_t>((run1 - run0) / kRows));
+      for (int64_t row0 = run0; row0 < run1; row0 += kRows)
+        unpack_row_group<Block>(p.w + static_cast<size_t>(row0) * p.w_row_bytes, nb,
+                                packs + pack_bytes * static_cast<size_t>((row0 - run0) / kRows));
+    }
     for (int64_t c0 = 0; c0 < n_tiles; c0 += tiles_per_chunk) {
       const int64_t c1 = std::min(n_tiles, c0 + tiles_per_chunk);
       for (int64_t row0 = run0; row0 < run1; row0 += kRows) {
-        const RowGroupB w{p.w + static_cast<size_t>(row0) * p.w_row_bytes, k / 32};
         for (int64_t i = c0; i < c1; ++i) {
           const int n = static_cast<int>(std::min<int64_t>(kTokens, p.n_tokens - kTokens * i));
-          groups16_kernel<Tiles>(w, tiles + tile_bytes * static_cast<size_t>(i),
-                                 p.y + kTokens * i * p.y_stride + row0, p.y_stride, n, 0xFFFF);
+          const uint8_t* tile = tiles + tile_bytes * static_cast<size_t>(i);
+          float* y = p.y + kTokens * i * p.y_stride + row0;
+          if constexpr (kAsTheyLie)
+            groups16_kernel<Tiles>(RowGroupB{p.w + static_cast<size_t>(row0) * p.w_row_bytes, nb},
+                                   tile, y, p.y_stride, n, 0xFFFF);
+          else
+            groups16_kernel<Tiles>(
+                PackedB{packs + pack_bytes * static_cast<size_t>((row0 - run0) / kRows), nb}, tile,
+                y, p.y_stride, n, 0xFFFF);
         }
       }
     }
@@ -932,10 +984,24 @@ void multiply_row_groups16(const GemmProblem& p, int64_t row_begin, int64_t row_
   if constexpr (Tiles::kHardware) _tile_release();
 }
 
+template <typename W, typename Tiles>
+constexpr GemmKernels row_groups16_kernels_of{row_bytes<LegacyType<W>>, prepare<LegacyType<W>>,
+                                              multiply_row_groups16<W, Tiles>};
+
 template <typename Tiles>
-constexpr GemmKernels row_groups16_kernels_of{row_bytes<LegacyType<Q8_0Weights>>,
-                                              prepare<LegacyType<Q8_0Weights>>,
-                                              multiply_row_groups16<Tiles>};
+const GemmKernels* row_groups16_kernels(uint32_t type_id) {
+  using gguf::GgmlType;
+  switch (static_cast<GgmlType>(type_id)) {
+    case GgmlType::Q8_0:
+      return &row_groups16_kernels_of<Q8_0Weights, Tiles>;
+    case GgmlType::Q4_0:
+      return &row_groups16_kernels_of<Q4_0Weights, Tiles>;
+    case GgmlType::Q5_0:
+      return &row_groups16_kernels_of<Q5_0Weights, Tiles>;
+    default:
+      return nullptr;
+  }
+}
 
 }  // namespace
 
@@ -1002,15 +1068,11 @@ const GemmKernels* emulated_gemm_kernels_groups16(uint32_t type_id) {
 }
 
 const GemmKernels* gemm_kernels_row_groups16(uint32_t type_id) {
-  return static_cast<gguf::GgmlType>(type_id) == gguf::GgmlType::Q8_0
-             ? &row_groups16_kernels_of<HardwareTiles>
-             : nullptr;
+  return row_groups16_kernels<HardwareTiles>(type_id);
 }
 
 const GemmKernels* emulated_gemm_kernels_row_groups16(uint32_t type_id) {
-  return static_cast<gguf::GgmlType>(type_id) == gguf::GgmlType::Q8_0
-             ? &row_groups16_kernels_of<EmulatedTiles>
-             : nullptr;
+  return row_groups16_kernels<EmulatedTiles>(type_id);
 }
 
 }  // namespace gengyun::kernels::amx

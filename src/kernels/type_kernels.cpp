@@ -164,9 +164,14 @@ Table table_for(SimdLevel level) {
       // interleaved: kRowGroups16").
       table[id].gemm_row_groups16 = amx::gemm_kernels_row_groups16(static_cast<uint32_t>(id));
     }
-  if (level == SimdLevel::kAmx)
+  if (level == SimdLevel::kAmx) {
     table[static_cast<size_t>(GgmlType::Q8_0)].vec_dot_row_groups16 =
         avx512::vec_dot_q8_0_row_groups16;
+    table[static_cast<size_t>(GgmlType::Q4_0)].vec_dot_row_groups16 =
+        avx512::vec_dot_q4_0_row_groups16;
+    table[static_cast<size_t>(GgmlType::Q5_0)].vec_dot_row_groups16 =
+        avx512::vec_dot_q5_0_row_groups16;
+  }
 #else
   (void)level;
 #endif

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cstddef>
+#include <cstring>
+#include <type_traits>
 
 #include "kernels/block_groups16_x86.h"
 #include "kernels/vec_dot_groups16_x86.h"
@@ -408,6 +410,95 @@ void vec_dot_q8_0_row_groups16(int64_t n, const void* w, size_t w_row_bytes, int
       for (int i = 0; i < width; ++i) part[i] = _mm512_add_ps(part[i], part[i + width]);
     _mm512_storeu_ps(out + g, part[0]);
   }
+}
+
+namespace {
+
+// Q4_0 and Q5_0 rows in WeightLayout::kRowGroups16 against a Q8_0 activation row as it is, 16
+// rows at a time as vec_dot_q8_0_row_groups16: word k of a block's 16 rows holds, per lane, the
+// low nibbles of elements 4k..4k+3 and the high nibbles of elements 16 + 4k..16 + 4k + 3 (Q5_0:
+// 16 more where the lane's fifth-bit field says, as dot_nibbles_groups16 finds them), met by the
+// activation words k and 4 + k broadcast; the unsigned quants leave 8 (Q4_0) or 16 (Q5_0) times
+// the activations' block sum to subtract. Then dot_row's f32 steps per row and block: the same
+// bits as vec_dot_q4_0 / vec_dot_q5_0 on the ggml rows.
+template <typename Block>
+void dot_nibbles_row_groups16(int64_t n, const void* w, size_t w_row_bytes, int64_t n_rows,
+                              const void* a, float* out) {
+  constexpr bool kFifth = std::is_same_v<Block, BlockQ5_0>;
+  constexpr int kShift = kFifth ? 4 : 3;  // log2 of the quant offset
+  constexpr int64_t kFields = offsetof(Block, qs);  // bytes of a block's fields: d (and qh)
+  const Q8Row y(a, n);
+  const int64_t nb = n / kQK;
+  const __m512i low = _mm512_set1_epi8(0x0F);
+  const __m512i sixteen = _mm512_set1_epi8(0x10);
+  __m512i fifth_index[4], fifth_bit[2];
+  if constexpr (kFifth) {
+    for (int i = 0; i < 4; ++i)
+      fifth_index[i] = _mm512_broadcast_i32x4(_mm_load_si128(
+          reinterpret_cast<const __m128i*>(kFifthBits.index[4 * (i / 2) + i % 2])));
+    for (int i = 0; i < 2; ++i)
+      fifth_bit[i] = _mm512_broadcast_i32x4(
+          _mm_load_si128(reinterpret_cast<const __m128i*>(kFifthBits.bit[2 * i])));
+  }
+  for (int64_t g = 0; g < n_rows; g += 16) {
+    const uint8_t* group = static_cast<const uint8_t*>(w) + g * static_cast<int64_t>(w_row_bytes);
+    const uint8_t* fifth_fields = group + 32 * nb;
+    const uint8_t* quants = group + 16 * kFields * nb;
+    __m512 part[16];
+    int64_t pos = 0;
+    for (int p = 0; p < 16; ++p) {
+      __m512 acc = _mm512_setzero_ps();
+      for (int64_t j = p; j < nb; j += 16, ++pos) {
+        const uint8_t* q = quants + 256 * pos;
+        prefetch_ahead<kRowGroupsPrefetchAheadBytes>(q, 256);
+        const int8_t* act = y.qs + kQK * j;
+        __m512i qh = _mm512_setzero_si512();
+        if constexpr (kFifth) qh = load512(fifth_fields + 64 * pos);
+        __m512i sums = _mm512_set1_epi32(-(y.sum[j] * (1 << kShift)));
+#pragma GCC unroll 4
+        for (int k = 0; k < 4; ++k) {
+          const __m512i v = load512(q + 64 * k);
+          __m512i lo = _mm512_and_si512(v, low);
+          __m512i hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), low);
+          if constexpr (kFifth) {
+            lo = _mm512_mask_add_epi8(
+                lo,
+                _mm512_test_epi8_mask(_mm512_shuffle_epi8(qh, fifth_index[2 * (k / 2)]),
+                                      fifth_bit[k % 2]),
+                lo, sixteen);
+            hi = _mm512_mask_add_epi8(
+                hi,
+                _mm512_test_epi8_mask(_mm512_shuffle_epi8(qh, fifth_index[2 * (k / 2) + 1]),
+                                      fifth_bit[k % 2]),
+                hi, sixteen);
+          }
+          int32_t word_lo, word_hi;
+          std::memcpy(&word_lo, act + 4 * k, 4);
+          std::memcpy(&word_hi, act + 16 + 4 * k, 4);
+          sums = _mm512_dpbusd_epi32(sums, lo, _mm512_set1_epi32(word_lo));
+          sums = _mm512_dpbusd_epi32(sums, hi, _mm512_set1_epi32(word_hi));
+        }
+        const __m512 scale =
+            _mm512_mul_ps(_mm512_cvtph_ps(load256(group + 32 * pos)), _mm512_set1_ps(y.d[j]));
+        acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sums), scale, acc);
+      }
+      part[p] = acc;
+    }
+    for (int width = 8; width > 0; width /= 2)
+      for (int i = 0; i < width; ++i) part[i] = _mm512_add_ps(part[i], part[i + width]);
+    _mm512_storeu_ps(out + g, part[0]);
+  }
+}
+
+}  // namespace
+
+void vec_dot_q4_0_row_groups16(int64_t n, const void* w, size_t w_row_bytes, int64_t n_rows,
+                               const void* a, float* y) {
+  dot_nibbles_row_groups16<BlockQ4_0>(n, w, w_row_bytes, n_rows, a, y);
+}
+void vec_dot_q5_0_row_groups16(int64_t n, const void* w, size_t w_row_bytes, int64_t n_rows,
+                               const void* a, float* y) {
+  dot_nibbles_row_groups16<BlockQ5_0>(n, w, w_row_bytes, n_rows, a, y);
 }
 void vec_dot_q4_0_groups16(int64_t n, const void* w, size_t w_row_bytes, int64_t n_rows,
                            const void* a, float* y) {

@@ -185,27 +185,35 @@ void convert_q6_K_row(const uint8_t* src, uint8_t* dst, int64_t nb, bool to_grou
   }
 }
 
-// Calls piece(ggml_at, group_at, n) for the pieces of row r (0..15) of a group of 16 Q8_0 rows
-// of nb blocks: n bytes at ggml_at in the ggml row are at group_at in the kRowGroups16 group.
+// Calls piece(ggml_at, group_at, n) for the pieces of row r (0..15) of a group of 16 rows of nb
+// blocks of shape b in kRowGroups16: n bytes at ggml_at in the ggml row are at group_at in the
+// group. A field at byte `offset` of size `size` of the blocks goes to a region of 16 size nb
+// bytes at 16 offset nb, block position pos's 16 rows side by side at 16 size pos; the quants
+// to a region at 16 qs nb, 64 words bytes per block position, word k of row r at 64 k + 4 r.
 template <typename PieceFn>
-void for_each_row_piece(int r, int64_t nb, PieceFn piece) {
+void for_each_row_piece(const BlockShape& b, int r, int64_t nb, PieceFn piece) {
+  const auto n = static_cast<size_t>(nb);
   for (int64_t j = 0; j < nb; ++j) {
-    const size_t block = static_cast<size_t>(j) * sizeof(BlockQ8_0);
+    const size_t block = static_cast<size_t>(j) * b.bytes;
     const auto pos = static_cast<size_t>(block_position(j, nb));
-    const size_t quants = 32 * static_cast<size_t>(nb) + 512 * pos;
-    piece(block, 32 * pos + 2 * r, size_t{2});
-    for (int k = 0; k < kWords; ++k) piece(block + 2 + 4 * k, quants + 64 * k + 4 * r, size_t{4});
+    for (int f = 0; f < b.n_fields; ++f) {
+      const BlockField& field = b.fields[f];
+      piece(block + field.offset, 16 * (field.offset * n + field.size * pos) + field.size * r,
+            field.size);
+    }
+    const size_t quants = 16 * b.qs * n + 64 * static_cast<size_t>(b.words) * pos + 4 * r;
+    for (int k = 0; k < b.words; ++k) piece(block + b.qs + 4 * k, quants + 64 * k, size_t{4});
   }
 }
 
-void q8_0_row_to_group(const uint8_t* row, uint8_t* group, int r, int64_t nb) {
-  for_each_row_piece(r, nb, [&](size_t ggml_at, size_t group_at, size_t n) {
+void row_to_group(const BlockShape& b, const uint8_t* row, uint8_t* group, int r, int64_t nb) {
+  for_each_row_piece(b, r, nb, [&](size_t ggml_at, size_t group_at, size_t n) {
     std::memcpy(group + group_at, row + ggml_at, n);
   });
 }
 
-void q8_0_row_from_group(const uint8_t* group, uint8_t* row, int r, int64_t nb) {
-  for_each_row_piece(r, nb, [&](size_t ggml_at, size_t group_at, size_t n) {
+void row_from_group(const BlockShape& b, const uint8_t* group, uint8_t* row, int r, int64_t nb) {
+  for_each_row_piece(b, r, nb, [&](size_t ggml_at, size_t group_at, size_t n) {
     std::memcpy(row + ggml_at, group + group_at, n);
   });
 }
@@ -231,7 +239,9 @@ bool layout_supported(gguf::GgmlType type, WeightLayout layout, int64_t n_in, in
     case WeightLayout::kGgml:
       return true;
     case WeightLayout::kRowGroups16:
-      return type == gguf::GgmlType::Q8_0 && n_in > 0 && n_in % kQK == 0 && n_rows % kGroup == 0;
+      return (type == gguf::GgmlType::Q8_0 || type == gguf::GgmlType::Q4_0 ||
+              type == gguf::GgmlType::Q5_0) &&
+             n_in > 0 && n_in % kQK == 0 && n_rows % kGroup == 0;
     case WeightLayout::kBlockGroups16:
       if (type == gguf::GgmlType::Q4_K || type == gguf::GgmlType::Q6_K)
         return n_in > 0 && n_in % kQK_K == 0;
@@ -249,7 +259,7 @@ void to_layout(gguf::GgmlType type, WeightLayout layout, void* rows, int64_t n_i
       uint8_t* group = static_cast<uint8_t*>(rows) + static_cast<size_t>(g) * copy.size();
       std::memcpy(copy.data(), group, copy.size());
       for (int r = 0; r < kGroup; ++r)
-        q8_0_row_to_group(copy.data() + r * row_bytes, group, r, n_in / kQK);
+        row_to_group(*block_shape(type), copy.data() + r * row_bytes, group, r, n_in / kQK);
     }
     return;
   }
@@ -317,9 +327,10 @@ void from_layout(gguf::GgmlType type, WeightLayout layout, const void* src, void
   }
   if (layout == WeightLayout::kRowGroups16) {
     for (int64_t o = 0; o < n_rows; ++o)
-      q8_0_row_from_group(static_cast<const uint8_t*>(src) + o / kGroup * kGroup * row_bytes,
-                          static_cast<uint8_t*>(dst) + o * row_bytes, static_cast<int>(o % kGroup),
-                          n_in / kQK);
+      row_from_group(*block_shape(type),
+                     static_cast<const uint8_t*>(src) + o / kGroup * kGroup * row_bytes,
+                     static_cast<uint8_t*>(dst) + o * row_bytes, static_cast<int>(o % kGroup),
+                     n_in / kQK);
     return;
   }
   if (type == gguf::GgmlType::Q4_K) {
@@ -376,8 +387,8 @@ void row_from_layout(gguf::GgmlType type, WeightLayout layout, const void* matri
   const size_t row_bytes = gguf::ggml_row_size(type, n_in);
   const auto* base = static_cast<const uint8_t*>(matrix);
   if (layout == WeightLayout::kRowGroups16) {
-    q8_0_row_from_group(base + row / kGroup * kGroup * row_bytes, static_cast<uint8_t*>(dst),
-                        static_cast<int>(row % kGroup), n_in / kQK);
+    row_from_group(*block_shape(type), base + row / kGroup * kGroup * row_bytes,
+                   static_cast<uint8_t*>(dst), static_cast<int>(row % kGroup), n_in / kQK);
     return;
   }
   from_layout(type, layout, base + static_cast<size_t>(row) * row_bytes, dst, n_in, 1);

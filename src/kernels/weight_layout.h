@@ -35,13 +35,15 @@ enum class WeightLayout : uint8_t {
   /// at 128 + 4 l, byte b: the high 2 bits of u(b), u(4 + b), u(8 + b), u(12 + b) at bits 0-1,
   /// 2-3, 4-5, 6-7. Lane l of the three 64-byte vectors then meets sub-block l.
   kBlockGroups16 = 1,
-  /// Q8_0. The rows in groups of 16 (n_rows a multiple of 16), each group where ggml's 16 rows
-  /// are (16 ggml rows' bytes). A group of rows of nb blocks holds, for each block j in
-  /// block_position order (gemm_block_order.h: blocks 0, 16, 32, ..., then 1, 17, ...), its 16
-  /// rows' f16 scales d (32 bytes, row r at 2 r); then, in the same order, its 16 rows' quants,
-  /// 512 bytes: word k (quants 4k..4k+3, signed, as in the file) of rows 0..15 side by side (row
-  /// r at 64 k + 4 r), which is an AMX B tile of the block (8 rows of 64 bytes) as it is. Lane r
-  /// of a 16-lane vector then meets row r (docs/kernels.md, "Rows interleaved: kRowGroups16").
+  /// Q8_0, Q4_0, Q5_0. The rows in groups of 16 (n_rows a multiple of 16), each group where
+  /// ggml's 16 rows are (16 ggml rows' bytes). A group of rows of nb blocks holds, for each
+  /// block j in block_position order (gemm_block_order.h: blocks 0, 16, 32, ..., then 1, 17,
+  /// ...), its 16 rows' f16 scales d (32 bytes, row r at 2 r); then (Q5_0), in the same order,
+  /// its 16 rows' 4-byte fifth-bit fields qh (64 bytes, row r at 4 r); then, in the same order,
+  /// its 16 rows' quants by 4-byte word as in the file (Q8_0: 8 words, signed; Q4_0 / Q5_0: the
+  /// 4 words of nibbles), word k of rows 0..15 side by side (row r at 64 k + 4 r). A Q8_0 block's
+  /// 512 bytes are its AMX B tile (8 rows of 64 bytes) as they lie. Lane r of a 16-lane vector
+  /// then meets row r (docs/kernels.md, "Rows interleaved: kRowGroups16").
   kRowGroups16 = 2,
 };
 

@@ -1,5 +1,5 @@
-// WeightLayout::kRowGroups16 (Q8_0, 16 rows interleaved by 4-byte word): the bytes where
-// weight_layout.h says, a lossless round trip and single rows given back, and matmul on the
+// WeightLayout::kRowGroups16 (Q8_0, Q4_0, Q5_0: 16 rows interleaved by 4-byte word): the bytes
+// where weight_layout.h says, a lossless round trip and single rows given back, and matmul on the
 // interleaved rows giving the bits of matmul on ggml's rows at every SIMD level the CPU has
 // (kAmx: the decode product on the layout and the tiles loading it as B; below it: rows
 // converted back), decode and batched, 1 and 2 threads; and the tile kernels with emulated tile
@@ -27,14 +27,17 @@ namespace {
 using gguf::GgmlType;
 
 constexpr auto kLayout = WeightLayout::kRowGroups16;
+constexpr GgmlType kTypes[] = {GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q5_0};
 
-TEST(RowGroups16, TakesQ8_0RowsInWholeGroupsOf16) {
-  EXPECT_TRUE(layout_supported(GgmlType::Q8_0, kLayout, 896, 4864));
-  EXPECT_TRUE(layout_supported(GgmlType::Q8_0, kLayout, 32, 16));
-  EXPECT_FALSE(layout_supported(GgmlType::Q8_0, kLayout, 896, 20));
-  EXPECT_FALSE(layout_supported(GgmlType::Q8_0, kLayout, 48, 16));
-  EXPECT_FALSE(layout_supported(GgmlType::Q8_0, kLayout, 0, 16));
-  EXPECT_FALSE(layout_supported(GgmlType::Q4_0, kLayout, 896, 16));
+TEST(RowGroups16, TakesQ8_0Q4_0Q5_0RowsInWholeGroupsOf16) {
+  for (GgmlType type : kTypes) {
+    EXPECT_TRUE(layout_supported(type, kLayout, 896, 4864));
+    EXPECT_TRUE(layout_supported(type, kLayout, 32, 16));
+    EXPECT_FALSE(layout_supported(type, kLayout, 896, 20));
+    EXPECT_FALSE(layout_supported(type, kLayout, 48, 16));
+    EXPECT_FALSE(layout_supported(type, kLayout, 0, 16));
+  }
+  EXPECT_FALSE(layout_supported(GgmlType::Q4_1, kLayout, 896, 16));
   EXPECT_FALSE(layout_supported(GgmlType::Q4_K, kLayout, 4864, 16));
 }
 
@@ -82,35 +85,65 @@ TEST(RowGroups16, PutsScalesThenEachBlocksWordsOf16RowsSideBySideByPartialSum) {
   }
 }
 
+// Q5_0 (fields d and qh before the nibbles): every byte of row r, block j at the place the
+// header gives, from random bytes.
+TEST(RowGroups16, PutsQ5_0ScalesThenFifthBitsThenNibbleWords) {
+  std::mt19937 rng(23);
+  const int64_t nb = 19, n_rows = 16;
+  std::vector<uint8_t> ggml(static_cast<size_t>(n_rows * nb) * sizeof(BlockQ5_0));
+  for (auto& byte : ggml) byte = static_cast<uint8_t>(rng());
+  std::vector<uint8_t> arranged = ggml;
+  to_layout(GgmlType::Q5_0, kLayout, arranged.data(), 32 * nb, n_rows);
+  int64_t pos = 0;
+  for (int64_t p = 0; p < 16; ++p)
+    for (int64_t j = p; j < nb; j += 16, ++pos)
+      for (int r = 0; r < 16; ++r) {
+        const auto& block = reinterpret_cast<const BlockQ5_0*>(ggml.data())[r * nb + j];
+        const std::string at = "row " + std::to_string(r) + " block " + std::to_string(j);
+        EXPECT_EQ(std::memcmp(arranged.data() + 32 * pos + 2 * r, &block.d, 2), 0) << at;
+        EXPECT_EQ(std::memcmp(arranged.data() + 32 * nb + 64 * pos + 4 * r, block.qh, 4), 0) << at;
+        for (int k = 0; k < 4; ++k)
+          EXPECT_EQ(std::memcmp(arranged.data() + 96 * nb + 256 * pos + 64 * k + 4 * r,
+                                block.qs + 4 * k, 4),
+                    0)
+              << at << " word " << k;
+      }
+}
+
 TEST(RowGroups16, RoundTripsAndGivesBackAnyRow) {
-  for (int64_t nb : {1, 16, 28, 37}) {
-    const int64_t n_in = 32 * nb, n_rows = 48;
-    const size_t row_bytes = gguf::ggml_row_size(GgmlType::Q8_0, n_in);
-    const std::vector<uint8_t> ggml = labelled_rows(n_rows, nb);
-    std::vector<uint8_t> arranged = ggml;
-    to_layout(GgmlType::Q8_0, kLayout, arranged.data(), n_in, n_rows);
-    EXPECT_NE(arranged, ggml);
-    std::vector<uint8_t> back(ggml.size());
-    from_layout(GgmlType::Q8_0, kLayout, arranged.data(), back.data(), n_in, n_rows);
-    EXPECT_EQ(back, ggml) << nb << " blocks";
-    // From the second group on, as matmul converts a thread's groups.
-    std::vector<uint8_t> tail(row_bytes * 32);
-    from_layout(GgmlType::Q8_0, kLayout, arranged.data() + 16 * row_bytes, tail.data(), n_in, 32);
-    EXPECT_TRUE(std::equal(tail.begin(), tail.end(), ggml.begin() + 16 * row_bytes));
-    std::vector<uint8_t> row(row_bytes);
-    for (int64_t o = 0; o < n_rows; ++o) {
-      row_from_layout(GgmlType::Q8_0, kLayout, arranged.data(), n_in, o, row.data());
-      EXPECT_TRUE(std::equal(row.begin(), row.end(), ggml.begin() + o * row_bytes))
-          << "row " << o << ", " << nb << " blocks";
+  std::mt19937 rng(29);
+  for (GgmlType type : kTypes)
+    for (int64_t nb : {1, 16, 28, 37}) {
+      const int64_t n_in = 32 * nb, n_rows = 48;
+      const size_t row_bytes = gguf::ggml_row_size(type, n_in);
+      const std::vector<uint8_t> ggml = test::random_weights(type, n_in, n_rows, rng);
+      const std::string what =
+          std::string(gguf::ggml_type_info(type).name) + ", " + std::to_string(nb) + " blocks";
+      std::vector<uint8_t> arranged = ggml;
+      to_layout(type, kLayout, arranged.data(), n_in, n_rows);
+      EXPECT_NE(arranged, ggml);
+      std::vector<uint8_t> back(ggml.size());
+      from_layout(type, kLayout, arranged.data(), back.data(), n_in, n_rows);
+      EXPECT_EQ(back, ggml) << what;
+      // From the second group on, as matmul converts a thread's groups.
+      std::vector<uint8_t> tail(row_bytes * 32);
+      from_layout(type, kLayout, arranged.data() + 16 * row_bytes, tail.data(), n_in, 32);
+      EXPECT_TRUE(std::equal(tail.begin(), tail.end(), ggml.begin() + 16 * row_bytes)) << what;
+      std::vector<uint8_t> row(row_bytes);
+      for (int64_t o = 0; o < n_rows; ++o) {
+        row_from_layout(type, kLayout, arranged.data(), n_in, o, row.data());
+        EXPECT_TRUE(std::equal(row.begin(), row.end(), ggml.begin() + o * row_bytes))
+            << "row " << o << ", " << what;
+      }
     }
-  }
 }
 
 // matmul on the interleaved rows against matmul on the same rows in ggml's layout, memcmp.
-void expect_matmul_equal(const std::vector<uint8_t>& ggml, int64_t n_in, int64_t n_out,
-                         const std::vector<float>& x, int64_t n_tokens, const std::string& what) {
+void expect_matmul_equal(GgmlType type, const std::vector<uint8_t>& ggml, int64_t n_in,
+                         int64_t n_out, const std::vector<float>& x, int64_t n_tokens,
+                         const std::string& what) {
   std::vector<uint8_t> arranged = ggml;
-  to_layout(GgmlType::Q8_0, kLayout, arranged.data(), n_in, n_out);
+  to_layout(type, kLayout, arranged.data(), n_in, n_out);
   for (SimdLevel level : kSimdLevels) {
     if (level > cpu_simd_level()) continue;
     ASSERT_TRUE(set_simd_level(level).ok());
@@ -118,12 +151,12 @@ void expect_matmul_equal(const std::vector<uint8_t>& ggml, int64_t n_in, int64_t
       ThreadPool pool(threads);
       std::vector<float> want(static_cast<size_t>(n_tokens * n_out));
       std::vector<float> got(want.size(), -1.0f);
-      matmul(GgmlType::Q8_0, ggml.data(), n_in, n_out, x.data(), want.data(), n_tokens, pool);
-      matmul(GgmlType::Q8_0, kLayout, arranged.data(), n_in, n_out, x.data(), got.data(), n_tokens,
-             pool);
+      matmul(type, ggml.data(), n_in, n_out, x.data(), want.data(), n_tokens, pool);
+      matmul(type, kLayout, arranged.data(), n_in, n_out, x.data(), got.data(), n_tokens, pool);
       EXPECT_EQ(std::memcmp(want.data(), got.data(), want.size() * sizeof(float)), 0)
-          << what << " " << simd_level_name(level) << " n_in=" << n_in << " n_out=" << n_out
-          << " n_tokens=" << n_tokens << " threads=" << threads;
+          << gguf::ggml_type_info(type).name << " " << what << " " << simd_level_name(level)
+          << " n_in=" << n_in << " n_out=" << n_out << " n_tokens=" << n_tokens
+          << " threads=" << threads;
     }
   }
 }
@@ -132,104 +165,118 @@ TEST(RowGroups16, MatmulEqualsMatmulOnGgmlRows) {
   std::mt19937 rng(17);
   std::normal_distribution<float> value(0.0f, 1.0f);
   const SimdLevel before = simd_level();
-  // 1, 3, 16, 19, 28 and 37 blocks: fewer blocks than partial sums, exactly 16, and more.
-  for (int64_t n_in : {32, 96, 512, 608, 896, 1184}) {
-    for (int64_t n_out : {16, 48}) {
-      const auto ggml = test::random_weights(GgmlType::Q8_0, n_in, n_out, rng);
-      // Decode, the decode product per token (2, 3), tiles padded (4, 5, 17, 23), whole tiles.
-      for (int64_t n_tokens : {1, 2, 3, 4, 5, 16, 17, 23, 40}) {
-        std::vector<float> x(static_cast<size_t>(n_tokens * n_in));
-        for (auto& v : x) v = value(rng);
-        expect_matmul_equal(ggml, n_in, n_out, x, n_tokens, "random");
+  for (GgmlType type : kTypes)
+    // 1, 3, 16, 19, 28 and 37 blocks: fewer blocks than partial sums, exactly 16, and more.
+    for (int64_t n_in : {32, 96, 512, 608, 896, 1184})
+      for (int64_t n_out : {16, 48}) {
+        const auto ggml = test::random_weights(type, n_in, n_out, rng);
+        // Decode, the decode product per token (2, 3), tiles padded (4, 5, 17, 23), whole tiles.
+        for (int64_t n_tokens : {1, 2, 3, 4, 5, 16, 17, 23, 40}) {
+          std::vector<float> x(static_cast<size_t>(n_tokens * n_in));
+          for (auto& v : x) v = value(rng);
+          expect_matmul_equal(type, ggml, n_in, n_out, x, n_tokens, "random");
+        }
       }
+  // Rows enough for several runs of groups a thread (the tile kernels' kPackBudget of 512 KiB:
+  // 24 groups of 37 blocks) and tokens for several chunks.
+  for (GgmlType type : kTypes) {
+    const int64_t n_in = 1184, n_out = 1024, n_tokens = 40;
+    const auto ggml = test::random_weights(type, n_in, n_out, rng);
+    std::vector<float> x(static_cast<size_t>(n_tokens * n_in));
+    for (auto& v : x) v = value(rng);
+    expect_matmul_equal(type, ggml, n_in, n_out, x, n_tokens, "runs");
+  }
+  ASSERT_TRUE(set_simd_level(before).ok());
+}
+
+// The largest integer sums of both signs: the smallest and largest quants (Q8_0 -128 and 127,
+// Q4_0 / Q5_0 the bytes 0x00 and 0xFF) against activations that quantize to +-127 in runs of
+// 16, 32 and 64, one run in three negative (so that the blocks' sums do not cancel): the decode
+// products' offsets times the activation sum, and the tiles' signed products, at their extremes.
+TEST(RowGroups16, MatmulEqualsMatmulOnGgmlRowsAtTheExtremes) {
+  const SimdLevel before = simd_level();
+  const int64_t n_in = 896, n_out = 32;
+  for (GgmlType type : kTypes) {
+    const bool q8 = type == GgmlType::Q8_0;
+    const size_t row_bytes = gguf::ggml_row_size(type, n_in);
+    const auto low = test::uniform_weights(type, n_in, n_out, q8 ? 0x80 : 0x00, 0.01f, 0.02f);
+    const auto high = test::uniform_weights(type, n_in, n_out, q8 ? 0x7F : 0xFF, 0.01f, 0.02f);
+    std::vector<uint8_t> ggml(low.size());
+    for (int64_t o = 0; o < n_out; ++o)
+      std::memcpy(ggml.data() + o * row_bytes, (o % 3 ? high : low).data() + o * row_bytes,
+                  row_bytes);
+    for (int64_t n_tokens : {1, 3, 16, 20}) {
+      std::vector<float> x(static_cast<size_t>(n_tokens * n_in));
+      for (int64_t t = 0; t < n_tokens; ++t)
+        for (int64_t i = 0; i < n_in; ++i)
+          x[t * n_in + i] = (t % 2 ? 1.0f : -1.0f) * ((i / (16 << (t % 3))) % 3 ? 1.0f : -1.0f);
+      expect_matmul_equal(type, ggml, n_in, n_out, x, n_tokens, "extremes");
     }
   }
   ASSERT_TRUE(set_simd_level(before).ok());
 }
 
-// The largest integer sums of both signs: quants of -128 and 127 against activations that
-// quantize to +-127 in runs of 16, 32 and 64, one run in three negative (so that the blocks'
-// sums do not cancel): the decode product's xor and its 128 times the activation sum, and the
-// tiles' signed products, at their extremes.
-TEST(RowGroups16, MatmulEqualsMatmulOnGgmlRowsAtTheExtremes) {
-  const SimdLevel before = simd_level();
-  const int64_t n_in = 896, n_out = 32;
-  const size_t row_bytes = gguf::ggml_row_size(GgmlType::Q8_0, n_in);
-  const auto low = test::uniform_weights(GgmlType::Q8_0, n_in, n_out, 0x80, 0.01f, 0.02f);
-  const auto high = test::uniform_weights(GgmlType::Q8_0, n_in, n_out, 0x7F, 0.01f, 0.02f);
-  std::vector<uint8_t> ggml(low.size());
-  for (int64_t o = 0; o < n_out; ++o)
-    std::memcpy(ggml.data() + o * row_bytes, (o % 3 ? high : low).data() + o * row_bytes,
-                row_bytes);
-  for (int64_t n_tokens : {1, 3, 16, 20}) {
-    std::vector<float> x(static_cast<size_t>(n_tokens * n_in));
-    for (int64_t t = 0; t < n_tokens; ++t)
-      for (int64_t i = 0; i < n_in; ++i)
-        x[t * n_in + i] = (t % 2 ? 1.0f : -1.0f) * ((i / (16 << (t % 3))) % 3 ? 1.0f : -1.0f);
-    expect_matmul_equal(ggml, n_in, n_out, x, n_tokens, "extremes");
-  }
-  ASSERT_TRUE(set_simd_level(before).ok());
-}
-
 // The kRowGroups16 tile kernels with each tile instruction computed by plain code: their
-// operands (B tiles read from the layout as they lie, the token tiles) and f32 steps give the
-// bits of vec_dot on the ggml rows, the groups split among 1 and 2 threads.
+// operands (B tiles read from the layout as they lie or unpacked a block at a time, the token
+// tiles) and f32 steps give the bits of vec_dot on the ggml rows, the groups split among 1 and 2
+// threads.
 TEST(RowGroups16, EmulatedTilesGiveTheBitsOfVecDot) {
   if (cpu_simd_level() < SimdLevel::kAvx512 || !__builtin_cpu_supports("avx512vbmi"))
     GTEST_SKIP() << "the AMX kernels' vector code needs AVX-512 and AVX512-VBMI";
   std::mt19937 rng(19);
   std::normal_distribution<float> value(0.0f, 1.0f);
-  const auto id = static_cast<uint32_t>(GgmlType::Q8_0);
-  const TypeKernels& k = type_kernels(GgmlType::Q8_0, SimdLevel::kAvx512);
-  const GemmKernels* tiles = amx::emulated_gemm_kernels_row_groups16(id);
-  ASSERT_NE(tiles, nullptr);
-  EXPECT_EQ(amx::emulated_gemm_kernels_row_groups16(static_cast<uint32_t>(GgmlType::Q4_0)),
+  EXPECT_EQ(amx::emulated_gemm_kernels_row_groups16(static_cast<uint32_t>(GgmlType::Q4_1)),
             nullptr);
-  for (int64_t n_in : {32, 512, 1184}) {
-    const size_t a_row_bytes = activation_row_bytes(k.activation_type, n_in);
-    const size_t g_row_bytes = tiles->row_bytes(n_in);
-    const size_t w_row_bytes = gguf::ggml_row_size(GgmlType::Q8_0, n_in);
-    for (int64_t n_out : {16, 48}) {
-      const auto ggml = test::random_weights(GgmlType::Q8_0, n_in, n_out, rng);
-      std::vector<uint8_t> arranged = ggml;
-      to_layout(GgmlType::Q8_0, kLayout, arranged.data(), n_in, n_out);
-      for (int64_t n_tokens : {1, 5, 16, 23}) {
-        // 64-byte aligned activation and GEMM rows, as matmul hands them over.
-        std::vector<uint8_t> a_buffer(a_row_bytes * n_tokens + 64);
-        std::vector<uint8_t> g_buffer(g_row_bytes * n_tokens + 64);
-        auto aligned = [](std::vector<uint8_t>& b) {
-          return b.data() + (64 - reinterpret_cast<uintptr_t>(b.data()) % 64) % 64;
-        };
-        uint8_t* a = aligned(a_buffer);
-        uint8_t* rows = aligned(g_buffer);
-        std::vector<float> x(static_cast<size_t>(n_in));
-        for (int64_t t = 0; t < n_tokens; ++t) {
-          for (auto& v : x) v = value(rng);
-          k.quantize_activations(x.data(), a + t * a_row_bytes, n_in);
-          tiles->prepare(a + t * a_row_bytes, n_in, rows + t * g_row_bytes);
-        }
-        std::vector<float> want(static_cast<size_t>(n_tokens * n_out));
-        for (int64_t t = 0; t < n_tokens; ++t)
-          k.vec_dot(n_in, ggml.data(), w_row_bytes, n_out, a + t * a_row_bytes,
-                    want.data() + t * n_out);
-        for (int threads : {1, 2}) {
-          ThreadPool pool(threads);
-          std::vector<float> got(want.size(), NAN);
-          GemmProblem p;
-          p.n_in = n_in;
-          p.w = arranged.data();
-          p.w_row_bytes = w_row_bytes;
-          p.rows = rows;
-          p.row_bytes = g_row_bytes;
-          p.n_tokens = n_tokens;
-          p.y = got.data();
-          p.y_stride = n_out;
-          pool.parallel_for(n_out / 16, [&](int64_t begin, int64_t end) {
-            tiles->multiply(p, 16 * begin, 16 * end);
-          });
-          EXPECT_EQ(std::memcmp(want.data(), got.data(), want.size() * sizeof(float)), 0)
-              << "n_in=" << n_in << " n_out=" << n_out << " n_tokens=" << n_tokens
-              << " threads=" << threads;
+  for (GgmlType type : kTypes) {
+    const TypeKernels& k = type_kernels(type, SimdLevel::kAvx512);
+    const GemmKernels* tiles = amx::emulated_gemm_kernels_row_groups16(static_cast<uint32_t>(type));
+    ASSERT_NE(tiles, nullptr) << gguf::ggml_type_info(type).name;
+    for (int64_t n_in : {32, 512, 1184}) {
+      const size_t a_row_bytes = activation_row_bytes(k.activation_type, n_in);
+      const size_t g_row_bytes = tiles->row_bytes(n_in);
+      const size_t w_row_bytes = gguf::ggml_row_size(type, n_in);
+      for (int64_t n_out : {16, 48}) {
+        const auto ggml = test::random_weights(type, n_in, n_out, rng);
+        std::vector<uint8_t> arranged = ggml;
+        to_layout(type, kLayout, arranged.data(), n_in, n_out);
+        for (int64_t n_tokens : {1, 5, 16, 23}) {
+          // 64-byte aligned activation and GEMM rows, as matmul hands them over.
+          std::vector<uint8_t> a_buffer(a_row_bytes * n_tokens + 64);
+          std::vector<uint8_t> g_buffer(g_row_bytes * n_tokens + 64);
+          auto aligned = [](std::vector<uint8_t>& b) {
+            return b.data() + (64 - reinterpret_cast<uintptr_t>(b.data()) % 64) % 64;
+          };
+          uint8_t* a = aligned(a_buffer);
+          uint8_t* rows = aligned(g_buffer);
+          std::vector<float> x(static_cast<size_t>(n_in));
+          for (int64_t t = 0; t < n_tokens; ++t) {
+            for (auto& v : x) v = value(rng);
+            k.quantize_activations(x.data(), a + t * a_row_bytes, n_in);
+            tiles->prepare(a + t * a_row_bytes, n_in, rows + t * g_row_bytes);
+          }
+          std::vector<float> want(static_cast<size_t>(n_tokens * n_out));
+          for (int64_t t = 0; t < n_tokens; ++t)
+            k.vec_dot(n_in, ggml.data(), w_row_bytes, n_out, a + t * a_row_bytes,
+                      want.data() + t * n_out);
+          for (int threads : {1, 2}) {
+            ThreadPool pool(threads);
+            std::vector<float> got(want.size(), NAN);
+            GemmProblem p;
+            p.n_in = n_in;
+            p.w = arranged.data();
+            p.w_row_bytes = w_row_bytes;
+            p.rows = rows;
+            p.row_bytes = g_row_bytes;
+            p.n_tokens = n_tokens;
+            p.y = got.data();
+            p.y_stride = n_out;
+            pool.parallel_for(n_out / 16, [&](int64_t begin, int64_t end) {
+              tiles->multiply(p, 16 * begin, 16 * end);
+            });
+            EXPECT_EQ(std::memcmp(want.data(), got.data(), want.size() * sizeof(float)), 0)
+                << gguf::ggml_type_info(type).name << " n_in=" << n_in << " n_out=" << n_out
+                << " n_tokens=" << n_tokens << " threads=" << threads;
+          }
         }
       }
     }
