@@ -258,6 +258,12 @@ void to_layout(gguf::GgmlType type, WeightLayout layout, void* rows, int64_t n_i
     for (int64_t g = 0; g < n_rows / kGroup; ++g) {
       uint8_t* group = static_cast<uint8_t*>(rows) + static_cast<size_t>(g) * copy.size();
       std::memcpy(copy.data(), group, copy.size());
+      if (simd_conversions()) {
+#if defined(__x86_64__)
+        avx512::rows_to_row_group16(type, copy.data(), row_bytes, n_in / kQK, group);
+#endif
+        continue;
+      }
       for (int r = 0; r < kGroup; ++r)
         row_to_group(*block_shape(type), copy.data() + r * row_bytes, group, r, n_in / kQK);
     }

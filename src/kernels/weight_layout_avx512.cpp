@@ -13,6 +13,7 @@
 #include <cstring>
 
 #include "kernels/block_groups16_x86.h"
+#include "kernels/gemm_block_order.h"
 #include "kernels/quant_blocks.h"
 #include "kernels/weight_layout_simd.h"
 
@@ -350,6 +351,30 @@ void q8_K_row_to_q6_K_groups16(const void* src, void* dst, int64_t n) {
             out[i].qs + 64 * (2 * g + k),
             _mm512_permutex2var_epi32(low, permute_index(kPermutes.halves[k]), high));
     }
+  }
+}
+
+void rows_to_row_group16(gguf::GgmlType type, const uint8_t* rows, size_t row_bytes, int64_t nb,
+                         uint8_t* group) {
+  const bool q8 = type == gguf::GgmlType::Q8_0, q5 = type == gguf::GgmlType::Q5_0;
+  const size_t block_bytes = q8 ? sizeof(BlockQ8_0) : q5 ? sizeof(BlockQ5_0) : sizeof(BlockQ4_0);
+  const size_t qs = q5 ? offsetof(BlockQ5_0, qs) : 2;  // bytes of the fields before the quants
+  const int words = q8 ? 8 : 4;
+  const auto n = static_cast<size_t>(nb);
+  // Row r's byte 0 of a block at lane r (every gather reads 4 bytes inside the block).
+  const __m512i row_at =
+      _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                         _mm512_set1_epi32(static_cast<int>(row_bytes)));
+  for (int64_t j = 0; j < nb; ++j) {
+    const uint8_t* block = rows + static_cast<size_t>(j) * block_bytes;
+    const auto pos = static_cast<size_t>(block_position(j, nb));
+    const __m512i d = _mm512_i32gather_epi32(row_at, block, 1);  // d in each lane's low half
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(group + 32 * pos), _mm512_cvtepi32_epi16(d));
+    if (q5)
+      _mm512_storeu_si512(group + 32 * n + 64 * pos, _mm512_i32gather_epi32(row_at, block + 2, 1));
+    uint8_t* quants = group + 16 * qs * n + 64 * static_cast<size_t>(words) * pos;
+    for (int k = 0; k < words; ++k)
+      _mm512_storeu_si512(quants + 64 * k, _mm512_i32gather_epi32(row_at, block + qs + 4 * k, 1));
   }
 }
 

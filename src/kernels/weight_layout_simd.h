@@ -16,6 +16,12 @@ void group16_to_blocks(gguf::GgmlType type, const uint8_t* group, uint8_t* dst);
 /// The inverse: 16 consecutive ggml blocks of `type` at src written as one full group.
 void blocks_to_group16(gguf::GgmlType type, const uint8_t* src, uint8_t* group);
 
+/// 16 ggml rows of `type` (Q8_0, Q4_0 or Q5_0) of nb blocks at rows, row_bytes apart, written as
+/// one group of WeightLayout::kRowGroups16 to group (16 rows' bytes; must not overlap rows): each
+/// field and quant word of a block's 16 rows is one 16-lane gather.
+void rows_to_row_group16(gguf::GgmlType type, const uint8_t* rows, size_t row_bytes, int64_t nb,
+                         uint8_t* group);
+
 /// Two consecutive ggml Q4_K blocks at src written as one full group (2 Q4_K blocks' bytes) of
 /// a Q4_K row in WeightLayout::kBlockGroups16.
 void q4_K_pair_to_group(const uint8_t* src, uint8_t* group);
