@@ -1,5 +1,6 @@
 #include "kernel_reference.h"
 
+#include <algorithm>
 #include <cfloat>
 #include <cmath>
 #include <cstring>
@@ -7,6 +8,7 @@
 #include "kernels/activation_rows.h"
 #include "kernels/float16.h"
 #include "kernels/quantize_activations.h"
+#include "kernels/thread_pool.h"
 #include "kernels/type_kernels.h"
 
 namespace gengyun::kernels::test {
@@ -345,6 +347,59 @@ ExactDot exact_dot(GgmlType w_type, const uint8_t* w_row, const uint8_t* a_row, 
     }
   }
   return r;
+}
+
+GemmRows gemm_rows(gguf::GgmlType type, SimdLevel level, const GemmKernels& gemm, int64_t n_in,
+                   int64_t n_tokens, std::mt19937& rng) {
+  const TypeKernels& k = type_kernels(type, level);
+  GemmRows r;
+  r.a_row_bytes = activation_row_bytes(k.activation_type, n_in);
+  r.g_row_bytes = gemm.row_bytes(n_in);
+  r.a_buffer.resize(r.a_row_bytes * static_cast<size_t>(n_tokens) + 64);
+  r.g_buffer.resize(r.g_row_bytes * static_cast<size_t>(n_tokens) + 64);
+  auto aligned = [](std::vector<uint8_t>& b) {
+    return b.data() + (64 - reinterpret_cast<uintptr_t>(b.data()) % 64) % 64;
+  };
+  r.a = aligned(r.a_buffer);
+  r.rows = aligned(r.g_buffer);
+  std::normal_distribution<float> value(0.0f, 1.0f);
+  std::vector<float> x(static_cast<size_t>(n_in));
+  for (int64_t t = 0; t < n_tokens; ++t) {
+    for (auto& v : x) v = value(rng);
+    k.quantize_activations(x.data(), r.a + t * r.a_row_bytes, n_in);
+    gemm.prepare(r.a + t * r.a_row_bytes, n_in, r.rows + t * r.g_row_bytes);
+  }
+  return r;
+}
+
+std::vector<float> vec_dot_outputs(gguf::GgmlType type, SimdLevel level, const uint8_t* w,
+                                   int64_t n_in, int64_t n_out, const GemmRows& g,
+                                   int64_t n_tokens) {
+  std::vector<float> y(static_cast<size_t>(n_tokens * n_out));
+  for (int64_t t = 0; t < n_tokens; ++t)
+    type_kernels(type, level).vec_dot(n_in, w, gguf::ggml_row_size(type, n_in), n_out,
+                                      g.a + t * g.a_row_bytes, y.data() + t * n_out);
+  return y;
+}
+
+std::vector<float> gemm_outputs(gguf::GgmlType type, const GemmKernels& gemm, const uint8_t* w,
+                                int64_t n_in, int64_t n_out, const GemmRows& g, int64_t n_tokens,
+                                int threads) {
+  std::vector<float> y(static_cast<size_t>(n_tokens * n_out), NAN);
+  GemmProblem p;
+  p.n_in = n_in;
+  p.w = w;
+  p.w_row_bytes = gguf::ggml_row_size(type, n_in);
+  p.rows = g.rows;
+  p.row_bytes = g.g_row_bytes;
+  p.n_tokens = n_tokens;
+  p.y = y.data();
+  p.y_stride = n_out;
+  ThreadPool pool(threads);
+  pool.parallel_for((n_out + 15) / 16, [&](int64_t begin, int64_t end) {
+    gemm.multiply(p, 16 * begin, std::min(16 * end, n_out));
+  });
+  return y;
 }
 
 }  // namespace gengyun::kernels::test

@@ -20,6 +20,8 @@
 #include <vector>
 
 #include "gguf/ggml_type.h"
+#include "kernels/gemm.h"
+#include "kernels/simd_level.h"
 
 namespace gengyun::kernels::test {
 
@@ -75,5 +77,29 @@ WeightParts decode_weights(gguf::GgmlType type, const uint8_t* row, int64_t n);
 
 /// The types with kernels.
 std::vector<gguf::GgmlType> kernel_types();
+
+/// n_tokens activation rows of `type` at `level` (values normal(0, 1)) and the GEMM activation
+/// rows `gemm` prepares from them, each set 64-byte aligned as matmul hands them over.
+struct GemmRows {
+  std::vector<uint8_t> a_buffer, g_buffer;
+  uint8_t* a = nullptr;     ///< activation rows, a_row_bytes apart
+  uint8_t* rows = nullptr;  ///< GEMM activation rows, g_row_bytes apart
+  size_t a_row_bytes = 0, g_row_bytes = 0;
+};
+GemmRows gemm_rows(gguf::GgmlType type, SimdLevel level, const GemmKernels& gemm, int64_t n_in,
+                   int64_t n_tokens, std::mt19937& rng);
+
+/// y[t * n_out + o]: `type`'s vec_dot at `level` of ggml row o of w (n_out rows of n_in) with
+/// activation row t of g, for n_tokens tokens.
+std::vector<float> vec_dot_outputs(gguf::GgmlType type, SimdLevel level, const uint8_t* w,
+                                   int64_t n_in, int64_t n_out, const GemmRows& g,
+                                   int64_t n_tokens);
+
+/// y[t * n_out + o] from gemm.multiply on the n_out weight rows at w (any layout gemm takes,
+/// ggml_row_size(type, n_in) apart) and g's GEMM rows, the groups of 16 rows split among
+/// `threads` threads as matmul splits them.
+std::vector<float> gemm_outputs(gguf::GgmlType type, const GemmKernels& gemm, const uint8_t* w,
+                                int64_t n_in, int64_t n_out, const GemmRows& g, int64_t n_tokens,
+                                int threads);
 
 }  // namespace gengyun::kernels::test

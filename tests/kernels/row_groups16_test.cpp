@@ -224,55 +224,24 @@ TEST(RowGroups16, EmulatedTilesGiveTheBitsOfVecDot) {
   if (cpu_simd_level() < SimdLevel::kAvx512 || !__builtin_cpu_supports("avx512vbmi"))
     GTEST_SKIP() << "the AMX kernels' vector code needs AVX-512 and AVX512-VBMI";
   std::mt19937 rng(19);
-  std::normal_distribution<float> value(0.0f, 1.0f);
   EXPECT_EQ(amx::emulated_gemm_kernels_row_groups16(static_cast<uint32_t>(GgmlType::Q4_1)),
             nullptr);
   for (GgmlType type : kTypes) {
-    const TypeKernels& k = type_kernels(type, SimdLevel::kAvx512);
     const GemmKernels* tiles = amx::emulated_gemm_kernels_row_groups16(static_cast<uint32_t>(type));
     ASSERT_NE(tiles, nullptr) << gguf::ggml_type_info(type).name;
     for (int64_t n_in : {32, 512, 1184}) {
-      const size_t a_row_bytes = activation_row_bytes(k.activation_type, n_in);
-      const size_t g_row_bytes = tiles->row_bytes(n_in);
-      const size_t w_row_bytes = gguf::ggml_row_size(type, n_in);
       for (int64_t n_out : {16, 48}) {
         const auto ggml = test::random_weights(type, n_in, n_out, rng);
         std::vector<uint8_t> arranged = ggml;
         to_layout(type, kLayout, arranged.data(), n_in, n_out);
         for (int64_t n_tokens : {1, 5, 16, 23}) {
-          // 64-byte aligned activation and GEMM rows, as matmul hands them over.
-          std::vector<uint8_t> a_buffer(a_row_bytes * n_tokens + 64);
-          std::vector<uint8_t> g_buffer(g_row_bytes * n_tokens + 64);
-          auto aligned = [](std::vector<uint8_t>& b) {
-            return b.data() + (64 - reinterpret_cast<uintptr_t>(b.data()) % 64) % 64;
-          };
-          uint8_t* a = aligned(a_buffer);
-          uint8_t* rows = aligned(g_buffer);
-          std::vector<float> x(static_cast<size_t>(n_in));
-          for (int64_t t = 0; t < n_tokens; ++t) {
-            for (auto& v : x) v = value(rng);
-            k.quantize_activations(x.data(), a + t * a_row_bytes, n_in);
-            tiles->prepare(a + t * a_row_bytes, n_in, rows + t * g_row_bytes);
-          }
-          std::vector<float> want(static_cast<size_t>(n_tokens * n_out));
-          for (int64_t t = 0; t < n_tokens; ++t)
-            k.vec_dot(n_in, ggml.data(), w_row_bytes, n_out, a + t * a_row_bytes,
-                      want.data() + t * n_out);
+          const test::GemmRows g =
+              test::gemm_rows(type, SimdLevel::kAvx512, *tiles, n_in, n_tokens, rng);
+          const std::vector<float> want = test::vec_dot_outputs(
+              type, SimdLevel::kAvx512, ggml.data(), n_in, n_out, g, n_tokens);
           for (int threads : {1, 2}) {
-            ThreadPool pool(threads);
-            std::vector<float> got(want.size(), NAN);
-            GemmProblem p;
-            p.n_in = n_in;
-            p.w = arranged.data();
-            p.w_row_bytes = w_row_bytes;
-            p.rows = rows;
-            p.row_bytes = g_row_bytes;
-            p.n_tokens = n_tokens;
-            p.y = got.data();
-            p.y_stride = n_out;
-            pool.parallel_for(n_out / 16, [&](int64_t begin, int64_t end) {
-              tiles->multiply(p, 16 * begin, 16 * end);
-            });
+            const std::vector<float> got = test::gemm_outputs(type, *tiles, arranged.data(), n_in,
+                                                              n_out, g, n_tokens, threads);
             EXPECT_EQ(std::memcmp(want.data(), got.data(), want.size() * sizeof(float)), 0)
                 << gguf::ggml_type_info(type).name << " n_in=" << n_in << " n_out=" << n_out
                 << " n_tokens=" << n_tokens << " threads=" << threads;
