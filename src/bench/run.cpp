@@ -212,6 +212,15 @@ Result<BenchResult> run_bench(const std::string& path, const BenchOptions& optio
   const auto report = [&progress](const std::string& stage) {
     if (progress) progress(stage);
   };
+  // The adapters first: a path that is no adapter fails before anything is measured.
+  std::vector<std::shared_ptr<LoadedModel>> adapters;
+  std::vector<LoadedModel*> adapter_targets;
+  for (const std::string& lora : options.lora_paths) {
+    auto adapter = model.load_adapter(lora, 1.0f);
+    if (!adapter) return adapter.error();
+    adapters.push_back(adapter.value());
+    adapter_targets.push_back(adapter.value().get());
+  }
 
   std::mt19937_64 rng(options.seed);
   const std::vector<int32_t> prompt = random_prompt(rng, options.n_prompt, model.n_vocab());
@@ -270,21 +279,13 @@ Result<BenchResult> run_bench(const std::string& path, const BenchOptions& optio
     auto serving = run_serving({&model}, options, rng);
     if (!serving) return serving.error();
     result.serving = serving.value();
-    if (!options.lora_paths.empty()) {
-      std::vector<std::shared_ptr<LoadedModel>> adapters;
-      std::vector<LoadedModel*> targets;
-      for (const std::string& lora : options.lora_paths) {
-        auto adapter = model.load_adapter(lora, 1.0f);
-        if (!adapter) return adapter.error();
-        adapters.push_back(adapter.value());
-        targets.push_back(adapter.value().get());
-      }
+    if (!adapter_targets.empty()) {
       report(std::to_string(options.parallel) + " parallel streams over " +
-             std::to_string(targets.size()) + " LoRA adapters");
-      auto lora_serving = run_serving(targets, options, lora_rng);
+             std::to_string(adapter_targets.size()) + " LoRA adapters");
+      auto lora_serving = run_serving(adapter_targets, options, lora_rng);
       if (!lora_serving) return lora_serving.error();
       result.lora_serving = lora_serving.value();
-      result.n_adapters = static_cast<int>(targets.size());
+      result.n_adapters = static_cast<int>(adapter_targets.size());
     }
   }
 

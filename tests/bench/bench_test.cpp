@@ -276,10 +276,21 @@ TEST(BenchRun, LoraStreamsSpreadOverAdapters) {
   ASSERT_FALSE(no_streams.ok());
   EXPECT_NE(no_streams.error().message.find("--parallel N"), std::string::npos);
   o.parallel = 2;
-  o.lora_paths = {testdata_path("models/qwen2-tiny-q8_0.gguf")};
-  auto not_adapter = run_bench(path, o);
-  ASSERT_FALSE(not_adapter.ok());
-  EXPECT_NE(not_adapter.error().message.find("not a LoRA adapter"), std::string::npos);
+  // A path that is no adapter (or none at all) fails before anything is measured.
+  for (const std::string& lora :
+       {testdata_path("models/qwen2-tiny-q8_0.gguf"), std::string("/nonexistent/lora.gguf")}) {
+    o.lora_paths = {lora};
+    std::vector<std::string> stages;
+    auto not_adapter = run_bench(path, o, [&](std::string_view s) { stages.emplace_back(s); });
+    ASSERT_FALSE(not_adapter.ok()) << lora;
+    EXPECT_TRUE(stages.empty()) << lora << ": " << stages.front();
+    if (lora.starts_with("/nonexistent"))
+      EXPECT_NE(not_adapter.error().message.find(lora), std::string::npos)
+          << not_adapter.error().message;
+    else
+      EXPECT_NE(not_adapter.error().message.find("not a LoRA adapter"), std::string::npos)
+          << not_adapter.error().message;
+  }
 }
 
 TEST(BenchRun, BadOptionsAreErrors) {
