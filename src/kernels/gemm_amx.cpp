@@ -697,11 +697,24 @@ struct PackedB {
     return _mm512_load_ps(reinterpret_cast<const float*>(pack + 512 * n_blocks) + kRows * pos);
   }
 };
+// How far ahead of the B tile it loads the weights-as-B kernel asks for a Q8_0 kRowGroups16
+// group's quants: 2 KiB. kernels_bench StreamedBatch16/ (Q8_0 rows in kRowGroups16, 16 tokens,
+// weights from DRAM, 2 threads), three alternating rounds in us, 4864x896 / 896x4864: none
+// 352-371 / 359-384, 1 KiB 312-321 / 319-325, 2 KiB 292-324 / 307-337, 3 KiB 296-307 / 306-322,
+// 4 KiB 293-323 / 315-332, 8 and 16 KiB no better. (unpack_row_group reads a group straight
+// through: the same prefetch there gained nothing for Q4_0 / Q5_0.)
+constexpr int64_t kRowGroupPrefetchAheadBytes = 2048;
+
 // ... or a group of rows in WeightLayout::kRowGroups16 as it is (scales f16 before the tiles).
 struct RowGroupB {
   const uint8_t* group;
   int64_t n_blocks;
-  const uint8_t* b(int64_t pos) const { return group + 32 * n_blocks + 512 * pos; }
+  bool prefetch;  // the group's first pass (from DRAM; later chunks of tokens find it in L2)
+  const uint8_t* b(int64_t pos) const {
+    const uint8_t* tile = group + 32 * n_blocks + 512 * pos;
+    if (prefetch) prefetch_ahead<kRowGroupPrefetchAheadBytes>(tile, 512);
+    return tile;
+  }
   __m512 d_w(int64_t pos) const {
     return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(group + 32 * pos)));
   }
@@ -971,8 +984,9 @@ void multiply_row_groups16(const GemmProblem& p, int64_t row_begin, int64_t row_
           const uint8_t* tile = tiles + tile_bytes * static_cast<size_t>(i);
           float* y = p.y + kTokens * i * p.y_stride + row0;
           if constexpr (kAsTheyLie)
-            groups16_kernel<Tiles>(RowGroupB{p.w + static_cast<size_t>(row0) * p.w_row_bytes, nb},
-                                   tile, y, p.y_stride, n, 0xFFFF);
+            groups16_kernel<Tiles>(
+                RowGroupB{p.w + static_cast<size_t>(row0) * p.w_row_bytes, nb, i == 0}, tile, y,
+                p.y_stride, n, 0xFFFF);
           else
             groups16_kernel<Tiles>(
                 PackedB{packs + pack_bytes * static_cast<size_t>((row0 - run0) / kRows), nb}, tile,
