@@ -12,8 +12,8 @@
 // and Q5_0 rows in WeightLayout::kBlockGroups16 swap the operands instead (weights as B, read
 // out of the layout with one 16 x 16 dword transpose per word of 16 blocks of 16 rows; tokens
 // as A; C token-major): "rows in kBlockGroups16" below; Q8_0 rows in WeightLayout::kRowGroups16
-// are B tiles as they lie, Q4_0 and Q5_0 rows there are unpacked a block at a time
-// (multiply_row_groups16).
+// are B tiles as they lie, Q4_0 and Q5_0 rows there are unpacked once per run of groups without
+// transposes (multiply_row_groups16).
 //  - 32-element block types: weights decoded to signed bytes (the quants less the format's
 //    offset: Q4_0 8, Q5_0 16), so tdpbssd gives each block's sum I_j = sum (q - o) a directly,
 //    the integer the VNNI kernels form from unsigned q and -o * (activation block sum). One

@@ -160,8 +160,8 @@ Table table_for(SimdLevel level) {
         table[id].vec_dot_groups16 = nullptr;
         table[id].arrange_groups16 = nullptr;
       }
-      // Q8_0 in kRowGroups16: the tiles take its blocks as they lie (docs/kernels.md, "Rows
-      // interleaved: kRowGroups16").
+      // Q8_0, Q4_0 and Q5_0 in kRowGroups16: the tiles take Q8_0's blocks as they lie and the
+      // others' without transposes (docs/kernels.md, "Rows interleaved: kRowGroups16").
       table[id].gemm_row_groups16 = amx::gemm_kernels_row_groups16(static_cast<uint32_t>(id));
     }
   if (level == SimdLevel::kAmx) {

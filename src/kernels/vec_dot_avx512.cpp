@@ -363,7 +363,7 @@ void vec_dot_q8_0_groups16(int64_t n, const void* w, size_t w_row_bytes, int64_t
   rows<dot_q8_0_groups16>(n, w, w_row_bytes, n_rows, a, y);
 }
 
-// How far ahead vec_dot_q8_0_row_groups16 prefetches: 2 KiB. kernels_bench Streamed/ (Intel
+// How far ahead the kRowGroups16 decode products prefetch: 2 KiB. kernels_bench Streamed/ (Intel
 // Xeon with AMX, 2 threads, Q8_0 rows of 896): 1, 2, 3 and 4 KiB ahead streamed at 0.94-0.96,
 // 0.96-0.97, 0.93-0.95 and 0.83-0.88 of the read bandwidth (8 and 16 KiB: 0.85-0.87, none 0.87).
 constexpr int64_t kRowGroupsPrefetchAheadBytes = 2048;
