@@ -960,7 +960,7 @@ void multiply_row_groups16(const GemmProblem& p, int64_t row_begin, int64_t row_
       build_tiles(p, tile_bytes, scratch, [&](const uint8_t* rows, uint8_t* tile) {
         build_token_tile<Type>(rows, p.row_bytes, k, tile);
       });
-  const size_t pack_bytes = 576 * static_cast<size_t>(nb);  // unpack_row_group's
+  const size_t pack_bytes = group_pack_bytes<Type>(k);  // unpack_row_group's
   const size_t group_bytes = kAsTheyLie ? kRows * p.w_row_bytes : pack_bytes;
   const int64_t groups_per_run =
       std::max<int64_t>(1, static_cast<int64_t>(kPackBudget / group_bytes));
