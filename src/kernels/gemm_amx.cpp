@@ -91,7 +91,8 @@ alignas(64) constexpr TileConfig kKConfig =
 //    mins f32[n_blocks][16];
 //  - K-quants: lo, per 64 quants the 16 rows' 64 uint8 (1 KiB) | hi, the same in int8 |
 //    d f32[n_super][16] | with mins dmin f32[n_super][16] and the pairs of sub-block mins,
-//    int16[n_sub / 2][16][2] (the decoder's int_min layout).
+//    int16[n_sub / 2][16][2] (the decoder's int_min layout). The 64 quants of a tile row are
+//    in element order, or for rows in kBlockGroups16 in the layout's order (k_tile_row).
 
 template <typename Type>
 size_t group_pack_bytes(int64_t k) {
@@ -124,6 +125,141 @@ inline __m256i signed_quants(const typename Type::Block& b) {
   const __m256i q = W::unpack(b);
   if constexpr (W::kSigned || W::kOffset == 0) return q;
   return _mm256_sub_epi8(q, _mm256_set1_epi8(static_cast<char>(W::kOffset)));
+}
+
+// The K-quants whose rows are in WeightLayout::kBlockGroups16 (Q4_K, Q6_K) are packed in the
+// layout's order of quants, not in element order (pack_k_groups16); their activation tiles put
+// the activation quants in the same order (build_activation_tile). The integer sum over a
+// super-block does not depend on the order of its terms.
+template <typename Type>
+constexpr bool kLayoutOrderK = kLayoutOf<Type> == WeightLayout::kBlockGroups16&& kIsK<Type>;
+
+// For kLayoutOrderK types: the row of a super-block's four A tiles (tile c: its quants 64 c ..
+// 64 c + 63 in the pack's order) that holds quant 4 c + e (e 0..3) of the 16-quant run i
+// (element 16 i ..) of the super-block:
+//  - Q4_K: tile c takes word c (elements 4 c .. 4 c + 3 of each half of 16) of the 8 sub-blocks
+//    of 32: run i = 2 l + h (sub-block l, half h) is tile row 8 h + l;
+//  - Q6_K: tile c takes elements 4 c .. 4 c + 3 of the 16 sub-blocks of 16: run i is row i.
+template <typename Type>
+constexpr int k_tile_row(int i) {
+  return Type::S == 32 ? 8 * (i % 2) + i / 2 : i;
+}
+
+// The int16 w = scale * q (less scale * offset) of the 64 unsigned quants q (< 128), the 16-bit
+// lanes of s_even holding each quant pair's scale in its low byte and 0 in its high byte (s_odd:
+// the same shifted to the high byte), split into lo (w & 0xFF) at lo and hi (w >> 8) at hi, in
+// q's order: vpmaddubsw of the even and of the odd bytes, their low and high bytes blended.
+inline void k_planes(__m512i q, __m512i s_even, __m512i s_odd, __m512i scaled_offset, uint8_t* lo,
+                     uint8_t* hi) {
+  constexpr __mmask64 kOddBytes = 0xAAAAAAAAAAAAAAAAull;
+  const __m512i even = _mm512_sub_epi16(_mm512_maddubs_epi16(q, s_even), scaled_offset);
+  const __m512i odd = _mm512_sub_epi16(_mm512_maddubs_epi16(q, s_odd), scaled_offset);
+  _mm512_store_si512(lo, _mm512_mask_blend_epi8(kOddBytes, even, _mm512_slli_epi16(odd, 8)));
+  _mm512_store_si512(hi, _mm512_mask_blend_epi8(kOddBytes, _mm512_srli_epi16(even, 8), odd));
+}
+
+// s_even for k_planes from the 16 scales (int8 or uint8) in the low bytes of the dword lanes of
+// `scales` (zero-extended).
+inline __m512i scale_pairs(__m512i scales) {
+  return _mm512_or_si512(scales, _mm512_slli_epi32(scales, 16));
+}
+
+// pack_group of Q4_K and Q6_K rows in kBlockGroups16: per super-block and row, each 64-byte
+// vector of quants the layout gives (Q4_K: a word of the 8 sub-blocks' nibbles, split into the
+// low nibbles then the high ones; Q6_K: groups16::q6_K_quants) is one A tile row, its scales per
+// dword lane; no transposes, and no row buffer. The rows are the inner loop, so that each
+// super-block's tiles are written whole, one after another.
+template <typename Type>
+void pack_k_groups16(const GemmProblem& p, int64_t row0, int rows_in_group, uint8_t* out) {
+  const int64_t k = p.n_in, n_super = k / Type::G;
+  const size_t n = static_cast<size_t>(kRows * k);
+  auto* d = reinterpret_cast<float*>(out + 2 * n);
+  float* dmin = d + kRows * n_super;
+  auto* min_pairs = reinterpret_cast<int32_t*>(dmin + kRows * n_super);
+  const auto row_of = [&](int r) { return p.w + static_cast<size_t>(row0 + r) * p.w_row_bytes; };
+  // The rows past rows_in_group: zero quants and fields.
+  const auto zero = [&](int64_t b, int r) {
+    for (int c = 0; c < 4; ++c) {
+      std::memset(out + 1024 * (4 * b + c) + 64 * r, 0, 64);
+      std::memset(out + n + 1024 * (4 * b + c) + 64 * r, 0, 64);
+    }
+    d[kRows * b + r] = 0.0f;
+    if constexpr (Type::kMin) {
+      dmin[kRows * b + r] = 0.0f;
+      for (int i = 0; i < 4; ++i) min_pairs[kRows * (4 * b + i) + r] = 0;
+    }
+  };
+  if constexpr (Type::S == 32) {  // Q4_K: groups of 2 super-blocks (16 sub-block lanes)
+    const __m256i nibble = _mm256_set1_epi8(0x0F);
+    for (int64_t b = 0; b < n_super; ++b) {
+      const int64_t g0 = b - b % 2;
+      const int m = static_cast<int>(std::min<int64_t>(2, n_super - g0)),
+                j = static_cast<int>(b % 2);
+      const size_t at = static_cast<size_t>(g0) * sizeof(BlockQ4_K);
+      for (int r = 0; r < kRows; ++r) {
+        if (r >= rows_in_group) {
+          zero(b, r);
+          continue;
+        }
+        const uint8_t* group = row_of(r) + at;
+        // The 6-bit scales and mins of the 8 sub-blocks (scale_min_k4, 4 at a time).
+        uint32_t packed[3];
+        std::memcpy(packed, group + 4 * m + 12 * j, 12);
+        const uint32_t low6 = 0x3F3F3F3F, low4 = 0x0F0F0F0F, top2 = 0x03030303;
+        const uint64_t scales =
+            (packed[0] & low6) | uint64_t{(packed[2] & low4) | (((packed[0] >> 6) & top2) << 4)}
+                                     << 32;
+        const uint64_t mins = (packed[1] & low6) |
+                              uint64_t{((packed[2] >> 4) & low4) | (((packed[1] >> 6) & top2) << 4)}
+                                  << 32;
+        const __m512i s_even = scale_pairs(_mm512_cvtepu8_epi32(
+            _mm_set1_epi64x(static_cast<long long>(scales))));  // lane l: sub-block l % 8
+        const __m512i s_odd = _mm512_slli_epi16(s_even, 8);
+        for (int c = 0; c < 4; ++c) {
+          const __m256i word = _mm256_loadu_si256(
+              reinterpret_cast<const __m256i*>(group + 16 * m + 32 * m * c + 32 * j));
+          const __m512i q =
+              _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_and_si256(word, nibble)),
+                                 _mm256_and_si256(_mm256_srli_epi16(word, 4), nibble), 1);
+          uint8_t* lo = out + 1024 * (4 * b + c) + 64 * r;
+          k_planes(q, s_even, s_odd, _mm512_setzero_si512(), lo, lo + n);
+        }
+        // The min pairs (sub-blocks 2 i, 2 i + 1) as int16 pairs.
+        alignas(16) int32_t pairs[4];
+        _mm_store_si128(reinterpret_cast<__m128i*>(pairs),
+                        _mm_cvtepu8_epi16(_mm_cvtsi64_si128(static_cast<long long>(mins))));
+        for (int i = 0; i < 4; ++i) min_pairs[kRows * (4 * b + i) + r] = pairs[i];
+        uint16_t half_d, half_dmin;
+        std::memcpy(&half_d, group + 2 * j, 2);
+        std::memcpy(&half_dmin, group + 2 * (m + j), 2);
+        d[kRows * b + r] = half_to_float(half_d);
+        dmin[kRows * b + r] = half_to_float(half_dmin);
+      }
+    }
+  } else {  // Q6_K: one super-block per group, its scales and d where ggml has them
+    const __m512i offset = _mm512_set1_epi16(Type::kOffset);
+    for (int64_t b = 0; b < n_super; ++b) {
+      for (int r = 0; r < kRows; ++r) {
+        if (r >= rows_in_group) {
+          zero(b, r);
+          continue;
+        }
+        const uint8_t* group = row_of(r) + static_cast<size_t>(b) * sizeof(BlockQ6_K);
+        const auto& block = *reinterpret_cast<const BlockQ6_K*>(group);
+        __m512i u[4];
+        ::gengyun::kernels::avx512::groups16::q6_K_quants(group, u);
+        const __m512i s_even = scale_pairs(
+            _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(block.scales))));
+        const __m512i s_odd = _mm512_slli_epi16(s_even, 8);
+        const __m512i scaled_offset = _mm512_maddubs_epi16(offset, s_even);
+        for (int c = 0; c < 4; ++c) {
+          uint8_t* lo = out + 1024 * (4 * b + c) + 64 * r;
+          k_planes(u[c], s_even, s_odd, scaled_offset, lo, lo + n);
+        }
+        d[kRows * b + r] = half_to_float(block.d);
+      }
+    }
+  }
 }
 
 // Packs rows [row0, row0 + rows_in_group) to `out`; the rest of the 16 rows as copies of the
@@ -169,6 +305,8 @@ void pack_group(const GemmProblem& p, int64_t row0, int rows_in_group, AmxScratc
         if constexpr (Type::kMin) min[kRows * pos + r] = real ? half_to_float(b.m) : 0.0f;
       }
     }
+  } else if constexpr (kLayoutOrderK<Type>) {
+    pack_k_groups16<Type>(p, row0, rows_in_group, out);
   } else {
     // One row at a time, decoded into a row buffer that stays in L1, then
     // w = scale * (q - offset) per quant, as int16, split into its low and high bytes.
@@ -236,7 +374,8 @@ void pack_group(const GemmProblem& p, int64_t row0, int rows_in_group, AmxScratc
 //  - 32-element block types, per block in block_position order (the rows' order): B (512
 //    bytes) | d_a f32[16] | with mins s_a f32[16];
 //  - K-quants, per super-block: per 64 quants a B tile (1 KiB) | d_a f32[16] | with mins
-//    G / S / 2 vectors of the 16 tokens' pairs of sub-block sums (int16 pairs).
+//    G / S / 2 vectors of the 16 tokens' pairs of sub-block sums (int16 pairs). The quants
+//    are in the order of the weight pack's tile rows.
 
 template <typename Type>
 constexpr size_t tile_block_bytes() {
@@ -262,10 +401,14 @@ void build_activation_tile(const uint8_t* rows, size_t row_bytes, int64_t k, uin
     put64(out, lanes);
   };
   for (int64_t b = 0; b < k / Type::G; ++b) {
-    for (int64_t e = Type::G * b; e < Type::G * (b + 1); e += 16) {
-      transpose_16x4(rows + e, static_cast<int64_t>(row_bytes), out);
-      out += 256;
+    for (int i = 0; i < Type::G / 16; ++i) {
+      const uint8_t* run = rows + Type::G * b + 16 * i;  // 4 dwords of each token
+      if constexpr (kLayoutOrderK<Type>)
+        transpose_16x4(run, static_cast<int64_t>(row_bytes), out + 64 * k_tile_row<Type>(i), 1024);
+      else
+        transpose_16x4(run, static_cast<int64_t>(row_bytes), out + 256 * i);
     }
+    out += kTokens * Type::G;
     gather(layout.d_at(), b);
     if constexpr (Type::kMin) {
       if constexpr (kIsK<Type>) {

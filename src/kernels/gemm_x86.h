@@ -400,8 +400,10 @@ struct Scratch {
 };
 
 // 16 rows x 4 dwords (row r's 16 bytes at rows + r * stride) to 4 vectors, vector q holding
-// dword q of every row: the 4 x 4 transpose within each 128-bit lane of [r | r+4 | r+8 | r+12].
-inline void transpose_16x4(const uint8_t* rows, int64_t stride, uint8_t* out) {
+// dword q of every row (stored at out + q * out_stride): the 4 x 4 transpose within each
+// 128-bit lane of [r | r+4 | r+8 | r+12].
+inline void transpose_16x4(const uint8_t* rows, int64_t stride, uint8_t* out,
+                           size_t out_stride = 64) {
   __m512i z[4];
   for (int k = 0; k < 4; ++k) {
     auto row = [&](int r) {
@@ -415,9 +417,9 @@ inline void transpose_16x4(const uint8_t* rows, int64_t stride, uint8_t* out) {
   const __m512i t0 = _mm512_unpacklo_epi32(z[0], z[1]), t1 = _mm512_unpackhi_epi32(z[0], z[1]);
   const __m512i t2 = _mm512_unpacklo_epi32(z[2], z[3]), t3 = _mm512_unpackhi_epi32(z[2], z[3]);
   _mm512_store_si512(out, _mm512_unpacklo_epi64(t0, t2));
-  _mm512_store_si512(out + 64, _mm512_unpackhi_epi64(t0, t2));
-  _mm512_store_si512(out + 128, _mm512_unpacklo_epi64(t1, t3));
-  _mm512_store_si512(out + 192, _mm512_unpackhi_epi64(t1, t3));
+  _mm512_store_si512(out + out_stride, _mm512_unpackhi_epi64(t0, t2));
+  _mm512_store_si512(out + 2 * out_stride, _mm512_unpacklo_epi64(t1, t3));
+  _mm512_store_si512(out + 3 * out_stride, _mm512_unpackhi_epi64(t1, t3));
 }
 
 // Copies the 64 bytes at from to out and advances out.

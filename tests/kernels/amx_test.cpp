@@ -12,6 +12,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <random>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -105,13 +106,20 @@ const int64_t kGroups16Tokens[] = {16, 17, 23, 40};
 const int64_t kGroups16HardwareTokens[] = {
     16, 17, 23, 40, amx::kMaxTokensWeightsAsB, amx::kMaxTokensWeightsAsB + 1, 150};
 
+// The K-quants' rows on the hardware, whose packs keep the layout's order of quants (and the
+// activation tiles follow it): 1, 3 and 5 super-blocks (Q4_K's groups of 2: a last group of one).
+const int64_t kKGroups16Lengths[] = {256, 768, 1280};
+
 TEST(Amx, Groups16TileProductsAreBitIdenticalToTheAvx512Level) {
   if (cpu_simd_level() < SimdLevel::kAmx) GTEST_SKIP() << kNoAmx;
   const SimdLevel before = simd_level();
   std::mt19937 rng(12);
   std::normal_distribution<float> value(0.0f, 1.0f);
-  for (GgmlType type : kGroups16Types) {
-    for (int64_t n_in : kGroups16Lengths) {
+  for (GgmlType type :
+       {GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q5_0, GgmlType::Q4_K, GgmlType::Q6_K}) {
+    const bool k_quant = gguf::ggml_type_info(type).block_size == 256;
+    for (int64_t n_in : k_quant ? std::span<const int64_t>(kKGroups16Lengths)
+                                : std::span<const int64_t>(kGroups16Lengths)) {
       for (int64_t n_out : kGroups16Rows) {
         auto w = test::random_weights(type, n_in, n_out, rng);
         to_layout(type, WeightLayout::kBlockGroups16, w.data(), n_in, n_out);
