@@ -128,11 +128,15 @@ inline __m256i signed_quants(const typename Type::Block& b) {
 }
 
 // The K-quants whose rows are in WeightLayout::kBlockGroups16 (Q4_K, Q6_K) are packed in the
-// layout's order of quants, not in element order (pack_k_groups16); their activation tiles put
+// layout's order of quants, not in element order (pack_k_direct); their activation tiles put
 // the activation quants in the same order (build_activation_tile). The integer sum over a
 // super-block does not depend on the order of its terms.
 template <typename Type>
-constexpr bool kLayoutOrderK = kLayoutOf<Type> == WeightLayout::kBlockGroups16&& kIsK<Type>;
+constexpr bool kLayoutOrderK = kIsK<Type> ? kLayoutOf<Type> == WeightLayout::kBlockGroups16 : false;
+
+// The K-quants that pack_k_direct packs: those and Q4_K / Q5_K in ggml's rows (sub-blocks of 32).
+template <typename Type>
+constexpr bool kPackDirectK = kIsK<Type> ? kLayoutOrderK<Type> || Type::S == 32 : false;
 
 // For kLayoutOrderK types: the row of a super-block's four A tiles (tile c: its quants 64 c ..
 // 64 c + 63 in the pack's order) that holds quant 4 c + e (e 0..3) of the 16-quant run i
@@ -164,13 +168,34 @@ inline __m512i scale_pairs(__m512i scales) {
   return _mm512_or_si512(scales, _mm512_slli_epi32(scales, 16));
 }
 
-// pack_group of Q4_K and Q6_K rows in kBlockGroups16: per super-block and row, each 64-byte
-// vector of quants the layout gives (Q4_K: a word of the 8 sub-blocks' nibbles, split into the
-// low nibbles then the high ones; Q6_K: groups16::q6_K_quants) is one A tile row, its scales per
-// dword lane; no transposes, and no row buffer. The rows are the inner loop, so that each
-// super-block's tiles are written whole, one after another.
+// The 8 6-bit scales and 8 mins of a Q4_K / Q5_K super-block from its 12 packed bytes (ggml's
+// get_scale_min_k4, 4 at a time), byte j of each for sub-block j.
+inline void q45_K_scales_mins(const uint8_t* packed12, uint64_t& scales, uint64_t& mins) {
+  uint32_t u[3];
+  std::memcpy(u, packed12, 12);
+  const uint32_t low6 = 0x3F3F3F3F, low4 = 0x0F0F0F0F, top2 = 0x03030303;
+  scales = (u[0] & low6) | uint64_t{(u[2] & low4) | (((u[0] >> 6) & top2) << 4)} << 32;
+  mins = (u[1] & low6) | uint64_t{((u[2] >> 4) & low4) | (((u[1] >> 6) & top2) << 4)} << 32;
+}
+
+// Stores the 8 mins of super-block b of row r as the pack's 4 int16 pairs (sub-blocks 2 i,
+// 2 i + 1) at min_pairs[16 (4 b + i) + r].
+inline void store_min_pairs(uint64_t mins, int64_t b, int r, int32_t* min_pairs) {
+  alignas(16) int32_t pairs[4];
+  _mm_store_si128(reinterpret_cast<__m128i*>(pairs),
+                  _mm_cvtepu8_epi16(_mm_cvtsi64_si128(static_cast<long long>(mins))));
+  for (int i = 0; i < 4; ++i) min_pairs[kRows * (4 * b + i) + r] = pairs[i];
+}
+
+// pack_group of Q4_K and Q6_K rows in kBlockGroups16 and of Q4_K and Q5_K rows in ggml's layout:
+// per super-block and row, each 64-byte vector of quants the rows give is one A tile row (Q4_K in
+// kBlockGroups16: a word of the 8 sub-blocks' nibbles, split into the low nibbles then the high
+// ones, a sub-block per dword lane; Q6_K: groups16::q6_K_quants, the same; ggml's Q4_K / Q5_K:
+// 32 nibble bytes, sub-blocks 2 c and 2 c + 1 in element order), its scales alongside; no
+// transposes, and no row buffer. The rows are the inner loop, so that each super-block's tiles
+// are written whole, one after another.
 template <typename Type>
-void pack_k_groups16(const GemmProblem& p, int64_t row0, int rows_in_group, uint8_t* out) {
+void pack_k_direct(const GemmProblem& p, int64_t row0, int rows_in_group, uint8_t* out) {
   const int64_t k = p.n_in, n_super = k / Type::G;
   const size_t n = static_cast<size_t>(kRows * k);
   auto* d = reinterpret_cast<float*>(out + 2 * n);
@@ -189,7 +214,55 @@ void pack_k_groups16(const GemmProblem& p, int64_t row0, int rows_in_group, uint
       for (int i = 0; i < 4; ++i) min_pairs[kRows * (4 * b + i) + r] = 0;
     }
   };
-  if constexpr (Type::S == 32) {  // Q4_K: groups of 2 super-blocks (16 sub-block lanes)
+  if constexpr (Type::S == 32 && kLayoutOf<Type> == WeightLayout::kGgml) {
+    // Q4_K and Q5_K in ggml's rows: 32 nibble bytes give the 64 quants of sub-blocks 2 c and
+    // 2 c + 1 in element order (low nibbles, then high ones; Q5_K's fifth bits from qh).
+    using Block = typename Type::KBlock;
+    constexpr bool kFifth = std::is_same_v<Block, BlockQ5_K>;
+    const __m256i nibble = _mm256_set1_epi8(0x0F);
+    for (int64_t b = 0; b < n_super; ++b) {
+      for (int r = 0; r < kRows; ++r) {
+        if (r >= rows_in_group) {
+          zero(b, r);
+          continue;
+        }
+        const Block& block = reinterpret_cast<const Block*>(row_of(r))[b];
+        uint64_t scales, mins;
+        q45_K_scales_mins(block.scales, scales, mins);
+        // 16-bit lane j < 8: the scale of sub-block j (its high byte 0).
+        const __m512i by_sub_block = _mm512_castsi128_si512(
+            _mm_cvtepu8_epi16(_mm_cvtsi64_si128(static_cast<long long>(scales))));
+        __m256i fifth;
+        if constexpr (kFifth)
+          fifth = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(block.qh));
+        for (int c = 0; c < 4; ++c) {
+          const __m256i bytes =
+              _mm256_loadu_si256(reinterpret_cast<const __m256i*>(block.qs + 32 * c));
+          __m256i low = _mm256_and_si256(bytes, nibble);
+          __m256i high = _mm256_and_si256(_mm256_srli_epi16(bytes, 4), nibble);
+          if constexpr (kFifth) {  // bit 2 c of qh[l] for element 64 c + l, 2 c + 1 for + 32
+            const __m256i sixteen = _mm256_set1_epi8(16);
+            low = _mm256_mask_add_epi8(
+                low, _mm256_test_epi8_mask(fifth, _mm256_set1_epi8(static_cast<char>(1 << 2 * c))),
+                low, sixteen);
+            high = _mm256_mask_add_epi8(
+                high, _mm256_test_epi8_mask(fifth, _mm256_set1_epi8(static_cast<char>(2 << 2 * c))),
+                high, sixteen);
+          }
+          const __m512i q = _mm512_inserti64x4(_mm512_castsi256_si512(low), high, 1);
+          const __m512i s_even = _mm512_permutexvar_epi16(
+              _mm512_inserti64x4(_mm512_set1_epi16(static_cast<int16_t>(2 * c)),
+                                 _mm256_set1_epi16(static_cast<int16_t>(2 * c + 1)), 1),
+              by_sub_block);
+          uint8_t* lo = out + 1024 * (4 * b + c) + 64 * r;
+          k_planes(q, s_even, _mm512_slli_epi16(s_even, 8), _mm512_setzero_si512(), lo, lo + n);
+        }
+        store_min_pairs(mins, b, r, min_pairs);
+        d[kRows * b + r] = half_to_float(block.d);
+        dmin[kRows * b + r] = half_to_float(block.dmin);
+      }
+    }
+  } else if constexpr (Type::S == 32) {  // Q4_K: groups of 2 super-blocks (16 sub-block lanes)
     const __m256i nibble = _mm256_set1_epi8(0x0F);
     for (int64_t b = 0; b < n_super; ++b) {
       const int64_t g0 = b - b % 2;
@@ -202,16 +275,8 @@ void pack_k_groups16(const GemmProblem& p, int64_t row0, int rows_in_group, uint
           continue;
         }
         const uint8_t* group = row_of(r) + at;
-        // The 6-bit scales and mins of the 8 sub-blocks (scale_min_k4, 4 at a time).
-        uint32_t packed[3];
-        std::memcpy(packed, group + 4 * m + 12 * j, 12);
-        const uint32_t low6 = 0x3F3F3F3F, low4 = 0x0F0F0F0F, top2 = 0x03030303;
-        const uint64_t scales =
-            (packed[0] & low6) | uint64_t{(packed[2] & low4) | (((packed[0] >> 6) & top2) << 4)}
-                                     << 32;
-        const uint64_t mins = (packed[1] & low6) |
-                              uint64_t{((packed[2] >> 4) & low4) | (((packed[1] >> 6) & top2) << 4)}
-                                  << 32;
+        uint64_t scales, mins;
+        q45_K_scales_mins(group + 4 * m + 12 * j, scales, mins);
         const __m512i s_even = scale_pairs(_mm512_cvtepu8_epi32(
             _mm_set1_epi64x(static_cast<long long>(scales))));  // lane l: sub-block l % 8
         const __m512i s_odd = _mm512_slli_epi16(s_even, 8);
@@ -224,11 +289,7 @@ void pack_k_groups16(const GemmProblem& p, int64_t row0, int rows_in_group, uint
           uint8_t* lo = out + 1024 * (4 * b + c) + 64 * r;
           k_planes(q, s_even, s_odd, _mm512_setzero_si512(), lo, lo + n);
         }
-        // The min pairs (sub-blocks 2 i, 2 i + 1) as int16 pairs.
-        alignas(16) int32_t pairs[4];
-        _mm_store_si128(reinterpret_cast<__m128i*>(pairs),
-                        _mm_cvtepu8_epi16(_mm_cvtsi64_si128(static_cast<long long>(mins))));
-        for (int i = 0; i < 4; ++i) min_pairs[kRows * (4 * b + i) + r] = pairs[i];
+        store_min_pairs(mins, b, r, min_pairs);
         uint16_t half_d, half_dmin;
         std::memcpy(&half_d, group + 2 * j, 2);
         std::memcpy(&half_dmin, group + 2 * (m + j), 2);
@@ -305,8 +366,8 @@ void pack_group(const GemmProblem& p, int64_t row0, int rows_in_group, AmxScratc
         if constexpr (Type::kMin) min[kRows * pos + r] = real ? half_to_float(b.m) : 0.0f;
       }
     }
-  } else if constexpr (kLayoutOrderK<Type>) {
-    pack_k_groups16<Type>(p, row0, rows_in_group, out);
+  } else if constexpr (kPackDirectK<Type>) {
+    pack_k_direct<Type>(p, row0, rows_in_group, out);
   } else {
     // One row at a time, decoded into a row buffer that stays in L1, then
     // w = scale * (q - offset) per quant, as int16, split into its low and high bytes.

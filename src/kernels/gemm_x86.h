@@ -153,6 +153,7 @@ struct LegacyGroups16Type : LegacyType<W> {
 template <bool kFifthBit, typename Block>
 struct Q45KType {
   using Fields = KFields;
+  using KBlock = Block;  // BlockQ4_K or BlockQ5_K
   static constexpr int S = 32, G = 256, kOffset = 0, kMaxQuant = kFifthBit ? 31 : 15;
   static constexpr bool kMin = true;
   static void decode(const uint8_t* row, int64_t k, uint8_t* q, const Fields& f) {
