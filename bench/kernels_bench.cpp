@@ -11,7 +11,9 @@
 //    reported as multiply-adds per second; the types with AMX tile kernels at kAvx512 and kAmx
 //    side by side. One thread, weights from cache.
 //  - StreamedBatch16/: one step of 16 batched streams as Streamed/ runs decode (weights from
-//    DRAM, every physical core), at kAvx512 and kAmx: what the batching engine's step sees.
+//    DRAM, every physical core), at kAvx512 and kAmx: what the batching engine's step sees;
+//    Qwen2.5-0.5B's ffn_down and ffn_gate / ffn_up shapes, and Qwen2.5-1.5B's (rows of 8960 and
+//    1536: whole K-quant super-blocks).
 //   build/kernels_bench --benchmark_filter=Streamed
 //   build/kernels_bench --benchmark_filter='Prefill512/.*/avx2'
 //   build/kernels_bench --benchmark_filter='Prefill512|Batch16'
@@ -287,7 +289,8 @@ void register_all() {
                                          Matmul{type, 896, 4864, 16, layout}, level, 1)
                 ->Unit(benchmark::kMicrosecond);
           // One step of 16 streams as the engine runs it: weights from DRAM, every core.
-          for (auto [n_in, n_out] : {std::pair<int64_t, int64_t>{4864, 896}, {896, 4864}})
+          for (auto [n_in, n_out] :
+               {std::pair<int64_t, int64_t>{4864, 896}, {896, 4864}, {8960, 1536}, {1536, 8960}})
             if (fits(n_in))
               benchmark::RegisterBenchmark(
                   ("StreamedBatch16/" + std::to_string(n_in) + "x" + std::to_string(n_out) + "/" +
