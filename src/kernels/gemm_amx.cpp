@@ -28,7 +28,7 @@
 // The products d_w * d_a and m_w * s_a are those of the VNNI kernels with the operands
 // swapped, which IEEE multiplication does not notice. A last tile of fewer than 16 tokens is
 // padded with zero rows; a call of fewer than 16 tokens runs the VNNI kernels instead
-// (kMinTileTokens).
+// (kMinTileTokens), except for the K-quants whose packs are cheap (kMinTileTokensOf).
 //
 // Every thread that runs a multiply loads the tile configuration first (ldtilecfg) and
 // releases the tiles at the end (tilerelease), so no thread keeps tile state between calls.
@@ -1003,6 +1003,14 @@ constexpr size_t kTokenBudget = 32 * 1024;
 // even (Q8_0 1.4..1.6x, K-quants 1.0..1.06x), at 32 ahead for every type (1.1..1.7x).
 constexpr int64_t kMinTileTokens = 16;
 
+// The K-quants that pack_k_direct packs take the tiles from matmul's 4 tokens on
+// (GemmKernels::min_tokens): their packs cost little enough that one padded tile beats VNNI
+// at 4-15 tokens. Through the batching engine, Qwen2.5-1.5B Q4_K_M at 4, 6, 8 and 12 streams
+// +23%, +31%, +40%, +40% (bench/RESULTS.md, "Session of 2026-12-04, fifth"); the A path of
+// the other types (Q4_1 at 8 streams: -20%) keeps kMinTileTokens.
+template <typename Type>
+constexpr int64_t kMinTileTokensOf = kPackDirectK<Type> ? 4 : kMinTileTokens;
+
 // Rows in kBlockGroups16 of a 32-element type go to the tiles as B (pack_group_b) in calls of
 // at most kMaxTokensWeightsAsB tokens, as A (pack_group) in longer ones. Measured through the
 // model on Qwen2.5-0.5B Q8_0 and Q4_0 (Intel Xeon, AMX, 2 threads): as B 1.1-1.3x faster at 32
@@ -1036,7 +1044,7 @@ const uint8_t* build_tiles(const GemmProblem& p, size_t tile_bytes, AmxScratch& 
 
 template <typename Type, gguf::GgmlType kType, typename Tiles = HardwareTiles>
 void multiply(const GemmProblem& p, int64_t row_begin, int64_t row_end) {
-  if (p.n_tokens < kMinTileTokens) {
+  if (p.n_tokens < kMinTileTokensOf<Type>) {
     static const GemmKernels* const vnni =
         kLayoutOf<Type> == WeightLayout::kGgml
             ? avx512::gemm_kernels(static_cast<uint32_t>(kType))

@@ -102,9 +102,10 @@ const int64_t kGroups16Lengths[] = {32, 96, 512, 32 * 37};
 const int64_t kGroups16Rows[] = {5, 16, 37, 50};
 const int64_t kGroups16Tokens[] = {16, 17, 23, 40};
 // On the hardware also calls past amx::kMaxTokensWeightsAsB, whose rows go to the tiles as the A
-// operand: the last call as B, and two as A (with a padded tail).
+// operand: the last call as B, and two as A (with a padded tail); and calls of 4 and 9 tokens,
+// which the K-quants take to the tiles as one padded tile (the others to the VNNI kernels).
 const int64_t kGroups16HardwareTokens[] = {
-    16, 17, 23, 40, amx::kMaxTokensWeightsAsB, amx::kMaxTokensWeightsAsB + 1, 150};
+    4, 9, 16, 17, 23, 40, amx::kMaxTokensWeightsAsB, amx::kMaxTokensWeightsAsB + 1, 150};
 
 // The K-quants' rows on the hardware, whose packs keep the layout's order of quants (and the
 // activation tiles follow it): 1, 3 and 5 super-blocks (Q4_K's groups of 2: a last group of one).
