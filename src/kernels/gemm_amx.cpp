@@ -134,9 +134,10 @@ inline __m256i signed_quants(const typename Type::Block& b) {
 template <typename Type>
 constexpr bool kLayoutOrderK = kIsK<Type> ? kLayoutOf<Type> == WeightLayout::kBlockGroups16 : false;
 
-// The K-quants that pack_k_direct packs: those and Q4_K / Q5_K in ggml's rows (sub-blocks of 32).
+// The K-quants that pack_k_direct packs: those and Q4_K / Q5_K / Q6_K in ggml's rows.
 template <typename Type>
-constexpr bool kPackDirectK = kIsK<Type> ? kLayoutOrderK<Type> || Type::S == 32 : false;
+constexpr bool kPackDirectK =
+    kIsK<Type> ? kLayoutOrderK<Type> || Type::S == 32 || std::is_same_v<Type, Q6KType> : false;
 
 // For kLayoutOrderK types: the row of a super-block's four A tiles (tile c: its quants 64 c ..
 // 64 c + 63 in the pack's order) that holds quant 4 c + e (e 0..3) of the 16-quant run i
@@ -187,11 +188,13 @@ inline void store_min_pairs(uint64_t mins, int64_t b, int r, int32_t* min_pairs)
   for (int i = 0; i < 4; ++i) min_pairs[kRows * (4 * b + i) + r] = pairs[i];
 }
 
-// pack_group of Q4_K and Q6_K rows in kBlockGroups16 and of Q4_K and Q5_K rows in ggml's layout:
+// pack_group of Q4_K and Q6_K rows in kBlockGroups16 and of Q4_K, Q5_K and Q6_K rows in ggml's
+// layout:
 // per super-block and row, each 64-byte vector of quants the rows give is one A tile row (Q4_K in
 // kBlockGroups16: a word of the 8 sub-blocks' nibbles, split into the low nibbles then the high
 // ones, a sub-block per dword lane; Q6_K: groups16::q6_K_quants, the same; ggml's Q4_K / Q5_K:
-// 32 nibble bytes, sub-blocks 2 c and 2 c + 1 in element order), its scales alongside; no
+// 32 nibble bytes, sub-blocks 2 c and 2 c + 1 in element order; ggml's Q6_K: two of
+// unpack_q6_K_half's vectors, 4 sub-blocks in element order), its scales alongside; no
 // transposes, and no row buffer. The rows are the inner loop, so that each super-block's tiles
 // are written whole, one after another.
 template <typename Type>
@@ -260,6 +263,43 @@ void pack_k_direct(const GemmProblem& p, int64_t row0, int rows_in_group, uint8_
         store_min_pairs(mins, b, r, min_pairs);
         d[kRows * b + r] = half_to_float(block.d);
         dmin[kRows * b + r] = half_to_float(block.dmin);
+      }
+    }
+  } else if constexpr (std::is_same_v<Type, Q6KType>) {
+    // Q6_K in ggml's rows: unpack_q6_K_half's vectors, two of 32 quants (element order) a tile
+    // row, under the scales of their 4 sub-blocks of 16.
+    const __m512i offset = _mm512_set1_epi16(Type::kOffset);
+    // 16-bit lane i of 64 quants: quant pair i, of sub-block i / 8 of the 4.
+    const __m512i sub_block_of_pair = _mm512_srli_epi16(
+        _mm512_set_epi16(31, 30, 29, 28, 27, 26, 25, 24, 23, 22, 21, 20, 19, 18, 17, 16, 15, 14, 13,
+                         12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
+        3);
+    for (int64_t b = 0; b < n_super; ++b) {
+      for (int r = 0; r < kRows; ++r) {
+        if (r >= rows_in_group) {
+          zero(b, r);
+          continue;
+        }
+        const BlockQ6_K& block = reinterpret_cast<const BlockQ6_K*>(row_of(r))[b];
+        // 16-bit lane j < 16: the scale of sub-block j (its byte, high byte 0).
+        const __m512i by_sub_block = _mm512_castsi256_si512(
+            _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(block.scales))));
+        for (int h = 0; h < 2; ++h) {
+          __m256i q[4];
+          unpack_q6_K_half(block, h, q);
+          for (int t = 0; t < 2; ++t) {
+            const int chunk = 2 * h + t;  // elements 64 chunk .. 64 chunk + 63
+            const __m512i s_even = _mm512_permutexvar_epi16(
+                _mm512_add_epi16(sub_block_of_pair,
+                                 _mm512_set1_epi16(static_cast<int16_t>(4 * chunk))),
+                by_sub_block);
+            uint8_t* lo = out + 1024 * (4 * b + chunk) + 64 * r;
+            k_planes(_mm512_inserti64x4(_mm512_castsi256_si512(q[2 * t]), q[2 * t + 1], 1), s_even,
+                     _mm512_slli_epi16(s_even, 8), _mm512_maddubs_epi16(offset, s_even), lo,
+                     lo + n);
+          }
+        }
+        d[kRows * b + r] = half_to_float(block.d);
       }
     }
   } else if constexpr (Type::S == 32) {  // Q4_K: groups of 2 super-blocks (16 sub-block lanes)
