@@ -204,33 +204,33 @@ void pack_k_direct(const GemmProblem& p, int64_t row0, int rows_in_group, uint8_
   auto* d = reinterpret_cast<float*>(out + 2 * n);
   float* dmin = d + kRows * n_super;
   auto* min_pairs = reinterpret_cast<int32_t*>(dmin + kRows * n_super);
-  const auto row_of = [&](int r) { return p.w + static_cast<size_t>(row0 + r) * p.w_row_bytes; };
-  // The rows past rows_in_group: zero quants and fields.
-  const auto zero = [&](int64_t b, int r) {
-    for (int c = 0; c < 4; ++c) {
-      std::memset(out + 1024 * (4 * b + c) + 64 * r, 0, 64);
-      std::memset(out + n + 1024 * (4 * b + c) + 64 * r, 0, 64);
-    }
-    d[kRows * b + r] = 0.0f;
-    if constexpr (Type::kMin) {
-      dmin[kRows * b + r] = 0.0f;
-      for (int i = 0; i < 4; ++i) min_pairs[kRows * (4 * b + i) + r] = 0;
-    }
-  };
-  if constexpr (Type::S == 32 && kLayoutOf<Type> == WeightLayout::kGgml) {
-    // Q4_K and Q5_K in ggml's rows: 32 nibble bytes give the 64 quants of sub-blocks 2 c and
-    // 2 c + 1 in element order (low nibbles, then high ones; Q5_K's fifth bits from qh).
-    using Block = typename Type::KBlock;
-    constexpr bool kFifth = std::is_same_v<Block, BlockQ5_K>;
-    const __m256i nibble = _mm256_set1_epi8(0x0F);
-    for (int64_t b = 0; b < n_super; ++b) {
-      for (int r = 0; r < kRows; ++r) {
-        if (r >= rows_in_group) {
-          zero(b, r);
-          continue;
+  const __m256i nibble = _mm256_set1_epi8(0x0F);
+  const __m512i offset = _mm512_set1_epi16(Type::kOffset);
+  for (int64_t b = 0; b < n_super; ++b) {
+    for (int r = 0; r < kRows; ++r) {
+      uint8_t* tiles = out + 4096 * b + 64 * r;  // tile c's lo plane at + 1024 c, hi at + n
+      if (r >= rows_in_group) {                  // zero quants and fields
+        for (int c = 0; c < 4; ++c) {
+          std::memset(tiles + 1024 * c, 0, 64);
+          std::memset(tiles + 1024 * c + n, 0, 64);
         }
-        const Block& block = reinterpret_cast<const Block*>(row_of(r))[b];
-        uint64_t scales, mins;
+        d[kRows * b + r] = 0.0f;
+        if constexpr (Type::kMin) {
+          dmin[kRows * b + r] = 0.0f;
+          for (int i = 0; i < 4; ++i) min_pairs[kRows * (4 * b + i) + r] = 0;
+        }
+        continue;
+      }
+      const uint8_t* row = p.w + static_cast<size_t>(row0 + r) * p.w_row_bytes;
+      uint16_t half_d, half_dmin = 0;
+      uint64_t mins = 0;
+      if constexpr (Type::S == 32 && kLayoutOf<Type> == WeightLayout::kGgml) {
+        // Q4_K and Q5_K in ggml's rows: 32 nibble bytes give the 64 quants of sub-blocks 2 c and
+        // 2 c + 1 in element order (low nibbles, then high ones; Q5_K's fifth bits from qh).
+        using Block = typename Type::KBlock;
+        constexpr bool kFifth = std::is_same_v<Block, BlockQ5_K>;
+        const Block& block = reinterpret_cast<const Block*>(row)[b];
+        uint64_t scales;
         q45_K_scales_mins(block.scales, scales, mins);
         // 16-bit lane j < 8: the scale of sub-block j (its high byte 0).
         const __m512i by_sub_block = _mm512_castsi128_si512(
@@ -257,30 +257,20 @@ void pack_k_direct(const GemmProblem& p, int64_t row0, int rows_in_group, uint8_
               _mm512_inserti64x4(_mm512_set1_epi16(static_cast<int16_t>(2 * c)),
                                  _mm256_set1_epi16(static_cast<int16_t>(2 * c + 1)), 1),
               by_sub_block);
-          uint8_t* lo = out + 1024 * (4 * b + c) + 64 * r;
-          k_planes(q, s_even, _mm512_slli_epi16(s_even, 8), _mm512_setzero_si512(), lo, lo + n);
+          k_planes(q, s_even, _mm512_slli_epi16(s_even, 8), _mm512_setzero_si512(),
+                   tiles + 1024 * c, tiles + 1024 * c + n);
         }
-        store_min_pairs(mins, b, r, min_pairs);
-        d[kRows * b + r] = half_to_float(block.d);
-        dmin[kRows * b + r] = half_to_float(block.dmin);
-      }
-    }
-  } else if constexpr (std::is_same_v<Type, Q6KType>) {
-    // Q6_K in ggml's rows: unpack_q6_K_half's vectors, two of 32 quants (element order) a tile
-    // row, under the scales of their 4 sub-blocks of 16.
-    const __m512i offset = _mm512_set1_epi16(Type::kOffset);
-    // 16-bit lane i of 64 quants: quant pair i, of sub-block i / 8 of the 4.
-    const __m512i sub_block_of_pair = _mm512_srli_epi16(
-        _mm512_set_epi16(31, 30, 29, 28, 27, 26, 25, 24, 23, 22, 21, 20, 19, 18, 17, 16, 15, 14, 13,
-                         12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
-        3);
-    for (int64_t b = 0; b < n_super; ++b) {
-      for (int r = 0; r < kRows; ++r) {
-        if (r >= rows_in_group) {
-          zero(b, r);
-          continue;
-        }
-        const BlockQ6_K& block = reinterpret_cast<const BlockQ6_K*>(row_of(r))[b];
+        half_d = block.d;
+        half_dmin = block.dmin;
+      } else if constexpr (std::is_same_v<Type, Q6KType>) {
+        // Q6_K in ggml's rows: unpack_q6_K_half's vectors, two of 32 quants (element order) a
+        // tile row, under the scales of their 4 sub-blocks of 16.
+        const BlockQ6_K& block = reinterpret_cast<const BlockQ6_K*>(row)[b];
+        // 16-bit lane i of 64 quants: quant pair i, of sub-block i / 8 of the 4.
+        const __m512i sub_block_of_pair = _mm512_srli_epi16(
+            _mm512_set_epi16(31, 30, 29, 28, 27, 26, 25, 24, 23, 22, 21, 20, 19, 18, 17, 16, 15, 14,
+                             13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
+            3);
         // 16-bit lane j < 16: the scale of sub-block j (its byte, high byte 0).
         const __m512i by_sub_block = _mm512_castsi256_si512(
             _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(block.scales))));
@@ -288,34 +278,24 @@ void pack_k_direct(const GemmProblem& p, int64_t row0, int rows_in_group, uint8_
           __m256i q[4];
           unpack_q6_K_half(block, h, q);
           for (int t = 0; t < 2; ++t) {
-            const int chunk = 2 * h + t;  // elements 64 chunk .. 64 chunk + 63
+            const int c = 2 * h + t;  // elements 64 c .. 64 c + 63
             const __m512i s_even = _mm512_permutexvar_epi16(
-                _mm512_add_epi16(sub_block_of_pair,
-                                 _mm512_set1_epi16(static_cast<int16_t>(4 * chunk))),
+                _mm512_add_epi16(sub_block_of_pair, _mm512_set1_epi16(static_cast<int16_t>(4 * c))),
                 by_sub_block);
-            uint8_t* lo = out + 1024 * (4 * b + chunk) + 64 * r;
             k_planes(_mm512_inserti64x4(_mm512_castsi256_si512(q[2 * t]), q[2 * t + 1], 1), s_even,
-                     _mm512_slli_epi16(s_even, 8), _mm512_maddubs_epi16(offset, s_even), lo,
-                     lo + n);
+                     _mm512_slli_epi16(s_even, 8), _mm512_maddubs_epi16(offset, s_even),
+                     tiles + 1024 * c, tiles + 1024 * c + n);
           }
         }
-        d[kRows * b + r] = half_to_float(block.d);
-      }
-    }
-  } else if constexpr (Type::S == 32) {  // Q4_K: groups of 2 super-blocks (16 sub-block lanes)
-    const __m256i nibble = _mm256_set1_epi8(0x0F);
-    for (int64_t b = 0; b < n_super; ++b) {
-      const int64_t g0 = b - b % 2;
-      const int m = static_cast<int>(std::min<int64_t>(2, n_super - g0)),
-                j = static_cast<int>(b % 2);
-      const size_t at = static_cast<size_t>(g0) * sizeof(BlockQ4_K);
-      for (int r = 0; r < kRows; ++r) {
-        if (r >= rows_in_group) {
-          zero(b, r);
-          continue;
-        }
-        const uint8_t* group = row_of(r) + at;
-        uint64_t scales, mins;
+        half_d = block.d;
+      } else if constexpr (Type::S == 32) {
+        // Q4_K in kBlockGroups16: groups of 2 super-blocks (16 sub-block lanes), the last alone
+        // when their count is odd; this super-block is lanes 8 j .. 8 j + 7 of its group.
+        const int64_t g0 = b - b % 2;
+        const int m = static_cast<int>(std::min<int64_t>(2, n_super - g0)),
+                  j = static_cast<int>(b % 2);
+        const uint8_t* group = row + static_cast<size_t>(g0) * sizeof(BlockQ4_K);
+        uint64_t scales;
         q45_K_scales_mins(group + 4 * m + 12 * j, scales, mins);
         const __m512i s_even = scale_pairs(_mm512_cvtepu8_epi32(
             _mm_set1_epi64x(static_cast<long long>(scales))));  // lane l: sub-block l % 8
@@ -326,26 +306,13 @@ void pack_k_direct(const GemmProblem& p, int64_t row0, int rows_in_group, uint8_
           const __m512i q =
               _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_and_si256(word, nibble)),
                                  _mm256_and_si256(_mm256_srli_epi16(word, 4), nibble), 1);
-          uint8_t* lo = out + 1024 * (4 * b + c) + 64 * r;
-          k_planes(q, s_even, s_odd, _mm512_setzero_si512(), lo, lo + n);
+          k_planes(q, s_even, s_odd, _mm512_setzero_si512(), tiles + 1024 * c,
+                   tiles + 1024 * c + n);
         }
-        store_min_pairs(mins, b, r, min_pairs);
-        uint16_t half_d, half_dmin;
         std::memcpy(&half_d, group + 2 * j, 2);
         std::memcpy(&half_dmin, group + 2 * (m + j), 2);
-        d[kRows * b + r] = half_to_float(half_d);
-        dmin[kRows * b + r] = half_to_float(half_dmin);
-      }
-    }
-  } else {  // Q6_K: one super-block per group, its scales and d where ggml has them
-    const __m512i offset = _mm512_set1_epi16(Type::kOffset);
-    for (int64_t b = 0; b < n_super; ++b) {
-      for (int r = 0; r < kRows; ++r) {
-        if (r >= rows_in_group) {
-          zero(b, r);
-          continue;
-        }
-        const uint8_t* group = row_of(r) + static_cast<size_t>(b) * sizeof(BlockQ6_K);
+      } else {  // Q6_K in kBlockGroups16: one super-block per group, scales and d as in ggml
+        const uint8_t* group = row + static_cast<size_t>(b) * sizeof(BlockQ6_K);
         const auto& block = *reinterpret_cast<const BlockQ6_K*>(group);
         __m512i u[4];
         ::gengyun::kernels::avx512::groups16::q6_K_quants(group, u);
@@ -353,11 +320,14 @@ void pack_k_direct(const GemmProblem& p, int64_t row0, int rows_in_group, uint8_
             _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(block.scales))));
         const __m512i s_odd = _mm512_slli_epi16(s_even, 8);
         const __m512i scaled_offset = _mm512_maddubs_epi16(offset, s_even);
-        for (int c = 0; c < 4; ++c) {
-          uint8_t* lo = out + 1024 * (4 * b + c) + 64 * r;
-          k_planes(u[c], s_even, s_odd, scaled_offset, lo, lo + n);
-        }
-        d[kRows * b + r] = half_to_float(block.d);
+        for (int c = 0; c < 4; ++c)
+          k_planes(u[c], s_even, s_odd, scaled_offset, tiles + 1024 * c, tiles + 1024 * c + n);
+        half_d = block.d;
+      }
+      d[kRows * b + r] = half_to_float(half_d);
+      if constexpr (Type::kMin) {
+        dmin[kRows * b + r] = half_to_float(half_dmin);
+        store_min_pairs(mins, b, r, min_pairs);
       }
     }
   }
