@@ -6,6 +6,7 @@
 #include <type_traits>
 
 #include "kernels/block_groups16_x86.h"
+#include "kernels/row_groups16_x86.h"
 #include "kernels/vec_dot_groups16_x86.h"
 #include "kernels/vec_dot_simd.h"
 #include "kernels/vec_dot_x86.h"
@@ -492,6 +493,86 @@ void dot_nibbles_row_groups16(int64_t n, const void* w, size_t w_row_bytes, int6
 }
 
 }  // namespace
+
+// How far ahead vec_dot_q4_K_row_groups16 asks for a super-block's 2304 bytes (36 lines at the
+// top of each): 512 bytes. kernels_bench Streamed/(4864x896|8960x1536)/q4_K_row_groups16 (Intel
+// Xeon with AMX, 2 threads), alternating, of the read bandwidth: none 0.78-0.82; the lines it is
+// about to read 0.83-0.88; 256 bytes 0.86-0.90, 512 0.87-0.89, 768 0.84-0.88, 1 KiB 0.82-0.85,
+// 2 KiB (the 32-element types' distance) 0.79-0.84, 4-16 KiB 0.69-0.74.
+constexpr int64_t kQ4KRowGroupsPrefetchAheadBytes = 512;
+
+// Q4_K rows in WeightLayout::kRowGroups16 against a Q8_K activation row as it is, 16 rows at a
+// time, lane r of every vector meeting row r. Per super-block, each 64-byte word vector of quant
+// word 8 c + k holds the 16 rows' nibbles of elements 64 c + 4 k .. + 3 (low) and 64 c + 32 +
+// 4 k .. + 3 (high), met by the activation words broadcast: vpdpbusd of the low nibbles and of
+// the high ones in place (16 times the quant; the sum divided by 16 after, exactly) gives each
+// row's exact integer sum I_s of sub-blocks 2 c and 2 c + 1 in its lane; the 16 rows' 6-bit
+// scales and mins are unpacked side by side (row_groups16::q4_K_scales_mins), S = sum_s
+// scale_s I_s (vpmulld), M = sum_s min_s bsum_s (vpdpwssd of pairs), and the f32 steps are
+// add_blocks', super-block by super-block, row r in lane r: the same bits as vec_dot_q4_K on the
+// ggml rows.
+void vec_dot_q4_K_row_groups16(int64_t n, const void* w, size_t w_row_bytes, int64_t n_rows,
+                               const void* a, float* out) {
+  constexpr int64_t kSuperBytes = 16 * sizeof(BlockQ4_K);
+  const auto* y = static_cast<const BlockQ8_K*>(a);
+  const int64_t nb = n / kQK_K;
+  const __m512i low4 = _mm512_set1_epi8(0x0F);
+  const __m512i scale_of[4] = {row_groups16::dword_byte(0), row_groups16::dword_byte(1),
+                               row_groups16::dword_byte(2), row_groups16::dword_byte(3)};
+  const __m512i min_pair_of[2] = {row_groups16::dword_byte_pair(0),
+                                  row_groups16::dword_byte_pair(1)};
+  for (int64_t g = 0; g < n_rows; g += 16) {
+    const uint8_t* group = static_cast<const uint8_t*>(w) + g * static_cast<int64_t>(w_row_bytes);
+    __m512 acc = _mm512_setzero_ps();
+    for (int64_t i = 0; i < nb; ++i) {
+      const uint8_t* sb = group + kSuperBytes * i;
+      prefetch_ahead<kQ4KRowGroupsPrefetchAheadBytes>(sb, kSuperBytes);
+      const int8_t* act = y[i].qs;
+      const uint8_t* quants = sb + 256;
+      __m512i sums[8];
+#pragma GCC unroll 4
+      for (int c = 0; c < 4; ++c) {
+        __m512i lo = _mm512_setzero_si512(), hi = _mm512_setzero_si512();
+#pragma GCC unroll 8
+        for (int k = 0; k < 8; ++k) {
+          const __m512i v = load512(quants + 512 * c + 64 * k);
+          int32_t word_lo, word_hi;
+          std::memcpy(&word_lo, act + 64 * c + 4 * k, 4);
+          std::memcpy(&word_hi, act + 64 * c + 32 + 4 * k, 4);
+          lo = _mm512_dpbusd_epi32(lo, _mm512_and_si512(v, low4), _mm512_set1_epi32(word_lo));
+          hi = _mm512_dpbusd_epi32(hi, _mm512_andnot_si512(low4, v), _mm512_set1_epi32(word_hi));
+        }
+        sums[2 * c] = lo;
+        sums[2 * c + 1] = _mm512_srai_epi32(hi, 4);
+      }
+      const row_groups16::Q4KScalesMins f = row_groups16::q4_K_scales_mins(sb);
+      __m512i total = _mm512_setzero_si512();
+#pragma GCC unroll 8
+      for (int s = 0; s < 8; ++s)
+        total = _mm512_add_epi32(
+            total,
+            _mm512_mullo_epi32(sums[s], _mm512_shuffle_epi8(f.scales[s / 4], scale_of[s % 4])));
+      // The activations' sums of sub-blocks 2 p and 2 p + 1 as int16 pairs (|sum| <= 32 * 128):
+      // pairs 0, 1 in dwords 0, 1, pairs 2, 3 in dwords 4, 5.
+      alignas(32) int32_t sum_pairs[8];
+      const __m256i sub_sums =
+          _mm256_madd_epi16(load256(y[i].bsums), _mm256_set1_epi16(1));  // 0..3 | 4..7
+      _mm256_store_si256(reinterpret_cast<__m256i*>(sum_pairs),
+                         _mm256_packs_epi32(sub_sums, sub_sums));
+      __m512i mins = _mm512_setzero_si512();
+#pragma GCC unroll 4
+      for (int p = 0; p < 4; ++p)
+        mins = _mm512_dpwssd_epi32(mins, _mm512_shuffle_epi8(f.mins[p / 2], min_pair_of[p % 2]),
+                                   _mm512_set1_epi32(sum_pairs[4 * (p / 2) + p % 2]));
+      const __m512 d_a = _mm512_set1_ps(y[i].d);
+      acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(total),
+                            _mm512_mul_ps(_mm512_cvtph_ps(load256(sb)), d_a), acc);
+      acc = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(mins),
+                             _mm512_mul_ps(_mm512_cvtph_ps(load256(sb + 32)), d_a), acc);
+    }
+    _mm512_storeu_ps(out + g, acc);
+  }
+}
 
 void vec_dot_q4_0_row_groups16(int64_t n, const void* w, size_t w_row_bytes, int64_t n_rows,
                                const void* a, float* y) {

@@ -206,16 +206,34 @@ void for_each_row_piece(const BlockShape& b, int r, int64_t nb, PieceFn piece) {
   }
 }
 
-void row_to_group(const BlockShape& b, const uint8_t* row, uint8_t* group, int r, int64_t nb) {
-  for_each_row_piece(b, r, nb, [&](size_t ggml_at, size_t group_at, size_t n) {
-    std::memcpy(group + group_at, row + ggml_at, n);
-  });
+// The same for Q4_K rows of nb super-blocks (weight_layout.h): super-block j of the group at
+// 16 sizeof(BlockQ4_K) j holds the 16 rows' d (row r at 2 r), their dmin (at 32 + 2 r), then the
+// super-block's 35 words from byte 4 (scales, quants), word w of row r at 64 + 64 w + 4 r.
+template <typename PieceFn>
+void for_each_q4_K_row_piece(int r, int64_t nb, PieceFn piece) {
+  constexpr size_t kBytes = sizeof(BlockQ4_K), kWordsK = (kBytes - 4) / 4;
+  for (int64_t j = 0; j < nb; ++j) {
+    const size_t block = static_cast<size_t>(j) * kBytes, group = 16 * block;
+    piece(block, group + 2 * r, size_t{2});
+    piece(block + 2, group + 32 + 2 * r, size_t{2});
+    for (size_t w = 0; w < kWordsK; ++w) piece(block + 4 + 4 * w, group + 64 * (w + 1) + 4 * r, 4);
+  }
 }
 
-void row_from_group(const BlockShape& b, const uint8_t* group, uint8_t* row, int r, int64_t nb) {
-  for_each_row_piece(b, r, nb, [&](size_t ggml_at, size_t group_at, size_t n) {
-    std::memcpy(row + ggml_at, group + group_at, n);
-  });
+// Row r (0..15) of a group of kRowGroups16 between ggml's layout and the group; to_group: the
+// direction. n_in elements of `type`.
+void convert_group_row(gguf::GgmlType type, const uint8_t* src, uint8_t* dst, int r, int64_t n_in,
+                       bool to_group) {
+  auto move = [&](size_t ggml_at, size_t group_at, size_t n) {
+    if (to_group)
+      std::memcpy(dst + group_at, src + ggml_at, n);
+    else
+      std::memcpy(dst + ggml_at, src + group_at, n);
+  };
+  if (type == gguf::GgmlType::Q4_K)
+    for_each_q4_K_row_piece(r, n_in / kQK_K, move);
+  else
+    for_each_row_piece(*block_shape(type), r, n_in / kQK, move);
 }
 
 // Whether the AVX-512 conversions of weight_layout_simd.h may run (the CPU has AVX-512).
@@ -239,9 +257,11 @@ bool layout_supported(gguf::GgmlType type, WeightLayout layout, int64_t n_in, in
     case WeightLayout::kGgml:
       return true;
     case WeightLayout::kRowGroups16:
+      if (n_rows % kGroup != 0 || n_in <= 0) return false;
+      if (type == gguf::GgmlType::Q4_K) return n_in % kQK_K == 0;
       return (type == gguf::GgmlType::Q8_0 || type == gguf::GgmlType::Q4_0 ||
               type == gguf::GgmlType::Q5_0) &&
-             n_in > 0 && n_in % kQK == 0 && n_rows % kGroup == 0;
+             n_in % kQK == 0;
     case WeightLayout::kBlockGroups16:
       if (type == gguf::GgmlType::Q4_K || type == gguf::GgmlType::Q6_K)
         return n_in > 0 && n_in % kQK_K == 0;
@@ -258,14 +278,14 @@ void to_layout(gguf::GgmlType type, WeightLayout layout, void* rows, int64_t n_i
     for (int64_t g = 0; g < n_rows / kGroup; ++g) {
       uint8_t* group = static_cast<uint8_t*>(rows) + static_cast<size_t>(g) * copy.size();
       std::memcpy(copy.data(), group, copy.size());
-      if (simd_conversions()) {
+      if (simd_conversions() && type != gguf::GgmlType::Q4_K) {
 #if defined(__x86_64__)
         avx512::rows_to_row_group16(type, copy.data(), row_bytes, n_in / kQK, group);
 #endif
         continue;
       }
       for (int r = 0; r < kGroup; ++r)
-        row_to_group(*block_shape(type), copy.data() + r * row_bytes, group, r, n_in / kQK);
+        convert_group_row(type, copy.data() + r * row_bytes, group, r, n_in, true);
     }
     return;
   }
@@ -333,10 +353,9 @@ void from_layout(gguf::GgmlType type, WeightLayout layout, const void* src, void
   }
   if (layout == WeightLayout::kRowGroups16) {
     for (int64_t o = 0; o < n_rows; ++o)
-      row_from_group(*block_shape(type),
-                     static_cast<const uint8_t*>(src) + o / kGroup * kGroup * row_bytes,
-                     static_cast<uint8_t*>(dst) + o * row_bytes, static_cast<int>(o % kGroup),
-                     n_in / kQK);
+      convert_group_row(type, static_cast<const uint8_t*>(src) + o / kGroup * kGroup * row_bytes,
+                        static_cast<uint8_t*>(dst) + o * row_bytes, static_cast<int>(o % kGroup),
+                        n_in, false);
     return;
   }
   if (type == gguf::GgmlType::Q4_K) {
@@ -393,8 +412,8 @@ void row_from_layout(gguf::GgmlType type, WeightLayout layout, const void* matri
   const size_t row_bytes = gguf::ggml_row_size(type, n_in);
   const auto* base = static_cast<const uint8_t*>(matrix);
   if (layout == WeightLayout::kRowGroups16) {
-    row_from_group(*block_shape(type), base + row / kGroup * kGroup * row_bytes,
-                   static_cast<uint8_t*>(dst), static_cast<int>(row % kGroup), n_in / kQK);
+    convert_group_row(type, base + row / kGroup * kGroup * row_bytes, static_cast<uint8_t*>(dst),
+                      static_cast<int>(row % kGroup), n_in, false);
     return;
   }
   from_layout(type, layout, base + static_cast<size_t>(row) * row_bytes, dst, n_in, 1);

@@ -44,6 +44,13 @@ enum class WeightLayout : uint8_t {
   /// 4 words of nibbles), word k of rows 0..15 side by side (row r at 64 k + 4 r). A Q8_0 block's
   /// 512 bytes are its AMX B tile (8 rows of 64 bytes) as they lie. Lane r of a 16-lane vector
   /// then meets row r (docs/kernels.md, "Rows interleaved: kRowGroups16").
+  /// Q4_K (rows of whole super-blocks): per super-block j, at 16 * 144 * j of the group, its 16
+  /// rows' f16 d (row r at 2 r), their f16 dmin (at 32 + 2 r), then the super-block's 35 4-byte
+  /// words from byte 4 as in the file (3 of packed scales, then 32 of quants), word w of rows
+  /// 0..15 side by side (row r at 64 + 64 w + 4 r). Quant word 8 c + k of a row holds elements
+  /// 64 c + 4 k .. + 3 in its low nibbles and 64 c + 32 + 4 k .. + 3 in its high ones, so each
+  /// 64-byte vector of quants is, nibble by nibble, an AMX B tile row of 16 rows
+  /// (docs/kernels.md, "Q4_K in kRowGroups16").
   kRowGroups16 = 2,
 };
 

@@ -1,4 +1,4 @@
-// WeightLayout::kRowGroups16 (Q8_0, Q4_0, Q5_0: 16 rows interleaved by 4-byte word): the bytes
+// WeightLayout::kRowGroups16 (Q8_0, Q4_0, Q5_0, Q4_K: 16 rows interleaved by word): the bytes
 // where weight_layout.h says, a lossless round trip and single rows given back, and matmul on the
 // interleaved rows giving the bits of matmul on ggml's rows at every SIMD level the CPU has
 // (kAmx: the decode product on the layout and the tiles loading it as B; below it: rows
@@ -27,9 +27,10 @@ namespace {
 using gguf::GgmlType;
 
 constexpr auto kLayout = WeightLayout::kRowGroups16;
+// The 32-element types in kRowGroups16 (the emulated tile kernels take these).
 constexpr GgmlType kTypes[] = {GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q5_0};
 
-TEST(RowGroups16, TakesQ8_0Q4_0Q5_0RowsInWholeGroupsOf16) {
+TEST(RowGroups16, TakesQ8_0Q4_0Q5_0Q4_KRowsInWholeGroupsOf16) {
   for (GgmlType type : kTypes) {
     EXPECT_TRUE(layout_supported(type, kLayout, 896, 4864));
     EXPECT_TRUE(layout_supported(type, kLayout, 32, 16));
@@ -38,7 +39,39 @@ TEST(RowGroups16, TakesQ8_0Q4_0Q5_0RowsInWholeGroupsOf16) {
     EXPECT_FALSE(layout_supported(type, kLayout, 0, 16));
   }
   EXPECT_FALSE(layout_supported(GgmlType::Q4_1, kLayout, 896, 16));
-  EXPECT_FALSE(layout_supported(GgmlType::Q4_K, kLayout, 4864, 16));
+  EXPECT_FALSE(layout_supported(GgmlType::Q6_K, kLayout, 4864, 16));
+  // Q4_K: rows of whole super-blocks.
+  EXPECT_TRUE(layout_supported(GgmlType::Q4_K, kLayout, 4864, 896));
+  EXPECT_TRUE(layout_supported(GgmlType::Q4_K, kLayout, 256, 16));
+  EXPECT_FALSE(layout_supported(GgmlType::Q4_K, kLayout, 896, 16));
+  EXPECT_FALSE(layout_supported(GgmlType::Q4_K, kLayout, 4864, 24));
+}
+
+// Q4_K: per super-block the 16 rows' d, their dmin, then each of the block's 35 words from byte
+// 4 (scales, quants) of the 16 rows side by side (weight_layout.h), bytes labelled by row,
+// super-block and place.
+TEST(RowGroups16, PutsQ4_KDThenDminThenEachWordOf16RowsSideBySide) {
+  const int64_t nb = 3, n_rows = 32;
+  constexpr size_t kBytes = sizeof(BlockQ4_K);
+  std::vector<uint8_t> ggml(static_cast<size_t>(n_rows * nb) * kBytes);
+  for (size_t i = 0; i < ggml.size(); ++i) {
+    const size_t r = i / (nb * kBytes), j = i / kBytes % nb, at = i % kBytes;
+    ggml[i] = static_cast<uint8_t>(r * 7 + j * 61 + at * 3);
+  }
+  std::vector<uint8_t> arranged = ggml;
+  to_layout(GgmlType::Q4_K, kLayout, arranged.data(), kQK_K * nb, n_rows);
+  for (int64_t r = 0; r < n_rows; ++r)
+    for (int64_t j = 0; j < nb; ++j) {
+      const uint8_t* block = ggml.data() + (r * nb + j) * kBytes;
+      const uint8_t* super_block = arranged.data() + (r / 16 * 16 * nb + 16 * j) * kBytes;
+      const int64_t lane = r % 16;
+      const std::string where = "row " + std::to_string(r) + " super-block " + std::to_string(j);
+      EXPECT_EQ(std::memcmp(super_block + 2 * lane, block, 2), 0) << "d, " << where;
+      EXPECT_EQ(std::memcmp(super_block + 32 + 2 * lane, block + 2, 2), 0) << "dmin, " << where;
+      for (int w = 0; w < 35; ++w)
+        EXPECT_EQ(std::memcmp(super_block + 64 * (w + 1) + 4 * lane, block + 4 + 4 * w, 4), 0)
+            << "word " << w << ", " << where;
+    }
 }
 
 // Row r, block b: scale 1000 * r + b, quant i = (r * 31 + b * 7 + i) % 256 - 128.
@@ -110,15 +143,25 @@ TEST(RowGroups16, PutsQ5_0ScalesThenFifthBitsThenNibbleWords) {
       }
 }
 
+// Row lengths (n_in) of each type the tests take: 32-element types 1, 16, 28 and 37 blocks;
+// Q4_K 1, 2, 3 and 19 super-blocks.
+std::vector<int64_t> row_lengths(GgmlType type) {
+  if (type == GgmlType::Q4_K) return {256, 512, 768, 4864};
+  return {32, 512, 896, 1184};
+}
+
+// The types in kRowGroups16.
+constexpr GgmlType kAllTypes[] = {GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q5_0, GgmlType::Q4_K};
+
 TEST(RowGroups16, RoundTripsAndGivesBackAnyRow) {
   std::mt19937 rng(29);
-  for (GgmlType type : kTypes)
-    for (int64_t nb : {1, 16, 28, 37}) {
-      const int64_t n_in = 32 * nb, n_rows = 48;
+  for (GgmlType type : kAllTypes)
+    for (int64_t n_in : row_lengths(type)) {
+      const int64_t n_rows = 48;
       const size_t row_bytes = gguf::ggml_row_size(type, n_in);
       const std::vector<uint8_t> ggml = test::random_weights(type, n_in, n_rows, rng);
       const std::string what =
-          std::string(gguf::ggml_type_info(type).name) + ", " + std::to_string(nb) + " blocks";
+          std::string(gguf::ggml_type_info(type).name) + ", " + std::to_string(n_in) + " elements";
       std::vector<uint8_t> arranged = ggml;
       to_layout(type, kLayout, arranged.data(), n_in, n_rows);
       EXPECT_NE(arranged, ggml);
@@ -165,9 +208,11 @@ TEST(RowGroups16, MatmulEqualsMatmulOnGgmlRows) {
   std::mt19937 rng(17);
   std::normal_distribution<float> value(0.0f, 1.0f);
   const SimdLevel before = simd_level();
-  for (GgmlType type : kTypes)
-    // 1, 3, 16, 19, 28 and 37 blocks: fewer blocks than partial sums, exactly 16, and more.
-    for (int64_t n_in : {32, 96, 512, 608, 896, 1184})
+  for (GgmlType type : kAllTypes)
+    // 32-element types: 1, 3, 16, 19, 28 and 37 blocks: fewer blocks than partial sums, exactly
+    // 16, and more. Q4_K: 1, 2, 3 and 19 super-blocks.
+    for (int64_t n_in : type == GgmlType::Q4_K ? std::vector<int64_t>{256, 512, 768, 4864}
+                                               : std::vector<int64_t>{32, 96, 512, 608, 896, 1184})
       for (int64_t n_out : {16, 48}) {
         const auto ggml = test::random_weights(type, n_in, n_out, rng);
         // Decode, the decode product per token (2, 3), tiles padded (4, 5, 17, 23), whole tiles.
@@ -178,9 +223,10 @@ TEST(RowGroups16, MatmulEqualsMatmulOnGgmlRows) {
         }
       }
   // Rows enough for several runs of groups a thread (the tile kernels' kPackBudget of 512 KiB:
-  // 24 groups of 37 blocks) and tokens for several chunks.
-  for (GgmlType type : kTypes) {
-    const int64_t n_in = 1184, n_out = 1024, n_tokens = 40;
+  // 24 groups of 37 blocks, Q4_K 6 of 10 super-blocks) and tokens for several chunks.
+  for (GgmlType type : kAllTypes) {
+    const bool k = type == GgmlType::Q4_K;
+    const int64_t n_in = k ? 2560 : 1184, n_out = k ? 512 : 1024, n_tokens = 40;
     const auto ggml = test::random_weights(type, n_in, n_out, rng);
     std::vector<float> x(static_cast<size_t>(n_tokens * n_in));
     for (auto& v : x) v = value(rng);
@@ -195,8 +241,9 @@ TEST(RowGroups16, MatmulEqualsMatmulOnGgmlRows) {
 // products' offsets times the activation sum, and the tiles' signed products, at their extremes.
 TEST(RowGroups16, MatmulEqualsMatmulOnGgmlRowsAtTheExtremes) {
   const SimdLevel before = simd_level();
-  const int64_t n_in = 896, n_out = 32;
-  for (GgmlType type : kTypes) {
+  for (GgmlType type : kAllTypes) {
+    // (Q4_K: the bytes 0x00 and 0xFF are also the smallest and largest scales and mins.)
+    const int64_t n_in = type == GgmlType::Q4_K ? 1024 : 896, n_out = 32;
     const bool q8 = type == GgmlType::Q8_0;
     const size_t row_bytes = gguf::ggml_row_size(type, n_in);
     const auto low = test::uniform_weights(type, n_in, n_out, q8 ? 0x80 : 0x00, 0.01f, 0.02f);

@@ -1,0 +1,65 @@
+// AVX-512 reading of WeightLayout::kRowGroups16's Q4_K super-blocks (weight_layout.h): the 16
+// rows' 6-bit scales and mins side by side. Shared by the decode product (vec_dot_avx512.cpp)
+// and the AMX unpack (gemm_amx.cpp). Include only from files compiled with AVX-512 (F, BW);
+// internal to kernels/. (Internal linkage: no weak copy for another unit's callers.)
+#pragma once
+
+#include <immintrin.h>
+
+#include <cstdint>
+
+namespace gengyun::kernels::row_groups16 {
+namespace {
+
+/// A vpshufb control that gives byte b of each dword lane the byte (pattern >> 8 b) & 0xFF of
+/// the same lane (0x80: zero).
+inline __m512i dword_bytes(uint32_t pattern) {
+  auto lane = [&](uint32_t d) {
+    uint32_t v = 0;
+    for (int b = 0; b < 4; ++b) {
+      const uint32_t x = pattern >> 8 * b & 0xFF;
+      v |= (x & 0x80 ? 0x80 : x + 4 * d) << 8 * b;
+    }
+    return static_cast<int>(v);
+  };
+  return _mm512_set4_epi32(lane(3), lane(2), lane(1), lane(0));
+}
+
+/// vpshufb control: byte x (0..3) of each dword lane, zero-extended to the lane.
+inline __m512i dword_byte(int x) { return dword_bytes(0x80808000u | static_cast<uint32_t>(x)); }
+
+/// vpshufb control: bytes 2 i and 2 i + 1 (i = 0, 1) of each dword lane as the lane's low and
+/// high int16.
+inline __m512i dword_byte_pair(int i) {
+  return dword_bytes(0x80008000u | static_cast<uint32_t>(2 * i + 1) << 16 |
+                     static_cast<uint32_t>(2 * i));
+}
+
+/// The 16 rows' 6-bit scales and mins of a Q4_K super-block in kRowGroups16 (get_scale_min_k4,
+/// 4 at a time): byte x of dword lane r of scales[h] (mins[h]) is row r's scale (min) of
+/// sub-block 4 h + x.
+struct Q4KScalesMins {
+  __m512i scales[2], mins[2];
+};
+
+/// super_block: the super-block's 16 * 144 bytes in the group.
+inline Q4KScalesMins q4_K_scales_mins(const uint8_t* super_block) {
+  const __m512i low4 = _mm512_set1_epi8(0x0F), low6 = _mm512_set1_epi8(0x3F);
+  const __m512i top2 = _mm512_set1_epi8(0x30);
+  // Words u0, u1, u2 of the packed scales of the 16 rows.
+  const __m512i u0 = _mm512_loadu_si512(super_block + 64);
+  const __m512i u1 = _mm512_loadu_si512(super_block + 128);
+  const __m512i u2 = _mm512_loadu_si512(super_block + 192);
+  Q4KScalesMins f;
+  f.scales[0] = _mm512_and_si512(u0, low6);
+  f.mins[0] = _mm512_and_si512(u1, low6);
+  // (u2 & 0x0F) | (u >> 2 & 0x30): bits 6-7 of u0 / u1 as bits 4-5.
+  f.scales[1] =
+      _mm512_ternarylogic_epi32(_mm512_and_si512(u2, low4), _mm512_srli_epi32(u0, 2), top2, 0xF8);
+  f.mins[1] = _mm512_ternarylogic_epi32(_mm512_and_si512(_mm512_srli_epi32(u2, 4), low4),
+                                        _mm512_srli_epi32(u1, 2), top2, 0xF8);
+  return f;
+}
+
+}  // namespace
+}  // namespace gengyun::kernels::row_groups16
