@@ -13,8 +13,8 @@
 // out of the layout with one 16 x 16 dword transpose per word of 16 blocks of 16 rows; tokens
 // as A; C token-major): "rows in kBlockGroups16" below; Q8_0 rows in WeightLayout::kRowGroups16
 // are B tiles as they lie, Q4_0 and Q5_0 rows there are unpacked once per run of groups without
-// transposes (multiply_row_groups16), Q4_K rows there to scaled int16 planes as B
-// (multiply_q4_K_row_groups16).
+// transposes (multiply_row_groups16), Q4_K and Q6_K rows there to scaled int16 planes as B
+// (multiply_k_row_groups16).
 //  - 32-element block types: weights decoded to signed bytes (the quants less the format's
 //    offset: Q4_0 8, Q5_0 16), so tdpbssd gives each block's sum I_j = sum (q - o) a directly,
 //    the integer the VNNI kernels form from unsigned q and -o * (activation block sum). One
@@ -1222,33 +1222,43 @@ void multiply_row_groups16(const GemmProblem& p, int64_t row_begin, int64_t row_
   if constexpr (Tiles::kHardware) _tile_release();
 }
 
-// ---- Q4_K rows in kRowGroups16: weights as B, the GEMM rows as A ----------------------------
-// A group of 16 Q4_K rows in WeightLayout::kRowGroups16 holds, per super-block, each quant word
-// of the 16 rows side by side: its low nibbles are, as they lie, a B tile row of elements
-// 64 c + 4 k .. + 3 (k < 8) and its high nibbles one of 64 c + 32 + 4 k (weight_layout.h). The
-// unpack writes them once per run of groups as k_planes' int16 w = scale * q split into
-// lo = w & 0xFF (unsigned) and hi = w >> 8, each row's scale in its dword lanes, so that per
-// 64 quants tdpbsud of the tokens' quants (A: the GEMM rows as they are, 16 tokens x 64 signed
-// bytes, a strided tile load) with lo and tdpbssd with hi give S = C_lo + 256 C_hi for the
-// super-block, C[token][row]: k_kernel's integers with the operands swapped. The epilogue
-// takes one token (its 16 rows in lanes) at a time: acc = fma(float(S), d_w * d_a, acc), M by
-// vpdpwssd of the rows' min pairs with the token's sub-block sum pairs, acc = fnmadd(float(M),
-// dmin_w * d_a, acc): add_blocks' steps, and each token's outputs stored as they are.
-//  - Unpacked super-block of a group (kQ4KUnpackBytes): lo B tiles of its 4 runs of 64 quants
-//    (1 KiB each) | the hi tiles | d f32[16] | dmin f32[16] | min pairs int32[4][16] (pair i:
-//    mins of sub-blocks 2 i and 2 i + 1 as low and high int16, the GEMM rows' minsum order).
+// ---- Q4_K and Q6_K rows in kRowGroups16: weights as B, the GEMM rows as A -------------------
+// A group of 16 Q4_K or Q6_K rows in WeightLayout::kRowGroups16 holds, per super-block, each word
+// of the 16 rows side by side (weight_layout.h): Q4_K's quant words give, nibble by nibble, B
+// tile rows of 4 elements of 16 rows as they lie, Q6_K's ql / qh words the same after
+// row_groups16::q6_K_quants. The unpack writes them once per run of groups as k_planes' int16
+// w = scale * (q - offset) split into lo = w & 0xFF (unsigned) and hi = w >> 8, each row's scale
+// in its dword lanes, so that per 64 quants tdpbsud of the tokens' quants (A: the GEMM rows as
+// they are, 16 tokens x 64 signed bytes, a strided tile load) with lo and tdpbssd with hi give
+// S = C_lo + 256 C_hi for the super-block, C[token][row]: k_kernel's integers with the operands
+// swapped. The epilogue takes one token (its 16 rows in lanes) at a time: acc = fma(float(S),
+// d_w * d_a, acc), and for Q4_K M by vpdpwssd of the rows' min pairs with the token's sub-block
+// sum pairs and acc = fnmadd(float(M), dmin_w * d_a, acc): add_blocks' steps, and each token's
+// outputs stored as they are.
+//  - Unpacked super-block of a group (kUnpackedSuperBytes): lo B tiles of its 4 runs of 64
+//    quants (1 KiB each, tile row kk: elements 64 c + 4 kk .. + 3) | the hi tiles | d f32[16] |
+//    Q4_K: dmin f32[16] | min pairs int32[4][16] (pair i: mins of sub-blocks 2 i and 2 i + 1
+//    as low and high int16, the GEMM rows' minsum order).
+template <typename Type>
+constexpr size_t kUnpackedSuperBytes = 8192 + 64 + (Type::kMin ? 64 + 256 : 0);
+
 using Q4KRowType = Q45KType<false, BlockQ4_K>;
-constexpr size_t kQ4KUnpackBytes = 8192 + 64 + 64 + 256;
+
+// k_planes' s_even for byte x (0..3) of each dword lane of the scales: (x, 0, x, 0).
+inline __m512i scale_pair_of(int x) {
+  return row_groups16::dword_bytes(0x80008000u | static_cast<uint32_t>(x) << 16 |
+                                   static_cast<uint32_t>(x));
+}
 
 void unpack_q4_K_row_group(const uint8_t* group, int64_t nb, uint8_t* out) {
+  constexpr size_t kOut = kUnpackedSuperBytes<Q4KRowType>;
   const __m512i low4 = _mm512_set1_epi8(0x0F);
-  __m512i scale_pair[4];  // byte x of each dword lane as (x, 0, x, 0): k_planes' s_even
-  for (uint32_t x = 0; x < 4; ++x)
-    scale_pair[x] = row_groups16::dword_bytes(0x80008000u | x << 16 | x);
+  const __m512i scale_pair[4] = {scale_pair_of(0), scale_pair_of(1), scale_pair_of(2),
+                                 scale_pair_of(3)};
   const __m512i min_pair[2] = {row_groups16::dword_byte_pair(0), row_groups16::dword_byte_pair(1)};
   for (int64_t sb = 0; sb < nb; ++sb) {
     const uint8_t* in = group + 16 * sizeof(BlockQ4_K) * static_cast<size_t>(sb);
-    uint8_t* o = out + kQ4KUnpackBytes * static_cast<size_t>(sb);
+    uint8_t* o = out + kOut * static_cast<size_t>(sb);
     const row_groups16::Q4KScalesMins f = row_groups16::q4_K_scales_mins(in);
     for (int c = 0; c < 4; ++c) {
       // Sub-blocks 2 c (low nibbles) and 2 c + 1 (high).
@@ -1272,11 +1282,57 @@ void unpack_q4_K_row_group(const uint8_t* group, int64_t nb, uint8_t* out) {
   }
 }
 
+// How far ahead of a Q6_K super-block unpack_q6_K_row_group asks for its 52 lines, at its top:
+// 256 bytes. kernels_bench StreamedBatch16/(4864x896|8960x1536|1536x8960)/q6_K_row_groups16/amx
+// (2 threads, weights from DRAM), us, two alternating rounds: none 319 / 913 / -, the lines it is
+// about to read 267-293 / 839-918 / 824-838, 256 bytes 277 / 844-855 / 811-833, 512 277-280 /
+// 886-909 / 811-976, 1 KiB 277 / 866, 3-6.5 KiB 293 / 917-929. (The same for Q4_K's unpack,
+// which reads its words one after another: no gain.)
+constexpr int64_t kQ6KUnpackPrefetchAheadBytes = 256;
+
+void unpack_q6_K_row_group(const uint8_t* group, int64_t nb, uint8_t* out) {
+  constexpr size_t kOut = kUnpackedSuperBytes<Q6KType>;
+  constexpr size_t kSuperBytes = 16 * offsetof(BlockQ6_K, d);
+  const __m512i offset = _mm512_set1_epi16(Q6KType::kOffset);
+  const __m512i scale_pair[4] = {scale_pair_of(0), scale_pair_of(1), scale_pair_of(2),
+                                 scale_pair_of(3)};
+  for (int64_t sb = 0; sb < nb; ++sb) {
+    const uint8_t* in = group + kSuperBytes * static_cast<size_t>(sb);
+    uint8_t* o = out + kOut * static_cast<size_t>(sb);
+    prefetch_ahead<kQ6KUnpackPrefetchAheadBytes>(in, static_cast<int>(kSuperBytes));
+    // Per sub-block s: s_even (the rows' int8 scales) and scale * offset.
+    __m512i s_even[16], scaled_offset[16];
+    for (int s = 0; s < 16; ++s) {
+      s_even[s] =
+          _mm512_shuffle_epi8(_mm512_loadu_si512(in + 64 * (48 + s / 4)), scale_pair[s % 4]);
+      scaled_offset[s] = _mm512_maddubs_epi16(offset, s_even[s]);
+    }
+    // Unrolled: the run's index arithmetic cost a third of the unpack.
+#pragma GCC unroll 2
+    for (int h = 0; h < 2; ++h)
+#pragma GCC unroll 8
+      for (int j = 0; j < 8; ++j) {
+        __m512i u[4];
+        row_groups16::q6_K_quants(in, h, j, u);
+#pragma GCC unroll 4
+        for (int q = 0; q < 4; ++q) {
+          // Elements 128 h + 32 q + 4 j .. + 3: run c = 2 h + q / 2, tile row 8 (q % 2) + j.
+          const int s = 8 * h + 2 * q + j / 4;
+          uint8_t* lo = o + 1024 * (2 * h + q / 2) + 64 * (8 * (q % 2) + j);
+          k_planes(u[q], s_even[s], _mm512_slli_epi16(s_even[s], 8), scaled_offset[s], lo,
+                   lo + 4096);
+        }
+      }
+    _mm512_store_ps(o + 8192, _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(
+                                  group + kSuperBytes * static_cast<size_t>(nb) + 32 * sb))));
+  }
+}
+
 // C_lo and C_hi of one unpacked super-block (b) against the 16 tokens' quants of the same
 // super-block (a, rows a_stride apart) into c[0] and c[1], through tile slot kSlot (kKConfig).
 template <int kSlot>
-inline void q4_K_row_group_products(const uint8_t* a, size_t a_stride, const uint8_t* b,
-                                    int32_t (*c)[kRows * kTokens]) {
+inline void row_group_k_products(const uint8_t* a, size_t a_stride, const uint8_t* b,
+                                 int32_t (*c)[kRows * kTokens]) {
   if constexpr (kSlot == 0) {
     _tile_zero(0);
     _tile_zero(1);
@@ -1307,25 +1363,24 @@ inline void q4_K_row_group_products(const uint8_t* a, size_t a_stride, const uin
 
 // One unpacked group against 16 tokens' GEMM rows (rows, row_bytes apart): y[t * y_stride + r]
 // for the 16 rows r and the first n_valid tokens t.
-void q4_K_row_group_kernel(const uint8_t* pack, int64_t k, const uint8_t* rows, size_t row_bytes,
-                           float* y, int64_t y_stride, int n_valid) {
+template <typename Type>
+void row_group_k_kernel(const uint8_t* pack, int64_t k, const uint8_t* rows, size_t row_bytes,
+                        float* y, int64_t y_stride, int n_valid) {
   memory_barrier();
-  const RowLayout<Q4KRowType> layout{k};
+  const RowLayout<Type> layout{k};
   alignas(64) int32_t c[2][2][kRows * kTokens];
   __m512 acc[kTokens];
 #pragma GCC unroll 16
   for (int t = 0; t < kTokens; ++t) acc[t] = _mm512_setzero_ps();
   for (int64_t sb = 0; sb < k / kQK_K; ++sb) {
-    const uint8_t* b = pack + kQ4KUnpackBytes * static_cast<size_t>(sb);
+    const uint8_t* b = pack + kUnpackedSuperBytes<Type> * static_cast<size_t>(sb);
     int32_t(*sums)[kRows * kTokens] = c[sb % 2];
     if (sb % 2 == 0)
-      q4_K_row_group_products<0>(rows + kQK_K * sb, row_bytes, b, sums);
+      row_group_k_products<0>(rows + kQK_K * sb, row_bytes, b, sums);
     else
-      q4_K_row_group_products<1>(rows + kQK_K * sb, row_bytes, b, sums);
-    const __m512 d_w = _mm512_load_ps(b + 8192), dmin_w = _mm512_load_ps(b + 8256);
-    const uint8_t* min_pairs = b + 8320;
+      row_group_k_products<1>(rows + kQK_K * sb, row_bytes, b, sums);
+    const __m512 d_w = _mm512_load_ps(b + 8192);
     const size_t d_at = layout.d_at() + 4 * static_cast<size_t>(sb);
-    const size_t minsum_at = layout.minsum_at() + 16 * static_cast<size_t>(sb);
 #pragma GCC unroll 16
     for (int t = 0; t < kTokens; ++t) {
       const uint8_t* row = rows + t * row_bytes;
@@ -1336,23 +1391,28 @@ void q4_K_row_group_kernel(const uint8_t* pack, int64_t k, const uint8_t* rows, 
           _mm512_add_epi32(_mm512_load_si512(sums[0] + kRows * t),
                            _mm512_slli_epi32(_mm512_load_si512(sums[1] + kRows * t), 8));
       acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(total), _mm512_mul_ps(d_w, d_a), acc[t]);
-      __m512i m = _mm512_setzero_si512();
+      if constexpr (Type::kMin) {
+        const __m512 dmin_w = _mm512_load_ps(b + 8256);
+        const size_t minsum_at = layout.minsum_at() + 16 * static_cast<size_t>(sb);
+        __m512i m = _mm512_setzero_si512();
 #pragma GCC unroll 4
-      for (int i = 0; i < 4; ++i) {
-        int32_t pair;
-        std::memcpy(&pair, row + minsum_at + 4 * i, 4);
-        m = _mm512_dpwssd_epi32(m, _mm512_load_si512(min_pairs + 64 * i), _mm512_set1_epi32(pair));
+        for (int i = 0; i < 4; ++i) {
+          int32_t pair;
+          std::memcpy(&pair, row + minsum_at + 4 * i, 4);
+          m = _mm512_dpwssd_epi32(m, _mm512_load_si512(b + 8320 + 64 * i), _mm512_set1_epi32(pair));
+        }
+        acc[t] = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(m), _mm512_mul_ps(dmin_w, d_a), acc[t]);
       }
-      acc[t] = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(m), _mm512_mul_ps(dmin_w, d_a), acc[t]);
     }
   }
   for (int t = 0; t < n_valid; ++t) _mm512_storeu_ps(y + t * y_stride, acc[t]);
 }
 
-// Q4_K rows in WeightLayout::kRowGroups16: runs of groups of up to kPackBudget unpacked bytes
-// (unpack_q4_K_row_group), then every tile of 16 tokens against each group of the run (a last
-// tile of fewer tokens padded with zero rows). Any number of tokens.
-void multiply_q4_K_row_groups16(const GemmProblem& p, int64_t row_begin, int64_t row_end) {
+// Q4_K (Type Q4KRowType) or Q6_K (Q6KType) rows in WeightLayout::kRowGroups16: runs of groups
+// of up to kPackBudget unpacked bytes, then every tile of 16 tokens against each group of the
+// run (a last tile of fewer tokens padded with zero rows). Any number of tokens.
+template <typename Type>
+void multiply_k_row_groups16(const GemmProblem& p, int64_t row_begin, int64_t row_end) {
   thread_local AmxScratch scratch;
   const int64_t k = p.n_in, nb = k / kQK_K;
   const int64_t n_tiles = (p.n_tokens + kTokens - 1) / kTokens;
@@ -1365,31 +1425,37 @@ void multiply_q4_K_row_groups16(const GemmProblem& p, int64_t row_begin, int64_t
     std::memset(padded + used, 0, p.row_bytes * kTokens - used);
     last_rows = padded;
   }
-  const size_t pack_bytes = kQ4KUnpackBytes * static_cast<size_t>(nb);
+  const size_t pack_bytes = kUnpackedSuperBytes<Type> * static_cast<size_t>(nb);
   const int64_t groups_per_run =
       std::max<int64_t>(1, static_cast<int64_t>(kPackBudget / pack_bytes));
   _tile_loadconfig(&kKConfig);
   for (int64_t run0 = row_begin; run0 < row_end; run0 += kRows * groups_per_run) {
     const int64_t run1 = std::min(row_end, run0 + kRows * groups_per_run);
     uint8_t* packs = scratch.decoded.pack(pack_bytes * static_cast<size_t>((run1 - run0) / kRows));
-    for (int64_t row0 = run0; row0 < run1; row0 += kRows)
-      unpack_q4_K_row_group(p.w + static_cast<size_t>(row0) * p.w_row_bytes, nb,
-                            packs + pack_bytes * static_cast<size_t>((row0 - run0) / kRows));
+    for (int64_t row0 = run0; row0 < run1; row0 += kRows) {
+      const uint8_t* group = p.w + static_cast<size_t>(row0) * p.w_row_bytes;
+      uint8_t* pack = packs + pack_bytes * static_cast<size_t>((row0 - run0) / kRows);
+      if constexpr (Type::kMin)
+        unpack_q4_K_row_group(group, nb, pack);
+      else
+        unpack_q6_K_row_group(group, nb, pack);
+    }
     for (int64_t i = 0; i < n_tiles; ++i) {
       const uint8_t* rows =
           i + 1 < n_tiles ? p.rows + static_cast<size_t>(kTokens * i) * p.row_bytes : last_rows;
       const int n = static_cast<int>(std::min<int64_t>(kTokens, p.n_tokens - kTokens * i));
       for (int64_t row0 = run0; row0 < run1; row0 += kRows)
-        q4_K_row_group_kernel(packs + pack_bytes * static_cast<size_t>((row0 - run0) / kRows), k,
-                              rows, p.row_bytes, p.y + kTokens * i * p.y_stride + row0, p.y_stride,
-                              n);
+        row_group_k_kernel<Type>(packs + pack_bytes * static_cast<size_t>((row0 - run0) / kRows), k,
+                                 rows, p.row_bytes, p.y + kTokens * i * p.y_stride + row0,
+                                 p.y_stride, n);
     }
   }
   _tile_release();
 }
 
-constexpr GemmKernels kQ4KRowGroups16Kernels{row_bytes<Q4KRowType>, prepare<Q4KRowType>,
-                                             multiply_q4_K_row_groups16};
+template <typename Type>
+constexpr GemmKernels k_row_groups16_kernels_of{row_bytes<Type>, prepare<Type>,
+                                                multiply_k_row_groups16<Type>};
 
 template <typename W, typename Tiles>
 constexpr GemmKernels row_groups16_kernels_of{row_bytes<LegacyType<W>>, prepare<LegacyType<W>>,
@@ -1407,7 +1473,9 @@ const GemmKernels* row_groups16_kernels(uint32_t type_id) {
       return &row_groups16_kernels_of<Q5_0Weights, Tiles>;
     case GgmlType::Q4_K:
       // (Hardware tiles only: no emulated products of this shape.)
-      return Tiles::kHardware ? &kQ4KRowGroups16Kernels : nullptr;
+      return Tiles::kHardware ? &k_row_groups16_kernels_of<Q4KRowType> : nullptr;
+    case GgmlType::Q6_K:
+      return Tiles::kHardware ? &k_row_groups16_kernels_of<Q6KType> : nullptr;
     default:
       return nullptr;
   }

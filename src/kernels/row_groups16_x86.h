@@ -1,7 +1,8 @@
-// AVX-512 reading of WeightLayout::kRowGroups16's Q4_K super-blocks (weight_layout.h): the 16
-// rows' 6-bit scales and mins side by side. Shared by the decode product (vec_dot_avx512.cpp)
-// and the AMX unpack (gemm_amx.cpp). Include only from files compiled with AVX-512 (F, BW);
-// internal to kernels/. (Internal linkage: no weak copy for another unit's callers.)
+// AVX-512 reading of WeightLayout::kRowGroups16's K-quant super-blocks (weight_layout.h): Q4_K's
+// 6-bit scales and mins and Q6_K's 6-bit quants of 16 rows side by side. Shared by the decode
+// product (vec_dot_avx512.cpp) and the AMX unpack (gemm_amx.cpp). Include only from files compiled
+// with AVX-512 (F, BW); internal to kernels/. (Internal linkage: no weak copy for another unit's
+// callers.)
 #pragma once
 
 #include <immintrin.h>
@@ -59,6 +60,32 @@ inline Q4KScalesMins q4_K_scales_mins(const uint8_t* super_block) {
   f.mins[1] = _mm512_ternarylogic_epi32(_mm512_and_si512(_mm512_srli_epi32(u2, 4), low4),
                                         _mm512_srli_epi32(u1, 2), top2, 0xF8);
   return f;
+}
+
+/// vpshufb control: byte x (0..3) of each dword lane in the lane's top byte (the rest zero), so
+/// that an arithmetic shift right by 24 sign-extends it.
+inline __m512i dword_top_byte(int x) {
+  return dword_bytes(0x00808080u | static_cast<uint32_t>(x) << 24);
+}
+
+/// The 6-bit quants u (0..63) of 16 Q6_K rows in kRowGroups16 at half h, word j (0..7) of a
+/// super-block (its 52 word vectors at super_block): u[q] holds elements 128 h + 32 q + 4 j ..
+/// + 3 of every row (byte b of dword lane r: row r's element 128 h + 32 q + 4 j + b), ggml's
+/// ql nibble with the qh bit pair above it.
+inline void q6_K_quants(const uint8_t* super_block, int h, int j, __m512i (&u)[4]) {
+  const __m512i low4 = _mm512_set1_epi8(0x0F), pair = _mm512_set1_epi8(0x30);
+  const __m512i ql_a = _mm512_loadu_si512(super_block + 64 * (16 * h + j));
+  const __m512i ql_b = _mm512_loadu_si512(super_block + 64 * (16 * h + 8 + j));
+  const __m512i qh = _mm512_loadu_si512(super_block + 64 * (32 + 8 * h + j));
+  // x | (ql & 0x0F), x the qh bit pair moved to bits 4-5 (the shifts cross bytes only in bits
+  // the masks drop).
+  auto join = [&](__m512i pair_bits, __m512i ql) {
+    return _mm512_ternarylogic_epi32(_mm512_and_si512(pair_bits, pair), ql, low4, 0xF8);
+  };
+  u[0] = join(_mm512_slli_epi16(qh, 4), ql_a);
+  u[1] = join(_mm512_slli_epi16(qh, 2), ql_b);
+  u[2] = join(qh, _mm512_srli_epi16(ql_a, 4));
+  u[3] = join(_mm512_srli_epi16(qh, 2), _mm512_srli_epi16(ql_b, 4));
 }
 
 }  // namespace

@@ -574,6 +574,72 @@ void vec_dot_q4_K_row_groups16(int64_t n, const void* w, size_t w_row_bytes, int
   }
 }
 
+// How far ahead vec_dot_q6_K_row_groups16 asks for a super-block's 52 lines, at its top: 1 KiB.
+// kernels_bench Streamed/(4864x896|8960x1536)/q6_K_row_groups16 (2 threads), of the read
+// bandwidth, alternating: none 0.63-0.66, the lines it is about to read 0.77-0.82, 256 bytes
+// 0.76-0.83, 512 0.79-0.84, 1 KiB 0.83-0.89, 1.5 KiB 0.82-0.87, 2 KiB 0.82-0.87, 3 KiB 0.79-0.81.
+constexpr int64_t kQ6KRowGroupsPrefetchAheadBytes = 1024;
+
+// Q6_K rows in WeightLayout::kRowGroups16 against a Q8_K activation row as it is, 16 rows at a
+// time, lane r of every vector meeting row r. Per half of a super-block, each of 8 runs of a
+// word of ql, ql and qh gives 4 vectors of 6-bit quants u (row_groups16::q6_K_quants), each 4
+// elements of one sub-block of 16 of every row, met by the activation word broadcast: 4
+// vpdpbusd per sub-block from -32 times its activation sum give each row's exact sum of (u - 32)
+// a in its lane; times the row's scale (the int8 sign-extended, vpmulld) and added up, S; then
+// acc = fma(float(S), d_w * d_a, acc) super-block by super-block, row r in lane r: the same bits
+// as vec_dot_q6_K on the ggml rows.
+void vec_dot_q6_K_row_groups16(int64_t n, const void* w, size_t w_row_bytes, int64_t n_rows,
+                               const void* a, float* out) {
+  constexpr int64_t kSuperBytes = 16 * offsetof(BlockQ6_K, d);  // the 52 word vectors
+  const auto* y = static_cast<const BlockQ8_K*>(a);
+  const int64_t nb = n / kQK_K;
+  const __m512i scale_of[4] = {row_groups16::dword_top_byte(0), row_groups16::dword_top_byte(1),
+                               row_groups16::dword_top_byte(2), row_groups16::dword_top_byte(3)};
+  for (int64_t g = 0; g < n_rows; g += 16) {
+    const uint8_t* group = static_cast<const uint8_t*>(w) + g * static_cast<int64_t>(w_row_bytes);
+    const uint8_t* d_w = group + kSuperBytes * nb;
+    __m512 acc = _mm512_setzero_ps();
+    for (int64_t i = 0; i < nb; ++i) {
+      const uint8_t* sb = group + kSuperBytes * i;
+      prefetch_ahead<kQ6KRowGroupsPrefetchAheadBytes>(sb, kSuperBytes);
+      const int8_t* act = y[i].qs;
+      __m512i total = _mm512_setzero_si512();
+#pragma GCC unroll 2
+      for (int h = 0; h < 2; ++h) {
+        // Sub-block 8 h + s: s = 2 q + j / 4.
+        __m512i sums[8];
+#pragma GCC unroll 8
+        for (int s = 0; s < 8; ++s) sums[s] = _mm512_set1_epi32(-32 * y[i].bsums[8 * h + s]);
+#pragma GCC unroll 8
+        for (int j = 0; j < 8; ++j) {
+          __m512i u[4];
+          row_groups16::q6_K_quants(sb, h, j, u);
+#pragma GCC unroll 4
+          for (int q = 0; q < 4; ++q) {
+            int32_t word;
+            std::memcpy(&word, act + 128 * h + 32 * q + 4 * j, 4);
+            sums[2 * q + j / 4] =
+                _mm512_dpbusd_epi32(sums[2 * q + j / 4], u[q], _mm512_set1_epi32(word));
+          }
+        }
+        // The scales of sub-blocks 8 h .. 8 h + 7: words 48 + 2 h and 49 + 2 h of the rows.
+        const __m512i scales[2] = {load512(sb + 64 * (48 + 2 * h)),
+                                   load512(sb + 64 * (49 + 2 * h))};
+#pragma GCC unroll 8
+        for (int s = 0; s < 8; ++s)
+          total = _mm512_add_epi32(
+              total, _mm512_mullo_epi32(
+                         sums[s], _mm512_srai_epi32(
+                                      _mm512_shuffle_epi8(scales[s / 4], scale_of[s % 4]), 24)));
+      }
+      acc = _mm512_fmadd_ps(
+          _mm512_cvtepi32_ps(total),
+          _mm512_mul_ps(_mm512_cvtph_ps(load256(d_w + 32 * i)), _mm512_set1_ps(y[i].d)), acc);
+    }
+    _mm512_storeu_ps(out + g, acc);
+  }
+}
+
 void vec_dot_q4_0_row_groups16(int64_t n, const void* w, size_t w_row_bytes, int64_t n_rows,
                                const void* a, float* y) {
   dot_nibbles_row_groups16<BlockQ4_0>(n, w, w_row_bytes, n_rows, a, y);

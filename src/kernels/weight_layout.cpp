@@ -220,6 +220,21 @@ void for_each_q4_K_row_piece(int r, int64_t nb, PieceFn piece) {
   }
 }
 
+// The same for Q6_K rows of nb super-blocks (weight_layout.h): super-block j's 52 words (ql, qh,
+// scales) at 16 208 j of the group, word w of row r at 64 w + 4 r; after them, at 16 208 nb, the
+// 16 rows' d of every super-block (super-block j, row r at 32 j + 2 r).
+template <typename PieceFn>
+void for_each_q6_K_row_piece(int r, int64_t nb, PieceFn piece) {
+  constexpr size_t kBytes = sizeof(BlockQ6_K), kWordBytes = offsetof(BlockQ6_K, d);
+  const size_t d_region = 16 * kWordBytes * static_cast<size_t>(nb);
+  for (int64_t j = 0; j < nb; ++j) {
+    const size_t block = static_cast<size_t>(j) * kBytes;
+    const size_t group = 16 * kWordBytes * static_cast<size_t>(j);
+    for (size_t w = 0; w < kWordBytes / 4; ++w) piece(block + 4 * w, group + 64 * w + 4 * r, 4);
+    piece(block + kWordBytes, d_region + 32 * static_cast<size_t>(j) + 2 * r, size_t{2});
+  }
+}
+
 // Row r (0..15) of a group of kRowGroups16 between ggml's layout and the group; to_group: the
 // direction. n_in elements of `type`.
 void convert_group_row(gguf::GgmlType type, const uint8_t* src, uint8_t* dst, int r, int64_t n_in,
@@ -232,6 +247,8 @@ void convert_group_row(gguf::GgmlType type, const uint8_t* src, uint8_t* dst, in
   };
   if (type == gguf::GgmlType::Q4_K)
     for_each_q4_K_row_piece(r, n_in / kQK_K, move);
+  else if (type == gguf::GgmlType::Q6_K)
+    for_each_q6_K_row_piece(r, n_in / kQK_K, move);
   else
     for_each_row_piece(*block_shape(type), r, n_in / kQK, move);
 }
@@ -258,7 +275,7 @@ bool layout_supported(gguf::GgmlType type, WeightLayout layout, int64_t n_in, in
       return true;
     case WeightLayout::kRowGroups16:
       if (n_rows % kGroup != 0 || n_in <= 0) return false;
-      if (type == gguf::GgmlType::Q4_K) return n_in % kQK_K == 0;
+      if (type == gguf::GgmlType::Q4_K || type == gguf::GgmlType::Q6_K) return n_in % kQK_K == 0;
       return (type == gguf::GgmlType::Q8_0 || type == gguf::GgmlType::Q4_0 ||
               type == gguf::GgmlType::Q5_0) &&
              n_in % kQK == 0;
@@ -278,7 +295,7 @@ void to_layout(gguf::GgmlType type, WeightLayout layout, void* rows, int64_t n_i
     for (int64_t g = 0; g < n_rows / kGroup; ++g) {
       uint8_t* group = static_cast<uint8_t*>(rows) + static_cast<size_t>(g) * copy.size();
       std::memcpy(copy.data(), group, copy.size());
-      if (simd_conversions() && type != gguf::GgmlType::Q4_K) {
+      if (simd_conversions() && type != gguf::GgmlType::Q4_K && type != gguf::GgmlType::Q6_K) {
 #if defined(__x86_64__)
         avx512::rows_to_row_group16(type, copy.data(), row_bytes, n_in / kQK, group);
 #endif

@@ -50,7 +50,13 @@ enum class WeightLayout : uint8_t {
   /// 0..15 side by side (row r at 64 + 64 w + 4 r). Quant word 8 c + k of a row holds elements
   /// 64 c + 4 k .. + 3 in its low nibbles and 64 c + 32 + 4 k .. + 3 in its high ones, so each
   /// 64-byte vector of quants is, nibble by nibble, an AMX B tile row of 16 rows
-  /// (docs/kernels.md, "Q4_K in kRowGroups16").
+  /// (docs/kernels.md, "Q4_K and Q6_K in kRowGroups16").
+  /// Q6_K (rows of whole super-blocks): per super-block j, at 16 * 208 * j of the group, its
+  /// 52 4-byte words as in the file (32 of ql, 16 of qh, 4 of scales), word w of rows 0..15
+  /// side by side (row r at 64 w + 4 r); after the nb super-blocks, at 16 * 208 * nb, the 16
+  /// rows' f16 d of each (super-block j, row r at 32 j + 2 r). Per half h, ql words 16 h + j
+  /// and 16 h + 8 + j and qh word 32 + 8 h + j (j = 0..7) hold elements 128 h + 32 q + 4 j .. + 3
+  /// (q = 0..3) of every row.
   kRowGroups16 = 2,
 };
 

@@ -1,4 +1,4 @@
-// WeightLayout::kRowGroups16 (Q8_0, Q4_0, Q5_0, Q4_K: 16 rows interleaved by word): the bytes
+// WeightLayout::kRowGroups16 (Q8_0, Q4_0, Q5_0, Q4_K, Q6_K: 16 rows interleaved by word): the bytes
 // where weight_layout.h says, a lossless round trip and single rows given back, and matmul on the
 // interleaved rows giving the bits of matmul on ggml's rows at every SIMD level the CPU has
 // (kAmx: the decode product on the layout and the tiles loading it as B; below it: rows
@@ -30,7 +30,7 @@ constexpr auto kLayout = WeightLayout::kRowGroups16;
 // The 32-element types in kRowGroups16 (the emulated tile kernels take these).
 constexpr GgmlType kTypes[] = {GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q5_0};
 
-TEST(RowGroups16, TakesQ8_0Q4_0Q5_0Q4_KRowsInWholeGroupsOf16) {
+TEST(RowGroups16, TakesQ8_0Q4_0Q5_0Q4_KQ6_KRowsInWholeGroupsOf16) {
   for (GgmlType type : kTypes) {
     EXPECT_TRUE(layout_supported(type, kLayout, 896, 4864));
     EXPECT_TRUE(layout_supported(type, kLayout, 32, 16));
@@ -39,12 +39,14 @@ TEST(RowGroups16, TakesQ8_0Q4_0Q5_0Q4_KRowsInWholeGroupsOf16) {
     EXPECT_FALSE(layout_supported(type, kLayout, 0, 16));
   }
   EXPECT_FALSE(layout_supported(GgmlType::Q4_1, kLayout, 896, 16));
-  EXPECT_FALSE(layout_supported(GgmlType::Q6_K, kLayout, 4864, 16));
-  // Q4_K: rows of whole super-blocks.
-  EXPECT_TRUE(layout_supported(GgmlType::Q4_K, kLayout, 4864, 896));
-  EXPECT_TRUE(layout_supported(GgmlType::Q4_K, kLayout, 256, 16));
-  EXPECT_FALSE(layout_supported(GgmlType::Q4_K, kLayout, 896, 16));
-  EXPECT_FALSE(layout_supported(GgmlType::Q4_K, kLayout, 4864, 24));
+  EXPECT_FALSE(layout_supported(GgmlType::Q5_K, kLayout, 4864, 16));
+  // Q4_K and Q6_K: rows of whole super-blocks.
+  for (GgmlType type : {GgmlType::Q4_K, GgmlType::Q6_K}) {
+    EXPECT_TRUE(layout_supported(type, kLayout, 4864, 896));
+    EXPECT_TRUE(layout_supported(type, kLayout, 256, 16));
+    EXPECT_FALSE(layout_supported(type, kLayout, 896, 16));
+    EXPECT_FALSE(layout_supported(type, kLayout, 4864, 24));
+  }
 }
 
 // Q4_K: per super-block the 16 rows' d, their dmin, then each of the block's 35 words from byte
@@ -144,14 +146,42 @@ TEST(RowGroups16, PutsQ5_0ScalesThenFifthBitsThenNibbleWords) {
 }
 
 // Row lengths (n_in) of each type the tests take: 32-element types 1, 16, 28 and 37 blocks;
-// Q4_K 1, 2, 3 and 19 super-blocks.
+// K-quants 1, 2, 3 and 19 super-blocks.
 std::vector<int64_t> row_lengths(GgmlType type) {
-  if (type == GgmlType::Q4_K) return {256, 512, 768, 4864};
+  if (type == GgmlType::Q4_K || type == GgmlType::Q6_K) return {256, 512, 768, 4864};
   return {32, 512, 896, 1184};
 }
 
 // The types in kRowGroups16.
-constexpr GgmlType kAllTypes[] = {GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q5_0, GgmlType::Q4_K};
+constexpr GgmlType kAllTypes[] = {GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q5_0, GgmlType::Q4_K,
+                                  GgmlType::Q6_K};
+
+// Q6_K: per super-block each of its 52 words (ql, qh, scales) of the 16 rows side by side, then
+// after the super-blocks their 16 rows' d (weight_layout.h), bytes labelled as above.
+TEST(RowGroups16, PutsQ6_KWordsOf16RowsSideBySideThenTheirD) {
+  const int64_t nb = 3, n_rows = 32;
+  constexpr size_t kBytes = sizeof(BlockQ6_K), kWordBytes = offsetof(BlockQ6_K, d);
+  std::vector<uint8_t> ggml(static_cast<size_t>(n_rows * nb) * kBytes);
+  for (size_t i = 0; i < ggml.size(); ++i) {
+    const size_t r = i / (nb * kBytes), j = i / kBytes % nb, at = i % kBytes;
+    ggml[i] = static_cast<uint8_t>(r * 7 + j * 61 + at * 3);
+  }
+  std::vector<uint8_t> arranged = ggml;
+  to_layout(GgmlType::Q6_K, kLayout, arranged.data(), kQK_K * nb, n_rows);
+  for (int64_t r = 0; r < n_rows; ++r)
+    for (int64_t j = 0; j < nb; ++j) {
+      const uint8_t* block = ggml.data() + (r * nb + j) * kBytes;
+      const uint8_t* group = arranged.data() + r / 16 * 16 * nb * kBytes;
+      const int64_t lane = r % 16;
+      const std::string where = "row " + std::to_string(r) + " super-block " + std::to_string(j);
+      for (size_t w = 0; w < kWordBytes / 4; ++w)
+        EXPECT_EQ(std::memcmp(group + 16 * kWordBytes * j + 64 * w + 4 * lane, block + 4 * w, 4), 0)
+            << "word " << w << ", " << where;
+      EXPECT_EQ(
+          std::memcmp(group + 16 * kWordBytes * nb + 32 * j + 2 * lane, block + kWordBytes, 2), 0)
+          << "d, " << where;
+    }
+}
 
 TEST(RowGroups16, RoundTripsAndGivesBackAnyRow) {
   std::mt19937 rng(29);
@@ -210,9 +240,10 @@ TEST(RowGroups16, MatmulEqualsMatmulOnGgmlRows) {
   const SimdLevel before = simd_level();
   for (GgmlType type : kAllTypes)
     // 32-element types: 1, 3, 16, 19, 28 and 37 blocks: fewer blocks than partial sums, exactly
-    // 16, and more. Q4_K: 1, 2, 3 and 19 super-blocks.
-    for (int64_t n_in : type == GgmlType::Q4_K ? std::vector<int64_t>{256, 512, 768, 4864}
-                                               : std::vector<int64_t>{32, 96, 512, 608, 896, 1184})
+    // 16, and more. K-quants: 1, 2, 3 and 19 super-blocks.
+    for (int64_t n_in : gguf::ggml_type_info(type).block_size == kQK_K
+                            ? std::vector<int64_t>{256, 512, 768, 4864}
+                            : std::vector<int64_t>{32, 96, 512, 608, 896, 1184})
       for (int64_t n_out : {16, 48}) {
         const auto ggml = test::random_weights(type, n_in, n_out, rng);
         // Decode, the decode product per token (2, 3), tiles padded (4, 5, 17, 23), whole tiles.
@@ -223,9 +254,9 @@ TEST(RowGroups16, MatmulEqualsMatmulOnGgmlRows) {
         }
       }
   // Rows enough for several runs of groups a thread (the tile kernels' kPackBudget of 512 KiB:
-  // 24 groups of 37 blocks, Q4_K 6 of 10 super-blocks) and tokens for several chunks.
+  // 24 groups of 37 blocks, K-quants 6 of 10 super-blocks) and tokens for several chunks.
   for (GgmlType type : kAllTypes) {
-    const bool k = type == GgmlType::Q4_K;
+    const bool k = gguf::ggml_type_info(type).block_size == kQK_K;
     const int64_t n_in = k ? 2560 : 1184, n_out = k ? 512 : 1024, n_tokens = 40;
     const auto ggml = test::random_weights(type, n_in, n_out, rng);
     std::vector<float> x(static_cast<size_t>(n_tokens * n_in));
@@ -243,7 +274,7 @@ TEST(RowGroups16, MatmulEqualsMatmulOnGgmlRowsAtTheExtremes) {
   const SimdLevel before = simd_level();
   for (GgmlType type : kAllTypes) {
     // (Q4_K: the bytes 0x00 and 0xFF are also the smallest and largest scales and mins.)
-    const int64_t n_in = type == GgmlType::Q4_K ? 1024 : 896, n_out = 32;
+    const int64_t n_in = gguf::ggml_type_info(type).block_size == kQK_K ? 1024 : 896, n_out = 32;
     const bool q8 = type == GgmlType::Q8_0;
     const size_t row_bytes = gguf::ggml_row_size(type, n_in);
     const auto low = test::uniform_weights(type, n_in, n_out, q8 ? 0x80 : 0x00, 0.01f, 0.02f);
