@@ -73,8 +73,8 @@ const GemmKernels* gemm_kernels_groups16(uint32_t type_id);
 /// Tokens of a call up to which gemm_kernels_groups16 takes Q8_0 / Q4_0 / Q5_0 rows as the B
 /// operand (measured: bench/RESULTS.md, "Weights as B or as A").
 inline constexpr int64_t kMaxTokensWeightsAsB = 128;
-/// The AMX kernels of Q8_0, Q4_0, Q5_0, Q4_K and Q6_K rows in WeightLayout::kRowGroups16 (Q8_0's
-/// blocks are B tiles as they lie, the others' are unpacked once per run of groups: no
+/// The AMX kernels of Q8_0, Q4_0, Q5_0, Q4_K, Q5_K and Q6_K rows in WeightLayout::kRowGroups16
+/// (Q8_0's blocks are B tiles as they lie, the others' are unpacked once per run of groups: no
 /// transposes), null for other types. Row ranges start and end at groups of 16 rows. Any number of
 /// tokens; the same bits as avx512::gemm_kernels on the rows in ggml's layout.
 const GemmKernels* gemm_kernels_row_groups16(uint32_t type_id);

@@ -13,8 +13,8 @@
 // out of the layout with one 16 x 16 dword transpose per word of 16 blocks of 16 rows; tokens
 // as A; C token-major): "rows in kBlockGroups16" below; Q8_0 rows in WeightLayout::kRowGroups16
 // are B tiles as they lie, Q4_0 and Q5_0 rows there are unpacked once per run of groups without
-// transposes (multiply_row_groups16), Q4_K and Q6_K rows there to scaled int16 planes as B
-// (multiply_k_row_groups16).
+// transposes (multiply_row_groups16), Q4_K, Q5_K and Q6_K rows there to scaled int16 planes as
+// B (multiply_k_row_groups16).
 //  - 32-element block types: weights decoded to signed bytes (the quants less the format's
 //    offset: Q4_0 8, Q5_0 16), so tdpbssd gives each block's sum I_j = sum (q - o) a directly,
 //    the integer the VNNI kernels form from unsigned q and -o * (activation block sum). One
@@ -1222,19 +1222,19 @@ void multiply_row_groups16(const GemmProblem& p, int64_t row_begin, int64_t row_
   if constexpr (Tiles::kHardware) _tile_release();
 }
 
-// ---- Q4_K and Q6_K rows in kRowGroups16: weights as B, the GEMM rows as A -------------------
-// A group of 16 Q4_K or Q6_K rows in WeightLayout::kRowGroups16 holds, per super-block, each word
-// of the 16 rows side by side (weight_layout.h): Q4_K's quant words give, nibble by nibble, B
-// tile rows of 4 elements of 16 rows as they lie, Q6_K's ql / qh words the same after
-// row_groups16::q6_K_quants. The unpack writes them once per run of groups as k_planes' int16
-// w = scale * (q - offset) split into lo = w & 0xFF (unsigned) and hi = w >> 8, each row's scale
-// in its dword lanes, so that per 64 quants tdpbsud of the tokens' quants (A: the GEMM rows as
-// they are, 16 tokens x 64 signed bytes, a strided tile load) with lo and tdpbssd with hi give
-// S = C_lo + 256 C_hi for the super-block, C[token][row]: k_kernel's integers with the operands
-// swapped. The epilogue takes one token (its 16 rows in lanes) at a time: acc = fma(float(S),
-// d_w * d_a, acc), and for Q4_K M by vpdpwssd of the rows' min pairs with the token's sub-block
-// sum pairs and acc = fnmadd(float(M), dmin_w * d_a, acc): add_blocks' steps, and each token's
-// outputs stored as they are.
+// ---- K-quant rows in kRowGroups16: weights as B, the GEMM rows as A -------------------------
+// A group of 16 Q4_K, Q5_K or Q6_K rows in WeightLayout::kRowGroups16 holds, per super-block, each
+// word of the 16 rows side by side (weight_layout.h): Q4_K's quant words give, nibble by nibble, B
+// tile rows of 4 elements of 16 rows as they lie (Q5_K's with their fifth bits added), Q6_K's ql /
+// qh words the same after row_groups16::q6_K_quants. The unpack writes them once per run of groups
+// as k_planes' int16 w = scale * (q - offset) split into lo = w & 0xFF (unsigned) and hi = w >> 8,
+// each row's scale in its dword lanes, so that per 64 quants tdpbsud of the tokens' quants (A: the
+// GEMM rows as they are, 16 tokens x 64 signed bytes, a strided tile load) with lo and tdpbssd with
+// hi give S = C_lo + 256 C_hi for the super-block, C[token][row]: k_kernel's integers with the
+// operands swapped. The epilogue takes one token (its 16 rows in lanes) at a time: acc =
+// fma(float(S), d_w * d_a, acc), and for Q4_K M by vpdpwssd of the rows' min pairs with the token's
+// sub-block sum pairs and acc = fnmadd(float(M), dmin_w * d_a, acc): add_blocks' steps, and each
+// token's outputs stored as they are.
 //  - Unpacked super-block of a group (kUnpackedSuperBytes): lo B tiles of its 4 runs of 64
 //    quants (1 KiB each, tile row kk: elements 64 c + 4 kk .. + 3) | the hi tiles | d f32[16] |
 //    Q4_K: dmin f32[16] | min pairs int32[4][16] (pair i: mins of sub-blocks 2 i and 2 i + 1
@@ -1250,14 +1250,23 @@ inline __m512i scale_pair_of(int x) {
                                    static_cast<uint32_t>(x));
 }
 
-void unpack_q4_K_row_group(const uint8_t* group, int64_t nb, uint8_t* out) {
+// Q4_K or Q5_K (Block): the quant words' nibbles (Q5_K: with the fifth bits of qh word k, bits
+// 2 c and 2 c + 1 of its bytes, at bit 4) as tile rows k and 8 + k of run c.
+template <typename Block>
+void unpack_q45_K_row_group(const uint8_t* group, int64_t nb, uint8_t* out) {
+  constexpr bool kFifth = std::is_same_v<Block, BlockQ5_K>;
   constexpr size_t kOut = kUnpackedSuperBytes<Q4KRowType>;
-  const __m512i low4 = _mm512_set1_epi8(0x0F);
+  constexpr size_t kQuantsAt = 64 * (kFifth ? 12 : 4);  // after d, dmin, scales (and qh)
+  const __m512i low4 = _mm512_set1_epi8(0x0F), fifth_bit = _mm512_set1_epi8(0x10);
+  // Bit b of each byte moved to bit 4 (the rest masked by the caller).
+  auto bit_to_4 = [](__m512i v, int b) {
+    return b <= 4 ? _mm512_slli_epi16(v, 4 - b) : _mm512_srli_epi16(v, b - 4);
+  };
   const __m512i scale_pair[4] = {scale_pair_of(0), scale_pair_of(1), scale_pair_of(2),
                                  scale_pair_of(3)};
   const __m512i min_pair[2] = {row_groups16::dword_byte_pair(0), row_groups16::dword_byte_pair(1)};
   for (int64_t sb = 0; sb < nb; ++sb) {
-    const uint8_t* in = group + 16 * sizeof(BlockQ4_K) * static_cast<size_t>(sb);
+    const uint8_t* in = group + 16 * sizeof(Block) * static_cast<size_t>(sb);
     uint8_t* o = out + kOut * static_cast<size_t>(sb);
     const row_groups16::Q4KScalesMins f = row_groups16::q4_K_scales_mins(in);
     for (int c = 0; c < 4; ++c) {
@@ -1266,11 +1275,17 @@ void unpack_q4_K_row_group(const uint8_t* group, int64_t nb, uint8_t* out) {
       const __m512i s_hi = _mm512_shuffle_epi8(f.scales[c / 2], scale_pair[(2 * c + 1) % 4]);
       const __m512i s_lo_odd = _mm512_slli_epi16(s_lo, 8), s_hi_odd = _mm512_slli_epi16(s_hi, 8);
       for (int k = 0; k < 8; ++k) {
-        const __m512i v = _mm512_loadu_si512(in + 256 + 512 * c + 64 * k);
+        const __m512i v = _mm512_loadu_si512(in + kQuantsAt + 512 * c + 64 * k);
+        __m512i q_lo = _mm512_and_si512(v, low4);
+        __m512i q_hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), low4);
+        if constexpr (kFifth) {
+          const __m512i qh = _mm512_loadu_si512(in + 256 + 64 * k);
+          q_lo = _mm512_or_si512(q_lo, _mm512_and_si512(bit_to_4(qh, 2 * c), fifth_bit));
+          q_hi = _mm512_or_si512(q_hi, _mm512_and_si512(bit_to_4(qh, 2 * c + 1), fifth_bit));
+        }
         uint8_t* lo = o + 1024 * c + 64 * k;
-        k_planes(_mm512_and_si512(v, low4), s_lo, s_lo_odd, _mm512_setzero_si512(), lo, lo + 4096);
-        k_planes(_mm512_and_si512(_mm512_srli_epi16(v, 4), low4), s_hi, s_hi_odd,
-                 _mm512_setzero_si512(), lo + 512, lo + 512 + 4096);
+        k_planes(q_lo, s_lo, s_lo_odd, _mm512_setzero_si512(), lo, lo + 4096);
+        k_planes(q_hi, s_hi, s_hi_odd, _mm512_setzero_si512(), lo + 512, lo + 512 + 4096);
       }
     }
     _mm512_store_ps(o + 8192,
@@ -1408,7 +1423,7 @@ void row_group_k_kernel(const uint8_t* pack, int64_t k, const uint8_t* rows, siz
   for (int t = 0; t < n_valid; ++t) _mm512_storeu_ps(y + t * y_stride, acc[t]);
 }
 
-// Q4_K (Type Q4KRowType) or Q6_K (Q6KType) rows in WeightLayout::kRowGroups16: runs of groups
+// Q4_K, Q5_K (Type Q45KType) or Q6_K (Q6KType) rows in WeightLayout::kRowGroups16: runs of groups
 // of up to kPackBudget unpacked bytes, then every tile of 16 tokens against each group of the
 // run (a last tile of fewer tokens padded with zero rows). Any number of tokens.
 template <typename Type>
@@ -1436,7 +1451,7 @@ void multiply_k_row_groups16(const GemmProblem& p, int64_t row_begin, int64_t ro
       const uint8_t* group = p.w + static_cast<size_t>(row0) * p.w_row_bytes;
       uint8_t* pack = packs + pack_bytes * static_cast<size_t>((row0 - run0) / kRows);
       if constexpr (Type::kMin)
-        unpack_q4_K_row_group(group, nb, pack);
+        unpack_q45_K_row_group<typename Type::KBlock>(group, nb, pack);
       else
         unpack_q6_K_row_group(group, nb, pack);
     }
@@ -1474,6 +1489,8 @@ const GemmKernels* row_groups16_kernels(uint32_t type_id) {
     case GgmlType::Q4_K:
       // (Hardware tiles only: no emulated products of this shape.)
       return Tiles::kHardware ? &k_row_groups16_kernels_of<Q4KRowType> : nullptr;
+    case GgmlType::Q5_K:
+      return Tiles::kHardware ? &k_row_groups16_kernels_of<Q45KType<true, BlockQ5_K>> : nullptr;
     case GgmlType::Q6_K:
       return Tiles::kHardware ? &k_row_groups16_kernels_of<Q6KType> : nullptr;
     default:

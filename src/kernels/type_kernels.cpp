@@ -160,9 +160,9 @@ Table table_for(SimdLevel level) {
         table[id].vec_dot_groups16 = nullptr;
         table[id].arrange_groups16 = nullptr;
       }
-      // Q8_0, Q4_0, Q5_0, Q4_K and Q6_K in kRowGroups16: the tiles take Q8_0's blocks as they
-      // lie and the others' without transposes (docs/kernels.md, "Rows interleaved:
-      // kRowGroups16", "Q4_K and Q6_K in kRowGroups16").
+      // Q8_0, Q4_0, Q5_0 and the K-quants Q4_K, Q5_K, Q6_K in kRowGroups16: the tiles take Q8_0's
+      // blocks as they lie and the others' without transposes (docs/kernels.md, "Rows interleaved:
+      // kRowGroups16", "Q4_K, Q5_K and Q6_K in kRowGroups16").
       table[id].gemm_row_groups16 = amx::gemm_kernels_row_groups16(static_cast<uint32_t>(id));
     }
   if (level == SimdLevel::kAmx) {
@@ -174,6 +174,8 @@ Table table_for(SimdLevel level) {
         avx512::vec_dot_q5_0_row_groups16;
     table[static_cast<size_t>(GgmlType::Q4_K)].vec_dot_row_groups16 =
         avx512::vec_dot_q4_K_row_groups16;
+    table[static_cast<size_t>(GgmlType::Q5_K)].vec_dot_row_groups16 =
+        avx512::vec_dot_q5_K_row_groups16;
     table[static_cast<size_t>(GgmlType::Q6_K)].vec_dot_row_groups16 =
         avx512::vec_dot_q6_K_row_groups16;
   }

@@ -501,26 +501,37 @@ void dot_nibbles_row_groups16(int64_t n, const void* w, size_t w_row_bytes, int6
 // 2 KiB (the 32-element types' distance) 0.79-0.84, 4-16 KiB 0.69-0.74.
 constexpr int64_t kQ4KRowGroupsPrefetchAheadBytes = 512;
 
-// Q4_K rows in WeightLayout::kRowGroups16 against a Q8_K activation row as it is, 16 rows at a
-// time, lane r of every vector meeting row r. Per super-block, each 64-byte word vector of quant
-// word 8 c + k holds the 16 rows' nibbles of elements 64 c + 4 k .. + 3 (low) and 64 c + 32 +
-// 4 k .. + 3 (high), met by the activation words broadcast: vpdpbusd of the low nibbles and of
-// the high ones in place (16 times the quant; the sum divided by 16 after, exactly) gives each
-// row's exact integer sum I_s of sub-blocks 2 c and 2 c + 1 in its lane; the 16 rows' 6-bit
-// scales and mins are unpacked side by side (row_groups16::q4_K_scales_mins), S = sum_s
-// scale_s I_s (vpmulld), M = sum_s min_s bsum_s (vpdpwssd of pairs), and the f32 steps are
-// add_blocks', super-block by super-block, row r in lane r: the same bits as vec_dot_q4_K on the
-// ggml rows.
-void vec_dot_q4_K_row_groups16(int64_t n, const void* w, size_t w_row_bytes, int64_t n_rows,
-                               const void* a, float* out) {
-  constexpr int64_t kSuperBytes = 16 * sizeof(BlockQ4_K);
+namespace {
+
+// Q4_K and Q5_K rows (Block) in WeightLayout::kRowGroups16 against a Q8_K activation row as it
+// is, 16 rows at a time, lane r of every vector meeting row r. Per super-block, each 64-byte word
+// vector of quant word 8 c + k holds the 16 rows' nibbles of elements 64 c + 4 k .. + 3 (low)
+// and 64 c + 32 + 4 k .. + 3 (high), met by the activation words broadcast: Q4_K's high nibbles
+// go in in place (16 times the quant; the sum divided by 16 after, exactly), Q5_K's nibbles
+// with their fifth bits from qh word k (bits 2 c and 2 c + 1 of its bytes moved to bit 4), and
+// vpdpbusd gives each row's exact integer sum I_s of sub-blocks 2 c and 2 c + 1 in its lane;
+// the 16 rows' 6-bit scales and mins are unpacked side by side (row_groups16::q4_K_scales_mins),
+// S = sum_s scale_s I_s (vpmulld), M = sum_s min_s bsum_s (vpdpwssd of pairs), and the f32
+// steps are add_blocks', super-block by super-block, row r in lane r: the same bits as
+// vec_dot_q4_K / vec_dot_q5_K on the ggml rows.
+template <typename Block>
+void dot_q45_K_row_groups16(int64_t n, const void* w, size_t w_row_bytes, int64_t n_rows,
+                            const void* a, float* out) {
+  constexpr bool kFifth = std::is_same_v<Block, BlockQ5_K>;
+  constexpr int64_t kSuperBytes = 16 * sizeof(Block);
+  constexpr int64_t kQuantsAt = 64 * (kFifth ? 12 : 4);  // after d, dmin, scales (and qh)
   const auto* y = static_cast<const BlockQ8_K*>(a);
   const int64_t nb = n / kQK_K;
-  const __m512i low4 = _mm512_set1_epi8(0x0F);
+  const __m512i low4 = _mm512_set1_epi8(0x0F), fifth_bit = _mm512_set1_epi8(0x10);
   const __m512i scale_of[4] = {row_groups16::dword_byte(0), row_groups16::dword_byte(1),
                                row_groups16::dword_byte(2), row_groups16::dword_byte(3)};
   const __m512i min_pair_of[2] = {row_groups16::dword_byte_pair(0),
                                   row_groups16::dword_byte_pair(1)};
+  // Bit b of each byte of v moved to bit 4 (other bits of the byte: whatever the shift brings;
+  // the caller masks them).
+  auto bit_to_4 = [](__m512i v, int b) {
+    return b <= 4 ? _mm512_slli_epi16(v, 4 - b) : _mm512_srli_epi16(v, b - 4);
+  };
   for (int64_t g = 0; g < n_rows; g += 16) {
     const uint8_t* group = static_cast<const uint8_t*>(w) + g * static_cast<int64_t>(w_row_bytes);
     __m512 acc = _mm512_setzero_ps();
@@ -528,7 +539,7 @@ void vec_dot_q4_K_row_groups16(int64_t n, const void* w, size_t w_row_bytes, int
       const uint8_t* sb = group + kSuperBytes * i;
       prefetch_ahead<kQ4KRowGroupsPrefetchAheadBytes>(sb, kSuperBytes);
       const int8_t* act = y[i].qs;
-      const uint8_t* quants = sb + 256;
+      const uint8_t* quants = sb + kQuantsAt;
       __m512i sums[8];
 #pragma GCC unroll 4
       for (int c = 0; c < 4; ++c) {
@@ -539,11 +550,23 @@ void vec_dot_q4_K_row_groups16(int64_t n, const void* w, size_t w_row_bytes, int
           int32_t word_lo, word_hi;
           std::memcpy(&word_lo, act + 64 * c + 4 * k, 4);
           std::memcpy(&word_hi, act + 64 * c + 32 + 4 * k, 4);
-          lo = _mm512_dpbusd_epi32(lo, _mm512_and_si512(v, low4), _mm512_set1_epi32(word_lo));
-          hi = _mm512_dpbusd_epi32(hi, _mm512_andnot_si512(low4, v), _mm512_set1_epi32(word_hi));
+          __m512i q_lo, q_hi;
+          if constexpr (kFifth) {
+            const __m512i qh = load512(sb + 256 + 64 * k);
+            // (bit & 0x10) | (nibble & 0x0F)
+            q_lo = _mm512_ternarylogic_epi32(_mm512_and_si512(bit_to_4(qh, 2 * c), fifth_bit), v,
+                                             low4, 0xF8);
+            q_hi = _mm512_ternarylogic_epi32(_mm512_and_si512(bit_to_4(qh, 2 * c + 1), fifth_bit),
+                                             _mm512_srli_epi16(v, 4), low4, 0xF8);
+          } else {
+            q_lo = _mm512_and_si512(v, low4);
+            q_hi = _mm512_andnot_si512(low4, v);
+          }
+          lo = _mm512_dpbusd_epi32(lo, q_lo, _mm512_set1_epi32(word_lo));
+          hi = _mm512_dpbusd_epi32(hi, q_hi, _mm512_set1_epi32(word_hi));
         }
         sums[2 * c] = lo;
-        sums[2 * c + 1] = _mm512_srai_epi32(hi, 4);
+        sums[2 * c + 1] = kFifth ? hi : _mm512_srai_epi32(hi, 4);
       }
       const row_groups16::Q4KScalesMins f = row_groups16::q4_K_scales_mins(sb);
       __m512i total = _mm512_setzero_si512();
@@ -572,6 +595,17 @@ void vec_dot_q4_K_row_groups16(int64_t n, const void* w, size_t w_row_bytes, int
     }
     _mm512_storeu_ps(out + g, acc);
   }
+}
+
+}  // namespace
+
+void vec_dot_q4_K_row_groups16(int64_t n, const void* w, size_t w_row_bytes, int64_t n_rows,
+                               const void* a, float* y) {
+  dot_q45_K_row_groups16<BlockQ4_K>(n, w, w_row_bytes, n_rows, a, y);
+}
+void vec_dot_q5_K_row_groups16(int64_t n, const void* w, size_t w_row_bytes, int64_t n_rows,
+                               const void* a, float* y) {
+  dot_q45_K_row_groups16<BlockQ5_K>(n, w, w_row_bytes, n_rows, a, y);
 }
 
 // How far ahead vec_dot_q6_K_row_groups16 asks for a super-block's 52 lines, at its top: 1 KiB.

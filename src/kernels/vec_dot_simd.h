@@ -91,8 +91,10 @@ void vec_dot_q5_0_row_groups16(int64_t n, const void* w, size_t w_row_bytes, int
 /// vec_dot_q4_K on the ggml rows.
 void vec_dot_q4_K_row_groups16(int64_t n, const void* w, size_t w_row_bytes, int64_t n_rows,
                                const void* a, float* y);
-/// Q6_K rows in WeightLayout::kRowGroups16, as vec_dot_q4_K_row_groups16; the same bits as
-/// vec_dot_q6_K on the ggml rows.
+/// Q5_K and Q6_K rows in WeightLayout::kRowGroups16, as vec_dot_q4_K_row_groups16; the same
+/// bits as vec_dot_q5_K / vec_dot_q6_K on the ggml rows.
+void vec_dot_q5_K_row_groups16(int64_t n, const void* w, size_t w_row_bytes, int64_t n_rows,
+                               const void* a, float* y);
 void vec_dot_q6_K_row_groups16(int64_t n, const void* w, size_t w_row_bytes, int64_t n_rows,
                                const void* a, float* y);
 /// Q4_1 / Q5_1 rows in WeightLayout::kBlockGroups16 with an activation row from

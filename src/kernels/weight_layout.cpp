@@ -206,12 +206,13 @@ void for_each_row_piece(const BlockShape& b, int r, int64_t nb, PieceFn piece) {
   }
 }
 
-// The same for Q4_K rows of nb super-blocks (weight_layout.h): super-block j of the group at
-// 16 sizeof(BlockQ4_K) j holds the 16 rows' d (row r at 2 r), their dmin (at 32 + 2 r), then the
-// super-block's 35 words from byte 4 (scales, quants), word w of row r at 64 + 64 w + 4 r.
-template <typename PieceFn>
-void for_each_q4_K_row_piece(int r, int64_t nb, PieceFn piece) {
-  constexpr size_t kBytes = sizeof(BlockQ4_K), kWordsK = (kBytes - 4) / 4;
+// The same for Q4_K and Q5_K rows (Block) of nb super-blocks (weight_layout.h): super-block j of
+// the group at 16 sizeof(Block) j holds the 16 rows' d (row r at 2 r), their dmin (at 32 + 2 r),
+// then the super-block's words from byte 4 (scales, Q5_K's qh, quants), word w of row r at 64 +
+// 64 w + 4 r.
+template <typename Block, typename PieceFn>
+void for_each_q45_K_row_piece(int r, int64_t nb, PieceFn piece) {
+  constexpr size_t kBytes = sizeof(Block), kWordsK = (kBytes - 4) / 4;
   for (int64_t j = 0; j < nb; ++j) {
     const size_t block = static_cast<size_t>(j) * kBytes, group = 16 * block;
     piece(block, group + 2 * r, size_t{2});
@@ -246,7 +247,9 @@ void convert_group_row(gguf::GgmlType type, const uint8_t* src, uint8_t* dst, in
       std::memcpy(dst + ggml_at, src + group_at, n);
   };
   if (type == gguf::GgmlType::Q4_K)
-    for_each_q4_K_row_piece(r, n_in / kQK_K, move);
+    for_each_q45_K_row_piece<BlockQ4_K>(r, n_in / kQK_K, move);
+  else if (type == gguf::GgmlType::Q5_K)
+    for_each_q45_K_row_piece<BlockQ5_K>(r, n_in / kQK_K, move);
   else if (type == gguf::GgmlType::Q6_K)
     for_each_q6_K_row_piece(r, n_in / kQK_K, move);
   else
@@ -275,7 +278,9 @@ bool layout_supported(gguf::GgmlType type, WeightLayout layout, int64_t n_in, in
       return true;
     case WeightLayout::kRowGroups16:
       if (n_rows % kGroup != 0 || n_in <= 0) return false;
-      if (type == gguf::GgmlType::Q4_K || type == gguf::GgmlType::Q6_K) return n_in % kQK_K == 0;
+      if (type == gguf::GgmlType::Q4_K || type == gguf::GgmlType::Q5_K ||
+          type == gguf::GgmlType::Q6_K)
+        return n_in % kQK_K == 0;
       return (type == gguf::GgmlType::Q8_0 || type == gguf::GgmlType::Q4_0 ||
               type == gguf::GgmlType::Q5_0) &&
              n_in % kQK == 0;
@@ -295,7 +300,7 @@ void to_layout(gguf::GgmlType type, WeightLayout layout, void* rows, int64_t n_i
     for (int64_t g = 0; g < n_rows / kGroup; ++g) {
       uint8_t* group = static_cast<uint8_t*>(rows) + static_cast<size_t>(g) * copy.size();
       std::memcpy(copy.data(), group, copy.size());
-      if (simd_conversions() && type != gguf::GgmlType::Q4_K && type != gguf::GgmlType::Q6_K) {
+      if (simd_conversions() && block_shape(type) != nullptr) {
 #if defined(__x86_64__)
         avx512::rows_to_row_group16(type, copy.data(), row_bytes, n_in / kQK, group);
 #endif

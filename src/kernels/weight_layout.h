@@ -50,7 +50,11 @@ enum class WeightLayout : uint8_t {
   /// 0..15 side by side (row r at 64 + 64 w + 4 r). Quant word 8 c + k of a row holds elements
   /// 64 c + 4 k .. + 3 in its low nibbles and 64 c + 32 + 4 k .. + 3 in its high ones, so each
   /// 64-byte vector of quants is, nibble by nibble, an AMX B tile row of 16 rows
-  /// (docs/kernels.md, "Q4_K and Q6_K in kRowGroups16").
+  /// (docs/kernels.md, "Q4_K, Q5_K and Q6_K in kRowGroups16").
+  /// Q5_K (rows of whole super-blocks): as Q4_K, at 16 * 176 * j, with 43 words from byte 4 (3
+  /// of packed scales, 8 of qh, 32 of quants): quant word 11 + 8 c + k holds the nibbles as
+  /// Q4_K's word 3 + 8 c + k, and their fifth bits are bits 2 c (low) and 2 c + 1 (high) of the
+  /// bytes of qh word 3 + k.
   /// Q6_K (rows of whole super-blocks): per super-block j, at 16 * 208 * j of the group, its
   /// 52 4-byte words as in the file (32 of ql, 16 of qh, 4 of scales), word w of rows 0..15
   /// side by side (row r at 64 w + 4 r); after the nb super-blocks, at 16 * 208 * nb, the 16

@@ -116,16 +116,21 @@ TEST(ArrangedWeights, LogitsAreTheBitsOfTheFileLayout) {
 }
 
 // The stacked experts of a mixture of experts are rearranged too (every expert's rows alike):
-// every matrix of the file at `path` that the layout takes is rearranged, the experts of
-// `expert_type` among them, and the logits keep their bits.
+// every matrix of the file at `path` that a layout takes is rearranged (kBlockGroups16, or at
+// kAmx kRowGroups16 where the rows come in groups of 16: Q5_K has only the latter), the experts
+// of `expert_type` among them, and the logits keep their bits.
 void expect_experts_arranged(const std::string& path, gguf::GgmlType expert_type) {
   auto file = gguf::File::open(path);
   ASSERT_TRUE(file.ok());
   int expected = 0, experts = 0;
   for (const gguf::TensorInfo& t : file->tensors()) {
+    const bool row_groups =
+        kernels::type_kernels(t.type).vec_dot_row_groups16 != nullptr &&
+        kernels::layout_supported(t.type, kernels::WeightLayout::kRowGroups16, t.ne[0], t.ne[1]);
     const bool arrangeable =
         (t.ne.size() == 2 || t.ne.size() == 3) &&
-        kernels::layout_supported(t.type, kernels::WeightLayout::kBlockGroups16, t.ne[0], t.ne[1]);
+        (row_groups || kernels::layout_supported(t.type, kernels::WeightLayout::kBlockGroups16,
+                                                 t.ne[0], t.ne[1]));
     expected += arrangeable;
     experts += arrangeable && t.ne.size() == 3 && t.type == expert_type;
   }

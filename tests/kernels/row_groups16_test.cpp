@@ -1,6 +1,6 @@
-// WeightLayout::kRowGroups16 (Q8_0, Q4_0, Q5_0, Q4_K, Q6_K: 16 rows interleaved by word): the bytes
-// where weight_layout.h says, a lossless round trip and single rows given back, and matmul on the
-// interleaved rows giving the bits of matmul on ggml's rows at every SIMD level the CPU has
+// WeightLayout::kRowGroups16 (Q8_0, Q4_0, Q5_0, Q4_K, Q5_K, Q6_K: 16 rows interleaved by word): the
+// bytes where weight_layout.h says, a lossless round trip and single rows given back, and matmul on
+// the interleaved rows giving the bits of matmul on ggml's rows at every SIMD level the CPU has
 // (kAmx: the decode product on the layout and the tiles loading it as B; below it: rows
 // converted back), decode and batched, 1 and 2 threads; and the tile kernels with emulated tile
 // instructions against vec_dot where the CPU has no AMX.
@@ -30,7 +30,7 @@ constexpr auto kLayout = WeightLayout::kRowGroups16;
 // The 32-element types in kRowGroups16 (the emulated tile kernels take these).
 constexpr GgmlType kTypes[] = {GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q5_0};
 
-TEST(RowGroups16, TakesQ8_0Q4_0Q5_0Q4_KQ6_KRowsInWholeGroupsOf16) {
+TEST(RowGroups16, TakesQ8_0Q4_0Q5_0Q4_KQ5_KQ6_KRowsInWholeGroupsOf16) {
   for (GgmlType type : kTypes) {
     EXPECT_TRUE(layout_supported(type, kLayout, 896, 4864));
     EXPECT_TRUE(layout_supported(type, kLayout, 32, 16));
@@ -39,9 +39,9 @@ TEST(RowGroups16, TakesQ8_0Q4_0Q5_0Q4_KQ6_KRowsInWholeGroupsOf16) {
     EXPECT_FALSE(layout_supported(type, kLayout, 0, 16));
   }
   EXPECT_FALSE(layout_supported(GgmlType::Q4_1, kLayout, 896, 16));
-  EXPECT_FALSE(layout_supported(GgmlType::Q5_K, kLayout, 4864, 16));
-  // Q4_K and Q6_K: rows of whole super-blocks.
-  for (GgmlType type : {GgmlType::Q4_K, GgmlType::Q6_K}) {
+  EXPECT_FALSE(layout_supported(GgmlType::Q3_K, kLayout, 4864, 16));
+  // Q4_K, Q5_K and Q6_K: rows of whole super-blocks.
+  for (GgmlType type : {GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K}) {
     EXPECT_TRUE(layout_supported(type, kLayout, 4864, 896));
     EXPECT_TRUE(layout_supported(type, kLayout, 256, 16));
     EXPECT_FALSE(layout_supported(type, kLayout, 896, 16));
@@ -49,31 +49,34 @@ TEST(RowGroups16, TakesQ8_0Q4_0Q5_0Q4_KQ6_KRowsInWholeGroupsOf16) {
   }
 }
 
-// Q4_K: per super-block the 16 rows' d, their dmin, then each of the block's 35 words from byte
-// 4 (scales, quants) of the 16 rows side by side (weight_layout.h), bytes labelled by row,
-// super-block and place.
-TEST(RowGroups16, PutsQ4_KDThenDminThenEachWordOf16RowsSideBySide) {
-  const int64_t nb = 3, n_rows = 32;
-  constexpr size_t kBytes = sizeof(BlockQ4_K);
-  std::vector<uint8_t> ggml(static_cast<size_t>(n_rows * nb) * kBytes);
-  for (size_t i = 0; i < ggml.size(); ++i) {
-    const size_t r = i / (nb * kBytes), j = i / kBytes % nb, at = i % kBytes;
-    ggml[i] = static_cast<uint8_t>(r * 7 + j * 61 + at * 3);
-  }
-  std::vector<uint8_t> arranged = ggml;
-  to_layout(GgmlType::Q4_K, kLayout, arranged.data(), kQK_K * nb, n_rows);
-  for (int64_t r = 0; r < n_rows; ++r)
-    for (int64_t j = 0; j < nb; ++j) {
-      const uint8_t* block = ggml.data() + (r * nb + j) * kBytes;
-      const uint8_t* super_block = arranged.data() + (r / 16 * 16 * nb + 16 * j) * kBytes;
-      const int64_t lane = r % 16;
-      const std::string where = "row " + std::to_string(r) + " super-block " + std::to_string(j);
-      EXPECT_EQ(std::memcmp(super_block + 2 * lane, block, 2), 0) << "d, " << where;
-      EXPECT_EQ(std::memcmp(super_block + 32 + 2 * lane, block + 2, 2), 0) << "dmin, " << where;
-      for (int w = 0; w < 35; ++w)
-        EXPECT_EQ(std::memcmp(super_block + 64 * (w + 1) + 4 * lane, block + 4 + 4 * w, 4), 0)
-            << "word " << w << ", " << where;
+// Q4_K and Q5_K: per super-block the 16 rows' d, their dmin, then each of the block's words from
+// byte 4 (35 / 43: scales, Q5_K's qh, quants) of the 16 rows side by side (weight_layout.h), bytes
+// labelled by row, super-block and place.
+TEST(RowGroups16, PutsQ4_KAndQ5_KDThenDminThenEachWordOf16RowsSideBySide) {
+  for (GgmlType type : {GgmlType::Q4_K, GgmlType::Q5_K}) {
+    const int64_t nb = 3, n_rows = 32;
+    const size_t bytes = gguf::ggml_type_info(type).type_size, words = (bytes - 4) / 4;
+    std::vector<uint8_t> ggml(static_cast<size_t>(n_rows * nb) * bytes);
+    for (size_t i = 0; i < ggml.size(); ++i) {
+      const size_t r = i / (nb * bytes), j = i / bytes % nb, at = i % bytes;
+      ggml[i] = static_cast<uint8_t>(r * 7 + j * 61 + at * 3);
     }
+    std::vector<uint8_t> arranged = ggml;
+    to_layout(type, kLayout, arranged.data(), kQK_K * nb, n_rows);
+    for (int64_t r = 0; r < n_rows; ++r)
+      for (int64_t j = 0; j < nb; ++j) {
+        const uint8_t* block = ggml.data() + (r * nb + j) * bytes;
+        const uint8_t* super_block = arranged.data() + (r / 16 * 16 * nb + 16 * j) * bytes;
+        const int64_t lane = r % 16;
+        const std::string where = std::string(gguf::ggml_type_info(type).name) + " row " +
+                                  std::to_string(r) + " super-block " + std::to_string(j);
+        EXPECT_EQ(std::memcmp(super_block + 2 * lane, block, 2), 0) << "d, " << where;
+        EXPECT_EQ(std::memcmp(super_block + 32 + 2 * lane, block + 2, 2), 0) << "dmin, " << where;
+        for (size_t w = 0; w < words; ++w)
+          EXPECT_EQ(std::memcmp(super_block + 64 * (w + 1) + 4 * lane, block + 4 + 4 * w, 4), 0)
+              << "word " << w << ", " << where;
+      }
+  }
 }
 
 // Row r, block b: scale 1000 * r + b, quant i = (r * 31 + b * 7 + i) % 256 - 128.
@@ -148,13 +151,13 @@ TEST(RowGroups16, PutsQ5_0ScalesThenFifthBitsThenNibbleWords) {
 // Row lengths (n_in) of each type the tests take: 32-element types 1, 16, 28 and 37 blocks;
 // K-quants 1, 2, 3 and 19 super-blocks.
 std::vector<int64_t> row_lengths(GgmlType type) {
-  if (type == GgmlType::Q4_K || type == GgmlType::Q6_K) return {256, 512, 768, 4864};
+  if (gguf::ggml_type_info(type).block_size == kQK_K) return {256, 512, 768, 4864};
   return {32, 512, 896, 1184};
 }
 
 // The types in kRowGroups16.
-constexpr GgmlType kAllTypes[] = {GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q5_0, GgmlType::Q4_K,
-                                  GgmlType::Q6_K};
+constexpr GgmlType kAllTypes[] = {GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q5_0,
+                                  GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K};
 
 // Q6_K: per super-block each of its 52 words (ql, qh, scales) of the 16 rows side by side, then
 // after the super-blocks their 16 rows' d (weight_layout.h), bytes labelled as above.
@@ -273,7 +276,7 @@ TEST(RowGroups16, MatmulEqualsMatmulOnGgmlRows) {
 TEST(RowGroups16, MatmulEqualsMatmulOnGgmlRowsAtTheExtremes) {
   const SimdLevel before = simd_level();
   for (GgmlType type : kAllTypes) {
-    // (Q4_K: the bytes 0x00 and 0xFF are also the smallest and largest scales and mins.)
+    // (Q4_K / Q5_K: the bytes 0x00 and 0xFF are also the smallest and largest scales and mins.)
     const int64_t n_in = gguf::ggml_type_info(type).block_size == kQK_K ? 1024 : 896, n_out = 32;
     const bool q8 = type == GgmlType::Q8_0;
     const size_t row_bytes = gguf::ggml_row_size(type, n_in);
