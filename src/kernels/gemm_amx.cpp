@@ -648,12 +648,15 @@ void legacy_kernel(const uint8_t* pack, int64_t k, const uint8_t* tile, float* y
   store_transposed(partial[0], y, y_stride, n_valid, store_mask);
 }
 
-// The int32 sums C_lo and C_hi of one super-block (A: its G quants' lo and hi bytes of the 16
-// rows at lo and hi, 1 KiB per 64 quants; B: the tokens' B tiles at b) into c[0] and c[1], through
-// tile slot kSlot.
-template <int kQuants, int kSlot>
-inline void k_products(const uint8_t* lo, const uint8_t* hi, const uint8_t* b,
-                       int32_t (*c)[kRows * kTokens]) {
+// The int32 sums C_lo and C_hi of one super-block of 256 quants into c[0] and c[1], through
+// tile slot kSlot (kKConfig): the weights' lo and hi bytes of the 16 rows at lo and hi (1 KiB per
+// 64 quants) against the tokens' tiles of the same quants, the i-th at tokens + token_step i,
+// rows token_stride apart. As A (kWeightsAsB false; the tokens' B tiles, C[row][token]: tdpbusd
+// of the unsigned lo, tdpbssd of the signed hi) or as B (the tokens' quants as A, C[token][row]:
+// tdpbsud, tdpbssd).
+template <int kSlot, bool kWeightsAsB>
+inline void k_products(const uint8_t* lo, const uint8_t* hi, const uint8_t* tokens,
+                       size_t token_stride, size_t token_step, int32_t (*c)[kRows * kTokens]) {
   if constexpr (kSlot == 0) {
     _tile_zero(0);
     _tile_zero(1);
@@ -661,11 +664,17 @@ inline void k_products(const uint8_t* lo, const uint8_t* hi, const uint8_t* b,
     _tile_zero(2);
     _tile_zero(3);
   }
-  for (int i = 0; i < kQuants / 64; ++i) {
-    _tile_loadd(4, b + 1024 * i, 64);
+  for (int i = 0; i < kQK_K / 64; ++i) {
+    _tile_loadd(4, tokens + token_step * i, token_stride);
     _tile_loadd(5, lo + 1024 * i, 64);
     _tile_loadd(6, hi + 1024 * i, 64);
-    if constexpr (kSlot == 0) {
+    if constexpr (kWeightsAsB && kSlot == 0) {
+      _tile_dpbsud(0, 4, 5);
+      _tile_dpbssd(1, 4, 6);
+    } else if constexpr (kWeightsAsB) {
+      _tile_dpbsud(2, 4, 5);
+      _tile_dpbssd(3, 4, 6);
+    } else if constexpr (kSlot == 0) {
       _tile_dpbusd(0, 5, 4);
       _tile_dpbssd(1, 6, 4);
     } else {
@@ -700,10 +709,11 @@ void k_kernel(const uint8_t* pack, int64_t k, const uint8_t* tile, float* y, int
   for (int64_t sb = 0; sb < n_super; ++sb) {
     const uint8_t* b = tile + sb * tile_block_bytes<Type>();
     int32_t(*sums)[kRows * kTokens] = c[sb % 2];
+    static_assert(Type::G == kQK_K);
     if (sb % 2 == 0)
-      k_products<Type::G, 0>(lo + kRows * Type::G * sb, hi + kRows * Type::G * sb, b, sums);
+      k_products<0, false>(lo + kRows * Type::G * sb, hi + kRows * Type::G * sb, b, 64, 1024, sums);
     else
-      k_products<Type::G, 1>(lo + kRows * Type::G * sb, hi + kRows * Type::G * sb, b, sums);
+      k_products<1, false>(lo + kRows * Type::G * sb, hi + kRows * Type::G * sb, b, 64, 1024, sums);
     const __m512 d_a = _mm512_load_ps(b + kTokens * Type::G);
 #pragma GCC unroll 16
     for (int r = 0; r < kRows; ++r) {
@@ -1343,39 +1353,6 @@ void unpack_q6_K_row_group(const uint8_t* group, int64_t nb, uint8_t* out) {
   }
 }
 
-// C_lo and C_hi of one unpacked super-block (b) against the 16 tokens' quants of the same
-// super-block (a, rows a_stride apart) into c[0] and c[1], through tile slot kSlot (kKConfig).
-template <int kSlot>
-inline void row_group_k_products(const uint8_t* a, size_t a_stride, const uint8_t* b,
-                                 int32_t (*c)[kRows * kTokens]) {
-  if constexpr (kSlot == 0) {
-    _tile_zero(0);
-    _tile_zero(1);
-  } else {
-    _tile_zero(2);
-    _tile_zero(3);
-  }
-  for (int i = 0; i < 4; ++i) {
-    _tile_loadd(4, a + 64 * i, a_stride);
-    _tile_loadd(5, b + 1024 * i, 64);
-    _tile_loadd(6, b + 4096 + 1024 * i, 64);
-    if constexpr (kSlot == 0) {
-      _tile_dpbsud(0, 4, 5);
-      _tile_dpbssd(1, 4, 6);
-    } else {
-      _tile_dpbsud(2, 4, 5);
-      _tile_dpbssd(3, 4, 6);
-    }
-  }
-  if constexpr (kSlot == 0) {
-    _tile_stored(0, c[0], 64);
-    _tile_stored(1, c[1], 64);
-  } else {
-    _tile_stored(2, c[0], 64);
-    _tile_stored(3, c[1], 64);
-  }
-}
-
 // One unpacked group against 16 tokens' GEMM rows (rows, row_bytes apart): y[t * y_stride + r]
 // for the 16 rows r and the first n_valid tokens t.
 template <typename Type>
@@ -1391,9 +1368,9 @@ void row_group_k_kernel(const uint8_t* pack, int64_t k, const uint8_t* rows, siz
     const uint8_t* b = pack + kUnpackedSuperBytes<Type> * static_cast<size_t>(sb);
     int32_t(*sums)[kRows * kTokens] = c[sb % 2];
     if (sb % 2 == 0)
-      row_group_k_products<0>(rows + kQK_K * sb, row_bytes, b, sums);
+      k_products<0, true>(b, b + 4096, rows + kQK_K * sb, row_bytes, 64, sums);
     else
-      row_group_k_products<1>(rows + kQK_K * sb, row_bytes, b, sums);
+      k_products<1, true>(b, b + 4096, rows + kQK_K * sb, row_bytes, 64, sums);
     const __m512 d_w = _mm512_load_ps(b + 8192);
     const size_t d_at = layout.d_at() + 4 * static_cast<size_t>(sb);
 #pragma GCC unroll 16
