@@ -1040,6 +1040,19 @@ constexpr int64_t kMinTileTokensOf = kPackDirectK<Type> ? 4 : kMinTileTokens;
 template <typename Type>
 constexpr bool kWeightsAsB = !kIsK<Type> && kLayoutOf<Type> == WeightLayout::kBlockGroups16;
 
+// The 16 GEMM activation rows (p.row_bytes apart) of tile i of p's tokens: in place, or, for a
+// last tile of fewer tokens, copied to the thread's scratch and padded with zero rows.
+inline const uint8_t* tile_rows(const GemmProblem& p, int64_t i, AmxScratch& scratch) {
+  const uint8_t* rows = p.rows + static_cast<size_t>(kTokens * i) * p.row_bytes;
+  const int64_t n = std::min<int64_t>(kTokens, p.n_tokens - kTokens * i);
+  if (n == kTokens) return rows;
+  uint8_t* padded = AmxScratch::aligned(scratch.tail_storage, p.row_bytes * kTokens);
+  const size_t used = p.row_bytes * static_cast<size_t>(n);
+  std::memcpy(padded, rows, used);
+  std::memset(padded + used, 0, p.row_bytes * kTokens - used);
+  return padded;
+}
+
 // Every token's tile of tile_bytes (build(rows, tile) from the 16 GEMM activation rows at rows,
 // p.row_bytes apart), the last n_tokens % 16 rows padded with zero rows, one after another in
 // the thread's scratch.
@@ -1049,18 +1062,8 @@ const uint8_t* build_tiles(const GemmProblem& p, size_t tile_bytes, AmxScratch& 
   const int64_t n_tiles = (p.n_tokens + kTokens - 1) / kTokens;
   uint8_t* tiles =
       AmxScratch::aligned(scratch.tile_storage, tile_bytes * static_cast<size_t>(n_tiles));
-  for (int64_t i = 0; i < n_tiles; ++i) {
-    const uint8_t* rows = p.rows + static_cast<size_t>(kTokens * i) * p.row_bytes;
-    const int64_t n = std::min<int64_t>(kTokens, p.n_tokens - kTokens * i);
-    if (n < kTokens) {
-      uint8_t* padded = AmxScratch::aligned(scratch.tail_storage, p.row_bytes * kTokens);
-      const size_t used = p.row_bytes * static_cast<size_t>(n);
-      std::memcpy(padded, rows, used);
-      std::memset(padded + used, 0, p.row_bytes * kTokens - used);
-      rows = padded;
-    }
-    build(rows, tiles + tile_bytes * static_cast<size_t>(i));
-  }
+  for (int64_t i = 0; i < n_tiles; ++i)
+    build(tile_rows(p, i, scratch), tiles + tile_bytes * static_cast<size_t>(i));
   return tiles;
 }
 
@@ -1266,12 +1269,7 @@ template <typename Block>
 void unpack_q45_K_row_group(const uint8_t* group, int64_t nb, uint8_t* out) {
   constexpr bool kFifth = std::is_same_v<Block, BlockQ5_K>;
   constexpr size_t kOut = kUnpackedSuperBytes<Q4KRowType>;
-  constexpr size_t kQuantsAt = 64 * (kFifth ? 12 : 4);  // after d, dmin, scales (and qh)
-  const __m512i low4 = _mm512_set1_epi8(0x0F), fifth_bit = _mm512_set1_epi8(0x10);
-  // Bit b of each byte moved to bit 4 (the rest masked by the caller).
-  auto bit_to_4 = [](__m512i v, int b) {
-    return b <= 4 ? _mm512_slli_epi16(v, 4 - b) : _mm512_srli_epi16(v, b - 4);
-  };
+  const __m512i low4 = _mm512_set1_epi8(0x0F);
   const __m512i scale_pair[4] = {scale_pair_of(0), scale_pair_of(1), scale_pair_of(2),
                                  scale_pair_of(3)};
   const __m512i min_pair[2] = {row_groups16::dword_byte_pair(0), row_groups16::dword_byte_pair(1)};
@@ -1285,13 +1283,13 @@ void unpack_q45_K_row_group(const uint8_t* group, int64_t nb, uint8_t* out) {
       const __m512i s_hi = _mm512_shuffle_epi8(f.scales[c / 2], scale_pair[(2 * c + 1) % 4]);
       const __m512i s_lo_odd = _mm512_slli_epi16(s_lo, 8), s_hi_odd = _mm512_slli_epi16(s_hi, 8);
       for (int k = 0; k < 8; ++k) {
-        const __m512i v = _mm512_loadu_si512(in + kQuantsAt + 512 * c + 64 * k);
-        __m512i q_lo = _mm512_and_si512(v, low4);
-        __m512i q_hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), low4);
+        __m512i q_lo, q_hi;
         if constexpr (kFifth) {
-          const __m512i qh = _mm512_loadu_si512(in + 256 + 64 * k);
-          q_lo = _mm512_or_si512(q_lo, _mm512_and_si512(bit_to_4(qh, 2 * c), fifth_bit));
-          q_hi = _mm512_or_si512(q_hi, _mm512_and_si512(bit_to_4(qh, 2 * c + 1), fifth_bit));
+          row_groups16::q5_K_quants(in, c, k, q_lo, q_hi);
+        } else {  // Q4_K's quant word 8 c + k after d, dmin and the scales
+          const __m512i v = _mm512_loadu_si512(in + 256 + 512 * c + 64 * k);
+          q_lo = _mm512_and_si512(v, low4);
+          q_hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), low4);
         }
         uint8_t* lo = o + 1024 * c + 64 * k;
         k_planes(q_lo, s_lo, s_lo_odd, _mm512_setzero_si512(), lo, lo + 4096);
@@ -1408,15 +1406,8 @@ void multiply_k_row_groups16(const GemmProblem& p, int64_t row_begin, int64_t ro
   thread_local AmxScratch scratch;
   const int64_t k = p.n_in, nb = k / kQK_K;
   const int64_t n_tiles = (p.n_tokens + kTokens - 1) / kTokens;
-  const int64_t last = p.n_tokens - kTokens * (n_tiles - 1);  // tokens in the last tile
-  const uint8_t* last_rows = p.rows + static_cast<size_t>(kTokens * (n_tiles - 1)) * p.row_bytes;
-  if (last < kTokens) {
-    uint8_t* padded = AmxScratch::aligned(scratch.tail_storage, p.row_bytes * kTokens);
-    const size_t used = p.row_bytes * static_cast<size_t>(last);
-    std::memcpy(padded, last_rows, used);
-    std::memset(padded + used, 0, p.row_bytes * kTokens - used);
-    last_rows = padded;
-  }
+  // (Padded once, not once per run of groups.)
+  const uint8_t* last_rows = tile_rows(p, n_tiles - 1, scratch);
   const size_t pack_bytes = kUnpackedSuperBytes<Type> * static_cast<size_t>(nb);
   const int64_t groups_per_run =
       std::max<int64_t>(1, static_cast<int64_t>(kPackBudget / pack_bytes));
@@ -1433,8 +1424,7 @@ void multiply_k_row_groups16(const GemmProblem& p, int64_t row_begin, int64_t ro
         unpack_q6_K_row_group(group, nb, pack);
     }
     for (int64_t i = 0; i < n_tiles; ++i) {
-      const uint8_t* rows =
-          i + 1 < n_tiles ? p.rows + static_cast<size_t>(kTokens * i) * p.row_bytes : last_rows;
+      const uint8_t* rows = i + 1 < n_tiles ? tile_rows(p, i, scratch) : last_rows;
       const int n = static_cast<int>(std::min<int64_t>(kTokens, p.n_tokens - kTokens * i));
       for (int64_t row0 = run0; row0 < run1; row0 += kRows)
         row_group_k_kernel<Type>(packs + pack_bytes * static_cast<size_t>((row0 - run0) / kRows), k,

@@ -68,6 +68,24 @@ inline __m512i dword_top_byte(int x) {
   return dword_bytes(0x00808080u | static_cast<uint32_t>(x) << 24);
 }
 
+/// The 5-bit quants of 16 Q5_K rows in kRowGroups16 at quant word 8 c + k of a super-block (its
+/// 16 * 176 bytes at super_block): lo holds elements 64 c + 4 k .. + 3 of every row (the word's
+/// low nibbles), hi elements 64 c + 32 + 4 k .. + 3 (its high nibbles), each with its fifth bit
+/// from qh word k (bits 2 c and 2 c + 1 of its bytes) at bit 4.
+inline void q5_K_quants(const uint8_t* super_block, int c, int k, __m512i& lo, __m512i& hi) {
+  const __m512i low4 = _mm512_set1_epi8(0x0F), fifth_bit = _mm512_set1_epi8(0x10);
+  const __m512i v = _mm512_loadu_si512(super_block + 768 + 512 * c + 64 * k);
+  const __m512i qh = _mm512_loadu_si512(super_block + 256 + 64 * k);
+  // Bit b of each byte of qh at bit 4 (the bits the shift brings in beside it are masked).
+  auto bit_to_4 = [&](int b) {
+    return _mm512_and_si512(b <= 4 ? _mm512_slli_epi16(qh, 4 - b) : _mm512_srli_epi16(qh, b - 4),
+                            fifth_bit);
+  };
+  // fifth bit | (nibble & 0x0F)
+  lo = _mm512_ternarylogic_epi32(bit_to_4(2 * c), v, low4, 0xF8);
+  hi = _mm512_ternarylogic_epi32(bit_to_4(2 * c + 1), _mm512_srli_epi16(v, 4), low4, 0xF8);
+}
+
 /// The 6-bit quants u (0..63) of 16 Q6_K rows in kRowGroups16 at half h, word j (0..7) of a
 /// super-block (its 52 word vectors at super_block): u[q] holds elements 128 h + 32 q + 4 j ..
 /// + 3 of every row (byte b of dword lane r: row r's element 128 h + 32 q + 4 j + b), ggml's

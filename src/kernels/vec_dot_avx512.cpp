@@ -519,19 +519,13 @@ void dot_q45_K_row_groups16(int64_t n, const void* w, size_t w_row_bytes, int64_
                             const void* a, float* out) {
   constexpr bool kFifth = std::is_same_v<Block, BlockQ5_K>;
   constexpr int64_t kSuperBytes = 16 * sizeof(Block);
-  constexpr int64_t kQuantsAt = 64 * (kFifth ? 12 : 4);  // after d, dmin, scales (and qh)
   const auto* y = static_cast<const BlockQ8_K*>(a);
   const int64_t nb = n / kQK_K;
-  const __m512i low4 = _mm512_set1_epi8(0x0F), fifth_bit = _mm512_set1_epi8(0x10);
+  const __m512i low4 = _mm512_set1_epi8(0x0F);
   const __m512i scale_of[4] = {row_groups16::dword_byte(0), row_groups16::dword_byte(1),
                                row_groups16::dword_byte(2), row_groups16::dword_byte(3)};
   const __m512i min_pair_of[2] = {row_groups16::dword_byte_pair(0),
                                   row_groups16::dword_byte_pair(1)};
-  // Bit b of each byte of v moved to bit 4 (other bits of the byte: whatever the shift brings;
-  // the caller masks them).
-  auto bit_to_4 = [](__m512i v, int b) {
-    return b <= 4 ? _mm512_slli_epi16(v, 4 - b) : _mm512_srli_epi16(v, b - 4);
-  };
   for (int64_t g = 0; g < n_rows; g += 16) {
     const uint8_t* group = static_cast<const uint8_t*>(w) + g * static_cast<int64_t>(w_row_bytes);
     __m512 acc = _mm512_setzero_ps();
@@ -539,26 +533,20 @@ void dot_q45_K_row_groups16(int64_t n, const void* w, size_t w_row_bytes, int64_
       const uint8_t* sb = group + kSuperBytes * i;
       prefetch_ahead<kQ4KRowGroupsPrefetchAheadBytes>(sb, kSuperBytes);
       const int8_t* act = y[i].qs;
-      const uint8_t* quants = sb + kQuantsAt;
       __m512i sums[8];
 #pragma GCC unroll 4
       for (int c = 0; c < 4; ++c) {
         __m512i lo = _mm512_setzero_si512(), hi = _mm512_setzero_si512();
 #pragma GCC unroll 8
         for (int k = 0; k < 8; ++k) {
-          const __m512i v = load512(quants + 512 * c + 64 * k);
           int32_t word_lo, word_hi;
           std::memcpy(&word_lo, act + 64 * c + 4 * k, 4);
           std::memcpy(&word_hi, act + 64 * c + 32 + 4 * k, 4);
           __m512i q_lo, q_hi;
           if constexpr (kFifth) {
-            const __m512i qh = load512(sb + 256 + 64 * k);
-            // (bit & 0x10) | (nibble & 0x0F)
-            q_lo = _mm512_ternarylogic_epi32(_mm512_and_si512(bit_to_4(qh, 2 * c), fifth_bit), v,
-                                             low4, 0xF8);
-            q_hi = _mm512_ternarylogic_epi32(_mm512_and_si512(bit_to_4(qh, 2 * c + 1), fifth_bit),
-                                             _mm512_srli_epi16(v, 4), low4, 0xF8);
-          } else {
+            row_groups16::q5_K_quants(sb, c, k, q_lo, q_hi);
+          } else {  // Q4_K's quant word 8 c + k after d, dmin and the scales
+            const __m512i v = load512(sb + 256 + 512 * c + 64 * k);
             q_lo = _mm512_and_si512(v, low4);
             q_hi = _mm512_andnot_si512(low4, v);
           }
