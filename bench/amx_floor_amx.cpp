@@ -82,10 +82,22 @@ inline void step(int work, int64_t q, __m512 (&acc)[16]) {
 }  // namespace
 
 void amx_floor_begin() {
+  // Random quants and small scales: the tile unit is ~1.6x faster on all-zero tiles (4.6 against
+  // 7.5 ns a block on the AMX machine, 2026-12-05), so zeros would understate the floor.
+  uint32_t x = 1;
+  auto next = [&x] { return x = x * 1664525u + 1013904223u; };  // Numerical Recipes' LCG
+  for (int i = 0; i < kBlocks * 512; ++i) {
+    a_tiles[i] = static_cast<uint8_t>(next() >> 24);
+    b_tiles[i] = static_cast<uint8_t>(next() >> 24);
+  }
+  for (float& s : scales) s = 0.01f * static_cast<float>(next() >> 24 | 1);
   TileConfig config;
   for (int i = 0; i < 4; ++i) config.rows[i] = 16, config.colsb[i] = 64;
   for (int i = 4; i < 6; ++i) config.rows[i] = 16, config.colsb[i] = 32;
   for (int i = 6; i < 8; ++i) config.rows[i] = 8, config.colsb[i] = 64;
+  // GCC's _tile_loadconfig tells the compiler it reads 8 bytes of the config: without this the
+  // stores to the rest are dead to it, and the first tile load raises SIGILL.
+  __asm__ volatile("" : : "m"(config) : "memory");
   _tile_loadconfig(&config);
 }
 
