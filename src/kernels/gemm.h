@@ -66,9 +66,10 @@ namespace amx {
 /// than 16 tokens run those); run them only where amx_int8_usable() (amx.h) and the CPU has
 /// AVX512-VBMI.
 const GemmKernels* gemm_kernels(uint32_t type_id);
-/// As avx512::gemm_kernels_groups16, with tiles (Q8_0, Q4_0, Q5_0: in calls of at most
+/// As avx512::gemm_kernels_groups16, with tiles (Q8_0, Q4_0, Q5_0, IQ4_NL: in calls of at most
 /// kMaxTokensWeightsAsB tokens the weights as the tiles' B operand, read from the layout without
-/// a per-row transpose, in longer calls as the A operand; docs/kernels.md).
+/// a per-row transpose, in longer calls as the A operand; Q4_K, Q6_K: their packs in the
+/// layout's order; docs/kernels.md); null for Q4_1 and Q5_1.
 const GemmKernels* gemm_kernels_groups16(uint32_t type_id);
 /// Tokens of a call up to which gemm_kernels_groups16 takes Q8_0 / Q4_0 / Q5_0 rows as the B
 /// operand (measured: bench/RESULTS.md, "Weights as B or as A").
@@ -81,9 +82,9 @@ const GemmKernels* gemm_kernels_row_groups16(uint32_t type_id);
 /// gemm_kernels_row_groups16 with every tile instruction computed by plain code (as
 /// emulated_gemm_kernels_groups16): for tests on CPUs without AMX. Q8_0, Q4_0 and Q5_0 only.
 const GemmKernels* emulated_gemm_kernels_row_groups16(uint32_t type_id);
-/// gemm_kernels_groups16's kernels of Q8_0, Q4_0 and Q5_0 with every tile instruction computed
-/// by plain code instead (slow, no AMX needed; the CPU needs kAvx512 and AVX512-VBMI), null for
-/// other types: for tests of those kernels' operands and f32 steps on CPUs without AMX.
+/// gemm_kernels_groups16's kernels of Q8_0, Q4_0, Q5_0 and IQ4_NL with every tile instruction
+/// computed by plain code instead (slow, no AMX needed; the CPU needs kAvx512 and AVX512-VBMI),
+/// null for other types: for tests of those kernels' operands and f32 steps on CPUs without AMX.
 const GemmKernels* emulated_gemm_kernels_groups16(uint32_t type_id);
 }  // namespace amx
 

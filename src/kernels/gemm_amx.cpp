@@ -751,7 +751,8 @@ void k_kernel(const uint8_t* pack, int64_t k, const uint8_t* tile, float* y, int
 // weight rows in lanes) at a time and stores each token's outputs as they are. No word
 // transposes per row and no transposed store, as the A-operand pack of the same rows needs.
 //  - Pack of a group of 16 rows (group_pack_bytes): per block, in block_position order, its B
-//    tile (8 tile rows: quants 4 kk .. 4 kk + 3 of the 16 rows, signed, 512 bytes) | the scales
+//    tile (8 tile rows: quants 4 kk .. 4 kk + 3 of the 16 rows, signed: the quant less the
+//    offset, IQ4_NL's level, 512 bytes) | the scales
 //    f32[n_blocks][16].
 //  - Token tile of 16 tokens: per block, in block_position order, the tokens' 32 quants (token
 //    t at 32 t, 512 bytes) | d_a f32[16].
@@ -834,6 +835,7 @@ void pack_group_b(const GemmProblem& p, int64_t row0, int rows_in_group, uint8_t
                   const uint8_t* prefetch_begin, const uint8_t* prefetch_end) {
   using Block = typename W::Block;
   constexpr bool kQ8 = std::is_same_v<Block, BlockQ8_0>, kQ5 = std::is_same_v<Block, BlockQ5_0>;
+  constexpr bool kLevels = std::is_same_v<Block, BlockIQ4_NL>;
   constexpr int kWords = kQ8 ? 8 : 4;   // 4-byte words of quants per block
   constexpr int kHeader = kQ5 ? 6 : 2;  // bytes per block before the words: scale, fifth bits
   const int64_t k = p.n_in, nb = k / 32;
@@ -843,6 +845,8 @@ void pack_group_b(const GemmProblem& p, int64_t row0, int rows_in_group, uint8_t
     x[r] = p.w + static_cast<size_t>(row0 + std::min(r, rows_in_group - 1)) * p.w_row_bytes;
   const __m512i nibble = _mm512_set1_epi8(0x0F);
   const __m512i offset = _mm512_set1_epi8(static_cast<char>(kQ8 ? 0x80 : W::kOffset));
+  const __m512i levels =
+      _mm512_broadcast_i32x4(_mm_loadu_si128(reinterpret_cast<const __m128i*>(kIQ4NLLevels)));
   const int64_t rounds = (nb + 15) / 16 * (1 + kWords);
   const int64_t lines_per_round = ((prefetch_end - prefetch_begin) / 64 + rounds - 1) / rounds;
   const uint8_t* prefetch_next = prefetch_begin;
@@ -889,8 +893,15 @@ void pack_group_b(const GemmProblem& p, int64_t row0, int rows_in_group, uint8_t
             lo = _mm512_or_si512(lo, fifth_bits(fifth[l], kw));
             hi = _mm512_or_si512(hi, fifth_bits(fifth[l], 4 + kw));
           }
-          _mm512_store_si512(b_tile[l] + 64 * kw, _mm512_sub_epi8(lo, offset));
-          _mm512_store_si512(b_tile[l] + 64 * (4 + kw), _mm512_sub_epi8(hi, offset));
+          if constexpr (kLevels) {  // each nibble's signed level
+            lo = _mm512_shuffle_epi8(levels, lo);
+            hi = _mm512_shuffle_epi8(levels, hi);
+          } else {  // the quant less the offset
+            lo = _mm512_sub_epi8(lo, offset);
+            hi = _mm512_sub_epi8(hi, offset);
+          }
+          _mm512_store_si512(b_tile[l] + 64 * kw, lo);
+          _mm512_store_si512(b_tile[l] + 64 * (4 + kw), hi);
         }
       }
     }
@@ -1033,10 +1044,10 @@ constexpr int64_t kMinTileTokens = 16;
 template <typename Type>
 constexpr int64_t kMinTileTokensOf = kPackDirectK<Type> ? 4 : kMinTileTokens;
 
-// Rows in kBlockGroups16 of a 32-element type go to the tiles as B (pack_group_b) in calls of
-// at most kMaxTokensWeightsAsB tokens, as A (pack_group) in longer ones. Measured through the
-// model on Qwen2.5-0.5B Q8_0 and Q4_0 (Intel Xeon, AMX, 2 threads): as B 1.1-1.3x faster at 32
-// and 64 tokens, even at 128, 1.2x slower at 256 and 512 (bench/RESULTS.md).
+// Rows in kBlockGroups16 of Q8_0, Q4_0, Q5_0 and IQ4_NL go to the tiles as B (pack_group_b) in
+// calls of at most kMaxTokensWeightsAsB tokens, as A (pack_group) in longer ones. Measured
+// through the model on Qwen2.5-0.5B Q8_0 and Q4_0 (Intel Xeon, AMX, 2 threads): as B 1.1-1.3x
+// faster at 32 and 64 tokens, even at 128, 1.2x slower at 256 and 512 (bench/RESULTS.md).
 template <typename Type>
 constexpr bool kWeightsAsB = !kIsK<Type> && kLayoutOf<Type> == WeightLayout::kBlockGroups16;
 
@@ -1506,6 +1517,8 @@ const GemmKernels* gemm_kernels_groups16(uint32_t type_id) {
       return &kernels_of<LegacyGroups16Type<Q4_0Weights>, GgmlType::Q4_0>;
     case GgmlType::Q5_0:
       return &kernels_of<LegacyGroups16Type<Q5_0Weights>, GgmlType::Q5_0>;
+    case GgmlType::IQ4_NL:
+      return &kernels_of<LegacyGroups16Type<IQ4_NLWeights>, GgmlType::IQ4_NL>;
     case GgmlType::Q4_K:
       return &kernels_of<Q4KGroups16Type, GgmlType::Q4_K>;
     case GgmlType::Q6_K:
@@ -1524,6 +1537,8 @@ const GemmKernels* emulated_gemm_kernels_groups16(uint32_t type_id) {
       return &kernels_of<LegacyGroups16Type<Q4_0Weights>, GgmlType::Q4_0, EmulatedTiles>;
     case GgmlType::Q5_0:
       return &kernels_of<LegacyGroups16Type<Q5_0Weights>, GgmlType::Q5_0, EmulatedTiles>;
+    case GgmlType::IQ4_NL:
+      return &kernels_of<LegacyGroups16Type<IQ4_NLWeights>, GgmlType::IQ4_NL, EmulatedTiles>;
     default:
       return nullptr;
   }
