@@ -66,12 +66,12 @@ namespace amx {
 /// than 16 tokens run those); run them only where amx_int8_usable() (amx.h) and the CPU has
 /// AVX512-VBMI.
 const GemmKernels* gemm_kernels(uint32_t type_id);
-/// As avx512::gemm_kernels_groups16, with tiles (Q8_0, Q4_0, Q5_0, IQ4_NL: in calls of at most
+/// As avx512::gemm_kernels_groups16, with tiles (the 32-element types: in calls of at most
 /// kMaxTokensWeightsAsB tokens the weights as the tiles' B operand, read from the layout without
 /// a per-row transpose, in longer calls as the A operand; Q4_K, Q6_K: their packs in the
-/// layout's order; docs/kernels.md); null for Q4_1 and Q5_1.
+/// layout's order; docs/kernels.md).
 const GemmKernels* gemm_kernels_groups16(uint32_t type_id);
-/// Tokens of a call up to which gemm_kernels_groups16 takes Q8_0 / Q4_0 / Q5_0 rows as the B
+/// Tokens of a call up to which gemm_kernels_groups16 takes the 32-element types' rows as the B
 /// operand (measured: bench/RESULTS.md, "Weights as B or as A").
 inline constexpr int64_t kMaxTokensWeightsAsB = 128;
 /// The AMX kernels of Q8_0, Q4_0, Q5_0, Q4_K, Q5_K and Q6_K rows in WeightLayout::kRowGroups16
@@ -82,8 +82,8 @@ const GemmKernels* gemm_kernels_row_groups16(uint32_t type_id);
 /// gemm_kernels_row_groups16 with every tile instruction computed by plain code (as
 /// emulated_gemm_kernels_groups16): for tests on CPUs without AMX. Q8_0, Q4_0 and Q5_0 only.
 const GemmKernels* emulated_gemm_kernels_row_groups16(uint32_t type_id);
-/// gemm_kernels_groups16's kernels of Q8_0, Q4_0, Q5_0 and IQ4_NL with every tile instruction
-/// computed by plain code instead (slow, no AMX needed; the CPU needs kAvx512 and AVX512-VBMI),
+/// gemm_kernels_groups16's kernels of the 32-element types with every tile instruction computed
+/// by plain code instead (slow, no AMX needed; the CPU needs kAvx512 and AVX512-VBMI),
 /// null for other types: for tests of those kernels' operands and f32 steps on CPUs without AMX.
 const GemmKernels* emulated_gemm_kernels_groups16(uint32_t type_id);
 }  // namespace amx

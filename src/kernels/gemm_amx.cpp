@@ -752,12 +752,12 @@ void k_kernel(const uint8_t* pack, int64_t k, const uint8_t* tile, float* y, int
 // transposes per row and no transposed store, as the A-operand pack of the same rows needs.
 //  - Pack of a group of 16 rows (group_pack_bytes): per block, in block_position order, its B
 //    tile (8 tile rows: quants 4 kk .. 4 kk + 3 of the 16 rows, signed: the quant less the
-//    offset, IQ4_NL's level, 512 bytes) | the scales
+//    offset, IQ4_NL's level, 512 bytes) | the scales f32[n_blocks][16] | Q4_1, Q5_1: the mins
 //    f32[n_blocks][16].
 //  - Token tile of 16 tokens: per block, in block_position order, the tokens' 32 quants (token
-//    t at 32 t, 512 bytes) | d_a f32[16].
-// The f32 steps per output are legacy_kernel's: p[j % 16] = fma(float(I_j), d_w * d_a, ...),
-// then the pairwise sum of the 16 partial sums.
+//    t at 32 t, 512 bytes) | d_a f32[16] | Q4_1, Q5_1: s_a f32[16] (kTokenBlockBytes).
+// The f32 steps per output are legacy_kernel's: p[j % 16] = fma(float(I_j), d_w * d_a, ...)
+// (then fma(m_w, s_a, ...) with mins), then the pairwise sum of the 16 partial sums.
 
 // The tile instructions of HardwareTiles computed in memory (tdpbssd's sums, exact), so that
 // the kernels below run, slowly, on CPUs without AMX: the tests check their operands there
@@ -834,12 +834,16 @@ template <typename W>
 void pack_group_b(const GemmProblem& p, int64_t row0, int rows_in_group, uint8_t* out,
                   const uint8_t* prefetch_begin, const uint8_t* prefetch_end) {
   using Block = typename W::Block;
-  constexpr bool kQ8 = std::is_same_v<Block, BlockQ8_0>, kQ5 = std::is_same_v<Block, BlockQ5_0>;
+  constexpr bool kQ8 = std::is_same_v<Block, BlockQ8_0>;
+  constexpr bool kFifth = requires(const Block& b) { b.qh; };
+  constexpr bool kMin = requires(const Block& b) { b.m; };
   constexpr bool kLevels = std::is_same_v<Block, BlockIQ4_NL>;
-  constexpr int kWords = kQ8 ? 8 : 4;   // 4-byte words of quants per block
-  constexpr int kHeader = kQ5 ? 6 : 2;  // bytes per block before the words: scale, fifth bits
+  constexpr int kWords = kQ8 ? 8 : 4;  // 4-byte words of quants per block
+  // Bytes per block before the words: scale (, min) (, fifth bits).
+  constexpr int kHeader = static_cast<int>(offsetof(Block, qs));
   const int64_t k = p.n_in, nb = k / 32;
   auto* scale = reinterpret_cast<float*>(out + kRows * k);
+  float* min = scale + kRows * nb;
   const uint8_t* x[kRows];
   for (int r = 0; r < kRows; ++r)
     x[r] = p.w + static_cast<size_t>(row0 + std::min(r, rows_in_group - 1)) * p.w_row_bytes;
@@ -871,9 +875,19 @@ void pack_group_b(const GemmProblem& p, int64_t row0, int rows_in_group, uint8_t
     transpose_16x16(v);
     for (int l = 0; l < m; ++l)
       _mm512_store_si512(scale + kRows * block_position(g0 + l, nb), v[l]);
+    if constexpr (kMin) {
+      for (int r = 0; r < kRows; ++r)
+        v[r] = r < rows_in_group ? _mm512_castps_si512(_mm512_cvtph_ps(_mm256_maskz_loadu_epi16(
+                                       lanes, x[r] + at + offsetof(Block, m) * m)))
+                                 : _mm512_setzero_si512();
+      transpose_16x16(v);
+      for (int l = 0; l < m; ++l)
+        _mm512_store_si512(min + kRows * block_position(g0 + l, nb), v[l]);
+    }
     __m512i fifth[16];  // lane r of fifth[l]: row r's fifth bits of block l
-    if constexpr (kQ5) {
-      for (int r = 0; r < kRows; ++r) fifth[r] = _mm512_maskz_loadu_epi32(lanes, x[r] + at + 2 * m);
+    if constexpr (kFifth) {
+      for (int r = 0; r < kRows; ++r)
+        fifth[r] = _mm512_maskz_loadu_epi32(lanes, x[r] + at + offsetof(Block, qh) * m);
       transpose_16x16(fifth);
     }
     for (int kw = 0; kw < kWords; ++kw) {
@@ -889,7 +903,7 @@ void pack_group_b(const GemmProblem& p, int64_t row0, int rows_in_group, uint8_t
           // Byte i of word kw: element 4 kw + i (low nibble), 16 + 4 kw + i (high nibble).
           __m512i lo = _mm512_and_si512(v[l], nibble);
           __m512i hi = _mm512_and_si512(_mm512_srli_epi16(v[l], 4), nibble);
-          if constexpr (kQ5) {
+          if constexpr (kFifth) {
             lo = _mm512_or_si512(lo, fifth_bits(fifth[l], kw));
             hi = _mm512_or_si512(hi, fifth_bits(fifth[l], 4 + kw));
           }
@@ -908,30 +922,48 @@ void pack_group_b(const GemmProblem& p, int64_t row0, int rows_in_group, uint8_t
   }
 }
 
-constexpr size_t kTokenBlockBytes = kTokens * 32 + 64;  // a block of the token tile
+// A block of the token tile: the 16 tokens' 32 quants, their d_a f32[16] and, for the types
+// with mins, their s_a f32[16].
+template <bool kMin>
+constexpr size_t kTokenBlockBytes = kTokens * 32 + (kMin ? 128 : 64);
 
 // The token tile of the 16 GEMM activation rows at rows, row_bytes apart.
 template <typename Type>
 void build_token_tile(const uint8_t* rows, size_t row_bytes, int64_t k, uint8_t* out) {
-  const size_t d_at = RowLayout<Type>{k}.d_at();
+  const RowLayout<Type> layout{k};
+  // The 16 tokens' 4-byte fields at `at` of block pos, side by side at dst. (Copied 4 bytes at a
+  // time for d_a and s_a in one loop, GCC 12 at -O2 dropped every call of this function for
+  // Q4_1 / Q5_1, the branch taken as unreachable after its IPA passes, pure-const and modref:
+  // docs/kernels.md, "Q4_1 and Q5_1 at the AMX level: a GCC 12 trap". The Amx tests of the
+  // kBlockGroups16 tiles fail if it returns.)
+  auto gather = [&](size_t at, int64_t pos, uint8_t* dst) {
+    alignas(64) int32_t lanes[kTokens];
+    for (int t = 0; t < kTokens; ++t)
+      std::memcpy(&lanes[t], rows + t * row_bytes + at + 4 * static_cast<size_t>(pos), 4);
+    _mm512_storeu_si512(dst, _mm512_load_si512(lanes));
+  };
   for (int64_t pos = 0; pos < k / 32; ++pos) {
-    uint8_t* block = out + kTokenBlockBytes * pos;
-    for (int t = 0; t < kTokens; ++t) {
-      const uint8_t* row = rows + t * row_bytes;
-      std::memcpy(block + 32 * t, row + 32 * pos, 32);
-      std::memcpy(block + kTokens * 32 + 4 * t, row + d_at + 4 * pos, 4);
-    }
+    uint8_t* block = out + kTokenBlockBytes<Type::kMin> * pos;
+    for (int t = 0; t < kTokens; ++t)
+      std::memcpy(block + 32 * t, rows + t * row_bytes + 32 * pos, 32);
+    gather(layout.d_at(), pos, block + kTokens * 32);
+    if constexpr (Type::kMin) gather(layout.minsum_at(), pos, block + kTokens * 36);
   }
 }
 
-// Where the weights-as-B kernel finds a block's B tile (8 x 64 bytes) and its 16 rows' scales:
-// the pack of pack_group_b (scales f32 after the tiles) ...
+// Where the weights-as-B kernel finds a block's B tile (8 x 64 bytes), its 16 rows' scales and
+// (kMin) mins: the pack of pack_group_b (scales f32 after the tiles, then mins f32) ...
+template <bool kMinFields>
 struct PackedB {
+  static constexpr bool kMin = kMinFields;
   const uint8_t* pack;
   int64_t n_blocks;
   const uint8_t* b(int64_t pos) const { return pack + 512 * pos; }
   __m512 d_w(int64_t pos) const {
     return _mm512_load_ps(reinterpret_cast<const float*>(pack + 512 * n_blocks) + kRows * pos);
+  }
+  __m512 m_w(int64_t pos) const {
+    return _mm512_load_ps(reinterpret_cast<const float*>(pack + 576 * n_blocks) + kRows * pos);
   }
 };
 // How far ahead of the B tile it loads the weights-as-B kernel asks for a Q8_0 kRowGroups16
@@ -944,6 +976,7 @@ constexpr int64_t kRowGroupPrefetchAheadBytes = 2048;
 
 // ... or a group of rows in WeightLayout::kRowGroups16 as it is (scales f16 before the tiles).
 struct RowGroupB {
+  static constexpr bool kMin = false;
   const uint8_t* group;
   int64_t n_blocks;
   bool prefetch;  // the group's first pass (from DRAM; later chunks of tokens find it in L2)
@@ -958,13 +991,14 @@ struct RowGroupB {
 };
 
 // 16 weight rows as B (a PackedB or RowGroupB: blocks in block_position order) against one token
-// tile: legacy_kernel with A and B swapped.
+// tile: legacy_kernel with A and B swapped (with mins: per block acc = fma(m_w, s_a, acc) after
+// the scale's fma, as there).
 template <typename Tiles, typename Weights>
 void groups16_kernel(const Weights& w, const uint8_t* tile, float* y, int64_t y_stride, int n_valid,
                      __mmask16 store_mask) {
   memory_barrier();
   const int64_t n_blocks = w.n_blocks;
-  auto a_of = [&](int64_t pos) { return tile + kTokenBlockBytes * pos; };
+  auto a_of = [&](int64_t pos) { return tile + kTokenBlockBytes<Weights::kMin> * pos; };
   auto b_of = [&](int64_t pos) { return w.b(pos); };
   alignas(64) int32_t c[2][4][kTokens * kRows];
   __m512 partial[16][kTokens];
@@ -998,6 +1032,13 @@ void groups16_kernel(const Weights& w, const uint8_t* tile, float* y, int64_t y_
       for (int t = 0; t < kTokens; ++t)
         acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_load_si512(sums + kRows * t)),
                                  _mm512_mul_ps(d_w, _mm512_set1_ps(d_a[t])), acc[t]);
+      if constexpr (Weights::kMin) {
+        const float* s_a = d_a + kTokens;
+        const __m512 m_w = w.m_w(q);
+#pragma GCC unroll 16
+        for (int t = 0; t < kTokens; ++t)
+          acc[t] = _mm512_fmadd_ps(m_w, _mm512_set1_ps(s_a[t]), acc[t]);
+      }
     }
     if (n_next > 0) store_products<Tiles>(n_next, c[buffer ^ 1]);
     n = n_next;
@@ -1044,10 +1085,10 @@ constexpr int64_t kMinTileTokens = 16;
 template <typename Type>
 constexpr int64_t kMinTileTokensOf = kPackDirectK<Type> ? 4 : kMinTileTokens;
 
-// Rows in kBlockGroups16 of Q8_0, Q4_0, Q5_0 and IQ4_NL go to the tiles as B (pack_group_b) in
-// calls of at most kMaxTokensWeightsAsB tokens, as A (pack_group) in longer ones. Measured
-// through the model on Qwen2.5-0.5B Q8_0 and Q4_0 (Intel Xeon, AMX, 2 threads): as B 1.1-1.3x
-// faster at 32 and 64 tokens, even at 128, 1.2x slower at 256 and 512 (bench/RESULTS.md).
+// Rows in kBlockGroups16 of a 32-element type go to the tiles as B (pack_group_b) in calls of
+// at most kMaxTokensWeightsAsB tokens, as A (pack_group) in longer ones. Measured through the
+// model on Qwen2.5-0.5B Q8_0 and Q4_0 (Intel Xeon, AMX, 2 threads): as B 1.1-1.3x faster at 32
+// and 64 tokens, even at 128, 1.2x slower at 256 and 512 (bench/RESULTS.md).
 template <typename Type>
 constexpr bool kWeightsAsB = !kIsK<Type> && kLayoutOf<Type> == WeightLayout::kBlockGroups16;
 
@@ -1093,8 +1134,8 @@ void multiply(const GemmProblem& p, int64_t row_begin, int64_t row_end) {
   const int64_t k = p.n_in;
   // Every token's activation tile (token tile when as_b).
   const int64_t n_tiles = (p.n_tokens + kTokens - 1) / kTokens;
-  const size_t tile_bytes =
-      as_b ? kTokenBlockBytes * static_cast<size_t>(k / 32) : activation_tile_bytes<Type>(k);
+  const size_t tile_bytes = as_b ? kTokenBlockBytes<Type::kMin> * static_cast<size_t>(k / 32)
+                                 : activation_tile_bytes<Type>(k);
   const uint8_t* tiles =
       build_tiles(p, tile_bytes, scratch, [&](const uint8_t* rows, uint8_t* tile) {
         if (as_b)
@@ -1143,7 +1184,7 @@ void multiply(const GemmProblem& p, int64_t row_begin, int64_t row_end) {
           const uint8_t* tile = tiles + tile_bytes * static_cast<size_t>(i);
           float* y = p.y + kTokens * i * p.y_stride + row0;
           if (as_b)
-            groups16_kernel<Tiles>(PackedB{pack, k / 32}, tile, y, p.y_stride, n, mask);
+            groups16_kernel<Tiles>(PackedB<Type::kMin>{pack, k / 32}, tile, y, p.y_stride, n, mask);
           else
             block_kernel<Type>(pack, k, tile, y, p.y_stride, n, mask);
         }
@@ -1203,7 +1244,7 @@ void multiply_row_groups16(const GemmProblem& p, int64_t row_begin, int64_t row_
   thread_local AmxScratch scratch;
   const int64_t k = p.n_in, nb = k / 32;
   const int64_t n_tiles = (p.n_tokens + kTokens - 1) / kTokens;
-  const size_t tile_bytes = kTokenBlockBytes * static_cast<size_t>(nb);
+  const size_t tile_bytes = kTokenBlockBytes<false> * static_cast<size_t>(nb);
   const uint8_t* tiles =
       build_tiles(p, tile_bytes, scratch, [&](const uint8_t* rows, uint8_t* tile) {
         build_token_tile<Type>(rows, p.row_bytes, k, tile);
@@ -1237,8 +1278,8 @@ void multiply_row_groups16(const GemmProblem& p, int64_t row_begin, int64_t row_
                 p.y_stride, n, 0xFFFF);
           else
             groups16_kernel<Tiles>(
-                PackedB{packs + pack_bytes * static_cast<size_t>((row0 - run0) / kRows), nb}, tile,
-                y, p.y_stride, n, 0xFFFF);
+                PackedB<false>{packs + pack_bytes * static_cast<size_t>((row0 - run0) / kRows), nb},
+                tile, y, p.y_stride, n, 0xFFFF);
         }
       }
     }
@@ -1517,6 +1558,10 @@ const GemmKernels* gemm_kernels_groups16(uint32_t type_id) {
       return &kernels_of<LegacyGroups16Type<Q4_0Weights>, GgmlType::Q4_0>;
     case GgmlType::Q5_0:
       return &kernels_of<LegacyGroups16Type<Q5_0Weights>, GgmlType::Q5_0>;
+    case GgmlType::Q4_1:
+      return &kernels_of<LegacyGroups16Type<Q4_1Weights>, GgmlType::Q4_1>;
+    case GgmlType::Q5_1:
+      return &kernels_of<LegacyGroups16Type<Q5_1Weights>, GgmlType::Q5_1>;
     case GgmlType::IQ4_NL:
       return &kernels_of<LegacyGroups16Type<IQ4_NLWeights>, GgmlType::IQ4_NL>;
     case GgmlType::Q4_K:
@@ -1537,6 +1582,10 @@ const GemmKernels* emulated_gemm_kernels_groups16(uint32_t type_id) {
       return &kernels_of<LegacyGroups16Type<Q4_0Weights>, GgmlType::Q4_0, EmulatedTiles>;
     case GgmlType::Q5_0:
       return &kernels_of<LegacyGroups16Type<Q5_0Weights>, GgmlType::Q5_0, EmulatedTiles>;
+    case GgmlType::Q4_1:
+      return &kernels_of<LegacyGroups16Type<Q4_1Weights>, GgmlType::Q4_1, EmulatedTiles>;
+    case GgmlType::Q5_1:
+      return &kernels_of<LegacyGroups16Type<Q5_1Weights>, GgmlType::Q5_1, EmulatedTiles>;
     case GgmlType::IQ4_NL:
       return &kernels_of<LegacyGroups16Type<IQ4_NLWeights>, GgmlType::IQ4_NL, EmulatedTiles>;
     default:

@@ -153,14 +153,6 @@ Table table_for(SimdLevel level) {
       const GemmKernels* layout_tiles = amx::gemm_kernels_groups16(static_cast<uint32_t>(id));
       if (tiles) table[id].gemm = tiles;
       if (layout_tiles) table[id].gemm_groups16 = layout_tiles;
-      // A type with tile kernels on ggml rows and none on the layout (Q4_1, Q5_1) keeps ggml
-      // rows at this level: arranged, its batched steps would lose the tiles for the VNNI
-      // kernels (measured on the AMX machine: docs/kernels.md, "Q4_1, Q5_1 and IQ4_NL at the
-      // AMX level").
-      if (tiles && !layout_tiles) {
-        table[id].vec_dot_groups16 = nullptr;
-        table[id].arrange_groups16 = nullptr;
-      }
       // Q8_0, Q4_0, Q5_0 and the K-quants Q4_K, Q5_K, Q6_K in kRowGroups16: the tiles take Q8_0's
       // blocks as they lie and the others' without transposes (docs/kernels.md, "Rows interleaved:
       // kRowGroups16", "Q4_K, Q5_K and Q6_K in kRowGroups16").

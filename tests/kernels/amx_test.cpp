@@ -98,7 +98,7 @@ TEST(Amx, TileProductsAreBitIdenticalToTheAvx512Level) {
 // no group of 16 evenly (and one that does), rows of 1, 3, 16 and 37 blocks (a last group of 5),
 // token counts of one tile and of several with a padded tail.
 const GgmlType kGroups16Types[] = {GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q5_0,
-                                   GgmlType::IQ4_NL};
+                                   GgmlType::Q4_1, GgmlType::Q5_1, GgmlType::IQ4_NL};
 const int64_t kGroups16Lengths[] = {32, 96, 512, 32 * 37};
 const int64_t kGroups16Rows[] = {5, 16, 37, 50};
 const int64_t kGroups16Tokens[] = {16, 17, 23, 40};
@@ -117,8 +117,8 @@ TEST(Amx, Groups16TileProductsAreBitIdenticalToTheAvx512Level) {
   const SimdLevel before = simd_level();
   std::mt19937 rng(12);
   std::normal_distribution<float> value(0.0f, 1.0f);
-  for (GgmlType type : {GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q5_0, GgmlType::IQ4_NL,
-                        GgmlType::Q4_K, GgmlType::Q6_K}) {
+  for (GgmlType type : {GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q5_0, GgmlType::Q4_1,
+                        GgmlType::Q5_1, GgmlType::IQ4_NL, GgmlType::Q4_K, GgmlType::Q6_K}) {
     const bool k_quant = gguf::ggml_type_info(type).block_size == 256;
     for (int64_t n_in : k_quant ? std::span<const int64_t>(kKGroups16Lengths)
                                 : std::span<const int64_t>(kGroups16Lengths)) {
@@ -190,7 +190,7 @@ TEST(Amx, EmulatedGroups16TilesGiveTheVnniBits) {
       }
     }
   }
-  for (GgmlType type : {GgmlType::Q4_K, GgmlType::Q6_K, GgmlType::Q4_1})
+  for (GgmlType type : {GgmlType::Q4_K, GgmlType::Q6_K})
     EXPECT_EQ(amx::emulated_gemm_kernels_groups16(static_cast<uint32_t>(type)), nullptr);
 }
 
