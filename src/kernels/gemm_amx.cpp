@@ -867,23 +867,20 @@ void pack_group_b(const GemmProblem& p, int64_t row0, int rows_in_group, uint8_t
     uint8_t* b_tile[16];
     for (int l = 0; l < m; ++l) b_tile[l] = out + 512 * block_position(g0 + l, nb);
     __m512i v[16];
-    prefetch_round();
-    for (int r = 0; r < kRows; ++r)
-      v[r] = r < rows_in_group
-                 ? _mm512_castps_si512(_mm512_cvtph_ps(_mm256_maskz_loadu_epi16(lanes, x[r] + at)))
-                 : _mm512_setzero_si512();
-    transpose_16x16(v);
-    for (int l = 0; l < m; ++l)
-      _mm512_store_si512(scale + kRows * block_position(g0 + l, nb), v[l]);
-    if constexpr (kMin) {
+    // The f16 field at `field` bytes into the group (the m blocks' scales or mins) of the 16 rows,
+    // as f32[16] per block to dst (+0 for rows past rows_in_group).
+    const auto fields = [&](size_t field, float* dst) {
       for (int r = 0; r < kRows; ++r)
-        v[r] = r < rows_in_group ? _mm512_castps_si512(_mm512_cvtph_ps(_mm256_maskz_loadu_epi16(
-                                       lanes, x[r] + at + offsetof(Block, m) * m)))
+        v[r] = r < rows_in_group ? _mm512_castps_si512(_mm512_cvtph_ps(
+                                       _mm256_maskz_loadu_epi16(lanes, x[r] + at + field)))
                                  : _mm512_setzero_si512();
       transpose_16x16(v);
       for (int l = 0; l < m; ++l)
-        _mm512_store_si512(min + kRows * block_position(g0 + l, nb), v[l]);
-    }
+        _mm512_store_si512(dst + kRows * block_position(g0 + l, nb), v[l]);
+    };
+    prefetch_round();
+    fields(0, scale);
+    if constexpr (kMin) fields(offsetof(Block, m) * static_cast<size_t>(m), min);
     __m512i fifth[16];  // lane r of fifth[l]: row r's fifth bits of block l
     if constexpr (kFifth) {
       for (int r = 0; r < kRows; ++r)
