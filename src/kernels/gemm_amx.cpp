@@ -463,15 +463,27 @@ size_t activation_tile_bytes(int64_t k) {
   return static_cast<size_t>(k / Type::G) * tile_block_bytes<Type>();
 }
 
+// The 4-byte field i of the array at `at` (d, corr, minsum: RowLayout) of the 16 GEMM activation
+// rows at rows, row_bytes apart, side by side at dst (64 bytes, token t at 4 t). (Copied 4 bytes
+// at a time straight into build_token_tile's blocks, d_a and s_a in one loop, GCC 12 at -O2
+// dropped every call of that function for Q4_1 / Q5_1, the branch taken as unreachable after its
+// IPA passes, pure-const and modref: docs/kernels.md, "Q4_1 and Q5_1 at the AMX level: a GCC 12
+// trap". The Amx tests of the kBlockGroups16 tiles fail if it returns.)
+inline void gather_token_fields(const uint8_t* rows, size_t row_bytes, size_t at, int64_t i,
+                                uint8_t* dst) {
+  alignas(64) int32_t lanes[kTokens];
+  for (int t = 0; t < kTokens; ++t)
+    std::memcpy(&lanes[t], rows + t * row_bytes + at + 4 * static_cast<size_t>(i), 4);
+  _mm512_storeu_si512(dst, _mm512_load_si512(lanes));
+}
+
 // The activation tile of the 16 GEMM activation rows at rows, row_bytes apart.
 template <typename Type>
 void build_activation_tile(const uint8_t* rows, size_t row_bytes, int64_t k, uint8_t* out) {
   const RowLayout<Type> layout{k};
   auto gather = [&](size_t at, int64_t i) {
-    alignas(64) int32_t lanes[kTokens];
-    for (int t = 0; t < kTokens; ++t)
-      std::memcpy(&lanes[t], rows + t * row_bytes + at + 4 * static_cast<size_t>(i), 4);
-    put64(out, lanes);
+    gather_token_fields(rows, row_bytes, at, i, out);
+    out += 64;
   };
   for (int64_t b = 0; b < k / Type::G; ++b) {
     for (int i = 0; i < Type::G / 16; ++i) {
@@ -928,23 +940,13 @@ constexpr size_t kTokenBlockBytes = kTokens * 32 + (kMin ? 128 : 64);
 template <typename Type>
 void build_token_tile(const uint8_t* rows, size_t row_bytes, int64_t k, uint8_t* out) {
   const RowLayout<Type> layout{k};
-  // The 16 tokens' 4-byte fields at `at` of block pos, side by side at dst. (Copied 4 bytes at a
-  // time for d_a and s_a in one loop, GCC 12 at -O2 dropped every call of this function for
-  // Q4_1 / Q5_1, the branch taken as unreachable after its IPA passes, pure-const and modref:
-  // docs/kernels.md, "Q4_1 and Q5_1 at the AMX level: a GCC 12 trap". The Amx tests of the
-  // kBlockGroups16 tiles fail if it returns.)
-  auto gather = [&](size_t at, int64_t pos, uint8_t* dst) {
-    alignas(64) int32_t lanes[kTokens];
-    for (int t = 0; t < kTokens; ++t)
-      std::memcpy(&lanes[t], rows + t * row_bytes + at + 4 * static_cast<size_t>(pos), 4);
-    _mm512_storeu_si512(dst, _mm512_load_si512(lanes));
-  };
   for (int64_t pos = 0; pos < k / 32; ++pos) {
     uint8_t* block = out + kTokenBlockBytes<Type::kMin> * pos;
     for (int t = 0; t < kTokens; ++t)
       std::memcpy(block + 32 * t, rows + t * row_bytes + 32 * pos, 32);
-    gather(layout.d_at(), pos, block + kTokens * 32);
-    if constexpr (Type::kMin) gather(layout.minsum_at(), pos, block + kTokens * 36);
+    gather_token_fields(rows, row_bytes, layout.d_at(), pos, block + kTokens * 32);
+    if constexpr (Type::kMin)
+      gather_token_fields(rows, row_bytes, layout.minsum_at(), pos, block + kTokens * 36);
   }
 }
 
