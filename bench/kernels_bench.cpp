@@ -2,11 +2,12 @@
 //  - Decode/: matrix-vector products per weight type and SIMD level, reported as weight bytes
 //    streamed per second. The weights are a few MiB, so these are the kernels' own throughput,
 //    mostly from cache.
-//  - Streamed/: the same products at the active level on every physical core, cycling through
-//    copies of the matrix that fill 1 GiB of anonymous memory with huge pages (as the model's
-//    weights are loaded), so every byte comes from DRAM; `of_read_bandwidth` is the share of
-//    the read bandwidth the same threads reach summing a plain array (bench/machine.h),
-//    measured once at start. Issue 7's target: >= 0.9 for every type and shape.
+//  - Streamed/: the same products at the active level (GENGYUN_KERNELS's, named in the label)
+//    on every physical core, cycling through copies of the matrix that fill 1 GiB of anonymous
+//    memory with huge pages (as the model's weights are loaded), so every byte comes from
+//    DRAM; `of_read_bandwidth` is the share of the read bandwidth the same threads reach
+//    summing a plain array (bench/machine.h), measured once at start. Issue 7's target: >= 0.9
+//    for every type and shape.
 //  - Prefill512/ and Batch16/: batched products (512 tokens; one step of 16 batched streams),
 //    reported as multiply-adds per second; the types with AMX tile kernels at kAvx512 and kAmx
 //    side by side. One thread, weights from cache.
@@ -110,6 +111,7 @@ std::vector<uint8_t> random_weights(const Matmul& m) {
 }
 
 void run(benchmark::State& state, Matmul m, kernels::SimdLevel level, int threads) {
+  const kernels::SimdLevel before = kernels::simd_level();
   if (!kernels::set_simd_level(level).ok()) {
     state.SkipWithError("SIMD level not supported by this CPU");
     return;
@@ -128,7 +130,7 @@ void run(benchmark::State& state, Matmul m, kernels::SimdLevel level, int thread
   state.counters["GMAC/s"] = benchmark::Counter(static_cast<double>(m.n_in * m.n_out * m.n_tokens) *
                                                     static_cast<double>(state.iterations()) / 1e9,
                                                 benchmark::Counter::kIsRate);
-  (void)kernels::set_simd_level(kernels::cpu_simd_level());
+  (void)kernels::set_simd_level(before);
 }
 
 // Read bandwidth of `threads` threads on a plain 1 GiB array, bytes per second; measured once.
@@ -164,6 +166,7 @@ class HugePageBuffer {
 
 // m at `level` (kAvx512 and kAmx for the batched ones) with m.n_tokens tokens.
 void run_streamed(benchmark::State& state, Matmul m, kernels::SimdLevel level, int threads) {
+  const kernels::SimdLevel before = kernels::simd_level();
   if (!kernels::set_simd_level(level).ok()) {
     state.SkipWithError("SIMD level not supported by this CPU");
     return;
@@ -196,7 +199,8 @@ void run_streamed(benchmark::State& state, Matmul m, kernels::SimdLevel level, i
   state.counters["of_read_bandwidth"] = bytes / seconds / plain;
   state.counters["GMAC/s"] = static_cast<double>(m.n_in * m.n_out * m.n_tokens) *
                              static_cast<double>(state.iterations()) / seconds / 1e9;
-  (void)kernels::set_simd_level(kernels::cpu_simd_level());
+  state.SetLabel(std::string(kernels::simd_level_name(level)));
+  (void)kernels::set_simd_level(before);
 }
 
 // One Q8_K activation row of n elements (random bytes: the rearrangement only moves them)
@@ -215,6 +219,9 @@ void run_arrange(benchmark::State& state, kernels::ArrangeRowFn arrange, int64_t
 }
 
 void register_all() {
+  // The level Streamed/ and the one-level benchmarks run at: GENGYUN_KERNELS's where it is set
+  // (kernels::simd_level()), the CPU's best otherwise.
+  const kernels::SimdLevel active = kernels::simd_level();
   const GgmlType types[] = {GgmlType::F32,  GgmlType::F16,   GgmlType::BF16, GgmlType::Q8_0,
                             GgmlType::Q4_0, GgmlType::Q4_1,  GgmlType::Q5_0, GgmlType::Q5_1,
                             GgmlType::Q2_K, GgmlType::Q3_K,  GgmlType::Q4_K, GgmlType::Q5_K,
@@ -251,22 +258,26 @@ void register_all() {
                                        Matmul{type, 896, 896, 1, layout}, level, 1);
       }
       // Qwen2.5-0.5B's matrices (n_in x n_out): attn_q / attn_output, ffn_gate / ffn_up,
-      // ffn_down and the output matrix; Qwen2.5-1.5B's ffn_down.
+      // ffn_down and the output matrix; Qwen2.5-1.5B's ffn_down, ffn_gate / ffn_up and attn_q /
+      // attn_output. kRowGroups16 only at kAmx (below it matmul converts the rows back).
       const int threads = gengyun::kernels::physical_core_count();
-      for (auto [n_in, n_out] : {std::pair<int64_t, int64_t>{896, 896}, {896, 4864}, {4864, 896},
-                                 {896, 151936}, {8960, 1536}})
-        if (fits(n_in))
-          benchmark::RegisterBenchmark(("Streamed/" + std::to_string(n_in) + "x" +
-                                      std::to_string(n_out) + "/" + name + "/threads:" +
-                                      std::to_string(threads))
-                                         .c_str(),
-                                     run_streamed, Matmul{type, n_in, n_out, 1, layout},
-                                     kernels::cpu_simd_level(), threads)
-            ->UseRealTime();
+      for (auto [n_in, n_out] : {std::pair<int64_t, int64_t>{896, 896},
+                                 {896, 4864},
+                                 {4864, 896},
+                                 {896, 151936},
+                                 {8960, 1536},
+                                 {1536, 8960},
+                                 {1536, 1536}})
+        if (fits(n_in) && (!row_groups || active == kernels::SimdLevel::kAmx))
+          benchmark::RegisterBenchmark(
+              ("Streamed/" + std::to_string(n_in) + "x" + std::to_string(n_out) + "/" + name +
+               "/threads:" + std::to_string(threads))
+                  .c_str(),
+              run_streamed, Matmul{type, n_in, n_out, 1, layout}, active, threads)
+              ->UseRealTime();
       if (kernels::amx::gemm_kernels(static_cast<uint32_t>(type)) == nullptr) {
         benchmark::RegisterBenchmark(("Prefill512/4864x896/" + name).c_str(), run,
-                                     Matmul{type, 4864, 896, 512, layout}, kernels::cpu_simd_level(),
-                                     1)
+                                     Matmul{type, 4864, 896, 512, layout}, active, 1)
             ->Unit(benchmark::kMillisecond);
       } else {
         for (kernels::SimdLevel level : {kernels::SimdLevel::kAvx512, kernels::SimdLevel::kAmx}) {
@@ -312,7 +323,7 @@ void register_all() {
   for (int threads : {1, 2})
     benchmark::RegisterBenchmark(
         ("Decode/896x4864/q8_0/threads:" + std::to_string(threads)).c_str(), run,
-        Matmul{GgmlType::Q8_0, 896, 4864, 1}, kernels::cpu_simd_level(), threads);
+        Matmul{GgmlType::Q8_0, 896, 4864, 1}, active, threads);
   for (GgmlType type : {GgmlType::Q4_K, GgmlType::Q6_K}) {
     const kernels::ArrangeRowFn scalar = type == GgmlType::Q4_K
                                              ? kernels::q8_K_row_to_block_groups16
