@@ -60,6 +60,7 @@ console.log(`llama.cpp CPU backend: ${[...new Set(llamaRuns.map((r) => r.cpu_bac
             `wall clock around the node-llama-cpp calls: prefill ${list(llamaRuns.map((r) => r.prefill_wall_tokens_per_s))}, ` +
             `decode ${list(llamaRuns.map((r) => r.decode_wall_tokens_per_s))}`);
 for (const w of llamaRuns.flatMap((r) => r.warnings ?? [])) console.log(`warning: ${w}`);
-console.log(`gengyun: ${(first.weight_bytes_per_token / 1e6).toFixed(1)} MB of weights per decoded token, ` +
+console.log(`gengyun: kernels ${[...new Set(stats.gengyun.runs.map((r) => r.kernels ?? "unknown"))].join(", ")}; ` +
+            `${(first.weight_bytes_per_token / 1e6).toFixed(1)} MB of weights per decoded token, ` +
             `read bandwidth ${list(stats.gengyun.runs.map((r) => r.read_bandwidth_gb_per_s))} GB/s, ` +
             `decode bandwidth utilization ${stats.gengyun.runs.map((r) => fixed(100 * r.decode_bandwidth_utilization)).join(", ")}%`);
