@@ -55,14 +55,17 @@ inline int hsum(__m256i v) {
 
 inline __m256i load256(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
 
-// How far ahead of the bytes it is reading a decode product asks for its weights: 4 KiB.
+// How far ahead of the bytes it is reading a decode product asks for its weights: 3 KiB.
 // Decode streams each weight row once, and two block groups ahead (0.6-1.1 KiB) is less than
-// DRAM's latency at a thread's rate, which left the slower products short of the memory:
-// kernels_bench Streamed/ at 2 threads on an Intel Xeon (AVX-512 VNNI), Q4_0 / Q5_0 / Q4_1 /
-// Q5_1 / IQ4_NL / Q4_K in kBlockGroups16 went from 0.64-0.71 of the read bandwidth to 0.77-0.87
-// (8 KiB: the same; 1.4 KiB: 0.71-0.76), Q8_0 0.90-1.00 either way (docs/kernels.md, "Prefetch
-// 4 KiB ahead"). Prefetching past the end of the weights is harmless (no fault).
-constexpr int64_t kPrefetchAheadBytes = 4096;
+// DRAM's latency at a thread's rate, which left the slower products short of the memory; too
+// far ahead, it streamed slower on the machine with AMX (docs/kernels.md, "Prefetch 4 KiB ahead"
+// and "Prefetch 3 KiB ahead"). kernels_bench Streamed/ at 2 threads, kBlockGroups16 products: on an
+// Intel Xeon (AVX-512 VNNI) 1.4 KiB streamed at 0.71-0.76 of the read bandwidth, 2.8-11 KiB at
+// 0.77-0.87; on the Intel Xeon with AMX, 4 KiB at 0.72 (AVX2) and 0.83-0.84 (AVX-512) on
+// average over 13 type and shape pairs, 3 KiB 0.83 and 0.88-0.91, 2 KiB 0.84-0.88 and
+// 0.90-0.93. 3 KiB is the shortest distance measured good on both. Prefetching past the end of
+// the weights is harmless (no fault).
+constexpr int64_t kPrefetchAheadBytes = 3072;
 
 // Software prefetch into L1 of the cache lines of [at + kAhead, ... + bytes), `at` being the
 // bytes the caller reads now. Unrolled: after inlining `bytes` is a constant, and a loop would
