@@ -9,9 +9,10 @@
 # the medians over the pairs and the ratio gengyun / llama.cpp. Environment: GENGYUN (the
 # binary, default build/gengyun), PAIRS, and LLAMA_CPU_VARIANT: the ggml CPU variant llama.cpp
 # must load (haswell, skylakex, icelake, ...: a libggml-cpu-VARIANT.so of node-llama-cpp's
-# prebuilt CPU binaries) instead of the best one for this CPU. With it, llama.cpp runs from a
-# temporary copy of node-llama-cpp that holds only that variant; pair it with GENGYUN_KERNELS
-# (avx2, avx512) to compare both at one SIMD level, e.g. what an AVX2-only machine would run:
+# prebuilt CPU binaries) instead of the best one for this CPU (unset or empty: the best one).
+# With it, llama.cpp runs from a temporary copy of node-llama-cpp that holds only that variant;
+# pair it with GENGYUN_KERNELS (avx2, avx512) to compare both at one SIMD level, e.g. what an
+# AVX2-only machine would run:
 #
 #   LLAMA_CPU_VARIANT=haswell GENGYUN_KERNELS=avx2 bench/peer/llamacpp.sh MODEL.gguf
 set -euo pipefail
@@ -36,18 +37,26 @@ for v in "$threads" "$n_prompt" "$n_gen" "$pairs"; do
   [[ $v =~ ^[1-9][0-9]*$ ]] || { echo "error: THREADS, P, N and PAIRS must be positive integers, not '$v'" >&2; exit 2; }
 done
 
+if [[ -n ${LLAMA_CPU_VARIANT:-} && ! $LLAMA_CPU_VARIANT =~ ^[a-z0-9_]+$ ]]; then
+  echo "error: LLAMA_CPU_VARIANT must be a name like haswell, not '$LLAMA_CPU_VARIANT'" >&2
+  exit 2
+fi
+
 "$peer_dir/install.sh"
 
 results=$(mktemp)
 errors=$(mktemp)
 variant_dir=
 trap 'rm -rf "$results" "$errors" ${variant_dir:+"$variant_dir"}' EXIT
+# A TERM or INT sent to this script alone ends it after the step in progress (bash runs these
+# traps once the foreground command returns), so the EXIT trap never races a copy still writing.
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
 # The peer's copy with one CPU variant (ggml loads the best-scoring libggml-cpu-*.so it finds
 # beside the others; left alone it is the only one).
 llama_dir=$peer_dir
 if [[ -n ${LLAMA_CPU_VARIANT:-} ]]; then
-  [[ $LLAMA_CPU_VARIANT =~ ^[a-z0-9_]+$ ]] || { echo "error: LLAMA_CPU_VARIANT must be a name like haswell, not '$LLAMA_CPU_VARIANT'" >&2; exit 2; }
   bins=node_modules/@node-llama-cpp/linux-x64/bins/linux-x64
   if [[ ! -f $peer_dir/$bins/libggml-cpu-$LLAMA_CPU_VARIANT.so ]]; then
     echo "error: no CPU variant '$LLAMA_CPU_VARIANT' in $peer_dir/$bins; there are:" \
