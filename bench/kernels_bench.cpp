@@ -1,7 +1,7 @@
 // Micro-benchmarks of the tensor kernels (Google Benchmark):
 //  - Decode/: matrix-vector products per weight type and SIMD level, reported as weight bytes
-//    streamed per second. The weights are a few MiB, so these are the kernels' own throughput,
-//    mostly from cache.
+//    streamed per second (every benchmark names the level it ran at in its label). The weights
+//    are a few MiB, so these are the kernels' own throughput, mostly from cache.
 //  - Streamed/: the same products at the active level (GENGYUN_KERNELS's, named in the label)
 //    on every physical core, cycling through copies of the matrix that fill 1 GiB of anonymous
 //    memory with huge pages (as the model's weights are loaded), so every byte comes from
@@ -130,6 +130,7 @@ void run(benchmark::State& state, Matmul m, kernels::SimdLevel level, int thread
   state.counters["GMAC/s"] = benchmark::Counter(static_cast<double>(m.n_in * m.n_out * m.n_tokens) *
                                                     static_cast<double>(state.iterations()) / 1e9,
                                                 benchmark::Counter::kIsRate);
+  state.SetLabel(std::string(kernels::simd_level_name(level)));
   (void)kernels::set_simd_level(before);
 }
 
