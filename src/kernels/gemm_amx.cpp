@@ -944,9 +944,10 @@ void build_token_tile(const uint8_t* rows, size_t row_bytes, int64_t k, uint8_t*
     uint8_t* block = out + kTokenBlockBytes<Type::kMin> * pos;
     for (int t = 0; t < kTokens; ++t)
       std::memcpy(block + 32 * t, rows + t * row_bytes + 32 * pos, 32);
-    gather_token_fields(rows, row_bytes, layout.d_at(), pos, block + kTokens * 32);
-    if constexpr (Type::kMin)
-      gather_token_fields(rows, row_bytes, layout.minsum_at(), pos, block + kTokens * 36);
+    uint8_t* d_a = block + kTokens * 32;
+    gather_token_fields(rows, row_bytes, layout.d_at(), pos, d_a);
+    if constexpr (Type::kMin)  // s_a after d_a's f32[16]
+      gather_token_fields(rows, row_bytes, layout.minsum_at(), pos, d_a + 4 * kTokens);
   }
 }
 
@@ -958,12 +959,10 @@ struct PackedB {
   const uint8_t* pack;
   int64_t n_blocks;
   const uint8_t* b(int64_t pos) const { return pack + 512 * pos; }
-  __m512 d_w(int64_t pos) const {
-    return _mm512_load_ps(reinterpret_cast<const float*>(pack + 512 * n_blocks) + kRows * pos);
-  }
-  __m512 m_w(int64_t pos) const {
-    return _mm512_load_ps(reinterpret_cast<const float*>(pack + 576 * n_blocks) + kRows * pos);
-  }
+  const float* scales() const { return reinterpret_cast<const float*>(pack + 512 * n_blocks); }
+  __m512 d_w(int64_t pos) const { return _mm512_load_ps(scales() + kRows * pos); }
+  // The mins after the scales' f32[n_blocks][16], as pack_group_b stores them.
+  __m512 m_w(int64_t pos) const { return _mm512_load_ps(scales() + kRows * (n_blocks + pos)); }
 };
 // How far ahead of the B tile it loads the weights-as-B kernel asks for a Q8_0 kRowGroups16
 // group's quants: 2 KiB. kernels_bench StreamedBatch16/ (Q8_0 rows in kRowGroups16, 16 tokens,
