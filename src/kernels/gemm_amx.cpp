@@ -1563,7 +1563,7 @@ const GemmKernels* gemm_kernels_groups16(uint32_t type_id) {
     case GgmlType::IQ4_NL:
       return &kernels_of<LegacyGroups16Type<IQ4_NLWeights>, GgmlType::IQ4_NL>;
     case GgmlType::Q4_K:
-      return &kernels_of<Q4KGroups16Type, GgmlType::Q4_K>;
+      return &kernels_of<Q45KGroups16Type<BlockQ4_K>, GgmlType::Q4_K>;
     case GgmlType::Q6_K:
       return &kernels_of<Q6KGroups16Type, GgmlType::Q6_K>;
     default:

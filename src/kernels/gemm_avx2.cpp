@@ -179,9 +179,9 @@ struct Q6KType {
   }
 };
 
-// Q4_K or Q6_K rows (`Type`, ggml type kType) in WeightLayout::kBlockGroups16: each row written
-// back in ggml's layout (from_layout) to the thread's GEMM scratch and decoded as Type does: the
-// same decoded rows.
+// Q4_K, Q5_K or Q6_K rows (`Type`, ggml type kType) in WeightLayout::kBlockGroups16: each row
+// written back in ggml's layout (from_layout) to the thread's GEMM scratch and decoded as Type
+// does: the same decoded rows.
 template <typename Type, gguf::GgmlType kType>
 struct KGroups16Type : Type {
   static constexpr bool kConvertsRow = true;  // RowOut::ggml_row wanted
@@ -748,6 +748,8 @@ const GemmKernels* gemm_kernels_groups16(uint32_t type_id) {
   switch (type) {
     case GgmlType::Q4_K:
       return &kernels_of<KGroups16Type<Q45KType<false, BlockQ4_K>, GgmlType::Q4_K>>;
+    case GgmlType::Q5_K:
+      return &kernels_of<KGroups16Type<Q45KType<true, BlockQ5_K>, GgmlType::Q5_K>>;
     case GgmlType::Q6_K:
       return &kernels_of<KGroups16Type<Q6KType, GgmlType::Q6_K>>;
     default:

@@ -174,11 +174,15 @@ struct Q45KType {
   }
 };
 
-// Q4_K rows in WeightLayout::kBlockGroups16: the same decoded rows and fields as Q45KType. The
-// quant words of a group (word k of sub-block l at 4 (k lanes + l)) are transposed back, two
-// rounds of vpermt2d / vpermt2q giving 4 sub-blocks' 16 nibble bytes per vector, then split
-// into low nibbles (elements 0..15) and high ones (16..31) of each sub-block.
-struct Q4KGroups16Type : Q45KType<false, BlockQ4_K> {
+// Q4_K and Q5_K rows (Block) in WeightLayout::kBlockGroups16: the same decoded rows and fields
+// as Q45KType. The quant words of a group (word k of sub-block l at 4 (k lanes + l)) are
+// transposed back, two rounds of vpermt2d / vpermt2q giving 4 sub-blocks' 16 nibble bytes per
+// vector, then split into low nibbles (elements 0..15) and high ones (16..31) of each
+// sub-block; Q5_K's get 16 added where their sub-block's fifth-bit field has bit i set.
+template <typename Block>
+struct Q45KGroups16Type : Q45KType<std::is_same_v<Block, BlockQ5_K>, Block> {
+  using Fields = KFields;
+  static constexpr bool kFifth = std::is_same_v<Block, BlockQ5_K>;
   static constexpr WeightLayout kLayout = WeightLayout::kBlockGroups16;
   static void decode(const uint8_t* row, int64_t k, uint8_t* q, const Fields& f) {
     const int64_t nb = k / kQK_K;
@@ -197,11 +201,19 @@ struct Q4KGroups16Type : Q45KType<false, BlockQ4_K> {
     for (int64_t g0 = 0; g0 < nb; g0 += 2) {
       const int m = static_cast<int>(std::min<int64_t>(2, nb - g0));
       const int lanes = 8 * m;
-      const uint8_t* group = row + g0 * static_cast<int64_t>(sizeof(BlockQ4_K));
+      const uint8_t* group = row + g0 * static_cast<int64_t>(sizeof(Block));
       const auto mask = static_cast<__mmask16>((1u << lanes) - 1);
+      const uint8_t* words = group + (kFifth ? 48 : 16) * m;
+      // Q5_K: sub-blocks l and l + 1 (64 bytes in element order) plus 16 where their fifth-bit
+      // fields, side by side in the group, have the element's bit.
+      auto fifth = [&](__m512i v, int l) {
+        if constexpr (!kFifth) return v;
+        uint64_t fields;
+        std::memcpy(&fields, group + 16 * m + 4 * l, 8);
+        return _mm512_mask_add_epi8(v, fields, v, _mm512_set1_epi8(0x10));
+      };
       __m512i w[4];
-      for (int kw = 0; kw < 4; ++kw)
-        w[kw] = _mm512_maskz_loadu_epi32(mask, group + 16 * m + 4 * lanes * kw);
+      for (int kw = 0; kw < 4; ++kw) w[kw] = _mm512_maskz_loadu_epi32(mask, words + 4 * lanes * kw);
       for (int half = 0; half < m; ++half) {
         const __m512i pairs = half == 0 ? pairs_low : pairs_high;
         const __m512i w01 = _mm512_permutex2var_epi32(w[0], pairs, w[1]);
@@ -212,9 +224,11 @@ struct Q4KGroups16Type : Q45KType<false, BlockQ4_K> {
               _mm512_permutex2var_epi64(w01, c == 0 ? quads_low : quads_high, w23);
           const __m512i lo = _mm512_and_si512(nibbles, low);
           const __m512i hi = _mm512_and_si512(_mm512_srli_epi16(nibbles, 4), low);
-          uint8_t* out = q + 32 * (8 * g0 + 8 * half + 4 * c);
-          _mm512_storeu_si512(out, _mm512_permutex2var_epi64(lo, halves_first, hi));
-          _mm512_storeu_si512(out + 64, _mm512_permutex2var_epi64(lo, halves_second, hi));
+          const int l = 8 * half + 4 * c;
+          uint8_t* out = q + 32 * (8 * g0 + l);
+          _mm512_storeu_si512(out, fifth(_mm512_permutex2var_epi64(lo, halves_first, hi), l));
+          _mm512_storeu_si512(out + 64,
+                              fifth(_mm512_permutex2var_epi64(lo, halves_second, hi), l + 2));
         }
       }
       for (int j = 0; j < m; ++j) {
@@ -223,7 +237,7 @@ struct Q4KGroups16Type : Q45KType<false, BlockQ4_K> {
           uint8_t sc, mn;
           scale_min_k4(s, group + 4 * m + 12 * j, sc, mn);
           const int64_t sub = 8 * i + s;
-          f.scale[16 * sub] = scale_lane<Q4KGroups16Type>(sc);
+          f.scale[16 * sub] = scale_lane<Q45KGroups16Type>(sc);
           f.min[32 * (sub / 2) + sub % 2] = mn;
         }
         uint16_t d, dmin;

@@ -27,6 +27,18 @@ inline __m256i load_half(const void* at, __m256i lanes) {
   return kMasked ? _mm256_maskload_epi32(static_cast<const int*>(at), lanes) : load256(at);
 }
 
+// Byte 0x10 where word k, nibble half h of 8 lanes of nibble words has its element's fifth bit,
+// qh holding each lane's 4-byte fifth-bit field (a Q5_0 block's qh; kFifthBits).
+inline __m256i fifth_bits(__m256i qh, int k, int h) {
+  const auto table = [](const int8_t* bytes) {
+    return _mm256_broadcastsi128_si256(_mm_load_si128(reinterpret_cast<const __m128i*>(bytes)));
+  };
+  const __m256i bit = table(kFifthBits.bit[2 * k + h]);
+  const __m256i set = _mm256_cmpeq_epi8(
+      _mm256_and_si256(_mm256_shuffle_epi8(qh, table(kFifthBits.index[2 * k + h])), bit), bit);
+  return _mm256_and_si256(set, _mm256_set1_epi8(0x10));
+}
+
 // The exact integer sums, before the weight offset, of the 8 lanes (blocks) of one half (byte
 // `half`, 0 or 32, of each word) of the group of m blocks at `group` in
 // WeightLayout::kBlockGroups16 against the arranged activations of the group at `act`; kMasked:
@@ -78,24 +90,14 @@ inline __m256i half_sums(const uint8_t* group, const int8_t* act, int m, int hal
     const __m256i low = _mm256_set1_epi8(0x0F);
     __m256i qh = _mm256_setzero_si256();
     if constexpr (kFifth) qh = weights(group + offsetof(Block, qh) * m + half);
-    // Byte 0x10 where word k, nibble half h has its element's fifth bit.
-    auto fifth = [&](int k, int h) __attribute__((always_inline)) {
-      const auto table = [](const int8_t* bytes) {
-        return _mm256_broadcastsi128_si256(_mm_load_si128(reinterpret_cast<const __m128i*>(bytes)));
-      };
-      const __m256i bit = table(kFifthBits.bit[2 * k + h]);
-      const __m256i set = _mm256_cmpeq_epi8(
-          _mm256_and_si256(_mm256_shuffle_epi8(qh, table(kFifthBits.index[2 * k + h])), bit), bit);
-      return _mm256_and_si256(set, _mm256_set1_epi8(0x10));
-    };
     __m256i pairs = _mm256_setzero_si256();
 #pragma GCC unroll 4
     for (int k = 0; k < 4; ++k) {
       const __m256i q = weights(words + 4 * m * k);
       __m256i lo = _mm256_and_si256(q, low), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), low);
       if constexpr (kFifth) {
-        lo = _mm256_or_si256(lo, fifth(k, 0));
-        hi = _mm256_or_si256(hi, fifth(k, 1));
+        lo = _mm256_or_si256(lo, fifth_bits(qh, k, 0));
+        hi = _mm256_or_si256(hi, fifth_bits(qh, k, 1));
       }
       pairs = _mm256_add_epi16(pairs, _mm256_maddubs_epi16(lo, acts(act + 4 * m * k)));
       pairs = _mm256_add_epi16(pairs, _mm256_maddubs_epi16(hi, acts(act + 4 * m * (4 + k))));
@@ -171,17 +173,20 @@ float dot_groups16(int64_t n, const void* w, const void* a) {
   return hsum(_mm256_add_ps(p0, p1));
 }
 
-// Q4_K rows in WeightLayout::kBlockGroups16 against an activation row from
+// Q4_K and Q5_K rows (Block) in WeightLayout::kBlockGroups16 against an activation row from
 // q8_K_row_to_block_groups16. A group holds 2 super-blocks (the last 1 when their count is
 // odd) as 16 sub-blocks of 32 (8 lanes per super-block: the first 32 bytes of each 64-byte word
 // are super-block 0's, the second 32 super-block 1's; a group of one has 32-byte words), so one
-// 8-lane vector per super-block: the unsigned nibbles against the activations with vpmaddubsw,
-// whose int16 pair sums add up exactly over the 4 words (8 x 2 x 15 x 128 < 32768), then one
+// 8-lane vector per super-block: the unsigned quants (Q5_K: the nibbles and their fifth bits,
+// fifth_bits) against the activations with vpmaddubsw, whose int16 pair sums add up exactly over
+// the 4 words for Q4_K (8 x 2 x 15 x 128 < 32768) and over 2 for Q5_K (4 x 2 x 31 x 128), then
 // vpmaddwd by the sub-block's scale (in both int16 halves of its lane) gives S per lane and one
 // by its min (low half; the activations' sub-block sums fit int16) gives M. Their horizontal
 // sums and the f32 steps are add_block's (vec_dot_x86.h), super-block by super-block: the same
-// bits as vec_dot_q4_K on the ggml row.
-float dot_q4_K_groups16(int64_t n, const void* w, const void* a) {
+// bits as vec_dot_q4_K / vec_dot_q5_K on the ggml row.
+template <typename Block>
+float dot_q45_K_groups16(int64_t n, const void* w, const void* a) {
+  constexpr bool kFifth = std::is_same_v<Block, BlockQ5_K>;
   const auto* x = static_cast<const uint8_t*>(w);
   const auto* y = static_cast<const uint8_t*>(a);
   const int64_t nb = n / kQK_K;
@@ -190,24 +195,31 @@ float dot_q4_K_groups16(int64_t n, const void* w, const void* a) {
   // Super-block j of the group of kM at `group`, its activations' group at `act`.
   auto super_block = [&]<int kM>(const uint8_t* group, const uint8_t* act, int j)
       __attribute__((always_inline)) {
-    const uint8_t* words = group + 16 * kM + 32 * j;
+    const uint8_t* words = group + (kFifth ? 48 : 16) * kM + 32 * j;
     const uint8_t* acts = act + 32 * j;
-    __m256i pairs = _mm256_setzero_si256();
-#pragma GCC unroll 4
-    for (int k = 0; k < 4; ++k) {
-      const __m256i q = load256(words + 32 * kM * k);
-      pairs = _mm256_add_epi16(
-          pairs, _mm256_maddubs_epi16(_mm256_and_si256(q, low), load256(acts + 32 * kM * k)));
-      pairs = _mm256_add_epi16(pairs,
-                               _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(q, 4), low),
-                                                    load256(acts + 32 * kM * (4 + k))));
-    }
     const ScalesMins sm = unpack_scales_mins_k4(group + 4 * kM + 12 * j);
     const __m256i scales =
         _mm256_cvtepu8_epi32(_mm_cvtsi64_si128(static_cast<long long>(sm.scales)));
+    const __m256i scales2 = _mm256_or_si256(scales, _mm256_slli_epi32(scales, 16));
+    __m256i qh = _mm256_setzero_si256();
+    if constexpr (kFifth) qh = load256(group + 16 * kM + 32 * j);
+    __m256i pairs = _mm256_setzero_si256(), s = _mm256_setzero_si256();
+#pragma GCC unroll 4
+    for (int k = 0; k < 4; ++k) {
+      const __m256i q = load256(words + 32 * kM * k);
+      __m256i lo = _mm256_and_si256(q, low), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), low);
+      if constexpr (kFifth) {
+        lo = _mm256_or_si256(lo, fifth_bits(qh, k, 0));
+        hi = _mm256_or_si256(hi, fifth_bits(qh, k, 1));
+      }
+      pairs = _mm256_add_epi16(pairs, _mm256_maddubs_epi16(lo, load256(acts + 32 * kM * k)));
+      pairs = _mm256_add_epi16(pairs, _mm256_maddubs_epi16(hi, load256(acts + 32 * kM * (4 + k))));
+      if (k == 3 || (kFifth && k == 1)) {
+        s = _mm256_add_epi32(s, _mm256_madd_epi16(pairs, scales2));
+        pairs = _mm256_setzero_si256();
+      }
+    }
     const __m256i mins = _mm256_cvtepu8_epi32(_mm_cvtsi64_si128(static_cast<long long>(sm.mins)));
-    const __m256i s =
-        _mm256_madd_epi16(pairs, _mm256_or_si256(scales, _mm256_slli_epi32(scales, 16)));
     const __m256i mb = _mm256_madd_epi16(mins, load256(act + (kQK_K + 4) * kM + 32 * j));
     uint16_t d, dmin;
     std::memcpy(&d, group + 2 * j, 2);
@@ -224,14 +236,14 @@ float dot_q4_K_groups16(int64_t n, const void* w, const void* a) {
   };
   int64_t g0 = 0;
   for (; g0 + 2 <= nb; g0 += 2) {
-    const uint8_t* group = x + g0 * static_cast<int64_t>(sizeof(BlockQ4_K));
+    const uint8_t* group = x + g0 * static_cast<int64_t>(sizeof(Block));
     const uint8_t* act = y + g0 * static_cast<int64_t>(sizeof(BlockQ8_K));
-    prefetch_ahead(group, 2 * sizeof(BlockQ4_K));
+    prefetch_ahead(group, 2 * sizeof(Block));
     super_block.template operator()<2>(group, act, 0);
     super_block.template operator()<2>(group, act, 1);
   }
   if (g0 < nb)
-    super_block.template operator()<1>(x + g0 * static_cast<int64_t>(sizeof(BlockQ4_K)),
+    super_block.template operator()<1>(x + g0 * static_cast<int64_t>(sizeof(Block)),
                                        y + g0 * static_cast<int64_t>(sizeof(BlockQ8_K)), 0);
   return _mm_cvtss_f32(acc);
 }
@@ -297,7 +309,11 @@ void vec_dot_q6_K_groups16(int64_t n, const void* w, size_t w_row_bytes, int64_t
 }
 void vec_dot_q4_K_groups16(int64_t n, const void* w, size_t w_row_bytes, int64_t n_rows,
                            const void* a, float* y) {
-  rows<dot_q4_K_groups16>(n, w, w_row_bytes, n_rows, a, y);
+  rows<dot_q45_K_groups16<BlockQ4_K>>(n, w, w_row_bytes, n_rows, a, y);
+}
+void vec_dot_q5_K_groups16(int64_t n, const void* w, size_t w_row_bytes, int64_t n_rows,
+                           const void* a, float* y) {
+  rows<dot_q45_K_groups16<BlockQ5_K>>(n, w, w_row_bytes, n_rows, a, y);
 }
 void vec_dot_q8_0_groups16(int64_t n, const void* w, size_t w_row_bytes, int64_t n_rows,
                            const void* a, float* y) {

@@ -114,20 +114,34 @@ float dot_q8_0_groups16(int64_t n, const void* w, const void* a) {
   return sum_partials16(p);
 }
 
-// Q4_K rows in WeightLayout::kBlockGroups16 against an activation row from
+// Q4_K and Q5_K rows (Block) in WeightLayout::kBlockGroups16 against an activation row from
 // q8_K_row_to_block_groups16, R (1 or 2) rows at once. Lane l of every vector meets sub-block l
 // of a group (two super-blocks), so vpdpbusd accumulates each sub-block's exact integer sum in
 // its own lane; times its scale (vpmulld) that is S per lane, and the mins times the
 // activations' sub-block sums (vpmaddwd) M per lane. Lanes 0..7 add up to the first
 // super-block's S and M, lanes 8..15 to the second's, and the f32 steps are add_blocks', super-
-// block by super-block, row r in lane r: the same bits as vec_dot_q4_K on the ggml rows.
-template <int R>
-void dot_q4_K_groups16(int64_t n, const uint8_t* const* x, const void* a, float* out) {
-  constexpr int64_t kGroupBytes = 2 * sizeof(BlockQ4_K);
+// block by super-block, row r in lane r: the same bits as vec_dot_q4_K / vec_dot_q5_K on the
+// ggml rows. Q5_K's fifth bits come from each lane's 4-byte field as Q5_0's do
+// (dot_nibbles_groups16: a byte shuffle and a bit test make the mask that adds 16).
+template <typename Block, int R>
+void dot_q45_K_groups16(int64_t n, const uint8_t* const* x, const void* a, float* out) {
+  constexpr bool kFifth = std::is_same_v<Block, BlockQ5_K>;
+  constexpr int64_t kGroupBytes = 2 * sizeof(Block);
   constexpr int64_t kActGroupBytes = 2 * sizeof(BlockQ8_K);
   const auto* y = static_cast<const uint8_t*>(a);
   const int64_t nb = n / kQK_K;
   const __m512i low = _mm512_set1_epi8(0x0F);
+  // Q5_K: the fifth-bit tables of word k, half h (as dot_nibbles_groups16's) and 16.
+  __m512i sixteen, fifth_index[4], fifth_bit[2];
+  if constexpr (kFifth) {
+    sixteen = in_register(_mm512_set1_epi8(0x10));
+    for (int i = 0; i < 4; ++i)
+      fifth_index[i] = in_register(_mm512_broadcast_i32x4(
+          _mm_load_si128(reinterpret_cast<const __m128i*>(kFifthBits.index[4 * (i / 2) + i % 2]))));
+    for (int i = 0; i < 2; ++i)
+      fifth_bit[i] = in_register(_mm512_broadcast_i32x4(
+          _mm_load_si128(reinterpret_cast<const __m128i*>(kFifthBits.bit[2 * i]))));
+  }
   __m128 acc = _mm_setzero_ps();
   // One group of m (1 or 2) super-blocks, starting at byte `at` of each row.
   auto group = [&](int64_t at, const uint8_t* act, int m) __attribute__((always_inline)) {
@@ -138,7 +152,7 @@ void dot_q4_K_groups16(int64_t n, const uint8_t* const* x, const void* a, float*
     };
     const __m512i act_sums = load(act + (kQK_K + 4) * m);
     // The group's first 32 bytes of row 0 and of row R - 1: d, dmin, then the packed scales of
-    // the (m) super-blocks at byte 4 m (for m = 1, bytes of its quants follow, unused).
+    // the (m) super-blocks at byte 4 m (for m = 1, bytes of what follows, unused).
     const __m256i head0 = load256(x[0] + at), head1 = load256(x[R - 1] + at);
     // unpack_scales_mins_k4 on both super-blocks of both rows at once: per 128-bit lane (row 0,
     // row R - 1), u0, u1 of each super-block and u2 twice (shifted by 0 and 4), then the low
@@ -165,19 +179,35 @@ void dot_q4_K_groups16(int64_t n, const uint8_t* const* x, const void* a, float*
 #pragma GCC unroll 2
     for (int r = 0; r < R; ++r) {
       const uint8_t* g = x[r] + at;
-      const uint8_t* words = g + 16 * m;
-      // Two accumulators (low and high nibbles) halve the chain of dependent vpdpbusd. The high
-      // nibbles go in as they lie (q & 0xF0, 16 times the quant: one instruction, not a shift
-      // and a mask), and their exact sums are divided by 16 after.
+      const uint8_t* words = g + (kFifth ? 48 : 16) * m;
+      // Two accumulators (low and high nibbles) halve the chain of dependent vpdpbusd. Q4_K's
+      // high nibbles go in as they lie (q & 0xF0, 16 times the quant: one instruction, not a
+      // shift and a mask), and their exact sums are divided by 16 after.
       __m512i lo_sums = _mm512_setzero_si512(), hi_sums = _mm512_setzero_si512();
+      __m512i qh;
+      if constexpr (kFifth) qh = load(g + 16 * m);
 #pragma GCC unroll 4
       for (int k = 0; k < 4; ++k) {
         const __m512i q = load(words + 4 * lanes * k);
-        lo_sums = _mm512_dpbusd_epi32(lo_sums, _mm512_and_si512(q, low), load(act + 4 * lanes * k));
-        hi_sums = _mm512_dpbusd_epi32(hi_sums, _mm512_andnot_si512(low, q),
-                                      load(act + 4 * lanes * (4 + k)));
+        if constexpr (kFifth) {
+          auto fifth = [&](int h) __attribute__((always_inline)) {
+            return _mm512_test_epi8_mask(_mm512_shuffle_epi8(qh, fifth_index[2 * (k / 2) + h]),
+                                         fifth_bit[k % 2]);
+          };
+          __m512i lo = _mm512_and_si512(q, low);
+          __m512i hi = _mm512_and_si512(_mm512_srli_epi16(q, 4), low);
+          lo = _mm512_mask_add_epi8(lo, fifth(0), lo, sixteen);
+          hi = _mm512_mask_add_epi8(hi, fifth(1), hi, sixteen);
+          lo_sums = _mm512_dpbusd_epi32(lo_sums, lo, load(act + 4 * lanes * k));
+          hi_sums = _mm512_dpbusd_epi32(hi_sums, hi, load(act + 4 * lanes * (4 + k)));
+        } else {
+          lo_sums =
+              _mm512_dpbusd_epi32(lo_sums, _mm512_and_si512(q, low), load(act + 4 * lanes * k));
+          hi_sums = _mm512_dpbusd_epi32(hi_sums, _mm512_andnot_si512(low, q),
+                                        load(act + 4 * lanes * (4 + k)));
+        }
       }
-      hi_sums = _mm512_srai_epi32(hi_sums, 4);
+      if constexpr (!kFifth) hi_sums = _mm512_srai_epi32(hi_sums, 4);
       const __m512i scales = _mm512_cvtepu8_epi32(r == 0 ? _mm256_castsi256_si128(scales8)
                                                          : _mm256_extracti128_si256(scales8, 1));
       const __m512i mins = _mm512_cvtepu8_epi32(r == 0 ? _mm256_castsi256_si128(mins8)
@@ -239,6 +269,22 @@ void dot_q4_K_groups16(int64_t n, const uint8_t* const* x, const void* a, float*
   if (g0 < nb) group(g0 / 2 * kGroupBytes, y + g0 / 2 * kActGroupBytes, 1);
   out[0] = _mm_cvtss_f32(acc);
   if constexpr (R == 2) out[1] = _mm_cvtss_f32(_mm_movehdup_ps(acc));
+}
+
+// n_rows rows of Q4_K or Q5_K (Block) in WeightLayout::kBlockGroups16, two at a time.
+template <typename Block>
+void q45_K_groups16_rows(int64_t n, const void* w, size_t w_row_bytes, int64_t n_rows,
+                         const void* a, float* y) {
+  auto row = [&](int64_t r) { return static_cast<const uint8_t*>(w) + r * w_row_bytes; };
+  int64_t r = 0;
+  for (; r + 2 <= n_rows; r += 2) {
+    const uint8_t* x[2] = {row(r), row(r + 1)};
+    dot_q45_K_groups16<Block, 2>(n, x, a, y + r);
+  }
+  if (r < n_rows) {
+    const uint8_t* x[1] = {row(r)};
+    dot_q45_K_groups16<Block, 1>(n, x, a, y + r);
+  }
 }
 
 // Q6_K rows in WeightLayout::kBlockGroups16 against an activation row from
@@ -692,16 +738,11 @@ void vec_dot_iq4_nl_groups16(int64_t n, const void* w, size_t w_row_bytes, int64
 }
 void vec_dot_q4_K_groups16(int64_t n, const void* w, size_t w_row_bytes, int64_t n_rows,
                            const void* a, float* y) {
-  auto row = [&](int64_t r) { return static_cast<const uint8_t*>(w) + r * w_row_bytes; };
-  int64_t r = 0;
-  for (; r + 2 <= n_rows; r += 2) {
-    const uint8_t* x[2] = {row(r), row(r + 1)};
-    dot_q4_K_groups16<2>(n, x, a, y + r);
-  }
-  if (r < n_rows) {
-    const uint8_t* x[1] = {row(r)};
-    dot_q4_K_groups16<1>(n, x, a, y + r);
-  }
+  q45_K_groups16_rows<BlockQ4_K>(n, w, w_row_bytes, n_rows, a, y);
+}
+void vec_dot_q5_K_groups16(int64_t n, const void* w, size_t w_row_bytes, int64_t n_rows,
+                           const void* a, float* y) {
+  q45_K_groups16_rows<BlockQ5_K>(n, w, w_row_bytes, n_rows, a, y);
 }
 
 void vec_dot_q6_K_groups16(int64_t n, const void* w, size_t w_row_bytes, int64_t n_rows,

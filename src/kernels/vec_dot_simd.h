@@ -56,6 +56,10 @@ void vec_dot_iq4_nl_groups16(int64_t n, const void* w, size_t w_row_bytes, int64
 /// q8_K_row_to_block_groups16; the same bits as vec_dot_q4_K on the ggml rows.
 void vec_dot_q4_K_groups16(int64_t n, const void* w, size_t w_row_bytes, int64_t n_rows,
                            const void* a, float* y);
+/// Q5_K rows in WeightLayout::kBlockGroups16 with an activation row from
+/// q8_K_row_to_block_groups16; the same bits as vec_dot_q5_K on the ggml rows.
+void vec_dot_q5_K_groups16(int64_t n, const void* w, size_t w_row_bytes, int64_t n_rows,
+                           const void* a, float* y);
 /// Q6_K rows in WeightLayout::kBlockGroups16 with an activation row from
 /// q8_K_row_to_q6_K_groups16; the same bits as vec_dot_q6_K on the ggml rows.
 void vec_dot_q6_K_groups16(int64_t n, const void* w, size_t w_row_bytes, int64_t n_rows,
@@ -109,6 +113,10 @@ void vec_dot_iq4_nl_groups16(int64_t n, const void* w, size_t w_row_bytes, int64
 /// Q4_K rows in WeightLayout::kBlockGroups16 with an activation row from
 /// q8_K_row_to_block_groups16; the same bits as vec_dot_q4_K on the ggml rows.
 void vec_dot_q4_K_groups16(int64_t n, const void* w, size_t w_row_bytes, int64_t n_rows,
+                           const void* a, float* y);
+/// Q5_K rows in WeightLayout::kBlockGroups16 with an activation row from
+/// q8_K_row_to_block_groups16; the same bits as vec_dot_q5_K on the ggml rows.
+void vec_dot_q5_K_groups16(int64_t n, const void* w, size_t w_row_bytes, int64_t n_rows,
                            const void* a, float* y);
 /// Q6_K rows in WeightLayout::kBlockGroups16 with an activation row from
 /// q8_K_row_to_q6_K_groups16; the same bits as vec_dot_q6_K on the ggml rows.

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstring>
+#include <type_traits>
 #include <vector>
 
 #include "kernels/activation_rows.h"
@@ -91,44 +92,68 @@ void convert_row(const BlockShape& b, const uint8_t* src, uint8_t* dst, int64_t 
   }
 }
 
-// Q4_K: super-blocks in groups of kQ4KGroup (the last group has the m = nb % 2 left, if any).
-// A group of m super-blocks holds the m d, the m dmin, the m packed scales (12 bytes each, as
-// in the file), then the quants of its 8 m sub-blocks of 32 as kBlockGroups16 holds Q4_0's:
-// sub-block l (super-block l / 8, sub-block l % 8) as a Q4_0 block's 16 bytes (byte i: element
-// i in the low nibble, element 16 + i in the high one), word k of each sub-block side by side.
+// Q4_K and Q5_K: super-blocks in groups of kQ4KGroup (the last group has the m = nb % 2 left,
+// if any). A group of m super-blocks holds the m d, the m dmin, the m packed scales (12 bytes
+// each, as in the file), then (Q5_K) the 8 m sub-blocks' fifth-bit fields (4 bytes each, bit i:
+// element i, as a Q5_0 block's qh), then the quants of its 8 m sub-blocks of 32 as
+// kBlockGroups16 holds Q4_0's: sub-block l (super-block l / 8, sub-block l % 8) as a Q4_0
+// block's 16 bytes (byte i: element i in the low nibble, element 16 + i in the high one), word k
+// of each sub-block side by side.
 constexpr int64_t kQ4KGroup = 2;
 
-// Element e (0..31) of sub-block s (0..7) of a ggml Q4_K block sits in the nibble half s % 2 of
-// qs[32 (s / 2) + e].
-void convert_q4_K_row(const uint8_t* src, uint8_t* dst, int64_t nb, bool to_groups) {
-  constexpr size_t kBytes = sizeof(BlockQ4_K);
+// Element e (0..31) of sub-block s (0..7) of a ggml Q4_K or Q5_K block sits in the nibble half
+// s % 2 of qs[32 (s / 2) + e]; a Q5_K element's fifth bit is bit s of qh[e].
+template <typename Block>
+void convert_q45_K_row(const uint8_t* src, uint8_t* dst, int64_t nb, bool to_groups) {
+  constexpr bool kFifth = std::is_same_v<Block, BlockQ5_K>;
+  constexpr size_t kBytes = sizeof(Block);
   for (int64_t g0 = 0; g0 < nb; g0 += kQ4KGroup) {
     const int64_t m = std::min(kQ4KGroup, nb - g0);
     const size_t base = static_cast<size_t>(g0) * kBytes;
     uint8_t* group = to_groups ? dst + base : nullptr;
     const uint8_t* from_group = to_groups ? nullptr : src + base;
+    const size_t fifth_at = 16 * static_cast<size_t>(m);
+    const size_t words_at = (kFifth ? 48 : 16) * static_cast<size_t>(m);
     for (int64_t j = 0; j < m; ++j) {
       const size_t block = base + static_cast<size_t>(j) * kBytes;
       const uint8_t* b = to_groups ? src + block : nullptr;
       uint8_t* out = to_groups ? nullptr : dst + block;
       const size_t d_at = 2 * j, dmin_at = 2 * (m + j), scales_at = 4 * m + 12 * j;
       if (to_groups) {
-        std::memcpy(group + d_at, b + offsetof(BlockQ4_K, d), 2);
-        std::memcpy(group + dmin_at, b + offsetof(BlockQ4_K, dmin), 2);
-        std::memcpy(group + scales_at, b + offsetof(BlockQ4_K, scales), 12);
+        std::memcpy(group + d_at, b + offsetof(Block, d), 2);
+        std::memcpy(group + dmin_at, b + offsetof(Block, dmin), 2);
+        std::memcpy(group + scales_at, b + offsetof(Block, scales), 12);
       } else {
-        std::memcpy(out + offsetof(BlockQ4_K, d), from_group + d_at, 2);
-        std::memcpy(out + offsetof(BlockQ4_K, dmin), from_group + dmin_at, 2);
-        std::memcpy(out + offsetof(BlockQ4_K, scales), from_group + scales_at, 12);
+        std::memcpy(out + offsetof(Block, d), from_group + d_at, 2);
+        std::memcpy(out + offsetof(Block, dmin), from_group + dmin_at, 2);
+        std::memcpy(out + offsetof(Block, scales), from_group + scales_at, 12);
       }
-      const uint8_t* qs = to_groups ? b + offsetof(BlockQ4_K, qs) : nullptr;
-      uint8_t* out_qs = to_groups ? nullptr : out + offsetof(BlockQ4_K, qs);
+      const uint8_t* qs = to_groups ? b + offsetof(Block, qs) : nullptr;
+      uint8_t* out_qs = to_groups ? nullptr : out + offsetof(Block, qs);
+      if constexpr (kFifth) {
+        for (int s = 0; s < 8; ++s) {
+          const size_t field_at = fifth_at + 4 * static_cast<size_t>(8 * j + s);
+          for (int e = 0; e < 32; ++e) {
+            if (to_groups) {
+              uint8_t& byte = group[field_at + e / 8];
+              if (e % 8 == 0) byte = 0;
+              byte =
+                  static_cast<uint8_t>(byte | ((b[offsetof(Block, qh) + e] >> s) & 1) << (e % 8));
+            } else {
+              uint8_t& byte = out[offsetof(Block, qh) + e];
+              if (s == 0) byte = 0;
+              byte =
+                  static_cast<uint8_t>(byte | ((from_group[field_at + e / 8] >> (e % 8)) & 1) << s);
+            }
+          }
+        }
+      }
       for (int s = 0; s < 8; ++s) {
         const int64_t l = 8 * j + s;
         const int shift = 4 * (s % 2);
         for (int i = 0; i < 16; ++i) {
-          const size_t at = 16 * static_cast<size_t>(m) +
-                            4 * static_cast<size_t>((i / 4) * 8 * m + l) + static_cast<size_t>(i % 4);
+          const size_t at =
+              words_at + 4 * static_cast<size_t>((i / 4) * 8 * m + l) + static_cast<size_t>(i % 4);
           const size_t e0 = 32 * static_cast<size_t>(s / 2) + static_cast<size_t>(i);
           if (to_groups) {
             group[at] = static_cast<uint8_t>(((qs[e0] >> shift) & 0x0F) |
@@ -285,7 +310,8 @@ bool layout_supported(gguf::GgmlType type, WeightLayout layout, int64_t n_in, in
               type == gguf::GgmlType::Q5_0) &&
              n_in % kQK == 0;
     case WeightLayout::kBlockGroups16:
-      if (type == gguf::GgmlType::Q4_K || type == gguf::GgmlType::Q6_K)
+      if (type == gguf::GgmlType::Q4_K || type == gguf::GgmlType::Q5_K ||
+          type == gguf::GgmlType::Q6_K)
         return n_in > 0 && n_in % kQK_K == 0;
       return block_shape(type) != nullptr && n_in > 0 && n_in % kQK == 0;
   }
@@ -311,22 +337,26 @@ void to_layout(gguf::GgmlType type, WeightLayout layout, void* rows, int64_t n_i
     }
     return;
   }
-  if (type == gguf::GgmlType::Q4_K) {
+  if (type == gguf::GgmlType::Q4_K || type == gguf::GgmlType::Q5_K) {
+    const bool q5 = type == gguf::GgmlType::Q5_K;
+    const size_t block_bytes = q5 ? sizeof(BlockQ5_K) : sizeof(BlockQ4_K);
     const int64_t nb = n_in / kQK_K;
     // Full pairs with AVX-512 where the CPU has it, the rest (an odd last block) as it comes.
     const int64_t full = simd_conversions() ? nb / kQ4KGroup * kQ4KGroup : 0;
-    constexpr size_t kPairBytes = kQ4KGroup * sizeof(BlockQ4_K);
+    const size_t pair_bytes = kQ4KGroup * block_bytes;
     std::vector<uint8_t> copy(row_bytes);
     for (int64_t r = 0; r < n_rows; ++r) {
       uint8_t* p = static_cast<uint8_t*>(rows) + static_cast<size_t>(r) * row_bytes;
       std::memcpy(copy.data(), p, row_bytes);
 #if defined(__x86_64__)
-      for (int64_t g0 = 0; g0 < full; g0 += kQ4KGroup)
-        avx512::q4_K_pair_to_group(copy.data() + g0 / kQ4KGroup * kPairBytes,
-                                   p + g0 / kQ4KGroup * kPairBytes);
+      for (int64_t g0 = 0; g0 < full; g0 += kQ4KGroup) {
+        const size_t at = static_cast<size_t>(g0 / kQ4KGroup) * pair_bytes;
+        (q5 ? avx512::q5_K_pair_to_group : avx512::q4_K_pair_to_group)(copy.data() + at, p + at);
+      }
 #endif
-      const size_t done = static_cast<size_t>(full) * sizeof(BlockQ4_K);
-      convert_q4_K_row(copy.data() + done, p + done, nb - full, true);
+      const size_t done = static_cast<size_t>(full) * block_bytes;
+      (q5 ? convert_q45_K_row<BlockQ5_K> : convert_q45_K_row<BlockQ4_K>)(copy.data() + done,
+                                                                         p + done, nb - full, true);
     }
     return;
   }
@@ -380,21 +410,25 @@ void from_layout(gguf::GgmlType type, WeightLayout layout, const void* src, void
                         n_in, false);
     return;
   }
-  if (type == gguf::GgmlType::Q4_K) {
+  if (type == gguf::GgmlType::Q4_K || type == gguf::GgmlType::Q5_K) {
+    const bool q5 = type == gguf::GgmlType::Q5_K;
+    const size_t block_bytes = q5 ? sizeof(BlockQ5_K) : sizeof(BlockQ4_K);
     const int64_t nb = n_in / kQK_K;
     // Full pairs with AVX-512 where the CPU has it, an odd last block in scalar (as to_layout).
     const int64_t full = simd_conversions() ? nb / kQ4KGroup * kQ4KGroup : 0;
-    constexpr size_t kPairBytes = kQ4KGroup * sizeof(BlockQ4_K);
+    const size_t pair_bytes = kQ4KGroup * block_bytes;
     for (int64_t r = 0; r < n_rows; ++r) {
       const uint8_t* from = static_cast<const uint8_t*>(src) + static_cast<size_t>(r) * row_bytes;
       uint8_t* to = static_cast<uint8_t*>(dst) + static_cast<size_t>(r) * row_bytes;
 #if defined(__x86_64__)
-      for (int64_t g0 = 0; g0 < full; g0 += kQ4KGroup)
-        avx512::q4_K_group_to_pair(from + g0 / kQ4KGroup * kPairBytes,
-                                   to + g0 / kQ4KGroup * kPairBytes);
+      for (int64_t g0 = 0; g0 < full; g0 += kQ4KGroup) {
+        const size_t at = static_cast<size_t>(g0 / kQ4KGroup) * pair_bytes;
+        (q5 ? avx512::q5_K_group_to_pair : avx512::q4_K_group_to_pair)(from + at, to + at);
+      }
 #endif
-      const size_t done = static_cast<size_t>(full) * sizeof(BlockQ4_K);
-      convert_q4_K_row(from + done, to + done, nb - full, false);
+      const size_t done = static_cast<size_t>(full) * block_bytes;
+      (q5 ? convert_q45_K_row<BlockQ5_K> : convert_q45_K_row<BlockQ4_K>)(from + done, to + done,
+                                                                         nb - full, false);
     }
     return;
   }

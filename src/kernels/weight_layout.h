@@ -27,6 +27,9 @@ enum class WeightLayout : uint8_t {
   /// then its 8 m sub-blocks of 32 as 8 m Q4_0 blocks' quants (16 bytes: element i in the low
   /// nibble of byte i, element 16 + i in the high one) in Q4_0's word order above. Lane l
   /// then meets sub-block l.
+  /// Q5_K: as Q4_K, with the 8 m sub-blocks' fifth-bit fields between the scales and the
+  /// quants: 4 bytes per sub-block, side by side, bit i the fifth bit of element i (as a Q5_0
+  /// block's qh; ggml keeps it as bit s of qh[i] for sub-block s).
   /// Q6_K: each super-block (group of one) keeps its 16 int8 scales and f16 d where ggml has
   /// them (bytes 192..209) and holds in its 192 bytes of ql and qh, for its 16 sub-blocks of 16
   /// (lane l: elements 16 l .. 16 l + 15, u the 6-bit quant 0..63 of element 16 l + i):
@@ -91,8 +94,8 @@ void q8_0_row_to_block_groups16(const void* src, void* dst, int64_t n);
 /// q8_0_row_to_block_groups16 arranges a Q8_0 row, s unchanged too (for Q4_1 / Q5_1 rows).
 void q8_1_row_to_block_groups16(const void* src, void* dst, int64_t n);
 
-/// The Q8_K activation row (ggml's BlockQ8_K[n / 256]) of n elements arranged for Q4_K rows
-/// in kBlockGroups16, per group of m super-blocks (m = 2, the last 1 when n / 256 is odd):
+/// The Q8_K activation row (ggml's BlockQ8_K[n / 256]) of n elements arranged for Q4_K and Q5_K
+/// rows in kBlockGroups16, per group of m super-blocks (m = 2, the last 1 when n / 256 is odd):
 /// the 256 m quants as q8_0_row_to_block_groups16 arranges 8 m blocks of 32, then the m f32
 /// d, then the 8 m int32 sums of the sub-blocks of 32 (sizeof(BlockQ8_K) bytes per super-block,
 /// as the row). src and dst must not overlap.

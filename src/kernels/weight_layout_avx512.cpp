@@ -11,6 +11,7 @@
 
 #include <cstddef>
 #include <cstring>
+#include <type_traits>
 
 #include "kernels/block_groups16_x86.h"
 #include "kernels/gemm_block_order.h"
@@ -109,12 +110,29 @@ void blocks_to_group16(gguf::GgmlType type, const uint8_t* src, uint8_t* group) 
                   _mm512_set1_epi8(static_cast<char>(q8 ? 0x80 : 0)), group + 16 * b.qs);
 }
 
-void q4_K_pair_to_group(const uint8_t* src, uint8_t* group) {
-  const auto* b = reinterpret_cast<const BlockQ4_K*>(src);
+namespace {
+
+// Q4_K's and Q5_K's group (weight_layout.h): the 2 d, the 2 dmin, the 2 packed scales, then
+// (Q5_K) the 16 sub-blocks' fifth-bit fields, then the 16 sub-blocks' quant words.
+template <typename Block>
+constexpr size_t kQuantWordsAt = std::is_same_v<Block, BlockQ5_K> ? 96 : 32;
+
+template <typename Block>
+void q45_K_pair_to_group(const uint8_t* src, uint8_t* group) {
+  const auto* b = reinterpret_cast<const Block*>(src);
   for (int j = 0; j < 2; ++j) {
     std::memcpy(group + 2 * j, &b[j].d, 2);
     std::memcpy(group + 4 + 2 * j, &b[j].dmin, 2);
     std::memcpy(group + 8 + 12 * j, b[j].scales, 12);
+    // Q5_K: sub-block s's 32 fifth bits (bit i: element i) are bit s of qh[0..31].
+    if constexpr (std::is_same_v<Block, BlockQ5_K>) {
+      const __m256i qh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b[j].qh));
+      for (int s = 0; s < 8; ++s) {
+        const uint32_t field =
+            _mm256_test_epi8_mask(qh, _mm256_set1_epi8(static_cast<char>(1 << s)));
+        std::memcpy(group + 32 + 4 * (8 * j + s), &field, 4);
+      }
+    }
   }
   // Sub-blocks 2 c and 2 c + 1 of a super-block are the low and high nibbles of its chunk c of
   // 32 bytes x: as Q4_0 blocks, (x[i] & 15) | (x[16 + i] & 15) << 4 and x[i] >> 4 |
@@ -130,7 +148,17 @@ void q4_K_pair_to_group(const uint8_t* src, uint8_t* group) {
       _mm_store_si128(reinterpret_cast<__m128i*>(blocks[8 * j + 2 * c + 1]),
                       _mm_or_si128(_mm_and_si128(_mm_srli_epi16(x0, 4), low), _mm_and_si128(x1, high)));
     }
-  blocks_to_words(&blocks[0][0], 16, 0, 1, _mm512_setzero_si512(), group + 32);
+  blocks_to_words(&blocks[0][0], 16, 0, 1, _mm512_setzero_si512(), group + kQuantWordsAt<Block>);
+}
+
+}  // namespace
+
+void q4_K_pair_to_group(const uint8_t* src, uint8_t* group) {
+  q45_K_pair_to_group<BlockQ4_K>(src, group);
+}
+
+void q5_K_pair_to_group(const uint8_t* src, uint8_t* group) {
+  q45_K_pair_to_group<BlockQ5_K>(src, group);
 }
 
 void q6_K_block_to_group(const uint8_t* src, uint8_t* group) {
@@ -251,15 +279,29 @@ void lanes_to_rows(const __m512i lanes[4], __m512i rows[4]) {
 
 }  // namespace
 
-void q4_K_group_to_pair(const uint8_t* group, uint8_t* dst) {
-  auto* b = reinterpret_cast<BlockQ4_K*>(dst);
+namespace {
+
+template <typename Block>
+void q45_K_group_to_pair(const uint8_t* group, uint8_t* dst) {
+  auto* b = reinterpret_cast<Block*>(dst);
   for (int j = 0; j < 2; ++j) {
     std::memcpy(&b[j].d, group + 2 * j, 2);
     std::memcpy(&b[j].dmin, group + 4 + 2 * j, 2);
     std::memcpy(b[j].scales, group + 8 + 12 * j, 12);
+    // Q5_K: bit s of qh[i] is bit i of sub-block s's fifth-bit field.
+    if constexpr (std::is_same_v<Block, BlockQ5_K>) {
+      __m256i qh = _mm256_setzero_si256();
+      for (int s = 0; s < 8; ++s) {
+        uint32_t field;
+        std::memcpy(&field, group + 32 + 4 * (8 * j + s), 4);
+        qh = _mm256_or_si256(
+            qh, _mm256_maskz_mov_epi8(field, _mm256_set1_epi8(static_cast<char>(1 << s))));
+      }
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(b[j].qh), qh);
+    }
   }
   __m512i words[4], sub_blocks[4];
-  for (int k = 0; k < 4; ++k) words[k] = _mm512_loadu_si512(group + 32 + 64 * k);
+  for (int k = 0; k < 4; ++k) words[k] = _mm512_loadu_si512(group + kQuantWordsAt<Block> + 64 * k);
   // sub_blocks[c], 16 bytes i: sub-block 4 c + i as a Q4_0 block's quants x.
   lanes_to_rows(words, sub_blocks);
   const __m512i nibble = _mm512_set1_epi8(0x0F);
@@ -273,6 +315,16 @@ void q4_K_group_to_pair(const uint8_t* group, uint8_t* dst) {
     const __m512i high = select_bits(_mm512_srli_epi16(x, 4), y, nibble);
     _mm512_storeu_si512(b[c / 2].qs + 64 * (c % 2), _mm512_permutex2var_epi64(low, halves, high));
   }
+}
+
+}  // namespace
+
+void q4_K_group_to_pair(const uint8_t* group, uint8_t* dst) {
+  q45_K_group_to_pair<BlockQ4_K>(group, dst);
+}
+
+void q5_K_group_to_pair(const uint8_t* group, uint8_t* dst) {
+  q45_K_group_to_pair<BlockQ5_K>(group, dst);
 }
 
 void q6_K_group_to_block(const uint8_t* group, uint8_t* dst) {

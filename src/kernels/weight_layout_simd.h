@@ -26,6 +26,9 @@ void rows_to_row_group16(gguf::GgmlType type, const uint8_t* rows, size_t row_by
 /// a Q4_K row in WeightLayout::kBlockGroups16.
 void q4_K_pair_to_group(const uint8_t* src, uint8_t* group);
 
+/// The same for two ggml Q5_K blocks (2 Q5_K blocks' bytes), with their fifth-bit fields.
+void q5_K_pair_to_group(const uint8_t* src, uint8_t* group);
+
 /// One ggml Q6_K block at src written as one group (sizeof(BlockQ6_K) bytes) of a Q6_K row in
 /// WeightLayout::kBlockGroups16.
 void q6_K_block_to_group(const uint8_t* src, uint8_t* group);
@@ -33,6 +36,9 @@ void q6_K_block_to_group(const uint8_t* src, uint8_t* group);
 /// The inverse of q4_K_pair_to_group: one full group (2 Q4_K blocks' bytes) of a Q4_K row in
 /// WeightLayout::kBlockGroups16 written as the two ggml Q4_K blocks to dst.
 void q4_K_group_to_pair(const uint8_t* group, uint8_t* dst);
+
+/// The inverse of q5_K_pair_to_group.
+void q5_K_group_to_pair(const uint8_t* group, uint8_t* dst);
 
 /// The inverse of q6_K_block_to_group: one group of a Q6_K row in
 /// WeightLayout::kBlockGroups16 written as the ggml Q6_K block to dst.

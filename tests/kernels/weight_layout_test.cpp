@@ -40,7 +40,9 @@ TEST(WeightLayout, SupportedForThe32ElementTypesRowsOfWholeBlocks) {
   EXPECT_TRUE(layout_supported(GgmlType::Q6_K, WeightLayout::kBlockGroups16, 256, 16));
   EXPECT_FALSE(layout_supported(GgmlType::Q6_K, WeightLayout::kBlockGroups16, 0, 16));
   EXPECT_FALSE(layout_supported(GgmlType::Q6_K, WeightLayout::kBlockGroups16, 896, 16));
-  EXPECT_FALSE(layout_supported(GgmlType::Q5_K, WeightLayout::kBlockGroups16, 4864, 16));
+  EXPECT_TRUE(layout_supported(GgmlType::Q5_K, WeightLayout::kBlockGroups16, 4864, 16));
+  EXPECT_FALSE(layout_supported(GgmlType::Q5_K, WeightLayout::kBlockGroups16, 896, 16));
+  EXPECT_FALSE(layout_supported(GgmlType::Q3_K, WeightLayout::kBlockGroups16, 4864, 16));
   EXPECT_TRUE(layout_supported(GgmlType::Q4_K, WeightLayout::kGgml, 4864, 16));
 }
 
@@ -281,6 +283,57 @@ TEST(WeightLayout, BlockGroups16PutsQ4_KFieldsThenSubBlocksAsQ4_0Words) {
   }
 }
 
+// The 5-bit quant (0..31) of element e (0..31) of sub-block s (0..7) of a ggml Q5_K block
+// (ggml's dequantize_row_q5_K): the nibble as Q4_K's, plus 16 where bit s of qh[e] is set.
+int q5_K_quant(const BlockQ5_K& b, int s, int e) {
+  return ((b.qs[32 * (s / 2) + e] >> (4 * (s % 2))) & 0x0F) | ((b.qh[e] >> s) & 1) << 4;
+}
+
+// A Q5_K group (weight_layout.h): Q4_K's fields, then per sub-block a 4-byte field whose bit i
+// is element i's fifth bit, then the nibbles as Q4_K's; from_layout gives the bytes back. Rows
+// of 1, 3 and 4 super-blocks, so that the AVX-512 pairs and the scalar lone block both run.
+TEST(WeightLayout, BlockGroups16PutsQ5_KFieldsFifthBitsThenSubBlocksAsQ4_0Words) {
+  for (int nb : {1, 3, 4}) {
+    std::mt19937 rng(static_cast<unsigned>(40 + nb));
+    std::vector<uint8_t> ggml(static_cast<size_t>(nb) * sizeof(BlockQ5_K));
+    for (auto& byte : ggml) byte = static_cast<uint8_t>(rng());
+    const auto* blocks = reinterpret_cast<const BlockQ5_K*>(ggml.data());
+    std::vector<uint8_t> row = ggml;
+    to_layout(GgmlType::Q5_K, WeightLayout::kBlockGroups16, row.data(), nb * kQK_K, 1);
+    for (int g0 = 0; g0 < nb; g0 += 2) {
+      const int m = std::min(2, nb - g0);
+      const uint8_t* group = row.data() + g0 * sizeof(BlockQ5_K);
+      for (int j = 0; j < m; ++j) {
+        const BlockQ5_K& b = blocks[g0 + j];
+        EXPECT_EQ(std::memcmp(group + 2 * j, &b.d, 2), 0);
+        EXPECT_EQ(std::memcmp(group + 2 * (m + j), &b.dmin, 2), 0);
+        EXPECT_EQ(std::memcmp(group + 4 * m + 12 * j, b.scales, 12), 0);
+      }
+      for (int l = 0; l < 8 * m; ++l) {
+        const BlockQ5_K& b = blocks[g0 + l / 8];
+        uint32_t field;
+        std::memcpy(&field, group + 16 * m + 4 * l, 4);
+        for (int e = 0; e < 32; ++e)
+          EXPECT_EQ(field >> e & 1, static_cast<uint32_t>(q5_K_quant(b, l % 8, e) >> 4))
+              << "nb=" << nb << " group " << g0 / 2 << " sub-block " << l << " element " << e;
+        // Byte b of word k: elements 4 k + b (low nibble) and 16 + 4 k + b (high).
+        for (int k = 0; k < 4; ++k)
+          for (int byte = 0; byte < 4; ++byte) {
+            const int e = 4 * k + byte;
+            const int want = (q5_K_quant(b, l % 8, e) & 15) | (q5_K_quant(b, l % 8, 16 + e) & 15)
+                                                                  << 4;
+            EXPECT_EQ(group[48 * m + 4 * (8 * m * k + l) + byte], want)
+                << "nb=" << nb << " group " << g0 / 2 << " sub-block " << l << " word " << k;
+          }
+      }
+    }
+    std::vector<uint8_t> back(ggml.size());
+    from_layout(GgmlType::Q5_K, WeightLayout::kBlockGroups16, row.data(), back.data(), nb * kQK_K,
+                1);
+    EXPECT_EQ(back, ggml) << "nb=" << nb;
+  }
+}
+
 // The 6-bit quant (0..63) of element e of a ggml Q6_K block (ggml's dequantize_row_q6_K):
 // e = 128 h + 32 s + i takes the low (s < 2) or high nibble of ql[64 h + 32 (s % 2) + i] and
 // bits 2 s, 2 s + 1 of qh[32 h + i].
@@ -325,8 +378,8 @@ TEST(WeightLayout, BlockGroups16PutsQ6_KQuantBitsBySubBlockAndKeepsScales) {
 // from_layout of any layout bytes (random rows of 1, 2, 3 and 19 super-blocks; the AVX-512
 // conversion where the CPU has it): every quant of the ggml rows where weight_layout.h puts it
 // in the group, the other fields in place, and to_layout gives the same bytes back.
-TEST(WeightLayout, FromBlockGroups16GivesEveryQ4_KAndQ6_KQuantItsGgmlPlace) {
-  for (GgmlType type : {GgmlType::Q4_K, GgmlType::Q6_K}) {
+TEST(WeightLayout, FromBlockGroups16GivesEveryK_QuantQuantItsGgmlPlace) {
+  for (GgmlType type : {GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K}) {
     for (int nb : {1, 2, 3, 19}) {
       std::mt19937 rng(static_cast<unsigned>(20 + nb));
       const int64_t n_in = nb * kQK_K;
@@ -357,6 +410,28 @@ TEST(WeightLayout, FromBlockGroups16GivesEveryQ4_KAndQ6_KQuantItsGgmlPlace) {
                 const BlockQ4_K& b = blocks[g0 + l / 8];
                 EXPECT_EQ(q4_K_quant(b, l % 8, e), byte & 15) << where << " sub-block " << l;
                 EXPECT_EQ(q4_K_quant(b, l % 8, 16 + e), byte >> 4) << where << " sub-block " << l;
+              }
+          }
+        } else if (type == GgmlType::Q5_K) {
+          const auto* blocks = reinterpret_cast<const BlockQ5_K*>(ggml.data() + r * row_bytes);
+          for (int g0 = 0; g0 < nb; g0 += 2) {
+            const int m = std::min(2, nb - g0);
+            const uint8_t* group = row + g0 * sizeof(BlockQ5_K);
+            for (int j = 0; j < m; ++j) {
+              const BlockQ5_K& b = blocks[g0 + j];
+              EXPECT_EQ(std::memcmp(&b.d, group + 2 * j, 2), 0) << where;
+              EXPECT_EQ(std::memcmp(&b.dmin, group + 2 * (m + j), 2), 0) << where;
+              EXPECT_EQ(std::memcmp(b.scales, group + 4 * m + 12 * j, 12), 0) << where;
+            }
+            for (int l = 0; l < 8 * m; ++l)
+              for (int e = 0; e < 16; ++e) {
+                const uint8_t byte = group[48 * m + 4 * (8 * m * (e / 4) + l) + e % 4];
+                auto fifth = [&](int i) { return group[16 * m + 4 * l + i / 8] >> (i % 8) & 1; };
+                const BlockQ5_K& b = blocks[g0 + l / 8];
+                EXPECT_EQ(q5_K_quant(b, l % 8, e), (byte & 15) | fifth(e) << 4)
+                    << where << " sub-block " << l;
+                EXPECT_EQ(q5_K_quant(b, l % 8, 16 + e), byte >> 4 | fifth(16 + e) << 4)
+                    << where << " sub-block " << l;
               }
           }
         } else {
@@ -488,11 +563,12 @@ TEST(WeightLayout, MatmulOnBlockGroups16EqualsMatmulOnGgmlRows) {
   // 1, 2, 3, 16, 19, 28 and 152 blocks (a last partial group of 2, 3, 3, 12 and 8).
   const std::vector<Shape> shapes{{32, 5},   {64, 3},   {96, 17},  {512, 16},
                                   {608, 19}, {896, 40}, {4864, 33}};
-  // Q4_K, Q6_K: 1, 2, 3 and 19 super-blocks (Q4_K: a last group of one, or none).
+  // The K-quants: 1, 2, 3 and 19 super-blocks (Q4_K, Q5_K: a last group of one, or none).
   const std::vector<Shape> k_shapes{{256, 5}, {512, 17}, {768, 16}, {4864, 33}};
-  for (GgmlType type : {GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q5_0, GgmlType::Q4_1,
-                        GgmlType::Q5_1, GgmlType::IQ4_NL, GgmlType::Q4_K, GgmlType::Q6_K}) {
-    const bool k_quant = type == GgmlType::Q4_K || type == GgmlType::Q6_K;
+  for (GgmlType type :
+       {GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q5_0, GgmlType::Q4_1, GgmlType::Q5_1,
+        GgmlType::IQ4_NL, GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K}) {
+    const bool k_quant = gguf::ggml_type_info(type).block_size == kQK_K;
     for (Shape s : k_quant ? k_shapes : shapes) {
       const auto ggml = test::random_weights(type, s.n_in, s.n_out, rng);
       std::vector<uint8_t> arranged = ggml;
@@ -524,16 +600,17 @@ TEST(WeightLayout, MatmulOnBlockGroups16EqualsMatmulOnGgmlRows) {
 }
 
 // The same at the extremes of the integer sums: rows of all-0x00 and all-0xFF quant bytes
-// (the smallest and largest quants of every format: Q5_0 / Q5_1 quants of 31) against
+// (the smallest and largest quants of every format: Q5_0 / Q5_1 / Q5_K quants of 31) against
 // activations that quantize to the largest magnitudes of both signs, where the kernels that
 // keep sums in 16 bits (the AVX2 decode products add vpmaddubsw pairs over 2 or 4 words) would
 // overflow if they kept them longer: rows of 896 (a full group and a partial one of 12 blocks)
-// and 512 (Q4_K, Q6_K), 1, 3, 16 and 20 tokens, every level the CPU has, memcmp.
+// and 512 (the K-quants), 1, 3, 16 and 20 tokens, every level the CPU has, memcmp.
 TEST(WeightLayout, MatmulOnBlockGroups16EqualsMatmulOnGgmlRowsAtTheExtremes) {
   const SimdLevel before = simd_level();
   constexpr int64_t kOut = 20, kTokens = 20;
-  for (GgmlType type : {GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q5_0, GgmlType::Q4_1,
-                        GgmlType::Q5_1, GgmlType::IQ4_NL, GgmlType::Q4_K, GgmlType::Q6_K}) {
+  for (GgmlType type :
+       {GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q5_0, GgmlType::Q4_1, GgmlType::Q5_1,
+        GgmlType::IQ4_NL, GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K}) {
     const int64_t n_in = gguf::ggml_type_info(type).block_size == 32 ? 896 : 512;
     const size_t row_bytes = gguf::ggml_row_size(type, n_in);
     const auto low = test::uniform_weights(type, n_in, kOut, 0x00, 0.01f, 0.02f);
