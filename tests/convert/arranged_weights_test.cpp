@@ -53,14 +53,16 @@ std::vector<float> logits_of(const std::string& path, bool arrange, int& arrange
   return all;
 }
 
-// At every SIMD level the CPU has whose table decodes some type in the layout (kAvx2: the
-// 32-element types but IQ4_NL, Q4_K, Q6_K; kAvx512 and kAmx: all eight), each model's
-// matrices of those types are rearranged and the logits keep their bits.
+// At every SIMD level the CPU has whose table decodes some type in the layout (kAvx2,
+// kAvx512 and kAmx: all nine; at kAmx Q8_0, Q4_0, Q5_0 and the K-quants in kRowGroups16 where
+// the rows come in sixteens), each model's matrices of those types are rearranged and the
+// logits keep their bits.
 TEST(ArrangedWeights, LogitsAreTheBitsOfTheFileLayout) {
   REQUIRE_TESTDATA();
   using gguf::GgmlType;
-  const GgmlType arrangeable[] = {GgmlType::Q8_0, GgmlType::Q4_0,   GgmlType::Q5_0, GgmlType::Q4_1,
-                                  GgmlType::Q5_1, GgmlType::IQ4_NL, GgmlType::Q4_K, GgmlType::Q6_K};
+  const GgmlType arrangeable[] = {GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q5_0,
+                                  GgmlType::Q4_1, GgmlType::Q5_1, GgmlType::IQ4_NL,
+                                  GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K};
   const kernels::SimdLevel before = kernels::simd_level();
   int levels = 0;
   for (kernels::SimdLevel level : kernels::kSimdLevels) {
@@ -71,9 +73,9 @@ TEST(ArrangedWeights, LogitsAreTheBitsOfTheFileLayout) {
     };
     if (std::none_of(std::begin(arrangeable), std::end(arrangeable), decoded_in_layout)) continue;
     ++levels;
-    for (QuantizeType type :
-         {QuantizeType::Q8_0, QuantizeType::Q4_0, QuantizeType::Q5_0, QuantizeType::Q4_1,
-          QuantizeType::Q5_1, QuantizeType::IQ4_NL, QuantizeType::Q4_K_M, QuantizeType::Q6_K}) {
+    for (QuantizeType type : {QuantizeType::Q8_0, QuantizeType::Q4_0, QuantizeType::Q5_0,
+                              QuantizeType::Q4_1, QuantizeType::Q5_1, QuantizeType::IQ4_NL,
+                              QuantizeType::Q4_K_M, QuantizeType::Q5_K_M, QuantizeType::Q6_K}) {
       const std::string path = quantize_test::temp_path("model.gguf");
       auto quantized =
           quantize_model(testing::testdata_path("models/qwen2-tiny-f32.gguf"), path, type, 2);
@@ -83,7 +85,7 @@ TEST(ArrangedWeights, LogitsAreTheBitsOfTheFileLayout) {
       const std::vector<float> got = logits_of(path, true, arranged);
       // Every matrix of the file's tensors of a type the level decodes in the layout
       // (qwen2-tiny: 14 in its 2 layers, and token_embd.weight, the output matrix too; Q4_K_M
-      // mixes Q4_K with Q6_K).
+      // and Q5_K_M mix Q4_K / Q5_K with Q6_K).
       auto file = gguf::File::open(path);
       ASSERT_TRUE(file.ok());
       int matrices = 0, expected = 0, of_type = 0;  // of_type: of the type's own default type
@@ -117,7 +119,7 @@ TEST(ArrangedWeights, LogitsAreTheBitsOfTheFileLayout) {
 
 // The stacked experts of a mixture of experts are rearranged too (every expert's rows alike):
 // every matrix of the file at `path` that a layout takes is rearranged (kBlockGroups16, or at
-// kAmx kRowGroups16 where the rows come in groups of 16: Q5_K has only the latter), the experts
+// kAmx kRowGroups16 where the rows come in groups of 16), the experts
 // of `expert_type` among them, and the logits keep their bits.
 void expect_experts_arranged(const std::string& path, gguf::GgmlType expert_type) {
   auto file = gguf::File::open(path);
