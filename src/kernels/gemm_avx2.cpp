@@ -41,6 +41,12 @@ namespace {
 constexpr int kRows = 8;    // weight rows per group: one per 32-bit lane
 constexpr int kTokens = 4;  // tokens per register block
 
+inline int32_t load4(const uint8_t* p) {
+  int32_t v;
+  std::memcpy(&v, p, 4);
+  return v;
+}
+
 // The most weight vectors (a power of 2 dividing `vectors`) whose vpmaddubsw sums, each of 2
 // products of at most max_quant * max_activation in magnitude, add up in int16. Bounds that
 // would saturate vpmaddubsw itself stop the build (the result is a constant).
@@ -179,9 +185,51 @@ struct Q6KType {
   }
 };
 
-// Q4_K, Q5_K or Q6_K rows (`Type`, ggml type kType) in WeightLayout::kBlockGroups16: each row
-// written back in ggml's layout (from_layout) to the thread's GEMM scratch and decoded as Type
-// does: the same decoded rows.
+// Q4_K and Q5_K rows (Block) in WeightLayout::kBlockGroups16 (weight_layout.h), decoded from
+// their groups: sub-block l's 16 nibble bytes are its 4 quant words (a word every 4 lanes bytes),
+// split into elements 0..15 (low nibbles) and 16..31 (high), Q5_K's fifth bits added from its
+// 4-byte field; the scales and mins as Q45KType takes them. The same decoded rows.
+template <bool kFifthBit, typename Block>
+struct Q45KGroups16Type : Q45KType<kFifthBit, Block> {
+  static void decode(const uint8_t* row, int64_t k, const RowOut& o) {
+    const int64_t nb = k / kQK_K;
+    const __m256i low = _mm256_set1_epi8(0x0F);
+    for (int64_t g0 = 0; g0 < nb; g0 += 2) {
+      const int m = static_cast<int>(std::min<int64_t>(2, nb - g0));
+      const int lanes = 8 * m;
+      const uint8_t* group = row + g0 * static_cast<int64_t>(sizeof(Block));
+      const uint8_t* words = group + (kFifthBit ? 48 : 16) * m;
+      for (int l = 0; l < lanes; ++l) {
+        const __m128i bytes =
+            _mm_setr_epi32(load4(words + 4 * l), load4(words + 4 * (lanes + l)),
+                           load4(words + 4 * (2 * lanes + l)), load4(words + 4 * (3 * lanes + l)));
+        __m256i q = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(bytes, 4), bytes), low);
+        if constexpr (kFifthBit)
+          q = _mm256_or_si256(
+              q, _mm256_and_si256(unpack_bits(group + 16 * m + 4 * l), _mm256_set1_epi8(0x10)));
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(o.q + 32 * (8 * g0 + l)), q);
+      }
+      for (int j = 0; j < m; ++j) {
+        const int64_t i = g0 + j;
+        for (int s = 0; s < 8; ++s) {
+          uint8_t sc, mn;
+          scale_min_k4(s, group + 4 * m + 12 * j, sc, mn);
+          o.int_scale[8 * i + s] = sc;
+          o.int_min[8 * i + s] = mn;
+        }
+        uint16_t d, dmin;
+        std::memcpy(&d, group + 2 * j, 2);
+        std::memcpy(&dmin, group + 2 * (m + j), 2);
+        o.d[i] = half_to_float(d);
+        o.dmin[i] = half_to_float(dmin);
+      }
+    }
+  }
+};
+
+// Q6_K rows (`Type`, ggml type kType) in WeightLayout::kBlockGroups16: each row written back in
+// ggml's layout (from_layout) to the thread's GEMM scratch and decoded as Type does: the same
+// decoded rows.
 template <typename Type, gguf::GgmlType kType>
 struct KGroups16Type : Type {
   static constexpr bool kConvertsRow = true;  // RowOut::ggml_row wanted
@@ -309,12 +357,6 @@ constexpr size_t pack_super_block_extra_bytes() {
   if constexpr (!Type::kK) return 0;
   constexpr size_t pair_vectors = 32 * (Type::G / Type::S / 2);
   return 32 + (Type::kOffset ? pair_vectors : 0) + (Type::kMin ? 32 + pair_vectors : 0);
-}
-
-inline int32_t load4(const uint8_t* p) {
-  int32_t v;
-  std::memcpy(&v, p, 4);
-  return v;
 }
 
 // Adds to sums[t] the products of the S / 4 weight vectors at p (and, for signed types, the
@@ -747,9 +789,9 @@ const GemmKernels* gemm_kernels_groups16(uint32_t type_id) {
   if (const GemmKernels* legacy = legacy_kernels<LegacyGroups16Type>(type)) return legacy;
   switch (type) {
     case GgmlType::Q4_K:
-      return &kernels_of<KGroups16Type<Q45KType<false, BlockQ4_K>, GgmlType::Q4_K>>;
+      return &kernels_of<Q45KGroups16Type<false, BlockQ4_K>>;
     case GgmlType::Q5_K:
-      return &kernels_of<KGroups16Type<Q45KType<true, BlockQ5_K>, GgmlType::Q5_K>>;
+      return &kernels_of<Q45KGroups16Type<true, BlockQ5_K>>;
     case GgmlType::Q6_K:
       return &kernels_of<KGroups16Type<Q6KType, GgmlType::Q6_K>>;
     default:

@@ -39,6 +39,33 @@ inline __m256i fifth_bits(__m256i qh, int k, int h) {
   return _mm256_and_si256(set, _mm256_set1_epi8(0x10));
 }
 
+// Per 32-bit lane, the sums of 4 words of nibbles (word(k): 8 lanes of 4 bytes; with kFifth,
+// their fifth bits from qh, fifth_bits) against the activations: word k's low nibbles against
+// act(k), its high ones against act(4 + k). vpmaddubsw's int16 pair sums add up exactly over
+// the 4 words for 4-bit quants (8 x 2 x 15 x 128 < 32768) and over 2 for 5-bit ones (4 x 2 x 31
+// x 128), then vpmaddwd by `widen` (an int16 pair per lane: 1 and 1, or a scale in both).
+template <bool kFifth, typename Word, typename Act>
+inline __m256i nibble_sums(Word word, Act act, __m256i qh, __m256i widen) {
+  const __m256i low = _mm256_set1_epi8(0x0F);
+  __m256i pairs = _mm256_setzero_si256(), acc = _mm256_setzero_si256();
+#pragma GCC unroll 4
+  for (int k = 0; k < 4; ++k) {
+    const __m256i q = word(k);
+    __m256i lo = _mm256_and_si256(q, low), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), low);
+    if constexpr (kFifth) {
+      lo = _mm256_or_si256(lo, fifth_bits(qh, k, 0));
+      hi = _mm256_or_si256(hi, fifth_bits(qh, k, 1));
+    }
+    pairs = _mm256_add_epi16(pairs, _mm256_maddubs_epi16(lo, act(k)));
+    pairs = _mm256_add_epi16(pairs, _mm256_maddubs_epi16(hi, act(4 + k)));
+    if (k == 3 || (kFifth && k == 1)) {
+      acc = _mm256_add_epi32(acc, _mm256_madd_epi16(pairs, widen));
+      pairs = _mm256_setzero_si256();
+    }
+  }
+  return acc;
+}
+
 // The exact integer sums, before the weight offset, of the 8 lanes (blocks) of one half (byte
 // `half`, 0 or 32, of each word) of the group of m blocks at `group` in
 // WeightLayout::kBlockGroups16 against the arranged activations of the group at `act`; kMasked:
@@ -87,26 +114,11 @@ inline __m256i half_sums(const uint8_t* group, const int8_t* act, int m, int hal
     return acc;
   } else {
     constexpr bool kFifth = requires(const Block& b) { b.qh; };
-    const __m256i low = _mm256_set1_epi8(0x0F);
     __m256i qh = _mm256_setzero_si256();
     if constexpr (kFifth) qh = weights(group + offsetof(Block, qh) * m + half);
-    __m256i pairs = _mm256_setzero_si256();
-#pragma GCC unroll 4
-    for (int k = 0; k < 4; ++k) {
-      const __m256i q = weights(words + 4 * m * k);
-      __m256i lo = _mm256_and_si256(q, low), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), low);
-      if constexpr (kFifth) {
-        lo = _mm256_or_si256(lo, fifth_bits(qh, k, 0));
-        hi = _mm256_or_si256(hi, fifth_bits(qh, k, 1));
-      }
-      pairs = _mm256_add_epi16(pairs, _mm256_maddubs_epi16(lo, acts(act + 4 * m * k)));
-      pairs = _mm256_add_epi16(pairs, _mm256_maddubs_epi16(hi, acts(act + 4 * m * (4 + k))));
-      if (k == 3 || (kFifth && k == 1)) {
-        acc = _mm256_add_epi32(acc, _mm256_madd_epi16(pairs, _mm256_set1_epi16(1)));
-        pairs = _mm256_setzero_si256();
-      }
-    }
-    return acc;
+    return nibble_sums<kFifth>([&](int k) { return weights(words + 4 * m * k); },
+                               [&](int k) { return acts(act + 4 * m * k); }, qh,
+                               _mm256_set1_epi16(1));
   }
 }
 
@@ -190,7 +202,6 @@ float dot_q45_K_groups16(int64_t n, const void* w, const void* a) {
   const auto* x = static_cast<const uint8_t*>(w);
   const auto* y = static_cast<const uint8_t*>(a);
   const int64_t nb = n / kQK_K;
-  const __m256i low = _mm256_set1_epi8(0x0F);
   __m128 acc = _mm_setzero_ps();
   // Super-block j of the group of kM at `group`, its activations' group at `act`.
   auto super_block = [&]<int kM>(const uint8_t* group, const uint8_t* act, int j)
@@ -203,22 +214,9 @@ float dot_q45_K_groups16(int64_t n, const void* w, const void* a) {
     const __m256i scales2 = _mm256_or_si256(scales, _mm256_slli_epi32(scales, 16));
     __m256i qh = _mm256_setzero_si256();
     if constexpr (kFifth) qh = load256(group + 16 * kM + 32 * j);
-    __m256i pairs = _mm256_setzero_si256(), s = _mm256_setzero_si256();
-#pragma GCC unroll 4
-    for (int k = 0; k < 4; ++k) {
-      const __m256i q = load256(words + 32 * kM * k);
-      __m256i lo = _mm256_and_si256(q, low), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), low);
-      if constexpr (kFifth) {
-        lo = _mm256_or_si256(lo, fifth_bits(qh, k, 0));
-        hi = _mm256_or_si256(hi, fifth_bits(qh, k, 1));
-      }
-      pairs = _mm256_add_epi16(pairs, _mm256_maddubs_epi16(lo, load256(acts + 32 * kM * k)));
-      pairs = _mm256_add_epi16(pairs, _mm256_maddubs_epi16(hi, load256(acts + 32 * kM * (4 + k))));
-      if (k == 3 || (kFifth && k == 1)) {
-        s = _mm256_add_epi32(s, _mm256_madd_epi16(pairs, scales2));
-        pairs = _mm256_setzero_si256();
-      }
-    }
+    const __m256i s =
+        nibble_sums<kFifth>([&](int k) { return load256(words + 32 * kM * k); },
+                            [&](int k) { return load256(acts + 32 * kM * k); }, qh, scales2);
     const __m256i mins = _mm256_cvtepu8_epi32(_mm_cvtsi64_si128(static_cast<long long>(sm.mins)));
     const __m256i mb = _mm256_madd_epi16(mins, load256(act + (kQK_K + 4) * kM + 32 * j));
     uint16_t d, dmin;
