@@ -242,8 +242,12 @@ void register_all() {
           row_groups
               ? std::vector<kernels::SimdLevel>{kernels::SimdLevel::kAmx}
               : std::vector<kernels::SimdLevel>(std::begin(decode_levels), std::end(decode_levels));
-      // Shapes whose rows the layout takes (Q4_K, Q6_K in kBlockGroups16: whole super-blocks).
-      auto fits = [&](int64_t n_in) { return kernels::layout_supported(type, layout, n_in, 896); };
+      // Shapes whose rows hold whole blocks of the type (the K-quants: whole super-blocks) and
+      // that the layout takes.
+      auto fits = [&](int64_t n_in) {
+        return n_in % gengyun::gguf::ggml_type_info(type).block_size == 0 &&
+               kernels::layout_supported(type, layout, n_in, 896);
+      };
       const std::string name = std::string(gengyun::gguf::ggml_type_info(type).name) +
                                (layout == kernels::WeightLayout::kGgml ? ""
                                 : row_groups                           ? "_row_groups16"
