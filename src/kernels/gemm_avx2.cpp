@@ -198,15 +198,16 @@ struct Q45KGroups16Type : Q45KType<kFifthBit, Block> {
       const int m = static_cast<int>(std::min<int64_t>(2, nb - g0));
       const int lanes = 8 * m;
       const uint8_t* group = row + g0 * static_cast<int64_t>(sizeof(Block));
-      const uint8_t* words = group + (kFifthBit ? 48 : 16) * m;
+      const uint8_t* words = group + offsetof(Block, qs) * m;
       for (int l = 0; l < lanes; ++l) {
         const __m128i bytes =
             _mm_setr_epi32(load4(words + 4 * l), load4(words + 4 * (lanes + l)),
                            load4(words + 4 * (2 * lanes + l)), load4(words + 4 * (3 * lanes + l)));
         __m256i q = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(bytes, 4), bytes), low);
         if constexpr (kFifthBit)
-          q = _mm256_or_si256(
-              q, _mm256_and_si256(unpack_bits(group + 16 * m + 4 * l), _mm256_set1_epi8(0x10)));
+          q = _mm256_or_si256(q,
+                              _mm256_and_si256(unpack_bits(group + offsetof(Block, qh) * m + 4 * l),
+                                               _mm256_set1_epi8(0x10)));
         _mm256_storeu_si256(reinterpret_cast<__m256i*>(o.q + 32 * (8 * g0 + l)), q);
       }
       for (int j = 0; j < m; ++j) {

@@ -203,14 +203,17 @@ struct Q45KGroups16Type : Q45KType<std::is_same_v<Block, BlockQ5_K>, Block> {
       const int lanes = 8 * m;
       const uint8_t* group = row + g0 * static_cast<int64_t>(sizeof(Block));
       const auto mask = static_cast<__mmask16>((1u << lanes) - 1);
-      const uint8_t* words = group + (kFifth ? 48 : 16) * m;
+      const uint8_t* words = group + offsetof(Block, qs) * m;
       // Q5_K: sub-blocks l and l + 1 (64 bytes in element order) plus 16 where their fifth-bit
       // fields, side by side in the group, have the element's bit.
       auto fifth = [&](__m512i v, int l) {
-        if constexpr (!kFifth) return v;
-        uint64_t fields;
-        std::memcpy(&fields, group + 16 * m + 4 * l, 8);
-        return _mm512_mask_add_epi8(v, fields, v, _mm512_set1_epi8(0x10));
+        if constexpr (kFifth) {
+          uint64_t fields;
+          std::memcpy(&fields, group + offsetof(Block, qh) * m + 4 * l, 8);
+          return _mm512_mask_add_epi8(v, fields, v, _mm512_set1_epi8(0x10));
+        } else {
+          return v;
+        }
       };
       __m512i w[4];
       for (int kw = 0; kw < 4; ++kw) w[kw] = _mm512_maskz_loadu_epi32(mask, words + 4 * lanes * kw);

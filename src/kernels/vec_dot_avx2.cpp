@@ -206,14 +206,14 @@ float dot_q45_K_groups16(int64_t n, const void* w, const void* a) {
   // Super-block j of the group of kM at `group`, its activations' group at `act`.
   auto super_block = [&]<int kM>(const uint8_t* group, const uint8_t* act, int j)
       __attribute__((always_inline)) {
-    const uint8_t* words = group + (kFifth ? 48 : 16) * kM + 32 * j;
+    const uint8_t* words = group + offsetof(Block, qs) * kM + 32 * j;
     const uint8_t* acts = act + 32 * j;
     const ScalesMins sm = unpack_scales_mins_k4(group + 4 * kM + 12 * j);
     const __m256i scales =
         _mm256_cvtepu8_epi32(_mm_cvtsi64_si128(static_cast<long long>(sm.scales)));
     const __m256i scales2 = _mm256_or_si256(scales, _mm256_slli_epi32(scales, 16));
     __m256i qh = _mm256_setzero_si256();
-    if constexpr (kFifth) qh = load256(group + 16 * kM + 32 * j);
+    if constexpr (kFifth) qh = load256(group + offsetof(Block, qh) * kM + 32 * j);
     const __m256i s =
         nibble_sums<kFifth>([&](int k) { return load256(words + 32 * kM * k); },
                             [&](int k) { return load256(acts + 32 * kM * k); }, qh, scales2);

@@ -179,13 +179,13 @@ void dot_q45_K_groups16(int64_t n, const uint8_t* const* x, const void* a, float
 #pragma GCC unroll 2
     for (int r = 0; r < R; ++r) {
       const uint8_t* g = x[r] + at;
-      const uint8_t* words = g + (kFifth ? 48 : 16) * m;
+      const uint8_t* words = g + offsetof(Block, qs) * m;
       // Two accumulators (low and high nibbles) halve the chain of dependent vpdpbusd. Q4_K's
       // high nibbles go in as they lie (q & 0xF0, 16 times the quant: one instruction, not a
       // shift and a mask), and their exact sums are divided by 16 after.
       __m512i lo_sums = _mm512_setzero_si512(), hi_sums = _mm512_setzero_si512();
       __m512i qh;
-      if constexpr (kFifth) qh = load(g + 16 * m);
+      if constexpr (kFifth) qh = load(g + offsetof(Block, qh) * m);
 #pragma GCC unroll 4
       for (int k = 0; k < 4; ++k) {
         const __m512i q = load(words + 4 * lanes * k);
@@ -271,19 +271,21 @@ void dot_q45_K_groups16(int64_t n, const uint8_t* const* x, const void* a, float
   if constexpr (R == 2) out[1] = _mm_cvtss_f32(_mm_movehdup_ps(acc));
 }
 
-// n_rows rows of Q4_K or Q5_K (Block) in WeightLayout::kBlockGroups16, two at a time.
-template <typename Block>
-void q45_K_groups16_rows(int64_t n, const void* w, size_t w_row_bytes, int64_t n_rows,
-                         const void* a, float* y) {
+// n_rows rows w_row_bytes apart against the activation row a: two at a time with
+// dot.operator()<2>, a last odd one with dot.operator()<1> (dot(n, rows, a, out) as
+// dot_q45_K_groups16 and dot_q6_K_groups16 take them).
+template <typename Dot>
+void rows_in_pairs(int64_t n, const void* w, size_t w_row_bytes, int64_t n_rows, const void* a,
+                   float* y, Dot dot) {
   auto row = [&](int64_t r) { return static_cast<const uint8_t*>(w) + r * w_row_bytes; };
   int64_t r = 0;
   for (; r + 2 <= n_rows; r += 2) {
     const uint8_t* x[2] = {row(r), row(r + 1)};
-    dot_q45_K_groups16<Block, 2>(n, x, a, y + r);
+    dot.template operator()<2>(n, x, a, y + r);
   }
   if (r < n_rows) {
     const uint8_t* x[1] = {row(r)};
-    dot_q45_K_groups16<Block, 1>(n, x, a, y + r);
+    dot.template operator()<1>(n, x, a, y + r);
   }
 }
 
@@ -738,25 +740,25 @@ void vec_dot_iq4_nl_groups16(int64_t n, const void* w, size_t w_row_bytes, int64
 }
 void vec_dot_q4_K_groups16(int64_t n, const void* w, size_t w_row_bytes, int64_t n_rows,
                            const void* a, float* y) {
-  q45_K_groups16_rows<BlockQ4_K>(n, w, w_row_bytes, n_rows, a, y);
+  rows_in_pairs(n, w, w_row_bytes, n_rows, a, y,
+                []<int R>(int64_t k, const uint8_t* const* x, const void* act, float* out) {
+                  dot_q45_K_groups16<BlockQ4_K, R>(k, x, act, out);
+                });
 }
 void vec_dot_q5_K_groups16(int64_t n, const void* w, size_t w_row_bytes, int64_t n_rows,
                            const void* a, float* y) {
-  q45_K_groups16_rows<BlockQ5_K>(n, w, w_row_bytes, n_rows, a, y);
+  rows_in_pairs(n, w, w_row_bytes, n_rows, a, y,
+                []<int R>(int64_t k, const uint8_t* const* x, const void* act, float* out) {
+                  dot_q45_K_groups16<BlockQ5_K, R>(k, x, act, out);
+                });
 }
 
 void vec_dot_q6_K_groups16(int64_t n, const void* w, size_t w_row_bytes, int64_t n_rows,
                            const void* a, float* y) {
-  auto row = [&](int64_t r) { return static_cast<const uint8_t*>(w) + r * w_row_bytes; };
-  int64_t r = 0;
-  for (; r + 2 <= n_rows; r += 2) {
-    const uint8_t* x[2] = {row(r), row(r + 1)};
-    dot_q6_K_groups16<2>(n, x, a, y + r);
-  }
-  if (r < n_rows) {
-    const uint8_t* x[1] = {row(r)};
-    dot_q6_K_groups16<1>(n, x, a, y + r);
-  }
+  rows_in_pairs(n, w, w_row_bytes, n_rows, a, y,
+                []<int R>(int64_t k, const uint8_t* const* x, const void* act, float* out) {
+                  dot_q6_K_groups16<R>(k, x, act, out);
+                });
 }
 
 }  // namespace gengyun::kernels::avx512

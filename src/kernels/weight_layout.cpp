@@ -98,7 +98,9 @@ void convert_row(const BlockShape& b, const uint8_t* src, uint8_t* dst, int64_t 
 // element i, as a Q5_0 block's qh), then the quants of its 8 m sub-blocks of 32 as
 // kBlockGroups16 holds Q4_0's: sub-block l (super-block l / 8, sub-block l % 8) as a Q4_0
 // block's 16 bytes (byte i: element i in the low nibble, element 16 + i in the high one), word k
-// of each sub-block side by side.
+// of each sub-block side by side. As with the 32-element types, a region starts at the block's
+// offset of its field times m: the fifth-bit fields at offsetof(qh) m, the quants at
+// offsetof(qs) m.
 constexpr int64_t kQ4KGroup = 2;
 
 // Element e (0..31) of sub-block s (0..7) of a ggml Q4_K or Q5_K block sits in the nibble half
@@ -112,8 +114,7 @@ void convert_q45_K_row(const uint8_t* src, uint8_t* dst, int64_t nb, bool to_gro
     const size_t base = static_cast<size_t>(g0) * kBytes;
     uint8_t* group = to_groups ? dst + base : nullptr;
     const uint8_t* from_group = to_groups ? nullptr : src + base;
-    const size_t fifth_at = 16 * static_cast<size_t>(m);
-    const size_t words_at = (kFifth ? 48 : 16) * static_cast<size_t>(m);
+    const size_t words_at = offsetof(Block, qs) * static_cast<size_t>(m);
     for (int64_t j = 0; j < m; ++j) {
       const size_t block = base + static_cast<size_t>(j) * kBytes;
       const uint8_t* b = to_groups ? src + block : nullptr;
@@ -132,7 +133,8 @@ void convert_q45_K_row(const uint8_t* src, uint8_t* dst, int64_t nb, bool to_gro
       uint8_t* out_qs = to_groups ? nullptr : out + offsetof(Block, qs);
       if constexpr (kFifth) {
         for (int s = 0; s < 8; ++s) {
-          const size_t field_at = fifth_at + 4 * static_cast<size_t>(8 * j + s);
+          const size_t field_at =
+              offsetof(BlockQ5_K, qh) * static_cast<size_t>(m) + 4 * static_cast<size_t>(8 * j + s);
           for (int e = 0; e < 32; ++e) {
             if (to_groups) {
               uint8_t& byte = group[field_at + e / 8];
@@ -295,6 +297,26 @@ bool simd_conversions() {
 // them); the last, partial group is converted by convert_row.
 int64_t full_groups(int64_t nb) { return simd_conversions() ? nb / kGroup * kGroup : 0; }
 
+// One row of nb Q4_K or Q5_K super-blocks between ggml's layout and kBlockGroups16 (src and dst
+// distinct); to_groups: the direction. Full pairs with AVX-512 where the CPU has it, an odd last
+// block in scalar.
+template <typename Block>
+void convert_q45_K_row_pairs(const uint8_t* src, uint8_t* dst, int64_t nb, bool to_groups) {
+  const int64_t full = simd_conversions() ? nb / kQ4KGroup * kQ4KGroup : 0;
+#if defined(__x86_64__)
+  constexpr bool kQ5 = std::is_same_v<Block, BlockQ5_K>;
+  void (*const pair)(const uint8_t*, uint8_t*) =
+      to_groups ? (kQ5 ? avx512::q5_K_pair_to_group : avx512::q4_K_pair_to_group)
+                : (kQ5 ? avx512::q5_K_group_to_pair : avx512::q4_K_group_to_pair);
+  for (int64_t g0 = 0; g0 < full; g0 += kQ4KGroup) {
+    const size_t at = static_cast<size_t>(g0) * sizeof(Block);
+    pair(src + at, dst + at);
+  }
+#endif
+  const size_t done = static_cast<size_t>(full) * sizeof(Block);
+  convert_q45_K_row<Block>(src + done, dst + done, nb - full, to_groups);
+}
+
 }  // namespace
 
 bool layout_supported(gguf::GgmlType type, WeightLayout layout, int64_t n_in, int64_t n_rows) {
@@ -338,25 +360,13 @@ void to_layout(gguf::GgmlType type, WeightLayout layout, void* rows, int64_t n_i
     return;
   }
   if (type == gguf::GgmlType::Q4_K || type == gguf::GgmlType::Q5_K) {
-    const bool q5 = type == gguf::GgmlType::Q5_K;
-    const size_t block_bytes = q5 ? sizeof(BlockQ5_K) : sizeof(BlockQ4_K);
-    const int64_t nb = n_in / kQK_K;
-    // Full pairs with AVX-512 where the CPU has it, the rest (an odd last block) as it comes.
-    const int64_t full = simd_conversions() ? nb / kQ4KGroup * kQ4KGroup : 0;
-    const size_t pair_bytes = kQ4KGroup * block_bytes;
+    const auto convert = type == gguf::GgmlType::Q5_K ? convert_q45_K_row_pairs<BlockQ5_K>
+                                                      : convert_q45_K_row_pairs<BlockQ4_K>;
     std::vector<uint8_t> copy(row_bytes);
     for (int64_t r = 0; r < n_rows; ++r) {
       uint8_t* p = static_cast<uint8_t*>(rows) + static_cast<size_t>(r) * row_bytes;
       std::memcpy(copy.data(), p, row_bytes);
-#if defined(__x86_64__)
-      for (int64_t g0 = 0; g0 < full; g0 += kQ4KGroup) {
-        const size_t at = static_cast<size_t>(g0 / kQ4KGroup) * pair_bytes;
-        (q5 ? avx512::q5_K_pair_to_group : avx512::q4_K_pair_to_group)(copy.data() + at, p + at);
-      }
-#endif
-      const size_t done = static_cast<size_t>(full) * block_bytes;
-      (q5 ? convert_q45_K_row<BlockQ5_K> : convert_q45_K_row<BlockQ4_K>)(copy.data() + done,
-                                                                         p + done, nb - full, true);
+      convert(copy.data(), p, n_in / kQK_K, true);
     }
     return;
   }
@@ -411,25 +421,11 @@ void from_layout(gguf::GgmlType type, WeightLayout layout, const void* src, void
     return;
   }
   if (type == gguf::GgmlType::Q4_K || type == gguf::GgmlType::Q5_K) {
-    const bool q5 = type == gguf::GgmlType::Q5_K;
-    const size_t block_bytes = q5 ? sizeof(BlockQ5_K) : sizeof(BlockQ4_K);
-    const int64_t nb = n_in / kQK_K;
-    // Full pairs with AVX-512 where the CPU has it, an odd last block in scalar (as to_layout).
-    const int64_t full = simd_conversions() ? nb / kQ4KGroup * kQ4KGroup : 0;
-    const size_t pair_bytes = kQ4KGroup * block_bytes;
-    for (int64_t r = 0; r < n_rows; ++r) {
-      const uint8_t* from = static_cast<const uint8_t*>(src) + static_cast<size_t>(r) * row_bytes;
-      uint8_t* to = static_cast<uint8_t*>(dst) + static_cast<size_t>(r) * row_bytes;
-#if defined(__x86_64__)
-      for (int64_t g0 = 0; g0 < full; g0 += kQ4KGroup) {
-        const size_t at = static_cast<size_t>(g0 / kQ4KGroup) * pair_bytes;
-        (q5 ? avx512::q5_K_group_to_pair : avx512::q4_K_group_to_pair)(from + at, to + at);
-      }
-#endif
-      const size_t done = static_cast<size_t>(full) * block_bytes;
-      (q5 ? convert_q45_K_row<BlockQ5_K> : convert_q45_K_row<BlockQ4_K>)(from + done, to + done,
-                                                                         nb - full, false);
-    }
+    const auto convert = type == gguf::GgmlType::Q5_K ? convert_q45_K_row_pairs<BlockQ5_K>
+                                                      : convert_q45_K_row_pairs<BlockQ4_K>;
+    for (int64_t r = 0; r < n_rows; ++r)
+      convert(static_cast<const uint8_t*>(src) + static_cast<size_t>(r) * row_bytes,
+              static_cast<uint8_t*>(dst) + static_cast<size_t>(r) * row_bytes, n_in / kQK_K, false);
     return;
   }
   if (type == gguf::GgmlType::Q6_K) {

@@ -112,11 +112,9 @@ void blocks_to_group16(gguf::GgmlType type, const uint8_t* src, uint8_t* group) 
 
 namespace {
 
-// Q4_K's and Q5_K's group (weight_layout.h): the 2 d, the 2 dmin, the 2 packed scales, then
-// (Q5_K) the 16 sub-blocks' fifth-bit fields, then the 16 sub-blocks' quant words.
-template <typename Block>
-constexpr size_t kQuantWordsAt = std::is_same_v<Block, BlockQ5_K> ? 96 : 32;
-
+// A pair of Q4_K or Q5_K blocks (Block) as one group (weight_layout.h): each region of the group
+// at twice its field's offset in the block (Q5_K's fifth-bit fields at 2 offsetof(qh), the
+// quant words at 2 offsetof(qs)).
 template <typename Block>
 void q45_K_pair_to_group(const uint8_t* src, uint8_t* group) {
   const auto* b = reinterpret_cast<const Block*>(src);
@@ -130,7 +128,7 @@ void q45_K_pair_to_group(const uint8_t* src, uint8_t* group) {
       for (int s = 0; s < 8; ++s) {
         const uint32_t field =
             _mm256_test_epi8_mask(qh, _mm256_set1_epi8(static_cast<char>(1 << s)));
-        std::memcpy(group + 32 + 4 * (8 * j + s), &field, 4);
+        std::memcpy(group + 2 * offsetof(Block, qh) + 4 * (8 * j + s), &field, 4);
       }
     }
   }
@@ -148,7 +146,7 @@ void q45_K_pair_to_group(const uint8_t* src, uint8_t* group) {
       _mm_store_si128(reinterpret_cast<__m128i*>(blocks[8 * j + 2 * c + 1]),
                       _mm_or_si128(_mm_and_si128(_mm_srli_epi16(x0, 4), low), _mm_and_si128(x1, high)));
     }
-  blocks_to_words(&blocks[0][0], 16, 0, 1, _mm512_setzero_si512(), group + kQuantWordsAt<Block>);
+  blocks_to_words(&blocks[0][0], 16, 0, 1, _mm512_setzero_si512(), group + 2 * offsetof(Block, qs));
 }
 
 }  // namespace
@@ -293,7 +291,7 @@ void q45_K_group_to_pair(const uint8_t* group, uint8_t* dst) {
       __m256i qh = _mm256_setzero_si256();
       for (int s = 0; s < 8; ++s) {
         uint32_t field;
-        std::memcpy(&field, group + 32 + 4 * (8 * j + s), 4);
+        std::memcpy(&field, group + 2 * offsetof(Block, qh) + 4 * (8 * j + s), 4);
         qh = _mm256_or_si256(
             qh, _mm256_maskz_mov_epi8(field, _mm256_set1_epi8(static_cast<char>(1 << s))));
       }
@@ -301,7 +299,8 @@ void q45_K_group_to_pair(const uint8_t* group, uint8_t* dst) {
     }
   }
   __m512i words[4], sub_blocks[4];
-  for (int k = 0; k < 4; ++k) words[k] = _mm512_loadu_si512(group + kQuantWordsAt<Block> + 64 * k);
+  for (int k = 0; k < 4; ++k)
+    words[k] = _mm512_loadu_si512(group + 2 * offsetof(Block, qs) + 64 * k);
   // sub_blocks[c], 16 bytes i: sub-block 4 c + i as a Q4_0 block's quants x.
   lanes_to_rows(words, sub_blocks);
   const __m512i nibble = _mm512_set1_epi8(0x0F);

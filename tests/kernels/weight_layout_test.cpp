@@ -243,6 +243,19 @@ TEST(WeightLayout, ActivationRowArrangedLikeTheWeights) {
   EXPECT_EQ(std::memcmp(out.sum, in.sum, 19 * sizeof(int32_t)), 0);
 }
 
+// The fields of the m (1 or 2) Q4_K or Q5_K blocks of a kBlockGroups16 group: the m d, the m
+// dmin, then the m packed scales (weight_layout.h), as the blocks have them.
+template <typename Block>
+void expect_k_group_fields(const uint8_t* group, const Block* blocks, int m,
+                           const std::string& where) {
+  for (int j = 0; j < m; ++j) {
+    EXPECT_EQ(std::memcmp(group + 2 * j, &blocks[j].d, 2), 0) << where << " block " << j;
+    EXPECT_EQ(std::memcmp(group + 2 * (m + j), &blocks[j].dmin, 2), 0) << where << " block " << j;
+    EXPECT_EQ(std::memcmp(group + 4 * m + 12 * j, blocks[j].scales, 12), 0)
+        << where << " block " << j;
+  }
+}
+
 // Quant e (0..31) of sub-block s (0..7) of a ggml Q4_K block: nibble s % 2 of qs[32 (s/2) + e].
 int q4_K_quant(const BlockQ4_K& b, int s, int e) {
   return (b.qs[32 * (s / 2) + e] >> (4 * (s % 2))) & 0x0F;
@@ -259,12 +272,7 @@ TEST(WeightLayout, BlockGroups16PutsQ4_KFieldsThenSubBlocksAsQ4_0Words) {
     for (int g0 = 0; g0 < nb; g0 += 2) {
       const int m = std::min(2, nb - g0);
       const uint8_t* group = row.data() + g0 * sizeof(BlockQ4_K);
-      for (int j = 0; j < m; ++j) {
-        const BlockQ4_K& b = blocks[g0 + j];
-        EXPECT_EQ(std::memcmp(group + 2 * j, &b.d, 2), 0);
-        EXPECT_EQ(std::memcmp(group + 2 * (m + j), &b.dmin, 2), 0);
-        EXPECT_EQ(std::memcmp(group + 4 * m + 12 * j, b.scales, 12), 0);
-      }
+      expect_k_group_fields(group, blocks + g0, m, "nb=" + std::to_string(nb));
       // Byte b of word k of sub-block l: elements 4 k + b (low nibble) and 16 + 4 k + b (high).
       for (int l = 0; l < 8 * m; ++l)
         for (int k = 0; k < 4; ++k)
@@ -303,12 +311,7 @@ TEST(WeightLayout, BlockGroups16PutsQ5_KFieldsFifthBitsThenSubBlocksAsQ4_0Words)
     for (int g0 = 0; g0 < nb; g0 += 2) {
       const int m = std::min(2, nb - g0);
       const uint8_t* group = row.data() + g0 * sizeof(BlockQ5_K);
-      for (int j = 0; j < m; ++j) {
-        const BlockQ5_K& b = blocks[g0 + j];
-        EXPECT_EQ(std::memcmp(group + 2 * j, &b.d, 2), 0);
-        EXPECT_EQ(std::memcmp(group + 2 * (m + j), &b.dmin, 2), 0);
-        EXPECT_EQ(std::memcmp(group + 4 * m + 12 * j, b.scales, 12), 0);
-      }
+      expect_k_group_fields(group, blocks + g0, m, "nb=" + std::to_string(nb));
       for (int l = 0; l < 8 * m; ++l) {
         const BlockQ5_K& b = blocks[g0 + l / 8];
         uint32_t field;
@@ -398,12 +401,7 @@ TEST(WeightLayout, FromBlockGroups16GivesEveryK_QuantQuantItsGgmlPlace) {
           for (int g0 = 0; g0 < nb; g0 += 2) {
             const int m = std::min(2, nb - g0);
             const uint8_t* group = row + g0 * sizeof(BlockQ4_K);
-            for (int j = 0; j < m; ++j) {
-              const BlockQ4_K& b = blocks[g0 + j];
-              EXPECT_EQ(std::memcmp(&b.d, group + 2 * j, 2), 0) << where;
-              EXPECT_EQ(std::memcmp(&b.dmin, group + 2 * (m + j), 2), 0) << where;
-              EXPECT_EQ(std::memcmp(b.scales, group + 4 * m + 12 * j, 12), 0) << where;
-            }
+            expect_k_group_fields(group, blocks + g0, m, where);
             for (int l = 0; l < 8 * m; ++l)
               for (int e = 0; e < 16; ++e) {
                 const uint8_t byte = group[16 * m + 4 * (8 * m * (e / 4) + l) + e % 4];
@@ -417,12 +415,7 @@ TEST(WeightLayout, FromBlockGroups16GivesEveryK_QuantQuantItsGgmlPlace) {
           for (int g0 = 0; g0 < nb; g0 += 2) {
             const int m = std::min(2, nb - g0);
             const uint8_t* group = row + g0 * sizeof(BlockQ5_K);
-            for (int j = 0; j < m; ++j) {
-              const BlockQ5_K& b = blocks[g0 + j];
-              EXPECT_EQ(std::memcmp(&b.d, group + 2 * j, 2), 0) << where;
-              EXPECT_EQ(std::memcmp(&b.dmin, group + 2 * (m + j), 2), 0) << where;
-              EXPECT_EQ(std::memcmp(b.scales, group + 4 * m + 12 * j, 12), 0) << where;
-            }
+            expect_k_group_fields(group, blocks + g0, m, where);
             for (int l = 0; l < 8 * m; ++l)
               for (int e = 0; e < 16; ++e) {
                 const uint8_t byte = group[48 * m + 4 * (8 * m * (e / 4) + l) + e % 4];
