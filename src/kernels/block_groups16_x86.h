@@ -1,7 +1,7 @@
 // AVX-512 reading of full groups of WeightLayout::kBlockGroups16 (weight_layout.h): the word
-// vectors of a group transposed back to each block's quant bytes, and Q6_K's quants by lane.
-// Shared by the conversions (weight_layout_avx512.cpp), the batched kernels' decoders
-// (gemm_x86.h) and the Q6_K decode product (vec_dot_avx512.cpp).
+// vectors of a group transposed back to each block's quant bytes, and Q6_K's and Q3_K's quants
+// by lane. Shared by the conversions (weight_layout_avx512.cpp), the batched kernels' decoders
+// (gemm_x86.h) and the Q6_K / Q3_K decode product (vec_dot_avx512.cpp).
 // Include only from files compiled with AVX-512 (F, BW); internal to kernels/.
 #pragma once
 
@@ -76,6 +76,27 @@ inline void q6_K_quants(const uint8_t* group, __m512i u[4]) {
   u[1] = select_bits(_mm512_srli_epi16(w0, 4), _mm512_slli_epi16(high13, 2), nibble);
   u[2] = select_bits(w1, high02, nibble);
   u[3] = select_bits(_mm512_srli_epi16(w1, 4), _mm512_srli_epi16(high13, 2), nibble);
+}
+
+/// The 3-bit quants (0..7) of a Q3_K group (one super-block) of WeightLayout::kBlockGroups16 at
+/// `group`: u[k], lane l holds those of elements 4 k .. 4 k + 3 of sub-block l. Each is its 2
+/// low bits (bits 2 k .. 2 k + 1 of the first 64 bytes) under its third bit, brought to bit 2
+/// from the 32 bytes of third bits (bit 2 k for lanes 0..7, 2 k + 1 for lanes 8..15: read into
+/// both halves, the second shifted right by one).
+inline void q3_K_quants(const uint8_t* group, __m512i u[4]) {
+  const __m512i low = _mm512_loadu_si512(group);
+  const __m512i third = _mm512_srlv_epi64(
+      _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(group + 64))),
+      _mm512_setr_epi64(0, 0, 0, 0, 1, 1, 1, 1));
+  const __m512i two_bits = _mm512_set1_epi8(0x03), bit2 = _mm512_set1_epi8(0x04);
+  // (low bits & 0x03) | third bit at bit 2: a | (b & c).
+  auto quant = [&](__m512i low_bits, __m512i third_bits) {
+    return _mm512_ternarylogic_epi32(_mm512_and_si512(low_bits, two_bits), third_bits, bit2, 0xF8);
+  };
+  u[0] = quant(low, _mm512_slli_epi16(third, 2));
+  u[1] = quant(_mm512_srli_epi16(low, 2), third);
+  u[2] = quant(_mm512_srli_epi16(low, 4), _mm512_srli_epi16(third, 2));
+  u[3] = quant(_mm512_srli_epi16(low, 6), _mm512_srli_epi16(third, 4));
 }
 
 }  // namespace groups16

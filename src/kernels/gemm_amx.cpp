@@ -129,7 +129,7 @@ inline __m256i signed_quants(const typename Type::Block& b) {
   return _mm256_sub_epi8(q, _mm256_set1_epi8(static_cast<char>(W::kOffset)));
 }
 
-// The K-quants whose rows are in WeightLayout::kBlockGroups16 (Q4_K, Q6_K) are packed in the
+// The K-quants whose rows are in WeightLayout::kBlockGroups16 (Q3_K, Q4_K, Q6_K) are packed in the
 // layout's order of quants, not in element order (pack_k_direct); their activation tiles put
 // the activation quants in the same order (build_activation_tile). The integer sum over a
 // super-block does not depend on the order of its terms.
@@ -146,7 +146,7 @@ constexpr bool kPackDirectK =
 // (element 16 i ..) of the super-block:
 //  - Q4_K: tile c takes word c (elements 4 c .. 4 c + 3 of each half of 16) of the 8 sub-blocks
 //    of 32: run i = 2 l + h (sub-block l, half h) is tile row 8 h + l;
-//  - Q6_K: tile c takes elements 4 c .. 4 c + 3 of the 16 sub-blocks of 16: run i is row i.
+//  - Q6_K, Q3_K: tile c takes elements 4 c .. 4 c + 3 of the 16 sub-blocks of 16: run i is row i.
 template <typename Type>
 constexpr int k_tile_row(int i) {
   return Type::S == 32 ? 8 * (i % 2) + i / 2 : i;
@@ -190,13 +190,13 @@ inline void store_min_pairs(uint64_t mins, int64_t b, int r, int32_t* min_pairs)
   for (int i = 0; i < 4; ++i) min_pairs[kRows * (4 * b + i) + r] = pairs[i];
 }
 
-// pack_group of Q4_K and Q6_K rows in kBlockGroups16 and of Q4_K, Q5_K and Q6_K rows in ggml's
-// layout:
+// pack_group of Q3_K, Q4_K and Q6_K rows in kBlockGroups16 and of Q4_K, Q5_K and Q6_K rows in
+// ggml's layout:
 // per super-block and row, each 64-byte vector of quants the rows give is one A tile row (Q4_K in
 // kBlockGroups16: a word of the 8 sub-blocks' nibbles, split into the low nibbles then the high
-// ones, a sub-block per dword lane; Q6_K: groups16::q6_K_quants, the same; ggml's Q4_K / Q5_K:
-// 32 nibble bytes, sub-blocks 2 c and 2 c + 1 in element order; ggml's Q6_K: two of
-// unpack_q6_K_half's vectors, 4 sub-blocks in element order), its scales alongside; no
+// ones, a sub-block per dword lane; Q6_K / Q3_K: groups16::q6_K_quants / q3_K_quants, the same;
+// ggml's Q4_K / Q5_K: 32 nibble bytes, sub-blocks 2 c and 2 c + 1 in element order; ggml's Q6_K:
+// two of unpack_q6_K_half's vectors, 4 sub-blocks in element order), its scales alongside; no
 // transposes, and no row buffer. The rows are the inner loop, so that each super-block's tiles
 // are written whole, one after another.
 template <typename Type>
@@ -313,13 +313,22 @@ void pack_k_direct(const GemmProblem& p, int64_t row0, int rows_in_group, uint8_
         }
         std::memcpy(&half_d, group + 2 * j, 2);
         std::memcpy(&half_dmin, group + 2 * (m + j), 2);
-      } else {  // Q6_K in kBlockGroups16: one super-block per group, scales and d as in ggml
-        const uint8_t* group = row + static_cast<size_t>(b) * sizeof(BlockQ6_K);
-        const auto& block = *reinterpret_cast<const BlockQ6_K*>(group);
+      } else {  // Q6_K or Q3_K in kBlockGroups16: one super-block per group, scales and d as
+                // in ggml (Q3_K's 6-bit scales less 32 as int8)
+        constexpr bool kQ3 = std::is_same_v<Type, Q3KGroups16Type>;
+        using Block = std::conditional_t<kQ3, BlockQ3_K, BlockQ6_K>;
+        const uint8_t* group = row + static_cast<size_t>(b) * sizeof(Block);
+        const auto& block = *reinterpret_cast<const Block*>(group);
         __m512i u[4];
-        ::gengyun::kernels::avx512::groups16::q6_K_quants(group, u);
-        const __m512i s_even = scale_pairs(
-            _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(block.scales))));
+        __m128i scales;
+        if constexpr (kQ3) {
+          ::gengyun::kernels::avx512::groups16::q3_K_quants(group, u);
+          scales = unpack_q3_k_scales_minus_32(block.scales);
+        } else {
+          ::gengyun::kernels::avx512::groups16::q6_K_quants(group, u);
+          scales = _mm_loadu_si128(reinterpret_cast<const __m128i*>(block.scales));
+        }
+        const __m512i s_even = scale_pairs(_mm512_cvtepu8_epi32(scales));
         const __m512i s_odd = _mm512_slli_epi16(s_even, 8);
         const __m512i scaled_offset = _mm512_maddubs_epi16(offset, s_even);
         for (int c = 0; c < 4; ++c)
@@ -1564,6 +1573,8 @@ const GemmKernels* gemm_kernels_groups16(uint32_t type_id) {
       return &kernels_of<LegacyGroups16Type<IQ4_NLWeights>, GgmlType::IQ4_NL>;
     case GgmlType::Q4_K:
       return &kernels_of<Q45KGroups16Type<BlockQ4_K>, GgmlType::Q4_K>;
+    case GgmlType::Q3_K:
+      return &kernels_of<Q3KGroups16Type, GgmlType::Q3_K>;
     case GgmlType::Q6_K:
       return &kernels_of<Q6KGroups16Type, GgmlType::Q6_K>;
     default:

@@ -228,9 +228,9 @@ struct Q45KGroups16Type : Q45KType<kFifthBit, Block> {
   }
 };
 
-// Q6_K rows (`Type`, ggml type kType) in WeightLayout::kBlockGroups16: each row written back in
-// ggml's layout (from_layout) to the thread's GEMM scratch and decoded as Type does: the same
-// decoded rows.
+// Q3_K or Q6_K rows (`Type`, ggml type kType) in WeightLayout::kBlockGroups16: each row written
+// back in ggml's layout (from_layout) to the thread's GEMM scratch and decoded as Type does: the
+// same decoded rows.
 template <typename Type, gguf::GgmlType kType>
 struct KGroups16Type : Type {
   static constexpr bool kConvertsRow = true;  // RowOut::ggml_row wanted
@@ -793,6 +793,8 @@ const GemmKernels* gemm_kernels_groups16(uint32_t type_id) {
       return &kernels_of<Q45KGroups16Type<false, BlockQ4_K>>;
     case GgmlType::Q5_K:
       return &kernels_of<Q45KGroups16Type<true, BlockQ5_K>>;
+    case GgmlType::Q3_K:
+      return &kernels_of<KGroups16Type<Q3KType, GgmlType::Q3_K>>;
     case GgmlType::Q6_K:
       return &kernels_of<KGroups16Type<Q6KType, GgmlType::Q6_K>>;
     default:

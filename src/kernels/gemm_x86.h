@@ -268,30 +268,34 @@ struct Q6KType {
   }
 };
 
+// The quant vectors of a Q6_K or Q3_K group of WeightLayout::kBlockGroups16 (u[k], lane l:
+// elements 4 k .. 4 k + 3 of sub-block l) put back in element order at q (256 bytes), 4
+// sub-blocks per 64-byte store (two vpermt2d and a blend each).
+inline void k16_quants_in_element_order(const __m512i u[4], uint8_t* q) {
+  // Output dword 4 i + j of vector c: lane 4 c + i of u[j] (j < 2: the first pair's index, j
+  // = 2, 3 the same from the second pair, blended in).
+  for (int c = 0; c < 4; ++c) {
+    const __m512i index =
+        _mm512_add_epi32(_mm512_setr_epi32(0, 16, 0, 16, 1, 17, 1, 17, 2, 18, 2, 18, 3, 19, 3, 19),
+                         _mm512_set1_epi32(4 * c));
+    _mm512_storeu_si512(
+        q + 64 * c, _mm512_mask_blend_epi32(0xCCCC, _mm512_permutex2var_epi32(u[0], index, u[1]),
+                                            _mm512_permutex2var_epi32(u[2], index, u[3])));
+  }
+}
+
 // Q6_K rows in WeightLayout::kBlockGroups16: the same decoded rows and fields as Q6KType. Per
-// super-block, the 4 vectors of 6-bit quants (groups16::q6_K_quants: vector k, lane l = elements
-// 4 k .. 4 k + 3 of sub-block l) are put back in element order, 4 sub-blocks per vector (two
-// vpermt2d and a blend each); the scales and d are where ggml has them.
+// super-block, the 4 vectors of 6-bit quants (groups16::q6_K_quants) are put back in element
+// order (k16_quants_in_element_order); the scales and d are where ggml has them.
 struct Q6KGroups16Type : Q6KType {
   static constexpr WeightLayout kLayout = WeightLayout::kBlockGroups16;
   static void decode(const uint8_t* row, int64_t k, uint8_t* q, const Fields& f) {
-    // Output dword 4 i + j of vector c: lane 4 c + i of u[j] (j < 2: the first pair's index, j
-    // = 2, 3 the same from the second pair, blended in).
-    __m512i index[4];
-    for (int c = 0; c < 4; ++c)
-      index[c] = _mm512_add_epi32(
-          _mm512_setr_epi32(0, 16, 0, 16, 1, 17, 1, 17, 2, 18, 2, 18, 3, 19, 3, 19),
-          _mm512_set1_epi32(4 * c));
     for (int64_t i = 0; i < k / kQK_K; ++i) {
       const uint8_t* group = row + i * static_cast<int64_t>(sizeof(BlockQ6_K));
       const auto& b = *reinterpret_cast<const BlockQ6_K*>(group);
       __m512i u[4];
       ::gengyun::kernels::avx512::groups16::q6_K_quants(group, u);
-      for (int c = 0; c < 4; ++c)
-        _mm512_storeu_si512(
-            q + kQK_K * i + 64 * c,
-            _mm512_mask_blend_epi32(0xCCCC, _mm512_permutex2var_epi32(u[0], index[c], u[1]),
-                                    _mm512_permutex2var_epi32(u[2], index[c], u[3])));
+      k16_quants_in_element_order(u, q + kQK_K * i);
       for (int g = 0; g < 16; ++g)
         f.scale[16 * (16 * i + g)] = scale_lane<Q6KGroups16Type>(b.scales[g]);
       f.d[16 * i] = half_to_float(b.d);
@@ -311,6 +315,27 @@ struct Q3KType {
       int8_t sc[16];
       unpack_q3_k_scales(b.scales, sc);
       for (int g = 0; g < 16; ++g) f.scale[16 * (16 * i + g)] = scale_lane<Q3KType>(sc[g] - 32);
+      f.d[16 * i] = half_to_float(b.d);
+    }
+  }
+};
+
+// Q3_K rows in WeightLayout::kBlockGroups16: the same decoded rows and fields as Q3KType, the
+// 3-bit quants from groups16::q3_K_quants put back in element order; the scales and d are where
+// ggml has them.
+struct Q3KGroups16Type : Q3KType {
+  static constexpr WeightLayout kLayout = WeightLayout::kBlockGroups16;
+  static void decode(const uint8_t* row, int64_t k, uint8_t* q, const Fields& f) {
+    for (int64_t i = 0; i < k / kQK_K; ++i) {
+      const uint8_t* group = row + i * static_cast<int64_t>(sizeof(BlockQ3_K));
+      const auto& b = *reinterpret_cast<const BlockQ3_K*>(group);
+      __m512i u[4];
+      ::gengyun::kernels::avx512::groups16::q3_K_quants(group, u);
+      k16_quants_in_element_order(u, q + kQK_K * i);
+      int8_t sc[16];
+      unpack_q3_k_scales(b.scales, sc);
+      for (int g = 0; g < 16; ++g)
+        f.scale[16 * (16 * i + g)] = scale_lane<Q3KGroups16Type>(sc[g] - 32);
       f.d[16 * i] = half_to_float(b.d);
     }
   }

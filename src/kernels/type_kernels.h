@@ -51,10 +51,9 @@ struct TypeKernels {
   /// none (matmul then converts rows back to ggml's layout for `gemm`).
   const GemmKernels* gemm_groups16 = nullptr;
   /// The activation row arranged for vec_dot_groups16 (weight_layout.h: Q8_0 / Q4_0 / Q5_0 /
-  /// IQ4_NL q8_0_row_to_block_groups16, Q4_1 / Q5_1 q8_1_row_to_block_groups16, Q4_K
-  /// q8_K_row_to_block_groups16, Q6_K
-  /// q8_K_row_to_q6_K_groups16, or the level's variant giving the same bytes); set exactly
-  /// where vec_dot_groups16 is.
+  /// IQ4_NL q8_0_row_to_block_groups16, Q4_1 / Q5_1 q8_1_row_to_block_groups16, Q4_K / Q5_K
+  /// q8_K_row_to_block_groups16, Q3_K / Q6_K q8_K_row_to_q6_K_groups16, or the level's variant
+  /// giving the same bytes); set exactly where vec_dot_groups16 is.
   ArrangeRowFn arrange_groups16 = nullptr;
   /// vec_dot over rows in WeightLayout::kRowGroups16 (whole groups of 16 rows) with the
   /// activation row as quantize_activations gives it, the same bits as vec_dot on the ggml rows;

@@ -246,52 +246,79 @@ float dot_q45_K_groups16(int64_t n, const void* w, const void* a) {
   return _mm_cvtss_f32(acc);
 }
 
-// Q6_K rows in WeightLayout::kBlockGroups16 against an activation row from
-// q8_K_row_to_q6_K_groups16: a super-block's 16 sub-blocks of 16 are the lanes of its three
-// 64-byte vectors (low bits of words 0 and 1, low bits of words 2 and 3, the high 2 bits of all
-// four), two 8-lane halves here. Per half, the 6-bit quants u of word k (elements 4k..4k+3 of
-// each lane's sub-block) come from a mask or shift of the low bits and the matching two high
-// bits at bit 4; vpmaddubsw of u (<= 63) with the activations gives int16 pair sums of which
-// two words add up exactly (2 x 2 x 63 x 128 < 32768), then vpmaddwd by the sub-blocks' scales
-// (each in both int16 halves of its lane). Less 32 times sum_g scale_g bsum_g (vpmaddwd by the
-// scale in the low half of the lane: the bsums fit int16), that is the super-block's S, whose
-// horizontal sum and add_block's f32 step (vec_dot_x86.h) follow: vec_dot_q6_K's bits.
-float dot_q6_K_groups16(int64_t n, const void* w, const void* a) {
-  const auto* x = static_cast<const BlockQ6_K*>(w);
+// Q6_K or Q3_K rows (Block) in WeightLayout::kBlockGroups16 against an activation row from
+// q8_K_row_to_q6_K_groups16: a super-block's 16 sub-blocks of 16 are the lanes of its 64-byte
+// vectors (Q6_K: low bits of words 0 and 1, low bits of words 2 and 3, the high 2 bits of all
+// four; Q3_K: the low 2 bits of all four, and the third bits, 32 bytes that serve both halves),
+// two 8-lane halves here. Per half, the unsigned quants u of word k (elements 4k..4k+3 of each
+// lane's sub-block) come from a mask or shift of the low bits and the matching high bits
+// (Q6_K: two at bit 4; Q3_K: the third at bit 2); vpmaddubsw of u with the activations gives
+// int16 pair sums that add up exactly over two words for Q6_K (2 x 2 x 63 x 128 < 32768) and
+// over all four for Q3_K (4 x 2 x 7 x 128), then vpmaddwd by the sub-blocks' scales (each in
+// both int16 halves of its lane; Q3_K's 6-bit scales less 32). Less the offset (Q6_K 32, Q3_K 4)
+// times sum_g scale_g bsum_g (vpmaddwd by the scale in the low half of the lane: the bsums fit
+// int16), that is the super-block's S, whose horizontal sum and add_block's f32 step
+// (vec_dot_x86.h) follow: vec_dot_q6_K's / vec_dot_q3_K's bits.
+template <typename Block>
+float dot_k16_groups16(int64_t n, const void* w, const void* a) {
+  constexpr bool kQ6 = std::is_same_v<Block, BlockQ6_K>;
+  constexpr int kOffsetShift = kQ6 ? 5 : 2;  // log2 of the quants' offset
+  const auto* x = static_cast<const Block*>(w);
   const auto* y = static_cast<const BlockQ8_K*>(a);
   const int64_t nb = n / kQK_K;
   const __m256i low = _mm256_set1_epi8(0x0F), high = _mm256_set1_epi8(0x30);
+  const __m256i two_bits = _mm256_set1_epi8(0x03), bit2 = _mm256_set1_epi8(0x04);
   const __m256i low16 = _mm256_set1_epi32(0xFFFF);
+  // v shifted left by `by` bits (right where negative), per 16-bit lane.
+  auto shift = [](__m256i v, int by) {
+    return by >= 0 ? _mm256_slli_epi16(v, by) : _mm256_srli_epi16(v, -by);
+  };
   __m128 acc = _mm_setzero_ps();
   for (int64_t i = 0; i < nb; ++i) {
     const auto* sb = reinterpret_cast<const uint8_t*>(x + i);
     const auto* act = reinterpret_cast<const uint8_t*>(y[i].qs);
-    prefetch_ahead(x + i, sizeof(BlockQ6_K));
+    prefetch_ahead(x + i, sizeof(Block));
+    const __m128i scales8 = kQ6 ? _mm_loadu_si128(reinterpret_cast<const __m128i*>(x[i].scales))
+                                : unpack_q3_k_scales_minus_32(sb + offsetof(Block, scales));
     __m256i s = _mm256_setzero_si256();
 #pragma GCC unroll 2
     for (int h = 0; h < 2; ++h) {
-      const __m256i ql0 = load256(sb + 32 * h), ql1 = load256(sb + 64 + 32 * h);
-      const __m256i qh = load256(sb + 128 + 32 * h);
-      const __m256i u0 = _mm256_or_si256(_mm256_and_si256(ql0, low),
-                                         _mm256_and_si256(_mm256_slli_epi16(qh, 4), high));
-      const __m256i u1 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), low),
-                                         _mm256_and_si256(_mm256_slli_epi16(qh, 2), high));
-      const __m256i u2 = _mm256_or_si256(_mm256_and_si256(ql1, low), _mm256_and_si256(qh, high));
-      const __m256i u3 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), low),
-                                         _mm256_and_si256(_mm256_srli_epi16(qh, 2), high));
-      const __m256i p01 = _mm256_add_epi16(_mm256_maddubs_epi16(u0, load256(act + 32 * h)),
-                                           _mm256_maddubs_epi16(u1, load256(act + 64 + 32 * h)));
-      const __m256i p23 = _mm256_add_epi16(_mm256_maddubs_epi16(u2, load256(act + 128 + 32 * h)),
-                                           _mm256_maddubs_epi16(u3, load256(act + 192 + 32 * h)));
-      const __m256i scale = _mm256_cvtepi8_epi32(
-          _mm_loadl_epi64(reinterpret_cast<const __m128i*>(x[i].scales + 8 * h)));
+      const __m256i scale =
+          _mm256_cvtepi8_epi32(h == 0 ? scales8 : _mm_unpackhi_epi64(scales8, scales8));
       const __m256i scale_low = _mm256_and_si256(scale, low16);
       const __m256i scale_both = _mm256_or_si256(scale_low, _mm256_slli_epi32(scale, 16));
+      auto dot = [&](__m256i u, int k) {
+        return _mm256_maddubs_epi16(u, load256(act + 64 * k + 32 * h));
+      };
+      if constexpr (kQ6) {
+        const __m256i ql0 = load256(sb + 32 * h), ql1 = load256(sb + 64 + 32 * h);
+        const __m256i qh = load256(sb + 128 + 32 * h);
+        const __m256i u0 = _mm256_or_si256(_mm256_and_si256(ql0, low),
+                                           _mm256_and_si256(_mm256_slli_epi16(qh, 4), high));
+        const __m256i u1 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), low),
+                                           _mm256_and_si256(_mm256_slli_epi16(qh, 2), high));
+        const __m256i u2 = _mm256_or_si256(_mm256_and_si256(ql1, low), _mm256_and_si256(qh, high));
+        const __m256i u3 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), low),
+                                           _mm256_and_si256(_mm256_srli_epi16(qh, 2), high));
+        s = _mm256_add_epi32(
+            s, _mm256_madd_epi16(_mm256_add_epi16(dot(u0, 0), dot(u1, 1)), scale_both));
+        s = _mm256_add_epi32(
+            s, _mm256_madd_epi16(_mm256_add_epi16(dot(u2, 2), dot(u3, 3)), scale_both));
+      } else {
+        // Third bit of word k: bit 2 k + h of the shared 32 bytes, brought to bit 2.
+        const __m256i lows = load256(sb + 32 * h), thirds = load256(sb + 64);
+        __m256i pairs = _mm256_setzero_si256();
+#pragma GCC unroll 4
+        for (int k = 0; k < 4; ++k) {
+          const __m256i u = _mm256_or_si256(_mm256_and_si256(shift(lows, -2 * k), two_bits),
+                                            _mm256_and_si256(shift(thirds, 2 - 2 * k - h), bit2));
+          pairs = _mm256_add_epi16(pairs, dot(u, k));
+        }
+        s = _mm256_add_epi32(s, _mm256_madd_epi16(pairs, scale_both));
+      }
       const __m256i bsums = _mm256_cvtepi16_epi32(
           _mm_loadu_si128(reinterpret_cast<const __m128i*>(y[i].bsums + 8 * h)));
-      s = _mm256_add_epi32(s, _mm256_madd_epi16(p01, scale_both));
-      s = _mm256_add_epi32(s, _mm256_madd_epi16(p23, scale_both));
-      s = _mm256_sub_epi32(s, _mm256_slli_epi32(_mm256_madd_epi16(bsums, scale_low), 5));
+      s = _mm256_sub_epi32(s, _mm256_slli_epi32(_mm256_madd_epi16(bsums, scale_low), kOffsetShift));
     }
     const __m128 scale = _mm_mul_ss(_mm_cvtph_ps(_mm_cvtsi32_si128(x[i].d)), _mm_load_ss(&y[i].d));
     acc = _mm_fmadd_ss(hsum_to_float(s), scale, acc);
@@ -303,7 +330,11 @@ float dot_q6_K_groups16(int64_t n, const void* w, const void* a) {
 
 void vec_dot_q6_K_groups16(int64_t n, const void* w, size_t w_row_bytes, int64_t n_rows,
                            const void* a, float* y) {
-  rows<dot_q6_K_groups16>(n, w, w_row_bytes, n_rows, a, y);
+  rows<dot_k16_groups16<BlockQ6_K>>(n, w, w_row_bytes, n_rows, a, y);
+}
+void vec_dot_q3_K_groups16(int64_t n, const void* w, size_t w_row_bytes, int64_t n_rows,
+                           const void* a, float* y) {
+  rows<dot_k16_groups16<BlockQ3_K>>(n, w, w_row_bytes, n_rows, a, y);
 }
 void vec_dot_q4_K_groups16(int64_t n, const void* w, size_t w_row_bytes, int64_t n_rows,
                            const void* a, float* y) {

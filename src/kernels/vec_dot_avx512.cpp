@@ -273,7 +273,7 @@ void dot_q45_K_groups16(int64_t n, const uint8_t* const* x, const void* a, float
 
 // n_rows rows w_row_bytes apart against the activation row a: two at a time with
 // dot.operator()<2>, a last odd one with dot.operator()<1> (dot(n, rows, a, out) as
-// dot_q45_K_groups16 and dot_q6_K_groups16 take them).
+// dot_q45_K_groups16 and dot_k16_groups16 take them).
 template <typename Dot>
 void rows_in_pairs(int64_t n, const void* w, size_t w_row_bytes, int64_t n_rows, const void* a,
                    float* y, Dot dot) {
@@ -289,32 +289,39 @@ void rows_in_pairs(int64_t n, const void* w, size_t w_row_bytes, int64_t n_rows,
   }
 }
 
-// Q6_K rows in WeightLayout::kBlockGroups16 against an activation row from
+// Q6_K or Q3_K rows (Block) in WeightLayout::kBlockGroups16 against an activation row from
 // q8_K_row_to_q6_K_groups16, R (1 or 2) rows at once, super-blocks in pairs. Lane l of every
-// vector meets sub-block l: bit selects build 4 vectors of its 6-bit quants u
-// (groups16::q6_K_quants), 4 vpdpbusd from -32 times the activations' bsum give
-// its exact sum of (u - 32) a, and vpmulld by its scale its share of S; the 16 lanes add up to
-// the super-block's S, and the f32 steps are add_blocks', super-block by super-block (row r in
-// lane r): the same bits as vec_dot_q6_K on the ggml rows.
-template <int R>
-void dot_q6_K_groups16(int64_t n, const uint8_t* const* x, const void* a, float* out) {
-  constexpr int64_t kBytes = sizeof(BlockQ6_K);
+// vector meets sub-block l: bit selects build 4 vectors of its unsigned quants u
+// (groups16::q6_K_quants, 6 bits; groups16::q3_K_quants, 3 bits), 4 vpdpbusd from -kOffset
+// times the activations' bsum (Q6_K 32, Q3_K 4) give its exact sum of (u - kOffset) a, and
+// vpmulld by its scale (Q6_K's int8, Q3_K's 6 bits less 32) its share of S; the 16 lanes add up
+// to the super-block's S, and the f32 steps are add_blocks', super-block by super-block (row r
+// in lane r): the same bits as vec_dot_q6_K / vec_dot_q3_K on the ggml rows.
+template <typename Block, int R>
+void dot_k16_groups16(int64_t n, const uint8_t* const* x, const void* a, float* out) {
+  constexpr bool kQ6 = std::is_same_v<Block, BlockQ6_K>;
+  constexpr int kOffsetShift = kQ6 ? 5 : 2;  // log2 of the quants' offset
+  constexpr int64_t kBytes = sizeof(Block);
   const auto* y = static_cast<const BlockQ8_K*>(a);
   const int64_t nb = n / kQK_K;
-  // Lane l: scale_l * sum over sub-block l of (u - 32) a, for the group at g; `offset`: lane
-  // l = -32 * bsum_l of the activations.
-  auto lanes = [&](const uint8_t* g, const int8_t* act, __m512i offset)
+  // Lane l: scale_l * sum over sub-block l of (u - offset) a, for the group at g; `bias`: lane
+  // l = -offset * bsum_l of the activations.
+  auto lanes = [&](const uint8_t* g, const int8_t* act, __m512i bias)
       __attribute__((always_inline)) {
     __m512i u[4];
-    groups16::q6_K_quants(g, u);
+    if constexpr (kQ6)
+      groups16::q6_K_quants(g, u);
+    else
+      groups16::q3_K_quants(g, u);
     // Two accumulators halve the chain of dependent vpdpbusd.
-    __m512i s01 = _mm512_dpbusd_epi32(offset, u[0], load512(act));
+    __m512i s01 = _mm512_dpbusd_epi32(bias, u[0], load512(act));
     __m512i s23 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), u[2], load512(act + 128));
     s01 = _mm512_dpbusd_epi32(s01, u[1], load512(act + 64));
     s23 = _mm512_dpbusd_epi32(s23, u[3], load512(act + 192));
-    const __m512i scales = _mm512_cvtepi8_epi32(
-        _mm_loadu_si128(reinterpret_cast<const __m128i*>(g + offsetof(BlockQ6_K, scales))));
-    return _mm512_mullo_epi32(_mm512_add_epi32(s01, s23), scales);
+    const __m128i scales8 =
+        kQ6 ? _mm_loadu_si128(reinterpret_cast<const __m128i*>(g + offsetof(Block, scales)))
+            : unpack_q3_k_scales_minus_32(g + offsetof(Block, scales));
+    return _mm512_mullo_epi32(_mm512_add_epi32(s01, s23), _mm512_cvtepi8_epi32(scales8));
   };
   __m128 acc = _mm_setzero_ps();
   // Super-blocks i .. i + m - 1 (m 1 or 2).
@@ -324,11 +331,12 @@ void dot_q6_K_groups16(int64_t n, const uint8_t* const* x, const void* a, float*
 #pragma GCC unroll 2
     for (int j = 0; j < 2; ++j) {
       const BlockQ8_K& act = y[i + std::min(j, m - 1)];
-      const __m512i offset = _mm512_sub_epi32(
-          _mm512_setzero_si512(), _mm512_slli_epi32(_mm512_cvtepi16_epi32(load256(act.bsums)), 5));
+      const __m512i bias = _mm512_sub_epi32(
+          _mm512_setzero_si512(),
+          _mm512_slli_epi32(_mm512_cvtepi16_epi32(load256(act.bsums)), kOffsetShift));
 #pragma GCC unroll 2
       for (int r = 0; r < R; ++r)
-        t[j][r] = j < m ? lanes(x[r] + (i + j) * kBytes, act.qs, offset) : _mm512_setzero_si512();
+        t[j][r] = j < m ? lanes(x[r] + (i + j) * kBytes, act.qs, bias) : _mm512_setzero_si512();
     }
     // Per 128-bit lane, the partial totals: R = 1: S of super-blocks i, i + 1 in lanes 0, 1;
     // R = 2: rows 0, 1 of super-block i, then of i + 1. Then the 4 128-bit lanes added.
@@ -352,7 +360,7 @@ void dot_q6_K_groups16(int64_t n, const uint8_t* const* x, const void* a, float*
     // The f16 d of row r, super-block i + j (j < m), as an int16.
     auto d = [&](int r, int j) {
       uint16_t f = 0;
-      if (j < m) std::memcpy(&f, x[r] + (i + j) * kBytes + offsetof(BlockQ6_K, d), 2);
+      if (j < m) std::memcpy(&f, x[r] + (i + j) * kBytes + offsetof(Block, d), 2);
       return static_cast<short>(f);
     };
     const float d_a1 = m == 2 ? y[i + 1].d : 0.0f;
@@ -757,7 +765,14 @@ void vec_dot_q6_K_groups16(int64_t n, const void* w, size_t w_row_bytes, int64_t
                            const void* a, float* y) {
   rows_in_pairs(n, w, w_row_bytes, n_rows, a, y,
                 []<int R>(int64_t k, const uint8_t* const* x, const void* act, float* out) {
-                  dot_q6_K_groups16<R>(k, x, act, out);
+                  dot_k16_groups16<BlockQ6_K, R>(k, x, act, out);
+                });
+}
+void vec_dot_q3_K_groups16(int64_t n, const void* w, size_t w_row_bytes, int64_t n_rows,
+                           const void* a, float* y) {
+  rows_in_pairs(n, w, w_row_bytes, n_rows, a, y,
+                []<int R>(int64_t k, const uint8_t* const* x, const void* act, float* out) {
+                  dot_k16_groups16<BlockQ3_K, R>(k, x, act, out);
                 });
 }
 

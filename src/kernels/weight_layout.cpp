@@ -172,40 +172,65 @@ void convert_q45_K_row(const uint8_t* src, uint8_t* dst, int64_t nb, bool to_gro
   }
 }
 
-// Q6_K: one super-block per group (weight_layout.h). Where element e (0..255) keeps its 4 low
-// bits (nibble at bit `low_shift` of byte `low`) and its 2 high bits (at bit `high_shift` of
-// byte `high`), in ggml's block and in the layout; the scales and d stay where they are.
-struct Q6KBits {
+// Q3_K and Q6_K: one super-block per group (weight_layout.h). Where element e (0..255) keeps
+// its low bits (Q3_K: 2, Q6_K: 4; at bit `low_shift` of byte `low`) and its high bits (Q3_K: the
+// third bit, Q6_K: 2; at bit `high_shift` of byte `high`), in ggml's block and in the layout;
+// the scales and d stay where they are.
+struct QuantBits {
   size_t low;
   int low_shift;
   size_t high;
   int high_shift;
 };
-Q6KBits q6_K_ggml_bits(int e) {
-  const int h = e / 128, j = e % 128;
-  return {static_cast<size_t>(64 * h + j % 64), 4 * (j / 64),
-          offsetof(BlockQ6_K, qh) + static_cast<size_t>(32 * h + j % 32), 2 * (j / 32)};
-}
-Q6KBits q6_K_group_bits(int e) {
-  const int l = e / 16, k = e % 16 / 4, b = e % 4;
-  return {static_cast<size_t>(64 * (k / 2) + 4 * l + b), 4 * (k % 2),
-          static_cast<size_t>(128 + 4 * l + b), 2 * k};
-}
+template <typename Block>
+struct K16Bits;
+template <>
+struct K16Bits<BlockQ6_K> {
+  static constexpr int kLowMask = 0x0F, kHighMask = 0x03;
+  static QuantBits ggml(int e) {
+    const int h = e / 128, j = e % 128;
+    return {static_cast<size_t>(64 * h + j % 64), 4 * (j / 64),
+            offsetof(BlockQ6_K, qh) + static_cast<size_t>(32 * h + j % 32), 2 * (j / 32)};
+  }
+  static QuantBits group(int e) {
+    const int l = e / 16, k = e % 16 / 4, b = e % 4;
+    return {static_cast<size_t>(64 * (k / 2) + 4 * l + b), 4 * (k % 2),
+            static_cast<size_t>(128 + 4 * l + b), 2 * k};
+  }
+};
+template <>
+struct K16Bits<BlockQ3_K> {
+  static constexpr int kLowMask = 0x03, kHighMask = 0x01;
+  // ggml: element 128 h + 32 s + l at bits 2 s of qs[32 h + l], its third bit at bit 4 h + s of
+  // hmask[l].
+  static QuantBits ggml(int e) {
+    const int h = e / 128, s = e % 128 / 32, l = e % 32;
+    return {offsetof(BlockQ3_K, qs) + static_cast<size_t>(32 * h + l), 2 * s,
+            offsetof(BlockQ3_K, hmask) + static_cast<size_t>(l), 4 * h + s};
+  }
+  static QuantBits group(int e) {
+    const int l = e / 16, k = e % 16 / 4, b = e % 4;
+    return {static_cast<size_t>(4 * l + b), 2 * k, static_cast<size_t>(64 + 4 * (l % 8) + b),
+            2 * k + l / 8};
+  }
+};
 
-// One row of nb Q6_K super-blocks between ggml's layout and kBlockGroups16 (rows distinct);
-// to_groups: the direction.
-void convert_q6_K_row(const uint8_t* src, uint8_t* dst, int64_t nb, bool to_groups) {
-  constexpr size_t kQuantBytes = offsetof(BlockQ6_K, scales);
+// One row of nb Q3_K or Q6_K super-blocks (Block) between ggml's layout and kBlockGroups16
+// (rows distinct); to_groups: the direction.
+template <typename Block>
+void convert_k16_row(const uint8_t* src, uint8_t* dst, int64_t nb, bool to_groups) {
+  using Bits = K16Bits<Block>;
+  constexpr size_t kQuantBytes = offsetof(Block, scales);
   for (int64_t i = 0; i < nb; ++i) {
-    const uint8_t* from = src + static_cast<size_t>(i) * sizeof(BlockQ6_K);
-    uint8_t* to = dst + static_cast<size_t>(i) * sizeof(BlockQ6_K);
+    const uint8_t* from = src + static_cast<size_t>(i) * sizeof(Block);
+    uint8_t* to = dst + static_cast<size_t>(i) * sizeof(Block);
     std::memset(to, 0, kQuantBytes);
-    std::memcpy(to + kQuantBytes, from + kQuantBytes, sizeof(BlockQ6_K) - kQuantBytes);
+    std::memcpy(to + kQuantBytes, from + kQuantBytes, sizeof(Block) - kQuantBytes);
     for (int e = 0; e < kQK_K; ++e) {
-      const Q6KBits ggml = q6_K_ggml_bits(e), group = q6_K_group_bits(e);
-      const Q6KBits in = to_groups ? ggml : group, out = to_groups ? group : ggml;
-      const int low = (from[in.low] >> in.low_shift) & 0x0F;
-      const int high = (from[in.high] >> in.high_shift) & 0x03;
+      const QuantBits ggml = Bits::ggml(e), group = Bits::group(e);
+      const QuantBits in = to_groups ? ggml : group, out = to_groups ? group : ggml;
+      const int low = (from[in.low] >> in.low_shift) & Bits::kLowMask;
+      const int high = (from[in.high] >> in.high_shift) & Bits::kHighMask;
       to[out.low] = static_cast<uint8_t>(to[out.low] | low << out.low_shift);
       to[out.high] = static_cast<uint8_t>(to[out.high] | high << out.high_shift);
     }
@@ -317,6 +342,45 @@ void convert_q45_K_row_pairs(const uint8_t* src, uint8_t* dst, int64_t nb, bool 
   convert_q45_K_row<Block>(src + done, dst + done, nb - full, to_groups);
 }
 
+// One row of nb Q3_K or Q6_K super-blocks (Block) between ggml's layout and kBlockGroups16 (src
+// and dst distinct); to_groups: the direction. With AVX-512 where the CPU has it and the
+// direction has a variant, else in scalar.
+template <typename Block>
+void convert_k16_blocks(const uint8_t* src, uint8_t* dst, int64_t nb, bool to_groups) {
+#if defined(__x86_64__)
+  constexpr bool kQ6 = std::is_same_v<Block, BlockQ6_K>;
+  void (*const one)(const uint8_t*, uint8_t*) =
+      to_groups ? (kQ6 ? avx512::q6_K_block_to_group : avx512::q3_K_block_to_group)
+                : (kQ6 ? avx512::q6_K_group_to_block : nullptr);
+  if (simd_conversions() && one != nullptr) {
+    for (int64_t i = 0; i < nb; ++i) {
+      const size_t at = static_cast<size_t>(i) * sizeof(Block);
+      one(src + at, dst + at);
+    }
+    return;
+  }
+#endif
+  convert_k16_row<Block>(src, dst, nb, to_groups);
+}
+
+// The row conversion of a K-quant type in kBlockGroups16 (src and dst distinct, rows of nb
+// super-blocks; to_groups: the direction); null for the other types.
+using KRowConversion = void (*)(const uint8_t* src, uint8_t* dst, int64_t nb, bool to_groups);
+KRowConversion k_row_conversion(gguf::GgmlType type) {
+  switch (type) {
+    case gguf::GgmlType::Q3_K:
+      return convert_k16_blocks<BlockQ3_K>;
+    case gguf::GgmlType::Q4_K:
+      return convert_q45_K_row_pairs<BlockQ4_K>;
+    case gguf::GgmlType::Q5_K:
+      return convert_q45_K_row_pairs<BlockQ5_K>;
+    case gguf::GgmlType::Q6_K:
+      return convert_k16_blocks<BlockQ6_K>;
+    default:
+      return nullptr;
+  }
+}
+
 }  // namespace
 
 bool layout_supported(gguf::GgmlType type, WeightLayout layout, int64_t n_in, int64_t n_rows) {
@@ -332,9 +396,7 @@ bool layout_supported(gguf::GgmlType type, WeightLayout layout, int64_t n_in, in
               type == gguf::GgmlType::Q5_0) &&
              n_in % kQK == 0;
     case WeightLayout::kBlockGroups16:
-      if (type == gguf::GgmlType::Q4_K || type == gguf::GgmlType::Q5_K ||
-          type == gguf::GgmlType::Q6_K)
-        return n_in > 0 && n_in % kQK_K == 0;
+      if (k_row_conversion(type) != nullptr) return n_in > 0 && n_in % kQK_K == 0;
       return block_shape(type) != nullptr && n_in > 0 && n_in % kQK == 0;
   }
   return false;
@@ -359,32 +421,12 @@ void to_layout(gguf::GgmlType type, WeightLayout layout, void* rows, int64_t n_i
     }
     return;
   }
-  if (type == gguf::GgmlType::Q4_K || type == gguf::GgmlType::Q5_K) {
-    const auto convert = type == gguf::GgmlType::Q5_K ? convert_q45_K_row_pairs<BlockQ5_K>
-                                                      : convert_q45_K_row_pairs<BlockQ4_K>;
+  if (const KRowConversion convert = k_row_conversion(type)) {
     std::vector<uint8_t> copy(row_bytes);
     for (int64_t r = 0; r < n_rows; ++r) {
       uint8_t* p = static_cast<uint8_t*>(rows) + static_cast<size_t>(r) * row_bytes;
       std::memcpy(copy.data(), p, row_bytes);
       convert(copy.data(), p, n_in / kQK_K, true);
-    }
-    return;
-  }
-  if (type == gguf::GgmlType::Q6_K) {
-    const int64_t nb = n_in / kQK_K;
-    std::vector<uint8_t> copy(row_bytes);
-    for (int64_t r = 0; r < n_rows; ++r) {
-      uint8_t* p = static_cast<uint8_t*>(rows) + static_cast<size_t>(r) * row_bytes;
-      std::memcpy(copy.data(), p, row_bytes);
-      if (simd_conversions()) {
-#if defined(__x86_64__)
-        for (int64_t i = 0; i < nb; ++i)
-          avx512::q6_K_block_to_group(copy.data() + i * sizeof(BlockQ6_K),
-                                      p + i * sizeof(BlockQ6_K));
-#endif
-      } else {
-        convert_q6_K_row(copy.data(), p, nb, true);
-      }
     }
     return;
   }
@@ -420,28 +462,10 @@ void from_layout(gguf::GgmlType type, WeightLayout layout, const void* src, void
                         n_in, false);
     return;
   }
-  if (type == gguf::GgmlType::Q4_K || type == gguf::GgmlType::Q5_K) {
-    const auto convert = type == gguf::GgmlType::Q5_K ? convert_q45_K_row_pairs<BlockQ5_K>
-                                                      : convert_q45_K_row_pairs<BlockQ4_K>;
+  if (const KRowConversion convert = k_row_conversion(type)) {
     for (int64_t r = 0; r < n_rows; ++r)
       convert(static_cast<const uint8_t*>(src) + static_cast<size_t>(r) * row_bytes,
               static_cast<uint8_t*>(dst) + static_cast<size_t>(r) * row_bytes, n_in / kQK_K, false);
-    return;
-  }
-  if (type == gguf::GgmlType::Q6_K) {
-    const int64_t nb = n_in / kQK_K;
-    for (int64_t r = 0; r < n_rows; ++r) {
-      const uint8_t* from = static_cast<const uint8_t*>(src) + static_cast<size_t>(r) * row_bytes;
-      uint8_t* to = static_cast<uint8_t*>(dst) + static_cast<size_t>(r) * row_bytes;
-      if (simd_conversions()) {
-#if defined(__x86_64__)
-        for (int64_t i = 0; i < nb; ++i)
-          avx512::q6_K_group_to_block(from + i * sizeof(BlockQ6_K), to + i * sizeof(BlockQ6_K));
-#endif
-      } else {
-        convert_q6_K_row(from, to, nb, false);
-      }
-    }
     return;
   }
   const BlockShape& shape = *block_shape(type);

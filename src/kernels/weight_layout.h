@@ -37,6 +37,13 @@ enum class WeightLayout : uint8_t {
   /// at 64 + 4 l, byte b: u(12 + b) low bits << 4 | u(8 + b) low bits;
   /// at 128 + 4 l, byte b: the high 2 bits of u(b), u(4 + b), u(8 + b), u(12 + b) at bits 0-1,
   /// 2-3, 4-5, 6-7. Lane l of the three 64-byte vectors then meets sub-block l.
+  /// Q3_K: each super-block (group of one) keeps its 12 bytes of packed scales and f16 d where
+  /// ggml has them (bytes 96..109) and holds in its 96 bytes of hmask and qs, for its 16
+  /// sub-blocks of 16 (lane l: elements 16 l .. 16 l + 15; element 16 l + 4 k + b has the 2 low
+  /// bits and the third bit of its quant u = low | third << 2, 0..7):
+  /// at 4 l + b, bits 2 k .. 2 k + 1: the low bits (as Q6_K's third word holds its high bits);
+  /// at 64 + 4 (l % 8) + b, bit 2 k + l / 8: the third bit. Lane l of the 64-byte vector then
+  /// meets sub-block l, and so does lane l % 8 of the 32 bytes of third bits, read twice.
   kBlockGroups16 = 1,
   /// Q8_0, Q4_0, Q5_0. The rows in groups of 16 (n_rows a multiple of 16), each group where
   /// ggml's 16 rows are (16 ggml rows' bytes). A group of rows of nb blocks holds, for each
@@ -101,9 +108,9 @@ void q8_1_row_to_block_groups16(const void* src, void* dst, int64_t n);
 /// as the row). src and dst must not overlap.
 void q8_K_row_to_block_groups16(const void* src, void* dst, int64_t n);
 
-/// The Q8_K activation row (ggml's BlockQ8_K[n / 256]) of n elements arranged for Q6_K rows in
-/// kBlockGroups16: each block's d and bsums unchanged, its quants as 4 vectors of 64 bytes,
-/// vector k holding at 4 l the quants of elements 16 l + 4 k .. 16 l + 4 k + 3 (the layout's
+/// The Q8_K activation row (ggml's BlockQ8_K[n / 256]) of n elements arranged for Q6_K (and
+/// Q3_K) rows in kBlockGroups16: each block's d and bsums unchanged, its quants as 4 vectors of 64
+/// bytes, vector k holding at 4 l the quants of elements 16 l + 4 k .. 16 l + 4 k + 3 (the layout's
 /// order: lane l meets sub-block l). src and dst must not overlap.
 void q8_K_row_to_q6_K_groups16(const void* src, void* dst, int64_t n);
 

@@ -33,6 +33,10 @@ void q5_K_pair_to_group(const uint8_t* src, uint8_t* group);
 /// WeightLayout::kBlockGroups16.
 void q6_K_block_to_group(const uint8_t* src, uint8_t* group);
 
+/// One ggml Q3_K block at src written as one group (sizeof(BlockQ3_K) bytes) of a Q3_K row in
+/// WeightLayout::kBlockGroups16.
+void q3_K_block_to_group(const uint8_t* src, uint8_t* group);
+
 /// The inverse of q4_K_pair_to_group: one full group (2 Q4_K blocks' bytes) of a Q4_K row in
 /// WeightLayout::kBlockGroups16 written as the two ggml Q4_K blocks to dst.
 void q4_K_group_to_pair(const uint8_t* group, uint8_t* dst);
