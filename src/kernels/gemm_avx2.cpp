@@ -228,9 +228,9 @@ struct Q45KGroups16Type : Q45KType<kFifthBit, Block> {
   }
 };
 
-// Q3_K or Q6_K rows (`Type`, ggml type kType) in WeightLayout::kBlockGroups16: each row written
-// back in ggml's layout (from_layout) to the thread's GEMM scratch and decoded as Type does: the
-// same decoded rows.
+// Q6_K rows (`Type`, ggml type kType) in WeightLayout::kBlockGroups16: each row written back in
+// ggml's layout (from_layout) to the thread's GEMM scratch and decoded as Type does: the same
+// decoded rows.
 template <typename Type, gguf::GgmlType kType>
 struct KGroups16Type : Type {
   static constexpr bool kConvertsRow = true;  // RowOut::ggml_row wanted
@@ -247,12 +247,48 @@ struct Q3KType {
   static void decode(const uint8_t* row, int64_t k, const RowOut& o) {
     const auto* x = reinterpret_cast<const BlockQ3_K*>(row);
     for (int64_t i = 0; i < k / kQK_K; ++i) {
-      const BlockQ3_K& b = x[i];
-      unpack_q3_K(b, o.q + kQK_K * i);
-      int8_t sc[16];
-      unpack_q3_k_scales(b.scales, sc);
-      for (int g = 0; g < 16; ++g) o.int_scale[16 * i + g] = static_cast<int16_t>(sc[g] - 32);
-      o.d[i] = half_to_float(b.d);
+      unpack_q3_K(x[i], o.q + kQK_K * i);
+      decode_fields(x[i], i, o);
+    }
+  }
+  // Super-block i's 16 scales (less 32) and d.
+  static void decode_fields(const BlockQ3_K& b, int64_t i, const RowOut& o) {
+    int8_t sc[16];
+    unpack_q3_k_scales(b.scales, sc);
+    for (int g = 0; g < 16; ++g) o.int_scale[16 * i + g] = static_cast<int16_t>(sc[g] - 32);
+    o.d[i] = half_to_float(b.d);
+  }
+};
+
+// Q3_K rows in WeightLayout::kBlockGroups16 (weight_layout.h), decoded from their groups: per
+// half (8 sub-blocks), the 4 words of 3-bit quants as the decode product builds them
+// (q3_K_group_half_quants: word k, lane l = elements 4 k .. 4 k + 3 of sub-block 8 h + l) put
+// back in element order by a 4 x 4 dword transpose in each 128-bit lane; the scales and d are
+// where ggml has them. The same decoded rows.
+struct Q3KGroups16Type : Q3KType {
+  static void decode(const uint8_t* row, int64_t k, const RowOut& o) {
+    for (int64_t i = 0; i < k / kQK_K; ++i) {
+      const uint8_t* group = row + i * static_cast<int64_t>(sizeof(BlockQ3_K));
+      for (int h = 0; h < 2; ++h) {
+        __m256i u[4];
+        q3_K_group_half_quants(group, h, u);
+        const __m256i lo01 = _mm256_unpacklo_epi32(u[0], u[1]);
+        const __m256i hi01 = _mm256_unpackhi_epi32(u[0], u[1]);
+        const __m256i lo23 = _mm256_unpacklo_epi32(u[2], u[3]);
+        const __m256i hi23 = _mm256_unpackhi_epi32(u[2], u[3]);
+        // sub[j], 128-bit lane c: sub-block 8 h + 4 c + j in element order.
+        const __m256i sub[4] = {
+            _mm256_unpacklo_epi64(lo01, lo23), _mm256_unpackhi_epi64(lo01, lo23),
+            _mm256_unpacklo_epi64(hi01, hi23), _mm256_unpackhi_epi64(hi01, hi23)};
+        uint8_t* out = o.q + kQK_K * i + 128 * h;
+        for (int p = 0; p < 2; ++p) {
+          _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + 32 * p),
+                              _mm256_permute2x128_si256(sub[2 * p], sub[2 * p + 1], 0x20));
+          _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + 64 + 32 * p),
+                              _mm256_permute2x128_si256(sub[2 * p], sub[2 * p + 1], 0x31));
+        }
+      }
+      decode_fields(*reinterpret_cast<const BlockQ3_K*>(group), i, o);
     }
   }
 };
@@ -794,7 +830,7 @@ const GemmKernels* gemm_kernels_groups16(uint32_t type_id) {
     case GgmlType::Q5_K:
       return &kernels_of<Q45KGroups16Type<true, BlockQ5_K>>;
     case GgmlType::Q3_K:
-      return &kernels_of<KGroups16Type<Q3KType, GgmlType::Q3_K>>;
+      return &kernels_of<Q3KGroups16Type>;
     case GgmlType::Q6_K:
       return &kernels_of<KGroups16Type<Q6KType, GgmlType::Q6_K>>;
     default:

@@ -267,12 +267,7 @@ float dot_k16_groups16(int64_t n, const void* w, const void* a) {
   const auto* y = static_cast<const BlockQ8_K*>(a);
   const int64_t nb = n / kQK_K;
   const __m256i low = _mm256_set1_epi8(0x0F), high = _mm256_set1_epi8(0x30);
-  const __m256i two_bits = _mm256_set1_epi8(0x03), bit2 = _mm256_set1_epi8(0x04);
   const __m256i low16 = _mm256_set1_epi32(0xFFFF);
-  // v shifted left by `by` bits (right where negative), per 16-bit lane.
-  auto shift = [](__m256i v, int by) {
-    return by >= 0 ? _mm256_slli_epi16(v, by) : _mm256_srli_epi16(v, -by);
-  };
   __m128 acc = _mm_setzero_ps();
   for (int64_t i = 0; i < nb; ++i) {
     const auto* sb = reinterpret_cast<const uint8_t*>(x + i);
@@ -305,15 +300,10 @@ float dot_k16_groups16(int64_t n, const void* w, const void* a) {
         s = _mm256_add_epi32(
             s, _mm256_madd_epi16(_mm256_add_epi16(dot(u2, 2), dot(u3, 3)), scale_both));
       } else {
-        // Third bit of word k: bit 2 k + h of the shared 32 bytes, brought to bit 2.
-        const __m256i lows = load256(sb + 32 * h), thirds = load256(sb + 64);
-        __m256i pairs = _mm256_setzero_si256();
-#pragma GCC unroll 4
-        for (int k = 0; k < 4; ++k) {
-          const __m256i u = _mm256_or_si256(_mm256_and_si256(shift(lows, -2 * k), two_bits),
-                                            _mm256_and_si256(shift(thirds, 2 - 2 * k - h), bit2));
-          pairs = _mm256_add_epi16(pairs, dot(u, k));
-        }
+        __m256i u[4];
+        q3_K_group_half_quants(sb, h, u);
+        const __m256i pairs = _mm256_add_epi16(_mm256_add_epi16(dot(u[0], 0), dot(u[1], 1)),
+                                               _mm256_add_epi16(dot(u[2], 2), dot(u[3], 3)));
         s = _mm256_add_epi32(s, _mm256_madd_epi16(pairs, scale_both));
       }
       const __m256i bsums = _mm256_cvtepi16_epi32(

@@ -576,6 +576,23 @@ inline void unpack_q3_K(const BlockQ3_K& b, uint8_t* out) {
   }
 }
 
+// The 3-bit quants (0..7) of half h (sub-blocks 8 h .. 8 h + 7) of a Q3_K group of
+// WeightLayout::kBlockGroups16 at `group`: u[k], 32-bit lane l holds those of elements 4 k ..
+// 4 k + 3 of sub-block 8 h + l: the low bits at 2 k of the half's 32 bytes, the third bit at
+// 2 k + h of the 32 bytes of third bits, brought to bit 2.
+inline void q3_K_group_half_quants(const uint8_t* group, int h, __m256i u[4]) {
+  const __m256i low = load256(group + 32 * h), third = load256(group + 64);
+  const __m256i two_bits = _mm256_set1_epi8(0x03), bit2 = _mm256_set1_epi8(0x04);
+#pragma GCC unroll 4
+  for (int k = 0; k < 4; ++k) {
+    const int up = 2 - 2 * k - h;  // the third bit's shift to bit 2 (right where negative)
+    const __m256i third_at_2 =
+        up >= 0 ? _mm256_slli_epi16(third, up) : _mm256_srli_epi16(third, -up);
+    u[k] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(low, 2 * k), two_bits),
+                           _mm256_and_si256(third_at_2, bit2));
+  }
+}
+
 // The 256 quants of a Q2_K super-block as unsigned bytes in element order (0..3).
 inline void unpack_q2_K(const BlockQ2_K& b, uint8_t* out) {
   for (int h = 0; h < 2; ++h) {
