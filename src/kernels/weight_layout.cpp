@@ -343,24 +343,28 @@ void convert_q45_K_row_pairs(const uint8_t* src, uint8_t* dst, int64_t nb, bool 
 }
 
 // One row of nb Q3_K or Q6_K super-blocks (Block) between ggml's layout and kBlockGroups16 (src
-// and dst distinct); to_groups: the direction. With AVX-512 where the CPU has it and the
-// direction has a variant, else in scalar.
+// and dst distinct); to_groups: the direction. A super-block at a time with the CPU's SIMD
+// variant where the direction has one (Q6_K: AVX-512; Q3_K to the groups: AVX2), else in
+// scalar.
 template <typename Block>
 void convert_k16_blocks(const uint8_t* src, uint8_t* dst, int64_t nb, bool to_groups) {
+  void (*one)(const uint8_t*, uint8_t*) = nullptr;
 #if defined(__x86_64__)
-  constexpr bool kQ6 = std::is_same_v<Block, BlockQ6_K>;
-  void (*const one)(const uint8_t*, uint8_t*) =
-      to_groups ? (kQ6 ? avx512::q6_K_block_to_group : avx512::q3_K_block_to_group)
-                : (kQ6 ? avx512::q6_K_group_to_block : nullptr);
-  if (simd_conversions() && one != nullptr) {
-    for (int64_t i = 0; i < nb; ++i) {
-      const size_t at = static_cast<size_t>(i) * sizeof(Block);
-      one(src + at, dst + at);
-    }
-    return;
+  if constexpr (std::is_same_v<Block, BlockQ6_K>) {
+    if (simd_conversions())
+      one = to_groups ? avx512::q6_K_block_to_group : avx512::q6_K_group_to_block;
+  } else {
+    if (to_groups && cpu_simd_level() >= SimdLevel::kAvx2) one = avx2::q3_K_block_to_group;
   }
 #endif
-  convert_k16_row<Block>(src, dst, nb, to_groups);
+  if (one == nullptr) {
+    convert_k16_row<Block>(src, dst, nb, to_groups);
+    return;
+  }
+  for (int64_t i = 0; i < nb; ++i) {
+    const size_t at = static_cast<size_t>(i) * sizeof(Block);
+    one(src + at, dst + at);
+  }
 }
 
 // The row conversion of a K-quant type in kBlockGroups16 (src and dst distinct, rows of nb

@@ -201,51 +201,6 @@ void q6_K_block_to_group(const uint8_t* src, uint8_t* group) {
   std::memcpy(group + kFields, src + kFields, sizeof(BlockQ6_K) - kFields);
 }
 
-void q3_K_block_to_group(const uint8_t* src, uint8_t* group) {
-  const auto& b = *reinterpret_cast<const BlockQ3_K*>(src);
-  const __m512i two_bits = _mm512_set1_epi8(0x03), one = _mm512_set1_epi8(0x01);
-  // The 3-bit quants u in element order: q[c] byte i is element 64 c + i; element 128 h + 32 s
-  // + l has its low bits at 2 s of qs[32 h + l], its third bit at 4 h + s of hmask[l].
-  const __m256i hmask = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.hmask));
-  __m512i q[4];
-  for (int h = 0; h < 2; ++h) {
-    const __m256i qs = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.qs + 32 * h));
-    // s = 0 in the low half, s = 1 in the high one; s = 2, 3 two bits further.
-    const __m512i low = _mm512_inserti64x4(_mm512_castsi256_si512(qs), _mm256_srli_epi16(qs, 2), 1);
-    const __m256i third_h = _mm256_srli_epi16(hmask, 4 * h);
-    const __m512i third =
-        _mm512_inserti64x4(_mm512_castsi256_si512(third_h), _mm256_srli_epi16(third_h, 1), 1);
-    for (int t = 0; t < 2; ++t)
-      q[2 * h + t] = _mm512_or_si512(
-          _mm512_and_si512(_mm512_srli_epi16(low, 4 * t), two_bits),
-          _mm512_slli_epi16(_mm512_and_si512(_mm512_srli_epi16(third, 2 * t), one), 2));
-  }
-  // v[k], lane l: dword k of sub-block l (lanes 0..7 from q[0], q[1], 8..15 from q[2], q[3]).
-  __m512i v[4];
-  for (int k = 0; k < 4; ++k) {
-    const __m512i index = _mm512_add_epi32(
-        _mm512_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28, 0, 4, 8, 12, 16, 20, 24, 28),
-        _mm512_set1_epi32(k));
-    v[k] = _mm512_mask_blend_epi32(0xFF00, _mm512_permutex2var_epi32(q[0], index, q[1]),
-                                   _mm512_permutex2var_epi32(q[2], index, q[3]));
-  }
-  // The low bits of elements b, 4 + b, 8 + b, 12 + b at bits 0-1, 2-3, 4-5, 6-7 (a | b | c).
-  auto low = [&](int k) { return _mm512_slli_epi16(_mm512_and_si512(v[k], two_bits), 2 * k); };
-  _mm512_storeu_si512(
-      group, _mm512_ternarylogic_epi32(_mm512_or_si512(low(0), low(1)), low(2), low(3), 0xFE));
-  // The third bits at bit 2 k; lanes 8..15 then move to bit 2 k + 1 of the same 32 bytes.
-  const __m512i bit2 = _mm512_set1_epi8(0x04);
-  auto third = [&](int k) { return _mm512_and_si512(v[k], bit2); };
-  const __m512i thirds = _mm512_ternarylogic_epi32(
-      _mm512_or_si512(_mm512_srli_epi16(third(0), 2), third(1)), _mm512_slli_epi16(third(2), 2),
-      _mm512_slli_epi16(third(3), 4), 0xFE);
-  _mm256_storeu_si256(reinterpret_cast<__m256i*>(group + 64),
-                      _mm256_or_si256(_mm512_castsi512_si256(thirds),
-                                      _mm256_slli_epi16(_mm512_extracti64x4_epi64(thirds, 1), 1)));
-  constexpr size_t kFields = offsetof(BlockQ3_K, scales);  // the scales and d, as they are
-  std::memcpy(group + kFields, src + kFields, sizeof(BlockQ3_K) - kFields);
-}
-
 namespace {
 
 using groups16::select_bits;

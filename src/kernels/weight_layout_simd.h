@@ -1,5 +1,6 @@
-// SIMD variants of weight_layout.cpp's conversions. Internal to kernels/: call only where
-// cpu_simd_level() reaches the namespace's level.
+// SIMD variants of weight_layout.cpp's conversions (weight_layout_avx512.cpp,
+// weight_layout_avx2.cpp). Internal to kernels/: call only where cpu_simd_level() reaches the
+// namespace's level.
 #pragma once
 
 #include <cstdint>
@@ -33,10 +34,6 @@ void q5_K_pair_to_group(const uint8_t* src, uint8_t* group);
 /// WeightLayout::kBlockGroups16.
 void q6_K_block_to_group(const uint8_t* src, uint8_t* group);
 
-/// One ggml Q3_K block at src written as one group (sizeof(BlockQ3_K) bytes) of a Q3_K row in
-/// WeightLayout::kBlockGroups16.
-void q3_K_block_to_group(const uint8_t* src, uint8_t* group);
-
 /// The inverse of q4_K_pair_to_group: one full group (2 Q4_K blocks' bytes) of a Q4_K row in
 /// WeightLayout::kBlockGroups16 written as the two ggml Q4_K blocks to dst.
 void q4_K_group_to_pair(const uint8_t* group, uint8_t* dst);
@@ -55,3 +52,11 @@ void q8_K_row_to_block_groups16(const void* src, void* dst, int64_t n);
 void q8_K_row_to_q6_K_groups16(const void* src, void* dst, int64_t n);
 
 }  // namespace gengyun::kernels::avx512
+
+namespace gengyun::kernels::avx2 {
+
+/// One ggml Q3_K block at src written as one group (sizeof(BlockQ3_K) bytes) of a Q3_K row in
+/// WeightLayout::kBlockGroups16.
+void q3_K_block_to_group(const uint8_t* src, uint8_t* group);
+
+}  // namespace gengyun::kernels::avx2
