@@ -1,7 +1,7 @@
 // AVX-512 reading of full groups of WeightLayout::kBlockGroups16 (weight_layout.h): the word
-// vectors of a group transposed back to each block's quant bytes, and Q6_K's and Q3_K's quants
-// by lane. Shared by the conversions (weight_layout_avx512.cpp), the batched kernels' decoders
-// (gemm_x86.h) and the Q6_K / Q3_K decode product (vec_dot_avx512.cpp).
+// vectors of a group transposed back to each block's quant bytes, and Q6_K's, Q3_K's and Q2_K's
+// quants by lane. Shared by the conversions (weight_layout_avx512.cpp), the batched kernels'
+// decoders (gemm_x86.h) and the Q6_K / Q3_K / Q2_K decode product (vec_dot_avx512.cpp).
 // Include only from files compiled with AVX-512 (F, BW); internal to kernels/.
 #pragma once
 
@@ -97,6 +97,18 @@ inline void q3_K_quants(const uint8_t* group, __m512i u[4]) {
   u[1] = quant(_mm512_srli_epi16(low, 2), third);
   u[2] = quant(_mm512_srli_epi16(low, 4), _mm512_srli_epi16(third, 2));
   u[3] = quant(_mm512_srli_epi16(low, 6), _mm512_srli_epi16(third, 4));
+}
+
+/// The 2-bit quants (0..3) of a Q2_K group (one super-block) of WeightLayout::kBlockGroups16 at
+/// `group`: u[k], lane l holds those of elements 4 k .. 4 k + 3 of sub-block l (bits 2 k .. 2 k
+/// + 1 of its 64 bytes of quants, at offsetof(BlockQ2_K, qs)).
+inline void q2_K_quants(const uint8_t* group, __m512i u[4]) {
+  const __m512i quants = _mm512_loadu_si512(group + 16);
+  const __m512i two_bits = _mm512_set1_epi8(0x03);
+  u[0] = _mm512_and_si512(quants, two_bits);
+  u[1] = _mm512_and_si512(_mm512_srli_epi16(quants, 2), two_bits);
+  u[2] = _mm512_and_si512(_mm512_srli_epi16(quants, 4), two_bits);
+  u[3] = _mm512_and_si512(_mm512_srli_epi16(quants, 6), two_bits);
 }
 
 }  // namespace groups16

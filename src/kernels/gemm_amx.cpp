@@ -129,12 +129,15 @@ inline __m256i signed_quants(const typename Type::Block& b) {
   return _mm256_sub_epi8(q, _mm256_set1_epi8(static_cast<char>(W::kOffset)));
 }
 
-// The K-quants whose rows are in WeightLayout::kBlockGroups16 (Q3_K, Q4_K, Q6_K) are packed in the
+// The K-quants whose rows are in WeightLayout::kBlockGroups16 (Q3_K, Q4_K, Q6_K; not Q2_K, whose
+// 16 mins a super-block pack_k_direct has no place for) are packed in the
 // layout's order of quants, not in element order (pack_k_direct); their activation tiles put
 // the activation quants in the same order (build_activation_tile). The integer sum over a
 // super-block does not depend on the order of its terms.
 template <typename Type>
-constexpr bool kLayoutOrderK = kIsK<Type> ? kLayoutOf<Type> == WeightLayout::kBlockGroups16 : false;
+constexpr bool kLayoutOrderK = kIsK<Type> ? kLayoutOf<Type> == WeightLayout::kBlockGroups16 &&
+                                                !std::is_same_v<Type, Q2KGroups16Type>
+                                          : false;
 
 // The K-quants that pack_k_direct packs: those and Q4_K / Q5_K / Q6_K in ggml's rows.
 template <typename Type>
@@ -1573,6 +1576,8 @@ const GemmKernels* gemm_kernels_groups16(uint32_t type_id) {
       return &kernels_of<LegacyGroups16Type<IQ4_NLWeights>, GgmlType::IQ4_NL>;
     case GgmlType::Q4_K:
       return &kernels_of<Q45KGroups16Type<BlockQ4_K>, GgmlType::Q4_K>;
+    case GgmlType::Q2_K:
+      return &kernels_of<Q2KGroups16Type, GgmlType::Q2_K>;
     case GgmlType::Q3_K:
       return &kernels_of<Q3KGroups16Type, GgmlType::Q3_K>;
     case GgmlType::Q6_K:

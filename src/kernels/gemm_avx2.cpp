@@ -260,18 +260,22 @@ struct Q3KType {
   }
 };
 
-// Q3_K rows in WeightLayout::kBlockGroups16 (weight_layout.h), decoded from their groups: per
-// half (8 sub-blocks), the 4 words of 3-bit quants as the decode product builds them
-// (q3_K_group_half_quants: word k, lane l = elements 4 k .. 4 k + 3 of sub-block 8 h + l) put
-// back in element order by a 4 x 4 dword transpose in each 128-bit lane; the scales and d are
-// where ggml has them. The same decoded rows.
-struct Q3KGroups16Type : Q3KType {
+// Q3_K (Base Q3KType) or Q2_K (Q2KType) rows in WeightLayout::kBlockGroups16 (weight_layout.h),
+// decoded from their groups: per half (8 sub-blocks), the 4 words of quants as the decode product
+// builds them (q3_K_group_half_quants / q2_K_group_half_quants: word k, lane l = elements 4 k ..
+// 4 k + 3 of sub-block 8 h + l) put back in element order by a 4 x 4 dword transpose in each
+// 128-bit lane; the other fields are where ggml has them. The same decoded rows.
+template <typename Base, typename Block>
+struct K16Groups16Type : Base {
   static void decode(const uint8_t* row, int64_t k, const RowOut& o) {
     for (int64_t i = 0; i < k / kQK_K; ++i) {
-      const uint8_t* group = row + i * static_cast<int64_t>(sizeof(BlockQ3_K));
+      const uint8_t* group = row + i * static_cast<int64_t>(sizeof(Block));
       for (int h = 0; h < 2; ++h) {
         __m256i u[4];
-        q3_K_group_half_quants(group, h, u);
+        if constexpr (std::is_same_v<Block, BlockQ3_K>)
+          q3_K_group_half_quants(group, h, u);
+        else
+          q2_K_group_half_quants(group, h, u);
         const __m256i lo01 = _mm256_unpacklo_epi32(u[0], u[1]);
         const __m256i hi01 = _mm256_unpackhi_epi32(u[0], u[1]);
         const __m256i lo23 = _mm256_unpacklo_epi32(u[2], u[3]);
@@ -288,7 +292,7 @@ struct Q3KGroups16Type : Q3KType {
                               _mm256_permute2x128_si256(sub[2 * p], sub[2 * p + 1], 0x31));
         }
       }
-      decode_fields(*reinterpret_cast<const BlockQ3_K*>(group), i, o);
+      Base::decode_fields(*reinterpret_cast<const Block*>(group), i, o);
     }
   }
 };
@@ -300,15 +304,18 @@ struct Q2KType {
   static void decode(const uint8_t* row, int64_t k, const RowOut& o) {
     const auto* x = reinterpret_cast<const BlockQ2_K*>(row);
     for (int64_t i = 0; i < k / kQK_K; ++i) {
-      const BlockQ2_K& b = x[i];
-      unpack_q2_K(b, o.q + kQK_K * i);
-      for (int g = 0; g < 16; ++g) {
-        o.int_scale[16 * i + g] = static_cast<int16_t>(b.scales[g] & 0x0F);
-        o.int_min[16 * i + g] = static_cast<int16_t>(b.scales[g] >> 4);
-      }
-      o.d[i] = half_to_float(b.d);
-      o.dmin[i] = half_to_float(b.dmin);
+      unpack_q2_K(x[i], o.q + kQK_K * i);
+      decode_fields(x[i], i, o);
     }
+  }
+  // Super-block i's 16 scales and mins, d and dmin.
+  static void decode_fields(const BlockQ2_K& b, int64_t i, const RowOut& o) {
+    for (int g = 0; g < 16; ++g) {
+      o.int_scale[16 * i + g] = static_cast<int16_t>(b.scales[g] & 0x0F);
+      o.int_min[16 * i + g] = static_cast<int16_t>(b.scales[g] >> 4);
+    }
+    o.d[i] = half_to_float(b.d);
+    o.dmin[i] = half_to_float(b.dmin);
   }
 };
 
@@ -829,8 +836,10 @@ const GemmKernels* gemm_kernels_groups16(uint32_t type_id) {
       return &kernels_of<Q45KGroups16Type<false, BlockQ4_K>>;
     case GgmlType::Q5_K:
       return &kernels_of<Q45KGroups16Type<true, BlockQ5_K>>;
+    case GgmlType::Q2_K:
+      return &kernels_of<K16Groups16Type<Q2KType, BlockQ2_K>>;
     case GgmlType::Q3_K:
-      return &kernels_of<Q3KGroups16Type>;
+      return &kernels_of<K16Groups16Type<Q3KType, BlockQ3_K>>;
     case GgmlType::Q6_K:
       return &kernels_of<KGroups16Type<Q6KType, GgmlType::Q6_K>>;
     default:

@@ -349,6 +349,8 @@ const GemmKernels* gemm_kernels_groups16(uint32_t type_id) {
       return &kernels_of<Q45KGroups16Type<BlockQ4_K>>;
     case GgmlType::Q5_K:
       return &kernels_of<Q45KGroups16Type<BlockQ5_K>>;
+    case GgmlType::Q2_K:
+      return &kernels_of<Q2KGroups16Type>;
     case GgmlType::Q3_K:
       return &kernels_of<Q3KGroups16Type>;
     case GgmlType::Q6_K:

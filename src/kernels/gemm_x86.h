@@ -348,15 +348,34 @@ struct Q2KType {
   static void decode(const uint8_t* row, int64_t k, uint8_t* q, const Fields& f) {
     const auto* x = reinterpret_cast<const BlockQ2_K*>(row);
     for (int64_t i = 0; i < k / kQK_K; ++i) {
-      const BlockQ2_K& b = x[i];
-      unpack_q2_K(b, q + kQK_K * i);
-      for (int g = 0; g < 16; ++g) {
-        const int64_t sub = 16 * i + g;
-        f.scale[16 * sub] = scale_lane<Q2KType>(b.scales[g] & 0x0F);
-        f.min[32 * (sub / 2) + sub % 2] = static_cast<int16_t>(b.scales[g] >> 4);
-      }
-      f.d[16 * i] = half_to_float(b.d);
-      f.dmin[16 * i] = half_to_float(b.dmin);
+      unpack_q2_K(x[i], q + kQK_K * i);
+      decode_fields(x[i], i, f);
+    }
+  }
+  // Super-block i's 16 scales and mins, d and dmin.
+  static void decode_fields(const BlockQ2_K& b, int64_t i, const Fields& f) {
+    for (int g = 0; g < 16; ++g) {
+      const int64_t sub = 16 * i + g;
+      f.scale[16 * sub] = scale_lane<Q2KType>(b.scales[g] & 0x0F);
+      f.min[32 * (sub / 2) + sub % 2] = static_cast<int16_t>(b.scales[g] >> 4);
+    }
+    f.d[16 * i] = half_to_float(b.d);
+    f.dmin[16 * i] = half_to_float(b.dmin);
+  }
+};
+
+// Q2_K rows in WeightLayout::kBlockGroups16: the same decoded rows and fields as Q2KType, the
+// 2-bit quants from groups16::q2_K_quants put back in element order; the scales, mins, d and
+// dmin are where ggml has them.
+struct Q2KGroups16Type : Q2KType {
+  static constexpr WeightLayout kLayout = WeightLayout::kBlockGroups16;
+  static void decode(const uint8_t* row, int64_t k, uint8_t* q, const Fields& f) {
+    for (int64_t i = 0; i < k / kQK_K; ++i) {
+      const uint8_t* group = row + i * static_cast<int64_t>(sizeof(BlockQ2_K));
+      __m512i u[4];
+      ::gengyun::kernels::avx512::groups16::q2_K_quants(group, u);
+      k16_quants_in_element_order(u, q + kQK_K * i);
+      decode_fields(*reinterpret_cast<const BlockQ2_K*>(group), i, f);
     }
   }
 };

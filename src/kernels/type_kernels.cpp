@@ -53,12 +53,12 @@ Table scalar_table() {
 #if defined(__x86_64__)
 // The entries of one x86 level: vec_dot, the activation quantizers, the decode products on
 // WeightLayout::kBlockGroups16 with the Q8_K activation arrangements of Q4_K (Q5_K's too) and
-// Q6_K (Q3_K's too), and the batched kernels (gemm.h) on both layouts.
+// Q6_K (Q2_K's and Q3_K's too), and the batched kernels (gemm.h) on both layouts.
 struct X86Level {
   VecDotFn f32, f16, bf16, q4_0, q4_1, q5_0, q5_1, q8_0, q2_K, q3_K, q4_K, q5_K, q6_K, iq4_nl;
   QuantizeRowFn q8_0_row, q8_1_row, q8_K_row, f16_row, bf16_row;
   VecDotFn q8_0_groups16, q4_0_groups16, q5_0_groups16, q4_1_groups16, q5_1_groups16,
-      iq4_nl_groups16, q3_K_groups16, q4_K_groups16, q5_K_groups16, q6_K_groups16;
+      iq4_nl_groups16, q2_K_groups16, q3_K_groups16, q4_K_groups16, q5_K_groups16, q6_K_groups16;
   ArrangeRowFn q4_K_arrange, q6_K_arrange;
   const GemmKernels* (*gemm)(uint32_t type_id);
   const GemmKernels* (*gemm_groups16)(uint32_t type_id);
@@ -74,10 +74,10 @@ struct X86Level {
         ns::quantize_activation_row_q8_0, ns::quantize_activation_row_q8_1, ns::quantize_row_q8_K, \
         ns::round_row_to_f16, ns::round_row_to_bf16, ns::vec_dot_q8_0_groups16,                    \
         ns::vec_dot_q4_0_groups16, ns::vec_dot_q5_0_groups16, ns::vec_dot_q4_1_groups16,           \
-        ns::vec_dot_q5_1_groups16, ns::vec_dot_iq4_nl_groups16, ns::vec_dot_q3_K_groups16,         \
-        ns::vec_dot_q4_K_groups16, ns::vec_dot_q5_K_groups16, ns::vec_dot_q6_K_groups16,           \
-        arrange::q8_K_row_to_block_groups16, arrange::q8_K_row_to_q6_K_groups16, ns::gemm_kernels, \
-        ns::gemm_kernels_groups16                                                                  \
+        ns::vec_dot_q5_1_groups16, ns::vec_dot_iq4_nl_groups16, ns::vec_dot_q2_K_groups16,         \
+        ns::vec_dot_q3_K_groups16, ns::vec_dot_q4_K_groups16, ns::vec_dot_q5_K_groups16,           \
+        ns::vec_dot_q6_K_groups16, arrange::q8_K_row_to_block_groups16,                            \
+        arrange::q8_K_row_to_q6_K_groups16, ns::gemm_kernels, ns::gemm_kernels_groups16            \
   }
 constexpr X86Level kAvx2 = GENGYUN_X86_LEVEL(avx2, kernels);
 constexpr X86Level kAvx512 = GENGYUN_X86_LEVEL(avx512, avx512);
@@ -131,6 +131,7 @@ void apply(const X86Level& level, Table& table) {
   groups16(GgmlType::Q5_K, level.q5_K_groups16, level.q4_K_arrange);
   groups16(GgmlType::Q6_K, level.q6_K_groups16, level.q6_K_arrange);
   groups16(GgmlType::Q3_K, level.q3_K_groups16, level.q6_K_arrange);
+  groups16(GgmlType::Q2_K, level.q2_K_groups16, level.q6_K_arrange);
 }
 #endif
 

@@ -52,8 +52,8 @@ struct TypeKernels {
   const GemmKernels* gemm_groups16 = nullptr;
   /// The activation row arranged for vec_dot_groups16 (weight_layout.h: Q8_0 / Q4_0 / Q5_0 /
   /// IQ4_NL q8_0_row_to_block_groups16, Q4_1 / Q5_1 q8_1_row_to_block_groups16, Q4_K / Q5_K
-  /// q8_K_row_to_block_groups16, Q3_K / Q6_K q8_K_row_to_q6_K_groups16, or the level's variant
-  /// giving the same bytes); set exactly where vec_dot_groups16 is.
+  /// q8_K_row_to_block_groups16, Q2_K / Q3_K / Q6_K q8_K_row_to_q6_K_groups16, or the level's
+  /// variant giving the same bytes); set exactly where vec_dot_groups16 is.
   ArrangeRowFn arrange_groups16 = nullptr;
   /// vec_dot over rows in WeightLayout::kRowGroups16 (whole groups of 16 rows) with the
   /// activation row as quantize_activations gives it, the same bits as vec_dot on the ggml rows;

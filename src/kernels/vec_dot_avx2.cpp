@@ -262,7 +262,8 @@ float dot_q45_K_groups16(int64_t n, const void* w, const void* a) {
 template <typename Block>
 float dot_k16_groups16(int64_t n, const void* w, const void* a) {
   constexpr bool kQ6 = std::is_same_v<Block, BlockQ6_K>;
-  constexpr int kOffsetShift = kQ6 ? 5 : 2;  // log2 of the quants' offset
+  constexpr bool kMins = std::is_same_v<Block, BlockQ2_K>;
+  constexpr int kOffsetShift = kQ6 ? 5 : 2;  // log2 of the quants' offset (not Q2_K's)
   const auto* x = static_cast<const Block*>(w);
   const auto* y = static_cast<const BlockQ8_K*>(a);
   const int64_t nb = n / kQK_K;
@@ -273,13 +274,19 @@ float dot_k16_groups16(int64_t n, const void* w, const void* a) {
     const auto* sb = reinterpret_cast<const uint8_t*>(x + i);
     const auto* act = reinterpret_cast<const uint8_t*>(y[i].qs);
     prefetch_ahead(x + i, sizeof(Block));
-    const __m128i scales8 = kQ6 ? _mm_loadu_si128(reinterpret_cast<const __m128i*>(x[i].scales))
+    // The 16 scales as bytes (Q6_K int8; Q3_K 6 bits less 32; Q2_K scale and min nibbles).
+    const __m128i scales8 = kQ6 || kMins
+                                ? _mm_loadu_si128(reinterpret_cast<const __m128i*>(x[i].scales))
                                 : unpack_q3_k_scales_minus_32(sb + offsetof(Block, scales));
-    __m256i s = _mm256_setzero_si256();
+    __m256i s = _mm256_setzero_si256(), m = _mm256_setzero_si256();
 #pragma GCC unroll 2
     for (int h = 0; h < 2; ++h) {
-      const __m256i scale =
-          _mm256_cvtepi8_epi32(h == 0 ? scales8 : _mm_unpackhi_epi64(scales8, scales8));
+      const __m128i half8 = h == 0 ? scales8 : _mm_unpackhi_epi64(scales8, scales8);
+      __m256i scale;
+      if constexpr (kMins)
+        scale = _mm256_and_si256(_mm256_cvtepu8_epi32(half8), _mm256_set1_epi32(0x0F));
+      else
+        scale = _mm256_cvtepi8_epi32(half8);
       const __m256i scale_low = _mm256_and_si256(scale, low16);
       const __m256i scale_both = _mm256_or_si256(scale_low, _mm256_slli_epi32(scale, 16));
       auto dot = [&](__m256i u, int k) {
@@ -301,17 +308,27 @@ float dot_k16_groups16(int64_t n, const void* w, const void* a) {
             s, _mm256_madd_epi16(_mm256_add_epi16(dot(u2, 2), dot(u3, 3)), scale_both));
       } else {
         __m256i u[4];
-        q3_K_group_half_quants(sb, h, u);
+        if constexpr (kMins)
+          q2_K_group_half_quants(sb, h, u);
+        else
+          q3_K_group_half_quants(sb, h, u);
         const __m256i pairs = _mm256_add_epi16(_mm256_add_epi16(dot(u[0], 0), dot(u[1], 1)),
                                                _mm256_add_epi16(dot(u[2], 2), dot(u[3], 3)));
         s = _mm256_add_epi32(s, _mm256_madd_epi16(pairs, scale_both));
       }
       const __m256i bsums = _mm256_cvtepi16_epi32(
           _mm_loadu_si128(reinterpret_cast<const __m128i*>(y[i].bsums + 8 * h)));
-      s = _mm256_sub_epi32(s, _mm256_slli_epi32(_mm256_madd_epi16(bsums, scale_low), kOffsetShift));
+      if constexpr (kMins)  // M: each min (high nibble) times its bsum
+        m = _mm256_add_epi32(
+            m, _mm256_madd_epi16(bsums, _mm256_srli_epi32(_mm256_cvtepu8_epi32(half8), 4)));
+      else
+        s = _mm256_sub_epi32(s,
+                             _mm256_slli_epi32(_mm256_madd_epi16(bsums, scale_low), kOffsetShift));
     }
-    const __m128 scale = _mm_mul_ss(_mm_cvtph_ps(_mm_cvtsi32_si128(x[i].d)), _mm_load_ss(&y[i].d));
-    acc = _mm_fmadd_ss(hsum_to_float(s), scale, acc);
+    if constexpr (kMins)
+      acc = add_block(acc, hsum_to_float(s, m), x[i], y[i].d);
+    else
+      acc = add_block(acc, hsum_to_float(s), x[i], y[i].d);
   }
   return _mm_cvtss_f32(acc);
 }
@@ -325,6 +342,10 @@ void vec_dot_q6_K_groups16(int64_t n, const void* w, size_t w_row_bytes, int64_t
 void vec_dot_q3_K_groups16(int64_t n, const void* w, size_t w_row_bytes, int64_t n_rows,
                            const void* a, float* y) {
   rows<dot_k16_groups16<BlockQ3_K>>(n, w, w_row_bytes, n_rows, a, y);
+}
+void vec_dot_q2_K_groups16(int64_t n, const void* w, size_t w_row_bytes, int64_t n_rows,
+                           const void* a, float* y) {
+  rows<dot_k16_groups16<BlockQ2_K>>(n, w, w_row_bytes, n_rows, a, y);
 }
 void vec_dot_q4_K_groups16(int64_t n, const void* w, size_t w_row_bytes, int64_t n_rows,
                            const void* a, float* y) {

@@ -289,21 +289,28 @@ void rows_in_pairs(int64_t n, const void* w, size_t w_row_bytes, int64_t n_rows,
   }
 }
 
-// Q6_K or Q3_K rows (Block) in WeightLayout::kBlockGroups16 against an activation row from
-// q8_K_row_to_q6_K_groups16, R (1 or 2) rows at once, super-blocks in pairs. Lane l of every
-// vector meets sub-block l: bit selects build 4 vectors of its unsigned quants u
-// (groups16::q6_K_quants, 6 bits; groups16::q3_K_quants, 3 bits), 4 vpdpbusd from -kOffset
-// times the activations' bsum (Q6_K 32, Q3_K 4) give its exact sum of (u - kOffset) a, and
-// vpmulld by its scale (Q6_K's int8, Q3_K's 6 bits less 32) its share of S; the 16 lanes add up
-// to the super-block's S, and the f32 steps are add_blocks', super-block by super-block (row r
-// in lane r): the same bits as vec_dot_q6_K / vec_dot_q3_K on the ggml rows.
+// Q6_K, Q3_K or Q2_K rows (Block) in WeightLayout::kBlockGroups16 against an activation row
+// from q8_K_row_to_q6_K_groups16, R (1 or 2) rows at once, super-blocks in pairs. Lane l of
+// every vector meets sub-block l: bit selects build 4 vectors of its unsigned quants u
+// (groups16::q6_K_quants, 6 bits; q3_K_quants, 3 bits; q2_K_quants, 2 bits), 4 vpdpbusd from
+// -kOffset times the activations' bsum (Q6_K 32, Q3_K 4, Q2_K 0) give its exact sum of
+// (u - kOffset) a, and vpmulld by its scale (Q6_K's int8, Q3_K's 6 bits less 32, Q2_K's low
+// nibble) its share of S; Q2_K's share of M is its min (high nibble) times the bsum. The 16
+// lanes add up to the super-block's S (and M), and the f32 steps are add_blocks', super-block
+// by super-block (row r in lane r): the same bits as vec_dot_q6_K / q3_K / q2_K on the ggml
+// rows.
 template <typename Block, int R>
 void dot_k16_groups16(int64_t n, const uint8_t* const* x, const void* a, float* out) {
   constexpr bool kQ6 = std::is_same_v<Block, BlockQ6_K>;
-  constexpr int kOffsetShift = kQ6 ? 5 : 2;  // log2 of the quants' offset
+  constexpr bool kMins = std::is_same_v<Block, BlockQ2_K>;
+  constexpr int kOffsetShift = kQ6 ? 5 : 2;  // log2 of the quants' offset (not Q2_K's)
   constexpr int64_t kBytes = sizeof(Block);
   const auto* y = static_cast<const BlockQ8_K*>(a);
   const int64_t nb = n / kQK_K;
+  // Q2_K's 16 bytes of scales (low nibbles) and mins (high ones) as int32 lanes.
+  auto scales_mins = [](const uint8_t* g) {
+    return _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(g)));
+  };
   // Lane l: scale_l * sum over sub-block l of (u - offset) a, for the group at g; `bias`: lane
   // l = -offset * bsum_l of the activations.
   auto lanes = [&](const uint8_t* g, const int8_t* act, __m512i bias)
@@ -311,6 +318,8 @@ void dot_k16_groups16(int64_t n, const uint8_t* const* x, const void* a, float* 
     __m512i u[4];
     if constexpr (kQ6)
       groups16::q6_K_quants(g, u);
+    else if constexpr (kMins)
+      groups16::q2_K_quants(g, u);
     else
       groups16::q3_K_quants(g, u);
     // Two accumulators halve the chain of dependent vpdpbusd.
@@ -318,28 +327,19 @@ void dot_k16_groups16(int64_t n, const uint8_t* const* x, const void* a, float* 
     __m512i s23 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), u[2], load512(act + 128));
     s01 = _mm512_dpbusd_epi32(s01, u[1], load512(act + 64));
     s23 = _mm512_dpbusd_epi32(s23, u[3], load512(act + 192));
-    const __m128i scales8 =
-        kQ6 ? _mm_loadu_si128(reinterpret_cast<const __m128i*>(g + offsetof(Block, scales)))
-            : unpack_q3_k_scales_minus_32(g + offsetof(Block, scales));
-    return _mm512_mullo_epi32(_mm512_add_epi32(s01, s23), _mm512_cvtepi8_epi32(scales8));
+    __m512i scales;
+    if constexpr (kMins)
+      scales = _mm512_and_si512(scales_mins(g), _mm512_set1_epi32(0x0F));
+    else
+      scales = _mm512_cvtepi8_epi32(
+          kQ6 ? _mm_loadu_si128(reinterpret_cast<const __m128i*>(g + offsetof(Block, scales)))
+              : unpack_q3_k_scales_minus_32(g + offsetof(Block, scales)));
+    return _mm512_mullo_epi32(_mm512_add_epi32(s01, s23), scales);
   };
-  __m128 acc = _mm_setzero_ps();
-  // Super-blocks i .. i + m - 1 (m 1 or 2).
-  auto pair = [&](int64_t i, int m) __attribute__((always_inline)) {
-    // Unrolled so that t stays in registers; a lone super-block (m = 1) leaves slot 1 zero.
-    __m512i t[2][R];
-#pragma GCC unroll 2
-    for (int j = 0; j < 2; ++j) {
-      const BlockQ8_K& act = y[i + std::min(j, m - 1)];
-      const __m512i bias = _mm512_sub_epi32(
-          _mm512_setzero_si512(),
-          _mm512_slli_epi32(_mm512_cvtepi16_epi32(load256(act.bsums)), kOffsetShift));
-#pragma GCC unroll 2
-      for (int r = 0; r < R; ++r)
-        t[j][r] = j < m ? lanes(x[r] + (i + j) * kBytes, act.qs, bias) : _mm512_setzero_si512();
-    }
-    // Per 128-bit lane, the partial totals: R = 1: S of super-blocks i, i + 1 in lanes 0, 1;
-    // R = 2: rows 0, 1 of super-block i, then of i + 1. Then the 4 128-bit lanes added.
+  // t[j][r] (16 lanes of super-block j of the pair, row r) to their totals as f32: R = 1: super-
+  // blocks i, i + 1 in lanes 0, 1; R = 2: rows 0, 1 of super-block i in lanes 0, 1, of i + 1 in
+  // 2, 3 (per 128-bit lane first, then the 4 128-bit lanes added).
+  auto totals = [](const __m512i(&t)[2][R]) __attribute__((always_inline)) {
     __m512i v;
     if constexpr (R == 1) {
       v = _mm512_add_epi32(_mm512_unpacklo_epi32(t[0][0], t[1][0]),
@@ -355,28 +355,72 @@ void dot_k16_groups16(int64_t n, const uint8_t* const* x, const void* a, float* 
     }
     const __m256i v256 =
         _mm256_add_epi32(_mm512_castsi512_si256(v), _mm512_extracti64x4_epi64(v, 1));
-    const __m128 totals = _mm_cvtepi32_ps(
+    return _mm_cvtepi32_ps(
         _mm_add_epi32(_mm256_castsi256_si128(v256), _mm256_extracti128_si256(v256, 1)));
-    // The f16 d of row r, super-block i + j (j < m), as an int16.
-    auto d = [&](int r, int j) {
+  };
+  __m128 acc = _mm_setzero_ps();
+  // Super-blocks i .. i + m - 1 (m 1 or 2).
+  auto pair = [&](int64_t i, int m) __attribute__((always_inline)) {
+    // Unrolled so that t stays in registers; a lone super-block (m = 1) leaves slot 1 zero.
+    __m512i t[2][R], mins[2][R];
+#pragma GCC unroll 2
+    for (int j = 0; j < 2; ++j) {
+      const BlockQ8_K& act = y[i + std::min(j, m - 1)];
+      const __m512i bsums = _mm512_cvtepi16_epi32(load256(act.bsums));
+      const __m512i bias =
+          kMins ? _mm512_setzero_si512()
+                : _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_slli_epi32(bsums, kOffsetShift));
+#pragma GCC unroll 2
+      for (int r = 0; r < R; ++r) {
+        const uint8_t* g = x[r] + (i + j) * kBytes;
+        t[j][r] = j < m ? lanes(g, act.qs, bias) : _mm512_setzero_si512();
+        if constexpr (kMins)
+          mins[j][r] = j < m ? _mm512_mullo_epi32(_mm512_srli_epi32(scales_mins(g), 4), bsums)
+                             : _mm512_setzero_si512();
+      }
+    }
+    const __m128 s = totals(t);
+    // The f16 field at `at` of row r, super-block i + j (j < m), as an int16.
+    auto field = [&](size_t at, int r, int j) {
       uint16_t f = 0;
-      if (j < m) std::memcpy(&f, x[r] + (i + j) * kBytes + offsetof(Block, d), 2);
+      if (j < m) std::memcpy(&f, x[r] + (i + j) * kBytes + at, 2);
       return static_cast<short>(f);
     };
+    // Per lane of `s`, the field at `at` (d or dmin) times the activations' d.
     const float d_a1 = m == 2 ? y[i + 1].d : 0.0f;
+    auto scale = [&](size_t at) {
+      if constexpr (R == 1)
+        return _mm_mul_ps(
+            _mm_cvtph_ps(_mm_setr_epi16(field(at, 0, 0), field(at, 0, 1), 0, 0, 0, 0, 0, 0)),
+            _mm_setr_ps(y[i].d, d_a1, 0.0f, 0.0f));
+      else
+        return _mm_mul_ps(
+            _mm_cvtph_ps(_mm_setr_epi16(field(at, 0, 0), field(at, 1, 0), field(at, 0, 1),
+                                        field(at, 1, 1), 0, 0, 0, 0)),
+            _mm_setr_ps(y[i].d, y[i].d, d_a1, d_a1));
+    };
+    const __m128 d = scale(offsetof(Block, d));
+    __m128 mn = _mm_setzero_ps(), dmin = _mm_setzero_ps();
+    if constexpr (kMins) {
+      mn = totals(mins);
+      dmin = scale(offsetof(BlockQ2_K, dmin));
+    }
+    // Super-block i, then i + 1: acc += S d (then acc -= M dmin), lanes as `s`.
     if constexpr (R == 1) {
-      const __m128 scale =
-          _mm_mul_ps(_mm_cvtph_ps(_mm_setr_epi16(d(0, 0), d(0, 1), 0, 0, 0, 0, 0, 0)),
-                     _mm_setr_ps(y[i].d, d_a1, 0.0f, 0.0f));
-      acc = _mm_fmadd_ss(totals, scale, acc);
-      if (m == 2) acc = _mm_fmadd_ss(_mm_movehdup_ps(totals), _mm_movehdup_ps(scale), acc);
+      acc = _mm_fmadd_ss(s, d, acc);
+      if constexpr (kMins) acc = _mm_fnmadd_ss(mn, dmin, acc);
+      if (m == 2) {
+        acc = _mm_fmadd_ss(_mm_movehdup_ps(s), _mm_movehdup_ps(d), acc);
+        if constexpr (kMins) acc = _mm_fnmadd_ss(_mm_movehdup_ps(mn), _mm_movehdup_ps(dmin), acc);
+      }
     } else {
-      const __m128 scale =
-          _mm_mul_ps(_mm_cvtph_ps(_mm_setr_epi16(d(0, 0), d(1, 0), d(0, 1), d(1, 1), 0, 0, 0, 0)),
-                     _mm_setr_ps(y[i].d, y[i].d, d_a1, d_a1));
-      acc = _mm_fmadd_ps(totals, scale, acc);
-      if (m == 2)
-        acc = _mm_fmadd_ps(_mm_movehl_ps(totals, totals), _mm_movehl_ps(scale, scale), acc);
+      acc = _mm_fmadd_ps(s, d, acc);
+      if constexpr (kMins) acc = _mm_fnmadd_ps(mn, dmin, acc);
+      if (m == 2) {
+        acc = _mm_fmadd_ps(_mm_movehl_ps(s, s), _mm_movehl_ps(d, d), acc);
+        if constexpr (kMins)
+          acc = _mm_fnmadd_ps(_mm_movehl_ps(mn, mn), _mm_movehl_ps(dmin, dmin), acc);
+      }
     }
   };
   int64_t i = 0;
@@ -773,6 +817,13 @@ void vec_dot_q3_K_groups16(int64_t n, const void* w, size_t w_row_bytes, int64_t
   rows_in_pairs(n, w, w_row_bytes, n_rows, a, y,
                 []<int R>(int64_t k, const uint8_t* const* x, const void* act, float* out) {
                   dot_k16_groups16<BlockQ3_K, R>(k, x, act, out);
+                });
+}
+void vec_dot_q2_K_groups16(int64_t n, const void* w, size_t w_row_bytes, int64_t n_rows,
+                           const void* a, float* y) {
+  rows_in_pairs(n, w, w_row_bytes, n_rows, a, y,
+                []<int R>(int64_t k, const uint8_t* const* x, const void* act, float* out) {
+                  dot_k16_groups16<BlockQ2_K, R>(k, x, act, out);
                 });
 }
 

@@ -68,6 +68,10 @@ void vec_dot_q6_K_groups16(int64_t n, const void* w, size_t w_row_bytes, int64_t
 /// q8_K_row_to_q6_K_groups16; the same bits as vec_dot_q3_K on the ggml rows.
 void vec_dot_q3_K_groups16(int64_t n, const void* w, size_t w_row_bytes, int64_t n_rows,
                            const void* a, float* y);
+/// Q2_K rows in WeightLayout::kBlockGroups16 with an activation row from
+/// q8_K_row_to_q6_K_groups16; the same bits as vec_dot_q2_K on the ggml rows.
+void vec_dot_q2_K_groups16(int64_t n, const void* w, size_t w_row_bytes, int64_t n_rows,
+                           const void* a, float* y);
 }  // namespace avx2
 
 namespace avx512 {
@@ -129,6 +133,10 @@ void vec_dot_q6_K_groups16(int64_t n, const void* w, size_t w_row_bytes, int64_t
 /// Q3_K rows in WeightLayout::kBlockGroups16 with an activation row from
 /// q8_K_row_to_q6_K_groups16; the same bits as vec_dot_q3_K on the ggml rows.
 void vec_dot_q3_K_groups16(int64_t n, const void* w, size_t w_row_bytes, int64_t n_rows,
+                           const void* a, float* y);
+/// Q2_K rows in WeightLayout::kBlockGroups16 with an activation row from
+/// q8_K_row_to_q6_K_groups16; the same bits as vec_dot_q2_K on the ggml rows.
+void vec_dot_q2_K_groups16(int64_t n, const void* w, size_t w_row_bytes, int64_t n_rows,
                            const void* a, float* y);
 /// vdpbf16ps; only where cpu_has_avx512_bf16().
 void vec_dot_bf16_dpbf16(int64_t n, const void* w, size_t w_row_bytes, int64_t n_rows,

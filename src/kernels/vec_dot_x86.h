@@ -593,6 +593,14 @@ inline void q3_K_group_half_quants(const uint8_t* group, int h, __m256i u[4]) {
   }
 }
 
+// The same for a Q2_K group of WeightLayout::kBlockGroups16 (2-bit quants, 0..3, at bits 2 k of
+// the half's 32 bytes of qs).
+inline void q2_K_group_half_quants(const uint8_t* group, int h, __m256i u[4]) {
+  const __m256i quants = load256(group + 16 + 32 * h), two_bits = _mm256_set1_epi8(0x03);
+#pragma GCC unroll 4
+  for (int k = 0; k < 4; ++k) u[k] = _mm256_and_si256(_mm256_srli_epi16(quants, 2 * k), two_bits);
+}
+
 // The 256 quants of a Q2_K super-block as unsigned bytes in element order (0..3).
 inline void unpack_q2_K(const BlockQ2_K& b, uint8_t* out) {
   for (int h = 0; h < 2; ++h) {

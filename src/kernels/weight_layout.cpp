@@ -172,10 +172,11 @@ void convert_q45_K_row(const uint8_t* src, uint8_t* dst, int64_t nb, bool to_gro
   }
 }
 
-// Q3_K and Q6_K: one super-block per group (weight_layout.h). Where element e (0..255) keeps
-// its low bits (Q3_K: 2, Q6_K: 4; at bit `low_shift` of byte `low`) and its high bits (Q3_K: the
-// third bit, Q6_K: 2; at bit `high_shift` of byte `high`), in ggml's block and in the layout;
-// the scales and d stay where they are.
+// Q2_K, Q3_K and Q6_K: one super-block per group (weight_layout.h). Where element e (0..255)
+// keeps its low bits (Q2_K, Q3_K: 2, Q6_K: 4; at bit `low_shift` of byte `low`) and its high
+// bits (Q2_K: none, Q3_K: the third bit, Q6_K: 2; at bit `high_shift` of byte `high`), in ggml's
+// block and in the layout; the quants lie in bytes [kBegin, kEnd) of the block, the scales, d
+// (and dmin) stay where they are.
 struct QuantBits {
   size_t low;
   int low_shift;
@@ -187,6 +188,7 @@ struct K16Bits;
 template <>
 struct K16Bits<BlockQ6_K> {
   static constexpr int kLowMask = 0x0F, kHighMask = 0x03;
+  static constexpr size_t kBegin = 0, kEnd = offsetof(BlockQ6_K, scales);
   static QuantBits ggml(int e) {
     const int h = e / 128, j = e % 128;
     return {static_cast<size_t>(64 * h + j % 64), 4 * (j / 64),
@@ -201,6 +203,7 @@ struct K16Bits<BlockQ6_K> {
 template <>
 struct K16Bits<BlockQ3_K> {
   static constexpr int kLowMask = 0x03, kHighMask = 0x01;
+  static constexpr size_t kBegin = 0, kEnd = offsetof(BlockQ3_K, scales);
   // ggml: element 128 h + 32 s + l at bits 2 s of qs[32 h + l], its third bit at bit 4 h + s of
   // hmask[l].
   static QuantBits ggml(int e) {
@@ -215,17 +218,33 @@ struct K16Bits<BlockQ3_K> {
   }
 };
 
-// One row of nb Q3_K or Q6_K super-blocks (Block) between ggml's layout and kBlockGroups16
-// (rows distinct); to_groups: the direction.
+template <>
+struct K16Bits<BlockQ2_K> {
+  static constexpr int kLowMask = 0x03, kHighMask = 0x00;  // no high bits: `high` = `low`
+  static constexpr size_t kBegin = offsetof(BlockQ2_K, qs), kEnd = offsetof(BlockQ2_K, d);
+  // ggml: element 128 h + 32 s + l at bits 2 s of qs[32 h + l].
+  static QuantBits ggml(int e) {
+    const int h = e / 128, s = e % 128 / 32, l = e % 32;
+    const size_t at = offsetof(BlockQ2_K, qs) + static_cast<size_t>(32 * h + l);
+    return {at, 2 * s, at, 0};
+  }
+  static QuantBits group(int e) {
+    const int l = e / 16, k = e % 16 / 4, b = e % 4;
+    const size_t at = offsetof(BlockQ2_K, qs) + static_cast<size_t>(4 * l + b);
+    return {at, 2 * k, at, 0};
+  }
+};
+
+// One row of nb Q2_K, Q3_K or Q6_K super-blocks (Block) between ggml's layout and
+// kBlockGroups16 (rows distinct); to_groups: the direction.
 template <typename Block>
 void convert_k16_row(const uint8_t* src, uint8_t* dst, int64_t nb, bool to_groups) {
   using Bits = K16Bits<Block>;
-  constexpr size_t kQuantBytes = offsetof(Block, scales);
   for (int64_t i = 0; i < nb; ++i) {
     const uint8_t* from = src + static_cast<size_t>(i) * sizeof(Block);
     uint8_t* to = dst + static_cast<size_t>(i) * sizeof(Block);
-    std::memset(to, 0, kQuantBytes);
-    std::memcpy(to + kQuantBytes, from + kQuantBytes, sizeof(Block) - kQuantBytes);
+    std::memcpy(to, from, sizeof(Block));
+    std::memset(to + Bits::kBegin, 0, Bits::kEnd - Bits::kBegin);
     for (int e = 0; e < kQK_K; ++e) {
       const QuantBits ggml = Bits::ggml(e), group = Bits::group(e);
       const QuantBits in = to_groups ? ggml : group, out = to_groups ? group : ggml;
@@ -342,9 +361,9 @@ void convert_q45_K_row_pairs(const uint8_t* src, uint8_t* dst, int64_t nb, bool 
   convert_q45_K_row<Block>(src + done, dst + done, nb - full, to_groups);
 }
 
-// One row of nb Q3_K or Q6_K super-blocks (Block) between ggml's layout and kBlockGroups16 (src
-// and dst distinct); to_groups: the direction. A super-block at a time with the CPU's SIMD
-// variant where the direction has one (Q6_K: AVX-512; Q3_K to the groups: AVX2), else in
+// One row of nb Q2_K, Q3_K or Q6_K super-blocks (Block) between ggml's layout and kBlockGroups16
+// (src and dst distinct); to_groups: the direction. A super-block at a time with the CPU's SIMD
+// variant where the direction has one (Q6_K: AVX-512; Q2_K, Q3_K to the groups: AVX2), else in
 // scalar.
 template <typename Block>
 void convert_k16_blocks(const uint8_t* src, uint8_t* dst, int64_t nb, bool to_groups) {
@@ -354,7 +373,9 @@ void convert_k16_blocks(const uint8_t* src, uint8_t* dst, int64_t nb, bool to_gr
     if (simd_conversions())
       one = to_groups ? avx512::q6_K_block_to_group : avx512::q6_K_group_to_block;
   } else {
-    if (to_groups && cpu_simd_level() >= SimdLevel::kAvx2) one = avx2::q3_K_block_to_group;
+    if (to_groups && cpu_simd_level() >= SimdLevel::kAvx2)
+      one =
+          std::is_same_v<Block, BlockQ3_K> ? avx2::q3_K_block_to_group : avx2::q2_K_block_to_group;
   }
 #endif
   if (one == nullptr) {
@@ -372,6 +393,8 @@ void convert_k16_blocks(const uint8_t* src, uint8_t* dst, int64_t nb, bool to_gr
 using KRowConversion = void (*)(const uint8_t* src, uint8_t* dst, int64_t nb, bool to_groups);
 KRowConversion k_row_conversion(gguf::GgmlType type) {
   switch (type) {
+    case gguf::GgmlType::Q2_K:
+      return convert_k16_blocks<BlockQ2_K>;
     case gguf::GgmlType::Q3_K:
       return convert_k16_blocks<BlockQ3_K>;
     case gguf::GgmlType::Q4_K:

@@ -44,6 +44,9 @@ enum class WeightLayout : uint8_t {
   /// at 4 l + b, bits 2 k .. 2 k + 1: the low bits (as Q6_K's third word holds its high bits);
   /// at 64 + 4 (l % 8) + b, bit 2 k + l / 8: the third bit. Lane l of the 64-byte vector then
   /// meets sub-block l, and so does lane l % 8 of the 32 bytes of third bits, read twice.
+  /// Q2_K: each super-block (group of one) keeps its 16 bytes of scales and mins and its f16 d
+  /// and dmin where ggml has them and holds in its 64 bytes of qs (bytes 16..79), at 16 + 4 l +
+  /// b, bits 2 k .. 2 k + 1, the 2-bit quant of element 16 l + 4 k + b (as Q3_K's low bits).
   kBlockGroups16 = 1,
   /// Q8_0, Q4_0, Q5_0. The rows in groups of 16 (n_rows a multiple of 16), each group where
   /// ggml's 16 rows are (16 ggml rows' bytes). A group of rows of nb blocks holds, for each
@@ -109,9 +112,9 @@ void q8_1_row_to_block_groups16(const void* src, void* dst, int64_t n);
 void q8_K_row_to_block_groups16(const void* src, void* dst, int64_t n);
 
 /// The Q8_K activation row (ggml's BlockQ8_K[n / 256]) of n elements arranged for Q6_K (and
-/// Q3_K) rows in kBlockGroups16: each block's d and bsums unchanged, its quants as 4 vectors of 64
-/// bytes, vector k holding at 4 l the quants of elements 16 l + 4 k .. 16 l + 4 k + 3 (the layout's
-/// order: lane l meets sub-block l). src and dst must not overlap.
+/// Q2_K, Q3_K) rows in kBlockGroups16: each block's d and bsums unchanged, its quants as 4 vectors
+/// of 64 bytes, vector k holding at 4 l the quants of elements 16 l + 4 k .. 16 l + 4 k + 3 (the
+/// layout's order: lane l meets sub-block l). src and dst must not overlap.
 void q8_K_row_to_q6_K_groups16(const void* src, void* dst, int64_t n);
 
 }  // namespace gengyun::kernels

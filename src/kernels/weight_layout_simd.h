@@ -59,4 +59,7 @@ namespace gengyun::kernels::avx2 {
 /// WeightLayout::kBlockGroups16.
 void q3_K_block_to_group(const uint8_t* src, uint8_t* group);
 
+/// The same for one ggml Q2_K block (sizeof(BlockQ2_K) bytes).
+void q2_K_block_to_group(const uint8_t* src, uint8_t* group);
+
 }  // namespace gengyun::kernels::avx2

@@ -54,15 +54,15 @@ std::vector<float> logits_of(const std::string& path, bool arrange, int& arrange
 }
 
 // At every SIMD level the CPU has whose table decodes some type in the layout (kAvx2,
-// kAvx512 and kAmx: all ten; at kAmx Q8_0, Q4_0, Q5_0 and the K-quants in kRowGroups16 where
+// kAvx512 and kAmx: all eleven; at kAmx Q8_0, Q4_0, Q5_0 and the K-quants in kRowGroups16 where
 // the rows come in sixteens), each model's matrices of those types are rearranged and the
 // logits keep their bits.
 TEST(ArrangedWeights, LogitsAreTheBitsOfTheFileLayout) {
   REQUIRE_TESTDATA();
   using gguf::GgmlType;
   const GgmlType arrangeable[] = {GgmlType::Q8_0, GgmlType::Q4_0,   GgmlType::Q5_0, GgmlType::Q4_1,
-                                  GgmlType::Q5_1, GgmlType::IQ4_NL, GgmlType::Q3_K, GgmlType::Q4_K,
-                                  GgmlType::Q5_K, GgmlType::Q6_K};
+                                  GgmlType::Q5_1, GgmlType::IQ4_NL, GgmlType::Q2_K, GgmlType::Q3_K,
+                                  GgmlType::Q4_K, GgmlType::Q5_K,   GgmlType::Q6_K};
   const kernels::SimdLevel before = kernels::simd_level();
   int levels = 0;
   for (kernels::SimdLevel level : kernels::kSimdLevels) {
@@ -75,8 +75,8 @@ TEST(ArrangedWeights, LogitsAreTheBitsOfTheFileLayout) {
     ++levels;
     for (QuantizeType type :
          {QuantizeType::Q8_0, QuantizeType::Q4_0, QuantizeType::Q5_0, QuantizeType::Q4_1,
-          QuantizeType::Q5_1, QuantizeType::IQ4_NL, QuantizeType::Q3_K_M, QuantizeType::Q4_K_M,
-          QuantizeType::Q5_K_M, QuantizeType::Q6_K}) {
+          QuantizeType::Q5_1, QuantizeType::IQ4_NL, QuantizeType::Q2_K, QuantizeType::Q3_K_M,
+          QuantizeType::Q4_K_M, QuantizeType::Q5_K_M, QuantizeType::Q6_K}) {
       const std::string path = quantize_test::temp_path("model.gguf");
       auto quantized =
           quantize_model(testing::testdata_path("models/qwen2-tiny-f32.gguf"), path, type, 2);
@@ -85,8 +85,8 @@ TEST(ArrangedWeights, LogitsAreTheBitsOfTheFileLayout) {
       const std::vector<float> want = logits_of(path, false, none);
       const std::vector<float> got = logits_of(path, true, arranged);
       // Every matrix of the file's tensors of a type the level decodes in the layout
-      // (qwen2-tiny: 14 in its 2 layers, and token_embd.weight, the output matrix too; Q3_K_M,
-      // Q4_K_M and Q5_K_M mix Q3_K / Q4_K / Q5_K with Q6_K).
+      // (qwen2-tiny: 14 in its 2 layers, and token_embd.weight, the output matrix too; Q2_K,
+      // Q3_K_M, Q4_K_M and Q5_K_M mix Q2_K / Q3_K / Q4_K / Q5_K with others and Q6_K).
       auto file = gguf::File::open(path);
       ASSERT_TRUE(file.ok());
       int matrices = 0, expected = 0, of_type = 0;  // of_type: of the type's own default type

@@ -46,7 +46,9 @@ TEST(WeightLayout, SupportedForThe32ElementTypesRowsOfWholeBlocks) {
   EXPECT_TRUE(layout_supported(GgmlType::Q3_K, WeightLayout::kBlockGroups16, 256, 16));
   EXPECT_FALSE(layout_supported(GgmlType::Q3_K, WeightLayout::kBlockGroups16, 0, 16));
   EXPECT_FALSE(layout_supported(GgmlType::Q3_K, WeightLayout::kBlockGroups16, 896, 16));
-  EXPECT_FALSE(layout_supported(GgmlType::Q2_K, WeightLayout::kBlockGroups16, 4864, 16));
+  EXPECT_TRUE(layout_supported(GgmlType::Q2_K, WeightLayout::kBlockGroups16, 4864, 16));
+  EXPECT_FALSE(layout_supported(GgmlType::Q2_K, WeightLayout::kBlockGroups16, 896, 16));
+  EXPECT_FALSE(layout_supported(GgmlType::Q2_K, WeightLayout::kRowGroups16, 4864, 16));
   EXPECT_TRUE(layout_supported(GgmlType::Q4_K, WeightLayout::kGgml, 4864, 16));
 }
 
@@ -398,6 +400,47 @@ int q3_K_group_quant(const uint8_t* group, int l, int k, int byte) {
   return low | third << 2;
 }
 
+// The 2-bit quant (0..3) of element e of a ggml Q2_K block (ggml's dequantize_row_q2_K):
+// e = 128 h + 32 s + i takes bits 2 s, 2 s + 1 of qs[32 h + i].
+int q2_K_quant(const BlockQ2_K& b, int e) {
+  const int h = e / 128, s = e % 128 / 32, i = e % 32;
+  return (b.qs[32 * h + i] >> (2 * s)) & 3;
+}
+
+// Element 16 l + 4 k + byte of a Q2_K group in kBlockGroups16 (weight_layout.h): bits 2 k of
+// byte 16 + 4 l + byte.
+int q2_K_group_quant(const uint8_t* group, int l, int k, int byte) {
+  return group[16 + 4 * l + byte] >> (2 * k) & 3;
+}
+
+TEST(WeightLayout, BlockGroups16PutsQ2_KQuantsBySubBlockAndKeepsScalesMinsAndD) {
+  for (int nb : {1, 2, 3}) {
+    std::mt19937 rng(static_cast<unsigned>(40 + nb));
+    std::vector<uint8_t> ggml(static_cast<size_t>(nb) * sizeof(BlockQ2_K));
+    for (auto& byte : ggml) byte = static_cast<uint8_t>(rng());
+    const auto* blocks = reinterpret_cast<const BlockQ2_K*>(ggml.data());
+    std::vector<uint8_t> row = ggml;
+    to_layout(GgmlType::Q2_K, WeightLayout::kBlockGroups16, row.data(), nb * kQK_K, 1);
+    for (int i = 0; i < nb; ++i) {
+      const BlockQ2_K& b = blocks[i];
+      const uint8_t* group = row.data() + i * sizeof(BlockQ2_K);
+      EXPECT_EQ(std::memcmp(group, b.scales, 16), 0);
+      EXPECT_EQ(std::memcmp(group + 80, &b.d, 2), 0);
+      EXPECT_EQ(std::memcmp(group + 82, &b.dmin, 2), 0);
+      for (int l = 0; l < 16; ++l)
+        for (int k = 0; k < 4; ++k)
+          for (int byte = 0; byte < 4; ++byte)
+            EXPECT_EQ(q2_K_group_quant(group, l, k, byte), q2_K_quant(b, 16 * l + 4 * k + byte))
+                << "nb=" << nb << " block " << i << " sub-block " << l << " word " << k << " byte "
+                << byte;
+    }
+    std::vector<uint8_t> back(ggml.size());
+    from_layout(GgmlType::Q2_K, WeightLayout::kBlockGroups16, row.data(), back.data(), nb * kQK_K,
+                1);
+    EXPECT_EQ(back, ggml) << "nb=" << nb;
+  }
+}
+
 TEST(WeightLayout, BlockGroups16PutsQ3_KQuantBitsBySubBlockAndKeepsScales) {
   for (int nb : {1, 2, 3}) {
     std::mt19937 rng(static_cast<unsigned>(30 + nb));
@@ -429,7 +472,8 @@ TEST(WeightLayout, BlockGroups16PutsQ3_KQuantBitsBySubBlockAndKeepsScales) {
 // conversion where the CPU has it): every quant of the ggml rows where weight_layout.h puts it
 // in the group, the other fields in place, and to_layout gives the same bytes back.
 TEST(WeightLayout, FromBlockGroups16GivesEveryK_QuantQuantItsGgmlPlace) {
-  for (GgmlType type : {GgmlType::Q3_K, GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K}) {
+  for (GgmlType type :
+       {GgmlType::Q2_K, GgmlType::Q3_K, GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K}) {
     for (int nb : {1, 2, 3, 19}) {
       std::mt19937 rng(static_cast<unsigned>(20 + nb));
       const int64_t n_in = nb * kQK_K;
@@ -473,6 +517,19 @@ TEST(WeightLayout, FromBlockGroups16GivesEveryK_QuantQuantItsGgmlPlace) {
                 EXPECT_EQ(q5_K_quant(b, l % 8, 16 + e), byte >> 4 | fifth(16 + e) << 4)
                     << where << " sub-block " << l;
               }
+          }
+        } else if (type == GgmlType::Q2_K) {
+          const auto* blocks = reinterpret_cast<const BlockQ2_K*>(ggml.data() + r * row_bytes);
+          for (int i = 0; i < nb; ++i) {
+            const uint8_t* group = row + i * sizeof(BlockQ2_K);
+            EXPECT_EQ(std::memcmp(blocks[i].scales, group, 16), 0) << where;
+            EXPECT_EQ(std::memcmp(&blocks[i].d, group + 80, 4), 0) << where;
+            for (int l = 0; l < 16; ++l)
+              for (int k = 0; k < 4; ++k)
+                for (int byte = 0; byte < 4; ++byte)
+                  EXPECT_EQ(q2_K_quant(blocks[i], 16 * l + 4 * k + byte),
+                            q2_K_group_quant(group, l, k, byte))
+                      << where << " block " << i << " sub-block " << l;
           }
         } else if (type == GgmlType::Q3_K) {
           const auto* blocks = reinterpret_cast<const BlockQ3_K*>(ggml.data() + r * row_bytes);
@@ -618,9 +675,9 @@ TEST(WeightLayout, MatmulOnBlockGroups16EqualsMatmulOnGgmlRows) {
                                   {608, 19}, {896, 40}, {4864, 33}};
   // The K-quants: 1, 2, 3 and 19 super-blocks (Q4_K, Q5_K: a last group of one, or none).
   const std::vector<Shape> k_shapes{{256, 5}, {512, 17}, {768, 16}, {4864, 33}};
-  for (GgmlType type :
-       {GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q5_0, GgmlType::Q4_1, GgmlType::Q5_1,
-        GgmlType::IQ4_NL, GgmlType::Q3_K, GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K}) {
+  for (GgmlType type : {GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q5_0, GgmlType::Q4_1,
+                        GgmlType::Q5_1, GgmlType::IQ4_NL, GgmlType::Q2_K, GgmlType::Q3_K,
+                        GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K}) {
     const bool k_quant = gguf::ggml_type_info(type).block_size == kQK_K;
     for (Shape s : k_quant ? k_shapes : shapes) {
       const auto ggml = test::random_weights(type, s.n_in, s.n_out, rng);
@@ -661,9 +718,9 @@ TEST(WeightLayout, MatmulOnBlockGroups16EqualsMatmulOnGgmlRows) {
 TEST(WeightLayout, MatmulOnBlockGroups16EqualsMatmulOnGgmlRowsAtTheExtremes) {
   const SimdLevel before = simd_level();
   constexpr int64_t kOut = 20, kTokens = 20;
-  for (GgmlType type :
-       {GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q5_0, GgmlType::Q4_1, GgmlType::Q5_1,
-        GgmlType::IQ4_NL, GgmlType::Q3_K, GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K}) {
+  for (GgmlType type : {GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q5_0, GgmlType::Q4_1,
+                        GgmlType::Q5_1, GgmlType::IQ4_NL, GgmlType::Q2_K, GgmlType::Q3_K,
+                        GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K}) {
     const int64_t n_in = gguf::ggml_type_info(type).block_size == 32 ? 896 : 512;
     const size_t row_bytes = gguf::ggml_row_size(type, n_in);
     const auto low = test::uniform_weights(type, n_in, kOut, 0x00, 0.01f, 0.02f);
