@@ -363,20 +363,18 @@ void convert_q45_K_row_pairs(const uint8_t* src, uint8_t* dst, int64_t nb, bool 
 
 // One row of nb Q2_K, Q3_K or Q6_K super-blocks (Block) between ggml's layout and kBlockGroups16
 // (src and dst distinct); to_groups: the direction. A super-block at a time with the CPU's SIMD
-// variant where the direction has one (Q6_K: AVX-512; Q2_K, Q3_K to the groups: AVX2), else in
+// variant where the direction has one (to the groups: AVX2; Q6_K back: AVX-512), else in
 // scalar.
 template <typename Block>
 void convert_k16_blocks(const uint8_t* src, uint8_t* dst, int64_t nb, bool to_groups) {
   void (*one)(const uint8_t*, uint8_t*) = nullptr;
 #if defined(__x86_64__)
-  if constexpr (std::is_same_v<Block, BlockQ6_K>) {
-    if (simd_conversions())
-      one = to_groups ? avx512::q6_K_block_to_group : avx512::q6_K_group_to_block;
-  } else {
-    if (to_groups && cpu_simd_level() >= SimdLevel::kAvx2)
-      one =
-          std::is_same_v<Block, BlockQ3_K> ? avx2::q3_K_block_to_group : avx2::q2_K_block_to_group;
-  }
+  constexpr bool kQ6 = std::is_same_v<Block, BlockQ6_K>;
+  if (to_groups && cpu_simd_level() >= SimdLevel::kAvx2)
+    one = kQ6 ? avx2::q6_K_block_to_group
+              : (std::is_same_v<Block, BlockQ3_K> ? avx2::q3_K_block_to_group
+                                                  : avx2::q2_K_block_to_group);
+  if (!to_groups && kQ6 && simd_conversions()) one = avx512::q6_K_group_to_block;
 #endif
   if (one == nullptr) {
     convert_k16_row<Block>(src, dst, nb, to_groups);

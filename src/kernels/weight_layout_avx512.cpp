@@ -159,48 +159,6 @@ void q5_K_pair_to_group(const uint8_t* src, uint8_t* group) {
   q45_K_pair_to_group<BlockQ5_K>(src, group);
 }
 
-void q6_K_block_to_group(const uint8_t* src, uint8_t* group) {
-  const auto& b = *reinterpret_cast<const BlockQ6_K*>(src);
-  const __m512i nibble = _mm512_set1_epi8(0x0F), two_bits = _mm512_set1_epi8(0x03);
-  // The 6-bit quants u in element order, as vec_dot_q6_K unpacks them: q[c]'s 128-bit chunk i
-  // holds sub-block 4 c + i, dword k of it elements 4 k .. 4 k + 3.
-  __m512i q[4];
-  for (int h = 0; h < 2; ++h) {
-    const __m512i ql = _mm512_loadu_si512(b.ql + 64 * h);
-    const __m256i qh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.qh + 32 * h));
-    // Bits 0-1 / 2-3 of qh for elements 0..31 / 32..63, bits 4-5 / 6-7 for 64..95 / 96..127.
-    const __m512i high =
-        _mm512_inserti64x4(_mm512_castsi256_si512(qh), _mm256_srli_epi16(qh, 2), 1);
-    q[2 * h] = _mm512_or_si512(_mm512_and_si512(ql, nibble),
-                               _mm512_slli_epi16(_mm512_and_si512(high, two_bits), 4));
-    q[2 * h + 1] = _mm512_or_si512(
-        _mm512_and_si512(_mm512_srli_epi16(ql, 4), nibble),
-        _mm512_slli_epi16(_mm512_and_si512(_mm512_srli_epi16(high, 4), two_bits), 4));
-  }
-  // v[k], lane l: dword k of sub-block l (lanes 0..7 from q[0], q[1], 8..15 from q[2], q[3]).
-  __m512i v[4];
-  for (int k = 0; k < 4; ++k) {
-    const __m512i index = _mm512_add_epi32(
-        _mm512_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28, 0, 4, 8, 12, 16, 20, 24, 28),
-        _mm512_set1_epi32(k));
-    v[k] = _mm512_mask_blend_epi32(0xFF00, _mm512_permutex2var_epi32(q[0], index, q[1]),
-                                   _mm512_permutex2var_epi32(q[2], index, q[3]));
-  }
-  using groups16::select_bits;
-  // Low 4 bits: elements 4 + b over b, 12 + b over 8 + b; the high 2 bits of elements b, 4 + b,
-  // 8 + b, 12 + b at bits 0-1, 2-3, 4-5, 6-7 (quants are below 64: bits 6-7 of each are 0).
-  const __m512i w0 = select_bits(v[0], _mm512_slli_epi16(v[1], 4), nibble);
-  const __m512i w1 = select_bits(v[2], _mm512_slli_epi16(v[3], 4), nibble);
-  const __m512i high01 =
-      select_bits(_mm512_srli_epi16(v[0], 4), _mm512_srli_epi16(v[1], 2), two_bits);
-  const __m512i high23 = select_bits(v[2], _mm512_slli_epi16(v[3], 2), _mm512_set1_epi8(0x30));
-  _mm512_storeu_si512(group, w0);
-  _mm512_storeu_si512(group + 64, w1);
-  _mm512_storeu_si512(group + 128, select_bits(high01, high23, nibble));
-  constexpr size_t kFields = offsetof(BlockQ6_K, scales);  // the scales and d, as they are
-  std::memcpy(group + kFields, src + kFields, sizeof(BlockQ6_K) - kFields);
-}
-
 namespace {
 
 using groups16::select_bits;

@@ -30,10 +30,6 @@ void q4_K_pair_to_group(const uint8_t* src, uint8_t* group);
 /// The same for two ggml Q5_K blocks (2 Q5_K blocks' bytes), with their fifth-bit fields.
 void q5_K_pair_to_group(const uint8_t* src, uint8_t* group);
 
-/// One ggml Q6_K block at src written as one group (sizeof(BlockQ6_K) bytes) of a Q6_K row in
-/// WeightLayout::kBlockGroups16.
-void q6_K_block_to_group(const uint8_t* src, uint8_t* group);
-
 /// The inverse of q4_K_pair_to_group: one full group (2 Q4_K blocks' bytes) of a Q4_K row in
 /// WeightLayout::kBlockGroups16 written as the two ggml Q4_K blocks to dst.
 void q4_K_group_to_pair(const uint8_t* group, uint8_t* dst);
@@ -41,7 +37,7 @@ void q4_K_group_to_pair(const uint8_t* group, uint8_t* dst);
 /// The inverse of q5_K_pair_to_group.
 void q5_K_group_to_pair(const uint8_t* group, uint8_t* dst);
 
-/// The inverse of q6_K_block_to_group: one group of a Q6_K row in
+/// The inverse of avx2::q6_K_block_to_group: one group of a Q6_K row in
 /// WeightLayout::kBlockGroups16 written as the ggml Q6_K block to dst.
 void q6_K_group_to_block(const uint8_t* group, uint8_t* dst);
 
@@ -61,5 +57,8 @@ void q3_K_block_to_group(const uint8_t* src, uint8_t* group);
 
 /// The same for one ggml Q2_K block (sizeof(BlockQ2_K) bytes).
 void q2_K_block_to_group(const uint8_t* src, uint8_t* group);
+
+/// The same for one ggml Q6_K block (sizeof(BlockQ6_K) bytes).
+void q6_K_block_to_group(const uint8_t* src, uint8_t* group);
 
 }  // namespace gengyun::kernels::avx2
