@@ -260,11 +260,14 @@ struct Q6KType {
   static void decode(const uint8_t* row, int64_t k, uint8_t* q, const Fields& f) {
     const auto* x = reinterpret_cast<const BlockQ6_K*>(row);
     for (int64_t i = 0; i < k / kQK_K; ++i) {
-      const BlockQ6_K& b = x[i];
-      unpack_q6_K(b, q + kQK_K * i);
-      for (int g = 0; g < 16; ++g) f.scale[16 * (16 * i + g)] = scale_lane<Q6KType>(b.scales[g]);
-      f.d[16 * i] = half_to_float(b.d);
+      unpack_q6_K(x[i], q + kQK_K * i);
+      decode_fields(x[i], i, f);
     }
+  }
+  // Super-block i's 16 scales and d.
+  static void decode_fields(const BlockQ6_K& b, int64_t i, const Fields& f) {
+    for (int g = 0; g < 16; ++g) f.scale[16 * (16 * i + g)] = scale_lane<Q6KType>(b.scales[g]);
+    f.d[16 * i] = half_to_float(b.d);
   }
 };
 
@@ -284,25 +287,6 @@ inline void k16_quants_in_element_order(const __m512i u[4], uint8_t* q) {
   }
 }
 
-// Q6_K rows in WeightLayout::kBlockGroups16: the same decoded rows and fields as Q6KType. Per
-// super-block, the 4 vectors of 6-bit quants (groups16::q6_K_quants) are put back in element
-// order (k16_quants_in_element_order); the scales and d are where ggml has them.
-struct Q6KGroups16Type : Q6KType {
-  static constexpr WeightLayout kLayout = WeightLayout::kBlockGroups16;
-  static void decode(const uint8_t* row, int64_t k, uint8_t* q, const Fields& f) {
-    for (int64_t i = 0; i < k / kQK_K; ++i) {
-      const uint8_t* group = row + i * static_cast<int64_t>(sizeof(BlockQ6_K));
-      const auto& b = *reinterpret_cast<const BlockQ6_K*>(group);
-      __m512i u[4];
-      ::gengyun::kernels::avx512::groups16::q6_K_quants(group, u);
-      k16_quants_in_element_order(u, q + kQK_K * i);
-      for (int g = 0; g < 16; ++g)
-        f.scale[16 * (16 * i + g)] = scale_lane<Q6KGroups16Type>(b.scales[g]);
-      f.d[16 * i] = half_to_float(b.d);
-    }
-  }
-};
-
 struct Q3KType {
   using Fields = KFields;
   static constexpr int S = 16, G = 256, kOffset = 4, kMaxQuant = 4;
@@ -310,34 +294,16 @@ struct Q3KType {
   static void decode(const uint8_t* row, int64_t k, uint8_t* q, const Fields& f) {
     const auto* x = reinterpret_cast<const BlockQ3_K*>(row);
     for (int64_t i = 0; i < k / kQK_K; ++i) {
-      const BlockQ3_K& b = x[i];
-      unpack_q3_K(b, q + kQK_K * i);
-      int8_t sc[16];
-      unpack_q3_k_scales(b.scales, sc);
-      for (int g = 0; g < 16; ++g) f.scale[16 * (16 * i + g)] = scale_lane<Q3KType>(sc[g] - 32);
-      f.d[16 * i] = half_to_float(b.d);
+      unpack_q3_K(x[i], q + kQK_K * i);
+      decode_fields(x[i], i, f);
     }
   }
-};
-
-// Q3_K rows in WeightLayout::kBlockGroups16: the same decoded rows and fields as Q3KType, the
-// 3-bit quants from groups16::q3_K_quants put back in element order; the scales and d are where
-// ggml has them.
-struct Q3KGroups16Type : Q3KType {
-  static constexpr WeightLayout kLayout = WeightLayout::kBlockGroups16;
-  static void decode(const uint8_t* row, int64_t k, uint8_t* q, const Fields& f) {
-    for (int64_t i = 0; i < k / kQK_K; ++i) {
-      const uint8_t* group = row + i * static_cast<int64_t>(sizeof(BlockQ3_K));
-      const auto& b = *reinterpret_cast<const BlockQ3_K*>(group);
-      __m512i u[4];
-      ::gengyun::kernels::avx512::groups16::q3_K_quants(group, u);
-      k16_quants_in_element_order(u, q + kQK_K * i);
-      int8_t sc[16];
-      unpack_q3_k_scales(b.scales, sc);
-      for (int g = 0; g < 16; ++g)
-        f.scale[16 * (16 * i + g)] = scale_lane<Q3KGroups16Type>(sc[g] - 32);
-      f.d[16 * i] = half_to_float(b.d);
-    }
+  // Super-block i's 16 scales (less 32) and d.
+  static void decode_fields(const BlockQ3_K& b, int64_t i, const Fields& f) {
+    int8_t sc[16];
+    unpack_q3_k_scales(b.scales, sc);
+    for (int g = 0; g < 16; ++g) f.scale[16 * (16 * i + g)] = scale_lane<Q3KType>(sc[g] - 32);
+    f.d[16 * i] = half_to_float(b.d);
   }
 };
 
@@ -364,21 +330,33 @@ struct Q2KType {
   }
 };
 
-// Q2_K rows in WeightLayout::kBlockGroups16: the same decoded rows and fields as Q2KType, the
-// 2-bit quants from groups16::q2_K_quants put back in element order; the scales, mins, d and
-// dmin are where ggml has them.
-struct Q2KGroups16Type : Q2KType {
+// Q6_K, Q3_K or Q2_K rows (Base Q6KType, Q3KType, Q2KType; ggml block Block) in
+// WeightLayout::kBlockGroups16: the same decoded rows and fields as Base. Per super-block, the 4
+// vectors of quants (groups16::q6_K_quants / q3_K_quants / q2_K_quants: vector k, lane l =
+// elements 4 k .. 4 k + 3 of sub-block l) are put back in element order
+// (k16_quants_in_element_order); the other fields are where ggml has them.
+template <typename Base, typename Block>
+struct K16Groups16Type : Base {
   static constexpr WeightLayout kLayout = WeightLayout::kBlockGroups16;
-  static void decode(const uint8_t* row, int64_t k, uint8_t* q, const Fields& f) {
+  static void decode(const uint8_t* row, int64_t k, uint8_t* q, const typename Base::Fields& f) {
+    namespace groups16 = ::gengyun::kernels::avx512::groups16;
     for (int64_t i = 0; i < k / kQK_K; ++i) {
-      const uint8_t* group = row + i * static_cast<int64_t>(sizeof(BlockQ2_K));
+      const uint8_t* group = row + i * static_cast<int64_t>(sizeof(Block));
       __m512i u[4];
-      ::gengyun::kernels::avx512::groups16::q2_K_quants(group, u);
+      if constexpr (std::is_same_v<Block, BlockQ6_K>)
+        groups16::q6_K_quants(group, u);
+      else if constexpr (std::is_same_v<Block, BlockQ3_K>)
+        groups16::q3_K_quants(group, u);
+      else
+        groups16::q2_K_quants(group, u);
       k16_quants_in_element_order(u, q + kQK_K * i);
-      decode_fields(*reinterpret_cast<const BlockQ2_K*>(group), i, f);
+      Base::decode_fields(*reinterpret_cast<const Block*>(group), i, f);
     }
   }
 };
+using Q6KGroups16Type = K16Groups16Type<Q6KType, BlockQ6_K>;
+using Q3KGroups16Type = K16Groups16Type<Q3KType, BlockQ3_K>;
+using Q2KGroups16Type = K16Groups16Type<Q2KType, BlockQ2_K>;
 
 template <typename Type>
 constexpr bool kIsK = std::is_same_v<typename Type::Fields, KFields>;

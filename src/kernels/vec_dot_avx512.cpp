@@ -433,6 +433,16 @@ void dot_k16_groups16(int64_t n, const uint8_t* const* x, const void* a, float* 
   if constexpr (R == 2) out[1] = _mm_cvtss_f32(_mm_movehdup_ps(acc));
 }
 
+// VecDotFn of dot_k16_groups16<Block>: rows in pairs (rows_in_pairs).
+template <typename Block>
+void k16_groups16_rows(int64_t n, const void* w, size_t w_row_bytes, int64_t n_rows, const void* a,
+                       float* y) {
+  rows_in_pairs(n, w, w_row_bytes, n_rows, a, y,
+                []<int R>(int64_t k, const uint8_t* const* x, const void* act, float* out) {
+                  dot_k16_groups16<Block, R>(k, x, act, out);
+                });
+}
+
 float dot_bf16_dpbf16(int64_t n, const void* w, const void* x) {
   const auto* a = static_cast<const uint16_t*>(w);
   const auto* b = static_cast<const uint16_t*>(x);
@@ -807,24 +817,15 @@ void vec_dot_q5_K_groups16(int64_t n, const void* w, size_t w_row_bytes, int64_t
 
 void vec_dot_q6_K_groups16(int64_t n, const void* w, size_t w_row_bytes, int64_t n_rows,
                            const void* a, float* y) {
-  rows_in_pairs(n, w, w_row_bytes, n_rows, a, y,
-                []<int R>(int64_t k, const uint8_t* const* x, const void* act, float* out) {
-                  dot_k16_groups16<BlockQ6_K, R>(k, x, act, out);
-                });
+  k16_groups16_rows<BlockQ6_K>(n, w, w_row_bytes, n_rows, a, y);
 }
 void vec_dot_q3_K_groups16(int64_t n, const void* w, size_t w_row_bytes, int64_t n_rows,
                            const void* a, float* y) {
-  rows_in_pairs(n, w, w_row_bytes, n_rows, a, y,
-                []<int R>(int64_t k, const uint8_t* const* x, const void* act, float* out) {
-                  dot_k16_groups16<BlockQ3_K, R>(k, x, act, out);
-                });
+  k16_groups16_rows<BlockQ3_K>(n, w, w_row_bytes, n_rows, a, y);
 }
 void vec_dot_q2_K_groups16(int64_t n, const void* w, size_t w_row_bytes, int64_t n_rows,
                            const void* a, float* y) {
-  rows_in_pairs(n, w, w_row_bytes, n_rows, a, y,
-                []<int R>(int64_t k, const uint8_t* const* x, const void* act, float* out) {
-                  dot_k16_groups16<BlockQ2_K, R>(k, x, act, out);
-                });
+  k16_groups16_rows<BlockQ2_K>(n, w, w_row_bytes, n_rows, a, y);
 }
 
 }  // namespace gengyun::kernels::avx512

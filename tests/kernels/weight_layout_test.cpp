@@ -413,58 +413,49 @@ int q2_K_group_quant(const uint8_t* group, int l, int k, int byte) {
   return group[16 + 4 * l + byte] >> (2 * k) & 3;
 }
 
-TEST(WeightLayout, BlockGroups16PutsQ2_KQuantsBySubBlockAndKeepsScalesMinsAndD) {
-  for (int nb : {1, 2, 3}) {
-    std::mt19937 rng(static_cast<unsigned>(40 + nb));
-    std::vector<uint8_t> ggml(static_cast<size_t>(nb) * sizeof(BlockQ2_K));
-    for (auto& byte : ggml) byte = static_cast<uint8_t>(rng());
-    const auto* blocks = reinterpret_cast<const BlockQ2_K*>(ggml.data());
-    std::vector<uint8_t> row = ggml;
-    to_layout(GgmlType::Q2_K, WeightLayout::kBlockGroups16, row.data(), nb * kQK_K, 1);
-    for (int i = 0; i < nb; ++i) {
-      const BlockQ2_K& b = blocks[i];
-      const uint8_t* group = row.data() + i * sizeof(BlockQ2_K);
-      EXPECT_EQ(std::memcmp(group, b.scales, 16), 0);
-      EXPECT_EQ(std::memcmp(group + 80, &b.d, 2), 0);
-      EXPECT_EQ(std::memcmp(group + 82, &b.dmin, 2), 0);
-      for (int l = 0; l < 16; ++l)
-        for (int k = 0; k < 4; ++k)
-          for (int byte = 0; byte < 4; ++byte)
-            EXPECT_EQ(q2_K_group_quant(group, l, k, byte), q2_K_quant(b, 16 * l + 4 * k + byte))
-                << "nb=" << nb << " block " << i << " sub-block " << l << " word " << k << " byte "
-                << byte;
+// A Q2_K or Q3_K group of kBlockGroups16 against the ggml block it came from: every quant where
+// weight_layout.h puts it, every other byte (scales, mins, d, dmin) in place.
+void expect_k16_group(GgmlType type, const uint8_t* block, const uint8_t* group,
+                      const std::string& where) {
+  const bool q3 = type == GgmlType::Q3_K;
+  const size_t bytes = q3 ? sizeof(BlockQ3_K) : sizeof(BlockQ2_K);
+  const size_t begin = q3 ? 0 : offsetof(BlockQ2_K, qs);
+  const size_t end = q3 ? offsetof(BlockQ3_K, scales) : offsetof(BlockQ2_K, d);
+  for (size_t i = 0; i < bytes; ++i) {
+    if (i < begin || i >= end) {
+      EXPECT_EQ(group[i], block[i]) << where << " byte " << i;
     }
-    std::vector<uint8_t> back(ggml.size());
-    from_layout(GgmlType::Q2_K, WeightLayout::kBlockGroups16, row.data(), back.data(), nb * kQK_K,
-                1);
-    EXPECT_EQ(back, ggml) << "nb=" << nb;
   }
+  for (int l = 0; l < 16; ++l)
+    for (int k = 0; k < 4; ++k)
+      for (int byte = 0; byte < 4; ++byte) {
+        const int e = 16 * l + 4 * k + byte;
+        const int want = q3 ? q3_K_quant(*reinterpret_cast<const BlockQ3_K*>(block), e)
+                            : q2_K_quant(*reinterpret_cast<const BlockQ2_K*>(block), e);
+        const int got =
+            q3 ? q3_K_group_quant(group, l, k, byte) : q2_K_group_quant(group, l, k, byte);
+        EXPECT_EQ(got, want) << where << " sub-block " << l << " word " << k << " byte " << byte;
+      }
 }
 
-TEST(WeightLayout, BlockGroups16PutsQ3_KQuantBitsBySubBlockAndKeepsScales) {
-  for (int nb : {1, 2, 3}) {
-    std::mt19937 rng(static_cast<unsigned>(30 + nb));
-    std::vector<uint8_t> ggml(static_cast<size_t>(nb) * sizeof(BlockQ3_K));
-    for (auto& byte : ggml) byte = static_cast<uint8_t>(rng());
-    const auto* blocks = reinterpret_cast<const BlockQ3_K*>(ggml.data());
-    std::vector<uint8_t> row = ggml;
-    to_layout(GgmlType::Q3_K, WeightLayout::kBlockGroups16, row.data(), nb * kQK_K, 1);
-    for (int i = 0; i < nb; ++i) {
-      const BlockQ3_K& b = blocks[i];
-      const uint8_t* group = row.data() + i * sizeof(BlockQ3_K);
-      EXPECT_EQ(std::memcmp(group + 96, b.scales, 12), 0);
-      EXPECT_EQ(std::memcmp(group + 108, &b.d, 2), 0);
-      for (int l = 0; l < 16; ++l)
-        for (int k = 0; k < 4; ++k)
-          for (int byte = 0; byte < 4; ++byte)
-            EXPECT_EQ(q3_K_group_quant(group, l, k, byte), q3_K_quant(b, 16 * l + 4 * k + byte))
-                << "nb=" << nb << " block " << i << " sub-block " << l << " word " << k << " byte "
-                << byte;
+TEST(WeightLayout, BlockGroups16PutsQ2_KAndQ3_KQuantsBySubBlockAndKeepsTheirFields) {
+  for (GgmlType type : {GgmlType::Q2_K, GgmlType::Q3_K}) {
+    const size_t bytes = gguf::ggml_type_info(type).type_size;
+    for (int nb : {1, 2, 3}) {
+      std::mt19937 rng(static_cast<unsigned>(30 + nb));
+      std::vector<uint8_t> ggml(static_cast<size_t>(nb) * bytes);
+      for (auto& byte : ggml) byte = static_cast<uint8_t>(rng());
+      std::vector<uint8_t> row = ggml;
+      to_layout(type, WeightLayout::kBlockGroups16, row.data(), nb * kQK_K, 1);
+      const std::string where =
+          std::string(gguf::ggml_type_info(type).name) + " nb=" + std::to_string(nb);
+      for (int i = 0; i < nb; ++i)
+        expect_k16_group(type, ggml.data() + i * bytes, row.data() + i * bytes,
+                         where + " block " + std::to_string(i));
+      std::vector<uint8_t> back(ggml.size());
+      from_layout(type, WeightLayout::kBlockGroups16, row.data(), back.data(), nb * kQK_K, 1);
+      EXPECT_EQ(back, ggml) << where;
     }
-    std::vector<uint8_t> back(ggml.size());
-    from_layout(GgmlType::Q3_K, WeightLayout::kBlockGroups16, row.data(), back.data(), nb * kQK_K,
-                1);
-    EXPECT_EQ(back, ggml) << "nb=" << nb;
   }
 }
 
@@ -518,32 +509,11 @@ TEST(WeightLayout, FromBlockGroups16GivesEveryK_QuantQuantItsGgmlPlace) {
                     << where << " sub-block " << l;
               }
           }
-        } else if (type == GgmlType::Q2_K) {
-          const auto* blocks = reinterpret_cast<const BlockQ2_K*>(ggml.data() + r * row_bytes);
-          for (int i = 0; i < nb; ++i) {
-            const uint8_t* group = row + i * sizeof(BlockQ2_K);
-            EXPECT_EQ(std::memcmp(blocks[i].scales, group, 16), 0) << where;
-            EXPECT_EQ(std::memcmp(&blocks[i].d, group + 80, 4), 0) << where;
-            for (int l = 0; l < 16; ++l)
-              for (int k = 0; k < 4; ++k)
-                for (int byte = 0; byte < 4; ++byte)
-                  EXPECT_EQ(q2_K_quant(blocks[i], 16 * l + 4 * k + byte),
-                            q2_K_group_quant(group, l, k, byte))
-                      << where << " block " << i << " sub-block " << l;
-          }
-        } else if (type == GgmlType::Q3_K) {
-          const auto* blocks = reinterpret_cast<const BlockQ3_K*>(ggml.data() + r * row_bytes);
-          for (int i = 0; i < nb; ++i) {
-            const uint8_t* group = row + i * sizeof(BlockQ3_K);
-            EXPECT_EQ(std::memcmp(blocks[i].scales, group + 96, 12), 0) << where;
-            EXPECT_EQ(std::memcmp(&blocks[i].d, group + 108, 2), 0) << where;
-            for (int l = 0; l < 16; ++l)
-              for (int k = 0; k < 4; ++k)
-                for (int byte = 0; byte < 4; ++byte)
-                  EXPECT_EQ(q3_K_quant(blocks[i], 16 * l + 4 * k + byte),
-                            q3_K_group_quant(group, l, k, byte))
-                      << where << " block " << i << " sub-block " << l;
-          }
+        } else if (type == GgmlType::Q2_K || type == GgmlType::Q3_K) {
+          const size_t bytes = gguf::ggml_type_info(type).type_size;
+          for (int i = 0; i < nb; ++i)
+            expect_k16_group(type, ggml.data() + r * row_bytes + i * bytes, row + i * bytes,
+                             where + " block " + std::to_string(i));
         } else {
           const auto* blocks = reinterpret_cast<const BlockQ6_K*>(ggml.data() + r * row_bytes);
           for (int i = 0; i < nb; ++i) {
