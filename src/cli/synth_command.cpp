@@ -1,8 +1,11 @@
 // `gengyun synth --shape NAME --type TYPE --vocab VOCAB.gguf [--layers N] OUT.gguf`: a
-// random-weight model with the tensor shapes of a real checkpoint, for benchmarks.
+// random-weight model with the tensor shapes of a real checkpoint, for benchmarks; it ends by
+// naming the tensor types written, with their counts.
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -81,6 +84,23 @@ int synth(const SynthOptions& o) {
     std::fprintf(stderr, "error: %s\n", written.error().message.c_str());
     return 1;
   }
+  // The types written, as a quantization mix falls back to other types on rows that are not
+  // whole blocks of its own (Qwen2.5-0.5B's 896: no Q2_K or Q3_K at all in its Q2_K file).
+  auto file = gguf::File::open(o.out_path);
+  if (!file) {
+    std::fprintf(stderr, "error: %s\n", file.error().message.c_str());
+    return 1;
+  }
+  std::map<std::string_view, int> counts;
+  for (const gguf::TensorInfo& t : file->tensors()) ++counts[gguf::ggml_type_info(t.type).name];
+  std::vector<std::pair<std::string_view, int>> by_count(counts.begin(), counts.end());
+  std::stable_sort(by_count.begin(), by_count.end(),
+                   [](const auto& a, const auto& b) { return a.second > b.second; });
+  std::string types;
+  for (const auto& [name, count] : by_count)
+    types += (types.empty() ? "" : ", ") + std::string(name) + " " + std::to_string(count);
+  std::fprintf(stderr, "synth: %s: %zu tensors: %s\n", o.out_path.c_str(), file->tensors().size(),
+               types.c_str());
   return 0;
 }
 

@@ -1,6 +1,6 @@
 // `gengyun synth` from the command line: bad --layers values are refused before anything is
 // written (the whole model is written only without --layers); progress on a pipe is one line
-// per stage; a signal removes the temporary files.
+// per stage, then the types written; a signal removes the temporary files.
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <unistd.h>
@@ -76,10 +76,41 @@ TEST(SynthCommand, ProgressOnAPipeIsOneLinePerStage) {
   std::filesystem::remove(out);
   EXPECT_EQ(run.exit_code, 0) << run.err;
   EXPECT_EQ(run.err.find('\r'), std::string::npos) << run.err;
+  // Then the types written: one layer's 7 matrices and token_embd.weight in Q8_0, its 2 norms,
+  // 3 attention biases and output_norm.weight in F32.
   const std::regex one_line_per_stage(
       "synth: random weights: ([0-9]+\\.[0-9]{2}) of \\1 GB\n"
-      "synth: quantize: ([0-9]+\\.[0-9]{2}) of \\2 GB\n");
+      "synth: quantize: ([0-9]+\\.[0-9]{2}) of \\2 GB\n"
+      "synth: " +
+      out + ": 14 tensors: q8_0 8, f32 6\n");
   EXPECT_TRUE(std::regex_match(run.err, one_line_per_stage)) << run.err;
+}
+
+// A mix whose own type does not fit the shape's rows is named as written: Qwen2.5-0.5B's rows
+// of 896 are not whole Q2_K super-blocks, so its Q2_K file holds other types only (QA
+// 2026-12-05: nothing said so).
+TEST(SynthCommand, TheTypesWrittenAreNamed) {
+  REQUIRE_TESTDATA();
+  const std::string out = (std::filesystem::temp_directory_path() /
+                           ("synth_types_" + std::to_string(::getpid()) + ".gguf"))
+                              .string();
+  const ProcessOutput run =
+      run_process({kBinary, "synth", "--shape", "qwen2.5-0.5b", "--layers", "1", "--type", "Q2_K",
+                   "--vocab", testing::testdata_path("tokenizer/qwen-vocab.gguf"), out});
+  std::filesystem::remove(out);
+  EXPECT_EQ(run.exit_code, 0) << run.err;
+  const std::string prefix = "synth: " + out + ": 14 tensors: f32 6, ";
+  const size_t at = run.err.find(prefix);
+  ASSERT_NE(at, std::string::npos) << run.err;
+  const std::string types = run.err.substr(at + prefix.size());
+  EXPECT_EQ(types.find("q2_K"), std::string::npos) << types;
+  // The 8 quantized tensors' counts add up to 8.
+  int quantized = 0;
+  const std::regex count("[a-z0-9_KM]+ ([0-9]+)");
+  for (auto it = std::sregex_iterator(types.begin(), types.end(), count);
+       it != std::sregex_iterator(); ++it)
+    quantized += std::stoi((*it)[1]);
+  EXPECT_EQ(quantized, 8) << types;
 }
 
 // synth-lora: a rank or alpha out of range is refused with the range, nothing written.
