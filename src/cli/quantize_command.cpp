@@ -9,8 +9,10 @@
 #include <string>
 
 #include "cli/commands.h"
+#include "cli/tensor_type_counts.h"
 #include "convert/quantize_model.h"
 #include "gguf/ggml_type.h"
+#include "gguf/gguf.h"
 #include "kernels/thread_pool.h"
 #include "util/clock.h"
 #include "util/removed_on_signal.h"
@@ -75,6 +77,14 @@ int quantize(const QuantizeOptions& o) {
         o.out_path.c_str(), s.n_quantized, s.n_tensors,
         convert::quantize_type_info(type.value()).name.data(), s.bytes_in / kMiB, s.bytes_out / kMiB,
         seconds, n_threads);
+    // The types written: a mix falls back to other types where rows are not whole blocks of
+    // its own.
+    auto file = gguf::File::open(o.out_path);
+    if (!file) {
+      std::fprintf(stderr, "error: %s\n", file.error().message.c_str());
+      return 1;
+    }
+    std::fprintf(stderr, "%s: %s\n", o.out_path.c_str(), tensor_type_counts(*file).c_str());
   }
   return 0;
 }

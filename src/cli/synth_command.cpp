@@ -3,9 +3,7 @@
 // naming the tensor types written, with their counts.
 #include <unistd.h>
 
-#include <algorithm>
 #include <cstdio>
-#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -14,6 +12,7 @@
 
 #include "cli/commands.h"
 #include "cli/seed_flag.h"
+#include "cli/tensor_type_counts.h"
 #include "convert/synth_model.h"
 #include "gguf/gguf.h"
 #include "kernels/thread_pool.h"
@@ -91,16 +90,7 @@ int synth(const SynthOptions& o) {
     std::fprintf(stderr, "error: %s\n", file.error().message.c_str());
     return 1;
   }
-  std::map<std::string_view, int> counts;
-  for (const gguf::TensorInfo& t : file->tensors()) ++counts[gguf::ggml_type_info(t.type).name];
-  std::vector<std::pair<std::string_view, int>> by_count(counts.begin(), counts.end());
-  std::stable_sort(by_count.begin(), by_count.end(),
-                   [](const auto& a, const auto& b) { return a.second > b.second; });
-  std::string types;
-  for (const auto& [name, count] : by_count)
-    types += (types.empty() ? "" : ", ") + std::string(name) + " " + std::to_string(count);
-  std::fprintf(stderr, "synth: %s: %zu tensors: %s\n", o.out_path.c_str(), file->tensors().size(),
-               types.c_str());
+  std::fprintf(stderr, "synth: %s: %s\n", o.out_path.c_str(), tensor_type_counts(*file).c_str());
   return 0;
 }
 
