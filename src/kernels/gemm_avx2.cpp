@@ -33,7 +33,6 @@
 #include "kernels/gemm.h"
 #include "kernels/gemm_block_order.h"
 #include "kernels/scratch.h"
-#include "kernels/weight_layout.h"
 
 namespace gengyun::kernels::avx2 {
 namespace {
@@ -76,7 +75,6 @@ struct RowOut {
   int16_t* int_min;    // K-quants with mins: per sub-block
   float* d;            // K-quants: per super-block
   float* dmin;         // K-quants with mins: per super-block
-  uint8_t* ggml_row;   // types with kConvertsRow: room for the row in ggml's layout
 };
 
 // A 32-element type decoded by W (vec_dot_x86.h); kMaxQuant bounds its unsigned quants (|w|
@@ -177,11 +175,14 @@ struct Q6KType {
   static void decode(const uint8_t* row, int64_t k, const RowOut& o) {
     const auto* x = reinterpret_cast<const BlockQ6_K*>(row);
     for (int64_t i = 0; i < k / kQK_K; ++i) {
-      const BlockQ6_K& b = x[i];
-      unpack_q6_K(b, o.q + kQK_K * i);
-      for (int g = 0; g < 16; ++g) o.int_scale[16 * i + g] = b.scales[g];
-      o.d[i] = half_to_float(b.d);
+      unpack_q6_K(x[i], o.q + kQK_K * i);
+      decode_fields(x[i], i, o);
     }
+  }
+  // Super-block i's 16 scales and d.
+  static void decode_fields(const BlockQ6_K& b, int64_t i, const RowOut& o) {
+    for (int g = 0; g < 16; ++g) o.int_scale[16 * i + g] = b.scales[g];
+    o.d[i] = half_to_float(b.d);
   }
 };
 
@@ -228,18 +229,6 @@ struct Q45KGroups16Type : Q45KType<kFifthBit, Block> {
   }
 };
 
-// Q6_K rows (`Type`, ggml type kType) in WeightLayout::kBlockGroups16: each row written back in
-// ggml's layout (from_layout) to the thread's GEMM scratch and decoded as Type does: the same
-// decoded rows.
-template <typename Type, gguf::GgmlType kType>
-struct KGroups16Type : Type {
-  static constexpr bool kConvertsRow = true;  // RowOut::ggml_row wanted
-  static void decode(const uint8_t* row, int64_t k, const RowOut& o) {
-    from_layout(kType, WeightLayout::kBlockGroups16, row, o.ggml_row, k, 1);
-    Type::decode(o.ggml_row, k, o);
-  }
-};
-
 struct Q3KType {
   static constexpr int S = 16, G = 256, kOffset = 4;
   static constexpr bool kSigned = false, kK = true, kMin = false;
@@ -260,11 +249,12 @@ struct Q3KType {
   }
 };
 
-// Q3_K (Base Q3KType) or Q2_K (Q2KType) rows in WeightLayout::kBlockGroups16 (weight_layout.h),
-// decoded from their groups: per half (8 sub-blocks), the 4 words of quants as the decode product
-// builds them (q3_K_group_half_quants / q2_K_group_half_quants: word k, lane l = elements 4 k ..
-// 4 k + 3 of sub-block 8 h + l) put back in element order by a 4 x 4 dword transpose in each
-// 128-bit lane; the other fields are where ggml has them. The same decoded rows.
+// Q2_K, Q3_K or Q6_K rows (Base Q2KType, Q3KType, Q6KType; ggml block Block) in
+// WeightLayout::kBlockGroups16 (weight_layout.h), decoded from their groups: per half (8
+// sub-blocks), the 4 words of quants as the decode product builds them (k16_group_half_quants:
+// word k, lane l = elements 4 k .. 4 k + 3 of sub-block 8 h + l) put back in element order by a
+// 4 x 4 dword transpose in each 128-bit lane; the other fields are where ggml has them. The same
+// decoded rows.
 template <typename Base, typename Block>
 struct K16Groups16Type : Base {
   static void decode(const uint8_t* row, int64_t k, const RowOut& o) {
@@ -272,10 +262,7 @@ struct K16Groups16Type : Base {
       const uint8_t* group = row + i * static_cast<int64_t>(sizeof(Block));
       for (int h = 0; h < 2; ++h) {
         __m256i u[4];
-        if constexpr (std::is_same_v<Block, BlockQ3_K>)
-          q3_K_group_half_quants(group, h, u);
-        else
-          q2_K_group_half_quants(group, h, u);
+        k16_group_half_quants<Block>(group, h, u);
         const __m256i lo01 = _mm256_unpacklo_epi32(u[0], u[1]);
         const __m256i hi01 = _mm256_unpackhi_epi32(u[0], u[1]);
         const __m256i lo23 = _mm256_unpacklo_epi32(u[2], u[3]);
@@ -624,7 +611,6 @@ struct Scratch {
   std::vector<int8_t> sign;
   std::vector<float> scale, min, d, dmin;
   std::vector<int16_t> int_scale, int_min;
-  std::vector<uint8_t> ggml_row;
   std::vector<uint8_t> pack_storage;
 
   uint8_t* pack(size_t bytes) {
@@ -699,10 +685,8 @@ void pack_group(const GemmProblem& p, int64_t row0, int rows_in_group, Scratch& 
     std::memset(s.q.data() + r * k, 0, static_cast<size_t>(k));
     if constexpr (Type::kSigned) std::memset(s.sign.data() + r * k, 0, static_cast<size_t>(k));
   }
-  if constexpr (requires { Type::kConvertsRow; }) resize_scratch(s.ggml_row, p.w_row_bytes);
   for (int r = 0; r < rows_in_group; ++r) {
     RowOut o{};
-    if constexpr (requires { Type::kConvertsRow; }) o.ggml_row = s.ggml_row.data();
     o.q = s.q.data() + r * k;
     if constexpr (Type::kSigned) o.sign = s.sign.data() + r * k;
     if constexpr (Type::kK) {
@@ -841,7 +825,7 @@ const GemmKernels* gemm_kernels_groups16(uint32_t type_id) {
     case GgmlType::Q3_K:
       return &kernels_of<K16Groups16Type<Q3KType, BlockQ3_K>>;
     case GgmlType::Q6_K:
-      return &kernels_of<KGroups16Type<Q6KType, GgmlType::Q6_K>>;
+      return &kernels_of<K16Groups16Type<Q6KType, BlockQ6_K>>;
     default:
       return nullptr;
   }

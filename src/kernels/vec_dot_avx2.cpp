@@ -267,7 +267,6 @@ float dot_k16_groups16(int64_t n, const void* w, const void* a) {
   const auto* x = static_cast<const Block*>(w);
   const auto* y = static_cast<const BlockQ8_K*>(a);
   const int64_t nb = n / kQK_K;
-  const __m256i low = _mm256_set1_epi8(0x0F), high = _mm256_set1_epi8(0x30);
   const __m256i low16 = _mm256_set1_epi32(0xFFFF);
   __m128 acc = _mm_setzero_ps();
   for (int64_t i = 0; i < nb; ++i) {
@@ -292,26 +291,14 @@ float dot_k16_groups16(int64_t n, const void* w, const void* a) {
       auto dot = [&](__m256i u, int k) {
         return _mm256_maddubs_epi16(u, load256(act + 64 * k + 32 * h));
       };
+      __m256i u[4];
+      k16_group_half_quants<Block>(sb, h, u);
       if constexpr (kQ6) {
-        const __m256i ql0 = load256(sb + 32 * h), ql1 = load256(sb + 64 + 32 * h);
-        const __m256i qh = load256(sb + 128 + 32 * h);
-        const __m256i u0 = _mm256_or_si256(_mm256_and_si256(ql0, low),
-                                           _mm256_and_si256(_mm256_slli_epi16(qh, 4), high));
-        const __m256i u1 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), low),
-                                           _mm256_and_si256(_mm256_slli_epi16(qh, 2), high));
-        const __m256i u2 = _mm256_or_si256(_mm256_and_si256(ql1, low), _mm256_and_si256(qh, high));
-        const __m256i u3 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), low),
-                                           _mm256_and_si256(_mm256_srli_epi16(qh, 2), high));
         s = _mm256_add_epi32(
-            s, _mm256_madd_epi16(_mm256_add_epi16(dot(u0, 0), dot(u1, 1)), scale_both));
+            s, _mm256_madd_epi16(_mm256_add_epi16(dot(u[0], 0), dot(u[1], 1)), scale_both));
         s = _mm256_add_epi32(
-            s, _mm256_madd_epi16(_mm256_add_epi16(dot(u2, 2), dot(u3, 3)), scale_both));
+            s, _mm256_madd_epi16(_mm256_add_epi16(dot(u[2], 2), dot(u[3], 3)), scale_both));
       } else {
-        __m256i u[4];
-        if constexpr (kMins)
-          q2_K_group_half_quants(sb, h, u);
-        else
-          q3_K_group_half_quants(sb, h, u);
         const __m256i pairs = _mm256_add_epi16(_mm256_add_epi16(dot(u[0], 0), dot(u[1], 1)),
                                                _mm256_add_epi16(dot(u[2], 2), dot(u[3], 3)));
         s = _mm256_add_epi32(s, _mm256_madd_epi16(pairs, scale_both));

@@ -576,29 +576,43 @@ inline void unpack_q3_K(const BlockQ3_K& b, uint8_t* out) {
   }
 }
 
-// The 3-bit quants (0..7) of half h (sub-blocks 8 h .. 8 h + 7) of a Q3_K group of
-// WeightLayout::kBlockGroups16 at `group`: u[k], 32-bit lane l holds those of elements 4 k ..
-// 4 k + 3 of sub-block 8 h + l: the low bits at 2 k of the half's 32 bytes, the third bit at
-// 2 k + h of the 32 bytes of third bits, brought to bit 2.
-inline void q3_K_group_half_quants(const uint8_t* group, int h, __m256i u[4]) {
-  const __m256i low = load256(group + 32 * h), third = load256(group + 64);
-  const __m256i two_bits = _mm256_set1_epi8(0x03), bit2 = _mm256_set1_epi8(0x04);
+// The unsigned quants of half h (sub-blocks 8 h .. 8 h + 7) of a Q2_K, Q3_K or Q6_K group of
+// WeightLayout::kBlockGroups16 at `group` (weight_layout.h): u[k], 32-bit lane l holds those of
+// elements 4 k .. 4 k + 3 of sub-block 8 h + l.
+//  - Q2_K (0..3): bits 2 k of the half's 32 bytes of qs;
+//  - Q3_K (0..7): those low bits from the half's 32 bytes at the group's start, under the third
+//    bit at 2 k + h of the 32 bytes of third bits, brought to bit 2;
+//  - Q6_K (0..63): the low 4 bits, nibble k % 2 of word k / 2, under the 2 high bits at 2 k of
+//    the third word, brought to bits 4-5.
+template <typename Block>
+inline void k16_group_half_quants(const uint8_t* group, int h, __m256i u[4]) {
+  const __m256i two_bits = _mm256_set1_epi8(0x03);
+  if constexpr (std::is_same_v<Block, BlockQ6_K>) {
+    const __m256i low = _mm256_set1_epi8(0x0F), high = _mm256_set1_epi8(0x30);
+    const __m256i ql0 = load256(group + 32 * h), ql1 = load256(group + 64 + 32 * h);
+    const __m256i qh = load256(group + 128 + 32 * h);
+    u[0] = _mm256_or_si256(_mm256_and_si256(ql0, low),
+                           _mm256_and_si256(_mm256_slli_epi16(qh, 4), high));
+    u[1] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), low),
+                           _mm256_and_si256(_mm256_slli_epi16(qh, 2), high));
+    u[2] = _mm256_or_si256(_mm256_and_si256(ql1, low), _mm256_and_si256(qh, high));
+    u[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), low),
+                           _mm256_and_si256(_mm256_srli_epi16(qh, 2), high));
+    return;
+  }
+  constexpr bool kThird = std::is_same_v<Block, BlockQ3_K>;
+  const __m256i lows = load256(group + (kThird ? 0 : offsetof(BlockQ2_K, qs)) + 32 * h);
 #pragma GCC unroll 4
   for (int k = 0; k < 4; ++k) {
-    const int up = 2 - 2 * k - h;  // the third bit's shift to bit 2 (right where negative)
-    const __m256i third_at_2 =
-        up >= 0 ? _mm256_slli_epi16(third, up) : _mm256_srli_epi16(third, -up);
-    u[k] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(low, 2 * k), two_bits),
-                           _mm256_and_si256(third_at_2, bit2));
+    u[k] = _mm256_and_si256(_mm256_srli_epi16(lows, 2 * k), two_bits);
+    if constexpr (kThird) {
+      const __m256i third = load256(group + 64);
+      const int up = 2 - 2 * k - h;  // the third bit's shift to bit 2 (right where negative)
+      const __m256i third_at_2 =
+          up >= 0 ? _mm256_slli_epi16(third, up) : _mm256_srli_epi16(third, -up);
+      u[k] = _mm256_or_si256(u[k], _mm256_and_si256(third_at_2, _mm256_set1_epi8(0x04)));
+    }
   }
-}
-
-// The same for a Q2_K group of WeightLayout::kBlockGroups16 (2-bit quants, 0..3, at bits 2 k of
-// the half's 32 bytes of qs).
-inline void q2_K_group_half_quants(const uint8_t* group, int h, __m256i u[4]) {
-  const __m256i quants = load256(group + 16 + 32 * h), two_bits = _mm256_set1_epi8(0x03);
-#pragma GCC unroll 4
-  for (int k = 0; k < 4; ++k) u[k] = _mm256_and_si256(_mm256_srli_epi16(quants, 2 * k), two_bits);
 }
 
 // The 256 quants of a Q2_K super-block as unsigned bytes in element order (0..3).
