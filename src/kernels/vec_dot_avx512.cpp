@@ -115,16 +115,19 @@ float dot_q8_0_groups16(int64_t n, const void* w, const void* a) {
 }
 
 // Q4_K and Q5_K rows (Block) in WeightLayout::kBlockGroups16 against an activation row from
-// q8_K_row_to_block_groups16, R (1 or 2) rows at once. Lane l of every vector meets sub-block l
-// of a group (two super-blocks), so vpdpbusd accumulates each sub-block's exact integer sum in
-// its own lane; times its scale (vpmulld) that is S per lane, and the mins times the
-// activations' sub-block sums (vpmaddwd) M per lane. Lanes 0..7 add up to the first
-// super-block's S and M, lanes 8..15 to the second's, and the f32 steps are add_blocks', super-
-// block by super-block, row r in lane r: the same bits as vec_dot_q4_K / vec_dot_q5_K on the
-// ggml rows. Q5_K's fifth bits come from each lane's 4-byte field as Q5_0's do
-// (dot_nibbles_groups16: a byte shuffle and a bit test make the mask that adds 16).
-template <typename Block, int R>
-void dot_q45_K_groups16(int64_t n, const uint8_t* const* x, const void* a, float* out) {
+// q8_K_row_to_block_groups16. Lane l of every vector meets sub-block l of a group (two
+// super-blocks), so vpdpbusd accumulates each sub-block's exact integer sum in its own lane;
+// times its scale (vpmulld) that is S per lane, and the mins times the activations' sub-block
+// sums (vpmaddwd) M per lane. Lanes 0..7 add up to the first super-block's S and M, lanes 8..15
+// to the second's, and the f32 steps are add_blocks', super-block by super-block: the same bits
+// as vec_dot_q4_K / vec_dot_q5_K on the ggml rows. Q5_K's fifth bits come from each lane's
+// 4-byte field as Q5_0's do (dot_nibbles_groups16: a byte shuffle and a bit test make the mask
+// that adds 16). One row at a time: two rows at once, sharing the horizontal sums, streamed at
+// half the speed on an AMD EPYC and no faster on the Intel Xeons (docs/kernels.md, "K-quant
+// decode one row at a time at AVX-512").
+template <typename Block>
+float dot_q45_K_groups16(int64_t n, const void* w, const void* a) {
+  const auto* x = static_cast<const uint8_t*>(w);
   constexpr bool kFifth = std::is_same_v<Block, BlockQ5_K>;
   constexpr int64_t kGroupBytes = 2 * sizeof(Block);
   constexpr int64_t kActGroupBytes = 2 * sizeof(BlockQ8_K);
@@ -151,156 +154,99 @@ void dot_q45_K_groups16(int64_t n, const uint8_t* const* x, const void* a, float
       return m == 2 ? load512(p) : _mm512_maskz_loadu_epi32(mask, p);
     };
     const __m512i act_sums = load(act + (kQK_K + 4) * m);
-    // The group's first 32 bytes of row 0 and of row R - 1: d, dmin, then the packed scales of
-    // the (m) super-blocks at byte 4 m (for m = 1, bytes of what follows, unused).
-    const __m256i head0 = load256(x[0] + at), head1 = load256(x[R - 1] + at);
-    // unpack_scales_mins_k4 on both super-blocks of both rows at once: per 128-bit lane (row 0,
-    // row R - 1), u0, u1 of each super-block and u2 twice (shifted by 0 and 4), then the low
-    // 6 bits of u0, u1 (scales, mins 0..3) and the high ones of 4..7, put in order: 8 scales of
-    // the first super-block, 8 of the second (for m = 1, bytes that meet zero lanes).
-    const __m256i u01 = _mm256_permutex2var_epi32(
-        head0, _mm256_setr_epi32(m, m + 1, m + 3, m + 4, 8 + m, 9 + m, 11 + m, 12 + m), head1);
-    const __m256i u22 = _mm256_srlv_epi32(
-        _mm256_permutex2var_epi32(
-            head0, _mm256_setr_epi32(m + 2, m + 2, m + 5, m + 5, 10 + m, 10 + m, 13 + m, 13 + m),
-            head1),
-        _mm256_setr_epi32(0, 4, 0, 4, 0, 4, 0, 4));
-    const __m256i low6 = _mm256_and_si256(u01, _mm256_set1_epi8(0x3F));
+    const uint8_t* g = x + at;
+    // The group's first 32 bytes: d, dmin, then the packed scales of the (m) super-blocks at
+    // byte 4 m (for m = 1, bytes of what follows, unused).
+    const __m256i head = load256(g);
+    // unpack_scales_mins_k4 on both super-blocks at once: u0, u1 of each super-block and u2
+    // twice (shifted by 0 and 4), then the low 6 bits of u0, u1 (scales, mins 0..3) and the
+    // high ones of 4..7, put in order: 8 scales of the first super-block, 8 of the second (for
+    // m = 1, bytes that meet zero lanes).
+    const __m128i u01 = _mm256_castsi256_si128(
+        _mm256_permutexvar_epi32(_mm256_setr_epi32(m, m + 1, m + 3, m + 4, 0, 0, 0, 0), head));
+    const __m128i u22 =
+        _mm_srlv_epi32(_mm256_castsi256_si128(_mm256_permutexvar_epi32(
+                           _mm256_setr_epi32(m + 2, m + 2, m + 5, m + 5, 0, 0, 0, 0), head)),
+                       _mm_setr_epi32(0, 4, 0, 4));
+    const __m128i low6 = _mm_and_si128(u01, _mm_set1_epi8(0x3F));
     // (u2 & 0x0F) | (u >> 2 & 0x30): bits 6-7 of u0 / u1 as bits 4-5.
-    const __m256i high6 =
-        _mm256_ternarylogic_epi32(_mm256_and_si256(u22, _mm256_set1_epi8(0x0F)),
-                                  _mm256_srli_epi32(u01, 2), _mm256_set1_epi8(0x30), 0xF8);
-    const __m256i first = _mm256_unpacklo_epi32(low6, high6);   // scales, mins of the first
-    const __m256i second = _mm256_unpackhi_epi32(low6, high6);  // of the second
-    const __m256i scales8 = _mm256_unpacklo_epi64(first, second);
-    const __m256i mins8 = _mm256_unpackhi_epi64(first, second);
-    __m512i s[R], mb[R];
-    // Unrolled so that s and mb stay in registers.
-#pragma GCC unroll 2
-    for (int r = 0; r < R; ++r) {
-      const uint8_t* g = x[r] + at;
-      const uint8_t* words = g + offsetof(Block, qs) * m;
-      // Two accumulators (low and high nibbles) halve the chain of dependent vpdpbusd. Q4_K's
-      // high nibbles go in as they lie (q & 0xF0, 16 times the quant: one instruction, not a
-      // shift and a mask), and their exact sums are divided by 16 after.
-      __m512i lo_sums = _mm512_setzero_si512(), hi_sums = _mm512_setzero_si512();
-      __m512i qh;
-      if constexpr (kFifth) qh = load(g + offsetof(Block, qh) * m);
+    const __m128i high6 = _mm_ternarylogic_epi32(_mm_and_si128(u22, _mm_set1_epi8(0x0F)),
+                                                 _mm_srli_epi32(u01, 2), _mm_set1_epi8(0x30), 0xF8);
+    const __m128i first = _mm_unpacklo_epi32(low6, high6);   // scales, mins of the first
+    const __m128i second = _mm_unpackhi_epi32(low6, high6);  // of the second
+    const __m512i scales = _mm512_cvtepu8_epi32(_mm_unpacklo_epi64(first, second));
+    const __m512i mins = _mm512_cvtepu8_epi32(_mm_unpackhi_epi64(first, second));
+    const uint8_t* words = g + offsetof(Block, qs) * m;
+    // Two accumulators (low and high nibbles) halve the chain of dependent vpdpbusd. Q4_K's
+    // high nibbles go in as they lie (q & 0xF0, 16 times the quant: one instruction, not a
+    // shift and a mask), and their exact sums are divided by 16 after.
+    __m512i lo_sums = _mm512_setzero_si512(), hi_sums = _mm512_setzero_si512();
+    __m512i qh;
+    if constexpr (kFifth) qh = load(g + offsetof(Block, qh) * m);
 #pragma GCC unroll 4
-      for (int k = 0; k < 4; ++k) {
-        const __m512i q = load(words + 4 * lanes * k);
-        if constexpr (kFifth) {
-          auto fifth = [&](int h) __attribute__((always_inline)) {
-            return _mm512_test_epi8_mask(_mm512_shuffle_epi8(qh, fifth_index[2 * (k / 2) + h]),
-                                         fifth_bit[k % 2]);
-          };
-          __m512i lo = _mm512_and_si512(q, low);
-          __m512i hi = _mm512_and_si512(_mm512_srli_epi16(q, 4), low);
-          lo = _mm512_mask_add_epi8(lo, fifth(0), lo, sixteen);
-          hi = _mm512_mask_add_epi8(hi, fifth(1), hi, sixteen);
-          lo_sums = _mm512_dpbusd_epi32(lo_sums, lo, load(act + 4 * lanes * k));
-          hi_sums = _mm512_dpbusd_epi32(hi_sums, hi, load(act + 4 * lanes * (4 + k)));
-        } else {
-          lo_sums =
-              _mm512_dpbusd_epi32(lo_sums, _mm512_and_si512(q, low), load(act + 4 * lanes * k));
-          hi_sums = _mm512_dpbusd_epi32(hi_sums, _mm512_andnot_si512(low, q),
-                                        load(act + 4 * lanes * (4 + k)));
-        }
+    for (int k = 0; k < 4; ++k) {
+      const __m512i q = load(words + 4 * lanes * k);
+      if constexpr (kFifth) {
+        auto fifth = [&](int h) __attribute__((always_inline)) {
+          return _mm512_test_epi8_mask(_mm512_shuffle_epi8(qh, fifth_index[2 * (k / 2) + h]),
+                                       fifth_bit[k % 2]);
+        };
+        __m512i lo = _mm512_and_si512(q, low);
+        __m512i hi = _mm512_and_si512(_mm512_srli_epi16(q, 4), low);
+        lo = _mm512_mask_add_epi8(lo, fifth(0), lo, sixteen);
+        hi = _mm512_mask_add_epi8(hi, fifth(1), hi, sixteen);
+        lo_sums = _mm512_dpbusd_epi32(lo_sums, lo, load(act + 4 * lanes * k));
+        hi_sums = _mm512_dpbusd_epi32(hi_sums, hi, load(act + 4 * lanes * (4 + k)));
+      } else {
+        lo_sums = _mm512_dpbusd_epi32(lo_sums, _mm512_and_si512(q, low), load(act + 4 * lanes * k));
+        hi_sums = _mm512_dpbusd_epi32(hi_sums, _mm512_andnot_si512(low, q),
+                                      load(act + 4 * lanes * (4 + k)));
       }
-      if constexpr (!kFifth) hi_sums = _mm512_srai_epi32(hi_sums, 4);
-      const __m512i scales = _mm512_cvtepu8_epi32(r == 0 ? _mm256_castsi256_si128(scales8)
-                                                         : _mm256_extracti128_si256(scales8, 1));
-      const __m512i mins = _mm512_cvtepu8_epi32(r == 0 ? _mm256_castsi256_si128(mins8)
-                                                       : _mm256_extracti128_si256(mins8, 1));
-      s[r] = _mm512_mullo_epi32(_mm512_add_epi32(lo_sums, hi_sums), scales);
-      mb[r] = _mm512_madd_epi16(mins, act_sums);
     }
-    // Per 128-bit lane, the partial totals: R = 1: S, M in lanes 0, 1; R = 2: S0, S1, M0, M1.
-    // Then the first super-block's totals in 128-bit lane 0, the second's in lane 2.
-    __m512i t;
-    if constexpr (R == 1) {
-      t = _mm512_add_epi32(_mm512_unpacklo_epi32(s[0], mb[0]), _mm512_unpackhi_epi32(s[0], mb[0]));
-      t = _mm512_add_epi32(t, _mm512_shuffle_epi32(t, _MM_PERM_BADC));
-    } else {
-      const __m512i ss = _mm512_add_epi32(_mm512_unpacklo_epi32(s[0], s[1]),
-                                          _mm512_unpackhi_epi32(s[0], s[1]));
-      const __m512i mm = _mm512_add_epi32(_mm512_unpacklo_epi32(mb[0], mb[1]),
-                                          _mm512_unpackhi_epi32(mb[0], mb[1]));
-      t = _mm512_add_epi32(_mm512_unpacklo_epi64(ss, mm), _mm512_unpackhi_epi64(ss, mm));
-    }
+    if constexpr (!kFifth) hi_sums = _mm512_srai_epi32(hi_sums, 4);
+    const __m512i s = _mm512_mullo_epi32(_mm512_add_epi32(lo_sums, hi_sums), scales);
+    const __m512i mb = _mm512_madd_epi16(mins, act_sums);
+    // Per 128-bit lane, the partial totals S, M in lanes 0, 1; then the first super-block's
+    // totals in 128-bit lane 0, the second's in lane 2.
+    __m512i t = _mm512_add_epi32(_mm512_unpacklo_epi32(s, mb), _mm512_unpackhi_epi32(s, mb));
+    t = _mm512_add_epi32(t, _mm512_shuffle_epi32(t, _MM_PERM_BADC));
     t = _mm512_add_epi32(t, _mm512_shuffle_i32x4(t, t, _MM_SHUFFLE(2, 3, 0, 1)));
     const __m512 totals = _mm512_cvtepi32_ps(t);
     const auto* d_a = reinterpret_cast<const float*>(act + kQK_K * m);
-    // The f16 d and dmin of super-block j (bytes 2 j and 2 (m + j)) in f32: lanes d, dmin
-    // (R = 1) or d0, d1, dmin0, dmin1 (R = 2).
-    __m128 fields[2];
-    if constexpr (R == 1) {
-      const __m128 f = _mm_cvtph_ps(_mm256_castsi256_si128(head0));  // d0, d1, dmin0, dmin1
-      fields[0] = m == 1 ? f : _mm_shuffle_ps(f, f, _MM_SHUFFLE(3, 1, 2, 0));
-      fields[1] = _mm_shuffle_ps(f, f, _MM_SHUFFLE(3, 1, 3, 1));
-    } else {
-      // Words of both rows interleaved: d0, d1 of rows 0, 1, then dmin0, dmin1 (m = 2).
-      const __m256 f = _mm256_cvtph_ps(
-          _mm_unpacklo_epi16(_mm256_castsi256_si128(head0), _mm256_castsi256_si128(head1)));
-      const __m128 f_lo = _mm256_castps256_ps128(f), f_hi = _mm256_extractf128_ps(f, 1);
-      fields[0] =
-          m == 1 ? f_lo : _mm_castpd_ps(_mm_unpacklo_pd(_mm_castps_pd(f_lo), _mm_castps_pd(f_hi)));
-      fields[1] = _mm_castpd_ps(_mm_unpackhi_pd(_mm_castps_pd(f_lo), _mm_castps_pd(f_hi)));
-    }
+    // The f16 d and dmin of super-block j (bytes 2 j and 2 (m + j)) in f32: lanes d, dmin.
+    const __m128 f = _mm_cvtph_ps(_mm256_castsi256_si128(head));  // d0, d1, dmin0, dmin1
+    const __m128 fields[2] = {m == 1 ? f : _mm_shuffle_ps(f, f, _MM_SHUFFLE(3, 1, 2, 0)),
+                              _mm_shuffle_ps(f, f, _MM_SHUFFLE(3, 1, 3, 1))};
     for (int j = 0; j < m; ++j) {
       const __m128 scale = _mm_mul_ps(fields[j], _mm_set1_ps(d_a[j]));
       const __m128 total =
           j == 0 ? _mm512_castps512_ps128(totals) : _mm512_extractf32x4_ps(totals, 2);
-      if constexpr (R == 1) {
-        acc = _mm_fmadd_ss(total, scale, acc);
-        acc = _mm_fnmadd_ss(_mm_movehdup_ps(total), _mm_movehdup_ps(scale), acc);
-      } else {
-        acc = _mm_fmadd_ps(total, scale, acc);
-        acc = _mm_fnmadd_ps(_mm_movehl_ps(total, total), _mm_movehl_ps(scale, scale), acc);
-      }
+      acc = _mm_fmadd_ss(total, scale, acc);
+      acc = _mm_fnmadd_ss(_mm_movehdup_ps(total), _mm_movehdup_ps(scale), acc);
     }
   };
   int64_t g0 = 0;
   for (; g0 + 2 <= nb; g0 += 2) {
     const int64_t at = g0 / 2 * kGroupBytes;
-    for (int r = 0; r < R; ++r) prefetch_ahead(x[r] + at, kGroupBytes);
+    prefetch_ahead(x + at, kGroupBytes);
     group(at, y + g0 / 2 * kActGroupBytes, 2);
   }
   if (g0 < nb) group(g0 / 2 * kGroupBytes, y + g0 / 2 * kActGroupBytes, 1);
-  out[0] = _mm_cvtss_f32(acc);
-  if constexpr (R == 2) out[1] = _mm_cvtss_f32(_mm_movehdup_ps(acc));
-}
-
-// n_rows rows w_row_bytes apart against the activation row a: two at a time with
-// dot.operator()<2>, a last odd one with dot.operator()<1> (dot(n, rows, a, out) as
-// dot_q45_K_groups16 and dot_k16_groups16 take them).
-template <typename Dot>
-void rows_in_pairs(int64_t n, const void* w, size_t w_row_bytes, int64_t n_rows, const void* a,
-                   float* y, Dot dot) {
-  auto row = [&](int64_t r) { return static_cast<const uint8_t*>(w) + r * w_row_bytes; };
-  int64_t r = 0;
-  for (; r + 2 <= n_rows; r += 2) {
-    const uint8_t* x[2] = {row(r), row(r + 1)};
-    dot.template operator()<2>(n, x, a, y + r);
-  }
-  if (r < n_rows) {
-    const uint8_t* x[1] = {row(r)};
-    dot.template operator()<1>(n, x, a, y + r);
-  }
+  return _mm_cvtss_f32(acc);
 }
 
 // Q6_K, Q3_K or Q2_K rows (Block) in WeightLayout::kBlockGroups16 against an activation row
-// from q8_K_row_to_q6_K_groups16, R (1 or 2) rows at once, super-blocks in pairs. Lane l of
-// every vector meets sub-block l: bit selects build 4 vectors of its unsigned quants u
-// (groups16::q6_K_quants, 6 bits; q3_K_quants, 3 bits; q2_K_quants, 2 bits), 4 vpdpbusd from
-// -kOffset times the activations' bsum (Q6_K 32, Q3_K 4, Q2_K 0) give its exact sum of
-// (u - kOffset) a, and vpmulld by its scale (Q6_K's int8, Q3_K's 6 bits less 32, Q2_K's low
+// from q8_K_row_to_q6_K_groups16, super-blocks in pairs, one row at a time (as
+// dot_q45_K_groups16). Lane l of every vector meets sub-block l: bit selects build 4 vectors of its
+// unsigned quants u (groups16::q6_K_quants, 6 bits; q3_K_quants, 3 bits; q2_K_quants, 2 bits), 4
+// vpdpbusd from -kOffset times the activations' bsum (Q6_K 32, Q3_K 4, Q2_K 0) give its exact sum
+// of (u - kOffset) a, and vpmulld by its scale (Q6_K's int8, Q3_K's 6 bits less 32, Q2_K's low
 // nibble) its share of S; Q2_K's share of M is its min (high nibble) times the bsum. The 16
 // lanes add up to the super-block's S (and M), and the f32 steps are add_blocks', super-block
-// by super-block (row r in lane r): the same bits as vec_dot_q6_K / q3_K / q2_K on the ggml
-// rows.
-template <typename Block, int R>
-void dot_k16_groups16(int64_t n, const uint8_t* const* x, const void* a, float* out) {
+// by super-block: the same bits as vec_dot_q6_K / q3_K / q2_K on the ggml rows.
+template <typename Block>
+float dot_k16_groups16(int64_t n, const void* w, const void* a) {
+  const auto* x = static_cast<const uint8_t*>(w);
   constexpr bool kQ6 = std::is_same_v<Block, BlockQ6_K>;
   constexpr bool kMins = std::is_same_v<Block, BlockQ2_K>;
   constexpr int kOffsetShift = kQ6 ? 5 : 2;  // log2 of the quants' offset (not Q2_K's)
@@ -336,23 +282,12 @@ void dot_k16_groups16(int64_t n, const uint8_t* const* x, const void* a, float* 
               : unpack_q3_k_scales_minus_32(g + offsetof(Block, scales)));
     return _mm512_mullo_epi32(_mm512_add_epi32(s01, s23), scales);
   };
-  // t[j][r] (16 lanes of super-block j of the pair, row r) to their totals as f32: R = 1: super-
-  // blocks i, i + 1 in lanes 0, 1; R = 2: rows 0, 1 of super-block i in lanes 0, 1, of i + 1 in
-  // 2, 3 (per 128-bit lane first, then the 4 128-bit lanes added).
-  auto totals = [](const __m512i(&t)[2][R]) __attribute__((always_inline)) {
-    __m512i v;
-    if constexpr (R == 1) {
-      v = _mm512_add_epi32(_mm512_unpacklo_epi32(t[0][0], t[1][0]),
-                           _mm512_unpackhi_epi32(t[0][0], t[1][0]));
-      v = _mm512_add_epi32(v, _mm512_shuffle_epi32(v, _MM_PERM_BADC));
-    } else {
-      const __m512i first = _mm512_add_epi32(_mm512_unpacklo_epi32(t[0][0], t[0][1]),
-                                             _mm512_unpackhi_epi32(t[0][0], t[0][1]));
-      const __m512i second = _mm512_add_epi32(_mm512_unpacklo_epi32(t[1][0], t[1][1]),
-                                              _mm512_unpackhi_epi32(t[1][0], t[1][1]));
-      v = _mm512_add_epi32(_mm512_unpacklo_epi64(first, second),
-                           _mm512_unpackhi_epi64(first, second));
-    }
+  // t[j] (16 lanes of super-block j of the pair) to their totals as f32: super-blocks i, i + 1
+  // in lanes 0, 1 (per 128-bit lane first, then the 4 128-bit lanes added).
+  auto totals = [](const __m512i(&t)[2]) __attribute__((always_inline)) {
+    __m512i v =
+        _mm512_add_epi32(_mm512_unpacklo_epi32(t[0], t[1]), _mm512_unpackhi_epi32(t[0], t[1]));
+    v = _mm512_add_epi32(v, _mm512_shuffle_epi32(v, _MM_PERM_BADC));
     const __m256i v256 =
         _mm256_add_epi32(_mm512_castsi512_si256(v), _mm512_extracti64x4_epi64(v, 1));
     return _mm_cvtepi32_ps(
@@ -362,7 +297,7 @@ void dot_k16_groups16(int64_t n, const uint8_t* const* x, const void* a, float* 
   // Super-blocks i .. i + m - 1 (m 1 or 2).
   auto pair = [&](int64_t i, int m) __attribute__((always_inline)) {
     // Unrolled so that t stays in registers; a lone super-block (m = 1) leaves slot 1 zero.
-    __m512i t[2][R], mins[2][R];
+    __m512i t[2], mins[2];
 #pragma GCC unroll 2
     for (int j = 0; j < 2; ++j) {
       const BlockQ8_K& act = y[i + std::min(j, m - 1)];
@@ -370,34 +305,24 @@ void dot_k16_groups16(int64_t n, const uint8_t* const* x, const void* a, float* 
       const __m512i bias =
           kMins ? _mm512_setzero_si512()
                 : _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_slli_epi32(bsums, kOffsetShift));
-#pragma GCC unroll 2
-      for (int r = 0; r < R; ++r) {
-        const uint8_t* g = x[r] + (i + j) * kBytes;
-        t[j][r] = j < m ? lanes(g, act.qs, bias) : _mm512_setzero_si512();
-        if constexpr (kMins)
-          mins[j][r] = j < m ? _mm512_mullo_epi32(_mm512_srli_epi32(scales_mins(g), 4), bsums)
-                             : _mm512_setzero_si512();
-      }
+      const uint8_t* g = x + (i + j) * kBytes;
+      t[j] = j < m ? lanes(g, act.qs, bias) : _mm512_setzero_si512();
+      if constexpr (kMins)
+        mins[j] = j < m ? _mm512_mullo_epi32(_mm512_srli_epi32(scales_mins(g), 4), bsums)
+                        : _mm512_setzero_si512();
     }
     const __m128 s = totals(t);
-    // The f16 field at `at` of row r, super-block i + j (j < m), as an int16.
-    auto field = [&](size_t at, int r, int j) {
+    // The f16 field at `at` of super-block i + j (j < m), as an int16.
+    auto field = [&](size_t at, int j) {
       uint16_t f = 0;
-      if (j < m) std::memcpy(&f, x[r] + (i + j) * kBytes + at, 2);
+      if (j < m) std::memcpy(&f, x + (i + j) * kBytes + at, 2);
       return static_cast<short>(f);
     };
     // Per lane of `s`, the field at `at` (d or dmin) times the activations' d.
     const float d_a1 = m == 2 ? y[i + 1].d : 0.0f;
     auto scale = [&](size_t at) {
-      if constexpr (R == 1)
-        return _mm_mul_ps(
-            _mm_cvtph_ps(_mm_setr_epi16(field(at, 0, 0), field(at, 0, 1), 0, 0, 0, 0, 0, 0)),
-            _mm_setr_ps(y[i].d, d_a1, 0.0f, 0.0f));
-      else
-        return _mm_mul_ps(
-            _mm_cvtph_ps(_mm_setr_epi16(field(at, 0, 0), field(at, 1, 0), field(at, 0, 1),
-                                        field(at, 1, 1), 0, 0, 0, 0)),
-            _mm_setr_ps(y[i].d, y[i].d, d_a1, d_a1));
+      return _mm_mul_ps(_mm_cvtph_ps(_mm_setr_epi16(field(at, 0), field(at, 1), 0, 0, 0, 0, 0, 0)),
+                        _mm_setr_ps(y[i].d, d_a1, 0.0f, 0.0f));
     };
     const __m128 d = scale(offsetof(Block, d));
     __m128 mn = _mm_setzero_ps(), dmin = _mm_setzero_ps();
@@ -406,41 +331,20 @@ void dot_k16_groups16(int64_t n, const uint8_t* const* x, const void* a, float* 
       dmin = scale(offsetof(BlockQ2_K, dmin));
     }
     // Super-block i, then i + 1: acc += S d (then acc -= M dmin), lanes as `s`.
-    if constexpr (R == 1) {
-      acc = _mm_fmadd_ss(s, d, acc);
-      if constexpr (kMins) acc = _mm_fnmadd_ss(mn, dmin, acc);
-      if (m == 2) {
-        acc = _mm_fmadd_ss(_mm_movehdup_ps(s), _mm_movehdup_ps(d), acc);
-        if constexpr (kMins) acc = _mm_fnmadd_ss(_mm_movehdup_ps(mn), _mm_movehdup_ps(dmin), acc);
-      }
-    } else {
-      acc = _mm_fmadd_ps(s, d, acc);
-      if constexpr (kMins) acc = _mm_fnmadd_ps(mn, dmin, acc);
-      if (m == 2) {
-        acc = _mm_fmadd_ps(_mm_movehl_ps(s, s), _mm_movehl_ps(d, d), acc);
-        if constexpr (kMins)
-          acc = _mm_fnmadd_ps(_mm_movehl_ps(mn, mn), _mm_movehl_ps(dmin, dmin), acc);
-      }
+    acc = _mm_fmadd_ss(s, d, acc);
+    if constexpr (kMins) acc = _mm_fnmadd_ss(mn, dmin, acc);
+    if (m == 2) {
+      acc = _mm_fmadd_ss(_mm_movehdup_ps(s), _mm_movehdup_ps(d), acc);
+      if constexpr (kMins) acc = _mm_fnmadd_ss(_mm_movehdup_ps(mn), _mm_movehdup_ps(dmin), acc);
     }
   };
   int64_t i = 0;
   for (; i + 2 <= nb; i += 2) {
-    for (int r = 0; r < R; ++r) prefetch_ahead(x[r] + i * kBytes, 2 * kBytes);
+    prefetch_ahead(x + i * kBytes, 2 * kBytes);
     pair(i, 2);
   }
   if (i < nb) pair(i, 1);
-  out[0] = _mm_cvtss_f32(acc);
-  if constexpr (R == 2) out[1] = _mm_cvtss_f32(_mm_movehdup_ps(acc));
-}
-
-// VecDotFn of dot_k16_groups16<Block>: rows in pairs (rows_in_pairs).
-template <typename Block>
-void k16_groups16_rows(int64_t n, const void* w, size_t w_row_bytes, int64_t n_rows, const void* a,
-                       float* y) {
-  rows_in_pairs(n, w, w_row_bytes, n_rows, a, y,
-                []<int R>(int64_t k, const uint8_t* const* x, const void* act, float* out) {
-                  dot_k16_groups16<Block, R>(k, x, act, out);
-                });
+  return _mm_cvtss_f32(acc);
 }
 
 float dot_bf16_dpbf16(int64_t n, const void* w, const void* x) {
@@ -802,30 +706,24 @@ void vec_dot_iq4_nl_groups16(int64_t n, const void* w, size_t w_row_bytes, int64
 }
 void vec_dot_q4_K_groups16(int64_t n, const void* w, size_t w_row_bytes, int64_t n_rows,
                            const void* a, float* y) {
-  rows_in_pairs(n, w, w_row_bytes, n_rows, a, y,
-                []<int R>(int64_t k, const uint8_t* const* x, const void* act, float* out) {
-                  dot_q45_K_groups16<BlockQ4_K, R>(k, x, act, out);
-                });
+  rows<dot_q45_K_groups16<BlockQ4_K>>(n, w, w_row_bytes, n_rows, a, y);
 }
 void vec_dot_q5_K_groups16(int64_t n, const void* w, size_t w_row_bytes, int64_t n_rows,
                            const void* a, float* y) {
-  rows_in_pairs(n, w, w_row_bytes, n_rows, a, y,
-                []<int R>(int64_t k, const uint8_t* const* x, const void* act, float* out) {
-                  dot_q45_K_groups16<BlockQ5_K, R>(k, x, act, out);
-                });
+  rows<dot_q45_K_groups16<BlockQ5_K>>(n, w, w_row_bytes, n_rows, a, y);
 }
 
 void vec_dot_q6_K_groups16(int64_t n, const void* w, size_t w_row_bytes, int64_t n_rows,
                            const void* a, float* y) {
-  k16_groups16_rows<BlockQ6_K>(n, w, w_row_bytes, n_rows, a, y);
+  rows<dot_k16_groups16<BlockQ6_K>>(n, w, w_row_bytes, n_rows, a, y);
 }
 void vec_dot_q3_K_groups16(int64_t n, const void* w, size_t w_row_bytes, int64_t n_rows,
                            const void* a, float* y) {
-  k16_groups16_rows<BlockQ3_K>(n, w, w_row_bytes, n_rows, a, y);
+  rows<dot_k16_groups16<BlockQ3_K>>(n, w, w_row_bytes, n_rows, a, y);
 }
 void vec_dot_q2_K_groups16(int64_t n, const void* w, size_t w_row_bytes, int64_t n_rows,
                            const void* a, float* y) {
-  k16_groups16_rows<BlockQ2_K>(n, w, w_row_bytes, n_rows, a, y);
+  rows<dot_k16_groups16<BlockQ2_K>>(n, w, w_row_bytes, n_rows, a, y);
 }
 
 }  // namespace gengyun::kernels::avx512
