@@ -327,11 +327,12 @@ void convert_group_row(gguf::GgmlType type, const uint8_t* src, uint8_t* dst, in
     for_each_row_piece(*block_shape(type), r, n_in / kQK, move);
 }
 
-// Whether the AVX-512 conversions of weight_layout_simd.h may run (the CPU has AVX-512).
+// Whether the AVX-512 conversions of weight_layout_simd.h run: the active level (simd_level():
+// the CPU's unless GENGYUN_KERNELS or a test chose a lower one) has AVX-512. Every level's
+// conversions write the same bytes; following the active level lets the tests compare them.
 bool simd_conversions() {
 #if defined(__x86_64__)
-  static const bool simd = cpu_simd_level() >= SimdLevel::kAvx512;
-  return simd;
+  return simd_level() >= SimdLevel::kAvx512;
 #else
   return false;
 #endif
@@ -342,8 +343,8 @@ bool simd_conversions() {
 int64_t full_groups(int64_t nb) { return simd_conversions() ? nb / kGroup * kGroup : 0; }
 
 // One row of nb Q4_K or Q5_K super-blocks between ggml's layout and kBlockGroups16 (src and dst
-// distinct); to_groups: the direction. Full pairs with AVX-512 where the CPU has it, an odd last
-// block in scalar.
+// distinct); to_groups: the direction. Full pairs with AVX-512 where the active level has it, an
+// odd last block in scalar.
 template <typename Block>
 void convert_q45_K_row_pairs(const uint8_t* src, uint8_t* dst, int64_t nb, bool to_groups) {
   const int64_t full = simd_conversions() ? nb / kQ4KGroup * kQ4KGroup : 0;
@@ -362,15 +363,15 @@ void convert_q45_K_row_pairs(const uint8_t* src, uint8_t* dst, int64_t nb, bool 
 }
 
 // One row of nb Q2_K, Q3_K or Q6_K super-blocks (Block) between ggml's layout and kBlockGroups16
-// (src and dst distinct); to_groups: the direction. A super-block at a time with the CPU's SIMD
-// variant where the direction has one (to the groups: AVX2; Q6_K back: AVX-512), else in
-// scalar.
+// (src and dst distinct); to_groups: the direction. A super-block at a time with the active
+// level's SIMD variant where the direction has one (to the groups: AVX2; Q6_K back: AVX-512),
+// else in scalar.
 template <typename Block>
 void convert_k16_blocks(const uint8_t* src, uint8_t* dst, int64_t nb, bool to_groups) {
   void (*one)(const uint8_t*, uint8_t*) = nullptr;
 #if defined(__x86_64__)
   constexpr bool kQ6 = std::is_same_v<Block, BlockQ6_K>;
-  if (to_groups && cpu_simd_level() >= SimdLevel::kAvx2)
+  if (to_groups && simd_level() >= SimdLevel::kAvx2)
     one = kQ6 ? avx2::q6_K_block_to_group
               : (std::is_same_v<Block, BlockQ3_K> ? avx2::q3_K_block_to_group
                                                   : avx2::q2_K_block_to_group);

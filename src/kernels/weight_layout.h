@@ -81,7 +81,9 @@ enum class WeightLayout : uint8_t {
 bool layout_supported(gguf::GgmlType type, WeightLayout layout, int64_t n_in, int64_t n_rows);
 
 /// Rearranges n_rows rows (n_in elements of `type`, ggml layout, ggml_row_size apart) in
-/// place into `layout`. Precondition: layout_supported(type, layout, n_in, n_rows).
+/// place into `layout`. Precondition: layout_supported(type, layout, n_in, n_rows). The
+/// conversions here and below run the active level's SIMD code (simd_level()); every level
+/// writes the same bytes.
 void to_layout(gguf::GgmlType type, WeightLayout layout, void* rows, int64_t n_in, int64_t n_rows);
 
 /// Writes n_rows rows in `layout` back in ggml's layout to dst (which must not overlap src).

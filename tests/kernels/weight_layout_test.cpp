@@ -679,6 +679,54 @@ TEST(WeightLayout, MatmulOnBlockGroups16EqualsMatmulOnGgmlRows) {
   ASSERT_TRUE(set_simd_level(before).ok());
 }
 
+// Every level converts to the same bytes: to_layout and from_layout run the active level's
+// code (the scalar conversions, AVX2's, AVX-512's), so at each level the CPU has, both layouts
+// of every type where supported, rows of partial groups and odd super-block pairs, must give
+// the scalar level's arranged bytes (which the tests above check against weight_layout.h at the
+// CPU's level) and the ggml rows back. The scalar conversions, which CPUs without AVX2 and
+// builds for other architectures run, are otherwise not run on an x86 CPU with AVX2.
+TEST(WeightLayout, EveryLevelConvertsToTheSameBytes) {
+  std::mt19937 rng(23);
+  const SimdLevel before = simd_level();
+  struct Shape {
+    int64_t n_in, n_rows;
+  };
+  // 1, 3, 16, 19 and 28 blocks; the K-quants 1, 2, 3 and 19 super-blocks; 16 or 32 rows (whole
+  // groups of rows for kRowGroups16).
+  const std::vector<Shape> shapes{{32, 16}, {96, 32}, {512, 16}, {608, 16}, {896, 32}};
+  const std::vector<Shape> k_shapes{{256, 16}, {512, 32}, {768, 16}, {4864, 16}};
+  for (GgmlType type : {GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q5_0, GgmlType::Q4_1,
+                        GgmlType::Q5_1, GgmlType::IQ4_NL, GgmlType::Q2_K, GgmlType::Q3_K,
+                        GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K}) {
+    const bool k_quant = gguf::ggml_type_info(type).block_size == kQK_K;
+    for (Shape s : k_quant ? k_shapes : shapes) {
+      const auto ggml = test::random_weights(type, s.n_in, s.n_rows, rng);
+      for (WeightLayout layout : {WeightLayout::kBlockGroups16, WeightLayout::kRowGroups16}) {
+        if (!layout_supported(type, layout, s.n_in, s.n_rows)) continue;
+        std::vector<uint8_t> scalar_bytes;
+        for (SimdLevel level : kSimdLevels) {
+          if (level > cpu_simd_level()) continue;
+          ASSERT_TRUE(set_simd_level(level).ok());
+          const std::string where = std::string(gguf::ggml_type_info(type).name) + " layout " +
+                                    std::to_string(static_cast<int>(layout)) + " " +
+                                    std::string(simd_level_name(level)) +
+                                    " n_in=" + std::to_string(s.n_in);
+          std::vector<uint8_t> arranged = ggml;
+          to_layout(type, layout, arranged.data(), s.n_in, s.n_rows);
+          std::vector<uint8_t> back(ggml.size(), 0x55);
+          from_layout(type, layout, arranged.data(), back.data(), s.n_in, s.n_rows);
+          EXPECT_EQ(back, ggml) << where;
+          if (level == SimdLevel::kScalar)
+            scalar_bytes = arranged;
+          else
+            EXPECT_EQ(arranged, scalar_bytes) << where;
+        }
+      }
+    }
+  }
+  ASSERT_TRUE(set_simd_level(before).ok());
+}
+
 // The same at the extremes of the integer sums: rows of all-0x00 and all-0xFF quant bytes
 // (the smallest and largest quants of every format: Q5_0 / Q5_1 / Q5_K quants of 31) against
 // activations that quantize to the largest magnitudes of both signs, where the kernels that
