@@ -24,6 +24,12 @@ namespace {
 
 using gguf::GgmlType;
 
+// Every type that WeightLayout::kBlockGroups16 takes.
+constexpr GgmlType kBlockGroups16Types[] = {GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q5_0,
+                                            GgmlType::Q4_1, GgmlType::Q5_1, GgmlType::IQ4_NL,
+                                            GgmlType::Q2_K, GgmlType::Q3_K, GgmlType::Q4_K,
+                                            GgmlType::Q5_K, GgmlType::Q6_K};
+
 TEST(WeightLayout, SupportedForThe32ElementTypesRowsOfWholeBlocks) {
   for (GgmlType type : {GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q5_0, GgmlType::Q4_1,
                         GgmlType::Q5_1, GgmlType::IQ4_NL}) {
@@ -645,9 +651,7 @@ TEST(WeightLayout, MatmulOnBlockGroups16EqualsMatmulOnGgmlRows) {
                                   {608, 19}, {896, 40}, {4864, 33}};
   // The K-quants: 1, 2, 3 and 19 super-blocks (Q4_K, Q5_K: a last group of one, or none).
   const std::vector<Shape> k_shapes{{256, 5}, {512, 17}, {768, 16}, {4864, 33}};
-  for (GgmlType type : {GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q5_0, GgmlType::Q4_1,
-                        GgmlType::Q5_1, GgmlType::IQ4_NL, GgmlType::Q2_K, GgmlType::Q3_K,
-                        GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K}) {
+  for (GgmlType type : kBlockGroups16Types) {
     const bool k_quant = gguf::ggml_type_info(type).block_size == kQK_K;
     for (Shape s : k_quant ? k_shapes : shapes) {
       const auto ggml = test::random_weights(type, s.n_in, s.n_out, rng);
@@ -695,9 +699,7 @@ TEST(WeightLayout, EveryLevelConvertsToTheSameBytes) {
   // groups of rows for kRowGroups16).
   const std::vector<Shape> shapes{{32, 16}, {96, 32}, {512, 16}, {608, 16}, {896, 32}};
   const std::vector<Shape> k_shapes{{256, 16}, {512, 32}, {768, 16}, {4864, 16}};
-  for (GgmlType type : {GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q5_0, GgmlType::Q4_1,
-                        GgmlType::Q5_1, GgmlType::IQ4_NL, GgmlType::Q2_K, GgmlType::Q3_K,
-                        GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K}) {
+  for (GgmlType type : kBlockGroups16Types) {
     const bool k_quant = gguf::ggml_type_info(type).block_size == kQK_K;
     for (Shape s : k_quant ? k_shapes : shapes) {
       const auto ggml = test::random_weights(type, s.n_in, s.n_rows, rng);
@@ -736,9 +738,7 @@ TEST(WeightLayout, EveryLevelConvertsToTheSameBytes) {
 TEST(WeightLayout, MatmulOnBlockGroups16EqualsMatmulOnGgmlRowsAtTheExtremes) {
   const SimdLevel before = simd_level();
   constexpr int64_t kOut = 20, kTokens = 20;
-  for (GgmlType type : {GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q5_0, GgmlType::Q4_1,
-                        GgmlType::Q5_1, GgmlType::IQ4_NL, GgmlType::Q2_K, GgmlType::Q3_K,
-                        GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K}) {
+  for (GgmlType type : kBlockGroups16Types) {
     const int64_t n_in = gguf::ggml_type_info(type).block_size == 32 ? 896 : 512;
     const size_t row_bytes = gguf::ggml_row_size(type, n_in);
     const auto low = test::uniform_weights(type, n_in, kOut, 0x00, 0.01f, 0.02f);
