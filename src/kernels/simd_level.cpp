@@ -99,6 +99,15 @@ bool cpu_has_avx512_vbmi() {
 #endif
 }
 
+bool cpu_has_gfni() {
+#if defined(__x86_64__) || defined(__i386__)
+  static const bool has = cpu_simd_level() >= SimdLevel::kAvx512 && __builtin_cpu_supports("gfni");
+  return has;
+#else
+  return false;
+#endif
+}
+
 SimdLevel simd_level() {
   return static_cast<SimdLevel>(active_level().load(std::memory_order_relaxed));
 }

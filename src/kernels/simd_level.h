@@ -40,9 +40,15 @@ bool cpu_has_avx512_bf16();
 
 /// True when the CPU has AVX512-VBMI (vpermb, vpmultishiftqb) and kAvx512. kAvx512 does not
 /// require it (Skylake-X and Cascade Lake lack it); where it holds, the kAvx512 and kAmx tables
-/// take the VBMI variants of the Q5_0, Q5_1 and IQ4_NL decode products on
+/// take the VBMI variant of the IQ4_NL decode product on
 /// WeightLayout::kBlockGroups16 rows (the same bits).
 bool cpu_has_avx512_vbmi();
+
+/// True when the CPU has GFNI (vgf2p8affineqb) and kAvx512. kAvx512 does not require it
+/// (Skylake-X and Cascade Lake lack it); where it holds, the kAvx512 and kAmx tables take the
+/// GFNI variants of the Q3_K and Q2_K decode products on WeightLayout::kBlockGroups16 rows (the
+/// same bits).
+bool cpu_has_gfni();
 
 /// The level type_kernels() and vector_kernels() currently serve: GENGYUN_KERNELS if set to a
 /// supported level (a warning on stderr and cpu_simd_level() otherwise), else

@@ -1,17 +1,21 @@
-// The decode products of the nibble types (Q4_0, Q5_0, Q4_1, Q5_1, IQ4_NL) on rows in
-// WeightLayout::kBlockGroups16, written once and compiled twice: by vec_dot_avx512.cpp (the
-// kAvx512 level: F, BW, VL, DQ, VNNI) and by vec_dot_avx512_vbmi.cpp (the same plus
-// AVX512-VBMI, for IQ4_NL where the CPU has it). Both give the same bits.
+// The decode products of the nibble types (Q4_0, Q5_0, Q4_1, Q5_1, IQ4_NL) and of Q6_K, Q3_K and
+// Q2_K on rows in WeightLayout::kBlockGroups16, written once and compiled up to three times: by
+// vec_dot_avx512.cpp (the kAvx512 level: F, BW, VL, DQ, VNNI), by vec_dot_avx512_vbmi.cpp (the
+// same plus AVX512-VBMI, for IQ4_NL where the CPU has it) and by vec_dot_avx512_gfni.cpp (the
+// same plus GFNI, for Q3_K and Q2_K where the CPU has it). All give the same bits.
 //
 // Include only after vec_dot_x86.h, from a file compiled with at least the kAvx512 flags (and
-// -mavx512vbmi to instantiate kVbmi = true): everything here has internal linkage inside
-// gengyun::kernels::GENGYUN_X86_NS, as in vec_dot_x86.h.
+// -mavx512vbmi to instantiate kVbmi = true, -mgfni for kGfni = true): everything here has
+// internal linkage inside gengyun::kernels::GENGYUN_X86_NS, as in vec_dot_x86.h.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <type_traits>
 
+#include "kernels/block_groups16_x86.h"
 #include "kernels/vec_dot_x86.h"
 
 namespace gengyun::kernels::GENGYUN_X86_NS {
@@ -159,6 +163,121 @@ void dot_nibbles_groups16(int64_t n, const void* w, size_t w_row_bytes, int64_t 
                                                m_last, last_lanes);
     out[r] = sum_partials16(p);
   }
+}
+
+// Q6_K, Q3_K or Q2_K rows (Block) in WeightLayout::kBlockGroups16 against an activation row
+// from q8_K_row_to_q6_K_groups16, super-blocks in pairs, one row at a time (as
+// dot_q45_K_groups16). Lane l of every vector meets sub-block l: bit selects build 4 vectors of its
+// unsigned quants u (groups16::q6_K_quants, 6 bits; q3_K_quants, 3 bits; q2_K_quants, 2 bits), 4
+// vpdpbusd from -kOffset times the activations' bsum (Q6_K 32, Q3_K 4, Q2_K 0) give its exact sum
+// of (u - kOffset) a, and vpmulld by its scale (Q6_K's int8, Q3_K's 6 bits less 32, Q2_K's low
+// nibble) its share of S; Q2_K's share of M is its min (high nibble) times the bsum. The 16
+// lanes add up to the super-block's S (and M), and the f32 steps are add_blocks', super-block
+// by super-block: the same bits as vec_dot_q6_K / q3_K / q2_K on the ggml rows. kGfni: Q3_K's
+// and Q2_K's quants by GFNI (block_groups16_x86.h), the same bytes.
+template <typename Block, bool kGfni>
+float dot_k16_groups16(int64_t n, const void* w, const void* a) {
+  namespace groups16 = ::gengyun::kernels::avx512::groups16;
+  static_assert(!kGfni || !std::is_same_v<Block, BlockQ6_K>, "the GFNI variants serve Q3_K, Q2_K");
+  const auto* x = static_cast<const uint8_t*>(w);
+  constexpr bool kQ6 = std::is_same_v<Block, BlockQ6_K>;
+  constexpr bool kMins = std::is_same_v<Block, BlockQ2_K>;
+  constexpr int kOffsetShift = kQ6 ? 5 : 2;  // log2 of the quants' offset (not Q2_K's)
+  constexpr int64_t kBytes = sizeof(Block);
+  const auto* y = static_cast<const BlockQ8_K*>(a);
+  const int64_t nb = n / kQK_K;
+  // Q2_K's 16 bytes of scales (low nibbles) and mins (high ones) as int32 lanes.
+  auto scales_mins = [](const uint8_t* g) {
+    return _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(g)));
+  };
+  // Lane l: scale_l * sum over sub-block l of (u - offset) a, for the group at g; `bias`: lane
+  // l = -offset * bsum_l of the activations.
+  auto lanes = [&](const uint8_t* g, const int8_t* act, __m512i bias)
+      __attribute__((always_inline)) {
+    __m512i u[4];
+    if constexpr (kQ6)
+      groups16::q6_K_quants(g, u);
+    else if constexpr (kMins)
+      groups16::q2_K_quants<kGfni>(g, u);
+    else
+      groups16::q3_K_quants<kGfni>(g, u);
+    // Two accumulators halve the chain of dependent vpdpbusd.
+    __m512i s01 = _mm512_dpbusd_epi32(bias, u[0], load512(act));
+    __m512i s23 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), u[2], load512(act + 128));
+    s01 = _mm512_dpbusd_epi32(s01, u[1], load512(act + 64));
+    s23 = _mm512_dpbusd_epi32(s23, u[3], load512(act + 192));
+    __m512i scales;
+    if constexpr (kMins)
+      scales = _mm512_and_si512(scales_mins(g), _mm512_set1_epi32(0x0F));
+    else
+      scales = _mm512_cvtepi8_epi32(
+          kQ6 ? _mm_loadu_si128(reinterpret_cast<const __m128i*>(g + offsetof(Block, scales)))
+              : unpack_q3_k_scales_minus_32(g + offsetof(Block, scales)));
+    return _mm512_mullo_epi32(_mm512_add_epi32(s01, s23), scales);
+  };
+  // t[j] (16 lanes of super-block j of the pair) to their totals as f32: super-blocks i, i + 1
+  // in lanes 0, 1 (per 128-bit lane first, then the 4 128-bit lanes added).
+  auto totals = [](const __m512i(&t)[2]) __attribute__((always_inline)) {
+    __m512i v =
+        _mm512_add_epi32(_mm512_unpacklo_epi32(t[0], t[1]), _mm512_unpackhi_epi32(t[0], t[1]));
+    v = _mm512_add_epi32(v, _mm512_shuffle_epi32(v, _MM_PERM_BADC));
+    const __m256i v256 =
+        _mm256_add_epi32(_mm512_castsi512_si256(v), _mm512_extracti64x4_epi64(v, 1));
+    return _mm_cvtepi32_ps(
+        _mm_add_epi32(_mm256_castsi256_si128(v256), _mm256_extracti128_si256(v256, 1)));
+  };
+  __m128 acc = _mm_setzero_ps();
+  // Super-blocks i .. i + m - 1 (m 1 or 2).
+  auto pair = [&](int64_t i, int m) __attribute__((always_inline)) {
+    // Unrolled so that t stays in registers; a lone super-block (m = 1) leaves slot 1 zero.
+    __m512i t[2], mins[2];
+#pragma GCC unroll 2
+    for (int j = 0; j < 2; ++j) {
+      const BlockQ8_K& act = y[i + std::min(j, m - 1)];
+      const __m512i bsums = _mm512_cvtepi16_epi32(load256(act.bsums));
+      const __m512i bias =
+          kMins ? _mm512_setzero_si512()
+                : _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_slli_epi32(bsums, kOffsetShift));
+      const uint8_t* g = x + (i + j) * kBytes;
+      t[j] = j < m ? lanes(g, act.qs, bias) : _mm512_setzero_si512();
+      if constexpr (kMins)
+        mins[j] = j < m ? _mm512_mullo_epi32(_mm512_srli_epi32(scales_mins(g), 4), bsums)
+                        : _mm512_setzero_si512();
+    }
+    const __m128 s = totals(t);
+    // The f16 field at `at` of super-block i + j (j < m), as an int16.
+    auto field = [&](size_t at, int j) {
+      uint16_t f = 0;
+      if (j < m) std::memcpy(&f, x + (i + j) * kBytes + at, 2);
+      return static_cast<short>(f);
+    };
+    // Per lane of `s`, the field at `at` (d or dmin) times the activations' d.
+    const float d_a1 = m == 2 ? y[i + 1].d : 0.0f;
+    auto scale = [&](size_t at) {
+      return _mm_mul_ps(_mm_cvtph_ps(_mm_setr_epi16(field(at, 0), field(at, 1), 0, 0, 0, 0, 0, 0)),
+                        _mm_setr_ps(y[i].d, d_a1, 0.0f, 0.0f));
+    };
+    const __m128 d = scale(offsetof(Block, d));
+    __m128 mn = _mm_setzero_ps(), dmin = _mm_setzero_ps();
+    if constexpr (kMins) {
+      mn = totals(mins);
+      dmin = scale(offsetof(BlockQ2_K, dmin));
+    }
+    // Super-block i, then i + 1: acc += S d (then acc -= M dmin), lanes as `s`.
+    acc = _mm_fmadd_ss(s, d, acc);
+    if constexpr (kMins) acc = _mm_fnmadd_ss(mn, dmin, acc);
+    if (m == 2) {
+      acc = _mm_fmadd_ss(_mm_movehdup_ps(s), _mm_movehdup_ps(d), acc);
+      if constexpr (kMins) acc = _mm_fnmadd_ss(_mm_movehdup_ps(mn), _mm_movehdup_ps(dmin), acc);
+    }
+  };
+  int64_t i = 0;
+  for (; i + 2 <= nb; i += 2) {
+    prefetch_ahead(x + i * kBytes, 2 * kBytes);
+    pair(i, 2);
+  }
+  if (i < nb) pair(i, 1);
+  return _mm_cvtss_f32(acc);
 }
 
 }  // namespace

@@ -172,4 +172,14 @@ void vec_dot_iq4_nl_groups16(int64_t n, const void* w, size_t w_row_bytes, int64
                              const void* a, float* y);
 }  // namespace avx512_vbmi
 
+/// kAvx512 with GFNI (vgf2p8affineqb): avx512's vec_dot_q3_K_groups16 and vec_dot_q2_K_groups16
+/// with fewer instructions a super-block, the same bits. Call only where cpu_has_gfni()
+/// (simd_level.h).
+namespace avx512_gfni {
+void vec_dot_q3_K_groups16(int64_t n, const void* w, size_t w_row_bytes, int64_t n_rows,
+                           const void* a, float* y);
+void vec_dot_q2_K_groups16(int64_t n, const void* w, size_t w_row_bytes, int64_t n_rows,
+                           const void* a, float* y);
+}  // namespace avx512_gfni
+
 }  // namespace gengyun::kernels

@@ -9,8 +9,9 @@
 // AVX2 and AVX-512 give the same bits.
 //
 // Include only from a file compiled with at least -mavx2 -mfma -mf16c, after defining
-// GENGYUN_X86_NS as that file's namespace (avx2, avx512, or avx512_vbmi for
-// vec_dot_avx512_vbmi.cpp, which takes only vec_dot_groups16_x86.h's kernels from it):
+// GENGYUN_X86_NS as that file's namespace (avx2, avx512, or avx512_vbmi / avx512_gfni for
+// vec_dot_avx512_vbmi.cpp / vec_dot_avx512_gfni.cpp, which take only vec_dot_groups16_x86.h's
+// kernels from it):
 // everything here then has internal linkage inside gengyun::kernels::GENGYUN_X86_NS, so the
 // builds never mix.
 #pragma once

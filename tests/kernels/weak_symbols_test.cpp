@@ -1,11 +1,11 @@
 // Weak symbols and instruction sets (docs/kernels.md, "Weak symbols"). Inline functions and
 // template members that a translation unit does not inline are emitted there as weak symbols,
 // and the linker keeps one copy for every caller in the program. A copy from a unit compiled
-// with instruction-set flags (*_avx2.cpp, *_avx512.cpp, *_avx512_vbmi.cpp, *_amx.cpp) holds
-// AVX or AVX-512 instructions, and baseline code calling it dies with SIGILL on a CPU without
-// them. Checked with binutils: the objects of those units define no weak function at all (so
-// the risk is caught before a linker happens to pick such a copy), and the weak functions the
-// gengyun binary and this test binary kept hold no instruction beyond baseline x86-64.
+// with instruction-set flags (*_avx2.cpp, *_avx512.cpp, *_avx512_vbmi.cpp, *_avx512_gfni.cpp,
+// *_amx.cpp) holds AVX or AVX-512 instructions, and baseline code calling it dies with SIGILL on
+// a CPU without them. Checked with binutils: the objects of those units define no weak function at
+// all (so the risk is caught before a linker happens to pick such a copy), and the weak functions
+// the gengyun binary and this test binary kept hold no instruction beyond baseline x86-64.
 #include <cxxabi.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -166,7 +166,7 @@ constexpr bool kX86_64 = false;
 
 // An object file built with instruction-set flags, by the patterns of CMakeLists.txt.
 bool instruction_set_object(const std::string& member) {
-  static const std::regex kIsa(".*_(avx2|avx512|avx512_vbmi|amx)\\.cpp\\.o");
+  static const std::regex kIsa(".*_(avx2|avx512|avx512_vbmi|avx512_gfni|amx)\\.cpp\\.o");
   return std::regex_match(member, kIsa);
 }
 

@@ -775,13 +775,67 @@ TEST(WeightLayout, MatmulOnBlockGroups16EqualsMatmulOnGgmlRowsAtTheExtremes) {
   ASSERT_TRUE(set_simd_level(before).ok());
 }
 
+// A decode-product variant on WeightLayout::kBlockGroups16 rows (one that needs an instruction
+// set beyond kAvx512: VBMI, GFNI) against the kAvx512 product without it on the same arranged
+// rows, and both against vec_dot on the ggml rows, memcmp: rows of each length in `row_lengths`
+// (37 rows); the rows in one call and split in two as matmul splits them among threads; then
+// matmul on the arranged rows (the kAvx512 table's variant) against matmul on the ggml rows, 1
+// and 3 tokens, 1 and 2 threads.
+void expect_variant_gives_the_bits_of_the_product_without(
+    GgmlType type, VecDotFn plain, VecDotFn variant, std::initializer_list<int64_t> row_lengths,
+    std::mt19937& rng) {
+  const std::string name(gguf::ggml_type_info(type).name);
+  const TypeKernels& kernels = type_kernels(type, SimdLevel::kAvx512);
+  const SimdLevel before = simd_level();
+  for (int64_t n_in : row_lengths) {
+    const int64_t n_out = 37, half = 18;
+    const size_t row_bytes = gguf::ggml_row_size(type, n_in);
+    const auto ggml = test::random_weights(type, n_in, n_out, rng);
+    std::vector<uint8_t> arranged = ggml;
+    to_layout(type, WeightLayout::kBlockGroups16, arranged.data(), n_in, n_out);
+    const int64_t n_tokens = 3;
+    std::vector<float> x(static_cast<size_t>(n_tokens * n_in));
+    std::normal_distribution<float> value(0.0f, 1.0f);
+    for (auto& e : x) e = value(rng);
+    std::vector<uint8_t> act(activation_row_bytes(kernels.activation_type, n_in));
+    std::vector<uint8_t> act_arranged(act.size());
+    kernels.quantize_activations(x.data(), act.data(), n_in);
+    kernels.arrange_groups16(act.data(), act_arranged.data(), n_in);
+    const auto outputs = static_cast<size_t>(n_out);
+    std::vector<float> want(outputs), without(outputs, -1.0f), with(outputs, -2.0f);
+    std::vector<float> split(outputs, -3.0f);
+    kernels.vec_dot(n_in, ggml.data(), row_bytes, n_out, act.data(), want.data());
+    plain(n_in, arranged.data(), row_bytes, n_out, act_arranged.data(), without.data());
+    variant(n_in, arranged.data(), row_bytes, n_out, act_arranged.data(), with.data());
+    variant(n_in, arranged.data(), row_bytes, half, act_arranged.data(), split.data());
+    variant(n_in, arranged.data() + half * row_bytes, row_bytes, n_out - half, act_arranged.data(),
+            split.data() + half);
+    const size_t bytes = outputs * sizeof(float);
+    EXPECT_EQ(std::memcmp(without.data(), want.data(), bytes), 0) << name << " n_in=" << n_in;
+    EXPECT_EQ(std::memcmp(with.data(), without.data(), bytes), 0) << name << " n_in=" << n_in;
+    EXPECT_EQ(std::memcmp(split.data(), without.data(), bytes), 0) << name << " n_in=" << n_in;
+    ASSERT_TRUE(set_simd_level(SimdLevel::kAvx512).ok());
+    for (int64_t tokens : {int64_t{1}, n_tokens})
+      for (int threads : {1, 2}) {
+        ThreadPool pool(threads);
+        std::vector<float> reference(static_cast<size_t>(tokens) * outputs);
+        std::vector<float> got(reference.size(), -4.0f);
+        matmul(type, ggml.data(), n_in, n_out, x.data(), reference.data(), tokens, pool);
+        matmul(type, WeightLayout::kBlockGroups16, arranged.data(), n_in, n_out, x.data(),
+               got.data(), tokens, pool);
+        EXPECT_EQ(std::memcmp(got.data(), reference.data(), got.size() * sizeof(float)), 0)
+            << name << " n_in=" << n_in << " tokens=" << tokens << " threads=" << threads;
+        EXPECT_EQ(std::memcmp(got.data(), with.data(), bytes), 0)  // token 0
+            << name << " n_in=" << n_in << " tokens=" << tokens << " threads=" << threads;
+      }
+  }
+  ASSERT_TRUE(set_simd_level(before).ok());
+}
+
 // The AVX512-VBMI decode product of IQ4_NL (avx512_vbmi::, which the kAvx512 table takes where
-// the CPU has VBMI) against the kAvx512 one without VBMI on the same arranged rows, and both
-// against vec_dot on the ggml rows, memcmp: rows of 896 elements (a full group and a partial
-// one of 12 blocks), 4864 (9 and 8), 512 (one full group) and 96 (a partial group only); the
-// rows in one call and split in two as matmul splits them among threads; then matmul on the
-// arranged rows (the table's variant) against matmul on the ggml rows, 1 and 3 tokens, 1 and
-// 2 threads.
+// the CPU has VBMI) as expect_variant_gives_the_bits_of_the_product_without: rows of 896
+// elements (a full group and a partial one of 12 blocks), 4864 (9 and 8), 512 (one full group)
+// and 96 (a partial group only).
 TEST(WeightLayout, VbmiDecodeProductsGiveTheBitsOfTheVariantWithout) {
   if (!cpu_has_avx512_vbmi()) {
     if (cpu_simd_level() >= SimdLevel::kAvx512) {
@@ -792,66 +846,47 @@ TEST(WeightLayout, VbmiDecodeProductsGiveTheBitsOfTheVariantWithout) {
                     "the variants without VBMI are tested by MatmulOnBlockGroups16EqualsMatmulOn"
                     "GgmlRows";
   }
+  const VecDotFn vbmi = avx512_vbmi::vec_dot_iq4_nl_groups16;
+  EXPECT_EQ(type_kernels(GgmlType::IQ4_NL, SimdLevel::kAvx512).vec_dot_groups16, vbmi);
+  if (cpu_simd_level() >= SimdLevel::kAmx) {  // kAmx keeps IQ4_NL in ggml rows
+    const VecDotFn amx = type_kernels(GgmlType::IQ4_NL, SimdLevel::kAmx).vec_dot_groups16;
+    EXPECT_TRUE(amx == vbmi || amx == nullptr);
+  }
+  std::mt19937 rng(13);
+  expect_variant_gives_the_bits_of_the_product_without(
+      GgmlType::IQ4_NL, avx512::vec_dot_iq4_nl_groups16, vbmi, {896, 4864, 512, 96}, rng);
+}
+
+// The GFNI decode products of Q3_K and Q2_K (avx512_gfni::, which the kAvx512 and kAmx tables
+// take where the CPU has GFNI) as expect_variant_gives_the_bits_of_the_product_without: rows of
+// 8960 elements (35 super-blocks: pairs and a lone one), 1536 (6), 256 (a lone one) and 512
+// (one pair).
+TEST(WeightLayout, GfniDecodeProductsGiveTheBitsOfTheVariantWithout) {
   struct Variant {
     GgmlType type;
-    VecDotFn plain, vbmi;
+    VecDotFn plain, gfni;
   };
   const Variant variants[] = {
-      {GgmlType::IQ4_NL, avx512::vec_dot_iq4_nl_groups16, avx512_vbmi::vec_dot_iq4_nl_groups16}};
-  const SimdLevel before = simd_level();
-  std::mt19937 rng(13);
-  for (const Variant& v : variants) {
-    const std::string name(gguf::ggml_type_info(v.type).name);
-    const TypeKernels& kernels = type_kernels(v.type, SimdLevel::kAvx512);
-    EXPECT_EQ(kernels.vec_dot_groups16, v.vbmi) << name;
-    if (cpu_simd_level() >= SimdLevel::kAmx) {  // kAmx keeps IQ4_NL in ggml rows
-      const VecDotFn amx = type_kernels(v.type, SimdLevel::kAmx).vec_dot_groups16;
-      EXPECT_TRUE(amx == v.vbmi || amx == nullptr) << name;
+      {GgmlType::Q3_K, avx512::vec_dot_q3_K_groups16, avx512_gfni::vec_dot_q3_K_groups16},
+      {GgmlType::Q2_K, avx512::vec_dot_q2_K_groups16, avx512_gfni::vec_dot_q2_K_groups16}};
+  if (!cpu_has_gfni()) {
+    if (cpu_simd_level() >= SimdLevel::kAvx512) {
+      for (const Variant& v : variants)
+        EXPECT_EQ(type_kernels(v.type, SimdLevel::kAvx512).vec_dot_groups16, v.plain);
     }
-    for (int64_t n_in : {896, 4864, 512, 96}) {
-      const int64_t n_out = 37, half = 18;
-      const size_t row_bytes = gguf::ggml_row_size(v.type, n_in);
-      const auto ggml = test::random_weights(v.type, n_in, n_out, rng);
-      std::vector<uint8_t> arranged = ggml;
-      to_layout(v.type, WeightLayout::kBlockGroups16, arranged.data(), n_in, n_out);
-      const int64_t n_tokens = 3;
-      std::vector<float> x(static_cast<size_t>(n_tokens * n_in));
-      std::normal_distribution<float> value(0.0f, 1.0f);
-      for (auto& e : x) e = value(rng);
-      std::vector<uint8_t> act(activation_row_bytes(kernels.activation_type, n_in));
-      std::vector<uint8_t> act_arranged(act.size());
-      kernels.quantize_activations(x.data(), act.data(), n_in);
-      kernels.arrange_groups16(act.data(), act_arranged.data(), n_in);
-      const auto outputs = static_cast<size_t>(n_out);
-      std::vector<float> want(outputs), plain(outputs, -1.0f), vbmi(outputs, -2.0f);
-      std::vector<float> split(outputs, -3.0f);
-      kernels.vec_dot(n_in, ggml.data(), row_bytes, n_out, act.data(), want.data());
-      v.plain(n_in, arranged.data(), row_bytes, n_out, act_arranged.data(), plain.data());
-      v.vbmi(n_in, arranged.data(), row_bytes, n_out, act_arranged.data(), vbmi.data());
-      v.vbmi(n_in, arranged.data(), row_bytes, half, act_arranged.data(), split.data());
-      v.vbmi(n_in, arranged.data() + half * row_bytes, row_bytes, n_out - half, act_arranged.data(),
-             split.data() + half);
-      const size_t bytes = outputs * sizeof(float);
-      EXPECT_EQ(std::memcmp(plain.data(), want.data(), bytes), 0) << name << " n_in=" << n_in;
-      EXPECT_EQ(std::memcmp(vbmi.data(), plain.data(), bytes), 0) << name << " n_in=" << n_in;
-      EXPECT_EQ(std::memcmp(split.data(), plain.data(), bytes), 0) << name << " n_in=" << n_in;
-      ASSERT_TRUE(set_simd_level(SimdLevel::kAvx512).ok());
-      for (int64_t tokens : {int64_t{1}, n_tokens})
-        for (int threads : {1, 2}) {
-          ThreadPool pool(threads);
-          std::vector<float> reference(static_cast<size_t>(tokens) * outputs);
-          std::vector<float> got(reference.size(), -4.0f);
-          matmul(v.type, ggml.data(), n_in, n_out, x.data(), reference.data(), tokens, pool);
-          matmul(v.type, WeightLayout::kBlockGroups16, arranged.data(), n_in, n_out, x.data(),
-                 got.data(), tokens, pool);
-          EXPECT_EQ(std::memcmp(got.data(), reference.data(), got.size() * sizeof(float)), 0)
-              << name << " n_in=" << n_in << " tokens=" << tokens << " threads=" << threads;
-          EXPECT_EQ(std::memcmp(got.data(), vbmi.data(), bytes), 0)  // token 0
-              << name << " n_in=" << n_in << " tokens=" << tokens << " threads=" << threads;
-        }
-    }
+    GTEST_SKIP() << "this CPU lacks GFNI (or kAvx512), so the GFNI variants cannot run; the "
+                    "variants without GFNI are tested by MatmulOnBlockGroups16EqualsMatmulOn"
+                    "GgmlRows";
   }
-  ASSERT_TRUE(set_simd_level(before).ok());
+  std::mt19937 rng(17);
+  for (const Variant& v : variants) {
+    EXPECT_EQ(type_kernels(v.type, SimdLevel::kAvx512).vec_dot_groups16, v.gfni);
+    if (cpu_simd_level() >= SimdLevel::kAmx) {
+      EXPECT_EQ(type_kernels(v.type, SimdLevel::kAmx).vec_dot_groups16, v.gfni);
+    }
+    expect_variant_gives_the_bits_of_the_product_without(v.type, v.plain, v.gfni,
+                                                         {8960, 1536, 256, 512}, rng);
+  }
 }
 
 }  // namespace
