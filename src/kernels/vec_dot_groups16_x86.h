@@ -215,22 +215,30 @@ float dot_k16_groups16(int64_t n, const void* w, const void* a) {
               : unpack_q3_k_scales_minus_32(g + offsetof(Block, scales)));
     return _mm512_mullo_epi32(_mm512_add_epi32(s01, s23), scales);
   };
-  // t[j] (16 lanes of super-block j of the pair) to their totals as f32: super-blocks i, i + 1
-  // in lanes 0, 1 (per 128-bit lane first, then the 4 128-bit lanes added).
-  auto totals = [](const __m512i(&t)[2]) __attribute__((always_inline)) {
-    __m512i v =
-        _mm512_add_epi32(_mm512_unpacklo_epi32(t[0], t[1]), _mm512_unpackhi_epi32(t[0], t[1]));
-    v = _mm512_add_epi32(v, _mm512_shuffle_epi32(v, _MM_PERM_BADC));
-    const __m256i v256 =
-        _mm256_add_epi32(_mm512_castsi512_si256(v), _mm512_extracti64x4_epi64(v, 1));
+  // Vectors a step, reduced together: S of super-blocks i and i + 1, and Q2_K's M of both.
+  constexpr int kVectors = kMins ? 4 : 2;
+  // v (16 int32 lanes each) to their totals as f32 in lanes 0 .. kVectors - 1: per 128-bit lane
+  // first (the partial sums of all side by side), then the 4 128-bit lanes added.
+  auto totals = [](const __m512i(&v)[kVectors]) __attribute__((always_inline)) {
+    __m512i t =
+        _mm512_add_epi32(_mm512_unpacklo_epi32(v[0], v[1]), _mm512_unpackhi_epi32(v[0], v[1]));
+    if constexpr (kVectors == 4) {
+      const __m512i cd =
+          _mm512_add_epi32(_mm512_unpacklo_epi32(v[2], v[3]), _mm512_unpackhi_epi32(v[2], v[3]));
+      t = _mm512_add_epi32(_mm512_unpacklo_epi64(t, cd), _mm512_unpackhi_epi64(t, cd));
+    } else {
+      t = _mm512_add_epi32(t, _mm512_shuffle_epi32(t, _MM_PERM_BADC));
+    }
+    const __m256i t256 =
+        _mm256_add_epi32(_mm512_castsi512_si256(t), _mm512_extracti64x4_epi64(t, 1));
     return _mm_cvtepi32_ps(
-        _mm_add_epi32(_mm256_castsi256_si128(v256), _mm256_extracti128_si256(v256, 1)));
+        _mm_add_epi32(_mm256_castsi256_si128(t256), _mm256_extracti128_si256(t256, 1)));
   };
   __m128 acc = _mm_setzero_ps();
   // Super-blocks i .. i + m - 1 (m 1 or 2).
   auto pair = [&](int64_t i, int m) __attribute__((always_inline)) {
-    // Unrolled so that t stays in registers; a lone super-block (m = 1) leaves slot 1 zero.
-    __m512i t[2], mins[2];
+    // Unrolled so that v stays in registers; a lone super-block (m = 1) leaves its slots zero.
+    __m512i v[kVectors];
 #pragma GCC unroll 2
     for (int j = 0; j < 2; ++j) {
       const BlockQ8_K& act = y[i + std::min(j, m - 1)];
@@ -239,36 +247,39 @@ float dot_k16_groups16(int64_t n, const void* w, const void* a) {
           kMins ? _mm512_setzero_si512()
                 : _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_slli_epi32(bsums, kOffsetShift));
       const uint8_t* g = x + (i + j) * kBytes;
-      t[j] = j < m ? lanes(g, act.qs, bias) : _mm512_setzero_si512();
+      v[j] = j < m ? lanes(g, act.qs, bias) : _mm512_setzero_si512();
       if constexpr (kMins)
-        mins[j] = j < m ? _mm512_mullo_epi32(_mm512_srli_epi32(scales_mins(g), 4), bsums)
-                        : _mm512_setzero_si512();
+        v[2 + j] = j < m ? _mm512_mullo_epi32(_mm512_srli_epi32(scales_mins(g), 4), bsums)
+                         : _mm512_setzero_si512();
     }
-    const __m128 s = totals(t);
+    // S of super-block i + j in lane j (Q2_K: M in lane 2 + j).
+    const __m128 s = totals(v);
     // The f16 field at `at` of super-block i + j (j < m), as an int16.
     auto field = [&](size_t at, int j) {
       uint16_t f = 0;
       if (j < m) std::memcpy(&f, x + (i + j) * kBytes + at, 2);
       return static_cast<short>(f);
     };
-    // Per lane of `s`, the field at `at` (d or dmin) times the activations' d.
-    const float d_a1 = m == 2 ? y[i + 1].d : 0.0f;
-    auto scale = [&](size_t at) {
-      return _mm_mul_ps(_mm_cvtph_ps(_mm_setr_epi16(field(at, 0), field(at, 1), 0, 0, 0, 0, 0, 0)),
-                        _mm_setr_ps(y[i].d, d_a1, 0.0f, 0.0f));
-    };
-    const __m128 d = scale(offsetof(Block, d));
-    __m128 mn = _mm_setzero_ps(), dmin = _mm_setzero_ps();
+    auto d_a = [&](int j) { return j < m ? y[i + j].d : 0.0f; };
+    // Per lane of `s`, its field (d, or Q2_K's dmin for M) times the activations' d.
+    constexpr size_t kD = offsetof(Block, d);
+    __m128 d;
     if constexpr (kMins) {
-      mn = totals(mins);
-      dmin = scale(offsetof(BlockQ2_K, dmin));
+      constexpr size_t kDmin = offsetof(BlockQ2_K, dmin);
+      d = _mm_mul_ps(_mm_cvtph_ps(_mm_setr_epi16(field(kD, 0), field(kD, 1), field(kDmin, 0),
+                                                 field(kDmin, 1), 0, 0, 0, 0)),
+                     _mm_setr_ps(d_a(0), d_a(1), d_a(0), d_a(1)));
+    } else {
+      d = _mm_mul_ps(_mm_cvtph_ps(_mm_setr_epi16(field(kD, 0), field(kD, 1), 0, 0, 0, 0, 0, 0)),
+                     _mm_setr_ps(d_a(0), d_a(1), 0.0f, 0.0f));
     }
-    // Super-block i, then i + 1: acc += S d (then acc -= M dmin), lanes as `s`.
+    // Super-block i, then i + 1: acc += S d (then acc -= M dmin).
     acc = _mm_fmadd_ss(s, d, acc);
-    if constexpr (kMins) acc = _mm_fnmadd_ss(mn, dmin, acc);
+    if constexpr (kMins) acc = _mm_fnmadd_ss(_mm_movehl_ps(s, s), _mm_movehl_ps(d, d), acc);
     if (m == 2) {
       acc = _mm_fmadd_ss(_mm_movehdup_ps(s), _mm_movehdup_ps(d), acc);
-      if constexpr (kMins) acc = _mm_fnmadd_ss(_mm_movehdup_ps(mn), _mm_movehdup_ps(dmin), acc);
+      if constexpr (kMins)
+        acc = _mm_fnmadd_ss(_mm_shuffle_ps(s, s, 3), _mm_shuffle_ps(d, d, 3), acc);
     }
   };
   int64_t i = 0;
