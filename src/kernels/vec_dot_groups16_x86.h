@@ -165,6 +165,28 @@ void dot_nibbles_groups16(int64_t n, const void* w, size_t w_row_bytes, int64_t 
   }
 }
 
+// unpack_q3_k_scales_minus_32 (vec_dot_x86.h) with GFNI, the same bytes: bytes 0..7 read into
+// both halves, each half's matrix taking its nibble (low for scales 0..7, high for 8..15) to bits
+// 0-3; the top 2 bits shifted into each dword's bits 0-1 as there, then to bits 4-5.
+inline __m128i unpack_q3_k_scales_minus_32_gfni(const uint8_t packed[12]) {
+  using avx512::groups16::affine_bit;
+  constexpr long long kLowNibble =
+      affine_bit(0, 0) | affine_bit(1, 1) | affine_bit(2, 2) | affine_bit(3, 3);
+  constexpr long long kHighNibble =
+      affine_bit(4, 0) | affine_bit(5, 1) | affine_bit(6, 2) | affine_bit(7, 3);
+  const __m128i low_bytes =
+      _mm_castpd_si128(_mm_loaddup_pd(reinterpret_cast<const double*>(packed)));
+  const __m128i low4 =
+      _mm_gf2p8affine_epi64_epi8(low_bytes, _mm_set_epi64x(kHighNibble, kLowNibble), 0);
+  uint32_t high_bytes;
+  std::memcpy(&high_bytes, packed + 8, 4);
+  const __m128i spread =
+      _mm_srlv_epi32(_mm_set1_epi32(static_cast<int>(high_bytes)), _mm_setr_epi32(0, 2, 4, 6));
+  const __m128i high2 =
+      _mm_gf2p8affine_epi64_epi8(spread, _mm_set1_epi64x(affine_bit(0, 4) | affine_bit(1, 5)), 0);
+  return _mm_sub_epi8(_mm_or_si128(low4, high2), _mm_set1_epi8(32));
+}
+
 // Q6_K, Q3_K or Q2_K rows (Block) in WeightLayout::kBlockGroups16 against an activation row
 // from q8_K_row_to_q6_K_groups16, super-blocks in pairs, one row at a time (as
 // dot_q45_K_groups16). Lane l of every vector meets sub-block l: bit selects build 4 vectors of its
@@ -206,13 +228,16 @@ float dot_k16_groups16(int64_t n, const void* w, const void* a) {
     __m512i s23 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), u[2], load512(act + 128));
     s01 = _mm512_dpbusd_epi32(s01, u[1], load512(act + 64));
     s23 = _mm512_dpbusd_epi32(s23, u[3], load512(act + 192));
+    const uint8_t* packed = g + offsetof(Block, scales);
     __m512i scales;
     if constexpr (kMins)
       scales = _mm512_and_si512(scales_mins(g), _mm512_set1_epi32(0x0F));
+    else if constexpr (kQ6)
+      scales = _mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(packed)));
+    else if constexpr (kGfni)
+      scales = _mm512_cvtepi8_epi32(unpack_q3_k_scales_minus_32_gfni(packed));
     else
-      scales = _mm512_cvtepi8_epi32(
-          kQ6 ? _mm_loadu_si128(reinterpret_cast<const __m128i*>(g + offsetof(Block, scales)))
-              : unpack_q3_k_scales_minus_32(g + offsetof(Block, scales)));
+      scales = _mm512_cvtepi8_epi32(unpack_q3_k_scales_minus_32(packed));
     return _mm512_mullo_epi32(_mm512_add_epi32(s01, s23), scales);
   };
   // Vectors a step, reduced together: S of super-blocks i and i + 1, and Q2_K's M of both.
