@@ -195,8 +195,9 @@ inline __m128i unpack_q3_k_scales_minus_32_gfni(const uint8_t packed[12]) {
 // of (u - kOffset) a, and vpmulld by its scale (Q6_K's int8, Q3_K's 6 bits less 32, Q2_K's low
 // nibble) its share of S; Q2_K's share of M is its min (high nibble) times the bsum. The 16
 // lanes add up to the super-block's S (and M), and the f32 steps are add_blocks', super-block
-// by super-block: the same bits as vec_dot_q6_K / q3_K / q2_K on the ggml rows. kGfni: Q3_K's
-// and Q2_K's quants by GFNI (block_groups16_x86.h), the same bytes.
+// by super-block: the same bits as vec_dot_q6_K / q3_K / q2_K on the ggml rows. Q2_K's S and M
+// of a pair go through one reduction (totals). kGfni: Q3_K's and Q2_K's quants by GFNI
+// (block_groups16_x86.h), and Q3_K's scales (unpack_q3_k_scales_minus_32_gfni): the same bytes.
 template <typename Block, bool kGfni>
 float dot_k16_groups16(int64_t n, const void* w, const void* a) {
   namespace groups16 = ::gengyun::kernels::avx512::groups16;
