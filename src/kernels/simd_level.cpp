@@ -35,12 +35,13 @@ SimdLevel initial_level() {
   const std::optional<SimdLevel> wanted = parse_simd_level(env);
   if (!wanted) {
     std::fprintf(stderr,
-                 "gengyun: ignoring GENGYUN_KERNELS=%s (expected scalar, avx2, avx512 or amx)\n",
+                 "gengyun: ignoring GENGYUN_KERNELS=\"%s\" (expected scalar, avx2, avx512 or amx, "
+                 "lower case)\n",
                  env);
     return cpu;
   }
   if (*wanted > cpu) {
-    std::fprintf(stderr, "gengyun: GENGYUN_KERNELS=%s is not supported by this CPU; using %s\n",
+    std::fprintf(stderr, "gengyun: GENGYUN_KERNELS=\"%s\" is not supported by this CPU; using %s\n",
                  env, std::string(simd_level_name(cpu)).c_str());
     return cpu;
   }
