@@ -150,8 +150,8 @@ Table table_for(SimdLevel level) {
     if (cpu_has_avx512_vbmi())
       table[static_cast<size_t>(GgmlType::IQ4_NL)].vec_dot_groups16 =
           avx512_vbmi::vec_dot_iq4_nl_groups16;
-    // GFNI: Q3_K +2-10%, Q2_K +8-13% streamed on Zen 4 (bench/RESULTS.md, "GFNI for the Q2_K /
-    // Q3_K quants").
+    // GFNI: Q2_K +8-26%, Q3_K median +7% streamed on Zen 4, the same bits (docs/kernels.md, "Q3_K
+    // and Q2_K decode with GFNI").
     if (cpu_has_gfni()) {
       table[static_cast<size_t>(GgmlType::Q3_K)].vec_dot_groups16 =
           avx512_gfni::vec_dot_q3_K_groups16;
