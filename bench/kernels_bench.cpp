@@ -8,9 +8,9 @@
 //    DRAM; `of_read_bandwidth` is the share of the read bandwidth the same threads reach
 //    summing a plain array (bench/machine.h), measured once at start. Issue 7's target: >= 0.9
 //    for every type and shape.
-//  - Prefill512/ and Batch16/: batched products (512 tokens; one step of 16 batched streams),
-//    reported as multiply-adds per second; the types with AMX tile kernels at kAvx512 and kAmx
-//    side by side. One thread, weights from cache.
+//  - Prefill512/ and Batch2/, Batch4/, Batch8/, Batch16/: products of several tokens (512; one
+//    step of 2, 4, 8 or 16 batched streams), reported as multiply-adds per second; the types with
+//    AMX tile kernels at kAvx512 and kAmx side by side. One thread, weights from cache.
 //  - StreamedBatch16/: one step of 16 batched streams as Streamed/ runs decode (weights from
 //    DRAM, every physical core), at kAvx512 and kAmx: what the batching engine's step sees;
 //    Qwen2.5-0.5B's ffn_down and ffn_gate / ffn_up shapes, and Qwen2.5-1.5B's (rows of 8960 and
@@ -235,12 +235,20 @@ void register_all() {
          {kernels::WeightLayout::kGgml, kernels::WeightLayout::kBlockGroups16,
           kernels::WeightLayout::kRowGroups16}) {
       if (!kernels::layout_supported(type, layout, 4864, 896)) continue;
-      // kRowGroups16 has products of its own at kAmx only (below it matmul converts rows back).
+      // kRowGroups16 at the levels with products of their own for it (below them matmul converts
+      // rows back): Q8_0 from kAvx512 on, the others at kAmx; its decode figures at the lowest.
       const bool row_groups = layout == kernels::WeightLayout::kRowGroups16;
-      if (row_groups && kernels::cpu_simd_level() < kernels::SimdLevel::kAmx) continue;
+      auto row_groups_at = [&](kernels::SimdLevel level, bool batched) {
+        if (level > kernels::cpu_simd_level()) return false;
+        const kernels::TypeKernels& k = kernels::type_kernels(type, level);
+        return batched ? k.gemm_row_groups16 != nullptr : k.vec_dot_row_groups16 != nullptr;
+      };
+      if (row_groups && !row_groups_at(active, false)) continue;
       const std::vector<kernels::SimdLevel> levels =
           row_groups
-              ? std::vector<kernels::SimdLevel>{kernels::SimdLevel::kAmx}
+              ? std::vector<kernels::SimdLevel>{row_groups_at(kernels::SimdLevel::kAvx512, false)
+                                                    ? kernels::SimdLevel::kAvx512
+                                                    : kernels::SimdLevel::kAmx}
               : std::vector<kernels::SimdLevel>(std::begin(decode_levels), std::end(decode_levels));
       // Shapes whose rows hold whole blocks of the type (the K-quants: whole super-blocks) and
       // that the layout takes.
@@ -264,7 +272,7 @@ void register_all() {
       }
       // Qwen2.5-0.5B's matrices (n_in x n_out): attn_q / attn_output, ffn_gate / ffn_up,
       // ffn_down and the output matrix; Qwen2.5-1.5B's ffn_down, ffn_gate / ffn_up and attn_q /
-      // attn_output. kRowGroups16 only at kAmx (below it matmul converts the rows back).
+      // attn_output. kRowGroups16 where the active level has its products (above).
       const int threads = gengyun::kernels::physical_core_count();
       for (auto [n_in, n_out] : {std::pair<int64_t, int64_t>{896, 896},
                                  {896, 4864},
@@ -273,7 +281,7 @@ void register_all() {
                                  {8960, 1536},
                                  {1536, 8960},
                                  {1536, 1536}})
-        if (fits(n_in) && (!row_groups || active == kernels::SimdLevel::kAmx))
+        if (fits(n_in))
           benchmark::RegisterBenchmark(
               ("Streamed/" + std::to_string(n_in) + "x" + std::to_string(n_out) + "/" + name +
                "/threads:" + std::to_string(threads))
@@ -286,7 +294,7 @@ void register_all() {
             ->Unit(benchmark::kMillisecond);
       } else {
         for (kernels::SimdLevel level : {kernels::SimdLevel::kAvx512, kernels::SimdLevel::kAmx}) {
-          if (row_groups && level != kernels::SimdLevel::kAmx) continue;
+          if (row_groups && !row_groups_at(level, true)) continue;
           const std::string suffix = name + "/" + std::string(kernels::simd_level_name(level));
           benchmark::RegisterBenchmark(("Prefill512/4864x896/" + suffix).c_str(), run,
                                        Matmul{type, 4864, 896, 512, layout}, level, 1)
@@ -296,14 +304,18 @@ void register_all() {
             benchmark::RegisterBenchmark(("Prefill512/896x4864/" + suffix).c_str(), run,
                                          Matmul{type, 896, 4864, 512, layout}, level, 1)
                 ->Unit(benchmark::kMillisecond);
-          benchmark::RegisterBenchmark(("Batch16/4864x896/" + suffix).c_str(), run,
-                                       Matmul{type, 4864, 896, 16, layout}, level, 1)
-              ->Unit(benchmark::kMicrosecond);
-          // Rows of 28 blocks: a last group of 12 in kBlockGroups16.
-          if (fits(896))
-            benchmark::RegisterBenchmark(("Batch16/896x4864/" + suffix).c_str(), run,
-                                         Matmul{type, 896, 4864, 16, layout}, level, 1)
-                ->Unit(benchmark::kMicrosecond);
+          // Steps of 2, 4, 8 and 16 batched streams (where matmul's choice between the decode
+          // product and the batched kernels lies, and the batching engine at 16); rows of 896: a
+          // last group of 12 in kBlockGroups16.
+          for (int64_t n_tokens : {2, 4, 8, 16})
+            for (auto [n_in, n_out] : {std::pair<int64_t, int64_t>{4864, 896}, {896, 4864}})
+              if (fits(n_in))
+                benchmark::RegisterBenchmark(
+                    ("Batch" + std::to_string(n_tokens) + "/" + std::to_string(n_in) + "x" +
+                     std::to_string(n_out) + "/" + suffix)
+                        .c_str(),
+                    run, Matmul{type, n_in, n_out, n_tokens, layout}, level, 1)
+                    ->Unit(benchmark::kMicrosecond);
           // One step of 16 streams as the engine runs it: weights from DRAM, every core.
           for (auto [n_in, n_out] :
                {std::pair<int64_t, int64_t>{4864, 896}, {896, 4864}, {8960, 1536}, {1536, 8960}})

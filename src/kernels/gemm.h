@@ -39,7 +39,9 @@ struct GemmKernels {
   /// 16 (gemm_avx2.cpp). AVX-512 (the default), measured through the engine on Qwen2.5-0.5B
   /// Q4_K_M, 2 threads (Intel Xeon): a decode step of 2 sequences takes 34.5 ms tiled against
   /// 46 ms batched, 3 sequences 47 against 48, and from 4 on the batched kernels win
-  /// (12 sequences: 66 ms against 138).
+  /// (12 sequences: 66 ms against 138). Kernels without a pack may start lower (AVX-512, Q8_0
+  /// in WeightLayout::kRowGroups16: 2, gemm_avx512.cpp). matmul goes by the kernels of the
+  /// weights' layout.
   int64_t min_tokens = 4;
 };
 
@@ -58,6 +60,10 @@ const GemmKernels* gemm_kernels(uint32_t type_id);
 /// The same kernels for rows in WeightLayout::kBlockGroups16 (weight_layout.h): the same bits
 /// as gemm_kernels on the rows in ggml's layout; null for types without that layout.
 const GemmKernels* gemm_kernels_groups16(uint32_t type_id);
+/// The same kernels for Q8_0 rows in WeightLayout::kRowGroups16 (whole groups of 16 rows),
+/// read as they lie (no pack): the same bits as gemm_kernels on the rows in ggml's layout; null
+/// for other types.
+const GemmKernels* gemm_kernels_row_groups16(uint32_t type_id);
 }  // namespace avx512
 
 namespace amx {

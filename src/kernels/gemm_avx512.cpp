@@ -2,7 +2,9 @@
 // every row is decoded to unsigned 8-bit quants and the scales (and mins) of its sub-blocks of
 // S elements, the 16 rows are interleaved 4 bytes at a time, and vpdpbusd multiplies one such
 // 64-byte vector with 4 activation bytes of a token broadcast to all 16 lanes: 16 rows x 4
-// elements per instruction, 8 tokens per pass over the group's weights.
+// elements per instruction, 8 tokens per pass over the group's weights. Q8_0 rows in
+// WeightLayout::kRowGroups16 already lie so (quants signed, scales f16): the kernel reads them
+// without a pack (an xor makes the quants unsigned, vcvtph2ps the scales f32).
 //
 // Integer sums are exact: a type whose quants carry an offset (w = s * (q - o)) is computed
 // with unsigned q and the activation side's -o * (sum of the sub-block's activation quants)
@@ -48,8 +50,8 @@ constexpr size_t pack_super_block_extra_bytes() {
 
 // Sums of the S / 4 weight vectors at p with the quants at qs + t * row_bytes (sub-block j),
 // starting from the rows' corrections: exact int32 per row lane and token.
-template <typename Type, int T>
-inline void sub_block_sums(const uint8_t* p, const uint8_t* rows, size_t row_bytes,
+template <typename Type, int T, typename Weights>
+inline void sub_block_sums(const Weights& weights, const uint8_t* rows, size_t row_bytes,
                            const RowLayout<Type>& layout, int64_t j, __m512i (&sums)[T]) {
   constexpr int S = Type::S;
 #pragma GCC unroll 8
@@ -62,7 +64,7 @@ inline void sub_block_sums(const uint8_t* p, const uint8_t* rows, size_t row_byt
   }
 #pragma GCC unroll 8
   for (int q = 0; q < S / 4; ++q) {
-    const __m512i w = _mm512_load_si512(p + 64 * q);
+    const __m512i w = weights(q);
 #pragma GCC unroll 8
     for (int t = 0; t < T; ++t) {
       int32_t a;
@@ -72,14 +74,36 @@ inline void sub_block_sums(const uint8_t* p, const uint8_t* rows, size_t row_byt
   }
 }
 
+// The packed weights of a group of a 32-element block type (pack_group), block after block.
+template <typename Type>
+struct PackSource {
+  const uint8_t* pack;
+  const uint8_t* block(int64_t m) const { return pack + m * pack_sub_block_bytes<Type>(); }
+  __m512i weights(int64_t m, int q) const { return _mm512_load_si512(block(m) + 64 * q); }
+  __m512 scale(int64_t m) const { return _mm512_load_ps(block(m) + 16 * 32); }
+  __m512 min(int64_t m) const { return _mm512_load_ps(block(m) + 16 * 32 + 64); }
+};
+
+// A group of 16 Q8_0 rows in WeightLayout::kRowGroups16, read as they lie: block m's 16 f16
+// scales at 32 m, its quant words (signed; + 128 by an xor) at 32 nb + 512 m.
+struct Q8_0RowGroupSource {
+  const uint8_t* group;
+  int64_t nb;
+  __m512i weights(int64_t m, int q) const {
+    return _mm512_xor_si512(_mm512_loadu_si512(group + 32 * nb + 512 * m + 64 * q),
+                            _mm512_set1_epi8(static_cast<char>(0x80)));
+  }
+  __m512 scale(int64_t m) const { return _mm512_cvtph_ps(load256(group + 32 * m)); }
+  __m512 min(int64_t) const { return _mm512_setzero_ps(); }
+};
+
 // 32-element block types: 16 partial sums per row lane and token, accumulated one after the
 // other in registers over the blocks in block_position order, then added pairwise.
-template <typename Type, int T>
-void legacy_kernel(const uint8_t* pack, int64_t k, const uint8_t* rows, size_t row_bytes, float* y,
+template <typename Type, int T, typename Source>
+void legacy_kernel(const Source& src, int64_t k, const uint8_t* rows, size_t row_bytes, float* y,
                    int64_t y_stride, __mmask16 store_mask) {
   const RowLayout<Type> layout{k};
   __m512 partial[16][T];
-  const uint8_t* p = pack;
   int64_t m = 0;  // position of the next block
   for (int part = 0; part < 16; ++part) {
     __m512(&acc)[T] = partial[part];
@@ -87,15 +111,11 @@ void legacy_kernel(const uint8_t* pack, int64_t k, const uint8_t* rows, size_t r
     for (int t = 0; t < T; ++t) acc[t] = _mm512_setzero_ps();
     for (const int64_t end = m + partial_blocks(part, k / 32); m < end; ++m) {
       __m512i sums[T];
-      sub_block_sums<Type, T>(p, rows, row_bytes, layout, m, sums);
-      p += 16 * 32;
-      const __m512 scale = _mm512_load_ps(p);
-      p += 64;
+      sub_block_sums<Type, T>([&](int q) { return src.weights(m, q); }, rows, row_bytes, layout, m,
+                              sums);
+      const __m512 scale = src.scale(m);
       __m512 min;
-      if constexpr (Type::kMin) {
-        min = _mm512_load_ps(p);
-        p += 64;
-      }
+      if constexpr (Type::kMin) min = src.min(m);
 #pragma GCC unroll 8
       for (int t = 0; t < T; ++t) {
         const uint8_t* row = rows + t * row_bytes;
@@ -135,7 +155,8 @@ void k_kernel(const uint8_t* pack, int64_t k, const uint8_t* rows, size_t row_by
 #pragma GCC unroll 2
     for (int js = 0; js < kSubs; ++js) {
       __m512i sums[T];
-      sub_block_sums<Type, T>(p, rows, row_bytes, layout, b * kSubs + js, sums);
+      sub_block_sums<Type, T>([&](int q) { return _mm512_load_si512(p + 64 * q); }, rows, row_bytes,
+                              layout, b * kSubs + js, sums);
       p += 16 * Type::S;
       const __m512i scale = _mm512_load_si512(p);
       p += 64;
@@ -188,7 +209,7 @@ void block_kernel(const uint8_t* pack, int64_t k, const uint8_t* rows, size_t ro
   if constexpr (kIsK<Type>)
     k_kernel<Type, T>(pack, k, rows, row_bytes, y, y_stride, store_mask);
   else
-    legacy_kernel<Type, T>(pack, k, rows, row_bytes, y, y_stride, store_mask);
+    legacy_kernel<Type, T>(PackSource<Type>{pack}, k, rows, row_bytes, y, y_stride, store_mask);
 }
 
 template <typename Type>
@@ -295,6 +316,55 @@ void multiply(const GemmProblem& p, int64_t row_begin, int64_t row_end) {
   }
 }
 
+// Q8_0 rows in WeightLayout::kRowGroups16: the register kernel reads each group as it lies
+// (Q8_0RowGroupSource), no pack; runs of groups of up to kPackBudget bytes meet the tokens a chunk
+// of kTokenBudget at a time, as multiply's packs do.
+void multiply_q8_0_row_groups16(const GemmProblem& p, int64_t row_begin, int64_t row_end) {
+  using Type = LegacyType<Q8_0Weights>;
+  const int64_t k = p.n_in;
+  const size_t group_bytes = kRows * p.w_row_bytes;
+  const int64_t groups_per_run =
+      std::max<int64_t>(1, static_cast<int64_t>(kPackBudget / group_bytes));
+  const int64_t tokens_per_chunk = std::max<int64_t>(
+      kTokens, static_cast<int64_t>(kTokenBudget / p.row_bytes) / kTokens * kTokens);
+  for (int64_t run0 = row_begin; run0 < row_end; run0 += kRows * groups_per_run) {
+    const int64_t run1 = std::min(row_end, run0 + kRows * groups_per_run);
+    for (int64_t c0 = 0; c0 < p.n_tokens; c0 += tokens_per_chunk) {
+      const int64_t c1 = std::min(p.n_tokens, c0 + tokens_per_chunk);
+      for (int64_t row0 = run0; row0 < run1; row0 += kRows) {
+        const Q8_0RowGroupSource src{p.w + static_cast<size_t>(row0) * p.w_row_bytes, k / 32};
+        for (int64_t t0 = c0; t0 < c1; t0 += kTokens) {
+          const uint8_t* rows = p.rows + static_cast<size_t>(t0) * p.row_bytes;
+          float* y = p.y + t0 * p.y_stride + row0;
+          switch (std::min<int64_t>(kTokens, c1 - t0)) {
+#define GENGYUN_TOKENS(n)                                                     \
+  case n:                                                                     \
+    legacy_kernel<Type, n>(src, k, rows, p.row_bytes, y, p.y_stride, 0xFFFF); \
+    break;
+            GENGYUN_TOKENS(1)
+            GENGYUN_TOKENS(2)
+            GENGYUN_TOKENS(3)
+            GENGYUN_TOKENS(4)
+            GENGYUN_TOKENS(5)
+            GENGYUN_TOKENS(6)
+            GENGYUN_TOKENS(7)
+            GENGYUN_TOKENS(8)
+#undef GENGYUN_TOKENS
+          }
+        }
+      }
+    }
+  }
+}
+
+// With no pack to amortize, these kernels beat the layout's decode product (matmul's tiled path)
+// from 2 tokens on: kernels_bench Batch2/(4864x896|896x4864)/q8_0_row_groups16/avx512 (Zen 4, one
+// thread) 126-128 / 90-105 GMAC/s against 71 / 68 tiled, 3 tokens 146-149 / 116-128 against 73 /
+// 70.
+constexpr GemmKernels q8_0_row_groups16_kernels{row_bytes<LegacyType<Q8_0Weights>>,
+                                                prepare<LegacyType<Q8_0Weights>>,
+                                                multiply_q8_0_row_groups16, 2};
+
 template <typename Type>
 constexpr GemmKernels kernels_of{row_bytes<Type>, prepare<Type>, multiply<Type>};
 
@@ -358,6 +428,11 @@ const GemmKernels* gemm_kernels_groups16(uint32_t type_id) {
     default:
       return nullptr;
   }
+}
+
+const GemmKernels* gemm_kernels_row_groups16(uint32_t type_id) {
+  return static_cast<gguf::GgmlType>(type_id) == gguf::GgmlType::Q8_0 ? &q8_0_row_groups16_kernels
+                                                                      : nullptr;
 }
 
 }  // namespace gengyun::kernels::avx512

@@ -85,7 +85,14 @@ void matmul(gguf::GgmlType w_type, WeightLayout w_layout, const void* w, int64_t
 
   const size_t w_row_bytes = gguf::ggml_row_size(w_type, n_in);
   const auto* w_bytes = static_cast<const uint8_t*>(w);
-  const bool batched = kernels.gemm != nullptr && n_tokens >= kernels.gemm->min_tokens;
+  // The batched kernels that read the rows as they are, if the level has them for the layout
+  // (else `gemm` on rows converted back to ggml's layout); from their min_tokens on.
+  const GemmKernels* direct = w_layout == WeightLayout::kGgml ? kernels.gemm
+                              : w_layout == WeightLayout::kBlockGroups16
+                                  ? kernels.gemm_groups16
+                                  : kernels.gemm_row_groups16;
+  const GemmKernels* batched_by = direct != nullptr ? direct : kernels.gemm;
+  const bool batched = batched_by != nullptr && n_tokens >= batched_by->min_tokens;
   constexpr int64_t kGroup = 16;
   // Decode and small batches: every token's activation row (acts, a_row_bytes apart) dotted
   // with the rows by `vec_dot`, a tile of rows at a time (one token: the whole range), so a
@@ -153,7 +160,7 @@ void matmul(gguf::GgmlType w_type, WeightLayout w_layout, const void* w, int64_t
   };
 
   if (batched) {
-    const GemmKernels& gemm = *kernels.gemm;
+    const GemmKernels& gemm = *batched_by;
     GemmProblem problem;
     problem.n_in = n_in;
     problem.w = w_bytes;
@@ -170,11 +177,6 @@ void matmul(gguf::GgmlType w_type, WeightLayout w_layout, const void* w, int64_t
         gemm.prepare(a + static_cast<size_t>(t) * a_row_bytes, n_in,
                      rows + static_cast<size_t>(t) * problem.row_bytes);
     });
-    // The kernels that read the rows as they are, if the level has them for the layout.
-    const GemmKernels* direct = w_layout == WeightLayout::kGgml ? &gemm
-                                : w_layout == WeightLayout::kBlockGroups16
-                                    ? kernels.gemm_groups16
-                                    : kernels.gemm_row_groups16;
     pool.parallel_for(n_groups, [&](int64_t begin, int64_t end) {
       if (direct != nullptr) {
         direct->multiply(problem, begin * kGroup, std::min(end * kGroup, n_out));

@@ -22,7 +22,7 @@ float dot_f32(const float* a, const float* b, int64_t n);
 /// One token (decode): the rows go in pieces of about 128 KiB (at least one per thread) that
 /// the threads claim as they finish the last, their own contiguous share first
 /// (ThreadPool::parallel_for_pieces), each streamed once through the type's vec_dot. Several
-/// tokens: from GemmKernels::min_tokens on (4 to 16, by level and type), types with batched
+/// tokens: from GemmKernels::min_tokens on (2 to 16, by level, type and layout), types with batched
 /// kernels at the active SIMD level (gemm.h) decode each group of 16 rows once and multiply
 /// it with every token; otherwise a tile of rows is dotted with every token before the next
 /// tile is read. Either way the weights are read from memory once per call whatever n_tokens

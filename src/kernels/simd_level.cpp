@@ -109,6 +109,15 @@ bool cpu_has_gfni() {
 #endif
 }
 
+bool cpu_is_amd() {
+#if defined(__x86_64__) || defined(__i386__)
+  static const bool amd = __builtin_cpu_is("amd");
+  return amd;
+#else
+  return false;
+#endif
+}
+
 SimdLevel simd_level() {
   return static_cast<SimdLevel>(active_level().load(std::memory_order_relaxed));
 }

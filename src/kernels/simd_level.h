@@ -50,6 +50,10 @@ bool cpu_has_avx512_vbmi();
 /// same bits).
 bool cpu_has_gfni();
 
+/// True on AMD's CPUs (CPUID vendor AuthenticAMD). Where a layout's decode product streams
+/// slower on them than another's, the tables leave it out there (type_kernels.cpp).
+bool cpu_is_amd();
+
 /// The level type_kernels() and vector_kernels() currently serve: GENGYUN_KERNELS if set to a
 /// supported level (a warning on stderr and cpu_simd_level() otherwise), else
 /// cpu_simd_level(), unless set_simd_level changed it.

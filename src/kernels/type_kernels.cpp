@@ -170,9 +170,18 @@ Table table_for(SimdLevel level) {
       // kRowGroups16", "Q4_K, Q5_K and Q6_K in kRowGroups16").
       table[id].gemm_row_groups16 = amx::gemm_kernels_row_groups16(static_cast<uint32_t>(id));
     }
-  if (level == SimdLevel::kAmx) {
+  // Below AMX, Q8_0's batched steps on kRowGroups16 read the rows as they lie (no pack: 16
+  // tokens 1.6-1.9x kBlockGroups16's packs on Zen 4, 2 tokens 1.3-1.8x its decode product), and
+  // Q8_0 alone goes to that layout at load, on Intel's CPUs only: on Zen 4 its decode product
+  // there streamed ~10% slower than kBlockGroups16's, whole-model decode too (docs/kernels.md,
+  // "Q8_0 in kRowGroups16 below AMX").
+  if (level == SimdLevel::kAvx512)
+    table[static_cast<size_t>(GgmlType::Q8_0)].gemm_row_groups16 =
+        avx512::gemm_kernels_row_groups16(static_cast<uint32_t>(GgmlType::Q8_0));
+  if (level == SimdLevel::kAmx || (level == SimdLevel::kAvx512 && !cpu_is_amd()))
     table[static_cast<size_t>(GgmlType::Q8_0)].vec_dot_row_groups16 =
         avx512::vec_dot_q8_0_row_groups16;
+  if (level == SimdLevel::kAmx) {
     table[static_cast<size_t>(GgmlType::Q4_0)].vec_dot_row_groups16 =
         avx512::vec_dot_q4_0_row_groups16;
     table[static_cast<size_t>(GgmlType::Q5_0)].vec_dot_row_groups16 =

@@ -57,7 +57,9 @@ struct TypeKernels {
   ArrangeRowFn arrange_groups16 = nullptr;
   /// vec_dot over rows in WeightLayout::kRowGroups16 (whole groups of 16 rows) with the
   /// activation row as quantize_activations gives it, the same bits as vec_dot on the ggml rows;
-  /// null where the level has none (matmul then converts rows back to ggml's layout).
+  /// null where the level has none or it streams slower there than vec_dot_groups16 (matmul then
+  /// converts rows back to ggml's layout). The loader puts a type's matrices in kRowGroups16
+  /// exactly where this is set (model/weights.h).
   VecDotFn vec_dot_row_groups16 = nullptr;
   /// `gemm` for rows in WeightLayout::kRowGroups16 (row ranges at groups of 16), the same bits;
   /// null where the level has none.

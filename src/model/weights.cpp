@@ -14,8 +14,9 @@ std::string shape_string(const std::vector<int64_t>& ne) {
 }
 
 // The layout whose decode product the active level has for a matrix of n_rows rows (per
-// expert) of n_in elements: kRowGroups16 (AMX: Q8_0, Q4_0, Q5_0, Q4_K, Q5_K, Q6_K) before
-// kBlockGroups16, else kGgml (every product would convert the rows back).
+// expert) of n_in elements: kRowGroups16 (AMX: Q8_0, Q4_0, Q5_0, Q4_K, Q5_K, Q6_K; AVX-512 on
+// Intel's CPUs: Q8_0) before kBlockGroups16, else kGgml (every product would convert the rows
+// back).
 kernels::WeightLayout decode_layout(gguf::GgmlType type, int64_t n_in, int64_t n_rows) {
   const kernels::TypeKernels& k = kernels::type_kernels(type);
   if (k.vec_dot_row_groups16 != nullptr &&

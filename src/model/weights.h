@@ -52,9 +52,10 @@ struct ExpertMatrices {
 /// another layout at the active SIMD level (AMX: Q8_0, Q4_0, Q5_0, Q4_K, Q5_K and Q6_K matrices
 /// whose rows (per expert) come in whole groups of 16 into kernels::WeightLayout::kRowGroups16,
 /// the other Q4_1, Q5_1, IQ4_NL, Q2_K, Q3_K, Q4_K, Q5_K and Q6_K ones into kBlockGroups16;
-/// AVX-512 and AVX2: Q8_0, Q4_0, Q5_0, Q4_1, Q5_1, IQ4_NL, Q2_K, Q3_K, Q4_K, Q5_K and Q6_K into
-/// kBlockGroups16; none below), 2-D matrices and the 3-D stacked experts of a mixture of experts
-/// alike (a group of 16 rows never holds two experts'
+/// AVX-512: on Intel's CPUs Q8_0 ones of whole groups of 16 rows into kRowGroups16, the other
+/// Q8_0 and the Q4_0, Q5_0, Q4_1, Q5_1, IQ4_NL, Q2_K, Q3_K, Q4_K, Q5_K and Q6_K ones into
+/// kBlockGroups16; AVX2: all eleven types into kBlockGroups16; none below), 2-D matrices and the
+/// 3-D stacked experts of a mixture of experts alike (a group of 16 rows never holds two experts'
 /// rows), and records the layout in its TensorInfo (token_embd.weight too: the output matrix of
 /// tied embeddings, and blocks::embed converts the rows it looks up). Run once after
 /// gguf::File::open(path, FileMemory::kAnonymous), before binding. Returns the number of tensors

@@ -54,9 +54,9 @@ std::vector<float> logits_of(const std::string& path, bool arrange, int& arrange
 }
 
 // At every SIMD level the CPU has whose table decodes some type in the layout (kAvx2,
-// kAvx512 and kAmx: all eleven; at kAmx Q8_0, Q4_0, Q5_0 and the K-quants in kRowGroups16 where
-// the rows come in sixteens), each model's matrices of those types are rearranged and the
-// logits keep their bits.
+// kAvx512 and kAmx: all eleven; at kAmx Q8_0, Q4_0, Q5_0 and the K-quants, at kAvx512 Q8_0 on
+// Intel's CPUs, in kRowGroups16 where the rows come in sixteens), each model's matrices of those
+// types are rearranged and the logits keep their bits.
 TEST(ArrangedWeights, LogitsAreTheBitsOfTheFileLayout) {
   REQUIRE_TESTDATA();
   using gguf::GgmlType;
@@ -119,9 +119,9 @@ TEST(ArrangedWeights, LogitsAreTheBitsOfTheFileLayout) {
 }
 
 // The stacked experts of a mixture of experts are rearranged too (every expert's rows alike):
-// every matrix of the file at `path` that a layout takes is rearranged (kBlockGroups16, or at
-// kAmx kRowGroups16 where the rows come in groups of 16), the experts
-// of `expert_type` among them, and the logits keep their bits.
+// every matrix of the file at `path` that a layout takes is rearranged (kBlockGroups16, or
+// kRowGroups16 where the level decodes the type in it and the rows come in groups of 16), the
+// experts of `expert_type` among them, and the logits keep their bits.
 void expect_experts_arranged(const std::string& path, gguf::GgmlType expert_type) {
   auto file = gguf::File::open(path);
   ASSERT_TRUE(file.ok());

@@ -249,7 +249,8 @@ TEST(RowGroups16, MatmulEqualsMatmulOnGgmlRows) {
                             : std::vector<int64_t>{32, 96, 512, 608, 896, 1184})
       for (int64_t n_out : {16, 48}) {
         const auto ggml = test::random_weights(type, n_in, n_out, rng);
-        // Decode, the decode product per token (2, 3), tiles padded (4, 5, 17, 23), whole tiles.
+        // Decode, the decode product per token (2, 3; batched at kAvx512 for Q8_0), tiles padded
+        // (4, 5, 17, 23), whole tiles.
         for (int64_t n_tokens : {1, 2, 3, 4, 5, 16, 17, 23, 40}) {
           std::vector<float> x(static_cast<size_t>(n_tokens * n_in));
           for (auto& v : x) v = value(rng);

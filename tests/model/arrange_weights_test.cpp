@@ -38,7 +38,8 @@ TEST(ArrangeWeights, RearrangesEveryQ8_0Matrix) {
   Result<int> arranged = arrange_weights(copy.value());
   ASSERT_TRUE(arranged.ok()) << arranged.error().message;
   EXPECT_EQ(arranged.value(), expected);
-  // AMX: the matrices of whole groups of 16 rows interleaved (every one of this model's).
+  // AMX and AVX-512: the matrices of whole groups of 16 rows interleaved (every one of this
+  // model's).
   const bool row_groups = kernels::type_kernels(GgmlType::Q8_0).vec_dot_row_groups16 != nullptr;
   int interleaved = 0;
   for (size_t i = 0; i < copy->tensors().size(); ++i) {
