@@ -39,9 +39,9 @@ struct GemmKernels {
   /// 16 (gemm_avx2.cpp). AVX-512 (the default), measured through the engine on Qwen2.5-0.5B
   /// Q4_K_M, 2 threads (Intel Xeon): a decode step of 2 sequences takes 34.5 ms tiled against
   /// 46 ms batched, 3 sequences 47 against 48, and from 4 on the batched kernels win
-  /// (12 sequences: 66 ms against 138). Kernels without a pack may start lower (AVX-512, Q8_0
-  /// in WeightLayout::kRowGroups16: 2, gemm_avx512.cpp). matmul goes by the kernels of the
-  /// weights' layout.
+  /// (12 sequences: 66 ms against 138). AVX-512 on WeightLayout::kBlockGroups16 rows: 8 or 12
+  /// (measured on Zen 4, gemm_avx512.cpp); kernels without a pack may start lower (AVX-512,
+  /// Q8_0 in WeightLayout::kRowGroups16: 2). matmul goes by the kernels of the weights' layout.
   int64_t min_tokens = 4;
 };
 

@@ -368,6 +368,28 @@ constexpr GemmKernels q8_0_row_groups16_kernels{row_bytes<LegacyType<Q8_0Weights
 template <typename Type>
 constexpr GemmKernels kernels_of{row_bytes<Type>, prepare<Type>, multiply<Type>};
 
+// From how many tokens the kBlockGroups16 kernels beat that layout's decode product (matmul's
+// tiled path), whose speed a token does not depend on the batch: kernels_bench
+// Batch(8|12|16)/(4864x896|896x4864)/T_groups16/avx512 against the same with the batched kernels
+// off (Zen 4, one thread; bench/RESULTS.md, "Session of 2026-12-06"). Q3_K, Q5_K, Q6_K and Q5_0 at
+// 8 tokens 0.99-1.18x the decode product, the others 0.77-0.96x; at 12 tokens 1.01-1.18x (Q4_1
+// 0.69-1.01x, at 16 0.93-1.17x); at 4 tokens every type 0.5-0.8x (the pack of each group costs
+// what 4 tokens' products save).
+template <typename Type>
+constexpr int64_t kGroups16MinTokens = 12;
+template <>
+constexpr int64_t kGroups16MinTokens<LegacyGroups16Type<Q5_0Weights>> = 8;
+template <>
+constexpr int64_t kGroups16MinTokens<Q45KGroups16Type<BlockQ5_K>> = 8;
+template <>
+constexpr int64_t kGroups16MinTokens<Q3KGroups16Type> = 8;
+template <>
+constexpr int64_t kGroups16MinTokens<Q6KGroups16Type> = 8;
+
+template <typename Type>
+constexpr GemmKernels groups16_kernels_of{row_bytes<Type>, prepare<Type>, multiply<Type>,
+                                          kGroups16MinTokens<Type>};
+
 }  // namespace
 
 const GemmKernels* gemm_kernels(uint32_t type_id) {
@@ -404,27 +426,27 @@ const GemmKernels* gemm_kernels_groups16(uint32_t type_id) {
   using gguf::GgmlType;
   switch (static_cast<GgmlType>(type_id)) {
     case GgmlType::Q8_0:
-      return &kernels_of<LegacyGroups16Type<Q8_0Weights>>;
+      return &groups16_kernels_of<LegacyGroups16Type<Q8_0Weights>>;
     case GgmlType::Q4_0:
-      return &kernels_of<LegacyGroups16Type<Q4_0Weights>>;
+      return &groups16_kernels_of<LegacyGroups16Type<Q4_0Weights>>;
     case GgmlType::Q5_0:
-      return &kernels_of<LegacyGroups16Type<Q5_0Weights>>;
+      return &groups16_kernels_of<LegacyGroups16Type<Q5_0Weights>>;
     case GgmlType::Q4_1:
-      return &kernels_of<LegacyGroups16Type<Q4_1Weights>>;
+      return &groups16_kernels_of<LegacyGroups16Type<Q4_1Weights>>;
     case GgmlType::Q5_1:
-      return &kernels_of<LegacyGroups16Type<Q5_1Weights>>;
+      return &groups16_kernels_of<LegacyGroups16Type<Q5_1Weights>>;
     case GgmlType::IQ4_NL:
-      return &kernels_of<LegacyGroups16Type<IQ4_NLWeights>>;
+      return &groups16_kernels_of<LegacyGroups16Type<IQ4_NLWeights>>;
     case GgmlType::Q4_K:
-      return &kernels_of<Q45KGroups16Type<BlockQ4_K>>;
+      return &groups16_kernels_of<Q45KGroups16Type<BlockQ4_K>>;
     case GgmlType::Q5_K:
-      return &kernels_of<Q45KGroups16Type<BlockQ5_K>>;
+      return &groups16_kernels_of<Q45KGroups16Type<BlockQ5_K>>;
     case GgmlType::Q2_K:
-      return &kernels_of<Q2KGroups16Type>;
+      return &groups16_kernels_of<Q2KGroups16Type>;
     case GgmlType::Q3_K:
-      return &kernels_of<Q3KGroups16Type>;
+      return &groups16_kernels_of<Q3KGroups16Type>;
     case GgmlType::Q6_K:
-      return &kernels_of<Q6KGroups16Type>;
+      return &groups16_kernels_of<Q6KGroups16Type>;
     default:
       return nullptr;
   }
