@@ -321,6 +321,10 @@ class LoadedModel {
 
   /// Longest sequence in tokens (prompt + generated).
   virtual int n_ctx() const = 0;
+  /// Requests the engine holds at once: max_seqs running and max_waiting queued
+  /// (ModelOptions). submit() answers QueueFull beyond them, so a client request that needs
+  /// more engine requests than this (choices, prompts, inputs) could never be served.
+  virtual int max_requests() const = 0;
   /// Whether the model computes embeddings (GGUF <arch>.pooling_type set) instead of text.
   virtual bool is_embedding_model() const = 0;
   /// Width of the hidden states: an embedding's length (<arch>.embedding_length).

@@ -36,7 +36,8 @@ struct GenerationContext {
 /// budget) until the answer ends and passes the request's keep_alive on, renders and tokenizes
 /// the prompt (chat: the model's chat_prompt, 400 when its template refuses the messages;
 /// completions: BOS added, special tokens not parsed), checks it fits the context (400
-/// "context_length_exceeded"), admits it, as the model an alias names (its id on the ledger
+/// "context_length_exceeded") and that its prompts times n fit what the model holds at once
+/// (LoadedModel::max_requests; 400 naming `n`, or the prompts), admits it, as the model an alias names (its id on the ledger
 /// row, its prices, the answer's `model`), against the budgets and rate limits of its key and
 /// tenant
 /// (LedgerWriter::admit: 429 "insufficient_quota" or "rate_limit_exceeded" with Retry-After; 503

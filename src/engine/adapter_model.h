@@ -43,6 +43,7 @@ class AdapterModel final : public LoadedModel {
   }
   std::string token_bytes(int32_t id) const override { return base_->token_bytes(id); }
   int n_ctx() const override { return base_->n_ctx(); }
+  int max_requests() const override { return base_->max_requests(); }
   bool is_embedding_model() const override { return base_->is_embedding_model(); }
   int n_embd() const override { return base_->n_embd(); }
   int64_t kv_cache_bytes() const override { return base_->kv_cache_bytes(); }

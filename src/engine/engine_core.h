@@ -73,6 +73,8 @@ class EngineCore : public std::enable_shared_from_this<EngineCore> {
   void start();
 
   EngineStats stats() const;
+  /// See LoadedModel::max_requests.
+  int max_requests() const { return config_.scheduler.max_seqs + config_.max_waiting; }
   /// See LoadedModel::wait_until.
   bool wait_until(const std::function<bool(const EngineStats&)>& done, int64_t timeout_us) const;
 

@@ -49,6 +49,7 @@ class ModelInstance final : public LoadedModel,
   }
 
   int n_ctx() const override { return n_ctx_; }
+  int max_requests() const override { return engine_->max_requests(); }
   int n_vocab() const override { return model_->hparams().n_vocab; }
   bool is_embedding_model() const override {
     return model_->hparams().pooling != model::PoolingType::None;

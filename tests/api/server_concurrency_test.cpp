@@ -66,6 +66,35 @@ TEST_F(FullQueueTest, AFullModelQueueIs503WithRetryAfterAndCostsNothing) {
   EXPECT_EQ(refused->completion_tokens, 0);
 }
 
+// A request that needs more engine requests than the model ever holds (here 1) could never be
+// served: 400 naming what to ask less of (n or the prompts), not 503 "busy" with a Retry-After
+// that no retry would mend; the idle model serves one at a time as before. (An embedding model
+// holds at least 2048, OpenAI's most inputs a request.)
+TEST_F(FullQueueTest, ARequestOfMoreSequencesThanTheModelHoldsIs400NotBusy) {
+  auto r = post("/v1/completions",
+                {{"model", "qwen2-tiny"}, {"prompt", "Hi"}, {"max_tokens", 2}, {"n", 2}}, key_);
+  const json error = expect_error(r, 400, nullptr);
+  EXPECT_EQ(error["param"], "n");
+  EXPECT_EQ(error["message"],
+            "the request needs 2 sequences (1 prompt(s) x n = 2), more than the model "
+            "'qwen2-tiny' holds at once (1: its running and waiting places); ask for fewer");
+  EXPECT_FALSE(r->has_header("Retry-After"));
+  r = post("/v1/chat/completions",
+           {{"model", "qwen2-tiny"},
+            {"messages", json::array({{{"role", "user"}, {"content", "Hi"}}})},
+            {"max_tokens", 2},
+            {"n", 3}},
+           key_);
+  EXPECT_EQ(expect_error(r, 400, nullptr)["param"], "n");
+  r = post("/v1/completions",
+           {{"model", "qwen2-tiny"}, {"prompt", json::array({"Hi", "Ho"})}, {"max_tokens", 2}},
+           key_);
+  EXPECT_EQ(expect_error(r, 400, nullptr)["param"], "prompt");
+  r = post("/v1/completions", {{"model", "qwen2-tiny"}, {"prompt", "Hi"}, {"max_tokens", 2}}, key_);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200) << r->body;
+}
+
 class OneHandlerThreadTest : public ServerTest {
  protected:
   void SetUp() override {
