@@ -20,6 +20,7 @@
 #include "kernels/vec_dot_x86.h"
 // vec_dot_x86.h first: it sets up the intrinsics and the block decoders used here.
 #include <algorithm>
+#include <type_traits>
 #include <vector>
 
 #include "gguf/ggml_type.h"
@@ -212,26 +213,27 @@ void block_kernel(const uint8_t* pack, int64_t k, const uint8_t* rows, size_t ro
     legacy_kernel<Type, T>(PackSource<Type>{pack}, k, rows, row_bytes, y, y_stride, store_mask);
 }
 
-template <typename Type>
-void run_tokens(int n, const uint8_t* pack, int64_t k, const uint8_t* rows, size_t row_bytes,
-                float* y, int64_t y_stride, __mmask16 mask) {
+// kernel(std::integral_constant<int, n>{}) for a register block of n tokens (1..kTokens; more:
+// kTokens), so that each count runs the register kernel compiled for it.
+template <typename Kernel>
+void with_tokens(int n, const Kernel& kernel) {
   switch (n) {
     case 1:
-      return block_kernel<Type, 1>(pack, k, rows, row_bytes, y, y_stride, mask);
+      return kernel(std::integral_constant<int, 1>{});
     case 2:
-      return block_kernel<Type, 2>(pack, k, rows, row_bytes, y, y_stride, mask);
+      return kernel(std::integral_constant<int, 2>{});
     case 3:
-      return block_kernel<Type, 3>(pack, k, rows, row_bytes, y, y_stride, mask);
+      return kernel(std::integral_constant<int, 3>{});
     case 4:
-      return block_kernel<Type, 4>(pack, k, rows, row_bytes, y, y_stride, mask);
+      return kernel(std::integral_constant<int, 4>{});
     case 5:
-      return block_kernel<Type, 5>(pack, k, rows, row_bytes, y, y_stride, mask);
+      return kernel(std::integral_constant<int, 5>{});
     case 6:
-      return block_kernel<Type, 6>(pack, k, rows, row_bytes, y, y_stride, mask);
+      return kernel(std::integral_constant<int, 6>{});
     case 7:
-      return block_kernel<Type, 7>(pack, k, rows, row_bytes, y, y_stride, mask);
+      return kernel(std::integral_constant<int, 7>{});
     default:
-      return block_kernel<Type, 8>(pack, k, rows, row_bytes, y, y_stride, mask);
+      return kernel(std::integral_constant<int, kTokens>{});
   }
 }
 
@@ -281,10 +283,13 @@ void pack_group(const GemmProblem& p, int64_t row0, int rows_in_group, Scratch& 
 constexpr size_t kPackBudget = 512 * 1024;
 constexpr size_t kTokenBudget = 32 * 1024;
 
-template <typename Type>
-void multiply(const GemmProblem& p, int64_t row_begin, int64_t row_end) {
-  thread_local Scratch scratch;
-  const size_t group_bytes = group_pack_bytes<Type>(p.n_in);
+// Rows [row_begin, row_end) in runs of groups of 16 rows of up to kPackBudget bytes (group_bytes
+// each): ready(run0, run1) prepares a run (multiply: its packs), then the tokens meet its groups
+// a chunk of kTokenBudget at a time: kernel(g, row0, mask, t0, n) for group g of the run (first
+// row row0, `mask` its rows) and the register block of the n tokens from t0.
+template <typename Ready, typename Kernel>
+void over_runs(const GemmProblem& p, int64_t row_begin, int64_t row_end, size_t group_bytes,
+               const Ready& ready, const Kernel& kernel) {
   const int64_t groups_per_run =
       std::max<int64_t>(1, static_cast<int64_t>(kPackBudget / group_bytes));
   const int64_t tokens_per_chunk = std::max<int64_t>(
@@ -293,68 +298,60 @@ void multiply(const GemmProblem& p, int64_t row_begin, int64_t row_end) {
   for (int64_t run0 = row_begin; run0 < row_end; run0 += run_rows) {
     const int64_t run1 = std::min(row_end, run0 + run_rows);
     const int64_t n_groups = (run1 - run0 + kRows - 1) / kRows;
-    uint8_t* packs = scratch.pack(group_bytes * static_cast<size_t>(n_groups));
-    for (int64_t g = 0; g < n_groups; ++g) {
-      const int64_t row0 = run0 + g * kRows;
-      pack_group<Type>(p, row0, static_cast<int>(std::min<int64_t>(kRows, run1 - row0)), scratch,
-                       packs + g * group_bytes);
-    }
+    ready(run0, run1);
     for (int64_t c0 = 0; c0 < p.n_tokens; c0 += tokens_per_chunk) {
       const int64_t c1 = std::min(p.n_tokens, c0 + tokens_per_chunk);
       for (int64_t g = 0; g < n_groups; ++g) {
         const int64_t row0 = run0 + g * kRows;
         const int rows_in_group = static_cast<int>(std::min<int64_t>(kRows, run1 - row0));
         const auto mask = static_cast<__mmask16>((1u << rows_in_group) - 1);
-        for (int64_t t0 = c0; t0 < c1; t0 += kTokens) {
-          const int n = static_cast<int>(std::min<int64_t>(kTokens, c1 - t0));
-          run_tokens<Type>(n, packs + g * group_bytes, p.n_in,
-                           p.rows + static_cast<size_t>(t0) * p.row_bytes, p.row_bytes,
-                           p.y + t0 * p.y_stride + row0, p.y_stride, mask);
-        }
+        for (int64_t t0 = c0; t0 < c1; t0 += kTokens)
+          kernel(g, row0, mask, t0, static_cast<int>(std::min<int64_t>(kTokens, c1 - t0)));
       }
     }
   }
 }
 
+template <typename Type>
+void multiply(const GemmProblem& p, int64_t row_begin, int64_t row_end) {
+  thread_local Scratch scratch;
+  const size_t group_bytes = group_pack_bytes<Type>(p.n_in);
+  uint8_t* packs = nullptr;
+  over_runs(
+      p, row_begin, row_end, group_bytes,
+      [&](int64_t run0, int64_t run1) {
+        const int64_t n_groups = (run1 - run0 + kRows - 1) / kRows;
+        packs = scratch.pack(group_bytes * static_cast<size_t>(n_groups));
+        for (int64_t g = 0; g < n_groups; ++g) {
+          const int64_t row0 = run0 + g * kRows;
+          pack_group<Type>(p, row0, static_cast<int>(std::min<int64_t>(kRows, run1 - row0)),
+                           scratch, packs + g * group_bytes);
+        }
+      },
+      [&](int64_t g, int64_t row0, __mmask16 mask, int64_t t0, int n) {
+        with_tokens(n, [&](auto tokens) {
+          block_kernel<Type, decltype(tokens)::value>(
+              packs + g * group_bytes, p.n_in, p.rows + static_cast<size_t>(t0) * p.row_bytes,
+              p.row_bytes, p.y + t0 * p.y_stride + row0, p.y_stride, mask);
+        });
+      });
+}
+
 // Q8_0 rows in WeightLayout::kRowGroups16: the register kernel reads each group as it lies
-// (Q8_0RowGroupSource), no pack; runs of groups of up to kPackBudget bytes meet the tokens a chunk
-// of kTokenBudget at a time, as multiply's packs do.
+// (Q8_0RowGroupSource), no pack; runs of groups meet the tokens as multiply's packs do.
 void multiply_q8_0_row_groups16(const GemmProblem& p, int64_t row_begin, int64_t row_end) {
   using Type = LegacyType<Q8_0Weights>;
   const int64_t k = p.n_in;
-  const size_t group_bytes = kRows * p.w_row_bytes;
-  const int64_t groups_per_run =
-      std::max<int64_t>(1, static_cast<int64_t>(kPackBudget / group_bytes));
-  const int64_t tokens_per_chunk = std::max<int64_t>(
-      kTokens, static_cast<int64_t>(kTokenBudget / p.row_bytes) / kTokens * kTokens);
-  for (int64_t run0 = row_begin; run0 < row_end; run0 += kRows * groups_per_run) {
-    const int64_t run1 = std::min(row_end, run0 + kRows * groups_per_run);
-    for (int64_t c0 = 0; c0 < p.n_tokens; c0 += tokens_per_chunk) {
-      const int64_t c1 = std::min(p.n_tokens, c0 + tokens_per_chunk);
-      for (int64_t row0 = run0; row0 < run1; row0 += kRows) {
+  over_runs(
+      p, row_begin, row_end, kRows * p.w_row_bytes, [](int64_t, int64_t) {},
+      [&](int64_t, int64_t row0, __mmask16 mask, int64_t t0, int n) {
         const Q8_0RowGroupSource src{p.w + static_cast<size_t>(row0) * p.w_row_bytes, k / 32};
-        for (int64_t t0 = c0; t0 < c1; t0 += kTokens) {
-          const uint8_t* rows = p.rows + static_cast<size_t>(t0) * p.row_bytes;
-          float* y = p.y + t0 * p.y_stride + row0;
-          switch (std::min<int64_t>(kTokens, c1 - t0)) {
-#define GENGYUN_TOKENS(n)                                                     \
-  case n:                                                                     \
-    legacy_kernel<Type, n>(src, k, rows, p.row_bytes, y, p.y_stride, 0xFFFF); \
-    break;
-            GENGYUN_TOKENS(1)
-            GENGYUN_TOKENS(2)
-            GENGYUN_TOKENS(3)
-            GENGYUN_TOKENS(4)
-            GENGYUN_TOKENS(5)
-            GENGYUN_TOKENS(6)
-            GENGYUN_TOKENS(7)
-            GENGYUN_TOKENS(8)
-#undef GENGYUN_TOKENS
-          }
-        }
-      }
-    }
-  }
+        with_tokens(n, [&](auto tokens) {
+          legacy_kernel<Type, decltype(tokens)::value>(
+              src, k, p.rows + static_cast<size_t>(t0) * p.row_bytes, p.row_bytes,
+              p.y + t0 * p.y_stride + row0, p.y_stride, mask);
+        });
+      });
 }
 
 // With no pack to amortize, these kernels beat the layout's decode product (matmul's tiled path)
