@@ -236,20 +236,24 @@ void register_all() {
           kernels::WeightLayout::kRowGroups16}) {
       if (!kernels::layout_supported(type, layout, 4864, 896)) continue;
       // kRowGroups16 at the levels with products of their own for it (below them matmul converts
-      // rows back): Q8_0 from kAvx512 on, the others at kAmx; its decode figures at the lowest.
+      // rows back): its decode product (Q8_0 from kAvx512 on, but not on AMD; the others at kAmx),
+      // its figures at the lowest such level; its batched kernels (Q8_0 from kAvx512 on, the
+      // others at kAmx).
       const bool row_groups = layout == kernels::WeightLayout::kRowGroups16;
       auto row_groups_at = [&](kernels::SimdLevel level, bool batched) {
         if (level > kernels::cpu_simd_level()) return false;
         const kernels::TypeKernels& k = kernels::type_kernels(type, level);
         return batched ? k.gemm_row_groups16 != nullptr : k.vec_dot_row_groups16 != nullptr;
       };
-      if (row_groups && !row_groups_at(active, false)) continue;
-      const std::vector<kernels::SimdLevel> levels =
-          row_groups
-              ? std::vector<kernels::SimdLevel>{row_groups_at(kernels::SimdLevel::kAvx512, false)
-                                                    ? kernels::SimdLevel::kAvx512
-                                                    : kernels::SimdLevel::kAmx}
-              : std::vector<kernels::SimdLevel>(std::begin(decode_levels), std::end(decode_levels));
+      std::vector<kernels::SimdLevel> levels(std::begin(decode_levels), std::end(decode_levels));
+      if (row_groups) {
+        levels.clear();
+        for (kernels::SimdLevel level : {kernels::SimdLevel::kAvx512, kernels::SimdLevel::kAmx})
+          if (levels.empty() && row_groups_at(level, false)) levels.push_back(level);
+        if (levels.empty() && !row_groups_at(kernels::SimdLevel::kAvx512, true) &&
+            !row_groups_at(kernels::SimdLevel::kAmx, true))
+          continue;
+      }
       // Shapes whose rows hold whole blocks of the type (the K-quants: whole super-blocks) and
       // that the layout takes.
       auto fits = [&](int64_t n_in) {
@@ -272,7 +276,7 @@ void register_all() {
       }
       // Qwen2.5-0.5B's matrices (n_in x n_out): attn_q / attn_output, ffn_gate / ffn_up,
       // ffn_down and the output matrix; Qwen2.5-1.5B's ffn_down, ffn_gate / ffn_up and attn_q /
-      // attn_output. kRowGroups16 where the active level has its products (above).
+      // attn_output. kRowGroups16 where the active level has its decode product (above).
       const int threads = gengyun::kernels::physical_core_count();
       for (auto [n_in, n_out] : {std::pair<int64_t, int64_t>{896, 896},
                                  {896, 4864},
@@ -281,7 +285,7 @@ void register_all() {
                                  {8960, 1536},
                                  {1536, 8960},
                                  {1536, 1536}})
-        if (fits(n_in))
+        if (fits(n_in) && (!row_groups || row_groups_at(active, false)))
           benchmark::RegisterBenchmark(
               ("Streamed/" + std::to_string(n_in) + "x" + std::to_string(n_out) + "/" + name +
                "/threads:" + std::to_string(threads))
