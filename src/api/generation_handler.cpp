@@ -140,14 +140,15 @@ ApiResult<PreparedGeneration> prepare(CompletionKind kind, const GenerationConte
   // Every choice of every prompt is an engine request of its own: more than the model holds at
   // once would be refused as busy however often the client retried.
   const int64_t requests = static_cast<int64_t>(out.prompts.size()) * out.request.n;
-  if (requests > out.model->max_requests())
-    return invalid_request(
-        "the request needs " + std::to_string(requests) + " sequences (" +
-            std::to_string(out.prompts.size()) +
-            " prompt(s) x n = " + std::to_string(out.request.n) + "), more than the model '" +
-            out.request.model + "' holds at once (" + std::to_string(out.model->max_requests()) +
-            ": its running and waiting places); ask for fewer",
-        out.request.n > out.model->max_requests() ? std::string("n") : std::string(param));
+  const int max_requests = out.model->max_requests();
+  if (requests > max_requests)
+    return invalid_request("the request needs " + std::to_string(requests) + " sequences (" +
+                               std::to_string(out.prompts.size()) +
+                               " prompt(s) x n = " + std::to_string(out.request.n) +
+                               "), more than the model '" + out.request.model +
+                               "' holds at once (" + std::to_string(max_requests) +
+                               ": its running and waiting places); ask for fewer",
+                           out.request.n > max_requests ? std::string("n") : std::string(param));
   out.meta.kind = kind;
   out.meta.id = new_response_id(kind);
   out.meta.created = unix_time_us() / 1000000;

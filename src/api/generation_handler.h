@@ -37,21 +37,20 @@ struct GenerationContext {
 /// the prompt (chat: the model's chat_prompt, 400 when its template refuses the messages;
 /// completions: BOS added, special tokens not parsed), checks it fits the context (400
 /// "context_length_exceeded") and that its prompts times n fit what the model holds at once
-/// (LoadedModel::max_requests; 400 naming `n`, or the prompts), admits it, as the model an alias names (its id on the ledger
-/// row, its prices, the answer's `model`), against the budgets and rate limits of its key and
-/// tenant
-/// (LedgerWriter::admit: 429 "insufficient_quota" or "rate_limit_exceeded" with Retry-After; 503
-/// "ledger_unavailable" when the ledger cannot be written), submits it to the model's batching
-/// engine (503 "server_busy" with Retry-After when the model's waiting queue is full) and
-/// returns: the engine's events then answer through `out` with the whole body or an SSE stream,
-/// without holding a thread. From admission on, the answer carries x-request-id (also the
-/// response `id` and the ledger row's request id) and the x-ratelimit-* fields of the limits
-/// that exist. Writes exactly one ledger row per authenticated request, settled before the body
-/// (non-streamed) or before the chunk with the finish_reason, which carries the usage, and
-/// (when stream_options.include_usage) the usage chunk (streamed); a long answer checkpoints
-/// its counts into the open row every 64 tokens or 1 s. A request refused before generation
-/// records 0 prompt and 0 completion tokens. A client that disconnects while its answer is
-/// generated cancels the generation at the engine's next step and gets a "cancelled" row
+/// (LoadedModel::max_requests; 400 naming `n`, or the prompts), admits it, as the model an alias
+/// names (its id on the ledger row, its prices, the answer's `model`), against the budgets and
+/// rate limits of its key and tenant (LedgerWriter::admit: 429 "insufficient_quota" or
+/// "rate_limit_exceeded" with Retry-After; 503 "ledger_unavailable" when the ledger cannot be
+/// written), submits it to the model's batching engine (503 "server_busy" with Retry-After when the
+/// model's waiting queue is full) and returns: the engine's events then answer through `out` with
+/// the whole body or an SSE stream, without holding a thread. From admission on, the answer carries
+/// x-request-id (also the response `id` and the ledger row's request id) and the x-ratelimit-*
+/// fields of the limits that exist. Writes exactly one ledger row per authenticated request,
+/// settled before the body (non-streamed) or before the chunk with the finish_reason, which carries
+/// the usage, and (when stream_options.include_usage) the usage chunk (streamed); a long answer
+/// checkpoints its counts into the open row every 64 tokens or 1 s. A request refused before
+/// generation records 0 prompt and 0 completion tokens. A client that disconnects while its answer
+/// is generated cancels the generation at the engine's next step and gets a "cancelled" row
 /// (http_status 499 when nothing was sent yet, 200 mid-stream), billed for the tokens generated.
 /// One ended by the server (InFlight::end_all) gets a "shutdown" row, billed the same way, and
 /// a 503 "server_shutting_down" error (as the last chunk of a stream).
