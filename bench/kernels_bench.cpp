@@ -8,17 +8,18 @@
 //    DRAM; `of_read_bandwidth` is the share of the read bandwidth the same threads reach
 //    summing a plain array (bench/machine.h), measured once at start. Issue 7's target: >= 0.9
 //    for every type and shape.
-//  - Prefill512/ and Batch2/, Batch4/, Batch8/, Batch16/: products of several tokens (512; one
-//    step of 2, 4, 8 or 16 batched streams), reported as multiply-adds per second; the types with
-//    AMX tile kernels at kAvx512 and kAmx side by side. One thread, weights from cache.
-//  - StreamedBatch16/: one step of 16 batched streams as Streamed/ runs decode (weights from
-//    DRAM, every physical core), at kAvx512 and kAmx: what the batching engine's step sees;
-//    Qwen2.5-0.5B's ffn_down and ffn_gate / ffn_up shapes, and Qwen2.5-1.5B's (rows of 8960 and
-//    1536: whole K-quant super-blocks).
+//  - Prefill512/ and Batch2/ .. Batch128/: products of several tokens (512; one step of 2, 4, 8
+//    or 16 batched streams; 32, 64, 128 around the kernels' handovers), reported as multiply-adds
+//    per second; the types with AMX tile kernels at kAvx512 and kAmx side by side. One thread,
+//    weights from cache.
+//  - StreamedBatch4/, StreamedBatch16/: one step of 4 or 16 batched streams as Streamed/ runs
+//    decode (weights from DRAM, every physical core), at kAvx512 and kAmx: what the batching
+//    engine's step sees; Qwen2.5-0.5B's ffn_down and ffn_gate / ffn_up shapes, and Qwen2.5-1.5B's
+//    (rows of 8960 and 1536: whole K-quant super-blocks).
 //   build/kernels_bench --benchmark_filter=Streamed
 //   build/kernels_bench --benchmark_filter='Prefill512/.*/avx2'
 //   build/kernels_bench --benchmark_filter='Prefill512|Batch16'
-//   build/kernels_bench --benchmark_filter=StreamedBatch16
+//   build/kernels_bench --benchmark_filter='StreamedBatch(4|16)'
 //  - ArrangeActivations/: the rearrangement of one Q8_K activation row for the decode products
 //    of Q4_K / Q6_K rows in kBlockGroups16 (matmul does it once per product and token), the
 //    scalar version of weight_layout.h and kAvx512's (type_kernels' arrange_groups16);
@@ -309,9 +310,10 @@ void register_all() {
                                          Matmul{type, 896, 4864, 512, layout}, level, 1)
                 ->Unit(benchmark::kMillisecond);
           // Steps of 2, 4, 8 and 16 batched streams (where matmul's choice between the decode
-          // product and the batched kernels lies, and the batching engine at 16); rows of 896: a
+          // product and the batched kernels lies, and the batching engine at 16), and 32, 64 and
+          // 128 tokens (where kernels without a pack hand over to the packs'); rows of 896: a
           // last group of 12 in kBlockGroups16.
-          for (int64_t n_tokens : {2, 4, 8, 16})
+          for (int64_t n_tokens : {2, 4, 8, 16, 32, 64, 128})
             for (auto [n_in, n_out] : {std::pair<int64_t, int64_t>{4864, 896}, {896, 4864}})
               if (fits(n_in))
                 benchmark::RegisterBenchmark(
@@ -320,17 +322,18 @@ void register_all() {
                         .c_str(),
                     run, Matmul{type, n_in, n_out, n_tokens, layout}, level, 1)
                     ->Unit(benchmark::kMicrosecond);
-          // One step of 16 streams as the engine runs it: weights from DRAM, every core.
-          for (auto [n_in, n_out] :
-               {std::pair<int64_t, int64_t>{4864, 896}, {896, 4864}, {8960, 1536}, {1536, 8960}})
-            if (fits(n_in))
-              benchmark::RegisterBenchmark(
-                  ("StreamedBatch16/" + std::to_string(n_in) + "x" + std::to_string(n_out) + "/" +
-                   suffix + "/threads:" + std::to_string(threads))
-                      .c_str(),
-                  run_streamed, Matmul{type, n_in, n_out, 16, layout}, level, threads)
-                  ->UseRealTime()
-                  ->Unit(benchmark::kMicrosecond);
+          // One step of 4 and of 16 streams as the engine runs it: weights from DRAM, every core.
+          for (int64_t n_tokens : {4, 16})
+            for (auto [n_in, n_out] :
+                 {std::pair<int64_t, int64_t>{4864, 896}, {896, 4864}, {8960, 1536}, {1536, 8960}})
+              if (fits(n_in))
+                benchmark::RegisterBenchmark(
+                    ("StreamedBatch" + std::to_string(n_tokens) + "/" + std::to_string(n_in) + "x" +
+                     std::to_string(n_out) + "/" + suffix + "/threads:" + std::to_string(threads))
+                        .c_str(),
+                    run_streamed, Matmul{type, n_in, n_out, n_tokens, layout}, level, threads)
+                    ->UseRealTime()
+                    ->Unit(benchmark::kMicrosecond);
         }
       }
       // The same at the AVX2 level (machines without AVX-512), whatever the CPU has above it.

@@ -158,6 +158,13 @@ Table table_for(SimdLevel level) {
       table[static_cast<size_t>(GgmlType::Q2_K)].vec_dot_groups16 =
           avx512_gfni::vec_dot_q2_K_groups16;
     }
+    // Batched steps of few tokens on kBlockGroups16 rows without a pack: Q4_K and Q6_K at 4
+    // tokens 2.3x their decode products on Zen 4, at 16 1.1-1.8x the packs (docs/kernels.md,
+    // "Batched steps on kBlockGroups16 without a pack"). The AMX level keeps its tiles.
+    for (size_t id = 0; id < table.size(); ++id)
+      if (const GemmKernels* in_place =
+              avx512::gemm_kernels_groups16_in_place(static_cast<uint32_t>(id)))
+        table[id].gemm_groups16 = in_place;
   }
   if (level == SimdLevel::kAmx)
     for (size_t id = 0; id < table.size(); ++id) {

@@ -1,0 +1,465 @@
+// AVX-512 VNNI batched products on rows in WeightLayout::kBlockGroups16 as they lie: no pack.
+// The layout's decode products (vec_dot_avx512.cpp) run one row against one token, lane l of
+// every vector meeting sub-block l; here a register block of 4 rows x 4 tokens does the same
+// 16 times over, each row's vectors decoded once for 4 tokens and each token's loaded once for
+// 4 rows, and the horizontal steps that end each group (the sums of its lanes, the f32 steps)
+// run once for the 16 (row, token) pairs side by side, one pair per lane. The integer sums are
+// exact and the f32 steps are the decode product's, in its order, so every output has the bits
+// of the decode product (and of the packs' kernels, gemm_avx512.cpp, which take over from
+// kQ4KHandoverTokens / kQ6KHandoverTokens tokens on). Q4_K and Q6_K, the types of Q4_K_M files.
+#define GENGYUN_X86_NS avx512
+#include "kernels/vec_dot_x86.h"
+// vec_dot_x86.h first: it sets up the intrinsics and the block decoders used here.
+#include <algorithm>
+#include <array>
+#include <cstring>
+#include <utility>
+#include <vector>
+
+#include "gguf/ggml_type.h"
+#include "kernels/block_groups16_x86.h"
+#include "kernels/gemm.h"
+#include "kernels/weight_layout_simd.h"
+
+namespace gengyun::kernels::avx512 {
+namespace {
+
+// The register block: lane i of the 16 holds row i % kR and token i / kR.
+constexpr int kR = 4, kT = 4;
+
+// Bytes of weight rows a block of kT tokens meets before the next (re-read from L2 per block).
+constexpr size_t kTileBytes = 256 * 1024;
+
+// From how many tokens on the packs' kernels (gemm_avx512.cpp) are as fast or faster: kernels_bench
+// Batch(16|32|64)/4864x896/T_groups16/avx512 (Zen 4, one thread), GMAC/s here against the packs':
+// Q4_K 32 tokens 118-124 against 93-102, 64 tokens 124-127 against 128; Q6_K 16 tokens 102-104
+// against 91, 32 tokens 99-104 against 116-117.
+constexpr int64_t kQ4KHandoverTokens = 64;
+constexpr int64_t kQ6KHandoverTokens = 32;
+
+// ---- lanes ------------------------------------------------------------------------------------
+
+struct alignas(64) LaneIndex {
+  int32_t v[16];
+};
+inline __m512i index(const LaneIndex& x) { return _mm512_load_si512(x.v); }
+
+template <typename F, size_t... I>
+constexpr auto lane_tables(F f, std::index_sequence<I...>) {
+  return std::array<LaneIndex, sizeof...(I)>{f(static_cast<int>(I))...};
+}
+// vpermt2d indices into two vectors of 16 dwords per row (rows 0, 1 | 2, 3) or token
+// (tokens 0, 1 | 2, 3): lane i takes dword p of row i % kR, or of token i / kR.
+constexpr auto kRowDword = lane_tables(
+    [](int p) {
+      LaneIndex x{};
+      for (int i = 0; i < 16; ++i) x.v[i] = (i % kR) * 8 + p;
+      return x;
+    },
+    std::make_index_sequence<8>{});
+constexpr auto kTokenDword = lane_tables(
+    [](int p) {
+      LaneIndex x{};
+      for (int i = 0; i < 16; ++i) x.v[i] = (i / kR) * 8 + p;
+      return x;
+    },
+    std::make_index_sequence<8>{});
+// vpermps indices: lane i takes float f of row i % kR's 4, or of token i / kR's 2.
+constexpr auto kRowFloat = lane_tables(
+    [](int f) {
+      LaneIndex x{};
+      for (int i = 0; i < 16; ++i) x.v[i] = (i % kR) * 4 + f;
+      return x;
+    },
+    std::make_index_sequence<4>{});
+constexpr auto kTokenFloat = lane_tables(
+    [](int f) {
+      LaneIndex x{};
+      for (int i = 0; i < 16; ++i) x.v[i] = (i / kR) * 2 + f;
+      return x;
+    },
+    std::make_index_sequence<2>{});
+// vpermps indices into one float per row or token: lane i takes float i % kR, or i / kR.
+constexpr LaneIndex kRowOne = [] {
+  LaneIndex x{};
+  for (int i = 0; i < 16; ++i) x.v[i] = i % kR;
+  return x;
+}();
+constexpr LaneIndex kTokenOne = [] {
+  LaneIndex x{};
+  for (int i = 0; i < 16; ++i) x.v[i] = i / kR;
+  return x;
+}();
+// vpermt2d indices taking dwords d[0..3] of each of the 4 rows (8 dwords each): lane 4 r + j.
+constexpr LaneIndex row_quads(int d0, int d1, int d2, int d3) {
+  LaneIndex x{};
+  const int d[4] = {d0, d1, d2, d3};
+  for (int i = 0; i < 16; ++i) x.v[i] = (i / 4) * 8 + d[i % 4];
+  return x;
+}
+
+// ---- sums of lanes ----------------------------------------------------------------------------
+
+// Lanes of a and b interleaved and added in pairs: per 128-bit chunk, (a0 + a2, b0 + b2, a1 + a3,
+// b1 + b3).
+inline __m512i pair_sums(__m512i a, __m512i b) {
+  return _mm512_add_epi32(_mm512_unpacklo_epi32(a, b), _mm512_unpackhi_epi32(a, b));
+}
+// Of pair_sums(v0, v1) and pair_sums(v2, v3): per chunk, the chunk's sum of v0 .. v3.
+inline __m512i quad_sums(__m512i a, __m512i b) {
+  return _mm512_add_epi32(_mm512_unpacklo_epi64(a, b), _mm512_unpackhi_epi64(a, b));
+}
+// Of quad_sums of v0 .. v3 and of v4 .. v7: chunk 0 (1) the sums of lanes 0..7 of v0 .. v3 (of
+// lanes 8..15), chunk 2 (3) the same of v4 .. v7.
+inline __m512i octet_sums(__m512i a, __m512i b) {
+  return _mm512_add_epi32(_mm512_shuffle_i32x4(a, b, _MM_SHUFFLE(2, 0, 2, 0)),
+                          _mm512_shuffle_i32x4(a, b, _MM_SHUFFLE(3, 1, 3, 1)));
+}
+// u[j] = pair_sums(v[2 j], v[2 j + 1]) of 16 vectors v: lane i of `first` is the sum of lanes
+// 0..7 of v[i], of `second` the sum of lanes 8..15.
+inline void half_sums16(const __m512i (&u)[8], __m512i& first, __m512i& second) {
+  const __m512i z0 = octet_sums(quad_sums(u[0], u[1]), quad_sums(u[2], u[3]));
+  const __m512i z1 = octet_sums(quad_sums(u[4], u[5]), quad_sums(u[6], u[7]));
+  first = _mm512_shuffle_i32x4(z0, z1, _MM_SHUFFLE(2, 0, 2, 0));
+  second = _mm512_shuffle_i32x4(z0, z1, _MM_SHUFFLE(3, 1, 3, 1));
+}
+
+// ---- the driver -------------------------------------------------------------------------------
+
+// y for rows [row_begin, row_end) of p and every token: per tile of kTileBytes of rows, per
+// block of kT tokens (the last repeating its last token), `tables(a)` once for the block's
+// activation rows a, then `block(w, a, ahead, out)` for each kR rows w of the tile (the last
+// block repeating its last row), out[t kR + r] being row r's output for token t. In a tile's
+// first block of tokens, which reads the rows from memory, `ahead` is where the next kR rows
+// start, for the block to prefetch them as it goes (rows lie one after another, and a row is
+// shorter than the decode products' prefetch distance of 3 KiB in most matrices: from a row of
+// 4864 elements, 3 KiB ahead is the next row, which the block is reading already); else null.
+template <typename Tables, typename Block>
+void over_blocks(const GemmProblem& p, int64_t row_begin, int64_t row_end, const Tables& tables,
+                 const Block& block) {
+  const int64_t tile_rows =
+      std::max<int64_t>(kR, static_cast<int64_t>(kTileBytes / p.w_row_bytes) / kR * kR);
+  for (int64_t tile0 = row_begin; tile0 < row_end; tile0 += tile_rows) {
+    const int64_t tile1 = std::min(row_end, tile0 + tile_rows);
+    for (int64_t t0 = 0; t0 < p.n_tokens; t0 += kT) {
+      const uint8_t* a[kT];
+      for (int t = 0; t < kT; ++t)
+        a[t] =
+            p.rows + static_cast<size_t>(std::min<int64_t>(t0 + t, p.n_tokens - 1)) * p.row_bytes;
+      tables(a);
+      for (int64_t r0 = tile0; r0 < tile1; r0 += kR) {
+        const uint8_t* w[kR];
+        for (int r = 0; r < kR; ++r)
+          w[r] = p.w + static_cast<size_t>(std::min<int64_t>(r0 + r, tile1 - 1)) * p.w_row_bytes;
+        alignas(64) float out[16];
+        block(w, a, t0 == 0 ? p.w + static_cast<size_t>(r0 + kR) * p.w_row_bytes : nullptr, out);
+        for (int t = 0; t < kT && t0 + t < p.n_tokens; ++t)
+          for (int r = 0; r < kR && r0 + r < tile1; ++r)
+            p.y[(t0 + t) * p.y_stride + r0 + r] = out[t * kR + r];
+      }
+    }
+  }
+}
+
+// GEMM activation rows of the K-quants: a Q8_K row arranged as the decode product takes it.
+size_t q8_K_gemm_row_bytes(int64_t n_in) {
+  return (static_cast<size_t>(n_in / kQK_K) * sizeof(BlockQ8_K) + 63) / 64 * 64;
+}
+
+// ---- Q4_K -------------------------------------------------------------------------------------
+// Rows as dot_q45_K_groups16 (vec_dot_avx512.cpp) reads them: groups of two super-blocks (the
+// last alone when their count is odd), lane l = sub-block l; activation rows from
+// q8_K_row_to_block_groups16.
+
+constexpr int64_t kQ4KGroupBytes = 2 * sizeof(BlockQ4_K);
+constexpr int64_t kQ8KGroupBytes = 2 * sizeof(BlockQ8_K);
+
+// unpack_scales_mins_k4's dwords u0, u1 of both super-blocks and u2 of each twice, for groups
+// of m = 1 and 2 (dword m + j of a group's head: its d and dmin fields come first).
+constexpr LaneIndex kQ4KU01[2] = {row_quads(1, 2, 4, 5), row_quads(2, 3, 5, 6)};
+constexpr LaneIndex kQ4KU22[2] = {row_quads(3, 3, 6, 6), row_quads(4, 4, 7, 7)};
+// Dwords 0, 1 of each row's head (d0, d1, dmin0, dmin1; for m = 1 d, dmin, then unused bytes):
+// lanes 2 r, 2 r + 1.
+constexpr LaneIndex kQ4KHeads = [] {
+  LaneIndex x{};
+  for (int i = 0; i < 2 * kR; ++i) x.v[i] = (i / 2) * 8 + i % 2;
+  return x;
+}();
+
+// What a group needs of a block's tokens, built once for all its rows.
+struct Q4KTokens {
+  __m512i sums[8];  // lane i: dword p of the int16 sub-block sums of token i / kR
+  __m512 d[2];      // lane i: d of the group's super-block j of token i / kR
+};
+
+template <int m>
+void q4_K_tokens(const uint8_t* const (&a)[kT], int64_t at, Q4KTokens& out) {
+  constexpr auto lanes = static_cast<__mmask16>((1u << (8 * m)) - 1);
+  __m256i sums16[kT];
+  __m128 d[kT];
+  for (int t = 0; t < kT; ++t) {
+    sums16[t] = _mm512_cvtepi32_epi16(_mm512_maskz_loadu_epi32(lanes, a[t] + at + (kQK_K + 4) * m));
+    d[t] = _mm_castpd_ps(_mm_load_sd(reinterpret_cast<const double*>(a[t] + at + kQK_K * m)));
+  }
+  const __m512i t01 = _mm512_inserti64x4(_mm512_castsi256_si512(sums16[0]), sums16[1], 1);
+  const __m512i t23 = _mm512_inserti64x4(_mm512_castsi256_si512(sums16[2]), sums16[3], 1);
+  for (int p = 0; p < 8; ++p)
+    out.sums[p] = _mm512_permutex2var_epi32(t01, index(kTokenDword[p]), t23);
+  const __m512 d4 = _mm512_castps256_ps512(_mm256_insertf128_ps(
+      _mm256_castps128_ps256(_mm_movelh_ps(d[0], d[1])), _mm_movelh_ps(d[2], d[3]), 1));
+  for (int j = 0; j < 2; ++j) out.d[j] = _mm512_permutexvar_ps(index(kTokenFloat[j]), d4);
+}
+
+// The 16 outputs of rows w and tokens a (lane i: row i % kR, token i / kR) over nb super-blocks.
+void q4_K_block(const uint8_t* const (&w)[kR], const uint8_t* const (&a)[kT], int64_t nb,
+                const uint8_t* ahead, const Q4KTokens* tokens, float (&out)[16]) {
+  const __m512i low = in_register(_mm512_set1_epi8(0x0F));
+  __m512 acc = _mm512_setzero_ps();
+  auto group = [&]<int m>(int64_t at_w, int64_t at_a, const Q4KTokens& tk)
+      __attribute__((always_inline)) {
+    constexpr int lanes = 8 * m;
+    constexpr auto mask = static_cast<__mmask16>((1u << lanes) - 1);
+    // The next rows, as far into them as this group is into these (4 tokens from DRAM: Qwen2.5-
+    // 1.5B Q4_K_M at 4 streams 70 -> 54 ms a step against 3 KiB ahead in each row).
+    if (ahead != nullptr) prefetch_ahead<0>(ahead + kR * at_w, kR * m * sizeof(BlockQ4_K));
+    auto load = [](const void* p) {
+      return m == 2 ? load512(p) : _mm512_maskz_loadu_epi32(mask, p);
+    };
+    // Each sub-block's exact sum of quant times activation, per row and token.
+    __m512i sums[kR][kT];
+#pragma GCC unroll 4
+    for (int r = 0; r < kR; ++r)
+#pragma GCC unroll 4
+      for (int t = 0; t < kT; ++t) sums[r][t] = _mm512_setzero_si512();
+#pragma GCC unroll 4
+    for (int k = 0; k < 4; ++k) {
+      __m512i lo[kR], hi[kR];
+#pragma GCC unroll 4
+      for (int r = 0; r < kR; ++r) {
+        const __m512i q = load(w[r] + at_w + offsetof(BlockQ4_K, qs) * m + 4 * lanes * k);
+        lo[r] = _mm512_and_si512(q, low);
+        hi[r] = _mm512_and_si512(_mm512_srli_epi16(q, 4), low);
+      }
+#pragma GCC unroll 4
+      for (int t = 0; t < kT; ++t) {
+        const __m512i act_lo = load(a[t] + at_a + 4 * lanes * k);
+        const __m512i act_hi = load(a[t] + at_a + 4 * lanes * (4 + k));
+#pragma GCC unroll 4
+        for (int r = 0; r < kR; ++r) {
+          sums[r][t] = _mm512_dpbusd_epi32(sums[r][t], lo[r], act_lo);
+          sums[r][t] = _mm512_dpbusd_epi32(sums[r][t], hi[r], act_hi);
+        }
+      }
+    }
+    // The rows' heads (d, dmin, the packed scales), rows 0, 1 and 2, 3, and their scales and mins
+    // unpacked as dot_q45_K_groups16 does, a row per 128-bit chunk: 16 scale bytes (8 of each
+    // super-block), 16 min bytes.
+    const __m512i z01 =
+        _mm512_inserti64x4(_mm512_castsi256_si512(load256(w[0] + at_w)), load256(w[1] + at_w), 1);
+    const __m512i z23 =
+        _mm512_inserti64x4(_mm512_castsi256_si512(load256(w[2] + at_w)), load256(w[3] + at_w), 1);
+    const __m512i u01 = _mm512_permutex2var_epi32(z01, index(kQ4KU01[m - 1]), z23);
+    const __m512i u22 = _mm512_srlv_epi32(
+        _mm512_permutex2var_epi32(z01, index(kQ4KU22[m - 1]), z23), _mm512_set4_epi32(4, 0, 4, 0));
+    const __m512i low6 = _mm512_and_si512(u01, _mm512_set1_epi8(0x3F));
+    const __m512i high6 =
+        _mm512_ternarylogic_epi32(_mm512_and_si512(u22, _mm512_set1_epi8(0x0F)),
+                                  _mm512_srli_epi32(u01, 2), _mm512_set1_epi8(0x30), 0xF8);
+    const __m512i first = _mm512_unpacklo_epi32(low6, high6);
+    const __m512i second = _mm512_unpackhi_epi32(low6, high6);
+    const __m512i scales = _mm512_unpacklo_epi64(first, second);
+    const __m512i mins = _mm512_unpackhi_epi64(first, second);
+    // S: per pair (row, token), the scales times the sums, lanes 0..7 and 8..15 added.
+    __m512i pairs[8];
+#pragma GCC unroll 8
+    for (int j = 0; j < 8; ++j) {
+      const int r = (2 * j) % kR, t = (2 * j) / kR;
+      pairs[j] = pair_sums(
+          _mm512_mullo_epi32(sums[r][t], _mm512_cvtepu8_epi32(groups16::chunk(scales, r))),
+          _mm512_mullo_epi32(sums[r + 1][t], _mm512_cvtepu8_epi32(groups16::chunk(scales, r + 1))));
+    }
+    __m512i s0, s1;
+    half_sums16(pairs, s0, s1);
+    // M: per pair, the row's mins times the token's sub-block sums, 2 sub-blocks a vpdpwssd.
+    const __m512i mins01 = _mm512_cvtepu8_epi16(_mm512_castsi512_si256(mins));
+    const __m512i mins23 = _mm512_cvtepu8_epi16(_mm512_extracti64x4_epi64(mins, 1));
+    __m512i m0 = _mm512_setzero_si512(), m1 = _mm512_setzero_si512();
+#pragma GCC unroll 4
+    for (int p = 0; p < 4; ++p)
+      m0 = _mm512_dpwssd_epi32(m0, _mm512_permutex2var_epi32(mins01, index(kRowDword[p]), mins23),
+                               tk.sums[p]);
+    if constexpr (m == 2)
+#pragma GCC unroll 4
+      for (int p = 4; p < 8; ++p)
+        m1 = _mm512_dpwssd_epi32(m1, _mm512_permutex2var_epi32(mins01, index(kRowDword[p]), mins23),
+                                 tk.sums[p]);
+    // The f32 steps of dot_q45_K_groups16, super-block by super-block: acc += S d d_a, then
+    // acc -= M dmin d_a.
+    const __m512 fields = _mm512_cvtph_ps(
+        _mm512_castsi512_si256(_mm512_permutex2var_epi32(z01, index(kQ4KHeads), z23)));
+    auto field = [&](int f) { return _mm512_permutexvar_ps(index(kRowFloat[f]), fields); };
+    acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s0), _mm512_mul_ps(field(0), tk.d[0]), acc);
+    acc = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(m0), _mm512_mul_ps(field(m), tk.d[0]), acc);
+    if constexpr (m == 2) {
+      acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s1), _mm512_mul_ps(field(1), tk.d[1]), acc);
+      acc = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(m1), _mm512_mul_ps(field(3), tk.d[1]), acc);
+    }
+  };
+  int64_t g = 0;
+  for (; 2 * g + 2 <= nb; ++g)
+    group.template operator()<2>(g * kQ4KGroupBytes, g * kQ8KGroupBytes, tokens[g]);
+  if (2 * g < nb) group.template operator()<1>(g * kQ4KGroupBytes, g * kQ8KGroupBytes, tokens[g]);
+  _mm512_store_ps(out, acc);
+}
+
+void q4_K_prepare(const void* activation_row, int64_t n_in, void* gemm_row) {
+  q8_K_row_to_block_groups16(activation_row, gemm_row, n_in);
+}
+
+void q4_K_multiply(const GemmProblem& p, int64_t row_begin, int64_t row_end) {
+  const int64_t nb = p.n_in / kQK_K;
+  thread_local std::vector<Q4KTokens> tokens;
+  tokens.resize(static_cast<size_t>((nb + 1) / 2));
+  over_blocks(
+      p, row_begin, row_end,
+      [&](const uint8_t* const(&a)[kT]) {
+        for (int64_t g = 0; g < nb / 2; ++g) q4_K_tokens<2>(a, g * kQ8KGroupBytes, tokens[g]);
+        if (nb % 2 != 0) q4_K_tokens<1>(a, nb / 2 * kQ8KGroupBytes, tokens[nb / 2]);
+      },
+      [&](const uint8_t* const(&w)[kR], const uint8_t* const(&a)[kT], const uint8_t* ahead,
+          float(&out)[16]) { q4_K_block(w, a, nb, ahead, tokens.data(), out); });
+}
+
+// ---- Q6_K -------------------------------------------------------------------------------------
+// Rows as dot_k16_groups16 (vec_dot_groups16_x86.h) reads them: a group per super-block, lane l
+// = sub-block l of 16 elements; activation rows from q8_K_row_to_q6_K_groups16.
+
+struct Q6KTokens {
+  __m512i bias[kT];  // lane l: -32 times token t's sum over sub-block l
+  __m512 d;          // lane i: d of token i / kR
+};
+
+void q6_K_tokens(const uint8_t* const (&a)[kT], int64_t at, Q6KTokens& out) {
+  float d[kT];
+  for (int t = 0; t < kT; ++t) {
+    const auto& act = *reinterpret_cast<const BlockQ8_K*>(a[t] + at);
+    out.bias[t] = _mm512_sub_epi32(_mm512_setzero_si512(),
+                                   _mm512_slli_epi32(_mm512_cvtepi16_epi32(load256(act.bsums)), 5));
+    d[t] = act.d;
+  }
+  out.d = _mm512_permutexvar_ps(index(kTokenOne), _mm512_castps128_ps512(_mm_loadu_ps(d)));
+}
+
+void q6_K_block(const uint8_t* const (&w)[kR], const uint8_t* const (&a)[kT], int64_t nb,
+                const uint8_t* ahead, const Q6KTokens* tokens, float (&out)[16]) {
+  const __m512i nibble = in_register(_mm512_set1_epi8(0x0F));
+  const __m512i pairs02 = in_register(_mm512_set1_epi8(0x33));
+  const __m512i pairs13 = in_register(_mm512_set1_epi8(static_cast<char>(0xCC)));
+  __m512 acc = _mm512_setzero_ps();
+  for (int64_t b = 0; b < nb; ++b) {
+    const int64_t at_w = b * static_cast<int64_t>(sizeof(BlockQ6_K));
+    const int64_t at_a = b * static_cast<int64_t>(sizeof(BlockQ8_K));
+    const Q6KTokens& tk = tokens[b];
+    // The next rows, as far into them as this group is into these (4 tokens from DRAM: Qwen2.5-
+    // 1.5B Q4_K_M at 4 streams 70 -> 54 ms a step against 3 KiB ahead in each row).
+    if (ahead != nullptr) prefetch_ahead<0>(ahead + kR * at_w, kR * sizeof(BlockQ6_K));
+    // Each sub-block's exact sum of (quant - 32) times activation, per row and token.
+    __m512i sums[kR][kT];
+#pragma GCC unroll 4
+    for (int r = 0; r < kR; ++r)
+#pragma GCC unroll 4
+      for (int t = 0; t < kT; ++t) sums[r][t] = tk.bias[t];
+#pragma GCC unroll 4
+    for (int k = 0; k < 4; ++k) {
+      // groups16::q6_K_quants' u[k] of each row.
+      __m512i u[kR];
+#pragma GCC unroll 4
+      for (int r = 0; r < kR; ++r) {
+        const uint8_t* g = w[r] + at_w;
+        const __m512i words = load512(g + 64 * (k / 2));
+        const __m512i high = load512(g + 128);
+        const __m512i low4 = k % 2 == 0 ? words : _mm512_srli_epi16(words, 4);
+        __m512i high2;
+        if (k == 0) high2 = _mm512_slli_epi16(_mm512_and_si512(high, pairs02), 4);
+        if (k == 1) high2 = _mm512_slli_epi16(_mm512_and_si512(high, pairs13), 2);
+        if (k == 2) high2 = _mm512_and_si512(high, pairs02);
+        if (k == 3) high2 = _mm512_srli_epi16(_mm512_and_si512(high, pairs13), 2);
+        u[r] = groups16::select_bits(low4, high2, nibble);
+      }
+#pragma GCC unroll 4
+      for (int t = 0; t < kT; ++t) {
+        const __m512i act = load512(a[t] + at_a + offsetof(BlockQ8_K, qs) + 64 * k);
+#pragma GCC unroll 4
+        for (int r = 0; r < kR; ++r) sums[r][t] = _mm512_dpbusd_epi32(sums[r][t], u[r], act);
+      }
+    }
+    // S: per pair (row, token), the scales times the sums, the 16 lanes added.
+    __m512i scales[kR];
+#pragma GCC unroll 4
+    for (int r = 0; r < kR; ++r)
+      scales[r] = _mm512_cvtepi8_epi32(_mm_loadu_si128(
+          reinterpret_cast<const __m128i*>(w[r] + at_w + offsetof(BlockQ6_K, scales))));
+    __m512i pairs[8];
+#pragma GCC unroll 8
+    for (int j = 0; j < 8; ++j) {
+      const int r = (2 * j) % kR, t = (2 * j) / kR;
+      pairs[j] = pair_sums(_mm512_mullo_epi32(sums[r][t], scales[r]),
+                           _mm512_mullo_epi32(sums[r + 1][t], scales[r + 1]));
+    }
+    __m512i first, second;
+    half_sums16(pairs, first, second);
+    // The f32 step of dot_k16_groups16: acc += S d d_a.
+    uint16_t d_w[kR];
+    for (int r = 0; r < kR; ++r) std::memcpy(&d_w[r], w[r] + at_w + offsetof(BlockQ6_K, d), 2);
+    const __m512 d = _mm512_permutexvar_ps(
+        index(kRowOne), _mm512_castps128_ps512(
+                            _mm_cvtph_ps(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(d_w)))));
+    acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(first, second)),
+                          _mm512_mul_ps(d, tk.d), acc);
+  }
+  _mm512_store_ps(out, acc);
+}
+
+void q6_K_prepare(const void* activation_row, int64_t n_in, void* gemm_row) {
+  q8_K_row_to_q6_K_groups16(activation_row, gemm_row, n_in);
+}
+
+void q6_K_multiply(const GemmProblem& p, int64_t row_begin, int64_t row_end) {
+  const int64_t nb = p.n_in / kQK_K;
+  thread_local std::vector<Q6KTokens> tokens;
+  tokens.resize(static_cast<size_t>(nb));
+  over_blocks(
+      p, row_begin, row_end,
+      [&](const uint8_t* const(&a)[kT]) {
+        for (int64_t b = 0; b < nb; ++b)
+          q6_K_tokens(a, b * static_cast<int64_t>(sizeof(BlockQ8_K)), tokens[b]);
+      },
+      [&](const uint8_t* const(&w)[kR], const uint8_t* const(&a)[kT], const uint8_t* ahead,
+          float(&out)[16]) { q6_K_block(w, a, nb, ahead, tokens.data(), out); });
+}
+
+}  // namespace
+
+// From 3 tokens on (min_tokens): Qwen2.5-1.5B Q4_K_M through the batching engine (Zen 4, 2
+// threads), a decode step of 3 streams 63 -> 51 ms, of 4 79 -> 54 ms against the decode products;
+// of 2 streams 44-45 against 47 ms (a block of 4 tokens costs the same with 2 of them repeats).
+const GemmKernels* gemm_kernels_groups16_in_place(uint32_t type_id) {
+  switch (static_cast<gguf::GgmlType>(type_id)) {
+    case gguf::GgmlType::Q4_K: {
+      static const GemmKernels q4_K{
+          q8_K_gemm_row_bytes, q4_K_prepare, q4_K_multiply, 3, gemm_kernels_groups16(type_id),
+          kQ4KHandoverTokens};
+      return &q4_K;
+    }
+    case gguf::GgmlType::Q6_K: {
+      static const GemmKernels q6_K{
+          q8_K_gemm_row_bytes, q6_K_prepare, q6_K_multiply, 3, gemm_kernels_groups16(type_id),
+          kQ6KHandoverTokens};
+      return &q6_K;
+    }
+    default:
+      return nullptr;
+  }
+}
+
+}  // namespace gengyun::kernels::avx512
