@@ -1,24 +1,28 @@
 // AVX-512 VNNI batched products on rows in WeightLayout::kBlockGroups16 as they lie: no pack.
-// The layout's decode products (vec_dot_avx512.cpp) run one row against one token, lane l of
-// every vector meeting sub-block l; here a register block of 4 rows x 4 tokens does the same
-// 16 times over, each row's vectors decoded once for 4 tokens and each token's loaded once for
-// 4 rows, and the horizontal steps that end each group (the sums of its lanes, the f32 steps)
-// run once for the 16 (row, token) pairs side by side, one pair per lane. The integer sums are
-// exact and the f32 steps are the decode product's, in its order, so every output has the bits
-// of the decode product (and of the packs' kernels, gemm_avx512.cpp, which take over from
-// kQ4KHandoverTokens / kQ6KHandoverTokens tokens on). Q4_K and Q6_K, the types of Q4_K_M files.
+// The layout's decode products (vec_dot_avx512.cpp, vec_dot_groups16_x86.h) run one row against
+// one token, lane l of every vector meeting block or sub-block l; here a register block of rows x
+// tokens does the same for each (row, token) pair, each row's vectors decoded once for all the
+// block's tokens and each token's loaded once for all its rows. Q4_K and Q6_K (4 rows x 4 tokens)
+// run the horizontal steps that end each group (the sums of its lanes, the f32 steps) once for the
+// 16 pairs side by side, one pair per lane; the 32-element types Q8_0, Q4_0, Q5_0 and IQ4_NL (2
+// rows x 4 tokens) keep each pair's 16 partial sums in a register over the row, as the decode
+// product does. The integer sums are exact and the f32 steps are the decode products', in their
+// order, so every output has the bits of the decode product (and of the packs' kernels,
+// gemm_avx512.cpp, which take calls of more tokens: GemmKernels::handover).
 #define GENGYUN_X86_NS avx512
 #include "kernels/vec_dot_x86.h"
 // vec_dot_x86.h first: it sets up the intrinsics and the block decoders used here.
 #include <algorithm>
 #include <array>
 #include <cstring>
-#include <utility>
+#include <type_traits>
 #include <vector>
 
 #include "gguf/ggml_type.h"
+#include "kernels/activation_rows.h"
 #include "kernels/block_groups16_x86.h"
 #include "kernels/gemm.h"
+#include "kernels/weight_layout.h"
 #include "kernels/weight_layout_simd.h"
 
 namespace gengyun::kernels::avx512 {
@@ -31,11 +35,24 @@ constexpr int kR = 4, kT = 4;
 constexpr size_t kTileBytes = 256 * 1024;
 
 // From how many tokens on the packs' kernels (gemm_avx512.cpp) are as fast or faster: kernels_bench
-// Batch(16|32|64)/4864x896/T_groups16/avx512 (Zen 4, one thread), GMAC/s here against the packs':
-// Q4_K 32 tokens 118-124 against 93-102, 64 tokens 124-127 against 128; Q6_K 16 tokens 102-104
-// against 91, 32 tokens 99-104 against 116-117.
+// Batch(16|32|64)/(4864x896|896x4864)/T_groups16/avx512 (Zen 4, one thread), GMAC/s here against
+// the packs': Q4_K 32 tokens 118-124 against 93-102, 64 tokens 124-127 against 128; Q6_K 16
+// tokens 102-104 against 91, 32 tokens 99-104 against 116-117; Q8_0, Q4_0, Q5_0, IQ4_NL 16 tokens
+// 99-114 / 71-87 against 80-89 / 70-77, 32 tokens 99-114 / 65-87 against 103-113 / 89-96.
+// From how many tokens on these kernels beat the decode products, through the batching engine
+// (Zen 4, 2 threads; bench/RESULTS.md, "Session of 2026-12-06, second"). Q4_K, Q6_K: Qwen2.5-1.5B
+// Q4_K_M, a decode step of 3 streams 63 -> 51 ms, of 4 79 -> 54 ms; of 2 streams 44-45 against
+// 47 ms (a block of 4 tokens costs the same with 2 of them repeats). The 32-element types (a block
+// of 2 rows): Qwen2.5-1.5B Q8_0 at 3 and 4 streams 72-86 -> 99-104 ms, at 8 even, at 16 237-243
+// -> 189-199 ms; Qwen2.5-0.5B Q4_K_M (mostly Q5_0) at 3 streams 23 -> 27 ms, at 4 even, at 8 53-59
+// -> 43-44 ms. Their rows of 896 and 1536 elements stream from memory slower here than through
+// the decode product (kernels_bench StreamedBatch4/(896x4864|1536x8960)/q8_0_groups16: 45-59
+// GMAC/s against 65-78), not found why yet.
+constexpr int64_t kKMinTokens = 3;
+constexpr int64_t kLegacyMinTokens = 8;
 constexpr int64_t kQ4KHandoverTokens = 64;
 constexpr int64_t kQ6KHandoverTokens = 32;
+constexpr int64_t kLegacyHandoverTokens = 32;
 
 // ---- lanes ------------------------------------------------------------------------------------
 
@@ -44,58 +61,34 @@ struct alignas(64) LaneIndex {
 };
 inline __m512i index(const LaneIndex& x) { return _mm512_load_si512(x.v); }
 
-template <typename F, size_t... I>
-constexpr auto lane_tables(F f, std::index_sequence<I...>) {
-  return std::array<LaneIndex, sizeof...(I)>{f(static_cast<int>(I))...};
+// The indices f(0) .. f(15).
+template <typename F>
+constexpr LaneIndex lanes(F f) {
+  LaneIndex x{};
+  for (int i = 0; i < 16; ++i) x.v[i] = f(i);
+  return x;
+}
+// lanes(i -> f(i, j)) for j = 0 .. N - 1.
+template <int N, typename F>
+constexpr std::array<LaneIndex, N> lane_tables(F f) {
+  std::array<LaneIndex, N> tables{};
+  for (int j = 0; j < N; ++j) tables[j] = lanes([&](int i) { return f(i, j); });
+  return tables;
 }
 // vpermt2d indices into two vectors of 16 dwords per row (rows 0, 1 | 2, 3) or token
 // (tokens 0, 1 | 2, 3): lane i takes dword p of row i % kR, or of token i / kR.
-constexpr auto kRowDword = lane_tables(
-    [](int p) {
-      LaneIndex x{};
-      for (int i = 0; i < 16; ++i) x.v[i] = (i % kR) * 8 + p;
-      return x;
-    },
-    std::make_index_sequence<8>{});
-constexpr auto kTokenDword = lane_tables(
-    [](int p) {
-      LaneIndex x{};
-      for (int i = 0; i < 16; ++i) x.v[i] = (i / kR) * 8 + p;
-      return x;
-    },
-    std::make_index_sequence<8>{});
+constexpr auto kRowDword = lane_tables<8>([](int i, int p) { return (i % kR) * 8 + p; });
+constexpr auto kTokenDword = lane_tables<8>([](int i, int p) { return (i / kR) * 8 + p; });
 // vpermps indices: lane i takes float f of row i % kR's 4, or of token i / kR's 2.
-constexpr auto kRowFloat = lane_tables(
-    [](int f) {
-      LaneIndex x{};
-      for (int i = 0; i < 16; ++i) x.v[i] = (i % kR) * 4 + f;
-      return x;
-    },
-    std::make_index_sequence<4>{});
-constexpr auto kTokenFloat = lane_tables(
-    [](int f) {
-      LaneIndex x{};
-      for (int i = 0; i < 16; ++i) x.v[i] = (i / kR) * 2 + f;
-      return x;
-    },
-    std::make_index_sequence<2>{});
+constexpr auto kRowFloat = lane_tables<4>([](int i, int f) { return (i % kR) * 4 + f; });
+constexpr auto kTokenFloat = lane_tables<2>([](int i, int f) { return (i / kR) * 2 + f; });
 // vpermps indices into one float per row or token: lane i takes float i % kR, or i / kR.
-constexpr LaneIndex kRowOne = [] {
-  LaneIndex x{};
-  for (int i = 0; i < 16; ++i) x.v[i] = i % kR;
-  return x;
-}();
-constexpr LaneIndex kTokenOne = [] {
-  LaneIndex x{};
-  for (int i = 0; i < 16; ++i) x.v[i] = i / kR;
-  return x;
-}();
+constexpr LaneIndex kRowOne = lanes([](int i) { return i % kR; });
+constexpr LaneIndex kTokenOne = lanes([](int i) { return i / kR; });
 // vpermt2d indices taking dwords d[0..3] of each of the 4 rows (8 dwords each): lane 4 r + j.
 constexpr LaneIndex row_quads(int d0, int d1, int d2, int d3) {
-  LaneIndex x{};
   const int d[4] = {d0, d1, d2, d3};
-  for (int i = 0; i < 16; ++i) x.v[i] = (i / 4) * 8 + d[i % 4];
-  return x;
+  return lanes([&](int i) { return (i / 4) * 8 + d[i % 4]; });
 }
 
 // ---- sums of lanes ----------------------------------------------------------------------------
@@ -127,35 +120,36 @@ inline void half_sums16(const __m512i (&u)[8], __m512i& first, __m512i& second) 
 // ---- the driver -------------------------------------------------------------------------------
 
 // y for rows [row_begin, row_end) of p and every token: per tile of kTileBytes of rows, per
-// block of kT tokens (the last repeating its last token), `tables(a)` once for the block's
-// activation rows a, then `block(w, a, ahead, out)` for each kR rows w of the tile (the last
-// block repeating its last row), out[t kR + r] being row r's output for token t. In a tile's
-// first block of tokens, which reads the rows from memory, `ahead` is where the next kR rows
+// block of T tokens (the last repeating its last token), `tables(a)` once for the block's
+// activation rows a, then `block(w, a, ahead, out)` for each R rows w of the tile (the last
+// block repeating its last row), out[t R + r] being row r's output for token t (R T <= 16). In
+// a tile's first block of tokens, which reads the rows from memory, `ahead` is where the next R
+// rows
 // start, for the block to prefetch them as it goes (rows lie one after another, and a row is
 // shorter than the decode products' prefetch distance of 3 KiB in most matrices: from a row of
 // 4864 elements, 3 KiB ahead is the next row, which the block is reading already); else null.
-template <typename Tables, typename Block>
+template <int R, int T, typename Tables, typename Block>
 void over_blocks(const GemmProblem& p, int64_t row_begin, int64_t row_end, const Tables& tables,
                  const Block& block) {
   const int64_t tile_rows =
-      std::max<int64_t>(kR, static_cast<int64_t>(kTileBytes / p.w_row_bytes) / kR * kR);
+      std::max<int64_t>(R, static_cast<int64_t>(kTileBytes / p.w_row_bytes) / R * R);
   for (int64_t tile0 = row_begin; tile0 < row_end; tile0 += tile_rows) {
     const int64_t tile1 = std::min(row_end, tile0 + tile_rows);
-    for (int64_t t0 = 0; t0 < p.n_tokens; t0 += kT) {
-      const uint8_t* a[kT];
-      for (int t = 0; t < kT; ++t)
+    for (int64_t t0 = 0; t0 < p.n_tokens; t0 += T) {
+      const uint8_t* a[T];
+      for (int t = 0; t < T; ++t)
         a[t] =
             p.rows + static_cast<size_t>(std::min<int64_t>(t0 + t, p.n_tokens - 1)) * p.row_bytes;
       tables(a);
-      for (int64_t r0 = tile0; r0 < tile1; r0 += kR) {
-        const uint8_t* w[kR];
-        for (int r = 0; r < kR; ++r)
+      for (int64_t r0 = tile0; r0 < tile1; r0 += R) {
+        const uint8_t* w[R];
+        for (int r = 0; r < R; ++r)
           w[r] = p.w + static_cast<size_t>(std::min<int64_t>(r0 + r, tile1 - 1)) * p.w_row_bytes;
         alignas(64) float out[16];
-        block(w, a, t0 == 0 ? p.w + static_cast<size_t>(r0 + kR) * p.w_row_bytes : nullptr, out);
-        for (int t = 0; t < kT && t0 + t < p.n_tokens; ++t)
-          for (int r = 0; r < kR && r0 + r < tile1; ++r)
-            p.y[(t0 + t) * p.y_stride + r0 + r] = out[t * kR + r];
+        block(w, a, t0 == 0 ? p.w + static_cast<size_t>(r0 + R) * p.w_row_bytes : nullptr, out);
+        for (int t = 0; t < T && t0 + t < p.n_tokens; ++t)
+          for (int r = 0; r < R && r0 + r < tile1; ++r)
+            p.y[(t0 + t) * p.y_stride + r0 + r] = out[t * R + r];
       }
     }
   }
@@ -180,11 +174,7 @@ constexpr LaneIndex kQ4KU01[2] = {row_quads(1, 2, 4, 5), row_quads(2, 3, 5, 6)};
 constexpr LaneIndex kQ4KU22[2] = {row_quads(3, 3, 6, 6), row_quads(4, 4, 7, 7)};
 // Dwords 0, 1 of each row's head (d0, d1, dmin0, dmin1; for m = 1 d, dmin, then unused bytes):
 // lanes 2 r, 2 r + 1.
-constexpr LaneIndex kQ4KHeads = [] {
-  LaneIndex x{};
-  for (int i = 0; i < 2 * kR; ++i) x.v[i] = (i / 2) * 8 + i % 2;
-  return x;
-}();
+constexpr LaneIndex kQ4KHeads = lanes([](int i) { return i < 2 * kR ? (i / 2) * 8 + i % 2 : 0; });
 
 // What a group needs of a block's tokens, built once for all its rows.
 struct Q4KTokens {
@@ -320,7 +310,7 @@ void q4_K_multiply(const GemmProblem& p, int64_t row_begin, int64_t row_end) {
   const int64_t nb = p.n_in / kQK_K;
   thread_local std::vector<Q4KTokens> tokens;
   tokens.resize(static_cast<size_t>((nb + 1) / 2));
-  over_blocks(
+  over_blocks<kR, kT>(
       p, row_begin, row_end,
       [&](const uint8_t* const(&a)[kT]) {
         for (int64_t g = 0; g < nb / 2; ++g) q4_K_tokens<2>(a, g * kQ8KGroupBytes, tokens[g]);
@@ -428,7 +418,7 @@ void q6_K_multiply(const GemmProblem& p, int64_t row_begin, int64_t row_end) {
   const int64_t nb = p.n_in / kQK_K;
   thread_local std::vector<Q6KTokens> tokens;
   tokens.resize(static_cast<size_t>(nb));
-  over_blocks(
+  over_blocks<kR, kT>(
       p, row_begin, row_end,
       [&](const uint8_t* const(&a)[kT]) {
         for (int64_t b = 0; b < nb; ++b)
@@ -438,25 +428,180 @@ void q6_K_multiply(const GemmProblem& p, int64_t row_begin, int64_t row_end) {
           float(&out)[16]) { q6_K_block(w, a, nb, ahead, tokens.data(), out); });
 }
 
+// ---- Q8_0, Q4_0, Q5_0, IQ4_NL -----------------------------------------------------------------
+// Rows as dot_q8_0_groups16 (vec_dot_avx512.cpp) and dot_nibbles_groups16 (vec_dot_groups16_x86.h)
+// read them: groups of 16 blocks (the last of nb % 16), lane l = block l, its f16 d first; Q8_0's
+// 8 quant words + 128, the nibble types' 4 words of two nibbles (element 4 k + j low, 16 + 4 k +
+// j high; Q5_0's fifth bits in a field of their own, IQ4_NL's nibbles indices of levels + 128);
+// activation rows from q8_0_row_to_block_groups16. The f32 steps go lane by lane over the whole
+// row (16 partial sums per row and token, added at the end), so a block of 2 rows x 4 tokens
+// keeps its 8 partial sums and 8 integer sums in registers.
+constexpr int kLegacyR = 2, kLegacyT = 4;
+
+template <typename Block>
+void legacy_block(const uint8_t* const (&w)[kLegacyR], const uint8_t* const (&a)[kLegacyT],
+                  int64_t n, const uint8_t* ahead, float (&out)[16]) {
+  constexpr int R = kLegacyR, T = kLegacyT;
+  constexpr bool kQ8 = std::is_same_v<Block, BlockQ8_0>;
+  constexpr bool kFifth = std::is_same_v<Block, BlockQ5_0>;
+  constexpr bool kLevels = std::is_same_v<Block, BlockIQ4_NL>;
+  // log2 of the offset the unsigned quants carry (128, 16, 128, 8).
+  constexpr int kShift = kQ8 || kLevels ? 7 : kFifth ? 4 : 3;
+  const int64_t nb = n / kQK;
+  const Q8Row y[T] = {Q8Row(a[0], n), Q8Row(a[1], n), Q8Row(a[2], n), Q8Row(a[3], n)};
+  const __m512i low = in_register(_mm512_set1_epi8(0x0F));
+  __m512 p[R][T];
+#pragma GCC unroll 2
+  for (int r = 0; r < R; ++r)
+#pragma GCC unroll 4
+    for (int t = 0; t < T; ++t) p[r][t] = _mm512_setzero_ps();
+  // The group of m blocks from block g0: lanes 0..m-1 (kFull: m = 16).
+  auto group = [&]<bool kFull>(int64_t g0, int m, __mmask16 lanes) __attribute__((always_inline)) {
+    auto load = [&](const void* at) {
+      return kFull ? load512(at) : _mm512_maskz_loadu_epi32(lanes, at);
+    };
+    const int64_t at = g0 * static_cast<int64_t>(sizeof(Block));
+    if (ahead != nullptr) prefetch_ahead<0>(ahead + R * at, R * m * sizeof(Block));
+    // Each block's exact integer sum, from -offset times the activations' block sum.
+    __m512i sums[R][T];
+#pragma GCC unroll 4
+    for (int t = 0; t < T; ++t) {
+      const __m512i bias =
+          _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_slli_epi32(load(y[t].sum + g0), kShift));
+#pragma GCC unroll 2
+      for (int r = 0; r < R; ++r) sums[r][t] = bias;
+    }
+    // Weight vectors q[r] against activation word j of each token.
+    auto add = [&](const __m512i(&q)[R], int j) __attribute__((always_inline)) {
+#pragma GCC unroll 4
+      for (int t = 0; t < T; ++t) {
+        const __m512i act = load(y[t].qs + g0 * kQK + 4 * m * j);
+#pragma GCC unroll 2
+        for (int r = 0; r < R; ++r) sums[r][t] = _mm512_dpbusd_epi32(sums[r][t], q[r], act);
+      }
+    };
+    if constexpr (kQ8) {
+#pragma GCC unroll 8
+      for (int k = 0; k < 8; ++k) {
+        __m512i q[R];
+#pragma GCC unroll 2
+        for (int r = 0; r < R; ++r) q[r] = load(w[r] + at + 2 * m + 4 * m * k);
+        add(q, k);
+      }
+    } else {
+      __m512i qh[R];
+      if constexpr (kFifth)
+#pragma GCC unroll 2
+        for (int r = 0; r < R; ++r) qh[r] = load(w[r] + at + offsetof(Block, qh) * m);
+#pragma GCC unroll 4
+      for (int k = 0; k < 4; ++k) {
+        __m512i lo[R], hi[R];
+#pragma GCC unroll 2
+        for (int r = 0; r < R; ++r) {
+          const __m512i q = load(w[r] + at + offsetof(Block, qs) * m + 4 * m * k);
+          lo[r] = _mm512_and_si512(q, low);
+          hi[r] = _mm512_and_si512(_mm512_srli_epi16(q, 4), low);
+          if constexpr (kFifth) {
+            // dot_nibbles_groups16's fifth bits: the byte of each element's bit under it, tested.
+            auto fifth = [&](int h) {
+              return _mm512_test_epi8_mask(
+                  _mm512_shuffle_epi8(
+                      qh[r], _mm512_broadcast_i32x4(_mm_load_si128(reinterpret_cast<const __m128i*>(
+                                 kFifthBits.index[4 * (k / 2) + h])))),
+                  _mm512_broadcast_i32x4(_mm_load_si128(
+                      reinterpret_cast<const __m128i*>(kFifthBits.bit[2 * (k % 2)]))));
+            };
+            const __m512i sixteen = _mm512_set1_epi8(0x10);
+            lo[r] = _mm512_mask_add_epi8(lo[r], fifth(0), lo[r], sixteen);
+            hi[r] = _mm512_mask_add_epi8(hi[r], fifth(1), hi[r], sixteen);
+          }
+          if constexpr (kLevels) {
+            const __m512i levels = _mm512_broadcast_i32x4(
+                _mm_add_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(kIQ4NLLevels)),
+                             _mm_set1_epi8(static_cast<char>(0x80))));
+            lo[r] = _mm512_shuffle_epi8(levels, lo[r]);
+            hi[r] = _mm512_shuffle_epi8(levels, hi[r]);
+          }
+        }
+        add(lo, k);
+        add(hi, 4 + k);
+      }
+    }
+    // The decode products' f32 step, lane by lane: p = fma(float(sum), d_w d_a, p).
+    __m512 d_w[R];
+#pragma GCC unroll 2
+    for (int r = 0; r < R; ++r)
+      d_w[r] =
+          _mm512_cvtph_ps(kFull ? load256(w[r] + at) : _mm256_maskz_loadu_epi16(lanes, w[r] + at));
+#pragma GCC unroll 4
+    for (int t = 0; t < T; ++t) {
+      const __m512 d_a =
+          kFull ? _mm512_loadu_ps(y[t].d + g0) : _mm512_maskz_loadu_ps(lanes, y[t].d + g0);
+#pragma GCC unroll 2
+      for (int r = 0; r < R; ++r)
+        p[r][t] = _mm512_mask3_fmadd_ps(_mm512_cvtepi32_ps(sums[r][t]), _mm512_mul_ps(d_w[r], d_a),
+                                        p[r][t], lanes);
+    }
+  };
+  int64_t g0 = 0;
+  for (; g0 + 16 <= nb; g0 += 16) group.template operator()<true>(g0, 16, 0xFFFF);
+  if (g0 < nb) {
+    const int m = static_cast<int>(nb - g0);
+    group.template operator()<false>(g0, m, static_cast<__mmask16>((1u << m) - 1));
+  }
+  for (int r = 0; r < R; ++r)
+    for (int t = 0; t < T; ++t) out[t * R + r] = sum_partials16(p[r][t]);
+}
+
+size_t q8_0_gemm_row_bytes(int64_t n_in) {
+  return (activation_row_bytes(gguf::GgmlType::Q8_0, n_in) + 63) / 64 * 64;
+}
+
+void q8_0_prepare(const void* activation_row, int64_t n_in, void* gemm_row) {
+  q8_0_row_to_block_groups16(activation_row, gemm_row, n_in);
+}
+
+template <typename Block>
+void legacy_multiply(const GemmProblem& p, int64_t row_begin, int64_t row_end) {
+  over_blocks<kLegacyR, kLegacyT>(
+      p, row_begin, row_end, [](const uint8_t* const(&)[kLegacyT]) {},
+      [&](const uint8_t* const(&w)[kLegacyR], const uint8_t* const(&a)[kLegacyT],
+          const uint8_t* ahead,
+          float(&out)[16]) { legacy_block<Block>(w, a, p.n_in, ahead, out); });
+}
+
+// The kernels of one type from kMinTokens tokens on, handing over to the packs'
+// (gemm_kernels_groups16, set at first use) from kHandover on.
+template <auto kRowBytes, auto kPrepare, auto kMultiply, int64_t kMinTokens, int64_t kHandover>
+const GemmKernels* in_place(uint32_t type_id) {
+  static const GemmKernels kernels{
+      kRowBytes, kPrepare, kMultiply, kMinTokens, gemm_kernels_groups16(type_id), kHandover};
+  return &kernels;
+}
+
 }  // namespace
 
-// From 3 tokens on (min_tokens): Qwen2.5-1.5B Q4_K_M through the batching engine (Zen 4, 2
-// threads), a decode step of 3 streams 63 -> 51 ms, of 4 79 -> 54 ms against the decode products;
-// of 2 streams 44-45 against 47 ms (a block of 4 tokens costs the same with 2 of them repeats).
 const GemmKernels* gemm_kernels_groups16_in_place(uint32_t type_id) {
-  switch (static_cast<gguf::GgmlType>(type_id)) {
-    case gguf::GgmlType::Q4_K: {
-      static const GemmKernels q4_K{
-          q8_K_gemm_row_bytes, q4_K_prepare, q4_K_multiply, 3, gemm_kernels_groups16(type_id),
-          kQ4KHandoverTokens};
-      return &q4_K;
-    }
-    case gguf::GgmlType::Q6_K: {
-      static const GemmKernels q6_K{
-          q8_K_gemm_row_bytes, q6_K_prepare, q6_K_multiply, 3, gemm_kernels_groups16(type_id),
-          kQ6KHandoverTokens};
-      return &q6_K;
-    }
+  using gguf::GgmlType;
+  switch (static_cast<GgmlType>(type_id)) {
+    case GgmlType::Q8_0:
+      return in_place<q8_0_gemm_row_bytes, q8_0_prepare, legacy_multiply<BlockQ8_0>,
+                      kLegacyMinTokens, kLegacyHandoverTokens>(type_id);
+    case GgmlType::Q4_0:
+      return in_place<q8_0_gemm_row_bytes, q8_0_prepare, legacy_multiply<BlockQ4_0>,
+                      kLegacyMinTokens, kLegacyHandoverTokens>(type_id);
+    case GgmlType::Q5_0:
+      return in_place<q8_0_gemm_row_bytes, q8_0_prepare, legacy_multiply<BlockQ5_0>,
+                      kLegacyMinTokens, kLegacyHandoverTokens>(type_id);
+    case GgmlType::IQ4_NL:
+      return in_place<q8_0_gemm_row_bytes, q8_0_prepare, legacy_multiply<BlockIQ4_NL>,
+                      kLegacyMinTokens, kLegacyHandoverTokens>(type_id);
+    case GgmlType::Q4_K:
+      return in_place<q8_K_gemm_row_bytes, q4_K_prepare, q4_K_multiply, kKMinTokens,
+                      kQ4KHandoverTokens>(type_id);
+    case GgmlType::Q6_K:
+      return in_place<q8_K_gemm_row_bytes, q6_K_prepare, q6_K_multiply, kKMinTokens,
+                      kQ6KHandoverTokens>(type_id);
     default:
       return nullptr;
   }
