@@ -2,12 +2,12 @@
 // The layout's decode products (vec_dot_avx512.cpp, vec_dot_groups16_x86.h) run one row against
 // one token, lane l of every vector meeting block or sub-block l; here a register block of rows x
 // tokens does the same for each (row, token) pair, each row's vectors decoded once for all the
-// block's tokens and each token's loaded once for all its rows. Q4_K and Q6_K (4 rows x 4 tokens)
-// run the horizontal steps that end each group (the sums of its lanes, the f32 steps) once for the
-// 16 pairs side by side, one pair per lane; the 32-element types Q8_0, Q4_0, Q5_0 and IQ4_NL (2
-// rows x 4 tokens) keep each pair's 16 partial sums in a register over the row, as the decode
-// product does. The integer sums are exact and the f32 steps are the decode products', in their
-// order, so every output has the bits of the decode product (and of the packs' kernels,
+// block's tokens and each token's loaded once for all its rows. Q4_K, Q5_K and Q6_K (4 rows x 4
+// tokens) run the horizontal steps that end each group (the sums of its lanes, the f32 steps) once
+// for the 16 pairs side by side, one pair per lane; the 32-element types Q8_0, Q4_0, Q5_0 and
+// IQ4_NL (2 rows x 4 tokens) keep each pair's 16 partial sums in a register over the row, as the
+// decode product does. The integer sums are exact and the f32 steps are the decode products', in
+// their order, so every output has the bits of the decode product (and of the packs' kernels,
 // gemm_avx512.cpp, which take calls of more tokens: GemmKernels::handover).
 #define GENGYUN_X86_NS avx512
 #include "kernels/vec_dot_x86.h"
@@ -34,23 +34,26 @@ constexpr int kR = 4, kT = 4;
 // Bytes of weight rows a block of kT tokens meets before the next (re-read from L2 per block).
 constexpr size_t kTileBytes = 256 * 1024;
 
-// From how many tokens on the packs' kernels (gemm_avx512.cpp) are as fast or faster: kernels_bench
-// Batch(16|32|64)/(4864x896|896x4864)/T_groups16/avx512 (Zen 4, one thread), GMAC/s here against
-// the packs': Q4_K 32 tokens 118-124 against 93-102, 64 tokens 124-127 against 128; Q6_K 16
-// tokens 102-104 against 91, 32 tokens 99-104 against 116-117; Q8_0, Q4_0, Q5_0, IQ4_NL 16 tokens
-// 99-114 / 71-87 against 80-89 / 70-77, 32 tokens 99-114 / 65-87 against 103-113 / 89-96.
 // From how many tokens on these kernels beat the decode products, through the batching engine
-// (Zen 4, 2 threads; bench/RESULTS.md, "Session of 2026-12-06, second"). Q4_K, Q6_K: Qwen2.5-1.5B
-// Q4_K_M, a decode step of 3 streams 63 -> 51 ms, of 4 79 -> 54 ms; of 2 streams 44-45 against
-// 47 ms (a block of 4 tokens costs the same with 2 of them repeats). The 32-element types (a block
-// of 2 rows): Qwen2.5-1.5B Q8_0 at 3 and 4 streams 72-86 -> 99-104 ms, at 8 even, at 16 237-243
-// -> 189-199 ms; Qwen2.5-0.5B Q4_K_M (mostly Q5_0) at 3 streams 23 -> 27 ms, at 4 even, at 8 53-59
-// -> 43-44 ms. Their rows of 896 and 1536 elements stream from memory slower here than through
-// the decode product (kernels_bench StreamedBatch4/(896x4864|1536x8960)/q8_0_groups16: 45-59
-// GMAC/s against 65-78), not found why yet.
+// (Zen 4, 2 threads; bench/RESULTS.md, "Session of 2026-12-06, second"). The K-quants: Qwen2.5-1.5B
+// Q4_K_M, a decode step of 3 streams 63 -> 51 ms, of 4 79 -> 54 ms; of 2 streams 44-45 against 47
+// ms (a block of 4 tokens costs the same with 2 of them repeats). The 32-element types (a block of
+// 2 rows): Qwen2.5-1.5B Q8_0 at 3 and 4 streams 72-86 -> 99-104 ms, at 8 even, at 16 237-243 ->
+// 189-199 ms; Qwen2.5-0.5B Q4_K_M (mostly Q5_0) at 3 streams 23 -> 27 ms, at 4 even, at 8 53-59 ->
+// 43-44 ms. Their rows of 896 and 1536 elements stream from memory slower here than through the
+// decode product (kernels_bench StreamedBatch4/(896x4864|1536x8960)/q8_0_groups16: 45-59 GMAC/s
+// against 65-78), not found why yet.
 constexpr int64_t kKMinTokens = 3;
 constexpr int64_t kLegacyMinTokens = 8;
+
+// From how many tokens on the packs' kernels (gemm_avx512.cpp) are as fast or faster: kernels_bench
+// Batch(16|32|64)/(4864x896|896x4864)/T_groups16/avx512 (Zen 4, one thread), GMAC/s here against
+// the packs': Q4_K 32 tokens 118-124 against 93-102, 64 tokens 124-127 against 128; Q5_K 32
+// tokens 98.5 against 94.6, 64 tokens 119-120 against 121-122; Q6_K 16 tokens 102-104 against 91,
+// 32 tokens 99-104 against 116-117; Q8_0, Q4_0, Q5_0, IQ4_NL 16 tokens 99-114 / 71-87 against
+// 80-89 / 70-77, 32 tokens 99-114 / 65-87 against 103-113 / 89-96.
 constexpr int64_t kQ4KHandoverTokens = 64;
+constexpr int64_t kQ5KHandoverTokens = 32;
 constexpr int64_t kQ6KHandoverTokens = 32;
 constexpr int64_t kLegacyHandoverTokens = 32;
 
@@ -165,7 +168,6 @@ size_t q8_K_gemm_row_bytes(int64_t n_in) {
 // last alone when their count is odd), lane l = sub-block l; activation rows from
 // q8_K_row_to_block_groups16.
 
-constexpr int64_t kQ4KGroupBytes = 2 * sizeof(BlockQ4_K);
 constexpr int64_t kQ8KGroupBytes = 2 * sizeof(BlockQ8_K);
 
 // unpack_scales_mins_k4's dwords u0, u1 of both super-blocks and u2 of each twice, for groups
@@ -200,9 +202,13 @@ void q4_K_tokens(const uint8_t* const (&a)[kT], int64_t at, Q4KTokens& out) {
   for (int j = 0; j < 2; ++j) out.d[j] = _mm512_permutexvar_ps(index(kTokenFloat[j]), d4);
 }
 
-// The 16 outputs of rows w and tokens a (lane i: row i % kR, token i / kR) over nb super-blocks.
-void q4_K_block(const uint8_t* const (&w)[kR], const uint8_t* const (&a)[kT], int64_t nb,
-                const uint8_t* ahead, const Q4KTokens* tokens, float (&out)[16]) {
+// The 16 outputs of rows w and tokens a (lane i: row i % kR, token i / kR) over nb super-blocks
+// of Block (Q4_K, or Q5_K: the same but for the fifth bits of its quants, a field of their own).
+template <typename Block>
+void q45_K_block(const uint8_t* const (&w)[kR], const uint8_t* const (&a)[kT], int64_t nb,
+                 const uint8_t* ahead, const Q4KTokens* tokens, float (&out)[16]) {
+  constexpr bool kFifth = std::is_same_v<Block, BlockQ5_K>;
+  constexpr int64_t kGroupBytes = 2 * sizeof(Block);
   const __m512i low = in_register(_mm512_set1_epi8(0x0F));
   __m512 acc = _mm512_setzero_ps();
   auto group = [&]<int m>(int64_t at_w, int64_t at_a, const Q4KTokens& tk)
@@ -211,7 +217,7 @@ void q4_K_block(const uint8_t* const (&w)[kR], const uint8_t* const (&a)[kT], in
     constexpr auto mask = static_cast<__mmask16>((1u << lanes) - 1);
     // The next rows, as far into them as this group is into these (4 tokens from DRAM: Qwen2.5-
     // 1.5B Q4_K_M at 4 streams 70 -> 54 ms a step against 3 KiB ahead in each row).
-    if (ahead != nullptr) prefetch_ahead<0>(ahead + kR * at_w, kR * m * sizeof(BlockQ4_K));
+    if (ahead != nullptr) prefetch_ahead<0>(ahead + kR * at_w, kR * m * sizeof(Block));
     auto load = [](const void* p) {
       return m == 2 ? load512(p) : _mm512_maskz_loadu_epi32(mask, p);
     };
@@ -226,9 +232,24 @@ void q4_K_block(const uint8_t* const (&w)[kR], const uint8_t* const (&a)[kT], in
       __m512i lo[kR], hi[kR];
 #pragma GCC unroll 4
       for (int r = 0; r < kR; ++r) {
-        const __m512i q = load(w[r] + at_w + offsetof(BlockQ4_K, qs) * m + 4 * lanes * k);
+        const __m512i q = load(w[r] + at_w + offsetof(Block, qs) * m + 4 * lanes * k);
         lo[r] = _mm512_and_si512(q, low);
         hi[r] = _mm512_and_si512(_mm512_srli_epi16(q, 4), low);
+        if constexpr (kFifth) {
+          // dot_q45_K_groups16's fifth bits: the byte of each element's bit under it, tested.
+          const __m512i qh = load(w[r] + at_w + offsetof(Block, qh) * m);
+          auto fifth = [&](int h) {
+            return _mm512_test_epi8_mask(
+                _mm512_shuffle_epi8(
+                    qh, _mm512_broadcast_i32x4(_mm_load_si128(
+                            reinterpret_cast<const __m128i*>(kFifthBits.index[4 * (k / 2) + h])))),
+                _mm512_broadcast_i32x4(
+                    _mm_load_si128(reinterpret_cast<const __m128i*>(kFifthBits.bit[2 * (k % 2)]))));
+          };
+          const __m512i sixteen = _mm512_set1_epi8(0x10);
+          lo[r] = _mm512_mask_add_epi8(lo[r], fifth(0), lo[r], sixteen);
+          hi[r] = _mm512_mask_add_epi8(hi[r], fifth(1), hi[r], sixteen);
+        }
       }
 #pragma GCC unroll 4
       for (int t = 0; t < kT; ++t) {
@@ -297,8 +318,8 @@ void q4_K_block(const uint8_t* const (&w)[kR], const uint8_t* const (&a)[kT], in
   };
   int64_t g = 0;
   for (; 2 * g + 2 <= nb; ++g)
-    group.template operator()<2>(g * kQ4KGroupBytes, g * kQ8KGroupBytes, tokens[g]);
-  if (2 * g < nb) group.template operator()<1>(g * kQ4KGroupBytes, g * kQ8KGroupBytes, tokens[g]);
+    group.template operator()<2>(g * kGroupBytes, g * kQ8KGroupBytes, tokens[g]);
+  if (2 * g < nb) group.template operator()<1>(g * kGroupBytes, g * kQ8KGroupBytes, tokens[g]);
   _mm512_store_ps(out, acc);
 }
 
@@ -306,7 +327,8 @@ void q4_K_prepare(const void* activation_row, int64_t n_in, void* gemm_row) {
   q8_K_row_to_block_groups16(activation_row, gemm_row, n_in);
 }
 
-void q4_K_multiply(const GemmProblem& p, int64_t row_begin, int64_t row_end) {
+template <typename Block>
+void q45_K_multiply(const GemmProblem& p, int64_t row_begin, int64_t row_end) {
   const int64_t nb = p.n_in / kQK_K;
   thread_local std::vector<Q4KTokens> tokens;
   tokens.resize(static_cast<size_t>((nb + 1) / 2));
@@ -317,7 +339,7 @@ void q4_K_multiply(const GemmProblem& p, int64_t row_begin, int64_t row_end) {
         if (nb % 2 != 0) q4_K_tokens<1>(a, nb / 2 * kQ8KGroupBytes, tokens[nb / 2]);
       },
       [&](const uint8_t* const(&w)[kR], const uint8_t* const(&a)[kT], const uint8_t* ahead,
-          float(&out)[16]) { q4_K_block(w, a, nb, ahead, tokens.data(), out); });
+          float(&out)[16]) { q45_K_block<Block>(w, a, nb, ahead, tokens.data(), out); });
 }
 
 // ---- Q6_K -------------------------------------------------------------------------------------
@@ -597,8 +619,11 @@ const GemmKernels* gemm_kernels_groups16_in_place(uint32_t type_id) {
       return in_place<q8_0_gemm_row_bytes, q8_0_prepare, legacy_multiply<BlockIQ4_NL>,
                       kLegacyMinTokens, kLegacyHandoverTokens>(type_id);
     case GgmlType::Q4_K:
-      return in_place<q8_K_gemm_row_bytes, q4_K_prepare, q4_K_multiply, kKMinTokens,
+      return in_place<q8_K_gemm_row_bytes, q4_K_prepare, q45_K_multiply<BlockQ4_K>, kKMinTokens,
                       kQ4KHandoverTokens>(type_id);
+    case GgmlType::Q5_K:
+      return in_place<q8_K_gemm_row_bytes, q4_K_prepare, q45_K_multiply<BlockQ5_K>, kKMinTokens,
+                      kQ5KHandoverTokens>(type_id);
     case GgmlType::Q6_K:
       return in_place<q8_K_gemm_row_bytes, q6_K_prepare, q6_K_multiply, kKMinTokens,
                       kQ6KHandoverTokens>(type_id);
