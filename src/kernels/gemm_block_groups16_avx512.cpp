@@ -120,6 +120,24 @@ inline void half_sums16(const __m512i (&u)[8], __m512i& first, __m512i& second) 
   second = _mm512_shuffle_i32x4(z0, z1, _MM_SHUFFLE(3, 1, 3, 1));
 }
 
+// lo, hi: the low and high nibbles of quant word k (0..3) of a Q5_0 or Q5_K group, 16 added where
+// the group's fifth-bit field qh (lane l: its block's or sub-block's 4 bytes) has the element's
+// bit, as dot_nibbles_groups16 and dot_q45_K_groups16 do it: a byte shuffle puts the byte holding
+// each element's bit under it, a bit test makes the mask.
+inline void add_fifth_bits(__m512i qh, int k, __m512i& lo, __m512i& hi) {
+  auto fifth = [&](int h) {
+    return _mm512_test_epi8_mask(
+        _mm512_shuffle_epi8(
+            qh, _mm512_broadcast_i32x4(_mm_load_si128(
+                    reinterpret_cast<const __m128i*>(kFifthBits.index[4 * (k / 2) + h])))),
+        _mm512_broadcast_i32x4(
+            _mm_load_si128(reinterpret_cast<const __m128i*>(kFifthBits.bit[2 * (k % 2)]))));
+  };
+  const __m512i sixteen = _mm512_set1_epi8(0x10);
+  lo = _mm512_mask_add_epi8(lo, fifth(0), lo, sixteen);
+  hi = _mm512_mask_add_epi8(hi, fifth(1), hi, sixteen);
+}
+
 // ---- the driver -------------------------------------------------------------------------------
 
 // y for rows [row_begin, row_end) of p and every token: per tile of kTileBytes of rows, per
@@ -235,21 +253,8 @@ void q45_K_block(const uint8_t* const (&w)[kR], const uint8_t* const (&a)[kT], i
         const __m512i q = load(w[r] + at_w + offsetof(Block, qs) * m + 4 * lanes * k);
         lo[r] = _mm512_and_si512(q, low);
         hi[r] = _mm512_and_si512(_mm512_srli_epi16(q, 4), low);
-        if constexpr (kFifth) {
-          // dot_q45_K_groups16's fifth bits: the byte of each element's bit under it, tested.
-          const __m512i qh = load(w[r] + at_w + offsetof(Block, qh) * m);
-          auto fifth = [&](int h) {
-            return _mm512_test_epi8_mask(
-                _mm512_shuffle_epi8(
-                    qh, _mm512_broadcast_i32x4(_mm_load_si128(
-                            reinterpret_cast<const __m128i*>(kFifthBits.index[4 * (k / 2) + h])))),
-                _mm512_broadcast_i32x4(
-                    _mm_load_si128(reinterpret_cast<const __m128i*>(kFifthBits.bit[2 * (k % 2)]))));
-          };
-          const __m512i sixteen = _mm512_set1_epi8(0x10);
-          lo[r] = _mm512_mask_add_epi8(lo[r], fifth(0), lo[r], sixteen);
-          hi[r] = _mm512_mask_add_epi8(hi[r], fifth(1), hi[r], sixteen);
-        }
+        if constexpr (kFifth)
+          add_fifth_bits(load(w[r] + at_w + offsetof(Block, qh) * m), k, lo[r], hi[r]);
       }
 #pragma GCC unroll 4
       for (int t = 0; t < kT; ++t) {
@@ -523,20 +528,7 @@ void legacy_block(const uint8_t* const (&w)[kLegacyR], const uint8_t* const (&a)
           const __m512i q = load(w[r] + at + offsetof(Block, qs) * m + 4 * m * k);
           lo[r] = _mm512_and_si512(q, low);
           hi[r] = _mm512_and_si512(_mm512_srli_epi16(q, 4), low);
-          if constexpr (kFifth) {
-            // dot_nibbles_groups16's fifth bits: the byte of each element's bit under it, tested.
-            auto fifth = [&](int h) {
-              return _mm512_test_epi8_mask(
-                  _mm512_shuffle_epi8(
-                      qh[r], _mm512_broadcast_i32x4(_mm_load_si128(reinterpret_cast<const __m128i*>(
-                                 kFifthBits.index[4 * (k / 2) + h])))),
-                  _mm512_broadcast_i32x4(_mm_load_si128(
-                      reinterpret_cast<const __m128i*>(kFifthBits.bit[2 * (k % 2)]))));
-            };
-            const __m512i sixteen = _mm512_set1_epi8(0x10);
-            lo[r] = _mm512_mask_add_epi8(lo[r], fifth(0), lo[r], sixteen);
-            hi[r] = _mm512_mask_add_epi8(hi[r], fifth(1), hi[r], sixteen);
-          }
+          if constexpr (kFifth) add_fifth_bits(qh[r], k, lo[r], hi[r]);
           if constexpr (kLevels) {
             const __m512i levels = _mm512_broadcast_i32x4(
                 _mm_add_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(kIQ4NLLevels)),
