@@ -2,9 +2,9 @@
 // The layout's decode products (vec_dot_avx512.cpp, vec_dot_groups16_x86.h) run one row against
 // one token, lane l of every vector meeting block or sub-block l; here a register block of rows x
 // tokens does the same for each (row, token) pair, each row's vectors decoded once for all the
-// block's tokens and each token's loaded once for all its rows. Q4_K, Q5_K and Q6_K (4 rows x 4
-// tokens) run the horizontal steps that end each group (the sums of its lanes, the f32 steps) once
-// for the 16 pairs side by side, one pair per lane; the 32-element types Q8_0, Q4_0, Q5_0 and
+// block's tokens and each token's loaded once for all its rows. The K-quants Q3_K to Q6_K (4 rows x
+// 4 tokens) run the horizontal steps that end each group (the sums of its lanes, the f32 steps)
+// once for the 16 pairs side by side, one pair per lane; the 32-element types Q8_0, Q4_0, Q5_0 and
 // IQ4_NL (2 rows x 4 tokens) keep each pair's 16 partial sums in a register over the row, as the
 // decode product does. The integer sums are exact and the f32 steps are the decode products', in
 // their order, so every output has the bits of the decode product (and of the packs' kernels,
@@ -50,7 +50,8 @@ constexpr int64_t kLegacyMinTokens = 8;
 // Batch(16|32|64)/(4864x896|896x4864)/T_groups16/avx512 (Zen 4, one thread), GMAC/s here against
 // the packs': Q4_K 32 tokens 118-124 against 93-102, 64 tokens 124-127 against 128; Q5_K 32
 // tokens 98.5 against 94.6, 64 tokens 119-120 against 121-122; Q6_K 16 tokens 102-104 against 91,
-// 32 tokens 99-104 against 116-117; Q8_0, Q4_0, Q5_0, IQ4_NL 16 tokens 99-114 / 71-87 against
+// 32 tokens 99-104 against 116-117 (Q3_K 16 tokens 99-100 against 80, the packs at 32 107);
+// Q8_0, Q4_0, Q5_0, IQ4_NL 16 tokens 99-114 / 71-87 against
 // 80-89 / 70-77, 32 tokens 99-114 / 65-87 against 103-113 / 89-96.
 constexpr int64_t kQ4KHandoverTokens = 64;
 constexpr int64_t kQ5KHandoverTokens = 32;
@@ -347,39 +348,44 @@ void q45_K_multiply(const GemmProblem& p, int64_t row_begin, int64_t row_end) {
           float(&out)[16]) { q45_K_block<Block>(w, a, nb, ahead, tokens.data(), out); });
 }
 
-// ---- Q6_K -------------------------------------------------------------------------------------
+// ---- Q6_K, Q3_K -------------------------------------------------------------------------------
 // Rows as dot_k16_groups16 (vec_dot_groups16_x86.h) reads them: a group per super-block, lane l
 // = sub-block l of 16 elements; activation rows from q8_K_row_to_q6_K_groups16.
 
 struct Q6KTokens {
-  __m512i bias[kT];  // lane l: -32 times token t's sum over sub-block l
+  __m512i bias[kT];  // lane l: -offset (Q6_K 32, Q3_K 4) times token t's sum over sub-block l
   __m512 d;          // lane i: d of token i / kR
 };
 
-void q6_K_tokens(const uint8_t* const (&a)[kT], int64_t at, Q6KTokens& out) {
+// kShift: log2 of the offset.
+template <int kShift>
+void k16_tokens(const uint8_t* const (&a)[kT], int64_t at, Q6KTokens& out) {
   float d[kT];
   for (int t = 0; t < kT; ++t) {
     const auto& act = *reinterpret_cast<const BlockQ8_K*>(a[t] + at);
-    out.bias[t] = _mm512_sub_epi32(_mm512_setzero_si512(),
-                                   _mm512_slli_epi32(_mm512_cvtepi16_epi32(load256(act.bsums)), 5));
+    out.bias[t] =
+        _mm512_sub_epi32(_mm512_setzero_si512(),
+                         _mm512_slli_epi32(_mm512_cvtepi16_epi32(load256(act.bsums)), kShift));
     d[t] = act.d;
   }
   out.d = _mm512_permutexvar_ps(index(kTokenOne), _mm512_castps128_ps512(_mm_loadu_ps(d)));
 }
 
-void q6_K_block(const uint8_t* const (&w)[kR], const uint8_t* const (&a)[kT], int64_t nb,
-                const uint8_t* ahead, const Q6KTokens* tokens, float (&out)[16]) {
+template <typename Block>
+void k16_block(const uint8_t* const (&w)[kR], const uint8_t* const (&a)[kT], int64_t nb,
+               const uint8_t* ahead, const Q6KTokens* tokens, float (&out)[16]) {
+  constexpr bool kQ6 = std::is_same_v<Block, BlockQ6_K>;
   const __m512i nibble = in_register(_mm512_set1_epi8(0x0F));
   const __m512i pairs02 = in_register(_mm512_set1_epi8(0x33));
   const __m512i pairs13 = in_register(_mm512_set1_epi8(static_cast<char>(0xCC)));
   __m512 acc = _mm512_setzero_ps();
   for (int64_t b = 0; b < nb; ++b) {
-    const int64_t at_w = b * static_cast<int64_t>(sizeof(BlockQ6_K));
+    const int64_t at_w = b * static_cast<int64_t>(sizeof(Block));
     const int64_t at_a = b * static_cast<int64_t>(sizeof(BlockQ8_K));
     const Q6KTokens& tk = tokens[b];
     // The next rows, as far into them as this group is into these (4 tokens from DRAM: Qwen2.5-
     // 1.5B Q4_K_M at 4 streams 70 -> 54 ms a step against 3 KiB ahead in each row).
-    if (ahead != nullptr) prefetch_ahead<0>(ahead + kR * at_w, kR * sizeof(BlockQ6_K));
+    if (ahead != nullptr) prefetch_ahead<0>(ahead + kR * at_w, kR * sizeof(Block));
     // Each sub-block's exact sum of (quant - 32) times activation, per row and token.
     __m512i sums[kR][kT];
 #pragma GCC unroll 4
@@ -388,20 +394,34 @@ void q6_K_block(const uint8_t* const (&w)[kR], const uint8_t* const (&a)[kT], in
       for (int t = 0; t < kT; ++t) sums[r][t] = tk.bias[t];
 #pragma GCC unroll 4
     for (int k = 0; k < 4; ++k) {
-      // groups16::q6_K_quants' u[k] of each row.
+      // groups16::q6_K_quants' or q3_K_quants' u[k] of each row.
       __m512i u[kR];
 #pragma GCC unroll 4
       for (int r = 0; r < kR; ++r) {
         const uint8_t* g = w[r] + at_w;
-        const __m512i words = load512(g + 64 * (k / 2));
-        const __m512i high = load512(g + 128);
-        const __m512i low4 = k % 2 == 0 ? words : _mm512_srli_epi16(words, 4);
-        __m512i high2;
-        if (k == 0) high2 = _mm512_slli_epi16(_mm512_and_si512(high, pairs02), 4);
-        if (k == 1) high2 = _mm512_slli_epi16(_mm512_and_si512(high, pairs13), 2);
-        if (k == 2) high2 = _mm512_and_si512(high, pairs02);
-        if (k == 3) high2 = _mm512_srli_epi16(_mm512_and_si512(high, pairs13), 2);
-        u[r] = groups16::select_bits(low4, high2, nibble);
+        if constexpr (kQ6) {
+          const __m512i words = load512(g + 64 * (k / 2));
+          const __m512i high = load512(g + 128);
+          const __m512i low4 = k % 2 == 0 ? words : _mm512_srli_epi16(words, 4);
+          __m512i high2;
+          if (k == 0) high2 = _mm512_slli_epi16(_mm512_and_si512(high, pairs02), 4);
+          if (k == 1) high2 = _mm512_slli_epi16(_mm512_and_si512(high, pairs13), 2);
+          if (k == 2) high2 = _mm512_and_si512(high, pairs02);
+          if (k == 3) high2 = _mm512_srli_epi16(_mm512_and_si512(high, pairs13), 2);
+          u[r] = groups16::select_bits(low4, high2, nibble);
+        } else {
+          // Bits 2 k, 2 k + 1 of the first 64 bytes under the third bit at bit 2.
+          const __m512i third = _mm512_srlv_epi64(_mm512_broadcast_i64x4(load256(g + 64)),
+                                                  _mm512_setr_epi64(0, 0, 0, 0, 1, 1, 1, 1));
+          __m512i third_at;
+          if (k == 0) third_at = _mm512_slli_epi16(third, 2);
+          if (k == 1) third_at = third;
+          if (k == 2) third_at = _mm512_srli_epi16(third, 2);
+          if (k == 3) third_at = _mm512_srli_epi16(third, 4);
+          u[r] = _mm512_ternarylogic_epi32(
+              _mm512_and_si512(_mm512_srli_epi16(load512(g), 2 * k), _mm512_set1_epi8(0x03)),
+              third_at, _mm512_set1_epi8(0x04), 0xF8);
+        }
       }
 #pragma GCC unroll 4
       for (int t = 0; t < kT; ++t) {
@@ -414,8 +434,10 @@ void q6_K_block(const uint8_t* const (&w)[kR], const uint8_t* const (&a)[kT], in
     __m512i scales[kR];
 #pragma GCC unroll 4
     for (int r = 0; r < kR; ++r)
-      scales[r] = _mm512_cvtepi8_epi32(_mm_loadu_si128(
-          reinterpret_cast<const __m128i*>(w[r] + at_w + offsetof(BlockQ6_K, scales))));
+      scales[r] = _mm512_cvtepi8_epi32(
+          kQ6 ? _mm_loadu_si128(
+                    reinterpret_cast<const __m128i*>(w[r] + at_w + offsetof(Block, scales)))
+              : unpack_q3_k_scales_minus_32(w[r] + at_w + offsetof(Block, scales)));
     __m512i pairs[8];
 #pragma GCC unroll 8
     for (int j = 0; j < 8; ++j) {
@@ -427,7 +449,7 @@ void q6_K_block(const uint8_t* const (&w)[kR], const uint8_t* const (&a)[kT], in
     half_sums16(pairs, first, second);
     // The f32 step of dot_k16_groups16: acc += S d d_a.
     uint16_t d_w[kR];
-    for (int r = 0; r < kR; ++r) std::memcpy(&d_w[r], w[r] + at_w + offsetof(BlockQ6_K, d), 2);
+    for (int r = 0; r < kR; ++r) std::memcpy(&d_w[r], w[r] + at_w + offsetof(Block, d), 2);
     const __m512 d = _mm512_permutexvar_ps(
         index(kRowOne), _mm512_castps128_ps512(
                             _mm_cvtph_ps(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(d_w)))));
@@ -441,7 +463,8 @@ void q6_K_prepare(const void* activation_row, int64_t n_in, void* gemm_row) {
   q8_K_row_to_q6_K_groups16(activation_row, gemm_row, n_in);
 }
 
-void q6_K_multiply(const GemmProblem& p, int64_t row_begin, int64_t row_end) {
+template <typename Block>
+void k16_multiply(const GemmProblem& p, int64_t row_begin, int64_t row_end) {
   const int64_t nb = p.n_in / kQK_K;
   thread_local std::vector<Q6KTokens> tokens;
   tokens.resize(static_cast<size_t>(nb));
@@ -449,10 +472,11 @@ void q6_K_multiply(const GemmProblem& p, int64_t row_begin, int64_t row_end) {
       p, row_begin, row_end,
       [&](const uint8_t* const(&a)[kT]) {
         for (int64_t b = 0; b < nb; ++b)
-          q6_K_tokens(a, b * static_cast<int64_t>(sizeof(BlockQ8_K)), tokens[b]);
+          k16_tokens<std::is_same_v<Block, BlockQ6_K> ? 5 : 2>(
+              a, b * static_cast<int64_t>(sizeof(BlockQ8_K)), tokens[b]);
       },
       [&](const uint8_t* const(&w)[kR], const uint8_t* const(&a)[kT], const uint8_t* ahead,
-          float(&out)[16]) { q6_K_block(w, a, nb, ahead, tokens.data(), out); });
+          float(&out)[16]) { k16_block<Block>(w, a, nb, ahead, tokens.data(), out); });
 }
 
 // ---- Q8_0, Q4_0, Q5_0, IQ4_NL -----------------------------------------------------------------
@@ -617,7 +641,10 @@ const GemmKernels* gemm_kernels_groups16_in_place(uint32_t type_id) {
       return in_place<q8_K_gemm_row_bytes, q4_K_prepare, q45_K_multiply<BlockQ5_K>, kKMinTokens,
                       kQ5KHandoverTokens>(type_id);
     case GgmlType::Q6_K:
-      return in_place<q8_K_gemm_row_bytes, q6_K_prepare, q6_K_multiply, kKMinTokens,
+      return in_place<q8_K_gemm_row_bytes, q6_K_prepare, k16_multiply<BlockQ6_K>, kKMinTokens,
+                      kQ6KHandoverTokens>(type_id);
+    case GgmlType::Q3_K:
+      return in_place<q8_K_gemm_row_bytes, q6_K_prepare, k16_multiply<BlockQ3_K>, kKMinTokens,
                       kQ6KHandoverTokens>(type_id);
     default:
       return nullptr;
