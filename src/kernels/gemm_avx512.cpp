@@ -366,26 +366,18 @@ template <typename Type>
 constexpr GemmKernels kernels_of{row_bytes<Type>, prepare<Type>, multiply<Type>};
 
 // From how many tokens the kBlockGroups16 kernels beat that layout's decode product (matmul's
-// tiled path), whose speed a token does not depend on the batch: kernels_bench
-// Batch(8|12|16)/(4864x896|896x4864)/T_groups16/avx512 against the same with the batched kernels
-// off (Zen 4, one thread; bench/RESULTS.md, "Session of 2026-12-06"). Q3_K, Q5_K, Q6_K and Q5_0 at
-// 8 tokens 0.99-1.18x the decode product, the others 0.77-0.96x; at 12 tokens 1.01-1.18x (Q4_1
-// 0.69-1.01x, at 16 0.93-1.17x); at 4 tokens every type 0.5-0.8x (the pack of each group costs
-// what 4 tokens' products save).
-template <typename Type>
+// tiled path), for the types without kernels that skip the pack (Q4_1, Q5_1, Q2_K; the others
+// reach these only through GemmKernels::handover, from 32 or 64 tokens on:
+// gemm_block_groups16_avx512.cpp). kernels_bench
+// Batch(4|8|12|16)/(4864x896|896x4864)/T_groups16/avx512 against the same with the batched
+// kernels off (Zen 4, one thread; bench/RESULTS.md, "Session of 2026-12-06"): at 4 tokens
+// 0.42-0.54x the decode product, at 8 0.83-0.93x, at 12 1.01-1.27x (Q4_1 on rows of 896 0.69x, at
+// 16 tokens 1.17x).
 constexpr int64_t kGroups16MinTokens = 12;
-template <>
-constexpr int64_t kGroups16MinTokens<LegacyGroups16Type<Q5_0Weights>> = 8;
-template <>
-constexpr int64_t kGroups16MinTokens<Q45KGroups16Type<BlockQ5_K>> = 8;
-template <>
-constexpr int64_t kGroups16MinTokens<Q3KGroups16Type> = 8;
-template <>
-constexpr int64_t kGroups16MinTokens<Q6KGroups16Type> = 8;
 
 template <typename Type>
 constexpr GemmKernels groups16_kernels_of{row_bytes<Type>, prepare<Type>, multiply<Type>,
-                                          kGroups16MinTokens<Type>};
+                                          kGroups16MinTokens};
 
 }  // namespace
 
