@@ -28,6 +28,25 @@
 namespace gengyun::kernels::avx512 {
 namespace {
 
+// How far past the lines it prefetches into L1 a block prefetches into L2 as well: 12 KiB.
+// Prefetching into L1 alone, a block of rows x 4 tokens from DRAM barely overlapped the loads
+// with its products (it streamed at what the memory's and its own time added up to: 4 tokens
+// of Q8_0 ~19 GB/s against ~35 for the decode product and ~42 from L3); L1 cannot hold a longer
+// distance beside the activations, L2 can. kernels_bench StreamedBatch(4|16) (Zen 4, 2 threads,
+// one process; bench/RESULTS.md, "Session of 2026-12-06, third"), GMAC/s without it and with it:
+// Q8_0 4 tokens 69-85 -> 113-117, 16 tokens on rows of 1536 / 8960 134-152 -> 162-196 (of 896
+// 128 -> 116); Q6_K 4 tokens 86-105 -> 139-149, 16 tokens 143-173 -> 174-189; Q4_K 4 tokens
+// 111-127 -> 176-200, 16 tokens 189-223 -> 219-244. 6.5 and 25.5 KiB measured alike.
+constexpr int kL2AheadBytes = 12 * 1024;
+
+// Prefetches the lines of [at, at + bytes) into L1 and those kL2AheadBytes further into L2.
+__attribute__((always_inline)) inline void prefetch_rows(const uint8_t* at, int bytes) {
+  prefetch_ahead<0>(at, bytes);
+  const char* l2 = reinterpret_cast<const char*>(at) + kL2AheadBytes;
+#pragma GCC unroll 16
+  for (int line = 0; line < bytes; line += 64) _mm_prefetch(l2 + line, _MM_HINT_T1);
+}
+
 // The register block: lane i of the 16 holds row i % kR and token i / kR.
 constexpr int kR = 4, kT = 4;
 
@@ -146,10 +165,10 @@ inline void add_fifth_bits(__m512i qh, int k, __m512i& lo, __m512i& hi) {
 // activation rows a, then `block(w, a, ahead, out)` for each R rows w of the tile (the last
 // block repeating its last row), out[t R + r] being row r's output for token t (R T <= 16). In
 // a tile's first block of tokens, which reads the rows from memory, `ahead` is where the next R
-// rows
-// start, for the block to prefetch them as it goes (rows lie one after another, and a row is
-// shorter than the decode products' prefetch distance of 3 KiB in most matrices: from a row of
-// 4864 elements, 3 KiB ahead is the next row, which the block is reading already); else null.
+// rows start, for the block to prefetch them as it goes (prefetch_rows; rows lie one after
+// another, and a row is shorter than the decode products' prefetch distance of 3 KiB in most
+// matrices: from a row of 4864 elements, 3 KiB ahead is the next row, which the block is
+// reading already); else null.
 template <int R, int T, typename Tables, typename Block>
 void over_blocks(const GemmProblem& p, int64_t row_begin, int64_t row_end, const Tables& tables,
                  const Block& block) {
@@ -236,7 +255,7 @@ void q45_K_block(const uint8_t* const (&w)[kR], const uint8_t* const (&a)[kT], i
     constexpr auto mask = static_cast<__mmask16>((1u << lanes) - 1);
     // The next rows, as far into them as this group is into these (4 tokens from DRAM: Qwen2.5-
     // 1.5B Q4_K_M at 4 streams 70 -> 54 ms a step against 3 KiB ahead in each row).
-    if (ahead != nullptr) prefetch_ahead<0>(ahead + kR * at_w, kR * m * sizeof(Block));
+    if (ahead != nullptr) prefetch_rows(ahead + kR * at_w, kR * m * sizeof(Block));
     auto load = [](const void* p) {
       return m == 2 ? load512(p) : _mm512_maskz_loadu_epi32(mask, p);
     };
@@ -385,7 +404,7 @@ void k16_block(const uint8_t* const (&w)[kR], const uint8_t* const (&a)[kT], int
     const Q6KTokens& tk = tokens[b];
     // The next rows, as far into them as this group is into these (4 tokens from DRAM: Qwen2.5-
     // 1.5B Q4_K_M at 4 streams 70 -> 54 ms a step against 3 KiB ahead in each row).
-    if (ahead != nullptr) prefetch_ahead<0>(ahead + kR * at_w, kR * sizeof(Block));
+    if (ahead != nullptr) prefetch_rows(ahead + kR * at_w, kR * sizeof(Block));
     // Each sub-block's exact sum of (quant - 32) times activation, per row and token.
     __m512i sums[kR][kT];
 #pragma GCC unroll 4
@@ -512,7 +531,7 @@ void legacy_block(const uint8_t* const (&w)[kLegacyR], const uint8_t* const (&a)
       return kFull ? load512(at) : _mm512_maskz_loadu_epi32(lanes, at);
     };
     const int64_t at = g0 * static_cast<int64_t>(sizeof(Block));
-    if (ahead != nullptr) prefetch_ahead<0>(ahead + R * at, R * m * sizeof(Block));
+    if (ahead != nullptr) prefetch_rows(ahead + R * at, R * m * sizeof(Block));
     // Each block's exact integer sum, from -offset times the activations' block sum.
     __m512i sums[R][T];
 #pragma GCC unroll 4
