@@ -53,17 +53,12 @@ constexpr int kR = 4, kT = 4;
 // Bytes of weight rows a block of kT tokens meets before the next (re-read from L2 per block).
 constexpr size_t kTileBytes = 256 * 1024;
 
-// From how many tokens on these kernels beat the decode products, through the batching engine
-// (Zen 4, 2 threads; bench/RESULTS.md, "Session of 2026-12-06, second"). The K-quants: Qwen2.5-1.5B
-// Q4_K_M, a decode step of 3 streams 63 -> 51 ms, of 4 79 -> 54 ms; of 2 streams 44-45 against 47
-// ms (a block of 4 tokens costs the same with 2 of them repeats). The 32-element types (a block of
-// 2 rows): Qwen2.5-1.5B Q8_0 at 3 and 4 streams 72-86 -> 99-104 ms, at 8 even, at 16 237-243 ->
-// 189-199 ms; Qwen2.5-0.5B Q4_K_M (mostly Q5_0) at 3 streams 23 -> 27 ms, at 4 even, at 8 53-59 ->
-// 43-44 ms. Their rows of 896 and 1536 elements stream from memory slower here than through the
-// decode product (kernels_bench StreamedBatch4/(896x4864|1536x8960)/q8_0_groups16: 45-59 GMAC/s
-// against 65-78), not found why yet.
-constexpr int64_t kKMinTokens = 3;
-constexpr int64_t kLegacyMinTokens = 8;
+// From how many tokens on these kernels beat the decode products: 2, every type (Zen 4, 2
+// threads, weights from DRAM; bench/RESULTS.md, "Session of 2026-12-06, third"). kernels_bench
+// StreamedBatch2 GMAC/s against the decode products: Q8_0 40-45 -> 54-61, Q5_0 58-76 -> 83-91,
+// Q4_K 64-80 -> 102-113, Q6_K 50-54 -> 64-85 (the K-quants' blocks of 4 tokens with 2 of them
+// repeats); StreamedBatch3-7 of Q8_0 / Q5_0 46-105 -> 79-182.
+constexpr int64_t kMinTokens = 2;
 
 // From how many tokens on the packs' kernels (gemm_avx512.cpp) are as fast or faster: kernels_bench
 // Batch(16|32|64)/(4864x896|896x4864)/T_groups16/avx512 (Zen 4, one thread), GMAC/s here against
@@ -162,8 +157,9 @@ inline void add_fifth_bits(__m512i qh, int k, __m512i& lo, __m512i& hi) {
 
 // y for rows [row_begin, row_end) of p and every token: per tile of kTileBytes of rows, per
 // block of T tokens (the last repeating its last token), `tables(a)` once for the block's
-// activation rows a, then `block(w, a, ahead, out)` for each R rows w of the tile (the last
-// block repeating its last row), out[t R + r] being row r's output for token t (R T <= 16). In
+// activation rows a, then `block(w, a, n, ahead, out)` for each R rows w of the tile (the last
+// block repeating its last row), n being how many of a are the block's own (1 to T; the rest
+// repeat the last), out[t R + r] row r's output for token t (R T <= 16). In
 // a tile's first block of tokens, which reads the rows from memory, `ahead` is where the next R
 // rows start, for the block to prefetch them as it goes (prefetch_rows; rows lie one after
 // another, and a row is shorter than the decode products' prefetch distance of 3 KiB in most
@@ -187,7 +183,8 @@ void over_blocks(const GemmProblem& p, int64_t row_begin, int64_t row_end, const
         for (int r = 0; r < R; ++r)
           w[r] = p.w + static_cast<size_t>(std::min<int64_t>(r0 + r, tile1 - 1)) * p.w_row_bytes;
         alignas(64) float out[16];
-        block(w, a, t0 == 0 ? p.w + static_cast<size_t>(r0 + R) * p.w_row_bytes : nullptr, out);
+        block(w, a, static_cast<int>(std::min<int64_t>(T, p.n_tokens - t0)),
+              t0 == 0 ? p.w + static_cast<size_t>(r0 + R) * p.w_row_bytes : nullptr, out);
         for (int t = 0; t < T && t0 + t < p.n_tokens; ++t)
           for (int r = 0; r < R && r0 + r < tile1; ++r)
             p.y[(t0 + t) * p.y_stride + r0 + r] = out[t * R + r];
@@ -363,7 +360,7 @@ void q45_K_multiply(const GemmProblem& p, int64_t row_begin, int64_t row_end) {
         for (int64_t g = 0; g < nb / 2; ++g) q4_K_tokens<2>(a, g * kQ8KGroupBytes, tokens[g]);
         if (nb % 2 != 0) q4_K_tokens<1>(a, nb / 2 * kQ8KGroupBytes, tokens[nb / 2]);
       },
-      [&](const uint8_t* const(&w)[kR], const uint8_t* const(&a)[kT], const uint8_t* ahead,
+      [&](const uint8_t* const(&w)[kR], const uint8_t* const(&a)[kT], int, const uint8_t* ahead,
           float(&out)[16]) { q45_K_block<Block>(w, a, nb, ahead, tokens.data(), out); });
 }
 
@@ -494,7 +491,7 @@ void k16_multiply(const GemmProblem& p, int64_t row_begin, int64_t row_end) {
           k16_tokens<std::is_same_v<Block, BlockQ6_K> ? 5 : 2>(
               a, b * static_cast<int64_t>(sizeof(BlockQ8_K)), tokens[b]);
       },
-      [&](const uint8_t* const(&w)[kR], const uint8_t* const(&a)[kT], const uint8_t* ahead,
+      [&](const uint8_t* const(&w)[kR], const uint8_t* const(&a)[kT], int, const uint8_t* ahead,
           float(&out)[16]) { k16_block<Block>(w, a, nb, ahead, tokens.data(), out); });
 }
 
@@ -505,20 +502,23 @@ void k16_multiply(const GemmProblem& p, int64_t row_begin, int64_t row_end) {
 // j high; Q5_0's fifth bits in a field of their own, IQ4_NL's nibbles indices of levels + 128);
 // activation rows from q8_0_row_to_block_groups16. The f32 steps go lane by lane over the whole
 // row (16 partial sums per row and token, added at the end), so a block of 2 rows x 4 tokens
-// keeps its 8 partial sums and 8 integer sums in registers.
+// keeps its 8 partial sums and 8 integer sums in registers. legacy_block<Block, T> runs the
+// first T of the 4 tokens a (the others repeat the last): a call's last block of tokens costs
+// its own tokens, not 4 (kernels_bench StreamedBatch(3|5|6)/.*/(q8_0|q5_0), 2 threads, one
+// process: 59-154 GMAC/s through blocks of 4 only, 79-170 thus; at 7 tokens even).
 constexpr int kLegacyR = 2, kLegacyT = 4;
 
-template <typename Block>
+template <typename Block, int T>
 void legacy_block(const uint8_t* const (&w)[kLegacyR], const uint8_t* const (&a)[kLegacyT],
                   int64_t n, const uint8_t* ahead, float (&out)[16]) {
-  constexpr int R = kLegacyR, T = kLegacyT;
+  constexpr int R = kLegacyR;
   constexpr bool kQ8 = std::is_same_v<Block, BlockQ8_0>;
   constexpr bool kFifth = std::is_same_v<Block, BlockQ5_0>;
   constexpr bool kLevels = std::is_same_v<Block, BlockIQ4_NL>;
   // log2 of the offset the unsigned quants carry (128, 16, 128, 8).
   constexpr int kShift = kQ8 || kLevels ? 7 : kFifth ? 4 : 3;
   const int64_t nb = n / kQK;
-  const Q8Row y[T] = {Q8Row(a[0], n), Q8Row(a[1], n), Q8Row(a[2], n), Q8Row(a[3], n)};
+  const Q8Row y[kLegacyT] = {Q8Row(a[0], n), Q8Row(a[1], n), Q8Row(a[2], n), Q8Row(a[3], n)};
   const __m512i low = in_register(_mm512_set1_epi8(0x0F));
   __m512 p[R][T];
 #pragma GCC unroll 2
@@ -622,14 +622,24 @@ template <typename Block>
 void legacy_multiply(const GemmProblem& p, int64_t row_begin, int64_t row_end) {
   over_blocks<kLegacyR, kLegacyT>(
       p, row_begin, row_end, [](const uint8_t* const(&)[kLegacyT]) {},
-      [&](const uint8_t* const(&w)[kLegacyR], const uint8_t* const(&a)[kLegacyT],
-          const uint8_t* ahead,
-          float(&out)[16]) { legacy_block<Block>(w, a, p.n_in, ahead, out); });
+      [&](const uint8_t* const(&w)[kLegacyR], const uint8_t* const(&a)[kLegacyT], int n,
+          const uint8_t* ahead, float(&out)[16]) {
+        switch (n) {
+          case 1:
+            return legacy_block<Block, 1>(w, a, p.n_in, ahead, out);
+          case 2:
+            return legacy_block<Block, 2>(w, a, p.n_in, ahead, out);
+          case 3:
+            return legacy_block<Block, 3>(w, a, p.n_in, ahead, out);
+          default:
+            return legacy_block<Block, 4>(w, a, p.n_in, ahead, out);
+        }
+      });
 }
 
 // The kernels of one type from kMinTokens tokens on, handing over to the packs'
 // (gemm_kernels_groups16, set at first use) from kHandover on.
-template <auto kRowBytes, auto kPrepare, auto kMultiply, int64_t kMinTokens, int64_t kHandover>
+template <auto kRowBytes, auto kPrepare, auto kMultiply, int64_t kHandover>
 const GemmKernels* in_place(uint32_t type_id) {
   static const GemmKernels kernels{
       kRowBytes, kPrepare, kMultiply, kMinTokens, gemm_kernels_groups16(type_id), kHandover};
@@ -643,27 +653,27 @@ const GemmKernels* gemm_kernels_groups16_in_place(uint32_t type_id) {
   switch (static_cast<GgmlType>(type_id)) {
     case GgmlType::Q8_0:
       return in_place<q8_0_gemm_row_bytes, q8_0_prepare, legacy_multiply<BlockQ8_0>,
-                      kLegacyMinTokens, kLegacyHandoverTokens>(type_id);
+                      kLegacyHandoverTokens>(type_id);
     case GgmlType::Q4_0:
       return in_place<q8_0_gemm_row_bytes, q8_0_prepare, legacy_multiply<BlockQ4_0>,
-                      kLegacyMinTokens, kLegacyHandoverTokens>(type_id);
+                      kLegacyHandoverTokens>(type_id);
     case GgmlType::Q5_0:
       return in_place<q8_0_gemm_row_bytes, q8_0_prepare, legacy_multiply<BlockQ5_0>,
-                      kLegacyMinTokens, kLegacyHandoverTokens>(type_id);
+                      kLegacyHandoverTokens>(type_id);
     case GgmlType::IQ4_NL:
       return in_place<q8_0_gemm_row_bytes, q8_0_prepare, legacy_multiply<BlockIQ4_NL>,
-                      kLegacyMinTokens, kLegacyHandoverTokens>(type_id);
+                      kLegacyHandoverTokens>(type_id);
     case GgmlType::Q4_K:
-      return in_place<q8_K_gemm_row_bytes, q4_K_prepare, q45_K_multiply<BlockQ4_K>, kKMinTokens,
+      return in_place<q8_K_gemm_row_bytes, q4_K_prepare, q45_K_multiply<BlockQ4_K>,
                       kQ4KHandoverTokens>(type_id);
     case GgmlType::Q5_K:
-      return in_place<q8_K_gemm_row_bytes, q4_K_prepare, q45_K_multiply<BlockQ5_K>, kKMinTokens,
+      return in_place<q8_K_gemm_row_bytes, q4_K_prepare, q45_K_multiply<BlockQ5_K>,
                       kQ5KHandoverTokens>(type_id);
     case GgmlType::Q6_K:
-      return in_place<q8_K_gemm_row_bytes, q6_K_prepare, k16_multiply<BlockQ6_K>, kKMinTokens,
+      return in_place<q8_K_gemm_row_bytes, q6_K_prepare, k16_multiply<BlockQ6_K>,
                       kQ6KHandoverTokens>(type_id);
     case GgmlType::Q3_K:
-      return in_place<q8_K_gemm_row_bytes, q6_K_prepare, k16_multiply<BlockQ3_K>, kKMinTokens,
+      return in_place<q8_K_gemm_row_bytes, q6_K_prepare, k16_multiply<BlockQ3_K>,
                       kQ6KHandoverTokens>(type_id);
     default:
       return nullptr;

@@ -158,9 +158,9 @@ Table table_for(SimdLevel level) {
       table[static_cast<size_t>(GgmlType::Q2_K)].vec_dot_groups16 =
           avx512_gfni::vec_dot_q2_K_groups16;
     }
-    // Batched steps of few tokens on kBlockGroups16 rows without a pack: Q4_K and Q6_K at 4
-    // tokens 2.3x their decode products on Zen 4, at 16 1.1-1.8x the packs; Q8_0, Q4_0, Q5_0,
-    // IQ4_NL from 8 tokens (docs/kernels.md, "Batched steps on kBlockGroups16 without a pack").
+    // Batched steps of few tokens on kBlockGroups16 rows without a pack, from 2 tokens on: Q4_K
+    // and Q6_K at 4 tokens 2.3x their decode products on Zen 4, at 16 1.1-1.8x the packs
+    // (docs/kernels.md, "Batched steps on kBlockGroups16 without a pack").
     // The AMX level keeps its tiles.
     for (size_t id = 0; id < table.size(); ++id)
       if (const GemmKernels* in_place =
