@@ -4,11 +4,11 @@
 // tokens does the same for each (row, token) pair, each row's vectors decoded once for all the
 // block's tokens and each token's loaded once for all its rows. The K-quants Q3_K to Q6_K (4 rows x
 // 4 tokens) run the horizontal steps that end each group (the sums of its lanes, the f32 steps)
-// once for the 16 pairs side by side, one pair per lane; the 32-element types Q8_0, Q4_0, Q5_0 and
-// IQ4_NL (2 rows x 4 tokens) keep each pair's 16 partial sums in a register over the row, as the
-// decode product does. The integer sums are exact and the f32 steps are the decode products', in
-// their order, so every output has the bits of the decode product (and of the packs' kernels,
-// gemm_avx512.cpp, which take calls of more tokens: GemmKernels::handover).
+// once for the 16 pairs side by side, one pair per lane; the 32-element types Q8_0, Q4_0, Q5_0,
+// IQ4_NL, Q4_1 and Q5_1 (2 rows x 4 tokens) keep each pair's 16 partial sums in a register over
+// the row, as the decode product does. The integer sums are exact and the f32 steps are the decode
+// products', in their order, so every output has the bits of the decode product (and of the packs'
+// kernels, gemm_avx512.cpp, which take calls of more tokens: GemmKernels::handover).
 #define GENGYUN_X86_NS avx512
 #include "kernels/vec_dot_x86.h"
 // vec_dot_x86.h first: it sets up the intrinsics and the block decoders used here.
@@ -495,12 +495,14 @@ void k16_multiply(const GemmProblem& p, int64_t row_begin, int64_t row_end) {
           float(&out)[16]) { k16_block<Block>(w, a, nb, ahead, tokens.data(), out); });
 }
 
-// ---- Q8_0, Q4_0, Q5_0, IQ4_NL -----------------------------------------------------------------
+// ---- Q8_0, Q4_0, Q5_0, IQ4_NL, Q4_1, Q5_1 -----------------------------------------------------
 // Rows as dot_q8_0_groups16 (vec_dot_avx512.cpp) and dot_nibbles_groups16 (vec_dot_groups16_x86.h)
 // read them: groups of 16 blocks (the last of nb % 16), lane l = block l, its f16 d first; Q8_0's
 // 8 quant words + 128, the nibble types' 4 words of two nibbles (element 4 k + j low, 16 + 4 k +
-// j high; Q5_0's fifth bits in a field of their own, IQ4_NL's nibbles indices of levels + 128);
-// activation rows from q8_0_row_to_block_groups16. The f32 steps go lane by lane over the whole
+// j high; Q5_0's and Q5_1's fifth bits in a field of their own, IQ4_NL's nibbles indices of
+// levels + 128; Q4_1's and Q5_1's f16 m in a field of their own, their quants without offset);
+// activation rows from q8_0_row_to_block_groups16 (Q4_1, Q5_1: q8_1_row_to_block_groups16, with
+// the blocks' s = d times their sum). The f32 steps go lane by lane over the whole
 // row (16 partial sums per row and token, added at the end), so a block of 2 rows x 4 tokens
 // keeps its 8 partial sums and 8 integer sums in registers. legacy_block<Block, T> runs the
 // first T of the 4 tokens a (the others repeat the last): a call's last block of tokens costs
@@ -513,10 +515,11 @@ void legacy_block(const uint8_t* const (&w)[kLegacyR], const uint8_t* const (&a)
                   int64_t n, const uint8_t* ahead, float (&out)[16]) {
   constexpr int R = kLegacyR;
   constexpr bool kQ8 = std::is_same_v<Block, BlockQ8_0>;
-  constexpr bool kFifth = std::is_same_v<Block, BlockQ5_0>;
+  constexpr bool kFifth = requires(const Block& b) { b.qh; };
+  constexpr bool kMin = requires(const Block& b) { b.m; };
   constexpr bool kLevels = std::is_same_v<Block, BlockIQ4_NL>;
-  // log2 of the offset the unsigned quants carry (128, 16, 128, 8).
-  constexpr int kShift = kQ8 || kLevels ? 7 : kFifth ? 4 : 3;
+  // log2 of the offset the unsigned quants carry (128, 16, 128, 8); 0: none (Q4_1, Q5_1).
+  constexpr int kShift = kMin ? 0 : kQ8 || kLevels ? 7 : kFifth ? 4 : 3;
   const int64_t nb = n / kQK;
   const Q8Row y[kLegacyT] = {Q8Row(a[0], n), Q8Row(a[1], n), Q8Row(a[2], n), Q8Row(a[3], n)};
   const __m512i low = in_register(_mm512_set1_epi8(0x0F));
@@ -536,8 +539,9 @@ void legacy_block(const uint8_t* const (&w)[kLegacyR], const uint8_t* const (&a)
     __m512i sums[R][T];
 #pragma GCC unroll 4
     for (int t = 0; t < T; ++t) {
-      const __m512i bias =
-          _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_slli_epi32(load(y[t].sum + g0), kShift));
+      const __m512i bias = kMin ? _mm512_setzero_si512()
+                                : _mm512_sub_epi32(_mm512_setzero_si512(),
+                                                   _mm512_slli_epi32(load(y[t].sum + g0), kShift));
 #pragma GCC unroll 2
       for (int r = 0; r < R; ++r) sums[r][t] = bias;
     }
@@ -584,20 +588,32 @@ void legacy_block(const uint8_t* const (&w)[kLegacyR], const uint8_t* const (&a)
         add(hi, 4 + k);
       }
     }
-    // The decode products' f32 step, lane by lane: p = fma(float(sum), d_w d_a, p).
-    __m512 d_w[R];
+    // The decode products' f32 steps, lane by lane: p = fma(float(sum), d_w d_a, p), then for
+    // Q4_1 / Q5_1 p = fma(m_w, s_a, p).
+    auto halves = [&](const uint8_t* at_h) __attribute__((always_inline)) {
+      return _mm512_cvtph_ps(kFull ? load256(at_h) : _mm256_maskz_loadu_epi16(lanes, at_h));
+    };
+    auto floats = [&](const float* at_f) __attribute__((always_inline)) {
+      return kFull ? _mm512_loadu_ps(at_f) : _mm512_maskz_loadu_ps(lanes, at_f);
+    };
+    __m512 d_w[R], m_w[R];
 #pragma GCC unroll 2
-    for (int r = 0; r < R; ++r)
-      d_w[r] =
-          _mm512_cvtph_ps(kFull ? load256(w[r] + at) : _mm256_maskz_loadu_epi16(lanes, w[r] + at));
+    for (int r = 0; r < R; ++r) {
+      d_w[r] = halves(w[r] + at);
+      if constexpr (kMin) m_w[r] = halves(w[r] + at + offsetof(Block, m) * m);
+    }
 #pragma GCC unroll 4
     for (int t = 0; t < T; ++t) {
-      const __m512 d_a =
-          kFull ? _mm512_loadu_ps(y[t].d + g0) : _mm512_maskz_loadu_ps(lanes, y[t].d + g0);
+      const __m512 d_a = floats(y[t].d + g0);
 #pragma GCC unroll 2
       for (int r = 0; r < R; ++r)
         p[r][t] = _mm512_mask3_fmadd_ps(_mm512_cvtepi32_ps(sums[r][t]), _mm512_mul_ps(d_w[r], d_a),
                                         p[r][t], lanes);
+      if constexpr (kMin) {
+        const __m512 s_a = floats(y[t].s + g0);
+#pragma GCC unroll 2
+        for (int r = 0; r < R; ++r) p[r][t] = _mm512_mask3_fmadd_ps(m_w[r], s_a, p[r][t], lanes);
+      }
     }
   };
   int64_t g0 = 0;
@@ -616,6 +632,14 @@ size_t q8_0_gemm_row_bytes(int64_t n_in) {
 
 void q8_0_prepare(const void* activation_row, int64_t n_in, void* gemm_row) {
   q8_0_row_to_block_groups16(activation_row, gemm_row, n_in);
+}
+
+size_t q8_1_gemm_row_bytes(int64_t n_in) {
+  return (activation_row_bytes(gguf::GgmlType::Q8_1, n_in) + 63) / 64 * 64;
+}
+
+void q8_1_prepare(const void* activation_row, int64_t n_in, void* gemm_row) {
+  q8_1_row_to_block_groups16(activation_row, gemm_row, n_in);
 }
 
 template <typename Block>
@@ -662,6 +686,12 @@ const GemmKernels* gemm_kernels_groups16_in_place(uint32_t type_id) {
                       kLegacyHandoverTokens>(type_id);
     case GgmlType::IQ4_NL:
       return in_place<q8_0_gemm_row_bytes, q8_0_prepare, legacy_multiply<BlockIQ4_NL>,
+                      kLegacyHandoverTokens>(type_id);
+    case GgmlType::Q4_1:
+      return in_place<q8_1_gemm_row_bytes, q8_1_prepare, legacy_multiply<BlockQ4_1>,
+                      kLegacyHandoverTokens>(type_id);
+    case GgmlType::Q5_1:
+      return in_place<q8_1_gemm_row_bytes, q8_1_prepare, legacy_multiply<BlockQ5_1>,
                       kLegacyHandoverTokens>(type_id);
     case GgmlType::Q4_K:
       return in_place<q8_K_gemm_row_bytes, q4_K_prepare, q45_K_multiply<BlockQ4_K>,
