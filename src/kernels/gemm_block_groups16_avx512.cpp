@@ -507,7 +507,7 @@ void k16_multiply(const GemmProblem& p, int64_t row_begin, int64_t row_end) {
 // keeps its 8 partial sums and 8 integer sums in registers. legacy_block<Block, T> runs the
 // first T of the 4 tokens a (the others repeat the last): a call's last block of tokens costs
 // its own tokens, not 4 (kernels_bench StreamedBatch(3|5|6)/.*/(q8_0|q5_0), 2 threads, one
-// process: 59-154 GMAC/s through blocks of 4 only, 79-170 thus; at 7 tokens even).
+// process: 59-140 GMAC/s through blocks of 4 only, 79-170 thus; at 7 tokens even).
 constexpr int kLegacyR = 2, kLegacyT = 4;
 
 template <typename Block, int T>
