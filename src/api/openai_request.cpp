@@ -307,10 +307,10 @@ std::optional<ApiError> read_common(const json& body, GenerationRequest& request
   // Both given (OpenAI's newer name and the older one): they must agree, or one would be ignored.
   if (field(body, "max_tokens") && field(body, "max_completion_tokens") &&
       p.max_tokens != max_tokens)
-    return invalid_request("max_tokens (" + std::to_string(max_tokens) +
-                               ") and max_completion_tokens (" + std::to_string(p.max_tokens) +
-                               ") disagree; send one of them",
-                           "max_completion_tokens");
+    return invalid_request(
+        "max_tokens (" + shown(*field(body, "max_tokens")) + ") and max_completion_tokens (" +
+            shown(*field(body, "max_completion_tokens")) + ") disagree; send one of them",
+        "max_completion_tokens");
   if ((error = read_number(body, "temperature", 0.0, 2.0, false, p.temperature))) return error;
   if ((error = read_number(body, "top_p", 0.0, 1.0, true, p.top_p))) return error;
   if ((error = read_int(body, "top_k", 0, p.top_k))) return error;

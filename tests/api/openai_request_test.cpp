@@ -772,6 +772,12 @@ TEST(ParseRequests, MaxTokensAndMaxCompletionTokensMustAgree) {
   EXPECT_EQ(both.error().param, "max_completion_tokens");
   EXPECT_EQ(both.error().message,
             "max_tokens (3) and max_completion_tokens (2) disagree; send one of them");
+  // The values as sent, not as clamped to an int.
+  auto huge = parse_chat_request(
+      chat_body({{"max_tokens", 5}, {"max_completion_tokens", int64_t{1000000000000}}}));
+  ASSERT_FALSE(huge.ok());
+  EXPECT_EQ(huge.error().message,
+            "max_tokens (5) and max_completion_tokens (1000000000000) disagree; send one of them");
   auto same = parse_chat_request(chat_body({{"max_tokens", 2}, {"max_completion_tokens", 2}}));
   ASSERT_TRUE(same.ok());
   EXPECT_EQ(same->params.max_tokens, 2);
