@@ -39,9 +39,9 @@ struct GemmKernels {
   /// 16 (gemm_avx2.cpp). AVX-512 (the default), measured through the engine on Qwen2.5-0.5B
   /// Q4_K_M, 2 threads (Intel Xeon): a decode step of 2 sequences takes 34.5 ms tiled against
   /// 46 ms batched, 3 sequences 47 against 48, and from 4 on the batched kernels win
-  /// (12 sequences: 66 ms against 138). AVX-512 on WeightLayout::kBlockGroups16 rows: 8 or 12
+  /// (12 sequences: 66 ms against 138). AVX-512 on WeightLayout::kBlockGroups16 rows: 12
   /// (measured on Zen 4, gemm_avx512.cpp); kernels without a pack may start lower (AVX-512,
-  /// Q8_0 in WeightLayout::kRowGroups16: 2; the K-quants in kBlockGroups16: 3). matmul goes by
+  /// Q8_0 in WeightLayout::kRowGroups16 and every type in kBlockGroups16: 2). matmul goes by
   /// the kernels of the weights' layout.
   int64_t min_tokens = 4;
   /// Kernels that take calls of handover_tokens tokens or more instead (null: none), with GEMM
@@ -68,7 +68,7 @@ const GemmKernels* gemm_kernels(uint32_t type_id);
 const GemmKernels* gemm_kernels_groups16(uint32_t type_id);
 /// Kernels that read rows in WeightLayout::kBlockGroups16 as they lie (no pack), for calls of
 /// fewer than handover_tokens tokens, handing longer ones to gemm_kernels_groups16: the same bits.
-/// Q8_0, Q4_0, Q5_0, IQ4_NL, Q3_K, Q4_K, Q5_K and Q6_K; null for the other types.
+/// Q8_0, Q4_0, Q5_0, IQ4_NL, Q4_1, Q5_1, Q3_K, Q4_K, Q5_K and Q6_K; null for the other types.
 const GemmKernels* gemm_kernels_groups16_in_place(uint32_t type_id);
 /// The same kernels for Q8_0 rows in WeightLayout::kRowGroups16 (whole groups of 16 rows),
 /// read as they lie (no pack): the same bits as gemm_kernels on the rows in ggml's layout; null
