@@ -3,12 +3,13 @@
 // one token, lane l of every vector meeting block or sub-block l; here a register block of rows x
 // tokens does the same for each (row, token) pair, each row's vectors decoded once for all the
 // block's tokens and each token's loaded once for all its rows. The K-quants Q3_K to Q6_K (4 rows x
-// 4 tokens) run the horizontal steps that end each group (the sums of its lanes, the f32 steps)
-// once for the 16 pairs side by side, one pair per lane; the 32-element types Q8_0, Q4_0, Q5_0,
-// IQ4_NL, Q4_1 and Q5_1 (2 rows x 4 tokens) keep each pair's 16 partial sums in a register over
-// the row, as the decode product does. The integer sums are exact and the f32 steps are the decode
-// products', in their order, so every output has the bits of the decode product (and of the packs'
-// kernels, gemm_avx512.cpp, which take calls of more tokens: GemmKernels::handover).
+// 4 tokens, 8 x 2 in calls of 2 tokens) run the horizontal steps that end each group (the sums of
+// its lanes, the f32 steps) once for the 16 pairs side by side, one pair per lane; the 32-element
+// types Q8_0, Q4_0, Q5_0, IQ4_NL, Q4_1 and Q5_1 (2 rows x 4 tokens) keep each pair's 16 partial
+// sums in a register over the row, as the decode product does. The integer sums are exact and the
+// f32 steps are the decode products', in their order, so every output has the bits of the decode
+// product (and of the packs' kernels, gemm_avx512.cpp, which take calls of more tokens:
+// GemmKernels::handover).
 #define GENGYUN_X86_NS avx512
 #include "kernels/vec_dot_x86.h"
 // vec_dot_x86.h first: it sets up the intrinsics and the block decoders used here.
@@ -28,29 +29,35 @@
 namespace gengyun::kernels::avx512 {
 namespace {
 
-// How far past the lines it prefetches into L1 a block prefetches into L2 as well: 12 KiB.
+// A block prefetches the next block of rows (they lie right after its own) as it goes, as far
+// into them as it is into its own, into L2, and the lines kL2AheadBytes further as well.
 // Prefetching into L1 alone, a block of rows x 4 tokens from DRAM barely overlapped the loads
 // with its products (it streamed at what the memory's and its own time added up to: 4 tokens
-// of Q8_0 ~19 GB/s against ~35 for the decode product and ~42 from L3); L1 cannot hold a longer
-// distance beside the activations, L2 can. kernels_bench StreamedBatch(4|16) (Zen 4, 2 threads,
-// one process; bench/RESULTS.md, "Session of 2026-12-06, third"), GMAC/s without it and with it:
-// Q8_0 4 tokens 69-85 -> 113-117, 16 tokens on rows of 1536 / 8960 134-152 -> 162-196 (of 896
-// 128 -> 116); Q6_K 4 tokens 86-105 -> 139-149, 16 tokens 143-173 -> 174-189; Q4_K 4 tokens
-// 111-127 -> 176-200, 16 tokens 189-223 -> 219-244. 6.5 and 25.5 KiB measured alike.
+// of Q8_0 ~19 GB/s against ~35 for the decode product and ~42 from L3). kernels_bench
+// StreamedBatch(4|16) (Zen 4, 2 threads, one process; bench/RESULTS.md, "Session of 2026-12-06,
+// third"), GMAC/s without the further lines and with them: Q8_0 4 tokens 69-85 -> 113-117, 16
+// tokens on rows of 1536 / 8960 134-152 -> 162-196 (of 896 128 -> 116); Q6_K 4 tokens 86-105 ->
+// 139-149, 16 tokens 143-173 -> 174-189; Q4_K 4 tokens 111-127 -> 176-200, 16 tokens 189-223 ->
+// 219-244 (6.5 and 25.5 KiB measured alike). The next block's lines went into L1 until blocks
+// of 8 rows came (2 tokens of the K-quants): a block of 8 rows is 7-59 KiB, more than L1 holds
+// beside the activations, and Q6_K's streamed at 55-62 GMAC/s against 85-102 into L2; the other
+// types and token counts stream as fast or faster into L2 (StreamedBatch(2|4|16), one process;
+// "Session of 2026-12-06, fourth": Q8_0 2 tokens on rows of 8960 60 -> 90, Q4_K 4 tokens on
+// rows of 8960 203 -> 226).
 constexpr int kL2AheadBytes = 12 * 1024;
 
-// Prefetches the lines of [at, at + bytes) into L1 and those kL2AheadBytes further into L2.
+// Prefetches the lines of [at, at + bytes) and those kL2AheadBytes further into L2.
 __attribute__((always_inline)) inline void prefetch_rows(const uint8_t* at, int bytes) {
-  prefetch_ahead<0>(at, bytes);
-  const char* l2 = reinterpret_cast<const char*>(at) + kL2AheadBytes;
+  const char* near = reinterpret_cast<const char*>(at);
+  const char* far = near + kL2AheadBytes;
 #pragma GCC unroll 16
-  for (int line = 0; line < bytes; line += 64) _mm_prefetch(l2 + line, _MM_HINT_T1);
+  for (int line = 0; line < bytes; line += 64) {
+    _mm_prefetch(near + line, _MM_HINT_T1);
+    _mm_prefetch(far + line, _MM_HINT_T1);
+  }
 }
 
-// The register block: lane i of the 16 holds row i % kR and token i / kR.
-constexpr int kR = 4, kT = 4;
-
-// Bytes of weight rows a block of kT tokens meets before the next (re-read from L2 per block).
+// Bytes of weight rows a block of tokens meets before the next (re-read from L2 per block).
 constexpr size_t kTileBytes = 256 * 1024;
 
 // From how many tokens on these kernels beat the decode products: 2, every type (Zen 4, 2
@@ -93,17 +100,28 @@ constexpr std::array<LaneIndex, N> lane_tables(F f) {
   for (int j = 0; j < N; ++j) tables[j] = lanes([&](int i) { return f(i, j); });
   return tables;
 }
-// vpermt2d indices into two vectors of 16 dwords per row (rows 0, 1 | 2, 3) or token
-// (tokens 0, 1 | 2, 3): lane i takes dword p of row i % kR, or of token i / kR.
-constexpr auto kRowDword = lane_tables<8>([](int i, int p) { return (i % kR) * 8 + p; });
-constexpr auto kTokenDword = lane_tables<8>([](int i, int p) { return (i / kR) * 8 + p; });
-// vpermps indices: lane i takes float f of row i % kR's 4, or of token i / kR's 2.
-constexpr auto kRowFloat = lane_tables<4>([](int i, int f) { return (i % kR) * 4 + f; });
-constexpr auto kTokenFloat = lane_tables<2>([](int i, int f) { return (i / kR) * 2 + f; });
-// vpermps indices into one float per row or token: lane i takes float i % kR, or i / kR.
-constexpr LaneIndex kRowOne = lanes([](int i) { return i % kR; });
-constexpr LaneIndex kTokenOne = lanes([](int i) { return i / kR; });
-// vpermt2d indices taking dwords d[0..3] of each of the 4 rows (8 dwords each): lane 4 r + j.
+// The K-quants' register blocks of R rows (4 or 8) x 16 / R tokens: lane i holds row i % R and
+// token i / R. Their rows come in sets of 4 (rows 0..3, 4..7), what one vpermt2d reaches.
+// vpermt2d indices into two vectors of 16 dwords per row of a set (rows 0, 1 | 2, 3) or per
+// token (tokens 0, 1 | 2, 3): lane i takes dword p of row i % R of its set, or of token i / R.
+template <int R>
+constexpr auto kRowDword = lane_tables<8>([](int i, int p) { return (i % R % 4) * 8 + p; });
+template <int R>
+constexpr auto kTokenDword = lane_tables<8>([](int i, int p) { return (i / R) * 8 + p; });
+// Lanes of the second set of rows (R = 8): rows 4..7.
+template <int R>
+constexpr auto kSecondSet = static_cast<__mmask16>(R == 8 ? 0xF0F0 : 0);
+// vpermps / vpermt2ps indices: lane i takes float f of row i % R's 4, or of token i / R's 2.
+template <int R>
+constexpr auto kRowFloat = lane_tables<4>([](int i, int f) { return (i % R) * 4 + f; });
+template <int R>
+constexpr auto kTokenFloat = lane_tables<2>([](int i, int f) { return (i / R) * 2 + f; });
+// vpermps indices into one float per row or token: lane i takes float i % R, or i / R.
+template <int R>
+constexpr LaneIndex kRowOne = lanes([](int i) { return i % R; });
+template <int R>
+constexpr LaneIndex kTokenOne = lanes([](int i) { return i / R; });
+// vpermt2d indices taking dwords d[0..3] of each of a set's 4 rows (8 dwords each): lane 4 r + j.
 constexpr LaneIndex row_quads(int d0, int d1, int d2, int d3) {
   const int d[4] = {d0, d1, d2, d3};
   return lanes([&](int i) { return (i / 4) * 8 + d[i % 4]; });
@@ -209,39 +227,44 @@ constexpr int64_t kQ8KGroupBytes = 2 * sizeof(BlockQ8_K);
 // of m = 1 and 2 (dword m + j of a group's head: its d and dmin fields come first).
 constexpr LaneIndex kQ4KU01[2] = {row_quads(1, 2, 4, 5), row_quads(2, 3, 5, 6)};
 constexpr LaneIndex kQ4KU22[2] = {row_quads(3, 3, 6, 6), row_quads(4, 4, 7, 7)};
-// Dwords 0, 1 of each row's head (d0, d1, dmin0, dmin1; for m = 1 d, dmin, then unused bytes):
-// lanes 2 r, 2 r + 1.
-constexpr LaneIndex kQ4KHeads = lanes([](int i) { return i < 2 * kR ? (i / 2) * 8 + i % 2 : 0; });
+// Dwords 0, 1 of the heads of a set of 4 rows (d0, d1, dmin0, dmin1; for m = 1 d, dmin, then
+// unused bytes): lanes 2 r, 2 r + 1.
+constexpr LaneIndex kQ4KHeads = lanes([](int i) { return i < 8 ? (i / 2) * 8 + i % 2 : 0; });
 
 // What a group needs of a block's tokens, built once for all its rows.
 struct Q4KTokens {
-  __m512i sums[8];  // lane i: dword p of the int16 sub-block sums of token i / kR
-  __m512 d[2];      // lane i: d of the group's super-block j of token i / kR
+  __m512i sums[8];  // lane i: dword p of the int16 sub-block sums of token i / R
+  __m512 d[2];      // lane i: d of the group's super-block j of token i / R
 };
 
-template <int m>
-void q4_K_tokens(const uint8_t* const (&a)[kT], int64_t at, Q4KTokens& out) {
+template <int R, int m>
+void q4_K_tokens(const uint8_t* const (&a)[16 / R], int64_t at, Q4KTokens& out) {
+  constexpr int T = 16 / R;
   constexpr auto lanes = static_cast<__mmask16>((1u << (8 * m)) - 1);
-  __m256i sums16[kT];
-  __m128 d[kT];
-  for (int t = 0; t < kT; ++t) {
-    sums16[t] = _mm512_cvtepi32_epi16(_mm512_maskz_loadu_epi32(lanes, a[t] + at + (kQK_K + 4) * m));
-    d[t] = _mm_castpd_ps(_mm_load_sd(reinterpret_cast<const double*>(a[t] + at + kQK_K * m)));
+  // Tokens 0..3, those past T repeating the last (no lane reads them).
+  __m256i sums16[4];
+  __m128 d[4];
+  for (int t = 0; t < 4; ++t) {
+    const uint8_t* token = a[std::min(t, T - 1)] + at;
+    sums16[t] = _mm512_cvtepi32_epi16(_mm512_maskz_loadu_epi32(lanes, token + (kQK_K + 4) * m));
+    d[t] = _mm_castpd_ps(_mm_load_sd(reinterpret_cast<const double*>(token + kQK_K * m)));
   }
   const __m512i t01 = _mm512_inserti64x4(_mm512_castsi256_si512(sums16[0]), sums16[1], 1);
   const __m512i t23 = _mm512_inserti64x4(_mm512_castsi256_si512(sums16[2]), sums16[3], 1);
   for (int p = 0; p < 8; ++p)
-    out.sums[p] = _mm512_permutex2var_epi32(t01, index(kTokenDword[p]), t23);
+    out.sums[p] = _mm512_permutex2var_epi32(t01, index(kTokenDword<R>[p]), t23);
   const __m512 d4 = _mm512_castps256_ps512(_mm256_insertf128_ps(
       _mm256_castps128_ps256(_mm_movelh_ps(d[0], d[1])), _mm_movelh_ps(d[2], d[3]), 1));
-  for (int j = 0; j < 2; ++j) out.d[j] = _mm512_permutexvar_ps(index(kTokenFloat[j]), d4);
+  for (int j = 0; j < 2; ++j) out.d[j] = _mm512_permutexvar_ps(index(kTokenFloat<R>[j]), d4);
 }
 
-// The 16 outputs of rows w and tokens a (lane i: row i % kR, token i / kR) over nb super-blocks
-// of Block (Q4_K, or Q5_K: the same but for the fifth bits of its quants, a field of their own).
-template <typename Block>
-void q45_K_block(const uint8_t* const (&w)[kR], const uint8_t* const (&a)[kT], int64_t nb,
+// The 16 outputs of R rows w and 16 / R tokens a (lane i: row i % R, token i / R) over nb
+// super-blocks of Block (Q4_K, or Q5_K: the same but for the fifth bits of its quants, a field
+// of their own).
+template <typename Block, int R>
+void q45_K_block(const uint8_t* const (&w)[R], const uint8_t* const (&a)[16 / R], int64_t nb,
                  const uint8_t* ahead, const Q4KTokens* tokens, float (&out)[16]) {
+  constexpr int T = 16 / R, kSets = R / 4;
   constexpr bool kFifth = std::is_same_v<Block, BlockQ5_K>;
   constexpr int64_t kGroupBytes = 2 * sizeof(Block);
   const __m512i low = in_register(_mm512_set1_epi8(0x0F));
@@ -252,85 +275,107 @@ void q45_K_block(const uint8_t* const (&w)[kR], const uint8_t* const (&a)[kT], i
     constexpr auto mask = static_cast<__mmask16>((1u << lanes) - 1);
     // The next rows, as far into them as this group is into these (4 tokens from DRAM: Qwen2.5-
     // 1.5B Q4_K_M at 4 streams 70 -> 54 ms a step against 3 KiB ahead in each row).
-    if (ahead != nullptr) prefetch_rows(ahead + kR * at_w, kR * m * sizeof(Block));
+    if (ahead != nullptr) prefetch_rows(ahead + R * at_w, R * m * sizeof(Block));
     auto load = [](const void* p) {
       return m == 2 ? load512(p) : _mm512_maskz_loadu_epi32(mask, p);
     };
     // Each sub-block's exact sum of quant times activation, per row and token.
-    __m512i sums[kR][kT];
+    __m512i sums[R][T];
+#pragma GCC unroll 8
+    for (int r = 0; r < R; ++r) {
 #pragma GCC unroll 4
-    for (int r = 0; r < kR; ++r)
+      for (int t = 0; t < T; ++t) sums[r][t] = _mm512_setzero_si512();
+    }
+    // A set of 4 rows at a time (8 rows' vectors and sums at once spill registers).
+#pragma GCC unroll 2
+    for (int s = 0; s < kSets; ++s) {
 #pragma GCC unroll 4
-      for (int t = 0; t < kT; ++t) sums[r][t] = _mm512_setzero_si512();
+      for (int k = 0; k < 4; ++k) {
+        __m512i act_lo[T], act_hi[T];
 #pragma GCC unroll 4
-    for (int k = 0; k < 4; ++k) {
-      __m512i lo[kR], hi[kR];
+        for (int t = 0; t < T; ++t) {
+          act_lo[t] = load(a[t] + at_a + 4 * lanes * k);
+          act_hi[t] = load(a[t] + at_a + 4 * lanes * (4 + k));
+        }
 #pragma GCC unroll 4
-      for (int r = 0; r < kR; ++r) {
-        const __m512i q = load(w[r] + at_w + offsetof(Block, qs) * m + 4 * lanes * k);
-        lo[r] = _mm512_and_si512(q, low);
-        hi[r] = _mm512_and_si512(_mm512_srli_epi16(q, 4), low);
-        if constexpr (kFifth)
-          add_fifth_bits(load(w[r] + at_w + offsetof(Block, qh) * m), k, lo[r], hi[r]);
-      }
+        for (int r = 4 * s; r < 4 * s + 4; ++r) {
+          const __m512i q = load(w[r] + at_w + offsetof(Block, qs) * m + 4 * lanes * k);
+          __m512i lo = _mm512_and_si512(q, low);
+          __m512i hi = _mm512_and_si512(_mm512_srli_epi16(q, 4), low);
+          if constexpr (kFifth)
+            add_fifth_bits(load(w[r] + at_w + offsetof(Block, qh) * m), k, lo, hi);
 #pragma GCC unroll 4
-      for (int t = 0; t < kT; ++t) {
-        const __m512i act_lo = load(a[t] + at_a + 4 * lanes * k);
-        const __m512i act_hi = load(a[t] + at_a + 4 * lanes * (4 + k));
-#pragma GCC unroll 4
-        for (int r = 0; r < kR; ++r) {
-          sums[r][t] = _mm512_dpbusd_epi32(sums[r][t], lo[r], act_lo);
-          sums[r][t] = _mm512_dpbusd_epi32(sums[r][t], hi[r], act_hi);
+          for (int t = 0; t < T; ++t) {
+            sums[r][t] = _mm512_dpbusd_epi32(sums[r][t], lo, act_lo[t]);
+            sums[r][t] = _mm512_dpbusd_epi32(sums[r][t], hi, act_hi[t]);
+          }
         }
       }
     }
-    // The rows' heads (d, dmin, the packed scales), rows 0, 1 and 2, 3, and their scales and mins
-    // unpacked as dot_q45_K_groups16 does, a row per 128-bit chunk: 16 scale bytes (8 of each
-    // super-block), 16 min bytes.
-    const __m512i z01 =
-        _mm512_inserti64x4(_mm512_castsi256_si512(load256(w[0] + at_w)), load256(w[1] + at_w), 1);
-    const __m512i z23 =
-        _mm512_inserti64x4(_mm512_castsi256_si512(load256(w[2] + at_w)), load256(w[3] + at_w), 1);
-    const __m512i u01 = _mm512_permutex2var_epi32(z01, index(kQ4KU01[m - 1]), z23);
-    const __m512i u22 = _mm512_srlv_epi32(
-        _mm512_permutex2var_epi32(z01, index(kQ4KU22[m - 1]), z23), _mm512_set4_epi32(4, 0, 4, 0));
-    const __m512i low6 = _mm512_and_si512(u01, _mm512_set1_epi8(0x3F));
-    const __m512i high6 =
-        _mm512_ternarylogic_epi32(_mm512_and_si512(u22, _mm512_set1_epi8(0x0F)),
-                                  _mm512_srli_epi32(u01, 2), _mm512_set1_epi8(0x30), 0xF8);
-    const __m512i first = _mm512_unpacklo_epi32(low6, high6);
-    const __m512i second = _mm512_unpackhi_epi32(low6, high6);
-    const __m512i scales = _mm512_unpacklo_epi64(first, second);
-    const __m512i mins = _mm512_unpackhi_epi64(first, second);
+    // Per set of 4 rows, their heads (d, dmin, the packed scales), rows 0, 1 and 2, 3, and their
+    // scales and mins unpacked as dot_q45_K_groups16 does, a row per 128-bit chunk: 16 scale
+    // bytes (8 of each super-block), 16 min bytes; mins as int16, rows 0, 1 and 2, 3; fields:
+    // the rows' d0, d1, dmin0, dmin1 (lanes 4 r .. 4 r + 3).
+    __m512i scales[kSets], mins01[kSets], mins23[kSets];
+    __m512 fields[kSets];
+#pragma GCC unroll 2
+    for (int s = 0; s < kSets; ++s) {
+      const uint8_t* const* rows = w + 4 * s;
+      const __m512i z01 = _mm512_inserti64x4(_mm512_castsi256_si512(load256(rows[0] + at_w)),
+                                             load256(rows[1] + at_w), 1);
+      const __m512i z23 = _mm512_inserti64x4(_mm512_castsi256_si512(load256(rows[2] + at_w)),
+                                             load256(rows[3] + at_w), 1);
+      const __m512i u01 = _mm512_permutex2var_epi32(z01, index(kQ4KU01[m - 1]), z23);
+      const __m512i u22 =
+          _mm512_srlv_epi32(_mm512_permutex2var_epi32(z01, index(kQ4KU22[m - 1]), z23),
+                            _mm512_set4_epi32(4, 0, 4, 0));
+      const __m512i low6 = _mm512_and_si512(u01, _mm512_set1_epi8(0x3F));
+      const __m512i high6 =
+          _mm512_ternarylogic_epi32(_mm512_and_si512(u22, _mm512_set1_epi8(0x0F)),
+                                    _mm512_srli_epi32(u01, 2), _mm512_set1_epi8(0x30), 0xF8);
+      const __m512i first = _mm512_unpacklo_epi32(low6, high6);
+      const __m512i second = _mm512_unpackhi_epi32(low6, high6);
+      scales[s] = _mm512_unpacklo_epi64(first, second);
+      const __m512i mins = _mm512_unpackhi_epi64(first, second);
+      mins01[s] = _mm512_cvtepu8_epi16(_mm512_castsi512_si256(mins));
+      mins23[s] = _mm512_cvtepu8_epi16(_mm512_extracti64x4_epi64(mins, 1));
+      fields[s] = _mm512_cvtph_ps(
+          _mm512_castsi512_si256(_mm512_permutex2var_epi32(z01, index(kQ4KHeads), z23)));
+    }
+    auto scale_bytes = [&](int r) {
+      return _mm512_cvtepu8_epi32(groups16::chunk(scales[r / 4], r % 4));
+    };
     // S: per pair (row, token), the scales times the sums, lanes 0..7 and 8..15 added.
     __m512i pairs[8];
 #pragma GCC unroll 8
     for (int j = 0; j < 8; ++j) {
-      const int r = (2 * j) % kR, t = (2 * j) / kR;
-      pairs[j] = pair_sums(
-          _mm512_mullo_epi32(sums[r][t], _mm512_cvtepu8_epi32(groups16::chunk(scales, r))),
-          _mm512_mullo_epi32(sums[r + 1][t], _mm512_cvtepu8_epi32(groups16::chunk(scales, r + 1))));
+      const int r = (2 * j) % R, t = (2 * j) / R;
+      pairs[j] = pair_sums(_mm512_mullo_epi32(sums[r][t], scale_bytes(r)),
+                           _mm512_mullo_epi32(sums[r + 1][t], scale_bytes(r + 1)));
     }
     __m512i s0, s1;
     half_sums16(pairs, s0, s1);
     // M: per pair, the row's mins times the token's sub-block sums, 2 sub-blocks a vpdpwssd.
-    const __m512i mins01 = _mm512_cvtepu8_epi16(_mm512_castsi512_si256(mins));
-    const __m512i mins23 = _mm512_cvtepu8_epi16(_mm512_extracti64x4_epi64(mins, 1));
+    auto row_mins = [&](int p) {
+      const __m512i idx = index(kRowDword<R>[p]);
+      const __m512i first = _mm512_permutex2var_epi32(mins01[0], idx, mins23[0]);
+      if constexpr (kSets == 1) return first;
+      return _mm512_mask_blend_epi32(
+          kSecondSet<R>, first,
+          _mm512_permutex2var_epi32(mins01[kSets - 1], idx, mins23[kSets - 1]));
+    };
     __m512i m0 = _mm512_setzero_si512(), m1 = _mm512_setzero_si512();
 #pragma GCC unroll 4
-    for (int p = 0; p < 4; ++p)
-      m0 = _mm512_dpwssd_epi32(m0, _mm512_permutex2var_epi32(mins01, index(kRowDword[p]), mins23),
-                               tk.sums[p]);
+    for (int p = 0; p < 4; ++p) m0 = _mm512_dpwssd_epi32(m0, row_mins(p), tk.sums[p]);
     if constexpr (m == 2)
 #pragma GCC unroll 4
-      for (int p = 4; p < 8; ++p)
-        m1 = _mm512_dpwssd_epi32(m1, _mm512_permutex2var_epi32(mins01, index(kRowDword[p]), mins23),
-                                 tk.sums[p]);
+      for (int p = 4; p < 8; ++p) m1 = _mm512_dpwssd_epi32(m1, row_mins(p), tk.sums[p]);
     // The f32 steps of dot_q45_K_groups16, super-block by super-block: acc += S d d_a, then
     // acc -= M dmin d_a.
-    const __m512 fields = _mm512_cvtph_ps(
-        _mm512_castsi512_si256(_mm512_permutex2var_epi32(z01, index(kQ4KHeads), z23)));
-    auto field = [&](int f) { return _mm512_permutexvar_ps(index(kRowFloat[f]), fields); };
+    auto field = [&](int f) {
+      if constexpr (kSets == 1) return _mm512_permutexvar_ps(index(kRowFloat<R>[f]), fields[0]);
+      return _mm512_permutex2var_ps(fields[0], index(kRowFloat<R>[f]), fields[kSets - 1]);
+    };
     acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s0), _mm512_mul_ps(field(0), tk.d[0]), acc);
     acc = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(m0), _mm512_mul_ps(field(m), tk.d[0]), acc);
     if constexpr (m == 2) {
@@ -349,19 +394,26 @@ void q4_K_prepare(const void* activation_row, int64_t n_in, void* gemm_row) {
   q8_K_row_to_block_groups16(activation_row, gemm_row, n_in);
 }
 
-template <typename Block>
-void q45_K_multiply(const GemmProblem& p, int64_t row_begin, int64_t row_end) {
+template <typename Block, int R>
+void q45_K_blocks(const GemmProblem& p, int64_t row_begin, int64_t row_end) {
+  constexpr int T = 16 / R;
   const int64_t nb = p.n_in / kQK_K;
   thread_local std::vector<Q4KTokens> tokens;
   tokens.resize(static_cast<size_t>((nb + 1) / 2));
-  over_blocks<kR, kT>(
+  over_blocks<R, T>(
       p, row_begin, row_end,
-      [&](const uint8_t* const(&a)[kT]) {
-        for (int64_t g = 0; g < nb / 2; ++g) q4_K_tokens<2>(a, g * kQ8KGroupBytes, tokens[g]);
-        if (nb % 2 != 0) q4_K_tokens<1>(a, nb / 2 * kQ8KGroupBytes, tokens[nb / 2]);
+      [&](const uint8_t* const(&a)[T]) {
+        for (int64_t g = 0; g < nb / 2; ++g) q4_K_tokens<R, 2>(a, g * kQ8KGroupBytes, tokens[g]);
+        if (nb % 2 != 0) q4_K_tokens<R, 1>(a, nb / 2 * kQ8KGroupBytes, tokens[nb / 2]);
       },
-      [&](const uint8_t* const(&w)[kR], const uint8_t* const(&a)[kT], int, const uint8_t* ahead,
-          float(&out)[16]) { q45_K_block<Block>(w, a, nb, ahead, tokens.data(), out); });
+      [&](const uint8_t* const(&w)[R], const uint8_t* const(&a)[T], int, const uint8_t* ahead,
+          float(&out)[16]) { q45_K_block<Block, R>(w, a, nb, ahead, tokens.data(), out); });
+}
+
+template <typename Block>
+void q45_K_multiply(const GemmProblem& p, int64_t row_begin, int64_t row_end) {
+  if (p.n_tokens == 2) return q45_K_blocks<Block, 8>(p, row_begin, row_end);
+  q45_K_blocks<Block, 4>(p, row_begin, row_end);
 }
 
 // ---- Q6_K, Q3_K -------------------------------------------------------------------------------
@@ -369,27 +421,29 @@ void q45_K_multiply(const GemmProblem& p, int64_t row_begin, int64_t row_end) {
 // = sub-block l of 16 elements; activation rows from q8_K_row_to_q6_K_groups16.
 
 struct Q6KTokens {
-  __m512i bias[kT];  // lane l: -offset (Q6_K 32, Q3_K 4) times token t's sum over sub-block l
-  __m512 d;          // lane i: d of token i / kR
+  __m512i bias[4];  // lane l: -offset (Q6_K 32, Q3_K 4) times token t's sum over sub-block l
+  __m512 d;         // lane i: d of token i / R
 };
 
 // kShift: log2 of the offset.
-template <int kShift>
-void k16_tokens(const uint8_t* const (&a)[kT], int64_t at, Q6KTokens& out) {
-  float d[kT];
-  for (int t = 0; t < kT; ++t) {
+template <int R, int kShift>
+void k16_tokens(const uint8_t* const (&a)[16 / R], int64_t at, Q6KTokens& out) {
+  constexpr int T = 16 / R;
+  float d[4] = {};
+  for (int t = 0; t < T; ++t) {
     const auto& act = *reinterpret_cast<const BlockQ8_K*>(a[t] + at);
     out.bias[t] =
         _mm512_sub_epi32(_mm512_setzero_si512(),
                          _mm512_slli_epi32(_mm512_cvtepi16_epi32(load256(act.bsums)), kShift));
     d[t] = act.d;
   }
-  out.d = _mm512_permutexvar_ps(index(kTokenOne), _mm512_castps128_ps512(_mm_loadu_ps(d)));
+  out.d = _mm512_permutexvar_ps(index(kTokenOne<R>), _mm512_castps128_ps512(_mm_loadu_ps(d)));
 }
 
-template <typename Block>
-void k16_block(const uint8_t* const (&w)[kR], const uint8_t* const (&a)[kT], int64_t nb,
+template <typename Block, int R>
+void k16_block(const uint8_t* const (&w)[R], const uint8_t* const (&a)[16 / R], int64_t nb,
                const uint8_t* ahead, const Q6KTokens* tokens, float (&out)[16]) {
+  constexpr int T = 16 / R;
   constexpr bool kQ6 = std::is_same_v<Block, BlockQ6_K>;
   const __m512i nibble = in_register(_mm512_set1_epi8(0x0F));
   const __m512i pairs02 = in_register(_mm512_set1_epi8(0x33));
@@ -401,55 +455,60 @@ void k16_block(const uint8_t* const (&w)[kR], const uint8_t* const (&a)[kT], int
     const Q6KTokens& tk = tokens[b];
     // The next rows, as far into them as this group is into these (4 tokens from DRAM: Qwen2.5-
     // 1.5B Q4_K_M at 4 streams 70 -> 54 ms a step against 3 KiB ahead in each row).
-    if (ahead != nullptr) prefetch_rows(ahead + kR * at_w, kR * sizeof(Block));
+    if (ahead != nullptr) prefetch_rows(ahead + R * at_w, R * sizeof(Block));
     // Each sub-block's exact sum of (quant - 32) times activation, per row and token.
-    __m512i sums[kR][kT];
+    __m512i sums[R][T];
+#pragma GCC unroll 8
+    for (int r = 0; r < R; ++r) {
 #pragma GCC unroll 4
-    for (int r = 0; r < kR; ++r)
+      for (int t = 0; t < T; ++t) sums[r][t] = tk.bias[t];
+    }
+    // A set of 4 rows at a time (8 rows' vectors and sums at once spill registers).
+#pragma GCC unroll 2
+    for (int s = 0; s < R / 4; ++s) {
 #pragma GCC unroll 4
-      for (int t = 0; t < kT; ++t) sums[r][t] = tk.bias[t];
+      for (int k = 0; k < 4; ++k) {
+        __m512i act[T];
 #pragma GCC unroll 4
-    for (int k = 0; k < 4; ++k) {
-      // groups16::q6_K_quants' or q3_K_quants' u[k] of each row.
-      __m512i u[kR];
+        for (int t = 0; t < T; ++t)
+          act[t] = load512(a[t] + at_a + offsetof(BlockQ8_K, qs) + 64 * k);
 #pragma GCC unroll 4
-      for (int r = 0; r < kR; ++r) {
-        const uint8_t* g = w[r] + at_w;
-        if constexpr (kQ6) {
-          const __m512i words = load512(g + 64 * (k / 2));
-          const __m512i high = load512(g + 128);
-          const __m512i low4 = k % 2 == 0 ? words : _mm512_srli_epi16(words, 4);
-          __m512i high2;
-          if (k == 0) high2 = _mm512_slli_epi16(_mm512_and_si512(high, pairs02), 4);
-          if (k == 1) high2 = _mm512_slli_epi16(_mm512_and_si512(high, pairs13), 2);
-          if (k == 2) high2 = _mm512_and_si512(high, pairs02);
-          if (k == 3) high2 = _mm512_srli_epi16(_mm512_and_si512(high, pairs13), 2);
-          u[r] = groups16::select_bits(low4, high2, nibble);
-        } else {
-          // Bits 2 k, 2 k + 1 of the first 64 bytes under the third bit at bit 2.
-          const __m512i third = _mm512_srlv_epi64(_mm512_broadcast_i64x4(load256(g + 64)),
-                                                  _mm512_setr_epi64(0, 0, 0, 0, 1, 1, 1, 1));
-          __m512i third_at;
-          if (k == 0) third_at = _mm512_slli_epi16(third, 2);
-          if (k == 1) third_at = third;
-          if (k == 2) third_at = _mm512_srli_epi16(third, 2);
-          if (k == 3) third_at = _mm512_srli_epi16(third, 4);
-          u[r] = _mm512_ternarylogic_epi32(
-              _mm512_and_si512(_mm512_srli_epi16(load512(g), 2 * k), _mm512_set1_epi8(0x03)),
-              third_at, _mm512_set1_epi8(0x04), 0xF8);
+        for (int r = 4 * s; r < 4 * s + 4; ++r) {
+          // groups16::q6_K_quants' or q3_K_quants' u[k] of the row.
+          const uint8_t* g = w[r] + at_w;
+          __m512i u;
+          if constexpr (kQ6) {
+            const __m512i words = load512(g + 64 * (k / 2));
+            const __m512i high = load512(g + 128);
+            const __m512i low4 = k % 2 == 0 ? words : _mm512_srli_epi16(words, 4);
+            __m512i high2;
+            if (k == 0) high2 = _mm512_slli_epi16(_mm512_and_si512(high, pairs02), 4);
+            if (k == 1) high2 = _mm512_slli_epi16(_mm512_and_si512(high, pairs13), 2);
+            if (k == 2) high2 = _mm512_and_si512(high, pairs02);
+            if (k == 3) high2 = _mm512_srli_epi16(_mm512_and_si512(high, pairs13), 2);
+            u = groups16::select_bits(low4, high2, nibble);
+          } else {
+            // Bits 2 k, 2 k + 1 of the first 64 bytes under the third bit at bit 2.
+            const __m512i third = _mm512_srlv_epi64(_mm512_broadcast_i64x4(load256(g + 64)),
+                                                    _mm512_setr_epi64(0, 0, 0, 0, 1, 1, 1, 1));
+            __m512i third_at;
+            if (k == 0) third_at = _mm512_slli_epi16(third, 2);
+            if (k == 1) third_at = third;
+            if (k == 2) third_at = _mm512_srli_epi16(third, 2);
+            if (k == 3) third_at = _mm512_srli_epi16(third, 4);
+            u = _mm512_ternarylogic_epi32(
+                _mm512_and_si512(_mm512_srli_epi16(load512(g), 2 * k), _mm512_set1_epi8(0x03)),
+                third_at, _mm512_set1_epi8(0x04), 0xF8);
+          }
+#pragma GCC unroll 4
+          for (int t = 0; t < T; ++t) sums[r][t] = _mm512_dpbusd_epi32(sums[r][t], u, act[t]);
         }
-      }
-#pragma GCC unroll 4
-      for (int t = 0; t < kT; ++t) {
-        const __m512i act = load512(a[t] + at_a + offsetof(BlockQ8_K, qs) + 64 * k);
-#pragma GCC unroll 4
-        for (int r = 0; r < kR; ++r) sums[r][t] = _mm512_dpbusd_epi32(sums[r][t], u[r], act);
       }
     }
     // S: per pair (row, token), the scales times the sums, the 16 lanes added.
-    __m512i scales[kR];
-#pragma GCC unroll 4
-    for (int r = 0; r < kR; ++r)
+    __m512i scales[R];
+#pragma GCC unroll 8
+    for (int r = 0; r < R; ++r)
       scales[r] = _mm512_cvtepi8_epi32(
           kQ6 ? _mm_loadu_si128(
                     reinterpret_cast<const __m128i*>(w[r] + at_w + offsetof(Block, scales)))
@@ -457,18 +516,18 @@ void k16_block(const uint8_t* const (&w)[kR], const uint8_t* const (&a)[kT], int
     __m512i pairs[8];
 #pragma GCC unroll 8
     for (int j = 0; j < 8; ++j) {
-      const int r = (2 * j) % kR, t = (2 * j) / kR;
+      const int r = (2 * j) % R, t = (2 * j) / R;
       pairs[j] = pair_sums(_mm512_mullo_epi32(sums[r][t], scales[r]),
                            _mm512_mullo_epi32(sums[r + 1][t], scales[r + 1]));
     }
     __m512i first, second;
     half_sums16(pairs, first, second);
     // The f32 step of dot_k16_groups16: acc += S d d_a.
-    uint16_t d_w[kR];
-    for (int r = 0; r < kR; ++r) std::memcpy(&d_w[r], w[r] + at_w + offsetof(Block, d), 2);
+    uint16_t d_w[8] = {};
+    for (int r = 0; r < R; ++r) std::memcpy(&d_w[r], w[r] + at_w + offsetof(Block, d), 2);
     const __m512 d = _mm512_permutexvar_ps(
-        index(kRowOne), _mm512_castps128_ps512(
-                            _mm_cvtph_ps(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(d_w)))));
+        index(kRowOne<R>), _mm512_castps256_ps512(_mm256_cvtph_ps(
+                               _mm_loadu_si128(reinterpret_cast<const __m128i*>(d_w)))));
     acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(first, second)),
                           _mm512_mul_ps(d, tk.d), acc);
   }
@@ -479,20 +538,27 @@ void q6_K_prepare(const void* activation_row, int64_t n_in, void* gemm_row) {
   q8_K_row_to_q6_K_groups16(activation_row, gemm_row, n_in);
 }
 
-template <typename Block>
-void k16_multiply(const GemmProblem& p, int64_t row_begin, int64_t row_end) {
+template <typename Block, int R>
+void k16_blocks(const GemmProblem& p, int64_t row_begin, int64_t row_end) {
+  constexpr int T = 16 / R;
   const int64_t nb = p.n_in / kQK_K;
   thread_local std::vector<Q6KTokens> tokens;
   tokens.resize(static_cast<size_t>(nb));
-  over_blocks<kR, kT>(
+  over_blocks<R, T>(
       p, row_begin, row_end,
-      [&](const uint8_t* const(&a)[kT]) {
+      [&](const uint8_t* const(&a)[T]) {
         for (int64_t b = 0; b < nb; ++b)
-          k16_tokens<std::is_same_v<Block, BlockQ6_K> ? 5 : 2>(
+          k16_tokens<R, std::is_same_v<Block, BlockQ6_K> ? 5 : 2>(
               a, b * static_cast<int64_t>(sizeof(BlockQ8_K)), tokens[b]);
       },
-      [&](const uint8_t* const(&w)[kR], const uint8_t* const(&a)[kT], int, const uint8_t* ahead,
-          float(&out)[16]) { k16_block<Block>(w, a, nb, ahead, tokens.data(), out); });
+      [&](const uint8_t* const(&w)[R], const uint8_t* const(&a)[T], int, const uint8_t* ahead,
+          float(&out)[16]) { k16_block<Block, R>(w, a, nb, ahead, tokens.data(), out); });
+}
+
+template <typename Block>
+void k16_multiply(const GemmProblem& p, int64_t row_begin, int64_t row_end) {
+  if (p.n_tokens == 2) return k16_blocks<Block, 8>(p, row_begin, row_end);
+  k16_blocks<Block, 4>(p, row_begin, row_end);
 }
 
 // ---- Q8_0, Q4_0, Q5_0, IQ4_NL, Q4_1, Q5_1 -----------------------------------------------------
