@@ -12,14 +12,14 @@
 //    or 16 batched streams; 32, 64, 128 around the kernels' handovers), reported as multiply-adds
 //    per second; the types with AMX tile kernels at kAvx512 and kAmx side by side. One thread,
 //    weights from cache.
-//  - StreamedBatch4/, StreamedBatch16/: one step of 4 or 16 batched streams as Streamed/ runs
-//    decode (weights from DRAM, every physical core), at kAvx512 and kAmx: what the batching
-//    engine's step sees; Qwen2.5-0.5B's ffn_down and ffn_gate / ffn_up shapes, and Qwen2.5-1.5B's
-//    (rows of 8960 and 1536: whole K-quant super-blocks).
+//  - StreamedBatch2/, StreamedBatch4/, StreamedBatch16/: one step of 2, 4 or 16 batched streams
+//    as Streamed/ runs decode (weights from DRAM, every physical core), at kAvx512 and kAmx: what
+//    the batching engine's step sees; Qwen2.5-0.5B's ffn_down and ffn_gate / ffn_up shapes, and
+//    Qwen2.5-1.5B's (rows of 8960 and 1536: whole K-quant super-blocks).
 //   build/kernels_bench --benchmark_filter=Streamed
 //   build/kernels_bench --benchmark_filter='Prefill512/.*/avx2'
 //   build/kernels_bench --benchmark_filter='Prefill512|Batch16'
-//   build/kernels_bench --benchmark_filter='StreamedBatch(4|16)'
+//   build/kernels_bench --benchmark_filter='StreamedBatch(2|4|16)'
 //  - ArrangeActivations/: the rearrangement of one Q8_K activation row for the decode products
 //    of Q4_K / Q6_K rows in kBlockGroups16 (matmul does it once per product and token), the
 //    scalar version of weight_layout.h and kAvx512's (type_kernels' arrange_groups16);
@@ -322,8 +322,8 @@ void register_all() {
                         .c_str(),
                     run, Matmul{type, n_in, n_out, n_tokens, layout}, level, 1)
                     ->Unit(benchmark::kMicrosecond);
-          // One step of 4 and of 16 streams as the engine runs it: weights from DRAM, every core.
-          for (int64_t n_tokens : {4, 16})
+          // One step of 2, 4 and 16 streams as the engine runs it: weights from DRAM, every core.
+          for (int64_t n_tokens : {2, 4, 16})
             for (auto [n_in, n_out] :
                  {std::pair<int64_t, int64_t>{4864, 896}, {896, 4864}, {8960, 1536}, {1536, 8960}})
               if (fits(n_in))

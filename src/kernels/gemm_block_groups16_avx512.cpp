@@ -64,7 +64,8 @@ constexpr size_t kTileBytes = 256 * 1024;
 // threads, weights from DRAM; bench/RESULTS.md, "Session of 2026-12-06, third"). kernels_bench
 // StreamedBatch2 GMAC/s against the decode products: Q8_0 40-45 -> 54-61, Q5_0 58-76 -> 83-91,
 // Q4_K 64-80 -> 102-113, Q6_K 50-54 -> 64-85 (the K-quants' blocks of 4 tokens with 2 of them
-// repeats); StreamedBatch3-7 of Q8_0 / Q5_0 46-105 -> 79-182.
+// repeats; in blocks of 8 rows x 2 tokens, "Session of 2026-12-06, fourth": Q4_K 122-148, Q6_K
+// 97-122, Q5_K 90-93, Q3_K 106-124); StreamedBatch3-7 of Q8_0 / Q5_0 46-105 -> 79-182.
 constexpr int64_t kMinTokens = 2;
 
 // From how many tokens on the packs' kernels (gemm_avx512.cpp) are as fast or faster: kernels_bench
@@ -410,6 +411,9 @@ void q45_K_blocks(const GemmProblem& p, int64_t row_begin, int64_t row_end) {
           float(&out)[16]) { q45_K_block<Block, R>(w, a, nb, ahead, tokens.data(), out); });
 }
 
+// Blocks of 8 rows x 2 tokens for calls of 2 tokens (blocks of 4 x 4 would repeat 2 of them:
+// kernels_bench StreamedBatch2, one process, GMAC/s 100-116 -> 122-148; Q5_K 67-72 -> 90-93;
+// bench/RESULTS.md, "Session of 2026-12-06, fourth"), of 4 x 4 for the others.
 template <typename Block>
 void q45_K_multiply(const GemmProblem& p, int64_t row_begin, int64_t row_end) {
   if (p.n_tokens == 2) return q45_K_blocks<Block, 8>(p, row_begin, row_end);
@@ -555,6 +559,8 @@ void k16_blocks(const GemmProblem& p, int64_t row_begin, int64_t row_end) {
           float(&out)[16]) { k16_block<Block, R>(w, a, nb, ahead, tokens.data(), out); });
 }
 
+// As q45_K_multiply: calls of 2 tokens in blocks of 8 rows x 2 tokens (StreamedBatch2 Q6_K
+// 72-84 -> 97-122 GMAC/s, Q3_K 85-91 -> 106-124), others 4 x 4.
 template <typename Block>
 void k16_multiply(const GemmProblem& p, int64_t row_begin, int64_t row_end) {
   if (p.n_tokens == 2) return k16_blocks<Block, 8>(p, row_begin, row_end);
