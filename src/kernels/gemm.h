@@ -44,11 +44,12 @@ struct GemmKernels {
   /// Q8_0 in WeightLayout::kRowGroups16 and every type in kBlockGroups16: 2). matmul goes by
   /// the kernels of the weights' layout.
   int64_t min_tokens = 4;
-  /// Kernels that take calls of handover_tokens tokens or more instead (null: none), with GEMM
-  /// activation rows of their own: a kernel without a pack leads on few tokens, the packs' on
-  /// many (gemm_block_groups16_avx512.cpp).
+  /// Kernels that take calls of handover_tokens(n_in) tokens or more instead, for rows of n_in
+  /// elements (null: none), with GEMM activation rows of their own: a kernel without a pack
+  /// leads on few tokens, the packs' on many, and on short rows from fewer
+  /// (gemm_block_groups16_avx512.cpp).
   const GemmKernels* handover = nullptr;
-  int64_t handover_tokens = 0;
+  int64_t (*handover_tokens)(int64_t n_in) = nullptr;
 };
 
 namespace avx2 {
@@ -67,7 +68,8 @@ const GemmKernels* gemm_kernels(uint32_t type_id);
 /// as gemm_kernels on the rows in ggml's layout; null for types without that layout.
 const GemmKernels* gemm_kernels_groups16(uint32_t type_id);
 /// Kernels that read rows in WeightLayout::kBlockGroups16 as they lie (no pack), for calls of
-/// fewer than handover_tokens tokens, handing longer ones to gemm_kernels_groups16: the same bits.
+/// fewer than handover_tokens(n_in) tokens, handing longer ones to gemm_kernels_groups16: the
+/// same bits.
 /// Q8_0, Q4_0, Q5_0, IQ4_NL, Q4_1, Q5_1, Q3_K, Q4_K, Q5_K and Q6_K; null for the other types.
 const GemmKernels* gemm_kernels_groups16_in_place(uint32_t type_id);
 /// The same kernels for Q8_0 rows in WeightLayout::kRowGroups16 (whole groups of 16 rows),

@@ -367,7 +367,7 @@ constexpr GemmKernels kernels_of{row_bytes<Type>, prepare<Type>, multiply<Type>}
 
 // From how many tokens the kBlockGroups16 kernels beat that layout's decode product (matmul's
 // tiled path), for the types without kernels that skip the pack (Q2_K; the others reach these
-// only through GemmKernels::handover, from 32 or 64 tokens on:
+// only through GemmKernels::handover, from 32 to 64 tokens on:
 // gemm_block_groups16_avx512.cpp). kernels_bench
 // Batch(4|8|12|16)/(4864x896|896x4864)/T_groups16/avx512 against the same with the batched
 // kernels off (Zen 4, one thread; bench/RESULTS.md, "Session of 2026-12-06"): at 4 tokens

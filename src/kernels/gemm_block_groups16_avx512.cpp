@@ -68,17 +68,28 @@ constexpr size_t kTileBytes = 256 * 1024;
 // 97-122, Q5_K 90-93, Q3_K 106-124); StreamedBatch3-7 of Q8_0 / Q5_0 46-105 -> 79-182.
 constexpr int64_t kMinTokens = 2;
 
-// From how many tokens on the packs' kernels (gemm_avx512.cpp) are as fast or faster: kernels_bench
+// From how many tokens on the packs' kernels (gemm_avx512.cpp) are as fast or faster, for rows
+// of n_in elements: kShort below kLongRow elements, kLong from there. In cache, kernels_bench
 // Batch(16|32|64)/(4864x896|896x4864)/T_groups16/avx512 (Zen 4, one thread), GMAC/s here against
 // the packs': Q4_K 32 tokens 118-124 against 93-102, 64 tokens 124-127 against 128; Q5_K 32
 // tokens 98.5 against 94.6, 64 tokens 119-120 against 121-122; Q6_K 16 tokens 102-104 against 91,
 // 32 tokens 99-104 against 116-117 (Q3_K 16 tokens 99-100 against 80, the packs at 32 107);
-// Q8_0, Q4_0, Q5_0, IQ4_NL 16 tokens 99-114 / 71-87 against
-// 80-89 / 70-77, 32 tokens 99-114 / 65-87 against 103-113 / 89-96.
-constexpr int64_t kQ4KHandoverTokens = 64;
-constexpr int64_t kQ5KHandoverTokens = 32;
-constexpr int64_t kQ6KHandoverTokens = 32;
-constexpr int64_t kLegacyHandoverTokens = 32;
+// Q8_0, Q4_0, Q5_0, IQ4_NL 16 tokens 99-114 / 71-87 against 80-89 / 70-77, 32 tokens 99-114 /
+// 65-87 against 103-113 / 89-96. From DRAM (StreamedBatch32-64, 2 threads, one process;
+// bench/RESULTS.md, "Session of 2026-12-06, fourth"), the 32-element types keep their lead on
+// longer rows: rows of 4864 / 8960 / 1536 elements, packs -> here, Q8_0 32 tokens 160-165 ->
+// 198-210, 48 tokens 187-195 -> 204-219, 56 198-209 -> 205-220, 64 about even; Q4_0 40 tokens
+// 191-203 -> 198-220, 48 even to +4%, 56 even; Q5_0 32 tokens 176-182 -> 186-200, 40 even to
+// +5%, 48 packs +7%. On rows of 896 (28 blocks: a second group of 12) the packs lead from 32
+// (Q8_0 even, Q4_0 164 -> 149, Q5_0 155 -> 134); rows between 896 and 1536 not measured, the
+// threshold at two whole groups. The K-quants' figures from DRAM agree with the in-cache ones
+// (Q4_K at 64 tokens even to +12% here, Q5_K 32 tokens packs +2-8%, Q6_K 48 tokens packs +1-18%).
+constexpr int64_t kLongRow = 2 * 16 * kQK;
+
+template <int64_t kShort, int64_t kLong>
+int64_t handover_tokens(int64_t n_in) {
+  return n_in < kLongRow ? kShort : kLong;
+}
 
 // ---- lanes ------------------------------------------------------------------------------------
 
@@ -734,8 +745,8 @@ void legacy_multiply(const GemmProblem& p, int64_t row_begin, int64_t row_end) {
 }
 
 // The kernels of one type from kMinTokens tokens on, handing over to the packs'
-// (gemm_kernels_groups16, set at first use) from kHandover on.
-template <auto kRowBytes, auto kPrepare, auto kMultiply, int64_t kHandover>
+// (gemm_kernels_groups16, set at first use) from kHandover(n_in) on.
+template <auto kRowBytes, auto kPrepare, auto kMultiply, auto kHandover>
 const GemmKernels* in_place(uint32_t type_id) {
   static const GemmKernels kernels{
       kRowBytes, kPrepare, kMultiply, kMinTokens, gemm_kernels_groups16(type_id), kHandover};
@@ -749,34 +760,34 @@ const GemmKernels* gemm_kernels_groups16_in_place(uint32_t type_id) {
   switch (static_cast<GgmlType>(type_id)) {
     case GgmlType::Q8_0:
       return in_place<q8_0_gemm_row_bytes, q8_0_prepare, legacy_multiply<BlockQ8_0>,
-                      kLegacyHandoverTokens>(type_id);
+                      handover_tokens<32, 64>>(type_id);
     case GgmlType::Q4_0:
       return in_place<q8_0_gemm_row_bytes, q8_0_prepare, legacy_multiply<BlockQ4_0>,
-                      kLegacyHandoverTokens>(type_id);
+                      handover_tokens<32, 48>>(type_id);
     case GgmlType::Q5_0:
       return in_place<q8_0_gemm_row_bytes, q8_0_prepare, legacy_multiply<BlockQ5_0>,
-                      kLegacyHandoverTokens>(type_id);
+                      handover_tokens<32, 40>>(type_id);
     case GgmlType::IQ4_NL:
       return in_place<q8_0_gemm_row_bytes, q8_0_prepare, legacy_multiply<BlockIQ4_NL>,
-                      kLegacyHandoverTokens>(type_id);
+                      handover_tokens<32, 32>>(type_id);
     case GgmlType::Q4_1:
       return in_place<q8_1_gemm_row_bytes, q8_1_prepare, legacy_multiply<BlockQ4_1>,
-                      kLegacyHandoverTokens>(type_id);
+                      handover_tokens<32, 32>>(type_id);
     case GgmlType::Q5_1:
       return in_place<q8_1_gemm_row_bytes, q8_1_prepare, legacy_multiply<BlockQ5_1>,
-                      kLegacyHandoverTokens>(type_id);
+                      handover_tokens<32, 32>>(type_id);
     case GgmlType::Q4_K:
       return in_place<q8_K_gemm_row_bytes, q4_K_prepare, q45_K_multiply<BlockQ4_K>,
-                      kQ4KHandoverTokens>(type_id);
+                      handover_tokens<64, 64>>(type_id);
     case GgmlType::Q5_K:
       return in_place<q8_K_gemm_row_bytes, q4_K_prepare, q45_K_multiply<BlockQ5_K>,
-                      kQ5KHandoverTokens>(type_id);
+                      handover_tokens<32, 32>>(type_id);
     case GgmlType::Q6_K:
       return in_place<q8_K_gemm_row_bytes, q6_K_prepare, k16_multiply<BlockQ6_K>,
-                      kQ6KHandoverTokens>(type_id);
+                      handover_tokens<32, 32>>(type_id);
     case GgmlType::Q3_K:
       return in_place<q8_K_gemm_row_bytes, q6_K_prepare, k16_multiply<BlockQ3_K>,
-                      kQ6KHandoverTokens>(type_id);
+                      handover_tokens<32, 32>>(type_id);
     default:
       return nullptr;
   }

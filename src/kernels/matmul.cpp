@@ -91,7 +91,7 @@ void matmul(gguf::GgmlType w_type, WeightLayout w_layout, const void* w, int64_t
                               : w_layout == WeightLayout::kBlockGroups16
                                   ? kernels.gemm_groups16
                                   : kernels.gemm_row_groups16;
-  if (direct != nullptr && direct->handover != nullptr && n_tokens >= direct->handover_tokens)
+  if (direct != nullptr && direct->handover != nullptr && n_tokens >= direct->handover_tokens(n_in))
     direct = direct->handover;
   const GemmKernels* batched_by = direct != nullptr ? direct : kernels.gemm;
   const bool batched = batched_by != nullptr && n_tokens >= batched_by->min_tokens;
