@@ -366,9 +366,9 @@ template <typename Type>
 constexpr GemmKernels kernels_of{row_bytes<Type>, prepare<Type>, multiply<Type>};
 
 // From how many tokens the kBlockGroups16 kernels beat that layout's decode product (matmul's
-// tiled path), for the types without kernels that skip the pack (Q2_K; the others reach these
-// only through GemmKernels::handover, from 32 to 64 tokens on:
-// gemm_block_groups16_avx512.cpp). kernels_bench
+// tiled path), for the types without kernels that skip the pack (none since Q2_K got them: matmul
+// reaches these only through GemmKernels::handover, from 32 to 64 tokens on, and the value
+// serves callers of gemm_kernels_groups16 itself; gemm_block_groups16_avx512.cpp). kernels_bench
 // Batch(4|8|12|16)/(4864x896|896x4864)/T_groups16/avx512 against the same with the batched
 // kernels off (Zen 4, one thread; bench/RESULTS.md, "Session of 2026-12-06"): at 4 tokens
 // 0.42-0.54x the decode product, at 8 0.83-0.93x, at 12 1.01-1.27x (Q4_1 on rows of 896 0.69x, at

@@ -2,7 +2,7 @@
 // The layout's decode products (vec_dot_avx512.cpp, vec_dot_groups16_x86.h) run one row against
 // one token, lane l of every vector meeting block or sub-block l; here a register block of rows x
 // tokens does the same for each (row, token) pair, each row's vectors decoded once for all the
-// block's tokens and each token's loaded once for all its rows. The K-quants Q3_K to Q6_K (4 rows x
+// block's tokens and each token's loaded once for all its rows. The K-quants Q2_K to Q6_K (4 rows x
 // 4 tokens, 8 x 2 in calls of 2 tokens) run the horizontal steps that end each group (the sums of
 // its lanes, the f32 steps) once for the 16 pairs side by side, one pair per lane; the 32-element
 // types Q8_0, Q4_0, Q5_0, IQ4_NL, Q4_1 and Q5_1 (2 rows x 4 tokens) keep each pair's 16 partial
@@ -431,7 +431,7 @@ void q45_K_multiply(const GemmProblem& p, int64_t row_begin, int64_t row_end) {
   q45_K_blocks<Block, 4>(p, row_begin, row_end);
 }
 
-// ---- Q6_K, Q3_K -------------------------------------------------------------------------------
+// ---- Q6_K, Q3_K, Q2_K --------------------------------------------------------------------------
 // Rows as dot_k16_groups16 (vec_dot_groups16_x86.h) reads them: a group per super-block, lane l
 // = sub-block l of 16 elements; activation rows from q8_K_row_to_q6_K_groups16.
 
@@ -455,11 +455,41 @@ void k16_tokens(const uint8_t* const (&a)[16 / R], int64_t at, Q6KTokens& out) {
   out.d = _mm512_permutexvar_ps(index(kTokenOne<R>), _mm512_castps128_ps512(_mm_loadu_ps(d)));
 }
 
-template <typename Block, int R>
+// What a Q2_K super-block needs of a block's tokens: its quants have no offset (no bias), its
+// mins meet the tokens' sub-block sums.
+struct Q2KTokens {
+  __m512i bsums[8];  // lane i: dword p of the int16 sub-block sums of token i / R
+  __m512 d;          // lane i: d of token i / R
+};
+
+template <int R>
+void q2_K_tokens(const uint8_t* const (&a)[16 / R], int64_t at, Q2KTokens& out) {
+  constexpr int T = 16 / R;
+  // Tokens 0..3, those past T repeating the last (no lane reads them).
+  __m256i bsums[4];
+  float d[4];
+  for (int t = 0; t < 4; ++t) {
+    const auto& act = *reinterpret_cast<const BlockQ8_K*>(a[std::min(t, T - 1)] + at);
+    bsums[t] = load256(act.bsums);
+    d[t] = act.d;
+  }
+  const __m512i t01 = _mm512_inserti64x4(_mm512_castsi256_si512(bsums[0]), bsums[1], 1);
+  const __m512i t23 = _mm512_inserti64x4(_mm512_castsi256_si512(bsums[2]), bsums[3], 1);
+  for (int p = 0; p < 8; ++p)
+    out.bsums[p] = _mm512_permutex2var_epi32(t01, index(kTokenDword<R>[p]), t23);
+  out.d = _mm512_permutexvar_ps(index(kTokenOne<R>), _mm512_castps128_ps512(_mm_loadu_ps(d)));
+}
+
+// The 16 outputs of R rows w and 16 / R tokens a (lane i: row i % R, token i / R) over nb
+// super-blocks of Block: Q6_K, Q3_K (Tokens: Q6KTokens), or Q2_K (Q2KTokens), whose mins add
+// M per pair as Q4_K's do (vpdpwssd of the rows' mins and the tokens' sub-block sums, 2
+// sub-blocks a lane), no reduction needed.
+template <typename Block, int R, typename Tokens>
 void k16_block(const uint8_t* const (&w)[R], const uint8_t* const (&a)[16 / R], int64_t nb,
-               const uint8_t* ahead, const Q6KTokens* tokens, float (&out)[16]) {
+               const uint8_t* ahead, const Tokens* tokens, float (&out)[16]) {
   constexpr int T = 16 / R;
   constexpr bool kQ6 = std::is_same_v<Block, BlockQ6_K>;
+  constexpr bool kMins = std::is_same_v<Block, BlockQ2_K>;
   const __m512i nibble = in_register(_mm512_set1_epi8(0x0F));
   const __m512i pairs02 = in_register(_mm512_set1_epi8(0x33));
   const __m512i pairs13 = in_register(_mm512_set1_epi8(static_cast<char>(0xCC)));
@@ -467,16 +497,21 @@ void k16_block(const uint8_t* const (&w)[R], const uint8_t* const (&a)[16 / R], 
   for (int64_t b = 0; b < nb; ++b) {
     const int64_t at_w = b * static_cast<int64_t>(sizeof(Block));
     const int64_t at_a = b * static_cast<int64_t>(sizeof(BlockQ8_K));
-    const Q6KTokens& tk = tokens[b];
+    const Tokens& tk = tokens[b];
     // The next rows, as far into them as this group is into these (4 tokens from DRAM: Qwen2.5-
     // 1.5B Q4_K_M at 4 streams 70 -> 54 ms a step against 3 KiB ahead in each row).
     if (ahead != nullptr) prefetch_rows(ahead + R * at_w, R * sizeof(Block));
-    // Each sub-block's exact sum of (quant - 32) times activation, per row and token.
+    // Each sub-block's exact sum of (quant - offset) times activation, per row and token.
     __m512i sums[R][T];
 #pragma GCC unroll 8
     for (int r = 0; r < R; ++r) {
 #pragma GCC unroll 4
-      for (int t = 0; t < T; ++t) sums[r][t] = tk.bias[t];
+      for (int t = 0; t < T; ++t) {
+        if constexpr (kMins)
+          sums[r][t] = _mm512_setzero_si512();
+        else
+          sums[r][t] = tk.bias[t];
+      }
     }
     // A set of 4 rows at a time (8 rows' vectors and sums at once spill registers).
 #pragma GCC unroll 2
@@ -489,7 +524,7 @@ void k16_block(const uint8_t* const (&w)[R], const uint8_t* const (&a)[16 / R], 
           act[t] = load512(a[t] + at_a + offsetof(BlockQ8_K, qs) + 64 * k);
 #pragma GCC unroll 4
         for (int r = 4 * s; r < 4 * s + 4; ++r) {
-          // groups16::q6_K_quants' or q3_K_quants' u[k] of the row.
+          // groups16::q6_K_quants', q2_K_quants' or q3_K_quants' u[k] of the row.
           const uint8_t* g = w[r] + at_w;
           __m512i u;
           if constexpr (kQ6) {
@@ -502,6 +537,9 @@ void k16_block(const uint8_t* const (&w)[R], const uint8_t* const (&a)[16 / R], 
             if (k == 2) high2 = _mm512_and_si512(high, pairs02);
             if (k == 3) high2 = _mm512_srli_epi16(_mm512_and_si512(high, pairs13), 2);
             u = groups16::select_bits(low4, high2, nibble);
+          } else if constexpr (kMins) {
+            u = _mm512_and_si512(_mm512_srli_epi16(load512(g + offsetof(Block, qs)), 2 * k),
+                                 _mm512_set1_epi8(0x03));
           } else {
             // Bits 2 k, 2 k + 1 of the first 64 bytes under the third bit at bit 2.
             const __m512i third = _mm512_srlv_epi64(_mm512_broadcast_i64x4(load256(g + 64)),
@@ -523,11 +561,17 @@ void k16_block(const uint8_t* const (&w)[R], const uint8_t* const (&a)[16 / R], 
     // S: per pair (row, token), the scales times the sums, the 16 lanes added.
     __m512i scales[R];
 #pragma GCC unroll 8
-    for (int r = 0; r < R; ++r)
-      scales[r] = _mm512_cvtepi8_epi32(
-          kQ6 ? _mm_loadu_si128(
-                    reinterpret_cast<const __m128i*>(w[r] + at_w + offsetof(Block, scales)))
-              : unpack_q3_k_scales_minus_32(w[r] + at_w + offsetof(Block, scales)));
+    for (int r = 0; r < R; ++r) {
+      const uint8_t* packed = w[r] + at_w + offsetof(Block, scales);
+      if constexpr (kMins)
+        scales[r] = _mm512_and_si512(
+            _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(packed))),
+            _mm512_set1_epi32(0x0F));
+      else
+        scales[r] =
+            _mm512_cvtepi8_epi32(kQ6 ? _mm_loadu_si128(reinterpret_cast<const __m128i*>(packed))
+                                     : unpack_q3_k_scales_minus_32(packed));
+    }
     __m512i pairs[8];
 #pragma GCC unroll 8
     for (int j = 0; j < 8; ++j) {
@@ -537,14 +581,42 @@ void k16_block(const uint8_t* const (&w)[R], const uint8_t* const (&a)[16 / R], 
     }
     __m512i first, second;
     half_sums16(pairs, first, second);
-    // The f32 step of dot_k16_groups16: acc += S d d_a.
-    uint16_t d_w[8] = {};
-    for (int r = 0; r < R; ++r) std::memcpy(&d_w[r], w[r] + at_w + offsetof(Block, d), 2);
-    const __m512 d = _mm512_permutexvar_ps(
-        index(kRowOne<R>), _mm512_castps256_ps512(_mm256_cvtph_ps(
-                               _mm_loadu_si128(reinterpret_cast<const __m128i*>(d_w)))));
+    // The f32 steps of dot_k16_groups16: acc += S d d_a (Q2_K: then acc -= M dmin d_a).
+    auto per_row = [&](size_t field) {
+      uint16_t f[8] = {};
+      for (int r = 0; r < R; ++r) std::memcpy(&f[r], w[r] + at_w + field, 2);
+      return _mm512_permutexvar_ps(index(kRowOne<R>),
+                                   _mm512_castps256_ps512(_mm256_cvtph_ps(
+                                       _mm_loadu_si128(reinterpret_cast<const __m128i*>(f)))));
+    };
     acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(first, second)),
-                          _mm512_mul_ps(d, tk.d), acc);
+                          _mm512_mul_ps(per_row(offsetof(Block, d)), tk.d), acc);
+    if constexpr (kMins) {
+      // M: per pair, the row's mins (high nibbles of its scale bytes) times the token's
+      // sub-block sums; the mins as int16 per set of 4 rows, rows 0, 1 and 2, 3.
+      auto mins = [&](int r) {
+        const __m128i packed = _mm_loadu_si128(
+            reinterpret_cast<const __m128i*>(w[r] + at_w + offsetof(Block, scales)));
+        return _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(packed, 4), _mm_set1_epi8(0x0F)));
+      };
+      __m512i mins01[R / 4], mins23[R / 4];
+      for (int s = 0; s < R / 4; ++s) {
+        mins01[s] = _mm512_inserti64x4(_mm512_castsi256_si512(mins(4 * s)), mins(4 * s + 1), 1);
+        mins23[s] = _mm512_inserti64x4(_mm512_castsi256_si512(mins(4 * s + 2)), mins(4 * s + 3), 1);
+      }
+      __m512i m = _mm512_setzero_si512();
+#pragma GCC unroll 8
+      for (int p = 0; p < 8; ++p) {
+        const __m512i idx = index(kRowDword<R>[p]);
+        __m512i row_mins = _mm512_permutex2var_epi32(mins01[0], idx, mins23[0]);
+        if constexpr (R == 8)
+          row_mins = _mm512_mask_blend_epi32(kSecondSet<R>, row_mins,
+                                             _mm512_permutex2var_epi32(mins01[1], idx, mins23[1]));
+        m = _mm512_dpwssd_epi32(m, row_mins, tk.bsums[p]);
+      }
+      acc = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(m),
+                             _mm512_mul_ps(per_row(offsetof(BlockQ2_K, dmin)), tk.d), acc);
+    }
   }
   _mm512_store_ps(out, acc);
 }
@@ -556,22 +628,29 @@ void q6_K_prepare(const void* activation_row, int64_t n_in, void* gemm_row) {
 template <typename Block, int R>
 void k16_blocks(const GemmProblem& p, int64_t row_begin, int64_t row_end) {
   constexpr int T = 16 / R;
+  constexpr bool kMins = std::is_same_v<Block, BlockQ2_K>;
   const int64_t nb = p.n_in / kQK_K;
-  thread_local std::vector<Q6KTokens> tokens;
+  thread_local std::vector<std::conditional_t<kMins, Q2KTokens, Q6KTokens>> tokens;
   tokens.resize(static_cast<size_t>(nb));
   over_blocks<R, T>(
       p, row_begin, row_end,
       [&](const uint8_t* const(&a)[T]) {
-        for (int64_t b = 0; b < nb; ++b)
-          k16_tokens<R, std::is_same_v<Block, BlockQ6_K> ? 5 : 2>(
-              a, b * static_cast<int64_t>(sizeof(BlockQ8_K)), tokens[b]);
+        for (int64_t b = 0; b < nb; ++b) {
+          const int64_t at = b * static_cast<int64_t>(sizeof(BlockQ8_K));
+          if constexpr (kMins)
+            q2_K_tokens<R>(a, at, tokens[b]);
+          else
+            k16_tokens<R, std::is_same_v<Block, BlockQ6_K> ? 5 : 2>(a, at, tokens[b]);
+        }
       },
       [&](const uint8_t* const(&w)[R], const uint8_t* const(&a)[T], int, const uint8_t* ahead,
           float(&out)[16]) { k16_block<Block, R>(w, a, nb, ahead, tokens.data(), out); });
 }
 
 // As q45_K_multiply: calls of 2 tokens in blocks of 8 rows x 2 tokens (StreamedBatch2 Q6_K
-// 72-84 -> 97-122 GMAC/s, Q3_K 85-91 -> 106-124), others 4 x 4.
+// 72-84 -> 97-122 GMAC/s, Q3_K 85-91 -> 106-124), others 4 x 4. Q2_K, which had only the
+// packs' kernels (from 12 tokens, the decode product below), StreamedBatch2-16 87-139 -> 134-177
+// ("Session of 2026-12-06, fourth").
 template <typename Block>
 void k16_multiply(const GemmProblem& p, int64_t row_begin, int64_t row_end) {
   if (p.n_tokens == 2) return k16_blocks<Block, 8>(p, row_begin, row_end);
@@ -787,6 +866,9 @@ const GemmKernels* gemm_kernels_groups16_in_place(uint32_t type_id) {
                       handover_tokens<32, 32>>(type_id);
     case GgmlType::Q3_K:
       return in_place<q8_K_gemm_row_bytes, q6_K_prepare, k16_multiply<BlockQ3_K>,
+                      handover_tokens<32, 32>>(type_id);
+    case GgmlType::Q2_K:
+      return in_place<q8_K_gemm_row_bytes, q6_K_prepare, k16_multiply<BlockQ2_K>,
                       handover_tokens<32, 32>>(type_id);
     default:
       return nullptr;
