@@ -223,6 +223,25 @@ void over_blocks(const GemmProblem& p, int64_t row_begin, int64_t row_end, const
   }
 }
 
+// f.template operator()<N>() with N = n, a block's own tokens (1 .. T), for blocks of 4 tokens;
+// T for the others (the blocks of 8 rows x 2 tokens run calls of exactly 2).
+template <int T, typename F>
+__attribute__((always_inline)) inline void own_tokens(int n, const F& f) {
+  if constexpr (T == 4) {
+    switch (n) {
+      case 1:
+        return f.template operator()<1>();
+      case 2:
+        return f.template operator()<2>();
+      case 3:
+        return f.template operator()<3>();
+      default:
+        break;
+    }
+  }
+  f.template operator()<T>();
+}
+
 // GEMM activation rows of the K-quants: a Q8_K row arranged as the decode product takes it.
 size_t q8_K_gemm_row_bytes(int64_t n_in) {
   return (static_cast<size_t>(n_in / kQK_K) * sizeof(BlockQ8_K) + 63) / 64 * 64;
@@ -272,8 +291,9 @@ void q4_K_tokens(const uint8_t* const (&a)[16 / R], int64_t at, Q4KTokens& out) 
 
 // The 16 outputs of R rows w and 16 / R tokens a (lane i: row i % R, token i / R) over nb
 // super-blocks of Block (Q4_K, or Q5_K: the same but for the fifth bits of its quants, a field
-// of their own).
-template <typename Block, int R>
+// of their own); of the tokens, the first N are the block's own (the others repeat the last:
+// their products are skipped, their lanes left out of `out`'s meaning).
+template <typename Block, int R, int N>
 void q45_K_block(const uint8_t* const (&w)[R], const uint8_t* const (&a)[16 / R], int64_t nb,
                  const uint8_t* ahead, const Q4KTokens* tokens, float (&out)[16]) {
   constexpr int T = 16 / R, kSets = R / 4;
@@ -303,9 +323,9 @@ void q45_K_block(const uint8_t* const (&w)[R], const uint8_t* const (&a)[16 / R]
     for (int s = 0; s < kSets; ++s) {
 #pragma GCC unroll 4
       for (int k = 0; k < 4; ++k) {
-        __m512i act_lo[T], act_hi[T];
+        __m512i act_lo[N], act_hi[N];
 #pragma GCC unroll 4
-        for (int t = 0; t < T; ++t) {
+        for (int t = 0; t < N; ++t) {
           act_lo[t] = load(a[t] + at_a + 4 * lanes * k);
           act_hi[t] = load(a[t] + at_a + 4 * lanes * (4 + k));
         }
@@ -317,7 +337,7 @@ void q45_K_block(const uint8_t* const (&w)[R], const uint8_t* const (&a)[16 / R]
           if constexpr (kFifth)
             add_fifth_bits(load(w[r] + at_w + offsetof(Block, qh) * m), k, lo, hi);
 #pragma GCC unroll 4
-          for (int t = 0; t < T; ++t) {
+          for (int t = 0; t < N; ++t) {
             sums[r][t] = _mm512_dpbusd_epi32(sums[r][t], lo, act_lo[t]);
             sums[r][t] = _mm512_dpbusd_epi32(sums[r][t], hi, act_hi[t]);
           }
@@ -418,8 +438,11 @@ void q45_K_blocks(const GemmProblem& p, int64_t row_begin, int64_t row_end) {
         for (int64_t g = 0; g < nb / 2; ++g) q4_K_tokens<R, 2>(a, g * kQ8KGroupBytes, tokens[g]);
         if (nb % 2 != 0) q4_K_tokens<R, 1>(a, nb / 2 * kQ8KGroupBytes, tokens[nb / 2]);
       },
-      [&](const uint8_t* const(&w)[R], const uint8_t* const(&a)[T], int, const uint8_t* ahead,
-          float(&out)[16]) { q45_K_block<Block, R>(w, a, nb, ahead, tokens.data(), out); });
+      [&](const uint8_t* const(&w)[R], const uint8_t* const(&a)[T], int n, const uint8_t* ahead,
+          float(&out)[16]) {
+        own_tokens<T>(
+            n, [&]<int N>() { q45_K_block<Block, R, N>(w, a, nb, ahead, tokens.data(), out); });
+      });
 }
 
 // Blocks of 8 rows x 2 tokens for calls of 2 tokens (blocks of 4 x 4 would repeat 2 of them:
@@ -483,8 +506,9 @@ void q2_K_tokens(const uint8_t* const (&a)[16 / R], int64_t at, Q2KTokens& out) 
 // The 16 outputs of R rows w and 16 / R tokens a (lane i: row i % R, token i / R) over nb
 // super-blocks of Block: Q6_K, Q3_K (Tokens: Q6KTokens), or Q2_K (Q2KTokens), whose mins add
 // M per pair as Q4_K's do (vpdpwssd of the rows' mins and the tokens' sub-block sums, 2
-// sub-blocks a lane), no reduction needed.
-template <typename Block, int R, typename Tokens>
+// sub-blocks a lane), no reduction needed. Of the tokens, the first N are the block's own, as in
+// q45_K_block.
+template <typename Block, int R, int N, typename Tokens>
 void k16_block(const uint8_t* const (&w)[R], const uint8_t* const (&a)[16 / R], int64_t nb,
                const uint8_t* ahead, const Tokens* tokens, float (&out)[16]) {
   constexpr int T = 16 / R;
@@ -518,9 +542,9 @@ void k16_block(const uint8_t* const (&w)[R], const uint8_t* const (&a)[16 / R], 
     for (int s = 0; s < R / 4; ++s) {
 #pragma GCC unroll 4
       for (int k = 0; k < 4; ++k) {
-        __m512i act[T];
+        __m512i act[N];
 #pragma GCC unroll 4
-        for (int t = 0; t < T; ++t)
+        for (int t = 0; t < N; ++t)
           act[t] = load512(a[t] + at_a + offsetof(BlockQ8_K, qs) + 64 * k);
 #pragma GCC unroll 4
         for (int r = 4 * s; r < 4 * s + 4; ++r) {
@@ -554,7 +578,7 @@ void k16_block(const uint8_t* const (&w)[R], const uint8_t* const (&a)[16 / R], 
                 third_at, _mm512_set1_epi8(0x04), 0xF8);
           }
 #pragma GCC unroll 4
-          for (int t = 0; t < T; ++t) sums[r][t] = _mm512_dpbusd_epi32(sums[r][t], u, act[t]);
+          for (int t = 0; t < N; ++t) sums[r][t] = _mm512_dpbusd_epi32(sums[r][t], u, act[t]);
         }
       }
     }
@@ -643,8 +667,11 @@ void k16_blocks(const GemmProblem& p, int64_t row_begin, int64_t row_end) {
             k16_tokens<R, std::is_same_v<Block, BlockQ6_K> ? 5 : 2>(a, at, tokens[b]);
         }
       },
-      [&](const uint8_t* const(&w)[R], const uint8_t* const(&a)[T], int, const uint8_t* ahead,
-          float(&out)[16]) { k16_block<Block, R>(w, a, nb, ahead, tokens.data(), out); });
+      [&](const uint8_t* const(&w)[R], const uint8_t* const(&a)[T], int n, const uint8_t* ahead,
+          float(&out)[16]) {
+        own_tokens<T>(
+            n, [&]<int N>() { k16_block<Block, R, N>(w, a, nb, ahead, tokens.data(), out); });
+      });
 }
 
 // As q45_K_multiply: calls of 2 tokens in blocks of 8 rows x 2 tokens (StreamedBatch2 Q6_K
@@ -810,16 +837,7 @@ void legacy_multiply(const GemmProblem& p, int64_t row_begin, int64_t row_end) {
       p, row_begin, row_end, [](const uint8_t* const(&)[kLegacyT]) {},
       [&](const uint8_t* const(&w)[kLegacyR], const uint8_t* const(&a)[kLegacyT], int n,
           const uint8_t* ahead, float(&out)[16]) {
-        switch (n) {
-          case 1:
-            return legacy_block<Block, 1>(w, a, p.n_in, ahead, out);
-          case 2:
-            return legacy_block<Block, 2>(w, a, p.n_in, ahead, out);
-          case 3:
-            return legacy_block<Block, 3>(w, a, p.n_in, ahead, out);
-          default:
-            return legacy_block<Block, 4>(w, a, p.n_in, ahead, out);
-        }
+        own_tokens<kLegacyT>(n, [&]<int N>() { legacy_block<Block, N>(w, a, p.n_in, ahead, out); });
       });
 }
 
