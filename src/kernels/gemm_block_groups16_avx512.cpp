@@ -139,6 +139,18 @@ constexpr LaneIndex row_quads(int d0, int d1, int d2, int d3) {
   return lanes([&](int i) { return (i / 4) * 8 + d[i % 4]; });
 }
 
+// Lane i: dword p of row i % R, from v01 / v23 holding each set of 4 rows' 8 dwords (rows 0, 1 |
+// 2, 3 of the set).
+template <int R>
+__attribute__((always_inline)) inline __m512i row_dwords(const __m512i (&v01)[R / 4],
+                                                         const __m512i (&v23)[R / 4], int p) {
+  const __m512i idx = index(kRowDword<R>[p]);
+  const __m512i first = _mm512_permutex2var_epi32(v01[0], idx, v23[0]);
+  if constexpr (R == 4) return first;
+  return _mm512_mask_blend_epi32(kSecondSet<R>, first,
+                                 _mm512_permutex2var_epi32(v01[R / 4 - 1], idx, v23[R / 4 - 1]));
+}
+
 // ---- sums of lanes ----------------------------------------------------------------------------
 
 // Lanes of a and b interleaved and added in pairs: per 128-bit chunk, (a0 + a2, b0 + b2, a1 + a3,
@@ -388,20 +400,14 @@ void q45_K_block(const uint8_t* const (&w)[R], const uint8_t* const (&a)[16 / R]
     __m512i s0, s1;
     half_sums16(pairs, s0, s1);
     // M: per pair, the row's mins times the token's sub-block sums, 2 sub-blocks a vpdpwssd.
-    auto row_mins = [&](int p) {
-      const __m512i idx = index(kRowDword<R>[p]);
-      const __m512i first = _mm512_permutex2var_epi32(mins01[0], idx, mins23[0]);
-      if constexpr (kSets == 1) return first;
-      return _mm512_mask_blend_epi32(
-          kSecondSet<R>, first,
-          _mm512_permutex2var_epi32(mins01[kSets - 1], idx, mins23[kSets - 1]));
-    };
     __m512i m0 = _mm512_setzero_si512(), m1 = _mm512_setzero_si512();
 #pragma GCC unroll 4
-    for (int p = 0; p < 4; ++p) m0 = _mm512_dpwssd_epi32(m0, row_mins(p), tk.sums[p]);
+    for (int p = 0; p < 4; ++p)
+      m0 = _mm512_dpwssd_epi32(m0, row_dwords<R>(mins01, mins23, p), tk.sums[p]);
     if constexpr (m == 2)
 #pragma GCC unroll 4
-      for (int p = 4; p < 8; ++p) m1 = _mm512_dpwssd_epi32(m1, row_mins(p), tk.sums[p]);
+      for (int p = 4; p < 8; ++p)
+        m1 = _mm512_dpwssd_epi32(m1, row_dwords<R>(mins01, mins23, p), tk.sums[p]);
     // The f32 steps of dot_q45_K_groups16, super-block by super-block: acc += S d d_a, then
     // acc -= M dmin d_a.
     auto field = [&](int f) {
@@ -630,14 +636,8 @@ void k16_block(const uint8_t* const (&w)[R], const uint8_t* const (&a)[16 / R], 
       }
       __m512i m = _mm512_setzero_si512();
 #pragma GCC unroll 8
-      for (int p = 0; p < 8; ++p) {
-        const __m512i idx = index(kRowDword<R>[p]);
-        __m512i row_mins = _mm512_permutex2var_epi32(mins01[0], idx, mins23[0]);
-        if constexpr (R == 8)
-          row_mins = _mm512_mask_blend_epi32(kSecondSet<R>, row_mins,
-                                             _mm512_permutex2var_epi32(mins01[1], idx, mins23[1]));
-        m = _mm512_dpwssd_epi32(m, row_mins, tk.bsums[p]);
-      }
+      for (int p = 0; p < 8; ++p)
+        m = _mm512_dpwssd_epi32(m, row_dwords<R>(mins01, mins23, p), tk.bsums[p]);
       acc = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(m),
                              _mm512_mul_ps(per_row(offsetof(BlockQ2_K, dmin)), tk.d), acc);
     }
