@@ -280,6 +280,16 @@ struct Q4KTokens {
   __m512 d[2];      // lane i: d of the group's super-block j of token i / R
 };
 
+// out[p], lane i: dword p of v[i / R], the int16 sub-block sums of tokens 0..3 (v[t] for t past
+// a block's 16 / R tokens repeats its last; no lane reads it).
+template <int R>
+void by_token_dword(const __m256i (&v)[4], __m512i (&out)[8]) {
+  const __m512i t01 = _mm512_inserti64x4(_mm512_castsi256_si512(v[0]), v[1], 1);
+  const __m512i t23 = _mm512_inserti64x4(_mm512_castsi256_si512(v[2]), v[3], 1);
+  for (int p = 0; p < 8; ++p)
+    out[p] = _mm512_permutex2var_epi32(t01, index(kTokenDword<R>[p]), t23);
+}
+
 template <int R, int m>
 void q4_K_tokens(const uint8_t* const (&a)[16 / R], int64_t at, Q4KTokens& out) {
   constexpr int T = 16 / R;
@@ -292,10 +302,7 @@ void q4_K_tokens(const uint8_t* const (&a)[16 / R], int64_t at, Q4KTokens& out) 
     sums16[t] = _mm512_cvtepi32_epi16(_mm512_maskz_loadu_epi32(lanes, token + (kQK_K + 4) * m));
     d[t] = _mm_castpd_ps(_mm_load_sd(reinterpret_cast<const double*>(token + kQK_K * m)));
   }
-  const __m512i t01 = _mm512_inserti64x4(_mm512_castsi256_si512(sums16[0]), sums16[1], 1);
-  const __m512i t23 = _mm512_inserti64x4(_mm512_castsi256_si512(sums16[2]), sums16[3], 1);
-  for (int p = 0; p < 8; ++p)
-    out.sums[p] = _mm512_permutex2var_epi32(t01, index(kTokenDword<R>[p]), t23);
+  by_token_dword<R>(sums16, out.sums);
   const __m512 d4 = _mm512_castps256_ps512(_mm256_insertf128_ps(
       _mm256_castps128_ps256(_mm_movelh_ps(d[0], d[1])), _mm_movelh_ps(d[2], d[3]), 1));
   for (int j = 0; j < 2; ++j) out.d[j] = _mm512_permutexvar_ps(index(kTokenFloat<R>[j]), d4);
@@ -502,10 +509,7 @@ void q2_K_tokens(const uint8_t* const (&a)[16 / R], int64_t at, Q2KTokens& out) 
     bsums[t] = load256(act.bsums);
     d[t] = act.d;
   }
-  const __m512i t01 = _mm512_inserti64x4(_mm512_castsi256_si512(bsums[0]), bsums[1], 1);
-  const __m512i t23 = _mm512_inserti64x4(_mm512_castsi256_si512(bsums[2]), bsums[3], 1);
-  for (int p = 0; p < 8; ++p)
-    out.bsums[p] = _mm512_permutex2var_epi32(t01, index(kTokenDword<R>[p]), t23);
+  by_token_dword<R>(bsums, out.bsums);
   out.d = _mm512_permutexvar_ps(index(kTokenOne<R>), _mm512_castps128_ps512(_mm_loadu_ps(d)));
 }
 
