@@ -69,9 +69,8 @@ const GemmKernels* gemm_kernels(uint32_t type_id);
 const GemmKernels* gemm_kernels_groups16(uint32_t type_id);
 /// Kernels that read rows in WeightLayout::kBlockGroups16 as they lie (no pack), for calls of
 /// fewer than handover_tokens(n_in) tokens, handing longer ones to gemm_kernels_groups16: the
-/// same bits.
-/// Q8_0, Q4_0, Q5_0, IQ4_NL, Q4_1, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K and Q6_K; null for the other
-/// types.
+/// same bits. Q8_0, Q4_0, Q5_0, IQ4_NL, Q4_1, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K and Q6_K; null for
+/// the other types.
 const GemmKernels* gemm_kernels_groups16_in_place(uint32_t type_id);
 /// The same kernels for Q8_0 rows in WeightLayout::kRowGroups16 (whole groups of 16 rows),
 /// read as they lie (no pack): the same bits as gemm_kernels on the rows in ggml's layout; null

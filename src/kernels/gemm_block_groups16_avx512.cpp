@@ -458,15 +458,6 @@ void q45_K_blocks(const GemmProblem& p, int64_t row_begin, int64_t row_end) {
       });
 }
 
-// Blocks of 8 rows x 2 tokens for calls of 2 tokens (blocks of 4 x 4 would repeat 2 of them:
-// kernels_bench StreamedBatch2, one process, GMAC/s 100-116 -> 122-148; Q5_K 67-72 -> 90-93;
-// bench/RESULTS.md, "Session of 2026-12-06, fourth"), of 4 x 4 for the others.
-template <typename Block>
-void q45_K_multiply(const GemmProblem& p, int64_t row_begin, int64_t row_end) {
-  if (p.n_tokens == 2) return q45_K_blocks<Block, 8>(p, row_begin, row_end);
-  q45_K_blocks<Block, 4>(p, row_begin, row_end);
-}
-
 // ---- Q6_K, Q3_K, Q2_K --------------------------------------------------------------------------
 // Rows as dot_k16_groups16 (vec_dot_groups16_x86.h) reads them: a group per super-block, lane l
 // = sub-block l of 16 elements; activation rows from q8_K_row_to_q6_K_groups16.
@@ -678,14 +669,16 @@ void k16_blocks(const GemmProblem& p, int64_t row_begin, int64_t row_end) {
       });
 }
 
-// As q45_K_multiply: calls of 2 tokens in blocks of 8 rows x 2 tokens (StreamedBatch2 Q6_K
-// 72-84 -> 97-122 GMAC/s, Q3_K 85-91 -> 106-124), others 4 x 4. Q2_K, which had only the
-// packs' kernels (from 12 tokens, the decode product below), StreamedBatch2-16 87-139 -> 134-177
-// ("Session of 2026-12-06, fourth").
-template <typename Block>
-void k16_multiply(const GemmProblem& p, int64_t row_begin, int64_t row_end) {
-  if (p.n_tokens == 2) return k16_blocks<Block, 8>(p, row_begin, row_end);
-  k16_blocks<Block, 4>(p, row_begin, row_end);
+// The K-quants' products: calls of 2 tokens in blocks of 8 rows x 2 tokens (kEight), the others
+// in blocks of 4 x 4 (kFour), which would repeat 2 of the 2 tokens. kernels_bench
+// StreamedBatch2, one process, GMAC/s 4 x 4 -> 8 x 2: Q4_K 100-116 -> 122-148, Q5_K 67-72 ->
+// 90-93, Q6_K 72-84 -> 97-122, Q3_K 85-91 -> 106-124 (bench/RESULTS.md, "Session of 2026-12-06,
+// fourth"; Q2_K, which had only the packs' kernels from 12 tokens and the decode product below,
+// StreamedBatch2-16 87-139 -> 134-177).
+template <auto kFour, auto kEight>
+void k_quant_multiply(const GemmProblem& p, int64_t row_begin, int64_t row_end) {
+  if (p.n_tokens == 2) return kEight(p, row_begin, row_end);
+  kFour(p, row_begin, row_end);
 }
 
 // ---- Q8_0, Q4_0, Q5_0, IQ4_NL, Q4_1, Q5_1 -----------------------------------------------------
@@ -878,19 +871,24 @@ const GemmKernels* gemm_kernels_groups16_in_place(uint32_t type_id) {
       return in_place<q8_1_gemm_row_bytes, q8_1_prepare, legacy_multiply<BlockQ5_1>,
                       handover_tokens<32, 32>>(type_id);
     case GgmlType::Q4_K:
-      return in_place<q8_K_gemm_row_bytes, q4_K_prepare, q45_K_multiply<BlockQ4_K>,
+      return in_place<q8_K_gemm_row_bytes, q4_K_prepare,
+                      k_quant_multiply<q45_K_blocks<BlockQ4_K, 4>, q45_K_blocks<BlockQ4_K, 8>>,
                       handover_tokens<64, 64>>(type_id);
     case GgmlType::Q5_K:
-      return in_place<q8_K_gemm_row_bytes, q4_K_prepare, q45_K_multiply<BlockQ5_K>,
+      return in_place<q8_K_gemm_row_bytes, q4_K_prepare,
+                      k_quant_multiply<q45_K_blocks<BlockQ5_K, 4>, q45_K_blocks<BlockQ5_K, 8>>,
                       handover_tokens<32, 32>>(type_id);
     case GgmlType::Q6_K:
-      return in_place<q8_K_gemm_row_bytes, q6_K_prepare, k16_multiply<BlockQ6_K>,
+      return in_place<q8_K_gemm_row_bytes, q6_K_prepare,
+                      k_quant_multiply<k16_blocks<BlockQ6_K, 4>, k16_blocks<BlockQ6_K, 8>>,
                       handover_tokens<32, 32>>(type_id);
     case GgmlType::Q3_K:
-      return in_place<q8_K_gemm_row_bytes, q6_K_prepare, k16_multiply<BlockQ3_K>,
+      return in_place<q8_K_gemm_row_bytes, q6_K_prepare,
+                      k_quant_multiply<k16_blocks<BlockQ3_K, 4>, k16_blocks<BlockQ3_K, 8>>,
                       handover_tokens<32, 32>>(type_id);
     case GgmlType::Q2_K:
-      return in_place<q8_K_gemm_row_bytes, q6_K_prepare, k16_multiply<BlockQ2_K>,
+      return in_place<q8_K_gemm_row_bytes, q6_K_prepare,
+                      k_quant_multiply<k16_blocks<BlockQ2_K, 4>, k16_blocks<BlockQ2_K, 8>>,
                       handover_tokens<32, 32>>(type_id);
     default:
       return nullptr;
