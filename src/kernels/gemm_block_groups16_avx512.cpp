@@ -80,7 +80,9 @@ constexpr int64_t kMinTokens = 2;
 // longer rows: rows of 4864 / 8960 / 1536 elements, packs -> here, Q8_0 32 tokens 160-165 ->
 // 198-210, 48 tokens 187-195 -> 204-219, 56 198-209 -> 205-220, 64 about even; Q4_0 40 tokens
 // 191-203 -> 198-220, 48 even to +4%, 56 even; Q5_0 32 tokens 176-182 -> 186-200, 40 even to
-// +5%, 48 packs +7%. On rows of 896 (28 blocks: a second group of 12) the packs lead from 32
+// +5%, 48 packs +7%; Q4_1 32-56 tokens 162-201 -> 191-223, 64 about even; Q5_1 32-40 tokens 147-
+// 178 -> 191-211, 48 even to +7%; IQ4_NL 32 tokens 179-187 -> 206-220, 40 -3% to +10% ("Session
+// of 2026-12-06, fifth"). On rows of 896 (28 blocks: a second group of 12) the packs lead from 32
 // (Q8_0 even, Q4_0 164 -> 149, Q5_0 155 -> 134); rows between 896 and 1536 not measured, the
 // threshold at two whole groups. The K-quants' figures from DRAM agree with the in-cache ones
 // (Q4_K at 64 tokens even to +12% here, Q5_K 32 tokens packs +2-8%, Q6_K 48 tokens packs +1-18%).
@@ -863,13 +865,13 @@ const GemmKernels* gemm_kernels_groups16_in_place(uint32_t type_id) {
                       handover_tokens<32, 40>>(type_id);
     case GgmlType::IQ4_NL:
       return in_place<q8_0_gemm_row_bytes, q8_0_prepare, legacy_multiply<BlockIQ4_NL>,
-                      handover_tokens<32, 32>>(type_id);
+                      handover_tokens<32, 40>>(type_id);
     case GgmlType::Q4_1:
       return in_place<q8_1_gemm_row_bytes, q8_1_prepare, legacy_multiply<BlockQ4_1>,
-                      handover_tokens<32, 32>>(type_id);
+                      handover_tokens<32, 64>>(type_id);
     case GgmlType::Q5_1:
       return in_place<q8_1_gemm_row_bytes, q8_1_prepare, legacy_multiply<BlockQ5_1>,
-                      handover_tokens<32, 32>>(type_id);
+                      handover_tokens<32, 48>>(type_id);
     case GgmlType::Q4_K:
       return in_place<q8_K_gemm_row_bytes, q4_K_prepare,
                       k_quant_multiply<q45_K_blocks<BlockQ4_K, 4>, q45_K_blocks<BlockQ4_K, 8>>,
