@@ -12,6 +12,7 @@
 #include "cli/seed_flag.h"
 #include "deploy/lora_spec.h"
 #include "gengyun/engine.h"
+#include "kernels/simd_level.h"
 #include "kernels/thread_pool.h"
 
 namespace gengyun::cli {
@@ -115,10 +116,10 @@ int run(const RunOptions& o) {
   const auto& r = result.value();
   std::fprintf(stderr,
                "load: %.1f ms | prompt: %d tokens, %.1f tokens/s | generation: %d tokens, "
-               "%.1f tokens/s | threads: %d\n",
-               load_us / 1e3, r.prompt_tokens,
-               per_second(r.prompt_tokens, r.prefill_us), r.completion_tokens,
-               per_second(r.completion_tokens, r.decode_us), model.value()->n_threads());
+               "%.1f tokens/s | threads: %d | kernels: %s\n",
+               load_us / 1e3, r.prompt_tokens, per_second(r.prompt_tokens, r.prefill_us),
+               r.completion_tokens, per_second(r.completion_tokens, r.decode_us),
+               model.value()->n_threads(), kernels::simd_level_description().c_str());
   return 0;
 }
 

@@ -23,6 +23,7 @@
 #include "cli/read_file.h"
 #include "deploy/registry.h"
 #include "deploy/units.h"
+#include "kernels/simd_level.h"
 #include "kernels/thread_pool.h"
 #include "platform/ledger_writer.h"
 #include "platform/price_file.h"
@@ -340,8 +341,9 @@ int serve(const ServeOptions& o) {
                        "last checkpoint\n",
                        static_cast<long long>(closed.value()));
       });
-  std::fprintf(stderr, "gengyun: serving %zu model(s) on http://%s:%d\n",
-               registry.value()->list().size(), listen->first.c_str(), port.value());
+  std::fprintf(stderr, "gengyun: serving %zu model(s) on http://%s:%d; kernels: %s\n",
+               registry.value()->list().size(), listen->first.c_str(), port.value(),
+               kernels::simd_level_description().c_str());
   server.run();
   served = true;
   pthread_kill(waiter.native_handle(), SIGTERM);

@@ -122,6 +122,13 @@ SimdLevel simd_level() {
   return static_cast<SimdLevel>(active_level().load(std::memory_order_relaxed));
 }
 
+std::string simd_level_description() {
+  std::string text(simd_level_name(simd_level()));
+  if (simd_level() < cpu_simd_level())
+    text += " (the CPU has " + std::string(simd_level_name(cpu_simd_level())) + ")";
+  return text;
+}
+
 Result<void> set_simd_level(SimdLevel level) {
   if (level > cpu_simd_level())
     return make_error("kernel level " + std::string(simd_level_name(level)) +

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <optional>
+#include <string>
 #include <string_view>
 
 #include "gengyun/result.h"
@@ -58,6 +59,11 @@ bool cpu_is_amd();
 /// supported level (a warning on stderr and cpu_simd_level() otherwise), else
 /// cpu_simd_level(), unless set_simd_level changed it.
 SimdLevel simd_level();
+
+/// What the kernels run at, for logs: simd_level_name(simd_level()), followed where that is
+/// below cpu_simd_level() (GENGYUN_KERNELS or set_simd_level chose it) by " (the CPU has L)",
+/// e.g. "avx512 (the CPU has amx)".
+std::string simd_level_description();
 
 /// Makes type_kernels() and vector_kernels() serve `level` from now on. Error when the CPU
 /// lacks it. Not synchronized with kernels running concurrently: call it between computations.

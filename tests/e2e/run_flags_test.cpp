@@ -1,15 +1,17 @@
 // `gengyun run` refuses sampling flags outside the ranges the API accepts, before loading the
 // model (issue 10: the CLI validates as the API does).
 #include <gtest/gtest.h>
-
 #include <stdlib.h>
 
+#include <cstdlib>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "gguf/gguf.h"
 #include "gguf/gguf_writer.h"
+#include "kernels/simd_level.h"
 #include "process.h"
 #include "testdata.h"
 
@@ -84,6 +86,32 @@ TEST(RunOutput, StdoutHoldsTheTextAloneAndWarningsGoToStderr) {
   EXPECT_FALSE(plain.out.empty());
   EXPECT_EQ(warned.out, plain.out);
   EXPECT_NE(warned.err.find("tokenizer.chat_template: "), std::string::npos) << warned.err;
+}
+
+// `run`'s summary line names the kernels' level, and says so where GENGYUN_KERNELS chose one
+// below the CPU's (it is read by the child process; this process read its own already).
+TEST(RunOutput, TheSummaryNamesTheKernelLevel) {
+  REQUIRE_TESTDATA();
+  const std::string model = testing::testdata_path("models/qwen2-tiny-q8_0.gguf");
+  const std::vector<std::string> argv = {kBinary, "run", model, "-p", "hi", "-n", "1"};
+  const std::string cpu(kernels::simd_level_name(kernels::cpu_simd_level()));
+  const char* before = std::getenv("GENGYUN_KERNELS");
+  const std::optional<std::string> saved =
+      before ? std::optional<std::string>(before) : std::nullopt;
+  unsetenv("GENGYUN_KERNELS");
+  const ProcessOutput best = run_process(argv);
+  setenv("GENGYUN_KERNELS", "scalar", 1);
+  const ProcessOutput scalar = run_process(argv);
+  if (saved)
+    setenv("GENGYUN_KERNELS", saved->c_str(), 1);
+  else
+    unsetenv("GENGYUN_KERNELS");
+  ASSERT_EQ(best.exit_code, 0) << best.err;
+  ASSERT_EQ(scalar.exit_code, 0) << scalar.err;
+  EXPECT_NE(best.err.find("| kernels: " + cpu + "\n"), std::string::npos) << best.err;
+  const std::string lower =
+      cpu == "scalar" ? "| kernels: scalar\n" : "| kernels: scalar (the CPU has " + cpu + ")\n";
+  EXPECT_NE(scalar.err.find(lower), std::string::npos) << scalar.err;
 }
 
 }  // namespace

@@ -25,6 +25,7 @@
 #include "api/eventually.h"
 #include "gguf/gguf.h"
 #include "gguf/gguf_writer.h"
+#include "kernels/simd_level.h"
 #include "platform/ledger_spool.h"
 #include "platform/store.h"
 #include "../platform/store_reads.h"
@@ -75,6 +76,11 @@ class ServeTest : public ::testing::Test {
     ASSERT_TRUE(server_->running()) << "gengyun serve exited: " << server_->err();
     ASSERT_TRUE(health) << "gengyun serve did not answer /health within 30 s: " << server_->err();
     EXPECT_EQ(json::parse(*health), json({{"status", "ok"}}));
+    // The kernels' level is this process's: the same CPU and environment.
+    EXPECT_NE(server_->err().find("on http://127.0.0.1:" + std::to_string(port_) +
+                                  "; kernels: " + kernels::simd_level_description() + "\n"),
+              std::string::npos)
+        << server_->err();
   }
 
   httplib::Result post(const std::string& path, const std::string& body, const std::string& key) {

@@ -152,5 +152,18 @@ TEST(SimdLevel, NamesRoundTripAndUnsupportedLevelsAreRefused) {
   ASSERT_TRUE(set_simd_level(before).ok());
 }
 
+TEST(SimdLevel, DescriptionNamesTheLevelAndTheCPUsWhereLower) {
+  const SimdLevel before = simd_level();
+  const std::string cpu(simd_level_name(cpu_simd_level()));
+  for (SimdLevel l : kSimdLevels) {
+    if (l > cpu_simd_level()) continue;
+    ASSERT_TRUE(set_simd_level(l).ok());
+    const std::string name(simd_level_name(l));
+    EXPECT_EQ(simd_level_description(),
+              l == cpu_simd_level() ? name : name + " (the CPU has " + cpu + ")");
+  }
+  ASSERT_TRUE(set_simd_level(before).ok());
+}
+
 }  // namespace
 }  // namespace gengyun::kernels
