@@ -2,6 +2,12 @@
 #include "kernels/quantize_activations_simd.h"
 #include "kernels/quantize_activations_x86.h"
 
+// GCC 12's avx512fintrin.h passes _mm512_undefined_* vectors as the unused source of the masked
+// forms behind _mm512_abs_ps, _mm512_cvtps_epi32 and others; inlined into the loops below, each
+// gave a false -Wmaybe-uninitialized ("'__Y' may be used uninitialized", 53 of them; a known false
+// positive of GCC 12.0-12.2, Debian 12's compiler). Nothing here reads an uninitialized value.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+
 namespace gengyun::kernels::avx512 {
 namespace {
 
