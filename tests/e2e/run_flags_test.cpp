@@ -1,9 +1,9 @@
 // `gengyun run` refuses sampling flags outside the ranges the API accepts, before loading the
 // model (issue 10: the CLI validates as the API does).
 #include <gtest/gtest.h>
+
 #include <stdlib.h>
 
-#include <cstdlib>
 #include <filesystem>
 #include <optional>
 #include <string>
