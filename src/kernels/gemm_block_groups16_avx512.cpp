@@ -85,7 +85,9 @@ constexpr int64_t kMinTokens = 2;
 // of 2026-12-06, fifth"). On rows of 896 (28 blocks: a second group of 12) the packs lead from 32
 // (Q8_0 even, Q4_0 164 -> 149, Q5_0 155 -> 134); rows between 896 and 1536 not measured, the
 // threshold at two whole groups. The K-quants' figures from DRAM agree with the in-cache ones
-// (Q4_K at 64 tokens even to +12% here, Q5_K 32 tokens packs +2-8%, Q6_K 48 tokens packs +1-18%).
+// (Q4_K at 64 tokens even to +12% here, Q5_K 32 tokens packs +2-8%, Q6_K 48 tokens packs +1-18%)
+// but for Q6_K at 32 once its blocks lost a stall ("Session of 2026-12-06, fifth"): 194-205
+// against the packs' 176-191, at 40 even (Q3_K's packs lead at 32, Q2_K's even).
 constexpr int64_t kLongRow = 2 * 16 * kQK;
 
 template <int64_t kShort, int64_t kLong>
@@ -890,7 +892,7 @@ const GemmKernels* gemm_kernels_groups16_in_place(uint32_t type_id) {
     case GgmlType::Q6_K:
       return in_place<q8_K_gemm_row_bytes, q6_K_prepare,
                       k_quant_multiply<k16_blocks<BlockQ6_K, 4>, k16_blocks<BlockQ6_K, 8>>,
-                      handover_tokens<32, 32>>(type_id);
+                      handover_tokens<32, 40>>(type_id);
     case GgmlType::Q3_K:
       return in_place<q8_K_gemm_row_bytes, q6_K_prepare,
                       k_quant_multiply<k16_blocks<BlockQ3_K, 4>, k16_blocks<BlockQ3_K, 8>>,
