@@ -858,6 +858,21 @@ const GemmKernels* in_place(uint32_t type_id) {
   return &kernels;
 }
 
+// in_place for the K-quants: Q4_K / Q5_K on q45_K_blocks, Q6_K / Q3_K / Q2_K on k16_blocks, in
+// blocks of 4 x 4 or 8 x 2 (k_quant_multiply), handing over at kShort / kLong tokens.
+template <typename Block, int64_t kShort, int64_t kLong>
+const GemmKernels* q45_K_in_place(uint32_t type_id) {
+  return in_place<q8_K_gemm_row_bytes, q4_K_prepare,
+                  k_quant_multiply<q45_K_blocks<Block, 4>, q45_K_blocks<Block, 8>>,
+                  handover_tokens<kShort, kLong>>(type_id);
+}
+template <typename Block, int64_t kShort, int64_t kLong>
+const GemmKernels* k16_in_place(uint32_t type_id) {
+  return in_place<q8_K_gemm_row_bytes, q6_K_prepare,
+                  k_quant_multiply<k16_blocks<Block, 4>, k16_blocks<Block, 8>>,
+                  handover_tokens<kShort, kLong>>(type_id);
+}
+
 }  // namespace
 
 const GemmKernels* gemm_kernels_groups16_in_place(uint32_t type_id) {
@@ -882,25 +897,15 @@ const GemmKernels* gemm_kernels_groups16_in_place(uint32_t type_id) {
       return in_place<q8_1_gemm_row_bytes, q8_1_prepare, legacy_multiply<BlockQ5_1>,
                       handover_tokens<32, 48>>(type_id);
     case GgmlType::Q4_K:
-      return in_place<q8_K_gemm_row_bytes, q4_K_prepare,
-                      k_quant_multiply<q45_K_blocks<BlockQ4_K, 4>, q45_K_blocks<BlockQ4_K, 8>>,
-                      handover_tokens<64, 64>>(type_id);
+      return q45_K_in_place<BlockQ4_K, 64, 64>(type_id);
     case GgmlType::Q5_K:
-      return in_place<q8_K_gemm_row_bytes, q4_K_prepare,
-                      k_quant_multiply<q45_K_blocks<BlockQ5_K, 4>, q45_K_blocks<BlockQ5_K, 8>>,
-                      handover_tokens<32, 32>>(type_id);
+      return q45_K_in_place<BlockQ5_K, 32, 32>(type_id);
     case GgmlType::Q6_K:
-      return in_place<q8_K_gemm_row_bytes, q6_K_prepare,
-                      k_quant_multiply<k16_blocks<BlockQ6_K, 4>, k16_blocks<BlockQ6_K, 8>>,
-                      handover_tokens<32, 40>>(type_id);
+      return k16_in_place<BlockQ6_K, 32, 40>(type_id);
     case GgmlType::Q3_K:
-      return in_place<q8_K_gemm_row_bytes, q6_K_prepare,
-                      k_quant_multiply<k16_blocks<BlockQ3_K, 4>, k16_blocks<BlockQ3_K, 8>>,
-                      handover_tokens<32, 32>>(type_id);
+      return k16_in_place<BlockQ3_K, 32, 32>(type_id);
     case GgmlType::Q2_K:
-      return in_place<q8_K_gemm_row_bytes, q6_K_prepare,
-                      k_quant_multiply<k16_blocks<BlockQ2_K, 4>, k16_blocks<BlockQ2_K, 8>>,
-                      handover_tokens<32, 32>>(type_id);
+      return k16_in_place<BlockQ2_K, 32, 32>(type_id);
     default:
       return nullptr;
   }
