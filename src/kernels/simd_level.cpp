@@ -123,8 +123,9 @@ SimdLevel simd_level() {
 }
 
 std::string simd_level_description() {
-  std::string text(simd_level_name(simd_level()));
-  if (simd_level() < cpu_simd_level())
+  const SimdLevel level = simd_level();
+  std::string text(simd_level_name(level));
+  if (level < cpu_simd_level())
     text += " (the CPU has " + std::string(simd_level_name(cpu_simd_level())) + ")";
   return text;
 }
