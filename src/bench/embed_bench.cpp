@@ -66,6 +66,7 @@ Result<EmbedBenchResult> run_embed_bench(const std::string& path,
   result.n_inputs = options.n_inputs;
   result.repeats = options.repeats;
   result.kernels = std::string(kernels::simd_level_name(kernels::simd_level()));
+  result.kernels_description = kernels::simd_level_description();
 
   std::mt19937_64 rng(options.seed);
   std::uniform_int_distribution<int32_t> pick(0, model.n_vocab() - 1);
@@ -127,7 +128,7 @@ std::string embed_bench_text(const EmbedBenchResult& r) {
   std::snprintf(buf, sizeof buf,
                 "model      %s\nthreads    %d (kernels %s)\ninputs     %d of %d tokens, %lld "
                 "engine steps per run\nembeddings %.1f inputs/s, %.1f tokens/s (median of %d)\n",
-                r.model.c_str(), r.threads, r.kernels.c_str(), r.n_inputs, r.n_tokens,
+                r.model.c_str(), r.threads, r.kernels_description.c_str(), r.n_inputs, r.n_tokens,
                 static_cast<long long>(r.steps_per_run), r.inputs_per_s, r.tokens_per_s, r.repeats);
   return buf;
 }

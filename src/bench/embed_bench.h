@@ -29,6 +29,7 @@ struct EmbedBenchResult {
   int n_tokens = 0;  ///< per input as computed (EOS included when the model appends it)
   int repeats = 0;
   std::string kernels;      ///< kernels::simd_level_name
+  std::string kernels_description;  ///< kernels::simd_level_description
   double load_seconds = 0;  ///< LoadedModel::load
   double inputs_per_s = 0;  ///< median over the runs: n_inputs / (first submit to last vector)
   double tokens_per_s = 0;  ///< inputs_per_s * n_tokens

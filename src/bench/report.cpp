@@ -98,20 +98,20 @@ std::string bench_result_json(const BenchResult& r) {
 std::string bench_result_text(const BenchResult& r) {
   const auto format = [&r](char* buf, size_t size) {
     return std::snprintf(buf, size,
-                "model      %s (%s)\n"
-                "cpu        %s; threads: %d; kernels: %s; KV cache: %s\n"
-                "load       %8.2f s  (weights in %s memory, warm-up token included)\n"
-                "prefill    %8.2f tokens/s  (%d token%s in one batch, median of %d)\n"
-                "decode     %8.2f tokens/s  (%d token%s, median of %d)\n"
-                "weights    %8.1f MB read per decoded token\n"
-                "bandwidth  %8.2f GB/s read by the same threads\n"
-                "decode uses %.1f%% of the read bandwidth\n",
-                r.model.c_str(), r.arch.c_str(), r.cpu_model.c_str(), r.threads, r.kernels.c_str(), r.kv_cache_type.c_str(), r.load_seconds,
-                r.weights_memory.c_str(), r.prefill_tokens_per_s,
-                r.n_prompt, r.n_prompt == 1 ? "" : "s", r.repeats, r.decode_tokens_per_s, r.n_gen,
-                r.n_gen == 1 ? "" : "s", r.repeats,
-                r.weight_bytes_per_token / 1e6, r.read_bandwidth_gb_per_s,
-                100 * r.decode_bandwidth_utilization);
+                         "model      %s (%s)\n"
+                         "cpu        %s; threads: %d; kernels: %s; KV cache: %s\n"
+                         "load       %8.2f s  (weights in %s memory, warm-up token included)\n"
+                         "prefill    %8.2f tokens/s  (%d token%s in one batch, median of %d)\n"
+                         "decode     %8.2f tokens/s  (%d token%s, median of %d)\n"
+                         "weights    %8.1f MB read per decoded token\n"
+                         "bandwidth  %8.2f GB/s read by the same threads\n"
+                         "decode uses %.1f%% of the read bandwidth\n",
+                         r.model.c_str(), r.arch.c_str(), r.cpu_model.c_str(), r.threads,
+                         r.kernels_description.c_str(), r.kv_cache_type.c_str(), r.load_seconds,
+                         r.weights_memory.c_str(), r.prefill_tokens_per_s, r.n_prompt,
+                         r.n_prompt == 1 ? "" : "s", r.repeats, r.decode_tokens_per_s, r.n_gen,
+                         r.n_gen == 1 ? "" : "s", r.repeats, r.weight_bytes_per_token / 1e6,
+                         r.read_bandwidth_gb_per_s, 100 * r.decode_bandwidth_utilization);
   };
   std::string out(format(nullptr, 0), '\0');
   format(out.data(), out.size() + 1);

@@ -245,6 +245,7 @@ Result<BenchResult> run_bench(const std::string& path, const BenchOptions& optio
   result.load_seconds = positive_seconds(monotonic_us() - load_start);
   result.weights_memory = options.mmap ? "mapped" : "anonymous";
   result.kernels = std::string(kernels::simd_level_name(kernels::simd_level()));
+  result.kernels_description = kernels::simd_level_description();
   result.model = path;
   result.arch = arch;
   result.cpu_model = cpu_model_name();

@@ -72,6 +72,9 @@ struct BenchResult {
   std::string kv_cache_type;  ///< "f16" or "f32"
   std::string weights_memory;  ///< "mapped" (--mmap) or "anonymous"
   std::string kernels;         ///< the SIMD level the kernels ran at (kernels::simd_level_name)
+  /// The same for people: the CPU's level too where GENGYUN_KERNELS chose a lower one
+  /// (kernels::simd_level_description, e.g. "avx2 (the CPU has avx512)").
+  std::string kernels_description;
   /// From LoadedModel::load's start to the warm-up token's end (the pages of every weight in
   /// memory, whichever way they came).
   double load_seconds = 0;

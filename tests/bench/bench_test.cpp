@@ -135,7 +135,8 @@ TEST(BenchRun, TinyModelGivesSaneNumbersAndJson) {
   EXPECT_EQ(j["kv_cache_type"], "f16");
   EXPECT_EQ(j["weights_memory"], "anonymous");
   EXPECT_EQ(j["kernels"], r.kernels);
-  EXPECT_NE(bench_result_text(r).find("kernels: " + r.kernels), std::string::npos);
+  EXPECT_EQ(r.kernels_description, kernels::simd_level_description());
+  EXPECT_NE(bench_result_text(r).find("kernels: " + r.kernels_description), std::string::npos);
   EXPECT_EQ(j["load_seconds"].get<double>(), r.load_seconds);
   EXPECT_EQ(j["weight_bytes_per_token"].get<uint64_t>(), r.weight_bytes_per_token);
   EXPECT_EQ(j["prefill_tokens_per_s"].get<double>(), r.prefill_tokens_per_s);
@@ -147,6 +148,24 @@ TEST(BenchRun, TinyModelGivesSaneNumbersAndJson) {
   const std::string text = bench_result_text(r);
   EXPECT_NE(text.find(path), std::string::npos);
   EXPECT_NE(text.find("decode"), std::string::npos);
+}
+
+// Under a level below the CPU's (GENGYUN_KERNELS=scalar does the same), the text names both and
+// the JSON the level alone, as the peer scripts read it.
+TEST(BenchRun, BelowTheCPUsLevelTheTextNamesBoth) {
+  REQUIRE_TESTDATA();
+  const kernels::SimdLevel cpu = kernels::cpu_simd_level();
+  if (cpu == kernels::SimdLevel::kScalar) GTEST_SKIP() << "the CPU has no level above scalar";
+  const kernels::SimdLevel before = kernels::simd_level();
+  ASSERT_TRUE(kernels::set_simd_level(kernels::SimdLevel::kScalar).ok());
+  auto result = run_bench(testdata_path("models/qwen2-tiny-q8_0.gguf"), quick_options());
+  ASSERT_TRUE(kernels::set_simd_level(before).ok());
+  ASSERT_TRUE(result.ok()) << result.error().message;
+  const std::string expected =
+      "kernels: scalar (the CPU has " + std::string(kernels::simd_level_name(cpu)) + ");";
+  EXPECT_NE(bench_result_text(result.value()).find(expected), std::string::npos)
+      << bench_result_text(result.value());
+  EXPECT_EQ(nlohmann::json::parse(bench_result_json(result.value()))["kernels"], "scalar");
 }
 
 TEST(BenchRun, EvenRepeatsAverageTheMiddleTwoWithAnF32KvCache) {

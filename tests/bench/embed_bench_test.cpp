@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "kernels/simd_level.h"
 #include "testdata.h"
 
 namespace gengyun::bench {
@@ -40,6 +41,25 @@ TEST(EmbedBench, TinyEmbeddingModelRunsEveryInputInFewSteps) {
   EXPECT_EQ(j["inputs_per_s"].get<double>(), r.inputs_per_s);
   EXPECT_EQ(j["runs_inputs_per_s"].size(), 3u);
   EXPECT_NE(embed_bench_text(r).find("5 of 8 tokens"), std::string::npos);
+  EXPECT_EQ(r.kernels_description, kernels::simd_level_description());
+  EXPECT_NE(embed_bench_text(r).find("(kernels " + r.kernels_description + ")"), std::string::npos);
+}
+
+TEST(EmbedBench, BelowTheCPUsLevelTheTextNamesBoth) {
+  REQUIRE_TESTDATA();
+  const kernels::SimdLevel cpu = kernels::cpu_simd_level();
+  if (cpu == kernels::SimdLevel::kScalar) GTEST_SKIP() << "the CPU has no level above scalar";
+  const kernels::SimdLevel before = kernels::simd_level();
+  ASSERT_TRUE(kernels::set_simd_level(kernels::SimdLevel::kScalar).ok());
+  auto result = run_embed_bench(testdata_path("models/qwen3-embed-tiny-f32.gguf"),
+                                {.n_inputs = 2, .n_tokens = 3, .n_threads = 2, .repeats = 1});
+  ASSERT_TRUE(kernels::set_simd_level(before).ok());
+  ASSERT_TRUE(result.ok()) << result.error().message;
+  const std::string expected =
+      "(kernels scalar (the CPU has " + std::string(kernels::simd_level_name(cpu)) + "))";
+  EXPECT_NE(embed_bench_text(result.value()).find(expected), std::string::npos)
+      << embed_bench_text(result.value());
+  EXPECT_EQ(nlohmann::json::parse(embed_bench_json(result.value()))["kernels"], "scalar");
 }
 
 TEST(EmbedBench, BadOptionsAndGeneratingModelsAreErrors) {
