@@ -34,7 +34,7 @@ std::optional<ApiError> read_input(const json& input, std::vector<EmbeddingInput
     if (text.get_ref<const std::string&>().empty())
       return std::optional<ApiError>(
           invalid_request(where + " must not be an empty string", "input"));
-    out.push_back({.text = text.get<std::string>()});
+    out.push_back({.is_tokens = false, .text = text.get<std::string>(), .tokens = {}});
     return std::optional<ApiError>();
   };
   if (input.is_string()) return text_input(input, "input");
@@ -48,7 +48,7 @@ std::optional<ApiError> read_input(const json& input, std::vector<EmbeddingInput
   if (input.front().is_number()) {
     auto ids = read_token_ids(input, "input");
     if (!ids.ok()) return ids.error();
-    out.push_back({.is_tokens = true, .tokens = std::move(ids.value())});
+    out.push_back({.is_tokens = true, .text = {}, .tokens = std::move(ids.value())});
     return std::nullopt;
   }
   if (input.size() > kMaxEmbeddingInputs)
@@ -64,7 +64,7 @@ std::optional<ApiError> read_input(const json& input, std::vector<EmbeddingInput
     } else if (!strings && item.is_array()) {
       auto ids = read_token_ids(item, where);
       if (!ids.ok()) return ids.error();
-      out.push_back({.is_tokens = true, .tokens = std::move(ids.value())});
+      out.push_back({.is_tokens = true, .text = {}, .tokens = std::move(ids.value())});
     } else {
       return invalid_request(
           where + " must be " +

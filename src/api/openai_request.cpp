@@ -203,7 +203,7 @@ ApiResult<std::vector<PromptInput>> read_prompts(const json& prompt) {
   };
   std::vector<PromptInput> out;
   if (prompt.is_string()) {
-    out.push_back({prompt.get<std::string>()});
+    out.push_back({.text = prompt.get<std::string>(), .is_tokens = false, .tokens = {}});
     return out;
   }
   if (!prompt.is_array() || prompt.empty()) return bad();
@@ -213,7 +213,7 @@ ApiResult<std::vector<PromptInput>> read_prompts(const json& prompt) {
   }
   for (const json& item : prompt) {
     if (item.is_string()) {
-      out.push_back({item.get<std::string>()});
+      out.push_back({.text = item.get<std::string>(), .is_tokens = false, .tokens = {}});
     } else if (item.is_array() && !item.empty() &&
                std::all_of(item.begin(), item.end(), is_token_id)) {
       out.push_back(ids(item));

@@ -1175,15 +1175,15 @@ Result<std::vector<Result<void>>> PostgresStore::apply_in_transaction(
         // after a newer one changes nothing. A row closed as interrupted (its server judged
         // gone) from an older checkpoint is closed again from this one, which its server
         // spooled (docs/platform.md, "Spooled writes raise or replace an interrupted closing").
-        const bool raises = change != changes.end() && !change->second.settled &&
-                            change->second.interrupted;
+        if (change == changes.end()) break;
+        RowChanges& row = change->second;
+        const bool raises = !row.settled && row.interrupted;
         if (!open && !raises) break;
-        const auto& last = change->second.checkpoint;
-        const int64_t have = last ? last->first.completion_tokens
-                             : raises ? change->second.row.checkpoint.completion_tokens
-                                      : 0;
+        const int64_t have = row.checkpoint ? row.checkpoint->first.completion_tokens
+                             : raises       ? row.row.checkpoint.completion_tokens
+                                            : 0;
         if (write.row.completion_tokens >= have)
-          change->second.checkpoint = {counts_of(write.row), write.row.finished_at_us};
+          row.checkpoint = {counts_of(write.row), write.row.finished_at_us};
         break;
       }
       case LedgerWrite::Kind::Settle: {
