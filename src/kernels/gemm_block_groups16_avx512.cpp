@@ -3,13 +3,13 @@
 // one token, lane l of every vector meeting block or sub-block l; here a register block of rows x
 // tokens does the same for each (row, token) pair, each row's vectors decoded once for all the
 // block's tokens and each token's loaded once for all its rows. The K-quants Q2_K to Q6_K (4 rows x
-// 4 tokens, 8 x 2 in calls of 2 tokens) run the horizontal steps that end each group (the sums of
-// its lanes, the f32 steps) once for the 16 pairs side by side, one pair per lane; the 32-element
-// types Q8_0, Q4_0, Q5_0, IQ4_NL, Q4_1 and Q5_1 (2 rows x 4 tokens) keep each pair's 16 partial
-// sums in a register over the row, as the decode product does. The integer sums are exact and the
-// f32 steps are the decode products', in their order, so every output has the bits of the decode
-// product (and of the packs' kernels, gemm_avx512.cpp, which take calls of more tokens:
-// GemmKernels::handover).
+// 4 tokens, 8 x 2 in calls of 2 tokens, Q5_K 2 x 8 from 5 tokens) run the horizontal steps that end
+// each group (the sums of its lanes, the f32 steps) once for the 16 pairs side by side, one pair
+// per lane; the 32-element types Q8_0, Q4_0, Q5_0, IQ4_NL, Q4_1 and Q5_1 (2 rows x 4 tokens) keep
+// each pair's 16 partial sums in a register over the row, as the decode product does. The integer
+// sums are exact and the f32 steps are the decode products', in their order, so every output has
+// the bits of the decode product (and of the packs' kernels, gemm_avx512.cpp, which take calls of
+// more tokens: GemmKernels::handover).
 #define GENGYUN_X86_NS avx512
 #include "kernels/vec_dot_x86.h"
 // vec_dot_x86.h first: it sets up the intrinsics and the block decoders used here.
@@ -85,9 +85,11 @@ constexpr int64_t kMinTokens = 2;
 // of 2026-12-06, fifth"). On rows of 896 (28 blocks: a second group of 12) the packs lead from 32
 // (Q8_0 even, Q4_0 164 -> 149, Q5_0 155 -> 134); rows between 896 and 1536 not measured, the
 // threshold at two whole groups. The K-quants' figures from DRAM agree with the in-cache ones
-// (Q4_K at 64 tokens even to +12% here, Q5_K 32 tokens packs +2-8%, Q6_K 48 tokens packs +1-18%)
-// but for Q6_K at 32 once its blocks lost a stall ("Session of 2026-12-06, fifth"): 194-205
-// against the packs' 176-191, at 40 even (Q3_K's packs lead at 32, Q2_K's even).
+// (Q4_K at 64 tokens even to +12% here, Q6_K 48 tokens packs +1-18%) but for Q6_K at 32 once its
+// blocks lost a stall ("Session of 2026-12-06, fifth"): 194-205 against the packs' 176-191, at 40
+// even (Q3_K's packs lead at 32, Q2_K's even); and Q5_K at 32 in its blocks of 2 x 8 ("Session
+// of 2026-12-06, sixth"): 182 / 185 against the packs' 166 / 178 on rows of 8960 / 1536, at 40
+// 181 / 189 against 190 / 190 (in cache, rows of 896 at 32 tokens, the packs 111 against 97).
 constexpr int64_t kLongRow = 2 * 16 * kQK;
 
 template <int64_t kShort, int64_t kLong>
@@ -116,14 +118,15 @@ constexpr std::array<LaneIndex, N> lane_tables(F f) {
   for (int j = 0; j < N; ++j) tables[j] = lanes([&](int i) { return f(i, j); });
   return tables;
 }
-// The K-quants' register blocks of R rows (4 or 8) x 16 / R tokens: lane i holds row i % R and
-// token i / R. Their rows come in sets of 4 (rows 0..3, 4..7), what one vpermt2d reaches.
-// vpermt2d indices into two vectors of 16 dwords per row of a set (rows 0, 1 | 2, 3) or per
-// token (tokens 0, 1 | 2, 3): lane i takes dword p of row i % R of its set, or of token i / R.
+// The K-quants' register blocks of R rows (2, 4 or 8) x 16 / R tokens: lane i holds row i % R and
+// token i / R. Their rows come in sets of 4 (rows 0..3, 4..7; R = 2: rows 0, 1, 0, 1), what one
+// vpermt2d reaches, and their tokens in fours. vpermt2d indices into two vectors of 16 dwords per
+// row of a set (rows 0, 1 | 2, 3) or per token of a four (tokens 0, 1 | 2, 3; R = 2: 4, 5 | 6, 7
+// too, blended in): lane i takes dword p of row i % R of its set, or of token i / R of its four.
 template <int R>
 constexpr auto kRowDword = lane_tables<8>([](int i, int p) { return (i % R % 4) * 8 + p; });
 template <int R>
-constexpr auto kTokenDword = lane_tables<8>([](int i, int p) { return (i / R) * 8 + p; });
+constexpr auto kTokenDword = lane_tables<8>([](int i, int p) { return (i / R % 4) * 8 + p; });
 // Lanes of the second set of rows (R = 8): rows 4..7.
 template <int R>
 constexpr auto kSecondSet = static_cast<__mmask16>(R == 8 ? 0xF0F0 : 0);
@@ -137,6 +140,13 @@ template <int R>
 constexpr LaneIndex kRowOne = lanes([](int i) { return i % R; });
 template <int R>
 constexpr LaneIndex kTokenOne = lanes([](int i) { return i / R; });
+// Tokens the token-side tables are built from: a block's 16 / R, at least 4 (those past the
+// block's repeating its last).
+template <int R>
+constexpr int kMaxT = R == 2 ? 8 : 4;
+// Sets of 4 rows of a block (R = 2: one, rows 0, 1, 0, 1).
+template <int R>
+constexpr int kRowSets = R < 4 ? 1 : R / 4;
 // vpermt2d indices taking dwords d[0..3] of each of a set's 4 rows (8 dwords each): lane 4 r + j.
 constexpr LaneIndex row_quads(int d0, int d1, int d2, int d3) {
   const int d[4] = {d0, d1, d2, d3};
@@ -146,11 +156,11 @@ constexpr LaneIndex row_quads(int d0, int d1, int d2, int d3) {
 // Lane i: dword p of row i % R, from v01 / v23 holding each set of 4 rows' 8 dwords (rows 0, 1 |
 // 2, 3 of the set).
 template <int R>
-__attribute__((always_inline)) inline __m512i row_dwords(const __m512i (&v01)[R / 4],
-                                                         const __m512i (&v23)[R / 4], int p) {
+__attribute__((always_inline)) inline __m512i row_dwords(const __m512i (&v01)[kRowSets<R>],
+                                                         const __m512i (&v23)[kRowSets<R>], int p) {
   const __m512i idx = index(kRowDword<R>[p]);
   const __m512i first = _mm512_permutex2var_epi32(v01[0], idx, v23[0]);
-  if constexpr (R == 4) return first;
+  if constexpr (R <= 4) return first;
   return _mm512_mask_blend_epi32(kSecondSet<R>, first,
                                  _mm512_permutex2var_epi32(v01[R / 4 - 1], idx, v23[R / 4 - 1]));
 }
@@ -243,6 +253,26 @@ void over_blocks(const GemmProblem& p, int64_t row_begin, int64_t row_end, const
 // T for the others (the blocks of 8 rows x 2 tokens run calls of exactly 2).
 template <int T, typename F>
 __attribute__((always_inline)) inline void own_tokens(int n, const F& f) {
+  if constexpr (T == 8) {
+    switch (n) {
+      case 1:
+        return f.template operator()<1>();
+      case 2:
+        return f.template operator()<2>();
+      case 3:
+        return f.template operator()<3>();
+      case 4:
+        return f.template operator()<4>();
+      case 5:
+        return f.template operator()<5>();
+      case 6:
+        return f.template operator()<6>();
+      case 7:
+        return f.template operator()<7>();
+      default:
+        break;
+    }
+  }
   if constexpr (T == 4) {
     switch (n) {
       case 1:
@@ -287,29 +317,35 @@ struct Q4KTokens {
 // out[p], lane i: dword p of v[i / R], the int16 sub-block sums of tokens 0..3 (v[t] for t past
 // a block's 16 / R tokens repeats its last; no lane reads it).
 template <int R>
-void by_token_dword(const __m256i (&v)[4], __m512i (&out)[8]) {
+void by_token_dword(const __m256i (&v)[kMaxT<R>], __m512i (&out)[8]) {
   const __m512i t01 = _mm512_inserti64x4(_mm512_castsi256_si512(v[0]), v[1], 1);
   const __m512i t23 = _mm512_inserti64x4(_mm512_castsi256_si512(v[2]), v[3], 1);
   for (int p = 0; p < 8; ++p)
     out[p] = _mm512_permutex2var_epi32(t01, index(kTokenDword<R>[p]), t23);
+  if constexpr (R == 2) {
+    const __m512i t45 = _mm512_inserti64x4(_mm512_castsi256_si512(v[4]), v[5], 1);
+    const __m512i t67 = _mm512_inserti64x4(_mm512_castsi256_si512(v[6]), v[7], 1);
+    for (int p = 0; p < 8; ++p)
+      out[p] = _mm512_mask_blend_epi32(
+          0xFF00, out[p], _mm512_permutex2var_epi32(t45, index(kTokenDword<R>[p]), t67));
+  }
 }
 
 template <int R, int m>
 void q4_K_tokens(const uint8_t* const (&a)[16 / R], int64_t at, Q4KTokens& out) {
   constexpr int T = 16 / R;
   constexpr auto lanes = static_cast<__mmask16>((1u << (8 * m)) - 1);
-  // Tokens 0..3, those past T repeating the last (no lane reads them).
-  __m256i sums16[4];
-  __m128 d[4];
-  for (int t = 0; t < 4; ++t) {
+  // Tokens 0..kMaxT - 1, those past T repeating the last (no lane reads them).
+  __m256i sums16[kMaxT<R>];
+  alignas(64) double d[8] = {};
+  for (int t = 0; t < kMaxT<R>; ++t) {
     const uint8_t* token = a[std::min(t, T - 1)] + at;
     sums16[t] = _mm512_cvtepi32_epi16(_mm512_maskz_loadu_epi32(lanes, token + (kQK_K + 4) * m));
-    d[t] = _mm_castpd_ps(_mm_load_sd(reinterpret_cast<const double*>(token + kQK_K * m)));
+    std::memcpy(&d[t], token + kQK_K * m, 8);
   }
   by_token_dword<R>(sums16, out.sums);
-  const __m512 d4 = _mm512_castps256_ps512(_mm256_insertf128_ps(
-      _mm256_castps128_ps256(_mm_movelh_ps(d[0], d[1])), _mm_movelh_ps(d[2], d[3]), 1));
-  for (int j = 0; j < 2; ++j) out.d[j] = _mm512_permutexvar_ps(index(kTokenFloat<R>[j]), d4);
+  const __m512 d8 = _mm512_load_ps(d);
+  for (int j = 0; j < 2; ++j) out.d[j] = _mm512_permutexvar_ps(index(kTokenFloat<R>[j]), d8);
 }
 
 // The 16 outputs of R rows w and 16 / R tokens a (lane i: row i % R, token i / R) over nb
@@ -319,7 +355,7 @@ void q4_K_tokens(const uint8_t* const (&a)[16 / R], int64_t at, Q4KTokens& out) 
 template <typename Block, int R, int N>
 void q45_K_block(const uint8_t* const (&w)[R], const uint8_t* const (&a)[16 / R], int64_t nb,
                  const uint8_t* ahead, const Q4KTokens* tokens, float (&out)[16]) {
-  constexpr int T = 16 / R, kSets = R / 4;
+  constexpr int T = 16 / R, kSets = kRowSets<R>;
   constexpr bool kFifth = std::is_same_v<Block, BlockQ5_K>;
   constexpr int64_t kGroupBytes = 2 * sizeof(Block);
   const __m512i low = in_register(_mm512_set1_epi8(0x0F));
@@ -338,31 +374,58 @@ void q45_K_block(const uint8_t* const (&w)[R], const uint8_t* const (&a)[16 / R]
     __m512i sums[R][T];
 #pragma GCC unroll 8
     for (int r = 0; r < R; ++r) {
-#pragma GCC unroll 4
+#pragma GCC unroll 8
       for (int t = 0; t < T; ++t) sums[r][t] = _mm512_setzero_si512();
     }
-    // A set of 4 rows at a time (8 rows' vectors and sums at once spill registers).
-#pragma GCC unroll 2
-    for (int s = 0; s < kSets; ++s) {
+    if constexpr (R == 2) {
+      // 2 rows x 8 tokens: the rows' nibbles first, then token by token (8 tokens' activations
+      // at once beside 16 sums spill registers).
 #pragma GCC unroll 4
       for (int k = 0; k < 4; ++k) {
-        __m512i act_lo[N], act_hi[N];
-#pragma GCC unroll 4
-        for (int t = 0; t < N; ++t) {
-          act_lo[t] = load(a[t] + at_a + 4 * lanes * k);
-          act_hi[t] = load(a[t] + at_a + 4 * lanes * (4 + k));
-        }
-#pragma GCC unroll 4
-        for (int r = 4 * s; r < 4 * s + 4; ++r) {
+        __m512i lo[2], hi[2];
+#pragma GCC unroll 2
+        for (int r = 0; r < 2; ++r) {
           const __m512i q = load(w[r] + at_w + offsetof(Block, qs) * m + 4 * lanes * k);
-          __m512i lo = _mm512_and_si512(q, low);
-          __m512i hi = _mm512_and_si512(_mm512_srli_epi16(q, 4), low);
+          lo[r] = _mm512_and_si512(q, low);
+          hi[r] = _mm512_and_si512(_mm512_srli_epi16(q, 4), low);
           if constexpr (kFifth)
-            add_fifth_bits(load(w[r] + at_w + offsetof(Block, qh) * m), k, lo, hi);
+            add_fifth_bits(load(w[r] + at_w + offsetof(Block, qh) * m), k, lo[r], hi[r]);
+        }
+#pragma GCC unroll 8
+        for (int t = 0; t < N; ++t) {
+          const __m512i act_lo = load(a[t] + at_a + 4 * lanes * k);
+          const __m512i act_hi = load(a[t] + at_a + 4 * lanes * (4 + k));
+#pragma GCC unroll 2
+          for (int r = 0; r < 2; ++r) {
+            sums[r][t] = _mm512_dpbusd_epi32(sums[r][t], lo[r], act_lo);
+            sums[r][t] = _mm512_dpbusd_epi32(sums[r][t], hi[r], act_hi);
+          }
+        }
+      }
+    } else {
+      // A set of 4 rows at a time (8 rows' vectors and sums at once spill registers).
+#pragma GCC unroll 2
+      for (int s = 0; s < kSets; ++s) {
+#pragma GCC unroll 4
+        for (int k = 0; k < 4; ++k) {
+          __m512i act_lo[N], act_hi[N];
 #pragma GCC unroll 4
           for (int t = 0; t < N; ++t) {
-            sums[r][t] = _mm512_dpbusd_epi32(sums[r][t], lo, act_lo[t]);
-            sums[r][t] = _mm512_dpbusd_epi32(sums[r][t], hi, act_hi[t]);
+            act_lo[t] = load(a[t] + at_a + 4 * lanes * k);
+            act_hi[t] = load(a[t] + at_a + 4 * lanes * (4 + k));
+          }
+#pragma GCC unroll 4
+          for (int r = 4 * s; r < 4 * s + 4; ++r) {
+            const __m512i q = load(w[r] + at_w + offsetof(Block, qs) * m + 4 * lanes * k);
+            __m512i lo = _mm512_and_si512(q, low);
+            __m512i hi = _mm512_and_si512(_mm512_srli_epi16(q, 4), low);
+            if constexpr (kFifth)
+              add_fifth_bits(load(w[r] + at_w + offsetof(Block, qh) * m), k, lo, hi);
+#pragma GCC unroll 4
+            for (int t = 0; t < N; ++t) {
+              sums[r][t] = _mm512_dpbusd_epi32(sums[r][t], lo, act_lo[t]);
+              sums[r][t] = _mm512_dpbusd_epi32(sums[r][t], hi, act_hi[t]);
+            }
           }
         }
       }
@@ -375,11 +438,12 @@ void q45_K_block(const uint8_t* const (&w)[R], const uint8_t* const (&a)[16 / R]
     __m512 fields[kSets];
 #pragma GCC unroll 2
     for (int s = 0; s < kSets; ++s) {
-      const uint8_t* const* rows = w + 4 * s;
-      const __m512i z01 = _mm512_inserti64x4(_mm512_castsi256_si512(load256(rows[0] + at_w)),
-                                             load256(rows[1] + at_w), 1);
-      const __m512i z23 = _mm512_inserti64x4(_mm512_castsi256_si512(load256(rows[2] + at_w)),
-                                             load256(rows[3] + at_w), 1);
+      // Rows 4 s .. 4 s + 3 (R = 2: rows 0, 1, 0, 1).
+      auto row = [&](int i) { return w[(4 * s + i) % R]; };
+      const __m512i z01 = _mm512_inserti64x4(_mm512_castsi256_si512(load256(row(0) + at_w)),
+                                             load256(row(1) + at_w), 1);
+      const __m512i z23 = _mm512_inserti64x4(_mm512_castsi256_si512(load256(row(2) + at_w)),
+                                             load256(row(3) + at_w), 1);
       const __m512i u01 = _mm512_permutex2var_epi32(z01, index(kQ4KU01[m - 1]), z23);
       const __m512i u22 =
           _mm512_srlv_epi32(_mm512_permutex2var_epi32(z01, index(kQ4KU22[m - 1]), z23),
@@ -692,6 +756,22 @@ void k_quant_multiply(const GemmProblem& p, int64_t row_begin, int64_t row_end) 
   kFour(p, row_begin, row_end);
 }
 
+// Q4_K and Q5_K: k_quant_multiply's blocks, but Q5_K from 5 tokens on in blocks of 2 rows x 8
+// tokens, each row's quants and fifth bits decoded once for 8 tokens instead of 4. kernels_bench,
+// one process, GMAC/s 4 x 4 -> 2 x 8 (bench/RESULTS.md, "Session of 2026-12-06, sixth"): Q5_K in
+// cache (Batch, 4864x896 / 896x4864, one thread) at 5 tokens 67.5 / 63.8 -> 81.1 / 74.7, 8 81 /
+// 82 -> 92 / 97, 16 82 / 81 -> 92-93 / 98-99, 9 and 12 (a last block of 1 or 4) even to +7%; from
+// DRAM (Streamed, 8960x1536 / 1536x8960, 2 threads) 5 tokens 130 / 129 -> 151 / 151, 13 135 / 152
+// -> 172 / 163, 16 159 / 167 -> 182 / 187; at 3 and 4 tokens 4 x 4 leads (Batch3 83 / 76 against
+// 67 / 55). Q4_K's 2 x 8 lost everywhere (Batch8 126 / 105 -> 99 / 106, Streamed8 234 -> 169-178):
+// its nibbles cost less to decode than 8 tokens' activations cost to load twice as often.
+template <typename Block>
+void q45_K_multiply(const GemmProblem& p, int64_t row_begin, int64_t row_end) {
+  if constexpr (std::is_same_v<Block, BlockQ5_K>)
+    if (p.n_tokens >= 5) return q45_K_blocks<Block, 2>(p, row_begin, row_end);
+  k_quant_multiply<q45_K_blocks<Block, 4>, q45_K_blocks<Block, 8>>(p, row_begin, row_end);
+}
+
 // ---- Q8_0, Q4_0, Q5_0, IQ4_NL, Q4_1, Q5_1 -----------------------------------------------------
 // Rows as dot_q8_0_groups16 (vec_dot_avx512.cpp) and dot_nibbles_groups16 (vec_dot_groups16_x86.h)
 // read them: groups of 16 blocks (the last of nb % 16), lane l = block l, its f16 d first; Q8_0's
@@ -858,12 +938,12 @@ const GemmKernels* in_place(uint32_t type_id) {
   return &kernels;
 }
 
-// in_place for the K-quants: Q4_K / Q5_K on q45_K_blocks, Q6_K / Q3_K / Q2_K on k16_blocks, in
-// blocks of 4 x 4 or 8 x 2 (k_quant_multiply), handing over at kShort / kLong tokens.
+// in_place for the K-quants: Q4_K / Q5_K on q45_K_blocks (q45_K_multiply), Q6_K / Q3_K / Q2_K on
+// k16_blocks in blocks of 4 x 4 or 8 x 2 (k_quant_multiply), handing over at kShort / kLong
+// tokens.
 template <typename Block, int64_t kShort, int64_t kLong>
 const GemmKernels* q45_K_in_place(uint32_t type_id) {
-  return in_place<q8_K_gemm_row_bytes, q4_K_prepare,
-                  k_quant_multiply<q45_K_blocks<Block, 4>, q45_K_blocks<Block, 8>>,
+  return in_place<q8_K_gemm_row_bytes, q4_K_prepare, q45_K_multiply<Block>,
                   handover_tokens<kShort, kLong>>(type_id);
 }
 template <typename Block, int64_t kShort, int64_t kLong>
@@ -899,7 +979,7 @@ const GemmKernels* gemm_kernels_groups16_in_place(uint32_t type_id) {
     case GgmlType::Q4_K:
       return q45_K_in_place<BlockQ4_K, 64, 64>(type_id);
     case GgmlType::Q5_K:
-      return q45_K_in_place<BlockQ5_K, 32, 32>(type_id);
+      return q45_K_in_place<BlockQ5_K, 32, 40>(type_id);
     case GgmlType::Q6_K:
       return k16_in_place<BlockQ6_K, 32, 40>(type_id);
     case GgmlType::Q3_K:
