@@ -249,43 +249,16 @@ void over_blocks(const GemmProblem& p, int64_t row_begin, int64_t row_end, const
   }
 }
 
-// f.template operator()<N>() with N = n, a block's own tokens (1 .. T), for blocks of 4 tokens;
-// T for the others (the blocks of 8 rows x 2 tokens run calls of exactly 2).
-template <int T, typename F>
+// f.template operator()<N>() with N = n, a block's own tokens (1 .. T), for blocks of 4 or 8
+// tokens; T for the others (the blocks of 8 rows x 2 tokens run calls of exactly 2).
+template <int T, int N = 1, typename F>
 __attribute__((always_inline)) inline void own_tokens(int n, const F& f) {
-  if constexpr (T == 8) {
-    switch (n) {
-      case 1:
-        return f.template operator()<1>();
-      case 2:
-        return f.template operator()<2>();
-      case 3:
-        return f.template operator()<3>();
-      case 4:
-        return f.template operator()<4>();
-      case 5:
-        return f.template operator()<5>();
-      case 6:
-        return f.template operator()<6>();
-      case 7:
-        return f.template operator()<7>();
-      default:
-        break;
-    }
+  if constexpr (T == 2 || N == T) {
+    f.template operator()<T>();
+  } else {
+    if (n == N) return f.template operator()<N>();
+    own_tokens<T, N + 1>(n, f);
   }
-  if constexpr (T == 4) {
-    switch (n) {
-      case 1:
-        return f.template operator()<1>();
-      case 2:
-        return f.template operator()<2>();
-      case 3:
-        return f.template operator()<3>();
-      default:
-        break;
-    }
-  }
-  f.template operator()<T>();
 }
 
 // GEMM activation rows of the K-quants: a Q8_K row arranged as the decode product takes it.
