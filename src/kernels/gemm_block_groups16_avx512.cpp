@@ -287,8 +287,8 @@ struct Q4KTokens {
   __m512 d[2];      // lane i: d of the group's super-block j of token i / R
 };
 
-// out[p], lane i: dword p of v[i / R], the int16 sub-block sums of tokens 0..3 (v[t] for t past
-// a block's 16 / R tokens repeats its last; no lane reads it).
+// out[p], lane i: dword p of v[i / R], the int16 sub-block sums of tokens 0 .. kMaxT - 1 (v[t]
+// for t past a block's 16 / R tokens repeats its last; no lane reads it).
 template <int R>
 void by_token_dword(const __m256i (&v)[kMaxT<R>], __m512i (&out)[8]) {
   const __m512i t01 = _mm512_inserti64x4(_mm512_castsi256_si512(v[0]), v[1], 1);
