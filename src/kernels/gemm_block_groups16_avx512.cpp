@@ -211,6 +211,35 @@ inline void add_fifth_bits(__m512i qh, int k, __m512i& lo, __m512i& hi) {
 
 // ---- the driver -------------------------------------------------------------------------------
 
+// over_blocks' work on the rows [tile0, tile1) of a tile and the tokens [t_begin, t_end).
+template <int R, int T, typename Tables, typename Block>
+void token_blocks(const GemmProblem& p, int64_t tile0, int64_t tile1, int64_t t_begin,
+                  int64_t t_end, const Tables& tables, const Block& block) {
+  for (int64_t t0 = t_begin; t0 < t_end; t0 += T) {
+    const uint8_t* a[T];
+    for (int t = 0; t < T; ++t)
+      a[t] = p.rows + static_cast<size_t>(std::min<int64_t>(t0 + t, t_end - 1)) * p.row_bytes;
+    tables(a);
+    for (int64_t r0 = tile0; r0 < tile1; r0 += R) {
+      const uint8_t* w[R];
+      for (int r = 0; r < R; ++r)
+        w[r] = p.w + static_cast<size_t>(std::min<int64_t>(r0 + r, tile1 - 1)) * p.w_row_bytes;
+      alignas(64) float out[16];
+      block(w, a, static_cast<int>(std::min<int64_t>(T, t_end - t0)),
+            t0 == 0 ? p.w + static_cast<size_t>(r0 + R) * p.w_row_bytes : nullptr, out);
+      for (int t = 0; t < T && t0 + t < t_end; ++t)
+        for (int r = 0; r < R && r0 + r < tile1; ++r)
+          p.y[(t0 + t) * p.y_stride + r0 + r] = out[t * R + r];
+    }
+  }
+}
+
+// Rows of a tile: kTileBytes of them, a multiple of R.
+template <int R>
+int64_t tile_rows(const GemmProblem& p) {
+  return std::max<int64_t>(R, static_cast<int64_t>(kTileBytes / p.w_row_bytes) / R * R);
+}
+
 // y for rows [row_begin, row_end) of p and every token: per tile of kTileBytes of rows, per
 // block of T tokens (the last repeating its last token), `tables(a)` once for the block's
 // activation rows a, then `block(w, a, n, ahead, out)` for each R rows w of the tile (the last
@@ -224,28 +253,23 @@ inline void add_fifth_bits(__m512i qh, int k, __m512i& lo, __m512i& hi) {
 template <int R, int T, typename Tables, typename Block>
 void over_blocks(const GemmProblem& p, int64_t row_begin, int64_t row_end, const Tables& tables,
                  const Block& block) {
-  const int64_t tile_rows =
-      std::max<int64_t>(R, static_cast<int64_t>(kTileBytes / p.w_row_bytes) / R * R);
-  for (int64_t tile0 = row_begin; tile0 < row_end; tile0 += tile_rows) {
-    const int64_t tile1 = std::min(row_end, tile0 + tile_rows);
-    for (int64_t t0 = 0; t0 < p.n_tokens; t0 += T) {
-      const uint8_t* a[T];
-      for (int t = 0; t < T; ++t)
-        a[t] =
-            p.rows + static_cast<size_t>(std::min<int64_t>(t0 + t, p.n_tokens - 1)) * p.row_bytes;
-      tables(a);
-      for (int64_t r0 = tile0; r0 < tile1; r0 += R) {
-        const uint8_t* w[R];
-        for (int r = 0; r < R; ++r)
-          w[r] = p.w + static_cast<size_t>(std::min<int64_t>(r0 + r, tile1 - 1)) * p.w_row_bytes;
-        alignas(64) float out[16];
-        block(w, a, static_cast<int>(std::min<int64_t>(T, p.n_tokens - t0)),
-              t0 == 0 ? p.w + static_cast<size_t>(r0 + R) * p.w_row_bytes : nullptr, out);
-        for (int t = 0; t < T && t0 + t < p.n_tokens; ++t)
-          for (int r = 0; r < R && r0 + r < tile1; ++r)
-            p.y[(t0 + t) * p.y_stride + r0 + r] = out[t * R + r];
-      }
-    }
+  for (int64_t tile0 = row_begin; tile0 < row_end; tile0 += tile_rows<R>(p))
+    token_blocks<R, T>(p, tile0, std::min(row_end, tile0 + tile_rows<R>(p)), 0, p.n_tokens, tables,
+                       block);
+}
+
+// over_blocks, but each tile's last n_tail tokens in blocks of R2 rows x T2 tokens (tables2,
+// block2) after the others in blocks of R x T.
+template <int R, int T, int R2, int T2, typename Tables, typename Block, typename Tables2,
+          typename Block2>
+void over_blocks(const GemmProblem& p, int64_t row_begin, int64_t row_end, int64_t n_tail,
+                 const Tables& tables, const Block& block, const Tables2& tables2,
+                 const Block2& block2) {
+  constexpr int kRows = R > R2 ? R : R2;
+  for (int64_t tile0 = row_begin; tile0 < row_end; tile0 += tile_rows<kRows>(p)) {
+    const int64_t tile1 = std::min(row_end, tile0 + tile_rows<kRows>(p));
+    token_blocks<R, T>(p, tile0, tile1, 0, p.n_tokens - n_tail, tables, block);
+    token_blocks<R2, T2>(p, tile0, tile1, p.n_tokens - n_tail, p.n_tokens, tables2, block2);
   }
 }
 
@@ -480,23 +504,38 @@ void q4_K_prepare(const void* activation_row, int64_t n_in, void* gemm_row) {
   q8_K_row_to_block_groups16(activation_row, gemm_row, n_in);
 }
 
+// over_blocks' tables and block for q45_K_block's blocks of R rows, their tables in tokens.
 template <typename Block, int R>
-void q45_K_blocks(const GemmProblem& p, int64_t row_begin, int64_t row_end) {
+auto q45_K_shape(const GemmProblem& p, std::vector<Q4KTokens>& tokens) {
   constexpr int T = 16 / R;
   const int64_t nb = p.n_in / kQK_K;
-  thread_local std::vector<Q4KTokens> tokens;
   tokens.resize(static_cast<size_t>((nb + 1) / 2));
-  over_blocks<R, T>(
-      p, row_begin, row_end,
-      [&](const uint8_t* const(&a)[T]) {
+  return std::pair{
+      [&tokens, nb](const uint8_t* const(&a)[T]) {
         for (int64_t g = 0; g < nb / 2; ++g) q4_K_tokens<R, 2>(a, g * kQ8KGroupBytes, tokens[g]);
         if (nb % 2 != 0) q4_K_tokens<R, 1>(a, nb / 2 * kQ8KGroupBytes, tokens[nb / 2]);
       },
-      [&](const uint8_t* const(&w)[R], const uint8_t* const(&a)[T], int n, const uint8_t* ahead,
-          float(&out)[16]) {
+      [&tokens, nb](const uint8_t* const(&w)[R], const uint8_t* const(&a)[T], int n,
+                    const uint8_t* ahead, float(&out)[16]) {
         own_tokens<T>(
             n, [&]<int N>() { q45_K_block<Block, R, N>(w, a, nb, ahead, tokens.data(), out); });
-      });
+      }};
+}
+
+template <typename Block, int R>
+void q45_K_blocks(const GemmProblem& p, int64_t row_begin, int64_t row_end) {
+  thread_local std::vector<Q4KTokens> tokens;
+  const auto [tables, block] = q45_K_shape<Block, R>(p, tokens);
+  over_blocks<R, 16 / R>(p, row_begin, row_end, tables, block);
+}
+
+// Blocks of 4 x 4 but for a call's last 1 or 2 tokens (n_tokens % 4), in blocks of 8 x 2.
+template <typename Block>
+void q45_K_blocks_tail(const GemmProblem& p, int64_t row_begin, int64_t row_end) {
+  thread_local std::vector<Q4KTokens> tokens4, tokens8;
+  const auto [tables4, block4] = q45_K_shape<Block, 4>(p, tokens4);
+  const auto [tables8, block8] = q45_K_shape<Block, 8>(p, tokens8);
+  over_blocks<4, 4, 8, 2>(p, row_begin, row_end, p.n_tokens % 4, tables4, block4, tables8, block8);
 }
 
 // ---- Q6_K, Q3_K, Q2_K --------------------------------------------------------------------------
@@ -692,16 +731,18 @@ void q6_K_prepare(const void* activation_row, int64_t n_in, void* gemm_row) {
   q8_K_row_to_q6_K_groups16(activation_row, gemm_row, n_in);
 }
 
+template <typename Block>
+using K16Tokens = std::conditional_t<std::is_same_v<Block, BlockQ2_K>, Q2KTokens, Q6KTokens>;
+
+// over_blocks' tables and block for k16_block's blocks of R rows, their tables in tokens.
 template <typename Block, int R>
-void k16_blocks(const GemmProblem& p, int64_t row_begin, int64_t row_end) {
+auto k16_shape(const GemmProblem& p, std::vector<K16Tokens<Block>>& tokens) {
   constexpr int T = 16 / R;
   constexpr bool kMins = std::is_same_v<Block, BlockQ2_K>;
   const int64_t nb = p.n_in / kQK_K;
-  thread_local std::vector<std::conditional_t<kMins, Q2KTokens, Q6KTokens>> tokens;
   tokens.resize(static_cast<size_t>(nb));
-  over_blocks<R, T>(
-      p, row_begin, row_end,
-      [&](const uint8_t* const(&a)[T]) {
+  return std::pair{
+      [&tokens, nb](const uint8_t* const(&a)[T]) {
         for (int64_t b = 0; b < nb; ++b) {
           const int64_t at = b * static_cast<int64_t>(sizeof(BlockQ8_K));
           if constexpr (kMins)
@@ -710,11 +751,27 @@ void k16_blocks(const GemmProblem& p, int64_t row_begin, int64_t row_end) {
             k16_tokens<R, std::is_same_v<Block, BlockQ6_K> ? 5 : 2>(a, at, tokens[b]);
         }
       },
-      [&](const uint8_t* const(&w)[R], const uint8_t* const(&a)[T], int n, const uint8_t* ahead,
-          float(&out)[16]) {
+      [&tokens, nb](const uint8_t* const(&w)[R], const uint8_t* const(&a)[T], int n,
+                    const uint8_t* ahead, float(&out)[16]) {
         own_tokens<T>(
             n, [&]<int N>() { k16_block<Block, R, N>(w, a, nb, ahead, tokens.data(), out); });
-      });
+      }};
+}
+
+template <typename Block, int R>
+void k16_blocks(const GemmProblem& p, int64_t row_begin, int64_t row_end) {
+  thread_local std::vector<K16Tokens<Block>> tokens;
+  const auto [tables, block] = k16_shape<Block, R>(p, tokens);
+  over_blocks<R, 16 / R>(p, row_begin, row_end, tables, block);
+}
+
+// Blocks of 4 x 4 but for a call's last 1 or 2 tokens (n_tokens % 4), in blocks of 8 x 2.
+template <typename Block>
+void k16_blocks_tail(const GemmProblem& p, int64_t row_begin, int64_t row_end) {
+  thread_local std::vector<K16Tokens<Block>> tokens4, tokens8;
+  const auto [tables4, block4] = k16_shape<Block, 4>(p, tokens4);
+  const auto [tables8, block8] = k16_shape<Block, 8>(p, tokens8);
+  over_blocks<4, 4, 8, 2>(p, row_begin, row_end, p.n_tokens % 4, tables4, block4, tables8, block8);
 }
 
 // The K-quants' products: calls of 2 tokens in blocks of 8 rows x 2 tokens (kEight), the others
@@ -722,14 +779,26 @@ void k16_blocks(const GemmProblem& p, int64_t row_begin, int64_t row_end) {
 // StreamedBatch2, one process, GMAC/s 4 x 4 -> 8 x 2: Q4_K 100-116 -> 122-148, Q5_K 67-72 ->
 // 90-93, Q6_K 72-84 -> 97-122, Q3_K 85-91 -> 106-124 (bench/RESULTS.md, "Session of 2026-12-06,
 // fourth"; Q2_K, which had only the packs' kernels from 12 tokens and the decode product below,
-// StreamedBatch2-16 87-139 -> 134-177).
-template <auto kFour, auto kEight>
+// StreamedBatch2-16 87-139 -> 134-177). Calls of 4 n + 1 or 4 n + 2 tokens whose type has the
+// bit 1 << (n_tokens % 4) in kTails run their last 1 or 2 tokens in blocks of 8 x 2 over the same
+// tiles (kFourTail): half the 4 x 4 blocks' epilogue per row at 1 token, the 8 x 2 blocks' lead at
+// 2. kernels_bench Batch (4864x896 / 896x4864, in cache) and Streamed (8960x1536 / 1536x8960,
+// from DRAM), one process, GMAC/s 4 x 4 -> with the tail (bench/RESULTS.md, "Session of
+// 2026-12-06, sixth"): Q6_K at 5 tokens 81 / 86 / 128 / 125 -> 86 / 95 / 143 / 143, at 6 91 / 94
+// / 152 / 157 -> 102 / 113 / 176 / 175; Q3_K at 5 73 / 77 / 128 / 125 -> 79 / 82 / 147 / 143, at
+// 6 84 / 84 / 157 / 142 -> 94 / 98 / 170 / 162; Q4_K at 6 112 / 91 / 210 / 200 -> 118 / 101 / 224
+// / 220, at 10 +2-6%, at 5 and 9 -4% to +4% (no tail of 1); Q2_K -12% to +18% (no tail).
+constexpr int kTailOf1 = 1 << 1, kTailOf2 = 1 << 2;
+template <auto kFour, auto kEight, auto kFourTail, int kTails>
 void k_quant_multiply(const GemmProblem& p, int64_t row_begin, int64_t row_end) {
   if (p.n_tokens == 2) return kEight(p, row_begin, row_end);
+  if (p.n_tokens > 4 && (kTails >> (p.n_tokens % 4) & 1) != 0)
+    return kFourTail(p, row_begin, row_end);
   kFour(p, row_begin, row_end);
 }
 
-// Q4_K and Q5_K: k_quant_multiply's blocks, but Q5_K from 5 tokens on in blocks of 2 rows x 8
+// Q4_K and Q5_K: k_quant_multiply's blocks (Q4_K's last 2 tokens of a call in blocks of 8 x 2),
+// but Q5_K from 5 tokens on in blocks of 2 rows x 8
 // tokens, each row's quants and fifth bits decoded once for 8 tokens instead of 4. kernels_bench,
 // one process, GMAC/s 4 x 4 -> 2 x 8 (bench/RESULTS.md, "Session of 2026-12-06, sixth"): Q5_K in
 // cache (Batch, 4864x896 / 896x4864, one thread) at 5 tokens 67.5 / 63.8 -> 81.1 / 74.7, 8 81 /
@@ -742,7 +811,8 @@ template <typename Block>
 void q45_K_multiply(const GemmProblem& p, int64_t row_begin, int64_t row_end) {
   if constexpr (std::is_same_v<Block, BlockQ5_K>)
     if (p.n_tokens >= 5) return q45_K_blocks<Block, 2>(p, row_begin, row_end);
-  k_quant_multiply<q45_K_blocks<Block, 4>, q45_K_blocks<Block, 8>>(p, row_begin, row_end);
+  k_quant_multiply<q45_K_blocks<Block, 4>, q45_K_blocks<Block, 8>, q45_K_blocks_tail<Block>,
+                   kTailOf2>(p, row_begin, row_end);
 }
 
 // ---- Q8_0, Q4_0, Q5_0, IQ4_NL, Q4_1, Q5_1 -----------------------------------------------------
@@ -912,18 +982,19 @@ const GemmKernels* in_place(uint32_t type_id) {
 }
 
 // in_place for the K-quants: Q4_K / Q5_K on q45_K_blocks (q45_K_multiply), Q6_K / Q3_K / Q2_K on
-// k16_blocks in blocks of 4 x 4 or 8 x 2 (k_quant_multiply), handing over at kShort / kLong
-// tokens.
+// k16_blocks in blocks of 4 x 4 or 8 x 2 (k_quant_multiply, with kTails), handing over at kShort /
+// kLong tokens.
 template <typename Block, int64_t kShort, int64_t kLong>
 const GemmKernels* q45_K_in_place(uint32_t type_id) {
   return in_place<q8_K_gemm_row_bytes, q4_K_prepare, q45_K_multiply<Block>,
                   handover_tokens<kShort, kLong>>(type_id);
 }
-template <typename Block, int64_t kShort, int64_t kLong>
+template <typename Block, int64_t kShort, int64_t kLong, int kTails>
 const GemmKernels* k16_in_place(uint32_t type_id) {
-  return in_place<q8_K_gemm_row_bytes, q6_K_prepare,
-                  k_quant_multiply<k16_blocks<Block, 4>, k16_blocks<Block, 8>>,
-                  handover_tokens<kShort, kLong>>(type_id);
+  return in_place<
+      q8_K_gemm_row_bytes, q6_K_prepare,
+      k_quant_multiply<k16_blocks<Block, 4>, k16_blocks<Block, 8>, k16_blocks_tail<Block>, kTails>,
+      handover_tokens<kShort, kLong>>(type_id);
 }
 
 }  // namespace
@@ -954,11 +1025,11 @@ const GemmKernels* gemm_kernels_groups16_in_place(uint32_t type_id) {
     case GgmlType::Q5_K:
       return q45_K_in_place<BlockQ5_K, 32, 40>(type_id);
     case GgmlType::Q6_K:
-      return k16_in_place<BlockQ6_K, 32, 40>(type_id);
+      return k16_in_place<BlockQ6_K, 32, 40, kTailOf1 | kTailOf2>(type_id);
     case GgmlType::Q3_K:
-      return k16_in_place<BlockQ3_K, 32, 32>(type_id);
+      return k16_in_place<BlockQ3_K, 32, 32, kTailOf1 | kTailOf2>(type_id);
     case GgmlType::Q2_K:
-      return k16_in_place<BlockQ2_K, 32, 32>(type_id);
+      return k16_in_place<BlockQ2_K, 32, 32, 0>(type_id);
     default:
       return nullptr;
   }

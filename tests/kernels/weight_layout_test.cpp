@@ -658,8 +658,9 @@ TEST(WeightLayout, MatmulOnBlockGroups16EqualsMatmulOnGgmlRows) {
       std::vector<uint8_t> arranged = ggml;
       to_layout(type, WeightLayout::kBlockGroups16, arranged.data(), s.n_in, s.n_out);
       // Around the batched kernels' min_tokens (2, 12), their last blocks of 1-3 tokens (2, 3,
-      // 6, 7, 17), Q5_K's blocks of 8 tokens from 5 on and their last blocks of 1-7 (5 .. 8,
-      // 10 .. 13, 17, 31) and handovers (32, 40, 48, 64), and between.
+      // 6, 7, 17; the K-quants' last 1 or 2 in blocks of 8 x 2: 5, 6, 10, 13, 17), Q5_K's blocks
+      // of 8 tokens from 5 on and their last blocks of 1-7 (5 .. 8, 10 .. 13, 17, 31) and
+      // handovers (32, 40, 48, 64), and between.
       for (int64_t n_tokens :
            {1, 2, 3, 4, 5, 6, 7, 8, 10, 11, 12, 13, 16, 17, 31, 32, 33, 39, 47, 63, 64}) {
         std::vector<float> x(static_cast<size_t>(n_tokens * s.n_in));
