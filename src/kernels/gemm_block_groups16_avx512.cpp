@@ -529,13 +529,15 @@ void q45_K_blocks(const GemmProblem& p, int64_t row_begin, int64_t row_end) {
   over_blocks<R, 16 / R>(p, row_begin, row_end, tables, block);
 }
 
-// Blocks of 4 x 4 but for a call's last 1 or 2 tokens (n_tokens % 4), in blocks of 8 x 2.
-template <typename Block>
+// Blocks of R x 16 / R but for a call's last 1 or 2 tokens (n_tokens % (16 / R)), in blocks of
+// 8 x 2 over the same tiles.
+template <typename Block, int R>
 void q45_K_blocks_tail(const GemmProblem& p, int64_t row_begin, int64_t row_end) {
-  thread_local std::vector<Q4KTokens> tokens4, tokens8;
-  const auto [tables4, block4] = q45_K_shape<Block, 4>(p, tokens4);
+  thread_local std::vector<Q4KTokens> tokens, tokens8;
+  const auto [tables, block] = q45_K_shape<Block, R>(p, tokens);
   const auto [tables8, block8] = q45_K_shape<Block, 8>(p, tokens8);
-  over_blocks<4, 4, 8, 2>(p, row_begin, row_end, p.n_tokens % 4, tables4, block4, tables8, block8);
+  over_blocks<R, 16 / R, 8, 2>(p, row_begin, row_end, p.n_tokens % (16 / R), tables, block, tables8,
+                               block8);
 }
 
 // ---- Q6_K, Q3_K, Q2_K --------------------------------------------------------------------------
@@ -806,12 +808,18 @@ void k_quant_multiply(const GemmProblem& p, int64_t row_begin, int64_t row_end) 
 // DRAM (Streamed, 8960x1536 / 1536x8960, 2 threads) 5 tokens 130 / 129 -> 151 / 151, 13 135 / 152
 // -> 172 / 163, 16 159 / 167 -> 182 / 187; at 3 and 4 tokens 4 x 4 leads (Batch3 83 / 76 against
 // 67 / 55). Q4_K's 2 x 8 lost everywhere (Batch8 126 / 105 -> 99 / 106, Streamed8 234 -> 169-178):
-// its nibbles cost less to decode than 8 tokens' activations cost to load twice as often.
+// its nibbles cost less to decode than 8 tokens' activations cost to load twice as often. Q5_K's
+// calls of 8 n + 1 and 8 n + 2 tokens (n >= 1) run their last tokens in blocks of 8 x 2 over the
+// same tiles (as k_quant_multiply's tails): Batch / Streamed at 9 tokens 78 / 77 / 142 / 146 ->
+// 81 / 81 / 149 / 148, at 10 82 / 79 / 152 / 152 -> 89 / 89 / 156 / 173, at 17 and 18 +1-8%.
 template <typename Block>
 void q45_K_multiply(const GemmProblem& p, int64_t row_begin, int64_t row_end) {
-  if constexpr (std::is_same_v<Block, BlockQ5_K>)
+  if constexpr (std::is_same_v<Block, BlockQ5_K>) {
+    if (p.n_tokens > 8 && p.n_tokens % 8 != 0 && p.n_tokens % 8 <= 2)
+      return q45_K_blocks_tail<Block, 2>(p, row_begin, row_end);
     if (p.n_tokens >= 5) return q45_K_blocks<Block, 2>(p, row_begin, row_end);
-  k_quant_multiply<q45_K_blocks<Block, 4>, q45_K_blocks<Block, 8>, q45_K_blocks_tail<Block>,
+  }
+  k_quant_multiply<q45_K_blocks<Block, 4>, q45_K_blocks<Block, 8>, q45_K_blocks_tail<Block, 4>,
                    kTailOf2>(p, row_begin, row_end);
 }
 
