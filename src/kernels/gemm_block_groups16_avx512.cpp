@@ -253,9 +253,9 @@ int64_t tile_rows(const GemmProblem& p) {
 template <int R, int T, typename Tables, typename Block>
 void over_blocks(const GemmProblem& p, int64_t row_begin, int64_t row_end, const Tables& tables,
                  const Block& block) {
-  for (int64_t tile0 = row_begin; tile0 < row_end; tile0 += tile_rows<R>(p))
-    token_blocks<R, T>(p, tile0, std::min(row_end, tile0 + tile_rows<R>(p)), 0, p.n_tokens, tables,
-                       block);
+  const int64_t rows = tile_rows<R>(p);
+  for (int64_t tile0 = row_begin; tile0 < row_end; tile0 += rows)
+    token_blocks<R, T>(p, tile0, std::min(row_end, tile0 + rows), 0, p.n_tokens, tables, block);
 }
 
 // over_blocks, but each tile's last n_tail tokens in blocks of R2 rows x T2 tokens (tables2,
@@ -265,12 +265,32 @@ template <int R, int T, int R2, int T2, typename Tables, typename Block, typenam
 void over_blocks(const GemmProblem& p, int64_t row_begin, int64_t row_end, int64_t n_tail,
                  const Tables& tables, const Block& block, const Tables2& tables2,
                  const Block2& block2) {
-  constexpr int kRows = R > R2 ? R : R2;
-  for (int64_t tile0 = row_begin; tile0 < row_end; tile0 += tile_rows<kRows>(p)) {
-    const int64_t tile1 = std::min(row_end, tile0 + tile_rows<kRows>(p));
+  const int64_t rows = tile_rows<(R > R2 ? R : R2)>(p);
+  for (int64_t tile0 = row_begin; tile0 < row_end; tile0 += rows) {
+    const int64_t tile1 = std::min(row_end, tile0 + rows);
     token_blocks<R, T>(p, tile0, tile1, 0, p.n_tokens - n_tail, tables, block);
     token_blocks<R2, T2>(p, tile0, tile1, p.n_tokens - n_tail, p.n_tokens, tables2, block2);
   }
+}
+
+// over_blocks on the blocks of R rows x 16 / R tokens that kShape(p, tokens) makes ({tables,
+// block}: q45_K_shape, k16_shape), the tokens' tables in Tokens kept per thread.
+template <int R, typename Tokens, auto kShape>
+void shaped_blocks(const GemmProblem& p, int64_t row_begin, int64_t row_end) {
+  thread_local std::vector<Tokens> tokens;
+  const auto [tables, block] = kShape(p, tokens);
+  over_blocks<R, 16 / R>(p, row_begin, row_end, tables, block);
+}
+
+// The same, but a call's last n_tokens % (16 / R) tokens (1 or 2) in kShape8's blocks of 8 x 2,
+// over the same tiles.
+template <int R, typename Tokens, auto kShape, auto kShape8>
+void shaped_blocks_with_tail(const GemmProblem& p, int64_t row_begin, int64_t row_end) {
+  thread_local std::vector<Tokens> tokens, tokens8;
+  const auto [tables, block] = kShape(p, tokens);
+  const auto [tables8, block8] = kShape8(p, tokens8);
+  over_blocks<R, 16 / R, 8, 2>(p, row_begin, row_end, p.n_tokens % (16 / R), tables, block, tables8,
+                               block8);
 }
 
 // f.template operator()<N>() with N = n, a block's own tokens (1 .. T), for blocks of 4 or 8
@@ -523,22 +543,11 @@ auto q45_K_shape(const GemmProblem& p, std::vector<Q4KTokens>& tokens) {
 }
 
 template <typename Block, int R>
-void q45_K_blocks(const GemmProblem& p, int64_t row_begin, int64_t row_end) {
-  thread_local std::vector<Q4KTokens> tokens;
-  const auto [tables, block] = q45_K_shape<Block, R>(p, tokens);
-  over_blocks<R, 16 / R>(p, row_begin, row_end, tables, block);
-}
-
-// Blocks of R x 16 / R but for a call's last 1 or 2 tokens (n_tokens % (16 / R)), in blocks of
-// 8 x 2 over the same tiles.
+constexpr auto q45_K_blocks = shaped_blocks<R, Q4KTokens, q45_K_shape<Block, R>>;
+// Blocks of R x 16 / R, a call's last 1 or 2 tokens in blocks of 8 x 2.
 template <typename Block, int R>
-void q45_K_blocks_tail(const GemmProblem& p, int64_t row_begin, int64_t row_end) {
-  thread_local std::vector<Q4KTokens> tokens, tokens8;
-  const auto [tables, block] = q45_K_shape<Block, R>(p, tokens);
-  const auto [tables8, block8] = q45_K_shape<Block, 8>(p, tokens8);
-  over_blocks<R, 16 / R, 8, 2>(p, row_begin, row_end, p.n_tokens % (16 / R), tables, block, tables8,
-                               block8);
-}
+constexpr auto q45_K_blocks_tail =
+    shaped_blocks_with_tail<R, Q4KTokens, q45_K_shape<Block, R>, q45_K_shape<Block, 8>>;
 
 // ---- Q6_K, Q3_K, Q2_K --------------------------------------------------------------------------
 // Rows as dot_k16_groups16 (vec_dot_groups16_x86.h) reads them: a group per super-block, lane l
@@ -761,20 +770,11 @@ auto k16_shape(const GemmProblem& p, std::vector<K16Tokens<Block>>& tokens) {
 }
 
 template <typename Block, int R>
-void k16_blocks(const GemmProblem& p, int64_t row_begin, int64_t row_end) {
-  thread_local std::vector<K16Tokens<Block>> tokens;
-  const auto [tables, block] = k16_shape<Block, R>(p, tokens);
-  over_blocks<R, 16 / R>(p, row_begin, row_end, tables, block);
-}
-
-// Blocks of 4 x 4 but for a call's last 1 or 2 tokens (n_tokens % 4), in blocks of 8 x 2.
+constexpr auto k16_blocks = shaped_blocks<R, K16Tokens<Block>, k16_shape<Block, R>>;
+// Blocks of 4 x 4, a call's last 1 or 2 tokens in blocks of 8 x 2.
 template <typename Block>
-void k16_blocks_tail(const GemmProblem& p, int64_t row_begin, int64_t row_end) {
-  thread_local std::vector<K16Tokens<Block>> tokens4, tokens8;
-  const auto [tables4, block4] = k16_shape<Block, 4>(p, tokens4);
-  const auto [tables8, block8] = k16_shape<Block, 8>(p, tokens8);
-  over_blocks<4, 4, 8, 2>(p, row_begin, row_end, p.n_tokens % 4, tables4, block4, tables8, block8);
-}
+constexpr auto k16_blocks_tail =
+    shaped_blocks_with_tail<4, K16Tokens<Block>, k16_shape<Block, 4>, k16_shape<Block, 8>>;
 
 // The K-quants' products: calls of 2 tokens in blocks of 8 rows x 2 tokens (kEight), the others
 // in blocks of 4 x 4 (kFour), which would repeat 2 of the 2 tokens. kernels_bench
