@@ -10,12 +10,12 @@
 //    for every type and shape.
 //  - Prefill512/ and Batch2/ .. Batch128/: products of several tokens (512; one step of 2, 4, 8
 //    or 16 batched streams; 32, 64, 128 around the kernels' handovers), reported as multiply-adds
-//    per second; the types with AMX tile kernels at kAvx512 and kAmx side by side. One thread,
-//    weights from cache.
+//    per second; the types with AMX tile kernels at kAvx2, kAvx512 and kAmx side by side. One
+//    thread, weights from cache.
 //  - StreamedBatch2/, StreamedBatch4/, StreamedBatch16/: one step of 2, 4 or 16 batched streams
-//    as Streamed/ runs decode (weights from DRAM, every physical core), at kAvx512 and kAmx: what
-//    the batching engine's step sees; Qwen2.5-0.5B's ffn_down and ffn_gate / ffn_up shapes, and
-//    Qwen2.5-1.5B's (rows of 8960 and 1536: whole K-quant super-blocks).
+//    as Streamed/ runs decode (weights from DRAM, every physical core), at kAvx2, kAvx512 and
+//    kAmx: what the batching engine's step sees; Qwen2.5-0.5B's ffn_down and ffn_gate / ffn_up
+//    shapes, and Qwen2.5-1.5B's (rows of 8960 and 1536: whole K-quant super-blocks).
 //   build/kernels_bench --benchmark_filter=Streamed
 //   build/kernels_bench --benchmark_filter='Prefill512/.*/avx2'
 //   build/kernels_bench --benchmark_filter='Prefill512|Batch16'
@@ -298,7 +298,8 @@ void register_all() {
                                      Matmul{type, 4864, 896, 512, layout}, active, 1)
             ->Unit(benchmark::kMillisecond);
       } else {
-        for (kernels::SimdLevel level : {kernels::SimdLevel::kAvx512, kernels::SimdLevel::kAmx}) {
+        for (kernels::SimdLevel level :
+             {kernels::SimdLevel::kAvx2, kernels::SimdLevel::kAvx512, kernels::SimdLevel::kAmx}) {
           if (row_groups && !row_groups_at(level, true)) continue;
           const std::string suffix = name + "/" + std::string(kernels::simd_level_name(level));
           benchmark::RegisterBenchmark(("Prefill512/4864x896/" + suffix).c_str(), run,
@@ -336,8 +337,9 @@ void register_all() {
                     ->Unit(benchmark::kMicrosecond);
         }
       }
-      // The same at the AVX2 level (machines without AVX-512), whatever the CPU has above it.
-      if (!row_groups)
+      // The same at the AVX2 level (machines without AVX-512), whatever the CPU has above it
+      // (the types with batched kernels at every level: in the loop above).
+      if (!row_groups && kernels::amx::gemm_kernels(static_cast<uint32_t>(type)) == nullptr)
         benchmark::RegisterBenchmark(("Prefill512/4864x896/" + name + "/avx2").c_str(), run,
                                      Matmul{type, 4864, 896, 512, layout},
                                      kernels::SimdLevel::kAvx2, 1)

@@ -140,7 +140,16 @@ Table table_for(SimdLevel level) {
 #if defined(__x86_64__)
   // Decode products on kBlockGroups16 at both levels: docs/kernels.md ("Decode: weights in
   // anonymous memory, rearranged at load"; "AVX2: decode in kBlockGroups16").
-  if (level == SimdLevel::kAvx2) apply(kAvx2, table);
+  if (level == SimdLevel::kAvx2) {
+    apply(kAvx2, table);
+    // Batched steps of few tokens on kBlockGroups16 rows without a pack, from 2 tokens on (Q4_K:
+    // 2-16 tokens 1.2-1.8x the decode products and the packs, in cache on Zen 4 at this level;
+    // docs/kernels.md, "AVX2: batched steps without a pack").
+    for (size_t id = 0; id < table.size(); ++id)
+      if (const GemmKernels* in_place =
+              avx2::gemm_kernels_groups16_in_place(static_cast<uint32_t>(id)))
+        table[id].gemm_groups16 = in_place;
+  }
   if (level >= SimdLevel::kAvx512) {
     apply(kAvx512, table);
     if (cpu_has_avx512_bf16())

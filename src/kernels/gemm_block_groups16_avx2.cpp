@@ -1,0 +1,167 @@
+// AVX2 batched products on rows in WeightLayout::kBlockGroups16 as they lie (no pack), for
+// machines without AVX-512: blocks of R rows x T tokens (R T = 8 pairs), each row's quant vectors
+// decoded once for the block's T tokens and each token's activation vectors read from L1 for its
+// R rows, where the decode products (vec_dot_avx2.cpp) run one row against one token. The integer
+// sums are the decode product's, exact; per super-block the 8 pairs' S (and M) go through one
+// horizontal reduction, a pair per lane, and the f32 steps are the decode product's, lane for lane:
+// every output has its bits. Calls of many tokens go to the packs' kernels (gemm_avx2.cpp,
+// GemmKernels::handover).
+#define GENGYUN_X86_NS avx2
+#include "kernels/vec_dot_x86.h"
+// vec_dot_x86.h first: it sets up the intrinsics and the block decoders used here.
+#include <cstddef>
+#include <cstring>
+
+#include "gguf/ggml_type.h"
+#include "kernels/block_groups16_driver_x86.h"
+#include "kernels/gemm.h"
+#include "kernels/weight_layout.h"
+
+namespace gengyun::kernels::avx2 {
+namespace {
+
+// ---- Q4_K -------------------------------------------------------------------------------------
+// Rows as dot_q45_K_groups16 (vec_dot_avx2.cpp) reads them: groups of two super-blocks (the last
+// alone when their count is odd), the first 32 bytes of each 64-byte word super-block 0's 8
+// sub-blocks, the second 32 super-block 1's; activation rows from q8_K_row_to_block_groups16.
+
+// Blocks of kRows rows x kTokens tokens: one lane of an 8-lane vector per pair (row, token),
+// lane kTokens r + t.
+constexpr int kRows = 4, kTokens = 2;
+
+// Lanes 2 r and 2 r + 1: element e of f[r] (f: 4 floats per row), for e = 0..3.
+inline void by_row(const __m128 (&f)[kRows], __m256 (&out)[4]) {
+  const __m128 t0 = _mm_unpacklo_ps(f[0], f[1]), t1 = _mm_unpacklo_ps(f[2], f[3]);
+  const __m128 t2 = _mm_unpackhi_ps(f[0], f[1]), t3 = _mm_unpackhi_ps(f[2], f[3]);
+  const __m128 e[4] = {_mm_movelh_ps(t0, t1), _mm_movehl_ps(t1, t0), _mm_movelh_ps(t2, t3),
+                       _mm_movehl_ps(t3, t2)};
+  const __m256i twice = _mm256_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3);
+  for (int i = 0; i < 4; ++i)
+    out[i] = _mm256_permutevar8x32_ps(_mm256_castps128_ps256(e[i]), twice);
+}
+
+// Of a pair's two vectors u, v (int32 lanes) for rows r = 0..3 (a[r] = vphaddd(u_r, v_r)): lane
+// 2 r (2 r + 1) the sum of u_r's (v_r's) 8 lanes, as f32: exact integer sums, then one
+// conversion (hsum_to_float's value).
+inline __m256 pair_totals(const __m256i (&a)[kRows]) {
+  // Per 128-bit half: the sums of that half's lanes of u_0, v_0, u_1, v_1 (b0) and of rows 2, 3.
+  const __m256i b0 = _mm256_hadd_epi32(a[0], a[1]), b1 = _mm256_hadd_epi32(a[2], a[3]);
+  return _mm256_cvtepi32_ps(_mm256_add_epi32(_mm256_permute2x128_si256(b0, b1, 0x20),
+                                             _mm256_permute2x128_si256(b0, b1, 0x31)));
+}
+
+// The 8 outputs of kRows rows w and kTokens tokens a (out[t kRows + r]) over nb super-blocks:
+// per super-block and pair, the low and high nibbles against the activations with vpmaddubsw,
+// whose int16 pair sums add up exactly over the 4 words (8 x 2 x 15 x 128 < 32768), then vpmaddwd
+// by the sub-blocks' scales gives S per lane and the mins against the activations' sub-block sums
+// M per lane, as dot_q45_K_groups16 does.
+void q4_K_block(const uint8_t* const (&w)[kRows], const uint8_t* const (&a)[kTokens], int64_t nb,
+                const uint8_t* ahead, float (&out)[16]) {
+  const __m256i low = _mm256_set1_epi8(0x0F);
+  __m256 acc = _mm256_setzero_ps();
+  // The group of kM super-blocks at byte at_w of each row (at_a of each activation row).
+  auto group = [&]<int kM>(int64_t at_w, int64_t at_a) __attribute__((always_inline)) {
+    // The next rows, as far into them as this group is into these (the driver's prefetch_rows).
+    if (ahead != nullptr) prefetch_rows(ahead + kRows * at_w, kRows * kM * sizeof(BlockQ4_K));
+    // The rows' f16 d and dmin as f32 (d0, d1, dmin0, dmin1; for kM = 1 d, dmin, then bytes of
+    // the scales, unused), by lane (by_row): fields[j] the d of super-block j, fields[2 + j]
+    // (kM = 2) or fields[1] (kM = 1) its dmin.
+    __m128 heads[kRows];
+#pragma GCC unroll 4
+    for (int r = 0; r < kRows; ++r)
+      heads[r] = _mm_cvtph_ps(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(w[r] + at_w)));
+    __m256 fields[4];
+    by_row(heads, fields);
+#pragma GCC unroll 2
+    for (int j = 0; j < kM; ++j) {
+      const int64_t words = at_w + offsetof(BlockQ4_K, qs) * kM + 32 * j;
+      const int64_t acts = at_a + 32 * j;
+      __m256i pairs[kRows][kTokens];
+#pragma GCC unroll 4
+      for (int r = 0; r < kRows; ++r)
+#pragma GCC unroll 2
+        for (int t = 0; t < kTokens; ++t) pairs[r][t] = _mm256_setzero_si256();
+#pragma GCC unroll 4
+      for (int k = 0; k < 4; ++k) {
+#pragma GCC unroll 4
+        for (int r = 0; r < kRows; ++r) {
+          const __m256i q = load256(w[r] + words + 32 * kM * k);
+          const __m256i lo = _mm256_and_si256(q, low);
+          const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), low);
+#pragma GCC unroll 2
+          for (int t = 0; t < kTokens; ++t) {
+            pairs[r][t] = _mm256_add_epi16(
+                pairs[r][t], _mm256_maddubs_epi16(lo, load256(a[t] + acts + 32 * kM * k)));
+            pairs[r][t] = _mm256_add_epi16(
+                pairs[r][t], _mm256_maddubs_epi16(hi, load256(a[t] + acts + 32 * kM * (4 + k))));
+          }
+        }
+      }
+      // Per row, its two pairs' S (vpmaddwd by the scales) and M (the mins by vpmaddwd against
+      // the tokens' sub-block sums), each pair's lanes added at once (pair_totals).
+      __m256i s[kRows], m[kRows];
+#pragma GCC unroll 4
+      for (int r = 0; r < kRows; ++r) {
+        const ScalesMins sm = unpack_scales_mins_k4(w[r] + at_w + 4 * kM + 12 * j);
+        const __m256i scales =
+            _mm256_cvtepu8_epi32(_mm_cvtsi64_si128(static_cast<long long>(sm.scales)));
+        const __m256i scales2 = _mm256_or_si256(scales, _mm256_slli_epi32(scales, 16));
+        const __m256i mins =
+            _mm256_cvtepu8_epi32(_mm_cvtsi64_si128(static_cast<long long>(sm.mins)));
+        auto mb = [&](int t) {
+          return _mm256_madd_epi16(mins, load256(a[t] + at_a + (kQK_K + 4) * kM + 32 * j));
+        };
+        s[r] = _mm256_hadd_epi32(_mm256_madd_epi16(pairs[r][0], scales2),
+                                 _mm256_madd_epi16(pairs[r][1], scales2));
+        m[r] = _mm256_hadd_epi32(mb(0), mb(1));
+      }
+      // dot_q45_K_groups16's f32 steps, lane by lane: acc + S (d_w d_a), then - M (dmin_w d_a).
+      auto d_a = [&](int t) {
+        return _mm_broadcast_ss(reinterpret_cast<const float*>(a[t] + at_a + kQK_K * kM + 4 * j));
+      };
+      const __m128 da01 = _mm_unpacklo_ps(d_a(0), d_a(1));
+      const __m256 da = _mm256_set_m128(da01, da01);
+      acc = _mm256_fmadd_ps(pair_totals(s), _mm256_mul_ps(fields[j], da), acc);
+      acc = _mm256_fnmadd_ps(pair_totals(m), _mm256_mul_ps(fields[kM == 2 ? 2 + j : 1], da), acc);
+    }
+  };
+  constexpr int64_t kGroupBytes = 2 * sizeof(BlockQ4_K);
+  constexpr int64_t kActGroupBytes = 2 * sizeof(BlockQ8_K);
+  int64_t g = 0;
+  for (; 2 * g + 2 <= nb; ++g) group.template operator()<2>(g * kGroupBytes, g * kActGroupBytes);
+  if (2 * g < nb) group.template operator()<1>(g * kGroupBytes, g * kActGroupBytes);
+  // Lane 2 r + t to out[t kRows + r].
+  _mm256_storeu_ps(out, _mm256_permutevar8x32_ps(acc, _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7)));
+}
+
+void q4_K_prepare(const void* activation_row, int64_t n_in, void* gemm_row) {
+  q8_K_row_to_block_groups16(activation_row, gemm_row, n_in);
+}
+
+void q4_K_multiply(const GemmProblem& p, int64_t row_begin, int64_t row_end) {
+  const int64_t nb = p.n_in / kQK_K;
+  over_blocks<kRows, kTokens>(
+      p, row_begin, row_end, [](const uint8_t* const(&)[kTokens]) {},
+      [nb](const uint8_t* const(&w)[kRows], const uint8_t* const(&a)[kTokens], int,
+           const uint8_t* ahead, float(&out)[16]) { q4_K_block(w, a, nb, ahead, out); });
+}
+
+int64_t q4_K_handover(int64_t) { return 32; }
+
+}  // namespace
+
+const GemmKernels* gemm_kernels_groups16_in_place(uint32_t type_id) {
+  using gguf::GgmlType;
+  switch (static_cast<GgmlType>(type_id)) {
+    case GgmlType::Q4_K: {
+      static const GemmKernels kernels{
+          q8_K_gemm_row_bytes, q4_K_prepare, q4_K_multiply, 2, gemm_kernels_groups16(type_id),
+          q4_K_handover};
+      return &kernels;
+    }
+    default:
+      return nullptr;
+  }
+}
+
+}  // namespace gengyun::kernels::avx2
