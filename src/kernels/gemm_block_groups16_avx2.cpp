@@ -11,6 +11,7 @@
 // vec_dot_x86.h first: it sets up the intrinsics and the block decoders used here.
 #include <cstddef>
 #include <cstring>
+#include <type_traits>
 
 #include "gguf/ggml_type.h"
 #include "kernels/block_groups16_driver_x86.h"
@@ -146,19 +147,133 @@ void q4_K_multiply(const GemmProblem& p, int64_t row_begin, int64_t row_end) {
            const uint8_t* ahead, float(&out)[16]) { q4_K_block(w, a, nb, ahead, out); });
 }
 
-int64_t q4_K_handover(int64_t) { return 32; }
+// ---- Q6_K, Q3_K ---------------------------------------------------------------------------------
+// Rows as dot_k16_groups16 (vec_dot_avx2.cpp) reads them: a group per super-block, its 16
+// sub-blocks of 16 in two 8-lane halves; activation rows from q8_K_row_to_q6_K_groups16.
+
+// The 8 outputs of kRows rows w and kTokens tokens a (out[t kRows + r]) over nb super-blocks of
+// Block (Q6_K or Q3_K): per half and row, its unsigned quants (k16_group_half_quants) once for both
+// tokens, vpmaddubsw against each token's activations, int16 pair sums added over two words (Q6_K:
+// 2 x 2 x 63 x 128 < 32768) or four (Q3_K) and widened by the sub-blocks' scales (vpmaddwd, the
+// scale in both halves of its lane), less the offset (Q6_K 32, Q3_K 4) times sum scale bsum, as
+// dot_k16_groups16 does.
+template <typename Block>
+void k16_block(const uint8_t* const (&w)[kRows], const uint8_t* const (&a)[kTokens], int64_t nb,
+               const uint8_t* ahead, float (&out)[16]) {
+  constexpr bool kQ6 = std::is_same_v<Block, BlockQ6_K>;
+  constexpr int kOffsetShift = kQ6 ? 5 : 2;  // log2 of the quants' offset
+  const __m256i low16 = _mm256_set1_epi32(0xFFFF);
+  __m256 acc = _mm256_setzero_ps();
+  for (int64_t i = 0; i < nb; ++i) {
+    const int64_t at_w = i * static_cast<int64_t>(sizeof(Block));
+    // The next rows, as far into them as this super-block is into these (prefetch_rows).
+    if (ahead != nullptr) prefetch_rows(ahead + kRows * at_w, kRows * sizeof(Block));
+    const BlockQ8_K* y[kTokens];
+#pragma GCC unroll 2
+    for (int t = 0; t < kTokens; ++t) y[t] = reinterpret_cast<const BlockQ8_K*>(a[t]) + i;
+    __m256i s[kRows][kTokens];
+#pragma GCC unroll 4
+    for (int r = 0; r < kRows; ++r)
+#pragma GCC unroll 2
+      for (int t = 0; t < kTokens; ++t) s[r][t] = _mm256_setzero_si256();
+#pragma GCC unroll 2
+    for (int h = 0; h < 2; ++h) {
+      __m256i bsums[kTokens];
+#pragma GCC unroll 2
+      for (int t = 0; t < kTokens; ++t)
+        bsums[t] = _mm256_cvtepi16_epi32(
+            _mm_loadu_si128(reinterpret_cast<const __m128i*>(y[t]->bsums + 8 * h)));
+#pragma GCC unroll 4
+      for (int r = 0; r < kRows; ++r) {
+        const uint8_t* sb = w[r] + at_w;
+        const __m128i scales8 =
+            kQ6 ? _mm_loadu_si128(reinterpret_cast<const __m128i*>(sb + offsetof(Block, scales)))
+                : unpack_q3_k_scales_minus_32(sb + offsetof(Block, scales));
+        const __m256i scale =
+            _mm256_cvtepi8_epi32(h == 0 ? scales8 : _mm_unpackhi_epi64(scales8, scales8));
+        const __m256i scale_low = _mm256_and_si256(scale, low16);
+        const __m256i scale_both = _mm256_or_si256(scale_low, _mm256_slli_epi32(scale, 16));
+        __m256i u[4];
+        k16_group_half_quants<Block>(sb, h, u);
+#pragma GCC unroll 2
+        for (int t = 0; t < kTokens; ++t) {
+          auto dot = [&](int k) {
+            return _mm256_maddubs_epi16(u[k], load256(y[t]->qs + 64 * k + 32 * h));
+          };
+          if constexpr (kQ6) {
+            s[r][t] = _mm256_add_epi32(
+                s[r][t], _mm256_madd_epi16(_mm256_add_epi16(dot(0), dot(1)), scale_both));
+            s[r][t] = _mm256_add_epi32(
+                s[r][t], _mm256_madd_epi16(_mm256_add_epi16(dot(2), dot(3)), scale_both));
+          } else {
+            const __m256i pairs = _mm256_add_epi16(_mm256_add_epi16(dot(0), dot(1)),
+                                                   _mm256_add_epi16(dot(2), dot(3)));
+            s[r][t] = _mm256_add_epi32(s[r][t], _mm256_madd_epi16(pairs, scale_both));
+          }
+          s[r][t] = _mm256_sub_epi32(
+              s[r][t], _mm256_slli_epi32(_mm256_madd_epi16(bsums[t], scale_low), kOffsetShift));
+        }
+      }
+    }
+    __m256i rows[kRows];
+#pragma GCC unroll 4
+    for (int r = 0; r < kRows; ++r) rows[r] = _mm256_hadd_epi32(s[r][0], s[r][1]);
+    // dot_k16_groups16's f32 step (add_block), lane by lane: acc + S (d_w d_a).
+    auto d_w = [&](int r) {
+      uint16_t d;
+      std::memcpy(&d, w[r] + at_w + offsetof(Block, d), 2);
+      return static_cast<short>(d);
+    };
+    const __m128 d4 = _mm_cvtph_ps(_mm_setr_epi16(d_w(0), d_w(1), d_w(2), d_w(3), 0, 0, 0, 0));
+    const __m256 d8 = _mm256_permutevar8x32_ps(_mm256_castps128_ps256(d4),
+                                               _mm256_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3));
+    const __m128 da01 = _mm_unpacklo_ps(_mm_set1_ps(y[0]->d), _mm_set1_ps(y[1]->d));
+    acc = _mm256_fmadd_ps(pair_totals(rows), _mm256_mul_ps(d8, _mm256_set_m128(da01, da01)), acc);
+  }
+  // Lane 2 r + t to out[t kRows + r].
+  _mm256_storeu_ps(out, _mm256_permutevar8x32_ps(acc, _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7)));
+}
+
+void q6_K_prepare(const void* activation_row, int64_t n_in, void* gemm_row) {
+  q8_K_row_to_q6_K_groups16(activation_row, gemm_row, n_in);
+}
+
+template <typename Block>
+void k16_multiply(const GemmProblem& p, int64_t row_begin, int64_t row_end) {
+  const int64_t nb = p.n_in / kQK_K;
+  over_blocks<kRows, kTokens>(
+      p, row_begin, row_end, [](const uint8_t* const(&)[kTokens]) {},
+      [nb](const uint8_t* const(&w)[kRows], const uint8_t* const(&a)[kTokens], int,
+           const uint8_t* ahead, float(&out)[16]) { k16_block<Block>(w, a, nb, ahead, out); });
+}
+
+// From 32 tokens on the packs' kernels: in cache (kernels_bench Batch, 4864x896, one thread at the
+// AVX2 level, Zen 4; bench/RESULTS.md, "Session of 2026-12-06, seventh") Q4_K's blocks run at 61-64
+// GMAC/s from 4 to 16 tokens, the packs at 32 tokens 67-72; Q6_K's 50-51 at 16 against the packs'
+// 51-52, and from DRAM (StreamedBatch16, 2 threads) 92-99 against 82-84.
+int64_t k_quant_handover(int64_t) { return 32; }
+
+// The kernels of one type from 2 tokens on, handing over to the packs' (gemm_kernels_groups16,
+// set at first use) from k_quant_handover on.
+template <auto kPrepare, auto kMultiply>
+const GemmKernels* in_place(uint32_t type_id) {
+  static const GemmKernels kernels{
+      q8_K_gemm_row_bytes, kPrepare, kMultiply, 2, gemm_kernels_groups16(type_id),
+      k_quant_handover};
+  return &kernels;
+}
 
 }  // namespace
 
 const GemmKernels* gemm_kernels_groups16_in_place(uint32_t type_id) {
   using gguf::GgmlType;
   switch (static_cast<GgmlType>(type_id)) {
-    case GgmlType::Q4_K: {
-      static const GemmKernels kernels{
-          q8_K_gemm_row_bytes, q4_K_prepare, q4_K_multiply, 2, gemm_kernels_groups16(type_id),
-          q4_K_handover};
-      return &kernels;
-    }
+    case GgmlType::Q4_K:
+      return in_place<q4_K_prepare, q4_K_multiply>(type_id);
+    case GgmlType::Q6_K:
+      return in_place<q6_K_prepare, k16_multiply<BlockQ6_K>>(type_id);
+    case GgmlType::Q3_K:
+      return in_place<q6_K_prepare, k16_multiply<BlockQ3_K>>(type_id);
     default:
       return nullptr;
   }
