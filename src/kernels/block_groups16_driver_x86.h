@@ -12,8 +12,11 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "gguf/ggml_type.h"
+#include "kernels/activation_rows.h"
 #include "kernels/gemm.h"
 #include "kernels/quant_blocks.h"
+#include "kernels/weight_layout.h"
 
 #ifndef GENGYUN_X86_NS
 #error "define GENGYUN_X86_NS and include vec_dot_x86.h before block_groups16_driver_x86.h"
@@ -128,8 +131,26 @@ __attribute__((always_inline)) inline void own_tokens(int n, const F& f) {
 }
 
 // GEMM activation rows of the K-quants: a Q8_K row arranged as the decode product takes it.
-size_t q8_K_gemm_row_bytes(int64_t n_in) {
+inline size_t q8_K_gemm_row_bytes(int64_t n_in) {
   return (static_cast<size_t>(n_in / kQK_K) * sizeof(BlockQ8_K) + 63) / 64 * 64;
+}
+
+// GEMM activation rows of the 32-element types: the Q8_0 (Q4_1, Q5_1: Q8_1) row arranged as the
+// decode product takes it.
+inline size_t q8_0_gemm_row_bytes(int64_t n_in) {
+  return (activation_row_bytes(gguf::GgmlType::Q8_0, n_in) + 63) / 64 * 64;
+}
+
+inline void q8_0_prepare(const void* activation_row, int64_t n_in, void* gemm_row) {
+  q8_0_row_to_block_groups16(activation_row, gemm_row, n_in);
+}
+
+inline size_t q8_1_gemm_row_bytes(int64_t n_in) {
+  return (activation_row_bytes(gguf::GgmlType::Q8_1, n_in) + 63) / 64 * 64;
+}
+
+inline void q8_1_prepare(const void* activation_row, int64_t n_in, void* gemm_row) {
+  q8_1_row_to_block_groups16(activation_row, gemm_row, n_in);
 }
 
 }  // namespace

@@ -9,11 +9,13 @@
 #define GENGYUN_X86_NS avx2
 #include "kernels/vec_dot_x86.h"
 // vec_dot_x86.h first: it sets up the intrinsics and the block decoders used here.
+#include <algorithm>
 #include <cstddef>
 #include <cstring>
 #include <type_traits>
 
 #include "gguf/ggml_type.h"
+#include "kernels/activation_rows.h"
 #include "kernels/block_groups16_driver_x86.h"
 #include "kernels/gemm.h"
 #include "kernels/weight_layout.h"
@@ -21,7 +23,7 @@
 namespace gengyun::kernels::avx2 {
 namespace {
 
-// ---- Q4_K -------------------------------------------------------------------------------------
+// ---- Q4_K, Q5_K -------------------------------------------------------------------------------
 // Rows as dot_q45_K_groups16 (vec_dot_avx2.cpp) reads them: groups of two super-blocks (the last
 // alone when their count is odd), the first 32 bytes of each 64-byte word super-block 0's 8
 // sub-blocks, the second 32 super-block 1's; activation rows from q8_K_row_to_block_groups16.
@@ -51,19 +53,38 @@ inline __m256 pair_totals(const __m256i (&a)[kRows]) {
                                              _mm256_permute2x128_si256(b0, b1, 0x31)));
 }
 
-// The 8 outputs of kRows rows w and kTokens tokens a (out[t kRows + r]) over nb super-blocks:
-// per super-block and pair, the low and high nibbles against the activations with vpmaddubsw,
-// whose int16 pair sums add up exactly over the 4 words (8 x 2 x 15 x 128 < 32768), then vpmaddwd
-// by the sub-blocks' scales gives S per lane and the mins against the activations' sub-block sums
-// M per lane, as dot_q45_K_groups16 does.
-void q4_K_block(const uint8_t* const (&w)[kRows], const uint8_t* const (&a)[kTokens], int64_t nb,
-                const uint8_t* ahead, float (&out)[16]) {
+// out[t kRows + r] = lane 2 r + t of acc.
+inline void store_pairs(__m256 acc, float (&out)[16]) {
+  _mm256_storeu_ps(out, _mm256_permutevar8x32_ps(acc, _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7)));
+}
+
+// y for rows [row_begin, row_end) of p, kBlock(w, a, nb, ahead, out) for each block of kRows rows
+// w and kTokens tokens a over the K-quant rows' nb super-blocks (over_blocks).
+template <auto kBlock>
+void k_quant_multiply(const GemmProblem& p, int64_t row_begin, int64_t row_end) {
+  const int64_t nb = p.n_in / kQK_K;
+  over_blocks<kRows, kTokens>(
+      p, row_begin, row_end, [](const uint8_t* const(&)[kTokens]) {},
+      [nb](const uint8_t* const(&w)[kRows], const uint8_t* const(&a)[kTokens], int,
+           const uint8_t* ahead, float(&out)[16]) { kBlock(w, a, nb, ahead, out); });
+}
+
+// The 8 outputs of kRows rows w and kTokens tokens a (out[t kRows + r]) over nb super-blocks of
+// Block (Q4_K, or Q5_K: the fifth bits from their own field at bit 4, fifth_bits): per
+// super-block and pair, the low and high nibbles against the activations with vpmaddubsw, whose
+// int16 pair sums add up exactly over the 4 words (Q4_K: 8 x 2 x 15 x 128 < 32768) or 2 (Q5_K),
+// then vpmaddwd by the sub-blocks' scales gives S per lane and the mins against the activations'
+// sub-block sums M per lane, as dot_q45_K_groups16 does.
+template <typename Block>
+void q45_K_block(const uint8_t* const (&w)[kRows], const uint8_t* const (&a)[kTokens], int64_t nb,
+                 const uint8_t* ahead, float (&out)[16]) {
+  constexpr bool kFifth = std::is_same_v<Block, BlockQ5_K>;
   const __m256i low = _mm256_set1_epi8(0x0F);
   __m256 acc = _mm256_setzero_ps();
   // The group of kM super-blocks at byte at_w of each row (at_a of each activation row).
   auto group = [&]<int kM>(int64_t at_w, int64_t at_a) __attribute__((always_inline)) {
     // The next rows, as far into them as this group is into these (the driver's prefetch_rows).
-    if (ahead != nullptr) prefetch_rows(ahead + kRows * at_w, kRows * kM * sizeof(BlockQ4_K));
+    if (ahead != nullptr) prefetch_rows(ahead + kRows * at_w, kRows * kM * sizeof(Block));
     // The rows' f16 d and dmin as f32 (d0, d1, dmin0, dmin1; for kM = 1 d, dmin, then bytes of
     // the scales, unused), by lane (by_row): fields[j] the d of super-block j, fields[2 + j]
     // (kM = 2) or fields[1] (kM = 1) its dmin.
@@ -75,9 +96,11 @@ void q4_K_block(const uint8_t* const (&w)[kRows], const uint8_t* const (&a)[kTok
     by_row(heads, fields);
 #pragma GCC unroll 2
     for (int j = 0; j < kM; ++j) {
-      const int64_t words = at_w + offsetof(BlockQ4_K, qs) * kM + 32 * j;
+      const int64_t words = at_w + offsetof(Block, qs) * kM + 32 * j;
       const int64_t acts = at_a + 32 * j;
-      __m256i pairs[kRows][kTokens];
+      // Q5_K: the pairs' int16 sums of words 0 and 1 (5-bit quants add up exactly over 2 words:
+      // 4 x 2 x 31 x 128 < 32768), widened apart from those of words 2 and 3.
+      __m256i pairs[kRows][kTokens], first[kRows][kTokens];
 #pragma GCC unroll 4
       for (int r = 0; r < kRows; ++r)
 #pragma GCC unroll 2
@@ -87,14 +110,23 @@ void q4_K_block(const uint8_t* const (&w)[kRows], const uint8_t* const (&a)[kTok
 #pragma GCC unroll 4
         for (int r = 0; r < kRows; ++r) {
           const __m256i q = load256(w[r] + words + 32 * kM * k);
-          const __m256i lo = _mm256_and_si256(q, low);
-          const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), low);
+          __m256i lo = _mm256_and_si256(q, low);
+          __m256i hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), low);
+          if constexpr (kFifth) {
+            const __m256i qh = load256(w[r] + at_w + offsetof(Block, qh) * kM + 32 * j);
+            lo = _mm256_or_si256(lo, fifth_bits(qh, k, 0));
+            hi = _mm256_or_si256(hi, fifth_bits(qh, k, 1));
+          }
 #pragma GCC unroll 2
           for (int t = 0; t < kTokens; ++t) {
             pairs[r][t] = _mm256_add_epi16(
                 pairs[r][t], _mm256_maddubs_epi16(lo, load256(a[t] + acts + 32 * kM * k)));
             pairs[r][t] = _mm256_add_epi16(
                 pairs[r][t], _mm256_maddubs_epi16(hi, load256(a[t] + acts + 32 * kM * (4 + k))));
+            if (kFifth && k == 1) {
+              first[r][t] = pairs[r][t];
+              pairs[r][t] = _mm256_setzero_si256();
+            }
           }
         }
       }
@@ -112,8 +144,13 @@ void q4_K_block(const uint8_t* const (&w)[kRows], const uint8_t* const (&a)[kTok
         auto mb = [&](int t) {
           return _mm256_madd_epi16(mins, load256(a[t] + at_a + (kQK_K + 4) * kM + 32 * j));
         };
-        s[r] = _mm256_hadd_epi32(_mm256_madd_epi16(pairs[r][0], scales2),
-                                 _mm256_madd_epi16(pairs[r][1], scales2));
+        auto sum = [&](int t) {
+          const __m256i second = _mm256_madd_epi16(pairs[r][t], scales2);
+          if constexpr (kFifth)
+            return _mm256_add_epi32(_mm256_madd_epi16(first[r][t], scales2), second);
+          return second;
+        };
+        s[r] = _mm256_hadd_epi32(sum(0), sum(1));
         m[r] = _mm256_hadd_epi32(mb(0), mb(1));
       }
       // dot_q45_K_groups16's f32 steps, lane by lane: acc + S (d_w d_a), then - M (dmin_w d_a).
@@ -126,25 +163,16 @@ void q4_K_block(const uint8_t* const (&w)[kRows], const uint8_t* const (&a)[kTok
       acc = _mm256_fnmadd_ps(pair_totals(m), _mm256_mul_ps(fields[kM == 2 ? 2 + j : 1], da), acc);
     }
   };
-  constexpr int64_t kGroupBytes = 2 * sizeof(BlockQ4_K);
+  constexpr int64_t kGroupBytes = 2 * sizeof(Block);
   constexpr int64_t kActGroupBytes = 2 * sizeof(BlockQ8_K);
   int64_t g = 0;
   for (; 2 * g + 2 <= nb; ++g) group.template operator()<2>(g * kGroupBytes, g * kActGroupBytes);
   if (2 * g < nb) group.template operator()<1>(g * kGroupBytes, g * kActGroupBytes);
-  // Lane 2 r + t to out[t kRows + r].
-  _mm256_storeu_ps(out, _mm256_permutevar8x32_ps(acc, _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7)));
+  store_pairs(acc, out);
 }
 
 void q4_K_prepare(const void* activation_row, int64_t n_in, void* gemm_row) {
   q8_K_row_to_block_groups16(activation_row, gemm_row, n_in);
-}
-
-void q4_K_multiply(const GemmProblem& p, int64_t row_begin, int64_t row_end) {
-  const int64_t nb = p.n_in / kQK_K;
-  over_blocks<kRows, kTokens>(
-      p, row_begin, row_end, [](const uint8_t* const(&)[kTokens]) {},
-      [nb](const uint8_t* const(&w)[kRows], const uint8_t* const(&a)[kTokens], int,
-           const uint8_t* ahead, float(&out)[16]) { q4_K_block(w, a, nb, ahead, out); });
 }
 
 // ---- Q6_K, Q3_K ---------------------------------------------------------------------------------
@@ -230,21 +258,193 @@ void k16_block(const uint8_t* const (&w)[kRows], const uint8_t* const (&a)[kToke
     const __m128 da01 = _mm_unpacklo_ps(_mm_set1_ps(y[0]->d), _mm_set1_ps(y[1]->d));
     acc = _mm256_fmadd_ps(pair_totals(rows), _mm256_mul_ps(d8, _mm256_set_m128(da01, da01)), acc);
   }
-  // Lane 2 r + t to out[t kRows + r].
-  _mm256_storeu_ps(out, _mm256_permutevar8x32_ps(acc, _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7)));
+  store_pairs(acc, out);
 }
 
 void q6_K_prepare(const void* activation_row, int64_t n_in, void* gemm_row) {
   q8_K_row_to_q6_K_groups16(activation_row, gemm_row, n_in);
 }
 
+// ---- Q8_0, Q4_0, Q5_0, IQ4_NL, Q4_1, Q5_1 -----------------------------------------------------
+// Rows as dot_groups16 (vec_dot_avx2.cpp) reads them: groups of 16 blocks (the last of nb % 16),
+// lanes 0-7 of a group (the first 32 bytes of each 64-byte word) its blocks 0-7, lanes 8-15 blocks
+// 8-15; activation rows from q8_0_row_to_block_groups16 (Q4_1, Q5_1: q8_1_row_to_block_groups16).
+// Each pair keeps the decode product's 16 f32 partial sums over the row (two 8-lane vectors), so
+// blocks of 2 rows x 2 tokens: 8 accumulators.
+
+constexpr int kLegacyRows = 2, kLegacyTokens = 2;
+
+// sums[r][t]: the exact integer sums, before the weight offset, of the 8 lanes of half `half` (byte
+// 0 or 32 of each word) of the group of m blocks at g[r] against the arranged activations act[t]
+// of the group: half_sums' (vec_dot_avx2.cpp) for each pair, each row's quant vectors decoded once
+// for both tokens. kMasked: of the lanes in `lanes` (the others' weights not read, their sums any
+// finite value, discarded by their zero scales); activations read whole in the second half, masked
+// in the first, as there.
+template <typename Block, bool kMasked>
+void legacy_half_sums(const uint8_t* const (&g)[kLegacyRows],
+                      const int8_t* const (&act)[kLegacyTokens], int m, int half, __m256i lanes,
+                      __m256i (&sums)[kLegacyRows][kLegacyTokens]) {
+  constexpr bool kFifth = requires(const Block& b) { b.qh; };
+  auto weights = [&](const uint8_t* at) __attribute__((always_inline)) {
+    return load_half<kMasked>(at, lanes);
+  };
+  auto acts = [&](int t, int word) __attribute__((always_inline)) {
+    const int8_t* at = act[t] + half + 4 * m * word;
+    return kMasked && half == 0 ? load_half<true>(at, lanes) : load256(at);
+  };
+  auto word_of = [&](int r, int word) __attribute__((always_inline)) {
+    return weights(g[r] + offsetof(Block, qs) * m + half + 4 * m * word);
+  };
+#pragma GCC unroll 2
+  for (int r = 0; r < kLegacyRows; ++r)
+#pragma GCC unroll 2
+    for (int t = 0; t < kLegacyTokens; ++t) sums[r][t] = _mm256_setzero_si256();
+  if constexpr (std::is_same_v<Block, BlockQ8_0>) {
+    const __m256i sign_bit = _mm256_set1_epi8(static_cast<char>(0x80));
+#pragma GCC unroll 8
+    for (int k = 0; k < 8; ++k)
+#pragma GCC unroll 2
+      for (int r = 0; r < kLegacyRows; ++r) {
+        const __m256i w = _mm256_xor_si256(word_of(r, k), sign_bit);
+#pragma GCC unroll 2
+        for (int t = 0; t < kLegacyTokens; ++t) sums[r][t] = dot_s8s8(sums[r][t], w, acts(t, k));
+      }
+  } else if constexpr (std::is_same_v<Block, BlockIQ4_NL>) {
+    const __m256i low = _mm256_set1_epi8(0x0F);
+    const __m256i levels = _mm256_broadcastsi128_si256(
+        _mm_loadu_si128(reinterpret_cast<const __m128i*>(kIQ4NLLevels)));
+#pragma GCC unroll 4
+    for (int k = 0; k < 4; ++k)
+#pragma GCC unroll 2
+      for (int r = 0; r < kLegacyRows; ++r) {
+        const __m256i q = word_of(r, k);
+        const __m256i lo = _mm256_shuffle_epi8(levels, _mm256_and_si256(q, low));
+        const __m256i hi =
+            _mm256_shuffle_epi8(levels, _mm256_and_si256(_mm256_srli_epi16(q, 4), low));
+#pragma GCC unroll 2
+        for (int t = 0; t < kLegacyTokens; ++t) {
+          sums[r][t] = dot_s8s8(sums[r][t], lo, acts(t, k));
+          sums[r][t] = dot_s8s8(sums[r][t], hi, acts(t, 4 + k));
+        }
+      }
+  } else {
+    // nibble_sums (vec_dot_avx2.cpp) per pair: int16 pair sums over 4 words (4 bits) or 2 (5).
+    const __m256i low = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1);
+    __m256i qh[kLegacyRows], pairs[kLegacyRows][kLegacyTokens];
+#pragma GCC unroll 2
+    for (int r = 0; r < kLegacyRows; ++r) {
+      if constexpr (kFifth) qh[r] = weights(g[r] + offsetof(Block, qh) * m + half);
+#pragma GCC unroll 2
+      for (int t = 0; t < kLegacyTokens; ++t) pairs[r][t] = _mm256_setzero_si256();
+    }
+#pragma GCC unroll 4
+    for (int k = 0; k < 4; ++k) {
+#pragma GCC unroll 2
+      for (int r = 0; r < kLegacyRows; ++r) {
+        const __m256i q = word_of(r, k);
+        __m256i lo = _mm256_and_si256(q, low), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), low);
+        if constexpr (kFifth) {
+          lo = _mm256_or_si256(lo, fifth_bits(qh[r], k, 0));
+          hi = _mm256_or_si256(hi, fifth_bits(qh[r], k, 1));
+        }
+#pragma GCC unroll 2
+        for (int t = 0; t < kLegacyTokens; ++t) {
+          pairs[r][t] = _mm256_add_epi16(pairs[r][t], _mm256_maddubs_epi16(lo, acts(t, k)));
+          pairs[r][t] = _mm256_add_epi16(pairs[r][t], _mm256_maddubs_epi16(hi, acts(t, 4 + k)));
+          if (k == 3 || (kFifth && k == 1)) {
+            sums[r][t] = _mm256_add_epi32(sums[r][t], _mm256_madd_epi16(pairs[r][t], ones));
+            pairs[r][t] = _mm256_setzero_si256();
+          }
+        }
+      }
+    }
+  }
+}
+
+// The 4 outputs of kLegacyRows rows w and kLegacyTokens tokens a (out[t kLegacyRows + r]) of n
+// elements: per pair, dot_groups16's f32 steps lane by lane (16 partial sums over the row in two
+// vectors, per block fma(sum, d_w d_a), then Q4_1 / Q5_1 fma(m_w, s_a); added as dot_groups16 adds
+// them), the same bits.
 template <typename Block>
-void k16_multiply(const GemmProblem& p, int64_t row_begin, int64_t row_end) {
-  const int64_t nb = p.n_in / kQK_K;
-  over_blocks<kRows, kTokens>(
-      p, row_begin, row_end, [](const uint8_t* const(&)[kTokens]) {},
-      [nb](const uint8_t* const(&w)[kRows], const uint8_t* const(&a)[kTokens], int,
-           const uint8_t* ahead, float(&out)[16]) { k16_block<Block>(w, a, nb, ahead, out); });
+void legacy_block(const uint8_t* const (&w)[kLegacyRows], const uint8_t* const (&a)[kLegacyTokens],
+                  int64_t n, const uint8_t* ahead, float (&out)[16]) {
+  constexpr bool kMin = requires(const Block& b) { b.m; };
+  constexpr bool kFifth = requires(const Block& b) { b.qh; };
+  constexpr bool kSigned = std::is_same_v<Block, BlockQ8_0> || std::is_same_v<Block, BlockIQ4_NL>;
+  constexpr int kOffsetShift = kSigned || kMin ? 0 : kFifth ? 4 : 3;
+  constexpr auto kBlockBytes = static_cast<int64_t>(sizeof(Block));
+  const int64_t nb = n / kQK;
+  const Q8Row y[kLegacyTokens] = {Q8Row(a[0], n), Q8Row(a[1], n)};
+  // p[r][t][h]: the pair's partial sums of blocks 8 h .. 8 h + 7 of each group.
+  __m256 p[kLegacyRows][kLegacyTokens][2];
+#pragma GCC unroll 2
+  for (int r = 0; r < kLegacyRows; ++r)
+#pragma GCC unroll 2
+    for (int t = 0; t < kLegacyTokens; ++t) p[r][t][0] = p[r][t][1] = _mm256_setzero_ps();
+  // Half h of the group of m blocks from block g0: lanes 0 .. mc - 1 (those in `lanes`).
+  auto half_group = [&]<bool kMasked>(int64_t g0, int m, int h, int mc, __m256i lanes)
+      __attribute__((always_inline)) {
+    const int l0 = 8 * h;
+    const uint8_t* g[kLegacyRows];
+#pragma GCC unroll 2
+    for (int r = 0; r < kLegacyRows; ++r) g[r] = w[r] + g0 * kBlockBytes;
+    const int8_t* act[kLegacyTokens] = {y[0].qs + g0 * kQK, y[1].qs + g0 * kQK};
+    __m256i sums[kLegacyRows][kLegacyTokens];
+    legacy_half_sums<Block, kMasked>(g, act, m, 32 * h, lanes, sums);
+#pragma GCC unroll 2
+    for (int r = 0; r < kLegacyRows; ++r) {
+      const __m256 d_w = halves8(g[r] + 2 * l0, mc);
+      __m256 m_w;
+      if constexpr (kMin) m_w = halves8(g[r] + offsetof(Block, m) * m + 2 * l0, mc);
+#pragma GCC unroll 2
+      for (int t = 0; t < kLegacyTokens; ++t) {
+        __m256i s = sums[r][t];
+        if constexpr (kOffsetShift != 0)
+          s = _mm256_sub_epi32(
+              s, _mm256_slli_epi32(_mm256_maskload_epi32(y[t].sum + g0 + l0, lanes), kOffsetShift));
+        const __m256 scale = _mm256_mul_ps(d_w, _mm256_maskload_ps(y[t].d + g0 + l0, lanes));
+        p[r][t][h] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), scale, p[r][t][h]);
+        if constexpr (kMin)
+          p[r][t][h] =
+              _mm256_fmadd_ps(m_w, _mm256_maskload_ps(y[t].s + g0 + l0, lanes), p[r][t][h]);
+      }
+    }
+  };
+  const __m256i all = _mm256_set1_epi32(-1);
+  int64_t g0 = 0;
+  for (; g0 + 16 <= nb; g0 += 16) {
+    // The next rows, as far into them as this group is into these (prefetch_rows).
+    if (ahead != nullptr)
+      prefetch_rows(ahead + kLegacyRows * g0 * kBlockBytes, kLegacyRows * 16 * kBlockBytes);
+    half_group.template operator()<false>(g0, 16, 0, 8, all);
+    half_group.template operator()<false>(g0, 16, 1, 8, all);
+  }
+  if (g0 < nb) {
+    const int m = static_cast<int>(nb - g0);
+    const int m0 = std::min(m, 8), m1 = m - m0;  // lanes of each half
+    const __m256i index = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    const __m256i lanes0 = _mm256_cmpgt_epi32(_mm256_set1_epi32(m0), index);
+    const __m256i lanes1 = _mm256_cmpgt_epi32(_mm256_set1_epi32(m1), index);
+    if (m0 == 8)
+      half_group.template operator()<false>(g0, m, 0, 8, all);
+    else
+      half_group.template operator()<true>(g0, m, 0, m0, lanes0);
+    if (m1 > 0) half_group.template operator()<true>(g0, m, 1, m1, lanes1);
+  }
+#pragma GCC unroll 2
+  for (int r = 0; r < kLegacyRows; ++r)
+#pragma GCC unroll 2
+    for (int t = 0; t < kLegacyTokens; ++t)
+      out[t * kLegacyRows + r] = hsum(_mm256_add_ps(p[r][t][0], p[r][t][1]));
+}
+
+template <typename Block>
+void legacy_multiply(const GemmProblem& p, int64_t row_begin, int64_t row_end) {
+  over_blocks<kLegacyRows, kLegacyTokens>(
+      p, row_begin, row_end, [](const uint8_t* const(&)[kLegacyTokens]) {},
+      [&p](const uint8_t* const(&w)[kLegacyRows], const uint8_t* const(&a)[kLegacyTokens], int,
+           const uint8_t* ahead,
+           float(&out)[16]) { legacy_block<Block>(w, a, p.n_in, ahead, out); });
 }
 
 // From 32 tokens on the packs' kernels: in cache (kernels_bench Batch, 4864x896, one thread at the
@@ -253,14 +453,32 @@ void k16_multiply(const GemmProblem& p, int64_t row_begin, int64_t row_end) {
 // 51-52, and from DRAM (StreamedBatch16, 2 threads) 92-99 against 82-84.
 int64_t k_quant_handover(int64_t) { return 32; }
 
+// The 32-element types from 16 tokens on: at 16 in cache (Batch16, 4864x896 / 896x4864) their
+// packs lead on rows of 896 (Q4_0 55-58 against 44-48 GMAC/s, Q5_0 60 against 36, Q5_1 51-52
+// against 35, IQ4_NL 40 against 34) and Q5_0's from DRAM too (StreamedBatch16 88-104 against
+// 85-90); below 16 the blocks lead or tie (bench/RESULTS.md, "Session of 2026-12-06, seventh").
+int64_t legacy_handover(int64_t) { return 16; }
+
 // The kernels of one type from 2 tokens on, handing over to the packs' (gemm_kernels_groups16,
 // set at first use) from k_quant_handover on.
-template <auto kPrepare, auto kMultiply>
+template <auto kRowBytes, auto kPrepare, auto kMultiply, int64_t kMinTokens = 2,
+          auto kHandover = k_quant_handover>
 const GemmKernels* in_place(uint32_t type_id) {
   static const GemmKernels kernels{
-      q8_K_gemm_row_bytes, kPrepare, kMultiply, 2, gemm_kernels_groups16(type_id),
-      k_quant_handover};
+      kRowBytes, kPrepare, kMultiply, kMinTokens, gemm_kernels_groups16(type_id), kHandover};
   return &kernels;
+}
+
+// The 32-element types with the decode product below 4 tokens (Q4_0, Q4_1: below 8), where it
+// was as fast or faster through the engine (Qwen2.5-0.5B at GENGYUN_KERNELS=avx2, output tokens/s
+// old / blocks at every count: Q4_0 2 streams 83-91 / 74-77, 4 streams 109-117 / 99-104, 8 streams
+// 109-110 / 116-126; Q5_K_M, mostly Q5_1, 2 streams 69-71 / 65-66, 4 streams 79-80 / 86-91; Q8_0
+// 4 streams 76-79 / 84-89; bench/RESULTS.md, "Session of 2026-12-06, seventh").
+template <auto kRowBytes, auto kPrepare, typename Block>
+const GemmKernels* legacy_in_place(uint32_t type_id) {
+  constexpr bool kFourBits = std::is_same_v<Block, BlockQ4_0> || std::is_same_v<Block, BlockQ4_1>;
+  return in_place < kRowBytes, kPrepare, legacy_multiply<Block>, kFourBits ? 8 : 4,
+         legacy_handover > (type_id);
 }
 
 }  // namespace
@@ -269,11 +487,29 @@ const GemmKernels* gemm_kernels_groups16_in_place(uint32_t type_id) {
   using gguf::GgmlType;
   switch (static_cast<GgmlType>(type_id)) {
     case GgmlType::Q4_K:
-      return in_place<q4_K_prepare, q4_K_multiply>(type_id);
+      return in_place<q8_K_gemm_row_bytes, q4_K_prepare, k_quant_multiply<q45_K_block<BlockQ4_K>>>(
+          type_id);
+    case GgmlType::Q5_K:
+      return in_place<q8_K_gemm_row_bytes, q4_K_prepare, k_quant_multiply<q45_K_block<BlockQ5_K>>>(
+          type_id);
     case GgmlType::Q6_K:
-      return in_place<q6_K_prepare, k16_multiply<BlockQ6_K>>(type_id);
+      return in_place<q8_K_gemm_row_bytes, q6_K_prepare, k_quant_multiply<k16_block<BlockQ6_K>>>(
+          type_id);
     case GgmlType::Q3_K:
-      return in_place<q6_K_prepare, k16_multiply<BlockQ3_K>>(type_id);
+      return in_place<q8_K_gemm_row_bytes, q6_K_prepare, k_quant_multiply<k16_block<BlockQ3_K>>>(
+          type_id);
+    case GgmlType::Q8_0:
+      return legacy_in_place<q8_0_gemm_row_bytes, q8_0_prepare, BlockQ8_0>(type_id);
+    case GgmlType::Q4_0:
+      return legacy_in_place<q8_0_gemm_row_bytes, q8_0_prepare, BlockQ4_0>(type_id);
+    case GgmlType::Q5_0:
+      return legacy_in_place<q8_0_gemm_row_bytes, q8_0_prepare, BlockQ5_0>(type_id);
+    case GgmlType::IQ4_NL:
+      return legacy_in_place<q8_0_gemm_row_bytes, q8_0_prepare, BlockIQ4_NL>(type_id);
+    case GgmlType::Q4_1:
+      return legacy_in_place<q8_1_gemm_row_bytes, q8_1_prepare, BlockQ4_1>(type_id);
+    case GgmlType::Q5_1:
+      return legacy_in_place<q8_1_gemm_row_bytes, q8_1_prepare, BlockQ5_1>(type_id);
     default:
       return nullptr;
   }

@@ -843,22 +843,6 @@ void legacy_block(const uint8_t* const (&w)[kLegacyR], const uint8_t* const (&a)
     for (int t = 0; t < T; ++t) out[t * R + r] = sum_partials16(p[r][t]);
 }
 
-size_t q8_0_gemm_row_bytes(int64_t n_in) {
-  return (activation_row_bytes(gguf::GgmlType::Q8_0, n_in) + 63) / 64 * 64;
-}
-
-void q8_0_prepare(const void* activation_row, int64_t n_in, void* gemm_row) {
-  q8_0_row_to_block_groups16(activation_row, gemm_row, n_in);
-}
-
-size_t q8_1_gemm_row_bytes(int64_t n_in) {
-  return (activation_row_bytes(gguf::GgmlType::Q8_1, n_in) + 63) / 64 * 64;
-}
-
-void q8_1_prepare(const void* activation_row, int64_t n_in, void* gemm_row) {
-  q8_1_row_to_block_groups16(activation_row, gemm_row, n_in);
-}
-
 template <typename Block>
 void legacy_multiply(const GemmProblem& p, int64_t row_begin, int64_t row_end) {
   over_blocks<kLegacyR, kLegacyT>(

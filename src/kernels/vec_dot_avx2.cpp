@@ -10,35 +10,6 @@
 namespace gengyun::kernels::avx2 {
 namespace {
 
-// int16 lane i of the 16 bytes at kHalfLanes + 8 - m: all ones for i < m (0 <= m <= 8), else 0.
-alignas(16) constexpr int16_t kHalfLanes[16] = {-1, -1, -1, -1, -1, -1, -1, -1,
-                                                0,  0,  0,  0,  0,  0,  0,  0};
-
-// The f16 values at p, lanes i < m (0 <= m <= 8) as f32, the others +0. Reads 16 bytes.
-inline __m256 halves8(const uint8_t* p, int m) {
-  const __m128i keep = _mm_loadu_si128(reinterpret_cast<const __m128i*>(kHalfLanes + 8 - m));
-  return _mm256_cvtph_ps(_mm_and_si128(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)), keep));
-}
-
-// Loads of one half (8 lanes of 4 bytes) of a group's vectors: kMasked, of `lanes` only (the
-// others 0), else whole.
-template <bool kMasked>
-inline __m256i load_half(const void* at, __m256i lanes) {
-  return kMasked ? _mm256_maskload_epi32(static_cast<const int*>(at), lanes) : load256(at);
-}
-
-// Byte 0x10 where word k, nibble half h of 8 lanes of nibble words has its element's fifth bit,
-// qh holding each lane's 4-byte fifth-bit field (a Q5_0 block's qh; kFifthBits).
-inline __m256i fifth_bits(__m256i qh, int k, int h) {
-  const auto table = [](const int8_t* bytes) {
-    return _mm256_broadcastsi128_si256(_mm_load_si128(reinterpret_cast<const __m128i*>(bytes)));
-  };
-  const __m256i bit = table(kFifthBits.bit[2 * k + h]);
-  const __m256i set = _mm256_cmpeq_epi8(
-      _mm256_and_si256(_mm256_shuffle_epi8(qh, table(kFifthBits.index[2 * k + h])), bit), bit);
-  return _mm256_and_si256(set, _mm256_set1_epi8(0x10));
-}
-
 // Per 32-bit lane, the sums of 4 words of nibbles (word(k): 8 lanes of 4 bytes; with kFifth,
 // their fifth bits from qh, fifth_bits) against the activations: word k's low nibbles against
 // act(k), its high ones against act(4 + k). vpmaddubsw's int16 pair sums add up exactly over
