@@ -130,6 +130,15 @@ __attribute__((always_inline)) inline void own_tokens(int n, const F& f) {
   }
 }
 
+// The kernels (gemm.h) of one type without a pack from kMinTokens tokens on, handing over to the
+// packs' (the level's gemm_kernels_groups16, set at first use) from kHandover(n_in) on.
+template <auto kRowBytes, auto kPrepare, auto kMultiply, auto kHandover, int64_t kMinTokens = 2>
+const GemmKernels* in_place(uint32_t type_id) {
+  static const GemmKernels kernels{
+      kRowBytes, kPrepare, kMultiply, kMinTokens, gemm_kernels_groups16(type_id), kHandover};
+  return &kernels;
+}
+
 // GEMM activation rows of the K-quants: a Q8_K row arranged as the decode product takes it.
 inline size_t q8_K_gemm_row_bytes(int64_t n_in) {
   return (static_cast<size_t>(n_in / kQK_K) * sizeof(BlockQ8_K) + 63) / 64 * 64;

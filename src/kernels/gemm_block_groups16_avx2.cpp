@@ -459,16 +459,6 @@ int64_t k_quant_handover(int64_t) { return 32; }
 // 85-90); below 16 the blocks lead or tie (bench/RESULTS.md, "Session of 2026-12-06, seventh").
 int64_t legacy_handover(int64_t) { return 16; }
 
-// The kernels of one type from 2 tokens on, handing over to the packs' (gemm_kernels_groups16,
-// set at first use) from k_quant_handover on.
-template <auto kRowBytes, auto kPrepare, auto kMultiply, int64_t kMinTokens = 2,
-          auto kHandover = k_quant_handover>
-const GemmKernels* in_place(uint32_t type_id) {
-  static const GemmKernels kernels{
-      kRowBytes, kPrepare, kMultiply, kMinTokens, gemm_kernels_groups16(type_id), kHandover};
-  return &kernels;
-}
-
 // The 32-element types with the decode product below 4 tokens (Q4_0, Q4_1: below 8), where it
 // was as fast or faster through the engine (Qwen2.5-0.5B at GENGYUN_KERNELS=avx2, output tokens/s
 // old / blocks at every count: Q4_0 2 streams 83-91 / 74-77, 4 streams 109-117 / 99-104, 8 streams
@@ -477,8 +467,8 @@ const GemmKernels* in_place(uint32_t type_id) {
 template <auto kRowBytes, auto kPrepare, typename Block>
 const GemmKernels* legacy_in_place(uint32_t type_id) {
   constexpr bool kFourBits = std::is_same_v<Block, BlockQ4_0> || std::is_same_v<Block, BlockQ4_1>;
-  return in_place < kRowBytes, kPrepare, legacy_multiply<Block>, kFourBits ? 8 : 4,
-         legacy_handover > (type_id);
+  constexpr int64_t kFrom = kFourBits ? 8 : 4;
+  return in_place<kRowBytes, kPrepare, legacy_multiply<Block>, legacy_handover, kFrom>(type_id);
 }
 
 }  // namespace
@@ -487,17 +477,17 @@ const GemmKernels* gemm_kernels_groups16_in_place(uint32_t type_id) {
   using gguf::GgmlType;
   switch (static_cast<GgmlType>(type_id)) {
     case GgmlType::Q4_K:
-      return in_place<q8_K_gemm_row_bytes, q4_K_prepare, k_quant_multiply<q45_K_block<BlockQ4_K>>>(
-          type_id);
+      return in_place<q8_K_gemm_row_bytes, q4_K_prepare, k_quant_multiply<q45_K_block<BlockQ4_K>>,
+                      k_quant_handover>(type_id);
     case GgmlType::Q5_K:
-      return in_place<q8_K_gemm_row_bytes, q4_K_prepare, k_quant_multiply<q45_K_block<BlockQ5_K>>>(
-          type_id);
+      return in_place<q8_K_gemm_row_bytes, q4_K_prepare, k_quant_multiply<q45_K_block<BlockQ5_K>>,
+                      k_quant_handover>(type_id);
     case GgmlType::Q6_K:
-      return in_place<q8_K_gemm_row_bytes, q6_K_prepare, k_quant_multiply<k16_block<BlockQ6_K>>>(
-          type_id);
+      return in_place<q8_K_gemm_row_bytes, q6_K_prepare, k_quant_multiply<k16_block<BlockQ6_K>>,
+                      k_quant_handover>(type_id);
     case GgmlType::Q3_K:
-      return in_place<q8_K_gemm_row_bytes, q6_K_prepare, k_quant_multiply<k16_block<BlockQ3_K>>>(
-          type_id);
+      return in_place<q8_K_gemm_row_bytes, q6_K_prepare, k_quant_multiply<k16_block<BlockQ3_K>>,
+                      k_quant_handover>(type_id);
     case GgmlType::Q8_0:
       return legacy_in_place<q8_0_gemm_row_bytes, q8_0_prepare, BlockQ8_0>(type_id);
     case GgmlType::Q4_0:

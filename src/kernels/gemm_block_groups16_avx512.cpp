@@ -853,29 +853,20 @@ void legacy_multiply(const GemmProblem& p, int64_t row_begin, int64_t row_end) {
       });
 }
 
-// The kernels of one type from kMinTokens tokens on, handing over to the packs'
-// (gemm_kernels_groups16, set at first use) from kHandover(n_in) on.
-template <auto kRowBytes, auto kPrepare, auto kMultiply, auto kHandover>
-const GemmKernels* in_place(uint32_t type_id) {
-  static const GemmKernels kernels{
-      kRowBytes, kPrepare, kMultiply, kMinTokens, gemm_kernels_groups16(type_id), kHandover};
-  return &kernels;
-}
-
 // in_place for the K-quants: Q4_K / Q5_K on q45_K_blocks (q45_K_multiply), Q6_K / Q3_K / Q2_K on
 // k16_blocks in blocks of 4 x 4 or 8 x 2 (k_quant_multiply, with kTails), handing over at kShort /
 // kLong tokens.
 template <typename Block, int64_t kShort, int64_t kLong>
 const GemmKernels* q45_K_in_place(uint32_t type_id) {
   return in_place<q8_K_gemm_row_bytes, q4_K_prepare, q45_K_multiply<Block>,
-                  handover_tokens<kShort, kLong>>(type_id);
+                  handover_tokens<kShort, kLong>, kMinTokens>(type_id);
 }
 template <typename Block, int64_t kShort, int64_t kLong, int kTails>
 const GemmKernels* k16_in_place(uint32_t type_id) {
   return in_place<
       q8_K_gemm_row_bytes, q6_K_prepare,
       k_quant_multiply<k16_blocks<Block, 4>, k16_blocks<Block, 8>, k16_blocks_tail<Block>, kTails>,
-      handover_tokens<kShort, kLong>>(type_id);
+      handover_tokens<kShort, kLong>, kMinTokens>(type_id);
 }
 
 }  // namespace
@@ -885,22 +876,22 @@ const GemmKernels* gemm_kernels_groups16_in_place(uint32_t type_id) {
   switch (static_cast<GgmlType>(type_id)) {
     case GgmlType::Q8_0:
       return in_place<q8_0_gemm_row_bytes, q8_0_prepare, legacy_multiply<BlockQ8_0>,
-                      handover_tokens<32, 64>>(type_id);
+                      handover_tokens<32, 64>, kMinTokens>(type_id);
     case GgmlType::Q4_0:
       return in_place<q8_0_gemm_row_bytes, q8_0_prepare, legacy_multiply<BlockQ4_0>,
-                      handover_tokens<32, 48>>(type_id);
+                      handover_tokens<32, 48>, kMinTokens>(type_id);
     case GgmlType::Q5_0:
       return in_place<q8_0_gemm_row_bytes, q8_0_prepare, legacy_multiply<BlockQ5_0>,
-                      handover_tokens<32, 40>>(type_id);
+                      handover_tokens<32, 40>, kMinTokens>(type_id);
     case GgmlType::IQ4_NL:
       return in_place<q8_0_gemm_row_bytes, q8_0_prepare, legacy_multiply<BlockIQ4_NL>,
-                      handover_tokens<32, 40>>(type_id);
+                      handover_tokens<32, 40>, kMinTokens>(type_id);
     case GgmlType::Q4_1:
       return in_place<q8_1_gemm_row_bytes, q8_1_prepare, legacy_multiply<BlockQ4_1>,
-                      handover_tokens<32, 64>>(type_id);
+                      handover_tokens<32, 64>, kMinTokens>(type_id);
     case GgmlType::Q5_1:
       return in_place<q8_1_gemm_row_bytes, q8_1_prepare, legacy_multiply<BlockQ5_1>,
-                      handover_tokens<32, 48>>(type_id);
+                      handover_tokens<32, 48>, kMinTokens>(type_id);
     case GgmlType::Q4_K:
       return q45_K_in_place<BlockQ4_K, 64, 64>(type_id);
     case GgmlType::Q5_K:
