@@ -1,7 +1,8 @@
 // AVX2 batched products on rows in WeightLayout::kBlockGroups16 as they lie (no pack), for
-// machines without AVX-512: blocks of R rows x T tokens (R T = 8 pairs), each row's quant vectors
-// decoded once for the block's T tokens and each token's activation vectors read from L1 for its
-// R rows, where the decode products (vec_dot_avx2.cpp) run one row against one token. The integer
+// machines without AVX-512: blocks of rows x tokens (the K-quants 4 x 2, the 32-element types
+// 2 x 2), each row's quant vectors decoded once for the block's tokens and each token's activation
+// vectors read from L1 for its rows, where the decode products (vec_dot_avx2.cpp) run one row
+// against one token. The integer
 // sums are the decode product's, exact; per super-block the 8 pairs' S (and M) go through one
 // horizontal reduction, a pair per lane, and the f32 steps are the decode product's, lane for lane:
 // every output has its bits. Calls of many tokens go to the packs' kernels (gemm_avx2.cpp,
@@ -464,11 +465,18 @@ int64_t legacy_handover(int64_t) { return 16; }
 // old / blocks at every count: Q4_0 2 streams 83-91 / 74-77, 4 streams 109-117 / 99-104, 8 streams
 // 109-110 / 116-126; Q5_K_M, mostly Q5_1, 2 streams 69-71 / 65-66, 4 streams 79-80 / 86-91; Q8_0
 // 4 streams 76-79 / 84-89; bench/RESULTS.md, "Session of 2026-12-06, seventh").
-template <auto kRowBytes, auto kPrepare, typename Block>
+// Q4_1 and Q5_1 (with a min) take Q8_1 activation rows, the others Q8_0 rows.
+template <typename Block>
 const GemmKernels* legacy_in_place(uint32_t type_id) {
+  constexpr bool kMin = requires(const Block& b) { b.m; };
   constexpr bool kFourBits = std::is_same_v<Block, BlockQ4_0> || std::is_same_v<Block, BlockQ4_1>;
   constexpr int64_t kFrom = kFourBits ? 8 : 4;
-  return in_place<kRowBytes, kPrepare, legacy_multiply<Block>, legacy_handover, kFrom>(type_id);
+  if constexpr (kMin)
+    return in_place<q8_1_gemm_row_bytes, q8_1_prepare, legacy_multiply<Block>, legacy_handover,
+                    kFrom>(type_id);
+  else
+    return in_place<q8_0_gemm_row_bytes, q8_0_prepare, legacy_multiply<Block>, legacy_handover,
+                    kFrom>(type_id);
 }
 
 }  // namespace
@@ -489,17 +497,17 @@ const GemmKernels* gemm_kernels_groups16_in_place(uint32_t type_id) {
       return in_place<q8_K_gemm_row_bytes, q6_K_prepare, k_quant_multiply<k16_block<BlockQ3_K>>,
                       k_quant_handover>(type_id);
     case GgmlType::Q8_0:
-      return legacy_in_place<q8_0_gemm_row_bytes, q8_0_prepare, BlockQ8_0>(type_id);
+      return legacy_in_place<BlockQ8_0>(type_id);
     case GgmlType::Q4_0:
-      return legacy_in_place<q8_0_gemm_row_bytes, q8_0_prepare, BlockQ4_0>(type_id);
+      return legacy_in_place<BlockQ4_0>(type_id);
     case GgmlType::Q5_0:
-      return legacy_in_place<q8_0_gemm_row_bytes, q8_0_prepare, BlockQ5_0>(type_id);
+      return legacy_in_place<BlockQ5_0>(type_id);
     case GgmlType::IQ4_NL:
-      return legacy_in_place<q8_0_gemm_row_bytes, q8_0_prepare, BlockIQ4_NL>(type_id);
+      return legacy_in_place<BlockIQ4_NL>(type_id);
     case GgmlType::Q4_1:
-      return legacy_in_place<q8_1_gemm_row_bytes, q8_1_prepare, BlockQ4_1>(type_id);
+      return legacy_in_place<BlockQ4_1>(type_id);
     case GgmlType::Q5_1:
-      return legacy_in_place<q8_1_gemm_row_bytes, q8_1_prepare, BlockQ5_1>(type_id);
+      return legacy_in_place<BlockQ5_1>(type_id);
     default:
       return nullptr;
   }
