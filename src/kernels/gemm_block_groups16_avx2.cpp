@@ -176,21 +176,25 @@ void q4_K_prepare(const void* activation_row, int64_t n_in, void* gemm_row) {
   q8_K_row_to_block_groups16(activation_row, gemm_row, n_in);
 }
 
-// ---- Q6_K, Q3_K ---------------------------------------------------------------------------------
+// ---- Q6_K, Q3_K, Q2_K ---------------------------------------------------------------------------
 // Rows as dot_k16_groups16 (vec_dot_avx2.cpp) reads them: a group per super-block, its 16
 // sub-blocks of 16 in two 8-lane halves; activation rows from q8_K_row_to_q6_K_groups16.
 
 // The 8 outputs of kRows rows w and kTokens tokens a (out[t kRows + r]) over nb super-blocks of
-// Block (Q6_K or Q3_K): per half and row, its unsigned quants (k16_group_half_quants) once for both
-// tokens, vpmaddubsw against each token's activations, int16 pair sums added over two words (Q6_K:
-// 2 x 2 x 63 x 128 < 32768) or four (Q3_K) and widened by the sub-blocks' scales (vpmaddwd, the
-// scale in both halves of its lane), less the offset (Q6_K 32, Q3_K 4) times sum scale bsum, as
-// dot_k16_groups16 does.
+// Block (Q6_K, Q3_K or Q2_K): per half and row, its unsigned quants (k16_group_half_quants) once
+// for both tokens, vpmaddubsw against each token's activations, int16 pair sums added over two
+// words (Q6_K: 2 x 2 x 63 x 128 < 32768) or four (Q3_K, Q2_K) and widened by the sub-blocks'
+// scales (vpmaddwd, the scale in both halves of its lane; Q2_K's the scale bytes' low nibbles),
+// less the offset (Q6_K 32, Q3_K 4; Q2_K none) times sum scale bsum, as dot_k16_groups16 does.
+// Q2_K's M, each row's mins (the high nibbles) against each token's 16 sub-block sums, is formed
+// per super-block after S: one vpmaddwd a pair, whose 8 int32 lanes add up to the decode
+// product's M exactly.
 template <typename Block>
 void k16_block(const uint8_t* const (&w)[kRows], const uint8_t* const (&a)[kTokens], int64_t nb,
                const uint8_t* ahead, float (&out)[16]) {
   constexpr bool kQ6 = std::is_same_v<Block, BlockQ6_K>;
-  constexpr int kOffsetShift = kQ6 ? 5 : 2;  // log2 of the quants' offset
+  constexpr bool kMins = std::is_same_v<Block, BlockQ2_K>;
+  constexpr int kOffsetShift = kQ6 ? 5 : 2;  // log2 of the quants' offset (not Q2_K's)
   const __m256i low16 = _mm256_set1_epi32(0xFFFF);
   __m256 acc = _mm256_setzero_ps();
   for (int64_t i = 0; i < nb; ++i) {
@@ -209,17 +213,20 @@ void k16_block(const uint8_t* const (&w)[kRows], const uint8_t* const (&a)[kToke
     for (int h = 0; h < 2; ++h) {
       __m256i bsums[kTokens];
 #pragma GCC unroll 2
-      for (int t = 0; t < kTokens; ++t)
+      for (int t = 0; t < kTokens && !kMins; ++t)
         bsums[t] = _mm256_cvtepi16_epi32(
             _mm_loadu_si128(reinterpret_cast<const __m128i*>(y[t]->bsums + 8 * h)));
 #pragma GCC unroll 4
       for (int r = 0; r < kRows; ++r) {
         const uint8_t* sb = w[r] + at_w;
         const __m128i scales8 =
-            kQ6 ? _mm_loadu_si128(reinterpret_cast<const __m128i*>(sb + offsetof(Block, scales)))
+            kQ6 || kMins
+                ? _mm_loadu_si128(reinterpret_cast<const __m128i*>(sb + offsetof(Block, scales)))
                 : unpack_q3_k_scales_minus_32(sb + offsetof(Block, scales));
+        const __m128i half8 = h == 0 ? scales8 : _mm_unpackhi_epi64(scales8, scales8);
         const __m256i scale =
-            _mm256_cvtepi8_epi32(h == 0 ? scales8 : _mm_unpackhi_epi64(scales8, scales8));
+            kMins ? _mm256_and_si256(_mm256_cvtepu8_epi32(half8), _mm256_set1_epi32(0x0F))
+                  : _mm256_cvtepi8_epi32(half8);
         const __m256i scale_low = _mm256_and_si256(scale, low16);
         const __m256i scale_both = _mm256_or_si256(scale_low, _mm256_slli_epi32(scale, 16));
         __m256i u[4];
@@ -239,25 +246,44 @@ void k16_block(const uint8_t* const (&w)[kRows], const uint8_t* const (&a)[kToke
                                                    _mm256_add_epi16(dot(2), dot(3)));
             s[r][t] = _mm256_add_epi32(s[r][t], _mm256_madd_epi16(pairs, scale_both));
           }
-          s[r][t] = _mm256_sub_epi32(
-              s[r][t], _mm256_slli_epi32(_mm256_madd_epi16(bsums[t], scale_low), kOffsetShift));
+          if constexpr (!kMins)
+            s[r][t] = _mm256_sub_epi32(
+                s[r][t], _mm256_slli_epi32(_mm256_madd_epi16(bsums[t], scale_low), kOffsetShift));
         }
       }
     }
     __m256i rows[kRows];
 #pragma GCC unroll 4
     for (int r = 0; r < kRows; ++r) rows[r] = _mm256_hadd_epi32(s[r][0], s[r][1]);
-    // dot_k16_groups16's f32 step (add_block), lane by lane: acc + S (d_w d_a).
-    auto d_w = [&](int r) {
-      uint16_t d;
-      std::memcpy(&d, w[r] + at_w + offsetof(Block, d), 2);
-      return static_cast<short>(d);
+    // dot_k16_groups16's f32 steps (add_block), lane by lane: acc + S (d_w d_a), Q2_K then
+    // - M (dmin_w d_a).
+    auto by_lane = [&](size_t field) {
+      auto f16 = [&](int r) {
+        uint16_t f;
+        std::memcpy(&f, w[r] + at_w + field, 2);
+        return static_cast<short>(f);
+      };
+      const __m128 f4 = _mm_cvtph_ps(_mm_setr_epi16(f16(0), f16(1), f16(2), f16(3), 0, 0, 0, 0));
+      return _mm256_permutevar8x32_ps(_mm256_castps128_ps256(f4),
+                                      _mm256_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3));
     };
-    const __m128 d4 = _mm_cvtph_ps(_mm_setr_epi16(d_w(0), d_w(1), d_w(2), d_w(3), 0, 0, 0, 0));
-    const __m256 d8 = _mm256_permutevar8x32_ps(_mm256_castps128_ps256(d4),
-                                               _mm256_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3));
     const __m128 da01 = _mm_unpacklo_ps(_mm_set1_ps(y[0]->d), _mm_set1_ps(y[1]->d));
-    acc = _mm256_fmadd_ps(pair_totals(rows), _mm256_mul_ps(d8, _mm256_set_m128(da01, da01)), acc);
+    const __m256 da = _mm256_set_m128(da01, da01);
+    acc = _mm256_fmadd_ps(pair_totals(rows), _mm256_mul_ps(by_lane(offsetof(Block, d)), da), acc);
+    if constexpr (kMins) {
+      __m256i m[kRows];
+#pragma GCC unroll 4
+      for (int r = 0; r < kRows; ++r) {
+        const __m128i scales8 = _mm_loadu_si128(
+            reinterpret_cast<const __m128i*>(w[r] + at_w + offsetof(Block, scales)));
+        const __m256i mins =
+            _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(scales8, 4), _mm_set1_epi8(0x0F)));
+        m[r] = _mm256_hadd_epi32(_mm256_madd_epi16(mins, load256(y[0]->bsums)),
+                                 _mm256_madd_epi16(mins, load256(y[1]->bsums)));
+      }
+      acc =
+          _mm256_fnmadd_ps(pair_totals(m), _mm256_mul_ps(by_lane(offsetof(Block, dmin)), da), acc);
+    }
   }
   store_pairs(acc, out);
 }
@@ -495,6 +521,9 @@ const GemmKernels* gemm_kernels_groups16_in_place(uint32_t type_id) {
                       k_quant_handover>(type_id);
     case GgmlType::Q3_K:
       return in_place<q8_K_gemm_row_bytes, q6_K_prepare, k_quant_multiply<k16_block<BlockQ3_K>>,
+                      k_quant_handover>(type_id);
+    case GgmlType::Q2_K:
+      return in_place<q8_K_gemm_row_bytes, q6_K_prepare, k_quant_multiply<k16_block<BlockQ2_K>>,
                       k_quant_handover>(type_id);
     case GgmlType::Q8_0:
       return legacy_in_place<BlockQ8_0>(type_id);
