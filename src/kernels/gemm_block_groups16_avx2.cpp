@@ -136,19 +136,14 @@ void q45_K_block(const uint8_t* const (&w)[kRows], const uint8_t* const (&a)[kTo
       __m256i s[kRows], m[kRows];
 #pragma GCC unroll 4
       for (int r = 0; r < kRows; ++r) {
-        const ScalesMins sm = unpack_scales_mins_k4(w[r] + at_w + 4 * kM + 12 * j);
-        const __m256i scales =
-            _mm256_cvtepu8_epi32(_mm_cvtsi64_si128(static_cast<long long>(sm.scales)));
-        const __m256i scales2 = _mm256_or_si256(scales, _mm256_slli_epi32(scales, 16));
-        const __m256i mins =
-            _mm256_cvtepu8_epi32(_mm_cvtsi64_si128(static_cast<long long>(sm.mins)));
+        const K4ScaleLanes scales = k4_scale_lanes(w[r] + at_w + 4 * kM + 12 * j);
         auto mb = [&](int t) {
-          return _mm256_madd_epi16(mins, load256(a[t] + at_a + (kQK_K + 4) * kM + 32 * j));
+          return _mm256_madd_epi16(scales.mins, load256(a[t] + at_a + (kQK_K + 4) * kM + 32 * j));
         };
         auto sum = [&](int t) {
-          const __m256i second = _mm256_madd_epi16(pairs[r][t], scales2);
+          const __m256i second = _mm256_madd_epi16(pairs[r][t], scales.scales2);
           if constexpr (kFifth)
-            return _mm256_add_epi32(_mm256_madd_epi16(first[r][t], scales2), second);
+            return _mm256_add_epi32(_mm256_madd_epi16(first[r][t], scales.scales2), second);
           return second;
         };
         s[r] = _mm256_hadd_epi32(sum(0), sum(1));
@@ -195,7 +190,6 @@ void k16_block(const uint8_t* const (&w)[kRows], const uint8_t* const (&a)[kToke
   constexpr bool kQ6 = std::is_same_v<Block, BlockQ6_K>;
   constexpr bool kMins = std::is_same_v<Block, BlockQ2_K>;
   constexpr int kOffsetShift = kQ6 ? 5 : 2;  // log2 of the quants' offset (not Q2_K's)
-  const __m256i low16 = _mm256_set1_epi32(0xFFFF);
   __m256 acc = _mm256_setzero_ps();
   for (int64_t i = 0; i < nb; ++i) {
     const int64_t at_w = i * static_cast<int64_t>(sizeof(Block));
@@ -219,16 +213,7 @@ void k16_block(const uint8_t* const (&w)[kRows], const uint8_t* const (&a)[kToke
 #pragma GCC unroll 4
       for (int r = 0; r < kRows; ++r) {
         const uint8_t* sb = w[r] + at_w;
-        const __m128i scales8 =
-            kQ6 || kMins
-                ? _mm_loadu_si128(reinterpret_cast<const __m128i*>(sb + offsetof(Block, scales)))
-                : unpack_q3_k_scales_minus_32(sb + offsetof(Block, scales));
-        const __m128i half8 = h == 0 ? scales8 : _mm_unpackhi_epi64(scales8, scales8);
-        const __m256i scale =
-            kMins ? _mm256_and_si256(_mm256_cvtepu8_epi32(half8), _mm256_set1_epi32(0x0F))
-                  : _mm256_cvtepi8_epi32(half8);
-        const __m256i scale_low = _mm256_and_si256(scale, low16);
-        const __m256i scale_both = _mm256_or_si256(scale_low, _mm256_slli_epi32(scale, 16));
+        const K16ScaleLanes scale = k16_scale_lanes<Block>(k16_scale_bytes<Block>(sb), h);
         __m256i u[4];
         k16_group_half_quants<Block>(sb, h, u);
 #pragma GCC unroll 2
@@ -238,17 +223,17 @@ void k16_block(const uint8_t* const (&w)[kRows], const uint8_t* const (&a)[kToke
           };
           if constexpr (kQ6) {
             s[r][t] = _mm256_add_epi32(
-                s[r][t], _mm256_madd_epi16(_mm256_add_epi16(dot(0), dot(1)), scale_both));
+                s[r][t], _mm256_madd_epi16(_mm256_add_epi16(dot(0), dot(1)), scale.both));
             s[r][t] = _mm256_add_epi32(
-                s[r][t], _mm256_madd_epi16(_mm256_add_epi16(dot(2), dot(3)), scale_both));
+                s[r][t], _mm256_madd_epi16(_mm256_add_epi16(dot(2), dot(3)), scale.both));
           } else {
             const __m256i pairs = _mm256_add_epi16(_mm256_add_epi16(dot(0), dot(1)),
                                                    _mm256_add_epi16(dot(2), dot(3)));
-            s[r][t] = _mm256_add_epi32(s[r][t], _mm256_madd_epi16(pairs, scale_both));
+            s[r][t] = _mm256_add_epi32(s[r][t], _mm256_madd_epi16(pairs, scale.both));
           }
           if constexpr (!kMins)
             s[r][t] = _mm256_sub_epi32(
-                s[r][t], _mm256_slli_epi32(_mm256_madd_epi16(bsums[t], scale_low), kOffsetShift));
+                s[r][t], _mm256_slli_epi32(_mm256_madd_epi16(bsums[t], scale.low), kOffsetShift));
         }
       }
     }
@@ -274,10 +259,8 @@ void k16_block(const uint8_t* const (&w)[kRows], const uint8_t* const (&a)[kToke
       __m256i m[kRows];
 #pragma GCC unroll 4
       for (int r = 0; r < kRows; ++r) {
-        const __m128i scales8 = _mm_loadu_si128(
-            reinterpret_cast<const __m128i*>(w[r] + at_w + offsetof(Block, scales)));
-        const __m256i mins =
-            _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(scales8, 4), _mm_set1_epi8(0x0F)));
+        const __m256i mins = _mm256_cvtepu8_epi16(_mm_and_si128(
+            _mm_srli_epi16(k16_scale_bytes<Block>(w[r] + at_w), 4), _mm_set1_epi8(0x0F)));
         m[r] = _mm256_hadd_epi32(_mm256_madd_epi16(mins, load256(y[0]->bsums)),
                                  _mm256_madd_epi16(mins, load256(y[1]->bsums)));
       }

@@ -179,17 +179,13 @@ float dot_q45_K_groups16(int64_t n, const void* w, const void* a) {
       __attribute__((always_inline)) {
     const uint8_t* words = group + offsetof(Block, qs) * kM + 32 * j;
     const uint8_t* acts = act + 32 * j;
-    const ScalesMins sm = unpack_scales_mins_k4(group + 4 * kM + 12 * j);
-    const __m256i scales =
-        _mm256_cvtepu8_epi32(_mm_cvtsi64_si128(static_cast<long long>(sm.scales)));
-    const __m256i scales2 = _mm256_or_si256(scales, _mm256_slli_epi32(scales, 16));
+    const K4ScaleLanes scales = k4_scale_lanes(group + 4 * kM + 12 * j);
     __m256i qh = _mm256_setzero_si256();
     if constexpr (kFifth) qh = load256(group + offsetof(Block, qh) * kM + 32 * j);
     const __m256i s =
         nibble_sums<kFifth>([&](int k) { return load256(words + 32 * kM * k); },
-                            [&](int k) { return load256(acts + 32 * kM * k); }, qh, scales2);
-    const __m256i mins = _mm256_cvtepu8_epi32(_mm_cvtsi64_si128(static_cast<long long>(sm.mins)));
-    const __m256i mb = _mm256_madd_epi16(mins, load256(act + (kQK_K + 4) * kM + 32 * j));
+                            [&](int k) { return load256(acts + 32 * kM * k); }, qh, scales.scales2);
+    const __m256i mb = _mm256_madd_epi16(scales.mins, load256(act + (kQK_K + 4) * kM + 32 * j));
     uint16_t d, dmin;
     std::memcpy(&d, group + 2 * j, 2);
     std::memcpy(&dmin, group + 2 * kM + 2 * j, 2);
@@ -238,27 +234,16 @@ float dot_k16_groups16(int64_t n, const void* w, const void* a) {
   const auto* x = static_cast<const Block*>(w);
   const auto* y = static_cast<const BlockQ8_K*>(a);
   const int64_t nb = n / kQK_K;
-  const __m256i low16 = _mm256_set1_epi32(0xFFFF);
   __m128 acc = _mm_setzero_ps();
   for (int64_t i = 0; i < nb; ++i) {
     const auto* sb = reinterpret_cast<const uint8_t*>(x + i);
     const auto* act = reinterpret_cast<const uint8_t*>(y[i].qs);
     prefetch_ahead(x + i, sizeof(Block));
-    // The 16 scales as bytes (Q6_K int8; Q3_K 6 bits less 32; Q2_K scale and min nibbles).
-    const __m128i scales8 = kQ6 || kMins
-                                ? _mm_loadu_si128(reinterpret_cast<const __m128i*>(x[i].scales))
-                                : unpack_q3_k_scales_minus_32(sb + offsetof(Block, scales));
+    const __m128i scales8 = k16_scale_bytes<Block>(sb);
     __m256i s = _mm256_setzero_si256(), m = _mm256_setzero_si256();
 #pragma GCC unroll 2
     for (int h = 0; h < 2; ++h) {
-      const __m128i half8 = h == 0 ? scales8 : _mm_unpackhi_epi64(scales8, scales8);
-      __m256i scale;
-      if constexpr (kMins)
-        scale = _mm256_and_si256(_mm256_cvtepu8_epi32(half8), _mm256_set1_epi32(0x0F));
-      else
-        scale = _mm256_cvtepi8_epi32(half8);
-      const __m256i scale_low = _mm256_and_si256(scale, low16);
-      const __m256i scale_both = _mm256_or_si256(scale_low, _mm256_slli_epi32(scale, 16));
+      const K16ScaleLanes scale = k16_scale_lanes<Block>(scales8, h);
       auto dot = [&](__m256i u, int k) {
         return _mm256_maddubs_epi16(u, load256(act + 64 * k + 32 * h));
       };
@@ -266,22 +251,24 @@ float dot_k16_groups16(int64_t n, const void* w, const void* a) {
       k16_group_half_quants<Block>(sb, h, u);
       if constexpr (kQ6) {
         s = _mm256_add_epi32(
-            s, _mm256_madd_epi16(_mm256_add_epi16(dot(u[0], 0), dot(u[1], 1)), scale_both));
+            s, _mm256_madd_epi16(_mm256_add_epi16(dot(u[0], 0), dot(u[1], 1)), scale.both));
         s = _mm256_add_epi32(
-            s, _mm256_madd_epi16(_mm256_add_epi16(dot(u[2], 2), dot(u[3], 3)), scale_both));
+            s, _mm256_madd_epi16(_mm256_add_epi16(dot(u[2], 2), dot(u[3], 3)), scale.both));
       } else {
         const __m256i pairs = _mm256_add_epi16(_mm256_add_epi16(dot(u[0], 0), dot(u[1], 1)),
                                                _mm256_add_epi16(dot(u[2], 2), dot(u[3], 3)));
-        s = _mm256_add_epi32(s, _mm256_madd_epi16(pairs, scale_both));
+        s = _mm256_add_epi32(s, _mm256_madd_epi16(pairs, scale.both));
       }
       const __m256i bsums = _mm256_cvtepi16_epi32(
           _mm_loadu_si128(reinterpret_cast<const __m128i*>(y[i].bsums + 8 * h)));
-      if constexpr (kMins)  // M: each min (high nibble) times its bsum
+      if constexpr (kMins) {  // M: each min (high nibble) times its bsum
+        const __m128i half8 = h == 0 ? scales8 : _mm_unpackhi_epi64(scales8, scales8);
         m = _mm256_add_epi32(
             m, _mm256_madd_epi16(bsums, _mm256_srli_epi32(_mm256_cvtepu8_epi32(half8), 4)));
-      else
+      } else {
         s = _mm256_sub_epi32(s,
-                             _mm256_slli_epi32(_mm256_madd_epi16(bsums, scale_low), kOffsetShift));
+                             _mm256_slli_epi32(_mm256_madd_epi16(bsums, scale.low), kOffsetShift));
+      }
     }
     if constexpr (kMins)
       acc = add_block(acc, hsum_to_float(s, m), x[i], y[i].d);

@@ -1005,6 +1005,53 @@ inline __m128i unpack_q3_k_scales_minus_32(const uint8_t packed[12]) {
   return _mm_sub_epi8(_mm_or_si128(low4, high2), _mm_set1_epi8(32));
 }
 
+// ---- Per-row scales of the kBlockGroups16 K-quant products at AVX2 width ----------------------
+// Shared by the decode products (vec_dot_avx2.cpp) and the batched blocks
+// (gemm_block_groups16_avx2.cpp), which must form the same integer sums.
+
+// A Q4_K / Q5_K super-block's 8 sub-block scales and mins (the 12 bytes at `packed`,
+// unpack_scales_mins_k4) as int32 lanes for vpmaddwd: scales2 each scale in both int16 halves of
+// its lane (against vpmaddubsw's int16 pair sums), mins each min in the low half (against the
+// activations' sub-block sums, which fit int16). Always inlined: left to GCC, the AVX2 Q4_K / Q5_K
+// decode products stopped being inlined into their loop over rows.
+struct K4ScaleLanes {
+  __m256i scales2, mins;
+};
+__attribute__((always_inline)) inline K4ScaleLanes k4_scale_lanes(const uint8_t* packed) {
+  const ScalesMins sm = unpack_scales_mins_k4(packed);
+  const __m256i scales = _mm256_cvtepu8_epi32(_mm_cvtsi64_si128(static_cast<long long>(sm.scales)));
+  return {_mm256_or_si256(scales, _mm256_slli_epi32(scales, 16)),
+          _mm256_cvtepu8_epi32(_mm_cvtsi64_si128(static_cast<long long>(sm.mins)))};
+}
+
+// The 16 scale bytes of a Q6_K (int8), Q3_K (6 bits less 32, unpack_q3_k_scales_minus_32) or
+// Q2_K (the scale in the low nibble, the min in the high) super-block at sb.
+template <typename Block>
+inline __m128i k16_scale_bytes(const uint8_t* sb) {
+  if constexpr (std::is_same_v<Block, BlockQ3_K>)
+    return unpack_q3_k_scales_minus_32(sb + offsetof(Block, scales));
+  else
+    return _mm_loadu_si128(reinterpret_cast<const __m128i*>(sb + offsetof(Block, scales)));
+}
+
+// Half h's 8 scales (sub-blocks 8 h .. 8 h + 7 of scales8, k16_scale_bytes) as int32 lanes for
+// vpmaddwd: both, the scale in both int16 halves (against int16 pair sums); low, in the low half
+// (against the activations' sub-block sums, for the offset).
+struct K16ScaleLanes {
+  __m256i low, both;
+};
+template <typename Block>
+inline K16ScaleLanes k16_scale_lanes(__m128i scales8, int h) {
+  const __m128i half8 = h == 0 ? scales8 : _mm_unpackhi_epi64(scales8, scales8);
+  __m256i scale;
+  if constexpr (std::is_same_v<Block, BlockQ2_K>)
+    scale = _mm256_and_si256(_mm256_cvtepu8_epi32(half8), _mm256_set1_epi32(0x0F));
+  else
+    scale = _mm256_cvtepi8_epi32(half8);
+  const __m256i low = _mm256_and_si256(scale, _mm256_set1_epi32(0xFFFF));
+  return {low, _mm256_or_si256(low, _mm256_slli_epi32(scale, 16))};
+}
+
 // Q3_K: element 128 h + 32 s + l has low bits (qs[32 h + l] >> 2s) & 3 and third bit
 // (hmask[l] >> (4 h + s)) & 1; the quant is low | third << 2 minus 4, used unsigned with the
 // offset taken back as 4 * sum_g scale_g * bsum_g.
