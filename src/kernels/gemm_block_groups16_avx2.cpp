@@ -284,93 +284,6 @@ void q6_K_prepare(const void* activation_row, int64_t n_in, void* gemm_row) {
 
 constexpr int kLegacyRows = 2, kLegacyTokens = 2;
 
-// sums[r][t]: the exact integer sums, before the weight offset, of the 8 lanes of half `half` (byte
-// 0 or 32 of each word) of the group of m blocks at g[r] against the arranged activations act[t]
-// of the group: half_sums' (vec_dot_avx2.cpp) for each pair, each row's quant vectors decoded once
-// for both tokens. kMasked: of the lanes in `lanes` (the others' weights not read, their sums any
-// finite value, discarded by their zero scales); activations read whole in the second half, masked
-// in the first, as there.
-template <typename Block, bool kMasked>
-void legacy_half_sums(const uint8_t* const (&g)[kLegacyRows],
-                      const int8_t* const (&act)[kLegacyTokens], int m, int half, __m256i lanes,
-                      __m256i (&sums)[kLegacyRows][kLegacyTokens]) {
-  constexpr bool kFifth = requires(const Block& b) { b.qh; };
-  auto weights = [&](const uint8_t* at) __attribute__((always_inline)) {
-    return load_half<kMasked>(at, lanes);
-  };
-  auto acts = [&](int t, int word) __attribute__((always_inline)) {
-    const int8_t* at = act[t] + half + 4 * m * word;
-    return kMasked && half == 0 ? load_half<true>(at, lanes) : load256(at);
-  };
-  auto word_of = [&](int r, int word) __attribute__((always_inline)) {
-    return weights(g[r] + offsetof(Block, qs) * m + half + 4 * m * word);
-  };
-#pragma GCC unroll 2
-  for (int r = 0; r < kLegacyRows; ++r)
-#pragma GCC unroll 2
-    for (int t = 0; t < kLegacyTokens; ++t) sums[r][t] = _mm256_setzero_si256();
-  if constexpr (std::is_same_v<Block, BlockQ8_0>) {
-    const __m256i sign_bit = _mm256_set1_epi8(static_cast<char>(0x80));
-#pragma GCC unroll 8
-    for (int k = 0; k < 8; ++k)
-#pragma GCC unroll 2
-      for (int r = 0; r < kLegacyRows; ++r) {
-        const __m256i w = _mm256_xor_si256(word_of(r, k), sign_bit);
-#pragma GCC unroll 2
-        for (int t = 0; t < kLegacyTokens; ++t) sums[r][t] = dot_s8s8(sums[r][t], w, acts(t, k));
-      }
-  } else if constexpr (std::is_same_v<Block, BlockIQ4_NL>) {
-    const __m256i low = _mm256_set1_epi8(0x0F);
-    const __m256i levels = _mm256_broadcastsi128_si256(
-        _mm_loadu_si128(reinterpret_cast<const __m128i*>(kIQ4NLLevels)));
-#pragma GCC unroll 4
-    for (int k = 0; k < 4; ++k)
-#pragma GCC unroll 2
-      for (int r = 0; r < kLegacyRows; ++r) {
-        const __m256i q = word_of(r, k);
-        const __m256i lo = _mm256_shuffle_epi8(levels, _mm256_and_si256(q, low));
-        const __m256i hi =
-            _mm256_shuffle_epi8(levels, _mm256_and_si256(_mm256_srli_epi16(q, 4), low));
-#pragma GCC unroll 2
-        for (int t = 0; t < kLegacyTokens; ++t) {
-          sums[r][t] = dot_s8s8(sums[r][t], lo, acts(t, k));
-          sums[r][t] = dot_s8s8(sums[r][t], hi, acts(t, 4 + k));
-        }
-      }
-  } else {
-    // nibble_sums (vec_dot_avx2.cpp) per pair: int16 pair sums over 4 words (4 bits) or 2 (5).
-    const __m256i low = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1);
-    __m256i qh[kLegacyRows], pairs[kLegacyRows][kLegacyTokens];
-#pragma GCC unroll 2
-    for (int r = 0; r < kLegacyRows; ++r) {
-      if constexpr (kFifth) qh[r] = weights(g[r] + offsetof(Block, qh) * m + half);
-#pragma GCC unroll 2
-      for (int t = 0; t < kLegacyTokens; ++t) pairs[r][t] = _mm256_setzero_si256();
-    }
-#pragma GCC unroll 4
-    for (int k = 0; k < 4; ++k) {
-#pragma GCC unroll 2
-      for (int r = 0; r < kLegacyRows; ++r) {
-        const __m256i q = word_of(r, k);
-        __m256i lo = _mm256_and_si256(q, low), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), low);
-        if constexpr (kFifth) {
-          lo = _mm256_or_si256(lo, fifth_bits(qh[r], k, 0));
-          hi = _mm256_or_si256(hi, fifth_bits(qh[r], k, 1));
-        }
-#pragma GCC unroll 2
-        for (int t = 0; t < kLegacyTokens; ++t) {
-          pairs[r][t] = _mm256_add_epi16(pairs[r][t], _mm256_maddubs_epi16(lo, acts(t, k)));
-          pairs[r][t] = _mm256_add_epi16(pairs[r][t], _mm256_maddubs_epi16(hi, acts(t, 4 + k)));
-          if (k == 3 || (kFifth && k == 1)) {
-            sums[r][t] = _mm256_add_epi32(sums[r][t], _mm256_madd_epi16(pairs[r][t], ones));
-            pairs[r][t] = _mm256_setzero_si256();
-          }
-        }
-      }
-    }
-  }
-}
-
 // The 4 outputs of kLegacyRows rows w and kLegacyTokens tokens a (out[t kLegacyRows + r]) of n
 // elements: per pair, dot_groups16's f32 steps lane by lane (16 partial sums over the row in two
 // vectors, per block fma(sum, d_w d_a), then Q4_1 / Q5_1 fma(m_w, s_a); added as dot_groups16 adds
@@ -400,7 +313,7 @@ void legacy_block(const uint8_t* const (&w)[kLegacyRows], const uint8_t* const (
     for (int r = 0; r < kLegacyRows; ++r) g[r] = w[r] + g0 * kBlockBytes;
     const int8_t* act[kLegacyTokens] = {y[0].qs + g0 * kQK, y[1].qs + g0 * kQK};
     __m256i sums[kLegacyRows][kLegacyTokens];
-    legacy_half_sums<Block, kMasked>(g, act, m, 32 * h, lanes, sums);
+    half_sums<Block, kMasked>(g, act, m, 32 * h, lanes, sums);
 #pragma GCC unroll 2
     for (int r = 0; r < kLegacyRows; ++r) {
       const __m256 d_w = halves8(g[r] + 2 * l0, mc);

@@ -14,7 +14,7 @@ namespace {
 // their fifth bits from qh, fifth_bits) against the activations: word k's low nibbles against
 // act(k), its high ones against act(4 + k). vpmaddubsw's int16 pair sums add up exactly over
 // the 4 words for 4-bit quants (8 x 2 x 15 x 128 < 32768) and over 2 for 5-bit ones (4 x 2 x 31
-// x 128), then vpmaddwd by `widen` (an int16 pair per lane: 1 and 1, or a scale in both).
+// x 128), then vpmaddwd by `widen` (an int16 pair per lane: a sub-block scale in both).
 template <bool kFifth, typename Word, typename Act>
 inline __m256i nibble_sums(Word word, Act act, __m256i qh, __m256i widen) {
   const __m256i low = _mm256_set1_epi8(0x0F);
@@ -37,60 +37,13 @@ inline __m256i nibble_sums(Word word, Act act, __m256i qh, __m256i widen) {
   return acc;
 }
 
-// The exact integer sums, before the weight offset, of the 8 lanes (blocks) of one half (byte
-// `half`, 0 or 32, of each word) of the group of m blocks at `group` in
-// WeightLayout::kBlockGroups16 against the arranged activations of the group at `act`; kMasked:
-// of the lanes in `lanes`, the others' weights not read (they may lie past the matrix) and their
-// sums any finite value, which the caller's zero scales for those lanes discard. Activations
-// are read whole in the second half (m > 8: at most 28 bytes past the row's quants, inside the
-// row's scales and sums that follow them), masked in the first. Q8_0: each stored quant + 128
-// back to signed by an xor, then dot_s8s8 per word. IQ4_NL: each nibble's signed level (a byte
-// shuffle), then dot_s8s8 (its levels + 128 would saturate vpmaddubsw). The others: the low
-// nibbles against activation word k, the high ones against word 4 + k (Q5_0, Q5_1: the fifth
-// bit at bit 4, by kFifthBits), unsigned against signed with vpmaddubsw, whose int16 pair sums
-// (at most 2 * 15 * 127 for 4 bits, 2 * 31 * 127 for 5) add up exactly in int16 over 4 words
-// (4 bits) or 2 (5 bits) before vpmaddwd widens them.
+// half_sums (vec_dot_x86.h) of one row against one token.
 template <typename Block, bool kMasked>
-inline __m256i half_sums(const uint8_t* group, const int8_t* act, int m, int half, __m256i lanes) {
-  auto weights = [&](const void* at) __attribute__((always_inline)) {
-    return load_half<kMasked>(at, lanes);
-  };
-  auto acts = [&](const void* at) __attribute__((always_inline)) {
-    return kMasked && half == 0 ? load_half<true>(at, lanes) : load256(at);
-  };
-  const uint8_t* words = group + offsetof(Block, qs) * m + half;
-  act += half;
-  __m256i acc = _mm256_setzero_si256();
-  if constexpr (std::is_same_v<Block, BlockQ8_0>) {
-    const __m256i sign_bit = _mm256_set1_epi8(static_cast<char>(0x80));
-#pragma GCC unroll 8
-    for (int k = 0; k < 8; ++k)
-      acc = dot_s8s8(acc, _mm256_xor_si256(weights(words + 4 * m * k), sign_bit),
-                     acts(act + 4 * m * k));
-    return acc;
-  } else if constexpr (std::is_same_v<Block, BlockIQ4_NL>) {
-    const __m256i low = _mm256_set1_epi8(0x0F);
-    const __m256i levels = _mm256_broadcastsi128_si256(
-        _mm_loadu_si128(reinterpret_cast<const __m128i*>(kIQ4NLLevels)));
-    auto level = [&](__m256i nibbles) __attribute__((always_inline)) {
-      return _mm256_shuffle_epi8(levels, nibbles);
-    };
-#pragma GCC unroll 4
-    for (int k = 0; k < 4; ++k) {
-      const __m256i q = weights(words + 4 * m * k);
-      acc = dot_s8s8(acc, level(_mm256_and_si256(q, low)), acts(act + 4 * m * k));
-      acc = dot_s8s8(acc, level(_mm256_and_si256(_mm256_srli_epi16(q, 4), low)),
-                     acts(act + 4 * m * (4 + k)));
-    }
-    return acc;
-  } else {
-    constexpr bool kFifth = requires(const Block& b) { b.qh; };
-    __m256i qh = _mm256_setzero_si256();
-    if constexpr (kFifth) qh = weights(group + offsetof(Block, qh) * m + half);
-    return nibble_sums<kFifth>([&](int k) { return weights(words + 4 * m * k); },
-                               [&](int k) { return acts(act + 4 * m * k); }, qh,
-                               _mm256_set1_epi16(1));
-  }
+inline __m256i row_half_sums(const uint8_t* group, const int8_t* act, int m, int half,
+                             __m256i lanes) {
+  __m256i sums[1][1];
+  half_sums<Block, kMasked>({group}, {act}, m, half, lanes, sums);
+  return sums[0][0];
 }
 
 // Rows of a 32-element type in WeightLayout::kBlockGroups16 (Q8_0, Q4_0, Q5_0, Q4_1, Q5_1,
@@ -135,8 +88,8 @@ float dot_groups16(int64_t n, const void* w, const void* a) {
     const uint8_t* group = x + g0 * static_cast<int64_t>(sizeof(Block));
     const int8_t* act = y.qs + g0 * kQK;
     prefetch_ahead(group, 16 * sizeof(Block));
-    p0 = add(p0, half_sums<Block, false>(group, act, 16, 0, all), group, 16, g0, 0, 8, all);
-    p1 = add(p1, half_sums<Block, false>(group, act, 16, 32, all), group, 16, g0, 8, 8, all);
+    p0 = add(p0, row_half_sums<Block, false>(group, act, 16, 0, all), group, 16, g0, 0, 8, all);
+    p1 = add(p1, row_half_sums<Block, false>(group, act, 16, 32, all), group, 16, g0, 8, 8, all);
   }
   if (g0 < nb) {
     const int m = static_cast<int>(nb - g0);
@@ -146,11 +99,12 @@ float dot_groups16(int64_t n, const void* w, const void* a) {
     const __m256i index = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
     const __m256i lanes0 = _mm256_cmpgt_epi32(_mm256_set1_epi32(m0), index);
     const __m256i lanes1 = _mm256_cmpgt_epi32(_mm256_set1_epi32(m1), index);
-    const __m256i sums0 = m0 == 8 ? half_sums<Block, false>(group, act, m, 0, all)
-                                  : half_sums<Block, true>(group, act, m, 0, lanes0);
+    const __m256i sums0 = m0 == 8 ? row_half_sums<Block, false>(group, act, m, 0, all)
+                                  : row_half_sums<Block, true>(group, act, m, 0, lanes0);
     p0 = add(p0, sums0, group, m, g0, 0, m0, lanes0);
     if (m1 > 0)
-      p1 = add(p1, half_sums<Block, true>(group, act, m, 32, lanes1), group, m, g0, 8, m1, lanes1);
+      p1 = add(p1, row_half_sums<Block, true>(group, act, m, 32, lanes1), group, m, g0, 8, m1,
+               lanes1);
   }
   // hsum adds lanes k and k + 4, then k and k + 2, then 0 and 1 (dot_row's order).
   return hsum(_mm256_add_ps(p0, p1));

@@ -700,6 +700,101 @@ inline __m256i fifth_bits(__m256i qh, int k, int h) {
   return _mm256_and_si256(set, _mm256_set1_epi8(0x10));
 }
 
+// sums[r][t]: the exact integer sums, before the weight offset, of the 8 lanes (blocks) of one
+// half (byte `half`, 0 or 32, of each word) of the group of m blocks at g[r] in
+// WeightLayout::kBlockGroups16 against the arranged activations of the group at act[t], for R rows
+// x T tokens, each row's quant vectors decoded once for all T tokens (the AVX2 decode products
+// take 1 x 1, the batched blocks 2 x 2: the same sums). kMasked: of the lanes in `lanes`, the
+// others' weights not read (they may lie past the matrix) and their sums any finite value, which
+// the caller's zero scales for those lanes discard. Activations are read whole in the second half
+// (m > 8: at most 28 bytes past the row's quants, inside the row's scales and sums that follow
+// them), masked in the first. Q8_0: each stored quant + 128 back to signed by an xor, then
+// dot_s8s8 per word. IQ4_NL: each nibble's signed level (a byte shuffle), then dot_s8s8 (its
+// levels + 128 would saturate vpmaddubsw). The others: the low nibbles against activation word
+// k, the high ones against word 4 + k (Q5_0, Q5_1: the fifth bit at bit 4, fifth_bits), unsigned
+// against signed with vpmaddubsw, whose int16 pair sums (at most 2 * 15 * 127 for 4 bits, 2 * 31
+// * 127 for 5) add up exactly in int16 over 4 words (4 bits) or 2 (5 bits) before vpmaddwd
+// widens them.
+template <typename Block, bool kMasked, int R, int T>
+__attribute__((always_inline)) inline void half_sums(const uint8_t* const (&g)[R],
+                                                     const int8_t* const (&act)[T], int m, int half,
+                                                     __m256i lanes, __m256i (&sums)[R][T]) {
+  constexpr bool kFifth = requires(const Block& b) { b.qh; };
+  auto weights = [&](const uint8_t* at) __attribute__((always_inline)) {
+    return load_half<kMasked>(at, lanes);
+  };
+  auto acts = [&](int t, int word) __attribute__((always_inline)) {
+    const int8_t* at = act[t] + half + 4 * m * word;
+    return kMasked && half == 0 ? load_half<true>(at, lanes) : load256(at);
+  };
+  auto word_of = [&](int r, int word) __attribute__((always_inline)) {
+    return weights(g[r] + offsetof(Block, qs) * m + half + 4 * m * word);
+  };
+#pragma GCC unroll 2
+  for (int r = 0; r < R; ++r)
+#pragma GCC unroll 2
+    for (int t = 0; t < T; ++t) sums[r][t] = _mm256_setzero_si256();
+  if constexpr (std::is_same_v<Block, BlockQ8_0>) {
+    const __m256i sign_bit = _mm256_set1_epi8(static_cast<char>(0x80));
+#pragma GCC unroll 8
+    for (int k = 0; k < 8; ++k)
+#pragma GCC unroll 2
+      for (int r = 0; r < R; ++r) {
+        const __m256i w = _mm256_xor_si256(word_of(r, k), sign_bit);
+#pragma GCC unroll 2
+        for (int t = 0; t < T; ++t) sums[r][t] = dot_s8s8(sums[r][t], w, acts(t, k));
+      }
+  } else if constexpr (std::is_same_v<Block, BlockIQ4_NL>) {
+    const __m256i low = _mm256_set1_epi8(0x0F);
+    const __m256i levels = _mm256_broadcastsi128_si256(
+        _mm_loadu_si128(reinterpret_cast<const __m128i*>(kIQ4NLLevels)));
+#pragma GCC unroll 4
+    for (int k = 0; k < 4; ++k)
+#pragma GCC unroll 2
+      for (int r = 0; r < R; ++r) {
+        const __m256i q = word_of(r, k);
+        const __m256i lo = _mm256_shuffle_epi8(levels, _mm256_and_si256(q, low));
+        const __m256i hi =
+            _mm256_shuffle_epi8(levels, _mm256_and_si256(_mm256_srli_epi16(q, 4), low));
+#pragma GCC unroll 2
+        for (int t = 0; t < T; ++t) {
+          sums[r][t] = dot_s8s8(sums[r][t], lo, acts(t, k));
+          sums[r][t] = dot_s8s8(sums[r][t], hi, acts(t, 4 + k));
+        }
+      }
+  } else {
+    const __m256i low = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1);
+    __m256i qh[R], pairs[R][T];
+#pragma GCC unroll 2
+    for (int r = 0; r < R; ++r) {
+      if constexpr (kFifth) qh[r] = weights(g[r] + offsetof(Block, qh) * m + half);
+#pragma GCC unroll 2
+      for (int t = 0; t < T; ++t) pairs[r][t] = _mm256_setzero_si256();
+    }
+#pragma GCC unroll 4
+    for (int k = 0; k < 4; ++k) {
+#pragma GCC unroll 2
+      for (int r = 0; r < R; ++r) {
+        const __m256i q = word_of(r, k);
+        __m256i lo = _mm256_and_si256(q, low), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), low);
+        if constexpr (kFifth) {
+          lo = _mm256_or_si256(lo, fifth_bits(qh[r], k, 0));
+          hi = _mm256_or_si256(hi, fifth_bits(qh[r], k, 1));
+        }
+#pragma GCC unroll 2
+        for (int t = 0; t < T; ++t) {
+          pairs[r][t] = _mm256_add_epi16(pairs[r][t], _mm256_maddubs_epi16(lo, acts(t, k)));
+          pairs[r][t] = _mm256_add_epi16(pairs[r][t], _mm256_maddubs_epi16(hi, acts(t, 4 + k)));
+          if (k == 3 || (kFifth && k == 1)) {
+            sums[r][t] = _mm256_add_epi32(sums[r][t], _mm256_madd_epi16(pairs[r][t], ones));
+            pairs[r][t] = _mm256_setzero_si256();
+          }
+        }
+      }
+    }
+  }
+}
+
 // The f32 steps of one block: acc + float(S) * (d_w * d_a) with S in lane 0 of totals, then,
 // for a block with mins, - float(M) * (dmin_w * d_a) with M in lane 1; lane 0 of acc.
 template <typename Block>
