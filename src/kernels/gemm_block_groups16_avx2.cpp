@@ -344,6 +344,9 @@ void legacy_block(const uint8_t* const (&w)[kLegacyRows], const uint8_t* const (
   }
   if (g0 < nb) {
     const int m = static_cast<int>(nb - g0);
+    if (ahead != nullptr)
+      prefetch_rows(ahead + kLegacyRows * g0 * kBlockBytes,
+                    kLegacyRows * m * static_cast<int>(kBlockBytes));
     const int m0 = std::min(m, 8), m1 = m - m0;  // lanes of each half
     const __m256i index = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
     const __m256i lanes0 = _mm256_cmpgt_epi32(_mm256_set1_epi32(m0), index);
@@ -382,23 +385,21 @@ int64_t k_quant_handover(int64_t) { return 32; }
 // 85-90); below 16 the blocks lead or tie (bench/RESULTS.md, "Session of 2026-12-06, seventh").
 int64_t legacy_handover(int64_t) { return 16; }
 
-// The 32-element types with the decode product below 4 tokens (Q4_0, Q4_1: below 8), where it
-// was as fast or faster through the engine (Qwen2.5-0.5B at GENGYUN_KERNELS=avx2, output tokens/s
-// old / blocks at every count: Q4_0 2 streams 83-91 / 74-77, 4 streams 109-117 / 99-104, 8 streams
-// 109-110 / 116-126; Q5_K_M, mostly Q5_1, 2 streams 69-71 / 65-66, 4 streams 79-80 / 86-91; Q8_0
-// 4 streams 76-79 / 84-89; bench/RESULTS.md, "Session of 2026-12-06, seventh").
-// Q4_1 and Q5_1 (with a min) take Q8_1 activation rows, the others Q8_0 rows.
+// The 32-element types from 2 tokens on, like the K-quants: with half_sums inlined and a last
+// partial group's next rows prefetched too, the blocks at 2 tokens beat the decode product run
+// per token from DRAM on rows of 896 and 4864 (StreamedBatch2 Q4_0 39-65 -> 51-91 GMAC/s, Q8_0
+// 25-37 -> 41-57, Q5_0 31-44 -> 45-85) and through the engine (Qwen2.5-0.5B at
+// GENGYUN_KERNELS=avx2, 2 streams: Q4_0 82-91 -> 97-105 output tokens/s, Q8_0 62-70 -> 77-91;
+// bench/RESULTS.md, "Session of 2026-12-06, eighth"). Q4_1 and Q5_1 (with a min) take Q8_1
+// activation rows, the others Q8_0 rows.
 template <typename Block>
 const GemmKernels* legacy_in_place(uint32_t type_id) {
-  constexpr bool kMin = requires(const Block& b) { b.m; };
-  constexpr bool kFourBits = std::is_same_v<Block, BlockQ4_0> || std::is_same_v<Block, BlockQ4_1>;
-  constexpr int64_t kFrom = kFourBits ? 8 : 4;
-  if constexpr (kMin)
-    return in_place<q8_1_gemm_row_bytes, q8_1_prepare, legacy_multiply<Block>, legacy_handover,
-                    kFrom>(type_id);
+  if constexpr (requires(const Block& b) { b.m; })
+    return in_place<q8_1_gemm_row_bytes, q8_1_prepare, legacy_multiply<Block>, legacy_handover>(
+        type_id);
   else
-    return in_place<q8_0_gemm_row_bytes, q8_0_prepare, legacy_multiply<Block>, legacy_handover,
-                    kFrom>(type_id);
+    return in_place<q8_0_gemm_row_bytes, q8_0_prepare, legacy_multiply<Block>, legacy_handover>(
+        type_id);
 }
 
 }  // namespace

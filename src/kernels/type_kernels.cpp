@@ -142,9 +142,9 @@ Table table_for(SimdLevel level) {
   // anonymous memory, rearranged at load"; "AVX2: decode in kBlockGroups16").
   if (level == SimdLevel::kAvx2) {
     apply(kAvx2, table);
-    // Batched steps of few tokens on kBlockGroups16 rows without a pack (the K-quants from 2
-    // tokens, the 32-element types from 4 or 8; Qwen2.5-1.5B Q4_K_M through the engine at
-    // 8 streams 1.8x; docs/kernels.md, "AVX2: batched steps without a pack").
+    // Batched steps of few tokens on kBlockGroups16 rows without a pack, from 2 tokens on
+    // (Qwen2.5-1.5B Q4_K_M through the engine at 8 streams 1.8x; docs/kernels.md, "AVX2: batched
+    // steps without a pack").
     for (size_t id = 0; id < table.size(); ++id)
       if (const GemmKernels* in_place =
               avx2::gemm_kernels_groups16_in_place(static_cast<uint32_t>(id)))
