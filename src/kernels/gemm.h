@@ -41,9 +41,8 @@ struct GemmKernels {
   /// 46 ms batched, 3 sequences 47 against 48, and from 4 on the batched kernels win
   /// (12 sequences: 66 ms against 138). AVX-512 on WeightLayout::kBlockGroups16 rows: 12
   /// (measured on Zen 4, gemm_avx512.cpp); kernels without a pack may start lower (AVX-512,
-  /// Q8_0 in WeightLayout::kRowGroups16 and every type in kBlockGroups16: 2; AVX2, in
-  /// kBlockGroups16, the K-quants but Q2_K 2, the 32-element types 4, Q4_0 and Q4_1 8). matmul goes
-  /// by the kernels of the weights' layout.
+  /// Q8_0 in WeightLayout::kRowGroups16 and every type in kBlockGroups16: 2; AVX2, every type in
+  /// kBlockGroups16: 2). matmul goes by the kernels of the weights' layout.
   int64_t min_tokens = 4;
   /// Kernels that take calls of handover_tokens(n_in) tokens or more instead, for rows of n_in
   /// elements (null: none), with GEMM activation rows of their own: a kernel without a pack
@@ -62,7 +61,7 @@ const GemmKernels* gemm_kernels(uint32_t type_id);
 const GemmKernels* gemm_kernels_groups16(uint32_t type_id);
 /// Kernels that read rows in WeightLayout::kBlockGroups16 as they lie (no pack), for calls of
 /// fewer than handover_tokens(n_in) tokens, handing longer ones to gemm_kernels_groups16: the
-/// same bits. Q8_0, Q4_0, Q5_0, IQ4_NL, Q4_1, Q5_1, Q3_K, Q4_K, Q5_K and Q6_K; null for the
+/// same bits. Q8_0, Q4_0, Q5_0, IQ4_NL, Q4_1, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K and Q6_K; null for the
 /// other types.
 const GemmKernels* gemm_kernels_groups16_in_place(uint32_t type_id);
 }  // namespace avx2

@@ -205,11 +205,12 @@ void k16_block(const uint8_t* const (&w)[kRows], const uint8_t* const (&a)[kToke
       for (int t = 0; t < kTokens; ++t) s[r][t] = _mm256_setzero_si256();
 #pragma GCC unroll 2
     for (int h = 0; h < 2; ++h) {
-      __m256i bsums[kTokens];
+      __m256i bsums[kTokens];  // the tokens' sub-block sums, for the offset (not Q2_K's)
+      if constexpr (!kMins)
 #pragma GCC unroll 2
-      for (int t = 0; t < kTokens && !kMins; ++t)
-        bsums[t] = _mm256_cvtepi16_epi32(
-            _mm_loadu_si128(reinterpret_cast<const __m128i*>(y[t]->bsums + 8 * h)));
+        for (int t = 0; t < kTokens; ++t)
+          bsums[t] = _mm256_cvtepi16_epi32(
+              _mm_loadu_si128(reinterpret_cast<const __m128i*>(y[t]->bsums + 8 * h)));
 #pragma GCC unroll 4
       for (int r = 0; r < kRows; ++r) {
         const uint8_t* sb = w[r] + at_w;
