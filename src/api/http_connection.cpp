@@ -125,12 +125,15 @@ std::string error_answer(const ApiError& error) {
 
 class Exchange final : public Responder, public std::enable_shared_from_this<Exchange> {
  public:
+  /// head_only: the request is HEAD, so the answer is its head alone (RFC 9110, 9.3.2): the
+  /// Content-Length a GET would get, no body.
   Exchange(std::shared_ptr<Connection> connection, bool keep_alive, unsigned http_version,
-           size_t max_queued)
+           size_t max_queued, bool head_only)
       : connection_(std::move(connection)),
         keep_alive_(keep_alive),
         http_version_(http_version),
-        max_queued_(max_queued) {}
+        max_queued_(max_queued),
+        head_only_(head_only) {}
 
   ~Exchange() override {
     if (!done_) net::post(connection_->executor(), [c = connection_] { c->abort(); });
@@ -142,7 +145,7 @@ class Exchange final : public Responder, public std::enable_shared_from_this<Exc
     const bool keep_alive = keep_alive_now();
     queue(response_head(response.status, response.content_type, response.headers,
                         response.body.size(), false, keep_alive, http_version_) +
-          response.body);
+          (head_only_ ? std::string() : response.body));
     state_ = State::Complete;
     return true;
   }
@@ -162,7 +165,7 @@ class Exchange final : public Responder, public std::enable_shared_from_this<Exc
   bool write(std::string chunk) override {
     std::unique_lock lock(mutex_);
     if (gone_ || state_ != State::Streaming) return false;
-    if (chunk.empty()) return true;
+    if (chunk.empty() || head_only_) return true;
     if (chunked_) {
       char size[20];
       std::snprintf(size, sizeof size, "%zx\r\n", chunk.size());
@@ -185,7 +188,7 @@ class Exchange final : public Responder, public std::enable_shared_from_this<Exc
   bool finish() override {
     std::unique_lock lock(mutex_);
     if (gone_ || state_ != State::Streaming) return false;
-    if (chunked_)
+    if (chunked_ && !head_only_)
       queue("0\r\n\r\n");
     else
       schedule_pump();
@@ -298,6 +301,7 @@ class Exchange final : public Responder, public std::enable_shared_from_this<Exc
   bool keep_alive_;
   const unsigned http_version_;
   const size_t max_queued_;
+  const bool head_only_;
 
   mutable std::mutex mutex_;
   State state_ = State::Unanswered;
@@ -455,7 +459,8 @@ void Connection::dispatch() {
                           requests_ < server_->options.max_requests_per_connection &&
                           !server_->stopping;
   auto exchange = std::make_shared<Exchange>(shared_from_this(), keep_alive, message.version(),
-                                             server_->options.max_queued_bytes);
+                                             server_->options.max_queued_bytes,
+                                             message.method() == http::verb::head);
   exchange_ = exchange;
   parser_.reset();
   // A read stays pending while the request is answered, so that a client that leaves is

@@ -86,6 +86,13 @@ std::string allowed_methods(const std::string& path) {
   return admin_methods(path);
 }
 
+/// `allowed` with HEAD after GET where it has GET ("GET" -> "GET, HEAD"): a GET path answers
+/// HEAD with the GET answer's head (RFC 9110, 9.3.2).
+std::string with_head(const std::string& allowed) {
+  if (allowed != "GET" && !allowed.starts_with("GET, ")) return allowed;
+  return "GET, HEAD" + allowed.substr(3);
+}
+
 /// True when `method` is one of `allowed` ("GET, POST").
 bool allows(std::string_view allowed, std::string_view method) {
   while (!allowed.empty()) {
@@ -99,12 +106,12 @@ bool allows(std::string_view allowed, std::string_view method) {
 }  // namespace
 
 void Server::Impl::route(HttpRequest request, std::shared_ptr<Responder> out) {
-  const std::string& path = request.path;
-  const std::string& method = request.method;
+  const std::string path = request.path;
+  const std::string method = request.method;
   out = std::make_shared<ObservedResponder>(std::move(out), method, path,
                                             key_prefix(request.header("Authorization")),
                                             options.cors_origin);
-  const std::string allowed = allowed_methods(path);
+  const std::string allowed = with_head(allowed_methods(path));
   if (allowed.empty()) {
     send_error(*out, unknown_endpoint(method, path));
     return;
@@ -125,6 +132,8 @@ void Server::Impl::route(HttpRequest request, std::shared_ptr<Responder> out) {
     send_error(*out, method_not_allowed(method, path, allowed));
     return;
   }
+  // HEAD runs as GET; the connection sends the answer's head alone.
+  if (method == "HEAD") request.method = "GET";
   if (path == "/health") {
     send_json(*out, {{"status", "ok"}});
     return;

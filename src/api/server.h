@@ -5,7 +5,8 @@
 // Every endpoint but /health needs "Authorization: Bearer <key>"; every authenticated request
 // to a model (the completions and embeddings endpoints) writes one usage-ledger row; the reads
 // (GET /v1/models[/{id}]: the models the key may use, GET /v1/usage) and the admin API write
-// none. Another method on a known path is 405 with Allow.
+// none. A GET path answers HEAD with the GET answer's head (no body). Another method on a known
+// path is 405 with Allow.
 #pragma once
 
 #include <cstddef>

@@ -203,6 +203,38 @@ TEST_F(HttpServerTest, TricklingBodyIsAnswered408AtItsDeadline) {
   EXPECT_EQ(handled_, 0);
 }
 
+TEST_F(HttpServerTest, HeadGetsTheAnswersHeadWithoutItsBody) {
+  // The handler answers whole for /whole and streams for /stream, whatever the method.
+  handler_ = [](HttpRequest request, std::shared_ptr<Responder> out) {
+    if (request.path == "/whole") {
+      out->respond({200, "text/plain", request.method + " body", {{"X-Seen", request.method}}});
+      return;
+    }
+    out->start_stream(200, "text/event-stream", {});
+    out->write("data: 1\n\n");
+    out->finish();
+  };
+  start();
+  // Each HEAD is followed on the same connection by a GET: had the HEAD answer carried a body,
+  // the GET's answer would not start right after its head.
+  EXPECT_EQ(raw_exchange(port_,
+                         "HEAD /whole HTTP/1.1\r\nHost: a\r\n\r\n"
+                         "GET /whole HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"),
+            "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 9\r\n"
+            "X-Seen: HEAD\r\n\r\n"
+            "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 8\r\n"
+            "Connection: close\r\nX-Seen: GET\r\n\r\nGET body");
+  EXPECT_EQ(raw_exchange(port_,
+                         "HEAD /stream HTTP/1.1\r\nHost: a\r\n\r\n"
+                         "GET /stream HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"),
+            "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+            "Transfer-Encoding: chunked\r\n\r\n"
+            "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+            "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+            "9\r\ndata: 1\n\n\r\n0\r\n\r\n");
+  EXPECT_EQ(handled_, 4);
+}
+
 TEST_F(HttpServerTest, HeaderOverTheLimitIs431) {
   options_.max_header_bytes = 1024;
   start();

@@ -152,6 +152,29 @@ std::string want_page(const std::map<std::string, int64_t>& ids,
   return out + "| " + first + " " + last + " " + (has_more ? "true" : "false");
 }
 
+TEST_F(AdminTest, HeadReadsAsGetDoes) {
+  // HEAD is GET's read, with the same scope (an owner may list its tenant and keys, not the
+  // audit log), and changes nothing.
+  httplib::Client client("127.0.0.1", port_);
+  const std::string one_key = "/admin/keys/" + std::to_string(ids_["acme-bot"]);
+  const std::pair<std::string, std::string> cases[] = {
+      {"/admin/tenants", owner_}, {"/admin/keys", owner_},  {one_key, owner_},
+      {"/admin/audit", admin_},   {"/admin/audit", owner_}, {"/admin/prices", member_}};
+  const std::string audit = audit_actions();
+  for (const auto& [path, secret] : cases) {
+    const httplib::Headers auth = {{"Authorization", "Bearer " + secret}};
+    auto got = client.Get(path, auth);
+    auto head = client.Head(path, auth);
+    ASSERT_TRUE(got && head) << path;
+    EXPECT_EQ(head->status, got->status) << path;
+    EXPECT_EQ(head->body, "") << path;
+    EXPECT_EQ(head->get_header_value("Content-Length"), std::to_string(got->body.size())) << path;
+  }
+  EXPECT_EQ(status("GET", "/admin/tenants", nullptr, owner_), 200);
+  EXPECT_EQ(status("GET", "/admin/audit", nullptr, owner_), 403);
+  EXPECT_EQ(audit_actions(), audit);
+}
+
 TEST_F(AdminTest, ListsArePagedWithLimitAndAfter) {
   // The keys by id: the fixture's "test", then SetUp's seven; the tenants: default, acme, rival.
   std::map<std::string, int64_t> keys = ids_;

@@ -65,7 +65,7 @@ TEST_F(ServerTest, CorsIsOffByDefault) {
   const auto preflight = client.Options("/v1/models", {{"Origin", "https://app.example"}});
   ASSERT_TRUE(preflight);
   EXPECT_EQ(preflight->status, 405);  // a method the path does not have
-  EXPECT_EQ(preflight->get_header_value("Allow"), "GET");
+  EXPECT_EQ(preflight->get_header_value("Allow"), "GET, HEAD");
   EXPECT_FALSE(preflight->has_header("Access-Control-Allow-Origin"));
   const auto r = get("/v1/models", key_);
   ASSERT_TRUE(r);

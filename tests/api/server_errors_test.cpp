@@ -24,6 +24,33 @@ TEST_F(ServerTest, HealthNeedsNoKey) {
   EXPECT_TRUE(rows().empty());
 }
 
+TEST_F(ServerTest, HeadOnAGetPathAnswersAsGetWithoutTheBody) {
+  httplib::Client client("127.0.0.1", port_);
+  const httplib::Headers auth = {{"Authorization", "Bearer " + key_}};
+  for (const std::string path : {"/health", "/v1/models", "/v1/models/stories"}) {
+    auto got = client.Get(path, auth);
+    auto head = client.Head(path, auth);
+    ASSERT_TRUE(got && head) << path;
+    EXPECT_EQ(head->status, 200) << path;
+    EXPECT_EQ(head->body, "") << path;
+    EXPECT_EQ(head->get_header_value("Content-Length"), std::to_string(got->body.size())) << path;
+    EXPECT_EQ(head->get_header_value("Content-Type"), "application/json") << path;
+  }
+  // As GET would: 401 without a key, 404 for an unknown model; 405 where GET is not allowed.
+  auto no_key = client.Head("/v1/models");
+  ASSERT_TRUE(no_key);
+  EXPECT_EQ(no_key->status, 401);
+  EXPECT_EQ(no_key->body, "");
+  auto unknown = client.Head("/v1/models/none", auth);
+  ASSERT_TRUE(unknown);
+  EXPECT_EQ(unknown->status, 404);
+  auto post_only = client.Head("/v1/chat/completions", auth);
+  ASSERT_TRUE(post_only);
+  EXPECT_EQ(post_only->status, 405);
+  EXPECT_EQ(post_only->get_header_value("Allow"), "POST");
+  EXPECT_TRUE(rows().empty());
+}
+
 TEST_F(ServerTest, ModelsListsServedModelsById) {
   auto r = get("/v1/models", key_);
   ASSERT_TRUE(r);
@@ -332,11 +359,11 @@ TEST_F(ServerTest, UnknownPathIs404Json) {
 TEST_F(ServerTest, WrongMethodOnAKnownPathIs405WithAllow) {
   const std::pair<httplib::Result, std::string> cases[] = {
       {get("/v1/chat/completions", key_), "POST"},
-      {post_text("/health", "{}", key_), "GET"},
-      {post_text("/v1/models", "{}", key_), "GET"},
-      {post_text("/v1/models/stories", "{}", key_), "GET"},
-      {post_text("/admin/audit", "{}", key_), "GET"},
-      {post_text("/admin/keys/1", "{}", key_), "GET, PATCH, DELETE"}};
+      {post_text("/health", "{}", key_), "GET, HEAD"},
+      {post_text("/v1/models", "{}", key_), "GET, HEAD"},
+      {post_text("/v1/models/stories", "{}", key_), "GET, HEAD"},
+      {post_text("/admin/audit", "{}", key_), "GET, HEAD"},
+      {post_text("/admin/keys/1", "{}", key_), "GET, HEAD, PATCH, DELETE"}};
   for (const auto& [r, allow] : cases) {
     expect_error(r, 405, "method_not_allowed");
     EXPECT_EQ(r->get_header_value("Allow"), allow);

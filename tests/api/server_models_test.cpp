@@ -177,10 +177,10 @@ TEST_F(ServerModelsTest, AdminLoadPinUnpinUnload) {
   EXPECT_EQ(wrong->get_header_value("Allow"), "POST");
   const auto wrong_list = post("/admin/models", json::object(), admin);
   expect_error(wrong_list, 405, "method_not_allowed");
-  EXPECT_EQ(wrong_list->get_header_value("Allow"), "GET");
+  EXPECT_EQ(wrong_list->get_header_value("Allow"), "GET, HEAD");
   const auto wrong_one = post("/v1/models/stories", json::object(), admin);
   expect_error(wrong_one, 405, "method_not_allowed");
-  EXPECT_EQ(wrong_one->get_header_value("Allow"), "GET");
+  EXPECT_EQ(wrong_one->get_header_value("Allow"), "GET, HEAD");
 }
 
 TEST_F(ServerModelsTest, KeepAliveZeroUnloadsAfterTheRequestAndBadOnesAre400) {
