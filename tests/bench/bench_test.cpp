@@ -150,6 +150,27 @@ TEST(BenchRun, TinyModelGivesSaneNumbersAndJson) {
   EXPECT_NE(text.find("decode"), std::string::npos);
 }
 
+// The serving line gives its duration in hundredths of a second: the tiny models' runs take
+// tens of milliseconds, which one decimal showed as "0.0 s".
+TEST(BenchReport, TheServingLineGivesItsDurationInHundredths) {
+  BenchResult r;
+  r.n_prompt = 16;
+  r.n_gen = 64;
+  ServingResult s;
+  s.parallel = 4;
+  s.output_tokens_per_s = 6215.5;
+  for (const auto& [seconds, shown] : {std::pair{0.04118, "0.04 s)"}, std::pair{12.661, "12.66 s)"},
+                                       std::pair{1234.5, "1234.50 s)"}}) {
+    s.seconds = seconds;
+    r.serving = s;
+    EXPECT_NE(bench_result_text(r).find("serving     6215.50 output tokens/s  (4 streams of 16 + "
+                                        "64 tokens, " +
+                                        std::string(shown) + "\n"),
+              std::string::npos)
+        << bench_result_text(r);
+  }
+}
+
 // Under a level below the CPU's (GENGYUN_KERNELS=scalar does the same), the text names both and
 // the JSON the level alone, as the peer scripts read it.
 TEST(BenchRun, BelowTheCPUsLevelTheTextNamesBoth) {
