@@ -1,20 +1,23 @@
 #include "api/http_connection.h"
 
-#include <algorithm>
-#include <charconv>
-#include <cctype>
-#include <cstdio>
-#include <deque>
-#include <string_view>
-#include <utility>
+#include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <boost/asio/post.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/status.hpp>
+#include <cctype>
+#include <charconv>
+#include <cstdio>
+#include <deque>
 #include <nlohmann/json.hpp>
-#include <spdlog/spdlog.h>
+#include <string_view>
+#include <utility>
+
+#include "api/observed_responder.h"
+#include "util/clock.h"
 
 namespace gengyun::api::http_detail {
 namespace http = boost::beast::http;
@@ -34,6 +37,21 @@ bool iequals(std::string_view a, std::string_view b) {
 template <class View>
 std::string text(const View& view) {
   return std::string(view.data(), view.size());
+}
+
+/// The origin form (path and query) of a request target: an absolute-form target
+/// ("http://host:port/path?query", which a server must accept: RFC 9112, 3.2.2) loses its scheme
+/// and authority, "/" standing for an empty path; any other target is kept as it is.
+std::string origin_form(std::string_view target) {
+  for (std::string_view scheme : {"http://", "https://"}) {
+    if (target.size() < scheme.size() || !iequals(target.substr(0, scheme.size()), scheme))
+      continue;
+    const std::string_view rest = target.substr(scheme.size());
+    const size_t start = rest.find_first_of("/?#");
+    if (start == std::string_view::npos || rest[start] == '#') return "/";
+    return (rest[start] == '?' ? "/" : "") + std::string(rest.substr(start));
+  }
+  return std::string(target);
 }
 
 std::string_view trim(std::string_view s) {
@@ -372,6 +390,7 @@ void Connection::on_bytes(error_code ec, size_t n) {
 
 void Connection::read_header() {
   phase_ = Phase::Header;
+  request_started_us_ = monotonic_us();
   arm(Deadline::Header, server_->options.header_timeout);
   parser_.emplace();
   parser_->header_limit(static_cast<uint32_t>(
@@ -450,7 +469,7 @@ void Connection::dispatch() {
   auto& message = parser_->get();
   HttpRequest request;
   request.method = text(message.method_string());
-  request.target = text(message.target());
+  request.target = origin_form(text(message.target()));
   request.path = request.target.substr(0, request.target.find('?'));
   for (const auto& field : message)
     request.headers.emplace_back(text(field.name_string()), text(field.value()));
@@ -499,6 +518,21 @@ void Connection::abort() {
 bool Connection::server_stopping() const { return server_->stopping; }
 
 void Connection::answer_and_close(const ApiError& error) {
+  // One access line, as api::Server's answers get: the method, path and key as far as the
+  // parser read them (a request line and fields before the one refused, a head whose body is
+  // over the limit or too slow), "-" for what it did not; status 0 when the answer cannot be
+  // sent (below).
+  std::string method = "-", path = "-", key = "-";
+  if (parser_ && !parser_->get().method_string().empty() && !parser_->get().target().empty()) {
+    const auto& message = parser_->get();
+    method = text(message.method_string());
+    const std::string target = origin_form(text(message.target()));
+    path = target.substr(0, target.find('?'));
+    const auto authorization = message.find(http::field::authorization);
+    if (authorization != message.end()) key = key_prefix(text(authorization->value()));
+  }
+  log_access(method, path, continue_pending_ ? 0 : error.http_status,
+             static_cast<double>(monotonic_us() - request_started_us_) / 1000.0, key, false);
   // The client has not read the 100 Continue in time: no room for another answer.
   if (continue_pending_) return close();
   phase_ = Phase::Closing;

@@ -137,6 +137,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool continue_pending_ = false;  ///< a "100 Continue" is being written
   bool counted_open_ = true;
   size_t requests_ = 0;
+  int64_t request_started_us_ = 0;  ///< monotonic_us() when the current request's head began
   std::weak_ptr<Exchange> exchange_;
   std::string answer_;  ///< an error answer being written
 };

@@ -36,13 +36,18 @@ void ObservedResponder::add_cors(HttpHeaders& headers) const {
                        "x-ratelimit-limit-tokens, x-ratelimit-remaining-tokens, Retry-After");
 }
 
+void log_access(std::string_view method, std::string_view path, int status, double ms,
+                std::string_view key_prefix, bool client_gone) {
+  spdlog::info("access: {} {} {} {:.1f}ms key={}{}", method, path, status, ms, key_prefix,
+               client_gone ? " client gone" : "");
+}
+
 void ObservedResponder::log_once() {
   std::lock_guard lock(mutex_);
   if (logged_) return;
   logged_ = true;
   const double ms = static_cast<double>(monotonic_us() - started_us_) / 1000.0;
-  spdlog::info("access: {} {} {} {:.1f}ms key={}{}", method_, path_, status_, ms, key_prefix_,
-               inner_->client_gone() ? " client gone" : "");
+  log_access(method_, path_, status_, ms, key_prefix_, inner_->client_gone());
 }
 
 bool ObservedResponder::respond(HttpResponse response) {

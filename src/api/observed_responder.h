@@ -7,6 +7,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "api/responder.h"
 
@@ -16,6 +17,12 @@ namespace gengyun::api {
 /// platform::kKeyPrefixChars characters), "-" when there is none or it is too short to show a
 /// prefix of without giving most of it away. Never the key.
 std::string key_prefix(const std::optional<std::string>& authorization);
+
+/// Logs one access line at info level: `access: METHOD PATH STATUS LATENCYms key=PREFIX`, with
+/// " client gone" appended when `client_gone` (ObservedResponder's; the HTTP layer's for the
+/// requests it refuses itself, "-" for a method and path it never read).
+void log_access(std::string_view method, std::string_view path, int status, double ms,
+                std::string_view key_prefix, bool client_gone);
 
 /// A Responder that forwards to `inner`. When `cors_origin` is not empty, every answer carries
 /// Access-Control-Allow-Origin: cors_origin, Vary: Origin and Access-Control-Expose-Headers

@@ -2,15 +2,16 @@
 // TCP_NODELAY, keep-alive, the connection cap, and the streaming Responder fed from other
 // threads, including clients that leave or stop reading. Every wait is on something the server
 // or the client observes (a callback, a counter, bytes, EOF), never on a pause.
+#include "api/http_server.h"
+
 #include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <httplib.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
-
-#include <gtest/gtest.h>
-#include <httplib.h>
 
 #include <atomic>
 #include <chrono>
@@ -18,15 +19,14 @@
 #include <future>
 #include <memory>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
 #include "api/handler_pool.h"
-#include "api/http_server.h"
 #include "eventually.h"
+#include "log_capture.h"
 #include "server_fixture.h"
 
 namespace gengyun::api::testing {
@@ -233,6 +233,50 @@ TEST_F(HttpServerTest, HeadGetsTheAnswersHeadWithoutItsBody) {
             "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
             "9\r\ndata: 1\n\n\r\n0\r\n\r\n");
   EXPECT_EQ(handled_, 4);
+}
+
+TEST_F(HttpServerTest, AnAbsoluteFormTargetIsServedAsItsPathAndQuery) {
+  // RFC 9112, 3.2.2: a server must accept the absolute form that clients send to proxies.
+  handler_ = [](HttpRequest request, std::shared_ptr<Responder> out) {
+    out->respond({200, "text/plain", request.target + " " + request.path, {}});
+  };
+  start();
+  const std::pair<std::string, std::string> cases[] = {
+      {"http://a:8080/v1/models?limit=2", "/v1/models?limit=2 /v1/models"},
+      {"HTTPS://a/health", "/health /health"},
+      {"http://a", "/ /"},
+      {"http://a?x=1", "/?x=1 /"},
+      {"/plain?y", "/plain?y /plain"}};
+  for (const auto& [target, seen] : cases) {
+    const std::string reply =
+        raw_exchange(port_, "GET " + target + " HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n");
+    EXPECT_EQ(reply.substr(reply.find("\r\n\r\n") + 4), seen) << target;
+  }
+}
+
+TEST_F(HttpServerTest, RequestsRefusedBeforeTheHandlerLogAnAccessLine) {
+  options_.max_header_bytes = 1024;
+  options_.max_body_bytes = 100;
+  start();
+  LogCapture log;
+  error_of(raw_exchange(
+               port_, "GET / HTTP/1.1\r\nHost: a\r\nX-Big: " + std::string(2000, 'a') + "\r\n\r\n"),
+           431);
+  error_of(raw_exchange(port_,
+                        "POST http://a/v1/embeddings?x HTTP/1.1\r\nHost: a\r\nAuthorization: "
+                        "Bearer gy-AbCdEfGhIjKlMnOpQrStUv\r\nContent-Length: 200\r\n\r\n" +
+                            std::string(200, 'x')),
+           413);
+  error_of(raw_exchange(port_, "GARBAGE\r\n\r\n"), 400);
+  // The method and path as far as the parser read them (the request line before the field over
+  // the limit; the whole head of the body over it, with the key's prefix), "-" for a request
+  // line it could not read.
+  EXPECT_EQ(log.lines_with("access: GET / 431 ").size(), 1u);
+  EXPECT_EQ(log.lines_with("access: POST /v1/embeddings 413 ").size(), 1u);
+  EXPECT_EQ(log.lines_with("ms key=gy-AbCdE").size(), 1u);
+  EXPECT_EQ(log.lines_with("access: - - 400 ").size(), 1u);
+  EXPECT_EQ(log.lines_with("access: ").size(), 3u);
+  EXPECT_EQ(handled_, 0);
 }
 
 TEST_F(HttpServerTest, HeaderOverTheLimitIs431) {
