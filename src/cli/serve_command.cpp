@@ -107,7 +107,10 @@ size_t connections_within_descriptor_limit(size_t wanted) {
 }
 
 /// The registry's events as log lines on stderr.
-void log_registry_event(const deploy::RegistryEvent& e, bool mmap) {
+// kv_sized_at_load: neither --max-memory nor --kv-cache-mb is given, so a model's KV pool is
+// sized from the memory free at its load (ModelInstance::load) and LoadStarted's bytes are its
+// weights alone.
+void log_registry_event(const deploy::RegistryEvent& e, bool mmap, bool kv_sized_at_load) {
   using Kind = deploy::RegistryEvent::Kind;
   const char* id = e.model.c_str();
   switch (e.kind) {
@@ -126,8 +129,10 @@ void log_registry_event(const deploy::RegistryEvent& e, bool mmap) {
     case Kind::WaitingForLoad:
       break;
     case Kind::LoadStarted:
-      std::fprintf(stderr, "gengyun: model '%s': loading %s (%s with its KV cache)\n", id,
-                   e.detail.c_str(), deploy::format_bytes(e.bytes).c_str());
+      std::fprintf(
+          stderr, "gengyun: model '%s': loading %s (%s%s)\n", id, e.detail.c_str(),
+          deploy::format_bytes(e.bytes).c_str(),
+          kv_sized_at_load ? " of weights; its KV cache is sized at load" : " with its KV cache");
       break;
     case Kind::LoadProgress:
       std::fprintf(stderr, "gengyun: model '%s': %lld%% read (%s of %s)\n", id,
@@ -269,9 +274,11 @@ int serve(const ServeOptions& o) {
     }
     registry_options.max_memory_bytes = bytes.value();
   }
-  registry_options.observer = [mmap = o.mmap](const deploy::RegistryEvent& e) {
-    log_registry_event(e, mmap);
-  };
+  registry_options.observer =
+      [mmap = o.mmap, kv_sized_at_load = registry_options.max_memory_bytes == 0 &&
+                                         o.kv_cache_mb == 0](const deploy::RegistryEvent& e) {
+        log_registry_event(e, mmap, kv_sized_at_load);
+      };
   auto registry = deploy::Registry::create(std::move(registry_options));
   if (!registry.ok()) {
     std::fprintf(stderr, "error: %s\n", registry.error().message.c_str());

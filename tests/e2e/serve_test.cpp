@@ -1,34 +1,33 @@
 // The real binary end to end: `keys create`, `serve`, HTTP requests, `run` for the reference
 // answer, `usage --json` for the ledger, `keys revoke`, SIGTERM, kill -9 and the restart.
 #include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <httplib.h>
 #include <netinet/in.h>
+#include <sqlite3.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <gtest/gtest.h>
-#include <httplib.h>
-#include <sqlite3.h>
-
 #include <algorithm>
 #include <chrono>
-#include <iterator>
-#include <map>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
+#include <map>
+#include <nlohmann/json.hpp>
 #include <regex>
 #include <sstream>
 #include <string>
 #include <thread>
 
-#include <nlohmann/json.hpp>
-
+#include "../platform/store_reads.h"
 #include "api/eventually.h"
+#include "deploy/units.h"
 #include "gguf/gguf.h"
 #include "gguf/gguf_writer.h"
 #include "kernels/simd_level.h"
 #include "platform/ledger_spool.h"
 #include "platform/store.h"
-#include "../platform/store_reads.h"
 #include "process.h"
 #include "testdata.h"
 
@@ -264,8 +263,26 @@ TEST_F(ServeTest, MmapAndDefaultWeightsAnswerAlikeAndSaySo) {
     EXPECT_NE(server_->err().find("gengyun: model 'qwen2-tiny': loaded in "), std::string::npos)
         << server_->err();
     EXPECT_NE(server_->err().find(memory), std::string::npos) << server_->err();
+    // Without --max-memory or --kv-cache-mb the KV pool is sized at load: the loading line
+    // gives the weights alone (the file's size), the loaded line both.
+    EXPECT_NE(server_->err().find("gengyun: model 'qwen2-tiny': loading " + model_path_ + " (" +
+                                  deploy::format_bytes(static_cast<int64_t>(
+                                      std::filesystem::file_size(model_path_))) +
+                                  " of weights; its KV cache is sized at load)\n"),
+              std::string::npos)
+        << server_->err();
     EXPECT_EQ(server_->stop(), 0) << server_->err();
   }
+  // With --kv-cache-mb the loading line's estimate holds the pool.
+  start_server(1, {"--kv-cache-mb", "8"});
+  ASSERT_EQ(post("/v1/completions", request.dump(), key)->status, 200);
+  const std::string both = deploy::format_bytes(
+      static_cast<int64_t>(std::filesystem::file_size(model_path_)) + (int64_t{8} << 20));
+  EXPECT_NE(server_->err().find("gengyun: model 'qwen2-tiny': loading " + model_path_ + " (" +
+                                both + " with its KV cache)\n"),
+            std::string::npos)
+      << server_->err();
+  EXPECT_EQ(server_->stop(), 0) << server_->err();
 }
 
 TEST_F(ServeTest, ErrorsDoNotStopTheServerAndRevokedKeysAre401) {
