@@ -11,17 +11,18 @@
 #include "deploy/units.h"
 
 namespace gengyun::api {
+
+nlohmann::json seconds_of(int64_t us) {
+  return us == deploy::kKeepForever ? nlohmann::json(-1)
+                                    : nlohmann::json(static_cast<double>(us) / 1e6);
+}
+
 namespace {
 
 using nlohmann::json;
 
 constexpr std::string_view kPrefix = "/admin/models";
 constexpr const char* kActions[] = {"load", "unload", "pin", "unpin"};
-
-/// Seconds of a duration in microseconds, -1 for deploy::kKeepForever.
-json seconds(int64_t us) {
-  return us == deploy::kKeepForever ? json(-1) : json(static_cast<double>(us) * 1e-6);
-}
 
 /// The admin object of the model `info` with its price. Errors: the price cannot be read
 /// (store_failed(): 503 when the database cannot be reached).
@@ -42,10 +43,10 @@ ApiResult<json> admin_object(const deploy::ModelInfo& info, platform::Store& sto
   out["cold_start_ms"] = info.cold_start_us / 1000;
   out["last_load_error"] = info.last_load_error;
   out["memory_bytes"] = info.memory_bytes;
-  out["keep_alive_s"] = seconds(info.keep_alive_us);
+  out["keep_alive_s"] = seconds_of(info.keep_alive_us);
   out["unloads_in_s"] =
       info.state == deploy::ModelState::Loaded && info.running == 0 && !info.pinned
-          ? seconds(info.unloads_in_us)
+          ? seconds_of(info.unloads_in_us)
           : json(nullptr);
   out["defaults"] = info.defaults;
   return out;

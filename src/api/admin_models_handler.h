@@ -2,6 +2,8 @@
 // /admin/models/rescan, POST /admin/models/{id}/load|unload|pin|unpin.
 #pragma once
 
+#include <cstdint>
+#include <nlohmann/json.hpp>
 #include <string>
 
 #include "api/responder.h"
@@ -9,6 +11,11 @@
 #include "platform/store.h"
 
 namespace gengyun::api {
+
+/// A duration in microseconds as JSON seconds ("keep_alive_s", "unloads_in_s"): us / 10^6,
+/// correctly rounded, so that 7000 us is 0.007 (not 0.007000000000000001 as us * 1e-6 gives);
+/// -1 for deploy::kKeepForever.
+nlohmann::json seconds_of(int64_t us);
 
 /// The methods handle_admin_models serves on `path` ("GET" for /admin/models, "POST" for the
 /// rescan and the actions on a model); "" for other paths.

@@ -3,11 +3,12 @@
 // the memory budget's 503.
 #include <filesystem>
 
+#include "../platform/store_reads.h"
+#include "api/admin_models_handler.h"
 #include "api/eventually.h"
 #include "api/openai_request.h"
 #include "api/server_fixture.h"
 #include "deploy/units.h"
-#include "../platform/store_reads.h"
 
 namespace gengyun::api::testing {
 namespace {
@@ -136,6 +137,13 @@ TEST_F(ServerModelsTest, AdminEndpointsNeedTheAdminRole) {
   ASSERT_TRUE(rescan);
   EXPECT_EQ(json::parse(rescan->body), json({{"added", 0}, {"removed", 0}}));
   EXPECT_TRUE(rows().empty());  // admin calls write no ledger rows
+}
+
+TEST(AdminModelSeconds, AreTheMicrosecondsDividedWithoutFloatNoise) {
+  EXPECT_EQ(seconds_of(7000).dump(), "0.007");
+  EXPECT_EQ(seconds_of(290040607).dump(), "290.040607");
+  EXPECT_EQ(seconds_of(300000000).dump(), "300.0");
+  EXPECT_EQ(seconds_of(deploy::kKeepForever).dump(), "-1");
 }
 
 TEST_F(ServerModelsTest, AdminLoadPinUnpinUnload) {
