@@ -126,7 +126,7 @@ std::string bench_result_text(const BenchResult& r) {
     return std::string(text);
   };
   std::snprintf(line, sizeof line,
-                "serving    %8.2f output tokens/s  (%d streams of %d + %d tokens, %.2f s)\n"
+                "serving    %8.2f output tokens/s  (%d streams of %d + %d tokens, %.3f s)\n"
                 "TTFT       p50 %.1f ms, p99 %.1f ms; inter-token %s\n",
                 s.output_tokens_per_s, s.parallel, r.n_prompt, r.n_gen, s.seconds, s.ttft_p50_ms,
                 s.ttft_p99_ms, inter_token(s.itl_p50_ms, s.itl_p99_ms).c_str());

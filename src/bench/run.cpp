@@ -23,6 +23,27 @@ double median(std::vector<double> v) {
   return n % 2 == 1 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
+std::vector<double> inter_token_ms(const std::vector<StreamEvent>& events, int64_t first_token_us) {
+  std::vector<double> out;
+  int64_t last_us = 0;  // the previous event's arrival; 0 before the first
+  for (const StreamEvent& e : events) {
+    if (e.n_tokens == 0) continue;
+    if (last_us == 0) {
+      const double shared =
+          first_token_us > 0 && e.n_tokens > 1
+              ? static_cast<double>(std::max<int64_t>(e.at_us - first_token_us, 0)) / 1e3 /
+                    static_cast<double>(e.n_tokens - 1)
+              : 0.0;
+      out.insert(out.end(), e.n_tokens - 1, shared);
+    } else {
+      out.insert(out.end(), e.n_tokens,
+                 static_cast<double>(e.at_us - last_us) / 1e3 / static_cast<double>(e.n_tokens));
+    }
+    last_us = e.at_us;
+  }
+  return out;
+}
+
 namespace {
 
 /// A duration of `us` microseconds in seconds, at least 1 ns (so that rates stay finite).
@@ -82,7 +103,7 @@ double percentile(std::vector<double> v, double p) {
 /// One stream of the serving measurement.
 struct StreamTimes {
   std::unique_ptr<RequestHandle> handle;
-  int64_t last_us = 0;  ///< when its latest event came; 0 before the first
+  std::vector<StreamEvent> events;  ///< those with tokens, as they came
   bool done = false;
 };
 
@@ -126,17 +147,13 @@ Result<ServingResult> run_serving(const std::vector<LoadedModel*>& models, const
         const int64_t now = monotonic_us();
         const size_t n = e->token_ids.size();
         if (n > 0) {
-          if (s.last_us == 0) {
-            ttft_ms.push_back((now - start) / 1e3);
-            // Tokens of one merged event share its gap.
-            for (size_t i = 1; i < n; ++i) itl_ms.push_back(0);
-          } else {
-            for (size_t i = 0; i < n; ++i) itl_ms.push_back((now - s.last_us) / 1e3 / n);
-          }
-          s.last_us = now;
+          if (s.events.empty()) ttft_ms.push_back((now - start) / 1e3);
+          s.events.push_back({now, n});
         }
         if (!e->finished) continue;
         if (!e->error.empty()) return make_error("a stream failed: " + e->error);
+        const std::vector<double> gaps = inter_token_ms(s.events, e->times.first_token_us);
+        itl_ms.insert(itl_ms.end(), gaps.begin(), gaps.end());
         out.output_tokens += e->usage.completion_tokens;
         s.done = true;
         ++finished;

@@ -56,6 +56,21 @@ struct ServingResult {
 /// The median of `v` (the mean of the middle two for an even count); `v` must not be empty.
 double median(std::vector<double> v);
 
+/// One event of a stream as its reader got it: when (monotonic_us()) and with how many tokens.
+struct StreamEvent {
+  int64_t at_us = 0;
+  size_t n_tokens = 0;
+};
+
+/// The gaps between a stream's consecutive tokens, in milliseconds, one per token after its
+/// first: an event's tokens share the time since the previous event, and the first event's
+/// tokens after the first share the time since first_token_us (the engine's reading of when it
+/// sampled the first, GenerationEvent::times; 0: unknown, those tokens then count no time). A
+/// reader that falls behind gets several engine steps' tokens in one event; without the engine's
+/// reading they would count 0 ms (tiny models, whose whole stream fits in one event, showed an
+/// inter-token p50 of 0.00 ms). Events without tokens are skipped.
+std::vector<double> inter_token_ms(const std::vector<StreamEvent>& events, int64_t first_token_us);
+
 /// USD per million tokens of a machine that costs usd_per_hour and produces tokens_per_s:
 /// usd_per_hour / (tokens_per_s * 3600) * 1e6; 0 when tokens_per_s is not positive.
 double usd_per_million_tokens(double usd_per_hour, double tokens_per_s);

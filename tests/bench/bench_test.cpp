@@ -150,17 +150,29 @@ TEST(BenchRun, TinyModelGivesSaneNumbersAndJson) {
   EXPECT_NE(text.find("decode"), std::string::npos);
 }
 
-// The serving line gives its duration in hundredths of a second: the tiny models' runs take
-// tens of milliseconds, which one decimal showed as "0.0 s".
-TEST(BenchReport, TheServingLineGivesItsDurationInHundredths) {
+// An event's tokens share the time since the one before; the first event's after its first the
+// time since the engine sampled the first.
+TEST(BenchServing, InterTokenGapsAreSharedByAnEventsTokens) {
+  const std::vector<StreamEvent> events = {{1000, 3}, {1600, 1}, {1600, 0}, {2000, 2}};
+  EXPECT_EQ(inter_token_ms(events, 400), (std::vector<double>{0.3, 0.3, 0.6, 0.2, 0.2}));
+  // Without the engine's reading the first event's extra tokens count no time.
+  EXPECT_EQ(inter_token_ms(events, 0), (std::vector<double>{0, 0, 0.6, 0.2, 0.2}));
+  EXPECT_EQ(inter_token_ms({{500, 1}}, 400), std::vector<double>{});
+  EXPECT_EQ(inter_token_ms({}, 400), std::vector<double>{});
+}
+
+// The serving line gives its duration in milliseconds: the tiny models' runs take a few, which
+// one decimal showed as "0.0 s".
+TEST(BenchReport, TheServingLineGivesItsDurationInMilliseconds) {
   BenchResult r;
   r.n_prompt = 16;
   r.n_gen = 64;
   ServingResult s;
   s.parallel = 4;
   s.output_tokens_per_s = 6215.5;
-  for (const auto& [seconds, shown] : {std::pair{0.04118, "0.04 s)"}, std::pair{12.661, "12.66 s)"},
-                                       std::pair{1234.5, "1234.50 s)"}}) {
+  for (const auto& [seconds, shown] :
+       {std::pair{0.00318, "0.003 s)"}, std::pair{12.6614, "12.661 s)"},
+        std::pair{1234.5, "1234.500 s)"}}) {
     s.seconds = seconds;
     r.serving = s;
     EXPECT_NE(bench_result_text(r).find("serving     6215.50 output tokens/s  (4 streams of 16 + "
