@@ -294,7 +294,8 @@ bool EngineCore::step() {
   sampled_.resize(sampled_jobs.size());
   masks_.resize(sampled_jobs.size());
   const size_t n_vocab = static_cast<size_t>(runner_.n_vocab());
-  // A token the output format cannot continue with comes back as -1.
+  // A token the output format cannot continue with comes back as -1, a row of logits that are
+  // all NaN as Sampler::kAllLogitsNaN.
   pool_.parallel_for(static_cast<int64_t>(sampled_jobs.size()), [&](int64_t begin, int64_t end) {
     for (int64_t i = begin; i < end; ++i) {
       const std::span<const float> row(logits_.data() + static_cast<size_t>(i) * n_vocab, n_vocab);
@@ -331,6 +332,14 @@ bool EngineCore::step() {
   for (size_t i = 0; i < sampled_jobs.size(); ++i) {
     Job& job = *sampled_jobs[i];
     const int32_t token = sampled_[i];
+    if (token == sampling::Sampler::kAllLogitsNaN) {
+      finish(job, FinishReason::Cancelled, {}, {},
+             "the model's logits are all NaN (after " + std::to_string(job.n_completion) +
+                 " generated tokens): its weights hold NaN or infinite values, or its "
+                 "activations overflowed");
+      jobs_.erase(&job.seq);
+      continue;
+    }
     if (token < 0) {
       finish(job, FinishReason::Cancelled, {}, {},
              "the output format allows no token of this model's vocabulary here (after " +

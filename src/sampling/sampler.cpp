@@ -31,6 +31,8 @@ Sampler::Sampler(const SamplingParams& params) : params_(params), rng_(params.se
 int32_t Sampler::sample(std::span<const float> logits, std::span<const int32_t> history,
                         const TokenMask* allowed, SampleLogprobs* logprobs, size_t n_prompt) {
   if (logits.empty()) return -1;
+  if (std::all_of(logits.begin(), logits.end(), [](float x) { return std::isnan(x); }))
+    return kAllLogitsNaN;
   logits_.assign(logits.begin(), logits.end());
   for (const auto& [id, bias] : params_.logit_bias)
     if (id >= 0 && static_cast<size_t>(id) < logits_.size())

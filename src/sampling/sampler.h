@@ -32,6 +32,9 @@ struct SampleLogprobs {
 /// outside validate()'s ranges never crash it but give no meaningful distribution.
 class Sampler {
  public:
+  /// What sample() returns for a row of logits that are all NaN.
+  static constexpr int32_t kAllLogitsNaN = -2;
+
   explicit Sampler(const SamplingParams& params);
 
   /// Picks the next token id from `logits` [n_vocab]. `history` holds the prompt (its first
@@ -44,7 +47,9 @@ class Sampler {
   /// argmax (lowest id on ties); otherwise top-k, top-p (smallest
   /// prefix of the top-k survivors by descending probability, renormalized over them, whose
   /// mass reaches top_p), min-p (keep logits >= max + log(min_p)), temperature, softmax and
-  /// one seeded draw. NaN logits count as -infinity. Returns -1 only when `logits` is empty.
+  /// one seeded draw. NaN logits count as -infinity; when every logit of the row is NaN (the
+  /// model's hidden state is: NaN or infinite weights, an overflow) there is nothing to choose
+  /// from and it returns kAllLogitsNaN. Returns -1 only when `logits` is empty.
   /// Cost: O(n_vocab) plus O(k log k) for top-k; no full sort unless top-p must look at the
   /// whole vocabulary.
   int32_t sample(std::span<const float> logits, std::span<const int32_t> history,

@@ -1,13 +1,18 @@
 // The LoadedModel seam end to end on real models: prompt in, text out.
 #include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
+#include <unistd.h>
 
 #include <cmath>
+#include <filesystem>
 #include <fstream>
+#include <limits>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
 
 #include "gengyun/engine.h"
+#include "gguf/gguf.h"
+#include "gguf/gguf_writer.h"
 #include "testdata.h"
 
 namespace gengyun {
@@ -42,6 +47,44 @@ Result<GenerationResult> collect(LoadedModel& model, std::span<const int32_t> pr
     streamed += text;
     return true;
   });
+}
+
+// A model whose logits are all NaN (here its output norm's weights are NaN, as a corrupt file's
+// could be) ends the generation with an error saying so, instead of answering token 0 on and on.
+TEST(Generation, AllNaNLogitsEndTheGenerationWithAnError) {
+  REQUIRE_TESTDATA();
+  auto source = gguf::File::open(testdata_path("models/qwen2-tiny-q8_0.gguf"));
+  ASSERT_TRUE(source.ok()) << source.error().message;
+  gguf::Writer writer;
+  for (const auto& [key, value] : source->metadata()) writer.set(key, value);
+  std::vector<float> nan_norm;
+  for (const gguf::TensorInfo& t : source->tensors()) {
+    if (t.name == "output_norm.weight") {
+      nan_norm.assign(t.n_bytes / sizeof(float), std::numeric_limits<float>::quiet_NaN());
+      ASSERT_TRUE(writer
+                      .add_tensor(t.name, t.type, t.ne,
+                                  {reinterpret_cast<const uint8_t*>(nan_norm.data()), t.n_bytes})
+                      .ok());
+      continue;
+    }
+    ASSERT_TRUE(writer.add_tensor(t.name, t.type, t.ne, {t.data, t.n_bytes}).ok());
+  }
+  ASSERT_FALSE(nan_norm.empty());
+  const std::string path = (std::filesystem::temp_directory_path() /
+                            ("gengyun-nan-" + std::to_string(getpid()) + ".gguf"))
+                               .string();
+  ASSERT_TRUE(writer.write(path).ok());
+  auto model = LoadedModel::load(path, {.n_threads = 2});
+  std::filesystem::remove(path);
+  ASSERT_TRUE(model.ok()) << model.error().message;
+  const auto prompt = model.value()->tokenize("Hello", /*add_bos=*/true, /*parse_special=*/false);
+  std::string streamed;
+  const auto result = collect(*model.value(), prompt, greedy(8), streamed);
+  ASSERT_FALSE(result.ok());
+  EXPECT_EQ(result.error().message,
+            "the model's logits are all NaN (after 0 generated tokens): its weights hold NaN or "
+            "infinite values, or its activations overflowed");
+  EXPECT_EQ(streamed, "");
 }
 
 // stories260K, greedy from BOS + "Once upon a time": the model's own reference program

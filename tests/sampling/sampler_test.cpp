@@ -114,6 +114,16 @@ TEST(Sampler, GreedyPicksArgmaxAndLowestIdOnTies) {
   EXPECT_EQ(Sampler(plain(-1.0f)).sample(big, {}), expected);
 }
 
+TEST(Sampler, ARowOfNaNLogitsHasNothingToChooseFrom) {
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  for (const float temperature : {0.0f, 0.8f}) {
+    Sampler sampler(plain(temperature));
+    EXPECT_EQ(sampler.sample(std::vector<float>(5, nan), {}), Sampler::kAllLogitsNaN);
+    // One finite logit among NaNs is the only choice (NaN counts as -infinity).
+    EXPECT_EQ(sampler.sample(std::vector<float>{nan, nan, -3.0f, nan}, {}), 2);
+  }
+}
+
 TEST(Sampler, GreedyAppliesPenaltiesFirst) {
   SamplingParams p = plain(0.0f);
   p.repeat_penalty = 1.1f;
