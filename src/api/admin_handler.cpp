@@ -728,14 +728,14 @@ std::string admin_methods(std::string_view path) {
   return "";
 }
 
-ApiResult<int64_t> key_expiry(const nlohmann::json& days, int64_t now_us) {
+ApiResult<int64_t> key_expiry(const nlohmann::json& days, int64_t now_us, std::string_view what) {
   const bool valid = days.is_number_unsigned()
                          ? days.get<uint64_t>() >= 1 &&
                                days.get<uint64_t>() <= static_cast<uint64_t>(kMaxExpiryDays)
                          : days.is_number_integer() && days.get<int64_t>() >= 1 &&
                                days.get<int64_t>() <= kMaxExpiryDays;
   if (!valid)
-    return invalid_request("expires_in_days must be a whole number of days from 1 to " +
+    return invalid_request(std::string(what) + " must be a whole number of days from 1 to " +
                                std::to_string(kMaxExpiryDays),
                            "expires_in_days");
   return now_us + days.get<int64_t>() * kDayUs;

@@ -63,10 +63,11 @@ inline constexpr int64_t kMaxExpiryDays = 36'500;
 
 /// `expires_in_days` of POST /admin/keys, also `gengyun keys create --expires-in` (the flag's
 /// text read as a JSON value): the key's expiry in Unix microseconds, `days` whole days after
-/// `now_us`. Errors: 400 naming expires_in_days with one message for every bad value (not a
-/// whole number, below 1, above kMaxExpiryDays): "expires_in_days must be a whole number of
-/// days from 1 to 36500".
-ApiResult<int64_t> key_expiry(const nlohmann::json& days, int64_t now_us);
+/// `now_us`. Errors: 400 naming expires_in_days (`param`) with one message for every bad value
+/// (not a whole number, below 1, above kMaxExpiryDays) that names `what` (the field, or the
+/// CLI's flag): "expires_in_days must be a whole number of days from 1 to 36500".
+ApiResult<int64_t> key_expiry(const nlohmann::json& days, int64_t now_us,
+                              std::string_view what = "expires_in_days");
 
 /// PATCH /admin/tenants/ID, also `gengyun tenants update`: applies `body` (JSON text, the
 /// fields budget_usd, budget_period, rpm, tpm; a field left out is kept, null clears it) to the

@@ -31,8 +31,8 @@ struct CreateFlags {
 };
 
 /// The key `flags` describe. Errors: a name platform::validate_name() refuses, an unknown role,
-/// bad limits or models, an expiry that api::key_expiry() refuses (with its message, the admin
-/// API's).
+/// bad limits or models, an expiry that api::key_expiry() refuses (with its message, naming
+/// --expires-in).
 Result<platform::NewKey> new_key(const std::string& name, const CreateFlags& flags) {
   if (auto valid = platform::validate_name("key", name); !valid)
     return make_error("cannot create API key: " + valid.error().message);
@@ -52,7 +52,7 @@ Result<platform::NewKey> new_key(const std::string& name, const CreateFlags& fla
     // The flag's text as the JSON value POST /admin/keys would get: a number when it is one.
     nlohmann::json days = nlohmann::json::parse(*flags.expires_in_days, nullptr, false);
     if (days.is_discarded()) days = *flags.expires_in_days;
-    auto expiry = api::key_expiry(days, unix_time_us());
+    auto expiry = api::key_expiry(days, unix_time_us(), "--expires-in");
     if (!expiry.ok()) return make_error(expiry.error().message);
     key.expires_at_us = *expiry;
   }

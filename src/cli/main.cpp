@@ -30,6 +30,12 @@ int main(int argc, char** argv) {
   gengyun::cli::add_bench_command(app, exit_code);
   gengyun::cli::add_render_chat_command(app, exit_code);
   gengyun::cli::add_pull_command(app, exit_code);
-  CLI11_PARSE(app, argc, argv);
+  // A usage error (an unknown flag or subcommand, a missing or out-of-range value) exits 2, with
+  // CLI11's message on stderr; --help exits 0; a command's own failure exits 1.
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : 2;
+  }
   return exit_code;
 }

@@ -165,7 +165,7 @@ TEST_F(AdminTest, BadInputExitsOneWithTheReasonAndWritesNothing) {
       {{"keys", "create", "--db", db_, "--name", "k", "--models", "a,,b"},
        "--models 'a,,b' has an empty name"},
       {{"keys", "create", "--db", db_, "--name", "k", "--expires-in", "0"},
-       "expires_in_days must be a whole number of days from 1 to 36500"},
+       "--expires-in must be a whole number of days from 1 to 36500"},
       {{"keys", "create", "--db", db_, "--name", "k", "--budget-period", "week", "--budget-usd",
         "1"},
        "--budget-period 'week' is not one of day, month, total"},
@@ -175,7 +175,7 @@ TEST_F(AdminTest, BadInputExitsOneWithTheReasonAndWritesNothing) {
        "--budget-period needs --budget-usd"},
       // An empty value (an unset shell variable) is refused, never taken for "no limit".
       {{"keys", "create", "--db", db_, "--name", "k", "--expires-in", ""},
-       "expires_in_days must be a whole number of days from 1 to 36500"},
+       "--expires-in must be a whole number of days from 1 to 36500"},
       {{"keys", "create", "--db", db_, "--name", "k", "--budget-usd", ""},
        "--budget-usd is empty; give an amount in USD"},
       {{"keys", "create", "--db", db_, "--name", "k", "--rpm", ""},
@@ -662,7 +662,7 @@ TEST_F(AdminTest, ExpiryHasTheAdminApisRuleAndMessage) {
   for (const std::string days : {"-1", "0", "36501", "1.5", "ten", "99999999999999999999"}) {
     const auto out = gengyun({"keys", "create", "--db", db_, "--name", "k", "--expires-in", days});
     EXPECT_EQ(out.exit_code, 1) << days;
-    EXPECT_EQ(out.err, "error: expires_in_days must be a whole number of days from 1 to 36500\n")
+    EXPECT_EQ(out.err, "error: --expires-in must be a whole number of days from 1 to 36500\n")
         << days;
     EXPECT_EQ(out.out, "");
   }

@@ -20,6 +20,32 @@ namespace {
 
 const std::string kBinary = GENGYUN_BINARY;
 
+// Usage errors exit 2 (CLI11's own codes, 105-114, were not documented anywhere), a command's
+// own failure 1, --help 0.
+TEST(CliExitCodes, UsageErrorsExit2AndHelp0) {
+  const std::vector<std::vector<std::string>> usage_errors = {
+      {"keys", "create", "--db", "/nonexistent/x.db", "--name", "k", "--bogus"},  // unknown flag
+      {"keys", "create", "--name"},  // a flag without its value
+      {"keys"},                      // no subcommand
+      {},                            // no command
+      {"frobnicate"}};
+  for (const auto& args : usage_errors) {
+    std::vector<std::string> argv = {kBinary};
+    argv.insert(argv.end(), args.begin(), args.end());
+    const ProcessOutput out = run_process(argv);
+    EXPECT_EQ(out.exit_code, 2) << out.err;
+    EXPECT_FALSE(out.err.empty());
+  }
+  EXPECT_NE(run_process(
+                {kBinary, "keys", "create", "--db", "/nonexistent/x.db", "--name", "k", "--bogus"})
+                .err.find("not expected: --bogus"),
+            std::string::npos);
+  EXPECT_EQ(run_process({kBinary, "--help"}).exit_code, 0);
+  EXPECT_EQ(run_process({kBinary, "keys", "create", "--help"}).exit_code, 0);
+  // A command's own failure: a missing database for a reader.
+  EXPECT_EQ(run_process({kBinary, "usage", "--db", "/nonexistent/gengyun-test.db"}).exit_code, 1);
+}
+
 TEST(RunFlags, OutOfRangeSamplingFlagsAreRefused) {
   REQUIRE_TESTDATA();
   const std::string model = testing::testdata_path("models/qwen2-tiny-q8_0.gguf");
@@ -44,7 +70,7 @@ TEST(RunFlags, OutOfRangeSamplingFlagsAreRefused) {
     std::vector<std::string> argv = {kBinary, "run", model, "-p", "hi"};
     argv.insert(argv.end(), c.flags.begin(), c.flags.end());
     const ProcessOutput run = run_process(argv);
-    EXPECT_NE(run.exit_code, 0) << c.message;
+    EXPECT_EQ(run.exit_code, 2) << c.message;
     EXPECT_NE(run.err.find(c.message), std::string::npos) << run.err;
     EXPECT_TRUE(run.out.empty()) << run.out;
   }
