@@ -59,6 +59,15 @@ ApiResult<PreparedEmbeddings> prepare(const GenerationContext& context,
   const std::string& name = out.request.model;
   const std::optional<deploy::ModelInfo> info = context.registry.find(name);
   if (auto refused = refuse_model(key, info, name)) return *refused;
+  // Refused before a load, which could evict other models (or fail for want of memory) for a
+  // request that cannot run; checked again on the model loaded (its file may have changed).
+  const auto text_model = [&] {
+    return invalid_request("the model '" + name +
+                               "' generates text: it is not an embedding model (its GGUF has no "
+                               "pooling_type); use /v1/chat/completions or /v1/completions",
+                           "model");
+  };
+  if (info && !info->file.embedding && info->file.error.empty()) return text_model();
   deploy::Acquired acquired = context.registry.acquire(name, out.request.keep_alive_us);
   if (!acquired.lease) return acquire_error(acquired, name);
   out.model = std::move(*acquired.lease);
@@ -66,11 +75,7 @@ ApiResult<PreparedEmbeddings> prepare(const GenerationContext& context,
   // prices of its own is billed at its base's.
   entry.set_model(out.model.id());
   out.price_fallback = info->parent;
-  if (!out.model->is_embedding_model())
-    return invalid_request("the model '" + name +
-                               "' generates text: it is not an embedding model (its GGUF has no "
-                               "pooling_type); use /v1/chat/completions or /v1/completions",
-                           "model");
+  if (!out.model->is_embedding_model()) return text_model();
   if (out.request.dimensions > out.model->n_embd())
     return invalid_request("dimensions must be between 1 and " +
                                std::to_string(out.model->n_embd()) + " for the model '" + name +

@@ -75,6 +75,15 @@ ApiResult<PreparedGeneration> prepare(CompletionKind kind, const GenerationConte
   PreparedGeneration out;
   out.request = std::move(request.value());
   if (auto refused = refuse_model(key, info, out.request.model)) return *refused;
+  // Refused before a load, which could evict other models (or fail for want of memory) for a
+  // request that cannot run; checked again on the model loaded (its file may have changed).
+  const auto embedding_model = [&] {
+    return invalid_request("the model '" + out.request.model +
+                               "' is an embedding model: it serves /v1/embeddings, not " +
+                               endpoint_path(kind),
+                           "model");
+  };
+  if (info && info->file.embedding) return embedding_model();
   deploy::Acquired acquired = registry.acquire(out.request.model, out.request.keep_alive_us);
   if (!acquired.lease) return acquire_error(acquired, out.request.model);
   out.model = std::move(*acquired.lease);
@@ -82,11 +91,7 @@ ApiResult<PreparedGeneration> prepare(CompletionKind kind, const GenerationConte
   // prices of its own is billed at its base's.
   entry.set_model(out.model.id());
   out.price_fallback = info->parent;
-  if (out.model->is_embedding_model())
-    return invalid_request("the model '" + out.request.model +
-                               "' is an embedding model: it serves /v1/embeddings, not " +
-                               endpoint_path(kind),
-                           "model");
+  if (out.model->is_embedding_model()) return embedding_model();
   read_response_format_schema(body_text, out.request);
   for (const auto& [id, bias] : out.request.params.logit_bias)
     if (id >= out.model->n_vocab())

@@ -491,5 +491,28 @@ TEST_F(ServerModelsTest, AModelOverTheMemoryBudgetIs503) {
   EXPECT_EQ(r->get_header_value("Retry-After"), "1");
 }
 
+// A request to the wrong endpoint for a model's kind is refused from the file's header, before
+// a load: under a budget no model fits, it is still the 400 naming the model, not a 503.
+TEST_F(ServerModelsTest, TheWrongEndpointForAModelsKindIsRefusedBeforeItsLoad) {
+  OwnServer own;
+  deploy::RegistryOptions options;
+  options.specs = {{"stories", gengyun::testing::testdata_path("models/stories260K-f32.gguf")},
+                   {"embed", gengyun::testing::testdata_path("models/qwen3-embed-tiny-f32.gguf")}};
+  options.max_memory_bytes = 1000;
+  start_own(own, std::move(options));
+  const json text = expect_error(
+      post_to(own.port, "/v1/completions", {{"model", "embed"}, {"prompt", "Once"}}), 400, nullptr);
+  EXPECT_EQ(text["param"], "model");
+  EXPECT_EQ(text["message"],
+            "the model 'embed' is an embedding model: it serves /v1/embeddings, not "
+            "/v1/completions");
+  const json embeddings = expect_error(
+      post_to(own.port, "/v1/embeddings", {{"model", "stories"}, {"input", "Once"}}), 400, nullptr);
+  EXPECT_EQ(embeddings["param"], "model");
+  // The right endpoint still meets the budget.
+  expect_error(post_to(own.port, "/v1/embeddings", {{"model", "embed"}, {"input", "Once"}}), 503,
+               "insufficient_memory");
+}
+
 }  // namespace
 }  // namespace gengyun::api::testing
