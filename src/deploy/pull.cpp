@@ -534,6 +534,12 @@ Result<std::string> expand_hf_url(std::string_view url) {
          std::string(file);
 }
 
+namespace {
+/// pull() once its folder exists: the transfer, the checks and the rename.
+Result<PullResult> pull_into_dir(const PullOptions& options, PullResult result,
+                                 std::string expected_sha);
+}  // namespace
+
 Result<PullResult> pull(const PullOptions& given) {
   Result<std::string> expanded = expand_hf_url(given.url);
   if (!expanded) return expanded.error();
@@ -558,10 +564,27 @@ Result<PullResult> pull(const PullOptions& given) {
       return make_error("--sha256 '" + options.sha256 + "' is not a SHA-256 (64 hex digits)");
     result.sha256_source = "--sha256";
   }
+  // The folders this run creates, deepest first: removed again if it fails and leaves them
+  // empty (a part file kept for a resume keeps its folder).
+  std::vector<std::filesystem::path> created;
   std::error_code ec;
+  for (std::filesystem::path d = std::filesystem::absolute(options.dir, ec);
+       !ec && !d.empty() && !std::filesystem::exists(d, ec) && d != d.parent_path();
+       d = d.parent_path())
+    created.push_back(d);
   std::filesystem::create_directories(options.dir, ec);
   if (ec) return make_error(options.dir + ": " + ec.message());
+  Result<PullResult> pulled = pull_into_dir(options, std::move(result), std::move(expected_sha));
+  if (!pulled)
+    for (const std::filesystem::path& d : created) std::filesystem::remove(d, ec);
+  return pulled;
+}
 
+namespace {
+
+Result<PullResult> pull_into_dir(const PullOptions& options, PullResult result,
+                                 std::string expected_sha) {
+  std::error_code ec;
   static const CURLcode global_init = curl_global_init(CURL_GLOBAL_DEFAULT);
   if (global_init != CURLE_OK)
     return make_error(std::string("libcurl: ") + curl_easy_strerror(global_init));
@@ -611,4 +634,5 @@ Result<PullResult> pull(const PullOptions& given) {
   return result;
 }
 
+}  // namespace
 }  // namespace gengyun::deploy

@@ -57,8 +57,10 @@ struct PullResult {
 /// one (it would cross the network in clear) or with characters a bearer token cannot hold, an HTTP
 /// status other than 200/206 ("HTTP 404"), a connection that fails or keeps dropping without
 /// progress (the part file is kept for a later resume), a SHA-256 mismatch or a body that is not a
-/// valid GGUF file (the download is removed), I/O errors. Blocking; the cost is the transfer plus
-/// one read of the file when a SHA-256 is checked.
+/// valid GGUF file (the download is removed), I/O errors. `options.dir` is created when missing;
+/// a failed run removes the folders it created while they are empty (a part file kept for a
+/// resume keeps its folder). Blocking; the cost is the transfer plus one read of the file when a
+/// SHA-256 is checked.
 Result<PullResult> pull(const PullOptions& options);
 
 }  // namespace gengyun::deploy

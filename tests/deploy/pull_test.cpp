@@ -330,7 +330,24 @@ TEST_F(PullTest, NotFoundIsAnError) {
   Result<PullResult> r = pull(options("/missing.gguf"));
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().message, server_.url("/missing.gguf") + ": HTTP 404");
-  EXPECT_EQ(files(), std::vector<std::string>{});
+  // The folder it created for the file is gone again.
+  EXPECT_FALSE(std::filesystem::exists(dir_));
+}
+
+// A failed run removes the folders it created, and only those, and only while empty.
+TEST_F(PullTest, AFailedRunRemovesTheFoldersItCreatedOnly) {
+  server_.start();
+  PullOptions nested = options("/missing.gguf");
+  nested.dir = (dir_ / "a" / "b").string();
+  std::filesystem::create_directories(dir_);
+  ASSERT_FALSE(pull(nested).ok());
+  EXPECT_TRUE(std::filesystem::exists(dir_));  // there before the run
+  EXPECT_FALSE(std::filesystem::exists(dir_ / "a"));
+  // A folder that held a file before the run is left as it was.
+  std::filesystem::create_directories(dir_ / "a" / "b");
+  std::ofstream(dir_ / "a" / "b" / "other.gguf") << "x";
+  ASSERT_FALSE(pull(nested).ok());
+  EXPECT_TRUE(std::filesystem::exists(dir_ / "a" / "b" / "other.gguf"));
 }
 
 TEST_F(PullTest, ABodyThatIsNotGgufIsRemoved) {
@@ -347,7 +364,7 @@ TEST_F(PullTest, ABodyThatIsNotGgufIsRemoved) {
                                     0),
             0u)
       << r.error().message;
-  EXPECT_EQ(files(), std::vector<std::string>{});
+  EXPECT_FALSE(std::filesystem::exists(dir_));
 }
 
 TEST_F(PullTest, AnEmptyBodyIsNotGguf) {
