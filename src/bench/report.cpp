@@ -105,13 +105,17 @@ std::string bench_result_text(const BenchResult& r) {
                          "decode     %8.2f tokens/s  (%d token%s, median of %d)\n"
                          "weights    %8.1f MB read per decoded token\n"
                          "bandwidth  %8.2f GB/s read by the same threads\n"
-                         "decode uses %.1f%% of the read bandwidth\n",
+                         "decode uses %.1f%% of the read bandwidth%s\n",
                          r.model.c_str(), r.arch.c_str(), r.cpu_model.c_str(), r.threads,
                          r.kernels_description.c_str(), r.kv_cache_type.c_str(), r.load_seconds,
                          r.weights_memory.c_str(), r.prefill_tokens_per_s, r.n_prompt,
                          r.n_prompt == 1 ? "" : "s", r.repeats, r.decode_tokens_per_s, r.n_gen,
                          r.n_gen == 1 ? "" : "s", r.repeats, r.weight_bytes_per_token / 1e6,
-                         r.read_bandwidth_gb_per_s, 100 * r.decode_bandwidth_utilization);
+                         r.read_bandwidth_gb_per_s, 100 * r.decode_bandwidth_utilization,
+                         // Weights that fit in the caches are not read from memory per token.
+                         r.decode_bandwidth_utilization > 1.0
+                             ? " (more than all: the weights fit in the CPU's caches)"
+                             : "");
   };
   std::string out(format(nullptr, 0), '\0');
   format(out.data(), out.size() + 1);

@@ -150,6 +150,20 @@ TEST(BenchRun, TinyModelGivesSaneNumbersAndJson) {
   EXPECT_NE(text.find("decode"), std::string::npos);
 }
 
+// Over 100% only where the weights stay in the caches (tiny models): the line says so.
+TEST(BenchReport, AUtilizationOverAllSaysTheWeightsFitInTheCaches) {
+  BenchResult r;
+  r.decode_bandwidth_utilization = 1.251;
+  EXPECT_NE(bench_result_text(r).find("decode uses 125.1% of the read bandwidth (more than all: "
+                                      "the weights fit in the CPU's caches)\n"),
+            std::string::npos)
+      << bench_result_text(r);
+  r.decode_bandwidth_utilization = 0.925;
+  EXPECT_NE(bench_result_text(r).find("decode uses 92.5% of the read bandwidth\n"),
+            std::string::npos)
+      << bench_result_text(r);
+}
+
 // An event's tokens share the time since the one before; the first event's after its first the
 // time since the engine sampled the first.
 TEST(BenchServing, InterTokenGapsAreSharedByAnEventsTokens) {
