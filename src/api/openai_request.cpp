@@ -265,6 +265,11 @@ constexpr RequestField kRequestFields[] = {
     {"chat_template_kwargs", kChat},
     {"user", kBoth},
     {"keep_alive", kBoth},  // Ollama's: how long the model stays loaded (docs/deploy.md)
+    // OpenAI's service options (read_service_fields): the values that change nothing here.
+    {"store", kChat},
+    {"service_tier", kChat},
+    {"modalities", kChat},
+    {"metadata", kChat},
 };
 
 /// A 400 naming the first field of `body` that `endpoint` does not read.
@@ -723,6 +728,42 @@ size_t nesting_depth(std::string_view text) {
   return deepest;
 }
 
+/// OpenAI's fields about the service rather than the answer, honoured where their value holds
+/// here and refused (400 naming them) where it does not: `store` false (no completion is kept,
+/// only its usage row), `service_tier` "auto" or "default" (one tier), `modalities` ["text"];
+/// `metadata` tags stored completions, which there are none of, so it is refused rather than
+/// dropped.
+std::optional<ApiError> read_service_fields(const json& body) {
+  if (const json* store = field(body, "store")) {
+    if (!store->is_boolean())
+      return invalid_request("store must be a boolean, got " + shown(*store), "store");
+    if (store->get<bool>())
+      return invalid_request(
+          "store: true is not offered: gengyun keeps no completions (only their usage rows); "
+          "leave store out or set it to false",
+          "store");
+  }
+  if (const json* tier = field(body, "service_tier")) {
+    if (!tier->is_string())
+      return invalid_request("service_tier must be a string, got " + shown(*tier), "service_tier");
+    if (*tier != "auto" && *tier != "default")
+      return invalid_request("service_tier " + shown(*tier) +
+                                 " is not offered: every request is served in one tier "
+                                 "(\"auto\" or \"default\")",
+                             "service_tier");
+  }
+  if (const json* modalities = field(body, "modalities"); modalities && *modalities != json{"text"})
+    return invalid_request(
+        "modalities must be [\"text\"]: gengyun answers text only, got " + shown(*modalities),
+        "modalities");
+  if (field(body, "metadata"))
+    return invalid_request(
+        "metadata tags stored completions, and gengyun stores none (store is not offered): "
+        "it is refused rather than dropped",
+        "metadata");
+  return std::nullopt;
+}
+
 }  // namespace
 
 ApiResult<nlohmann::json> parse_json_object(std::string_view body) {
@@ -755,6 +796,7 @@ ApiResult<GenerationRequest> parse_chat_request(const nlohmann::json& body) {
   if (auto error = check_known_fields(body, kChat)) return *error;
   if (auto error = read_common(body, request)) return *error;
   if (auto error = read_chat_logprobs(body, request.params)) return *error;
+  if (auto error = read_service_fields(body)) return *error;
   const json* messages = field(body, "messages");
   if (!messages) return invalid_request("you must provide a messages parameter", "messages");
   if (!messages->is_array())

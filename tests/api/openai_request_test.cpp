@@ -738,7 +738,7 @@ TEST(ParseRequests, UserIsAStringOnBothEndpoints) {
 
 // A field neither endpoint reads, or one of the other endpoint, is a 400 naming it.
 TEST(ParseRequests, UnknownFieldsAreRefusedByName) {
-  for (const char* name : {"suffix", "service_tier", "metadata", "store", "Model"}) {
+  for (const char* name : {"suffix", "Model", "prediction"}) {
     auto chat = parse_chat_request(chat_body({{name, "x"}}));
     ASSERT_FALSE(chat.ok()) << name;
     EXPECT_EQ(chat.error().message, std::string("Unrecognized request argument supplied: ") + name);
@@ -756,12 +756,44 @@ TEST(ParseRequests, UnknownFieldsAreRefusedByName) {
               std::string(name) + " is not a parameter of /v1/chat/completions");
     EXPECT_EQ(chat.error().param, name);
   }
-  for (const char* name : {"messages", "top_logprobs", "tools", "tool_choice",
-                           "parallel_tool_calls", "chat_template_kwargs"}) {
+  for (const char* name :
+       {"messages", "top_logprobs", "tools", "tool_choice", "parallel_tool_calls",
+        "chat_template_kwargs", "store", "service_tier", "modalities", "metadata"}) {
     auto text = parse_completion_request(completion_body({{name, nullptr}}));
     ASSERT_FALSE(text.ok()) << name;
     EXPECT_EQ(text.error().message, std::string(name) + " is not a parameter of /v1/completions");
     EXPECT_EQ(text.error().param, name);
+  }
+}
+
+// OpenAI's service fields: the values that hold here are taken, the others refused naming them.
+TEST(ParseRequests, ServiceFieldsAreTakenWhereTheirValueHolds) {
+  for (const json& fields :
+       {json{{"store", false}}, json{{"service_tier", "auto"}}, json{{"service_tier", "default"}},
+        json{{"modalities", {"text"}}}, json{{"store", nullptr}}, json{{"metadata", nullptr}}})
+    EXPECT_TRUE(parse_chat_request(chat_body(fields)).ok()) << fields;
+  const std::pair<json, std::string> refused[] = {
+      {{{"store", true}},
+       "store: true is not offered: gengyun keeps no completions (only their usage rows); leave "
+       "store out or set it to false"},
+      {{{"store", "no"}}, "store must be a boolean, got \"no\""},
+      {{{"service_tier", "flex"}},
+       "service_tier \"flex\" is not offered: every request is served in one tier (\"auto\" or "
+       "\"default\")"},
+      {{{"service_tier", 1}}, "service_tier must be a string, got 1"},
+      {{{"modalities", {"text", "audio"}}},
+       "modalities must be [\"text\"]: gengyun answers text only, got [\"text\",\"audio\"]"},
+      {{{"modalities", "text"}},
+       "modalities must be [\"text\"]: gengyun answers text only, got \"text\""},
+      {{{"metadata", {{"a", "b"}}}},
+       "metadata tags stored completions, and gengyun stores none (store is not offered): it is "
+       "refused rather than dropped"}};
+  for (const auto& [fields, message] : refused) {
+    auto r = parse_chat_request(chat_body(fields));
+    ASSERT_FALSE(r.ok()) << fields;
+    EXPECT_EQ(r.error().message, message);
+    EXPECT_EQ(r.error().param, fields.begin().key());
+    EXPECT_EQ(r.error().http_status, 400);
   }
 }
 
