@@ -202,7 +202,7 @@ class GenerationJob : public std::enable_shared_from_this<GenerationJob> {
     /// chat: the completion tokens up to the last that added to reasoning_content (reasoning
     /// comes first in an answer)
     int reasoning_tokens = 0;
-    int64_t text_offset = 0;  ///< completions: characters of the choice's text reported so far
+    TextOffset text_offset;   ///< completions: where the choice's text stands (completion_logprobs)
     Usage usage;              ///< as of its latest event
     std::optional<GenerationEvent> last;  ///< its finished event
   };

@@ -2,7 +2,10 @@
 
 #include <cmath>
 #include <cstdio>
+#include <optional>
 #include <random>
+
+#include "tokenizer/utf8.h"
 
 namespace gengyun::api {
 namespace {
@@ -72,7 +75,7 @@ json chat_logprobs(const std::vector<TokenLogprob>& tokens) {
   return {{"content", std::move(content)}, {"refusal", nullptr}};
 }
 
-json completion_logprobs(const std::vector<TokenLogprob>& tokens, int64_t& text_offset) {
+json completion_logprobs(const std::vector<TokenLogprob>& tokens, TextOffset& offset) {
   json out = {{"tokens", json::array()},
               {"token_logprobs", json::array()},
               {"top_logprobs", json::array()},
@@ -84,9 +87,21 @@ json completion_logprobs(const std::vector<TokenLogprob>& tokens, int64_t& text_
     for (const auto& [bytes, logprob] : t.top)
       if (!top.contains(bytes)) top[bytes] = shown_logprob(logprob);
     out["top_logprobs"].push_back(std::move(top));
-    out["text_offset"].push_back(text_offset);
-    for (const char c : t.bytes)
-      if ((static_cast<unsigned char>(c) & 0xC0) != 0x80) ++text_offset;
+    // The characters the bytes make now; the one that holds the token's first byte is its
+    // offset (an unfinished one at the end stays pending, the next bytes decide it).
+    const std::string bytes = offset.pending + t.bytes;
+    const size_t start = offset.pending.size();
+    std::optional<int64_t> at;
+    size_t pos = 0;
+    while (pos < bytes.size()) {
+      const tokenizer::Utf8Sequence seq = tokenizer::next_utf8_sequence(bytes, pos);
+      if (seq.kind == tokenizer::Utf8Sequence::Kind::Incomplete) break;
+      if (!at && pos + seq.length > start) at = offset.chars;
+      ++offset.chars;
+      pos += seq.length;
+    }
+    out["text_offset"].push_back(at.value_or(offset.chars));
+    offset.pending = bytes.substr(pos);
   }
   return out;
 }

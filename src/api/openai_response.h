@@ -53,10 +53,20 @@ struct TokenLogprob {
 /// text (invalid UTF-8 replaced by U+FFFD when sent).
 nlohmann::json chat_logprobs(const std::vector<TokenLogprob>& tokens);
 
+/// Where a choice's tokens stand in its text, carried from one completion_logprobs call to the
+/// next.
+struct TextOffset {
+  int64_t chars = 0;    ///< characters of the text that the bytes so far make, tail excluded
+  std::string pending;  ///< the bytes of an unfinished character at the end (the tail)
+};
+
 /// Legacy completions `choices[].logprobs`: {"tokens", "token_logprobs", "top_logprobs": [{token:
-/// logprob}], "text_offset"}; text_offset counts characters (UTF-8 lead bytes) from the start of
-/// the choice's text, starting at `text_offset`, which it advances past the tokens.
-nlohmann::json completion_logprobs(const std::vector<TokenLogprob>& tokens, int64_t& text_offset);
+/// logprob}], "text_offset"}. A token's text_offset is the index, in characters of the choice's
+/// text, of the character holding its first byte: the text as the stream decoder makes it, each
+/// well-formed character one, each maximal ill-formed subpart one U+FFFD (so byte tokens that
+/// make no character count one each, as the text shows them). `offset` carries the count across
+/// calls and is advanced past the tokens.
+nlohmann::json completion_logprobs(const std::vector<TokenLogprob>& tokens, TextOffset& offset);
 
 /// "chatcmpl-" or "cmpl-" followed by 24 random base62 characters.
 std::string new_response_id(CompletionKind kind);

@@ -127,19 +127,38 @@ TEST(Logprobs, ChatContentWithBytesAndAlternatives) {
 }
 
 TEST(Logprobs, CompletionOffsetsCountCharactersAcrossCalls) {
-  int64_t offset = 0;
+  TextOffset offset;
   const json first = completion_logprobs(
       {{" h\xC3\xA9", -0.5f, {{" h\xC3\xA9", -0.5f}, {" a", -1.0f}}}, {"\xE4\xBD", -1.0f, {}}},
       offset);
-  EXPECT_EQ(offset, 4);  // " hé" is 3 characters, a lead byte 1 more
+  EXPECT_EQ(offset.chars, 3);  // " hé"; the first two bytes of U+4F60 wait for the third
+  EXPECT_EQ(offset.pending, "\xE4\xBD");
   EXPECT_EQ(first["tokens"].size(), 2u);
   EXPECT_EQ(first["token_logprobs"], json({-0.5, -1.0}));
   EXPECT_EQ(first["text_offset"], json({0, 3}));
   EXPECT_EQ(first["top_logprobs"][0][" a"], -1.0);
   EXPECT_EQ(first["top_logprobs"][1], json::object());
+  // Its third byte starts the next token, inside character 3.
   const json second = completion_logprobs({{"\xA0!", -3.0f, {}}}, offset);
-  EXPECT_EQ(second["text_offset"], json({4}));
-  EXPECT_EQ(offset, 5);  // the continuation byte adds none, "!" one
+  EXPECT_EQ(second["text_offset"], json({3}));
+  EXPECT_EQ(offset.chars, 5);
+  EXPECT_EQ(offset.pending, "");
+}
+
+// Bytes that make no character show as one U+FFFD each in the text (the stream decoder's
+// maximal ill-formed subparts): each such token is a character of its own.
+TEST(Logprobs, CompletionOffsetsCountEachReplacementCharacter) {
+  TextOffset offset;
+  const json lone = completion_logprobs(
+      {{"\xE4", -1.0f, {}}, {"\xE4", -1.0f, {}}, {"\xE4", -1.0f, {}}, {"\x80", -1.0f, {}}}, offset);
+  // E4 E4 E4 80: E4 (cut), E4 (cut), E4 80 (still unfinished: its third byte may follow).
+  EXPECT_EQ(lone["text_offset"], json({0, 1, 2, 2}));
+  EXPECT_EQ(offset.chars, 2);
+  const json stray =
+      completion_logprobs({{"A", -1.0f, {}}, {"\x80", -1.0f, {}}, {"B", -1.0f, {}}}, offset);
+  // "A" ends the unfinished E4 80 (one U+FFFD, character 2), then A, a stray 80 and B follow.
+  EXPECT_EQ(stray["text_offset"], json({3, 4, 5}));
+  EXPECT_EQ(offset.chars, 6);
 }
 
 TEST(StreamChunks, CarryLogprobs) {
