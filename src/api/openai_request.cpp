@@ -545,6 +545,50 @@ ApiResult<ChatMessage> read_message(const json& message, size_t index) {
   return out;
 }
 
+/// The order of tool turns that OpenAI holds requests to (after read_message checked each
+/// message's shape): an assistant message's tool_calls are answered by the tool messages right
+/// after it, one per call id, before any other message; a tool message answers a call of the
+/// assistant message before those. A 400 naming the message that breaks it.
+std::optional<ApiError> check_tool_turns(const json& messages) {
+  std::vector<std::string> open;   // ids of the calls not answered yet
+  std::optional<size_t> calls_at;  // the assistant message that made them
+  auto unanswered = [&](const std::string& before) {
+    std::string ids;
+    for (const std::string& id : open) ids += (ids.empty() ? "'" : ", '") + id + "'";
+    const std::string where = "messages[" + std::to_string(*calls_at) + "]";
+    return invalid_request(where + ".tool_calls: no tool message answers " + ids + " " + before +
+                               " (each call is answered by a tool message right after it)",
+                           where + ".tool_calls");
+  };
+  for (size_t i = 0; i < messages.size(); ++i) {
+    const json& message = messages[i];
+    const std::string where = "messages[" + std::to_string(i) + "]";
+    if (message["role"] == "tool") {
+      const std::string& id = message["tool_call_id"].get_ref<const std::string&>();
+      const auto call = std::find(open.begin(), open.end(), id);
+      if (!calls_at)
+        return invalid_request(where +
+                                   ": a tool message must answer a tool call of the "
+                                   "assistant message before it",
+                               where + ".role");
+      if (call == open.end())
+        return invalid_request(where + ".tool_call_id '" + id + "' answers no unanswered call of " +
+                                   "messages[" + std::to_string(*calls_at) + "].tool_calls",
+                               where + ".tool_call_id");
+      open.erase(call);
+      continue;
+    }
+    if (!open.empty()) return unanswered("before " + where);
+    calls_at.reset();
+    const json* calls = field(message, "tool_calls");
+    if (message["role"] != "assistant" || !calls || calls->empty()) continue;
+    calls_at = i;
+    for (const json& call : *calls) open.push_back(call["id"].get<std::string>());
+  }
+  if (!open.empty()) return unanswered("at the end of the messages");
+  return std::nullopt;
+}
+
 /// Whether `name` is a function name OpenAI allows: ^[a-zA-Z0-9_-]{1,64}$.
 bool is_function_name(const std::string& name) {
   return !name.empty() && name.size() <= 64 && std::all_of(name.begin(), name.end(), [](char c) {
@@ -808,6 +852,7 @@ ApiResult<GenerationRequest> parse_chat_request(const nlohmann::json& body) {
     if (!message.ok()) return message.error();
     request.messages.push_back(std::move(message.value()));
   }
+  if (auto error = check_tool_turns(*messages)) return *error;
   return request;
 }
 

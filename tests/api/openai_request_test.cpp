@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <tuple>
 
 namespace gengyun::api {
 namespace {
@@ -246,7 +247,8 @@ TEST(ParseChatRequest, ToolsToolCallsAndTemplateFields) {
                        "function": {"name": "get_weather", "arguments": "{\"city\": \"Hangzhou\", \"a\": 1}"}},
                       {"id": "call_2", "type": "function",
                        "function": {"name": "f", "arguments": "not json"}}]},
-      {"role": "tool", "tool_call_id": "call_1", "name": "get_weather", "content": "21"}],
+      {"role": "tool", "tool_call_id": "call_1", "name": "get_weather", "content": "21"},
+      {"role": "tool", "tool_call_id": "call_2", "content": "ok"}],
     "tools": [{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}],
     "tool_choice": "auto", "parallel_tool_calls": true,
     "chat_template_kwargs": {"enable_thinking": false, "b": 1, "a": 2}})";
@@ -254,7 +256,7 @@ TEST(ParseChatRequest, ToolsToolCallsAndTemplateFields) {
   ASSERT_TRUE(parsed.ok());
   auto r = parse_chat_request(parsed.value());
   ASSERT_TRUE(r.ok()) << r.error().message;
-  ASSERT_EQ(r->messages.size(), 3u);
+  ASSERT_EQ(r->messages.size(), 4u);
   EXPECT_EQ(r->messages[0].extra_json, "");
   EXPECT_EQ(r->messages[1].content, "");
   EXPECT_EQ(r->messages[1].extra_json,
@@ -283,17 +285,65 @@ TEST(ParseChatRequest, ToolsToolCallsAndTemplateFields) {
   EXPECT_EQ(none->chat.tools_json, "");
   // arguments nested deeper than a body may be are passed on as the string they are
   const std::string deep = "{\"a\":" + std::string(100, '[') + std::string(100, ']') + "}";
-  auto deep_call = parse_chat_request(chat_body(
-      {{"messages",
-        {{{"role", "assistant"},
-          {"tool_calls",
-           {{{"id", "call_1"},
-             {"type", "function"},
-             {"function", {{"name", "f"}, {"arguments", deep}}}}}}}}}}));
+  auto deep_call = parse_chat_request(
+      chat_body({{"messages",
+                  {{{"role", "assistant"},
+                    {"tool_calls",
+                     {{{"id", "call_1"},
+                       {"type", "function"},
+                       {"function", {{"name", "f"}, {"arguments", deep}}}}}}},
+                   {{"role", "tool"}, {"tool_call_id", "call_1"}, {"content", "done"}}}}}));
   ASSERT_TRUE(deep_call.ok()) << deep_call.error().message;
   EXPECT_EQ(nlohmann::ordered_json::parse(
                 deep_call->messages[0].extra_json)["tool_calls"][0]["function"]["arguments"],
             deep);
+}
+
+// Tool turns in OpenAI's order: an assistant's calls are answered right after it, one tool
+// message per id; a tool message answers a call of the assistant message before it.
+TEST(ParseChatRequest, ToolTurnsFollowOpenAIsOrder) {
+  const json user = {{"role", "user"}, {"content", "Hi"}};
+  auto calls = [](std::vector<std::string> ids) {
+    json out = json::array();
+    for (const std::string& id : ids)
+      out.push_back(
+          {{"id", id}, {"type", "function"}, {"function", {{"name", "f"}, {"arguments", "{}"}}}});
+    return json{{"role", "assistant"}, {"content", nullptr}, {"tool_calls", out}};
+  };
+  auto answer = [](const std::string& id) {
+    return json{{"role", "tool"}, {"tool_call_id", id}, {"content", "42"}};
+  };
+  // Answered in any order, then the conversation goes on; an assistant without calls is free.
+  for (const json& messages : {json{user,
+                                    calls({"a", "b"}),
+                                    answer("b"),
+                                    answer("a"),
+                                    {{"role", "assistant"}, {"content", "x"}},
+                                    user},
+                               json{user, calls({"a"}), answer("a"), calls({"c"}), answer("c")},
+                               json{user, calls({}), user}})
+    EXPECT_TRUE(parse_chat_request(chat_body({{"messages", messages}})).ok()) << messages;
+  const std::tuple<json, std::string, std::string> refused[] = {
+      {json{user, answer("a")}, "messages[1].role",
+       "messages[1]: a tool message must answer a tool call of the assistant message before it"},
+      {json{user, calls({"a"}), answer("a"), user, answer("a")}, "messages[4].role",
+       "messages[4]: a tool message must answer a tool call of the assistant message before it"},
+      {json{user, calls({"a"}), answer("z")}, "messages[2].tool_call_id",
+       "messages[2].tool_call_id 'z' answers no unanswered call of messages[1].tool_calls"},
+      {json{user, calls({"a"}), answer("a"), answer("a")}, "messages[3].tool_call_id",
+       "messages[3].tool_call_id 'a' answers no unanswered call of messages[1].tool_calls"},
+      {json{user, calls({"a", "b"}), answer("a"), user}, "messages[1].tool_calls",
+       "messages[1].tool_calls: no tool message answers 'b' before messages[3] (each call is "
+       "answered by a tool message right after it)"},
+      {json{user, calls({"a", "b"})}, "messages[1].tool_calls",
+       "messages[1].tool_calls: no tool message answers 'a', 'b' at the end of the messages (each "
+       "call is answered by a tool message right after it)"}};
+  for (const auto& [messages, param, message] : refused) {
+    auto r = parse_chat_request(chat_body({{"messages", messages}}));
+    ASSERT_FALSE(r.ok()) << messages;
+    EXPECT_EQ(r.error().param, param);
+    EXPECT_EQ(r.error().message, message);
+  }
 }
 
 const json kTwoTools = json::parse(R"([
