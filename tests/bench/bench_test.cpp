@@ -424,6 +424,13 @@ TEST(BenchReport, JsonEscapesStringsAndWritesNullForNonFiniteNumbers) {
   const nlohmann::json j = nlohmann::json::parse(bench_result_json(r));
   EXPECT_EQ(j["model"], r.model);
   EXPECT_TRUE(j["decode_tokens_per_s"].is_null());
+  // The shortest digits that read back as the same double.
+  r.load_seconds = 0.002064;
+  r.prefill_runs_tokens_per_s = {0.133, 1e-5};
+  const std::string text = bench_result_json(r);
+  EXPECT_NE(text.find("\"load_seconds\":0.002064,"), std::string::npos) << text;
+  EXPECT_NE(text.find("[0.133,1e-05]"), std::string::npos) << text;
+  EXPECT_EQ(nlohmann::json::parse(text)["load_seconds"].get<double>(), 0.002064);
 }
 
 }  // namespace
