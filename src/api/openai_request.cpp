@@ -583,7 +583,14 @@ std::optional<ApiError> check_tool_turns(const json& messages) {
     const json* calls = field(message, "tool_calls");
     if (message["role"] != "assistant" || !calls || calls->empty()) continue;
     calls_at = i;
-    for (const json& call : *calls) open.push_back(call["id"].get<std::string>());
+    for (const json& call : *calls) {
+      const std::string& id = call["id"].get_ref<const std::string&>();
+      if (std::find(open.begin(), open.end(), id) != open.end())
+        return invalid_request(where + ".tool_calls: two calls have the id '" + id +
+                                   "' (a tool message answers a call by its id)",
+                               where + ".tool_calls");
+      open.push_back(id);
+    }
   }
   if (!open.empty()) return unanswered("at the end of the messages");
   return std::nullopt;

@@ -30,8 +30,9 @@ int main(int argc, char** argv) {
   gengyun::cli::add_bench_command(app, exit_code);
   gengyun::cli::add_render_chat_command(app, exit_code);
   gengyun::cli::add_pull_command(app, exit_code);
-  // A usage error (an unknown flag or subcommand, a missing or out-of-range value) exits 2, with
-  // CLI11's message on stderr; --help exits 0; a command's own failure exits 1.
+  // A command line CLI11 cannot parse (an unknown flag or subcommand, a missing value, a value
+  // outside a flag's declared range) exits 2, with CLI11's message on stderr; --help exits 0; a
+  // command's own failure (a value it refuses itself included) exits 1.
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

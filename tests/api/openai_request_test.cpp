@@ -335,6 +335,9 @@ TEST(ParseChatRequest, ToolTurnsFollowOpenAIsOrder) {
       {json{user, calls({"a", "b"}), answer("a"), user}, "messages[1].tool_calls",
        "messages[1].tool_calls: no tool message answers 'b' before messages[3] (each call is "
        "answered by a tool message right after it)"},
+      {json{user, calls({"a", "a"}), answer("a"), answer("a")}, "messages[1].tool_calls",
+       "messages[1].tool_calls: two calls have the id 'a' (a tool message answers a call by its "
+       "id)"},
       {json{user, calls({"a", "b"})}, "messages[1].tool_calls",
        "messages[1].tool_calls: no tool message answers 'a', 'b' at the end of the messages (each "
        "call is answered by a tool message right after it)"}};
