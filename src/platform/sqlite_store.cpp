@@ -113,6 +113,20 @@ std::string open_hint(const std::string& path) {
   return "";
 }
 
+/// Why a database this user may read cannot be opened read-only where SQLite said "readonly":
+/// in WAL mode even a reader creates the WAL index ('PATH-shm') beside the file.
+std::string readonly_hint(const std::string& path) {
+  const std::filesystem::path parent = std::filesystem::path(path).parent_path();
+  const std::string folder = parent.empty() ? "." : parent.string();
+  if (::access(folder.c_str(), W_OK) == 0) return "";
+  return " (SQLite creates its WAL index '" + path +
+         "-shm' beside the database even to read it, "
+         "and this user may not write in '" +
+         folder +
+         "': run as the user that owns the "
+         "database, or let this user write in its folder)";
+}
+
 Result<void> run(Statement& stmt) {
   auto done = stmt.step();
   if (!done) return done.error();
@@ -225,6 +239,9 @@ Result<std::unique_ptr<Store>> SqliteStore::open(const std::string& path, OpenMo
     auto has = has_schema(db);
     if (!has && (sqlite3_extended_errcode(db) & 0xff) == SQLITE_NOTADB)
       return make_error(not_a_database);
+    if (!has && (sqlite3_extended_errcode(db) & 0xff) == SQLITE_READONLY)
+      return make_error("cannot open database '" + path + "': " + has.error().message +
+                        readonly_hint(path));
     if (!has) return make_error("cannot open database '" + path + "': " + has.error().message);
     if (!*has)
       return make_error("cannot open database '" + path + "': " + std::string(kNoSchemaError));

@@ -4,6 +4,7 @@
 // `usage` with the report's parameters; the list commands print every row across pages.
 #include <gtest/gtest.h>
 #include <sqlite3.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -508,6 +509,35 @@ TEST_F(AdminTest, CommandsThatReadALedgerRefuseAMissingDatabase) {
         << out.err;
   }
   EXPECT_FALSE(std::filesystem::exists(db_));
+}
+
+// A reader that may read the database but not write in its folder cannot open it (SQLite's WAL
+// index goes beside the file even for reads): the error says so. Needs root to run the reader
+// as another user (runuser -u nobody); skipped, saying why, elsewhere.
+TEST_F(AdminTest, AReaderThatCannotWriteTheFolderIsToldWhy) {
+  if (::geteuid() != 0) GTEST_SKIP() << "runs the reader as user nobody: needs root";
+  std::string runuser;
+  for (const char* path : {"/usr/sbin/runuser", "/sbin/runuser"})
+    if (std::filesystem::exists(path)) runuser = path;
+  if (runuser.empty()) GTEST_SKIP() << "no runuser (util-linux) to run the reader as nobody";
+  if (run_process({runuser, "-u", "nobody", "--", "/usr/bin/test", "-x", kBinary}).exit_code != 0)
+    GTEST_SKIP() << "user nobody cannot run " << kBinary;
+  ASSERT_EQ(gengyun({"keys", "create", "--db", db_, "--name", "k"}).exit_code, 0);
+  namespace fs = std::filesystem;
+  fs::permissions(dir_, fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec |
+                            fs::perms::others_read | fs::perms::others_exec);
+  for (const std::string suffix : {"-wal", "-shm"}) ASSERT_FALSE(fs::exists(db_ + suffix));
+  const auto out =
+      run_process({runuser, "-u", "nobody", "--", kBinary, "keys", "list", "--db", db_});
+  EXPECT_EQ(out.exit_code, 1);
+  EXPECT_NE(out.err.find("(SQLite creates its WAL index '" + db_ +
+                         "-shm' beside the database even to read it, and this user may not "
+                         "write in '" +
+                         dir_.string() +
+                         "': run as the user that owns the database, or let this user write in "
+                         "its folder)\n"),
+            std::string::npos)
+      << out.err;
 }
 
 // Input refused by `keys create`, `tenants create` or `prices set` is refused before the
