@@ -33,12 +33,12 @@ std::string json_string(std::string_view s) {
 }
 
 /// The shortest digits that read back as the same double (0.002064, not %.17g's
-/// 0.0020639999999999999); null for NaN and infinities (not JSON).
+/// 0.0020639999999999999); null for NaN and infinities (not JSON). 32 bytes hold any double's
+/// shortest form (at most 24 characters), so to_chars cannot run out of room.
 std::string json_number(double v) {
   if (!std::isfinite(v)) return "null";
   char buf[32];
-  const auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);
-  return std::string(buf, ec == std::errc() ? end : buf);
+  return std::string(buf, std::to_chars(buf, buf + sizeof buf, v).ptr);
 }
 
 std::string json_numbers(const std::vector<double>& values) {

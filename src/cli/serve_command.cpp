@@ -106,10 +106,9 @@ size_t connections_within_descriptor_limit(size_t wanted) {
   return std::min<size_t>(wanted, usable);
 }
 
-/// The registry's events as log lines on stderr.
-// kv_sized_at_load: neither --max-memory nor --kv-cache-mb is given, so a model's KV pool is
-// sized from the memory free at its load (ModelInstance::load) and LoadStarted's bytes are its
-// weights alone.
+/// The registry's events as log lines on stderr. kv_sized_at_load: neither --max-memory nor
+/// --kv-cache-mb is given, so a model's KV pool is sized from the memory free at its load
+/// (ModelInstance::load) and LoadStarted's bytes are its weights alone.
 void log_registry_event(const deploy::RegistryEvent& e, bool mmap, bool kv_sized_at_load) {
   using Kind = deploy::RegistryEvent::Kind;
   const char* id = e.model.c_str();

@@ -119,12 +119,10 @@ std::string readonly_hint(const std::string& path) {
   const std::filesystem::path parent = std::filesystem::path(path).parent_path();
   const std::string folder = parent.empty() ? "." : parent.string();
   if (::access(folder.c_str(), W_OK) == 0) return "";
-  return " (SQLite creates its WAL index '" + path +
-         "-shm' beside the database even to read it, "
-         "and this user may not write in '" +
-         folder +
-         "': run as the user that owns the "
-         "database, or let this user write in its folder)";
+  const std::string index = path + "-shm";
+  return " (SQLite creates its WAL index '" + index +
+         "' beside the database even to read it, and this user may not write in '" + folder +
+         "': run as the user that owns the database, or let this user write in its folder)";
 }
 
 Result<void> run(Statement& stmt) {
