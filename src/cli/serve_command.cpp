@@ -230,9 +230,16 @@ int serve(const ServeOptions& o) {
     std::fprintf(stderr, "error: %s\n", ledger.error().message.c_str());
     return 1;
   }
-  for (const platform::SpoolReplay& replayed : ledger.value()->replayed_at_start())
-    std::fprintf(stderr, "gengyun: applied %zu spooled ledger write(s) (spool '%s')\n",
+  for (const platform::SpoolReplay& replayed : ledger.value()->replayed_at_start()) {
+    std::fprintf(stderr, "gengyun: applied %zu spooled ledger write(s) (spool '%s')",
                  replayed.writes, replayed.path.c_str());
+    if (replayed.landed > 0)
+      std::fprintf(stderr,
+                   "; %zu more were in the ledger already (applied before a crash kept the "
+                   "spool from being emptied)",
+                   replayed.landed);
+    std::fputc('\n', stderr);
+  }
   auto interrupted = store.value()->close_interrupted();
   if (!interrupted.ok()) {
     std::fprintf(stderr, "error: %s\n", interrupted.error().message.c_str());

@@ -13,29 +13,58 @@
 namespace gengyun::platform {
 namespace {
 
-/// Applies what `spool` holds and empties it; returns how many of its writes the database
-/// took. Each write it refused (already applied, a row closed otherwise, bad counts) is logged
-/// as a warning with the reason.
-Result<size_t> replay(Store& store, LedgerSpool& spool) {
+/// True when `row`, the ledger's row of `write`'s request id, is closed as the settlement or
+/// record `write` says: the write was applied before, and its spool was not emptied after (a
+/// crash between the commit and the emptying).
+bool landed_already(const LedgerWrite& write, const UsageRecord& row) {
+  const UsageRecord& w = write.row;
+  const bool closed_so =
+      row.status == w.status && row.error == w.error && row.http_status == w.http_status &&
+      row.prompt_tokens == w.prompt_tokens && row.cached_prompt_tokens == w.cached_prompt_tokens &&
+      row.completion_tokens == w.completion_tokens && row.finished_at_us == w.finished_at_us;
+  switch (write.kind) {
+    case LedgerWrite::Kind::Settle:
+      return closed_so;
+    case LedgerWrite::Kind::Record:
+      return closed_so && row.key_id == w.key_id && row.model == w.model &&
+             row.endpoint == w.endpoint && row.started_at_us == w.started_at_us;
+    case LedgerWrite::Kind::Checkpoint:
+      break;
+  }
+  return false;
+}
+
+/// Applies what `spool` holds and empties it; returns its SpoolReplay. Each write the database
+/// refused is logged as a warning with the reason, but for those found in the ledger already
+/// (landed_already(): counted in SpoolReplay::landed).
+Result<SpoolReplay> replay(Store& store, LedgerSpool& spool) {
+  SpoolReplay replayed{spool.path()};
   auto spooled = spool.read_all();
   if (!spooled) return spooled.error();
-  if (spooled->empty()) return size_t{0};
+  if (spooled->empty()) return replayed;
   auto applied = store.apply_writes(*spooled, Durability::Synced);
   if (!applied)
     return make_error("ledger spool '" + spool.path() + "' holds " +
                       std::to_string(spooled->size()) +
                       " write(s) the database cannot take now: " + applied.error().message);
   if (auto cleared = spool.clear(); !cleared) return cleared.error();
-  size_t taken = 0;
-  for (const Result<void>& each : *applied) {
-    if (each) {
-      ++taken;
+  for (size_t i = 0; i < applied->size(); ++i) {
+    if ((*applied)[i]) {
+      ++replayed.writes;
       continue;
     }
+    const LedgerWrite& write = (*spooled)[i];
+    if (!write.row.request_id.empty()) {
+      auto row = store.usage_row(write.row.request_id);
+      if (row && *row && landed_already(write, **row)) {
+        ++replayed.landed;
+        continue;
+      }
+    }
     spdlog::warn("ledger spool '{}': the database refused a spooled write: {}", spool.path(),
-                 each.error().message);
+                 (*applied)[i].error().message);
   }
-  return taken;
+  return replayed;
 }
 
 }  // namespace
@@ -50,7 +79,7 @@ Result<std::unique_ptr<LedgerWriter>> LedgerWriter::start(Store& store,
     spool = std::move(*opened);
     auto applied = replay(store, *spool);
     if (!applied) return applied.error();
-    if (*applied > 0) replayed.push_back({spool->path(), *applied});
+    if (applied->writes > 0 || applied->landed > 0) replayed.push_back(std::move(*applied));
   }
   // Every numbered spool is looked at, gaps or not (a person may have deleted one: QA
   // 2026-12-03, fourth, a missing -2 hid -3's writes); this server keeps the first that no live
@@ -65,7 +94,7 @@ Result<std::unique_ptr<LedgerWriter>> LedgerWriter::start(Store& store,
     if (!opened) return opened.error();
     auto applied = replay(store, **opened);
     if (!applied) return applied.error();
-    if (*applied > 0) replayed.push_back({path, *applied});
+    if (applied->writes > 0 || applied->landed > 0) replayed.push_back(std::move(*applied));
     if (!spool) spool = std::move(*opened);
   }
   if (options.numbered && !options.spool_path.empty() && !spool)

@@ -57,6 +57,9 @@ struct LedgerEvent {
 struct SpoolReplay {
   std::string path;  ///< the spool's file
   size_t writes = 0;  ///< writes applied (those the database refused are logged instead)
+  /// Settlements and records the database refused because they were in the ledger already, as
+  /// the spool says: applied before a crash kept the spool from being emptied (not logged).
+  size_t landed = 0;
   bool operator==(const SpoolReplay&) const = default;
 };
 

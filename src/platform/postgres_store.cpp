@@ -1467,6 +1467,19 @@ Result<std::vector<UsageRecord>> PostgresStore::usage_rows() {
   return records;
 }
 
+Result<std::optional<UsageRecord>> PostgresStore::usage_row(const std::string& request_id) {
+  const std::string what = "cannot read the ledger row of request '" + request_id + "'";
+  auto lease = pool_->acquire();
+  if (!lease) return lease.error();
+  pg::Connection& conn = **lease;
+  auto rows = conn.query(
+      std::string("SELECT ") + kLedgerColumns + " FROM usage_ledger WHERE request_id = $1",
+      {param(request_id)});
+  if (!rows) return fail(what, rows.error());
+  if (rows->count() == 0) return std::optional<UsageRecord>();
+  return std::optional<UsageRecord>(read_record(*rows, 0));
+}
+
 Result<std::vector<UsageSummary>> PostgresStore::usage_summary() {
   auto lease = pool_->acquire();
   if (!lease) return lease.error();

@@ -37,6 +37,19 @@ constexpr const char* kLedgerColumns =
     "cached_prompt_tokens, cost_micro_usd, input_micro_usd, cached_input_micro_usd, "
     "output_micro_usd, tenant_id";
 
+/// A row of kLedgerColumns.
+UsageRecord read_record(const Statement& row) {
+  return UsageRecord{
+      row.column_int64(0),  row.column_text(1),
+      row.column_int64(2),  row.column_int64(3),
+      row.column_int64(4),  row.column_int64(5),
+      row.column_text(6),   static_cast<int>(row.column_int64(7)),
+      row.column_text(8),   row.column_text(9),
+      row.column_text(10),  row.column_int64(11),
+      row.column_int64(12), Price{row.column_int64(13), row.column_int64(14), row.column_int64(15)},
+      row.column_int64(16)};
+}
+
 std::optional<int64_t> optional_int(const Statement& row, int col) {
   if (row.column_is_null(col)) return std::nullopt;
   return row.column_int64(col);
@@ -1014,21 +1027,7 @@ Result<UsageRecord> SqliteStore::settle(const std::string& request_id,
   if (!read) return fail(what, read.error());
   read->bind(1, row_id);
   if (auto again = read->step(); !again) return fail(what, again.error());
-  UsageRecord record{read->column_int64(0),
-                     read->column_text(1),
-                     read->column_int64(2),
-                     read->column_int64(3),
-                     read->column_int64(4),
-                     read->column_int64(5),
-                     read->column_text(6),
-                     static_cast<int>(read->column_int64(7)),
-                     read->column_text(8),
-                     read->column_text(9),
-                     read->column_text(10),
-                     read->column_int64(11),
-                     read->column_int64(12),
-                     Price{read->column_int64(13), read->column_int64(14), read->column_int64(15)},
-                     read->column_int64(16)};
+  UsageRecord record = read_record(*read);
   if (auto committed = txn->commit(); !committed) return fail(what, committed.error());
   return record;
 }
@@ -1245,25 +1244,22 @@ Result<std::vector<UsageRecord>> SqliteStore::usage_rows() {
   auto stmt = Statement::prepare(
       db_, std::string("SELECT ") + kLedgerColumns + " FROM usage_ledger ORDER BY id");
   if (!stmt) return fail("cannot read usage ledger", stmt.error());
-  auto rows = collect(*stmt, [](const Statement& row) {
-    return UsageRecord{row.column_int64(0),
-                       row.column_text(1),
-                       row.column_int64(2),
-                       row.column_int64(3),
-                       row.column_int64(4),
-                       row.column_int64(5),
-                       row.column_text(6),
-                       static_cast<int>(row.column_int64(7)),
-                       row.column_text(8),
-                       row.column_text(9),
-                       row.column_text(10),
-                       row.column_int64(11),
-                       row.column_int64(12),
-                       Price{row.column_int64(13), row.column_int64(14), row.column_int64(15)},
-                       row.column_int64(16)};
-  });
+  auto rows = collect(*stmt, read_record);
   if (!rows) return fail("cannot read usage ledger", rows.error());
   return rows;
+}
+
+Result<std::optional<UsageRecord>> SqliteStore::usage_row(const std::string& request_id) {
+  std::lock_guard lock(mutex_);
+  const std::string what = "cannot read the ledger row of request '" + request_id + "'";
+  auto stmt = Statement::prepare(
+      db_, std::string("SELECT ") + kLedgerColumns + " FROM usage_ledger WHERE request_id = ?1");
+  if (!stmt) return fail(what, stmt.error());
+  stmt->bind(1, request_id);
+  auto found = stmt->step();
+  if (!found) return fail(what, found.error());
+  if (!*found) return std::optional<UsageRecord>();
+  return std::optional<UsageRecord>(read_record(*stmt));
 }
 
 Result<std::vector<UsageSummary>> SqliteStore::usage_summary() {

@@ -76,6 +76,7 @@ class SqliteStore final : public Store {
   Result<std::vector<Result<void>>> apply_writes(const std::vector<LedgerWrite>& writes,
                                                  Durability durability) override;
   Result<std::vector<UsageRecord>> usage_rows() override;
+  Result<std::optional<UsageRecord>> usage_row(const std::string& request_id) override;
   Result<std::vector<UsageSummary>> usage_summary() override;
   Result<std::vector<UsageGroup>> usage_groups(const UsageQuery& query) override;
   Result<std::vector<AuditEntry>> audit_page(const Page& page) override;

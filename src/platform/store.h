@@ -445,6 +445,10 @@ class Store {
   /// Every ledger row in insertion order (tests, audits).
   virtual Result<std::vector<UsageRecord>> usage_rows() = 0;
 
+  /// The ledger row of `request_id`, open (status "open", finished_at_us its started_at_us) or
+  /// closed; none when no row has that id. Errors: database errors.
+  virtual Result<std::optional<UsageRecord>> usage_row(const std::string& request_id) = 0;
+
   /// Requests, token and cost sums per key and model, ordered by the key's tenant name, key
   /// name, model, key id (revoked keys can share a name with a later key; keys of two tenants
   /// can share a name).
