@@ -112,6 +112,14 @@ ApiResult<PreparedGeneration> prepare(CompletionKind kind, const GenerationConte
     if (auto error = apply_tool_choice(prompt->syntax, out.request)) return *error;
     out.prompts.push_back(std::move(prompt->tokens));
     out.syntax = prompt->syntax;
+    // A JSON response_format holds the answer to its grammar from the first byte: no reasoning
+    // comes first, and a <think> token inside one of its strings is the answer's text, not the
+    // start of reasoning (QA 2026-12-07: an answer cut in two, its JSON's end in reasoning).
+    const OutputFormat::Kind format = out.request.params.format.kind;
+    if (format == OutputFormat::Kind::JsonObject || format == OutputFormat::Kind::JsonSchema) {
+      out.syntax.reasoning = false;
+      out.syntax.starts_in_reasoning = false;
+    }
   }
   for (const PromptInput& input : out.request.prompts) {
     std::string echo = input.text;

@@ -153,6 +153,15 @@ std::optional<ApiError> check_keys(const json& object, const std::string& where,
   return std::nullopt;
 }
 
+/// Whether `name` is a name OpenAI allows for a function or a response format:
+/// ^[a-zA-Z0-9_-]{1,64}$.
+bool is_openai_name(const std::string& name) {
+  return !name.empty() && name.size() <= 64 && std::all_of(name.begin(), name.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == '-';
+  });
+}
+
 /// `response_format` ({"type": "text"}, {"type": "json_object"} or {"type": "json_schema",
 /// "json_schema": {"name", "description", "schema", "strict"}}) into params.format, its schema
 /// compiled once here to check it (the engine compiles it again); the schema's text keeps the
@@ -171,6 +180,20 @@ std::optional<ApiError> read_response_format(const json& body, GenerationParams&
   auto compiled = sampling::compile_response_format(nlohmann::ordered_json::parse(format->dump()));
   if (!compiled) return invalid_request(compiled.error().message, param);
   const std::string type = format->value("type", "");
+  if (type != "json_schema" && field(*format, "json_schema"))
+    return invalid_request(
+        "response_format.json_schema is only for type \"json_schema\" (type is " +
+            shown((*format)["type"]) + ")",
+        "response_format.json_schema");
+  if (type == "json_schema") {
+    const json* name = field((*format)["json_schema"], "name");
+    if (!name || !is_openai_name(name->get<std::string>()))
+      return invalid_request(
+          "response_format.json_schema.name must be 1 to 64 letters, digits, underscores or "
+          "dashes (^[a-zA-Z0-9_-]{1,64}$), got " +
+              (name ? shown(*name) : std::string("none")),
+          "response_format.json_schema.name");
+  }
   if (type == "json_object") params.format.kind = OutputFormat::Kind::JsonObject;
   if (type == "json_schema") {
     params.format.kind = OutputFormat::Kind::JsonSchema;
@@ -596,14 +619,6 @@ std::optional<ApiError> check_tool_turns(const json& messages) {
   return std::nullopt;
 }
 
-/// Whether `name` is a function name OpenAI allows: ^[a-zA-Z0-9_-]{1,64}$.
-bool is_function_name(const std::string& name) {
-  return !name.empty() && name.size() <= 64 && std::all_of(name.begin(), name.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '_' || c == '-';
-  });
-}
-
 /// chat_template_kwargs' shape: an object without the variables the server sets itself (the
 /// template's own, as render_prompt sets them; the renderer's functions).
 std::optional<ApiError> kwargs_error(const json& body) {
@@ -650,7 +665,7 @@ std::optional<ApiError> read_tool_fields(const json& body, GenerationRequest& re
           request.strict_tool = where + ".function.strict";
       }
       const std::string& name = (*function)["name"].get_ref<const std::string&>();
-      if (!is_function_name(name))
+      if (!is_openai_name(name))
         return invalid_request(where +
                                    ".function.name must be 1 to 64 letters, digits, underscores "
                                    "or dashes (^[a-zA-Z0-9_-]{1,64}$), got " +
@@ -882,6 +897,19 @@ std::optional<ApiError> check_builtin_format(bool own_template, const Generation
 }
 
 std::optional<ApiError> apply_tool_choice(const ChatSyntax& syntax, GenerationRequest& request) {
+  // Under "auto" a call is text the model writes, and a JSON response_format holds the whole
+  // answer to its JSON: a call can be that JSON only where the family's calls are a bare JSON
+  // answer (Llama 3.x); Hermes' <tool_call> tags and Mistral's [TOOL_CALLS] marker could never
+  // be written, so the tools would be offered and never callable (QA 2026-12-07).
+  if (request.tool_choice == "auto" && !request.chat.tools_json.empty() &&
+      request.params.format.kind != OutputFormat::Kind::Text &&
+      (syntax.tool_calls == ToolCallFormat::Hermes ||
+       syntax.tool_calls == ToolCallFormat::MistralJson))
+    return invalid_request(
+        "response_format cannot be combined with tools under tool_choice \"auto\" on this "
+        "model: its calls are written in tags its JSON leaves no room for (tool_choice "
+        "\"none\" keeps the tools as the prompt's context)",
+        "response_format");
   if (!tool_calls_constrained(request) || request.chat.tools_json.empty()) return std::nullopt;
   if (syntax.tool_calls == ToolCallFormat::None) {
     // "auto" without parallel calls holds already: no call is read from such an answer.

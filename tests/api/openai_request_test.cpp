@@ -437,6 +437,32 @@ TEST(ParseChatRequest, ToolChoiceRequiredNamedAndSerialAreHeldToAGrammar) {
   ASSERT_TRUE(plain.ok());
   EXPECT_FALSE(apply_tool_choice(ChatSyntax{}, plain.value()));
   EXPECT_EQ(plain->params.format.kind, OutputFormat::Kind::Text);
+
+  // Tools under "auto" beside a JSON response_format: a Llama 3.x call is a JSON answer (the
+  // format can make the model write one); Hermes' tags and Mistral's marker never fit in it.
+  for (const json& format : {json{{"type", "json_object"}},
+                             json{{"type", "json_schema"},
+                                  {"json_schema", {{"name", "x"}, {"schema", json::object()}}}}}) {
+    for (const ToolCallFormat calls :
+         {ToolCallFormat::Hermes, ToolCallFormat::MistralJson, ToolCallFormat::Llama3Json}) {
+      auto r = parse({{"tools", kTwoTools}, {"response_format", format}});
+      ASSERT_TRUE(r.ok()) << r.error().message;
+      auto error = apply_tool_choice(ChatSyntax{.tool_calls = calls}, r.value());
+      if (calls == ToolCallFormat::Llama3Json) {
+        EXPECT_FALSE(error) << error->message;
+        continue;
+      }
+      ASSERT_TRUE(error) << format.dump();
+      EXPECT_EQ(error->param, "response_format");
+      EXPECT_EQ(error->message,
+                "response_format cannot be combined with tools under tool_choice \"auto\" on "
+                "this model: its calls are written in tags its JSON leaves no room for "
+                "(tool_choice \"none\" keeps the tools as the prompt's context)");
+    }
+    auto none = parse({{"tools", kTwoTools}, {"tool_choice", "none"}, {"response_format", format}});
+    ASSERT_TRUE(none.ok());
+    EXPECT_FALSE(apply_tool_choice(hermes, none.value()));
+  }
 }
 
 TEST(ParseChatRequest, BadToolChoicesNameTheField) {
@@ -688,6 +714,26 @@ TEST(ParseRequests, ResponseFormat) {
        "response_format.json_schema.schemas"},
       {"json_schema missing", chat_body({{"response_format", {{"type", "json_schema"}}}}),
        "response_format"},
+      {"json_schema without a name",
+       chat_body({{"response_format",
+                   {{"type", "json_schema"}, {"json_schema", {{"schema", json::object()}}}}}}),
+       "response_format.json_schema.name"},
+      {"json_schema name with a space",
+       chat_body({{"response_format",
+                   {{"type", "json_schema"},
+                    {"json_schema", {{"name", "bad name"}, {"schema", json::object()}}}}}}),
+       "response_format.json_schema.name"},
+      {"json_schema name of 65 letters",
+       chat_body(
+           {{"response_format",
+             {{"type", "json_schema"},
+              {"json_schema", {{"name", std::string(65, 'a')}, {"schema", json::object()}}}}}}),
+       "response_format.json_schema.name"},
+      {"json_schema beside type json_object",
+       chat_body({{"response_format",
+                   {{"type", "json_object"},
+                    {"json_schema", {{"name", "x"}, {"schema", {{"type", "string"}}}}}}}}),
+       "response_format.json_schema"},
       {"unsupported keyword",
        chat_body({{"response_format",
                    {{"type", "json_schema"},
@@ -696,7 +742,7 @@ TEST(ParseRequests, ResponseFormat) {
        "response_format"},
   };
   for (const auto& c : cases) expect_rejected(c, /*chat=*/true);
-  auto r = parse_chat_request(cases[6].body);
+  auto r = parse_chat_request(cases[10].body);
   ASSERT_FALSE(r.ok());
   EXPECT_NE(r.error().message.find("pattern"), std::string::npos) << r.error().message;
 }

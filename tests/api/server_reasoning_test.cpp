@@ -212,6 +212,61 @@ TEST_F(ReasoningServerTest, EachChoiceHasItsOwnReasoningAndLogprobs) {
   EXPECT_EQ(sse.events.back()["usage"], whole["usage"]);
 }
 
+// A JSON response_format holds the answer to its grammar from the first byte, so the answer is
+// all content even where the prompt ends inside <think>, and a <think> token the model writes
+// inside a JSON string is text of the answer (QA 2026-12-07: it split the answer, the JSON's
+// end going to reasoning_content with finish_reason "stop").
+TEST_F(ReasoningServerTest, AJsonResponseFormatIsAllContentThinkTokensIncluded) {
+  deploy::Acquired qwq = qwq_registry_->acquire("qwq-tiny");
+  ASSERT_TRUE(qwq.lease) << qwq.message;
+  const std::vector<int32_t> think = (*qwq.lease)->tokenize("<think>", false, true);
+  ASSERT_EQ(think.size(), 1u);
+  const std::vector<ChatMessage> messages = {{"user", "hi"}};
+  const auto prompt = (*qwq.lease)->chat_prompt(messages, {"", R"({"enable_thinking":true})"});
+  ASSERT_TRUE(prompt.ok()) << prompt.error().message;
+  ASSERT_TRUE(prompt->syntax.starts_in_reasoning);
+  GenerationParams params;
+  params.max_tokens = 6;
+  params.temperature = 0;
+  params.logit_bias = {{think[0], 30.0f}};
+  params.format.kind = OutputFormat::Kind::JsonSchema;
+  params.format.json_schema = R"({"type":"string"})";
+  const auto expected =
+      (*qwq.lease)->generate(prompt->tokens, params, [](std::string_view) { return true; });
+  ASSERT_TRUE(expected.ok()) << expected.error().message;
+  ASSERT_NE(expected->text.find("<think>"), std::string::npos) << expected->text;
+
+  json request = {{"model", "qwq-tiny"},
+                  {"messages", {{{"role", "user"}, {"content", "hi"}}}},
+                  {"max_tokens", 6},
+                  {"temperature", 0},
+                  {"logit_bias", {{std::to_string(think[0]), 30}}},
+                  {"chat_template_kwargs", {{"enable_thinking", true}}},
+                  {"response_format",
+                   {{"type", "json_schema"},
+                    {"json_schema", {{"name", "s"}, {"schema", {{"type", "string"}}}}}}}};
+  auto r = post_qwq(request);
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body;
+  const json whole = json::parse(r->body);
+  const json& message = whole["choices"][0]["message"];
+  EXPECT_FALSE(message.contains("reasoning_content")) << r->body;
+  EXPECT_EQ(message["content"], expected->text);
+  EXPECT_EQ(whole["usage"]["completion_tokens_details"]["reasoning_tokens"], 0);
+
+  request["stream"] = true;
+  r = post_qwq(request);
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body;
+  const SseBody sse = parse_sse(r->body);
+  ASSERT_TRUE(sse.done);
+  for (const json& e : sse.events) {
+    if (e["choices"].empty()) continue;
+    EXPECT_FALSE(e["choices"][0]["delta"].contains("reasoning_content")) << e.dump();
+  }
+  EXPECT_EQ(streamed_text(sse), expected->text);
+}
+
 // A tool call through HTTP: with tools, llama-tools-tiny's answers speak Llama 3.x JSON calls,
 // and a response_format schema of a call ({"name": const, "parameters": {}}) makes the model
 // write one by constrained decoding; the answer is that call, finish_reason "tool_calls".
