@@ -26,8 +26,9 @@ struct StrictJson {
 
 /// `text` parsed as JSON (nlohmann::json), noting the first duplicated field; a text that is
 /// not JSON is reported in the result (value discarded, error), never thrown.
-/// Costs one pass over the text; the field names of the objects that are open at one time are
-/// held in memory while it runs.
+/// Costs two passes over the text, each linear in its size (a parse, then a SAX pass for the
+/// field names); the field names of the objects that are open at one time are held in memory
+/// while the second runs.
 StrictJson parse_strict_json(std::string_view text);
 
 }  // namespace gengyun
