@@ -6,9 +6,10 @@
 #include <optional>
 #include <utility>
 
-#include "util/strict_json.h"
 #include "deploy/units.h"
 #include "sampling/json_schema.h"
+#include "util/ordered_json.h"
+#include "util/strict_json.h"
 
 namespace gengyun::api {
 
@@ -177,7 +178,7 @@ std::optional<ApiError> read_response_format(const json& body, GenerationParams&
     if (auto error = check_keys(*spec, "response_format.json_schema",
                                 {"name", "description", "schema", "strict"}))
       return error;
-  auto compiled = sampling::compile_response_format(nlohmann::ordered_json::parse(format->dump()));
+  auto compiled = sampling::compile_response_format(parse_ordered_json(format->dump()));
   if (!compiled) return invalid_request(compiled.error().message, param);
   const std::string type = format->value("type", "");
   if (type != "json_schema" && field(*format, "json_schema"))
@@ -496,9 +497,8 @@ ApiResult<nlohmann::ordered_json> read_tool_calls(const json& calls, const std::
                              where + ".function.arguments");
     const std::string& text = arguments->get_ref<const std::string&>();
     // (as deep as a request body may nest, no deeper: the template walks it recursively)
-    auto parsed = nesting_depth(text) <= kMaxJsonNesting
-                      ? nlohmann::ordered_json::parse(text, nullptr, /*allow_exceptions=*/false)
-                      : nlohmann::ordered_json();
+    auto parsed = nesting_depth(text) <= kMaxJsonNesting ? parse_ordered_json(text)
+                                                         : nlohmann::ordered_json();
     converted["function"] = {{"name", name->get<std::string>()}};
     converted["function"]["arguments"] =
         parsed.is_object() ? parsed : nlohmann::ordered_json(text);
@@ -759,7 +759,7 @@ std::optional<ApiError> read_tool_fields(const json& body, GenerationRequest& re
     if (!parameters) continue;
     const std::string where = "tools[" + std::to_string(i) + "].function.parameters";
     if (auto compiled =
-            sampling::compile_json_schema(nlohmann::ordered_json::parse(parameters->dump()), where);
+            sampling::compile_json_schema(parse_ordered_json(parameters->dump()), where);
         !compiled)
       return invalid_request(
           "a tool's parameters are outside the JSON Schema subset that "
@@ -934,7 +934,7 @@ bool streams_tool_arguments(const GenerationRequest& request) {
 }
 
 void read_template_fields(std::string_view body, GenerationRequest& request) {
-  const auto ordered = nlohmann::ordered_json::parse(body, nullptr, /*allow_exceptions=*/false);
+  const auto ordered = parse_ordered_json(body);
   if (!ordered.is_object()) return;
   if (const auto tools = ordered.find("tools");
       tools != ordered.end() && tools->is_array() && request.tool_choice != "none") {
@@ -948,7 +948,7 @@ void read_template_fields(std::string_view body, GenerationRequest& request) {
 
 void read_response_format_schema(std::string_view body, GenerationRequest& request) {
   if (request.params.format.kind != OutputFormat::Kind::JsonSchema) return;
-  const auto ordered = nlohmann::ordered_json::parse(body, nullptr, /*allow_exceptions=*/false);
+  const auto ordered = parse_ordered_json(body);
   if (!ordered.is_object()) return;
   const auto format = ordered.find("response_format");
   if (format == ordered.end() || !format->is_object()) return;

@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "chat/chat_syntax.h"
+#include "util/ordered_json.h"
 
 namespace gengyun::chat {
 namespace {
@@ -63,7 +64,7 @@ constexpr size_t kMaxCallNesting = 64;
 // `text` parsed as JSON; discarded when it does not parse or nests too deep.
 ordered_json parse_call_json(std::string_view text) {
   if (nesting_depth(text) > kMaxCallNesting) return ordered_json(ordered_json::value_t::discarded);
-  return ordered_json::parse(text, nullptr, false);
+  return parse_ordered_json(text);
 }
 
 // Whether `call` is {"name": string, <arguments_key>: object, ...}.

@@ -1,17 +1,17 @@
 #include "engine/model_instance.h"
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 #include <atomic>
 #include <fstream>
 #include <new>
 
-#include <spdlog/spdlog.h>
-
 #include "engine/adapter_model.h"
 #include "model/lora.h"
 #include "model/weights.h"
 #include "util/clock.h"
-
+#include "util/ordered_json.h"
 
 namespace gengyun {
 
@@ -224,7 +224,7 @@ namespace {
 Result<std::optional<nlohmann::ordered_json>> parse_json_text(const std::string& text,
                                                              bool want_object, const char* what) {
   if (text.empty()) return std::optional<nlohmann::ordered_json>();
-  auto json = nlohmann::ordered_json::parse(text, nullptr, /*allow_exceptions=*/false);
+  auto json = parse_ordered_json(text);
   if (json.is_discarded() || (want_object ? !json.is_object() : !json.is_array())) {
     return make_error(std::string(what) + " must be a JSON " + (want_object ? "object" : "array"));
   }

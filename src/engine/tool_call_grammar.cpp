@@ -5,6 +5,7 @@
 
 #include "chat/chat_syntax.h"
 #include "sampling/json_schema.h"
+#include "util/ordered_json.h"
 
 namespace gengyun::engine {
 
@@ -12,7 +13,7 @@ Result<std::shared_ptr<const sampling::Grammar>> tool_call_grammar(const OutputF
   if (format.syntax.tool_calls == ToolCallFormat::None)
     return make_error("the model's chat template speaks no tool-call format");
   const chat::ToolCallWriting& writing = chat::tool_call_writing(format.syntax.tool_calls);
-  const auto tools = nlohmann::ordered_json::parse(format.tools_json, nullptr, false);
+  const auto tools = parse_ordered_json(format.tools_json);
   if (!tools.is_array()) return make_error("the tools are not a JSON array");
   sampling::ToolCallGrammarSpec spec;
   for (size_t i = 0; i < tools.size(); ++i) {
