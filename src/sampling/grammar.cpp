@@ -1,6 +1,7 @@
 #include "sampling/grammar.h"
 
 #include <algorithm>
+#include <bit>
 #include <cctype>
 #include <string>
 
@@ -178,11 +179,46 @@ Result<void> Grammar::finish(uint32_t root) {
   return {};
 }
 
+namespace {
+
+uint64_t hash_of(std::span<const uint32_t> stack) {
+  uint64_t h = 0xcbf29ce484222325ull ^ stack.size();
+  for (const uint32_t frame : stack) h = (h ^ frame) * 0x9e3779b97f4a7c15ull;
+  return h ^ (h >> 29);
+}
+
+bool same(std::span<const uint32_t> a, std::span<const uint32_t> b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin());
+}
+
+/// The slot of GrammarState::index where `stack` is, or the empty slot where it would go.
+size_t slot_of(const GrammarState& state, std::span<const uint32_t> stack) {
+  const size_t mask = state.index.size() - 1;
+  size_t slot = hash_of(stack) & mask;
+  while (state.index[slot] != 0 && !same(state.stack(state.index[slot] - 1), stack))
+    slot = (slot + 1) & mask;
+  return slot;
+}
+
+}  // namespace
+
 void Grammar::push_unique(const std::vector<uint32_t>& stack, GrammarState& out) {
-  for (size_t i = 0; i < out.n_stacks(); ++i) {
-    const std::span<const uint32_t> other = out.stack(i);
-    if (other.size() == stack.size() && std::equal(other.begin(), other.end(), stack.begin()))
-      return;
+  const size_t n = out.n_stacks();
+  if (n < kIndexedStacks) {
+    for (size_t i = 0; i < n; ++i)
+      if (same(out.stack(i), stack)) return;
+  } else {
+    // At most half full: a table of a power of two slots, rebuilt as the stacks grow.
+    if (out.index.size() < 2 * (n + 1)) {
+      out.index.assign(std::bit_ceil(4 * (n + 1)), 0);
+      out.indexed = 0;
+    }
+    for (; out.indexed < n; ++out.indexed)
+      out.index[slot_of(out, out.stack(out.indexed))] = static_cast<uint32_t>(out.indexed + 1);
+    const size_t slot = slot_of(out, stack);
+    if (out.index[slot] != 0) return;
+    out.index[slot] = static_cast<uint32_t>(n + 1);
+    out.indexed = n + 1;
   }
   out.frames.insert(out.frames.end(), stack.begin(), stack.end());
   out.ends.push_back(static_cast<uint32_t>(out.frames.size()));

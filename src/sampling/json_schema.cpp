@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "util/ordered_json.h"
+
 namespace gengyun::sampling {
 
 namespace {
@@ -496,11 +498,12 @@ class SchemaCompiler {
     if (schema.contains("required")) {
       const Json& r = schema["required"];
       if (!r.is_array()) fail(path, "required must be an array of property names");
+      std::set<std::string_view> listed;
+      for (const auto& prop : props) listed.insert(prop.first);
       for (const Json& name : r) {
         if (!name.is_string()) fail(path, "required must be an array of property names");
         const std::string n = name.get<std::string>();
-        if (std::none_of(props.begin(), props.end(), [&](const auto& p) { return p.first == n; }))
-          fail(path, "required property \"" + n + "\" is not in properties");
+        if (!listed.contains(n)) fail(path, "required property \"" + n + "\" is not in properties");
         required.insert(n);
       }
     }
@@ -716,12 +719,8 @@ Result<std::shared_ptr<const Grammar>> compile_json_schema(const nlohmann::order
 }
 
 Result<std::shared_ptr<const Grammar>> compile_json_schema_text(std::string_view schema_text) {
-  Json schema;
-  try {
-    schema = Json::parse(schema_text);
-  } catch (const Json::exception& e) {
-    return make_error(std::string("the schema is not valid JSON: ") + e.what());
-  }
+  const Json schema = parse_ordered_json(schema_text);
+  if (schema.is_discarded()) return make_error("the schema is not valid JSON");
   return compile_json_schema(schema);
 }
 

@@ -73,6 +73,59 @@ TEST(Grammar, RightRecursionKeepsTheStackDepthConstant) {
   EXPECT_EQ(deepest, after_first);
 }
 
+/// The stacks of `state` as a sorted list (the order they were pushed in does not matter).
+std::vector<std::vector<uint32_t>> stacks_of(const GrammarState& state) {
+  std::vector<std::vector<uint32_t>> stacks;
+  for (size_t i = 0; i < state.n_stacks(); ++i)
+    stacks.emplace_back(state.stack(i).begin(), state.stack(i).end());
+  std::sort(stacks.begin(), stacks.end());
+  return stacks;
+}
+
+// Beyond Grammar::kIndexedStacks stacks duplicates are found by a hash index: a state holds
+// each stack once, as with few. root ::= "c" d0 | ... | "c" d59 | x | x | ... (60 times), with
+// x ::= "a" | "b" and dI ::= y | "e" | "f" | ... (I + 1 bytes) | y, y ::= "z". First 60 + 2
+// stacks (the 60 references to x give x's two, duplicates met past the threshold); after "c",
+// y's one stack (met 120 times) and the dI's bytes, 1 + 2 + ... + 60 = 1830 distinct positions;
+// after "cz" or "ce" every stack that took the byte has ended: one empty stack.
+TEST(Grammar, AStateHoldsEachStackOnceAlsoPastTheIndexThreshold) {
+  Grammar g;
+  const uint32_t root = g.add_rule(), x = g.add_rule(), y = g.add_rule();
+  g.add_alternative(x, {g.byte('a')});
+  g.add_alternative(x, {g.byte('b')});
+  g.add_alternative(y, {g.byte('z')});
+  for (int i = 0; i < 60; ++i) {
+    const uint32_t d = g.add_rule();
+    g.add_alternative(d, {Grammar::rule(y)});
+    for (int j = 0; j <= i; ++j) g.add_alternative(d, {g.byte(static_cast<uint8_t>('e' + j % 20))});
+    g.add_alternative(d, {Grammar::rule(y)});
+    g.add_alternative(root, {g.byte('c'), Grammar::rule(d)});
+  }
+  for (int i = 0; i < 60; ++i) g.add_alternative(root, {Grammar::rule(x)});
+  ASSERT_TRUE(g.finish(root).ok());
+  static_assert(Grammar::kIndexedStacks < 60);
+  const auto unique = [](const GrammarState& state) {
+    auto stacks = stacks_of(state);
+    return std::adjacent_find(stacks.begin(), stacks.end()) == stacks.end();
+  };
+  const GrammarState initial = g.initial();
+  EXPECT_EQ(initial.n_stacks(), 62u);
+  EXPECT_TRUE(unique(initial));
+  GrammarState after_c, after_cz, after_ce, after_a;
+  g.advance(initial, 'c', after_c);
+  EXPECT_EQ(after_c.n_stacks(), 1831u);
+  EXPECT_TRUE(unique(after_c));
+  for (const auto& [byte, after] : {std::pair<uint8_t, GrammarState*>{'z', &after_cz},
+                                    std::pair<uint8_t, GrammarState*>{'e', &after_ce}}) {
+    g.advance(after_c, byte, *after);
+    ASSERT_EQ(after->n_stacks(), 1u) << byte;
+    EXPECT_TRUE(after->stack(0).empty()) << byte;
+  }
+  g.advance(initial, 'a', after_a);
+  ASSERT_EQ(after_a.n_stacks(), 1u);
+  EXPECT_TRUE(Grammar::complete(after_a));
+}
+
 /// Over `bodies`: the grammar of a string accepts '"' + body + '"' exactly when nlohmann's
 /// parser does (bodies with a NUL byte: when RFC 8259 does). Returns the number accepted.
 int compare_string_bodies(
