@@ -75,11 +75,11 @@ int embed(const EmbedOptions& o) {
   model::Context ctx(*model.value(), static_cast<int>(tokens.size()), pool);
   std::vector<float> embedding;
   if (Result<void> r = ctx.embed(tokens, embedding); !r) return fail(r.error().message);
-  if (o.dimensions && *o.dimensions < 1)
+  if (o.dimensions && (*o.dimensions < 1 || *o.dimensions > std::ssize(embedding)))
     return fail("--dimensions must be between 1 and " + std::to_string(embedding.size()) +
                 ", not " + std::to_string(*o.dimensions));
   if (Result<void> r = model::normalize_embedding(embedding, o.dimensions.value_or(0)); !r)
-    return fail("--" + r.error().message);
+    return fail(r.error().message);
   std::printf("%s\n", nlohmann::json(embedding).dump().c_str());
   return 0;
 }

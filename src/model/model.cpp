@@ -182,6 +182,10 @@ Result<void> normalize_embedding(std::vector<float>& v, int64_t dimensions) {
   if (dimensions < 0 || dimensions > static_cast<int64_t>(v.size()))
     return Error{"dimensions must be between 1 and " + std::to_string(v.size()) + ", not " +
                  std::to_string(dimensions)};
+  // A NaN or an infinity anywhere means the forward pass broke; its truncation is no answer
+  // either (QA 2026-12-07: such vectors were served as [null, ...] with a 200).
+  if (!std::all_of(v.begin(), v.end(), [](float x) { return std::isfinite(x); }))
+    return Error{std::string(kNonFiniteEmbedding)};
   if (dimensions > 0) v.resize(static_cast<size_t>(dimensions));
   double sum = 0;
   for (float x : v) sum += static_cast<double>(x) * x;

@@ -7,6 +7,7 @@
 #include <functional>
 #include <memory>
 #include <span>
+#include <string_view>
 #include <vector>
 
 #include "gengyun/result.h"
@@ -51,10 +52,16 @@ class Model {
   std::unique_ptr<Architecture> arch_;
 };
 
+/// normalize_embedding's error for a vector holding NaN or infinite values.
+inline constexpr std::string_view kNonFiniteEmbedding =
+    "the model's embedding holds NaN or infinite values (its weights hold them, or its "
+    "activations overflowed)";
+
 /// An embedding as OpenAI's API returns it: the first `dimensions` values (0: all of them;
 /// Matryoshka-trained models such as Qwen3-Embedding keep their meaning when truncated)
 /// scaled to unit L2 length (the sum of squares in double; a zero vector stays zero).
-/// Errors: dimensions < 0 or above v.size().
+/// Errors: dimensions < 0 or above v.size(); a NaN or an infinity among all of v's values
+/// (kNonFiniteEmbedding).
 Result<void> normalize_embedding(std::vector<float>& v, int64_t dimensions = 0);
 
 /// The rows of a forward pass over part of one sequence that its pooling reads (llama.cpp's

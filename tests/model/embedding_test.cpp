@@ -129,6 +129,15 @@ TEST(Embedding, NormalizeTruncatesThenScalesToUnitLength) {
   v = {0.0f, 0.0f};
   ASSERT_TRUE(normalize_embedding(v).ok());
   EXPECT_EQ(v, (std::vector<float>{0.0f, 0.0f}));
+  // A NaN or an infinity anywhere is an error, also when the values kept are finite.
+  for (const float bad : {std::nanf(""), INFINITY, -INFINITY}) {
+    for (const int64_t dimensions : {0, 1}) {
+      v = {1.0f, bad};
+      Result<void> r = normalize_embedding(v, dimensions);
+      ASSERT_FALSE(r.ok()) << bad << " " << dimensions;
+      EXPECT_EQ(r.error().message, kNonFiniteEmbedding);
+    }
+  }
   for (int64_t bad : {-1, 3}) {
     v = {1.0f, 2.0f};
     Result<void> r = normalize_embedding(v, bad);
