@@ -71,7 +71,7 @@ ModelFile inspect_model_file(const std::string& path) {
   }
   const model::ArchitectureEntry* entry = model::find_architecture(out.architecture);
   if (entry == nullptr) {
-    out.error = "unsupported architecture '" + out.architecture + "'";
+    out.error = "unsupported architecture " + gguf::quoted_text(out.architecture);
     return out;
   }
   auto hp = model::read_hparams(file.value(), out.architecture, entry->rope_type);

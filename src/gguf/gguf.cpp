@@ -213,7 +213,7 @@ void read_metadata(Parser& p, uint64_t n_kv, Header& h) {
     p.set_context("metadata entry #" + str(i));
     std::string key = p.read_string("key");
     if (key.empty()) p.fail("empty key (every metadata key needs a name)");
-    p.set_context("metadata key '" + key + "'");
+    p.set_context("metadata key " + quoted_text(key));
     const ValueType type = p.read_value_type("value type");
     Value value = p.read_value(type, 0);
     if (!h.key_index.emplace(key, h.metadata.size()).second) p.fail("duplicate key");
@@ -236,9 +236,9 @@ TensorInfo read_tensor_info(Parser& p) {
   TensorInfo t;
   t.name = p.read_string("tensor name");
   if (t.name.size() > kMaxTensorNameBytes)
-    p.fail("tensor name '" + t.name + "' of " + str(t.name.size()) + " bytes is longer than ggml's limit of " +
-           str(kMaxTensorNameBytes));
-  p.set_context("tensor '" + t.name + "'");
+    p.fail("tensor name " + quoted_text(t.name) + " of " + str(t.name.size()) +
+           " bytes is longer than ggml's limit of " + str(kMaxTensorNameBytes));
+  p.set_context("tensor " + quoted_text(t.name));
   const uint32_t n_dims = p.read<uint32_t>("n_dims");
   if (n_dims < 1 || n_dims > kMaxDims)
     p.fail("n_dims = " + str(n_dims) + " (must be 1.." + str(kMaxDims) + ")");
@@ -282,13 +282,14 @@ void locate_tensor_data(std::span<const uint8_t> bytes, Parser& p, Header& h) {
   uint64_t expected = 0;  // offset of the end of the previous tensor's data, aligned
   for (size_t i = 0; i < h.tensors.size(); ++i) {
     TensorInfo& t = h.tensors[i];
-    p.set_context("tensor '" + t.name + "'");
+    p.set_context("tensor " + quoted_text(t.name));
     if (t.offset < expected) {
       for (size_t j = 0; j < i; ++j) {
         const TensorInfo& earlier = h.tensors[j];
         if (t.offset < earlier.offset + earlier.n_bytes && earlier.offset < t.offset + t.n_bytes)
-          p.fail("data [offset " + str(t.offset) + ", " + str(t.n_bytes) + " bytes] overlaps the data of tensor '" +
-                 earlier.name + "' [offset " + str(earlier.offset) + ", " + str(earlier.n_bytes) + " bytes]");
+          p.fail("data [offset " + str(t.offset) + ", " + str(t.n_bytes) +
+                 " bytes] overlaps the data of tensor " + quoted_text(earlier.name) + " [offset " +
+                 str(earlier.offset) + ", " + str(earlier.n_bytes) + " bytes]");
       }
       p.fail("data offset " + str(t.offset) + " lies before the end of the previous tensor's data (offset " +
              str(expected) + ")");
@@ -339,6 +340,25 @@ bool bits_equal(const T& a, const T& b) {
 }
 
 }  // namespace
+
+std::string quoted_text(std::string_view text) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out = "'";
+  for (const char c : text.substr(0, kQuotedTextBytes)) {
+    const auto b = static_cast<unsigned char>(c);
+    if (b >= 0x20 && b < 0x7f) {
+      out += c;
+      continue;
+    }
+    out += "\\x";
+    out += kHex[b >> 4];
+    out += kHex[b & 15];
+  }
+  out += "'";
+  if (text.size() > kQuotedTextBytes)
+    out.insert(out.size() - 1, "...").append(" (" + std::to_string(text.size()) + " bytes)");
+  return out;
+}
 
 std::string_view value_type_name(ValueType type) {
   switch (type) {

@@ -62,6 +62,16 @@ enum class ValueType : uint32_t {
 /// for ids outside the enum.
 std::string_view value_type_name(ValueType type);
 
+/// How many bytes of a file's text quoted_text() shows.
+inline constexpr size_t kQuotedTextBytes = 64;
+
+/// Text read from a file (a key, a tensor name, a metadata string) as an error message quotes
+/// it: in single quotes, bytes outside printable ASCII as \xNN, and past kQuotedTextBytes bytes
+/// cut with the text's length said ('AAA...' (3200005 bytes)), so that a hostile file cannot
+/// make a message huge or unreadable (QA 2026-12-07: a 3.2 MB architecture name in every
+/// /v1/models answer, a key of NUL bytes that hid the reason).
+std::string quoted_text(std::string_view text);
+
 struct Value;
 
 /// A metadata array: all items share elem_type (nested arrays allowed by the spec).

@@ -67,16 +67,18 @@ Result<std::unique_ptr<LoraAdapter>> LoraAdapter::load(const Model& base,
   const std::optional<std::string> type = file->get_string("general.type");
   if (type != "adapter")
     return fail("not a LoRA adapter: general.type is " +
-                (type ? "'" + *type + "'" : std::string("missing")) + ", expected 'adapter'");
+                (type ? gguf::quoted_text(*type) : std::string("missing")) +
+                ", expected 'adapter'");
   const std::optional<std::string> adapter_type = file->get_string("adapter.type");
   if (adapter_type != "lora")
     return fail("not a LoRA adapter: adapter.type is " +
-                (adapter_type ? "'" + *adapter_type + "'" : std::string("missing")) +
+                (adapter_type ? gguf::quoted_text(*adapter_type) : std::string("missing")) +
                 ", expected 'lora'");
   const std::optional<std::string> arch = file->get_string("general.architecture");
   if (arch != base.hparams().arch)
-    return fail("the adapter is for architecture " + (arch ? "'" + *arch + "'" : "(missing)") +
-                " but the base model is '" + base.hparams().arch + "'");
+    return fail("the adapter is for architecture " +
+                (arch ? gguf::quoted_text(*arch) : "(missing)") + " but the base model is '" +
+                base.hparams().arch + "'");
   const double alpha = file->get_float("adapter.lora.alpha").value_or(0.0);
   if (!std::isfinite(alpha)) return fail("adapter.lora.alpha is not a finite number");
 
@@ -86,8 +88,9 @@ Result<std::unique_ptr<LoraAdapter>> LoraAdapter::load(const Model& base,
   for (const gguf::TensorInfo& t : file->tensors()) {
     const bool is_a = t.name.ends_with(kSuffixA), is_b = t.name.ends_with(kSuffixB);
     if (!is_a && !is_b)
-      return fail("tensor '" + t.name + "' is not a LoRA tensor (its name must end in " +
-                  std::string(kSuffixA) + " or " + std::string(kSuffixB) + ")");
+      return fail("tensor " + gguf::quoted_text(t.name) +
+                  " is not a LoRA tensor (its name must end in " + std::string(kSuffixA) + " or " +
+                  std::string(kSuffixB) + ")");
     const std::string base_name = t.name.substr(0, t.name.size() - kSuffixA.size());
     auto [it, added] = pairs.try_emplace(base_name);
     if (added) order.push_back(base_name);

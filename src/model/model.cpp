@@ -27,8 +27,8 @@ Result<std::unique_ptr<Model>> Model::load(std::shared_ptr<const gguf::File> fil
   if (!arch) return Error{file->name() + ": key 'general.architecture' is missing"};
   const ArchitectureEntry* entry = find_architecture(*arch);
   if (entry == nullptr) {
-    return Error{file->name() + ": unsupported architecture '" + *arch +
-                 "' (supported: llama, qwen2, qwen3)"};
+    return Error{file->name() + ": unsupported architecture " + gguf::quoted_text(*arch) +
+                 " (supported: llama, qwen2, qwen3)"};
   }
   Result<HParams> hp = read_hparams(*file, *arch, entry->rope_type);
   if (!hp) return hp.error();

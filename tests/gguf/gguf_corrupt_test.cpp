@@ -178,6 +178,31 @@ TEST(GgufCorrupt, DuplicateKey) {
   expect_parse_error(im.bytes, "metadata key 'general.x': duplicate key");
 }
 
+// Names read from the file are quoted escaped and cut (gguf::quoted_text), so that the reason after
+// them stays readable whatever bytes they hold (QA 2026-12-07: a key of NUL bytes printed as
+// "metadata key '" and nothing more).
+TEST(GgufCorrupt, NamesInMessagesAreEscapedAndCut) {
+  Image keys;
+  keys.header(0, 2)
+      .kv_u32(std::string("\0\x01k\xff", 4), 1)
+      .kv_u32(std::string("\0\x01k\xff", 4), 2);
+  expect_parse_error(keys.bytes, "metadata key '\\x00\\x01k\\xff': duplicate key");
+  Image tensors;
+  const std::string name("t\n\0", 3);
+  tensors.header(2, 0)
+      .tensor_info(name, {8}, kF32, 0)
+      .tensor_info(name, {8}, kF32, 32)
+      .pad_to(32)
+      .zeros(64);
+  expect_parse_error(tensors.bytes, "tensor 't\\x0a\\x00': duplicate tensor name");
+  EXPECT_EQ(quoted_text(""), "''");
+  EXPECT_EQ(quoted_text(std::string(kQuotedTextBytes, 'a')),
+            "'" + std::string(kQuotedTextBytes, 'a') + "'");
+  EXPECT_EQ(quoted_text(std::string(kQuotedTextBytes + 1, 'a')),
+            "'" + std::string(kQuotedTextBytes, 'a') + "...' (65 bytes)");
+  EXPECT_EQ(quoted_text("caf\xc3\xa9 'x'"), "'caf\\xc3\\xa9 'x''");
+}
+
 TEST(GgufCorrupt, Alignment) {
   Image wrong_type;
   wrong_type.header(0, 1).str("general.alignment").u32(kUint64).u64(32);

@@ -78,6 +78,15 @@ TEST(ModelLoad, UnsupportedArchitecture) {
     w.set_string("general.architecture", "gemma2");
   });
   EXPECT_NE(error.find("unsupported architecture 'gemma2'"), std::string::npos) << error;
+  // A hostile name is quoted cut and escaped: the message stays short (QA 2026-12-07: 3.2 MB).
+  const std::string hostile = load_error([](gguf::Writer& w, std::vector<gguf::TensorInfo>&) {
+    w.set_string("general.architecture", std::string("\x01") + std::string(100'000, 'A'));
+  });
+  EXPECT_NE(hostile.find("unsupported architecture '\\x01" + std::string(63, 'A') +
+                         "...' (100001 bytes) (supported: llama, qwen2, qwen3)"),
+            std::string::npos)
+      << hostile.substr(0, 300);
+  EXPECT_LT(hostile.size(), 400u);
 }
 
 TEST(ModelLoad, MissingArchitectureKey) {
