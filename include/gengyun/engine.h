@@ -172,6 +172,10 @@ class RequestHandle {
   /// Stops the request: a waiting one is dropped, a running one stops at the next engine step
   /// (a long prefill at its next chunk) and frees its KV blocks. Its finished event follows.
   virtual void cancel() = 0;
+  /// Whether the request has ended: its finished event is ready or was taken. A reader that
+  /// cannot pass events on yet may leave the ones before it unread (the engine merges them, and
+  /// cancels the request once one stays unread for ModelOptions::stall_timeout_us).
+  virtual bool finished() const = 0;
 };
 
 /// Why submit() refused a request.

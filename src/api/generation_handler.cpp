@@ -39,6 +39,10 @@ struct PreparedGeneration {
 /// or this long, whichever comes first, so a crash loses at most that much of its bill.
 constexpr int kCheckpointTokens = 64;
 constexpr int64_t kCheckpointIntervalUs = 1'000'000;
+/// A streamed answer whose connection holds more than this unsent takes no more events until it
+/// drains: they wait in the engine (merged), whose stall timeout then cancels a client that
+/// reads nothing (QA 2026-12-07: such a client was billed max_tokens, its whole answer queued).
+constexpr size_t kUnsentMarkBytes = 256 * 1024;
 
 /// The ledger's http_status for a non-streamed request whose client left (nginx's "client
 /// closed request"); nothing was sent to it.
@@ -319,7 +323,13 @@ class GenerationJob : public std::enable_shared_from_this<GenerationJob> {
     std::lock_guard lock(mutex_);
     Choice& choice = choices_[index];
     const bool logprobs = job_.request.params.top_logprobs >= 0;
-    while (std::optional<GenerationEvent> event = choice.handle->next(0)) {
+    for (;;) {
+      // (the finished event is always taken: nothing would call here again)
+      if (job_.request.stream && out_->queued_bytes() > kUnsentMarkBytes &&
+          !choice.handle->finished())
+        return;
+      std::optional<GenerationEvent> event = choice.handle->next(0);
+      if (!event) return;
       choice.usage = event->usage;
       std::vector<TokenLogprob> tokens;
       if (logprobs) tokens = logprobs_of(*event);

@@ -43,6 +43,7 @@ class Handle final : public RequestHandle {
     return stream_->next(timeout_us);
   }
   void on_ready(std::function<void()> notify) override { stream_->on_ready(std::move(notify)); }
+  bool finished() const override { return stream_->finished(); }
   void cancel() override {
     stream_->request_cancel();
     if (std::shared_ptr<EngineCore> engine = engine_.lock()) engine->wake();

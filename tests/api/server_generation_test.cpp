@@ -419,5 +419,57 @@ TEST_F(ServerTest, ClientThatDisconnectsMidStreamIsCancelled) {
   EXPECT_EQ(rows().size(), 2u);
 }
 
+// A streaming client that reads nothing: once its connection holds kUnsentMarkBytes unsent,
+// the answer takes no more events, so the engine's stall timeout (here 0.2 s) cancels it (QA
+// 2026-12-07: such a client was billed the whole max_tokens, all of it queued). The server's socket
+// buffer is made small (on_accept) and the client's too, so that the unsent bytes pile up in the
+// connection's queue rather than in the kernel's.
+TEST_F(ServerTest, AStreamWhoseClientReadsNothingIsCancelledByTheStallTimeout) {
+  ModelOptions model_options{.n_threads = 1, .n_ctx = 4096};
+  model_options.stall_timeout_us = 200'000;
+  std::unique_ptr<deploy::Registry> registry(make_registry(
+      {{"qwen2-tiny", gengyun::testing::testdata_path("models/qwen2-tiny-q8_0.gguf")}},
+      model_options));
+  ASSERT_TRUE(registry);
+  ServerOptions options = options_;
+  options.http.on_accept = [](int fd) {
+    const int size = 4096;
+    setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
+  };
+  Server server(*registry, *store_, options);
+  auto port = server.bind("127.0.0.1", 0);
+  ASSERT_TRUE(port.ok()) << port.error().message;
+  std::thread serving([&] { server.run(); });
+
+  const int sock = socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(sock, 0);
+  const int size = 2048;
+  setsockopt(sock, SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port.value()));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(connect(sock, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  json request = completion_request("qwen2-tiny", "The quick brown fox", 4000, true);
+  request["logprobs"] = 5;
+  const std::string body = request.dump();
+  const std::string http =
+      "POST /v1/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer " + key_ +
+      "\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
+      "\r\n\r\n" + body;
+  ASSERT_EQ(send(sock, http.data(), http.size(), 0), static_cast<ssize_t>(http.size()));
+
+  const auto ledger = wait_for_rows(1);
+  close(sock);
+  server.stop();
+  serving.join();
+  ASSERT_EQ(ledger.size(), 1u);
+  EXPECT_EQ(ledger[0].status, "error");
+  EXPECT_EQ(ledger[0].error, "generation stopped: the client read nothing for 0 s");
+  EXPECT_EQ(ledger[0].http_status, 200);
+  EXPECT_GT(ledger[0].completion_tokens, 0);
+  EXPECT_LT(ledger[0].completion_tokens, 4000);
+}
+
 }  // namespace
 }  // namespace gengyun::api::testing
