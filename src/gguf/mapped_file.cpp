@@ -6,14 +6,89 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
+#include <csignal>
 #include <cstring>
+#include <mutex>
 #include <utility>
 
 namespace gengyun::gguf {
 namespace {
 
 constexpr size_t kHugePage = size_t{2} << 20;
+
+/// A file mapping (kMapped) alive, for the SIGBUS handler: a read of a page its file lost
+/// (truncated or rewritten under the mapping) raises SIGBUS, which ends the process; the
+/// handler says which file first (QA 2026-12-07: "Bus error" and nothing else).
+struct MappingSlot {
+  std::atomic<uintptr_t> begin{0};
+  std::atomic<uintptr_t> end{0};  ///< 0: a free slot
+  char path[512] = {};
+};
+constexpr size_t kMappingSlots = 256;  // more mappings go unnamed (the process still ends)
+MappingSlot mapping_slots[kMappingSlots];
+std::mutex mapping_slots_mutex;  // registration and removal; the handler takes no lock
+struct sigaction sigbus_before = {};
+
+void write_all(const char* text) {
+  for (size_t left = std::strlen(text); left > 0;) {
+    const ssize_t n = ::write(STDERR_FILENO, text, left);
+    if (n <= 0) return;
+    text += n;
+    left -= static_cast<size_t>(n);
+  }
+}
+
+// Async-signal-safe: atomics (lock-free), write and sigaction only. Returning re-runs the
+// faulting read, which faults again under the disposition from before (by default the end of
+// the process with SIGBUS, as without this handler).
+void on_sigbus(int, siginfo_t* info, void*) {
+  const auto at = reinterpret_cast<uintptr_t>(info->si_addr);
+  for (const MappingSlot& slot : mapping_slots) {
+    const uintptr_t end = slot.end.load(std::memory_order_acquire);
+    if (end == 0 || at < slot.begin.load(std::memory_order_relaxed) || at >= end) continue;
+    write_all("gengyun: the model file '");
+    write_all(slot.path);
+    write_all(
+        "' lost bytes under its mapping (it was truncated or rewritten while mapped, --mmap); "
+        "replace a file in use by renaming a new one over it, never by writing into it\n");
+    break;
+  }
+  ::sigaction(SIGBUS, &sigbus_before, nullptr);
+}
+
+void register_mapping(const void* addr, size_t size, const std::string& path) {
+  static std::once_flag installed;
+  std::call_once(installed, [] {
+    struct sigaction action = {};
+    action.sa_sigaction = on_sigbus;
+    action.sa_flags = SA_SIGINFO;
+    sigemptyset(&action.sa_mask);
+    ::sigaction(SIGBUS, &action, &sigbus_before);
+  });
+  std::lock_guard lock(mapping_slots_mutex);
+  for (MappingSlot& slot : mapping_slots) {
+    if (slot.end.load(std::memory_order_relaxed) != 0) continue;
+    const size_t n = std::min(path.size(), sizeof slot.path - 1);
+    std::memcpy(slot.path, path.data(), n);
+    slot.path[n] = '\0';
+    slot.begin.store(reinterpret_cast<uintptr_t>(addr), std::memory_order_relaxed);
+    slot.end.store(reinterpret_cast<uintptr_t>(addr) + size, std::memory_order_release);
+    return;
+  }
+}
+
+void unregister_mapping(const void* addr) {
+  std::lock_guard lock(mapping_slots_mutex);
+  for (MappingSlot& slot : mapping_slots) {
+    if (slot.end.load(std::memory_order_relaxed) == 0 ||
+        slot.begin.load(std::memory_order_relaxed) != reinterpret_cast<uintptr_t>(addr))
+      continue;
+    slot.end.store(0, std::memory_order_release);
+    return;
+  }
+}
 
 // `size` bytes of fd read into fresh anonymous memory, 2 MiB aligned and advised to use
 // transparent huge pages, then made read-only. Returns the mapping's start and its length.
@@ -93,6 +168,7 @@ Result<MappedFile> MappedFile::open(const std::string& path, FileMemory memory,
   if (addr == MAP_FAILED)
     return make_error(path + ": cannot map " + std::to_string(size) +
                       " bytes: " + std::strerror(err));
+  register_mapping(addr, size, path);
   return MappedFile(addr, false, size, size);
 }
 
@@ -132,6 +208,7 @@ Result<void> MappedFile::rewrite(size_t offset, size_t n,
 }
 
 void MappedFile::unmap() {
+  if (addr_ != nullptr && !anonymous_) unregister_mapping(addr_);
   if (addr_ != nullptr) ::munmap(addr_, mapped_bytes_);
   addr_ = nullptr;
   size_ = 0;

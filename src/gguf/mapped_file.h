@@ -25,7 +25,9 @@ enum class FileMemory {
 using ReadProgress = std::function<void(uint64_t bytes_read, uint64_t bytes_total)>;
 
 /// Owns a read-only mapping of one regular file. Movable, not copyable. The file must not be
-/// truncated by another process while mapped (reading the lost pages would raise SIGBUS).
+/// truncated by another process while mapped: reading the lost pages raises SIGBUS, which ends
+/// the process (a handler installed with the first mapping first names the file on stderr, then
+/// the disposition from before applies).
 class MappedFile {
  public:
   /// Maps (kMapped) or reads (kAnonymous) `path` read-only and closes the descriptor. An empty

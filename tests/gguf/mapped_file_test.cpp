@@ -4,7 +4,9 @@
 
 #include <gtest/gtest.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include <csignal>
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
@@ -35,6 +37,31 @@ std::string permissions_at(const void* address) {
     if (at >= begin && at < end) return perms;
   }
   return "";
+}
+
+// A mapped file truncated under its mapping: the read of a lost page ends the process with
+// SIGBUS, as ever, but first stderr names the file and what to do (QA 2026-12-07: a served
+// model's file truncated with --mmap killed the server with "Bus error" alone).
+TEST(MappedFileDeathTest, ALostPageNamesItsFileBeforeTheProcessEnds) {
+  const std::string path = (std::filesystem::temp_directory_path() /
+                            ("gengyun-sigbus-" + std::to_string(getpid()) + ".bin"))
+                               .string();
+  {
+    std::ofstream out(path, std::ios::binary);
+    out << std::string(3 * 4096, 'w');
+  }
+  const auto read_lost_page = [&path] {
+    Result<MappedFile> mapped = MappedFile::open(path, FileMemory::kMapped);
+    if (!mapped.ok()) return;
+    std::filesystem::resize_file(path, 0);
+    volatile uint8_t sink = mapped->bytes()[2 * 4096];
+    (void)sink;
+  };
+  EXPECT_EXIT(read_lost_page(), ::testing::KilledBySignal(SIGBUS),
+              "gengyun: the model file '" + path +
+                  "' lost bytes under its mapping \\(it was truncated or rewritten while mapped, "
+                  "--mmap\\); replace a file in use by renaming a new one over it");
+  std::filesystem::remove(path);
 }
 
 TEST(MappedFile, BothMemoriesHoldTheFileBytes) {
