@@ -2,7 +2,11 @@
 #include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
+#include <cstdio>
 #include <memory>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "cli/commands.h"
 
@@ -30,6 +34,22 @@ int main(int argc, char** argv) {
   gengyun::cli::add_bench_command(app, exit_code);
   gengyun::cli::add_render_chat_command(app, exit_code);
   gengyun::cli::add_pull_command(app, exit_code);
+  // An unknown command is named (CLI11 says only "A subcommand is required"), exit 2.
+  if (argc > 1 && argv[1][0] != '-') {
+    const std::vector<const CLI::App*> commands =
+        std::as_const(app).get_subcommands([](const CLI::App*) { return true; });
+    std::string names;
+    bool known = false;
+    for (const CLI::App* command : commands) {
+      known = known || command->check_name(argv[1]);
+      names += (names.empty() ? "" : ", ") + command->get_name();
+    }
+    if (!known) {
+      std::fprintf(stderr, "error: unknown command '%s' (commands: %s; --help for more)\n", argv[1],
+                   names.c_str());
+      return 2;
+    }
+  }
   // A command line CLI11 cannot parse (an unknown flag or subcommand, a missing value, a value
   // outside a flag's declared range) exits 2, with CLI11's message on stderr; --help exits 0; a
   // command's own failure (a value it refuses itself included) exits 1.

@@ -40,6 +40,10 @@ TEST(CliExitCodes, UsageErrorsExit2AndHelp0) {
                 {kBinary, "keys", "create", "--db", "/nonexistent/x.db", "--name", "k", "--bogus"})
                 .err.find("not expected: --bogus"),
             std::string::npos);
+  EXPECT_EQ(run_process({kBinary, "frobnicate"}).err,
+            "error: unknown command 'frobnicate' (commands: run, tokenize, embed, serve, keys, "
+            "usage, tenants, prices, spool, migrate, quantize, synth, synth-lora, bench, "
+            "render-chat, pull; --help for more)\n");
   EXPECT_EQ(run_process({kBinary, "--help"}).exit_code, 0);
   EXPECT_EQ(run_process({kBinary, "keys", "create", "--help"}).exit_code, 0);
   // A command's own failure: a missing database for a reader.
