@@ -1,18 +1,15 @@
 // `gengyun embed` from the command line: the reference vectors of testdata/embeddings/ (EOS
 // appended from the tokenizer's add_eos_token), unit length, --dimensions, and bad input.
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <cmath>
 #include <filesystem>
 #include <fstream>
-#include <limits>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
-#include "gguf/gguf.h"
-#include "gguf/gguf_writer.h"
+#include "nan_model.h"
 #include "process.h"
 #include "testdata.h"
 
@@ -64,27 +61,8 @@ TEST(EmbedCommand, PrintsTheUnitVectorOfTheReference) {
 // is an error, not a vector of nulls (QA 2026-12-07).
 TEST(EmbedCommand, AVectorOfNaNIsAnError) {
   REQUIRE_TESTDATA();
-  auto source = gguf::File::open(testing::testdata_path("models/qwen3-embed-tiny-f32.gguf"));
-  ASSERT_TRUE(source.ok()) << source.error().message;
-  gguf::Writer writer;
-  for (const auto& [key, value] : source->metadata()) writer.set(key, value);
-  std::vector<float> nan_norm;
-  for (const gguf::TensorInfo& t : source->tensors()) {
-    if (t.name == "output_norm.weight") {
-      nan_norm.assign(t.n_bytes / sizeof(float), std::numeric_limits<float>::quiet_NaN());
-      ASSERT_TRUE(writer
-                      .add_tensor(t.name, t.type, t.ne,
-                                  {reinterpret_cast<const uint8_t*>(nan_norm.data()), t.n_bytes})
-                      .ok());
-      continue;
-    }
-    ASSERT_TRUE(writer.add_tensor(t.name, t.type, t.ne, {t.data, t.n_bytes}).ok());
-  }
-  ASSERT_FALSE(nan_norm.empty());
-  const std::string path = (std::filesystem::temp_directory_path() /
-                            ("gengyun-nan-embed-" + std::to_string(getpid()) + ".gguf"))
-                               .string();
-  ASSERT_TRUE(writer.write(path).ok());
+  const std::string path = testing::write_nan_norm_copy("qwen3-embed-tiny-f32.gguf", "nan-embed");
+  ASSERT_FALSE(path.empty());
   for (const std::vector<std::string>& extra :
        {std::vector<std::string>{}, std::vector<std::string>{"--dimensions", "4"}}) {
     std::vector<std::string> argv = {kBinary, "embed", path, "hello"};

@@ -1,24 +1,22 @@
 // The LoadedModel seam end to end on real models: prompt in, text out.
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <cmath>
 #include <filesystem>
 #include <fstream>
-#include <limits>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
 
 #include "gengyun/engine.h"
-#include "gguf/gguf.h"
-#include "gguf/gguf_writer.h"
+#include "nan_model.h"
 #include "testdata.h"
 
 namespace gengyun {
 namespace {
 
 using testing::testdata_path;
+using testing::write_nan_norm_copy;
 
 std::string read_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -53,27 +51,8 @@ Result<GenerationResult> collect(LoadedModel& model, std::span<const int32_t> pr
 // could be) ends the generation with an error saying so, instead of answering token 0 on and on.
 TEST(Generation, AllNaNLogitsEndTheGenerationWithAnError) {
   REQUIRE_TESTDATA();
-  auto source = gguf::File::open(testdata_path("models/qwen2-tiny-q8_0.gguf"));
-  ASSERT_TRUE(source.ok()) << source.error().message;
-  gguf::Writer writer;
-  for (const auto& [key, value] : source->metadata()) writer.set(key, value);
-  std::vector<float> nan_norm;
-  for (const gguf::TensorInfo& t : source->tensors()) {
-    if (t.name == "output_norm.weight") {
-      nan_norm.assign(t.n_bytes / sizeof(float), std::numeric_limits<float>::quiet_NaN());
-      ASSERT_TRUE(writer
-                      .add_tensor(t.name, t.type, t.ne,
-                                  {reinterpret_cast<const uint8_t*>(nan_norm.data()), t.n_bytes})
-                      .ok());
-      continue;
-    }
-    ASSERT_TRUE(writer.add_tensor(t.name, t.type, t.ne, {t.data, t.n_bytes}).ok());
-  }
-  ASSERT_FALSE(nan_norm.empty());
-  const std::string path = (std::filesystem::temp_directory_path() /
-                            ("gengyun-nan-" + std::to_string(getpid()) + ".gguf"))
-                               .string();
-  ASSERT_TRUE(writer.write(path).ok());
+  const std::string path = write_nan_norm_copy("qwen2-tiny-q8_0.gguf", "nan");
+  ASSERT_FALSE(path.empty());
   auto model = LoadedModel::load(path, {.n_threads = 2});
   std::filesystem::remove(path);
   ASSERT_TRUE(model.ok()) << model.error().message;
