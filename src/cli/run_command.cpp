@@ -37,6 +37,19 @@ struct RunOptions {
 
 double per_second(int count, int64_t us) { return us > 0 ? count * 1e6 / us : 0.0; }
 
+/// A number in [lo, hi], refused as CLI::Range words it but with the bounds as written ("not in
+/// range 0 to 2", where CLI::Range prints doubles as 0.000000 and 2.000000).
+CLI::Validator closed_range(std::string lo, std::string hi) {
+  return CLI::Validator(
+      [lo, hi](const std::string& value) {
+        double x = 0;
+        return CLI::detail::lexical_cast(value, x) && x >= std::stod(lo) && x <= std::stod(hi)
+                   ? std::string()
+                   : "Value " + value + " not in range " + lo + " to " + hi;
+      },
+      "[" + lo + ", " + hi + "]");
+}
+
 int run(const RunOptions& o) {
   if (o.loras.size() > 1) {
     std::fprintf(stderr,
@@ -140,7 +153,7 @@ void add_run_command(CLI::App& app, int& exit_code) {
           },
           "NOT 0"));
   cmd->add_option("--temp", options->temperature, "temperature in [0, 2]; 0 is greedy")
-      ->check(CLI::Range(0.0, 2.0));
+      ->check(closed_range("0", "2"));
   cmd->add_option("--top-k", options->top_k, "top-k (0: off)")
       ->check(CLI::Range(0, std::numeric_limits<int>::max()));
   cmd->add_option("--top-p", options->top_p, "top-p in (0, 1] (1: off)")
@@ -153,7 +166,7 @@ void add_run_command(CLI::App& app, int& exit_code) {
           },
           "(0, 1]"));
   cmd->add_option("--min-p", options->min_p, "min-p in [0, 1] (0: off)")
-      ->check(CLI::Range(0.0, 1.0));
+      ->check(closed_range("0", "1"));
   cmd->add_option("--seed", options->seed, "random seed (same seed, same output)")
       ->check(seed_check());
   cmd->add_option("-t,--threads", options->threads, "threads (default: physical cores)")

@@ -59,11 +59,12 @@ TEST(RunFlags, OutOfRangeSamplingFlagsAreRefused) {
   };
   const Case cases[] = {
       {{"-n", "0"}, "--n-predict: 0 tokens generates nothing; give N >= 1, or < 0"},
-      {{"--temp", "-1"}, "--temp: Value -1 not in range"},
-      {{"--temp", "2.5"}, "--temp: Value 2.5 not in range"},
+      {{"--temp", "-1"}, "--temp: Value -1 not in range 0 to 2\n"},
+      {{"--temp", "2.5"}, "--temp: Value 2.5 not in range 0 to 2\n"},
+      {{"--temp", "warm"}, "--temp: Value warm not in range 0 to 2\n"},
       {{"--top-p", "0"}, "--top-p: top-p must be in (0, 1], not 0"},
       {{"--top-p", "1.5"}, "--top-p: top-p must be in (0, 1], not 1.5"},
-      {{"--min-p", "-0.1"}, "--min-p: Value -0.1 not in range"},
+      {{"--min-p", "-0.1"}, "--min-p: Value -0.1 not in range 0 to 1\n"},
       {{"--top-k", "-1"}, "--top-k: Value -1 not in range"},
       // The range of an int, not of a double (300 digits).
       {{"--ctx", "abc"}, "--ctx: Value abc not in range 0 to 2147483647\n"},
