@@ -39,9 +39,10 @@ struct PreparedGeneration {
 /// or this long, whichever comes first, so a crash loses at most that much of its bill.
 constexpr int kCheckpointTokens = 64;
 constexpr int64_t kCheckpointIntervalUs = 1'000'000;
-/// A streamed answer whose connection holds more than this unsent takes no more events until it
-/// drains: they wait in the engine (merged), whose stall timeout then cancels a client that
-/// reads nothing (QA 2026-12-07: such a client was billed max_tokens, its whole answer queued).
+/// A streamed answer whose connection holds more than this unsent (its queue and its socket's)
+/// takes no more events until it drains: they wait in the engine (merged), whose stall timeout then
+/// cancels a client that reads nothing (QA 2026-12-07: such a client was billed max_tokens, its
+/// whole answer queued).
 constexpr size_t kUnsentMarkBytes = 256 * 1024;
 
 /// The ledger's http_status for a non-streamed request whose client left (nginx's "client
@@ -325,7 +326,7 @@ class GenerationJob : public std::enable_shared_from_this<GenerationJob> {
     const bool logprobs = job_.request.params.top_logprobs >= 0;
     for (;;) {
       // (the finished event is always taken: nothing would call here again)
-      if (job_.request.stream && out_->queued_bytes() > kUnsentMarkBytes &&
+      if (job_.request.stream && out_->unsent_bytes() > kUnsentMarkBytes &&
           !choice.handle->finished())
         return;
       std::optional<GenerationEvent> event = choice.handle->next(0);

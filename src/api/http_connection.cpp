@@ -1,6 +1,8 @@
 #include "api/http_connection.h"
 
+#include <linux/sockios.h>
 #include <spdlog/spdlog.h>
+#include <sys/ioctl.h>
 
 #include <algorithm>
 #include <boost/asio/post.hpp>
@@ -145,9 +147,12 @@ class Exchange final : public Responder, public std::enable_shared_from_this<Exc
  public:
   /// head_only: the request is HEAD, so the answer is its head alone (RFC 9110, 9.3.2): the
   /// Content-Length a GET would get, no body.
-  Exchange(std::shared_ptr<Connection> connection, bool keep_alive, unsigned http_version,
+  /// fd: the connection's socket, for unsent_bytes() (read until mark_gone(), which runs before
+  /// the socket is closed).
+  Exchange(std::shared_ptr<Connection> connection, int fd, bool keep_alive, unsigned http_version,
            size_t max_queued, bool head_only)
       : connection_(std::move(connection)),
+        fd_(fd),
         keep_alive_(keep_alive),
         http_version_(http_version),
         max_queued_(max_queued),
@@ -234,12 +239,20 @@ class Exchange final : public Responder, public std::enable_shared_from_this<Exc
     return queued_;
   }
 
+  size_t unsent_bytes() const override {
+    std::lock_guard lock(mutex_);
+    int in_socket = 0;
+    if (socket_closed_ || ::ioctl(fd_, SIOCOUTQ, &in_socket) != 0 || in_socket < 0) in_socket = 0;
+    return queued_ + static_cast<size_t>(in_socket);
+  }
+
   /// On the strand: the connection is closed. Once the producer has completed the answer, its
   /// delivery is the connection's business and the producer is not told.
   void mark_gone() {
     std::function<void()> callback;
     {
       std::lock_guard lock(mutex_);
+      socket_closed_ = true;
       pending_.clear();
       queued_ = 0;
       if (notified_ || state_ == State::Complete) return;
@@ -316,6 +329,7 @@ class Exchange final : public Responder, public std::enable_shared_from_this<Exc
   }
 
   const std::shared_ptr<Connection> connection_;
+  const int fd_;
   bool keep_alive_;
   const unsigned http_version_;
   const size_t max_queued_;
@@ -325,6 +339,7 @@ class Exchange final : public Responder, public std::enable_shared_from_this<Exc
   State state_ = State::Unanswered;
   bool chunked_ = false;
   bool gone_ = false;      ///< write() and friends refuse
+  bool socket_closed_ = false;  ///< mark_gone() ran: fd_ is closed, or about to be
   bool notified_ = false;  ///< on_gone_ has been taken
   bool pump_scheduled_ = false;
   size_t queued_ = 0;
@@ -477,9 +492,9 @@ void Connection::dispatch() {
   const bool keep_alive = message.keep_alive() &&
                           requests_ < server_->options.max_requests_per_connection &&
                           !server_->stopping;
-  auto exchange = std::make_shared<Exchange>(shared_from_this(), keep_alive, message.version(),
-                                             server_->options.max_queued_bytes,
-                                             message.method() == http::verb::head);
+  auto exchange = std::make_shared<Exchange>(
+      shared_from_this(), socket_.native_handle(), keep_alive, message.version(),
+      server_->options.max_queued_bytes, message.method() == http::verb::head);
   exchange_ = exchange;
   parser_.reset();
   // A read stays pending while the request is answered, so that a client that leaves is
@@ -585,14 +600,15 @@ void Connection::close() {
   phase_ = Phase::Closed;
   disarm();
   error_code ignored;
+  // The exchange first: its unsent_bytes() reads the socket until then.
+  if (auto exchange = exchange_.lock()) exchange->mark_gone();
+  exchange_.reset();
   socket_.shutdown(tcp::socket::shutdown_both, ignored);
   socket_.close(ignored);
   if (counted_open_) {
     counted_open_ = false;
     --server_->open;
   }
-  if (auto exchange = exchange_.lock()) exchange->mark_gone();
-  exchange_.reset();
 }
 
 void Connection::arm(Deadline kind, std::chrono::milliseconds after) {

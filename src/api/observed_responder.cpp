@@ -90,4 +90,6 @@ void ObservedResponder::on_client_gone(std::function<void()> callback) {
 
 size_t ObservedResponder::queued_bytes() const { return inner_->queued_bytes(); }
 
+size_t ObservedResponder::unsent_bytes() const { return inner_->unsent_bytes(); }
+
 }  // namespace gengyun::api

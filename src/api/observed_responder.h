@@ -44,6 +44,7 @@ class ObservedResponder final : public Responder {
   bool client_gone() const override;
   void on_client_gone(std::function<void()> callback) override;
   size_t queued_bytes() const override;
+  size_t unsent_bytes() const override;
 
  private:
   void add_cors(HttpHeaders& headers) const;

@@ -101,6 +101,10 @@ class Responder {
   /// Bytes queued by respond() / start_stream() / write() / finish() (with their HTTP framing)
   /// that the client has not yet accepted; 0 once gone.
   virtual size_t queued_bytes() const = 0;
+  /// queued_bytes() plus the bytes the connection's socket holds unsent or unacknowledged
+  /// (Linux SIOCOUTQ): all that the client has not taken. The kernel's send buffer grows to
+  /// megabytes (tcp_wmem), which a client that reads nothing fills before the queue grows.
+  virtual size_t unsent_bytes() const = 0;
 };
 
 }  // namespace gengyun::api

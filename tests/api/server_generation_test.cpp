@@ -421,9 +421,10 @@ TEST_F(ServerTest, ClientThatDisconnectsMidStreamIsCancelled) {
 
 // A streaming client that reads nothing: once its connection holds kUnsentMarkBytes unsent,
 // the answer takes no more events, so the engine's stall timeout (here 0.2 s) cancels it (QA
-// 2026-12-07: such a client was billed the whole max_tokens, all of it queued). The server's socket
-// buffer is made small (on_accept) and the client's too, so that the unsent bytes pile up in the
-// connection's queue rather than in the kernel's.
+// 2026-12-07: such a client was billed the whole max_tokens, all of it queued). The client's
+// receive buffer is small: what it has not taken piles up in the server's socket (counted by
+// Responder::unsent_bytes, SIOCOUTQ), whose send buffer grows to megabytes before the
+// connection's own queue grows at all (QA 2026-12-07: so counting the queue alone held nothing).
 TEST_F(ServerTest, AStreamWhoseClientReadsNothingIsCancelledByTheStallTimeout) {
   ModelOptions model_options{.n_threads = 1, .n_ctx = 4096};
   model_options.stall_timeout_us = 200'000;
@@ -431,12 +432,7 @@ TEST_F(ServerTest, AStreamWhoseClientReadsNothingIsCancelledByTheStallTimeout) {
       {{"qwen2-tiny", gengyun::testing::testdata_path("models/qwen2-tiny-q8_0.gguf")}},
       model_options));
   ASSERT_TRUE(registry);
-  ServerOptions options = options_;
-  options.http.on_accept = [](int fd) {
-    const int size = 4096;
-    setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
-  };
-  Server server(*registry, *store_, options);
+  Server server(*registry, *store_, options_);
   auto port = server.bind("127.0.0.1", 0);
   ASSERT_TRUE(port.ok()) << port.error().message;
   std::thread serving([&] { server.run(); });
