@@ -72,6 +72,8 @@ ModelFile inspect_model_file(const std::string& path) {
   const model::ArchitectureEntry* entry = model::find_architecture(out.architecture);
   if (entry == nullptr) {
     out.error = "unsupported architecture " + gguf::quoted_text(out.architecture);
+    // (a hostile file's name would go whole into every /v1/models answer; QA 2026-12-07, 3 MB)
+    out.architecture = gguf::printable_text(out.architecture);
     return out;
   }
   auto hp = model::read_hparams(file.value(), out.architecture, entry->rope_type);

@@ -13,7 +13,9 @@ namespace gengyun::deploy {
 struct ModelFile {
   std::string path;
   int64_t size_bytes = 0;    ///< of the file (0 when it cannot be read)
-  std::string architecture;  ///< general.architecture ("" when absent)
+  /// general.architecture ("" when absent); an unsupported one as gguf::printable_text shows
+  /// it (escaped, cut at 64 bytes).
+  std::string architecture;
   std::string quantization;  ///< "Q4_K_M", "Q8_0", "F16", ... ("" when unknown)
   int context_length = 0;    ///< <arch>.context_length (training context)
   int n_layer = 0;

@@ -341,9 +341,9 @@ bool bits_equal(const T& a, const T& b) {
 
 }  // namespace
 
-std::string quoted_text(std::string_view text) {
+std::string printable_text(std::string_view text) {
   static constexpr char kHex[] = "0123456789abcdef";
-  std::string out = "'";
+  std::string out;
   for (const char c : text.substr(0, kQuotedTextBytes)) {
     const auto b = static_cast<unsigned char>(c);
     if (b >= 0x20 && b < 0x7f) {
@@ -354,9 +354,13 @@ std::string quoted_text(std::string_view text) {
     out += kHex[b >> 4];
     out += kHex[b & 15];
   }
-  out += "'";
-  if (text.size() > kQuotedTextBytes)
-    out.insert(out.size() - 1, "...").append(" (" + std::to_string(text.size()) + " bytes)");
+  if (text.size() > kQuotedTextBytes) out += "...";
+  return out;
+}
+
+std::string quoted_text(std::string_view text) {
+  std::string out = "'" + printable_text(text) + "'";
+  if (text.size() > kQuotedTextBytes) out += " (" + std::to_string(text.size()) + " bytes)";
   return out;
 }
 

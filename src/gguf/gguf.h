@@ -62,8 +62,12 @@ enum class ValueType : uint32_t {
 /// for ids outside the enum.
 std::string_view value_type_name(ValueType type);
 
-/// How many bytes of a file's text quoted_text() shows.
+/// How many bytes of a file's text quoted_text() and printable_text() show.
 inline constexpr size_t kQuotedTextBytes = 64;
+
+/// `text` read from a file with its bytes outside printable ASCII as \xNN, cut after
+/// kQuotedTextBytes bytes with "..." (a field a file sets, shown where it could be hostile).
+std::string printable_text(std::string_view text);
 
 /// Text read from a file (a key, a tensor name, a metadata string) as an error message quotes
 /// it: in single quotes, bytes outside printable ASCII as \xNN, and past kQuotedTextBytes bytes

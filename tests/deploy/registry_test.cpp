@@ -252,6 +252,26 @@ TEST(Registry, ListsAFolderWithEachFilesMetadataOrReason) {
 
 // A file of the folder whose id is taken, by a file of the same name in another case (the first
 // in name order is served) or by --model, is not served and is warned of once, naming both.
+// An unsupported architecture's name is shown escaped and cut, in the listing's field and in
+// its error (QA 2026-12-07: a 3 MB name went whole into every /v1/models answer).
+TEST(ModelFile, AHostileArchitectureNameIsShownCut) {
+  REQUIRE_TESTDATA();
+  TempDir dir;
+  auto source = gguf::File::open(testing::testdata_path("models/stories260K-f32.gguf"));
+  ASSERT_TRUE(source.ok()) << source.error().message;
+  gguf::Writer writer;
+  for (const auto& [key, value] : source->metadata()) writer.set(key, value);
+  writer.set_string("general.architecture", "\x01" + std::string(100'000, 'A'));
+  for (const gguf::TensorInfo& t : source->tensors())
+    ASSERT_TRUE(writer.add_tensor(t.name, t.type, t.ne, {t.data, t.n_bytes}).ok());
+  const std::string path = dir.file("hostile.gguf");
+  ASSERT_TRUE(writer.write(path).ok());
+  const ModelFile file = inspect_model_file(path);
+  EXPECT_EQ(file.architecture, "\\x01" + std::string(63, 'A') + "...");
+  EXPECT_EQ(file.error,
+            "unsupported architecture '\\x01" + std::string(63, 'A') + "...' (100001 bytes)");
+}
+
 TEST(Registry, FilesWhoseIdIsTakenAreWarnedOfOnce) {
   REQUIRE_TESTDATA();
   TempDir dir;
