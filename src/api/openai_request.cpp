@@ -154,13 +154,21 @@ std::optional<ApiError> check_keys(const json& object, const std::string& where,
   return std::nullopt;
 }
 
-/// Whether `name` is a name OpenAI allows for a function or a response format:
-/// ^[a-zA-Z0-9_-]{1,64}$.
-bool is_openai_name(const std::string& name) {
-  return !name.empty() && name.size() <= 64 && std::all_of(name.begin(), name.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
-           c == '-';
-  });
+/// A 400 naming `where` unless `name` (a JSON string; null: none given) is a name OpenAI allows
+/// for a function or a response format: ^[a-zA-Z0-9_-]{1,64}$.
+std::optional<ApiError> check_openai_name(const json* name, const std::string& where) {
+  const auto allowed = [](const std::string& s) {
+    return !s.empty() && s.size() <= 64 && std::all_of(s.begin(), s.end(), [](char c) {
+      return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+             c == '_' || c == '-';
+    });
+  };
+  if (name && allowed(name->get_ref<const std::string&>())) return std::nullopt;
+  return invalid_request(where +
+                             " must be 1 to 64 letters, digits, underscores or dashes "
+                             "(^[a-zA-Z0-9_-]{1,64}$), got " +
+                             (name ? shown(*name) : std::string("none")),
+                         where);
 }
 
 /// `response_format` ({"type": "text"}, {"type": "json_object"} or {"type": "json_schema",
@@ -186,17 +194,11 @@ std::optional<ApiError> read_response_format(const json& body, GenerationParams&
         "response_format.json_schema is only for type \"json_schema\" (type is " +
             shown((*format)["type"]) + ")",
         "response_format.json_schema");
-  if (type == "json_schema") {
-    const json* name = field((*format)["json_schema"], "name");
-    if (!name || !is_openai_name(name->get<std::string>()))
-      return invalid_request(
-          "response_format.json_schema.name must be 1 to 64 letters, digits, underscores or "
-          "dashes (^[a-zA-Z0-9_-]{1,64}$), got " +
-              (name ? shown(*name) : std::string("none")),
-          "response_format.json_schema.name");
-  }
   if (type == "json_object") params.format.kind = OutputFormat::Kind::JsonObject;
   if (type == "json_schema") {
+    if (auto error = check_openai_name(field((*format)["json_schema"], "name"),
+                                       "response_format.json_schema.name"))
+      return error;
     params.format.kind = OutputFormat::Kind::JsonSchema;
     const json* schema = field((*format)["json_schema"], "schema");
     params.format.json_schema = schema ? schema->dump() : "{}";
@@ -664,13 +666,9 @@ std::optional<ApiError> read_tool_fields(const json& body, GenerationRequest& re
         if (strict->get<bool>() && request.strict_tool.empty())
           request.strict_tool = where + ".function.strict";
       }
+      if (auto error = check_openai_name(&(*function)["name"], where + ".function.name"))
+        return error;
       const std::string& name = (*function)["name"].get_ref<const std::string&>();
-      if (!is_openai_name(name))
-        return invalid_request(where +
-                                   ".function.name must be 1 to 64 letters, digits, underscores "
-                                   "or dashes (^[a-zA-Z0-9_-]{1,64}$), got " +
-                                   shown(json(name)),
-                               where + ".function.name");
       for (size_t j = 0; j < i; ++j)
         if ((*tools)[j]["function"]["name"] == name)
           return invalid_request(where + ".function.name " + shown(json(name)) +
