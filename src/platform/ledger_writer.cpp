@@ -34,14 +34,14 @@ bool landed_already(const LedgerWrite& write, const UsageRecord& row) {
   return false;
 }
 
-/// Applies what `spool` holds and empties it; returns its SpoolReplay. Each write the database
-/// refused is logged as a warning with the reason, but for those found in the ledger already
-/// (landed_already(): counted in SpoolReplay::landed).
-Result<SpoolReplay> replay(Store& store, LedgerSpool& spool) {
+/// Applies what `spool` holds and empties it; appends its SpoolReplay to `replays` when it held
+/// writes. Each write the database refused is logged as a warning with the reason, but for
+/// those found in the ledger already (landed_already(): counted in SpoolReplay::landed).
+Result<void> replay(Store& store, LedgerSpool& spool, std::vector<SpoolReplay>& replays) {
   SpoolReplay replayed{spool.path()};
   auto spooled = spool.read_all();
   if (!spooled) return spooled.error();
-  if (spooled->empty()) return replayed;
+  if (spooled->empty()) return {};
   auto applied = store.apply_writes(*spooled, Durability::Synced);
   if (!applied)
     return make_error("ledger spool '" + spool.path() + "' holds " +
@@ -64,7 +64,8 @@ Result<SpoolReplay> replay(Store& store, LedgerSpool& spool) {
     spdlog::warn("ledger spool '{}': the database refused a spooled write: {}", spool.path(),
                  (*applied)[i].error().message);
   }
-  return replayed;
+  if (replayed.writes > 0 || replayed.landed > 0) replays.push_back(std::move(replayed));
+  return {};
 }
 
 }  // namespace
@@ -77,9 +78,7 @@ Result<std::unique_ptr<LedgerWriter>> LedgerWriter::start(Store& store,
     auto opened = LedgerSpool::open(options.spool_path);
     if (!opened) return opened.error();
     spool = std::move(*opened);
-    auto applied = replay(store, *spool);
-    if (!applied) return applied.error();
-    if (applied->writes > 0 || applied->landed > 0) replayed.push_back(std::move(*applied));
+    if (auto applied = replay(store, *spool, replayed); !applied) return applied.error();
   }
   // Every numbered spool is looked at, gaps or not (a person may have deleted one: QA
   // 2026-12-03, fourth, a missing -2 hid -3's writes); this server keeps the first that no live
@@ -92,9 +91,7 @@ Result<std::unique_ptr<LedgerWriter>> LedgerWriter::start(Store& store,
     auto opened = LedgerSpool::open(path, &held);
     if (!opened && held) continue;
     if (!opened) return opened.error();
-    auto applied = replay(store, **opened);
-    if (!applied) return applied.error();
-    if (applied->writes > 0 || applied->landed > 0) replayed.push_back(std::move(*applied));
+    if (auto applied = replay(store, **opened, replayed); !applied) return applied.error();
     if (!spool) spool = std::move(*opened);
   }
   if (options.numbered && !options.spool_path.empty() && !spool)
