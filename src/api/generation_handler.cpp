@@ -172,6 +172,7 @@ ApiResult<PreparedGeneration> prepare(CompletionKind kind, const GenerationConte
   out.meta.created = unix_time_us() / 1000000;
   out.meta.model = out.model.id();
   out.meta.system_fingerprint = system_fingerprint(out.model->path(), out.model->n_ctx());
+  if (out.request.service_tier) out.meta.service_tier = "default";
   return out;
 }
 
@@ -481,9 +482,11 @@ class GenerationJob : public std::enable_shared_from_this<GenerationJob> {
       return stream_.end();
     }
     const Choice& last = choices_[last_finished_];
-    stream_.send(
-        finish_chunk(job_.meta, finish_reason(last), &usage, static_cast<int>(last_finished_)));
-    if (job_.request.include_usage) stream_.send(usage_chunk(job_.meta, usage));
+    const bool usage_chunk_follows = job_.request.include_usage;
+    stream_.send(finish_chunk(job_.meta, finish_reason(last),
+                              usage_chunk_follows ? nullptr : &usage,
+                              static_cast<int>(last_finished_)));
+    if (usage_chunk_follows) stream_.send(usage_chunk(job_.meta, usage));
     stream_.send_done();
     stream_.end();
   }

@@ -796,8 +796,8 @@ size_t nesting_depth(std::string_view text) {
 /// here and refused (400 naming them) where it does not: `store` false (no completion is kept,
 /// only its usage row), `service_tier` "auto" or "default" (one tier), `modalities` ["text"];
 /// `metadata` tags stored completions, which there are none of, so it is refused rather than
-/// dropped.
-std::optional<ApiError> read_service_fields(const json& body) {
+/// dropped. A tier given is named in the answer (`request.service_tier`).
+std::optional<ApiError> read_service_fields(const json& body, GenerationRequest& request) {
   if (const json* store = field(body, "store")) {
     if (!store->is_boolean())
       return invalid_request("store must be a boolean, got " + shown(*store), "store");
@@ -815,6 +815,7 @@ std::optional<ApiError> read_service_fields(const json& body) {
                                  " is not offered: every request is served in one tier "
                                  "(\"auto\" or \"default\")",
                              "service_tier");
+    request.service_tier = true;
   }
   if (const json* modalities = field(body, "modalities"); modalities && *modalities != json{"text"})
     return invalid_request(
@@ -860,7 +861,7 @@ ApiResult<GenerationRequest> parse_chat_request(const nlohmann::json& body) {
   if (auto error = check_known_fields(body, kChat)) return *error;
   if (auto error = read_common(body, request)) return *error;
   if (auto error = read_chat_logprobs(body, request.params)) return *error;
-  if (auto error = read_service_fields(body)) return *error;
+  if (auto error = read_service_fields(body, request)) return *error;
   const json* messages = field(body, "messages");
   if (!messages) return invalid_request("you must provide a messages parameter", "messages");
   if (!messages->is_array())

@@ -48,9 +48,12 @@ struct GenerationRequest {
   /// `keep_alive` (Ollama's field): how long the model stays loaded once idle, in
   /// microseconds; nullopt: the model's default (docs/deploy.md).
   std::optional<int64_t> keep_alive_us;
-  /// stream_options.include_usage: a last chunk with empty choices and the usage before [DONE]
-  /// (the chunk with the finish_reason carries the usage either way).
+  /// stream_options.include_usage: a last chunk with empty choices and the usage before [DONE],
+  /// OpenAI's; without it the chunk with the finish_reason carries the usage instead.
   bool include_usage = false;
+  /// chat: `service_tier` was given ("auto" or "default"): the answer names the tier that
+  /// served it, "default" (OpenAI's response field).
+  bool service_tier = false;
 };
 
 /// Arrays and objects nested deeper than this are refused (OpenAI bodies need about 5).

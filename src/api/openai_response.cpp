@@ -27,6 +27,7 @@ json envelope(const ResponseMeta& meta, std::string_view object, json choices) {
                {"model", meta.model},
                {"choices", std::move(choices)}};
   if (!meta.system_fingerprint.empty()) body["system_fingerprint"] = meta.system_fingerprint;
+  if (!meta.service_tier.empty()) body["service_tier"] = meta.service_tier;
   return body;
 }
 
@@ -86,6 +87,7 @@ json completion_logprobs(const std::vector<TokenLogprob>& tokens, TextOffset& of
     json top = json::object();
     for (const auto& [bytes, logprob] : t.top)
       if (!top.contains(bytes)) top[bytes] = shown_logprob(logprob);
+    if (!top.contains(t.bytes)) top[t.bytes] = shown_logprob(t.logprob);
     out["top_logprobs"].push_back(std::move(top));
     // The characters the bytes make now; the one that holds the token's first byte is its
     // offset (an unfinished one at the end stays pending, the next bytes decide it).

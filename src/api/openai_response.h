@@ -27,6 +27,8 @@ struct ResponseMeta {
   std::string model;    ///< the model name as requested
   /// OpenAI's system_fingerprint (the backend configuration that answered); "" leaves it out.
   std::string system_fingerprint = "";
+  /// OpenAI's service_tier, the tier that served the request ("default"); "" leaves it out.
+  std::string service_tier = "";
 };
 
 /// A response's token counts (OpenAI `usage`).
@@ -61,7 +63,8 @@ struct TextOffset {
 };
 
 /// Legacy completions `choices[].logprobs`: {"tokens", "token_logprobs", "top_logprobs": [{token:
-/// logprob}], "text_offset"}. A token's text_offset is the index, in characters of the choice's
+/// logprob}], "text_offset"}; each token's top_logprobs holds the sampled token too (OpenAI's
+/// "up to logprobs+1 elements"). A token's text_offset is the index, in characters of the choice's
 /// text, of the character holding its first byte: the text as the stream decoder makes it, each
 /// well-formed character one, each maximal ill-formed subpart one U+FFFD (so byte tokens that
 /// make no character count one each, as the text shows them). `offset` carries the count across
@@ -110,8 +113,8 @@ nlohmann::json text_chunk(const ResponseMeta& meta, std::string_view text,
 nlohmann::json delta_chunk(const ResponseMeta& meta, nlohmann::json delta,
                            nlohmann::json logprobs = nullptr, int index = 0);
 /// The chunk that ends choice `index`: empty delta / text, the finish_reason and, when given,
-/// `usage` (the last choice's carries it always, so clients that do not ask for the usage
-/// chunk still get it).
+/// `usage` (the last choice's carries it when the request asks for no usage chunk, so that
+/// every client learns its usage; with the usage chunk it would be counted twice).
 nlohmann::json finish_chunk(const ResponseMeta& meta, std::string_view finish_reason,
                             const TokenUsage* usage = nullptr, int index = 0);
 /// The last chunk before [DONE] when stream_options.include_usage is true: choices [] and

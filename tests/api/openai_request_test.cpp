@@ -871,6 +871,11 @@ TEST(ParseRequests, ServiceFieldsAreTakenWhereTheirValueHolds) {
        {json{{"store", false}}, json{{"service_tier", "auto"}}, json{{"service_tier", "default"}},
         json{{"modalities", {"text"}}}, json{{"store", nullptr}}, json{{"metadata", nullptr}}})
     EXPECT_TRUE(parse_chat_request(chat_body(fields)).ok()) << fields;
+  // A tier given is named in the answer; none given, none named.
+  for (const char* tier : {"auto", "default"})
+    EXPECT_TRUE(parse_chat_request(chat_body({{"service_tier", tier}}))->service_tier) << tier;
+  EXPECT_FALSE(parse_chat_request(chat_body({{"service_tier", nullptr}}))->service_tier);
+  EXPECT_FALSE(parse_chat_request(chat_body(json::object()))->service_tier);
   const std::pair<json, std::string> refused[] = {
       {{{"store", true}},
        "store: true is not offered: gengyun keeps no completions (only their usage rows); leave "

@@ -137,12 +137,23 @@ TEST(Logprobs, CompletionOffsetsCountCharactersAcrossCalls) {
   EXPECT_EQ(first["token_logprobs"], json({-0.5, -1.0}));
   EXPECT_EQ(first["text_offset"], json({0, 3}));
   EXPECT_EQ(first["top_logprobs"][0][" a"], -1.0);
-  EXPECT_EQ(first["top_logprobs"][1], json::object());
+  EXPECT_EQ(first["top_logprobs"][1], json({{"\xE4\xBD", -1.0}}));  // the sampled token alone
   // Its third byte starts the next token, inside character 3.
   const json second = completion_logprobs({{"\xA0!", -3.0f, {}}}, offset);
   EXPECT_EQ(second["text_offset"], json({3}));
   EXPECT_EQ(offset.chars, 5);
   EXPECT_EQ(offset.pending, "");
+}
+
+// OpenAI: "The API will always return the logprob of the sampled token, so there may be up to
+// logprobs+1 elements": a token sampled from outside the top list joins it.
+TEST(Logprobs, CompletionTopLogprobsHoldTheSampledToken) {
+  TextOffset offset;
+  const json out = completion_logprobs(
+      {{"b", -3.0f, {{"a", -0.5f}, {"c", -1.0f}}}, {"a", -0.5f, {{"a", -0.5f}, {"c", -1.0f}}}},
+      offset);
+  EXPECT_EQ(out["top_logprobs"], json::parse(R"([{"a": -0.5, "c": -1.0, "b": -3.0},
+                                                 {"a": -0.5, "c": -1.0}])"));
 }
 
 // Bytes that make no character show as one U+FFFD each in the text (the stream decoder's

@@ -215,7 +215,8 @@ TEST_F(ServerTest, GreedyCompletionWholeAndStreamedCountEveryToken) {
 }
 
 // stream_options.include_usage adds the reference's last chunk (empty choices, the usage) after
-// the finishing chunk, which carries the same usage; without it no chunk has empty choices.
+// the finishing chunk, and then only it carries the usage (a client summing the chunks' usage
+// counts it once); without it no chunk has empty choices (check_stream).
 TEST_F(ServerTest, IncludeUsageAddsTheUsageChunk) {
   for (const CompletionKind kind : {CompletionKind::Chat, CompletionKind::Text}) {
     json request = kind == CompletionKind::Chat
@@ -233,10 +234,33 @@ TEST_F(ServerTest, IncludeUsageAddsTheUsageChunk) {
     const json& finishing = sse.events[sse.events.size() - 2];
     EXPECT_EQ(usage_chunk["choices"], json::array());
     EXPECT_TRUE(finishing["choices"][0]["finish_reason"].is_string());
-    EXPECT_EQ(usage_chunk["usage"], finishing["usage"]);
+    for (size_t i = 0; i + 1 < sse.events.size(); ++i)
+      EXPECT_FALSE(sse.events[i].contains("usage")) << sse.events[i];
     EXPECT_EQ(usage_chunk["usage"]["completion_tokens"], 6);
     EXPECT_EQ(usage_chunk["system_fingerprint"], finishing["system_fingerprint"]);
     EXPECT_EQ(usage_chunk["system_fingerprint"].get<std::string>().rfind("fp_", 0), 0u);
+  }
+}
+
+// OpenAI: "If the service_tier parameter is set, the response body will include the
+// service_tier value based on the processing mode actually used": one tier, "default", named in
+// the answer and in every chunk; without the parameter, in none.
+TEST_F(ServerTest, ServiceTierIsNamedInTheAnswerWhenTheRequestGivesOne) {
+  for (const bool stream : {false, true}) {
+    json request = chat_request(2, stream);
+    request["service_tier"] = "auto";
+    const auto r = post("/v1/chat/completions", request, key_);
+    ASSERT_TRUE(r);
+    ASSERT_EQ(r->status, 200) << r->body;
+    const std::vector<json> bodies =
+        stream ? parse_sse(r->body).events : std::vector<json>{json::parse(r->body)};
+    ASSERT_FALSE(bodies.empty());
+    for (const json& body : bodies) EXPECT_EQ(body.value("service_tier", ""), "default") << body;
+    request.erase("service_tier");
+    const auto plain = post("/v1/chat/completions", request, key_);
+    ASSERT_TRUE(plain);
+    ASSERT_EQ(plain->status, 200) << plain->body;
+    EXPECT_EQ(plain->body.find("service_tier"), std::string::npos) << plain->body;
   }
 }
 

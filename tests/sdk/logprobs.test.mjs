@@ -71,6 +71,7 @@ test('legacy completions logprobs: tokens, token_logprobs, top_logprobs, text_of
     offset += [...lp.tokens[i]].length;
     assert.ok(Object.keys(lp.top_logprobs[i]).length >= 1);
     assert.equal(Math.max(...Object.values(lp.top_logprobs[i])), lp.token_logprobs[i]);
+    assert.equal(lp.top_logprobs[i][lp.tokens[i]], lp.token_logprobs[i]);
   }
   const stream = await client.completions.create({ ...request, stream: true });
   const streamed = { tokens: [], token_logprobs: [], top_logprobs: [], text_offset: [] };
