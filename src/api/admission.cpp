@@ -42,6 +42,7 @@ ApiResult<HttpHeaders> admit(platform::LedgerWriter& ledger,
           rate_limit_exceeded(admission->message, admission->retry_after_s, admission->over_tokens);
       break;
   }
+  entry.refused(request);
   refusal.headers = std::move(headers);
   return refusal;
 }

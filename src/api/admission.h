@@ -17,7 +17,8 @@ namespace gengyun::api {
 /// returns the header fields of its answer: x-request-id (request.request_id) and the
 /// x-ratelimit-* fields of the limits that exist; `entry` is then admitted
 /// (UsageEntry::admitted). Errors: 429 "insufficient_quota" over a budget, 429
-/// "rate_limit_exceeded" over a rate (both with those fields), 503 "ledger_unavailable" when the
+/// "rate_limit_exceeded" over a rate (both with those fields; `entry` then records the
+/// x-request-id, UsageEntry::refused), 503 "ledger_unavailable" when the
 /// ledger cannot be written (fail closed).
 ApiResult<HttpHeaders> admit(platform::LedgerWriter& ledger,
                              const platform::AdmissionRequest& request, UsageEntry& entry);

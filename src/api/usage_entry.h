@@ -39,6 +39,11 @@ class UsageEntry {
   /// writes from now on carry what the admission wrote (LedgerWrite::carries_admission), so that
   /// a row lost in a crash of the database is written whole.
   void admitted(const platform::AdmissionRequest& request, const platform::Admission& admission);
+  /// The store refused `request` (over a budget or a rate): the row records the request id the
+  /// refusal's x-request-id names.
+  void refused(const platform::AdmissionRequest& request) {
+    record_.request_id = request.request_id;
+  }
   const std::string& request_id() const { return record_.request_id; }
   /// A checkpoint of the admitted request's counts `tokens` at `at_us`, carrying its admission
   /// as finish()'s settlement does (for LedgerWriter::post). Only after admitted(); reads only

@@ -101,6 +101,7 @@ TEST_F(ServerTest, OverTheBudgetIs429InsufficientQuotaAndNothingIsGenerated) {
   EXPECT_FALSE(r->get_header_value("x-request-id").empty());
   const auto ledger = rows();
   ASSERT_EQ(ledger.size(), 1u);
+  EXPECT_EQ(ledger[0].request_id, r->get_header_value("x-request-id"));  // support can find it
   EXPECT_EQ(ledger[0].http_status, 429);
   EXPECT_EQ(ledger[0].status, "error");
   EXPECT_EQ(ledger[0].completion_tokens, 0);
@@ -130,6 +131,10 @@ TEST_F(ServerTest, OverTheRequestRateIs429WithRetryAfterAndRateHeaders) {
   EXPECT_LE(retry_after, 60);
   EXPECT_EQ(third->get_header_value("x-ratelimit-limit-requests"), "2");
   EXPECT_EQ(third->get_header_value("x-ratelimit-remaining-requests"), "0");
+  const auto ledger = rows();
+  ASSERT_EQ(ledger.size(), 3u);
+  EXPECT_EQ(ledger[2].http_status, 429);
+  EXPECT_EQ(ledger[2].request_id, third->get_header_value("x-request-id"));
 }
 
 // Fail closed: while another process holds the database's write lock past the busy timeout,
