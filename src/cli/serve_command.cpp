@@ -166,6 +166,15 @@ int serve(const ServeOptions& o) {
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
+  // Each step gives every running sequence its next token first: a budget below the running
+  // sequences would starve those behind the first (vLLM refuses it too).
+  if (o.max_batch_tokens < o.max_seqs) {
+    std::fprintf(stderr,
+                 "error: --max-batch-tokens (%d) must be at least --max-seqs (%d): each engine "
+                 "step decodes one token of every running sequence\n",
+                 o.max_batch_tokens, o.max_seqs);
+    return 1;
+  }
   auto specs = deploy::parse_model_specs(o.models);
   if (!specs.ok()) {
     std::fprintf(stderr, "error: %s\n", specs.error().message.c_str());

@@ -797,6 +797,9 @@ TEST_F(ServeTest, BadRegistryFlagsAreRefusedAtStart) {
        "error: --config " + config + ": keepalive: unknown key"},
       {{"--models", (dir_ / "none").string()}, "is not a folder"},
       {{}, "error: give the models to serve: --models DIR, --model NAME=PATH or --config FILE"},
+      {{"--model", "q=" + model_path_, "--max-batch-tokens", "2"},
+       "error: --max-batch-tokens (2) must be at least --max-seqs (64): each engine step decodes "
+       "one token of every running sequence"},
   };
   for (const auto& [flags, message] : cases) {
     std::vector<std::string> argv = {kBinary, "serve", "--db", db_};
