@@ -96,4 +96,10 @@ int64_t kv_cache_bytes_for(const ModelFile& file, int64_t n_tokens, KvCacheType 
                                                                    file.head_dim, type));
 }
 
+int64_t kv_cache_positions_for(const ModelFile& file, int64_t bytes, KvCacheType type) {
+  const auto block_bytes = static_cast<int64_t>(
+      model::KvCache::block_bytes(file.n_layer, file.n_head_kv, file.head_dim, type));
+  return block_bytes > 0 ? bytes / block_bytes * model::KvCache::kBlockSize : 0;
+}
+
 }  // namespace gengyun::deploy

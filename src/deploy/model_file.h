@@ -40,5 +40,8 @@ std::string file_type_name(int64_t file_type);
 /// Bytes of the KV cache of `n_tokens` positions of `file` (model::KvCache's layout, rounded
 /// up to whole blocks).
 int64_t kv_cache_bytes_for(const ModelFile& file, int64_t n_tokens, KvCacheType type);
+/// Positions a KV cache of `bytes` holds for `file` (whole blocks, as model_instance sizes its
+/// pool); 0 when the file's shape is unknown (a file that cannot be served).
+int64_t kv_cache_positions_for(const ModelFile& file, int64_t bytes, KvCacheType type);
 
 }  // namespace gengyun::deploy

@@ -428,6 +428,12 @@ ModelInfo Registry::info_of(const Entry& entry) const {
   } else {
     const int ceiling = context_ceiling(info.file);
     info.context_length = ceiling > 0 ? ceiling : info.file.context_length;
+    // A pool given in bytes (--kv-cache-mb) shorter than that context is what the load serves.
+    const ModelOptions& model = options_.model;
+    if (const int64_t held =
+            kv_cache_positions_for(info.file, model.kv_cache_bytes, model.kv_cache_type);
+        model.kv_cache_bytes > 0 && held > 0)
+      info.context_length = static_cast<int>(std::min<int64_t>(info.context_length, held));
   }
   info.public_error = public_message(entry, info.file.error);
   if (const std::shared_ptr<Entry> base = unservable_base(entry)) {

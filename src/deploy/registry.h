@@ -54,7 +54,8 @@ struct ModelInfo {
   /// file.error without the server's file paths (what every key sees in GET /v1/models).
   std::string public_error;
   /// Tokens: the longest sequence it is served with. Loaded: the model's; else the server's
-  /// context capped at file.context_length (the training context), or that without one.
+  /// context capped at file.context_length (the training context), or that without one, and
+  /// at what a KV cache pool given in bytes holds (as the load will be).
   int context_length = 0;
   ModelState state = ModelState::Available;
   std::string source;  ///< "--model", "--models", "--lora" or "config"

@@ -391,6 +391,26 @@ TEST(Registry, ModelsTrainedOnLessThanTheServersContextServeTheirOwn) {
   EXPECT_EQ(registry->find("qwen2")->context_length, 2048);
 }
 
+// A KV cache pool given in bytes that holds less than the model's context shortens it at load
+// (model_instance); the listing says so before the load already (QA: 4096 listed, 1024
+// served). 1 MiB of qwen2-tiny's F16 cache: 1024 positions.
+TEST(Registry, APoolShorterThanTheContextIsListedBeforeTheLoad) {
+  REQUIRE_TESTDATA();
+  RegistryOptions o;  // the model's own context (Fixture's is 64 tokens)
+  o.model.n_threads = 1;
+  o.model.kv_cache_bytes = 1 << 20;
+  o.config.rescan_interval_us = 0;
+  o.config.models["qwen2"].path = model_path("qwen2-tiny-q8_0.gguf");
+  auto registry = create(std::move(o));
+  ASSERT_TRUE(registry);
+  EXPECT_EQ(registry->find("qwen2")->file.context_length, 4096);
+  EXPECT_EQ(registry->find("qwen2")->context_length, 1024);
+  Acquired qwen2 = registry->acquire("qwen2");
+  ASSERT_TRUE(qwen2.lease) << qwen2.message;
+  EXPECT_EQ((*qwen2.lease)->n_ctx(), 1024);
+  EXPECT_EQ(registry->find("qwen2")->context_length, 1024);
+}
+
 TEST(Registry, RefusesLorasWithoutABaseOrWithATakenName) {
   REQUIRE_TESTDATA();
   RegistryOptions o;
