@@ -83,7 +83,7 @@ ApiResult<EmbeddingsRequest> parse_embeddings_request(const nlohmann::json& body
       "model", "input", "encoding_format", "dimensions", "user", "keep_alive"};
   for (const auto& [name, value] : body.items())
     if (std::find(kFields.begin(), kFields.end(), name) == kFields.end())
-      return invalid_request("unrecognized request argument supplied: " + name, name);
+      return invalid_request("Unrecognized request argument supplied: " + name, name);
 
   EmbeddingsRequest request;
   const json* model = field(body, "model");

@@ -225,7 +225,7 @@ TEST_F(EmbeddingsTest, BadRequestsAre400sNamingTheirParam) {
   expect_400({{"model", kModel}, {"input", "a"}, {"user", 5}}, "user",
              "user must be a string, got 5");
   expect_400({{"model", kModel}, {"input", "a"}, {"truncate", true}}, "truncate",
-             "unrecognized request argument supplied: truncate");
+             "Unrecognized request argument supplied: truncate");
   const json keep_alive = expect_error(
       post("/v1/embeddings", {{"model", kModel}, {"input", "a"}, {"keep_alive", "soon"}}, key_),
       400, nullptr);
