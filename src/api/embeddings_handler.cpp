@@ -51,6 +51,7 @@ ApiResult<PreparedEmbeddings> prepare(const GenerationContext& context,
   auto body = parse_json_object(body_text);
   if (!body.ok()) return body.error();
   entry.set_model(requested_model(body.value()));
+  entry.set_end_user(requested_end_user(body.value()));
   auto request = parse_embeddings_request(body.value());
   if (!request.ok()) return request.error();
 
@@ -238,7 +239,7 @@ void handle_embeddings(const GenerationContext& context, const HttpRequest& requ
     const std::string id = random_id("emb-");
     auto headers = admit(context.ledger,
                          {id, key->id, job->model.id(), kEmbeddingsPath, job->n_tokens, 0,
-                          started_at_us, job->price_fallback},
+                          started_at_us, job->price_fallback, job->request.user},
                          *entry);
     if (!headers.ok()) return fail(*out, *entry, headers.error());
     std::vector<std::unique_ptr<RequestHandle>> handles;

@@ -115,8 +115,9 @@ ApiResult<EmbeddingsRequest> parse_embeddings_request(const nlohmann::json& body
             ? static_cast<int64_t>(std::min<uint64_t>(dimensions->get<uint64_t>(), INT64_MAX))
             : dimensions->get<int64_t>();
   }
-  if (const json* user = field(body, "user"); user && !user->is_string())
-    return invalid_request("user must be a string, got " + shown(*user), "user");
+  auto user = read_user(body);
+  if (!user.ok()) return user.error();
+  request.user = std::move(user.value());
   auto keep_alive = read_keep_alive(body);
   if (!keep_alive.ok()) return keep_alive.error();
   request.keep_alive_us = keep_alive.value();

@@ -31,14 +31,14 @@ struct EmbeddingsRequest {
   /// `keep_alive` (Ollama's field, as in the completions endpoints): how long the model stays
   /// loaded once idle; nullopt: the model's default.
   std::optional<int64_t> keep_alive_us;
+  std::string user;  ///< `user`, the client's end user ("" none): read_user (openai_request.h)
 };
 
 /// A /v1/embeddings body. `model`: a non-empty string. `input`: a non-empty string, an array of
 /// 1..kMaxEmbeddingInputs non-empty strings, an array of token ids (integers >= 0) or an array
 /// of 1..kMaxEmbeddingInputs non-empty arrays of token ids. `encoding_format`: "float"
 /// (default) or "base64". `dimensions`: an integer >= 1 (its upper bound is the model's, checked
-/// by the caller). `user`: a string (OpenAI's end-user id for abuse monitoring: it changes no
-/// output; gengyun does not store it, as its completions endpoints). `keep_alive`: as
+/// by the caller). `user`: as read_user (openai_request.h; the ledger records it). `keep_alive`: as
 /// read_keep_alive (openai_request.h). null counts as absent. Errors
 /// (400, `param` naming the field): any of these missing or of the wrong type or range, and any
 /// other field (the server never accepts a field it would ignore).

@@ -68,6 +68,7 @@ ApiResult<PreparedGeneration> prepare(CompletionKind kind, const GenerationConte
   auto body = parse_json_object(body_text);
   if (!body.ok()) return body.error();
   entry.set_model(requested_model(body.value()));
+  entry.set_end_user(requested_end_user(body.value()));
   // One lookup serves the defaults, the key's check and the prices.
   const std::optional<deploy::ModelInfo> info = registry.find(requested_model(body.value()));
   if (info)
@@ -191,7 +192,7 @@ ApiResult<HttpHeaders> admit(platform::LedgerWriter& ledger, const platform::Key
   }
   return api::admit(ledger,
                     {job.meta.id, key.id, job.model.id(), endpoint_path(kind), prompt,
-                     max_completion, started_at_us, job.price_fallback},
+                     max_completion, started_at_us, job.price_fallback, job.request.user},
                     entry);
 }
 

@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "deploy/units.h"
+#include "platform/store.h"
 #include "sampling/json_schema.h"
 #include "util/ordered_json.h"
 #include "util/strict_json.h"
@@ -363,9 +364,9 @@ std::optional<ApiError> read_common(const json& body, GenerationRequest& request
   }
   if ((error = read_response_format(body, p))) return error;
   if ((error = read_logit_bias(body, p))) return error;
-  // `user` identifies the client's end user to the provider; it changes no answer.
-  if (const json* user = field(body, "user"); user && !user->is_string())
-    return invalid_request("user must be a string, got " + shown(*user), "user");
+  auto user = read_user(body);
+  if (!user.ok()) return user.error();
+  request.user = std::move(user.value());
   if (const json* stream = field(body, "stream")) {
     if (!stream->is_boolean())
       return invalid_request("stream must be a boolean, got " + shown(*stream), "stream");
@@ -854,6 +855,24 @@ ApiResult<nlohmann::json> parse_json_object(std::string_view body) {
 std::string requested_model(const nlohmann::json& body) {
   const json* model = field(body, "model");
   return model && model->is_string() ? model->get<std::string>() : std::string();
+}
+
+ApiResult<std::string> read_user(const nlohmann::json& body) {
+  const json* user = field(body, "user");
+  if (!user) return std::string();
+  if (!user->is_string())
+    return invalid_request("user must be a string, got " + shown(*user), "user");
+  if (user->get_ref<const std::string&>().size() > platform::kMaxEndUserBytes)
+    return invalid_request("user must be at most " + std::to_string(platform::kMaxEndUserBytes) +
+                               " bytes, got " +
+                               std::to_string(user->get_ref<const std::string&>().size()),
+                           "user");
+  return user->get<std::string>();
+}
+
+std::string requested_end_user(const nlohmann::json& body) {
+  auto user = read_user(body);
+  return user.ok() ? std::move(user.value()) : std::string();
 }
 
 ApiResult<GenerationRequest> parse_chat_request(const nlohmann::json& body) {

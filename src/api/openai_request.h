@@ -48,6 +48,7 @@ struct GenerationRequest {
   /// `keep_alive` (Ollama's field): how long the model stays loaded once idle, in
   /// microseconds; nullopt: the model's default (docs/deploy.md).
   std::optional<int64_t> keep_alive_us;
+  std::string user;  ///< `user`, the client's end user ("" none): read_user
   /// stream_options.include_usage: a last chunk with empty choices and the usage before [DONE],
   /// OpenAI's; without it the chunk with the finish_reason carries the usage instead.
   bool include_usage = false;
@@ -74,6 +75,14 @@ ApiResult<nlohmann::json> parse_json_object(std::string_view body);
 /// The body's `model` when it is a string, else "" (what the ledger records as requested,
 /// also for requests that fail validation).
 std::string requested_model(const nlohmann::json& body);
+
+/// The body's `user` (OpenAI's end-user id): "" when absent or null. The ledger records it on
+/// the request's row (usage reports group by it). Errors (400 naming `user`): not a string,
+/// longer than platform::kMaxEndUserBytes bytes.
+ApiResult<std::string> read_user(const nlohmann::json& body);
+/// read_user()'s value, or "" when it is an error (what the ledger records, also for requests
+/// that fail validation).
+std::string requested_end_user(const nlohmann::json& body);
 
 /// The body's `keep_alive` in microseconds (deploy::kKeepForever for any negative one): a number
 /// of seconds, or a string (a number of seconds such as "-1", or a duration such as "5m",

@@ -55,6 +55,7 @@ platform::LedgerWrite UsageEntry::checkpoint(const platform::TokenCounts& tokens
   write.row.model = record_.model;
   write.row.endpoint = record_.endpoint;
   write.row.started_at_us = record_.started_at_us;
+  write.row.end_user = record_.end_user;
   write.row.price = record_.price;
   write.row.prompt_tokens = tokens.prompt_tokens;
   write.row.cached_prompt_tokens = tokens.cached_prompt_tokens;

@@ -29,6 +29,9 @@ class UsageEntry {
   /// ledger row as large as its request body.
   void set_model(std::string model);
   static constexpr size_t kMaxModelBytes = 256;
+  /// The request's end user (its OpenAI `user`, at most platform::kMaxEndUserBytes: the API
+  /// refuses a longer one), as its AdmissionRequest names it when it is admitted.
+  void set_end_user(std::string end_user) { record_.end_user = std::move(end_user); }
   void set_tokens(int64_t prompt_tokens, int64_t completion_tokens,
                   int64_t cached_prompt_tokens = 0) {
     record_.prompt_tokens = prompt_tokens;

@@ -68,6 +68,8 @@ const char* group_by_name(platform::UsageGroupBy by) {
       return "day";
     case platform::UsageGroupBy::Tenant:
       return "tenant";
+    case platform::UsageGroupBy::User:
+      return "user";
   }
   return "key";
 }
@@ -87,6 +89,8 @@ std::vector<std::pair<std::string, nlohmann::json>> group_fields(platform::Usage
       return {{"day", g.name}};
     case platform::UsageGroupBy::Tenant:
       return {{"tenant_id", g.id}, {"tenant_name", g.name}};
+    case platform::UsageGroupBy::User:
+      return {{"user", g.name}, {"tenant_id", g.tenant_id}, {"tenant_name", g.tenant_name}};
   }
   return {};
 }
@@ -124,13 +128,14 @@ ApiResult<UsageParams> usage_params(const std::map<std::string, std::string>& va
         {"key", platform::UsageGroupBy::Key},
         {"model", platform::UsageGroupBy::Model},
         {"day", platform::UsageGroupBy::Day},
-        {"tenant", platform::UsageGroupBy::Tenant}};
+        {"tenant", platform::UsageGroupBy::Tenant},
+        {"user", platform::UsageGroupBy::User}};
     bool known = false;
     for (const auto& [text, by] : names)
       if (it->second == text) params.group_by = by, known = true;
     if (!known)
-      return invalid_request("group_by '" + it->second + "' is not one of key, model, day, tenant",
-                             "group_by");
+      return invalid_request(
+          "group_by '" + it->second + "' is not one of key, model, day, tenant, user", "group_by");
   }
   if (auto it = values.find("format"); it != values.end()) {
     if (it->second != "json" && it->second != "csv")

@@ -26,7 +26,8 @@ struct UsageParams {
 
 /// The parameters of a request-target's query ("start=2024-02-01&group_by=model"): start and
 /// end as a UTC date YYYY-MM-DD (its midnight) or Unix seconds, end exclusive, by default the
-/// 30 days up to `now_us`; group_by key (default), model, day or tenant; format json (default)
+/// 30 days up to `now_us`; group_by key (default), model, day, tenant or user (the requests'
+/// end users, per tenant); format json (default)
 /// or csv. Errors (400, `param` naming the field): a malformed or impossible date, end not
 /// after start, a range over kMaxUsageRangeDays, an unknown group_by or format, an unknown or
 /// repeated parameter, malformed percent-encoding.
@@ -43,7 +44,9 @@ ApiResult<UsageParams> usage_params(const std::map<std::string, std::string>& va
 /// JSON {"object": "list", "start", "end" (Unix seconds), "group_by", "data": [{group fields,
 /// "requests", "prompt_tokens", "cached_prompt_tokens", "completion_tokens",
 /// "cost_micro_usd"}]} or as CSV with the same columns. Group fields: key_id, key_name and the
-/// key's tenant_id and tenant_name; model; day ("YYYY-MM-DD"); or tenant_id and tenant_name. 500 when the store fails. Blocks
+/// key's tenant_id and tenant_name; model; day ("YYYY-MM-DD"); tenant_id and tenant_name; or
+/// user (the OpenAI `user` the requests named, "" for none) and its tenant_id and tenant_name.
+/// 500 when the store fails. Blocks
 /// (the store): run it on a handler thread.
 void handle_usage(platform::Store& store, const HttpRequest& request, Responder& out);
 

@@ -105,7 +105,7 @@ void add_usage_command(CLI::App& app, int& exit_code) {
   for (const auto& [flag, name, help] :
        {std::tuple{"--start", "start", "report from YYYY-MM-DD (UTC) or Unix seconds"},
         std::tuple{"--end", "end", "report up to (exclusive) YYYY-MM-DD or Unix seconds"},
-        std::tuple{"--group-by", "group_by", "report grouped by key, model, day or tenant"},
+        std::tuple{"--group-by", "group_by", "report grouped by key, model, day, tenant or user"},
         std::tuple{"--format", "format", "report as json or csv"}})
     cmd->add_option_function<std::string>(
         flag, [values, name = std::string(name)](const std::string& v) { (*values)[name] = v; },

@@ -15,10 +15,12 @@
 namespace gengyun::platform {
 namespace {
 
-/// w2: w1's fields, then whether the write carries its admission (0 or 1) and its reservation.
-/// w1 lines (spooled before) are still read.
-constexpr const char* kVersion = "w2";
-constexpr size_t kFields = 21;
+/// w3: w2's fields, then the row's end user. w2: w1's fields, then whether the write carries
+/// its admission (0 or 1) and its reservation. w1 and w2 lines (spooled before) are still read.
+constexpr const char* kVersion = "w3";
+constexpr size_t kFields = 22;
+constexpr const char* kVersion2 = "w2";
+constexpr size_t kFields2 = 21;
 constexpr const char* kVersion1 = "w1";
 constexpr size_t kFields1 = 19;
 
@@ -138,6 +140,7 @@ std::string spool_line(const LedgerWrite& write) {
   add(std::to_string(r.tenant_id));
   add(write.carries_admission ? "1" : "0");
   add(std::to_string(write.reserved_micro_usd));
+  add(escaped(r.end_user));
   return line;
 }
 
@@ -150,12 +153,13 @@ Result<LedgerWrite> parse_spool_line(const std::string& line) {
     start = tab + 1;
   }
   const bool version1 = fields.size() == kFields1 && fields[0] == kVersion1;
-  if (!version1 && (fields.size() != kFields || fields[0] != kVersion)) {
+  const bool version2 = fields.size() == kFields2 && fields[0] == kVersion2;
+  if (!version1 && !version2 && (fields.size() != kFields || fields[0] != kVersion)) {
     // The first field names the version, so that a line of another one says so.
     if (fields.size() == kFields && fields[0] != kVersion)
       return make_error(std::string("not a spooled ledger write (it starts with '") +
-                        fields[0].substr(0, 16) + "', expected '" + kVersion + "' or '" +
-                        kVersion1 + "')");
+                        fields[0].substr(0, 16) + "', expected '" + kVersion + "', '" + kVersion2 +
+                        "' or '" + kVersion1 + "')");
     return make_error("not a spooled ledger write (" + std::to_string(fields.size()) +
                       " fields, expected " + std::to_string(kFields) + " starting with '" +
                       kVersion + "')");
@@ -169,6 +173,11 @@ Result<LedgerWrite> parse_spool_line(const std::string& line) {
     auto reserved = integer(fields[20]);
     if (!reserved) return reserved.error();
     write.reserved_micro_usd = *reserved;
+  }
+  if (!version1 && !version2) {
+    auto end_user = unescaped(fields[21]);
+    if (!end_user) return end_user.error();
+    write.row.end_user = std::move(*end_user);
   }
   if (fields[1] == "c")
     write.kind = LedgerWrite::Kind::Checkpoint;

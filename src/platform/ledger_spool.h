@@ -13,10 +13,10 @@
 namespace gengyun::platform {
 
 /// One spool file, held by one process at a time (an flock for the life of the object). Each
-/// write is one text line of tab-separated fields ("w2", the kind, the UsageRecord's fields, then
-/// LedgerWrite::carries_admission as 0 or 1 and reserved_micro_usd; text with `\`, tab, CR and
-/// LF escaped as `\\`, `\t`, `\r`, `\n`); lines of version "w1" (without the last two) are
-/// read too. Not thread-safe.
+/// write is one text line of tab-separated fields ("w3", the kind, the UsageRecord's fields, then
+/// LedgerWrite::carries_admission as 0 or 1, reserved_micro_usd and the row's end_user; text
+/// with `\`, tab, CR and LF escaped as `\\`, `\t`, `\r`, `\n`); lines of versions "w2" (without
+/// the end user) and "w1" (without the last three) are read too. Not thread-safe.
 class LedgerSpool {
  public:
   /// Opens the spool at `path`, creating it (mode 0600) when missing, and locks it. Errors: it

@@ -27,7 +27,8 @@ bool landed_already(const LedgerWrite& write, const UsageRecord& row) {
       return closed_so;
     case LedgerWrite::Kind::Record:
       return closed_so && row.key_id == w.key_id && row.model == w.model &&
-             row.endpoint == w.endpoint && row.started_at_us == w.started_at_us;
+             row.endpoint == w.endpoint && row.started_at_us == w.started_at_us &&
+             row.end_user == w.end_user;
     case LedgerWrite::Kind::Checkpoint:
       break;
   }

@@ -262,10 +262,16 @@ BEGIN
 END $$;
 )sql";
 
+/// Version 10: as SQLite's migration 10 (each row's end user). Written so that it can be
+/// applied again.
+constexpr const char* kVersion10 = R"sql(
+ALTER TABLE usage_ledger ADD COLUMN IF NOT EXISTS end_user TEXT NOT NULL DEFAULT '';
+)sql";
+
 /// kMigrations[v - 2] brings a database to version v: from an empty one (version 0) for
 /// version 2, the first PostgreSQL schema, else from version v - 1.
-constexpr const char* kMigrations[] = {kVersion2, kVersion3, kVersion4, kVersion5,
-                                       kVersion6, kVersion7, kVersion8, kVersion9};
+constexpr const char* kMigrations[] = {kVersion2, kVersion3, kVersion4, kVersion5, kVersion6,
+                                       kVersion7, kVersion8, kVersion9, kVersion10};
 static_assert(std::size(kMigrations) == kStoreSchemaVersion - 1,
               "add the PostgreSQL migration of the new version");
 

@@ -69,7 +69,7 @@ constexpr const char* kLedgerColumns =
     "key_id, model, prompt_tokens, completion_tokens, started_at_us, "
     "coalesce(finished_at_us, started_at_us), endpoint, http_status, status, error, request_id, "
     "cached_prompt_tokens, cost_micro_usd, input_micro_usd, cached_input_micro_usd, "
-    "output_micro_usd, tenant_id";
+    "output_micro_usd, tenant_id, end_user";
 
 constexpr const char* kOpenRowColumns =
     "id, key_id, tenant_id, started_at_us, reserved_tokens, input_micro_usd, "
@@ -152,7 +152,7 @@ UsageRecord read_record(const Rows& rows, int r) {
       rows.text(r, 8),   rows.text(r, 9),
       rows.text(r, 10),  rows.int64(r, 11),
       rows.int64(r, 12), Price{rows.int64(r, 13), rows.int64(r, 14), rows.int64(r, 15)},
-      rows.int64(r, 16)};
+      rows.int64(r, 16), rows.text(r, 17)};
 }
 
 /// Rows of model, input_micro_usd, cached_input_micro_usd, output_micro_usd.
@@ -779,7 +779,7 @@ class PostgresAdmissionSource final : public AdmissionSource {
                      const std::vector<BucketCount>& counts) override {
     std::vector<pg::Statement> statements;
     if (!rows.empty()) {
-      std::vector<std::string> request_ids, models, endpoints;
+      std::vector<std::string> request_ids, models, endpoints, end_users;
       std::vector<int64_t> key_ids, tenant_ids, input, cached_input, output, reserved_micro_usd,
           reserved_tokens, started_at_us;
       for (const OpenRowInsert& row : rows) {
@@ -794,6 +794,7 @@ class PostgresAdmissionSource final : public AdmissionSource {
         reserved_micro_usd.push_back(row.reserved_micro_usd);
         reserved_tokens.push_back(row.reserved_tokens);
         started_at_us.push_back(row.request->started_at_us);
+        end_users.push_back(row.request->end_user);
       }
       // No ON CONFLICT: a request id another transaction inserted since read() fails the
       // batch with a unique violation (PostgresStore::admit_batch then decides it again).
@@ -801,15 +802,15 @@ class PostgresAdmissionSource final : public AdmissionSource {
           {"INSERT INTO usage_ledger(request_id, key_id, tenant_id, model, endpoint, status, "
            "http_status, error, prompt_tokens, cached_prompt_tokens, completion_tokens, "
            "input_micro_usd, cached_input_micro_usd, output_micro_usd, reserved_micro_usd, "
-           "reserved_tokens, started_at_us, server_id) "
-           "SELECT r, k, t, m, e, 'open', 200, '', 0, 0, 0, i, c, o, rm, rt, s, $12 FROM "
+           "reserved_tokens, started_at_us, server_id, end_user) "
+           "SELECT r, k, t, m, e, 'open', 200, '', 0, 0, 0, i, c, o, rm, rt, s, $12, eu FROM "
            "unnest($1::TEXT[], $2::BIGINT[], $3::BIGINT[], $4::TEXT[], $5::TEXT[], $6::BIGINT[], "
-           "$7::BIGINT[], $8::BIGINT[], $9::BIGINT[], $10::BIGINT[], $11::BIGINT[]) "
-           "AS u(r, k, t, m, e, i, c, o, rm, rt, s)",
+           "$7::BIGINT[], $8::BIGINT[], $9::BIGINT[], $10::BIGINT[], $11::BIGINT[], $13::TEXT[]) "
+           "AS u(r, k, t, m, e, i, c, o, rm, rt, s, eu)",
            {pg::array(request_ids), pg::array(key_ids), pg::array(tenant_ids), pg::array(models),
             pg::array(endpoints), pg::array(input), pg::array(cached_input), pg::array(output),
             pg::array(reserved_micro_usd), pg::array(reserved_tokens), pg::array(started_at_us),
-            param(server_id_)}});
+            param(server_id_), pg::array(end_users)}});
     }
     if (!counts.empty()) {
       // Counted (and so locked) in GiveBacks order: (second, scope, scope id); the scopes'
@@ -963,11 +964,12 @@ pg::Statement checkpoint_statement(const std::map<std::string, RowChanges>& chan
 /// (ON CONFLICT), and the ids inserted are returned.
 pg::Statement record_statement(const std::vector<const UsageRecord*>& records,
                                const std::map<int64_t, int64_t>& tenants) {
-  std::vector<std::string> request_ids, models, endpoints, statuses, errors;
+  std::vector<std::string> request_ids, models, endpoints, statuses, errors, end_users;
   std::vector<int64_t> key_ids, tenant_ids, prompt, cached, completion, started, finished,
       http_statuses, costs, input, cached_input, output;
   for (const UsageRecord* r : records) {
     request_ids.push_back(r->request_id);
+    end_users.push_back(r->end_user);
     key_ids.push_back(r->key_id);
     tenant_ids.push_back(tenants.at(r->key_id));
     models.push_back(r->model);
@@ -989,16 +991,16 @@ pg::Statement record_statement(const std::vector<const UsageRecord*>& records,
       "INSERT INTO usage_ledger(request_id, key_id, tenant_id, model, endpoint, status, "
       "http_status, error, prompt_tokens, cached_prompt_tokens, completion_tokens, "
       "started_at_us, finished_at_us, cost_micro_usd, input_micro_usd, "
-      "cached_input_micro_usd, output_micro_usd) "
+      "cached_input_micro_usd, output_micro_usd, end_user) "
       "SELECT * FROM unnest($1::TEXT[], $2::BIGINT[], $3::BIGINT[], $4::TEXT[], $5::TEXT[], "
       "$6::TEXT[], $7::BIGINT[], $8::TEXT[], $9::BIGINT[], $10::BIGINT[], $11::BIGINT[], "
       "$12::BIGINT[], $13::BIGINT[], $14::BIGINT[], $15::BIGINT[], $16::BIGINT[], "
-      "$17::BIGINT[]) ON CONFLICT (request_id) DO NOTHING RETURNING request_id",
+      "$17::BIGINT[], $18::TEXT[]) ON CONFLICT (request_id) DO NOTHING RETURNING request_id",
       {pg::array(request_ids), pg::array(key_ids), pg::array(tenant_ids), pg::array(models),
        pg::array(endpoints), pg::array(statuses), pg::array(http_statuses), pg::array(errors),
        pg::array(prompt), pg::array(cached), pg::array(completion), pg::array(started),
        pg::array(finished), pg::array(costs), pg::array(input), pg::array(cached_input),
-       pg::array(output)}};
+       pg::array(output), pg::array(end_users)}};
 }
 
 /// One INSERT of the rows of `changes` to restore (RowChanges::restore), each as its writes left
@@ -1007,13 +1009,14 @@ pg::Statement record_statement(const std::vector<const UsageRecord*>& records,
 /// and the ids inserted are returned.
 pg::Statement restore_statement(const std::map<std::string, RowChanges>& changes,
                                 const std::string& server_id) {
-  std::vector<std::string> request_ids, models, endpoints, statuses, errors;
+  std::vector<std::string> request_ids, models, endpoints, statuses, errors, end_users;
   std::vector<int64_t> key_ids, tenant_ids, http_statuses, prompt, cached, completion, input,
       cached_input, output, costs, reserved, started, checkpoint_at, finished;
   for (const auto& [request_id, change] : changes) {
     if (!change.restore) continue;
     const UsageRecord& admitted = change.restore->row;
     request_ids.push_back(request_id);
+    end_users.push_back(admitted.end_user);
     key_ids.push_back(admitted.key_id);
     tenant_ids.push_back(admitted.tenant_id);
     models.push_back(admitted.model);
@@ -1050,13 +1053,13 @@ pg::Statement restore_statement(const std::map<std::string, RowChanges>& changes
       "http_status, error, prompt_tokens, cached_prompt_tokens, completion_tokens, "
       "input_micro_usd, cached_input_micro_usd, output_micro_usd, cost_micro_usd, "
       "reserved_micro_usd, reserved_tokens, started_at_us, checkpoint_at_us, server_id, "
-      "finished_at_us) "
+      "finished_at_us, end_user) "
       "SELECT r, k, t, m, e, st, h, er, p, c, o, i, ci, oi, co, rm, 0, s, NULLIF(ca, -1), $19, "
-      "NULLIF(f, -1) FROM unnest($1::TEXT[], $2::BIGINT[], $3::BIGINT[], $4::TEXT[], "
+      "NULLIF(f, -1), eu FROM unnest($1::TEXT[], $2::BIGINT[], $3::BIGINT[], $4::TEXT[], "
       "$5::TEXT[], $6::TEXT[], $7::BIGINT[], $8::TEXT[], $9::BIGINT[], $10::BIGINT[], "
       "$11::BIGINT[], $12::BIGINT[], $13::BIGINT[], $14::BIGINT[], $15::BIGINT[], $16::BIGINT[], "
-      "$17::BIGINT[], $18::BIGINT[], $20::BIGINT[]) "
-      "AS u(r, k, t, m, e, st, h, er, p, c, o, i, ci, oi, co, rm, s, ca, f) "
+      "$17::BIGINT[], $18::BIGINT[], $20::BIGINT[], $21::TEXT[]) "
+      "AS u(r, k, t, m, e, st, h, er, p, c, o, i, ci, oi, co, rm, s, ca, f, eu) "
       "ON CONFLICT (request_id) DO NOTHING RETURNING request_id",
       {pg::array(request_ids),   pg::array(key_ids),    pg::array(tenant_ids),
        pg::array(models),        pg::array(endpoints),  pg::array(statuses),
@@ -1064,7 +1067,7 @@ pg::Statement restore_statement(const std::map<std::string, RowChanges>& changes
        pg::array(cached),        pg::array(completion), pg::array(input),
        pg::array(cached_input),  pg::array(output),     pg::array(costs),
        pg::array(reserved),      pg::array(started),    pg::array(checkpoint_at),
-       param(server_id),         pg::array(finished)}};
+       param(server_id),         pg::array(finished),   pg::array(end_users)}};
 }
 
 }  // namespace

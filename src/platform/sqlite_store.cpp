@@ -35,7 +35,7 @@ constexpr const char* kLedgerColumns =
     "key_id, model, prompt_tokens, completion_tokens, started_at_us, "
     "coalesce(finished_at_us, started_at_us), endpoint, http_status, status, error, request_id, "
     "cached_prompt_tokens, cost_micro_usd, input_micro_usd, cached_input_micro_usd, "
-    "output_micro_usd, tenant_id";
+    "output_micro_usd, tenant_id, end_user";
 
 /// A row of kLedgerColumns.
 UsageRecord read_record(const Statement& row) {
@@ -47,7 +47,7 @@ UsageRecord read_record(const Statement& row) {
       row.column_text(8),   row.column_text(9),
       row.column_text(10),  row.column_int64(11),
       row.column_int64(12), Price{row.column_int64(13), row.column_int64(14), row.column_int64(15)},
-      row.column_int64(16)};
+      row.column_int64(16), row.column_text(17)};
 }
 
 std::optional<int64_t> optional_int(const Statement& row, int col) {
@@ -813,8 +813,9 @@ class SqliteAdmissionSource final : public AdmissionSource {
           "INSERT INTO usage_ledger(request_id, key_id, tenant_id, model, endpoint, status, "
           "http_status, error, prompt_tokens, cached_prompt_tokens, completion_tokens, "
           "input_micro_usd, cached_input_micro_usd, output_micro_usd, reserved_micro_usd, "
-          "reserved_tokens, started_at_us, server_id) "
-          "VALUES (?1, ?2, ?3, ?4, ?5, 'open', 200, '', 0, 0, 0, ?6, ?7, ?8, ?9, ?10, ?11, ?12)");
+          "reserved_tokens, started_at_us, server_id, end_user) "
+          "VALUES (?1, ?2, ?3, ?4, ?5, 'open', 200, '', 0, 0, 0, ?6, ?7, ?8, ?9, ?10, ?11, ?12, "
+          "?13)");
       if (!insert) return insert.error();
       insert->bind(1, row.request->request_id);
       insert->bind(2, row.key_id);
@@ -828,6 +829,7 @@ class SqliteAdmissionSource final : public AdmissionSource {
       insert->bind(10, row.reserved_tokens);
       insert->bind(11, row.request->started_at_us);
       insert->bind(12, server_id_);
+      insert->bind(13, row.request->end_user);
       if (auto done = run(*insert); !done) return done.error();
     }
     for (const BucketCount& count : counts)
@@ -1087,9 +1089,9 @@ Result<std::optional<Error>> SqliteStore::record_locked(const UsageRecord& recor
       db_,
       "INSERT INTO usage_ledger(key_id, model, prompt_tokens, completion_tokens, started_at_us, "
       "finished_at_us, endpoint, http_status, status, error, request_id, cached_prompt_tokens, "
-      "cost_micro_usd, input_micro_usd, cached_input_micro_usd, output_micro_usd, tenant_id) "
-      "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, "
-      "coalesce((SELECT tenant_id FROM api_keys WHERE id = ?1), 0))");
+      "cost_micro_usd, input_micro_usd, cached_input_micro_usd, output_micro_usd, end_user, "
+      "tenant_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, "
+      "?17, coalesce((SELECT tenant_id FROM api_keys WHERE id = ?1), 0))");
   if (!insert) return insert.error();
   insert->bind(1, record.key_id);
   insert->bind(2, record.model);
@@ -1107,6 +1109,7 @@ Result<std::optional<Error>> SqliteStore::record_locked(const UsageRecord& recor
   insert->bind(14, record.price.input);
   insert->bind(15, record.price.cached_input);
   insert->bind(16, record.price.output);
+  insert->bind(17, record.end_user);
   if (auto done = run(*insert); !done) {
     if (sqlite3_extended_errcode(db_) == SQLITE_CONSTRAINT_FOREIGNKEY)
       return std::optional<Error>(make_error("no API key has id " + std::to_string(record.key_id)));
@@ -1140,8 +1143,8 @@ Result<std::optional<Error>> SqliteStore::restore_locked(const LedgerWrite& writ
       "http_status, error, prompt_tokens, cached_prompt_tokens, completion_tokens, "
       "input_micro_usd, cached_input_micro_usd, output_micro_usd, cost_micro_usd, "
       "reserved_micro_usd, reserved_tokens, started_at_us, checkpoint_at_us, server_id, "
-      "finished_at_us) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, "
-      "?16, 0, ?17, ?18, ?19, ?20)");
+      "finished_at_us, end_user) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, "
+      "?14, ?15, ?16, 0, ?17, ?18, ?19, ?20, ?21)");
   if (!insert) return insert.error();
   insert->bind(1, row.request_id);
   insert->bind(2, row.key_id);
@@ -1168,6 +1171,7 @@ Result<std::optional<Error>> SqliteStore::restore_locked(const LedgerWrite& writ
     insert->bind_null(20);
   }
   insert->bind(19, server_id_);
+  insert->bind(21, row.end_user);
   if (auto done = run(*insert); !done) {
     if (sqlite3_extended_errcode(db_) == SQLITE_CONSTRAINT_FOREIGNKEY)
       return std::optional<Error>(make_error("no API key has id " + std::to_string(row.key_id) +

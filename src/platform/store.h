@@ -122,7 +122,13 @@ struct UsageRecord {
   int64_t cost_micro_usd = 0;
   Price price = {};  ///< the prices the cost was computed with
   int64_t tenant_id = 0;
+  /// The client's end user (the OpenAI request field `user`), at most kMaxEndUserBytes; ""
+  /// when the request named none.
+  std::string end_user = {};
 };
+
+/// The longest end-user id a ledger row records (the API refuses a longer `user`).
+inline constexpr size_t kMaxEndUserBytes = 256;
 
 /// Usage of one key with one model, summed over the whole ledger.
 struct UsageSummary {
@@ -139,7 +145,7 @@ struct UsageSummary {
 };
 
 /// How usage is grouped (GET /v1/usage, `gengyun usage`).
-enum class UsageGroupBy { Key, Model, Day, Tenant };
+enum class UsageGroupBy { Key, Model, Day, Tenant, User };
 
 /// Which rows a usage report sums: those started in [start_us, end_us), of one key or one
 /// tenant when set (a member sees its key, an owner its tenant, an admin everything).
@@ -152,9 +158,11 @@ struct UsageQuery {
 };
 
 /// One group of a usage report. `id` is the key's or tenant's id, or the day's number since
-/// the Unix epoch (UTC); 0 for models. `name` is the key's, model's or tenant's name, or the
-/// day as "YYYY-MM-DD". A key's group also names its tenant (key names are a tenant's own, so
-/// two tenants may each have a key "bot"); other groups leave tenant_id 0 and tenant_name "".
+/// the Unix epoch (UTC); 0 for models and end users. `name` is the key's, model's, tenant's or
+/// end user's name ("" for the requests that named no end user), or the day as "YYYY-MM-DD".
+/// A key's and an end user's group also name its tenant (key names and end-user ids are a
+/// tenant's own, so two tenants may each have a key "bot" or a user "u1"); other groups leave
+/// tenant_id 0 and tenant_name "".
 struct UsageGroup {
   int64_t id = 0;
   std::string name;
@@ -178,6 +186,7 @@ struct AdmissionRequest {
   int64_t started_at_us = 0;          ///< now; also picks the rate window and budget period
   /// The model whose prices apply when `model` has none (a LoRA derivative's base); "" none.
   std::string price_fallback = {};
+  std::string end_user = {};  ///< UsageRecord::end_user
 };
 
 /// The tighter of the key's and the tenant's rate limits after an admission, or, for a

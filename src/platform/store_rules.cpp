@@ -290,6 +290,13 @@ std::string usage_groups_sql(UsageGroupBy group_by, char placeholder) {
       join = " JOIN tenants AS t ON t.id = u.tenant_id";
       group = "u.tenant_id, t.name";
       break;
+    case UsageGroupBy::User:
+      id = "0";
+      name = "u.end_user";
+      tenant = "u.tenant_id, t.name";
+      join = " JOIN tenants AS t ON t.id = u.tenant_id";
+      group = "u.tenant_id, t.name, u.end_user";
+      break;
   }
   return "SELECT " + id + ", " + name +
          ", count(*), coalesce(sum(u.prompt_tokens), 0), coalesce(sum(u.cached_prompt_tokens), 0),"

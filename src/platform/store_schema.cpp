@@ -302,10 +302,17 @@ BEGIN
 END;
 )sql";
 
+/// Migration 10: each row records its request's end user (the OpenAI field `user`; '' for
+/// none, also for the rows written before), so that usage can be reported per end user. The
+/// same on PostgreSQL.
+constexpr const char* kMigration10 = R"sql(
+ALTER TABLE usage_ledger ADD COLUMN end_user TEXT NOT NULL DEFAULT '';
+)sql";
+
 /// kMigrations[v - 1] brings a database from version v - 1 to v.
-constexpr const char* kMigrations[] = {kMigration1, kMigration2, kMigration3,
-                                       kMigration4, kMigration5, kMigration6,
-                                       kMigration7, kMigration8, kMigration9};
+constexpr const char* kMigrations[] = {kMigration1, kMigration2, kMigration3, kMigration4,
+                                       kMigration5, kMigration6, kMigration7, kMigration8,
+                                       kMigration9, kMigration10};
 static_assert(std::size(kMigrations) == kStoreSchemaVersion);
 
 Result<int64_t> read_version(sqlite3* db) {

@@ -10,7 +10,7 @@
 namespace gengyun::platform {
 
 /// Schema version written by this build; each version is one migration in store_schema.cpp.
-inline constexpr int64_t kStoreSchemaVersion = 9;
+inline constexpr int64_t kStoreSchemaVersion = 10;
 
 /// Brings the database to kStoreSchemaVersion in one IMMEDIATE transaction: creates it on a
 /// fresh file, applies the missing migrations to an older one, leaves a current one alone.
@@ -36,6 +36,7 @@ inline constexpr int64_t kStoreSchemaVersion = 9;
 ///      UTC day (open rows at their reservation, closed ones at their cost), kept by triggers
 ///      on usage_ledger, so that a budget's spend is read without summing the ledger
 ///   9  rows closed as "interrupted" may still change (their settlement replaces the closing)
+///  10  usage_ledger gains end_user (the request's OpenAI `user`, '' for none)
 /// Returns the version the database had (0: none). Errors: the file's schema version is newer
 /// than kStoreSchemaVersion (newer_schema_error()), tables of another program and no schema
 /// (kForeignTablesError), SQLite errors.

@@ -901,6 +901,24 @@ TEST(ParseRequests, ServiceFieldsAreTakenWhereTheirValueHolds) {
   }
 }
 
+// `user` is kept for the ledger (read_user): a string of at most 256 bytes, on both endpoints.
+TEST(ParseRequests, UserIsKeptAndBounded) {
+  EXPECT_EQ(parse_chat_request(chat_body({{"user", "alice"}}))->user, "alice");
+  EXPECT_EQ(parse_completion_request(completion_body({{"user", "bob"}}))->user, "bob");
+  EXPECT_EQ(parse_chat_request(chat_body({{"user", nullptr}}))->user, "");
+  EXPECT_EQ(parse_chat_request(chat_body({{"user", std::string(256, 'u')}}))->user.size(), 256u);
+  auto long_user = parse_chat_request(chat_body({{"user", std::string(257, 'u')}}));
+  ASSERT_FALSE(long_user.ok());
+  EXPECT_EQ(long_user.error().message, "user must be at most 256 bytes, got 257");
+  EXPECT_EQ(long_user.error().param, "user");
+  auto number = parse_completion_request(completion_body({{"user", 7}}));
+  ASSERT_FALSE(number.ok());
+  EXPECT_EQ(number.error().message, "user must be a string, got 7");
+  EXPECT_EQ(requested_end_user({{"user", "alice"}}), "alice");
+  EXPECT_EQ(requested_end_user({{"user", 7}}), "");
+  EXPECT_EQ(requested_end_user({{"user", std::string(257, 'u')}}), "");
+}
+
 // max_tokens and max_completion_tokens together must agree (else one would be ignored).
 TEST(ParseRequests, MaxTokensAndMaxCompletionTokensMustAgree) {
   auto both = parse_chat_request(chat_body({{"max_tokens", 3}, {"max_completion_tokens", 2}}));

@@ -169,7 +169,8 @@ TEST_F(EmbeddingsTest, Base64IsTheLittleEndianFloat32sOfTheFloatAnswer) {
 TEST_F(EmbeddingsTest, MeteredAtTheInputPrice) {
   // $3 per million input tokens (output $7: never charged): 3 micro-dollars per token.
   ASSERT_TRUE(store_->set_price(kModel, {3'000'000, 1'000'000, 7'000'000}, {}).ok());
-  const auto r = post("/v1/embeddings", {{"model", kModel}, {"input", {"a b", "c"}}}, key_);
+  const auto r = post("/v1/embeddings",
+                      {{"model", kModel}, {"input", {"a b", "c"}}, {"user", "end-user-9"}}, key_);
   ASSERT_TRUE(r);
   ASSERT_EQ(r->status, 200) << r->body;
   const int tokens = json::parse(r->body)["usage"]["prompt_tokens"];
@@ -180,6 +181,7 @@ TEST_F(EmbeddingsTest, MeteredAtTheInputPrice) {
   EXPECT_EQ(ledger[0].endpoint, "/v1/embeddings");
   EXPECT_EQ(ledger[0].model, kModel);
   EXPECT_EQ(ledger[0].request_id, r->get_header_value("x-request-id"));
+  EXPECT_EQ(ledger[0].end_user, "end-user-9");
   EXPECT_EQ(ledger[0].prompt_tokens, tokens);
   EXPECT_EQ(ledger[0].completion_tokens, 0);
   EXPECT_EQ(ledger[0].status, "ok");

@@ -111,13 +111,59 @@ TEST_F(UsageTest, CsvHasAHeaderAndOneLinePerGroup) {
                 ",acme,1,10,0,1,1\n");
 }
 
+// OpenAI's `user` is recorded on the request's ledger row (also a refused request's) and the
+// report groups by it per tenant; a formula-like user id is made inert in CSV.
+TEST_F(UsageTest, RequestsAreReportedPerEndUser) {
+  const auto ask = [&](const char* path, json body, const char* user, int status) {
+    body["user"] = user;
+    const auto r = post(path, body, member_);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, status) << r->body;
+  };
+  const json completion = {{"model", "qwen2-tiny"}, {"prompt", "Once"}, {"max_tokens", 2}};
+  const json chat = {{"model", "qwen2-tiny"},
+                     {"messages", {{{"role", "user"}, {"content", "Hi"}}}},
+                     {"max_tokens", 2}};
+  ask("/v1/completions", completion, "alice", 200);
+  ask("/v1/chat/completions", chat, "alice", 200);
+  ask("/v1/completions", completion, "=HYPERLINK(1)", 200);
+  json bad = completion;
+  bad["temperature"] = 9;
+  ask("/v1/completions", bad, "alice", 400);
+  std::map<std::string, int> rows_of;
+  for (const platform::UsageRecord& row : rows())
+    if (row.started_at_us > kFeb29 + 86'400'000'000 * 2) ++rows_of[row.end_user];
+  EXPECT_EQ(rows_of, (std::map<std::string, int>{{"alice", 3}, {"=HYPERLINK(1)", 1}}));
+
+  auto r = get("/v1/usage?group_by=user", owner_);
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body;
+  const json body = json::parse(r->body);
+  EXPECT_EQ(body["group_by"], "user");
+  ASSERT_EQ(body["data"].size(), 2u) << body;
+  EXPECT_EQ(body["data"][0]["user"], "=HYPERLINK(1)");
+  EXPECT_EQ(body["data"][1]["user"], "alice");
+  EXPECT_EQ(body["data"][1]["requests"], 3);
+  EXPECT_EQ(body["data"][1]["tenant_name"], "acme");
+  auto csv = get("/v1/usage?group_by=user&format=csv", owner_);
+  ASSERT_TRUE(csv);
+  EXPECT_EQ(csv->body.substr(0, csv->body.find('\n')),
+            "user,tenant_id,tenant_name,requests,prompt_tokens,cached_prompt_tokens,"
+            "completion_tokens,cost_micro_usd");
+  EXPECT_NE(csv->body.find("\n'=HYPERLINK(1),"), std::string::npos) << csv->body;
+  // Another tenant's member sees none of acme's end users.
+  auto rival = get("/v1/usage?group_by=user", rival_);
+  ASSERT_TRUE(rival);
+  EXPECT_EQ(json::parse(rival->body)["data"], json::array());
+}
+
 TEST_F(UsageTest, BadParametersAre400WithTheReason) {
   const std::pair<std::string, std::string> cases[] = {
       {"start=2024-02-30", "start '2024-02-30' is not a date YYYY-MM-DD (UTC) or Unix seconds"},
       {"start=yesterday", "start 'yesterday' is not a date"},
       {"start=2024-03-02&end=2024-03-01", "end must be after start"},
       {"start=2020-01-01&end=2024-01-01", "longer than 366 days"},
-      {"group_by=week", "group_by 'week' is not one of key, model, day, tenant"},
+      {"group_by=week", "group_by 'week' is not one of key, model, day, tenant, user"},
       {"group_by=key%27%3B%20DROP%20TABLE%20usage_ledger%3B--",
        "group_by 'key'; DROP TABLE usage_ledger;--' is not one of"},
       {"format=xml", "format 'xml' is not one of json, csv"},

@@ -639,8 +639,12 @@ TEST_F(AdminTest, ReadersRefuseAnOlderSchemaThatMigrateMigrates) {
   {
     sqlite3* db = nullptr;
     ASSERT_EQ(sqlite3_open(db_.c_str(), &db), SQLITE_OK);
-    ASSERT_EQ(sqlite3_exec(db, "UPDATE schema_version SET version = 8", nullptr, nullptr, nullptr),
-              SQLITE_OK);
+    ASSERT_EQ(
+        sqlite3_exec(
+            db,
+            "ALTER TABLE usage_ledger DROP COLUMN end_user; UPDATE schema_version SET version = 8",
+            nullptr, nullptr, nullptr),
+        SQLITE_OK);
     sqlite3_close(db);
   }
   const std::string before = file_bytes(db_);
@@ -676,8 +680,12 @@ TEST_F(AdminTest, ReadersRefuseAnOlderSchemaThatMigrateMigrates) {
   {
     sqlite3* db = nullptr;
     ASSERT_EQ(sqlite3_open(db_.c_str(), &db), SQLITE_OK);
-    ASSERT_EQ(sqlite3_exec(db, "UPDATE schema_version SET version = 8", nullptr, nullptr, nullptr),
-              SQLITE_OK);
+    ASSERT_EQ(
+        sqlite3_exec(
+            db,
+            "ALTER TABLE usage_ledger DROP COLUMN end_user; UPDATE schema_version SET version = 8",
+            nullptr, nullptr, nullptr),
+        SQLITE_OK);
     sqlite3_close(db);
   }
   const auto created = gengyun({"keys", "create", "--db", db_, "--name", "bot2"});

@@ -594,8 +594,8 @@ TEST_F(ServeTest, ADamagedSpoolLineStopsServeUntilSpoolRepairSetsItAside) {
   const auto refused = run_process(serve);
   EXPECT_EQ(refused.exit_code, 1);
   EXPECT_NE(refused.err.find("error: ledger spool '" + spool +
-                             "', line 2: not a spooled ledger write (2 fields, expected 21 "
-                             "starting with 'w2') (`gengyun spool repair " +
+                             "', line 2: not a spooled ledger write (2 fields, expected 22 "
+                             "starting with 'w3') (`gengyun spool repair " +
                              spool + "` sets damaged lines aside)"),
             std::string::npos)
       << refused.err;

@@ -888,12 +888,13 @@ TEST(LedgerSpoolTest, LinesRoundTripEveryFieldAndEscapedText) {
   write.row = UsageRecord{
       7,  "org/m:1",         11, 12, 13, 14, "/v1/x", 499, "cancelled", "a\\b\tc\nd\re", "req-1", 3,
       15, Price{16, 17, 18}, 19};
+  write.row.end_user = "user\t7";
   write.carries_admission = true;
   write.reserved_micro_usd = 20;
   const std::string line = spool_line(write);
   EXPECT_EQ(line,
-            "w2\tr\treq-1\t7\torg/m:1\t/v1/x\t11\t3\t12\t13\t14\t499\tcancelled\t"
-            "a\\\\b\\tc\\nd\\re\t15\t16\t17\t18\t19\t1\t20");
+            "w3\tr\treq-1\t7\torg/m:1\t/v1/x\t11\t3\t12\t13\t14\t499\tcancelled\t"
+            "a\\\\b\\tc\\nd\\re\t15\t16\t17\t18\t19\t1\t20\tuser\\t7");
   auto back = parse_spool_line(line);
   ASSERT_TRUE(back.ok()) << back.error().message;
   EXPECT_EQ(back->kind, LedgerWrite::Kind::Record);
@@ -904,6 +905,15 @@ TEST(LedgerSpoolTest, LinesRoundTripEveryFieldAndEscapedText) {
   EXPECT_EQ(back->row.tenant_id, 19);
   EXPECT_TRUE(back->carries_admission);
   EXPECT_EQ(back->reserved_micro_usd, 20);
+  EXPECT_EQ(back->row.end_user, "user\t7");
+  // A line spooled by a server of before (w2: no end user) is read as one naming none.
+  auto version2 = parse_spool_line(
+      "w2\tr\treq-1\t7\torg/m:1\t/v1/x\t11\t3\t12\t13\t14\t499\tcancelled\t\t15\t16\t17\t18\t19"
+      "\t1\t20");
+  ASSERT_TRUE(version2.ok()) << version2.error().message;
+  EXPECT_EQ(version2->row.end_user, "");
+  EXPECT_TRUE(version2->carries_admission);
+  EXPECT_EQ(version2->reserved_micro_usd, 20);
   // A line spooled by a server of before (w1: no admission fields) is read as one without.
   auto version1 = parse_spool_line(
       "w1\ts\treq-2\t7\tm\t/v1/x\t11\t3\t12\t13\t14\t200\tok\t\t15\t16\t17\t18\t19");
@@ -912,8 +922,8 @@ TEST(LedgerSpoolTest, LinesRoundTripEveryFieldAndEscapedText) {
   EXPECT_EQ(version1->row.completion_tokens, 12);
   EXPECT_FALSE(version1->carries_admission);
 
-  EXPECT_EQ(parse_spool_line("w2\tx").error().message,
-            "not a spooled ledger write (2 fields, expected 21 starting with 'w2')");
+  EXPECT_EQ(parse_spool_line("w3\tx").error().message,
+            "not a spooled ledger write (2 fields, expected 22 starting with 'w3')");
   std::string bad_flag = line;
   bad_flag.replace(bad_flag.rfind("\t1\t"), 3, "\t2\t");
   EXPECT_EQ(parse_spool_line(bad_flag).error().message,
@@ -921,7 +931,7 @@ TEST(LedgerSpoolTest, LinesRoundTripEveryFieldAndEscapedText) {
   std::string other_version = line;
   other_version.replace(0, 2, "w9");
   EXPECT_EQ(parse_spool_line(other_version).error().message,
-            "not a spooled ledger write (it starts with 'w9', expected 'w2' or 'w1')");
+            "not a spooled ledger write (it starts with 'w9', expected 'w3', 'w2' or 'w1')");
   std::string bad_kind = line;
   bad_kind[3] = 'z';
   EXPECT_EQ(parse_spool_line(bad_kind).error().message, "unknown write kind 'z'");
@@ -971,7 +981,7 @@ TEST(LedgerSpoolTest, AnUnfinishedLastLineIsDroppedAndADamagedLineIsNamed) {
   ASSERT_FALSE(writes.ok());
   EXPECT_EQ(writes.error().message,
             "ledger spool '" + path +
-                "', line 3: not a spooled ledger write (1 fields, expected 21 starting with 'w2') "
+                "', line 3: not a spooled ledger write (1 fields, expected 22 starting with 'w3') "
                 "(`gengyun spool repair " +
                 path + "` sets damaged lines aside)");
   auto missing = LedgerSpool::open(dir.file("no/such/dir/spool"));

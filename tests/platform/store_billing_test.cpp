@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <map>
 #include <regex>
 #include <string>
 #include <thread>
@@ -611,7 +612,8 @@ TEST_P(StoreBackendTest, AVersion2DatabaseKeepsItsMinutesCounts) {
                      "minute)); "
                      "INSERT INTO rate_windows VALUES ('key', " +
                      std::to_string(key) + ", " + minute + ", 2, 40), ('tenant', 1, " + minute +
-                     ", 2, 40); UPDATE schema_version SET version = 2"),
+                     ", 2, 40); ALTER TABLE usage_ledger DROP COLUMN end_user; UPDATE "
+                     "schema_version SET version = 2"),
             "");
   auto store = open();
   ASSERT_TRUE(store);
@@ -795,6 +797,65 @@ TEST_P(StoreBackendTest, UsageGroupsSumExactlyWithinTheRangeAndTheScope) {
             (G{{"a", 2, 150, 40, 15, 10}, {"b", 1, 20, 10, 2, 1}}));
   EXPECT_EQ(groups(UsageGroupBy::Model, b, {}), (G{{"qwen", 1, 20, 10, 2, 1}}));
   EXPECT_EQ(groups(UsageGroupBy::Key, z, acme), G{});
+}
+
+// Each way a row is written keeps its request's end user (the OpenAI `user`, schema 10): a
+// record alone and in a batch, an admission's open row and its settlement, a settlement that
+// restores a row the database lost; the report groups them per tenant and end user, the
+// requests that named none under "".
+TEST_P(StoreBackendTest, EndUsersAreKeptOnEveryKindOfRowAndReportedPerTenant) {
+  auto store = open();
+  ASSERT_TRUE(store);
+  ASSERT_TRUE(store->set_price("qwen", kPrice, Actor{}).ok());
+  ASSERT_TRUE(store->create_tenant("acme", {}, Actor{}).ok());
+  const int64_t acme = all_tenants(*store)->back().id;
+  const int64_t a = new_key(*store, NewKey{"a", "acme"});
+  const int64_t z = new_key(*store, NewKey{"z"});  // tenant "default"
+  const auto record = [](int64_t key, const char* id, const char* user) {
+    UsageRecord r{key, "qwen", 10, 0, kNow, kNow, "/v1/completions", 429, "error", "over", id};
+    r.end_user = user;
+    return r;
+  };
+  ASSERT_TRUE(store->record_usage(record(a, "r1", "u1")).ok());
+  AdmissionRequest admitted = request("r2", a, 100, 10);
+  admitted.end_user = "u2";
+  ASSERT_EQ(admit_outcome(*store, admitted), Admission::Outcome::Admitted);
+  ASSERT_TRUE(store->checkpoint("r2", {100, 0, 4}, kNow + 1).ok());
+  ASSERT_TRUE(store->settle("r2", Settlement{{100, 0, 8}, 200, "ok", "", kNow + 2}).ok());
+  LedgerWrite batched{LedgerWrite::Kind::Record};
+  batched.row = record(z, "r3", "u2");
+  LedgerWrite unnamed{LedgerWrite::Kind::Record};
+  unnamed.row = record(z, "r4", "");
+  LedgerWrite lost{LedgerWrite::Kind::Settle};
+  lost.row =
+      UsageRecord{a, "qwen", 500, 70, kNow, kNow + 5, "/v1/chat/completions", 200, "ok", "", "r5"};
+  lost.row.tenant_id = acme;
+  lost.row.price = kPrice;
+  lost.row.end_user = "u1";
+  lost.carries_admission = true;
+  lost.reserved_micro_usd = 999;
+  auto applied = store->apply_writes({batched, unnamed, lost}, Durability::Synced);
+  ASSERT_TRUE(applied.ok()) << applied.error().message;
+  for (const Result<void>& each : *applied) EXPECT_TRUE(each.ok()) << each.error().message;
+
+  std::map<std::string, std::string> users;
+  for (const UsageRecord& row : store->usage_rows().value()) users[row.request_id] = row.end_user;
+  EXPECT_EQ(users, (std::map<std::string, std::string>{
+                       {"r1", "u1"}, {"r2", "u2"}, {"r3", "u2"}, {"r4", ""}, {"r5", "u1"}}));
+  auto groups = store->usage_groups({kNow - 1, kNow + 10, UsageGroupBy::User, {}, {}});
+  ASSERT_TRUE(groups.ok()) << groups.error().message;
+  std::vector<std::tuple<std::string, std::string, int64_t, int64_t, int64_t>> got;
+  for (const UsageGroup& g : *groups)
+    got.emplace_back(g.tenant_name, g.name, g.requests, g.prompt_tokens, g.completion_tokens);
+  EXPECT_EQ(got, (decltype(got){{"acme", "u1", 2, 510, 70},
+                                {"acme", "u2", 1, 100, 8},
+                                {"default", "", 1, 10, 0},
+                                {"default", "u2", 1, 10, 0}}));
+  EXPECT_EQ((*groups)[0].tenant_id, acme);
+  // An owner of acme sees acme's end users only.
+  auto owner = store->usage_groups({kNow - 1, kNow + 10, UsageGroupBy::User, {}, acme});
+  ASSERT_TRUE(owner.ok());
+  EXPECT_EQ(owner->size(), 2u);
 }
 
 // The spend budgets read (schema 8: day sums kept by the ledger's triggers, and on PostgreSQL

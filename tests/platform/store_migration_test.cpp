@@ -127,9 +127,11 @@ TEST_P(StoreBackendTest, AVersion5DatabaseGainsTheIndexOfPricesInByteOrder) {
   }
   // Version 5 as it was: SQLite's schema is the same, PostgreSQL's lacks the index.
   const bool sqlite = GetParam() == "sqlite";
-  ASSERT_EQ(raw_exec(std::string(sqlite ? "" : "DROP INDEX prices_model_bytes; ") +
-                     "UPDATE schema_version SET version = 5"),
-            "");
+  ASSERT_EQ(
+      raw_exec(
+          std::string(sqlite ? "" : "DROP INDEX prices_model_bytes; ") +
+          "ALTER TABLE usage_ledger DROP COLUMN end_user; UPDATE schema_version SET version = 5"),
+      "");
   const std::string index_query =
       sqlite ? "SELECT name FROM sqlite_master WHERE tbl_name = 'prices' ORDER BY name"
              : "SELECT indexdef FROM pg_indexes WHERE tablename = 'prices' ORDER BY indexname";
@@ -164,7 +166,10 @@ TEST_P(StoreBackendTest, AReaderRefusesAnOlderSchemaThatAWriterMigrates) {
     EXPECT_EQ(store->schema_version_found(), 0);
     ASSERT_TRUE(store->create_key("bot").ok());
   }
-  ASSERT_EQ(raw_exec("UPDATE schema_version SET version = 8"), "");
+  ASSERT_EQ(
+      raw_exec(
+          "ALTER TABLE usage_ledger DROP COLUMN end_user; UPDATE schema_version SET version = 8"),
+      "");
   for (int attempt = 0; attempt < 2; ++attempt) {
     auto reader = Store::open(location_, OpenMode::Read);
     ASSERT_FALSE(reader.ok());
@@ -205,10 +210,12 @@ TEST_P(StoreBackendTest, AVersion6DatabaseGetsKeyNamesUniquePerTenant) {
     ASSERT_TRUE(store->revoke_key_id(2).ok());
   }
   // Version 6 as it was: the unique index on the names alone, no other index on names.
-  ASSERT_EQ(raw_exec("DROP INDEX api_keys_name; DROP INDEX api_keys_active_name; CREATE UNIQUE "
-                     "INDEX api_keys_active_name ON api_keys(name) WHERE revoked_at_us IS NULL; "
-                     "UPDATE schema_version SET version = 6"),
-            "");
+  ASSERT_EQ(
+      raw_exec(
+          "DROP INDEX api_keys_name; DROP INDEX api_keys_active_name; CREATE UNIQUE "
+          "INDEX api_keys_active_name ON api_keys(name) WHERE revoked_at_us IS NULL; "
+          "ALTER TABLE usage_ledger DROP COLUMN end_user; UPDATE schema_version SET version = 6"),
+      "");
   const std::string insert_bot =
       "INSERT INTO api_keys(name, prefix, secret_sha256, created_at_us, tenant_id) VALUES "
       "('bot', 'gy-x', 'x', 0, 1)";
@@ -270,10 +277,12 @@ TEST_P(StoreBackendTest, AVersion7DatabaseGetsItsSpendPerDayFromItsLedger) {
   ASSERT_EQ(raw_exec(GetParam() == "sqlite"
                          ? "DROP TRIGGER usage_ledger_spend_insert; DROP TRIGGER "
                            "usage_ledger_spend_update; DROP TRIGGER usage_ledger_spend_move; "
-                           "DROP TABLE spend_days; UPDATE schema_version SET version = 7"
+                           "DROP TABLE spend_days; ALTER TABLE usage_ledger DROP COLUMN end_user; "
+                           "UPDATE schema_version SET version = 7"
                          : "DROP TRIGGER usage_ledger_spend ON usage_ledger; DROP FUNCTION "
                            "gengyun_ledger_spend(); DROP TABLE spend_days; DROP TABLE "
-                           "spend_deltas; UPDATE schema_version SET version = 7"),
+                           "spend_deltas; ALTER TABLE usage_ledger DROP COLUMN end_user; UPDATE "
+                           "schema_version SET version = 7"),
             "");
   auto store = open();
   ASSERT_TRUE(store);
