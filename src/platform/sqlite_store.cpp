@@ -239,24 +239,25 @@ Result<std::unique_ptr<Store>> SqliteStore::open(const std::string& path, OpenMo
   sqlite3_busy_timeout(db, kBusyTimeoutMs);
 
   // The first statement reads the file header, so a file that is not a database fails here,
-  // before anything is written to it. Unless creating, a database without gengyun's schema (an
-  // empty file, another program's) is refused before anything is written to it either, as on
-  // PostgreSQL; a reader refuses an older schema as well (docs/platform.md, "Readers do not
-  // migrate").
+  // before anything is written to it. A database without gengyun's schema is refused before
+  // anything is written to it either, as on PostgreSQL: unless creating, any (an empty file,
+  // another program's); creating, one that holds another program's tables. A reader refuses an
+  // older schema as well (docs/platform.md, "Readers do not migrate").
   const std::string not_a_database =
       "cannot open database '" + path +
       "': the file is not a SQLite database (wrong path, or a damaged file)";
-  if (mode != OpenMode::Create) {
-    auto has = has_schema(db);
-    if (!has && (sqlite3_extended_errcode(db) & 0xff) == SQLITE_NOTADB)
-      return make_error(not_a_database);
-    if (!has && (sqlite3_extended_errcode(db) & 0xff) == SQLITE_READONLY)
-      return make_error("cannot open database '" + path + "': " + has.error().message +
-                        readonly_hint(path));
-    if (!has) return make_error("cannot open database '" + path + "': " + has.error().message);
-    if (!*has)
-      return make_error("cannot open database '" + path + "': " + std::string(kNoSchemaError));
-  }
+  auto has = has_schema(db);
+  if (!has && (sqlite3_extended_errcode(db) & 0xff) == SQLITE_NOTADB)
+    return make_error(not_a_database);
+  if (!has && (sqlite3_extended_errcode(db) & 0xff) == SQLITE_READONLY)
+    return make_error("cannot open database '" + path + "': " + has.error().message +
+                      readonly_hint(path));
+  if (!has) return make_error("cannot open database '" + path + "': " + has.error().message);
+  if (!*has && mode != OpenMode::Create)
+    return make_error("cannot open database '" + path + "': " + std::string(kNoSchemaError));
+  if (!*has)
+    if (auto empty = refuse_foreign_tables(db); !empty)
+      return make_error("cannot open database '" + path + "': " + empty.error().message);
   auto setup = sqlite::exec(db, "PRAGMA journal_mode = WAL");
   if (!setup && (sqlite3_extended_errcode(db) & 0xff) == SQLITE_NOTADB)
     return make_error(not_a_database);

@@ -332,23 +332,28 @@ Result<bool> has_schema(sqlite3* db) {
   return select->step();
 }
 
+Result<void> refuse_foreign_tables(sqlite3* db) {
+  auto foreign = sqlite::Statement::prepare(
+      db,
+      "SELECT group_concat(name, ', ') FROM (SELECT name FROM sqlite_master WHERE type = "
+      "'table' AND name NOT LIKE 'sqlite_%' ORDER BY name LIMIT 5)");
+  if (!foreign) return foreign.error();
+  auto row = foreign->step();
+  if (!row) return row.error();
+  if (!foreign->column_is_null(0))
+    return make_error(std::string(kForeignTablesError) + " (" + foreign->column_text(0) + ")");
+  return {};
+}
+
 Result<int64_t> ensure_schema(sqlite3* db) {
   auto txn = sqlite::Transaction::begin(db);
   if (!txn) return txn.error();
   auto versioned = has_schema(db);
   if (!versioned) return versioned.error();
-  if (!*versioned) {
-    // A file without gengyun's schema gets it only when it is empty: tables of another program
-    // are never mixed with gengyun's.
-    auto foreign = sqlite::Statement::prepare(
-        db, "SELECT group_concat(name, ', ') FROM (SELECT name FROM sqlite_master WHERE type = "
-            "'table' AND name NOT LIKE 'sqlite_%' ORDER BY name LIMIT 5)");
-    if (!foreign) return foreign.error();
-    auto row = foreign->step();
-    if (!row) return row.error();
-    if (!foreign->column_is_null(0))
-      return make_error(std::string(kForeignTablesError) + " (" + foreign->column_text(0) + ")");
-  }
+  // A file without gengyun's schema gets it only when it is empty: tables of another program
+  // are never mixed with gengyun's.
+  if (!*versioned)
+    if (auto empty = refuse_foreign_tables(db); !empty) return empty.error();
   if (auto r = sqlite::exec(db, kCreateVersionTable); !r) return r.error();
   auto version = read_version(db);
   if (!version) return version.error();

@@ -47,6 +47,10 @@ Result<int64_t> ensure_schema(sqlite3* db);
 /// older_schema_error(): store_rules.h), SQLite errors.
 Result<int64_t> check_schema_is_current(sqlite3* db);
 
+/// Refuses a database without gengyun's schema that holds tables (another program's): error
+/// kForeignTablesError naming up to 5 of them. Reads only. Errors: SQLite errors.
+Result<void> refuse_foreign_tables(sqlite3* db);
+
 /// True when the database has gengyun's schema (its schema_version table), of any version;
 /// false for an empty database or another program's. Reads only. Errors: SQLite errors
 /// (SQLITE_NOTADB for a file that is not a database).

@@ -116,6 +116,10 @@ TEST_P(StoreBackendTest, WritersRefuseADatabaseWithTablesOfAnotherProgram) {
           : "SELECT count(*) FROM information_schema.tables WHERE table_schema = "
             "current_schema() AND table_name <> 'notes'";
   EXPECT_EQ(raw_query(tables), (std::vector<std::vector<std::string>>{{"0"}}));
+  // Nor is the file changed (QA 2026-12-07: it was switched to WAL before being refused).
+  if (GetParam() == "sqlite")
+    EXPECT_EQ(raw_query("PRAGMA journal_mode"),
+              (std::vector<std::vector<std::string>>{{"delete"}}));
 }
 
 TEST_P(StoreBackendTest, AVersion5DatabaseGainsTheIndexOfPricesInByteOrder) {
