@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <limits>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 
@@ -127,13 +128,21 @@ int run(const RunOptions& o) {
     return 1;
   }
   const auto& r = result.value();
+  // The schema holds the output to JSON, but -n can stop it before the JSON is whole.
+  const bool json_cut = params.format.kind == OutputFormat::Kind::JsonSchema &&
+                        r.finish_reason == FinishReason::Length && !nlohmann::json::accept(r.text);
+  if (json_cut)
+    std::fprintf(stderr,
+                 "error: the output reached -n %d tokens before its JSON was complete; give a "
+                 "larger -n (or < 0: up to the context)\n",
+                 o.n_predict);
   std::fprintf(stderr,
                "load: %.1f ms | prompt: %d tokens, %.1f tokens/s | generation: %d tokens, "
                "%.1f tokens/s | threads: %d | kernels: %s\n",
                load_us / 1e3, r.prompt_tokens, per_second(r.prompt_tokens, r.prefill_us),
                r.completion_tokens, per_second(r.completion_tokens, r.decode_us),
                model.value()->n_threads(), kernels::simd_level_description().c_str());
-  return 0;
+  return json_cut ? 1 : 0;
 }
 
 }  // namespace

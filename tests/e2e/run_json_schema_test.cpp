@@ -59,6 +59,24 @@ TEST(RunJsonSchema, BoundedSchemaEndsAndValidates) {
   std::filesystem::remove(path);
 }
 
+// -n stopping the output before its JSON is whole is an error (exit 1, said on stderr), not a
+// success printing `{"` (QA 2026-12-07); what was generated is still printed.
+TEST(RunJsonSchema, OutputCutByNBeforeItsJsonIsWholeIsAnError) {
+  REQUIRE_TESTDATA();
+  const std::string path = write_temp("cut.json", R"({"type": "object", "properties": {
+      "city": {"enum": ["Paris", "Lima", "Oslo"]}}, "required": ["city"]})");
+  const auto out = run_process(
+      {kBinary, "run", testing::testdata_path("models/qwen2-tiny-q8_0.gguf"), "-p",
+       "Weather as JSON:", "--json-schema", path, "-n", "2", "--temp", "0", "--threads", "1"});
+  EXPECT_EQ(out.exit_code, 1) << out.out;
+  EXPECT_FALSE(out.out.empty());
+  EXPECT_NE(out.err.find("error: the output reached -n 2 tokens before its JSON was complete; "
+                         "give a larger -n (or < 0: up to the context)"),
+            std::string::npos)
+      << out.err;
+  std::filesystem::remove(path);
+}
+
 TEST(RunJsonSchema, BadSchemaAndMissingFileAreClearErrors) {
   REQUIRE_TESTDATA();
   const std::string model = testing::testdata_path("models/qwen2-tiny-q8_0.gguf");
