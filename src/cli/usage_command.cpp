@@ -5,14 +5,15 @@
 #include <cstdio>
 #include <map>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <tuple>
-
-#include <nlohmann/json.hpp>
+#include <vector>
 
 #include "api/usage_handler.h"
 #include "cli/admin_flags.h"
 #include "cli/commands.h"
+#include "gguf/gguf.h"
 #include "platform/money.h"
 #include "platform/store.h"
 #include "util/clock.h"
@@ -74,22 +75,28 @@ int usage(const std::string& db, bool json, const std::map<std::string, std::str
   }
   // Name columns as wide as their longest value, so that long names keep the table aligned;
   // the key's id tells apart keys of one name in one tenant (a revoked one and its successor).
+  // A model name is the client's (an unknown model is recorded as requested): shown with its
+  // control bytes escaped and cut, so that it cannot drive the terminal or break the table.
   int tenant_width = 16, key_width = 24, model_width = 28;
+  std::vector<std::string> models;
   for (const auto& r : rows.value()) {
+    models.push_back(gguf::printable_text(r.model));
     tenant_width = std::max(tenant_width, static_cast<int>(r.tenant_name.size()));
     key_width = std::max(key_width, static_cast<int>(r.key_name.size()));
-    model_width = std::max(model_width, static_cast<int>(r.model.size()));
+    model_width = std::max(model_width, static_cast<int>(models.back().size()));
   }
   std::printf("%-*s %-*s %8s %-*s %10s %14s %18s %14s\n", tenant_width, "TENANT", key_width, "KEY",
               "KEY_ID", model_width, "MODEL", "REQUESTS", "PROMPT_TOKENS", "COMPLETION_TOKENS",
               "COST_USD");
-  for (const auto& r : rows.value())
+  for (size_t i = 0; i < rows->size(); ++i) {
+    const auto& r = rows.value()[i];
     std::printf("%-*s %-*s %8lld %-*s %10lld %14lld %18lld %14s\n", tenant_width,
                 r.tenant_name.c_str(), key_width, r.key_name.c_str(),
-                static_cast<long long>(r.key_id), model_width, r.model.c_str(),
+                static_cast<long long>(r.key_id), model_width, models[i].c_str(),
                 static_cast<long long>(r.requests), static_cast<long long>(r.prompt_tokens),
                 static_cast<long long>(r.completion_tokens),
                 platform::format_usd(r.cost_micro_usd).c_str());
+  }
   return 0;
 }
 

@@ -470,6 +470,22 @@ TEST_F(AdminTest, UsageNamesTheTenantOfEachKey) {
   EXPECT_EQ(model_at, std::vector<size_t>(4, 16 + 1 + 40 + 1 + 8 + 1)) << wide.out;
 }
 
+// A model name is the client's (an unknown model is recorded as requested): the table shows its
+// control bytes escaped, so that it cannot drive the terminal (QA 2026-12-07: ESC[2J cleared it).
+TEST_F(AdminTest, UsageTableEscapesControlBytesOfModelNames) {
+  ASSERT_EQ(gengyun({"keys", "create", "--db", db_, "--name", "bot"}).exit_code, 0);
+  {
+    auto s = platform::Store::open(db_);
+    ASSERT_TRUE(s.ok()) << s.error().message;
+    platform::UsageRecord r{1, "m\x1b[2J\a\tx", 1, 1, 1, 1, "/v1/completions", 404, "error", ""};
+    ASSERT_TRUE((*s)->record_usage(r).ok());
+  }
+  auto table = gengyun({"usage", "--db", db_});
+  ASSERT_EQ(table.exit_code, 0) << table.err;
+  EXPECT_NE(table.out.find(" m\\x1b[2J\\x07\\x09x "), std::string::npos) << table.out;
+  EXPECT_EQ(table.out.find('\x1b'), std::string::npos);
+}
+
 // `spool repair` creates no spool where there is none, and leaves one a live server holds alone.
 TEST_F(AdminTest, SpoolRepairRefusesAMissingSpoolAndOneAServerHolds) {
   const std::string spool = db_ + "-ledger-spool";
