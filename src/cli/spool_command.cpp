@@ -34,7 +34,9 @@ int repair(const std::string& path) {
     return 1;
   }
   bool held = false;
-  auto spool = platform::LedgerSpool::open(path, &held);
+  // Its unfinished last line, if any, is set aside too (in the copy) rather than cut off.
+  auto spool =
+      platform::LedgerSpool::open(path, &held, platform::LedgerSpool::UnfinishedLine::Keep);
   if (!spool.ok() && held) {
     std::fprintf(stderr,
                  "error: ledger spool '%s' is held by a running server; stop it before repairing "

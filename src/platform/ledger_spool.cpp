@@ -1,11 +1,12 @@
 #include "platform/ledger_spool.h"
 
 #include <fcntl.h>
+#include <spdlog/spdlog.h>
 #include <sys/file.h>
 #include <sys/stat.h>
-#include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <cstring>
@@ -217,7 +218,8 @@ Result<LedgerWrite> parse_spool_line(const std::string& line) {
   return write;
 }
 
-Result<std::unique_ptr<LedgerSpool>> LedgerSpool::open(const std::string& path, bool* held) {
+Result<std::unique_ptr<LedgerSpool>> LedgerSpool::open(const std::string& path, bool* held,
+                                                       UnfinishedLine unfinished) {
   if (held) *held = false;
   if (path.empty()) return make_error("the ledger spool path is empty");
   const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
@@ -246,6 +248,7 @@ Result<std::unique_ptr<LedgerSpool>> LedgerSpool::open(const std::string& path, 
     return error;
   }
   std::unique_ptr<LedgerSpool> spool(new LedgerSpool(fd, path, static_cast<size_t>(st.st_size)));
+  if (unfinished == UnfinishedLine::Keep) return spool;
   // A last line cut short by a crash was never acknowledged: it goes, so that the next append
   // starts a line of its own.
   std::string data(spool->bytes_, '\0');
@@ -348,6 +351,10 @@ Result<LedgerSpool::Repair> LedgerSpool::set_aside_damaged(const std::string& as
     }
     return true;
   });
+  // A last line without its newline (kept by open(): UnfinishedLine::Keep) was never
+  // acknowledged: set aside with the damaged ones, so that the copy holds it.
+  if (!data->empty() && data->back() != '\n')
+    repair.damaged_lines.push_back(std::count(data->begin(), data->end(), '\n') + 1);
   if (repair.damaged_lines.empty()) return repair;
   const auto aside_error = [&](const char* what) {
     return make_error("cannot " + std::string(what) + " '" + aside_path +

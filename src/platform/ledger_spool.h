@@ -19,10 +19,16 @@ namespace gengyun::platform {
 /// the end user) and "w1" (without the last three) are read too. Not thread-safe.
 class LedgerSpool {
  public:
+  /// What open() does with a last line without its newline (a crash in the middle of an append,
+  /// never acknowledged): cut it off (a server, whose next append starts a line of its own), or
+  /// keep it for set_aside_damaged() to set aside as a damaged line (`spool repair`, which
+  /// keeps a copy of the spool as it was).
+  enum class UnfinishedLine { Cut, Keep };
   /// Opens the spool at `path`, creating it (mode 0600) when missing, and locks it. Errors: it
   /// cannot be created or opened (missing directory, permissions), another live process holds
   /// it (two servers need spools of their own; `*held` is then set when given).
-  static Result<std::unique_ptr<LedgerSpool>> open(const std::string& path, bool* held = nullptr);
+  static Result<std::unique_ptr<LedgerSpool>> open(const std::string& path, bool* held = nullptr,
+                                                   UnfinishedLine unfinished = UnfinishedLine::Cut);
   ~LedgerSpool();
   LedgerSpool(const LedgerSpool&) = delete;
   LedgerSpool& operator=(const LedgerSpool&) = delete;
@@ -49,7 +55,8 @@ class LedgerSpool {
   /// `aside_path` (created, mode 0600; it must not exist) and synced, so a person can read the
   /// damaged lines and nothing is lost if this stops halfway; then the spool is rewritten with
   /// the good lines and synced (empty lines dropped, CR-LF ends made LF). A spool without
-  /// damaged lines is left as it was and nothing is created. Errors: I/O, `aside_path` exists.
+  /// damaged lines is left as it was and nothing is created. A last line without its newline,
+  /// kept by open(), counts as damaged. Errors: I/O, `aside_path` exists.
   Result<Repair> set_aside_damaged(const std::string& aside_path);
   const std::string& path() const { return path_; }
 

@@ -611,8 +611,9 @@ TEST_F(ServeTest, ADamagedSpoolLineStopsServeUntilSpoolRepairSetsItAside) {
   std::ifstream copy(aside[1].str(), std::ios::binary);
   EXPECT_EQ(std::string(std::istreambuf_iterator<char>(copy), {}), original);
   // Damaged again and repaired at once (within the same second, as like as not): the copy
-  // takes a name of its own.
-  { std::ofstream(spool, std::ios::binary | std::ios::app) << "garbage\n"; }
+  // takes a name of its own. The damage is a last line without its newline: set aside too, and
+  // in the copy (a server cuts such a line off, a repair keeps it).
+  { std::ofstream(spool, std::ios::binary | std::ios::app) << "garbage"; }
   const auto second_repair = run_process({kBinary, "spool", "repair", spool});
   ASSERT_EQ(second_repair.exit_code, 0) << second_repair.err;
   std::smatch second_aside;
@@ -620,6 +621,9 @@ TEST_F(ServeTest, ADamagedSpoolLineStopsServeUntilSpoolRepairSetsItAside) {
                                 std::regex("the spool as it was is in '([^']+)'")))
       << second_repair.out;
   EXPECT_NE(second_aside[1].str(), aside[1].str());
+  std::ifstream second_copy(second_aside[1].str(), std::ios::binary);
+  const std::string second_text(std::istreambuf_iterator<char>(second_copy), {});
+  EXPECT_EQ(second_text.substr(second_text.size() - 8), "\ngarbage");
   EXPECT_TRUE(std::filesystem::exists(aside[1].str()));
   const auto again = run_process({kBinary, "spool", "repair", spool});
   ASSERT_EQ(again.exit_code, 0) << again.err;

@@ -1070,5 +1070,36 @@ TEST(LedgerSpoolTest, SetAsideDamagedKeepsTheGoodLinesInOrderAndACopyOfTheWhole)
   EXPECT_FALSE(std::filesystem::exists(second));
 }
 
+// A repair opens the spool keeping its unfinished last line (UnfinishedLine::Keep) and sets it
+// aside as damaged: the copy holds the spool whole, that line included (QA 2026-12-07: open()
+// cut it before the copy was made, so a write lacking only its newline was in neither file).
+TEST(LedgerSpoolTest, ARepairSetsAnUnfinishedLastLineAsideInTheCopy) {
+  testing::TempDir dir;
+  const std::string path = dir.file("spool");
+  const std::string original =
+      spool_line(settle("r1", 1)) + "\ngarbage\n" + spool_line(settle("r2", 2));
+  { std::ofstream(path, std::ios::binary) << original; }
+  auto spool = LedgerSpool::open(path, nullptr, LedgerSpool::UnfinishedLine::Keep);
+  ASSERT_TRUE(spool.ok()) << spool.error().message;
+  EXPECT_EQ(file_text(path), original);
+  const std::string aside = dir.file("spool.damaged");
+  auto repaired = (*spool)->set_aside_damaged(aside);
+  ASSERT_TRUE(repaired.ok()) << repaired.error().message;
+  EXPECT_EQ(repaired->kept, 1u);
+  EXPECT_EQ(repaired->damaged_lines, (std::vector<size_t>{2, 3}));
+  EXPECT_EQ(file_text(aside), original);
+  EXPECT_EQ(file_text(path), spool_line(settle("r1", 1)) + "\n");
+  // Only the unfinished line: set aside as well, not "nothing to repair".
+  const std::string only = dir.file("only");
+  { std::ofstream(only, std::ios::binary) << spool_line(settle("r3", 3)); }
+  auto alone = LedgerSpool::open(only, nullptr, LedgerSpool::UnfinishedLine::Keep);
+  ASSERT_TRUE(alone.ok()) << alone.error().message;
+  auto set_aside = (*alone)->set_aside_damaged(dir.file("only.damaged"));
+  ASSERT_TRUE(set_aside.ok()) << set_aside.error().message;
+  EXPECT_EQ(set_aside->damaged_lines, (std::vector<size_t>{1}));
+  EXPECT_EQ(file_text(dir.file("only.damaged")), spool_line(settle("r3", 3)));
+  EXPECT_EQ(file_text(only), "");
+}
+
 }  // namespace
 }  // namespace gengyun::platform
