@@ -3,6 +3,7 @@
 #include <curl/curl.h>
 #include <fcntl.h>
 #include <openssl/evp.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -152,14 +153,38 @@ struct Transfer {
   std::string linked_etag_sha256, etag_sha256;
 
   int fd = -1;
+  int lock_fd = -1;  // holds the part file's flock for the whole pull (lock_part)
   bool body_started = false;
   std::string curl_error;  // libcurl's message for a failed request
   uint64_t total = 0;      // the whole file's size, 0 while unknown
 
   ~Transfer() {
     if (fd >= 0) ::close(fd);
+    if (lock_fd >= 0) ::close(lock_fd);
   }
 };
+
+// Takes an exclusive flock on the part file (created empty when missing) and holds it until the
+// pull ends, renamed or not, so that two pulls of one file into one folder never write, resume
+// or rename one part file at once (QA 2026-12-07: the second resumed from the first's bytes and
+// the first then failed). False, with t.error set, when another process holds it.
+bool lock_part(Transfer& t) {
+  if (t.lock_fd >= 0) return true;
+  const int fd = ::open(t.part_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    t.error = t.part_path + ": " + errno_text();
+    return false;
+  }
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    t.error = t.part_path +
+              ": another `gengyun pull` is downloading this file into the same folder; wait for "
+              "it to end";
+    ::close(fd);
+    return false;
+  }
+  t.lock_fd = fd;
+  return true;
+}
 
 size_t on_header(char* data, size_t size, size_t n, void* user) {
   auto& t = *static_cast<Transfer*>(user);
@@ -220,6 +245,7 @@ bool start_body(Transfer& t) {
       return false;
     }
     t.part_path = (std::filesystem::path(t.options->dir) / (t.name + ".part")).string();
+    if (!lock_part(t)) return false;
   }
   if (t.status == 206) {
     const auto range = parse_content_range(t.content_range);
@@ -594,9 +620,15 @@ Result<PullResult> pull_into_dir(const PullOptions& options, PullResult result,
   if (std::string name = file_name_from_url(options.url); ends_with_gguf(name)) {
     t.name = name;
     t.part_path = (std::filesystem::path(options.dir) / (name + ".part")).string();
+    if (!lock_part(t)) return make_error(t.error);
     t.offset = t.resumed_from = file_size_or_zero(t.part_path);
   }
-  if (Result<void> r = download(t); !r) return r.error();
+  if (Result<void> r = download(t); !r) {
+    // An empty part file (made by lock_part) holds nothing to resume from.
+    if (t.lock_fd >= 0 && file_size_or_zero(t.part_path) == 0)
+      std::filesystem::remove(t.part_path, ec);
+    return r.error();
+  }
   result.resumed_from = t.resumed_from;
 
   if (expected_sha.empty()) {

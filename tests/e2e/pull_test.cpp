@@ -1,8 +1,11 @@
 // `gengyun pull`: the real binary downloads from a loopback HTTP server, prints the file's path
 // on stdout and exits 0; a checksum mismatch or a bad flag exits 1 with the reason on stderr.
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <httplib.h>
 #include <stdlib.h>
+#include <sys/file.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -104,6 +107,44 @@ TEST_F(PullCommandTest, AChecksumMismatchExitsOne) {
   EXPECT_EQ(p.out, "");
   EXPECT_FALSE(std::filesystem::exists(dir_ / "tiny.gguf"));
   EXPECT_FALSE(std::filesystem::exists(dir_ / "tiny.gguf.part"));
+}
+
+// Two pulls of one file into one folder: the second finds the part file locked by the first and
+// stops, touching nothing (QA 2026-12-07: it resumed from the first's bytes, and the first then
+// failed). A pull that fails before any byte leaves no empty part file.
+TEST_F(PullCommandTest, ASecondPullOfTheSameFileIntoTheSameFolderStops) {
+  const std::string part = (dir_ / "tiny.gguf.part").string();
+  const int held = ::open(part.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  ASSERT_GE(held, 0);
+  ASSERT_EQ(::write(held, "abc", 3), 3);
+  ASSERT_EQ(::flock(held, LOCK_EX | LOCK_NB), 0);
+  const ProcessOutput p = run_process({kBinary, "pull", url(), "-o", dir_.string()});
+  ::close(held);
+  EXPECT_EQ(p.exit_code, 1);
+  EXPECT_EQ(p.err, "error: " + part +
+                       ": another `gengyun pull` is downloading this file into the same folder; "
+                       "wait for it to end\n");
+  std::ifstream in(part, std::ios::binary);
+  EXPECT_EQ(std::string(std::istreambuf_iterator<char>(in), {}), "abc");
+  EXPECT_FALSE(std::filesystem::exists(dir_ / "tiny.gguf"));
+
+  // A name from the response's Content-Disposition: locked as well, once the name is known.
+  const std::string named = (dir_ / "tiny.bin.part").string();
+  const int named_held = ::open(named.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  ASSERT_GE(named_held, 0);
+  ASSERT_EQ(::flock(named_held, LOCK_EX | LOCK_NB), 0);
+  const ProcessOutput by_name =
+      run_process({kBinary, "pull", url("/download"), "-o", dir_.string()});
+  ::close(named_held);
+  EXPECT_EQ(by_name.exit_code, 1);
+  EXPECT_NE(by_name.err.find(named + ": another `gengyun pull` is downloading"), std::string::npos)
+      << by_name.err;
+  EXPECT_FALSE(std::filesystem::exists(dir_ / "tiny.bin"));
+
+  const ProcessOutput missing =
+      run_process({kBinary, "pull", url("/m/none.gguf"), "-o", dir_.string()});
+  EXPECT_EQ(missing.exit_code, 1);
+  EXPECT_FALSE(std::filesystem::exists(dir_ / "none.gguf.part"));
 }
 
 // A gated repository: the token comes from $HF_TOKEN or --token (the flag wins), and the
