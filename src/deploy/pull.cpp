@@ -26,6 +26,7 @@ namespace {
 // Attempts of one run: a dropped connection is retried (resuming) as long as each attempt
 // adds bytes; an attempt that adds none ends the run.
 constexpr int kMaxAttempts = 8;
+constexpr long kMaxRedirects = 10;  // followed per request
 
 std::string lower(std::string_view s) {
   std::string out(s);
@@ -137,6 +138,7 @@ std::optional<uint64_t> parse_decimal(std::string_view s) {
 // One HTTP request (redirects included) and what it wrote to the part file.
 struct Transfer {
   const PullOptions* options = nullptr;
+  std::string shown_url;  // options->url as messages show it (url_without_userinfo)
   CURL* curl = nullptr;
   std::string name;  // the file's name, once known
   std::string part_path;
@@ -239,9 +241,9 @@ bool start_body(Transfer& t) {
     t.name = file_name_from_content_disposition(t.content_disposition);
     if (t.name.empty()) t.name = file_name_from_url(t.options->url);
     if (t.name.empty()) {
-      t.error = t.options->url +
+      t.error = t.shown_url +
                 ": cannot tell the file name: the URL has no file name and the response no "
-                "Content-Disposition";
+                "Content-Disposition file name that is safe to use";
       return false;
     }
     t.part_path = (std::filesystem::path(t.options->dir) / (t.name + ".part")).string();
@@ -312,6 +314,15 @@ bool is_transient(CURLcode rc) {
 }
 
 // The host of an http(s) URL, lower-cased, without user info, port or IPv6 brackets.
+std::string url_without_userinfo(std::string_view url) {
+  const size_t scheme = url.find("://");
+  const size_t host = scheme == std::string_view::npos ? 0 : scheme + 3;
+  const size_t end = std::min(url.find_first_of("/?#", host), url.size());
+  const size_t at = url.substr(0, end).rfind('@');
+  if (at == std::string_view::npos || at < host) return std::string(url);
+  return std::string(url.substr(0, host)) + "***" + std::string(url.substr(at));
+}
+
 std::string url_host(std::string_view url) {
   const size_t scheme = url.find("://");
   std::string_view rest = scheme == std::string_view::npos ? url : url.substr(scheme + 3);
@@ -349,7 +360,7 @@ CURLcode perform(Transfer& t) {
   curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
   curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
   curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
-  curl_easy_setopt(c, CURLOPT_MAXREDIRS, 10L);
+  curl_easy_setopt(c, CURLOPT_MAXREDIRS, kMaxRedirects);
   curl_easy_setopt(c, CURLOPT_USERAGENT, "gengyun-pull");
   curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 30L);
   curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);  // a stalled transfer: below 1 byte/s for 60 s
@@ -440,7 +451,7 @@ void remove_part(Transfer& t) {
 // Runs requests until the part file holds the whole file: a dropped connection is resumed as
 // long as each attempt adds bytes. Fills `t` (name, part_path, checksums, total).
 Result<void> download(Transfer& t) {
-  const std::string& url = t.options->url;
+  const std::string& url = t.shown_url;
   for (int attempt = 1;; ++attempt) {
     const uint64_t before = t.offset;
     t.restart = false;
@@ -466,6 +477,9 @@ Result<void> download(Transfer& t) {
         return make_error(url + ": HTTP 416 (range not satisfiable) on every attempt");
       continue;
     }
+    if (rc == CURLE_TOO_MANY_REDIRECTS)
+      return make_error(url + ": more than " + std::to_string(kMaxRedirects) +
+                        " redirects (a redirect loop?)");
     if (t.status != 0 && t.status != 200 && t.status != 206)
       return make_error(
           url + ": HTTP " + std::to_string(t.status) +
@@ -572,15 +586,16 @@ Result<PullResult> pull(const PullOptions& given) {
   PullOptions options = given;
   options.url = std::move(expanded).value();
   const std::string lower_url = lower(options.url);
+  const std::string shown_url = url_without_userinfo(options.url);
   if (!lower_url.starts_with("http://") && !lower_url.starts_with("https://"))
-    return make_error("'" + options.url + "' is not an http:// or https:// URL");
+    return make_error("'" + shown_url + "' is not an http:// or https:// URL");
   if (!options.token.empty()) {
     if (!is_bearer_token(options.token))
       return make_error(
           "the token holds characters a bearer token cannot (spaces, control "
           "characters, ...); it was not sent");
     if (lower_url.starts_with("http://") && !is_loopback_host(url_host(options.url)))
-      return make_error("'" + options.url +
+      return make_error("'" + shown_url +
                         "': a token is sent over https only (plain http would carry it in clear)");
   }
   PullResult result;
@@ -617,6 +632,7 @@ Result<PullResult> pull_into_dir(const PullOptions& options, PullResult result,
 
   Transfer t;
   t.options = &options;
+  t.shown_url = url_without_userinfo(options.url);
   if (std::string name = file_name_from_url(options.url); ends_with_gguf(name)) {
     t.name = name;
     t.part_path = (std::filesystem::path(options.dir) / (name + ".part")).string();
@@ -642,7 +658,7 @@ Result<PullResult> pull_into_dir(const PullOptions& options, PullResult result,
     if (!actual) return actual.error();
     if (actual.value() != expected_sha) {
       std::filesystem::remove(t.part_path, ec);
-      return make_error(options.url + ": SHA-256 mismatch: expected " + expected_sha + " (from " +
+      return make_error(t.shown_url + ": SHA-256 mismatch: expected " + expected_sha + " (from " +
                         result.sha256_source + "), the download has " + actual.value() +
                         "; it was removed");
     }
@@ -654,7 +670,7 @@ Result<PullResult> pull_into_dir(const PullOptions& options, PullResult result,
     if (!file) {
       std::filesystem::remove(t.part_path, ec);
       return make_error(
-          options.url +
+          t.shown_url +
           ": the download is not a valid GGUF file, so it was removed: " + file.error().message);
     }
   }

@@ -334,6 +334,33 @@ TEST_F(PullTest, NotFoundIsAnError) {
   EXPECT_FALSE(std::filesystem::exists(dir_));
 }
 
+// Credentials written into the URL (http://user:password@host/...) are never shown: messages
+// name the URL with them as *** (QA 2026-12-07: errors printed the password). A redirect loop
+// is named as one rather than as the last redirect's status.
+TEST_F(PullTest, MessagesHideTheUrlsCredentialsAndNameARedirectLoop) {
+  server_.server().Get("/loop.gguf", [](const httplib::Request&, httplib::Response& res) {
+    res.set_redirect("/loop.gguf");
+  });
+  serve("/dl/", gguf_, {{"Content-Disposition", "attachment; filename=\"..\""}});
+  server_.start();
+  PullOptions secret = options("/missing.gguf");
+  secret.url = "http://ann:s3cret@" + secret.url.substr(std::string("http://").size());
+  Result<PullResult> r = pull(secret);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().message,
+            "http://***@" + server_.url("/missing.gguf").substr(7) + ": HTTP 404");
+  Result<PullResult> loop = pull(options("/loop.gguf"));
+  ASSERT_FALSE(loop.ok());
+  EXPECT_EQ(loop.error().message,
+            server_.url("/loop.gguf") + ": more than 10 redirects (a redirect loop?)");
+  Result<PullResult> unnamed = pull(options("/dl/"));
+  ASSERT_FALSE(unnamed.ok());
+  EXPECT_EQ(unnamed.error().message,
+            server_.url("/dl/") +
+                ": cannot tell the file name: the URL has no file name and the response no "
+                "Content-Disposition file name that is safe to use");
+}
+
 // A failed run removes the folders it created, and only those, and only while empty.
 TEST_F(PullTest, AFailedRunRemovesTheFoldersItCreatedOnly) {
   server_.start();
