@@ -49,10 +49,6 @@ namespace {
 /// A duration of `us` microseconds in seconds, at least 1 ns (so that rates stay finite).
 double positive_seconds(int64_t us) { return std::max(us * 1e-6, 1e-9); }
 
-
-/// Most concurrent streams a bench may ask for.
-constexpr int kMaxParallel = 4096;
-
 Result<void> check_options(const BenchOptions& o) {
   if (o.n_prompt < 1) return make_error("prompt length must be at least 1 token, not " + std::to_string(o.n_prompt));
   if (o.n_gen < 1) return make_error("tokens to generate must be at least 1, not " + std::to_string(o.n_gen));

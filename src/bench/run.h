@@ -18,6 +18,9 @@
 
 namespace gengyun::bench {
 
+/// Most concurrent streams a bench may ask for (BenchOptions::parallel).
+inline constexpr int kMaxParallel = 4096;
+
 /// What to measure.
 struct BenchOptions {
   int n_prompt = 512;   ///< prompt tokens, evaluated as one batch

@@ -11,6 +11,7 @@
 #include "bench/run.h"
 #include "cli/commands.h"
 #include "cli/seed_flag.h"
+#include "kernels/thread_pool.h"
 
 namespace gengyun::cli {
 namespace {
@@ -76,10 +77,18 @@ void add_bench_command(CLI::App& app, int& exit_code) {
   bench::BenchOptions& o = flags->options;
   auto* cmd = app.add_subcommand("bench", "measure prefill and decode speed and memory bandwidth use");
   cmd->add_option("model", flags->model_path, "GGUF model file")->required();
-  auto* prompt = cmd->add_option("-p,--n-prompt", o.n_prompt, "prompt tokens, evaluated as one batch (default 512)");
+  // Ranges as run_bench checks them, so that a value out of range exits 2 as for `run`.
+  constexpr int kMaxInt = std::numeric_limits<int>::max();
+  auto* prompt = cmd->add_option("-p,--n-prompt", o.n_prompt,
+                                 "prompt tokens, evaluated as one batch (default 512)");
+  prompt->check(CLI::Range(1, kMaxInt));
   auto* gen = cmd->add_option("-n,--n-gen", o.n_gen, "tokens to decode (default 128)");
-  cmd->add_option("-t,--threads", o.n_threads, "threads (default: physical cores)");
-  cmd->add_option("-r,--repeats", o.repeats, "prefill + decode runs; medians are reported (default 3)");
+  gen->check(CLI::Range(1, kMaxInt));
+  cmd->add_option("-t,--threads", o.n_threads, "threads (default: physical cores)")
+      ->check(CLI::Range(0, kernels::kMaxThreads));
+  cmd->add_option("-r,--repeats", o.repeats,
+                  "prefill + decode runs; medians are reported (default 3)")
+      ->check(CLI::Range(1, kMaxInt));
   cmd->add_option("--seed", o.seed, "seed of the random prompt tokens")
       ->check(seed_check());
   cmd->add_option("--kv-type", flags->kv_type, "KV cache element type: f16 (default) or f32")
@@ -87,6 +96,7 @@ void add_bench_command(CLI::App& app, int& exit_code) {
   auto* parallel = cmd->add_option("--parallel", o.parallel,
                   "also run N concurrent streams of -p + -n tokens through the batching engine "
                   "(aggregate output tokens/s, TTFT, inter-token latency)");
+  parallel->check(CLI::Range(0, bench::kMaxParallel));
   auto* cost = cmd->add_flag("--cost", flags->cost,
                 "USD per million output tokens at the aggregate throughput (needs "
                 "--usd-per-hour; --parallel defaults to 16)");

@@ -53,17 +53,14 @@ void print_bar(const convert::QuantizeProgress& p) {
 int quantize(const QuantizeOptions& o) {
   // Ctrl-C or SIGTERM removes the temporary files (OUT.tmp) before the process ends.
   util::install_removal_on_signal();
-  const Result<convert::QuantizeType> type = convert::parse_quantize_type(o.type);
-  if (!type) {
-    std::fprintf(stderr, "error: %s\n", type.error().message.c_str());
-    return 1;
-  }
+  // The type was checked when the command line was parsed.
+  const convert::QuantizeType type = convert::parse_quantize_type(o.type).value();
   const int n_threads = o.threads > 0 ? o.threads : kernels::physical_core_count();
   convert::QuantizeProgressFn progress;
   if (!o.quiet) progress = isatty(fileno(stderr)) ? print_bar : print_line;
   const int64_t start = monotonic_us();
   const Result<convert::QuantizeSummary> summary =
-      convert::quantize_model(o.in_path, o.out_path, type.value(), n_threads, progress);
+      convert::quantize_model(o.in_path, o.out_path, type, n_threads, progress);
   if (!summary) {
     std::fprintf(stderr, "error: %s\n", summary.error().message.c_str());
     return 1;
@@ -75,7 +72,7 @@ int quantize(const QuantizeOptions& o) {
         stderr,
         "%s: %zu of %zu tensors quantized to %s, %.2f MiB -> %.2f MiB, %.2f s on %d threads\n",
         o.out_path.c_str(), s.n_quantized, s.n_tensors,
-        convert::quantize_type_info(type.value()).name.data(), s.bytes_in / kMiB, s.bytes_out / kMiB,
+        convert::quantize_type_info(type).name.data(), s.bytes_in / kMiB, s.bytes_out / kMiB,
         seconds, n_threads);
     // The types written: a mix falls back to other types where rows are not whole blocks of
     // its own.
@@ -99,7 +96,14 @@ void add_quantize_command(CLI::App& app, int& exit_code) {
       ->required();
   cmd->add_option("output", options->out_path, "GGUF file to write (replaced if it exists)")
       ->required();
-  cmd->add_option("type", options->type, "one of " + convert::quantize_type_names())->required();
+  cmd->add_option("type", options->type, "one of " + convert::quantize_type_names())
+      ->required()
+      ->check(CLI::Validator(
+          [](const std::string& value) {
+            auto type = convert::parse_quantize_type(value);
+            return type ? std::string() : type.error().message;
+          },
+          "TYPE"));
   cmd->add_option("--threads", options->threads,
                   "threads to quantize with (default: physical cores)")
       ->check(CLI::Range(0, kernels::kMaxThreads));
