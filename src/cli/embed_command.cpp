@@ -34,8 +34,8 @@ int fail(const std::string& message) {
 int embed(const EmbedOptions& o) {
   std::string text = o.text;
   if (!o.file.empty()) {
-    std::optional<std::string> read = read_file(o.file);
-    if (!read) return fail("cannot read " + o.file);
+    Result<std::string> read = read_file(o.file);
+    if (!read) return fail(read.error().message);
     text = std::move(*read);
   }
   // As /v1/embeddings refuses input "" (400 naming input).

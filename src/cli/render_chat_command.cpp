@@ -28,10 +28,10 @@ int fail(const std::string& message) {
 
 int render_chat(const RenderChatOptions& o) {
   const auto conversation_text = read_file(o.conversation_path);
-  if (!conversation_text) return fail("cannot read " + o.conversation_path);
+  if (!conversation_text) return fail(conversation_text.error().message);
   nlohmann::ordered_json conversation;
   try {
-    conversation = nlohmann::ordered_json::parse(*conversation_text);
+    conversation = nlohmann::ordered_json::parse(conversation_text.value());
   } catch (const nlohmann::json::parse_error& e) {
     return fail(o.conversation_path + ": not JSON: " + e.what());
   }
@@ -42,8 +42,8 @@ int render_chat(const RenderChatOptions& o) {
   std::string origin;
   if (!o.template_path.empty()) {
     const auto text = read_file(o.template_path);
-    if (!text) return fail("cannot read " + o.template_path);
-    source = *text;
+    if (!text) return fail(text.error().message);
+    source = text.value();
     origin = o.template_path;
   } else {
     auto file = gguf::File::open(o.model_path);

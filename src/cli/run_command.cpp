@@ -71,9 +71,9 @@ int run(const RunOptions& o) {
   }
   GenerationParams params;
   if (!o.json_schema_path.empty()) {
-    std::optional<std::string> text = read_file(o.json_schema_path);
+    Result<std::string> text = read_file(o.json_schema_path);
     if (!text) {
-      std::fprintf(stderr, "error: cannot read the JSON schema %s\n", o.json_schema_path.c_str());
+      std::fprintf(stderr, "error: --json-schema: %s\n", text.error().message.c_str());
       return 1;
     }
     if (text->empty()) {

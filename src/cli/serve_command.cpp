@@ -212,7 +212,7 @@ int serve(const ServeOptions& o) {
   if (!o.prices_file.empty()) {
     auto text = read_file(o.prices_file);
     if (!text) {
-      std::fprintf(stderr, "error: --prices: cannot read '%s'\n", o.prices_file.c_str());
+      std::fprintf(stderr, "error: --prices: %s\n", text.error().message.c_str());
       return 1;
     }
     auto prices = platform::parse_price_file(*text);

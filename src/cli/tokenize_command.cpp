@@ -23,9 +23,9 @@ struct TokenizeOptions {
 int tokenize(const TokenizeOptions& o) {
   std::string text = o.text;
   if (!o.file.empty()) {
-    std::optional<std::string> read = read_file(o.file);
+    Result<std::string> read = read_file(o.file);
     if (!read) {
-      std::fprintf(stderr, "error: cannot read %s\n", o.file.c_str());
+      std::fprintf(stderr, "error: %s\n", read.error().message.c_str());
       return 1;
     }
     text = std::move(*read);

@@ -87,7 +87,7 @@ TEST(RunJsonSchema, BadSchemaAndMissingFileAreClearErrors) {
   std::filesystem::remove(path);
   out = run_process({kBinary, "run", model, "-p", "x", "--json-schema", path});
   EXPECT_EQ(out.exit_code, 1);
-  EXPECT_EQ(out.err, "error: cannot read the JSON schema " + path + "\n");
+  EXPECT_EQ(out.err, "error: --json-schema: cannot read " + path + ": No such file or directory\n");
   const std::string empty = write_temp("empty.json", "");
   out = run_process({kBinary, "run", model, "-p", "x", "--json-schema", empty});
   EXPECT_EQ(out.exit_code, 1);
