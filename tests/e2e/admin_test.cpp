@@ -652,7 +652,8 @@ TEST_F(AdminTest, CommandsThatReadRefuseAFileWithoutTheSchemaAndLeaveIt) {
 // refused it); `gengyun migrate` migrates it, and says so.
 TEST_F(AdminTest, ReadersRefuseAnOlderSchemaThatMigrateMigrates) {
   ASSERT_EQ(gengyun({"keys", "create", "--db", db_, "--name", "bot"}).exit_code, 0);
-  {
+  // The database as schema version 8 left it (no end_user column).
+  const auto make_version_8 = [&] {
     sqlite3* db = nullptr;
     ASSERT_EQ(sqlite3_open(db_.c_str(), &db), SQLITE_OK);
     ASSERT_EQ(
@@ -662,7 +663,8 @@ TEST_F(AdminTest, ReadersRefuseAnOlderSchemaThatMigrateMigrates) {
             nullptr, nullptr, nullptr),
         SQLITE_OK);
     sqlite3_close(db);
-  }
+  };
+  make_version_8();
   const std::string before = file_bytes(db_);
   const std::string current = std::to_string(platform::kStoreSchemaVersion);
   for (const auto& command : std::vector<std::vector<std::string>>{
@@ -693,17 +695,7 @@ TEST_F(AdminTest, ReadersRefuseAnOlderSchemaThatMigrateMigrates) {
   EXPECT_EQ(listed.exit_code, 0) << listed.err;
   EXPECT_NE(listed.out.find("bot"), std::string::npos) << listed.out;
   // A command that writes migrates, and says so on stderr (the key alone on stdout).
-  {
-    sqlite3* db = nullptr;
-    ASSERT_EQ(sqlite3_open(db_.c_str(), &db), SQLITE_OK);
-    ASSERT_EQ(
-        sqlite3_exec(
-            db,
-            "ALTER TABLE usage_ledger DROP COLUMN end_user; UPDATE schema_version SET version = 8",
-            nullptr, nullptr, nullptr),
-        SQLITE_OK);
-    sqlite3_close(db);
-  }
+  make_version_8();
   const auto created = gengyun({"keys", "create", "--db", db_, "--name", "bot2"});
   EXPECT_EQ(created.exit_code, 0) << created.err;
   EXPECT_EQ(created.err, "migrated the database from schema version 8 to " + current + "\n");
