@@ -35,16 +35,6 @@ struct PreparedEmbeddings {
   int64_t n_tokens = 0;                      ///< of all inputs
 };
 
-void record(UsageEntry& entry, int http_status, const char* status, const std::string& error = {}) {
-  if (auto written = entry.finish(http_status, status, error); !written.ok())
-    spdlog::error("usage ledger: {}", written.error().message);
-}
-
-void fail(Responder& out, UsageEntry& entry, const ApiError& error) {
-  record(entry, error.http_status, "error", error.message);
-  send_error(out, error);
-}
-
 ApiResult<PreparedEmbeddings> prepare(const GenerationContext& context,
                                       const platform::KeyInfo& key, const std::string& body_text,
                                       UsageEntry& entry) {

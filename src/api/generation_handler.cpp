@@ -49,18 +49,6 @@ constexpr size_t kUnsentMarkBytes = 256 * 1024;
 /// closed request"); nothing was sent to it.
 constexpr int kClientClosedRequest = 499;
 
-/// Writes the request's ledger row (a failure to write it is logged).
-void record(UsageEntry& entry, int http_status, const char* status, const std::string& error = {}) {
-  if (auto written = entry.finish(http_status, status, error); !written.ok())
-    spdlog::error("usage ledger: {}", written.error().message);
-}
-
-/// Answers `error` and records it as the request's row.
-void fail(Responder& out, UsageEntry& entry, const ApiError& error) {
-  record(entry, error.http_status, "error", error.message);
-  send_error(out, error);
-}
-
 ApiResult<PreparedGeneration> prepare(CompletionKind kind, const GenerationContext& context,
                                       const platform::KeyInfo& key, const std::string& body_text,
                                       UsageEntry& entry) {

@@ -2,6 +2,10 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+
+#include "api/http_reply.h"
+#include "api/openai_response.h"
 #include "util/clock.h"
 
 namespace gengyun::api {
@@ -27,6 +31,7 @@ UsageEntry::UsageEntry(platform::LedgerWriter& ledger, int64_t key_id, std::stri
   record_.finished_at_us = started_at_us;
   record_.endpoint = std::move(endpoint);
   record_.http_status = 500;
+  record_.request_id = random_id("req-");
 }
 
 void UsageEntry::set_model(std::string model) {
@@ -83,6 +88,19 @@ Result<void> UsageEntry::finish(int http_status, std::string status, std::string
   return ledger_.write(
       {admitted_ ? platform::LedgerWrite::Kind::Settle : platform::LedgerWrite::Kind::Record,
        record_, admitted_, reserved_micro_usd_});
+}
+
+void record(UsageEntry& entry, int http_status, const char* status, const std::string& error) {
+  if (auto written = entry.finish(http_status, status, error); !written.ok())
+    spdlog::error("usage ledger: {}", written.error().message);
+}
+
+void fail(Responder& out, UsageEntry& entry, ApiError error) {
+  record(entry, error.http_status, "error", error.message);
+  const bool named = std::any_of(error.headers.begin(), error.headers.end(),
+                                 [](const auto& h) { return h.first == "x-request-id"; });
+  if (!named) error.headers.emplace_back("x-request-id", entry.request_id());
+  send_error(out, error);
 }
 
 }  // namespace gengyun::api

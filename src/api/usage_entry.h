@@ -4,13 +4,18 @@
 #include <cstdint>
 #include <string>
 
+#include "api/errors.h"
+#include "api/responder.h"
 #include "gengyun/result.h"
 #include "platform/ledger_writer.h"
 #include "platform/store.h"
 
 namespace gengyun::api {
 
-/// Collects one request's usage as it proceeds and closes exactly one ledger row: a request
+/// Collects one request's usage as it proceeds and closes exactly one ledger row, under a
+/// request id of its own from the start ("req-" and 24 base62 characters; admitted() and
+/// refused() replace it with the response's id), which every answer names in x-request-id: a
+/// request
 /// refused before admission gets a closed row of its own (Store::record_usage); an admitted
 /// one (admitted()) has its open row settled. finish() writes it through the ledger writer and
 /// returns once it is durable (committed or spooled: ledger_writer.h); a request
@@ -70,5 +75,12 @@ class UsageEntry {
   int64_t reserved_micro_usd_ = 0;  ///< the admission's reservation
   bool finished_ = false;
 };
+
+/// Writes `entry`'s row (UsageEntry::finish); a failure to write it is logged.
+void record(UsageEntry& entry, int http_status, const char* status, const std::string& error = {});
+
+/// Answers `error` and records it as the request's row; the answer carries x-request-id, the
+/// row's request id, unless `error` names one already (a refusal by admission).
+void fail(Responder& out, UsageEntry& entry, ApiError error);
 
 }  // namespace gengyun::api

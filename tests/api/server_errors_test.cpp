@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <tuple>
+#include <vector>
 
 #include "server_fixture.h"
 
@@ -22,6 +24,31 @@ TEST_F(ServerTest, HealthNeedsNoKey) {
   EXPECT_EQ(r->status, 200);
   EXPECT_EQ(json::parse(r->body), json({{"status", "ok"}}));
   EXPECT_TRUE(rows().empty());
+}
+
+// Every answer that writes a ledger row names the row in x-request-id, refusals included (QA
+// 2026-12-07: a 400 or 404 had a row under a req- id that no client saw), so support can find
+// the row a user quotes.
+TEST_F(ServerTest, AnErrorAnswerNamesItsLedgerRowInXRequestId) {
+  json bad = kChat;
+  bad["temperature"] = 9;
+  json unknown = kChat;
+  unknown["model"] = "nope";
+  std::vector<std::string> ids;
+  for (const auto& [path, body, status] :
+       {std::tuple{"/v1/chat/completions", bad, 400},
+        std::tuple{"/v1/chat/completions", unknown, 404},
+        std::tuple{"/v1/embeddings", json{{"model", "nope"}, {"input", "x"}}, 404}}) {
+    auto r = post(path, body, key_);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, status) << r->body;
+    ids.push_back(r->get_header_value("x-request-id"));
+    EXPECT_TRUE(ids.back().starts_with("req-")) << ids.back();
+    EXPECT_EQ(ids.back().size(), 4u + 24u);
+  }
+  std::vector<std::string> rows_ids;
+  for (const platform::UsageRecord& row : rows()) rows_ids.push_back(row.request_id);
+  EXPECT_EQ(rows_ids, ids);
 }
 
 TEST_F(ServerTest, HeadOnAGetPathAnswersAsGetWithoutTheBody) {
