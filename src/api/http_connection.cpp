@@ -15,8 +15,10 @@
 #include <cstdio>
 #include <deque>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 #include "api/observed_responder.h"
 #include "util/clock.h"
@@ -27,6 +29,14 @@ namespace http = boost::beast::http;
 namespace {
 
 constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+
+/// The most bytes the connection holds unparsed: a request head (HttpOptions::max_header_bytes,
+/// 16 KiB by default, refused beyond by the parser's header limit), or a chunk's size line with
+/// its extensions, or a chunked body's trailer section, none of which the parser limits itself
+/// (QA 2026-12-07: a 600 MB chunk extension was held in memory, and a trailer field over 64 KiB
+/// made Beast's fields throw out of the parser, ending the process). Under 64 KiB, so that no
+/// field can reach Beast's limit.
+constexpr size_t kMaxBufferedBytes = 60 * 1024;
 
 bool iequals(std::string_view a, std::string_view b) {
   return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
@@ -86,6 +96,43 @@ ApiError bad_content_length(std::string_view raw) {
   return invalid_request(
       "The Content-Length header is invalid: it disagrees with another Content-Length or comes "
       "with Transfer-Encoding.");
+}
+
+/// Why a request head cannot be served as sent, or nullopt: an HTTP/1.1 request without exactly
+/// one Host field (RFC 9112, 3.2: 400); a Transfer-Encoding whose last coding is not chunked
+/// (RFC 9112, 6.3: the body's length cannot be told, so its bytes would be read as the next
+/// request's: 400) or that lists a coding besides chunked (a compressed body would be taken as
+/// it is: 501). QA 2026-12-07 smuggled a request through "chunked, identity".
+std::optional<ApiError> refused_head(const http::request_header<>& head) {
+  if (head.version() == 11 && head.count(http::field::host) != 1)
+    return invalid_request("An HTTP/1.1 request must have exactly one Host header field (it has " +
+                           std::to_string(head.count(http::field::host)) + ").");
+  std::vector<std::string> codings;
+  bool present = false;
+  const auto [first, last] = head.equal_range(http::field::transfer_encoding);
+  for (auto field = first; field != last; ++field) {
+    present = true;
+    const std::string value = text(field->value());
+    for (size_t start = 0; start <= value.size();) {
+      const size_t comma = std::min(value.find(',', start), value.size());
+      std::string coding(trim(std::string_view(value).substr(start, comma - start)));
+      std::transform(coding.begin(), coding.end(), coding.begin(),
+                     [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+      if (!coding.empty()) codings.push_back(std::move(coding));
+      start = comma + 1;
+    }
+  }
+  if (!present) return std::nullopt;
+  if (codings.empty() || codings.back() != "chunked")
+    return invalid_request(
+        "The request's Transfer-Encoding does not end with chunked, so its body's length cannot "
+        "be told (RFC 9112, 6.3).");
+  if (codings.size() > 1)
+    return ApiError{501,
+                    "The request's Transfer-Encoding lists '" + codings.front() +
+                        "': only chunked is supported.",
+                    "invalid_request_error", "", "not_implemented"};
+  return std::nullopt;
 }
 
 }  // namespace
@@ -359,7 +406,9 @@ Connection::Connection(tcp::socket socket, std::shared_ptr<ServerState> server, 
     : socket_(std::move(socket)),
       timer_(socket_.get_executor()),
       server_(std::move(server)),
-      id_(id) {}
+      id_(id) {
+  buffer_.max_size(kMaxBufferedBytes);
+}
 
 Connection::~Connection() {
   if (counted_open_) --server_->open;
@@ -408,8 +457,8 @@ void Connection::read_header() {
   request_started_us_ = monotonic_us();
   arm(Deadline::Header, server_->options.header_timeout);
   parser_.emplace();
-  parser_->header_limit(static_cast<uint32_t>(
-      std::min<size_t>(server_->options.max_header_bytes, UINT32_MAX)));
+  parser_->header_limit(
+      static_cast<uint32_t>(std::min(server_->options.max_header_bytes, kMaxBufferedBytes / 2)));
   parser_->body_limit(server_->options.max_body_bytes);
   read_pending_ = true;
   http::async_read_header(socket_, buffer_, *parser_,
@@ -421,6 +470,9 @@ void Connection::read_header() {
 void Connection::on_header(error_code ec) {
   if (!read_completed(Phase::Header, ec)) return;
   if (ec) return request_failed(ec);
+  const auto& head = parser_->get();
+  header_fields_ = static_cast<size_t>(std::distance(head.begin(), head.end()));
+  if (auto refused = refused_head(head)) return answer_and_close(*refused);
   ++requests_;
   phase_ = Phase::Body;
   arm(Deadline::Body, server_->options.body_timeout);
@@ -466,6 +518,11 @@ void Connection::request_failed(error_code ec) {
   if (ec == http::error::header_limit)
     return answer_and_close(header_too_large(o.max_header_bytes));
   if (ec == http::error::body_limit) return answer_and_close(payload_too_large(o.max_body_bytes));
+  if (ec == http::error::buffer_overflow)
+    return answer_and_close(invalid_request(
+        "A chunk size line (with its extensions) or the trailer fields of the request are larger "
+        "than " +
+        std::to_string(kMaxBufferedBytes / 2) + " bytes."));
   if (ec == http::error::bad_content_length) {
     const auto data = buffer_.data();
     return answer_and_close(
@@ -486,8 +543,13 @@ void Connection::dispatch() {
   request.method = text(message.method_string());
   request.target = origin_form(text(message.target()));
   request.path = request.target.substr(0, request.target.find('?'));
+  // The head's fields only: a chunked body's trailer fields are discarded (RFC 9110, 6.5.1
+  // allows it), so that none of them (an Authorization) counts as a header field that a proxy
+  // in front never saw.
+  size_t fields = 0;
   for (const auto& field : message)
-    request.headers.emplace_back(text(field.name_string()), text(field.value()));
+    if (fields++ < header_fields_)
+      request.headers.emplace_back(text(field.name_string()), text(field.value()));
   request.body = std::move(message.body());
   const bool keep_alive = message.keep_alive() &&
                           requests_ < server_->options.max_requests_per_connection &&

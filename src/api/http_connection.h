@@ -137,6 +137,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool continue_pending_ = false;  ///< a "100 Continue" is being written
   bool counted_open_ = true;
   size_t requests_ = 0;
+  /// Fields of the current request's head; those the parser adds after them are a chunked
+  /// body's trailer fields, which are discarded (dispatch()).
+  size_t header_fields_ = 0;
   int64_t request_started_us_ = 0;  ///< monotonic_us() when the current request's head began
   std::weak_ptr<Exchange> exchange_;
   std::string answer_;  ///< an error answer being written

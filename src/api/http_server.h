@@ -39,7 +39,8 @@ struct HttpOptions {
   /// After an error answer (400, 408, 413, 431, 503), how long the client's unread bytes are
   /// still read and dropped, so that it can finish sending and read the answer.
   std::chrono::milliseconds linger_timeout{2'000};
-  /// Request line plus header fields, bytes; more is answered 431.
+  /// Request line plus header fields, bytes; more is answered 431. At most 30 KiB (the
+  /// connection holds at most 60 KiB unparsed: kMaxBufferedBytes, http_connection.cpp).
   size_t max_header_bytes = 16 * 1024;
   /// Request body, bytes (after chunked decoding); more is answered 413.
   size_t max_body_bytes = kMaxRequestBodyBytes;

@@ -330,6 +330,75 @@ TEST_F(HttpServerTest, MalformedRequestsAre400) {
   EXPECT_EQ(handled_, 0);
 }
 
+// Heads whose body cannot be framed are refused and the connection closed, so that no byte of
+// the body is read as another request (QA 2026-12-07 smuggled a GET after "chunked, identity"):
+// RFC 9112 6.3 (chunked must be the last coding; other codings are not implemented) and 3.2
+// (exactly one Host in HTTP/1.1).
+TEST_F(HttpServerTest, HeadsThatCannotBeFramedAreRefusedAndNothingBehindThemIsServed) {
+  start();
+  const std::string smuggled = "GET /smuggled HTTP/1.1\r\nHost: a\r\n\r\n";
+  const std::pair<std::string, int> cases[] = {
+      {"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, identity\r\n\r\n", 400},
+      {"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: identity\r\n\r\n", 400},
+      {"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: xchunked\r\n\r\n", 400},
+      {"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding:\r\n\r\n", 400},
+      {"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", 501},
+      {"GET / HTTP/1.1\r\n\r\n", 400},
+      {"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400},
+  };
+  for (const auto& [head, status] : cases) {
+    SCOPED_TRACE(head);
+    const std::string reply = raw_exchange(port_, head + smuggled);
+    error_of(reply, status);
+    EXPECT_EQ(reply.find("Content-Length", reply.find("Content-Length") + 1), std::string::npos)
+        << "a second answer: " << reply;
+  }
+  EXPECT_EQ(error_of(raw_exchange(port_, cases[0].first), 400)["message"],
+            "The request's Transfer-Encoding does not end with chunked, so its body's length "
+            "cannot be told (RFC 9112, 6.3).");
+  EXPECT_EQ(error_of(raw_exchange(port_, cases[4].first), 501)["message"],
+            "The request's Transfer-Encoding lists 'gzip': only chunked is supported.");
+  EXPECT_EQ(error_of(raw_exchange(port_, cases[5].first), 400)["message"],
+            "An HTTP/1.1 request must have exactly one Host header field (it has 0).");
+  EXPECT_EQ(handled_, 0);
+  // HTTP/1.0 needs no Host; "Chunked" is chunked.
+  EXPECT_EQ(raw_exchange(port_, "GET / HTTP/1.0\r\n\r\n").rfind("HTTP/1.1 200", 0), 0u);
+  const std::string chunked =
+      raw_exchange(port_,
+                   "POST / HTTP/1.1\r\nHost: a\r\nConnection: close\r\nTransfer-Encoding: Chunked"
+                   "\r\n\r\n2\r\nhi\r\n0\r\n\r\n");
+  EXPECT_NE(chunked.find("ok:hi"), std::string::npos) << chunked;
+}
+
+// A chunk's size line (with extensions) and the trailer section are bounded like a head (QA
+// 2026-12-07: a 64 KiB trailer field ended the process, a 600 MB extension was held in memory);
+// trailer fields are discarded, so that a trailer Authorization never reaches the handler.
+TEST_F(HttpServerTest, ChunkLinesAndTrailersAreBoundedAndTrailerFieldsDiscarded) {
+  std::vector<std::pair<std::string, std::string>> seen;
+  handler_ = [&](HttpRequest request, std::shared_ptr<Responder> out) {
+    seen = request.headers;
+    out->respond({200, "text/plain", "ok:" + request.body, {}});
+  };
+  start();
+  const std::string head = "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n";
+  for (const std::string& body :
+       {"2\r\nhi\r\n0\r\nX: " + std::string(70'000, 'a') + "\r\n\r\n",
+        "2;x=" + std::string(100'000, 'a'), "0\r\nX: " + std::string(65'536, 'a') + "\r\n\r\n"}) {
+    const json error = error_of(raw_exchange(port_, head + body), 400);
+    EXPECT_EQ(error["message"],
+              "A chunk size line (with its extensions) or the trailer fields of the request are "
+              "larger than 30720 bytes.");
+  }
+  EXPECT_EQ(handled_, 0);
+  const std::string reply = raw_exchange(
+      port_,
+      "POST / HTTP/1.1\r\nHost: a\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n"
+      "\r\n2\r\nhi\r\n0\r\nAuthorization: Bearer trailer\r\n\r\n");
+  EXPECT_NE(reply.find("ok:hi"), std::string::npos) << reply;
+  for (const auto& [name, value] : seen) EXPECT_NE(name, "Authorization") << value;
+  EXPECT_EQ(seen.size(), 3u);
+}
+
 TEST_F(HttpServerTest, IdleConnectionsAreClosedAfterTheIdleTimeout) {
   options_.idle_timeout = 200ms;
   start();
