@@ -13,7 +13,9 @@ ApiError invalid_api_key(std::string message) {
 }
 
 ApiError model_not_found(const std::string& model) {
-  return {404, "The model '" + model + "' does not exist or is not served here.",
+  return {404,
+          "The model '" + model +
+              "' does not exist, is not served here, or is not one this API key may use.",
           "invalid_request_error", "model", "model_not_found"};
 }
 
@@ -73,11 +75,6 @@ ApiError server_busy(std::string message) {
 ApiError expired_api_key() {
   return {401, "Incorrect API key provided: the key has expired.", "invalid_request_error", "",
           "invalid_api_key"};
-}
-
-ApiError model_not_allowed(const std::string& model) {
-  return {403, "This API key may not use the model '" + model + "'.", "invalid_request_error",
-          "model", "model_not_allowed"};
 }
 
 ApiError insufficient_quota(std::string message) {

@@ -29,7 +29,8 @@ struct ApiError {
 ApiError invalid_request(std::string message, std::string param = {}, std::string code = {});
 /// 401 with code "invalid_api_key" (missing, malformed, unknown or revoked key).
 ApiError invalid_api_key(std::string message);
-/// 404 with code "model_not_found".
+/// 404 with code "model_not_found": no model `model`, or none this key may use (the two are
+/// not told apart).
 ApiError model_not_found(const std::string& model);
 /// 404 for a path or method the server does not offer.
 ApiError unknown_endpoint(const std::string& method, const std::string& path);
@@ -57,8 +58,6 @@ ApiError request_timeout(const std::string& part, std::chrono::milliseconds limi
 ApiError server_busy(std::string message);
 /// 401 with code "invalid_api_key" for a key past its expiry time.
 ApiError expired_api_key();
-/// 403 with code "model_not_allowed": the key may not use `model`.
-ApiError model_not_allowed(const std::string& model);
 /// 429, type and code "insufficient_quota" (OpenAI's): a spend budget would be exceeded;
 /// `message` says which and by how much.
 ApiError insufficient_quota(std::string message);

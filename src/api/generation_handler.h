@@ -30,7 +30,7 @@ struct GenerationContext {
 
 /// Serves one generation request: authenticates it (401, no ledger row), fills the fields the
 /// body lacks from the model's config defaults, validates the body (400 / 404; an embedding
-/// model: 400 naming `model`), checks the key may use the model (403 "model_not_allowed",
+/// model: 400 naming `model`), checks the key may use the model (404 "model_not_found",
 /// refuse_model: before anything loads), holds the model (loading it on demand: 503
 /// "model_unavailable" when it cannot be loaded, 503 "insufficient_memory" over the memory
 /// budget) until the answer ends and passes the request's keep_alive on, renders and tokenizes

@@ -66,9 +66,8 @@ bool key_may_use(const platform::KeyInfo& key, const deploy::ModelInfo& info) {
 std::optional<ApiError> refuse_model(const platform::KeyInfo& key,
                                      const std::optional<deploy::ModelInfo>& info,
                                      const std::string& name) {
-  if (!info) return model_not_found(name);
-  if (key_may_use(key, *info)) return std::nullopt;
-  return model_not_allowed(name);
+  if (info && key_may_use(key, *info)) return std::nullopt;
+  return model_not_found(name);
 }
 
 void handle_models(deploy::Registry& registry, platform::Store& store, const HttpRequest& request,

@@ -33,10 +33,10 @@ ApiError acquire_error(const deploy::Acquired& acquired, const std::string& name
 
 /// Checks, before anything loads, that `key` may use the model `name` (an id or an alias)
 /// names, given `info`, what Registry::find(name) gave: nullopt when it may; 404
-/// "model_not_found" when there is no such model; 403 "model_not_allowed" when the key has a
-/// model list that names neither the model's id nor one of its aliases (the rule of GET
-/// /v1/models, so a key may use exactly what it is shown; a model in state error shows a key
-/// that may not use it nothing of its reason).
+/// "model_not_found" when there is no such model, and the same when the key has a model list
+/// that names neither the model's id nor one of its aliases (the rule of GET /v1/models, so a
+/// key may use exactly what it is shown, and learns nothing of the models it is not shown:
+/// OpenAI's answer too; QA 2026-12-07 told served models from unknown ones by a 403).
 std::optional<ApiError> refuse_model(const platform::KeyInfo& key,
                                      const std::optional<deploy::ModelInfo>& info,
                                      const std::string& name);

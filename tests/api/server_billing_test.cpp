@@ -286,8 +286,18 @@ TEST_F(ServerTest, KeysAreHeldToTheirModelsAndTheirExpiry) {
   const std::string stories_only =
       new_key(*store_, {"stories-only", "default", platform::Role::Member, {}, {"stories"}});
   const json error =
-      expect_error(post("/v1/completions", kRequest, stories_only), 403, "model_not_allowed");
-  EXPECT_EQ(error["message"], "This API key may not use the model 'qwen2-tiny'.");
+      expect_error(post("/v1/completions", kRequest, stories_only), 404, "model_not_found");
+  EXPECT_EQ(error["message"],
+            "The model 'qwen2-tiny' does not exist, is not served here, or is not one this API key "
+            "may use.");
+  // As for a model that does not exist: a key learns nothing of the models it may not use.
+  json unknown = kRequest;
+  unknown["model"] = "nope";
+  const json missing =
+      expect_error(post("/v1/completions", unknown, stories_only), 404, "model_not_found");
+  EXPECT_EQ(missing["message"],
+            "The model 'nope' does not exist, is not served here, or is not one this API key may "
+            "use.");
   json stories = kRequest;
   stories["model"] = "stories";
   const auto allowed = post("/v1/completions", stories, stories_only);
@@ -299,8 +309,8 @@ TEST_F(ServerTest, KeysAreHeldToTheirModelsAndTheirExpiry) {
   const json expired_error =
       expect_error(post("/v1/completions", kRequest, expired), 401, "invalid_api_key");
   EXPECT_EQ(expired_error["message"], "Incorrect API key provided: the key has expired.");
-  // A refused key writes no row; the 403 and the 200 do.
-  EXPECT_EQ(rows().size(), 2u);
+  // A refused key writes no row; the two 404s and the 200 do.
+  EXPECT_EQ(rows().size(), 3u);
 }
 
 TEST_F(ServerTest, ALongStreamCheckpointsItsOpenRow) {

@@ -339,8 +339,10 @@ TEST_F(ServerModelsTest, AnAliasIsBilledAndAllowedAsTheModelItNames) {
     const json error =
         expect_error(client.Post("/v1/completions", {{"Authorization", "Bearer " + *secret}},
                                  broken.dump(), "application/json"),
-                     403, "model_not_allowed");
-    EXPECT_EQ(error["message"], "This API key may not use the model 'broken'.");
+                     404, "model_not_found");
+    EXPECT_EQ(error["message"],
+              "The model 'broken' does not exist, is not served here, or is not one this API key "
+              "may use.");
   }
 }
 
