@@ -281,7 +281,11 @@ Result<int64_t> ensure_postgres_schema(pg::Connection& conn, OpenMode mode) {
   auto txn = pg::Transaction::begin(conn);
   if (!txn) return txn.error();
   if (auto locked = conn.query(kMigrationLock); !locked) return locked.error();
-  auto exists = conn.query("SELECT to_regclass('schema_version') IS NOT NULL");
+  // gengyun's schema: the tables every version has (another program may have a table named
+  // schema_version of its own).
+  auto exists = conn.query(
+      "SELECT to_regclass('schema_version') IS NOT NULL AND to_regclass('api_keys') IS NOT NULL "
+      "AND to_regclass('usage_ledger') IS NOT NULL");
   if (!exists) return exists.error();
   const bool has_schema = exists->text(0, 0) == "t";
   if (!has_schema && mode != OpenMode::Create) return make_error(std::string(kNoSchemaError));

@@ -258,6 +258,10 @@ Result<std::unique_ptr<Store>> SqliteStore::open(const std::string& path, OpenMo
   if (!*has)
     if (auto empty = refuse_foreign_tables(db); !empty)
       return make_error("cannot open database '" + path + "': " + empty.error().message);
+  // A newer release's database is refused before WAL mode is set on it (QA 2026-12-07).
+  if (*has)
+    if (auto current = refuse_newer_schema(db); !current)
+      return make_error("cannot open database '" + path + "': " + current.error().message);
   auto setup = sqlite::exec(db, "PRAGMA journal_mode = WAL");
   if (!setup && (sqlite3_extended_errcode(db) & 0xff) == SQLITE_NOTADB)
     return make_error(not_a_database);

@@ -327,9 +327,20 @@ Result<int64_t> read_version(sqlite3* db) {
 
 Result<bool> has_schema(sqlite3* db) {
   auto select = sqlite::Statement::prepare(
-      db, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'");
+      db,
+      "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN "
+      "('schema_version', 'api_keys', 'usage_ledger')");
   if (!select) return select.error();
-  return select->step();
+  auto row = select->step();
+  if (!row) return row.error();
+  return select->column_int64(0) == 3;
+}
+
+Result<void> refuse_newer_schema(sqlite3* db) {
+  auto version = read_version(db);
+  if (!version) return version.error();
+  if (*version > kStoreSchemaVersion) return newer_schema_error(*version);
+  return {};
 }
 
 Result<void> refuse_foreign_tables(sqlite3* db) {

@@ -51,9 +51,14 @@ Result<int64_t> check_schema_is_current(sqlite3* db);
 /// kForeignTablesError naming up to 5 of them. Reads only. Errors: SQLite errors.
 Result<void> refuse_foreign_tables(sqlite3* db);
 
-/// True when the database has gengyun's schema (its schema_version table), of any version;
-/// false for an empty database or another program's. Reads only. Errors: SQLite errors
-/// (SQLITE_NOTADB for a file that is not a database).
+/// Refuses a database with gengyun's schema (has_schema()) of a version newer than
+/// kStoreSchemaVersion: newer_schema_error(). Reads only. Errors: SQLite errors.
+Result<void> refuse_newer_schema(sqlite3* db);
+
+/// True when the database has gengyun's schema (its tables schema_version, api_keys and
+/// usage_ledger, which every version has), of any version; false for an empty database or
+/// another program's (which may have a table named schema_version of its own). Reads only.
+/// Errors: SQLite errors (SQLITE_NOTADB for a file that is not a database).
 Result<bool> has_schema(sqlite3* db);
 
 }  // namespace gengyun::platform

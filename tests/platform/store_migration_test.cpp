@@ -122,6 +122,30 @@ TEST_P(StoreBackendTest, WritersRefuseADatabaseWithTablesOfAnotherProgram) {
               (std::vector<std::vector<std::string>>{{"delete"}}));
 }
 
+// Another program's database may have a table named schema_version of its own: it is still
+// another program's (gengyun's schema is schema_version with api_keys and usage_ledger), refused
+// and left as it was (QA 2026-12-07: its version was read as gengyun's and migrations begun).
+TEST_P(StoreBackendTest, AForeignTableNamedSchemaVersionIsNotGengyunsSchema) {
+  ASSERT_EQ(raw_exec("CREATE TABLE schema_version(version INTEGER); INSERT INTO schema_version "
+                     "VALUES (10); CREATE TABLE notes(text TEXT)"),
+            "");
+  auto writer = Store::open(location_);
+  ASSERT_FALSE(writer.ok());
+  EXPECT_NE(
+      writer.error().message.find(std::string(kForeignTablesError) + " (notes, schema_version)"),
+      std::string::npos)
+      << writer.error().message;
+  auto reader = Store::open(location_, OpenMode::Read);
+  ASSERT_FALSE(reader.ok());
+  EXPECT_NE(reader.error().message.find(kNoSchemaError), std::string::npos)
+      << reader.error().message;
+  EXPECT_EQ(raw_query("SELECT version FROM schema_version"),
+            (std::vector<std::vector<std::string>>{{"10"}}));
+  if (GetParam() == "sqlite")
+    EXPECT_EQ(raw_query("PRAGMA journal_mode"),
+              (std::vector<std::vector<std::string>>{{"delete"}}));
+}
+
 TEST_P(StoreBackendTest, AVersion5DatabaseGainsTheIndexOfPricesInByteOrder) {
   {
     auto store = open();
