@@ -59,6 +59,26 @@ json byte_values(const std::string& bytes) {
   return out;
 }
 
+/// A legacy completions token as text: its bytes when they are well-formed UTF-8, else
+/// "bytes:" and each byte as \xNN (OpenAI's form for a piece of a character), so that two such
+/// tokens never show alike (as U+FFFD both, the keys of a top_logprobs object would collide).
+std::string legacy_token(const std::string& bytes) {
+  for (size_t pos = 0; pos < bytes.size();) {
+    const tokenizer::Utf8Sequence seq = tokenizer::next_utf8_sequence(bytes, pos);
+    if (seq.kind != tokenizer::Utf8Sequence::Kind::Valid) {
+      static constexpr char kHex[] = "0123456789abcdef";
+      std::string shown = "bytes:";
+      for (const char c : bytes) {
+        const auto b = static_cast<unsigned char>(c);
+        ((shown += "\\x") += kHex[b >> 4]) += kHex[b & 15];
+      }
+      return shown;
+    }
+    pos += seq.length;
+  }
+  return bytes;
+}
+
 }  // namespace
 
 json chat_logprobs(const std::vector<TokenLogprob>& tokens) {
@@ -82,12 +102,12 @@ json completion_logprobs(const std::vector<TokenLogprob>& tokens, TextOffset& of
               {"top_logprobs", json::array()},
               {"text_offset", json::array()}};
   for (const TokenLogprob& t : tokens) {
-    out["tokens"].push_back(t.bytes);
+    out["tokens"].push_back(legacy_token(t.bytes));
     out["token_logprobs"].push_back(shown_logprob(t.logprob));
     json top = json::object();
     for (const auto& [bytes, logprob] : t.top)
-      if (!top.contains(bytes)) top[bytes] = shown_logprob(logprob);
-    if (!top.contains(t.bytes)) top[t.bytes] = shown_logprob(t.logprob);
+      if (!top.contains(legacy_token(bytes))) top[legacy_token(bytes)] = shown_logprob(logprob);
+    if (!top.contains(legacy_token(t.bytes))) top[legacy_token(t.bytes)] = shown_logprob(t.logprob);
     out["top_logprobs"].push_back(std::move(top));
     // The characters the bytes make now; the one that holds the token's first byte is its
     // offset (an unfinished one at the end stays pending, the next bytes decide it).

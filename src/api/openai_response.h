@@ -64,11 +64,12 @@ struct TextOffset {
 
 /// Legacy completions `choices[].logprobs`: {"tokens", "token_logprobs", "top_logprobs": [{token:
 /// logprob}], "text_offset"}; each token's top_logprobs holds the sampled token too (OpenAI's
-/// "up to logprobs+1 elements"). A token's text_offset is the index, in characters of the choice's
-/// text, of the character holding its first byte: the text as the stream decoder makes it, each
-/// well-formed character one, each maximal ill-formed subpart one U+FFFD (so byte tokens that
-/// make no character count one each, as the text shows them). `offset` carries the count across
-/// calls and is advanced past the tokens.
+/// "up to logprobs+1 elements"); a token whose bytes are not well-formed UTF-8 (a piece of a
+/// character) is written "bytes:\\xNN...", as OpenAI writes it. A token's text_offset is the index,
+/// in characters of the choice's text, of the character holding its first byte: the text as the
+/// stream decoder makes it, each well-formed character one, each maximal ill-formed subpart one
+/// U+FFFD (so byte tokens that make no character count one each, as the text shows them). `offset`
+/// carries the count across calls and is advanced past the tokens.
 nlohmann::json completion_logprobs(const std::vector<TokenLogprob>& tokens, TextOffset& offset);
 
 /// "chatcmpl-" or "cmpl-" followed by 24 random base62 characters.

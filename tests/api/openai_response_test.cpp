@@ -137,7 +137,8 @@ TEST(Logprobs, CompletionOffsetsCountCharactersAcrossCalls) {
   EXPECT_EQ(first["token_logprobs"], json({-0.5, -1.0}));
   EXPECT_EQ(first["text_offset"], json({0, 3}));
   EXPECT_EQ(first["top_logprobs"][0][" a"], -1.0);
-  EXPECT_EQ(first["top_logprobs"][1], json({{"\xE4\xBD", -1.0}}));  // the sampled token alone
+  EXPECT_EQ(first["tokens"], json({" h\xC3\xA9", "bytes:\\xe4\\xbd"}));
+  EXPECT_EQ(first["top_logprobs"][1], json({{"bytes:\\xe4\\xbd", -1.0}}));  // the sampled one
   // Its third byte starts the next token, inside character 3.
   const json second = completion_logprobs({{"\xA0!", -3.0f, {}}}, offset);
   EXPECT_EQ(second["text_offset"], json({3}));
@@ -154,6 +155,18 @@ TEST(Logprobs, CompletionTopLogprobsHoldTheSampledToken) {
       offset);
   EXPECT_EQ(out["top_logprobs"], json::parse(R"([{"a": -0.5, "c": -1.0, "b": -3.0},
                                                  {"a": -0.5, "c": -1.0}])"));
+}
+
+// Two pieces of characters would both show as U+FFFD, so that as keys of one top_logprobs
+// object they would collide and one logprob would be lost (QA 2026-12-07): each is written
+// "bytes:" and its bytes, as OpenAI writes them.
+TEST(Logprobs, PiecesOfCharactersAreWrittenAsTheirBytes) {
+  TextOffset offset;
+  const json out = completion_logprobs(
+      {{"\xE4", -0.25f, {{"\xE5", -0.5f}, {"\xE4", -0.25f}, {"\xC3\xA9", -2.0f}}}}, offset);
+  EXPECT_EQ(out["tokens"], json({"bytes:\\xe4"}));
+  EXPECT_EQ(out["top_logprobs"],
+            json::parse(R"([{"bytes:\\xe5": -0.5, "bytes:\\xe4": -0.25, "\u00e9": -2.0}])"));
 }
 
 // Bytes that make no character show as one U+FFFD each in the text (the stream decoder's
