@@ -13,13 +13,40 @@
 #include "api/usage_handler.h"
 #include "cli/admin_flags.h"
 #include "cli/commands.h"
-#include "gguf/gguf.h"
 #include "platform/money.h"
 #include "platform/store.h"
+#include "tokenizer/utf8.h"
 #include "util/clock.h"
 
 namespace gengyun::cli {
 namespace {
+
+/// `text` as a terminal may show it: well-formed printable UTF-8 as it is; control characters
+/// (C0, DEL, C1), which could drive the terminal or break the table, and bytes that are not
+/// UTF-8 as \xNN each; cut after 64 bytes with "...".
+std::string terminal_text(std::string_view text) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  static constexpr size_t kMaxBytes = 64;
+  std::string out;
+  for (size_t pos = 0; pos < std::min(text.size(), kMaxBytes);) {
+    const tokenizer::Utf8Sequence seq = tokenizer::next_utf8_sequence(text, pos);
+    const auto first = static_cast<unsigned char>(text[pos]);
+    const bool control =
+        first < 0x20 || first == 0x7f ||
+        (first == 0xc2 && seq.length == 2 && static_cast<unsigned char>(text[pos + 1]) < 0xa0);
+    if (seq.kind == tokenizer::Utf8Sequence::Kind::Valid && !control) {
+      out += text.substr(pos, seq.length);
+    } else {
+      for (const char c : text.substr(pos, seq.length)) {
+        const auto b = static_cast<unsigned char>(c);
+        ((out += "\\x") += kHex[b >> 4]) += kHex[b & 15];
+      }
+    }
+    pos += seq.length;
+  }
+  if (text.size() > kMaxBytes) out += "...";
+  return out;
+}
 
 /// The report of GET /v1/usage for `values` (start, end, group_by, format) of every key.
 int usage_report(platform::Store& store, const std::map<std::string, std::string>& values) {
@@ -80,7 +107,7 @@ int usage(const std::string& db, bool json, const std::map<std::string, std::str
   int tenant_width = 16, key_width = 24, model_width = 28;
   std::vector<std::string> models;
   for (const auto& r : rows.value()) {
-    models.push_back(gguf::printable_text(r.model));
+    models.push_back(terminal_text(r.model));
     tenant_width = std::max(tenant_width, static_cast<int>(r.tenant_name.size()));
     key_width = std::max(key_width, static_cast<int>(r.key_name.size()));
     model_width = std::max(model_width, static_cast<int>(models.back().size()));

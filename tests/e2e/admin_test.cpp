@@ -477,13 +477,17 @@ TEST_F(AdminTest, UsageTableEscapesControlBytesOfModelNames) {
   {
     auto s = platform::Store::open(db_);
     ASSERT_TRUE(s.ok()) << s.error().message;
-    platform::UsageRecord r{1, "m\x1b[2J\a\tx", 1, 1, 1, 1, "/v1/completions", 404, "error", ""};
-    ASSERT_TRUE((*s)->record_usage(r).ok());
+    for (const char* model : {"m\x1b[2J\a\tx", "caf\xc3\xa9\xc2\x9b"}) {
+      platform::UsageRecord r{1, model, 1, 1, 1, 1, "/v1/completions", 404, "error", ""};
+      ASSERT_TRUE((*s)->record_usage(r).ok());
+    }
   }
   auto table = gengyun({"usage", "--db", db_});
   ASSERT_EQ(table.exit_code, 0) << table.err;
   EXPECT_NE(table.out.find(" m\\x1b[2J\\x07\\x09x "), std::string::npos) << table.out;
   EXPECT_EQ(table.out.find('\x1b'), std::string::npos);
+  // Printable UTF-8 is shown as it is; a C1 control (U+009B, a CSI) is escaped.
+  EXPECT_NE(table.out.find(" caf\xc3\xa9\\xc2\\x9b "), std::string::npos) << table.out;
 }
 
 // `spool repair` creates no spool where there is none, and leaves one a live server holds alone.
