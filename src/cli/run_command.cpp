@@ -131,11 +131,16 @@ int run(const RunOptions& o) {
   // The schema holds the output to JSON, but -n can stop it before the JSON is whole.
   const bool json_cut = params.format.kind == OutputFormat::Kind::JsonSchema &&
                         r.finish_reason == FinishReason::Length && !nlohmann::json::accept(r.text);
-  if (json_cut)
+  if (json_cut && o.n_predict > 0 && r.completion_tokens >= o.n_predict)
     std::fprintf(stderr,
                  "error: the output reached -n %d tokens before its JSON was complete; give a "
                  "larger -n (or < 0: up to the context)\n",
                  o.n_predict);
+  else if (json_cut)
+    std::fprintf(stderr,
+                 "error: the output reached the end of the context (%d tokens) before its JSON was "
+                 "complete; give a larger --ctx\n",
+                 model.value()->n_ctx());
   std::fprintf(stderr,
                "load: %.1f ms | prompt: %d tokens, %.1f tokens/s | generation: %d tokens, "
                "%.1f tokens/s | threads: %d | kernels: %s\n",

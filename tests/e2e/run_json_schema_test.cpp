@@ -74,6 +74,19 @@ TEST(RunJsonSchema, OutputCutByNBeforeItsJsonIsWholeIsAnError) {
                          "give a larger -n (or < 0: up to the context)"),
             std::string::npos)
       << out.err;
+  // The context, not -n, cut it: the message says so.
+  const std::string long_const =
+      write_temp("long.json", R"({"const": "abcdefghijklmnopqrstuvwxyz"})");
+  const auto by_context =
+      run_process({kBinary, "run", testing::testdata_path("models/qwen2-tiny-q8_0.gguf"), "-p",
+                   "Weather as JSON:", "--json-schema", long_const, "-c", "10", "-n", "100",
+                   "--temp", "0", "--threads", "1"});
+  EXPECT_EQ(by_context.exit_code, 1) << by_context.out;
+  EXPECT_NE(by_context.err.find("error: the output reached the end of the context (10 tokens) "
+                                "before its JSON was complete; give a larger --ctx"),
+            std::string::npos)
+      << by_context.err;
+  std::filesystem::remove(long_const);
   std::filesystem::remove(path);
 }
 
