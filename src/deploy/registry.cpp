@@ -275,6 +275,7 @@ std::shared_ptr<ModelLease::Entry> Registry::make_entry(const std::string& id,
   entry->file = inspect_model_file(path);
   if (auto alias = aliases_.find(id); alias != aliases_.end())
     entry->file.error = "its id is an alias of '" + alias->second + "'";
+  if (entry->file.error.empty()) entry->file.error = unservable_with_options(entry->file);
   entry->state = entry->file.error.empty() ? ModelState::Available : ModelState::Error;
   return entry;
 }
@@ -380,6 +381,19 @@ std::shared_ptr<ModelLease::Entry> Registry::resolve(std::string_view name) cons
 int Registry::context_ceiling(const ModelFile& file) const {
   const int ctx = options_.model.n_ctx;
   return ctx > 0 && file.context_length > 0 ? std::min(ctx, file.context_length) : ctx;
+}
+
+std::string Registry::unservable_with_options(const ModelFile& file) const {
+  const ModelOptions& model = options_.model;
+  if (model.kv_cache_bytes <= 0 || model.n_ctx <= 0) return "";
+  const int ctx = context_ceiling(file);
+  const int64_t held = kv_cache_positions_for(file, model.kv_cache_bytes, model.kv_cache_type);
+  if (held >= ctx) return "";
+  return "a KV cache of " + std::to_string(model.kv_cache_bytes >> 20) + " MiB holds " +
+         std::to_string(held) + " positions, fewer than one sequence of the asked context of " +
+         std::to_string(ctx) +
+         " tokens; give it more memory (--kv-cache-mb) or ask for a "
+         "shorter context (--ctx)";
 }
 
 ModelOptions Registry::options_for(const Entry& entry) const {

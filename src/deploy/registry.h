@@ -268,6 +268,10 @@ class Registry {
   /// Tokens: the server's context (ModelOptions::n_ctx) capped at `file`'s training context, a
   /// ceiling so that one flag serves a folder of models; 0 where the server sets none.
   int context_ceiling(const ModelFile& file) const;
+  /// Why `file` cannot load with the server's options though it can be read ("" when it can):
+  /// a KV cache pool given in bytes that holds less than one sequence of an explicit context
+  /// (ModelInstance::load would refuse it; QA 2026-12-07 found such a model listed available).
+  std::string unservable_with_options(const ModelFile& file) const;
   int64_t keep_alive_of(const Entry& entry) const;
   /// Picks idle models to unload so `needed` more bytes fit (a base held only by idle
   /// derivatives goes with them, after them), marking them unloaded and moving their models into

@@ -411,6 +411,29 @@ TEST(Registry, APoolShorterThanTheContextIsListedBeforeTheLoad) {
   EXPECT_EQ(registry->find("qwen2")->context_length, 1024);
 }
 
+// An explicit context that the pool given in bytes cannot hold once: the load would refuse it,
+// so the model is listed in state error with the reason from the start (QA 2026-12-07: listed
+// available, every request a 503).
+TEST(Registry, APoolThatCannotHoldTheAskedContextIsListedAsAnError) {
+  REQUIRE_TESTDATA();
+  RegistryOptions o;
+  o.model.n_threads = 1;
+  o.model.n_ctx = 2048;
+  o.model.kv_cache_bytes = 1 << 20;
+  o.config.rescan_interval_us = 0;
+  o.config.models["qwen2"].path = model_path("qwen2-tiny-q8_0.gguf");
+  auto registry = create(std::move(o));
+  ASSERT_TRUE(registry);
+  const auto info = registry->find("qwen2");
+  ASSERT_TRUE(info);
+  EXPECT_EQ(info->state, ModelState::Error);
+  EXPECT_EQ(info->public_error,
+            "a KV cache of 1 MiB holds 1024 positions, fewer than one sequence of the asked "
+            "context of 2048 tokens; give it more memory (--kv-cache-mb) or ask for a shorter "
+            "context (--ctx)");
+  EXPECT_FALSE(registry->acquire("qwen2").lease);
+}
+
 TEST(Registry, RefusesLorasWithoutABaseOrWithATakenName) {
   REQUIRE_TESTDATA();
   RegistryOptions o;
