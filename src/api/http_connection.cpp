@@ -522,7 +522,7 @@ void Connection::request_failed(error_code ec) {
     return answer_and_close(invalid_request(
         "A chunk size line (with its extensions) or the trailer fields of the request are larger "
         "than " +
-        std::to_string(kMaxBufferedBytes / 2) + " bytes."));
+        std::to_string(kMaxBufferedBytes) + " bytes."));
   if (ec == http::error::bad_content_length) {
     const auto data = buffer_.data();
     return answer_and_close(

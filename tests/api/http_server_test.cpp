@@ -387,7 +387,7 @@ TEST_F(HttpServerTest, ChunkLinesAndTrailersAreBoundedAndTrailerFieldsDiscarded)
     const json error = error_of(raw_exchange(port_, head + body), 400);
     EXPECT_EQ(error["message"],
               "A chunk size line (with its extensions) or the trailer fields of the request are "
-              "larger than 30720 bytes.");
+              "larger than 61440 bytes.");
   }
   EXPECT_EQ(handled_, 0);
   const std::string reply = raw_exchange(
