@@ -14,11 +14,10 @@ namespace gengyun::api {
 
 /// Collects one request's usage as it proceeds and closes exactly one ledger row, under a
 /// request id of its own from the start ("req-" and 24 base62 characters; admitted() and
-/// refused() replace it with the response's id), which every answer names in x-request-id: a
-/// request
-/// refused before admission gets a closed row of its own (Store::record_usage); an admitted
-/// one (admitted()) has its open row settled. finish() writes it through the ledger writer and
-/// returns once it is durable (committed or spooled: ledger_writer.h); a request
+/// refused() replace it with the response's id), which every answer names in x-request-id. A
+/// request refused before admission gets a closed row of its own (Store::record_usage); an
+/// admitted one (admitted()) has its open row settled. finish() writes it through the ledger
+/// writer and returns once it is durable (committed or spooled: ledger_writer.h); a request
 /// abandoned without finish() (an exception escaped its handler) is written by the destructor
 /// as http_status 500, status "error". Not thread-safe; not copyable.
 class UsageEntry {
