@@ -839,7 +839,9 @@ TEST_P(StoreBackendTest, EndUsersAreKeptOnEveryKindOfRowAndReportedPerTenant) {
   for (const Result<void>& each : *applied) EXPECT_TRUE(each.ok()) << each.error().message;
 
   std::map<std::string, std::string> users;
-  for (const UsageRecord& row : store->usage_rows().value()) users[row.request_id] = row.end_user;
+  auto rows = store->usage_rows();
+  ASSERT_TRUE(rows.ok()) << rows.error().message;
+  for (const UsageRecord& row : rows.value()) users[row.request_id] = row.end_user;
   EXPECT_EQ(users, (std::map<std::string, std::string>{
                        {"r1", "u1"}, {"r2", "u2"}, {"r3", "u2"}, {"r4", ""}, {"r5", "u1"}}));
   auto groups = store->usage_groups({kNow - 1, kNow + 10, UsageGroupBy::User, {}, {}});

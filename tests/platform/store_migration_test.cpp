@@ -117,9 +117,10 @@ TEST_P(StoreBackendTest, WritersRefuseADatabaseWithTablesOfAnotherProgram) {
             "current_schema() AND table_name <> 'notes'";
   EXPECT_EQ(raw_query(tables), (std::vector<std::vector<std::string>>{{"0"}}));
   // Nor is the file changed (QA 2026-12-07: it was switched to WAL before being refused).
-  if (GetParam() == "sqlite")
+  if (GetParam() == "sqlite") {
     EXPECT_EQ(raw_query("PRAGMA journal_mode"),
               (std::vector<std::vector<std::string>>{{"delete"}}));
+  }
 }
 
 // Another program's database may have a table named schema_version of its own: it is still
@@ -141,9 +142,10 @@ TEST_P(StoreBackendTest, AForeignTableNamedSchemaVersionIsNotGengyunsSchema) {
       << reader.error().message;
   EXPECT_EQ(raw_query("SELECT version FROM schema_version"),
             (std::vector<std::vector<std::string>>{{"10"}}));
-  if (GetParam() == "sqlite")
+  if (GetParam() == "sqlite") {
     EXPECT_EQ(raw_query("PRAGMA journal_mode"),
               (std::vector<std::vector<std::string>>{{"delete"}}));
+  }
 }
 
 TEST_P(StoreBackendTest, AVersion5DatabaseGainsTheIndexOfPricesInByteOrder) {
