@@ -391,17 +391,24 @@ TEST(Registry, ModelsTrainedOnLessThanTheServersContextServeTheirOwn) {
   EXPECT_EQ(registry->find("qwen2")->context_length, 2048);
 }
 
-// A KV cache pool given in bytes that holds less than the model's context shortens it at load
-// (model_instance); the listing says so before the load already (QA: 4096 listed, 1024
-// served). 1 MiB of qwen2-tiny's F16 cache: 1024 positions.
-TEST(Registry, APoolShorterThanTheContextIsListedBeforeTheLoad) {
-  REQUIRE_TESTDATA();
-  RegistryOptions o;  // the model's own context (Fixture's is 64 tokens)
+/// qwen2-tiny (trained on 4096 tokens) served with a KV cache pool of 1 MiB (1024 positions of
+/// its F16 cache) and the context `n_ctx` (0: the model's own; Fixture's is 64 tokens).
+std::unique_ptr<Registry> qwen2_with_a_1_mib_pool(int n_ctx) {
+  RegistryOptions o;
   o.model.n_threads = 1;
+  o.model.n_ctx = n_ctx;
   o.model.kv_cache_bytes = 1 << 20;
   o.config.rescan_interval_us = 0;
   o.config.models["qwen2"].path = model_path("qwen2-tiny-q8_0.gguf");
-  auto registry = create(std::move(o));
+  return create(std::move(o));
+}
+
+// A KV cache pool given in bytes that holds less than the model's context shortens it at load
+// (model_instance); the listing says so before the load already (QA: 4096 listed, 1024
+// served).
+TEST(Registry, APoolShorterThanTheContextIsListedBeforeTheLoad) {
+  REQUIRE_TESTDATA();
+  auto registry = qwen2_with_a_1_mib_pool(0);
   ASSERT_TRUE(registry);
   EXPECT_EQ(registry->find("qwen2")->file.context_length, 4096);
   EXPECT_EQ(registry->find("qwen2")->context_length, 1024);
@@ -416,13 +423,7 @@ TEST(Registry, APoolShorterThanTheContextIsListedBeforeTheLoad) {
 // available, every request a 503).
 TEST(Registry, APoolThatCannotHoldTheAskedContextIsListedAsAnError) {
   REQUIRE_TESTDATA();
-  RegistryOptions o;
-  o.model.n_threads = 1;
-  o.model.n_ctx = 2048;
-  o.model.kv_cache_bytes = 1 << 20;
-  o.config.rescan_interval_us = 0;
-  o.config.models["qwen2"].path = model_path("qwen2-tiny-q8_0.gguf");
-  auto registry = create(std::move(o));
+  auto registry = qwen2_with_a_1_mib_pool(2048);
   ASSERT_TRUE(registry);
   const auto info = registry->find("qwen2");
   ASSERT_TRUE(info);
