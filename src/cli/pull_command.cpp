@@ -90,8 +90,17 @@ void add_pull_command(CLI::App& app, int& exit_code) {
   cmd->add_option("-o,--output-dir", options->dir, "Folder to put the file in (created if missing)")
       ->capture_default_str();
   cmd->add_option(
-      "--sha256", options->sha256,
-      "Expected SHA-256 (64 hex digits); without it, the server's X-Linked-Etag/ETag if any");
+         "--sha256", options->sha256,
+         "Expected SHA-256 (64 hex digits); without it, the server's X-Linked-Etag/ETag if any")
+      // An empty value would read as no checksum at all (QA 2026-12-07).
+      ->check(CLI::Validator(
+          [](const std::string& value) {
+            return value.empty() ? std::string(
+                                       "an empty SHA-256; give 64 hex digits or leave "
+                                       "the flag out")
+                                 : std::string();
+          },
+          "HEX"));
   cmd->add_option("--token", options->token,
                   "Bearer token for gated Hugging Face repositories (default: $HF_TOKEN, "
                   "preferred: a flag shows in the process list); sent to the URL's host only, "

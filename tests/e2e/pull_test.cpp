@@ -176,6 +176,14 @@ TEST_F(PullCommandTest, ABadSha256ExitsOne) {
       run_process({kBinary, "pull", url(), "-o", dir_.string(), "--sha256", "xyz"});
   EXPECT_EQ(p.exit_code, 1);
   EXPECT_EQ(p.err, "error: --sha256 'xyz' is not a SHA-256 (64 hex digits)\n");
+  // An empty one is not "no checksum": the command line is refused (exit 2), nothing pulled.
+  const ProcessOutput empty =
+      run_process({kBinary, "pull", url(), "-o", dir_.string(), "--sha256", ""});
+  EXPECT_EQ(empty.exit_code, 2);
+  EXPECT_NE(empty.err.find("an empty SHA-256; give 64 hex digits or leave the flag out"),
+            std::string::npos)
+      << empty.err;
+  EXPECT_FALSE(std::filesystem::exists(dir_ / "tiny.gguf"));
 }
 
 }  // namespace
