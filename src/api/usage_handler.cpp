@@ -10,6 +10,7 @@
 #include "api/http_reply.h"
 #include "api/query_parameters.h"
 #include "api/store_errors.h"
+#include "tokenizer/utf8.h"
 #include "util/clock.h"
 
 namespace gengyun::api {
@@ -47,9 +48,11 @@ std::optional<int64_t> parse_time(const std::string& text) {
 
 /// `text` as one CSV field (RFC 4180 quoting); a text that a spreadsheet would read as a
 /// formula (starting with '=', '+', '-', '@', tab or CR) gets a leading "'" (OWASP's advice on
-/// CSV injection), so a model name sent by a client can never run in the reader's spreadsheet.
+/// CSV injection), so a model name sent by a client can never run in the reader's spreadsheet,
+/// and control characters are written \xNN (tokenizer::escape_control_characters), so that it
+/// cannot drive the terminal of someone reading the file (QA 2026-12-07).
 std::string csv_field(const std::string& text) {
-  std::string field = text;
+  std::string field = tokenizer::escape_control_characters(text);
   if (!field.empty() && std::string_view("=+-@\t\r").find(field[0]) != std::string_view::npos)
     field = "'" + field;
   if (field.find_first_of(",\"\r\n") == std::string::npos) return field;

@@ -21,31 +21,16 @@
 namespace gengyun::cli {
 namespace {
 
-/// `text` as a terminal may show it: well-formed printable UTF-8 as it is; control characters
-/// (C0, DEL, C1), which could drive the terminal or break the table, and bytes that are not
-/// UTF-8 as \xNN each; cut after 64 bytes with "...".
+/// A client-sent name as the table shows it: its control characters escaped (they could drive
+/// the terminal or break the table: tokenizer::escape_control_characters), cut after 64 bytes
+/// (at a character's start) with "...".
 std::string terminal_text(std::string_view text) {
-  static constexpr char kHex[] = "0123456789abcdef";
   static constexpr size_t kMaxBytes = 64;
-  std::string out;
-  for (size_t pos = 0; pos < std::min(text.size(), kMaxBytes);) {
-    const tokenizer::Utf8Sequence seq = tokenizer::next_utf8_sequence(text, pos);
-    const auto first = static_cast<unsigned char>(text[pos]);
-    const bool control =
-        first < 0x20 || first == 0x7f ||
-        (first == 0xc2 && seq.length == 2 && static_cast<unsigned char>(text[pos + 1]) < 0xa0);
-    if (seq.kind == tokenizer::Utf8Sequence::Kind::Valid && !control) {
-      out += text.substr(pos, seq.length);
-    } else {
-      for (const char c : text.substr(pos, seq.length)) {
-        const auto b = static_cast<unsigned char>(c);
-        ((out += "\\x") += kHex[b >> 4]) += kHex[b & 15];
-      }
-    }
-    pos += seq.length;
-  }
-  if (text.size() > kMaxBytes) out += "...";
-  return out;
+  size_t cut = std::min(text.size(), kMaxBytes);
+  while (cut < text.size() && cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80)
+    --cut;
+  return tokenizer::escape_control_characters(text.substr(0, cut)) +
+         (cut < text.size() ? "..." : "");
 }
 
 /// The report of GET /v1/usage for `values` (start, end, group_by, format) of every key.

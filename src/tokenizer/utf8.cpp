@@ -89,4 +89,26 @@ Utf8Sequence next_utf8_sequence(std::string_view text, size_t pos) {
   return {Kind::Valid, length};
 }
 
+std::string escape_control_characters(std::string_view text) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (size_t pos = 0; pos < text.size();) {
+    const Utf8Sequence seq = next_utf8_sequence(text, pos);
+    const auto first = static_cast<unsigned char>(text[pos]);
+    const bool control =
+        first < 0x20 || first == 0x7f ||
+        (first == 0xc2 && seq.length == 2 && static_cast<unsigned char>(text[pos + 1]) < 0xa0);
+    if (seq.kind == Utf8Sequence::Kind::Valid && !control) {
+      out += text.substr(pos, seq.length);
+    } else {
+      for (const char c : text.substr(pos, seq.length)) {
+        const auto b = static_cast<unsigned char>(c);
+        ((out += "\\x") += kHex[b >> 4]) += kHex[b & 15];
+      }
+    }
+    pos += seq.length;
+  }
+  return out;
+}
+
 }  // namespace gengyun::tokenizer

@@ -127,30 +127,35 @@ TEST_F(UsageTest, RequestsAreReportedPerEndUser) {
   ask("/v1/completions", completion, "alice", 200);
   ask("/v1/chat/completions", chat, "alice", 200);
   ask("/v1/completions", completion, "=HYPERLINK(1)", 200);
+  ask("/v1/completions", completion, "\x1b]0;t\x07", 200);
   json bad = completion;
   bad["temperature"] = 9;
   ask("/v1/completions", bad, "alice", 400);
   std::map<std::string, int> rows_of;
   for (const platform::UsageRecord& row : rows())
     if (row.started_at_us > kFeb29 + 86'400'000'000 * 2) ++rows_of[row.end_user];
-  EXPECT_EQ(rows_of, (std::map<std::string, int>{{"alice", 3}, {"=HYPERLINK(1)", 1}}));
+  EXPECT_EQ(rows_of,
+            (std::map<std::string, int>{{"alice", 3}, {"=HYPERLINK(1)", 1}, {"\x1b]0;t\x07", 1}}));
 
   auto r = get("/v1/usage?group_by=user", owner_);
   ASSERT_TRUE(r);
   ASSERT_EQ(r->status, 200) << r->body;
   const json body = json::parse(r->body);
   EXPECT_EQ(body["group_by"], "user");
-  ASSERT_EQ(body["data"].size(), 2u) << body;
-  EXPECT_EQ(body["data"][0]["user"], "=HYPERLINK(1)");
-  EXPECT_EQ(body["data"][1]["user"], "alice");
-  EXPECT_EQ(body["data"][1]["requests"], 3);
-  EXPECT_EQ(body["data"][1]["tenant_name"], "acme");
+  ASSERT_EQ(body["data"].size(), 3u) << body;
+  EXPECT_EQ(body["data"][1]["user"], "=HYPERLINK(1)");
+  EXPECT_EQ(body["data"][2]["user"], "alice");
+  EXPECT_EQ(body["data"][2]["requests"], 3);
+  EXPECT_EQ(body["data"][2]["tenant_name"], "acme");
   auto csv = get("/v1/usage?group_by=user&format=csv", owner_);
   ASSERT_TRUE(csv);
   EXPECT_EQ(csv->body.substr(0, csv->body.find('\n')),
             "user,tenant_id,tenant_name,requests,prompt_tokens,cached_prompt_tokens,"
             "completion_tokens,cost_micro_usd");
   EXPECT_NE(csv->body.find("\n'=HYPERLINK(1),"), std::string::npos) << csv->body;
+  // A control character cannot reach the terminal of whoever reads the file.
+  EXPECT_NE(csv->body.find("\n\\x1b]0;t\\x07,"), std::string::npos) << csv->body;
+  EXPECT_EQ(csv->body.find('\x1b'), std::string::npos);
   // Another tenant's member sees none of acme's end users.
   auto rival = get("/v1/usage?group_by=user", rival_);
   ASSERT_TRUE(rival);

@@ -108,5 +108,17 @@ TEST(Utf8, IllFormedSubparts) {
       Kind::Invalid, 3);
 }
 
+// Client-sent text made safe to show: C0 controls, DEL, C1 controls (U+0080..U+009F, two bytes
+// in UTF-8) and bytes that are not UTF-8 become \xNN; printable UTF-8 stays as it is.
+TEST(Utf8, EscapeControlCharacters) {
+  EXPECT_EQ(escape_control_characters("plain caf\xc3\xa9 \xe4\xbd\xa0"),
+            "plain caf\xc3\xa9 \xe4\xbd\xa0");
+  EXPECT_EQ(escape_control_characters(std::string("a\x1b[2J\x07\t\r\n\x7f", 10) + '\0' + "z"),
+            "a\\x1b[2J\\x07\\x09\\x0d\\x0a\\x7f\\x00z");
+  EXPECT_EQ(escape_control_characters("\xc2\x9b\xc2\xa0"), "\\xc2\\x9b\xc2\xa0");  // CSI; NBSP kept
+  EXPECT_EQ(escape_control_characters("\xe4\xbd x \xff"), "\\xe4\\xbd x \\xff");
+  EXPECT_EQ(escape_control_characters(""), "");
+}
+
 }  // namespace
 }  // namespace gengyun::tokenizer
