@@ -121,14 +121,21 @@ void add_usage_command(CLI::App& app, int& exit_code) {
   auto* cmd = app.add_subcommand("usage", "tokens and requests per key and model");
   cmd->add_option("--db", *db, kDbMustExistHelp)->capture_default_str();
   cmd->add_flag("--json", *json, "print JSON");
-  for (const auto& [flag, name, help] :
-       {std::tuple{"--start", "start", "report from YYYY-MM-DD (UTC) or Unix seconds"},
-        std::tuple{"--end", "end", "report up to (exclusive) YYYY-MM-DD or Unix seconds"},
-        std::tuple{"--group-by", "group_by", "report grouped by key, model, day, tenant or user"},
-        std::tuple{"--format", "format", "report as json or csv"}})
-    cmd->add_option_function<std::string>(
+  // The values GET /v1/usage takes (api::usage_params); a value outside the lists is a command
+  // line that cannot be parsed (exit 2).
+  const std::vector<std::string> any;
+  for (const auto& [flag, name, help, allowed] :
+       {std::tuple{"--start", "start", "report from YYYY-MM-DD (UTC) or Unix seconds", any},
+        std::tuple{"--end", "end", "report up to (exclusive) YYYY-MM-DD or Unix seconds", any},
+        std::tuple{"--group-by", "group_by", "report grouped by key, model, day, tenant or user",
+                   std::vector<std::string>{"key", "model", "day", "tenant", "user"}},
+        std::tuple{"--format", "format", "report as json or csv",
+                   std::vector<std::string>{"json", "csv"}}}) {
+    auto* option = cmd->add_option_function<std::string>(
         flag, [values, name = std::string(name)](const std::string& v) { (*values)[name] = v; },
         help);
+    if (!allowed.empty()) option->check(CLI::IsMember(allowed));
+  }
   cmd->callback([db, json, values, &exit_code] { exit_code = usage(*db, *json, *values); });
 }
 

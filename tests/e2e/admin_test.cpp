@@ -371,6 +371,13 @@ TEST_F(AdminTest, UsageReportsWithTheParametersOfTheHttpApi) {
   auto huge = gengyun({"usage", "--db", db_, "--start", "2020-01-01", "--end", "2024-01-01"});
   EXPECT_EQ(huge.exit_code, 1);
   EXPECT_NE(huge.err.find("longer than 366 days"), std::string::npos) << huge.err;
+  // A group or format outside the flag's list is a command line that cannot be parsed (QA).
+  auto group = gengyun({"usage", "--db", db_, "--group-by", "week"});
+  EXPECT_EQ(group.exit_code, 2);
+  EXPECT_NE(group.err.find("--group-by: week not in {key,model,day,tenant,user}"),
+            std::string::npos)
+      << group.err;
+  EXPECT_EQ(gengyun({"usage", "--db", db_, "--format", "xml"}).exit_code, 2);
 }
 
 // `keys list` and `tenants list` print every row, read in pages of 100: tenants fill exactly
