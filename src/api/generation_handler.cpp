@@ -162,6 +162,7 @@ ApiResult<PreparedGeneration> prepare(CompletionKind kind, const GenerationConte
   out.meta.model = out.model.id();
   out.meta.system_fingerprint = system_fingerprint(out.model->path(), out.model->n_ctx());
   if (out.request.service_tier) out.meta.service_tier = "default";
+  out.meta.usage_chunk = out.request.include_usage;
   return out;
 }
 
@@ -471,7 +472,7 @@ class GenerationJob : public std::enable_shared_from_this<GenerationJob> {
       return stream_.end();
     }
     const Choice& last = choices_[last_finished_];
-    const bool usage_chunk_follows = job_.request.include_usage;
+    const bool usage_chunk_follows = job_.meta.usage_chunk;
     stream_.send(finish_chunk(job_.meta, finish_reason(last),
                               usage_chunk_follows ? nullptr : &usage,
                               static_cast<int>(last_finished_)));

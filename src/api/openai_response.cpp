@@ -35,6 +35,13 @@ json finish_value(std::optional<std::string_view> reason) {
   return reason ? json(*reason) : json(nullptr);
 }
 
+/// A streamed chunk of one choice; "usage": null when the usage comes in a chunk of its own.
+json chunk_envelope(const ResponseMeta& meta, json choice) {
+  json body = envelope(meta, chunk_object_name(meta.kind), json::array({std::move(choice)}));
+  if (meta.usage_chunk) body["usage"] = nullptr;
+  return body;
+}
+
 json chunk(const ResponseMeta& meta, std::string_view text,
            std::optional<std::string_view> finish_reason, json logprobs, int index,
            json delta = json()) {
@@ -47,7 +54,7 @@ json chunk(const ResponseMeta& meta, std::string_view text,
   }
   choice["logprobs"] = std::move(logprobs);
   choice["finish_reason"] = finish_value(finish_reason);
-  return envelope(meta, chunk_object_name(meta.kind), json::array({choice}));
+  return chunk_envelope(meta, std::move(choice));
 }
 
 /// A logprob as sent: -infinity (a forbidden token) as -9999.
@@ -192,7 +199,7 @@ std::optional<json> opening_chunk(const ResponseMeta& meta, int index) {
                  {"delta", {{"role", "assistant"}, {"content", ""}}},
                  {"logprobs", nullptr},
                  {"finish_reason", nullptr}};
-  return envelope(meta, chunk_object_name(meta.kind), json::array({choice}));
+  return chunk_envelope(meta, std::move(choice));
 }
 
 json text_chunk(const ResponseMeta& meta, std::string_view text, json logprobs, int index) {

@@ -29,6 +29,9 @@ struct ResponseMeta {
   std::string system_fingerprint = "";
   /// OpenAI's service_tier, the tier that served the request ("default"); "" leaves it out.
   std::string service_tier = "";
+  /// stream_options.include_usage: the usage comes in a last chunk of its own, and every other
+  /// chunk says "usage": null (OpenAI's).
+  bool usage_chunk = false;
 };
 
 /// A response's token counts (OpenAI `usage`).

@@ -234,8 +234,11 @@ TEST_F(ServerTest, IncludeUsageAddsTheUsageChunk) {
     const json& finishing = sse.events[sse.events.size() - 2];
     EXPECT_EQ(usage_chunk["choices"], json::array());
     EXPECT_TRUE(finishing["choices"][0]["finish_reason"].is_string());
-    for (size_t i = 0; i + 1 < sse.events.size(); ++i)
-      EXPECT_FALSE(sse.events[i].contains("usage")) << sse.events[i];
+    // The others say "usage": null, as OpenAI's do.
+    for (size_t i = 0; i + 1 < sse.events.size(); ++i) {
+      ASSERT_TRUE(sse.events[i].contains("usage")) << sse.events[i];
+      EXPECT_TRUE(sse.events[i]["usage"].is_null()) << sse.events[i];
+    }
     EXPECT_EQ(usage_chunk["usage"]["completion_tokens"], 6);
     EXPECT_EQ(usage_chunk["system_fingerprint"], finishing["system_fingerprint"]);
     EXPECT_EQ(usage_chunk["system_fingerprint"].get<std::string>().rfind("fp_", 0), 0u);
