@@ -862,6 +862,8 @@ ApiResult<std::string> read_user(const nlohmann::json& body) {
   if (!user) return std::string();
   if (!user->is_string())
     return invalid_request("user must be a string, got " + shown(*user), "user");
+  if (user->get_ref<const std::string&>().find('\0') != std::string::npos)
+    return invalid_request("user must not contain a NUL character", "user");
   if (user->get_ref<const std::string&>().size() > platform::kMaxEndUserBytes)
     return invalid_request("user must be at most " + std::to_string(platform::kMaxEndUserBytes) +
                                " bytes, got " +

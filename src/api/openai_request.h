@@ -78,7 +78,8 @@ std::string requested_model(const nlohmann::json& body);
 
 /// The body's `user` (OpenAI's end-user id): "" when absent or null. The ledger records it on
 /// the request's row (usage reports group by it). Errors (400 naming `user`): not a string,
-/// longer than platform::kMaxEndUserBytes bytes.
+/// longer than platform::kMaxEndUserBytes bytes, holding a NUL character (which PostgreSQL's
+/// text cannot).
 ApiResult<std::string> read_user(const nlohmann::json& body);
 /// read_user()'s value, or "" when it is an error (what the ledger records, also for requests
 /// that fail validation).

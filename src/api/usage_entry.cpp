@@ -11,6 +11,14 @@
 namespace gengyun::api {
 namespace {
 
+/// `text` with each NUL byte as U+FFFD: PostgreSQL's text cannot hold NUL, so a client's NUL
+/// (in a model name, or an error quoting its request) would make the row unwritable and stop
+/// the server's ledger (QA 2026-12-07).
+void replace_nul(std::string& text) {
+  for (size_t at = text.find('\0'); at != std::string::npos; at = text.find('\0', at + 3))
+    text.replace(at, 1, "\xEF\xBF\xBD");
+}
+
 /// Cuts `text` to at most `max_bytes`, at the start of a UTF-8 character.
 void cut_at_character(std::string& text, size_t max_bytes) {
   if (text.size() <= max_bytes) return;
@@ -35,6 +43,7 @@ UsageEntry::UsageEntry(platform::LedgerWriter& ledger, int64_t key_id, std::stri
 }
 
 void UsageEntry::set_model(std::string model) {
+  replace_nul(model);
   cut_at_character(model, kMaxModelBytes);
   record_.model = std::move(model);
 }
@@ -82,6 +91,7 @@ Result<void> UsageEntry::finish(int http_status, std::string status, std::string
   finished_ = true;
   record_.http_status = http_status;
   record_.status = std::move(status);
+  replace_nul(error);
   cut_at_character(error, kMaxErrorBytes);
   record_.error = std::move(error);
   record_.finished_at_us = std::max(unix_time_us(), record_.started_at_us);

@@ -28,7 +28,8 @@ class UsageEntry {
   UsageEntry(const UsageEntry&) = delete;
   UsageEntry& operator=(const UsageEntry&) = delete;
 
-  /// The model name as the client requested it, or the model an alias names; at most
+  /// The model name as the client requested it (a NUL byte as U+FFFD: PostgreSQL's text cannot
+  /// hold NUL), or the model an alias names; at most
   /// kMaxModelBytes of it (cut at a UTF-8 character's start), so a client cannot make a
   /// ledger row as large as its request body.
   void set_model(std::string model);
@@ -61,8 +62,8 @@ class UsageEntry {
   /// (Store), `error` empty for "ok". Errors: LedgerWriter::write's (the write is refused, or
   /// the database and the spool both failed: an admitted row then stays open and is closed from
   /// its last checkpoint once its server is gone). `error` is kept to its first kMaxErrorBytes
-  /// (cut at a UTF-8 character's start): an error may quote the request (an unknown model, an
-  /// unknown field).
+  /// (cut at a UTF-8 character's start), its NUL bytes as U+FFFD: an error may quote the request
+  /// (an unknown model, an unknown field).
   Result<void> finish(int http_status, std::string status, std::string error = {});
   static constexpr size_t kMaxErrorBytes = 1024;
   bool finished() const { return finished_; }

@@ -146,6 +146,11 @@ std::string spool_line(const LedgerWrite& write) {
 }
 
 Result<LedgerWrite> parse_spool_line(const std::string& line) {
+  // No database text holds NUL (PostgreSQL's cannot): such a line, which builds before
+  // 2026-12-07 could spool from a client's text, would be refused on every replay; damaged
+  // instead, `spool repair` sets it aside.
+  if (line.find('\0') != std::string::npos)
+    return make_error("a NUL byte, which the database's text cannot hold");
   std::vector<std::string> fields;
   for (size_t start = 0;;) {
     const size_t tab = line.find('\t', start);

@@ -911,6 +911,9 @@ TEST(ParseRequests, UserIsKeptAndBounded) {
   ASSERT_FALSE(long_user.ok());
   EXPECT_EQ(long_user.error().message, "user must be at most 256 bytes, got 257");
   EXPECT_EQ(long_user.error().param, "user");
+  auto nul = parse_chat_request(chat_body({{"user", std::string("a\0b", 3)}}));
+  ASSERT_FALSE(nul.ok());
+  EXPECT_EQ(nul.error().message, "user must not contain a NUL character");
   auto number = parse_completion_request(completion_body({{"user", 7}}));
   ASSERT_FALSE(number.ok());
   EXPECT_EQ(number.error().message, "user must be a string, got 7");

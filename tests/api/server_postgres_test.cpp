@@ -196,6 +196,36 @@ TEST_F(PostgresDownTest, RequestsAreServedAgainOnceAStoppedPostgreSQLIsBack) {
   EXPECT_EQ(usage->status, 200) << usage->body;
 }
 
+// PostgreSQL's text cannot hold NUL: a client's NUL in a model name or in a field name (which
+// the error quotes) is written as U+FFFD and the row lands, and a NUL in `user` is a 400 (QA
+// 2026-12-07: the row could not be written, went to the spool, and every request of every
+// tenant was a 503 from then on, a restart included).
+TEST_F(PostgresDownTest, AClientsNulBytesNeverStopTheLedger) {
+  json model = kRequest;
+  model["model"] = std::string("qw\0en", 5);
+  json field = kRequest;
+  field[std::string("x\0y", 3)] = 1;
+  json user = kRequest;
+  user["user"] = std::string("u\0", 2);
+  for (const auto& [body, status] : {std::pair{model, 404}, {field, 400}, {user, 400}}) {
+    auto r = post("/v1/completions", body, key_);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, status) << r->body;
+  }
+  auto served = post("/v1/completions", kRequest, key_);
+  ASSERT_TRUE(served);
+  EXPECT_EQ(served->status, 200) << served->body;
+  auto rows = store_->usage_rows();
+  ASSERT_TRUE(rows.ok()) << rows.error().message;
+  ASSERT_EQ(rows->size(), 4u);
+  EXPECT_EQ((*rows)[0].model,
+            "qw\xEF\xBF\xBD"
+            "en");
+  EXPECT_NE((*rows)[1].error.find("x\xEF\xBF\xBDy"), std::string::npos) << (*rows)[1].error;
+  EXPECT_EQ((*rows)[2].end_user, "");
+  EXPECT_EQ((*rows)[3].status, "ok");
+}
+
 // A database that takes no writes for now (read-only, as a standby during a failover): the
 // admin API's writes are 503 with the plain message, not 500 with PostgreSQL's text, and are
 // taken again once it is writable.

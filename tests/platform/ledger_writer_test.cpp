@@ -932,6 +932,11 @@ TEST(LedgerSpoolTest, LinesRoundTripEveryFieldAndEscapedText) {
   other_version.replace(0, 2, "w9");
   EXPECT_EQ(parse_spool_line(other_version).error().message,
             "not a spooled ledger write (it starts with 'w9', expected 'w3', 'w2' or 'w1')");
+  // A NUL byte (no database text holds one): damaged, for `spool repair` to set aside.
+  std::string nul = line;
+  nul.replace(nul.find("org/m:1"), 7, std::string("org\0m:1", 7));
+  EXPECT_EQ(parse_spool_line(nul).error().message,
+            "a NUL byte, which the database's text cannot hold");
   std::string bad_kind = line;
   bad_kind[3] = 'z';
   EXPECT_EQ(parse_spool_line(bad_kind).error().message, "unknown write kind 'z'");
