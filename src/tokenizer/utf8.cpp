@@ -98,7 +98,9 @@ std::string escape_control_characters(std::string_view text) {
     const bool control =
         first < 0x20 || first == 0x7f ||
         (first == 0xc2 && seq.length == 2 && static_cast<unsigned char>(text[pos + 1]) < 0xa0);
-    if (seq.kind == Utf8Sequence::Kind::Valid && !control) {
+    if (first == '\\') {
+      out += "\\\\";
+    } else if (seq.kind == Utf8Sequence::Kind::Valid && !control) {
       out += text.substr(pos, seq.length);
     } else {
       for (const char c : text.substr(pos, seq.length)) {

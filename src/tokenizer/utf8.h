@@ -46,8 +46,9 @@ struct Utf8Sequence {
 Utf8Sequence next_utf8_sequence(std::string_view text, size_t pos);
 
 /// `text` with its control characters (C0, DEL, C1) and its bytes that are not UTF-8 written as
-/// \xNN each, the rest (printable UTF-8) as it is: text a client sent, made safe to show in a
-/// terminal (where ESC sequences would drive it) or a CSV file.
+/// \xNN each, a backslash as \\ (so that no two texts show alike), the rest (printable UTF-8)
+/// as it is: text a client sent, made safe to show in a terminal (where ESC sequences would
+/// drive it) or a CSV file.
 std::string escape_control_characters(std::string_view text);
 
 }  // namespace gengyun::tokenizer

@@ -118,6 +118,9 @@ TEST(Utf8, EscapeControlCharacters) {
   EXPECT_EQ(escape_control_characters("\xc2\x9b\xc2\xa0"), "\\xc2\\x9b\xc2\xa0");  // CSI; NBSP kept
   EXPECT_EQ(escape_control_characters("\xe4\xbd x \xff"), "\\xe4\\xbd x \\xff");
   EXPECT_EQ(escape_control_characters(""), "");
+  // A backslash is doubled, so that "a\x0a" and a newline never show alike.
+  EXPECT_EQ(escape_control_characters("a\\x0a"), "a\\\\x0a");
+  EXPECT_EQ(escape_control_characters("a\n"), "a\\x0a");
 }
 
 }  // namespace
