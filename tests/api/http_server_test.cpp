@@ -268,6 +268,16 @@ TEST_F(HttpServerTest, RequestsRefusedBeforeTheHandlerLogAnAccessLine) {
                             std::string(200, 'x')),
            413);
   error_of(raw_exchange(port_, "GARBAGE\r\n\r\n"), 400);
+  error_of(raw_exchange(port_,
+                        "POST /v1/x HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n"
+                        "Content-Length: 6\r\n\r\nhello!"),
+           400);
+  error_of(raw_exchange(port_, "POST /v1/y HTTP/1.1\r\nHost: a\r\nContent-Length: -1\r\n\r\n"),
+           400);
+  error_of(raw_exchange(port_,
+                        "POST /v1/z HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n"
+                        "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n"),
+           400);
   // The method and path as far as the parser read them (the request line before the field over
   // the limit; the whole head of the body over it, with the key's prefix), "-" for a request
   // line it could not read.
@@ -275,7 +285,11 @@ TEST_F(HttpServerTest, RequestsRefusedBeforeTheHandlerLogAnAccessLine) {
   EXPECT_EQ(log.lines_with("access: POST /v1/embeddings 413 ").size(), 1u);
   EXPECT_EQ(log.lines_with("ms key=gy-AbCdE").size(), 1u);
   EXPECT_EQ(log.lines_with("access: - - 400 ").size(), 1u);
-  EXPECT_EQ(log.lines_with("access: ").size(), 3u);
+  // Content-Length refusals (two that differ, a negative one, one beside chunked) name theirs.
+  for (const char* line :
+       {"access: POST /v1/x 400 ", "access: POST /v1/y 400 ", "access: POST /v1/z 400 "})
+    EXPECT_EQ(log.lines_with(line).size(), 1u) << line;
+  EXPECT_EQ(log.lines_with("access: ").size(), 6u);
   EXPECT_EQ(handled_, 0);
 }
 
