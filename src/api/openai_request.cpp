@@ -164,7 +164,8 @@ std::optional<ApiError> check_openai_name(const json* name, const std::string& w
              c == '_' || c == '-';
     });
   };
-  if (name && allowed(name->get_ref<const std::string&>())) return std::nullopt;
+  if (name && name->is_string() && allowed(name->get_ref<const std::string&>()))
+    return std::nullopt;
   return invalid_request(where +
                              " must be 1 to 64 letters, digits, underscores or dashes "
                              "(^[a-zA-Z0-9_-]{1,64}$), got " +
@@ -183,10 +184,17 @@ std::optional<ApiError> read_response_format(const json& body, GenerationParams&
   if (!format->is_object())
     return invalid_request("response_format must be an object, got " + shown(*format), param);
   if (auto error = check_keys(*format, param, {"type", "json_schema"})) return error;
-  if (const json* spec = field(*format, "json_schema"); spec && spec->is_object())
+  const json* spec = field(*format, "json_schema");
+  if (spec && spec->is_object()) {
     if (auto error = check_keys(*spec, "response_format.json_schema",
                                 {"name", "description", "schema", "strict"}))
       return error;
+    // Named before the schema is compiled, so that a name of the wrong type is refused naming
+    // `.name` (QA 2026-12-07: null or 7 was refused naming response_format).
+    if (const json* type = field(*format, "type"); type && *type == "json_schema")
+      if (auto error = check_openai_name(field(*spec, "name"), "response_format.json_schema.name"))
+        return error;
+  }
   auto compiled = sampling::compile_response_format(parse_ordered_json(format->dump()));
   if (!compiled) return invalid_request(compiled.error().message, param);
   const std::string type = format->value("type", "");
@@ -197,9 +205,6 @@ std::optional<ApiError> read_response_format(const json& body, GenerationParams&
         "response_format.json_schema");
   if (type == "json_object") params.format.kind = OutputFormat::Kind::JsonObject;
   if (type == "json_schema") {
-    if (auto error = check_openai_name(field((*format)["json_schema"], "name"),
-                                       "response_format.json_schema.name"))
-      return error;
     params.format.kind = OutputFormat::Kind::JsonSchema;
     const json* schema = field((*format)["json_schema"], "schema");
     params.format.json_schema = schema ? schema->dump() : "{}";

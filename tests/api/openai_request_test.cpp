@@ -723,6 +723,16 @@ TEST(ParseRequests, ResponseFormat) {
                    {{"type", "json_schema"},
                     {"json_schema", {{"name", "bad name"}, {"schema", json::object()}}}}}}),
        "response_format.json_schema.name"},
+      {"json_schema name null",
+       chat_body({{"response_format",
+                   {{"type", "json_schema"},
+                    {"json_schema", {{"name", nullptr}, {"schema", json::object()}}}}}}),
+       "response_format.json_schema.name"},
+      {"json_schema name a number",
+       chat_body({{"response_format",
+                   {{"type", "json_schema"},
+                    {"json_schema", {{"name", 7}, {"schema", json::object()}}}}}}),
+       "response_format.json_schema.name"},
       {"json_schema name of 65 letters",
        chat_body(
            {{"response_format",
@@ -742,7 +752,7 @@ TEST(ParseRequests, ResponseFormat) {
        "response_format"},
   };
   for (const auto& c : cases) expect_rejected(c, /*chat=*/true);
-  auto r = parse_chat_request(cases[10].body);
+  auto r = parse_chat_request(cases[12].body);
   ASSERT_FALSE(r.ok());
   EXPECT_NE(r.error().message.find("pattern"), std::string::npos) << r.error().message;
 }
