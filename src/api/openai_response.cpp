@@ -72,15 +72,8 @@ json byte_values(const std::string& bytes) {
 std::string legacy_token(const std::string& bytes) {
   for (size_t pos = 0; pos < bytes.size();) {
     const tokenizer::Utf8Sequence seq = tokenizer::next_utf8_sequence(bytes, pos);
-    if (seq.kind != tokenizer::Utf8Sequence::Kind::Valid) {
-      static constexpr char kHex[] = "0123456789abcdef";
-      std::string shown = "bytes:";
-      for (const char c : bytes) {
-        const auto b = static_cast<unsigned char>(c);
-        ((shown += "\\x") += kHex[b >> 4]) += kHex[b & 15];
-      }
-      return shown;
-    }
+    if (seq.kind != tokenizer::Utf8Sequence::Kind::Valid)
+      return "bytes:" + tokenizer::hex_escaped_bytes(bytes);
     pos += seq.length;
   }
   return bytes;
@@ -109,12 +102,13 @@ json completion_logprobs(const std::vector<TokenLogprob>& tokens, TextOffset& of
               {"top_logprobs", json::array()},
               {"text_offset", json::array()}};
   for (const TokenLogprob& t : tokens) {
-    out["tokens"].push_back(legacy_token(t.bytes));
+    const std::string token = legacy_token(t.bytes);
+    out["tokens"].push_back(token);
     out["token_logprobs"].push_back(shown_logprob(t.logprob));
     json top = json::object();
     for (const auto& [bytes, logprob] : t.top)
-      if (!top.contains(legacy_token(bytes))) top[legacy_token(bytes)] = shown_logprob(logprob);
-    if (!top.contains(legacy_token(t.bytes))) top[legacy_token(t.bytes)] = shown_logprob(t.logprob);
+      top.emplace(legacy_token(bytes), shown_logprob(logprob));  // the first (likeliest) stays
+    top.emplace(token, shown_logprob(t.logprob));
     out["top_logprobs"].push_back(std::move(top));
     // The characters the bytes make now; the one that holds the token's first byte is its
     // offset (an unfinished one at the end stays pending, the next bytes decide it).

@@ -6,6 +6,7 @@
 
 #include "api/http_reply.h"
 #include "api/openai_response.h"
+#include "tokenizer/utf8.h"
 #include "util/clock.h"
 
 namespace gengyun::api {
@@ -21,10 +22,7 @@ void replace_nul(std::string& text) {
 
 /// Cuts `text` to at most `max_bytes`, at the start of a UTF-8 character.
 void cut_at_character(std::string& text, size_t max_bytes) {
-  if (text.size() <= max_bytes) return;
-  size_t cut = max_bytes;
-  while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) --cut;
-  text.resize(cut);
+  text.resize(tokenizer::utf8_prefix_length(text, max_bytes));
 }
 
 }  // namespace

@@ -26,9 +26,7 @@ namespace {
 /// (at a character's start) with "...".
 std::string terminal_text(std::string_view text) {
   static constexpr size_t kMaxBytes = 64;
-  size_t cut = std::min(text.size(), kMaxBytes);
-  while (cut < text.size() && cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80)
-    --cut;
+  const size_t cut = tokenizer::utf8_prefix_length(text, kMaxBytes);
   return tokenizer::escape_control_characters(text.substr(0, cut)) +
          (cut < text.size() ? "..." : "");
 }

@@ -89,8 +89,24 @@ Utf8Sequence next_utf8_sequence(std::string_view text, size_t pos) {
   return {Kind::Valid, length};
 }
 
-std::string escape_control_characters(std::string_view text) {
+size_t utf8_prefix_length(std::string_view text, size_t max_bytes) {
+  if (text.size() <= max_bytes) return text.size();
+  size_t cut = max_bytes;
+  while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) --cut;
+  return cut;
+}
+
+std::string hex_escaped_bytes(std::string_view bytes) {
   static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (const char c : bytes) {
+    const auto b = static_cast<unsigned char>(c);
+    ((out += "\\x") += kHex[b >> 4]) += kHex[b & 15];
+  }
+  return out;
+}
+
+std::string escape_control_characters(std::string_view text) {
   std::string out;
   for (size_t pos = 0; pos < text.size();) {
     const Utf8Sequence seq = next_utf8_sequence(text, pos);
@@ -103,10 +119,7 @@ std::string escape_control_characters(std::string_view text) {
     } else if (seq.kind == Utf8Sequence::Kind::Valid && !control) {
       out += text.substr(pos, seq.length);
     } else {
-      for (const char c : text.substr(pos, seq.length)) {
-        const auto b = static_cast<unsigned char>(c);
-        ((out += "\\x") += kHex[b >> 4]) += kHex[b & 15];
-      }
+      out += hex_escaped_bytes(text.substr(pos, seq.length));
     }
     pos += seq.length;
   }

@@ -45,6 +45,13 @@ struct Utf8Sequence {
 /// bytes.decode("utf-8", "replace") does.
 Utf8Sequence next_utf8_sequence(std::string_view text, size_t pos);
 
+/// The length of the longest prefix of `text` of at most `max_bytes` that ends at the start of
+/// a UTF-8 character (so that cutting there splits none).
+size_t utf8_prefix_length(std::string_view text, size_t max_bytes);
+
+/// Each byte of `bytes` as \xNN (lowercase hex).
+std::string hex_escaped_bytes(std::string_view bytes);
+
 /// `text` with its control characters (C0, DEL, C1) and its bytes that are not UTF-8 written as
 /// \xNN each, a backslash as \\ (so that no two texts show alike), the rest (printable UTF-8)
 /// as it is: text a client sent, made safe to show in a terminal (where ESC sequences would

@@ -108,6 +108,25 @@ TEST(Utf8, IllFormedSubparts) {
       Kind::Invalid, 3);
 }
 
+// A cut of at most N bytes never splits a character; the bytes written as \xNN.
+TEST(Utf8, PrefixLengthAndHexEscapedBytes) {
+  const std::string text =
+      "ab\xe4\xbd\xa0"
+      "c";  // a b 你 c
+  EXPECT_EQ(utf8_prefix_length(text, 10), 6u);
+  EXPECT_EQ(utf8_prefix_length(text, 6), 6u);
+  EXPECT_EQ(utf8_prefix_length(text, 5), 5u);
+  EXPECT_EQ(utf8_prefix_length(text, 4), 2u);
+  EXPECT_EQ(utf8_prefix_length(text, 3), 2u);
+  EXPECT_EQ(utf8_prefix_length(text, 2), 2u);
+  EXPECT_EQ(utf8_prefix_length(text, 0), 0u);
+  EXPECT_EQ(hex_escaped_bytes(std::string("\xe4"
+                                          "A\0",
+                                          3)),
+            "\\xe4\\x41\\x00");
+  EXPECT_EQ(hex_escaped_bytes(""), "");
+}
+
 // Client-sent text made safe to show: C0 controls, DEL, C1 controls (U+0080..U+009F, two bytes
 // in UTF-8) and bytes that are not UTF-8 become \xNN; printable UTF-8 stays as it is.
 TEST(Utf8, EscapeControlCharacters) {
