@@ -115,15 +115,13 @@ std::optional<ApiError> refused_head(const http::request_header<>& head) {
     const std::string value = text(field->value());
     for (size_t start = 0; start <= value.size();) {
       const size_t comma = std::min(value.find(',', start), value.size());
-      std::string coding(trim(std::string_view(value).substr(start, comma - start)));
-      std::transform(coding.begin(), coding.end(), coding.begin(),
-                     [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-      if (!coding.empty()) codings.push_back(std::move(coding));
+      const std::string_view coding = trim(std::string_view(value).substr(start, comma - start));
+      if (!coding.empty()) codings.emplace_back(coding);
       start = comma + 1;
     }
   }
   if (!present) return std::nullopt;
-  if (codings.empty() || codings.back() != "chunked")
+  if (codings.empty() || !iequals(codings.back(), "chunked"))
     return invalid_request(
         "The request's Transfer-Encoding does not end with chunked, so its body's length cannot "
         "be told (RFC 9112, 6.3).");
