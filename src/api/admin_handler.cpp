@@ -14,7 +14,6 @@
 #include "api/query_parameters.h"
 #include "api/store_errors.h"
 #include "platform/store_rules.h"
-#include "util/clock.h"
 
 namespace gengyun::api {
 namespace {
@@ -535,7 +534,7 @@ void AdminRequest::create_key(const AdminCaller& caller) {
     }
   }
   if (body->has("expires_in_days")) {
-    auto expiry = key_expiry((*body)["expires_in_days"], unix_time_us());
+    auto expiry = key_expiry((*body)["expires_in_days"], store_.now_us());
     if (failed(expiry)) return;
     key.expires_at_us = *expiry;
   }

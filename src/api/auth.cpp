@@ -3,7 +3,6 @@
 #include <cctype>
 
 #include "api/store_errors.h"
-#include "util/clock.h"
 
 namespace gengyun::api {
 namespace {
@@ -41,7 +40,7 @@ ApiResult<platform::KeyInfo> authenticate(platform::Store& store,
   if (!key.ok()) return store_failed("cannot check the API key", key.error());
   if (!key.value() || key.value()->revoked_at_us)
     return invalid_api_key("Incorrect API key provided: the key is unknown or has been revoked.");
-  if (key.value()->expires_at_us && *key.value()->expires_at_us <= unix_time_us())
+  if (key.value()->expires_at_us && *key.value()->expires_at_us <= store.now_us())
     return expired_api_key();
   return *key.value();
 }

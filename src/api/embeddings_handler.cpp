@@ -18,7 +18,6 @@
 #include "api/openai_response.h"
 #include "api/usage_entry.h"
 #include "model/model.h"
-#include "util/clock.h"
 
 namespace gengyun::api {
 namespace {
@@ -215,7 +214,7 @@ class EmbeddingsJob : public std::enable_shared_from_this<EmbeddingsJob> {
 
 void handle_embeddings(const GenerationContext& context, const HttpRequest& request,
                        const std::shared_ptr<Responder>& out) {
-  const int64_t started_at_us = unix_time_us();
+  const int64_t started_at_us = context.store.now_us();
   auto key = authenticate(context.store, request.header("Authorization"));
   if (!key.ok()) {
     send_error(*out, key.error());

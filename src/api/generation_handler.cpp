@@ -408,7 +408,7 @@ class GenerationJob : public std::enable_shared_from_this<GenerationJob> {
     checkpointed_tokens_ = usage.completion_tokens;
     checkpointed_at_us_ = now_us;
     ledger_.post(entry_->checkpoint(
-        {usage.prompt_tokens, usage.cached_tokens, usage.completion_tokens}, unix_time_us()));
+        {usage.prompt_tokens, usage.cached_tokens, usage.completion_tokens}, ledger_.now_us()));
   }
 
   /// After every choice's finished event: the ledger row and the last bytes, on a handler
@@ -509,7 +509,7 @@ const char* endpoint_path(CompletionKind kind) {
 
 void handle_generation(CompletionKind kind, const GenerationContext& context,
                        const HttpRequest& request, const std::shared_ptr<Responder>& out) {
-  const int64_t started_at_us = unix_time_us();
+  const int64_t started_at_us = context.store.now_us();
   auto key = authenticate(context.store, request.header("Authorization"));
   if (!key.ok()) {
     send_error(*out, key.error());

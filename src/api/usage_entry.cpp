@@ -7,7 +7,6 @@
 #include "api/http_reply.h"
 #include "api/openai_response.h"
 #include "tokenizer/utf8.h"
-#include "util/clock.h"
 
 namespace gengyun::api {
 namespace {
@@ -92,7 +91,7 @@ Result<void> UsageEntry::finish(int http_status, std::string status, std::string
   replace_nul(error);
   cut_at_character(error, kMaxErrorBytes);
   record_.error = std::move(error);
-  record_.finished_at_us = std::max(unix_time_us(), record_.started_at_us);
+  record_.finished_at_us = std::max(ledger_.now_us(), record_.started_at_us);
   return ledger_.write(
       {admitted_ ? platform::LedgerWrite::Kind::Settle : platform::LedgerWrite::Kind::Record,
        record_, admitted_, reserved_micro_usd_});

@@ -11,7 +11,6 @@
 #include "api/query_parameters.h"
 #include "api/store_errors.h"
 #include "tokenizer/utf8.h"
-#include "util/clock.h"
 
 namespace gengyun::api {
 namespace {
@@ -154,7 +153,7 @@ void handle_usage(platform::Store& store, const HttpRequest& request, Responder&
     send_error(out, key.error());
     return;
   }
-  auto params = parse_usage_params(request.target, unix_time_us());
+  auto params = parse_usage_params(request.target, store.now_us());
   if (!params.ok()) {
     send_error(out, params.error());
     return;

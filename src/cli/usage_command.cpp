@@ -16,7 +16,6 @@
 #include "platform/money.h"
 #include "platform/store.h"
 #include "tokenizer/utf8.h"
-#include "util/clock.h"
 
 namespace gengyun::cli {
 namespace {
@@ -33,7 +32,7 @@ std::string terminal_text(std::string_view text) {
 
 /// The report of GET /v1/usage for `values` (start, end, group_by, format) of every key.
 int usage_report(platform::Store& store, const std::map<std::string, std::string>& values) {
-  auto params = api::usage_params(values, unix_time_us());
+  auto params = api::usage_params(values, store.now_us());
   if (!params.ok()) {
     std::fprintf(stderr, "error: %s\n", params.error().message.c_str());
     return 1;

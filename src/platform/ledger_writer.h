@@ -144,6 +144,8 @@ class LedgerWriter {
   /// Ok while the ledger can be written; while the spool holds writes, an error saying why (the
   /// database's last error) and how many wait: nothing may then be admitted.
   Result<void> available() const;
+  /// Now on the ledger's clock (Store::now_us()), in microseconds since the Unix epoch.
+  int64_t now_us() const { return store_.now_us(); }
   /// The spool's path ("" for none).
   std::string spool_path() const { return spool_ ? spool_->path() : ""; }
   /// The spools whose writes start() applied, in the order applied (numbered: every spool of a

@@ -11,7 +11,6 @@
 #include "platform/key_secret.h"
 #include "platform/postgres_schema.h"
 #include "platform/store_rules.h"
-#include "util/clock.h"
 
 namespace gengyun::platform {
 namespace {
@@ -27,6 +26,9 @@ constexpr const char* kForeignKeyViolation = "23503";
 /// The advisory lock key of server $1: a 64-bit hash of its id, which a live server's
 /// connection holds (released by PostgreSQL when the connection ends, e.g. its process dies).
 constexpr const char* kServerLockKey = "hashtextextended($1, 0)";
+/// Now on the database's clock, in microseconds since the epoch.
+constexpr const char* kDatabaseClock =
+    "SELECT (extract(epoch FROM clock_timestamp()) * 1000000)::bigint";
 /// When PostgreSQL started and now, in microseconds since the epoch.
 constexpr const char* kPostmasterClock =
     "SELECT (extract(epoch FROM pg_postmaster_start_time()) * 1000000)::bigint, "
@@ -130,9 +132,9 @@ Result<std::vector<KeyInfo>> keys_where(pg::Connection& conn, std::string_view c
 /// revocations lock them in the same order): a concurrent revocation of one of them waits for
 /// this transaction, then reads them again, so that two revocations of the last two admin keys
 /// cannot both pass. Errors: the refusal, database errors (after `what`).
-Result<void> keep_an_admin_key(pg::Connection& conn, const KeyInfo& key, const std::string& what) {
+Result<void> keep_an_admin_key(pg::Connection& conn, const KeyInfo& key, const std::string& what,
+                               int64_t now_us) {
   if (key.role != Role::Admin) return {};
-  const int64_t now_us = unix_time_us();
   auto admins = conn.query(
       "SELECT id FROM api_keys WHERE role = 'admin' AND revoked_at_us IS NULL AND "
       "(expires_at_us IS NULL OR expires_at_us > $1) ORDER BY id FOR UPDATE",
@@ -283,11 +285,24 @@ Result<std::unique_ptr<Store>> PostgresStore::open(const std::string& url, OpenM
   auto version = ensure_postgres_schema(**conn, mode);
   if (!version)
     return make_error("cannot open the PostgreSQL database: " + version.error().message);
+  pg::Connection& first = **conn;
   std::unique_ptr<PostgresStore> store(new PostgresStore(
       std::make_unique<pg::Pool>(url, kPoolConnections, std::move(*conn), deadlines), url,
       deadlines.round_trip));
+  if (auto measured = store->measure_clock_offset(first); !measured)
+    return make_error("cannot open the PostgreSQL database: " + measured.error().message);
   store->schema_version_found_ = *version;
   return std::unique_ptr<Store>(std::move(store));
+}
+
+Result<void> PostgresStore::measure_clock_offset(pg::Connection& conn) {
+  const int64_t sent_us = unix_time_us();
+  auto clock = conn.query(kDatabaseClock);
+  if (!clock) return clock.error();
+  const int64_t received_us = unix_time_us();
+  const int64_t midpoint_us = sent_us + (received_us - sent_us) / 2;
+  clock_offset_us_.store(clock->int64(0, 0) - midpoint_us, std::memory_order_relaxed);
+  return {};
 }
 
 PostgresStore::~PostgresStore() {
@@ -301,7 +316,7 @@ Result<void> PostgresStore::audit(pg::Connection& conn, const Actor& actor, std:
   auto done = conn.query(
       "INSERT INTO audit_log(at_us, actor_key_id, actor, action, target, detail) "
       "VALUES ($1, $2, $3, $4, $5, $6)",
-      {param(unix_time_us()), param(actor.key_id), param(actor.name), param(action), param(target),
+      {param(now_us()), param(actor.key_id), param(actor.name), param(action), param(target),
        param(detail)});
   if (!done) return done.error();
   return {};
@@ -319,7 +334,7 @@ Result<TenantInfo> PostgresStore::create_tenant(const std::string& name, const L
   pg::Connection& conn = **lease;
   auto txn = pg::Transaction::begin(conn);
   if (!txn) return fail(what, txn.error());
-  TenantInfo tenant{0, name, limits, unix_time_us()};
+  TenantInfo tenant{0, name, limits, now_us()};
   std::vector<pg::Param> params = {param(name), param(tenant.created_at_us)};
   for (auto& p : limit_params(limits)) params.push_back(std::move(p));
   auto inserted = conn.query(
@@ -453,7 +468,7 @@ Result<std::string> PostgresStore::create_key(const NewKey& key, const Actor& ac
   std::vector<pg::Param> params = {param(key.name),
                                    param(std::string_view(*secret).substr(0, kKeyPrefixChars)),
                                    param(sha256_hex(*secret)),
-                                   param(unix_time_us()),
+                                   param(now_us()),
                                    param(tenant->int64(0, 0)),
                                    param(role_name(key.role)),
                                    param(key.expires_at_us),
@@ -540,7 +555,7 @@ Result<KeyInfo> PostgresStore::revoke_key(const std::string& name, const Actor& 
   if (!named) return fail(what, named.error());
   auto key = key_to_revoke(name, *named, tenant);
   if (!key) return key.error();
-  if (auto kept = keep_an_admin_key(conn, *key, what); !kept) return kept.error();
+  if (auto kept = keep_an_admin_key(conn, *key, what, now_us()); !kept) return kept.error();
   if (auto revoked = revoke_locked(conn, *key, actor); !revoked) return fail(what, revoked.error());
   if (auto committed = txn->commit(); !committed) return fail(what, committed.error());
   key_cache_.evict_key(key->id);
@@ -552,7 +567,7 @@ Result<void> PostgresStore::revoke_locked(pg::Connection& conn, const KeyInfo& k
   auto updated = conn.query(
       "UPDATE api_keys SET revoked_at_us = $1 WHERE id = $2 AND revoked_at_us IS NULL "
       "RETURNING id",
-      {param(unix_time_us()), param(key.id)});
+      {param(now_us()), param(key.id)});
   if (!updated) return updated.error();
   if (updated->count() == 0) return make_error("it is already revoked");
   return audit(conn, actor, "key.revoke", key.name, "id=" + std::to_string(key.id));
@@ -569,7 +584,7 @@ Result<void> PostgresStore::revoke_key_id(int64_t key_id, const Actor& actor) {
   if (!key) return fail(what, key.error());
   if (key->empty()) return make_error(what + ": no such key");
   if (key->front().revoked_at_us) return make_error(what + ": it is already revoked");
-  if (auto kept = keep_an_admin_key(conn, key->front(), what); !kept) return kept.error();
+  if (auto kept = keep_an_admin_key(conn, key->front(), what, now_us()); !kept) return kept.error();
   if (auto revoked = revoke_locked(conn, key->front(), actor); !revoked)
     return fail(what, revoked.error());
   if (auto committed = txn->commit(); !committed) return fail(what, committed.error());
@@ -642,7 +657,7 @@ Result<void> PostgresStore::set_price(const std::string& model, const Price& pri
       "input_micro_usd = $2, cached_input_micro_usd = $3, output_micro_usd = $4, "
       "updated_at_us = $5",
       {param(model), param(price.input), param(price.cached_input), param(price.output),
-       param(unix_time_us())});
+       param(now_us())});
   if (!done) return fail(what, done.error());
   if (auto logged = audit(conn, actor, "price.set", model, describe_price(price)); !logged)
     return fail(what, logged.error());
@@ -1321,6 +1336,8 @@ Result<std::string> PostgresStore::start_server() {
     return make_error("cannot register the server: its advisory lock is taken");
   if (auto beat = conn.query(kHeartbeat, {param(id)}); !beat)
     return fail("cannot register the server", beat.error());
+  if (auto measured = measure_clock_offset(conn); !measured)
+    return fail("cannot register the server", measured.error());
   auto started = conn.query(kPostmasterClock);
   if (!started) return fail("cannot register the server", started.error());
   postmaster_started_us_ = std::stoll(started->text(0, 0));
@@ -1334,7 +1351,8 @@ Result<void> PostgresStore::keep_server_live() {
   std::lock_guard lock(server_mutex_);
   if (server_id_.empty()) return {};
   // The session that took the lock never releases it: while it answers, the lock is held.
-  if (server_conn_ && server_conn_->query(kHeartbeat, {param(server_id_)})) return {};
+  if (server_conn_ && server_conn_->query(kHeartbeat, {param(server_id_)}))
+    return measure_clock_offset(*server_conn_);
   auto conn = pg::Connection::connect(url_, timeout_);
   if (!conn) return conn.error();
   // First the heartbeat, which keeps the server live even while another server's probe holds
@@ -1346,7 +1364,7 @@ Result<void> PostgresStore::keep_server_live() {
   if (locked->text(0, 0) != "t")
     return make_error("the advisory lock of server " + server_id_ + " is taken");
   server_conn_ = std::move(*conn);
-  return {};
+  return measure_clock_offset(*server_conn_);
 }
 
 Result<bool> PostgresStore::server_is_live(pg::Connection& conn, const std::string& id,

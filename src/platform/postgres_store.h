@@ -2,6 +2,7 @@
 // ledger, one set of budgets and one set of rate windows.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <map>
 #include <memory>
@@ -15,6 +16,7 @@
 #include "platform/pg_connection.h"
 #include "platform/pg_key_listener.h"
 #include "platform/store.h"
+#include "util/clock.h"
 
 namespace gengyun::platform {
 
@@ -45,6 +47,13 @@ inline constexpr int64_t kServerHeartbeatBoundUs = 15'000'000;
 /// schema's triggers send on every change of a key or a tenant, by any server or command; the
 /// store's own changes also evict at once. Until the listener confirms, and whenever it has not
 /// for 1 s, keys are read from the database.
+///
+/// Clock: now_us() is the local clock plus its offset to the database's `clock_timestamp()`,
+/// measured at open and at every heartbeat (keep_server_live(), every 5 s in `serve`) as the
+/// database's time against the midpoint of the local times around the query, so within half a
+/// round trip (plus the local clock's drift over 5 s). Requests are stamped with it, so rate
+/// windows and budget days are the same for every server on the database whatever their own
+/// clocks say (docs/platform.md, "One clock for servers sharing PostgreSQL").
 class PostgresStore final : public Store {
  public:
   /// Connects to `url` and checks or migrates the schema as `mode` says (postgres_schema.h);
@@ -99,10 +108,16 @@ class PostgresStore final : public Store {
   Result<std::vector<UsageSummary>> usage_summary() override;
   Result<std::vector<UsageGroup>> usage_groups(const UsageQuery& query) override;
   Result<std::vector<AuditEntry>> audit_page(const Page& page) override;
+  int64_t now_us() const override {
+    return unix_time_us() + clock_offset_us_.load(std::memory_order_relaxed);
+  }
 
  private:
   PostgresStore(std::unique_ptr<pg::Pool> pool, std::string url, std::chrono::milliseconds timeout)
       : pool_(std::move(pool)), url_(std::move(url)), timeout_(timeout) {}
+  /// Measures the offset of the local clock to the database's on `conn` (one round trip) and
+  /// keeps it for now_us(). Errors: the connection's.
+  Result<void> measure_clock_offset(pg::Connection& conn);
   Result<void> audit(pg::Connection& conn, const Actor& actor, std::string_view action,
                      const std::string& target, const std::string& detail);
   /// Revokes the active `key` and logs it; in the caller's transaction on `conn`.
@@ -140,6 +155,8 @@ class PostgresStore final : public Store {
   int64_t postmaster_started_us_ = 0;
   const std::string url_;
   const std::chrono::milliseconds timeout_;  ///< of every round trip (pg_connection.h)
+  /// The database's clock minus the local one, in microseconds (measure_clock_offset()).
+  std::atomic<int64_t> clock_offset_us_{0};
   KeyCache key_cache_;
   std::once_flag listener_started_;
   /// Feeds key_cache_ (declared after it: stopped first); started by the first authenticate().

@@ -5,6 +5,7 @@
 
 #include "platform/postgres_store.h"
 #include "platform/sqlite_store.h"
+#include "util/clock.h"
 
 namespace gengyun::platform {
 
@@ -33,6 +34,8 @@ bool is_libpq_keywords(std::string_view path) {
   }
   return false;
 }
+
+int64_t Store::now_us() const { return unix_time_us(); }
 
 Result<std::unique_ptr<Store>> Store::open(const std::string& path, OpenMode mode) {
   if (is_postgres_url(path)) return PostgresStore::open(path, mode);

@@ -291,6 +291,14 @@ class Store {
 
   virtual ~Store() = default;
 
+  /// Now on the ledger's clock, in microseconds since the Unix epoch: the time requests are
+  /// stamped with (`started_at_us`, checkpoints, `finished_at_us`), which places them in rate
+  /// windows and budget days, and keys' expiry is compared with. The local clock
+  /// (unix_time_us()) on SQLite; on PostgreSQL the local clock corrected by its offset to the
+  /// database's, so that servers sharing one database share one clock (postgres_store.h).
+  /// Thread-safe.
+  virtual int64_t now_us() const;
+
   /// Creates tenant `name` with `limits`. Errors: a name validate_name() refuses, a tenant of
   /// that name exists, negative limits, database errors.
   virtual Result<TenantInfo> create_tenant(const std::string& name, const Limits& limits,

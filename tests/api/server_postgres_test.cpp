@@ -42,6 +42,10 @@ class PostgresDownTest : public ServerTest {
     auto database = pg_->new_database();
     ASSERT_TRUE(database.ok()) << database.error().message;
     url_ = database.value();
+    if (database_clock_ahead_s_ != 0) {
+      auto shifted = PostgresServer::shift_clock(url_, database_clock_ahead_s_);
+      ASSERT_TRUE(shifted.ok()) << shifted.error().message;
+    }
     auto store = platform::PostgresStore::open(url_, platform::OpenMode::Create, deadlines_);
     ASSERT_TRUE(store.ok()) << store.error().message;
     store_ = std::move(store.value());
@@ -133,6 +137,8 @@ class PostgresDownTest : public ServerTest {
   /// How long the store waits for PostgreSQL in one round trip, and refuses at once after one
   /// went unanswered (pg_connection.h).
   platform::pg::Deadlines deadlines_;
+  /// How far the database's clock is ahead of the server's, in seconds (negative: behind).
+  int64_t database_clock_ahead_s_ = 0;
 };
 
 /// PostgresDownTest whose store gives a round trip up after 500 ms, to freeze PostgreSQL under
@@ -150,6 +156,33 @@ class PostgresFrozenTest : public PostgresDownTest {
     PostgresDownTest::TearDown();
   }
   bool frozen_ = false;
+};
+
+/// PostgresDownTest whose server's clock is `skew_s` seconds ahead of the database's
+/// (PostgresServer::shift_clock()).
+class PostgresSkewedClockTest : public PostgresDownTest {
+ protected:
+  explicit PostgresSkewedClockTest(int64_t skew_s) { database_clock_ahead_s_ = -skew_s; }
+  /// Now on the database's clock, in microseconds since the epoch (0 when it cannot be read).
+  int64_t database_now_us() {
+    auto conn = platform::pg::Connection::connect(url_);
+    if (!conn.ok()) return 0;
+    auto now =
+        conn.value()->query("SELECT (extract(epoch FROM clock_timestamp()) * 1000000)::bigint");
+    return now.ok() ? now->int64(0, 0) : 0;
+  }
+  /// Far below the skews: the offset is measured within half a round trip.
+  static constexpr int64_t kSlackUs = 5'000'000;
+};
+
+class PostgresClockAheadTest : public PostgresSkewedClockTest {
+ protected:
+  PostgresClockAheadTest() : PostgresSkewedClockTest(120) {}
+};
+
+class PostgresClockBehindTest : public PostgresSkewedClockTest {
+ protected:
+  PostgresClockBehindTest() : PostgresSkewedClockTest(-120) {}
 };
 
 // The database refuses new connections and its sessions end, all but the key cache's listener:
@@ -224,6 +257,56 @@ TEST_F(PostgresDownTest, AClientsNulBytesNeverStopTheLedger) {
   EXPECT_NE((*rows)[1].error.find("x\xEF\xBF\xBDy"), std::string::npos) << (*rows)[1].error;
   EXPECT_EQ((*rows)[2].end_user, "");
   EXPECT_EQ((*rows)[3].status, "ok");
+}
+
+// A server whose clock is 2 minutes ahead of the database's takes the database's time for what
+// the ledger and the keys compare (docs/platform.md, "One clock for servers sharing
+// PostgreSQL"): a request's row is stamped with it (so rate windows and budget days are those of
+// the other servers), a key is refused only once the database's clock says it has expired, and
+// an expiry the admin API sets counts from it.
+TEST_F(PostgresClockAheadTest, RequestsAndKeysGoByTheDatabasesClock) {
+  const int64_t before_us = database_now_us();
+  ASSERT_NE(before_us, 0);
+  platform::NewKey expiring{"expiring"};
+  expiring.expires_at_us = before_us + 60'000'000;
+  const std::string secret = new_key(expiring);
+  auto served = post("/v1/completions", kRequest, secret);
+  ASSERT_TRUE(served);
+  EXPECT_EQ(served->status, 200) << served->body;
+  auto created = post("/admin/keys", {{"name", "a-day"}, {"expires_in_days", 1}}, admin_);
+  const int64_t after_us = database_now_us();
+  auto rows = store_->usage_rows();
+  ASSERT_TRUE(rows.ok()) << rows.error().message;
+  ASSERT_EQ(rows->size(), 1u);
+  EXPECT_GT((*rows)[0].started_at_us, before_us - kSlackUs);
+  EXPECT_LT((*rows)[0].finished_at_us, after_us + kSlackUs);
+  ASSERT_TRUE(created);
+  ASSERT_EQ(created->status, 201) << created->body;
+  const int64_t expires_us = json::parse(created->body)["expires_at"].get<int64_t>() * 1'000'000;
+  EXPECT_GT(expires_us, before_us + 86'400'000'000 - kSlackUs);
+  EXPECT_LT(expires_us, after_us + 86'400'000'000 + kSlackUs);
+}
+
+// A server whose clock is 2 minutes behind the database's: the usage report's default range ends
+// at the database's now, so a request just served is in it; a key the database's clock says has
+// expired is refused.
+TEST_F(PostgresClockBehindTest, TheReportAndExpiryGoByTheDatabasesClock) {
+  auto served = post("/v1/completions", kRequest, key_);
+  ASSERT_TRUE(served);
+  EXPECT_EQ(served->status, 200) << served->body;
+  auto usage = get("/v1/usage", key_);
+  ASSERT_TRUE(usage);
+  ASSERT_EQ(usage->status, 200) << usage->body;
+  const json report = json::parse(usage->body);
+  ASSERT_EQ(report["data"].size(), 1u) << usage->body;
+  EXPECT_EQ(report["data"][0]["requests"], 1);
+
+  platform::NewKey expired{"expired"};
+  expired.expires_at_us = database_now_us() - 1'000'000;
+  const std::string secret = new_key(expired);
+  const json refused =
+      expect_error(post("/v1/completions", kRequest, secret), 401, "invalid_api_key");
+  EXPECT_EQ(refused["message"], "Incorrect API key provided: the key has expired.");
 }
 
 // A database that takes no writes for now (read-only, as a standby during a failover): the

@@ -220,4 +220,16 @@ Result<std::string> PostgresServer::new_database() {
   return base + name;
 }
 
+Result<void> PostgresServer::shift_clock(const std::string& url, int64_t seconds) {
+  auto conn = pg::Connection::connect(url);
+  if (!conn) return conn.error();
+  const std::string name = url.substr(url.rfind('/') + 1);
+  const std::string sql =
+      "CREATE OR REPLACE FUNCTION public.clock_timestamp() RETURNS timestamptz LANGUAGE sql AS "
+      "$$SELECT pg_catalog.clock_timestamp() + " +
+      std::to_string(seconds) + " * interval '1 second'$$; ALTER DATABASE " + name +
+      " SET search_path = public, pg_catalog";
+  return (*conn)->script(sql.c_str());
+}
+
 }  // namespace gengyun::platform::testing

@@ -33,6 +33,11 @@ class PostgresServer {
 
   /// The URL of a new, empty database on the server. Errors: the server's.
   Result<std::string> new_database();
+  /// Makes the database at `url` (one of new_database()'s) read a clock `seconds` ahead of the
+  /// machine's (negative: behind) in sessions that start from now on, as the database of servers
+  /// whose clocks are off: a function public.clock_timestamp() in front of PostgreSQL's
+  /// (pg_catalog after public in the database's search_path). Errors: the database's.
+  static Result<void> shift_clock(const std::string& url, int64_t seconds);
   /// Restarts the server (pg_ctl restart, fast shutdown: every session ends), waiting until it
   /// accepts connections again. Errors: pg_ctl's output.
   Result<void> restart();

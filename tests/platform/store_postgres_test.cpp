@@ -144,6 +144,43 @@ TEST(StorePostgres, ReadersRefuseADatabaseWithoutTheSchemaAndLeaveItEmpty) {
   EXPECT_EQ(all_tenants(**reader)->size(), 1u);
 }
 
+// now_us() of a store whose machine's clock is off is the database's time (docs/platform.md,
+// "One clock for servers sharing PostgreSQL"): measured at open, and again at the heartbeat after
+// the database's clock jumps. The slack is far below the offsets (the offset is measured within
+// half a round trip).
+TEST(StorePostgres, NowIsTheDatabasesTimeWhateverTheLocalClockSays) {
+  PostgresServer* server = PostgresServer::get_or_skip();
+  if (!server) return;
+  auto url = server->new_database();
+  ASSERT_TRUE(url.ok()) << url.error().message;
+  auto shifted = PostgresServer::shift_clock(*url, 120);
+  ASSERT_TRUE(shifted.ok()) << shifted.error().message;
+  auto database = pg::Connection::connect(*url);
+  ASSERT_TRUE(database.ok()) << database.error().message;
+  constexpr int64_t kSlackUs = 5'000'000;
+  // Whether `store`'s now lies between two readings of the database's clock, within the slack.
+  const auto reads_database_time = [&](const Store& store) {
+    const char* sql = "SELECT (extract(epoch FROM clock_timestamp()) * 1000000)::bigint";
+    auto before = (*database)->query(sql);
+    const int64_t now_us = store.now_us();
+    auto after = (*database)->query(sql);
+    if (!before.ok() || !after.ok()) return ::testing::AssertionFailure() << "no clock";
+    if (now_us > before->int64(0, 0) - kSlackUs && now_us < after->int64(0, 0) + kSlackUs)
+      return ::testing::AssertionSuccess();
+    return ::testing::AssertionFailure()
+           << now_us << " is not within " << before->int64(0, 0) << ".." << after->int64(0, 0);
+  };
+  auto store = Store::open(*url);
+  ASSERT_TRUE(store.ok()) << store.error().message;
+  EXPECT_TRUE(reads_database_time(**store));
+  ASSERT_TRUE((*store)->start_server().ok());
+  ASSERT_TRUE(PostgresServer::shift_clock(*url, -300).ok());
+  EXPECT_FALSE(reads_database_time(**store));
+  auto closed = (*store)->close_interrupted();
+  ASSERT_TRUE(closed.ok()) << closed.error().message;
+  EXPECT_TRUE(reads_database_time(**store));
+}
+
 // Two servers revoking the last two admin keys at once (issue 8): the revocations lock the admin
 // keys, so the second reads them again after the first commits and is refused. The keys are held
 // locked here until both revocations wait for them, so that neither reads before the other.
