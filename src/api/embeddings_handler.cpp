@@ -28,7 +28,7 @@ constexpr int kClientClosedRequest = 499;
 /// A validated request with its model loaded and its inputs tokenized.
 struct PreparedEmbeddings {
   EmbeddingsRequest request;
-  deploy::ModelLease model;  ///< held until the answer ends: the model is not unloaded under it
+  deploy::ModelLease model;    ///< held until the answer is ready (let go before it is sent)
   std::string price_fallback;  ///< a LoRA derivative's base: its prices apply when it has none
   std::vector<std::vector<int32_t>> inputs;  ///< the engine's prompts, BOS / EOS included
   int64_t n_tokens = 0;                      ///< of all inputs
@@ -157,6 +157,8 @@ class EmbeddingsJob : public std::enable_shared_from_this<EmbeddingsJob> {
 
   void finish() {
     in_flight_.remove(in_flight_id_);
+    const std::string model_id = job_.model.id();
+    job_.model = {};  // let go before the answer is sent, as generation_handler.cpp does
     int prompt_tokens = 0;
     const GenerationEvent* stopped = nullptr;
     for (const std::optional<GenerationEvent>& r : results_) {
@@ -191,8 +193,7 @@ class EmbeddingsJob : public std::enable_shared_from_this<EmbeddingsJob> {
     if (auto written = entry_->finish(200, "ok"); !written.ok())
       return (void)send_error(
           *out_, internal_error("the usage ledger cannot be written: " + written.error().message));
-    send_json(*out_,
-              embeddings_response(job_.model.id(), vectors, job_.request.base64, prompt_tokens),
+    send_json(*out_, embeddings_response(model_id, vectors, job_.request.base64, prompt_tokens),
               200, headers_);
   }
 

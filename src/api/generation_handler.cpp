@@ -26,7 +26,9 @@ namespace {
 /// A validated request with its model loaded and its prompts tokenized.
 struct PreparedGeneration {
   GenerationRequest request;
-  deploy::ModelLease model;  ///< held until the answer ends: the model is not unloaded under it
+  /// Held until every choice has finished (let go before the answer's last bytes are sent): the
+  /// model is not unloaded under it.
+  deploy::ModelLease model;
   std::string price_fallback;  ///< a LoRA derivative's base: its prices apply when it has none
   std::vector<std::vector<int32_t>> prompts;  ///< chat: one; completions: one per prompt
   std::vector<std::string> echoes;  ///< completions with echo: each prompt's text
@@ -421,6 +423,11 @@ class GenerationJob : public std::enable_shared_from_this<GenerationJob> {
   /// (Every choice has finished, so no take_events() runs any more: no lock needed.)
   void finish() {
     in_flight_.remove(in_flight_id_);
+    // The model is let go before the last bytes are sent: a client that has read its answer
+    // and sends the next request at once must find the model idle (QA 2026-12-07: under
+    // --max-memory, a request for another model then got 503 insufficient_memory, "held by"
+    // the answered one).
+    job_.model = {};
     const TokenUsage usage = total_usage();
     entry_->set_tokens(usage.prompt_tokens, usage.completion_tokens, usage.cached_tokens);
     const bool cancelled = error_.has_value();
