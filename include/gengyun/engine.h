@@ -98,6 +98,7 @@ struct GenerationParams {
 /// penalties and the output format's mask, divided by the temperature (1 when greedy), before
 /// top-k / top-p / min-p. Tokens the format forbids have -infinity.
 struct TokenLogprobs {
+  int32_t id = 0;  ///< the sampled token
   float logprob = 0.0f;
   std::vector<std::pair<int32_t, float>> top;  ///< (token id, logprob), most likely first
 };
@@ -131,7 +132,11 @@ struct RequestTimes {
 /// engine steps merged into one event, so a request's buffer never holds more than one.
 struct GenerationEvent {
   std::vector<int32_t> token_ids;  ///< new tokens, in order
-  /// When params.top_logprobs >= 0: one entry per token of token_ids.
+  /// When params.top_logprobs >= 0: the sampled tokens whose text has been given, in order
+  /// (llama.cpp's server and OpenAI's answers report the tokens of the text): a token comes
+  /// with the event whose `text` holds its first byte (its text held back, as the start of a
+  /// stop string or of a character, it comes later), tokens that stand for no bytes with the
+  /// next text or at the end, and tokens after the start of a stop string never.
   std::vector<TokenLogprobs> logprobs;
   std::string text;  ///< their text: complete UTF-8, cut before a stop string
   bool finished = false;

@@ -276,13 +276,13 @@ class GenerationJob : public std::enable_shared_from_this<GenerationJob> {
   /// stand for no bytes (an end-of-generation token) are left out, as they are of the text.
   std::vector<TokenLogprob> logprobs_of(const GenerationEvent& event) const {
     std::vector<TokenLogprob> out;
-    for (size_t i = 0; i < event.token_ids.size() && i < event.logprobs.size(); ++i) {
-      std::string bytes = job_.model->token_bytes(event.token_ids[i]);
+    for (const TokenLogprobs& sampled : event.logprobs) {
+      std::string bytes = job_.model->token_bytes(sampled.id);
       if (bytes.empty()) continue;
       TokenLogprob& t = out.emplace_back();
       t.bytes = std::move(bytes);
-      t.logprob = event.logprobs[i].logprob;
-      for (const auto& [id, logprob] : event.logprobs[i].top)
+      t.logprob = sampled.logprob;
+      for (const auto& [id, logprob] : sampled.top)
         t.top.emplace_back(job_.model->token_bytes(id), logprob);
     }
     return out;

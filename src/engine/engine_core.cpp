@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <deque>
 #include <optional>
 #include <random>
 
@@ -70,6 +71,11 @@ struct EngineCore::Job {
   sampling::TokenMask mask;
   bool logprobs = false;
   sampling::SampleLogprobs sampled_logprobs;
+  /// Sampled tokens' log-probabilities whose text is not given yet, each with the offset of
+  /// its first byte in the decoded text (GenerationEvent::logprobs).
+  std::deque<std::pair<TokenLogprobs, int64_t>> held_logprobs;
+  int64_t decoded_bytes = 0;  ///< the decoder's output so far, before the stop strings' cut
+  int64_t given_bytes = 0;    ///< text given in events so far
   RequestTimes times;
   int max_tokens = 0;  ///< completion tokens at most
   bool ignore_eos = false;
@@ -225,6 +231,23 @@ Usage EngineCore::usage_of(const Job& job) const {
   return usage;
 }
 
+std::string EngineCore::give(Job& job, const std::string& decoded) {
+  job.decoded_bytes += static_cast<int64_t>(decoded.size());
+  std::string text = job.stop.push(decoded);
+  job.given_bytes += static_cast<int64_t>(text.size());
+  return text;
+}
+
+std::vector<TokenLogprobs> EngineCore::given_logprobs(Job& job, bool finished) {
+  std::vector<TokenLogprobs> out;
+  while (!job.held_logprobs.empty() && (job.held_logprobs.front().second < job.given_bytes ||
+                                        (finished && !job.stop.stopped()))) {
+    out.push_back(std::move(job.held_logprobs.front().first));
+    job.held_logprobs.pop_front();
+  }
+  return out;
+}
+
 void EngineCore::finish(Job& job, FinishReason reason, std::vector<int32_t> tokens,
                         std::string text, std::string error,
                         std::span<const TokenLogprobs> logprobs, std::vector<float> embedding) {
@@ -348,12 +371,11 @@ bool EngineCore::step() {
       jobs_.erase(&job.seq);
       continue;
     }
-    std::vector<TokenLogprobs> logprobs;
     if (job.logprobs) {
-      TokenLogprobs& lp = logprobs.emplace_back();
-      lp.logprob = job.sampled_logprobs.logprob;
+      TokenLogprobs lp{token, job.sampled_logprobs.logprob, {}};
       for (const sampling::TokenLogprob& t : job.sampled_logprobs.top)
         lp.top.emplace_back(t.id, t.logprob);
+      job.held_logprobs.emplace_back(std::move(lp), job.decoded_bytes);
     }
     job.seq.tokens.push_back(token);
     if (job.n_completion++ == 0) job.times.first_token_us = monotonic_us();
@@ -362,7 +384,7 @@ bool EngineCore::step() {
     FinishReason reason = FinishReason::Stop;
     std::string text;
     if (job.ignore_eos || !tokenizer_.is_eog(token)) {
-      text = job.stop.push(job.decoder.push(token));
+      text = give(job, job.decoder.push(token));
       if (!job.stop.stopped()) {
         // An output format that admits no further byte ends the answer without an EOS token.
         const bool complete = job.matcher && job.matcher->finished();
@@ -371,11 +393,16 @@ bool EngineCore::step() {
       }
     }
     if (!done) {
-      job.stream->push(new_tokens, text, usage_of(job), logprobs);
+      job.stream->push(new_tokens, text, usage_of(job), given_logprobs(job, false));
       continue;
     }
-    if (!job.stop.stopped()) text += job.stop.push(job.decoder.flush()) + job.stop.flush();
-    finish(job, reason, new_tokens, std::move(text), {}, logprobs);
+    if (!job.stop.stopped()) {
+      text += give(job, job.decoder.flush());
+      const std::string held = job.stop.flush();
+      job.given_bytes += static_cast<int64_t>(held.size());
+      text += held;
+    }
+    finish(job, reason, new_tokens, std::move(text), {}, given_logprobs(job, true));
     jobs_.erase(&job.seq);
   }
   publish();

@@ -86,6 +86,12 @@ class EngineCore : public std::enable_shared_from_this<EngineCore> {
   void loop();
   /// Admits submitted requests into the scheduler; finishes cancelled and stalled ones.
   void take_inbox_and_cancellations();
+  /// Feeds the decoder's output `decoded` to `job`'s stop strings; returns the text to give
+  /// now (counted in the job's given bytes).
+  std::string give(Job& job, const std::string& decoded);
+  /// The held log-probabilities of `job` whose tokens' first bytes have been given; when
+  /// `finished` and no stop string cut the text, all of them.
+  std::vector<TokenLogprobs> given_logprobs(Job& job, bool finished);
   void finish(Job& job, FinishReason reason, std::vector<int32_t> tokens, std::string text,
               std::string error = {}, std::span<const TokenLogprobs> logprobs = {},
               std::vector<float> embedding = {});

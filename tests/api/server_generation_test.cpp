@@ -331,6 +331,67 @@ TEST_F(ServerTest, StopStringCutsTheAnswer) {
   }
 }
 
+// Log-probabilities are those of the tokens of the answer's text (QA 2026-12-07: the tokens after
+// a stop string's start were reported, their text_offset past the text's end): the tokens of the
+// answer without the stop string whose first byte lies before the cut, streamed or not, on both
+// endpoints; a stop string at the very start leaves none.
+TEST_F(ServerTest, AStopStringCutsTheLogprobsToTheTokensOfTheText) {
+  json legacy = completion_request("stories", "Once upon a time", 40, false);
+  legacy["logprobs"] = 1;
+  const json whole = ok_json(post("/v1/completions", legacy, key_))["choices"][0];
+  const std::string text = whole["text"];
+  for (const std::string stop : {"ily. Sh", ", there"}) {
+    SCOPED_TRACE(stop);
+    const size_t cut = text.find(stop);
+    ASSERT_NE(cut, std::string::npos) << text;
+    json kept = {{"tokens", json::array()}, {"text_offset", json::array()}};
+    for (size_t i = 0; i < whole["logprobs"]["tokens"].size(); ++i)
+      if (whole["logprobs"]["text_offset"][i].get<size_t>() < cut) {
+        kept["tokens"].push_back(whole["logprobs"]["tokens"][i]);
+        kept["text_offset"].push_back(whole["logprobs"]["text_offset"][i]);
+      }
+    json request = legacy;
+    request["stop"] = stop;
+    const json answer = ok_json(post("/v1/completions", request, key_))["choices"][0];
+    EXPECT_EQ(answer["text"], text.substr(0, cut));
+    EXPECT_EQ(answer["logprobs"]["tokens"], kept["tokens"]);
+    EXPECT_EQ(answer["logprobs"]["text_offset"], kept["text_offset"]);
+    request["stream"] = true;
+    auto streamed = post("/v1/completions", request, key_);
+    ASSERT_TRUE(streamed);
+    json tokens = json::array();
+    for (const json& event : parse_sse(streamed->body).events)
+      if (!event["choices"].empty() && event["choices"][0]["logprobs"].is_object())
+        for (const json& token : event["choices"][0]["logprobs"]["tokens"]) tokens.push_back(token);
+    EXPECT_EQ(tokens, kept["tokens"]);
+  }
+  // On chat, "ry d" cuts the text inside a token ("very"), which is reported.
+  json chat = {{"model", "stories"},
+               {"messages", {{{"role", "user"}, {"content", "Once upon"}}}},
+               {"max_tokens", 30},
+               {"temperature", 0},
+               {"logprobs", true}};
+  const json full = ok_json(post("/v1/chat/completions", chat, key_))["choices"][0];
+  const std::string content = full["message"]["content"];
+  const std::string stop = "ry d";
+  const size_t cut = content.find(stop);
+  ASSERT_NE(cut, std::string::npos) << content;
+  json kept = json::array();
+  size_t offset = 0;
+  for (const json& token : full["logprobs"]["content"]) {
+    if (offset >= cut) break;
+    kept.push_back(token["token"]);
+    offset += token["bytes"].size();
+  }
+  EXPECT_GT(offset, cut);  // the last token kept holds the first bytes of the stop string
+  chat["stop"] = stop;
+  const json answer = ok_json(post("/v1/chat/completions", chat, key_))["choices"][0];
+  EXPECT_EQ(answer["message"]["content"], content.substr(0, cut));
+  json tokens = json::array();
+  for (const json& token : answer["logprobs"]["content"]) tokens.push_back(token["token"]);
+  EXPECT_EQ(tokens, kept);
+}
+
 TEST_F(ServerTest, SameSeedSameSample) {
   json request = completion_request("stories", "Once upon a time", 32, false);
   request["temperature"] = 1.0;
