@@ -93,10 +93,10 @@ struct GenerationParams {
   int top_logprobs = -1;
 };
 
-/// The log-probability (natural log) of a sampled token and of the most likely alternatives,
-/// in the distribution it was drawn from: softmax over the vocabulary after logit_bias,
-/// penalties and the output format's mask, divided by the temperature (1 when greedy), before
-/// top-k / top-p / min-p. Tokens the format forbids have -infinity.
+/// The log-probability (natural log) of a sampled token and of the most likely alternatives:
+/// softmax over the vocabulary after logit_bias, penalties and the output format's mask, before
+/// temperature, top-k / top-p / min-p, so the same step reports the same values whatever the
+/// temperature (as OpenAI's and llama.cpp's logprobs). Tokens the format forbids have -infinity.
 struct TokenLogprobs {
   int32_t id = 0;  ///< the sampled token
   float logprob = 0.0f;

@@ -72,17 +72,13 @@ void Sampler::report(int32_t chosen, float max_logit, SampleLogprobs& out) const
     out.logprob = kNegInf;
     return;
   }
-  const double inv_temperature =
-      params_.temperature > 0.0f ? 1.0 / static_cast<double>(params_.temperature) : 1.0;
   double total = 0.0;
-  for (float logit : logits_)
-    total += std::exp((static_cast<double>(logit) - max_logit) * inv_temperature);
+  for (float logit : logits_) total += std::exp(static_cast<double>(logit) - max_logit);
   const double log_total = std::log(total);
   const auto logprob = [&](int32_t id) {
     const float logit = logits_[static_cast<size_t>(id)];
     if (logit == kNegInf) return kNegInf;
-    return static_cast<float>((static_cast<double>(logit) - max_logit) * inv_temperature -
-                              log_total);
+    return static_cast<float>(static_cast<double>(logit) - max_logit - log_total);
   };
   out.logprob = logprob(chosen);
   // The k best by a heap whose front is the worst kept (lower logit, then higher id).

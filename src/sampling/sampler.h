@@ -17,10 +17,9 @@ struct TokenLogprob {
   float logprob = 0.0f;
 };
 
-/// The log-probabilities of one sampled token in the distribution it was drawn from: the
-/// softmax over the whole vocabulary of the logits after logit bias, penalties and the grammar
-/// mask, divided by the temperature (1 when greedy), before top-k, top-p and min-p cut it
-/// (docs/structured_output.md says why). Tokens masked out have -infinity.
+/// The log-probabilities of one sampled token: the softmax over the whole vocabulary of the
+/// logits after logit bias, penalties and the grammar mask, before temperature, top-k, top-p and
+/// min-p (docs/structured_output.md says why). Tokens masked out have -infinity.
 struct SampleLogprobs {
   float logprob = 0.0f;           ///< of the chosen token
   std::vector<TokenLogprob> top;  ///< the top_logprobs most likely, descending; ties: lower id

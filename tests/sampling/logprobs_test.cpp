@@ -69,7 +69,10 @@ TEST(Logprobs, GreedyReportsTheSoftmaxAtTemperatureOne) {
   EXPECT_EQ(lp.top[2].id, 4);
 }
 
-TEST(Logprobs, AfterTemperatureBiasPenaltiesAndMask) {
+// The distribution after bias, penalties and mask, whatever the temperature (QA 2026-12-07: it was
+// divided by the temperature, so the same step reported -0.03 greedy, 0.0 at 0.001 and -0.45 at
+// 2; OpenAI's and llama.cpp's do not depend on it).
+TEST(Logprobs, AfterBiasPenaltiesAndMaskWhateverTheTemperature) {
   SamplingParams p = plain(0.7f, 5);
   p.seed = 7;
   p.logit_bias = {{5, 2.5f}, {1, -1.0f}, {1, 0.5f}};
@@ -79,20 +82,24 @@ TEST(Logprobs, AfterTemperatureBiasPenaltiesAndMask) {
   TokenMask allowed(static_cast<int32_t>(kLogits.size()));
   for (int32_t id : {0, 1, 3, 4, 5, 6}) allowed.set(id);
   const std::vector<int32_t> history = {4, 4, 0};
-  // Here: bias, then penalties (token 4 seen twice, token 0 once), then the mask, then /T.
+  // Here: bias, then penalties (token 4 seen twice, token 0 once), then the mask.
   std::vector<double> x(kLogits.begin(), kLogits.end());
   x[5] += 2.5;
   x[1] += -0.5;
   x[4] -= 2 * 0.25 + 0.5;
   x[0] -= 1 * 0.25 + 0.5;
   x[2] = x[7] = kNegInf;
-  const std::vector<double> expected = log_softmax(x, 0.7);
-  Sampler sampler(p);
-  for (int i = 0; i < 50; ++i) {
-    SampleLogprobs lp;
-    const int32_t id = sampler.sample(kLogits, history, &allowed, &lp);
-    ASSERT_TRUE(allowed.test(id)) << id;
-    expect_reported(lp, id, expected, 5);
+  const std::vector<double> expected = log_softmax(x, 1.0);
+  for (float temperature : {0.0f, 0.001f, 0.7f, 2.0f}) {
+    SCOPED_TRACE(temperature);
+    p.temperature = temperature;
+    Sampler sampler(p);
+    for (int i = 0; i < 50; ++i) {
+      SampleLogprobs lp;
+      const int32_t id = sampler.sample(kLogits, history, &allowed, &lp);
+      ASSERT_TRUE(allowed.test(id)) << id;
+      expect_reported(lp, id, expected, 5);
+    }
   }
 }
 
