@@ -482,6 +482,7 @@ ApiResult<nlohmann::ordered_json> read_tool_calls(const json& calls, const std::
     const std::string where = param + "[" + std::to_string(i) + "]";
     if (!call.is_object())
       return invalid_request(where + " must be an object, got " + shown(call), where);
+    if (auto unknown = unknown_key(call, {"id", "type", "function"}, where)) return *unknown;
     nlohmann::ordered_json converted = nlohmann::ordered_json::object();
     // OpenAI requires the id: the tool message that answers the call names it.
     const json* id = field(call, "id");
@@ -489,13 +490,16 @@ ApiResult<nlohmann::ordered_json> read_tool_calls(const json& calls, const std::
       return invalid_request(where + ".id must be a string (the call's id)", where + ".id");
     converted["id"] = id->get<std::string>();
     const json* type = field(call, "type");
-    if (type && *type != "function")
-      return invalid_request(where + ".type must be \"function\", got " + shown(*type),
-                             where + ".type");
+    if (!type || *type != "function")
+      return invalid_request(
+          where + ".type must be \"function\"" + (type ? ", got " + shown(*type) : std::string()),
+          where + ".type");
     converted["type"] = "function";
     const json* function = field(call, "function");
     if (!function || !function->is_object())
       return invalid_request(where + ".function must be an object", where + ".function");
+    if (auto unknown = unknown_key(*function, {"name", "arguments"}, where + ".function"))
+      return *unknown;
     const json* name = field(*function, "name");
     if (!name || !name->is_string())
       return invalid_request(where + ".function.name must be a string", where + ".function.name");
@@ -558,6 +562,9 @@ ApiResult<ChatMessage> read_message(const json& message, size_t index) {
   if (out.role == "tool" && (!call_id || !call_id->is_string()))
     return invalid_request(where + ".tool_call_id must be a string in a tool message",
                            where + ".tool_call_id");
+  if (call_id && out.role != "tool")
+    return invalid_request(where + ".tool_call_id is only for tool messages",
+                           where + ".tool_call_id");
   if (call_id && out.role == "tool") extra["tool_call_id"] = call_id->get<std::string>();
   if (const json* name = field(message, "name")) {
     if (!name->is_string())
@@ -567,8 +574,16 @@ ApiResult<ChatMessage> read_message(const json& message, size_t index) {
   if (!extra.empty()) out.extra_json = extra.dump();
   const json* content = field(message, "content");
   if (!content) {
-    if (out.role == "assistant") return out;
-    return invalid_request(where + ".content is required", where + ".content");
+    // (an answer that was all reasoning came back with content null: a client sends it back)
+    if (out.role == "assistant" &&
+        (field(message, "tool_calls") || field(message, "reasoning_content")))
+      return out;
+    return invalid_request(
+        where + ".content is required" +
+            std::string(out.role == "assistant"
+                            ? " (an assistant message has content, tool_calls or reasoning_content)"
+                            : ""),
+        where + ".content");
   }
   auto text = read_content(*content, where + ".content");
   if (!text.ok()) return text.error();

@@ -226,7 +226,7 @@ TEST(ParseChatRequest, MessagesRolesAndContentParts) {
         {{{"role", "developer"}, {"content", "be brief"}},
          {{"role", "user"},
           {"content", {{{"type", "text"}, {"text", "a"}}, {{"type", "text"}, {"text", "b"}}}}},
-         {{"role", "assistant"}, {"content", nullptr}},
+         {{"role", "assistant"}, {"content", ""}},
          {{"role", "user"}, {"content", ""}}}}}));
   ASSERT_TRUE(r.ok()) << r.error().message;
   ASSERT_EQ(r->messages.size(), 4u);
@@ -353,6 +353,56 @@ const json kTwoTools = json::parse(R"([
   {"type": "function", "function": {"name": "f", "parameters": {"type": "object",
     "properties": {"x": {"type": "integer"}}, "required": ["x"]}}},
   {"type": "function", "function": {"name": "g"}}])");
+
+// An assistant message's tool_calls hold what OpenAI's do and nothing else (QA 2026-12-07: unknown
+// fields in a call or its function, a call without type and type null were taken and ignored),
+// tool_call_id belongs to tool messages, and an assistant message says something (its content,
+// calls or reasoning: an answer that was all reasoning is sent back with content null).
+TEST(ParseChatRequest, AssistantToolCallsAndToolCallIdsAreChecked) {
+  const json user = {{"role", "user"}, {"content", "Hi"}};
+  const json call = {
+      {"id", "c1"}, {"type", "function"}, {"function", {{"name", "f"}, {"arguments", "{}"}}}};
+  auto with_call = [&](const json& c) {
+    return json{user,
+                {{"role", "assistant"}, {"tool_calls", {c}}},
+                {{"role", "tool"}, {"tool_call_id", "c1"}, {"content", "42"}}};
+  };
+  ASSERT_TRUE(parse_chat_request(chat_body({{"messages", with_call(call)}})).ok());
+  const json all_reasoning = {
+      user, {{"role", "assistant"}, {"content", nullptr}, {"reasoning_content", "r"}}, user};
+  EXPECT_TRUE(parse_chat_request(chat_body({{"messages", all_reasoning}})).ok());
+  json unknown = call;
+  unknown["x"] = 1;
+  json unknown_in_function = call;
+  unknown_in_function["function"]["strict"] = true;
+  json untyped = call;
+  untyped.erase("type");
+  json null_type = call;
+  null_type["type"] = nullptr;
+  const std::tuple<json, std::string, std::string> refused[] = {
+      {with_call(unknown), "messages[1].tool_calls[0].x",
+       "Unrecognized argument supplied: messages[1].tool_calls[0].x"},
+      {with_call(unknown_in_function), "messages[1].tool_calls[0].function.strict",
+       "Unrecognized argument supplied: messages[1].tool_calls[0].function.strict"},
+      {with_call(untyped), "messages[1].tool_calls[0].type",
+       "messages[1].tool_calls[0].type must be \"function\""},
+      {with_call(null_type), "messages[1].tool_calls[0].type",
+       "messages[1].tool_calls[0].type must be \"function\""},
+      {json{{{"role", "user"}, {"content", "Hi"}, {"tool_call_id", "c1"}}},
+       "messages[0].tool_call_id", "messages[0].tool_call_id is only for tool messages"},
+      {json{user, {{"role", "assistant"}}}, "messages[1].content",
+       "messages[1].content is required (an assistant message has content, tool_calls or "
+       "reasoning_content)"},
+      {json{user, {{"role", "assistant"}, {"content", nullptr}}, user}, "messages[1].content",
+       "messages[1].content is required (an assistant message has content, tool_calls or "
+       "reasoning_content)"}};
+  for (const auto& [messages, param, message] : refused) {
+    auto r = parse_chat_request(chat_body({{"messages", messages}}));
+    ASSERT_FALSE(r.ok()) << messages;
+    EXPECT_EQ(r.error().param, param);
+    EXPECT_EQ(r.error().message, message);
+  }
+}
 
 TEST(ParseChatRequest, ToolChoiceRequiredNamedAndSerialAreHeldToAGrammar) {
   const ChatSyntax hermes{
