@@ -727,14 +727,28 @@ Value g_range(Renderer&, CallArgs& a) {
   const int64_t stop = a.positional.size() == 1 ? at(0) : at(1);
   const int64_t step = a.positional.size() == 3 ? at(2) : 1;
   if (step == 0) fail("ValueError", "range() arg 3 must not be zero");
-  const double count = std::ceil((static_cast<double>(stop) - static_cast<double>(start)) /
-                                 static_cast<double>(step));
+  // Python's len(range(...)), in unsigned arithmetic: the distance between two int64 values and
+  // the magnitude of any step fit in a uint64.
+  uint64_t count = 0;
+  if (step > 0 ? start < stop : start > stop) {
+    const uint64_t distance = step > 0 ? static_cast<uint64_t>(stop) - static_cast<uint64_t>(start)
+                                       : static_cast<uint64_t>(start) - static_cast<uint64_t>(stop);
+    const uint64_t stride =
+        step > 0 ? static_cast<uint64_t>(step) : 0 - static_cast<uint64_t>(step);
+    count = (distance - 1) / stride + 1;
+  }
   if (count > 100000) {
     fail("OverflowError",
          "Range too big. The sandbox blocks ranges larger than MAX_RANGE (100000).");
   }
   List out;
-  for (int64_t i = start; step > 0 ? i < stop : i > stop; i += step) out.emplace_back(i);
+  out.reserve(count);
+  // start + k * step stays between start and stop for k < count, so it never overflows; it is
+  // computed in uint64 (wrapping) and converted back.
+  for (uint64_t k = 0; k < count; ++k) {
+    out.emplace_back(
+        static_cast<int64_t>(static_cast<uint64_t>(start) + k * static_cast<uint64_t>(step)));
+  }
   return Value(std::move(out));
 }
 

@@ -276,6 +276,27 @@ TEST(Jinja, GlobalsAndRaise) {
             "(100000). (line 1, column 9)");
 }
 
+// range()'s length is computed without overflow at the int64 limits (values as Python gives).
+TEST(Jinja, RangeNearTheIntegerLimits) {
+  EXPECT_EQ(render("{{ range(0, 9223372036854775807, 4611686018427387904) | list }}"),
+            "[0, 4611686018427387904]");
+  EXPECT_EQ(
+      render("{{ range(9223372036854775807, -9223372036854775807, -4611686018427387904) | list }}"),
+      "[9223372036854775807, 4611686018427387903, -1, -4611686018427387905]");
+  EXPECT_EQ(render("{{ range(-9223372036854775807 - 1, 9223372036854775807, 9223372036854775807)"
+                   " | list }}"),
+            "[-9223372036854775808, -1, 9223372036854775806]");
+  EXPECT_EQ(render("{{ range(-9223372036854775807, -9223372036854775807 - 1, -1) | list }}"),
+            "[-9223372036854775807]");
+  EXPECT_EQ(render("{{ range(10, 0, -3) | list }}{{ range(5, 0) | list }}"
+                   "{{ range(0, 10, -1) | list }}"),
+            "[10, 7, 4, 1][][]");
+  EXPECT_EQ(render("{{ range(-9223372036854775807 - 1, 9223372036854775807, 92233720368548)"
+                   " | length }}"),
+            "error: OverflowError: Range too big. The sandbox blocks ranges larger than MAX_RANGE "
+            "(100000). (line 1, column 9)");
+}
+
 TEST(Jinja, GenerationTagRendersItsBody) {
   EXPECT_EQ(render("{% generation %}a{% endgeneration %}"), "a");
 }
