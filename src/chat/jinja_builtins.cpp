@@ -3,9 +3,11 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <ctime>
 #include <string_view>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "chat/jinja_strings.h"
 
@@ -312,25 +314,58 @@ Value f_float(Renderer&, const Value& s, CallArgs& a) {
 
 Value f_list(Renderer& r, const Value& s, CallArgs&) { return Value(r.iterate(s)); }
 
+// A key that is equal exactly for values Python's set() holds as equal (1, 1.0 and True; equal
+// strings), for unique(); lists and dicts are unhashable there, so a TypeError.
+std::string hash_key(const Value& v) {
+  const auto bits = [](char tag, const auto& x) {
+    std::string key(1 + sizeof x, tag);
+    std::memcpy(key.data() + 1, &x, sizeof x);
+    return key;
+  };
+  switch (v.type()) {
+    case Value::Type::kUndefined:
+      return "u";
+    case Value::Type::kNone:
+      return "n";
+    case Value::Type::kBool:
+      return bits('i', int64_t{v.as_bool()});
+    case Value::Type::kInt:
+      return bits('i', v.as_int());
+    case Value::Type::kFloat: {
+      const double d = v.as_double();
+      // A whole float in int64's range equals that int; -0.0 equals 0.
+      if (d == std::trunc(d) && d >= -0x1p63 && d < 0x1p63) {
+        return bits('i', static_cast<int64_t>(d));
+      }
+      return bits('f', d);  // (a NaN equals nothing, itself included; none are in templates)
+    }
+    case Value::Type::kString:
+      return "s" + v.as_string();
+    case Value::Type::kFunction:
+      return bits('p', &v.as_function());
+    case Value::Type::kDict:
+      if (v.as_dict().is_namespace) return bits('p', &v.as_dict());
+      break;
+    default:
+      break;
+  }
+  fail("TypeError", "unhashable type: '" + v.type_name() + "'");
+}
+
+// Jinja's unique: the first item of each key, in order, through a hash set (a step per item
+// and per kBytesPerStep bytes of keys).
 Value f_unique(Renderer& r, const Value& s, CallArgs& a) {
   const bool case_sensitive = arg(a, 0, "case_sensitive", Value(false)).truthy();
   const Value attribute = arg(a, 1, "attribute", Value(nullptr));
   List out;
-  List seen;
+  std::unordered_set<std::string> seen;
   for (const Value& item : r.iterate(s)) {
     Value key = attribute.is_none() ? item : get_path(r, item, attribute);
     if (!case_sensitive && key.is_string()) key = Value(lower(key.as_string()));
-    bool duplicate = false;
-    for (const Value& k : seen) {
-      if (equals(k, key)) {
-        duplicate = true;
-        break;
-      }
-    }
-    if (!duplicate) {
-      seen.push_back(key);
-      out.push_back(item);
-    }
+    std::string hashed = hash_key(key);
+    charge_steps(1);
+    charge_bytes(hashed.size());
+    if (seen.insert(std::move(hashed)).second) out.push_back(item);
   }
   return Value(std::move(out));
 }
@@ -375,6 +410,7 @@ List sorted(Renderer& r, List items, bool reverse, bool case_sensitive, const Va
   std::vector<std::pair<Value, Value>> keyed;
   for (Value& item : items) keyed.emplace_back(key(item), std::move(item));
   std::stable_sort(keyed.begin(), keyed.end(), [&](const auto& x, const auto& y) {
+    charge_steps(1);
     return reverse ? less(y.first, x.first) : less(x.first, y.first);
   });
   List out;
@@ -606,6 +642,7 @@ bool t_escaped(Renderer&, const Value&, CallArgs&) { return false; }
 
 Value string_method(Renderer& r, const Value& self, const std::string& name, CallArgs& a) {
   const std::string& s = self.as_string();
+  charge_bytes(s.size());  // each method reads the string once (searches count their own)
   if (name == "strip" || name == "lstrip" || name == "rstrip") {
     return strip(self, arg(a, 0, "chars", Value(nullptr)), name != "rstrip", name != "lstrip");
   }
@@ -633,7 +670,8 @@ Value string_method(Renderer& r, const Value& self, const std::string& name, Cal
   }
   if (name == "find" || name == "rfind" || name == "index" || name == "rindex") {
     const std::string& sub = string_arg(a, 0, "sub", name);
-    const size_t at = name[0] == 'r' ? s.rfind(sub) : s.find(sub);
+    const size_t at =
+        name[0] == 'r' ? rfind_text(s, sub, std::string_view::npos) : find_text(s, sub, 0);
     if (at == std::string::npos) {
       if (name.find("index") != std::string::npos) fail("ValueError", "substring not found");
       return Value(-1);
@@ -644,7 +682,10 @@ Value string_method(Renderer& r, const Value& self, const std::string& name, Cal
     const std::string& sub = string_arg(a, 0, "sub", "count");
     if (sub.empty()) return Value(static_cast<int64_t>(utf8_length(s) + 1));
     int64_t n = 0;
-    for (size_t at = s.find(sub); at != std::string::npos; at = s.find(sub, at + sub.size())) ++n;
+    for (size_t at = find_text(s, sub, 0); at != std::string::npos;
+         at = find_text(s, sub, at + sub.size())) {
+      ++n;
+    }
     return Value(n);
   }
   if (name == "join") return join(r, required_arg(a, 0, "iterable", "join"), self, Value(nullptr));
@@ -835,12 +876,19 @@ bool contains(const Value& container, const Value& item) {
       if (!item.is_string()) {
         fail("TypeError", "'in <string>' requires string as left operand, not " + item.type_name());
       }
-      return container.as_string().find(item.as_string()) != std::string::npos;
-    case Value::Type::kList:
+      return find_text(container.as_string(), item.as_string(), 0) != std::string::npos;
+    case Value::Type::kList: {
+      int64_t compared = 0;
       for (const Value& v : container.as_list()) {
-        if (equals(v, item)) return true;
+        ++compared;
+        if (equals(v, item)) {
+          charge_steps(compared);
+          return true;
+        }
       }
+      charge_steps(compared);
       return false;
+    }
     case Value::Type::kDict:
       if (container.as_dict().is_namespace) break;
       return item.is_string() && container.as_dict().find(item.as_string()) != nullptr;

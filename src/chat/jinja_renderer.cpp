@@ -47,6 +47,11 @@ void slice_indices(int64_t length, const Value& lo, const Value& hi, const Value
   stop = clamp(hi, step < 0 ? lower : upper);
 }
 
+// A filter or test reads (at most) every byte of a string subject once: its bytes count.
+void charge_subject(const Value& subject) {
+  if (subject.is_string()) charge_bytes(subject.as_string().size());
+}
+
 bool checked(bool overflow) {
   if (overflow) fail("OverflowError", "integer result too large");
   return true;
@@ -510,15 +515,18 @@ List Renderer::iterate(const Value& v) {
     case Value::Type::kUndefined:
       return {};
     case Value::Type::kList:
+      charge_steps(static_cast<int64_t>(v.as_list().size()));
       return v.as_list();
     case Value::Type::kDict: {
       if (v.as_dict().is_namespace) break;
+      charge_steps(static_cast<int64_t>(v.as_dict().items.size()));
       List keys;
       keys.reserve(v.as_dict().items.size());
       for (const auto& [k, item] : v.as_dict().items) keys.push_back(v.as_dict().key_value(k));
       return keys;
     }
     case Value::Type::kString: {
+      charge_steps(static_cast<int64_t>(v.as_string().size()));
       List chars;
       size_t at = 0;
       for (const std::string& c : utf8_chars(v.as_string())) {
@@ -536,6 +544,7 @@ List Renderer::iterate(const Value& v) {
 Value Renderer::apply_filter(const std::string& name, const Value& subject, CallArgs& args) {
   const FilterFn f = find_filter(name);
   if (f == nullptr) fail("TemplateRuntimeError", "no filter named '" + name + "'");
+  charge_subject(subject);
   Value result = f(*this, subject, args);
   return filter_is_exact(name) ? result : guard(std::move(result), subject, args);
 }
@@ -543,6 +552,7 @@ Value Renderer::apply_filter(const std::string& name, const Value& subject, Call
 bool Renderer::apply_test(const std::string& name, const Value& subject, CallArgs& args) {
   const TestFn t = find_test(name);
   if (t == nullptr) fail("TemplateRuntimeError", "no test named '" + name + "'");
+  charge_subject(subject);
   return t(*this, subject, args);
 }
 
@@ -562,7 +572,10 @@ CallArgs Renderer::eval_args(const Expr& e, size_t first) {
 Value Renderer::eval(const Expr& e) {
   try {
     const Nest nest(*this);
-    return eval_inner(e);
+    Value v = eval_inner(e);
+    // A string result was built or copied: its bytes count (variables and attributes are copies).
+    if (v.is_string()) charge_bytes(v.as_string().size());
+    return v;
   } catch (JinjaError& error) {
     if (error.line == 0) {
       error.line = e.line;
@@ -613,12 +626,14 @@ Value Renderer::eval_inner(const Expr& e) {
     case Expr::Kind::kFilter: {
       const Value subject = eval(*e.children[0]);
       CallArgs args = eval_args(e, 1);
+      charge_subject(subject);
       Value result = e.filter(*this, subject, args);
       return filter_is_exact(e.name) ? result : guard(std::move(result), subject, args);
     }
     case Expr::Kind::kTest: {
       const Value subject = eval(*e.children[0]);
       CallArgs args = eval_args(e, 1);
+      charge_subject(subject);
       return Value(e.test(*this, subject, args) != e.negated);
     }
     case Expr::Kind::kNegate:
@@ -803,10 +818,13 @@ Value Renderer::eval_binary(const Expr& e) {
   }
   if (op == "**") {
     if (floats || int_of(r) < 0) return Value(std::pow(l.as_double(), r.as_double()));
+    // By squaring: a step per bit of the exponent (1 ** 9223372036854775807 ends at once). A
+    // square that overflows while bits remain means the result would too.
     int64_t result = 1;
     int64_t base = int_of(l);
-    for (int64_t exp = int_of(r); exp > 0; --exp) {
-      checked(__builtin_mul_overflow(result, base, &result));
+    for (int64_t exp = int_of(r); exp > 0; exp >>= 1) {
+      if (exp & 1) checked(__builtin_mul_overflow(result, base, &result));
+      if (exp > 1) checked(__builtin_mul_overflow(base, base, &base));
     }
     return Value(result);
   }

@@ -18,7 +18,7 @@ namespace gengyun::chat::jinja {
 
 /// Bounds on one rendering.
 struct RenderLimits {
-  int64_t max_steps = 10'000'000;       // statements, loop iterations and calls
+  int64_t max_steps = 10'000'000;       // statements, loop iterations, calls, builtins' work
   int max_depth = 200;                  // nested macro calls and recursive loops
   // Blocks and expressions being rendered at once, through every macro call (each is a level of
   // the renderer's stack, up to about 1.5 KiB for nested loops: 1000 fit in 1.5 MiB).

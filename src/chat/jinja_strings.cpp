@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstring>
 
 namespace gengyun::chat::jinja {
 
@@ -104,7 +105,7 @@ std::vector<std::pair<size_t, size_t>> split_ranges(std::string_view s, const Va
   if (!from_right) {
     size_t start = 0;
     while (true) {
-      const size_t at = s.find(d, start);
+      const size_t at = find_text(s, d, start);
       if (at == std::string_view::npos ||
           (maxsplit >= 0 && static_cast<int64_t>(out.size()) == maxsplit)) {
         out.emplace_back(start, s.size());
@@ -117,7 +118,7 @@ std::vector<std::pair<size_t, size_t>> split_ranges(std::string_view s, const Va
   std::vector<std::pair<size_t, size_t>> reversed;
   size_t end = s.size();
   while (true) {
-    const size_t at = end >= d.size() ? s.rfind(d, end - d.size()) : std::string_view::npos;
+    const size_t at = end >= d.size() ? rfind_text(s, d, end - d.size()) : std::string_view::npos;
     if (at == std::string_view::npos ||
         (maxsplit >= 0 && static_cast<int64_t>(reversed.size()) == maxsplit)) {
       reversed.emplace_back(0, end);
@@ -129,6 +130,36 @@ std::vector<std::pair<size_t, size_t>> split_ranges(std::string_view s, const Va
 }
 
 }  // namespace
+
+namespace {
+
+// A search that went over `scanned` bytes may have compared the needle at each of them: the
+// bytes scanned count, and the product of the two over kBytesPerStep.
+void charge_search(size_t scanned, size_t needle) {
+  charge_bytes(scanned + scanned / kBytesPerStep * needle);
+}
+
+}  // namespace
+
+size_t find_text(std::string_view haystack, std::string_view needle, size_t from) {
+  if (from > haystack.size()) return std::string_view::npos;
+  const void* found =
+      memmem(haystack.data() + from, haystack.size() - from, needle.data(), needle.size());
+  const size_t at = found == nullptr
+                        ? std::string_view::npos
+                        : static_cast<size_t>(static_cast<const char*>(found) - haystack.data());
+  const size_t end = found == nullptr ? haystack.size() : at + needle.size();
+  charge_search(end - from, needle.size());
+  return at;
+}
+
+size_t rfind_text(std::string_view haystack, std::string_view needle, size_t pos) {
+  const size_t at = haystack.rfind(needle, pos);
+  if (needle.size() > haystack.size()) return at;
+  const size_t end = std::min(pos, haystack.size() - needle.size()) + needle.size();
+  charge_search(end - (at == std::string_view::npos ? 0 : at), needle.size());
+  return at;
+}
 
 // str.split / rsplit of string `subject`: its pieces, keeping their request text.
 List split(const Value& subject, const Value& sep, int64_t maxsplit, bool from_right) {
@@ -158,7 +189,7 @@ std::string replace(Renderer& r, std::string_view s, std::string_view old, std::
   size_t start = 0;
   int64_t n = 0;
   while (count < 0 || n < count) {
-    const size_t at = s.find(old, start);
+    const size_t at = find_text(s, old, start);
     if (at == std::string_view::npos) break;
     out.append(s.substr(start, at - start)).append(with);
     r.check_size(out.size());

@@ -28,6 +28,12 @@ bool py_space(uint32_t cp);
 /// the request text of what remains. TypeError when `chars` is neither none nor a string.
 Value strip(const Value& subject, const Value& chars, bool left, bool right);
 
+/// haystack.find(needle, from) in linear time (glibc's memmem), counting the bytes it went over
+/// against the rendering's steps (and, for needles over kBytesPerStep bytes, their product).
+size_t find_text(std::string_view haystack, std::string_view needle, size_t from);
+/// haystack.rfind(needle, pos), its bytes counted as find_text's.
+size_t rfind_text(std::string_view haystack, std::string_view needle, size_t pos);
+
 /// str.split / rsplit of string `subject` (`sep` none: runs of whitespace), its pieces keeping
 /// their request text; `maxsplit` < 0: no limit. ValueError for an empty separator.
 List split(const Value& subject, const Value& sep, int64_t maxsplit, bool from_right);

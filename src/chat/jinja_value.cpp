@@ -12,13 +12,20 @@ void fail(std::string kind, std::string message) {
 }
 
 const Value* Dict::find(std::string_view key) const {
+  int64_t compared = 0;
   for (const auto& [k, v] : items) {
-    if (k == key) return &v;
+    ++compared;
+    if (k == key) {
+      charge_steps(compared);
+      return &v;
+    }
   }
+  charge_steps(compared);
   return nullptr;
 }
 
 void Dict::set(std::string_view key, Value value) {
+  charge_steps(static_cast<int64_t>(items.size()));
   for (auto& [k, v] : items) {
     if (k == key) {
       v = std::move(value);
@@ -84,6 +91,8 @@ void charge_steps(int64_t n) {
          "the template ran more than " + std::to_string(b->max_steps) + " steps");
   }
 }
+
+void charge_bytes(size_t bytes) { charge_steps(static_cast<int64_t>(bytes / kBytesPerStep)); }
 
 void check_string_size(size_t size) {
   const Budget* b = current_budget;
@@ -176,12 +185,14 @@ void Value::set_depth() {
       deepest = std::max(deepest, item.depth_);
       string_bytes += string_size(item);
     }
+    charge_steps(static_cast<int64_t>(as_list().size()));
     charge_value_bytes(as_list().size(), string_bytes);
   } else if (is_dict() && !as_dict().is_namespace) {
     for (const auto& [k, item] : as_dict().items) {
       deepest = std::max(deepest, item.depth_);
       string_bytes += k.size() + string_size(item);
     }
+    charge_steps(static_cast<int64_t>(as_dict().items.size()));
     charge_value_bytes(as_dict().items.size(), string_bytes);
   }
   depth_ = deepest + 1;
@@ -387,6 +398,8 @@ bool equals(const Value& a, const Value& b) {
     case T::kNone:
       return true;
     case T::kString:
+      if (a.as_string().size() != b.as_string().size()) return false;
+      charge_bytes(a.as_string().size());
       return a.as_string() == b.as_string();
     case T::kList: {
       const List& x = a.as_list();
@@ -427,7 +440,10 @@ bool less(const Value& a, const Value& b) {
     const int64_t y = b.is_bool() ? b.as_bool() : b.as_int();
     return x < y;
   }
-  if (a.is_string() && b.is_string()) return a.as_string() < b.as_string();
+  if (a.is_string() && b.is_string()) {
+    charge_bytes(std::min(a.as_string().size(), b.as_string().size()));
+    return a.as_string() < b.as_string();
+  }
   if (a.is_list() && b.is_list()) {
     const List& x = a.as_list();
     const List& y = b.as_list();

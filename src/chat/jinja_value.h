@@ -37,8 +37,9 @@ struct JinjaError {
 using List = std::vector<Value>;
 
 /// What the rendering running on this thread has spent and may spend: the walks of values
-/// (printing, comparing, serializing, looking for request text) count a step per item they visit,
-/// and every list and dict built counts its bytes. The Renderer installs one for its lifetime
+/// (printing, comparing, serializing, looking for request text, the builtins) count a step per
+/// item they visit and per kBytesPerStep bytes of strings they scan or build, and every list and
+/// dict built counts a step per item and its bytes. The Renderer installs one for its lifetime
 /// (BudgetScope); outside a rendering nothing is counted.
 struct Budget {
   int64_t steps = 0;
@@ -63,6 +64,12 @@ class BudgetScope {
 
 /// Counts `n` steps; past max_steps a TemplateRuntimeError "the template ran more than N steps".
 void charge_steps(int64_t n);
+/// Bytes of strings scanned, compared or built that count as one step (a step per item is what
+/// walking a list costs; a string's bytes are cheaper).
+inline constexpr size_t kBytesPerStep = 64;
+/// Counts the steps of scanning, comparing or building `bytes` bytes of strings
+/// (bytes / kBytesPerStep).
+void charge_bytes(size_t bytes);
 /// A TemplateRuntimeError "the template built more than N bytes" when a string of `size` bytes
 /// exceeds max_string_bytes.
 void check_string_size(size_t size);
@@ -78,7 +85,7 @@ inline constexpr uint32_t kMaxValueDepth = 512;
 using Spans = std::vector<std::pair<size_t, size_t>>;
 
 /// An insertion-ordered mapping from string keys (the keys of JSON objects and of templates'
-/// dict literals). Lookups are linear: template dicts are small.
+/// dict literals). Lookups are linear (template dicts are small), a step per key compared.
 struct Dict {
   std::vector<std::pair<std::string, Value>> items;
   bool is_namespace = false;  // namespace(): the only object `set obj.attr = ...` may change
