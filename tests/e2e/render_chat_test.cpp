@@ -169,6 +169,34 @@ TEST_F(RenderChatTest, BadInputExitsOneWithTheReason) {
                    ": UndefinedError: 'str object' has no attribute 'nope' (line 1, column 28)\n");
 }
 
+// A conversation nesting arrays deeper than a request body may (64 levels) is refused while
+// parsing, however deep (100 000 levels once overflowed the stack); 64 levels still render.
+TEST_F(RenderChatTest, DeeplyNestedConversationExitsOne) {
+  const std::string tmpl = write("count.jinja", "{{ messages | length }}");
+  const auto nested = [&](const std::string& name, int arrays) {
+    // The object, "messages", the message and `arrays` more levels inside it.
+    return write(name, R"({"messages":[{"role":"user","content":"hi","x":)" +
+                           std::string(static_cast<size_t>(arrays), '[') +
+                           std::string(static_cast<size_t>(arrays), ']') + "}]}");
+  };
+  for (const int arrays : {62, 100000}) {
+    const std::string conv = nested("deep" + std::to_string(arrays) + ".json", arrays);
+    const auto out =
+        run_process({kBinary, "render-chat", "--template", tmpl, "--conversation", conv});
+    EXPECT_EQ(out.exit_code, 1) << arrays;
+    EXPECT_EQ(out.out, "") << arrays;
+    EXPECT_EQ(out.err, "error: " + conv +
+                           ": arrays and objects nest more than 64 levels deep; at most 64 are "
+                           "allowed\n")
+        << arrays;
+  }
+  const std::string deepest = nested("deep61.json", 61);
+  const auto out =
+      run_process({kBinary, "render-chat", "--template", tmpl, "--conversation", deepest});
+  EXPECT_EQ(out.exit_code, 0) << out.err;
+  EXPECT_EQ(out.out, "1");
+}
+
 TEST_F(RenderChatTest, PrintsNothingButThePrompt) {
   const std::string tmpl = write("plain.jinja", "{{ messages[0].content }}");
   const std::string conv =
