@@ -1,6 +1,7 @@
 #include "chat/jinja_builtins.h"
 
 #include <algorithm>
+#include <cerrno>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -260,7 +261,8 @@ Value f_map(Renderer& r, const Value& s, CallArgs& a) {
 
 Value f_string(Renderer&, const Value& s, CallArgs&) { return Value(s.to_str()); }
 
-// Python's int() of a string (whitespace around it and `_` between digits allowed).
+// Python's int() of a string (whitespace around it and `_` between digits allowed). An integer
+// beyond int64 (Python's would be a big integer) is an OverflowError.
 bool parse_int(std::string_view text, int base, int64_t& out) {
   const std::string t = strip(Value(text), Value(nullptr), true, true).as_string();
   std::string digits;
@@ -271,9 +273,21 @@ bool parse_int(std::string_view text, int base, int64_t& out) {
   char* end = nullptr;
   errno = 0;
   const long long v = std::strtoll(digits.c_str(), &end, base);
-  if (errno != 0 || end != digits.c_str() + digits.size()) return false;
+  if (end != digits.c_str() + digits.size()) return false;
+  if (errno == ERANGE) fail("OverflowError", "integer result too large");
+  if (errno != 0) return false;
   out = v;
   return true;
+}
+
+// int(d) for a float: truncated; NaN gives `fallback` (Jinja's int filter catches Python's
+// ValueError), infinities and values beyond int64 an OverflowError (Python's int would be big).
+Value float_to_int(double d, const Value& fallback) {
+  if (std::isnan(d)) return fallback;
+  if (std::isinf(d)) fail("OverflowError", "cannot convert float infinity to integer");
+  const double whole = std::trunc(d);
+  if (whole < -0x1p63 || whole >= 0x1p63) fail("OverflowError", "integer result too large");
+  return Value(static_cast<int64_t>(whole));
 }
 
 Value f_int(Renderer&, const Value& s, CallArgs& a) {
@@ -282,19 +296,16 @@ Value f_int(Renderer&, const Value& s, CallArgs& a) {
       arg(a, 1, "base", Value(10)).is_int() ? arg(a, 1, "base", Value(10)).as_int() : 10);
   if (s.is_int()) return s;
   if (s.is_bool()) return Value(int64_t{s.as_bool()});
-  if (s.is_float()) {
-    const double d = s.as_double();
-    if (!std::isfinite(d) || std::fabs(d) > 9.2e18) return fallback;
-    return Value(static_cast<int64_t>(d));
-  }
+  if (s.is_float()) return float_to_int(s.as_double(), fallback);
   if (s.is_string()) {
     int64_t v = 0;
     if (parse_int(s.as_string(), base, v)) return Value(v);
     char* end = nullptr;
     const std::string t = strip(s, Value(nullptr), true, true).as_string();
     const double d = std::strtod(t.c_str(), &end);
-    if (!t.empty() && end == t.c_str() + t.size() && std::isfinite(d) && std::fabs(d) < 9.2e18) {
-      return Value(static_cast<int64_t>(d));
+    // ("inf" goes to `fallback`: Jinja catches the OverflowError of int(float("inf")))
+    if (!t.empty() && end == t.c_str() + t.size()) {
+      return std::isinf(d) ? fallback : float_to_int(d, fallback);
     }
   }
   return fallback;
@@ -386,18 +397,25 @@ Value f_round(Renderer&, const Value& s, CallArgs& a) {
   const int64_t precision =
       arg(a, 0, "precision", Value(0)).is_int() ? arg(a, 0, "precision", Value(0)).as_int() : 0;
   const std::string method = arg(a, 1, "method", Value("common")).to_str();
-  const double scale = std::pow(10.0, static_cast<double>(precision));
-  const double v = s.as_double() * scale;
-  double rounded = 0;
-  if (method == "ceil") {
-    rounded = std::ceil(v);
-  } else if (method == "floor") {
-    rounded = std::floor(v);
-  } else if (method == "common") {
-    rounded = std::nearbyint(v);
-  } else {
+  if (method != "common" && method != "ceil" && method != "floor") {
     fail("FilterArgumentError", "method must be common, ceil or floor");
   }
+  const double x = s.as_double();
+  if (!std::isfinite(x)) return Value(x);
+  const double scale = std::pow(10.0, static_cast<double>(precision));
+  if (scale == 0) {
+    // 10**precision under the smallest double: Python's round gives a signed zero; Jinja's
+    // ceil and floor divide by the zero.
+    if (method != "common") fail("ZeroDivisionError", "float division by zero");
+    return Value(std::copysign(0.0, x));
+  }
+  const double v = x * scale;
+  // Past 2**52 (or past the largest double) x * 10**precision has no fraction left to round:
+  // x is its own rounding (Python's round(1e300, 400) is 1e+300).
+  if (!std::isfinite(v) || std::fabs(v) >= 0x1p52) return Value(x);
+  const double rounded = method == "ceil"    ? std::ceil(v)
+                         : method == "floor" ? std::floor(v)
+                                             : std::nearbyint(v);
   return Value(rounded / scale);
 }
 

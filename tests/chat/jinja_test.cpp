@@ -2,6 +2,7 @@
 // Hugging Face's settings gives it).
 #include <gtest/gtest.h>
 
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <string>
 
@@ -295,6 +296,29 @@ TEST(Jinja, RangeNearTheIntegerLimits) {
                    " | length }}"),
             "error: OverflowError: Range too big. The sandbox blocks ranges larger than MAX_RANGE "
             "(100000). (line 1, column 9)");
+}
+
+// int of a number beyond int64 is an OverflowError (Jinja's would be a big integer), never a
+// wrong number; round with a precision past the doubles' leaves the number as Python does.
+TEST(Jinja, IntAndRoundAtTheLimits) {
+  const std::string overflow = "error: OverflowError: integer result too large (line 1, column ";
+  EXPECT_EQ(render("{{ '99999999999999999999999'|int }}"), overflow + "30)");
+  EXPECT_EQ(render("{{ ' -99999999999999999999999 '|int(5) }}"), overflow + "33)");
+  EXPECT_EQ(render("{{ 1e300|int }}"), overflow + "10)");
+  EXPECT_EQ(render("{{ '1e300'|int }}"), overflow + "12)");
+  EXPECT_EQ(render("{{ 9.3e18|int }}"), overflow + "11)");
+  EXPECT_EQ(render("{{ x|int }}", {{"x", std::numeric_limits<double>::infinity()}}),
+            "error: OverflowError: cannot convert float infinity to integer (line 1, column 6)");
+  EXPECT_EQ(render("{{ 'inf'|int(3) }} {{ 'nan'|int(7) }} {{ -9.2233720368547758e18|int }} "
+                   "{{ 9.2e18|int }} {{ '9223372036854775807'|int }} "
+                   "{{ '-9223372036854775808'|int }} {{ ' 4_2 '|int }} {{ '-42.9'|int }}"),
+            "3 7 -9223372036854775808 9200000000000000000 9223372036854775807 "
+            "-9223372036854775808 42 -42");
+  EXPECT_EQ(render("{{ 1e300|round(400) }} {{ 1e300|round(100) }} {{ 1e300|round(-400) }} "
+                   "{{ (-5.0)|round(-400) }} {{ 0.1|round(17) }} "
+                   "{{ 123.456|round(-1) }} {{ 1.5e16|round(1) }} {{ 2.5|round }} "
+                   "{{ 2.61|round(1, 'floor') }} {{ 2.61|round(1, 'ceil') }}"),
+            "1e+300 1e+300 0.0 -0.0 0.1 120.0 1.5e+16 2.0 2.6 2.7");
 }
 
 TEST(Jinja, GenerationTagRendersItsBody) {
