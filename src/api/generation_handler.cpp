@@ -121,7 +121,7 @@ ApiResult<PreparedGeneration> prepare(CompletionKind kind, const GenerationConte
     std::string echo = input.text;
     if (!input.is_tokens) {
       out.prompts.push_back(
-          out.model->tokenize(input.text, /*add_bos=*/true, /*parse_special=*/false));
+          out.model->tokenize(input.text, /*add_bos=*/true, /*parse_special=*/true));
     } else {
       echo.clear();
       for (const int32_t id : input.tokens) {

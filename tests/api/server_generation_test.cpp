@@ -507,6 +507,41 @@ TEST_F(ServerTest, ClientThatDisconnectsMidStreamIsCancelled) {
   EXPECT_EQ(rows().size(), 2u);
 }
 
+// A /v1/completions prompt given as text is the model's input as written: the texts of special
+// tokens in it are those tokens, as llama.cpp's and vLLM's servers read them (QA 2026-12-07: a
+// ChatML prompt built by the client was 52 tokens of plain text; the reference tokenization in
+// testdata/moe, llama.cpp's, is 35), and it is answered as the reference's token ids are.
+TEST_F(ServerTest, ACompletionPromptsSpecialTokensAreParsed) {
+  std::ifstream file(gengyun::testing::testdata_path("moe/qwen3moe-tiny-f32.json"));
+  const json reference = json::parse(file);
+  const json& chatml = reference["cases"][1];
+  ASSERT_NE(chatml["prompt"].get<std::string>().find("<|im_start|>"), std::string::npos);
+  std::unique_ptr<deploy::Registry> registry(
+      make_registry({{"moe", gengyun::testing::testdata_path("models/qwen3moe-tiny-f32.gguf")}},
+                    {.n_threads = 1, .n_ctx = 512}));
+  ASSERT_TRUE(registry);
+  Server server(*registry, *store_, options_);
+  auto port = server.bind("127.0.0.1", 0);
+  ASSERT_TRUE(port.ok()) << port.error().message;
+  std::thread serving([&] { server.run(); });
+  httplib::Client client("127.0.0.1", port.value());
+  client.set_read_timeout(60, 0);
+  std::vector<json> answers;
+  for (const json& prompt : {chatml["prompt"], chatml["tokens"]}) {
+    json request = completion_request("moe", "", 4, false);
+    request["prompt"] = prompt;
+    auto r = client.Post("/v1/completions", {{"Authorization", "Bearer " + key_}}, request.dump(),
+                         "application/json");
+    ASSERT_TRUE(r);
+    ASSERT_EQ(r->status, 200) << r->body;
+    answers.push_back(json::parse(r->body));
+  }
+  server.stop();
+  serving.join();
+  EXPECT_EQ(answers[0]["usage"]["prompt_tokens"], chatml["tokens"].size());
+  EXPECT_EQ(answers[0]["choices"][0]["text"], answers[1]["choices"][0]["text"]);
+}
+
 // A streaming client that reads nothing: once its connection holds kUnsentMarkBytes unsent,
 // the answer takes no more events, so the engine's stall timeout (here 0.2 s) cancels it (QA
 // 2026-12-07: such a client was billed the whole max_tokens, all of it queued). The client's
