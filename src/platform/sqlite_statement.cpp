@@ -2,6 +2,8 @@
 
 #include <utility>
 
+#include "platform/database_errors.h"
+
 namespace gengyun::platform::sqlite {
 
 namespace {
@@ -131,6 +133,14 @@ Result<void> exec(sqlite3* db, const char* sql) {
 }
 
 Result<Transaction> Transaction::begin(sqlite3* db) {
+  // A file deleted or replaced under an open connection still takes writes, which no one will
+  // ever read (QA 2026-12-07: a server whose database was removed went on answering 200 and
+  // handing out keys, all lost at its restart).
+  int moved = 0;
+  if (sqlite3_file_control(db, "main", SQLITE_FCNTL_HAS_MOVED, &moved) == SQLITE_OK && moved)
+    return unreachable_error(
+        "the database file was deleted, renamed or replaced while open: nothing more is written "
+        "to it until it is back (or the server restarts on the new file)");
   if (auto r = exec(db, "BEGIN IMMEDIATE"); !r) return r.error();
   return Transaction(db);
 }

@@ -93,7 +93,9 @@ Result<void> exec(sqlite3* db, const char* sql);
 /// cannot fail with SQLITE_BUSY midway); ROLLBACK on destruction unless commit() succeeded.
 class Transaction {
  public:
-  /// Errors: the database is locked by another process past the busy timeout, I/O errors.
+  /// Errors: the database is locked by another process past the busy timeout, I/O errors, the
+  /// database's file was deleted, renamed or replaced since it was opened
+  /// (SQLITE_FCNTL_HAS_MOVED; an unreachable database's error, database_errors.h).
   static Result<Transaction> begin(sqlite3* db);
 
   Transaction(Transaction&& other) noexcept;

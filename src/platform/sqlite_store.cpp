@@ -12,6 +12,7 @@
 #include <system_error>
 #include <utility>
 
+#include "platform/database_errors.h"
 #include "platform/group_admission.h"
 #include "platform/key_secret.h"
 #include "platform/sqlite_statement.h"
@@ -322,6 +323,9 @@ Result<std::string> SqliteStore::start_server() {
 }
 
 Error SqliteStore::fail(std::string_view what, const Error& cause) const {
+  if (database_unreachable(cause))
+    return unreachable_error(std::string(what) + " (database '" + path_ +
+                             "'): " + cause.message.substr(kDatabaseUnreachable.size()));
   return make_error(std::string(what) + " (database '" + path_ + "'): " + cause.message);
 }
 

@@ -157,6 +157,28 @@ TEST_F(ServerTest, ALedgerThatCannotBeWrittenRefusesNewRequestsWith503) {
   EXPECT_EQ(served->status, 200) << served->body;
 }
 
+// The database's file removed while the server runs (QA 2026-12-07: it went on answering 200 and
+// handing out keys, written to the removed file and lost at the restart): requests and admin
+// writes are refused with 503, and served again once the file is back where it was.
+TEST_F(ServerTest, ADatabaseFileRemovedWhileServingTakesNoMoreWrites) {
+  platform::NewKey root{"root"};
+  root.role = platform::Role::Admin;
+  auto admin = store_->create_key(root);
+  ASSERT_TRUE(admin.ok()) << admin.error().message;
+  ASSERT_EQ(post("/v1/completions", kRequest, key_)->status, 200);
+  const std::filesystem::path db = dir_ / "gengyun.db";
+  const std::filesystem::path aside = dir_ / "aside.db";
+  std::filesystem::rename(db, aside);
+  expect_error(post("/v1/completions", kRequest, key_), 503, "ledger_unavailable");
+  expect_error(post("/admin/keys", {{"name", "late"}}, admin.value()), 503, "ledger_unavailable");
+  std::filesystem::rename(aside, db);
+  ASSERT_EQ(post("/v1/completions", kRequest, key_)->status, 200);
+  // (the refusal's row had no file to go to: `serve`'s spool would keep it)
+  const auto rows = wait_for_rows(2);
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_EQ(rows[1].status, "ok");
+}
+
 /// A server whose ledger writer has a spool (as `serve` runs it), retried every 20 ms, whose
 /// events the test waits on.
 class SpooledLedgerTest : public ServerTest {
