@@ -214,6 +214,19 @@ Result<std::unique_ptr<Registry>> Registry::create(RegistryOptions options) {
       return make_error(
           "models." + id + ": there is no model '" + id +
           "' (no --model, --lora or path gives it, and no --models folder is served)");
+    // The ids of the folder's files are their names lower-cased, and requests match ids
+    // exactly: an entry keyed otherwise would never apply.
+    if (const std::string file_id = lower(id); file_id != id) {
+      const auto file = registry->entries_.find(file_id);
+      return make_error(
+          "models." + id + ": there is no model '" + id + "'" +
+          (file != registry->entries_.end() && file->second->source == "--models"
+               ? "; the file " + file->second->path + " is served as '" + file_id + "'"
+               : "") +
+          " (the id of a file of --models is its name lower-cased, and requests name ids "
+          "exactly): key the entry '" +
+          file_id + "'");
+    }
     registry->emit({RegistryEvent::Kind::Warning, id,
                     "models." + id + ": there is no model '" + id + "' yet; the entry applies " +
                         "when a file " + id + ".gguf appears in " + o.models_dir});

@@ -548,6 +548,51 @@ TEST(Registry, AConfigEntryWithoutAModelWarnsWithAFolderAndIsAnErrorWithout) {
   EXPECT_EQ(info->keep_alive_us, 60'000'000);
 }
 
+// The ids of a folder's files are their names lower-cased, and requests name ids exactly: an
+// entry keyed by a file's upper-case name could never apply, so it is refused at start, naming
+// the key to write (QA: Qwen-Small.gguf served as qwen-small, its entry's alias and pin lost).
+TEST(Registry, AConfigEntryKeyedByAFilesUpperCaseNameIsRefused) {
+  REQUIRE_TESTDATA();
+  TempDir dir;
+  fs::create_symlink(model_path("stories260K-f32.gguf"), dir.file("Qwen-Small.gguf"));
+  {
+    RegistryOptions o;
+    o.models_dir = dir.path().string();
+    o.config.models["Qwen-Small"].aliases = {"small"};
+    o.config.models["Qwen-Small"].pin = true;
+    auto refused = Registry::create(std::move(o));
+    ASSERT_FALSE(refused.ok());
+    EXPECT_EQ(refused.error().message,
+              "models.Qwen-Small: there is no model 'Qwen-Small'; the file " +
+                  dir.file("Qwen-Small.gguf") +
+                  " is served as 'qwen-small' (the id of a file of --models is its name "
+                  "lower-cased, and requests name ids exactly): key the entry 'qwen-small'");
+  }
+  {
+    RegistryOptions o;
+    o.models_dir = dir.path().string();
+    o.config.models["Later"].keep_alive_us = 0;
+    auto refused = Registry::create(std::move(o));
+    ASSERT_FALSE(refused.ok());
+    EXPECT_EQ(refused.error().message,
+              "models.Later: there is no model 'Later' (the id of a file of --models is its name "
+              "lower-cased, and requests name ids exactly): key the entry 'later'");
+  }
+  // Keyed by the id, the entry applies; a --model name keeps its case, and so does its entry.
+  Fixture f;
+  RegistryOptions o = f.options();
+  o.models_dir = dir.path().string();
+  o.specs = {{"Stories", model_path("stories260K-f32.gguf")}};
+  o.config.models["qwen-small"].aliases = {"small"};
+  o.config.models["Stories"].aliases = {"tale"};
+  auto registry = create(std::move(o));
+  ASSERT_TRUE(registry);
+  EXPECT_EQ(registry->find("small")->id, "qwen-small");
+  EXPECT_EQ(registry->find("tale")->id, "Stories");
+  EXPECT_FALSE(registry->find("Qwen-Small"));
+  EXPECT_TRUE(f.events.of(Kind::Warning).empty());
+}
+
 /// Acquires `id` on `n` threads at once, the first load held until the other n - 1 callers
 /// wait for it; returns what each got.
 std::vector<Acquired> acquire_concurrently(Registry& registry, EventLog& events,
