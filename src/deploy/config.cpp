@@ -2,8 +2,11 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
+#include <limits>
 #include <set>
 #include <sstream>
 
@@ -46,62 +49,102 @@ Result<std::string> read_string(const YAML::Node& node, const std::string& where
   return node.Scalar();
 }
 
-/// The range a request default must lie in (that of api/openai_request.cpp's parser).
-struct DefaultRange {
+/// A number field of requests and the range the API accepts it in (api/openai_request.cpp's
+/// parser; NaN is in none). repeat_penalty's bound is a float's largest value: the API takes it
+/// as a float, and sampling::validate refuses one that is not finite.
+struct NumberField {
   const char* name;
   double lo;
   double hi;
   bool lo_open;
-  bool integer;
+  const char* range;  ///< as the messages show it
 };
-constexpr double kNoLimit = 1e18;
-constexpr DefaultRange kDefaultRanges[] = {
-    {"temperature", 0, 2, false, false},        {"top_p", 0, 1, true, false},
-    {"top_k", 0, kNoLimit, false, true},        {"min_p", 0, 1, false, false},
-    {"max_tokens", 1, kNoLimit, false, true},   {"presence_penalty", -2, 2, false, false},
-    {"frequency_penalty", -2, 2, false, false}, {"repeat_penalty", 0, kNoLimit, true, false},
-    {"seed", -kNoLimit, kNoLimit, false, true}};
+constexpr NumberField kNumberFields[] = {
+    {"temperature", 0, 2, false, "[0, 2]"},
+    {"top_p", 0, 1, true, "(0, 1]"},
+    {"min_p", 0, 1, false, "[0, 1]"},
+    {"presence_penalty", -2, 2, false, "[-2, 2]"},
+    {"frequency_penalty", -2, 2, false, "[-2, 2]"},
+    {"repeat_penalty", 0, std::numeric_limits<float>::max(), true, "(0, 3.4e38]"}};
 
+/// An integer field of requests and its least value (the API's read_int; seed: any integer of
+/// 64 bits, signed or not).
+struct IntegerField {
+  const char* name;
+  int64_t min;
+};
+constexpr IntegerField kIntegerFields[] = {
+    {"top_k", 0}, {"max_tokens", 1}, {"seed", std::numeric_limits<int64_t>::min()}};
+
+/// `stop`: a string or a list of at most 4 strings, none empty (an empty one would match at
+/// every position), as the API's read_stop.
+Result<json> read_stop_default(const YAML::Node& node, const std::string& where) {
+  constexpr size_t kMaxStop = 4;
+  const auto empty = [&] {
+    return at(where, "holds an empty string, which would match at every position");
+  };
+  json stop = json::array();
+  if (node.IsScalar()) {
+    if (node.Scalar().empty()) return empty();
+    stop.push_back(node.Scalar());
+    return stop;
+  }
+  if (!node.IsSequence() || node.size() > kMaxStop)
+    return at(where, "must be a string or a list of at most 4 strings");
+  for (const auto& s : node) {
+    if (!s.IsScalar()) return at(where, "must hold only strings");
+    if (s.Scalar().empty()) return empty();
+    stop.push_back(s.Scalar());
+  }
+  return stop;
+}
+
+/// The request defaults of a model, each checked as the API checks the request field, so that
+/// a default can never make a request fail.
 Result<json> read_defaults(const YAML::Node& node, const std::string& where) {
   if (!node.IsMap()) return at(where, "must be a map of request fields");
   json out = json::object();
   for (const auto& item : node) {
     const std::string key = item.first.as<std::string>();
     const std::string field = where + "." + key;
+    const YAML::Node& value = item.second;
     if (key == "stop") {
-      json stop = json::array();
-      if (item.second.IsScalar()) {
-        stop.push_back(item.second.Scalar());
-      } else if (item.second.IsSequence() && item.second.size() <= 4) {
-        for (const auto& s : item.second) {
-          if (!s.IsScalar()) return at(field, "must hold only strings");
-          stop.push_back(s.Scalar());
-        }
-      } else {
-        return at(field, "must be a string or a list of at most 4 strings");
-      }
-      out["stop"] = std::move(stop);
+      auto stop = read_stop_default(value, field);
+      if (!stop.ok()) return stop.error();
+      out["stop"] = std::move(stop.value());
       continue;
     }
-    const DefaultRange* range = nullptr;
-    for (const DefaultRange& r : kDefaultRanges)
-      if (key == r.name) range = &r;
-    if (range == nullptr)
+    const auto number = std::find_if(std::begin(kNumberFields), std::end(kNumberFields),
+                                     [&](const NumberField& f) { return key == f.name; });
+    const auto integer = std::find_if(std::begin(kIntegerFields), std::end(kIntegerFields),
+                                      [&](const IntegerField& f) { return key == f.name; });
+    if (number != std::end(kNumberFields)) {
+      double x = 0;
+      if (!value.IsScalar() || !YAML::convert<double>::decode(value, x))
+        return at(field, std::string("must be a number in ") + number->range);
+      if (!(x >= number->lo && x <= number->hi) || (number->lo_open && x == number->lo))
+        return at(field,
+                  std::string("must be a number in ") + number->range + ", got " + value.Scalar());
+      out[key] = x;
+    } else if (integer != std::end(kIntegerFields)) {
+      int64_t x = 0;
+      uint64_t unsigned_x = 0;
+      const std::string least = integer->min == std::numeric_limits<int64_t>::min()
+                                    ? ""
+                                    : " >= " + std::to_string(integer->min);
+      if (value.IsScalar() && YAML::convert<int64_t>::decode(value, x)) {
+        if (x < integer->min)
+          return at(field, "must be an integer" + least + ", got " + value.Scalar());
+        out[key] = x;
+      } else if (value.IsScalar() && YAML::convert<uint64_t>::decode(value, unsigned_x)) {
+        out[key] = unsigned_x;
+      } else {
+        return at(field, "must be an integer" + least);
+      }
+    } else {
       return at(field,
                 "unknown request field (known: temperature, top_p, top_k, min_p, max_tokens, "
                 "presence_penalty, frequency_penalty, repeat_penalty, seed, stop)");
-    double value = 0;
-    if (!item.second.IsScalar() || !YAML::convert<double>::decode(item.second, value))
-      return at(field, "must be a number");
-    if (value < range->lo || value > range->hi || (range->lo_open && value == range->lo))
-      return at(field, "is out of range");
-    if (range->integer) {
-      int64_t integer = 0;
-      if (!YAML::convert<int64_t>::decode(item.second, integer))
-        return at(field, "must be an integer");
-      out[key] = integer;
-    } else {
-      out[key] = value;
     }
   }
   return out;

@@ -40,7 +40,8 @@ struct ModelConfig {
   bool pin = false;
   /// Request fields a request that lacks them gets (OpenAI names: temperature, top_p, top_k,
   /// min_p, max_tokens, presence_penalty, frequency_penalty, repeat_penalty, seed, stop), each
-  /// checked against the range the API accepts.
+  /// checked as the API checks the request field (NaN, an empty stop string: refused), so that
+  /// no default makes a request fail.
   nlohmann::json defaults = nlohmann::json::object();
   std::vector<LoraConfig> loras;
 };

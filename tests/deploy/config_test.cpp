@@ -74,6 +74,44 @@ TEST(Config, KeepAliveFollowsTheRequestsRule) {
   }
 }
 
+// Each default is checked as the API checks the request field, so that no default makes every
+// request fail (QA: stop "" and temperature .nan were accepted, then every request was 400).
+TEST(Config, DefaultsAreCheckedAsTheApiChecksRequestFields) {
+  const std::pair<const char*, const char*> refused[] = {
+      {"stop: ''", "stop: holds an empty string, which would match at every position"},
+      {"stop: [x, '']", "stop: holds an empty string, which would match at every position"},
+      {"stop: [a, b, c, d, e]", "stop: must be a string or a list of at most 4 strings"},
+      {"temperature: .nan", "temperature: must be a number in [0, 2], got .nan"},
+      {"top_p: .nan", "top_p: must be a number in (0, 1], got .nan"},
+      {"min_p: .NaN", "min_p: must be a number in [0, 1], got .NaN"},
+      {"presence_penalty: .inf", "presence_penalty: must be a number in [-2, 2], got .inf"},
+      {"frequency_penalty: -.inf", "frequency_penalty: must be a number in [-2, 2], got -.inf"},
+      {"repeat_penalty: .nan", "repeat_penalty: must be a number in (0, 3.4e38], got .nan"},
+      {"repeat_penalty: 0", "repeat_penalty: must be a number in (0, 3.4e38], got 0"},
+      {"repeat_penalty: 1e39", "repeat_penalty: must be a number in (0, 3.4e38], got 1e39"},
+      {"temperature: hot", "temperature: must be a number in [0, 2]"},
+      {"max_tokens: 0", "max_tokens: must be an integer >= 1, got 0"},
+      {"top_k: -1", "top_k: must be an integer >= 0, got -1"},
+      {"top_k: .nan", "top_k: must be an integer >= 0"},
+      {"seed: 1.5", "seed: must be an integer"},
+  };
+  for (const auto& [field, message] : refused) {
+    auto config = parse_config("models:\n  a:\n    defaults: {" + std::string(field) + "}", "");
+    ASSERT_FALSE(config.ok()) << field;
+    EXPECT_EQ(config.error().message, "models.a.defaults." + std::string(message));
+  }
+  auto config = parse_config(
+      "models:\n  a:\n    defaults: {repeat_penalty: 1e30, seed: 18446744073709551615, top_k: 0, "
+      "stop: [], presence_penalty: -2}\n  b:\n    defaults: {seed: -5, stop: x}",
+      "");
+  ASSERT_TRUE(config.ok()) << config.error().message;
+  EXPECT_EQ(config->models.at("a").defaults,
+            nlohmann::json::parse(R"({"repeat_penalty": 1e30, "seed": 18446744073709551615,
+                                      "top_k": 0, "stop": [], "presence_penalty": -2.0})"));
+  EXPECT_EQ(config->models.at("b").defaults,
+            nlohmann::json::parse(R"({"seed": -5, "stop": ["x"]})"));
+}
+
 TEST(Config, ErrorsNameTheKey) {
   const std::pair<const char*, const char*> cases[] = {
       {"keep_alive: 5x",
@@ -83,10 +121,11 @@ TEST(Config, ErrorsNameTheKey) {
        "models.a.pinned: unknown key (known: aliases, defaults, keep_alive, loras, path, pin)"},
       {"models:\n  a:\n    pin: maybe", "models.a.pin: must be true or false"},
       {"models:\n  a:\n    defaults: {temperature: 3}",
-       "models.a.defaults.temperature: is out of range"},
-      {"models:\n  a:\n    defaults: {top_p: 0}", "models.a.defaults.top_p: is out of range"},
+       "models.a.defaults.temperature: must be a number in [0, 2], got 3"},
+      {"models:\n  a:\n    defaults: {top_p: 0}",
+       "models.a.defaults.top_p: must be a number in (0, 1], got 0"},
       {"models:\n  a:\n    defaults: {max_tokens: 1.5}",
-       "models.a.defaults.max_tokens: must be an integer"},
+       "models.a.defaults.max_tokens: must be an integer >= 1"},
       {"models:\n  a:\n    defaults: {logprobs: true}",
        "models.a.defaults.logprobs: unknown request field (known: temperature, top_p, top_k, "
        "min_p, max_tokens, presence_penalty, frequency_penalty, repeat_penalty, seed, stop)"},
