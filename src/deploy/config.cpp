@@ -10,6 +10,7 @@
 #include <set>
 #include <sstream>
 
+#include "deploy/lora_spec.h"
 #include "deploy/units.h"
 
 namespace gengyun::deploy {
@@ -169,9 +170,15 @@ Result<std::vector<LoraConfig>> read_loras(const YAML::Node& node, const std::st
     auto adapter = read_string(item.second["adapter"], field + ".adapter");
     if (!adapter.ok()) return adapter.error();
     lora.adapter_path = resolve(adapter.value(), base_dir);
-    if (const YAML::Node scale = item.second["scale"];
-        scale && (!scale.IsScalar() || !YAML::convert<double>::decode(scale, lora.scale)))
-      return at(field + ".scale", "must be a number");
+    if (const YAML::Node scale = item.second["scale"]) {
+      double value = 0;
+      if (!scale.IsScalar() || !YAML::convert<double>::decode(scale, value))
+        return at(field + ".scale", "must be a number");
+      // The check of `--lora ...@SCALE`: the adapter takes a float.
+      const Result<float> checked = lora_scale(value);
+      if (!checked) return at(field + ".scale", checked.error().message);
+      lora.scale = checked.value();
+    }
     out.push_back(std::move(lora));
   }
   return out;

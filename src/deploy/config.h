@@ -29,7 +29,7 @@ namespace gengyun::deploy {
 struct LoraConfig {
   std::string name;          ///< the derivative's model id
   std::string adapter_path;  ///< a LoRA GGUF (llama.cpp's layout)
-  double scale = 1.0;
+  float scale = 1.0f;        ///< checked as `--lora`'s (lora_scale)
 };
 
 /// Settings of one model id.

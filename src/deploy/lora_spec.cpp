@@ -3,15 +3,24 @@
 #include <charconv>
 #include <cmath>
 #include <filesystem>
+#include <limits>
 
 namespace gengyun::deploy {
+
+Result<float> lora_scale(double value) {
+  if (!std::isfinite(value)) return make_error("must be a finite number");
+  if (std::abs(value) > std::numeric_limits<float>::max() ||
+      (value != 0 && std::abs(value) < std::numeric_limits<float>::min()))
+    return make_error("is out of a 32-bit float's range (magnitudes 1.2e-38 to 3.4e38, or 0)");
+  return static_cast<float>(value);
+}
 
 Result<AdapterFile> parse_adapter_file(std::string_view text) {
   AdapterFile out{std::string(text), 1.0f};
   if (const size_t at = text.rfind('@'); at != std::string_view::npos) {
     const std::string_view scale = text.substr(at + 1);
     if (scale.find('/') == std::string_view::npos) {
-      float value = 0;
+      double value = 0;
       const auto [end, ec] = std::from_chars(scale.data(), scale.data() + scale.size(), value);
       const std::string where =
           "the LoRA scale '" + std::string(scale) + "' in '" + std::string(text) + "'";
@@ -23,12 +32,12 @@ Result<AdapterFile> parse_adapter_file(std::string_view text) {
                           "takes a scale: '" +
                           std::string(text) + "@1')");
       }
-      if (ec == std::errc::result_out_of_range)
-        return make_error(where +
-                          " is out of a 32-bit float's range (magnitudes 1.2e-38 to 3.4e38, or 0)");
-      if (!std::isfinite(value)) return make_error(where + " must be a finite number");
+      // Out of a double's range (1e400, 1e-400) is out of a float's too.
+      const Result<float> checked = lora_scale(
+          ec == std::errc::result_out_of_range ? std::numeric_limits<double>::max() : value);
+      if (!checked) return make_error(where + " " + checked.error().message);
       out.path = std::string(text.substr(0, at));
-      out.scale = value;
+      out.scale = checked.value();
     }
   }
   if (out.path.empty())

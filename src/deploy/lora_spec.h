@@ -16,6 +16,12 @@ struct AdapterFile {
   float scale = 1.0f;
 };
 
+/// `value` as a LoRA scale: a float, so finite and 0 or of a magnitude from 1.2e-38 to 3.4e38.
+/// The one check of `--lora ...@SCALE` (parse_adapter_file) and the config's `scale:`. Errors,
+/// each the end of a sentence about the scale: "must be a finite number", "is out of a 32-bit
+/// float's range (magnitudes 1.2e-38 to 3.4e38, or 0)".
+Result<float> lora_scale(double value);
+
 /// Parses "PATH[@SCALE]": the text after the last '@' is the scale when it is a number; an '@'
 /// followed by a '/' belongs to the path, and so does the last '@' when what follows it is not
 /// a number and the whole text names an existing file ("my lora@2.gguf"). Errors: an empty

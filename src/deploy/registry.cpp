@@ -325,8 +325,7 @@ Result<void> Registry::add_derivatives() {
   for (const LoraSpec& spec : options_.loras) all.push_back({spec, "--lora"});
   for (const auto& [id, model] : options_.config.models)
     for (const LoraConfig& lora : model.loras)
-      all.push_back({{lora.name, id, {lora.adapter_path, static_cast<float>(lora.scale)}},
-                     "config"});
+      all.push_back({{lora.name, id, {lora.adapter_path, lora.scale}}, "config"});
   std::lock_guard lock(mutex_);
   for (const auto& [spec, source] : all) {
     const std::string where = source == "--lora"

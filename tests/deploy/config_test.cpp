@@ -60,6 +60,36 @@ TEST(Config, LorasAreParsedForTheirHook) {
   EXPECT_EQ(loras[0].scale, 0.5);
 }
 
+// A `loras:` scale is checked as `--lora ...@SCALE` is (lora_scale): QA saw .nan, .inf and
+// 1e300 accepted at start and every request then 503, and -1e-50 taken as 0.
+TEST(Config, LoraScalesAreCheckedAsTheFlagsAre) {
+  const std::pair<const char*, const char*> refused[] = {
+      {".nan", "must be a finite number"},
+      {".inf", "must be a finite number"},
+      {"-.inf", "must be a finite number"},
+      {"1e300", "is out of a 32-bit float's range (magnitudes 1.2e-38 to 3.4e38, or 0)"},
+      {"-1e-50", "is out of a 32-bit float's range (magnitudes 1.2e-38 to 3.4e38, or 0)"},
+      {"3.5e38", "is out of a 32-bit float's range (magnitudes 1.2e-38 to 3.4e38, or 0)"},
+      {"x", "must be a number"},
+  };
+  for (const auto& [scale, message] : refused) {
+    auto config = parse_config(
+        "models:\n  base:\n    loras:\n      chat: {adapter: a.gguf, scale: " + std::string(scale) +
+            "}\n",
+        "");
+    ASSERT_FALSE(config.ok()) << scale;
+    EXPECT_EQ(config.error().message, "models.base.loras.chat.scale: " + std::string(message));
+  }
+  for (const auto& [scale, value] : {std::pair{"3e38", 3e38f}, {"-2", -2.0f}, {"0", 0.0f}}) {
+    auto config = parse_config(
+        "models:\n  base:\n    loras:\n      chat: {adapter: a.gguf, scale: " + std::string(scale) +
+            "}\n",
+        "");
+    ASSERT_TRUE(config.ok()) << config.error().message;
+    EXPECT_EQ(config->models.at("base").loras.at(0).scale, value);
+  }
+}
+
 // keep_alive in the config follows the requests' rule (docs/deploy.md): any negative is never,
 // the string "-1" as the number.
 TEST(Config, KeepAliveFollowsTheRequestsRule) {

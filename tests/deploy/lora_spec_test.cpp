@@ -76,6 +76,13 @@ TEST(AdapterFile, RejectsBadScalesAndEmptyPaths) {
   EXPECT_EQ(parse_adapter_file("b.gguf@nan").error().message,
             "the LoRA scale 'nan' in 'b.gguf@nan' must be a finite number");
   EXPECT_EQ(parse_adapter_file("b.gguf@3e38")->scale, 3e38f);
+  EXPECT_EQ(parse_adapter_file("b.gguf@1e-50").error().message,
+            "the LoRA scale '1e-50' in 'b.gguf@1e-50' is out of a 32-bit float's range "
+            "(magnitudes 1.2e-38 to 3.4e38, or 0)");
+  EXPECT_EQ(parse_adapter_file("b.gguf@1e400").error().message,
+            "the LoRA scale '1e400' in 'b.gguf@1e400' is out of a 32-bit float's range "
+            "(magnitudes 1.2e-38 to 3.4e38, or 0)");
+  EXPECT_EQ(parse_adapter_file("b.gguf@-0")->scale, 0.0f);
   EXPECT_EQ(parse_adapter_file("@2").error().message,
             "a LoRA adapter needs a file: ADAPTER.gguf[@SCALE], got '@2'");
   EXPECT_FALSE(parse_adapter_file("").ok());
