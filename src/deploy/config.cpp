@@ -164,6 +164,8 @@ Result<std::vector<LoraConfig>> read_loras(const YAML::Node& node, const std::st
   for (const auto& item : node) {
     LoraConfig lora;
     lora.name = item.first.as<std::string>();
+    if (lora.name.empty())
+      return at(where, "a LoRA name is empty (\"\"), which no request can name");
     const std::string field = where + "." + lora.name;
     if (!item.second.IsMap()) return at(field, "must be a map with adapter and scale");
     if (auto e = unknown_keys(item.second, field, {"adapter", "scale"})) return *e;
@@ -251,6 +253,7 @@ Result<Config> parse_node(const YAML::Node& root, const std::string& base_dir) {
     if (!models.IsMap()) return at("models", "must be a map of model ids");
     for (const auto& item : models) {
       const std::string id = item.first.as<std::string>();
+      if (id.empty()) return at("models", "a model id is empty (\"\"), which no request can name");
       auto model = read_model(item.second, "models." + id, base_dir);
       if (!model.ok()) return model.error();
       config.models.emplace(id, std::move(model.value()));

@@ -90,6 +90,17 @@ TEST(Config, LoraScalesAreCheckedAsTheFlagsAre) {
   }
 }
 
+// An empty id or LoRA name would be listed but never served: a request's model is non-empty.
+TEST(Config, AnEmptyModelIdOrLoraNameIsRefused) {
+  auto model = parse_config("models:\n  \"\": {path: a.gguf}\n", "");
+  ASSERT_FALSE(model.ok());
+  EXPECT_EQ(model.error().message, "models: a model id is empty (\"\"), which no request can name");
+  auto lora = parse_config("models:\n  base:\n    loras:\n      '': {adapter: a.gguf}\n", "");
+  ASSERT_FALSE(lora.ok());
+  EXPECT_EQ(lora.error().message,
+            "models.base.loras: a LoRA name is empty (\"\"), which no request can name");
+}
+
 // keep_alive in the config follows the requests' rule (docs/deploy.md): any negative is never,
 // the string "-1" as the number.
 TEST(Config, KeepAliveFollowsTheRequestsRule) {
