@@ -37,6 +37,21 @@ std::optional<Error> unknown_keys(const YAML::Node& node, const std::string& whe
   return std::nullopt;
 }
 
+/// A key of the map `node` given twice, as an error naming it ("models.link.pin"): yaml-cpp
+/// keeps both and `node[key]` reads the first, so the second would be ignored. A key that is not
+/// a name (a list, a map) is an error too.
+std::optional<Error> keys_given_twice(const YAML::Node& node, const std::string& where) {
+  std::set<std::string> seen;
+  for (const auto& item : node) {
+    if (!item.first.IsScalar())
+      return at(where.empty() ? "the config" : where, "a key must be a name, not a list or a map");
+    const std::string& key = item.first.Scalar();
+    if (!seen.insert(key).second)
+      return at(where.empty() ? key : where + "." + key, "is given twice");
+  }
+  return std::nullopt;
+}
+
 /// A duration in Ollama's forms: a number of seconds or a duration string.
 Result<int64_t> read_duration(const YAML::Node& node, const std::string& where) {
   if (!node.IsScalar()) return at(where, "must be a number of seconds or a duration like 5m");
@@ -104,6 +119,7 @@ Result<json> read_stop_default(const YAML::Node& node, const std::string& where)
 /// a default can never make a request fail.
 Result<json> read_defaults(const YAML::Node& node, const std::string& where) {
   if (!node.IsMap()) return at(where, "must be a map of request fields");
+  if (auto e = keys_given_twice(node, where)) return *e;
   json out = json::object();
   for (const auto& item : node) {
     const std::string key = item.first.as<std::string>();
@@ -160,6 +176,7 @@ std::string resolve(const std::string& path, const std::string& base_dir) {
 Result<std::vector<LoraConfig>> read_loras(const YAML::Node& node, const std::string& where,
                                            const std::string& base_dir) {
   if (!node.IsMap()) return at(where, "must be a map of NAME: {adapter: FILE, scale: X}");
+  if (auto e = keys_given_twice(node, where)) return *e;
   std::vector<LoraConfig> out;
   for (const auto& item : node) {
     LoraConfig lora;
@@ -168,6 +185,7 @@ Result<std::vector<LoraConfig>> read_loras(const YAML::Node& node, const std::st
       return at(where, "a LoRA name is empty (\"\"), which no request can name");
     const std::string field = where + "." + lora.name;
     if (!item.second.IsMap()) return at(field, "must be a map with adapter and scale");
+    if (auto e = keys_given_twice(item.second, field)) return *e;
     if (auto e = unknown_keys(item.second, field, {"adapter", "scale"})) return *e;
     auto adapter = read_string(item.second["adapter"], field + ".adapter");
     if (!adapter.ok()) return adapter.error();
@@ -191,6 +209,7 @@ Result<ModelConfig> read_model(const YAML::Node& node, const std::string& where,
   ModelConfig model;
   if (node.IsNull()) return model;
   if (!node.IsMap()) return at(where, "must be a map");
+  if (auto e = keys_given_twice(node, where)) return *e;
   if (auto e =
           unknown_keys(node, where, {"path", "aliases", "keep_alive", "pin", "defaults", "loras"}))
     return *e;
@@ -237,6 +256,7 @@ Result<Config> parse_node(const YAML::Node& root, const std::string& base_dir) {
   Config config;
   if (root.IsNull()) return config;
   if (!root.IsMap()) return make_error("the config must be a map (keep_alive, models, ...)");
+  if (auto e = keys_given_twice(root, "")) return *e;
   if (auto e = unknown_keys(root, "", {"keep_alive", "rescan_interval", "models"})) return *e;
   if (const YAML::Node keep_alive = root["keep_alive"]) {
     auto us = read_duration(keep_alive, "keep_alive");
@@ -251,6 +271,7 @@ Result<Config> parse_node(const YAML::Node& root, const std::string& base_dir) {
   }
   if (const YAML::Node models = root["models"]) {
     if (!models.IsMap()) return at("models", "must be a map of model ids");
+    if (auto e = keys_given_twice(models, "models")) return *e;
     for (const auto& item : models) {
       const std::string id = item.first.as<std::string>();
       if (id.empty()) return at("models", "a model id is empty (\"\"), which no request can name");

@@ -101,6 +101,28 @@ TEST(Config, AnEmptyModelIdOrLoraNameIsRefused) {
             "models.base.loras: a LoRA name is empty (\"\"), which no request can name");
 }
 
+// yaml-cpp keeps both entries of a key given twice and reads the first: each is an error at
+// start naming the key (QA: {pin: true, pin: false} pinned; a second models.link was ignored).
+TEST(Config, AKeyGivenTwiceIsRefused) {
+  const std::pair<const char*, const char*> cases[] = {
+      {"models:\n  link: {pin: true, pin: false}", "models.link.pin: is given twice"},
+      {"models:\n  link: {pin: true}\n  link: {path: b.gguf}", "models.link: is given twice"},
+      {"keep_alive: 1m\nkeep_alive: 2m", "keep_alive: is given twice"},
+      {"models:\n  a:\n    defaults: {top_k: 1, top_k: 2}",
+       "models.a.defaults.top_k: is given twice"},
+      {"models:\n  a:\n    loras: {b: {adapter: x.gguf}, b: {adapter: y.gguf}}",
+       "models.a.loras.b: is given twice"},
+      {"models:\n  a:\n    loras: {b: {adapter: x.gguf, adapter: y.gguf}}",
+       "models.a.loras.b.adapter: is given twice"},
+      {"models:\n  ? [a]\n  : {}", "models: a key must be a name, not a list or a map"},
+  };
+  for (const auto& [yaml, message] : cases) {
+    auto config = parse_config(yaml, "");
+    ASSERT_FALSE(config.ok()) << yaml;
+    EXPECT_EQ(config.error().message, message);
+  }
+}
+
 // keep_alive in the config follows the requests' rule (docs/deploy.md): any negative is never,
 // the string "-1" as the number.
 TEST(Config, KeepAliveFollowsTheRequestsRule) {
