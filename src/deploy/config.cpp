@@ -52,10 +52,12 @@ std::optional<Error> keys_given_twice(const YAML::Node& node, const std::string&
   return std::nullopt;
 }
 
-/// A duration in Ollama's forms: a number of seconds or a duration string.
-Result<int64_t> read_duration(const YAML::Node& node, const std::string& where) {
+/// A duration in Ollama's forms: a number of seconds or a duration string, read by `parse`
+/// (parse_keep_alive, parse_rescan_interval).
+Result<int64_t> read_duration(const YAML::Node& node, const std::string& where,
+                              Result<int64_t> (*parse)(std::string_view)) {
   if (!node.IsScalar()) return at(where, "must be a number of seconds or a duration like 5m");
-  auto us = parse_keep_alive(node.Scalar());
+  auto us = parse(node.Scalar());
   if (!us.ok()) return at(where, us.error().message);
   return us.value();
 }
@@ -187,6 +189,8 @@ Result<std::vector<LoraConfig>> read_loras(const YAML::Node& node, const std::st
     if (!item.second.IsMap()) return at(field, "must be a map with adapter and scale");
     if (auto e = keys_given_twice(item.second, field)) return *e;
     if (auto e = unknown_keys(item.second, field, {"adapter", "scale"})) return *e;
+    if (!item.second["adapter"])
+      return at(field + ".adapter", "is missing (the adapter's GGUF file)");
     auto adapter = read_string(item.second["adapter"], field + ".adapter");
     if (!adapter.ok()) return adapter.error();
     lora.adapter_path = resolve(adapter.value(), base_dir);
@@ -232,7 +236,7 @@ Result<ModelConfig> read_model(const YAML::Node& node, const std::string& where,
     }
   }
   if (const YAML::Node keep_alive = node["keep_alive"]) {
-    auto us = read_duration(keep_alive, where + ".keep_alive");
+    auto us = read_duration(keep_alive, where + ".keep_alive", parse_keep_alive);
     if (!us.ok()) return us.error();
     model.keep_alive_us = us.value();
   }
@@ -259,12 +263,12 @@ Result<Config> parse_node(const YAML::Node& root, const std::string& base_dir) {
   if (auto e = keys_given_twice(root, "")) return *e;
   if (auto e = unknown_keys(root, "", {"keep_alive", "rescan_interval", "models"})) return *e;
   if (const YAML::Node keep_alive = root["keep_alive"]) {
-    auto us = read_duration(keep_alive, "keep_alive");
+    auto us = read_duration(keep_alive, "keep_alive", parse_keep_alive);
     if (!us.ok()) return us.error();
     config.keep_alive_us = us.value();
   }
   if (const YAML::Node interval = root["rescan_interval"]) {
-    auto us = read_duration(interval, "rescan_interval");
+    auto us = read_duration(interval, "rescan_interval", parse_rescan_interval);
     if (!us.ok()) return us.error();
     if (us.value() == kKeepForever) return at("rescan_interval", "must not be negative");
     config.rescan_interval_us = us.value();
@@ -283,6 +287,10 @@ Result<Config> parse_node(const YAML::Node& root, const std::string& base_dir) {
   std::map<std::string, std::string> owner;  // alias -> model id
   for (const auto& [id, model] : config.models) {
     for (const auto& alias : model.aliases) {
+      if (alias == id)
+        return at("models." + id + ".aliases", "'" + alias + "' is the model's own id");
+      if (std::count(model.aliases.begin(), model.aliases.end(), alias) > 1)
+        return at("models." + id + ".aliases", "'" + alias + "' is given twice");
       if (config.models.contains(alias))
         return at("models." + id + ".aliases", "'" + alias + "' is the id of another model");
       if (auto [it, fresh] = owner.emplace(alias, id); !fresh)

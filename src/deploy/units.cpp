@@ -44,21 +44,10 @@ std::optional<double> read_decimal(std::string_view text, size_t& pos) {
   return value;
 }
 
-}  // namespace
-
-Result<int64_t> keep_alive_from_seconds(double seconds) {
-  if (std::isnan(seconds)) return make_error("invalid keep-alive: not a number");
-  if (seconds < 0) return kKeepForever;
-  if (seconds * 1e6 > static_cast<double>(kMaxKeepAliveUs)) {
-    char shown[32];
-    std::snprintf(shown, sizeof shown, "%g", seconds);
-    return make_error("invalid keep-alive " + std::string(shown) +
-                      " seconds: longer than 100 years (-1 keeps the model loaded)");
-  }
-  return static_cast<int64_t>(seconds * 1e6);
-}
-
-Result<int64_t> parse_keep_alive(std::string_view text) {
+/// parse_keep_alive's reading of `text`, its error for a value over 100 years naming `what`
+/// ("keep-alive") and ending in `hint`.
+Result<int64_t> parse_seconds_or_duration(std::string_view text, std::string_view what,
+                                          std::string_view hint) {
   // A plain decimal number: an optional sign, digits with an optional '.' and exponent.
   std::string_view digits = text;
   const bool negative = !digits.empty() && digits[0] == '-';
@@ -76,11 +65,33 @@ Result<int64_t> parse_keep_alive(std::string_view text) {
       if (negative && seconds > 0) return kKeepForever;
       Result<int64_t> us = keep_alive_from_seconds(seconds);
       if (us.ok()) return us;
-      return make_error("invalid keep-alive '" + std::string(text) +
-                        "': longer than 100 years (-1 keeps the model loaded)");
+      return make_error("invalid " + std::string(what) + " '" + std::string(text) +
+                        "': longer than 100 years" + std::string(hint));
     }
   }
   return parse_duration(text);
+}
+
+}  // namespace
+
+Result<int64_t> keep_alive_from_seconds(double seconds) {
+  if (std::isnan(seconds)) return make_error("invalid keep-alive: not a number");
+  if (seconds < 0) return kKeepForever;
+  if (seconds * 1e6 > static_cast<double>(kMaxKeepAliveUs)) {
+    char shown[32];
+    std::snprintf(shown, sizeof shown, "%g", seconds);
+    return make_error("invalid keep-alive " + std::string(shown) +
+                      " seconds: longer than 100 years (-1 keeps the model loaded)");
+  }
+  return static_cast<int64_t>(seconds * 1e6);
+}
+
+Result<int64_t> parse_keep_alive(std::string_view text) {
+  return parse_seconds_or_duration(text, "keep-alive", " (-1 keeps the model loaded)");
+}
+
+Result<int64_t> parse_rescan_interval(std::string_view text) {
+  return parse_seconds_or_duration(text, "rescan interval", " (0: no rescans)");
 }
 
 Result<int64_t> parse_duration(std::string_view text) {

@@ -28,6 +28,11 @@ Result<int64_t> keep_alive_from_seconds(double seconds);
 /// negative value is kKeepForever. Errors: those of keep_alive_from_seconds and parse_duration.
 Result<int64_t> parse_keep_alive(std::string_view text);
 
+/// A rescan interval in microseconds, read as parse_keep_alive reads a keep-alive (a negative
+/// one is kKeepForever, for the caller to refuse). Errors: those of parse_keep_alive, the one of
+/// a value over 100 years naming the rescan interval.
+Result<int64_t> parse_rescan_interval(std::string_view text);
+
 /// A Go duration string (time.ParseDuration's grammar: "5m", "1h30m", "1.5h", "300ms", "-1m";
 /// units ns, us, µs, ms, s, m, h; "0" alone is allowed without a unit) in microseconds, any
 /// negative one mapped to kKeepForever. Errors: empty text, a number without a unit (other than

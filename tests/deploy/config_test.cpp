@@ -202,6 +202,13 @@ TEST(Config, ErrorsNameTheKey) {
        "keep_alive: invalid keep-alive '1e20': longer than 100 years (-1 keeps the model loaded)"},
       {"keep_alive: 876001h", "keep_alive: invalid duration '876001h': longer than 100 years"},
       {"rescan_interval: -1", "rescan_interval: must not be negative"},
+      {"rescan_interval: 1e20",
+       "rescan_interval: invalid rescan interval '1e20': longer than 100 years (0: no rescans)"},
+      {"models:\n  link:\n    aliases: [link]",
+       "models.link.aliases: 'link' is the model's own id"},
+      {"models:\n  link:\n    aliases: [l, l]", "models.link.aliases: 'l' is given twice"},
+      {"models:\n  a:\n    loras: {b: {scale: 0.5}}",
+       "models.a.loras.b.adapter: is missing (the adapter's GGUF file)"},
   };
   for (const auto& [yaml, message] : cases) {
     auto config = parse_config(yaml, "");
