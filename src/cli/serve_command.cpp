@@ -1,6 +1,7 @@
 // `gengyun serve [--models DIR] [--model NAME=PATH ...] [--config FILE] --listen HOST:PORT
 // --db PATH`: the OpenAI-compatible API over the model registry (docs/deploy.md).
 #include <pthread.h>
+#include <spdlog/spdlog.h>
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -15,8 +16,6 @@
 #include <thread>
 #include <vector>
 
-#include <spdlog/spdlog.h>
-
 #include "api/server.h"
 #include "cli/admin_flags.h"
 #include "cli/commands.h"
@@ -29,6 +28,7 @@
 #include "platform/price_file.h"
 #include "platform/reconciler.h"
 #include "platform/store.h"
+#include "tokenizer/utf8.h"
 
 namespace gengyun::cli {
 namespace {
@@ -106,11 +106,14 @@ size_t connections_within_descriptor_limit(size_t wanted) {
   return std::min<size_t>(wanted, usable);
 }
 
-/// The registry's events as log lines on stderr. kv_sized_at_load: neither --max-memory nor
-/// --kv-cache-mb is given, so a model's KV pool is sized from the memory free at its load
-/// (ModelInstance::load) and LoadStarted's bytes are its weights alone.
-void log_registry_event(const deploy::RegistryEvent& e, bool mmap, bool kv_sized_at_load) {
+/// The registry's events as log lines on stderr, ids and details with their control characters
+/// escaped (a file name or a config key holding "\n" cannot forge a line). kv_sized_at_load:
+/// neither --max-memory nor --kv-cache-mb is given, so a model's KV pool is sized from the
+/// memory free at its load (ModelInstance::load) and LoadStarted's bytes are its weights alone.
+void log_registry_event(deploy::RegistryEvent e, bool mmap, bool kv_sized_at_load) {
   using Kind = deploy::RegistryEvent::Kind;
+  e.model = tokenizer::escape_control_characters(e.model);
+  e.detail = tokenizer::escape_control_characters(e.detail);
   const char* id = e.model.c_str();
   switch (e.kind) {
     case Kind::Warning:
@@ -276,7 +279,8 @@ int serve(const ServeOptions& o) {
   if (!o.config.empty()) {
     auto config = deploy::load_config(o.config);
     if (!config.ok()) {
-      std::fprintf(stderr, "error: --config %s\n", config.error().message.c_str());
+      std::fprintf(stderr, "error: --config %s\n",
+                   tokenizer::escape_control_characters(config.error().message).c_str());
       return 1;
     }
     registry_options.config = std::move(config.value());
@@ -296,11 +300,13 @@ int serve(const ServeOptions& o) {
       };
   auto registry = deploy::Registry::create(std::move(registry_options));
   if (!registry.ok()) {
-    std::fprintf(stderr, "error: %s\n", registry.error().message.c_str());
+    std::fprintf(stderr, "error: %s\n",
+                 tokenizer::escape_control_characters(registry.error().message).c_str());
     return 1;
   }
   if (auto pinned = registry.value()->load_pinned(); !pinned.ok()) {
-    std::fprintf(stderr, "error: %s\n", pinned.error().message.c_str());
+    std::fprintf(stderr, "error: %s\n",
+                 tokenizer::escape_control_characters(pinned.error().message).c_str());
     return 1;
   }
   api::ServerOptions server_options;

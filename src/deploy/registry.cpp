@@ -8,6 +8,7 @@
 #include <system_error>
 
 #include "deploy/units.h"
+#include "tokenizer/utf8.h"
 #include "util/clock.h"
 
 namespace gengyun::deploy {
@@ -97,21 +98,32 @@ std::string lower(std::string text) {
   return text;
 }
 
-/// The *.gguf files of a folder by model id, and those left out by a clash of ids.
+/// The *.gguf files of a folder by model id, and those left out.
 struct FolderListing {
   std::map<std::string, std::string> by_id;  ///< id -> path
   /// A file not served, and the file that has its id.
   std::vector<std::pair<std::string, std::string>> clashes;
+  /// A file not served for its name ("PATH is not served: ...").
+  std::vector<std::string> unnamed;
 };
 
+/// Whether `name` holds a control character or bytes that are not UTF-8: escaping it changes
+/// more than its backslashes, which it doubles.
+bool holds_unprintable(const std::string& name) {
+  return tokenizer::escape_control_characters(name).size() !=
+         name.size() + std::count(name.begin(), name.end(), '\\');
+}
+
 /// The *.gguf files of `dir` (case-insensitive suffix; symlinks followed, folders skipped) by
-/// model id, the first in name order winning a clash of ids.
+/// model id, the first in name order winning a clash of ids. Left out: ".gguf" (an empty id)
+/// and names with control characters or bytes that are not UTF-8 (an id clients could not
+/// send as written, and that would forge log lines).
 FolderListing list_folder(const std::string& dir) {
   std::vector<fs::path> files;
   std::error_code ec;
   for (const auto& item : fs::directory_iterator(dir, ec)) {
     const std::string name = item.path().filename().string();
-    if (name.size() <= 5 || lower(name.substr(name.size() - 5)) != ".gguf") continue;
+    if (name.size() < 5 || lower(name.substr(name.size() - 5)) != ".gguf") continue;
     std::error_code status_ec;
     if (fs::is_directory(item.path(), status_ec)) continue;
     files.push_back(item.path());
@@ -120,6 +132,18 @@ FolderListing list_folder(const std::string& dir) {
   FolderListing out;
   for (const auto& path : files) {
     const std::string name = path.filename().string();
+    if (name.size() == 5) {
+      out.unnamed.push_back(path.string() +
+                            " is not served: its model id (the name before .gguf) "
+                            "would be empty");
+      continue;
+    }
+    if (holds_unprintable(name)) {
+      out.unnamed.push_back(path.string() +
+                            " is not served: its name holds control characters or bytes that "
+                            "are not UTF-8, which an id may not; rename the file");
+      continue;
+    }
     const auto [it, added] = out.by_id.emplace(lower(name.substr(0, name.size() - 5)), path.string());
     if (!added) out.clashes.emplace_back(path.string(), it->second);
   }
@@ -846,7 +870,7 @@ std::pair<int, int> Registry::rescan() {
       }
     }
     // Files of the folder not served, each with the reason.
-    std::vector<std::string> shadowed;
+    std::vector<std::string> shadowed = folder.unnamed;
     for (const auto& [path, first] : folder.clashes)
       shadowed.push_back(path + " is not served: its model id is also that of " + first +
                          " (ids ignore case; the first in name order is served)");

@@ -301,6 +301,39 @@ TEST(Registry, FilesWhoseIdIsTakenAreWarnedOfOnce) {
   EXPECT_EQ(f.events.of(Kind::Warning).size(), 2u);
 }
 
+// A file named ".gguf" (an empty id) and one whose name holds a control character are left
+// out, each with one warning (README: serve warns once of each file left out).
+TEST(Registry, FilesWithAnEmptyIdOrControlCharactersAreLeftOutWithAWarning) {
+  REQUIRE_TESTDATA();
+  TempDir dir;
+  const std::string forged = "a\ngengyun: model 'evil': available\nb.gguf";
+  fs::create_symlink(model_path("stories260K-f32.gguf"), dir.file(".gguf"));
+  fs::create_symlink(model_path("stories260K-f32.gguf"), dir.file(forged));
+  fs::create_symlink(model_path("stories260K-f32.gguf"), dir.file("bell\x07.gguf"));
+  fs::create_symlink(model_path("stories260K-f32.gguf"), dir.file("back\\slash.gguf"));
+  Fixture f;
+  RegistryOptions o = f.options();
+  o.models_dir = dir.path().string();
+  auto registry = create(std::move(o));
+  ASSERT_TRUE(registry);
+  std::vector<std::string> warnings;
+  for (const RegistryEvent& e : f.events.of(Kind::Warning)) warnings.push_back(e.detail);
+  const std::string unprintable =
+      " is not served: its name holds control characters or bytes that are not UTF-8, which an "
+      "id may not; rename the file";
+  const std::vector<std::string> expected = {
+      "--models: " + dir.file(".gguf") +
+          " is not served: its model id (the name before .gguf) would be empty",
+      "--models: " + dir.file(forged) + unprintable,
+      "--models: " + dir.file("bell\x07.gguf") + unprintable};
+  EXPECT_EQ(warnings, expected);
+  std::vector<std::string> ids;
+  for (const ModelInfo& info : registry->list()) ids.push_back(info.id);
+  EXPECT_EQ(ids, std::vector<std::string>{"back\\slash"});
+  registry->rescan();
+  EXPECT_EQ(f.events.of(Kind::Warning).size(), 3u);
+}
+
 TEST(Registry, RescanAddsAndDropsFiles) {
   REQUIRE_TESTDATA();
   TempDir dir;

@@ -791,6 +791,31 @@ TEST_F(ServeTest, ServesAFolderOnDemandWithAConfig) {
   EXPECT_TRUE(api::testing::eventually([&] { return !list().contains("notes"); }));
 }
 
+// A file name holding newlines cannot forge log lines: the warning that leaves it out shows its
+// control characters as \xNN (QA: "a\ngengyun: model 'evil': available\nb.gguf").
+TEST_F(ServeTest, AFileNameWithControlCharactersIsLeftOutAndLoggedEscaped) {
+  create_key("k");
+  const std::filesystem::path models = dir_ / "models";
+  std::filesystem::create_directory(models);
+  std::filesystem::create_symlink(gengyun::testing::testdata_path("models/stories260K-f32.gguf"),
+                                  models / "a\ngengyun: model 'evil': available\nb.gguf");
+  std::filesystem::create_symlink(gengyun::testing::testdata_path("models/stories260K-f32.gguf"),
+                                  models / ".gguf");
+  start_server(1, {"--models", models.string()});
+  const std::string err = server_->err();
+  EXPECT_NE(err.find("gengyun: warning: --models: " + (models / "a").string() +
+                     "\\x0agengyun: model 'evil': available\\x0ab.gguf is not served: its name "
+                     "holds control characters or bytes that are not UTF-8, which an id may not; "
+                     "rename the file\n"),
+            std::string::npos)
+      << err;
+  EXPECT_NE(err.find("gengyun: warning: --models: " + (models / ".gguf").string() +
+                     " is not served: its model id (the name before .gguf) would be empty\n"),
+            std::string::npos)
+      << err;
+  EXPECT_EQ(err.find("\ngengyun: model 'evil'"), std::string::npos) << err;
+}
+
 TEST_F(ServeTest, BadRegistryFlagsAreRefusedAtStart) {
   const std::string config = (dir_ / "bad.yaml").string();
   std::ofstream(config) << "keepalive: 5m\n";
