@@ -105,6 +105,7 @@ struct FolderListing {
   std::vector<std::pair<std::string, std::string>> clashes;
   /// A file not served for its name ("PATH is not served: ...").
   std::vector<std::string> unnamed;
+  std::string error;  ///< why the folder could not be read ("" when it could)
 };
 
 /// Whether `name` holds a control character or bytes that are not UTF-8: escaping it changes
@@ -121,6 +122,7 @@ bool holds_unprintable(const std::string& name) {
 FolderListing list_folder(const std::string& dir) {
   std::vector<fs::path> files;
   std::error_code ec;
+  FolderListing out;
   for (const auto& item : fs::directory_iterator(dir, ec)) {
     const std::string name = item.path().filename().string();
     if (name.size() < 5 || lower(name.substr(name.size() - 5)) != ".gguf") continue;
@@ -128,8 +130,8 @@ FolderListing list_folder(const std::string& dir) {
     if (fs::is_directory(item.path(), status_ec)) continue;
     files.push_back(item.path());
   }
+  if (ec) out.error = ec.message();
   std::sort(files.begin(), files.end());
-  FolderListing out;
   for (const auto& path : files) {
     const std::string name = path.filename().string();
     if (name.size() == 5) {
@@ -870,6 +872,16 @@ std::pair<int, int> Registry::rescan() {
       }
     }
     // Files of the folder not served, each with the reason.
+    // The folder itself gone (or unreadable) and back: once each way.
+    if (!options_.models_dir.empty() && folder_unreadable_ != !folder.error.empty()) {
+      folder_unreadable_ = !folder.error.empty();
+      warnings.push_back(
+          {RegistryEvent::Kind::Warning, "",
+           folder_unreadable_
+               ? "--models: cannot read the folder " + options_.models_dir + " (" + folder.error +
+                     "): its models are removed until it can be read again"
+               : "--models: the folder " + options_.models_dir + " can be read again"});
+    }
     std::vector<std::string> shadowed = folder.unnamed;
     for (const auto& [path, first] : folder.clashes)
       shadowed.push_back(path + " is not served: its model id is also that of " + first +

@@ -224,8 +224,9 @@ class Registry {
   /// once idle), changed ones re-read when not loaded. A file that is not served because its id
   /// is taken (by a file of the same name in another case, first in name order, or by a model of
   /// --model, --lora or the config) gets one Warning event naming both, the first time it is
-  /// seen so. Returns how many models were added and removed. The maintenance thread calls it
-  /// every rescan interval.
+  /// seen so. A folder that cannot be read (moved away, removed) serves no files, with one
+  /// Warning when that starts and one when it can be read again. Returns how many models were
+  /// added and removed. The maintenance thread calls it every rescan interval.
   std::pair<int, int> rescan();
   /// Unloads the models whose keep-alive has run out by the clock (the maintenance thread does
   /// this when one is due; tests with a fake clock call it). Returns how many it unloaded.
@@ -294,6 +295,7 @@ class Registry {
   std::map<std::string, std::shared_ptr<Entry>, std::less<>> entries_;
   std::map<std::string, std::string, std::less<>> aliases_;  ///< alias -> id
   std::set<std::string> shadowed_warned_;  ///< folder files not served, already warned of
+  bool folder_unreadable_ = false;         ///< the last rescan could not read --models DIR
   std::thread thread_;
 };
 

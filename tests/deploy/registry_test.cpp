@@ -366,6 +366,36 @@ TEST(Registry, RescanAddsAndDropsFiles) {
   EXPECT_EQ(registry->acquire("b").status, AcquireStatus::UnknownModel);
 }
 
+// The whole folder moved away: one warning that it cannot be read (its models go), one when it
+// is back (QA: only "file removed" per file).
+TEST(Registry, AFolderMovedAwayAndBackIsWarnedOf) {
+  REQUIRE_TESTDATA();
+  TempDir dir;
+  const std::string models = dir.file("models");
+  const std::string moved = dir.file("moved");
+  fs::create_directory(models);
+  fs::create_symlink(model_path("stories260K-f32.gguf"), models + "/a.gguf");
+  Fixture f;
+  RegistryOptions o = f.options();
+  o.models_dir = models;
+  auto registry = create(std::move(o));
+  ASSERT_TRUE(registry);
+  fs::rename(models, moved);
+  EXPECT_EQ(registry->rescan(), (std::pair{0, 1}));
+  EXPECT_EQ(registry->rescan(), (std::pair{0, 0}));
+  fs::rename(moved, models);
+  EXPECT_EQ(registry->rescan(), (std::pair{1, 0}));
+  std::vector<std::string> warnings;
+  for (const RegistryEvent& e : f.events.of(Kind::Warning)) warnings.push_back(e.detail);
+  const std::vector<std::string> expected = {
+      "--models: cannot read the folder " + models +
+          " (No such file or directory): its models are removed until it can be read again",
+      "--models: the folder " + models + " can be read again"};
+  EXPECT_EQ(warnings, expected);
+  EXPECT_EQ(f.events.count(Kind::Removed, "a"), 1u);
+  EXPECT_EQ(f.events.count(Kind::Added, "a"), 2u);
+}
+
 TEST(Registry, TheMaintenanceThreadSeesNewFiles) {
   REQUIRE_TESTDATA();
   TempDir dir;
