@@ -884,8 +884,9 @@ std::pair<int, int> Registry::rescan() {
     }
     std::vector<std::string> shadowed = folder.unnamed;
     for (const auto& [path, first] : folder.clashes)
-      shadowed.push_back(path + " is not served: its model id is also that of " + first +
-                         " (ids ignore case; the first in name order is served)");
+      shadowed.push_back(
+          path + " is not served: its model id is also that of " + first +
+          " (a file's id is its name lower-cased; the first in name order is served)");
     for (const auto& [id, path] : listed) {
       const auto it = entries_.find(id);
       const bool dropped = std::find(to_drop.begin(), to_drop.end(), id) != to_drop.end();

@@ -288,7 +288,8 @@ TEST(Registry, FilesWhoseIdIsTakenAreWarnedOfOnce) {
   for (const RegistryEvent& e : f.events.of(Kind::Warning)) warnings.push_back(e.detail);
   const std::vector<std::string> expected = {
       "--models: " + dir.file("stories.gguf") + " is not served: its model id is also that of " +
-          dir.file("Stories.gguf") + " (ids ignore case; the first in name order is served)",
+          dir.file("Stories.gguf") +
+          " (a file's id is its name lower-cased; the first in name order is served)",
       "--models: " + dir.file("tiny.gguf") + " is not served: its model id 'tiny' is taken by " +
           "--model (" + model_path("qwen2-tiny-q8_0.gguf") + ")"};
   EXPECT_EQ(warnings, expected);
