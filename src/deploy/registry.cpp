@@ -176,7 +176,8 @@ ModelLease::ModelLease(ModelLease&& other) noexcept
     : registry_(std::exchange(other.registry_, nullptr)),
       entry_(std::move(other.entry_)),
       model_(std::move(other.model_)),
-      keep_alive_us_(other.keep_alive_us_) {}
+      keep_alive_us_(other.keep_alive_us_),
+      sets_keep_alive_(other.sets_keep_alive_) {}
 
 ModelLease& ModelLease::operator=(ModelLease&& other) noexcept {
   if (this != &other) {
@@ -185,6 +186,7 @@ ModelLease& ModelLease::operator=(ModelLease&& other) noexcept {
     entry_ = std::move(other.entry_);
     model_ = std::move(other.model_);
     keep_alive_us_ = other.keep_alive_us_;
+    sets_keep_alive_ = other.sets_keep_alive_;
   }
   return *this;
 }
@@ -196,7 +198,7 @@ const std::string& ModelLease::id() const { return entry_->id; }
 void ModelLease::release() {
   if (registry_ == nullptr) return;
   model_.reset();  // before the count drops: the registry's reference is then the last
-  registry_->release(*entry_, keep_alive_us_);
+  registry_->release(*entry_, keep_alive_us_, sets_keep_alive_);
   registry_ = nullptr;
   entry_.reset();
 }
@@ -379,6 +381,8 @@ Result<std::shared_ptr<LoadedModel>> Registry::load(const Entry& entry, const Mo
   if (entry.base.empty()) return LoadedModel::load(entry.path, options);
   Acquired base = acquire(entry.base);
   if (!base.lease) return make_error("its base: " + base.message);
+  // (held while the derivative is loaded: the base's keep-alive stays its last request's)
+  base.lease->sets_keep_alive_ = false;
   auto adapted = (*base.lease)->load_adapter(entry.path, entry.adapter_scale);
   if (!adapted.ok()) {
     adapter_failed = true;
@@ -755,12 +759,12 @@ Acquired Registry::acquire(std::string_view name, std::optional<int64_t> keep_al
   return out;
 }
 
-void Registry::release(Entry& entry, std::optional<int64_t> keep_alive_us) {
+void Registry::release(Entry& entry, std::optional<int64_t> keep_alive_us, bool sets_keep_alive) {
   {
     std::lock_guard lock(mutex_);
     --entry.refs;
     entry.last_used_us = now();
-    entry.keep_alive_us = keep_alive_us;
+    if (sets_keep_alive) entry.keep_alive_us = keep_alive_us;
   }
   maintenance_.notify_all();
 }

@@ -160,6 +160,9 @@ class ModelLease {
   std::shared_ptr<Entry> entry_;
   std::shared_ptr<LoadedModel> model_;
   std::optional<int64_t> keep_alive_us_;
+  /// Whether its release sets the model's keep-alive (a request's lease); a loaded LoRA
+  /// derivative's lease on its base does not, so the base keeps that of its last request.
+  bool sets_keep_alive_ = true;
 };
 
 /// Why acquire() gave no lease.
@@ -282,7 +285,8 @@ class Registry {
       std::vector<std::pair<std::string, std::shared_ptr<LoadedModel>>>& victims);
   /// Takes a loaded entry's model out (mutex_ held); the caller destroys it unlocked.
   std::shared_ptr<LoadedModel> take_model(Entry& entry);
-  void release(Entry& entry, std::optional<int64_t> keep_alive_us);
+  /// A lease on `entry` ended; `sets_keep_alive`: `keep_alive_us` is now the entry's.
+  void release(Entry& entry, std::optional<int64_t> keep_alive_us, bool sets_keep_alive);
   void emit(const RegistryEvent& event) const;
   void maintenance_loop();
   int64_t now() const { return options_.clock(); }

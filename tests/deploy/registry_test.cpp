@@ -1165,6 +1165,25 @@ TEST(Registry, UnloadingABaseHeldByItsDerivativeNamesIt) {
   EXPECT_TRUE(registry->unload("base").ok());
 }
 
+// A base's keep-alive is its last request's, also when the derivative that held it unloads
+// later (QA 2026-12-07: the derivative's own hold on its base, released last, reset the base's
+// keep-alive to the default, so a request's keep_alive "10s" on the base was lost).
+TEST(Registry, ADerivativesHoldOnItsBaseLeavesTheBasesKeepAlive) {
+  REQUIRE_TESTDATA();
+  Fixture f;
+  auto registry = with_derivative(f, model_path("qwen2-tiny-f32.gguf"),
+                                  gengyun::testing::testdata_path("lora/qwen2-tiny-lora-a.gguf"));
+  ASSERT_TRUE(registry);
+  ASSERT_TRUE(registry->acquire("chat", 2'000'000).lease);
+  ASSERT_TRUE(registry->acquire("base", 10'000'000).lease);
+  f.clock_us += 1'000'000;
+  ASSERT_TRUE(registry->unload("chat").ok());
+  const ModelInfo base = *registry->find("base");
+  ASSERT_EQ(base.state, ModelState::Loaded);
+  EXPECT_EQ(base.running, 0);
+  EXPECT_EQ(base.unloads_in_us, 10'000'000);
+}
+
 // A base that was loaded already (a request holds it) stays loaded when its adapter fails.
 TEST(Registry, AFailedAdapterLeavesABaseInUseLoaded) {
   REQUIRE_TESTDATA();
