@@ -80,6 +80,10 @@ struct ModelLease::Entry {
   int64_t last_used_us = 0;              ///< Registry clock
   std::optional<int64_t> keep_alive_us;  ///< of the last lease released, when it had one
   bool pinned = false;
+  /// A derivative in state Error because its adapter did not fit: the base entry it did not fit
+  /// (a rescan tries it again once the base's file, and so its entry, changed).
+  std::weak_ptr<const Entry> failed_on_base;
+  bool failed_to_fit = false;  ///< failed_on_base is set
 };
 
 namespace {
@@ -377,9 +381,11 @@ Result<void> Registry::add_derivatives() {
 }
 
 Result<std::shared_ptr<LoadedModel>> Registry::load(const Entry& entry, const ModelOptions& options,
-                                                    bool& adapter_failed) {
+                                                    bool& adapter_failed,
+                                                    AcquireStatus& base_status) {
   if (entry.base.empty()) return LoadedModel::load(entry.path, options);
   Acquired base = acquire(entry.base);
+  base_status = base.status;
   if (!base.lease) return make_error("its base: " + base.message);
   // (held while the derivative is loaded: the base's keep-alive stays its last request's)
   base.lease->sets_keep_alive_ = false;
@@ -492,12 +498,10 @@ ModelInfo Registry::info_of(const Entry& entry) const {
       info.context_length = static_cast<int>(std::min<int64_t>(info.context_length, held));
   }
   info.public_error = public_message(entry, info.file.error);
-  if (const std::shared_ptr<Entry> base = unservable_base(entry)) {
+  if (auto refusal = base_refusal(entry)) {
     // A derivative cannot be served while its base cannot: listed so, with the base's reason.
     info.state = ModelState::Error;
-    info.file.error = "its base '" + base->id + "' cannot be served: " + base->file.error;
-    info.public_error = "its base '" + base->id +
-                        "' cannot be served: " + public_message(*base, base->file.error);
+    std::tie(info.file.error, info.public_error) = std::move(*refusal);
   }
   info.source = entry.source;
   info.pinned = entry.pinned;
@@ -657,10 +661,17 @@ std::optional<std::string> Registry::make_room(
   return std::nullopt;
 }
 
-std::shared_ptr<ModelLease::Entry> Registry::unservable_base(const Entry& entry) const {
-  if (entry.base.empty() || entry.state != ModelState::Available) return nullptr;
-  std::shared_ptr<Entry> base = resolve(entry.base);
-  return base && base->state == ModelState::Error ? base : nullptr;
+std::optional<std::pair<std::string, std::string>> Registry::base_refusal(
+    const Entry& entry) const {
+  if (entry.base.empty() || entry.state != ModelState::Available) return std::nullopt;
+  const std::shared_ptr<Entry> base = resolve(entry.base);
+  if (!base) {
+    const std::string gone = "its base '" + entry.base + "' is not served here (its file is gone)";
+    return std::pair{gone, gone};
+  }
+  if (base->state != ModelState::Error) return std::nullopt;
+  const std::string cannot = "its base '" + base->id + "' cannot be served: ";
+  return std::pair{cannot + base->file.error, cannot + public_message(*base, base->file.error)};
 }
 
 Acquired Registry::acquire(std::string_view name, std::optional<int64_t> keep_alive_us) {
@@ -669,10 +680,9 @@ Acquired Registry::acquire(std::string_view name, std::optional<int64_t> keep_al
   if (!entry)
     return {std::nullopt, AcquireStatus::UnknownModel,
             "model '" + std::string(name) + "' is not served here"};
-  if (const std::shared_ptr<Entry> base = unservable_base(*entry))
+  if (auto refusal = base_refusal(*entry))
     return {std::nullopt, AcquireStatus::Unservable,
-            "model '" + entry->id + "' cannot be served: its base '" + base->id +
-                "' cannot be served: " + public_message(*base, base->file.error)};
+            "model '" + entry->id + "' cannot be served: " + refusal->second};
   while (entry->state != ModelState::Available) {
     if (entry->state == ModelState::Error)
       return {std::nullopt, AcquireStatus::Unservable,
@@ -724,7 +734,8 @@ Acquired Registry::acquire(std::string_view name, std::optional<int64_t> keep_al
   }
   emit({RegistryEvent::Kind::LoadStarted, entry->id, entry->path, 0, needed});
   bool adapter_failed = false;
-  auto model = load(*entry, options, adapter_failed);
+  AcquireStatus base_status = AcquireStatus::Ok;
+  auto model = load(*entry, options, adapter_failed, base_status);
   const int64_t took_us = monotonic_us() - entry->load_started_us;
 
   lock.lock();
@@ -732,7 +743,11 @@ Acquired Registry::acquire(std::string_view name, std::optional<int64_t> keep_al
     // A model file may load next time (memory, a replaced file: tried again); an adapter that
     // does not fit its base will not until the file changes (rescan() makes it available).
     entry->state = adapter_failed ? ModelState::Error : ModelState::Available;
-    if (adapter_failed) entry->file.error = model.error().message;
+    if (adapter_failed) {
+      entry->file.error = model.error().message;
+      entry->failed_on_base = resolve(entry->base);
+      entry->failed_to_fit = true;
+    }
     entry->reserved_bytes = 0;
     entry->last_load_error = model.error().message;
     entry->failed_attempt = attempt;
@@ -741,7 +756,11 @@ Acquired Registry::acquire(std::string_view name, std::optional<int64_t> keep_al
     lock.unlock();
     load_done_.notify_all();
     emit({RegistryEvent::Kind::LoadFailed, entry->id, model.error().message, took_us});
-    return {std::nullopt, AcquireStatus::LoadFailed, message};
+    // A base that does not fit the memory budget is the derivative's lack of memory too.
+    return {std::nullopt,
+            base_status == AcquireStatus::OutOfMemory ? AcquireStatus::OutOfMemory
+                                                      : AcquireStatus::LoadFailed,
+            message};
   }
   entry->model = model.value();
   entry->state = ModelState::Loaded;
@@ -861,6 +880,7 @@ std::pair<int, int> Registry::rescan() {
         std::tie(entry->stat_size, entry->stat_mtime) = stat_of(entry->path);
         entry->file.size_bytes = std::max<int64_t>(0, entry->stat_size);
         entry->file.error.clear();
+        entry->failed_to_fit = false;
         entry->state = ModelState::Available;
       }
       if (!entry->base.empty()) set_adapter_presence(*entry);
@@ -939,6 +959,16 @@ std::pair<int, int> Registry::rescan() {
         it->second = std::move(entry);
       }
     }
+    // A derivative whose adapter did not fit its base is tried again once the base is another
+    // file (QA 2026-12-07: a llama file put in place of a qwen2 base and then taken back left
+    // the derivative in error until a restart).
+    for (auto& [id, entry] : entries_)
+      if (entry->state == ModelState::Error && entry->failed_to_fit &&
+          resolve(entry->base) != entry->failed_on_base.lock()) {
+        entry->failed_to_fit = false;
+        entry->file.error.clear();
+        entry->state = ModelState::Available;
+      }
   }
   models.clear();
   for (const auto& event : events) emit(event);

@@ -255,12 +255,14 @@ class Registry {
   /// Loads `entry`'s model (no lock held): its file, or for a derivative its base's lease
   /// with the adapter applied (the lease is released when the returned model is destroyed).
   /// `adapter_failed`: set when the adapter itself failed (it does not fit, or cannot be read),
-  /// not the base's load; a base loaded for it alone is then unloaded.
+  /// not the base's load; a base loaded for it alone is then unloaded. `base_status`: how a
+  /// derivative's acquire() of its base ended.
   Result<std::shared_ptr<LoadedModel>> load(const Entry& entry, const ModelOptions& options,
-                                            bool& adapter_failed);
-  /// A derivative's base when it is in state error and the derivative is available (it cannot
-  /// be served either); nullptr otherwise. Lock held.
-  std::shared_ptr<ModelLease::Entry> unservable_base(const Entry& entry) const;
+                                            bool& adapter_failed, AcquireStatus& base_status);
+  /// Why an available derivative cannot be served for its base (in state error, or gone from
+  /// the folder): the reason for the admin and the one for clients (no paths); nothing when it
+  /// can, or `entry` is no derivative. Lock held.
+  std::optional<std::pair<std::string, std::string>> base_refusal(const Entry& entry) const;
   /// `message` without the file paths of `entry` (and of a derivative's base): what clients see
   /// (mutex_ held).
   std::string public_message(const Entry& entry, std::string message) const;

@@ -1184,6 +1184,81 @@ TEST(Registry, ADerivativesHoldOnItsBaseLeavesTheBasesKeepAlive) {
   EXPECT_EQ(base.unloads_in_us, 10'000'000);
 }
 
+// A derivative whose adapter did not fit its base is tried again once the base's file changes
+// (QA 2026-12-07: a llama file put in the base's place and then the qwen2 file back left the
+// derivative in error for good, with the llama reason).
+TEST(Registry, ADerivativeThatDidNotFitItsBaseIsTriedAgainOnceTheBaseChanges) {
+  REQUIRE_TESTDATA();
+  TempDir dir;
+  const std::string base_path = dir.file("base.gguf");
+  fs::copy_file(model_path("stories260K-f32.gguf"), base_path);
+  Fixture f;
+  auto registry =
+      with_derivative(f, base_path, gengyun::testing::testdata_path("lora/qwen2-tiny-lora-a.gguf"));
+  ASSERT_TRUE(registry);
+  EXPECT_EQ(registry->acquire("chat").status, AcquireStatus::LoadFailed);
+  EXPECT_EQ(registry->find("chat")->state, ModelState::Error);
+  registry->rescan();
+  EXPECT_EQ(registry->find("chat")->state, ModelState::Error);  // nothing changed
+  fs::copy_file(model_path("qwen2-tiny-f32.gguf"), base_path, fs::copy_options::overwrite_existing);
+  registry->rescan();
+  const ModelInfo chat = *registry->find("chat");
+  EXPECT_EQ(chat.state, ModelState::Available);
+  EXPECT_EQ(chat.file.error, "");
+  const Acquired loaded = registry->acquire("chat");
+  EXPECT_TRUE(loaded.lease) << loaded.message;
+}
+
+// A derivative whose base's file left the folder is listed in state error saying so, and
+// refused without a load (QA 2026-12-07: listed available, every request 503 at its load).
+TEST(Registry, ADerivativeWhoseBaseFileIsGoneIsAnError) {
+  REQUIRE_TESTDATA();
+  TempDir dir;
+  fs::copy_file(model_path("qwen2-tiny-f32.gguf"), dir.file("base.gguf"));
+  Fixture f;
+  RegistryOptions o = f.options();
+  o.models_dir = dir.path().string();
+  o.loras = {
+      {"chat", "base", {gengyun::testing::testdata_path("lora/qwen2-tiny-lora-a.gguf"), 1.0f}}};
+  auto registry = create(std::move(o));
+  ASSERT_TRUE(registry);
+  ASSERT_EQ(registry->find("chat")->state, ModelState::Available);
+  fs::remove(dir.file("base.gguf"));
+  registry->rescan();
+  ASSERT_FALSE(registry->find("base"));
+  const ModelInfo chat = *registry->find("chat");
+  EXPECT_EQ(chat.state, ModelState::Error);
+  EXPECT_EQ(chat.public_error, "its base 'base' is not served here (its file is gone)");
+  EXPECT_EQ(chat.memory_bytes, 0);
+  const Acquired refused = registry->acquire("chat");
+  EXPECT_EQ(refused.status, AcquireStatus::Unservable);
+  EXPECT_EQ(refused.message,
+            "model 'chat' cannot be served: its base 'base' is not served here (its file is gone)");
+  EXPECT_EQ(f.events.count(Kind::LoadStarted, "chat"), 0u);
+}
+
+// A derivative whose base does not fit the memory budget lacks memory itself: acquire() says
+// OutOfMemory (503 insufficient_memory), as for the base (QA 2026-12-07: it said LoadFailed).
+TEST(Registry, ADerivativeWhoseBaseDoesNotFitTheBudgetIsOutOfMemory) {
+  REQUIRE_TESTDATA();
+  Fixture f;
+  RegistryOptions o = f.options();
+  o.specs = {{"base", model_path("qwen2-tiny-f32.gguf")}};
+  o.loras = {
+      {"chat", "base", {gengyun::testing::testdata_path("lora/qwen2-tiny-lora-a.gguf"), 1.0f}}};
+  o.max_memory_bytes = 1 << 20;  // the adapter fits, the base does not
+  auto registry = create(std::move(o));
+  ASSERT_TRUE(registry);
+  EXPECT_EQ(registry->acquire("base").status, AcquireStatus::OutOfMemory);
+  const Acquired refused = registry->acquire("chat");
+  EXPECT_EQ(refused.status, AcquireStatus::OutOfMemory);
+  EXPECT_TRUE(
+      refused.message.starts_with("model 'chat' cannot be loaded: its base: model 'base' "
+                                  "needs "))
+      << refused.message;
+  EXPECT_EQ(registry->find("chat")->state, ModelState::Available);
+}
+
 // A base that was loaded already (a request holds it) stays loaded when its adapter fails.
 TEST(Registry, AFailedAdapterLeavesABaseInUseLoaded) {
   REQUIRE_TESTDATA();
