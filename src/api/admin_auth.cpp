@@ -82,7 +82,8 @@ std::optional<ApiError> AdminCaller::refuse_expiry(std::optional<int64_t> expire
   ApiError error = permission_denied(
       "this key expires at " + std::to_string(*key.expires_at_us / 1'000'000) +
       " (Unix seconds), and the keys an owner makes expire no later than its own: give "
-      "expires_in_days up to the days it has left");
+      "expires_in_days up to the days it has left, or leave it out for a key that expires with "
+      "this one");
   error.param = "expires_in_days";
   return error;
 }
