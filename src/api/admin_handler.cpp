@@ -683,6 +683,19 @@ void AdminRequest::audit_log(const platform::Page& page) {
 
 }  // namespace
 
+namespace {
+
+/// `limits` with the fields of a PATCH `body` applied (read_limits()), after the caller was
+/// allowed: its errors, and a body that changes nothing (400, as `keys update` / `tenants
+/// update` without a flag: QA 2026-12-07, `{}` was 200 and wrote an audit entry of a change).
+ApiResult<platform::Limits> patched_limits(const Body& body, const platform::Limits& limits) {
+  if (body.fields.empty())
+    return invalid_request("nothing to change: give budget_usd, budget_period, rpm or tpm");
+  return read_limits(body, limits);
+}
+
+}  // namespace
+
 ApiResult<platform::TenantInfo> update_tenant_limits(platform::Store& store, int64_t id,
                                                      std::string_view body,
                                                      const platform::Actor& actor,
@@ -691,7 +704,7 @@ ApiResult<platform::TenantInfo> update_tenant_limits(platform::Store& store, int
   if (!fields.ok()) return fields.error();
   auto tenant = visible_tenant(store, caller, id);
   if (!tenant.ok()) return tenant.error();
-  auto limits = read_limits(*fields, tenant->limits);
+  auto limits = patched_limits(*fields, tenant->limits);
   if (!limits.ok()) return limits.error();
   auto updated = store.set_tenant_limits(id, *limits, actor);
   if (!updated.ok()) return store_failed("cannot set the tenant's limits", updated.error());
@@ -708,7 +721,7 @@ ApiResult<platform::KeyInfo> update_key_limits(platform::Store& store, int64_t i
   if (caller)
     if (auto refused = caller->refuse_change(*key)) return *refused;
   if (key->revoked_at_us) return conflict("the API key " + std::to_string(id) + " is revoked");
-  auto limits = read_limits(*fields, key->limits);
+  auto limits = patched_limits(*fields, key->limits);
   if (!limits.ok()) return limits.error();
   auto updated = store.set_key_limits(id, *limits, actor);
   if (!updated.ok()) return store_failed("cannot set the key's limits", updated.error());

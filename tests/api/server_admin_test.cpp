@@ -764,6 +764,13 @@ TEST_F(AdminTest, BadInputIs400NamingTheFieldAndWritesNothing) {
   EXPECT_EQ(status("PATCH", "/admin/keys/" + std::to_string(ids_["acme-bot"]),
                    {{"budget_usd", "abc"}}, admin_),
             400);
+  // A PATCH that changes nothing (QA 2026-12-07: 200, with an audit entry of a change).
+  for (const std::string path : {"/admin/tenants/" + std::to_string(acme_),
+                                 "/admin/keys/" + std::to_string(ids_["acme-bot"])}) {
+    ASSERT_EQ(status("PATCH", path, json::object(), admin_, &body), 400) << path;
+    EXPECT_EQ(body["error"]["message"],
+              "nothing to change: give budget_usd, budget_period, rpm or tpm");
+  }
   EXPECT_EQ(status("GET", "/admin/keys?tenant=1", nullptr, admin_), 400);
   EXPECT_EQ(status("GET", "/admin/tenants/999", nullptr, admin_), 404);
   EXPECT_EQ(status("PATCH", "/admin/keys/999", {{"rpm", 1}}, admin_), 404);
