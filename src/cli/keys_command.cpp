@@ -127,7 +127,8 @@ int list(const std::string& db) {
       if (k.revoked_at_us)
         status = "revoked " + utc_time(*k.revoked_at_us);
       else if (k.expires_at_us)
-        status = "expires " + utc_time(*k.expires_at_us);
+        status = (*k.expires_at_us <= store->now_us() ? "expired " : "expires ") +
+                 utc_time(*k.expires_at_us);
       std::printf("%-6lld %-24s %-10s %-16s %-7s %-22s %s\n", static_cast<long long>(k.id),
                   k.name.c_str(), k.prefix.c_str(), tenant->c_str(),
                   std::string(platform::role_name(k.role)).c_str(),

@@ -423,6 +423,25 @@ TEST_F(AdminTest, ListCommandsPrintEveryRowAcrossPages) {
                                                                 "k" + std::to_string(i + 1)}));
 }
 
+// `keys list` says of a key past its expiry that it has expired (QA 2026-12-07: "expires" and a
+// time in the past, while the server refused the key as expired).
+TEST_F(AdminTest, KeysListSaysWhichKeysHaveExpired) {
+  {
+    auto s = platform::Store::open(db_);
+    ASSERT_TRUE(s.ok()) << s.error().message;
+    platform::NewKey past{"past"};
+    past.expires_at_us = 1'709'164'800'000'000;  // 2024-02-29T00:00:00Z
+    ASSERT_TRUE((*s)->create_key(past).ok());
+    platform::NewKey future{"future"};
+    future.expires_at_us = 4'102'444'800'000'000;  // 2100-01-01T00:00:00Z
+    ASSERT_TRUE((*s)->create_key(future).ok());
+  }
+  auto keys = gengyun({"keys", "list", "--db", db_});
+  ASSERT_EQ(keys.exit_code, 0) << keys.err;
+  EXPECT_NE(keys.out.find(" expired 2024-02-29T00:00:00Z\n"), std::string::npos) << keys.out;
+  EXPECT_NE(keys.out.find(" expires 2100-01-01T00:00:00Z\n"), std::string::npos) << keys.out;
+}
+
 // Key names are a tenant's own: the summary table and the report by key name each key's tenant.
 TEST_F(AdminTest, UsageNamesTheTenantOfEachKey) {
   ASSERT_EQ(gengyun({"tenants", "create", "acme", "--db", db_}).exit_code, 0);
