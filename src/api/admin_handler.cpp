@@ -230,7 +230,14 @@ ApiResult<int64_t> read_usd(const json& value, const std::string& field) {
   else
     return invalid_request(field + " must be an amount in USD (\"0.15\" or 0.15)", field);
   auto usd = platform::parse_usd(text, field);
-  if (!usd.ok()) return invalid_request(usd.error().message, field);
+  if (!usd.ok())
+    // A JSON number is read as a double, whose shortest text may not be what the client wrote
+    // (QA 2026-12-07: 0.3000000000000000444 was quoted as 0.30000000000000004).
+    return invalid_request(
+        usd.error().message + (value.is_number() ? " (a JSON number is read as a double, whose "
+                                                   "text that is; give the amount as a string)"
+                                                 : ""),
+        field);
   return *usd;
 }
 

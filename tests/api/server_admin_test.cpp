@@ -764,6 +764,17 @@ TEST_F(AdminTest, BadInputIs400NamingTheFieldAndWritesNothing) {
   EXPECT_EQ(status("PATCH", "/admin/keys/" + std::to_string(ids_["acme-bot"]),
                    {{"budget_usd", "abc"}}, admin_),
             400);
+  // A JSON number is a double: where its text is not an amount, the message says so (QA
+  // 2026-12-07: it quoted 0.30000000000000004 for 0.3000000000000000444, unexplained).
+  ASSERT_EQ(status("POST", "/admin/prices",
+                   json::parse(R"({"model": "qwen", "input": 0.3000000000000000444, "output": 1})"),
+                   admin_, &body),
+            400);
+  EXPECT_EQ(body["error"]["param"], "input");
+  EXPECT_EQ(body["error"]["message"],
+            "input '0.30000000000000004' has more than 6 decimals (the unit is one micro-dollar) "
+            "(a JSON number is read as a double, whose text that is; give the amount as a "
+            "string)");
   // A PATCH that changes nothing (QA 2026-12-07: 200, with an audit entry of a change).
   for (const std::string path : {"/admin/tenants/" + std::to_string(acme_),
                                  "/admin/keys/" + std::to_string(ids_["acme-bot"])}) {
