@@ -377,8 +377,9 @@ Admission decide_admission(const AdmissionRequest& request, const Price& price,
   admission.price = price;
   admission.reserved_micro_usd = reservation.micro_usd;
   // What the worst case counts: an embeddings request generates nothing.
-  const std::string worst_case =
-      request.max_completion_tokens > 0 ? "its prompt plus max_tokens" : "its input tokens";
+  const std::string worst_case = request.max_completion_tokens > 0
+                                     ? "its prompt plus the tokens it may generate"
+                                     : "its input tokens";
   for (const ScopeUsage& scope : scopes) {
     const auto& budget = scope.limits.budget_micro_usd;
     if (!budget || scope.spent_micro_usd + reservation.micro_usd <= *budget) continue;

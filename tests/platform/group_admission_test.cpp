@@ -72,7 +72,8 @@ TEST_P(StoreBackendTest, ABatchDecidesInOrderAndEachSeesTheReservationsBeforeIt)
   EXPECT_EQ((*decided)[0]->reserved_micro_usd, kReservation);
   EXPECT_EQ((*decided)[4]->message,
             "You exceeded your current quota: key 'a' has used $0.0018 of its $0.002 total "
-            "budget, and this request may cost up to $0.00045 (its prompt plus max_tokens at the "
+            "budget, and this request may cost up to $0.00045 (its prompt plus the tokens it may "
+            "generate at the "
             "prices of model 'qwen').");
   EXPECT_EQ(raw_query("SELECT count(*), sum(reserved_micro_usd) FROM usage_ledger"),
             (std::vector<std::vector<std::string>>{{"4", "1800"}}));
@@ -110,11 +111,13 @@ TEST_P(StoreBackendTest, ABatchAcrossTwoBudgetDaysCountsEachRequestInItsOwnDay) 
   EXPECT_EQ(outcomes(*decided), "ABAAB");
   EXPECT_EQ((*decided)[1]->message,
             "You exceeded your current quota: key 'a' has used $0.0009 of its $0.001 day "
-            "budget, and this request may cost up to $0.00045 (its prompt plus max_tokens at the "
+            "budget, and this request may cost up to $0.00045 (its prompt plus the tokens it may "
+            "generate at the "
             "prices of model 'qwen').");
   EXPECT_EQ((*decided)[4]->message,
             "You exceeded your current quota: tenant 'acme' has used $0.0018 of its $0.00185 "
-            "total budget, and this request may cost up to $0.000075 (its prompt plus max_tokens "
+            "total budget, and this request may cost up to $0.000075 (its prompt plus the tokens "
+            "it may generate "
             "at the prices of model 'qwen').");
   EXPECT_EQ(raw_query("SELECT request_id, reserved_micro_usd FROM usage_ledger ORDER BY id"),
             (std::vector<std::vector<std::string>>{
@@ -172,9 +175,10 @@ TEST_P(StoreBackendTest, ABatchHoldsRequestsAndTokensPerMinuteExactly) {
   EXPECT_EQ(r[3]->rate.remaining_requests, 0);
   EXPECT_EQ(r[4]->rate.remaining_tokens, 0);
   EXPECT_TRUE(r[5]->over_tokens);
-  EXPECT_EQ(r[5]->message,
-            "Rate limit reached for tenant 'acme': 250 tokens per minute; 250 used in the last "
-            "minute, and this request needs up to 100 (its prompt plus max_tokens).");
+  EXPECT_EQ(
+      r[5]->message,
+      "Rate limit reached for tenant 'acme': 250 tokens per minute; 250 used in the last "
+      "minute, and this request needs up to 100 (its prompt plus the tokens it may generate).");
   EXPECT_EQ(r[5]->retry_after_s, 60);
   EXPECT_TRUE(r[6]->over_tokens);
   const std::string second = std::to_string(kNow / 1'000'000);

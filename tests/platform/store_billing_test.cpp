@@ -292,7 +292,8 @@ TEST_P(StoreBackendTest, BudgetsCountSettledCostsAndOpenReservations) {
   EXPECT_EQ(third->outcome, Admission::Outcome::OverBudget);
   EXPECT_EQ(third->message,
             "You exceeded your current quota: key 'a' has used $0.0009 of its $0.001 total "
-            "budget, and this request may cost up to $0.00045 (its prompt plus max_tokens at the "
+            "budget, and this request may cost up to $0.00045 (its prompt plus the tokens it may "
+            "generate at the "
             "prices of model 'qwen').");
   // An embeddings request generates nothing: its worst case is its input (1000 * 0.15 = 150).
   auto inputs_only = store->admit(request("e1", key, 1000, 0));
@@ -381,9 +382,10 @@ TEST_P(StoreBackendTest, TokensPerMinuteCountTheWorstCaseAndSettlementReturnsThe
   // The refused request takes nothing: the headers show what the window has left without it.
   EXPECT_EQ(refused->rate.remaining_tokens, 0);
   EXPECT_EQ(refused->retry_after_s, 60);
-  EXPECT_EQ(refused->message,
-            "Rate limit reached for tenant 'acme': 2000 tokens per minute; 2000 used in the last "
-            "minute, and this request needs up to 1000 (its prompt plus max_tokens).");
+  EXPECT_EQ(
+      refused->message,
+      "Rate limit reached for tenant 'acme': 2000 tokens per minute; 2000 used in the last "
+      "minute, and this request needs up to 1000 (its prompt plus the tokens it may generate).");
   // r1 used 150 of its 1000: 850 come back; 150 + 1000 + 1000 > 2000, still refused.
   ASSERT_TRUE(store->settle("r1", Settlement{{100, 0, 50}, 200, "ok", "", kNow}).ok());
   EXPECT_EQ(admit_outcome(*store, request("r3", key, 100, 900)), Admission::Outcome::OverRate);
@@ -439,7 +441,8 @@ TEST_P(StoreBackendTest, ALimitNoWindowCanPassHasNoRetryAfter) {
   EXPECT_EQ(never->retry_after_s, 0);
   EXPECT_EQ(never->message,
             "Rate limit reached for tenant 'tight': 100 tokens per minute; 2 used in the last "
-            "minute, and this request needs up to 101 (its prompt plus max_tokens). It can never "
+            "minute, and this request needs up to 101 (its prompt plus the tokens it may "
+            "generate). It can never "
             "pass: lower max_tokens or shorten the prompt.");
 }
 
@@ -535,9 +538,10 @@ TEST_P(StoreBackendTest, SettlementGivesTokensBackToTheBucketOfTheAdmission) {
   ASSERT_TRUE(refused.ok());
   EXPECT_EQ(refused->outcome, Admission::Outcome::OverRate);
   EXPECT_EQ(refused->rate.remaining_tokens, 900);
-  EXPECT_EQ(refused->message,
-            "Rate limit reached for key 'a': 2000 tokens per minute; 1100 used in the last "
-            "minute, and this request needs up to 1000 (its prompt plus max_tokens).");
+  EXPECT_EQ(
+      refused->message,
+      "Rate limit reached for key 'a': 2000 tokens per minute; 1100 used in the last "
+      "minute, and this request needs up to 1000 (its prompt plus the tokens it may generate).");
   // 100 + 1000 + 1000 > 2000 until r1's bucket leaves, 9 s from now.
   EXPECT_EQ(refused->retry_after_s, 9);
   // r2 used 150: 100 + 150 + 1000 fit.
