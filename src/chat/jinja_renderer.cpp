@@ -807,6 +807,8 @@ Value Renderer::eval_binary(const Expr& e) {
     }
     const int64_t a = int_of(l);
     const int64_t b = int_of(r);
+    // Any integer modulo -1 is 0, as in Python; only the quotient of INT64_MIN // -1 overflows.
+    if (b == -1 && op == "%") return Value(int64_t{0});
     checked(a == std::numeric_limits<int64_t>::min() && b == -1);
     int64_t q = a / b;
     int64_t m = a % b;

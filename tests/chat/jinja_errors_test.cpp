@@ -259,6 +259,10 @@ TEST(JinjaErrors, RuntimeTypeErrors) {
             "OverflowError: integer result too large (line 1, column 24)");
   EXPECT_EQ(render_error("{{ 2 ** 64 }}"),
             "OverflowError: integer result too large (line 1, column 6)");
+  // INT64_MIN // -1 overflows; INT64_MIN % -1 is 0, as in Python (QA 2026-12-07: it overflowed).
+  EXPECT_EQ(render_error("{{ (-9223372036854775807 - 1) // -1 }}"),
+            "OverflowError: integer result too large (line 1, column 31)");
+  EXPECT_EQ(render("{{ (-9223372036854775807 - 1) % -1 }} {{ 7 % -1 }} {{ -7 % -1 }}"), "0 0 0");
   EXPECT_EQ(render_error("{% for x in 3 %}{% endfor %}"),
             "TypeError: 'int' object is not iterable (line 1, column 4)");
   EXPECT_EQ(render_error("{{ 'a'() }}"),
