@@ -540,7 +540,8 @@ void AdminRequest::create_key(const AdminCaller& caller) {
       key.models.push_back(model.get<std::string>());
     }
   }
-  if (body->has("expires_in_days")) {
+  // (null is absent, as elsewhere in the API)
+  if (body->has("expires_in_days") && !(*body)["expires_in_days"].is_null()) {
     auto expiry = key_expiry((*body)["expires_in_days"], store_.now_us());
     if (failed(expiry)) return;
     key.expires_at_us = *expiry;
