@@ -776,7 +776,7 @@ TEST_F(AdminTest, BadInputIs400NamingTheFieldAndWritesNothing) {
             "(a JSON number is read as a double, whose text that is; give the amount as a "
             "string)");
   // A PATCH that changes nothing (QA 2026-12-07: 200, with an audit entry of a change).
-  for (const std::string path : {"/admin/tenants/" + std::to_string(acme_),
+  for (const std::string& path : {"/admin/tenants/" + std::to_string(acme_),
                                  "/admin/keys/" + std::to_string(ids_["acme-bot"])}) {
     ASSERT_EQ(status("PATCH", path, json::object(), admin_, &body), 400) << path;
     EXPECT_EQ(body["error"]["message"],
