@@ -652,10 +652,20 @@ std::optional<std::string> Registry::make_room(
   int64_t freed = 0;
   while (used - freed + needed > budget && n_victims < candidates.size())
     freed += candidates[n_victims++].bytes;
-  if (used - freed + needed > budget)
+  if (used - freed + needed > budget) {
+    // The idle ones are named too (QA 2026-12-07: "no idle model can be unloaded" was said also
+    // of idle models too small to make room).
+    std::string idle;
+    for (const Candidate& c : candidates)
+      for (const Entry* e : c.entries)
+        idle += std::string(idle.empty() ? "" : ", ") + "'" + e->id + "' (" +
+                format_bytes(e->reserved_bytes) + ")";
     return "model '" + entry.id + "' needs " + format_bytes(needed) + " but only " +
-           format_bytes(budget - used) + " of --max-memory " + format_bytes(budget) +
-           " is free and no idle model can be unloaded; held by " + holders;
+           format_bytes(budget - used) + " of --max-memory " + format_bytes(budget) + " is free" +
+           (idle.empty() ? " and no idle model can be unloaded"
+                         : ", and unloading the idle models " + idle + " would free too little") +
+           (holders.empty() ? "" : "; held by " + holders);
+  }
   for (size_t i = 0; i < n_victims; ++i)
     for (Entry* e : candidates[i].entries) victims.emplace_back(e->id, take_model(*e));
   return std::nullopt;

@@ -972,6 +972,45 @@ TEST(Registry, MemoryBudgetRefusesWhenNothingCanBeEvicted) {
   EXPECT_EQ(f.registry->find("a")->state, ModelState::Loaded);
 }
 
+// A refusal that idle models could not prevent names them apart from the models that hold
+// memory (QA 2026-12-07: it said "no idle model can be unloaded" with an idle model loaded).
+TEST(Registry, ARefusalNamesTheIdleModelsTooSmallToMakeRoom) {
+  REQUIRE_TESTDATA();
+  TempDir dir;
+  for (const char* id : {"a", "b"})
+    fs::copy_file(model_path("stories260K-f32.gguf"), dir.file(std::string(id) + ".gguf"));
+  fs::copy_file(model_path("qwen2-tiny-f32.gguf"), dir.file("big.gguf"));
+  Fixture f;
+  RegistryOptions o = f.options();
+  o.models_dir = dir.path().string();
+  o.max_memory_bytes = int64_t{1} << 40;  // a budget: the KV pool is one whole context
+  int64_t each = 0;
+  int64_t big = 0;
+  {
+    auto probe = create(o);
+    ASSERT_TRUE(probe);
+    each = probe->find("a")->memory_bytes;
+    big = probe->find("big")->memory_bytes;
+  }
+  ASSERT_GT(big, 2 * each);
+  // Room for big and half of a: a and b fit, big fits only once both are gone.
+  o.max_memory_bytes = big + each / 2;
+  auto registry = create(std::move(o));
+  ASSERT_TRUE(registry);
+  ASSERT_TRUE(registry->acquire("a").lease);
+  Acquired running = registry->acquire("b");
+  ASSERT_TRUE(running.lease);
+  Acquired refused = registry->acquire("big");
+  EXPECT_EQ(refused.status, AcquireStatus::OutOfMemory);
+  EXPECT_EQ(refused.message, "model 'big' needs " + format_bytes(big) + " but only " +
+                                 format_bytes(big + each / 2 - 2 * each) + " of --max-memory " +
+                                 format_bytes(big + each / 2) +
+                                 " is free, and unloading the idle models 'a' (" +
+                                 format_bytes(each) + ") would free too little; held by 'b' (1 " +
+                                 "request(s) running, " + format_bytes(each) + ")");
+  EXPECT_EQ(registry->find("a")->state, ModelState::Loaded);
+}
+
 TEST(Registry, AModelLargerThanTheBudgetIsRefused) {
   REQUIRE_TESTDATA();
   Fixture f;
