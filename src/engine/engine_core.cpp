@@ -397,10 +397,11 @@ bool EngineCore::step() {
       continue;
     }
     if (!job.stop.stopped()) {
+      // The decoder's last bytes go to the stop strings before they give what they held back
+      // (two statements: the operands of + are unsequenced). That text needs no count: unless
+      // a stop string is found in those bytes, every held log-probability is given at the end.
       text += give(job, job.decoder.flush());
-      const std::string held = job.stop.flush();
-      job.given_bytes += static_cast<int64_t>(held.size());
-      text += held;
+      text += job.stop.flush();
     }
     finish(job, reason, new_tokens, std::move(text), {}, given_logprobs(job, true));
     jobs_.erase(&job.seq);
