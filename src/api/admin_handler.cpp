@@ -689,10 +689,6 @@ void AdminRequest::audit_log(const platform::Page& page) {
   send_json(out_, page_json(std::move(data), has_more));
 }
 
-}  // namespace
-
-namespace {
-
 /// `limits` with the fields of a PATCH `body` applied (read_limits()), after the caller was
 /// allowed: its errors, and a body that changes nothing (400, as `keys update` / `tenants
 /// update` without a flag: QA 2026-12-07, `{}` was 200 and wrote an audit entry of a change).

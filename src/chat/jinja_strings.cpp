@@ -129,10 +129,6 @@ std::vector<std::pair<size_t, size_t>> split_ranges(std::string_view s, const Va
   }
 }
 
-}  // namespace
-
-namespace {
-
 // A search that went over `scanned` bytes may have compared the needle at each of them: the
 // bytes scanned count, and the product of the two over kBytesPerStep.
 void charge_search(size_t scanned, size_t needle) {
