@@ -9,6 +9,7 @@
 #include "deploy/units.h"
 #include "platform/store.h"
 #include "sampling/json_schema.h"
+#include "sampling/request_ranges.h"
 #include "util/ordered_json.h"
 #include "util/strict_json.h"
 
@@ -30,30 +31,18 @@ std::string shown(const json& value) {
 
 namespace {
 
-/// A number in the range [lo, hi] (lo excluded when lo_open), written into `out`.
-std::optional<ApiError> read_number(const json& body, const char* name, double lo, double hi,
-                                    bool lo_open, float& out) {
-  const json* value = field(body, name);
+/// A number in `range`, written into `out`.
+std::optional<ApiError> read_number(const json& body, const sampling::NumberRange& range,
+                                    float& out) {
+  const std::string name(range.name);
+  const json* value = field(body, name.c_str());
   if (!value) return std::nullopt;
-  const std::string range = (lo_open ? "(" : "[") + json(lo).dump() + ", " + json(hi).dump() + "]";
   if (!value->is_number())
     return invalid_request(
-        std::string(name) + " must be a number in " + range + ", got " + shown(*value), name);
-  const double x = value->get<double>();
-  if (x < lo || x > hi || (lo_open && x == lo))
-    return invalid_request(std::string(name) + " must be in " + range + ", got " + shown(*value),
-                           name);
-  out = static_cast<float>(x);
-  return std::nullopt;
-}
-
-/// A number greater than 0, written into `out`.
-std::optional<ApiError> read_positive_number(const json& body, const char* name, float& out) {
-  const json* value = field(body, name);
-  if (!value) return std::nullopt;
-  if (!value->is_number() || value->get<double>() <= 0)
+        name + " must be a number in " + std::string(range.shown) + ", got " + shown(*value), name);
+  if (!range.contains(value->get<double>()))
     return invalid_request(
-        std::string(name) + " must be a number greater than 0, got " + shown(*value), name);
+        name + " must be in " + std::string(range.shown) + ", got " + shown(*value), name);
   out = static_cast<float>(value->get<double>());
   return std::nullopt;
 }
@@ -338,9 +327,12 @@ std::optional<ApiError> read_common(const json& body, GenerationRequest& request
   p.frequency_penalty = 0.0f;
 
   std::optional<ApiError> error;
-  if ((error = read_int(body, "max_tokens", 1, p.max_tokens))) return error;
+  if ((error = read_int(body, "max_tokens", sampling::kMaxTokensRange.min, p.max_tokens)))
+    return error;
   const int max_tokens = p.max_tokens;
-  if ((error = read_int(body, "max_completion_tokens", 1, p.max_tokens))) return error;
+  if ((error =
+           read_int(body, "max_completion_tokens", sampling::kMaxTokensRange.min, p.max_tokens)))
+    return error;
   // Both given (OpenAI's newer name and the older one): they must agree, or one would be ignored.
   if (field(body, "max_tokens") && field(body, "max_completion_tokens") &&
       p.max_tokens != max_tokens)
@@ -348,15 +340,15 @@ std::optional<ApiError> read_common(const json& body, GenerationRequest& request
         "max_tokens (" + shown(*field(body, "max_tokens")) + ") and max_completion_tokens (" +
             shown(*field(body, "max_completion_tokens")) + ") disagree; send one of them",
         "max_completion_tokens");
-  if ((error = read_number(body, "temperature", 0.0, 2.0, false, p.temperature))) return error;
-  if ((error = read_number(body, "top_p", 0.0, 1.0, true, p.top_p))) return error;
-  if ((error = read_int(body, "top_k", 0, p.top_k))) return error;
-  if ((error = read_number(body, "min_p", 0.0, 1.0, false, p.min_p))) return error;
-  if ((error = read_number(body, "presence_penalty", -2.0, 2.0, false, p.presence_penalty)))
+  if ((error = read_number(body, sampling::kTemperatureRange, p.temperature))) return error;
+  if ((error = read_number(body, sampling::kTopPRange, p.top_p))) return error;
+  if ((error = read_int(body, "top_k", sampling::kTopKRange.min, p.top_k))) return error;
+  if ((error = read_number(body, sampling::kMinPRange, p.min_p))) return error;
+  if ((error = read_number(body, sampling::kPresencePenaltyRange, p.presence_penalty)))
     return error;
-  if ((error = read_number(body, "frequency_penalty", -2.0, 2.0, false, p.frequency_penalty)))
+  if ((error = read_number(body, sampling::kFrequencyPenaltyRange, p.frequency_penalty)))
     return error;
-  if ((error = read_positive_number(body, "repeat_penalty", p.repeat_penalty))) return error;
+  if ((error = read_number(body, sampling::kRepeatPenaltyRange, p.repeat_penalty))) return error;
   if ((error = read_seed(body, p))) return error;
   if ((error = read_stop(body, p))) return error;
 

@@ -15,6 +15,7 @@
 #include "gengyun/engine.h"
 #include "kernels/simd_level.h"
 #include "kernels/thread_pool.h"
+#include "sampling/request_ranges.h"
 
 namespace gengyun::cli {
 namespace {
@@ -40,15 +41,20 @@ double per_second(int count, int64_t us) { return us > 0 ? count * 1e6 / us : 0.
 
 /// A number in [lo, hi], refused as CLI::Range words it but with the bounds as written ("not in
 /// range 0 to 2", where CLI::Range prints doubles as 0.000000 and 2.000000).
-CLI::Validator closed_range(std::string lo, std::string hi) {
+/// A flag whose value must lie in `range` (the API's field of that name, so that run and serve
+/// agree).
+CLI::Validator in_range(const sampling::NumberRange& range) {
   return CLI::Validator(
-      [lo, hi](const std::string& value) {
+      [range](const std::string& value) {
         double x = 0;
-        return CLI::detail::lexical_cast(value, x) && x >= std::stod(lo) && x <= std::stod(hi)
-                   ? std::string()
-                   : "Value " + value + " not in range " + lo + " to " + hi;
+        if (!CLI::detail::lexical_cast(value, x))
+          return std::string(range.name) + " must be a number in " + std::string(range.shown) +
+                 ", not " + value;
+        return range.contains(x) ? std::string()
+                                 : std::string(range.name) + " must be in " +
+                                       std::string(range.shown) + ", not " + value;
       },
-      "[" + lo + ", " + hi + "]");
+      std::string(range.shown));
 }
 
 int run(const RunOptions& o) {
@@ -157,7 +163,7 @@ void add_run_command(CLI::App& app, int& exit_code) {
   auto* cmd = app.add_subcommand("run", "generate text from a prompt, streamed to stdout");
   cmd->add_option("model", options->model_path, "GGUF model file")->required();
   cmd->add_option("-p,--prompt", options->prompt, "prompt text")->required();
-  // The ranges of the API's fields (openai_request.cpp), so that run and serve agree.
+  // The ranges of the API's fields (sampling/request_ranges.h), so that run and serve agree.
   cmd->add_option("-n,--n-predict", options->n_predict,
                   "tokens to generate at most (< 0: until the context is full)")
       ->check(CLI::Validator(
@@ -167,20 +173,13 @@ void add_run_command(CLI::App& app, int& exit_code) {
           },
           "NOT 0"));
   cmd->add_option("--temp", options->temperature, "temperature in [0, 2]; 0 is greedy")
-      ->check(closed_range("0", "2"));
+      ->check(in_range(sampling::kTemperatureRange));
   cmd->add_option("--top-k", options->top_k, "top-k (0: off)")
-      ->check(CLI::Range(0, std::numeric_limits<int>::max()));
+      ->check(CLI::Range(sampling::kTopKRange.min, int64_t{std::numeric_limits<int>::max()}));
   cmd->add_option("--top-p", options->top_p, "top-p in (0, 1] (1: off)")
-      ->check(CLI::Validator(
-          [](const std::string& value) {
-            double p = 0;
-            return CLI::detail::lexical_cast(value, p) && p > 0 && p <= 1
-                       ? std::string()
-                       : "top-p must be in (0, 1], not " + value;
-          },
-          "(0, 1]"));
+      ->check(in_range(sampling::kTopPRange));
   cmd->add_option("--min-p", options->min_p, "min-p in [0, 1] (0: off)")
-      ->check(closed_range("0", "1"));
+      ->check(in_range(sampling::kMinPRange));
   cmd->add_option("--seed", options->seed, "random seed (same seed, same output)")
       ->check(seed_check());
   cmd->add_option("-t,--threads", options->threads, "threads (default: physical cores)")

@@ -6,12 +6,12 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
-#include <limits>
 #include <set>
 #include <sstream>
 
 #include "deploy/lora_spec.h"
 #include "deploy/units.h"
+#include "sampling/request_ranges.h"
 
 namespace gengyun::deploy {
 namespace {
@@ -67,54 +67,79 @@ Result<std::string> read_string(const YAML::Node& node, const std::string& where
   return node.Scalar();
 }
 
-/// A number field of requests and the range the API accepts it in (api/openai_request.cpp's
-/// parser; NaN is in none). repeat_penalty's bound is a float's largest value: the API takes it
-/// as a float, and sampling::validate refuses one that is not finite.
-struct NumberField {
-  const char* name;
-  double lo;
-  double hi;
-  bool lo_open;
-  const char* range;  ///< as the messages show it
-};
-constexpr NumberField kNumberFields[] = {
-    {"temperature", 0, 2, false, "[0, 2]"},
-    {"top_p", 0, 1, true, "(0, 1]"},
-    {"min_p", 0, 1, false, "[0, 1]"},
-    {"presence_penalty", -2, 2, false, "[-2, 2]"},
-    {"frequency_penalty", -2, 2, false, "[-2, 2]"},
-    {"repeat_penalty", 0, std::numeric_limits<float>::max(), true, "(0, 3.4e38]"}};
+/// Whether a YAML scalar was written in quotes (a string whatever it reads).
+bool quoted(const YAML::Node& node) { return node.Tag() == "!"; }
 
-/// An integer field of requests and its least value (the API's read_int; seed: any integer of
-/// 64 bits, signed or not).
-struct IntegerField {
-  const char* name;
-  int64_t min;
-};
-constexpr IntegerField kIntegerFields[] = {
-    {"top_k", 0}, {"max_tokens", 1}, {"seed", std::numeric_limits<int64_t>::min()}};
+/// Whether a plain (unquoted) YAML scalar reads as something other than a string in YAML's
+/// core schema: a number, a boolean or null, which the API would refuse where it takes text.
+bool plain_non_string(const YAML::Node& node) {
+  if (quoted(node)) return false;
+  static const std::set<std::string> kWords = {"true",  "True", "TRUE", "false", "False",
+                                               "FALSE", "null", "Null", "NULL",  "~"};
+  double x = 0;
+  return kWords.count(node.Scalar()) > 0 || YAML::convert<double>::decode(node, x);
+}
 
 /// `stop`: a string or a list of at most 4 strings, none empty (an empty one would match at
-/// every position), as the API's read_stop.
+/// every position), as the API's read_stop. A plain scalar that YAML reads as a number, a
+/// boolean or null is refused, as the API refuses `"stop": 5`: quoted, it is text.
 Result<json> read_stop_default(const YAML::Node& node, const std::string& where) {
   constexpr size_t kMaxStop = 4;
-  const auto empty = [&] {
-    return at(where, "holds an empty string, which would match at every position");
+  const auto one = [&](const YAML::Node& s) -> Result<std::string> {
+    if (!s.IsScalar()) return at(where, "must hold only strings");
+    if (plain_non_string(s))
+      return at(where, "holds " + s.Scalar() +
+                           ", which YAML reads as a number, a boolean or "
+                           "null, not a string; quote it (\"" +
+                           s.Scalar() + "\") to stop at that text");
+    if (s.Scalar().empty())
+      return at(where, "holds an empty string, which would match at every position");
+    return s.Scalar();
   };
   json stop = json::array();
   if (node.IsScalar()) {
-    if (node.Scalar().empty()) return empty();
-    stop.push_back(node.Scalar());
+    auto text = one(node);
+    if (!text.ok()) return text.error();
+    stop.push_back(std::move(text.value()));
     return stop;
   }
   if (!node.IsSequence() || node.size() > kMaxStop)
     return at(where, "must be a string or a list of at most 4 strings");
   for (const auto& s : node) {
-    if (!s.IsScalar()) return at(where, "must hold only strings");
-    if (s.Scalar().empty()) return empty();
-    stop.push_back(s.Scalar());
+    auto text = one(s);
+    if (!text.ok()) return text.error();
+    stop.push_back(std::move(text.value()));
   }
   return stop;
+}
+
+/// A number field of the request defaults in its range (sampling/request_ranges.h, as the API
+/// checks it).
+Result<double> read_number_default(const YAML::Node& value, const sampling::NumberRange& range,
+                                   const std::string& field) {
+  const std::string expected = "must be a number in " + std::string(range.shown);
+  double x = 0;
+  if (!value.IsScalar() || quoted(value) || !YAML::convert<double>::decode(value, x))
+    return at(field, expected);
+  if (!range.contains(x)) return at(field, expected + ", got " + value.Scalar());
+  return x;
+}
+
+/// An integer field of the request defaults: at least `min`, or any integer of 64 bits, signed
+/// or not, when `min` is null (seed).
+Result<json> read_integer_default(const YAML::Node& value, std::optional<int64_t> min,
+                                  const std::string& field) {
+  const std::string expected =
+      "must be an integer" + (min ? " >= " + std::to_string(*min) : std::string());
+  int64_t x = 0;
+  uint64_t unsigned_x = 0;
+  if (!value.IsScalar() || quoted(value)) return at(field, expected);
+  if (YAML::convert<int64_t>::decode(value, x)) {
+    if (min && x < *min) return at(field, expected + ", got " + value.Scalar());
+    return json(x);
+  }
+  if (!min && YAML::convert<uint64_t>::decode(value, unsigned_x)) return json(unsigned_x);
+  return at(field, expected);
 }
 
 /// The request defaults of a model, each checked as the API checks the request field, so that
@@ -127,39 +152,25 @@ Result<json> read_defaults(const YAML::Node& node, const std::string& where) {
     const std::string key = item.first.as<std::string>();
     const std::string field = where + "." + key;
     const YAML::Node& value = item.second;
+    const auto number =
+        std::find_if(std::begin(sampling::kNumberRanges), std::end(sampling::kNumberRanges),
+                     [&](const sampling::NumberRange& r) { return key == r.name; });
+    const auto integer =
+        std::find_if(std::begin(sampling::kIntegerRanges), std::end(sampling::kIntegerRanges),
+                     [&](const sampling::IntegerRange& r) { return key == r.name; });
     if (key == "stop") {
       auto stop = read_stop_default(value, field);
       if (!stop.ok()) return stop.error();
-      out["stop"] = std::move(stop.value());
-      continue;
-    }
-    const auto number = std::find_if(std::begin(kNumberFields), std::end(kNumberFields),
-                                     [&](const NumberField& f) { return key == f.name; });
-    const auto integer = std::find_if(std::begin(kIntegerFields), std::end(kIntegerFields),
-                                      [&](const IntegerField& f) { return key == f.name; });
-    if (number != std::end(kNumberFields)) {
-      double x = 0;
-      if (!value.IsScalar() || !YAML::convert<double>::decode(value, x))
-        return at(field, std::string("must be a number in ") + number->range);
-      if (!(x >= number->lo && x <= number->hi) || (number->lo_open && x == number->lo))
-        return at(field,
-                  std::string("must be a number in ") + number->range + ", got " + value.Scalar());
-      out[key] = x;
-    } else if (integer != std::end(kIntegerFields)) {
-      int64_t x = 0;
-      uint64_t unsigned_x = 0;
-      const std::string least = integer->min == std::numeric_limits<int64_t>::min()
-                                    ? ""
-                                    : " >= " + std::to_string(integer->min);
-      if (value.IsScalar() && YAML::convert<int64_t>::decode(value, x)) {
-        if (x < integer->min)
-          return at(field, "must be an integer" + least + ", got " + value.Scalar());
-        out[key] = x;
-      } else if (value.IsScalar() && YAML::convert<uint64_t>::decode(value, unsigned_x)) {
-        out[key] = unsigned_x;
-      } else {
-        return at(field, "must be an integer" + least);
-      }
+      out[key] = std::move(stop.value());
+    } else if (number != std::end(sampling::kNumberRanges)) {
+      auto x = read_number_default(value, *number, field);
+      if (!x.ok()) return x.error();
+      out[key] = x.value();
+    } else if (integer != std::end(sampling::kIntegerRanges) || key == "seed") {
+      auto x = read_integer_default(
+          value, key == "seed" ? std::nullopt : std::optional<int64_t>(integer->min), field);
+      if (!x.ok()) return x.error();
+      out[key] = std::move(x.value());
     } else {
       return at(field,
                 "unknown request field (known: temperature, top_p, top_k, min_p, max_tokens, "

@@ -182,6 +182,37 @@ TEST(ParseChatRequest, MapsEveryField) {
   EXPECT_TRUE(r->include_usage);
 }
 
+TEST(ParseRequests, SamplingFieldsTakeTheSharedRanges) {
+  // The ranges of sampling/request_ranges.h, which config defaults and `run`'s flags share.
+  const std::tuple<const char*, json, const char*> refused[] = {
+      {"temperature", 2.5, "temperature must be in [0, 2], got 2.5"},
+      {"temperature", "1", "temperature must be a number in [0, 2], got \"1\""},
+      {"top_p", 0, "top_p must be in (0, 1], got 0"},
+      {"min_p", -0.5, "min_p must be in [0, 1], got -0.5"},
+      {"presence_penalty", 2.5, "presence_penalty must be in [-2, 2], got 2.5"},
+      {"frequency_penalty", -3, "frequency_penalty must be in [-2, 2], got -3"},
+      {"repeat_penalty", 0, "repeat_penalty must be in (0, 3.4e38], got 0"},
+      // Past a float's largest value it would be taken as infinity.
+      {"repeat_penalty", 1e39, "repeat_penalty must be in (0, 3.4e38], got 1e+39"},
+  };
+  for (const auto& [name, value, message] : refused) {
+    auto r = parse_completion_request(completion_body({{name, value}}));
+    ASSERT_FALSE(r.ok()) << name;
+    EXPECT_EQ(r.error().message, message);
+    EXPECT_EQ(r.error().param, name);
+  }
+  auto r = parse_completion_request(completion_body({{"temperature", 2},
+                                                     {"top_p", 1},
+                                                     {"min_p", 0},
+                                                     {"presence_penalty", -2},
+                                                     {"frequency_penalty", 2},
+                                                     {"repeat_penalty", 3e38}}));
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(r->params.temperature, 2.0f);
+  EXPECT_EQ(r->params.frequency_penalty, 2.0f);
+  EXPECT_EQ(r->params.repeat_penalty, 3e38f);
+}
+
 TEST(ParseChatRequest, MaxCompletionTokensNegativeSeedAndNulls) {
   auto r = parse_chat_request(chat_body({{"max_completion_tokens", 9}, {"seed", -1}}));
   ASSERT_TRUE(r.ok()) << r.error().message;

@@ -157,6 +157,20 @@ TEST(Config, DefaultsAreCheckedAsTheApiChecksRequestFields) {
       {"top_k: -1", "top_k: must be an integer >= 0, got -1"},
       {"top_k: .nan", "top_k: must be an integer >= 0"},
       {"seed: 1.5", "seed: must be an integer"},
+      // Quoted, a number is a string, which the API refuses in these fields.
+      {"temperature: \"0.5\"", "temperature: must be a number in [0, 2]"},
+      {"max_tokens: '5'", "max_tokens: must be an integer >= 1"},
+      {"seed: '5'", "seed: must be an integer"},
+      // Unquoted, YAML reads these as a number, a boolean, null: the API refuses `"stop": 5`.
+      {"stop: 5",
+       "stop: holds 5, which YAML reads as a number, a boolean or null, not a string; "
+       "quote it (\"5\") to stop at that text"},
+      {"stop: [a, true]",
+       "stop: holds true, which YAML reads as a number, a boolean or null, "
+       "not a string; quote it (\"true\") to stop at that text"},
+      {"stop: [.inf]",
+       "stop: holds .inf, which YAML reads as a number, a boolean or null, not "
+       "a string; quote it (\".inf\") to stop at that text"},
   };
   for (const auto& [field, message] : refused) {
     auto config = parse_config("models:\n  a:\n    defaults: {" + std::string(field) + "}", "");
@@ -165,14 +179,14 @@ TEST(Config, DefaultsAreCheckedAsTheApiChecksRequestFields) {
   }
   auto config = parse_config(
       "models:\n  a:\n    defaults: {repeat_penalty: 1e30, seed: 18446744073709551615, top_k: 0, "
-      "stop: [], presence_penalty: -2}\n  b:\n    defaults: {seed: -5, stop: x}",
+      "stop: [], presence_penalty: -2}\n  b:\n    defaults: {seed: -5, stop: ['5', \"true\", x]}",
       "");
   ASSERT_TRUE(config.ok()) << config.error().message;
   EXPECT_EQ(config->models.at("a").defaults,
             nlohmann::json::parse(R"({"repeat_penalty": 1e30, "seed": 18446744073709551615,
                                       "top_k": 0, "stop": [], "presence_penalty": -2.0})"));
   EXPECT_EQ(config->models.at("b").defaults,
-            nlohmann::json::parse(R"({"seed": -5, "stop": ["x"]})"));
+            nlohmann::json::parse(R"({"seed": -5, "stop": ["5", "true", "x"]})"));
 }
 
 TEST(Config, ErrorsNameTheKey) {

@@ -59,12 +59,12 @@ TEST(RunFlags, OutOfRangeSamplingFlagsAreRefused) {
   };
   const Case cases[] = {
       {{"-n", "0"}, "--n-predict: 0 tokens generates nothing; give N >= 1, or < 0"},
-      {{"--temp", "-1"}, "--temp: Value -1 not in range 0 to 2\n"},
-      {{"--temp", "2.5"}, "--temp: Value 2.5 not in range 0 to 2\n"},
-      {{"--temp", "warm"}, "--temp: Value warm not in range 0 to 2\n"},
-      {{"--top-p", "0"}, "--top-p: top-p must be in (0, 1], not 0"},
-      {{"--top-p", "1.5"}, "--top-p: top-p must be in (0, 1], not 1.5"},
-      {{"--min-p", "-0.1"}, "--min-p: Value -0.1 not in range 0 to 1\n"},
+      {{"--temp", "-1"}, "--temp: temperature must be in [0, 2], not -1\n"},
+      {{"--temp", "2.5"}, "--temp: temperature must be in [0, 2], not 2.5\n"},
+      {{"--temp", "warm"}, "--temp: temperature must be a number in [0, 2], not warm\n"},
+      {{"--top-p", "0"}, "--top-p: top_p must be in (0, 1], not 0\n"},
+      {{"--top-p", "1.5"}, "--top-p: top_p must be in (0, 1], not 1.5\n"},
+      {{"--min-p", "-0.1"}, "--min-p: min_p must be in [0, 1], not -0.1\n"},
       {{"--top-k", "-1"}, "--top-k: Value -1 not in range"},
       // The range of an int, not of a double (300 digits).
       {{"--ctx", "abc"}, "--ctx: Value abc not in range 0 to 2147483647\n"},
