@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "deploy/lora_spec.h"
+#include "deploy/model_id.h"
 #include "deploy/units.h"
 #include "sampling/request_ranges.h"
 
@@ -196,6 +197,8 @@ Result<std::vector<LoraConfig>> read_loras(const YAML::Node& node, const std::st
     lora.name = item.first.as<std::string>();
     if (lora.name.empty())
       return at(where, "a LoRA name is empty (\"\"), which no request can name");
+    if (holds_unprintable(lora.name))
+      return at(where, unprintable_name_message("the LoRA name", lora.name));
     const std::string field = where + "." + lora.name;
     if (!item.second.IsMap()) return at(field, "must be a map with adapter and scale");
     if (auto e = keys_given_twice(item.second, field)) return *e;
@@ -290,6 +293,7 @@ Result<Config> parse_node(const YAML::Node& root, const std::string& base_dir) {
     for (const auto& item : models) {
       const std::string id = item.first.as<std::string>();
       if (id.empty()) return at("models", "a model id is empty (\"\"), which no request can name");
+      if (holds_unprintable(id)) return at("models", unprintable_name_message("the model id", id));
       auto model = read_model(item.second, "models." + id, base_dir);
       if (!model.ok()) return model.error();
       config.models.emplace(id, std::move(model.value()));
@@ -298,6 +302,8 @@ Result<Config> parse_node(const YAML::Node& root, const std::string& base_dir) {
   std::map<std::string, std::string> owner;  // alias -> model id
   for (const auto& [id, model] : config.models) {
     for (const auto& alias : model.aliases) {
+      if (holds_unprintable(alias))
+        return at("models." + id + ".aliases", unprintable_name_message("the alias", alias));
       if (alias == id)
         return at("models." + id + ".aliases", "'" + alias + "' is the model's own id");
       if (std::count(model.aliases.begin(), model.aliases.end(), alias) > 1)

@@ -7,8 +7,8 @@
 #include <filesystem>
 #include <system_error>
 
+#include "deploy/model_id.h"
 #include "deploy/units.h"
-#include "tokenizer/utf8.h"
 #include "util/clock.h"
 
 namespace gengyun::deploy {
@@ -23,6 +23,8 @@ Result<ModelSpec> parse_model_spec(std::string_view text) {
   if (spec.name.empty() || spec.path.empty())
     return make_error("--model expects NAME=PATH with both parts non-empty, got '" +
                       std::string(text) + "'");
+  if (holds_unprintable(spec.name))
+    return make_error(unprintable_name_message("--model: the name", spec.name));
   return spec;
 }
 
@@ -111,13 +113,6 @@ struct FolderListing {
   std::vector<std::string> unnamed;
   std::string error;  ///< why the folder could not be read ("" when it could)
 };
-
-/// Whether `name` holds a control character or bytes that are not UTF-8: escaping it changes
-/// more than its backslashes, which it doubles.
-bool holds_unprintable(const std::string& name) {
-  return tokenizer::escape_control_characters(name).size() !=
-         name.size() + std::count(name.begin(), name.end(), '\\');
-}
 
 /// The *.gguf files of `dir` (case-insensitive suffix; symlinks followed, folders skipped) by
 /// model id, the first in name order winning a clash of ids. Left out: ".gguf" (an empty id)

@@ -101,6 +101,29 @@ TEST(Config, AnEmptyModelIdOrLoraNameIsRefused) {
             "models.base.loras: a LoRA name is empty (\"\"), which no request can name");
 }
 
+// Names a client could not send as written, and that would forge log lines.
+TEST(Config, NamesWithControlCharactersOrBytesNotUtf8AreRefused) {
+  const std::pair<const char*, const char*> cases[] = {
+      {"models:\n  \"a\\nb\": {path: a.gguf}\n",
+       "models: the model id 'a\nb' holds control characters or bytes that are not UTF-8, which a "
+       "model id may not"},
+      {"models:\n  a:\n    aliases: [\"x\\x85\"]\n",
+       "models.a.aliases: the alias 'x\xc2\x85' holds control characters or bytes that are not "
+       "UTF-8, which a model id may not"},
+      {"models:\n  base:\n    loras:\n      \"l\\t\": {adapter: a.gguf}\n",
+       "models.base.loras: the LoRA name 'l\t' holds control characters or bytes that are not "
+       "UTF-8, which a model id may not"},
+  };
+  for (const auto& [yaml, message] : cases) {
+    auto config = parse_config(yaml, "");
+    ASSERT_FALSE(config.ok()) << yaml;
+    EXPECT_EQ(config.error().message, message);
+  }
+  auto fine = parse_config("models:\n  \"m\\u00e9\":\n    aliases: [\"\\u6a21\"]\n", "");
+  ASSERT_TRUE(fine.ok()) << fine.error().message;
+  EXPECT_EQ(fine->models.at("m\xc3\xa9").aliases, std::vector<std::string>{"\xe6\xa8\xa1"});
+}
+
 // yaml-cpp keeps both entries of a key given twice and reads the first: each is an error at
 // start naming the key (QA: {pin: true, pin: false} pinned; a second models.link was ignored).
 TEST(Config, AKeyGivenTwiceIsRefused) {

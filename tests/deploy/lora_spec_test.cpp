@@ -104,6 +104,9 @@ TEST(LoraSpec, ParsesNameBaseAndAdapter) {
   EXPECT_EQ(parse_lora_spec("n=q:a.gguf@x").error().message,
             "--lora: the LoRA scale 'x' in 'a.gguf@x' is not a number (ADAPTER.gguf[@SCALE]; a "
             "file whose name holds an '@' takes a scale: 'a.gguf@x@1')");
+  EXPECT_EQ(parse_lora_spec("n\x1b[2J=q:a.gguf").error().message,
+            "--lora: the name 'n\x1b[2J' holds control characters or bytes that are not UTF-8, "
+            "which a model id may not");
 }
 
 TEST(LoraSpec, NamesAreUnique) {

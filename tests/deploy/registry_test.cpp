@@ -152,6 +152,12 @@ TEST(ModelSpec, RejectsMalformedFlags) {
   EXPECT_EQ(parse_model_spec("=x").error().message,
             "--model expects NAME=PATH with both parts non-empty, got '=x'");
   EXPECT_FALSE(parse_model_spec("s=").ok());
+  // An id a client could not send as written, and that would forge log lines.
+  EXPECT_EQ(parse_model_spec("q\nINFO fake=x.gguf").error().message,
+            "--model: the name 'q\nINFO fake' holds control characters or bytes that are not "
+            "UTF-8, which a model id may not");
+  EXPECT_FALSE(parse_model_spec("q\xff=x.gguf").ok());
+  EXPECT_TRUE(parse_model_spec("qwen-\xe6\xa8\xa1\\x=x.gguf").ok());  // UTF-8 and a backslash
 }
 
 TEST(ModelSpec, RejectsANameGivenTwice) {
