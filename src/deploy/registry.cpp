@@ -112,12 +112,16 @@ struct FolderListing {
   /// A file not served for its name ("PATH is not served: ...").
   std::vector<std::string> unnamed;
   std::string error;  ///< why the folder could not be read ("" when it could)
+  /// The folder is not there (ENOENT, ENOTDIR): its models go. Another error (EIO, ESTALE,
+  /// ELOOP: a network filesystem's blip) keeps them as last listed.
+  bool missing = false;
 };
 
 /// The *.gguf files of `dir` (case-insensitive suffix; symlinks followed, folders skipped) by
 /// model id, the first in name order winning a clash of ids. Left out: ".gguf" (an empty id)
 /// and names with control characters or bytes that are not UTF-8 (an id clients could not
-/// send as written, and that would forge log lines).
+/// send as written, and that would forge log lines). A folder that cannot be read, even in
+/// part, lists no file: its error says why.
 FolderListing list_folder(const std::string& dir) {
   std::vector<fs::path> files;
   std::error_code ec;
@@ -129,7 +133,11 @@ FolderListing list_folder(const std::string& dir) {
     if (fs::is_directory(item.path(), status_ec)) continue;
     files.push_back(item.path());
   }
-  if (ec) out.error = ec.message();
+  if (ec) {
+    out.error = ec.message();
+    out.missing = ec == std::errc::no_such_file_or_directory || ec == std::errc::not_a_directory;
+    return out;
+  }
   std::sort(files.begin(), files.end());
   for (const auto& path : files) {
     const std::string name = path.filename().string();
@@ -890,8 +898,8 @@ std::pair<int, int> Registry::rescan() {
       }
       if (!entry->base.empty()) set_adapter_presence(*entry);
       const auto file = listed.find(id);
-      const bool gone =
-          entry->source == "--models" && (file == listed.end() || file->second != entry->path);
+      const bool gone = entry->source == "--models" && (folder.error.empty() || folder.missing) &&
+                        (file == listed.end() || file->second != entry->path);
       if (entry->state == ModelState::Loading || entry->refs > 0 || !entry->base.empty()) continue;
       if (gone) {
         to_drop.push_back(id);
@@ -908,7 +916,9 @@ std::pair<int, int> Registry::rescan() {
           {RegistryEvent::Kind::Warning, "",
            folder_unreadable_
                ? "--models: cannot read the folder " + options_.models_dir + " (" + folder.error +
-                     "): its models are removed until it can be read again"
+                     (folder.missing ? "): its models are removed until it can be read again"
+                                     : "): its models are kept as last listed until it can be "
+                                       "read again")
                : "--models: the folder " + options_.models_dir + " can be read again"});
     }
     std::vector<std::string> shadowed = folder.unnamed;

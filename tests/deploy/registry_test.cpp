@@ -403,6 +403,64 @@ TEST(Registry, AFolderMovedAwayAndBackIsWarnedOf) {
   EXPECT_EQ(f.events.count(Kind::Added, "a"), 2u);
 }
 
+// A folder there but unreadable (a network filesystem's blip; here a symbolic link to itself,
+// ELOOP, which root cannot read past either) keeps its models as last listed: a loaded model
+// would otherwise be unloaded mid-service.
+TEST(Registry, AFolderThatCannotBeReadForAWhileKeepsItsModels) {
+  REQUIRE_TESTDATA();
+  TempDir dir;
+  const std::string models = dir.file("models");
+  const std::string moved = dir.file("moved");
+  fs::create_directory(models);
+  fs::create_symlink(model_path("stories260K-f32.gguf"), models + "/a.gguf");
+  Fixture f;
+  RegistryOptions o = f.options();
+  o.models_dir = models;
+  auto registry = create(std::move(o));
+  ASSERT_TRUE(registry);
+  ASSERT_TRUE(registry->acquire("a").lease);
+  fs::rename(models, moved);
+  fs::create_symlink(models, models);
+  EXPECT_EQ(registry->rescan(), (std::pair{0, 0}));
+  const Acquired again = registry->acquire("a");
+  ASSERT_TRUE(again.lease) << again.message;
+  EXPECT_FALSE(again.loaded);  // it stayed loaded
+  fs::remove(models);
+  fs::rename(moved, models);
+  EXPECT_EQ(registry->rescan(), (std::pair{0, 0}));
+  std::vector<std::string> warnings;
+  for (const RegistryEvent& e : f.events.of(Kind::Warning)) warnings.push_back(e.detail);
+  const std::vector<std::string> expected = {
+      "--models: cannot read the folder " + models +
+          " (Too many levels of symbolic links): its models are kept as last listed until it can "
+          "be read again",
+      "--models: the folder " + models + " can be read again"};
+  EXPECT_EQ(warnings, expected);
+  EXPECT_EQ(f.events.count(Kind::Removed, "a"), 0u);
+  EXPECT_EQ(f.events.count(Kind::Unloaded, "a"), 0u);
+}
+
+// A folder replaced by a file is not there any more (ENOTDIR, as ENOENT): its models go.
+TEST(Registry, AFolderReplacedByAFileRemovesItsModels) {
+  REQUIRE_TESTDATA();
+  TempDir dir;
+  const std::string models = dir.file("models");
+  fs::create_directory(models);
+  fs::create_symlink(model_path("stories260K-f32.gguf"), models + "/a.gguf");
+  Fixture f;
+  RegistryOptions o = f.options();
+  o.models_dir = models;
+  auto registry = create(std::move(o));
+  ASSERT_TRUE(registry);
+  fs::rename(models, dir.file("moved"));
+  std::ofstream(models) << "not a folder";
+  EXPECT_EQ(registry->rescan(), (std::pair{0, 1}));
+  EXPECT_FALSE(registry->find("a"));
+  EXPECT_EQ(f.events.of(Kind::Warning).back().detail,
+            "--models: cannot read the folder " + models +
+                " (Not a directory): its models are removed until it can be read again");
+}
+
 TEST(Registry, TheMaintenanceThreadSeesNewFiles) {
   REQUIRE_TESTDATA();
   TempDir dir;
