@@ -34,11 +34,12 @@ constexpr const char* kPostmasterClock =
     "SELECT (extract(epoch FROM pg_postmaster_start_time()) * 1000000)::bigint, "
     "(extract(epoch FROM clock_timestamp()) * 1000000)::bigint";
 /// Records server $1's heartbeat: now on the database's clock, in microseconds since the epoch
-/// (heartbeats are written and compared on one clock, whatever the servers' clocks say).
+/// (heartbeats are written and compared on one clock, whatever the servers' clocks say), and
+/// returns it (measure_clock_offset).
 constexpr const char* kHeartbeat =
     "INSERT INTO servers(id, seen_at_us) "
     "VALUES ($1, (extract(epoch FROM clock_timestamp()) * 1000000)::bigint) "
-    "ON CONFLICT (id) DO UPDATE SET seen_at_us = excluded.seen_at_us";
+    "ON CONFLICT (id) DO UPDATE SET seen_at_us = excluded.seen_at_us RETURNING seen_at_us";
 /// The servers whose heartbeat is at most $1 microseconds old.
 constexpr const char* kFreshServers =
     "SELECT id FROM servers "
@@ -289,15 +290,16 @@ Result<std::unique_ptr<Store>> PostgresStore::open(const std::string& url, OpenM
   std::unique_ptr<PostgresStore> store(new PostgresStore(
       std::make_unique<pg::Pool>(url, kPoolConnections, std::move(*conn), deadlines), url,
       deadlines.round_trip));
-  if (auto measured = store->measure_clock_offset(first); !measured)
+  if (auto measured = store->measure_clock_offset(first, kDatabaseClock); !measured)
     return make_error("cannot open the PostgreSQL database: " + measured.error().message);
   store->schema_version_found_ = *version;
   return std::unique_ptr<Store>(std::move(store));
 }
 
-Result<void> PostgresStore::measure_clock_offset(pg::Connection& conn) {
+Result<void> PostgresStore::measure_clock_offset(pg::Connection& conn, std::string_view sql,
+                                                 const std::vector<pg::Param>& params) {
   const int64_t sent_us = unix_time_us();
-  auto clock = conn.query(kDatabaseClock);
+  auto clock = conn.query(sql, params);
   if (!clock) return clock.error();
   const int64_t received_us = unix_time_us();
   const int64_t midpoint_us = sent_us + (received_us - sent_us) / 2;
@@ -1334,10 +1336,8 @@ Result<std::string> PostgresStore::start_server() {
   if (!locked) return fail("cannot register the server", locked.error());
   if (locked->text(0, 0) != "t")
     return make_error("cannot register the server: its advisory lock is taken");
-  if (auto beat = conn.query(kHeartbeat, {param(id)}); !beat)
+  if (auto beat = measure_clock_offset(conn, kHeartbeat, {param(id)}); !beat)
     return fail("cannot register the server", beat.error());
-  if (auto measured = measure_clock_offset(conn); !measured)
-    return fail("cannot register the server", measured.error());
   auto started = conn.query(kPostmasterClock);
   if (!started) return fail("cannot register the server", started.error());
   postmaster_started_us_ = std::stoll(started->text(0, 0));
@@ -1351,20 +1351,21 @@ Result<void> PostgresStore::keep_server_live() {
   std::lock_guard lock(server_mutex_);
   if (server_id_.empty()) return {};
   // The session that took the lock never releases it: while it answers, the lock is held.
-  if (server_conn_ && server_conn_->query(kHeartbeat, {param(server_id_)}))
-    return measure_clock_offset(*server_conn_);
+  if (server_conn_ && measure_clock_offset(*server_conn_, kHeartbeat, {param(server_id_)}))
+    return {};
   auto conn = pg::Connection::connect(url_, timeout_);
   if (!conn) return conn.error();
   // First the heartbeat, which keeps the server live even while another server's probe holds
   // the lock for a moment (server_is_live) and the next pass takes it.
-  if (auto beat = (*conn)->query(kHeartbeat, {param(server_id_)}); !beat) return beat.error();
+  if (auto beat = measure_clock_offset(**conn, kHeartbeat, {param(server_id_)}); !beat)
+    return beat.error();
   auto locked = (*conn)->query(std::string("SELECT pg_try_advisory_lock(") + kServerLockKey + ")",
                                {param(server_id_)});
   if (!locked) return locked.error();
   if (locked->text(0, 0) != "t")
     return make_error("the advisory lock of server " + server_id_ + " is taken");
   server_conn_ = std::move(*conn);
-  return measure_clock_offset(*server_conn_);
+  return {};
 }
 
 Result<bool> PostgresStore::server_is_live(pg::Connection& conn, const std::string& id,

@@ -115,9 +115,12 @@ class PostgresStore final : public Store {
  private:
   PostgresStore(std::unique_ptr<pg::Pool> pool, std::string url, std::chrono::milliseconds timeout)
       : pool_(std::move(pool)), url_(std::move(url)), timeout_(timeout) {}
-  /// Measures the offset of the local clock to the database's on `conn` (one round trip) and
-  /// keeps it for now_us(). Errors: the connection's.
-  Result<void> measure_clock_offset(pg::Connection& conn);
+  /// Measures the offset of the local clock to the database's on `conn` and keeps it for
+  /// now_us(): runs `sql` (one round trip), whose first row's first column is the database's
+  /// clock_timestamp() in microseconds since the epoch (kDatabaseClock, or the heartbeat, which
+  /// returns the time it records). Errors: the connection's.
+  Result<void> measure_clock_offset(pg::Connection& conn, std::string_view sql,
+                                    const std::vector<pg::Param>& params = {});
   Result<void> audit(pg::Connection& conn, const Actor& actor, std::string_view action,
                      const std::string& target, const std::string& detail);
   /// Revokes the active `key` and logs it; in the caller's transaction on `conn`.
