@@ -39,6 +39,7 @@ struct ServeOptions {
   std::string models_dir;
   std::string config;
   std::string max_memory;
+  std::string memory_wait = "5m";
   std::string listen = "127.0.0.1:8080";
   std::string db = "gengyun.db";
   int threads = 0;
@@ -129,6 +130,9 @@ void log_registry_event(deploy::RegistryEvent e, bool mmap, bool kv_sized_at_loa
       std::fprintf(stderr, "gengyun: model '%s': removed (%s)\n", id, e.detail.c_str());
       break;
     case Kind::WaitingForLoad:
+      break;
+    case Kind::WaitingForMemory:
+      std::fprintf(stderr, "gengyun: model '%s': a request waits (%s)\n", id, e.detail.c_str());
       break;
     case Kind::LoadStarted:
       std::fprintf(
@@ -293,6 +297,16 @@ int serve(const ServeOptions& o) {
     }
     registry_options.max_memory_bytes = bytes.value();
   }
+  {
+    auto wait = deploy::parse_duration(o.memory_wait);
+    if (!wait.ok() || wait.value() == deploy::kKeepForever) {
+      std::fprintf(
+          stderr, "error: --memory-wait: %s\n",
+          wait.ok() ? "must not be negative (0: refuse at once)" : wait.error().message.c_str());
+      return 1;
+    }
+    registry_options.memory_wait_us = wait.value();
+  }
   registry_options.observer =
       [mmap = o.mmap, kv_sized_at_load = registry_options.max_memory_bytes == 0 &&
                                          o.kv_cache_mb == 0](const deploy::RegistryEvent& e) {
@@ -397,6 +411,11 @@ void add_serve_command(CLI::App& app, int& exit_code) {
                   "bound on the weights plus KV caches of the loaded models (e.g. 8GiB; 0 or "
                   "absent: no limit); idle models are unloaded to make room, least recently used "
                   "first");
+  cmd->add_option("--memory-wait", options->memory_wait,
+                  "how long a request whose model does not fit --max-memory waits for the models "
+                  "that running requests hold to become idle, so they can be unloaded (those "
+                  "take no new request meanwhile); 0: answer 503 at once")
+      ->capture_default_str();
   cmd->add_option("--listen", options->listen, "HOST:PORT to listen on")->capture_default_str();
   cmd->add_option("--db", options->db,
                   "keys and usage: a SQLite file or a postgres:// URL")->capture_default_str();

@@ -5,6 +5,7 @@
 #include <cctype>
 #include <chrono>
 #include <filesystem>
+#include <limits>
 #include <system_error>
 
 #include "deploy/model_id.h"
@@ -86,6 +87,9 @@ struct ModelLease::Entry {
   /// (a rescan tries it again once the base's file, and so its entry, changed).
   std::weak_ptr<const Entry> failed_on_base;
   bool failed_to_fit = false;  ///< failed_on_base is set
+  /// Requests waiting for memory that asked this model to drain (Registry::to_drain): while
+  /// any does, it takes no new request.
+  int drain_requests = 0;
 };
 
 namespace {
@@ -580,6 +584,7 @@ void Registry::emit(const RegistryEvent& event) const {
 std::shared_ptr<LoadedModel> Registry::take_model(Entry& entry) {
   entry.state = ModelState::Available;
   entry.reserved_bytes = 0;
+  memory_freed_.notify_all();
   return std::move(entry.model);
 }
 
@@ -687,6 +692,44 @@ std::optional<std::pair<std::string, std::string>> Registry::base_refusal(
   return std::pair{cannot + base->file.error, cannot + public_message(*base, base->file.error)};
 }
 
+std::vector<Registry::Entry*> Registry::to_drain(const Entry& entry, int64_t needed) const {
+  const int64_t budget = options_.max_memory_bytes;
+  const Entry* own_base = entry.base.empty() ? nullptr : resolve(entry.base).get();
+  int64_t used = 0;
+  int64_t kept = 0;  // pinned, and entry's base: never unloaded for it
+  std::vector<Entry*> movable;
+  for (const auto& [id, other] : entries_) {
+    if (other->state != ModelState::Loaded && other->state != ModelState::Loading) continue;
+    used += other->reserved_bytes;
+    if (other->pinned || other.get() == own_base)
+      kept += other->reserved_bytes;
+    else
+      movable.push_back(other.get());
+  }
+  if (budget <= 0 || kept + needed > budget) return {};
+  // A loading model is about to be used: the most recent.
+  const auto used_at = [](const Entry* e) {
+    return e->state == ModelState::Loading ? std::numeric_limits<int64_t>::max() : e->last_used_us;
+  };
+  std::sort(movable.begin(), movable.end(),
+            [&](const Entry* a, const Entry* b) { return used_at(a) < used_at(b); });
+  std::vector<Entry*> drain;
+  int64_t freed = 0;
+  for (Entry* e : movable) {
+    if (used - freed + needed <= budget) break;
+    freed += e->reserved_bytes;
+    if (e->refs > 0 || e->state == ModelState::Loading) drain.push_back(e);
+  }
+  return drain;
+}
+
+bool Registry::draining(const Entry& entry) const {
+  if (entry.drain_requests > 0) return true;
+  if (entry.base.empty()) return false;
+  const std::shared_ptr<Entry> base = resolve(entry.base);
+  return base && base->drain_requests > 0;
+}
+
 Acquired Registry::acquire(std::string_view name, std::optional<int64_t> keep_alive_us) {
   std::unique_lock lock(mutex_);
   const std::shared_ptr<Entry> entry = resolve(name);
@@ -696,35 +739,78 @@ Acquired Registry::acquire(std::string_view name, std::optional<int64_t> keep_al
   if (auto refusal = base_refusal(*entry))
     return {std::nullopt, AcquireStatus::Unservable,
             "model '" + entry->id + "' cannot be served: " + refusal->second};
-  while (entry->state != ModelState::Available) {
-    if (entry->state == ModelState::Error)
-      return {std::nullopt, AcquireStatus::Unservable,
-              "model '" + entry->id +
-                  "' cannot be served: " + public_message(*entry, entry->file.error)};
-    if (entry->state == ModelState::Loaded) {
-      ++entry->refs;
-      entry->last_used_us = now();
-      return {ModelLease(this, entry, entry->model, keep_alive_us), AcquireStatus::Ok, "", false};
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::microseconds(options_.memory_wait_us);
+  // The models this request drains while it waits for memory; undrained when it stops waiting.
+  std::vector<Entry*> drained;
+  const auto drain_only = [&](std::vector<Entry*> now) {
+    for (Entry* e : now) ++e->drain_requests;
+    bool given_back = false;
+    for (Entry* e : drained) given_back |= --e->drain_requests == 0;
+    drained = std::move(now);
+    if (given_back) memory_freed_.notify_all();
+  };
+  const auto undrain = [&] { drain_only({}); };
+  bool told_waiting = false;
+  const auto wait_for_memory = [&](const std::string& why) {
+    if (!told_waiting) {
+      told_waiting = true;
+      lock.unlock();
+      emit({RegistryEvent::Kind::WaitingForMemory, entry->id, why});
+      lock.lock();
     }
-    const uint64_t attempt = entry->load_attempt;
-    ++entry->waiters;
-    lock.unlock();
-    emit({RegistryEvent::Kind::WaitingForLoad, entry->id, ""});
-    lock.lock();
-    load_done_.wait(lock, [&] {
-      return entry->load_attempt != attempt || entry->state != ModelState::Loading;
-    });
-    --entry->waiters;
-    if (entry->failed_attempt == attempt)
-      return {std::nullopt, AcquireStatus::LoadFailed,
-              "model '" + entry->id +
-                  "' cannot be loaded: " + public_message(*entry, entry->last_load_error)};
-  }
-
+    memory_freed_.wait_until(lock, deadline);
+  };
   std::vector<std::pair<std::string, std::shared_ptr<LoadedModel>>> victims;
-  const int64_t needed = memory_of(*entry);
-  if (std::optional<std::string> refusal = make_room(*entry, needed, victims))
-    return {std::nullopt, AcquireStatus::OutOfMemory, *refusal};
+  int64_t needed = 0;
+  for (;;) {
+    while (entry->state != ModelState::Available) {
+      if (entry->state == ModelState::Error) {
+        undrain();
+        return {std::nullopt, AcquireStatus::Unservable,
+                "model '" + entry->id +
+                    "' cannot be served: " + public_message(*entry, entry->file.error)};
+      }
+      if (entry->state == ModelState::Loaded) {
+        // A model drained for a waiter for memory is given back once that one is done, or
+        // at this request's own deadline.
+        if (draining(*entry) && std::chrono::steady_clock::now() < deadline) {
+          wait_for_memory("model '" + entry->id + "' is draining to make room for another model");
+          continue;
+        }
+        undrain();
+        ++entry->refs;
+        entry->last_used_us = now();
+        return {ModelLease(this, entry, entry->model, keep_alive_us), AcquireStatus::Ok, "", false};
+      }
+      const uint64_t attempt = entry->load_attempt;
+      ++entry->waiters;
+      lock.unlock();
+      emit({RegistryEvent::Kind::WaitingForLoad, entry->id, ""});
+      lock.lock();
+      load_done_.wait(lock, [&] {
+        return entry->load_attempt != attempt || entry->state != ModelState::Loading;
+      });
+      --entry->waiters;
+      if (entry->failed_attempt == attempt) {
+        undrain();
+        return {std::nullopt, AcquireStatus::LoadFailed,
+                "model '" + entry->id +
+                    "' cannot be loaded: " + public_message(*entry, entry->last_load_error)};
+      }
+    }
+    needed = memory_of(*entry);
+    std::optional<std::string> refusal = make_room(*entry, needed, victims);
+    if (!refusal) break;
+    std::vector<Entry*> drain = to_drain(*entry, needed);
+    if (drain.empty() || std::chrono::steady_clock::now() >= deadline) {
+      undrain();
+      return {std::nullopt, AcquireStatus::OutOfMemory, *refusal};
+    }
+    drain_only(std::move(drain));
+    wait_for_memory(*refusal);
+  }
+  undrain();
   entry->state = ModelState::Loading;
   entry->reserved_bytes = needed;
   entry->load_started_us = monotonic_us();
@@ -768,6 +854,7 @@ Acquired Registry::acquire(std::string_view name, std::optional<int64_t> keep_al
                                 public_message(*entry, model.error().message);
     lock.unlock();
     load_done_.notify_all();
+    memory_freed_.notify_all();
     emit({RegistryEvent::Kind::LoadFailed, entry->id, model.error().message, took_us});
     // A base that does not fit the memory budget is the derivative's lack of memory too.
     return {std::nullopt,
@@ -787,6 +874,7 @@ Acquired Registry::acquire(std::string_view name, std::optional<int64_t> keep_al
   const int64_t bytes = entry->reserved_bytes;
   lock.unlock();
   load_done_.notify_all();
+  memory_freed_.notify_all();
   emit({RegistryEvent::Kind::Loaded, entry->id, "", took_us, bytes});
   return out;
 }
@@ -799,6 +887,7 @@ void Registry::release(Entry& entry, std::optional<int64_t> keep_alive_us, bool 
     if (sets_keep_alive) entry.keep_alive_us = keep_alive_us;
   }
   maintenance_.notify_all();
+  memory_freed_.notify_all();
 }
 
 Result<void> Registry::unload(std::string_view name) {

@@ -90,6 +90,9 @@ struct RegistryEvent {
     Added,
     Removed,
     WaitingForLoad,
+    /// A request waits for memory that running requests hold (RegistryOptions::memory_wait_us),
+    /// or to use a model that is draining for such a waiter; detail: what it waits for.
+    WaitingForMemory,
     LoadStarted,
     LoadProgress,
     Loaded,
@@ -116,6 +119,11 @@ struct RegistryOptions {
   /// --lora derivatives (parse_lora_specs); the config's `loras:` are added to them.
   std::vector<LoraSpec> loras;
   int64_t max_memory_bytes = 0;  ///< weights plus KV pools of loaded models; 0: no budget
+  /// Microseconds a request whose model does not fit waits for the models that running
+  /// requests hold to become idle, so they can be unloaded (0: refused at once, OutOfMemory).
+  /// While it waits, those models take no new request (they drain), so that a stream of
+  /// requests for them cannot keep it waiting until its deadline.
+  int64_t memory_wait_us = 0;
   /// Reads time in microseconds (keep-alive); monotonic_us by default, a fake one in tests.
   std::function<int64_t()> clock;
   /// Called for every event, outside the registry's lock (it may call back, but slowly only
@@ -214,6 +222,10 @@ class Registry {
   /// else holds it, is unloaded at once); OutOfMemory (it does not fit under max_memory_bytes even
   /// after unloading every idle, unpinned model, the least recently used first, a base held only
   /// by idle derivatives counting as idle with them: the message says what holds the memory).
+  /// When unloading models that running requests hold would make room, it first waits up to
+  /// options.memory_wait_us for them to become idle; meanwhile new requests for those models
+  /// (and for LoRA derivatives of them) wait too, and get them back once this one loaded its
+  /// model or gave up (WaitingForMemory events).
   Acquired acquire(std::string_view name, std::optional<int64_t> keep_alive_us = std::nullopt);
 
   /// Unloads model `name` now. Errors: unknown, pinned ("unpin it first"), requests running,
@@ -285,6 +297,14 @@ class Registry {
   std::optional<std::string> make_room(
       const Entry& entry, int64_t needed,
       std::vector<std::pair<std::string, std::shared_ptr<LoadedModel>>>& victims);
+  /// The busy models (running requests, loading) that unloading, with the idle ones, the least
+  /// recently used first, would make room for `needed` more bytes for `entry`: the ones a
+  /// waiter for memory drains. Empty when no unloading can make room (pinned models and
+  /// `entry`'s base stay). mutex_ held.
+  std::vector<Entry*> to_drain(const Entry& entry, int64_t needed) const;
+  /// Whether `entry`, or the base of a derivative, is drained for a waiter for memory (mutex_
+  /// held).
+  bool draining(const Entry& entry) const;
   /// Takes a loaded entry's model out (mutex_ held); the caller destroys it unlocked.
   std::shared_ptr<LoadedModel> take_model(Entry& entry);
   /// A lease on `entry` ended; `sets_keep_alive`: `keep_alive_us` is now the entry's.
@@ -297,6 +317,9 @@ class Registry {
   mutable std::mutex mutex_;
   std::condition_variable load_done_;    ///< a load ended
   std::condition_variable maintenance_;  ///< a release, or stop
+  /// A model became idle or was unloaded, a load ended, or a waiter for memory stopped
+  /// draining: waiters for memory look again.
+  std::condition_variable memory_freed_;
   bool stopping_ = false;
   std::map<std::string, std::shared_ptr<Entry>, std::less<>> entries_;
   std::map<std::string, std::string, std::less<>> aliases_;  ///< alias -> id

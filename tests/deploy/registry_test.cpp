@@ -959,7 +959,7 @@ struct BudgetFixture : Fixture {
   TempDir dir;
   std::unique_ptr<Registry> registry;
   int64_t each = 0;
-  void start() {
+  void start(int64_t memory_wait_us = 0) {
     for (const char* id : {"a", "b", "c"})
       fs::copy_file(model_path("stories260K-f32.gguf"), dir.file(std::string(id) + ".gguf"));
     RegistryOptions o = options();
@@ -971,6 +971,7 @@ struct BudgetFixture : Fixture {
       each = probe->find("a")->memory_bytes;
     }
     o.max_memory_bytes = 2 * each + each / 2;
+    o.memory_wait_us = memory_wait_us;
     registry = create(std::move(o));
   }
   void use(const std::string& id) {
@@ -1004,6 +1005,92 @@ TEST(Registry, MemoryBudgetEvictsTheLeastRecentlyUsedIdleModel) {
   EXPECT_EQ(f.registry->memory().used_bytes, 2 * f.each);
   f.use("b");  // a is now the least recently used
   EXPECT_EQ(f.events.of(Kind::Unloaded).back().model, "a");
+}
+
+// A request whose model needs memory that running requests hold waits for them (memory_wait_us)
+// instead of 503; the model it waits for takes no new request meanwhile (it drains), the others
+// do. Room for two of the three models: a and b run, c waits for a (the least recently used).
+TEST(Registry, ARequestWaitsForMemoryThatRunningRequestsHold) {
+  REQUIRE_TESTDATA();
+  BudgetFixture f;
+  f.start(60'000'000);
+  ASSERT_TRUE(f.registry);
+  f.clock_us += 1000;
+  std::optional<Acquired> a(f.registry->acquire("a"));
+  f.clock_us += 1000;
+  std::optional<Acquired> b(f.registry->acquire("b"));
+  ASSERT_TRUE((*a).lease && (*b).lease);
+  std::promise<void> c_may_end;
+  std::thread c_thread([&] {
+    Acquired c = f.registry->acquire("c");
+    EXPECT_TRUE(c.lease) << c.message;
+    EXPECT_TRUE(c.loaded);
+    c_may_end.get_future().wait();
+  });
+  f.events.wait_for(Kind::WaitingForMemory, "c");
+  // a drains: a new request for it waits too; b takes new requests.
+  std::thread a_thread([&] {
+    Acquired again = f.registry->acquire("a");
+    EXPECT_TRUE(again.lease) << again.message;
+    EXPECT_TRUE(again.loaded);  // loaded again, after c
+  });
+  f.events.wait_for(Kind::WaitingForMemory, "a");
+  {
+    Acquired b_again = f.registry->acquire("b");
+    EXPECT_TRUE(b_again.lease);
+  }
+  EXPECT_EQ(f.events.count(Kind::Unloaded, "a"), 0u);
+  f.clock_us += 1000;  // c, once loaded, is used after b
+  a.reset();           // a's running request ends: c loads in its place
+  f.events.wait_for(Kind::Loaded, "c");
+  ASSERT_EQ(f.events.of(Kind::Unloaded).size(), 1u);
+  EXPECT_EQ(f.events.of(Kind::Unloaded)[0].model, "a");
+  EXPECT_EQ(f.events.of(Kind::Unloaded)[0].detail, "evicted to load 'c'");
+  const std::string each = format_bytes(f.each);
+  EXPECT_EQ(f.events.of(Kind::WaitingForMemory)[0].detail,
+            "model 'c' needs " + each + " but only " + format_bytes(f.each / 2) +
+                " of --max-memory " + format_bytes(2 * f.each + f.each / 2) +
+                " is free and no idle model can be unloaded; held by 'a' (1 request(s) running, " +
+                each + "), 'b' (1 request(s) running, " + each + ")");
+  EXPECT_EQ(f.events.of(Kind::WaitingForMemory)[1].detail,
+            "model 'a' is draining to make room for another model");
+  // The request for a now waits for b (running, and the least recently used of b and c).
+  b.reset();
+  f.events.wait_for(Kind::Loaded, "a", 2);
+  EXPECT_EQ(f.events.of(Kind::Unloaded).back().model, "b");
+  a_thread.join();
+  c_may_end.set_value();
+  c_thread.join();
+}
+
+// Past its wait the request is refused as at once, and the model it drained takes requests
+// again; where no unloading could make room it does not wait at all.
+TEST(Registry, AWaitForMemoryEndsAtItsDeadlineOrIsNotTakenWhenItCannotHelp) {
+  REQUIRE_TESTDATA();
+  BudgetFixture f;
+  f.start(1000);
+  ASSERT_TRUE(f.registry);
+  f.use("a");
+  Acquired a = f.registry->acquire("a");
+  Acquired b = f.registry->acquire("b");
+  ASSERT_TRUE(a.lease && b.lease);
+  Acquired refused = f.registry->acquire("c");
+  EXPECT_EQ(refused.status, AcquireStatus::OutOfMemory);
+  EXPECT_EQ(f.events.count(Kind::WaitingForMemory, "c"), 1u);
+  Acquired a_again = f.registry->acquire("a");
+  EXPECT_TRUE(a_again.lease);
+  EXPECT_FALSE(a_again.loaded);
+
+  BudgetFixture pinned;
+  pinned.start(60'000'000);
+  ASSERT_TRUE(pinned.registry);
+  ASSERT_TRUE(pinned.registry->set_pinned("a", true).ok());
+  ASSERT_TRUE(pinned.registry->set_pinned("b", true).ok());
+  pinned.use("a");
+  pinned.use("b");
+  Acquired none = pinned.registry->acquire("c");
+  EXPECT_EQ(none.status, AcquireStatus::OutOfMemory);
+  EXPECT_EQ(pinned.events.count(Kind::WaitingForMemory, "c"), 0u);
 }
 
 TEST(Registry, MemoryBudgetRefusesWhenNothingCanBeEvicted) {
