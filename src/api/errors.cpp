@@ -101,6 +101,12 @@ ApiError server_shutting_down(int completion_tokens) {
           "server_error", "", "server_shutting_down"};
 }
 
+ApiError key_withdrawn_mid_request(bool expired, int completion_tokens) {
+  return invalid_api_key(std::string("The API key ") + (expired ? "expired" : "was revoked") +
+                         " while this request ran; it was ended after " +
+                         std::to_string(completion_tokens) + " generated tokens.");
+}
+
 ApiError internal_error(std::string message) {
   return {500, std::move(message), "server_error", "", ""};
 }

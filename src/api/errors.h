@@ -70,6 +70,9 @@ ApiError ledger_unavailable(const std::string& detail);
 /// 503, type "server_error", code "server_shutting_down": the server stopped and ended the
 /// request after `completion_tokens` generated tokens (billed).
 ApiError server_shutting_down(int completion_tokens);
+/// 401, code "invalid_api_key": the request's key was revoked (`expired`: it expired) while the
+/// request ran, which ended it after `completion_tokens` generated tokens (billed).
+ApiError key_withdrawn_mid_request(bool expired, int completion_tokens);
 /// 500, type "server_error": a failure that is not the client's fault.
 ApiError internal_error(std::string message);
 

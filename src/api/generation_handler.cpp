@@ -213,13 +213,18 @@ class GenerationJob : public std::enable_shared_from_this<GenerationJob> {
     std::optional<GenerationEvent> last;  ///< its finished event
   };
 
+  /// `authorization`: the request's Authorization header, whose key is checked again at each
+  /// checkpoint.
   GenerationJob(PreparedGeneration job, std::vector<Choice> choices, std::shared_ptr<Responder> out,
-                std::unique_ptr<UsageEntry> entry, platform::LedgerWriter& ledger,
+                std::unique_ptr<UsageEntry> entry, platform::Store& store,
+                std::optional<std::string> authorization, platform::LedgerWriter& ledger,
                 HandlerPool& pool, InFlight& in_flight)
       : job_(std::move(job)),
         choices_(std::move(choices)),
         out_(std::move(out)),
         entry_(std::move(entry)),
+        store_(store),
+        authorization_(std::move(authorization)),
         ledger_(ledger),
         pool_(pool),
         in_flight_(in_flight),
@@ -411,6 +416,50 @@ class GenerationJob : public std::enable_shared_from_this<GenerationJob> {
     checkpointed_at_us_ = now_us;
     ledger_.post(entry_->checkpoint(
         {usage.prompt_tokens, usage.cached_tokens, usage.completion_tokens}, ledger_.now_us()));
+    check_key();
+  }
+
+  /// Has the request's key checked again on a handler thread (check_key_now()), unless a check
+  /// is queued or running already or the pool is full (the next checkpoint asks again): the
+  /// engine's thread never waits for the store.
+  void check_key() {
+    if (key_check_running_.exchange(true)) return;
+    std::weak_ptr<GenerationJob> weak = weak_from_this();
+    if (!pool_.try_post([weak] {
+          if (std::shared_ptr<GenerationJob> self = weak.lock()) self->check_key_now();
+        }))
+      key_check_running_ = false;
+  }
+
+  /// Authenticates the request's key again, through the store's key cache (which hears of
+  /// revocations: docs/platform.md, "Key cache"): a key revoked or expired since admission ends
+  /// the generation at the engine's next step (finish() answers it). A store that cannot be read
+  /// now ends nothing: the key was valid at admission, and the next checkpoint asks again.
+  void check_key_now() {
+    const ApiResult<platform::KeyInfo> key = authenticate(store_, authorization_);
+    if (!key.ok() && key.error().http_status == 401) {
+      {
+        std::lock_guard lock(mutex_);
+        key_withdrawn_ = key.error().message == expired_api_key().message;  // (authenticate's)
+      }
+      cancel_all();
+    }
+    key_check_running_ = false;
+  }
+
+  /// Ends a generation that the server cut (`error`, recorded with `status`): billed for what
+  /// it generated (`usage`); a non-streamed request gets `error`, a stream its usage chunk,
+  /// `error` and [DONE], as every stream ends.
+  void end_cut(ApiError error, const char* status, const TokenUsage& usage) {
+    record(*entry_, job_.request.stream ? 200 : error.http_status, status, error.message);
+    if (!job_.request.stream) {
+      error.headers = job_.headers;
+      return (void)send_error(*out_, error);
+    }
+    stream_.send(usage_chunk(job_.meta, usage));
+    stream_.send(error_body(error));
+    stream_.send_done();
+    stream_.end();
   }
 
   /// After every choice's finished event: the ledger row and the last bytes, on a handler
@@ -420,7 +469,7 @@ class GenerationJob : public std::enable_shared_from_this<GenerationJob> {
     if (!pool_.try_post(finish)) finish();
   }
 
-  /// (Every choice has finished, so no take_events() runs any more: no lock needed.)
+  /// (Every choice has finished, so no take_events() runs any more; a check_key_now() may.)
   void finish() {
     in_flight_.remove(in_flight_id_);
     // The model is let go before the last bytes are sent: a client that has read its answer
@@ -433,20 +482,16 @@ class GenerationJob : public std::enable_shared_from_this<GenerationJob> {
     const bool cancelled = error_.has_value();
     const std::string gone = "the client disconnected after " +
                              std::to_string(usage.completion_tokens) + " generated tokens";
-    if (cancelled && ended_by_server_ && !out_->client_gone()) {
-      ApiError error = server_shutting_down(usage.completion_tokens);
-      record(*entry_, job_.request.stream ? 200 : error.http_status, "shutdown", error.message);
-      if (!job_.request.stream) {
-        error.headers = job_.headers;
-        return (void)send_error(*out_, error);
-      }
-      // What was generated is billed: the usage chunk says so before the error, and the
-      // stream ends as every stream does.
-      stream_.send(usage_chunk(job_.meta, usage));
-      stream_.send(error_body(error));
-      stream_.send_done();
-      return stream_.end();
+    std::optional<bool> key_withdrawn;
+    {
+      std::lock_guard lock(mutex_);
+      key_withdrawn = key_withdrawn_;
     }
+    if (cancelled && ended_by_server_ && !out_->client_gone())
+      return end_cut(server_shutting_down(usage.completion_tokens), "shutdown", usage);
+    if (cancelled && key_withdrawn && !out_->client_gone())
+      return end_cut(key_withdrawn_mid_request(*key_withdrawn, usage.completion_tokens), "error",
+                     usage);
     if (!job_.request.stream) {
       if (cancelled && out_->client_gone())
         return record(*entry_, kClientClosedRequest, "cancelled", gone);
@@ -492,11 +537,14 @@ class GenerationJob : public std::enable_shared_from_this<GenerationJob> {
   std::vector<Choice> choices_;
   std::shared_ptr<Responder> out_;
   std::unique_ptr<UsageEntry> entry_;
+  platform::Store& store_;
+  const std::optional<std::string> authorization_;
   platform::LedgerWriter& ledger_;
   HandlerPool& pool_;
   InFlight& in_flight_;
   uint64_t in_flight_id_ = 0;
   std::atomic<bool> ended_by_server_{false};
+  std::atomic<bool> key_check_running_{false};  ///< check_key_now() is queued or running
   /// take_events() runs on the engine's thread (one choice at a time), start() and finish()
   /// on a handler thread.
   std::mutex mutex_;
@@ -504,6 +552,9 @@ class GenerationJob : public std::enable_shared_from_this<GenerationJob> {
   size_t n_finished_ = 0;     ///< choices whose finished event was taken
   size_t last_finished_ = 0;  ///< the choice that finished last
   std::optional<std::string> error_;  ///< why the first cancelled choice stopped
+  /// Set when check_key_now() found the key withdrawn mid-request: true when it expired, false
+  /// when it was revoked (or is gone).
+  std::optional<bool> key_withdrawn_;
   int checkpointed_tokens_ = 0;
   int64_t checkpointed_at_us_;  ///< monotonic_us() of the last checkpoint (or the start)
 };
@@ -554,9 +605,9 @@ void handle_generation(CompletionKind kind, const GenerationContext& context,
         choice.handle = std::move(s.handle);
         choice.prompt = p;
       }
-    auto running = std::make_shared<GenerationJob>(std::move(job.value()), std::move(choices), out,
-                                                   std::move(entry), context.ledger, context.pool,
-                                                   context.in_flight);
+    auto running = std::make_shared<GenerationJob>(
+        std::move(job.value()), std::move(choices), out, std::move(entry), context.store,
+        request.header("Authorization"), context.ledger, context.pool, context.in_flight);
     running->start();
   } catch (const nlohmann::json::exception& e) {
     fail(*out, *entry, invalid_request(std::string("invalid request: ") + e.what()));

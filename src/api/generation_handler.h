@@ -53,7 +53,11 @@ struct GenerationContext {
 /// is generated cancels the generation at the engine's next step and gets a "cancelled" row
 /// (http_status 499 when nothing was sent yet, 200 mid-stream), billed for the tokens generated.
 /// One ended by the server (InFlight::end_all) gets a "shutdown" row, billed the same way, and
-/// a 503 "server_shutting_down" error (as the last chunk of a stream).
+/// a 503 "server_shutting_down" error (as the last chunk of a stream). At each checkpoint the
+/// key is authenticated again (on a handler thread, through the store's key cache): one revoked
+/// or expired since admission ends the generation at the engine's next step, billed the same
+/// way with an "error" row, and answered 401 "invalid_api_key" saying so (a stream: its usage
+/// chunk, that error and [DONE]).
 /// Exceptions do not escape: a JSON exception is answered as 400, anything else as 500. Blocks
 /// (SQLite, tokenization): run it on a handler thread, never on an I/O thread.
 void handle_generation(CompletionKind kind, const GenerationContext& context,

@@ -8,10 +8,12 @@
 
 #include <condition_variable>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <thread>
 
 #include "eventually.h"
 #include "platform/ledger_writer.h"
@@ -454,6 +456,163 @@ TEST_F(ServerTest, RequestsEndedByTheServerAreBilledAsShutdown) {
                                  std::to_string(ledger[0].completion_tokens) + " generated tokens"),
             std::string::npos)
       << ledger[0].error;
+}
+
+// A key revoked while its request runs, and how the request was answered and billed.
+class RevokedMidRequestTest : public ServerTest {
+ protected:
+  /// A long completion on key_ with the log-probability of every generated token, so that the
+  /// answer names each token it carries.
+  static json long_request(bool stream) {
+    return {{"model", "qwen2-tiny"}, {"prompt", "The quick brown fox"},
+            {"max_tokens", 4000},    {"temperature", 0},
+            {"logprobs", 0},         {"stream", stream}};
+  }
+
+  /// Streams long_request() on key_ and calls `revoke` once, as soon as the first event has
+  /// arrived (reading nothing meanwhile); returns the SSE body.
+  std::string stream_revoking(const std::function<void()>& revoke) {
+    httplib::Request request;
+    request.method = "POST";
+    request.path = "/v1/completions";
+    request.headers = {{"Authorization", "Bearer " + key_}, {"Content-Type", "application/json"}};
+    request.body = long_request(true).dump();
+    std::string body;
+    bool revoked = false;
+    request.content_receiver = [&](const char* data, size_t size, uint64_t, uint64_t) {
+      body.append(data, size);
+      if (!revoked && body.find("\n\n") != std::string::npos) {
+        revoked = true;
+        revoke();
+      }
+      return true;
+    };
+    httplib::Client client("127.0.0.1", port_);
+    client.set_read_timeout(60, 0);
+    const httplib::Result r = client.send(request);
+    EXPECT_TRUE(r) << httplib::to_string(r.error());
+    if (r) {
+      EXPECT_EQ(r->status, 200);
+    }
+    EXPECT_TRUE(revoked) << body;
+    return body;
+  }
+
+  /// Checks that `body`, a stream cut because its key `withdrawn` ("was revoked", "expired"),
+  /// ends with the usage chunk, the 401 invalid_api_key error and [DONE], and that its ledger row
+  /// bills exactly the tokens it carried, at qwen2-tiny's prices (set_prices()), as an error.
+  void expect_cut_stream(const std::string& body, const std::string& withdrawn = "was revoked") {
+    const SseBody sse = parse_sse(body);
+    ASSERT_TRUE(sse.done) << body;
+    ASSERT_GE(sse.events.size(), 3u) << body;
+    size_t sent = 0;
+    for (size_t i = 0; i + 2 < sse.events.size(); ++i) {
+      const json& choice = sse.events[i]["choices"][0];
+      ASSERT_TRUE(choice["finish_reason"].is_null()) << sse.events[i].dump();
+      sent += choice["logprobs"]["tokens"].size();
+    }
+    const json& usage_chunk = sse.events[sse.events.size() - 2];
+    ASSERT_EQ(usage_chunk["choices"], json::array()) << usage_chunk.dump();
+    ASSERT_TRUE(usage_chunk.contains("usage")) << usage_chunk.dump();
+    EXPECT_EQ(usage_chunk["usage"]["completion_tokens"], sent);
+    const auto ledger = wait_for_rows(1);
+    ASSERT_EQ(ledger.size(), 1u);
+    const platform::UsageRecord& row = ledger[0];
+    EXPECT_EQ(row.status, "error");
+    EXPECT_EQ(row.http_status, 200);
+    EXPECT_EQ(row.completion_tokens, static_cast<int64_t>(sent));
+    EXPECT_GE(row.completion_tokens, 1);
+    EXPECT_LT(row.completion_tokens, 4000);
+    EXPECT_EQ(usage_chunk["usage"]["prompt_tokens"], row.prompt_tokens);
+    EXPECT_EQ(row.cost_micro_usd, 3 * (row.prompt_tokens - row.cached_prompt_tokens) +
+                                      row.cached_prompt_tokens + 7 * row.completion_tokens);
+    const std::string message = "The API key " + withdrawn +
+                                " while this request ran; it was ended after " +
+                                std::to_string(sent) + " generated tokens.";
+    EXPECT_EQ(sse.events.back(), json({{"error",
+                                        {{"message", message},
+                                         {"type", "invalid_request_error"},
+                                         {"param", nullptr},
+                                         {"code", "invalid_api_key"}}}}));
+    EXPECT_EQ(row.error, message);
+  }
+
+  /// $3 / $1 / $7 per million input / cached input / output tokens of qwen2-tiny.
+  void set_prices() {
+    ASSERT_TRUE(store_->set_price("qwen2-tiny", {3'000'000, 1'000'000, 7'000'000}, {}).ok());
+  }
+};
+
+// Revoked through the admin API (the server's own store evicts the key from its cache at
+// once): the stream ends at its next checkpoint (every 64 tokens), billed for what it sent.
+TEST_F(RevokedMidRequestTest, AStreamWhoseKeyIsRevokedThroughTheAdminApiEndsBilledForWhatItSent) {
+  set_prices();
+  const std::string admin =
+      new_key(*store_, {"root", std::string(platform::kDefaultTenant), platform::Role::Admin});
+  const std::string body = stream_revoking([&] {
+    const auto r = call("DELETE", "/admin/keys/" + std::to_string(key_id_), "", admin);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 200) << r->body;
+  });
+  expect_cut_stream(body);
+}
+
+// Revoked by another process on the SQLite file (`gengyun keys revoke --db`): the server's
+// cache hears of it through the key revision, which the checkpoint's key check reads.
+TEST_F(RevokedMidRequestTest, AStreamWhoseKeyIsRevokedByAnotherProcessEnds) {
+  set_prices();
+  const std::string body = stream_revoking([&] {
+    auto other = platform::Store::open((dir_ / "gengyun.db").string());
+    ASSERT_TRUE(other.ok()) << other.error().message;
+    ASSERT_TRUE(other.value()->revoke_key_id(key_id_).ok());
+  });
+  expect_cut_stream(body);
+}
+
+// A key that expires while its stream runs (here: its expiry moved into the past behind the
+// server's back, as the clock passing it would): the stream ends at its next checkpoint too.
+TEST_F(RevokedMidRequestTest, AStreamWhoseKeyExpiresEnds) {
+  set_prices();
+  const std::string body = stream_revoking([&] {
+    sqlite3* other = nullptr;
+    ASSERT_EQ(sqlite3_open((dir_ / "gengyun.db").string().c_str(), &other), SQLITE_OK);
+    const std::string expire =
+        "UPDATE api_keys SET expires_at_us = 1 WHERE id = " + std::to_string(key_id_);
+    EXPECT_EQ(sqlite3_exec(other, expire.c_str(), nullptr, nullptr, nullptr), SQLITE_OK)
+        << sqlite3_errmsg(other);
+    sqlite3_close(other);
+  });
+  expect_cut_stream(body, "expired");
+}
+
+// Not streamed: once the row holds its first checkpoint the key is revoked; the request is
+// answered 401 invalid_api_key saying so, and billed for the tokens generated.
+TEST_F(RevokedMidRequestTest, ARequestWhoseKeyIsRevokedIsAnswered401AndBilled) {
+  set_prices();
+  httplib::Result answer(nullptr, httplib::Error::Unknown);
+  std::thread client([&] { answer = post("/v1/completions", long_request(false), key_); });
+  ASSERT_TRUE(eventually([&] {
+    const auto open = rows();
+    return open.size() == 1 && open[0].completion_tokens > 0;
+  }));
+  ASSERT_TRUE(store_->revoke_key_id(key_id_).ok());
+  client.join();
+  json error = expect_error(answer, 401, "invalid_api_key");
+  const auto ledger = wait_for_rows(1);
+  ASSERT_EQ(ledger.size(), 1u);
+  const platform::UsageRecord& row = ledger[0];
+  EXPECT_EQ(row.status, "error");
+  EXPECT_EQ(row.http_status, 401);
+  EXPECT_GE(row.completion_tokens, 64);
+  EXPECT_LT(row.completion_tokens, 4000);
+  EXPECT_EQ(row.cost_micro_usd, 3 * (row.prompt_tokens - row.cached_prompt_tokens) +
+                                    row.cached_prompt_tokens + 7 * row.completion_tokens);
+  const std::string message =
+      "The API key was revoked while this request ran; it was ended "
+      "after " +
+      std::to_string(row.completion_tokens) + " generated tokens.";
+  EXPECT_EQ(error["message"], message);
+  EXPECT_EQ(row.error, message);
 }
 
 }  // namespace
