@@ -689,13 +689,21 @@ void AdminRequest::audit_log(const platform::Page& page) {
   send_json(out_, page_json(std::move(data), has_more));
 }
 
-/// `limits` with the fields of a PATCH `body` applied (read_limits()), after the caller was
-/// allowed: its errors, and a body that changes nothing (400, as `keys update` / `tenants
-/// update` without a flag: QA 2026-12-07, `{}` was 200 and wrote an audit entry of a change).
-ApiResult<platform::Limits> patched_limits(const Body& body, const platform::Limits& limits) {
+/// `limits` of the `what` ("key", "tenant") with the fields of a PATCH `body` applied
+/// (read_limits()), after the caller was allowed: its errors, a body that changes nothing (400,
+/// as `keys update` / `tenants update` without a flag: QA 2026-12-07, `{}` was 200 and wrote an
+/// audit entry of a change), and a budget_period that would leave no budget to apply to (400:
+/// it was stored and reported as updated, meaning nothing).
+ApiResult<platform::Limits> patched_limits(const Body& body, const platform::Limits& limits,
+                                           std::string_view what) {
   if (body.fields.empty())
     return invalid_request("nothing to change: give budget_usd, budget_period, rpm or tpm");
-  return read_limits(body, limits);
+  auto patched = read_limits(body, limits);
+  if (patched.ok() && body.has("budget_period") && !patched->budget_micro_usd)
+    return invalid_request("budget_period is the period of a budget, and the " + std::string(what) +
+                               " would have none: give budget_usd too",
+                           "budget_period");
+  return patched;
 }
 
 }  // namespace
@@ -708,7 +716,7 @@ ApiResult<platform::TenantInfo> update_tenant_limits(platform::Store& store, int
   if (!fields.ok()) return fields.error();
   auto tenant = visible_tenant(store, caller, id);
   if (!tenant.ok()) return tenant.error();
-  auto limits = patched_limits(*fields, tenant->limits);
+  auto limits = patched_limits(*fields, tenant->limits, "tenant");
   if (!limits.ok()) return limits.error();
   auto updated = store.set_tenant_limits(id, *limits, actor);
   if (!updated.ok()) return store_failed("cannot set the tenant's limits", updated.error());
@@ -725,7 +733,7 @@ ApiResult<platform::KeyInfo> update_key_limits(platform::Store& store, int64_t i
   if (caller)
     if (auto refused = caller->refuse_change(*key)) return *refused;
   if (key->revoked_at_us) return conflict("the API key " + std::to_string(id) + " is revoked");
-  auto limits = patched_limits(*fields, key->limits);
+  auto limits = patched_limits(*fields, key->limits, "key");
   if (!limits.ok()) return limits.error();
   auto updated = store.set_key_limits(id, *limits, actor);
   if (!updated.ok()) return store_failed("cannot set the key's limits", updated.error());

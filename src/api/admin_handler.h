@@ -74,8 +74,9 @@ ApiResult<int64_t> key_expiry(const nlohmann::json& days, int64_t now_us,
 /// limits of tenant `id` and returns the tenant as it now is, with one audit entry by `actor`.
 /// `caller`: the key that must be allowed to manage the tenant; null for the deployment's
 /// operator (the CLI, which holds the database). Errors: 400 naming the field (body not an
-/// object, unknown field, bad value), 404 for a tenant that does not exist or is outside
-/// `caller`'s scope, 500 when the store fails; nothing is written on an error.
+/// object, unknown field, bad value, a budget_period that would leave no budget), 404 for a tenant
+/// that does not exist or is outside `caller`'s scope, 500 when the store fails; nothing is written
+/// on an error.
 ApiResult<platform::TenantInfo> update_tenant_limits(platform::Store& store, int64_t id,
                                                      std::string_view body,
                                                      const platform::Actor& actor,

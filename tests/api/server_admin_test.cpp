@@ -782,6 +782,20 @@ TEST_F(AdminTest, BadInputIs400NamingTheFieldAndWritesNothing) {
     EXPECT_EQ(body["error"]["message"],
               "nothing to change: give budget_usd, budget_period, rpm or tpm");
   }
+  // A budget_period that leaves no budget to apply to (QA: `keys update --budget-period` on a
+  // key without a budget said it had updated it).
+  for (const auto& [path, what] :
+       {std::pair{"/admin/tenants/" + std::to_string(acme_), "tenant"},
+        std::pair{"/admin/keys/" + std::to_string(ids_["acme-bot"]), "key"}})
+    for (const json& patch :
+         {json{{"budget_period", "day"}}, json{{"budget_usd", nullptr}, {"budget_period", "month"}},
+          json{{"budget_period", "total"}, {"rpm", 5}}}) {
+      ASSERT_EQ(status("PATCH", path, patch, admin_, &body), 400) << path << " " << patch;
+      EXPECT_EQ(body["error"]["param"], "budget_period");
+      EXPECT_EQ(body["error"]["message"], std::string("budget_period is the period of a budget, "
+                                                      "and the ") +
+                                              what + " would have none: give budget_usd too");
+    }
   EXPECT_EQ(status("GET", "/admin/keys?tenant=1", nullptr, admin_), 400);
   EXPECT_EQ(status("GET", "/admin/tenants/999", nullptr, admin_), 404);
   EXPECT_EQ(status("PATCH", "/admin/keys/999", {{"rpm", 1}}, admin_), 404);

@@ -320,6 +320,12 @@ TEST_F(AdminTest, UpdateRefusesBadInputWithTheAdminApisReasonsAndWritesNothing) 
       {{"keys", "update", "--db", db_, "--name", "k", "--rpm", "none", "--tpm", "-1"},
        "tpm must be a whole number from 0 to 1000000000000"},
       {{"keys", "update", "--db", db_, "--name", "k"}, "nothing to change"},
+      {{"keys", "update", "--db", db_, "--name", "k", "--budget-period", "day"},
+       "error: budget_period is the period of a budget, and the key would have none: give "
+       "budget_usd too\n"},
+      {{"tenants", "update", "acme", "--db", db_, "--budget-period", "month"},
+       "error: budget_period is the period of a budget, and the tenant would have none: give "
+       "budget_usd too\n"},
   };
   for (const auto& [args, reason] : cases) {
     const auto out = gengyun(args);
