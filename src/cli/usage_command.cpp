@@ -30,6 +30,13 @@ std::string terminal_text(std::string_view text) {
          (cut < text.size() ? "..." : "");
 }
 
+/// `text` followed by spaces up to `width` terminal columns (tokenizer::display_width: "café"
+/// takes 4, "模型" 4); as it is when wider.
+std::string padded(const std::string& text, size_t width) {
+  const size_t columns = tokenizer::display_width(text);
+  return text + std::string(width > columns ? width - columns : 0, ' ');
+}
+
 /// The report of GET /v1/usage for `values` (start, end, group_by, format) of every key.
 int usage_report(platform::Store& store, const std::map<std::string, std::string>& values) {
   auto params = api::usage_params(values, store.now_us());
@@ -82,26 +89,27 @@ int usage(const std::string& db, bool json, const std::map<std::string, std::str
     std::printf("%s\n", out.dump(2).c_str());
     return 0;
   }
-  // Name columns as wide as their longest value, so that long names keep the table aligned;
-  // the key's id tells apart keys of one name in one tenant (a revoked one and its successor).
-  // A model name is the client's (an unknown model is recorded as requested): shown with its
-  // control bytes escaped and cut, so that it cannot drive the terminal or break the table.
-  int tenant_width = 16, key_width = 24, model_width = 28;
+  // Name columns as wide as their longest value, in terminal columns (a model named "模型"
+  // takes 4, not its 6 bytes), so that long names keep the table aligned; the key's id tells
+  // apart keys of one name in one tenant (a revoked one and its successor). A model name is the
+  // client's (an unknown model is recorded as requested): shown with its control bytes escaped
+  // and cut, so that it cannot drive the terminal or break the table.
+  size_t tenant_width = 16, key_width = 24, model_width = 28;
   std::vector<std::string> models;
   for (const auto& r : rows.value()) {
     models.push_back(terminal_text(r.model));
-    tenant_width = std::max(tenant_width, static_cast<int>(r.tenant_name.size()));
-    key_width = std::max(key_width, static_cast<int>(r.key_name.size()));
-    model_width = std::max(model_width, static_cast<int>(models.back().size()));
+    tenant_width = std::max(tenant_width, tokenizer::display_width(r.tenant_name));
+    key_width = std::max(key_width, tokenizer::display_width(r.key_name));
+    model_width = std::max(model_width, tokenizer::display_width(models.back()));
   }
-  std::printf("%-*s %-*s %8s %-*s %10s %14s %18s %14s\n", tenant_width, "TENANT", key_width, "KEY",
-              "KEY_ID", model_width, "MODEL", "REQUESTS", "PROMPT_TOKENS", "COMPLETION_TOKENS",
-              "COST_USD");
+  std::printf("%s %s %8s %s %10s %14s %18s %14s\n", padded("TENANT", tenant_width).c_str(),
+              padded("KEY", key_width).c_str(), "KEY_ID", padded("MODEL", model_width).c_str(),
+              "REQUESTS", "PROMPT_TOKENS", "COMPLETION_TOKENS", "COST_USD");
   for (size_t i = 0; i < rows->size(); ++i) {
     const auto& r = rows.value()[i];
-    std::printf("%-*s %-*s %8lld %-*s %10lld %14lld %18lld %14s\n", tenant_width,
-                r.tenant_name.c_str(), key_width, r.key_name.c_str(),
-                static_cast<long long>(r.key_id), model_width, models[i].c_str(),
+    std::printf("%s %s %8lld %s %10lld %14lld %18lld %14s\n",
+                padded(r.tenant_name, tenant_width).c_str(), padded(r.key_name, key_width).c_str(),
+                static_cast<long long>(r.key_id), padded(models[i], model_width).c_str(),
                 static_cast<long long>(r.requests), static_cast<long long>(r.prompt_tokens),
                 static_cast<long long>(r.completion_tokens),
                 platform::format_usd(r.cost_micro_usd).c_str());

@@ -1,5 +1,7 @@
 #include "tokenizer/utf8.h"
 
+#include <utf8proc.h>
+
 namespace gengyun::tokenizer {
 
 size_t utf8_sequence_length(char lead) {
@@ -124,6 +126,24 @@ std::string escape_control_characters(std::string_view text) {
     pos += seq.length;
   }
   return out;
+}
+
+size_t display_width(std::string_view text) {
+  size_t width = 0;
+  const auto* bytes = reinterpret_cast<const utf8proc_uint8_t*>(text.data());
+  for (size_t pos = 0; pos < text.size();) {
+    utf8proc_int32_t cp = 0;
+    const utf8proc_ssize_t length =
+        utf8proc_iterate(bytes + pos, static_cast<utf8proc_ssize_t>(text.size() - pos), &cp);
+    if (length <= 0) {
+      ++width;
+      ++pos;
+      continue;
+    }
+    width += static_cast<size_t>(utf8proc_charwidth(cp));
+    pos += static_cast<size_t>(length);
+  }
+  return width;
 }
 
 }  // namespace gengyun::tokenizer

@@ -58,4 +58,10 @@ std::string hex_escaped_bytes(std::string_view bytes);
 /// drive it) or a CSV file.
 std::string escape_control_characters(std::string_view text);
 
+/// The columns `text` takes in a terminal with a monospaced font: per character, utf8proc's
+/// locale-independent width (Unicode's East Asian Width: 2 for wide and fullwidth characters
+/// such as CJK ideographs, 0 for combining marks and controls, 1 otherwise); a byte that is
+/// not UTF-8 counts 1 (a terminal shows U+FFFD).
+size_t display_width(std::string_view text);
+
 }  // namespace gengyun::tokenizer

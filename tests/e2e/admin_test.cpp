@@ -522,6 +522,38 @@ TEST_F(AdminTest, UsageTableEscapesControlBytesOfModelNames) {
   EXPECT_NE(table.out.find(" caf\xc3\xa9\\xc2\\x9b "), std::string::npos) << table.out;
 }
 
+// Columns are padded to terminal columns, not bytes: "café" (5 bytes) takes 4 columns, "模型"
+// (6 bytes) 4, so every line keeps its columns where the header has them (QA: padded by bytes,
+// the columns after such a name came too early).
+TEST_F(AdminTest, UsageTablePadsNamesByTheirWidthOnScreen) {
+  ASSERT_EQ(gengyun({"keys", "create", "--db", db_, "--name", "bot"}).exit_code, 0);
+  {
+    auto s = platform::Store::open(db_);
+    ASSERT_TRUE(s.ok()) << s.error().message;
+    for (const char* model : {"caf\xc3\xa9", "\xe6\xa8\xa1\xe5\x9e\x8b", "qwen"}) {
+      platform::UsageRecord r{1, model, 1, 1, 1, 1, "/v1/completions", 404, "error", ""};
+      ASSERT_TRUE((*s)->record_usage(r).ok());
+    }
+  }
+  auto table = gengyun({"usage", "--db", db_});
+  ASSERT_EQ(table.exit_code, 0) << table.err;
+  EXPECT_EQ(table.out,
+            "TENANT           KEY                        KEY_ID MODEL                          "
+            "REQUESTS  PROMPT_TOKENS  COMPLETION_TOKENS       COST_USD\n"
+            "default          bot                             1 "
+            "caf\xc3\xa9"
+            "                        "
+            "          1              1                  1              0\n"
+            "default          bot                             1 "
+            "qwen"
+            "                        "
+            "          1              1                  1              0\n"
+            "default          bot                             1 "
+            "\xe6\xa8\xa1\xe5\x9e\x8b"
+            "                        "
+            "          1              1                  1              0\n");
+}
+
 // `spool repair` creates no spool where there is none, and leaves one a live server holds alone.
 TEST_F(AdminTest, SpoolRepairRefusesAMissingSpoolAndOneAServerHolds) {
   const std::string spool = db_ + "-ledger-spool";

@@ -142,5 +142,17 @@ TEST(Utf8, EscapeControlCharacters) {
   EXPECT_EQ(escape_control_characters("a\n"), "a\\x0a");
 }
 
+// Terminal columns: ASCII and Latin letters 1, CJK ideographs and fullwidth forms 2, a
+// combining mark 0, a byte that is not UTF-8 1.
+TEST(Utf8, DisplayWidth) {
+  EXPECT_EQ(display_width(""), 0u);
+  EXPECT_EQ(display_width("qwen"), 4u);
+  EXPECT_EQ(display_width("caf\xc3\xa9"), 4u);               // café: 5 bytes
+  EXPECT_EQ(display_width("\xe6\xa8\xa1\xe5\x9e\x8b"), 4u);  // 模型: 6 bytes
+  EXPECT_EQ(display_width("\xef\xbc\xa1"), 2u);              // Ａ (fullwidth A)
+  EXPECT_EQ(display_width("cafe\xcc\x81"), 4u);              // e + combining acute
+  EXPECT_EQ(display_width("a\xff\xe4\xbd"), 4u);             // a, 3 bytes not UTF-8
+}
+
 }  // namespace
 }  // namespace gengyun::tokenizer
