@@ -699,14 +699,26 @@ TEST_F(ServeTest, KillNineDuringADatabaseStallKeepsTheCheckpointsMadeMeanwhile) 
 }
 
 // SIGTERM with --shutdown-grace 0: the stream in flight is ended at once, billed for what it
-// generated as "shutdown", and the server exits cleanly.
+// generated as "shutdown", told so (the 503 server_shutting_down error after its usage chunk,
+// then [DONE]: its client never sees a stream end without a finish_reason or an error), and the
+// server exits cleanly.
 TEST_F(ServeTest, SigtermPastTheGracePeriodEndsStreamsAndBillsThemAsShutdown) {
   const std::string key = create_key("graceless");
   start_server(1, {"--shutdown-grace", "0"});
   const int sock = stream_events(port_, long_stream_request(key), 10);
   ASSERT_GE(sock, 0) << server_->err();
   EXPECT_EQ(server_->stop(), 0) << server_->err();
+  std::string tail;
+  char buffer[4096];
+  for (ssize_t n; (n = recv(sock, buffer, sizeof buffer, 0)) > 0;)
+    tail.append(buffer, static_cast<size_t>(n));
   close(sock);
+  const size_t error = tail.rfind("data: {\"error\":");
+  ASSERT_NE(error, std::string::npos) << tail.substr(tail.size() > 600 ? tail.size() - 600 : 0);
+  EXPECT_NE(tail.find("\"code\":\"server_shutting_down\"", error), std::string::npos);
+  EXPECT_LT(tail.rfind("\"completion_tokens\":"), error);
+  EXPECT_EQ(tail.find("\"finish_reason\":\"", 0), std::string::npos);
+  EXPECT_NE(tail.find("data: [DONE]\n\n", error), std::string::npos);
   EXPECT_NE(server_->err().find("the grace period is over"), std::string::npos) << server_->err();
   const std::vector<platform::UsageRecord> rows = ledger_rows();
   ASSERT_EQ(rows.size(), 1u);
