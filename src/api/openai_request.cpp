@@ -468,6 +468,12 @@ size_t nesting_depth(std::string_view text);
 ApiResult<nlohmann::ordered_json> read_tool_calls(const json& calls, const std::string& param) {
   if (!calls.is_array())
     return invalid_request(param + " must be an array, got " + shown(calls), param);
+  // OpenAI's 400 (a message that calls no tool leaves tool_calls out, or null)
+  if (calls.empty())
+    return invalid_request("Invalid '" + param +
+                               "': empty array. Expected an array with minimum length 1, but got "
+                               "an empty array instead.",
+                           param, "empty_array");
   nlohmann::ordered_json out = nlohmann::ordered_json::array();
   for (size_t i = 0; i < calls.size(); ++i) {
     const json& call = calls[i];
@@ -566,16 +572,16 @@ ApiResult<ChatMessage> read_message(const json& message, size_t index) {
   if (!extra.empty()) out.extra_json = extra.dump();
   const json* content = field(message, "content");
   if (!content) {
-    // (an answer that was all reasoning came back with content null: a client sends it back)
-    if (out.role == "assistant" &&
-        (field(message, "tool_calls") || field(message, "reasoning_content")))
-      return out;
-    return invalid_request(
-        where + ".content is required" +
-            std::string(out.role == "assistant"
-                            ? " (an assistant message has content, tool_calls or reasoning_content)"
-                            : ""),
-        where + ".content");
+    // (an answer that was all reasoning came back with content null: a client sends it back;
+    // tool_calls is not empty here, an empty reasoning_content says nothing)
+    const json* reasoning = field(message, "reasoning_content");
+    const bool reasoned = reasoning && !reasoning->get_ref<const std::string&>().empty();
+    if (out.role == "assistant" && (field(message, "tool_calls") || reasoned)) return out;
+    std::string why;
+    if (out.role == "assistant")
+      why = std::string(" (an assistant message has content, tool_calls or reasoning_content") +
+            (reasoning ? "; its reasoning_content is empty)" : ")");
+    return invalid_request(where + ".content is required" + why, where + ".content");
   }
   auto text = read_content(*content, where + ".content");
   if (!text.ok()) return text.error();

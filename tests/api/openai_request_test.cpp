@@ -344,15 +344,15 @@ TEST(ParseChatRequest, ToolTurnsFollowOpenAIsOrder) {
   auto answer = [](const std::string& id) {
     return json{{"role", "tool"}, {"tool_call_id", id}, {"content", "42"}};
   };
-  // Answered in any order, then the conversation goes on; an assistant without calls is free.
+  // Answered in any order, then the conversation goes on; an assistant without calls is free
+  // (calls({}), an empty tool_calls, is a 400: AssistantToolCallsAndToolCallIdsAreChecked).
   for (const json& messages : {json{user,
                                     calls({"a", "b"}),
                                     answer("b"),
                                     answer("a"),
                                     {{"role", "assistant"}, {"content", "x"}},
                                     user},
-                               json{user, calls({"a"}), answer("a"), calls({"c"}), answer("c")},
-                               json{user, calls({}), user}})
+                               json{user, calls({"a"}), answer("a"), calls({"c"}), answer("c")}})
     EXPECT_TRUE(parse_chat_request(chat_body({{"messages", messages}})).ok()) << messages;
   const std::tuple<json, std::string, std::string> refused[] = {
       {json{user, answer("a")}, "messages[1].role",
@@ -402,6 +402,19 @@ TEST(ParseChatRequest, AssistantToolCallsAndToolCallIdsAreChecked) {
   const json all_reasoning = {
       user, {{"role", "assistant"}, {"content", nullptr}, {"reasoning_content", "r"}}, user};
   EXPECT_TRUE(parse_chat_request(chat_body({{"messages", all_reasoning}})).ok());
+  // An empty string is content (OpenAI takes it), beside an empty reasoning_content too; calls
+  // say something beside an empty reasoning_content.
+  for (const json& said : {json{{"role", "assistant"}, {"content", ""}},
+                           json{{"role", "assistant"}, {"content", ""}, {"reasoning_content", ""}},
+                           json{{"role", "assistant"},
+                                {"content", nullptr},
+                                {"reasoning_content", ""},
+                                {"tool_calls", {call}}}}) {
+    json messages = with_call(call);
+    messages[1] = said;
+    if (!said.contains("tool_calls")) messages[2] = user;
+    EXPECT_TRUE(parse_chat_request(chat_body({{"messages", messages}})).ok()) << said;
+  }
   json unknown = call;
   unknown["x"] = 1;
   json unknown_in_function = call;
@@ -426,12 +439,33 @@ TEST(ParseChatRequest, AssistantToolCallsAndToolCallIdsAreChecked) {
        "reasoning_content)"},
       {json{user, {{"role", "assistant"}, {"content", nullptr}}, user}, "messages[1].content",
        "messages[1].content is required (an assistant message has content, tool_calls or "
-       "reasoning_content)"}};
+       "reasoning_content)"},
+      // QA: an empty tool_calls array and an empty reasoning_content alone were taken (a turn
+      // that says nothing); OpenAI refuses the empty array
+      {json{user,
+            {{"role", "assistant"}, {"content", nullptr}, {"tool_calls", json::array()}},
+            user},
+       "messages[1].tool_calls",
+       "Invalid 'messages[1].tool_calls': empty array. Expected an array with minimum length 1, "
+       "but got an empty array instead."},
+      {json{user, {{"role", "assistant"}, {"content", "Hi"}, {"tool_calls", json::array()}}, user},
+       "messages[1].tool_calls",
+       "Invalid 'messages[1].tool_calls': empty array. Expected an array with minimum length 1, "
+       "but got an empty array instead."},
+      {json{user, {{"role", "assistant"}, {"content", nullptr}, {"reasoning_content", ""}}, user},
+       "messages[1].content",
+       "messages[1].content is required (an assistant message has content, tool_calls or "
+       "reasoning_content; its reasoning_content is empty)"},
+      {json{user, {{"role", "assistant"}, {"reasoning_content", ""}}, user}, "messages[1].content",
+       "messages[1].content is required (an assistant message has content, tool_calls or "
+       "reasoning_content; its reasoning_content is empty)"}};
   for (const auto& [messages, param, message] : refused) {
     auto r = parse_chat_request(chat_body({{"messages", messages}}));
     ASSERT_FALSE(r.ok()) << messages;
     EXPECT_EQ(r.error().param, param);
     EXPECT_EQ(r.error().message, message);
+    EXPECT_EQ(r.error().http_status, 400);
+    EXPECT_EQ(r.error().code, message.starts_with("Invalid") ? "empty_array" : "");
   }
 }
 
