@@ -328,6 +328,14 @@ class LoadedModel {
   /// ids outside the vocabulary): OpenAI's logprobs `bytes` and `token`.
   virtual std::string token_bytes(int32_t id) const = 0;
 
+  /// The text of the prompt `tokens`: the text that tokenize(text, /*add_bos=*/true,
+  /// /*parse_special=*/true) turns into them (Tokenizer::decode). Special tokens give their text
+  /// (`<|im_start|>`), except a first token that is the BOS tokenize() prepends by itself; a
+  /// SentencePiece vocabulary's space prefix is left out ("Once", not " Once"). Bytes, not
+  /// necessarily whole UTF-8 (the tokens can end inside a character); ids outside the
+  /// vocabulary give "".
+  virtual std::string detokenize(std::span<const int32_t> tokens) const = 0;
+
   /// Longest sequence in tokens (prompt + generated).
   virtual int n_ctx() const = 0;
   /// Requests the engine holds at once: max_seqs running and max_waiting queued

@@ -123,15 +123,14 @@ ApiResult<PreparedGeneration> prepare(CompletionKind kind, const GenerationConte
       out.prompts.push_back(
           out.model->tokenize(input.text, /*add_bos=*/true, /*parse_special=*/true));
     } else {
-      echo.clear();
-      for (const int32_t id : input.tokens) {
+      for (const int32_t id : input.tokens)
         if (id >= out.model->n_vocab())
           return invalid_request("prompt holds token " + std::to_string(id) +
                                      ", outside the model's vocabulary (0.." +
                                      std::to_string(out.model->n_vocab() - 1) + ")",
                                  param);
-        echo += out.model->token_bytes(id);
-      }
+      // (the text a text prompt of these tokens would have: special tokens' text included)
+      if (out.request.echo) echo = out.model->detokenize(input.tokens);
       out.prompts.push_back(input.tokens);
     }
     if (out.request.echo) out.echoes.push_back(std::move(echo));

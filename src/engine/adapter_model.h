@@ -42,6 +42,9 @@ class AdapterModel final : public LoadedModel {
     return base_->wait_until(done, timeout_us);
   }
   std::string token_bytes(int32_t id) const override { return base_->token_bytes(id); }
+  std::string detokenize(std::span<const int32_t> tokens) const override {
+    return base_->detokenize(tokens);
+  }
   int n_ctx() const override { return base_->n_ctx(); }
   int max_requests() const override { return base_->max_requests(); }
   bool is_embedding_model() const override { return base_->is_embedding_model(); }

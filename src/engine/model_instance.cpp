@@ -210,6 +210,12 @@ std::vector<int32_t> ModelInstance::tokenize(std::string_view text, bool add_bos
   return tokens;
 }
 
+std::string ModelInstance::detokenize(std::span<const int32_t> tokens) const {
+  if (!tokens.empty() && tokenizer_->add_bos() && tokens.front() == tokenizer_->bos())
+    tokens = tokens.subspan(1);
+  return tokenizer_->decode(tokens);
+}
+
 std::vector<int32_t> ModelInstance::embedding_input(std::span<const int32_t> tokens) const {
   std::vector<int32_t> input;
   if (tokenizer_->add_bos() && tokenizer_->bos()) input.push_back(*tokenizer_->bos());

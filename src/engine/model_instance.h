@@ -56,6 +56,7 @@ class ModelInstance final : public LoadedModel,
   }
   int n_embd() const override { return model_->hparams().n_embd; }
   std::string token_bytes(int32_t id) const override { return tokenizer_->token_to_piece(id); }
+  std::string detokenize(std::span<const int32_t> tokens) const override;
   int n_threads() const override { return pool_->size(); }
   const std::string& path() const override { return path_; }
   int64_t load_us() const override { return load_us_; }

@@ -114,6 +114,26 @@ std::string Tokenizer::token_to_piece(int32_t id, bool render_special) const {
   return pieces_[id];
 }
 
+std::string Tokenizer::decode(std::span<const int32_t> ids) const {
+  constexpr uint32_t kSpecial =
+      tokenizer::kAttrControl | tokenizer::kAttrUnknown | tokenizer::kAttrUserDefined;
+  const bool strip_space = vocab_.type == VocabType::Spm && vocab_.add_space_prefix;
+  std::string out;
+  bool after_special = true;  // as in encode(): the start counts as following a special token
+  for (const int32_t id : ids) {
+    if (id < 0 || id >= vocab_.n_tokens()) continue;
+    std::string_view piece = pieces_[id];
+    if (vocab_.attr[id] & kSpecial) {
+      after_special = true;
+    } else {
+      if (strip_space && after_special && piece.starts_with(' ')) piece.remove_prefix(1);
+      after_special = false;
+    }
+    out += piece;
+  }
+  return out;
+}
+
 int32_t Tokenizer::n_vocab() const { return vocab_.n_tokens(); }
 
 std::optional<int32_t> Tokenizer::bos() const {

@@ -56,6 +56,15 @@ class Tokenizer {
   /// An id outside [0, n_vocab()) gives "".
   std::string token_to_piece(int32_t id, bool render_special = false) const;
 
+  /// The text that encode(text, /*parse_special=*/true) turns into `ids` (a caller that adds
+  /// bos() to its input leaves it out of `ids`): every token's bytes, the text of CONTROL,
+  /// UNKNOWN and USER_DEFINED tokens included; SentencePiece vocabularies with add_space_prefix
+  /// leave out the space that encode() prepends to the text and to each text run after one of
+  /// those tokens (the first piece of such a run loses one leading space). Bytes, not
+  /// necessarily whole UTF-8 (a byte token can end them inside a character). Ids outside
+  /// [0, n_vocab()) give "".
+  std::string decode(std::span<const int32_t> ids) const;
+
   int32_t n_vocab() const;
   /// tokenizer.ggml.bos_token_id / eos_token_id; when absent (or outside the vocabulary),
   /// llama.cpp's defaults if inside it: 1 / 2 for SentencePiece, 11 / 11 for byte-level BPE.

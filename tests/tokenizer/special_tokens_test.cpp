@@ -145,5 +145,28 @@ TEST(SpecialTokens, ControlTokensInLiteralRangesStayText) {
             (std::vector<int32_t>{64, 151667, 65}));
 }
 
+// decode() is encode()'s inverse: a prompt given as ids reads as the text that gives them
+// (QA: an echo of ids left out <|im_start|>, and began a Llama prompt with a space).
+TEST(SpecialTokens, DecodeGivesTheTextThatEncodesToTheIds) {
+  REQUIRE_TESTDATA();
+  const Tokenizer* spm = shared_tokenizer("tokenizer/llama-spm-vocab.gguf");
+  const Tokenizer* bpe = shared_tokenizer("tokenizer/qwen-vocab.gguf");
+  ASSERT_NE(spm, nullptr);
+  ASSERT_NE(bpe, nullptr);
+  // 1 <s>, 2 </s>, 15043 "▁Hello", 3186 "▁world": one space encode() prepended is left out
+  // at the start and after each special token, and only that one.
+  EXPECT_EQ(spm->decode(std::vector<int32_t>{15043, 2, 3186}), "Hello</s>world");
+  EXPECT_EQ(spm->decode(std::vector<int32_t>{1, 15043}), "<s>Hello");
+  EXPECT_EQ(spm->decode(std::vector<int32_t>{15043, 3186}), "Hello world");
+  EXPECT_EQ(spm->decode(std::vector<int32_t>{0, 3186}), "<unk>world");
+  EXPECT_EQ(spm->decode(std::vector<int32_t>{-1, 15043, 32000}), "Hello");
+  for (const std::string text :
+       {"Hello</s>world", "  two spaces", "<s> x <s>\n\xF0\x9F\x98\x80", "</s></s>y", ""})
+    EXPECT_EQ(spm->decode(spm->encode(text, true)), text) << text;
+  EXPECT_EQ(bpe->decode(bpe->encode("<|im_start|>user\n Hi<think>", true)),
+            "<|im_start|>user\n Hi<think>");
+  EXPECT_EQ(bpe->decode(std::vector<int32_t>{151643}), "<|endoftext|>");
+}
+
 }  // namespace
 }  // namespace gengyun::testing
