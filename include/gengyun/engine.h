@@ -156,6 +156,12 @@ struct EngineRequest {
   GenerationParams params;
   int priority = 0;        ///< lower values are admitted first; equal ones in arrival order
   std::string cache_salt;  ///< prefix-cache blocks are shared only between equal salts
+  /// Bytes decoded before the generated tokens' bytes, as the start of the generated text: the
+  /// unfinished UTF-8 character that the prompt's text ends with (LoadedModel::detokenize),
+  /// which the first generated tokens complete (a completion's echo leaves it to the generation,
+  /// so that the answer holds it whole). Given with the first text; as U+FFFD at the end when
+  /// no token completes it. Empty: none.
+  std::string text_prefix = {};
   /// The embedding of `prompt` instead of a generation (an embedding model's only kind of
   /// request; LoadedModel::is_embedding_model): the prompt is computed, in the same batched
   /// passes as the other requests, and the finished event carries its pooled vector; params

@@ -59,8 +59,8 @@ class Handle final : public RequestHandle {
 
 struct EngineCore::Job {
   Job(const sampling::SamplingParams& sp, const Tokenizer& tokenizer,
-      std::vector<std::string> stops)
-      : sampler(sp), decoder(tokenizer), stop(std::move(stops)) {}
+      std::vector<std::string> stops, std::string text_prefix)
+      : sampler(sp), decoder(tokenizer, std::move(text_prefix)), stop(std::move(stops)) {}
 
   Sequence seq;
   sampling::Sampler sampler;
@@ -148,7 +148,8 @@ Submission EngineCore::submit(EngineRequest request,
   Result<std::shared_ptr<const sampling::Grammar>> grammar = grammar_of(request.params.format);
   if (!grammar) return refuse(SubmitStatus::InvalidRequest, grammar.error().message);
 
-  auto job = std::make_unique<Job>(sp, tokenizer_, request.params.stop);
+  auto job =
+      std::make_unique<Job>(sp, tokenizer_, request.params.stop, std::move(request.text_prefix));
   if (grammar.value()) {
     job->matcher.emplace(grammar.value(), vocab_index());
     job->mask = sampling::TokenMask(n_vocab);

@@ -3,7 +3,8 @@
 
 namespace gengyun {
 
-StreamDecoder::StreamDecoder(const Tokenizer& tokenizer) : tokenizer_(tokenizer) {}
+StreamDecoder::StreamDecoder(const Tokenizer& tokenizer, std::string prefix)
+    : tokenizer_(tokenizer), pending_(std::move(prefix)) {}
 
 std::string StreamDecoder::push(int32_t id) {
   pending_ += tokenizer_.token_to_piece(id);

@@ -94,8 +94,11 @@ class Tokenizer {
 /// Incremental detokenizer for streaming generated tokens. Not thread-safe; one per stream.
 class StreamDecoder {
  public:
-  /// `tokenizer` must outlive the decoder.
-  explicit StreamDecoder(const Tokenizer& tokenizer);
+  /// `tokenizer` must outlive the decoder. `prefix`: bytes decoded before the first token's (the
+  /// unfinished character a prompt's text ends with, which the first tokens complete); push()
+  /// gives them with the first token's text, or flush() as U+FFFD where they never form a
+  /// character.
+  explicit StreamDecoder(const Tokenizer& tokenizer, std::string prefix = {});
 
   /// Adds the piece of `id` (CONTROL tokens render as "") and returns the text that is now
   /// complete: valid UTF-8 only. A multi-byte character split across tokens is held back until

@@ -98,6 +98,15 @@ size_t utf8_prefix_length(std::string_view text, size_t max_bytes) {
   return cut;
 }
 
+size_t unfinished_utf8_length(std::string_view text) {
+  for (size_t pos = 0; pos < text.size();) {
+    const Utf8Sequence seq = next_utf8_sequence(text, pos);
+    if (seq.kind == Utf8Sequence::Kind::Incomplete) return text.size() - pos;
+    pos += seq.length;
+  }
+  return 0;
+}
+
 std::string hex_escaped_bytes(std::string_view bytes) {
   static constexpr char kHex[] = "0123456789abcdef";
   std::string out;

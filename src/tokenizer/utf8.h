@@ -49,6 +49,11 @@ Utf8Sequence next_utf8_sequence(std::string_view text, size_t pos);
 /// a UTF-8 character (so that cutting there splits none).
 size_t utf8_prefix_length(std::string_view text, size_t max_bytes);
 
+/// The length of the unfinished character that `text` ends with: the bytes after its last
+/// whole character or ill-formed subpart that are well formed so far (next_utf8_sequence's
+/// Incomplete; at most 3). 0 when `text` ends with neither.
+size_t unfinished_utf8_length(std::string_view text);
+
 /// Each byte of `bytes` as \xNN (lowercase hex).
 std::string hex_escaped_bytes(std::string_view bytes);
 

@@ -85,6 +85,17 @@ TEST(Utf8, EveryScalarValueIsOneValidSequenceAndItsPrefixesAreIncomplete) {
   }
 }
 
+TEST(Utf8, UnfinishedLengthIsTheIncompleteCharacterAtTheEnd) {
+  EXPECT_EQ(unfinished_utf8_length(""), 0u);
+  EXPECT_EQ(unfinished_utf8_length("Caf\xC3\xA9"), 0u);
+  EXPECT_EQ(unfinished_utf8_length("Caf\xC3"), 1u);
+  EXPECT_EQ(unfinished_utf8_length("\xF0\x9F\x98"), 3u);
+  EXPECT_EQ(unfinished_utf8_length("a\xE4\xBD"), 2u);
+  EXPECT_EQ(unfinished_utf8_length("a\xBD"), 0u);      // a stray continuation byte
+  EXPECT_EQ(unfinished_utf8_length("a\xE0\x80"), 0u);  // ill-formed: E0 needs A0..BF next
+  EXPECT_EQ(unfinished_utf8_length("\xE4\xC3"), 1u);   // an ill-formed E4, then C3 unfinished
+}
+
 TEST(Utf8, IllFormedSubparts) {
   using Kind = Utf8Sequence::Kind;
   const auto check = [](std::string_view s, Kind kind, size_t length) {

@@ -50,6 +50,17 @@ TEST_F(StreamDecoderTest, HoldsAnEmojiSplitInFourBytes) {
   EXPECT_EQ(d.push(byte_token(0x80)), "😀");
 }
 
+// A prefix (the unfinished character a prompt ends with) is decoded with the first tokens.
+TEST_F(StreamDecoderTest, APrefixIsCompletedByTheFirstTokens) {
+  StreamDecoder d(*t_, "\xE4\xBD");
+  EXPECT_EQ(d.push(byte_token(0xA0)), "你");
+  StreamDecoder cut(*t_, "\xE4");
+  EXPECT_EQ(cut.push(byte_token(0xBD)), "");
+  EXPECT_EQ(cut.push(token("Hi")), std::string(kReplacement) + "Hi");
+  StreamDecoder held(*t_, "\xC3");
+  EXPECT_EQ(held.flush(), kReplacement);
+}
+
 TEST_F(StreamDecoderTest, ControlTokensAddNothingAndKeepWhatIsHeld) {
   StreamDecoder d(*t_);
   EXPECT_EQ(d.push(byte_token(0xE4)), "");
