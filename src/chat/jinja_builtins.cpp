@@ -156,11 +156,15 @@ Value join(Renderer& r, const Value& items, const Value& sep, const Value& attri
   TextBuilder out;
   bool first = true;
   for (const Value& item : r.iterate(items)) {
+    const Value piece = Renderer::stringify(
+        attribute.is_none() || attribute.is_undefined() ? item : get_path(r, item, attribute));
+    // Checked and counted before it is appended.
+    const size_t added = (first ? 0 : sep.as_string().size()) + piece.as_string().size();
+    r.check_size(out.size() + added);
+    charge_bytes(added);
     if (!first) out.append(sep);
     first = false;
-    out.append(Renderer::stringify(
-        attribute.is_none() || attribute.is_undefined() ? item : get_path(r, item, attribute)));
-    r.check_size(out.size());
+    out.append(piece);
   }
   return out.take();
 }
@@ -372,10 +376,10 @@ Value f_unique(Renderer& r, const Value& s, CallArgs& a) {
   std::unordered_set<std::string> seen;
   for (const Value& item : r.iterate(s)) {
     Value key = attribute.is_none() ? item : get_path(r, item, attribute);
+    charge_steps(1);
+    if (key.is_string()) charge_bytes(key.as_string().size());
     if (!case_sensitive && key.is_string()) key = Value(lower(key.as_string()));
     std::string hashed = hash_key(key);
-    charge_steps(1);
-    charge_bytes(hashed.size());
     if (seen.insert(std::move(hashed)).second) out.push_back(item);
   }
   return Value(std::move(out));
@@ -422,7 +426,10 @@ Value f_round(Renderer&, const Value& s, CallArgs& a) {
 List sorted(Renderer& r, List items, bool reverse, bool case_sensitive, const Value& attribute) {
   auto key = [&](const Value& item) {
     Value k = attribute.is_none() || attribute.is_undefined() ? item : get_path(r, item, attribute);
-    if (!case_sensitive && k.is_string()) k = Value(lower(k.as_string()));
+    if (!case_sensitive && k.is_string()) {
+      charge_bytes(k.as_string().size());
+      k = Value(lower(k.as_string()));
+    }
     return k;
   };
   std::vector<std::pair<Value, Value>> keyed;
@@ -451,9 +458,16 @@ Value f_dictsort(Renderer& r, const Value& s, CallArgs& a) {
 
 Value f_reverse(Renderer& r, const Value& s, CallArgs&) {
   if (s.is_string()) {
-    std::vector<std::string> chars = utf8_chars(s.as_string());
-    std::string out;
-    for (auto it = chars.rbegin(); it != chars.rend(); ++it) out += *it;
+    // Each code point's bytes [begin, i) go to the mirrored place.
+    const std::string& in = s.as_string();
+    std::string out(in.size(), '\0');
+    for (size_t i = 0; i < in.size();) {
+      const size_t begin = i;
+      next_code_point(in, i);
+      std::copy(in.begin() + static_cast<std::ptrdiff_t>(begin),
+                in.begin() + static_cast<std::ptrdiff_t>(i),
+                out.end() - static_cast<std::ptrdiff_t>(i));
+    }
     return Value(std::move(out));
   }
   List items = r.iterate(s);
@@ -486,8 +500,17 @@ Value f_indent(Renderer& r, const Value& s, CallArgs& a) {
   return Value(std::move(out));
 }
 
+// The runs of non-whitespace, counted without building them.
 Value f_wordcount(Renderer&, const Value& s, CallArgs&) {
-  return Value(static_cast<int64_t>(split(Value(s.to_str()), Value(nullptr), -1, false).size()));
+  const std::string text = s.to_str();
+  int64_t words = 0;
+  bool in_word = false;
+  for (size_t i = 0; i < text.size();) {
+    const bool space = py_space(next_code_point(text, i));
+    if (!space && !in_word) ++words;
+    in_word = !space;
+  }
+  return Value(words);
 }
 
 Value min_max(Renderer& r, const Value& s, CallArgs& a, bool want_max) {
@@ -527,9 +550,22 @@ Value f_sum(Renderer& r, const Value& s, CallArgs& a) {
 
 Value f_safe(Renderer&, const Value& s, CallArgs&) { return s; }
 
-Value f_escape(Renderer&, const Value& s, CallArgs&) {
+// HTML escaping; the result's size is checked and counted before it is built.
+Value f_escape(Renderer& r, const Value& s, CallArgs&) {
+  const std::string text = s.to_str();
+  size_t size = text.size();
+  for (const char c : text) {
+    if (c == '&' || c == '"' || c == '\'') {
+      size += 4;
+    } else if (c == '<' || c == '>') {
+      size += 3;
+    }
+  }
+  r.check_size(size);
+  charge_bytes(size);
   std::string out;
-  for (char c : s.to_str()) {
+  out.reserve(size);
+  for (const char c : text) {
     switch (c) {
       case '&':
         out += "&amp;";
@@ -646,14 +682,8 @@ bool t_divisibleby(Renderer&, const Value& s, CallArgs& a) {
     fail("ZeroDivisionError", "divisibleby needs a non-zero integer");
   return int_subject(s, "divisibleby") % n.as_int() == 0;
 }
-bool t_lower(Renderer&, const Value& s, CallArgs&) {
-  const std::string t = s.to_str();
-  return lower(t) == t && upper(t) != t;
-}
-bool t_upper(Renderer&, const Value& s, CallArgs&) {
-  const std::string t = s.to_str();
-  return upper(t) == t && lower(t) != t;
-}
+bool t_lower(Renderer&, const Value& s, CallArgs&) { return cased(s.to_str(), false); }
+bool t_upper(Renderer&, const Value& s, CallArgs&) { return cased(s.to_str(), true); }
 bool t_escaped(Renderer&, const Value&, CallArgs&) { return false; }
 
 // ---- methods ----
@@ -710,14 +740,14 @@ Value string_method(Renderer& r, const Value& self, const std::string& name, Cal
   if (name == "isdigit" || name == "isalpha" || name == "isalnum" || name == "isspace" ||
       name == "islower" || name == "isupper") {
     if (s.empty()) return Value(false);
-    if (name == "islower") return Value(lower(s) == s && upper(s) != s);
-    if (name == "isupper") return Value(upper(s) == s && lower(s) != s);
-    for (const CodePoint& c : decode(s)) {
-      const bool ok = name == "isspace"   ? py_space(c.cp)
-                      : c.cp >= 0x80      ? name != "isdigit"
-                      : name == "isdigit" ? std::isdigit(static_cast<int>(c.cp)) != 0
-                      : name == "isalpha" ? std::isalpha(static_cast<int>(c.cp)) != 0
-                                          : std::isalnum(static_cast<int>(c.cp)) != 0;
+    if (name == "islower" || name == "isupper") return Value(cased(s, name == "isupper"));
+    for (size_t i = 0; i < s.size();) {
+      const uint32_t cp = next_code_point(s, i);
+      const bool ok = name == "isspace"   ? py_space(cp)
+                      : cp >= 0x80        ? name != "isdigit"
+                      : name == "isdigit" ? std::isdigit(static_cast<int>(cp)) != 0
+                      : name == "isalpha" ? std::isalpha(static_cast<int>(cp)) != 0
+                                          : std::isalnum(static_cast<int>(cp)) != 0;
       if (!ok) return Value(false);
     }
     return Value(true);

@@ -154,6 +154,7 @@ Renderer::Flow Renderer::exec_node(const Node& node, TextBuilder& out) {
     switch (node.kind) {
       case Node::Kind::kText:
         check_size(out.size() + node.text.size());
+        charge_bytes(node.text.size());
         out.append_text(node.text);
         return Flow::kNormal;
       case Node::Kind::kOutput:
@@ -526,12 +527,17 @@ List Renderer::iterate(const Value& v) {
       return keys;
     }
     case Value::Type::kString: {
-      charge_steps(static_cast<int64_t>(v.as_string().size()));
+      // A step per byte, and the list of characters checked as lists are, before it is built.
+      const std::string& s = v.as_string();
+      charge_steps(static_cast<int64_t>(s.size()));
+      const size_t length = utf8_length(s);
+      check_value_bytes(length * sizeof(Value));
       List chars;
-      size_t at = 0;
-      for (const std::string& c : utf8_chars(v.as_string())) {
-        chars.push_back(substring(v, at, at + c.size()));
-        at += c.size();
+      chars.reserve(length);
+      for (size_t i = 0; i < s.size();) {
+        const size_t begin = i;
+        next_code_point(s, i);
+        chars.push_back(substring(v, begin, i));
       }
       return chars;
     }
@@ -713,7 +719,9 @@ Value Renderer::eval_binary(const Expr& e) {
   if (op == "~" || (op == "+" && l.is_string() && r.is_string())) {
     const Value ls = stringify(l);
     const Value rs = stringify(r);
+    // Checked and counted before it is built.
     check_size(ls.as_string().size() + rs.as_string().size());
+    charge_bytes(ls.as_string().size() + rs.as_string().size());
     TextBuilder out;
     out.append(ls);
     out.append(rs);
@@ -730,6 +738,7 @@ Value Renderer::eval_binary(const Expr& e) {
   if (op == "+") {
     if (l.is_list() && r.is_list()) {
       check_value_bytes((l.as_list().size() + r.as_list().size()) * sizeof(Value));
+      charge_steps(static_cast<int64_t>(l.as_list().size() + r.as_list().size()));
       List list = l.as_list();
       list.insert(list.end(), r.as_list().begin(), r.as_list().end());
       return Value(std::move(list));
@@ -750,21 +759,34 @@ Value Renderer::eval_binary(const Expr& e) {
     if (repeat_left || repeat_right) {
       const Value& seq = repeat_left ? l : r;
       const int64_t times = std::max<int64_t>(0, int_of(repeat_left ? r : l));
+      // An empty sequence repeated is empty, however many times.
+      const size_t size = seq.is_string() ? seq.as_string().size() : seq.as_list().size();
+      if (size == 0) return seq.is_string() ? Value("") : Value(List{});
+      if (static_cast<uint64_t>(times) > limits_.max_output_bytes / size) {
+        check_size(limits_.max_output_bytes + 1);
+      }
+      const size_t total = size * static_cast<size_t>(times);
+      // Checked and counted before it is built.
       if (seq.is_string()) {
-        const size_t size = seq.as_string().size();
-        if (size != 0 && static_cast<uint64_t>(times) > limits_.max_output_bytes / size) {
-          check_size(limits_.max_output_bytes + 1);
+        charge_bytes(total);
+        if (seq.spans() == nullptr) {
+          std::string s;
+          s.reserve(total);
+          for (int64_t i = 0; i < times; ++i) s.append(seq.as_string());
+          return Value(std::move(s));
         }
+        // Request text: a span per repetition (one for all when the spans join end to start).
+        const Spans& spans = *seq.spans();
+        const size_t joined = spans.front().first == 0 && spans.back().second == size ? 1 : 0;
+        charge_steps(static_cast<int64_t>((spans.size() - joined) * static_cast<size_t>(times)));
         TextBuilder s;
         for (int64_t i = 0; i < times; ++i) s.append(seq);
         return s.take();
       }
-      const size_t size = seq.as_list().size();
-      if (size != 0 && static_cast<uint64_t>(times) > limits_.max_output_bytes / size) {
-        check_size(limits_.max_output_bytes + 1);
-      }
-      check_value_bytes(size * static_cast<size_t>(times) * sizeof(Value));
+      check_value_bytes(total * sizeof(Value));
+      charge_steps(static_cast<int64_t>(total));
       List list;
+      list.reserve(total);
       for (int64_t i = 0; i < times; ++i)
         list.insert(list.end(), seq.as_list().begin(), seq.as_list().end());
       return Value(std::move(list));

@@ -3,24 +3,10 @@
 #include <algorithm>
 #include <cctype>
 #include <cstring>
+#include <deque>
+#include <unordered_set>
 
 namespace gengyun::chat::jinja {
-
-std::vector<CodePoint> decode(std::string_view s) {
-  std::vector<CodePoint> out;
-  size_t i = 0;
-  for (const std::string& c : utf8_chars(s)) {
-    uint32_t cp = static_cast<unsigned char>(c[0]);
-    if (c.size() > 1) {
-      cp &= 0x3F >> (c.size() - 1);
-      for (size_t k = 1; k < c.size(); ++k)
-        cp = (cp << 6) | (static_cast<unsigned char>(c[k]) & 0x3F);
-    }
-    out.push_back({cp, i, i + c.size()});
-    i += c.size();
-  }
-  return out;
-}
 
 // Python's str.isspace() for one code point.
 bool py_space(uint32_t cp) {
@@ -30,74 +16,101 @@ bool py_space(uint32_t cp) {
 }
 
 // str.strip / lstrip / rstrip with Python's whitespace or the code points of `chars`, keeping
-// the request text of what remains.
+// the request text of what remains. One walk forward over the string, allocating nothing per
+// code point.
 Value strip(const Value& subject, const Value& chars, bool left, bool right) {
   const std::string_view s = subject.as_string();
-  std::vector<uint32_t> set;
   const bool by_chars = chars.is_string();
   if (!chars.is_none() && !chars.is_undefined() && !by_chars) {
     fail("TypeError", "strip arg must be None or str");
   }
+  std::unordered_set<uint32_t> set;
   if (by_chars) {
-    for (const CodePoint& c : decode(chars.as_string())) set.push_back(c.cp);
+    const std::string_view c = chars.as_string();
+    for (size_t i = 0; i < c.size();) set.insert(next_code_point(c, i));
   }
-  auto strippable = [&](uint32_t cp) {
-    return by_chars ? std::find(set.begin(), set.end(), cp) != set.end() : py_space(cp);
-  };
-  const std::vector<CodePoint> cps = decode(s);
+  auto strippable = [&](uint32_t cp) { return by_chars ? set.count(cp) != 0 : py_space(cp); };
   size_t b = 0;
-  size_t e = cps.size();
   if (left) {
-    while (b < e && strippable(cps[b].cp)) ++b;
+    for (size_t next = 0; b < s.size() && strippable(next_code_point(s, next)); b = next) {
+    }
   }
+  size_t e = s.size();
   if (right) {
-    while (e > b && strippable(cps[e - 1].cp)) --e;
+    // Code points decode forward only: the end of the last one kept.
+    e = b;
+    for (size_t i = b; i < s.size();) {
+      if (!strippable(next_code_point(s, i))) e = i;
+    }
   }
   if (b == e) return Value("");
-  return substring(subject, cps[b].begin, cps[e - 1].end);
+  return substring(subject, b, e);
 }
 
 namespace {
 
+// The byte ranges of the pieces of a split as it finds them: each counts a step, and the list
+// they will make is checked against max_value_bytes before it grows, so a split into millions
+// of pieces stops before building them.
+class Pieces {
+ public:
+  void add(size_t begin, size_t end) {
+    charge_steps(1);
+    bytes_ += end - begin;
+    check_value_bytes((ranges_.size() + 1) * sizeof(Value) + bytes_);
+    ranges_.emplace_back(begin, end);
+  }
+  std::vector<std::pair<size_t, size_t>>& ranges() { return ranges_; }
+
+ private:
+  std::vector<std::pair<size_t, size_t>> ranges_;
+  size_t bytes_ = 0;
+};
+
+// The end of the run of code points of `s` from `i` that are (`space`) or are not whitespace.
+size_t skip_run(std::string_view s, size_t i, bool space) {
+  for (size_t next = i; i < s.size() && py_space(next_code_point(s, next)) == space; i = next) {
+  }
+  return i;
+}
+
 // The byte ranges of the pieces of Python's str.split / rsplit.
 std::vector<std::pair<size_t, size_t>> split_ranges(std::string_view s, const Value& sep,
                                                     int64_t maxsplit, bool from_right) {
-  std::vector<std::pair<size_t, size_t>> out;
+  Pieces out;
   if (sep.is_none() || sep.is_undefined()) {
-    const std::vector<CodePoint> cps = decode(s);
-    if (!from_right) {
-      size_t i = 0;
-      while (i < cps.size()) {
-        while (i < cps.size() && py_space(cps[i].cp)) ++i;
-        if (i == cps.size()) break;
-        if (maxsplit >= 0 && static_cast<int64_t>(out.size()) == maxsplit) {
-          size_t e = cps.size();
-          while (e > i && py_space(cps[e - 1].cp)) --e;
-          out.emplace_back(cps[i].begin, cps[e - 1].end);
+    if (!from_right || maxsplit < 0) {
+      // (rsplit without maxsplit is split.) After maxsplit pieces the rest is one piece, its
+      // leading whitespace skipped and its trailing whitespace kept.
+      for (size_t i = skip_run(s, 0, true); i < s.size(); i = skip_run(s, i, true)) {
+        if (!from_right && maxsplit >= 0 && static_cast<int64_t>(out.ranges().size()) == maxsplit) {
+          out.add(i, s.size());
           break;
         }
-        const size_t start = i;
-        while (i < cps.size() && !py_space(cps[i].cp)) ++i;
-        out.emplace_back(cps[start].begin, cps[i - 1].end);
+        const size_t end = skip_run(s, i, false);
+        out.add(i, end);
+        i = end;
       }
-      return out;
+      return std::move(out.ranges());
     }
-    size_t i = cps.size();
-    std::vector<std::pair<size_t, size_t>> reversed;
-    while (i > 0) {
-      while (i > 0 && py_space(cps[i - 1].cp)) --i;
-      if (i == 0) break;
-      if (maxsplit >= 0 && static_cast<int64_t>(reversed.size()) == maxsplit) {
-        size_t b = 0;
-        while (b < i && py_space(cps[b].cp)) ++b;
-        reversed.emplace_back(cps[b].begin, cps[i - 1].end);
-        break;
-      }
-      const size_t end = i;
-      while (i > 0 && !py_space(cps[i - 1].cp)) --i;
-      reversed.emplace_back(cps[i].begin, cps[end - 1].end);
+    // rsplit with maxsplit: the last maxsplit words, and before them all the rest up to the end
+    // of the word before them, its leading whitespace kept. Code points decode forward only, so
+    // one walk forward keeps the last maxsplit + 1 words seen.
+    std::deque<std::pair<size_t, size_t>> last;
+    int64_t words = 0;
+    for (size_t i = skip_run(s, 0, true); i < s.size(); i = skip_run(s, i, true)) {
+      const size_t end = skip_run(s, i, false);
+      ++words;
+      last.emplace_back(i, end);
+      if (static_cast<int64_t>(last.size()) - 1 > maxsplit) last.pop_front();
+      check_value_bytes(last.size() * sizeof(Value));
+      i = end;
     }
-    return {reversed.rbegin(), reversed.rend()};
+    Pieces kept;
+    for (size_t k = 0; k < last.size(); ++k) {
+      kept.add(k == 0 && words > maxsplit ? 0 : last[k].first, last[k].second);
+    }
+    return std::move(kept.ranges());
   }
   if (!sep.is_string()) fail("TypeError", "must be str or None, not " + sep.type_name());
   const std::string& d = sep.as_string();
@@ -105,33 +118,40 @@ std::vector<std::pair<size_t, size_t>> split_ranges(std::string_view s, const Va
   if (!from_right) {
     size_t start = 0;
     while (true) {
-      const size_t at = find_text(s, d, start);
-      if (at == std::string_view::npos ||
-          (maxsplit >= 0 && static_cast<int64_t>(out.size()) == maxsplit)) {
-        out.emplace_back(start, s.size());
-        return out;
+      const size_t at = maxsplit >= 0 && static_cast<int64_t>(out.ranges().size()) == maxsplit
+                            ? std::string_view::npos
+                            : find_text(s, d, start);
+      if (at == std::string_view::npos) {
+        out.add(start, s.size());
+        return std::move(out.ranges());
       }
-      out.emplace_back(start, at);
+      out.add(start, at);
       start = at + d.size();
     }
   }
-  std::vector<std::pair<size_t, size_t>> reversed;
   size_t end = s.size();
   while (true) {
-    const size_t at = end >= d.size() ? rfind_text(s, d, end - d.size()) : std::string_view::npos;
-    if (at == std::string_view::npos ||
-        (maxsplit >= 0 && static_cast<int64_t>(reversed.size()) == maxsplit)) {
-      reversed.emplace_back(0, end);
-      return {reversed.rbegin(), reversed.rend()};
+    const size_t at =
+        (maxsplit >= 0 && static_cast<int64_t>(out.ranges().size()) == maxsplit) || end < d.size()
+            ? std::string_view::npos
+            : rfind_text(s, d, end - d.size());
+    if (at == std::string_view::npos) {
+      out.add(0, end);
+      break;
     }
-    reversed.emplace_back(at + d.size(), end);
+    out.add(at + d.size(), end);
     end = at;
   }
+  std::vector<std::pair<size_t, size_t>>& ranges = out.ranges();
+  std::reverse(ranges.begin(), ranges.end());
+  return std::move(ranges);
 }
 
 // A search that went over `scanned` bytes may have compared the needle at each of them: the
-// bytes scanned count, and the product of the two over kBytesPerStep.
+// bytes scanned count, and the product of the two over kBytesPerStep; and each search a step
+// (a split or count into millions of pieces counts them all).
 void charge_search(size_t scanned, size_t needle) {
+  charge_steps(1);
   charge_bytes(scanned + scanned / kBytesPerStep * needle);
 }
 
@@ -170,16 +190,26 @@ std::string replace(Renderer& r, std::string_view s, std::string_view old, std::
                     int64_t count) {
   std::string out;
   if (old.empty()) {
-    int64_t n = 0;
-    for (const std::string& c : utf8_chars(s)) {
-      if (count < 0 || n < count) {
-        out.append(with);
-        ++n;
-      }
-      out += c;
-      r.check_size(out.size());
+    // `with` before each code point and at the end, up to `count` times: its size is known, so
+    // it is checked and counted before it is built.
+    const size_t slots = utf8_length(s) + 1;
+    const size_t inserted = count < 0 ? slots : std::min(slots, static_cast<size_t>(count));
+    size_t size = 0;
+    if (__builtin_mul_overflow(inserted, with.size(), &size) ||
+        __builtin_add_overflow(size, s.size(), &size)) {
+      size = SIZE_MAX;
     }
-    if (count < 0 || n < count) out.append(with);
+    r.check_size(size);
+    charge_bytes(size);
+    out.reserve(size);
+    size_t n = 0;
+    for (size_t i = 0; i < s.size();) {
+      if (n++ < inserted) out.append(with);
+      const size_t begin = i;
+      next_code_point(s, i);
+      out.append(s.substr(begin, i - begin));
+    }
+    if (n < inserted) out.append(with);
     return out;
   }
   size_t start = 0;
@@ -236,6 +266,20 @@ std::string title(const std::string& s) {
   return out;
 }
 
+bool cased(std::string_view s, bool upper_case) {
+  bool seen = false;
+  for (const char c : s) {
+    if (std::islower(static_cast<unsigned char>(c))) {
+      if (upper_case) return false;
+      seen = true;
+    } else if (std::isupper(static_cast<unsigned char>(c))) {
+      if (!upper_case) return false;
+      seen = true;
+    }
+  }
+  return seen;
+}
+
 bool prefix_test(const Value& subject, const Value& affix, bool at_end) {
   const std::string& s = subject.as_string();
   auto one = [&](const Value& a) {
@@ -250,6 +294,8 @@ bool prefix_test(const Value& subject, const Value& affix, bool at_end) {
   };
   if (affix.is_list()) {
     for (const Value& a : affix.as_list()) {
+      charge_steps(1);
+      if (a.is_string()) charge_bytes(a.as_string().size());
       if (one(a)) return true;
     }
     return false;

@@ -11,21 +11,12 @@
 
 namespace gengyun::chat::jinja {
 
-/// One code point of a UTF-8 string and its bytes [begin, end).
-struct CodePoint {
-  uint32_t cp;
-  size_t begin;
-  size_t end;
-};
-
-/// The code points of UTF-8 `s` (an invalid byte decodes as itself).
-std::vector<CodePoint> decode(std::string_view s);
-
 /// Python's str.isspace() for one code point.
 bool py_space(uint32_t cp);
 
 /// str.strip / lstrip / rstrip of string `subject` (`chars` none: Python's whitespace), with
-/// the request text of what remains. TypeError when `chars` is neither none nor a string.
+/// the request text of what remains, in one walk that allocates nothing per code point.
+/// TypeError when `chars` is neither none nor a string.
 Value strip(const Value& subject, const Value& chars, bool left, bool right);
 
 /// haystack.find(needle, from) in linear time (glibc's memmem), counting the bytes it went over
@@ -35,7 +26,8 @@ size_t find_text(std::string_view haystack, std::string_view needle, size_t from
 size_t rfind_text(std::string_view haystack, std::string_view needle, size_t pos);
 
 /// str.split / rsplit of string `subject` (`sep` none: runs of whitespace), its pieces keeping
-/// their request text; `maxsplit` < 0: no limit. ValueError for an empty separator.
+/// their request text; `maxsplit` < 0: no limit. Each piece counts a step as it is found and the
+/// list is checked against max_value_bytes as it grows. ValueError for an empty separator.
 List split(const Value& subject, const Value& sep, int64_t maxsplit, bool from_right);
 
 /// str.replace (`count` < 0: all); the result's size is checked against the renderer's limit.
@@ -47,6 +39,10 @@ std::string upper(std::string s);
 std::string lower(std::string s);
 std::string capitalize(const std::string& s);
 std::string title(const std::string& s);
+
+/// Python's str.isupper (`upper_case`) or islower as this engine maps case: some ASCII letter,
+/// none of the other case. Allocates nothing.
+bool cased(std::string_view s, bool upper_case);
 
 /// str.startswith / endswith of string `subject` with a string or a list of strings.
 bool prefix_test(const Value& subject, const Value& affix, bool at_end);

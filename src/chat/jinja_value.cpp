@@ -494,8 +494,6 @@ std::string float_repr(double d) {
   return sign + digits.substr(0, int_digits) + "." + digits.substr(int_digits);
 }
 
-namespace {
-
 // Decodes the code point at s[i], advancing i; an invalid byte decodes as itself.
 uint32_t next_code_point(std::string_view s, size_t& i) {
   const auto c = static_cast<unsigned char>(s[i]);
@@ -526,6 +524,8 @@ uint32_t next_code_point(std::string_view s, size_t& i) {
   i += 1 + n;
   return cp;
 }
+
+namespace {
 
 void append_hex(std::string& out, const char* prefix, uint32_t v, int width) {
   char buf[16];
@@ -581,17 +581,6 @@ size_t utf8_length(std::string_view s) {
     ++n;
   }
   return n;
-}
-
-std::vector<std::string> utf8_chars(std::string_view s) {
-  std::vector<std::string> out;
-  size_t i = 0;
-  while (i < s.size()) {
-    const size_t start = i;
-    next_code_point(s, i);
-    out.emplace_back(s.substr(start, i - start));
-  }
-  return out;
 }
 
 namespace {

@@ -256,7 +256,8 @@ std::string to_json(const Value& value, const JsonOptions& options);
 
 /// The number of Unicode code points of UTF-8 `s` (Python's len()).
 size_t utf8_length(std::string_view s);
-/// The code points of UTF-8 `s`, each as its bytes (Python's list(s)).
-std::vector<std::string> utf8_chars(std::string_view s);
+/// Decodes the code point of UTF-8 `s` at byte `i` (< s.size()) and moves `i` past it; an
+/// invalid byte decodes as itself, alone. Walking a string with it allocates nothing.
+uint32_t next_code_point(std::string_view s, size_t& i);
 
 }  // namespace gengyun::chat::jinja

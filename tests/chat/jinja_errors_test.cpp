@@ -1,7 +1,11 @@
 // Bad templates and runaway templates: each gets a clear error naming where it went wrong,
 // never a crash or a hang.
 #include <gtest/gtest.h>
+#include <sys/resource.h>
 
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
 #include <nlohmann/json.hpp>
 #include <string>
 
@@ -207,7 +211,7 @@ TEST(JinjaErrors, CostlyBuiltinsStopAtTheStepLimit) {
             limit + "(line 1, column 89)");
   EXPECT_EQ(render_error("{% set s = 'ab' * 20000000 %}{% for i in range(200) %}"
                          "{% set _ = s.replace('a', 'c').split('b')|join('-') %}{% endfor %}done"),
-            limit + "(line 1, column 91)");
+            limit + "(line 1, column 75)");
   EXPECT_EQ(render_error("{% set l = range(99999)|list %}{% for i in range(200) %}"
                          "{% set _ = l|sort(reverse=true) %}{% endfor %}done"),
             limit + "(line 1, column 70)");
@@ -232,6 +236,92 @@ TEST(JinjaErrors, CostlyBuiltinsStopAtTheStepLimit) {
             "1 -1 0 -9223372036854775808 4052555153018976267");
   EXPECT_EQ(render_error("{{ 3 ** 40 }}"),
             "OverflowError: integer result too large (line 1, column 6)");
+}
+
+// Caps this process's address space at what it uses now plus `mib` MiB, so that an allocation
+// beyond throws std::bad_alloc (which ends the process: the renderer does not catch it).
+void cap_address_space(size_t mib) {
+  std::ifstream status("/proc/self/status");
+  size_t used_kib = 0;
+  for (std::string line; std::getline(status, line);) {
+    if (line.rfind("VmSize:", 0) == 0) used_kib = std::stoul(line.substr(7));
+  }
+  const rlimit cap{(used_kib << 10) + (mib << 20), (used_kib << 10) + (mib << 20)};
+  setrlimit(RLIMIT_AS, &cap);
+}
+
+// Renders `source` in a child process that may allocate at most `mib` MiB more and expects it to
+// give `expected` (its output or error message); the child prints what it got.
+void expect_in_bounded_memory(const std::string& source, const std::string& expected, size_t mib,
+                              RenderOptions options = {}) {
+  EXPECT_EXIT(
+      {
+        cap_address_space(mib);
+        const auto t = ChatTemplate::parse(source);
+        const auto out = t->render(Json::object(), options);
+        const std::string got = out.ok() ? out.value() : out.error().message;
+        std::fputs(got.c_str(), stderr);
+        std::exit(got == expected ? 0 : 1);
+      },
+      ::testing::ExitedWithCode(0), "")
+      << source;
+}
+
+// String builtins count their work against the steps before or as they do it, and walk strings
+// code point by code point without building a list of them, so a template that calls them on
+// a 20 MB string (or repeats them) ends at the step limit (2 M here, to end sooner) in a child
+// allowed 256 MiB more: each case took a gigabyte or more before (std::bad_alloc here).
+TEST(JinjaErrors, StringBuiltinsOnHugeStringsStopAtTheStepLimitInBoundedMemory) {
+  RenderOptions options;
+  options.limits.max_steps = 2000000;
+  const std::string limit = "TemplateRuntimeError: the template ran more than 2000000 steps ";
+  const auto expect = [&](const std::string& source, const std::string& expected) {
+    expect_in_bounded_memory(source, expected, 256, options);
+  };
+  const std::string big = "{% set s = 'x' * 20000000 %}{% for i in range(20) %}";
+  expect(big + "{% set _ = s.isalpha() %}{% endfor %}", limit + "(line 1, column 64)");
+  expect(big + "{% set _ = s.strip() %}{% endfor %}", limit + "(line 1, column 71)");
+  expect(big + "{% set _ = s|trim|int %}{% endfor %}", limit + "(line 1, column 64)");
+  expect(big + "{% set _ = s|reverse %}{% endfor %}", limit + "(line 1, column 66)");
+  expect(big + "{% set _ = s|wordcount %}{% endfor %}", limit + "(line 1, column 64)");
+  expect(
+      "{% set s = 'x' * 10000000 %}{% for i in range(20) %}"
+      "{% set _ = s.replace('', '-') %}{% endfor %}",
+      limit + "(line 1, column 73)");
+  expect(
+      "{% set ns = namespace(s='x') %}{% for i in range(24) %}"
+      "{% set ns.s = ns.s ~ ns.s %}{% endfor %}{% for i in range(20) %}"
+      "{% set _ = ns.s.isalpha() %}{% endfor %}",
+      limit + "(line 1, column 143)");
+  // Splits count a step per piece and per search, and check the list they make as it grows;
+  // rsplit with maxsplit keeps only the pieces it returns.
+  const std::string words = "{% set s = 'x ' * 10000000 %}";
+  expect(words + "{{ s.split()|length }}", limit + "(line 1, column 40)");
+  expect(words + "{{ s.split(' ')|length }}", limit + "(line 1, column 40)");
+  expect(words + "{{ s.rsplit(' ')|length }}", limit + "(line 1, column 41)");
+  expect(words + "{{ s.rsplit(none, 1)|length }}", "2");
+  expect("{% set s = 'x' * 4000000 %}{{ s|list|length }}", limit + "(line 1, column 33)");
+  // Sizes known up front are counted before anything is built: 64 MB more than the steps allow
+  // is never allocated.
+  RenderOptions few;
+  few.limits.max_steps = 500000;
+  expect_in_bounded_memory("{{ ('x' * 67000000)|length }}",
+                           "TemplateRuntimeError: the template ran more than 500000 steps "
+                           "(line 1, column 9)",
+                           40, few);
+  EXPECT_EQ(render_error("{{ ('<' * 20000000)|escape|length }}"),
+            "TemplateRuntimeError: the template built more than 67108864 bytes "
+            "(line 1, column 21)");
+  // The text of a template counts its bytes as it is written (a loop over a long text wrote
+  // gigabytes for a step per iteration).
+  RenderOptions text_steps;
+  text_steps.limits.max_steps = 10000;
+  EXPECT_EQ(render_error("{% for i in range(1000) %}" + std::string(1000, 'x') + "{% endfor %}",
+                         Json::object(), text_steps),
+            "TemplateRuntimeError: the template ran more than 10000 steps (line 1, column 27)");
+  // Repeating nothing is nothing, however many times (without a loop over the count).
+  EXPECT_EQ(render("{{ ('' * 9223372036854775807)|length }} {{ ([] * 9223372036854775807) }}"),
+            "0 []");
 }
 
 TEST(JinjaErrors, DeepValuesAreRefused) {

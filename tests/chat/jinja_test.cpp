@@ -5,6 +5,7 @@
 #include <limits>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <utility>
 
 #include "chat/chat_template.h"
 
@@ -254,6 +255,73 @@ TEST(Jinja, StringMethods) {
             "a|a|a|b|['a', 'b']|['a', 'b,c']|['a,b', 'c']|TrueTrue|ABab|bXb|2|a-b|A B|1");
   EXPECT_EQ(render("{{ 'x'.nope() }}"),
             "error: UndefinedError: 'str object' has no attribute 'nope' (line 1, column 12)");
+}
+
+// rfind, rindex, rsplit and split as Python gives them (each expected value is Python 3.11's):
+// an empty needle, a needle longer than the string, overlapping matches (rsplit takes them from
+// the right), maxsplit (after it, split keeps the rest's trailing whitespace and rsplit its
+// leading whitespace), non-ASCII whitespace, strip by code points.
+TEST(Jinja, RfindRsplitAndSplitAsPython) {
+  const std::pair<const char*, const char*> cases[] = {
+      {"{{ 'aaaa'.rfind('aa') }}", "2"},
+      {"{{ 'abcabc'.rfind('abc') }}", "3"},
+      {"{{ 'abc'.rfind('') }}", "3"},
+      {"{{ ''.rfind('') }}", "0"},
+      {"{{ ''.rfind('a') }}", "-1"},
+      {"{{ 'ab'.rfind('abc') }}", "-1"},
+      {"{{ 'abcab'.rfind('ab') }}", "3"},
+      {"{{ 'aXbXXc'.rfind('XX') }}", "3"},
+      {"{{ 'ab'.rfind('ab') }}", "0"},
+      {"{{ 'h\xC3\xA9llo w\xC3\xB6rld'.rfind('\xC3\xB6') }}", "7"},
+      {"{{ 'aaaa'.rindex('aaaa') }}", "0"},
+      {"{{ 'x\xE3\x80\x80y\xE3\x80\x80'.rfind('\xE3\x80\x80') }}", "3"},
+      {"{% set l = 'aaaaa'.rsplit('aa') %}[{{ l|join('|') }}]{{ l|length }}", "[a||]3"},
+      {"{% set l = 'aaaaa'.split('aa') %}[{{ l|join('|') }}]{{ l|length }}", "[||a]3"},
+      {"{% set l = 'xyxyx'.rsplit('xyx') %}[{{ l|join('|') }}]{{ l|length }}", "[xy|]2"},
+      {"{% set l = 'xyxyx'.split('xyx') %}[{{ l|join('|') }}]{{ l|length }}", "[|yx]2"},
+      {"{% set l = 'a,b,c'.rsplit(',', 0) %}[{{ l|join('|') }}]{{ l|length }}", "[a,b,c]1"},
+      {"{% set l = 'a,b,c'.rsplit(',', 1) %}[{{ l|join('|') }}]{{ l|length }}", "[a,b|c]2"},
+      {"{% set l = 'a,b,c'.rsplit(',', 5) %}[{{ l|join('|') }}]{{ l|length }}", "[a|b|c]3"},
+      {"{% set l = ',a,'.rsplit(',') %}[{{ l|join('|') }}]{{ l|length }}", "[|a|]3"},
+      {"{% set l = 'abc'.rsplit('abcd') %}[{{ l|join('|') }}]{{ l|length }}", "[abc]1"},
+      {"{% set l = ''.rsplit(',') %}[{{ l|join('|') }}]{{ l|length }}", "[]1"},
+      {"{% set l = 'a<>b<><>c'.rsplit('<>', 2) %}[{{ l|join('|') }}]{{ l|length }}", "[a<>b||c]3"},
+      {"{% set l = 'a,b'.rsplit(',', -1) %}[{{ l|join('|') }}]{{ l|length }}", "[a|b]2"},
+      {"{% set l = 'a,b,c'.rsplit(',', maxsplit=1) %}[{{ l|join('|') }}]{{ l|length }}",
+       "[a,b|c]2"},
+      {"{% set l = '  a b  c '.rsplit(none, 1) %}[{{ l|join('|') }}]{{ l|length }}", "[  a b|c]2"},
+      {"{% set l = ' a b c '.split(none, 1) %}[{{ l|join('|') }}]{{ l|length }}", "[a|b c ]2"},
+      {"{% set l = '  a b'.rsplit(none, 0) %}[{{ l|join('|') }}]{{ l|length }}", "[  a b]1"},
+      {"{% set l = '  a b'.rsplit(none, 1) %}[{{ l|join('|') }}]{{ l|length }}", "[  a|b]2"},
+      {"{% set l = '   '.rsplit(none, 1) %}[{{ l|join('|') }}]{{ l|length }}", "[]0"},
+      {"{% set l = '   '.split(none, 0) %}[{{ l|join('|') }}]{{ l|length }}", "[]0"},
+      {"{% set l = ' a b '.split(none, 0) %}[{{ l|join('|') }}]{{ l|length }}", "[a b ]1"},
+      {"{% set l = ' a b '.rsplit() %}[{{ l|join('|') }}]{{ l|length }}", "[a|b]2"},
+      {"{% set l = 'a b'.rsplit(none, 9223372036854775807) %}[{{ l|join('|') }}]{{ l|length }}",
+       "[a|b]2"},
+      {"{% set l = 'a  b '.split(none, 9223372036854775807) %}[{{ l|join('|') }}]{{ l|length }}",
+       "[a|b]2"},
+      {"{% set l = ''.rsplit(none, 1) %}[{{ l|join('|') }}]{{ l|length }}", "[]0"},
+      {"{% set l = ' x '.rsplit(none, 0) %}[{{ l|join('|') }}]{{ l|length }}", "[ x]1"},
+      {"{% set l = '\xE3\x80\x80"
+       "a\xE3\x80\x80"
+       "b\xE3\x80\x80'.rsplit(none, 1) %}[{{ l|join('|') }}]{{ l|length }}",
+       "[\xE3\x80\x80"
+       "a|b]2"},
+      {"[{{ ' \xE3\x80\x80"
+       "a b\xE3\x80\x80 '.strip() }}]",
+       "[a b]"},
+      {"[{{ '\xC3\xA9"
+       "a\xC3\xA9'.strip('\xC3\xA9') }}]",
+       "[a]"},
+      {"[{{ 'xxaxx'.lstrip('x') }}]", "[axx]"},
+      {"[{{ 'ab'.rstrip('') }}]", "[ab]"},
+  };
+  for (const auto& [source, expected] : cases) EXPECT_EQ(render(source), expected) << source;
+  EXPECT_EQ(render("{{ 'ab'.rindex('c') }}"),
+            "error: ValueError: substring not found (line 1, column 15)");
+  EXPECT_EQ(render("{{ 'ab'.rsplit('') }}"),
+            "error: ValueError: empty separator (line 1, column 15)");
 }
 
 TEST(Jinja, DictMethods) {
