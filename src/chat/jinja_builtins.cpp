@@ -718,8 +718,7 @@ Value string_method(Renderer& r, const Value& self, const std::string& name, Cal
   }
   if (name == "find" || name == "rfind" || name == "index" || name == "rindex") {
     const std::string& sub = string_arg(a, 0, "sub", name);
-    const size_t at =
-        name[0] == 'r' ? rfind_text(s, sub, std::string_view::npos) : find_text(s, sub, 0);
+    const size_t at = name[0] == 'r' ? rfind_text(s, sub) : find_text(s, sub, 0);
     if (at == std::string::npos) {
       if (name.find("index") != std::string::npos) fail("ValueError", "substring not found");
       return Value(-1);

@@ -4,6 +4,7 @@
 #include <cctype>
 #include <cstring>
 #include <deque>
+#include <tuple>
 #include <unordered_set>
 
 namespace gengyun::chat::jinja {
@@ -115,35 +116,33 @@ std::vector<std::pair<size_t, size_t>> split_ranges(std::string_view s, const Va
   if (!sep.is_string()) fail("TypeError", "must be str or None, not " + sep.type_name());
   const std::string& d = sep.as_string();
   if (d.empty()) fail("ValueError", "empty separator");
-  if (!from_right) {
-    size_t start = 0;
-    while (true) {
-      const size_t at = maxsplit >= 0 && static_cast<int64_t>(out.ranges().size()) == maxsplit
-                            ? std::string_view::npos
-                            : find_text(s, d, start);
-      if (at == std::string_view::npos) {
-        out.add(start, s.size());
-        return std::move(out.ranges());
-      }
-      out.add(start, at);
-      start = at + d.size();
-    }
+  // rsplit takes its matches from the right: they are split's matches in the reversed string.
+  std::string reversed;
+  std::string reversed_sep;
+  if (from_right) {
+    charge_bytes(s.size() + d.size());
+    reversed.assign(s.rbegin(), s.rend());
+    reversed_sep.assign(d.rbegin(), d.rend());
   }
-  size_t end = s.size();
+  const std::string_view text = from_right ? std::string_view(reversed) : s;
+  const std::string_view delimiter = from_right ? std::string_view(reversed_sep) : d;
+  size_t start = 0;
   while (true) {
-    const size_t at =
-        (maxsplit >= 0 && static_cast<int64_t>(out.ranges().size()) == maxsplit) || end < d.size()
-            ? std::string_view::npos
-            : rfind_text(s, d, end - d.size());
+    const size_t at = maxsplit >= 0 && static_cast<int64_t>(out.ranges().size()) == maxsplit
+                          ? std::string_view::npos
+                          : find_text(text, delimiter, start);
     if (at == std::string_view::npos) {
-      out.add(0, end);
+      out.add(start, text.size());
       break;
     }
-    out.add(at + d.size(), end);
-    end = at;
+    out.add(start, at);
+    start = at + delimiter.size();
   }
   std::vector<std::pair<size_t, size_t>>& ranges = out.ranges();
-  std::reverse(ranges.begin(), ranges.end());
+  if (from_right) {
+    std::reverse(ranges.begin(), ranges.end());
+    for (auto& [b, e] : ranges) std::tie(b, e) = std::pair(s.size() - e, s.size() - b);
+  }
   return std::move(ranges);
 }
 
@@ -169,12 +168,14 @@ size_t find_text(std::string_view haystack, std::string_view needle, size_t from
   return at;
 }
 
-size_t rfind_text(std::string_view haystack, std::string_view needle, size_t pos) {
-  const size_t at = haystack.rfind(needle, pos);
-  if (needle.size() > haystack.size()) return at;
-  const size_t end = std::min(pos, haystack.size() - needle.size()) + needle.size();
-  charge_search(end - (at == std::string_view::npos ? 0 : at), needle.size());
-  return at;
+size_t rfind_text(std::string_view haystack, std::string_view needle) {
+  if (needle.size() > haystack.size()) return std::string_view::npos;
+  // The last match is the first in the reversed haystack of the reversed needle.
+  charge_bytes(haystack.size() + needle.size());
+  const std::string reversed(haystack.rbegin(), haystack.rend());
+  const std::string reversed_needle(needle.rbegin(), needle.rend());
+  const size_t at = find_text(reversed, reversed_needle, 0);
+  return at == std::string_view::npos ? at : haystack.size() - at - needle.size();
 }
 
 // str.split / rsplit of string `subject`: its pieces, keeping their request text.

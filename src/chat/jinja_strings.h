@@ -22,12 +22,14 @@ Value strip(const Value& subject, const Value& chars, bool left, bool right);
 /// haystack.find(needle, from) in linear time (glibc's memmem), counting the bytes it went over
 /// against the rendering's steps (and, for needles over kBytesPerStep bytes, their product).
 size_t find_text(std::string_view haystack, std::string_view needle, size_t from);
-/// haystack.rfind(needle, pos), its bytes counted as find_text's.
-size_t rfind_text(std::string_view haystack, std::string_view needle, size_t pos);
+/// haystack.rfind(needle) in linear time: find_text of the reversed needle in the reversed
+/// haystack (copies counted as bytes built), its bytes counted as find_text's.
+size_t rfind_text(std::string_view haystack, std::string_view needle);
 
 /// str.split / rsplit of string `subject` (`sep` none: runs of whitespace), its pieces keeping
 /// their request text; `maxsplit` < 0: no limit. Each piece counts a step as it is found and the
-/// list is checked against max_value_bytes as it grows. ValueError for an empty separator.
+/// list is checked against max_value_bytes as it grows; rsplit with a separator searches the
+/// reversed string (linear, as split). ValueError for an empty separator.
 List split(const Value& subject, const Value& sep, int64_t maxsplit, bool from_right);
 
 /// str.replace (`count` < 0: all); the result's size is checked against the renderer's limit.

@@ -324,6 +324,16 @@ TEST(JinjaErrors, StringBuiltinsOnHugeStringsStopAtTheStepLimitInBoundedMemory) 
             "0 []");
 }
 
+// rfind and rsplit search the reversed string with glibc's memmem, in linear time as find and
+// split do: 30 MB of 'a' then 'b' in 60 MB of 'a' is searched at once and then ends at the step
+// limit (libstdc++'s rfind compared the needle at each of 30 M places first: hours).
+TEST(JinjaErrors, RfindAndRsplitSearchInLinearTime) {
+  const std::string limit = "TemplateRuntimeError: the template ran more than 10000000 steps ";
+  const std::string strings = "{% set s = 'a' * 60000000 %}{% set n = 'a' * 30000000 ~ 'b' %}";
+  EXPECT_EQ(render_error(strings + "{{ s.rfind(n) }}"), limit + "(line 1, column 73)");
+  EXPECT_EQ(render_error(strings + "{{ s.rsplit(n)|length }}"), limit + "(line 1, column 74)");
+}
+
 TEST(JinjaErrors, DeepValuesAreRefused) {
   EXPECT_EQ(
       render_error("{% set ns = namespace(x=[]) %}{% for i in range(600) %}"
