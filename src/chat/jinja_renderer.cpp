@@ -69,6 +69,7 @@ Renderer::Renderer(std::vector<std::pair<std::string, Value>> variables, RenderL
   budget_.max_steps = limits.max_steps;
   budget_.max_value_bytes = limits.max_value_bytes;
   budget_.max_string_bytes = limits.max_output_bytes;
+  budget_.max_total_string_bytes = limits.max_total_string_bytes;
 }
 
 Renderer::~Renderer() {
@@ -154,7 +155,7 @@ Renderer::Flow Renderer::exec_node(const Node& node, TextBuilder& out) {
     switch (node.kind) {
       case Node::Kind::kText:
         check_size(out.size() + node.text.size());
-        charge_bytes(node.text.size());
+        charge_string(node.text.size());
         out.append_text(node.text);
         return Flow::kNormal;
       case Node::Kind::kOutput:
@@ -580,7 +581,7 @@ Value Renderer::eval(const Expr& e) {
     const Nest nest(*this);
     Value v = eval_inner(e);
     // A string result was built or copied: its bytes count (variables and attributes are copies).
-    if (v.is_string()) charge_bytes(v.as_string().size());
+    if (v.is_string()) charge_string(v.as_string().size());
     return v;
   } catch (JinjaError& error) {
     if (error.line == 0) {
@@ -717,8 +718,11 @@ Value Renderer::eval_binary(const Expr& e) {
   const Value r = eval(*e.children[1]);
   const std::string& op = e.name;
   if (op == "~" || (op == "+" && l.is_string() && r.is_string())) {
-    const Value ls = stringify(l);
-    const Value rs = stringify(r);
+    // (Strings as they are, not copied again: the operands may be 64 MiB each.)
+    const Value printed_l = l.is_string() ? Value() : stringify(l);
+    const Value printed_r = r.is_string() ? Value() : stringify(r);
+    const Value& ls = l.is_string() ? l : printed_l;
+    const Value& rs = r.is_string() ? r : printed_r;
     // Checked and counted before it is built.
     check_size(ls.as_string().size() + rs.as_string().size());
     charge_bytes(ls.as_string().size() + rs.as_string().size());

@@ -27,6 +27,9 @@ struct RenderLimits {
   // Lists and dicts built, all together (sizeof(Value) per item plus the bytes of their string
   // items and keys; freed ones still count).
   size_t max_value_bytes = 256u << 20;
+  // Strings that expressions yield (copies included: a variable's value is copied) and text the
+  // template writes, all together (freed ones still count).
+  size_t max_total_string_bytes = 256u << 20;
 };
 
 /// The clock behind strftime_now(): seconds since the Unix epoch, read as local time.

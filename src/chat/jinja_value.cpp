@@ -94,6 +94,17 @@ void charge_steps(int64_t n) {
 
 void charge_bytes(size_t bytes) { charge_steps(static_cast<int64_t>(bytes / kBytesPerStep)); }
 
+void charge_string(size_t bytes) {
+  charge_bytes(bytes);
+  Budget* b = current_budget;
+  if (b == nullptr) return;
+  b->string_bytes += bytes;
+  if (b->string_bytes > b->max_total_string_bytes) {
+    fail("TemplateRuntimeError", "the template built strings of more than " +
+                                     std::to_string(b->max_total_string_bytes) + " bytes in all");
+  }
+}
+
 void check_string_size(size_t size) {
   const Budget* b = current_budget;
   if (b != nullptr && size > b->max_string_bytes) {

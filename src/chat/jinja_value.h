@@ -48,6 +48,8 @@ struct Budget {
                            // of their string items and keys (strings are copied, lists shared)
   size_t max_value_bytes = 0;
   size_t max_string_bytes = 0;  // the largest string a rendering may build
+  size_t string_bytes = 0;      // strings yielded and text written so far (copies included)
+  size_t max_total_string_bytes = 0;
 };
 
 /// Installs `budget` as this thread's for its lifetime, then restores the previous one.
@@ -70,6 +72,10 @@ inline constexpr size_t kBytesPerStep = 64;
 /// Counts the steps of scanning, comparing or building `bytes` bytes of strings
 /// (bytes / kBytesPerStep).
 void charge_bytes(size_t bytes);
+/// Counts a string of `bytes` bytes that an expression yielded or the template's text wrote: its
+/// steps (as charge_bytes) and its bytes against max_total_string_bytes, past which a
+/// TemplateRuntimeError "the template built strings of more than N bytes in all".
+void charge_string(size_t bytes);
 /// A TemplateRuntimeError "the template built more than N bytes" when a string of `size` bytes
 /// exceeds max_string_bytes.
 void check_string_size(size_t size);

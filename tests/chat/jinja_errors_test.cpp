@@ -215,9 +215,11 @@ TEST(JinjaErrors, CostlyBuiltinsStopAtTheStepLimit) {
   EXPECT_EQ(render_error("{% set l = range(99999)|list %}{% for i in range(200) %}"
                          "{% set _ = l|sort(reverse=true) %}{% endfor %}done"),
             limit + "(line 1, column 70)");
+  // (Copying 50 MB three times an iteration, this one now ends at the strings' total first.)
   EXPECT_EQ(render_error("{% set s = 'x' * 50000000 %}{% for i in range(2000) %}"
                          "{% if s == s ~ '' %}{% endif %}{% endfor %}done"),
-            limit + "(line 1, column 61)");
+            "TemplateRuntimeError: the template built strings of more than 268435456 bytes in "
+            "all (line 1, column 66)");
   // unique is a hash set now, not quadratic: 99 999 distinct items are a few hundred thousand
   // steps, in Jinja's order (first of each key; 1, 1.0 and True are one key).
   EXPECT_EQ(render("{{ range(99999)|unique|list|length }}"), "99999");
@@ -332,6 +334,23 @@ TEST(JinjaErrors, RfindAndRsplitSearchInLinearTime) {
   const std::string strings = "{% set s = 'a' * 60000000 %}{% set n = 'a' * 30000000 ~ 'b' %}";
   EXPECT_EQ(render_error(strings + "{{ s.rfind(n) }}"), limit + "(line 1, column 73)");
   EXPECT_EQ(render_error(strings + "{{ s.rsplit(n)|length }}"), limit + "(line 1, column 74)");
+}
+
+// Strings are bounded all together, not only one by one: every string an expression yields
+// (a variable's value is a copy) and every text the template writes count their bytes against
+// max_total_string_bytes (256 MiB), so copies of a 60 MB string in five variables end with a
+// clear error (they lived together, 600 MB with ten of them, before the step limit).
+TEST(JinjaErrors, StringsAreBoundedAllTogether) {
+  EXPECT_EQ(render_error("{% set a = 'x' * 60000000 %}{% set b = a %}{% set c = a %}"
+                         "{% set d = a %}{% set e = a %}{{ 'ok' }}"),
+            "TemplateRuntimeError: the template built strings of more than 268435456 bytes in "
+            "all (line 1, column 85)");
+  RenderOptions options;
+  options.limits.max_total_string_bytes = 100;
+  EXPECT_EQ(render_error("{{ 'x' * 60 }}{{ 'y' * 30 }}", Json::object(), options), "rendered");
+  EXPECT_EQ(render_error("{{ 'x' * 60 }}{{ 'y' * 30 }}texts count", Json::object(), options),
+            "TemplateRuntimeError: the template built strings of more than 100 bytes in all "
+            "(line 1, column 29)");
 }
 
 TEST(JinjaErrors, DeepValuesAreRefused) {
