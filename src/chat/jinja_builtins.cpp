@@ -872,8 +872,18 @@ Value g_strftime_now(Renderer& r, CallArgs& a) {
   const std::time_t now = r.now();
   std::tm tm{};
   localtime_r(&now, &tm);
-  std::string out(256 + format.size() * 16, '\0');
-  const size_t n = std::strftime(out.data(), out.size(), format.c_str(), &tm);
+  // The text fits a buffer the size of the format unless conversions expand it (%c, %A: at most
+  // 16 times); each buffer is checked against the size limit and counted before it is allocated
+  // (one of 16 times the format took 1 GB for a 60 MB one).
+  std::string out;
+  size_t n = 0;
+  for (const size_t capacity : {256 + format.size(), 256 + format.size() * 16}) {
+    r.check_size(capacity);
+    charge_bytes(capacity);
+    out.assign(capacity, '\0');
+    n = std::strftime(out.data(), out.size(), format.c_str(), &tm);
+    if (n != 0) break;
+  }
   if (n == 0 && !format.empty()) fail("ValueError", "strftime_now: the format gives no text");
   out.resize(n);
   return Value(std::move(out));
