@@ -521,16 +521,15 @@ class GenerationJob : public std::enable_shared_from_this<GenerationJob> {
     if (cancelled) {
       if (!stream_.connected() || out_->client_gone())
         return record(*entry_, 200, "cancelled", gone);
-      const ApiError error = internal_error("generation stopped: " + *error_);
-      record(*entry_, 200, "error", error.message);
-      stream_.send(error_body(error));
-      return stream_.end();
+      return end_cut(internal_error("generation stopped: " + *error_), "error", usage);
     }
     if (!stream_.connected() || out_->client_gone())
       return record(*entry_, 200, "cancelled", gone);
     if (auto written = entry_->finish(200, "ok"); !written.ok()) {
+      // Not billed: no usage chunk; the stream still ends as every stream does.
       stream_.send(error_body(
           internal_error("the usage ledger cannot be written: " + written.error().message)));
+      stream_.send_done();
       return stream_.end();
     }
     const Choice& last = choices_[last_finished_];

@@ -181,6 +181,50 @@ TEST_F(ServerTest, ADatabaseFileRemovedWhileServingTakesNoMoreWrites) {
   EXPECT_EQ(rows[1].status, "ok");
 }
 
+// A stream whose settlement cannot be written (the database file moved away while it ran, and
+// no spool) ends with that error and [DONE], as every stream ends, but no usage chunk: it was
+// not billed. (It ended with the error alone, without [DONE].)
+TEST_F(ServerTest, AStreamWhoseSettlementCannotBeWrittenEndsWithTheErrorAndDone) {
+  const std::filesystem::path db = dir_ / "gengyun.db";
+  const std::filesystem::path aside = dir_ / "aside.db";
+  httplib::Request request;
+  request.method = "POST";
+  request.path = "/v1/completions";
+  request.headers = {{"Authorization", "Bearer " + key_}, {"Content-Type", "application/json"}};
+  request.body = json{{"model", "qwen2-tiny"}, {"prompt", "The quick brown fox"},
+                      {"max_tokens", 4000},    {"temperature", 0},
+                      {"logprobs", 0},         {"stream", true}}
+                     .dump();
+  std::string body;
+  bool moved = false;
+  // Moved as soon as the first event has arrived, nothing read meanwhile: the answer cannot
+  // end before (4000 tokens do not fit the connection's buffers).
+  request.content_receiver = [&](const char* data, size_t size, uint64_t, uint64_t) {
+    body.append(data, size);
+    if (!moved && body.find("\n\n") != std::string::npos) {
+      moved = true;
+      std::filesystem::rename(db, aside);
+    }
+    return true;
+  };
+  httplib::Client client("127.0.0.1", port_);
+  client.set_read_timeout(60, 0);
+  const httplib::Result r = client.send(request);
+  if (moved) std::filesystem::rename(aside, db);
+  ASSERT_TRUE(r) << httplib::to_string(r.error());
+  EXPECT_EQ(r->status, 200);
+  const SseBody sse = parse_sse(body);
+  EXPECT_TRUE(sse.done);
+  ASSERT_GE(sse.events.size(), 2u);
+  const json& last = sse.events.back();
+  ASSERT_TRUE(last.contains("error")) << last.dump();
+  EXPECT_EQ(
+      last["error"]["message"].get<std::string>().rfind("the usage ledger cannot be written: ", 0),
+      0u)
+      << last.dump();
+  EXPECT_FALSE(sse.events[sse.events.size() - 2].contains("usage"));
+}
+
 /// A server whose ledger writer has a spool (as `serve` runs it), retried every 20 ms, whose
 /// events the test waits on.
 class SpooledLedgerTest : public ServerTest {

@@ -1,11 +1,10 @@
 // Generation through the HTTP server: greedy answers (whole and streamed) against the engine
 // and the reference story, usage counts, stop strings, seeds, concurrency, disconnects.
 #include <arpa/inet.h>
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
-
-#include <gtest/gtest.h>
 
 #include <fstream>
 #include <sstream>
@@ -13,6 +12,7 @@
 #include <thread>
 
 #include "api/openai_response.h"
+#include "nan_model.h"
 #include "server_fixture.h"
 
 namespace gengyun::api::testing {
@@ -540,6 +540,47 @@ TEST_F(ServerTest, ACompletionPromptsSpecialTokensAreParsed) {
   serving.join();
   EXPECT_EQ(answers[0]["usage"]["prompt_tokens"], chatml["tokens"].size());
   EXPECT_EQ(answers[0]["choices"][0]["text"], answers[1]["choices"][0]["text"]);
+}
+
+// A generation the engine stops (here a model whose logits are all NaN) ends a stream as every
+// stream ends: its usage chunk, the error, [DONE] (the error came alone, without the [DONE]
+// that ends every other stream); a request not streamed gets the error.
+TEST_F(ServerTest, AGenerationStoppedByTheEngineEndsItsStreamWithUsageErrorAndDone) {
+  const std::string path = gengyun::testing::write_nan_norm_copy("qwen2-tiny-q8_0.gguf", "nan");
+  ASSERT_FALSE(path.empty());
+  std::unique_ptr<deploy::Registry> registry(
+      make_registry({{"nan", path}}, {.n_threads = 1, .n_ctx = 256}));
+  ASSERT_TRUE(registry);
+  Server server(*registry, *store_, options_);
+  auto port = server.bind("127.0.0.1", 0);
+  ASSERT_TRUE(port.ok()) << port.error().message;
+  std::thread serving([&] { server.run(); });
+  httplib::Client client("127.0.0.1", port.value());
+  client.set_read_timeout(60, 0);
+  const auto ask = [&](bool stream) {
+    return client.Post("/v1/completions", {{"Authorization", "Bearer " + key_}},
+                       completion_request("nan", "Hello", 8, stream).dump(), "application/json");
+  };
+  auto streamed = ask(true);
+  auto whole = ask(false);
+  server.stop();
+  serving.join();
+  std::filesystem::remove(path);
+  const std::string message =
+      "generation stopped: the model's logits are all NaN (after 0 generated tokens): its "
+      "weights hold NaN or infinite values, or its activations overflowed";
+  ASSERT_TRUE(streamed);
+  EXPECT_EQ(streamed->status, 200);
+  const SseBody sse = parse_sse(streamed->body);
+  EXPECT_TRUE(sse.done);
+  ASSERT_EQ(sse.events.size(), 2u) << streamed->body;
+  EXPECT_EQ(sse.events[0]["choices"], json::array());
+  EXPECT_EQ(sse.events[0]["usage"]["completion_tokens"], 0);
+  EXPECT_EQ(sse.events[1]["error"]["message"], message);
+  EXPECT_EQ(sse.events[1]["error"]["type"], "server_error");
+  ASSERT_TRUE(whole);
+  EXPECT_EQ(whole->status, 500);
+  EXPECT_EQ(json::parse(whole->body)["error"]["message"], message);
 }
 
 // A streaming client that reads nothing: once its connection holds kUnsentMarkBytes unsent,
