@@ -251,8 +251,11 @@ ApiResult<int64_t> read_count(const json& value, const std::string& field, int64
   return value.get<int64_t>();
 }
 
-/// `limits` with the limit fields present in `body` applied; null clears a limit.
-ApiResult<platform::Limits> read_limits(const Body& body, platform::Limits limits) {
+/// `limits` of the `what` ("key", "tenant") with the limit fields present in `body` applied;
+/// null clears a limit. A budget_period that leaves no budget to apply to is 400 (on a PATCH it
+/// was stored and reported as updated, meaning nothing).
+ApiResult<platform::Limits> read_limits(const Body& body, platform::Limits limits,
+                                        std::string_view what) {
   if (body.has("budget_usd")) {
     if (body["budget_usd"].is_null()) {
       limits.budget_micro_usd.reset();
@@ -281,6 +284,10 @@ ApiResult<platform::Limits> read_limits(const Body& body, platform::Limits limit
     if (!count.ok()) return count.error();
     limit = *count;
   }
+  if (body.has("budget_period") && !limits.budget_micro_usd)
+    return invalid_request("budget_period is the period of a budget, and the " + std::string(what) +
+                               " would have none: give budget_usd too",
+                           "budget_period");
   return limits;
 }
 
@@ -447,7 +454,7 @@ void AdminRequest::create_tenant(const AdminCaller& caller) {
   if (failed(body)) return;
   auto name = read_name(*body, "name", "tenant");
   if (failed(name)) return;
-  auto limits = read_limits(*body, {});
+  auto limits = read_limits(*body, {}, "tenant");
   if (failed(limits)) return;
   if (failed(tenant_name_free(*name))) return;
   auto tenant = store_.create_tenant(*name, *limits, caller.actor());
@@ -550,7 +557,7 @@ void AdminRequest::create_key(const AdminCaller& caller) {
     // 2026-12-07: with less than a day left no key could be made at all).
     key.expires_at_us = caller.key.expires_at_us;
   }
-  auto limits = read_limits(*body, {});
+  auto limits = read_limits(*body, {}, "key");
   if (failed(limits)) return;
   key.limits = *limits;
   if (auto refused = caller.refuse_models(key.models)) {
@@ -690,20 +697,14 @@ void AdminRequest::audit_log(const platform::Page& page) {
 }
 
 /// `limits` of the `what` ("key", "tenant") with the fields of a PATCH `body` applied
-/// (read_limits()), after the caller was allowed: its errors, a body that changes nothing (400,
-/// as `keys update` / `tenants update` without a flag: QA 2026-12-07, `{}` was 200 and wrote an
-/// audit entry of a change), and a budget_period that would leave no budget to apply to (400:
-/// it was stored and reported as updated, meaning nothing).
+/// (read_limits()), after the caller was allowed: its errors, and a body that changes nothing
+/// (400, as `keys update` / `tenants update` without a flag: QA 2026-12-07, `{}` was 200 and
+/// wrote an audit entry of a change).
 ApiResult<platform::Limits> patched_limits(const Body& body, const platform::Limits& limits,
                                            std::string_view what) {
   if (body.fields.empty())
     return invalid_request("nothing to change: give budget_usd, budget_period, rpm or tpm");
-  auto patched = read_limits(body, limits);
-  if (patched.ok() && body.has("budget_period") && !patched->budget_micro_usd)
-    return invalid_request("budget_period is the period of a budget, and the " + std::string(what) +
-                               " would have none: give budget_usd too",
-                           "budget_period");
-  return patched;
+  return read_limits(body, limits, what);
 }
 
 }  // namespace

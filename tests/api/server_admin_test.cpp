@@ -796,6 +796,18 @@ TEST_F(AdminTest, BadInputIs400NamingTheFieldAndWritesNothing) {
                                                       "and the ") +
                                               what + " would have none: give budget_usd too");
     }
+  // So is one given when a key or a tenant is made.
+  for (const auto& [path, what] :
+       {std::pair{"/admin/tenants", "tenant"}, std::pair{"/admin/keys", "key"}}) {
+    const json made = {{"name", "periodic"}, {"tenant", "acme"}, {"budget_period", "day"}};
+    json create = made;
+    if (std::string_view(what) == "tenant") create.erase("tenant");
+    ASSERT_EQ(status("POST", path, create, admin_, &body), 400) << path;
+    EXPECT_EQ(body["error"]["param"], "budget_period");
+    EXPECT_EQ(body["error"]["message"], std::string("budget_period is the period of a budget, "
+                                                    "and the ") +
+                                            what + " would have none: give budget_usd too");
+  }
   EXPECT_EQ(status("GET", "/admin/keys?tenant=1", nullptr, admin_), 400);
   EXPECT_EQ(status("GET", "/admin/tenants/999", nullptr, admin_), 404);
   EXPECT_EQ(status("PATCH", "/admin/keys/999", {{"rpm", 1}}, admin_), 404);
