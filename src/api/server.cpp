@@ -211,7 +211,10 @@ void Server::run() {
 
 void Server::stop() { impl_->http.stop(); }
 
-void Server::end_in_flight() { impl_->in_flight.end_all(); }
+void Server::end_in_flight() {
+  impl_->registry.end_waits();
+  impl_->in_flight.end_all();
+}
 
 size_t Server::open_connections() const { return impl_->http.open_connections(); }
 

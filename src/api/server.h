@@ -69,7 +69,8 @@ class Server {
   /// is cancelled at its engine's next step, billed for what it generated with a "shutdown"
   /// ledger row, and answered 503 "server_shutting_down" (a stream: its usage chunk, that error
   /// and [DONE]).
-  /// Generations that start afterwards are ended at once. Safe from any thread.
+  /// Generations that start afterwards are ended at once, and requests waiting for memory
+  /// (Registry::end_waits) are answered 503 insufficient_memory. Safe from any thread.
   void end_in_flight();
 
   /// Connections open now.

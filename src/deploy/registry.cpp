@@ -741,6 +741,10 @@ Acquired Registry::acquire(std::string_view name, std::optional<int64_t> keep_al
             "model '" + entry->id + "' cannot be served: " + refusal->second};
   const auto deadline =
       std::chrono::steady_clock::now() + std::chrono::microseconds(options_.memory_wait_us);
+  const uint64_t waits_ended = waits_ended_;
+  const auto may_wait = [&] {
+    return std::chrono::steady_clock::now() < deadline && waits_ended_ == waits_ended;
+  };
   // The models this request drains while it waits for memory; undrained when it stops waiting.
   std::vector<Entry*> drained;
   const auto drain_only = [&](std::vector<Entry*> now) {
@@ -774,7 +778,7 @@ Acquired Registry::acquire(std::string_view name, std::optional<int64_t> keep_al
       if (entry->state == ModelState::Loaded) {
         // A model drained for a waiter for memory is given back once that one is done, or
         // at this request's own deadline.
-        if (draining(*entry) && std::chrono::steady_clock::now() < deadline) {
+        if (draining(*entry) && may_wait()) {
           wait_for_memory("model '" + entry->id + "' is draining to make room for another model");
           continue;
         }
@@ -803,7 +807,7 @@ Acquired Registry::acquire(std::string_view name, std::optional<int64_t> keep_al
     std::optional<std::string> refusal = make_room(*entry, needed, victims);
     if (!refusal) break;
     std::vector<Entry*> drain = to_drain(*entry, needed);
-    if (drain.empty() || std::chrono::steady_clock::now() >= deadline) {
+    if (drain.empty() || !may_wait()) {
       undrain();
       return {std::nullopt, AcquireStatus::OutOfMemory, *refusal};
     }
@@ -877,6 +881,14 @@ Acquired Registry::acquire(std::string_view name, std::optional<int64_t> keep_al
   memory_freed_.notify_all();
   emit({RegistryEvent::Kind::Loaded, entry->id, "", took_us, bytes});
   return out;
+}
+
+void Registry::end_waits() {
+  {
+    std::lock_guard lock(mutex_);
+    ++waits_ended_;
+  }
+  memory_freed_.notify_all();
 }
 
 void Registry::release(Entry& entry, std::optional<int64_t> keep_alive_us, bool sets_keep_alive) {

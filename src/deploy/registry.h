@@ -228,6 +228,11 @@ class Registry {
   /// model or gave up (WaitingForMemory events).
   Acquired acquire(std::string_view name, std::optional<int64_t> keep_alive_us = std::nullopt);
 
+  /// Ends the waits of the acquire() calls in progress (a server ending its requests): one
+  /// waiting for memory is refused (OutOfMemory) at once, one waiting for a draining model takes
+  /// it. Calls that start afterwards wait as before.
+  void end_waits();
+
   /// Unloads model `name` now. Errors: unknown, pinned ("unpin it first"), requests running,
   /// not loaded.
   Result<void> unload(std::string_view name);
@@ -320,6 +325,7 @@ class Registry {
   /// A model became idle or was unloaded, a load ended, or a waiter for memory stopped
   /// draining: waiters for memory look again.
   std::condition_variable memory_freed_;
+  uint64_t waits_ended_ = 0;  ///< end_waits() calls
   bool stopping_ = false;
   std::map<std::string, std::shared_ptr<Entry>, std::less<>> entries_;
   std::map<std::string, std::string, std::less<>> aliases_;  ///< alias -> id

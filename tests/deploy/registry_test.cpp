@@ -1093,6 +1093,43 @@ TEST(Registry, AWaitForMemoryEndsAtItsDeadlineOrIsNotTakenWhenItCannotHelp) {
   EXPECT_EQ(pinned.events.count(Kind::WaitingForMemory, "c"), 0u);
 }
 
+// A server ending its requests ends the waits too (Server::end_in_flight): the waiter for
+// memory is refused at once, the one for the model it drained takes it.
+TEST(Registry, EndWaitsEndsTheWaitsForMemoryInProgress) {
+  REQUIRE_TESTDATA();
+  BudgetFixture f;
+  f.start(60'000'000);
+  ASSERT_TRUE(f.registry);
+  f.clock_us += 1000;
+  Acquired a = f.registry->acquire("a");
+  f.clock_us += 1000;
+  Acquired b = f.registry->acquire("b");
+  ASSERT_TRUE(a.lease && b.lease);
+  std::thread c_thread([&] {
+    const Acquired c = f.registry->acquire("c");
+    EXPECT_EQ(c.status, AcquireStatus::OutOfMemory);
+  });
+  f.events.wait_for(Kind::WaitingForMemory, "c");
+  std::thread a_thread([&] {
+    const Acquired again = f.registry->acquire("a");
+    EXPECT_TRUE(again.lease);
+    EXPECT_FALSE(again.loaded);
+  });
+  f.events.wait_for(Kind::WaitingForMemory, "a");
+  f.registry->end_waits();
+  c_thread.join();
+  a_thread.join();
+  EXPECT_EQ(f.events.count(Kind::Unloaded, "a"), 0u);
+  // Later calls wait as before.
+  std::thread later([&] {
+    const Acquired c = f.registry->acquire("c");
+    EXPECT_TRUE(c.lease) << c.message;
+  });
+  f.events.wait_for(Kind::WaitingForMemory, "c", 2);
+  a = {};
+  later.join();
+}
+
 TEST(Registry, MemoryBudgetRefusesWhenNothingCanBeEvicted) {
   REQUIRE_TESTDATA();
   BudgetFixture f;
