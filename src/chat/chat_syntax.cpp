@@ -62,16 +62,19 @@ namespace {
 // whether it opens, and where it ends; nullopt when there is none.
 std::optional<std::pair<bool, size_t>> last_reasoning_tag(
     std::string_view prompt, std::span<const std::pair<size_t, size_t>> request_spans) {
-  for (size_t end = prompt.size(); end > 0;) {
-    const size_t open = prompt.rfind(kReasoningOpen, end - 1);
-    const size_t close = prompt.rfind(kReasoningClose, end - 1);
-    if (open == std::string_view::npos && close == std::string_view::npos) return std::nullopt;
-    const bool is_open =
-        close == std::string_view::npos || (open != std::string_view::npos && open > close);
+  constexpr size_t npos = std::string_view::npos;
+  // The last of each tag before the one looked at; only the one passed over is searched again
+  // (the other is still the last before it), so the walk is linear: a message of 400 000
+  // "<think>" took minutes when both were searched from each one.
+  size_t open = prompt.rfind(kReasoningOpen);
+  size_t close = prompt.rfind(kReasoningClose);
+  while (open != npos || close != npos) {
+    const bool is_open = close == npos || (open != npos && open > close);
     const size_t at = is_open ? open : close;
     const size_t length = is_open ? kReasoningOpen.size() : kReasoningClose.size();
     if (!overlaps(request_spans, at, at + length)) return std::pair{is_open, at + length};
-    end = at;
+    size_t& passed = is_open ? open : close;
+    passed = at == 0 ? npos : prompt.rfind(is_open ? kReasoningOpen : kReasoningClose, at - 1);
   }
   return std::nullopt;
 }

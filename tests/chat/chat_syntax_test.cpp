@@ -106,5 +106,23 @@ TEST(ChatSyntax, TagsAClientWroteDoNotCount) {
       ends_after_reasoning("<think>x</think>", std::vector<std::pair<size_t, size_t>>{{8, 16}}));
 }
 
+// A client's message of a million tags (QA 2026-12-07: 437 500 "<think>" in one message took
+// 595 s, the tag it lacked searched from each of its tags to the start): the walk over them is
+// linear, so this ends at once (it would run for hours).
+TEST(ChatSyntax, AMessageOfManyTagsIsWalkedOnce) {
+  const std::string head = "<|im_start|>user\n";
+  for (const std::string_view tag : {"<think>", "</think>"}) {
+    std::string message;
+    for (int i = 0; i < 1'000'000; ++i) message += tag;
+    const std::string prompt = head + message + "<|im_end|>\n<|im_start|>assistant\n";
+    const std::vector<std::pair<size_t, size_t>> spans = {
+        {head.size(), head.size() + message.size()}};
+    EXPECT_FALSE(ends_in_reasoning(prompt, spans));
+    EXPECT_FALSE(ends_after_reasoning(prompt, spans));
+    EXPECT_TRUE(ends_in_reasoning(prompt + "<think>\n", spans));
+    EXPECT_TRUE(ends_after_reasoning(prompt + "<think>\n\n</think>\n\n", spans));
+  }
+}
+
 }  // namespace
 }  // namespace gengyun::chat
