@@ -461,8 +461,6 @@ ApiResult<std::string> read_content(const json& content, const std::string& para
   return text;
 }
 
-size_t nesting_depth(std::string_view text);
-
 /// An assistant's tool_calls for the template: each {id, type, function {name, arguments}} in
 /// that order, arguments parsed when the string holds a JSON object.
 ApiResult<nlohmann::ordered_json> read_tool_calls(const json& calls, const std::string& param) {
@@ -507,8 +505,8 @@ ApiResult<nlohmann::ordered_json> read_tool_calls(const json& calls, const std::
                              where + ".function.arguments");
     const std::string& text = arguments->get_ref<const std::string&>();
     // (as deep as a request body may nest, no deeper: the template walks it recursively)
-    auto parsed = nesting_depth(text) <= kMaxJsonNesting ? parse_ordered_json(text)
-                                                         : nlohmann::ordered_json();
+    auto parsed = json_nesting_depth(text) <= kMaxJsonNesting ? parse_ordered_json(text)
+                                                              : nlohmann::ordered_json();
     converted["function"] = {{"name", name->get<std::string>()}};
     converted["function"]["arguments"] =
         parsed.is_object() ? parsed : nlohmann::ordered_json(text);
@@ -787,30 +785,6 @@ std::optional<ApiError> read_tool_fields(const json& body, GenerationRequest& re
   return kwargs_error(body);
 }
 
-/// The deepest nesting of arrays and objects in JSON text (brackets inside strings skipped);
-/// the text need not be valid.
-size_t nesting_depth(std::string_view text) {
-  size_t depth = 0;
-  size_t deepest = 0;
-  bool in_string = false;
-  for (size_t i = 0; i < text.size(); ++i) {
-    const char c = text[i];
-    if (in_string) {
-      if (c == '\\')
-        ++i;
-      else if (c == '"')
-        in_string = false;
-    } else if (c == '"') {
-      in_string = true;
-    } else if (c == '[' || c == '{') {
-      deepest = std::max(deepest, ++depth);
-    } else if ((c == ']' || c == '}') && depth > 0) {
-      --depth;
-    }
-  }
-  return deepest;
-}
-
 /// OpenAI's fields about the service rather than the answer, honoured where their value holds
 /// here and refused (400 naming them) where it does not: `store` false (no completion is kept,
 /// only its usage row), `service_tier` "auto" or "default" (one tier), `modalities` ["text"];
@@ -853,7 +827,7 @@ std::optional<ApiError> read_service_fields(const json& body, GenerationRequest&
 ApiResult<nlohmann::json> parse_json_object(std::string_view body) {
   // nlohmann::json parses deep nesting iteratively but serializes it recursively; a bound keeps
   // every later dump (error messages, echoes) off the edge of the thread's stack.
-  if (const size_t depth = nesting_depth(body); depth > kMaxJsonNesting)
+  if (const size_t depth = json_nesting_depth(body); depth > kMaxJsonNesting)
     return invalid_request("the request body nests arrays and objects " + std::to_string(depth) +
                            " levels deep; at most " + std::to_string(kMaxJsonNesting) +
                            " are allowed");

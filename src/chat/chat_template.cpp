@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "chat/jinja_parser.h"
+#include "util/ordered_json.h"
 
 namespace gengyun::chat {
 namespace {
@@ -104,7 +105,12 @@ Result<nlohmann::ordered_json> conversation_variables(const nlohmann::ordered_js
           return Error{"\"extra\" may not set \"" + name +
                        "\", a variable of its own (give it as the conversation's member)"};
         }
-        vars[name] = v;
+        // The names of one object are unique, and none but "documents" is among those set
+        // above: appended without a search of them (120 000 names took 15 s).
+        if (name == "documents")
+          vars[name] = v;
+        else
+          append_new_member(vars, name, v);
       }
     } else {
       return Error{"unknown conversation member \"" + key +

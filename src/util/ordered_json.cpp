@@ -89,4 +89,9 @@ nlohmann::ordered_json parse_ordered_json(std::string_view text) {
   return builder.take();
 }
 
+void append_new_member(Json& object, std::string name, Json value) {
+  Members& members = object.get_ref<Json::object_t&>();
+  members.emplace_back(std::move(name), std::move(value));
+}
+
 }  // namespace gengyun

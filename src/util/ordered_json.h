@@ -5,6 +5,7 @@
 #pragma once
 
 #include <nlohmann/json.hpp>
+#include <string>
 #include <string_view>
 
 namespace gengyun {
@@ -14,5 +15,10 @@ namespace gengyun {
 /// Returns a discarded value (is_discarded()) when the text is not JSON or not UTF-8; never
 /// throws. Costs one pass over the text plus a hash of each member's name.
 nlohmann::ordered_json parse_ordered_json(std::string_view text);
+
+/// Appends the member `name`: `value` to the object `object` without ordered_json's linear
+/// search of its names (n^2 for n appends): the caller knows `name` is not among them.
+void append_new_member(nlohmann::ordered_json& object, std::string name,
+                       nlohmann::ordered_json value);
 
 }  // namespace gengyun

@@ -31,4 +31,9 @@ struct StrictJson {
 /// while the second runs.
 StrictJson parse_strict_json(std::string_view text);
 
+/// The deepest nesting of arrays and objects in JSON text (brackets inside strings skipped),
+/// in one pass; the text need not be valid. Readers bound it before they parse, so that no
+/// later recursion over the value (a dump, a copy) runs off the stack.
+size_t json_nesting_depth(std::string_view text);
+
 }  // namespace gengyun
