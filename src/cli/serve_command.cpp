@@ -184,12 +184,14 @@ int serve(const ServeOptions& o) {
   }
   auto specs = deploy::parse_model_specs(o.models);
   if (!specs.ok()) {
-    std::fprintf(stderr, "error: %s\n", specs.error().message.c_str());
+    std::fprintf(stderr, "error: %s\n",
+                 tokenizer::escape_control_characters(specs.error().message).c_str());
     return 1;
   }
   auto loras = deploy::parse_lora_specs(o.loras);
   if (!loras.ok()) {
-    std::fprintf(stderr, "error: %s\n", loras.error().message.c_str());
+    std::fprintf(stderr, "error: %s\n",
+                 tokenizer::escape_control_characters(loras.error().message).c_str());
     return 1;
   }
   if (o.models.empty() && o.models_dir.empty() && o.config.empty()) {

@@ -68,8 +68,10 @@ Result<std::string> read_string(const YAML::Node& node, const std::string& where
   return node.Scalar();
 }
 
-/// Whether a YAML scalar was written in quotes (a string whatever it reads).
-bool quoted(const YAML::Node& node) { return node.Tag() == "!"; }
+/// Whether a YAML scalar was written as a string whatever it reads: in quotes, or tagged !!str.
+bool quoted(const YAML::Node& node) {
+  return node.Tag() == "!" || node.Tag() == "tag:yaml.org,2002:str";
+}
 
 /// Whether a plain (unquoted) YAML scalar reads as something other than a string in YAML's
 /// core schema: a number, a boolean or null, which the API would refuse where it takes text.

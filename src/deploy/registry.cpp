@@ -739,8 +739,8 @@ Acquired Registry::acquire(std::string_view name, std::optional<int64_t> keep_al
   if (auto refusal = base_refusal(*entry))
     return {std::nullopt, AcquireStatus::Unservable,
             "model '" + entry->id + "' cannot be served: " + refusal->second};
-  const auto deadline =
-      std::chrono::steady_clock::now() + std::chrono::microseconds(options_.memory_wait_us);
+  const auto started = std::chrono::steady_clock::now();
+  const auto deadline = started + std::chrono::microseconds(options_.memory_wait_us);
   const uint64_t waits_ended = waits_ended_;
   const auto may_wait = [&] {
     return std::chrono::steady_clock::now() < deadline && waits_ended_ == waits_ended;
@@ -754,7 +754,20 @@ Acquired Registry::acquire(std::string_view name, std::optional<int64_t> keep_al
     drained = std::move(now);
     if (given_back) memory_freed_.notify_all();
   };
-  const auto undrain = [&] { drain_only({}); };
+  bool counted = false;  // this request is one of memory_waiters_
+  const auto stop_waiting = [&] {
+    drain_only({});
+    if (counted) --memory_waiters_;
+    counted = false;
+  };
+  // Whether this request may wait: it counts among the waiters until it stops.
+  const auto join_waiters = [&] {
+    if (counted) return true;
+    if (memory_waiters_ >= options_.max_memory_waiters) return false;
+    ++memory_waiters_;
+    counted = true;
+    return true;
+  };
   bool told_waiting = false;
   const auto wait_for_memory = [&](const std::string& why) {
     if (!told_waiting) {
@@ -770,7 +783,7 @@ Acquired Registry::acquire(std::string_view name, std::optional<int64_t> keep_al
   for (;;) {
     while (entry->state != ModelState::Available) {
       if (entry->state == ModelState::Error) {
-        undrain();
+        stop_waiting();
         return {std::nullopt, AcquireStatus::Unservable,
                 "model '" + entry->id +
                     "' cannot be served: " + public_message(*entry, entry->file.error)};
@@ -778,11 +791,11 @@ Acquired Registry::acquire(std::string_view name, std::optional<int64_t> keep_al
       if (entry->state == ModelState::Loaded) {
         // A model drained for a waiter for memory is given back once that one is done, or
         // at this request's own deadline.
-        if (draining(*entry) && may_wait()) {
+        if (draining(*entry) && may_wait() && join_waiters()) {
           wait_for_memory("model '" + entry->id + "' is draining to make room for another model");
           continue;
         }
-        undrain();
+        stop_waiting();
         ++entry->refs;
         entry->last_used_us = now();
         return {ModelLease(this, entry, entry->model, keep_alive_us), AcquireStatus::Ok, "", false};
@@ -797,7 +810,7 @@ Acquired Registry::acquire(std::string_view name, std::optional<int64_t> keep_al
       });
       --entry->waiters;
       if (entry->failed_attempt == attempt) {
-        undrain();
+        stop_waiting();
         return {std::nullopt, AcquireStatus::LoadFailed,
                 "model '" + entry->id +
                     "' cannot be loaded: " + public_message(*entry, entry->last_load_error)};
@@ -808,13 +821,25 @@ Acquired Registry::acquire(std::string_view name, std::optional<int64_t> keep_al
     if (!refusal) break;
     std::vector<Entry*> drain = to_drain(*entry, needed);
     if (drain.empty() || !may_wait()) {
-      undrain();
+      stop_waiting();
+      if (told_waiting)
+        *refusal += "; waited " +
+                    std::to_string(std::chrono::duration_cast<std::chrono::seconds>(
+                                       std::chrono::steady_clock::now() - started)
+                                       .count()) +
+                    " s for the requests holding it to end";
       return {std::nullopt, AcquireStatus::OutOfMemory, *refusal};
+    }
+    if (!join_waiters()) {
+      stop_waiting();
+      return {std::nullopt, AcquireStatus::OutOfMemory,
+              *refusal + "; " + std::to_string(options_.max_memory_waiters) +
+                  " request(s) already wait for memory, the most that may"};
     }
     drain_only(std::move(drain));
     wait_for_memory(*refusal);
   }
-  undrain();
+  stop_waiting();
   entry->state = ModelState::Loading;
   entry->reserved_bytes = needed;
   entry->load_started_us = monotonic_us();
@@ -998,9 +1023,14 @@ std::pair<int, int> Registry::rescan() {
         entry->state = ModelState::Available;
       }
       if (!entry->base.empty()) set_adapter_presence(*entry);
+      // A folder there but unreadable keeps its models as last listed, files unread (they
+      // cannot be read through it either).
+      const bool as_listed =
+          entry->source == "--models" && !folder.error.empty() && !folder.missing;
+      if (as_listed) continue;
       const auto file = listed.find(id);
-      const bool gone = entry->source == "--models" && (folder.error.empty() || folder.missing) &&
-                        (file == listed.end() || file->second != entry->path);
+      const bool gone =
+          entry->source == "--models" && (file == listed.end() || file->second != entry->path);
       if (entry->state == ModelState::Loading || entry->refs > 0 || !entry->base.empty()) continue;
       if (gone) {
         to_drop.push_back(id);

@@ -124,6 +124,11 @@ struct RegistryOptions {
   /// While it waits, those models take no new request (they drain), so that a stream of
   /// requests for them cannot keep it waiting until its deadline.
   int64_t memory_wait_us = 0;
+  /// Requests that may wait at once (for memory, or for a draining model): each holds its
+  /// server's handler thread, which the requests running on the models it waits for need to
+  /// end (QA 2026-12-07: 70 waiters on the 64 threads held every request for the whole wait).
+  /// Past it, a request for memory is refused at once and one for a draining model takes it.
+  int max_memory_waiters = 16;
   /// Reads time in microseconds (keep-alive); monotonic_us by default, a fake one in tests.
   std::function<int64_t()> clock;
   /// Called for every event, outside the registry's lock (it may call back, but slowly only
@@ -326,6 +331,7 @@ class Registry {
   /// draining: waiters for memory look again.
   std::condition_variable memory_freed_;
   uint64_t waits_ended_ = 0;  ///< end_waits() calls
+  int memory_waiters_ = 0;    ///< acquire() calls waiting (max_memory_waiters)
   bool stopping_ = false;
   std::map<std::string, std::shared_ptr<Entry>, std::less<>> entries_;
   std::map<std::string, std::string, std::less<>> aliases_;  ///< alias -> id

@@ -184,6 +184,7 @@ TEST(Config, DefaultsAreCheckedAsTheApiChecksRequestFields) {
       {"temperature: \"0.5\"", "temperature: must be a number in [0, 2]"},
       {"max_tokens: '5'", "max_tokens: must be an integer >= 1"},
       {"seed: '5'", "seed: must be an integer"},
+      {"top_p: !!str 0.5", "top_p: must be a number in (0, 1]"},
       // Unquoted, YAML reads these as a number, a boolean, null: the API refuses `"stop": 5`.
       {"stop: 5",
        "stop: holds 5, which YAML reads as a number, a boolean or null, not a string; "
@@ -202,14 +203,15 @@ TEST(Config, DefaultsAreCheckedAsTheApiChecksRequestFields) {
   }
   auto config = parse_config(
       "models:\n  a:\n    defaults: {repeat_penalty: 1e30, seed: 18446744073709551615, top_k: 0, "
-      "stop: [], presence_penalty: -2}\n  b:\n    defaults: {seed: -5, stop: ['5', \"true\", x]}",
+      "stop: [], presence_penalty: -2}\n  b:\n    defaults: {seed: -5, stop: ['5', \"true\", !!str "
+      "7, x]}",
       "");
   ASSERT_TRUE(config.ok()) << config.error().message;
   EXPECT_EQ(config->models.at("a").defaults,
             nlohmann::json::parse(R"({"repeat_penalty": 1e30, "seed": 18446744073709551615,
                                       "top_k": 0, "stop": [], "presence_penalty": -2.0})"));
   EXPECT_EQ(config->models.at("b").defaults,
-            nlohmann::json::parse(R"({"seed": -5, "stop": ["5", "true", "x"]})"));
+            nlohmann::json::parse(R"({"seed": -5, "stop": ["5", "true", "7", "x"]})"));
 }
 
 TEST(Config, ErrorsNameTheKey) {

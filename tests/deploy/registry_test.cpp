@@ -413,6 +413,7 @@ TEST(Registry, AFolderThatCannotBeReadForAWhileKeepsItsModels) {
   const std::string moved = dir.file("moved");
   fs::create_directory(models);
   fs::create_symlink(model_path("stories260K-f32.gguf"), models + "/a.gguf");
+  fs::create_symlink(model_path("stories260K-f32.gguf"), models + "/b.gguf");
   Fixture f;
   RegistryOptions o = f.options();
   o.models_dir = models;
@@ -425,6 +426,8 @@ TEST(Registry, AFolderThatCannotBeReadForAWhileKeepsItsModels) {
   const Acquired again = registry->acquire("a");
   ASSERT_TRUE(again.lease) << again.message;
   EXPECT_FALSE(again.loaded);  // it stayed loaded
+  // One not loaded stays available: its file is not read through the folder meanwhile.
+  EXPECT_EQ(registry->find("b")->state, ModelState::Available);
   fs::remove(models);
   fs::rename(moved, models);
   EXPECT_EQ(registry->rescan(), (std::pair{0, 0}));
@@ -959,7 +962,7 @@ struct BudgetFixture : Fixture {
   TempDir dir;
   std::unique_ptr<Registry> registry;
   int64_t each = 0;
-  void start(int64_t memory_wait_us = 0) {
+  void start(int64_t memory_wait_us = 0, int max_memory_waiters = 16) {
     for (const char* id : {"a", "b", "c"})
       fs::copy_file(model_path("stories260K-f32.gguf"), dir.file(std::string(id) + ".gguf"));
     RegistryOptions o = options();
@@ -972,6 +975,7 @@ struct BudgetFixture : Fixture {
     }
     o.max_memory_bytes = 2 * each + each / 2;
     o.memory_wait_us = memory_wait_us;
+    o.max_memory_waiters = max_memory_waiters;
     registry = create(std::move(o));
   }
   void use(const std::string& id) {
@@ -1076,6 +1080,8 @@ TEST(Registry, AWaitForMemoryEndsAtItsDeadlineOrIsNotTakenWhenItCannotHelp) {
   ASSERT_TRUE(a.lease && b.lease);
   Acquired refused = f.registry->acquire("c");
   EXPECT_EQ(refused.status, AcquireStatus::OutOfMemory);
+  EXPECT_TRUE(refused.message.ends_with("; waited 0 s for the requests holding it to end"))
+      << refused.message;
   EXPECT_EQ(f.events.count(Kind::WaitingForMemory, "c"), 1u);
   Acquired a_again = f.registry->acquire("a");
   EXPECT_TRUE(a_again.lease);
@@ -1128,6 +1134,35 @@ TEST(Registry, EndWaitsEndsTheWaitsForMemoryInProgress) {
   f.events.wait_for(Kind::WaitingForMemory, "c", 2);
   a = {};
   later.join();
+}
+
+// Waiters are bounded (each holds a handler thread the running requests need): past the bound
+// a request for memory is refused at once, one for a draining model takes it.
+TEST(Registry, WaitersForMemoryAreBounded) {
+  REQUIRE_TESTDATA();
+  BudgetFixture f;
+  f.start(60'000'000, 1);
+  ASSERT_TRUE(f.registry);
+  f.clock_us += 1000;
+  std::optional<Acquired> a(f.registry->acquire("a"));
+  f.clock_us += 1000;
+  Acquired b = f.registry->acquire("b");
+  ASSERT_TRUE((*a).lease && b.lease);
+  std::thread c_thread([&] {
+    const Acquired c = f.registry->acquire("c");
+    EXPECT_TRUE(c.lease) << c.message;
+  });
+  f.events.wait_for(Kind::WaitingForMemory, "c");
+  const Acquired second = f.registry->acquire("c");
+  EXPECT_EQ(second.status, AcquireStatus::OutOfMemory);
+  EXPECT_TRUE(second.message.ends_with("; 1 request(s) already wait for memory, the most that may"))
+      << second.message;
+  std::optional<Acquired> drained(f.registry->acquire("a"));
+  EXPECT_TRUE((*drained).lease);
+  EXPECT_EQ(f.events.count(Kind::WaitingForMemory, "a"), 0u);
+  drained.reset();
+  a.reset();
+  c_thread.join();
 }
 
 TEST(Registry, MemoryBudgetRefusesWhenNothingCanBeEvicted) {

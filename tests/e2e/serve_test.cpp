@@ -841,6 +841,13 @@ TEST_F(ServeTest, BadRegistryFlagsAreRefusedAtStart) {
       {{"--model", "q=" + model_path_, "--max-batch-tokens", "2"},
        "error: --max-batch-tokens (2) must be at least --max-seqs (64): each engine step decodes "
        "one token of every running sequence"},
+      // Refused names are shown escaped: they cannot drive the terminal.
+      {{"--model", "x\x1b[2Jy=" + model_path_},
+       "error: --model: the name 'x\\x1b[2Jy' holds control characters or bytes that are not "
+       "UTF-8, which a model id may not\n"},
+      {{"--model", "q=" + model_path_, "--lora", "l\xff=q:a.gguf"},
+       "error: --lora: the name 'l\\xff' holds control characters or bytes that are not UTF-8, "
+       "which a model id may not\n"},
   };
   for (const auto& [flags, message] : cases) {
     std::vector<std::string> argv = {kBinary, "serve", "--db", db_};
