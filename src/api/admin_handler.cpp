@@ -252,13 +252,15 @@ ApiResult<int64_t> read_count(const json& value, const std::string& field, int64
 }
 
 /// `limits` of the `what` ("key", "tenant") with the limit fields present in `body` applied;
-/// null clears a limit. A budget_period that leaves no budget to apply to is 400 (on a PATCH it
-/// was stored and reported as updated, meaning nothing).
+/// null clears a limit (budget_usd null its period too). A budget_period that leaves no budget to
+/// apply to is 400 (on a PATCH it was stored and reported as updated, meaning nothing).
 ApiResult<platform::Limits> read_limits(const Body& body, platform::Limits limits,
                                         std::string_view what) {
   if (body.has("budget_usd")) {
     if (body["budget_usd"].is_null()) {
+      // (its period goes with it: kept, a later budget_usd alone would take it silently)
       limits.budget_micro_usd.reset();
+      limits.budget_period = platform::BudgetPeriod::Total;
     } else {
       auto budget = read_usd(body["budget_usd"], "budget_usd");
       if (!budget.ok()) return budget.error();

@@ -1090,6 +1090,8 @@ TEST_F(AdminTest, TenantsKeysLimitsPricesAndTheAuditLogRoundTrip) {
                    {{"budget_usd", nullptr}, {"tpm", 1000}}, admin_, &body),
             200);
   EXPECT_TRUE(body["budget_usd"].is_null());
+  // The budget's period went with it: a later budget_usd alone is not silently per day.
+  EXPECT_EQ(body["budget_period"], "total");
   EXPECT_EQ(body["rpm"], 3);
   EXPECT_EQ(body["tpm"], 1000);
 
