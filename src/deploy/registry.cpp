@@ -692,30 +692,31 @@ std::optional<std::pair<std::string, std::string>> Registry::base_refusal(
   return std::pair{cannot + base->file.error, cannot + public_message(*base, base->file.error)};
 }
 
-std::vector<Registry::Entry*> Registry::to_drain(const Entry& entry, int64_t needed) const {
+std::vector<std::shared_ptr<Registry::Entry>> Registry::to_drain(const Entry& entry,
+                                                                 int64_t needed) const {
   const int64_t budget = options_.max_memory_bytes;
   const Entry* own_base = entry.base.empty() ? nullptr : resolve(entry.base).get();
   int64_t used = 0;
   int64_t kept = 0;  // pinned, and entry's base: never unloaded for it
-  std::vector<Entry*> movable;
+  std::vector<std::shared_ptr<Entry>> movable;
   for (const auto& [id, other] : entries_) {
     if (other->state != ModelState::Loaded && other->state != ModelState::Loading) continue;
     used += other->reserved_bytes;
     if (other->pinned || other.get() == own_base)
       kept += other->reserved_bytes;
     else
-      movable.push_back(other.get());
+      movable.push_back(other);
   }
   if (budget <= 0 || kept + needed > budget) return {};
   // A loading model is about to be used: the most recent.
-  const auto used_at = [](const Entry* e) {
+  const auto used_at = [](const std::shared_ptr<Entry>& e) {
     return e->state == ModelState::Loading ? std::numeric_limits<int64_t>::max() : e->last_used_us;
   };
   std::sort(movable.begin(), movable.end(),
-            [&](const Entry* a, const Entry* b) { return used_at(a) < used_at(b); });
-  std::vector<Entry*> drain;
+            [&](const auto& a, const auto& b) { return used_at(a) < used_at(b); });
+  std::vector<std::shared_ptr<Entry>> drain;
   int64_t freed = 0;
-  for (Entry* e : movable) {
+  for (const std::shared_ptr<Entry>& e : movable) {
     if (used - freed + needed <= budget) break;
     freed += e->reserved_bytes;
     if (e->refs > 0 || e->state == ModelState::Loading) drain.push_back(e);
@@ -745,12 +746,13 @@ Acquired Registry::acquire(std::string_view name, std::optional<int64_t> keep_al
   const auto may_wait = [&] {
     return std::chrono::steady_clock::now() < deadline && waits_ended_ == waits_ended;
   };
-  // The models this request drains while it waits for memory; undrained when it stops waiting.
-  std::vector<Entry*> drained;
-  const auto drain_only = [&](std::vector<Entry*> now) {
-    for (Entry* e : now) ++e->drain_requests;
+  // The models this request drains while it waits for memory, held (a rescan may drop one
+  // from the registry meanwhile); undrained when it stops waiting.
+  std::vector<std::shared_ptr<Entry>> drained;
+  const auto drain_only = [&](std::vector<std::shared_ptr<Entry>> now) {
+    for (const auto& e : now) ++e->drain_requests;
     bool given_back = false;
-    for (Entry* e : drained) given_back |= --e->drain_requests == 0;
+    for (const auto& e : drained) given_back |= --e->drain_requests == 0;
     drained = std::move(now);
     if (given_back) memory_freed_.notify_all();
   };
@@ -819,7 +821,7 @@ Acquired Registry::acquire(std::string_view name, std::optional<int64_t> keep_al
     needed = memory_of(*entry);
     std::optional<std::string> refusal = make_room(*entry, needed, victims);
     if (!refusal) break;
-    std::vector<Entry*> drain = to_drain(*entry, needed);
+    std::vector<std::shared_ptr<Entry>> drain = to_drain(*entry, needed);
     if (drain.empty() || !may_wait()) {
       stop_waiting();
       if (told_waiting)

@@ -311,7 +311,7 @@ class Registry {
   /// recently used first, would make room for `needed` more bytes for `entry`: the ones a
   /// waiter for memory drains. Empty when no unloading can make room (pinned models and
   /// `entry`'s base stay). mutex_ held.
-  std::vector<Entry*> to_drain(const Entry& entry, int64_t needed) const;
+  std::vector<std::shared_ptr<Entry>> to_drain(const Entry& entry, int64_t needed) const;
   /// Whether `entry`, or the base of a derivative, is drained for a waiter for memory (mutex_
   /// held).
   bool draining(const Entry& entry) const;
