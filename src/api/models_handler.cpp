@@ -39,6 +39,11 @@ ApiError acquire_error(const deploy::Acquired& acquired, const std::string& name
       return model_not_found(name);
     case deploy::AcquireStatus::OutOfMemory:
       return {503, acquired.message, "server_error", "", "insufficient_memory", 1};
+    case deploy::AcquireStatus::Stopping:
+      return {503,
+              "The server is shutting down: this request was waiting for memory and did not "
+              "start.",
+              "server_error", "", "server_shutting_down"};
     case deploy::AcquireStatus::Unservable:
     case deploy::AcquireStatus::LoadFailed:
       // The file, not the server, is at fault: not a 500 (the server works), and no retry

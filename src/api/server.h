@@ -70,7 +70,7 @@ class Server {
   /// ledger row, and answered 503 "server_shutting_down" (a stream: its usage chunk, that error
   /// and [DONE]).
   /// Generations that start afterwards are ended at once, and requests waiting for memory
-  /// (Registry::end_waits) are answered 503 insufficient_memory. Safe from any thread.
+  /// (Registry::end_waits) are answered 503 server_shutting_down. Safe from any thread.
   void end_in_flight();
 
   /// Connections open now.

@@ -4,6 +4,7 @@
 #include <atomic>
 #include <cctype>
 #include <chrono>
+#include <cstdio>
 #include <filesystem>
 #include <limits>
 #include <system_error>
@@ -824,12 +825,16 @@ Acquired Registry::acquire(std::string_view name, std::optional<int64_t> keep_al
     std::vector<std::shared_ptr<Entry>> drain = to_drain(*entry, needed);
     if (drain.empty() || !may_wait()) {
       stop_waiting();
-      if (told_waiting)
-        *refusal += "; waited " +
-                    std::to_string(std::chrono::duration_cast<std::chrono::seconds>(
-                                       std::chrono::steady_clock::now() - started)
-                                       .count()) +
-                    " s for the requests holding it to end";
+      if (waits_ended_ != waits_ended)
+        return {std::nullopt, AcquireStatus::Stopping,
+                "model '" + entry->id + "' was not loaded: the server is stopping"};
+      if (told_waiting) {
+        char waited[32];
+        std::snprintf(
+            waited, sizeof waited, "%.1f",
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+        *refusal += "; waited " + std::string(waited) + " s for the requests holding it to end";
+      }
       return {std::nullopt, AcquireStatus::OutOfMemory, *refusal};
     }
     if (!join_waiters()) {

@@ -179,7 +179,9 @@ class ModelLease {
 };
 
 /// Why acquire() gave no lease.
-enum class AcquireStatus { Ok, UnknownModel, Unservable, LoadFailed, OutOfMemory };
+/// How acquire() ended; Stopping: it waited for memory when end_waits() was called (a server
+/// ending its requests).
+enum class AcquireStatus { Ok, UnknownModel, Unservable, LoadFailed, OutOfMemory, Stopping };
 
 /// The answer of acquire(): a lease, or the status and a message a person can act on. The
 /// message never holds the server's file paths (it goes to clients): a file's reason names the
@@ -234,7 +236,7 @@ class Registry {
   Acquired acquire(std::string_view name, std::optional<int64_t> keep_alive_us = std::nullopt);
 
   /// Ends the waits of the acquire() calls in progress (a server ending its requests): one
-  /// waiting for memory is refused (OutOfMemory) at once, one waiting for a draining model takes
+  /// waiting for memory is refused at once (Stopping), one waiting for a draining model takes
   /// it. Calls that start afterwards wait as before.
   void end_waits();
 

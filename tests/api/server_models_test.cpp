@@ -6,6 +6,7 @@
 #include "../platform/store_reads.h"
 #include "api/admin_models_handler.h"
 #include "api/eventually.h"
+#include "api/models_handler.h"
 #include "api/openai_request.h"
 #include "api/server_fixture.h"
 #include "deploy/units.h"
@@ -144,6 +145,17 @@ TEST(AdminModelSeconds, AreTheMicrosecondsDividedWithoutFloatNoise) {
   EXPECT_EQ(seconds_of(290040607).dump(), "290.040607");
   EXPECT_EQ(seconds_of(300000000).dump(), "300.0");
   EXPECT_EQ(seconds_of(deploy::kKeepForever).dump(), "-1");
+}
+
+// A request whose wait for memory a stopping server ended (Registry::end_waits) is told the
+// server is shutting down, not that memory is short.
+TEST(AcquireError, AWaitEndedByAStoppingServerIsServerShuttingDown) {
+  const ApiError error = acquire_error(
+      {std::nullopt, deploy::AcquireStatus::Stopping, "model 'b' was not loaded"}, "b");
+  EXPECT_EQ(error.http_status, 503);
+  EXPECT_EQ(error.code, "server_shutting_down");
+  EXPECT_EQ(error.message,
+            "The server is shutting down: this request was waiting for memory and did not start.");
 }
 
 TEST_F(ServerModelsTest, AdminLoadPinUnpinUnload) {

@@ -1080,7 +1080,9 @@ TEST(Registry, AWaitForMemoryEndsAtItsDeadlineOrIsNotTakenWhenItCannotHelp) {
   ASSERT_TRUE(a.lease && b.lease);
   Acquired refused = f.registry->acquire("c");
   EXPECT_EQ(refused.status, AcquireStatus::OutOfMemory);
-  EXPECT_TRUE(refused.message.ends_with("; waited 0 s for the requests holding it to end"))
+  // (the time it waited is a few milliseconds here, as the machine allows)
+  EXPECT_NE(refused.message.find("; waited "), std::string::npos) << refused.message;
+  EXPECT_TRUE(refused.message.ends_with(" s for the requests holding it to end"))
       << refused.message;
   EXPECT_EQ(f.events.count(Kind::WaitingForMemory, "c"), 1u);
   Acquired a_again = f.registry->acquire("a");
@@ -1113,7 +1115,8 @@ TEST(Registry, EndWaitsEndsTheWaitsForMemoryInProgress) {
   ASSERT_TRUE(a.lease && b.lease);
   std::thread c_thread([&] {
     const Acquired c = f.registry->acquire("c");
-    EXPECT_EQ(c.status, AcquireStatus::OutOfMemory);
+    EXPECT_EQ(c.status, AcquireStatus::Stopping);
+    EXPECT_EQ(c.message, "model 'c' was not loaded: the server is stopping");
   });
   f.events.wait_for(Kind::WaitingForMemory, "c");
   std::thread a_thread([&] {
