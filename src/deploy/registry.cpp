@@ -772,12 +772,15 @@ Acquired Registry::acquire(std::string_view name, std::optional<int64_t> keep_al
     return true;
   };
   bool told_waiting = false;
+  // Waits for a change, or first tells that it waits: the lock is let go for that, so the
+  // caller looks again before waiting (a release meanwhile would have been missed).
   const auto wait_for_memory = [&](const std::string& why) {
     if (!told_waiting) {
       told_waiting = true;
       lock.unlock();
       emit({RegistryEvent::Kind::WaitingForMemory, entry->id, why});
       lock.lock();
+      return;
     }
     memory_freed_.wait_until(lock, deadline);
   };

@@ -1139,6 +1139,31 @@ TEST(Registry, EndWaitsEndsTheWaitsForMemoryInProgress) {
   later.join();
 }
 
+// The model a waiter needs is let go while the waiter reports that it waits (its lock let go
+// for the report; here the release runs in the report itself): the waiter looks again before
+// it waits, and loads at once (it missed the release and slept to its deadline).
+TEST(Registry, AReleaseWhileAWaiterReportsItIsNotMissed) {
+  REQUIRE_TESTDATA();
+  BudgetFixture f;
+  f.start(600'000'000);
+  ASSERT_TRUE(f.registry);
+  f.clock_us += 1000;
+  std::optional<Acquired> a(f.registry->acquire("a"));
+  f.clock_us += 1000;
+  Acquired b = f.registry->acquire("b");
+  ASSERT_TRUE((*a).lease && b.lease);
+  f.events.gate = [&](const RegistryEvent& e) {
+    if (e.kind == Kind::WaitingForMemory && e.model == "c") a.reset();
+  };
+  std::thread c_thread([&] {
+    const Acquired c = f.registry->acquire("c");
+    EXPECT_TRUE(c.lease) << c.message;
+  });
+  f.events.wait_for(Kind::Loaded, "c");
+  c_thread.join();
+  f.events.gate = nullptr;
+}
+
 // Waiters are bounded (each holds a handler thread the running requests need): past the bound
 // a request for memory is refused at once, one for a draining model takes it.
 TEST(Registry, WaitersForMemoryAreBounded) {
