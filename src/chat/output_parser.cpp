@@ -8,6 +8,7 @@
 
 #include "chat/chat_syntax.h"
 #include "util/ordered_json.h"
+#include "util/strict_json.h"
 
 namespace gengyun::chat {
 namespace {
@@ -34,36 +35,13 @@ bool begins(std::string_view text, std::string_view tag) {
 
 bool is_space(char c) { return c == ' ' || c == '\n' || c == '\t' || c == '\r'; }
 
-// The deepest nesting of arrays and objects in JSON text (brackets inside strings skipped).
-size_t nesting_depth(std::string_view text) {
-  size_t depth = 0;
-  size_t deepest = 0;
-  bool in_string = false;
-  for (size_t i = 0; i < text.size(); ++i) {
-    const char c = text[i];
-    if (in_string) {
-      if (c == '\\') {
-        ++i;
-      } else if (c == '"') {
-        in_string = false;
-      }
-    } else if (c == '"') {
-      in_string = true;
-    } else if (c == '[' || c == '{') {
-      deepest = std::max(deepest, ++depth);
-    } else if ((c == ']' || c == '}') && depth > 0) {
-      --depth;
-    }
-  }
-  return deepest;
-}
-
 // Tool call JSON deeper than this is taken as malformed (printing it back would recurse).
 constexpr size_t kMaxCallNesting = 64;
 
 // `text` parsed as JSON; discarded when it does not parse or nests too deep.
 ordered_json parse_call_json(std::string_view text) {
-  if (nesting_depth(text) > kMaxCallNesting) return ordered_json(ordered_json::value_t::discarded);
+  if (json_nesting_depth(text) > kMaxCallNesting)
+    return ordered_json(ordered_json::value_t::discarded);
   return parse_ordered_json(text);
 }
 
