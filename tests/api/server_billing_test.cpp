@@ -187,32 +187,12 @@ TEST_F(ServerTest, ADatabaseFileRemovedWhileServingTakesNoMoreWrites) {
 TEST_F(ServerTest, AStreamWhoseSettlementCannotBeWrittenEndsWithTheErrorAndDone) {
   const std::filesystem::path db = dir_ / "gengyun.db";
   const std::filesystem::path aside = dir_ / "aside.db";
-  httplib::Request request;
-  request.method = "POST";
-  request.path = "/v1/completions";
-  request.headers = {{"Authorization", "Bearer " + key_}, {"Content-Type", "application/json"}};
-  request.body = json{{"model", "qwen2-tiny"}, {"prompt", "The quick brown fox"},
-                      {"max_tokens", 4000},    {"temperature", 0},
-                      {"logprobs", 0},         {"stream", true}}
-                     .dump();
-  std::string body;
   bool moved = false;
-  // Moved as soon as the first event has arrived, nothing read meanwhile: the answer cannot
-  // end before (4000 tokens do not fit the connection's buffers).
-  request.content_receiver = [&](const char* data, size_t size, uint64_t, uint64_t) {
-    body.append(data, size);
-    if (!moved && body.find("\n\n") != std::string::npos) {
-      moved = true;
-      std::filesystem::rename(db, aside);
-    }
-    return true;
-  };
-  httplib::Client client("127.0.0.1", port_);
-  client.set_read_timeout(60, 0);
-  const httplib::Result r = client.send(request);
+  const std::string body = stream_acting_on_first_event(long_completion(true), [&] {
+    std::filesystem::rename(db, aside);
+    moved = true;
+  });
   if (moved) std::filesystem::rename(aside, db);
-  ASSERT_TRUE(r) << httplib::to_string(r.error());
-  EXPECT_EQ(r->status, 200);
   const SseBody sse = parse_sse(body);
   EXPECT_TRUE(sse.done);
   ASSERT_GE(sse.events.size(), 2u);
@@ -505,41 +485,10 @@ TEST_F(ServerTest, RequestsEndedByTheServerAreBilledAsShutdown) {
 // A key revoked while its request runs, and how the request was answered and billed.
 class RevokedMidRequestTest : public ServerTest {
  protected:
-  /// A long completion on key_ with the log-probability of every generated token, so that the
-  /// answer names each token it carries.
-  static json long_request(bool stream) {
-    return {{"model", "qwen2-tiny"}, {"prompt", "The quick brown fox"},
-            {"max_tokens", 4000},    {"temperature", 0},
-            {"logprobs", 0},         {"stream", stream}};
-  }
-
-  /// Streams long_request() on key_ and calls `revoke` once, as soon as the first event has
-  /// arrived (reading nothing meanwhile); returns the SSE body.
+  /// Streams long_completion() on key_ and calls `revoke` once, as soon as the first event
+  /// has arrived (stream_acting_on_first_event); returns the SSE body.
   std::string stream_revoking(const std::function<void()>& revoke) {
-    httplib::Request request;
-    request.method = "POST";
-    request.path = "/v1/completions";
-    request.headers = {{"Authorization", "Bearer " + key_}, {"Content-Type", "application/json"}};
-    request.body = long_request(true).dump();
-    std::string body;
-    bool revoked = false;
-    request.content_receiver = [&](const char* data, size_t size, uint64_t, uint64_t) {
-      body.append(data, size);
-      if (!revoked && body.find("\n\n") != std::string::npos) {
-        revoked = true;
-        revoke();
-      }
-      return true;
-    };
-    httplib::Client client("127.0.0.1", port_);
-    client.set_read_timeout(60, 0);
-    const httplib::Result r = client.send(request);
-    EXPECT_TRUE(r) << httplib::to_string(r.error());
-    if (r) {
-      EXPECT_EQ(r->status, 200);
-    }
-    EXPECT_TRUE(revoked) << body;
-    return body;
+    return stream_acting_on_first_event(long_completion(true), revoke);
   }
 
   /// Checks that `body`, a stream cut because its key `withdrawn` ("was revoked", "expired"),
@@ -634,7 +583,7 @@ TEST_F(RevokedMidRequestTest, AStreamWhoseKeyExpiresEnds) {
 TEST_F(RevokedMidRequestTest, ARequestWhoseKeyIsRevokedIsAnswered401AndBilled) {
   set_prices();
   httplib::Result answer(nullptr, httplib::Error::Unknown);
-  std::thread client([&] { answer = post("/v1/completions", long_request(false), key_); });
+  std::thread client([&] { answer = post("/v1/completions", long_completion(false), key_); });
   ASSERT_TRUE(eventually([&] {
     const auto open = rows();
     return open.size() == 1 && open[0].completion_tokens > 0;

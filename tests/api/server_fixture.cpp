@@ -186,6 +186,40 @@ void ServerTest::TearDown() {
   if (!dir_.empty()) std::filesystem::remove_all(dir_);
 }
 
+nlohmann::json ServerTest::long_completion(bool stream) {
+  return {{"model", "qwen2-tiny"}, {"prompt", "The quick brown fox"},
+          {"max_tokens", 4000},    {"temperature", 0},
+          {"logprobs", 0},         {"stream", stream}};
+}
+
+std::string ServerTest::stream_acting_on_first_event(const nlohmann::json& request,
+                                                     const std::function<void()>& act) {
+  httplib::Request post;
+  post.method = "POST";
+  post.path = "/v1/completions";
+  post.headers = {{"Authorization", "Bearer " + key_}, {"Content-Type", "application/json"}};
+  post.body = request.dump();
+  std::string body;
+  bool acted = false;
+  post.content_receiver = [&](const char* data, size_t size, uint64_t, uint64_t) {
+    body.append(data, size);
+    if (!acted && body.find("\n\n") != std::string::npos) {
+      acted = true;
+      act();
+    }
+    return true;
+  };
+  httplib::Client client("127.0.0.1", port_);
+  client.set_read_timeout(60, 0);
+  const httplib::Result r = client.send(post);
+  EXPECT_TRUE(r) << httplib::to_string(r.error());
+  if (r) {
+    EXPECT_EQ(r->status, 200);
+  }
+  EXPECT_TRUE(acted) << body;
+  return body;
+}
+
 httplib::Result ServerTest::post(const std::string& path, const json& body,
                                  const std::string& key) {
   return post_text(path, body.dump(), key);

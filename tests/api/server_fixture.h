@@ -9,12 +9,12 @@
 #include <stdlib.h>
 
 #include <filesystem>
+#include <functional>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "api/server.h"
 #include "deploy/registry.h"
@@ -82,6 +82,16 @@ class ServerTest : public ::testing::Test {
   /// `method` ("GET", "POST", "PATCH", "DELETE") with `body` (JSON when not empty).
   httplib::Result call(const std::string& method, const std::string& path, const std::string& body,
                        const std::string& key);
+
+  /// A completion on qwen2-tiny of 4000 greedy tokens with the log-probability of each, so that
+  /// an answer names every token it carries; streamed, more than the connection's buffers hold,
+  /// so it cannot end while its client reads nothing.
+  static nlohmann::json long_completion(bool stream);
+  /// Streams `request` (POST /v1/completions) on key_ and calls `act` once, as soon as the first
+  /// event has arrived (reading nothing meanwhile); returns the SSE body. Expects 200 and that
+  /// `act` ran.
+  std::string stream_acting_on_first_event(const nlohmann::json& request,
+                                           const std::function<void()>& act);
 
   /// Asserts status, an OpenAI error object, its type/code; returns it.
   static nlohmann::json expect_error(const httplib::Result& r, int status, const char* code);
