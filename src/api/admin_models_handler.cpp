@@ -131,7 +131,7 @@ void handle_admin_models(deploy::Registry& registry, platform::Store& store,
     keep_alive_us = keep_alive.value();
   }
   if (action == "load") {
-    deploy::Acquired acquired = registry.acquire(id, keep_alive_us);
+    deploy::Acquired acquired = acquire_for(out, registry, id, keep_alive_us);
     if (!acquired.lease) return (void)send_error(out, acquire_error(acquired, id));
     acquired.lease.reset();
   } else if (action == "unload") {

@@ -22,9 +22,6 @@
 namespace gengyun::api {
 namespace {
 
-/// The ledger's http_status for a request whose client left before its answer.
-constexpr int kClientClosedRequest = 499;
-
 /// A validated request with its model loaded and its inputs tokenized.
 struct PreparedEmbeddings {
   EmbeddingsRequest request;
@@ -36,7 +33,7 @@ struct PreparedEmbeddings {
 
 ApiResult<PreparedEmbeddings> prepare(const GenerationContext& context,
                                       const platform::KeyInfo& key, const std::string& body_text,
-                                      UsageEntry& entry) {
+                                      UsageEntry& entry, Responder& responder) {
   auto body = parse_json_object(body_text);
   if (!body.ok()) return body.error();
   entry.set_model(requested_model(body.value()));
@@ -58,7 +55,8 @@ ApiResult<PreparedEmbeddings> prepare(const GenerationContext& context,
                            "model");
   };
   if (info && !info->file.embedding && info->file.error.empty()) return text_model();
-  deploy::Acquired acquired = context.registry.acquire(name, out.request.keep_alive_us);
+  deploy::Acquired acquired =
+      acquire_for(responder, context.registry, name, out.request.keep_alive_us);
   if (!acquired.lease) return acquire_error(acquired, name);
   out.model = std::move(*acquired.lease);
   // An alias is billed, priced and answered as the model it names; a LoRA derivative without
@@ -224,7 +222,7 @@ void handle_embeddings(const GenerationContext& context, const HttpRequest& requ
   auto entry =
       std::make_unique<UsageEntry>(context.ledger, key->id, kEmbeddingsPath, started_at_us);
   try {
-    auto job = prepare(context, key.value(), request.body, *entry);
+    auto job = prepare(context, key.value(), request.body, *entry, *out);
     if (!job.ok()) return fail(*out, *entry, job.error());
     const std::string id = random_id("emb-");
     auto headers = admit(context.ledger,

@@ -12,6 +12,10 @@
 
 namespace gengyun::api {
 
+/// The ledger's http_status for a request whose client left before its answer (nginx's "client
+/// closed request"); nothing is sent to the client.
+constexpr int kClientClosedRequest = 499;
+
 /// One error response: the HTTP status and the fields of OpenAI's error object. An empty
 /// `param` or `code` is sent as null.
 struct ApiError {

@@ -53,13 +53,9 @@ constexpr int64_t kCheckpointIntervalUs = 1'000'000;
 /// whole answer queued).
 constexpr size_t kUnsentMarkBytes = 256 * 1024;
 
-/// The ledger's http_status for a non-streamed request whose client left (nginx's "client
-/// closed request"); nothing was sent to it.
-constexpr int kClientClosedRequest = 499;
-
 ApiResult<PreparedGeneration> prepare(CompletionKind kind, const GenerationContext& context,
                                       const platform::KeyInfo& key, const std::string& body_text,
-                                      UsageEntry& entry) {
+                                      UsageEntry& entry, Responder& responder) {
   deploy::Registry& registry = context.registry;
   auto body = parse_json_object(body_text);
   if (!body.ok()) return body.error();
@@ -86,7 +82,8 @@ ApiResult<PreparedGeneration> prepare(CompletionKind kind, const GenerationConte
                            "model");
   };
   if (info && info->file.embedding) return embedding_model();
-  deploy::Acquired acquired = registry.acquire(out.request.model, out.request.keep_alive_us);
+  deploy::Acquired acquired =
+      acquire_for(responder, registry, out.request.model, out.request.keep_alive_us);
   if (!acquired.lease) return acquire_error(acquired, out.request.model);
   out.model = std::move(*acquired.lease);
   // An alias is billed, priced and answered as the model it names; a LoRA derivative without
@@ -585,7 +582,7 @@ void handle_generation(CompletionKind kind, const GenerationContext& context,
   auto entry =
       std::make_unique<UsageEntry>(context.ledger, key->id, endpoint_path(kind), started_at_us);
   try {
-    auto job = prepare(kind, context, key.value(), request.body, *entry);
+    auto job = prepare(kind, context, key.value(), request.body, *entry, *out);
     if (!job.ok()) return fail(*out, *entry, job.error());
     auto headers = admit(context.ledger, key.value(), job.value(), kind, started_at_us, *entry);
     if (!headers.ok()) return fail(*out, *entry, headers.error());

@@ -1,6 +1,8 @@
 #include "api/models_handler.h"
 
 #include <algorithm>
+#include <atomic>
+#include <memory>
 
 #include "api/auth.h"
 #include "api/http_reply.h"
@@ -44,6 +46,9 @@ ApiError acquire_error(const deploy::Acquired& acquired, const std::string& name
               "The server is shutting down: this request was waiting for memory and did not "
               "start.",
               "server_error", "", "server_shutting_down"};
+    case deploy::AcquireStatus::Abandoned:
+      return {kClientClosedRequest, acquired.message, "invalid_request_error", "",
+              "client_closed_request"};
     case deploy::AcquireStatus::Unservable:
     case deploy::AcquireStatus::LoadFailed:
       // The file, not the server, is at fault: not a 500 (the server works), and no retry
@@ -52,6 +57,18 @@ ApiError acquire_error(const deploy::Acquired& acquired, const std::string& name
     default:
       return internal_error(acquired.message);
   }
+}
+
+deploy::Acquired acquire_for(Responder& out, deploy::Registry& registry, const std::string& name,
+                             std::optional<int64_t> keep_alive_us) {
+  auto left = std::make_shared<std::atomic<bool>>(false);
+  // Called on an I/O thread, at most once and never after the answer is complete: the
+  // registry is there until then (the server's handlers end before it goes).
+  out.on_client_gone([left, &registry] {
+    left->store(true);
+    registry.wake_waiters();
+  });
+  return registry.acquire(name, keep_alive_us, left.get());
 }
 
 namespace {

@@ -28,8 +28,15 @@ nlohmann::json model_object(const deploy::ModelInfo& info,
 /// The answer when Registry::acquire gave no lease: 404 "model_not_found" (UnknownModel),
 /// 503 "model_unavailable" with the reason and no Retry-After (Unservable, LoadFailed; the
 /// registry's message holds no file path), 503 "insufficient_memory" with Retry-After
-/// (OutOfMemory: the message says what holds the memory).
+/// (OutOfMemory: the message says what holds the memory), 503 "server_shutting_down"
+/// (Stopping), kClientClosedRequest (Abandoned: nobody reads it; the ledger's row).
 ApiError acquire_error(const deploy::Acquired& acquired, const std::string& name);
+
+/// registry.acquire(name, keep_alive_us) for a request answered on `out`: when its client
+/// leaves while it waits for memory, the wait ends (AcquireStatus::Abandoned) instead of
+/// loading a model for an answer nobody reads (QA 2026-12-07).
+deploy::Acquired acquire_for(Responder& out, deploy::Registry& registry, const std::string& name,
+                             std::optional<int64_t> keep_alive_us);
 
 /// Checks, before anything loads, that `key` may use the model `name` (an id or an alias)
 /// names, given `info`, what Registry::find(name) gave: nullopt when it may; 404

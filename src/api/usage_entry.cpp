@@ -103,7 +103,8 @@ void record(UsageEntry& entry, int http_status, const char* status, const std::s
 }
 
 void fail(Responder& out, UsageEntry& entry, ApiError error) {
-  record(entry, error.http_status, "error", error.message);
+  record(entry, error.http_status,
+         error.http_status == kClientClosedRequest ? "cancelled" : "error", error.message);
   const bool named = std::any_of(error.headers.begin(), error.headers.end(),
                                  [](const auto& h) { return h.first == "x-request-id"; });
   if (!named) error.headers.emplace_back("x-request-id", entry.request_id());

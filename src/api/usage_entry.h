@@ -79,8 +79,9 @@ class UsageEntry {
 /// Writes `entry`'s row (UsageEntry::finish); a failure to write it is logged.
 void record(UsageEntry& entry, int http_status, const char* status, const std::string& error = {});
 
-/// Answers `error` and records it as the request's row; the answer carries x-request-id, the
-/// row's request id, unless `error` names one already (a refusal by admission).
+/// Answers `error` and records it as the request's row ("error"; "cancelled" for
+/// kClientClosedRequest); the answer carries x-request-id, the row's request id, unless
+/// `error` names one already (a refusal by admission).
 void fail(Responder& out, UsageEntry& entry, ApiError error);
 
 }  // namespace gengyun::api

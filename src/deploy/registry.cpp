@@ -732,7 +732,8 @@ bool Registry::draining(const Entry& entry) const {
   return base && base->drain_requests > 0;
 }
 
-Acquired Registry::acquire(std::string_view name, std::optional<int64_t> keep_alive_us) {
+Acquired Registry::acquire(std::string_view name, std::optional<int64_t> keep_alive_us,
+                           const std::atomic<bool>* abandoned) {
   std::unique_lock lock(mutex_);
   const std::shared_ptr<Entry> entry = resolve(name);
   if (!entry)
@@ -744,8 +745,14 @@ Acquired Registry::acquire(std::string_view name, std::optional<int64_t> keep_al
   const auto started = std::chrono::steady_clock::now();
   const auto deadline = started + std::chrono::microseconds(options_.memory_wait_us);
   const uint64_t waits_ended = waits_ended_;
+  const auto left = [&] { return abandoned && abandoned->load(); };
   const auto may_wait = [&] {
-    return std::chrono::steady_clock::now() < deadline && waits_ended_ == waits_ended;
+    return std::chrono::steady_clock::now() < deadline && waits_ended_ == waits_ended && !left();
+  };
+  const auto abandoned_wait = [&] {
+    return Acquired{std::nullopt, AcquireStatus::Abandoned,
+                    "the request for model '" + entry->id +
+                        "' ended: its client left while it waited for memory"};
   };
   // The models this request drains while it waits for memory, held (a rescan may drop one
   // from the registry meanwhile); undrained when it stops waiting.
@@ -802,6 +809,7 @@ Acquired Registry::acquire(std::string_view name, std::optional<int64_t> keep_al
           continue;
         }
         stop_waiting();
+        if (left() && draining(*entry)) return abandoned_wait();
         ++entry->refs;
         entry->last_used_us = now();
         return {ModelLease(this, entry, entry->model, keep_alive_us), AcquireStatus::Ok, "", false};
@@ -831,6 +839,7 @@ Acquired Registry::acquire(std::string_view name, std::optional<int64_t> keep_al
       if (waits_ended_ != waits_ended)
         return {std::nullopt, AcquireStatus::Stopping,
                 "model '" + entry->id + "' was not loaded: the server is stopping"};
+      if (left()) return abandoned_wait();
       if (told_waiting) {
         char waited[32];
         std::snprintf(
@@ -916,6 +925,12 @@ Acquired Registry::acquire(std::string_view name, std::optional<int64_t> keep_al
   memory_freed_.notify_all();
   emit({RegistryEvent::Kind::Loaded, entry->id, "", took_us, bytes});
   return out;
+}
+
+void Registry::wake_waiters() {
+  // Taken so that a waiter between its look at the flag and its wait is waiting when notified.
+  { std::lock_guard lock(mutex_); }
+  memory_freed_.notify_all();
 }
 
 void Registry::end_waits() {

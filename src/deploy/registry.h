@@ -3,14 +3,15 @@
 // keep-alive, and keeping weights plus KV pools under a memory budget (docs/deploy.md).
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <map>
-#include <set>
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -180,8 +181,17 @@ class ModelLease {
 
 /// Why acquire() gave no lease.
 /// How acquire() ended; Stopping: it waited for memory when end_waits() was called (a server
-/// ending its requests).
-enum class AcquireStatus { Ok, UnknownModel, Unservable, LoadFailed, OutOfMemory, Stopping };
+/// ending its requests); Abandoned: it waited for memory (or for a draining model) when its
+/// caller set the `abandoned` flag (the client left).
+enum class AcquireStatus {
+  Ok,
+  UnknownModel,
+  Unservable,
+  LoadFailed,
+  OutOfMemory,
+  Stopping,
+  Abandoned
+};
 
 /// The answer of acquire(): a lease, or the status and a message a person can act on. The
 /// message never holds the server's file paths (it goes to clients): a file's reason names the
@@ -232,8 +242,15 @@ class Registry {
   /// When unloading models that running requests hold would make room, it first waits up to
   /// options.memory_wait_us for them to become idle; meanwhile new requests for those models
   /// (and for LoRA derivatives of them) wait too, and get them back once this one loaded its
-  /// model or gave up (WaitingForMemory events).
-  Acquired acquire(std::string_view name, std::optional<int64_t> keep_alive_us = std::nullopt);
+  /// model or gave up (WaitingForMemory events). Such a wait ends with Abandoned once
+  /// `*abandoned` is true (set by another thread, which then calls wake_waiters()).
+  Acquired acquire(std::string_view name, std::optional<int64_t> keep_alive_us = std::nullopt,
+                   const std::atomic<bool>* abandoned = nullptr);
+
+  /// Makes the acquire() calls waiting for memory look at their `abandoned` flags again: call
+  /// it after setting one. Does not block for long (the registry's lock only), so an I/O
+  /// thread may call it.
+  void wake_waiters();
 
   /// Ends the waits of the acquire() calls in progress (a server ending its requests): one
   /// waiting for memory is refused at once (Stopping), one waiting for a draining model takes

@@ -1,6 +1,10 @@
 // The registry behind the API: GET /v1/models (metadata, state, prices), GET /v1/models/{id},
 // the admin model endpoints and their role check, keep_alive in requests, config defaults and
 // the memory budget's 503.
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
 #include <filesystem>
 
 #include "../platform/store_reads.h"
@@ -525,6 +529,62 @@ TEST_F(ServerModelsTest, AModelOverTheMemoryBudgetIs503) {
             std::string::npos)
       << error;
   EXPECT_EQ(r->get_header_value("Retry-After"), "1");
+}
+
+// A request waiting for memory whose client leaves stops waiting (nobody would read its
+// answer): no model loads for it, its row is "cancelled" with 499 and no tokens, and the
+// model it drained takes requests again. Room for one of two copies of stories; the test's
+// own lease on "a" is the running request "b" waits for.
+TEST_F(ServerModelsTest, ARequestWaitingForMemoryEndsWhenItsClientLeaves) {
+  const std::string stories = gengyun::testing::testdata_path("models/stories260K-f32.gguf");
+  OwnServer own;
+  deploy::RegistryOptions options;
+  options.specs = {{"a", stories}, {"b", stories}};
+  int64_t each = 0;
+  {
+    deploy::RegistryOptions probe = options;
+    probe.max_memory_bytes = int64_t{1} << 40;  // a budget: the KV pool is one whole context
+    auto registry = deploy::Registry::create(std::move(probe));
+    ASSERT_TRUE(registry.ok()) << registry.error().message;
+    each = registry.value()->find("a")->memory_bytes;
+  }
+  options.max_memory_bytes = each + each / 2;
+  options.memory_wait_us = 600'000'000;
+  std::atomic<int> b_waits{0};
+  options.observer = [&](const deploy::RegistryEvent& e) {
+    if (e.kind == deploy::RegistryEvent::Kind::WaitingForMemory && e.model == "b") ++b_waits;
+  };
+  start_own(own, std::move(options));
+  ASSERT_TRUE(store_->set_price("b", {3'000'000, 0, 6'000'000}, {}).ok());
+  std::optional<deploy::Acquired> a(own.registry->acquire("a"));
+  ASSERT_TRUE((*a).lease) << (*a).message;
+
+  const int client = connect_to(own.port);
+  ASSERT_GE(client, 0);
+  const std::string request = http_post(key_, {{"model", "b"}, {"prompt", "Once"}});
+  ASSERT_EQ(send(client, request.data(), request.size(), MSG_NOSIGNAL),
+            static_cast<ssize_t>(request.size()));
+  ASSERT_TRUE(eventually([&] { return b_waits == 1; }));
+  close(client);
+
+  const std::vector<platform::UsageRecord> ledger = wait_for_rows(1);
+  ASSERT_EQ(ledger.size(), 1u);
+  EXPECT_EQ(ledger[0].model, "b");
+  EXPECT_EQ(ledger[0].status, "cancelled");
+  EXPECT_EQ(ledger[0].http_status, 499);
+  EXPECT_EQ(ledger[0].error,
+            "the request for model 'b' ended: its client left while it waited for memory");
+  EXPECT_EQ(ledger[0].prompt_tokens, 0);
+  EXPECT_EQ(ledger[0].completion_tokens, 0);
+  EXPECT_EQ(ledger[0].cost_micro_usd, 0);
+  EXPECT_EQ(own.registry->find("b")->state, deploy::ModelState::Available);
+  EXPECT_EQ(own.registry->find("a")->state, deploy::ModelState::Loaded);
+  // "a" drains no more: a request for it is answered while the test still holds its lease.
+  auto r =
+      post_to(own.port, "/v1/completions", {{"model", "a"}, {"prompt", "Once"}, {"max_tokens", 2}});
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200) << r->body;
+  a.reset();
 }
 
 // A request to the wrong endpoint for a model's kind is refused from the file's header, before

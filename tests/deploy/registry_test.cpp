@@ -1139,6 +1139,56 @@ TEST(Registry, EndWaitsEndsTheWaitsForMemoryInProgress) {
   later.join();
 }
 
+// A waiter whose client left (its `abandoned` flag set, then wake_waiters()) stops waiting:
+// Abandoned, nothing unloaded or loaded for it, and the model it drained takes requests again;
+// a request for a draining model whose client left ends the same way. Flags of requests that
+// do not wait change nothing.
+TEST(Registry, AWaiterWhoseClientLeftStopsWaiting) {
+  REQUIRE_TESTDATA();
+  BudgetFixture f;
+  f.start(600'000'000);
+  ASSERT_TRUE(f.registry);
+  f.clock_us += 1000;
+  std::atomic<bool> gone{true};
+  Acquired a = f.registry->acquire("a", std::nullopt, &gone);  // no wait: the flag is not read
+  ASSERT_TRUE(a.lease) << a.message;
+  f.clock_us += 1000;
+  Acquired b = f.registry->acquire("b");
+  ASSERT_TRUE(b.lease);
+  std::atomic<bool> c_left{false};
+  std::thread c_thread([&] {
+    const Acquired c = f.registry->acquire("c", std::nullopt, &c_left);
+    EXPECT_EQ(c.status, AcquireStatus::Abandoned);
+    EXPECT_EQ(c.message,
+              "the request for model 'c' ended: its client left while it waited for memory");
+  });
+  f.events.wait_for(Kind::WaitingForMemory, "c");
+  std::atomic<bool> a_left{false};
+  std::thread a_thread([&] {
+    const Acquired again = f.registry->acquire("a", std::nullopt, &a_left);
+    EXPECT_EQ(again.status, AcquireStatus::Abandoned);
+    EXPECT_EQ(again.message,
+              "the request for model 'a' ended: its client left while it waited for memory");
+  });
+  f.events.wait_for(Kind::WaitingForMemory, "a");
+  a_left = true;
+  f.registry->wake_waiters();
+  a_thread.join();
+  c_left = true;
+  f.registry->wake_waiters();
+  c_thread.join();
+  EXPECT_EQ(f.events.count(Kind::Unloaded, "a"), 0u);
+  EXPECT_EQ(f.events.count(Kind::LoadStarted, "c"), 0u);
+  // a drains no more: a new request takes it at once.
+  const Acquired again = f.registry->acquire("a");
+  EXPECT_TRUE(again.lease);
+  EXPECT_EQ(f.events.count(Kind::WaitingForMemory, "a"), 1u);
+  // A request that finds no room and whose client has left ends without waiting.
+  const Acquired late = f.registry->acquire("c", std::nullopt, &gone);
+  EXPECT_EQ(late.status, AcquireStatus::Abandoned);
+  EXPECT_EQ(f.events.count(Kind::WaitingForMemory, "c"), 1u);
+}
+
 // The model a waiter needs is let go while the waiter reports that it waits (its lock let go
 // for the report; here the release runs in the report itself): the waiter looks again before
 // it waits, and loads at once (it missed the release and slept to its deadline).
