@@ -390,9 +390,10 @@ Result<void> Registry::add_derivatives() {
 
 Result<std::shared_ptr<LoadedModel>> Registry::load(const Entry& entry, const ModelOptions& options,
                                                     bool& adapter_failed,
-                                                    AcquireStatus& base_status) {
+                                                    AcquireStatus& base_status,
+                                                    const std::atomic<bool>* abandoned) {
   if (entry.base.empty()) return LoadedModel::load(entry.path, options);
-  Acquired base = acquire(entry.base);
+  Acquired base = acquire(entry.base, std::nullopt, abandoned);
   base_status = base.status;
   if (!base.lease) return make_error("its base: " + base.message);
   // (held while the derivative is loaded: the base's keep-alive stays its last request's)
@@ -882,7 +883,7 @@ Acquired Registry::acquire(std::string_view name, std::optional<int64_t> keep_al
   emit({RegistryEvent::Kind::LoadStarted, entry->id, entry->path, 0, needed});
   bool adapter_failed = false;
   AcquireStatus base_status = AcquireStatus::Ok;
-  auto model = load(*entry, options, adapter_failed, base_status);
+  auto model = load(*entry, options, adapter_failed, base_status, abandoned);
   const int64_t took_us = monotonic_us() - entry->load_started_us;
 
   lock.lock();
@@ -896,19 +897,24 @@ Acquired Registry::acquire(std::string_view name, std::optional<int64_t> keep_al
       entry->failed_to_fit = true;
     }
     entry->reserved_bytes = 0;
-    entry->last_load_error = model.error().message;
-    entry->failed_attempt = attempt;
+    // A derivative whose wait for its base's memory ended (its client left, the server stops)
+    // did not fail to load: the requests that waited for this load try it themselves.
+    const bool wait_ended =
+        base_status == AcquireStatus::Abandoned || base_status == AcquireStatus::Stopping;
+    if (!wait_ended) {
+      entry->last_load_error = model.error().message;
+      entry->failed_attempt = attempt;
+    }
     const std::string message = "model '" + entry->id + "' cannot be loaded: " +
                                 public_message(*entry, model.error().message);
     lock.unlock();
     load_done_.notify_all();
     memory_freed_.notify_all();
     emit({RegistryEvent::Kind::LoadFailed, entry->id, model.error().message, took_us});
-    // A base that does not fit the memory budget is the derivative's lack of memory too.
-    return {std::nullopt,
-            base_status == AcquireStatus::OutOfMemory ? AcquireStatus::OutOfMemory
-                                                      : AcquireStatus::LoadFailed,
-            message};
+    // A base that does not fit the memory budget is the derivative's lack of memory too; a
+    // wait for it that ended is this request's.
+    const bool base_reason = wait_ended || base_status == AcquireStatus::OutOfMemory;
+    return {std::nullopt, base_reason ? base_status : AcquireStatus::LoadFailed, message};
   }
   entry->model = model.value();
   entry->state = ModelState::Loaded;

@@ -297,9 +297,10 @@ class Registry {
   /// with the adapter applied (the lease is released when the returned model is destroyed).
   /// `adapter_failed`: set when the adapter itself failed (it does not fit, or cannot be read),
   /// not the base's load; a base loaded for it alone is then unloaded. `base_status`: how a
-  /// derivative's acquire() of its base ended.
+  /// derivative's acquire() of its base ended (given `abandoned`, the caller's flag).
   Result<std::shared_ptr<LoadedModel>> load(const Entry& entry, const ModelOptions& options,
-                                            bool& adapter_failed, AcquireStatus& base_status);
+                                            bool& adapter_failed, AcquireStatus& base_status,
+                                            const std::atomic<bool>* abandoned);
   /// Why an available derivative cannot be served for its base (in state error, or gone from
   /// the folder): the reason for the admin and the one for clients (no paths); nothing when it
   /// can, or `entry` is no derivative. Lock held.

@@ -1599,6 +1599,57 @@ TEST(Registry, ADerivativeWhoseBaseDoesNotFitTheBudgetIsOutOfMemory) {
   EXPECT_EQ(registry->find("chat")->state, ModelState::Available);
 }
 
+// A derivative's load waits for its base's memory with its request's `abandoned` flag: when that
+// client leaves, the load ends Abandoned without counting as a failure, and a request that
+// waited for that load loads the derivative itself (it got the first one's LoadFailed).
+TEST(Registry, ADerivativesWaitForItsBaseEndsWithItsClient) {
+  REQUIRE_TESTDATA();
+  const std::string adapter = gengyun::testing::testdata_path("lora/qwen2-tiny-lora-a.gguf");
+  const auto options = [&](Fixture& f, int64_t budget) {
+    RegistryOptions o = f.options();
+    o.specs = {{"base", model_path("qwen2-tiny-f32.gguf")},
+               {"other", model_path("stories260K-f32.gguf")}};
+    o.loras = {{"chat", "base", {adapter, 1.0f}}};
+    o.max_memory_bytes = budget;
+    o.memory_wait_us = 600'000'000;
+    return o;
+  };
+  Fixture probe;
+  auto sizes = create(options(probe, int64_t{1} << 40));
+  ASSERT_TRUE(sizes);
+  const int64_t base_bytes = sizes->find("base")->memory_bytes;
+  const int64_t chat_bytes = sizes->find("chat")->memory_bytes;
+  // Room for the base and its derivative, not for the base besides `other`.
+  Fixture f;
+  auto registry = create(options(f, base_bytes + chat_bytes));
+  ASSERT_TRUE(registry);
+  std::optional<Acquired> other(registry->acquire("other"));
+  ASSERT_TRUE((*other).lease);
+  std::atomic<bool> first_left{false};
+  std::thread first([&] {
+    const Acquired chat = registry->acquire("chat", std::nullopt, &first_left);
+    EXPECT_EQ(chat.status, AcquireStatus::Abandoned);
+    EXPECT_EQ(chat.message,
+              "model 'chat' cannot be loaded: its base: the request for model 'base' ended: its "
+              "client left while it waited for memory");
+  });
+  f.events.wait_for(Kind::WaitingForMemory, "base");
+  std::thread second([&] {
+    const Acquired chat = registry->acquire("chat");
+    EXPECT_TRUE(chat.lease) << chat.message;
+    EXPECT_TRUE(chat.loaded);
+  });
+  f.events.wait_for(Kind::WaitingForLoad, "chat");
+  first_left = true;
+  registry->wake_waiters();
+  first.join();
+  f.events.wait_for(Kind::WaitingForMemory, "base", 2);  // the second loads it itself
+  EXPECT_EQ(registry->find("chat")->last_load_error, "");
+  other.reset();
+  second.join();
+  EXPECT_EQ(registry->find("chat")->state, ModelState::Loaded);
+}
+
 // A base that was loaded already (a request holds it) stays loaded when its adapter fails.
 TEST(Registry, AFailedAdapterLeavesABaseInUseLoaded) {
   REQUIRE_TESTDATA();
