@@ -12,6 +12,7 @@
 #include "deploy/lora_spec.h"
 #include "deploy/model_id.h"
 #include "deploy/units.h"
+#include "deploy/yaml_scalar.h"
 #include "sampling/request_ranges.h"
 
 namespace gengyun::deploy {
@@ -53,11 +54,30 @@ std::optional<Error> keys_given_twice(const YAML::Node& node, const std::string&
   return std::nullopt;
 }
 
+/// Whether a YAML scalar was written as a string whatever it reads: in quotes, or tagged !!str.
+bool quoted(const YAML::Node& node) {
+  return node.Tag() == "!" || node.Tag() == "tag:yaml.org,2002:str";
+}
+
+/// What the scalar `node` reads as (read_plain_scalar's rule): text when quoted or tagged !!str.
+PlainScalar reading(const YAML::Node& node) {
+  return quoted(node) ? PlainScalar{} : read_plain_scalar(node.Scalar());
+}
+
+/// The refusal of a number that YAML 1.1 and YAML 1.2 read as two numbers (`010`: 8 or 10).
+Error conflicting_number(const std::string& where, const std::string& text) {
+  return at(where, text +
+                       " is octal in YAML 1.1 and decimal in YAML 1.2; drop the leading 0 for "
+                       "decimal, or write 0o for octal");
+}
+
 /// A duration in Ollama's forms: a number of seconds or a duration string, read by `parse`
 /// (parse_keep_alive, parse_rescan_interval).
 Result<int64_t> read_duration(const YAML::Node& node, const std::string& where,
                               Result<int64_t> (*parse)(std::string_view)) {
   if (!node.IsScalar()) return at(where, "must be a number of seconds or a duration like 5m");
+  if (reading(node).kind == PlainScalar::Kind::Conflicting)
+    return conflicting_number(where, node.Scalar());
   auto us = parse(node.Scalar());
   if (!us.ok()) return at(where, us.error().message);
   return us.value();
@@ -68,29 +88,15 @@ Result<std::string> read_string(const YAML::Node& node, const std::string& where
   return node.Scalar();
 }
 
-/// Whether a YAML scalar was written as a string whatever it reads: in quotes, or tagged !!str.
-bool quoted(const YAML::Node& node) {
-  return node.Tag() == "!" || node.Tag() == "tag:yaml.org,2002:str";
-}
-
-/// Whether a plain (unquoted) YAML scalar reads as something other than a string in YAML's
-/// core schema: a number, a boolean or null, which the API would refuse where it takes text.
-bool plain_non_string(const YAML::Node& node) {
-  if (quoted(node)) return false;
-  static const std::set<std::string> kWords = {"true",  "True", "TRUE", "false", "False",
-                                               "FALSE", "null", "Null", "NULL",  "~"};
-  double x = 0;
-  return kWords.count(node.Scalar()) > 0 || YAML::convert<double>::decode(node, x);
-}
-
 /// `stop`: a string or a list of at most 4 strings, none empty (an empty one would match at
 /// every position), as the API's read_stop. A plain scalar that YAML reads as a number, a
-/// boolean or null is refused, as the API refuses `"stop": 5`: quoted, it is text.
+/// boolean or null (read_plain_scalar: YAML 1.2 or 1.1, `0x10`, `1_000`, `yes`) is refused, as
+/// the API refuses `"stop": 5`: quoted, it is text.
 Result<json> read_stop_default(const YAML::Node& node, const std::string& where) {
   constexpr size_t kMaxStop = 4;
   const auto one = [&](const YAML::Node& s) -> Result<std::string> {
     if (!s.IsScalar()) return at(where, "must hold only strings");
-    if (plain_non_string(s))
+    if (reading(s).kind != PlainScalar::Kind::Text)
       return at(where, "holds " + s.Scalar() +
                            ", which YAML reads as a number, a boolean or "
                            "null, not a string; quote it (\"" +
@@ -117,31 +123,33 @@ Result<json> read_stop_default(const YAML::Node& node, const std::string& where)
 }
 
 /// A number field of the request defaults in its range (sampling/request_ranges.h, as the API
-/// checks it).
+/// checks it): an integer or a float by read_plain_scalar's rule, not quoted.
 Result<double> read_number_default(const YAML::Node& value, const sampling::NumberRange& range,
                                    const std::string& field) {
   const std::string expected = "must be a number in " + std::string(range.shown);
-  double x = 0;
-  if (!value.IsScalar() || quoted(value) || !YAML::convert<double>::decode(value, x))
-    return at(field, expected);
-  if (!range.contains(x)) return at(field, expected + ", got " + value.Scalar());
-  return x;
+  if (!value.IsScalar()) return at(field, expected);
+  const PlainScalar x = reading(value);
+  if (x.kind == PlainScalar::Kind::Conflicting) return conflicting_number(field, value.Scalar());
+  if (!x.is_number()) return at(field, expected);
+  if (!range.contains(x.number)) return at(field, expected + ", got " + value.Scalar());
+  return x.number;
 }
 
 /// An integer field of the request defaults: at least `min`, or any integer of 64 bits, signed
-/// or not, when `min` is null (seed).
+/// or not, when `min` is null (seed): an integer by read_plain_scalar's rule, not quoted (a float
+/// such as 1e3 is not one, as in the API's JSON).
 Result<json> read_integer_default(const YAML::Node& value, std::optional<int64_t> min,
                                   const std::string& field) {
   const std::string expected =
       "must be an integer" + (min ? " >= " + std::to_string(*min) : std::string());
-  int64_t x = 0;
-  uint64_t unsigned_x = 0;
-  if (!value.IsScalar() || quoted(value)) return at(field, expected);
-  if (YAML::convert<int64_t>::decode(value, x)) {
-    if (min && x < *min) return at(field, expected + ", got " + value.Scalar());
-    return json(x);
+  if (!value.IsScalar()) return at(field, expected);
+  const PlainScalar x = reading(value);
+  if (x.kind == PlainScalar::Kind::Conflicting) return conflicting_number(field, value.Scalar());
+  if (x.int64) {
+    if (min && *x.int64 < *min) return at(field, expected + ", got " + value.Scalar());
+    return json(*x.int64);
   }
-  if (!min && YAML::convert<uint64_t>::decode(value, unsigned_x)) return json(unsigned_x);
+  if (!min && x.uint64) return json(*x.uint64);
   return at(field, expected);
 }
 
@@ -211,11 +219,12 @@ Result<std::vector<LoraConfig>> read_loras(const YAML::Node& node, const std::st
     if (!adapter.ok()) return adapter.error();
     lora.adapter_path = resolve(adapter.value(), base_dir);
     if (const YAML::Node scale = item.second["scale"]) {
-      double value = 0;
-      if (!scale.IsScalar() || !YAML::convert<double>::decode(scale, value))
-        return at(field + ".scale", "must be a number");
+      const PlainScalar value = scale.IsScalar() ? reading(scale) : PlainScalar{};
+      if (value.kind == PlainScalar::Kind::Conflicting)
+        return conflicting_number(field + ".scale", scale.Scalar());
+      if (!value.is_number()) return at(field + ".scale", "must be a number");
       // The check of `--lora ...@SCALE`: the adapter takes a float.
-      const Result<float> checked = lora_scale(value);
+      const Result<float> checked = lora_scale(value.number);
       if (!checked) return at(field + ".scale", checked.error().message);
       lora.scale = checked.value();
     }
@@ -256,9 +265,12 @@ Result<ModelConfig> read_model(const YAML::Node& node, const std::string& where,
     if (!us.ok()) return us.error();
     model.keep_alive_us = us.value();
   }
-  if (const YAML::Node pin = node["pin"];
-      pin && (!pin.IsScalar() || !YAML::convert<bool>::decode(pin, model.pin)))
-    return at(where + ".pin", "must be true or false");
+  if (const YAML::Node pin = node["pin"]) {
+    const PlainScalar value = pin.IsScalar() ? reading(pin) : PlainScalar{};
+    if (value.kind != PlainScalar::Kind::Boolean)
+      return at(where + ".pin", "must be true or false");
+    model.pin = value.boolean;
+  }
   if (const YAML::Node defaults = node["defaults"]) {
     auto read = read_defaults(defaults, where + ".defaults");
     if (!read.ok()) return read.error();

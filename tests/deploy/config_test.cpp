@@ -262,5 +262,128 @@ TEST(Config, ErrorsNameTheKey) {
             "/nonexistent/gengyun.yaml: cannot read the config file");
 }
 
+// Plain scalars read as YAML reads them, 1.2's core schema or 1.1 as PyYAML (deploy/yaml_scalar.h):
+// yaml-cpp took [0x10], [1_000], [yes] as stop strings, and 010 as 8 in max_tokens but 10 in
+// temperature.
+TEST(Config, PlainScalarsReadAsYamlReadsThem) {
+  const char* kNotText =
+      ", which YAML reads as a number, a boolean or null, not a string; quote it";
+  for (const char* stop : {"0x10", "0o17", "1_000", ".inf", "-.Inf", ".nan", "+5", "1e3", "0b101",
+                           "010", "1:30", "yes", "no", "on", "Off", "5"}) {
+    auto config =
+        parse_config("models:\n  a:\n    defaults: {stop: [x, " + std::string(stop) + "]}", "");
+    ASSERT_FALSE(config.ok()) << stop;
+    EXPECT_EQ(config.error().message, "models.a.defaults.stop: holds " + std::string(stop) +
+                                          kNotText + " (\"" + stop + "\") to stop at that text");
+  }
+  auto texts = parse_config(
+      "models:\n  a:\n    defaults: {stop: [y, n, 0x, 1_a]}\n  b:\n    defaults: {stop: ['0x10', "
+      "!!str yes, \"1_000\", .Nan]}",
+      "");
+  ASSERT_TRUE(texts.ok()) << texts.error().message;
+  EXPECT_EQ(texts->models.at("a").defaults,
+            nlohmann::json::parse(R"({"stop": ["y", "n", "0x", "1_a"]})"));
+  EXPECT_EQ(texts->models.at("b").defaults,
+            nlohmann::json::parse(R"({"stop": ["0x10", "yes", "1_000", ".Nan"]})"));
+
+  // Numbers read as the YAML number they are.
+  const std::pair<const char*, const char*> read[] = {
+      {"temperature: 0x1", R"({"temperature": 1.0})"},
+      {"temperature: 1e-1", R"({"temperature": 0.1})"},
+      {"temperature: +.5", R"({"temperature": 0.5})"},
+      {"top_p: 0b1", R"({"top_p": 1.0})"},
+      {"max_tokens: 0x10", R"({"max_tokens": 16})"},
+      {"max_tokens: 0o17", R"({"max_tokens": 15})"},
+      {"max_tokens: 1_000", R"({"max_tokens": 1000})"},
+      {"max_tokens: 0b101", R"({"max_tokens": 5})"},
+      {"max_tokens: +5", R"({"max_tokens": 5})"},
+      {"max_tokens: 1:30", R"({"max_tokens": 90})"},
+      {"top_k: 007", R"({"top_k": 7})"},
+      {"seed: -0x10", R"({"seed": -16})"},
+      {"seed: 0xffffffffffffffff", R"({"seed": 18446744073709551615})"},
+  };
+  for (const auto& [field, defaults] : read) {
+    auto config = parse_config("models:\n  a:\n    defaults: {" + std::string(field) + "}", "");
+    ASSERT_TRUE(config.ok()) << field << ": " << config.error().message;
+    EXPECT_EQ(config->models.at("a").defaults, nlohmann::json::parse(defaults)) << field;
+  }
+  const std::pair<const char*, const char*> refused[] = {
+      {"temperature: 010",
+       "temperature: 010 is octal in YAML 1.1 and decimal in YAML 1.2; drop the leading 0 for "
+       "decimal, or write 0o for octal"},
+      {"max_tokens: 010",
+       "max_tokens: 010 is octal in YAML 1.1 and decimal in YAML 1.2; drop the leading 0 for "
+       "decimal, or write 0o for octal"},
+      {"temperature: 0x10", "temperature: must be a number in [0, 2], got 0x10"},
+      {"top_p: .inf", "top_p: must be a number in (0, 1], got .inf"},
+      {"temperature: yes", "temperature: must be a number in [0, 2]"},
+      {"temperature: 1_0a", "temperature: must be a number in [0, 2]"},
+      {"max_tokens: 1e3", "max_tokens: must be an integer >= 1"},
+      {"max_tokens: -0x1", "max_tokens: must be an integer >= 1, got -0x1"},
+      {"max_tokens: 0x", "max_tokens: must be an integer >= 1"},
+      {"max_tokens: 0o8", "max_tokens: must be an integer >= 1"},
+      {"seed: 0x1_0000_0000_0000_0000", "seed: must be an integer"},
+  };
+  for (const auto& [field, message] : refused) {
+    auto config = parse_config("models:\n  a:\n    defaults: {" + std::string(field) + "}", "");
+    ASSERT_FALSE(config.ok()) << field;
+    EXPECT_EQ(config.error().message, "models.a.defaults." + std::string(message));
+  }
+}
+
+// pin, a LoRA's scale and the durations follow the same rule: booleans are YAML's (PyYAML's
+// yes/no/on/off too, not y/n), quoted numbers and booleans are text.
+TEST(Config, PinScaleAndDurationsReadAsYamlReadsThem) {
+  for (const auto& [pin, value] : {std::pair{"yes", true},
+                                   {"On", true},
+                                   {"TRUE", true},
+                                   {"no", false},
+                                   {"off", false},
+                                   {"False", false}}) {
+    auto config = parse_config("models:\n  a: {pin: " + std::string(pin) + "}", "");
+    ASSERT_TRUE(config.ok()) << pin << ": " << config.error().message;
+    EXPECT_EQ(config->models.at("a").pin, value) << pin;
+  }
+  for (const char* pin : {"y", "n", "\"true\"", "!!str yes", "1", "tRUE", "[true]"}) {
+    auto config = parse_config("models:\n  a: {pin: " + std::string(pin) + "}", "");
+    ASSERT_FALSE(config.ok()) << pin;
+    EXPECT_EQ(config.error().message, "models.a.pin: must be true or false") << pin;
+  }
+  const std::string lora = "models:\n  base:\n    loras:\n      chat: {adapter: a.gguf, scale: ";
+  for (const auto& [scale, value] :
+       {std::pair{"0x2", 2.0f}, {"1_5", 15.0f}, {"-.5", -0.5f}, {"1e-1", 0.1f}, {"007", 7.0f}}) {
+    auto config = parse_config(lora + scale + "}\n", "");
+    ASSERT_TRUE(config.ok()) << scale << ": " << config.error().message;
+    EXPECT_EQ(config->models.at("base").loras.at(0).scale, value) << scale;
+  }
+  for (const auto& [scale, message] :
+       {std::pair{"\"0.5\"", "must be a number"},
+        {"yes", "must be a number"},
+        {"010",
+         "010 is octal in YAML 1.1 and decimal in YAML 1.2; drop the leading 0 for decimal, or "
+         "write 0o for octal"}}) {
+    auto config = parse_config(lora + scale + "}\n", "");
+    ASSERT_FALSE(config.ok()) << scale;
+    EXPECT_EQ(config.error().message, "models.base.loras.chat.scale: " + std::string(message));
+  }
+  for (const auto& [value, us] : {std::pair{"1e3", int64_t{1'000'000'000}},
+                                  {"+5", int64_t{5'000'000}},
+                                  {"\"010\"", int64_t{10'000'000}}}) {
+    auto config = parse_config("keep_alive: " + std::string(value), "");
+    ASSERT_TRUE(config.ok()) << value << ": " << config.error().message;
+    EXPECT_EQ(config->keep_alive_us, us) << value;
+  }
+  auto octal = parse_config("keep_alive: 010", "");
+  ASSERT_FALSE(octal.ok());
+  EXPECT_EQ(octal.error().message,
+            "keep_alive: 010 is octal in YAML 1.1 and decimal in YAML 1.2; drop the leading 0 for "
+            "decimal, or write 0o for octal");
+  auto interval = parse_config("rescan_interval: 0010", "");
+  ASSERT_FALSE(interval.ok());
+  EXPECT_EQ(interval.error().message,
+            "rescan_interval: 0010 is octal in YAML 1.1 and decimal in YAML 1.2; drop the leading "
+            "0 for decimal, or write 0o for octal");
+}
+
 }  // namespace
 }  // namespace gengyun::deploy

@@ -1,0 +1,42 @@
+// What a plain YAML scalar of the deployment config means: one rule for every field that takes
+// a number, a boolean or text (deploy/config.cpp).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string_view>
+
+namespace gengyun::deploy {
+
+/// What a plain (unquoted, untagged) YAML scalar reads as. yaml-cpp hands every scalar over as
+/// text and resolves only some number forms, so the config resolves them itself, by the union
+/// of YAML 1.2's core schema and YAML 1.1 as PyYAML resolves it: a scalar is a null, a boolean
+/// or a number where either reads one, text where both read text.
+///
+///   null     ~ null Null NULL, the empty scalar (both)
+///   boolean  true True TRUE false False FALSE (both); yes no on off, Yes ..., YES ... (1.1;
+///            y and n are text, as in PyYAML)
+///   integer  [-+]?[0-9]+ (1.2: decimal, 010 is 10), 0o[0-7]+, 0x[0-9a-fA-F]+ (1.2);
+///            [-+]?0[0-7_]+ (1.1: octal, 010 is 8), [-+]?(0|[1-9][0-9_]*), [-+]?0x[0-9a-fA-F_]+,
+///            [-+]?0b[01_]+, base 60 [-+]?[1-9][0-9_]*(:[0-5]?[0-9])+ (1:30 is 90) (1.1)
+///   float    [-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)? (1.2: 1e3 is 1000.0),
+///            [-+]?\.(inf|Inf|INF), \.(nan|NaN|NAN) (both); with '_' between digits, exponents
+///            signed, base 60 (1:30.5 is 90.5) (1.1)
+///
+/// Where both read a number they agree, except an integer with a leading 0 and more than one
+/// digit after it, which 1.1 reads as octal and 1.2 as decimal: Kind::Conflicting.
+struct PlainScalar {
+  enum class Kind { Text, Null, Boolean, Integer, Float, Conflicting };
+  Kind kind = Kind::Text;
+  bool boolean = false;  ///< a Boolean's value
+  double number = 0;     ///< an Integer's or a Float's value (an Integer rounded to a double)
+  std::optional<int64_t> int64;    ///< an Integer's value when it fits in int64
+  std::optional<uint64_t> uint64;  ///< an Integer's value when it fits in uint64
+
+  bool is_number() const { return kind == Kind::Integer || kind == Kind::Float; }
+};
+
+/// The reading of the plain scalar `text` by the rule above.
+PlainScalar read_plain_scalar(std::string_view text);
+
+}  // namespace gengyun::deploy
