@@ -13,8 +13,8 @@ bool holds_unprintable(std::string_view name) {
 }
 
 std::string unprintable_name_message(std::string_view what, std::string_view name) {
-  return std::string(what) + " '" + std::string(name) +
-         "' holds control characters or bytes that are not UTF-8, which a model id may not";
+  return std::string(what) + " '" + std::string(name) + "' holds " +
+         std::string(kUnprintableCharacters) + ", which a model id may not";
 }
 
 }  // namespace gengyun::deploy

@@ -7,13 +7,23 @@
 
 namespace gengyun::deploy {
 
-/// Whether `name` holds a control character (C0, DEL, C1) or bytes that are not UTF-8: such a
-/// name cannot be a model id, which clients could not send as written and which would forge
-/// log lines.
+/// What holds_unprintable refuses, as its messages name it.
+inline constexpr std::string_view kUnprintableCharacters =
+    "control, format, private-use or unassigned characters, or bytes that are not UTF-8";
+
+/// Whether `name` holds bytes that are not UTF-8 or a character that shows as nothing or as
+/// something else, those that tokenizer::escape_control_characters escapes: Unicode's
+/// categories Cc (C0, DEL, C1), Cf (format: bidi controls such as U+202E and U+2066..U+2069,
+/// U+200E/F, U+061C, which reorder what an operator reads; zero-width characters such as U+200B,
+/// U+200D and U+FEFF, which make two names that look alike), Zl and Zp (U+2028, U+2029, which
+/// break log lines), Co (private use) and Cn (unassigned in utf8proc's Unicode version,
+/// noncharacters). Such a name cannot be a model id: clients could not send it as shown, and
+/// it would forge or disguise log lines. One rule for config ids, aliases and LoRA names,
+/// `--model` and `--lora` names and the file names of `--models DIR`.
 bool holds_unprintable(std::string_view name);
 
-/// The refusal of such a name: "WHAT 'NAME' holds control characters ..." (`what`: "the
-/// alias", "--model: the name"). Shown, the message needs escaping
+/// The refusal of such a name: "WHAT 'NAME' holds control, format, ... which a model id may
+/// not" (`what`: "the alias", "--model: the name"). Shown, the message needs escaping
 /// (tokenizer::escape_control_characters), as every message that quotes a name.
 std::string unprintable_name_message(std::string_view what, std::string_view name);
 

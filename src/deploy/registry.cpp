@@ -124,8 +124,8 @@ struct FolderListing {
 
 /// The *.gguf files of `dir` (case-insensitive suffix; symlinks followed, folders skipped) by
 /// model id, the first in name order winning a clash of ids. Left out: ".gguf" (an empty id)
-/// and names with control characters or bytes that are not UTF-8 (an id clients could not
-/// send as written, and that would forge log lines). A folder that cannot be read, even in
+/// and names that holds_unprintable refuses (an id clients could not send as shown, and that
+/// would forge or disguise log lines). A folder that cannot be read, even in
 /// part, lists no file: its error says why.
 FolderListing list_folder(const std::string& dir) {
   std::vector<fs::path> files;
@@ -153,9 +153,9 @@ FolderListing list_folder(const std::string& dir) {
       continue;
     }
     if (holds_unprintable(name)) {
-      out.unnamed.push_back(path.string() +
-                            " is not served: its name holds control characters or bytes that "
-                            "are not UTF-8, which an id may not; rename the file");
+      out.unnamed.push_back(path.string() + " is not served: its name holds " +
+                            std::string(kUnprintableCharacters) +
+                            ", which an id may not; rename the file");
       continue;
     }
     const auto [it, added] = out.by_id.emplace(lower(name.substr(0, name.size() - 5)), path.string());

@@ -117,17 +117,40 @@ std::string hex_escaped_bytes(std::string_view bytes) {
   return out;
 }
 
+namespace {
+
+/// Whether the character of the well-formed UTF-8 `bytes` is one that escape_control_characters
+/// writes as \xNN: utf8proc's category Cc (C0, DEL, C1), Cf (format: bidi controls, zero-width
+/// characters, U+FEFF), Zl and Zp (U+2028, U+2029), Co (private use) or Cn (unassigned in
+/// utf8proc's Unicode version, noncharacters).
+bool escaped_character(std::string_view bytes) {
+  utf8proc_int32_t cp = 0;
+  utf8proc_iterate(reinterpret_cast<const utf8proc_uint8_t*>(bytes.data()),
+                   static_cast<utf8proc_ssize_t>(bytes.size()), &cp);
+  switch (utf8proc_category(cp)) {
+    case UTF8PROC_CATEGORY_CC:
+    case UTF8PROC_CATEGORY_CF:
+    case UTF8PROC_CATEGORY_ZL:
+    case UTF8PROC_CATEGORY_ZP:
+    case UTF8PROC_CATEGORY_CO:
+    case UTF8PROC_CATEGORY_CN:
+      return true;
+    default:
+      return false;
+  }
+}
+
+}  // namespace
+
 std::string escape_control_characters(std::string_view text) {
   std::string out;
   for (size_t pos = 0; pos < text.size();) {
     const Utf8Sequence seq = next_utf8_sequence(text, pos);
     const auto first = static_cast<unsigned char>(text[pos]);
-    const bool control =
-        first < 0x20 || first == 0x7f ||
-        (first == 0xc2 && seq.length == 2 && static_cast<unsigned char>(text[pos + 1]) < 0xa0);
     if (first == '\\') {
       out += "\\\\";
-    } else if (seq.kind == Utf8Sequence::Kind::Valid && !control) {
+    } else if (seq.kind == Utf8Sequence::Kind::Valid &&
+               !escaped_character(text.substr(pos, seq.length))) {
       out += text.substr(pos, seq.length);
     } else {
       out += hex_escaped_bytes(text.substr(pos, seq.length));

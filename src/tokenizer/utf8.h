@@ -57,10 +57,15 @@ size_t unfinished_utf8_length(std::string_view text);
 /// Each byte of `bytes` as \xNN (lowercase hex).
 std::string hex_escaped_bytes(std::string_view bytes);
 
-/// `text` with its control characters (C0, DEL, C1) and its bytes that are not UTF-8 written as
-/// \xNN each, a backslash as \\ (so that no two texts show alike), the rest (printable UTF-8)
-/// as it is: text a client sent, made safe to show in a terminal (where ESC sequences would
-/// drive it) or a CSV file.
+/// `text` with its bytes that are not UTF-8 and the bytes of each character that shows as
+/// nothing or as something else written as \xNN each, a backslash as \\ (so that no two texts
+/// show alike), the rest as it is: text a client sent, made safe to show in a terminal (where
+/// ESC sequences would drive it), a log line or a CSV file. The characters escaped are those of
+/// Unicode's categories Cc (C0, DEL, C1), Cf (format characters: the bidi controls U+061C,
+/// U+200E, U+200F, U+202A..U+202E, U+2066..U+2069 that reorder what a reader sees, zero-width
+/// characters such as U+200B and U+FEFF), Zl and Zp (U+2028, U+2029, which end a line) and
+/// Co and Cn (private-use and unassigned code points, which show as nothing certain), by
+/// utf8proc's Unicode data.
 std::string escape_control_characters(std::string_view text);
 
 /// The columns `text` takes in a terminal with a monospaced font: per character, utf8proc's

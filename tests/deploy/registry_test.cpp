@@ -154,8 +154,14 @@ TEST(ModelSpec, RejectsMalformedFlags) {
   EXPECT_FALSE(parse_model_spec("s=").ok());
   // An id a client could not send as written, and that would forge log lines.
   EXPECT_EQ(parse_model_spec("q\nINFO fake=x.gguf").error().message,
-            "--model: the name 'q\nINFO fake' holds control characters or bytes that are not "
-            "UTF-8, which a model id may not");
+            "--model: the name 'q\nINFO fake' holds control, format, private-use or unassigned "
+            "characters, or bytes that are not UTF-8, which a model id may not");
+  EXPECT_EQ(parse_model_spec("q\u2029wen=x.gguf").error().message,
+            "--model: the name 'q\u2029wen' holds control, format, private-use or unassigned "
+            "characters, or bytes that are not UTF-8, which a model id may not");
+  EXPECT_EQ(parse_model_spec("\u061Cq=x.gguf").error().message,
+            "--model: the name '\u061Cq' holds control, format, private-use or unassigned "
+            "characters, or bytes that are not UTF-8, which a model id may not");
   EXPECT_FALSE(parse_model_spec("q\xff=x.gguf").ok());
   EXPECT_TRUE(parse_model_spec("qwen-\xe6\xa8\xa1\\x=x.gguf").ok());  // UTF-8 and a backslash
 }
@@ -308,8 +314,8 @@ TEST(Registry, FilesWhoseIdIsTakenAreWarnedOfOnce) {
   EXPECT_EQ(f.events.of(Kind::Warning).size(), 2u);
 }
 
-// A file named ".gguf" (an empty id) and one whose name holds a control character are left
-// out, each with one warning (README: serve warns once of each file left out).
+// A file named ".gguf" (an empty id) and one whose name holds a control or bidi character are
+// left out, each with one warning (README: serve warns once of each file left out).
 TEST(Registry, FilesWithAnEmptyIdOrControlCharactersAreLeftOutWithAWarning) {
   REQUIRE_TESTDATA();
   TempDir dir;
@@ -317,6 +323,7 @@ TEST(Registry, FilesWithAnEmptyIdOrControlCharactersAreLeftOutWithAWarning) {
   fs::create_symlink(model_path("stories260K-f32.gguf"), dir.file(".gguf"));
   fs::create_symlink(model_path("stories260K-f32.gguf"), dir.file(forged));
   fs::create_symlink(model_path("stories260K-f32.gguf"), dir.file("bell\x07.gguf"));
+  fs::create_symlink(model_path("stories260K-f32.gguf"), dir.file("rtl\u202Egguf.exe.gguf"));
   fs::create_symlink(model_path("stories260K-f32.gguf"), dir.file("back\\slash.gguf"));
   Fixture f;
   RegistryOptions o = f.options();
@@ -326,19 +333,20 @@ TEST(Registry, FilesWithAnEmptyIdOrControlCharactersAreLeftOutWithAWarning) {
   std::vector<std::string> warnings;
   for (const RegistryEvent& e : f.events.of(Kind::Warning)) warnings.push_back(e.detail);
   const std::string unprintable =
-      " is not served: its name holds control characters or bytes that are not UTF-8, which an "
-      "id may not; rename the file";
+      " is not served: its name holds control, format, private-use or unassigned characters, or "
+      "bytes that are not UTF-8, which an id may not; rename the file";
   const std::vector<std::string> expected = {
       "--models: " + dir.file(".gguf") +
           " is not served: its model id (the name before .gguf) would be empty",
       "--models: " + dir.file(forged) + unprintable,
-      "--models: " + dir.file("bell\x07.gguf") + unprintable};
+      "--models: " + dir.file("bell\x07.gguf") + unprintable,
+      "--models: " + dir.file("rtl\u202Egguf.exe.gguf") + unprintable};
   EXPECT_EQ(warnings, expected);
   std::vector<std::string> ids;
   for (const ModelInfo& info : registry->list()) ids.push_back(info.id);
   EXPECT_EQ(ids, std::vector<std::string>{"back\\slash"});
   registry->rescan();
-  EXPECT_EQ(f.events.of(Kind::Warning).size(), 3u);
+  EXPECT_EQ(f.events.of(Kind::Warning).size(), 4u);
 }
 
 TEST(Registry, RescanAddsAndDropsFiles) {

@@ -817,8 +817,8 @@ TEST_F(ServeTest, AFileNameWithControlCharactersIsLeftOutAndLoggedEscaped) {
   const std::string err = server_->err();
   EXPECT_NE(err.find("gengyun: warning: --models: " + (models / "a").string() +
                      "\\x0agengyun: model 'evil': available\\x0ab.gguf is not served: its name "
-                     "holds control characters or bytes that are not UTF-8, which an id may not; "
-                     "rename the file\n"),
+                     "holds control, format, private-use or unassigned characters, or bytes that "
+                     "are not UTF-8, which an id may not; rename the file\n"),
             std::string::npos)
       << err;
   EXPECT_NE(err.find("gengyun: warning: --models: " + (models / ".gguf").string() +
@@ -843,11 +843,14 @@ TEST_F(ServeTest, BadRegistryFlagsAreRefusedAtStart) {
        "one token of every running sequence"},
       // Refused names are shown escaped: they cannot drive the terminal.
       {{"--model", "x\x1b[2Jy=" + model_path_},
-       "error: --model: the name 'x\\x1b[2Jy' holds control characters or bytes that are not "
-       "UTF-8, which a model id may not\n"},
+       "error: --model: the name 'x\\x1b[2Jy' holds control, format, private-use or unassigned "
+       "characters, or bytes that are not UTF-8, which a model id may not\n"},
+      {{"--model", "x\u202Ey=" + model_path_},
+       "error: --model: the name 'x\\xe2\\x80\\xaey' holds control, format, private-use or "
+       "unassigned characters, or bytes that are not UTF-8, which a model id may not\n"},
       {{"--model", "q=" + model_path_, "--lora", "l\xff=q:a.gguf"},
-       "error: --lora: the name 'l\\xff' holds control characters or bytes that are not UTF-8, "
-       "which a model id may not\n"},
+       "error: --lora: the name 'l\\xff' holds control, format, private-use or unassigned "
+       "characters, or bytes that are not UTF-8, which a model id may not\n"},
   };
   for (const auto& [flags, message] : cases) {
     std::vector<std::string> argv = {kBinary, "serve", "--db", db_};

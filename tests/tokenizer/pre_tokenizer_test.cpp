@@ -153,6 +153,40 @@ TEST(Utf8, EscapeControlCharacters) {
   EXPECT_EQ(escape_control_characters("a\n"), "a\\x0a");
 }
 
+// Characters that show as nothing or as something else are escaped too: U+2028 and U+2029
+// end a line, the bidi controls reorder what a reader sees, format characters (Cf) are
+// invisible, private-use and unassigned code points show as nothing certain.
+TEST(Utf8, EscapeInvisibleAndReorderingCharacters) {
+  const std::pair<const char*, const char*> escaped[] = {
+      {"\u2028", "\\xe2\\x80\\xa8"},           // LINE SEPARATOR (Zl)
+      {"\u2029", "\\xe2\\x80\\xa9"},           // PARAGRAPH SEPARATOR (Zp)
+      {"\u202A", "\\xe2\\x80\\xaa"},           // LEFT-TO-RIGHT EMBEDDING
+      {"\u202E", "\\xe2\\x80\\xae"},           // RIGHT-TO-LEFT OVERRIDE
+      {"\u2066", "\\xe2\\x81\\xa6"},           // LEFT-TO-RIGHT ISOLATE
+      {"\u2069", "\\xe2\\x81\\xa9"},           // POP DIRECTIONAL ISOLATE
+      {"\u200E", "\\xe2\\x80\\x8e"},           // LEFT-TO-RIGHT MARK
+      {"\u200F", "\\xe2\\x80\\x8f"},           // RIGHT-TO-LEFT MARK
+      {"\u061C", "\\xd8\\x9c"},                // ARABIC LETTER MARK
+      {"\u200B", "\\xe2\\x80\\x8b"},           // ZERO WIDTH SPACE (Cf)
+      {"\u200D", "\\xe2\\x80\\x8d"},           // ZERO WIDTH JOINER (Cf)
+      {"\u00AD", "\\xc2\\xad"},                // SOFT HYPHEN (Cf)
+      {"\uFEFF", "\\xef\\xbb\\xbf"},           // ZERO WIDTH NO-BREAK SPACE, BOM (Cf)
+      {"\U000E0001", "\\xf3\\xa0\\x80\\x81"},  // LANGUAGE TAG (Cf)
+      {"\uE000", "\\xee\\x80\\x80"},           // private use (Co)
+      {"\U0010FFFD", "\\xf4\\x8f\\xbf\\xbd"},  // private use, plane 16 (Co)
+      {"\u0378", "\\xcd\\xb8"},                // unassigned (Cn)
+      {"\uFFFF", "\\xef\\xbf\\xbf"},           // noncharacter (Cn)
+  };
+  for (const auto& [character, shown] : escaped)
+    EXPECT_EQ(escape_control_characters(std::string("a") + character + "b"),
+              std::string("a") + shown + "b")
+        << shown;
+  // Kept: spaces (Zs), combining and variation marks (Mn), symbols, letters of any script.
+  for (const char* kept :
+       {"\u00A0", "\u3000", "e\u0301", "\U0001F600\uFE0F", "\u05D0\u0627", "\uFFFD", "\u4E2D"})
+    EXPECT_EQ(escape_control_characters(kept), kept);
+}
+
 // Terminal columns: ASCII and Latin letters 1, CJK ideographs and fullwidth forms 2, a
 // combining mark 0, a byte that is not UTF-8 1.
 TEST(Utf8, DisplayWidth) {
