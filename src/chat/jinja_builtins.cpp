@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
@@ -395,32 +396,106 @@ Value f_abs(Renderer&, const Value& s, CallArgs&) {
   fail("TypeError", "bad operand type for abs(): '" + s.type_name() + "'");
 }
 
+// Python's round(x, ndigits) of a float (CPython's float.__round__): the exact binary value of
+// x rounded half to even at 10**-ndigits, then the double nearest that decimal. OverflowError
+// when the rounding is beyond the largest double.
+double round_float(double x, int64_t ndigits) {
+  // ndigits past 323 leave every double as it is; under -308 round every double to zero.
+  if (!std::isfinite(x) || ndigits > 323) return x;
+  if (ndigits < -308) return std::copysign(0.0, x);
+  // glibc prints a double's exact expansion: at most 309 digits before the point, 1074 after.
+  char exact[1400];
+  const int size = std::snprintf(exact, sizeof exact, "%.1074f", std::fabs(x));
+  const std::string_view text(exact, static_cast<size_t>(size));
+  const size_t point = text.find('.');
+  std::string digits(text.substr(0, point));
+  digits.append(text.substr(point + 1));
+  // The digits kept: those before the place of 10**-ndigits (none when x is under it).
+  const int64_t keep = static_cast<int64_t>(point) + ndigits;
+  std::string kept = keep > 0 ? digits.substr(0, static_cast<size_t>(keep)) : std::string();
+  if (keep >= 0) {
+    const std::string_view rest = std::string_view(digits).substr(static_cast<size_t>(keep));
+    const bool beyond_half = rest.find_first_not_of('0', 1) != std::string_view::npos;
+    const bool odd = !kept.empty() && (kept.back() - '0') % 2 == 1;
+    if (rest[0] > '5' || (rest[0] == '5' && (beyond_half || odd))) {
+      size_t i = kept.size();
+      while (i > 0 && kept[i - 1] == '9') kept[--i] = '0';
+      if (i == 0) {
+        kept.insert(kept.begin(), '1');
+      } else {
+        ++kept[i - 1];
+      }
+    }
+  }
+  const std::string decimal =
+      (std::signbit(x) ? "-" : "") + (kept.empty() ? "0" : kept) + "e" + std::to_string(-ndigits);
+  errno = 0;
+  const double rounded = std::strtod(decimal.c_str(), nullptr);
+  if (errno == ERANGE && std::fabs(rounded) >= 1) {
+    fail("OverflowError", "rounded value too large to represent");
+  }
+  return rounded;
+}
+
+// Python's round(n, ndigits) of an integer: n for ndigits >= 0, else n rounded half to even at
+// 10**-ndigits (OverflowError past int64, where Python's integer would grow).
+int64_t round_int(int64_t n, int64_t ndigits) {
+  if (ndigits >= 0) return n;
+  if (ndigits < -19) return 0;  // |n| < 9.3e18, under half of 10**20
+  __int128 unit = 1;
+  for (int64_t k = 0; k < -ndigits; ++k) unit *= 10;
+  const __int128 magnitude = n < 0 ? -static_cast<__int128>(n) : n;
+  __int128 units = magnitude / unit;
+  const __int128 rest = magnitude % unit;
+  if (2 * rest > unit || (2 * rest == unit && units % 2 == 1)) ++units;
+  const __int128 rounded = (n < 0 ? -units : units) * unit;
+  if (rounded > INT64_MAX || rounded < INT64_MIN) fail("OverflowError", "integer result too large");
+  return static_cast<int64_t>(rounded);
+}
+
+// Jinja's round: Python's round(value, precision) for 'common' (an integer stays an integer);
+// for 'ceil' and 'floor' math.ceil/floor(value * 10**precision) / 10**precision, whose integer
+// quotient Python divides exactly (so no -0.0) and whose float product fails on infinity
+// (OverflowError) and NaN (ValueError).
 Value f_round(Renderer&, const Value& s, CallArgs& a) {
   if (!s.is_number() && !s.is_bool())
     fail("TypeError", "round expects a number, not " + s.type_name());
+  const Value precision_arg = arg(a, 0, "precision", Value(0));
+  if (!precision_arg.is_int() && !precision_arg.is_bool()) {
+    fail("TypeError",
+         "'" + precision_arg.type_name() + "' object cannot be interpreted as an integer");
+  }
   const int64_t precision =
-      arg(a, 0, "precision", Value(0)).is_int() ? arg(a, 0, "precision", Value(0)).as_int() : 0;
+      precision_arg.is_bool() ? int64_t{precision_arg.as_bool()} : precision_arg.as_int();
   const std::string method = arg(a, 1, "method", Value("common")).to_str();
   if (method != "common" && method != "ceil" && method != "floor") {
     fail("FilterArgumentError", "method must be common, ceil or floor");
   }
-  const double x = s.as_double();
-  if (!std::isfinite(x)) return Value(x);
-  const double scale = std::pow(10.0, static_cast<double>(precision));
-  if (scale == 0) {
-    // 10**precision under the smallest double: Python's round gives a signed zero; Jinja's
-    // ceil and floor divide by the zero.
-    if (method != "common") fail("ZeroDivisionError", "float division by zero");
-    return Value(std::copysign(0.0, x));
+  if (method == "common") {
+    if (s.is_float()) return Value(round_float(s.as_double(), precision));
+    return Value(round_int(s.is_bool() ? int64_t{s.as_bool()} : s.as_int(), precision));
   }
-  const double v = x * scale;
-  // Past 2**52 (or past the largest double) x * 10**precision has no fraction left to round:
-  // x is its own rounding (Python's round(1e300, 400) is 1e+300).
-  if (!std::isfinite(v) || std::fabs(v) >= 0x1p52) return Value(x);
-  const double rounded = method == "ceil"    ? std::ceil(v)
-                         : method == "floor" ? std::floor(v)
-                                             : std::nearbyint(v);
-  return Value(rounded / scale);
+  // An integer times the integer 10**precision is whole: the exact quotient is the integer.
+  if (!s.is_float() && precision >= 0) return Value(s.as_double());
+  // 10**precision as Python makes it a float: the int converted (OverflowError past the doubles),
+  // or for a negative precision float pow (0.0 under the smallest double).
+  if (precision > 308) fail("OverflowError", "int too large to convert to float");
+  const double scale = precision >= 0
+                           ? std::strtod(("1e" + std::to_string(precision)).c_str(), nullptr)
+                           : std::pow(10.0, static_cast<double>(precision));
+  const double v = s.as_double() * scale;
+  if (std::isnan(v)) fail("ValueError", "cannot convert float NaN to integer");
+  if (std::isinf(v)) fail("OverflowError", "cannot convert float infinity to integer");
+  const double whole = method == "ceil" ? std::ceil(v) : std::floor(v);
+  if (whole == 0) {
+    if (scale == 0) fail("ZeroDivisionError", "float division by zero");
+    return Value(0.0);
+  }
+  if (precision < 0) return Value(whole / scale);
+  // int / int: the exact quotient's nearest double, as strtod reads the digits over 10**precision.
+  char digits[400];
+  std::snprintf(digits, sizeof digits, "%.0fe-%lld", whole, static_cast<long long>(precision));
+  return Value(std::strtod(digits, nullptr));
 }
 
 List sorted(Renderer& r, List items, bool reverse, bool case_sensitive, const Value& attribute) {

@@ -389,6 +389,37 @@ TEST(Jinja, IntAndRoundAtTheLimits) {
             "1e+300 1e+300 0.0 -0.0 0.1 120.0 1.5e+16 2.0 2.6 2.7");
 }
 
+// round is Python's round(value, precision): the exact binary value rounded half to even (2.675
+// is 2.67499999999999982236431605997495353221893310546875), an integer staying an integer; ceil
+// and floor divide the integer they give exactly (no -0.0, no error from x * 10**p divided back).
+TEST(Jinja, RoundAsPython) {
+  EXPECT_EQ(render("{{ 2.675|round(2) }} {{ 0.5|round }} {{ 1.5|round }} {{ 2.5|round }} "
+                   "{{ (-0.5)|round }} {{ 0.45|round(1) }} {{ 18.63675|round(4) }} "
+                   "{{ (-63.355)|round(2) }} {{ 150.0|round(-2) }} {{ 250.0|round(-2) }} "
+                   "{{ 251.0|round(-2) }} {{ x|round(323) }} {{ x|round(324) }}",
+                   {{"x", 5e-324}}),
+            "2.67 0.0 2.0 2.0 -0.0 0.5 18.6367 -63.35 200.0 200.0 300.0 0.0 5e-324");
+  EXPECT_EQ(render("{{ 3|round }} {{ true|round }} {{ 150|round(-2) }} {{ 250|round(-2) }} "
+                   "{{ (-250)|round(-2) }} {{ (-251)|round(-2) }} {{ 1234|round(-20) }} "
+                   "{{ (-5)|round(-1) }} {{ (-15)|round(-1) }} {{ 3|round(2, 'ceil') }}"),
+            "3 1 200 200 -200 -300 0 0 -20 3.0");
+  EXPECT_EQ(render("{{ (-0.3)|round(method='ceil') }} {{ (-0.0)|round(method='floor') }} "
+                   "{{ 2.61|round(1, 'floor') }} {{ 1e300|round(5, 'floor') }} "
+                   "{{ 1234.5|round(-2, 'ceil') }} {{ (-1234.5)|round(-2, 'ceil') }}"),
+            "0.0 0.0 2.6 1.0000000000000002e+300 1300.0 -1200.0");
+  EXPECT_EQ(render("{{ 9223372036854775807|round(-19) }}"),
+            "error: OverflowError: integer result too large (line 1, column 24)");
+  EXPECT_EQ(render("{{ 1.7976931348623157e308|round(-308) }}"),
+            "error: OverflowError: rounded value too large to represent (line 1, column 27)");
+  EXPECT_EQ(render("{{ 1e300|round(10, 'ceil') }}"),
+            "error: OverflowError: cannot convert float infinity to integer (line 1, column 10)");
+  EXPECT_EQ(render("{{ 1.0|round(309, 'ceil') }}"),
+            "error: OverflowError: int too large to convert to float (line 1, column 8)");
+  EXPECT_EQ(
+      render("{{ 2.5|round(1.5) }}"),
+      "error: TypeError: 'float' object cannot be interpreted as an integer (line 1, column 8)");
+}
+
 TEST(Jinja, GenerationTagRendersItsBody) {
   EXPECT_EQ(render("{% generation %}a{% endgeneration %}"), "a");
 }
