@@ -575,15 +575,16 @@ Value f_indent(Renderer& r, const Value& s, CallArgs& a) {
   return Value(std::move(out));
 }
 
-// The runs of non-whitespace, counted without building them.
+// Jinja's len(re.findall(r"\w+", s)): the runs of word characters, counted without building
+// them.
 Value f_wordcount(Renderer&, const Value& s, CallArgs&) {
   const std::string text = s.to_str();
   int64_t words = 0;
   bool in_word = false;
   for (size_t i = 0; i < text.size();) {
-    const bool space = py_space(next_code_point(text, i));
-    if (!space && !in_word) ++words;
-    in_word = !space;
+    const bool word = py_word_char(next_code_point(text, i));
+    if (word && !in_word) ++words;
+    in_word = word;
   }
   return Value(words);
 }

@@ -1,5 +1,7 @@
 #include "chat/jinja_strings.h"
 
+#include <utf8proc.h>
+
 #include <algorithm>
 #include <cctype>
 #include <cstring>
@@ -14,6 +16,26 @@ bool py_space(uint32_t cp) {
   return (cp >= 0x09 && cp <= 0x0D) || (cp >= 0x1C && cp <= 0x20) || cp == 0x85 || cp == 0xA0 ||
          cp == 0x1680 || (cp >= 0x2000 && cp <= 0x200A) || cp == 0x2028 || cp == 0x2029 ||
          cp == 0x202F || cp == 0x205F || cp == 0x3000;
+}
+
+// Python's \w: str.isalnum() (the letters L* and the numbers N*: every code point with a numeric
+// value is one or the other) or '_'. Code points utf8proc does not know are not letters.
+bool py_word_char(uint32_t cp) {
+  if (cp == '_') return true;
+  if (cp > 0x10FFFF) return false;
+  switch (utf8proc_category(static_cast<utf8proc_int32_t>(cp))) {
+    case UTF8PROC_CATEGORY_LU:
+    case UTF8PROC_CATEGORY_LL:
+    case UTF8PROC_CATEGORY_LT:
+    case UTF8PROC_CATEGORY_LM:
+    case UTF8PROC_CATEGORY_LO:
+    case UTF8PROC_CATEGORY_ND:
+    case UTF8PROC_CATEGORY_NL:
+    case UTF8PROC_CATEGORY_NO:
+      return true;
+    default:
+      return false;
+  }
 }
 
 // str.strip / lstrip / rstrip with Python's whitespace or the code points of `chars`, keeping

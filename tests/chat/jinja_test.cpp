@@ -420,6 +420,16 @@ TEST(Jinja, RoundAsPython) {
       "error: TypeError: 'float' object cannot be interpreted as an integer (line 1, column 8)");
 }
 
+// wordcount is len(re.findall(r"\w+", s)): runs of letters, numbers (any script) and '_'; a
+// combining mark is no word character.
+TEST(Jinja, WordcountCountsWordCharacterRuns) {
+  EXPECT_EQ(render("{{ 'hello, world!'|wordcount }} {{ 'a-b c'|wordcount }} {{ '  '|wordcount }} "
+                   "{{ 'café naïve'|wordcount }} {{ 'x_y'|wordcount }} {{ ''|wordcount }} "
+                   "{{ '١٢٣ ½ Ⅻ'|wordcount }} {{ '日本語 テスト'|wordcount }} "
+                   "{{ 'e\u0301x'|wordcount }} {{ 'a\u00adb'|wordcount }} {{ 42|wordcount }}"),
+            "2 3 0 2 1 0 3 2 2 2 1");
+}
+
 TEST(Jinja, GenerationTagRendersItsBody) {
   EXPECT_EQ(render("{% generation %}a{% endgeneration %}"), "a");
 }
