@@ -20,21 +20,25 @@ Value element_undefined(const Value& subject, const Value& key) {
   fail("UndefinedError", v.undefined_hint().empty() ? "value is undefined" : v.undefined_hint());
 }
 
+// A slice bound or step as an integer (TypeError for anything but an integer or a bool).
+int64_t slice_bound(const Value& v) {
+  if (v.is_int()) return v.as_int();
+  if (v.is_bool()) return v.as_bool();
+  fail("TypeError", "slice indices must be integers or None");
+}
+
+bool is_none_bound(const Value& v) { return v.is_none() || v.is_undefined(); }
+
 // Python's slice.indices(): the start, stop and step a slice picks out of `length` items.
 void slice_indices(int64_t length, const Value& lo, const Value& hi, const Value& st,
                    int64_t& start, int64_t& stop, int64_t& step) {
-  auto as_index = [](const Value& v) -> int64_t {
-    if (v.is_int()) return v.as_int();
-    if (v.is_bool()) return v.as_bool();
-    fail("TypeError", "slice indices must be integers or None");
-  };
-  step = st.is_none() || st.is_undefined() ? 1 : as_index(st);
+  step = is_none_bound(st) ? 1 : slice_bound(st);
   if (step == 0) fail("ValueError", "slice step cannot be zero");
   const int64_t lower = step < 0 ? -1 : 0;
   const int64_t upper = step < 0 ? length - 1 : length;
   auto clamp = [&](const Value& v, int64_t fallback) {
-    if (v.is_none() || v.is_undefined()) return fallback;
-    int64_t i = as_index(v);
+    if (is_none_bound(v)) return fallback;
+    int64_t i = slice_bound(v);
     if (i < 0) {
       i += length;
       if (i < lower) i = lower;
@@ -45,6 +49,77 @@ void slice_indices(int64_t length, const Value& lo, const Value& hi, const Value
   };
   start = clamp(lo, step < 0 ? upper : lower);
   stop = clamp(hi, step < 0 ? lower : upper);
+}
+
+uint64_t magnitude(int64_t i) {
+  return i < 0 ? 0 - static_cast<uint64_t>(i) : static_cast<uint64_t>(i);
+}
+
+// Walks up to `count` code points of UTF-8 `s` from byte `from` (a code point's start),
+// forward or `back`, stopping at the string's end or start: returns the byte reached and leaves
+// in `count` the code points it could not walk. Adds the bytes passed over to `walked`.
+size_t walk_code_points(std::string_view s, size_t from, uint64_t& count, bool back,
+                        size_t& walked) {
+  size_t i = from;
+  for (; count > 0 && (back ? i > 0 : i < s.size()); --count) {
+    if (back) {
+      i = previous_code_point(s, i);
+    } else {
+      next_code_point(s, i);
+    }
+  }
+  walked += back ? from - i : i - from;
+  return i;
+}
+
+// Appends code point [begin, end) of string `s` with its request text.
+void append_code_point(TextBuilder& out, const Value& s, size_t begin, size_t end) {
+  if (s.spans() == nullptr) {
+    out.append_text(std::string_view(s.as_string()).substr(begin, end - begin));
+  } else {
+    out.append(substring(s, begin, end));
+  }
+}
+
+// Python's s[lo:hi:st] of string `s` (code points), found by walking code points from the end
+// each bound counts from, without a list of them: a step of 1 walks to its bounds only, another
+// step measures the string once. The bytes walked count as steps.
+Value string_slice(const Value& s, const Value& lo, const Value& hi, const Value& st) {
+  const std::string& text = s.as_string();
+  size_t walked = 0;
+  if (is_none_bound(st) || slice_bound(st) == 1) {
+    // A bound >= 0 counts from the start, a negative one back from the end; both clamp.
+    const auto place = [&](const Value& bound, size_t none) {
+      if (is_none_bound(bound)) return none;
+      const int64_t i = slice_bound(bound);
+      uint64_t count = magnitude(i);
+      return walk_code_points(text, i < 0 ? text.size() : 0, count, i < 0, walked);
+    };
+    const size_t begin = place(lo, 0);
+    const size_t end = place(hi, text.size());
+    charge_bytes(walked);
+    return begin < end ? substring(s, begin, end) : Value("");
+  }
+  int64_t start = 0;
+  int64_t stop = 0;
+  int64_t step = 1;
+  slice_indices(static_cast<int64_t>(utf8_length(text)), lo, hi, st, start, stop, step);
+  walked += text.size();
+  TextBuilder out;
+  if (step > 0 ? start < stop : start > stop) {
+    uint64_t count = static_cast<uint64_t>(start);
+    size_t at = walk_code_points(text, 0, count, false, walked);
+    for (int64_t i = start; step > 0 ? i < stop : i > stop; i += step) {
+      size_t end = at;
+      next_code_point(text, end);
+      append_code_point(out, s, at, end);
+      uint64_t stride = magnitude(step);
+      at = walk_code_points(text, at, stride, step < 0, walked);
+      if (stride > 0) break;  // past an end of the string (so past the slice)
+    }
+  }
+  charge_bytes(walked);
+  return out.take();
 }
 
 // A filter or test reads (at most) every byte of a string subject once: its bytes count.
@@ -496,12 +571,17 @@ Value Renderer::get_item(const Value& subject, const Value& key) {
             return element_undefined(subject, key);
           return list[static_cast<size_t>(i)];
         }
-        const List chars = iterate(subject);
-        int64_t i = int_of(key);
-        if (i < 0) i += static_cast<int64_t>(chars.size());
-        if (i < 0 || i >= static_cast<int64_t>(chars.size()))
-          return element_undefined(subject, key);
-        return chars[static_cast<size_t>(i)];
+        // The code point walked to from the end the index counts from (no list of them).
+        const std::string& s = subject.as_string();
+        const int64_t i = int_of(key);
+        uint64_t count = magnitude(i);
+        size_t walked = 0;
+        const size_t at = walk_code_points(s, i < 0 ? s.size() : 0, count, i < 0, walked);
+        charge_bytes(walked);
+        if (count > 0 || at == s.size()) return element_undefined(subject, key);
+        size_t end = at;
+        next_code_point(s, end);
+        return substring(subject, at, end);
       }
       if (key.is_string()) return get_attr(subject, key.as_string());
       return element_undefined(subject, key);
@@ -689,27 +769,20 @@ Value Renderer::eval_slice(const Expr& e) {
     bounds[k] = e.children[k + 1] ? eval(*e.children[k + 1]) : Value(nullptr);
   }
   if (subject.is_undefined()) fail_undefined(subject);
-  const bool is_string = subject.is_string();
-  if (!is_string && !subject.is_list()) {
+  if (subject.is_string()) return string_slice(subject, bounds[0], bounds[1], bounds[2]);
+  if (!subject.is_list()) {
     fail("TypeError", "'" + subject.type_name() + "' object is not subscriptable");
   }
-  const List items = is_string ? iterate(subject) : List();
-  const List& from = is_string ? items : subject.as_list();
-  const auto length = static_cast<int64_t>(from.size());
+  const List& from = subject.as_list();
   int64_t start = 0;
   int64_t stop = 0;
   int64_t step_by = 1;
-  slice_indices(length, bounds[0], bounds[1], bounds[2], start, stop, step_by);
-  TextBuilder s;
+  slice_indices(static_cast<int64_t>(from.size()), bounds[0], bounds[1], bounds[2], start, stop,
+                step_by);
   List list;
   for (int64_t i = start; step_by > 0 ? i < stop : i > stop; i += step_by) {
-    if (is_string) {
-      s.append(from[static_cast<size_t>(i)]);
-    } else {
-      list.push_back(from[static_cast<size_t>(i)]);
-    }
+    list.push_back(from[static_cast<size_t>(i)]);
   }
-  if (is_string) return s.take();
   return Value(std::move(list));
 }
 

@@ -147,11 +147,14 @@ bool carries_request_text(const Value& v) {
 Value substring(const Value& s, size_t begin, size_t end) {
   std::string text = s.as_string().substr(begin, end - begin);
   if (s.spans() == nullptr) return Value(std::move(text));
+  // The spans are sorted and disjoint: those that meet [begin, end) follow the first ending
+  // past begin.
+  const Spans& all = *s.spans();
   Spans spans;
-  for (const auto& [b, e] : *s.spans()) {
-    const size_t lo = std::max(b, begin);
-    const size_t hi = std::min(e, end);
-    if (lo < hi) spans.emplace_back(lo - begin, hi - begin);
+  for (auto at = std::partition_point(all.begin(), all.end(),
+                                      [&](const auto& span) { return span.second <= begin; });
+       at != all.end() && at->first < end; ++at) {
+    spans.emplace_back(std::max(at->first, begin) - begin, std::min(at->second, end) - begin);
   }
   return Value::with_spans(std::move(text), std::move(spans));
 }
@@ -582,6 +585,16 @@ std::string string_repr(std::string_view s) {
   }
   out += quote;
   return out;
+}
+
+size_t previous_code_point(std::string_view s, size_t i) {
+  // Every byte but a continuation byte begins a code point: the nearest one within a code
+  // point's reach begins this one when it decodes to exactly `i`; else s[i - 1] is a lone byte.
+  size_t lead = i - 1;
+  while (lead > 0 && i - lead < 4 && (static_cast<unsigned char>(s[lead]) & 0xC0) == 0x80) --lead;
+  size_t end = lead;
+  next_code_point(s, end);
+  return end == i ? lead : i - 1;
 }
 
 size_t utf8_length(std::string_view s) {

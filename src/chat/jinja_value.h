@@ -265,5 +265,8 @@ size_t utf8_length(std::string_view s);
 /// Decodes the code point of UTF-8 `s` at byte `i` (< s.size()) and moves `i` past it; an
 /// invalid byte decodes as itself, alone. Walking a string with it allocates nothing.
 uint32_t next_code_point(std::string_view s, size_t& i);
+/// The byte where the code point of UTF-8 `s` that ends at byte `i` begins, as next_code_point
+/// decodes `s` (0 < i <= s.size(), `i` the end of one of its code points). Reads at most 4 bytes.
+size_t previous_code_point(std::string_view s, size_t i);
 
 }  // namespace gengyun::chat::jinja

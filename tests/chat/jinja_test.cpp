@@ -176,6 +176,46 @@ TEST(Jinja, SubscriptsAndSlices) {
             "error: ValueError: slice step cannot be zero (line 1, column 6)");
 }
 
+// A string's index and slices are Python's over code points (values from Python), found by
+// walking code points from the end each bound counts from.
+TEST(Jinja, StringIndexesAndSlicesAreCodePoints) {
+  const Json vars = {{"s", "h\u00e9\u65e5\u672c\U0001F642x"}};
+  EXPECT_EQ(render("{% for i in range(-8, 8) %}{{ s[i] if s[i] is defined else 'U' }}|"
+                   "{% endfor %}{{ s[true] }}",
+                   vars),
+            "U|U|h|é|日|本|🙂|x|h|é|日|本|🙂|x|U|U|é");
+  EXPECT_EQ(render("{{ s[:] }}|{{ s[1:4] }}|{{ s[-3:] }}|{{ s[:-2] }}|{{ s[2:100] }}|"
+                   "{{ s[-100:2] }}|{{ s[4:1] }}|{{ s[-1:-5] }}|{{ s[::-1] }}|{{ s[::2] }}|"
+                   "{{ s[1::3] }}|{{ s[5:0:-2] }}|{{ s[-2::-3] }}|{{ s[100::-1] }}|"
+                   "{{ s[:-100:-1] }}|{{ s[3:3] }}|{{ s[0:6:4] }}|{{ s[-7:] }}",
+                   vars),
+            "hé日本🙂x|é日本|本🙂x|hé日本|日本🙂x|hé|||x🙂本日éh|h日🙂|é🙂|x本é|🙂é|"
+            "x🙂本日éh|"
+            "x🙂本日éh||h🙂|hé日本🙂x");
+  EXPECT_EQ(render("{{ s[::0] }}", vars),
+            "error: ValueError: slice step cannot be zero (line 1, column 5)");
+  EXPECT_EQ(render("{{ s['a':] }}", vars),
+            "error: TypeError: slice indices must be integers or None (line 1, column 5)");
+  // Bytes that are not UTF-8 are characters of their own, walked back as forward.
+  const std::string bytes = "'\xC3\xA9\xA9\xE6\x97x\xF0\x9F\x99\x82\xFF'";
+  EXPECT_EQ(render("{% set s = " + bytes +
+                   " %}{{ s | length }}{{ s[::-1] == (s | list | reverse | join) }}"
+                   "{% for i in range(1, 8) %}{{ s[-i] == s[7 - i] }}{% endfor %}"),
+            "7TrueTrueTrueTrueTrueTrueTrueTrue");
+}
+
+// Indexing and slicing a long string cost what they walk, not a list of all its characters
+// (each took a step per byte and the list's bytes: 80 of them on 1 MB ran out of both).
+TEST(Jinja, StringIndexesAndSlicesCostWhatTheyWalk) {
+  const Json vars = {{"s", "\u00e9" + std::string(1 << 20, 'a') + "\u65e5"}};
+  std::string expected;
+  for (int i = 0; i < 20; ++i) expected += "日éa日éa|";
+  EXPECT_EQ(render("{% for i in range(20) %}{{ s[-1] }}{{ s[0] }}{{ s[-2:] }}{{ s[:2] }}|"
+                   "{% endfor %}{{ (s[::-1] | length) == (s | length) }}",
+                   vars),
+            expected + "True");
+}
+
 TEST(Jinja, AttributesAndItems) {
   const Json vars = {{"m", {{"role", "user"}, {"items", "I"}}}};
   EXPECT_EQ(render("{{ m.role }}{{ m['role'] }}{{ m.missing is defined }}{{ m['items'] }}", vars),

@@ -63,6 +63,10 @@ TEST(RequestText, SubstringsKeepExactSpans) {
   EXPECT_EQ(marked("{{ ('<|x|>' ~ messages[0].content)[:5] }}{{ messages[0].content[1] }}",
                    with_content("ab")),
             "<|x|>«b»");
+  EXPECT_EQ(marked("{{ ('<' ~ messages[0].content ~ '>')[::-1] }}{{ ('<' ~ messages[0].content "
+                   "~ '>')[1::2] }}{{ messages[0].content[-2] }}",
+                   with_content("ab")),
+            ">«ba»<«a»>«a»");
   EXPECT_EQ(marked("{{ messages[0].content.upper() }}{{ messages[0].content | lower }}",
                    with_content("aB")),
             "«ABab»");
