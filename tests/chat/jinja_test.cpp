@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "chat/chat_template.h"
+#include "util/ordered_json.h"
 
 namespace gengyun::chat {
 namespace {
@@ -404,6 +405,18 @@ TEST(Jinja, RangeNearTheIntegerLimits) {
                    " | length }}"),
             "error: OverflowError: Range too big. The sandbox blocks ranges larger than MAX_RANGE "
             "(100000). (line 1, column 9)");
+}
+
+// A key given twice is one key, in its first place with its last value, as in a Python dict:
+// in a dict literal, in dict() of a mapping and keywords, and in JSON variables; tojson writes
+// it once.
+TEST(Jinja, DictsHoldOneKeyPerName) {
+  EXPECT_EQ(render("{{ {'a': 1, 'b': 3, 'a': 2} }}|{{ {'a': 1, 'b': 3, 'a': 2} | tojson }}|"
+                   "{{ {'a': 1, 'a': 2} | length }}|{{ dict({'a': 1, 'b': 3}, a=2) | tojson }}|"
+                   "{{ {'a': 1, 'a': 2} | items | list }}"),
+            "{'a': 2, 'b': 3}|{\"a\": 2, \"b\": 3}|1|{\"a\": 2, \"b\": 3}|[['a', 2]]");
+  const auto vars = parse_ordered_json(R"({"x": {"a": 1, "b": 3, "a": {"c": 0, "c": 5}}})");
+  EXPECT_EQ(render("{{ x | tojson }}|{{ x | length }}", vars), "{\"a\": {\"c\": 5}, \"b\": 3}|2");
 }
 
 // int of a number beyond int64 is an OverflowError (Jinja's would be a big integer), never a
