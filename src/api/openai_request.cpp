@@ -434,12 +434,23 @@ std::optional<ApiError> unknown_key(const json& object,
   return std::nullopt;
 }
 
-/// The text of a message's `content`: a string, or text parts joined with "\n".
+/// A 400 (code empty_array) for the empty array `param`, in OpenAI's words: its schema gives
+/// these arrays at least one item.
+ApiError empty_array(const std::string& param) {
+  return invalid_request("Invalid '" + param +
+                             "': empty array. Expected an array with minimum length 1, but got "
+                             "an empty array instead.",
+                         param, "empty_array");
+}
+
+/// The text of a message's `content`: a string, or text parts joined with "\n". An empty array
+/// of parts is a 400 (empty_array), as OpenAI's schema gives every role's parts minItems 1.
 ApiResult<std::string> read_content(const json& content, const std::string& param) {
   if (content.is_string()) return content.get<std::string>();
   if (!content.is_array())
     return invalid_request(
         param + " must be a string or an array of text parts, got " + shown(content), param);
+  if (content.empty()) return empty_array(param);
   std::string text;
   for (size_t i = 0; i < content.size(); ++i) {
     const json& part = content[i];
@@ -467,11 +478,7 @@ ApiResult<nlohmann::ordered_json> read_tool_calls(const json& calls, const std::
   if (!calls.is_array())
     return invalid_request(param + " must be an array, got " + shown(calls), param);
   // OpenAI's 400 (a message that calls no tool leaves tool_calls out, or null)
-  if (calls.empty())
-    return invalid_request("Invalid '" + param +
-                               "': empty array. Expected an array with minimum length 1, but got "
-                               "an empty array instead.",
-                           param, "empty_array");
+  if (calls.empty()) return empty_array(param);
   nlohmann::ordered_json out = nlohmann::ordered_json::array();
   for (size_t i = 0; i < calls.size(); ++i) {
     const json& call = calls[i];

@@ -458,7 +458,32 @@ TEST(ParseChatRequest, AssistantToolCallsAndToolCallIdsAreChecked) {
        "reasoning_content; its reasoning_content is empty)"},
       {json{user, {{"role", "assistant"}, {"reasoning_content", ""}}, user}, "messages[1].content",
        "messages[1].content is required (an assistant message has content, tool_calls or "
-       "reasoning_content; its reasoning_content is empty)"}};
+       "reasoning_content; its reasoning_content is empty)"},
+      // An empty content array, for every role (OpenAI's schema: minItems 1 for each); it was
+      // taken as ""
+      {json{{{"role", "system"}, {"content", json::array()}}, user}, "messages[0].content",
+       "Invalid 'messages[0].content': empty array. Expected an array with minimum length 1, but "
+       "got an empty array instead."},
+      {json{{{"role", "developer"}, {"content", json::array()}}, user}, "messages[0].content",
+       "Invalid 'messages[0].content': empty array. Expected an array with minimum length 1, but "
+       "got an empty array instead."},
+      {json{{{"role", "user"}, {"content", json::array()}}}, "messages[0].content",
+       "Invalid 'messages[0].content': empty array. Expected an array with minimum length 1, but "
+       "got an empty array instead."},
+      {json{user, {{"role", "assistant"}, {"content", json::array()}}, user}, "messages[1].content",
+       "Invalid 'messages[1].content': empty array. Expected an array with minimum length 1, but "
+       "got an empty array instead."},
+      {json{user,
+            {{"role", "assistant"},
+             {"content", nullptr},
+             {"tool_calls",
+              {{{"id", "c1"},
+                {"type", "function"},
+                {"function", {{"name", "f"}, {"arguments", "{}"}}}}}}},
+            {{"role", "tool"}, {"tool_call_id", "c1"}, {"content", json::array()}}},
+       "messages[2].content",
+       "Invalid 'messages[2].content': empty array. Expected an array with minimum length 1, but "
+       "got an empty array instead."}};
   for (const auto& [messages, param, message] : refused) {
     auto r = parse_chat_request(chat_body({{"messages", messages}}));
     ASSERT_FALSE(r.ok()) << messages;
