@@ -18,23 +18,26 @@ namespace gengyun::cli {
 
 void LimitFlags::add_to(CLI::App& cmd) {
   cmd.add_option("--budget-usd", budget_usd, "spend budget in USD per --budget-period");
-  cmd.add_option("--budget-period", budget_period, "day, month or total")->capture_default_str();
+  cmd.add_option("--budget-period", budget_period,
+                 "day, month or total (default: total), the period of --budget-usd");
   cmd.add_option("--rpm", rpm, "requests per minute");
   cmd.add_option("--tpm", tpm, "tokens per minute (prompt + max_tokens at admission)");
 }
 
 Result<platform::Limits> LimitFlags::limits() const {
   platform::Limits limits;
-  auto period = platform::parse_period(budget_period);
-  if (!period)
-    return make_error("--budget-period '" + budget_period + "' is not one of day, month, total");
-  limits.budget_period = *period;
+  if (budget_period) {
+    auto period = platform::parse_period(*budget_period);
+    if (!period)
+      return make_error("--budget-period '" + *budget_period + "' is not one of day, month, total");
+    if (!budget_usd)
+      return make_error("--budget-period needs --budget-usd (it is the budget's period)");
+    limits.budget_period = *period;
+  }
   if (budget_usd) {
     auto budget = platform::parse_usd(*budget_usd, "--budget-usd");
     if (!budget) return budget.error();
     limits.budget_micro_usd = *budget;
-  } else if (budget_period != "total") {
-    return make_error("--budget-period needs --budget-usd");
   }
   for (const auto& [flag, text, limit] : {std::tuple{"--rpm", &rpm, &limits.rpm},
                                            std::tuple{"--tpm", &tpm, &limits.tpm}}) {

@@ -19,15 +19,17 @@ struct LimitFlags {
   // As given: an empty value ("--rpm ''", an unset shell variable) is refused, not taken for
   // no limit.
   std::optional<std::string> budget_usd;
-  std::string budget_period = "total";
+  /// As given: absent is `total` when --budget-usd is given, and given alone it is refused
+  /// (also `total`), as POST /admin/keys and /admin/tenants refuse a budget_period alone.
+  std::optional<std::string> budget_period;
   std::optional<std::string> rpm;
   std::optional<std::string> tpm;
 
   /// Registers the four flags on `cmd`.
   void add_to(CLI::App& cmd);
   /// The limits they give. Errors: an amount parse_usd() refuses, a period other than
-  /// day|month|total, a count that is not a whole number in 0..10^12, --budget-period without
-  /// --budget-usd.
+  /// day|month|total, a count that is not a whole number in 0..10^12, --budget-period (any)
+  /// without --budget-usd.
   Result<platform::Limits> limits() const;
 };
 

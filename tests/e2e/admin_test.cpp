@@ -147,6 +147,21 @@ TEST_F(AdminTest, TenantsKeysAndPricesAreCreatedAsTheFlagsSay) {
   EXPECT_EQ((*audit)[0].actor.rfind("cli:", 0), 0u) << (*audit)[0].actor;
 }
 
+// --budget-usd alone is a budget over the whole life (`total`), of a tenant and of a key.
+TEST_F(AdminTest, ABudgetWithoutItsPeriodIsATotalBudget) {
+  ASSERT_EQ(gengyun({"tenants", "create", "acme", "--db", db_, "--budget-usd", "2"}).exit_code, 0);
+  auto key = gengyun({"keys", "create", "--db", db_, "--name", "k", "--budget-usd", "0.5"});
+  ASSERT_EQ(key.exit_code, 0) << key.err;
+  auto s = store();
+  ASSERT_TRUE(s);
+  const platform::Limits t = all_tenants(*s)->at(1).limits;
+  EXPECT_EQ(t.budget_micro_usd, 2'000'000);
+  EXPECT_EQ(t.budget_period, platform::BudgetPeriod::Total);
+  const platform::Limits k = all_keys(*s)->at(0).limits;
+  EXPECT_EQ(k.budget_micro_usd, 500'000);
+  EXPECT_EQ(k.budget_period, platform::BudgetPeriod::Total);
+}
+
 TEST_F(AdminTest, BadInputExitsOneWithTheReasonAndWritesNothing) {
   ASSERT_EQ(gengyun({"tenants", "create", "acme", "--db", db_}).exit_code, 0);
   const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
@@ -174,6 +189,14 @@ TEST_F(AdminTest, BadInputExitsOneWithTheReasonAndWritesNothing) {
       {{"tenants", "create", "x", "--db", db_, "--tpm", "-1"}, "--tpm '-1' is not a whole number"},
       {{"tenants", "create", "x", "--db", db_, "--budget-period", "day"},
        "--budget-period needs --budget-usd"},
+      // `total`, the period a budget has by default, alone too (POST /admin/tenants and
+      // /admin/keys refuse it: QA saw the CLI take it).
+      {{"tenants", "create", "x", "--db", db_, "--budget-period", "total"},
+       "error: --budget-period needs --budget-usd (it is the budget's period)\n"},
+      {{"keys", "create", "--db", db_, "--name", "k", "--budget-period", "total"},
+       "error: --budget-period needs --budget-usd (it is the budget's period)\n"},
+      {{"keys", "create", "--db", db_, "--name", "k", "--budget-period", "month", "--rpm", "5"},
+       "error: --budget-period needs --budget-usd (it is the budget's period)\n"},
       // An empty value (an unset shell variable) is refused, never taken for "no limit".
       {{"keys", "create", "--db", db_, "--name", "k", "--expires-in", ""},
        "--expires-in must be a whole number of days from 1 to 36500"},
