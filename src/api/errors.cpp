@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "util/counted.h"
+
 namespace gengyun::api {
 
 ApiError invalid_request(std::string message, std::string param, std::string code) {
@@ -97,14 +99,14 @@ ApiError ledger_unavailable(const std::string& detail) {
 ApiError server_shutting_down(int completion_tokens) {
   return {503,
           "The server is shutting down and ended this request after " +
-              std::to_string(completion_tokens) + " generated tokens.",
+              counted(completion_tokens, "generated token") + ".",
           "server_error", "", "server_shutting_down"};
 }
 
 ApiError key_withdrawn_mid_request(bool expired, int completion_tokens) {
   return invalid_api_key(std::string("The API key ") + (expired ? "expired" : "was revoked") +
                          " while this request ran; it was ended after " +
-                         std::to_string(completion_tokens) + " generated tokens.");
+                         counted(completion_tokens, "generated token") + ".");
 }
 
 ApiError internal_error(std::string message) {

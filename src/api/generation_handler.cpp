@@ -20,6 +20,7 @@
 #include "api/usage_entry.h"
 #include "tokenizer/utf8.h"
 #include "util/clock.h"
+#include "util/counted.h"
 
 namespace gengyun::api {
 namespace {
@@ -487,8 +488,8 @@ class GenerationJob : public std::enable_shared_from_this<GenerationJob> {
     const TokenUsage usage = total_usage();
     entry_->set_tokens(usage.prompt_tokens, usage.completion_tokens, usage.cached_tokens);
     const bool cancelled = error_.has_value();
-    const std::string gone = "the client disconnected after " +
-                             std::to_string(usage.completion_tokens) + " generated tokens";
+    const std::string gone =
+        "the client disconnected after " + counted(usage.completion_tokens, "generated token");
     std::optional<bool> key_withdrawn;
     {
       std::lock_guard lock(mutex_);

@@ -12,6 +12,7 @@
 #include "sampling/json_schema.h"
 #include "sampling/sampling_params.h"
 #include "util/clock.h"
+#include "util/counted.h"
 
 namespace gengyun::engine {
 namespace {
@@ -359,8 +360,9 @@ bool EngineCore::step() {
     const int32_t token = sampled_[i];
     if (token == sampling::Sampler::kAllLogitsNaN) {
       finish(job, FinishReason::Cancelled, {}, {},
-             "the model's logits are all NaN (after " + std::to_string(job.n_completion) +
-                 " generated tokens): its weights hold NaN or infinite values, or its "
+             "the model's logits are all NaN (after " +
+                 counted(job.n_completion, "generated token") +
+                 "): its weights hold NaN or infinite values, or its "
                  "activations overflowed");
       jobs_.erase(&job.seq);
       continue;
@@ -368,7 +370,7 @@ bool EngineCore::step() {
     if (token < 0) {
       finish(job, FinishReason::Cancelled, {}, {},
              "the output format allows no token of this model's vocabulary here (after " +
-                 std::to_string(job.n_completion) + " tokens)");
+                 counted(job.n_completion, "token") + ")");
       jobs_.erase(&job.seq);
       continue;
     }

@@ -519,9 +519,9 @@ class RevokedMidRequestTest : public ServerTest {
     EXPECT_EQ(usage_chunk["usage"]["prompt_tokens"], row.prompt_tokens);
     EXPECT_EQ(row.cost_micro_usd, 3 * (row.prompt_tokens - row.cached_prompt_tokens) +
                                       row.cached_prompt_tokens + 7 * row.completion_tokens);
-    const std::string message = "The API key " + withdrawn +
-                                " while this request ran; it was ended after " +
-                                std::to_string(sent) + " generated tokens.";
+    const std::string message =
+        "The API key " + withdrawn + " while this request ran; it was ended after " +
+        std::to_string(sent) + (sent == 1 ? " generated token." : " generated tokens.");
     EXPECT_EQ(sse.events.back(), json({{"error",
                                         {{"message", message},
                                          {"type", "invalid_request_error"},

@@ -6,6 +6,7 @@
 #include <tuple>
 #include <vector>
 
+#include "api/errors.h"
 #include "server_fixture.h"
 
 namespace gengyun::api::testing {
@@ -17,6 +18,19 @@ const json kChat = {{"model", "qwen2-tiny"},
                     {"messages", {{{"role", "user"}, {"content", "Hello"}}}},
                     {"max_tokens", 2},
                     {"temperature", 0}};
+
+// A request ended after one token says "1 generated token" (QA: "1 generated tokens").
+TEST(ApiErrors, MessagesCountOneGeneratedTokenInTheSingular) {
+  EXPECT_EQ(server_shutting_down(1).message,
+            "The server is shutting down and ended this request after 1 generated token.");
+  EXPECT_EQ(server_shutting_down(2).message,
+            "The server is shutting down and ended this request after 2 generated tokens.");
+  EXPECT_EQ(key_withdrawn_mid_request(false, 1).message,
+            "The API key was revoked while this request ran; it was ended after 1 generated "
+            "token.");
+  EXPECT_EQ(key_withdrawn_mid_request(true, 0).message,
+            "The API key expired while this request ran; it was ended after 0 generated tokens.");
+}
 
 TEST_F(ServerTest, HealthNeedsNoKey) {
   auto r = get("/health", "");
