@@ -104,6 +104,13 @@ Result<int64_t> parse_duration(std::string_view text) {
   }
   if (rest == "0") return int64_t{0};
   if (rest.empty()) return make_error("invalid duration " + shown + ": it is empty");
+  if (negative) {
+    // A negative number without a unit ("-1") is negative whatever its unit, so that a caller
+    // refusing negative durations says that rather than asking for a unit.
+    size_t end = 0;
+    const std::optional<double> number = read_decimal(rest, end);
+    if (number && end == rest.size() && *number > 0) return kKeepForever;
+  }
   struct Unit {
     std::string_view name;
     double us;

@@ -18,12 +18,22 @@ TEST(Duration, ParsesGoDurationStrings) {
   EXPECT_EQ(parse_duration("0s").value(), 0);
   EXPECT_EQ(parse_duration("-1m").value(), kKeepForever);
   EXPECT_EQ(parse_duration("-1ns").value(), kKeepForever);
+  // A negative number needs no unit to be negative (QA: `serve --memory-wait -1` asked for a
+  // unit instead of saying that it must not be negative).
+  EXPECT_EQ(parse_duration("-1").value(), kKeepForever);
+  EXPECT_EQ(parse_duration("-0.5").value(), kKeepForever);
 }
 
 TEST(Duration, RejectsMalformedStrings) {
   EXPECT_EQ(parse_duration("").error().message, "invalid duration '': it is empty");
   EXPECT_EQ(parse_duration("300").error().message,
             "invalid duration '300': a number needs a unit (ns, us, ms, s, m, h), e.g. \"5m\"");
+  EXPECT_EQ(parse_duration("+1").error().message,
+            "invalid duration '+1': a number needs a unit (ns, us, ms, s, m, h), e.g. \"5m\"");
+  EXPECT_EQ(parse_duration("-0.0").error().message,
+            "invalid duration '-0.0': a number needs a unit (ns, us, ms, s, m, h), e.g. \"5m\"");
+  EXPECT_EQ(parse_duration("-1x").error().message,
+            "invalid duration '-1x': unknown unit 'x' (ns, us, ms, s, m, h)");
   EXPECT_EQ(parse_duration("5d").error().message,
             "invalid duration '5d': unknown unit 'd' (ns, us, ms, s, m, h)");
   EXPECT_EQ(parse_duration("m").error().message, "invalid duration 'm': expected a number");

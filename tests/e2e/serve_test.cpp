@@ -838,6 +838,15 @@ TEST_F(ServeTest, BadRegistryFlagsAreRefusedAtStart) {
        "error: --config " + config + ": keepalive: unknown key"},
       {{"--models", (dir_ / "none").string()}, "is not a folder"},
       {{}, "error: give the models to serve: --models DIR, --model NAME=PATH or --config FILE"},
+      // A negative wait, with or without a unit, is refused as negative (QA: "-1" was asked
+      // for a unit).
+      {{"--model", "q=" + model_path_, "--memory-wait", "-1"},
+       "error: --memory-wait: must not be negative (0: refuse at once)\n"},
+      {{"--model", "q=" + model_path_, "--memory-wait", "-2m"},
+       "error: --memory-wait: must not be negative (0: refuse at once)\n"},
+      {{"--model", "q=" + model_path_, "--memory-wait", "300"},
+       "error: --memory-wait: invalid duration '300': a number needs a unit (ns, us, ms, s, m, "
+       "h), e.g. \"5m\"\n"},
       {{"--model", "q=" + model_path_, "--max-batch-tokens", "2"},
        "error: --max-batch-tokens (2) must be at least --max-seqs (64): each engine step decodes "
        "one token of every running sequence"},
