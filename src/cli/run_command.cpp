@@ -122,13 +122,21 @@ int run(const RunOptions& o) {
   params.top_p = o.top_p;
   params.min_p = o.min_p;
   params.seed = o.seed;
-  auto result = model.value()->generate(prompt, params, [](std::string_view text) {
+  bool line_open = false;  // stdout's text so far does not end with a newline
+  auto result = model.value()->generate(prompt, params, [&line_open](std::string_view text) {
     std::fwrite(text.data(), 1, text.size(), stdout);
     std::fflush(stdout);
+    if (!text.empty()) line_open = text.back() != '\n';
     return true;
   });
   // Only the generated text goes to stdout; a terminal gets a final newline for the shell prompt.
-  if (isatty(STDOUT_FILENO)) std::fputc('\n', stdout);
+  // Else, when the text ends inside a line, stderr gets one first, so that what follows there
+  // (the summary, an error) starts on a line of its own where both show together (`2>&1`, a
+  // pipe to tee): stdout stays the text, byte for byte.
+  if (isatty(STDOUT_FILENO))
+    std::fputc('\n', stdout);
+  else if (line_open)
+    std::fputc('\n', stderr);
   if (!result.ok()) {
     std::fprintf(stderr, "error: %s\n", result.error().message.c_str());
     return 1;

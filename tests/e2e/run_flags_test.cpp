@@ -1,9 +1,9 @@
 // `gengyun run` refuses sampling flags outside the ranges the API accepts, before loading the
 // model (issue 10: the CLI validates as the API does).
 #include <gtest/gtest.h>
-
 #include <stdlib.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <optional>
 #include <string>
@@ -117,6 +117,21 @@ TEST(RunOutput, StdoutHoldsTheTextAloneAndWarningsGoToStderr) {
   EXPECT_FALSE(plain.out.empty());
   EXPECT_EQ(warned.out, plain.out);
   EXPECT_NE(warned.err.find("tokenizer.chat_template: "), std::string::npos) << warned.err;
+}
+
+// stdout is the generated text byte for byte; when it ends inside a line, stderr starts with a
+// newline, so that the summary starts on a line of its own where both show together (QA: `2>&1`
+// put "load: ..." at the end of the story's last line).
+TEST(RunOutput, TheSummaryStartsOnALineOfItsOwn) {
+  REQUIRE_TESTDATA();
+  const std::string model = testing::testdata_path("models/stories260K-f32.gguf");
+  const ProcessOutput run =
+      run_process({kBinary, "run", model, "-p", "Once upon a time", "-n", "8", "--temp", "0"});
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  ASSERT_FALSE(run.out.empty());
+  ASSERT_NE(run.out.back(), '\n') << run.out;  // the case: 8 tokens end inside a line
+  EXPECT_EQ(run.err.rfind("\nload: ", 0), 0u) << run.err;
+  EXPECT_EQ(std::count(run.err.begin(), run.err.end(), '\n'), 2) << run.err;
 }
 
 // `run`'s summary line names the kernels' level, and says so where GENGYUN_KERNELS chose one
