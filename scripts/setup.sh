@@ -39,3 +39,13 @@ fi
 
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build -j"$(nproc)"
+
+# The quick start's model and the tests' data are in ../shared/testdata: a clone that is not
+# beside shared/ builds all the same (the tests skip without it), and is told so here, before
+# the quick start's `run` fails to open the model.
+if [[ ! -d ../shared/testdata ]]; then
+  echo "setup: built gengyun into build/, but ../shared/testdata is missing: the quick start's" \
+    "model (../shared/testdata/models/stories260K-f32.gguf) and the tests' data live there;" \
+    "clone this repository beside shared/ (without it the tests skip; README, 'Using a model" \
+    "you downloaded', runs a model of your own)" >&2
+fi
