@@ -545,6 +545,35 @@ TEST_F(AdminTest, UsageTableEscapesControlBytesOfModelNames) {
   EXPECT_NE(table.out.find(" caf\xc3\xa9\\xc2\\x9b "), std::string::npos) << table.out;
 }
 
+// Bidirectional formatting characters in a model name are shown escaped too: U+202E
+// RIGHT-TO-LEFT OVERRIDE would show the rest of the line right to left, U+2066..U+2069 and
+// U+200E/F reorder it as well (QA: a name could spoof the table); the columns after the name
+// stay where the header has them (the escape's width).
+TEST_F(AdminTest, UsageTableEscapesBidiFormattingCharactersOfModelNames) {
+  ASSERT_EQ(gengyun({"keys", "create", "--db", db_, "--name", "bot"}).exit_code, 0);
+  {
+    auto s = platform::Store::open(db_);
+    ASSERT_TRUE(s.ok()) << s.error().message;
+    for (const char* model : {"gpt\xe2\x80\xae"
+                              "4o",
+                              "\xe2\x81\xa6m\xe2\x81\xa9\xe2\x80\x8e"}) {
+      platform::UsageRecord r{1, model, 1, 1, 1, 1, "/v1/completions", 404, "error", ""};
+      ASSERT_TRUE((*s)->record_usage(r).ok());
+    }
+  }
+  auto table = gengyun({"usage", "--db", db_});
+  ASSERT_EQ(table.exit_code, 0) << table.err;
+  // (the MODEL column widens to the longest escaped name: 37 columns)
+  EXPECT_EQ(table.out,
+            "TENANT           KEY                        KEY_ID MODEL                              "
+            "     REQUESTS  PROMPT_TOKENS  COMPLETION_TOKENS       COST_USD\n"
+            "default          bot                             1 gpt\\xe2\\x80\\xae4o          "
+            "                    1              1                  1              0\n"
+            "default          bot                             1 "
+            "\\xe2\\x81\\xa6m\\xe2\\x81\\xa9\\xe2\\x80\\x8e          1              1       "
+            "           1              0\n");
+}
+
 // Columns are padded to terminal columns, not bytes: "café" (5 bytes) takes 4 columns, "模型"
 // (6 bytes) 4, so every line keeps its columns where the header has them (QA: padded by bytes,
 // the columns after such a name came too early).
