@@ -220,6 +220,43 @@ std::string ServerTest::stream_acting_on_first_event(const nlohmann::json& reque
   return body;
 }
 
+void ServerTest::OwnServer::stop() {
+  if (server) server->stop();
+  if (thread.joinable()) thread.join();
+}
+
+void ServerTest::start_own(OwnServer& own, deploy::RegistryOptions options) {
+  options.model.n_threads = 1;
+  auto registry = deploy::Registry::create(std::move(options));
+  ASSERT_TRUE(registry.ok()) << registry.error().message;
+  own.registry = std::move(registry.value());
+  own.server = std::make_unique<Server>(*own.registry, *store_, options_);
+  auto port = own.server->bind("127.0.0.1", 0);
+  ASSERT_TRUE(port.ok()) << port.error().message;
+  own.port = port.value();
+  own.thread = std::thread([s = own.server.get()] { s->run(); });
+}
+
+void ServerTest::start_own(OwnServer& own, std::vector<deploy::ModelSpec> specs,
+                           ModelOptions model) {
+  deploy::RegistryOptions options;
+  options.specs = std::move(specs);
+  options.model = model;
+  start_own(own, std::move(options));
+}
+
+httplib::Result ServerTest::post_to(int port, const std::string& path, const json& body) {
+  httplib::Client client("127.0.0.1", port);
+  client.set_read_timeout(60, 0);
+  return client.Post(path.c_str(), {{"Authorization", "Bearer " + key_}}, body.dump(),
+                     "application/json");
+}
+
+httplib::Result ServerTest::get_from(int port, const std::string& path, const std::string& key) {
+  httplib::Client client("127.0.0.1", port);
+  return client.Get(path.c_str(), {{"Authorization", "Bearer " + key}});
+}
+
 httplib::Result ServerTest::post(const std::string& path, const json& body,
                                  const std::string& key) {
   return post_text(path, body.dump(), key);

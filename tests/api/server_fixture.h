@@ -93,6 +93,26 @@ class ServerTest : public ::testing::Test {
   std::string stream_acting_on_first_event(const nlohmann::json& request,
                                            const std::function<void()>& act);
 
+  /// A second server on its own registry, sharing this test's store and options_ (start_own()).
+  struct OwnServer {
+    std::unique_ptr<deploy::Registry> registry;
+    std::unique_ptr<Server> server;
+    std::thread thread;
+    int port = 0;
+    /// Stops the server once its requests are answered and joins its thread (the destructor
+    /// does, before the registry goes).
+    void stop();
+    ~OwnServer() { stop(); }
+  };
+  /// Starts `own` on a free port with a registry made from `options` (its models on one
+  /// thread each).
+  void start_own(OwnServer& own, deploy::RegistryOptions options);
+  /// Starts `own` with a registry of `specs` loaded with `model`.
+  void start_own(OwnServer& own, std::vector<deploy::ModelSpec> specs, ModelOptions model);
+  /// POST `body` to the server on `port` with key_ (60 s read timeout); GET `path` with `key`.
+  httplib::Result post_to(int port, const std::string& path, const nlohmann::json& body);
+  httplib::Result get_from(int port, const std::string& path, const std::string& key);
+
   /// Asserts status, an OpenAI error object, its type/code; returns it.
   static nlohmann::json expect_error(const httplib::Result& r, int status, const char* code);
 

@@ -516,28 +516,18 @@ TEST_F(ServerTest, ACompletionPromptsSpecialTokensAreParsed) {
   const json reference = json::parse(file);
   const json& chatml = reference["cases"][1];
   ASSERT_NE(chatml["prompt"].get<std::string>().find("<|im_start|>"), std::string::npos);
-  std::unique_ptr<deploy::Registry> registry(
-      make_registry({{"moe", gengyun::testing::testdata_path("models/qwen3moe-tiny-f32.gguf")}},
-                    {.n_threads = 1, .n_ctx = 512}));
-  ASSERT_TRUE(registry);
-  Server server(*registry, *store_, options_);
-  auto port = server.bind("127.0.0.1", 0);
-  ASSERT_TRUE(port.ok()) << port.error().message;
-  std::thread serving([&] { server.run(); });
-  httplib::Client client("127.0.0.1", port.value());
-  client.set_read_timeout(60, 0);
+  OwnServer own;
+  start_own(own, {{"moe", gengyun::testing::testdata_path("models/qwen3moe-tiny-f32.gguf")}},
+            {.n_threads = 1, .n_ctx = 512});
   std::vector<json> answers;
   for (const json& prompt : {chatml["prompt"], chatml["tokens"]}) {
     json request = completion_request("moe", "", 4, false);
     request["prompt"] = prompt;
-    auto r = client.Post("/v1/completions", {{"Authorization", "Bearer " + key_}}, request.dump(),
-                         "application/json");
+    auto r = post_to(own.port, "/v1/completions", request);
     ASSERT_TRUE(r);
     ASSERT_EQ(r->status, 200) << r->body;
     answers.push_back(json::parse(r->body));
   }
-  server.stop();
-  serving.join();
   EXPECT_EQ(answers[0]["usage"]["prompt_tokens"], chatml["tokens"].size());
   EXPECT_EQ(answers[0]["choices"][0]["text"], answers[1]["choices"][0]["text"]);
 }
@@ -548,23 +538,12 @@ TEST_F(ServerTest, ACompletionPromptsSpecialTokensAreParsed) {
 TEST_F(ServerTest, AGenerationStoppedByTheEngineEndsItsStreamWithUsageErrorAndDone) {
   const std::string path = gengyun::testing::write_nan_norm_copy("qwen2-tiny-q8_0.gguf", "nan");
   ASSERT_FALSE(path.empty());
-  std::unique_ptr<deploy::Registry> registry(
-      make_registry({{"nan", path}}, {.n_threads = 1, .n_ctx = 256}));
-  ASSERT_TRUE(registry);
-  Server server(*registry, *store_, options_);
-  auto port = server.bind("127.0.0.1", 0);
-  ASSERT_TRUE(port.ok()) << port.error().message;
-  std::thread serving([&] { server.run(); });
-  httplib::Client client("127.0.0.1", port.value());
-  client.set_read_timeout(60, 0);
-  const auto ask = [&](bool stream) {
-    return client.Post("/v1/completions", {{"Authorization", "Bearer " + key_}},
-                       completion_request("nan", "Hello", 8, stream).dump(), "application/json");
-  };
-  auto streamed = ask(true);
-  auto whole = ask(false);
-  server.stop();
-  serving.join();
+  OwnServer own;
+  start_own(own, {{"nan", path}}, {.n_threads = 1, .n_ctx = 256});
+  auto streamed = post_to(own.port, "/v1/completions", completion_request("nan", "Hello", 8, true));
+  auto whole = post_to(own.port, "/v1/completions", completion_request("nan", "Hello", 8, false));
+  own.stop();
+  own.registry.reset();
   std::filesystem::remove(path);
   const std::string message =
       "generation stopped: the model's logits are all NaN (after 0 generated tokens): its "
@@ -592,14 +571,9 @@ TEST_F(ServerTest, AGenerationStoppedByTheEngineEndsItsStreamWithUsageErrorAndDo
 TEST_F(ServerTest, AStreamWhoseClientReadsNothingIsCancelledByTheStallTimeout) {
   ModelOptions model_options{.n_threads = 1, .n_ctx = 4096};
   model_options.stall_timeout_us = 200'000;
-  std::unique_ptr<deploy::Registry> registry(make_registry(
-      {{"qwen2-tiny", gengyun::testing::testdata_path("models/qwen2-tiny-q8_0.gguf")}},
-      model_options));
-  ASSERT_TRUE(registry);
-  Server server(*registry, *store_, options_);
-  auto port = server.bind("127.0.0.1", 0);
-  ASSERT_TRUE(port.ok()) << port.error().message;
-  std::thread serving([&] { server.run(); });
+  OwnServer own;
+  start_own(own, {{"qwen2-tiny", gengyun::testing::testdata_path("models/qwen2-tiny-q8_0.gguf")}},
+            model_options);
 
   const int sock = socket(AF_INET, SOCK_STREAM, 0);
   ASSERT_GE(sock, 0);
@@ -607,7 +581,7 @@ TEST_F(ServerTest, AStreamWhoseClientReadsNothingIsCancelledByTheStallTimeout) {
   setsockopt(sock, SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port.value()));
+  addr.sin_port = htons(static_cast<uint16_t>(own.port));
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   ASSERT_EQ(connect(sock, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
   json request = completion_request("qwen2-tiny", "The quick brown fox", 4000, true);
@@ -621,8 +595,6 @@ TEST_F(ServerTest, AStreamWhoseClientReadsNothingIsCancelledByTheStallTimeout) {
 
   const auto ledger = wait_for_rows(1);
   close(sock);
-  server.stop();
-  serving.join();
   ASSERT_EQ(ledger.size(), 1u);
   EXPECT_EQ(ledger[0].status, "error");
   EXPECT_EQ(ledger[0].error, "generation stopped: the client read nothing for 0 s");

@@ -29,39 +29,6 @@ class ServerModelsTest : public ServerTest {
     EXPECT_TRUE(secret.ok());
     return secret.ok() ? secret.value() : "";
   }
-
-  /// A second server on its own registry (own options), sharing this test's store.
-  struct OwnServer {
-    std::unique_ptr<deploy::Registry> registry;
-    std::unique_ptr<Server> server;
-    std::thread thread;
-    int port = 0;
-    ~OwnServer() {
-      if (server) server->stop();
-      if (thread.joinable()) thread.join();
-    }
-  };
-  void start_own(OwnServer& own, deploy::RegistryOptions options) {
-    options.model.n_threads = 1;
-    auto registry = deploy::Registry::create(std::move(options));
-    ASSERT_TRUE(registry.ok()) << registry.error().message;
-    own.registry = std::move(registry.value());
-    own.server = std::make_unique<Server>(*own.registry, *store_);
-    auto port = own.server->bind("127.0.0.1", 0);
-    ASSERT_TRUE(port.ok());
-    own.port = port.value();
-    own.thread = std::thread([s = own.server.get()] { s->run(); });
-  }
-  httplib::Result get_from(int port, const std::string& path, const std::string& key) {
-    httplib::Client client("127.0.0.1", port);
-    return client.Get(path.c_str(), {{"Authorization", "Bearer " + key}});
-  }
-  httplib::Result post_to(int port, const std::string& path, const json& body) {
-    httplib::Client client("127.0.0.1", port);
-    client.set_read_timeout(60, 0);
-    return client.Post(path.c_str(), {{"Authorization", "Bearer " + key_}}, body.dump(),
-                       "application/json");
-  }
 };
 
 TEST_F(ServerModelsTest, ModelsCarryMetadataStateAndPrices) {

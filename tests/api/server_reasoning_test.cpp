@@ -59,37 +59,27 @@ class ReasoningServerTest : public ServerTest {
       ASSERT_TRUE(writer.write(path).ok());
       specs.push_back({name, path});
     }
-    qwq_registry_.reset(make_registry(specs, {.n_threads = 1, .n_ctx = 512}));
-    ASSERT_TRUE(qwq_registry_);
-    qwq_server_ = std::make_unique<Server>(*qwq_registry_, *store_, options_);
-    auto port = qwq_server_->bind("127.0.0.1", 0);
-    ASSERT_TRUE(port.ok()) << port.error().message;
-    qwq_port_ = port.value();
-    qwq_thread_ = std::thread([this] { qwq_server_->run(); });
+    start_own(qwq_, std::move(specs), {.n_threads = 1, .n_ctx = 512});
   }
   void TearDown() override {
-    if (qwq_server_) qwq_server_->stop();
-    if (qwq_thread_.joinable()) qwq_thread_.join();
-    qwq_server_.reset();
-    qwq_registry_.reset();
+    qwq_.stop();
+    qwq_.server.reset();
+    qwq_.registry.reset();
     ServerTest::TearDown();
   }
 
   httplib::Result post_qwq(const json& body) {
-    httplib::Client client("127.0.0.1", qwq_port_);
+    httplib::Client client("127.0.0.1", qwq_.port);
     client.set_read_timeout(60, 0);
     return client.Post("/v1/chat/completions", {{"Authorization", "Bearer " + key_}}, body.dump(),
                        "application/json");
   }
 
-  std::unique_ptr<deploy::Registry> qwq_registry_;
-  std::unique_ptr<Server> qwq_server_;
-  std::thread qwq_thread_;
-  int qwq_port_ = 0;
+  OwnServer qwq_;
 };
 
 TEST_F(ReasoningServerTest, AnswersInsideThinkAreReasoningContent) {
-  deploy::Acquired qwq = qwq_registry_->acquire("qwq-tiny");
+  deploy::Acquired qwq = qwq_.registry->acquire("qwq-tiny");
   ASSERT_TRUE(qwq.lease) << qwq.message;
   const std::vector<ChatMessage> messages = {{"user", "Why is the sky blue?"}};
   for (const bool thinking : {true, false}) {
@@ -217,7 +207,7 @@ TEST_F(ReasoningServerTest, EachChoiceHasItsOwnReasoningAndLogprobs) {
 // inside a JSON string is text of the answer (QA 2026-12-07: it split the answer, the JSON's
 // end going to reasoning_content with finish_reason "stop").
 TEST_F(ReasoningServerTest, AJsonResponseFormatIsAllContentThinkTokensIncluded) {
-  deploy::Acquired qwq = qwq_registry_->acquire("qwq-tiny");
+  deploy::Acquired qwq = qwq_.registry->acquire("qwq-tiny");
   ASSERT_TRUE(qwq.lease) << qwq.message;
   const std::vector<int32_t> think = (*qwq.lease)->tokenize("<think>", false, true);
   ASSERT_EQ(think.size(), 1u);
