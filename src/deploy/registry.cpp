@@ -389,18 +389,18 @@ Result<void> Registry::add_derivatives() {
 }
 
 Result<std::shared_ptr<LoadedModel>> Registry::load(const Entry& entry, const ModelOptions& options,
-                                                    bool& adapter_failed,
-                                                    AcquireStatus& base_status,
+                                                    LoadReport& report,
                                                     const std::atomic<bool>* abandoned) {
   if (entry.base.empty()) return LoadedModel::load(entry.path, options);
   Acquired base = acquire(entry.base, std::nullopt, abandoned);
-  base_status = base.status;
+  report.base_status = base.status;
+  report.base_waited_us = base.waited_us;
   if (!base.lease) return make_error("its base: " + base.message);
   // (held while the derivative is loaded: the base's keep-alive stays its last request's)
   base.lease->sets_keep_alive_ = false;
   auto adapted = (*base.lease)->load_adapter(entry.path, entry.adapter_scale);
   if (!adapted.ok()) {
-    adapter_failed = true;
+    report.adapter_failed = true;
     // The GGUF reader's errors ("cannot open", "not a GGUF file") do not say which file.
     Error error = adapted.error();
     std::string& message = error.message;
@@ -766,10 +766,17 @@ Acquired Registry::acquire(std::string_view name, std::optional<int64_t> keep_al
     if (given_back) memory_freed_.notify_all();
   };
   bool counted = false;  // this request is one of memory_waiters_
+  bool told_waiting = false;
+  std::chrono::steady_clock::time_point waiting_since;
+  int64_t waited_us = 0;  // from its report that it waits to its stop (Acquired::waited_us)
   const auto stop_waiting = [&] {
     drain_only({});
     if (counted) --memory_waiters_;
     counted = false;
+    if (told_waiting)
+      waited_us = std::chrono::duration_cast<std::chrono::microseconds>(
+                      std::chrono::steady_clock::now() - waiting_since)
+                      .count();
   };
   // Whether this request may wait: it counts among the waiters until it stops.
   const auto join_waiters = [&] {
@@ -779,12 +786,12 @@ Acquired Registry::acquire(std::string_view name, std::optional<int64_t> keep_al
     counted = true;
     return true;
   };
-  bool told_waiting = false;
   // Waits for a change, or first tells that it waits: the lock is let go for that, so the
   // caller looks again before waiting (a release meanwhile would have been missed).
   const auto wait_for_memory = [&](const std::string& why) {
     if (!told_waiting) {
       told_waiting = true;
+      waiting_since = std::chrono::steady_clock::now();
       lock.unlock();
       emit({RegistryEvent::Kind::WaitingForMemory, entry->id, why});
       lock.lock();
@@ -813,7 +820,8 @@ Acquired Registry::acquire(std::string_view name, std::optional<int64_t> keep_al
         if (left() && draining(*entry)) return abandoned_wait();
         ++entry->refs;
         entry->last_used_us = now();
-        return {ModelLease(this, entry, entry->model, keep_alive_us), AcquireStatus::Ok, "", false};
+        return {ModelLease(this, entry, entry->model, keep_alive_us), AcquireStatus::Ok, "", false,
+                waited_us};
       }
       const uint64_t attempt = entry->load_attempt;
       ++entry->waiters;
@@ -881,17 +889,17 @@ Acquired Registry::acquire(std::string_view name, std::optional<int64_t> keep_al
     emit({RegistryEvent::Kind::Unloaded, id, "evicted to load '" + entry->id + "'"});
   }
   emit({RegistryEvent::Kind::LoadStarted, entry->id, entry->path, 0, needed});
-  bool adapter_failed = false;
-  AcquireStatus base_status = AcquireStatus::Ok;
-  auto model = load(*entry, options, adapter_failed, base_status, abandoned);
-  const int64_t took_us = monotonic_us() - entry->load_started_us;
+  LoadReport report;
+  auto model = load(*entry, options, report, abandoned);
+  const int64_t took_us = monotonic_us() - entry->load_started_us - report.base_waited_us;
+  const AcquireStatus base_status = report.base_status;
 
   lock.lock();
   if (!model.ok()) {
     // A model file may load next time (memory, a replaced file: tried again); an adapter that
     // does not fit its base will not until the file changes (rescan() makes it available).
-    entry->state = adapter_failed ? ModelState::Error : ModelState::Available;
-    if (adapter_failed) {
+    entry->state = report.adapter_failed ? ModelState::Error : ModelState::Available;
+    if (report.adapter_failed) {
       entry->file.error = model.error().message;
       entry->failed_on_base = resolve(entry->base);
       entry->failed_to_fit = true;
@@ -924,7 +932,8 @@ Acquired Registry::acquire(std::string_view name, std::optional<int64_t> keep_al
   entry->last_load_error.clear();
   ++entry->refs;
   entry->last_used_us = now();
-  Acquired out{ModelLease(this, entry, entry->model, keep_alive_us), AcquireStatus::Ok, "", true};
+  Acquired out{ModelLease(this, entry, entry->model, keep_alive_us), AcquireStatus::Ok, "", true,
+               waited_us};
   const int64_t bytes = entry->reserved_bytes;
   lock.unlock();
   load_done_.notify_all();

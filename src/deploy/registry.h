@@ -201,6 +201,9 @@ struct Acquired {
   AcquireStatus status = AcquireStatus::Ok;
   std::string message;
   bool loaded = false;  ///< with a lease: this call loaded the model (it was not loaded before)
+  /// With a lease: microseconds this call waited for memory (for running requests to end, or
+  /// for a model draining for another waiter); not part of a cold start.
+  int64_t waited_us = 0;
 };
 
 /// Model ids -> models, loaded on demand. Thread-safe. A maintenance thread unloads models
@@ -293,14 +296,20 @@ class Registry {
   static void set_adapter_presence(Entry& entry);
   /// Adds the derivatives of options_.loras and the config (create()).
   Result<void> add_derivatives();
+  /// How a load() went, besides its result.
+  struct LoadReport {
+    /// The adapter itself failed (it does not fit, or cannot be read), not the base's load; a
+    /// base loaded for it alone is then unloaded.
+    bool adapter_failed = false;
+    AcquireStatus base_status =
+        AcquireStatus::Ok;       ///< how a derivative's acquire() of its base ended
+    int64_t base_waited_us = 0;  ///< what that acquire() waited for memory
+  };
   /// Loads `entry`'s model (no lock held): its file, or for a derivative its base's lease
-  /// with the adapter applied (the lease is released when the returned model is destroyed).
-  /// `adapter_failed`: set when the adapter itself failed (it does not fit, or cannot be read),
-  /// not the base's load; a base loaded for it alone is then unloaded. `base_status`: how a
-  /// derivative's acquire() of its base ended (given `abandoned`, the caller's flag).
+  /// with the adapter applied (the lease is released when the returned model is destroyed),
+  /// acquired with `abandoned`, the caller's flag.
   Result<std::shared_ptr<LoadedModel>> load(const Entry& entry, const ModelOptions& options,
-                                            bool& adapter_failed, AcquireStatus& base_status,
-                                            const std::atomic<bool>* abandoned);
+                                            LoadReport& report, const std::atomic<bool>* abandoned);
   /// Why an available derivative cannot be served for its base (in state error, or gone from
   /// the folder): the reason for the admin and the one for clients (no paths); nothing when it
   /// can, or `entry` is no derivative. Lock held.

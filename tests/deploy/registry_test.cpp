@@ -1658,6 +1658,56 @@ TEST(Registry, ADerivativesWaitForItsBaseEndsWithItsClient) {
   EXPECT_EQ(registry->find("chat")->state, ModelState::Loaded);
 }
 
+// A derivative's cold start is its load's, without the time its base waited for memory (it
+// took that wait in: a derivative loaded after a 5-minute wait had a 5-minute cold start).
+// The test holds the wait for `held` at least; the load runs within the acquire() call the
+// test times, so its cold start is at most that call's time less `held`.
+TEST(Registry, ADerivativesColdStartLeavesOutItsBasesWaitForMemory) {
+  REQUIRE_TESTDATA();
+  const std::string adapter = gengyun::testing::testdata_path("lora/qwen2-tiny-lora-a.gguf");
+  const auto options = [&](Fixture& f, int64_t budget) {
+    RegistryOptions o = f.options();
+    o.specs = {{"base", model_path("qwen2-tiny-f32.gguf")},
+               {"other", model_path("stories260K-f32.gguf")}};
+    o.loras = {{"chat", "base", {adapter, 1.0f}}};
+    o.max_memory_bytes = budget;
+    o.memory_wait_us = 600'000'000;
+    return o;
+  };
+  Fixture probe;
+  auto sizes = create(options(probe, int64_t{1} << 40));
+  ASSERT_TRUE(sizes);
+  Fixture f;
+  auto registry =
+      create(options(f, sizes->find("base")->memory_bytes + sizes->find("chat")->memory_bytes));
+  ASSERT_TRUE(registry);
+  std::optional<Acquired> other(registry->acquire("other"));
+  ASSERT_TRUE((*other).lease);
+  EXPECT_EQ((*other).waited_us, 0);
+  using Clock = std::chrono::steady_clock;
+  Clock::duration call{};
+  std::optional<Acquired> chat;
+  std::thread loading([&] {
+    const Clock::time_point start = Clock::now();
+    chat.emplace(registry->acquire("chat"));
+    call = Clock::now() - start;
+  });
+  f.events.wait_for(Kind::WaitingForMemory, "base");
+  const Clock::time_point seen = Clock::now();
+  const auto held = std::chrono::milliseconds(100);
+  std::this_thread::sleep_until(seen + held);  // (a wait of some length, not a sync)
+  other.reset();
+  loading.join();
+  ASSERT_TRUE((*chat).lease) << (*chat).message;
+  EXPECT_EQ((*chat).waited_us, 0);  // the base's acquire() waited, not this one
+  const int64_t cold_start_us = registry->find("chat")->cold_start_us;
+  EXPECT_GT(cold_start_us, 0);
+  EXPECT_LE(cold_start_us,
+            std::chrono::duration_cast<std::chrono::microseconds>(call - held).count());
+  // The base's acquire() waited at least `held`: its own cold start leaves it out too.
+  EXPECT_LE(registry->find("base")->cold_start_us, cold_start_us);
+}
+
 // A base that was loaded already (a request holds it) stays loaded when its adapter fails.
 TEST(Registry, AFailedAdapterLeavesABaseInUseLoaded) {
   REQUIRE_TESTDATA();
