@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <fstream>
 #include <future>
+#include <map>
 #include <mutex>
 #include <thread>
 
@@ -1607,29 +1608,39 @@ TEST(Registry, ADerivativeWhoseBaseDoesNotFitTheBudgetIsOutOfMemory) {
   EXPECT_EQ(registry->find("chat")->state, ModelState::Available);
 }
 
+/// base (qwen2-tiny), other (stories260K) and chat (base with LoRA adapter a) under `budget`,
+/// requests waiting up to `memory_wait_us` for memory.
+RegistryOptions base_other_chat(Fixture& f, int64_t budget, int64_t memory_wait_us = 0) {
+  RegistryOptions o = f.options();
+  o.specs = {{"base", model_path("qwen2-tiny-f32.gguf")},
+             {"other", model_path("stories260K-f32.gguf")}};
+  o.loras = {
+      {"chat", "base", {gengyun::testing::testdata_path("lora/qwen2-tiny-lora-a.gguf"), 1.0f}}};
+  o.max_memory_bytes = budget;
+  o.memory_wait_us = memory_wait_us;
+  return o;
+}
+
+/// What base_other_chat()'s models take of a budget (their estimates), by id.
+std::map<std::string, int64_t> base_other_chat_bytes() {
+  Fixture probe;
+  auto registry = create(base_other_chat(probe, int64_t{1} << 40));
+  std::map<std::string, int64_t> bytes;
+  if (registry)
+    for (const ModelInfo& m : registry->list()) bytes[m.id] = m.memory_bytes;
+  return bytes;
+}
+
 // A derivative's load waits for its base's memory with its request's `abandoned` flag: when that
 // client leaves, the load ends Abandoned without counting as a failure, and a request that
 // waited for that load loads the derivative itself (it got the first one's LoadFailed).
 TEST(Registry, ADerivativesWaitForItsBaseEndsWithItsClient) {
   REQUIRE_TESTDATA();
-  const std::string adapter = gengyun::testing::testdata_path("lora/qwen2-tiny-lora-a.gguf");
-  const auto options = [&](Fixture& f, int64_t budget) {
-    RegistryOptions o = f.options();
-    o.specs = {{"base", model_path("qwen2-tiny-f32.gguf")},
-               {"other", model_path("stories260K-f32.gguf")}};
-    o.loras = {{"chat", "base", {adapter, 1.0f}}};
-    o.max_memory_bytes = budget;
-    o.memory_wait_us = 600'000'000;
-    return o;
-  };
-  Fixture probe;
-  auto sizes = create(options(probe, int64_t{1} << 40));
-  ASSERT_TRUE(sizes);
-  const int64_t base_bytes = sizes->find("base")->memory_bytes;
-  const int64_t chat_bytes = sizes->find("chat")->memory_bytes;
+  std::map<std::string, int64_t> bytes = base_other_chat_bytes();
+  ASSERT_EQ(bytes.size(), 3u);
   // Room for the base and its derivative, not for the base besides `other`.
   Fixture f;
-  auto registry = create(options(f, base_bytes + chat_bytes));
+  auto registry = create(base_other_chat(f, bytes["base"] + bytes["chat"], 600'000'000));
   ASSERT_TRUE(registry);
   std::optional<Acquired> other(registry->acquire("other"));
   ASSERT_TRUE((*other).lease);
@@ -1664,22 +1675,10 @@ TEST(Registry, ADerivativesWaitForItsBaseEndsWithItsClient) {
 // test times, so its cold start is at most that call's time less `held`.
 TEST(Registry, ADerivativesColdStartLeavesOutItsBasesWaitForMemory) {
   REQUIRE_TESTDATA();
-  const std::string adapter = gengyun::testing::testdata_path("lora/qwen2-tiny-lora-a.gguf");
-  const auto options = [&](Fixture& f, int64_t budget) {
-    RegistryOptions o = f.options();
-    o.specs = {{"base", model_path("qwen2-tiny-f32.gguf")},
-               {"other", model_path("stories260K-f32.gguf")}};
-    o.loras = {{"chat", "base", {adapter, 1.0f}}};
-    o.max_memory_bytes = budget;
-    o.memory_wait_us = 600'000'000;
-    return o;
-  };
-  Fixture probe;
-  auto sizes = create(options(probe, int64_t{1} << 40));
-  ASSERT_TRUE(sizes);
+  std::map<std::string, int64_t> bytes = base_other_chat_bytes();
+  ASSERT_EQ(bytes.size(), 3u);
   Fixture f;
-  auto registry =
-      create(options(f, sizes->find("base")->memory_bytes + sizes->find("chat")->memory_bytes));
+  auto registry = create(base_other_chat(f, bytes["base"] + bytes["chat"], 600'000'000));
   ASSERT_TRUE(registry);
   std::optional<Acquired> other(registry->acquire("other"));
   ASSERT_TRUE((*other).lease);
@@ -1762,29 +1761,19 @@ TEST(Registry, AFixedAdapterIsTriedAgainAfterARescan) {
 // derivatives before their base, in one attempt.
 TEST(Registry, EvictingAnIdleDerivativeFreesItsBaseToo) {
   REQUIRE_TESTDATA();
-  const std::string adapter = gengyun::testing::testdata_path("lora/qwen2-tiny-lora-a.gguf");
-  const auto options = [&](Fixture& f, int64_t budget) {
-    RegistryOptions o = f.options();
-    o.specs = {{"base", model_path("qwen2-tiny-f32.gguf")},
-               {"other", model_path("stories260K-f32.gguf")}};
-    o.loras = {{"chat", "base", {adapter, 1.0f}}};
-    o.max_memory_bytes = budget;
-    return o;
-  };
   // The estimates (what the loads take: see MemoryBudgetEvictsTheLeastRecentlyUsedIdleModel).
-  Fixture probe;
-  auto sizes = create(options(probe, int64_t{1} << 40));
-  ASSERT_TRUE(sizes);
-  const int64_t base_bytes = sizes->find("base")->memory_bytes;
-  const int64_t chat_bytes = sizes->find("chat")->memory_bytes;
-  const int64_t other_bytes = sizes->find("other")->memory_bytes;
-  EXPECT_EQ(chat_bytes, static_cast<int64_t>(fs::file_size(adapter)));
+  std::map<std::string, int64_t> bytes = base_other_chat_bytes();
+  ASSERT_EQ(bytes.size(), 3u);
+  const int64_t base_bytes = bytes["base"], chat_bytes = bytes["chat"],
+                other_bytes = bytes["other"];
+  EXPECT_EQ(chat_bytes, static_cast<int64_t>(fs::file_size(
+                            gengyun::testing::testdata_path("lora/qwen2-tiny-lora-a.gguf"))));
   ASSERT_LT(chat_bytes, other_bytes);  // unloading the derivative alone is not enough
   ASSERT_LE(other_bytes, base_bytes);
 
   // Room for the base and its derivative, not for `other` besides the base.
   Fixture f;
-  auto registry = create(options(f, base_bytes + chat_bytes));
+  auto registry = create(base_other_chat(f, base_bytes + chat_bytes));
   ASSERT_TRUE(registry);
   ASSERT_TRUE(registry->acquire("chat").lease);  // released at once: chat idle, base held by it
   EXPECT_EQ(registry->find("base")->running, 1);
