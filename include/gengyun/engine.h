@@ -36,9 +36,10 @@ struct ModelOptions {
   /// least 2048: each input of an embeddings request is one request (OpenAI allows 2048).
   int max_waiting = 256;
   bool prefix_cache = true;    ///< share the KV blocks of equal prompt prefixes
-  /// Weights stay in a mapping of the file (paged in on demand, shared with the page cache)
-  /// instead of being read into anonymous memory with transparent huge pages (the default:
-  /// faster decode, docs/kernels.md).
+  /// Weights (and LoRA adapters loaded against the model: load_adapter) stay in a mapping of
+  /// the file (paged in on demand, shared with the page cache) instead of being read into
+  /// anonymous memory with transparent huge pages (the default: faster decode,
+  /// docs/kernels.md; a file rewritten in place while mapped ends the process with SIGBUS).
   bool mmap = false;
   /// A request whose events stay unread this long is cancelled (its usage so far is reported).
   int64_t stall_timeout_us = 60'000'000;

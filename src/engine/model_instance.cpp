@@ -71,6 +71,7 @@ Result<std::shared_ptr<ModelInstance>> ModelInstance::load(const std::string& pa
   }
   std::shared_ptr<ModelInstance> instance(new ModelInstance());
   instance->path_ = path;
+  instance->memory_ = options.mmap ? gguf::FileMemory::kMapped : gguf::FileMemory::kAnonymous;
   instance->file_ = std::make_shared<const gguf::File>(std::move(file.value()));
 
   auto tokenizer = Tokenizer::load(*instance->file_);
@@ -191,7 +192,7 @@ Result<std::shared_ptr<LoadedModel>> ModelInstance::load_adapter(const std::stri
                                                                  float scale) {
   const int64_t start = monotonic_us();
   Result<std::unique_ptr<model::LoraAdapter>> adapter =
-      model::LoraAdapter::load(*model_, path, scale);
+      model::LoraAdapter::load(*model_, path, scale, memory_);
   if (!adapter) return adapter.error();
   // A number per adapter loaded in this process: blocks computed under an adapter serve only
   // requests of that same load, never a later adapter read from the same path.

@@ -71,6 +71,8 @@ class ModelInstance final : public LoadedModel,
                                              const ChatOptions& options) const;
 
   std::string path_;
+  gguf::FileMemory memory_ =
+      gguf::FileMemory::kAnonymous;  ///< ModelOptions::mmap, for adapters too
   std::shared_ptr<const gguf::File> file_;
   std::unique_ptr<Tokenizer> tokenizer_;
   std::unique_ptr<model::Model> model_;

@@ -44,8 +44,8 @@ struct TensorPair {
 }  // namespace
 
 Result<std::unique_ptr<LoraAdapter>> LoraAdapter::load(const Model& base, const std::string& path,
-                                                       float scale) {
-  Result<gguf::File> file = gguf::File::open(path, gguf::FileMemory::kMapped);
+                                                       float scale, gguf::FileMemory memory) {
+  Result<gguf::File> file = gguf::File::open(path, memory);
   if (!file) return file.error();
   return load(base, std::make_shared<const gguf::File>(std::move(file).value()), scale);
 }

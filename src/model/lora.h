@@ -39,7 +39,7 @@ Result<void> check_not_an_adapter(const gguf::File& file);
 /// may use it at once. The base Model must outlive it.
 class LoraAdapter {
  public:
-  /// Maps `path` (an adapter GGUF: general.type = "adapter", adapter.type = "lora",
+  /// Reads `path` (an adapter GGUF: general.type = "adapter", adapter.type = "lora",
   /// adapter.lora.alpha (absent: 0), tensors `<base tensor>.lora_a` / `.lora_b`, as llama.cpp's
   /// convert_lora_to_gguf.py writes them) and binds it to `base` with the user's `scale`.
   /// Errors, each naming the file and the mismatch: a missing or unreadable file, not a GGUF,
@@ -48,8 +48,11 @@ class LoraAdapter {
   /// reverse, a base tensor that does not exist or is not a matrix LoRA can adapt here
   /// (token_embd.weight, stacked experts), shapes that do not fit the base matrix or each other,
   /// a tensor type that cannot be computed, no tensors at all, a scale that is not finite.
-  static Result<std::unique_ptr<LoraAdapter>> load(const Model& base, const std::string& path,
-                                                   float scale);
+  /// `memory`: the file mapped, or read into anonymous memory (a file rewritten in place then
+  /// does not take the process down with SIGBUS).
+  static Result<std::unique_ptr<LoraAdapter>> load(
+      const Model& base, const std::string& path, float scale,
+      gguf::FileMemory memory = gguf::FileMemory::kAnonymous);
   /// load() from a parsed file (tests build bad adapters in memory).
   static Result<std::unique_ptr<LoraAdapter>> load(const Model& base,
                                                    std::shared_ptr<const gguf::File> file,

@@ -2,8 +2,10 @@
 // continuations, requests for several adapters and the base in the same batches getting their
 // solo answers bit for bit, and prefix-cache blocks never shared across adapters.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -228,6 +230,34 @@ TEST(LoraEngine, DroppingAnAdapterLetsItsRunningRequestFinish) {
   ASSERT_TRUE(s.handle);
   a.reset();
   EXPECT_EQ(read_all(*s.handle).tokens, solo.tokens);
+}
+
+// An adapter file rewritten in place while the adapter is served (QA 2026-12-07: `cp b.gguf
+// a.gguf` over a served adapter) changes nothing: the adapter was read into the process's own
+// memory, as the weights are without --mmap (it stayed in a mapping of the file, whose lost
+// pages ended the whole server with SIGBUS at the adapter's next step).
+TEST(LoraEngine, AnAdapterFileRewrittenInPlaceLeavesTheLoadedAdapterAsItWas) {
+  REQUIRE_TESTDATA();
+  auto base = load_base("qwen2-tiny-f32.gguf");
+  ASSERT_TRUE(base);
+  const std::filesystem::path copy = std::filesystem::temp_directory_path() /
+                                     ("gengyun-lora-" + std::to_string(::getpid()) + ".gguf");
+  std::filesystem::copy_file(testdata_path("lora/qwen2-tiny-lora-a.gguf"), copy,
+                             std::filesystem::copy_options::overwrite_existing);
+  auto loaded = base->load_adapter(copy.string(), 1.0f);
+  ASSERT_TRUE(loaded.ok()) << loaded.error().message;
+  EngineRequest r;
+  r.prompt = base->tokenize("Hello world", false, false);
+  r.params.temperature = 0;
+  r.params.max_tokens = 16;
+  r.params.ignore_eos = true;
+  const Outcome before = read_all(*loaded.value()->submit(r).handle);
+  // Rewritten in place (the same inode, truncated first), as cp does.
+  { std::ofstream(copy, std::ios::binary | std::ios::trunc) << "not an adapter any more"; }
+  const Outcome after = read_all(*loaded.value()->submit(r).handle);
+  std::filesystem::remove(copy);
+  EXPECT_TRUE(identical(before, after));
+  EXPECT_EQ(after.tokens.size(), 16u);
 }
 
 }  // namespace
