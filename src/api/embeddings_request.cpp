@@ -66,11 +66,11 @@ std::optional<ApiError> read_input(const json& input, std::vector<EmbeddingInput
       if (!ids.ok()) return ids.error();
       out.push_back({.is_tokens = true, .text = {}, .tokens = std::move(ids.value())});
     } else {
-      return invalid_request(
-          where + " must be " +
-              (strings ? "a string, as input[0]" : "an array of token ids, as input[0]") +
-              ", got " + shown(item),
-          "input");
+      // input[0] sets what the others must be; it can only be a string or token ids itself.
+      const char* expected = i == 0    ? "a string, a token id or an array of token ids"
+                             : strings ? "a string, as input[0]"
+                                       : "an array of token ids, as input[0]";
+      return invalid_request(where + " must be " + expected + ", got " + shown(item), "input");
     }
   }
   return std::nullopt;

@@ -92,7 +92,8 @@ void add_quantize_command(CLI::App& app, int& exit_code) {
   auto options = std::make_shared<QuantizeOptions>();
   auto* cmd = app.add_subcommand(
       "quantize", "write a GGUF model quantized to another type (as llama.cpp does)");
-  cmd->add_option("input", options->in_path, "GGUF model with F32, F16 or BF16 weights")
+  cmd->add_option("input", options->in_path,
+                  "GGUF model with F32, F16 or BF16 weights (a tensor already of TYPE is copied)")
       ->required();
   cmd->add_option("output", options->out_path, "GGUF file to write (replaced if it exists)")
       ->required();

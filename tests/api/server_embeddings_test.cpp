@@ -207,6 +207,13 @@ TEST_F(EmbeddingsTest, BadRequestsAre400sNamingTheirParam) {
              "input[1] must not be an empty string");
   expect_400({{"model", kModel}, {"input", {"a", 5}}}, "input",
              "input[1] must be a string, as input[0], got 5");
+  // input[0] itself neither a string nor token ids (QA: it was told to be "as input[0]").
+  for (const json& first : {json(true), json(nullptr), json::object()})
+    expect_400(
+        {{"model", kModel}, {"input", {first, "a"}}}, "input",
+        "input[0] must be a string, a token id or an array of token ids, got " + first.dump());
+  expect_400({{"model", kModel}, {"input", {json::array({1}), "a"}}}, "input",
+             "input[1] must be an array of token ids, as input[0], got \"a\"");
   expect_400({{"model", kModel}, {"input", {json::array({1}), json::array()}}}, "input",
              "input[1] must not be an empty array");
   expect_400({{"model", kModel}, {"input", {1, -2}}}, "input",
