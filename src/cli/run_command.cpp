@@ -1,7 +1,9 @@
 // `gengyun run MODEL.gguf -p TEXT`: one-shot generation streamed to stdout; timings to stderr.
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <limits>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -16,6 +18,7 @@
 #include "kernels/simd_level.h"
 #include "kernels/thread_pool.h"
 #include "sampling/request_ranges.h"
+#include "util/counted.h"
 
 namespace gengyun::cli {
 namespace {
@@ -123,12 +126,17 @@ int run(const RunOptions& o) {
   params.min_p = o.min_p;
   params.seed = o.seed;
   bool line_open = false;  // stdout's text so far does not end with a newline
-  auto result = model.value()->generate(prompt, params, [&line_open](std::string_view text) {
-    std::fwrite(text.data(), 1, text.size(), stdout);
-    std::fflush(stdout);
-    if (!text.empty()) line_open = text.back() != '\n';
-    return true;
-  });
+  int write_errno = 0;     // a write to stdout failed (a full disk, a closed stdout): it ends
+  auto result =
+      model.value()->generate(prompt, params, [&line_open, &write_errno](std::string_view text) {
+        if (std::fwrite(text.data(), 1, text.size(), stdout) != text.size() ||
+            std::fflush(stdout) != 0) {
+          write_errno = errno;
+          return false;
+        }
+        if (!text.empty()) line_open = text.back() != '\n';
+        return true;
+      });
   // Only the generated text goes to stdout; a terminal gets a final newline for the shell prompt.
   // Else, when the text ends inside a line, stderr gets one first, so that what follows there
   // (the summary, an error) starts on a line of its own where both show together (`2>&1`, a
@@ -139,6 +147,11 @@ int run(const RunOptions& o) {
     std::fputc('\n', stderr);
   if (!result.ok()) {
     std::fprintf(stderr, "error: %s\n", result.error().message.c_str());
+    return 1;
+  }
+  if (write_errno != 0) {
+    std::fprintf(stderr, "error: the text could not be written to stdout: %s\n",
+                 std::strerror(write_errno));
     return 1;
   }
   const auto& r = result.value();
@@ -156,11 +169,13 @@ int run(const RunOptions& o) {
                  "complete; give a larger --ctx\n",
                  model.value()->n_ctx());
   std::fprintf(stderr,
-               "load: %.1f ms | prompt: %d tokens, %.1f tokens/s | generation: %d tokens, "
+               "load: %.1f ms | prompt: %s, %.1f tokens/s | generation: %s, "
                "%.1f tokens/s | threads: %d | kernels: %s\n",
-               load_us / 1e3, r.prompt_tokens, per_second(r.prompt_tokens, r.prefill_us),
-               r.completion_tokens, per_second(r.completion_tokens, r.decode_us),
-               model.value()->n_threads(), kernels::simd_level_description().c_str());
+               load_us / 1e3, counted(r.prompt_tokens, "token").c_str(),
+               per_second(r.prompt_tokens, r.prefill_us),
+               counted(r.completion_tokens, "token").c_str(),
+               per_second(r.completion_tokens, r.decode_us), model.value()->n_threads(),
+               kernels::simd_level_description().c_str());
   return json_cut ? 1 : 0;
 }
 

@@ -134,6 +134,30 @@ TEST(RunOutput, TheSummaryStartsOnALineOfItsOwn) {
   EXPECT_EQ(std::count(run.err.begin(), run.err.end(), '\n'), 2) << run.err;
 }
 
+// A text that cannot be written to stdout (a full disk, a closed stdout) ends the run with exit
+// 1 and the reason (QA: it exited 0, the text lost); one token is counted in the singular.
+TEST(RunOutput, AStdoutThatCannotBeWrittenIsAnError) {
+  REQUIRE_TESTDATA();
+  const std::string model = testing::testdata_path("models/stories260K-f32.gguf");
+  for (const auto& [redirect, reason] : {std::pair{"> /dev/full", "No space left on device"},
+                                         std::pair{">&-", "Bad file descriptor"}}) {
+    SCOPED_TRACE(redirect);
+    const ProcessOutput run = run_process(
+        {"/bin/sh", "-c",
+         std::string("exec \"$0\" run \"$1\" -p 'Once upon a time' -n 8 --temp 0 ") + redirect,
+         kBinary, model});
+    EXPECT_EQ(run.exit_code, 1) << run.err;
+    EXPECT_NE(run.err.find(std::string("error: the text could not be written to stdout: ") +
+                           reason + "\n"),
+              std::string::npos)
+        << run.err;
+  }
+  const ProcessOutput one =
+      run_process({kBinary, "run", model, "-p", "Once upon a time", "-n", "1", "--temp", "0"});
+  ASSERT_EQ(one.exit_code, 0) << one.err;
+  EXPECT_NE(one.err.find(" | generation: 1 token, "), std::string::npos) << one.err;
+}
+
 // `run`'s summary line names the kernels' level, and says so where GENGYUN_KERNELS chose one
 // below the CPU's (it is read by the child process; this process read its own already).
 TEST(RunOutput, TheSummaryNamesTheKernelLevel) {
