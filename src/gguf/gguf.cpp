@@ -1,5 +1,6 @@
 #include "gguf/gguf.h"
 
+#include <algorithm>
 #include <bit>
 #include <cstring>
 #include <limits>
@@ -58,14 +59,36 @@ struct ParseError {
   std::string message;
 };
 
+// Raised by a Parser reading a prefix of a file (probe_header) where the file's bytes past the
+// prefix are needed: the first `bytes` bytes of the file take the parse further.
+struct NeedMore {
+  uint64_t bytes;
+};
+
+// a + b * c, saturated at UINT64_MAX.
+uint64_t saturated(uint64_t a, uint64_t b, uint64_t c = 1) {
+  uint64_t product = 0, sum = 0;
+  if (__builtin_mul_overflow(b, c, &product) || __builtin_add_overflow(a, product, &sum))
+    return std::numeric_limits<uint64_t>::max();
+  return sum;
+}
+
 // Reads little-endian fields from an untrusted image. Every read checks the bytes remaining
-// first; every failure names what was being read and where.
+// first; every failure names what was being read and where. A parser of a prefix (`prefix`)
+// raises NeedMore where a whole file would be truncated.
 class Parser {
  public:
-  explicit Parser(std::span<const uint8_t> bytes) : bytes_(bytes) {}
+  Parser(std::span<const uint8_t> bytes, bool prefix) : bytes_(bytes), prefix_(prefix) {}
 
   size_t pos() const { return pos_; }
   uint64_t remaining() const { return bytes_.size() - pos_; }
+  bool prefix() const { return prefix_; }
+
+  /// Reading a prefix: raises NeedMore for the bytes up to `count` items of `unit` bytes past
+  /// pos(). Reading a whole file: returns (the caller fails as the file is truncated).
+  void more(uint64_t count, uint64_t unit = 1) const {
+    if (prefix_) throw NeedMore{saturated(pos_, count, unit)};
+  }
 
   /// Prefix of later error messages ("metadata key 'x'", "tensor 'y'").
   void set_context(std::string context) { context_ = std::move(context); }
@@ -90,9 +113,11 @@ class Parser {
     uint64_t len;
     std::memcpy(&len, bytes_.data() + pos_, sizeof len);
     pos_ += sizeof len;
-    if (len > remaining())
+    if (len > remaining()) {
+      more(len);
       fail(str(what) + " of length " + str(len) + " at offset " + str(at) +
            " runs past the end of the file (" + str(remaining()) + " bytes remain)");
+    }
     std::string s(reinterpret_cast<const char*>(bytes_.data() + pos_), len);
     pos_ += len;
     return s;
@@ -151,9 +176,11 @@ class Parser {
     Array a;
     a.elem_type = read_value_type("array element type");
     const uint64_t n = read<uint64_t>("array length");
-    if (n > remaining() / min_encoded_size(a.elem_type))
+    if (n > remaining() / min_encoded_size(a.elem_type)) {
+      more(n, min_encoded_size(a.elem_type));
       fail("array of " + str(n) + " " + str(value_type_name(a.elem_type)) + " elements at offset " +
            str(at) + " cannot fit in the " + str(remaining()) + " bytes remaining");
+    }
     count_values(n);
     a.items.reserve(n);
     for (uint64_t i = 0; i < n; ++i) a.items.push_back(read_value(a.elem_type, depth));
@@ -162,12 +189,15 @@ class Parser {
 
   // Fails unless `n` bytes remain for the field named what + what_suffix.
   void need(size_t n, std::string_view what, std::string_view what_suffix = {}) const {
-    if (remaining() < n)
+    if (remaining() < n) {
+      more(n);
       fail("file truncated: " + str(what) + str(what_suffix) + " at offset " + str(pos_) + " needs " + str(n) +
            " bytes but only " + str(remaining()) + " remain");
+    }
   }
 
   std::span<const uint8_t> bytes_;
+  bool prefix_ = false;
   size_t pos_ = 0;
   std::string context_;
   uint64_t values_left_ = kMaxMetadataValues;
@@ -177,6 +207,7 @@ struct Header {
   uint32_t version = 0;
   size_t alignment = kDefaultAlignment;
   size_t data_offset = 0;
+  FileExtent extent;
   std::vector<std::pair<std::string, Value>> metadata;
   std::map<std::string, size_t, std::less<>> key_index;
   std::vector<TensorInfo> tensors;
@@ -184,14 +215,18 @@ struct Header {
 };
 
 void check_magic_and_version(std::span<const uint8_t> bytes, Parser& p, Header& h) {
-  if (bytes.empty()) p.fail("empty file (0 bytes), not a GGUF file");
-  if (bytes.size() < 4)
+  if (bytes.empty() && !p.prefix()) p.fail("empty file (0 bytes), not a GGUF file");
+  if (bytes.size() < 4 && !p.prefix())
     p.fail("not a GGUF file: only " + str(bytes.size()) + " bytes (a GGUF file starts with the magic 'GGUF')");
-  const uint32_t magic = p.read<uint32_t>("magic");
-  if (magic != kMagic) {
+  // A prefix shorter than the magic is judged by the bytes it has.
+  const size_t n = std::min<size_t>(bytes.size(), 4);
+  if (n == 0 || std::memcmp(bytes.data(), "GGUF", n) == 0) {
+    static_assert(kMagic == ('G' | 'G' << 8 | 'U' << 16 | 'F' << 24));
+    p.read<uint32_t>("magic");
+  } else {
     static constexpr char kHex[] = "0123456789abcdef";
     std::string hex;
-    for (int i = 0; i < 4; ++i) {
+    for (size_t i = 0; i < n; ++i) {
       if (i > 0) hex += ' ';
       hex += kHex[bytes[i] >> 4];
       hex += kHex[bytes[i] & 15];
@@ -276,9 +311,11 @@ void read_tensor_infos(Parser& p, uint64_t n_tensors, Header& h) {
 
 // Checks that the tensors' data follow one another in file order, each starting where the
 // previous one ends rounded up to the alignment (llama.cpp's gguf reader requires exactly this
-// layout, which excludes overlapping data and gaps), and points every tensor at its bytes.
+// layout, which excludes overlapping data and gaps), points every tensor at its bytes (not when
+// `bytes` is a prefix) and sets h.extent.
 void locate_tensor_data(std::span<const uint8_t> bytes, Parser& p, Header& h) {
   h.data_offset = align_up(p.pos(), h.alignment);
+  h.extent = {p.pos(), h.data_offset};
   uint64_t expected = 0;  // offset of the end of the previous tensor's data, aligned
   for (size_t i = 0; i < h.tensors.size(); ++i) {
     TensorInfo& t = h.tensors[i];
@@ -299,18 +336,23 @@ void locate_tensor_data(std::span<const uint8_t> bytes, Parser& p, Header& h) {
              str(expected) + " (each tensor's data starts where the previous one's ends, rounded up to the alignment)");
     uint64_t start = 0, end = 0;
     if (__builtin_add_overflow(uint64_t{h.data_offset}, t.offset, &start) ||
-        __builtin_add_overflow(start, uint64_t{t.n_bytes}, &end) || end > bytes.size()) {
-      p.fail("data [offset " + str(t.offset) + ", " + str(t.n_bytes) + " bytes] from the data section at byte " +
-             str(h.data_offset) + " ends past the end of the file (" + str(bytes.size()) + " bytes)");
+        __builtin_add_overflow(start, uint64_t{t.n_bytes}, &end) ||
+        end > std::numeric_limits<uint64_t>::max() - h.alignment ||
+        (end > bytes.size() && !p.prefix())) {
+      p.fail("data [offset " + str(t.offset) + ", " + str(t.n_bytes) +
+             " bytes] from the data section at byte " + str(h.data_offset) + " ends past " +
+             (p.prefix() ? std::string("the largest size a file can have (2^64 bytes)")
+                         : "the end of the file (" + str(bytes.size()) + " bytes)"));
     }
-    t.data = bytes.data() + start;
+    if (!p.prefix()) t.data = bytes.data() + start;
     expected = align_up(t.offset + t.n_bytes, h.alignment);
+    h.extent = {end, align_up(end, h.alignment)};
   }
   p.set_context("");
 }
 
-Header parse_header(std::span<const uint8_t> bytes) {
-  Parser p(bytes);
+Header parse_header(std::span<const uint8_t> bytes, bool prefix) {
+  Parser p(bytes, prefix);
   Header h;
   check_magic_and_version(bytes, p, h);
   const uint64_t n_tensors = p.read<uint64_t>("tensor count");
@@ -318,12 +360,16 @@ Header parse_header(std::span<const uint8_t> bytes) {
   if (n_tensors > kMaxTensors)
     p.fail("tensor count " + str(n_tensors) + " is above the limit of " + str(kMaxTensors));
   p.count_values(n_kv);
-  if (n_kv > p.remaining() / kMinKvBytes)
+  if (n_kv > p.remaining() / kMinKvBytes) {
+    p.more(n_kv, kMinKvBytes);
     p.fail("metadata count " + str(n_kv) + " cannot fit in the " + str(p.remaining()) +
            " bytes after the header (each entry takes at least " + str(kMinKvBytes) + ")");
-  if (n_tensors > p.remaining() / kMinTensorInfoBytes)
+  }
+  if (n_tensors > p.remaining() / kMinTensorInfoBytes) {
+    p.more(n_tensors, kMinTensorInfoBytes);
     p.fail("tensor count " + str(n_tensors) + " cannot fit in the " + str(p.remaining()) +
            " bytes after the header (each tensor info takes at least " + str(kMinTensorInfoBytes) + ")");
+  }
   read_metadata(p, n_kv, h);
   read_tensor_infos(p, n_tensors, h);
   locate_tensor_data(bytes, p, h);
@@ -459,7 +505,7 @@ Result<void> File::rewrite_tensor(size_t index, uint8_t layout,
 Result<File> File::parse(std::span<const uint8_t> bytes, std::string name) {
   Header h;
   try {
-    h = parse_header(bytes);
+    h = parse_header(bytes, false);
   } catch (const ParseError& e) {
     return make_error(name + ": " + e.message);
   }
@@ -469,11 +515,22 @@ Result<File> File::parse(std::span<const uint8_t> bytes, std::string name) {
   f.version_ = h.version;
   f.alignment_ = h.alignment;
   f.data_offset_ = h.data_offset;
+  f.extent_ = h.extent;
   f.metadata_ = std::move(h.metadata);
   f.key_index_ = std::move(h.key_index);
   f.tensors_ = std::move(h.tensors);
   f.tensor_index_ = std::move(h.tensor_index);
   return f;
+}
+
+Result<HeaderProbe> probe_header(std::span<const uint8_t> prefix, const std::string& name) {
+  try {
+    return HeaderProbe{parse_header(prefix, true).extent, 0};
+  } catch (const ParseError& e) {
+    return make_error(name + ": " + e.message);
+  } catch (const NeedMore& more) {
+    return HeaderProbe{std::nullopt, more.bytes};
+  }
 }
 
 File::File(File&&) noexcept = default;

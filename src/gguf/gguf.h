@@ -124,6 +124,33 @@ struct TensorInfo {
   int64_t n_rows() const;
 };
 
+/// Where a GGUF file ends, by its header: the tensors' data follow the header, each where the
+/// previous one's ends rounded up to the alignment, so the last tensor's data ends the file.
+struct FileExtent {
+  /// Byte offset of the end of the last tensor's data (of the tensor infos when there are no
+  /// tensors): the least size the file can have.
+  uint64_t data_end = 0;
+  /// data_end rounded up to the alignment: the size llama.cpp's and gguf-py's writers give the
+  /// file (they pad after the last tensor too), and the most it can have as the file it is.
+  uint64_t padded_end = 0;
+};
+
+/// What the first bytes of a GGUF file say about it (probe_header): its extent once they hold
+/// the whole header (magic, version, metadata, tensor infos), else how many are needed.
+struct HeaderProbe {
+  std::optional<FileExtent> extent;  ///< set when the header is complete
+  /// Without extent: the header reads further once the file's first need_bytes bytes are
+  /// given (more than were given; up to UINT64_MAX when the header claims that much).
+  uint64_t need_bytes = 0;
+};
+
+/// Reads the header of a GGUF file from its first bytes `prefix` (any length, tensor data not
+/// needed) with File::parse's checks, for a file still arriving. Errors: the bytes cannot start
+/// a valid GGUF file (bad magic, also in fewer than 4 bytes; unsupported version; absurd counts,
+/// unknown types, duplicate keys or names, misaligned or overlapping tensor data...), with the
+/// messages File::parse gives, after `name`. Allocates at most in proportion to prefix.size().
+Result<HeaderProbe> probe_header(std::span<const uint8_t> prefix, const std::string& name);
+
 /// A parsed GGUF file. Movable, not copyable; tensor data pointers stay valid while it lives.
 class File {
  public:
@@ -179,6 +206,8 @@ class File {
   /// Byte offset of the data section (the end of the tensor infos rounded up to alignment());
   /// tensor i's bytes start at data_offset() + tensors()[i].offset.
   size_t data_offset() const { return data_offset_; }
+  /// Where the file ends by its header (size() may be larger: trailing bytes are not read).
+  const FileExtent& extent() const { return extent_; }
 
  private:
   File() = default;
@@ -189,6 +218,7 @@ class File {
   uint32_t version_ = 0;
   size_t alignment_ = 32;
   size_t data_offset_ = 0;
+  FileExtent extent_;
   std::vector<std::pair<std::string, Value>> metadata_;
   std::vector<TensorInfo> tensors_;
   std::map<std::string, size_t, std::less<>> key_index_;     ///< key -> index in metadata_
