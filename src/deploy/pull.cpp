@@ -5,6 +5,7 @@
 #include <openssl/evp.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -27,6 +28,11 @@ namespace {
 // adds bytes; an attempt that adds none ends the run.
 constexpr int kMaxAttempts = 8;
 constexpr long kMaxRedirects = 10;  // followed per request
+// The most bytes a GGUF header (magic, version, metadata, tensor infos) may take in a download:
+// a body whose header has not ended by then is stopped as not a GGUF file. Far above real
+// models' headers (a 256k-token vocabulary with its merges takes some tens of MB); it bounds
+// what a body that looks like a GGUF header but never ends one writes to the disk.
+constexpr uint64_t kMaxHeaderBytes = uint64_t{256} << 20;
 
 std::string lower(std::string_view s) {
   std::string out(s);
@@ -160,6 +166,12 @@ struct Transfer {
   std::string curl_error;  // libcurl's message for a failed request
   uint64_t total = 0;      // the whole file's size, 0 while unknown
 
+  // While a body arrives: the part file's size, and what its GGUF header says.
+  uint64_t end = 0;
+  std::optional<gguf::FileExtent> extent;  // the file's, once its header is in the part file
+  uint64_t probe_at = 0;                   // the size at which to read the header (again)
+  bool discard = false;  // the part file can never become the file: removed with t.error
+
   ~Transfer() {
     if (fd >= 0) ::close(fd);
     if (lock_fd >= 0) ::close(lock_fd);
@@ -232,6 +244,87 @@ std::optional<std::pair<uint64_t, uint64_t>> parse_content_range(std::string_vie
   return std::pair<uint64_t, uint64_t>{*start, *total};
 }
 
+// The error for a download that goes on past the size its GGUF header gives the file.
+std::string past_extent_message(const std::string& url, const gguf::FileExtent& extent) {
+  return url + ": the body goes on past the " + std::to_string(extent.padded_end) +
+         " bytes that its GGUF header gives the file (tensor data up to byte " +
+         std::to_string(extent.data_end) +
+         ", padded to the alignment): it is not the GGUF file it starts as, so the download was "
+         "removed";
+}
+
+// True when the `size - have` bytes of the file still to come fit in the free space of the
+// folder's file system (or statvfs cannot tell); else false with t.error set. The part file is
+// kept: the same command resumes once there is room.
+bool fits_free_space(Transfer& t, uint64_t size, uint64_t have) {
+  struct statvfs fs;
+  if (size <= have || ::statvfs(t.options->dir.c_str(), &fs) != 0) return true;
+  const uint64_t free_bytes = uint64_t{fs.f_bavail} * fs.f_frsize;
+  if (size - have <= free_bytes) return true;
+  t.error = t.options->dir + ": " + t.name + " needs " + std::to_string(size - have) +
+            " more bytes (" + std::to_string(size) + " in all) but the folder's file system has " +
+            std::to_string(free_bytes) + " bytes free; " +
+            (have > 0 ? "the " + std::to_string(have) + " bytes downloaded are kept in " +
+                            t.part_path + "; "
+                      : "") +
+            "free some space and run the same command again";
+  return false;
+}
+
+// Stops the download as one that can never become a valid GGUF file: t.error names why, and
+// the part file is removed (t.discard). Returns false.
+bool discard_part(Transfer& t, std::string message) {
+  t.error = std::move(message);
+  t.discard = true;
+  return false;
+}
+
+// Reads the GGUF header (gguf::probe_header) from the part file's first bytes (of its t.end, up
+// to kMaxHeaderBytes; t.probe_at of them, 64 KiB at first, then twice as many or as the header
+// asks for): sets t.extent once they hold the header, else t.probe_at to the size at which to
+// read again. False, with t.error set, when they do not start a GGUF file, when the part file
+// holds more than the size the header gives the file, when the header alone takes more than
+// kMaxHeaderBytes (each discards the part file), or when the file does not fit in the free
+// space.
+bool read_header(Transfer& t) {
+  const uint64_t have = std::min(t.end, kMaxHeaderBytes);
+  const std::string not_gguf =
+      t.shown_url + ": the download is not a valid GGUF file, so it was removed: ";
+  std::vector<uint8_t> prefix;
+  for (uint64_t size = std::min(have, std::max<uint64_t>(t.probe_at, uint64_t{64} << 10));;) {
+    size_t done = prefix.size();
+    prefix.resize(size);
+    while (done < prefix.size()) {
+      const ssize_t r =
+          ::pread(t.fd, prefix.data() + done, prefix.size() - done, static_cast<off_t>(done));
+      if (r < 0 && errno == EINTR) continue;
+      if (r <= 0) {
+        t.error = t.part_path + ": " + (r < 0 ? errno_text() : "shorter than written");
+        return false;
+      }
+      done += static_cast<size_t>(r);
+    }
+    const Result<gguf::HeaderProbe> probe = gguf::probe_header(prefix, t.part_path);
+    if (!probe) return discard_part(t, not_gguf + probe.error().message);
+    if (probe->extent) {
+      t.extent = probe->extent;
+      break;
+    }
+    if (probe->need_bytes > kMaxHeaderBytes)
+      return discard_part(t, not_gguf + t.part_path + ": its GGUF header takes at least " +
+                                 std::to_string(probe->need_bytes) + " bytes, more than the " +
+                                 std::to_string(kMaxHeaderBytes) + " a header may take");
+    size = std::min(std::max(probe->need_bytes, 2 * size), kMaxHeaderBytes);
+    if (size > have) {
+      t.probe_at = size;
+      return true;
+    }
+  }
+  if (t.end > t.extent->padded_end)
+    return discard_part(t, past_extent_message(t.shown_url, *t.extent));
+  return fits_free_space(t, t.extent->padded_end, t.end);
+}
+
 // Decides, at the first bytes of the body, where they go: appended to the part file (206 from
 // the offset asked for), or the part file restarted (200: the server ignored Range).
 bool start_body(Transfer& t) {
@@ -261,12 +354,17 @@ bool start_body(Transfer& t) {
     t.resumed_from = 0;
     if (t.content_length) t.total = *t.content_length;
   }
-  t.fd = ::open(t.part_path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+  if (t.total > 0 && !fits_free_space(t, t.total, t.offset)) return false;
+  // Read and write: read_header reads the part file's first bytes back.
+  t.fd = ::open(t.part_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
   if (t.fd < 0 || ::ftruncate(t.fd, static_cast<off_t>(t.offset)) != 0 ||
       ::lseek(t.fd, static_cast<off_t>(t.offset), SEEK_SET) < 0) {
     t.error = t.part_path + ": " + errno_text();
     return false;
   }
+  t.end = t.offset;
+  t.extent.reset();
+  t.probe_at = 0;
   t.body_started = true;
   return true;
 }
@@ -275,8 +373,13 @@ size_t on_body(char* data, size_t size, size_t n, void* user) {
   auto& t = *static_cast<Transfer*>(user);
   const size_t bytes = size * n;
   if (!t.body_started && !start_body(t)) return 0;
-  for (size_t done = 0; done < bytes;) {
-    const ssize_t w = ::write(t.fd, data + done, bytes - done);
+  // Once the GGUF header is in, the file's size is known: a body that goes on past it is not
+  // that file, whatever the response declared (or did not: no Content-Length, chunked).
+  const size_t keep =
+      t.extent ? static_cast<size_t>(std::min<uint64_t>(bytes, t.extent->padded_end - t.end))
+               : bytes;
+  for (size_t done = 0; done < keep;) {
+    const ssize_t w = ::write(t.fd, data + done, keep - done);
     if (w < 0) {
       if (errno == EINTR) continue;
       t.error = t.part_path + ": " + errno_text();
@@ -284,6 +387,12 @@ size_t on_body(char* data, size_t size, size_t n, void* user) {
     }
     done += static_cast<size_t>(w);
   }
+  t.end += keep;
+  if (keep < bytes) {
+    discard_part(t, past_extent_message(t.shown_url, *t.extent));
+    return 0;
+  }
+  if (!t.extent && t.end >= t.probe_at && !read_header(t)) return 0;
   return bytes;
 }
 
@@ -458,7 +567,10 @@ Result<void> download(Transfer& t) {
     t.body_started = false;
     t.status = 0;
     const CURLcode rc = perform(t);
-    if (!t.error.empty()) return make_error(t.error);
+    if (!t.error.empty()) {
+      if (t.discard) remove_part(t);
+      return make_error(t.error);
+    }
     if (t.restart) {
       remove_part(t);
       if (attempt >= kMaxAttempts)
@@ -672,6 +784,11 @@ Result<PullResult> pull_into_dir(const PullOptions& options, PullResult result,
       return make_error(
           t.shown_url +
           ": the download is not a valid GGUF file, so it was removed: " + file.error().message);
+    }
+    // A part file that was complete before this run (HTTP 416) was not read as it arrived.
+    if (file->size() > file->extent().padded_end) {
+      std::filesystem::remove(t.part_path, ec);
+      return make_error(past_extent_message(t.shown_url, file->extent()));
     }
   }
   result.path = (std::filesystem::path(options.dir) / t.name).string();

@@ -56,10 +56,14 @@ struct PullResult {
 /// expand_hf_url), a malformed `sha256`, a token over plain http to a host other than a loopback
 /// one (it would cross the network in clear) or with characters a bearer token cannot hold, an HTTP
 /// status other than 200/206 ("HTTP 404"), a connection that fails or keeps dropping without
-/// progress (the part file is kept for a later resume), a SHA-256 mismatch or a body that is not a
-/// valid GGUF file (the download is removed), I/O errors. `options.dir` is created when missing;
-/// a failed run removes the folders it created while they are empty (a part file kept for a
-/// resume keeps its folder). Blocking; the cost is the transfer plus one read of the file when a
+/// progress (the part file is kept for a later resume), a file larger than the free space of
+/// `options.dir`'s file system (by Content-Length or its GGUF header; the part file is kept), a
+/// SHA-256 mismatch or a body that is not a valid GGUF file (the download is removed), I/O errors.
+/// A body is held to its GGUF header as it arrives: first bytes that cannot start a GGUF file, a
+/// header over 256 MiB, or bytes past the end the header gives the file (gguf::FileExtent's
+/// padded_end) stop it at once, and the part file is removed. `options.dir` is created when
+/// missing; a failed run removes the folders it created while they are empty (a part file kept for
+/// a resume keeps its folder). Blocking; the cost is the transfer plus one read of the file when a
 /// SHA-256 is checked.
 Result<PullResult> pull(const PullOptions& options);
 

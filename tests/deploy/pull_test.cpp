@@ -13,9 +13,11 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdint>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -132,6 +134,58 @@ class PullTest : public ::testing::Test {
       for (const auto& [k, v] : headers) res.set_header(k, v);
       res.set_content(body, "application/octet-stream");
     });
+  }
+
+  // How serve_endless frames its body.
+  enum class Framing {
+    kNoLength,  // no Content-Length: the body ends when the server closes the connection
+    kChunked,   // Transfer-Encoding: chunked
+    kLength,    // Content-Length: kEndlessBytes, Range requests answered
+  };
+  // Bytes serve_endless sends at most: an endless body to the client, bounded so that a pull
+  // that does not stop it ends (and writes no more than this) rather than filling the disk.
+  static constexpr size_t kEndlessBytes = size_t{64} << 20;
+
+  // Serves `start` followed by zero bytes at `path`, kEndlessBytes in all, framed as `framing`
+  // says. The flag it returns is set once the server has sent all of them: a pull that stops
+  // the body early never lets it.
+  std::shared_ptr<std::atomic<bool>> serve_endless(const std::string& path, std::string start,
+                                                   Framing framing) {
+    auto sent_all = std::make_shared<std::atomic<bool>>(false);
+    // The bytes from `offset` on, at most `length` (1 MiB) of them, into sink.
+    auto send = [start, sent_all](size_t offset, size_t length, httplib::DataSink& sink) {
+      const size_t n = std::min({length, size_t{1} << 20, kEndlessBytes - offset});
+      std::string piece = offset < start.size() ? start.substr(offset, n) : std::string();
+      piece.resize(n, '\0');
+      if (!sink.write(piece.data(), piece.size())) return false;
+      if (offset + n == kEndlessBytes) *sent_all = true;
+      return true;
+    };
+    server_.server().Get(path, [framing, send](const httplib::Request&, httplib::Response& res) {
+      const auto without_length = [send](size_t offset, httplib::DataSink& sink) {
+        if (!send(offset, kEndlessBytes, sink)) return false;
+        if (offset + std::min(kEndlessBytes - offset, size_t{1} << 20) == kEndlessBytes)
+          sink.done();
+        return true;
+      };
+      if (framing == Framing::kNoLength)
+        res.set_content_provider("application/octet-stream", without_length);
+      else if (framing == Framing::kChunked)
+        res.set_chunked_content_provider("application/octet-stream", without_length);
+      else
+        res.set_content_provider(kEndlessBytes, "application/octet-stream", send);
+    });
+    return sent_all;
+  }
+
+  // The error of a pull of `path` whose body goes on past the end of gguf_ (its last tensor's
+  // data ends the file, at a multiple of the alignment).
+  std::string past_gguf_error(const std::string& path) const {
+    const std::string size = std::to_string(gguf_.size());
+    return server_.url(path) + ": the body goes on past the " + size +
+           " bytes that its GGUF header gives the file (tensor data up to byte " + size +
+           ", padded to the alignment): it is not the GGUF file it starts as, so the download "
+           "was removed";
   }
 
   PullOptions options(const std::string& path) {
@@ -477,6 +531,157 @@ TEST_F(PullTest, ATokenGoesToTheUrlsHostOnly) {
   const Result<PullResult> missing = pull(o);
   ASSERT_FALSE(missing.ok());
   EXPECT_EQ(missing.error().message.find(token), std::string::npos) << missing.error().message;
+}
+
+// A body without an end (QA: no Content-Length or chunked, zeros forever, 18 GB in 60 s) stops
+// where the GGUF header puts the end of the file, and its part file, which can never become
+// that file, is removed.
+TEST_F(PullTest, AnEndlessBodyStopsAtTheSizeItsGgufHeaderGives) {
+  const auto no_length = serve_endless("/nolength.gguf", gguf_, Framing::kNoLength);
+  const auto chunked = serve_endless("/chunked.gguf", gguf_, Framing::kChunked);
+  server_.start();
+  for (const char* path : {"/nolength.gguf", "/chunked.gguf"}) {
+    Result<PullResult> r = pull(options(path));
+    ASSERT_FALSE(r.ok()) << path;
+    EXPECT_EQ(r.error().message, past_gguf_error(path));
+  }
+  EXPECT_FALSE(*no_length);
+  EXPECT_FALSE(*chunked);
+  EXPECT_EQ(files(), std::vector<std::string>{});
+}
+
+// Bytes after the GGUF file's end are not that file, also within a declared Content-Length.
+TEST_F(PullTest, BytesAfterTheGgufsEndAreRefused) {
+  serve("/junk.gguf", gguf_ + "junk");
+  const auto sent_all = serve_endless("/declared.gguf", gguf_, Framing::kLength);
+  server_.start();
+  for (const char* path : {"/junk.gguf", "/declared.gguf"}) {
+    Result<PullResult> r = pull(options(path));
+    ASSERT_FALSE(r.ok()) << path;
+    EXPECT_EQ(r.error().message, past_gguf_error(path));
+  }
+  EXPECT_FALSE(*sent_all);
+  EXPECT_EQ(files(), std::vector<std::string>{});
+}
+
+// A body whose first bytes are not a GGUF header is stopped at them.
+TEST_F(PullTest, ABodyThatDoesNotStartAsGgufStopsAtOnce) {
+  const auto sent_all = serve_endless("/zeros.gguf", "", Framing::kNoLength);
+  server_.start();
+  Result<PullResult> r = pull(options("/zeros.gguf"));
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().message, server_.url("/zeros.gguf") +
+                                   ": the download is not a valid GGUF file, so it was removed: " +
+                                   (dir_ / "zeros.gguf.part").string() +
+                                   ": not a GGUF file: starts with bytes 00 00 00 00, expected "
+                                   "'GGUF' (47 47 55 46)");
+  EXPECT_FALSE(*sent_all);
+  EXPECT_FALSE(std::filesystem::exists(dir_));
+}
+
+// A header that would take more than pull lets a header take (here one key of 2^40 bytes) is
+// refused as soon as it says so.
+TEST_F(PullTest, AGgufHeaderThatNeverEndsIsRefused) {
+  std::string header = "GGUF";
+  const auto put = [&header](auto field) {
+    header.append(reinterpret_cast<const char*>(&field), sizeof field);
+  };
+  put(uint32_t{3});        // version
+  put(uint64_t{0});        // tensors
+  put(uint64_t{1});        // metadata entries
+  put(uint64_t{1} << 40);  // the first key's length
+  const auto sent_all = serve_endless("/header.gguf", header, Framing::kNoLength);
+  server_.start();
+  Result<PullResult> r = pull(options("/header.gguf"));
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().message, server_.url("/header.gguf") +
+                                   ": the download is not a valid GGUF file, so it was removed: " +
+                                   (dir_ / "header.gguf.part").string() +
+                                   ": its GGUF header takes at least 1099511627808 bytes, more "
+                                   "than the 268435456 a header may take");
+  EXPECT_FALSE(*sent_all);
+  EXPECT_EQ(files(), std::vector<std::string>{});
+}
+
+// A resumed download is held to the same bound: the part file and the rest together.
+TEST_F(PullTest, AResumedBodyStopsAtTheSizeItsGgufHeaderGives) {
+  std::filesystem::create_directories(dir_);
+  write_file(dir_ / "resumed.gguf.part", gguf_.substr(0, 10000));
+  const auto sent_all = serve_endless("/resumed.gguf", gguf_, Framing::kLength);
+  server_.start();
+  Result<PullResult> r = pull(options("/resumed.gguf"));
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().message, past_gguf_error("/resumed.gguf"));
+  EXPECT_FALSE(*sent_all);
+  EXPECT_EQ(server_.requests(), std::vector<std::string>{"/resumed.gguf range=bytes=10000-"});
+  EXPECT_EQ(files(), std::vector<std::string>{});
+}
+
+// A part file that a server says is complete (HTTP 416) is held to it too.
+TEST_F(PullTest, ACompletePartFileLongerThanItsGgufIsRemoved) {
+  std::filesystem::create_directories(dir_);
+  write_file(dir_ / "long.gguf.part", gguf_ + "junk");
+  serve("/long.gguf", gguf_ + "junk");
+  server_.start();
+  Result<PullResult> r = pull(options("/long.gguf"));
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().message, past_gguf_error("/long.gguf"));
+  EXPECT_EQ(
+      server_.requests(),
+      std::vector<std::string>{"/long.gguf range=bytes=" + std::to_string(gguf_.size() + 4) + "-"});
+  EXPECT_EQ(files(), std::vector<std::string>{});
+}
+
+// A file larger than the free space of the folder's file system is refused before its body is
+// written: by its Content-Length (here 2^62 bytes), or by its GGUF header (a tensor of 2^45
+// bytes, no Content-Length). The part file of the second keeps the header for a later run.
+TEST_F(PullTest, AFileLargerThanTheFreeSpaceIsRefused) {
+  server_.server().Get("/huge.gguf", [](const httplib::Request&, httplib::Response& res) {
+    res.set_content_provider(size_t{1} << 62, "application/octet-stream",
+                             [](size_t offset, size_t, httplib::DataSink& sink) {
+                               // 1 MiB at most: the connection closes after it.
+                               if (offset >= (size_t{1} << 20)) return false;
+                               const std::string piece(size_t{1} << 20, 'x');
+                               return sink.write(piece.data(), piece.size());
+                             });
+  });
+  // gguf_'s one tensor of 128 x 128 f32, made 128 x 2^36 (2^45 bytes).
+  std::string huge = gguf_;
+  const size_t name = huge.find("token_embd.weight");
+  ASSERT_NE(name, std::string::npos);
+  const uint64_t rows = uint64_t{1} << 36;
+  std::memcpy(huge.data() + name + 17 + 4 + 8, &rows, sizeof rows);  // after n_dims and ne[0]
+  huge.resize(huge.size() - 128 * 128 * 4);
+  serve_endless("/tensor.gguf", huge, Framing::kNoLength);
+  server_.start();
+
+  Result<PullResult> r = pull(options("/huge.gguf"));
+  ASSERT_FALSE(r.ok());
+  const std::string message = r.error().message;
+  const std::string start = dir_.string() +
+                            ": huge.gguf needs 4611686018427387904 more bytes "
+                            "(4611686018427387904 in all) but the folder's file system has ";
+  EXPECT_EQ(message.substr(0, start.size()), start) << message;
+  EXPECT_TRUE(message.ends_with(" bytes free; free some space and run the same command again"))
+      << message;
+  EXPECT_FALSE(std::filesystem::exists(dir_));
+
+  Result<PullResult> t = pull(options("/tensor.gguf"));
+  ASSERT_FALSE(t.ok());
+  const std::string size = std::to_string(huge.size() + (uint64_t{1} << 45));
+  EXPECT_EQ(t.error().message.rfind(dir_.string() + ": tensor.gguf needs ", 0), 0u)
+      << t.error().message;
+  EXPECT_NE(
+      t.error().message.find(" more bytes (" + size + " in all) but the folder's file system has "),
+      std::string::npos)
+      << t.error().message;
+  EXPECT_NE(t.error().message.find(" bytes downloaded are kept in " +
+                                   (dir_ / "tensor.gguf.part").string() +
+                                   "; free some space and run the same command again"),
+            std::string::npos)
+      << t.error().message;
+  const std::string part = read_file(dir_ / "tensor.gguf.part");
+  EXPECT_EQ(part.substr(0, huge.size()), huge);
 }
 
 TEST(PullUrl, ExpandsTheHuggingFaceShorthand) {
