@@ -23,8 +23,9 @@ namespace gengyun::deploy {
 ///            [-+]?\.(inf|Inf|INF), \.(nan|NaN|NAN) (both); with '_' between digits, exponents
 ///            signed, base 60 (1:30.5 is 90.5) (1.1)
 ///
-/// Where both read a number they agree, except an integer with a leading 0 and more than one
-/// digit after it, which 1.1 reads as octal and 1.2 as decimal: Kind::Conflicting.
+/// Where both read a number they agree, except an integer with a leading 0 and only digits 0-7
+/// after it whose octal value (1.1) is not its decimal one (1.2): 010 (8 or 10) is
+/// Kind::Conflicting, 007 is 7 and 08 is 8 (text in 1.1, not octal).
 struct PlainScalar {
   enum class Kind { Text, Null, Boolean, Integer, Float, Conflicting };
   Kind kind = Kind::Text;

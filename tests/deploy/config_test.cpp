@@ -324,6 +324,13 @@ TEST(Config, PlainScalarsReadAsYamlReadsThem) {
       {"max_tokens: +5", R"({"max_tokens": 5})"},
       {"max_tokens: 1:30", R"({"max_tokens": 90})"},
       {"top_k: 007", R"({"top_k": 7})"},
+      // A leading 0 gives one value where 1.1 and 1.2 agree: 08 and 019 are text in 1.1 (not
+      // octal) and decimal in 1.2, 01 and 0_7 octal in 1.1 with the value 1.2 gives or text in 1.2.
+      {"top_k: 08", R"({"top_k": 8})"},
+      {"max_tokens: 08", R"({"max_tokens": 8})"},
+      {"max_tokens: 019", R"({"max_tokens": 19})"},
+      {"max_tokens: 0_7", R"({"max_tokens": 7})"},
+      {"temperature: 01", R"({"temperature": 1.0})"},
       {"seed: -0x10", R"({"seed": -16})"},
       {"seed: 0xffffffffffffffff", R"({"seed": 18446744073709551615})"},
   };
@@ -348,6 +355,12 @@ TEST(Config, PlainScalarsReadAsYamlReadsThem) {
       {"max_tokens: 0x", "max_tokens: must be an integer >= 1"},
       {"max_tokens: 0o8", "max_tokens: must be an integer >= 1"},
       {"seed: 0x1_0000_0000_0000_0000", "seed: must be an integer"},
+      {"top_k: 0010",
+       "top_k: 0010 is octal in YAML 1.1 and decimal in YAML 1.2; drop the leading 0 for "
+       "decimal, or write 0o for octal"},
+      {"seed: -010",
+       "seed: -010 is octal in YAML 1.1 and decimal in YAML 1.2; drop the leading 0 for "
+       "decimal, or write 0o for octal"},
   };
   for (const auto& [field, message] : refused) {
     auto config = parse_config("models:\n  a:\n    defaults: {" + std::string(field) + "}", "");
@@ -393,6 +406,7 @@ TEST(Config, PinScaleAndDurationsReadAsYamlReadsThem) {
   }
   for (const auto& [value, us] : {std::pair{"1e3", int64_t{1'000'000'000}},
                                   {"+5", int64_t{5'000'000}},
+                                  {"08", int64_t{8'000'000}},
                                   {"\"010\"", int64_t{10'000'000}}}) {
     auto config = parse_config("keep_alive: " + std::string(value), "");
     ASSERT_TRUE(config.ok()) << value << ": " << config.error().message;
