@@ -39,14 +39,75 @@ std::optional<Error> unknown_keys(const YAML::Node& node, const std::string& whe
   return std::nullopt;
 }
 
-/// A key of the map `node` given twice, as an error naming it ("models.link.pin"): yaml-cpp
-/// keeps both and `node[key]` reads the first, so the second would be ignored. A key that is not
-/// a name (a list, a map) is an error too.
-std::optional<Error> keys_given_twice(const YAML::Node& node, const std::string& where) {
+/// How `tag` is written in a YAML file: "!!float" for tag:yaml.org,2002:float, others as given.
+std::string shown_tag(const std::string& tag) {
+  constexpr std::string_view kCore = "tag:yaml.org,2002:";
+  return tag.starts_with(kCore) ? "!!" + tag.substr(kCore.size()) : tag;
+}
+
+/// What the scalar `node` reads as, by its tag (docs/deploy.md): untagged and unquoted by
+/// read_plain_scalar's rule (a plain null such as `~` included); quoted or tagged !!str, text;
+/// tagged !!int, !!float, !!bool or !!null, that type, which its text must read as by the same
+/// rule (!!float takes an integer as a float: `!!float 5` is 5.0). Errors, naming `where`: the
+/// text does not read as its tag's type (`!!bool 1`), any other tag (`!custom`, `!!binary`).
+Result<PlainScalar> reading(const YAML::Node& node, const std::string& where) {
+  using Kind = PlainScalar::Kind;
+  if (node.IsNull()) return read_plain_scalar("~");
+  const std::string& tag = node.Tag();
+  if (tag == "?") return read_plain_scalar(node.Scalar());
+  if (tag == "!" || tag == "tag:yaml.org,2002:str") return PlainScalar{};
+  const PlainScalar x = read_plain_scalar(node.Scalar());
+  const auto not_a = [&](const std::string& type) -> Error {
+    return at(where, shown_tag(tag) + " " + node.Scalar() + " is not " + type);
+  };
+  if (tag == "tag:yaml.org,2002:int") {
+    if (x.kind != Kind::Integer && x.kind != Kind::Conflicting) return not_a("an integer");
+    return x;
+  }
+  if (tag == "tag:yaml.org,2002:float") {
+    if (x.kind == Kind::Conflicting) return x;
+    if (!x.is_number()) return not_a("a number");
+    PlainScalar real;
+    real.kind = Kind::Float;
+    real.number = x.number;
+    return real;
+  }
+  if (tag == "tag:yaml.org,2002:bool") {
+    if (x.kind != Kind::Boolean) return not_a("a boolean");
+    return x;
+  }
+  if (tag == "tag:yaml.org,2002:null") {
+    if (x.kind != Kind::Null) return not_a("null");
+    return x;
+  }
+  return at(where, "the tag " + shown_tag(tag) +
+                       " is not one the config reads (!!str, !!int, !!float, !!bool, !!null)");
+}
+
+/// A list's or a map's tag other than none and its own (!!seq, !!map), as an error naming it.
+std::optional<Error> refused_collection_tag(const YAML::Node& node, const std::string& where) {
+  const std::string& tag = node.Tag();
+  const std::string own = node.IsMap() ? "tag:yaml.org,2002:map" : "tag:yaml.org,2002:seq";
+  if (tag == "?" || tag == own) return std::nullopt;
+  return at(where, "the tag " + shown_tag(tag) + " is not one the config reads on a " +
+                       (node.IsMap() ? "map (!!map)" : "list (!!seq)"));
+}
+
+/// The map `node` as every map of the config is read, as an error at `where`: untagged or
+/// tagged !!map; each key a name (a scalar, not null; its tag read as reading() reads it), none
+/// given twice: yaml-cpp keeps both and `node[key]` reads the first, so the second would be
+/// ignored ("models.link.pin: is given twice").
+std::optional<Error> check_map(const YAML::Node& node, const std::string& where) {
+  const std::string shown = where.empty() ? "the config" : where;
+  if (auto e = refused_collection_tag(node, shown)) return e;
   std::set<std::string> seen;
   for (const auto& item : node) {
-    if (!item.first.IsScalar())
-      return at(where.empty() ? "the config" : where, "a key must be a name, not a list or a map");
+    if (item.first.IsNull())
+      return at(shown,
+                "a key is null (~, null or nothing), not a name; quote it (\"~\":) for "
+                "that text");
+    if (!item.first.IsScalar()) return at(shown, "a key must be a name, not a list or a map");
+    if (auto read = reading(item.first, shown); !read.ok()) return read.error();
     const std::string& key = item.first.Scalar();
     if (!seen.insert(key).second)
       return at(where.empty() ? key : where + "." + key, "is given twice");
@@ -54,14 +115,35 @@ std::optional<Error> keys_given_twice(const YAML::Node& node, const std::string&
   return std::nullopt;
 }
 
-/// Whether a YAML scalar was written as a string whatever it reads: in quotes, or tagged !!str.
-bool quoted(const YAML::Node& node) {
-  return node.Tag() == "!" || node.Tag() == "tag:yaml.org,2002:str";
+/// What read_plain_scalar's kind `kind` is, in words ("a number").
+std::string kind_in_words(PlainScalar::Kind kind) {
+  switch (kind) {
+    case PlainScalar::Kind::Null:
+      return "null";
+    case PlainScalar::Kind::Boolean:
+      return "a boolean";
+    case PlainScalar::Kind::Text:
+      return "text";
+    default:
+      return "a number";
+  }
 }
 
-/// What the scalar `node` reads as (read_plain_scalar's rule): text when quoted or tagged !!str.
-PlainScalar reading(const YAML::Node& node) {
-  return quoted(node) ? PlainScalar{} : read_plain_scalar(node.Scalar());
+/// The text of the scalar `node`, a name or a path (`what`: "the model id", "the alias", "the
+/// path"; `is_key`: written as a map key), which must read as text by the config's one rule:
+/// quoted, tagged !!str, or plain and text to read_plain_scalar. Errors at `where`: a plain
+/// `yes`, `0x10` or `1:30` (another YAML tool reads a boolean or a number there), a tag refused
+/// by reading().
+Result<std::string> read_text(const YAML::Node& node, const std::string& where,
+                              const std::string& what, bool is_key) {
+  auto x = reading(node, where);
+  if (!x.ok()) return x.error();
+  const std::string& text = node.Scalar();
+  if (x->kind != PlainScalar::Kind::Text)
+    return at(where, what + " " + text + " reads as " + kind_in_words(x->kind) +
+                         " in YAML, not as text; quote it (\"" + text + "\"" + (is_key ? ":" : "") +
+                         ")");
+  return text;
 }
 
 /// The refusal of a number that YAML 1.1 and YAML 1.2 read as two numbers (`010`: 8 or 10).
@@ -75,28 +157,36 @@ Error conflicting_number(const std::string& where, const std::string& text) {
 /// (parse_keep_alive, parse_rescan_interval).
 Result<int64_t> read_duration(const YAML::Node& node, const std::string& where,
                               Result<int64_t> (*parse)(std::string_view)) {
-  if (!node.IsScalar()) return at(where, "must be a number of seconds or a duration like 5m");
-  if (reading(node).kind == PlainScalar::Kind::Conflicting)
-    return conflicting_number(where, node.Scalar());
+  const std::string expected = "must be a number of seconds or a duration like 5m";
+  if (!node.IsScalar()) return at(where, expected);
+  auto x = reading(node, where);
+  if (!x.ok()) return x.error();
+  if (x->kind == PlainScalar::Kind::Conflicting) return conflicting_number(where, node.Scalar());
+  if (x->kind == PlainScalar::Kind::Null || x->kind == PlainScalar::Kind::Boolean)
+    return at(where, expected);
   auto us = parse(node.Scalar());
   if (!us.ok()) return at(where, us.error().message);
   return us.value();
 }
 
-Result<std::string> read_string(const YAML::Node& node, const std::string& where) {
+/// A path or an alias: a non-empty scalar that reads as text (read_text; `what`: "the path").
+Result<std::string> read_string(const YAML::Node& node, const std::string& where,
+                                const std::string& what) {
   if (!node.IsScalar() || node.Scalar().empty()) return at(where, "must be a non-empty string");
-  return node.Scalar();
+  return read_text(node, where, what, false);
 }
 
 /// `stop`: a string or a list of at most 4 strings, none empty (an empty one would match at
-/// every position), as the API's read_stop. A plain scalar that YAML reads as a number, a
-/// boolean or null (read_plain_scalar: YAML 1.2 or 1.1, `0x10`, `1_000`, `yes`) is refused, as
-/// the API refuses `"stop": 5`: quoted, it is text.
+/// every position), as the API's read_stop. A scalar that YAML reads as a number, a boolean or
+/// null (reading(): YAML 1.2 or 1.1, `0x10`, `1_000`, `yes`, `!!bool yes`) is refused, as the
+/// API refuses `"stop": 5`: quoted or tagged !!str, it is text.
 Result<json> read_stop_default(const YAML::Node& node, const std::string& where) {
   constexpr size_t kMaxStop = 4;
   const auto one = [&](const YAML::Node& s) -> Result<std::string> {
     if (!s.IsScalar()) return at(where, "must hold only strings");
-    if (reading(s).kind != PlainScalar::Kind::Text)
+    auto x = reading(s, where);
+    if (!x.ok()) return x.error();
+    if (x->kind != PlainScalar::Kind::Text)
       return at(where, "holds " + s.Scalar() +
                            ", which YAML reads as a number, a boolean or "
                            "null, not a string; quote it (\"" +
@@ -114,6 +204,7 @@ Result<json> read_stop_default(const YAML::Node& node, const std::string& where)
   }
   if (!node.IsSequence() || node.size() > kMaxStop)
     return at(where, "must be a string or a list of at most 4 strings");
+  if (auto e = refused_collection_tag(node, where)) return *e;
   for (const auto& s : node) {
     auto text = one(s);
     if (!text.ok()) return text.error();
@@ -123,12 +214,14 @@ Result<json> read_stop_default(const YAML::Node& node, const std::string& where)
 }
 
 /// A number field of the request defaults in its range (sampling/request_ranges.h, as the API
-/// checks it): an integer or a float by read_plain_scalar's rule, not quoted.
+/// checks it): an integer or a float as reading() reads it (`!!float 5` too), not quoted.
 Result<double> read_number_default(const YAML::Node& value, const sampling::NumberRange& range,
                                    const std::string& field) {
   const std::string expected = "must be a number in " + std::string(range.shown);
   if (!value.IsScalar()) return at(field, expected);
-  const PlainScalar x = reading(value);
+  auto read = reading(value, field);
+  if (!read.ok()) return read.error();
+  const PlainScalar& x = read.value();
   if (x.kind == PlainScalar::Kind::Conflicting) return conflicting_number(field, value.Scalar());
   if (!x.is_number()) return at(field, expected);
   if (!range.contains(x.number)) return at(field, expected + ", got " + value.Scalar());
@@ -136,14 +229,16 @@ Result<double> read_number_default(const YAML::Node& value, const sampling::Numb
 }
 
 /// An integer field of the request defaults: at least `min`, or any integer of 64 bits, signed
-/// or not, when `min` is null (seed): an integer by read_plain_scalar's rule, not quoted (a float
-/// such as 1e3 is not one, as in the API's JSON).
+/// or not, when `min` is null (seed): an integer as reading() reads it, not quoted (a float
+/// such as 1e3 or `!!float 5` is not one, as in the API's JSON).
 Result<json> read_integer_default(const YAML::Node& value, std::optional<int64_t> min,
                                   const std::string& field) {
   const std::string expected =
       "must be an integer" + (min ? " >= " + std::to_string(*min) : std::string());
   if (!value.IsScalar()) return at(field, expected);
-  const PlainScalar x = reading(value);
+  auto read = reading(value, field);
+  if (!read.ok()) return read.error();
+  const PlainScalar& x = read.value();
   if (x.kind == PlainScalar::Kind::Conflicting) return conflicting_number(field, value.Scalar());
   if (x.int64) {
     if (min && *x.int64 < *min) return at(field, expected + ", got " + value.Scalar());
@@ -157,7 +252,7 @@ Result<json> read_integer_default(const YAML::Node& value, std::optional<int64_t
 /// a default can never make a request fail.
 Result<json> read_defaults(const YAML::Node& node, const std::string& where) {
   if (!node.IsMap()) return at(where, "must be a map of request fields");
-  if (auto e = keys_given_twice(node, where)) return *e;
+  if (auto e = check_map(node, where)) return *e;
   json out = json::object();
   for (const auto& item : node) {
     const std::string key = item.first.as<std::string>();
@@ -200,26 +295,31 @@ std::string resolve(const std::string& path, const std::string& base_dir) {
 Result<std::vector<LoraConfig>> read_loras(const YAML::Node& node, const std::string& where,
                                            const std::string& base_dir) {
   if (!node.IsMap()) return at(where, "must be a map of NAME: {adapter: FILE, scale: X}");
-  if (auto e = keys_given_twice(node, where)) return *e;
+  if (auto e = check_map(node, where)) return *e;
   std::vector<LoraConfig> out;
   for (const auto& item : node) {
     LoraConfig lora;
-    lora.name = item.first.as<std::string>();
+    auto name = read_text(item.first, where, "the LoRA name", true);
+    if (!name.ok()) return name.error();
+    lora.name = name.value();
     if (lora.name.empty())
       return at(where, "a LoRA name is empty (\"\"), which no request can name");
     if (holds_unprintable(lora.name))
       return at(where, unprintable_name_message("the LoRA name", lora.name));
     const std::string field = where + "." + lora.name;
     if (!item.second.IsMap()) return at(field, "must be a map with adapter and scale");
-    if (auto e = keys_given_twice(item.second, field)) return *e;
+    if (auto e = check_map(item.second, field)) return *e;
     if (auto e = unknown_keys(item.second, field, {"adapter", "scale"})) return *e;
     if (!item.second["adapter"])
       return at(field + ".adapter", "is missing (the adapter's GGUF file)");
-    auto adapter = read_string(item.second["adapter"], field + ".adapter");
+    auto adapter = read_string(item.second["adapter"], field + ".adapter", "the path");
     if (!adapter.ok()) return adapter.error();
     lora.adapter_path = resolve(adapter.value(), base_dir);
     if (const YAML::Node scale = item.second["scale"]) {
-      const PlainScalar value = scale.IsScalar() ? reading(scale) : PlainScalar{};
+      if (!scale.IsScalar()) return at(field + ".scale", "must be a number");
+      auto read = reading(scale, field + ".scale");
+      if (!read.ok()) return read.error();
+      const PlainScalar& value = read.value();
       if (value.kind == PlainScalar::Kind::Conflicting)
         return conflicting_number(field + ".scale", scale.Scalar());
       if (!value.is_number()) return at(field + ".scale", "must be a number");
@@ -236,23 +336,31 @@ Result<std::vector<LoraConfig>> read_loras(const YAML::Node& node, const std::st
 Result<ModelConfig> read_model(const YAML::Node& node, const std::string& where,
                                const std::string& base_dir) {
   ModelConfig model;
+  if (node.IsScalar()) {  // `!!null` is a scalar to yaml-cpp, `~` a null
+    auto x = reading(node, where);
+    if (!x.ok()) return x.error();
+    if (x->kind == PlainScalar::Kind::Null) return model;
+  }
   if (node.IsNull()) return model;
   if (!node.IsMap()) return at(where, "must be a map");
-  if (auto e = keys_given_twice(node, where)) return *e;
+  if (auto e = check_map(node, where)) return *e;
   if (auto e =
           unknown_keys(node, where, {"path", "aliases", "keep_alive", "pin", "defaults", "loras"}))
     return *e;
   if (const YAML::Node path = node["path"]) {
-    auto text = read_string(path, where + ".path");
+    auto text = read_string(path, where + ".path", "the path");
     if (!text.ok()) return text.error();
     model.path = resolve(text.value(), base_dir);
   }
   if (const YAML::Node aliases = node["aliases"]) {
     if (aliases.IsScalar()) {
-      model.aliases.push_back(aliases.Scalar());
+      auto alias = read_string(aliases, where + ".aliases", "the alias");
+      if (!alias.ok()) return alias.error();
+      model.aliases.push_back(alias.value());
     } else if (aliases.IsSequence()) {
+      if (auto e = refused_collection_tag(aliases, where + ".aliases")) return *e;
       for (const auto& a : aliases) {
-        auto alias = read_string(a, where + ".aliases");
+        auto alias = read_string(a, where + ".aliases", "the alias");
         if (!alias.ok()) return alias.error();
         model.aliases.push_back(alias.value());
       }
@@ -266,10 +374,12 @@ Result<ModelConfig> read_model(const YAML::Node& node, const std::string& where,
     model.keep_alive_us = us.value();
   }
   if (const YAML::Node pin = node["pin"]) {
-    const PlainScalar value = pin.IsScalar() ? reading(pin) : PlainScalar{};
-    if (value.kind != PlainScalar::Kind::Boolean)
+    if (!pin.IsScalar()) return at(where + ".pin", "must be true or false");
+    auto value = reading(pin, where + ".pin");
+    if (!value.ok()) return value.error();
+    if (value->kind != PlainScalar::Kind::Boolean)
       return at(where + ".pin", "must be true or false");
-    model.pin = value.boolean;
+    model.pin = value->boolean;
   }
   if (const YAML::Node defaults = node["defaults"]) {
     auto read = read_defaults(defaults, where + ".defaults");
@@ -286,9 +396,14 @@ Result<ModelConfig> read_model(const YAML::Node& node, const std::string& where,
 
 Result<Config> parse_node(const YAML::Node& root, const std::string& base_dir) {
   Config config;
+  if (root.IsScalar()) {  // a document of `!!null` alone
+    auto x = reading(root, "the config");
+    if (!x.ok()) return x.error();
+    if (x->kind == PlainScalar::Kind::Null) return config;
+  }
   if (root.IsNull()) return config;
   if (!root.IsMap()) return make_error("the config must be a map (keep_alive, models, ...)");
-  if (auto e = keys_given_twice(root, "")) return *e;
+  if (auto e = check_map(root, "")) return *e;
   if (auto e = unknown_keys(root, "", {"keep_alive", "rescan_interval", "models"})) return *e;
   if (const YAML::Node keep_alive = root["keep_alive"]) {
     auto us = read_duration(keep_alive, "keep_alive", parse_keep_alive);
@@ -303,9 +418,11 @@ Result<Config> parse_node(const YAML::Node& root, const std::string& base_dir) {
   }
   if (const YAML::Node models = root["models"]) {
     if (!models.IsMap()) return at("models", "must be a map of model ids");
-    if (auto e = keys_given_twice(models, "models")) return *e;
+    if (auto e = check_map(models, "models")) return *e;
     for (const auto& item : models) {
-      const std::string id = item.first.as<std::string>();
+      auto read_id = read_text(item.first, "models", "the model id", true);
+      if (!read_id.ok()) return read_id.error();
+      const std::string& id = read_id.value();
       if (id.empty()) return at("models", "a model id is empty (\"\"), which no request can name");
       if (holds_unprintable(id)) return at("models", unprintable_name_message("the model id", id));
       auto model = read_model(item.second, "models." + id, base_dir);

@@ -55,7 +55,9 @@ struct Config {
 
 /// Parses YAML text; `base_dir` resolves relative model and adapter paths. Errors name the
 /// key: YAML syntax (with line and column), an unknown key, a value of the wrong type or out
-/// of range, an alias given twice or equal to another model's id, a bad duration.
+/// of range, a name or path that YAML reads as a number, a boolean or null (`yes:`), a tag the
+/// config does not read (`!custom`) or whose type the text is not (`!!bool 1`), an alias given
+/// twice or equal to another model's id, a bad duration.
 Result<Config> parse_config(const std::string& yaml_text, const std::string& base_dir);
 
 /// Reads and parses the file at `path`. Errors: unreadable file, those of parse_config (each

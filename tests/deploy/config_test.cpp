@@ -424,5 +424,172 @@ TEST(Config, PinScaleAndDurationsReadAsYamlReadsThem) {
             "0 for decimal, or write 0o for octal");
 }
 
+// A tag is honoured or refused, never ignored (QA: seed: !!float 5 was 5, stop: !!bool x was
+// ["x"], !custom was dropped): !!str makes text, !!int, !!float, !!bool and !!null make that
+// type (their text must read as it), then checked as any value of the type; other tags are
+// refused naming the field and the tag.
+TEST(Config, TagsAreHonouredOrRefused) {
+  const std::pair<const char*, const char*> refused[] = {
+      {"models:\n  a:\n    defaults: {seed: !!float 5}",
+       "models.a.defaults.seed: must be an integer"},
+      {"models:\n  a:\n    defaults: {max_tokens: !!float 5}",
+       "models.a.defaults.max_tokens: must be an integer >= 1"},
+      {"models:\n  a:\n    defaults: {seed: !!bool 1}",
+       "models.a.defaults.seed: !!bool 1 is not a boolean"},
+      {"models:\n  a:\n    defaults: {seed: !!bool yes}",
+       "models.a.defaults.seed: must be an integer"},
+      {"models:\n  a:\n    defaults: {max_tokens: !!null 5}",
+       "models.a.defaults.max_tokens: !!null 5 is not null"},
+      {"models:\n  a:\n    defaults: {max_tokens: !!null}",
+       "models.a.defaults.max_tokens: must be an integer >= 1"},
+      {"models:\n  a:\n    defaults: {top_k: !!int 1.5}",
+       "models.a.defaults.top_k: !!int 1.5 is not an integer"},
+      {"models:\n  a:\n    defaults: {temperature: !!float yes}",
+       "models.a.defaults.temperature: !!float yes is not a number"},
+      {"models:\n  a:\n    defaults: {temperature: !!float 010}",
+       "models.a.defaults.temperature: 010 is octal in YAML 1.1 and decimal in YAML 1.2; drop "
+       "the leading 0 for decimal, or write 0o for octal"},
+      {"models:\n  a:\n    defaults: {seed: !custom 5}",
+       "models.a.defaults.seed: the tag !custom is not one the config reads (!!str, !!int, "
+       "!!float, !!bool, !!null)"},
+      {"models:\n  a:\n    defaults: {temperature: !!binary aGk=}",
+       "models.a.defaults.temperature: the tag !!binary is not one the config reads (!!str, "
+       "!!int, !!float, !!bool, !!null)"},
+      {"models:\n  a:\n    defaults: {stop: !!bool x}",
+       "models.a.defaults.stop: !!bool x is not a boolean"},
+      {"models:\n  a:\n    defaults: {stop: !!null x}",
+       "models.a.defaults.stop: !!null x is not null"},
+      {"models:\n  a:\n    defaults: {stop: [a, !!int 5]}",
+       "models.a.defaults.stop: holds 5, which YAML reads as a number, a boolean or null, not a "
+       "string; quote it (\"5\") to stop at that text"},
+      {"models:\n  a:\n    defaults: {stop: [a, !!timestamp 2001-12-14]}",
+       "models.a.defaults.stop: the tag !!timestamp is not one the config reads (!!str, !!int, "
+       "!!float, !!bool, !!null)"},
+      {"models:\n  a:\n    defaults: {stop: !x [a]}",
+       "models.a.defaults.stop: the tag !x is not one the config reads on a list (!!seq)"},
+      {"models:\n  a:\n    defaults: {!custom top_k: 1}",
+       "models.a.defaults: the tag !custom is not one the config reads (!!str, !!int, !!float, "
+       "!!bool, !!null)"},
+      {"models:\n  a:\n    defaults: !!omap {top_k: 1}",
+       "models.a.defaults: the tag !!omap is not one the config reads on a map (!!map)"},
+      {"models: !!set {a}", "models: the tag !!set is not one the config reads on a map (!!map)"},
+      {"!x {}", "the config: the tag !x is not one the config reads on a map (!!map)"},
+      {"models:\n  a: {pin: !!bool 1}", "models.a.pin: !!bool 1 is not a boolean"},
+      {"models:\n  a: {pin: !!int 1}", "models.a.pin: must be true or false"},
+      {"models:\n  a: {pin: !custom true}",
+       "models.a.pin: the tag !custom is not one the config reads (!!str, !!int, !!float, "
+       "!!bool, !!null)"},
+      {"models:\n  a: {path: !custom a.gguf}",
+       "models.a.path: the tag !custom is not one the config reads (!!str, !!int, !!float, "
+       "!!bool, !!null)"},
+      {"models:\n  a: {aliases: !x [b]}",
+       "models.a.aliases: the tag !x is not one the config reads on a list (!!seq)"},
+      {"models:\n  a: !custom",
+       "models.a: the tag !custom is not one the config reads (!!str, "
+       "!!int, !!float, !!bool, !!null)"},
+      {"keep_alive: !custom 5m",
+       "keep_alive: the tag !custom is not one the config reads (!!str, !!int, !!float, !!bool, "
+       "!!null)"},
+      {"keep_alive: !!bool yes", "keep_alive: must be a number of seconds or a duration like 5m"},
+      {"rescan_interval: !!null",
+       "rescan_interval: must be a number of seconds or a duration like 5m"},
+      {"models:\n  a:\n    loras: {b: {adapter: b.gguf, scale: !!bool yes}}",
+       "models.a.loras.b.scale: must be a number"},
+      {"models:\n  a:\n    loras: {b: {adapter: b.gguf, scale: !x 1}}",
+       "models.a.loras.b.scale: the tag !x is not one the config reads (!!str, !!int, !!float, "
+       "!!bool, !!null)"},
+  };
+  for (const auto& [yaml, message] : refused) {
+    auto config = parse_config(yaml, "");
+    ASSERT_FALSE(config.ok()) << yaml;
+    EXPECT_EQ(config.error().message, message) << yaml;
+  }
+  auto config = parse_config(
+      "!!str keep_alive: !!int 90\nrescan_interval: !!str 5s\nmodels: !!map\n  a: !!null\n  b:\n"
+      "    pin: !!bool on\n    aliases: !!seq [c]\n    defaults: !!map {temperature: !!float 1, "
+      "top_p: !!int 1, max_tokens: !!int 0x10, seed: !!int -5, stop: !!seq [!!str 5, ! yes]}\n"
+      "    loras: {d: {adapter: !!str d.gguf, scale: !!float 1}}",
+      "");
+  ASSERT_TRUE(config.ok()) << config.error().message;
+  EXPECT_EQ(config->keep_alive_us, 90'000'000);
+  EXPECT_EQ(config->rescan_interval_us, 5'000'000);
+  ASSERT_EQ(config->models.size(), 2u);
+  EXPECT_EQ(config->models.at("a").defaults, nlohmann::json::object());
+  const ModelConfig& b = config->models.at("b");
+  EXPECT_TRUE(b.pin);
+  EXPECT_EQ(b.aliases, std::vector<std::string>{"c"});
+  EXPECT_EQ(b.defaults, nlohmann::json::parse(R"({"temperature": 1.0, "top_p": 1.0,
+      "max_tokens": 16, "seed": -5, "stop": ["5", "yes"]})"));
+  EXPECT_EQ(b.loras.at(0).scale, 1.0f);
+  EXPECT_TRUE(parse_config("!!null", "").ok());
+}
+
+// Names and paths follow the one rule too (QA: aliases: [0x10] and a model key yes: were taken
+// as the text "0x10" and "yes", where PyYAML reads 16 and true): a plain one that YAML reads as
+// a number, a boolean or null is refused, quoted or tagged !!str it is the text.
+TEST(Config, NamesAndPathsReadAsYamlReadsThem) {
+  const std::pair<const char*, const char*> refused[] = {
+      {"models:\n  a:\n    aliases: [0x10]",
+       "models.a.aliases: the alias 0x10 reads as a number in YAML, not as text; quote it "
+       "(\"0x10\")"},
+      {"models:\n  a:\n    aliases: [b, 5]",
+       "models.a.aliases: the alias 5 reads as a number in YAML, not as text; quote it (\"5\")"},
+      {"models:\n  a:\n    aliases: yes",
+       "models.a.aliases: the alias yes reads as a boolean in YAML, not as text; quote it "
+       "(\"yes\")"},
+      {"models:\n  a:\n    aliases: 5",
+       "models.a.aliases: the alias 5 reads as a number in YAML, not as text; quote it (\"5\")"},
+      {"models:\n  a:\n    aliases: [!!int 7]",
+       "models.a.aliases: the alias 7 reads as a number in YAML, not as text; quote it (\"7\")"},
+      {"models:\n  a:\n    aliases: ''", "models.a.aliases: must be a non-empty string"},
+      {"models:\n  yes: {}",
+       "models: the model id yes reads as a boolean in YAML, not as text; quote it (\"yes\":)"},
+      {"models:\n  0x10: {}",
+       "models: the model id 0x10 reads as a number in YAML, not as text; quote it (\"0x10\":)"},
+      {"models:\n  .inf: {}",
+       "models: the model id .inf reads as a number in YAML, not as text; quote it (\".inf\":)"},
+      {"models:\n  1:30: {}",
+       "models: the model id 1:30 reads as a number in YAML, not as text; quote it (\"1:30\":)"},
+      {"models:\n  010: {}",
+       "models: the model id 010 reads as a number in YAML, not as text; quote it (\"010\":)"},
+      {"models:\n  !!bool on: {}",
+       "models: the model id on reads as a boolean in YAML, not as text; quote it (\"on\":)"},
+      {"models:\n  ~: {}",
+       "models: a key is null (~, null or nothing), not a name; quote it (\"~\":) for that text"},
+      {"models:\n  a:\n    defaults: {null: 1}",
+       "models.a.defaults: a key is null (~, null or nothing), not a name; quote it (\"~\":) for "
+       "that text"},
+      {"models:\n  a:\n    loras: {yes: {adapter: a.gguf}}",
+       "models.a.loras: the LoRA name yes reads as a boolean in YAML, not as text; quote it "
+       "(\"yes\":)"},
+      {"models:\n  a: {path: 0x10}",
+       "models.a.path: the path 0x10 reads as a number in YAML, not as text; quote it "
+       "(\"0x10\")"},
+      {"models:\n  a:\n    loras: {b: {adapter: 1e3}}",
+       "models.a.loras.b.adapter: the path 1e3 reads as a number in YAML, not as text; quote it "
+       "(\"1e3\")"},
+  };
+  for (const auto& [yaml, message] : refused) {
+    auto config = parse_config(yaml, "");
+    ASSERT_FALSE(config.ok()) << yaml;
+    EXPECT_EQ(config.error().message, message) << yaml;
+  }
+  auto config = parse_config(
+      "models:\n  \"yes\": {aliases: ['0x10', !!str 5, \"~\"]}\n  '1:30': {path: !!str 0x10}\n"
+      "  !!str .inf: {aliases: \"6\"}\n  y:\n    aliases: [n, 0x, v1.5]\n"
+      "    loras: {\"on\": {adapter: '010'}}",
+      "/m");
+  ASSERT_TRUE(config.ok()) << config.error().message;
+  ASSERT_EQ(config->models.size(), 4u);
+  EXPECT_EQ(config->models.at("yes").aliases, (std::vector<std::string>{"0x10", "5", "~"}));
+  EXPECT_EQ(config->models.at("1:30").path, "/m/0x10");
+  EXPECT_EQ(config->models.at(".inf").aliases, std::vector<std::string>{"6"});
+  const ModelConfig& y = config->models.at("y");
+  EXPECT_EQ(y.aliases, (std::vector<std::string>{"n", "0x", "v1.5"}));
+  ASSERT_EQ(y.loras.size(), 1u);
+  EXPECT_EQ(y.loras[0].name, "on");
+  EXPECT_EQ(y.loras[0].adapter_path, "/m/010");
+}
+
 }  // namespace
 }  // namespace gengyun::deploy
