@@ -9,7 +9,7 @@ namespace gengyun::deploy {
 
 /// What holds_unprintable refuses, as its messages name it.
 inline constexpr std::string_view kUnprintableCharacters =
-    "control, format, private-use or unassigned characters, or bytes that are not UTF-8";
+    "control, format, invisible, private-use or unassigned characters, or bytes that are not UTF-8";
 
 /// Whether `name` holds bytes that are not UTF-8 or a character that shows as nothing or as
 /// something else, those that tokenizer::escape_control_characters escapes: Unicode's
@@ -17,7 +17,8 @@ inline constexpr std::string_view kUnprintableCharacters =
 /// U+200E/F, U+061C, which reorder what an operator reads; zero-width characters such as U+200B,
 /// U+200D and U+FEFF, which make two names that look alike), Zl and Zp (U+2028, U+2029, which
 /// break log lines), Co (private use) and Cn (unassigned in utf8proc's Unicode version,
-/// noncharacters). Such a name cannot be a model id: clients could not send it as shown, and
+/// noncharacters), and the other default-ignorable code points (variation selectors, Hangul
+/// fillers). Such a name cannot be a model id: clients could not send it as shown, and
 /// it would forge or disguise log lines. One rule for config ids, aliases and LoRA names,
 /// `--model` and `--lora` names and the file names of `--models DIR`.
 bool holds_unprintable(std::string_view name);

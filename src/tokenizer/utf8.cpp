@@ -122,11 +122,13 @@ namespace {
 /// Whether the character of the well-formed UTF-8 `bytes` is one that escape_control_characters
 /// writes as \xNN: utf8proc's category Cc (C0, DEL, C1), Cf (format: bidi controls, zero-width
 /// characters, U+FEFF), Zl and Zp (U+2028, U+2029), Co (private use) or Cn (unassigned in
-/// utf8proc's Unicode version, noncharacters).
+/// utf8proc's Unicode version, noncharacters), or a Default_Ignorable_Code_Point of another
+/// category (variation selectors, U+034F, the Hangul fillers U+115F, U+3164, U+FFA0).
 bool escaped_character(std::string_view bytes) {
   utf8proc_int32_t cp = 0;
   utf8proc_iterate(reinterpret_cast<const utf8proc_uint8_t*>(bytes.data()),
                    static_cast<utf8proc_ssize_t>(bytes.size()), &cp);
+  if (utf8proc_get_property(cp)->ignorable) return true;
   switch (utf8proc_category(cp)) {
     case UTF8PROC_CATEGORY_CC:
     case UTF8PROC_CATEGORY_CF:

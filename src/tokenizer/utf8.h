@@ -64,8 +64,10 @@ std::string hex_escaped_bytes(std::string_view bytes);
 /// Unicode's categories Cc (C0, DEL, C1), Cf (format characters: the bidi controls U+061C,
 /// U+200E, U+200F, U+202A..U+202E, U+2066..U+2069 that reorder what a reader sees, zero-width
 /// characters such as U+200B and U+FEFF), Zl and Zp (U+2028, U+2029, which end a line) and
-/// Co and Cn (private-use and unassigned code points, which show as nothing certain), by
-/// utf8proc's Unicode data.
+/// Co and Cn (private-use and unassigned code points, which show as nothing certain), and the
+/// other Default_Ignorable_Code_Points (variation selectors U+FE00..U+FE0F and U+E0100..,
+/// U+034F COMBINING GRAPHEME JOINER, the Hangul fillers U+115F, U+1160, U+3164, U+FFA0: "a" and
+/// "a" + U+FE0F look alike), by utf8proc's Unicode data.
 std::string escape_control_characters(std::string_view text);
 
 /// The columns `text` takes in a terminal with a monospaced font: per character, utf8proc's

@@ -105,38 +105,48 @@ TEST(Config, AnEmptyModelIdOrLoraNameIsRefused) {
 TEST(Config, NamesWithControlCharactersOrBytesNotUtf8AreRefused) {
   const std::pair<const char*, const char*> cases[] = {
       {"models:\n  \"a\\nb\": {path: a.gguf}\n",
-       "models: the model id 'a\nb' holds control, format, private-use or unassigned characters, "
+       "models: the model id 'a\nb' holds control, format, invisible, private-use or unassigned "
+       "characters, "
        "or bytes that are not UTF-8, which a model id may not"},
       {"models:\n  a:\n    aliases: [\"x\\x85\"]\n",
-       "models.a.aliases: the alias 'x\xc2\x85' holds control, format, private-use or unassigned "
+       "models.a.aliases: the alias 'x\xc2\x85' holds control, format, invisible, private-use or "
+       "unassigned "
        "characters, or bytes that are not UTF-8, which a model id may not"},
       {"models:\n  base:\n    loras:\n      \"l\\t\": {adapter: a.gguf}\n",
-       "models.base.loras: the LoRA name 'l\t' holds control, format, private-use or unassigned "
+       "models.base.loras: the LoRA name 'l\t' holds control, format, invisible, private-use or "
+       "unassigned "
        "characters, or bytes that are not UTF-8, which a model id may not"},
       // Lines broken, text reordered or hidden (tokenizer::escape_control_characters's rule).
       {"models:\n  \"a\\u2028b\": {path: a.gguf}\n",
-       "models: the model id 'a\u2028b' holds control, format, private-use or unassigned "
+       "models: the model id 'a\u2028b' holds control, format, invisible, private-use or "
+       "unassigned "
        "characters, or bytes that are not UTF-8, which a model id may not"},
       {"models:\n  \"gpt\\u202E4o\": {path: a.gguf}\n",
-       "models: the model id 'gpt\u202E4o' holds control, format, private-use or unassigned "
+       "models: the model id 'gpt\u202E4o' holds control, format, invisible, private-use or "
+       "unassigned "
        "characters, or bytes that are not UTF-8, which a model id may not"},
       {"models:\n  a:\n    aliases: [\"\\u2066x\\u2069\"]\n",
-       "models.a.aliases: the alias '\u2066x\u2069' holds control, format, private-use or "
+       "models.a.aliases: the alias '\u2066x\u2069' holds control, format, invisible, private-use "
+       "or "
        "unassigned characters, or bytes that are not UTF-8, which a model id may not"},
       {"models:\n  a:\n    aliases: [\"\\u200Eq\", \"y\"]\n",
-       "models.a.aliases: the alias '\u200Eq' holds control, format, private-use or unassigned "
+       "models.a.aliases: the alias '\u200Eq' holds control, format, invisible, private-use or "
+       "unassigned "
        "characters, or bytes that are not UTF-8, which a model id may not"},
       {"models:\n  a:\n    aliases: [\"q\\u200Bwen\"]\n",
-       "models.a.aliases: the alias 'q\u200Bwen' holds control, format, private-use or unassigned "
+       "models.a.aliases: the alias 'q\u200Bwen' holds control, format, invisible, private-use or "
+       "unassigned "
        "characters, or bytes that are not UTF-8, which a model id may not"},
       {"models:\n  base:\n    loras:\n      \"\\uFEFFl\": {adapter: a.gguf}\n",
-       "models.base.loras: the LoRA name '\uFEFFl' holds control, format, private-use or "
+       "models.base.loras: the LoRA name '\uFEFFl' holds control, format, invisible, private-use "
+       "or "
        "unassigned characters, or bytes that are not UTF-8, which a model id may not"},
       {"models:\n  base:\n    loras:\n      \"l\\uE000\": {adapter: a.gguf}\n",
-       "models.base.loras: the LoRA name 'l\uE000' holds control, format, private-use or "
+       "models.base.loras: the LoRA name 'l\uE000' holds control, format, invisible, private-use "
+       "or "
        "unassigned characters, or bytes that are not UTF-8, which a model id may not"},
       {"models:\n  \"m\\u0378\": {path: a.gguf}\n",
-       "models: the model id 'm\u0378' holds control, format, private-use or unassigned "
+       "models: the model id 'm\u0378' holds control, format, invisible, private-use or unassigned "
        "characters, or bytes that are not UTF-8, which a model id may not"},
   };
   for (const auto& [yaml, message] : cases) {

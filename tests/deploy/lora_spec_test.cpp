@@ -104,12 +104,14 @@ TEST(LoraSpec, ParsesNameBaseAndAdapter) {
   EXPECT_EQ(parse_lora_spec("n=q:a.gguf@x").error().message,
             "--lora: the LoRA scale 'x' in 'a.gguf@x' is not a number (ADAPTER.gguf[@SCALE]; a "
             "file whose name holds an '@' takes a scale: 'a.gguf@x@1')");
-  EXPECT_EQ(parse_lora_spec("n\x1b[2J=q:a.gguf").error().message,
-            "--lora: the name 'n\x1b[2J' holds control, format, private-use or unassigned "
-            "characters, or bytes that are not UTF-8, which a model id may not");
-  EXPECT_EQ(parse_lora_spec("n\u2067=q:a.gguf").error().message,
-            "--lora: the name 'n\u2067' holds control, format, private-use or unassigned "
-            "characters, or bytes that are not UTF-8, which a model id may not");
+  EXPECT_EQ(
+      parse_lora_spec("n\x1b[2J=q:a.gguf").error().message,
+      "--lora: the name 'n\x1b[2J' holds control, format, invisible, private-use or unassigned "
+      "characters, or bytes that are not UTF-8, which a model id may not");
+  EXPECT_EQ(
+      parse_lora_spec("n\u2067=q:a.gguf").error().message,
+      "--lora: the name 'n\u2067' holds control, format, invisible, private-use or unassigned "
+      "characters, or bytes that are not UTF-8, which a model id may not");
 }
 
 TEST(LoraSpec, NamesAreUnique) {

@@ -155,15 +155,22 @@ TEST(ModelSpec, RejectsMalformedFlags) {
   EXPECT_FALSE(parse_model_spec("s=").ok());
   // An id a client could not send as written, and that would forge log lines.
   EXPECT_EQ(parse_model_spec("q\nINFO fake=x.gguf").error().message,
-            "--model: the name 'q\nINFO fake' holds control, format, private-use or unassigned "
+            "--model: the name 'q\nINFO fake' holds control, format, invisible, private-use or "
+            "unassigned "
             "characters, or bytes that are not UTF-8, which a model id may not");
-  EXPECT_EQ(parse_model_spec("q\u2029wen=x.gguf").error().message,
-            "--model: the name 'q\u2029wen' holds control, format, private-use or unassigned "
-            "characters, or bytes that are not UTF-8, which a model id may not");
-  EXPECT_EQ(parse_model_spec("\u061Cq=x.gguf").error().message,
-            "--model: the name '\u061Cq' holds control, format, private-use or unassigned "
-            "characters, or bytes that are not UTF-8, which a model id may not");
+  EXPECT_EQ(
+      parse_model_spec("q\u2029wen=x.gguf").error().message,
+      "--model: the name 'q\u2029wen' holds control, format, invisible, private-use or unassigned "
+      "characters, or bytes that are not UTF-8, which a model id may not");
+  EXPECT_EQ(
+      parse_model_spec("\u061Cq=x.gguf").error().message,
+      "--model: the name '\u061Cq' holds control, format, invisible, private-use or unassigned "
+      "characters, or bytes that are not UTF-8, which a model id may not");
   EXPECT_FALSE(parse_model_spec("q\xff=x.gguf").ok());
+  // Looks like "a" (QA: "a" and "a" + VARIATION SELECTOR-16 were served as two ids).
+  EXPECT_EQ(parse_model_spec("a\uFE0F=x.gguf").error().message,
+            "--model: the name 'a\uFE0F' holds control, format, invisible, private-use "
+            "or unassigned characters, or bytes that are not UTF-8, which a model id may not");
   EXPECT_TRUE(parse_model_spec("qwen-\xe6\xa8\xa1\\x=x.gguf").ok());  // UTF-8 and a backslash
 }
 
@@ -334,7 +341,8 @@ TEST(Registry, FilesWithAnEmptyIdOrControlCharactersAreLeftOutWithAWarning) {
   std::vector<std::string> warnings;
   for (const RegistryEvent& e : f.events.of(Kind::Warning)) warnings.push_back(e.detail);
   const std::string unprintable =
-      " is not served: its name holds control, format, private-use or unassigned characters, or "
+      " is not served: its name holds control, format, invisible, private-use or unassigned "
+      "characters, or "
       "bytes that are not UTF-8, which an id may not; rename the file";
   const std::vector<std::string> expected = {
       "--models: " + dir.file(".gguf") +

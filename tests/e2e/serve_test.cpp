@@ -815,11 +815,13 @@ TEST_F(ServeTest, AFileNameWithControlCharactersIsLeftOutAndLoggedEscaped) {
                                   models / ".gguf");
   start_server(1, {"--models", models.string()});
   const std::string err = server_->err();
-  EXPECT_NE(err.find("gengyun: warning: --models: " + (models / "a").string() +
-                     "\\x0agengyun: model 'evil': available\\x0ab.gguf is not served: its name "
-                     "holds control, format, private-use or unassigned characters, or bytes that "
-                     "are not UTF-8, which an id may not; rename the file\n"),
-            std::string::npos)
+  EXPECT_NE(
+      err.find(
+          "gengyun: warning: --models: " + (models / "a").string() +
+          "\\x0agengyun: model 'evil': available\\x0ab.gguf is not served: its name "
+          "holds control, format, invisible, private-use or unassigned characters, or bytes that "
+          "are not UTF-8, which an id may not; rename the file\n"),
+      std::string::npos)
       << err;
   EXPECT_NE(err.find("gengyun: warning: --models: " + (models / ".gguf").string() +
                      " is not served: its model id (the name before .gguf) would be empty\n"),
@@ -852,13 +854,16 @@ TEST_F(ServeTest, BadRegistryFlagsAreRefusedAtStart) {
        "one token of every running sequence"},
       // Refused names are shown escaped: they cannot drive the terminal.
       {{"--model", "x\x1b[2Jy=" + model_path_},
-       "error: --model: the name 'x\\x1b[2Jy' holds control, format, private-use or unassigned "
+       "error: --model: the name 'x\\x1b[2Jy' holds control, format, invisible, private-use or "
+       "unassigned "
        "characters, or bytes that are not UTF-8, which a model id may not\n"},
       {{"--model", "x\u202Ey=" + model_path_},
-       "error: --model: the name 'x\\xe2\\x80\\xaey' holds control, format, private-use or "
+       "error: --model: the name 'x\\xe2\\x80\\xaey' holds control, format, invisible, private-use "
+       "or "
        "unassigned characters, or bytes that are not UTF-8, which a model id may not\n"},
       {{"--model", "q=" + model_path_, "--lora", "l\xff=q:a.gguf"},
-       "error: --lora: the name 'l\\xff' holds control, format, private-use or unassigned "
+       "error: --lora: the name 'l\\xff' holds control, format, invisible, private-use or "
+       "unassigned "
        "characters, or bytes that are not UTF-8, which a model id may not\n"},
   };
   for (const auto& [flags, message] : cases) {

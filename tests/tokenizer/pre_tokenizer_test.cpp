@@ -176,14 +176,22 @@ TEST(Utf8, EscapeInvisibleAndReorderingCharacters) {
       {"\U0010FFFD", "\\xf4\\x8f\\xbf\\xbd"},  // private use, plane 16 (Co)
       {"\u0378", "\\xcd\\xb8"},                // unassigned (Cn)
       {"\uFFFF", "\\xef\\xbf\\xbf"},           // noncharacter (Cn)
+      // Default_Ignorable_Code_Points of other categories (QA: "a" and "a" + U+FE0F were two
+      // names that look alike).
+      {"\uFE0F", "\\xef\\xb8\\x8f"},           // VARIATION SELECTOR-16 (Mn)
+      {"\U000E0100", "\\xf3\\xa0\\x84\\x80"},  // VARIATION SELECTOR-17 (Mn)
+      {"\u034F", "\\xcd\\x8f"},                // COMBINING GRAPHEME JOINER (Mn)
+      {"\u115F", "\\xe1\\x85\\x9f"},           // HANGUL CHOSEONG FILLER (Lo)
+      {"\u3164", "\\xe3\\x85\\xa4"},           // HANGUL FILLER (Lo)
+      {"\uFFA0", "\\xef\\xbe\\xa0"},           // HALFWIDTH HANGUL FILLER (Lo)
   };
   for (const auto& [character, shown] : escaped)
     EXPECT_EQ(escape_control_characters(std::string("a") + character + "b"),
               std::string("a") + shown + "b")
         << shown;
-  // Kept: spaces (Zs), combining and variation marks (Mn), symbols, letters of any script.
+  // Kept: spaces (Zs), combining marks (Mn) that show, symbols, letters of any script.
   for (const char* kept :
-       {"\u00A0", "\u3000", "e\u0301", "\U0001F600\uFE0F", "\u05D0\u0627", "\uFFFD", "\u4E2D"})
+       {"\u00A0", "\u3000", "e\u0301", "\U0001F600", "\u05D0\u0627", "\uFFFD", "\u4E2D"})
     EXPECT_EQ(escape_control_characters(kept), kept);
 }
 
