@@ -49,7 +49,10 @@ int usage_report(platform::Store& store, const std::map<std::string, std::string
     std::fprintf(stderr, "error: %s\n", groups.error().message.c_str());
     return 1;
   }
-  const std::string report = api::usage_report(*params, *groups);
+  // (client-sent model names: their invisible and reordering characters as JSON escapes)
+  const std::string report =
+      params->csv ? api::usage_report(*params, *groups)
+                  : tokenizer::escape_invisible_in_json(api::usage_report(*params, *groups));
   std::fwrite(report.data(), 1, report.size(), stdout);
   if (!params->csv) std::printf("\n");
   return 0;
@@ -86,7 +89,7 @@ int usage(const std::string& db, bool json, const std::map<std::string, std::str
                      {"cached_prompt_tokens", r.cached_prompt_tokens},
                      {"completion_tokens", r.completion_tokens},
                      {"cost_micro_usd", r.cost_micro_usd}});
-    std::printf("%s\n", out.dump(2).c_str());
+    std::printf("%s\n", tokenizer::escape_invisible_in_json(out.dump(2)).c_str());
     return 0;
   }
   // Name columns as wide as their longest value, in terminal columns (a model named "模型"

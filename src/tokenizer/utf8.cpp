@@ -2,6 +2,8 @@
 
 #include <utf8proc.h>
 
+#include <cstdio>
+
 namespace gengyun::tokenizer {
 
 size_t utf8_sequence_length(char lead) {
@@ -158,6 +160,33 @@ std::string escape_control_characters(std::string_view text) {
       out += hex_escaped_bytes(text.substr(pos, seq.length));
     }
     pos += seq.length;
+  }
+  return out;
+}
+
+std::string escape_invisible_in_json(std::string_view json) {
+  std::string out;
+  char unit[8];
+  for (size_t pos = 0; pos < json.size();) {
+    const Utf8Sequence seq = next_utf8_sequence(json, pos);
+    const std::string_view bytes = json.substr(pos, seq.length);
+    pos += seq.length;
+    // (ASCII controls stand outside strings only as whitespace, escaped inside them; DEL is not)
+    const bool ascii_kept = bytes.size() == 1 && bytes[0] != '\x7f';
+    if (seq.kind != Utf8Sequence::Kind::Valid || ascii_kept || !escaped_character(bytes)) {
+      out += bytes;
+      continue;
+    }
+    utf8proc_int32_t cp = 0;
+    utf8proc_iterate(reinterpret_cast<const utf8proc_uint8_t*>(bytes.data()),
+                     static_cast<utf8proc_ssize_t>(bytes.size()), &cp);
+    if (cp >= 0x10000) {  // a UTF-16 surrogate pair (RFC 8259, 7)
+      std::snprintf(unit, sizeof unit, "\\u%04x", 0xD800 + ((cp - 0x10000) >> 10));
+      out += unit;
+      cp = 0xDC00 + ((cp - 0x10000) & 0x3FF);
+    }
+    std::snprintf(unit, sizeof unit, "\\u%04x", cp);
+    out += unit;
   }
   return out;
 }

@@ -70,6 +70,13 @@ std::string hex_escaped_bytes(std::string_view bytes);
 /// "a" + U+FE0F look alike), by utf8proc's Unicode data.
 std::string escape_control_characters(std::string_view text);
 
+/// `json` (JSON text, such as nlohmann's dump) with each character escape_control_characters
+/// would escape written as a JSON escape \uXXXX (a surrogate pair past U+FFFF, RFC 8259): the
+/// same JSON value, safe to show in a terminal (U+202E, U+2028 raw reorder or break its lines).
+/// Such characters stand only inside strings (the whitespace between tokens and the ASCII
+/// controls a dump escaped already are kept, DEL is escaped); bytes not UTF-8 are kept as they are.
+std::string escape_invisible_in_json(std::string_view json);
+
 /// The columns `text` takes in a terminal with a monospaced font: per character, utf8proc's
 /// locale-independent width (Unicode's East Asian Width: 2 for wide and fullwidth characters
 /// such as CJK ideographs, 0 for combining marks and controls, 1 otherwise); a byte that is

@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <nlohmann/json.hpp>
 #include <regex>
 #include <sstream>
 #include <string>
@@ -572,6 +573,33 @@ TEST_F(AdminTest, UsageTableEscapesBidiFormattingCharactersOfModelNames) {
             "default          bot                             1 "
             "\\xe2\\x81\\xa6m\\xe2\\x81\\xa9\\xe2\\x80\\x8e          1              1       "
             "           1              0\n");
+}
+
+// The JSON summary and report write the invisible and reordering characters of client-sent
+// model names as JSON escapes: the same value, but a terminal shows it in order (QA: `usage
+// --json` wrote U+202E and U+2028 raw, while the table and CSV escaped them).
+TEST_F(AdminTest, UsageJsonEscapesInvisibleCharactersOfModelNames) {
+  ASSERT_EQ(gengyun({"keys", "create", "--db", db_, "--name", "bot"}).exit_code, 0);
+  const std::string model =
+      "gpt\xe2\x80\xae"
+      "4o\xe2\x80\xa8";
+  {
+    auto s = platform::Store::open(db_);
+    ASSERT_TRUE(s.ok()) << s.error().message;
+    const int64_t at = 1'709'164'800'000'000;  // 2024-02-29T00:00:00Z
+    platform::UsageRecord r{1, model, 1, 1, at, at, "/v1/completions", 404, "error", ""};
+    ASSERT_TRUE((*s)->record_usage(r).ok());
+  }
+  auto summary = gengyun({"usage", "--db", db_, "--json"});
+  ASSERT_EQ(summary.exit_code, 0) << summary.err;
+  EXPECT_NE(summary.out.find("\"model\": \"gpt\\u202e4o\\u2028\""), std::string::npos)
+      << summary.out;
+  EXPECT_EQ(nlohmann::json::parse(summary.out)[0]["model"], model);
+  auto report = gengyun({"usage", "--db", db_, "--start", "2024-02-29", "--end", "2024-03-01",
+                         "--group-by", "model"});
+  ASSERT_EQ(report.exit_code, 0) << report.err;
+  EXPECT_NE(report.out.find("gpt\\u202e4o\\u2028"), std::string::npos) << report.out;
+  EXPECT_EQ(report.out.find("\xe2\x80\xae"), std::string::npos) << report.out;
 }
 
 // Columns are padded to terminal columns, not bytes: "café" (5 bytes) takes 4 columns, "模型"

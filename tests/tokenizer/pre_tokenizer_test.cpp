@@ -195,6 +195,18 @@ TEST(Utf8, EscapeInvisibleAndReorderingCharacters) {
     EXPECT_EQ(escape_control_characters(kept), kept);
 }
 
+// JSON text keeps its value with the characters escape_control_characters escapes as JSON
+// escapes: past U+FFFF as a surrogate pair; other non-ASCII text and bytes that are not UTF-8 as
+// they are.
+TEST(Utf8, EscapeInvisibleInJson) {
+  EXPECT_EQ(escape_invisible_in_json("[\"gpt\u202E4o\", \"a\u2028b\", \"x\x7f\"]"),
+            "[\"gpt\\u202e4o\", \"a\\u2028b\", \"x\\u007f\"]");
+  EXPECT_EQ(escape_invisible_in_json("\"\U000E0001\uFE0F\""), "\"\\udb40\\udc01\\ufe0f\"");
+  for (const char* kept :
+       {"\"caf\u00e9 \u6a21\u578b \U0001F600\"", "{\n\t\"a\": 1\r\n}", "\"\xff\""})
+    EXPECT_EQ(escape_invisible_in_json(kept), kept);
+}
+
 // Terminal columns: ASCII and Latin letters 1, CJK ideographs and fullwidth forms 2, a
 // combining mark 0, a byte that is not UTF-8 1.
 TEST(Utf8, DisplayWidth) {
