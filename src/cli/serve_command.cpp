@@ -157,6 +157,10 @@ void log_registry_event(deploy::RegistryEvent e, bool mmap, bool kv_sized_at_loa
       std::fprintf(stderr, "gengyun: model '%s': the load failed after %.2f s: %s\n", id,
                    static_cast<double>(e.duration_us) * 1e-6, e.detail.c_str());
       break;
+    case Kind::LoadStopped:
+      std::fprintf(stderr, "gengyun: model '%s': the load stopped after %.2f s: %s\n", id,
+                   static_cast<double>(e.duration_us) * 1e-6, e.detail.c_str());
+      break;
     case Kind::Unloaded:
       std::fprintf(stderr, "gengyun: model '%s': unloaded (%s)\n", id, e.detail.c_str());
       break;

@@ -918,7 +918,8 @@ Acquired Registry::acquire(std::string_view name, std::optional<int64_t> keep_al
     lock.unlock();
     load_done_.notify_all();
     memory_freed_.notify_all();
-    emit({RegistryEvent::Kind::LoadFailed, entry->id, model.error().message, took_us});
+    emit({wait_ended ? RegistryEvent::Kind::LoadStopped : RegistryEvent::Kind::LoadFailed,
+          entry->id, model.error().message, took_us});
     // A base that does not fit the memory budget is the derivative's lack of memory too; a
     // wait for it that ended is this request's.
     const bool base_reason = wait_ended || base_status == AcquireStatus::OutOfMemory;

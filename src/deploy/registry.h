@@ -98,6 +98,9 @@ struct RegistryEvent {
     LoadProgress,
     Loaded,
     LoadFailed,
+    /// A LoRA derivative's load that stopped without failing: its base's wait for memory ended
+    /// (its client left, the server stops); detail: why. Requests that waited for it load it.
+    LoadStopped,
     Unloaded
   };
   Kind kind;

@@ -1672,6 +1672,13 @@ TEST(Registry, ADerivativesWaitForItsBaseEndsWithItsClient) {
   first.join();
   f.events.wait_for(Kind::WaitingForMemory, "base", 2);  // the second loads it itself
   EXPECT_EQ(registry->find("chat")->last_load_error, "");
+  EXPECT_EQ(f.events.count(Kind::LoadFailed, "chat"), 0u);
+  const std::vector<RegistryEvent> stopped = f.events.of(Kind::LoadStopped);
+  EXPECT_EQ(stopped.size(), 1u);
+  for (const RegistryEvent& e : stopped)
+    EXPECT_EQ(e.detail,
+              "its base: the request for model 'base' ended: its client left while it waited for "
+              "memory");
   other.reset();
   second.join();
   EXPECT_EQ(registry->find("chat")->state, ModelState::Loaded);
