@@ -166,7 +166,7 @@ std::string escape_control_characters(std::string_view text) {
 
 std::string escape_invisible_in_json(std::string_view json) {
   std::string out;
-  char unit[8];
+  char unit[16];  // "\\uXXXX" and its NUL
   for (size_t pos = 0; pos < json.size();) {
     const Utf8Sequence seq = next_utf8_sequence(json, pos);
     const std::string_view bytes = json.substr(pos, seq.length);
