@@ -304,8 +304,7 @@ Result<std::vector<LoraConfig>> read_loras(const YAML::Node& node, const std::st
     lora.name = name.value();
     if (lora.name.empty())
       return at(where, "a LoRA name is empty (\"\"), which no request can name");
-    if (holds_unprintable(lora.name))
-      return at(where, unprintable_name_message("the LoRA name", lora.name));
+    if (auto refused = name_refusal("the LoRA name", lora.name)) return at(where, *refused);
     const std::string field = where + "." + lora.name;
     if (!item.second.IsMap()) return at(field, "must be a map with adapter and scale");
     if (auto e = check_map(item.second, field)) return *e;
@@ -424,7 +423,7 @@ Result<Config> parse_node(const YAML::Node& root, const std::string& base_dir) {
       if (!read_id.ok()) return read_id.error();
       const std::string& id = read_id.value();
       if (id.empty()) return at("models", "a model id is empty (\"\"), which no request can name");
-      if (holds_unprintable(id)) return at("models", unprintable_name_message("the model id", id));
+      if (auto refused = name_refusal("the model id", id)) return at("models", *refused);
       auto model = read_model(item.second, "models." + id, base_dir);
       if (!model.ok()) return model.error();
       config.models.emplace(id, std::move(model.value()));
@@ -433,8 +432,8 @@ Result<Config> parse_node(const YAML::Node& root, const std::string& base_dir) {
   std::map<std::string, std::string> owner;  // alias -> model id
   for (const auto& [id, model] : config.models) {
     for (const auto& alias : model.aliases) {
-      if (holds_unprintable(alias))
-        return at("models." + id + ".aliases", unprintable_name_message("the alias", alias));
+      if (auto refused = name_refusal("the alias", alias))
+        return at("models." + id + ".aliases", *refused);
       if (alias == id)
         return at("models." + id + ".aliases", "'" + alias + "' is the model's own id");
       if (std::count(model.aliases.begin(), model.aliases.end(), alias) > 1)

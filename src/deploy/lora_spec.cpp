@@ -54,8 +54,8 @@ Result<LoraSpec> parse_lora_spec(std::string_view text) {
   if (colon == std::string_view::npos || eq == 0 || colon == eq + 1 || colon + 1 == text.size())
     return make_error("--lora expects NAME=BASE:ADAPTER.gguf[@SCALE], got '" + std::string(text) +
                       "'");
-  if (holds_unprintable(text.substr(0, eq)))
-    return make_error(unprintable_name_message("--lora: the name", text.substr(0, eq)));
+  if (auto refused = name_refusal("--lora: the name", text.substr(0, eq)))
+    return make_error(*refused);
   auto adapter = parse_adapter_file(text.substr(colon + 1));
   if (!adapter) return make_error("--lora: " + adapter.error().message);
   return LoraSpec{std::string(text.substr(0, eq)), std::string(text.substr(eq + 1, colon - eq - 1)),

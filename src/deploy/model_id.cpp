@@ -17,4 +17,12 @@ std::string unprintable_name_message(std::string_view what, std::string_view nam
          std::string(kUnprintableCharacters) + ", which a model id may not";
 }
 
+std::optional<std::string> name_refusal(std::string_view what, std::string_view name) {
+  if (holds_unprintable(name)) return unprintable_name_message(what, name);
+  if (tokenizer::begins_or_ends_with_space(name))
+    return std::string(what) + " '" + std::string(name) +
+           "' begins or ends with a space, which a model id may not";
+  return std::nullopt;
+}
+
 }  // namespace gengyun::deploy

@@ -2,6 +2,7 @@
 // LoRA names) and the file names of `--models DIR` that become ids.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -27,5 +28,11 @@ bool holds_unprintable(std::string_view name);
 /// not" (`what`: "the alias", "--model: the name"). Shown, the message needs escaping
 /// (tokenizer::escape_control_characters), as every message that quotes a name.
 std::string unprintable_name_message(std::string_view what, std::string_view name);
+
+/// Why `name` cannot be a model id, or nullopt: it holds_unprintable (unprintable_name_message),
+/// or it begins or ends with a space (tokenizer::begins_or_ends_with_space: "a " and "a" would
+/// be two ids that look alike): "WHAT 'NAME' begins or ends with a space, which a model id may
+/// not". The checks of config ids, aliases and LoRA names, `--model` and `--lora` names.
+std::optional<std::string> name_refusal(std::string_view what, std::string_view name);
 
 }  // namespace gengyun::deploy

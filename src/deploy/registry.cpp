@@ -11,6 +11,7 @@
 
 #include "deploy/model_id.h"
 #include "deploy/units.h"
+#include "tokenizer/utf8.h"
 #include "util/clock.h"
 
 namespace gengyun::deploy {
@@ -25,8 +26,7 @@ Result<ModelSpec> parse_model_spec(std::string_view text) {
   if (spec.name.empty() || spec.path.empty())
     return make_error("--model expects NAME=PATH with both parts non-empty, got '" +
                       std::string(text) + "'");
-  if (holds_unprintable(spec.name))
-    return make_error(unprintable_name_message("--model: the name", spec.name));
+  if (auto refused = name_refusal("--model: the name", spec.name)) return make_error(*refused);
   return spec;
 }
 
@@ -156,6 +156,12 @@ FolderListing list_folder(const std::string& dir) {
       out.unnamed.push_back(path.string() + " is not served: its name holds " +
                             std::string(kUnprintableCharacters) +
                             ", which an id may not; rename the file");
+      continue;
+    }
+    if (tokenizer::begins_or_ends_with_space(name.substr(0, name.size() - 5))) {
+      out.unnamed.push_back(path.string() +
+                            " is not served: its model id (the name before .gguf) begins or "
+                            "ends with a space, which an id may not; rename the file");
       continue;
     }
     const auto [it, added] = out.by_id.emplace(lower(name.substr(0, name.size() - 5)), path.string());

@@ -191,6 +191,22 @@ std::string escape_invisible_in_json(std::string_view json) {
   return out;
 }
 
+bool begins_or_ends_with_space(std::string_view text) {
+  const auto is_space = [&text](size_t pos) {
+    utf8proc_int32_t cp = 0;
+    const utf8proc_ssize_t length =
+        utf8proc_iterate(reinterpret_cast<const utf8proc_uint8_t*>(text.data()) + pos,
+                         static_cast<utf8proc_ssize_t>(text.size() - pos), &cp);
+    return length > 0 && utf8proc_category(cp) == UTF8PROC_CATEGORY_ZS;
+  };
+  if (text.empty()) return false;
+  size_t last = text.size() - 1;  // the last character's first byte
+  while (last > 0 && text.size() - last < 4 &&
+         (static_cast<unsigned char>(text[last]) & 0xC0) == 0x80)
+    --last;
+  return is_space(0) || is_space(last);
+}
+
 size_t display_width(std::string_view text) {
   size_t width = 0;
   const auto* bytes = reinterpret_cast<const utf8proc_uint8_t*>(text.data());

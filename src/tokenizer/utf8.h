@@ -77,6 +77,10 @@ std::string escape_control_characters(std::string_view text);
 /// controls a dump escaped already are kept, DEL is escaped); bytes not UTF-8 are kept as they are.
 std::string escape_invisible_in_json(std::string_view json);
 
+/// Whether `text` begins or ends with a space character (Unicode category Zs: U+0020, U+00A0,
+/// U+3000, ...; by utf8proc's data). Bytes that are not UTF-8 are not spaces.
+bool begins_or_ends_with_space(std::string_view text);
+
 /// The columns `text` takes in a terminal with a monospaced font: per character, utf8proc's
 /// locale-independent width (Unicode's East Asian Width: 2 for wide and fullwidth characters
 /// such as CJK ideographs, 0 for combining marks and controls, 1 otherwise); a byte that is

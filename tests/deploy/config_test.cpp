@@ -148,6 +148,15 @@ TEST(Config, NamesWithControlCharactersOrBytesNotUtf8AreRefused) {
       {"models:\n  \"m\\u0378\": {path: a.gguf}\n",
        "models: the model id 'm\u0378' holds control, format, invisible, private-use or unassigned "
        "characters, or bytes that are not UTF-8, which a model id may not"},
+      // A space at an end: two names that show alike ("a " and "a").
+      {"models:\n  \"m \": {path: a.gguf}\n",
+       "models: the model id 'm ' begins or ends with a space, which a model id may not"},
+      {"models:\n  a:\n    aliases: [\"\\u00A0q\"]\n",
+       "models.a.aliases: the alias '\u00A0q' begins or ends with a space, which a model id may "
+       "not"},
+      {"models:\n  base:\n    loras:\n      \"l \": {adapter: a.gguf}\n",
+       "models.base.loras: the LoRA name 'l ' begins or ends with a space, which a model id may "
+       "not"},
   };
   for (const auto& [yaml, message] : cases) {
     auto config = parse_config(yaml, "");

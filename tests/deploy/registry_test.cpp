@@ -167,6 +167,12 @@ TEST(ModelSpec, RejectsMalformedFlags) {
       "--model: the name '\u061Cq' holds control, format, invisible, private-use or unassigned "
       "characters, or bytes that are not UTF-8, which a model id may not");
   EXPECT_FALSE(parse_model_spec("q\xff=x.gguf").ok());
+  // Looks like "q" (QA: "a " and "a" were two ids).
+  EXPECT_EQ(parse_model_spec("q =x.gguf").error().message,
+            "--model: the name 'q ' begins or ends with a space, which a model id may not");
+  EXPECT_EQ(parse_model_spec("\u3000q=x.gguf").error().message,
+            "--model: the name '\u3000q' begins or ends with a space, which a model id may not");
+  EXPECT_TRUE(parse_model_spec("my model=x.gguf").ok());
   // Looks like "a" (QA: "a" and "a" + VARIATION SELECTOR-16 were served as two ids).
   EXPECT_EQ(parse_model_spec("a\uFE0F=x.gguf").error().message,
             "--model: the name 'a\uFE0F' holds control, format, invisible, private-use "
@@ -333,6 +339,7 @@ TEST(Registry, FilesWithAnEmptyIdOrControlCharactersAreLeftOutWithAWarning) {
   fs::create_symlink(model_path("stories260K-f32.gguf"), dir.file("bell\x07.gguf"));
   fs::create_symlink(model_path("stories260K-f32.gguf"), dir.file("rtl\u202Egguf.exe.gguf"));
   fs::create_symlink(model_path("stories260K-f32.gguf"), dir.file("back\\slash.gguf"));
+  fs::create_symlink(model_path("stories260K-f32.gguf"), dir.file("spaced .gguf"));
   Fixture f;
   RegistryOptions o = f.options();
   o.models_dir = dir.path().string();
@@ -349,13 +356,16 @@ TEST(Registry, FilesWithAnEmptyIdOrControlCharactersAreLeftOutWithAWarning) {
           " is not served: its model id (the name before .gguf) would be empty",
       "--models: " + dir.file(forged) + unprintable,
       "--models: " + dir.file("bell\x07.gguf") + unprintable,
-      "--models: " + dir.file("rtl\u202Egguf.exe.gguf") + unprintable};
+      "--models: " + dir.file("rtl\u202Egguf.exe.gguf") + unprintable,
+      "--models: " + dir.file("spaced .gguf") +
+          " is not served: its model id (the name before .gguf) begins or ends with a space, "
+          "which an id may not; rename the file"};
   EXPECT_EQ(warnings, expected);
   std::vector<std::string> ids;
   for (const ModelInfo& info : registry->list()) ids.push_back(info.id);
   EXPECT_EQ(ids, std::vector<std::string>{"back\\slash"});
   registry->rescan();
-  EXPECT_EQ(f.events.of(Kind::Warning).size(), 4u);
+  EXPECT_EQ(f.events.of(Kind::Warning).size(), 5u);
 }
 
 TEST(Registry, RescanAddsAndDropsFiles) {

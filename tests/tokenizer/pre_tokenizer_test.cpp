@@ -207,6 +207,16 @@ TEST(Utf8, EscapeInvisibleInJson) {
     EXPECT_EQ(escape_invisible_in_json(kept), kept);
 }
 
+// Spaces of category Zs at either end (a name "a " shows as "a"); inside, other characters and
+// bytes that are not UTF-8 at the ends are not spaces.
+TEST(Utf8, BeginsOrEndsWithSpace) {
+  for (const char* spaced : {" a", "a ", "\u00A0a", "a\u3000", "\u2003", " "})
+    EXPECT_TRUE(begins_or_ends_with_space(spaced)) << spaced;
+  for (const char* unspaced :
+       {"", "a", "a b", "\tab", "ab\n", "\u6a21\u578b", "a\xe3\x80", "\x80 a"})
+    EXPECT_FALSE(begins_or_ends_with_space(unspaced)) << unspaced;
+}
+
 // Terminal columns: ASCII and Latin letters 1, CJK ideographs and fullwidth forms 2, a
 // combining mark 0, a byte that is not UTF-8 1.
 TEST(Utf8, DisplayWidth) {
