@@ -12,13 +12,10 @@ bool holds_unprintable(std::string_view name) {
          name.size() + std::count(name.begin(), name.end(), '\\');
 }
 
-std::string unprintable_name_message(std::string_view what, std::string_view name) {
-  return std::string(what) + " '" + std::string(name) + "' holds " +
-         std::string(kUnprintableCharacters) + ", which a model id may not";
-}
-
 std::optional<std::string> name_refusal(std::string_view what, std::string_view name) {
-  if (holds_unprintable(name)) return unprintable_name_message(what, name);
+  if (holds_unprintable(name))
+    return std::string(what) + " '" + std::string(name) + "' holds " +
+           std::string(kUnprintableCharacters) + ", which a model id may not";
   if (tokenizer::begins_or_ends_with_space(name))
     return std::string(what) + " '" + std::string(name) +
            "' begins or ends with a space, which a model id may not";

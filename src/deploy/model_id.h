@@ -24,15 +24,13 @@ inline constexpr std::string_view kUnprintableCharacters =
 /// `--model` and `--lora` names and the file names of `--models DIR`.
 bool holds_unprintable(std::string_view name);
 
-/// The refusal of such a name: "WHAT 'NAME' holds control, format, ... which a model id may
-/// not" (`what`: "the alias", "--model: the name"). Shown, the message needs escaping
-/// (tokenizer::escape_control_characters), as every message that quotes a name.
-std::string unprintable_name_message(std::string_view what, std::string_view name);
-
-/// Why `name` cannot be a model id, or nullopt: it holds_unprintable (unprintable_name_message),
+/// Why `name` cannot be a model id, or nullopt: it holds_unprintable ("WHAT 'NAME' holds
+/// control, format, ... which a model id may not"; `what`: "the alias", "--model: the name"),
 /// or it begins or ends with a space (tokenizer::begins_or_ends_with_space: "a " and "a" would
 /// be two ids that look alike): "WHAT 'NAME' begins or ends with a space, which a model id may
-/// not". The checks of config ids, aliases and LoRA names, `--model` and `--lora` names.
+/// not". The checks of config ids, aliases and LoRA names, `--model` and `--lora` names. Shown,
+/// the message needs escaping (tokenizer::escape_control_characters), as every message that
+/// quotes a name.
 std::optional<std::string> name_refusal(std::string_view what, std::string_view name);
 
 }  // namespace gengyun::deploy
