@@ -400,7 +400,6 @@ Result<std::shared_ptr<LoadedModel>> Registry::load(const Entry& entry, const Mo
   if (entry.base.empty()) return LoadedModel::load(entry.path, options);
   Acquired base = acquire(entry.base, std::nullopt, abandoned);
   report.base_status = base.status;
-  report.base_waited_us = base.waited_us;
   if (!base.lease) return make_error("its base: " + base.message);
   // (held while the derivative is loaded: the base's keep-alive stays its last request's)
   base.lease->sets_keep_alive_ = false;
@@ -422,6 +421,7 @@ Result<std::shared_ptr<LoadedModel>> Registry::load(const Entry& entry, const Mo
     }
     return error;
   }
+  report.load_us = adapted.value()->load_us() + (base.loaded ? (*base.lease)->load_us() : 0);
   // The derivative's model holds the base's lease: destroying it (an unload, always outside
   // the registry's lock) releases the base.
   struct Held {
@@ -773,16 +773,10 @@ Acquired Registry::acquire(std::string_view name, std::optional<int64_t> keep_al
   };
   bool counted = false;  // this request is one of memory_waiters_
   bool told_waiting = false;
-  std::chrono::steady_clock::time_point waiting_since;
-  int64_t waited_us = 0;  // from its report that it waits to its stop (Acquired::waited_us)
   const auto stop_waiting = [&] {
     drain_only({});
     if (counted) --memory_waiters_;
     counted = false;
-    if (told_waiting)
-      waited_us = std::chrono::duration_cast<std::chrono::microseconds>(
-                      std::chrono::steady_clock::now() - waiting_since)
-                      .count();
   };
   // Whether this request may wait: it counts among the waiters until it stops.
   const auto join_waiters = [&] {
@@ -797,7 +791,6 @@ Acquired Registry::acquire(std::string_view name, std::optional<int64_t> keep_al
   const auto wait_for_memory = [&](const std::string& why) {
     if (!told_waiting) {
       told_waiting = true;
-      waiting_since = std::chrono::steady_clock::now();
       lock.unlock();
       emit({RegistryEvent::Kind::WaitingForMemory, entry->id, why});
       lock.lock();
@@ -826,8 +819,7 @@ Acquired Registry::acquire(std::string_view name, std::optional<int64_t> keep_al
         if (left() && draining(*entry)) return abandoned_wait();
         ++entry->refs;
         entry->last_used_us = now();
-        return {ModelLease(this, entry, entry->model, keep_alive_us), AcquireStatus::Ok, "", false,
-                waited_us};
+        return {ModelLease(this, entry, entry->model, keep_alive_us), AcquireStatus::Ok, "", false};
       }
       const uint64_t attempt = entry->load_attempt;
       ++entry->waiters;
@@ -897,7 +889,7 @@ Acquired Registry::acquire(std::string_view name, std::optional<int64_t> keep_al
   emit({RegistryEvent::Kind::LoadStarted, entry->id, entry->path, 0, needed});
   LoadReport report;
   auto model = load(*entry, options, report, abandoned);
-  const int64_t took_us = monotonic_us() - entry->load_started_us - report.base_waited_us;
+  const int64_t took_us = report.load_us.value_or(monotonic_us() - entry->load_started_us);
   const AcquireStatus base_status = report.base_status;
 
   lock.lock();
@@ -939,8 +931,7 @@ Acquired Registry::acquire(std::string_view name, std::optional<int64_t> keep_al
   entry->last_load_error.clear();
   ++entry->refs;
   entry->last_used_us = now();
-  Acquired out{ModelLease(this, entry, entry->model, keep_alive_us), AcquireStatus::Ok, "", true,
-               waited_us};
+  Acquired out{ModelLease(this, entry, entry->model, keep_alive_us), AcquireStatus::Ok, "", true};
   const int64_t bytes = entry->reserved_bytes;
   lock.unlock();
   load_done_.notify_all();

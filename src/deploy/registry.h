@@ -204,9 +204,6 @@ struct Acquired {
   AcquireStatus status = AcquireStatus::Ok;
   std::string message;
   bool loaded = false;  ///< with a lease: this call loaded the model (it was not loaded before)
-  /// With a lease: microseconds this call waited for memory (for running requests to end, or
-  /// for a model draining for another waiter); not part of a cold start.
-  int64_t waited_us = 0;
 };
 
 /// Model ids -> models, loaded on demand. Thread-safe. A maintenance thread unloads models
@@ -305,8 +302,10 @@ class Registry {
     /// base loaded for it alone is then unloaded.
     bool adapter_failed = false;
     AcquireStatus base_status =
-        AcquireStatus::Ok;       ///< how a derivative's acquire() of its base ended
-    int64_t base_waited_us = 0;  ///< what that acquire() waited for memory
+        AcquireStatus::Ok;  ///< how a derivative's acquire() of its base ended
+    /// A derivative loaded: its cold start, from the loads alone (LoadedModel::load_us): its
+    /// adapter's and, when this load loaded it, its base's; not its wait for the base's memory.
+    std::optional<int64_t> load_us;
   };
   /// Loads `entry`'s model (no lock held): its file, or for a derivative its base's lease
   /// with the adapter applied (the lease is released when the returned model is destroyed),
