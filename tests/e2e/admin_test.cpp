@@ -50,6 +50,16 @@ class AdminTest : public ::testing::Test {
     if (!dir_.empty()) std::filesystem::remove_all(dir_);
   }
 
+  /// Records one request of key 1 for each of `models` (a 404, 1 token each way) at `at_us`.
+  void record_requests_for(const std::vector<std::string>& models, int64_t at_us = 1) {
+    auto s = platform::Store::open(db_);
+    ASSERT_TRUE(s.ok()) << s.error().message;
+    for (const std::string& model : models) {
+      platform::UsageRecord r{1, model, 1, 1, at_us, at_us, "/v1/completions", 404, "error", ""};
+      ASSERT_TRUE((*s)->record_usage(r).ok());
+    }
+  }
+
   ProcessOutput gengyun(std::vector<std::string> args) {
     args.insert(args.begin(), kBinary);
     return run_process(args);
@@ -530,14 +540,7 @@ TEST_F(AdminTest, UsageNamesTheTenantOfEachKey) {
 // control bytes escaped, so that it cannot drive the terminal (QA 2026-12-07: ESC[2J cleared it).
 TEST_F(AdminTest, UsageTableEscapesControlBytesOfModelNames) {
   ASSERT_EQ(gengyun({"keys", "create", "--db", db_, "--name", "bot"}).exit_code, 0);
-  {
-    auto s = platform::Store::open(db_);
-    ASSERT_TRUE(s.ok()) << s.error().message;
-    for (const char* model : {"m\x1b[2J\a\tx", "caf\xc3\xa9\xc2\x9b"}) {
-      platform::UsageRecord r{1, model, 1, 1, 1, 1, "/v1/completions", 404, "error", ""};
-      ASSERT_TRUE((*s)->record_usage(r).ok());
-    }
-  }
+  record_requests_for({"m\x1b[2J\a\tx", "caf\xc3\xa9\xc2\x9b"});
   auto table = gengyun({"usage", "--db", db_});
   ASSERT_EQ(table.exit_code, 0) << table.err;
   EXPECT_NE(table.out.find(" m\\x1b[2J\\x07\\x09x "), std::string::npos) << table.out;
@@ -552,16 +555,10 @@ TEST_F(AdminTest, UsageTableEscapesControlBytesOfModelNames) {
 // stay where the header has them (the escape's width).
 TEST_F(AdminTest, UsageTableEscapesBidiFormattingCharactersOfModelNames) {
   ASSERT_EQ(gengyun({"keys", "create", "--db", db_, "--name", "bot"}).exit_code, 0);
-  {
-    auto s = platform::Store::open(db_);
-    ASSERT_TRUE(s.ok()) << s.error().message;
-    for (const char* model : {"gpt\xe2\x80\xae"
-                              "4o",
-                              "\xe2\x81\xa6m\xe2\x81\xa9\xe2\x80\x8e"}) {
-      platform::UsageRecord r{1, model, 1, 1, 1, 1, "/v1/completions", 404, "error", ""};
-      ASSERT_TRUE((*s)->record_usage(r).ok());
-    }
-  }
+  record_requests_for(
+      {"gpt\xe2\x80\xae"
+       "4o",
+       "\xe2\x81\xa6m\xe2\x81\xa9\xe2\x80\x8e"});
   auto table = gengyun({"usage", "--db", db_});
   ASSERT_EQ(table.exit_code, 0) << table.err;
   // (the MODEL column widens to the longest escaped name: 37 columns)
@@ -583,13 +580,7 @@ TEST_F(AdminTest, UsageJsonEscapesInvisibleCharactersOfModelNames) {
   const std::string model =
       "gpt\xe2\x80\xae"
       "4o\xe2\x80\xa8";
-  {
-    auto s = platform::Store::open(db_);
-    ASSERT_TRUE(s.ok()) << s.error().message;
-    const int64_t at = 1'709'164'800'000'000;  // 2024-02-29T00:00:00Z
-    platform::UsageRecord r{1, model, 1, 1, at, at, "/v1/completions", 404, "error", ""};
-    ASSERT_TRUE((*s)->record_usage(r).ok());
-  }
+  record_requests_for({model}, 1'709'164'800'000'000);  // 2024-02-29T00:00:00Z
   auto summary = gengyun({"usage", "--db", db_, "--json"});
   ASSERT_EQ(summary.exit_code, 0) << summary.err;
   EXPECT_NE(summary.out.find("\"model\": \"gpt\\u202e4o\\u2028\""), std::string::npos)
@@ -607,14 +598,7 @@ TEST_F(AdminTest, UsageJsonEscapesInvisibleCharactersOfModelNames) {
 // the columns after such a name came too early).
 TEST_F(AdminTest, UsageTablePadsNamesByTheirWidthOnScreen) {
   ASSERT_EQ(gengyun({"keys", "create", "--db", db_, "--name", "bot"}).exit_code, 0);
-  {
-    auto s = platform::Store::open(db_);
-    ASSERT_TRUE(s.ok()) << s.error().message;
-    for (const char* model : {"caf\xc3\xa9", "\xe6\xa8\xa1\xe5\x9e\x8b", "qwen"}) {
-      platform::UsageRecord r{1, model, 1, 1, 1, 1, "/v1/completions", 404, "error", ""};
-      ASSERT_TRUE((*s)->record_usage(r).ok());
-    }
-  }
+  record_requests_for({"caf\xc3\xa9", "\xe6\xa8\xa1\xe5\x9e\x8b", "qwen"});
   auto table = gengyun({"usage", "--db", db_});
   ASSERT_EQ(table.exit_code, 0) << table.err;
   EXPECT_EQ(table.out,
