@@ -16,6 +16,20 @@ using FilterFn = Value (*)(Renderer& r, const Value& subject, CallArgs& args);
 /// A test: `subject is name(args)`.
 using TestFn = bool (*)(Renderer& r, const Value& subject, CallArgs& args);
 
+/// A builtin filter: its function and the parameters it takes after its subject.
+struct Filter {
+  FilterFn call;
+  Signature signature;
+  bool exact = false;  // marks request text in its result itself (else the renderer marks a
+                       // string result wholly when its subject or arguments carry request text)
+};
+
+/// A builtin test: its function and the parameters it takes after its subject.
+struct Test {
+  TestFn call;
+  Signature signature;
+};
+
 struct Expr;
 using ExprPtr = std::unique_ptr<Expr>;
 
@@ -48,8 +62,8 @@ struct Expr {
   std::vector<ExprPtr> children;
   std::vector<std::string> arg_names;  // kCall, kFilter, kTest
   std::vector<std::string> ops;        // kCompare
-  FilterFn filter = nullptr;
-  TestFn test = nullptr;
+  const Filter* filter = nullptr;
+  const Test* test = nullptr;
   bool negated = false;  // kTest: `is not`
   int height = 1;        // levels of this tree (1 for a leaf); the parser bounds it
 };
@@ -90,8 +104,8 @@ struct Node {
 };
 
 /// The filter named `name`, or nullptr.
-FilterFn find_filter(const std::string& name);
+const Filter* find_filter(const std::string& name);
 /// The test named `name`, or nullptr.
-TestFn find_test(const std::string& name);
+const Test* find_test(const std::string& name);
 
 }  // namespace gengyun::chat::jinja

@@ -32,6 +32,18 @@ Value arg(const CallArgs& a, size_t pos, std::string_view name, Value fallback) 
   return v ? *v : std::move(fallback);
 }
 
+// An integer argument as Python takes one (a bool is 0 or 1), `fallback` when it is not given;
+// anything else is Python's TypeError.
+int64_t int_arg(const CallArgs& a, size_t pos, std::string_view name, int64_t fallback) {
+  const Value* v = find_arg(a, pos, name);
+  if (v == nullptr) return fallback;
+  if (v->is_bool()) return v->as_bool();
+  if (!v->is_int()) {
+    fail("TypeError", "'" + v->type_name() + "' object cannot be interpreted as an integer");
+  }
+  return v->as_int();
+}
+
 const Value& required_arg(const CallArgs& a, size_t pos, std::string_view name,
                           std::string_view function) {
   const Value* v = find_arg(a, pos, name);
@@ -146,10 +158,10 @@ Value f_title(Renderer&, const Value& s, CallArgs&) {
 }
 
 Value f_replace(Renderer& r, const Value& s, CallArgs& a) {
-  const Value count = arg(a, 2, "count", Value(nullptr));
+  const Value* count = find_arg(a, 2, "count");
   return Value(replace(r, s.to_str(), required_arg(a, 0, "old", "replace").to_str(),
                        required_arg(a, 1, "new", "replace").to_str(),
-                       count.is_int() ? count.as_int() : -1));
+                       count == nullptr || count->is_none() ? -1 : int_arg(a, 2, "count", -1)));
 }
 
 // The items' strings joined by `sep`, keeping their request text.
@@ -203,11 +215,16 @@ Value f_last(Renderer& r, const Value& s, CallArgs&) {
   return items.back();
 }
 
-// select / reject / selectattr / rejectattr.
+// select / reject / selectattr / rejectattr, as Jinja2's _prepare_select_or_reject: the
+// attribute (positional), then the test's name, then the test's own arguments, keyword ones
+// included (with no test, an item's truth decides and Jinja passes no argument anywhere).
 Value select(Renderer& r, const Value& s, CallArgs& a, bool by_attribute, bool keep) {
   size_t next = 0;
   Value attribute;
-  if (by_attribute) attribute = required_arg(a, next++, "attribute", "selectattr");
+  if (by_attribute) {
+    if (a.positional.empty()) fail("FilterArgumentError", "Missing parameter for attribute name");
+    attribute = a.positional[next++];
+  }
   std::string test;
   if (next < a.positional.size()) {
     if (!a.positional[next].is_string()) fail("TypeError", "the test name must be a string");
@@ -217,6 +234,7 @@ Value select(Renderer& r, const Value& s, CallArgs& a, bool by_attribute, bool k
   test_args.positional.assign(
       a.positional.begin() + static_cast<std::ptrdiff_t>(std::min(next, a.positional.size())),
       a.positional.end());
+  test_args.keyword = a.keyword;
   List out;
   for (const Value& item : r.iterate(s)) {
     const Value v = by_attribute ? get_path(r, item, attribute) : item;
@@ -234,26 +252,26 @@ Value f_rejectattr(Renderer& r, const Value& s, CallArgs& a) {
   return select(r, s, a, true, false);
 }
 
+// Jinja2's map: `attribute=` (with `default=`) when no positional argument is given, else a
+// filter's name and that filter's arguments, keyword ones included.
 Value f_map(Renderer& r, const Value& s, CallArgs& a) {
   List out;
-  const Value* attribute = nullptr;
-  for (const auto& [k, v] : a.keyword) {
-    if (k == "attribute") attribute = &v;
-  }
-  if (attribute != nullptr) {
-    Value fallback;
+  if (a.positional.empty()) {
+    const Value* attribute = find_arg(a, SIZE_MAX, "attribute");
+    if (attribute == nullptr) fail("FilterArgumentError", "map requires a filter argument");
     for (const auto& [k, v] : a.keyword) {
-      if (k == "default") fallback = v;
+      if (k != "attribute" && k != "default")
+        fail("FilterArgumentError", "Unexpected keyword argument '" + k + "'");
     }
+    // (make_attrgetter: a default of None is no default)
+    const Value fallback = arg(a, SIZE_MAX, "default", Value(nullptr));
     for (const Value& item : r.iterate(s)) {
       Value v = get_path(r, item, *attribute);
-      out.push_back(v.is_undefined() && !fallback.is_undefined() ? fallback : v);
+      out.push_back(v.is_undefined() && !fallback.is_none() ? fallback : v);
     }
     return Value(std::move(out));
   }
-  if (a.positional.empty() || !a.positional[0].is_string()) {
-    fail("TypeError", "map() needs a filter name or attribute=");
-  }
+  if (!a.positional[0].is_string()) fail("TypeError", "the filter name must be a string");
   const std::string filter = a.positional[0].as_string();
   for (const Value& item : r.iterate(s)) {
     CallArgs args;
@@ -460,17 +478,21 @@ int64_t round_int(int64_t n, int64_t ndigits) {
 Value f_round(Renderer&, const Value& s, CallArgs& a) {
   if (!s.is_number() && !s.is_bool())
     fail("TypeError", "round expects a number, not " + s.type_name());
-  const Value precision_arg = arg(a, 0, "precision", Value(0));
-  if (!precision_arg.is_int() && !precision_arg.is_bool()) {
-    fail("TypeError",
-         "'" + precision_arg.type_name() + "' object cannot be interpreted as an integer");
-  }
-  const int64_t precision =
-      precision_arg.is_bool() ? int64_t{precision_arg.as_bool()} : precision_arg.as_int();
   const std::string method = arg(a, 1, "method", Value("common")).to_str();
   if (method != "common" && method != "ceil" && method != "floor") {
     fail("FilterArgumentError", "method must be common, ceil or floor");
   }
+  // round(x, None) is round(x): an integer, half to even.
+  if (const Value* p = find_arg(a, 0, "precision"); p != nullptr && p->is_none()) {
+    if (method != "common") {
+      fail("TypeError", "unsupported operand type(s) for ** or pow(): 'int' and 'NoneType'");
+    }
+    if (!s.is_float()) return Value(s.is_bool() ? int64_t{s.as_bool()} : s.as_int());
+    const double whole = round_float(s.as_double(), 0);
+    if (std::isnan(whole)) fail("ValueError", "cannot convert float NaN to integer");
+    return float_to_int(whole, Value());
+  }
+  const int64_t precision = int_arg(a, 0, "precision", 0);
   if (method == "common") {
     if (s.is_float()) return Value(round_float(s.as_double(), precision));
     return Value(round_int(s.is_bool() ? int64_t{s.as_bool()} : s.as_int(), precision));
@@ -551,12 +573,16 @@ Value f_reverse(Renderer& r, const Value& s, CallArgs&) {
 }
 
 Value f_indent(Renderer& r, const Value& s, CallArgs& a) {
+  // A string width is the indentation itself; else " " * width.
   const Value width = arg(a, 0, "width", Value(4));
-  const std::string pad = width.is_string()
-                              ? width.as_string()
-                              : std::string(static_cast<size_t>(std::clamp<int64_t>(
-                                                width.is_int() ? width.as_int() : 4, 0, 1024)),
-                                            ' ');
+  std::string pad;
+  if (width.is_string()) {
+    pad = width.as_string();
+  } else {
+    const int64_t spaces = std::max<int64_t>(int_arg(a, 0, "width", 4), 0);
+    r.check_size(static_cast<uint64_t>(spaces));
+    pad.assign(static_cast<size_t>(spaces), ' ');
+  }
   const bool first = arg(a, 1, "first", Value(false)).truthy();
   const bool blank = arg(a, 2, "blank", Value(false)).truthy();
   const List lines = split(Value(s.to_str() + "\n"), Value("\n"), -1, false);
@@ -677,13 +703,13 @@ Value f_attr(Renderer& r, const Value& s, CallArgs& a) {
 
 Value f_pprint(Renderer&, const Value& s, CallArgs&) { return Value(s.repr()); }
 
-Value f_center(Renderer&, const Value& s, CallArgs& a) {
+Value f_center(Renderer& r, const Value& s, CallArgs& a) {
   const std::string text = s.to_str();
-  const int64_t width =
-      arg(a, 0, "width", Value(80)).is_int() ? arg(a, 0, "width", Value(80)).as_int() : 80;
+  const int64_t width = int_arg(a, 0, "width", 80);
   const auto length = static_cast<int64_t>(utf8_length(text));
   if (width <= length) return Value(text);
-  const int64_t total = std::min<int64_t>(width, 1 << 20) - length;
+  const int64_t total = width - length;
+  r.check_size(text.size() + static_cast<uint64_t>(total));
   const int64_t left = total / 2 + (total & width & 1);
   return Value(std::string(static_cast<size_t>(left), ' ') + text +
                std::string(static_cast<size_t>(total - left), ' '));
@@ -771,15 +797,11 @@ Value string_method(Renderer& r, const Value& self, const std::string& name, Cal
     return strip(self, arg(a, 0, "chars", Value(nullptr)), name != "rstrip", name != "lstrip");
   }
   if (name == "split" || name == "rsplit") {
-    const Value maxsplit = arg(a, 1, "maxsplit", Value(-1));
-    return Value(split(self, arg(a, 0, "sep", Value(nullptr)),
-                       maxsplit.is_int() ? maxsplit.as_int() : -1, name == "rsplit"));
+    return Value(split(self, arg(a, 0, "sep", Value(nullptr)), int_arg(a, 1, "maxsplit", -1),
+                       name == "rsplit"));
   }
-  if (name == "splitlines") {
-    List lines = split(self, Value("\n"), -1, false);
-    if (!lines.empty() && lines.back().as_string().empty()) lines.pop_back();
-    return Value(std::move(lines));
-  }
+  if (name == "splitlines")
+    return Value(split_lines(self, arg(a, 0, "keepends", Value(false)).truthy()));
   if (name == "startswith" || name == "endswith") {
     return Value(prefix_test(self, required_arg(a, 0, "prefix", name), name == "endswith"));
   }
@@ -788,9 +810,8 @@ Value string_method(Renderer& r, const Value& self, const std::string& name, Cal
   if (name == "title") return same_spans(self, title(s));
   if (name == "capitalize") return same_spans(self, capitalize(s));
   if (name == "replace") {
-    const Value count = arg(a, 2, "count", Value(-1));
     return Value(replace(r, s, string_arg(a, 0, "old", "replace"),
-                         string_arg(a, 1, "new", "replace"), count.is_int() ? count.as_int() : -1));
+                         string_arg(a, 1, "new", "replace"), int_arg(a, 2, "count", -1)));
   }
   if (name == "find" || name == "rfind" || name == "index" || name == "rindex") {
     const std::string& sub = string_arg(a, 0, "sub", name);
@@ -854,22 +875,67 @@ Value dict_method(const Value& self, const std::string& name, CallArgs& a) {
   return arg(a, 1, "default", Value(nullptr));
 }
 
-bool is_string_method(const std::string& name) {
-  static const char* const kNames[] = {
-      "strip",    "lstrip",  "rstrip",  "split",  "rsplit",     "splitlines", "startswith",
-      "endswith", "upper",   "lower",   "title",  "capitalize", "replace",    "find",
-      "rfind",    "index",   "rindex",  "count",  "join",       "isdigit",    "isalpha",
-      "isalnum",  "isspace", "islower", "isupper"};
-  return std::find(std::begin(kNames), std::end(kNames), name) != std::end(kNames);
+// The str methods templates may call, with their parameters (Python's; positional only but
+// split's and splitlines').
+const Signature* string_method_signature(const std::string& name) {
+  using P = std::vector<std::string_view>;
+  const Signature none;
+  const Signature chars{P{"chars"}, false};
+  const Signature split{P{"sep", "maxsplit"}};
+  const Signature prefix{P{"prefix"}, false};
+  const Signature sub{P{"sub"}, false};
+  static const std::unordered_map<std::string, Signature> kMethods = {
+      {"strip", chars},
+      {"lstrip", chars},
+      {"rstrip", chars},
+      {"split", split},
+      {"rsplit", split},
+      {"splitlines", {P{"keepends"}}},
+      {"startswith", prefix},
+      {"endswith", prefix},
+      {"upper", none},
+      {"lower", none},
+      {"title", none},
+      {"capitalize", none},
+      {"replace", {P{"old", "new", "count"}, false}},
+      {"find", sub},
+      {"rfind", sub},
+      {"index", sub},
+      {"rindex", sub},
+      {"count", sub},
+      {"join", {P{"iterable"}, false}},
+      {"isdigit", none},
+      {"isalpha", none},
+      {"isalnum", none},
+      {"isspace", none},
+      {"islower", none},
+      {"isupper", none},
+  };
+  const auto it = kMethods.find(name);
+  return it == kMethods.end() ? nullptr : &it->second;
+}
+
+// The dict methods templates may call, with their parameters (Python's, positional only).
+const Signature* dict_method_signature(const std::string& name) {
+  using P = std::vector<std::string_view>;
+  static const std::unordered_map<std::string, Signature> kMethods = {
+      {"items", {}},
+      {"keys", {}},
+      {"values", {}},
+      {"get", {P{"key", "default"}, false}},
+  };
+  const auto it = kMethods.find(name);
+  return it == kMethods.end() ? nullptr : &it->second;
 }
 
 Value make_function(std::string name, std::function<Value(Renderer&, CallArgs&)> call,
-                    Value self = Value(), bool exact = false) {
+                    const Signature* signature, Value self = Value(), bool exact = false) {
   auto f = std::make_shared<Function>();
   f->name = std::move(name);
   f->call = std::move(call);
   f->self = std::move(self);
   f->exact = exact;
+  f->signature = signature;
   return Value(std::shared_ptr<const Function>(std::move(f)));
 }
 
@@ -939,7 +1005,7 @@ Value g_dict(Renderer&, CallArgs& a) {
 }
 
 Value g_raise_exception(Renderer&, CallArgs& a) {
-  const std::string message = a.positional.empty() ? "" : a.positional[0].to_str();
+  const std::string message = arg(a, 0, "message", Value("")).to_str();
   throw JinjaError{"TemplateError", message, true};
 }
 
@@ -968,7 +1034,8 @@ Value g_strftime_now(Renderer& r, CallArgs& a) {
 }  // namespace
 
 Value bound_method(const Value& subject, const std::string& name) {
-  if (subject.is_string() && is_string_method(name)) {
+  if (const Signature* signature = string_method_signature(name);
+      subject.is_string() && signature != nullptr) {
     static const char* const kExact[] = {"strip",  "lstrip",     "rstrip", "split",
                                          "rsplit", "splitlines", "upper",  "lower",
                                          "title",  "capitalize", "join"};
@@ -976,29 +1043,32 @@ Value bound_method(const Value& subject, const std::string& name) {
     return make_function(
         name,
         [subject, name](Renderer& r, CallArgs& a) { return string_method(r, subject, name, a); },
-        subject, exact);
+        signature, subject, exact);
   }
-  if (subject.is_dict() && !subject.as_dict().is_namespace &&
-      (name == "items" || name == "keys" || name == "values" || name == "get")) {
+  if (const Signature* signature = dict_method_signature(name);
+      subject.is_dict() && !subject.as_dict().is_namespace && signature != nullptr) {
     return make_function(
         name, [subject, name](Renderer&, CallArgs& a) { return dict_method(subject, name, a); },
-        subject, /*exact=*/true);
+        signature, subject, /*exact=*/true);
   }
   return Value();
 }
 
 Value global_function(const std::string& name) {
   using Fn = Value (*)(Renderer&, CallArgs&);
-  static const std::unordered_map<std::string, Fn> kGlobals = {
-      {"range", g_range},
-      {"namespace", g_namespace},
-      {"dict", g_dict},
-      {"raise_exception", g_raise_exception},
-      {"strftime_now", g_strftime_now},
+  using P = std::vector<std::string_view>;
+  // range, namespace and dict check their own arguments; raise_exception and strftime_now are
+  // Hugging Face's one-parameter Python functions.
+  static const std::unordered_map<std::string, std::pair<Fn, Signature>> kGlobals = {
+      {"range", {g_range, {P{}, false, true}}},
+      {"namespace", {g_namespace, {P{}, true, true}}},
+      {"dict", {g_dict, {P{}, true, true}}},
+      {"raise_exception", {g_raise_exception, {P{"message"}}}},
+      {"strftime_now", {g_strftime_now, {P{"format"}}}},
   };
   const auto it = kGlobals.find(name);
   if (it == kGlobals.end()) return Value();
-  return make_function(name, it->second);
+  return make_function(name, it->second.first, &it->second.second);
 }
 
 bool contains(const Value& container, const Value& item) {
@@ -1080,104 +1150,107 @@ std::string percent_format(Renderer& r, const std::string& format, const Value& 
   return out;
 }
 
-bool filter_is_exact(const std::string& name) {
-  static const char* const kExact[] = {"trim", "upper", "lower", "capitalize", "title",
-                                       "join", "items", "list",  "first",      "last"};
-  return std::find(std::begin(kExact), std::end(kExact), name) != std::end(kExact);
-}
-
-FilterFn find_filter(const std::string& name) {
-  static const std::unordered_map<std::string, FilterFn> kFilters = {
-      {"tojson", f_tojson},
-      {"trim", f_trim},
-      {"length", f_length},
-      {"count", f_length},
-      {"upper", f_upper},
-      {"lower", f_lower},
-      {"capitalize", f_capitalize},
-      {"title", f_title},
-      {"replace", f_replace},
-      {"join", f_join},
-      {"items", f_items},
-      {"default", f_default},
-      {"d", f_default},
-      {"first", f_first},
-      {"last", f_last},
-      {"select", f_select},
-      {"reject", f_reject},
-      {"selectattr", f_selectattr},
-      {"rejectattr", f_rejectattr},
-      {"map", f_map},
-      {"string", f_string},
-      {"int", f_int},
-      {"float", f_float},
-      {"list", f_list},
-      {"unique", f_unique},
-      {"abs", f_abs},
-      {"round", f_round},
-      {"sort", f_sort},
-      {"dictsort", f_dictsort},
-      {"reverse", f_reverse},
-      {"indent", f_indent},
-      {"wordcount", f_wordcount},
-      {"min", f_min},
-      {"max", f_max},
-      {"sum", f_sum},
-      {"safe", f_safe},
-      {"escape", f_escape},
-      {"e", f_escape},
-      {"forceescape", f_escape},
-      {"format", f_format},
-      {"attr", f_attr},
-      {"pprint", f_pprint},
-      {"center", f_center},
+const Filter* find_filter(const std::string& name) {
+  // Jinja2 3.1's filters.py (tojson: Hugging Face's), their parameters after the value.
+  using P = std::vector<std::string_view>;
+  const P none;
+  const P case_attribute = {"case_sensitive", "attribute"};
+  static const std::unordered_map<std::string, Filter> kFilters = {
+      {"tojson", {f_tojson, {P{"ensure_ascii", "indent", "separators", "sort_keys"}}}},
+      {"trim", {f_trim, {P{"chars"}}, true}},
+      {"length", {f_length, {none}}},
+      {"count", {f_length, {none}}},
+      {"upper", {f_upper, {none}, true}},
+      {"lower", {f_lower, {none}, true}},
+      {"capitalize", {f_capitalize, {none}, true}},
+      {"title", {f_title, {none}, true}},
+      {"replace", {f_replace, {P{"old", "new", "count"}}}},
+      {"join", {f_join, {P{"d", "attribute"}}, true}},
+      {"items", {f_items, {none}, true}},
+      {"default", {f_default, {P{"default_value", "boolean"}}}},
+      {"d", {f_default, {P{"default_value", "boolean"}}}},
+      {"first", {f_first, {none}, true}},
+      {"last", {f_last, {none}, true}},
+      {"select", {f_select, {none, true, true}}},
+      {"reject", {f_reject, {none, true, true}}},
+      {"selectattr", {f_selectattr, {none, true, true}}},
+      {"rejectattr", {f_rejectattr, {none, true, true}}},
+      {"map", {f_map, {none, true, true}}},
+      {"string", {f_string, {none}}},
+      {"int", {f_int, {P{"default", "base"}}}},
+      {"float", {f_float, {P{"default"}}}},
+      {"list", {f_list, {none}, true}},
+      {"unique", {f_unique, {case_attribute}}},
+      {"abs", {f_abs, {none}}},
+      {"round", {f_round, {P{"precision", "method"}}}},
+      {"sort", {f_sort, {P{"reverse", "case_sensitive", "attribute"}}}},
+      {"dictsort", {f_dictsort, {P{"case_sensitive", "by", "reverse"}}}},
+      {"reverse", {f_reverse, {none}}},
+      {"indent", {f_indent, {P{"width", "first", "blank"}}}},
+      {"wordcount", {f_wordcount, {none}}},
+      {"min", {f_min, {case_attribute}}},
+      {"max", {f_max, {case_attribute}}},
+      {"sum", {f_sum, {P{"attribute", "start"}}}},
+      {"safe", {f_safe, {none}}},
+      {"escape", {f_escape, {none}}},
+      {"e", {f_escape, {none}}},
+      {"forceescape", {f_escape, {none}}},
+      {"format", {f_format, {none, true, true}}},
+      {"attr", {f_attr, {P{"name"}}}},
+      {"pprint", {f_pprint, {none}}},
+      {"center", {f_center, {P{"width"}}}},
   };
   const auto it = kFilters.find(name);
-  return it == kFilters.end() ? nullptr : it->second;
+  return it == kFilters.end() ? nullptr : &it->second;
 }
 
-TestFn find_test(const std::string& name) {
-  static const std::unordered_map<std::string, TestFn> kTests = {
-      {"defined", t_defined},
-      {"undefined", t_undefined},
-      {"none", t_none},
-      {"boolean", t_boolean},
-      {"false", t_false},
-      {"true", t_true},
-      {"integer", t_integer},
-      {"float", t_float},
-      {"number", t_number},
-      {"string", t_string},
-      {"mapping", t_mapping},
-      {"iterable", t_iterable},
-      {"sequence", t_sequence},
-      {"callable", t_callable},
-      {"sameas", t_sameas},
-      {"eq", t_eq},
-      {"equalto", t_eq},
-      {"==", t_eq},
-      {"ne", t_ne},
-      {"!=", t_ne},
-      {"lt", t_lt},
-      {"lessthan", t_lt},
-      {"<", t_lt},
-      {"gt", t_gt},
-      {"greaterthan", t_gt},
-      {">", t_gt},
-      {"le", t_le},
-      {"<=", t_le},
-      {"ge", t_ge},
-      {">=", t_ge},
-      {"in", t_in},
-      {"odd", t_odd},
-      {"even", t_even},
-      {"divisibleby", t_divisibleby},
-      {"lower", t_lower},
-      {"upper", t_upper},
-      {"escaped", t_escaped},
+const Test* find_test(const std::string& name) {
+  // Jinja2 3.1's tests.py, their parameters after the value (the comparisons are Python's
+  // operator functions, positional only).
+  using P = std::vector<std::string_view>;
+  const Signature none;
+  const Signature other{P{"other"}, false};
+  static const std::unordered_map<std::string, Test> kTests = {
+      {"defined", {t_defined, none}},
+      {"undefined", {t_undefined, none}},
+      {"none", {t_none, none}},
+      {"boolean", {t_boolean, none}},
+      {"false", {t_false, none}},
+      {"true", {t_true, none}},
+      {"integer", {t_integer, none}},
+      {"float", {t_float, none}},
+      {"number", {t_number, none}},
+      {"string", {t_string, none}},
+      {"mapping", {t_mapping, none}},
+      {"iterable", {t_iterable, none}},
+      {"sequence", {t_sequence, none}},
+      {"callable", {t_callable, none}},
+      {"sameas", {t_sameas, {P{"other"}}}},
+      {"eq", {t_eq, other}},
+      {"equalto", {t_eq, other}},
+      {"==", {t_eq, other}},
+      {"ne", {t_ne, other}},
+      {"!=", {t_ne, other}},
+      {"lt", {t_lt, other}},
+      {"lessthan", {t_lt, other}},
+      {"<", {t_lt, other}},
+      {"gt", {t_gt, other}},
+      {"greaterthan", {t_gt, other}},
+      {">", {t_gt, other}},
+      {"le", {t_le, other}},
+      {"<=", {t_le, other}},
+      {"ge", {t_ge, other}},
+      {">=", {t_ge, other}},
+      {"in", {t_in, {P{"seq"}}}},
+      {"odd", {t_odd, none}},
+      {"even", {t_even, none}},
+      {"divisibleby", {t_divisibleby, {P{"num"}}}},
+      {"lower", {t_lower, none}},
+      {"upper", {t_upper, none}},
+      {"escaped", {t_escaped, none}},
   };
   const auto it = kTests.find(name);
-  return it == kTests.end() ? nullptr : it->second;
+  return it == kTests.end() ? nullptr : &it->second;
 }
 
 }  // namespace gengyun::chat::jinja

@@ -18,11 +18,6 @@ Value bound_method(const Value& subject, const std::string& name);
 /// undefined.
 Value global_function(const std::string& name);
 
-/// Whether the filter `name` marks the request text of its result itself (substrings,
-/// concatenations, case mappings); the renderer marks the string results of the others as request
-/// text as a whole when any input carries some.
-bool filter_is_exact(const std::string& name);
-
 /// `item in container` (substring, list member, dict key); TypeError where Python raises one.
 bool contains(const Value& container, const Value& item);
 

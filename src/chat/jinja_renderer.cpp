@@ -253,7 +253,7 @@ Renderer::Flow Renderer::exec_node(const Node& node, TextBuilder& out) {
         Value v = captured.take();
         for (const auto& f : node.filters) {
           CallArgs args = eval_args(*f, 1);
-          v = apply_filter(f->name, v, args);
+          v = apply_filter(f->name, *f->filter, v, args);
         }
         if (node.kind == Node::Kind::kSetBlock) {
           assign(node.targets[0], std::move(v));
@@ -514,6 +514,7 @@ Value Renderer::call(const Value& callee, CallArgs& args) {
   step();
   if (callee.is_function()) {
     const Function& fn = callee.as_function();
+    if (fn.signature != nullptr) bind_arguments(fn.name, *fn.signature, args);
     Value result = fn.call(*this, args);
     return fn.exact ? result : guard(std::move(result), fn.self, args);
   }
@@ -629,18 +630,30 @@ List Renderer::iterate(const Value& v) {
 }
 
 Value Renderer::apply_filter(const std::string& name, const Value& subject, CallArgs& args) {
-  const FilterFn f = find_filter(name);
+  const Filter* f = find_filter(name);
   if (f == nullptr) fail("TemplateRuntimeError", "no filter named '" + name + "'");
+  return apply_filter(name, *f, subject, args);
+}
+
+Value Renderer::apply_filter(const std::string& name, const Filter& filter, const Value& subject,
+                             CallArgs& args) {
+  bind_arguments(name, filter.signature, args);
   charge_subject(subject);
-  Value result = f(*this, subject, args);
-  return filter_is_exact(name) ? result : guard(std::move(result), subject, args);
+  Value result = filter.call(*this, subject, args);
+  return filter.exact ? result : guard(std::move(result), subject, args);
 }
 
 bool Renderer::apply_test(const std::string& name, const Value& subject, CallArgs& args) {
-  const TestFn t = find_test(name);
+  const Test* t = find_test(name);
   if (t == nullptr) fail("TemplateRuntimeError", "no test named '" + name + "'");
+  return apply_test(name, *t, subject, args);
+}
+
+bool Renderer::apply_test(const std::string& name, const Test& test, const Value& subject,
+                          CallArgs& args) {
+  bind_arguments(name, test.signature, args);
   charge_subject(subject);
-  return t(*this, subject, args);
+  return test.call(*this, subject, args);
 }
 
 CallArgs Renderer::eval_args(const Expr& e, size_t first) {
@@ -713,15 +726,12 @@ Value Renderer::eval_inner(const Expr& e) {
     case Expr::Kind::kFilter: {
       const Value subject = eval(*e.children[0]);
       CallArgs args = eval_args(e, 1);
-      charge_subject(subject);
-      Value result = e.filter(*this, subject, args);
-      return filter_is_exact(e.name) ? result : guard(std::move(result), subject, args);
+      return apply_filter(e.name, *e.filter, subject, args);
     }
     case Expr::Kind::kTest: {
       const Value subject = eval(*e.children[0]);
       CallArgs args = eval_args(e, 1);
-      charge_subject(subject);
-      return Value(e.test(*this, subject, args) != e.negated);
+      return Value(apply_test(e.name, *e.test, subject, args) != e.negated);
     }
     case Expr::Kind::kNegate:
     case Expr::Kind::kPlus: {

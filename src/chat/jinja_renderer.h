@@ -64,10 +64,16 @@ class Renderer {
   /// The items a `for` over `v` visits: list items, dict keys, string characters. Undefined
   /// gives none; other values throw a TypeError.
   List iterate(const Value& v);
-  /// Applies the filter named `name` (TemplateRuntimeError if there is none).
+  /// Applies the filter named `name` (TemplateRuntimeError if there is none; a TypeError for
+  /// arguments its signature refuses).
   Value apply_filter(const std::string& name, const Value& subject, CallArgs& args);
-  /// Applies the test named `name`.
+  /// Applies `filter`, called `name` in the template.
+  Value apply_filter(const std::string& name, const Filter& filter, const Value& subject,
+                     CallArgs& args);
+  /// Applies the test named `name` (as apply_filter).
   bool apply_test(const std::string& name, const Value& subject, CallArgs& args);
+  /// Applies `test`, called `name` in the template.
+  bool apply_test(const std::string& name, const Test& test, const Value& subject, CallArgs& args);
   /// Fails when `size` bytes exceed the output limit (for strings that filters build).
   void check_size(size_t size) const;
   /// Counts one step; fails past the limit.

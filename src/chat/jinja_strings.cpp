@@ -209,6 +209,26 @@ List split(const Value& subject, const Value& sep, int64_t maxsplit, bool from_r
   return out;
 }
 
+List split_lines(const Value& subject, bool keepends) {
+  const std::string& s = subject.as_string();
+  Pieces lines;
+  size_t begin = 0;
+  for (size_t i = 0; i < s.size();) {
+    const size_t at = i;
+    const uint32_t cp = next_code_point(s, i);
+    const bool boundary = cp == '\n' || cp == '\r' || cp == 0x0B || cp == 0x0C ||
+                          (cp >= 0x1C && cp <= 0x1E) || cp == 0x85 || cp == 0x2028 || cp == 0x2029;
+    if (!boundary) continue;
+    if (cp == '\r' && i < s.size() && s[i] == '\n') ++i;
+    lines.add(begin, keepends ? i : at);
+    begin = i;
+  }
+  if (begin < s.size()) lines.add(begin, s.size());
+  List out;
+  for (const auto& [b, e] : lines.ranges()) out.push_back(substring(subject, b, e));
+  return out;
+}
+
 std::string replace(Renderer& r, std::string_view s, std::string_view old, std::string_view with,
                     int64_t count) {
   std::string out;

@@ -35,6 +35,11 @@ size_t rfind_text(std::string_view haystack, std::string_view needle);
 /// reversed string (linear, as split). ValueError for an empty separator.
 List split(const Value& subject, const Value& sep, int64_t maxsplit, bool from_right);
 
+/// str.splitlines(keepends) of string `subject`: its lines, split at Python's line boundaries
+/// (\n, \r, \r\n, \v, \f, \x1c-\x1e, U+0085, U+2028, U+2029), each with its boundary when
+/// `keepends`, keeping their request text; counted and checked as split's pieces.
+List split_lines(const Value& subject, bool keepends);
+
 /// str.replace (`count` < 0: all); the result's size is checked against the renderer's limit.
 std::string replace(Renderer& r, std::string_view s, std::string_view old, std::string_view with,
                     int64_t count);

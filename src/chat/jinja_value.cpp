@@ -11,6 +11,33 @@ void fail(std::string kind, std::string message) {
   throw JinjaError{std::move(kind), std::move(message)};
 }
 
+void bind_arguments(std::string_view function, const Signature& signature, const CallArgs& args) {
+  if (signature.variadic) return;
+  const std::string name = std::string(function) + "()";
+  const size_t given = args.positional.size() + args.keyword.size();
+  const size_t most = signature.params.size();
+  if (args.positional.size() > most) {
+    if (most == 0)
+      fail("TypeError", name + " takes no arguments (" + std::to_string(given) + " given)");
+    fail("TypeError", name + " takes at most " + std::to_string(most) +
+                          (most == 1 ? " argument (" : " arguments (") + std::to_string(given) +
+                          " given)");
+  }
+  for (const auto& keyword : args.keyword) {
+    const std::string& key = keyword.first;
+    if (!signature.keywords) fail("TypeError", name + " takes no keyword arguments");
+    const auto it = std::find(signature.params.begin(), signature.params.end(), key);
+    if (it == signature.params.end()) {
+      fail("TypeError", name + " got an unexpected keyword argument '" + key + "'");
+    }
+    if (static_cast<size_t>(it - signature.params.begin()) < args.positional.size() ||
+        std::count_if(args.keyword.begin(), args.keyword.end(),
+                      [&](const auto& other) { return other.first == key; }) > 1) {
+      fail("TypeError", name + " got multiple values for argument '" + key + "'");
+    }
+  }
+}
+
 const Value* Dict::find(std::string_view key) const {
   int64_t compared = 0;
   for (const auto& [k, v] : items) {
@@ -313,6 +340,7 @@ std::string Value::repr() const {
 void Value::repr_into(std::string& out) const {
   switch (type()) {
     case Type::kUndefined:
+      out += "Undefined";
       return;
     case Type::kNone:
       out += "None";

@@ -112,6 +112,21 @@ struct CallArgs {
   std::vector<std::pair<std::string, Value>> keyword;
 };
 
+/// The parameters a builtin takes after its subject (a filter's or test's value, a method's
+/// object), in order, as Jinja2 3.1's filters and tests and Python's str and dict methods
+/// declare them — the ones gengyun implements (a str method's `start`/`end` are not).
+struct Signature {
+  std::vector<std::string_view> params;
+  bool keywords = true;   // false: positional only, as most of Python's str methods
+  bool variadic = false;  // *args / **kwargs: the builtin checks its arguments itself
+};
+
+/// Binds `args` to `signature` by Python's rules, throwing its TypeError for a call it would
+/// refuse: "F() takes at most N arguments (M given)", "F() takes no arguments (M given)",
+/// "F() got an unexpected keyword argument 'k'", "F() got multiple values for argument 'k'",
+/// "F() takes no keyword arguments". A variadic signature takes anything.
+void bind_arguments(std::string_view function, const Signature& signature, const CallArgs& args);
+
 /// Marks an undefined value; `hint` is the message an operation on it fails with
 /// ("'x' is undefined", "'dict object' has no attribute 'content'").
 struct Undefined {
@@ -183,7 +198,7 @@ class Value {
   /// str(value) as Jinja prints it: strings as they are, None as "None", lists and dicts as
   /// Python's repr, undefined as "".
   std::string to_str() const;
-  /// Python's repr(value).
+  /// Python's repr(value) ("Undefined" for undefined, as Jinja's Undefined.__repr__).
   std::string repr() const;
   /// Python's type name for messages: "str", "int", "list", "dict", "NoneType", ...
   std::string type_name() const;
@@ -210,6 +225,8 @@ struct Function {
   Value self;          // a bound method's subject
   bool exact = false;  // marks request text in its result itself (else the renderer marks a
                        // string result wholly when any input carries request text)
+  const Signature* signature = nullptr;  // a builtin's, checked before `call`; macros bind
+                                         // their own
 };
 
 /// Whether `v` holds request text anywhere (a string's spans, request keys, deeply).

@@ -399,6 +399,68 @@ TEST(JinjaErrors, RuntimeTypeErrors) {
             "TypeError: macro 'm' takes not more than 1 argument(s) (line 1, column 35)");
 }
 
+// A builtin called with arguments Jinja2 or Python would refuse gets their TypeError, never
+// has them ignored (QA 2026-12-07: `2.5|round(1, 'common', 3)` rendered 2.5).
+TEST(JinjaErrors, ArgumentsABuiltinDoesNotTakeAreRefused) {
+  EXPECT_EQ(render_error("{{ 2.5|round(1, 'common', 3) }}"),
+            "TypeError: round() takes at most 2 arguments (3 given) (line 1, column 8)");
+  EXPECT_EQ(render_error("{{ 2.5|round(precision=1, x=2) }}"),
+            "TypeError: round() got an unexpected keyword argument 'x' (line 1, column 8)");
+  EXPECT_EQ(render_error("{{ 2.5|round(1, precision=1) }}"),
+            "TypeError: round() got multiple values for argument 'precision' (line 1, column 8)");
+  // (Jinja2 lets the last of two keyword arguments of a filter win, and refuses them in a call.)
+  EXPECT_EQ(render_error("{{ 2.5|round(precision=1, precision=0) }}"),
+            "TypeError: round() got multiple values for argument 'precision' (line 1, column 8)");
+  EXPECT_EQ(render_error("{{ 'abc'|upper(1) }}"),
+            "TypeError: upper() takes no arguments (1 given) (line 1, column 10)");
+  EXPECT_EQ(render_error("{{ 'a'|d('b', true, 3) }}"),
+            "TypeError: d() takes at most 2 arguments (3 given) (line 1, column 8)");
+  EXPECT_EQ(render_error("{{ 1 is divisibleby(1, 2) }}"),
+            "TypeError: divisibleby() takes at most 1 argument (2 given) (line 1, column 9)");
+  EXPECT_EQ(render_error("{{ 1 is defined(1) }}"),
+            "TypeError: defined() takes no arguments (1 given) (line 1, column 9)");
+  // Python's str and dict methods take positional arguments only, but split's and splitlines'.
+  EXPECT_EQ(render_error("{{ 'a b'.strip(chars='a') }}"),
+            "TypeError: strip() takes no keyword arguments (line 1, column 15)");
+  EXPECT_EQ(render_error("{{ {'a': 1}.get('a', 2, 3) }}"),
+            "TypeError: get() takes at most 2 arguments (3 given) (line 1, column 16)");
+  EXPECT_EQ(render_error("{{ {'a': 1}.items(1) }}"),
+            "TypeError: items() takes no arguments (1 given) (line 1, column 18)");
+  // A str method's start and end are not implemented: refused, not ignored.
+  EXPECT_EQ(render_error("{{ 'ab'.startswith('b', 1) }}"),
+            "TypeError: startswith() takes at most 1 argument (2 given) (line 1, column 19)");
+  // The arguments select and map pass on are the test's and the filter's to take.
+  EXPECT_EQ(render_error("{{ [1, 2]|select('gt', other=1)|list }}"),
+            "TypeError: gt() takes no keyword arguments (line 1, column 11)");
+  EXPECT_EQ(render_error("{{ ['a']|map('upper', 1)|list }}"),
+            "TypeError: upper() takes no arguments (1 given) (line 1, column 10)");
+  EXPECT_EQ(render_error("{{ [{}]|map(attribute='a', x=0)|list }}"),
+            "FilterArgumentError: Unexpected keyword argument 'x' (line 1, column 9)");
+  EXPECT_EQ(render_error("{{ [1]|map(x=0)|list }}"),
+            "FilterArgumentError: map requires a filter argument (line 1, column 8)");
+  EXPECT_EQ(render_error("{{ [{'a': 1}]|selectattr(attribute='a')|list }}"),
+            "FilterArgumentError: Missing parameter for attribute name (line 1, column 15)");
+  // Integer arguments are integers (or bools), as Python takes them.
+  EXPECT_EQ(render_error("{{ 'abc'|replace('a', 'b', 'x') }}"),
+            "TypeError: 'str' object cannot be interpreted as an integer (line 1, column 10)");
+  EXPECT_EQ(render_error("{{ 'abc'|center(9.5) }}"),
+            "TypeError: 'float' object cannot be interpreted as an integer (line 1, column 10)");
+  EXPECT_EQ(render_error("{{ 'a\\nb'|indent(2.5) }}"),
+            "TypeError: 'float' object cannot be interpreted as an integer (line 1, column 11)");
+  EXPECT_EQ(render_error("{{ 'a,b'.split(',', 'x') }}"),
+            "TypeError: 'str' object cannot be interpreted as an integer (line 1, column 15)");
+  EXPECT_EQ(render_error("{{ 2.5|round(none, 'ceil') }}"),
+            "TypeError: unsupported operand type(s) for ** or pow(): 'int' and 'NoneType' (line 1, "
+            "column 8)");
+  // A center or indent past the size limit is refused before it is built.
+  RenderOptions small;
+  small.limits.max_output_bytes = 1000;
+  EXPECT_EQ(render_error("{{ 'a'|center(1001) }}", Json::object(), small),
+            "TemplateRuntimeError: the template built more than 1000 bytes (line 1, column 8)");
+  EXPECT_EQ(render_error("{{ 'a'|indent(1001, true) }}", Json::object(), small),
+            "TemplateRuntimeError: the template built more than 1000 bytes (line 1, column 8)");
+}
+
 TEST(JinjaErrors, VariablesMustBeAnObject) {
   const auto t = ChatTemplate::parse("x");
   ASSERT_TRUE(t.ok());

@@ -483,6 +483,47 @@ TEST(Jinja, WordcountCountsWordCharacterRuns) {
             "2 3 0 2 1 0 3 2 2 2 1");
 }
 
+// Builtins bind their arguments as Jinja2 3.1's filters and tests and Python's methods do:
+// keyword arguments by their parameters' names, select's and map's extra arguments passed on
+// to the test or filter they name (each expected value is Jinja2 3.1.6's).
+TEST(Jinja, BuiltinsTakeTheirArgumentsAsJinja) {
+  EXPECT_EQ(render("{{ 'a,b,c'.split(',', maxsplit=1) }} {{ 'a,b'.split(sep=',') }} "
+                   "{{ 1 is sameas(other=1) }} {{ 'a'|default(default_value='b') }} "
+                   "{{ [1, 2]|sum(start=3) }} {{ [1, 2]|join(d='-') }} {{ '11'|int(0, 2) }} "
+                   "{{ 'abc'|trim(chars='a') }} {{ 'x'|tojson(indent=2) }}"),
+            "['a', 'b,c'] ['a', 'b'] True a 6 1-2 3 bc \"x\"");
+  EXPECT_EQ(render("{{ [1, 2, 3]|select('divisibleby', num=2)|list }} "
+                   "{{ [1, 2, 3]|reject('divisibleby', num=2)|list }} "
+                   "{{ [{'a': 1}, {'a': 2}]|selectattr('a', 'eq', 2)|list }} "
+                   "{{ ['a', 'b']|map('replace', 'a', 'c', count=1)|list }} "
+                   "{{ [{'a': 1}, {}]|map(attribute='a', default=0)|list }} "
+                   "{{ [{'a': 1}, {}]|map(attribute='a', default=none)|list }} "
+                   "{{ [1, 2, 3]|select(x=1)|list }}"),
+            "[2] [1, 3] [{'a': 2}] ['c', 'b'] [1, 0] [1, Undefined] [1, 2, 3]");
+  // Integer arguments as Python takes them: a bool is 0 or 1; replace's count none is all.
+  EXPECT_EQ(render("{{ 'aaa'|replace('a', 'b', none) }} {{ 'aaa'|replace('a', 'b', true) }} "
+                   "{{ 'abc'|center(true) }}|{{ 'abc'|center(7) }}|{{ 'a\\nb'|indent(true) }}|"
+                   "{{ 'a\\nb'|indent(2000)|length }}"),
+            "bbb baa abc|  abc  |a\n b|2003");
+  // round(x, none) is Python's round(x): an integer, half to even.
+  EXPECT_EQ(render("{{ 2.5|round(none) }} {{ 3.5|round(none) }} {{ 3|round(none) }} "
+                   "{{ (-2.5)|round(precision=none) }}"),
+            "2 4 3 -2");
+  // The undefined value's repr, as in a list: Jinja's "Undefined".
+  EXPECT_EQ(render("{{ [x] }} {{ {'a': x} }} {{ x|pprint }}"),
+            "[Undefined] {'a': Undefined} Undefined");
+}
+
+// str.splitlines at Python's line boundaries, with keepends (each expected value is Python's).
+TEST(Jinja, SplitlinesAsPython) {
+  EXPECT_EQ(render("{{ 'a\\r\\nb\\rc\\x0bd\\x0ce\\x1cf\\x85g\\u2028h\\u2029i\\n'.splitlines() }}"),
+            "['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i']");
+  EXPECT_EQ(render("{{ 'a\\r\\nb\\n\\nc'.splitlines(true) }} "
+                   "{{ 'a\\r\\nb'.splitlines(keepends=true) }} {{ ''.splitlines() }} "
+                   "{{ '\\n'.splitlines() }} {{ 'a\\n\\r'.splitlines() }}"),
+            "['a\\r\\n', 'b\\n', '\\n', 'c'] ['a\\r\\n', 'b'] [] [''] ['a', '']");
+}
+
 TEST(Jinja, GenerationTagRendersItsBody) {
   EXPECT_EQ(render("{% generation %}a{% endgeneration %}"), "a");
 }
