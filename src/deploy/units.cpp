@@ -96,6 +96,18 @@ Result<int64_t> parse_rescan_interval(std::string_view text) {
 
 Result<int64_t> parse_duration(std::string_view text) {
   const std::string shown = "'" + std::string(text) + "'";
+  const auto refuse = [&shown](const std::string& why) {
+    return make_error("invalid duration " + shown + ": " + why);
+  };
+  // What every refusal of a number's form ends in: the form a duration's numbers take.
+  constexpr std::string_view kPlainDecimal =
+      "; a duration's numbers are plain decimals (digits and an optional '.'), e.g. \"1000s\" "
+      "or \"1.5h\"";
+  if (std::any_of(text.begin(), text.end(),
+                  [](char c) { return std::isspace(static_cast<unsigned char>(c)); }))
+    return refuse(
+        "it holds whitespace; write each number and its unit together, e.g. \"5s\" or "
+        "\"1h30m\"");
   std::string_view rest = text;
   bool negative = false;
   if (!rest.empty() && (rest[0] == '-' || rest[0] == '+')) {
@@ -103,7 +115,10 @@ Result<int64_t> parse_duration(std::string_view text) {
     rest.remove_prefix(1);
   }
   if (rest == "0") return int64_t{0};
-  if (rest.empty()) return make_error("invalid duration " + shown + ": it is empty");
+  if (rest.empty()) return refuse("it is empty");
+  if (const std::string word = lower(rest); word == "inf" || word == "infinity" || word == "nan")
+    return refuse("'" + std::string(rest) + "' is not a number a duration can take" +
+                  std::string(kPlainDecimal));
   if (negative) {
     // A negative number without a unit ("-1") is negative whatever its unit, so that a caller
     // refusing negative durations says that rather than asking for a unit.
@@ -117,31 +132,65 @@ Result<int64_t> parse_duration(std::string_view text) {
   };
   static constexpr Unit kUnits[] = {{"ns", 1e-3}, {"us", 1},  {"\xC2\xB5s", 1}, {"\xCE\xBCs", 1},
                                     {"ms", 1e3},  {"s", 1e6}, {"m", 60e6},      {"h", 3600e6}};
+  const auto find_unit = [](std::string_view name) -> const Unit* {
+    for (const Unit& u : kUnits)
+      if (u.name == name) return &u;
+    return nullptr;
+  };
+  const auto is_digit = [](char c) { return std::isdigit(static_cast<unsigned char>(c)) != 0; };
   double total_us = 0;
   size_t pos = 0;
   while (pos < rest.size()) {
+    const size_t number_start = pos;
     const std::optional<double> number = read_decimal(rest, pos);
-    if (!number) return make_error("invalid duration " + shown + ": expected a number");
+    if (!number) {
+      if (rest[pos] == '-' || rest[pos] == '+')
+        return refuse("a sign ('+' or '-') may only start the duration, e.g. \"-1m\"");
+      size_t word_end = pos;
+      while (word_end < rest.size() && !is_digit(rest[word_end])) ++word_end;
+      const std::string_view word = rest.substr(pos, word_end - pos);
+      if (find_unit(word))
+        return refuse("the unit '" + std::string(word) + "' has no number before it, e.g. \"5" +
+                      std::string(word) + "\"");
+      return refuse("expected a number at '" + std::string(word) +
+                    "': a duration is numbers with units (ns, us, ms, s, m, h), e.g. \"5m\"");
+    }
+    if (pos < rest.size() && rest[pos] == '.') {  // read_decimal stops at a second '.'
+      size_t end = pos;
+      while (end < rest.size() && (is_digit(rest[end]) || rest[end] == '.')) ++end;
+      return refuse("the number '" + std::string(rest.substr(number_start, end - number_start)) +
+                    "' has more than one '.'" + std::string(kPlainDecimal));
+    }
+    if (rest.substr(number_start, pos - number_start) == "0" && pos + 1 < rest.size() &&
+        (rest[pos] == 'x' || rest[pos] == 'X') &&
+        std::isxdigit(static_cast<unsigned char>(rest[pos + 1]))) {
+      size_t end = pos + 1;
+      while (end < rest.size() && std::isxdigit(static_cast<unsigned char>(rest[end]))) ++end;
+      return refuse("the number '" + std::string(rest.substr(number_start, end - number_start)) +
+                    "' is hexadecimal" + std::string(kPlainDecimal));
+    }
     size_t unit_end = pos;
-    while (unit_end < rest.size() && rest[unit_end] != '.' &&
-           !std::isdigit(static_cast<unsigned char>(rest[unit_end])))
-      ++unit_end;
+    while (unit_end < rest.size() && rest[unit_end] != '.' && !is_digit(rest[unit_end])) ++unit_end;
     const std::string_view unit = rest.substr(pos, unit_end - pos);
-    if (unit.empty())
-      return make_error("invalid duration " + shown +
-                        ": a number needs a unit (ns, us, ms, s, m, h), e.g. \"5m\"");
-    const Unit* found = nullptr;
-    for (const Unit& u : kUnits)
-      if (u.name == unit) found = &u;
-    if (!found)
-      return make_error("invalid duration " + shown + ": unknown unit '" + std::string(unit) +
-                        "' (ns, us, ms, s, m, h)");
+    if (unit.empty()) return refuse("a number needs a unit (ns, us, ms, s, m, h), e.g. \"5m\"");
+    // "1e3s", "1E+3s", "2e-3h": an exponent, which the scan above reads as a unit "e".
+    if (const std::string_view sign = unit.substr(std::min<size_t>(1, unit.size()));
+        (unit[0] == 'e' || unit[0] == 'E') && (sign.empty() || sign == "+" || sign == "-") &&
+        unit_end < rest.size() && is_digit(rest[unit_end])) {
+      size_t end = unit_end;
+      while (end < rest.size() && is_digit(rest[end])) ++end;
+      return refuse("the number '" + std::string(rest.substr(number_start, end - number_start)) +
+                    "' has an exponent" + std::string(kPlainDecimal));
+    }
+    if (unit.find_first_of("+-") != std::string_view::npos)
+      return refuse("a sign ('+' or '-') may only start the duration, e.g. \"-1m\"");
+    const Unit* found = find_unit(unit);
+    if (!found) return refuse("unknown unit '" + std::string(unit) + "' (ns, us, ms, s, m, h)");
     total_us += *number * found->us;
     pos = unit_end;
   }
   if (negative && total_us > 0) return kKeepForever;
-  if (total_us > static_cast<double>(kMaxKeepAliveUs))
-    return make_error("invalid duration " + shown + ": longer than 100 years");
+  if (total_us > static_cast<double>(kMaxKeepAliveUs)) return refuse("longer than 100 years");
   return static_cast<int64_t>(total_us);
 }
 

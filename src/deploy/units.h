@@ -36,8 +36,10 @@ Result<int64_t> parse_rescan_interval(std::string_view text);
 /// A Go duration string (time.ParseDuration's grammar: "5m", "1h30m", "1.5h", "300ms", "-1m";
 /// units ns, us, µs, ms, s, m, h; "0" alone is allowed without a unit) in microseconds, any
 /// negative one mapped to kKeepForever, a negative number without a unit ("-1", "-0.5") too.
-/// Errors: empty text, a number without a unit (other than "0" and negative ones), an unknown
-/// unit, a positive value over kMaxKeepAliveUs (100 years).
+/// Errors, each naming the text and what is wrong in it: empty text, whitespace anywhere, a number
+/// without a unit (other than "0" and negative ones), a unit without a number, an unknown unit,
+/// a sign other than the leading one, a number that is not a plain decimal ("1e3s": an exponent;
+/// "0x10s", "1.5.3s", "inf", "nan"), a positive value over kMaxKeepAliveUs (100 years).
 Result<int64_t> parse_duration(std::string_view text);
 
 /// A byte size: an integer or decimal number with an optional unit: B, K/KB (1000), KiB

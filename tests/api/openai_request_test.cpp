@@ -1341,9 +1341,10 @@ TEST(ReadKeepAlive, SecondsDurationStringsAndErrors) {
   const auto bad = read_keep_alive({{"keep_alive", "5 minutes"}});
   ASSERT_FALSE(bad.ok());
   EXPECT_EQ(bad.error().param, "keep_alive");
-  EXPECT_EQ(bad.error().message,
-            "keep_alive: invalid duration '5 minutes': unknown unit ' minutes' (ns, us, ms, s, m, "
-            "h)");
+  EXPECT_EQ(
+      bad.error().message,
+      "keep_alive: invalid duration '5 minutes': it holds whitespace; write each number and its "
+      "unit together, e.g. \"5s\" or \"1h30m\"");
   auto request = parse_completion_request({{"model", "m"}, {"prompt", "p"}, {"keep_alive", "5m"}});
   ASSERT_TRUE(request.ok());
   EXPECT_EQ(request->keep_alive_us, 300'000'000);

@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <string>
+#include <utility>
 
 namespace gengyun::deploy {
 namespace {
@@ -36,9 +38,71 @@ TEST(Duration, RejectsMalformedStrings) {
             "invalid duration '-1x': unknown unit 'x' (ns, us, ms, s, m, h)");
   EXPECT_EQ(parse_duration("5d").error().message,
             "invalid duration '5d': unknown unit 'd' (ns, us, ms, s, m, h)");
-  EXPECT_EQ(parse_duration("m").error().message, "invalid duration 'm': expected a number");
   EXPECT_EQ(parse_duration("1000000h").error().message,
             "invalid duration '1000000h': longer than 100 years");
+}
+
+// Each malformed duration is told what is wrong in it (QA: `serve --memory-wait 1e3s` said
+// "unknown unit 'e'"); a leading '+' is Go's too.
+TEST(Duration, SaysWhatIsWrongInAMalformedNumber) {
+  EXPECT_EQ(parse_duration("+5s").value(), 5'000'000);
+  EXPECT_EQ(parse_duration(".5s").value(), 500'000);
+  const std::string plain =
+      "; a duration's numbers are plain decimals (digits and an optional '.'), e.g. \"1000s\" or "
+      "\"1.5h\"";
+  const std::pair<const char*, std::string> cases[] = {
+      {"1e3s", "invalid duration '1e3s': the number '1e3' has an exponent" + plain},
+      {"1E+3s", "invalid duration '1E+3s': the number '1E+3' has an exponent" + plain},
+      {"2e-3h", "invalid duration '2e-3h': the number '2e-3' has an exponent" + plain},
+      {"1m1e3s", "invalid duration '1m1e3s': the number '1e3' has an exponent" + plain},
+      {"-1e3", "invalid duration '-1e3': the number '1e3' has an exponent" + plain},
+      {"1.5.3s", "invalid duration '1.5.3s': the number '1.5.3' has more than one '.'" + plain},
+      {"1..5s", "invalid duration '1..5s': the number '1..5' has more than one '.'" + plain},
+      {"0x10s", "invalid duration '0x10s': the number '0x10' is hexadecimal" + plain},
+      {"0X1fs", "invalid duration '0X1fs': the number '0X1f' is hexadecimal" + plain},
+      {"inf", "invalid duration 'inf': 'inf' is not a number a duration can take" + plain},
+      {"-Infinity",
+       "invalid duration '-Infinity': 'Infinity' is not a number a duration can take" + plain},
+      {"nan", "invalid duration 'nan': 'nan' is not a number a duration can take" + plain},
+      {"s", "invalid duration 's': the unit 's' has no number before it, e.g. \"5s\""},
+      {"m", "invalid duration 'm': the unit 'm' has no number before it, e.g. \"5m\""},
+      {"1hms", "invalid duration '1hms': unknown unit 'hms' (ns, us, ms, s, m, h)"},
+      {"ms5s", "invalid duration 'ms5s': the unit 'ms' has no number before it, e.g. \"5ms\""},
+      {"abc",
+       "invalid duration 'abc': expected a number at 'abc': a duration is numbers with units (ns, "
+       "us, ms, s, m, h), e.g. \"5m\""},
+      {"5m.",
+       "invalid duration '5m.': expected a number at '.': a duration is numbers with units (ns, "
+       "us, ms, s, m, h), e.g. \"5m\""},
+      {"5 s",
+       "invalid duration '5 s': it holds whitespace; write each number and its unit together, e.g. "
+       "\"5s\" or \"1h30m\""},
+      {" 5s",
+       "invalid duration ' 5s': it holds whitespace; write each number and its unit together, e.g. "
+       "\"5s\" or \"1h30m\""},
+      {"5s\t",
+       "invalid duration '5s\t': it holds whitespace; write each number and its unit together, "
+       "e.g. "
+       "\"5s\" or \"1h30m\""},
+      {"+-5s",
+       "invalid duration '+-5s': a sign ('+' or '-') may only start the duration, e.g. \"-1m\""},
+      {"5s-3s",
+       "invalid duration '5s-3s': a sign ('+' or '-') may only start the duration, e.g. \"-1m\""},
+      {"5-3s",
+       "invalid duration '5-3s': a sign ('+' or '-') may only start the duration, e.g. \"-1m\""},
+      {"1es", "invalid duration '1es': unknown unit 'es' (ns, us, ms, s, m, h)"},
+  };
+  for (const auto& [text, message] : cases) {
+    const Result<int64_t> r = parse_duration(text);
+    ASSERT_FALSE(r.ok()) << text;
+    EXPECT_EQ(r.error().message, message);
+  }
+  // A keep-alive's number of seconds takes an exponent ("1e3"), its durations do not.
+  EXPECT_EQ(parse_keep_alive("1e3").value(), 1'000'000'000);
+  EXPECT_EQ(parse_keep_alive("1e3s").error().message,
+            "invalid duration '1e3s': the number '1e3' has an exponent" + plain);
+  EXPECT_EQ(parse_keep_alive("0x10").error().message,
+            "invalid duration '0x10': the number '0x10' is hexadecimal" + plain);
 }
 
 TEST(Duration, SecondsFollowOllama) {
@@ -93,7 +157,8 @@ TEST(KeepAlive, NumbersAndStringsFollowOneRule) {
   EXPECT_EQ(keep_alive_from_seconds(std::nan("")).error().message,
             "invalid keep-alive: not a number");
   EXPECT_EQ(parse_keep_alive("5 minutes").error().message,
-            "invalid duration '5 minutes': unknown unit ' minutes' (ns, us, ms, s, m, h)");
+            "invalid duration '5 minutes': it holds whitespace; write each number and its unit "
+            "together, e.g. \"5s\" or \"1h30m\"");
   EXPECT_EQ(parse_keep_alive("-").error().message, "invalid duration '-': it is empty");
 }
 

@@ -849,6 +849,11 @@ TEST_F(ServeTest, BadRegistryFlagsAreRefusedAtStart) {
       {{"--model", "q=" + model_path_, "--memory-wait", "300"},
        "error: --memory-wait: invalid duration '300': a number needs a unit (ns, us, ms, s, m, "
        "h), e.g. \"5m\"\n"},
+      // QA: an exponent was "unknown unit 'e'".
+      {{"--model", "q=" + model_path_, "--memory-wait", "1e3s"},
+       "error: --memory-wait: invalid duration '1e3s': the number '1e3' has an exponent; a "
+       "duration's numbers are plain decimals (digits and an optional '.'), e.g. \"1000s\" or "
+       "\"1.5h\"\n"},
       {{"--model", "q=" + model_path_, "--max-batch-tokens", "2"},
        "error: --max-batch-tokens (2) must be at least --max-seqs (64): each engine step decodes "
        "one token of every running sequence"},
