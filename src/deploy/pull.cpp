@@ -396,10 +396,16 @@ size_t on_body(char* data, size_t size, size_t n, void* user) {
   return bytes;
 }
 
-int on_progress(void* user, curl_off_t, curl_off_t downloaded, curl_off_t, curl_off_t) {
+// The file's size as progress reports it: the response's (Content-Length, Content-Range), else
+// the one its GGUF header gives (FileExtent's padded_end: the writers' size, and the most that
+// on_body keeps), else 0.
+uint64_t progress_total(const Transfer& t) {
+  return t.total > 0 ? t.total : t.extent ? t.extent->padded_end : 0;
+}
+
+int on_progress(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
   auto& t = *static_cast<Transfer*>(user);
-  if (t.body_started && t.options->progress)
-    t.options->progress(t.offset + static_cast<uint64_t>(downloaded), t.total);
+  if (t.body_started && t.options->progress) t.options->progress(t.end, progress_total(t));
   return 0;
 }
 
@@ -604,7 +610,10 @@ Result<void> download(Transfer& t) {
         ::close(t.fd);
         t.fd = -1;
       }
-      if (t.total == 0) t.total = t.offset;
+      if (t.total == 0) {  // no size declared: the file ends where the body did
+        t.total = t.offset;
+        if (t.options->progress) t.options->progress(t.offset, t.total);
+      }
       if (t.offset != t.total)
         return make_error(url + ": the transfer ended after " + std::to_string(t.offset) + " of " +
                           std::to_string(t.total) + " bytes");

@@ -16,7 +16,10 @@
 namespace gengyun::deploy {
 
 /// Called as data arrives: bytes of the file on disk so far (a resumed part included) and the
-/// file's total size in bytes (0 while the server has not said).
+/// file's total size in bytes: the server's (Content-Length, Content-Range), else the size the
+/// file's GGUF header gives it once the header has arrived (gguf::FileExtent's padded_end; a
+/// body without a Content-Length, or chunked), 0 while neither is known. A body whose size was
+/// not declared ends with one call of its size as both.
 using PullProgressFn = std::function<void(uint64_t done, uint64_t total)>;
 
 struct PullOptions {

@@ -12,6 +12,8 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
@@ -19,10 +21,13 @@
 #include <iterator>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
+#include "gguf/gguf.h"
 #include "gguf/gguf_writer.h"
 
 namespace gengyun::deploy {
@@ -218,6 +223,105 @@ TEST_F(PullTest, DownloadsAWholeFile) {
   ASSERT_FALSE(progress.empty());
   EXPECT_EQ(progress.back(), std::make_pair(uint64_t{gguf_.size()}, uint64_t{gguf_.size()}));
   EXPECT_EQ(server_.requests(), std::vector<std::string>{"/models/tiny.gguf range="});
+}
+
+// A body without a Content-Length (or chunked) reports the size its GGUF header gives the file
+// as progress's total once the header is in (QA: the total stayed 0, no "x / total" nor
+// percentage, for the whole download). The server sends 16 bytes, less than the header, and
+// the rest only once the pull has reported them.
+TEST_F(PullTest, TheProgressTotalIsTheSizeTheGgufHeaderGives) {
+  constexpr size_t kFirst = 16;
+  std::mutex mutex;
+  std::condition_variable reported;
+  bool first_reported = false;
+  // Sends kFirst bytes, waits for the pull to report them (bounded: a pull that never does
+  // fails the test instead of hanging it), then the rest.
+  const auto provider = [&](size_t offset, httplib::DataSink& sink) {
+    if (offset == 0) {
+      if (!sink.write(gguf_.data(), kFirst)) return false;
+      std::unique_lock lock(mutex);
+      reported.wait_for(lock, std::chrono::seconds(30), [&] { return first_reported; });
+      return true;
+    }
+    sink.write(gguf_.data() + offset, gguf_.size() - offset);
+    sink.done();
+    return true;
+  };
+  // A body without a length ends when the connection closes: after each response, rather than
+  // at httplib's keep-alive timeout (5 s).
+  server_.server().set_keep_alive_max_count(1);
+  server_.server().Get("/nolength.gguf", [&](const httplib::Request&, httplib::Response& res) {
+    res.set_content_provider("application/octet-stream", provider);
+  });
+  server_.server().Get("/chunked.gguf", [&](const httplib::Request&, httplib::Response& res) {
+    res.set_chunked_content_provider("application/octet-stream", provider);
+  });
+  server_.start();
+  for (const char* path : {"/nolength.gguf", "/chunked.gguf"}) {
+    first_reported = false;
+    std::vector<std::pair<uint64_t, uint64_t>> progress;
+    PullOptions o = options(path);
+    o.progress = [&](uint64_t done, uint64_t total) {
+      progress.emplace_back(done, total);
+      std::lock_guard lock(mutex);
+      if (done == kFirst) first_reported = true;
+      reported.notify_all();
+    };
+    Result<PullResult> r = pull(o);
+    ASSERT_TRUE(r.ok()) << path << ": " << r.error().message;
+    EXPECT_EQ(read_file(r->path), gguf_);
+    ASSERT_FALSE(progress.empty()) << path;
+    EXPECT_EQ(progress.front(), std::make_pair(uint64_t{kFirst}, uint64_t{0})) << path;
+    EXPECT_EQ(progress.back(), std::make_pair(uint64_t{gguf_.size()}, uint64_t{gguf_.size()}))
+        << path;
+    // Before the header: 0; from it on: the file's size.
+    for (const auto& [done, total] : progress) {
+      EXPECT_EQ(total, done == kFirst ? 0 : gguf_.size()) << path << " at " << done;
+      EXPECT_GE(done, kFirst) << path;
+    }
+  }
+}
+
+// A file that ends where its last tensor's data does, short of the alignment the header's
+// size pads it to: the total is the padded size while it arrives, and the last report gives the
+// size it has (the progress bar ends at 100%).
+TEST_F(PullTest, AnUndeclaredFileShorterThanItsPaddedSizeEndsAtItsSize) {
+  std::vector<float> values(16384 + 3, 1.0f);
+  gguf::Writer w;
+  w.set_string("general.architecture", "llama");
+  ASSERT_TRUE(
+      w.add_tensor("token_embd.weight", gguf::GgmlType::F32, {16384 + 3, 1},
+                   {reinterpret_cast<const uint8_t*>(values.data()), values.size() * sizeof(float)})
+          .ok());
+  Result<std::vector<uint8_t>> bytes = w.serialize();
+  ASSERT_TRUE(bytes.ok()) << bytes.error().message;
+  Result<gguf::HeaderProbe> probe = gguf::probe_header(*bytes, "short.gguf");
+  ASSERT_TRUE(probe.ok()) << probe.error().message;
+  ASSERT_TRUE(probe->extent.has_value());
+  const gguf::FileExtent extent = *probe->extent;
+  ASSERT_LT(extent.data_end, extent.padded_end);
+  const std::string file(bytes->begin(), bytes->begin() + static_cast<ptrdiff_t>(extent.data_end));
+  server_.server().Get("/short.gguf", [&](const httplib::Request&, httplib::Response& res) {
+    res.set_chunked_content_provider("application/octet-stream",
+                                     [&](size_t offset, httplib::DataSink& sink) {
+                                       sink.write(file.data() + offset, file.size() - offset);
+                                       sink.done();
+                                       return true;
+                                     });
+  });
+  server_.start();
+  std::vector<std::pair<uint64_t, uint64_t>> progress;
+  PullOptions o = options("/short.gguf");
+  o.progress = [&](uint64_t done, uint64_t total) { progress.emplace_back(done, total); };
+  Result<PullResult> r = pull(o);
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(read_file(r->path), file);
+  ASSERT_GE(progress.size(), 2u);
+  EXPECT_EQ(progress.back(), std::make_pair(uint64_t{file.size()}, uint64_t{file.size()}));
+  for (size_t i = 0; i + 1 < progress.size(); ++i) {
+    EXPECT_EQ(progress[i].second, extent.padded_end) << i;
+    EXPECT_LE(progress[i].first, file.size()) << i;
+  }
 }
 
 // As Hugging Face: /resolve/ answers 302 to the CDN with the SHA-256 in X-Linked-Etag; the
