@@ -355,8 +355,9 @@ bool start_body(Transfer& t) {
     if (t.content_length) t.total = *t.content_length;
   }
   if (t.total > 0 && !fits_free_space(t, t.total, t.offset)) return false;
-  // Read and write: read_header reads the part file's first bytes back.
-  t.fd = ::open(t.part_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  // The file lock_part locked (read and write: read_header reads its first bytes back), never
+  // the path opened again, so that what is written is always the locked file.
+  t.fd = ::fcntl(t.lock_fd, F_DUPFD_CLOEXEC, 0);
   if (t.fd < 0 || ::ftruncate(t.fd, static_cast<off_t>(t.offset)) != 0 ||
       ::lseek(t.fd, static_cast<off_t>(t.offset), SEEK_SET) < 0) {
     t.error = t.part_path + ": " + errno_text();
@@ -563,6 +564,19 @@ void remove_part(Transfer& t) {
   t.resumed_from = 0;
 }
 
+// Empties the part file for a download from byte 0, in place: the file stays the one lock_part
+// locked (removing it and writing a new one would leave the lock on the removed file, and a
+// second pull could lock and write the new one; QA). False, with t.error set, on an I/O error.
+bool restart_part(Transfer& t) {
+  if (::ftruncate(t.lock_fd, 0) != 0) {
+    t.error = t.part_path + ": " + errno_text();
+    return false;
+  }
+  t.offset = 0;
+  t.resumed_from = 0;
+  return true;
+}
+
 // Runs requests until the part file holds the whole file: a dropped connection is resumed as
 // long as each attempt adds bytes. Fills `t` (name, part_path, checksums, total).
 Result<void> download(Transfer& t) {
@@ -578,7 +592,7 @@ Result<void> download(Transfer& t) {
       return make_error(t.error);
     }
     if (t.restart) {
-      remove_part(t);
+      if (!restart_part(t)) return make_error(t.error);
       if (attempt >= kMaxAttempts)
         return make_error(url + ": the server keeps answering with another range than asked");
       continue;
@@ -590,7 +604,7 @@ Result<void> download(Transfer& t) {
         t.total = t.offset;
         return {};
       }
-      remove_part(t);
+      if (!restart_part(t)) return make_error(t.error);
       if (attempt >= kMaxAttempts)
         return make_error(url + ": HTTP 416 (range not satisfiable) on every attempt");
       continue;

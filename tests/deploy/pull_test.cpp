@@ -470,6 +470,79 @@ TEST_F(PullTest, AServerThatIgnoresRangeRestartsTheFile) {
   EXPECT_EQ(files(), std::vector<std::string>{"norange.gguf"});
 }
 
+// A pull that starts its part file over keeps it locked: a second pull of the file while the
+// first writes it again is refused (QA: the part file was removed and made anew, the lock left
+// on the removed one, and a second pull locked and wrote the new one). The server answers the
+// Range with bytes from 0 (206), calls the part longer than the file (416), or ignores it (200);
+// the second pull starts at the first's first progress report after the restart.
+TEST_F(PullTest, APullThatStartsOverKeepsThePartFileLocked) {
+  const std::string size = std::to_string(gguf_.size());
+  // The whole file, chunked, so that httplib applies no Range itself.
+  const auto whole = [this](httplib::Response& res) {
+    res.set_chunked_content_provider("application/octet-stream",
+                                     [this](size_t offset, httplib::DataSink& sink) {
+                                       sink.write(gguf_.data() + offset, gguf_.size() - offset);
+                                       sink.done();
+                                       return true;
+                                     });
+  };
+  server_.server().Get("/from0.gguf", [&](const httplib::Request& req, httplib::Response& res) {
+    res.status = 200;
+    if (req.has_header("Range")) {
+      res.status = 206;
+      res.set_header("Content-Range", "bytes 0-" + std::to_string(gguf_.size() - 1) + "/" + size);
+    }
+    whole(res);
+  });
+  server_.server().Get("/long.gguf", [&](const httplib::Request& req, httplib::Response& res) {
+    if (req.has_header("Range")) {
+      res.status = 416;
+      res.set_header("Content-Range", "bytes */" + size);
+      return;
+    }
+    res.status = 200;
+    whole(res);
+  });
+  server_.server().Get("/norange.gguf", [&](const httplib::Request&, httplib::Response& res) {
+    res.status = 200;
+    whole(res);
+  });
+  server_.start();
+  std::filesystem::create_directories(dir_);
+  const std::pair<std::string, std::string> cases[] = {
+      {"from0.gguf", std::string(5000, 'z')},
+      {"long.gguf", gguf_ + "junk"},
+      {"norange.gguf", std::string(5000, 'z')},
+  };
+  for (const auto& [name, part_bytes] : cases) {
+    const std::filesystem::path part = dir_ / (name + ".part");
+    write_file(part, part_bytes);
+    std::optional<Result<PullResult>> second;
+    PullOptions o = options("/" + name);
+    o.progress = [&](uint64_t done, uint64_t) {
+      if (done > 0 && !second) second.emplace(pull(options("/" + name)));
+    };
+    Result<PullResult> first = pull(o);
+    ASSERT_TRUE(second.has_value()) << name;
+    ASSERT_FALSE(second->ok()) << name;
+    EXPECT_EQ(second->error().message,
+              part.string() +
+                  ": another `gengyun pull` is downloading this file into the same folder; wait "
+                  "for it to end");
+    ASSERT_TRUE(first.ok()) << name << ": " << first.error().message;
+    EXPECT_EQ(read_file(first->path), gguf_) << name;
+    EXPECT_EQ(files(), std::vector<std::string>{name});
+    std::filesystem::remove(first->path);
+  }
+  // The second pulls sent nothing: each first pull asked for the part's rest, then (but where
+  // the server ignored the Range) for the whole file.
+  EXPECT_EQ(
+      server_.requests(),
+      (std::vector<std::string>{"/from0.gguf range=bytes=5000-", "/from0.gguf range=",
+                                "/long.gguf range=bytes=" + std::to_string(gguf_.size() + 4) + "-",
+                                "/long.gguf range=", "/norange.gguf range=bytes=5000-"}));
+}
+
 // A part file that already holds the whole file: the server answers 416 to a Range past the
 // end, and the part is accepted as it is.
 TEST_F(PullTest, ACompletePartFileIsAccepted) {
