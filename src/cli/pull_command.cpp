@@ -1,6 +1,7 @@
 // `gengyun pull URL [-o DIR] [--sha256 HEX] [--token TOKEN]`: downloads a GGUF file
 // (deploy/pull.h). A progress bar is redrawn on stderr when stderr is a terminal; the file's path
-// is printed on stdout. The token (--token, else $HF_TOKEN) is never printed.
+// is printed on stdout. The token (--token, else $HF_TOKEN for huggingface.co URLs) is never
+// printed.
 #include <unistd.h>
 
 #include <cctype>
@@ -49,8 +50,19 @@ class ProgressBar {
 
 int run_pull(const deploy::PullOptions& base) {
   deploy::PullOptions options = base;
-  if (options.token.empty())
-    if (const char* token = std::getenv("HF_TOKEN")) options.token = token;
+  // $HF_TOKEN is Hugging Face's credential: it goes to huggingface.co only (a mirror or any other
+  // host gets a token by --token).
+  const char* hf_token = std::getenv("HF_TOKEN");
+  if (options.token.empty() && hf_token != nullptr && *hf_token != '\0') {
+    const Result<std::string> url = deploy::expand_hf_url(options.url);
+    if (url && deploy::is_hugging_face_url(url.value())) {
+      options.token = hf_token;
+    } else if (url) {
+      std::fprintf(stderr,
+                   "note: $HF_TOKEN is sent to https://huggingface.co only, not with this URL "
+                   "(give --token to send a token to its host)\n");
+    }
+  }
   ProgressBar bar;
   if (isatty(fileno(stderr)))
     options.progress = [&bar](uint64_t done, uint64_t total) { bar(done, total); };
@@ -102,9 +114,9 @@ void add_pull_command(CLI::App& app, int& exit_code) {
           },
           "HEX"));
   cmd->add_option("--token", options->token,
-                  "Bearer token for gated Hugging Face repositories (default: $HF_TOKEN, "
-                  "preferred: a flag shows in the process list); sent to the URL's host only, "
-                  "never to a redirect target on another host");
+                  "Bearer token for gated repositories (default for https://huggingface.co URLs: "
+                  "$HF_TOKEN, preferred: a flag shows in the process list); sent to the URL's "
+                  "host only, never to a redirect target on another host");
   cmd->callback([options, &exit_code] { exit_code = run_pull(*options); });
 }
 

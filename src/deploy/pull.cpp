@@ -645,6 +645,12 @@ Result<void> download(Transfer& t) {
 
 }  // namespace
 
+bool is_hugging_face_url(std::string_view url) {
+  if (!lower(url).starts_with("https://")) return false;
+  const std::string host = url_host(url);
+  return host == "huggingface.co" || host == "hf.co";
+}
+
 Result<std::string> expand_hf_url(std::string_view url) {
   constexpr std::string_view kScheme = "hf://";
   if (!lower(url.substr(0, kScheme.size())).starts_with(kScheme)) return std::string(url);

@@ -45,6 +45,10 @@ struct PullOptions {
 /// a REVISION; not '.', no '..'); a FILE with an empty, '.' or '..' folder.
 Result<std::string> expand_hf_url(std::string_view url);
 
+/// Whether `url` (after expand_hf_url) is an https URL on Hugging Face's own host (huggingface.co
+/// or hf.co, any case): where `$HF_TOKEN` may go, as huggingface_hub sends it only to its endpoint.
+bool is_hugging_face_url(std::string_view url);
+
 struct PullResult {
   std::string path;           ///< DIR/NAME: the file, complete, verified and a valid GGUF
   uint64_t size = 0;          ///< bytes

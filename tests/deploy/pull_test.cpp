@@ -918,6 +918,21 @@ TEST(PullUrl, ExpandsTheHuggingFaceShorthand) {
     EXPECT_EQ(expand_hf_url(bad).error().message, "'" + std::string(bad) + "': " + message);
 }
 
+// $HF_TOKEN's host: https on huggingface.co or hf.co, nothing that only holds the name.
+TEST(PullUrl, HuggingFaceUrlsAreHttpsOnItsOwnHost) {
+  EXPECT_TRUE(is_hugging_face_url("https://huggingface.co/org/repo/resolve/main/m.gguf"));
+  EXPECT_TRUE(is_hugging_face_url(expand_hf_url("hf://org/repo/m.gguf").value()));
+  EXPECT_TRUE(is_hugging_face_url("HTTPS://HuggingFace.CO/org/repo/resolve/main/m.gguf"));
+  EXPECT_TRUE(is_hugging_face_url("https://hf.co/org/repo/resolve/main/m.gguf"));
+  for (const char* other :
+       {"http://huggingface.co/org/repo/resolve/main/m.gguf",
+        "https://huggingface.co.example.org/m.gguf", "https://example.org/huggingface.co/m.gguf",
+        "https://huggingface.co@example.org/m.gguf", "https://cdn-lfs.huggingface.co/m.gguf",
+        "https://127.0.0.1/m.gguf"}) {
+    EXPECT_FALSE(is_hugging_face_url(other)) << other;
+  }
+}
+
 TEST_F(PullTest, RejectsBadArguments) {
   PullOptions o = options("/x.gguf");
   o.url = "ftp://example.org/x.gguf";

@@ -147,18 +147,23 @@ TEST_F(PullCommandTest, ASecondPullOfTheSameFileIntoTheSameFolderStops) {
   EXPECT_FALSE(std::filesystem::exists(dir_ / "none.gguf.part"));
 }
 
-// A gated repository: the token comes from $HF_TOKEN or --token (the flag wins), and the
-// command never prints it.
-TEST_F(PullCommandTest, ATokenFromTheEnvironmentOrTheFlag) {
+// A gated repository: the token comes from --token ($HF_TOKEN only goes to huggingface.co: this
+// loopback server never gets it, and the command says so), and the command never prints it.
+TEST_F(PullCommandTest, ATokenFromTheFlagAndHfTokenForHuggingFaceOnly) {
   const std::string gated = url("/gated/tiny.gguf");
   const ProcessOutput none =
       run_process({"/usr/bin/env", "-u", "HF_TOKEN", kBinary, "pull", gated, "-o", dir_.string()});
   EXPECT_EQ(none.exit_code, 1);
   EXPECT_NE(none.err.find("HTTP 401"), std::string::npos) << none.err;
+  EXPECT_EQ(none.err.find("HF_TOKEN"), std::string::npos) << none.err;
   const ProcessOutput env = run_process({"/usr/bin/env", "HF_TOKEN=" + std::string(kToken), kBinary,
                                          "pull", gated, "-o", (dir_ / "env").string()});
-  ASSERT_EQ(env.exit_code, 0) << env.err;
-  EXPECT_EQ(env.out, (dir_ / "env" / "tiny.gguf").string() + "\n");
+  EXPECT_EQ(env.exit_code, 1);
+  EXPECT_NE(env.err.find("HTTP 401"), std::string::npos) << env.err;
+  EXPECT_NE(env.err.find("note: $HF_TOKEN is sent to https://huggingface.co only, not with this "
+                         "URL (give --token to send a token to its host)\n"),
+            std::string::npos)
+      << env.err;
   const ProcessOutput flag = run_process({"/usr/bin/env", "HF_TOKEN=wrong", kBinary, "pull", gated,
                                           "-o", (dir_ / "flag").string(), "--token", kToken});
   ASSERT_EQ(flag.exit_code, 0) << flag.err;
