@@ -24,13 +24,20 @@ inline constexpr std::string_view kUnprintableCharacters =
 /// `--model` and `--lora` names and the file names of `--models DIR`.
 bool holds_unprintable(std::string_view name);
 
+/// The first space character other than U+0020 that `name` holds, written "U+00A0"
+/// (tokenizer::space_other_than_u0020: U+00A0, U+2009, U+202F, U+3000, any of category Zs), or
+/// nullopt. Such a name cannot be a model id: "a b" with U+00A0 and "a b" would be two ids that
+/// look alike. One rule for the names name_refusal checks and the file names of `--models DIR`.
+std::optional<std::string> lookalike_space(std::string_view name);
+
 /// Why `name` cannot be a model id, or nullopt: it holds_unprintable ("WHAT 'NAME' holds
 /// control, format, ... which a model id may not"; `what`: "the alias", "--model: the name"),
-/// or it begins or ends with a space (tokenizer::begins_or_ends_with_space: "a " and "a" would
-/// be two ids that look alike): "WHAT 'NAME' begins or ends with a space, which a model id may
-/// not". The checks of config ids, aliases and LoRA names, `--model` and `--lora` names. Shown,
-/// the message needs escaping (tokenizer::escape_control_characters), as every message that
-/// quotes a name.
+/// it holds a lookalike_space anywhere ("WHAT 'NAME' holds the space U+00A0, which shows as
+/// U+0020 does and which a model id may not"), or it begins or ends with U+0020
+/// (tokenizer::begins_or_ends_with_space: "a " and "a" would be two ids that look alike): "WHAT
+/// 'NAME' begins or ends with a space, which a model id may not". The checks of config ids, aliases
+/// and LoRA names, `--model` and `--lora` names. Shown, the message needs escaping
+/// (tokenizer::escape_control_characters), as every message that quotes a name.
 std::optional<std::string> name_refusal(std::string_view what, std::string_view name);
 
 }  // namespace gengyun::deploy

@@ -123,9 +123,10 @@ struct FolderListing {
 };
 
 /// The *.gguf files of `dir` (case-insensitive suffix; symlinks followed, folders skipped) by
-/// model id, the first in name order winning a clash of ids. Left out: ".gguf" (an empty id)
-/// and names that holds_unprintable refuses (an id clients could not send as shown, and that
-/// would forge or disguise log lines). A folder that cannot be read, even in
+/// model id, the first in name order winning a clash of ids. Left out: ".gguf" (an empty id),
+/// names that holds_unprintable refuses (an id clients could not send as shown, and that
+/// would forge or disguise log lines), and ids that hold a lookalike_space or begin or end with
+/// a space (ids that look like others). A folder that cannot be read, even in
 /// part, lists no file: its error says why.
 FolderListing list_folder(const std::string& dir) {
   std::vector<fs::path> files;
@@ -156,6 +157,15 @@ FolderListing list_folder(const std::string& dir) {
       out.unnamed.push_back(path.string() + " is not served: its name holds " +
                             std::string(kUnprintableCharacters) +
                             ", which an id may not; rename the file");
+      continue;
+    }
+    if (const std::optional<std::string> space = lookalike_space(name)) {
+      out.unnamed.push_back(path.string() +
+                            " is not served: its model id (the name before .gguf) holds the "
+                            "space " +
+                            *space +
+                            ", which shows as U+0020 does and which an id may not; rename the "
+                            "file");
       continue;
     }
     if (tokenizer::begins_or_ends_with_space(name.substr(0, name.size() - 5))) {

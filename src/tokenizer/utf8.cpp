@@ -207,6 +207,20 @@ bool begins_or_ends_with_space(std::string_view text) {
   return is_space(0) || is_space(last);
 }
 
+std::optional<uint32_t> space_other_than_u0020(std::string_view text) {
+  for (size_t pos = 0; pos < text.size();) {
+    const Utf8Sequence seq = next_utf8_sequence(text, pos);
+    if (seq.kind == Utf8Sequence::Kind::Valid && seq.length > 1) {
+      utf8proc_int32_t cp = 0;
+      utf8proc_iterate(reinterpret_cast<const utf8proc_uint8_t*>(text.data()) + pos,
+                       static_cast<utf8proc_ssize_t>(seq.length), &cp);
+      if (utf8proc_category(cp) == UTF8PROC_CATEGORY_ZS) return static_cast<uint32_t>(cp);
+    }
+    pos += seq.length;
+  }
+  return std::nullopt;
+}
+
 size_t display_width(std::string_view text) {
   size_t width = 0;
   const auto* bytes = reinterpret_cast<const utf8proc_uint8_t*>(text.data());

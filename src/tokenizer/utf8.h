@@ -9,6 +9,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -80,6 +81,12 @@ std::string escape_invisible_in_json(std::string_view json);
 /// Whether `text` begins or ends with a space character (Unicode category Zs: U+0020, U+00A0,
 /// U+3000, ...; by utf8proc's data). Bytes that are not UTF-8 are not spaces.
 bool begins_or_ends_with_space(std::string_view text);
+
+/// The first space character of `text` other than U+0020 (Unicode category Zs: U+00A0 NO-BREAK
+/// SPACE, U+2009 THIN SPACE, U+202F, U+3000 IDEOGRAPHIC SPACE, ...; by utf8proc's data), which
+/// shows as U+0020 does ("a b" with U+00A0 looks like "a b"); nullopt when it holds none. Bytes
+/// that are not UTF-8 are not spaces.
+std::optional<uint32_t> space_other_than_u0020(std::string_view text);
 
 /// The columns `text` takes in a terminal with a monospaced font: per character, utf8proc's
 /// locale-independent width (Unicode's East Asian Width: 2 for wide and fullwidth characters

@@ -151,9 +151,8 @@ TEST(Config, NamesWithControlCharactersOrBytesNotUtf8AreRefused) {
       // A space at an end: two names that show alike ("a " and "a").
       {"models:\n  \"m \": {path: a.gguf}\n",
        "models: the model id 'm ' begins or ends with a space, which a model id may not"},
-      {"models:\n  a:\n    aliases: [\"\\u00A0q\"]\n",
-       "models.a.aliases: the alias '\u00A0q' begins or ends with a space, which a model id may "
-       "not"},
+      {"models:\n  a:\n    aliases: [\" q\"]\n",
+       "models.a.aliases: the alias ' q' begins or ends with a space, which a model id may not"},
       {"models:\n  base:\n    loras:\n      \"l \": {adapter: a.gguf}\n",
        "models.base.loras: the LoRA name 'l ' begins or ends with a space, which a model id may "
        "not"},
@@ -166,6 +165,41 @@ TEST(Config, NamesWithControlCharactersOrBytesNotUtf8AreRefused) {
   auto fine = parse_config("models:\n  \"m\\u00e9\":\n    aliases: [\"\\u6a21\"]\n", "");
   ASSERT_TRUE(fine.ok()) << fine.error().message;
   EXPECT_EQ(fine->models.at("m\xc3\xa9").aliases, std::vector<std::string>{"\xe6\xa8\xa1"});
+}
+
+// A space other than U+0020 anywhere in a name (QA: "a b" with U+00A0 and "a b" were two ids
+// that look alike) is refused naming its code point, in a model id, an alias and a LoRA name, at
+// its start, in its middle and at its end; U+0020 inside a name stays allowed.
+TEST(Config, NamesWithASpaceOtherThanU0020AreRefused) {
+  const std::pair<const char*, const char*> spaces[] = {
+      {"\u00A0", "U+00A0"}, {"\u3000", "U+3000"}, {"\u2009", "U+2009"}, {"\u202F", "U+202F"}};
+  for (const auto& [space, code] : spaces) {
+    const std::string s = space;
+    for (const std::string& name : {s + "ab", "a" + s + "b", "ab" + s}) {
+      const std::string refusal = "' holds the space " + std::string(code) +
+                                  ", which shows as U+0020 does and which a model id may not";
+      const std::pair<std::string, std::string> cases[] = {
+          {"models:\n  \"" + name + "\": {path: a.gguf}\n",
+           "models: the model id '" + name + refusal},
+          {"models:\n  a:\n    aliases: [\"" + name + "\"]\n",
+           "models.a.aliases: the alias '" + name + refusal},
+          {"models:\n  base:\n    loras:\n      \"" + name + "\": {adapter: a.gguf}\n",
+           "models.base.loras: the LoRA name '" + name + refusal},
+      };
+      for (const auto& [yaml, message] : cases) {
+        auto config = parse_config(yaml, "");
+        ASSERT_FALSE(config.ok()) << yaml;
+        EXPECT_EQ(config.error().message, message);
+      }
+    }
+  }
+  auto fine = parse_config(
+      "models:\n  my model:\n    aliases: [my alias]\n    loras: {my lora: {adapter: a.gguf}}\n",
+      "");
+  ASSERT_TRUE(fine.ok()) << fine.error().message;
+  EXPECT_EQ(fine->models.at("my model").aliases, std::vector<std::string>{"my alias"});
+  ASSERT_EQ(fine->models.at("my model").loras.size(), 1u);
+  EXPECT_EQ(fine->models.at("my model").loras[0].name, "my lora");
 }
 
 // yaml-cpp keeps both entries of a key given twice and reads the first: each is an error at

@@ -112,6 +112,20 @@ TEST(LoraSpec, ParsesNameBaseAndAdapter) {
       parse_lora_spec("n\u2067=q:a.gguf").error().message,
       "--lora: the name 'n\u2067' holds control, format, invisible, private-use or unassigned "
       "characters, or bytes that are not UTF-8, which a model id may not");
+  // Looks like "a b" (QA: "a b" with U+00A0 and "a b" were two ids): anywhere, named.
+  EXPECT_EQ(parse_lora_spec("\u00A0n=q:a.gguf").error().message,
+            "--lora: the name '\u00A0n' holds the space U+00A0, which shows as U+0020 does and "
+            "which a model id may not");
+  EXPECT_EQ(parse_lora_spec("m\u3000n=q:a.gguf").error().message,
+            "--lora: the name 'm\u3000n' holds the space U+3000, which shows as U+0020 does and "
+            "which a model id may not");
+  EXPECT_EQ(parse_lora_spec("n\u202F=q:a.gguf").error().message,
+            "--lora: the name 'n\u202F' holds the space U+202F, which shows as U+0020 does and "
+            "which a model id may not");
+  EXPECT_EQ(parse_lora_spec("m\u2009n=q:a.gguf").error().message,
+            "--lora: the name 'm\u2009n' holds the space U+2009, which shows as U+0020 does and "
+            "which a model id may not");
+  EXPECT_TRUE(parse_lora_spec("my lora=q:a.gguf").ok());
 }
 
 TEST(LoraSpec, NamesAreUnique) {

@@ -170,9 +170,16 @@ TEST(ModelSpec, RejectsMalformedFlags) {
   // Looks like "q" (QA: "a " and "a" were two ids).
   EXPECT_EQ(parse_model_spec("q =x.gguf").error().message,
             "--model: the name 'q ' begins or ends with a space, which a model id may not");
-  EXPECT_EQ(parse_model_spec("\u3000q=x.gguf").error().message,
-            "--model: the name '\u3000q' begins or ends with a space, which a model id may not");
+  EXPECT_EQ(parse_model_spec(" q=x.gguf").error().message,
+            "--model: the name ' q' begins or ends with a space, which a model id may not");
   EXPECT_TRUE(parse_model_spec("my model=x.gguf").ok());
+  // Looks like "a b" (QA: "a b" with U+00A0 and "a b" were two ids): anywhere, named.
+  for (const auto& [space, code] : std::vector<std::pair<std::string, std::string>>{
+           {"\u00A0", "U+00A0"}, {"\u3000", "U+3000"}, {"\u2009", "U+2009"}, {"\u202F", "U+202F"}})
+    for (const std::string& name : {space + "ab", "a" + space + "b", "ab" + space})
+      EXPECT_EQ(parse_model_spec(name + "=x.gguf").error().message,
+                "--model: the name '" + name + "' holds the space " + code +
+                    ", which shows as U+0020 does and which a model id may not");
   // Looks like "a" (QA: "a" and "a" + VARIATION SELECTOR-16 were served as two ids).
   EXPECT_EQ(parse_model_spec("a\uFE0F=x.gguf").error().message,
             "--model: the name 'a\uFE0F' holds control, format, invisible, private-use "
@@ -340,6 +347,11 @@ TEST(Registry, FilesWithAnEmptyIdOrControlCharactersAreLeftOutWithAWarning) {
   fs::create_symlink(model_path("stories260K-f32.gguf"), dir.file("rtl\u202Egguf.exe.gguf"));
   fs::create_symlink(model_path("stories260K-f32.gguf"), dir.file("back\\slash.gguf"));
   fs::create_symlink(model_path("stories260K-f32.gguf"), dir.file("spaced .gguf"));
+  fs::create_symlink(model_path("stories260K-f32.gguf"), dir.file("\u00A0nbsp.gguf"));
+  fs::create_symlink(model_path("stories260K-f32.gguf"), dir.file("thin\u2009space.gguf"));
+  fs::create_symlink(model_path("stories260K-f32.gguf"), dir.file("wide\u3000.gguf"));
+  fs::create_symlink(model_path("stories260K-f32.gguf"), dir.file("narrow\u202F.gguf"));
+  fs::create_symlink(model_path("stories260K-f32.gguf"), dir.file("my model.gguf"));
   Fixture f;
   RegistryOptions o = f.options();
   o.models_dir = dir.path().string();
@@ -351,21 +363,29 @@ TEST(Registry, FilesWithAnEmptyIdOrControlCharactersAreLeftOutWithAWarning) {
       " is not served: its name holds control, format, invisible, private-use or unassigned "
       "characters, or "
       "bytes that are not UTF-8, which an id may not; rename the file";
+  const auto lookalike = [](const std::string& code) {
+    return " is not served: its model id (the name before .gguf) holds the space " + code +
+           ", which shows as U+0020 does and which an id may not; rename the file";
+  };
   const std::vector<std::string> expected = {
       "--models: " + dir.file(".gguf") +
           " is not served: its model id (the name before .gguf) would be empty",
       "--models: " + dir.file(forged) + unprintable,
       "--models: " + dir.file("bell\x07.gguf") + unprintable,
+      "--models: " + dir.file("narrow\u202F.gguf") + lookalike("U+202F"),
       "--models: " + dir.file("rtl\u202Egguf.exe.gguf") + unprintable,
       "--models: " + dir.file("spaced .gguf") +
           " is not served: its model id (the name before .gguf) begins or ends with a space, "
-          "which an id may not; rename the file"};
+          "which an id may not; rename the file",
+      "--models: " + dir.file("thin\u2009space.gguf") + lookalike("U+2009"),
+      "--models: " + dir.file("wide\u3000.gguf") + lookalike("U+3000"),
+      "--models: " + dir.file("\u00A0nbsp.gguf") + lookalike("U+00A0")};
   EXPECT_EQ(warnings, expected);
   std::vector<std::string> ids;
   for (const ModelInfo& info : registry->list()) ids.push_back(info.id);
-  EXPECT_EQ(ids, std::vector<std::string>{"back\\slash"});
+  EXPECT_EQ(ids, (std::vector<std::string>{"back\\slash", "my model"}));
   registry->rescan();
-  EXPECT_EQ(f.events.of(Kind::Warning).size(), 5u);
+  EXPECT_EQ(f.events.of(Kind::Warning).size(), 9u);
 }
 
 TEST(Registry, RescanAddsAndDropsFiles) {

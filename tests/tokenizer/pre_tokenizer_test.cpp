@@ -217,6 +217,18 @@ TEST(Utf8, BeginsOrEndsWithSpace) {
     EXPECT_FALSE(begins_or_ends_with_space(unspaced)) << unspaced;
 }
 
+// The first space of category Zs other than U+0020, anywhere; U+0020, other whitespace (tab,
+// U+2028: Zl) and bytes that are not UTF-8 are none.
+TEST(Utf8, SpaceOtherThanU0020) {
+  EXPECT_EQ(space_other_than_u0020("a\u00A0b"), 0x00A0u);
+  EXPECT_EQ(space_other_than_u0020("\u3000ab"), 0x3000u);
+  EXPECT_EQ(space_other_than_u0020("ab\u202F"), 0x202Fu);
+  EXPECT_EQ(space_other_than_u0020("a b\u2009c\u00A0"), 0x2009u);
+  EXPECT_EQ(space_other_than_u0020("\u1680"), 0x1680u);
+  for (const char* none : {"", "a b", " ", "\ta\n", "a\u2028b", "\u6a21\u578b", "a\xc2", "\xa0"})
+    EXPECT_EQ(space_other_than_u0020(none), std::nullopt) << none;
+}
+
 // Terminal columns: ASCII and Latin letters 1, CJK ideographs and fullwidth forms 2, a
 // combining mark 0, a byte that is not UTF-8 1.
 TEST(Utf8, DisplayWidth) {
