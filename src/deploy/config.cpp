@@ -47,9 +47,11 @@ std::string shown_tag(const std::string& tag) {
 
 /// What the scalar `node` reads as, by its tag (docs/deploy.md): untagged and unquoted by
 /// read_plain_scalar's rule (a plain null such as `~` included); quoted or tagged !!str, text;
-/// tagged !!int, !!float, !!bool or !!null, that type, which its text must read as by the same
-/// rule (!!float takes an integer as a float: `!!float 5` is 5.0). Errors, naming `where`: the
-/// text does not read as its tag's type (`!!bool 1`), any other tag (`!custom`, `!!binary`).
+/// tagged !!int, !!bool or !!null, that type, which its text must read as by the same rule;
+/// tagged !!float, a float by read_float_scalar (decimal forms only: `!!float 5` is 5.0,
+/// `!!float 010` 10.0). Errors, naming `where`: the text does not read as its tag's type
+/// (`!!bool 1`; `!!float 0x10`, which says that floats are decimal), any other tag (`!custom`,
+/// `!!binary`).
 Result<PlainScalar> reading(const YAML::Node& node, const std::string& where) {
   using Kind = PlainScalar::Kind;
   if (node.IsNull()) return read_plain_scalar("~");
@@ -65,12 +67,13 @@ Result<PlainScalar> reading(const YAML::Node& node, const std::string& where) {
     return x;
   }
   if (tag == "tag:yaml.org,2002:float") {
-    if (x.kind == Kind::Conflicting) return x;
-    if (!x.is_number()) return not_a("a number");
-    PlainScalar real;
-    real.kind = Kind::Float;
-    real.number = x.number;
-    return real;
+    const PlainScalar real = read_float_scalar(node.Scalar());
+    if (real.kind == Kind::Float) return real;
+    if (x.is_number())
+      return at(where, "!!float " + node.Scalar() +
+                           " is not a float: YAML reads floats in decimal only, not in 0x, 0o or "
+                           "0b form");
+    return not_a("a number");
   }
   if (tag == "tag:yaml.org,2002:bool") {
     if (x.kind != Kind::Boolean) return not_a("a boolean");

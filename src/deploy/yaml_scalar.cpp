@@ -1,5 +1,6 @@
 #include "deploy/yaml_scalar.h"
 
+#include <cctype>
 #include <charconv>
 #include <cmath>
 #include <limits>
@@ -198,6 +199,35 @@ PlainScalar read_plain_scalar(std::string_view text) {
     else if (r.negative && r.magnitude == uint64_t{1} << 63)
       out.int64 = std::numeric_limits<int64_t>::min();
     if (r.negative && r.magnitude == 0) out.uint64 = 0;
+  }
+  return out;
+}
+
+PlainScalar read_float_scalar(std::string_view text) {
+  static const std::regex kSpecial("[-+]?\\.(inf|nan)");
+  static const std::regex kDecimal("[-+]?([0-9]+(\\.[0-9]*)?|\\.[0-9]+)(e[-+]?[0-9]+)?");
+  PlainScalar out;
+  if (text.find(':') != std::string_view::npos) {
+    const PlainScalar base_60 = read_plain_scalar(text);
+    if (base_60.is_number()) {
+      out.kind = Kind::Float;
+      out.number = base_60.number;
+    }
+    return out;
+  }
+  std::string lowered = without_underscores(text);
+  for (char& c : lowered) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  Reading r;
+  if (full_match(lowered, kSpecial)) {
+    r = special_float(lowered);
+  } else if (full_match(lowered, kDecimal)) {
+    std::string_view rest = lowered;
+    const bool negative = take_sign(rest);
+    r = decimal_float(negative, rest);
+  }
+  if (r.kind == Kind::Float) {
+    out.kind = Kind::Float;
+    out.number = static_cast<double>(r.value);
   }
   return out;
 }

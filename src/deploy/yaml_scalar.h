@@ -40,4 +40,16 @@ struct PlainScalar {
 /// The reading of the plain scalar `text` by the rule above.
 PlainScalar read_plain_scalar(std::string_view text);
 
+/// What the text of a scalar tagged !!float reads as: Kind::Float and its value, or Kind::Text
+/// where it is no float. By the union of the two schemas again, each of which reads a tagged
+/// float in decimal only: YAML 1.2's core float form ([-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)
+/// ([eE][-+]?[0-9]+)?, integers in decimal included) and PyYAML's float constructor (YAML 1.1:
+/// the text with '_' dropped and lower-cased, read as .inf, .nan, base 60 or a decimal by
+/// Python's float()). Where both read a value it is the same one, so `010` is 10.0 (not octal:
+/// PyYAML's float constructor reads its digits as decimal), `1_000.5` is 1000.5 and `-.NaN` NaN
+/// (1.1), `1:30` is 90.0 (1.1; base 60 where read_plain_scalar reads it); `0x10`, `0o10` and
+/// `0b1` are no float in either (PyYAML fails on them), and neither are Python's words `inf`
+/// and `nan`, which no YAML version resolves (YAML spells them .inf and .nan).
+PlainScalar read_float_scalar(std::string_view text);
+
 }  // namespace gengyun::deploy

@@ -499,9 +499,6 @@ TEST(Config, TagsAreHonouredOrRefused) {
        "models.a.defaults.top_k: !!int 1.5 is not an integer"},
       {"models:\n  a:\n    defaults: {temperature: !!float yes}",
        "models.a.defaults.temperature: !!float yes is not a number"},
-      {"models:\n  a:\n    defaults: {temperature: !!float 010}",
-       "models.a.defaults.temperature: 010 is octal in YAML 1.1 and decimal in YAML 1.2; drop "
-       "the leading 0 for decimal, or write 0o for octal"},
       {"models:\n  a:\n    defaults: {seed: !custom 5}",
        "models.a.defaults.seed: the tag !custom is not one the config reads (!!str, !!int, "
        "!!float, !!bool, !!null)"},
@@ -575,6 +572,74 @@ TEST(Config, TagsAreHonouredOrRefused) {
       "max_tokens": 16, "seed": -5, "stop": ["5", "yes"]})"));
   EXPECT_EQ(b.loras.at(0).scale, 1.0f);
   EXPECT_TRUE(parse_config("!!null", "").ok());
+}
+
+// !!float reads decimal forms only, as PyYAML's float constructor and YAML 1.2's float form do
+// (QA: !!float 0x10 was 16.0, where PyYAML fails and 1.2 has no hex float); !!int every integer
+// form a plain scalar reads, and no float.
+TEST(Config, TaggedNumbersReadAsEitherYamlReadsThem) {
+  const std::pair<const char*, const char*> refused[] = {
+      {"0x10",
+       "!!float 0x10 is not a float: YAML reads floats in decimal only, not in 0x, 0o or "
+       "0b form"},
+      {"0o10",
+       "!!float 0o10 is not a float: YAML reads floats in decimal only, not in 0x, 0o or "
+       "0b form"},
+      {"0b1",
+       "!!float 0b1 is not a float: YAML reads floats in decimal only, not in 0x, 0o or "
+       "0b form"},
+      {"-0x1_0",
+       "!!float -0x1_0 is not a float: YAML reads floats in decimal only, not in 0x, "
+       "0o or 0b form"},
+      {"inf", "!!float inf is not a number"},
+      {"1:70", "!!float 1:70 is not a number"},
+      {"._", "!!float ._ is not a number"},
+  };
+  for (const auto& [text, message] : refused) {
+    const std::string yaml =
+        "models:\n  a:\n    loras:\n      b:\n        adapter: b.gguf\n        scale: !!float " +
+        std::string(text) + "\n";
+    auto config = parse_config(yaml, "");
+    ASSERT_FALSE(config.ok()) << yaml;
+    EXPECT_EQ(config.error().message, "models.a.loras.b.scale: " + std::string(message)) << yaml;
+  }
+  const std::pair<const char*, float> floats[] = {
+      {"5", 5.0f},          {"010", 10.0f},   {"-0010", -10.0f}, {"0_7", 7.0f},
+      {"1_000.5", 1000.5f}, {"1e3", 1000.0f}, {"1E+3", 1000.0f}, {"1:30", 90.0f},
+      {"1:30.5", 90.5f},    {".5", 0.5f},     {"+1.", 1.0f},     {"1_", 1.0f}};
+  for (const auto& [text, value] : floats) {
+    const std::string yaml =
+        "models:\n  a:\n    loras:\n      b:\n        adapter: b.gguf\n        scale: !!float " +
+        std::string(text) + "\n";
+    auto config = parse_config(yaml, "");
+    ASSERT_TRUE(config.ok()) << yaml << ": " << config.error().message;
+    EXPECT_EQ(config->models.at("a").loras.at(0).scale, value) << yaml;
+  }
+  const std::pair<const char*, const char*> not_integers[] = {
+      {"!!int 1_000.5", "models.a.defaults.seed: !!int 1_000.5 is not an integer"},
+      {"!!int 1e3", "models.a.defaults.seed: !!int 1e3 is not an integer"},
+      {"!!int 0x", "models.a.defaults.seed: !!int 0x is not an integer"},
+      {"!!int 010",
+       "models.a.defaults.seed: 010 is octal in YAML 1.1 and decimal in YAML 1.2; drop the "
+       "leading 0 for decimal, or write 0o for octal"},
+  };
+  for (const auto& [tagged, message] : not_integers) {
+    const std::string yaml =
+        "models:\n  a:\n    defaults:\n      seed: " + std::string(tagged) + "\n";
+    auto config = parse_config(yaml, "");
+    ASSERT_FALSE(config.ok()) << yaml;
+    EXPECT_EQ(config.error().message, message) << yaml;
+  }
+  const std::pair<const char*, int> integers[] = {{"0x10", 16}, {"0o10", 8},     {"0b101", 5},
+                                                  {"-0b1", -1}, {"1_000", 1000}, {"1:30", 90},
+                                                  {"08", 8}};
+  for (const auto& [text, value] : integers) {
+    const std::string yaml =
+        "models:\n  a:\n    defaults:\n      seed: !!int " + std::string(text) + "\n";
+    auto config = parse_config(yaml, "");
+    ASSERT_TRUE(config.ok()) << yaml << ": " << config.error().message;
+    EXPECT_EQ(config->models.at("a").defaults, nlohmann::json({{"seed", value}})) << yaml;
+  }
 }
 
 // Names and paths follow the one rule too (QA: aliases: [0x10] and a model key yes: were taken
