@@ -72,6 +72,8 @@ struct ModelLease::Entry {
   ModelState state = ModelState::Available;
   std::shared_ptr<LoadedModel> model;  ///< state Loaded
   int refs = 0;
+  /// Of refs: the leases LoRA derivatives hold (ModelLease::held_for_), their ids.
+  std::vector<std::string> held_for;
   int waiters = 0;
   uint64_t load_attempt = 0;    ///< loads started
   uint64_t failed_attempt = 0;  ///< the last load_attempt that failed
@@ -205,7 +207,7 @@ ModelLease::ModelLease(ModelLease&& other) noexcept
       entry_(std::move(other.entry_)),
       model_(std::move(other.model_)),
       keep_alive_us_(other.keep_alive_us_),
-      sets_keep_alive_(other.sets_keep_alive_) {}
+      held_for_(std::move(other.held_for_)) {}
 
 ModelLease& ModelLease::operator=(ModelLease&& other) noexcept {
   if (this != &other) {
@@ -214,7 +216,7 @@ ModelLease& ModelLease::operator=(ModelLease&& other) noexcept {
     entry_ = std::move(other.entry_);
     model_ = std::move(other.model_);
     keep_alive_us_ = other.keep_alive_us_;
-    sets_keep_alive_ = other.sets_keep_alive_;
+    held_for_ = std::move(other.held_for_);
   }
   return *this;
 }
@@ -226,7 +228,7 @@ const std::string& ModelLease::id() const { return entry_->id; }
 void ModelLease::release() {
   if (registry_ == nullptr) return;
   model_.reset();  // before the count drops: the registry's reference is then the last
-  registry_->release(*entry_, keep_alive_us_, sets_keep_alive_);
+  registry_->release(*entry_, keep_alive_us_, held_for_);
   registry_ = nullptr;
   entry_.reset();
 }
@@ -408,11 +410,10 @@ Result<std::shared_ptr<LoadedModel>> Registry::load(const Entry& entry, const Mo
                                                     LoadReport& report,
                                                     const std::atomic<bool>* abandoned) {
   if (entry.base.empty()) return LoadedModel::load(entry.path, options);
-  Acquired base = acquire(entry.base, std::nullopt, abandoned);
+  // (held while the derivative is loaded: the base's keep-alive stays its last request's)
+  Acquired base = acquire_lease(entry.base, std::nullopt, abandoned, entry.id);
   report.base_status = base.status;
   if (!base.lease) return make_error("its base: " + base.message);
-  // (held while the derivative is loaded: the base's keep-alive stays its last request's)
-  base.lease->sets_keep_alive_ = false;
   auto adapted = (*base.lease)->load_adapter(entry.path, entry.adapter_scale);
   if (!adapted.ok()) {
     report.adapter_failed = true;
@@ -606,6 +607,19 @@ std::shared_ptr<LoadedModel> Registry::take_model(Entry& entry) {
   return std::move(entry.model);
 }
 
+Registry::Holders Registry::holders_of(const Entry& entry) const {
+  Holders out;
+  out.requests = entry.refs - static_cast<int>(entry.held_for.size());
+  for (const std::string& id :
+       std::set<std::string>(entry.held_for.begin(), entry.held_for.end())) {
+    const auto it = entries_.find(id);
+    const bool loading = it != entries_.end() && it->second->state == ModelState::Loading;
+    std::string& names = loading ? out.loading : out.loaded;
+    names += (names.empty() ? "'" : ", '") + id + "'";
+  }
+  return out;
+}
+
 std::optional<std::string> Registry::make_room(
     const Entry& entry, int64_t needed,
     std::vector<std::pair<std::string, std::shared_ptr<LoadedModel>>>& victims) {
@@ -641,6 +655,19 @@ std::optional<std::string> Registry::make_room(
     int64_t bytes = 0;
     int64_t last_used_us = 0;  ///< the most recent use of any of them
   };
+  // What holds a loaded model that is not idle, besides a pin: requests, and derivatives (a
+  // base that a derivative's load holds is loading for it: no request runs on it).
+  const auto held_by = [this](const Entry& e) {
+    const Holders held = holders_of(e);
+    std::string why;
+    const auto add = [&why](const std::string& part) {
+      why += (why.empty() ? "" : " and ") + part;
+    };
+    if (held.requests > 0) add(std::to_string(held.requests) + " request(s) running");
+    if (!held.loading.empty()) add("loading for its derivative(s) " + held.loading);
+    if (!held.loaded.empty()) add("held by its loaded derivative(s) " + held.loaded);
+    return why;
+  };
   std::vector<Candidate> candidates;
   int64_t used = 0;
   std::string holders;
@@ -668,7 +695,7 @@ std::optional<std::string> Registry::make_room(
     const std::string why = other->state == ModelState::Loading ? "loading"
                             : other->pinned                     ? "pinned"
                             : other.get() == own_base           ? "its base"
-                                            : std::to_string(other->refs) + " request(s) running";
+                                                                : held_by(*other);
     holders += std::string(holders.empty() ? "" : ", ") + "'" + other->id + "' (" + why + ", " +
                format_bytes(other->reserved_bytes) + ")";
   }
@@ -751,6 +778,11 @@ bool Registry::draining(const Entry& entry) const {
 
 Acquired Registry::acquire(std::string_view name, std::optional<int64_t> keep_alive_us,
                            const std::atomic<bool>* abandoned) {
+  return acquire_lease(name, keep_alive_us, abandoned, "");
+}
+
+Acquired Registry::acquire_lease(std::string_view name, std::optional<int64_t> keep_alive_us,
+                                 const std::atomic<bool>* abandoned, const std::string& held_for) {
   std::unique_lock lock(mutex_);
   const std::shared_ptr<Entry> entry = resolve(name);
   if (!entry)
@@ -765,6 +797,14 @@ Acquired Registry::acquire(std::string_view name, std::optional<int64_t> keep_al
   const auto left = [&] { return abandoned && abandoned->load(); };
   const auto may_wait = [&] {
     return std::chrono::steady_clock::now() < deadline && waits_ended_ == waits_ended && !left();
+  };
+  // A lease on the loaded `e` for this caller.
+  const auto lease_on = [&](const std::shared_ptr<Entry>& e) {
+    ++e->refs;
+    e->last_used_us = now();
+    ModelLease lease(this, e, e->model, keep_alive_us);
+    if (!held_for.empty()) e->held_for.push_back(lease.held_for_ = held_for);
+    return lease;
   };
   const auto abandoned_wait = [&] {
     return Acquired{std::nullopt, AcquireStatus::Abandoned,
@@ -827,9 +867,7 @@ Acquired Registry::acquire(std::string_view name, std::optional<int64_t> keep_al
         }
         stop_waiting();
         if (left() && draining(*entry)) return abandoned_wait();
-        ++entry->refs;
-        entry->last_used_us = now();
-        return {ModelLease(this, entry, entry->model, keep_alive_us), AcquireStatus::Ok, "", false};
+        return {lease_on(entry), AcquireStatus::Ok, "", false};
       }
       const uint64_t attempt = entry->load_attempt;
       ++entry->waiters;
@@ -939,9 +977,7 @@ Acquired Registry::acquire(std::string_view name, std::optional<int64_t> keep_al
       entry->file.size_bytes + (entry->base.empty() ? entry->model->kv_cache_bytes() : 0);
   entry->cold_start_us = took_us;
   entry->last_load_error.clear();
-  ++entry->refs;
-  entry->last_used_us = now();
-  Acquired out{ModelLease(this, entry, entry->model, keep_alive_us), AcquireStatus::Ok, "", true};
+  Acquired out{lease_on(entry), AcquireStatus::Ok, "", true};
   const int64_t bytes = entry->reserved_bytes;
   lock.unlock();
   load_done_.notify_all();
@@ -964,12 +1000,16 @@ void Registry::end_waits() {
   memory_freed_.notify_all();
 }
 
-void Registry::release(Entry& entry, std::optional<int64_t> keep_alive_us, bool sets_keep_alive) {
+void Registry::release(Entry& entry, std::optional<int64_t> keep_alive_us,
+                       const std::string& held_for) {
   {
     std::lock_guard lock(mutex_);
     --entry.refs;
     entry.last_used_us = now();
-    if (sets_keep_alive) entry.keep_alive_us = keep_alive_us;
+    if (held_for.empty())
+      entry.keep_alive_us = keep_alive_us;
+    else
+      entry.held_for.erase(std::find(entry.held_for.begin(), entry.held_for.end(), held_for));
   }
   maintenance_.notify_all();
   memory_freed_.notify_all();
@@ -988,23 +1028,17 @@ Result<void> Registry::unload(std::string_view name) {
                         std::string(model_state_name(entry->state)) + ")");
     if (entry->pinned) return make_error("model '" + id + "' is pinned; unpin it first");
     if (entry->refs > 0) {
-      // Each loaded derivative holds one lease on its base.
-      std::string derivatives;
-      int held_by_derivatives = 0;
-      for (const auto& [other_id, other] : entries_)
-        if (!other->base.empty() && other->state == ModelState::Loaded &&
-            resolve(other->base) == entry) {
-          derivatives += (derivatives.empty() ? "'" : ", '") + other_id + "'";
-          ++held_by_derivatives;
-        }
-      const int requests = entry->refs - held_by_derivatives;
+      const Holders held = holders_of(*entry);
       std::string why;
-      if (requests > 0)
-        why = "has " + std::to_string(requests) +
+      if (held.requests > 0)
+        why = "has " + std::to_string(held.requests) +
               " request(s) running; it is never unloaded under a request";
-      if (held_by_derivatives > 0)
+      if (!held.loading.empty())
+        why += (why.empty() ? "" : "; it ") + std::string("is held by its loading derivative(s) ") +
+               held.loading;
+      if (!held.loaded.empty())
         why += (why.empty() ? "" : "; it ") + std::string("is held by its loaded derivative(s) ") +
-               derivatives + " (unload those first)";
+               held.loaded + " (unload those first)";
       return make_error("model '" + id + "' " + why);
     }
     model = take_model(*entry);

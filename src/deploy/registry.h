@@ -62,7 +62,8 @@ struct ModelInfo {
   std::string source;  ///< "--model", "--models", "--lora" or "config"
   std::string parent;  ///< a LoRA derivative: its base model's id; "" otherwise
   bool pinned = false;
-  int running = 0;              ///< requests holding the model (ModelLease)
+  /// Leases holding the model (ModelLease): requests, and on a base each derivative that holds it
+  int running = 0;
   int waiting_for_load = 0;     ///< requests waiting for its load to end
   int64_t loading_for_us = 0;   ///< state Loading: since the load started
   /// State Loading: bytes of the file read into memory so far (0 with --mmap, which reads
@@ -177,9 +178,10 @@ class ModelLease {
   std::shared_ptr<Entry> entry_;
   std::shared_ptr<LoadedModel> model_;
   std::optional<int64_t> keep_alive_us_;
-  /// Whether its release sets the model's keep-alive (a request's lease); a loaded LoRA
-  /// derivative's lease on its base does not, so the base keeps that of its last request.
-  bool sets_keep_alive_ = true;
+  /// A LoRA derivative's lease on its base (taken by its load, held while it is loaded): the
+  /// derivative's id; "" for a request's lease. Only a request's release sets the model's
+  /// keep-alive, so the base keeps that of its last request.
+  std::string held_for_;
 };
 
 /// Why acquire() gave no lease.
@@ -348,8 +350,21 @@ class Registry {
   bool draining(const Entry& entry) const;
   /// Takes a loaded entry's model out (mutex_ held); the caller destroys it unlocked.
   std::shared_ptr<LoadedModel> take_model(Entry& entry);
-  /// A lease on `entry` ended; `sets_keep_alive`: `keep_alive_us` is now the entry's.
-  void release(Entry& entry, std::optional<int64_t> keep_alive_us, bool sets_keep_alive);
+  /// acquire() for a request (`held_for` "") or for the load of the derivative `held_for`,
+  /// whose lease on its base it is (ModelLease::held_for_).
+  Acquired acquire_lease(std::string_view name, std::optional<int64_t> keep_alive_us,
+                         const std::atomic<bool>* abandoned, const std::string& held_for);
+  /// A lease on `entry` ended: a request's (`held_for` "": `keep_alive_us` is now the entry's)
+  /// or the derivative `held_for`'s.
+  void release(Entry& entry, std::optional<int64_t> keep_alive_us, const std::string& held_for);
+  /// Who holds `entry`'s leases (mutex_ held): how many requests, and the derivatives that hold
+  /// it (by id, quoted and joined by ", "), loaded ones apart from those whose load is going on.
+  struct Holders {
+    int requests = 0;
+    std::string loaded;
+    std::string loading;
+  };
+  Holders holders_of(const Entry& entry) const;
   void emit(const RegistryEvent& event) const;
   void maintenance_loop();
   int64_t now() const { return options_.clock(); }

@@ -1836,10 +1836,74 @@ TEST(Registry, EvictingAnIdleDerivativeFreesItsBaseToo) {
   EXPECT_EQ(f.events.of(Kind::Unloaded).back().model, "other");
   const Acquired refused = registry->acquire("other");
   EXPECT_EQ(refused.status, AcquireStatus::OutOfMemory);
-  EXPECT_NE(refused.message.find("held by 'base' (1 request(s) running"), std::string::npos)
+  EXPECT_NE(refused.message.find("held by 'base' (held by its loaded derivative(s) 'chat', "),
+            std::string::npos)
       << refused.message;
   EXPECT_NE(refused.message.find("'chat' (1 request(s) running"), std::string::npos)
       << refused.message;
+}
+
+// A base that its derivative's load loaded is held by that load, not by a request (QA: while
+// the derivative applied its adapter, a refusal for memory said "'base' (1 request(s) running"
+// and unload "has 1 request(s) running", with no request on either): a refusal says the base is
+// loading for the derivative, unload that the loading derivative holds it; once the derivative
+// is loaded, that it holds its base, and only requests on the base itself count as running.
+TEST(Registry, ABaseHeldByItsDerivativesLoadIsLoadingForItNotRunningARequest) {
+  REQUIRE_TESTDATA();
+  std::map<std::string, int64_t> bytes = base_other_chat_bytes();
+  ASSERT_EQ(bytes.size(), 3u);
+  Fixture f;
+  const int64_t budget = bytes["base"] + bytes["chat"];  // no room for `other` besides them
+  auto registry = create(base_other_chat(f, budget));
+  ASSERT_TRUE(registry);
+  const auto refusal = [&](const std::string& held_by) {
+    const int64_t used = registry->memory().used_bytes;
+    return "model 'other' needs " + format_bytes(bytes["other"]) + " but only " +
+           format_bytes(budget - used) + " of --max-memory " + format_bytes(budget) +
+           " is free and no idle model can be unloaded; held by " + held_by;
+  };
+  const auto memory_of = [&](const std::string& id) {
+    return format_bytes(registry->find(id)->memory_bytes);
+  };
+  // The base is loaded, its derivative not yet (the Loaded event of the base comes on the
+  // derivative's loading thread, before its adapter is applied).
+  std::string refused_while_loading, expected_while_loading, unload_while_loading;
+  std::optional<ModelInfo> base_while_loading, chat_while_loading;
+  f.events.gate = [&](const RegistryEvent& e) {
+    if (e.kind != Kind::Loaded || e.model != "base") return;
+    base_while_loading = registry->find("base");
+    chat_while_loading = registry->find("chat");
+    expected_while_loading =
+        refusal("'base' (loading for its derivative(s) 'chat', " + memory_of("base") +
+                "), 'chat' (loading, " + memory_of("chat") + ")");
+    refused_while_loading = registry->acquire("other").message;
+    unload_while_loading = registry->unload("base").error().message;
+  };
+  Acquired chat = registry->acquire("chat");
+  f.events.gate = nullptr;
+  ASSERT_TRUE(chat.lease) << chat.message;
+  ASSERT_TRUE(base_while_loading && chat_while_loading);
+  EXPECT_EQ(base_while_loading->state, ModelState::Loaded);
+  EXPECT_EQ(base_while_loading->running, 1);  // the derivative's lease, as once it is loaded
+  EXPECT_EQ(chat_while_loading->state, ModelState::Loading);
+  EXPECT_EQ(refused_while_loading, expected_while_loading);
+  EXPECT_EQ(unload_while_loading, "model 'base' is held by its loading derivative(s) 'chat'");
+
+  // Loaded, one request on the derivative: the base is held by it, runs no request.
+  EXPECT_EQ(registry->acquire("other").message,
+            refusal("'base' (held by its loaded derivative(s) 'chat', " + memory_of("base") +
+                    "), 'chat' (1 request(s) running, " + memory_of("chat") + ")"));
+  // And one request on the base.
+  Acquired base = registry->acquire("base");
+  ASSERT_TRUE(base.lease);
+  EXPECT_EQ(
+      registry->acquire("other").message,
+      refusal("'base' (1 request(s) running and held by its loaded derivative(s) 'chat', " +
+              memory_of("base") + "), 'chat' (1 request(s) running, " + memory_of("chat") + ")"));
+  EXPECT_EQ(registry->find("base")->running, 2);
+  EXPECT_EQ(registry->unload("base").error().message,
+            "model 'base' has 1 request(s) running; it is never unloaded under a request; it is "
+            "held by its loaded derivative(s) 'chat' (unload those first)");
 }
 
 }  // namespace
