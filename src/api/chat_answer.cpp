@@ -6,7 +6,7 @@ namespace gengyun::api {
 
 namespace {
 
-using nlohmann::json;
+using json = nlohmann::ordered_json;
 
 chat::OutputParser::Options parser_options(const ChatSyntax& syntax, bool tools,
                                            std::string id_prefix, bool stream_arguments) {

@@ -30,9 +30,9 @@ class ChatAnswer {
   /// function {name, arguments ""}}]} when it opens, then deltas {"tool_calls": [{index,
   /// function {arguments}}]} with pieces of its arguments (all of them at once when it is not
   /// streamed), which concatenate to the message's arguments.
-  std::vector<nlohmann::json> feed(std::string_view text);
+  std::vector<nlohmann::ordered_json> feed(std::string_view text);
   /// The end of the text: the chunks of what was held back (an unclosed call as content).
-  std::vector<nlohmann::json> finish();
+  std::vector<nlohmann::ordered_json> finish();
 
   /// "tool_calls" when the answer called a tool and the model stopped by itself, else the
   /// engine's reason ("stop", "length").
@@ -40,13 +40,13 @@ class ChatAnswer {
 
   /// The whole message: {"role": "assistant", "content": text, or null when empty and tools
   /// were called, "reasoning_content" when the model reasoned, "tool_calls" when it called}.
-  nlohmann::json message() const;
+  nlohmann::ordered_json message() const;
 
   /// Bytes of reasoning_content so far.
   size_t reasoning_size() const { return reasoning_.size(); }
 
  private:
-  std::vector<nlohmann::json> take(const chat::OutputDelta& delta);
+  std::vector<nlohmann::ordered_json> take(const chat::OutputDelta& delta);
 
   ResponseMeta meta_;
   chat::OutputParser parser_;

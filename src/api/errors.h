@@ -86,6 +86,8 @@ nlohmann::json error_body(const ApiError& error);
 /// JSON text for a response body; invalid UTF-8 in strings is replaced by U+FFFD, so echoing
 /// client text or model output never throws.
 std::string dump_json(const nlohmann::json& value);
+/// dump_json() for a value whose objects keep their members' order (the generation responses).
+std::string dump_ordered_json(const nlohmann::ordered_json& value);
 
 /// Either a value or the error to answer with (the API layer's Result).
 template <class T>

@@ -302,7 +302,8 @@ class GenerationJob : public std::enable_shared_from_this<GenerationJob> {
   }
 
   /// `tokens` of `choice` in the endpoint's logprobs object (advances its text_offset).
-  nlohmann::json logprobs_json(const std::vector<TokenLogprob>& tokens, Choice& choice) const {
+  nlohmann::ordered_json logprobs_json(const std::vector<TokenLogprob>& tokens,
+                                       Choice& choice) const {
     return job_.meta.kind == CompletionKind::Chat ? chat_logprobs(tokens)
                                                   : completion_logprobs(tokens, choice.text_offset);
   }
@@ -342,7 +343,7 @@ class GenerationJob : public std::enable_shared_from_this<GenerationJob> {
       if (logprobs) tokens = logprobs_of(*event);
       if (choice.answer) {
         const size_t reasoned = choice.answer->reasoning_size();
-        std::vector<nlohmann::json> chunks = choice.answer->feed(event->text);
+        std::vector<nlohmann::ordered_json> chunks = choice.answer->feed(event->text);
         if (choice.answer->reasoning_size() > reasoned)
           choice.reasoning_tokens = choice.usage.completion_tokens;
         send_answer(choice, std::move(chunks), std::move(tokens), static_cast<int>(index));
@@ -364,7 +365,7 @@ class GenerationJob : public std::enable_shared_from_this<GenerationJob> {
         }
         if (choice.answer && !cancelled) {
           const size_t reasoned = choice.answer->reasoning_size();
-          std::vector<nlohmann::json> chunks = choice.answer->finish();
+          std::vector<nlohmann::ordered_json> chunks = choice.answer->finish();
           if (choice.answer->reasoning_size() > reasoned)
             choice.reasoning_tokens = choice.usage.completion_tokens;
           send_answer(choice, std::move(chunks), {}, static_cast<int>(index), /*end=*/true);
@@ -388,7 +389,7 @@ class GenerationJob : public std::enable_shared_from_this<GenerationJob> {
   /// A chat choice's chunks from its answer and the logprobs of `tokens`. Streamed, the logprobs
   /// held so far ride on the first chunk, and at the `end` those left get a chunk of their own;
   /// a client that is gone cancels every choice. Not streamed, the logprobs are kept.
-  void send_answer(Choice& choice, std::vector<nlohmann::json> chunks,
+  void send_answer(Choice& choice, std::vector<nlohmann::ordered_json> chunks,
                    std::vector<TokenLogprob> tokens, int index, bool end = false) {
     choice.logprobs.insert(choice.logprobs.end(), tokens.begin(), tokens.end());
     if (!job_.request.stream) return;
@@ -396,11 +397,11 @@ class GenerationJob : public std::enable_shared_from_this<GenerationJob> {
       if (!chunks.empty())
         chunks.front()["choices"][0]["logprobs"] = chat_logprobs(choice.logprobs);
       else if (end)
-        chunks.push_back(delta_chunk(job_.meta, nlohmann::json::object(),
+        chunks.push_back(delta_chunk(job_.meta, nlohmann::ordered_json::object(),
                                      chat_logprobs(choice.logprobs), index));
       if (!chunks.empty()) choice.logprobs.clear();
     }
-    for (const nlohmann::json& chunk : chunks)
+    for (const nlohmann::ordered_json& chunk : chunks)
       if (!stream_.send(chunk)) return cancel_all();
   }
 
@@ -511,9 +512,11 @@ class GenerationJob : public std::enable_shared_from_this<GenerationJob> {
       for (Choice& c : choices_)
         answer.push_back({std::move(c.text), std::string(finish_reason(c)),
                           job_.request.params.top_logprobs >= 0 ? logprobs_json(c.logprobs, c)
-                                                                : nlohmann::json(),
-                          c.answer ? c.answer->message() : nlohmann::json()});
-      send_json(*out_, completion_response(job_.meta, answer, usage), 200, job_.headers);
+                                                                : nlohmann::ordered_json(),
+                          c.answer ? c.answer->message() : nlohmann::ordered_json()});
+      out_->respond({200, "application/json",
+                     dump_ordered_json(completion_response(job_.meta, answer, usage)),
+                     job_.headers});
       return;
     }
     if (cancelled) {

@@ -10,7 +10,7 @@
 namespace gengyun::api {
 namespace {
 
-using nlohmann::json;
+using json = nlohmann::ordered_json;
 
 std::string_view object_name(CompletionKind kind) {
   return kind == CompletionKind::Chat ? "chat.completion" : "text_completion";

@@ -1,5 +1,7 @@
 // OpenAI response bodies: chat.completion / text_completion objects, their streamed chunks
-// (chat.completion.chunk / text_completion), and the usage object.
+// (chat.completion.chunk / text_completion), and the usage object. Their objects keep their
+// members in the order written (nlohmann::ordered_json), as OpenAI sends them: a legacy
+// completion's top_logprobs object lists its tokens most likely first.
 #pragma once
 
 #include <cstdint>
@@ -56,7 +58,7 @@ struct TokenLogprob {
 /// Chat `choices[].logprobs`: {"content": [{"token", "logprob", "bytes": [ints],
 /// "top_logprobs": [{"token", "logprob", "bytes"}]}], "refusal": null}; `token` is the bytes as
 /// text (invalid UTF-8 replaced by U+FFFD when sent).
-nlohmann::json chat_logprobs(const std::vector<TokenLogprob>& tokens);
+nlohmann::ordered_json chat_logprobs(const std::vector<TokenLogprob>& tokens);
 
 /// Where a choice's tokens stand in its text, carried from one completion_logprobs call to the
 /// next.
@@ -73,7 +75,8 @@ struct TextOffset {
 /// stream decoder makes it, each well-formed character one, each maximal ill-formed subpart one
 /// U+FFFD (so byte tokens that make no character count one each, as the text shows them). `offset`
 /// carries the count across calls and is advanced past the tokens.
-nlohmann::json completion_logprobs(const std::vector<TokenLogprob>& tokens, TextOffset& offset);
+nlohmann::ordered_json completion_logprobs(const std::vector<TokenLogprob>& tokens,
+                                           TextOffset& offset);
 
 /// "chatcmpl-" or "cmpl-" followed by 24 random base62 characters.
 std::string new_response_id(CompletionKind kind);
@@ -86,43 +89,43 @@ std::string system_fingerprint(std::string_view model_path, int n_ctx);
 ///  "prompt_tokens_details": {"cached_tokens", "audio_tokens": 0},
 ///  "completion_tokens_details": {"reasoning_tokens", "audio_tokens": 0,
 ///  "accepted_prediction_tokens": 0, "rejected_prediction_tokens": 0}} (the OpenAI fields).
-nlohmann::json usage_json(const TokenUsage& usage);
+nlohmann::ordered_json usage_json(const TokenUsage& usage);
 
 /// One choice of a non-streamed answer.
 struct ResponseChoice {
   std::string text;
   std::string finish_reason;          ///< "stop", "length" or "tool_calls"
-  nlohmann::json logprobs = nullptr;  ///< chat_logprobs / completion_logprobs, or null
+  nlohmann::ordered_json logprobs = nullptr;  ///< chat_logprobs / completion_logprobs, or null
   /// chat: the whole message (ChatAnswer::message()), sent with refusal null; when null,
   /// {role "assistant", content text, refusal null}.
-  nlohmann::json message = nullptr;
+  nlohmann::ordered_json message = nullptr;
 };
 
 /// The non-streamed body: object "chat.completion" with choices[i].message {role "assistant",
 /// content, refusal null}, or "text_completion" with choices[i].text; choices[i].index is i;
 /// system_fingerprint when meta has one.
-nlohmann::json completion_response(const ResponseMeta& meta,
-                                   const std::vector<ResponseChoice>& choices,
-                                   const TokenUsage& usage);
+nlohmann::ordered_json completion_response(const ResponseMeta& meta,
+                                           const std::vector<ResponseChoice>& choices,
+                                           const TokenUsage& usage);
 
 /// The first chunk of choice `index`'s stream: for chat, delta {role "assistant", content ""};
 /// none for text.
-std::optional<nlohmann::json> opening_chunk(const ResponseMeta& meta, int index = 0);
+std::optional<nlohmann::ordered_json> opening_chunk(const ResponseMeta& meta, int index = 0);
 /// A chunk carrying generated text of choice `index` (delta.content / text) and its tokens'
 /// `logprobs` (null when not asked for), finish_reason null.
-nlohmann::json text_chunk(const ResponseMeta& meta, std::string_view text,
-                          nlohmann::json logprobs = nullptr, int index = 0);
+nlohmann::ordered_json text_chunk(const ResponseMeta& meta, std::string_view text,
+                                  nlohmann::ordered_json logprobs = nullptr, int index = 0);
 /// A chat chunk of choice `index` carrying `delta` (e.g. {"reasoning_content": ...} or
 /// {"tool_calls": [...]}) and `logprobs` (null when not asked for), finish_reason null.
-nlohmann::json delta_chunk(const ResponseMeta& meta, nlohmann::json delta,
-                           nlohmann::json logprobs = nullptr, int index = 0);
+nlohmann::ordered_json delta_chunk(const ResponseMeta& meta, nlohmann::ordered_json delta,
+                                   nlohmann::ordered_json logprobs = nullptr, int index = 0);
 /// The chunk that ends choice `index`: empty delta / text, the finish_reason and, when given,
 /// `usage` (the last choice's carries it when the request asks for no usage chunk, so that
 /// every client learns its usage; with the usage chunk it would be counted twice).
-nlohmann::json finish_chunk(const ResponseMeta& meta, std::string_view finish_reason,
-                            const TokenUsage* usage = nullptr, int index = 0);
+nlohmann::ordered_json finish_chunk(const ResponseMeta& meta, std::string_view finish_reason,
+                                    const TokenUsage* usage = nullptr, int index = 0);
 /// The last chunk before [DONE] when stream_options.include_usage is true: choices [] and
 /// usage (OpenAI's).
-nlohmann::json usage_chunk(const ResponseMeta& meta, const TokenUsage& usage);
+nlohmann::ordered_json usage_chunk(const ResponseMeta& meta, const TokenUsage& usage);
 
 }  // namespace gengyun::api

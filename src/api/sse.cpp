@@ -4,7 +4,9 @@
 
 namespace gengyun::api {
 
-std::string sse_event(const nlohmann::json& data) { return "data: " + dump_json(data) + "\n\n"; }
+std::string sse_event(const nlohmann::ordered_json& data) {
+  return "data: " + dump_ordered_json(data) + "\n\n";
+}
 
 bool SseStream::start(HttpHeaders headers) {
   headers.emplace(headers.begin(), "Cache-Control", "no-cache");
@@ -12,7 +14,7 @@ bool SseStream::start(HttpHeaders headers) {
   return connected_;
 }
 
-bool SseStream::send(const nlohmann::json& data) { return write(sse_event(data)); }
+bool SseStream::send(const nlohmann::ordered_json& data) { return write(sse_event(data)); }
 
 bool SseStream::send_done() { return write(std::string(kSseDone)); }
 

@@ -13,7 +13,7 @@
 namespace gengyun::api {
 
 /// "data: " + the JSON text of `data` + "\n\n".
-std::string sse_event(const nlohmann::json& data);
+std::string sse_event(const nlohmann::ordered_json& data);
 
 /// The event that ends an OpenAI stream.
 inline constexpr std::string_view kSseDone = "data: [DONE]\n\n";
@@ -29,7 +29,7 @@ class SseStream {
   bool start(HttpHeaders headers = {});
   /// Queues one event; false (now and for every later call) once the client is gone or
   /// stopped reading (Responder::write).
-  bool send(const nlohmann::json& data);
+  bool send(const nlohmann::ordered_json& data);
   /// Queues `data: [DONE]`; false as send().
   bool send_done();
   /// Ends the response once everything queued is sent.

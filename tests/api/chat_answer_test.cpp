@@ -17,6 +17,11 @@ const ResponseMeta kMeta{CompletionKind::Chat, "chatcmpl-t", 1700000000, "qwen"}
 const ChatSyntax kQwen3{
     .reasoning = true, .starts_in_reasoning = false, .tool_calls = ToolCallFormat::Hermes};
 
+// Chunks as nlohmann::json, whose objects compare whatever their members' order.
+std::vector<json> as_json(const std::vector<nlohmann::ordered_json>& chunks) {
+  return {chunks.begin(), chunks.end()};
+}
+
 // What a client (the openai SDK's stream helpers) builds from the deltas: reasoning_content and
 // content concatenated, tool calls by index (id, type and name once, arguments appended).
 json assemble(const std::vector<json>& chunks) {
@@ -70,9 +75,9 @@ json answer(const ChatSyntax& syntax, bool tools, const std::string& text,
     ChatAnswer answer(kMeta, syntax, tools, /*stream=*/true, 0, stream_arguments);
     std::vector<json> chunks;
     for (const std::string& e : events) {
-      for (json& c : answer.feed(e)) chunks.push_back(std::move(c));
+      for (const auto& c : answer.feed(e)) chunks.push_back(c);
     }
-    for (json& c : answer.finish()) chunks.push_back(std::move(c));
+    for (const auto& c : answer.finish()) chunks.push_back(c);
     EXPECT_EQ(assemble(chunks), message) << how;
     EXPECT_EQ(answer.finish_reason(engine), finish_reason) << how;
   };
@@ -123,7 +128,7 @@ TEST(ChatAnswer, AClosingTagInsideAnArgumentStringStaysInTheArgument) {
 TEST(ChatAnswer, StreamedCallDeltasAsOpenAI) {
   ChatAnswer answer(kMeta, kQwen3, /*tools=*/true, /*stream=*/true);
   EXPECT_TRUE(answer.feed("<tool_call>{\"name\": \"f\", \"arguments\": {\"a\": 1}}").empty());
-  const std::vector<json> chunks = answer.feed("</tool_call>");
+  const std::vector<json> chunks = as_json(answer.feed("</tool_call>"));
   ASSERT_EQ(chunks.size(), 2u);
   EXPECT_EQ(chunks[0]["choices"][0]["delta"], json::parse(R"({"tool_calls": [{"index": 0,
       "id": "call_chatcmpl-t_0", "type": "function",
@@ -137,7 +142,7 @@ TEST(ChatAnswer, StreamedCallDeltasAsOpenAI) {
 TEST(ChatAnswer, AChoiceIndexMarksItsChunksAndCallIds) {
   ChatAnswer answer(kMeta, kQwen3, /*tools=*/true, /*stream=*/true, /*index=*/2);
   const std::vector<json> chunks =
-      answer.feed("Hi<tool_call>{\"name\": \"f\", \"arguments\": {}}</tool_call>");
+      as_json(answer.feed("Hi<tool_call>{\"name\": \"f\", \"arguments\": {}}</tool_call>"));
   ASSERT_EQ(chunks.size(), 3u);
   for (const json& chunk : chunks) EXPECT_EQ(chunk["choices"][0]["index"], 2);
   EXPECT_EQ(chunks[0]["choices"][0]["delta"], json({{"content", "Hi"}}));
@@ -209,9 +214,9 @@ TEST(ChatAnswer, UnderTheGrammarArgumentsStreamInPieces) {
   ChatAnswer streamed(kMeta, kQwen3, /*tools=*/true, /*stream=*/true, 0, true);
   std::vector<json> deltas;
   for (char c : text)
-    for (const json& chunk : streamed.feed(std::string(1, c)))
+    for (const auto& chunk : streamed.feed(std::string(1, c)))
       deltas.push_back(chunk["choices"][0]["delta"]);
-  for (const json& chunk : streamed.finish()) deltas.push_back(chunk["choices"][0]["delta"]);
+  for (const auto& chunk : streamed.finish()) deltas.push_back(chunk["choices"][0]["delta"]);
   ASSERT_GE(deltas.size(), 2u);
   EXPECT_EQ(deltas[0], json::parse(R"({"tool_calls": [{"index": 0, "id": "call_chatcmpl-t_0",
       "type": "function", "function": {"name": "get_weather", "arguments": ""}}]})"));

@@ -76,8 +76,9 @@ TEST(CompletionResponse, TextShape) {
                 "accepted_prediction_tokens": 0, "rejected_prediction_tokens": 0}}})"));
 }
 
+// Members in OpenAI's order (ordered_json compares it).
 TEST(StreamChunks, ChatShapes) {
-  EXPECT_EQ(*opening_chunk(kChat), json::parse(R"({
+  EXPECT_EQ(*opening_chunk(kChat), nlohmann::ordered_json::parse(R"({
     "id": "chatcmpl-x", "object": "chat.completion.chunk", "created": 1700000000,
     "model": "qwen", "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""},
                                   "logprobs": null, "finish_reason": null}]})"));
@@ -89,7 +90,7 @@ TEST(StreamChunks, ChatShapes) {
   EXPECT_FALSE(finish.contains("usage"));
   const TokenUsage usage{5, 2, 4};
   EXPECT_EQ(finish_chunk(kChat, "stop", &usage)["usage"], usage_json(usage));
-  EXPECT_EQ(usage_chunk(kChat, usage), json::parse(R"({
+  EXPECT_EQ(usage_chunk(kChat, usage), nlohmann::ordered_json::parse(R"({
     "id": "chatcmpl-x", "object": "chat.completion.chunk", "created": 1700000000,
     "model": "qwen", "choices": [],
     "usage": {"prompt_tokens": 5, "completion_tokens": 2, "total_tokens": 7,
@@ -101,7 +102,7 @@ TEST(StreamChunks, ChatShapes) {
 
 TEST(StreamChunks, TextShapes) {
   EXPECT_FALSE(opening_chunk(kText).has_value());
-  EXPECT_EQ(text_chunk(kText, "Hi"), json::parse(R"({
+  EXPECT_EQ(text_chunk(kText, "Hi"), nlohmann::ordered_json::parse(R"({
     "id": "cmpl-x", "object": "text_completion", "created": 1700000000, "model": "qwen",
     "choices": [{"index": 0, "text": "Hi", "logprobs": null, "finish_reason": null}]})"));
   EXPECT_EQ(finish_chunk(kText, "length")["choices"][0]["text"], "");
@@ -155,6 +156,20 @@ TEST(Logprobs, CompletionTopLogprobsHoldTheSampledToken) {
       offset);
   EXPECT_EQ(out["top_logprobs"], json::parse(R"([{"a": -0.5, "c": -1.0, "b": -3.0},
                                                  {"a": -0.5, "c": -1.0}])"));
+}
+
+// OpenAI lists a legacy top_logprobs object's tokens most likely first (the sampled one, when
+// it joins them, last); a std::map gave them in alphabetical order (QA).
+TEST(Logprobs, CompletionTopLogprobsKeepTheirOrder) {
+  TextOffset offset;
+  const auto out =
+      completion_logprobs({{"b", -3.0f, {{"c", -0.5f}, {"a", -1.0f}}}, {"c", -0.5f, {}}}, offset);
+  EXPECT_EQ(dump_ordered_json(out["top_logprobs"]), R"([{"c":-0.5,"a":-1.0,"b":-3.0},{"c":-0.5}])");
+  EXPECT_EQ(dump_ordered_json(completion_response(kText, {{"cb", "stop", out}},
+                                                  {})["choices"][0]["logprobs"]["top_logprobs"][0]),
+            R"({"c":-0.5,"a":-1.0,"b":-3.0})");
+  EXPECT_NE(sse_event(text_chunk(kText, "cb", out)).find(R"({"c":-0.5,"a":-1.0,"b":-3.0})"),
+            std::string::npos);
 }
 
 // Two pieces of characters would both show as U+FFFD, so that as keys of one top_logprobs

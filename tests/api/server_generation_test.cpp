@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -406,6 +407,45 @@ TEST_F(ServerTest, SameSeedSameSample) {
     if (text != first) other = text;
   }
   EXPECT_FALSE(other.empty()) << "five other seeds all gave the same sample";
+}
+
+// A legacy completion's top_logprobs objects list their tokens most likely first, as OpenAI's
+// do (QA: they came in the alphabetical order of a std::map), streamed and not.
+TEST_F(ServerTest, LegacyTopLogprobsComeMostLikelyFirst) {
+  json request = completion_request("stories", "Once upon a time", 6, false);
+  request["logprobs"] = 5;
+  const auto r = post("/v1/completions", request, key_);
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body;
+  request["stream"] = true;
+  const auto streamed = post("/v1/completions", request, key_);
+  ASSERT_TRUE(streamed);
+  std::vector<nlohmann::ordered_json> entries;
+  const auto whole = nlohmann::ordered_json::parse(r->body);
+  for (const auto& top : whole["choices"][0]["logprobs"]["top_logprobs"]) entries.push_back(top);
+  std::istringstream lines(streamed->body);
+  for (std::string line; std::getline(lines, line);) {
+    if (!line.starts_with("data: {")) continue;
+    const auto chunk = nlohmann::ordered_json::parse(line.substr(6));
+    const auto& logprobs = chunk["choices"][0]["logprobs"];
+    if (logprobs.is_null()) continue;  // the finishing chunk
+    for (const auto& top : logprobs["top_logprobs"]) entries.push_back(top);
+  }
+  ASSERT_EQ(entries.size(), 12u);
+  for (size_t i = 0; i < entries.size(); ++i) {
+    ASSERT_EQ(entries[i].size(), 5u) << entries[i].dump();
+    std::vector<std::pair<double, std::string>> sorted;
+    std::vector<std::string> keys;
+    for (const auto& [token, logprob] : entries[i].items()) {
+      keys.push_back(token);
+      sorted.emplace_back(-logprob.get<double>(), token);
+    }
+    std::sort(sorted.begin(), sorted.end());
+    std::vector<std::string> likeliest_first;
+    for (const auto& [minus_logprob, token] : sorted) likeliest_first.push_back(token);
+    EXPECT_EQ(keys, likeliest_first) << "entry " << i << ": " << entries[i].dump();
+    EXPECT_EQ(entries[i], entries[i % 6]) << "streamed entry " << i - 6;
+  }
 }
 
 TEST_F(ServerTest, TextPartsAreJoinedWithNewlines) {
