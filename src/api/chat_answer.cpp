@@ -33,7 +33,19 @@ std::vector<json> ChatAnswer::feed(std::string_view text) { return take(parser_.
 
 std::vector<json> ChatAnswer::finish() { return take(parser_.finish()); }
 
+void ChatAnswer::add_tokens(const std::vector<size_t>& byte_sizes) {
+  for (const size_t size : byte_sizes)
+    token_ends_.push_back((token_ends_.empty() ? 0 : token_ends_.back()) + size);
+}
+
 std::vector<json> ChatAnswer::take(const chat::OutputDelta& delta) {
+  for (const auto& [span_begin, span_end] : delta.reasoning_spans)
+    for (; next_token_ < token_ends_.size(); ++next_token_) {
+      const size_t begin = next_token_ ? token_ends_[next_token_ - 1] : 0;
+      const size_t end = token_ends_[next_token_];
+      if (begin >= span_end) break;  // past the span: a later span may reach it
+      if (end > span_begin && end > begin) ++reasoning_tokens_;
+    }
   reasoning_ += delta.reasoning;
   content_ += delta.content;
   std::vector<json> chunks;

@@ -42,8 +42,13 @@ class ChatAnswer {
   /// were called, "reasoning_content" when the model reasoned, "tool_calls" when it called}.
   nlohmann::ordered_json message() const;
 
-  /// Bytes of reasoning_content so far.
-  size_t reasoning_size() const { return reasoning_.size(); }
+  /// Notes the answer's next generated tokens by the bytes of text each stands for (0: none, as
+  /// the end-of-sequence token), in order, before the text that holds them is fed.
+  void add_tokens(const std::vector<size_t>& byte_sizes);
+  /// Of the tokens added, those with a byte in reasoning_content so far (one whose bytes went
+  /// partly to reasoning_content and partly to content or a tag counts): usage's
+  /// completion_tokens_details.reasoning_tokens.
+  int reasoning_tokens() const { return reasoning_tokens_; }
 
  private:
   std::vector<nlohmann::ordered_json> take(const chat::OutputDelta& delta);
@@ -55,6 +60,9 @@ class ChatAnswer {
   std::string reasoning_;
   std::string content_;
   std::vector<chat::ToolCall> calls_;
+  std::vector<size_t> token_ends_;  // each added token's end, in bytes of the answer's text
+  size_t next_token_ = 0;           // the first token no reasoning span has reached yet
+  int reasoning_tokens_ = 0;
 };
 
 }  // namespace gengyun::api

@@ -212,10 +212,8 @@ class GenerationJob : public std::enable_shared_from_this<GenerationJob> {
     /// When asked for: a non-streamed choice's; a streamed chat choice's not yet sent (those of
     /// tokens whose text its answer holds back).
     std::vector<TokenLogprob> logprobs;
-    std::optional<ChatAnswer> answer;  ///< chat: its message (reasoning, content, tool calls)
-    /// chat: the completion tokens up to the last that added to reasoning_content (reasoning
-    /// comes first in an answer)
-    int reasoning_tokens = 0;
+    /// chat: its message (reasoning, content, tool calls) and reasoning tokens
+    std::optional<ChatAnswer> answer;
     TextOffset text_offset;   ///< completions: where the choice's text stands (completion_logprobs)
     Usage usage;              ///< as of its latest event
     std::optional<GenerationEvent> last;  ///< its finished event
@@ -317,7 +315,7 @@ class GenerationJob : public std::enable_shared_from_this<GenerationJob> {
       const Usage*& best = per_prompt[c.prompt];
       if (!best || c.usage.prompt_tokens > best->prompt_tokens) best = &c.usage;
       total.completion_tokens += c.usage.completion_tokens;
-      total.reasoning_tokens += c.reasoning_tokens;
+      if (c.answer) total.reasoning_tokens += c.answer->reasoning_tokens();
     }
     for (const Usage* u : per_prompt) {
       if (!u) continue;
@@ -342,10 +340,11 @@ class GenerationJob : public std::enable_shared_from_this<GenerationJob> {
       std::vector<TokenLogprob> tokens;
       if (logprobs) tokens = logprobs_of(*event);
       if (choice.answer) {
-        const size_t reasoned = choice.answer->reasoning_size();
+        std::vector<size_t> token_sizes;
+        for (const int32_t id : event->token_ids)
+          token_sizes.push_back(job_.model->token_bytes(id).size());
+        choice.answer->add_tokens(token_sizes);
         std::vector<nlohmann::ordered_json> chunks = choice.answer->feed(event->text);
-        if (choice.answer->reasoning_size() > reasoned)
-          choice.reasoning_tokens = choice.usage.completion_tokens;
         send_answer(choice, std::move(chunks), std::move(tokens), static_cast<int>(index));
       } else if (!job_.request.stream) {
         choice.text += event->text;
@@ -364,10 +363,7 @@ class GenerationJob : public std::enable_shared_from_this<GenerationJob> {
           cancel_all();  // the answer fails as a whole
         }
         if (choice.answer && !cancelled) {
-          const size_t reasoned = choice.answer->reasoning_size();
           std::vector<nlohmann::ordered_json> chunks = choice.answer->finish();
-          if (choice.answer->reasoning_size() > reasoned)
-            choice.reasoning_tokens = choice.usage.completion_tokens;
           send_answer(choice, std::move(chunks), {}, static_cast<int>(index), /*end=*/true);
         }
         choice.last = std::move(*event);

@@ -208,6 +208,7 @@ OutputParser::OutputParser(Options options)
 OutputDelta OutputParser::feed(std::string_view text) {
   OutputDelta out;
   held_.append(text);
+  fed_ += text.size();
   while (step(out)) {
   }
   return out;
@@ -424,7 +425,9 @@ void OutputParser::route(std::string_view text, OutputDelta& out) {
     case State::kContent:
       add_content(text, out);
       break;
-    case State::kReasoning:
+    case State::kReasoning:  // (text is held_'s first bytes: where it stands follows)
+      if (!text.empty())
+        out.reasoning_spans.emplace_back(fed_ - held_.size(), fed_ - held_.size() + text.size());
       out.reasoning.append(text);
       break;
     case State::kToolCall:

@@ -9,6 +9,7 @@
 
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "gengyun/chat_syntax.h"
@@ -33,6 +34,9 @@ struct OutputDelta {
   std::string reasoning;
   std::string content;
   std::vector<ToolCall> tool_calls;
+  /// Where `reasoning`'s bytes stand in the answer's text: [begin, end) byte offsets into all
+  /// the text fed so far, in order (the tags themselves are not in them).
+  std::vector<std::pair<size_t, size_t>> reasoning_spans;
 
   bool empty() const { return reasoning.empty() && content.empty() && tool_calls.empty(); }
 };
@@ -113,6 +117,7 @@ class OutputParser {
   Options options_;
   State state_;
   std::string held_;             // output not yet routed: it may begin a tag
+  size_t fed_ = 0;               // bytes fed so far; held_ is their last held_.size()
   std::string call_text_;        // the body of the open <tool_call>, or the JSON of a JSON call
   std::string prefix_;           // JSON formats: what came before the JSON (whitespace, the marker)
   std::string space_;            // trailing whitespace of content, held (tool calls on)

@@ -247,5 +247,53 @@ TEST(ChatAnswer, UnderTheGrammarACutCallStaysACall) {
   EXPECT_EQ(finish, "length");
 }
 
+// The reasoning tokens of `events` (each the texts of the tokens one engine event brings), fed
+// as the generation job feeds them, streamed or not.
+int reasoning_tokens(const ChatSyntax& syntax, const std::vector<std::vector<std::string>>& events,
+                     bool stream) {
+  ChatAnswer answer(kMeta, syntax, false, stream);
+  for (const auto& tokens : events) {
+    std::vector<size_t> sizes;
+    std::string text;
+    for (const std::string& token : tokens) {
+      sizes.push_back(token.size());
+      text += token;
+    }
+    answer.add_tokens(sizes);
+    answer.feed(text);
+  }
+  answer.finish();
+  return answer.reasoning_tokens();
+}
+
+// reasoning_tokens counts the tokens with a byte in reasoning_content: not the content written
+// before a <think> block (QA: every token up to the last reasoning one counted, 45 of content
+// with 15 of reasoning made 60), not a tag's own tokens, a token split between reasoning and
+// anything else yes, a token held back (it might begin </think>) when its bytes come out as
+// reasoning, and reasoning left open at the end.
+TEST(ChatAnswer, ReasoningTokensAreThoseOfReasoningContent) {
+  const ChatSyntax qwq{.reasoning = true, .starts_in_reasoning = true};
+  for (const bool stream : {false, true}) {
+    EXPECT_EQ(reasoning_tokens(kQwen3,
+                               {{"Hi"},
+                                {" there"},
+                                {"<think>"},
+                                {"a"},
+                                {"b</th"},
+                                {"ink>"},
+                                {"c<think>d"},
+                                {"</think>"},
+                                {""}},
+                               stream),
+              3);  // "a", "b</th", "c<think>d"
+    EXPECT_EQ(
+        reasoning_tokens(kQwen3, {{"Hi", "<think>", "<"}, {"x"}, {"y", "</think>", "z"}}, stream),
+        3);  // "<", "x", "y"
+    EXPECT_EQ(reasoning_tokens(kQwen3, {{"<think>"}, {"ab"}, {"</thi"}}, stream), 2);
+    EXPECT_EQ(reasoning_tokens(qwq, {{"a", "</think>"}, {"b"}}, stream), 1);
+    EXPECT_EQ(reasoning_tokens(kQwen3, {{"no", " reasoning"}}, stream), 0);
+  }
+}
+
 }  // namespace
 }  // namespace gengyun::api

@@ -147,6 +147,50 @@ std::string logprob_bytes(const json& logprobs) {
 
 // n choices each get their own answer (their index on every delta), with the logprobs of the
 // tokens whose text went to reasoning_content; greedy, both choices are the same answer.
+// reasoning_tokens counts the tokens whose text went to reasoning_content, not those of the
+// content before it (QA: qwen2-tiny-f32 at temperature 1, seed 1 writes 45 tokens of content,
+// then <think> and 14 tokens of reasoning, each "<think>" again; usage said 60), streamed and
+// not.
+TEST_F(ServerTest, ReasoningTokensLeaveOutTheContentBeforeThink) {
+  OwnServer f32;
+  start_own(f32, {{"qwen2-tiny", gengyun::testing::testdata_path("models/qwen2-tiny-f32.gguf")}},
+            {.n_threads = 1, .n_ctx = 512});
+  json request = {{"model", "qwen2-tiny"},
+                  {"messages", {{{"role", "user"}, {"content", "Hi"}}}},
+                  {"max_tokens", 60},
+                  {"temperature", 1},
+                  {"seed", 1}};
+  std::string content;
+  for (int i = 0; i < 30; ++i) content += "st";
+  for (int i = 0; i < 15; ++i) content += "am";
+  std::string reasoning;
+  for (int i = 0; i < 14; ++i) reasoning += "<think>";
+  auto r = post_to(f32.port, "/v1/chat/completions", request);
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body;
+  const json whole = json::parse(r->body);
+  EXPECT_EQ(whole["choices"][0]["message"]["content"], content);
+  EXPECT_EQ(whole["choices"][0]["message"]["reasoning_content"], reasoning);
+  EXPECT_EQ(whole["usage"]["completion_tokens"], 60);
+  EXPECT_EQ(whole["usage"]["completion_tokens_details"]["reasoning_tokens"], 14);
+
+  request["stream"] = true;
+  request["stream_options"] = {{"include_usage", true}};
+  r = post_to(f32.port, "/v1/chat/completions", request);
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body;
+  const SseBody sse = parse_sse(r->body);
+  ASSERT_TRUE(sse.done);
+  std::string streamed_reasoning;
+  for (const json& e : sse.events)
+    if (!e["choices"].empty() && e["choices"][0]["delta"].contains("reasoning_content"))
+      streamed_reasoning += e["choices"][0]["delta"]["reasoning_content"].get<std::string>();
+  EXPECT_EQ(streamed_reasoning, reasoning);
+  EXPECT_EQ(streamed_text(sse), content);
+  EXPECT_EQ(sse.events.back()["usage"]["completion_tokens"], 60);
+  EXPECT_EQ(sse.events.back()["usage"]["completion_tokens_details"]["reasoning_tokens"], 14);
+}
+
 TEST_F(ReasoningServerTest, EachChoiceHasItsOwnReasoningAndLogprobs) {
   json request = {{"model", "qwq-tiny"},
                   {"messages", {{{"role", "user"}, {"content", "Why is the sky blue?"}}}},
