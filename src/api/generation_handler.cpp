@@ -18,6 +18,7 @@
 #include "api/openai_request.h"
 #include "api/sse.h"
 #include "api/usage_entry.h"
+#include "sampling/sampling_params.h"
 #include "tokenizer/utf8.h"
 #include "util/clock.h"
 #include "util/counted.h"
@@ -588,7 +589,8 @@ void handle_generation(CompletionKind kind, const GenerationContext& context,
     if (!headers.ok()) return fail(*out, *entry, headers.error());
     job->headers = std::move(headers.value());
     // Each choice is an engine request of its own: n per prompt, in the order of their index;
-    // with a seed, choice k of a prompt samples with seed + k (reproducible, yet different).
+    // with a seed, choice k of a prompt samples with sampling::choice_seed(seed, k)
+    // (reproducible, yet different, also from the choices of nearby seeds).
     std::vector<GenerationJob::Choice> choices;
     for (size_t p = 0; p < job->prompts.size(); ++p)
       for (int k = 0; k < job->request.n; ++k) {
@@ -596,7 +598,9 @@ void handle_generation(CompletionKind kind, const GenerationContext& context,
         submitted.prompt = job->prompts[p];
         submitted.params = job->request.params;
         if (!job->echo_tails.empty()) submitted.text_prefix = job->echo_tails[p];
-        if (submitted.params.seed) *submitted.params.seed += static_cast<uint64_t>(k);
+        if (submitted.params.seed)
+          submitted.params.seed =
+              sampling::choice_seed(*submitted.params.seed, static_cast<uint64_t>(k));
         Submission s = job->model->submit(std::move(submitted));
         ApiError refused;
         if (s.status == SubmitStatus::QueueFull)

@@ -43,4 +43,11 @@ inline constexpr int kMaxTopLogprobs = 20;
 /// value received.
 Result<void> validate(const SamplingParams& params, int32_t n_vocab = 0);
 
+/// The seed of choice `index` (from 0) of a request that gives `seed`: `seed` itself for
+/// choice 0 (so one choice samples as a lone request does), else SplitMix64's index-th output
+/// from the state `seed` (state += 0x9E3779B97F4A7C15, then its finalizer), so that the choices
+/// of nearby seeds do not coincide (seed + index made choice 1 of seed 4 choice 0 of seed 5).
+/// Depends on nothing else, so each choice samples alike whatever runs beside it.
+uint64_t choice_seed(uint64_t seed, uint64_t index);
+
 }  // namespace gengyun::sampling

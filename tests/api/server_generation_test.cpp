@@ -409,6 +409,32 @@ TEST_F(ServerTest, SameSeedSameSample) {
   EXPECT_FALSE(other.empty()) << "five other seeds all gave the same sample";
 }
 
+// Choice k of a seeded request samples with sampling::choice_seed(seed, k): choice 0 with the
+// seed itself, as a lone request does, and no choice of seed 4 is one of seed 5's (with
+// seed + k, choices 1 and 2 of seed 4 were choices 0 and 1 of seed 5; QA).
+TEST_F(ServerTest, TheChoicesOfNearbySeedsDoNotCoincide) {
+  json request = completion_request("stories", "Once upon a time", 24, false);
+  request["temperature"] = 1.0;
+  request["n"] = 3;
+  std::vector<std::string> texts;
+  for (int seed : {4, 5}) {
+    request["seed"] = seed;
+    const json choices = ok_json(post("/v1/completions", request, key_))["choices"];
+    ASSERT_EQ(choices.size(), 3u);
+    for (const json& choice : choices) texts.push_back(choice["text"]);
+  }
+  for (size_t i = 0; i < texts.size(); ++i)
+    for (size_t j = i + 1; j < texts.size(); ++j)
+      EXPECT_NE(texts[i], texts[j]) << "choice " << i % 3 << " of seed " << 4 + i / 3
+                                    << " is choice " << j % 3 << " of seed " << 4 + j / 3;
+  request["n"] = 1;
+  for (int seed : {4, 5}) {
+    request["seed"] = seed;
+    EXPECT_EQ(ok_json(post("/v1/completions", request, key_))["choices"][0]["text"],
+              texts[static_cast<size_t>(seed - 4) * 3]);
+  }
+}
+
 // A legacy completion's top_logprobs objects list their tokens most likely first, as OpenAI's
 // do (QA: they came in the alphabetical order of a std::map), streamed and not.
 TEST_F(ServerTest, LegacyTopLogprobsComeMostLikelyFirst) {

@@ -46,5 +46,17 @@ TEST(SamplingParams, OutOfRangeValuesNameTheField) {
   expect_rejected([&](SamplingParams& p) { p.penalty_last_n = -2; }, "penalty_last_n");
 }
 
+// Choice 0 keeps the seed; choice k > 0 takes SplitMix64's k-th output from the state `seed`
+// (0xe220a8397b1dcdaf is the reference first output of SplitMix64 seeded with 0).
+TEST(ChoiceSeed, IsTheSeedThenSplitMix64sOutputs) {
+  EXPECT_EQ(choice_seed(0, 0), 0u);
+  EXPECT_EQ(choice_seed(4, 0), 4u);
+  EXPECT_EQ(choice_seed(UINT64_MAX, 0), UINT64_MAX);
+  EXPECT_EQ(choice_seed(0, 1), 0xe220a8397b1dcdafull);
+  EXPECT_EQ(choice_seed(0, 2), 0x6e789e6aa1b965f4ull);
+  EXPECT_EQ(choice_seed(4, 1), 0x6e73e372e2338acaull);  // not 5, seed 5's choice 0
+  EXPECT_EQ(choice_seed(5, 1), 0x63033b0ca389c35aull);
+}
+
 }  // namespace
 }  // namespace gengyun::sampling
