@@ -104,16 +104,13 @@ ApiResult<EmbeddingsRequest> parse_embeddings_request(const nlohmann::json& body
     request.base64 = *format == "base64";
   }
   if (const json* dimensions = field(body, "dimensions")) {
-    const bool positive = dimensions->is_number_unsigned()
-                              ? dimensions->get<uint64_t>() >= 1
-                              : dimensions->is_number_integer() && dimensions->get<int64_t>() >= 1;
-    if (!positive)
+    if (auto error = integer_past_int64(*dimensions, "dimensions",
+                                        "[1, " + std::string(kInt64MaxShown) + "]"))
+      return *error;
+    if (!dimensions->is_number_integer() || dimensions->get<int64_t>() < 1)
       return invalid_request("dimensions must be an integer >= 1, got " + shown(*dimensions),
                              "dimensions");
-    request.dimensions =
-        dimensions->is_number_unsigned()
-            ? static_cast<int64_t>(std::min<uint64_t>(dimensions->get<uint64_t>(), INT64_MAX))
-            : dimensions->get<int64_t>();
+    request.dimensions = dimensions->get<int64_t>();
   }
   auto user = read_user(body);
   if (!user.ok()) return user.error();

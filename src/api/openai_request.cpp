@@ -1,6 +1,7 @@
 #include "api/openai_request.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <limits>
 #include <optional>
@@ -29,7 +30,28 @@ std::string shown(const json& value) {
   return text;
 }
 
+std::optional<ApiError> integer_past_int64(const json& value, const std::string& name,
+                                           const std::string& range) {
+  // A whole double of -2^63 comes from a literal below int64 (-9223372036854775809 rounds to
+  // it); -9223372036854775808 itself is read as an integer.
+  constexpr double kTwoTo63 = 9223372036854775808.0;
+  const bool past =
+      value.is_number_unsigned()
+          ? value.get<uint64_t>() > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())
+          : value.is_number_float() && std::isfinite(value.get<double>()) &&
+                std::trunc(value.get<double>()) == value.get<double>() &&
+                (value.get<double>() >= kTwoTo63 || value.get<double>() <= -kTwoTo63);
+  if (!past) return std::nullopt;
+  return invalid_request(
+      name + " is out of range: it must be an integer in " + range + ", got " + shown(value), name);
+}
+
 namespace {
+
+/// "[min, 9223372036854775807]": the range of an integer field with no greatest value.
+std::string at_least(int64_t min) {
+  return "[" + std::to_string(min) + ", " + std::string(kInt64MaxShown) + "]";
+}
 
 /// A number in `range`, written into `out`.
 std::optional<ApiError> read_number(const json& body, const sampling::NumberRange& range,
@@ -47,31 +69,31 @@ std::optional<ApiError> read_number(const json& body, const sampling::NumberRang
   return std::nullopt;
 }
 
-/// An integer >= `min`, written into `out`; values past INT_MAX are clamped to it.
+/// An integer in [`min`, 2^63 - 1], written into `out`; values past INT_MAX are clamped to it.
 std::optional<ApiError> read_int(const json& body, const char* name, int64_t min, int& out) {
   const json* value = field(body, name);
   if (!value) return std::nullopt;
-  const bool below_min = value->is_number_unsigned()
-                             ? min > 0 && value->get<uint64_t>() < static_cast<uint64_t>(min)
-                             : value->is_number_integer() && value->get<int64_t>() < min;
-  if (!value->is_number_integer() || below_min)
+  if (auto error = integer_past_int64(*value, name, at_least(min))) return error;
+  if (!value->is_number_integer() || value->get<int64_t>() < min)
     return invalid_request(std::string(name) + " must be an integer >= " + std::to_string(min) +
                                ", got " + shown(*value),
                            name);
   constexpr int64_t kMax = std::numeric_limits<int>::max();
-  out = value->is_number_unsigned() && value->get<uint64_t>() > static_cast<uint64_t>(kMax)
-            ? static_cast<int>(kMax)
-            : static_cast<int>(std::min(value->get<int64_t>(), kMax));
+  out = static_cast<int>(std::min(value->get<int64_t>(), kMax));
   return std::nullopt;
 }
 
+/// `seed`: an integer in int64's range, its two's complement bits the sampler's seed (-1 is
+/// 2^64 - 1).
 std::optional<ApiError> read_seed(const json& body, GenerationParams& params) {
   const json* value = field(body, "seed");
   if (!value) return std::nullopt;
+  if (auto error = integer_past_int64(
+          *value, "seed", "[-9223372036854775808, " + std::string(kInt64MaxShown) + "]"))
+    return error;
   if (!value->is_number_integer())
     return invalid_request("seed must be an integer, got " + shown(*value), "seed");
-  params.seed = value->is_number_unsigned() ? value->get<uint64_t>()
-                                            : static_cast<uint64_t>(value->get<int64_t>());
+  params.seed = static_cast<uint64_t>(value->get<int64_t>());
   return std::nullopt;
 }
 
@@ -353,6 +375,8 @@ std::optional<ApiError> read_common(const json& body, GenerationRequest& request
   if ((error = read_stop(body, p))) return error;
 
   if (const json* n = field(body, "n")) {
+    if (auto past = integer_past_int64(*n, "n", "[1, " + std::to_string(kMaxChoices) + "]"))
+      return past;
     if (!n->is_number_integer() || n->get<int64_t>() < 1 || n->get<int64_t>() > kMaxChoices)
       return invalid_request(
           "n must be an integer in [1, " + std::to_string(kMaxChoices) + "], got " + shown(*n),
@@ -398,6 +422,8 @@ constexpr int kMaxTopLogprobs = 20;
 
 /// An integer in [0, kMaxTopLogprobs] written into `out`.
 std::optional<ApiError> read_top_logprobs(const json& value, const char* name, int& out) {
+  if (auto error = integer_past_int64(value, name, "[0, " + std::to_string(kMaxTopLogprobs) + "]"))
+    return error;
   if (!value.is_number_integer() || value.get<int64_t>() < 0 ||
       value.get<int64_t>() > kMaxTopLogprobs)
     return invalid_request(std::string(name) + " must be an integer in [0, " +
@@ -994,6 +1020,7 @@ ApiResult<GenerationRequest> parse_completion_request(const nlohmann::json& body
                            "prompt tokens' log-probabilities",
                            "logprobs");
   if (const json* best_of = field(body, "best_of")) {
+    if (auto error = integer_past_int64(*best_of, "best_of", at_least(1))) return *error;
     if (!best_of->is_number_integer() || best_of->get<int64_t>() < 1)
       return invalid_request("best_of must be an integer >= 1, got " + shown(*best_of), "best_of");
     if (best_of->get<int64_t>() != request.n)

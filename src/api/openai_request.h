@@ -66,6 +66,19 @@ const nlohmann::json* field(const nlohmann::json& body, const char* name);
 /// A JSON value as it appears in an error message, cut to a readable length.
 std::string shown(const nlohmann::json& value);
 
+/// A 400 naming `name` when `value` is a whole number outside int64, [-2^63, 2^63 - 1]: an
+/// unsigned integer past 2^63 - 1, or a number nlohmann reads as a double (an integer literal
+/// past 2^64 - 1 or below -2^63, 1e19) whose value is whole and at least 2^63 or at most -2^63:
+/// "<name> is out of range: it must be an integer in <range>, got <value>", where `range` is the
+/// field's own ("[1, 128]"). nullopt for any other value (an integer in int64, a fraction, not a
+/// number), which the field's reader then checks. (Taken as int64, 2^64 - 1 would be -1; as "not an
+/// integer", 2^64 would be misnamed.)
+std::optional<ApiError> integer_past_int64(const nlohmann::json& value, const std::string& name,
+                                           const std::string& range);
+
+/// int64's greatest value as range messages show it.
+inline constexpr std::string_view kInt64MaxShown = "9223372036854775807";
+
 /// The body parsed as a JSON object: the one parse of every JSON body the HTTP API reads.
 /// Errors (400): nested deeper than kMaxJsonNesting, not JSON (or not UTF-8), not an object, an
 /// object at any depth that gives a field twice (`param` is its path: "model",

@@ -251,6 +251,54 @@ TEST(ParseChatRequest, MaxCompletionTokensNegativeSeedAndNulls) {
   }
 }
 
+// An integer outside int64 is refused as out of range, naming the field's range: taken as int64,
+// seed 2^64 - 1 was seed -1 and 2^63 was -2^63, and a literal past 2^64 - 1 (read as a double)
+// was "not an integer" (QA). The bounds themselves are taken.
+TEST(ParseRequests, IntegersOutsideInt64AreOutOfRange) {
+  const std::string kSeedRange = "[-9223372036854775808, 9223372036854775807]";
+  const std::tuple<const char*, json, const char*, std::string> refused[] = {
+      {"seed", 18446744073709551615ull, "18446744073709551615", kSeedRange},
+      {"seed", 9223372036854775808ull, "9223372036854775808", kSeedRange},
+      {"seed", json::parse("18446744073709551616"), "1.8446744073709552e+19", kSeedRange},
+      {"seed", json::parse("-9223372036854775809"), "-9.223372036854776e+18", kSeedRange},
+      {"seed", 1e30, "1e+30", kSeedRange},
+      {"max_tokens", 18446744073709551615ull, "18446744073709551615", "[1, 9223372036854775807]"},
+      {"max_completion_tokens", json::parse("100000000000000000000"), "1e+20",
+       "[1, 9223372036854775807]"},
+      {"top_k", -1e20, "-1e+20", "[0, 9223372036854775807]"},
+      {"n", 9223372036854775808ull, "9223372036854775808", "[1, 128]"},
+      {"n", json::parse("18446744073709551616"), "1.8446744073709552e+19", "[1, 128]"},
+      {"logprobs", 18446744073709551615ull, "18446744073709551615", "[0, 20]"},
+      {"best_of", 1e19, "1e+19", "[1, 9223372036854775807]"},
+  };
+  for (const auto& [name, value, shown_value, range] : refused) {
+    auto r = parse_completion_request(completion_body({{name, value}}));
+    ASSERT_FALSE(r.ok()) << name << " " << value;
+    EXPECT_EQ(r.error().message, std::string(name) + " is out of range: it must be an integer in " +
+                                     range + ", got " + shown_value);
+    EXPECT_EQ(r.error().param, name);
+  }
+  auto chat = parse_chat_request(
+      chat_body({{"logprobs", true}, {"top_logprobs", json::parse("-100000000000000000000")}}));
+  ASSERT_FALSE(chat.ok());
+  EXPECT_EQ(chat.error().message,
+            "top_logprobs is out of range: it must be an integer in [0, 20], got -1e+20");
+  // A fraction, or a whole number written as a double within int64, is not an integer.
+  for (const json& value : {json(1.5), json(5.0), json::parse("1e3")}) {
+    chat = parse_chat_request(chat_body({{"seed", value}}));
+    ASSERT_FALSE(chat.ok());
+    EXPECT_EQ(chat.error().message, "seed must be an integer, got " + value.dump());
+  }
+  chat = parse_chat_request(chat_body({{"seed", json::parse("-9223372036854775808")}}));
+  ASSERT_TRUE(chat.ok()) << chat.error().message;
+  EXPECT_EQ(chat->params.seed, 9223372036854775808ull);
+  chat = parse_chat_request(
+      chat_body({{"seed", 9223372036854775807ll}, {"max_tokens", 9223372036854775807ll}}));
+  ASSERT_TRUE(chat.ok()) << chat.error().message;
+  EXPECT_EQ(chat->params.seed, 9223372036854775807ull);
+  EXPECT_EQ(chat->params.max_tokens, 2147483647);
+}
+
 TEST(ParseChatRequest, MessagesRolesAndContentParts) {
   auto r = parse_chat_request(chat_body(
       {{"messages",

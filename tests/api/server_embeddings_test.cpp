@@ -229,6 +229,13 @@ TEST_F(EmbeddingsTest, BadRequestsAre400sNamingTheirParam) {
              "encoding_format must be \"float\" or \"base64\", got \"int8\"");
   expect_400({{"model", kModel}, {"input", "a"}, {"dimensions", 0}}, "dimensions",
              "dimensions must be an integer >= 1, got 0");
+  expect_400({{"model", kModel}, {"input", "a"}, {"dimensions", 18446744073709551615ull}},
+             "dimensions",
+             "dimensions is out of range: it must be an integer in [1, 9223372036854775807], got "
+             "18446744073709551615");
+  expect_400({{"model", kModel}, {"input", "a"}, {"dimensions", 1e19}}, "dimensions",
+             "dimensions is out of range: it must be an integer in [1, 9223372036854775807], got "
+             "1e+19");
   expect_400({{"model", kModel}, {"input", "a"}, {"dimensions", 257}}, "dimensions",
              "dimensions must be between 1 and 256 for the model 'qwen3-embed-tiny', got 257");
   expect_400({{"model", kModel}, {"input", "a"}, {"user", 5}}, "user",
