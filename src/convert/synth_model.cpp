@@ -6,8 +6,8 @@
 #include <cctype>
 #include <cerrno>
 #include <cmath>
-#include <cstdlib>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <string_view>
@@ -19,6 +19,7 @@
 #include "gguf/gguf_writer.h"
 #include "kernels/float16.h"
 #include "util/removed_on_signal.h"
+#include "util/splitmix64.h"
 
 namespace gengyun::convert {
 namespace {
@@ -53,13 +54,6 @@ Result<void> check_output_can_be_written(const std::string& path) {
   return {};
 }
 
-uint64_t splitmix64(uint64_t x) {
-  x += 0x9E3779B97F4A7C15ull;
-  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
-  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
-  return x ^ (x >> 31);
-}
-
 uint64_t tensor_seed(uint64_t seed, std::string_view name) {
   uint64_t h = 0xcbf29ce484222325ull;
   for (unsigned char c : name) h = (h ^ c) * 0x100000001b3ull;
@@ -68,7 +62,7 @@ uint64_t tensor_seed(uint64_t seed, std::string_view name) {
 
 /// Uniform in (-1, 1) from the top 24 bits of a hash.
 float unit_value(uint64_t tensor_key, int64_t index) {
-  const uint64_t z = splitmix64(tensor_key + static_cast<uint64_t>(index) * 0x9E3779B97F4A7C15ull);
+  const uint64_t z = splitmix64(tensor_key + static_cast<uint64_t>(index) * kSplitMix64Gamma);
   return static_cast<float>((static_cast<double>(z >> 40) + 0.5) * 0x1.0p-23 - 1.0);
 }
 

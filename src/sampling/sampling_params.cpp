@@ -3,6 +3,8 @@
 #include <cmath>
 #include <string>
 
+#include "util/splitmix64.h"
+
 namespace gengyun::sampling {
 
 namespace {
@@ -54,10 +56,7 @@ Result<void> validate(const SamplingParams& params, int32_t n_vocab) {
 
 uint64_t choice_seed(uint64_t seed, uint64_t index) {
   if (index == 0) return seed;
-  uint64_t z = seed + index * 0x9E3779B97F4A7C15ull;
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return z ^ (z >> 31);
+  return splitmix64(seed + (index - 1) * kSplitMix64Gamma);
 }
 
 }  // namespace gengyun::sampling
