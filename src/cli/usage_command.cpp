@@ -1,6 +1,7 @@
 // `gengyun usage --db PATH [--json]`: tokens, requests and cost per key and model over the
-// whole ledger; with --start, --end, --group-by or --format: the report of GET /v1/usage with
-// the same parameters and output (every key: the command has the database, an admin's view).
+// whole ledger, a table (--json: a JSON array of those rows); with --start, --end, --group-by or
+// --format: the report of GET /v1/usage with the same parameters (every key: the command has the
+// database, an admin's view), a table, or with --format json|csv the API's JSON or CSV.
 #include <algorithm>
 #include <cstdio>
 #include <map>
@@ -37,7 +38,86 @@ std::string padded(const std::string& text, size_t width) {
   return text + std::string(width > columns ? width - columns : 0, ' ');
 }
 
-/// The report of GET /v1/usage for `values` (start, end, group_by, format) of every key.
+/// `rows` as a table: the header `columns`, each column as wide as its widest cell in terminal
+/// columns; the columns from `first_number` on (counts and amounts) aligned right.
+void print_table(const std::vector<std::string>& columns,
+                 const std::vector<std::vector<std::string>>& rows, size_t first_number) {
+  std::vector<size_t> widths;
+  for (const std::string& column : columns) widths.push_back(column.size());
+  for (const auto& row : rows)
+    for (size_t i = 0; i < row.size(); ++i)
+      widths[i] = std::max(widths[i], tokenizer::display_width(row[i]));
+  const auto print_row = [&](const std::vector<std::string>& cells) {
+    std::string line;
+    for (size_t i = 0; i < cells.size(); ++i) {
+      const std::string cell = padded(cells[i], widths[i]);
+      line +=
+          (i == 0 ? "" : " ") + (i < first_number ? cell : cell.substr(cells[i].size()) + cells[i]);
+    }
+    while (!line.empty() && line.back() == ' ') line.pop_back();
+    std::printf("%s\n", line.c_str());
+  };
+  print_row(columns);
+  for (const auto& row : rows) print_row(row);
+}
+
+/// The report as a table for a person: the group's columns (--group-by key: TENANT, KEY,
+/// KEY_ID; model: MODEL; day: DAY; tenant: TENANT, TENANT_ID; user: TENANT, USER), then
+/// REQUESTS, PROMPT_TOKENS, CACHED_PROMPT_TOKENS, COMPLETION_TOKENS and COST_USD.
+void print_report_table(platform::UsageGroupBy group_by,
+                        const std::vector<platform::UsageGroup>& groups) {
+  using By = platform::UsageGroupBy;
+  std::vector<std::string> columns;
+  switch (group_by) {
+    case By::Key:
+      columns = {"TENANT", "KEY", "KEY_ID"};
+      break;
+    case By::Model:
+      columns = {"MODEL"};
+      break;
+    case By::Day:
+      columns = {"DAY"};
+      break;
+    case By::Tenant:
+      columns = {"TENANT", "TENANT_ID"};
+      break;
+    case By::User:
+      columns = {"TENANT", "USER"};
+      break;
+  }
+  const size_t first_number =
+      group_by == By::Key || group_by == By::Tenant ? columns.size() - 1 : columns.size();
+  for (const char* column :
+       {"REQUESTS", "PROMPT_TOKENS", "CACHED_PROMPT_TOKENS", "COMPLETION_TOKENS", "COST_USD"})
+    columns.emplace_back(column);
+  std::vector<std::vector<std::string>> rows;
+  for (const platform::UsageGroup& g : groups) {
+    std::vector<std::string> row;
+    switch (group_by) {
+      case By::Key:
+        row = {g.tenant_name, g.name, std::to_string(g.id)};
+        break;
+      case By::Model:
+      case By::Day:
+        row = {terminal_text(g.name)};
+        break;
+      case By::Tenant:
+        row = {g.name, std::to_string(g.id)};
+        break;
+      case By::User:
+        row = {g.tenant_name, terminal_text(g.name)};
+        break;
+    }
+    for (int64_t n : {g.requests, g.prompt_tokens, g.cached_prompt_tokens, g.completion_tokens})
+      row.push_back(std::to_string(n));
+    row.push_back(platform::format_usd(g.cost_micro_usd));
+    rows.push_back(std::move(row));
+  }
+  print_table(columns, rows, first_number);
+}
+
+/// The report of GET /v1/usage for `values` (start, end, group_by, format) of every key: a table
+/// without `format`, else the API's JSON or CSV.
 int usage_report(platform::Store& store, const std::map<std::string, std::string>& values) {
   auto params = api::usage_params(values, store.now_us());
   if (!params.ok()) {
@@ -48,6 +128,10 @@ int usage_report(platform::Store& store, const std::map<std::string, std::string
   if (!groups.ok()) {
     std::fprintf(stderr, "error: %s\n", groups.error().message.c_str());
     return 1;
+  }
+  if (!values.contains("format")) {
+    print_report_table(params->group_by, *groups);
+    return 0;
   }
   // (client-sent model names: their invisible and reordering characters as JSON escapes)
   const std::string report =
@@ -126,9 +210,16 @@ void add_usage_command(CLI::App& app, int& exit_code) {
   auto db = std::make_shared<std::string>("gengyun.db");
   auto json = std::make_shared<bool>(false);
   auto values = std::make_shared<std::map<std::string, std::string>>();
-  auto* cmd = app.add_subcommand("usage", "tokens and requests per key and model");
+  auto* cmd = app.add_subcommand(
+      "usage",
+      "tokens, requests and cost: with no report flag, the whole ledger per key and model, a "
+      "table (--json: a JSON array of its rows); with --start, --end, --group-by or --format, "
+      "the report of GET /v1/usage, a table (--format json: GET /v1/usage's JSON object, "
+      "--format csv: its CSV)");
   cmd->add_option("--db", *db, kDbMustExistHelp)->capture_default_str();
-  cmd->add_flag("--json", *json, "print JSON");
+  cmd->add_flag("--json", *json,
+                "the whole-ledger summary as a JSON array, one object per tenant, key and model "
+                "(a report takes --format json instead)");
   // The values GET /v1/usage takes (api::usage_params); a value outside the lists is a command
   // line that cannot be parsed (exit 2).
   const std::vector<std::string> any;
@@ -137,7 +228,8 @@ void add_usage_command(CLI::App& app, int& exit_code) {
         std::tuple{"--end", "end", "report up to (exclusive) YYYY-MM-DD or Unix seconds", any},
         std::tuple{"--group-by", "group_by", "report grouped by key, model, day, tenant or user",
                    std::vector<std::string>{"key", "model", "day", "tenant", "user"}},
-        std::tuple{"--format", "format", "report as json or csv",
+        std::tuple{"--format", "format",
+                   "report as json (GET /v1/usage's object) or csv (default: a table)",
                    std::vector<std::string>{"json", "csv"}}}) {
     auto* option = cmd->add_option_function<std::string>(
         flag, [values, name = std::string(name)](const std::string& v) { (*values)[name] = v; },

@@ -401,7 +401,24 @@ TEST_F(AdminTest, UsageReportsWithTheParametersOfTheHttpApi) {
   EXPECT_EQ(csv.out,
             "model,requests,prompt_tokens,cached_prompt_tokens,completion_tokens,cost_micro_usd\n"
             "qwen,1,10,0,2,7\n");
-  auto json = gengyun({"usage", "--db", db_, "--start", "2024-02-29", "--end", "2024-03-01"});
+  // A report is a table unless --format asks for JSON or CSV (QA: it was JSON without --json,
+  // while the summary is a table): the group's columns (by key the default), then the sums.
+  auto table = gengyun({"usage", "--db", db_, "--start", "2024-02-29", "--end", "2024-03-01",
+                        "--group-by", "model"});
+  ASSERT_EQ(table.exit_code, 0) << table.err;
+  EXPECT_EQ(table.out,
+            "MODEL REQUESTS PROMPT_TOKENS CACHED_PROMPT_TOKENS COMPLETION_TOKENS COST_USD\n"
+            "qwen         1            10                    0                 2 0.000007\n");
+  auto by_key = gengyun({"usage", "--db", db_, "--start", "2024-02-29", "--end", "2024-03-01"});
+  ASSERT_EQ(by_key.exit_code, 0) << by_key.err;
+  EXPECT_EQ(by_key.out,
+            "TENANT  KEY KEY_ID REQUESTS PROMPT_TOKENS CACHED_PROMPT_TOKENS COMPLETION_TOKENS "
+            "COST_USD\n"
+            "default bot      1        1            10                    0                 2 "
+            "0.000007\n");
+  EXPECT_EQ(gengyun({"usage", "--db", db_, "--start", "2024-02-29", "--json"}).exit_code, 1);
+  auto json = gengyun(
+      {"usage", "--db", db_, "--start", "2024-02-29", "--end", "2024-03-01", "--format", "json"});
   ASSERT_EQ(json.exit_code, 0) << json.err;
   EXPECT_NE(json.out.find(R"("group_by":"key")"), std::string::npos) << json.out;
   EXPECT_NE(json.out.find(R"("key_name":"bot")"), std::string::npos) << json.out;
@@ -587,7 +604,7 @@ TEST_F(AdminTest, UsageJsonEscapesInvisibleCharactersOfModelNames) {
       << summary.out;
   EXPECT_EQ(nlohmann::json::parse(summary.out)[0]["model"], model);
   auto report = gengyun({"usage", "--db", db_, "--start", "2024-02-29", "--end", "2024-03-01",
-                         "--group-by", "model"});
+                         "--group-by", "model", "--format", "json"});
   ASSERT_EQ(report.exit_code, 0) << report.err;
   EXPECT_NE(report.out.find("gpt\\u202e4o\\u2028"), std::string::npos) << report.out;
   EXPECT_EQ(report.out.find("\xe2\x80\xae"), std::string::npos) << report.out;
