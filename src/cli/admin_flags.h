@@ -83,11 +83,11 @@ bool creates_database(const std::string& db);
 
 /// Opens the store at `db` as `mode` says (platform::OpenMode), printing the error and
 /// returning null on failure. The rule (docs/platform.md, "A missing --db", "Readers do not
-/// migrate"): commands that add something (`tenants create`, `keys create`, `prices set`) pass
-/// Create: they create a SQLite file that is not there and say so on stderr ("created the
-/// database 'PATH' (there was none)"), after they have checked their input, so that refused
-/// input leaves no file; those that change what exists pass Existing and those that only read
-/// pass Read, which refuse a path with no database or with a database that is not gengyun's,
+/// migrate"): `serve` and the commands that add something (`tenants create`, `keys create`,
+/// `prices set`) pass Create: they create a SQLite file that is not there and say so on stderr
+/// ("created the database 'PATH' (there was none)"), after they have checked their input, so that
+/// refused input leaves no file; those that change what exists pass Existing and those that only
+/// read pass Read, which refuse a path with no database or with a database that is not gengyun's,
 /// and (Read) one of an older schema. A migration it made is said on stderr ("migrated the
 /// database from schema version N to M").
 std::unique_ptr<platform::Store> open_store(const std::string& db,

@@ -1,7 +1,6 @@
 // `gengyun serve [--models DIR] [--model NAME=PATH ...] [--config FILE] --listen HOST:PORT
 // --db PATH`: the OpenAI-compatible API over the model registry (docs/deploy.md).
 #include <pthread.h>
-#include <spdlog/spdlog.h>
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -208,16 +207,23 @@ int serve(const ServeOptions& o) {
     std::fprintf(stderr, "error: %s\n", listen.error().message.c_str());
     return 1;
   }
-  auto store = platform::Store::open(o.db);
-  if (!store.ok()) {
-    std::fprintf(stderr, "error: %s\n", store.error().message.c_str());
-    return 1;
+  // The config is read before the database is opened: a bad one leaves no new database behind.
+  deploy::Config config;
+  if (!o.config.empty()) {
+    auto loaded = deploy::load_config(o.config);
+    if (!loaded.ok()) {
+      std::fprintf(stderr, "error: --config %s\n",
+                   tokenizer::escape_control_characters(loaded.error().message).c_str());
+      return 1;
+    }
+    config = std::move(loaded.value());
   }
-  if (const std::string note = migration_note(*store.value()); !note.empty())
-    spdlog::info("{}", note);
+  // A database created here is said on stderr, so that a mistyped --db does not go unnoticed.
+  std::unique_ptr<platform::Store> store = open_store(o.db);
+  if (!store) return 1;
   // Rows still open of servers that are not live were being served when their server died:
   // they are closed from their last checkpoint. Rows of other live servers stay open.
-  auto server_id = store.value()->start_server();
+  auto server_id = store->start_server();
   if (!server_id.ok()) {
     std::fprintf(stderr, "error: %s\n", server_id.error().message.c_str());
     return 1;
@@ -234,7 +240,7 @@ int serve(const ServeOptions& o) {
                    prices.error().message.c_str());
       return 1;
     }
-    auto seeded = platform::seed_prices(**store, *prices, cli_actor());
+    auto seeded = platform::seed_prices(*store, *prices, cli_actor());
     if (!seeded.ok()) {
       std::fprintf(stderr, "error: %s\n", seeded.error().message.c_str());
       return 1;
@@ -247,7 +253,7 @@ int serve(const ServeOptions& o) {
   platform::LedgerWriterOptions ledger_options;
   ledger_options.spool_path = o.ledger_spool.empty() ? default_ledger_spool(o.db) : o.ledger_spool;
   ledger_options.numbered = o.ledger_spool.empty();
-  auto ledger = platform::LedgerWriter::start(**store, ledger_options);
+  auto ledger = platform::LedgerWriter::start(*store, ledger_options);
   if (!ledger.ok()) {
     std::fprintf(stderr, "error: %s\n", ledger.error().message.c_str());
     return 1;
@@ -262,7 +268,7 @@ int serve(const ServeOptions& o) {
                    replayed.landed);
     std::fputc('\n', stderr);
   }
-  auto interrupted = store.value()->close_interrupted();
+  auto interrupted = store->close_interrupted();
   if (!interrupted.ok()) {
     std::fprintf(stderr, "error: %s\n", interrupted.error().message.c_str());
     return 1;
@@ -276,25 +282,17 @@ int serve(const ServeOptions& o) {
   registry_options.specs = std::move(specs.value());
   registry_options.models_dir = o.models_dir;
   registry_options.loras = std::move(loras.value());
-  registry_options.model = {.n_threads = o.threads,
-                            .n_ctx = o.ctx,
-                            .kv_cache_type =
-                                o.kv_type == "f32" ? KvCacheType::F32 : KvCacheType::F16,
-                            .kv_cache_bytes = o.kv_cache_mb << 20,
-                            .max_batch_tokens = o.max_batch_tokens,
-                            .max_seqs = o.max_seqs,
-                            .max_waiting = o.max_waiting,
-                            .prefix_cache = !o.no_prefix_cache,
-                            .mmap = o.mmap};
-  if (!o.config.empty()) {
-    auto config = deploy::load_config(o.config);
-    if (!config.ok()) {
-      std::fprintf(stderr, "error: --config %s\n",
-                   tokenizer::escape_control_characters(config.error().message).c_str());
-      return 1;
-    }
-    registry_options.config = std::move(config.value());
-  }
+  registry_options.config = std::move(config);
+  registry_options.model = {
+      .n_threads = o.threads,
+      .n_ctx = o.ctx,
+      .kv_cache_type = o.kv_type == "f32" ? KvCacheType::F32 : KvCacheType::F16,
+      .kv_cache_bytes = o.kv_cache_mb << 20,
+      .max_batch_tokens = o.max_batch_tokens,
+      .max_seqs = o.max_seqs,
+      .max_waiting = o.max_waiting,
+      .prefix_cache = !o.no_prefix_cache,
+      .mmap = o.mmap};
   if (!o.max_memory.empty()) {
     auto bytes = deploy::parse_byte_size(o.max_memory);
     if (!bytes.ok()) {
@@ -334,7 +332,7 @@ int serve(const ServeOptions& o) {
   server_options.ledger = ledger->get();
   server_options.http.max_connections =
       connections_within_descriptor_limit(server_options.http.max_connections);
-  api::Server server(*registry.value(), *store.value(), server_options);
+  api::Server server(*registry.value(), *store, server_options);
   auto port = server.bind(listen->first, listen->second);
   if (!port.ok()) {
     std::fprintf(stderr, "error: %s\n", port.error().message.c_str());
@@ -370,8 +368,7 @@ int serve(const ServeOptions& o) {
   // every few seconds, not only when a server starts. A failing pass is logged once, not every
   // pass while the database is down, and so is the first pass that works again.
   platform::Reconciler reconciler(
-      *store.value(), kReconcilePeriod,
-      [failing = std::string()](const Result<int64_t>& closed) mutable {
+      *store, kReconcilePeriod, [failing = std::string()](const Result<int64_t>& closed) mutable {
         if (!closed.ok()) {
           if (closed.error().message != failing)
             std::fprintf(stderr, "gengyun: %s (retried every %lld s)\n",
@@ -423,8 +420,8 @@ void add_serve_command(CLI::App& app, int& exit_code) {
                   "take no new request meanwhile); 0: answer 503 at once")
       ->capture_default_str();
   cmd->add_option("--listen", options->listen, "HOST:PORT to listen on")->capture_default_str();
-  cmd->add_option("--db", options->db,
-                  "keys and usage: a SQLite file or a postgres:// URL")->capture_default_str();
+  cmd->add_option("--db", options->db, std::string("keys and usage: ") + kDbCreatedHelp)
+      ->capture_default_str();
   cmd->add_option("-t,--threads", options->threads, "threads per model (default: physical cores)")
       ->check(CLI::Range(0, kernels::kMaxThreads));
   cmd->add_option("-c,--ctx", options->ctx,

@@ -462,6 +462,10 @@ Result<Config> parse_config(const std::string& yaml_text, const std::string& bas
 }
 
 Result<Config> load_config(const std::string& path) {
+  // A folder opens as a stream that reads nothing: it would be an empty config, taken silently.
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec))
+    return make_error(path + ": cannot read the config file: it is a folder");
   std::ifstream in(path);
   if (!in) return make_error(path + ": cannot read the config file");
   std::stringstream text;

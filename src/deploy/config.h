@@ -60,8 +60,8 @@ struct Config {
 /// twice or equal to another model's id, a bad duration.
 Result<Config> parse_config(const std::string& yaml_text, const std::string& base_dir);
 
-/// Reads and parses the file at `path`. Errors: unreadable file, those of parse_config (each
-/// prefixed with the path).
+/// Reads and parses the file at `path`. Errors: unreadable file or a folder, those of parse_config
+/// (each prefixed with the path).
 Result<Config> load_config(const std::string& path);
 
 }  // namespace gengyun::deploy

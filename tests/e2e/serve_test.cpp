@@ -880,6 +880,28 @@ TEST_F(ServeTest, BadRegistryFlagsAreRefusedAtStart) {
   }
 }
 
+// A --config that is a folder is refused as a file that cannot be read (QA: it was taken for an
+// empty config), before the database is opened: a new --db is not created.
+TEST_F(ServeTest, AConfigThatIsAFolderIsRefused) {
+  const auto out = run_process(
+      {kBinary, "serve", "--db", db_, "--model", "q=" + model_path_, "--config", dir_.string()});
+  EXPECT_EQ(out.exit_code, 1);
+  EXPECT_EQ(out.err,
+            "error: --config " + dir_.string() + ": cannot read the config file: it is a folder\n");
+  EXPECT_FALSE(std::filesystem::exists(db_));
+}
+
+// serve creates a --db that is not there, and says so as the admin commands do, so that a
+// mistyped path does not go unnoticed (QA); an existing one is not said.
+TEST_F(ServeTest, ANewDatabaseIsSaid) {
+  const std::string created = "created the database '" + db_ + "' (there was none)\n";
+  start_server();
+  EXPECT_EQ(server_->err().find(created), 0u) << server_->err();
+  EXPECT_EQ(server_->stop(), 0);
+  start_server();
+  EXPECT_EQ(server_->err().find("created the database"), std::string::npos) << server_->err();
+}
+
 TEST_F(ServeTest, PortInUseIsAClearError) {
   create_key("k");
   start_server();
