@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <limits>
 #include <memory>
+#include <regex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -81,6 +82,40 @@ Result<std::pair<std::string, int>> parse_listen(const std::string& text) {
   }
   if (port > 65535) return make_error("--listen: port out of range in '" + text + "'");
   return std::pair{host, port};
+}
+
+/// Why `text` cannot be --cors-origin ("" when it can): it must be `*` or an origin as browsers
+/// send it in the Origin header, scheme://host[:port] (RFC 6454; no path, no trailing '/').
+std::string cors_origin_refusal(const std::string& text) {
+  static const std::regex kOrigin(
+      "[A-Za-z][A-Za-z0-9+.-]*://"
+      "([A-Za-z0-9-]+(\\.[A-Za-z0-9-]+)*|\\[[0-9A-Fa-f:.]+\\])(:([0-9]{1,5}))?");
+  std::smatch match;
+  if (text == "*" || (std::regex_match(text, match, kOrigin) &&
+                      (!match[4].matched || std::stoi(match[4].str()) <= 65535)))
+    return "";
+  return "'" + tokenizer::escape_control_characters(text) +
+         "' is neither * nor an origin scheme://host[:port] (e.g. https://app.example)";
+}
+
+/// Warns on stderr when the budget `max_memory_bytes` (0: none) is less than what the smallest
+/// of `models` takes loaded (ModelInfo::memory_bytes, an estimate until it loads; a model that
+/// cannot be served takes none and is left out): every request for a model would get 503.
+void warn_when_no_model_fits(int64_t max_memory_bytes,
+                             const std::vector<deploy::ModelInfo>& models) {
+  const deploy::ModelInfo* smallest = nullptr;
+  for (const deploy::ModelInfo& m : models)
+    if (m.memory_bytes > 0 && (smallest == nullptr || m.memory_bytes < smallest->memory_bytes))
+      smallest = &m;
+  if (max_memory_bytes == 0 || smallest == nullptr || smallest->memory_bytes <= max_memory_bytes)
+    return;
+  std::fprintf(stderr,
+               "gengyun: warning: --max-memory %s is less than the smallest model takes: '%s', "
+               "%s (weights and KV cache, estimated); a request for a model that does not fit "
+               "gets 503\n",
+               deploy::format_bytes(max_memory_bytes).c_str(),
+               tokenizer::escape_control_characters(smallest->id).c_str(),
+               deploy::format_bytes(smallest->memory_bytes).c_str());
 }
 
 /// How often the ledger's rows left open by servers that died are closed.
@@ -322,6 +357,7 @@ int serve(const ServeOptions& o) {
                  tokenizer::escape_control_characters(registry.error().message).c_str());
     return 1;
   }
+  warn_when_no_model_fits(registry.value()->memory().budget_bytes, registry.value()->list());
   if (auto pinned = registry.value()->load_pinned(); !pinned.ok()) {
     std::fprintf(stderr, "error: %s\n",
                  tokenizer::escape_control_characters(pinned.error().message).c_str());
@@ -461,8 +497,9 @@ void add_serve_command(CLI::App& app, int& exit_code) {
   cmd->add_flag("--no-prefix-cache", options->no_prefix_cache,
                 "do not share the KV blocks of equal prompt prefixes");
   cmd->add_option("--cors-origin", options->cors_origin,
-                  "browser origin allowed to call the API (CORS), e.g. https://app.example or *; "
-                  "off by default");
+                  "browser origin allowed to call the API (CORS): * or scheme://host[:port], e.g. "
+                  "https://app.example; off by default")
+      ->check(CLI::Validator(cors_origin_refusal, "ORIGIN"));
   cmd->add_option("--kv-type", options->kv_type,
                   "KV cache element type (f32: unrounded, for debugging)")
       ->check(CLI::IsMember({"f16", "f32"}, CLI::ignore_case))

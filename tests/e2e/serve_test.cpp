@@ -902,6 +902,48 @@ TEST_F(ServeTest, ANewDatabaseIsSaid) {
   EXPECT_EQ(server_->err().find("created the database"), std::string::npos) << server_->err();
 }
 
+// A --max-memory below what the smallest model takes is served (a model may shrink: the
+// KV cache), with a warning naming both figures: every request would get 503 (QA: 8 bytes
+// started without a word).
+TEST_F(ServeTest, AMaxMemoryThatNoModelFitsIsWarnedOf) {
+  start_server(1, {"--max-memory", "8"});
+  EXPECT_TRUE(std::regex_search(
+      server_->err(),
+      std::regex("\ngengyun: warning: --max-memory 8 B is less than the smallest model takes: "
+                 "'qwen2-tiny', [0-9]+\\.[0-9] (KiB|MiB) \\(weights and KV cache, estimated\\); a "
+                 "request for a model that does not fit gets 503\n")))
+      << server_->err();
+  EXPECT_EQ(server_->stop(), 0);
+  start_server(1, {"--max-memory", "1GiB"});
+  EXPECT_EQ(server_->err().find("warning: --max-memory"), std::string::npos) << server_->err();
+}
+
+// --cors-origin takes * or an origin, scheme://host[:port]; anything else is a value outside
+// the flag's range (exit 2; QA: "" and "not an origin" were taken and sent to browsers).
+TEST_F(ServeTest, ACorsOriginThatIsNoOriginIsRefused) {
+  for (const std::string origin :
+       {"", "not an origin", "https://app.example/", "app.example", "https://", "http://a:99999"}) {
+    const auto out = run_process({kBinary, "serve", "--db", db_, "--cors-origin", origin});
+    EXPECT_EQ(out.exit_code, 2) << origin;
+    EXPECT_NE(out.err.find("--cors-origin: '" + origin +
+                           "' is neither * nor an origin scheme://host[:port] (e.g. "
+                           "https://app.example)"),
+              std::string::npos)
+        << out.err;
+  }
+  // Accepted: the command goes on to its next check.
+  for (const std::string origin :
+       {"*", "https://app.example", "http://127.0.0.1:3000", "http://[::1]:8080"}) {
+    const auto out = run_process({kBinary, "serve", "--db", db_, "--cors-origin", origin});
+    EXPECT_EQ(out.exit_code, 1) << origin;
+    EXPECT_EQ(out.err,
+              "error: give the models to serve: --models DIR, --model NAME=PATH or --config "
+              "FILE\n")
+        << origin;
+  }
+  EXPECT_FALSE(std::filesystem::exists(db_));
+}
+
 TEST_F(ServeTest, PortInUseIsAClearError) {
   create_key("k");
   start_server();
