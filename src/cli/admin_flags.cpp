@@ -3,16 +3,20 @@
 #include <pwd.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <cstdio>
 #include <filesystem>
 #include <nlohmann/json.hpp>
+#include <string_view>
 #include <tuple>
+#include <utility>
 
 #include "platform/limits.h"
 #include "platform/money.h"
-#include "platform/store_schema.h"
 #include "platform/store_rules.h"
+#include "platform/store_schema.h"
 
 namespace gengyun::cli {
 
@@ -71,6 +75,41 @@ Result<std::string> LimitChangeFlags::patch_body() const {
   if (body.empty())
     return make_error("nothing to change: give --budget-usd, --budget-period, --rpm or --tpm");
   return body.dump();
+}
+
+std::string LimitChangeFlags::with_flag_names(const std::string& message,
+                                              const std::string& param) {
+  static constexpr std::pair<std::string_view, std::string_view> kFlags[] = {
+      {"budget_usd", "--budget-usd"},
+      {"budget_period", "--budget-period"},
+      {"rpm", "--rpm"},
+      {"tpm", "--tpm"}};
+  if (std::none_of(std::begin(kFlags), std::end(kFlags),
+                   [&param](const auto& names) { return names.first == param; }))
+    return message;
+  // A field is a whole word: not part of a longer name, nor a flag already ("--rpm").
+  const auto word_char = [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-';
+  };
+  std::string named;
+  bool quoted = false;
+  for (size_t i = 0; i < message.size();) {
+    if (message[i] == '\'') quoted = !quoted;
+    bool replaced = false;
+    for (const auto& [field, flag] : kFlags) {
+      if (quoted) break;
+      const size_t end = i + field.size();
+      if (message.compare(i, field.size(), field) == 0 && (i == 0 || !word_char(message[i - 1])) &&
+          (end == message.size() || !word_char(message[end]))) {
+        named += flag;
+        i = end;
+        replaced = true;
+        break;
+      }
+    }
+    if (!replaced) named += message[i++];
+  }
+  return named;
 }
 
 Result<int64_t> parse_count(const std::string& text, const std::string& flag, int64_t max) {

@@ -48,6 +48,12 @@ struct LimitChangeFlags {
   /// period as strings, counts as JSON numbers when they are numbers (as given otherwise, which
   /// the API refuses). Errors: no flag given.
   Result<std::string> patch_body() const;
+  /// `message`, the admin API's refusal of patch_body() (api::update_key_limits,
+  /// update_tenant_limits) whose `param` is `param`, with the fields named by their flags when
+  /// `param` is one of them: budget_usd as --budget-usd, budget_period as --budget-period, rpm
+  /// as --rpm, tpm as --tpm ("rpm must be a whole number ..." -> "--rpm must be a whole number
+  /// ..."), so that the rules stay the API's. Text in single quotes (the values given) is kept.
+  static std::string with_flag_names(const std::string& message, const std::string& param);
 };
 
 /// `text` (flag `flag`) as a whole number in 0..`max` (decimal digits only). Errors: anything

@@ -264,7 +264,9 @@ int update(const std::string& db, const WhichKey& which, const LimitChangeFlags&
   }
   auto updated = api::update_key_limits(*store, *key, *body, cli_actor(), nullptr);
   if (!updated.ok()) {
-    std::fprintf(stderr, "error: %s\n", updated.error().message.c_str());
+    std::fprintf(
+        stderr, "error: %s\n",
+        LimitChangeFlags::with_flag_names(updated.error().message, updated.error().param).c_str());
     return 1;
   }
   std::fprintf(stderr, "updated key '%s' (id %lld): %s\n", updated->name.c_str(),

@@ -92,7 +92,9 @@ int update(const std::string& db, const std::string& name, const LimitChangeFlag
   }
   auto updated = api::update_tenant_limits(*store, (*tenant)->id, *body, cli_actor(), nullptr);
   if (!updated.ok()) {
-    std::fprintf(stderr, "error: %s\n", updated.error().message.c_str());
+    std::fprintf(
+        stderr, "error: %s\n",
+        LimitChangeFlags::with_flag_names(updated.error().message, updated.error().param).c_str());
     return 1;
   }
   std::fprintf(stderr, "updated tenant '%s' (id %lld): %s\n", name.c_str(),
