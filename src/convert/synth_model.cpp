@@ -43,11 +43,13 @@ Result<std::string> create_file_beside(const std::string& path, const std::strin
 }
 
 /// Fails before any work (minutes for a large shape) where `path` cannot be written: empty, a
-/// folder or other non-regular file, in a folder that does not exist or takes no files. Tries a
+/// folder or other non-regular file, in a folder that does not exist or takes no files, written by
+/// another process (its OUT.tmp locked: gguf::check_not_being_written). Tries a
 /// file of a name of its own beside `path` (created and removed), so as not to touch a
 /// temporary that another writer of `path` holds.
 Result<void> check_output_can_be_written(const std::string& path) {
   if (Result<void> r = gguf::check_output_path(path); !r) return r;
+  if (Result<void> r = gguf::check_not_being_written(path); !r) return r;
   Result<std::string> probe = create_file_beside(path, ".");
   if (!probe) return probe.error();
   std::remove(probe->c_str());

@@ -151,6 +151,12 @@ Array make_array(ValueType elem_type, std::span<const T> items) {
   return a;
 }
 
+// What a writer of `final_path` is told when another holds the lock of its temporary.
+Error being_written(const std::string& final_path) {
+  return make_error(final_path + ": another process is writing it (" + final_path +
+                    ".tmp is locked); wait for it or write elsewhere");
+}
+
 // The temporary file of write(), `final_path`.tmp: removed unless committed. Its errors name
 // the output the caller gave, then the temporary. It holds an exclusive flock from open to the
 // rename, so that a second writer of the same output (another process, another run) is refused
@@ -186,8 +192,7 @@ class TempFile {
     }
     if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
       ::close(fd);
-      return make_error(final_path_ + ": another process is writing it (" + path_ +
-                        " is locked); wait for it or write elsewhere");
+      return being_written(final_path_);
     }
     removed_on_signal_.emplace(path_);
     if (::ftruncate(fd, 0) != 0 || (file_ = ::fdopen(fd, "wb")) == nullptr) {
@@ -391,6 +396,18 @@ Result<void> check_output_path(const std::string& path) {
   if (std::filesystem::exists(status) && !std::filesystem::is_regular_file(status))
     return make_error(path +
                       ": is not a regular file (a device, FIFO or socket); give a file path");
+  return {};
+}
+
+Result<void> check_not_being_written(const std::string& path) {
+  const std::string temporary = path + ".tmp";
+  const int fd = ::open(temporary.c_str(), O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) return {};
+  struct stat st = {};
+  const bool locked = ::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+                      ::flock(fd, LOCK_EX | LOCK_NB) != 0 && errno == EWOULDBLOCK;
+  ::close(fd);
+  if (locked) return being_written(path);
   return {};
 }
 

@@ -24,6 +24,13 @@ namespace gengyun::gguf {
 /// followed), which the rename would replace by the written file.
 Result<void> check_output_path(const std::string& path);
 
+/// Fails when another writer holds `path`.tmp, the temporary that Writer::write locks (flock,
+/// exclusive) from its open to its rename: another process is writing `path`, and this write
+/// would be refused at its open. For a command with work before its write (synth's random
+/// weights), so that it refuses before that work. A temporary without a lock (left by a killed
+/// run), or none, passes; the lock is only tried, not kept.
+Result<void> check_not_being_written(const std::string& path);
+
 /// True when writing `output` through Writer::write would destroy `input`: `output`, or its
 /// temporary `output`.tmp, is the same file (also through a link) as `input`.
 bool overwrites(const std::string& input, const std::string& output);

@@ -1,0 +1,73 @@
+// The `gengyun` command line as a whole: --version, unknown options, the exit code of a command
+// line that lacks an argument or gives a value outside a flag's range (2, as README says), what
+// synth-lora says it wrote, and synth refusing at once an output that another process is writing.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "gguf/gguf.h"
+#include "process.h"
+#include "testdata.h"
+
+namespace gengyun::e2e {
+namespace {
+
+const std::string kBinary = GENGYUN_BINARY;
+
+/// A folder of its own under the temporary directory, removed with everything in it.
+class TempDir {
+ public:
+  TempDir() {
+    std::string pattern = (std::filesystem::temp_directory_path() / "gengyun-cli-XXXXXX").string();
+    if (mkdtemp(pattern.data()) != nullptr) path_ = pattern;
+  }
+  ~TempDir() {
+    if (!path_.empty()) std::filesystem::remove_all(path_);
+  }
+  std::string operator/(const std::string& name) const { return (path_ / name).string(); }
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  std::filesystem::path path_;
+};
+
+// A second synth of an output whose OUT.tmp another process holds (locked, as the GGUF writer
+// takes it) is refused before any work, as quantize is (QA: it wrote its random weights first,
+// then failed); a temporary left unlocked (a killed run) does not stop it.
+TEST(Cli, SynthRefusesAtOnceAnOutputAnotherProcessIsWriting) {
+  REQUIRE_TESTDATA();
+  TempDir dir;
+  const std::string out = dir / "model.gguf";
+  const std::vector<std::string> synth = {
+      kBinary,    "synth",
+      "--shape",  "qwen2.5-0.5b",
+      "--layers", "1",
+      "--type",   "Q8_0",
+      "--vocab",  testing::testdata_path("tokenizer/qwen-vocab.gguf"),
+      out};
+  const int fd = ::open((out + ".tmp").c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0666);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(::flock(fd, LOCK_EX | LOCK_NB), 0);
+  const ProcessOutput refused = run_process(synth);
+  EXPECT_EQ(refused.exit_code, 1);
+  EXPECT_EQ(refused.err, "error: " + out + ": another process is writing it (" + out +
+                             ".tmp is locked); wait for it or write elsewhere\n");
+  ::close(fd);
+  std::vector<std::string> left;
+  for (const auto& item : std::filesystem::directory_iterator(dir.path()))
+    left.push_back(item.path().filename().string());
+  EXPECT_EQ(left, std::vector<std::string>{"model.gguf.tmp"});
+  const ProcessOutput taken_over = run_process(synth);
+  EXPECT_EQ(taken_over.exit_code, 0) << taken_over.err;
+  EXPECT_TRUE(std::filesystem::exists(out));
+  EXPECT_FALSE(std::filesystem::exists(out + ".tmp"));
+}
+
+}  // namespace
+}  // namespace gengyun::e2e
