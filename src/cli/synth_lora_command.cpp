@@ -1,11 +1,13 @@
 // `gengyun synth-lora BASE.gguf OUT.gguf [--rank 16] [--alpha 32] [--seed N]`: a random LoRA
-// adapter that fits BASE, for benchmarks (`bench --parallel 16 --lora ...`).
+// adapter that fits BASE, for benchmarks (`bench --parallel 16 --lora ...`); it ends by naming
+// what it wrote on stderr (base, rank, alpha, the tensor types with their counts).
 #include <cstdio>
 #include <memory>
 #include <string>
 
 #include "cli/commands.h"
 #include "cli/seed_flag.h"
+#include "cli/tensor_type_counts.h"
 #include "convert/synth_lora.h"
 #include "gguf/gguf.h"
 #include "util/removed_on_signal.h"
@@ -32,6 +34,15 @@ int synth_lora(const SynthLoraOptions& o) {
     std::fprintf(stderr, "error: %s\n", written.error().message.c_str());
     return 1;
   }
+  // What was written, as quantize and synth end by saying.
+  auto file = gguf::File::open(o.out_path);
+  if (!file) {
+    std::fprintf(stderr, "error: %s\n", file.error().message.c_str());
+    return 1;
+  }
+  std::fprintf(stderr, "synth-lora: %s: an adapter of %s, rank %lld, alpha %g: %s\n",
+               o.out_path.c_str(), o.base_path.c_str(), static_cast<long long>(o.rank),
+               static_cast<double>(o.alpha), tensor_type_counts(*file).c_str());
   return 0;
 }
 

@@ -37,6 +37,25 @@ class TempDir {
   std::filesystem::path path_;
 };
 
+// synth-lora ends by saying what it wrote, as quantize and synth do (QA: it printed nothing).
+TEST(Cli, SynthLoraSaysWhatItWrote) {
+  REQUIRE_TESTDATA();
+  TempDir dir;
+  const std::string base = testing::testdata_path("models/qwen2-tiny-q8_0.gguf");
+  const std::string out = dir / "lora.gguf";
+  const ProcessOutput run =
+      run_process({kBinary, "synth-lora", base, out, "--rank", "4", "--alpha", "8"});
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  auto file = gguf::File::open(out);
+  ASSERT_TRUE(file.ok()) << file.error().message;
+  const size_t n = file->tensors().size();
+  for (const gguf::TensorInfo& t : file->tensors())
+    ASSERT_EQ(t.type, gguf::GgmlType::F32) << t.name;
+  EXPECT_EQ(run.err, "synth-lora: " + out + ": an adapter of " + base + ", rank 4, alpha 8: " +
+                         std::to_string(n) + " tensors: f32 " + std::to_string(n) + "\n");
+  EXPECT_EQ(run.out, "");
+}
+
 // A second synth of an output whose OUT.tmp another process holds (locked, as the GGUF writer
 // takes it) is refused before any work, as quantize is (QA: it wrote its random weights first,
 // then failed); a temporary left unlocked (a killed run) does not stop it.
