@@ -102,7 +102,7 @@ void add_embed_command(CLI::App& app, int& exit_code) {
   cmd->callback([options, text, file, &exit_code] {
     if (text->count() == 0 && file->count() == 0) {
       std::fputs("error: give the text or --file PATH\n", stderr);
-      exit_code = 1;
+      exit_code = 2;  // a missing argument: a command line that cannot be parsed
       return;
     }
     exit_code = embed(*options);

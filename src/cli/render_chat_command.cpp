@@ -96,7 +96,7 @@ void add_render_chat_command(CLI::App& app, int& exit_code) {
   cmd->callback([options, model, tmpl, &exit_code] {
     if (model->count() == 0 && tmpl->count() == 0) {
       std::fputs("error: give MODEL.gguf or --template FILE.jinja\n", stderr);
-      exit_code = 1;
+      exit_code = 2;  // a missing argument: a command line that cannot be parsed
       return;
     }
     exit_code = render_chat(*options);

@@ -103,7 +103,16 @@ void add_synth_command(CLI::App& app, int& exit_code) {
   auto* cmd = app.add_subcommand("synth", "write a random-weight model with the tensor shapes of a real one");
   cmd->add_option("out", options->out_path, "GGUF file to write")->required();
   cmd->add_option("--shape", options->shape, "model whose shapes to copy")->required()->check(CLI::IsMember(shape_names));
-  cmd->add_option("--type", options->type, "tensor type: F32, F16, BF16 or a quantization type of `gengyun quantize` (Q8_0, Q4_K_M, ...); default F16");
+  // An unknown type is a command line that cannot be parsed (exit 2), as quantize's TYPE is.
+  cmd->add_option("--type", options->type,
+                  "tensor type: F32, F16, BF16 or a quantization type of `gengyun quantize` (Q8_0, "
+                  "Q4_K_M, ...); default F16")
+      ->check(CLI::Validator(
+          [](const std::string& value) {
+            auto valid = convert::check_synth_type(value);
+            return valid ? std::string() : valid.error().message;
+          },
+          "TYPE"));
   cmd->add_option("--vocab", options->vocab_path, "GGUF file whose tokenizer to copy")->required();
   cmd->add_option("--seed", options->seed, "random seed (same seed, same file)")
       ->check(seed_check());

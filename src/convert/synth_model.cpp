@@ -245,6 +245,14 @@ Result<void> write_synth_float_model(const SynthShape& shape, gguf::GgmlType flo
   return w.write(path);
 }
 
+Result<void> check_synth_type(std::string_view type) {
+  for (gguf::GgmlType t : {gguf::GgmlType::F32, gguf::GgmlType::F16, gguf::GgmlType::BF16})
+    if (equal_ignoring_case(type, gguf::ggml_type_info(t).name)) return {};
+  if (parse_quantize_type(type)) return {};
+  return make_error("unknown type '" + std::string(type) + "' (known: F32, " +
+                    quantize_type_names() + ")");
+}
+
 Result<void> write_synth_model(const SynthShape& shape, std::string_view type,
                                const gguf::File& vocab, uint64_t seed, const std::string& path,
                                kernels::ThreadPool& pool, const SynthProgress& progress) {
@@ -254,9 +262,8 @@ Result<void> write_synth_model(const SynthShape& shape, std::string_view type,
     if (equal_ignoring_case(type, gguf::ggml_type_info(t).name))
       return write_synth_float_model(shape, t, vocab, seed, path, pool, progress);
   }
+  if (auto r = check_synth_type(type); !r) return r;
   auto quantize_type = parse_quantize_type(type);
-  if (!quantize_type)
-    return make_error("unknown type '" + std::string(type) + "' (known: F32, " + quantize_type_names() + ")");
 
   // The F32 weights go to a file of a name of its own beside the output (OUT.f32.XXXXXX), so
   // that two runs writing one output never share, or remove, each other's.

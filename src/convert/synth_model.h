@@ -57,6 +57,10 @@ Result<void> write_synth_float_model(const SynthShape& shape, gguf::GgmlType flo
                                      const std::string& path, kernels::ThreadPool& pool,
                                      const SynthProgress& progress = {});
 
+/// Fails unless `type` names a type write_synth_model writes: F32, F16, BF16 or a quantization
+/// type of quantize_type.h (case-insensitive); the message lists the known ones.
+Result<void> check_synth_type(std::string_view type);
+
 /// Writes the model `shape` in the type named `type` (case-insensitive): "F32", "F16" and
 /// "BF16" as write_synth_float_model does; a quantization type of quantize_type.h ("Q8_0",
 /// "Q4_K_M", ...) by writing the F32 model to `path`.f32.XXXXXX (a name of its own; 4 bytes per

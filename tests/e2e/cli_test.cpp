@@ -37,6 +37,37 @@ class TempDir {
   std::filesystem::path path_;
 };
 
+// A missing argument is a command line that cannot be parsed, exit 2 in every command (QA:
+// `tokenize M`, `embed M` and `render-chat` without a model exited 1 while `run M` without -p
+// exited 2); so is an unknown --type of synth, as quantize's TYPE (QA: synth exited 1).
+TEST(Cli, AMissingArgumentOrAnUnknownTypeExitsTwo) {
+  REQUIRE_TESTDATA();
+  TempDir dir;
+  const std::string model = testing::testdata_path("models/qwen2-tiny-q8_0.gguf");
+  const std::string vocab = testing::testdata_path("tokenizer/qwen-vocab.gguf");
+  const std::string conversation = dir / "c.json";
+  const std::string out = dir / "out.gguf";
+  const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
+      {{"tokenize", model}, "error: give the text or --file PATH\n"},
+      {{"embed", model}, "error: give the text or --file PATH\n"},
+      {{"render-chat", "--conversation", conversation},
+       "error: give MODEL.gguf or --template FILE.jinja\n"},
+      {{"run", model}, "--prompt is required"},
+      {{"synth", "--shape", "qwen2.5-0.5b", "--type", "Q4_K", "--vocab", vocab, out},
+       "--type: unknown type 'Q4_K' (known: F32, "},
+      {{"quantize", model, out, "Q4_K"}, "type: "},
+  };
+  for (const auto& [args, message] : cases) {
+    std::vector<std::string> argv = {kBinary};
+    argv.insert(argv.end(), args.begin(), args.end());
+    const ProcessOutput run = run_process(argv);
+    EXPECT_EQ(run.exit_code, 2) << args[0];
+    EXPECT_NE(run.err.find(message), std::string::npos) << run.err;
+    EXPECT_EQ(run.out, "") << args[0];
+  }
+  EXPECT_TRUE(std::filesystem::is_empty(dir.path()));
+}
+
 // synth-lora ends by saying what it wrote, as quantize and synth do (QA: it printed nothing).
 TEST(Cli, SynthLoraSaysWhatItWrote) {
   REQUIRE_TESTDATA();
