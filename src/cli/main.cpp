@@ -17,6 +17,9 @@ int main(int argc, char** argv) {
       std::make_shared<spdlog::logger>("", std::make_shared<spdlog::sinks::stderr_color_sink_mt>()));
   CLI::App app{"gengyun: run GGUF models and serve them behind an OpenAI-compatible API"};
   app.require_subcommand(1);
+  // GENGYUN_VERSION: the project's version in CMakeLists.txt.
+  app.set_version_flag("--version", std::string("gengyun ") + GENGYUN_VERSION,
+                       "print the version and exit");
   int exit_code = 0;
   gengyun::cli::add_run_command(app, exit_code);
   gengyun::cli::add_tokenize_command(app, exit_code);

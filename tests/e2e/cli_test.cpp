@@ -37,6 +37,14 @@ class TempDir {
   std::filesystem::path path_;
 };
 
+// QA: `gengyun --version` said "A subcommand is required" (exit 2).
+TEST(Cli, VersionPrintsTheProjectsVersion) {
+  const ProcessOutput run = run_process({kBinary, "--version"});
+  EXPECT_EQ(run.exit_code, 0);
+  EXPECT_EQ(run.out, "gengyun 0.1.0\n");
+  EXPECT_EQ(run.err, "");
+}
+
 // A missing argument is a command line that cannot be parsed, exit 2 in every command (QA:
 // `tokenize M`, `embed M` and `render-chat` without a model exited 1 while `run M` without -p
 // exited 2); so is an unknown --type of synth, as quantize's TYPE (QA: synth exited 1).
