@@ -2,6 +2,7 @@
 #include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <cstdio>
 #include <memory>
 #include <string>
@@ -9,6 +10,65 @@
 #include <vector>
 
 #include "cli/commands.h"
+
+namespace {
+
+/// Edits (insertions, deletions, substitutions) that turn `a` into `b` (Levenshtein).
+size_t edit_distance(const std::string& a, const std::string& b) {
+  std::vector<size_t> row(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    size_t diagonal = row[0];
+    row[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      const size_t above = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diagonal = above;
+    }
+  }
+  return row[b.size()];
+}
+
+/// The message for a command line whose command got an argument starting with '-' that none
+/// of its options takes (CLI11's ExtrasError, which lists the extras last first and names no
+/// option: "were not expected: 0 --temperature"): that argument first, with the command's
+/// option it most likely meant (one that begins the other, as --temp and --temperature, or
+/// within a third of its letters by edit_distance), if any. "" when the extras hold no such
+/// argument (CLI11's message serves then).
+std::string unknown_option_message(const CLI::App& app) {
+  const CLI::App* command = &app;
+  while (command->remaining().empty() && !command->get_subcommands().empty())
+    command = command->get_subcommands().front();
+  const std::vector<std::string> extras = command->remaining();
+  const auto flag = std::find_if(extras.begin(), extras.end(),
+                                 [](const std::string& arg) { return arg.starts_with("-"); });
+  if (flag == extras.end()) return "";
+  const std::string given = flag->substr(0, flag->find('='));
+  const std::string name = given.substr(given.find_first_not_of('-') == std::string::npos
+                                            ? given.size()
+                                            : given.find_first_not_of('-'));
+  std::string best;
+  size_t best_distance = name.size() / 3 + 1;
+  for (const CLI::Option* option : command->get_options()) {
+    for (const std::string& known : option->get_lnames()) {
+      const bool begins = std::min(known.size(), name.size()) >= 3 &&
+                          (known.starts_with(name) || name.starts_with(known));
+      const size_t distance = begins ? 0 : edit_distance(name, known);
+      if (distance < best_distance) {
+        best = "--" + known;
+        best_distance = distance;
+      }
+    }
+  }
+  std::string path;
+  for (const CLI::App* c = command; c != &app && c != nullptr; c = c->get_parent())
+    path = c->get_name() + (path.empty() ? "" : " " + path);
+  return "error: " + path + ": unknown option " + given +
+         (best.empty() ? "" : " (did you mean " + best + "?)") + "; gengyun " + path +
+         " --help lists its options\n";
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   // Log lines (warnings of a load, the server's access log) go to stderr with the commands'
@@ -58,6 +118,11 @@ int main(int argc, char** argv) {
   // command's own failure (a value it refuses itself included) exits 1.
   try {
     app.parse(argc, argv);
+  } catch (const CLI::ExtrasError& e) {
+    const std::string message = unknown_option_message(app);
+    if (message.empty()) return app.exit(e) == 0 ? 0 : 2;
+    std::fputs(message.c_str(), stderr);
+    return 2;
   } catch (const CLI::ParseError& e) {
     return app.exit(e) == 0 ? 0 : 2;
   }

@@ -45,6 +45,30 @@ TEST(Cli, VersionPrintsTheProjectsVersion) {
   EXPECT_EQ(run.err, "");
 }
 
+// An unknown option is named first, with the command's option it most likely meant (QA: "The
+// following arguments were not expected: 0 --temperature"); exit 2.
+TEST(Cli, AnUnknownOptionIsNamedWithTheClosestKnownOne) {
+  const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
+      {{"run", "m.gguf", "-p", "hi", "--temperature", "0"},
+       "error: run: unknown option --temperature (did you mean --temp?); gengyun run --help "
+       "lists its options\n"},
+      {{"keys", "create", "--name", "k", "--budget-usd", "1", "--budget-perid", "day"},
+       "error: keys create: unknown option --budget-perid (did you mean --budget-period?); "
+       "gengyun keys create "
+       "--help lists its options\n"},
+      {{"run", "m.gguf", "-p", "hi", "--zzzzzz=1"},
+       "error: run: unknown option --zzzzzz; gengyun run --help lists its options\n"},
+  };
+  for (const auto& [args, message] : cases) {
+    std::vector<std::string> argv = {kBinary};
+    argv.insert(argv.end(), args.begin(), args.end());
+    const ProcessOutput run = run_process(argv);
+    EXPECT_EQ(run.exit_code, 2) << message;
+    EXPECT_EQ(run.err, message);
+    EXPECT_EQ(run.out, "");
+  }
+}
+
 // A missing argument is a command line that cannot be parsed, exit 2 in every command (QA:
 // `tokenize M`, `embed M` and `render-chat` without a model exited 1 while `run M` without -p
 // exited 2); so is an unknown --type of synth, as quantize's TYPE (QA: synth exited 1).
