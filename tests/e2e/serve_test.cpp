@@ -881,10 +881,11 @@ TEST_F(ServeTest, BadRegistryFlagsAreRefusedAtStart) {
 }
 
 // A --config that is a folder is refused as a file that cannot be read (QA: it was taken for an
-// empty config), before the database is opened: a new --db is not created.
+// empty config), before the database is opened: a new --db is not created. (The bad
+// --max-memory, checked after the config, ends a serve that would take the folder.)
 TEST_F(ServeTest, AConfigThatIsAFolderIsRefused) {
-  const auto out = run_process(
-      {kBinary, "serve", "--db", db_, "--model", "q=" + model_path_, "--config", dir_.string()});
+  const auto out = run_process({kBinary, "serve", "--db", db_, "--model", "q=" + model_path_,
+                                "--config", dir_.string(), "--max-memory", "8XB"});
   EXPECT_EQ(out.exit_code, 1);
   EXPECT_EQ(out.err,
             "error: --config " + dir_.string() + ": cannot read the config file: it is a folder\n");
