@@ -10,10 +10,10 @@
 #include <sstream>
 
 #include "deploy/lora_spec.h"
-#include "deploy/model_id.h"
 #include "deploy/units.h"
 #include "deploy/yaml_scalar.h"
 #include "sampling/request_ranges.h"
+#include "util/model_name.h"
 
 namespace gengyun::deploy {
 namespace {
@@ -307,7 +307,8 @@ Result<std::vector<LoraConfig>> read_loras(const YAML::Node& node, const std::st
     lora.name = name.value();
     if (lora.name.empty())
       return at(where, "a LoRA name is empty (\"\"), which no request can name");
-    if (auto refused = name_refusal("the LoRA name", lora.name)) return at(where, *refused);
+    if (auto refused = util::model_name_refusal("the LoRA name", lora.name))
+      return at(where, *refused);
     const std::string field = where + "." + lora.name;
     if (!item.second.IsMap()) return at(field, "must be a map with adapter and scale");
     if (auto e = check_map(item.second, field)) return *e;
@@ -426,7 +427,8 @@ Result<Config> parse_node(const YAML::Node& root, const std::string& base_dir) {
       if (!read_id.ok()) return read_id.error();
       const std::string& id = read_id.value();
       if (id.empty()) return at("models", "a model id is empty (\"\"), which no request can name");
-      if (auto refused = name_refusal("the model id", id)) return at("models", *refused);
+      if (auto refused = util::model_name_refusal("the model id", id))
+        return at("models", *refused);
       auto model = read_model(item.second, "models." + id, base_dir);
       if (!model.ok()) return model.error();
       config.models.emplace(id, std::move(model.value()));
@@ -435,7 +437,7 @@ Result<Config> parse_node(const YAML::Node& root, const std::string& base_dir) {
   std::map<std::string, std::string> owner;  // alias -> model id
   for (const auto& [id, model] : config.models) {
     for (const auto& alias : model.aliases) {
-      if (auto refused = name_refusal("the alias", alias))
+      if (auto refused = util::model_name_refusal("the alias", alias))
         return at("models." + id + ".aliases", *refused);
       if (alias == id)
         return at("models." + id + ".aliases", "'" + alias + "' is the model's own id");

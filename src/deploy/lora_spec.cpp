@@ -5,7 +5,7 @@
 #include <filesystem>
 #include <limits>
 
-#include "deploy/model_id.h"
+#include "util/model_name.h"
 
 namespace gengyun::deploy {
 
@@ -54,7 +54,7 @@ Result<LoraSpec> parse_lora_spec(std::string_view text) {
   if (colon == std::string_view::npos || eq == 0 || colon == eq + 1 || colon + 1 == text.size())
     return make_error("--lora expects NAME=BASE:ADAPTER.gguf[@SCALE], got '" + std::string(text) +
                       "'");
-  if (auto refused = name_refusal("--lora: the name", text.substr(0, eq)))
+  if (auto refused = util::model_name_refusal("--lora: the name", text.substr(0, eq)))
     return make_error(*refused);
   auto adapter = parse_adapter_file(text.substr(colon + 1));
   if (!adapter) return make_error("--lora: " + adapter.error().message);

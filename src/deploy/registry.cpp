@@ -9,10 +9,9 @@
 #include <limits>
 #include <system_error>
 
-#include "deploy/model_id.h"
 #include "deploy/units.h"
-#include "tokenizer/utf8.h"
 #include "util/clock.h"
+#include "util/model_name.h"
 
 namespace gengyun::deploy {
 
@@ -26,7 +25,8 @@ Result<ModelSpec> parse_model_spec(std::string_view text) {
   if (spec.name.empty() || spec.path.empty())
     return make_error("--model expects NAME=PATH with both parts non-empty, got '" +
                       std::string(text) + "'");
-  if (auto refused = name_refusal("--model: the name", spec.name)) return make_error(*refused);
+  if (auto refused = util::model_name_refusal("--model: the name", spec.name))
+    return make_error(*refused);
   return spec;
 }
 
@@ -126,9 +126,10 @@ struct FolderListing {
 
 /// The *.gguf files of `dir` (case-insensitive suffix; symlinks followed, folders skipped) by
 /// model id, the first in name order winning a clash of ids. Left out: ".gguf" (an empty id),
-/// names that holds_unprintable refuses (an id clients could not send as shown, and that
-/// would forge or disguise log lines), and ids that hold a lookalike_space or begin or end with
-/// a space (ids that look like others). A folder that cannot be read, even in
+/// names that util::holds_unprintable refuses (an id clients could not send as shown, and that
+/// would forge or disguise log lines), ids that hold a util::lookalike_space or begin or end
+/// with a space (ids that look like others), and other ids util::model_name_flaw refuses (a
+/// comma: no key's model list could name them). A folder that cannot be read, even in
 /// part, lists no file: its error says why.
 FolderListing list_folder(const std::string& dir) {
   std::vector<fs::path> files;
@@ -155,13 +156,13 @@ FolderListing list_folder(const std::string& dir) {
                             "would be empty");
       continue;
     }
-    if (holds_unprintable(name)) {
+    if (util::holds_unprintable(name)) {
       out.unnamed.push_back(path.string() + " is not served: its name holds " +
-                            std::string(kUnprintableCharacters) +
+                            std::string(util::kUnprintableCharacters) +
                             ", which an id may not; rename the file");
       continue;
     }
-    if (const std::optional<std::string> space = lookalike_space(name)) {
+    if (const std::optional<std::string> space = util::lookalike_space(name)) {
       out.unnamed.push_back(path.string() +
                             " is not served: its model id (the name before .gguf) holds the "
                             "space " +
@@ -170,10 +171,16 @@ FolderListing list_folder(const std::string& dir) {
                             "file");
       continue;
     }
-    if (tokenizer::begins_or_ends_with_space(name.substr(0, name.size() - 5))) {
+    if (util::begins_or_ends_with_space(name.substr(0, name.size() - 5))) {
       out.unnamed.push_back(path.string() +
                             " is not served: its model id (the name before .gguf) begins or "
                             "ends with a space, which an id may not; rename the file");
+      continue;
+    }
+    if (const auto flaw = util::model_name_flaw(name.substr(0, name.size() - 5))) {
+      out.unnamed.push_back(path.string() +
+                            " is not served: its model id (the name before .gguf) " + *flaw +
+                            "; rename the file");
       continue;
     }
     const auto [it, added] = out.by_id.emplace(lower(name.substr(0, name.size() - 5)), path.string());

@@ -3,9 +3,11 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <optional>
 #include <tuple>
 
 #include "platform/store_schema.h"
+#include "util/model_name.h"
 
 namespace gengyun::platform {
 namespace {
@@ -132,37 +134,38 @@ Result<void> validate_price(const Price& price) {
 
 namespace {
 
-/// Errors of validate_name() and validate_model_name(): `extra` are the further characters
-/// allowed after the first.
-Result<void> validate_charset(std::string_view what, const std::string& name,
-                              std::string_view extra) {
+/// Errors of validate_name() and validate_model_name(): `name` (of a `what`) empty or over
+/// kMaxNameBytes.
+Result<void> validate_length(std::string_view what, const std::string& name) {
   if (name.empty()) return make_error("the " + std::string(what) + " name is empty");
   if (name.size() > kMaxNameBytes)
     return make_error("the " + std::string(what) + " name is longer than " +
                       std::to_string(kMaxNameBytes) + " bytes");
-  const auto plain = [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
-  };
-  bool ok = plain(name[0]);
-  for (size_t i = 1; ok && i < name.size(); ++i)
-    ok = plain(name[i]) || name[i] == '.' || name[i] == '-' ||
-         extra.find(name[i]) != std::string_view::npos;
-  if (!ok)
-    return make_error("the " + std::string(what) +
-                      " name may hold only ASCII letters, digits, '.', '_', '-'" +
-                      (extra.empty() ? "" : ", ':', '/'") +
-                      " and must start with a letter, digit or '_'");
   return {};
 }
 
 }  // namespace
 
 Result<void> validate_name(std::string_view what, const std::string& name) {
-  return validate_charset(what, name, "");
+  if (auto valid = validate_length(what, name); !valid) return valid;
+  const auto plain = [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
+  };
+  bool ok = plain(name[0]);
+  for (size_t i = 1; ok && i < name.size(); ++i)
+    ok = plain(name[i]) || name[i] == '.' || name[i] == '-';
+  if (!ok)
+    return make_error("the " + std::string(what) +
+                      " name may hold only ASCII letters, digits, '.', '_', '-' and must start "
+                      "with a letter, digit or '_'");
+  return {};
 }
 
 Result<void> validate_model_name(const std::string& model) {
-  return validate_charset("model", model, ":/");
+  if (auto valid = validate_length("model", model); !valid) return valid;
+  if (const std::optional<std::string> flaw = util::model_name_flaw(model))
+    return make_error("the model name " + *flaw);
+  return {};
 }
 
 Result<std::string> join_models(const std::vector<std::string>& models) {

@@ -114,8 +114,11 @@ Result<void> validate_price(const Price& price);
 /// appear in CSV reports, logs and shells, so none can start a spreadsheet formula ('=', '+',
 /// '-', '@') or hold quotes, commas, spaces or line breaks.
 Result<void> validate_name(std::string_view what, const std::string& name);
-/// Errors: a model name (for prices) empty, over kMaxNameBytes, or outside validate_name()'s
-/// charset plus ':' and '/' ("org/model:tag").
+/// The rule for a model name of prices, a key's models and usage filters: any name that
+/// deploy may serve as a model id (util::model_name_flaw: letters of every script, spaces
+/// inside, "org/model:tag"; no comma, as join_models() needs), so that every served model can
+/// be priced and named in a key's models. Errors: `model` empty, over kMaxNameBytes, or a flaw
+/// ("the model name holds the space U+00A0, ..."; the name itself is not quoted).
 Result<void> validate_model_name(const std::string& model);
 /// `models` joined with ',' (as stored). Errors: an empty name or one holding a comma.
 Result<std::string> join_models(const std::vector<std::string>& models);

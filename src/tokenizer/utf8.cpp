@@ -4,6 +4,8 @@
 
 #include <cstdio>
 
+#include "util/model_name.h"
+
 namespace gengyun::tokenizer {
 
 size_t utf8_sequence_length(char lead) {
@@ -122,26 +124,12 @@ std::string hex_escaped_bytes(std::string_view bytes) {
 namespace {
 
 /// Whether the character of the well-formed UTF-8 `bytes` is one that escape_control_characters
-/// writes as \xNN: utf8proc's category Cc (C0, DEL, C1), Cf (format: bidi controls, zero-width
-/// characters, U+FEFF), Zl and Zp (U+2028, U+2029), Co (private use) or Cn (unassigned in
-/// utf8proc's Unicode version, noncharacters), or a Default_Ignorable_Code_Point of another
-/// category (variation selectors, U+034F, the Hangul fillers U+115F, U+3164, U+FFA0).
+/// writes as \xNN: a util::invisible_character.
 bool escaped_character(std::string_view bytes) {
   utf8proc_int32_t cp = 0;
   utf8proc_iterate(reinterpret_cast<const utf8proc_uint8_t*>(bytes.data()),
                    static_cast<utf8proc_ssize_t>(bytes.size()), &cp);
-  if (utf8proc_get_property(cp)->ignorable) return true;
-  switch (utf8proc_category(cp)) {
-    case UTF8PROC_CATEGORY_CC:
-    case UTF8PROC_CATEGORY_CF:
-    case UTF8PROC_CATEGORY_ZL:
-    case UTF8PROC_CATEGORY_ZP:
-    case UTF8PROC_CATEGORY_CO:
-    case UTF8PROC_CATEGORY_CN:
-      return true;
-    default:
-      return false;
-  }
+  return util::invisible_character(static_cast<char32_t>(cp));
 }
 
 }  // namespace
@@ -189,36 +177,6 @@ std::string escape_invisible_in_json(std::string_view json) {
     out += unit;
   }
   return out;
-}
-
-bool begins_or_ends_with_space(std::string_view text) {
-  const auto is_space = [&text](size_t pos) {
-    utf8proc_int32_t cp = 0;
-    const utf8proc_ssize_t length =
-        utf8proc_iterate(reinterpret_cast<const utf8proc_uint8_t*>(text.data()) + pos,
-                         static_cast<utf8proc_ssize_t>(text.size() - pos), &cp);
-    return length > 0 && utf8proc_category(cp) == UTF8PROC_CATEGORY_ZS;
-  };
-  if (text.empty()) return false;
-  size_t last = text.size() - 1;  // the last character's first byte
-  while (last > 0 && text.size() - last < 4 &&
-         (static_cast<unsigned char>(text[last]) & 0xC0) == 0x80)
-    --last;
-  return is_space(0) || is_space(last);
-}
-
-std::optional<uint32_t> space_other_than_u0020(std::string_view text) {
-  for (size_t pos = 0; pos < text.size();) {
-    const Utf8Sequence seq = next_utf8_sequence(text, pos);
-    if (seq.kind == Utf8Sequence::Kind::Valid && seq.length > 1) {
-      utf8proc_int32_t cp = 0;
-      utf8proc_iterate(reinterpret_cast<const utf8proc_uint8_t*>(text.data()) + pos,
-                       static_cast<utf8proc_ssize_t>(seq.length), &cp);
-      if (utf8proc_category(cp) == UTF8PROC_CATEGORY_ZS) return static_cast<uint32_t>(cp);
-    }
-    pos += seq.length;
-  }
-  return std::nullopt;
 }
 
 size_t display_width(std::string_view text) {

@@ -9,7 +9,6 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -68,7 +67,7 @@ std::string hex_escaped_bytes(std::string_view bytes);
 /// Co and Cn (private-use and unassigned code points, which show as nothing certain), and the
 /// other Default_Ignorable_Code_Points (variation selectors U+FE00..U+FE0F and U+E0100..,
 /// U+034F COMBINING GRAPHEME JOINER, the Hangul fillers U+115F, U+1160, U+3164, U+FFA0: "a" and
-/// "a" + U+FE0F look alike), by utf8proc's Unicode data.
+/// "a" + U+FE0F look alike), by utf8proc's Unicode data: util::invisible_character.
 std::string escape_control_characters(std::string_view text);
 
 /// `json` (JSON text, such as nlohmann's dump) with each character escape_control_characters
@@ -77,16 +76,6 @@ std::string escape_control_characters(std::string_view text);
 /// Such characters stand only inside strings (the whitespace between tokens and the ASCII
 /// controls a dump escaped already are kept, DEL is escaped); bytes not UTF-8 are kept as they are.
 std::string escape_invisible_in_json(std::string_view json);
-
-/// Whether `text` begins or ends with a space character (Unicode category Zs: U+0020, U+00A0,
-/// U+3000, ...; by utf8proc's data). Bytes that are not UTF-8 are not spaces.
-bool begins_or_ends_with_space(std::string_view text);
-
-/// The first space character of `text` other than U+0020 (Unicode category Zs: U+00A0 NO-BREAK
-/// SPACE, U+2009 THIN SPACE, U+202F, U+3000 IDEOGRAPHIC SPACE, ...; by utf8proc's data), which
-/// shows as U+0020 does ("a b" with U+00A0 looks like "a b"); nullopt when it holds none. Bytes
-/// that are not UTF-8 are not spaces.
-std::optional<uint32_t> space_other_than_u0020(std::string_view text);
 
 /// The columns `text` takes in a terminal with a monospaced font: per character, utf8proc's
 /// locale-independent width (Unicode's East Asian Width: 2 for wide and fullwidth characters

@@ -587,9 +587,9 @@ TEST_F(AdminTest, PricesArePagedByModelName) {
 }
 
 TEST_F(AdminTest, ABadLimitOrAfterOfPricesIs400NamingIt) {
-  const std::string charset =
-      "the model name may hold only ASCII letters, digits, '.', '_', '-', ':', '/' and must "
-      "start with a letter, digit or '_'";
+  const std::string comma =
+      "the model name holds a comma, which a model id may not (a key's model list is stored "
+      "comma-separated)";
   const std::vector<std::tuple<std::string, std::string, std::string>> cases = {
       {"/admin/prices?limit=0", "limit", "limit must be a whole number from 1 to 100, got '0'"},
       {"/admin/prices?limit=101", "limit", "limit must be a whole number from 1 to 100, got '101'"},
@@ -601,12 +601,13 @@ TEST_F(AdminTest, ABadLimitOrAfterOfPricesIs400NamingIt) {
        "after must be the model of a price of the list, got '': the model name is empty"},
       {"/admin/prices?after", "after",
        "after must be the model of a price of the list, got '': the model name is empty"},
-      {"/admin/prices?after=%3Dx", "after",
-       "after must be the model of a price of the list, got '=x': " + charset},
-      {"/admin/prices?after=a%20b", "after",
-       "after must be the model of a price of the list, got 'a b': " + charset},
-      {"/admin/prices?after=x%27%20OR%20%271%27%3D%271", "after",
-       "after must be the model of a price of the list, got 'x' OR '1'='1': " + charset},
+      {"/admin/prices?after=a%2Cb", "after",
+       "after must be the model of a price of the list, got 'a,b': " + comma},
+      {"/admin/prices?after=x%27%2C%20OR%20%271%27%3D%271", "after",
+       "after must be the model of a price of the list, got 'x', OR '1'='1': " + comma},
+      {"/admin/prices?after=a%20", "after",
+       "after must be the model of a price of the list, got 'a ': the model name begins or ends "
+       "with a space, which a model id may not"},
       {"/admin/prices?after=" + std::string(201, 'a'), "after",
        "after must be the model of a price of the list, got '" + std::string(201, 'a') +
            "': the model name is longer than 200 bytes"},
@@ -717,7 +718,8 @@ TEST_F(AdminTest, BadInputIs400NamingTheFieldAndWritesNothing) {
       {"/admin/prices", json{{"model", "qwen"}, {"input", "-0.1"}, {"output", 1}}.dump(), "input"},
       {"/admin/prices", json{{"model", "qwen"}, {"input", 1}}.dump(), "output"},
       {"/admin/prices", json{{"model", "qwen"}, {"input", 1}, {"output", true}}.dump(), "output"},
-      {"/admin/prices", json{{"model", "=x"}, {"input", 1}, {"output", 1}}.dump(), "model"},
+      {"/admin/prices", json{{"model", "a,b"}, {"input", 1}, {"output", 1}}.dump(), "model"},
+      {"/admin/prices", json{{"model", "a\u2028b"}, {"input", 1}, {"output", 1}}.dump(), "model"},
       {"/admin/prices",
        json{{"model", "qwen"}, {"input", 1}, {"output", 1}, {"cached_input", "1.0000001"}}.dump(),
        "cached_input"},

@@ -351,6 +351,68 @@ TEST_F(ServerModelsTest, AnAliasIsBilledAndAllowedAsTheModelItNames) {
   }
 }
 
+// A model served from "Qwen Tiny+v2.gguf" or "\u6a21\u578b.gguf" (QA: such ids could not be
+// priced, so they were free and no budget held them) is priced through POST /admin/prices by its
+// id, billed at that price in the ledger, named in a key's models through POST /admin/keys, and
+// a budget that cannot hold a request refuses it with 429.
+TEST_F(ServerModelsTest, ModelsWhoseIdsHoldSpacesOrLettersOfAnyScriptArePricedAndBudgeted) {
+  const std::filesystem::path models = dir_ / "models";
+  std::filesystem::create_directory(models);
+  const std::vector<std::string> ids = {"qwen tiny+v2", "\u6a21\u578b"};
+  for (const char* file : {"Qwen Tiny+v2.gguf", "\u6a21\u578b.gguf"})
+    std::filesystem::create_symlink(gengyun::testing::testdata_path("models/stories260K-f32.gguf"),
+                                    models / file);
+  OwnServer own;
+  deploy::RegistryOptions options;
+  options.models_dir = models.string();
+  start_own(own, std::move(options));
+  const std::string admin = admin_key();
+  httplib::Client client("127.0.0.1", own.port);
+  client.set_read_timeout(60, 0);
+  const auto call = [&](const char* path, const json& body, const std::string& key) {
+    return client.Post(path, {{"Authorization", "Bearer " + key}}, body.dump(), "application/json");
+  };
+  // $1 / $2 per million prompt / completion tokens: 1 and 2 micro-USD a token.
+  for (const std::string& id : ids) {
+    auto priced = call("/admin/prices", {{"model", id}, {"input", "1"}, {"output", "2"}}, admin);
+    ASSERT_TRUE(priced);
+    ASSERT_EQ(priced->status, 200) << id << ": " << priced->body;
+  }
+  const json request = {{"prompt", "Once upon"}, {"max_tokens", 3}, {"temperature", 0}};
+  for (size_t i = 0; i < 2; ++i) {
+    json named = request;
+    named["model"] = ids[i];
+    auto r = call("/v1/completions", named, key_);
+    ASSERT_TRUE(r);
+    ASSERT_EQ(r->status, 200) << ids[i] << ": " << r->body;
+    const json body = json::parse(r->body);
+    const std::vector<platform::UsageRecord> ledger = wait_for_rows(i + 1);
+    ASSERT_EQ(ledger.size(), i + 1);
+    EXPECT_EQ(ledger[i].model, ids[i]);
+    const int64_t prompt = body["usage"]["prompt_tokens"];
+    const int64_t completion = body["usage"]["completion_tokens"];
+    EXPECT_EQ(completion, 3);
+    EXPECT_EQ(ledger[i].cost_micro_usd, prompt + 2 * completion) << ids[i];
+    EXPECT_EQ(ledger[i].price.output, 2'000'000);
+  }
+
+  // A key for both models with a budget of 1 micro-USD cannot hold a request for either.
+  auto created =
+      call("/admin/keys", {{"name", "poor"}, {"budget_usd", "0.000001"}, {"models", ids}}, admin);
+  ASSERT_TRUE(created);
+  ASSERT_EQ(created->status, 201) << created->body;
+  const json key = json::parse(created->body);
+  EXPECT_EQ(key["models"], json(ids));
+  for (const std::string& id : ids) {
+    json named = request;
+    named["model"] = id;
+    auto refused = call("/v1/completions", named, key["key"].get<std::string>());
+    ASSERT_TRUE(refused);
+    EXPECT_EQ(refused->status, 429) << id << ": " << refused->body;
+    EXPECT_EQ(json::parse(refused->body)["error"]["code"], "insufficient_quota") << refused->body;
+  }
+}
+
 // A file the registry cannot serve (not a GGUF here) is the file's fault, not a server error:
 // 503 model_unavailable with the reason, no Retry-After.
 TEST_F(ServerModelsTest, AFileThatCannotBeServedIs503) {

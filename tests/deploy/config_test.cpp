@@ -156,6 +156,16 @@ TEST(Config, NamesWithControlCharactersOrBytesNotUtf8AreRefused) {
       {"models:\n  base:\n    loras:\n      \"l \": {adapter: a.gguf}\n",
        "models.base.loras: the LoRA name 'l ' begins or ends with a space, which a model id may "
        "not"},
+      // A comma: a key's model list, stored comma-separated, could not name it.
+      {"models:\n  \"m,n\": {path: a.gguf}\n",
+       "models: the model id 'm,n' holds a comma, which a model id may not (a key's model list is "
+       "stored comma-separated)"},
+      {"models:\n  a:\n    aliases: [\"q,r\"]\n",
+       "models.a.aliases: the alias 'q,r' holds a comma, which a model id may not (a key's model "
+       "list is stored comma-separated)"},
+      {"models:\n  base:\n    loras:\n      \"l,m\": {adapter: a.gguf}\n",
+       "models.base.loras: the LoRA name 'l,m' holds a comma, which a model id may not (a key's "
+       "model list is stored comma-separated)"},
   };
   for (const auto& [yaml, message] : cases) {
     auto config = parse_config(yaml, "");

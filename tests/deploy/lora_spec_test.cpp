@@ -125,6 +125,9 @@ TEST(LoraSpec, ParsesNameBaseAndAdapter) {
   EXPECT_EQ(parse_lora_spec("m\u2009n=q:a.gguf").error().message,
             "--lora: the name 'm\u2009n' holds the space U+2009, which shows as U+0020 does and "
             "which a model id may not");
+  EXPECT_EQ(parse_lora_spec("m,n=q:a.gguf").error().message,
+            "--lora: the name 'm,n' holds a comma, which a model id may not (a key's model list "
+            "is stored comma-separated)");
   EXPECT_TRUE(parse_lora_spec("my lora=q:a.gguf").ok());
 }
 

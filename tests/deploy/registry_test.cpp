@@ -173,6 +173,10 @@ TEST(ModelSpec, RejectsMalformedFlags) {
   EXPECT_EQ(parse_model_spec(" q=x.gguf").error().message,
             "--model: the name ' q' begins or ends with a space, which a model id may not");
   EXPECT_TRUE(parse_model_spec("my model=x.gguf").ok());
+  // A key's model list (stored comma-separated) could not name it.
+  EXPECT_EQ(parse_model_spec("q,r=x.gguf").error().message,
+            "--model: the name 'q,r' holds a comma, which a model id may not (a key's model list "
+            "is stored comma-separated)");
   // Looks like "a b" (QA: "a b" with U+00A0 and "a b" were two ids): anywhere, named.
   for (const auto& [space, code] : std::vector<std::pair<std::string, std::string>>{
            {"\u00A0", "U+00A0"}, {"\u3000", "U+3000"}, {"\u2009", "U+2009"}, {"\u202F", "U+202F"}})
@@ -352,6 +356,7 @@ TEST(Registry, FilesWithAnEmptyIdOrControlCharactersAreLeftOutWithAWarning) {
   fs::create_symlink(model_path("stories260K-f32.gguf"), dir.file("wide\u3000.gguf"));
   fs::create_symlink(model_path("stories260K-f32.gguf"), dir.file("narrow\u202F.gguf"));
   fs::create_symlink(model_path("stories260K-f32.gguf"), dir.file("my model.gguf"));
+  fs::create_symlink(model_path("stories260K-f32.gguf"), dir.file("a,b.gguf"));
   Fixture f;
   RegistryOptions o = f.options();
   o.models_dir = dir.path().string();
@@ -371,6 +376,9 @@ TEST(Registry, FilesWithAnEmptyIdOrControlCharactersAreLeftOutWithAWarning) {
       "--models: " + dir.file(".gguf") +
           " is not served: its model id (the name before .gguf) would be empty",
       "--models: " + dir.file(forged) + unprintable,
+      "--models: " + dir.file("a,b.gguf") +
+          " is not served: its model id (the name before .gguf) holds a comma, which a model id "
+          "may not (a key's model list is stored comma-separated); rename the file",
       "--models: " + dir.file("bell\x07.gguf") + unprintable,
       "--models: " + dir.file("narrow\u202F.gguf") + lookalike("U+202F"),
       "--models: " + dir.file("rtl\u202Egguf.exe.gguf") + unprintable,
@@ -385,7 +393,7 @@ TEST(Registry, FilesWithAnEmptyIdOrControlCharactersAreLeftOutWithAWarning) {
   for (const ModelInfo& info : registry->list()) ids.push_back(info.id);
   EXPECT_EQ(ids, (std::vector<std::string>{"back\\slash", "my model"}));
   registry->rescan();
-  EXPECT_EQ(f.events.of(Kind::Warning).size(), 9u);
+  EXPECT_EQ(f.events.of(Kind::Warning).size(), 10u);
 }
 
 TEST(Registry, RescanAddsAndDropsFiles) {

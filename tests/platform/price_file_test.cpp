@@ -29,12 +29,27 @@ TEST(PriceFile, ParsesEveryModelWithCachedInputDefaultingToInput) {
   EXPECT_EQ((*prices)[1].price.output, 600'000);
 }
 
+// Any model id deploy serves may be priced (QA: "qwen tiny+v2" and a name of CJK letters were
+// refused, so those models were served free).
+TEST(PriceFile, PricesModelsWhoseIdsHoldSpacesOrLettersOfAnyScript) {
+  auto prices = parse_price_file(
+      R"({"qwen tiny+v2": {"input": 1, "output": 2}, "\u6a21\u578b": {"input": 3, "output": 4}})");
+  ASSERT_TRUE(prices.ok()) << prices.error().message;
+  ASSERT_EQ(prices->size(), 2u);
+  EXPECT_EQ((*prices)[0].model, "qwen tiny+v2");
+  EXPECT_EQ((*prices)[0].price.output, 2'000'000);
+  EXPECT_EQ((*prices)[1].model, "\u6a21\u578b");
+  EXPECT_EQ((*prices)[1].price.output, 4'000'000);
+}
+
 TEST(PriceFile, RefusesBadFilesNamingTheModelAndField) {
   const std::pair<const char*, const char*> cases[] = {
       {"nope", "must be a JSON object"},
       {"[1]", "must be a JSON object"},
       {R"({"m": 1})", "model 'm' must map to an object"},
-      {R"({"=x": {"input": 1, "output": 1}})", "may hold only"},
+      {R"({"a,b": {"input": 1, "output": 1}})",
+       "prices file: the model name holds a comma, which a model id may not (a key's model list "
+       "is stored comma-separated) ('a,b')"},
       {R"({"m": {"input": 1}})", "m.output is missing"},
       {R"({"m": {"input": "-1", "output": 1}})", "m.input '-1' is negative"},
       {R"({"m": {"input": 1, "output": 1e-7}})", "m.output '1e-07' is not an amount"},

@@ -207,28 +207,6 @@ TEST(Utf8, EscapeInvisibleInJson) {
     EXPECT_EQ(escape_invisible_in_json(kept), kept);
 }
 
-// Spaces of category Zs at either end (a name "a " shows as "a"); inside, other characters and
-// bytes that are not UTF-8 at the ends are not spaces.
-TEST(Utf8, BeginsOrEndsWithSpace) {
-  for (const char* spaced : {" a", "a ", "\u00A0a", "a\u3000", "\u2003", " "})
-    EXPECT_TRUE(begins_or_ends_with_space(spaced)) << spaced;
-  for (const char* unspaced :
-       {"", "a", "a b", "\tab", "ab\n", "\u6a21\u578b", "a\xe3\x80", "\x80 a"})
-    EXPECT_FALSE(begins_or_ends_with_space(unspaced)) << unspaced;
-}
-
-// The first space of category Zs other than U+0020, anywhere; U+0020, other whitespace (tab,
-// U+2028: Zl) and bytes that are not UTF-8 are none.
-TEST(Utf8, SpaceOtherThanU0020) {
-  EXPECT_EQ(space_other_than_u0020("a\u00A0b"), 0x00A0u);
-  EXPECT_EQ(space_other_than_u0020("\u3000ab"), 0x3000u);
-  EXPECT_EQ(space_other_than_u0020("ab\u202F"), 0x202Fu);
-  EXPECT_EQ(space_other_than_u0020("a b\u2009c\u00A0"), 0x2009u);
-  EXPECT_EQ(space_other_than_u0020("\u1680"), 0x1680u);
-  for (const char* none : {"", "a b", " ", "\ta\n", "a\u2028b", "\u6a21\u578b", "a\xc2", "\xa0"})
-    EXPECT_EQ(space_other_than_u0020(none), std::nullopt) << none;
-}
-
 // Terminal columns: ASCII and Latin letters 1, CJK ideographs and fullwidth forms 2, a
 // combining mark 0, a byte that is not UTF-8 1.
 TEST(Utf8, DisplayWidth) {
