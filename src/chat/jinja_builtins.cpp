@@ -64,14 +64,6 @@ const std::string& string_arg(const CallArgs& a, size_t pos, std::string_view na
   return v.as_string();
 }
 
-const std::string& subject_string(const Value& s, std::string_view what) {
-  if (s.is_undefined()) fail("UndefinedError", s.undefined_hint());
-  if (!s.is_string()) {
-    fail("TypeError", std::string(what) + " expects a string, not " + s.type_name());
-  }
-  return s.as_string();
-}
-
 int64_t py_len(const Value& v) {
   switch (v.type()) {
     case Value::Type::kUndefined:
@@ -133,9 +125,11 @@ Value f_tojson(Renderer&, const Value& s, CallArgs& a) {
   return Value(to_json(s, o));
 }
 
+// Jinja's do_trim: soft_str(value).strip(chars), so undefined trims to "" and None to "None"
+// (QA 2026-12-07: Hermes 3's tool-use template trims a parameter's description, which OpenAI's
+// schemas may leave out; it failed with UndefinedError).
 Value f_trim(Renderer&, const Value& s, CallArgs& a) {
-  subject_string(s, "trim");
-  return strip(s, arg(a, 0, "chars", Value(nullptr)), true, true);
+  return strip(Renderer::stringify(s), arg(a, 0, "chars", Value(nullptr)), true, true);
 }
 
 Value f_length(Renderer&, const Value& s, CallArgs&) { return Value(py_len(s)); }

@@ -509,6 +509,10 @@ TEST(Jinja, BuiltinsTakeTheirArgumentsAsJinja) {
   EXPECT_EQ(render("{{ 2.5|round(none) }} {{ 3.5|round(none) }} {{ 3|round(none) }} "
                    "{{ (-2.5)|round(precision=none) }}"),
             "2 4 3 -2");
+  // trim takes any value as Jinja's soft_str gives it (each Jinja2 3.1.6's).
+  EXPECT_EQ(render("[{{ x|trim }}] [{{ none|trim }}] [{{ 12|trim('1') }}] [{{ [' a ']|trim }}] "
+                   "[{{ {'d': 1}.d|trim }}] [{{ {}.description|trim }}]"),
+            "[] [None] [2] [[' a ']] [1] []");
   // The undefined value's repr, as in a list: Jinja's "Undefined".
   EXPECT_EQ(render("{{ [x] }} {{ {'a': x} }} {{ x|pprint }}"),
             "[Undefined] {'a': Undefined} Undefined");
