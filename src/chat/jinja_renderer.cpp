@@ -439,7 +439,7 @@ void Renderer::run_loop(const Node& node, const List& items, TextBuilder& out, i
       }
       Scope scope{{}, outer};
       bind_targets(scope.vars, node.targets, items[i], *this);
-      scope.vars.emplace_back("loop", Value(std::move(loop)));
+      scope.vars.emplace_back("loop", Value::transient(std::move(loop)));
       scope_ = &scope;
       const Flow flow = exec(node.body, out);
       scope_ = outer;
@@ -673,8 +673,9 @@ Value Renderer::eval(const Expr& e) {
   try {
     const Nest nest(*this);
     Value v = eval_inner(e);
-    // A string result was built or copied: its bytes count (variables and attributes are copies).
-    if (v.is_string()) charge_string(v.as_string().size());
+    // A string result that nothing else holds was built here: its bytes count (a variable's,
+    // an item's or a literal's string is shared, and costs none).
+    if (v.is_string() && !v.shares_string()) charge_string(v.as_string().size());
     return v;
   } catch (JinjaError& error) {
     if (error.line == 0) {

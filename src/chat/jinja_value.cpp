@@ -217,24 +217,34 @@ Value TextBuilder::take() {
   return v;
 }
 
-void Value::set_depth() {
+Value Value::transient(std::shared_ptr<Dict> d) {
+  Value v;
+  v.v_ = std::move(d);
+  v.set_depth(false);
+  return v;
+}
+
+void Value::set_depth(bool charge) {
   uint32_t deepest = 0;
   size_t string_bytes = 0;
-  const auto string_size = [](const Value& v) { return v.is_string() ? v.as_string().size() : 0; };
+  // A string item that another value holds too (a copy from a list or variable) costs no bytes.
+  const auto string_size = [](const Value& v) {
+    return v.is_string() && !v.shares_string() ? v.as_string().size() : 0;
+  };
   if (is_list()) {
     for (const Value& item : as_list()) {
       deepest = std::max(deepest, item.depth_);
       string_bytes += string_size(item);
     }
     charge_steps(static_cast<int64_t>(as_list().size()));
-    charge_value_bytes(as_list().size(), string_bytes);
+    if (charge) charge_value_bytes(as_list().size(), string_bytes);
   } else if (is_dict() && !as_dict().is_namespace) {
     for (const auto& [k, item] : as_dict().items) {
       deepest = std::max(deepest, item.depth_);
       string_bytes += k.size() + string_size(item);
     }
     charge_steps(static_cast<int64_t>(as_dict().items.size()));
-    charge_value_bytes(as_dict().items.size(), string_bytes);
+    if (charge) charge_value_bytes(as_dict().items.size(), string_bytes);
   }
   depth_ = deepest + 1;
   if (depth_ > kMaxValueDepth) {

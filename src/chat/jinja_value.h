@@ -45,10 +45,10 @@ struct Budget {
   int64_t steps = 0;
   int64_t max_steps = 0;
   size_t value_bytes = 0;  // lists and dicts built so far: sizeof(Value) per item, plus the bytes
-                           // of their string items and keys (strings are copied, lists shared)
+                           // of their keys and of the string items no other value holds
   size_t max_value_bytes = 0;
   size_t max_string_bytes = 0;  // the largest string a rendering may build
-  size_t string_bytes = 0;      // strings yielded and text written so far (copies included)
+  size_t string_bytes = 0;      // strings built and text written so far
   size_t max_total_string_bytes = 0;
 };
 
@@ -133,7 +133,8 @@ struct Undefined {
   std::string hint;
 };
 
-/// A Jinja value. Copying is cheap: lists, dicts and functions are shared.
+/// A Jinja value. Copying is cheap: strings, lists, dicts and functions are shared (strings are
+/// immutable, so a copy of a variable's string costs no bytes).
 class Value {
  public:
   enum class Type { kUndefined, kNone, kBool, kInt, kFloat, kString, kList, kDict, kFunction };
@@ -145,9 +146,9 @@ class Value {
   Value(int i) : v_(int64_t{i}) {}
   Value(int64_t i) : v_(i) {}
   Value(double d) : v_(d) {}
-  Value(std::string s) : v_(std::move(s)) {}
-  Value(std::string_view s) : v_(std::string(s)) {}
-  Value(const char* s) : v_(std::string(s)) {}
+  Value(std::string s) : v_(std::make_shared<const std::string>(std::move(s))) {}
+  Value(std::string_view s) : Value(std::string(s)) {}
+  Value(const char* s) : Value(std::string(s)) {}
   /// Lists and dicts nest at most kMaxValueDepth deep; deeper ones throw a JinjaError (so that
   /// printing, comparing and freeing them never exhausts the stack).
   Value(List l) : v_(std::make_shared<List>(std::move(l))) { set_depth(); }
@@ -162,6 +163,11 @@ class Value {
   /// kMaxValueDepth.
   static Value from_json(const nlohmann::ordered_json& json, bool request = false,
                          uint32_t depth = 0);
+  /// A dict that lives for one iteration of a loop (its `loop` object): its depth is checked,
+  /// but its bytes do not count against max_value_bytes, which bounds what a rendering builds in
+  /// all (one is alive per loop level; QA: Command R7B's template walks every message once per
+  /// tool message, and 320 000 `loop` objects counted 200 MB).
+  static Value transient(std::shared_ptr<Dict> d);
   /// A string all of whose bytes are request text.
   static Value request_text(std::string s);
   /// A string whose request text is `spans` (normalized here: merged, empty ones dropped).
@@ -184,7 +190,10 @@ class Value {
   int64_t as_int() const { return std::get<int64_t>(v_); }
   /// The number as a double (int, float or bool).
   double as_double() const;
-  const std::string& as_string() const { return std::get<std::string>(v_); }
+  const std::string& as_string() const { return *std::get<5>(v_); }
+  /// Whether a string's bytes are held by another value too (a variable, a list, the template's
+  /// literal): false for a string an operation has just built.
+  bool shares_string() const { return std::get<5>(v_).use_count() > 1; }
   const List& as_list() const { return *std::get<6>(v_); }
   const std::shared_ptr<const List>& list_ptr() const { return std::get<6>(v_); }
   Dict& as_dict() const { return *std::get<7>(v_); }
@@ -206,11 +215,12 @@ class Value {
   std::string object_type_repr() const;
 
  private:
-  std::variant<Undefined, std::nullptr_t, bool, int64_t, double, std::string,
+  std::variant<Undefined, std::nullptr_t, bool, int64_t, double, std::shared_ptr<const std::string>,
                std::shared_ptr<const List>, std::shared_ptr<Dict>, std::shared_ptr<const Function>>
       v_;
-  // Sets depth_ (failing past kMaxValueDepth) and counts a new list or dict against the budget.
-  void set_depth();
+  // Sets depth_ (failing past kMaxValueDepth) and, when `charge`, counts a new list or dict
+  // against the budget.
+  void set_depth(bool charge = true);
   // Appends repr() to `out`, counting steps and checking its size against the budget.
   void repr_into(std::string& out) const;
 
