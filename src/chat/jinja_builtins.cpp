@@ -5,7 +5,6 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
 #include <ctime>
 #include <string_view>
 #include <unordered_map>
@@ -186,8 +185,10 @@ Value f_items(Renderer&, const Value& s, CallArgs&) {
   if (!s.is_dict() || s.as_dict().is_namespace) {
     fail("TypeError", "can only get item pairs from a mapping, not " + s.type_name());
   }
+  const Dict& d = s.as_dict();
   List out;
-  for (const auto& [k, v] : s.as_dict().items) out.emplace_back(List{s.as_dict().key_value(k), v});
+  for (size_t i = 0; i < d.items.size(); ++i)
+    out.emplace_back(List{d.key_value(i), d.items[i].second});
   return Value(std::move(out));
 }
 
@@ -341,44 +342,6 @@ Value f_float(Renderer&, const Value& s, CallArgs& a) {
 }
 
 Value f_list(Renderer& r, const Value& s, CallArgs&) { return Value(r.iterate(s)); }
-
-// A key that is equal exactly for values Python's set() holds as equal (1, 1.0 and True; equal
-// strings), for unique(); lists and dicts are unhashable there, so a TypeError.
-std::string hash_key(const Value& v) {
-  const auto bits = [](char tag, const auto& x) {
-    std::string key(1 + sizeof x, tag);
-    std::memcpy(key.data() + 1, &x, sizeof x);
-    return key;
-  };
-  switch (v.type()) {
-    case Value::Type::kUndefined:
-      return "u";
-    case Value::Type::kNone:
-      return "n";
-    case Value::Type::kBool:
-      return bits('i', int64_t{v.as_bool()});
-    case Value::Type::kInt:
-      return bits('i', v.as_int());
-    case Value::Type::kFloat: {
-      const double d = v.as_double();
-      // A whole float in int64's range equals that int; -0.0 equals 0.
-      if (d == std::trunc(d) && d >= -0x1p63 && d < 0x1p63) {
-        return bits('i', static_cast<int64_t>(d));
-      }
-      return bits('f', d);  // (a NaN equals nothing, itself included; none are in templates)
-    }
-    case Value::Type::kString:
-      return "s" + v.as_string();
-    case Value::Type::kFunction:
-      return bits('p', &v.as_function());
-    case Value::Type::kDict:
-      if (v.as_dict().is_namespace) return bits('p', &v.as_dict());
-      break;
-    default:
-      break;
-  }
-  fail("TypeError", "unhashable type: '" + v.type_name() + "'");
-}
 
 // Jinja's unique: the first item of each key, in order, through a hash set (a step per item
 // and per kBytesPerStep bytes of keys).
@@ -849,12 +812,13 @@ Value dict_method(const Value& self, const std::string& name, CallArgs& a) {
   const Dict& d = self.as_dict();
   if (name == "items") {
     List out;
-    for (const auto& [k, v] : d.items) out.emplace_back(List{d.key_value(k), v});
+    for (size_t i = 0; i < d.items.size(); ++i)
+      out.emplace_back(List{d.key_value(i), d.items[i].second});
     return Value(std::move(out));
   }
   if (name == "keys") {
     List out;
-    for (const auto& [k, v] : d.items) out.push_back(d.key_value(k));
+    for (size_t i = 0; i < d.items.size(); ++i) out.push_back(d.key_value(i));
     return Value(std::move(out));
   }
   if (name == "values") {
@@ -862,10 +826,7 @@ Value dict_method(const Value& self, const std::string& name, CallArgs& a) {
     for (const auto& [k, v] : d.items) out.push_back(v);
     return Value(std::move(out));
   }
-  const Value& key = required_arg(a, 0, "key", "get");
-  if (key.is_string()) {
-    if (const Value* v = d.find(key.as_string())) return *v;
-  }
+  if (const Value* v = d.find_key(required_arg(a, 0, "key", "get"))) return *v;
   return arg(a, 1, "default", Value(nullptr));
 }
 
@@ -982,7 +943,8 @@ Value g_namespace(Renderer& r, CallArgs& a) {
   r.adopt_namespace(ns);
   for (const Value& p : a.positional) {
     if (!p.is_dict()) fail("TypeError", "namespace() takes mappings and keyword arguments");
-    for (const auto& [k, v] : p.as_dict().items) ns->set(k, v);
+    const Dict& d = p.as_dict();
+    for (size_t i = 0; i < d.items.size(); ++i) ns->set_key(d.key_value(i), d.items[i].second);
   }
   for (const auto& [k, v] : a.keyword) ns->set(k, v);
   return Value(std::move(ns));
@@ -992,7 +954,9 @@ Value g_dict(Renderer&, CallArgs& a) {
   Dict d;
   for (const Value& p : a.positional) {
     if (!p.is_dict()) fail("TypeError", "dict() takes a mapping and keyword arguments");
-    for (const auto& [k, v] : p.as_dict().items) d.set(k, v);
+    const Dict& from = p.as_dict();
+    for (size_t i = 0; i < from.items.size(); ++i)
+      d.set_key(from.key_value(i), from.items[i].second);
   }
   for (const auto& [k, v] : a.keyword) d.set(k, v);
   return Value(std::move(d));
@@ -1088,7 +1052,7 @@ bool contains(const Value& container, const Value& item) {
     }
     case Value::Type::kDict:
       if (container.as_dict().is_namespace) break;
-      return item.is_string() && container.as_dict().find(item.as_string()) != nullptr;
+      return container.as_dict().find_key(item) != nullptr;
     default:
       break;
   }

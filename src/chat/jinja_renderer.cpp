@@ -148,7 +148,10 @@ Renderer::Renderer(std::vector<std::pair<std::string, Value>> variables, RenderL
 }
 
 Renderer::~Renderer() {
-  for (const auto& ns : namespaces_) ns->items.clear();
+  for (const auto& ns : namespaces_) {
+    ns->items.clear();
+    ns->keys.clear();
+  }
 }
 
 Value Renderer::render(const Body& body) {
@@ -560,6 +563,10 @@ Value Renderer::get_item(const Value& subject, const Value& key) {
         }
         return attribute_undefined(subject, key.as_string());
       }
+      // Jinja's getitem takes a TypeError of an unhashable key for a missing item.
+      if (hashable(key)) {
+        if (const Value* v = subject.as_dict().find_key(key)) return *v;
+      }
       return element_undefined(subject, key);
     case Value::Type::kList:
     case Value::Type::kString: {
@@ -605,7 +612,8 @@ List Renderer::iterate(const Value& v) {
       charge_steps(static_cast<int64_t>(v.as_dict().items.size()));
       List keys;
       keys.reserve(v.as_dict().items.size());
-      for (const auto& [k, item] : v.as_dict().items) keys.push_back(v.as_dict().key_value(k));
+      for (size_t i = 0; i < v.as_dict().items.size(); ++i)
+        keys.push_back(v.as_dict().key_value(i));
       return keys;
     }
     case Value::Type::kString: {
@@ -703,13 +711,14 @@ Value Renderer::eval_inner(const Expr& e) {
       return Value(std::move(list));
     }
     case Expr::Kind::kDict: {
+      // As Python's dict display: every key and value evaluated, then inserted in order.
+      List parts;
+      parts.reserve(e.children.size());
+      for (const auto& c : e.children) parts.push_back(eval(*c));
       Dict d;
-      for (size_t i = 0; i + 1 < e.children.size(); i += 2) {
-        const Value key = eval(*e.children[i]);
-        if (!key.is_string())
-          fail("TypeError", "dict keys must be strings, not " + key.type_name());
-        d.request_keys = d.request_keys || key.spans() != nullptr;
-        d.set(key.as_string(), eval(*e.children[i + 1]));
+      for (size_t i = 0; i + 1 < parts.size(); i += 2) {
+        d.request_keys = d.request_keys || parts[i].spans() != nullptr;
+        d.set_key(parts[i], std::move(parts[i + 1]));
       }
       return Value(std::move(d));
     }

@@ -4,6 +4,7 @@
 #include <charconv>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 
 namespace gengyun::chat::jinja {
 
@@ -38,13 +39,31 @@ void bind_arguments(std::string_view function, const Signature& signature, const
   }
 }
 
+bool Dict::string_key(size_t i) const { return keys.empty() || keys[i].is_string(); }
+
 const Value* Dict::find(std::string_view key) const {
   int64_t compared = 0;
-  for (const auto& [k, v] : items) {
+  for (size_t i = 0; i < items.size(); ++i) {
     ++compared;
-    if (k == key) {
+    if (items[i].first == key && string_key(i)) {
       charge_steps(compared);
-      return &v;
+      return &items[i].second;
+    }
+  }
+  charge_steps(compared);
+  return nullptr;
+}
+
+const Value* Dict::find_key(const Value& key) const {
+  if (key.is_string()) return find(key.as_string());
+  const std::string hashed = hash_key(key);
+  if (keys.empty()) return nullptr;
+  int64_t compared = 0;
+  for (size_t i = 0; i < items.size(); ++i) {
+    ++compared;
+    if (items[i].first == hashed && !keys[i].is_string()) {
+      charge_steps(compared);
+      return &items[i].second;
     }
   }
   charge_steps(compared);
@@ -53,17 +72,40 @@ const Value* Dict::find(std::string_view key) const {
 
 void Dict::set(std::string_view key, Value value) {
   charge_steps(static_cast<int64_t>(items.size()));
-  for (auto& [k, v] : items) {
-    if (k == key) {
-      v = std::move(value);
+  for (size_t i = 0; i < items.size(); ++i) {
+    if (items[i].first == key && string_key(i)) {
+      items[i].second = std::move(value);
       return;
     }
   }
   items.emplace_back(std::string(key), std::move(value));
+  if (!keys.empty()) keys.push_back(key_value(items.size() - 1));  // the new string key
 }
 
-Value Dict::key_value(const std::string& key) const {
-  return request_keys ? Value::request_text(key) : Value(key);
+void Dict::set_key(const Value& key, Value value) {
+  if (key.is_string()) {
+    set(key.as_string(), std::move(value));
+    return;
+  }
+  std::string hashed = hash_key(key);
+  charge_steps(static_cast<int64_t>(items.size()));
+  for (size_t i = 0; i < items.size(); ++i) {
+    if (items[i].first == hashed && !string_key(i)) {
+      items[i].second = std::move(value);
+      return;
+    }
+  }
+  if (keys.empty()) {
+    keys.reserve(items.size() + 1);
+    for (size_t i = 0; i < items.size(); ++i) keys.push_back(key_value(i));
+  }
+  items.emplace_back(std::move(hashed), std::move(value));
+  keys.push_back(key);
+}
+
+Value Dict::key_value(size_t i) const {
+  if (i < keys.size()) return keys[i];
+  return request_keys ? Value::request_text(items[i].first) : Value(items[i].first);
 }
 
 Value Value::request_text(std::string s) {
@@ -388,12 +430,16 @@ void Value::repr_into(std::string& out) const {
       }
       charge_steps(static_cast<int64_t>(as_dict().items.size()));
       out += '{';
-      bool first = true;
-      for (const auto& [k, v] : as_dict().items) {
-        if (!first) out += ", ";
-        first = false;
-        out += string_repr(k) + ": ";
-        v.repr_into(out);
+      const Dict& d = as_dict();
+      for (size_t i = 0; i < d.items.size(); ++i) {
+        if (i > 0) out += ", ";
+        if (d.string_key(i)) {
+          out += string_repr(d.items[i].first);
+        } else {
+          d.keys[i].repr_into(out);
+        }
+        out += ": ";
+        d.items[i].second.repr_into(out);
         check_string_size(out.size());
       }
       out += '}';
@@ -434,6 +480,44 @@ std::string Value::object_type_repr() const {
   return type_name() + " object";
 }
 
+std::string hash_key(const Value& v) {
+  const auto bits = [](char tag, const auto& x) {
+    std::string key(1 + sizeof x, tag);
+    std::memcpy(key.data() + 1, &x, sizeof x);
+    return key;
+  };
+  switch (v.type()) {
+    case Value::Type::kUndefined:
+      return "u";
+    case Value::Type::kNone:
+      return "n";
+    case Value::Type::kBool:
+      return bits('i', int64_t{v.as_bool()});
+    case Value::Type::kInt:
+      return bits('i', v.as_int());
+    case Value::Type::kFloat: {
+      const double d = v.as_double();
+      // A whole float in int64's range equals that int; -0.0 equals 0.
+      if (d == std::trunc(d) && d >= -0x1p63 && d < 0x1p63) {
+        return bits('i', static_cast<int64_t>(d));
+      }
+      return bits('f', d);  // (a NaN equals nothing, itself included; none are in templates)
+    }
+    case Value::Type::kString:
+      return "s" + v.as_string();
+    case Value::Type::kFunction:
+      return bits('p', &v.as_function());
+    case Value::Type::kDict:
+      if (v.as_dict().is_namespace) return bits('p', &v.as_dict());
+      break;
+    default:
+      break;
+  }
+  fail("TypeError", "unhashable type: '" + v.type_name() + "'");
+}
+
+bool hashable(const Value& v) { return !v.is_list() && (!v.is_dict() || v.as_dict().is_namespace); }
+
 bool equals(const Value& a, const Value& b) {
   using T = Value::Type;
   const bool a_num = a.is_number() || a.is_bool();
@@ -470,9 +554,9 @@ bool equals(const Value& a, const Value& b) {
       if (x.is_namespace || y.is_namespace || &x == &y) return &x == &y;
       if (x.items.size() != y.items.size()) return false;
       charge_steps(static_cast<int64_t>(x.items.size()));
-      for (const auto& [k, v] : x.items) {
-        const Value* w = y.find(k);
-        if (w == nullptr || !equals(v, *w)) return false;
+      for (size_t i = 0; i < x.items.size(); ++i) {
+        const Value* w = x.string_key(i) ? y.find(x.items[i].first) : y.find_key(x.keys[i]);
+        if (w == nullptr || !equals(x.items[i].second, *w)) return false;
       }
       return true;
     }
@@ -692,6 +776,40 @@ void json_string(std::string& out, std::string_view s, bool ensure_ascii) {
   out += '"';
 }
 
+// json.dumps's float: NaN and the infinities as JavaScript names them, others as Python's repr.
+std::string json_float(double d) {
+  if (std::isnan(d)) return "NaN";
+  if (std::isinf(d)) return d < 0 ? "-Infinity" : "Infinity";
+  return float_repr(d);
+}
+
+// Writes items[i]'s key of `d` as json.dumps writes a key: a string as it is, an int, float,
+// bool or None as the string of its JSON ("512", "2.5", "true", "null"); other keys are
+// json.dumps's TypeError.
+void json_key(std::string& out, const Dict& d, size_t i, bool ensure_ascii) {
+  if (d.string_key(i)) {
+    json_string(out, d.items[i].first, ensure_ascii);
+    return;
+  }
+  const Value& key = d.keys[i];
+  switch (key.type()) {
+    case Value::Type::kNone:
+      out += "\"null\"";
+      return;
+    case Value::Type::kBool:
+      out += key.as_bool() ? "\"true\"" : "\"false\"";
+      return;
+    case Value::Type::kInt:
+      out += '"' + std::to_string(key.as_int()) + '"';
+      return;
+    case Value::Type::kFloat:
+      out += '"' + json_float(key.as_double()) + '"';
+      return;
+    default:
+      fail("TypeError", "keys must be str, int, float, bool or None, not " + key.type_name());
+  }
+}
+
 void json_value(std::string& out, const Value& v, const JsonOptions& o, int depth) {
   const std::string item_sep = !o.item_separator.empty() ? o.item_separator
                                : o.indent >= 0           ? ","
@@ -710,17 +828,9 @@ void json_value(std::string& out, const Value& v, const JsonOptions& o, int dept
     case Value::Type::kInt:
       out += std::to_string(v.as_int());
       return;
-    case Value::Type::kFloat: {
-      const double d = v.as_double();
-      if (std::isnan(d)) {
-        out += "NaN";
-      } else if (std::isinf(d)) {
-        out += d < 0 ? "-Infinity" : "Infinity";
-      } else {
-        out += float_repr(d);
-      }
+    case Value::Type::kFloat:
+      out += json_float(v.as_double());
       return;
-    }
     case Value::Type::kString:
       json_string(out, v.as_string(), o.ensure_ascii);
       check_string_size(out.size());
@@ -744,25 +854,30 @@ void json_value(std::string& out, const Value& v, const JsonOptions& o, int dept
       return;
     }
     case Value::Type::kDict: {
-      if (!v.as_dict().is_namespace) {
-        std::vector<const std::pair<std::string, Value>*> items;
-        for (const auto& item : v.as_dict().items) items.push_back(&item);
-        if (items.empty()) {
+      const Dict& d = v.as_dict();
+      if (!d.is_namespace) {
+        if (d.items.empty()) {
           out += "{}";
           return;
         }
+        std::vector<size_t> order(d.items.size());
+        for (size_t i = 0; i < order.size(); ++i) order[i] = i;
         if (o.sort_keys) {
-          std::stable_sort(items.begin(), items.end(),
-                           [](const auto* a, const auto* b) { return a->first < b->first; });
+          // Python sorts the key objects: a key of another type than its neighbour's is
+          // less()'s TypeError.
+          std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+            return d.keys.empty() ? d.items[a].first < d.items[b].first
+                                  : less(d.keys[a], d.keys[b]);
+          });
         }
-        charge_steps(static_cast<int64_t>(items.size()));
+        charge_steps(static_cast<int64_t>(order.size()));
         out += '{';
-        for (size_t i = 0; i < items.size(); ++i) {
+        for (size_t i = 0; i < order.size(); ++i) {
           if (i) out += item_sep;
           if (o.indent >= 0) newline(depth + 1);
-          json_string(out, items[i]->first, o.ensure_ascii);
+          json_key(out, d, order[i], o.ensure_ascii);
           out += o.key_separator;
-          json_value(out, items[i]->second, o, depth + 1);
+          json_value(out, d.items[order[i]].second, o, depth + 1);
           check_string_size(out.size());
         }
         if (o.indent >= 0) newline(depth);

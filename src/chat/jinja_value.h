@@ -90,20 +90,34 @@ inline constexpr uint32_t kMaxValueDepth = 512;
 /// schemas): sorted, disjoint, none empty. The tokenizer parses no control token inside them.
 using Spans = std::vector<std::pair<size_t, size_t>>;
 
-/// An insertion-ordered mapping from string keys (the keys of JSON objects and of templates'
-/// dict literals). Lookups are linear (template dicts are small), a step per key compared.
+/// An insertion-ordered mapping with Python's dict keys: any hashable value (strings, the keys
+/// of JSON objects, or the ints, floats, bools, None, undefined and callables of templates' dict
+/// literals), 1, 1.0 and True one key, as hash_key() tells them. Lookups are linear (template
+/// dicts are small), a step per key compared.
 struct Dict {
+  /// Each key with its value: a string key as it is, another key as its hash_key().
   std::vector<std::pair<std::string, Value>> items;
+  /// The key objects when some key is not a string (keys[i] is items[i]'s), else empty.
+  std::vector<Value> keys;
   bool is_namespace = false;  // namespace(): the only object `set obj.attr = ...` may change
-  bool request_keys = false;  // the keys are request text (a JSON object of the request)
+  bool request_keys = false;  // the string keys are request text (a JSON object of the request)
 
-  /// `key` as a string value, request text when request_keys.
-  Value key_value(const std::string& key) const;
+  /// Whether items[i]'s key is a string (items[i].first).
+  bool string_key(size_t i) const;
+  /// items[i]'s key as a value: the key object (an int stays an int), a string key request
+  /// text when request_keys.
+  Value key_value(size_t i) const;
 
-  /// The value under `key`, or nullptr.
+  /// The value under string key `key`, or nullptr.
   const Value* find(std::string_view key) const;
-  /// Sets `key` to `value`, appending it when new.
+  /// The value under `key` by Python's equality (512, 512.0 and 'x' as dict[key] finds them), or
+  /// nullptr; TypeError "unhashable type: 'list'" for a list or dict key.
+  const Value* find_key(const Value& key) const;
+  /// Sets string key `key` to `value`, appending it when new.
   void set(std::string_view key, Value value);
+  /// Sets `key` to `value` as a dict literal does: an equal key keeps its first object and takes
+  /// the new value, a new one is appended; TypeError for an unhashable key.
+  void set_key(const Value& key, Value value);
 };
 
 /// Positional and keyword arguments of a call.
@@ -262,6 +276,13 @@ class TextBuilder {
   std::string text_;
   Spans spans_;
 };
+
+/// A string equal exactly for values Python's hash and == hold equal (1, 1.0 and True; equal
+/// strings; a callable or namespace only itself), as sets and dict keys compare them; lists and
+/// dicts are unhashable: TypeError "unhashable type: 'list'".
+std::string hash_key(const Value& v);
+/// Whether hash_key(v) takes `v` (it is no list and no dict but a namespace).
+bool hashable(const Value& v);
 
 /// Python's == (1 == 1.0 == True; lists and dicts compared deeply; undefined equals undefined).
 bool equals(const Value& a, const Value& b);

@@ -407,6 +407,29 @@ TEST(JinjaErrors, RuntimeTypeErrors) {
             "TypeError: macro 'm' takes not more than 1 argument(s) (line 1, column 35)");
 }
 
+// A dict key must be hashable, as in Python; tojson takes the keys json.dumps takes and sorts
+// keys of one kind (messages as Jinja2 3.1.6 and json.dumps give them).
+TEST(JinjaErrors, DictKeysThatPythonRefuses) {
+  EXPECT_EQ(render_error("{{ {[1]: 2} }}"),
+            "TypeError: unhashable type: 'list' (line 1, column 4)");
+  EXPECT_EQ(render_error("{{ {{}: 2} }}"), "TypeError: unhashable type: 'dict' (line 1, column 4)");
+  EXPECT_EQ(render_error("{{ {1: 2}.get([1]) }}"),
+            "TypeError: unhashable type: 'list' (line 1, column 14)");
+  EXPECT_EQ(render_error("{{ [1] in {1: 2} }}"),
+            "TypeError: unhashable type: 'list' (line 1, column 4)");
+  // Every key and value is evaluated before any is inserted, as in Python's dict display.
+  EXPECT_EQ(render_error("{{ {[1]: 2, 1: x.y} }}"),
+            "UndefinedError: 'x' is undefined (line 1, column 17)");
+  EXPECT_EQ(render_error("{{ {1: 2}[3] + 1 }}"),
+            "UndefinedError: dict object has no element 3 (line 1, column 14)");
+  EXPECT_EQ(
+      render_error("{{ {x: 1}|tojson }}"),
+      "TypeError: keys must be str, int, float, bool or None, not Undefined (line 1, column 11)");
+  EXPECT_EQ(
+      render_error("{{ {1: 2, 'a': 3}|tojson(sort_keys=true) }}"),
+      "TypeError: '<' not supported between instances of 'str' and 'int' (line 1, column 19)");
+}
+
 // A builtin called with arguments Jinja2 or Python would refuse gets their TypeError, never
 // has them ignored (QA 2026-12-07: `2.5|round(1, 'common', 3)` rendered 2.5).
 TEST(JinjaErrors, ArgumentsABuiltinDoesNotTakeAreRefused) {

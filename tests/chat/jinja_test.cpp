@@ -419,6 +419,82 @@ TEST(Jinja, DictsHoldOneKeyPerName) {
   EXPECT_EQ(render("{{ x | tojson }}|{{ x | length }}", vars), "{\"a\": {\"c\": 5}, \"b\": 3}|2");
 }
 
+// A dict literal takes any hashable key, as Python's dict: ints, floats, bools, None and strings
+// (QA: `{0: 0, 512: 128}` was "dict keys must be strings, not int"). 1, 1.0 and True are one key
+// (its first object, its last value); 'a' and 1 are two; lookups, `in`, iteration, items,
+// dictsort and repr give the keys back as they are. Expected values as Jinja2 3.1.6 renders them.
+TEST(Jinja, DictKeysOfAnyHashableType) {
+  EXPECT_EQ(render("{{ {0: 0, 512: 128}[512] }}|{{ {0: 0, 512: 128} }}"), "128|{0: 0, 512: 128}");
+  EXPECT_EQ(render("{{ {1: 'a', 1.0: 'b', true: 'c'} }}|{{ {true: 'a', 1: 'b'} }}|"
+                   "{{ {1.0: 'a', 1: 'b'} }}|{{ {1: 2, true: 3}|length }}"),
+            "{1: 'c'}|{True: 'b'}|{1.0: 'b'}|1");
+  EXPECT_EQ(render("{{ {1.5: 'a', 'a': 1, none: 2, false: 3, 'n': 4} }}|{{ {x: 1} }}|"
+                   "{{ {-0.0: 1} }}|{{ {0: 1, -0.0: 2} }}"),
+            "{1.5: 'a', 'a': 1, None: 2, False: 3, 'n': 4}|{Undefined: 1}|{-0.0: 1}|{0: 2}");
+  EXPECT_EQ(render("{{ {'a': 1, 1: 2}['a'] }}|{{ {'a': 1, 1: 2}[1] }}|{{ {'1': 1, 1: 2}['1'] }}|"
+                   "{{ {'1': 1, 1: 2}[1] }}|{{ {0: 'z'}[false] }}|{{ {0: 'z'}[0.0] }}|"
+                   "{{ {0: 'z'}.get(0) }}|{{ {0: 'z'}.get('0') }}|{{ {0: 'z'}.get(1, 'd') }}|"
+                   "{{ {none: 'n'}[none] }}|{{ {'x': 1, 2: 3}.x }}"),
+            "1|2|1|2|z|z|z|None|d|n|1");
+  // A missing key, or an unhashable one, is undefined as Jinja's getitem gives it.
+  EXPECT_EQ(render("{{ {1: 2}[3] }}|{{ {'a': 1}[3] }}|{{ {1: 2}[[1]] }}|{{ {1: 2}['1'] }}|"
+                   "{{ {1: 2}.get(2) }}"),
+            "||||None");
+  EXPECT_EQ(render("{{ 512 in {512: 1} }}|{{ 512.0 in {512: 1} }}|{{ '512' in {512: 1} }}|"
+                   "{{ true in {1: 2} }}|{{ 'a' in {1: 2, 'a': 3} }}|{{ 2 not in {1: 2} }}"),
+            "True|True|False|True|True|True");
+  EXPECT_EQ(render("{% for k in {1: 'a', 2.5: 'b', none: 'c', true: 'd'} %}"
+                   "{{ k }}:{{ k is integer }};{% endfor %}"),
+            "1:True;2.5:False;None:False;");
+  EXPECT_EQ(
+      render("{% for k, v in {2: 'a', 1: 'b'}.items() %}{{ k + 1 }}={{ v }};{% endfor %}|"
+             "{{ {2: 'a', 1: 'b'}.keys()|list }}|{{ {2: 'a', 1: 'b'}|items|map('first')|list }}"),
+      "3=a;2=b;|[2, 1]|[2, 1]");
+  EXPECT_EQ(
+      render("{% for k, v in {2: 'a', 1: 'b', 1.5: 'c'}|dictsort %}{{ k }}{{ v }} {% endfor %}"),
+      "1b 1.5c 2a ");
+  EXPECT_EQ(render("{{ {1: 2} == {1.0: 2} }}|{{ {1: 2} == {'1': 2} }}|"
+                   "{{ {'a': 1, 2: 3} == {2: 3, 'a': 1} }}|{{ {'a': 1} == {'a': 1, 2: 3} }}"),
+            "True|False|True|False");
+  EXPECT_EQ(render("{{ dict({1: 2}, a=3) }}|"
+                   "{% set ns = namespace({1: 2}) %}{% set ns.b = 3 %}{{ ns.b }}"),
+            "{1: 2, 'a': 3}|3");
+}
+
+// tojson writes a key as json.dumps does: an int, float, bool or None as the string of its JSON
+// (values as Python's json.dumps gives them).
+TEST(Jinja, ToJsonOfDictKeysThatAreNotStrings) {
+  EXPECT_EQ(render("{{ {1: 2, true: 3}|tojson }}"), "{\"1\": 3}");
+  EXPECT_EQ(render("{{ {1: 2, 2.5: 3, false: 4, none: 5, 'x': 6, 1e20: 7}|tojson }}"),
+            "{\"1\": 2, \"2.5\": 3, \"false\": 4, \"null\": 5, \"x\": 6, \"1e+20\": 7}");
+  EXPECT_EQ(render("{{ {2: 1, 1.5: 2, true: 3}|tojson(sort_keys=true) }}"),
+            "{\"true\": 3, \"1.5\": 2, \"2\": 1}");
+  EXPECT_EQ(render("{{ {1: 2, '1': 3}|tojson }}"), "{\"1\": 2, \"1\": 3}");
+  EXPECT_EQ(render("{{ {1: {2: 3}}|tojson(indent=2) }}"), "{\n  \"1\": {\n    \"2\": 3\n  }\n}");
+}
+
+// The shape of ByteDance Seed-OSS's template: a dict of int thinking-budget thresholds, walked
+// with dictsort and looked up by an int (QA: it failed on every conversation). Expected values as
+// Jinja2 3.1.6 renders this template.
+TEST(Jinja, SeedOssThinkingBudgetTable) {
+  const std::string source =
+      "{%- if not thinking_budget is defined %}{%- set thinking_budget = -1 -%}{%- endif -%}\n"
+      "{%- set budgets = {0: 0, 512: 128, 1024: 256, 2048: 512, 4096: 512, 8192: 1024,"
+      " 16384: 1024} -%}\n"
+      "{%- set ns = namespace(interval=none) -%}\n"
+      "{%- for k, v in budgets|dictsort -%}\n"
+      "{%- if ns.interval is none and thinking_budget <= k -%}{%- set ns.interval = v -%}"
+      "{%- endif -%}\n"
+      "{%- endfor -%}\n"
+      "{%- if ns.interval is none -%}{%- set ns.interval = budgets[16384] -%}{%- endif -%}\n"
+      "budget {{ thinking_budget }}, reflect every {{ ns.interval }}; {{ budgets[512] }}\n";
+  EXPECT_EQ(render(source), "budget -1, reflect every 0; 128");
+  EXPECT_EQ(render(source, {{"thinking_budget", 512}}), "budget 512, reflect every 128; 128");
+  EXPECT_EQ(render(source, {{"thinking_budget", 600}}), "budget 600, reflect every 256; 128");
+  EXPECT_EQ(render(source, {{"thinking_budget", 100000}}),
+            "budget 100000, reflect every 1024; 128");
+}
+
 // int of a number beyond int64 is an OverflowError (Jinja's would be a big integer), never a
 // wrong number; round with a precision past the doubles' leaves the number as Python does.
 TEST(Jinja, IntAndRoundAtTheLimits) {
