@@ -747,6 +747,42 @@ bool t_escaped(Renderer&, const Value&, CallArgs&) { return false; }
 
 // ---- methods ----
 
+// The code points [start, end) that Python's str.find, count, startswith and the like search
+// when given `start` and `end` (the arguments at `pos` and `pos + 1`): slice indices, None for
+// the ends, adjusted as CPython's ADJUST_INDICES (an end past the length is the length, a
+// negative index counts from the end and stops at 0, a start past the length stays there).
+// False when start > end (those methods then find nothing, not even ""); else `window` is the
+// bytes of those code points and `start` their first's index.
+bool search_window(const std::string& s, const CallArgs& a, size_t pos, int64_t& start,
+                   std::string_view& window) {
+  const auto index = [&](size_t at, int64_t fallback) {
+    const Value* v = find_arg(a, at, "");
+    if (v == nullptr || v->is_none()) return fallback;
+    if (v->is_bool()) return int64_t{v->as_bool()};
+    if (!v->is_int())
+      fail("TypeError", "slice indices must be integers or None or have an __index__ method");
+    return v->as_int();
+  };
+  const auto length = static_cast<int64_t>(utf8_length(s));
+  const auto adjust = [length](int64_t i) { return i < 0 ? std::max<int64_t>(i + length, 0) : i; };
+  start = adjust(index(pos, 0));
+  const int64_t end = std::min(adjust(index(pos + 1, length)), length);
+  if (start > end) return false;
+  size_t begin_byte = 0;
+  size_t end_byte = 0;
+  int64_t cp = 0;
+  for (size_t i = 0;; ++cp) {
+    if (cp == start) begin_byte = i;
+    if (cp == end) {
+      end_byte = i;
+      break;
+    }
+    next_code_point(s, i);
+  }
+  window = std::string_view(s).substr(begin_byte, end_byte - begin_byte);
+  return true;
+}
+
 Value string_method(Renderer& r, const Value& self, const std::string& name, CallArgs& a) {
   const std::string& s = self.as_string();
   charge_bytes(s.size());  // each method reads the string once (searches count their own)
@@ -760,7 +796,11 @@ Value string_method(Renderer& r, const Value& self, const std::string& name, Cal
   if (name == "splitlines")
     return Value(split_lines(self, arg(a, 0, "keepends", Value(false)).truthy()));
   if (name == "startswith" || name == "endswith") {
-    return Value(prefix_test(self, required_arg(a, 0, "prefix", name), name == "endswith"));
+    const Value& affix = required_arg(a, 0, "prefix", name);
+    int64_t start = 0;
+    std::string_view window;
+    if (!search_window(s, a, 1, start, window)) return Value(false);
+    return Value(prefix_test(Value(window), affix, name == "endswith"));
   }
   if (name == "upper") return same_spans(self, upper(s));
   if (name == "lower") return same_spans(self, lower(s));
@@ -772,19 +812,26 @@ Value string_method(Renderer& r, const Value& self, const std::string& name, Cal
   }
   if (name == "find" || name == "rfind" || name == "index" || name == "rindex") {
     const std::string& sub = string_arg(a, 0, "sub", name);
-    const size_t at = name[0] == 'r' ? rfind_text(s, sub) : find_text(s, sub, 0);
+    int64_t start = 0;
+    std::string_view window;
+    const size_t at = !search_window(s, a, 1, start, window) ? std::string::npos
+                      : name[0] == 'r'                       ? rfind_text(window, sub)
+                                                             : find_text(window, sub, 0);
     if (at == std::string::npos) {
       if (name.find("index") != std::string::npos) fail("ValueError", "substring not found");
       return Value(-1);
     }
-    return Value(static_cast<int64_t>(utf8_length(std::string_view(s).substr(0, at))));
+    return Value(start + static_cast<int64_t>(utf8_length(window.substr(0, at))));
   }
   if (name == "count") {
     const std::string& sub = string_arg(a, 0, "sub", "count");
-    if (sub.empty()) return Value(static_cast<int64_t>(utf8_length(s) + 1));
+    int64_t start = 0;
+    std::string_view window;
+    if (!search_window(s, a, 1, start, window)) return Value(0);
+    if (sub.empty()) return Value(static_cast<int64_t>(utf8_length(window) + 1));
     int64_t n = 0;
-    for (size_t at = find_text(s, sub, 0); at != std::string::npos;
-         at = find_text(s, sub, at + sub.size())) {
+    for (size_t at = find_text(window, sub, 0); at != std::string::npos;
+         at = find_text(window, sub, at + sub.size())) {
       ++n;
     }
     return Value(n);
@@ -837,8 +884,8 @@ const Signature* string_method_signature(const std::string& name) {
   const Signature none;
   const Signature chars{P{"chars"}, false};
   const Signature split{P{"sep", "maxsplit"}};
-  const Signature prefix{P{"prefix"}, false};
-  const Signature sub{P{"sub"}, false};
+  const Signature prefix{P{"prefix", "start", "end"}, false};
+  const Signature sub{P{"sub", "start", "end"}, false};
   static const std::unordered_map<std::string, Signature> kMethods = {
       {"strip", chars},
       {"lstrip", chars},

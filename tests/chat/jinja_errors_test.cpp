@@ -457,9 +457,11 @@ TEST(JinjaErrors, ArgumentsABuiltinDoesNotTakeAreRefused) {
             "TypeError: get() takes at most 2 arguments (3 given) (line 1, column 16)");
   EXPECT_EQ(render_error("{{ {'a': 1}.items(1) }}"),
             "TypeError: items() takes no arguments (1 given) (line 1, column 18)");
-  // A str method's start and end are not implemented: refused, not ignored.
-  EXPECT_EQ(render_error("{{ 'ab'.startswith('b', 1) }}"),
-            "TypeError: startswith() takes at most 1 argument (2 given) (line 1, column 19)");
+  EXPECT_EQ(render_error("{{ 'abc'.startswith('a', 0, 1, 2) }}"),
+            "TypeError: startswith() takes at most 3 arguments (4 given) (line 1, column 20)");
+  EXPECT_EQ(render_error("{{ 'abc'.find('a', 1.5) }}"),
+            "TypeError: slice indices must be integers or None or have an __index__ method (line "
+            "1, column 14)");
   // The arguments select and map pass on are the test's and the filter's to take.
   EXPECT_EQ(render_error("{{ [1, 2]|select('gt', other=1)|list }}"),
             "TypeError: gt() takes no keyword arguments (line 1, column 11)");

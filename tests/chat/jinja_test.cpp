@@ -594,6 +594,28 @@ TEST(Jinja, BuiltinsTakeTheirArgumentsAsJinja) {
             "[Undefined] {'a': Undefined} Undefined");
 }
 
+// The start and end of str.startswith, endswith, find, rfind, index, rindex and count: slice
+// indices over code points as CPython adjusts them (each expected value is Python 3.11's).
+TEST(Jinja, SearchMethodsTakeStartAndEnd) {
+  EXPECT_EQ(render("{{ 'abc'.startswith('b', 1) }} {{ 'abc'.startswith('a', 1) }} "
+                   "{{ 'abc'.startswith('', 3) }} {{ 'abc'.startswith('', 4) }} "
+                   "{{ 'abc'.startswith(('x', 'b'), 1, 2) }} {{ 'abc'.startswith('bc', 1, 2) }} "
+                   "{{ 'abc'.endswith('b', 0, 2) }} {{ 'abc'.endswith('c', -1) }} "
+                   "{{ 'abc'.endswith('a', 0, -2) }} {{ 'abc'.endswith('', 5, 1) }} "
+                   "{{ 'abc'.endswith('c', none, none) }}"),
+            "True False True False True False True True True False True");
+  EXPECT_EQ(render("{{ 'aXbXc'.find('X', 2) }} {{ 'aXbXc'.find('X', -2) }} "
+                   "{{ 'aXbXc'.find('X', 2, 3) }} {{ 'aXbXc'.rfind('X', 0, 3) }} "
+                   "{{ 'abc'.find('', 3) }} {{ 'abc'.find('', 4) }} {{ 'abc'.find('', -10) }} "
+                   "{{ 'abc'.find('b', true) }} {{ 'héllo wörld'.find('ö', 5) }} "
+                   "{{ 'héllo wörld'.rfind('l', 0, 5) }} {{ 'héllo wörld'.index('l', 3) }} "
+                   "{{ 'aaa'.count('a', 1) }} {{ 'aaa'.count('', 1) }} {{ 'aaa'.count('', 4) }} "
+                   "{{ 'aaa'.count('a', -2, -1) }}"),
+            "3 3 -1 1 3 -1 0 1 7 3 3 2 3 0 1");
+  EXPECT_EQ(render("{{ 'abc'.rindex('c', 0, 2) }}"),
+            "error: ValueError: substring not found (line 1, column 16)");
+}
+
 // str.splitlines at Python's line boundaries, with keepends (each expected value is Python's).
 TEST(Jinja, SplitlinesAsPython) {
   EXPECT_EQ(render("{{ 'a\\r\\nb\\rc\\x0bd\\x0ce\\x1cf\\x85g\\u2028h\\u2029i\\n'.splitlines() }}"),
