@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cctype>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
@@ -85,17 +86,31 @@ Result<std::pair<std::string, int>> parse_listen(const std::string& text) {
 }
 
 /// Why `text` cannot be --cors-origin ("" when it can): it must be `*` or an origin as browsers
-/// send it in the Origin header, scheme://host[:port] (RFC 6454; no path, no trailing '/').
+/// send it in the Origin header, scheme://host[:port] (RFC 6454; no path, no trailing '/'), and
+/// in the form they serialize it (RFC 6454 section 6.2: scheme and host lower-case, no default
+/// port, no leading zero), since the server compares it with the header as it is (QA:
+/// HTTPS://A.B and https://a.b:443 were taken, and no browser request ever matched them).
 std::string cors_origin_refusal(const std::string& text) {
   static const std::regex kOrigin(
-      "[A-Za-z][A-Za-z0-9+.-]*://"
+      "([A-Za-z][A-Za-z0-9+.-]*)://"
       "([A-Za-z0-9-]+(\\.[A-Za-z0-9-]+)*|\\[[0-9A-Fa-f:.]+\\])(:([0-9]{1,5}))?");
   std::smatch match;
-  if (text == "*" || (std::regex_match(text, match, kOrigin) &&
-                      (!match[4].matched || std::stoi(match[4].str()) <= 65535)))
-    return "";
-  return "'" + tokenizer::escape_control_characters(text) +
-         "' is neither * nor an origin scheme://host[:port] (e.g. https://app.example)";
+  if (text == "*") return "";
+  if (!std::regex_match(text, match, kOrigin) ||
+      (match[5].matched && std::stoi(match[5].str()) > 65535))
+    return "'" + tokenizer::escape_control_characters(text) +
+           "' is neither * nor an origin scheme://host[:port] (e.g. https://app.example)";
+  std::string serialized = match[1].str() + "://" + match[2].str();
+  for (char& c : serialized) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (match[5].matched) {
+    const int port = std::stoi(match[5].str());
+    const bool default_port = (serialized.starts_with("http://") && port == 80) ||
+                              (serialized.starts_with("https://") && port == 443);
+    if (!default_port) serialized += ":" + std::to_string(port);
+  }
+  if (serialized != text)
+    return "'" + text + "' is not the origin as browsers send it: write " + serialized;
+  return "";
 }
 
 /// Warns on stderr when the budget `max_memory_bytes` (0: none) is less than what the smallest

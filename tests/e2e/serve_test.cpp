@@ -932,9 +932,24 @@ TEST_F(ServeTest, ACorsOriginThatIsNoOriginIsRefused) {
               std::string::npos)
         << out.err;
   }
+  // An origin in a form no browser sends it in (upper case, a default port, a leading zero) is
+  // refused naming the form that matches (QA: HTTPS://A.B was taken and matched no request).
+  for (const auto& [origin, serialized] : std::vector<std::pair<std::string, std::string>>{
+           {"HTTPS://A.B", "https://a.b"},
+           {"https://a.b:443", "https://a.b"},
+           {"http://a.b:80", "http://a.b"},
+           {"https://a.b:080", "https://a.b:80"},
+           {"http://[::1]:0443", "http://[::1]:443"}}) {
+    const auto out = run_process({kBinary, "serve", "--db", db_, "--cors-origin", origin});
+    EXPECT_EQ(out.exit_code, 2) << origin;
+    EXPECT_NE(out.err.find("--cors-origin: '" + origin +
+                           "' is not the origin as browsers send it: write " + serialized),
+              std::string::npos)
+        << out.err;
+  }
   // Accepted: the command goes on to its next check.
-  for (const std::string origin :
-       {"*", "https://app.example", "http://127.0.0.1:3000", "http://[::1]:8080"}) {
+  for (const std::string origin : {"*", "https://app.example", "http://127.0.0.1:3000",
+                                   "http://[::1]:8080", "https://a.b:80", "http://a.b:443"}) {
     const auto out = run_process({kBinary, "serve", "--db", db_, "--cors-origin", origin});
     EXPECT_EQ(out.exit_code, 1) << origin;
     EXPECT_EQ(out.err,
