@@ -123,6 +123,13 @@ int main(int argc, char** argv) {
     if (message.empty()) return app.exit(e) == 0 ? 0 : 2;
     std::fputs(message.c_str(), stderr);
     return 2;
+  } catch (const CLI::RequiredError& e) {
+    // A missing argument is often what an unknown option took the place of (`run --temperature
+    // 1 m`: m is no prompt): the unknown option is named first (QA: only "--prompt is required").
+    const std::string message = unknown_option_message(app);
+    if (message.empty()) return app.exit(e) == 0 ? 0 : 2;
+    std::fputs(message.c_str(), stderr);
+    return 2;
   } catch (const CLI::ParseError& e) {
     return app.exit(e) == 0 ? 0 : 2;
   }

@@ -58,6 +58,13 @@ TEST(Cli, AnUnknownOptionIsNamedWithTheClosestKnownOne) {
        "--help lists its options\n"},
       {{"run", "m.gguf", "-p", "hi", "--zzzzzz=1"},
        "error: run: unknown option --zzzzzz; gengyun run --help lists its options\n"},
+      // Also when an argument is missing too (QA: "--prompt is required" hid the unknown one).
+      {{"run", "--temperature", "1", "m.gguf"},
+       "error: run: unknown option --temperature (did you mean --temp?); gengyun run --help "
+       "lists its options\n"},
+      {{"keys", "create", "--nme", "x"},
+       "error: keys create: unknown option --nme (did you mean --name?); gengyun keys create "
+       "--help lists its options\n"},
   };
   for (const auto& [args, message] : cases) {
     std::vector<std::string> argv = {kBinary};
