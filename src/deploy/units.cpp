@@ -201,6 +201,13 @@ Result<int64_t> parse_byte_size(std::string_view text) {
   if (!number)
     return make_error("invalid byte size " + shown +
                       ": expected a number with an optional unit, e.g. 8GiB or 512MB");
+  // "1e9", "2E+9": an exponent, which would read as a unit "e9" (QA).
+  if (pos + 1 < text.size() && (text[pos] == 'e' || text[pos] == 'E') &&
+      (std::isdigit(static_cast<unsigned char>(text[pos + 1])) || text[pos + 1] == '+' ||
+       text[pos + 1] == '-'))
+    return make_error("invalid byte size " + shown +
+                      ": the number has an exponent; a byte size is a plain decimal with an "
+                      "optional unit, e.g. 1GB or 1000000000");
   while (pos < text.size() && text[pos] == ' ') ++pos;
   const std::string unit = lower(text.substr(pos));
   struct Unit {

@@ -44,7 +44,7 @@ Result<int64_t> parse_duration(std::string_view text);
 
 /// A byte size: an integer or decimal number with an optional unit: B, K/KB (1000), KiB
 /// (1024), M/MB, MiB, G/GB, GiB, T/TB, TiB (case-insensitive; "8GiB", "512 MiB", "1.5G").
-/// Errors: empty, not a number, an unknown unit, negative, over 2^62 bytes.
+/// Errors: empty, not a number, an exponent ("1e9"), an unknown unit, negative, over 2^62 bytes.
 Result<int64_t> parse_byte_size(std::string_view text);
 
 /// `bytes` for people: "512 B", "1.5 KiB", "3.2 GiB" (binary units, one decimal).

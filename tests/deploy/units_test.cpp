@@ -177,6 +177,15 @@ TEST(ByteSize, ParsesUnits) {
             "512MB");
   EXPECT_EQ(parse_byte_size("9999999999TiB").error().message,
             "invalid byte size '9999999999TiB': too large");
+  // An exponent is no unit "e9" (QA: "unknown unit 'e9'").
+  for (const char* exponent : {"1e9", "2E+9", "1.5e-3GB"}) {
+    EXPECT_EQ(parse_byte_size(exponent).error().message,
+              "invalid byte size '" + std::string(exponent) +
+                  "': the number has an exponent; a byte size is a plain decimal with an "
+                  "optional unit, e.g. 1GB or 1000000000");
+  }
+  EXPECT_EQ(parse_byte_size("1 eB").error().message,
+            "invalid byte size '1 eB': unknown unit 'eB' (B, KB, KiB, MB, MiB, GB, GiB, TB, TiB)");
 }
 
 TEST(ByteSize, FormatsForPeople) {
