@@ -793,8 +793,7 @@ Value string_method(Renderer& r, const Value& self, const std::string& name, Cal
     return Value(split(self, arg(a, 0, "sep", Value(nullptr)), int_arg(a, 1, "maxsplit", -1),
                        name == "rsplit"));
   }
-  if (name == "splitlines")
-    return Value(split_lines(self, arg(a, 0, "keepends", Value(false)).truthy()));
+  if (name == "splitlines") return Value(split_lines(self, int_arg(a, 0, "keepends", 0) != 0));
   if (name == "startswith" || name == "endswith") {
     const Value& affix = required_arg(a, 0, "prefix", name);
     int64_t start = 0;

@@ -480,6 +480,10 @@ TEST(JinjaErrors, ArgumentsABuiltinDoesNotTakeAreRefused) {
             "TypeError: 'float' object cannot be interpreted as an integer (line 1, column 10)");
   EXPECT_EQ(render_error("{{ 'a\\nb'|indent(2.5) }}"),
             "TypeError: 'float' object cannot be interpreted as an integer (line 1, column 11)");
+  EXPECT_EQ(render_error("{{ 'a'.splitlines('x') }}"),
+            "TypeError: 'str' object cannot be interpreted as an integer (line 1, column 18)");
+  EXPECT_EQ(render_error("{{ 'a'.splitlines(none) }}"),
+            "TypeError: 'NoneType' object cannot be interpreted as an integer (line 1, column 18)");
   EXPECT_EQ(render_error("{{ 'a,b'.split(',', 'x') }}"),
             "TypeError: 'str' object cannot be interpreted as an integer (line 1, column 15)");
   EXPECT_EQ(render_error("{{ 2.5|round(none, 'ceil') }}"),
