@@ -13,6 +13,7 @@
 #include <limits>
 #include <memory>
 #include <regex>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -131,6 +132,29 @@ void warn_when_no_model_fits(int64_t max_memory_bytes,
                deploy::format_bytes(max_memory_bytes).c_str(),
                tokenizer::escape_control_characters(smallest->id).c_str(),
                deploy::format_bytes(smallest->memory_bytes).c_str());
+}
+
+/// Warns on stderr, one line each, of the prices (the store's, --prices' seeded) whose model is
+/// no id of `models`: a misspelt name, an alias, a name written otherwise than the id (case,
+/// accents) never bills a request, and its model is served free. Errors: the store's.
+Result<void> warn_of_unserved_prices(platform::Store& store,
+                                     const std::vector<deploy::ModelInfo>& models) {
+  constexpr int64_t kPageSize = 500;
+  std::set<std::string, std::less<>> ids;
+  for (const deploy::ModelInfo& m : models) ids.insert(m.id);
+  platform::PricePage page{.after_model = "", .limit = kPageSize};
+  while (true) {
+    auto prices = store.prices_page(page);
+    if (!prices.ok()) return make_error("the prices could not be read: " + prices.error().message);
+    for (const platform::ModelPrice& price : *prices)
+      if (!ids.contains(price.model))
+        std::fprintf(stderr,
+                     "gengyun: warning: the price of '%s' matches no model served: prices apply "
+                     "to model ids exactly (not to aliases), so it bills no request\n",
+                     tokenizer::escape_control_characters(price.model).c_str());
+    if (static_cast<int64_t>(prices->size()) < kPageSize) return {};
+    page.after_model = prices->back().model;
+  }
 }
 
 /// How often the ledger's rows left open by servers that died are closed.
@@ -373,6 +397,10 @@ int serve(const ServeOptions& o) {
     return 1;
   }
   warn_when_no_model_fits(registry.value()->memory().budget_bytes, registry.value()->list());
+  if (auto checked = warn_of_unserved_prices(*store, registry.value()->list()); !checked.ok()) {
+    std::fprintf(stderr, "error: %s\n", checked.error().message.c_str());
+    return 1;
+  }
   if (auto pinned = registry.value()->load_pinned(); !pinned.ok()) {
     std::fprintf(stderr, "error: %s\n",
                  tokenizer::escape_control_characters(pinned.error().message).c_str());
@@ -458,7 +486,7 @@ void add_serve_command(CLI::App& app, int& exit_code) {
                   "the model NAME, batched with BASE's requests (repeatable; scale 1 by default)");
   cmd->add_option("--models", options->models_dir,
                   "a folder of GGUF models, each served as its file name without .gguf, "
-                  "lower-cased; files added or removed are seen within seconds");
+                  "in Unicode NFC and lower-cased; files added or removed are seen within seconds");
   cmd->add_option("--config", options->config,
                   "a YAML file: aliases, request defaults, keep_alive, pinning (docs/deploy.md)");
   cmd->add_option("--max-memory", options->max_memory,
@@ -502,10 +530,12 @@ void add_serve_command(CLI::App& app, int& exit_code) {
                   "seconds that SIGTERM/SIGINT lets requests in flight finish before ending them")
       ->check(CLI::Range(0, 86400))
       ->capture_default_str();
-  cmd->add_option("--prices", options->prices_file,
-                  "JSON file of model prices seeded into the database at start "
-                  "({\"MODEL\": {\"input\": \"0.15\", \"output\": \"0.6\"}}, USD per 1M tokens; "
-                  "MODEL is a model's id: a price on an alias is never used, and is not checked)");
+  cmd->add_option(
+      "--prices", options->prices_file,
+      "JSON file of model prices seeded into the database at start "
+      "({\"MODEL\": {\"input\": \"0.15\", \"output\": \"0.6\"}}, USD per 1M tokens; "
+      "MODEL is a model's id: a price whose MODEL is no id served, such as an alias, is never "
+      "used, and is warned of at start)");
   cmd->add_flag("--mmap", options->mmap,
                 "keep the weights in a mapping of the file instead of reading them into anonymous "
                 "memory with huge pages");

@@ -125,7 +125,8 @@ struct FolderListing {
 };
 
 /// The *.gguf files of `dir` (case-insensitive suffix; symlinks followed, folders skipped) by
-/// model id, the first in name order winning a clash of ids. Left out: ".gguf" (an empty id),
+/// model id (util::folder_model_id: the name in NFC, lower-cased), the first in name order
+/// winning a clash of ids. Left out: ".gguf" (an empty id),
 /// names that util::holds_unprintable refuses (an id clients could not send as shown, and that
 /// would forge or disguise log lines), ids that hold a util::lookalike_space or begin or end
 /// with a space (ids that look like others), and other ids util::model_name_flaw refuses (a
@@ -177,13 +178,14 @@ FolderListing list_folder(const std::string& dir) {
                             "ends with a space, which an id may not; rename the file");
       continue;
     }
-    if (const auto flaw = util::model_name_flaw(name.substr(0, name.size() - 5))) {
+    std::string id = util::folder_model_id(name.substr(0, name.size() - 5));
+    if (const auto flaw = util::model_name_flaw(id)) {
       out.unnamed.push_back(path.string() +
                             " is not served: its model id (the name before .gguf) " + *flaw +
                             "; rename the file");
       continue;
     }
-    const auto [it, added] = out.by_id.emplace(lower(name.substr(0, name.size() - 5)), path.string());
+    const auto [it, added] = out.by_id.emplace(std::move(id), path.string());
     if (!added) out.clashes.emplace_back(path.string(), it->second);
   }
   return out;
@@ -279,9 +281,9 @@ Result<std::unique_ptr<Registry>> Registry::create(RegistryOptions options) {
       return make_error(
           "models." + id + ": there is no model '" + id +
           "' (no --model, --lora or path gives it, and no --models folder is served)");
-    // The ids of the folder's files are their names lower-cased, and requests match ids
-    // exactly: an entry keyed otherwise would never apply.
-    if (const std::string file_id = lower(id); file_id != id) {
+    // The ids of the folder's files are their names lower-cased (util::folder_model_id), and
+    // requests match ids exactly: an entry keyed otherwise would never apply.
+    if (const std::string file_id = util::folder_model_id(id); file_id != id) {
       const auto file = registry->entries_.find(file_id);
       return make_error(
           "models." + id + ": there is no model '" + id + "'" +

@@ -119,7 +119,7 @@ struct RegistryEvent {
 struct RegistryOptions {
   ModelOptions model;            ///< how every model loads
   std::vector<ModelSpec> specs;  ///< --model NAME=PATH (names kept as given)
-  std::string models_dir;        ///< --models DIR ("" for none); ids: file names, lower-cased
+  std::string models_dir;        ///< --models DIR ("" for none); ids: util::folder_model_id
   Config config;
   /// --lora derivatives (parse_lora_specs); the config's `loras:` are added to them.
   std::vector<LoraSpec> loras;

@@ -3,6 +3,7 @@
 #include <utf8proc.h>
 
 #include <cstdio>
+#include <cstdlib>
 
 namespace gengyun::util {
 
@@ -74,6 +75,43 @@ bool begins_or_ends_with_space(std::string_view text) {
   return is_space(0) || is_space(last);
 }
 
+namespace {
+
+/// `text` mapped by utf8proc_map_custom with `options` and `lower` (utf8proc_tolower or none),
+/// or nullopt where `text` is not UTF-8.
+std::optional<std::string> mapped(std::string_view text, utf8proc_option_t options, bool lower) {
+  utf8proc_uint8_t* out = nullptr;
+  const utf8proc_custom_func to_lower = [](utf8proc_int32_t cp, void*) {
+    return utf8proc_tolower(cp);
+  };
+  const utf8proc_ssize_t length =
+      utf8proc_map_custom(reinterpret_cast<const utf8proc_uint8_t*>(text.data()),
+                          static_cast<utf8proc_ssize_t>(text.size()), &out, options,
+                          lower ? to_lower : nullptr, nullptr);
+  if (length < 0) return std::nullopt;
+  std::string result(reinterpret_cast<const char*>(out), static_cast<size_t>(length));
+  std::free(out);
+  return result;
+}
+
+constexpr utf8proc_option_t kNfc =
+    static_cast<utf8proc_option_t>(UTF8PROC_STABLE | UTF8PROC_COMPOSE);
+
+}  // namespace
+
+bool is_nfc(std::string_view text) {
+  const std::optional<std::string> nfc = mapped(text, kNfc, false);
+  return nfc && *nfc == text;
+}
+
+std::string folder_model_id(std::string_view stem) {
+  // utf8proc applies the custom function to each code point of its input before normalizing
+  // it: the input in NFC first, so that "İ" lower-cases whole to "i", not to "i" and U+0307.
+  const std::optional<std::string> nfc = mapped(stem, kNfc, false);
+  if (!nfc) return std::string(stem);
+  return *mapped(*nfc, kNfc, true);
+}
+
 std::optional<std::string> model_name_flaw(std::string_view name) {
   if (holds_unprintable(name))
     return "holds " + std::string(kUnprintableCharacters) + ", which a model id may not";
@@ -85,6 +123,9 @@ std::optional<std::string> model_name_flaw(std::string_view name) {
   if (name.find(',') != std::string_view::npos)
     return "holds a comma, which a model id may not (a key's model list is stored "
            "comma-separated)";
+  if (!is_nfc(name))
+    return "is not in Unicode NFC form, which a model id may not; write it composed, e.g. the "
+           "'é' of 'café' as U+00E9, not 'e' and U+0301";
   return std::nullopt;
 }
 

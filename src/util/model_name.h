@@ -39,13 +39,27 @@ std::optional<std::string> lookalike_space(std::string_view name);
 /// U+3000, ...). Bytes that are not UTF-8 are not spaces.
 bool begins_or_ends_with_space(std::string_view text);
 
+/// Whether `text` is in Unicode Normalization Form C (UAX #15, utf8proc's Unicode version):
+/// "café" with U+00E9 is, "cafe" and U+0301 (as macOS stores file names) is not. False for
+/// bytes that are not UTF-8.
+bool is_nfc(std::string_view text);
+
+/// The model id of a file of `--models DIR` whose name without ".gguf" is `stem`: `stem` in NFC,
+/// each code point lower-cased (Unicode's simple lower-casing, utf8proc_tolower: "Modèle É" ->
+/// "modèle é"), then in NFC again, so that the id is a name model_name_flaw takes whichever
+/// form the file system stores. `stem` must be UTF-8 (callers refuse holds_unprintable
+/// first); bytes that are not are returned unchanged.
+std::string folder_model_id(std::string_view stem);
+
 /// Why `name` cannot be a model name, as the rest of a sentence about it, or nullopt: "holds
 /// control, format, ... which a model id may not" (holds_unprintable), "holds the space U+00A0,
 /// which shows as U+0020 does and which a model id may not" (lookalike_space, anywhere), "begins
 /// or ends with a space, which a model id may not" ("a " and "a" would look alike), "holds a
-/// comma, which a model id may not (a key's model list is stored comma-separated)". Any other
-/// text is a model name: letters of every script, digits, punctuation, U+0020 inside. The
-/// empty name and the length are the caller's.
+/// comma, which a model id may not (a key's model list is stored comma-separated)", "is not in
+/// Unicode NFC form, ..." (!is_nfc: "café" decomposed and composed would be two ids that look
+/// alike, and a price of one would not bill the other). Any other text is a model name: letters of
+/// every script, digits, punctuation, U+0020 inside. The empty name and the length are the
+/// caller's.
 std::optional<std::string> model_name_flaw(std::string_view name);
 
 /// Why `name` cannot be a model id, or nullopt: "WHAT 'NAME' " and its model_name_flaw (`what`:

@@ -212,6 +212,31 @@ TEST(Config, NamesWithASpaceOtherThanU0020AreRefused) {
   EXPECT_EQ(fine->models.at("my model").loras[0].name, "my lora");
 }
 
+// A name not in Unicode NFC ("cafe" and U+0301, as macOS stores file names) is refused, in a
+// model id, an alias and a LoRA name: prices and keys' models are written composed, and would
+// never match it (QA: two "café" rows in /v1/usage, one served free).
+TEST(Config, NamesNotInNfcAreRefused) {
+  const std::string name = "cafe\u0301";
+  const std::string refusal =
+      "' is not in Unicode NFC form, which a model id may not; write it composed, e.g. the 'é' of "
+      "'café' as U+00E9, not 'e' and U+0301";
+  const std::pair<std::string, std::string> cases[] = {
+      {"models:\n  \"" + name + "\": {path: a.gguf}\n", "models: the model id '" + name + refusal},
+      {"models:\n  a:\n    aliases: [\"" + name + "\"]\n",
+       "models.a.aliases: the alias '" + name + refusal},
+      {"models:\n  base:\n    loras:\n      \"" + name + "\": {adapter: a.gguf}\n",
+       "models.base.loras: the LoRA name '" + name + refusal},
+  };
+  for (const auto& [yaml, message] : cases) {
+    auto config = parse_config(yaml, "");
+    ASSERT_FALSE(config.ok()) << yaml;
+    EXPECT_EQ(config.error().message, message);
+  }
+  auto fine = parse_config("models:\n  \"caf\u00e9\": {path: a.gguf}\n", "");
+  ASSERT_TRUE(fine.ok()) << fine.error().message;
+  EXPECT_TRUE(fine->models.contains("caf\u00e9"));
+}
+
 // yaml-cpp keeps both entries of a key given twice and reads the first: each is an error at
 // start naming the key (QA: {pin: true, pin: false} pinned; a second models.link was ignored).
 TEST(Config, AKeyGivenTwiceIsRefused) {

@@ -734,6 +734,37 @@ TEST(Registry, AConfigEntryWithoutAModelWarnsWithAFolderAndIsAnErrorWithout) {
   EXPECT_EQ(info->keep_alive_us, 60'000'000);
 }
 
+// A folder file's id is its name in Unicode NFC, lower-cased beyond ASCII, so that the name a
+// price or key is written with (NFC, as typed) matches it (QA: "Modèle É.gguf" was served as
+// "modèle É" and a file named in NFD, as macOS stores names, as NFD "café": both served free).
+// An NFC and an NFD name of the same letters are one id, the first file in name order's.
+TEST(Registry, FolderIdsAreNfcAndLowerCasedBeyondAscii) {
+  REQUIRE_TESTDATA();
+  TempDir dir;
+  fs::create_symlink(model_path("stories260K-f32.gguf"), dir.file("Mod\u00e8le \u00c9.gguf"));
+  fs::create_symlink(model_path("stories260K-f32.gguf"), dir.file("cafe\u0301.gguf"));
+  fs::create_symlink(model_path("stories260K-f32.gguf"), dir.file("Caf\u00e9.gguf"));
+  Fixture f;
+  RegistryOptions o = f.options();
+  o.models_dir = dir.path().string();
+  auto registry = create(std::move(o));
+  ASSERT_TRUE(registry);
+  std::map<std::string, std::string> paths;
+  for (const ModelInfo& info : registry->list()) paths.emplace(info.id, info.file.path);
+  const std::map<std::string, std::string> expected = {
+      {"mod\u00e8le \u00e9", dir.file("Mod\u00e8le \u00c9.gguf")},
+      {"caf\u00e9", dir.file("Caf\u00e9.gguf")}};
+  EXPECT_EQ(paths, expected);
+  std::vector<std::string> warnings;
+  for (const RegistryEvent& e : f.events.of(Kind::Warning)) warnings.push_back(e.detail);
+  EXPECT_EQ(warnings,
+            std::vector<std::string>{
+                "--models: " + dir.file("cafe\u0301.gguf") +
+                " is not served: its model id is also that of " + dir.file("Caf\u00e9.gguf") +
+                " (a file's id is its name lower-cased; the first in name order is "
+                "served)"});
+}
+
 // The ids of a folder's files are their names lower-cased, and requests name ids exactly: an
 // entry keyed by a file's upper-case name could never apply, so it is refused at start, naming
 // the key to write (QA: Qwen-Small.gguf served as qwen-small, its entry's alias and pin lost).

@@ -761,6 +761,13 @@ TEST_F(AdminTest, RefusedInputCreatesNoDatabase) {
       {{"prices", "set", "a\u00A0b", "--db", db_, "--input", "1", "--output", "1"},
        "error: cannot set a price: the model name holds the space U+00A0, which shows as U+0020 "
        "does and which a model id may not\n"},
+      {{"prices", "set", "cafe\u0301", "--db", db_, "--input", "1", "--output", "1"},
+       "error: cannot set a price: the model name is not in Unicode NFC form, which a model id "
+       "may not; write it composed, e.g. the 'é' of 'café' as U+00E9, not 'e' and U+0301\n"},
+      {{"keys", "create", "--db", db_, "--name", "k", "--models", "qwen,cafe\u0301"},
+       "error: --models 'qwen,cafe\u0301': the model name is not in Unicode NFC form, which a "
+       "model id may not; write it composed, e.g. the 'é' of 'café' as U+00E9, not 'e' and "
+       "U+0301\n"},
       {{"prices", "set", "qwen", "--db", db_, "--input", "0.15", "--cached-input", "0.3",
         "--output", "0.6"},
        "error: cannot set the price of model 'qwen': the cached input price (0.3) is above the "

@@ -755,6 +755,36 @@ TEST_F(ServeTest, PricesFileIsSeededAtStart) {
   EXPECT_NE(bad.err.find("qwen2-tiny.input '-1' is negative"), std::string::npos) << bad.err;
 }
 
+// A price whose model is no served id is warned of at start, one line each (it would bill no
+// request); the prices of a folder's "Modèle É.gguf" and NFD "café" file, written composed and
+// lower-cased, match their ids (QA: they were served free under "modèle É" and NFD "café").
+TEST_F(ServeTest, PricesThatMatchNoServedIdAreWarnedOf) {
+  const std::filesystem::path models = dir_ / "models";
+  std::filesystem::create_directory(models);
+  std::filesystem::create_symlink(gengyun::testing::testdata_path("models/stories260K-f32.gguf"),
+                                  models / "Mod\u00e8le \u00c9.gguf");
+  std::filesystem::create_symlink(gengyun::testing::testdata_path("models/stories260K-f32.gguf"),
+                                  models / "cafe\u0301.gguf");
+  const std::string prices = (dir_ / "prices.json").string();
+  std::ofstream(prices) << R"({"mod\u00e8le \u00e9": {"input": 1, "output": 1},
+                              "caf\u00e9": {"input": 1, "output": 1},
+                              "qwen2-tiny": {"input": 1, "output": 1},
+                              "Qwen2-Tiny": {"input": 1, "output": 1},
+                              "tiny": {"input": 1, "output": 1}})";
+  start_server(1, {"--models", models.string(), "--prices", prices});
+  const std::string err = server_->err();
+  std::vector<std::string> warned;
+  for (size_t at = err.find("gengyun: warning: the price of "); at != std::string::npos;
+       at = err.find("gengyun: warning: the price of ", at + 1))
+    warned.push_back(err.substr(at, err.find('\n', at) + 1 - at));
+  const auto warning = [](const std::string& model) {
+    return "gengyun: warning: the price of '" + model +
+           "' matches no model served: prices apply to model ids exactly (not to aliases), so it "
+           "bills no request\n";
+  };
+  EXPECT_EQ(warned, (std::vector<std::string>{warning("Qwen2-Tiny"), warning("tiny")})) << err;
+}
+
 // A folder of models beside a --model flag, with a config: the listing, an alias, the log, a
 // file that appears while serving, and keep_alive 0.
 TEST_F(ServeTest, ServesAFolderOnDemandWithAConfig) {

@@ -78,5 +78,39 @@ TEST(ModelName, FlawsAreNamedAndOtherNamesAreModelNames) {
   EXPECT_EQ(model_name_refusal("the alias", "q r"), std::nullopt);
 }
 
+// NFC is composed: "café" with U+00E9 is, "cafe" and U+0301 (macOS' file names) is not, nor are
+// bytes that are not UTF-8; a model name not in NFC is refused (QA: the NFD and NFC "café" were
+// two ids that look alike, the price of one never billing the other).
+TEST(ModelName, NamesNotInNfcAreRefused) {
+  for (const char* name : {"", "cafe", "caf\u00e9", "\ud55c", "\u00c5"})
+    EXPECT_TRUE(is_nfc(name)) << name;
+  for (const char* name : {"cafe\u0301", "\u1112\u1161\u11ab", "A\u030a", "\u212b", "\xff"})
+    EXPECT_FALSE(is_nfc(name)) << name;
+  const std::string flaw =
+      "is not in Unicode NFC form, which a model id may not; write it composed, e.g. the 'é' of "
+      "'café' as U+00E9, not 'e' and U+0301";
+  EXPECT_EQ(model_name_flaw("cafe\u0301"), flaw);
+  EXPECT_EQ(model_name_refusal("the alias", "cafe\u0301"), "the alias 'cafe\u0301' " + flaw);
+  EXPECT_EQ(model_name_flaw("caf\u00e9"), std::nullopt);
+}
+
+// A folder file's id is its name in NFC, lower-cased per code point (Unicode's simple
+// lower-casing), in NFC again (QA: "Modèle É.gguf" was served as "modèle É", only ASCII
+// lower-cased, and the NFD café file as NFD "café").
+TEST(ModelName, FolderModelIdsAreNfcAndLowerCased) {
+  EXPECT_EQ(folder_model_id("Mod\u00e8le \u00c9"), "mod\u00e8le \u00e9");
+  EXPECT_EQ(folder_model_id("cafe\u0301"), "caf\u00e9");
+  EXPECT_EQ(folder_model_id("CAFE\u0301"), "caf\u00e9");
+  EXPECT_EQ(folder_model_id("Qwen-Small"), "qwen-small");
+  EXPECT_EQ(folder_model_id("\u0391\u0392\u0393 \u0416"), "\u03b1\u03b2\u03b3 \u0436");
+  // Simple lower-casing of the composed letter: U+0130 is "i", not "i" and U+0307.
+  EXPECT_EQ(folder_model_id("\u0130"), "i");
+  EXPECT_EQ(folder_model_id("\u212b"), "\u00e5");  // the Angstrom sign's NFC is U+00C5
+  EXPECT_EQ(folder_model_id("\xff"
+                            "A"),
+            "\xff"
+            "A");
+}
+
 }  // namespace
 }  // namespace gengyun::util
