@@ -106,7 +106,7 @@ bool is_nfc(std::string_view text) {
 
 std::string folder_model_id(std::string_view stem) {
   // utf8proc applies the custom function to each code point of its input before normalizing
-  // it: the input in NFC first, so that "İ" lower-cases whole to "i", not to "i" and U+0307.
+  // it: the input in NFC first, so that "I" and U+0307 lower-cases as U+0130 does, to "i".
   const std::optional<std::string> nfc = mapped(stem, kNfc, false);
   if (!nfc) return std::string(stem);
   return *mapped(*nfc, kNfc, true);

@@ -103,8 +103,9 @@ TEST(ModelName, FolderModelIdsAreNfcAndLowerCased) {
   EXPECT_EQ(folder_model_id("CAFE\u0301"), "caf\u00e9");
   EXPECT_EQ(folder_model_id("Qwen-Small"), "qwen-small");
   EXPECT_EQ(folder_model_id("\u0391\u0392\u0393 \u0416"), "\u03b1\u03b2\u03b3 \u0436");
-  // Simple lower-casing of the composed letter: U+0130 is "i", not "i" and U+0307.
+  // Lower-cased after NFC: "I" and U+0307 compose to U+0130, whose simple lower case is "i".
   EXPECT_EQ(folder_model_id("\u0130"), "i");
+  EXPECT_EQ(folder_model_id("I\u0307"), "i");
   EXPECT_EQ(folder_model_id("\u212b"), "\u00e5");  // the Angstrom sign's NFC is U+00C5
   EXPECT_EQ(folder_model_id("\xff"
                             "A"),
