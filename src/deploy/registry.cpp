@@ -1144,10 +1144,15 @@ std::pair<int, int> Registry::rescan() {
                : "--models: the folder " + options_.models_dir + " can be read again"});
     }
     std::vector<std::string> shadowed = folder.unnamed;
+    // A name that is not NFC is said so: two names of one id may then look alike (QA).
+    const auto shown = [](const std::string& path) {
+      return util::is_nfc(path) ? path : path + " (decomposed: not in Unicode NFC)";
+    };
     for (const auto& [path, first] : folder.clashes)
-      shadowed.push_back(
-          path + " is not served: its model id is also that of " + first +
-          " (a file's id is its name lower-cased; the first in name order is served)");
+      shadowed.push_back(shown(path) + " is not served: its model id is also that of " +
+                         shown(first) +
+                         " (a file's id is its name in Unicode NFC, lower-cased; the first in "
+                         "name order is served)");
     for (const auto& [id, path] : listed) {
       const auto it = entries_.find(id);
       const bool dropped = std::find(to_drop.begin(), to_drop.end(), id) != to_drop.end();

@@ -326,7 +326,8 @@ TEST(Registry, FilesWhoseIdIsTakenAreWarnedOfOnce) {
   const std::vector<std::string> expected = {
       "--models: " + dir.file("stories.gguf") + " is not served: its model id is also that of " +
           dir.file("Stories.gguf") +
-          " (a file's id is its name lower-cased; the first in name order is served)",
+          " (a file's id is its name in Unicode NFC, lower-cased; the first in name order is "
+          "served)",
       "--models: " + dir.file("tiny.gguf") + " is not served: its model id 'tiny' is taken by " +
           "--model (" + model_path("qwen2-tiny-q8_0.gguf") + ")"};
   EXPECT_EQ(warnings, expected);
@@ -760,8 +761,9 @@ TEST(Registry, FolderIdsAreNfcAndLowerCasedBeyondAscii) {
   EXPECT_EQ(warnings,
             std::vector<std::string>{
                 "--models: " + dir.file("cafe\u0301.gguf") +
-                " is not served: its model id is also that of " + dir.file("Caf\u00e9.gguf") +
-                " (a file's id is its name lower-cased; the first in name order is "
+                " (decomposed: not in Unicode NFC) is not served: its model id is also that of " +
+                dir.file("Caf\u00e9.gguf") +
+                " (a file's id is its name in Unicode NFC, lower-cased; the first in name order is "
                 "served)"});
 }
 
