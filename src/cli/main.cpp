@@ -118,19 +118,17 @@ int main(int argc, char** argv) {
   // command's own failure (a value it refuses itself included) exits 1.
   try {
     app.parse(argc, argv);
-  } catch (const CLI::ExtrasError& e) {
-    const std::string message = unknown_option_message(app);
-    if (message.empty()) return app.exit(e) == 0 ? 0 : 2;
-    std::fputs(message.c_str(), stderr);
-    return 2;
-  } catch (const CLI::RequiredError& e) {
-    // A missing argument is often what an unknown option took the place of (`run --temperature
-    // 1 m`: m is no prompt): the unknown option is named first (QA: only "--prompt is required").
-    const std::string message = unknown_option_message(app);
-    if (message.empty()) return app.exit(e) == 0 ? 0 : 2;
-    std::fputs(message.c_str(), stderr);
-    return 2;
   } catch (const CLI::ParseError& e) {
+    // An unknown option is named first: for CLI11's ExtrasError, and for a missing argument,
+    // often what an unknown option took the place of (`run --temperature 1 m`: m is no prompt;
+    // QA: only "--prompt is required").
+    if (dynamic_cast<const CLI::ExtrasError*>(&e) != nullptr ||
+        dynamic_cast<const CLI::RequiredError*>(&e) != nullptr) {
+      if (const std::string message = unknown_option_message(app); !message.empty()) {
+        std::fputs(message.c_str(), stderr);
+        return 2;
+      }
+    }
     return app.exit(e) == 0 ? 0 : 2;
   }
   return exit_code;
