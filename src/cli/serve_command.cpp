@@ -396,8 +396,9 @@ int serve(const ServeOptions& o) {
                  tokenizer::escape_control_characters(registry.error().message).c_str());
     return 1;
   }
-  warn_when_no_model_fits(registry.value()->memory().budget_bytes, registry.value()->list());
-  if (auto checked = warn_of_unserved_prices(*store, registry.value()->list()); !checked.ok()) {
+  const std::vector<deploy::ModelInfo> models = registry.value()->list();
+  warn_when_no_model_fits(registry.value()->memory().budget_bytes, models);
+  if (auto checked = warn_of_unserved_prices(*store, models); !checked.ok()) {
     std::fprintf(stderr, "error: %s\n", checked.error().message.c_str());
     return 1;
   }
