@@ -185,11 +185,7 @@ Value f_items(Renderer&, const Value& s, CallArgs&) {
   if (!s.is_dict() || s.as_dict().is_namespace) {
     fail("TypeError", "can only get item pairs from a mapping, not " + s.type_name());
   }
-  const Dict& d = s.as_dict();
-  List out;
-  for (size_t i = 0; i < d.items.size(); ++i)
-    out.emplace_back(List{d.key_value(i), d.items[i].second});
-  return Value(std::move(out));
+  return Value(s.as_dict().item_pairs());
 }
 
 Value f_default(Renderer&, const Value& s, CallArgs& a) {
@@ -856,17 +852,8 @@ Value string_method(Renderer& r, const Value& self, const std::string& name, Cal
 
 Value dict_method(const Value& self, const std::string& name, CallArgs& a) {
   const Dict& d = self.as_dict();
-  if (name == "items") {
-    List out;
-    for (size_t i = 0; i < d.items.size(); ++i)
-      out.emplace_back(List{d.key_value(i), d.items[i].second});
-    return Value(std::move(out));
-  }
-  if (name == "keys") {
-    List out;
-    for (size_t i = 0; i < d.items.size(); ++i) out.push_back(d.key_value(i));
-    return Value(std::move(out));
-  }
+  if (name == "items") return Value(d.item_pairs());
+  if (name == "keys") return Value(d.key_list());
   if (name == "values") {
     List out;
     for (const auto& [k, v] : d.items) out.push_back(v);
@@ -983,28 +970,29 @@ Value g_range(Renderer&, CallArgs& a) {
   return Value(std::move(out));
 }
 
+// Python's dict(*mappings, **keywords) into `to`: each positional mapping's items in order, then
+// the keyword arguments; `refusal` is the TypeError of a positional argument that is no mapping.
+void update_from(Dict& to, const CallArgs& a, const std::string& refusal) {
+  for (const Value& p : a.positional) {
+    if (!p.is_dict()) fail("TypeError", refusal);
+    const Dict& from = p.as_dict();
+    for (size_t i = 0; i < from.items.size(); ++i)
+      to.set_key(from.key_value(i), from.items[i].second);
+  }
+  for (const auto& [k, v] : a.keyword) to.set(k, v);
+}
+
 Value g_namespace(Renderer& r, CallArgs& a) {
   auto ns = std::make_shared<Dict>();
   ns->is_namespace = true;
   r.adopt_namespace(ns);
-  for (const Value& p : a.positional) {
-    if (!p.is_dict()) fail("TypeError", "namespace() takes mappings and keyword arguments");
-    const Dict& d = p.as_dict();
-    for (size_t i = 0; i < d.items.size(); ++i) ns->set_key(d.key_value(i), d.items[i].second);
-  }
-  for (const auto& [k, v] : a.keyword) ns->set(k, v);
+  update_from(*ns, a, "namespace() takes mappings and keyword arguments");
   return Value(std::move(ns));
 }
 
 Value g_dict(Renderer&, CallArgs& a) {
   Dict d;
-  for (const Value& p : a.positional) {
-    if (!p.is_dict()) fail("TypeError", "dict() takes a mapping and keyword arguments");
-    const Dict& from = p.as_dict();
-    for (size_t i = 0; i < from.items.size(); ++i)
-      d.set_key(from.key_value(i), from.items[i].second);
-  }
-  for (const auto& [k, v] : a.keyword) d.set(k, v);
+  update_from(d, a, "dict() takes a mapping and keyword arguments");
   return Value(std::move(d));
 }
 

@@ -610,11 +610,7 @@ List Renderer::iterate(const Value& v) {
     case Value::Type::kDict: {
       if (v.as_dict().is_namespace) break;
       charge_steps(static_cast<int64_t>(v.as_dict().items.size()));
-      List keys;
-      keys.reserve(v.as_dict().items.size());
-      for (size_t i = 0; i < v.as_dict().items.size(); ++i)
-        keys.push_back(v.as_dict().key_value(i));
-      return keys;
+      return v.as_dict().key_list();
     }
     case Value::Type::kString: {
       // A step per byte, and the list of characters checked as lists are, before it is built.

@@ -108,6 +108,20 @@ Value Dict::key_value(size_t i) const {
   return request_keys ? Value::request_text(items[i].first) : Value(items[i].first);
 }
 
+List Dict::key_list() const {
+  List out;
+  out.reserve(items.size());
+  for (size_t i = 0; i < items.size(); ++i) out.push_back(key_value(i));
+  return out;
+}
+
+List Dict::item_pairs() const {
+  List out;
+  out.reserve(items.size());
+  for (size_t i = 0; i < items.size(); ++i) out.emplace_back(List{key_value(i), items[i].second});
+  return out;
+}
+
 Value Value::request_text(std::string s) {
   const size_t n = s.size();
   return with_spans(std::move(s), {{0, n}});
@@ -783,31 +797,22 @@ std::string json_float(double d) {
   return float_repr(d);
 }
 
+void json_value(std::string& out, const Value& v, const JsonOptions& o, int depth);
+
 // Writes items[i]'s key of `d` as json.dumps writes a key: a string as it is, an int, float,
 // bool or None as the string of its JSON ("512", "2.5", "true", "null"); other keys are
 // json.dumps's TypeError.
-void json_key(std::string& out, const Dict& d, size_t i, bool ensure_ascii) {
+void json_key(std::string& out, const Dict& d, size_t i, const JsonOptions& o) {
   if (d.string_key(i)) {
-    json_string(out, d.items[i].first, ensure_ascii);
+    json_string(out, d.items[i].first, o.ensure_ascii);
     return;
   }
   const Value& key = d.keys[i];
-  switch (key.type()) {
-    case Value::Type::kNone:
-      out += "\"null\"";
-      return;
-    case Value::Type::kBool:
-      out += key.as_bool() ? "\"true\"" : "\"false\"";
-      return;
-    case Value::Type::kInt:
-      out += '"' + std::to_string(key.as_int()) + '"';
-      return;
-    case Value::Type::kFloat:
-      out += '"' + json_float(key.as_double()) + '"';
-      return;
-    default:
-      fail("TypeError", "keys must be str, int, float, bool or None, not " + key.type_name());
-  }
+  if (!key.is_none() && !key.is_bool() && !key.is_number())
+    fail("TypeError", "keys must be str, int, float, bool or None, not " + key.type_name());
+  out += '"';
+  json_value(out, key, o, 0);
+  out += '"';
 }
 
 void json_value(std::string& out, const Value& v, const JsonOptions& o, int depth) {
@@ -875,7 +880,7 @@ void json_value(std::string& out, const Value& v, const JsonOptions& o, int dept
         for (size_t i = 0; i < order.size(); ++i) {
           if (i) out += item_sep;
           if (o.indent >= 0) newline(depth + 1);
-          json_key(out, d, order[i], o.ensure_ascii);
+          json_key(out, d, order[i], o);
           out += o.key_separator;
           json_value(out, d.items[order[i]].second, o, depth + 1);
           check_string_size(out.size());

@@ -107,6 +107,10 @@ struct Dict {
   /// items[i]'s key as a value: the key object (an int stays an int), a string key request
   /// text when request_keys.
   Value key_value(size_t i) const;
+  /// The keys as values (key_value), in order: what iterating the dict and keys() give.
+  List key_list() const;
+  /// The [key, value] pairs, in order: what items() and |items give.
+  List item_pairs() const;
 
   /// The value under string key `key`, or nullptr.
   const Value* find(std::string_view key) const;
@@ -128,7 +132,7 @@ struct CallArgs {
 
 /// The parameters a builtin takes after its subject (a filter's or test's value, a method's
 /// object), in order, as Jinja2 3.1's filters and tests and Python's str and dict methods
-/// declare them — the ones gengyun implements (a str method's `start`/`end` are not).
+/// declare them.
 struct Signature {
   std::vector<std::string_view> params;
   bool keywords = true;   // false: positional only, as most of Python's str methods
