@@ -190,8 +190,8 @@ Table table_for(SimdLevel level) {
   // Below AMX, Q8_0's batched steps on kRowGroups16 read the rows as they lie (no pack: 16
   // tokens 1.6-1.9x kBlockGroups16's packs on Zen 4, 2 tokens 1.3-1.8x its decode product), and
   // Q8_0 alone goes to that layout at load, on Intel's CPUs only: on Zen 4 its decode product
-  // there streamed ~10% slower than kBlockGroups16's, whole-model decode too (docs/kernels.md,
-  // "Q8_0 in kRowGroups16 below AMX").
+  // there streamed ~10% slower than kBlockGroups16's, whole-model decode too; on a Xeon without
+  // AMX even, with 16-token steps 1.1-1.5x (docs/kernels.md, "Q8_0 in kRowGroups16 below AMX").
   if (level == SimdLevel::kAvx512)
     table[static_cast<size_t>(GgmlType::Q8_0)].gemm_row_groups16 =
         avx512::gemm_kernels_row_groups16(static_cast<uint32_t>(GgmlType::Q8_0));
