@@ -668,6 +668,156 @@ Value f_center(Renderer& r, const Value& s, CallArgs& a) {
                std::string(static_cast<size_t>(total - left), ' '));
 }
 
+// An int, bool or float as a number Python compares (the UndefinedError of an undefined one;
+// the TypeError of `value >= 0` for anything else).
+void check_comparable(const Value& v) {
+  if (v.is_undefined()) fail("UndefinedError", v.undefined_hint());
+  if (!v.is_number() && !v.is_bool()) {
+    fail("TypeError", "'>=' not supported between instances of '" + v.type_name() + "' and 'int'");
+  }
+}
+
+// Python's `a >= b` for numbers checked by check_comparable (exact for integers).
+bool at_least(const Value& a, const Value& b) {
+  if (a.is_float() || b.is_float()) return a.as_double() >= b.as_double();
+  return (a.is_bool() ? int64_t{a.as_bool()} : a.as_int()) >=
+         (b.is_bool() ? int64_t{b.as_bool()} : b.as_int());
+}
+
+// `s + end` as Python adds the two strings truncate joins.
+Value concatenate(Value head, const Value& end) {
+  if (end.is_undefined()) fail("UndefinedError", end.undefined_hint());
+  if (!end.is_string()) {
+    fail("TypeError", "can only concatenate str (not \"" + end.type_name() + "\") to str");
+  }
+  TextBuilder out;
+  out.append(head);
+  out.append(end);
+  return out.take();
+}
+
+// Jinja's do_truncate: `s` as it is when its len() is at most length + leeway (leeway none:
+// Jinja's default policy, 5); else its first length - len(end) code points, cut back to before
+// their last space unless killwords, followed by `end`. Jinja's asserts are its AssertionError.
+Value f_truncate(Renderer&, const Value& s, CallArgs& a) {
+  const Value length = arg(a, 0, "length", Value(255));
+  const bool killwords = arg(a, 1, "killwords", Value(false)).truthy();
+  const Value end = arg(a, 2, "end", Value("..."));
+  Value leeway = arg(a, 3, "leeway", Value(nullptr));
+  if (leeway.is_none()) leeway = Value(5);
+  const int64_t end_length = py_len(end);
+  check_comparable(length);
+  if (!at_least(length, Value(end_length))) {
+    fail("AssertionError",
+         "expected length >= " + std::to_string(end_length) + ", got " + length.to_str());
+  }
+  check_comparable(leeway);
+  if (!at_least(leeway, Value(0)))
+    fail("AssertionError", "expected leeway >= 0, got " + leeway.to_str());
+  const int64_t size = py_len(s);
+  if (length.is_float() || leeway.is_float()) {
+    if (static_cast<double>(size) <= length.as_double() + leeway.as_double()) return s;
+  } else if (static_cast<__int128>(size) <=
+             static_cast<__int128>(length.is_bool() ? length.as_bool() : length.as_int()) +
+                 (leeway.is_bool() ? leeway.as_bool() : leeway.as_int())) {
+    return s;
+  }
+  if (length.is_float()) {
+    fail("TypeError", "slice indices must be integers or None or have an __index__ method");
+  }
+  // 0 <= keep < size: length >= len(end), and size > length.
+  const int64_t keep =
+      (length.is_bool() ? int64_t{length.as_bool()} : length.as_int()) - end_length;
+  if (s.is_dict()) fail("TypeError", "unhashable type: 'slice'");
+  if (s.is_list()) {
+    if (!killwords) fail("AttributeError", "'list' object has no attribute 'rsplit'");
+    if (!end.is_list()) {
+      fail("TypeError", "can only concatenate list (not \"" + end.type_name() + "\") to list");
+    }
+    List out(s.as_list().begin(), s.as_list().begin() + keep);
+    out.insert(out.end(), end.as_list().begin(), end.as_list().end());
+    return Value(std::move(out));
+  }
+  const std::string& text = s.as_string();
+  size_t cut = 0;
+  for (int64_t i = 0; i < keep; ++i) next_code_point(text, cut);
+  if (!killwords) {
+    // s[:keep].rsplit(" ", 1)[0]
+    const size_t space = std::string_view(text).substr(0, cut).rfind(' ');
+    if (space != std::string_view::npos) cut = space;
+  }
+  return concatenate(substring(s, 0, cut), end);
+}
+
+// Jinja's do_batch: lists of `linecount` items, the last filled up to linecount with fill_with
+// unless that is none (a list where Jinja gives a generator). linecount is compared as Python
+// compares it: one it never equals puts every item in one list.
+Value f_batch(Renderer& r, const Value& s, CallArgs& a) {
+  const Value& linecount = required_arg(a, 0, "linecount", "batch");
+  const Value fill = arg(a, 1, "fill_with", Value(nullptr));
+  List out;
+  List row;
+  for (const Value& item : r.iterate(s)) {
+    if (equals(Value(static_cast<int64_t>(row.size())), linecount)) {
+      out.emplace_back(std::move(row));
+      row = List();
+    }
+    row.push_back(item);
+  }
+  if (row.empty()) return Value(std::move(out));
+  const Value filled(static_cast<int64_t>(row.size()));
+  if (!fill.is_none() && less(filled, linecount)) {
+    // [fill_with] * (linecount - len(tmp)), checked and counted before it is built.
+    if (linecount.is_float())
+      fail("TypeError", "can't multiply sequence by non-int of type 'float'");
+    const auto missing = static_cast<uint64_t>(linecount.as_int() - filled.as_int());
+    check_value_bytes(missing > SIZE_MAX / sizeof(Value) ? SIZE_MAX : missing * sizeof(Value));
+    charge_steps(static_cast<int64_t>(missing));
+    row.insert(row.end(), static_cast<size_t>(missing), fill);
+  }
+  out.emplace_back(std::move(row));
+  return Value(std::move(out));
+}
+
+// Jinja's do_slice: the items in `slices` lists of consecutive items, the first len % slices of
+// them one item longer; with fill_with (not none) the shorter ones get it as a last item (a list
+// where Jinja gives a generator). slices is an integer as Python's // and range() take it.
+Value f_slice(Renderer& r, const Value& s, CallArgs& a) {
+  const Value& count = required_arg(a, 0, "slices", "slice");
+  const Value fill = arg(a, 1, "fill_with", Value(nullptr));
+  const List items = r.iterate(s);
+  if (count.is_undefined()) fail("UndefinedError", count.undefined_hint());
+  if (count.is_float()) {
+    if (count.as_double() == 0) fail("ZeroDivisionError", "float floor division by zero");
+    fail("TypeError", "'float' object cannot be interpreted as an integer");
+  }
+  if (!count.is_int() && !count.is_bool()) {
+    fail("TypeError", "unsupported operand type(s) for //: 'int' and '" + count.type_name() + "'");
+  }
+  const int64_t slices = count.is_bool() ? int64_t{count.as_bool()} : count.as_int();
+  if (slices == 0) fail("ZeroDivisionError", "integer division or modulo by zero");
+  if (slices < 0) return Value(List());
+  // The lists are checked and counted before they are built.
+  const auto n = static_cast<uint64_t>(slices);
+  check_value_bytes(n > SIZE_MAX / sizeof(Value) ? SIZE_MAX : n * sizeof(Value));
+  charge_steps(slices);
+  const auto length = static_cast<int64_t>(items.size());
+  const int64_t per_slice = length / slices;
+  const int64_t with_extra = length % slices;
+  int64_t offset = 0;
+  List out;
+  out.reserve(static_cast<size_t>(slices));
+  for (int64_t k = 0; k < slices; ++k) {
+    const int64_t begin = offset + k * per_slice;
+    if (k < with_extra) ++offset;
+    const int64_t end = offset + (k + 1) * per_slice;
+    List column(items.begin() + begin, items.begin() + end);
+    if (!fill.is_none() && k >= with_extra) column.push_back(fill);
+    out.emplace_back(std::move(column));
+  }
+  return Value(std::move(out));
+}
+
 // ---- tests ----
 
 bool t_defined(Renderer&, const Value& s, CallArgs&) { return !s.is_undefined(); }
@@ -779,6 +929,83 @@ bool search_window(const std::string& s, const CallArgs& a, size_t pos, int64_t&
   return true;
 }
 
+// Fails with the size limit's error unless `base` + `count` * `unit` bytes fit it (computed
+// without overflow).
+void check_padded_size(Renderer& r, size_t base, uint64_t count, size_t unit) {
+  const unsigned __int128 size = base + static_cast<unsigned __int128>(count) * unit;
+  r.check_size(size > SIZE_MAX ? SIZE_MAX : static_cast<size_t>(size));
+}
+
+// Python's str.center, ljust and rjust (`name`): `self` padded to `width` code points with
+// fillchar (one code point, a space by default), checked against the size limit before it is
+// built.
+Value pad(Renderer& r, const Value& self, const std::string& name, CallArgs& a) {
+  required_arg(a, 0, "width", name);
+  const int64_t width = int_arg(a, 0, "width", 0);
+  Value fill(" ");
+  if (const Value* f = find_arg(a, 1, "fillchar")) {
+    if (!f->is_string()) {
+      fail("TypeError", "The fill character must be a unicode character, not " + f->type_name());
+    }
+    if (utf8_length(f->as_string()) != 1) {
+      fail("TypeError", "The fill character must be exactly one character long");
+    }
+    fill = *f;
+  }
+  const std::string& s = self.as_string();
+  const auto length = static_cast<int64_t>(utf8_length(s));
+  if (width <= length) return self;
+  const int64_t total = width - length;
+  const std::string& unit = fill.as_string();
+  check_padded_size(r, s.size(), static_cast<uint64_t>(total), unit.size());
+  charge_bytes(s.size() + static_cast<size_t>(total) * unit.size());
+  // CPython's pad: center puts the odd fill character on the left when width is odd.
+  const int64_t left = name == "ljust"   ? 0
+                       : name == "rjust" ? total
+                                         : total / 2 + (total & width & 1);
+  const bool request = fill.spans() != nullptr;
+  TextBuilder out;
+  for (int64_t i = 0; i < left; ++i) out.append_text(unit, request);
+  out.append(self);
+  for (int64_t i = left; i < total; ++i) out.append_text(unit, request);
+  return out.take();
+}
+
+// Python's str.zfill: `self` padded with '0' to `width` code points, after a leading sign.
+Value zfill(Renderer& r, const Value& self, CallArgs& a) {
+  required_arg(a, 0, "width", "zfill");
+  const int64_t width = int_arg(a, 0, "width", 0);
+  const std::string& s = self.as_string();
+  const auto length = static_cast<int64_t>(utf8_length(s));
+  if (width <= length) return self;
+  const auto zeros = static_cast<uint64_t>(width - length);
+  check_padded_size(r, s.size(), zeros, 1);
+  charge_bytes(s.size() + static_cast<size_t>(zeros));
+  const size_t sign = !s.empty() && (s[0] == '+' || s[0] == '-') ? 1 : 0;
+  TextBuilder out;
+  out.append(substring(self, 0, sign));
+  out.append_text(std::string(static_cast<size_t>(zeros), '0'));
+  out.append(substring(self, sign, s.size()));
+  return out.take();
+}
+
+// Python's str.partition (or rpartition, `from_right`): the text before the first (last) `sep`,
+// `sep`, and the text after it; [self, '', ''] (['', '', self]) when there is none.
+Value partition(const Value& self, CallArgs& a, bool from_right) {
+  const Value& sep = required_arg(a, 0, "sep", from_right ? "rpartition" : "partition");
+  if (!sep.is_string()) fail("TypeError", "must be str, not " + sep.type_name());
+  if (sep.as_string().empty()) fail("ValueError", "empty separator");
+  const std::string& s = self.as_string();
+  const size_t at = from_right ? rfind_text(s, sep.as_string()) : find_text(s, sep.as_string(), 0);
+  if (at == std::string::npos) {
+    return from_right ? Value(List{Value(""), Value(""), self})
+                      : Value(List{self, Value(""), Value("")});
+  }
+  const size_t after = at + sep.as_string().size();
+  return Value(
+      List{substring(self, 0, at), substring(self, at, after), substring(self, after, s.size())});
+}
+
 Value string_method(Renderer& r, const Value& self, const std::string& name, CallArgs& a) {
   const std::string& s = self.as_string();
   charge_bytes(s.size());  // each method reads the string once (searches count their own)
@@ -832,6 +1059,9 @@ Value string_method(Renderer& r, const Value& self, const std::string& name, Cal
     return Value(n);
   }
   if (name == "join") return join(r, required_arg(a, 0, "iterable", "join"), self, Value(nullptr));
+  if (name == "center" || name == "ljust" || name == "rjust") return pad(r, self, name, a);
+  if (name == "zfill") return zfill(r, self, a);
+  if (name == "partition" || name == "rpartition") return partition(self, a, name[0] == 'r');
   if (name == "isdigit" || name == "isalpha" || name == "isalnum" || name == "isspace" ||
       name == "islower" || name == "isupper") {
     if (s.empty()) return Value(false);
@@ -872,6 +1102,7 @@ const Signature* string_method_signature(const std::string& name) {
   const Signature split{P{"sep", "maxsplit"}};
   const Signature prefix{P{"prefix", "start", "end"}, false};
   const Signature sub{P{"sub", "start", "end"}, false};
+  const Signature width_fill{P{"width", "fillchar"}, false};
   static const std::unordered_map<std::string, Signature> kMethods = {
       {"strip", chars},
       {"lstrip", chars},
@@ -892,6 +1123,12 @@ const Signature* string_method_signature(const std::string& name) {
       {"rindex", sub},
       {"count", sub},
       {"join", {P{"iterable"}, false}},
+      {"center", width_fill},
+      {"ljust", width_fill},
+      {"rjust", width_fill},
+      {"zfill", {P{"width"}, false}},
+      {"partition", {P{"sep"}, false}},
+      {"rpartition", {P{"sep"}, false}},
       {"isdigit", none},
       {"isalpha", none},
       {"isalnum", none},
@@ -1028,9 +1265,10 @@ Value g_strftime_now(Renderer& r, CallArgs& a) {
 Value bound_method(const Value& subject, const std::string& name) {
   if (const Signature* signature = string_method_signature(name);
       subject.is_string() && signature != nullptr) {
-    static const char* const kExact[] = {"strip",  "lstrip",     "rstrip", "split",
-                                         "rsplit", "splitlines", "upper",  "lower",
-                                         "title",  "capitalize", "join"};
+    static const char* const kExact[] = {"strip",      "lstrip",    "rstrip", "split", "rsplit",
+                                         "splitlines", "upper",     "lower",  "title", "capitalize",
+                                         "join",       "center",    "ljust",  "rjust", "zfill",
+                                         "partition",  "rpartition"};
     const bool exact = std::find(std::begin(kExact), std::end(kExact), name) != std::end(kExact);
     return make_function(
         name,
@@ -1191,6 +1429,9 @@ const Filter* find_filter(const std::string& name) {
       {"attr", {f_attr, {P{"name"}}}},
       {"pprint", {f_pprint, {none}}},
       {"center", {f_center, {P{"width"}}}},
+      {"truncate", {f_truncate, {P{"length", "killwords", "end", "leeway"}}, true}},
+      {"batch", {f_batch, {P{"linecount", "fill_with"}}, true}},
+      {"slice", {f_slice, {P{"slices", "fill_with"}}, true}},
   };
   const auto it = kFilters.find(name);
   return it == kFilters.end() ? nullptr : &it->second;

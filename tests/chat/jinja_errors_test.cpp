@@ -556,5 +556,108 @@ TEST(ConversationVariables, DefaultsAndErrors) {
             "add_generation_prompt, bos_token, eos_token, extra, name)");
 }
 
+// truncate, batch, slice and the padding and partition methods refuse what Jinja2 3.1.6 and
+// Python refuse, with their messages; a width past the size limit is refused before it is
+// built.
+TEST(JinjaErrors, TruncateBatchSliceAndPaddingRefuseAsJinja) {
+  const auto at = [](const std::string& message, int column) {
+    return message + " (line 1, column " + std::to_string(column) + ")";
+  };
+  EXPECT_EQ(render_error("{{ 'abcdefghij'|truncate(2) }}"),
+            at("AssertionError: expected length >= 3, got 2", 17));
+  EXPECT_EQ(render_error("{{ 'abc'|truncate(2.5) }}"),
+            at("AssertionError: expected length >= 3, got 2.5", 10));
+  EXPECT_EQ(render_error("{{ 'abc'|truncate(3, leeway=-1) }}"),
+            at("AssertionError: expected leeway >= 0, got -1", 10));
+  EXPECT_EQ(render_error("{{ 'abcdefghij'|truncate('x') }}"),
+            at("TypeError: '>=' not supported between instances of 'str' and 'int'", 17));
+  EXPECT_EQ(render_error("{{ 'abcdefghij'|truncate(4, leeway='a') }}"),
+            at("TypeError: '>=' not supported between instances of 'str' and 'int'", 17));
+  EXPECT_EQ(render_error("{{ 'abcdefghij'|truncate(x) }}"),
+            at("UndefinedError: 'x' is undefined", 17));
+  EXPECT_EQ(
+      render_error("{{ 'abcdefghij'|truncate(5.5, leeway=0) }}"),
+      at("TypeError: slice indices must be integers or None or have an __index__ method", 17));
+  EXPECT_EQ(render_error("{{ 'abcdefghij'|truncate(4, end=5, leeway=0) }}"),
+            at("TypeError: object of type 'int' has no len()", 17));
+  EXPECT_EQ(render_error("{{ 'abcdefghij'|truncate(4, end=[1], leeway=0) }}"),
+            at("TypeError: can only concatenate str (not \"list\") to str", 17));
+  EXPECT_EQ(render_error("{{ 'abcdefghij'|truncate(4, end=x, leeway=0) }}"),
+            at("UndefinedError: 'x' is undefined", 17));
+  EXPECT_EQ(render_error("{{ 5|truncate }}"),
+            at("TypeError: object of type 'int' has no len()", 6));
+  EXPECT_EQ(render_error("{{ none|truncate }}"),
+            at("TypeError: object of type 'NoneType' has no len()", 9));
+  EXPECT_EQ(render_error("{{ range(10)|truncate(3, leeway=0) }}"),
+            at("AttributeError: 'list' object has no attribute 'rsplit'", 14));
+  EXPECT_EQ(render_error("{{ range(10)|truncate(3, true, leeway=0) }}"),
+            at("TypeError: can only concatenate list (not \"str\") to list", 14));
+  EXPECT_EQ(render_error("{{ {'a': 1, 'b': 2, 'c': 3, 'd': 4}|truncate(0, end='', leeway=0) }}"),
+            at("TypeError: unhashable type: 'slice'", 37));
+  EXPECT_EQ(render_error("{{ 'abc'|truncate(4, true, '...', 0, 1) }}"),
+            at("TypeError: truncate() takes at most 4 arguments (5 given)", 10));
+  EXPECT_EQ(render_error("{{ 'abc'|truncate(4, length=3) }}"),
+            at("TypeError: truncate() got multiple values for argument 'length'", 10));
+
+  EXPECT_EQ(render_error("{{ [1, 2, 3]|batch(2.0, 'x')|list }}"),
+            at("TypeError: can't multiply sequence by non-int of type 'float'", 14));
+  EXPECT_EQ(render_error("{{ [1, 2, 3]|batch('a', 'x')|list }}"),
+            at("TypeError: '<' not supported between instances of 'int' and 'str'", 14));
+  EXPECT_EQ(render_error("{{ [1, 2, 3]|batch(none, 'x')|list }}"),
+            at("TypeError: '<' not supported between instances of 'int' and 'NoneType'", 14));
+  EXPECT_EQ(render_error("{{ 5|batch(2)|list }}"),
+            at("TypeError: 'int' object is not iterable", 6));
+  EXPECT_EQ(render_error("{{ [1]|batch }}"),
+            at("TypeError: batch() missing required argument 'linecount'", 8));
+  EXPECT_EQ(render_error("{{ [1, 2, 3]|slice(0)|list }}"),
+            at("ZeroDivisionError: integer division or modulo by zero", 14));
+  EXPECT_EQ(render_error("{{ [1, 2, 3]|slice(0.0)|list }}"),
+            at("ZeroDivisionError: float floor division by zero", 14));
+  EXPECT_EQ(render_error("{{ [1, 2, 3]|slice(1.5)|list }}"),
+            at("TypeError: 'float' object cannot be interpreted as an integer", 14));
+  EXPECT_EQ(render_error("{{ [1, 2, 3]|slice(none)|list }}"),
+            at("TypeError: unsupported operand type(s) for //: 'int' and 'NoneType'", 14));
+  EXPECT_EQ(render_error("{{ [1, 2, 3]|slice('2')|list }}"),
+            at("TypeError: unsupported operand type(s) for //: 'int' and 'str'", 14));
+  EXPECT_EQ(render_error("{{ 5|slice(2)|list }}"),
+            at("TypeError: 'int' object is not iterable", 6));
+
+  EXPECT_EQ(render_error("{{ 'ab'.center(5, 'xy') }}"),
+            at("TypeError: The fill character must be exactly one character long", 15));
+  EXPECT_EQ(render_error("{{ 'ab'.center(5, '') }}"),
+            at("TypeError: The fill character must be exactly one character long", 15));
+  EXPECT_EQ(render_error("{{ 'ab'.center(5, 1) }}"),
+            at("TypeError: The fill character must be a unicode character, not int", 15));
+  EXPECT_EQ(render_error("{{ 'ab'.ljust(5, none) }}"),
+            at("TypeError: The fill character must be a unicode character, not NoneType", 14));
+  EXPECT_EQ(render_error("{{ 'ab'.rjust(5.0) }}"),
+            at("TypeError: 'float' object cannot be interpreted as an integer", 14));
+  EXPECT_EQ(render_error("{{ 'ab'.zfill('x') }}"),
+            at("TypeError: 'str' object cannot be interpreted as an integer", 14));
+  EXPECT_EQ(render_error("{{ 'abc'.partition('') }}"), at("ValueError: empty separator", 19));
+  EXPECT_EQ(render_error("{{ 'abc'.rpartition(1) }}"), at("TypeError: must be str, not int", 20));
+  EXPECT_EQ(render_error("{{ 'ab'.center(width=5) }}"),
+            at("TypeError: center() takes no keyword arguments", 15));
+  EXPECT_EQ(render_error("{{ 'abc'.partition(sep='b') }}"),
+            at("TypeError: partition() takes no keyword arguments", 19));
+  EXPECT_EQ(render_error("{{ 'ab'.center(1, 'x', 2) }}"),
+            at("TypeError: center() takes at most 2 arguments (3 given)", 15));
+  EXPECT_EQ(render_error("{{ 'ab'.zfill() }}"),
+            at("TypeError: zfill() missing required argument 'width'", 14));
+
+  // Widths past the size limit (and past any allocation) are refused before anything is built.
+  const std::string too_big = "TemplateRuntimeError: the template built more than 67108864 bytes";
+  EXPECT_EQ(render_error("{{ 'ab'.center(10**12)|length }}"), at(too_big, 15));
+  EXPECT_EQ(render_error("{{ 'ab'.ljust(10**18, '→')|length }}"), at(too_big, 14));
+  EXPECT_EQ(render_error("{{ 'ab'.rjust(9223372036854775807, '→')|length }}"), at(too_big, 14));
+  EXPECT_EQ(render_error("{{ '-1'.zfill(10**12)|length }}"), at(too_big, 14));
+  EXPECT_EQ(render_error("{{ 'ab'|center(10**12)|length }}"), at(too_big, 9));
+  EXPECT_EQ(render(R"({{ 'ab'.center(67108864, '·')|length }})").rfind("TemplateRuntimeError", 0),
+            0u);
+  EXPECT_EQ(render("{{ 'ab'.center(1000000, '·')|length }}"), "1000000");
+  EXPECT_EQ(render_error("{{ [1]|batch(10**12, 0)|length }}").rfind("TemplateRuntimeError", 0), 0u);
+  EXPECT_EQ(render_error("{{ [1]|slice(10**12)|length }}").rfind("TemplateRuntimeError", 0), 0u);
+}
+
 }  // namespace
 }  // namespace gengyun::chat

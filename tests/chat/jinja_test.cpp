@@ -626,6 +626,91 @@ TEST(Jinja, SplitlinesAsPython) {
             "['a\\r\\n', 'b\\n', '\\n', 'c'] ['a\\r\\n', 'b'] [] [''] ['a', '']");
 }
 
+// truncate, batch, slice and center as Jinja2 3.1.6's filters (each expected value is its).
+TEST(Jinja, TruncateBatchSliceAndCenterAsJinja) {
+  EXPECT_EQ(render("{{ 'foo bar baz qux'|truncate(9) }}|{{ 'foo bar baz qux'|truncate(9, True) }}|"
+                   "{{ 'foo bar baz qux'|truncate(11) }}|"
+                   "{{ 'foo bar baz qux'|truncate(11, False, '...', 0) }}"),
+            "foo...|foo ba...|foo bar baz qux|foo bar...");
+  // Lengths count code points; the cut goes back to the last space (only ' ').
+  EXPECT_EQ(render("{{ 'héllo wörld ünïcode'|truncate(10, leeway=0) }}|"
+                   "{{ 'héllo wörld ünïcode'|truncate(10, true, leeway=0) }}|"
+                   "{{ 'héllo wörld'|truncate(6) }}|{{ 'ab  cd  ef'|truncate(7, false, '!', 0) }}|"
+                   "{{ 'a\\tb\\tc\\td'|truncate(6, false, '!', 0) }}"),
+            "héllo...|héllo w...|héllo wörld|ab !|a\tb\tc!");
+  EXPECT_EQ(render("{{ 'abcdefghij'|truncate(3, leeway=0) }}|"
+                   "{{ 'abcdefghij'|truncate(4, end='', leeway=0) }}|"
+                   "{{ 'abcdefghij'|truncate(4, true, '…', 0) }}|"
+                   "{{ 'abcdefghij'|truncate(5, leeway=none) }}|"
+                   "{{ 'abcdefghijk'|truncate(5, leeway=none) }}|"
+                   "{{ 'abcdefghij'|truncate(4, leeway=1.5) }}|{{ 'abc'|truncate(5.5, leeway=0) }}|"
+                   "{{ 'abcdefghij'|truncate(true, end='', leeway=0) }}|"
+                   "{{ 'abcdefghij'|truncate(9223372036854775807) }}|"
+                   "{{ 'abcdefghij'|truncate(4, leeway=9223372036854775807) }}"),
+            "...|abcd|abc…|abcdefghij|ab...|a...|abc|a|abcdefghij|abcdefghij");
+  EXPECT_EQ(render("{{ ('x' * 300)|truncate|length }}|{{ ('x' * 260)|truncate|length }}|"
+                   "{{ x|truncate }}|{{ [1, 2]|truncate(5) }}|"
+                   "{{ [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]|truncate(4, true, [0], 0) }}"),
+            "255|260||[1, 2]|[1, 2, 3, 0]");
+  // batch and slice give lists of lists (Jinja's generators, listed).
+  EXPECT_EQ(render("{{ [1, 2, 3, 4, 5]|batch(2)|list }}|{{ [1, 2, 3, 4, 5]|batch(2, 'x')|list }}|"
+                   "{{ [1, 2, 3, 4]|batch(2, 'x')|list }}|{{ []|batch(3)|list }}|"
+                   "{{ 'héllo'|batch(2)|list }}|{{ {'a': 1, 'b': 2, 'c': 3}|batch(2)|list }}|"
+                   "{{ x|batch(2)|list }}|{{ [1, 2]|batch(5, none)|list }}|"
+                   "{{ [1, 2]|batch(5, 0)|list }}"),
+            "[[1, 2], [3, 4], [5]]|[[1, 2], [3, 4], [5, 'x']]|[[1, 2], [3, 4]]|[]|"
+            "[['h', 'é'], ['l', 'l'], ['o']]|[['a', 'b'], ['c']]|[]|[[1, 2]]|[[1, 2, 0, 0, 0]]");
+  // linecount compared as Python compares it: one no length equals leaves one list.
+  EXPECT_EQ(render("{{ [1, 2, 3]|batch(0)|list }}|{{ [1, 2, 3]|batch(-1)|list }}|"
+                   "{{ [1, 2, 3]|batch(1.5)|list }}|{{ [1, 2, 3]|batch(true)|list }}|"
+                   "{{ [1, 2, 3]|batch(2.0)|list }}|{{ [1, 2, 3]|batch('a')|list }}|"
+                   "{{ [1, 2, 3]|batch(none)|list }}|{{ [1, 2, 3]|batch(2, fill_with='-')|list }}|"
+                   "{{ [1, 2, 3]|batch(linecount=1)|list }}"),
+            "[[], [1, 2, 3]]|[[1, 2, 3]]|[[1, 2, 3]]|[[1], [2], [3]]|[[1, 2], [3]]|[[1, 2, 3]]|"
+            "[[1, 2, 3]]|[[1, 2], [3, '-']]|[[1], [2], [3]]");
+  EXPECT_EQ(render("{{ [1, 2, 3, 4, 5, 6, 7]|slice(3)|list }}|"
+                   "{{ [1, 2, 3, 4, 5, 6, 7]|slice(3, 'x')|list }}|"
+                   "{{ [1, 2, 3, 4, 5, 6]|slice(3, 'x')|list }}|{{ [1, 2]|slice(4)|list }}|"
+                   "{{ [1, 2]|slice(4, 0)|list }}|{{ []|slice(2)|list }}|"
+                   "{{ 'héllo'|slice(2)|list }}|{{ x|slice(2)|list }}"),
+            "[[1, 2, 3], [4, 5], [6, 7]]|[[1, 2, 3], [4, 5, 'x'], [6, 7, 'x']]|"
+            "[[1, 2, 'x'], [3, 4, 'x'], [5, 6, 'x']]|[[1], [2], [], []]|[[1], [2], [0], [0]]|"
+            "[[], []]|[['h', 'é', 'l'], ['l', 'o']]|[[], []]");
+  EXPECT_EQ(render("{{ [1, 2, 3]|slice(-1)|list }}|{{ [1, 2, 3]|slice(true)|list }}|"
+                   "{{ [1, 2, 3]|slice(slices=2, fill_with='z')|list }}|"
+                   "{{ {'a': 1, 'b': 2, 'c': 3}|slice(2)|list }}|"
+                   "{% for column in range(10)|slice(3) %}{{ column|join(',') }};{% endfor %}"),
+            "[]|[[1, 2, 3]]|[[1, 2], [3, 'z']]|[['a', 'b'], ['c']]|0,1,2,3;4,5,6;7,8,9;");
+  EXPECT_EQ(render("{{ 'é'|center(4) }}|{{ 'ab'|center(5) }}|{{ 'abc'|center(6) }}|"
+                   "{{ x|center(3) }}|{{ none|center(6) }}|{{ [1]|center(5) }}|"
+                   "{{ 'abc'|center(-5) }}|{{ 'abc'|center(width=7) }}"),
+            " é  |  ab | abc  |   | None | [1] |abc|  abc  ");
+}
+
+// str.center, ljust, rjust, zfill, partition and rpartition as Python's (each expected value is
+// Jinja2 3.1.6's; partition's tuple is a list here, so the tests join or index it).
+TEST(Jinja, PaddingAndPartitionMethodsAsPython) {
+  EXPECT_EQ(render("{{ 'ab'.center(5) }}|{{ 'ab'.center(5, '*') }}|{{ 'abc'.center(6, 'é') }}|"
+                   "{{ 'é'.center(4, '→') }}|{{ 'ab'.ljust(5, '·') }}|{{ 'ab'.rjust(5) }}|"
+                   "{{ 'ab'.rjust(-1) }}|{{ 'ab'.ljust(true, 'x') }}|{{ 'abc'.center(2) }}|"
+                   "{{ ''.rjust(3, '0') }}"),
+            "  ab |**ab*|éabcéé|→é→→|ab···|   ab|ab|ab|abc|000");
+  EXPECT_EQ(render("{{ 'ab'.zfill(5) }}|{{ '-42'.zfill(5) }}|{{ '+42'.zfill(5) }}|"
+                   "{{ '-'.zfill(3) }}|{{ 'é'.zfill(3) }}|{{ ''.zfill(2) }}|{{ '42'.zfill(-1) }}|"
+                   "{{ '--4'.zfill(5) }}|{{ '3.5'.zfill(6) }}"),
+            "000ab|-0042|+0042|-00|00é|00|42|-00-4|0003.5");
+  EXPECT_EQ(render("{{ 'a=b=c'.partition('=')|join('|') }};"
+                   "{{ 'a=b=c'.rpartition('=')|join('|') }};{{ 'abc'.partition('=')|join('|') }};"
+                   "{{ 'abc'.rpartition('=')|join('|') }};"
+                   "{{ 'héllo→wörld→!'.partition('→')|join('|') }};"
+                   "{{ 'héllo→wörld→!'.rpartition('→')|join('|') }};"
+                   "{{ ''.partition('x')|length }};{{ 'a::b'.partition('::')[2] }}"),
+            "a|=|b=c;a=b|=|c;abc||;||abc;héllo|→|wörld→!;héllo→wörld|→|!;3;b");
+  EXPECT_EQ(render("{% set head, sep, tail = 'key: value: more'.partition(': ') %}"
+                   "{{ head }}/{{ sep }}/{{ tail }}"),
+            "key/: /value: more");
+}
+
 TEST(Jinja, GenerationTagRendersItsBody) {
   EXPECT_EQ(render("{% generation %}a{% endgeneration %}"), "a");
 }

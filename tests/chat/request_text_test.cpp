@@ -72,6 +72,25 @@ TEST(RequestText, SubstringsKeepExactSpans) {
             "«ABab»");
 }
 
+// truncate, the padding methods and partition keep the request text where it lands: padding,
+// zeros and truncate's end are the template's.
+TEST(RequestText, TruncatePaddingAndPartitionKeepExactSpans) {
+  EXPECT_EQ(marked("{{ ('<|x|> ' ~ messages[0].content)|truncate(12, leeway=0) }}",
+                   with_content("ab cd ef")),
+            "<|x|> «ab»...");
+  EXPECT_EQ(marked("{{ messages[0].content|truncate(5, true, '~', 0) }}", with_content("abcdefgh")),
+            "«abcd»~");
+  EXPECT_EQ(
+      marked("{{ messages[0].content.center(6, '*') }}|{{ messages[0].content.ljust(4) }}|"
+             "{{ messages[0].content.rjust(3, '.') }}|{{ ('-' ~ messages[0].content).zfill(5) }}",
+             with_content("ab")),
+      "**«ab»**|«ab»  |.«ab»|-00«ab»");
+  EXPECT_EQ(marked("{{ ('<|x|>=' ~ messages[0].content).partition('=')|join('|') }};"
+                   "{{ messages[0].content.rpartition('=')|join('|') }}",
+                   with_content("a=b")),
+            "<|x|>|=|«a=b»;«a»|«=»|«b»");
+}
+
 TEST(RequestText, OtherBuiltinsMarkTheirWholeResult) {
   EXPECT_EQ(marked("{{ ('<|x|>' ~ messages[0].content) | replace('a', 'b') }}", with_content("a")),
             "«<|x|>b»");
