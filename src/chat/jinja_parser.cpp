@@ -4,6 +4,8 @@
 #include <charconv>
 #include <cstdlib>
 #include <initializer_list>
+#include <memory>
+#include <optional>
 
 #include "chat/jinja_lexer.h"
 
@@ -620,15 +622,22 @@ class Parser {
     return e;
   }
 
-  // `(args)` into e->children (after the subject) and e->arg_names.
-  void parse_args(Expr& e) {
+  // `(args)` into e->children (after the subject) and e->arg_names; the name token of the first
+  // keyword argument given a second time, if any.
+  std::optional<Token> parse_args(Expr& e) {
     expect_op("(");
     bool keyword_seen = false;
+    std::optional<Token> repeated;
     while (!is_op(")")) {
       if (!e.arg_names.empty()) expect_op(",");
       if (is_op(")")) break;
       if (cur().kind == K::kName && peek().kind == K::kOperator && peek().value == "=") {
-        e.arg_names.push_back(next().value);
+        const Token& name = next();
+        if (!repeated &&
+            std::find(e.arg_names.begin(), e.arg_names.end(), name.value) != e.arg_names.end()) {
+          repeated = name;
+        }
+        e.arg_names.push_back(name.value);
         next();
         keyword_seen = true;
       } else {
@@ -638,12 +647,17 @@ class Parser {
       add(e, parse_expression());
     }
     next();
+    return repeated;
+  }
+
+  [[noreturn]] void repeated_keyword(const Token& at) const {
+    error(at, "keyword argument repeated: " + at.value, "SyntaxError");
   }
 
   ExprPtr parse_call(ExprPtr callee) {
     auto e = make(Expr::Kind::kCall, cur());
     add(*e, std::move(callee));
-    parse_args(*e);
+    if (const std::optional<Token> repeated = parse_args(*e)) repeated_keyword(*repeated);
     return e;
   }
 
@@ -659,7 +673,9 @@ class Parser {
     if (e->filter == nullptr)
       error(at, "no filter named '" + e->name + "'", "TemplateAssertionError");
     add(*e, std::move(subject));
-    if (is_op("(")) parse_args(*e);
+    if (is_op("(")) {
+      if (const std::optional<Token> repeated = parse_args(*e)) repeated_keyword(*repeated);
+    }
     return e;
   }
 
@@ -697,7 +713,7 @@ class Parser {
       error(name_at, "no test named '" + e->name + "'", "TemplateAssertionError");
     add(*e, std::move(subject));
     if (is_op("(")) {
-      parse_args(*e);
+      if (const std::optional<Token> repeated = parse_args(*e)) repeated_keyword(*repeated);
     } else if ((cur().kind == K::kName || cur().kind == K::kString || cur().kind == K::kInteger ||
                 cur().kind == K::kFloat || is_op("(") || is_op("[") || is_op("{")) &&
                !is_name("else") && !is_name("or") && !is_name("and")) {

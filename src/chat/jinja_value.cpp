@@ -31,9 +31,8 @@ void bind_arguments(std::string_view function, const Signature& signature, const
     if (it == signature.params.end()) {
       fail("TypeError", name + " got an unexpected keyword argument '" + key + "'");
     }
-    if (static_cast<size_t>(it - signature.params.begin()) < args.positional.size() ||
-        std::count_if(args.keyword.begin(), args.keyword.end(),
-                      [&](const auto& other) { return other.first == key; }) > 1) {
+    // (A keyword given twice is the parser's SyntaxError, as Jinja2's.)
+    if (static_cast<size_t>(it - signature.params.begin()) < args.positional.size()) {
       fail("TypeError", name + " got multiple values for argument '" + key + "'");
     }
   }
