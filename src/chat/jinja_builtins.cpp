@@ -818,6 +818,220 @@ Value f_slice(Renderer& r, const Value& s, CallArgs& a) {
   return Value(std::move(out));
 }
 
+// ---- wordwrap: Python's textwrap.wrap as Jinja's do_wordwrap calls it ----
+
+// textwrap's whitespace: \t \n \v \f \r and space (ASCII only).
+bool wrap_space(uint32_t cp) { return cp == ' ' || (cp >= '\t' && cp <= '\r'); }
+
+// The code point of `t` at byte `i`, or UINT32_MAX at the end.
+uint32_t code_point_at(std::string_view t, size_t i) {
+  return i < t.size() ? next_code_point(t, i) : UINT32_MAX;
+}
+
+// The code point `back` code points before byte `i` (1: the one ending at `i`), or UINT32_MAX
+// before the start.
+uint32_t code_point_before(std::string_view t, size_t i, int back) {
+  for (int k = 1; k < back && i > 0; ++k) i = previous_code_point(t, i);
+  if (i == 0) return UINT32_MAX;
+  return code_point_at(t, previous_code_point(t, i));
+}
+
+// textwrap's letter, `[^\d\W]`, and word punctuation, `[\w!"'&.,?]`.
+bool wrap_letter(uint32_t cp) { return py_word_char(cp) && !py_decimal(cp); }
+bool wrap_word_punct(uint32_t cp) {
+  return py_word_char(cp) ||
+         (cp < 0x80 &&
+          std::string_view("!\"'&.,?").find(static_cast<char>(cp)) != std::string_view::npos);
+}
+
+// Whether `-{2,}\w` matches at byte `q` of `t`.
+bool dashes_then_word(std::string_view t, size_t q) {
+  size_t end = q;
+  while (end < t.size() && t[end] == '-') ++end;
+  return end - q >= 2 && end < t.size() && py_word_char(code_point_at(t, end));
+}
+
+// The end of the chunk of `t` that starts at byte `p`, as textwrap's _split finds it: a run of
+// whitespace, else with `hyphens` its wordsep_re (an em-dash after word punctuation, or the
+// shortest run of non-whitespace that ends before a hyphen between letters, before whitespace or
+// the end, or before an em-dash), else a run of non-whitespace.
+size_t wrap_chunk_end(std::string_view t, size_t p, bool hyphens) {
+  size_t q = p;
+  const bool space = wrap_space(code_point_at(t, p));
+  if (space || !hyphens) {
+    while (q < t.size()) {
+      size_t next = q;
+      if (wrap_space(next_code_point(t, next)) != space) break;
+      q = next;
+    }
+    return q;
+  }
+  // (?<=wp) -{2,} (?=\w)
+  if (t[p] == '-' && wrap_word_punct(code_point_before(t, p, 1)) && dashes_then_word(t, p)) {
+    while (q < t.size() && t[q] == '-') ++q;
+    return q;
+  }
+  next_code_point(t, q);
+  while (true) {
+    // -(?: (?<=lt{2}-) | (?<=lt-lt-)) (?= lt -? lt)
+    if (q < t.size() && t[q] == '-') {
+      const bool behind =
+          wrap_letter(code_point_before(t, q, 1)) &&
+          (wrap_letter(code_point_before(t, q, 2)) ||
+           (code_point_before(t, q, 2) == '-' && wrap_letter(code_point_before(t, q, 3))));
+      size_t r = q + 1;
+      if (behind && wrap_letter(code_point_at(t, r))) {
+        next_code_point(t, r);
+        size_t s = r;
+        const bool dash = code_point_at(t, r) == '-' && wrap_letter(code_point_at(t, ++s));
+        if (dash || wrap_letter(code_point_at(t, r))) return q + 1;
+      }
+    }
+    // (?=ws|\Z)
+    if (q >= t.size() || wrap_space(code_point_at(t, q))) return q;
+    // (?<=wp) (?=-{2,}\w)
+    if (wrap_word_punct(code_point_before(t, q, 1)) && dashes_then_word(t, q)) return q;
+    next_code_point(t, q);
+  }
+}
+
+// Python's chunk.strip() == '' (empty, or Python's whitespace only).
+bool blank(std::string_view t) {
+  for (size_t i = 0; i < t.size();) {
+    if (!py_space(next_code_point(t, i))) return false;
+  }
+  return true;
+}
+
+// A chunk (or what _handle_long_word left of one): bytes [begin, end) of the line, `length`
+// code points.
+struct WrapChunk {
+  size_t begin = 0;
+  size_t end = 0;
+  int64_t length = 0;
+};
+
+// Jinja's do_wordwrap: each of the lines of `s` (str.splitlines) wrapped by textwrap.wrap(line,
+// width, expand_tabs=False, replace_whitespace=False, break_long_words, break_on_hyphens),
+// every line joined by wrapstring (none: "\n").
+Value f_wordwrap(Renderer& r, const Value& s, CallArgs& a) {
+  const Value width = arg(a, 0, "width", Value(79));
+  const bool break_long_words = arg(a, 1, "break_long_words", Value(true)).truthy();
+  Value wrapstring = arg(a, 2, "wrapstring", Value(nullptr));
+  const Value break_on_hyphens = arg(a, 3, "break_on_hyphens", Value(true));
+  if (wrapstring.is_none()) wrapstring = Value("\n");
+  if (wrapstring.is_undefined()) fail("UndefinedError", wrapstring.undefined_hint());
+  if (!wrapstring.is_string()) {
+    fail("AttributeError", "'" + wrapstring.type_name() + "' object has no attribute 'join'");
+  }
+  if (s.is_undefined()) fail("UndefinedError", s.undefined_hint());
+  if (!s.is_string()) {
+    fail("AttributeError", "'" + s.type_name() + "' object has no attribute 'splitlines'");
+  }
+  // textwrap splits with wordsep_re only when break_on_hyphens is True itself; it breaks long
+  // words at hyphens when it is true.
+  const bool hyphen_chunks = break_on_hyphens.is_bool() && break_on_hyphens.as_bool();
+  const bool hyphen_breaks = break_on_hyphens.truthy();
+  TextBuilder out;
+  const auto emit = [&](const Value& piece) {
+    r.check_size(out.size() + piece.as_string().size());
+    charge_bytes(piece.as_string().size());
+    out.append(piece);
+  };
+  bool first_paragraph = true;
+  for (const Value& line : split_lines(s, false)) {
+    if (!first_paragraph) emit(wrapstring);
+    first_paragraph = false;
+    // TextWrapper._wrap_chunks' check, for each line wrapped.
+    if (width.is_undefined()) fail("UndefinedError", width.undefined_hint());
+    if (!width.is_number() && !width.is_bool()) {
+      fail("TypeError",
+           "'<=' not supported between instances of '" + width.type_name() + "' and 'int'");
+    }
+    if (width.as_double() <= 0) {
+      fail("ValueError", "invalid width " + width.repr() + " (must be > 0)");
+    }
+    const double limit = width.as_double();
+    const std::string_view t = line.as_string();
+    // The next chunk, read when needed (none: begin == t.size()).
+    WrapChunk chunk;
+    size_t read = 0;
+    const auto next_chunk = [&] {
+      chunk = WrapChunk{read, read, 0};
+      if (read >= t.size()) return;
+      chunk.end = wrap_chunk_end(t, read, hyphen_chunks);
+      chunk.length = static_cast<int64_t>(utf8_length(t.substr(read, chunk.end - read)));
+      read = chunk.end;
+      charge_steps(1);
+    };
+    next_chunk();
+    const auto more = [&] { return chunk.begin < t.size(); };
+    bool first_line = true;
+    while (more()) {
+      std::vector<WrapChunk> cur_line;
+      int64_t cur_len = 0;
+      if (!first_line && blank(t.substr(chunk.begin, chunk.end - chunk.begin))) next_chunk();
+      while (more() && static_cast<double>(cur_len + chunk.length) <= limit) {
+        cur_line.push_back(chunk);
+        cur_len += chunk.length;
+        next_chunk();
+      }
+      if (more() && static_cast<double>(chunk.length) > limit) {
+        // _handle_long_word
+        if (break_long_words) {
+          if (width.is_float() && limit >= 1) {
+            fail("TypeError", "slice indices must be integers or None or have an __index__ method");
+          }
+          const int64_t space_left =
+              limit < 1 ? 1 : (width.is_bool() ? int64_t{1} : width.as_int()) - cur_len;
+          // chunk[:end]: `end` code points, after the last hyphen within space_left when
+          // break_on_hyphens and a non-hyphen precedes it.
+          int64_t end = space_left;
+          size_t end_byte = chunk.begin;
+          size_t hyphen_byte = 0;
+          bool hyphen = false;
+          bool other_seen = false;
+          for (int64_t k = 0; k < space_left && end_byte < chunk.end; ++k) {
+            const uint32_t cp = next_code_point(t, end_byte);
+            if (cp == '-' && chunk.length > space_left && hyphen_breaks) {
+              hyphen = k > 0 && other_seen;
+              if (hyphen) {
+                end = k + 1;
+                hyphen_byte = end_byte;
+              }
+            } else if (cp != '-') {
+              other_seen = true;
+            }
+          }
+          // (A later hyphen with only hyphens before it is no break: rfind finds the last one.)
+          if (hyphen) end_byte = hyphen_byte;
+          if (!hyphen) end = std::min(space_left, chunk.length);
+          cur_line.push_back(WrapChunk{chunk.begin, end_byte, end});
+          chunk.begin = end_byte;
+          chunk.length -= end;
+        } else if (cur_line.empty()) {
+          cur_line.push_back(chunk);
+          next_chunk();
+        }
+        cur_len = 0;
+        for (const WrapChunk& c : cur_line) cur_len += c.length;
+      }
+      if (!cur_line.empty() &&
+          blank(t.substr(cur_line.back().begin, cur_line.back().end - cur_line.back().begin))) {
+        cur_len -= cur_line.back().length;
+        cur_line.pop_back();
+      }
+      if (!cur_line.empty()) {
+        charge_steps(1);  // a step per line, as per chunk
+        if (!first_line) emit(wrapstring);
+        first_line = false;
+        emit(substring(line, cur_line.front().begin, cur_line.back().end));
+      }
+    }
+  }
+  return out.take();
+}
+
 // ---- tests ----
 
 bool t_defined(Renderer&, const Value& s, CallArgs&) { return !s.is_undefined(); }
@@ -1432,6 +1646,8 @@ const Filter* find_filter(const std::string& name) {
       {"truncate", {f_truncate, {P{"length", "killwords", "end", "leeway"}}, true}},
       {"batch", {f_batch, {P{"linecount", "fill_with"}}, true}},
       {"slice", {f_slice, {P{"slices", "fill_with"}}, true}},
+      {"wordwrap",
+       {f_wordwrap, {P{"width", "break_long_words", "wrapstring", "break_on_hyphens"}}, true}},
   };
   const auto it = kFilters.find(name);
   return it == kFilters.end() ? nullptr : &it->second;

@@ -16,6 +16,9 @@ bool py_space(uint32_t cp);
 /// Whether code point `cp` is a word character of Python's re (`\w` in a str pattern): a letter
 /// or number of any script (Unicode categories L* and N*) or '_'.
 bool py_word_char(uint32_t cp);
+/// Whether code point `cp` is a decimal digit of Python's re (`\d` in a str pattern: Unicode
+/// category Nd).
+bool py_decimal(uint32_t cp);
 
 /// str.strip / lstrip / rstrip of string `subject` (`chars` none: Python's whitespace), with
 /// the request text of what remains, in one walk that allocates nothing per code point.

@@ -656,6 +656,46 @@ TEST(JinjaErrors, TruncateBatchSliceAndPaddingRefuseAsJinja) {
   EXPECT_EQ(render_error("{{ [1]|slice(10**12)|length }}").rfind("TemplateRuntimeError", 0), 0u);
 }
 
+// wordwrap refuses what Jinja2 3.1.6 and Python's textwrap refuse, with their messages.
+TEST(JinjaErrors, WordwrapRefusesAsJinja) {
+  const auto at = [](const std::string& message, int column) {
+    return message + " (line 1, column " + std::to_string(column) + ")";
+  };
+  EXPECT_EQ(render_error("{{ 'abc'|wordwrap(0) }}"),
+            at("ValueError: invalid width 0 (must be > 0)", 10));
+  EXPECT_EQ(render_error("{{ 'abc'|wordwrap(-1) }}"),
+            at("ValueError: invalid width -1 (must be > 0)", 10));
+  EXPECT_EQ(render_error("{{ 'abc'|wordwrap(false) }}"),
+            at("ValueError: invalid width False (must be > 0)", 10));
+  EXPECT_EQ(render_error("{{ 'abc'|wordwrap(0.0) }}"),
+            at("ValueError: invalid width 0.0 (must be > 0)", 10));
+  EXPECT_EQ(
+      render_error("{{ 'abc def'|wordwrap(2.5) }}"),
+      at("TypeError: slice indices must be integers or None or have an __index__ method", 14));
+  EXPECT_EQ(render_error("{{ 'abc'|wordwrap('5') }}"),
+            at("TypeError: '<=' not supported between instances of 'str' and 'int'", 10));
+  EXPECT_EQ(render_error("{{ 'abc'|wordwrap(none) }}"),
+            at("TypeError: '<=' not supported between instances of 'NoneType' and 'int'", 10));
+  EXPECT_EQ(render_error("{{ 'abc'|wordwrap(x) }}"), at("UndefinedError: 'x' is undefined", 10));
+  EXPECT_EQ(render_error("{{ 5|wordwrap }}"),
+            at("AttributeError: 'int' object has no attribute 'splitlines'", 6));
+  EXPECT_EQ(render_error("{{ none|wordwrap }}"),
+            at("AttributeError: 'NoneType' object has no attribute 'splitlines'", 9));
+  EXPECT_EQ(render_error("{{ x|wordwrap }}"), at("UndefinedError: 'x' is undefined", 6));
+  EXPECT_EQ(render_error("{{ 'abc'|wordwrap(wrapstring=1) }}"),
+            at("AttributeError: 'int' object has no attribute 'join'", 10));
+  EXPECT_EQ(render_error("{{ 'abc'|wordwrap(wrapstring=x) }}"),
+            at("UndefinedError: 'x' is undefined", 10));
+  EXPECT_EQ(render_error("{{ 'abc'|wordwrap(5, true, '\\n', true, 1) }}"),
+            at("TypeError: wordwrap() takes at most 4 arguments (5 given)", 10));
+  // What it builds is checked against the size limit as it grows.
+  RenderOptions small;
+  small.limits.max_output_bytes = 1000;
+  EXPECT_EQ(
+      render_error("{{ ('a ' * 400)|wordwrap(1, wrapstring='<br>') }}", Json::object(), small),
+      at("TemplateRuntimeError: the template built more than 1000 bytes", 17));
+}
+
 // A keyword argument given twice is Jinja2's compile-time SyntaxError (Python refuses the call
 // Jinja2 compiles), in a call (dict(), namespace(), a macro, a method) as in a filter or test
 // (each expected value is Jinja2 3.1.6's but for the constants its optimizer folds, below).

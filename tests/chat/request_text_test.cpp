@@ -72,9 +72,9 @@ TEST(RequestText, SubstringsKeepExactSpans) {
             "«ABab»");
 }
 
-// truncate, the padding methods and partition keep the request text where it lands: padding,
-// zeros and truncate's end are the template's.
-TEST(RequestText, TruncatePaddingAndPartitionKeepExactSpans) {
+// truncate, wordwrap, the padding methods and partition keep the request text where it lands:
+// padding, zeros, truncate's end and wordwrap's wrapstring are the template's.
+TEST(RequestText, TruncateWrapPadAndPartitionKeepExactSpans) {
   EXPECT_EQ(marked("{{ ('<|x|> ' ~ messages[0].content)|truncate(12, leeway=0) }}",
                    with_content("ab cd ef")),
             "<|x|> «ab»...");
@@ -89,6 +89,9 @@ TEST(RequestText, TruncatePaddingAndPartitionKeepExactSpans) {
                    "{{ messages[0].content.rpartition('=')|join('|') }}",
                    with_content("a=b")),
             "<|x|>|=|«a=b»;«a»|«=»|«b»");
+  EXPECT_EQ(marked("{{ ('<|x|> ' ~ messages[0].content)|wordwrap(5, wrapstring='|') }}",
+                   with_content("ab cd-ef")),
+            "<|x|>|«ab»|«cd-ef»");
 }
 
 TEST(RequestText, OtherBuiltinsMarkTheirWholeResult) {
