@@ -76,6 +76,30 @@ TEST(Cli, AnUnknownOptionIsNamedWithTheClosestKnownOne) {
   }
 }
 
+// Two swapped letters count one edit (optimal string alignment), so a transposed option gets its
+// suggestion (QA: `serve --modle` and `prices set --inptu` got none); a word that is like no
+// option still gets none.
+TEST(Cli, AnOptionWithTwoLettersSwappedIsSuggested) {
+  const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
+      {{"serve", "--modle", "x"},
+       "error: serve: unknown option --modle (did you mean --model?); gengyun serve --help "
+       "lists its options\n"},
+      {{"prices", "set", "m", "--inptu", "1", "--output", "2"},
+       "error: prices set: unknown option --inptu (did you mean --input?); gengyun prices set "
+       "--help lists its options\n"},
+      {{"serve", "--banana", "x"},
+       "error: serve: unknown option --banana; gengyun serve --help lists its options\n"},
+  };
+  for (const auto& [args, message] : cases) {
+    std::vector<std::string> argv = {kBinary};
+    argv.insert(argv.end(), args.begin(), args.end());
+    const ProcessOutput run = run_process(argv);
+    EXPECT_EQ(run.exit_code, 2) << message;
+    EXPECT_EQ(run.err, message);
+    EXPECT_EQ(run.out, "");
+  }
+}
+
 // A missing argument is a command line that cannot be parsed, exit 2 in every command (QA:
 // `tokenize M`, `embed M` and `render-chat` without a model exited 1 while `run M` without -p
 // exited 2); so is an unknown --type of synth, as quantize's TYPE (QA: synth exited 1).
