@@ -1,9 +1,12 @@
 // `gengyun serve [--models DIR] [--model NAME=PATH ...] [--config FILE] --listen HOST:PORT
 // --db PATH`: the OpenAI-compatible API over the model registry (docs/deploy.md).
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <sys/resource.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <cctype>
 #include <chrono>
@@ -12,6 +15,7 @@
 #include <cstdlib>
 #include <limits>
 #include <memory>
+#include <optional>
 #include <regex>
 #include <set>
 #include <string>
@@ -86,29 +90,149 @@ Result<std::pair<std::string, int>> parse_listen(const std::string& text) {
   return std::pair{host, port};
 }
 
+/// The value of one part of a host written as an IPv4 address, as the WHATWG URL Standard's
+/// IPv4 number parser reads it (0x: hexadecimal; another leading 0: octal; "" and "0x": 0), or
+/// nullopt when it is no number. `part` is lower-case.
+std::optional<uint64_t> ipv4_number(std::string_view part) {
+  int radix = 10;
+  if (part.starts_with("0x")) {
+    radix = 16;
+    part.remove_prefix(2);
+  } else if (part.size() >= 2 && part.starts_with('0')) {
+    radix = 8;
+    part.remove_prefix(1);
+  }
+  uint64_t value = 0;
+  for (char c : part) {
+    const int digit = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : 99;
+    if (digit >= radix) return std::nullopt;
+    value = value * radix + digit;
+    if (value > 0xFFFFFFFF) value = 0x100000000;  // too large for any part, and no overflow
+  }
+  return value;
+}
+
+/// For a lower-case host name without a trailing dot that a browser reads as an IPv4 address
+/// (its last label a number, WHATWG URL Standard: 127.1, 010.0.0.1, 0x7f.0.0.1): the address
+/// as browsers serialize it, four decimal numbers (127.0.0.1, 8.0.0.1, 127.0.0.1); "" when it
+/// is no address (1.2.3.256: no browser takes the URL). nullopt for a domain name.
+std::optional<std::string> ipv4_serialized(const std::string& host) {
+  std::vector<std::string> parts;
+  for (size_t begin = 0, dot = 0; dot != std::string::npos; begin = dot + 1) {
+    dot = host.find('.', begin);
+    parts.push_back(host.substr(begin, dot == std::string::npos ? dot : dot - begin));
+  }
+  const std::string& last = parts.back();
+  if (!std::all_of(last.begin(), last.end(), [](char c) { return c >= '0' && c <= '9'; }) &&
+      !ipv4_number(last))
+    return std::nullopt;
+  if (parts.size() > 4) return "";
+  uint64_t address = 0;
+  for (size_t i = 0; i < parts.size(); ++i) {
+    const std::optional<uint64_t> number = ipv4_number(parts[i]);
+    const bool is_last = i + 1 == parts.size();
+    // The last part fills the bytes that the parts before it leave (127.1: 127.0.0.1).
+    const uint64_t limit = is_last ? uint64_t{1} << (8 * (5 - parts.size())) : 256;
+    if (!number || *number >= limit) return "";
+    address = is_last ? (address << (8 * (5 - parts.size()))) + *number : (address << 8) + *number;
+  }
+  return std::to_string(address >> 24) + "." + std::to_string((address >> 16) & 0xFF) + "." +
+         std::to_string((address >> 8) & 0xFF) + "." + std::to_string(address & 0xFF);
+}
+
+/// The IPv6 address `text` (without brackets) as browsers serialize it (WHATWG URL Standard,
+/// RFC 5952's form: lower-case hexadecimal without leading zeros, the first longest run of two
+/// or more zero pieces written ::, no dotted IPv4 tail), or "" when it is no IPv6 address.
+std::string ipv6_serialized(const std::string& text) {
+  in6_addr address{};
+  if (inet_pton(AF_INET6, text.c_str(), &address) != 1) return "";
+  std::array<unsigned, 8> pieces{};
+  for (size_t i = 0; i < pieces.size(); ++i)
+    pieces[i] = address.s6_addr[2 * i] << 8 | address.s6_addr[2 * i + 1];
+  size_t run_begin = pieces.size();
+  size_t run_length = 1;
+  for (size_t i = 0; i < pieces.size();) {
+    size_t j = i;
+    while (j < pieces.size() && pieces[j] == 0) ++j;
+    if (j - i > run_length) {
+      run_begin = i;
+      run_length = j - i;
+    }
+    i = j == i ? i + 1 : j;
+  }
+  std::string serialized;
+  for (size_t i = 0; i < pieces.size(); ++i) {
+    if (i == run_begin) {
+      serialized += i == 0 ? "::" : ":";
+      i += run_length - 1;
+      continue;
+    }
+    char piece[8];
+    std::snprintf(piece, sizeof piece, "%x", pieces[i]);
+    serialized += piece + std::string(i + 1 < pieces.size() ? ":" : "");
+  }
+  return serialized;
+}
+
 /// Why `text` cannot be --cors-origin ("" when it can): it must be `*` or an origin as browsers
 /// send it in the Origin header, scheme://host[:port] (RFC 6454; no path, no trailing '/'), and
-/// in the form they serialize it (RFC 6454 section 6.2: scheme and host lower-case, no default
-/// port, no leading zero), since the server compares it with the header as it is (QA:
-/// HTTPS://A.B and https://a.b:443 were taken, and no browser request ever matched them).
+/// in the form they serialize it (RFC 6454 section 6.2, the WHATWG URL Standard: scheme and host
+/// lower-case, no default port, no leading zero, an IPv4 address as four decimal numbers, an
+/// IPv6 address in RFC 5952's form), since the server compares it with the header as it is (QA:
+/// HTTPS://A.B, https://a.b:443 and https://127.1 were taken, and no browser request ever
+/// matched them). A host with a trailing dot and a host not in ASCII get messages of their own.
 std::string cors_origin_refusal(const std::string& text) {
   static const std::regex kOrigin(
       "([A-Za-z][A-Za-z0-9+.-]*)://"
-      "([A-Za-z0-9-]+(\\.[A-Za-z0-9-]+)*|\\[[0-9A-Fa-f:.]+\\])(:([0-9]{1,5}))?");
-  std::smatch match;
+      "([^\\[\\]:/?#@\\s]+|\\[[0-9A-Fa-f:.]+\\])(:([0-9]{1,5}))?");
+  static const std::regex kName("([A-Za-z0-9-]+(\\.[A-Za-z0-9-]+)*)(\\.?)");
+  const std::string generic = "'" + tokenizer::escape_control_characters(text) +
+                              "' is neither * nor an origin scheme://host[:port] (e.g. "
+                              "https://app.example)";
   if (text == "*") return "";
+  std::smatch match;
   if (!std::regex_match(text, match, kOrigin) ||
-      (match[5].matched && std::stoi(match[5].str()) > 65535))
-    return "'" + tokenizer::escape_control_characters(text) +
-           "' is neither * nor an origin scheme://host[:port] (e.g. https://app.example)";
-  std::string serialized = match[1].str() + "://" + match[2].str();
-  for (char& c : serialized) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  if (match[5].matched) {
-    const int port = std::stoi(match[5].str());
-    const bool default_port = (serialized.starts_with("http://") && port == 80) ||
-                              (serialized.starts_with("https://") && port == 443);
+      (match[4].matched && std::stoi(match[4].str()) > 65535))
+    return generic;
+  std::string scheme = match[1].str();
+  std::string host = match[2].str();
+  for (std::string* part : {&scheme, &host})
+    for (char& c : *part) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  bool trailing_dot = false;
+  if (host.starts_with('[')) {
+    const std::string address = ipv6_serialized(host.substr(1, host.size() - 2));
+    if (address.empty()) return generic;
+    host = "[" + address + "]";
+  } else {
+    std::smatch name;
+    if (!std::regex_match(host, name, kName)) {
+      const auto not_ascii = [](char c) { return static_cast<unsigned char>(c) >= 0x80; };
+      const auto name_character = [&](char c) {
+        return not_ascii(c) || std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '.';
+      };
+      if (std::any_of(host.begin(), host.end(), not_ascii) &&
+          std::all_of(host.begin(), host.end(), name_character))
+        return "'" + tokenizer::escape_control_characters(text) +
+               "' has a host that is not ASCII: write the host in its xn-- (punycode) form, as "
+               "browsers send it (e.g. https://xn--bcher-kva.example for https://bücher.example)";
+      return generic;
+    }
+    trailing_dot = name[3].length() > 0;
+    host = name[1].str();
+    const std::optional<std::string> address = ipv4_serialized(host);
+    if (address && address->empty()) return generic;
+    if (address) host = *address;
+  }
+  std::string serialized = scheme + "://" + host;
+  if (match[4].matched) {
+    const int port = std::stoi(match[4].str());
+    const bool default_port =
+        (scheme == "http" && port == 80) || (scheme == "https" && port == 443);
     if (!default_port) serialized += ":" + std::to_string(port);
   }
+  if (trailing_dot)
+    return "'" + text + "' has a host that ends in a dot: write " + serialized +
+           ", the origin browsers send from its pages";
   if (serialized != text)
     return "'" + text + "' is not the origin as browsers send it: write " + serialized;
   return "";

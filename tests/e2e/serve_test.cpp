@@ -990,6 +990,57 @@ TEST_F(ServeTest, ACorsOriginThatIsNoOriginIsRefused) {
   EXPECT_FALSE(std::filesystem::exists(db_));
 }
 
+// An IP address is taken only in the form browsers serialize it (WHATWG URL Standard; the
+// expected forms are Node's `new URL(text).origin`): IPv4 as four decimal numbers, IPv6 in RFC
+// 5952's compressed lower-case form (QA: https://127.1 and https://[0::1] were taken, and no
+// browser request ever matched them). A trailing dot and a host not in ASCII are named.
+TEST_F(ServeTest, ACorsOriginIsTakenOnlyInTheFormBrowsersSendIt) {
+  const auto refused = [&](const std::string& origin, const std::string& message) {
+    const auto out = run_process({kBinary, "serve", "--db", db_, "--cors-origin", origin});
+    EXPECT_EQ(out.exit_code, 2) << origin;
+    EXPECT_EQ(out.err, "--cors-origin: " + message + "\nRun with --help for more information.\n")
+        << origin;
+  };
+  for (const auto& [origin, serialized] : std::vector<std::pair<std::string, std::string>>{
+           {"https://[0::1]", "https://[::1]"},
+           {"https://[::FFFF:127.0.0.1]", "https://[::ffff:7f00:1]"},
+           {"https://[2001:DB8:0:0:1::1]", "https://[2001:db8::1:0:0:1]"},
+           {"https://127.1", "https://127.0.0.1"},
+           {"https://010.0.0.1", "https://8.0.0.1"},
+           {"https://0x7f.0.0.1", "https://127.0.0.1"},
+           {"https://0X7F.0.0.1:443", "https://127.0.0.1"},
+           {"https://4294967295", "https://255.255.255.255"}})
+    refused(origin, "'" + origin + "' is not the origin as browsers send it: write " + serialized);
+  refused("https://app.example.",
+          "'https://app.example.' has a host that ends in a dot: write https://app.example, the "
+          "origin browsers send from its pages");
+  refused("https://127.1.:8080",
+          "'https://127.1.:8080' has a host that ends in a dot: write https://127.0.0.1:8080, the "
+          "origin browsers send from its pages");
+  refused("https://b\u00fccher.example",
+          "'https://b\u00fccher.example' has a host that is not ASCII: write the host in its xn-- "
+          "(punycode) form, as browsers send it (e.g. https://xn--bcher-kva.example for "
+          "https://b\u00fccher.example)");
+  // No address at all: no browser takes such a URL.
+  for (const std::string origin :
+       {"https://1.2.3.256", "https://1.2.3.4.5", "https://a.09", "https://[1:2]", "https://a b"})
+    refused(origin, "'" + origin +
+                        "' is neither * nor an origin scheme://host[:port] (e.g. "
+                        "https://app.example)");
+  // Accepted: the command goes on to its next check.
+  for (const std::string origin :
+       {"https://127.0.0.1", "https://8.0.0.1:8443", "https://[1:0:0:2::3]",
+        "https://[::ffff:7f00:1]", "https://123.example", "https://xn--bcher-kva.example"}) {
+    const auto out = run_process({kBinary, "serve", "--db", db_, "--cors-origin", origin});
+    EXPECT_EQ(out.exit_code, 1) << origin;
+    EXPECT_EQ(out.err,
+              "error: give the models to serve: --models DIR, --model NAME=PATH or --config "
+              "FILE\n")
+        << origin;
+  }
+  EXPECT_FALSE(std::filesystem::exists(db_));
+}
+
 TEST_F(ServeTest, PortInUseIsAClearError) {
   create_key("k");
   start_server();
