@@ -124,12 +124,4 @@ nlohmann::json error_body(const ApiError& error) {
             {"code", or_null(error.code)}}}};
 }
 
-std::string dump_json(const nlohmann::json& value) {
-  return value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-}
-
-std::string dump_ordered_json(const nlohmann::ordered_json& value) {
-  return value.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
-}
-
 }  // namespace gengyun::api

@@ -3,12 +3,12 @@
 #pragma once
 
 #include <chrono>
+#include <concepts>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <utility>
 #include <variant>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 namespace gengyun::api {
 
@@ -83,11 +83,17 @@ ApiError internal_error(std::string message);
 /// {"error": {...}} for `error`.
 nlohmann::json error_body(const ApiError& error);
 
+/// nlohmann::json, or nlohmann::ordered_json for a value whose objects keep their members'
+/// order (the generation responses).
+template <class T>
+concept JsonValue = std::same_as<T, nlohmann::json> || std::same_as<T, nlohmann::ordered_json>;
+
 /// JSON text for a response body; invalid UTF-8 in strings is replaced by U+FFFD, so echoing
 /// client text or model output never throws.
-std::string dump_json(const nlohmann::json& value);
-/// dump_json() for a value whose objects keep their members' order (the generation responses).
-std::string dump_ordered_json(const nlohmann::ordered_json& value);
+template <JsonValue Json = nlohmann::json>
+std::string dump_json(const Json& value) {
+  return value.dump(-1, ' ', false, Json::error_handler_t::replace);
+}
 
 /// Either a value or the error to answer with (the API layer's Result).
 template <class T>

@@ -511,9 +511,7 @@ class GenerationJob : public std::enable_shared_from_this<GenerationJob> {
                           job_.request.params.top_logprobs >= 0 ? logprobs_json(c.logprobs, c)
                                                                 : nlohmann::ordered_json(),
                           c.answer ? c.answer->message() : nlohmann::ordered_json()});
-      out_->respond({200, "application/json",
-                     dump_ordered_json(completion_response(job_.meta, answer, usage)),
-                     job_.headers});
+      send_json(*out_, completion_response(job_.meta, answer, usage), 200, job_.headers);
       return;
     }
     if (cancelled) {

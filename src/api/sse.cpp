@@ -5,7 +5,7 @@
 namespace gengyun::api {
 
 std::string sse_event(const nlohmann::ordered_json& data) {
-  return "data: " + dump_ordered_json(data) + "\n\n";
+  return "data: " + dump_json(data) + "\n\n";
 }
 
 bool SseStream::start(HttpHeaders headers) {

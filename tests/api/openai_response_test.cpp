@@ -164,9 +164,9 @@ TEST(Logprobs, CompletionTopLogprobsKeepTheirOrder) {
   TextOffset offset;
   const auto out =
       completion_logprobs({{"b", -3.0f, {{"c", -0.5f}, {"a", -1.0f}}}, {"c", -0.5f, {}}}, offset);
-  EXPECT_EQ(dump_ordered_json(out["top_logprobs"]), R"([{"c":-0.5,"a":-1.0,"b":-3.0},{"c":-0.5}])");
-  EXPECT_EQ(dump_ordered_json(completion_response(kText, {{"cb", "stop", out}},
-                                                  {})["choices"][0]["logprobs"]["top_logprobs"][0]),
+  EXPECT_EQ(dump_json(out["top_logprobs"]), R"([{"c":-0.5,"a":-1.0,"b":-3.0},{"c":-0.5}])");
+  EXPECT_EQ(dump_json(completion_response(kText, {{"cb", "stop", out}},
+                                          {})["choices"][0]["logprobs"]["top_logprobs"][0]),
             R"({"c":-0.5,"a":-1.0,"b":-3.0})");
   EXPECT_NE(sse_event(text_chunk(kText, "cb", out)).find(R"({"c":-0.5,"a":-1.0,"b":-3.0})"),
             std::string::npos);
