@@ -123,13 +123,12 @@ std::string hex_escaped_bytes(std::string_view bytes) {
 
 namespace {
 
-/// Whether the character of the well-formed UTF-8 `bytes` is one that escape_control_characters
-/// writes as \xNN: a util::invisible_character.
-bool escaped_character(std::string_view bytes) {
+/// The code point of the character whose well-formed UTF-8 is `bytes`.
+char32_t code_point(std::string_view bytes) {
   utf8proc_int32_t cp = 0;
   utf8proc_iterate(reinterpret_cast<const utf8proc_uint8_t*>(bytes.data()),
                    static_cast<utf8proc_ssize_t>(bytes.size()), &cp);
-  return util::invisible_character(static_cast<char32_t>(cp));
+  return static_cast<char32_t>(cp);
 }
 
 }  // namespace
@@ -142,7 +141,7 @@ std::string escape_control_characters(std::string_view text) {
     if (first == '\\') {
       out += "\\\\";
     } else if (seq.kind == Utf8Sequence::Kind::Valid &&
-               !escaped_character(text.substr(pos, seq.length))) {
+               !util::invisible_character(code_point(text.substr(pos, seq.length)))) {
       out += text.substr(pos, seq.length);
     } else {
       out += hex_escaped_bytes(text.substr(pos, seq.length));
@@ -161,13 +160,12 @@ std::string escape_invisible_in_json(std::string_view json) {
     pos += seq.length;
     // (ASCII controls stand outside strings only as whitespace, escaped inside them; DEL is not)
     const bool ascii_kept = bytes.size() == 1 && bytes[0] != '\x7f';
-    if (seq.kind != Utf8Sequence::Kind::Valid || ascii_kept || !escaped_character(bytes)) {
+    const bool decoded = seq.kind == Utf8Sequence::Kind::Valid && !ascii_kept;
+    unsigned cp = decoded ? code_point(bytes) : 0;
+    if (!decoded || !util::invisible_character(cp)) {
       out += bytes;
       continue;
     }
-    utf8proc_int32_t cp = 0;
-    utf8proc_iterate(reinterpret_cast<const utf8proc_uint8_t*>(bytes.data()),
-                     static_cast<utf8proc_ssize_t>(bytes.size()), &cp);
     if (cp >= 0x10000) {  // a UTF-16 surrogate pair (RFC 8259, 7)
       std::snprintf(unit, sizeof unit, "\\u%04x", 0xD800 + ((cp - 0x10000) >> 10));
       out += unit;
