@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <optional>
 #include <string_view>
 #include <system_error>
 
@@ -149,6 +150,19 @@ bool equal_ignoring_case(std::string_view a, std::string_view b) {
   });
 }
 
+/// The float type (F32, F16 or BF16) that `type` names, case-insensitive; nullopt for another.
+std::optional<gguf::GgmlType> synth_float_type(std::string_view type) {
+  for (gguf::GgmlType t : {gguf::GgmlType::F32, gguf::GgmlType::F16, gguf::GgmlType::BF16})
+    if (equal_ignoring_case(type, gguf::ggml_type_info(t).name)) return t;
+  return std::nullopt;
+}
+
+/// The error for a `type` that write_synth_model does not write, listing the known ones.
+Error unknown_synth_type(std::string_view type) {
+  return make_error("unknown type '" + std::string(type) + "' (known: F32, " +
+                    quantize_type_names() + ")");
+}
+
 /// Bytes of `t` stored as `matrix_type` (1-D tensors are always F32).
 uint64_t tensor_bytes(const SynthTensor& t, gguf::GgmlType matrix_type) {
   const gguf::GgmlType type = t.ne.size() == 1 ? gguf::GgmlType::F32 : matrix_type;
@@ -246,11 +260,8 @@ Result<void> write_synth_float_model(const SynthShape& shape, gguf::GgmlType flo
 }
 
 Result<void> check_synth_type(std::string_view type) {
-  for (gguf::GgmlType t : {gguf::GgmlType::F32, gguf::GgmlType::F16, gguf::GgmlType::BF16})
-    if (equal_ignoring_case(type, gguf::ggml_type_info(t).name)) return {};
-  if (parse_quantize_type(type)) return {};
-  return make_error("unknown type '" + std::string(type) + "' (known: F32, " +
-                    quantize_type_names() + ")");
+  if (synth_float_type(type) || parse_quantize_type(type)) return {};
+  return unknown_synth_type(type);
 }
 
 Result<void> write_synth_model(const SynthShape& shape, std::string_view type,
@@ -258,12 +269,10 @@ Result<void> write_synth_model(const SynthShape& shape, std::string_view type,
                                kernels::ThreadPool& pool, const SynthProgress& progress) {
   if (auto r = check_output_is_not_vocab(vocab, path); !r) return r;
   if (auto r = check_output_can_be_written(path); !r) return r;
-  for (gguf::GgmlType t : {gguf::GgmlType::F32, gguf::GgmlType::F16, gguf::GgmlType::BF16}) {
-    if (equal_ignoring_case(type, gguf::ggml_type_info(t).name))
-      return write_synth_float_model(shape, t, vocab, seed, path, pool, progress);
-  }
-  if (auto r = check_synth_type(type); !r) return r;
+  if (const std::optional<gguf::GgmlType> float_type = synth_float_type(type))
+    return write_synth_float_model(shape, *float_type, vocab, seed, path, pool, progress);
   auto quantize_type = parse_quantize_type(type);
+  if (!quantize_type) return unknown_synth_type(type);
 
   // The F32 weights go to a file of a name of its own beside the output (OUT.f32.XXXXXX), so
   // that two runs writing one output never share, or remove, each other's.
