@@ -231,8 +231,10 @@ std::string cors_origin_refusal(const std::string& text) {
     if (!default_port) serialized += ":" + std::to_string(port);
   }
   if (trailing_dot)
-    return "'" + text + "' has a host that ends in a dot: write " + serialized +
-           ", the origin browsers send from its pages";
+    return "'" + text +
+           "' has a host that ends in a dot (the origin only of pages whose address has that "
+           "dot): write " +
+           serialized;
   if (serialized != text)
     return "'" + text + "' is not the origin as browsers send it: write " + serialized;
   return "";

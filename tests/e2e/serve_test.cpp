@@ -1012,11 +1012,11 @@ TEST_F(ServeTest, ACorsOriginIsTakenOnlyInTheFormBrowsersSendIt) {
            {"https://4294967295", "https://255.255.255.255"}})
     refused(origin, "'" + origin + "' is not the origin as browsers send it: write " + serialized);
   refused("https://app.example.",
-          "'https://app.example.' has a host that ends in a dot: write https://app.example, the "
-          "origin browsers send from its pages");
+          "'https://app.example.' has a host that ends in a dot (the origin only of pages whose "
+          "address has that dot): write https://app.example");
   refused("https://127.1.:8080",
-          "'https://127.1.:8080' has a host that ends in a dot: write https://127.0.0.1:8080, the "
-          "origin browsers send from its pages");
+          "'https://127.1.:8080' has a host that ends in a dot (the origin only of pages whose "
+          "address has that dot): write https://127.0.0.1:8080");
   refused("https://b\u00fccher.example",
           "'https://b\u00fccher.example' has a host that is not ASCII: write the host in its xn-- "
           "(punycode) form, as browsers send it (e.g. https://xn--bcher-kva.example for "
