@@ -145,9 +145,8 @@ Value f_capitalize(Renderer&, const Value& s, CallArgs&) {
   const Value t = Renderer::stringify(s);
   return same_spans(t, capitalize(t.as_string()));
 }
-Value f_title(Renderer&, const Value& s, CallArgs&) {
-  const Value t = Renderer::stringify(s);
-  return same_spans(t, title(t.as_string()));
+Value f_title(Renderer& r, const Value& s, CallArgs&) {
+  return title_words(r, Renderer::stringify(s));
 }
 
 Value f_replace(Renderer& r, const Value& s, CallArgs& a) {

@@ -6,8 +6,10 @@
 #include <cctype>
 #include <cstring>
 #include <deque>
+#include <iterator>
 #include <tuple>
 #include <unordered_set>
+#include <vector>
 
 namespace gengyun::chat::jinja {
 
@@ -312,6 +314,192 @@ std::string title(const std::string& s) {
     previous_cased = cased;
   }
   return out;
+}
+
+namespace {
+
+// Python's str.upper() of the code points it maps to more than one (from SpecialCasing.txt, as
+// Python 3.11 gives them), sorted; every other code point has Unicode's simple mapping.
+struct FullUpper {
+  uint32_t cp;
+  const char* upper;
+};
+constexpr FullUpper kFullUpper[] = {{0x00DF, "SS"},
+                                    {0x0149, "\u02BCN"},
+                                    {0x01F0, "J\u030C"},
+                                    {0x0390, "\u0399\u0308\u0301"},
+                                    {0x03B0, "\u03A5\u0308\u0301"},
+                                    {0x0587, "\u0535\u0552"},
+                                    {0x1E96, "H\u0331"},
+                                    {0x1E97, "T\u0308"},
+                                    {0x1E98, "W\u030A"},
+                                    {0x1E99, "Y\u030A"},
+                                    {0x1E9A, "A\u02BE"},
+                                    {0x1F50, "\u03A5\u0313"},
+                                    {0x1F52, "\u03A5\u0313\u0300"},
+                                    {0x1F54, "\u03A5\u0313\u0301"},
+                                    {0x1F56, "\u03A5\u0313\u0342"},
+                                    {0x1F80, "\u1F08\u0399"},
+                                    {0x1F81, "\u1F09\u0399"},
+                                    {0x1F82, "\u1F0A\u0399"},
+                                    {0x1F83, "\u1F0B\u0399"},
+                                    {0x1F84, "\u1F0C\u0399"},
+                                    {0x1F85, "\u1F0D\u0399"},
+                                    {0x1F86, "\u1F0E\u0399"},
+                                    {0x1F87, "\u1F0F\u0399"},
+                                    {0x1F88, "\u1F08\u0399"},
+                                    {0x1F89, "\u1F09\u0399"},
+                                    {0x1F8A, "\u1F0A\u0399"},
+                                    {0x1F8B, "\u1F0B\u0399"},
+                                    {0x1F8C, "\u1F0C\u0399"},
+                                    {0x1F8D, "\u1F0D\u0399"},
+                                    {0x1F8E, "\u1F0E\u0399"},
+                                    {0x1F8F, "\u1F0F\u0399"},
+                                    {0x1F90, "\u1F28\u0399"},
+                                    {0x1F91, "\u1F29\u0399"},
+                                    {0x1F92, "\u1F2A\u0399"},
+                                    {0x1F93, "\u1F2B\u0399"},
+                                    {0x1F94, "\u1F2C\u0399"},
+                                    {0x1F95, "\u1F2D\u0399"},
+                                    {0x1F96, "\u1F2E\u0399"},
+                                    {0x1F97, "\u1F2F\u0399"},
+                                    {0x1F98, "\u1F28\u0399"},
+                                    {0x1F99, "\u1F29\u0399"},
+                                    {0x1F9A, "\u1F2A\u0399"},
+                                    {0x1F9B, "\u1F2B\u0399"},
+                                    {0x1F9C, "\u1F2C\u0399"},
+                                    {0x1F9D, "\u1F2D\u0399"},
+                                    {0x1F9E, "\u1F2E\u0399"},
+                                    {0x1F9F, "\u1F2F\u0399"},
+                                    {0x1FA0, "\u1F68\u0399"},
+                                    {0x1FA1, "\u1F69\u0399"},
+                                    {0x1FA2, "\u1F6A\u0399"},
+                                    {0x1FA3, "\u1F6B\u0399"},
+                                    {0x1FA4, "\u1F6C\u0399"},
+                                    {0x1FA5, "\u1F6D\u0399"},
+                                    {0x1FA6, "\u1F6E\u0399"},
+                                    {0x1FA7, "\u1F6F\u0399"},
+                                    {0x1FA8, "\u1F68\u0399"},
+                                    {0x1FA9, "\u1F69\u0399"},
+                                    {0x1FAA, "\u1F6A\u0399"},
+                                    {0x1FAB, "\u1F6B\u0399"},
+                                    {0x1FAC, "\u1F6C\u0399"},
+                                    {0x1FAD, "\u1F6D\u0399"},
+                                    {0x1FAE, "\u1F6E\u0399"},
+                                    {0x1FAF, "\u1F6F\u0399"},
+                                    {0x1FB2, "\u1FBA\u0399"},
+                                    {0x1FB3, "\u0391\u0399"},
+                                    {0x1FB4, "\u0386\u0399"},
+                                    {0x1FB6, "\u0391\u0342"},
+                                    {0x1FB7, "\u0391\u0342\u0399"},
+                                    {0x1FBC, "\u0391\u0399"},
+                                    {0x1FC2, "\u1FCA\u0399"},
+                                    {0x1FC3, "\u0397\u0399"},
+                                    {0x1FC4, "\u0389\u0399"},
+                                    {0x1FC6, "\u0397\u0342"},
+                                    {0x1FC7, "\u0397\u0342\u0399"},
+                                    {0x1FCC, "\u0397\u0399"},
+                                    {0x1FD2, "\u0399\u0308\u0300"},
+                                    {0x1FD3, "\u0399\u0308\u0301"},
+                                    {0x1FD6, "\u0399\u0342"},
+                                    {0x1FD7, "\u0399\u0308\u0342"},
+                                    {0x1FE2, "\u03A5\u0308\u0300"},
+                                    {0x1FE3, "\u03A5\u0308\u0301"},
+                                    {0x1FE4, "\u03A1\u0313"},
+                                    {0x1FE6, "\u03A5\u0342"},
+                                    {0x1FE7, "\u03A5\u0308\u0342"},
+                                    {0x1FF2, "\u1FFA\u0399"},
+                                    {0x1FF3, "\u03A9\u0399"},
+                                    {0x1FF4, "\u038F\u0399"},
+                                    {0x1FF6, "\u03A9\u0342"},
+                                    {0x1FF7, "\u03A9\u0342\u0399"},
+                                    {0x1FFC, "\u03A9\u0399"},
+                                    {0xFB00, "FF"},
+                                    {0xFB01, "FI"},
+                                    {0xFB02, "FL"},
+                                    {0xFB03, "FFI"},
+                                    {0xFB04, "FFL"},
+                                    {0xFB05, "ST"},
+                                    {0xFB06, "ST"},
+                                    {0xFB13, "\u0544\u0546"},
+                                    {0xFB14, "\u0544\u0535"},
+                                    {0xFB15, "\u0544\u053B"},
+                                    {0xFB16, "\u054E\u0546"},
+                                    {0xFB17, "\u0544\u053D"}};
+
+void append_code_point(std::string& out, uint32_t cp) {
+  utf8proc_uint8_t buf[4];
+  const auto n = utf8proc_encode_char(static_cast<utf8proc_int32_t>(cp), buf);
+  out.append(reinterpret_cast<const char*>(buf), static_cast<size_t>(n));
+}
+
+// Appends Python's chr(cp).upper() (or .lower()) to `out`; `bytes` are the UTF-8 of `cp`.
+void append_case_mapped(std::string& out, uint32_t cp, std::string_view bytes, bool upper_case) {
+  if (upper_case) {
+    const auto* it = std::lower_bound(std::begin(kFullUpper), std::end(kFullUpper), cp,
+                                      [](const FullUpper& f, uint32_t c) { return f.cp < c; });
+    if (it != std::end(kFullUpper) && it->cp == cp) {
+      out += it->upper;
+      return;
+    }
+  } else if (cp == 0x130) {  // LATIN CAPITAL LETTER I WITH DOT ABOVE: "i" and a combining dot
+    out += "i\u0307";
+    return;
+  }
+  const auto c = static_cast<utf8proc_int32_t>(cp);
+  const auto mapped = static_cast<uint32_t>(upper_case ? utf8proc_toupper(c) : utf8proc_tolower(c));
+  if (mapped == cp) {
+    out.append(bytes);
+  } else {
+    append_code_point(out, mapped);
+  }
+}
+
+// The characters of Jinja2's _word_beginning_split_re, `([-\s\(\{\[\<]+)`.
+bool word_separator(uint32_t cp) {
+  return cp == '-' || cp == '(' || cp == '{' || cp == '[' || cp == '<' || py_space(cp);
+}
+
+}  // namespace
+
+Value title_words(Renderer& r, const Value& s) {
+  const std::string_view in = s.as_string();
+  std::string out;
+  out.reserve(in.size());
+  // With request text: where each code point begins in `in` and in `out`, to carry its spans.
+  const bool track = s.spans() != nullptr;
+  std::vector<size_t> in_at;
+  std::vector<size_t> out_at;
+  bool word_start = true;
+  for (size_t i = 0; i < in.size();) {
+    const size_t begin = i;
+    const uint32_t cp = next_code_point(in, i);
+    if (track) {
+      in_at.push_back(begin);
+      out_at.push_back(out.size());
+    }
+    const std::string_view bytes = in.substr(begin, i - begin);
+    const bool separator = word_separator(cp);
+    if (separator || (cp >= 0x80 && bytes.size() == 1)) {  // an invalid byte stays as it is
+      out.append(bytes);
+    } else {
+      append_case_mapped(out, cp, bytes, word_start);
+    }
+    word_start = separator;
+  }
+  r.check_size(out.size());
+  if (!track) return Value(std::move(out));
+  in_at.push_back(in.size());
+  out_at.push_back(out.size());
+  auto out_offset = [&](size_t at, bool round_up) {
+    const auto it = round_up ? std::lower_bound(in_at.begin(), in_at.end(), at)
+                             : std::upper_bound(in_at.begin(), in_at.end(), at) - 1;
+    return out_at[static_cast<size_t>(it - in_at.begin())];
+  };
+  Spans spans;
+  for (const auto& [b, e] : *s.spans())
+    spans.emplace_back(out_offset(b, false), out_offset(e, true));
+  return Value::with_spans(std::move(out), std::move(spans));
 }
 
 bool cased(std::string_view s, bool upper_case) {

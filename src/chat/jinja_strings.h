@@ -53,6 +53,13 @@ std::string lower(std::string s);
 std::string capitalize(const std::string& s);
 std::string title(const std::string& s);
 
+/// Jinja2's `title` filter (do_title, not str.title): string `s` split at runs of '-', '(', '{',
+/// '[', '<' and Python's whitespace, each piece's first code point upper-cased and the rest
+/// lower-cased with Python's full Unicode case mappings (all but the final-sigma rule). The
+/// request text of `s` keeps covering what its code points map to; the result's size is
+/// checked against the renderer's limit.
+Value title_words(Renderer& r, const Value& s);
+
 /// Python's str.isupper (`upper_case`) or islower as this engine maps case: some ASCII letter,
 /// none of the other case. Allocates nothing.
 bool cased(std::string_view s, bool upper_case);

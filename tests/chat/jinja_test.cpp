@@ -269,6 +269,29 @@ TEST(Jinja, Filters) {
   EXPECT_EQ(render("{{ '<a&b>' | e }}"), "&lt;a&amp;b&gt;");
 }
 
+// The title filter is Jinja2's do_title (pieces split at runs of -({[< and Python's whitespace,
+// full Unicode case mappings), not str.title; expected values from Jinja2 3.1.6.
+TEST(Jinja, TitleFilterAsJinja2) {
+  auto title = [](const std::string& s) { return render("{{ s | title }}", {{"s", s}}); };
+  EXPECT_EQ(title("they're bill's friends"), "They're Bill's Friends");
+  EXPECT_EQ(title("hELLO wORLD 1st 2ND x_y.z/w"), "Hello World 1st 2nd X_y.z/w");
+  EXPECT_EQ(title("a-b(c{d[e<f>g]h}i)j --k  ((l"), "A-B(C{D[E<F>g]h}i)j --K  ((L");
+  EXPECT_EQ(title("a\u00a0b\u2003c\u3000d\u2028e\x1c"
+                  "f\u0085g\u180eh\u200bi\tj\nk"),
+            "A\u00a0B\u2003C\u3000D\u2028E\x1c"
+            "F\u0085G\u180eh\u200bi\tJ\nK");
+  EXPECT_EQ(title("\u00e9COLE \u00c9T\u00c9 \u043f\u0440\u0438\u0432\u0435\u0442 "
+                  "\u041c\u0418\u0420 \u01c6ungla \u01c5X"),
+            "\u00c9cole \u00c9t\u00e9 \u041f\u0440\u0438\u0432\u0435\u0442 \u041c\u0438\u0440 "
+            "\u01c4ungla \u01c4x");
+  EXPECT_EQ(title("stra\u00dfe \u00dftra\u00dfe \ufb01nal \u0390x"),
+            "Stra\u00dfe SStra\u00dfe FInal \u0399\u0308\u0301x");
+  EXPECT_EQ(title("\u0130STANBUL x\u0130"), "\u0130stanbul Xi\u0307");
+  EXPECT_EQ(title("ab\u0301c \u0301ab"), "Ab\u0301c \u0301ab");
+  EXPECT_EQ(title(""), "");
+  EXPECT_EQ(render("{{ 12 | title }}|{{ 'a b'.title() }}|{{ \"it's\".title() }}"), "12|A B|It'S");
+}
+
 TEST(Jinja, ToJsonAsHuggingFace) {
   const Json vars = Json::parse(R"({"v": {"z": 1, "a": [1.5, "é\n\"", null, true, {}, []]}})");
   EXPECT_EQ(render("{{ v | tojson }}", vars),

@@ -70,6 +70,9 @@ TEST(RequestText, SubstringsKeepExactSpans) {
   EXPECT_EQ(marked("{{ messages[0].content.upper() }}{{ messages[0].content | lower }}",
                    with_content("aB")),
             "«ABab»");
+  // title's mappings may change a code point's length (ß to SS): the spans follow them.
+  EXPECT_EQ(marked("{{ ('<|x|> ' ~ messages[0].content ~ ' ßa') | title }}", with_content("ßb ǆ")),
+            "<|x|> «SSb Ǆ» SSa");
 }
 
 // truncate, wordwrap, the padding methods and partition keep the request text where it lands:
