@@ -1,5 +1,7 @@
 #include "chat/jinja_value.h"
 
+#include <utf8proc.h>
+
 #include <algorithm>
 #include <charconv>
 #include <cmath>
@@ -682,12 +684,23 @@ void append_hex(std::string& out, const char* prefix, uint32_t v, int width) {
   out += buf;
 }
 
-// Code points Python's str.isprintable() rejects among those above ASCII (C1 controls and
-// the separators and format characters templates may meet); the rest are printed as they are.
-bool unprintable(uint32_t cp) {
-  return (cp >= 0x80 && cp <= 0xA0) || cp == 0xAD || (cp >= 0x2000 && cp <= 0x200F) ||
-         (cp >= 0x2028 && cp <= 0x202F) || (cp >= 0x205F && cp <= 0x206F) || cp == 0x3000 ||
-         cp == 0xFEFF;
+// Python's str.isprintable() of one non-ASCII code point: false for Unicode's Other (Cc, Cf,
+// Cs, Co, Cn) and Separator (Zs, Zl, Zp) categories, as utf8proc's Unicode version gives them.
+bool printable(uint32_t cp) {
+  if (cp > 0x10FFFF) return false;
+  switch (utf8proc_category(static_cast<utf8proc_int32_t>(cp))) {
+    case UTF8PROC_CATEGORY_CC:
+    case UTF8PROC_CATEGORY_CF:
+    case UTF8PROC_CATEGORY_CS:
+    case UTF8PROC_CATEGORY_CO:
+    case UTF8PROC_CATEGORY_CN:
+    case UTF8PROC_CATEGORY_ZS:
+    case UTF8PROC_CATEGORY_ZL:
+    case UTF8PROC_CATEGORY_ZP:
+      return false;
+    default:
+      return true;
+  }
 }
 
 }  // namespace
@@ -710,10 +723,16 @@ std::string string_repr(std::string_view s) {
       out += "\\r";
     } else if (cp == '\t') {
       out += "\\t";
-    } else if (cp < 0x20 || cp == 0x7F || (cp >= 0x80 && cp <= 0xFF && unprintable(cp))) {
+    } else if (cp < 0x20 || cp == 0x7F) {
       append_hex(out, "\\x", cp, 2);
-    } else if (unprintable(cp)) {
-      append_hex(out, "\\u", cp, 4);
+    } else if (cp >= 0x80 && !printable(cp)) {
+      if (cp <= 0xFF) {
+        append_hex(out, "\\x", cp, 2);
+      } else if (cp <= 0xFFFF) {
+        append_hex(out, "\\u", cp, 4);
+      } else {
+        append_hex(out, "\\U", cp, 8);
+      }
     } else {
       out.append(s.substr(start, i - start));
     }

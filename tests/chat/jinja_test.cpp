@@ -292,6 +292,104 @@ TEST(Jinja, TitleFilterAsJinja2) {
   EXPECT_EQ(render("{{ 12 | title }}|{{ 'a b'.title() }}|{{ \"it's\".title() }}"), "12|A B|It'S");
 }
 
+// repr escapes what Python's str.isprintable() rejects (categories Cc, Cf, Cs, Co, Cn, Zs but
+// U+0020, Zl, Zp) as \xhh, \uhhhh or \Uhhhhhhhh. Expected values are Python 3.11's repr(chr(cp))
+// for the first, the last and three seeded random code points of every Unicode category above
+// ASCII, and some chosen ones (code points Unicode 15.0 assigned are left out: Python 3.11 has
+// Unicode 14.0, utf8proc 15.0).
+TEST(Jinja, ReprEscapesWhatPythonDoesNotPrint) {
+  struct Case {
+    uint32_t cp;
+    const char* repr;
+  };
+  const Case cases[] = {
+      {0x80, "'\\x80'"},           {0x85, "'\\x85'"},           {0x89, "'\\x89'"},
+      {0x94, "'\\x94'"},           {0x99, "'\\x99'"},           {0x9F, "'\\x9f'"},
+      {0xA0, "'\\xa0'"},           {0xA1, "'\u00a1'"},          {0xA2, "'\u00a2'"},
+      {0xA6, "'\u00a6'"},          {0xA8, "'\u00a8'"},          {0xAA, "'\u00aa'"},
+      {0xAB, "'\u00ab'"},          {0xAC, "'\u00ac'"},          {0xAD, "'\\xad'"},
+      {0xB2, "'\u00b2'"},          {0xB5, "'\u00b5'"},          {0xBB, "'\u00bb'"},
+      {0xC0, "'\u00c0'"},          {0xFF, "'\u00ff'"},          {0x100, "'\u0100'"},
+      {0x1C5, "'\u01c5'"},         {0x1F2, "'\u01f2'"},         {0x2AD, "'\u02ad'"},
+      {0x2B0, "'\u02b0'"},         {0x2E6, "'\u02e6'"},         {0x300, "'\u0300'"},
+      {0x35F, "'\u035f'"},         {0x378, "'\\u0378'"},        {0x488, "'\u0488'"},
+      {0x58A, "'\u058a'"},         {0x61C, "'\\u061c'"},        {0x660, "'\u0660'"},
+      {0x81A, "'\u081a'"},         {0x8E2, "'\\u08e2'"},        {0x903, "'\u0903'"},
+      {0xACC, "'\u0acc'"},         {0xE56, "'\u0e56'"},         {0xF3A, "'\u0f3a'"},
+      {0xF3B, "'\u0f3b'"},         {0x1680, "'\\u1680'"},       {0x16EE, "'\u16ee'"},
+      {0x1F8B, "'\u1f8b'"},        {0x1FFC, "'\u1ffc'"},        {0x2007, "'\\u2007'"},
+      {0x200B, "'\\u200b'"},       {0x200F, "'\\u200f'"},       {0x2012, "'\u2012'"},
+      {0x2019, "'\u2019'"},        {0x2028, "'\\u2028'"},       {0x2029, "'\\u2029'"},
+      {0x202F, "'\\u202f'"},       {0x203A, "'\u203a'"},        {0x203F, "'\u203f'"},
+      {0x2040, "'\u2040'"},        {0x2054, "'\u2054'"},        {0x20A0, "'\u20a0'"},
+      {0x20A4, "'\u20a4'"},        {0x20DD, "'\u20dd'"},        {0x20E0, "'\u20e0'"},
+      {0x217B, "'\u217b'"},        {0x2181, "'\u2181'"},        {0x2221, "'\u2221'"},
+      {0x22C7, "'\u22c7'"},        {0x276F, "'\u276f'"},        {0x29CF, "'\u29cf'"},
+      {0x2C43, "'\u2c43'"},        {0x2E04, "'\u2e04'"},        {0x2E09, "'\u2e09'"},
+      {0x2E1C, "'\u2e1c'"},        {0x2E20, "'\u2e20'"},        {0x2E21, "'\u2e21'"},
+      {0x2E5B, "'\u2e5b'"},        {0x3000, "'\\u3000'"},       {0x300F, "'\u300f'"},
+      {0x30A0, "'\u30a0'"},        {0x338B, "'\u338b'"},        {0x4324, "'\u4324'"},
+      {0xA672, "'\ua672'"},        {0xA715, "'\ua715'"},        {0xA7F2, "'\ua7f2'"},
+      {0xA8D6, "'\ua8d6'"},        {0xA8F9, "'\ua8f9'"},        {0xE000, "'\\ue000'"},
+      {0xF8FF, "'\\uf8ff'"},       {0xFBB3, "'\ufbb3'"},        {0xFE17, "'\ufe17'"},
+      {0xFE32, "'\ufe32'"},        {0xFE34, "'\ufe34'"},        {0xFE69, "'\ufe69'"},
+      {0xFEFF, "'\\ufeff'"},       {0xFF3D, "'\uff3d'"},        {0xFF3F, "'\uff3f'"},
+      {0xFF5F, "'\uff5f'"},        {0xFF62, "'\uff62'"},        {0xFF63, "'\uff63'"},
+      {0xFFFE, "'\\ufffe'"},       {0xFFFF, "'\\uffff'"},       {0x10000, "'\U00010000'"},
+      {0x10116, "'\U00010116'"},   {0x10581, "'\U00010581'"},   {0x107AF, "'\U000107af'"},
+      {0x10EAD, "'\U00010ead'"},   {0x10F54, "'\U00010f54'"},   {0x10F58, "'\U00010f58'"},
+      {0x11055, "'\U00011055'"},   {0x11128, "'\U00011128'"},   {0x1123D, "'\U0001123d'"},
+      {0x112F9, "'\U000112f9'"},   {0x11348, "'\U00011348'"},   {0x11357, "'\U00011357'"},
+      {0x118B5, "'\U000118b5'"},   {0x118BC, "'\U000118bc'"},   {0x1240D, "'\U0001240d'"},
+      {0x1246E, "'\U0001246e'"},   {0x1D172, "'\U0001d172'"},   {0x1D492, "'\U0001d492'"},
+      {0x1D9EA, "'\U0001d9ea'"},   {0x1E921, "'\U0001e921'"},   {0x1E943, "'\U0001e943'"},
+      {0x1E94B, "'\U0001e94b'"},   {0x1E95F, "'\U0001e95f'"},   {0x1ECB0, "'\U0001ecb0'"},
+      {0x1EEF1, "'\U0001eef1'"},   {0x1F0D6, "'\U0001f0d6'"},   {0x1F10C, "'\U0001f10c'"},
+      {0x1F3FF, "'\U0001f3ff'"},   {0x1FBCA, "'\U0001fbca'"},   {0x1FBF9, "'\U0001fbf9'"},
+      {0x23131, "'\U00023131'"},   {0x2B727, "'\U0002b727'"},   {0x3134A, "'\U0003134a'"},
+      {0x3E839, "'\\U0003e839'"},  {0x84087, "'\\U00084087'"},  {0xBB9C4, "'\\U000bb9c4'"},
+      {0xE0001, "'\\U000e0001'"},  {0xE0066, "'\\U000e0066'"},  {0xE007F, "'\\U000e007f'"},
+      {0xE0130, "'\U000e0130'"},   {0xE01EF, "'\U000e01ef'"},   {0xF0000, "'\\U000f0000'"},
+      {0xF2264, "'\\U000f2264'"},  {0xFC2D9, "'\\U000fc2d9'"},  {0x10EE9F, "'\\U0010ee9f'"},
+      {0x10FFFD, "'\\U0010fffd'"}, {0x10FFFF, "'\\U0010ffff'"},
+  };
+  auto utf8 = [](uint32_t cp) {
+    std::string s;
+    if (cp < 0x800) {
+      s += static_cast<char>(0xC0 | (cp >> 6));
+    } else if (cp < 0x10000) {
+      s += static_cast<char>(0xE0 | (cp >> 12));
+      s += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+    } else {
+      s += static_cast<char>(0xF0 | (cp >> 18));
+      s += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
+      s += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+    }
+    s += static_cast<char>(0x80 | (cp & 0x3F));
+    return s;
+  };
+  for (const Case& c : cases) {
+    EXPECT_EQ(render("{{ [s] }}", {{"s", utf8(c.cp)}}), "[" + std::string(c.repr) + "]")
+        << std::hex << c.cp;
+  }
+  // Surrogates (as their UTF-8 form decodes) and every ASCII code point.
+  EXPECT_EQ(render("{{ [s, t] }}", {{"s", utf8(0xD800)}, {"t", utf8(0xDFFF)}}),
+            "['\\ud800', '\\udfff']");
+  std::string ascii;
+  for (int c = 0; c < 0x80; ++c) ascii += static_cast<char>(c);
+  EXPECT_EQ(render("{{ [s] }}", {{"s", ascii}}),
+            "[" +
+                std::string(
+                    "'\\x00\\x01\\x02\\x03\\x04\\x05\\x06\\x07\\x08\\t\\n\\x0b\\x0c\\r\\x0e\\x0f\\x"
+                    "10\\x11\\x12\\x13\\x14\\x15\\x16\\x17\\x18\\x19\\x1a\\x1b\\x1c\\x1d\\x1e\\x1f "
+                    "!\"#$%&\\'()*+,-./"
+                    "0123456789:;<=>?@ABCDEFGHIJKLMNOPQRSTUVWXYZ[\\\\]^_`"
+                    "abcdefghijklmnopqrstuvwxyz{|}~\\x7f'") +
+                "]");
+  EXPECT_EQ(render("{{ {'k': s} }}", {{"s", "a\u200b\U000e0041\ue000"}}),
+            "{'k': 'a\\u200b\\U000e0041\\ue000'}");
+}
+
 TEST(Jinja, ToJsonAsHuggingFace) {
   const Json vars = Json::parse(R"({"v": {"z": 1, "a": [1.5, "é\n\"", null, true, {}, []]}})");
   EXPECT_EQ(render("{{ v | tojson }}", vars),
