@@ -42,42 +42,40 @@ void bind_arguments(std::string_view function, const Signature& signature, const
 
 bool Dict::string_key(size_t i) const { return keys.empty() || keys[i].is_string(); }
 
-const Value* Dict::find(std::string_view key) const {
-  int64_t compared = 0;
+size_t Dict::position(std::string_view key, bool string, int64_t& compared) const {
   for (size_t i = 0; i < items.size(); ++i) {
-    ++compared;
-    if (items[i].first == key && string_key(i)) {
-      charge_steps(compared);
-      return &items[i].second;
+    if (items[i].first == key && string_key(i) == string) {
+      compared = static_cast<int64_t>(i + 1);
+      return i;
     }
   }
-  charge_steps(compared);
-  return nullptr;
+  compared = static_cast<int64_t>(items.size());
+  return items.size();
 }
+
+const Value* Dict::lookup(std::string_view key, bool string) const {
+  int64_t compared = 0;
+  const size_t i = position(key, string, compared);
+  charge_steps(compared);
+  return i < items.size() ? &items[i].second : nullptr;
+}
+
+const Value* Dict::find(std::string_view key) const { return lookup(key, true); }
 
 const Value* Dict::find_key(const Value& key) const {
   if (key.is_string()) return find(key.as_string());
   const std::string hashed = hash_key(key);
   if (keys.empty()) return nullptr;
-  int64_t compared = 0;
-  for (size_t i = 0; i < items.size(); ++i) {
-    ++compared;
-    if (items[i].first == hashed && !keys[i].is_string()) {
-      charge_steps(compared);
-      return &items[i].second;
-    }
-  }
-  charge_steps(compared);
-  return nullptr;
+  return lookup(hashed, false);
 }
 
 void Dict::set(std::string_view key, Value value) {
   charge_steps(static_cast<int64_t>(items.size()));
-  for (size_t i = 0; i < items.size(); ++i) {
-    if (items[i].first == key && string_key(i)) {
-      items[i].second = std::move(value);
-      return;
-    }
+  int64_t compared = 0;
+  const size_t at = position(key, true, compared);
+  if (at < items.size()) {
+    items[at].second = std::move(value);
+    return;
   }
   items.emplace_back(std::string(key), std::move(value));
   if (!keys.empty()) keys.push_back(key_value(items.size() - 1));  // the new string key
@@ -90,11 +88,11 @@ void Dict::set_key(const Value& key, Value value) {
   }
   std::string hashed = hash_key(key);
   charge_steps(static_cast<int64_t>(items.size()));
-  for (size_t i = 0; i < items.size(); ++i) {
-    if (items[i].first == hashed && !string_key(i)) {
-      items[i].second = std::move(value);
-      return;
-    }
+  int64_t compared = 0;
+  const size_t at = position(hashed, false, compared);
+  if (at < items.size()) {
+    items[at].second = std::move(value);
+    return;
   }
   if (keys.empty()) {
     keys.reserve(items.size() + 1);

@@ -122,6 +122,13 @@ struct Dict {
   /// Sets `key` to `value` as a dict literal does: an equal key keeps its first object and takes
   /// the new value, a new one is appended; TypeError for an unhashable key.
   void set_key(const Value& key, Value value);
+
+ private:
+  // The position of the key held as `key` (a string key when `string`, else a hash_key()), or
+  // items.size(); `compared` is how many keys the search compared.
+  size_t position(std::string_view key, bool string, int64_t& compared) const;
+  // The value under the key held as `key`, or nullptr, counting a step per key compared.
+  const Value* lookup(std::string_view key, bool string) const;
 };
 
 /// Positional and keyword arguments of a call.
