@@ -42,7 +42,19 @@ void bind_arguments(std::string_view function, const Signature& signature, const
 
 bool Dict::string_key(size_t i) const { return keys.empty() || keys[i].is_string(); }
 
+size_t Dict::slot(std::string_view key, bool string) {
+  return std::hash<std::string_view>{}(key)*2 + (string ? 1 : 0);
+}
+
 size_t Dict::position(std::string_view key, bool string, int64_t& compared) const {
+  if (!items.empty() && index_.size() == items.size()) {
+    compared = 1;
+    const auto [begin, end] = index_.equal_range(slot(key, string));
+    for (auto it = begin; it != end; ++it) {
+      if (items[it->second].first == key && string_key(it->second) == string) return it->second;
+    }
+    return items.size();
+  }
   for (size_t i = 0; i < items.size(); ++i) {
     if (items[i].first == key && string_key(i) == string) {
       compared = static_cast<int64_t>(i + 1);
@@ -51,6 +63,17 @@ size_t Dict::position(std::string_view key, bool string, int64_t& compared) cons
   }
   compared = static_cast<int64_t>(items.size());
   return items.size();
+}
+
+void Dict::append(std::string key, bool string, Value value) {
+  if (index_.size() != items.size()) {
+    index_.clear();
+    index_.reserve(items.size() + 1);
+    for (size_t i = 0; i < items.size(); ++i)
+      index_.emplace(slot(items[i].first, string_key(i)), i);
+  }
+  index_.emplace(slot(key, string), items.size());
+  items.emplace_back(std::move(key), std::move(value));
 }
 
 const Value* Dict::lookup(std::string_view key, bool string) const {
@@ -70,14 +93,14 @@ const Value* Dict::find_key(const Value& key) const {
 }
 
 void Dict::set(std::string_view key, Value value) {
-  charge_steps(static_cast<int64_t>(items.size()));
   int64_t compared = 0;
   const size_t at = position(key, true, compared);
+  charge_steps(compared);
   if (at < items.size()) {
     items[at].second = std::move(value);
     return;
   }
-  items.emplace_back(std::string(key), std::move(value));
+  append(std::string(key), true, std::move(value));
   if (!keys.empty()) keys.push_back(key_value(items.size() - 1));  // the new string key
 }
 
@@ -87,9 +110,9 @@ void Dict::set_key(const Value& key, Value value) {
     return;
   }
   std::string hashed = hash_key(key);
-  charge_steps(static_cast<int64_t>(items.size()));
   int64_t compared = 0;
   const size_t at = position(hashed, false, compared);
+  charge_steps(compared);
   if (at < items.size()) {
     items[at].second = std::move(value);
     return;
@@ -98,7 +121,7 @@ void Dict::set_key(const Value& key, Value value) {
     keys.reserve(items.size() + 1);
     for (size_t i = 0; i < items.size(); ++i) keys.push_back(key_value(i));
   }
-  items.emplace_back(std::move(hashed), std::move(value));
+  append(std::move(hashed), false, std::move(value));
   keys.push_back(key);
 }
 

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <utility>
 #include <variant>
 #include <vector>
@@ -92,8 +93,10 @@ using Spans = std::vector<std::pair<size_t, size_t>>;
 
 /// An insertion-ordered mapping with Python's dict keys: any hashable value (strings, the keys
 /// of JSON objects, or the ints, floats, bools, None, undefined and callables of templates' dict
-/// literals), 1, 1.0 and True one key, as hash_key() tells them. Lookups are linear (template
-/// dicts are small), a step per key compared.
+/// literals), 1, 1.0 and True one key, as hash_key() tells them. A dict whose items all came
+/// through set / set_key (dict literals, namespaces, dict()) is hashed: a lookup or set is a
+/// step. One whose items were appended to `items` directly (JSON objects, loop objects) is
+/// searched linearly, a step per key compared (set and set_key hash it first).
 struct Dict {
   /// Each key with its value: a string key as it is, another key as its hash_key().
   std::vector<std::pair<std::string, Value>> items;
@@ -117,16 +120,25 @@ struct Dict {
   /// The value under `key` by Python's equality (512, 512.0 and 'x' as dict[key] finds them), or
   /// nullptr; TypeError "unhashable type: 'list'" for a list or dict key.
   const Value* find_key(const Value& key) const;
-  /// Sets string key `key` to `value`, appending it when new.
+  /// Sets string key `key` to `value`, appending it when new (a step when the dict is hashed,
+  /// else one per key).
   void set(std::string_view key, Value value);
   /// Sets `key` to `value` as a dict literal does: an equal key keeps its first object and takes
   /// the new value, a new one is appended; TypeError for an unhashable key.
   void set_key(const Value& key, Value value);
 
  private:
+  // The slot of the key held as `key` in index_.
+  static size_t slot(std::string_view key, bool string);
   // The position of the key held as `key` (a string key when `string`, else a hash_key()), or
-  // items.size(); `compared` is how many keys the search compared.
+  // items.size(); `compared` is how many keys the search compared (1 when hashed).
   size_t position(std::string_view key, bool string, int64_t& compared) const;
+  // Appends the key held as `key` with `value`, hashing the dict first when it is not.
+  void append(std::string key, bool string, Value value);
+
+  // slot() of each item's key to its position; the dict is hashed while it holds one entry
+  // per item (items appended directly, or cleared, make it stale until the next append()).
+  std::unordered_multimap<size_t, size_t> index_;
   // The value under the key held as `key`, or nullptr, counting a step per key compared.
   const Value* lookup(std::string_view key, bool string) const;
 };

@@ -327,6 +327,23 @@ TEST(JinjaErrors, StringBuiltinsOnHugeStringsStopAtTheStepLimitInBoundedMemory) 
             "0 []");
 }
 
+// A dict literal, namespace or dict() hashes its keys: a lookup or insertion is a step, so a
+// 10,000-entry literal renders within the default 10,000,000 steps (linear searches, a step per
+// key compared, ran out at about 4,470 entries). Insertion order, 1 == 1.0 == True as one key
+// (its first object kept, the last value) and the last of repeated keys are Python's; expected
+// values from Jinja2 3.1.6.
+TEST(JinjaErrors, LargeDictLiteralsRenderWithinTheSteps) {
+  std::string literal = "{";
+  for (int i = 0; i < 10000; ++i) {
+    literal += std::to_string(i) + ": " + std::to_string(i * i) + ", ";
+  }
+  literal += "'k': 1, 5000.0: 'f', true: 't', 'k': 2}";
+  EXPECT_EQ(render("{% set d = " + literal +
+                   " %}{{ d|length }}|{{ d[9999] }}|{{ d[5000] }}|{{ d[1] }}|{{ d.k }}|"
+                   "{{ (d|list)[:3] }}|{{ (d|list)[-3:] }}|{{ 'k' in d }}|{{ 10000 in d }}"),
+            "10001|99980001|f|t|2|[0, 1, 2]|[9998, 9999, 'k']|True|False");
+}
+
 // rfind and rsplit search the reversed string with glibc's memmem, in linear time as find and
 // split do: 30 MB of 'a' then 'b' in 60 MB of 'a' is searched at once and then ends at the step
 // limit (libstdc++'s rfind compared the needle at each of 30 M places first: hours).
