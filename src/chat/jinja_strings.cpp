@@ -20,13 +20,14 @@ bool py_space(uint32_t cp) {
          cp == 0x202F || cp == 0x205F || cp == 0x3000;
 }
 
-// Python's \w: str.isalnum() (the letters L* and the numbers N*: every code point with a numeric
-// value is one or the other) or '_'. Code points utf8proc does not know are not letters.
+// Python's \d: Unicode category Nd.
 bool py_decimal(uint32_t cp) {
   return cp <= 0x10FFFF &&
          utf8proc_category(static_cast<utf8proc_int32_t>(cp)) == UTF8PROC_CATEGORY_ND;
 }
 
+// Python's \w: str.isalnum() (the letters L* and the numbers N*: every code point with a numeric
+// value is one or the other) or '_'. Code points utf8proc does not know are not letters.
 bool py_word_char(uint32_t cp) {
   if (cp == '_') return true;
   if (cp > 0x10FFFF) return false;
