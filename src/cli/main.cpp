@@ -66,9 +66,10 @@ std::string unknown_option_message(const CLI::App& app) {
   std::string path;
   for (const CLI::App* c = command; c != &app && c != nullptr; c = c->get_parent())
     path = c->get_name() + (path.empty() ? "" : " " + path);
-  return "error: " + path + ": unknown option " + given +
-         (best.empty() ? "" : " (did you mean " + best + "?)") + "; gengyun " + path +
-         " --help lists its options\n";
+  // (No command: gengyun's own options, `gengyun --verison`.)
+  return "error: " + (path.empty() ? "" : path + ": ") + "unknown option " + given +
+         (best.empty() ? "" : " (did you mean " + best + "?)") + "; gengyun " +
+         (path.empty() ? "" : path + " ") + "--help lists its options\n";
 }
 
 }  // namespace

@@ -75,6 +75,10 @@ TEST(Cli, AnUnknownOptionIsNamedWithTheClosestKnownOne) {
        "--help lists its options\n"},
       {{"serve", "--banana", "x"},
        "error: serve: unknown option --banana; gengyun serve --help lists its options\n"},
+      // gengyun's own options (QA: "error: : unknown option --verison ...; gengyun  --help").
+      {{"--verison"},
+       "error: unknown option --verison (did you mean --version?); gengyun --help lists its "
+       "options\n"},
   };
   for (const auto& [args, message] : cases) {
     std::vector<std::string> argv = {kBinary};
