@@ -351,7 +351,14 @@ class Lexer {
     const char c = src_[pos_];
     static constexpr std::string_view kOne = "+-/*%~[](){}<>=.:|,;";
     if (kOne.find(c) == std::string_view::npos) {
-      error(pos_, std::string("unexpected char '") + c + "'");
+      // The whole character, not its UTF-8 lead byte alone.
+      size_t length = 1;
+      if (static_cast<unsigned char>(c) >= 0xC0) {
+        while (length < 4 && pos_ + length < src_.size() &&
+               (static_cast<unsigned char>(src_[pos_ + length]) & 0xC0) == 0x80)
+          ++length;
+      }
+      error(pos_, "unexpected char '" + src_.substr(pos_, length) + "'");
     }
     if (c == '(' || c == '[' || c == '{') {
       brackets += c;

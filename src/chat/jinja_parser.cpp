@@ -282,7 +282,12 @@ class Parser {
     while (!is_op(")")) {
       if (!n->params.empty()) expect_op(",");
       if (is_op(")")) break;
+      const Token at = cur();
       n->params.push_back(expect_name());
+      // Python's refusal of the function Jinja2 compiles (its message names the mangled l_1_a).
+      if (std::count(n->params.begin(), n->params.end(), n->params.back()) > 1)
+        error(at, "duplicate argument '" + n->params.back() + "' in function definition",
+              "SyntaxError");
       if (is_op("=")) {
         next();
         n->defaults.push_back(parse_expression());

@@ -51,6 +51,13 @@ TEST(JinjaErrors, SyntaxErrorsNameLineAndColumn) {
   EXPECT_EQ(parse_error("{{ a ) }}"), "TemplateSyntaxError: unexpected ')' (line 1, column 6)");
   EXPECT_EQ(parse_error("{{ a $ b }}"),
             "TemplateSyntaxError: unexpected char '$' (line 1, column 6)");
+  // The whole character, not its UTF-8 lead byte (QA: the message was no valid UTF-8).
+  EXPECT_EQ(parse_error("{{ 1 \u00a7 2 }}"),
+            "TemplateSyntaxError: unexpected char '\u00a7' (line 1, column 6)");
+  EXPECT_EQ(parse_error("{% set \u00e9 = 1 %}"),
+            "TemplateSyntaxError: unexpected char '\u00e9' (line 1, column 8)");
+  EXPECT_EQ(parse_error("{{ \U0001F600 }}"),
+            "TemplateSyntaxError: unexpected char '\U0001F600' (line 1, column 4)");
   EXPECT_EQ(parse_error("{% frobnicate %}"),
             "TemplateSyntaxError: encountered unknown tag 'frobnicate' (line 1, column 4)");
   EXPECT_EQ(parse_error("{% break %}"),
@@ -737,6 +744,15 @@ TEST(JinjaErrors, RepeatedKeywordArgumentsAsJinja) {
             "SyntaxError: keyword argument repeated: other (line 1, column 33)");
   EXPECT_EQ(parse_error("{% filter replace(old='a', old='b', new='c') %}a{% endfilter %}"),
             "SyntaxError: keyword argument repeated: old (line 1, column 28)");
+  // A parameter named twice in a macro or call block: Python's refusal of what Jinja2 compiles
+  // (QA: the last argument was taken).
+  EXPECT_EQ(parse_error("{% macro m2(a, a) %}[{{ a }}]{% endmacro %}{{ m2(1, 2) }}"),
+            "SyntaxError: duplicate argument 'a' in function definition (line 1, column 16)");
+  EXPECT_EQ(parse_error("{% macro m2(a, b, a=5) %}{% endmacro %}"),
+            "SyntaxError: duplicate argument 'a' in function definition (line 1, column 19)");
+  EXPECT_EQ(parse_error("{% macro m(x) %}{{ caller(1) }}{% endmacro %}"
+                        "{% call(a, a) m(1) %}{{ a }}{% endcall %}"),
+            "SyntaxError: duplicate argument 'a' in function definition (line 1, column 57)");
   EXPECT_EQ(parse_error("{{ x is sameas(other=1, other=2) }}"),
             "SyntaxError: keyword argument repeated: other (line 1, column 25)");
   // Constants, but the filter fails on them: Jinja2 does not fold it.
