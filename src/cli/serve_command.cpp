@@ -190,6 +190,11 @@ std::string cors_origin_refusal(const std::string& text) {
                               "' is neither * nor an origin scheme://host[:port] (e.g. "
                               "https://app.example)";
   if (text == "*") return "";
+  // The most common paste: a page's address with its trailing slash.
+  if (text != "*/" && text.ends_with('/') && !text.ends_with("//") &&
+      cors_origin_refusal(text.substr(0, text.size() - 1)).empty())
+    return "'" + text + "' ends in a path ('/'), which an origin has not: write " +
+           text.substr(0, text.size() - 1);
   std::smatch match;
   if (!std::regex_match(text, match, kOrigin) ||
       (match[4].matched && std::stoi(match[4].str()) > 65535))

@@ -952,8 +952,8 @@ TEST_F(ServeTest, AMaxMemoryThatNoModelFitsIsWarnedOf) {
 // --cors-origin takes * or an origin, scheme://host[:port]; anything else is a value outside
 // the flag's range (exit 2; QA: "" and "not an origin" were taken and sent to browsers).
 TEST_F(ServeTest, ACorsOriginThatIsNoOriginIsRefused) {
-  for (const std::string origin :
-       {"", "not an origin", "https://app.example/", "app.example", "https://", "http://a:99999"}) {
+  for (const std::string origin : {"", "not an origin", "https://app.example/x", "app.example",
+                                   "https://", "http://a:99999", "*/", "https://app.example//"}) {
     const auto out = run_process({kBinary, "serve", "--db", db_, "--cors-origin", origin});
     EXPECT_EQ(out.exit_code, 2) << origin;
     EXPECT_NE(out.err.find("--cors-origin: '" + origin +
@@ -974,6 +974,16 @@ TEST_F(ServeTest, ACorsOriginThatIsNoOriginIsRefused) {
     EXPECT_EQ(out.exit_code, 2) << origin;
     EXPECT_NE(out.err.find("--cors-origin: '" + origin +
                            "' is not the origin as browsers send it: write " + serialized),
+              std::string::npos)
+        << out.err;
+  }
+  // A page's address pasted with its trailing slash is named as such (QA: the generic message).
+  for (const std::string origin : {"https://app.example/", "http://[::1]:8080/"}) {
+    const auto out = run_process({kBinary, "serve", "--db", db_, "--cors-origin", origin});
+    EXPECT_EQ(out.exit_code, 2) << origin;
+    EXPECT_NE(out.err.find("--cors-origin: '" + origin +
+                           "' ends in a path ('/'), which an origin has not: write " +
+                           origin.substr(0, origin.size() - 1)),
               std::string::npos)
         << out.err;
   }
