@@ -32,6 +32,25 @@ size_t edit_distance(const std::string& a, const std::string& b) {
   return rows[a.size()][b.size()];
 }
 
+/// Of `known`, the name `given` most likely meant: one that begins the other (at least 3 letters:
+/// --temp and --temperature, serv and serve), else one within a third of its letters by
+/// edit_distance; the fewest edits first (synth-lor: synth-lora, not synth); "" when none is.
+std::string closest_name(const std::string& given, const std::vector<std::string>& known) {
+  std::string best;
+  std::pair<size_t, size_t> best_rank{given.size() / 3 + 1, 0};
+  for (const std::string& name : known) {
+    const bool begins = std::min(name.size(), given.size()) >= 3 &&
+                        (name.starts_with(given) || given.starts_with(name));
+    const size_t distance = edit_distance(given, name);
+    const std::pair<size_t, size_t> rank{begins ? 0 : distance, distance};
+    if (rank < best_rank) {
+      best = name;
+      best_rank = rank;
+    }
+  }
+  return best;
+}
+
 /// The message for a command line whose command got an argument starting with '-' that none
 /// of its options takes (CLI11's ExtrasError, which lists the extras last first and names no
 /// option: "were not expected: 0 --temperature"): that argument first, with the command's
@@ -50,19 +69,11 @@ std::string unknown_option_message(const CLI::App& app) {
   const std::string name = given.substr(given.find_first_not_of('-') == std::string::npos
                                             ? given.size()
                                             : given.find_first_not_of('-'));
-  std::string best;
-  size_t best_distance = name.size() / 3 + 1;
-  for (const CLI::Option* option : command->get_options()) {
-    for (const std::string& known : option->get_lnames()) {
-      const bool begins = std::min(known.size(), name.size()) >= 3 &&
-                          (known.starts_with(name) || name.starts_with(known));
-      const size_t distance = begins ? 0 : edit_distance(name, known);
-      if (distance < best_distance) {
-        best = "--" + known;
-        best_distance = distance;
-      }
-    }
-  }
+  std::vector<std::string> names;
+  for (const CLI::Option* option : command->get_options())
+    for (const std::string& known : option->get_lnames()) names.push_back(known);
+  const std::string closest = closest_name(name, names);
+  const std::string best = closest.empty() ? "" : "--" + closest;
   std::string path;
   for (const CLI::App* c = command; c != &app && c != nullptr; c = c->get_parent())
     path = c->get_name() + (path.empty() ? "" : " " + path);
@@ -106,13 +117,18 @@ int main(int argc, char** argv) {
     const std::vector<const CLI::App*> commands =
         std::as_const(app).get_subcommands([](const CLI::App*) { return true; });
     std::string names;
+    std::vector<std::string> command_names;
     bool known = false;
     for (const CLI::App* command : commands) {
       known = known || command->check_name(argv[1]);
       names += (names.empty() ? "" : ", ") + command->get_name();
+      command_names.push_back(command->get_name());
     }
     if (!known) {
-      std::fprintf(stderr, "error: unknown command '%s' (commands: %s; --help for more)\n", argv[1],
+      // (QA: `serv` and `sreve` got the list alone.)
+      const std::string closest = closest_name(argv[1], command_names);
+      std::fprintf(stderr, "error: unknown command '%s'%s (commands: %s; --help for more)\n",
+                   argv[1], closest.empty() ? "" : (", did you mean " + closest + "?").c_str(),
                    names.c_str());
       return 2;
     }

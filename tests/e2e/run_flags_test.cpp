@@ -45,6 +45,17 @@ TEST(CliExitCodes, UsageErrorsExit2AndHelp0) {
             "error: unknown command 'frobnicate' (commands: run, tokenize, embed, serve, keys, "
             "usage, tenants, prices, spool, migrate, quantize, synth, synth-lora, bench, "
             "render-chat, pull; --help for more)\n");
+  // The command it most likely meant (QA: `serv` and `sreve` got the list alone).
+  for (const auto& [given, meant] :
+       std::vector<std::pair<std::string, std::string>>{{"serv", "serve"},
+                                                        {"sreve", "serve"},
+                                                        {"synth-lor", "synth-lora"},
+                                                        {"render", "render-chat"}}) {
+    const ProcessOutput out = run_process({kBinary, given});
+    EXPECT_EQ(out.exit_code, 2) << given;
+    EXPECT_EQ(out.err.substr(0, out.err.find(" (commands:")),
+              "error: unknown command '" + given + "', did you mean " + meant + "?");
+  }
   EXPECT_EQ(run_process({kBinary, "--help"}).exit_code, 0);
   EXPECT_EQ(run_process({kBinary, "keys", "create", "--help"}).exit_code, 0);
   // A command's own failure: a missing database for a reader.
