@@ -676,12 +676,11 @@ void check_comparable(const Value& v) {
   }
 }
 
-// Python's `a >= b` for numbers checked by check_comparable (exact for integers).
-bool at_least(const Value& a, const Value& b) {
-  if (a.is_float() || b.is_float()) return a.as_double() >= b.as_double();
-  return (a.is_bool() ? int64_t{a.as_bool()} : a.as_int()) >=
-         (b.is_bool() ? int64_t{b.as_bool()} : b.as_int());
-}
+// Python's `a >= b` for numbers checked by check_comparable (false when either is nan).
+bool at_least(const Value& a, const Value& b) { return less(b, a) || equals(a, b); }
+
+// An int or bool checked by check_comparable as Python's int of it.
+int64_t integer(const Value& v) { return v.is_bool() ? int64_t{v.as_bool()} : v.as_int(); }
 
 // `s + end` as Python adds the two strings truncate joins.
 Value concatenate(Value head, const Value& end) {
@@ -717,16 +716,14 @@ Value f_truncate(Renderer&, const Value& s, CallArgs& a) {
   if (length.is_float() || leeway.is_float()) {
     if (static_cast<double>(size) <= length.as_double() + leeway.as_double()) return s;
   } else if (static_cast<__int128>(size) <=
-             static_cast<__int128>(length.is_bool() ? length.as_bool() : length.as_int()) +
-                 (leeway.is_bool() ? leeway.as_bool() : leeway.as_int())) {
+             static_cast<__int128>(integer(length)) + integer(leeway)) {
     return s;
   }
   if (length.is_float()) {
     fail("TypeError", "slice indices must be integers or None or have an __index__ method");
   }
   // 0 <= keep < size: length >= len(end), and size > length.
-  const int64_t keep =
-      (length.is_bool() ? int64_t{length.as_bool()} : length.as_int()) - end_length;
+  const int64_t keep = integer(length) - end_length;
   if (s.is_dict()) fail("TypeError", "unhashable type: 'slice'");
   if (s.is_list()) {
     if (!killwords) fail("AttributeError", "'list' object has no attribute 'rsplit'");
