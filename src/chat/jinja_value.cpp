@@ -46,9 +46,9 @@ size_t Dict::slot(std::string_view key, bool string) {
   return std::hash<std::string_view>{}(key)*2 + (string ? 1 : 0);
 }
 
-size_t Dict::position(std::string_view key, bool string, int64_t& compared) const {
+size_t Dict::position(std::string_view key, bool string) const {
   if (!items.empty() && index_.size() == items.size()) {
-    compared = 1;
+    charge_steps(1);
     const auto [begin, end] = index_.equal_range(slot(key, string));
     for (auto it = begin; it != end; ++it) {
       if (items[it->second].first == key && string_key(it->second) == string) return it->second;
@@ -57,11 +57,11 @@ size_t Dict::position(std::string_view key, bool string, int64_t& compared) cons
   }
   for (size_t i = 0; i < items.size(); ++i) {
     if (items[i].first == key && string_key(i) == string) {
-      compared = static_cast<int64_t>(i + 1);
+      charge_steps(static_cast<int64_t>(i + 1));
       return i;
     }
   }
-  compared = static_cast<int64_t>(items.size());
+  charge_steps(static_cast<int64_t>(items.size()));
   return items.size();
 }
 
@@ -77,9 +77,7 @@ void Dict::append(std::string key, bool string, Value value) {
 }
 
 const Value* Dict::lookup(std::string_view key, bool string) const {
-  int64_t compared = 0;
-  const size_t i = position(key, string, compared);
-  charge_steps(compared);
+  const size_t i = position(key, string);
   return i < items.size() ? &items[i].second : nullptr;
 }
 
@@ -93,9 +91,7 @@ const Value* Dict::find_key(const Value& key) const {
 }
 
 void Dict::set(std::string_view key, Value value) {
-  int64_t compared = 0;
-  const size_t at = position(key, true, compared);
-  charge_steps(compared);
+  const size_t at = position(key, true);
   if (at < items.size()) {
     items[at].second = std::move(value);
     return;
@@ -110,9 +106,7 @@ void Dict::set_key(const Value& key, Value value) {
     return;
   }
   std::string hashed = hash_key(key);
-  int64_t compared = 0;
-  const size_t at = position(hashed, false, compared);
-  charge_steps(compared);
+  const size_t at = position(hashed, false);
   if (at < items.size()) {
     items[at].second = std::move(value);
     return;

@@ -131,8 +131,8 @@ struct Dict {
   // The slot of the key held as `key` in index_.
   static size_t slot(std::string_view key, bool string);
   // The position of the key held as `key` (a string key when `string`, else a hash_key()), or
-  // items.size(); `compared` is how many keys the search compared (1 when hashed).
-  size_t position(std::string_view key, bool string, int64_t& compared) const;
+  // items.size(), charging a step per key the search compared (one when hashed).
+  size_t position(std::string_view key, bool string) const;
   // Appends the key held as `key` with `value`, hashing the dict first when it is not.
   void append(std::string key, bool string, Value value);
 
