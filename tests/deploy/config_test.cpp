@@ -177,6 +177,23 @@ TEST(Config, NamesWithControlCharactersOrBytesNotUtf8AreRefused) {
   EXPECT_EQ(fine->models.at("m\xc3\xa9").aliases, std::vector<std::string>{"\xe6\xa8\xa1"});
 }
 
+// Expects `name` refused as a model id, an alias and a LoRA name, each message the place, the
+// name and then `refusal`.
+void expect_refused_as_every_name(const std::string& name, const std::string& refusal) {
+  const std::pair<std::string, std::string> cases[] = {
+      {"models:\n  \"" + name + "\": {path: a.gguf}\n", "models: the model id '" + name + refusal},
+      {"models:\n  a:\n    aliases: [\"" + name + "\"]\n",
+       "models.a.aliases: the alias '" + name + refusal},
+      {"models:\n  base:\n    loras:\n      \"" + name + "\": {adapter: a.gguf}\n",
+       "models.base.loras: the LoRA name '" + name + refusal},
+  };
+  for (const auto& [yaml, message] : cases) {
+    auto config = parse_config(yaml, "");
+    ASSERT_FALSE(config.ok()) << yaml;
+    EXPECT_EQ(config.error().message, message);
+  }
+}
+
 // A space other than U+0020 anywhere in a name (QA: "a b" with U+00A0 and "a b" were two ids
 // that look alike) is refused naming its code point, in a model id, an alias and a LoRA name, at
 // its start, in its middle and at its end; U+0020 inside a name stays allowed.
@@ -188,19 +205,7 @@ TEST(Config, NamesWithASpaceOtherThanU0020AreRefused) {
     for (const std::string& name : {s + "ab", "a" + s + "b", "ab" + s}) {
       const std::string refusal = "' holds the space " + std::string(code) +
                                   ", which shows as U+0020 does and which a model id may not";
-      const std::pair<std::string, std::string> cases[] = {
-          {"models:\n  \"" + name + "\": {path: a.gguf}\n",
-           "models: the model id '" + name + refusal},
-          {"models:\n  a:\n    aliases: [\"" + name + "\"]\n",
-           "models.a.aliases: the alias '" + name + refusal},
-          {"models:\n  base:\n    loras:\n      \"" + name + "\": {adapter: a.gguf}\n",
-           "models.base.loras: the LoRA name '" + name + refusal},
-      };
-      for (const auto& [yaml, message] : cases) {
-        auto config = parse_config(yaml, "");
-        ASSERT_FALSE(config.ok()) << yaml;
-        EXPECT_EQ(config.error().message, message);
-      }
+      expect_refused_as_every_name(name, refusal);
     }
   }
   auto fine = parse_config(
@@ -220,18 +225,7 @@ TEST(Config, NamesNotInNfcAreRefused) {
   const std::string refusal =
       "' is not in Unicode NFC form, which a model id may not; write it composed, e.g. the 'é' of "
       "'café' as U+00E9, not 'e' and U+0301";
-  const std::pair<std::string, std::string> cases[] = {
-      {"models:\n  \"" + name + "\": {path: a.gguf}\n", "models: the model id '" + name + refusal},
-      {"models:\n  a:\n    aliases: [\"" + name + "\"]\n",
-       "models.a.aliases: the alias '" + name + refusal},
-      {"models:\n  base:\n    loras:\n      \"" + name + "\": {adapter: a.gguf}\n",
-       "models.base.loras: the LoRA name '" + name + refusal},
-  };
-  for (const auto& [yaml, message] : cases) {
-    auto config = parse_config(yaml, "");
-    ASSERT_FALSE(config.ok()) << yaml;
-    EXPECT_EQ(config.error().message, message);
-  }
+  expect_refused_as_every_name(name, refusal);
   auto fine = parse_config("models:\n  \"caf\u00e9\": {path: a.gguf}\n", "");
   ASSERT_TRUE(fine.ok()) << fine.error().message;
   EXPECT_TRUE(fine->models.contains("caf\u00e9"));
