@@ -3,6 +3,7 @@
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <cctype>
 #include <cstdio>
 #include <memory>
 #include <string>
@@ -32,10 +33,13 @@ size_t edit_distance(const std::string& a, const std::string& b) {
   return rows[a.size()][b.size()];
 }
 
-/// Of `known`, the name `given` most likely meant: one that begins the other (at least 3 letters:
-/// --temp and --temperature, serv and serve), else one within a third of its letters by
-/// edit_distance; the fewest edits first (synth-lor: synth-lora, not synth); "" when none is.
-std::string closest_name(const std::string& given, const std::vector<std::string>& known) {
+/// Of `known` (lower-case names), the name `given` most likely meant, case aside (--MODEL:
+/// --model): one that begins the other (at least 3 letters: --temp and --temperature, serv and
+/// serve), else one within a third of its letters by edit_distance; the fewest edits first
+/// (synth-lor: synth-lora, not synth); "" when none is.
+std::string closest_name(std::string given, const std::vector<std::string>& known) {
+  std::transform(given.begin(), given.end(), given.begin(),
+                 [](unsigned char c) { return std::tolower(c); });
   std::string best;
   std::pair<size_t, size_t> best_rank{given.size() / 3 + 1, 0};
   for (const std::string& name : known) {
@@ -49,6 +53,15 @@ std::string closest_name(const std::string& given, const std::vector<std::string
     }
   }
   return best;
+}
+
+/// The names from gengyun's down to `command`, a command parsed of `app` ("keys create"; "" for
+/// gengyun's own options).
+std::string command_path(const CLI::App& app, const CLI::App* command) {
+  std::string path;
+  for (const CLI::App* c = command; c != &app && c != nullptr; c = c->get_parent())
+    path = c->get_name() + (path.empty() ? "" : " " + path);
+  return path;
 }
 
 /// The message for a command line whose command got an argument starting with '-' that none
@@ -74,13 +87,26 @@ std::string unknown_option_message(const CLI::App& app) {
     for (const std::string& known : option->get_lnames()) names.push_back(known);
   const std::string closest = closest_name(name, names);
   const std::string best = closest.empty() ? "" : "--" + closest;
-  std::string path;
-  for (const CLI::App* c = command; c != &app && c != nullptr; c = c->get_parent())
-    path = c->get_name() + (path.empty() ? "" : " " + path);
+  const std::string path = command_path(app, command);
   // (No command: gengyun's own options, `gengyun --verison`.)
   return "error: " + (path.empty() ? "" : path + ": ") + "unknown option " + given +
          (best.empty() ? "" : " (did you mean " + best + "?)") + "; gengyun " +
          (path.empty() ? "" : path + " ") + "--help lists its options\n";
+}
+
+/// The message for an option of one value given more than once (CLI11's ArgumentMismatch says
+/// only "--temp: At Most 1 required but received 2"): the option, how often it was given, and
+/// that the command takes one. "" when no option of the command parsed was given too often.
+std::string repeated_option_message(const CLI::App& app) {
+  const CLI::App* command = &app;
+  while (!command->get_subcommands().empty()) command = command->get_subcommands().front();
+  const std::string path = command_path(app, command);
+  for (const CLI::Option* option : command->get_options()) {
+    if (option->count() > 1 && option->get_items_expected_max() == 1)
+      return "error: " + path + ": " + option->get_name() + " is given " +
+             std::to_string(option->count()) + " times; it takes one value\n";
+  }
+  return "";
 }
 
 }  // namespace
@@ -139,12 +165,20 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    // An unknown option is named first: for CLI11's ExtrasError, and for a missing argument,
-    // often what an unknown option took the place of (`run --temperature 1 m`: m is no prompt;
-    // QA: only "--prompt is required").
+    // An unknown option is named first: for CLI11's ExtrasError, and for a missing argument or
+    // one excluding another, often what an unknown option took the place of (`run --temperature
+    // 1 m`: m is no prompt, QA: only "--prompt is required"; `render-chat --template t --convo
+    // c`: c is taken as the model, "model excludes --template").
     if (dynamic_cast<const CLI::ExtrasError*>(&e) != nullptr ||
-        dynamic_cast<const CLI::RequiredError*>(&e) != nullptr) {
+        dynamic_cast<const CLI::RequiredError*>(&e) != nullptr ||
+        dynamic_cast<const CLI::ExcludesError*>(&e) != nullptr) {
       if (const std::string message = unknown_option_message(app); !message.empty()) {
+        std::fputs(message.c_str(), stderr);
+        return 2;
+      }
+    }
+    if (dynamic_cast<const CLI::ArgumentMismatch*>(&e) != nullptr) {
+      if (const std::string message = repeated_option_message(app); !message.empty()) {
         std::fputs(message.c_str(), stderr);
         return 2;
       }

@@ -75,10 +75,40 @@ TEST(Cli, AnUnknownOptionIsNamedWithTheClosestKnownOne) {
        "--help lists its options\n"},
       {{"serve", "--banana", "x"},
        "error: serve: unknown option --banana; gengyun serve --help lists its options\n"},
+      // Case aside (QA: --MODEL got no suggestion).
+      {{"serve", "--MODEL", "x"},
+       "error: serve: unknown option --MODEL (did you mean --model?); gengyun serve --help "
+       "lists its options\n"},
+      // Also when the value an unknown option left took a positional's place that excludes
+      // another option (QA: "model excludes --template").
+      {{"render-chat", "--template", "t.jinja", "--conv", "c.json"},
+       "error: render-chat: unknown option --conv (did you mean --conversation?); gengyun "
+       "render-chat --help lists its options\n"},
       // gengyun's own options (QA: "error: : unknown option --verison ...; gengyun  --help").
       {{"--verison"},
        "error: unknown option --verison (did you mean --version?); gengyun --help lists its "
        "options\n"},
+  };
+  for (const auto& [args, message] : cases) {
+    std::vector<std::string> argv = {kBinary};
+    argv.insert(argv.end(), args.begin(), args.end());
+    const ProcessOutput run = run_process(argv);
+    EXPECT_EQ(run.exit_code, 2) << message;
+    EXPECT_EQ(run.err, message);
+    EXPECT_EQ(run.out, "");
+  }
+}
+
+// An option of one value given twice is named, with how often it was given (QA: CLI11's
+// "--temp: At Most 1 required but received 2" and its --help hint).
+TEST(Cli, AnOptionOfOneValueGivenTwiceIsNamed) {
+  const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
+      {{"run", "m.gguf", "-p", "hi", "--temp", "1", "--temp", "0"},
+       "error: run: --temp is given 2 times; it takes one value\n"},
+      {{"run", "m.gguf", "-p", "a", "--prompt", "b", "-p", "c"},
+       "error: run: --prompt is given 3 times; it takes one value\n"},
+      {{"keys", "create", "--name", "a", "--name", "b"},
+       "error: keys create: --name is given 2 times; it takes one value\n"},
   };
   for (const auto& [args, message] : cases) {
     std::vector<std::string> argv = {kBinary};
