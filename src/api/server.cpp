@@ -103,20 +103,31 @@ bool allows(std::string_view allowed, std::string_view method) {
   return false;
 }
 
+/// The Access-Control-Allow-Origin of an answer to a request from `origin` (its Origin header)
+/// when `allowed` lists the origins allowed (ServerOptions::cors_origins): `*` when listed, else
+/// `origin` when listed, else the first one; "" when `allowed` is empty (no CORS).
+std::string allow_origin(const std::vector<std::string>& allowed,
+                         const std::optional<std::string>& origin) {
+  if (allowed.empty()) return "";
+  if (std::find(allowed.begin(), allowed.end(), "*") != allowed.end()) return "*";
+  if (origin && std::find(allowed.begin(), allowed.end(), *origin) != allowed.end()) return *origin;
+  return allowed.front();
+}
+
 }  // namespace
 
 void Server::Impl::route(HttpRequest request, std::shared_ptr<Responder> out) {
   const std::string path = request.path;
   const std::string method = request.method;
-  out = std::make_shared<ObservedResponder>(std::move(out), method, path,
-                                            key_prefix(request.header("Authorization")),
-                                            options.cors_origin);
+  out = std::make_shared<ObservedResponder>(
+      std::move(out), method, path, key_prefix(request.header("Authorization")),
+      allow_origin(options.cors_origins, request.header("Origin")));
   const std::string allowed = with_head(allowed_methods(path));
   if (allowed.empty()) {
     send_error(*out, unknown_endpoint(method, path));
     return;
   }
-  if (method == "OPTIONS" && !options.cors_origin.empty()) {
+  if (method == "OPTIONS" && !options.cors_origins.empty()) {
     // A CORS preflight: the methods the path has, the header fields the browser asks for.
     const std::string asked = request.header("Access-Control-Request-Headers")
                                   .value_or("Authorization, Content-Type");

@@ -12,6 +12,7 @@
 #include <cstddef>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "api/http_server.h"
 #include "deploy/registry.h"
@@ -31,9 +32,11 @@ struct ServerOptions {
   size_t handler_threads = 64;
   /// Requests waiting for a handler thread; one more is answered 503 "server_busy".
   size_t max_queued_requests = 1024;
-  /// The browser origin allowed to call the API (CORS; "*" for any), "" for none: every answer
-  /// then carries Access-Control-Allow-Origin and OPTIONS preflights are answered 204.
-  std::string cors_origin;
+  /// The browser origins allowed to call the API (CORS): each `*` (any) or scheme://host[:port]
+  /// as browsers send it in the Origin header; none by default. With any, every answer carries
+  /// Access-Control-Allow-Origin (`*` when listed, else the request's Origin when listed, else
+  /// the first origin, which the browser then refuses) and OPTIONS preflights are answered 204.
+  std::vector<std::string> cors_origins;
   /// The ledger writer for checkpoints and the rows after admission (platform/ledger_writer.h),
   /// owned by the caller and outliving the Server (serve: with its spool, replayed before
   /// serving); null: the Server starts one of its own, without a spool.

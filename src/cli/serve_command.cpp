@@ -59,7 +59,7 @@ struct ServeOptions {
   bool mmap = false;
   int shutdown_grace_s = 30;
   std::string prices_file;
-  std::string cors_origin;
+  std::vector<std::string> cors_origins;
   std::string ledger_spool;
 };
 
@@ -539,7 +539,7 @@ int serve(const ServeOptions& o) {
     return 1;
   }
   api::ServerOptions server_options;
-  server_options.cors_origin = o.cors_origin;
+  server_options.cors_origins = o.cors_origins;
   server_options.ledger = ledger->get();
   server_options.http.max_connections =
       connections_within_descriptor_limit(server_options.http.max_connections);
@@ -673,9 +673,9 @@ void add_serve_command(CLI::App& app, int& exit_code) {
                 "memory with huge pages");
   cmd->add_flag("--no-prefix-cache", options->no_prefix_cache,
                 "do not share the KV blocks of equal prompt prefixes");
-  cmd->add_option("--cors-origin", options->cors_origin,
+  cmd->add_option("--cors-origin", options->cors_origins,
                   "browser origin allowed to call the API (CORS): * or scheme://host[:port], e.g. "
-                  "https://app.example; off by default")
+                  "https://app.example (repeatable); off by default")
       ->check(CLI::Validator(cors_origin_refusal, "ORIGIN"));
   cmd->add_option("--kv-type", options->kv_type,
                   "KV cache element type (f32: unrounded, for debugging)")

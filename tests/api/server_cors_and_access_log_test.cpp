@@ -1,4 +1,4 @@
-// CORS (ServerOptions::cors_origin: off by default, preflights, the header fields on every
+// CORS (ServerOptions::cors_origins: off by default, preflights, the header fields on every
 // answer) and the access log line of each request (method, path, status, latency, key prefix;
 // never the key).
 #include <gtest/gtest.h>
@@ -20,7 +20,7 @@ using nlohmann::json;
 class CorsServerTest : public ServerTest {
  protected:
   void SetUp() override {
-    options_.cors_origin = "https://app.example";
+    options_.cors_origins = {"https://app.example"};
     ServerTest::SetUp();
   }
 };
@@ -58,6 +58,56 @@ TEST_F(CorsServerTest, EveryAnswerCarriesTheOrigin) {
   ASSERT_TRUE(error);
   EXPECT_EQ(error->status, 401);
   EXPECT_EQ(error->get_header_value("Access-Control-Allow-Origin"), "https://app.example");
+}
+
+// Of several origins, the request's own when listed, else the first (which the browser refuses);
+// `*` among them allows any.
+class SeveralCorsOriginsTest : public ServerTest {
+ protected:
+  void SetUp() override {
+    options_.cors_origins = {"https://app.example", "http://localhost:3000"};
+    ServerTest::SetUp();
+  }
+
+  std::string allowed_for(const std::string& origin) {
+    httplib::Client client("127.0.0.1", port_);
+    httplib::Headers headers = {{"Authorization", "Bearer " + key_}};
+    if (!origin.empty()) headers.emplace("Origin", origin);
+    const auto r = client.Get("/v1/models", headers);
+    EXPECT_TRUE(r);
+    if (!r) return "(no answer)";
+    EXPECT_EQ(r->status, 200);
+    EXPECT_EQ(r->get_header_value("Vary"), "Origin");
+    return r->get_header_value("Access-Control-Allow-Origin");
+  }
+};
+
+TEST_F(SeveralCorsOriginsTest, TheRequestsOriginWhenListedElseTheFirst) {
+  EXPECT_EQ(allowed_for("http://localhost:3000"), "http://localhost:3000");
+  EXPECT_EQ(allowed_for("https://app.example"), "https://app.example");
+  EXPECT_EQ(allowed_for("https://evil.example"), "https://app.example");
+  EXPECT_EQ(allowed_for("http://localhost:3000/"), "https://app.example");  // compared as sent
+  EXPECT_EQ(allowed_for(""), "https://app.example");
+  httplib::Client client("127.0.0.1", port_);
+  const auto preflight = client.Options(
+      "/v1/chat/completions",
+      {{"Origin", "http://localhost:3000"}, {"Access-Control-Request-Method", "POST"}});
+  ASSERT_TRUE(preflight);
+  EXPECT_EQ(preflight->status, 204);
+  EXPECT_EQ(preflight->get_header_value("Access-Control-Allow-Origin"), "http://localhost:3000");
+}
+
+class AnyCorsOriginTest : public SeveralCorsOriginsTest {
+ protected:
+  void SetUp() override {
+    options_.cors_origins = {"https://app.example", "*"};
+    ServerTest::SetUp();
+  }
+};
+
+TEST_F(AnyCorsOriginTest, AStarAmongThemAllowsAny) {
+  EXPECT_EQ(allowed_for("https://app.example"), "*");
+  EXPECT_EQ(allowed_for("https://evil.example"), "*");
 }
 
 TEST_F(ServerTest, CorsIsOffByDefault) {

@@ -1000,7 +1000,33 @@ TEST_F(ServeTest, ACorsOriginThatIsNoOriginIsRefused) {
               "FILE\n")
         << origin;
   }
+  // Repeatable, each origin checked (the second one here is refused by name).
+  const auto two = run_process({kBinary, "serve", "--db", db_, "--cors-origin", "https://a.example",
+                                "--cors-origin", "https://b.example"});
+  EXPECT_EQ(two.exit_code, 1) << two.err;
+  const auto second_refused = run_process({kBinary, "serve", "--db", db_, "--cors-origin",
+                                           "https://a.example", "--cors-origin", "b.example"});
+  EXPECT_EQ(second_refused.exit_code, 2);
+  EXPECT_NE(second_refused.err.find("--cors-origin: 'b.example' is neither"), std::string::npos)
+      << second_refused.err;
   EXPECT_FALSE(std::filesystem::exists(db_));
+}
+
+// With several --cors-origin, an answer names the request's origin when it is one of them (QA:
+// a second --cors-origin was refused with CLI11's "At Most 1 required but received 2").
+TEST_F(ServeTest, SeveralCorsOriginsEachGetTheirOwnOriginBack) {
+  start_server(1, {"--cors-origin", "https://a.example", "--cors-origin", "http://b.example:3000"});
+  httplib::Client client("127.0.0.1", port_);
+  for (const auto& [origin, allowed] : std::vector<std::pair<std::string, std::string>>{
+           {"https://a.example", "https://a.example"},
+           {"http://b.example:3000", "http://b.example:3000"},
+           {"https://c.example", "https://a.example"}}) {
+    const auto r = client.Get("/health", {{"Origin", origin}});
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 200);
+    EXPECT_EQ(r->get_header_value("Access-Control-Allow-Origin"), allowed) << origin;
+    EXPECT_EQ(r->get_header_value("Vary"), "Origin");
+  }
 }
 
 // An IP address is taken only in the form browsers serialize it (WHATWG URL Standard; the
