@@ -174,6 +174,22 @@ std::string ipv6_serialized(const std::string& text) {
   return serialized;
 }
 
+/// `text`, an address such as a browser's address bar shows, without what an origin has not:
+/// spaces around it, user information (user@), a path, query or fragment, a ':' without a port.
+/// "" when `text` has no "://".
+std::string origin_in_address(const std::string& text) {
+  const size_t first = text.find_first_not_of(" \t\r\n");
+  if (first == std::string::npos) return "";
+  std::string origin = text.substr(first, text.find_last_not_of(" \t\r\n") + 1 - first);
+  const size_t authority = origin.find("://");
+  if (authority == std::string::npos) return "";
+  origin.resize(std::min(origin.size(), origin.find_first_of("/?#", authority + 3)));
+  if (const size_t at = origin.rfind('@'); at != std::string::npos && at > authority)
+    origin.erase(authority + 3, at - authority - 2);
+  if (origin.ends_with(':')) origin.pop_back();
+  return origin;
+}
+
 /// Why `text` cannot be --cors-origin ("" when it can): it must be `*` or an origin as browsers
 /// send it in the Origin header, scheme://host[:port] (RFC 6454; no path, no trailing '/'), and
 /// in the form they serialize it (RFC 6454 section 6.2, the WHATWG URL Standard: scheme and host
@@ -190,11 +206,14 @@ std::string cors_origin_refusal(const std::string& text) {
                               "' is neither * nor an origin scheme://host[:port] (e.g. "
                               "https://app.example)";
   if (text == "*") return "";
-  // The most common paste: a page's address with its trailing slash.
-  if (text != "*/" && text.ends_with('/') && !text.ends_with("//") &&
-      cors_origin_refusal(text.substr(0, text.size() - 1)).empty())
-    return "'" + text + "' ends in a path ('/'), which an origin has not: write " +
-           text.substr(0, text.size() - 1);
+  // A pasted page address (QA: a trailing '/', a path, user information, a ':' without a port
+  // and spaces around got the generic message): the origin in it to write.
+  if (const std::string origin = origin_in_address(text);
+      !origin.empty() && origin != text && cors_origin_refusal(origin).empty())
+    return "'" + tokenizer::escape_control_characters(text) +
+           "' is more than an origin (scheme://host[:port] alone: no spaces, user, path, query "
+           "or fragment): write " +
+           origin;
   std::smatch match;
   if (!std::regex_match(text, match, kOrigin) ||
       (match[4].matched && std::stoi(match[4].str()) > 65535))
