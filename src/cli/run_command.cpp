@@ -118,7 +118,9 @@ int run(const RunOptions& o) {
     }
     load_us += model.value()->load_us();
   }
-  const auto prompt = model.value()->tokenize(o.prompt, /*add_bos=*/true, /*parse_special=*/false);
+  // Special tokens' text is those tokens, as in a /v1/completions prompt and llama.cpp's CLI
+  // (QA: `run` read `<|im_start|>` as text, so it answered otherwise than the server).
+  const auto prompt = model.value()->tokenize(o.prompt, /*add_bos=*/true, /*parse_special=*/true);
   params.max_tokens = o.n_predict;
   params.temperature = o.temperature;
   params.top_k = o.top_k;

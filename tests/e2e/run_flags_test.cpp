@@ -97,6 +97,21 @@ TEST(RunFlags, OutOfRangeSamplingFlagsAreRefused) {
   EXPECT_EQ(edges.exit_code, 0) << edges.err;
 }
 
+// The prompt's special tokens are parsed as a /v1/completions prompt's are (QA: `run` read
+// `<|im_start|>` as text and answered otherwise than the server): expected/qwen2-tiny-f32.json,
+// case 2, whose prompt holds them (every greedy margin >= 1.07).
+TEST(RunOutput, SpecialTokensInThePromptAreThoseTokens) {
+  REQUIRE_TESTDATA();
+  const std::string model = testing::testdata_path("models/qwen2-tiny-f32.gguf");
+  const std::string prompt =
+      "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\nWhat is "
+      "2+2?<|im_end|>\n<|im_start|>assistant\n";
+  const ProcessOutput run =
+      run_process({kBinary, "run", model, "-p", prompt, "-n", "16", "--temp", "0", "-t", "1"});
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  EXPECT_EQ(run.out, "-b-b-b-b-b-b-b-b-b-b-b-b-b-b-b-b");
+}
+
 // `run` writes the generated text alone to stdout (README): the warnings of loading, here a
 // chat template that does not parse, go to stderr with the other messages.
 TEST(RunOutput, StdoutHoldsTheTextAloneAndWarningsGoToStderr) {
