@@ -200,6 +200,14 @@ struct Submission {
   std::string message;
 };
 
+/// What LoadedModel::submit_all returns: when status is Ok, one handle per request, in the
+/// order of the requests; otherwise none, and the message says why.
+struct BatchSubmission {
+  std::vector<std::unique_ptr<RequestHandle>> handles;
+  SubmitStatus status = SubmitStatus::Ok;
+  std::string message;
+};
+
 /// A snapshot of an engine's accounts.
 struct EngineStats {
   int running = 0;         ///< sequences admitted (generating or prefilling)
@@ -316,6 +324,12 @@ class LoadedModel {
   /// supported subset (the message names the keyword and its place).
   /// QueueFull: max_seqs requests run and max_waiting more already wait.
   virtual Submission submit(EngineRequest request) = 0;
+
+  /// Queues all of `requests` or none of them (the prompts and choices of one API request, the
+  /// inputs of one embeddings request): each is checked as submit() checks it (InvalidRequest:
+  /// the first refusal's message), and QueueFull when they do not all fit beside the requests
+  /// running and waiting.
+  virtual BatchSubmission submit_all(std::vector<EngineRequest> requests) = 0;
 
   /// The engine's accounts now.
   virtual EngineStats stats() const = 0;

@@ -230,28 +230,25 @@ void handle_embeddings(const GenerationContext& context, const HttpRequest& requ
                           started_at_us, job->price_fallback, job->request.user},
                          *entry);
     if (!headers.ok()) return fail(*out, *entry, headers.error());
-    std::vector<std::unique_ptr<RequestHandle>> handles;
-    handles.reserve(job->inputs.size());
-    for (std::vector<int32_t>& input : job->inputs) {
-      EngineRequest submitted;
-      submitted.prompt = std::move(input);
-      submitted.embed = true;
-      Submission s = job->model->submit(std::move(submitted));
-      if (s.handle) {
-        handles.push_back(std::move(s.handle));
-        continue;
-      }
-      // The inputs already queued are cancelled with their handles; nothing is billed.
-      handles.clear();
-      ApiError refused =
-          s.status == SubmitStatus::QueueFull
-              ? server_busy("The model '" + job->request.model + "' is busy: " + s.message + ".")
-              : invalid_request(s.message, "input");
+    std::vector<EngineRequest> submitted(job->inputs.size());
+    for (size_t i = 0; i < submitted.size(); ++i) {
+      submitted[i].prompt = std::move(job->inputs[i]);
+      submitted[i].embed = true;
+    }
+    // All inputs or none: nothing is billed when they are refused.
+    BatchSubmission s = job->model->submit_all(std::move(submitted));
+    if (s.status != SubmitStatus::Ok) {
+      ApiError refused = s.status == SubmitStatus::QueueFull
+                             ? server_busy("The model '" + job->request.model +
+                                           "' is busy (each input is a "
+                                           "request of its own): " +
+                                           s.message + ".")
+                             : invalid_request(s.message, "input");
       refused.headers = std::move(headers.value());
       return fail(*out, *entry, refused);
     }
     auto running = std::make_shared<EmbeddingsJob>(
-        std::move(job.value()), std::move(handles), std::move(headers.value()), out,
+        std::move(job.value()), std::move(s.handles), std::move(headers.value()), out,
         std::move(entry), context.pool, context.in_flight);
     running->start();
   } catch (const nlohmann::json::exception& e) {

@@ -589,31 +589,32 @@ void handle_generation(CompletionKind kind, const GenerationContext& context,
     // Each choice is an engine request of its own: n per prompt, in the order of their index;
     // with a seed, choice k of a prompt samples with sampling::choice_seed(seed, k)
     // (reproducible, yet different, also from the choices of nearby seeds).
-    std::vector<GenerationJob::Choice> choices;
+    // All of them or none.
+    std::vector<EngineRequest> submitted;
     for (size_t p = 0; p < job->prompts.size(); ++p)
       for (int k = 0; k < job->request.n; ++k) {
-        EngineRequest submitted;
-        submitted.prompt = job->prompts[p];
-        submitted.params = job->request.params;
-        if (!job->echo_tails.empty()) submitted.text_prefix = job->echo_tails[p];
-        if (submitted.params.seed)
-          submitted.params.seed =
-              sampling::choice_seed(*submitted.params.seed, static_cast<uint64_t>(k));
-        Submission s = job->model->submit(std::move(submitted));
-        ApiError refused;
-        if (s.status == SubmitStatus::QueueFull)
-          refused =
-              server_busy("The model '" + job->request.model + "' is busy: " + s.message + ".");
-        else if (!s.handle)
-          refused = invalid_request(s.message);
-        if (!s.handle) {  // (the choices submitted already are cancelled with their handles)
-          refused.headers = job->headers;
-          return fail(*out, *entry, refused);
-        }
-        GenerationJob::Choice& choice = choices.emplace_back();
-        choice.handle = std::move(s.handle);
-        choice.prompt = p;
+        EngineRequest& request = submitted.emplace_back();
+        request.prompt = job->prompts[p];
+        request.params = job->request.params;
+        if (!job->echo_tails.empty()) request.text_prefix = job->echo_tails[p];
+        if (request.params.seed)
+          request.params.seed =
+              sampling::choice_seed(*request.params.seed, static_cast<uint64_t>(k));
       }
+    BatchSubmission s = job->model->submit_all(std::move(submitted));
+    if (s.status != SubmitStatus::Ok) {
+      ApiError refused =
+          s.status == SubmitStatus::QueueFull
+              ? server_busy("The model '" + job->request.model + "' is busy: " + s.message + ".")
+              : invalid_request(s.message);
+      refused.headers = job->headers;
+      return fail(*out, *entry, refused);
+    }
+    std::vector<GenerationJob::Choice> choices(s.handles.size());
+    for (size_t i = 0; i < choices.size(); ++i) {
+      choices[i].handle = std::move(s.handles[i]);
+      choices[i].prompt = i / static_cast<size_t>(job->request.n);
+    }
     auto running = std::make_shared<GenerationJob>(
         std::move(job.value()), std::move(choices), out, std::move(entry), context.store,
         request.header("Authorization"), context.ledger, context.pool, context.in_flight);

@@ -36,6 +36,9 @@ class AdapterModel final : public LoadedModel {
   Submission submit(EngineRequest request) override {
     return base_->submit_with_adapter(std::move(request), adapter_, cache_key_);
   }
+  BatchSubmission submit_all(std::vector<EngineRequest> requests) override {
+    return base_->submit_all_with_adapter(std::move(requests), adapter_, cache_key_);
+  }
   EngineStats stats() const override { return base_->stats(); }
   bool wait_until(const std::function<bool(const EngineStats&)>& done,
                   int64_t timeout_us) const override {

@@ -115,39 +115,85 @@ EngineCore::~EngineCore() {
 Submission EngineCore::submit(EngineRequest request,
                               std::shared_ptr<const model::LoraAdapter> adapter,
                               std::string_view adapter_key) {
+  std::vector<EngineRequest> one;
+  one.push_back(std::move(request));
+  BatchSubmission all = submit_all(std::move(one), std::move(adapter), adapter_key);
   Submission out;
-  const auto refuse = [&out](SubmitStatus status, std::string message) {
-    out.status = status;
-    out.message = std::move(message);
-    return std::move(out);
-  };
-  if (request.prompt.empty()) return refuse(SubmitStatus::InvalidRequest, "the prompt is empty");
+  out.status = all.status;
+  out.message = std::move(all.message);
+  if (!all.handles.empty()) out.handle = std::move(all.handles.front());
+  return out;
+}
+
+BatchSubmission EngineCore::submit_all(std::vector<EngineRequest> requests,
+                                       std::shared_ptr<const model::LoraAdapter> adapter,
+                                       std::string_view adapter_key) {
+  BatchSubmission out;
+  std::vector<std::unique_ptr<Job>> jobs;
+  jobs.reserve(requests.size());
+  for (EngineRequest& request : requests) {
+    Result<std::unique_ptr<Job>> job = make_job(std::move(request), adapter, adapter_key);
+    if (!job) {
+      out.status = SubmitStatus::InvalidRequest;
+      out.message = job.error().message;
+      return out;
+    }
+    jobs.push_back(std::move(job.value()));
+  }
+  {
+    std::lock_guard lock(mutex_);
+    // Requests not yet admitted may fill the free running places, then max_waiting more: all
+    // of `requests` or none (QA: two requests of 2048 embedding inputs each, queued in turns,
+    // were both refused half-way).
+    const int free_places = std::max(0, config_.scheduler.max_seqs - stats_.running);
+    if (stats_.waiting + static_cast<int>(inbox_.size()) + static_cast<int>(jobs.size()) >
+        free_places + config_.max_waiting) {
+      out.status = SubmitStatus::QueueFull;
+      out.message = (jobs.size() > 1 ? std::to_string(jobs.size()) + " requests at once: " : "") +
+                    std::to_string(config_.scheduler.max_seqs) + " requests are running and " +
+                    std::to_string(config_.max_waiting) +
+                    " waiting for this model already; retry later";
+      return out;
+    }
+    for (std::unique_ptr<Job>& job : jobs) {
+      job->seq.id = next_id_++;
+      out.handles.push_back(std::make_unique<Handle>(job->stream, weak_from_this()));
+      inbox_.push_back(std::move(job));
+    }
+    woken_ = true;
+  }
+  wake_.notify_all();
+  published_.notify_all();
+  return out;
+}
+
+Result<std::unique_ptr<EngineCore::Job>> EngineCore::make_job(
+    EngineRequest request, const std::shared_ptr<const model::LoraAdapter>& adapter,
+    std::string_view adapter_key) {
+  if (request.prompt.empty()) return make_error("the prompt is empty");
   const bool embedding_engine = config_.pooling != model::PoolingType::None;
   if (request.embed != embedding_engine)
-    return refuse(SubmitStatus::InvalidRequest,
-                  embedding_engine
-                      ? "this is an embedding model: it computes embeddings, not text"
-                      : "this model generates text: it has no pooling type to compute embeddings");
+    return make_error(embedding_engine
+                          ? "this is an embedding model: it computes embeddings, not text"
+                          : "this model generates text: it has no pooling type to compute "
+                            "embeddings");
   if (embedding_engine && static_cast<int64_t>(request.prompt.size()) > config_.n_ctx)
-    return refuse(SubmitStatus::InvalidRequest,
-                  "the input has " + std::to_string(request.prompt.size()) +
+    return make_error("the input has " + std::to_string(request.prompt.size()) +
                       " tokens but the context holds " + std::to_string(config_.n_ctx));
   if (!embedding_engine && static_cast<int64_t>(request.prompt.size()) + 1 > config_.n_ctx)
-    return refuse(SubmitStatus::InvalidRequest,
-                  "the prompt has " + std::to_string(request.prompt.size()) +
+    return make_error("the prompt has " + std::to_string(request.prompt.size()) +
                       " tokens but the context holds " + std::to_string(config_.n_ctx) +
                       " (prompt + at least one generated token)");
   const int n_vocab = runner_.n_vocab();
   for (int32_t id : request.prompt)
     if (id < 0 || id >= n_vocab)
-      return refuse(SubmitStatus::InvalidRequest,
-                    "token id " + std::to_string(id) + " is outside the vocabulary (0.." +
+      return make_error("token id " + std::to_string(id) + " is outside the vocabulary (0.." +
                         std::to_string(n_vocab - 1) + ")");
   const sampling::SamplingParams sp = sampling_params(request.params);
   if (Result<void> valid = sampling::validate(sp, n_vocab); !valid)
-    return refuse(SubmitStatus::InvalidRequest, valid.error().message);
+    return make_error(valid.error().message);
   Result<std::shared_ptr<const sampling::Grammar>> grammar = grammar_of(request.params.format);
-  if (!grammar) return refuse(SubmitStatus::InvalidRequest, grammar.error().message);
+  if (!grammar) return make_error(grammar.error().message);
 
   auto job =
       std::make_unique<Job>(sp, tokenizer_, request.params.stop, std::move(request.text_prefix));
@@ -166,29 +212,10 @@ Submission EngineCore::submit(EngineRequest request,
   job->seq.cache_key = config_.cache_key + '\0';
   job->seq.cache_key.append(adapter_key);
   job->seq.cache_key += '\0' + request.cache_salt;
-  job->seq.adapter = std::move(adapter);
+  job->seq.adapter = adapter;
   const int room = config_.n_ctx - job->seq.n_prompt;
   job->max_tokens = request.params.max_tokens < 0 ? room : std::min(request.params.max_tokens, room);
-  auto handle = std::make_unique<Handle>(job->stream, weak_from_this());
-  {
-    std::lock_guard lock(mutex_);
-    // Requests not yet admitted may fill the free running places, then max_waiting more.
-    const int free_places = std::max(0, config_.scheduler.max_seqs - stats_.running);
-    if (stats_.waiting + static_cast<int>(inbox_.size()) >= free_places + config_.max_waiting) {
-      job->stream->finish({}, {}, {}, job->times, FinishReason::Cancelled);
-      return refuse(SubmitStatus::QueueFull,
-                    std::to_string(config_.scheduler.max_seqs) + " requests are running and " +
-                        std::to_string(config_.max_waiting) +
-                        " waiting for this model already; retry later");
-    }
-    job->seq.id = next_id_++;
-    inbox_.push_back(std::move(job));
-    woken_ = true;
-  }
-  wake_.notify_all();
-  published_.notify_all();
-  out.handle = std::move(handle);
-  return out;
+  return job;
 }
 
 Result<std::shared_ptr<const sampling::Grammar>> EngineCore::grammar_of(

@@ -64,6 +64,10 @@ class EngineCore : public std::enable_shared_from_this<EngineCore> {
   Submission submit(EngineRequest request,
                     std::shared_ptr<const model::LoraAdapter> adapter = nullptr,
                     std::string_view adapter_key = {});
+  /// See LoadedModel::submit_all; `adapter` and `adapter_key` as for submit(), for every request.
+  BatchSubmission submit_all(std::vector<EngineRequest> requests,
+                             std::shared_ptr<const model::LoraAdapter> adapter = nullptr,
+                             std::string_view adapter_key = {});
 
   /// One engine step: takes new requests and cancellations, schedules, runs the forward pass,
   /// samples and emits events. Returns whether a forward pass ran.
@@ -83,6 +87,11 @@ class EngineCore : public std::enable_shared_from_this<EngineCore> {
 
  private:
   struct Job;
+  /// A job for `request` with `adapter`, not queued yet; errors: the request's refusal
+  /// (LoadedModel::submit's InvalidRequest cases).
+  Result<std::unique_ptr<Job>> make_job(EngineRequest request,
+                                        const std::shared_ptr<const model::LoraAdapter>& adapter,
+                                        std::string_view adapter_key);
   void loop();
   /// Admits submitted requests into the scheduler; finishes cancelled and stalled ones.
   void take_inbox_and_cancellations();

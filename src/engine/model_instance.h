@@ -36,11 +36,20 @@ class ModelInstance final : public LoadedModel,
                                  const ChatOptions& options) const override;
   std::vector<int32_t> embedding_input(std::span<const int32_t> tokens) const override;
   Submission submit(EngineRequest request) override { return engine_->submit(std::move(request)); }
+  BatchSubmission submit_all(std::vector<EngineRequest> requests) override {
+    return engine_->submit_all(std::move(requests));
+  }
   /// submit() with a LoRA adapter loaded against this model (EngineCore::submit).
   Submission submit_with_adapter(EngineRequest request,
                                  std::shared_ptr<const model::LoraAdapter> adapter,
                                  std::string_view adapter_key) {
     return engine_->submit(std::move(request), std::move(adapter), adapter_key);
+  }
+  /// submit_all() with a LoRA adapter loaded against this model (EngineCore::submit_all).
+  BatchSubmission submit_all_with_adapter(std::vector<EngineRequest> requests,
+                                          std::shared_ptr<const model::LoraAdapter> adapter,
+                                          std::string_view adapter_key) {
+    return engine_->submit_all(std::move(requests), std::move(adapter), adapter_key);
   }
   EngineStats stats() const override { return engine_->stats(); }
   bool wait_until(const std::function<bool(const EngineStats&)>& done,

@@ -245,6 +245,49 @@ TEST_F(EngineCoreTest, WaitingQueueIsBoundedBeyondTheRunningPlaces) {
   EXPECT_FALSE(strict->submit(request(prompt_of(4), 2)).handle);
 }
 
+// submit_all queues every request or none (QA: two embeddings requests of 2048 inputs each,
+// queued in turns, were both refused half-way): what fits beside the queue is taken whole, what
+// does not leaves the queue as it was, and one bad request refuses them all.
+TEST_F(EngineCoreTest, SubmitAllQueuesEveryRequestOrNone) {
+  EngineConfig c = config(32, 64, /*max_seqs=*/2);
+  c.max_waiting = 3;
+  auto engine = make_engine(c);
+  const auto requests = [](int n) {
+    std::vector<EngineRequest> all;
+    for (int i = 0; i < n; ++i) all.push_back(request(prompt_of(4, 10 + i), 2));
+    return all;
+  };
+  BatchSubmission first = engine->submit_all(requests(2));
+  ASSERT_EQ(first.status, SubmitStatus::Ok);
+  EXPECT_EQ(first.handles.size(), 2u);
+  BatchSubmission refused = engine->submit_all(requests(4));  // 2 + 4 > 2 + 3
+  EXPECT_EQ(refused.status, SubmitStatus::QueueFull);
+  EXPECT_TRUE(refused.handles.empty());
+  EXPECT_EQ(refused.message,
+            "4 requests at once: 2 requests are running and 3 waiting for this model already; "
+            "retry later");
+  EXPECT_EQ(engine->stats().waiting, 2);
+  std::vector<EngineRequest> one_bad = requests(2);
+  one_bad[1].prompt = {1, 512};
+  BatchSubmission bad = engine->submit_all(std::move(one_bad));
+  EXPECT_EQ(bad.status, SubmitStatus::InvalidRequest);
+  EXPECT_EQ(bad.message, "token id 512 is outside the vocabulary (0..511)");
+  EXPECT_TRUE(bad.handles.empty());
+  EXPECT_EQ(engine->stats().waiting, 2);
+  BatchSubmission rest = engine->submit_all(requests(3));  // 2 + 3 = 2 + 3: fits
+  ASSERT_EQ(rest.status, SubmitStatus::Ok);
+  ASSERT_EQ(rest.handles.size(), 3u);
+  EXPECT_EQ(engine->stats().waiting, 5);
+  // Each handle is its own request's, in order.
+  while (engine->step()) {
+  }
+  for (int i = 0; i < 3; ++i) {
+    std::vector<int32_t> tokens;
+    ASSERT_TRUE(drain(*rest.handles[i], tokens));
+    EXPECT_EQ(tokens, expected_tokens(prompt_of(4, 10 + i), 2)) << i;
+  }
+}
+
 TEST_F(EngineCoreTest, BadRequestsAreRefusedWithAReason) {
   auto engine = make_engine(config(32, 64));
   EXPECT_EQ(engine->submit(request({}, 2)).status, SubmitStatus::InvalidRequest);
