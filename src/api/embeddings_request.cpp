@@ -19,11 +19,14 @@ ApiResult<std::vector<int32_t>> read_token_ids(const json& array, const std::str
   std::vector<int32_t> ids;
   ids.reserve(array.size());
   for (const json& id : array) {
-    if (!id.is_number_integer() || (!id.is_number_unsigned() && id.get<int64_t>() < 0) ||
-        (id.is_number_unsigned() && id.get<uint64_t>() > INT32_MAX) ||
-        (!id.is_number_unsigned() && id.get<int64_t>() > INT32_MAX))
+    if (!id.is_number_integer() || (!id.is_number_unsigned() && id.get<int64_t>() < 0))
       return invalid_request(where + " must hold token ids (integers >= 0), got " + shown(id),
                              "input");
+    // (QA: "must hold token ids (integers >= 0), got 2147483648".)
+    if ((id.is_number_unsigned() && id.get<uint64_t>() > INT32_MAX) ||
+        (!id.is_number_unsigned() && id.get<int64_t>() > INT32_MAX))
+      return invalid_request(
+          where + " holds the token id " + shown(id) + ", outside the vocabulary", "input");
     ids.push_back(static_cast<int32_t>(id.get<int64_t>()));
   }
   return ids;

@@ -220,6 +220,11 @@ TEST_F(EmbeddingsTest, BadRequestsAre400sNamingTheirParam) {
              "input must hold token ids (integers >= 0), got -2");
   expect_400({{"model", kModel}, {"input", {1, 2000}}}, "input",
              "input holds the token id 2000, outside the vocabulary (0..1999)");
+  // Beyond int32 too (QA: "must hold token ids (integers >= 0), got 2147483648").
+  expect_400({{"model", kModel}, {"input", {1, 2147483648ll}}}, "input",
+             "input holds the token id 2147483648, outside the vocabulary");
+  expect_400({{"model", kModel}, {"input", {json::array({1}), {18446744073709551615ull}}}},
+             "input", "input[1] holds the token id 18446744073709551615, outside the vocabulary");
   expect_400({{"model", kModel}, {"input", 7}}, "input",
              "input must be a string, an array of strings, an array of token ids or an array of "
              "arrays of token ids, got 7");
