@@ -27,7 +27,8 @@ constexpr const char* kActions[] = {"load", "unload", "pin", "unpin"};
 /// The admin object of the model `info` with its price. Errors: the price cannot be read
 /// (store_failed(): 503 when the database cannot be reached).
 ApiResult<json> admin_object(const deploy::ModelInfo& info, platform::Store& store) {
-  auto price = store.price(info.id);
+  // (QA: a derivative billed at its base's prices showed "pricing": null.)
+  auto price = model_price(store, info);
   if (!price.ok()) return store_failed("the prices cannot be read", price.error());
   json out = model_object(info, price.value(), 0);
   out.erase("created");

@@ -35,6 +35,13 @@ json model_object(const deploy::ModelInfo& info, const std::optional<platform::P
   return out;
 }
 
+Result<std::optional<platform::Price>> model_price(platform::Store& store,
+                                                   const deploy::ModelInfo& info) {
+  auto price = store.price(info.id);
+  if (price.ok() && !price.value() && !info.parent.empty()) return store.price(info.parent);
+  return price;
+}
+
 ApiError acquire_error(const deploy::Acquired& acquired, const std::string& name) {
   switch (acquired.status) {
     case deploy::AcquireStatus::UnknownModel:
@@ -112,13 +119,19 @@ void handle_models(deploy::Registry& registry, platform::Store& store, const Htt
   }
   json data = json::array();
   for (const deploy::ModelInfo& info : models) {
-    auto price = store.price(info.id);
-    if (price.ok() && !price.value() && !info.parent.empty()) price = store.price(info.parent);
+    auto price = model_price(store, info);
     if (!price.ok()) {
       send_error(out, store_failed("the prices cannot be read", price.error()));
       return;
     }
-    data.push_back(model_object(info, price.value(), created));
+    json object = model_object(info, price.value(), created);
+    // A key that may use a derivative but not its base learns nothing of the base (QA: it was
+    // named as "parent").
+    if (!info.parent.empty()) {
+      const std::optional<deploy::ModelInfo> base = registry.find(info.parent);
+      if (!base || !key_may_use(key.value(), *base)) object.erase("parent");
+    }
+    data.push_back(std::move(object));
   }
   send_json(out,
             id.empty() ? json{{"object", "list"}, {"data", std::move(data)}} : std::move(data[0]));

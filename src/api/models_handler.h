@@ -25,6 +25,11 @@ namespace gengyun::api {
 nlohmann::json model_object(const deploy::ModelInfo& info,
                             const std::optional<platform::Price>& price, int64_t created);
 
+/// The prices `info`'s requests are billed at: its own, else (a LoRA derivative) its base's;
+/// nullopt when the store has neither. Errors: the store's.
+Result<std::optional<platform::Price>> model_price(platform::Store& store,
+                                                   const deploy::ModelInfo& info);
+
 /// The answer when Registry::acquire gave no lease: 404 "model_not_found" (UnknownModel),
 /// 503 "model_unavailable" with the reason and no Retry-After (Unservable, LoadFailed; the
 /// registry's message holds no file path), 503 "insufficient_memory" with Retry-After
@@ -51,8 +56,9 @@ std::optional<ApiError> refuse_model(const platform::KeyInfo& key,
 /// Serves GET /v1/models (`id` empty) or GET /v1/models/{id} (an id or alias): authenticates
 /// (401) and answers the list {"object": "list", "data": [...]} of the models the key may use
 /// (a key with a model list: those whose id or an alias is in it) or the one model object (404
-/// "model_not_found" when unknown or not the key's to use). Writes no usage-ledger row. `created`: the server's start (Unix seconds). 500 when the store fails. Blocks
-/// (the store): run it on a handler thread.
+/// "model_not_found" when unknown or not the key's to use; a derivative's "parent" only when
+/// the key may use the base too). Writes no usage-ledger row. `created`: the server's start (Unix
+/// seconds). 500 when the store fails. Blocks (the store): run it on a handler thread.
 void handle_models(deploy::Registry& registry, platform::Store& store, const HttpRequest& request,
                    const std::string& id, int64_t created, Responder& out);
 

@@ -467,6 +467,26 @@ TEST_F(ServerModelsTest, ALoraDerivativeIsBilledAtItsBasesPricesUnlessItHasItsOw
   auto listed = get_from(own.port, "/v1/models/chat", key_);
   ASSERT_TRUE(listed);
   EXPECT_EQ(json::parse(listed->body)["pricing"]["output"], 2'000'000) << listed->body;
+  EXPECT_EQ(json::parse(listed->body)["parent"], "base") << listed->body;
+  // The admin listing too (QA: "pricing": null there).
+  auto admin = get_from(own.port, "/admin/models", admin_key());
+  ASSERT_TRUE(admin);
+  ASSERT_EQ(admin->status, 200) << admin->body;
+  const json admin_models = json::parse(admin->body)["data"];
+  ASSERT_EQ(admin_models.size(), 2u) << admin->body;
+  for (const json& model : admin_models)
+    EXPECT_EQ(model["pricing"]["output"], 2'000'000) << model["id"];
+  // A key that may use the derivative alone is not told its base (QA: "parent": "base").
+  platform::NewKey only_chat{"only-chat"};
+  only_chat.models = {"chat"};
+  const auto only_chat_secret = store_->create_key(only_chat);
+  ASSERT_TRUE(only_chat_secret.ok());
+  for (const std::string path : {"/v1/models/chat", "/v1/models"}) {
+    auto seen = get_from(own.port, path, only_chat_secret.value());
+    ASSERT_TRUE(seen);
+    ASSERT_EQ(seen->status, 200) << seen->body;
+    EXPECT_EQ(seen->body.find("base"), std::string::npos) << seen->body;
+  }
   const json request = {{"model", "chat"}, {"prompt", "Once upon"}, {"max_tokens", 3},
                         {"temperature", 0}};
   for (const int64_t per_token : {1, 3}) {  // the base's prices, then the derivative's own
