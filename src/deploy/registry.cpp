@@ -1,5 +1,7 @@
 #include "deploy/registry.h"
 
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <atomic>
 #include <cctype>
@@ -58,6 +60,22 @@ std::string_view model_state_name(ModelState state) {
   return "error";
 }
 
+namespace {
+
+/// What stat(2) says of a file, to tell that it changed or was replaced: its size, modification
+/// and status-change times (ns), device and inode (QA: a file put back with `cp -p`, the same
+/// size and mtime, was never read again). Size -1: it cannot be read.
+struct FileStamp {
+  int64_t size = -1;
+  int64_t mtime_ns = 0;
+  int64_t ctime_ns = 0;
+  uint64_t dev = 0;
+  uint64_t ino = 0;
+  bool operator==(const FileStamp&) const = default;
+};
+
+}  // namespace
+
 /// One model's record. Guarded by Registry::mutex_ (but for the constant fields).
 struct ModelLease::Entry {
   std::string id;
@@ -67,8 +85,7 @@ struct ModelLease::Entry {
   ModelFile file;              ///< a derivative: path and size_bytes of its adapter only
   std::string base;            ///< a LoRA derivative: its base model (id or alias); "" otherwise
   float adapter_scale = 1.0f;  ///< a derivative's scale; its `path` is the adapter
-  int64_t stat_size = -1;  ///< the file's size and time when `file` was read (-1: unreadable)
-  fs::file_time_type stat_mtime;
+  FileStamp stamp;             ///< the file's when `file` was read
   ModelState state = ModelState::Available;
   std::shared_ptr<LoadedModel> model;  ///< state Loaded
   int refs = 0;
@@ -97,13 +114,13 @@ struct ModelLease::Entry {
 
 namespace {
 
-/// The file's size and modification time; size -1 when it cannot be read.
-std::pair<int64_t, fs::file_time_type> stat_of(const std::string& path) {
-  std::error_code ec;
-  const auto size = fs::file_size(path, ec);
-  if (ec) return {-1, {}};
-  const auto mtime = fs::last_write_time(path, ec);
-  return {static_cast<int64_t>(size), mtime};
+/// stat(2) of the file at `path` (symlinks followed); size -1 when it cannot be read.
+FileStamp stamp_of(const std::string& path) {
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0) return {};
+  const auto ns = [](const timespec& t) { return int64_t{t.tv_sec} * 1'000'000'000 + t.tv_nsec; };
+  return {static_cast<int64_t>(st.st_size), ns(st.st_mtim), ns(st.st_ctim),
+          static_cast<uint64_t>(st.st_dev), static_cast<uint64_t>(st.st_ino)};
 }
 
 std::string lower(std::string text) {
@@ -351,13 +368,18 @@ std::shared_ptr<ModelLease::Entry> Registry::make_entry(const std::string& id,
   if (auto it = options_.config.models.find(id); it != options_.config.models.end())
     entry->config = it->second;
   entry->pinned = entry->config.pin;
-  std::tie(entry->stat_size, entry->stat_mtime) = stat_of(path);
-  entry->file = inspect_model_file(path);
-  if (auto alias = aliases_.find(id); alias != aliases_.end())
-    entry->file.error = "its id is an alias of '" + alias->second + "'";
-  if (entry->file.error.empty()) entry->file.error = unservable_with_options(entry->file);
+  entry->stamp = stamp_of(path);
+  entry->file = read_model_file(id, path);
   entry->state = entry->file.error.empty() ? ModelState::Available : ModelState::Error;
   return entry;
+}
+
+ModelFile Registry::read_model_file(const std::string& id, const std::string& path) const {
+  ModelFile file = inspect_model_file(path);
+  if (auto alias = aliases_.find(id); alias != aliases_.end())
+    file.error = "its id is an alias of '" + alias->second + "'";
+  if (file.error.empty()) file.error = unservable_with_options(file);
+  return file;
 }
 
 void Registry::set_adapter_presence(Entry& entry) {
@@ -380,9 +402,9 @@ std::shared_ptr<ModelLease::Entry> Registry::make_derivative(const LoraSpec& spe
   if (auto it = options_.config.models.find(spec.name); it != options_.config.models.end())
     entry->config = it->second;
   entry->pinned = entry->config.pin;
-  std::tie(entry->stat_size, entry->stat_mtime) = stat_of(spec.adapter.path);
+  entry->stamp = stamp_of(spec.adapter.path);
   entry->file.path = spec.adapter.path;
-  entry->file.size_bytes = std::max<int64_t>(0, entry->stat_size);
+  entry->file.size_bytes = std::max<int64_t>(0, entry->stamp.size);
   set_adapter_presence(*entry);
   return entry;
 }
@@ -860,6 +882,18 @@ Acquired Registry::acquire_lease(std::string_view name, std::optional<int64_t> k
   std::vector<std::pair<std::string, std::shared_ptr<LoadedModel>>> victims;
   int64_t needed = 0;
   for (;;) {
+    // A rescan removed the model, or replaced its record with the new file's, while this
+    // request waited (QA: a request waiting for memory outlived its file's removal, evicted
+    // another model and failed to load): not served any more, or acquired anew.
+    if (const auto current = entries_.find(entry->id);
+        current == entries_.end() || current->second != entry) {
+      stop_waiting();
+      if (current == entries_.end())
+        return {std::nullopt, AcquireStatus::UnknownModel,
+                "model '" + entry->id + "' is not served here any more (its file was removed)"};
+      lock.unlock();
+      return acquire_lease(name, keep_alive_us, abandoned, held_for);
+    }
     while (entry->state != ModelState::Available) {
       if (entry->state == ModelState::Error) {
         stop_waiting();
@@ -893,6 +927,21 @@ Acquired Registry::acquire_lease(std::string_view name, std::optional<int64_t> k
                 "model '" + entry->id +
                     "' cannot be loaded: " + public_message(*entry, entry->last_load_error)};
       }
+    }
+    // A file replaced since it was read (mv new.gguf m.gguf, before a rescan saw it) is read
+    // again, so that the memory it is loaded under and its listing are the new file's (QA: a
+    // larger file loaded under the old one's estimate, past --max-memory).
+    if (entry->base.empty() && stamp_of(entry->path) != entry->stamp) {
+      lock.unlock();
+      const FileStamp stamp = stamp_of(entry->path);
+      ModelFile file = read_model_file(entry->id, entry->path);
+      lock.lock();
+      if (entry->state == ModelState::Available) {
+        entry->stamp = stamp;
+        entry->file = std::move(file);
+        if (!entry->file.error.empty()) entry->state = ModelState::Error;
+      }
+      continue;
     }
     needed = memory_of(*entry);
     std::optional<std::string> refusal = make_room(*entry, needed, victims);
@@ -1105,10 +1154,10 @@ std::pair<int, int> Registry::rescan() {
     std::lock_guard lock(mutex_);
     for (const auto& [id, entry] : entries_) {
       if (!entry->base.empty() && entry->state == ModelState::Error &&
-          stat_of(entry->path) != std::pair{entry->stat_size, entry->stat_mtime}) {
+          stamp_of(entry->path) != entry->stamp) {
         // An adapter that failed to load was changed: its next request tries it again.
-        std::tie(entry->stat_size, entry->stat_mtime) = stat_of(entry->path);
-        entry->file.size_bytes = std::max<int64_t>(0, entry->stat_size);
+        entry->stamp = stamp_of(entry->path);
+        entry->file.size_bytes = std::max<int64_t>(0, entry->stamp.size);
         entry->file.error.clear();
         entry->failed_to_fit = false;
         entry->state = ModelState::Available;
@@ -1125,8 +1174,7 @@ std::pair<int, int> Registry::rescan() {
       if (entry->state == ModelState::Loading || entry->refs > 0 || !entry->base.empty()) continue;
       if (gone) {
         to_drop.push_back(id);
-      } else if (entry->state != ModelState::Loaded &&
-                 stat_of(entry->path) != std::pair{entry->stat_size, entry->stat_mtime}) {
+      } else if (entry->state != ModelState::Loaded && stamp_of(entry->path) != entry->stamp) {
         to_read.push_back({id, entry->path, entry->source});
       }
     }

@@ -292,6 +292,10 @@ class Registry {
   std::shared_ptr<Entry> resolve(std::string_view name) const;  // mutex_ held
   std::shared_ptr<Entry> make_entry(const std::string& id, const std::string& path,
                                     const std::string& source) const;
+  /// The model file at `path`, read for the model `id`: inspect_model_file()'s metadata, with
+  /// the error why it cannot be served (its id an alias's, unservable_with_options()) when it
+  /// can be read. Reads the file: call it without mutex_.
+  ModelFile read_model_file(const std::string& id, const std::string& path) const;
   std::shared_ptr<Entry> make_derivative(const LoraSpec& spec, const std::string& source) const;
   /// An available derivative whose adapter file does not exist goes to state Error ("the
   /// adapter file does not exist"); at start and at each rescan (mutex_ held after create()).

@@ -132,6 +132,8 @@ Result<void> validate_price(const Price& price) {
   return {};
 }
 
+static_assert(kMaxNameBytes == util::kMaxModelNameBytes, "a served model id is a model name");
+
 namespace {
 
 /// Errors of validate_name() and validate_model_name(): `name` (of a `what`) empty or over

@@ -126,6 +126,10 @@ std::optional<std::string> model_name_flaw(std::string_view name) {
   if (!is_nfc(name))
     return "is not in Unicode NFC form, which a model id may not; write it composed, e.g. the "
            "'é' of 'café' as U+00E9, not 'e' and U+0301";
+  // (QA: such a file was served, and could be neither priced nor named in a key's models.)
+  if (name.size() > kMaxModelNameBytes)
+    return "is longer than " + std::to_string(kMaxModelNameBytes) +
+           " bytes, which a model id may not (no price or key could name it)";
   return std::nullopt;
 }
 

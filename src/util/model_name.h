@@ -4,6 +4,7 @@
 // named in a key's model list. Unicode data: utf8proc's.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -57,10 +58,14 @@ std::string folder_model_id(std::string_view stem);
 /// or ends with a space, which a model id may not" ("a " and "a" would look alike), "holds a
 /// comma, which a model id may not (a key's model list is stored comma-separated)", "is not in
 /// Unicode NFC form, ..." (!is_nfc: "café" decomposed and composed would be two ids that look
-/// alike, and a price of one would not bill the other). Any other text is a model name: letters of
-/// every script, digits, punctuation, U+0020 inside. The empty name and the length are the
-/// caller's.
+/// alike, and a price of one would not bill the other), "is longer than 200 bytes, ..." (over
+/// kMaxModelNameBytes: no price or key could name it). Any other text is a model name: letters
+/// of every script, digits, punctuation, U+0020 inside. The empty name is the caller's.
 std::optional<std::string> model_name_flaw(std::string_view name);
+
+/// The longest model name in bytes (a price's or a key's model names it: platform's
+/// kMaxNameBytes).
+inline constexpr size_t kMaxModelNameBytes = 200;
 
 /// Why `name` cannot be a model id, or nullopt: "WHAT 'NAME' " and its model_name_flaw (`what`:
 /// "the alias", "--model: the name"). The check of config ids, aliases and LoRA names, `--model`

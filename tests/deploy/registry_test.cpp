@@ -358,6 +358,9 @@ TEST(Registry, FilesWithAnEmptyIdOrControlCharactersAreLeftOutWithAWarning) {
   fs::create_symlink(model_path("stories260K-f32.gguf"), dir.file("narrow\u202F.gguf"));
   fs::create_symlink(model_path("stories260K-f32.gguf"), dir.file("my model.gguf"));
   fs::create_symlink(model_path("stories260K-f32.gguf"), dir.file("a,b.gguf"));
+  const std::string long_name = std::string(201, 'x') + ".gguf";  // (QA: served, never priced)
+  fs::create_symlink(model_path("stories260K-f32.gguf"), dir.file(long_name));
+  fs::create_symlink(model_path("stories260K-f32.gguf"), dir.file(std::string(200, 'y') + ".gguf"));
   Fixture f;
   RegistryOptions o = f.options();
   o.models_dir = dir.path().string();
@@ -388,13 +391,16 @@ TEST(Registry, FilesWithAnEmptyIdOrControlCharactersAreLeftOutWithAWarning) {
           "which an id may not; rename the file",
       "--models: " + dir.file("thin\u2009space.gguf") + lookalike("U+2009"),
       "--models: " + dir.file("wide\u3000.gguf") + lookalike("U+3000"),
+      "--models: " + dir.file(long_name) +
+          " is not served: its model id (the name before .gguf) is longer than 200 bytes, "
+          "which a model id may not (no price or key could name it); rename the file",
       "--models: " + dir.file("\u00A0nbsp.gguf") + lookalike("U+00A0")};
   EXPECT_EQ(warnings, expected);
   std::vector<std::string> ids;
   for (const ModelInfo& info : registry->list()) ids.push_back(info.id);
-  EXPECT_EQ(ids, (std::vector<std::string>{"back\\slash", "my model"}));
+  EXPECT_EQ(ids, (std::vector<std::string>{"back\\slash", "my model", std::string(200, 'y')}));
   registry->rescan();
-  EXPECT_EQ(f.events.of(Kind::Warning).size(), 10u);
+  EXPECT_EQ(f.events.of(Kind::Warning).size(), 11u);
 }
 
 TEST(Registry, RescanAddsAndDropsFiles) {
@@ -427,6 +433,84 @@ TEST(Registry, RescanAddsAndDropsFiles) {
   EXPECT_FALSE(registry->find("b"));
   EXPECT_EQ(f.events.count(Kind::Unloaded, "b"), 1u);
   EXPECT_EQ(registry->acquire("b").status, AcquireStatus::UnknownModel);
+}
+
+/// Copies `from` to `to` through a temporary file renamed over it (as `mv` puts a new file in
+/// place), with the modification time `mtime` (as `cp -p` keeps one).
+void put_in_place(const std::string& from, const std::string& to, fs::file_time_type mtime) {
+  const std::string temporary = to + ".tmp";
+  fs::copy_file(from, temporary, fs::copy_options::overwrite_existing);
+  fs::permissions(temporary, fs::perms::owner_write, fs::perm_options::add);
+  fs::last_write_time(temporary, mtime);
+  fs::rename(temporary, to);
+}
+
+// A file changed or put back with the size and modification time it had is read again (QA:
+// `cp -p` of a good copy over a broken file left the model in error until a restart; an IQ4_NL
+// file of a Q4_0 one's size was listed as Q4_0).
+TEST(Registry, AFileChangedWithItsSizeAndTimeKeptIsReadAgain) {
+  REQUIRE_TESTDATA();
+  TempDir dir;
+  const std::string q4_0 = model_path("qwen2-tiny-q4_0.gguf");
+  const std::string iq4_nl = model_path("qwen2-tiny-iq4_nl.gguf");
+  ASSERT_EQ(fs::file_size(q4_0), fs::file_size(iq4_nl));
+  const std::string k = dir.file("k.gguf");
+  const fs::file_time_type mtime = fs::last_write_time(q4_0);
+  put_in_place(q4_0, k, mtime);
+  Fixture f;
+  RegistryOptions o = f.options();
+  o.models_dir = dir.path().string();
+  auto registry = create(std::move(o));
+  ASSERT_TRUE(registry);
+  ASSERT_EQ(registry->find("k")->state, ModelState::Available);
+  {
+    std::fstream file(k, std::ios::in | std::ios::out | std::ios::binary);
+    file.write("XXXX", 4);
+  }
+  fs::last_write_time(k, mtime);
+  registry->rescan();
+  EXPECT_EQ(registry->find("k")->state, ModelState::Error);
+  put_in_place(q4_0, k, mtime);
+  registry->rescan();
+  EXPECT_EQ(registry->find("k")->state, ModelState::Available);
+  EXPECT_EQ(registry->find("k")->file.quantization, "Q4_0");
+  put_in_place(iq4_nl, k, mtime);
+  registry->rescan();
+  EXPECT_EQ(registry->find("k")->file.quantization, "IQ4_NL");
+}
+
+// A file replaced after the last rescan is read again when it loads: the memory it is loaded
+// under and its listing are the new file's (QA: an F32 file put in place of a Q4_0 one loaded
+// past --max-memory under the Q4_0 estimate, listed as Q4_0).
+TEST(Registry, AFileReplacedBeforeARescanLoadsAsTheNewFile) {
+  REQUIRE_TESTDATA();
+  TempDir dir;
+  const std::string m = dir.file("m.gguf");
+  put_in_place(model_path("qwen2-tiny-q4_0.gguf"), m, fs::file_time_type::clock::now());
+  Fixture f;
+  RegistryOptions o = f.options();
+  o.models_dir = dir.path().string();
+  o.max_memory_bytes = int64_t{1} << 40;
+  const int64_t q4_0_bytes = create(o)->find("m")->memory_bytes;
+  o.max_memory_bytes = q4_0_bytes;
+  auto registry = create(std::move(o));
+  ASSERT_TRUE(registry);
+  put_in_place(model_path("qwen2-tiny-f32.gguf"), m, fs::file_time_type::clock::now());
+  Acquired refused = registry->acquire("m");
+  EXPECT_EQ(refused.status, AcquireStatus::OutOfMemory);
+  const ModelInfo info = *registry->find("m");
+  EXPECT_EQ(info.file.quantization, "F32");
+  EXPECT_EQ(info.file.size_bytes, static_cast<int64_t>(fs::file_size(m)));
+  EXPECT_EQ(refused.message, "model 'm' needs " + format_bytes(info.memory_bytes) +
+                                 " (weights and KV cache), more than --max-memory " +
+                                 format_bytes(q4_0_bytes));
+  EXPECT_EQ(registry->memory().used_bytes, 0);
+  // Put back: loaded, under the Q4_0 file's figure.
+  put_in_place(model_path("qwen2-tiny-q4_0.gguf"), m, fs::file_time_type::clock::now());
+  Acquired loaded = registry->acquire("m");
+  ASSERT_TRUE(loaded.lease) << loaded.message;
+  EXPECT_EQ(registry->find("m")->file.quantization, "Q4_0");
+  EXPECT_EQ(registry->memory().used_bytes, q4_0_bytes);
 }
 
 // The whole folder moved away: one warning that it cannot be read (its models go), one when it
@@ -1153,6 +1237,31 @@ TEST(Registry, ARequestWaitsForMemoryThatRunningRequestsHold) {
   a_thread.join();
   c_may_end.set_value();
   c_thread.join();
+}
+
+// A request waiting for memory whose model's file is removed ends when a rescan drops the model:
+// not served here any more, and nothing is evicted for it (QA: it evicted another model, then
+// failed to load the missing file).
+TEST(Registry, AWaiterForMemoryWhoseFileIsRemovedEnds) {
+  REQUIRE_TESTDATA();
+  BudgetFixture f;
+  f.start(60'000'000);
+  ASSERT_TRUE(f.registry);
+  std::optional<Acquired> a(f.registry->acquire("a"));
+  std::optional<Acquired> b(f.registry->acquire("b"));
+  ASSERT_TRUE((*a).lease && (*b).lease);
+  Acquired c;
+  std::thread c_thread([&] { c = f.registry->acquire("c"); });
+  f.events.wait_for(Kind::WaitingForMemory, "c");
+  fs::remove(f.dir.file("c.gguf"));
+  EXPECT_EQ(f.registry->rescan(), (std::pair{0, 1}));
+  a.reset();  // memory freed: the waiter looks again
+  c_thread.join();
+  EXPECT_EQ(c.status, AcquireStatus::UnknownModel);
+  EXPECT_EQ(c.message, "model 'c' is not served here any more (its file was removed)");
+  EXPECT_FALSE(c.lease);
+  EXPECT_EQ(f.events.count(Kind::Unloaded, "a"), 0u);
+  EXPECT_EQ(f.events.count(Kind::LoadStarted, "c"), 0u);
 }
 
 // Past its wait the request is refused as at once, and the model it drained takes requests
