@@ -44,7 +44,7 @@ struct ServeOptions {
   std::vector<std::string> loras;
   std::string models_dir;
   std::string config;
-  std::string max_memory;
+  std::optional<std::string> max_memory;  ///< given: a budget ("" is refused, QA: no limit)
   std::string memory_wait = "5m";
   std::string listen = "127.0.0.1:8080";
   std::string db = "gengyun.db";
@@ -442,6 +442,40 @@ int serve(const ServeOptions& o) {
     }
     config = std::move(loaded.value());
   }
+  // The flags' values and the prices file, too, are checked before the database is opened (QA:
+  // `--memory-wait x` left a new gengyun.db and its spool behind).
+  int64_t max_memory_bytes = 0;
+  if (o.max_memory) {
+    auto bytes = deploy::parse_byte_size(*o.max_memory);
+    if (!bytes.ok()) {
+      std::fprintf(stderr, "error: --max-memory: %s\n", bytes.error().message.c_str());
+      return 1;
+    }
+    max_memory_bytes = bytes.value();
+  }
+  auto wait = deploy::parse_duration(o.memory_wait);
+  if (!wait.ok() || wait.value() == deploy::kKeepForever) {
+    std::fprintf(
+        stderr, "error: --memory-wait: %s\n",
+        wait.ok() ? "must not be negative (0: refuse at once)" : wait.error().message.c_str());
+    return 1;
+  }
+  const int64_t memory_wait_us = wait.value();
+  std::optional<std::vector<platform::ModelPrice>> prices;
+  if (!o.prices_file.empty()) {
+    auto text = read_file(o.prices_file);
+    if (!text) {
+      std::fprintf(stderr, "error: --prices: %s\n", text.error().message.c_str());
+      return 1;
+    }
+    auto parsed = platform::parse_price_file(*text);
+    if (!parsed.ok()) {
+      std::fprintf(stderr, "error: %s: %s\n", o.prices_file.c_str(),
+                   parsed.error().message.c_str());
+      return 1;
+    }
+    prices = std::move(parsed.value());
+  }
   // A database created here is said on stderr, so that a mistyped --db does not go unnoticed.
   std::unique_ptr<platform::Store> store = open_store(o.db);
   if (!store) return 1;
@@ -452,18 +486,7 @@ int serve(const ServeOptions& o) {
     std::fprintf(stderr, "error: %s\n", server_id.error().message.c_str());
     return 1;
   }
-  if (!o.prices_file.empty()) {
-    auto text = read_file(o.prices_file);
-    if (!text) {
-      std::fprintf(stderr, "error: --prices: %s\n", text.error().message.c_str());
-      return 1;
-    }
-    auto prices = platform::parse_price_file(*text);
-    if (!prices.ok()) {
-      std::fprintf(stderr, "error: %s: %s\n", o.prices_file.c_str(),
-                   prices.error().message.c_str());
-      return 1;
-    }
+  if (prices) {
     auto seeded = platform::seed_prices(*store, *prices, cli_actor());
     if (!seeded.ok()) {
       std::fprintf(stderr, "error: %s\n", seeded.error().message.c_str());
@@ -517,24 +540,8 @@ int serve(const ServeOptions& o) {
       .max_waiting = o.max_waiting,
       .prefix_cache = !o.no_prefix_cache,
       .mmap = o.mmap};
-  if (!o.max_memory.empty()) {
-    auto bytes = deploy::parse_byte_size(o.max_memory);
-    if (!bytes.ok()) {
-      std::fprintf(stderr, "error: --max-memory: %s\n", bytes.error().message.c_str());
-      return 1;
-    }
-    registry_options.max_memory_bytes = bytes.value();
-  }
-  {
-    auto wait = deploy::parse_duration(o.memory_wait);
-    if (!wait.ok() || wait.value() == deploy::kKeepForever) {
-      std::fprintf(
-          stderr, "error: --memory-wait: %s\n",
-          wait.ok() ? "must not be negative (0: refuse at once)" : wait.error().message.c_str());
-      return 1;
-    }
-    registry_options.memory_wait_us = wait.value();
-  }
+  registry_options.max_memory_bytes = max_memory_bytes;
+  registry_options.memory_wait_us = memory_wait_us;
   registry_options.observer =
       [mmap = o.mmap, kv_sized_at_load = registry_options.max_memory_bytes == 0 &&
                                          o.kv_cache_mb == 0](const deploy::RegistryEvent& e) {

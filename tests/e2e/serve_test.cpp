@@ -910,6 +910,38 @@ TEST_F(ServeTest, BadRegistryFlagsAreRefusedAtStart) {
   }
 }
 
+// A flag's value or a prices file that serve refuses is refused before the database is opened:
+// a new --db and its ledger spool are not created (QA: `--memory-wait x` left both behind), and
+// an empty --max-memory is refused (QA: it was taken as no limit).
+TEST_F(ServeTest, RefusedFlagValuesLeaveNoNewDatabase) {
+  const std::string prices = (dir_ / "prices.yaml").string();
+  std::ofstream(prices) << "q: {input: -1}\n";
+  const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
+      {{"--max-memory", ""},
+       "error: --max-memory: invalid byte size '': expected a number with an optional unit, e.g. "
+       "8GiB or 512MB\n"},
+      {{"--max-memory", "8XB"}, "error: --max-memory: invalid byte size '8XB': unknown unit 'XB'"},
+      {{"--memory-wait", "x"}, "error: --memory-wait: invalid duration 'x': "},
+      {{"--prices", (dir_ / "none.yaml").string()},
+       "error: --prices: cannot read " + (dir_ / "none.yaml").string()},
+      {{"--prices", prices}, "error: " + prices + ": "},
+  };
+  for (const auto& [flags, message] : cases) {
+    // (--models of no folder, refused after the database opens, ends a serve that would take
+    // the flags.)
+    std::vector<std::string> argv = {kBinary,    "serve",
+                                     "--db",     db_,
+                                     "--model",  "q=" + model_path_,
+                                     "--models", (dir_ / "none").string()};
+    argv.insert(argv.end(), flags.begin(), flags.end());
+    const auto out = run_process(argv);
+    EXPECT_EQ(out.exit_code, 1) << message;
+    EXPECT_TRUE(out.err.starts_with(message)) << out.err;
+    EXPECT_FALSE(std::filesystem::exists(db_)) << message;
+    EXPECT_FALSE(std::filesystem::exists(db_ + "-ledger-spool")) << message;
+  }
+}
+
 // A --config that is a folder is refused as a file that cannot be read (QA: it was taken for an
 // empty config), before the database is opened: a new --db is not created. (The bad
 // --max-memory, checked after the config, ends a serve that would take the folder.)
