@@ -55,6 +55,23 @@ constexpr int64_t kCheckpointIntervalUs = 1'000'000;
 /// whole answer queued).
 constexpr size_t kUnsentMarkBytes = 256 * 1024;
 
+/// Whether `body` gives `field` (null counts as absent).
+bool gives(const nlohmann::json& body, const std::string& field) {
+  return body.contains(field) && !body[field].is_null();
+}
+
+/// Fills the fields `body` (a JSON object) lacks from `defaults` (a model's config defaults, an
+/// object). max_tokens and max_completion_tokens name one quantity: a body that gives either
+/// takes neither from the defaults, so that no default can make a request fail.
+void fill_defaults(nlohmann::json& body, const nlohmann::json& defaults) {
+  const auto is_max_tokens = [](const std::string& field) {
+    return field == "max_tokens" || field == "max_completion_tokens";
+  };
+  const bool gives_max_tokens = gives(body, "max_tokens") || gives(body, "max_completion_tokens");
+  for (const auto& [field, value] : defaults.items())
+    if (!gives(body, field) && !(is_max_tokens(field) && gives_max_tokens)) body[field] = value;
+}
+
 ApiResult<PreparedGeneration> prepare(CompletionKind kind, const GenerationContext& context,
                                       const platform::KeyInfo& key, const std::string& body_text,
                                       UsageEntry& entry, Responder& responder) {
@@ -65,9 +82,7 @@ ApiResult<PreparedGeneration> prepare(CompletionKind kind, const GenerationConte
   entry.set_end_user(requested_end_user(body.value()));
   // One lookup serves the defaults, the key's check and the prices.
   const std::optional<deploy::ModelInfo> info = registry.find(requested_model(body.value()));
-  if (info)
-    for (const auto& [field, value] : info->defaults.items())
-      if (!body->contains(field) || body.value()[field].is_null()) body.value()[field] = value;
+  if (info) fill_defaults(body.value(), info->defaults);
   auto request = kind == CompletionKind::Chat ? parse_chat_request(body.value())
                                               : parse_completion_request(body.value());
   if (!request.ok()) return request.error();

@@ -278,6 +278,37 @@ TEST_F(ServerModelsTest, ConfigDefaultsFillFieldsTheRequestLacks) {
   EXPECT_EQ(json::parse(longer->body)["usage"]["completion_tokens"], 5);
 }
 
+// max_tokens and max_completion_tokens name one quantity: a request that gives either takes
+// neither from the defaults, whichever of the two names the default uses (QA: a default
+// max_tokens made a request with max_completion_tokens a 400 "disagree").
+TEST_F(ServerModelsTest, ConfigDefaultMaxTokensYieldsToEitherRequestName) {
+  for (const char* default_name : {"max_tokens", "max_completion_tokens"}) {
+    SCOPED_TRACE(default_name);
+    OwnServer own;
+    deploy::RegistryOptions options;
+    options.specs = {{"stories", gengyun::testing::testdata_path("models/stories260K-f32.gguf")}};
+    options.config.models["stories"].defaults = {{default_name, 3}, {"temperature", 0}};
+    start_own(own, std::move(options));
+    const std::pair<const char*, int> cases[] = {
+        {"max_tokens", 5}, {"max_completion_tokens", 6}, {"max_completion_tokens", 2}};
+    for (const auto& [name, value] : cases) {
+      auto r = post_to(own.port, "/v1/completions",
+                       {{"model", "stories"}, {"prompt", "Once upon"}, {name, value}});
+      ASSERT_TRUE(r);
+      ASSERT_EQ(r->status, 200) << name << ": " << r->body;
+      EXPECT_EQ(json::parse(r->body)["usage"]["completion_tokens"], value) << name;
+    }
+    auto fallback = post_to(own.port, "/v1/completions",
+                            {{"model", "stories"},
+                             {"prompt", "Once upon"},
+                             {"max_tokens", nullptr},
+                             {"max_completion_tokens", nullptr}});
+    ASSERT_TRUE(fallback);
+    ASSERT_EQ(fallback->status, 200) << fallback->body;
+    EXPECT_EQ(json::parse(fallback->body)["usage"]["completion_tokens"], 3);
+  }
+}
+
 // An alias is the model it names: billed at its prices and counted in its budgets (the
 // ledger row and the answer name the model), and a key's model list allows a model by its id
 // or any alias, as GET /v1/models shows it. A key that may not use a model learns nothing of
