@@ -457,7 +457,19 @@ Result<Config> parse_node(const YAML::Node& root, const std::string& base_dir) {
 
 Result<Config> parse_config(const std::string& yaml_text, const std::string& base_dir) {
   try {
-    return parse_node(YAML::Load(yaml_text), base_dir);
+    const YAML::Node root = YAML::Load(yaml_text);  // the first document
+    // Every document after the first would be ignored: refused, one that is not valid YAML too
+    // (the first parsed, so what fails lies after it).
+    bool one_document = false;
+    try {
+      one_document = YAML::LoadAll(yaml_text).size() <= 1;
+    } catch (const YAML::Exception&) {
+    }
+    if (!one_document)
+      return make_error(
+          "the config must be one YAML document; a second one (after a --- line) would be "
+          "ignored");
+    return parse_node(root, base_dir);
   } catch (const YAML::Exception& e) {
     return make_error(std::string("YAML: ") + e.what());
   }

@@ -57,7 +57,7 @@ struct Config {
 /// key: YAML syntax (with line and column), an unknown key, a value of the wrong type or out
 /// of range, a name or path that YAML reads as a number, a boolean or null (`yes:`), a tag the
 /// config does not read (`!custom`) or whose type the text is not (`!!bool 1`), an alias given
-/// twice or equal to another model's id, a bad duration.
+/// twice or equal to another model's id, a bad duration, several YAML documents (`---`).
 Result<Config> parse_config(const std::string& yaml_text, const std::string& base_dir);
 
 /// Reads and parses the file at `path`. Errors: unreadable file or a folder, those of parse_config

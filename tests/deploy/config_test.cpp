@@ -1,6 +1,10 @@
 #include "deploy/config.h"
 
 #include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <filesystem>
+#include <fstream>
 
 #include "deploy/units.h"
 
@@ -367,6 +371,38 @@ TEST(Config, ErrorsNameTheKey) {
       << syntax.error().message;
   EXPECT_EQ(load_config("/nonexistent/gengyun.yaml").error().message,
             "/nonexistent/gengyun.yaml: cannot read the config file");
+}
+
+// A second YAML document would be ignored (QA: `keep_alive: 7m\n---\nbogus: 1` started without
+// a word): refused, one that is not valid YAML too; a single leading `---` is one document.
+TEST(Config, SeveralYamlDocumentsAreRefused) {
+  const std::string several =
+      "the config must be one YAML document; a second one (after a --- line) would be ignored";
+  for (const char* yaml : {"keep_alive: 7m\n---\nbogus: 1", "keep_alive: 7m\n---\nbogus: [1",
+                           "---\nkeep_alive: 7m\n---\n", "keep_alive: 7m\n...\n---\n"}) {
+    auto config = parse_config(yaml, "");
+    ASSERT_FALSE(config.ok()) << yaml;
+    EXPECT_EQ(config.error().message, several) << yaml;
+  }
+  for (const char* yaml : {"---\nkeep_alive: 7m\n", "keep_alive: 7m\n...\n", "---\n"}) {
+    auto config = parse_config(yaml, "");
+    ASSERT_TRUE(config.ok()) << yaml << ": " << config.error().message;
+  }
+  EXPECT_EQ(parse_config("---\nkeep_alive: 7m", "")->keep_alive_us, 420'000'000);
+  // A syntax error in the first document is still YAML's own.
+  auto syntax = parse_config("keep_alive: [7m\n---\nbogus: 1", "");
+  ASSERT_FALSE(syntax.ok());
+  EXPECT_TRUE(syntax.error().message.starts_with("YAML: yaml-cpp: error at line"))
+      << syntax.error().message;
+
+  std::string dir = (std::filesystem::temp_directory_path() / "gengyun-config-XXXXXX").string();
+  ASSERT_NE(mkdtemp(dir.data()), nullptr);
+  const std::string path = dir + "/gengyun.yaml";
+  std::ofstream(path) << "keep_alive: 7m\n---\nbogus: [1\n";
+  auto loaded = load_config(path);
+  std::filesystem::remove_all(dir);
+  ASSERT_FALSE(loaded.ok());
+  EXPECT_EQ(loaded.error().message, path + ": " + several);
 }
 
 // Plain scalars read as YAML reads them, 1.2's core schema or 1.1 as PyYAML (deploy/yaml_scalar.h):
