@@ -96,23 +96,39 @@ std::string file_name_from_url(std::string_view url) {
 }
 
 // The file name of a Content-Disposition value (RFC 6266): filename*=UTF-8''NAME (percent-
-// encoded) preferred over filename="NAME" or filename=NAME; only its last path component.
+// encoded) preferred over filename="NAME" (an RFC 9110 quoted-string: a backslash quotes the next
+// character, a ';' inside is the name's) or filename=NAME; only its last path component.
 std::string file_name_from_content_disposition(std::string_view value) {
   std::string plain, extended;
-  while (!value.empty()) {
-    const size_t semi = value.find(';');
-    std::string_view param = trim(value.substr(0, semi));
-    value = semi == std::string_view::npos ? std::string_view() : value.substr(semi + 1);
-    const size_t eq = param.find('=');
-    if (eq == std::string_view::npos) continue;
-    const std::string key = lower(trim(param.substr(0, eq)));
-    std::string_view v = trim(param.substr(eq + 1));
+  size_t start = 0;  // of a parameter (the disposition type first, which has no '=')
+  while (start < value.size()) {
+    const size_t eq = value.find_first_of("=;", start);
+    if (eq == std::string_view::npos) break;
+    if (value[eq] == ';') {  // no value
+      start = eq + 1;
+      continue;
+    }
+    const std::string key = lower(trim(value.substr(start, eq - start)));
+    size_t j = eq + 1;
+    while (j < value.size() && (value[j] == ' ' || value[j] == '\t')) ++j;
+    std::string v;
+    size_t end;  // the ';' after the value, or npos
+    if (j < value.size() && value[j] == '"') {
+      for (++j; j < value.size() && value[j] != '"'; ++j) {
+        if (value[j] == '\\' && j + 1 < value.size()) ++j;
+        v += value[j];
+      }
+      end = value.find(';', j);
+    } else {
+      end = value.find(';', j);
+      v = std::string(trim(value.substr(j, end == std::string_view::npos ? end : end - j)));
+    }
+    start = end == std::string_view::npos ? value.size() : end + 1;
     if (key == "filename*") {
       const size_t quote = v.find("''");
-      if (quote != std::string_view::npos) extended = percent_decode(v.substr(quote + 2));
+      if (quote != std::string::npos) extended = percent_decode(v.substr(quote + 2));
     } else if (key == "filename") {
-      if (v.size() >= 2 && v.front() == '"' && v.back() == '"') v = v.substr(1, v.size() - 2);
-      plain = std::string(v);
+      plain = std::move(v);
     }
   }
   std::string name = extended.empty() ? plain : extended;

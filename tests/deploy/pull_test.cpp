@@ -650,6 +650,22 @@ TEST_F(PullTest, TheNameComesFromContentDispositionWhenTheUrlHasNoGgufName) {
   EXPECT_EQ(files(), (std::vector<std::string>{"caf\xC3\xA9.gguf", "from-header.gguf"}));
 }
 
+// filename="..." is an RFC 9110 quoted-string: a backslash quotes the next character, and a ';'
+// inside belongs to the name (QA: filename="a\"b.gguf" was saved as "b.gguf).
+TEST_F(PullTest, AQuotedFileNameHonoursItsBackslashEscapes) {
+  serve("/escaped", gguf_, {{"Content-Disposition", R"(attachment; filename="a\"b\c.gguf")"}});
+  serve("/semicolon", gguf_,
+        {{"Content-Disposition", R"(attachment;filename= "x;y.gguf" ; size=7)"}});
+  server_.start();
+  Result<PullResult> escaped = pull(options("/escaped"));
+  ASSERT_TRUE(escaped.ok()) << escaped.error().message;
+  EXPECT_EQ(escaped->path, (dir_ / "a\"bc.gguf").string());
+  Result<PullResult> semicolon = pull(options("/semicolon"));
+  ASSERT_TRUE(semicolon.ok()) << semicolon.error().message;
+  EXPECT_EQ(semicolon->path, (dir_ / "x;y.gguf").string());
+  EXPECT_EQ(files(), (std::vector<std::string>{"a\"bc.gguf", "x;y.gguf"}));
+}
+
 // A token for gated Hugging Face repositories: sent as a bearer token to the URL's host,
 // followed through a redirect on that host, and left out of a redirect to another host (HF's
 // CDN URLs are pre-signed); never in an error message.
