@@ -1,18 +1,23 @@
 // `gengyun pull URL [-o DIR] [--sha256 HEX] [--token TOKEN]`: downloads a GGUF file
 // (deploy/pull.h). A progress bar is redrawn on stderr when stderr is a terminal; the file's path
-// is printed on stdout. The token (--token, else $HF_TOKEN for huggingface.co URLs) is never
-// printed.
+// is printed on stdout. Every name it prints is escaped (tokenizer::escape_control_characters), and
+// a name `serve --models` would leave out is warned of (deploy::folder_file_flaw). The token
+// (--token, else $HF_TOKEN for huggingface.co URLs) is never printed.
 #include <unistd.h>
 
 #include <cctype>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "cli/commands.h"
 #include "deploy/pull.h"
+#include "deploy/registry.h"
+#include "tokenizer/utf8.h"
 
 namespace gengyun::cli {
 namespace {
@@ -69,14 +74,18 @@ int run_pull(const deploy::PullOptions& base) {
   const Result<deploy::PullResult> result = deploy::pull(options);
   bar.finish();
   if (!result) {
-    std::fprintf(stderr, "error: %s\n", result.error().message.c_str());
+    std::fprintf(stderr, "error: %s\n",
+                 tokenizer::escape_control_characters(result.error().message).c_str());
     return 1;
   }
+  // The name comes from the server: shown as serve shows names, so that no byte of it drives the
+  // terminal or disguises what it shows.
+  const std::string shown_path = tokenizer::escape_control_characters(result->path);
   std::string note = result->sha256.empty() ? "no SHA-256 given, none checked"
                                             : "SHA-256 " + result->sha256 + " verified (from " +
                                                   result->sha256_source + ")";
   if (result->resumed_from > 0) note += "; resumed at byte " + std::to_string(result->resumed_from);
-  std::fprintf(stderr, "pulled %s: %llu bytes, a valid GGUF file; %s\n", result->path.c_str(),
+  std::fprintf(stderr, "pulled %s: %llu bytes, a valid GGUF file; %s\n", shown_path.c_str(),
                static_cast<unsigned long long>(result->size), note.c_str());
   std::string suffix = result->path.size() >= 5 ? result->path.substr(result->path.size() - 5) : "";
   for (char& c : suffix) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
@@ -84,7 +93,11 @@ int run_pull(const deploy::PullOptions& base) {
     std::fprintf(stderr,
                  "warning: the file name (from the response) does not end in .gguf: `serve "
                  "--models` lists only *.gguf files (rename it or serve it with --model)\n");
-  std::printf("%s\n", result->path.c_str());
+  else if (const std::optional<std::string> flaw =
+               deploy::folder_file_flaw(std::filesystem::path(result->path).filename().string()))
+    std::fprintf(stderr, "warning: `serve --models` will leave the file out: %s\n",
+                 tokenizer::escape_control_characters(*flaw).c_str());
+  std::printf("%s\n", shown_path.c_str());
   return 0;
 }
 

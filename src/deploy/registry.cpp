@@ -141,14 +141,31 @@ struct FolderListing {
   bool missing = false;
 };
 
+}  // namespace
+
+std::optional<std::string> folder_file_flaw(std::string_view file_name) {
+  const std::string_view stem = file_name.substr(0, file_name.size() - 5);
+  if (stem.empty()) return "its model id (the name before .gguf) would be empty";
+  if (util::holds_unprintable(file_name))
+    return "its name holds " + std::string(util::kUnprintableCharacters) +
+           ", which an id may not; rename the file";
+  if (const std::optional<std::string> space = util::lookalike_space(file_name))
+    return "its model id (the name before .gguf) holds the space " + *space +
+           ", which shows as U+0020 does and which an id may not; rename the file";
+  if (util::begins_or_ends_with_space(stem))
+    return "its model id (the name before .gguf) begins or ends with a space, which an id may "
+           "not; rename the file";
+  if (const auto flaw = util::model_name_flaw(util::folder_model_id(stem)))
+    return "its model id (the name before .gguf) " + *flaw + "; rename the file";
+  return std::nullopt;
+}
+
+namespace {
+
 /// The *.gguf files of `dir` (case-insensitive suffix; symlinks followed, folders skipped) by
 /// model id (util::folder_model_id: the name in NFC, lower-cased), the first in name order
-/// winning a clash of ids. Left out: ".gguf" (an empty id),
-/// names that util::holds_unprintable refuses (an id clients could not send as shown, and that
-/// would forge or disguise log lines), ids that hold a util::lookalike_space or begin or end
-/// with a space (ids that look like others), and other ids util::model_name_flaw refuses (a
-/// comma: no key's model list could name them). A folder that cannot be read, even in
-/// part, lists no file: its error says why.
+/// winning a clash of ids; those folder_file_flaw refuses are left out. A folder that cannot be
+/// read, even in part, lists no file: its error says why.
 FolderListing list_folder(const std::string& dir) {
   std::vector<fs::path> files;
   std::error_code ec;
@@ -168,41 +185,12 @@ FolderListing list_folder(const std::string& dir) {
   std::sort(files.begin(), files.end());
   for (const auto& path : files) {
     const std::string name = path.filename().string();
-    if (name.size() == 5) {
-      out.unnamed.push_back(path.string() +
-                            " is not served: its model id (the name before .gguf) "
-                            "would be empty");
+    if (const std::optional<std::string> flaw = folder_file_flaw(name)) {
+      out.unnamed.push_back(path.string() + " is not served: " + *flaw);
       continue;
     }
-    if (util::holds_unprintable(name)) {
-      out.unnamed.push_back(path.string() + " is not served: its name holds " +
-                            std::string(util::kUnprintableCharacters) +
-                            ", which an id may not; rename the file");
-      continue;
-    }
-    if (const std::optional<std::string> space = util::lookalike_space(name)) {
-      out.unnamed.push_back(path.string() +
-                            " is not served: its model id (the name before .gguf) holds the "
-                            "space " +
-                            *space +
-                            ", which shows as U+0020 does and which an id may not; rename the "
-                            "file");
-      continue;
-    }
-    if (util::begins_or_ends_with_space(name.substr(0, name.size() - 5))) {
-      out.unnamed.push_back(path.string() +
-                            " is not served: its model id (the name before .gguf) begins or "
-                            "ends with a space, which an id may not; rename the file");
-      continue;
-    }
-    std::string id = util::folder_model_id(name.substr(0, name.size() - 5));
-    if (const auto flaw = util::model_name_flaw(id)) {
-      out.unnamed.push_back(path.string() +
-                            " is not served: its model id (the name before .gguf) " + *flaw +
-                            "; rename the file");
-      continue;
-    }
-    const auto [it, added] = out.by_id.emplace(std::move(id), path.string());
+    const auto [it, added] =
+        out.by_id.emplace(util::folder_model_id(name.substr(0, name.size() - 5)), path.string());
     if (!added) out.clashes.emplace_back(path.string(), it->second);
   }
   return out;

@@ -37,6 +37,15 @@ Result<ModelSpec> parse_model_spec(std::string_view text);
 /// Parses every `--model` flag. Errors: those of parse_model_spec, a name given twice.
 Result<std::vector<ModelSpec>> parse_model_specs(const std::vector<std::string>& texts);
 
+/// Why `serve --models` leaves out the file named `file_name` (a name ending in ".gguf", any
+/// case), as the rest of "PATH is not served: ...", or nullopt: ".gguf" (an empty id), a name
+/// util::holds_unprintable refuses (an id clients could not send as shown, and that would forge
+/// or disguise log lines), an id that holds a util::lookalike_space or begins or ends with a
+/// space (ids that look like others), and another id util::model_name_flaw refuses (a comma: no
+/// key's model list could name it). Shown, the reason needs escaping
+/// (tokenizer::escape_control_characters), as the file name.
+std::optional<std::string> folder_file_flaw(std::string_view file_name);
+
 /// Where a model stands. Available: listed, not loaded; Loading: a load runs; Loaded: its
 /// engine runs; Error: the file cannot be served (ModelInfo::error says why).
 enum class ModelState { Available, Loading, Loaded, Error };

@@ -43,6 +43,16 @@ class PullCommandTest : public ::testing::Test {
       res.set_header("Content-Disposition", "attachment; filename=\"tiny.bin\"");
       res.set_content(gguf_, "application/octet-stream");
     });
+    // Names from the response that `serve --models` would leave out.
+    for (const auto& [path, disposition] :
+         {std::pair<std::string, std::string>{
+              "/bidi", "attachment; filename*=UTF-8''evil%E2%80%AE-txt.gguf"},
+          {"/comma", "attachment; filename=\"a,b.gguf\""},
+          {"/empty-id", "attachment; filename=.gguf"}})
+      server_.Get(path, [this, disposition](const httplib::Request&, httplib::Response& res) {
+        res.set_header("Content-Disposition", disposition);
+        res.set_content(gguf_, "application/octet-stream");
+      });
     server_.Get("/gated/tiny.gguf", [this](const httplib::Request& req, httplib::Response& res) {
       if (req.get_header_value("Authorization") != "Bearer " + std::string(kToken))
         return (void)(res.status = 401);
@@ -92,6 +102,38 @@ TEST_F(PullCommandTest, ANameWithoutGgufIsPulledWithAWarning) {
                        "warning: the file name (from the response) does not end in .gguf: "
                        "`serve --models` lists only *.gguf files (rename it or serve it with "
                        "--model)\n");
+}
+
+// A name that `serve --models` would leave out: pulled (the user asked for it), with a warning
+// that gives serve's reason; every name printed is escaped as serve shows names (QA: a U+202E
+// from the response reached the terminal).
+TEST_F(PullCommandTest, ANameServeWouldLeaveOutIsPulledWithAWarning) {
+  const std::string pulled = ": " + std::to_string(gguf_.size()) +
+                             " bytes, a valid GGUF file; no SHA-256 given, none checked\n";
+  const struct {
+    const char* url_path;
+    std::string name;   // on disk
+    std::string shown;  // as printed
+    std::string reason;
+  } cases[] = {
+      {"/bidi", "evil\xE2\x80\xAE-txt.gguf", "evil\\xe2\\x80\\xae-txt.gguf",
+       "its name holds control, format, invisible, private-use or unassigned characters, or bytes "
+       "that are not UTF-8, which an id may not; rename the file"},
+      {"/comma", "a,b.gguf", "a,b.gguf",
+       "its model id (the name before .gguf) holds a comma, which a model id may not (a key's "
+       "model list is stored comma-separated); rename the file"},
+      {"/empty-id", ".gguf", ".gguf", "its model id (the name before .gguf) would be empty"},
+  };
+  for (const auto& c : cases) {
+    const ProcessOutput p = run_process({kBinary, "pull", url(c.url_path), "-o", dir_.string()});
+    ASSERT_EQ(p.exit_code, 0) << c.url_path << ": " << p.err;
+    const std::string shown = dir_.string() + "/" + c.shown;
+    EXPECT_EQ(p.out, shown + "\n");
+    EXPECT_EQ(p.err, "pulled " + shown + pulled +
+                         "warning: `serve --models` will leave the file out: " + c.reason + "\n");
+    std::ifstream in(dir_ / c.name, std::ios::binary);
+    EXPECT_EQ(std::string(std::istreambuf_iterator<char>(in), {}), gguf_) << c.url_path;
+  }
 }
 
 TEST_F(PullCommandTest, AChecksumMismatchExitsOne) {
