@@ -1,7 +1,8 @@
 // `gengyun pull URL [-o DIR] [--sha256 HEX] [--token TOKEN]`: downloads a GGUF file
 // (deploy/pull.h). A progress bar is redrawn on stderr when stderr is a terminal; the file's path
-// is printed on stdout. Every name it prints is escaped (tokenizer::escape_control_characters), and
-// a name `serve --models` would leave out is warned of (deploy::folder_file_flaw). The token
+// is printed on stdout (escaped for a terminal). Every name it writes to stderr is escaped
+// (tokenizer::escape_control_characters), and a name `serve --models` would leave out is warned
+// of (deploy::folder_file_flaw). The token
 // (--token, else $HF_TOKEN for huggingface.co URLs) is never printed.
 #include <unistd.h>
 
@@ -97,7 +98,9 @@ int run_pull(const deploy::PullOptions& base) {
                deploy::folder_file_flaw(std::filesystem::path(result->path).filename().string()))
     std::fprintf(stderr, "warning: `serve --models` will leave the file out: %s\n",
                  tokenizer::escape_control_characters(*flaw).c_str());
-  std::printf("%s\n", shown_path.c_str());
+  // stdout is data for a script (`M=$(gengyun pull URL)`): the path as it is, escaped only
+  // for a terminal (as ls shows names).
+  std::printf("%s\n", isatty(STDOUT_FILENO) ? shown_path.c_str() : result->path.c_str());
   return 0;
 }
 
