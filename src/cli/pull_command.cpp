@@ -115,24 +115,28 @@ void add_pull_command(CLI::App& app, int& exit_code) {
                   "(https://huggingface.co/ORG/REPO/resolve/REVISION/FILE, REVISION main by "
                   "default)")
       ->required();
+  // An empty value is refused, not read as something else (QA: -o '' said "error: :
+  // Invalid argument"; --token '' was taken as no token).
+  const auto not_empty = [](std::string refusal) {
+    return [refusal](const std::string& value) { return value.empty() ? refusal : std::string(); };
+  };
   cmd->add_option("-o,--output-dir", options->dir, "Folder to put the file in (created if missing)")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(CLI::Validator(
+          not_empty("an empty folder name; give a folder, or leave -o out for the current one"),
+          "DIR"));
   cmd->add_option(
          "--sha256", options->sha256,
          "Expected SHA-256 (64 hex digits); without it, the server's X-Linked-Etag/ETag if any")
-      // An empty value would read as no checksum at all (QA 2026-12-07).
+      // (QA 2026-12-07: read as no checksum at all.)
       ->check(CLI::Validator(
-          [](const std::string& value) {
-            return value.empty() ? std::string(
-                                       "an empty SHA-256; give 64 hex digits or leave "
-                                       "the flag out")
-                                 : std::string();
-          },
-          "HEX"));
+          not_empty("an empty SHA-256; give 64 hex digits or leave the flag out"), "HEX"));
   cmd->add_option("--token", options->token,
                   "Bearer token for gated repositories (default for https://huggingface.co URLs: "
                   "$HF_TOKEN, preferred: a flag shows in the process list); sent to the URL's "
-                  "host only, never to a redirect target on another host");
+                  "host only, never to a redirect target on another host")
+      ->check(CLI::Validator(not_empty("an empty token; give the token or leave the flag out"),
+                             "TOKEN"));
   cmd->callback([options, &exit_code] { exit_code = run_pull(*options); });
 }
 

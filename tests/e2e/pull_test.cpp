@@ -233,5 +233,22 @@ TEST_F(PullCommandTest, ABadSha256ExitsOne) {
   EXPECT_FALSE(std::filesystem::exists(dir_ / "tiny.gguf"));
 }
 
+// An empty -o or --token is refused, not read as something else (QA: -o '' said "error: :
+// Invalid argument"; --token '' was taken as no token).
+TEST_F(PullCommandTest, AnEmptyFolderOrTokenIsRefused) {
+  for (const auto& [flag, message] : std::vector<std::pair<std::string, std::string>>{
+           {"-o",
+            "--output-dir: an empty folder name; give a folder, or leave -o out for the "
+            "current one\n"},
+           {"--token", "--token: an empty token; give the token or leave the flag out\n"}}) {
+    std::vector<std::string> argv = {kBinary, "pull", url(), flag, ""};
+    if (flag != "-o") argv.insert(argv.end(), {"-o", dir_.string()});
+    const ProcessOutput p = run_process(argv);
+    EXPECT_EQ(p.exit_code, 2) << flag;
+    EXPECT_EQ(p.err, message + "Run with --help for more information.\n");
+  }
+  EXPECT_TRUE(std::filesystem::is_empty(dir_));
+}
+
 }  // namespace
 }  // namespace gengyun::e2e
