@@ -547,23 +547,24 @@ int serve(const ServeOptions& o) {
                                          o.kv_cache_mb == 0](const deploy::RegistryEvent& e) {
         log_registry_event(e, mmap, kv_sized_at_load);
       };
-  auto registry = deploy::Registry::create(std::move(registry_options));
-  if (!registry.ok()) {
-    std::fprintf(stderr, "error: %s\n",
-                 tokenizer::escape_control_characters(registry.error().message).c_str());
+  // The registry names a config entry by its place in the file ("models.ID.aliases: ..."): its
+  // errors then name the file too, as the config's own do (QA).
+  const auto registry_error = [&o](const std::string& message) {
+    std::fprintf(stderr, "error: %s%s\n",
+                 message.starts_with("models.") ? ("--config " + o.config + ": ").c_str() : "",
+                 tokenizer::escape_control_characters(message).c_str());
     return 1;
-  }
+  };
+  auto registry = deploy::Registry::create(std::move(registry_options));
+  if (!registry.ok()) return registry_error(registry.error().message);
   const std::vector<deploy::ModelInfo> models = registry.value()->list();
   warn_when_no_model_fits(registry.value()->memory().budget_bytes, models);
   if (auto checked = warn_of_unserved_prices(*store, models); !checked.ok()) {
     std::fprintf(stderr, "error: %s\n", checked.error().message.c_str());
     return 1;
   }
-  if (auto pinned = registry.value()->load_pinned(); !pinned.ok()) {
-    std::fprintf(stderr, "error: %s\n",
-                 tokenizer::escape_control_characters(pinned.error().message).c_str());
-    return 1;
-  }
+  if (auto pinned = registry.value()->load_pinned(); !pinned.ok())
+    return registry_error(pinned.error().message);
   api::ServerOptions server_options;
   server_options.cors_origins = o.cors_origins;
   server_options.ledger = ledger->get();

@@ -1262,7 +1262,10 @@ Result<void> Registry::load_pinned() {
   }
   for (const auto& id : pinned) {
     Acquired acquired = acquire(id);
-    if (!acquired.lease) return make_error(acquired.message);
+    // (QA: the message did not say that the model was to load at start for its pin.)
+    if (!acquired.lease)
+      return make_error("models." + id + ".pin: a pinned model loads at start, and " +
+                        acquired.message);
   }
   return {};
 }

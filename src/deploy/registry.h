@@ -290,7 +290,8 @@ class Registry {
   /// this when one is due; tests with a fake clock call it). Returns how many it unloaded.
   int collect_idle();
 
-  /// Loads the pinned models (serve's start). Errors: the first failure, naming the model.
+  /// Loads the pinned models (serve's start). Errors: the first failure, "models.ID.pin: a
+  /// pinned model loads at start, and " + acquire()'s message.
   Result<void> load_pinned();
 
  private:

@@ -1524,6 +1524,25 @@ TEST(Registry, AModelLargerThanTheBudgetIsRefused) {
                                  " (weights and KV cache), more than --max-memory 1000 B");
 }
 
+// A pinned model that cannot be served fails the start naming its pin (QA: the message did not
+// say why the model was loaded at start).
+TEST(Registry, APinnedModelThatCannotBeServedNamesItsPin) {
+  REQUIRE_TESTDATA();
+  TempDir dir;
+  write_text(dir.file("bad.gguf"), "not gguf");
+  Fixture f;
+  RegistryOptions o = f.options();
+  o.specs = {{"bad", dir.file("bad.gguf")}};
+  o.config.models["bad"].pin = true;
+  auto registry = create(std::move(o));
+  ASSERT_TRUE(registry);
+  const Result<void> pinned = registry->load_pinned();
+  ASSERT_FALSE(pinned.ok());
+  EXPECT_EQ(pinned.error().message,
+            "models.bad.pin: a pinned model loads at start, and model 'bad' cannot be served: "
+            "not a GGUF file: starts with bytes 6e 6f 74 20, expected 'GGUF' (47 47 55 46)");
+}
+
 TEST(Registry, AdminUnloadAndPinnedModelsLoadedAtStart) {
   REQUIRE_TESTDATA();
   Fixture f;

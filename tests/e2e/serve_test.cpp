@@ -942,6 +942,33 @@ TEST_F(ServeTest, RefusedFlagValuesLeaveNoNewDatabase) {
   }
 }
 
+// The registry's errors about a config entry name the config file, as the config's own do (QA:
+// "error: models.a.aliases: ..." alone).
+TEST_F(ServeTest, RegistryErrorsOfAConfigEntryNameTheFile) {
+  const std::string config = (dir_ / "pin.yaml").string();
+  const std::string bad = (dir_ / "bad.gguf").string();
+  std::ofstream(bad) << "not gguf";
+  std::ofstream(config) << "models:\n  bad:\n    pin: true\n    aliases: [q]\n";
+  const auto clash = run_process({kBinary, "serve", "--db", db_, "--model", "q=" + model_path_,
+                                  "--model", "bad=" + bad, "--config", config});
+  EXPECT_EQ(clash.exit_code, 1);
+  EXPECT_TRUE(clash.err.ends_with("error: --config " + config +
+                                  ": models.bad.aliases: 'q' is also the id of the model given by "
+                                  "--model q=" +
+                                  model_path_ + "\n"))
+      << clash.err;
+  std::ofstream(config) << "models:\n  bad:\n    pin: true\n";
+  const auto pin =
+      run_process({kBinary, "serve", "--db", db_, "--model", "q=" + model_path_, "--model",
+                   "bad=" + bad, "--config", config, "--listen", "127.0.0.1:0"});
+  EXPECT_EQ(pin.exit_code, 1);
+  EXPECT_TRUE(pin.err.ends_with("error: --config " + config +
+                                ": models.bad.pin: a pinned model loads at start, and model 'bad' "
+                                "cannot be served: not a GGUF file: starts with bytes 6e 6f 74 "
+                                "20, expected 'GGUF' (47 47 55 46)\n"))
+      << pin.err;
+}
+
 // A --config that is a folder is refused as a file that cannot be read (QA: it was taken for an
 // empty config), before the database is opened: a new --db is not created. (The bad
 // --max-memory, checked after the config, ends a serve that would take the folder.)
