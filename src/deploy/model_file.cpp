@@ -58,7 +58,10 @@ ModelFile inspect_model_file(const std::string& path) {
   out.quantization = file_type ? file_type_name(*file_type) : "";
   if (out.quantization.empty()) out.quantization = dominant_type(file.value());
   if (file->tensors().empty()) {
-    out.error = "a vocab-only GGUF (it holds a tokenizer but no weights)";
+    // (QA: a GGUF of no keys at all was said to hold a tokenizer.)
+    out.error = file->get_string("tokenizer.ggml.model")
+                    ? "a vocab-only GGUF (it holds a tokenizer but no weights)"
+                    : "a GGUF without tensors or a tokenizer: no model";
     return out;
   }
   if (Result<void> model = model::check_not_an_adapter(file.value()); !model) {

@@ -220,6 +220,7 @@ TEST(Registry, ListsAFolderWithEachFilesMetadataOrReason) {
   fs::create_symlink(dir.file("missing-target"), dir.file("dangling.gguf"));
   write_prefix(model_path("qwen2-tiny-q8_0.gguf"), dir.file("corrupt.gguf"), 4096);
   write_text(dir.file("notes.gguf"), "these are notes, not a model\n");
+  ASSERT_TRUE(gguf::Writer().write(dir.file("empty.gguf")).ok());
   write_text(dir.file("readme.txt"), "not listed: no .gguf suffix");
   fs::create_directory(dir.file("folder.gguf"));
 
@@ -234,7 +235,7 @@ TEST(Registry, ListsAFolderWithEachFilesMetadataOrReason) {
   std::vector<std::string> ids;
   for (const auto& [id, info] : by_id) ids.push_back(id);
   EXPECT_EQ(ids, (std::vector<std::string>{"Tiny-Llama", "adapter", "corrupt", "dangling", "embed",
-                                           "notes", "qwen2-tiny", "stories", "vocab"}));
+                                           "empty", "notes", "qwen2-tiny", "stories", "vocab"}));
 
   // Servable files: their metadata, read independently here.
   const auto expect_servable = [&](const std::string& id, const std::string& file,
@@ -267,6 +268,7 @@ TEST(Registry, ListsAFolderWithEachFilesMetadataOrReason) {
     return by_id.at(id).file.error;
   };
   EXPECT_EQ(reason("vocab"), "a vocab-only GGUF (it holds a tokenizer but no weights)");
+  EXPECT_EQ(reason("empty"), "a GGUF without tensors or a tokenizer: no model");
   EXPECT_EQ(reason("adapter"),
             "a LoRA adapter (general.type is 'adapter'), not a model; apply it to its base model "
             "with --lora");
