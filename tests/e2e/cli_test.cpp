@@ -45,6 +45,20 @@ TEST(Cli, VersionPrintsTheProjectsVersion) {
   EXPECT_EQ(run.err, "");
 }
 
+/// Runs gengyun with each case's arguments: exit 2, the case's message alone on stderr, nothing
+/// on stdout.
+void expect_refused_with(
+    const std::vector<std::pair<std::vector<std::string>, std::string>>& cases) {
+  for (const auto& [args, message] : cases) {
+    std::vector<std::string> argv = {kBinary};
+    argv.insert(argv.end(), args.begin(), args.end());
+    const ProcessOutput run = run_process(argv);
+    EXPECT_EQ(run.exit_code, 2) << message;
+    EXPECT_EQ(run.err, message);
+    EXPECT_EQ(run.out, "");
+  }
+}
+
 // An unknown option is named first, with the command's option it most likely meant (QA: "The
 // following arguments were not expected: 0 --temperature"); exit 2.
 TEST(Cli, AnUnknownOptionIsNamedWithTheClosestKnownOne) {
@@ -89,14 +103,7 @@ TEST(Cli, AnUnknownOptionIsNamedWithTheClosestKnownOne) {
        "error: unknown option --verison (did you mean --version?); gengyun --help lists its "
        "options\n"},
   };
-  for (const auto& [args, message] : cases) {
-    std::vector<std::string> argv = {kBinary};
-    argv.insert(argv.end(), args.begin(), args.end());
-    const ProcessOutput run = run_process(argv);
-    EXPECT_EQ(run.exit_code, 2) << message;
-    EXPECT_EQ(run.err, message);
-    EXPECT_EQ(run.out, "");
-  }
+  expect_refused_with(cases);
 }
 
 // An option of one value given twice is named, with how often it was given (QA: CLI11's
@@ -110,14 +117,7 @@ TEST(Cli, AnOptionOfOneValueGivenTwiceIsNamed) {
       {{"keys", "create", "--name", "a", "--name", "b"},
        "error: keys create: --name is given 2 times; it takes one value\n"},
   };
-  for (const auto& [args, message] : cases) {
-    std::vector<std::string> argv = {kBinary};
-    argv.insert(argv.end(), args.begin(), args.end());
-    const ProcessOutput run = run_process(argv);
-    EXPECT_EQ(run.exit_code, 2) << message;
-    EXPECT_EQ(run.err, message);
-    EXPECT_EQ(run.out, "");
-  }
+  expect_refused_with(cases);
 }
 
 // A missing argument is a command line that cannot be parsed, exit 2 in every command (QA:
