@@ -47,7 +47,9 @@ std::string dominant_type(const gguf::File& file) {
 ModelFile inspect_model_file(const std::string& path) {
   ModelFile out;
   out.path = path;
-  auto file = gguf::File::open(path, gguf::FileMemory::kMapped);
+  // The header alone, read rather than mapped: a file rewritten while a rescan reads it gives
+  // an error, not SIGBUS (QA: `cp -p` over a served file during rescans ended the server).
+  auto file = gguf::File::open(path, gguf::FileMemory::kPrefix);
   if (!file.ok()) {
     out.error = file.error().message;
     return out;

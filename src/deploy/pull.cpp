@@ -28,11 +28,9 @@ namespace {
 // adds bytes; an attempt that adds none ends the run.
 constexpr int kMaxAttempts = 8;
 constexpr long kMaxRedirects = 10;  // followed per request
-// The most bytes a GGUF header (magic, version, metadata, tensor infos) may take in a download:
-// a body whose header has not ended by then is stopped as not a GGUF file. Far above real
-// models' headers (a 256k-token vocabulary with its merges takes some tens of MB); it bounds
-// what a body that looks like a GGUF header but never ends one writes to the disk.
-constexpr uint64_t kMaxHeaderBytes = uint64_t{256} << 20;
+// A body whose header has not ended by gguf::kMaxHeaderBytes is stopped as not a GGUF file: it
+// bounds what a body that looks like a GGUF header but never ends one writes to the disk.
+using gguf::kMaxHeaderBytes;
 
 std::string lower(std::string_view s) {
   std::string out(s);

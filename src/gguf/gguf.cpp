@@ -480,7 +480,17 @@ int64_t TensorInfo::n_rows() const {
 
 Result<File> File::open(const std::string& path, FileMemory memory,
                         const ReadProgress& progress) {
-  Result<MappedFile> mapped = MappedFile::open(path, memory, progress);
+  // kPrefix: the header, read as far as it goes (probe_header), the tensors' data left zero.
+  const PrefixNeed header_need = [&path](std::span<const uint8_t> read) -> Result<uint64_t> {
+    Result<HeaderProbe> probe = probe_header(read, path);
+    if (!probe) return probe.error();
+    if (!probe->extent && probe->need_bytes > kMaxHeaderBytes)
+      return make_error(path + ": its GGUF header takes at least " +
+                        std::to_string(probe->need_bytes) + " bytes, more than the " +
+                        std::to_string(kMaxHeaderBytes) + " a header may take");
+    return probe->extent ? read.size() : probe->need_bytes;
+  };
+  Result<MappedFile> mapped = MappedFile::open(path, memory, progress, header_need);
   if (!mapped) return mapped.error();
   auto mapping = std::make_unique<Mapping>(Mapping{std::move(mapped).value()});
   Result<File> file = parse(mapping->file.bytes(), path);

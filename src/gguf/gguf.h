@@ -135,6 +135,11 @@ struct FileExtent {
   uint64_t padded_end = 0;
 };
 
+/// The most bytes a GGUF header (magic, version, metadata, tensor infos) may take where it is
+/// read alone (a download, FileMemory::kPrefix). Far above real models' headers (a 256k-token
+/// vocabulary with its merges takes some tens of MB).
+inline constexpr uint64_t kMaxHeaderBytes = uint64_t{256} << 20;
+
 /// What the first bytes of a GGUF file say about it (probe_header): its extent once they hold
 /// the whole header (magic, version, metadata, tensor infos), else how many are needed.
 struct HeaderProbe {
@@ -160,7 +165,9 @@ class File {
   /// too long (> kMaxTensorNameBytes) tensor names, misaligned or out-of-range tensor data,
   /// overflow, and tensor data not laid out as llama.cpp's reader requires: each tensor's
   /// data starts where the previous tensor's ends, rounded up to the alignment (so no two
-  /// tensors overlap and none leaves a gap). `progress`: MappedFile::open's.
+  /// tensors overlap and none leaves a gap). `progress`: MappedFile::open's. With
+  /// FileMemory::kPrefix only the header is read (probe_header): metadata and tensor infos, each
+  /// tensor's data zero.
   static Result<File> open(const std::string& path, FileMemory memory = FileMemory::kMapped,
                            const ReadProgress& progress = {});
 

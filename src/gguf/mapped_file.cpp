@@ -127,10 +127,48 @@ Result<std::pair<void*, size_t>> read_anonymous(int fd, size_t size, const std::
   return std::pair<void*, size_t>{addr, length};
 }
 
+// The first bytes of fd (`size` in all) into fresh anonymous memory of `size` bytes, the rest
+// left zero: the first MiB, then as far as `need` asks (at least twice as far as before).
+// Returns the mapping's start.
+Result<void*> read_prefix(int fd, size_t size, const std::string& path, const PrefixNeed& need) {
+  void* addr = ::mmap(nullptr, size, PROT_READ | PROT_WRITE,
+                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (addr == MAP_FAILED)
+    return make_error(path + ": cannot reserve " + std::to_string(size) +
+                      " bytes: " + std::strerror(errno));
+  auto* bytes = static_cast<uint8_t*>(addr);
+  size_t done = 0;
+  size_t want = std::min(size, size_t{1} << 20);
+  while (done < want) {
+    const ssize_t n = ::pread(fd, bytes + done, want - done, static_cast<off_t>(done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      const std::string reason = n < 0 ? std::strerror(errno) : "the file shrank while read";
+      ::munmap(addr, size);
+      return make_error(path + ": cannot read byte " + std::to_string(done) + " of " +
+                        std::to_string(size) + ": " + reason);
+    }
+    done += static_cast<size_t>(n);
+    if (done < want) continue;
+    Result<uint64_t> needed = need({bytes, done});
+    if (!needed) {
+      ::munmap(addr, size);
+      return needed.error();
+    }
+    // At least twice as far when more is needed: a reader that asks for the next few bytes
+    // each time (a header of many short strings) reads in O(log) rounds, not O(n).
+    if (needed.value() > done)
+      want = static_cast<size_t>(
+          std::min<uint64_t>(size, std::max<uint64_t>(needed.value(), 2 * done)));
+  }
+  ::mprotect(addr, size, PROT_READ);
+  return addr;
+}
+
 }  // namespace
 
 Result<MappedFile> MappedFile::open(const std::string& path, FileMemory memory,
-                                    const ReadProgress& progress) {
+                                    const ReadProgress& progress, const PrefixNeed& prefix_need) {
   // O_NONBLOCK: opening a FIFO must not wait for a writer (it is refused below as not a
   // regular file); it changes nothing for regular files.
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
@@ -154,7 +192,13 @@ Result<MappedFile> MappedFile::open(const std::string& path, FileMemory memory,
   const size_t size = static_cast<size_t>(st.st_size);
   if (size == 0) {
     ::close(fd);
-    return MappedFile(nullptr, memory == FileMemory::kAnonymous, 0, 0);
+    return MappedFile(nullptr, memory != FileMemory::kMapped, 0, 0);
+  }
+  if (memory == FileMemory::kPrefix) {
+    Result<void*> read = read_prefix(fd, size, path, prefix_need);
+    ::close(fd);
+    if (!read) return read.error();
+    return MappedFile(*read, true, size, size);
   }
   if (memory == FileMemory::kAnonymous) {
     Result<std::pair<void*, size_t>> read = read_anonymous(fd, size, path, progress);

@@ -18,7 +18,15 @@ namespace gengyun::gguf {
 enum class FileMemory {
   kMapped,     ///< mmap of the file: paged in on demand, no copy
   kAnonymous,  ///< read into anonymous memory (2 MiB aligned, MADV_HUGEPAGE), then read-only
+  /// Anonymous memory of the file's size, zero but for its first bytes, read as far as
+  /// MappedFile::open's `prefix_need` says (a header without the data after it): no mapping of
+  /// the file, so one rewritten or truncated meanwhile gives a read error, not SIGBUS.
+  kPrefix,
 };
+
+/// For FileMemory::kPrefix: given the bytes read so far from the file's start, how many the
+/// reader needs in all (no more than were given: enough), or an error that ends the open.
+using PrefixNeed = std::function<Result<uint64_t>(std::span<const uint8_t> read)>;
 
 /// Reports the reading of a file into anonymous memory: bytes read so far and the file's size,
 /// after each chunk of 64 MiB and at the end (bytes_read == bytes_total), on the reading thread.
@@ -35,8 +43,12 @@ class MappedFile {
   /// system's reason), a directory or another non-regular file, mmap failure, a read error or
   /// the file shrinking while it is read. `progress` (kAnonymous, a non-empty file) follows
   /// the read; a mapping reads nothing and does not call it.
+  /// kPrefix reads the first MiB (or the whole file if smaller), then as much more as
+  /// `prefix_need` asks (at least twice as much as it had), capped at the file's size; errors
+  /// also: those of `prefix_need`.
   static Result<MappedFile> open(const std::string& path, FileMemory memory = FileMemory::kMapped,
-                                 const ReadProgress& progress = {});
+                                 const ReadProgress& progress = {},
+                                 const PrefixNeed& prefix_need = {});
 
   MappedFile(MappedFile&& other) noexcept;
   MappedFile& operator=(MappedFile&& other) noexcept;

@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <csignal>
 #include <cstdint>
 #include <filesystem>
@@ -162,6 +163,75 @@ TEST(MappedFile, RealModelParsesTheSameFromBothMemories) {
     EXPECT_NE(a.data, b.data);
     EXPECT_TRUE(std::equal(a.data, a.data + a.n_bytes, b.data)) << a.name;
   }
+}
+
+// kPrefix reads the header, as far as it goes (the Qwen vocabulary's takes ~5.9 MB, past the
+// first MiB read): the same metadata and tensor infos as the mapped file, the data past what was
+// read zero (the model's last tensor ends 1.4 MB in), and no mapping of the file: truncated
+// afterwards, every byte still reads (QA: a file rewritten while a rescan read its header through
+// a mapping ended the server with SIGBUS).
+TEST(MappedFile, APrefixReadHoldsTheHeaderAndZeroDataWithoutAMapping) {
+  REQUIRE_TESTDATA();
+  for (const char* name : {"models/qwen2-tiny-q4_k_m.gguf", "tokenizer/qwen-vocab.gguf"}) {
+    SCOPED_TRACE(name);
+    const std::string source = ::gengyun::testing::testdata_path(name);
+    const std::string path = (std::filesystem::temp_directory_path() /
+                              ("gengyun-prefix-" + std::to_string(getpid()) + ".gguf"))
+                                 .string();
+    std::filesystem::copy_file(source, path, std::filesystem::copy_options::overwrite_existing);
+    Result<File> mapped = File::open(source, FileMemory::kMapped);
+    Result<File> prefix = File::open(path, FileMemory::kPrefix);
+    ASSERT_TRUE(mapped.ok()) << mapped.error().message;
+    ASSERT_TRUE(prefix.ok()) << prefix.error().message;
+    std::filesystem::resize_file(path, 0);
+    ASSERT_EQ(prefix->metadata().size(), mapped->metadata().size());
+    for (size_t i = 0; i < mapped->metadata().size(); ++i)
+      EXPECT_EQ(prefix->metadata()[i].first, mapped->metadata()[i].first);
+    EXPECT_EQ(prefix->get_string("tokenizer.ggml.model"),
+              mapped->get_string("tokenizer.ggml.model"));
+    ASSERT_EQ(prefix->tensors().size(), mapped->tensors().size());
+    const TensorInfo* last = nullptr;
+    for (size_t i = 0; i < mapped->tensors().size(); ++i) {
+      const TensorInfo& a = mapped->tensors()[i];
+      const TensorInfo& b = prefix->tensors()[i];
+      EXPECT_EQ(a.name, b.name);
+      EXPECT_EQ(a.ne, b.ne);
+      ASSERT_EQ(a.n_bytes, b.n_bytes);
+      for (size_t k = 0; k < b.n_bytes; ++k)  // each byte as read, or zero
+        if (b.data[k] != a.data[k]) ASSERT_EQ(b.data[k], 0) << a.name << " byte " << k;
+      if (last == nullptr || b.offset > last->offset) last = &b;
+    }
+    if (last != nullptr) {
+      ASSERT_GT(std::filesystem::file_size(source), size_t{1} << 20);
+      const uint8_t* end = last->data + last->n_bytes;
+      EXPECT_TRUE(std::all_of(end - 4096, end, [](uint8_t v) { return v == 0; })) << last->name;
+    }
+    std::filesystem::remove(path);
+  }
+}
+
+// A header that claims more than kMaxHeaderBytes is refused before it is read that far.
+TEST(MappedFile, APrefixReadRefusesAHeaderOverItsBound) {
+  const std::string path = (std::filesystem::temp_directory_path() /
+                            ("gengyun-prefix-bound-" + std::to_string(getpid()) + ".gguf"))
+                               .string();
+  {
+    // GGUF v3, no tensors, one key whose name claims 1 GiB.
+    std::string header("GGUF", 4);
+    const auto u32 = [&header](uint32_t v) { header.append(reinterpret_cast<char*>(&v), 4); };
+    const auto u64 = [&header](uint64_t v) { header.append(reinterpret_cast<char*>(&v), 8); };
+    u32(3);
+    u64(0);
+    u64(1);
+    u64(uint64_t{1} << 30);
+    std::ofstream(path, std::ios::binary) << header << std::string(4096, 'k');
+  }
+  Result<File> file = File::open(path, FileMemory::kPrefix);
+  ASSERT_FALSE(file.ok());
+  EXPECT_EQ(file.error().message, path +
+                                      ": its GGUF header takes at least 1073741856 bytes, more "
+                                      "than the 268435456 a header may take");
+  std::filesystem::remove(path);
 }
 
 }  // namespace
