@@ -149,10 +149,17 @@ BatchSubmission EngineCore::submit_all(std::vector<EngineRequest> requests,
     if (stats_.waiting + static_cast<int>(inbox_.size()) + static_cast<int>(jobs.size()) >
         free_places + config_.max_waiting) {
       out.status = SubmitStatus::QueueFull;
-      out.message = (jobs.size() > 1 ? std::to_string(jobs.size()) + " requests at once: " : "") +
-                    std::to_string(config_.scheduler.max_seqs) + " requests are running and " +
-                    std::to_string(config_.max_waiting) +
-                    " waiting for this model already; retry later";
+      const int waiting = stats_.waiting + static_cast<int>(inbox_.size());
+      // (QA: the limits were named as if they were the counts.)
+      out.message = jobs.size() == 1
+                        ? std::to_string(config_.scheduler.max_seqs) +
+                              " requests are running and " + std::to_string(config_.max_waiting) +
+                              " waiting for this model already; retry later"
+                        : std::to_string(jobs.size()) + " requests at once do not fit beside the " +
+                              std::to_string(stats_.running) + " running and " +
+                              std::to_string(waiting) + " waiting (at most " +
+                              std::to_string(config_.scheduler.max_seqs) + " run and " +
+                              std::to_string(config_.max_waiting) + " wait); retry later";
       return out;
     }
     for (std::unique_ptr<Job>& job : jobs) {

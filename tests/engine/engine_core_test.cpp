@@ -264,8 +264,8 @@ TEST_F(EngineCoreTest, SubmitAllQueuesEveryRequestOrNone) {
   EXPECT_EQ(refused.status, SubmitStatus::QueueFull);
   EXPECT_TRUE(refused.handles.empty());
   EXPECT_EQ(refused.message,
-            "4 requests at once: 2 requests are running and 3 waiting for this model already; "
-            "retry later");
+            "4 requests at once do not fit beside the 0 running and 2 waiting (at most 2 run and "
+            "3 wait); retry later");
   EXPECT_EQ(engine->stats().waiting, 2);
   std::vector<EngineRequest> one_bad = requests(2);
   one_bad[1].prompt = {1, 512};
