@@ -1249,6 +1249,8 @@ std::pair<int, int> Registry::rescan() {
       }
   }
   models.clear();
+  // A request waiting for memory for a model removed here ends now, not when memory frees (QA).
+  if (removed > 0) memory_freed_.notify_all();
   for (const auto& event : events) emit(event);
   return {added, removed};
 }

@@ -1241,13 +1241,13 @@ TEST(Registry, ARequestWaitsForMemoryThatRunningRequestsHold) {
   c_thread.join();
 }
 
-// A request waiting for memory whose model's file is removed ends when a rescan drops the model:
-// not served here any more, and nothing is evicted for it (QA: it evicted another model, then
-// failed to load the missing file).
+// A request waiting for memory whose model's file is removed ends when a rescan drops the model,
+// while the memory is still held: not served here any more, and nothing is evicted for it (QA:
+// it evicted another model, then failed to load the missing file; it waited for memory first).
 TEST(Registry, AWaiterForMemoryWhoseFileIsRemovedEnds) {
   REQUIRE_TESTDATA();
   BudgetFixture f;
-  f.start(60'000'000);
+  f.start(int64_t{3600} * 1'000'000);  // (past the test's timeout: only the rescan ends the wait)
   ASSERT_TRUE(f.registry);
   std::optional<Acquired> a(f.registry->acquire("a"));
   std::optional<Acquired> b(f.registry->acquire("b"));
@@ -1256,9 +1256,9 @@ TEST(Registry, AWaiterForMemoryWhoseFileIsRemovedEnds) {
   std::thread c_thread([&] { c = f.registry->acquire("c"); });
   f.events.wait_for(Kind::WaitingForMemory, "c");
   fs::remove(f.dir.file("c.gguf"));
-  EXPECT_EQ(f.registry->rescan(), (std::pair{0, 1}));
-  a.reset();  // memory freed: the waiter looks again
+  EXPECT_EQ(f.registry->rescan(), (std::pair{0, 1}));  // the waiter ends: a and b still run
   c_thread.join();
+  a.reset();
   EXPECT_EQ(c.status, AcquireStatus::UnknownModel);
   EXPECT_EQ(c.message, "model 'c' is not served here any more (its file was removed)");
   EXPECT_FALSE(c.lease);
