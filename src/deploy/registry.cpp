@@ -987,6 +987,21 @@ Acquired Registry::acquire_lease(std::string_view name, std::optional<int64_t> k
   const AcquireStatus base_status = report.base_status;
 
   lock.lock();
+  if (model.ok() && entry->base.empty() && stamp_of(entry->path) != entry->stamp) {
+    // The file changed between its read and the end of its load: what loaded may be another
+    // file than the one its memory was reserved for (QA: a larger file swapped in then loaded
+    // past --max-memory under the old one's figure). Dropped; the request acquires the model
+    // anew, which reads the file again.
+    entry->state = ModelState::Available;
+    entry->reserved_bytes = 0;
+    lock.unlock();
+    model.value().reset();
+    load_done_.notify_all();
+    memory_freed_.notify_all();
+    emit(
+        {RegistryEvent::Kind::LoadStopped, entry->id, "the file changed while it loaded", took_us});
+    return acquire_lease(name, keep_alive_us, abandoned, held_for);
+  }
   if (!model.ok()) {
     // A model file may load next time (memory, a replaced file: tried again); an adapter that
     // does not fit its base will not until the file changes (rescan() makes it available).

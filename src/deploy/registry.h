@@ -108,8 +108,10 @@ struct RegistryEvent {
     LoadProgress,
     Loaded,
     LoadFailed,
-    /// A LoRA derivative's load that stopped without failing: its base's wait for memory ended
-    /// (its client left, the server stops); detail: why. Requests that waited for it load it.
+    /// A load that stopped without failing: a LoRA derivative's whose base's wait for memory
+    /// ended (its client left, the server stops), or one whose file changed while it loaded
+    /// (dropped, then loaded again as the new file); detail: why. Requests that waited for it
+    /// load it.
     LoadStopped,
     Unloaded
   };

@@ -515,6 +515,38 @@ TEST(Registry, AFileReplacedBeforeARescanLoadsAsTheNewFile) {
   EXPECT_EQ(registry->memory().used_bytes, q4_0_bytes);
 }
 
+// A file replaced while it loads (after the read that reserved its memory): the load is dropped
+// and the model acquired anew, as the new file (QA: an F32 file swapped in then loaded past
+// --max-memory under the Q4_0 file's figure).
+TEST(Registry, AFileReplacedWhileItLoadsIsLoadedAgainAsTheNewFile) {
+  REQUIRE_TESTDATA();
+  TempDir dir;
+  const std::string m = dir.file("m.gguf");
+  put_in_place(model_path("qwen2-tiny-q4_0.gguf"), m, fs::file_time_type::clock::now());
+  Fixture f;
+  RegistryOptions o = f.options();
+  o.models_dir = dir.path().string();
+  o.max_memory_bytes = int64_t{1} << 40;
+  const int64_t q4_0_bytes = create(o)->find("m")->memory_bytes;
+  o.max_memory_bytes = q4_0_bytes;
+  bool swapped = false;
+  f.events.gate = [&](const RegistryEvent& e) {
+    if (e.kind != Kind::LoadStarted || swapped) return;
+    swapped = true;  // (the first load only)
+    put_in_place(model_path("qwen2-tiny-f32.gguf"), m, fs::file_time_type::clock::now());
+  };
+  auto registry = create(std::move(o));
+  ASSERT_TRUE(registry);
+  Acquired refused = registry->acquire("m");
+  EXPECT_TRUE(swapped);
+  EXPECT_EQ(refused.status, AcquireStatus::OutOfMemory) << refused.message;
+  EXPECT_EQ(registry->find("m")->file.quantization, "F32");
+  EXPECT_EQ(registry->memory().used_bytes, 0);
+  ASSERT_EQ(f.events.of(Kind::LoadStopped).size(), 1u);
+  EXPECT_EQ(f.events.of(Kind::LoadStopped)[0].detail, "the file changed while it loaded");
+  EXPECT_EQ(f.events.count(Kind::Loaded, "m"), 0u);
+}
+
 // The whole folder moved away: one warning that it cannot be read (its models go), one when it
 // is back (QA: only "file removed" per file).
 TEST(Registry, AFolderMovedAwayAndBackIsWarnedOf) {
