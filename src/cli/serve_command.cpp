@@ -476,6 +476,40 @@ int serve(const ServeOptions& o) {
     }
     prices = std::move(parsed.value());
   }
+  // The registry, too, before the database: a --models that is no folder, a --lora of no model,
+  // an alias of a file's id are refused without a new database left behind (QA).
+  deploy::RegistryOptions registry_options;
+  registry_options.specs = std::move(specs.value());
+  registry_options.models_dir = o.models_dir;
+  registry_options.loras = std::move(loras.value());
+  registry_options.config = std::move(config);
+  registry_options.model = {
+      .n_threads = o.threads,
+      .n_ctx = o.ctx,
+      .kv_cache_type = o.kv_type == "f32" ? KvCacheType::F32 : KvCacheType::F16,
+      .kv_cache_bytes = o.kv_cache_mb << 20,
+      .max_batch_tokens = o.max_batch_tokens,
+      .max_seqs = o.max_seqs,
+      .max_waiting = o.max_waiting,
+      .prefix_cache = !o.no_prefix_cache,
+      .mmap = o.mmap};
+  registry_options.max_memory_bytes = max_memory_bytes;
+  registry_options.memory_wait_us = memory_wait_us;
+  registry_options.observer =
+      [mmap = o.mmap, kv_sized_at_load = registry_options.max_memory_bytes == 0 &&
+                                         o.kv_cache_mb == 0](const deploy::RegistryEvent& e) {
+        log_registry_event(e, mmap, kv_sized_at_load);
+      };
+  // The registry names a config entry by its place in the file ("models.ID.aliases: ..."): its
+  // errors then name the file too, as the config's own do (QA).
+  const auto registry_error = [&o](const std::string& message) {
+    std::fprintf(stderr, "error: %s%s\n",
+                 message.starts_with("models.") ? ("--config " + o.config + ": ").c_str() : "",
+                 tokenizer::escape_control_characters(message).c_str());
+    return 1;
+  };
+  auto registry = deploy::Registry::create(std::move(registry_options));
+  if (!registry.ok()) return registry_error(registry.error().message);
   // A database created here is said on stderr, so that a mistyped --db does not go unnoticed.
   std::unique_ptr<platform::Store> store = open_store(o.db);
   if (!store) return 1;
@@ -525,38 +559,6 @@ int serve(const ServeOptions& o) {
                  "gengyun: closed %lld interrupted request(s) in the ledger from their last "
                  "checkpoint\n",
                  static_cast<long long>(interrupted.value()));
-  deploy::RegistryOptions registry_options;
-  registry_options.specs = std::move(specs.value());
-  registry_options.models_dir = o.models_dir;
-  registry_options.loras = std::move(loras.value());
-  registry_options.config = std::move(config);
-  registry_options.model = {
-      .n_threads = o.threads,
-      .n_ctx = o.ctx,
-      .kv_cache_type = o.kv_type == "f32" ? KvCacheType::F32 : KvCacheType::F16,
-      .kv_cache_bytes = o.kv_cache_mb << 20,
-      .max_batch_tokens = o.max_batch_tokens,
-      .max_seqs = o.max_seqs,
-      .max_waiting = o.max_waiting,
-      .prefix_cache = !o.no_prefix_cache,
-      .mmap = o.mmap};
-  registry_options.max_memory_bytes = max_memory_bytes;
-  registry_options.memory_wait_us = memory_wait_us;
-  registry_options.observer =
-      [mmap = o.mmap, kv_sized_at_load = registry_options.max_memory_bytes == 0 &&
-                                         o.kv_cache_mb == 0](const deploy::RegistryEvent& e) {
-        log_registry_event(e, mmap, kv_sized_at_load);
-      };
-  // The registry names a config entry by its place in the file ("models.ID.aliases: ..."): its
-  // errors then name the file too, as the config's own do (QA).
-  const auto registry_error = [&o](const std::string& message) {
-    std::fprintf(stderr, "error: %s%s\n",
-                 message.starts_with("models.") ? ("--config " + o.config + ": ").c_str() : "",
-                 tokenizer::escape_control_characters(message).c_str());
-    return 1;
-  };
-  auto registry = deploy::Registry::create(std::move(registry_options));
-  if (!registry.ok()) return registry_error(registry.error().message);
   const std::vector<deploy::ModelInfo> models = registry.value()->list();
   warn_when_no_model_fits(registry.value()->memory().budget_bytes, models);
   if (auto checked = warn_of_unserved_prices(*store, models); !checked.ok()) {
