@@ -165,13 +165,15 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    // An unknown option is named first: for CLI11's ExtrasError, and for a missing argument or
-    // one excluding another, often what an unknown option took the place of (`run --temperature
+    // An unknown option is named first: for CLI11's ExtrasError, for an option given twice
+    // (QA: `-p a -p b --bogus` named --prompt alone), and for a missing argument or one
+    // excluding another, often what an unknown option took the place of (`run --temperature
     // 1 m`: m is no prompt, QA: only "--prompt is required"; `render-chat --template t --convo
     // c`: c is taken as the model, "model excludes --template").
     if (dynamic_cast<const CLI::ExtrasError*>(&e) != nullptr ||
         dynamic_cast<const CLI::RequiredError*>(&e) != nullptr ||
-        dynamic_cast<const CLI::ExcludesError*>(&e) != nullptr) {
+        dynamic_cast<const CLI::ExcludesError*>(&e) != nullptr ||
+        dynamic_cast<const CLI::ArgumentMismatch*>(&e) != nullptr) {
       if (const std::string message = unknown_option_message(app); !message.empty()) {
         std::fputs(message.c_str(), stderr);
         return 2;

@@ -116,6 +116,9 @@ TEST(Cli, AnOptionOfOneValueGivenTwiceIsNamed) {
        "error: run: --prompt is given 3 times; it takes one value\n"},
       {{"keys", "create", "--name", "a", "--name", "b"},
        "error: keys create: --name is given 2 times; it takes one value\n"},
+      // An unknown option beside it is named first.
+      {{"run", "m.gguf", "-p", "a", "-p", "b", "--bogus"},
+       "error: run: unknown option --bogus; gengyun run --help lists its options\n"},
   };
   expect_refused_with(cases);
 }
