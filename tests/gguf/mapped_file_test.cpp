@@ -197,8 +197,11 @@ TEST(MappedFile, APrefixReadHoldsTheHeaderAndZeroDataWithoutAMapping) {
       EXPECT_EQ(a.name, b.name);
       EXPECT_EQ(a.ne, b.ne);
       ASSERT_EQ(a.n_bytes, b.n_bytes);
-      for (size_t k = 0; k < b.n_bytes; ++k)  // each byte as read, or zero
-        if (b.data[k] != a.data[k]) ASSERT_EQ(b.data[k], 0) << a.name << " byte " << k;
+      for (size_t k = 0; k < b.n_bytes; ++k) {  // each byte as read, or zero
+        if (b.data[k] != a.data[k]) {
+          ASSERT_EQ(b.data[k], 0) << a.name << " byte " << k;
+        }
+      }
       if (last == nullptr || b.offset > last->offset) last = &b;
     }
     if (last != nullptr) {
