@@ -238,12 +238,11 @@ void handle_embeddings(const GenerationContext& context, const HttpRequest& requ
     // All inputs or none: nothing is billed when they are refused.
     BatchSubmission s = job->model->submit_all(std::move(submitted));
     if (s.status != SubmitStatus::Ok) {
-      ApiError refused = s.status == SubmitStatus::QueueFull
-                             ? server_busy("The model '" + job->request.model +
-                                           "' is busy (each input is a "
-                                           "request of its own): " +
-                                           s.message + ".")
-                             : invalid_request(s.message, "input");
+      ApiError refused =
+          s.status == SubmitStatus::QueueFull
+              ? server_busy("The model '" + job->request.model +
+                            "' is busy (each input is a request of its own): " + s.message + ".")
+              : invalid_request(s.message, "input");
       refused.headers = std::move(headers.value());
       return fail(*out, *entry, refused);
     }
