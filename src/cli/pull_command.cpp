@@ -92,7 +92,7 @@ int run_pull(const deploy::PullOptions& base) {
   for (char& c : suffix) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   if (suffix != ".gguf")
     std::fprintf(stderr,
-                 "warning: the file name (from the response) does not end in .gguf: `serve "
+                 "warning: the file name does not end in .gguf: `serve "
                  "--models` lists only *.gguf files (rename it or serve it with --model)\n");
   else if (const std::optional<std::string> flaw =
                deploy::folder_file_flaw(std::filesystem::path(result->path).filename().string()))

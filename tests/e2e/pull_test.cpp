@@ -99,7 +99,7 @@ TEST_F(PullCommandTest, ANameWithoutGgufIsPulledWithAWarning) {
   EXPECT_EQ(p.out, path + "\n");
   EXPECT_EQ(p.err, "pulled " + path + ": " + std::to_string(gguf_.size()) +
                        " bytes, a valid GGUF file; no SHA-256 given, none checked\n"
-                       "warning: the file name (from the response) does not end in .gguf: "
+                       "warning: the file name does not end in .gguf: "
                        "`serve --models` lists only *.gguf files (rename it or serve it with "
                        "--model)\n");
 }
