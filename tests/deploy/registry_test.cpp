@@ -481,6 +481,19 @@ TEST(Registry, AFileChangedWithItsSizeAndTimeKeptIsReadAgain) {
   EXPECT_EQ(registry->find("k")->file.quantization, "IQ4_NL");
 }
 
+/// Options serving `dir`, where m.gguf is put, the Q4_0 model, under a --max-memory of exactly
+/// its figure (`bytes`, as the registry estimates it).
+RegistryOptions q4_0_model_at_its_budget(Fixture& f, const TempDir& dir, int64_t& bytes) {
+  put_in_place(model_path("qwen2-tiny-q4_0.gguf"), dir.file("m.gguf"),
+               fs::file_time_type::clock::now());
+  RegistryOptions o = f.options();
+  o.models_dir = dir.path().string();
+  o.max_memory_bytes = int64_t{1} << 40;
+  bytes = create(o)->find("m")->memory_bytes;
+  o.max_memory_bytes = bytes;
+  return o;
+}
+
 // A file replaced after the last rescan is read again when it loads: the memory it is loaded
 // under and its listing are the new file's (QA: an F32 file put in place of a Q4_0 one loaded
 // past --max-memory under the Q4_0 estimate, listed as Q4_0).
@@ -488,13 +501,9 @@ TEST(Registry, AFileReplacedBeforeARescanLoadsAsTheNewFile) {
   REQUIRE_TESTDATA();
   TempDir dir;
   const std::string m = dir.file("m.gguf");
-  put_in_place(model_path("qwen2-tiny-q4_0.gguf"), m, fs::file_time_type::clock::now());
   Fixture f;
-  RegistryOptions o = f.options();
-  o.models_dir = dir.path().string();
-  o.max_memory_bytes = int64_t{1} << 40;
-  const int64_t q4_0_bytes = create(o)->find("m")->memory_bytes;
-  o.max_memory_bytes = q4_0_bytes;
+  int64_t q4_0_bytes = 0;
+  RegistryOptions o = q4_0_model_at_its_budget(f, dir, q4_0_bytes);
   auto registry = create(std::move(o));
   ASSERT_TRUE(registry);
   put_in_place(model_path("qwen2-tiny-f32.gguf"), m, fs::file_time_type::clock::now());
@@ -522,13 +531,9 @@ TEST(Registry, AFileReplacedWhileItLoadsIsLoadedAgainAsTheNewFile) {
   REQUIRE_TESTDATA();
   TempDir dir;
   const std::string m = dir.file("m.gguf");
-  put_in_place(model_path("qwen2-tiny-q4_0.gguf"), m, fs::file_time_type::clock::now());
   Fixture f;
-  RegistryOptions o = f.options();
-  o.models_dir = dir.path().string();
-  o.max_memory_bytes = int64_t{1} << 40;
-  const int64_t q4_0_bytes = create(o)->find("m")->memory_bytes;
-  o.max_memory_bytes = q4_0_bytes;
+  int64_t q4_0_bytes = 0;
+  RegistryOptions o = q4_0_model_at_its_budget(f, dir, q4_0_bytes);
   bool swapped = false;
   f.events.gate = [&](const RegistryEvent& e) {
     if (e.kind != Kind::LoadStarted || swapped) return;
