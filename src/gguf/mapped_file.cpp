@@ -150,7 +150,7 @@ Result<void*> read_prefix(int fd, size_t size, const std::string& path, const Pr
     }
     done += static_cast<size_t>(n);
     if (done < want) continue;
-    Result<uint64_t> needed = need({bytes, done});
+    Result<uint64_t> needed = need ? need({bytes, done}) : Result<uint64_t>(done);
     if (!needed) {
       ::munmap(addr, size);
       return needed.error();

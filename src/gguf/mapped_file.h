@@ -44,8 +44,8 @@ class MappedFile {
   /// the file shrinking while it is read. `progress` (kAnonymous, a non-empty file) follows
   /// the read; a mapping reads nothing and does not call it.
   /// kPrefix reads the first MiB (or the whole file if smaller), then as much more as
-  /// `prefix_need` asks (at least twice as much as it had), capped at the file's size; errors
-  /// also: those of `prefix_need`.
+  /// `prefix_need` asks (at least twice as much as it had; none without one), capped at the
+  /// file's size; errors also: those of `prefix_need`.
   static Result<MappedFile> open(const std::string& path, FileMemory memory = FileMemory::kMapped,
                                  const ReadProgress& progress = {},
                                  const PrefixNeed& prefix_need = {});

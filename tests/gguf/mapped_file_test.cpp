@@ -213,6 +213,22 @@ TEST(MappedFile, APrefixReadHoldsTheHeaderAndZeroDataWithoutAMapping) {
   }
 }
 
+// Without a prefix_need, kPrefix reads the first MiB alone.
+TEST(MappedFile, APrefixReadWithoutANeedReadsTheFirstMiB) {
+  const std::string path = (std::filesystem::temp_directory_path() /
+                            ("gengyun-prefix-mib-" + std::to_string(getpid()) + ".bin"))
+                               .string();
+  const size_t mib = size_t{1} << 20;
+  std::ofstream(path, std::ios::binary) << std::string(3 * mib, 'p');
+  Result<MappedFile> prefix = MappedFile::open(path, FileMemory::kPrefix);
+  std::filesystem::remove(path);
+  ASSERT_TRUE(prefix.ok()) << prefix.error().message;
+  const std::span<const uint8_t> bytes = prefix->bytes();
+  ASSERT_EQ(bytes.size(), 3 * mib);
+  EXPECT_TRUE(std::all_of(bytes.begin(), bytes.begin() + mib, [](uint8_t v) { return v == 'p'; }));
+  EXPECT_TRUE(std::all_of(bytes.begin() + mib, bytes.end(), [](uint8_t v) { return v == 0; }));
+}
+
 // A header that claims more than kMaxHeaderBytes is refused before it is read that far.
 TEST(MappedFile, APrefixReadRefusesAHeaderOverItsBound) {
   const std::string path = (std::filesystem::temp_directory_path() /
