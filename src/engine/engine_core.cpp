@@ -149,17 +149,15 @@ BatchSubmission EngineCore::submit_all(std::vector<EngineRequest> requests,
     if (stats_.waiting + static_cast<int>(inbox_.size()) + static_cast<int>(jobs.size()) >
         free_places + config_.max_waiting) {
       out.status = SubmitStatus::QueueFull;
-      const int waiting = stats_.waiting + static_cast<int>(inbox_.size());
-      // (QA: the limits were named as if they were the counts.)
-      out.message = jobs.size() == 1
-                        ? std::to_string(config_.scheduler.max_seqs) +
-                              " requests are running and " + std::to_string(config_.max_waiting) +
-                              " waiting for this model already; retry later"
-                        : std::to_string(jobs.size()) + " requests at once do not fit beside the " +
-                              std::to_string(stats_.running) + " running and " +
-                              std::to_string(waiting) + " waiting (at most " +
-                              std::to_string(config_.scheduler.max_seqs) + " run and " +
-                              std::to_string(config_.max_waiting) + " wait); retry later";
+      // The counts now, then the limits (QA: the limits were named as if they were the counts).
+      const std::string queued = std::to_string(stats_.running) + " running and " +
+                                 std::to_string(stats_.waiting + static_cast<int>(inbox_.size())) +
+                                 " queued (at most " + std::to_string(config_.scheduler.max_seqs) +
+                                 " running and " + std::to_string(config_.max_waiting) +
+                                 " more queued); retry later";
+      out.message = jobs.size() == 1 ? "this model has " + queued
+                                     : std::to_string(jobs.size()) +
+                                           " requests at once do not fit beside the " + queued;
       return out;
     }
     for (std::unique_ptr<Job>& job : jobs) {

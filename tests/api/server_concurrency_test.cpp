@@ -51,8 +51,8 @@ TEST_F(FullQueueTest, AFullModelQueueIs503WithRetryAfterAndCostsNothing) {
   const json error = expect_error(r, 503, "server_busy");
   EXPECT_EQ(error["type"], "server_error");
   EXPECT_EQ(error["message"],
-            "The model 'qwen2-tiny' is busy: 1 requests are running and 0 waiting for this "
-            "model already; retry later.");
+            "The model 'qwen2-tiny' is busy: this model has 1 running and 0 queued (at most 1 "
+            "running and 0 more queued); retry later.");
   EXPECT_EQ(r->get_header_value("Retry-After"), "1");
   close(stream);
   const auto ledger = wait_for_rows(2);

@@ -226,7 +226,8 @@ TEST_F(EngineCoreTest, WaitingQueueIsBoundedBeyondTheRunningPlaces) {
   EXPECT_FALSE(refused.handle);
   EXPECT_EQ(refused.status, SubmitStatus::QueueFull);
   EXPECT_EQ(refused.message,
-            "2 requests are running and 1 waiting for this model already; retry later");
+            "this model has 0 running and 3 queued (at most 2 running and 1 more queued); retry "
+            "later");
   ASSERT_TRUE(engine->step());  // a and b run, c1 waits: still full
   EXPECT_EQ(engine->stats().running, 2);
   EXPECT_EQ(engine->stats().waiting, 1);
@@ -264,8 +265,8 @@ TEST_F(EngineCoreTest, SubmitAllQueuesEveryRequestOrNone) {
   EXPECT_EQ(refused.status, SubmitStatus::QueueFull);
   EXPECT_TRUE(refused.handles.empty());
   EXPECT_EQ(refused.message,
-            "4 requests at once do not fit beside the 0 running and 2 waiting (at most 2 run and "
-            "3 wait); retry later");
+            "4 requests at once do not fit beside the 0 running and 2 queued (at most 2 running "
+            "and 3 more queued); retry later");
   EXPECT_EQ(engine->stats().waiting, 2);
   std::vector<EngineRequest> one_bad = requests(2);
   one_bad[1].prompt = {1, 512};
