@@ -90,6 +90,23 @@ void unregister_mapping(const void* addr) {
   }
 }
 
+// Reads fd's bytes [done, until) to into + done, advancing `done` (the file is `size` bytes).
+// Errors: a read error, or the file ending first (it shrank while read), naming the byte.
+Result<void> read_into(int fd, uint8_t* into, size_t& done, size_t until, size_t size,
+                       const std::string& path) {
+  while (done < until) {
+    const ssize_t n = ::pread(fd, into + done, until - done, static_cast<off_t>(done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      const std::string reason = n < 0 ? std::strerror(errno) : "the file shrank while read";
+      return make_error(path + ": cannot read byte " + std::to_string(done) + " of " +
+                        std::to_string(size) + ": " + reason);
+    }
+    done += static_cast<size_t>(n);
+  }
+  return {};
+}
+
 // `size` bytes of fd read into fresh anonymous memory, 2 MiB aligned and advised to use
 // transparent huge pages, then made read-only. Returns the mapping's start and its length.
 Result<std::pair<void*, size_t>> read_anonymous(int fd, size_t size, const std::string& path,
@@ -111,17 +128,12 @@ Result<std::pair<void*, size_t>> read_anonymous(int fd, size_t size, const std::
 
   constexpr size_t kChunk = size_t{64} << 20;
   for (size_t done = 0; done < size;) {
-    const ssize_t n =
-        ::pread(fd, addr + done, std::min(kChunk, size - done), static_cast<off_t>(done));
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      const std::string reason = n < 0 ? std::strerror(errno) : "the file shrank while read";
+    if (Result<void> read = read_into(fd, addr, done, std::min(done + kChunk, size), size, path);
+        !read) {
       ::munmap(addr, length);
-      return make_error(path + ": cannot read byte " + std::to_string(done) + " of " +
-                        std::to_string(size) + ": " + reason);
+      return read.error();
     }
-    done += static_cast<size_t>(n);
-    if (progress && (done % kChunk == 0 || done == size)) progress(done, size);
+    if (progress) progress(done, size);
   }
   ::mprotect(addr, length, PROT_READ);
   return std::pair<void*, size_t>{addr, length};
@@ -140,16 +152,10 @@ Result<void*> read_prefix(int fd, size_t size, const std::string& path, const Pr
   size_t done = 0;
   size_t want = std::min(size, size_t{1} << 20);
   while (done < want) {
-    const ssize_t n = ::pread(fd, bytes + done, want - done, static_cast<off_t>(done));
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      const std::string reason = n < 0 ? std::strerror(errno) : "the file shrank while read";
+    if (Result<void> read = read_into(fd, bytes, done, want, size, path); !read) {
       ::munmap(addr, size);
-      return make_error(path + ": cannot read byte " + std::to_string(done) + " of " +
-                        std::to_string(size) + ": " + reason);
+      return read.error();
     }
-    done += static_cast<size_t>(n);
-    if (done < want) continue;
     Result<uint64_t> needed = need ? need({bytes, done}) : Result<uint64_t>(done);
     if (!needed) {
       ::munmap(addr, size);
