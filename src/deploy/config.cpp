@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <limits>
 #include <set>
 #include <sstream>
 
@@ -231,9 +232,10 @@ Result<double> read_number_default(const YAML::Node& value, const sampling::Numb
   return x.number;
 }
 
-/// An integer field of the request defaults: at least `min`, or any integer of 64 bits, signed
-/// or not, when `min` is null (seed): an integer as reading() reads it, not quoted (a float
-/// such as 1e3 or `!!float 5` is not one, as in the API's JSON).
+/// An integer field of the request defaults: in [`min`, 2^63 - 1], or in int64's range when
+/// `min` is null (seed), as the API reads the field (a seed past 2^63 - 1 made every request of
+/// the model fail: QA); an integer as reading() reads it, not quoted (a float such as 1e3 or
+/// `!!float 5` is not one, as in the API's JSON).
 Result<json> read_integer_default(const YAML::Node& value, std::optional<int64_t> min,
                                   const std::string& field) {
   const std::string expected =
@@ -247,7 +249,11 @@ Result<json> read_integer_default(const YAML::Node& value, std::optional<int64_t
     if (min && *x.int64 < *min) return at(field, expected + ", got " + value.Scalar());
     return json(*x.int64);
   }
-  if (!min && x.uint64) return json(*x.uint64);
+  if (x.kind == PlainScalar::Kind::Integer)
+    return at(field, "is out of range: it must be an integer in [" +
+                         std::to_string(min.value_or(std::numeric_limits<int64_t>::min())) + ", " +
+                         std::to_string(std::numeric_limits<int64_t>::max()) + "], got " +
+                         value.Scalar());
   return at(field, expected);
 }
 

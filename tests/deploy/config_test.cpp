@@ -313,13 +313,13 @@ TEST(Config, DefaultsAreCheckedAsTheApiChecksRequestFields) {
     EXPECT_EQ(config.error().message, "models.a.defaults." + std::string(message));
   }
   auto config = parse_config(
-      "models:\n  a:\n    defaults: {repeat_penalty: 1e30, seed: 18446744073709551615, top_k: 0, "
+      "models:\n  a:\n    defaults: {repeat_penalty: 1e30, seed: 9223372036854775807, top_k: 0, "
       "stop: [], presence_penalty: -2}\n  b:\n    defaults: {seed: -5, stop: ['5', \"true\", !!str "
       "7, x]}",
       "");
   ASSERT_TRUE(config.ok()) << config.error().message;
   EXPECT_EQ(config->models.at("a").defaults,
-            nlohmann::json::parse(R"({"repeat_penalty": 1e30, "seed": 18446744073709551615,
+            nlohmann::json::parse(R"({"repeat_penalty": 1e30, "seed": 9223372036854775807,
                                       "top_k": 0, "stop": [], "presence_penalty": -2.0})"));
   EXPECT_EQ(config->models.at("b").defaults,
             nlohmann::json::parse(R"({"seed": -5, "stop": ["5", "true", "7", "x"]})"));
@@ -450,7 +450,8 @@ TEST(Config, PlainScalarsReadAsYamlReadsThem) {
       {"max_tokens: 0_7", R"({"max_tokens": 7})"},
       {"temperature: 01", R"({"temperature": 1.0})"},
       {"seed: -0x10", R"({"seed": -16})"},
-      {"seed: 0xffffffffffffffff", R"({"seed": 18446744073709551615})"},
+      {"seed: 0x7fffffffffffffff", R"({"seed": 9223372036854775807})"},
+      {"seed: -0x8000000000000000", R"({"seed": -9223372036854775808})"},
   };
   for (const auto& [field, defaults] : read) {
     auto config = parse_config("models:\n  a:\n    defaults: {" + std::string(field) + "}", "");
@@ -472,7 +473,19 @@ TEST(Config, PlainScalarsReadAsYamlReadsThem) {
       {"max_tokens: -0x1", "max_tokens: must be an integer >= 1, got -0x1"},
       {"max_tokens: 0x", "max_tokens: must be an integer >= 1"},
       {"max_tokens: 0o8", "max_tokens: must be an integer >= 1"},
-      {"seed: 0x1_0000_0000_0000_0000", "seed: must be an integer"},
+      // As the API reads it (a seed past 2^63 - 1 made every request of the model fail).
+      {"seed: 0xffffffffffffffff",
+       "seed: is out of range: it must be an integer in [-9223372036854775808, "
+       "9223372036854775807], got 0xffffffffffffffff"},
+      {"seed: 0x1_0000_0000_0000_0000",
+       "seed: is out of range: it must be an integer in [-9223372036854775808, "
+       "9223372036854775807], got 0x1_0000_0000_0000_0000"},
+      {"seed: -9223372036854775809",
+       "seed: is out of range: it must be an integer in [-9223372036854775808, "
+       "9223372036854775807], got -9223372036854775809"},
+      {"max_tokens: 9223372036854775808",
+       "max_tokens: is out of range: it must be an integer in [1, 9223372036854775807], got "
+       "9223372036854775808"},
       {"top_k: 0010",
        "top_k: 0010 is octal in YAML 1.1 and decimal in YAML 1.2; drop the leading 0 for "
        "decimal, or write 0o for octal"},
