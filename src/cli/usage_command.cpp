@@ -189,15 +189,18 @@ int usage(const std::string& db, bool json, const std::map<std::string, std::str
     key_width = std::max(key_width, tokenizer::display_width(r.key_name));
     model_width = std::max(model_width, tokenizer::display_width(models.back()));
   }
-  std::printf("%s %s %8s %s %10s %14s %18s %14s\n", padded("TENANT", tenant_width).c_str(),
+  // The cached prompt tokens are billed at their own price: without them COST_USD cannot be
+  // checked from the table (QA).
+  std::printf("%s %s %8s %s %10s %14s %21s %18s %14s\n", padded("TENANT", tenant_width).c_str(),
               padded("KEY", key_width).c_str(), "KEY_ID", padded("MODEL", model_width).c_str(),
-              "REQUESTS", "PROMPT_TOKENS", "COMPLETION_TOKENS", "COST_USD");
+              "REQUESTS", "PROMPT_TOKENS", "CACHED_PROMPT_TOKENS", "COMPLETION_TOKENS", "COST_USD");
   for (size_t i = 0; i < rows->size(); ++i) {
     const auto& r = rows.value()[i];
-    std::printf("%s %s %8lld %s %10lld %14lld %18lld %14s\n",
+    std::printf("%s %s %8lld %s %10lld %14lld %21lld %18lld %14s\n",
                 padded(r.tenant_name, tenant_width).c_str(), padded(r.key_name, key_width).c_str(),
                 static_cast<long long>(r.key_id), padded(models[i], model_width).c_str(),
                 static_cast<long long>(r.requests), static_cast<long long>(r.prompt_tokens),
+                static_cast<long long>(r.cached_prompt_tokens),
                 static_cast<long long>(r.completion_tokens),
                 platform::format_usd(r.cost_micro_usd).c_str());
   }

@@ -540,6 +540,7 @@ TEST_F(AdminTest, UsageNamesTheTenantOfEachKey) {
     const int64_t at = 1'709'164'800'000'000;  // 2024-02-29T00:00:00Z
     for (const auto& [key_id, prompt] : {std::pair{1, 10}, std::pair{2, 20}}) {
       platform::UsageRecord r{key_id, "qwen", prompt, 2, at, at, "/v1/completions", 200, "ok", ""};
+      r.cached_prompt_tokens = prompt / 2;
       r.cost_micro_usd = prompt;
       ASSERT_TRUE((*s)->record_usage(r).ok());
     }
@@ -548,12 +549,12 @@ TEST_F(AdminTest, UsageNamesTheTenantOfEachKey) {
   ASSERT_EQ(table.exit_code, 0) << table.err;
   char expected[512];
   std::snprintf(expected, sizeof expected,
-                "%-16s %-24s %8s %-28s %10s %14s %18s %14s\n"
-                "%-16s %-24s %8d %-28s %10d %14d %18d %14s\n"
-                "%-16s %-24s %8d %-28s %10d %14d %18d %14s\n",
+                "%-16s %-24s %8s %-28s %10s %14s %21s %18s %14s\n"
+                "%-16s %-24s %8d %-28s %10d %14d %21d %18d %14s\n"
+                "%-16s %-24s %8d %-28s %10d %14d %21d %18d %14s\n",
                 "TENANT", "KEY", "KEY_ID", "MODEL", "REQUESTS", "PROMPT_TOKENS",
-                "COMPLETION_TOKENS", "COST_USD", "acme", "bot", 2, "qwen", 1, 20, 2, "0.00002",
-                "default", "bot", 1, "qwen", 1, 10, 2, "0.00001");
+                "CACHED_PROMPT_TOKENS", "COMPLETION_TOKENS", "COST_USD", "acme", "bot", 2, "qwen",
+                1, 20, 10, 2, "0.00002", "default", "bot", 1, "qwen", 1, 10, 5, 2, "0.00001");
   EXPECT_EQ(table.out, expected);
   auto csv = gengyun({"usage", "--db", db_, "--start", "2024-02-29", "--end", "2024-03-01",
                       "--format", "csv"});
@@ -561,8 +562,8 @@ TEST_F(AdminTest, UsageNamesTheTenantOfEachKey) {
   EXPECT_EQ(csv.out,
             "key_id,key_name,tenant_id,tenant_name,requests,prompt_tokens,cached_prompt_tokens,"
             "completion_tokens,cost_micro_usd\n"
-            "2,bot,2,acme,1,20,0,2,20\n"
-            "1,bot,1,default,1,10,0,2,10\n");
+            "2,bot,2,acme,1,20,10,2,20\n"
+            "1,bot,1,default,1,10,5,2,10\n");
   // A name longer than its column widens the column for every line.
   const std::string long_name(40, 'k');
   ASSERT_EQ(gengyun({"keys", "create", "--db", db_, "--name", long_name}).exit_code, 0);
@@ -610,12 +611,13 @@ TEST_F(AdminTest, UsageTableEscapesBidiFormattingCharactersOfModelNames) {
   // (the MODEL column widens to the longest escaped name: 37 columns)
   EXPECT_EQ(table.out,
             "TENANT           KEY                        KEY_ID MODEL                              "
-            "     REQUESTS  PROMPT_TOKENS  COMPLETION_TOKENS       COST_USD\n"
+            "     REQUESTS  PROMPT_TOKENS  CACHED_PROMPT_TOKENS  COMPLETION_TOKENS       COST_USD\n"
             "default          bot                             1 gpt\\xe2\\x80\\xae4o          "
-            "                    1              1                  1              0\n"
+            "                    1              1                     0                  1         "
+            "     0\n"
             "default          bot                             1 "
             "\\xe2\\x81\\xa6m\\xe2\\x81\\xa9\\xe2\\x80\\x8e          1              1       "
-            "           1              0\n");
+            "              0                  1              0\n");
 }
 
 // The JSON summary and report write the invisible and reordering characters of client-sent
@@ -649,19 +651,19 @@ TEST_F(AdminTest, UsageTablePadsNamesByTheirWidthOnScreen) {
   ASSERT_EQ(table.exit_code, 0) << table.err;
   EXPECT_EQ(table.out,
             "TENANT           KEY                        KEY_ID MODEL                          "
-            "REQUESTS  PROMPT_TOKENS  COMPLETION_TOKENS       COST_USD\n"
+            "REQUESTS  PROMPT_TOKENS  CACHED_PROMPT_TOKENS  COMPLETION_TOKENS       COST_USD\n"
             "default          bot                             1 "
             "caf\xc3\xa9"
             "                        "
-            "          1              1                  1              0\n"
+            "          1              1                     0                  1              0\n"
             "default          bot                             1 "
             "qwen"
             "                        "
-            "          1              1                  1              0\n"
+            "          1              1                     0                  1              0\n"
             "default          bot                             1 "
             "\xe6\xa8\xa1\xe5\x9e\x8b"
             "                        "
-            "          1              1                  1              0\n");
+            "          1              1                     0                  1              0\n");
 }
 
 // `spool repair` creates no spool where there is none, and leaves one a live server holds alone.
