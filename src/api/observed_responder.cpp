@@ -47,7 +47,10 @@ void ObservedResponder::log_once() {
   if (logged_) return;
   logged_ = true;
   const double ms = static_cast<double>(monotonic_us() - started_us_) / 1000.0;
-  log_access(method_, path_, status_, ms, key_prefix_, inner_->client_gone());
+  // A client gone before any answer is logged 499, as its ledger row says (nginx's "client
+  // closed request"); it was logged 0.
+  const bool gone = inner_->client_gone();
+  log_access(method_, path_, status_ == 0 && gone ? 499 : status_, ms, key_prefix_, gone);
 }
 
 bool ObservedResponder::respond(HttpResponse response) {

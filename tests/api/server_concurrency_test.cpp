@@ -1,11 +1,10 @@
 // The server under load: a full model queue answers 503 with Retry-After; a client that stops
 // reading holds no thread and is billed; concurrent requests are billed exactly; a
 // non-streamed request whose client leaves is cancelled.
+#include <gtest/gtest.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
-
-#include <gtest/gtest.h>
 
 #include <algorithm>
 #include <chrono>
@@ -13,6 +12,8 @@
 #include <thread>
 #include <vector>
 
+#include "eventually.h"
+#include "log_capture.h"
 #include "server_fixture.h"
 
 namespace gengyun::api::testing {
@@ -198,6 +199,7 @@ TEST_F(ServerTest, SlowHeaderConnectionsDoNotBlockHealth) {
 }
 
 TEST_F(ServerTest, ClientThatLeavesAWholeResponseRequestIsCancelled) {
+  LogCapture log;
   const std::string prompt = "The quick brown fox";
   const int sock = connect_to(port_);
   ASSERT_GE(sock, 0);
@@ -223,6 +225,11 @@ TEST_F(ServerTest, ClientThatLeavesAWholeResponseRequestIsCancelled) {
     EXPECT_EQ(ledger[0].prompt_tokens, n_prompt);
   }
   EXPECT_LT(ledger[0].completion_tokens, 4000);
+  // Its access line says 499, as its row does (it said 0).
+  ASSERT_TRUE(
+      eventually([&] { return log.lines_with("access: POST /v1/completions ").size() == 1; }));
+  EXPECT_EQ(log.lines_with("access: POST /v1/completions 499 ").size(), 1u);
+  EXPECT_EQ(log.lines_with(" client gone").size(), 1u);
 
   auto after = post("/v1/completions", {{"model", "stories"}, {"prompt", "Once"}, {"max_tokens", 4}},
                     key_);
