@@ -1,16 +1,19 @@
 #include "api/http_server.h"
 
-#include <cerrno>
-#include <mutex>
-#include <optional>
-#include <thread>
-#include <vector>
+#include <spdlog/spdlog.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/strand.hpp>
-#include <spdlog/spdlog.h>
+#include <cerrno>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <utility>
+#include <vector>
 
 #include "api/http_connection.h"
 
@@ -127,31 +130,73 @@ HttpServer::HttpServer(HttpOptions options, HttpHandler handler)
 
 HttpServer::~HttpServer() { stop(); }
 
-Result<int> HttpServer::bind(const std::string& host, int port) {
+Result<Listener> Listener::listen(const std::string& host, int port) {
   const std::string address = host + ":" + std::to_string(port);
-  std::lock_guard lock(impl_->mutex);
-  if (impl_->bound) return make_error(address + ": this server is already bound");
   if (port < 0 || port > 65535) return make_error(address + ": port must be in 0..65535");
+  net::io_context io;
   error_code ec;
-  tcp::resolver resolver(impl_->io);
+  tcp::resolver resolver(io);
   const auto endpoints = resolver.resolve(host, std::to_string(port), tcp::resolver::passive, ec);
   if (ec) return make_error(address + ": cannot listen: " + ec.message());
   std::string reason = "no address to listen on";
-  tcp::acceptor& acceptor = impl_->acceptor;
+  tcp::acceptor acceptor(io);
   for (const auto& entry : endpoints) {
     acceptor.open(entry.endpoint().protocol(), ec);
     if (!ec) acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
     if (!ec) acceptor.bind(entry.endpoint(), ec);
     if (!ec) acceptor.listen(net::socket_base::max_listen_connections, ec);
     if (!ec) {
-      impl_->bound = true;
-      return static_cast<int>(acceptor.local_endpoint().port());
+      const int bound_port = static_cast<int>(acceptor.local_endpoint().port());
+      const int family = entry.endpoint().protocol().family();
+      const int fd = acceptor.release(ec);
+      if (!ec) return Listener(fd, family, bound_port);
     }
     reason = ec.message();
     error_code ignored;
     acceptor.close(ignored);
   }
   return make_error(address + ": cannot listen: " + reason);
+}
+
+Listener::Listener(Listener&& other) noexcept
+    : fd_(std::exchange(other.fd_, -1)), family_(other.family_), port_(other.port_) {}
+
+Listener& Listener::operator=(Listener&& other) noexcept {
+  if (this != &other) {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = std::exchange(other.fd_, -1);
+    family_ = other.family_;
+    port_ = other.port_;
+  }
+  return *this;
+}
+
+Listener::~Listener() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+Result<int> HttpServer::bind(const std::string& host, int port) {
+  {
+    std::lock_guard lock(impl_->mutex);
+    if (impl_->bound)
+      return make_error(host + ":" + std::to_string(port) + ": this server is already bound");
+  }
+  auto listener = Listener::listen(host, port);
+  if (!listener.ok()) return listener.error();
+  return bind(std::move(listener.value()));
+}
+
+Result<int> HttpServer::bind(Listener listener) {
+  std::lock_guard lock(impl_->mutex);
+  if (impl_->bound) return make_error("this server is already bound");
+  error_code ec;
+  impl_->acceptor.assign(listener.family_ == AF_INET6 ? tcp::v6() : tcp::v4(), listener.fd_, ec);
+  if (ec)
+    return make_error("port " + std::to_string(listener.port()) +
+                      ": cannot listen: " + ec.message());
+  listener.fd_ = -1;  // the acceptor's now
+  impl_->bound = true;
+  return listener.port();
 }
 
 void HttpServer::run() {

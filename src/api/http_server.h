@@ -58,6 +58,35 @@ struct HttpOptions {
 /// (now or later, from any thread) and must not block.
 using HttpHandler = std::function<void(HttpRequest request, std::shared_ptr<Responder> responder)>;
 
+/// A TCP socket bound and listening, on which nothing accepts yet: made before the server that
+/// will accept on it (HttpServer::bind(Listener)), so that a busy port is found out before
+/// anything else is set up (serve binds --listen before it opens, and so may create, its
+/// database). Connections that arrive meanwhile wait in the socket's backlog. Move-only; closes
+/// the socket when destroyed, unless a server took it.
+class Listener {
+ public:
+  /// Listens on host:port (port 0: any free port; SO_REUSEADDR but not SO_REUSEPORT, so a busy
+  /// port fails). Errors: "HOST:PORT: cannot listen: <reason>" (reason from the resolver or the
+  /// system, e.g. "Address already in use"), a port outside 0..65535.
+  static Result<Listener> listen(const std::string& host, int port);
+  Listener(Listener&& other) noexcept;
+  Listener& operator=(Listener&& other) noexcept;
+  Listener(const Listener&) = delete;
+  Listener& operator=(const Listener&) = delete;
+  ~Listener();
+
+  /// The port it listens on (the one picked for port 0).
+  int port() const { return port_; }
+
+ private:
+  friend class HttpServer;
+  Listener(int fd, int family, int port) : fd_(fd), family_(family), port_(port) {}
+
+  int fd_ = -1;     ///< the socket's descriptor; -1 once closed or taken
+  int family_ = 0;  ///< AF_INET or AF_INET6
+  int port_ = 0;
+};
+
 /// The server: bind(), then run() on one thread until stop() from any thread.
 class HttpServer {
  public:
@@ -72,6 +101,9 @@ class HttpServer {
   /// the resolver or the system, e.g. "Address already in use"), a port outside 0..65535, a
   /// second bind.
   Result<int> bind(const std::string& host, int port);
+  /// Accepts on `listener`'s socket (from run() on) and returns its port. Errors: a second bind
+  /// (the listener is then closed), the system's refusal to take the socket.
+  Result<int> bind(Listener listener);
 
   /// Serves on options.io_threads threads (the caller's included) until stop(), then until every
   /// response in flight is complete and every Responder released. Returns at once when not

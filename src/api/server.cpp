@@ -6,6 +6,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "api/admin_handler.h"
@@ -214,6 +215,8 @@ Server::Server(deploy::Registry& registry, platform::Store& store, ServerOptions
 Server::~Server() { stop(); }
 
 Result<int> Server::bind(const std::string& host, int port) { return impl_->http.bind(host, port); }
+
+Result<int> Server::bind(Listener listener) { return impl_->http.bind(std::move(listener)); }
 
 void Server::run() {
   impl_->http.run();

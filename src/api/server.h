@@ -59,6 +59,9 @@ class Server {
   /// Binds host:port (port 0: any free port) and returns the bound port. Errors: the address
   /// cannot be bound ("127.0.0.1:8080: cannot listen: Address already in use"), a second bind.
   Result<int> bind(const std::string& host, int port);
+  /// Serves on `listener`, bound before (serve binds it before it opens the store this Server
+  /// needs), and returns its port. Errors: a second bind.
+  Result<int> bind(Listener listener);
 
   /// Serves until stop() (blocking), then until the requests in flight are answered and their
   /// ledger rows written. Returns at once when not bound or already stopped.

@@ -13,6 +13,7 @@
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <limits>
 #include <memory>
 #include <optional>
@@ -72,6 +73,20 @@ std::string default_ledger_spool(const std::string& db) {
   if (db.starts_with("postgres://") || db.starts_with("postgresql://"))
     return "gengyun-ledger-spool";
   return db + "-ledger-spool";
+}
+
+/// Why --ledger-spool `path` cannot be a spool, known without opening it ("" when nothing is
+/// known against it, and for "", the default spool): its folder does not exist or is no
+/// folder, or it is a folder itself.
+std::string ledger_spool_refusal(const std::string& path) {
+  if (path.empty()) return "";
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) return "it is a folder, not a file";
+  const std::filesystem::path folder = std::filesystem::path(path).parent_path();
+  if (folder.empty() || std::filesystem::is_directory(folder, ec)) return "";
+  return std::filesystem::exists(folder, ec)
+             ? "'" + tokenizer::escape_control_characters(folder.string()) + "' is not a folder"
+             : "there is no folder '" + tokenizer::escape_control_characters(folder.string()) + "'";
 }
 
 /// Splits "HOST:PORT" (the last ':' separates; "[::1]:8080" allowed).
@@ -476,6 +491,12 @@ int serve(const ServeOptions& o) {
     }
     prices = std::move(parsed.value());
   }
+  // A spool that cannot be opened would be refused only after the database was opened.
+  if (const std::string refusal = ledger_spool_refusal(o.ledger_spool); !refusal.empty()) {
+    std::fprintf(stderr, "error: --ledger-spool %s: %s\n",
+                 tokenizer::escape_control_characters(o.ledger_spool).c_str(), refusal.c_str());
+    return 1;
+  }
   // The registry, too, before the database: a --models that is no folder, a --lora of no model,
   // an alias of a file's id are refused without a new database left behind (QA).
   deploy::RegistryOptions registry_options;
@@ -510,6 +531,20 @@ int serve(const ServeOptions& o) {
   };
   auto registry = deploy::Registry::create(std::move(registry_options));
   if (!registry.ok()) return registry_error(registry.error().message);
+  const std::vector<deploy::ModelInfo> models = registry.value()->list();
+  warn_when_no_model_fits(registry.value()->memory().budget_bytes, models);
+  // Pinned models load before the database is opened (the registry needs none), and before the
+  // port is bound, so that clients are not taken while they load: a model that cannot load
+  // leaves no new database behind.
+  if (auto pinned = registry.value()->load_pinned(); !pinned.ok())
+    return registry_error(pinned.error().message);
+  // The port, too, is bound before the database is opened (a port in use left a new database
+  // behind). Connections wait in its backlog until the server runs.
+  auto listener = api::Listener::listen(listen->first, listen->second);
+  if (!listener.ok()) {
+    std::fprintf(stderr, "error: %s\n", listener.error().message.c_str());
+    return 1;
+  }
   // A database created here is said on stderr, so that a mistyped --db does not go unnoticed.
   std::unique_ptr<platform::Store> store = open_store(o.db);
   if (!store) return 1;
@@ -559,21 +594,17 @@ int serve(const ServeOptions& o) {
                  "gengyun: closed %lld interrupted request(s) in the ledger from their last "
                  "checkpoint\n",
                  static_cast<long long>(interrupted.value()));
-  const std::vector<deploy::ModelInfo> models = registry.value()->list();
-  warn_when_no_model_fits(registry.value()->memory().budget_bytes, models);
   if (auto checked = warn_of_unserved_prices(*store, models); !checked.ok()) {
     std::fprintf(stderr, "error: %s\n", checked.error().message.c_str());
     return 1;
   }
-  if (auto pinned = registry.value()->load_pinned(); !pinned.ok())
-    return registry_error(pinned.error().message);
   api::ServerOptions server_options;
   server_options.cors_origins = o.cors_origins;
   server_options.ledger = ledger->get();
   server_options.http.max_connections =
       connections_within_descriptor_limit(server_options.http.max_connections);
   api::Server server(*registry.value(), *store, server_options);
-  auto port = server.bind(listen->first, listen->second);
+  auto port = server.bind(std::move(listener.value()));
   if (!port.ok()) {
     std::fprintf(stderr, "error: %s\n", port.error().message.c_str());
     return 1;

@@ -151,6 +151,48 @@ TEST_F(HttpServerTest, AcceptedSocketsHaveTcpNoDelay) {
   close(sock);
 }
 
+// A Listener is bound before any server exists (serve binds --listen before it opens the
+// database): its port is busy for others at once, a client that connects meanwhile waits in the
+// backlog and is answered once a server runs on it, and a Listener dropped unused frees its port.
+TEST_F(HttpServerTest, AListenerBoundBeforeTheServerIsServedOn) {
+  auto unused = Listener::listen("127.0.0.1", 0);
+  auto other = Listener::listen("127.0.0.1", 0);
+  ASSERT_TRUE(unused.ok() && other.ok());
+  const int unused_port = unused->port();
+  EXPECT_TRUE(can_connect(unused_port));
+  unused.value() = std::move(other.value());  // the first socket is closed
+  EXPECT_FALSE(can_connect(unused_port));
+
+  auto listener = Listener::listen("127.0.0.1", 0);
+  ASSERT_TRUE(listener.ok()) << listener.error().message;
+  const int port = listener->port();
+  ASSERT_GT(port, 0);
+  auto busy = Listener::listen("127.0.0.1", port);
+  ASSERT_FALSE(busy.ok());
+  EXPECT_EQ(busy.error().message,
+            "127.0.0.1:" + std::to_string(port) + ": cannot listen: Address already in use");
+  EXPECT_EQ(Listener::listen("127.0.0.1", 70000).error().message,
+            "127.0.0.1:70000: port must be in 0..65535");
+  const int early = connect_to(port);
+  ASSERT_GE(early, 0);
+  send_text(early, "GET /a HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n");
+
+  server_ = std::make_unique<HttpServer>(options_, [](HttpRequest, std::shared_ptr<Responder> out) {
+    out->respond({200, "text/plain", "served", {}});
+  });
+  auto bound = server_->bind(std::move(listener.value()));
+  ASSERT_TRUE(bound.ok()) << bound.error().message;
+  EXPECT_EQ(bound.value(), port);
+  auto again = server_->bind(std::move(unused.value()));
+  ASSERT_FALSE(again.ok());
+  EXPECT_EQ(again.error().message, "this server is already bound");
+  thread_ = std::thread([this] { server_->run(); });
+  const std::string reply = read_until_closed(early);
+  close(early);
+  EXPECT_EQ(reply.rfind("HTTP/1.1 200 ", 0), 0u) << reply;
+  EXPECT_TRUE(reply.ends_with("\r\n\r\nserved")) << reply;
+}
+
 TEST_F(HttpServerTest, TricklingHeaderIsAnswered408AtItsDeadline) {
   options_.header_timeout = 300ms;
   options_.linger_timeout = 200ms;

@@ -944,6 +944,55 @@ TEST_F(ServeTest, RefusedFlagValuesLeaveNoNewDatabase) {
   }
 }
 
+// The refusals that came after the database was opened come before it now: a port in use (a
+// socket of this test listens on it), a --ledger-spool in a folder that does not exist or that
+// is a folder, and a pinned model that cannot load leave no new --db and no spool behind (each
+// left a new database).
+TEST_F(ServeTest, LateRefusalsLeaveNoNewDatabase) {
+  const int busy = socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(busy, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t length = sizeof address;
+  ASSERT_EQ(bind(busy, reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
+  ASSERT_EQ(listen(busy, 1), 0);
+  ASSERT_EQ(getsockname(busy, reinterpret_cast<sockaddr*>(&address), &length), 0);
+  const std::string busy_address = "127.0.0.1:" + std::to_string(ntohs(address.sin_port));
+  const std::string spool = (dir_ / "none" / "spool").string();
+  const std::string bad = (dir_ / "bad.gguf").string();
+  std::ofstream(bad) << "not gguf";
+  const std::string config = (dir_ / "pin.yaml").string();
+  std::ofstream(config) << "models:\n  bad:\n    pin: true\n";
+  const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
+      {{"--listen", busy_address},
+       "error: " + busy_address + ": cannot listen: Address already in use\n"},
+      {{"--listen", "127.0.0.1:0", "--ledger-spool", spool},
+       "error: --ledger-spool " + spool + ": there is no folder '" + (dir_ / "none").string() +
+           "'\n"},
+      {{"--listen", "127.0.0.1:0", "--ledger-spool", dir_.string()},
+       "error: --ledger-spool " + dir_.string() + ": it is a folder, not a file\n"},
+      {{"--listen", "127.0.0.1:0", "--model", "bad=" + bad, "--config", config},
+       "error: --config " + config +
+           ": models.bad.pin: a pinned model loads at start, and model 'bad' cannot be served: "
+           "not a GGUF file: starts with bytes 6e 6f 74 20, expected 'GGUF' (47 47 55 46)\n"},
+  };
+  for (const auto& [flags, message] : cases) {
+    std::vector<std::string> argv = {kBinary, "serve", "--db", db_, "--model", "q=" + model_path_};
+    argv.insert(argv.end(), flags.begin(), flags.end());
+    const auto out = run_process(argv);
+    EXPECT_EQ(out.exit_code, 1) << message;
+    EXPECT_TRUE(out.err.ends_with(message)) << out.err;
+    EXPECT_FALSE(std::filesystem::exists(db_)) << message;
+    EXPECT_FALSE(std::filesystem::exists(db_ + "-ledger-spool")) << message;
+    EXPECT_FALSE(std::filesystem::exists(spool)) << message;
+    // (So that each case is judged on its own.)
+    std::filesystem::remove(db_);
+    std::filesystem::remove(db_ + "-ledger-spool");
+  }
+  close(busy);
+}
+
 // The registry's errors about a config entry name the config file, as the config's own do (QA:
 // "error: models.a.aliases: ..." alone).
 TEST_F(ServeTest, RegistryErrorsOfAConfigEntryNameTheFile) {
