@@ -521,12 +521,10 @@ int serve(const ServeOptions& o) {
                                          o.kv_cache_mb == 0](const deploy::RegistryEvent& e) {
         log_registry_event(e, mmap, kv_sized_at_load);
       };
-  // The registry names a config entry by its place in the file ("models.ID.aliases: ..."): its
-  // errors then name the file too, as the config's own do (QA).
-  const auto registry_error = [&o](const std::string& message) {
-    std::fprintf(stderr, "error: %s%s\n",
-                 message.starts_with("models.") ? ("--config " + o.config + ": ").c_str() : "",
-                 tokenizer::escape_control_characters(message).c_str());
+  // The registry's errors about a config entry name the file (Config::path), as the config's
+  // own do (QA).
+  const auto registry_error = [](const std::string& message) {
+    std::fprintf(stderr, "error: %s\n", tokenizer::escape_control_characters(message).c_str());
     return 1;
   };
   auto registry = deploy::Registry::create(std::move(registry_options));

@@ -492,6 +492,7 @@ Result<Config> load_config(const std::string& path) {
   text << in.rdbuf();
   auto config = parse_config(text.str(), std::filesystem::path(path).parent_path().string());
   if (!config.ok()) return make_error(path + ": " + config.error().message);
+  config->path = path;
   return config;
 }
 

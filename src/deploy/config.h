@@ -48,6 +48,10 @@ struct ModelConfig {
 
 /// A whole config file.
 struct Config {
+  /// The file it was read from, as given to load_config; "" for parse_config's. The registry's
+  /// errors about an entry then name it, as the config's own errors do ("--config PATH:
+  /// models.ID.aliases: ...": Registry::create, load_pinned).
+  std::string path;
   int64_t keep_alive_us = 5 * 60 * 1'000'000LL;  ///< Ollama's default: 5 minutes
   int64_t rescan_interval_us = 2'000'000;        ///< 0: no rescans but POST /admin/models/rescan
   std::map<std::string, ModelConfig, std::less<>> models;
@@ -60,8 +64,8 @@ struct Config {
 /// twice or equal to another model's id, a bad duration, several YAML documents (`---`).
 Result<Config> parse_config(const std::string& yaml_text, const std::string& base_dir);
 
-/// Reads and parses the file at `path`. Errors: unreadable file or a folder, those of parse_config
-/// (each prefixed with the path).
+/// Reads and parses the file at `path` (kept as Config::path). Errors: unreadable file or a
+/// folder, those of parse_config (each prefixed with the path).
 Result<Config> load_config(const std::string& path);
 
 }  // namespace gengyun::deploy

@@ -249,6 +249,16 @@ void ModelLease::release() {
 
 Registry::Registry(RegistryOptions options) : options_(std::move(options)) {}
 
+namespace {
+
+/// `key`, a place in `config` ("models.ID.aliases"), as the registry's errors name it: after
+/// "--config PATH: " when the config was read from a file, as the config's own errors are.
+std::string config_key(const Config& config, const std::string& key) {
+  return config.path.empty() ? key : "--config " + config.path + ": " + key;
+}
+
+}  // namespace
+
 Result<std::unique_ptr<Registry>> Registry::create(RegistryOptions options) {
   if (!options.clock) options.clock = monotonic_us;
   if (!options.models_dir.empty() && !fs::is_directory(options.models_dir))
@@ -259,15 +269,16 @@ Result<std::unique_ptr<Registry>> Registry::create(RegistryOptions options) {
     for (const auto& alias : model.aliases) registry->aliases_.emplace(alias, id);
   for (const auto& spec : o.specs) {
     if (auto alias = registry->aliases_.find(spec.name); alias != registry->aliases_.end())
-      return make_error("models." + alias->second + ".aliases: '" + spec.name +
-                        "' is also the id of the model given by --model " + spec.name + "=" +
-                        spec.path);
+      return make_error(config_key(o.config, "models." + alias->second + ".aliases") + ": '" +
+                        spec.name + "' is also the id of the model given by --model " + spec.name +
+                        "=" + spec.path);
     registry->entries_.emplace(spec.name, registry->make_entry(spec.name, spec.path, "--model"));
   }
   for (const auto& [id, model] : o.config.models) {
     if (model.path.empty()) continue;
     if (registry->entries_.contains(id))
-      return make_error("models." + id + ".path: the id '" + id + "' is given by --model too");
+      return make_error(config_key(o.config, "models." + id + ".path") + ": the id '" + id +
+                        "' is given by --model too");
     registry->entries_.emplace(id, registry->make_entry(id, model.path, "config"));
   }
   for (const auto& [id, entry] : registry->entries_)
@@ -276,7 +287,7 @@ Result<std::unique_ptr<Registry>> Registry::create(RegistryOptions options) {
   // A file of the folder named as an alias: at start an error (at a rescan: state error).
   for (const auto& [alias, id] : registry->aliases_)
     if (auto it = registry->entries_.find(alias); it != registry->entries_.end())
-      return make_error("models." + id + ".aliases: '" + alias +
+      return make_error(config_key(o.config, "models." + id + ".aliases") + ": '" + alias +
                         "' is also the id of the model of --models " + it->second->path);
   if (Result<void> added = registry->add_derivatives(); !added.ok()) return added.error();
   // A config entry without a model: with a folder its file may appear later.
@@ -284,14 +295,14 @@ Result<std::unique_ptr<Registry>> Registry::create(RegistryOptions options) {
     if (registry->entries_.contains(id)) continue;
     if (o.models_dir.empty())
       return make_error(
-          "models." + id + ": there is no model '" + id +
+          config_key(o.config, "models." + id) + ": there is no model '" + id +
           "' (no --model, --lora or path gives it, and no --models folder is served)");
     // The ids of the folder's files are their names lower-cased (util::folder_model_id), and
     // requests match ids exactly: an entry keyed otherwise would never apply.
     if (const std::string file_id = util::folder_model_id(id); file_id != id) {
       const auto file = registry->entries_.find(file_id);
       return make_error(
-          "models." + id + ": there is no model '" + id + "'" +
+          config_key(o.config, "models." + id) + ": there is no model '" + id + "'" +
           (file != registry->entries_.end() && file->second->source == "--models"
                ? "; the file " + file->second->path + " is served as '" + file_id + "'"
                : "") +
@@ -405,9 +416,10 @@ Result<void> Registry::add_derivatives() {
       all.push_back({{lora.name, id, {lora.adapter_path, lora.scale}}, "config"});
   std::lock_guard lock(mutex_);
   for (const auto& [spec, source] : all) {
-    const std::string where = source == "--lora"
-                                  ? "--lora " + spec.name
-                                  : "models." + spec.base + ".loras." + spec.name;
+    const std::string where =
+        source == "--lora"
+            ? "--lora " + spec.name
+            : config_key(options_.config, "models." + spec.base + ".loras." + spec.name);
     const std::shared_ptr<Entry> base = resolve(spec.base);
     if (!base) return make_error(where + ": there is no model '" + spec.base + "'");
     if (!base->base.empty())
@@ -1281,8 +1293,8 @@ Result<void> Registry::load_pinned() {
     Acquired acquired = acquire(id);
     // (QA: the message did not say that the model was to load at start for its pin.)
     if (!acquired.lease)
-      return make_error("models." + id + ".pin: a pinned model loads at start, and " +
-                        acquired.message);
+      return make_error(config_key(options_.config, "models." + id + ".pin") +
+                        ": a pinned model loads at start, and " + acquired.message);
   }
   return {};
 }

@@ -230,7 +230,9 @@ class Registry {
   /// the adapter's bytes of the memory budget, and releases the base when it unloads. Errors:
   /// DIR is not a readable folder, an alias that is a model's id (--model, a file of DIR, a
   /// derivative: at a rescan such a file is state Error instead), a derivative whose base is
-  /// not a model (or is a derivative: adapters do not stack) or whose name is a model's.
+  /// not a model (or is a derivative: adapters do not stack) or whose name is a model's. An
+  /// error about a config entry names its key ("models.ID.aliases: ..."), after "--config PATH: "
+  /// when the config was read from a file (Config::path).
   static Result<std::unique_ptr<Registry>> create(RegistryOptions options);
   /// Stops the maintenance thread, waits until every lease is released (requests still ending
   /// on their engines' threads), then unloads every model on the calling thread.
@@ -293,7 +295,8 @@ class Registry {
   int collect_idle();
 
   /// Loads the pinned models (serve's start). Errors: the first failure, "models.ID.pin: a
-  /// pinned model loads at start, and " + acquire()'s message.
+  /// pinned model loads at start, and " + acquire()'s message ("--config PATH: " first when the
+  /// config was read from a file).
   Result<void> load_pinned();
 
  private:

@@ -1582,6 +1582,51 @@ TEST(Registry, APinnedModelThatCannotBeServedNamesItsPin) {
             "not a GGUF file: starts with bytes 6e 6f 74 20, expected 'GGUF' (47 47 55 46)");
 }
 
+// The errors about an entry of a config read from a file name the file before the entry's key,
+// as the config's own errors do (Config::path; serve added the file where a message began with
+// "models."); a config not read from a file gives the key alone (the tests above).
+TEST(Registry, ErrorsAboutAnEntryOfAConfigFileNameTheFile) {
+  REQUIRE_TESTDATA();
+  TempDir dir;
+  const std::string model = model_path("stories260K-f32.gguf");
+  const std::string bad = dir.file("bad.gguf");
+  write_text(bad, "not gguf");
+  const std::string file = dir.file("gengyun.yaml");
+  const auto options_of = [&](const std::string& yaml) {
+    write_text(file, yaml);
+    auto config = load_config(file);
+    EXPECT_TRUE(config.ok()) << yaml;
+    RegistryOptions o;
+    o.specs = {{"q", model}, {"bad", bad}};
+    if (config.ok()) o.config = std::move(config.value());
+    return o;
+  };
+  const std::pair<std::string, std::string> refusals[] = {
+      {"models:\n  a:\n    aliases: [q]\n",
+       "models.a.aliases: 'q' is also the id of the model given by --model q=" + model},
+      {"models:\n  q:\n    path: x.gguf\n", "models.q.path: the id 'q' is given by --model too"},
+      {"models:\n  none:\n    keep_alive: 1m\n",
+       "models.none: there is no model 'none' (no --model, --lora or path gives it, and no "
+       "--models folder is served)"},
+      {"models:\n  q:\n    loras:\n      bad: {adapter: a.gguf}\n",
+       "models.q.loras.bad: the name 'bad' is a served model's already"},
+  };
+  for (const auto& [yaml, message] : refusals) {
+    auto refused = Registry::create(options_of(yaml));
+    ASSERT_FALSE(refused.ok()) << yaml;
+    EXPECT_EQ(refused.error().message, "--config " + file + ": " + message);
+  }
+  auto registry = Registry::create(options_of("models:\n  bad:\n    pin: true\n"));
+  ASSERT_TRUE(registry.ok()) << registry.error().message;
+  const Result<void> pinned = registry.value()->load_pinned();
+  ASSERT_FALSE(pinned.ok());
+  EXPECT_EQ(pinned.error().message,
+            "--config " + file +
+                ": models.bad.pin: a pinned model loads at start, and model 'bad' cannot be "
+                "served: not a GGUF file: starts with bytes 6e 6f 74 20, expected 'GGUF' (47 47 "
+                "55 46)");
+}
+
 TEST(Registry, AdminUnloadAndPinnedModelsLoadedAtStart) {
   REQUIRE_TESTDATA();
   Fixture f;
