@@ -61,6 +61,9 @@ ApiError acquire_error(const deploy::Acquired& acquired, const std::string& name
       // The file, not the server, is at fault: not a 500 (the server works), and no retry
       // hint (the same file fails the same way until it is replaced).
       return {503, acquired.message, "server_error", "", "model_unavailable", 0};
+    case deploy::AcquireStatus::FileChanging:
+      // The file is being written or replaced: it may load once that is done.
+      return {503, acquired.message, "server_error", "", "model_unavailable", 1};
     default:
       return internal_error(acquired.message);
   }

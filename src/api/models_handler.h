@@ -32,7 +32,8 @@ Result<std::optional<platform::Price>> model_price(platform::Store& store,
 
 /// The answer when Registry::acquire gave no lease: 404 "model_not_found" (UnknownModel),
 /// 503 "model_unavailable" with the reason and no Retry-After (Unservable, LoadFailed; the
-/// registry's message holds no file path), 503 "insufficient_memory" with Retry-After
+/// registry's message holds no file path), 503 "model_unavailable" with Retry-After: 1
+/// (FileChanging: its file changed during each load), 503 "insufficient_memory" with Retry-After
 /// (OutOfMemory: the message says what holds the memory), 503 "server_shutting_down"
 /// (Stopping), kClientClosedRequest (Abandoned: nobody reads it; the ledger's row).
 ApiError acquire_error(const deploy::Acquired& acquired, const std::string& name);

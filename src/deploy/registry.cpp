@@ -814,6 +814,18 @@ Acquired Registry::acquire(std::string_view name, std::optional<int64_t> keep_al
 
 Acquired Registry::acquire_lease(std::string_view name, std::optional<int64_t> keep_alive_us,
                                  const std::atomic<bool>* abandoned, const std::string& held_for) {
+  // Bounded: a file rewritten during each load would otherwise keep the request loading it for
+  // as long as that goes on. (A derivative's base has the same bound, in its own attempts: a
+  // base that gave up fails the derivative's load, which is not tried again here.)
+  for (int attempt = 1;; ++attempt) {
+    Acquired acquired = acquire_once(name, keep_alive_us, abandoned, held_for);
+    if (acquired.status != AcquireStatus::FileChanging || attempt == kMaxAcquireAttempts)
+      return acquired;
+  }
+}
+
+Acquired Registry::acquire_once(std::string_view name, std::optional<int64_t> keep_alive_us,
+                                const std::atomic<bool>* abandoned, const std::string& held_for) {
   std::unique_lock lock(mutex_);
   const std::shared_ptr<Entry> entry = resolve(name);
   if (!entry)
@@ -836,6 +848,14 @@ Acquired Registry::acquire_lease(std::string_view name, std::optional<int64_t> k
     ModelLease lease(this, e, e->model, keep_alive_us);
     if (!held_for.empty()) e->held_for.push_back(lease.held_for_ = held_for);
     return lease;
+  };
+  // To be acquired anew: the message is the one of the last attempt.
+  const auto file_changing = [&] {
+    return Acquired{std::nullopt, AcquireStatus::FileChanging,
+                    "model '" + entry->id + "' was not loaded: its file changed during each of " +
+                        std::to_string(kMaxAcquireAttempts) +
+                        " tries to load it (it is being written or replaced); retry once it " +
+                        "stays in place"};
   };
   const auto abandoned_wait = [&] {
     return Acquired{std::nullopt, AcquireStatus::Abandoned,
@@ -891,8 +911,7 @@ Acquired Registry::acquire_lease(std::string_view name, std::optional<int64_t> k
       if (current == entries_.end())
         return {std::nullopt, AcquireStatus::UnknownModel,
                 "model '" + entry->id + "' is not served here any more (its file was removed)"};
-      lock.unlock();
-      return acquire_lease(name, keep_alive_us, abandoned, held_for);
+      return file_changing();
     }
     while (entry->state != ModelState::Available) {
       if (entry->state == ModelState::Error) {
@@ -1003,7 +1022,7 @@ Acquired Registry::acquire_lease(std::string_view name, std::optional<int64_t> k
     // The file changed between its read and the end of its load: what loaded may be another
     // file than the one its memory was reserved for (QA: a larger file swapped in then loaded
     // past --max-memory under the old one's figure). Dropped; the request acquires the model
-    // anew, which reads the file again.
+    // anew (acquire_lease), which reads the file again.
     entry->state = ModelState::Available;
     entry->reserved_bytes = 0;
     lock.unlock();
@@ -1012,7 +1031,7 @@ Acquired Registry::acquire_lease(std::string_view name, std::optional<int64_t> k
     memory_freed_.notify_all();
     emit(
         {RegistryEvent::Kind::LoadStopped, entry->id, "the file changed while it loaded", took_us});
-    return acquire_lease(name, keep_alive_us, abandoned, held_for);
+    return file_changing();
   }
   if (!model.ok()) {
     // A model file may load next time (memory, a replaced file: tried again); an adapter that

@@ -195,10 +195,17 @@ class ModelLease {
   std::string held_for_;
 };
 
+/// How many times one acquire() takes a model's file anew, its load dropped because the file
+/// changed while it loaded (or its record replaced by a rescan while the call waited), before
+/// it gives up with AcquireStatus::FileChanging: a file that is rewritten during every load
+/// would otherwise keep the call loading it forever.
+inline constexpr int kMaxAcquireAttempts = 3;
+
 /// Why acquire() gave no lease.
 /// How acquire() ended; Stopping: it waited for memory when end_waits() was called (a server
 /// ending its requests); Abandoned: it waited for memory (or for a draining model) when its
-/// caller set the `abandoned` flag (the client left).
+/// caller set the `abandoned` flag (the client left); FileChanging: the model's file changed
+/// during each of kMaxAcquireAttempts attempts (it is being written or replaced).
 enum class AcquireStatus {
   Ok,
   UnknownModel,
@@ -206,7 +213,8 @@ enum class AcquireStatus {
   LoadFailed,
   OutOfMemory,
   Stopping,
-  Abandoned
+  Abandoned,
+  FileChanging
 };
 
 /// The answer of acquire(): a lease, or the status and a message a person can act on. The
@@ -261,7 +269,11 @@ class Registry {
   /// options.memory_wait_us for them to become idle; meanwhile new requests for those models
   /// (and for LoRA derivatives of them) wait too, and get them back once this one loaded its
   /// model or gave up (WaitingForMemory events). Such a wait ends with Abandoned once
-  /// `*abandoned` is true (set by another thread, which then calls wake_waiters()).
+  /// `*abandoned` is true (set by another thread, which then calls wake_waiters()). A load whose
+  /// file changed while it loaded is dropped and the model acquired anew, as the new file, and so
+  /// is a model whose record a rescan replaced while the call waited; after kMaxAcquireAttempts
+  /// such attempts, FileChanging ("model 'ID' was not loaded: its file changed during each of 3
+  /// tries to load it (it is being written or replaced); retry once it stays in place").
   Acquired acquire(std::string_view name, std::optional<int64_t> keep_alive_us = std::nullopt,
                    const std::atomic<bool>* abandoned = nullptr);
 
@@ -370,9 +382,15 @@ class Registry {
   /// Takes a loaded entry's model out (mutex_ held); the caller destroys it unlocked.
   std::shared_ptr<LoadedModel> take_model(Entry& entry);
   /// acquire() for a request (`held_for` "") or for the load of the derivative `held_for`,
-  /// whose lease on its base it is (ModelLease::held_for_).
+  /// whose lease on its base it is (ModelLease::held_for_): acquire_once() until it ends
+  /// otherwise than FileChanging, at most kMaxAcquireAttempts times.
   Acquired acquire_lease(std::string_view name, std::optional<int64_t> keep_alive_us,
                          const std::atomic<bool>* abandoned, const std::string& held_for);
+  /// One attempt of acquire_lease(): FileChanging when the model is to be acquired anew (its
+  /// file changed while it loaded, or a rescan replaced its record), with the message of the
+  /// last attempt.
+  Acquired acquire_once(std::string_view name, std::optional<int64_t> keep_alive_us,
+                        const std::atomic<bool>* abandoned, const std::string& held_for);
   /// A lease on `entry` ended: a request's (`held_for` "": `keep_alive_us` is now the entry's)
   /// or the derivative `held_for`'s.
   void release(Entry& entry, std::optional<int64_t> keep_alive_us, const std::string& held_for);

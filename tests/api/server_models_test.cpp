@@ -129,6 +129,19 @@ TEST(AcquireError, AWaitEndedByAStoppingServerIsServerShuttingDown) {
             "The server is shutting down: this request was waiting for memory and did not start.");
 }
 
+// A model whose file changed during each try to load it: 503 model_unavailable with the
+// registry's message, and Retry-After (the file may load once it stays in place).
+TEST(AcquireError, AFileThatKeptChangingIsUnavailableForAWhile) {
+  const std::string message = "model 'm' was not loaded: its file changed during each of 3 tries";
+  const ApiError error =
+      acquire_error({std::nullopt, deploy::AcquireStatus::FileChanging, message}, "m");
+  EXPECT_EQ(error.http_status, 503);
+  EXPECT_EQ(error.type, "server_error");
+  EXPECT_EQ(error.code, "model_unavailable");
+  EXPECT_EQ(error.message, message);
+  EXPECT_EQ(error.retry_after_s, 1);
+}
+
 TEST_F(ServerModelsTest, AdminLoadPinUnpinUnload) {
   const std::string admin = admin_key();
   const auto call = [&](const std::string& action, const json& body = json::object()) {

@@ -552,6 +552,47 @@ TEST(Registry, AFileReplacedWhileItLoadsIsLoadedAgainAsTheNewFile) {
   EXPECT_EQ(f.events.count(Kind::Loaded, "m"), 0u);
 }
 
+// A file replaced during every load: the request gives up after kMaxAcquireAttempts loads with
+// FileChanging (acquire_lease called itself again after each, without end); once the file
+// stays in place, the next request loads it.
+TEST(Registry, AFileReplacedDuringEveryLoadIsGivenUpAfterTheAttempts) {
+  REQUIRE_TESTDATA();
+  TempDir dir;
+  const std::string m = dir.file("m.gguf");
+  const std::string files[] = {model_path("qwen2-tiny-q4_0.gguf"),
+                               model_path("qwen2-tiny-q8_0.gguf")};
+  put_in_place(files[0], m, fs::file_time_type::clock::now());
+  Fixture f;
+  RegistryOptions o = f.options();
+  o.models_dir = dir.path().string();
+  int replaced = 0;
+  bool replacing = true;
+  f.events.gate = [&](const RegistryEvent& e) {
+    // (At most two more times than the registry tries: a registry that tries on ends too.)
+    if (e.kind != Kind::LoadStarted || !replacing || replaced == kMaxAcquireAttempts + 2) return;
+    ++replaced;
+    put_in_place(files[replaced % 2], m, fs::file_time_type::clock::now());
+  };
+  auto registry = create(std::move(o));
+  ASSERT_TRUE(registry);
+  Acquired refused = registry->acquire("m");
+  EXPECT_FALSE(refused.lease);
+  EXPECT_EQ(refused.status, AcquireStatus::FileChanging);
+  EXPECT_EQ(refused.message,
+            "model 'm' was not loaded: its file changed during each of 3 tries to load it (it is "
+            "being written or replaced); retry once it stays in place");
+  EXPECT_EQ(replaced, kMaxAcquireAttempts);
+  EXPECT_EQ(f.events.count(Kind::LoadStarted, "m"), 3u);
+  EXPECT_EQ(f.events.count(Kind::LoadStopped, "m"), 3u);
+  EXPECT_EQ(f.events.count(Kind::Loaded, "m"), 0u);
+  EXPECT_EQ(registry->find("m")->state, ModelState::Available);
+  EXPECT_EQ(registry->memory().used_bytes, 0);
+  replacing = false;
+  Acquired loaded = registry->acquire("m");
+  ASSERT_TRUE(loaded.lease) << loaded.message;
+  EXPECT_EQ(registry->find("m")->file.quantization, "Q8_0");
+}
+
 // The whole folder moved away: one warning that it cannot be read (its models go), one when it
 // is back (QA: only "file removed" per file).
 TEST(Registry, AFolderMovedAwayAndBackIsWarnedOf) {
