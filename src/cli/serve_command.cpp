@@ -353,6 +353,7 @@ void log_registry_event(deploy::RegistryEvent e, bool mmap, bool kv_sized_at_loa
   using Kind = deploy::RegistryEvent::Kind;
   e.model = tokenizer::escape_control_characters(e.model);
   e.detail = tokenizer::escape_control_characters(e.detail);
+  e.base = tokenizer::escape_control_characters(e.base);
   const char* id = e.model.c_str();
   switch (e.kind) {
     case Kind::Warning:
@@ -373,10 +374,17 @@ void log_registry_event(deploy::RegistryEvent e, bool mmap, bool kv_sized_at_loa
       std::fprintf(stderr, "gengyun: model '%s': a request waits (%s)\n", id, e.detail.c_str());
       break;
     case Kind::LoadStarted:
-      std::fprintf(
-          stderr, "gengyun: model '%s': loading %s (%s%s)\n", id, e.detail.c_str(),
-          deploy::format_bytes(e.bytes).c_str(),
-          kv_sized_at_load ? " of weights; its KV cache is sized at load" : " with its KV cache");
+      // A LoRA derivative's requests use its base's KV cache: its figure is the adapter's.
+      if (!e.base.empty())
+        std::fprintf(stderr,
+                     "gengyun: model '%s': loading %s (%s of adapter; it runs in the KV cache "
+                     "of '%s')\n",
+                     id, e.detail.c_str(), deploy::format_bytes(e.bytes).c_str(), e.base.c_str());
+      else
+        std::fprintf(
+            stderr, "gengyun: model '%s': loading %s (%s%s)\n", id, e.detail.c_str(),
+            deploy::format_bytes(e.bytes).c_str(),
+            kv_sized_at_load ? " of weights; its KV cache is sized at load" : " with its KV cache");
       break;
     case Kind::LoadProgress:
       std::fprintf(stderr, "gengyun: model '%s': %lld%% read (%s of %s)\n", id,
@@ -385,11 +393,13 @@ void log_registry_event(deploy::RegistryEvent e, bool mmap, bool kv_sized_at_loa
                    deploy::format_bytes(e.total_bytes).c_str());
       break;
     case Kind::Loaded:
-      std::fprintf(stderr,
-                   "gengyun: model '%s': loaded in %.2f s (weights %s), %s with its KV cache\n", id,
+      std::fprintf(stderr, "gengyun: model '%s': loaded in %.2f s (%s %s), %s%s%s%s\n", id,
                    static_cast<double>(e.duration_us) * 1e-6,
+                   e.base.empty() ? "weights" : "adapter",
                    mmap ? "mapped from the file" : "in anonymous memory",
-                   deploy::format_bytes(e.bytes).c_str());
+                   deploy::format_bytes(e.bytes).c_str(),
+                   e.base.empty() ? " with its KV cache" : " of adapter, in the KV cache of '",
+                   e.base.c_str(), e.base.empty() ? "" : "'");
       break;
     case Kind::LoadFailed:
       std::fprintf(stderr, "gengyun: model '%s': the load failed after %.2f s: %s\n", id,

@@ -1011,7 +1011,7 @@ Acquired Registry::acquire_once(std::string_view name, std::optional<int64_t> ke
     model.reset();
     emit({RegistryEvent::Kind::Unloaded, id, "evicted to load '" + entry->id + "'"});
   }
-  emit({RegistryEvent::Kind::LoadStarted, entry->id, entry->path, 0, needed});
+  emit({RegistryEvent::Kind::LoadStarted, entry->id, entry->path, 0, needed, 0, entry->base});
   LoadReport report;
   auto model = load(*entry, options, report, abandoned);
   const int64_t took_us = report.load_us.value_or(monotonic_us() - entry->load_started_us);
@@ -1074,7 +1074,7 @@ Acquired Registry::acquire_once(std::string_view name, std::optional<int64_t> ke
   lock.unlock();
   load_done_.notify_all();
   memory_freed_.notify_all();
-  emit({RegistryEvent::Kind::Loaded, entry->id, "", took_us, bytes});
+  emit({RegistryEvent::Kind::Loaded, entry->id, "", took_us, bytes, 0, entry->base});
   return out;
 }
 

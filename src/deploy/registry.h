@@ -124,6 +124,9 @@ struct RegistryEvent {
   /// Loaded: actual memory
   int64_t bytes = 0;
   int64_t total_bytes = 0;  ///< LoadProgress: the file's size
+  /// LoadStarted, Loaded: a LoRA derivative's base model (whose KV cache its requests use, so
+  /// that `bytes` are the adapter's alone); "" for a model of its own.
+  std::string base = {};
 };
 
 /// How the registry finds, loads and keeps models.

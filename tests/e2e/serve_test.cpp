@@ -229,6 +229,18 @@ TEST_F(ServeTest, LoraDerivativeAnswersAsRunWithTheAdapter) {
   EXPECT_EQ(listed["state"], "loaded");
   EXPECT_EQ(listed["architecture"], "qwen2");
   EXPECT_EQ(listed["size_bytes"], std::filesystem::file_size(adapter));
+  // Its log lines give the adapter's size and the base whose KV cache it uses (they said "with
+  // its KV cache", as of a model of its own).
+  const std::string size =
+      deploy::format_bytes(static_cast<int64_t>(std::filesystem::file_size(adapter)));
+  EXPECT_NE(server_->err().find("gengyun: model 'qwen2-tiny-b': loading " + adapter + " (" + size +
+                                " of adapter; it runs in the KV cache of 'qwen2-tiny')\n"),
+            std::string::npos)
+      << server_->err();
+  EXPECT_NE(server_->err().find("(adapter in anonymous memory), " + size +
+                                " of adapter, in the KV cache of 'qwen2-tiny'\n"),
+            std::string::npos)
+      << server_->err();
   EXPECT_EQ(server_->stop(), 0) << server_->err();
 
   const auto bad = run_process({kBinary, "serve", "--model", "qwen2-tiny=" + model_path_,
