@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
 #include <limits>
 #include <optional>
 #include <utility>
@@ -18,6 +19,11 @@ namespace gengyun::api {
 
 using nlohmann::json;
 
+namespace {
+/// 2^63, int64's greatest value plus one, as a double.
+constexpr double kTwoTo63 = 9223372036854775808.0;
+}  // namespace
+
 const json* field(const json& body, const char* name) {
   const auto it = body.find(name);
   if (it == body.end() || it->is_null()) return nullptr;
@@ -25,6 +31,18 @@ const json* field(const json& body, const char* name) {
 }
 
 std::string shown(const json& value) {
+  // A whole double at or past int64's bounds was most likely written as an integer (one in
+  // int64 or uint64 is read as an integer, so this is where nlohmann turns to doubles): shown
+  // in digits, exactly, rather than as nlohmann's "1.8446744073709552e+19". Below 10^21, where
+  // JavaScript's JSON.stringify writes digits too; past it, as nlohmann writes it ("1e+30").
+  if (value.is_number_float()) {
+    const double number = value.get<double>();
+    if (std::trunc(number) == number && std::abs(number) >= kTwoTo63 && std::abs(number) < 1e21) {
+      char digits[32];
+      std::snprintf(digits, sizeof digits, "%.0f", number);
+      return digits;
+    }
+  }
   std::string text = dump_json(value);
   if (text.size() > 40) text = text.substr(0, 37) + "...";
   return text;
@@ -34,7 +52,6 @@ std::optional<ApiError> integer_past_int64(const json& value, const std::string&
                                            const std::string& range) {
   // A whole double of -2^63 comes from a literal below int64 (-9223372036854775809 rounds to
   // it); -9223372036854775808 itself is read as an integer.
-  constexpr double kTwoTo63 = 9223372036854775808.0;
   const bool past =
       value.is_number_unsigned()
           ? value.get<uint64_t>() > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())
@@ -42,8 +59,13 @@ std::optional<ApiError> integer_past_int64(const json& value, const std::string&
                 std::trunc(value.get<double>()) == value.get<double>() &&
                 (value.get<double>() >= kTwoTo63 || value.get<double>() <= -kTwoTo63);
   if (!past) return std::nullopt;
+  // -2^63 as a double is a literal below it rounded up to it: shown as -2^63, it would read as
+  // a value the range holds.
+  const std::string got = value.is_number_float() && value.get<double>() == -kTwoTo63
+                              ? "a number below -9223372036854775808"
+                              : shown(value);
   return invalid_request(
-      name + " is out of range: it must be an integer in " + range + ", got " + shown(value), name);
+      name + " is out of range: it must be an integer in " + range + ", got " + got, name);
 }
 
 namespace {

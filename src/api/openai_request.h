@@ -63,16 +63,20 @@ inline constexpr size_t kMaxJsonNesting = 64;
 /// The field `name` of `body`; nullptr when absent or null (OpenAI's SDKs send explicit nulls).
 const nlohmann::json* field(const nlohmann::json& body, const char* name);
 
-/// A JSON value as it appears in an error message, cut to a readable length.
+/// A JSON value as it appears in an error message, cut to a readable length (40 characters).
+/// A whole number at or past int64's bounds and below 10^21 that nlohmann holds as a double (a
+/// literal such as 18446744073709551616) is shown in digits, exactly: 18446744073709551616, not
+/// 1.8446744073709552e+19 (a literal that rounds to it, 18446744073709551617, shows the same).
 std::string shown(const nlohmann::json& value);
 
 /// A 400 naming `name` when `value` is a whole number outside int64, [-2^63, 2^63 - 1]: an
 /// unsigned integer past 2^63 - 1, or a number nlohmann reads as a double (an integer literal
 /// past 2^64 - 1 or below -2^63, 1e19) whose value is whole and at least 2^63 or at most -2^63:
 /// "<name> is out of range: it must be an integer in <range>, got <value>", where `range` is the
-/// field's own ("[1, 128]"). nullopt for any other value (an integer in int64, a fraction, not a
-/// number), which the field's reader then checks. (Taken as int64, 2^64 - 1 would be -1; as "not an
-/// integer", 2^64 would be misnamed.)
+/// field's own ("[1, 128]"); a double of -2^63 (a literal just below it, rounded) is "got a
+/// number below -9223372036854775808". nullopt for any other value (an integer in int64, a
+/// fraction, not a number), which the field's reader then checks. (Taken as int64, 2^64 - 1 would
+/// be -1; as "not an integer", 2^64 would be misnamed.)
 std::optional<ApiError> integer_past_int64(const nlohmann::json& value, const std::string& name,
                                            const std::string& range);
 

@@ -253,23 +253,29 @@ TEST(ParseChatRequest, MaxCompletionTokensNegativeSeedAndNulls) {
 
 // An integer outside int64 is refused as out of range, naming the field's range: taken as int64,
 // seed 2^64 - 1 was seed -1 and 2^63 was -2^63, and a literal past 2^64 - 1 (read as a double)
-// was "not an integer" (QA). The bounds themselves are taken.
+// was "not an integer" (QA); it is shown in digits, as written, not as the double nlohmann
+// holds (QA: "got 1.8446744073709552e+19"). The bounds themselves are taken.
 TEST(ParseRequests, IntegersOutsideInt64AreOutOfRange) {
   const std::string kSeedRange = "[-9223372036854775808, 9223372036854775807]";
   const std::tuple<const char*, json, const char*, std::string> refused[] = {
       {"seed", 18446744073709551615ull, "18446744073709551615", kSeedRange},
       {"seed", 9223372036854775808ull, "9223372036854775808", kSeedRange},
-      {"seed", json::parse("18446744073709551616"), "1.8446744073709552e+19", kSeedRange},
-      {"seed", json::parse("-9223372036854775809"), "-9.223372036854776e+18", kSeedRange},
+      {"seed", json::parse("18446744073709551616"), "18446744073709551616", kSeedRange},
+      {"seed", json::parse("-9223372036854775809"), "a number below -9223372036854775808",
+       kSeedRange},
+      {"seed", json::parse("-9223372036854777856"), "-9223372036854777856", kSeedRange},
       {"seed", 1e30, "1e+30", kSeedRange},
       {"max_tokens", 18446744073709551615ull, "18446744073709551615", "[1, 9223372036854775807]"},
-      {"max_completion_tokens", json::parse("100000000000000000000"), "1e+20",
+      {"max_tokens", json::parse("18446744073709551616"), "18446744073709551616",
        "[1, 9223372036854775807]"},
-      {"top_k", -1e20, "-1e+20", "[0, 9223372036854775807]"},
+      {"max_completion_tokens", json::parse("100000000000000000000"), "100000000000000000000",
+       "[1, 9223372036854775807]"},
+      {"top_k", -1e20, "-100000000000000000000", "[0, 9223372036854775807]"},
       {"n", 9223372036854775808ull, "9223372036854775808", "[1, 128]"},
-      {"n", json::parse("18446744073709551616"), "1.8446744073709552e+19", "[1, 128]"},
+      {"n", json::parse("18446744073709551616"), "18446744073709551616", "[1, 128]"},
       {"logprobs", 18446744073709551615ull, "18446744073709551615", "[0, 20]"},
-      {"best_of", 1e19, "1e+19", "[1, 9223372036854775807]"},
+      {"best_of", 1e19, "10000000000000000000", "[1, 9223372036854775807]"},
+      {"best_of", 1e21, "1e+21", "[1, 9223372036854775807]"},
   };
   for (const auto& [name, value, shown_value, range] : refused) {
     auto r = parse_completion_request(completion_body({{name, value}}));
@@ -282,7 +288,19 @@ TEST(ParseRequests, IntegersOutsideInt64AreOutOfRange) {
       chat_body({{"logprobs", true}, {"top_logprobs", json::parse("-100000000000000000000")}}));
   ASSERT_FALSE(chat.ok());
   EXPECT_EQ(chat.error().message,
-            "top_logprobs is out of range: it must be an integer in [0, 20], got -1e+20");
+            "top_logprobs is out of range: it must be an integer in [0, 20], got "
+            "-100000000000000000000");
+  // A number field shows such a literal as written too; a fraction past int64 is a double's.
+  chat = parse_chat_request(chat_body({{"temperature", json::parse("100000000000000000000")}}));
+  ASSERT_FALSE(chat.ok());
+  EXPECT_EQ(chat.error().message, "temperature must be in [0, 2], got 100000000000000000000");
+  chat = parse_chat_request(chat_body({{"temperature", json::parse("1e19")}}));
+  ASSERT_FALSE(chat.ok());
+  EXPECT_EQ(chat.error().message, "temperature must be in [0, 2], got 10000000000000000000");
+  chat = parse_chat_request(chat_body({{"logit_bias", {{"5", json::parse("-1e300")}}}}));
+  ASSERT_FALSE(chat.ok());
+  EXPECT_EQ(chat.error().message,
+            "logit_bias values must be numbers in [-100, 100], got -1e+300 for token 5");
   // A fraction, or a whole number written as a double within int64, is not an integer.
   for (const json& value : {json(1.5), json(5.0), json::parse("1e3")}) {
     chat = parse_chat_request(chat_body({{"seed", value}}));

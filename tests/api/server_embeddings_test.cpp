@@ -240,7 +240,7 @@ TEST_F(EmbeddingsTest, BadRequestsAre400sNamingTheirParam) {
              "18446744073709551615");
   expect_400({{"model", kModel}, {"input", "a"}, {"dimensions", 1e19}}, "dimensions",
              "dimensions is out of range: it must be an integer in [1, 9223372036854775807], got "
-             "1e+19");
+             "10000000000000000000");
   expect_400({{"model", kModel}, {"input", "a"}, {"dimensions", 257}}, "dimensions",
              "dimensions must be between 1 and 256 for the model 'qwen3-embed-tiny', got 257");
   expect_400({{"model", kModel}, {"input", "a"}, {"user", 5}}, "user",
