@@ -13,25 +13,6 @@ namespace {
 
 using nlohmann::json;
 
-/// Token ids from a JSON array of integers >= 0 (int32 range); `where` names it in errors.
-ApiResult<std::vector<int32_t>> read_token_ids(const json& array, const std::string& where) {
-  if (array.empty()) return invalid_request(where + " must not be an empty array", "input");
-  std::vector<int32_t> ids;
-  ids.reserve(array.size());
-  for (const json& id : array) {
-    if (!id.is_number_integer() || (!id.is_number_unsigned() && id.get<int64_t>() < 0))
-      return invalid_request(where + " must hold token ids (integers >= 0), got " + shown(id),
-                             "input");
-    // (QA: "must hold token ids (integers >= 0), got 2147483648".)
-    if ((id.is_number_unsigned() && id.get<uint64_t>() > INT32_MAX) ||
-        (!id.is_number_unsigned() && id.get<int64_t>() > INT32_MAX))
-      return invalid_request(
-          where + " holds the token id " + shown(id) + ", outside the vocabulary", "input");
-    ids.push_back(static_cast<int32_t>(id.get<int64_t>()));
-  }
-  return ids;
-}
-
 std::optional<ApiError> read_input(const json& input, std::vector<EmbeddingInput>& out) {
   const auto text_input = [&out](const json& text, const std::string& where) {
     if (text.get_ref<const std::string&>().empty())
@@ -49,7 +30,7 @@ std::optional<ApiError> read_input(const json& input, std::vector<EmbeddingInput
         "input");
   if (input.empty()) return invalid_request("input must not be an empty array", "input");
   if (input.front().is_number()) {
-    auto ids = read_token_ids(input, "input");
+    auto ids = read_token_ids(input, "input", "input");
     if (!ids.ok()) return ids.error();
     out.push_back({.is_tokens = true, .text = {}, .tokens = std::move(ids.value())});
     return std::nullopt;
@@ -65,7 +46,7 @@ std::optional<ApiError> read_input(const json& input, std::vector<EmbeddingInput
     if (strings && item.is_string()) {
       if (auto error = text_input(item, where)) return error;
     } else if (!strings && item.is_array()) {
-      auto ids = read_token_ids(item, where);
+      auto ids = read_token_ids(item, where, "input");
       if (!ids.ok()) return ids.error();
       out.push_back({.is_tokens = true, .text = {}, .tokens = std::move(ids.value())});
     } else {

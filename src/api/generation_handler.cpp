@@ -137,16 +137,20 @@ ApiResult<PreparedGeneration> prepare(CompletionKind kind, const GenerationConte
       out.syntax.starts_in_reasoning = false;
     }
   }
-  for (const PromptInput& input : out.request.prompts) {
+  const bool many = out.request.prompts.size() > 1;
+  for (size_t i = 0; i < out.request.prompts.size(); ++i) {
+    const PromptInput& input = out.request.prompts[i];
     std::string echo = input.text;
     if (!input.is_tokens) {
       out.prompts.push_back(
           out.model->tokenize(input.text, /*add_bos=*/true, /*parse_special=*/true));
     } else {
+      // Named as the embeddings' input is (api::prepare of embeddings_handler).
+      const std::string where = many ? "prompt[" + std::to_string(i) + "]" : std::string("prompt");
       for (const int32_t id : input.tokens)
         if (id >= out.model->n_vocab())
-          return invalid_request("prompt holds token " + std::to_string(id) +
-                                     ", outside the model's vocabulary (0.." +
+          return invalid_request(where + " holds the token id " + std::to_string(id) +
+                                     ", outside the vocabulary (0.." +
                                      std::to_string(out.model->n_vocab() - 1) + ")",
                                  param);
       // (the text a text prompt of these tokens would have: special tokens' text included)

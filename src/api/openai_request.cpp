@@ -68,6 +68,30 @@ std::optional<ApiError> integer_past_int64(const json& value, const std::string&
       name + " is out of range: it must be an integer in " + range + ", got " + got, name);
 }
 
+ApiResult<std::vector<int32_t>> read_token_ids(const json& array, const std::string& where,
+                                               const std::string& param) {
+  if (array.empty()) return invalid_request(where + " must not be an empty array", param);
+  std::vector<int32_t> ids;
+  ids.reserve(array.size());
+  for (const json& id : array) {
+    // A whole double of 2^63 or more (a literal past uint64, which nlohmann reads as a double)
+    // is an id past int32 too, not a non-integer.
+    const bool past_uint64 = id.is_number_float() && id.get<double>() >= kTwoTo63 &&
+                             std::trunc(id.get<double>()) == id.get<double>();
+    if (!past_uint64 &&
+        (!id.is_number_integer() || (!id.is_number_unsigned() && id.get<int64_t>() < 0)))
+      return invalid_request(where + " must hold token ids (integers >= 0), got " + shown(id),
+                             param);
+    // (QA: "must hold token ids (integers >= 0), got 2147483648".)
+    if (past_uint64 || (id.is_number_unsigned() && id.get<uint64_t>() > INT32_MAX) ||
+        (!id.is_number_unsigned() && id.get<int64_t>() > INT32_MAX))
+      return invalid_request(
+          where + " holds the token id " + shown(id) + ", outside the vocabulary", param);
+    ids.push_back(static_cast<int32_t>(id.get<int64_t>()));
+  }
+  return ids;
+}
+
 namespace {
 
 /// "[min, 9223372036854775807]": the range of an integer field with no greatest value.
@@ -245,26 +269,14 @@ std::optional<ApiError> read_response_format(const json& body, GenerationParams&
   return std::nullopt;
 }
 
-/// A token id of a prompt given as ids: an integer in [0, INT32_MAX] (the vocabulary is
-/// checked when the model is known).
-bool is_token_id(const json& value) {
-  return value.is_number_integer() && value.get<int64_t>() >= 0 &&
-         value.get<int64_t>() <= std::numeric_limits<int32_t>::max();
-}
-
 /// `prompt`: a string, an array of strings, an array of token ids, or an array of arrays of
-/// token ids; one PromptInput per prompt.
+/// token ids; one PromptInput per prompt. Its ids are read as the embeddings' `input` is
+/// (read_token_ids), so that an id past int32 is named as outside the vocabulary.
 ApiResult<std::vector<PromptInput>> read_prompts(const json& prompt) {
   const auto bad = [&] {
     return invalid_request("prompt must be a string, an array of strings, an array of token ids "
                            "or an array of arrays of token ids, got " + shown(prompt),
                            "prompt");
-  };
-  const auto ids = [](const json& array) {
-    PromptInput input;
-    input.is_tokens = true;
-    for (const json& id : array) input.tokens.push_back(id.get<int32_t>());
-    return input;
   };
   std::vector<PromptInput> out;
   if (prompt.is_string()) {
@@ -272,16 +284,20 @@ ApiResult<std::vector<PromptInput>> read_prompts(const json& prompt) {
     return out;
   }
   if (!prompt.is_array() || prompt.empty()) return bad();
-  if (std::all_of(prompt.begin(), prompt.end(), is_token_id)) {
-    out.push_back(ids(prompt));
+  if (prompt.front().is_number()) {
+    auto ids = read_token_ids(prompt, "prompt", "prompt");
+    if (!ids.ok()) return ids.error();
+    out.push_back({.text = {}, .is_tokens = true, .tokens = std::move(ids.value())});
     return out;
   }
-  for (const json& item : prompt) {
+  for (size_t i = 0; i < prompt.size(); ++i) {
+    const json& item = prompt[i];
     if (item.is_string()) {
       out.push_back({.text = item.get<std::string>(), .is_tokens = false, .tokens = {}});
-    } else if (item.is_array() && !item.empty() &&
-               std::all_of(item.begin(), item.end(), is_token_id)) {
-      out.push_back(ids(item));
+    } else if (item.is_array()) {
+      auto ids = read_token_ids(item, "prompt[" + std::to_string(i) + "]", "prompt");
+      if (!ids.ok()) return ids.error();
+      out.push_back({.text = {}, .is_tokens = true, .tokens = std::move(ids.value())});
     } else {
       return bad();
     }

@@ -80,6 +80,16 @@ std::string shown(const nlohmann::json& value);
 std::optional<ApiError> integer_past_int64(const nlohmann::json& value, const std::string& name,
                                            const std::string& range);
 
+/// Token ids from `array`, a JSON array of integers in [0, 2^31 - 1]: a prompt of
+/// /v1/completions or an input of /v1/embeddings given as ids. `where` names the array in
+/// messages ("prompt", "input[1]"), `param` is the errors' param. Errors (400): an empty array
+/// ("<where> must not be an empty array"), an element that is not an integer >= 0 ("<where>
+/// must hold token ids (integers >= 0), got <value>"), an id past int32 ("<where> holds the
+/// token id <id>, outside the vocabulary"); the model's vocabulary itself is checked once the
+/// model is known.
+ApiResult<std::vector<int32_t>> read_token_ids(const nlohmann::json& array,
+                                               const std::string& where, const std::string& param);
+
 /// int64's greatest value as range messages show it.
 inline constexpr std::string_view kInt64MaxShown = "9223372036854775807";
 

@@ -1397,6 +1397,33 @@ TEST(ParseCompletionRequest, RejectsBadPrompts) {
   for (const auto& c : cases) expect_rejected(c, /*chat=*/false);
 }
 
+// A prompt of token ids is read as the embeddings' input is (read_token_ids): an id past int32
+// is named, with its prompt's index, as outside the vocabulary (QA: it got the prompt's generic
+// message, where /v1/embeddings named the id).
+TEST(ParseCompletionRequest, TokenIdsAreNamedAsTheEmbeddingsInputNamesThem) {
+  const std::pair<json, std::string> refused[] = {
+      {json::parse("[1, 4294967296]"),
+       "prompt holds the token id 4294967296, outside the vocabulary"},
+      {json::parse("[[1], [2, 18446744073709551616]]"),
+       "prompt[1] holds the token id 18446744073709551616, outside the vocabulary"},
+      {json::parse(R"(["a", [2147483648]])"),
+       "prompt[1] holds the token id 2147483648, outside the vocabulary"},
+      {json::parse("[1, -2]"), "prompt must hold token ids (integers >= 0), got -2"},
+      {json::parse("[[1.5]]"), "prompt[0] must hold token ids (integers >= 0), got 1.5"},
+      {json::parse(R"([1, "a"])"), "prompt must hold token ids (integers >= 0), got \"a\""},
+      {json::parse("[[1], []]"), "prompt[1] must not be an empty array"},
+  };
+  for (const auto& [prompt, message] : refused) {
+    auto r = parse_completion_request(completion_body({{"prompt", prompt}}));
+    ASSERT_FALSE(r.ok()) << prompt;
+    EXPECT_EQ(r.error().message, message);
+    EXPECT_EQ(r.error().param, "prompt");
+  }
+  auto r = parse_completion_request(completion_body({{"prompt", {2147483647}}}));
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(r->prompts[0].tokens, std::vector<int32_t>{2147483647});
+}
+
 TEST(ReadKeepAlive, SecondsDurationStringsAndErrors) {
   EXPECT_EQ(read_keep_alive(json::object()).value(), std::nullopt);
   EXPECT_EQ(read_keep_alive({{"keep_alive", nullptr}}).value(), std::nullopt);

@@ -598,6 +598,25 @@ TEST_F(ServerTest, ACompletionPromptsSpecialTokensAreParsed) {
   EXPECT_EQ(answers[0]["choices"][0]["text"], answers[1]["choices"][0]["text"]);
 }
 
+// A prompt's token id outside the model's vocabulary is named as /v1/embeddings names one:
+// the prompt (with its index when there are several), the id, the vocabulary's ids.
+TEST_F(ServerTest, ACompletionPromptsIdOutsideTheVocabularyIsNamedWithItsIndex) {
+  for (const auto& [prompt, message] :
+       {std::pair<json, std::string>{json::parse("[1, 512]"),
+                                     "prompt holds the token id 512, outside the vocabulary "
+                                     "(0..511)"},
+        {json::parse("[[1], [2, 600]]"),
+         "prompt[1] holds the token id 600, outside the vocabulary (0..511)"},
+        {json::parse("[1, 4294967296]"),
+         "prompt holds the token id 4294967296, outside the vocabulary"}}) {
+    json request = completion_request("stories", "", 4, false);
+    request["prompt"] = prompt;
+    const json error = expect_error(post("/v1/completions", request, key_), 400, nullptr);
+    EXPECT_EQ(error.value("message", ""), message) << prompt;
+    EXPECT_EQ(error.value("param", ""), "prompt") << prompt;
+  }
+}
+
 // A generation the engine stops (here a model whose logits are all NaN) ends a stream as every
 // stream ends: its usage chunk, the error, [DONE] (the error came alone, without the [DONE]
 // that ends every other stream); a request not streamed gets the error.
