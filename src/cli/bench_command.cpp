@@ -10,6 +10,7 @@
 #include "bench/report.h"
 #include "bench/run.h"
 #include "cli/commands.h"
+#include "cli/integer_range.h"
 #include "cli/seed_flag.h"
 #include "kernels/thread_pool.h"
 
@@ -81,14 +82,14 @@ void add_bench_command(CLI::App& app, int& exit_code) {
   constexpr int kMaxInt = std::numeric_limits<int>::max();
   auto* prompt = cmd->add_option("-p,--n-prompt", o.n_prompt,
                                  "prompt tokens, evaluated as one batch (default 512)");
-  prompt->check(CLI::Range(1, kMaxInt));
+  prompt->check(integer_in(1, kMaxInt));
   auto* gen = cmd->add_option("-n,--n-gen", o.n_gen, "tokens to decode (default 128)");
-  gen->check(CLI::Range(1, kMaxInt));
+  gen->check(integer_in(1, kMaxInt));
   cmd->add_option("-t,--threads", o.n_threads, "threads (default: physical cores)")
-      ->check(CLI::Range(0, kernels::kMaxThreads));
+      ->check(integer_in(0, kernels::kMaxThreads));
   cmd->add_option("-r,--repeats", o.repeats,
                   "prefill + decode runs; medians are reported (default 3)")
-      ->check(CLI::Range(1, kMaxInt));
+      ->check(integer_in(1, kMaxInt));
   cmd->add_option("--seed", o.seed, "seed of the random prompt tokens")
       ->check(seed_check());
   cmd->add_option("--kv-type", flags->kv_type, "KV cache element type: f16 (default) or f32")
@@ -96,7 +97,7 @@ void add_bench_command(CLI::App& app, int& exit_code) {
   auto* parallel = cmd->add_option("--parallel", o.parallel,
                   "also run N concurrent streams of -p + -n tokens through the batching engine "
                   "(aggregate output tokens/s, TTFT, inter-token latency)");
-  parallel->check(CLI::Range(0, bench::kMaxParallel));
+  parallel->check(integer_in(0, bench::kMaxParallel));
   auto* cost = cmd->add_flag("--cost", flags->cost,
                 "USD per million output tokens at the aggregate throughput (needs "
                 "--usd-per-hour; --parallel defaults to 16)");
@@ -111,7 +112,7 @@ void add_bench_command(CLI::App& app, int& exit_code) {
   auto* embed = cmd->add_option("--embed", flags->embed_inputs,
                                 "embeddings of N inputs submitted together (an embedding model; "
                                 "inputs/s, median of the repeats) instead of prefill and decode");
-  embed->check(CLI::Range(1, std::numeric_limits<int>::max()));
+  embed->check(integer_in(1, std::numeric_limits<int>::max()));
   embed->excludes(prompt)->excludes(gen)->excludes(parallel)->excludes(cost);
   cmd->add_option("--embed-tokens", flags->embed_tokens,
                   "random token ids per --embed input (default 16; EOS appended where the model "

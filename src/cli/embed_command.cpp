@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "cli/commands.h"
+#include "cli/integer_range.h"
 #include "cli/read_file.h"
 #include "gguf/gguf.h"
 #include "kernels/thread_pool.h"
@@ -98,7 +99,7 @@ void add_embed_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--dimensions", options->dimensions,
                   "keep the first N values, then normalize (default: all)");
   cmd->add_option("-t,--threads", options->threads, "threads (default: physical cores)")
-      ->check(CLI::Range(0, kernels::kMaxThreads));
+      ->check(integer_in(0, kernels::kMaxThreads));
   cmd->callback([options, text, file, &exit_code] {
     if (text->count() == 0 && file->count() == 0) {
       std::fputs("error: give the text or --file PATH\n", stderr);

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "cli/commands.h"
+#include "cli/integer_range.h"
 #include "cli/tensor_type_counts.h"
 #include "convert/quantize_model.h"
 #include "gguf/ggml_type.h"
@@ -107,7 +108,7 @@ void add_quantize_command(CLI::App& app, int& exit_code) {
           "TYPE"));
   cmd->add_option("--threads", options->threads,
                   "threads to quantize with (default: physical cores)")
-      ->check(CLI::Range(0, kernels::kMaxThreads));
+      ->check(integer_in(0, kernels::kMaxThreads));
   cmd->add_flag("--quiet", options->quiet, "print errors only");
   cmd->callback([options, &exit_code] { exit_code = quantize(*options); });
 }

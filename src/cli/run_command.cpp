@@ -11,6 +11,7 @@
 #include <string>
 
 #include "cli/commands.h"
+#include "cli/integer_range.h"
 #include "cli/read_file.h"
 #include "cli/seed_flag.h"
 #include "deploy/lora_spec.h"
@@ -200,7 +201,7 @@ void add_run_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--temp", options->temperature, "temperature in [0, 2]; 0 is greedy")
       ->check(in_range(sampling::kTemperatureRange));
   cmd->add_option("--top-k", options->top_k, "top-k (0: off)")
-      ->check(CLI::Range(sampling::kTopKRange.min, int64_t{std::numeric_limits<int>::max()}));
+      ->check(integer_in(sampling::kTopKRange.min, int64_t{std::numeric_limits<int>::max()}));
   cmd->add_option("--top-p", options->top_p, "top-p in (0, 1] (1: off)")
       ->check(in_range(sampling::kTopPRange));
   cmd->add_option("--min-p", options->min_p, "min-p in [0, 1] (0: off)")
@@ -208,9 +209,10 @@ void add_run_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--seed", options->seed, "random seed (same seed, same output)")
       ->check(seed_check());
   cmd->add_option("-t,--threads", options->threads, "threads (default: physical cores)")
-      ->check(CLI::Range(0, kernels::kMaxThreads));
-  cmd->add_option("-c,--ctx", options->ctx, "longest sequence in tokens (default: the model's training context)")
-      ->check(CLI::Range(0, std::numeric_limits<int>::max()));
+      ->check(integer_in(0, kernels::kMaxThreads));
+  cmd->add_option("-c,--ctx", options->ctx,
+                  "longest sequence in tokens (default: the model's training context)")
+      ->check(integer_in(0, std::numeric_limits<int>::max()));
   cmd->add_flag("--mmap", options->mmap,
                 "keep the weights in a mapping of the file instead of reading them into anonymous "
                 "memory with huge pages");

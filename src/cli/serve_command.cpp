@@ -26,6 +26,7 @@
 #include "api/server.h"
 #include "cli/admin_flags.h"
 #include "cli/commands.h"
+#include "cli/integer_range.h"
 #include "cli/read_file.h"
 #include "deploy/registry.h"
 #include "deploy/units.h"
@@ -702,25 +703,25 @@ void add_serve_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--db", options->db, std::string("keys and usage: ") + kDbCreatedHelp)
       ->capture_default_str();
   cmd->add_option("-t,--threads", options->threads, "threads per model (default: physical cores)")
-      ->check(CLI::Range(0, kernels::kMaxThreads));
+      ->check(integer_in(0, kernels::kMaxThreads));
   cmd->add_option("-c,--ctx", options->ctx,
                   "longest sequence in tokens, at most each model's training context (0, the "
                   "default: the model's training context, or what the KV cache holds)")
-      ->check(CLI::Range(0, std::numeric_limits<int>::max()));
+      ->check(integer_in(0, std::numeric_limits<int>::max()));
   cmd->add_option("--kv-cache-mb", options->kv_cache_mb,
                   "KV cache pool per model in MiB (0, the default: a quarter of the available "
                   "memory, at least one and at most --max-seqs whole contexts)")
-      ->check(CLI::Range(int64_t{0}, int64_t{1} << 30));
+      ->check(integer_in(int64_t{0}, int64_t{1} << 30));
   cmd->add_option("--max-batch-tokens", options->max_batch_tokens,
                   "tokens per engine step (decode tokens plus prefill chunks)")
-      ->check(CLI::Range(1, 65536))
+      ->check(integer_in(1, 65536))
       ->capture_default_str();
   cmd->add_option("--max-seqs", options->max_seqs, "sequences generating at once per model")
-      ->check(CLI::Range(1, 4096))
+      ->check(integer_in(1, 4096))
       ->capture_default_str();
   cmd->add_option("--max-waiting", options->max_waiting,
                   "requests queued per model beyond the --max-seqs running ones (more get 503)")
-      ->check(CLI::Range(0, 1 << 20))
+      ->check(integer_in(0, 1 << 20))
       ->capture_default_str();
   cmd->add_option("--ledger-spool", options->ledger_spool,
                   "file where usage rows wait, fsynced, while the database cannot be written "
@@ -728,7 +729,7 @@ void add_serve_command(CLI::App& app, int& exit_code) {
                   "PostgreSQL, numbered -2, -3, ... for further servers); one per server");
   cmd->add_option("--shutdown-grace", options->shutdown_grace_s,
                   "seconds that SIGTERM/SIGINT lets requests in flight finish before ending them")
-      ->check(CLI::Range(0, 86400))
+      ->check(integer_in(0, 86400))
       ->capture_default_str();
   cmd->add_option(
       "--prices", options->prices_file,

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "cli/commands.h"
+#include "cli/integer_range.h"
 #include "cli/seed_flag.h"
 #include "cli/tensor_type_counts.h"
 #include "convert/synth_model.h"
@@ -118,7 +119,8 @@ void add_synth_command(CLI::App& app, int& exit_code) {
       ->check(seed_check());
   cmd->add_option("--layers", options->layers,
                   "write only the first N layers (real tensor shapes, fewer layers)");
-  cmd->add_option("-t,--threads", options->threads, "threads (default: physical cores)")->check(CLI::Range(0, kernels::kMaxThreads));
+  cmd->add_option("-t,--threads", options->threads, "threads (default: physical cores)")
+      ->check(integer_in(0, kernels::kMaxThreads));
   cmd->callback([options, &exit_code] { exit_code = synth(*options); });
 }
 

@@ -18,7 +18,7 @@ TEST(BenchFlags, AnEmbedCountOutOfRangeIsRefusedWithTheRangeOfAnInt) {
   for (const std::string value : {"0", "-3", "2147483648", "abc"}) {
     const ProcessOutput r = run_process({kBinary, "bench", model, "--embed", value});
     EXPECT_NE(r.exit_code, 0) << value;
-    EXPECT_EQ(r.err, "--embed: Value " + value + " not in range 1 to 2147483647\n" +
+    EXPECT_EQ(r.err, "--embed: " + value + " is not an integer in [1, 2147483647]\n" +
                          "Run with --help for more information.\n")
         << value;
     EXPECT_TRUE(r.out.empty()) << r.out;

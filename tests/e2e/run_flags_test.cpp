@@ -77,11 +77,14 @@ TEST(RunFlags, OutOfRangeSamplingFlagsAreRefused) {
       {{"--top-p", "0"}, "--top-p: top_p must be in (0, 1], not 0\n"},
       {{"--top-p", "1.5"}, "--top-p: top_p must be in (0, 1], not 1.5\n"},
       {{"--min-p", "-0.1"}, "--min-p: min_p must be in [0, 1], not -0.1\n"},
-      {{"--top-k", "-1"}, "--top-k: Value -1 not in range"},
+      {{"--top-k", "-1"}, "--top-k: -1 is not an integer in [0, 2147483647]\n"},
       // The range of an int, not of a double (300 digits).
-      {{"--ctx", "abc"}, "--ctx: Value abc not in range 0 to 2147483647\n"},
-      {{"--ctx", "-5"}, "--ctx: Value -5 not in range 0 to 2147483647\n"},
-      {{"--ctx", "2147483648"}, "--ctx: Value 2147483648 not in range 0 to 2147483647\n"},
+      {{"--ctx", "abc"}, "--ctx: abc is not an integer in [0, 2147483647]\n"},
+      {{"--ctx", "-5"}, "--ctx: -5 is not an integer in [0, 2147483647]\n"},
+      {{"--ctx", "2147483648"}, "--ctx: 2147483648 is not an integer in [0, 2147483647]\n"},
+      // Not "Value abc not in range 0 to 1024" (CLI::Range) of a value that is no number (QA).
+      {{"--threads", "abc"}, "--threads: abc is not an integer in [0, 1024]\n"},
+      {{"-t", "1025"}, "--threads: 1025 is not an integer in [0, 1024]\n"},
   };
   for (const Case& c : cases) {
     std::vector<std::string> argv = {kBinary, "run", model, "-p", "hi"};
