@@ -33,18 +33,41 @@ size_t edit_distance(const std::string& a, const std::string& b) {
   return rows[a.size()][b.size()];
 }
 
-/// Of `known` (lower-case names), the name `given` most likely meant, case aside (--MODEL:
-/// --model): one that begins the other (at least 3 letters: --temp and --temperature, serv and
-/// serve), else one within a third of its letters by edit_distance; the fewest edits first
-/// (synth-lor: synth-lora, not synth); "" when none is.
-std::string closest_name(std::string given, const std::vector<std::string>& known) {
+/// Whether `given` abbreviates `name`: its first three letters (all, when shorter) begin
+/// `name`, and its other letters come in `name` in that order (--n-pred: --n-predict, --convo:
+/// --conversation, --mm: --mmap).
+bool abbreviates(const std::string& given, const std::string& name) {
+  const size_t prefix = std::min<size_t>(3, given.size());
+  if (given.empty() || !name.starts_with(given.substr(0, prefix))) return false;
+  size_t at = prefix;
+  for (size_t i = prefix; i < given.size(); ++i) {
+    at = name.find(given[i], at);
+    if (at == std::string::npos) return false;
+    ++at;
+  }
+  return true;
+}
+
+/// Of `known` (lower-case names), the names `given` most likely meant, case aside: the one it
+/// is (--MODEL: --model, not --models too); else all those it abbreviates (abbreviates(); --top:
+/// --top-k and --top-p), by one or two letters only when `short_abbreviations` (-m is more
+/// likely another program's short option than an abbreviation of --mmap); else one that begins
+/// `given` (at least 3 letters: --temperature, --temp), else one within a third of its letters
+/// by edit_distance, the fewest edits first. Empty when none is.
+std::vector<std::string> closest_names(std::string given, const std::vector<std::string>& known,
+                                       bool short_abbreviations) {
   std::transform(given.begin(), given.end(), given.begin(),
                  [](unsigned char c) { return std::tolower(c); });
+  if (std::find(known.begin(), known.end(), given) != known.end()) return {given};
+  std::vector<std::string> abbreviated;
+  if (short_abbreviations || given.size() >= 3)
+    for (const std::string& name : known)
+      if (abbreviates(given, name)) abbreviated.push_back(name);
+  if (!abbreviated.empty()) return abbreviated;
   std::string best;
   std::pair<size_t, size_t> best_rank{given.size() / 3 + 1, 0};
   for (const std::string& name : known) {
-    const bool begins = std::min(name.size(), given.size()) >= 3 &&
-                        (name.starts_with(given) || given.starts_with(name));
+    const bool begins = name.size() >= 3 && given.starts_with(name);
     const size_t distance = edit_distance(given, name);
     const std::pair<size_t, size_t> rank{begins ? 0 : distance, distance};
     if (rank < best_rank) {
@@ -52,7 +75,16 @@ std::string closest_name(std::string given, const std::vector<std::string>& know
       best_rank = rank;
     }
   }
-  return best;
+  if (best.empty()) return {};
+  return {best};
+}
+
+/// `names`, each after `dash`, as a list: "--top-k or --top-p", "a, b or c".
+std::string listed(const std::vector<std::string>& names, const std::string& dash) {
+  std::string text;
+  for (size_t i = 0; i < names.size(); ++i)
+    text += (i == 0 ? "" : i + 1 == names.size() ? " or " : ", ") + dash + names[i];
+  return text;
 }
 
 /// The names from gengyun's down to `command`, a command parsed of `app` ("keys create"; "" for
@@ -67,9 +99,10 @@ std::string command_path(const CLI::App& app, const CLI::App* command) {
 /// The message for a command line whose command got an argument starting with '-' that none
 /// of its options takes (CLI11's ExtrasError, which lists the extras last first and names no
 /// option: "were not expected: 0 --temperature"): that argument first, with the command's
-/// option it most likely meant (one that begins the other, as --temp and --temperature, or
-/// within a third of its letters by edit_distance), if any. "" when the extras hold no such
-/// argument (CLI11's message serves then).
+/// options it most likely meant (closest_names: those it abbreviates, as --n-pred --n-predict,
+/// else the one it begins, as --temperature --temp, else one within a third of its letters by
+/// edit_distance), if any. "" when the extras hold no such argument (CLI11's message serves
+/// then).
 std::string unknown_option_message(const CLI::App& app) {
   const CLI::App* command = &app;
   while (command->remaining().empty() && !command->get_subcommands().empty())
@@ -85,26 +118,106 @@ std::string unknown_option_message(const CLI::App& app) {
   std::vector<std::string> names;
   for (const CLI::Option* option : command->get_options())
     for (const std::string& known : option->get_lnames()) names.push_back(known);
-  const std::string closest = closest_name(name, names);
-  const std::string best = closest.empty() ? "" : "--" + closest;
+  // One dash (-m): a short option, perhaps another program's, rather than an abbreviation.
+  const std::vector<std::string> closest =
+      closest_names(name, names, /*short_abbreviations=*/given.starts_with("--"));
   const std::string path = command_path(app, command);
   // (No command: gengyun's own options, `gengyun --verison`.)
   return "error: " + (path.empty() ? "" : path + ": ") + "unknown option " + given +
-         (best.empty() ? "" : " (did you mean " + best + "?)") + "; gengyun " +
+         (closest.empty() ? "" : " (did you mean " + listed(closest, "--") + "?)") + "; gengyun " +
          (path.empty() ? "" : path + " ") + "--help lists its options\n";
 }
 
-/// The message for an option of one value given more than once (CLI11's ArgumentMismatch says
-/// only "--temp: At Most 1 required but received 2"): the option, how often it was given, and
-/// that the command takes one. "" when no option of the command parsed was given too often.
-std::string repeated_option_message(const CLI::App& app) {
+/// The command of `app` that the command line names last (`app` itself when it names none).
+const CLI::App* parsed_command(const CLI::App& app) {
   const CLI::App* command = &app;
   while (!command->get_subcommands().empty()) command = command->get_subcommands().front();
+  return command;
+}
+
+/// The option name that the argument `arg` begins with ("--temp" of "--temp=1", "-n" of "-n5");
+/// "" when it is no option ("m.gguf", "-1", "--").
+std::string option_part(const std::string& arg) {
+  if (arg.starts_with("--")) return arg.size() > 2 ? arg.substr(0, arg.find('=')) : "";
+  const bool short_name = arg.size() >= 2 && arg[0] == '-' &&
+                          !std::isdigit(static_cast<unsigned char>(arg[1])) && arg[1] != '.';
+  return short_name ? arg.substr(0, 2) : "";
+}
+
+/// `option` as the command line `args` names it first ("-n"), followed by its own name when that
+/// differs ("-n (--n-predict)"), so that a message names what the user typed; its own name when
+/// no argument names it.
+std::string typed_name(const CLI::Option& option, const std::vector<std::string>& args) {
+  for (const std::string& arg : args) {
+    const std::string name = option_part(arg);
+    if (!name.empty() && option.check_name(name))
+      return name == option.get_name() ? name : name + " (" + option.get_name() + ")";
+  }
+  return option.get_name();
+}
+
+/// The message for an option that takes a value given last or just before another option
+/// (CLI11's ArgumentMismatch: "--temp: 1 required FLOAT:[0, 2] missing"): "error: run: --temp
+/// expects a value; gengyun run --help lists its options", the option as typed (typed_name).
+/// "" when no option of the command parsed lacks its value so.
+std::string missing_value_message(const CLI::App& app, const std::vector<std::string>& args) {
+  const CLI::App* command = parsed_command(app);
+  const std::string path = command_path(app, command);
+  for (size_t i = 0; i < args.size(); ++i) {
+    // An option with its value attached (--temp=1, -n5) lacks none, unless it is empty (--temp=).
+    const std::string name = option_part(args[i]);
+    const bool empty_attached = name.starts_with("--") && args[i] == name + "=";
+    if (name != args[i] && !empty_attached) continue;
+    const auto options = command->get_options([&](const CLI::Option* option) {
+      return option->get_type_size_min() >= 1 && option->check_name(name);
+    });
+    if (options.empty()) continue;
+    if (empty_attached || i + 1 == args.size() || !option_part(args[i + 1]).empty())
+      return "error: " + path + ": " + typed_name(*options.front(), args) +
+             " expects a value; gengyun " + path + " --help lists its options\n";
+  }
+  return "";
+}
+
+/// The message for an option of one value given more than once (CLI11's ArgumentMismatch says
+/// only "--temp: At Most 1 required but received 2"): the option as typed (typed_name), how
+/// often it was given, and that the command takes one. "" when no option of the command parsed
+/// was given too often.
+std::string repeated_option_message(const CLI::App& app, const std::vector<std::string>& args) {
+  const CLI::App* command = parsed_command(app);
   const std::string path = command_path(app, command);
   for (const CLI::Option* option : command->get_options()) {
     if (option->count() > 1 && option->get_items_expected_max() == 1)
-      return "error: " + path + ": " + option->get_name() + " is given " +
+      return "error: " + path + ": " + typed_name(*option, args) + " is given " +
              std::to_string(option->count()) + " times; it takes one value\n";
+  }
+  return "";
+}
+
+/// The message for a required option or argument that the command line lacks (CLI11's
+/// RequiredError: "--prompt is required" and its --help hint): "error: run: --prompt is
+/// required; gengyun run --help lists its options", an argument with what it is ("model is
+/// required (GGUF model file)"); a command of commands without one, its commands ("error: keys:
+/// a command is required: create, list, ...; gengyun keys --help lists them"). "" when the
+/// command lacks none (CLI11's message serves then).
+std::string required_message(const CLI::App& app) {
+  const CLI::App* command = parsed_command(app);
+  const std::string path = command_path(app, command);
+  const std::vector<const CLI::App*> commands =
+      command->get_subcommands([](const CLI::App*) { return true; });
+  if (!path.empty() && !commands.empty()) {
+    std::vector<std::string> names;
+    for (const CLI::App* c : commands) names.push_back(c->get_name());
+    return "error: " + path + ": a command is required: " + listed(names, "") + "; gengyun " +
+           path + " --help lists them\n";
+  }
+  for (const CLI::Option* option : command->get_options()) {
+    if (!option->get_required() || option->count() > 0) continue;
+    const std::string what = option->nonpositional() || option->get_description().empty()
+                                 ? ""
+                                 : " (" + option->get_description() + ")";
+    return "error: " + (path.empty() ? "" : path + ": ") + option->get_name() + " is required" +
+           what + "; gengyun " + (path.empty() ? "" : path + " ") + "--help lists its options\n";
   }
   return "";
 }
@@ -152,16 +265,20 @@ int main(int argc, char** argv) {
     }
     if (!known) {
       // (QA: `serv` and `sreve` got the list alone.)
-      const std::string closest = closest_name(argv[1], command_names);
+      const std::vector<std::string> closest =
+          closest_names(argv[1], command_names, /*short_abbreviations=*/true);
       std::fprintf(stderr, "error: unknown command '%s'%s (commands: %s; --help for more)\n",
-                   argv[1], closest.empty() ? "" : (", did you mean " + closest + "?").c_str(),
+                   argv[1],
+                   closest.empty() ? "" : (", did you mean " + listed(closest, "") + "?").c_str(),
                    names.c_str());
       return 2;
     }
   }
   // A command line CLI11 cannot parse (an unknown flag or subcommand, a missing value, a value
-  // outside a flag's declared range) exits 2, with CLI11's message on stderr; --help exits 0; a
-  // command's own failure (a value it refuses itself included) exits 1.
+  // outside a flag's declared range) exits 2, with the reason on stderr (in gengyun's words
+  // where the messages below have them, else CLI11's); --help exits 0; a command's own failure
+  // (a value it refuses itself included) exits 1.
+  const std::vector<std::string> args(argv + 1, argv + argc);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -179,8 +296,18 @@ int main(int argc, char** argv) {
         return 2;
       }
     }
+    // A value missing before a repeat: `--temp 0 --temp` lacks a value more than it repeats.
     if (dynamic_cast<const CLI::ArgumentMismatch*>(&e) != nullptr) {
-      if (const std::string message = repeated_option_message(app); !message.empty()) {
+      for (const std::string& message :
+           {missing_value_message(app, args), repeated_option_message(app, args)}) {
+        if (!message.empty()) {
+          std::fputs(message.c_str(), stderr);
+          return 2;
+        }
+      }
+    }
+    if (dynamic_cast<const CLI::RequiredError*>(&e) != nullptr) {
+      if (const std::string message = required_message(app); !message.empty()) {
         std::fputs(message.c_str(), stderr);
         return 2;
       }

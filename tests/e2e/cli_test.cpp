@@ -98,6 +98,26 @@ TEST(Cli, AnUnknownOptionIsNamedWithTheClosestKnownOne) {
       {{"render-chat", "--template", "t.jinja", "--conv", "c.json"},
        "error: render-chat: unknown option --conv (did you mean --conversation?); gengyun "
        "render-chat --help lists its options\n"},
+      // An abbreviation of one option names it, of several names them all (QA: --convo and
+      // --n got no suggestion); a letter after one dash is no abbreviation (-m: another
+      // program's model flag, not --mmap or --min-p).
+      {{"render-chat", "--template", "t.jinja", "--convo", "c.json"},
+       "error: render-chat: unknown option --convo (did you mean --conversation?); gengyun "
+       "render-chat --help lists its options\n"},
+      {{"run", "m.gguf", "-p", "hi", "--n", "5"},
+       "error: run: unknown option --n (did you mean --n-predict?); gengyun run --help lists "
+       "its options\n"},
+      {{"run", "m.gguf", "-p", "hi", "--n-pred=5"},
+       "error: run: unknown option --n-pred (did you mean --n-predict?); gengyun run --help "
+       "lists its options\n"},
+      {{"run", "m.gguf", "-p", "hi", "--top", "5"},
+       "error: run: unknown option --top (did you mean --top-k or --top-p?); gengyun run --help "
+       "lists its options\n"},
+      {{"run", "m.gguf", "-p", "hi", "--m"},
+       "error: run: unknown option --m (did you mean --min-p or --mmap?); gengyun run --help "
+       "lists its options\n"},
+      {{"run", "m.gguf", "-p", "hi", "-m", "x"},
+       "error: run: unknown option -m; gengyun run --help lists its options\n"},
       // gengyun's own options (QA: "error: : unknown option --verison ...; gengyun  --help").
       {{"--verison"},
        "error: unknown option --verison (did you mean --version?); gengyun --help lists its "
@@ -113,12 +133,45 @@ TEST(Cli, AnOptionOfOneValueGivenTwiceIsNamed) {
       {{"run", "m.gguf", "-p", "hi", "--temp", "1", "--temp", "0"},
        "error: run: --temp is given 2 times; it takes one value\n"},
       {{"run", "m.gguf", "-p", "a", "--prompt", "b", "-p", "c"},
-       "error: run: --prompt is given 3 times; it takes one value\n"},
+       "error: run: -p (--prompt) is given 3 times; it takes one value\n"},
       {{"keys", "create", "--name", "a", "--name", "b"},
        "error: keys create: --name is given 2 times; it takes one value\n"},
+      // Named as typed, with its long name (QA: `-n 5 -n 6` named --n-predict alone).
+      {{"run", "m.gguf", "-p", "hi", "-n", "5", "-n", "6"},
+       "error: run: -n (--n-predict) is given 2 times; it takes one value\n"},
+      {{"run", "m.gguf", "-t", "1", "-p", "hi", "--threads=2"},
+       "error: run: -t (--threads) is given 2 times; it takes one value\n"},
       // An unknown option beside it is named first.
       {{"run", "m.gguf", "-p", "a", "-p", "b", "--bogus"},
        "error: run: unknown option --bogus; gengyun run --help lists its options\n"},
+  };
+  expect_refused_with(cases);
+}
+
+// An option whose value is missing, a missing option or argument, a command of commands given
+// none: named in gengyun's words, exit 2 (QA: CLI11's "--temp: 1 required FLOAT:[0, 2]
+// missing", "model is required" and "A subcommand is required", each with its --help hint).
+TEST(Cli, AMissingValueOptionOrCommandIsNamed) {
+  const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
+      {{"run", "m.gguf", "-p", "hi", "--temp", "0", "--temp"},
+       "error: run: --temp expects a value; gengyun run --help lists its options\n"},
+      {{"run", "m.gguf", "-p", "hi", "-n"},
+       "error: run: -n (--n-predict) expects a value; gengyun run --help lists its options\n"},
+      {{"run", "m.gguf", "-p", "hi", "--temp="},
+       "error: run: --temp expects a value; gengyun run --help lists its options\n"},
+      {{"keys", "create", "--name"},
+       "error: keys create: --name expects a value; gengyun keys create --help lists its "
+       "options\n"},
+      {{"run", "-p", "hi"},
+       "error: run: model is required (GGUF model file); gengyun run --help lists its "
+       "options\n"},
+      {{"run", "m.gguf"},
+       "error: run: --prompt is required; gengyun run --help lists its options\n"},
+      {{"keys", "create"},
+       "error: keys create: --name is required; gengyun keys create --help lists its options\n"},
+      {{"keys"},
+       "error: keys: a command is required: create, list, revoke or update; gengyun keys --help "
+       "lists them\n"},
   };
   expect_refused_with(cases);
 }
