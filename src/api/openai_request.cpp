@@ -972,8 +972,7 @@ std::optional<ApiError> check_builtin_format(bool own_template, const Generation
   const std::string why =
       " cannot reach the prompt: this model has no usable chat template of its own, and its "
       "built-in chat format reads neither tools nor template variables";
-  if (!request.chat.tools_json.empty() && request.chat.tools_json != "[]")
-    return invalid_request("tools" + why, "tools");
+  if (!request.chat.tools_json.empty()) return invalid_request("tools" + why, "tools");
   if (!request.chat.template_kwargs_json.empty() && request.chat.template_kwargs_json != "{}")
     return invalid_request("chat_template_kwargs" + why, "chat_template_kwargs");
   return std::nullopt;
@@ -1019,8 +1018,11 @@ bool streams_tool_arguments(const GenerationRequest& request) {
 void read_template_fields(std::string_view body, GenerationRequest& request) {
   const auto ordered = parse_ordered_json(body);
   if (!ordered.is_object()) return;
-  if (const auto tools = ordered.find("tools");
-      tools != ordered.end() && tools->is_array() && request.tool_choice != "none") {
+  // An empty array is no tools, as many clients mean it (OpenAI refuses it): left out as an
+  // absent one is, since a template that tests `tools is not none` (Llama 3.x) would render its
+  // tool preamble for [], and the answer would be read for tool calls.
+  if (const auto tools = ordered.find("tools"); tools != ordered.end() && tools->is_array() &&
+                                                !tools->empty() && request.tool_choice != "none") {
     request.chat.tools_json = tools->dump();
   }
   if (const auto kwargs = ordered.find("chat_template_kwargs");

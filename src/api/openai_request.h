@@ -139,8 +139,9 @@ ApiResult<std::optional<int64_t>> read_keep_alive(const nlohmann::json& body);
 ApiResult<GenerationRequest> parse_chat_request(const nlohmann::json& body);
 
 /// Fills request.chat from the body text of a request parse_chat_request accepted: `tools`
-/// (unless tool_choice is "none") and `chat_template_kwargs` as JSON text with the client's key
-/// order (nlohmann::json sorts keys; templates print tools with tojson, which keeps order).
+/// (unless tool_choice is "none", or it is empty: `tools: []` is as no `tools`, "" here) and
+/// `chat_template_kwargs` as JSON text with the client's key order (nlohmann::json sorts keys;
+/// templates print tools with tojson, which keeps order).
 void read_template_fields(std::string_view body, GenerationRequest& request);
 
 /// Whether the request's tool calls are held to a grammar: tool_choice "required" or a named

@@ -380,6 +380,24 @@ TEST(ParseChatRequest, ToolsToolCallsAndTemplateFields) {
   read_template_fields(R"({"tools": [{"type": "function", "function": {"name": "f"}}]})",
                        none.value());
   EXPECT_EQ(none->chat.tools_json, "");
+  // An empty tools array is as none (QA: it reached the template as [], where Llama 3.x's
+  // `tools is not none` renders the tool preamble, and the answer was read for tool calls):
+  // the request is the one without it, whatever tool_choice allows with no tools.
+  for (const std::string choice : {"", "auto", "none"}) {
+    json with_empty = chat_body({{"tools", json::array()}});
+    json without = chat_body();
+    if (!choice.empty()) with_empty["tool_choice"] = without["tool_choice"] = choice;
+    auto empty = parse_chat_request(with_empty);
+    auto absent = parse_chat_request(without);
+    ASSERT_TRUE(empty.ok()) << empty.error().message;
+    ASSERT_TRUE(absent.ok()) << absent.error().message;
+    read_template_fields(with_empty.dump(), empty.value());
+    read_template_fields(without.dump(), absent.value());
+    EXPECT_EQ(empty->chat.tools_json, "") << choice;
+    EXPECT_EQ(empty->tool_choice, absent->tool_choice) << choice;
+    EXPECT_FALSE(tool_calls_constrained(empty.value())) << choice;
+    EXPECT_FALSE(check_builtin_format(false, empty.value()).has_value()) << choice;
+  }
   // arguments nested deeper than a body may be are passed on as the string they are
   const std::string deep = "{\"a\":" + std::string(100, '[') + std::string(100, ']') + "}";
   auto deep_call = parse_chat_request(
@@ -692,6 +710,10 @@ TEST(ParseChatRequest, BadToolChoicesNameTheField) {
        "tool_choice"},
       {{{"tools", json::array()}, {"tool_choice", "required"}},
        "tool_choice \"required\" needs at least one tool in tools",
+       "tool_choice"},
+      {{{"tools", json::array()},
+        {"tool_choice", {{"type", "function"}, {"function", {{"name", "f"}}}}}},
+       "tool_choice names the function \"f\", which is not in tools",
        "tool_choice"},
       {{{"tools", kTwoTools}, {"tool_choice", 7}},
        "tool_choice must be \"auto\", \"none\", \"required\" or {\"type\": \"function\", "
