@@ -353,11 +353,53 @@ constexpr RequestField kRequestFields[] = {
     {"metadata", kChat},
 };
 
-/// A 400 naming the first field of `body` that `endpoint` does not read.
+/// A field of the OpenAI API reference (chat completions, completions) that gengyun does not
+/// offer, and why: refused by name and reason rather than called unrecognized, which reads as
+/// a client's typo (QA).
+struct UnofferedField {
+  std::string_view name;
+  unsigned endpoints;
+  std::string_view reason;
+};
+
+/// Why the prompt-cache fields are not offered.
+constexpr std::string_view kPrefixCache =
+    "the prefix cache takes no options: a prompt that begins as an earlier one reuses its KV "
+    "cache while it is kept (usage.prompt_tokens_details.cached_tokens)";
+
+constexpr UnofferedField kUnofferedFields[] = {
+    {"suffix", kCompletions,
+     "gengyun completes a prompt at its end only (no text inserted before a suffix)"},
+    {"audio", kChat, "gengyun answers text only"},
+    {"functions", kChat,
+     "it is OpenAI's deprecated form of tools; give tools (type \"function\") instead"},
+    {"function_call", kChat,
+     "it is OpenAI's deprecated form of tool_choice; give tools and tool_choice instead"},
+    {"prediction", kChat, "Predicted Outputs are not offered: every token is generated"},
+    {"prompt_cache_key", kChat, kPrefixCache},
+    {"prompt_cache_options", kChat, kPrefixCache},
+    {"prompt_cache_retention", kChat, kPrefixCache},
+    {"moderation", kChat, "moderation is not offered: the answer is the model's, unchecked"},
+    {"reasoning_effort", kChat,
+     "a Qwen3 model's thinking is turned off with chat_template_kwargs {\"enable_thinking\": "
+     "false}"},
+    {"safety_identifier", kChat,
+     "give the end user's id as user, which the usage ledger records with the request"},
+    {"verbosity", kChat, "the answer's length is the model's (max_tokens bounds it)"},
+    {"web_search_options", kChat, "web search is not offered: a model answers from its weights"},
+};
+
+/// A 400 naming the first field of `body` that `endpoint` does not read: why, for a field of
+/// OpenAI's that gengyun does not offer (kUnofferedFields).
 std::optional<ApiError> check_known_fields(const json& body, FieldEndpoints endpoint) {
   for (const auto& [name, value] : body.items()) {
     const auto* known = std::find_if(std::begin(kRequestFields), std::end(kRequestFields),
                                      [&](const RequestField& f) { return f.name == name; });
+    const auto* unoffered = std::find_if(
+        std::begin(kUnofferedFields), std::end(kUnofferedFields),
+        [&](const UnofferedField& f) { return f.name == name && (f.endpoints & endpoint); });
+    if (unoffered != std::end(kUnofferedFields))
+      return invalid_request(name + " is not supported: " + std::string(unoffered->reason), name);
     if (known == std::end(kRequestFields))
       return invalid_request("Unrecognized request argument supplied: " + name, name);
     if (!(known->endpoints & endpoint))
@@ -830,13 +872,15 @@ std::optional<ApiError> read_tool_fields(const json& body, GenerationRequest& re
   const std::string param = request.tool_choice != "auto" ? std::string("tool_choice")
                             : serial                      ? std::string("parallel_tool_calls")
                                                           : request.strict_tool;
+  // What holds the answer to the tools' calls, as the messages name it (QA: a strict tool's
+  // schema error named tool_choice, which the request did not give).
+  const std::string enforcing = request.tool_choice != "auto"
+                                    ? "tool_choice " + shown(*field(body, "tool_choice"))
+                                : serial ? std::string("parallel_tool_calls false")
+                                         : request.strict_tool + " true";
   if (request.params.format.kind != OutputFormat::Kind::Text)
     return invalid_request(
-        std::string("response_format cannot be combined with ") +
-            (request.tool_choice != "auto" ? "tool_choice " + shown(*field(body, "tool_choice"))
-             : serial                      ? std::string("parallel_tool_calls false")
-                                           : request.strict_tool + " true") +
-            ": both constrain the answer",
+        "response_format cannot be combined with " + enforcing + ": both constrain the answer",
         param);
   for (size_t i = 0; i < n_tools; ++i) {
     const json& function = (*tools)[i]["function"];
@@ -847,11 +891,9 @@ std::optional<ApiError> read_tool_fields(const json& body, GenerationRequest& re
     if (auto compiled =
             sampling::compile_json_schema(parse_ordered_json(parameters->dump()), where);
         !compiled)
-      return invalid_request(
-          "a tool's parameters are outside the JSON Schema subset that "
-          "tool_choice can enforce: " +
-              compiled.error().message,
-          where);
+      return invalid_request("a tool's parameters are outside the JSON Schema subset that " +
+                                 enforcing + " can enforce: " + compiled.error().message,
+                             where);
   }
   return kwargs_error(body);
 }

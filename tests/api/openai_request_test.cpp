@@ -697,6 +697,9 @@ TEST(ParseChatRequest, BadToolChoicesNameTheField) {
   };
   const json bad_schema = json::parse(R"([{"type": "function", "function": {"name": "f",
       "parameters": {"type": "object", "properties": {"n": {"type": "integer", "minimum": 1}}}}}])");
+  const json strict_bad_schema = json::parse(R"([{"type": "function", "function": {"name": "f",
+      "strict": true, "parameters": {"type": "object", "properties": {"n": {"type": "integer",
+      "minimum": 1}}}}}])");
   const std::vector<Case> cases = {
       {{{"tools", kTwoTools},
         {"tool_choice", {{"type", "function"}, {"function", {{"name", "h"}}}}}},
@@ -736,10 +739,23 @@ TEST(ParseChatRequest, BadToolChoicesNameTheField) {
        "answer",
        "parallel_tool_calls"},
       {{{"tools", bad_schema}, {"tool_choice", "required"}},
-       "a tool's parameters are outside the JSON Schema subset that tool_choice can enforce: "
-       "tools[0].function.parameters/properties/n: unsupported keyword minimum (supported: $ref, "
-       "additionalProperties, anyOf, const, enum, format, items, maxItems, minItems, properties, "
-       "required, type, and annotations)",
+       "a tool's parameters are outside the JSON Schema subset that tool_choice \"required\" can "
+       "enforce: tools[0].function.parameters/properties/n: unsupported keyword minimum "
+       "(supported: $ref, additionalProperties, anyOf, const, enum, format, items, maxItems, "
+       "minItems, properties, required, type, and annotations)",
+       "tools[0].function.parameters"},
+      // What enforces the schema is named, not tool_choice, which these do not give (QA).
+      {{{"tools", bad_schema}, {"parallel_tool_calls", false}},
+       "a tool's parameters are outside the JSON Schema subset that parallel_tool_calls false can "
+       "enforce: tools[0].function.parameters/properties/n: unsupported keyword minimum "
+       "(supported: $ref, additionalProperties, anyOf, const, enum, format, items, maxItems, "
+       "minItems, properties, required, type, and annotations)",
+       "tools[0].function.parameters"},
+      {{{"tools", strict_bad_schema}},
+       "a tool's parameters are outside the JSON Schema subset that tools[0].function.strict true "
+       "can enforce: tools[0].function.parameters/properties/n: unsupported keyword minimum "
+       "(supported: $ref, additionalProperties, anyOf, const, enum, format, items, maxItems, "
+       "minItems, properties, required, type, and annotations)",
        "tools[0].function.parameters"},
       {{{"tools", kTwoTools}, {"tool_choice", "required"}, {"stop", {"\n"}}},
        "stop cannot be combined with tool_choice \"required\": a stop sequence would cut the "
@@ -1073,9 +1089,53 @@ TEST(ParseRequests, UserIsAStringOnBothEndpoints) {
   }
 }
 
+// A field of OpenAI's API reference that gengyun does not offer is refused by name with the
+// reason, null included (QA: "Unrecognized request argument" read as a client's typo).
+TEST(ParseRequests, OpenAIFieldsNotOfferedAreRefusedWithTheirReason) {
+  const std::pair<const char*, const char*> chat_fields[] = {
+      {"audio", "gengyun answers text only"},
+      {"functions",
+       "it is OpenAI's deprecated form of tools; give tools (type \"function\") instead"},
+      {"function_call",
+       "it is OpenAI's deprecated form of tool_choice; give tools and tool_choice instead"},
+      {"prediction", "Predicted Outputs are not offered: every token is generated"},
+      {"prompt_cache_key",
+       "the prefix cache takes no options: a prompt that begins as an earlier one reuses its KV "
+       "cache while it is kept (usage.prompt_tokens_details.cached_tokens)"},
+      {"reasoning_effort",
+       "a Qwen3 model's thinking is turned off with chat_template_kwargs {\"enable_thinking\": "
+       "false}"},
+      {"safety_identifier",
+       "give the end user's id as user, which the usage ledger records with the request"},
+      {"verbosity", "the answer's length is the model's (max_tokens bounds it)"},
+      {"web_search_options", "web search is not offered: a model answers from its weights"},
+      {"moderation", "moderation is not offered: the answer is the model's, unchecked"},
+  };
+  for (const auto& [name, reason] : chat_fields) {
+    for (const json& value : {json("x"), json(nullptr)}) {
+      auto chat = parse_chat_request(chat_body({{name, value}}));
+      ASSERT_FALSE(chat.ok()) << name;
+      EXPECT_EQ(chat.error().message, std::string(name) + " is not supported: " + reason);
+      EXPECT_EQ(chat.error().param, name);
+    }
+  }
+  auto suffix = parse_completion_request(completion_body({{"suffix", "x"}}));
+  ASSERT_FALSE(suffix.ok());
+  EXPECT_EQ(suffix.error().message,
+            "suffix is not supported: gengyun completes a prompt at its end only (no text "
+            "inserted before a suffix)");
+  EXPECT_EQ(suffix.error().param, "suffix");
+  // Each on its own endpoint: suffix is no chat field, reasoning_effort no completions one.
+  EXPECT_EQ(parse_chat_request(chat_body({{"suffix", "x"}})).error().message,
+            "Unrecognized request argument supplied: suffix");
+  EXPECT_EQ(
+      parse_completion_request(completion_body({{"reasoning_effort", "low"}})).error().message,
+      "Unrecognized request argument supplied: reasoning_effort");
+}
+
 // A field neither endpoint reads, or one of the other endpoint, is a 400 naming it.
 TEST(ParseRequests, UnknownFieldsAreRefusedByName) {
-  for (const char* name : {"suffix", "Model", "prediction"}) {
+  for (const char* name : {"sufix", "Model", "predictions"}) {
     auto chat = parse_chat_request(chat_body({{name, "x"}}));
     ASSERT_FALSE(chat.ok()) << name;
     EXPECT_EQ(chat.error().message, std::string("Unrecognized request argument supplied: ") + name);
@@ -1085,7 +1145,7 @@ TEST(ParseRequests, UnknownFieldsAreRefusedByName) {
     EXPECT_EQ(text.error().param, name);
   }
   // (null is refused too: an unknown field is a client's mistake whatever its value)
-  EXPECT_FALSE(parse_chat_request(chat_body({{"suffix", nullptr}})).ok());
+  EXPECT_FALSE(parse_chat_request(chat_body({{"sufix", nullptr}})).ok());
   for (const char* name : {"prompt", "echo", "best_of"}) {
     auto chat = parse_chat_request(chat_body({{name, nullptr}}));
     ASSERT_FALSE(chat.ok()) << name;
