@@ -307,6 +307,8 @@ Result<int64_t> ensure_postgres_schema(pg::Connection& conn, OpenMode mode) {
     version = read->is_null(0, 0) ? 0 : read->int64(0, 0);
   }
   if (version > kStoreSchemaVersion) return newer_schema_error(version);
+  // gengyun's tables with a version below 1 (edited, damaged): no migration applies to them.
+  if (has_schema && version < 1) return unknown_schema_error(version);
   if (version < kStoreSchemaVersion && mode == OpenMode::Read) return older_schema_error(version);
   if (version < kStoreSchemaVersion) {
     if (version == 1)

@@ -205,6 +205,12 @@ Error older_schema_error(int64_t version) {
                "migrate --db` (gengyun releases before this one then refuse it)"};
 }
 
+Error unknown_schema_error(int64_t version) {
+  return Error{"the database has schema version " + std::to_string(version) +
+               ", which no gengyun writes (1 to " + std::to_string(kStoreSchemaVersion) +
+               "): it was edited or is damaged; restore it from a backup"};
+}
+
 Error ambiguous_key_name(std::string_view action, const std::string& name, size_t tenants) {
   return make_error("cannot " + std::string(action) + " API key '" + name +
                     "': " + std::to_string(tenants) +

@@ -224,6 +224,32 @@ TEST_P(StoreBackendTest, AReaderRefusesAnOlderSchemaThatAWriterMigrates) {
   EXPECT_EQ(all_keys(**reader)->front().name, "bot");
 }
 
+// A schema version below 1 on gengyun's tables (a hand-edited or damaged database) is refused
+// by readers and writers alike, and the database left as it was (QA of 2026-12-07, ninth: -5
+// ran bytes outside the migrations' table as SQL, -100000000 crashed `gengyun migrate`).
+TEST_P(StoreBackendTest, ASchemaVersionBelowOneIsRefusedAndLeftAsItWas) {
+  {
+    auto store = open();
+    ASSERT_TRUE(store);
+  }
+  for (const std::string version : {"-5", "-100000000", "0"}) {
+    SCOPED_TRACE(version);
+    ASSERT_EQ(raw_exec("UPDATE schema_version SET version = " + version), "");
+    for (const OpenMode mode : {OpenMode::Read, OpenMode::Existing, OpenMode::Create}) {
+      auto store = Store::open(location_, mode);
+      ASSERT_FALSE(store.ok());
+      EXPECT_NE(store.error().message.find("the database has schema version " + version +
+                                           ", which no gengyun writes (1 to " +
+                                           std::to_string(kStoreSchemaVersion) +
+                                           "): it was edited or is damaged; restore it from a "
+                                           "backup"),
+                std::string::npos)
+          << store.error().message;
+    }
+    EXPECT_EQ(raw_query("SELECT version FROM schema_version"), (Rows{{version}}));
+  }
+}
+
 // A database of version 6, whose active keys' names were unique deployment-wide, opens with
 // them unique per tenant (version 7) on each backend: its keys are kept and another tenant's
 // key may now take a name in use.
