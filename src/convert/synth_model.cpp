@@ -274,6 +274,10 @@ Result<void> write_synth_model(const SynthShape& shape, std::string_view type,
   auto quantize_type = parse_quantize_type(type);
   if (!quantize_type) return unknown_synth_type(type);
 
+  // The output is claimed (OUT.tmp locked) through the random weights, which go first to a file
+  // of their own: a second run writing it meanwhile is refused at its start (QA).
+  Result<gguf::OutputClaim> claim = gguf::OutputClaim::take(path);
+  if (!claim) return claim.error();
   // The F32 weights go to a file of a name of its own beside the output (OUT.f32.XXXXXX), so
   // that two runs writing one output never share, or remove, each other's.
   Result<std::string> created = create_file_beside(path, ".f32.");
@@ -285,6 +289,7 @@ Result<void> write_synth_model(const SynthShape& shape, std::string_view type,
   uint64_t total_bytes = 0;
   for (const SynthTensor& t : synth_tensors(shape)) total_bytes += tensor_bytes(t, gguf::GgmlType::F32);
   uint64_t done_bytes = 0;
+  claim->release();  // the quantizer's writer locks OUT.tmp anew
   auto quantized = quantize_model(f32_path, path, quantize_type.value(), pool.size(),
                                   [&](const QuantizeProgress& p) {
                                     done_bytes += p.bytes_in;

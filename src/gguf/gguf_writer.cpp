@@ -157,6 +157,34 @@ Error being_written(const std::string& final_path) {
                     ".tmp is locked); wait for it or write elsewhere");
 }
 
+// Opens `final_path`.tmp for writing and locks it (flock, exclusive), not truncated: the
+// descriptor, or why not ("OUT: another process is writing it ..." when another holds the lock).
+// An existing temporary that is a FIFO, device, folder or symlink is refused (opening a FIFO
+// would block; a link's target is none of this write's business); the open repeats the checks
+// against a swap in between (O_NOFOLLOW, O_NONBLOCK, fstat).
+Result<int> open_locked_temporary(const std::string& final_path) {
+  const std::string path = final_path + ".tmp";
+  const auto not_regular = [&] {
+    return make_error(final_path + ": cannot create " + path +
+                      ": it exists and is not a regular file");
+  };
+  struct stat st = {};
+  if (::lstat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) return not_regular();
+  const int fd =
+      ::open(path.c_str(), O_WRONLY | O_CREAT | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC, 0666);
+  if (fd < 0)
+    return make_error(final_path + ": cannot create " + path + ": " + std::strerror(errno));
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    ::close(fd);
+    return not_regular();
+  }
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    ::close(fd);
+    return being_written(final_path);
+  }
+  return fd;
+}
+
 // The temporary file of write(), `final_path`.tmp: removed unless committed. Its errors name
 // the output the caller gave, then the temporary. It holds an exclusive flock from open to the
 // rename, so that a second writer of the same output (another process, another run) is refused
@@ -172,28 +200,11 @@ class TempFile {
     if (file_) std::fclose(file_);
   }
 
+  // Not truncated before the lock is held (open_locked_temporary).
   Result<void> open() {
-    // An existing temporary that is a FIFO, device, folder or symlink is refused (opening a
-    // FIFO would block; a link's target is none of this write's business); the open repeats
-    // the checks against a swap in between (O_NOFOLLOW, O_NONBLOCK, fstat). Not truncated
-    // before the lock is held.
-    const auto not_regular = [this] {
-      return make_error(final_path_ + ": cannot create " + path_ +
-                        ": it exists and is not a regular file");
-    };
-    struct stat st = {};
-    if (::lstat(path_.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) return not_regular();
-    const int fd = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC,
-                          0666);
-    if (fd < 0) return failed("cannot create");
-    if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-      ::close(fd);
-      return not_regular();
-    }
-    if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
-      ::close(fd);
-      return being_written(final_path_);
-    }
+    Result<int> locked = open_locked_temporary(final_path_);
+    if (!locked) return locked.error();
+    const int fd = locked.value();
     removed_on_signal_.emplace(path_);
     if (::ftruncate(fd, 0) != 0 || (file_ = ::fdopen(fd, "wb")) == nullptr) {
       const int error = errno;
@@ -409,6 +420,43 @@ Result<void> check_not_being_written(const std::string& path) {
   ::close(fd);
   if (locked) return being_written(path);
   return {};
+}
+
+Result<OutputClaim> OutputClaim::take(const std::string& path) {
+  Result<int> locked = open_locked_temporary(path);
+  if (!locked) return locked.error();
+  OutputClaim claim;
+  claim.fd_ = locked.value();
+  claim.temporary_ = path + ".tmp";
+  claim.removed_on_signal_ = std::make_unique<util::RemovedOnSignal>(claim.temporary_);
+  return claim;
+}
+
+OutputClaim::OutputClaim(OutputClaim&& other) noexcept
+    : fd_(std::exchange(other.fd_, -1)),
+      temporary_(std::move(other.temporary_)),
+      removed_on_signal_(std::move(other.removed_on_signal_)) {}
+
+OutputClaim& OutputClaim::operator=(OutputClaim&& other) noexcept {
+  if (this != &other) {
+    release();
+    fd_ = std::exchange(other.fd_, -1);
+    temporary_ = std::move(other.temporary_);
+    removed_on_signal_ = std::move(other.removed_on_signal_);
+  }
+  return *this;
+}
+
+OutputClaim::~OutputClaim() { release(); }
+
+void OutputClaim::release() {
+  if (fd_ < 0) return;
+  // Unlinked before the close releases the lock, as a writer leaves its temporary: no other
+  // writer opens this file by its name once it is unlocked.
+  std::remove(temporary_.c_str());
+  removed_on_signal_.reset();
+  ::close(fd_);
+  fd_ = -1;
 }
 
 bool overwrites(const std::string& input, const std::string& output) {

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <span>
 #include <string>
 #include <string_view>
@@ -15,6 +16,10 @@
 #include <vector>
 
 #include "gguf/gguf.h"
+
+namespace gengyun::util {
+class RemovedOnSignal;
+}  // namespace gengyun::util
 
 namespace gengyun::gguf {
 
@@ -30,6 +35,36 @@ Result<void> check_output_path(const std::string& path);
 /// weights), so that it refuses before that work. A temporary without a lock (left by a killed
 /// run), or none, passes; the lock is only tried, not kept.
 Result<void> check_not_being_written(const std::string& path);
+
+/// A claim on writing `path`: its temporary `path`.tmp created (if missing) and locked as
+/// Writer::write locks it, held by a command through work that comes before its write (synth's
+/// random weights, minutes for a large shape, which it writes elsewhere first), so that a
+/// second run writing `path` meanwhile is refused at its start rather than after its own work
+/// (QA: check_not_being_written alone let two runs that started together both work, and one
+/// fail at the end). Released (the temporary unlinked, then unlocked) before the write, which
+/// takes the temporary anew; also on destruction, and a signal of install_removal_on_signal()
+/// removes the temporary. Move-only.
+class OutputClaim {
+ public:
+  /// Errors: another process is writing `path` (its temporary locked: the message of
+  /// Writer::write's refusal), the temporary exists and is not a regular file, it cannot be
+  /// created.
+  static Result<OutputClaim> take(const std::string& path);
+  OutputClaim(OutputClaim&& other) noexcept;
+  OutputClaim& operator=(OutputClaim&& other) noexcept;
+  OutputClaim(const OutputClaim&) = delete;
+  OutputClaim& operator=(const OutputClaim&) = delete;
+  ~OutputClaim();
+
+  /// Gives the claim up: unlinks the temporary, then unlocks it. Idempotent.
+  void release();
+
+ private:
+  OutputClaim() = default;
+  int fd_ = -1;
+  std::string temporary_;
+  std::unique_ptr<util::RemovedOnSignal> removed_on_signal_;
+};
 
 /// True when writing `output` through Writer::write would destroy `input`: `output`, or its
 /// temporary `output`.tmp, is the same file (also through a link) as `input`.

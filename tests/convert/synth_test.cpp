@@ -1,9 +1,12 @@
 // gengyun synth: the real models' shapes (parameter counts as published), small synthetic
 // models written, read back value by value and run, and the tokenizer fitted to the embedding.
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -296,6 +299,42 @@ TEST(SynthModel, QuantizedIsTheQuantizerAppliedToTheF32Model) {
   ASSERT_TRUE(opened.ok()) << opened.error().message;
   EXPECT_EQ(opened->get_int("general.file_type"), 7);  // LLAMA_FTYPE_MOSTLY_Q8_0
   EXPECT_EQ(opened->find_tensor("blk.0.ffn_up.weight")->type, gguf::GgmlType::Q8_0);
+}
+
+// A quantized synth holds its output's temporary (OUT.tmp, locked as the GGUF writer locks it)
+// from its start, through the random weights it writes elsewhere first: a second write of the
+// same output meanwhile is refused at once (QA: both runs did their random weights, and one
+// failed at the end); once done, no temporary is left.
+TEST(SynthModel, AQuantizedSynthHoldsItsOutputFromItsStart) {
+  REQUIRE_TESTDATA();
+  auto vocab = gguf::File::open(testdata_path("tokenizer/qwen-vocab.gguf"));
+  ASSERT_TRUE(vocab.ok()) << vocab.error().message;
+  SynthShape shape = small_qwen2();
+  shape.n_vocab = 1000;
+  kernels::ThreadPool pool(1);
+  TempFile out("claimed.gguf"), other("claimed_other.gguf");
+  int checked = 0;
+  Result<void> written = write_synth_model(
+      shape, "q8_0", vocab.value(), 3, out.path, pool,
+      [&](std::string_view stage, uint64_t, uint64_t) {
+        if (stage != "random weights" || checked++ > 0) return;
+        const int fd = ::open((out.path + ".tmp").c_str(), O_RDONLY | O_CLOEXEC);
+        ASSERT_GE(fd, 0) << "no temporary during the random weights";
+        EXPECT_NE(::flock(fd, LOCK_EX | LOCK_NB), 0);
+        EXPECT_EQ(errno, EWOULDBLOCK);
+        ::close(fd);
+        Result<void> second =
+            write_synth_model(shape, "q8_0", vocab.value(), 3, out.path, pool, {});
+        ASSERT_FALSE(second.ok());
+        EXPECT_EQ(second.error().message, out.path + ": another process is writing it (" +
+                                              out.path +
+                                              ".tmp is locked); wait for it or write elsewhere");
+      });
+  ASSERT_TRUE(written.ok()) << written.error().message;
+  EXPECT_GT(checked, 0);
+  EXPECT_FALSE(std::filesystem::exists(out.path + ".tmp"));
+  ASSERT_TRUE(write_synth_model(shape, "q8_0", vocab.value(), 3, other.path, pool).ok());
+  EXPECT_EQ(file_bytes(out.path), file_bytes(other.path));
 }
 
 TEST(SynthModel, SameSeedSameFileOtherSeedOtherWeights) {
