@@ -398,6 +398,8 @@ std::optional<ApiError> check_known_fields(const json& body, FieldEndpoints endp
     const auto* unoffered = std::find_if(
         std::begin(kUnofferedFields), std::end(kUnofferedFields),
         [&](const UnofferedField& f) { return f.name == name && (f.endpoints & endpoint); });
+    // null is absent, as for every field the API reads (OpenAI's SDKs send explicit nulls).
+    if (unoffered != std::end(kUnofferedFields) && value.is_null()) continue;
     if (unoffered != std::end(kUnofferedFields))
       return invalid_request(name + " is not supported: " + std::string(unoffered->reason), name);
     if (known == std::end(kRequestFields))
@@ -874,10 +876,13 @@ std::optional<ApiError> read_tool_fields(const json& body, GenerationRequest& re
                                                           : request.strict_tool;
   // What holds the answer to the tools' calls, as the messages name it (QA: a strict tool's
   // schema error named tool_choice, which the request did not give).
-  const std::string enforcing = request.tool_choice != "auto"
-                                    ? "tool_choice " + shown(*field(body, "tool_choice"))
-                                : serial ? std::string("parallel_tool_calls false")
-                                         : request.strict_tool + " true";
+  std::string enforcing = request.strict_tool + " true";
+  if (request.tool_choice == "function")
+    enforcing = "tool_choice naming \"" + request.tool_name + "\"";
+  else if (request.tool_choice != "auto")
+    enforcing = "tool_choice " + shown(*field(body, "tool_choice"));
+  else if (serial)
+    enforcing = "parallel_tool_calls false";
   if (request.params.format.kind != OutputFormat::Kind::Text)
     return invalid_request(
         "response_format cannot be combined with " + enforcing + ": both constrain the answer",

@@ -250,7 +250,7 @@ Result<json> read_integer_default(const YAML::Node& value, std::optional<int64_t
     return json(*x.int64);
   }
   if (x.kind == PlainScalar::Kind::Integer)
-    return at(field, "is out of range: it must be an integer in [" +
+    return at(field, "must be an integer in [" +
                          std::to_string(min.value_or(std::numeric_limits<int64_t>::min())) + ", " +
                          std::to_string(std::numeric_limits<int64_t>::max()) + "], got " +
                          value.Scalar());

@@ -475,16 +475,16 @@ TEST(Config, PlainScalarsReadAsYamlReadsThem) {
       {"max_tokens: 0o8", "max_tokens: must be an integer >= 1"},
       // As the API reads it (a seed past 2^63 - 1 made every request of the model fail).
       {"seed: 0xffffffffffffffff",
-       "seed: is out of range: it must be an integer in [-9223372036854775808, "
+       "seed: must be an integer in [-9223372036854775808, "
        "9223372036854775807], got 0xffffffffffffffff"},
       {"seed: 0x1_0000_0000_0000_0000",
-       "seed: is out of range: it must be an integer in [-9223372036854775808, "
+       "seed: must be an integer in [-9223372036854775808, "
        "9223372036854775807], got 0x1_0000_0000_0000_0000"},
       {"seed: -9223372036854775809",
-       "seed: is out of range: it must be an integer in [-9223372036854775808, "
+       "seed: must be an integer in [-9223372036854775808, "
        "9223372036854775807], got -9223372036854775809"},
       {"max_tokens: 9223372036854775808",
-       "max_tokens: is out of range: it must be an integer in [1, 9223372036854775807], got "
+       "max_tokens: must be an integer in [1, 9223372036854775807], got "
        "9223372036854775808"},
       {"top_k: 0010",
        "top_k: 0010 is octal in YAML 1.1 and decimal in YAML 1.2; drop the leading 0 for "
