@@ -533,13 +533,16 @@ class GenerationJob : public std::enable_shared_from_this<GenerationJob> {
       send_json(*out_, completion_response(job_.meta, answer, usage), 200, job_.headers);
       return;
     }
+    // A stream whose client left before its head was sent got no answer: 499, as its access
+    // line says (QA: a client gone during the model's load was recorded 200).
+    const int gone_status = stream_.started() ? 200 : kClientClosedRequest;
     if (cancelled) {
       if (!stream_.connected() || out_->client_gone())
-        return record(*entry_, 200, "cancelled", gone);
+        return record(*entry_, gone_status, "cancelled", gone);
       return end_cut(internal_error("generation stopped: " + *error_), "error", usage);
     }
     if (!stream_.connected() || out_->client_gone())
-      return record(*entry_, 200, "cancelled", gone);
+      return record(*entry_, gone_status, "cancelled", gone);
     if (auto written = entry_->finish(200, "ok"); !written.ok()) {
       // Not billed: no usage chunk; the stream still ends as every stream does.
       stream_.send(error_body(

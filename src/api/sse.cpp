@@ -11,6 +11,7 @@ std::string sse_event(const nlohmann::ordered_json& data) {
 bool SseStream::start(HttpHeaders headers) {
   headers.emplace(headers.begin(), "Cache-Control", "no-cache");
   connected_ = out_->start_stream(200, "text/event-stream", std::move(headers));
+  started_ = connected_;
   return connected_;
 }
 

@@ -35,12 +35,15 @@ class SseStream {
   /// Ends the response once everything queued is sent.
   void end();
   bool connected() const { return connected_; }
+  /// Whether start() sent the response's head (200): a client gone before then got no answer.
+  bool started() const { return started_; }
 
  private:
   bool write(std::string event);
 
   std::shared_ptr<Responder> out_;
   bool connected_ = true;
+  bool started_ = false;
 };
 
 }  // namespace gengyun::api

@@ -5,7 +5,10 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <filesystem>
+#include <mutex>
 
 #include "../platform/store_reads.h"
 #include "api/admin_models_handler.h"
@@ -678,6 +681,47 @@ TEST_F(ServerModelsTest, ARequestWaitingForMemoryEndsWhenItsClientLeaves) {
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 200) << r->body;
   a.reset();
+}
+
+// A stream whose client leaves while its model loads never gets its head: its row says 499,
+// as its access line does (QA: recorded 200, as if the stream had started). The load waits at
+// its start until the server has seen the client go (its connection closed).
+TEST_F(ServerModelsTest, AStreamWhoseClientLeavesDuringTheLoadIs499) {
+  OwnServer own;
+  deploy::RegistryOptions options;
+  options.specs = {{"s", gengyun::testing::testdata_path("models/stories260K-f32.gguf")}};
+  std::mutex mutex;
+  std::condition_variable changed;
+  bool load_started = false, released = false;
+  options.observer = [&](const deploy::RegistryEvent& e) {
+    if (e.kind != deploy::RegistryEvent::Kind::LoadStarted) return;
+    std::unique_lock lock(mutex);
+    load_started = true;
+    changed.notify_all();
+    changed.wait_for(lock, std::chrono::seconds(60), [&] { return released; });
+  };
+  start_own(own, std::move(options));
+  const int client = connect_to(own.port);
+  ASSERT_GE(client, 0);
+  const std::string request =
+      http_post(key_, {{"model", "s"}, {"prompt", "Once"}, {"max_tokens", 4}, {"stream", true}});
+  ASSERT_EQ(send(client, request.data(), request.size(), MSG_NOSIGNAL),
+            static_cast<ssize_t>(request.size()));
+  {
+    std::unique_lock lock(mutex);
+    ASSERT_TRUE(changed.wait_for(lock, std::chrono::seconds(60), [&] { return load_started; }));
+  }
+  close(client);
+  ASSERT_TRUE(eventually([&] { return own.server->open_connections() == 0; }));
+  {
+    std::lock_guard lock(mutex);
+    released = true;
+  }
+  changed.notify_all();
+  const std::vector<platform::UsageRecord> ledger = wait_for_rows(1);
+  ASSERT_EQ(ledger.size(), 1u);
+  EXPECT_EQ(ledger[0].status, "cancelled");
+  EXPECT_EQ(ledger[0].http_status, 499);
 }
 
 // A request to the wrong endpoint for a model's kind is refused from the file's header, before
