@@ -416,15 +416,78 @@ void log_registry_event(deploy::RegistryEvent e, bool mmap, bool kv_sized_at_loa
   }
 }
 
+/// The thread that takes SIGINT and SIGTERM (blocked in every thread: serve() blocks them
+/// before any thread exists) with sigwait, so that stopping happens outside a signal handler.
+/// Until serving(): a signal ends the process at once, with 128 + its number, nothing being
+/// served yet (QA: Ctrl-C during a long pinned model's load waited for it, then the server
+/// opened its database, served and stopped). Once serving(): the first signal stops accepting
+/// and lets the requests in flight finish (and be billed) for `grace_s` seconds, then ends
+/// those still running (billed as "shutdown"); a second signal exits at once. stop() (and the
+/// destructor, on every return of serve()) ends the thread.
+class SignalThread {
+ public:
+  SignalThread(const sigset_t& signals, int grace_s)
+      : signals_(signals), grace_s_(grace_s), thread_([this] { run(); }) {}
+  ~SignalThread() { stop(); }
+  SignalThread(const SignalThread&) = delete;
+  SignalThread& operator=(const SignalThread&) = delete;
+
+  /// From now on a signal stops `server` (which outlives this call's stop()).
+  void serving(api::Server& server) { server_ = &server; }
+  /// Served: a later signal changes nothing; wakes the thread and joins it. Idempotent.
+  void stop() {
+    if (!thread_.joinable()) return;
+    stopped_ = true;
+    pthread_kill(thread_.native_handle(), SIGTERM);
+    thread_.join();
+  }
+
+ private:
+  void run() {
+    int received = 0;
+    sigwait(&signals_, &received);
+    if (stopped_) return;
+    api::Server* server = server_;
+    if (server == nullptr) {
+      std::fprintf(stderr, "gengyun: %s during start-up: exiting (nothing is served yet)\n",
+                   received == SIGINT ? "SIGINT" : "SIGTERM");
+      std::_Exit(128 + received);
+    }
+    std::fprintf(stderr,
+                 "gengyun: stopping: finishing the requests in flight for up to %d s (a second "
+                 "signal exits at once)\n",
+                 grace_s_);
+    server->stop();
+    const timespec grace{grace_s_, 0};
+    if (sigtimedwait(&signals_, nullptr, &grace) < 0) {
+      if (stopped_) return;
+      std::fprintf(stderr,
+                   "gengyun: the grace period is over: ending the requests still running\n");
+      server->end_in_flight();
+      sigwait(&signals_, &received);
+    }
+    if (stopped_) return;
+    std::fprintf(stderr,
+                 "gengyun: second signal: exiting without finishing the requests in flight\n");
+    std::_Exit(1);
+  }
+
+  const sigset_t signals_;
+  const int grace_s_;
+  std::atomic<api::Server*> server_{nullptr};
+  std::atomic<bool> stopped_{false};
+  std::thread thread_;
+};
+
 int serve(const ServeOptions& o) {
   // SIGINT/SIGTERM are blocked before any thread exists (threads inherit the mask, and the
-  // models' thread pools start below) and taken by a thread of their own with sigwait, so
-  // stopping the server happens outside a signal handler and in-flight requests finish.
+  // models' thread pools start below) and taken by a thread of their own (SignalThread).
   sigset_t signals;
   sigemptyset(&signals);
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  SignalThread signal_thread(signals, o.shutdown_grace_s);
 
   // Each step gives every running sequence its next token first: a budget below the running
   // sequences would starve those behind the first (vLLM refuses it too).
@@ -619,31 +682,7 @@ int serve(const ServeOptions& o) {
     return 1;
   }
 
-  // The first signal stops accepting and lets the requests in flight finish (and be billed)
-  // for --shutdown-grace seconds, then ends those still running (billed as "shutdown"); a
-  // second signal exits at once.
-  std::atomic<bool> served{false};
-  std::thread waiter([&] {
-    int received = 0;
-    sigwait(&signals, &received);
-    if (served) return;
-    std::fprintf(stderr,
-                 "gengyun: stopping: finishing the requests in flight for up to %d s (a second "
-                 "signal exits at once)\n",
-                 o.shutdown_grace_s);
-    server.stop();
-    const timespec grace{o.shutdown_grace_s, 0};
-    if (sigtimedwait(&signals, nullptr, &grace) < 0) {
-      if (served) return;
-      std::fprintf(stderr,
-                   "gengyun: the grace period is over: ending the requests still running\n");
-      server.end_in_flight();
-      sigwait(&signals, &received);
-    }
-    if (served) return;
-    std::fprintf(stderr, "gengyun: second signal: exiting without finishing the requests in flight\n");
-    std::_Exit(1);
-  });
+  signal_thread.serving(server);
   // Other servers on the database may die while this one runs: their open rows are closed
   // every few seconds, not only when a server starts. A failing pass is logged once, not every
   // pass while the database is down, and so is the first pass that works again.
@@ -670,9 +709,7 @@ int serve(const ServeOptions& o) {
                registry.value()->list().size(), listen->first.c_str(), port.value(),
                kernels::simd_level_description().c_str());
   server.run();
-  served = true;
-  pthread_kill(waiter.native_handle(), SIGTERM);
-  waiter.join();
+  signal_thread.stop();
   return 0;
 }
 

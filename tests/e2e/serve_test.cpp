@@ -656,6 +656,32 @@ TEST_F(ServeTest, ADamagedSpoolLineStopsServeUntilSpoolRepairSetsItAside) {
   EXPECT_EQ(rows.at(1).prompt_tokens, 22);
 }
 
+// A signal during start-up (here the database's opening, held by another process's lock for
+// SQLite's 5 s busy timeout; as well a pinned model's load) ends serve at once with 128 + its
+// number, nothing being served yet (QA: SIGINT waited until start-up was over, then the server
+// served and stopped, or here failed on the lock 5 s later).
+TEST_F(ServeTest, ASignalDuringStartUpExitsAtOnce) {
+  create_key("bot");
+  sqlite3* other = lock_database(db_);
+  ASSERT_NE(other, nullptr);
+  for (const int signal : {SIGINT, SIGTERM}) {
+    SCOPED_TRACE(signal);
+    BackgroundProcess server({kBinary, "serve", "--model", "qwen2-tiny=" + model_path_, "--listen",
+                              "127.0.0.1:0", "--db", db_, "--threads", "1"});
+    ASSERT_TRUE(api::testing::eventually([&] {
+      return server.err().find("gengyun: model 'qwen2-tiny': available\n") != std::string::npos;
+    })) << server.err();
+    EXPECT_EQ(server.stop(10, signal), 128 + signal) << server.err();
+    EXPECT_NE(
+        server.err().find(std::string("gengyun: ") + (signal == SIGINT ? "SIGINT" : "SIGTERM") +
+                          " during start-up: exiting (nothing is served yet)\n"),
+        std::string::npos)
+        << server.err();
+  }
+  ASSERT_EQ(sqlite3_exec(other, "ROLLBACK", nullptr, nullptr, nullptr), SQLITE_OK);
+  sqlite3_close(other);
+}
+
 // The database is locked by another process while a stream runs, and the server is killed
 // (kill -9) during the stall, before its writer gives the round up (SQLite's 5 s busy timeout):
 // the stream's checkpoints made meanwhile were journaled to the spool as they came instead of
