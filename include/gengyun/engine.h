@@ -142,6 +142,9 @@ struct GenerationEvent {
   std::string text;  ///< their text: complete UTF-8, cut before a stop string
   bool finished = false;
   FinishReason finish_reason = FinishReason::Stop;  ///< when finished
+  /// When finished with FinishReason::Stop: a stop string ended the text (cut there), not the
+  /// model (its end-of-generation token, or an output format that admits no further byte).
+  bool stop_string = false;
   std::string error;  ///< when finished by a failure or by the engine (e.g. a stalled reader)
   Usage usage;        ///< so far; final when finished
   RequestTimes times;  ///< when finished

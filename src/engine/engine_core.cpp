@@ -109,7 +109,7 @@ EngineCore::~EngineCore() {
   inbox_.clear();
   for (auto& [seq, job] : jobs_)
     job->stream->finish({}, {}, usage_of(*job), job->times, FinishReason::Cancelled,
-                        "the model was unloaded");
+                        /*stop_string=*/false, "the model was unloaded");
 }
 
 Submission EngineCore::submit(EngineRequest request,
@@ -287,7 +287,8 @@ void EngineCore::finish(Job& job, FinishReason reason, std::vector<int32_t> toke
                         std::span<const TokenLogprobs> logprobs, std::vector<float> embedding) {
   scheduler_.finish(&job.seq);
   job.times.finished_us = monotonic_us();
-  job.stream->finish(tokens, text, usage_of(job), job.times, reason, std::move(error), logprobs,
+  job.stream->finish(tokens, text, usage_of(job), job.times, reason,
+                     reason == FinishReason::Stop && job.stop.stopped(), std::move(error), logprobs,
                      std::move(embedding));
   ++finished_;
 }

@@ -27,14 +27,15 @@ void RequestStream::push(std::span<const int32_t> tokens, std::string_view text,
 
 void RequestStream::finish(std::span<const int32_t> tokens, std::string_view text,
                            const Usage& usage, const RequestTimes& times, FinishReason reason,
-                           std::string error, std::span<const TokenLogprobs> logprobs,
-                           std::vector<float> embedding) {
+                           bool stop_string, std::string error,
+                           std::span<const TokenLogprobs> logprobs, std::vector<float> embedding) {
   std::unique_lock lock(mutex_);
   append_locked(tokens, text, usage, logprobs);
   pending_->embedding = std::move(embedding);
   pending_->times = times;
   pending_->finished = true;
   pending_->finish_reason = reason;
+  pending_->stop_string = stop_string;
   pending_->error = std::move(error);
   finished_ = true;
   notify_locked(lock);

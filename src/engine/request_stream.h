@@ -26,10 +26,11 @@ class RequestStream {
   void push(std::span<const int32_t> tokens, std::string_view text, const Usage& usage,
             std::span<const TokenLogprobs> logprobs = {});
   /// Like push(), then marks the pending event as the last one (with an embedding request's
-  /// vector).
+  /// vector); `stop_string`: GenerationEvent::stop_string.
   void finish(std::span<const int32_t> tokens, std::string_view text, const Usage& usage,
-              const RequestTimes& times, FinishReason reason, std::string error = {},
-              std::span<const TokenLogprobs> logprobs = {}, std::vector<float> embedding = {});
+              const RequestTimes& times, FinishReason reason, bool stop_string,
+              std::string error = {}, std::span<const TokenLogprobs> logprobs = {},
+              std::vector<float> embedding = {});
 
   /// The pending event, waiting up to timeout_us for one; nullopt when none came or the
   /// finished event was already taken.

@@ -147,6 +147,53 @@ TEST(Generation, StopStringCutsTheTextBeforeIt) {
   EXPECT_EQ(result->finish_reason, FinishReason::Stop);
 }
 
+// The finished event of `params` on `prompt`, read through the request's handle.
+GenerationEvent finished_event(LoadedModel& model, const std::vector<int32_t>& prompt,
+                               const GenerationParams& params) {
+  EngineRequest request;
+  request.prompt = prompt;
+  request.params = params;
+  Submission s = model.submit(std::move(request));
+  EXPECT_TRUE(s.handle) << s.message;
+  if (!s.handle) return {};
+  for (;;) {
+    std::optional<GenerationEvent> event = s.handle->next(1000000);
+    if (event && event->finished) return std::move(*event);
+  }
+}
+
+// The finished event says whether a stop string ended the text (a cut, which the chat API
+// tells from the model's own end): not for max_tokens, nor for an end-of-generation token.
+TEST(Generation, TheFinishedEventSaysAStopStringEndedIt) {
+  REQUIRE_TESTDATA();
+  auto model = load("stories260K-f32.gguf");
+  ASSERT_TRUE(model);
+  const auto tokens = model->tokenize("Once upon a time", true, false);
+  auto params = greedy(64);
+  params.stop = {"Lily"};
+  GenerationEvent event = finished_event(*model, tokens, params);
+  EXPECT_EQ(event.finish_reason, FinishReason::Stop);
+  EXPECT_TRUE(event.stop_string);
+  params.stop = {"no such text"};
+  params.max_tokens = 8;
+  event = finished_event(*model, tokens, params);
+  EXPECT_EQ(event.finish_reason, FinishReason::Length);
+  EXPECT_FALSE(event.stop_string);
+  auto qwen = load("qwen2-tiny-f32.gguf");
+  ASSERT_TRUE(qwen);
+  GenerationParams eos;  // as EndOfGenerationTokenStops: an end-of-generation token comes
+  eos.temperature = 5.0f;
+  eos.top_k = 0;
+  eos.top_p = 1.0f;
+  eos.min_p = 0.0f;
+  eos.max_tokens = 1000;
+  eos.seed = 4;
+  eos.stop = {"no such text"};
+  event = finished_event(*qwen, qwen->tokenize("hello", true, false), eos);
+  EXPECT_EQ(event.finish_reason, FinishReason::Stop);
+  EXPECT_FALSE(event.stop_string);
+}
+
 TEST(Generation, CallbackReturningFalseCancels) {
   REQUIRE_TESTDATA();
   auto model = load("stories260K-f32.gguf");
