@@ -31,7 +31,10 @@ ChatAnswer::ChatAnswer(ResponseMeta meta, const ChatSyntax& syntax, bool tools, 
 
 std::vector<json> ChatAnswer::feed(std::string_view text) { return take(parser_.feed(text)); }
 
-std::vector<json> ChatAnswer::finish() { return take(parser_.finish()); }
+std::vector<json> ChatAnswer::finish(bool cut) {
+  cut_ = cut;
+  return take(parser_.finish(cut));
+}
 
 void ChatAnswer::add_tokens(const std::vector<size_t>& byte_sizes) {
   for (const size_t size : byte_sizes)
@@ -80,7 +83,7 @@ std::vector<json> ChatAnswer::take(const chat::OutputDelta& delta) {
 }
 
 std::string_view ChatAnswer::finish_reason(FinishReason engine_reason) const {
-  if (!calls_.empty() && engine_reason == FinishReason::Stop) return "tool_calls";
+  if (!calls_.empty() && engine_reason == FinishReason::Stop && !cut_) return "tool_calls";
   return finish_reason_name(engine_reason);
 }
 

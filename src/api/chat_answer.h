@@ -31,11 +31,15 @@ class ChatAnswer {
   /// function {arguments}}]} with pieces of its arguments (all of them at once when it is not
   /// streamed), which concatenate to the message's arguments.
   std::vector<nlohmann::ordered_json> feed(std::string_view text);
-  /// The end of the text: the chunks of what was held back (an unclosed call as content).
-  std::vector<nlohmann::ordered_json> finish();
+  /// The end of the text: the chunks of what was held back. `cut`: the text was cut short
+  /// (finish_reason "length", or a stop string: GenerationEvent::stop_string), not ended by the
+  /// model; then a call cut short is a call when its name is whole (its arguments as far as
+  /// written), else nothing, and never content (chat::OutputParser::finish); ended by the
+  /// model, an unclosed call is content.
+  std::vector<nlohmann::ordered_json> finish(bool cut = false);
 
-  /// "tool_calls" when the answer called a tool and the model stopped by itself, else the
-  /// engine's reason ("stop", "length").
+  /// "tool_calls" when the answer called a tool and the model stopped by itself (finish() not
+  /// `cut`), else the engine's reason ("stop", "length").
   std::string_view finish_reason(FinishReason engine_reason) const;
 
   /// The whole message: {"role": "assistant", "content": text, or null when empty and tools
@@ -57,6 +61,7 @@ class ChatAnswer {
   chat::OutputParser parser_;
   bool stream_;
   int index_;
+  bool cut_ = false;  // finish()'s
   std::string reasoning_;
   std::string content_;
   std::vector<chat::ToolCall> calls_;

@@ -383,7 +383,8 @@ class GenerationJob : public std::enable_shared_from_this<GenerationJob> {
           cancel_all();  // the answer fails as a whole
         }
         if (choice.answer && !cancelled) {
-          std::vector<nlohmann::ordered_json> chunks = choice.answer->finish();
+          std::vector<nlohmann::ordered_json> chunks = choice.answer->finish(
+              event->finish_reason == FinishReason::Length || event->stop_string);
           send_answer(choice, std::move(chunks), {}, static_cast<int>(index), /*end=*/true);
         }
         choice.last = std::move(*event);

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <span>
 #include <utility>
 
@@ -124,8 +125,10 @@ enum class Head { kMore, kNo, kYes };
 // Heads longer than this are not streamed (a function name has at most 64 bytes).
 constexpr size_t kMaxHeadBytes = 1024;
 
-// `text` against that form: kYes (and the name) once it ends with the arguments' `{`.
-Head match_head(std::string_view text, std::span<const std::string_view> keys, std::string& name) {
+// `text` against that form: kYes once it ends with the arguments' `{`. `name` is set as soon as
+// the name's closing quote is read (also with kMore: a cut call's name).
+Head match_head(std::string_view text, std::span<const std::string_view> keys,
+                std::optional<std::string>& name) {
   size_t i = 0;
   // Matches `token` at i after whitespace.
   auto token = [&](std::string_view t) {
@@ -145,7 +148,7 @@ Head match_head(std::string_view text, std::span<const std::string_view> keys, s
     ++end;
   }
   if (end == text.size()) return Head::kMore;
-  name.assign(text.substr(i, end - i));
+  name = std::string(text.substr(i, end - i));
   i = end + 1;
   if (const Head h = token(","); h != Head::kYes) return h;
   Head best = Head::kNo;
@@ -164,6 +167,15 @@ Head match_head(std::string_view text, std::span<const std::string_view> keys, s
     if (const Head h = token(t); h != Head::kYes) return h;
   }
   return Head::kYes;
+}
+
+// `head` against the form the grammar writes for `format`'s calls (kNo past kMaxHeadBytes).
+Head match_format_head(ToolCallFormat format, std::string_view head,
+                       std::optional<std::string>& name) {
+  if (head.size() > kMaxHeadBytes) return Head::kNo;
+  const std::string_view key = tool_call_writing(format).arguments_key;
+  const std::string_view keys[] = {key, "arguments"};
+  return match_head(head, std::span(keys, key == "arguments" ? 1 : 2), name);
 }
 
 // The length of the part of `text` that ends on a whole UTF-8 character (a lead byte whose
@@ -400,9 +412,20 @@ void OutputParser::close_json_calls(OutputDelta& out) {
   call_text_.clear();
 }
 
-OutputDelta OutputParser::finish() {
+OutputDelta OutputParser::finish(bool cut) {
   OutputDelta out;
-  if (region_calls_ > 0 && (state_ == State::kJsonCalls || state_ == State::kToolCall)) {
+  const bool in_call = state_ == State::kJsonCalls || state_ == State::kToolCall;
+  if (cut && (in_call || holds_call_start())) {
+    // The call's markup is never content, nor the whitespace before it (as before a whole call).
+    if (in_call) end_cut_region(out);
+    space_.clear();
+    held_.clear();
+    prefix_.clear();
+    call_text_.clear();
+    state_ = State::kContent;
+    return out;
+  }
+  if (region_calls_ > 0 && in_call) {
     end_streamed_region(out);
   } else if (state_ == State::kJsonCalls) {
     add_content(prefix_ + call_text_, out);
@@ -418,6 +441,35 @@ OutputDelta OutputParser::finish() {
   if (n_calls_ == 0) out.content += space_;
   space_.clear();
   return out;
+}
+
+bool OutputParser::holds_call_start() const {
+  if (state_ != State::kContent) return false;
+  const bool held = !held_.empty();
+  if (options_.tool_calls == ToolCallFormat::Hermes) return held && begins(held_, kCallOpen);
+  if (!json_format() || answer_started_) return false;
+  const std::string_view marker = tool_call_writing(options_.tool_calls).marker;
+  return !marker.empty() &&
+         ((held && begins(held_, marker)) || prefix_.find(marker) != std::string::npos);
+}
+
+void OutputParser::end_cut_region(OutputDelta& out) {
+  if (!options_.stream_arguments) {
+    // Nothing of the region was given out: read it now as it would have been streamed.
+    phase_ = options_.tool_calls == ToolCallFormat::MistralJson ? Phase::kList : Phase::kHead;
+    stream_region(call_text_, out);
+  }
+  std::optional<std::string> name;
+  if (phase_ == Phase::kHead &&
+      match_format_head(options_.tool_calls, head_, name) == Head::kMore && name) {
+    // Cut in a call's head after its name: a call whose arguments were not begun.
+    add_call(std::move(*name), "", out);
+  }
+  // A cut UTF-8 character cannot be sent: the call ends before it.
+  pending_.clear();
+  head_.clear();
+  phase_ = Phase::kOff;
+  region_calls_ = 0;
 }
 
 void OutputParser::route(std::string_view text, OutputDelta& out) {
@@ -507,16 +559,11 @@ void OutputParser::stream_region(std::string_view text, OutputDelta& out) {
         break;
       case Phase::kHead: {
         head_ += c;
-        const std::string_view key = tool_call_writing(options_.tool_calls).arguments_key;
-        const std::string_view keys[] = {key, "arguments"};
-        std::string name;
-        const Head head =
-            head_.size() > kMaxHeadBytes
-                ? Head::kNo
-                : match_head(head_, std::span(keys, key == "arguments" ? 1 : 2), name);
+        std::optional<std::string> name;
+        const Head head = match_format_head(options_.tool_calls, head_, name);
         if (head == Head::kNo) phase_ = Phase::kOff;
         if (head != Head::kYes) break;
-        add_call(std::move(name), "", out);
+        add_call(std::move(*name), "", out);
         ++region_calls_;
         head_.clear();
         pending_ = "{";

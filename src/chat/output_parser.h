@@ -58,7 +58,8 @@ class OutputParser {
     /// format's tags) is a call from then on: its id and name come at once and its arguments
     /// piece by piece as they are written (never cutting a UTF-8 character), and an answer that
     /// ends inside it leaves it a call with the arguments written so far. Off, a call comes
-    /// whole when it closes, and as content when malformed or unclosed.
+    /// whole when it closes, and as content when malformed or unclosed (unless the answer was
+    /// cut there: finish()).
     bool stream_arguments = false;
   };
 
@@ -68,9 +69,14 @@ class OutputParser {
   /// piece: Options::stream_arguments); one whose JSON is not of its format's shape (name a
   /// string, arguments an object) comes back as content, tags and all (never an error).
   OutputDelta feed(std::string_view text);
-  /// The end of the answer: whatever was held back (an unclosed call as content; a streamed
-  /// call cut short stays a call, as far as it was written).
-  OutputDelta finish();
+  /// The end of the answer: whatever was held back. `cut`: the answer was cut short (max_tokens,
+  /// the context's end, a stop string), not ended by the model. Cut inside a call (or after a
+  /// prefix of its opening tag or marker: `<tool_ca`), none of the call's markup is content:
+  /// the call is returned when its name is whole, with its arguments as far as written (""
+  /// when not begun; a cut UTF-8 character left out), else nothing, and the whitespace before
+  /// it is dropped. Ended by the model, an unclosed call is content (a streamed one stays a
+  /// call, as far as it was written), as is a held prefix of a tag.
+  OutputDelta finish(bool cut = false);
 
  private:
   enum class State { kContent, kReasoning, kToolCall, kJsonCalls };
@@ -99,6 +105,12 @@ class OutputParser {
   /// outside the JSON's strings (an argument may hold the tag's text).
   bool scan_tool_call(OutputDelta& out);
   void close_json_calls(OutputDelta& out);
+  /// Whether the held text begins a call (a prefix of Hermes' opening tag, or a JSON family's
+  /// marker or a prefix of it at the answer's start), the answer ending here.
+  bool holds_call_start() const;
+  /// The end, by a cut, of the call region the answer is in: the calls it holds as far as
+  /// written (finish()), nothing of it as content.
+  void end_cut_region(OutputDelta& out);
   void route(std::string_view text, OutputDelta& out);
   void add_content(std::string_view text, OutputDelta& out);
   void add_call(std::string name, std::string arguments, OutputDelta& out);

@@ -62,13 +62,15 @@ json assemble(const std::vector<json>& chunks) {
 }
 
 // The message for `text` not streamed; checks that streaming it cut at every byte (two events)
-// and a byte at a time gives the same message and finish_reason.
+// and a byte at a time gives the same message and finish_reason. The text ends as the engine
+// says: `engine` Length (max_tokens, the context's end) cuts it, Stop with `stop_string` too.
 json answer(const ChatSyntax& syntax, bool tools, const std::string& text,
             std::string& finish_reason, FinishReason engine = FinishReason::Stop,
-            bool stream_arguments = false) {
+            bool stream_arguments = false, bool stop_string = false) {
+  const bool cut = engine == FinishReason::Length || stop_string;
   ChatAnswer whole(kMeta, syntax, tools, /*stream=*/false, 0, stream_arguments);
   EXPECT_TRUE(whole.feed(text).empty());
-  EXPECT_TRUE(whole.finish().empty());
+  EXPECT_TRUE(whole.finish(cut).empty());
   const json message = whole.message();
   finish_reason = whole.finish_reason(engine);
   auto streamed = [&](const std::vector<std::string>& events, const std::string& how) {
@@ -77,7 +79,7 @@ json answer(const ChatSyntax& syntax, bool tools, const std::string& text,
     for (const std::string& e : events) {
       for (const auto& c : answer.feed(e)) chunks.push_back(c);
     }
-    for (const auto& c : answer.finish()) chunks.push_back(c);
+    for (const auto& c : answer.finish(cut)) chunks.push_back(c);
     EXPECT_EQ(assemble(chunks), message) << how;
     EXPECT_EQ(answer.finish_reason(engine), finish_reason) << how;
   };
@@ -245,6 +247,141 @@ TEST(ChatAnswer, UnderTheGrammarACutCallStaysACall) {
       "tool_calls": [{"id": "call_chatcmpl-t_0", "type": "function",
          "function": {"name": "f", "arguments": "{\"a\":\"x y"}}]})"));
   EXPECT_EQ(finish, "length");
+}
+
+// A cut answer's message with the calls' ids left out (Mistral's are hashes).
+json without_ids(json message) {
+  if (message.contains("tool_calls"))
+    for (json& call : message["tool_calls"]) call.erase("id");
+  return message;
+}
+
+// The message a cut answer gives: `content`, and calls as {name, arguments} pairs.
+json cut_message(const json& content,
+                 const std::vector<std::pair<std::string, std::string>>& calls) {
+  json message = {{"role", "assistant"}, {"content", content}};
+  if (calls.empty()) return message;
+  json list = json::array();
+  for (const auto& [name, arguments] : calls)
+    list.push_back(
+        {{"type", "function"}, {"function", {{"name", name}, {"arguments", arguments}}}});
+  message["tool_calls"] = list;
+  return message;
+}
+
+struct CutCase {
+  ChatSyntax syntax;
+  std::string text;  // the answer as far as it was written when cut
+  json message;      // without the calls' ids
+};
+
+// Cut short (max_tokens, the context's end, a stop string), a call's markup is never content:
+// a prefix of its tag or marker, or a head whose name is not whole, gives no call; a head past
+// its name gives the call with its arguments as far as written ("" before their `{`). Content
+// is the text before the call (null when there is none and there are calls). The same in each
+// format, streamed and not, with the arguments streamed (the grammar) or not, and with the
+// engine's finish_reason.
+TEST(ChatAnswer, ACallCutShortLeavesNoMarkupInContent) {
+  const ChatSyntax hermes{.tool_calls = ToolCallFormat::Hermes};
+  const ChatSyntax llama{.tool_calls = ToolCallFormat::Llama3Json};
+  const ChatSyntax mistral{.tool_calls = ToolCallFormat::MistralJson};
+  const std::string add =
+      "<tool_call>\n{\"name\": \"add\", \"arguments\": {\"a\": 1, \"b\": 2}}"
+      "\n</tool_call>";
+  const std::string add_args = "{\"a\":1,\"b\":2}";
+  const std::vector<CutCase> cases = {
+      // Hermes: inside the tag (QA: max_tokens 1, 2, 3, 5 gave "<t", "<tool", "<tool_cal",
+      // "<tool_call>"), after text, after a whole call.
+      {hermes, "<t", cut_message("", {})},
+      {hermes, "<tool_cal", cut_message("", {})},
+      {hermes, "<tool_call>", cut_message("", {})},
+      {hermes, "Sure.\n<tool_ca", cut_message("Sure.", {})},
+      {hermes, "Sure.\n<", cut_message("Sure.", {})},
+      // Inside the head before the name closes (QA: max_tokens 8).
+      {hermes, "<tool_call>\n{\"name\": ", cut_message("", {})},
+      {hermes, "<tool_call>\n{\"name\": \"ad", cut_message("", {})},
+      {hermes, "Sure.<tool_call>\n{\"name\": \"ad", cut_message("Sure.", {})},
+      // After the name.
+      {hermes, "<tool_call>\n{\"name\": \"add\"", cut_message(nullptr, {{"add", ""}})},
+      {hermes, "<tool_call>\n{\"name\": \"add\", \"argum", cut_message(nullptr, {{"add", ""}})},
+      {hermes,
+       "<tool_call>\n{\"name\": \"add\", \"arguments\": ", cut_message(nullptr, {{"add", ""}})},
+      // Inside the arguments (QA: a stop sequence under "auto"), a cut UTF-8 character left out.
+      {hermes, "<tool_call>\n{\"name\": \"add\", \"arguments\": {",
+       cut_message(nullptr, {{"add", "{"}})},
+      {hermes, "Sure.\n<tool_call>\n{\"name\": \"add\", \"arguments\": {\"a\": 1, \"b",
+       cut_message("Sure.", {{"add", "{\"a\":1,\"b"}})},
+      {hermes, "<tool_call>\n{\"name\": \"add\", \"arguments\": {\"a\": \"x \xE6\x9D",
+       cut_message(nullptr, {{"add", "{\"a\":\"x "}})},
+      // After the arguments, in the closing tag: the whole call.
+      {hermes, add.substr(0, add.size() - 3), cut_message(nullptr, {{"add", add_args}})},
+      // A second call cut (QA: max_tokens 100 gave one call and "<tool_call>\n{\"name\": \"ad").
+      {hermes, add + "\n<tool_call>\n{\"name\": \"ad", cut_message(nullptr, {{"add", add_args}})},
+      {hermes, add + "\n<tool_call>\n{\"name\": \"add\", \"arguments\": {\"a\"",
+       cut_message(nullptr, {{"add", add_args}, {"add", "{\"a\""}})},
+      {hermes, add + "\n<tool", cut_message(nullptr, {{"add", add_args}})},
+      // Text that holds '<' where the answer is not cut stays content.
+      {hermes, "a < b", cut_message("a < b", {})},
+      {hermes, "Sure. ", cut_message("Sure. ", {})},
+      // Llama 3.x: the marker's text or a prefix of it, then the JSON call.
+      {llama, " ", cut_message(" ", {})},
+      {llama, "<|python_", cut_message("", {})},
+      {llama, "<|python_tag|>", cut_message("", {})},
+      {llama, "{\"name\": \"ad", cut_message("", {})},
+      {llama, "<|python_tag|>{\"name\": \"add\", ", cut_message(nullptr, {{"add", ""}})},
+      {llama, "{\"name\": \"add\", \"parameters\": {\"a\": 1",
+       cut_message(nullptr, {{"add", "{\"a\":1"}})},
+      {llama, "{\"name\": \"add\", \"parameters\": {}}; {\"name\": \"time\", \"parameters\": {",
+       cut_message(nullptr, {{"add", "{}"}, {"time", "{"}})},
+      // Mistral: the marker, the list, a call of it.
+      {mistral, "[TOOL_CA", cut_message("", {})},
+      {mistral, "[TOOL_CALLS][", cut_message("", {})},
+      {mistral, "[TOOL_CALLS][{\"name\": \"ad", cut_message("", {})},
+      {mistral, "[TOOL_CALLS][{\"name\": \"add\"", cut_message(nullptr, {{"add", ""}})},
+      {mistral, "[{\"name\": \"add\", \"arguments\": {}}, {\"name\": \"time\", \"arguments\": {\"z",
+       cut_message(nullptr, {{"add", "{}"}, {"time", "{\"z"}})},
+      {mistral, "[{\"name\": \"add\", \"arguments\": {}}, {\"nam",
+       cut_message(nullptr, {{"add", "{}"}})},
+  };
+  for (const CutCase& c : cases)
+    for (const bool stream_arguments : {false, true}) {
+      const std::string how = c.text + (stream_arguments ? " (arguments streamed)" : "");
+      std::string finish;
+      EXPECT_EQ(without_ids(answer(c.syntax, /*tools=*/true, c.text, finish, FinishReason::Length,
+                                   stream_arguments)),
+                c.message)
+          << how;
+      EXPECT_EQ(finish, "length") << how;
+      EXPECT_EQ(without_ids(answer(c.syntax, /*tools=*/true, c.text, finish, FinishReason::Stop,
+                                   stream_arguments, /*stop_string=*/true)),
+                c.message)
+          << how << " (stop string)";
+      EXPECT_EQ(finish, "stop") << how << " (stop string)";
+    }
+}
+
+// Ended by the model (its end-of-generation token), the answer was not cut: a held prefix of a
+// tag is its text, an unclosed call not under the grammar is text, and a call makes
+// finish_reason "tool_calls". Where tools are not parsed, a cut answer is all content.
+TEST(ChatAnswer, AnAnswerTheModelEndedIsNotCut) {
+  std::string finish;
+  for (const std::string& text : {std::string("a <"), std::string("Sure.\n<tool_ca"),
+                                  std::string("<tool_call>\n{\"name\": \"add\", \"argu")}) {
+    EXPECT_EQ(answer(kQwen3, /*tools=*/true, text, finish), cut_message(text, {})) << text;
+    EXPECT_EQ(finish, "stop");
+    EXPECT_EQ(answer(kQwen3, /*tools=*/false, text, finish, FinishReason::Length),
+              cut_message(text, {}))
+        << text;
+  }
+  const json call =
+      answer(kQwen3, true, "<tool_call>\n{\"name\": \"f\", \"arguments\": {}}\n</tool_call>\nDone",
+             finish);
+  EXPECT_EQ(without_ids(call), cut_message("Done", {{"f", "{}"}}));
+  EXPECT_EQ(finish, "tool_calls");
+  // The same answer cut by a stop string after its call: the cut's reason.
+  answer(kQwen3, true, "<tool_call>\n{\"name\": \"f\", \"arguments\": {}}\n</tool_call>\nDone",
+         finish, FinishReason::Stop, false, /*stop_string=*/true);
+  EXPECT_EQ(finish, "stop");
 }
 
 // The reasoning tokens of `events` (each the texts of the tokens one engine event brings), fed

@@ -10,6 +10,7 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <set>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -467,6 +468,62 @@ TEST_F(ReasoningServerTest, ToolChoiceRequiredAndNamedAreCalls) {
     }
     EXPECT_EQ(arguments, call["function"]["arguments"]);
   }
+}
+
+// A call cut by max_tokens anywhere (QA: 1, 2, 3, 5 answered content "<t", "<tool",
+// "<tool_cal", "<tool_call>") leaves none of its markup in content, streamed and not: no call
+// before its name is written, then the call with its arguments as far as written
+// (ChatAnswer's tests cover each cut point and a stop string exactly).
+TEST_F(ReasoningServerTest, ACallCutByMaxTokensLeavesNoMarkupInContent) {
+  const std::string get_time = "{\"utc\":";  // what the cut calls' arguments begin with
+  std::set<std::string> seen;                // which cuts came: "none", "name", "arguments"
+  for (int max_tokens = 1; max_tokens <= 30; ++max_tokens) {
+    json request = {{"model", "hermes-tools-tiny"},
+                    {"messages", {{{"role", "user"}, {"content", "What time is it?"}}}},
+                    {"tools", json::parse(kLightTools)},
+                    {"tool_choice", {{"type", "function"}, {"function", {{"name", "get_time"}}}}},
+                    {"max_tokens", max_tokens},
+                    {"temperature", 0}};
+    const std::string how = "max_tokens " + std::to_string(max_tokens);
+    auto r = post_qwq(request);
+    ASSERT_TRUE(r);
+    ASSERT_EQ(r->status, 200) << r->body;
+    const json whole = json::parse(r->body);
+    const json& message = whole["choices"][0]["message"];
+    EXPECT_EQ(whole["choices"][0]["finish_reason"], "length") << how;
+    std::vector<Call> calls;
+    for (const json& call : message.value("tool_calls", json::array()))
+      calls.push_back({call["function"]["name"], call["function"]["arguments"]});
+    EXPECT_EQ(message["content"], calls.empty() ? json("") : json(nullptr)) << how << r->body;
+    ASSERT_LE(calls.size(), 1u) << how << r->body;
+    if (calls.empty()) {
+      seen.insert("none");
+    } else {
+      EXPECT_EQ(calls[0].name, "get_time") << how;
+      const std::string& arguments = calls[0].arguments;
+      EXPECT_TRUE(arguments.empty() || get_time.starts_with(arguments) ||
+                  arguments.starts_with(get_time))
+          << how << " " << arguments;
+      seen.insert(arguments.empty() ? "name" : "arguments");
+    }
+
+    request["stream"] = true;
+    r = post_qwq(request);
+    ASSERT_TRUE(r);
+    ASSERT_EQ(r->status, 200) << r->body;
+    const SseBody sse = parse_sse(r->body);
+    ASSERT_TRUE(sse.done);
+    std::string finish;
+    const std::vector<Call> streamed = streamed_calls(sse, finish);
+    EXPECT_EQ(finish, "length") << how;
+    EXPECT_EQ(streamed_text(sse), "") << how << r->body;
+    ASSERT_EQ(streamed.size(), calls.size()) << how << r->body;
+    for (size_t i = 0; i < calls.size(); ++i) {
+      EXPECT_EQ(streamed[i].name, calls[i].name) << how;
+      EXPECT_EQ(streamed[i].arguments, calls[i].arguments) << how;
+    }
+  }
+  EXPECT_EQ(seen, (std::set<std::string>{"none", "name", "arguments"}));
 }
 
 // tool_choice "required" with parallel calls: every call the model makes is valid.

@@ -407,6 +407,45 @@ TEST(OutputParser, AStreamedCallCutShortStaysACall) {
   EXPECT_EQ(a.calls[1].arguments, "{\"x\"");
 }
 
+// Cut at any byte (finish(true): max_tokens, a stop string), a call's markup is never content:
+// nothing of it until its name is whole, then the call with its arguments as far as written,
+// with and without stream_arguments. Text before it is content, the space before the call
+// dropped once the call began.
+TEST(OutputParser, ACallCutAnywhereIsNeverContent) {
+  const std::string text =
+      "Hi <tool_call>\n{\"name\": \"add\", \"arguments\": {\"a\": [1, \"b c\"]}}\n</tool_call>";
+  const size_t named = text.find("\"add\"") + 5;
+  const size_t arguments = text.find("{\"a\"");
+  const size_t arguments_end = text.find("]}") + 2;
+  const std::string compact = "{\"a\":[1,\"b c\"]}";
+  for (const bool stream_arguments : {false, true}) {
+    auto options = all();
+    options.stream_arguments = stream_arguments;
+    for (size_t n = 0; n <= text.size(); ++n) {
+      const std::string how = text.substr(0, n) + (stream_arguments ? " (streamed)" : "");
+      OutputParser parser(options);
+      Assembled a;
+      assemble(a, parser.feed(text.substr(0, n)));
+      assemble(a, parser.finish(/*cut=*/true));
+      EXPECT_EQ(a.content, n <= 3 ? text.substr(0, n) : "Hi") << how;
+      if (n < named) {
+        EXPECT_TRUE(a.calls.empty()) << how;
+        continue;
+      }
+      ASSERT_EQ(a.calls.size(), 1u) << how;
+      EXPECT_EQ(a.calls[0].name, "add") << how;
+      // The compact arguments as far as written: whitespace outside strings is all after ':'
+      // and ',' here, so the written part compacts to a prefix of the whole.
+      std::string written;
+      if (n > arguments) written = text.substr(arguments, std::min(n, arguments_end) - arguments);
+      size_t spaces_outside = 0;
+      for (size_t i = 0; i < written.size(); ++i)
+        if (written[i] == ' ' && (written[i - 1] == ':' || written[i - 1] == ',')) ++spaces_outside;
+      EXPECT_EQ(a.calls[0].arguments, compact.substr(0, written.size() - spaces_outside)) << how;
+    }
+  }
+}
+
 // A call whose beginning is not in the grammar's form is not streamed: it comes whole when it
 // closes, or as text when it is not a call, as without stream_arguments.
 TEST(OutputParser, CallsNotInTheGrammarsFormComeWhole) {
