@@ -130,8 +130,13 @@ HttpServer::HttpServer(HttpOptions options, HttpHandler handler)
 
 HttpServer::~HttpServer() { stop(); }
 
+std::string host_and_port(const std::string& host, int port) {
+  const bool ipv6 = host.find(':') != std::string::npos;
+  return (ipv6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
+}
+
 Result<Listener> Listener::listen(const std::string& host, int port) {
-  const std::string address = host + ":" + std::to_string(port);
+  const std::string address = host_and_port(host, port);
   if (port < 0 || port > 65535) return make_error(address + ": port must be in 0..65535");
   net::io_context io;
   error_code ec;
@@ -179,7 +184,7 @@ Result<int> HttpServer::bind(const std::string& host, int port) {
   {
     std::lock_guard lock(impl_->mutex);
     if (impl_->bound)
-      return make_error(host + ":" + std::to_string(port) + ": this server is already bound");
+      return make_error(host_and_port(host, port) + ": this server is already bound");
   }
   auto listener = Listener::listen(host, port);
   if (!listener.ok()) return listener.error();

@@ -58,6 +58,10 @@ struct HttpOptions {
 /// (now or later, from any thread) and must not block.
 using HttpHandler = std::function<void(HttpRequest request, std::shared_ptr<Responder> responder)>;
 
+/// `host` and `port` as an address is written: "127.0.0.1:8080", "[::1]:8080" (RFC 3986's
+/// brackets around an IPv6 address, without which its last group reads as the port).
+std::string host_and_port(const std::string& host, int port);
+
 /// A TCP socket bound and listening, on which nothing accepts yet: made before the server that
 /// will accept on it (HttpServer::bind(Listener)), so that a busy port is found out before
 /// anything else is set up (serve binds --listen before it opens, and so may create, its

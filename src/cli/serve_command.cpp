@@ -705,8 +705,9 @@ int serve(const ServeOptions& o) {
                        "last checkpoint\n",
                        static_cast<long long>(closed.value()));
       });
-  std::fprintf(stderr, "gengyun: serving %zu model(s) on http://%s:%d; kernels: %s\n",
-               registry.value()->list().size(), listen->first.c_str(), port.value(),
+  std::fprintf(stderr, "gengyun: serving %zu model(s) on http://%s; kernels: %s\n",
+               registry.value()->list().size(),
+               api::host_and_port(listen->first, port.value()).c_str(),
                kernels::simd_level_description().c_str());
   server.run();
   signal_thread.stop();

@@ -768,5 +768,16 @@ TEST(HandlerPoolTest, RefusesTasksBeyondItsQueueAndDrains) {
   EXPECT_EQ(ran, 4);
 }
 
+// An IPv6 host is written in brackets in the errors and the log (QA: "::1:18201: cannot listen"
+// read as host ::1:18201 without a port).
+TEST(HostAndPort, BracketsAnIPv6Address) {
+  EXPECT_EQ(host_and_port("127.0.0.1", 8080), "127.0.0.1:8080");
+  EXPECT_EQ(host_and_port("localhost", 0), "localhost:0");
+  EXPECT_EQ(host_and_port("::1", 8080), "[::1]:8080");
+  EXPECT_EQ(host_and_port("::", 80), "[::]:80");
+  EXPECT_EQ(Listener::listen("::1", 70000).error().message,
+            "[::1]:70000: port must be in 0..65535");
+}
+
 }  // namespace
 }  // namespace gengyun::api::testing
