@@ -35,7 +35,7 @@ int fail(const std::string& message) {
 int embed(const EmbedOptions& o) {
   std::string text = o.text;
   if (!o.file.empty()) {
-    Result<std::string> read = read_file(o.file);
+    Result<std::string> read = read_file(kTextFile, o.file);
     if (!read) return fail(read.error().message);
     text = std::move(*read);
   }

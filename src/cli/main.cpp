@@ -6,6 +6,7 @@
 #include <cctype>
 #include <cstdio>
 #include <memory>
+#include <new>
 #include <string>
 #include <utility>
 #include <vector>
@@ -313,6 +314,15 @@ int main(int argc, char** argv) {
       }
     }
     return app.exit(e) == 0 ? 0 : 2;
+  } catch (const std::bad_alloc&) {
+    // A last resort, so that a command ends with a message and exit 1 rather than abort()
+    // (exit 134): big inputs are bounded where they are read (read_file's kinds), and a command
+    // refuses what would need too much memory with its own reason before allocating it. An
+    // allocation that fails all the same (a memory limit lower than the machine's) gets here,
+    // where nothing of the command is left to clean up but what the unwinding freed.
+    std::fprintf(stderr, "error: out of memory: %s needed more memory than it could allocate\n",
+                 command_path(app, parsed_command(app)).c_str());
+    return 1;
   }
   return exit_code;
 }

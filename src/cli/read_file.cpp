@@ -4,14 +4,36 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
+#include "api/http_server.h"
+#include "chat/chat_template.h"
+
 namespace gengyun::cli {
 
-Result<std::string> read_file(const std::string& path) {
+const TextFileKind kTemplateFile{"--template", chat::kMaxTemplateBytes, "a chat template file"};
+const TextFileKind kJsonSchemaFile{"--json-schema", api::kMaxRequestBodyBytes,
+                                   "a JSON schema file (as a request to serve)"};
+const TextFileKind kConversationFile{"--conversation", size_t{16} << 20, "a conversation file"};
+const TextFileKind kTextFile{"--file", size_t{16} << 20, "a text file"};
+const TextFileKind kPriceFile{"--prices", size_t{1} << 20, "a price file"};
+
+namespace {
+
+/// `bytes` in MiB when it is a whole number of them ("16 MiB"), else in bytes.
+std::string size_text(size_t bytes) {
+  constexpr size_t kMiB = size_t{1} << 20;
+  if (bytes % kMiB == 0) return std::to_string(bytes / kMiB) + " MiB";
+  return std::to_string(bytes) + " bytes";
+}
+
+}  // namespace
+
+Result<std::string> read_file(const TextFileKind& kind, const std::string& path) {
   const auto failed = [&](const std::string& why) {
-    return make_error("cannot read " + path + ": " + why);
+    return make_error(std::string(kind.flag) + ": cannot read " + path + ": " + why);
   };
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return failed(std::strerror(errno));
@@ -22,8 +44,10 @@ Result<std::string> read_file(const std::string& path) {
   }
   std::string bytes;
   char buffer[65536];
-  for (;;) {
-    const ssize_t n = ::read(fd, buffer, sizeof buffer);
+  // One byte past the bound is read to tell a file of exactly max_bytes from a larger one.
+  while (bytes.size() <= kind.max_bytes) {
+    const size_t wanted = std::min(sizeof buffer, kind.max_bytes + 1 - bytes.size());
+    const ssize_t n = ::read(fd, buffer, wanted);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) {
       const std::string why = std::strerror(errno);
@@ -34,6 +58,11 @@ Result<std::string> read_file(const std::string& path) {
     bytes.append(buffer, static_cast<size_t>(n));
   }
   ::close(fd);
+  if (bytes.size() > kind.max_bytes) {
+    const std::string bound = size_text(kind.max_bytes);
+    return make_error(std::string(kind.flag) + " " + path + ": more than " + bound + "; " +
+                      kind.what + " may hold at most " + bound);
+  }
   return bytes;
 }
 

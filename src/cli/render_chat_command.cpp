@@ -30,7 +30,7 @@ int fail(const std::string& message) {
 }
 
 int render_chat(const RenderChatOptions& o) {
-  const auto conversation_text = read_file(o.conversation_path);
+  const auto conversation_text = read_file(kConversationFile, o.conversation_path);
   if (!conversation_text) return fail(conversation_text.error().message);
   // Arrays and objects nested deeper than a request body may nest are refused before a tree
   // is built that copying and printing would recurse through; the parse is linear in the text
@@ -49,7 +49,7 @@ int render_chat(const RenderChatOptions& o) {
   std::string source;
   std::string origin;
   if (!o.template_path.empty()) {
-    const auto text = read_file(o.template_path);
+    const auto text = read_file(kTemplateFile, o.template_path);
     if (!text) return fail(text.error().message);
     source = text.value();
     origin = o.template_path;

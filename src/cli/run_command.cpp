@@ -81,9 +81,9 @@ int run(const RunOptions& o) {
   }
   GenerationParams params;
   if (!o.json_schema_path.empty()) {
-    Result<std::string> text = read_file(o.json_schema_path);
+    Result<std::string> text = read_file(kJsonSchemaFile, o.json_schema_path);
     if (!text) {
-      std::fprintf(stderr, "error: --json-schema: %s\n", text.error().message.c_str());
+      std::fprintf(stderr, "error: %s\n", text.error().message.c_str());
       return 1;
     }
     if (text->empty()) {

@@ -552,9 +552,9 @@ int serve(const ServeOptions& o) {
   const int64_t memory_wait_us = wait.value();
   std::optional<std::vector<platform::ModelPrice>> prices;
   if (!o.prices_file.empty()) {
-    auto text = read_file(o.prices_file);
+    auto text = read_file(kPriceFile, o.prices_file);
     if (!text) {
-      std::fprintf(stderr, "error: --prices: %s\n", text.error().message.c_str());
+      std::fprintf(stderr, "error: %s\n", text.error().message.c_str());
       return 1;
     }
     auto parsed = platform::parse_price_file(*text);

@@ -23,7 +23,7 @@ struct TokenizeOptions {
 int tokenize(const TokenizeOptions& o) {
   std::string text = o.text;
   if (!o.file.empty()) {
-    Result<std::string> read = read_file(o.file);
+    Result<std::string> read = read_file(kTextFile, o.file);
     if (!read) {
       std::fprintf(stderr, "error: %s\n", read.error().message.c_str());
       return 1;

@@ -104,8 +104,8 @@ TEST(EmbedCommand, BadInputIsRefused) {
       {{"embed", embed_model, "--file", "/dev/null"},
        "error: the text must not be an empty string\n"},
       {{"embed", embed_model, "--file", "/nonexistent/input.txt"},
-       "error: cannot read /nonexistent/input.txt: No such file or directory\n"},
-      {{"embed", embed_model, "--file", "/"}, "error: cannot read /: it is a directory\n"},
+       "error: --file: cannot read /nonexistent/input.txt: No such file or directory\n"},
+      {{"embed", embed_model, "--file", "/"}, "error: --file: cannot read /: it is a directory\n"},
       {{"run", embed_model, "-p", "hello", "--ctx", "64"},
        embed_model + ": an embedding model (its GGUF sets pooling_type) generates no text; use "
                      "`gengyun embed` or serve it for /v1/embeddings"},

@@ -136,10 +136,10 @@ TEST_F(RenderChatTest, BadInputExitsOneWithTheReason) {
                "error: " + no_template + " has no tokenizer.chat_template; give --template\n");
   const std::string missing = (dir_ / "missing.json").string();
   expect_error({kBinary, "render-chat", "--template", missing, "--conversation", single},
-               "error: cannot read " + missing + ": No such file or directory\n");
+               "error: --template: cannot read " + missing + ": No such file or directory\n");
   const std::string tmpl = write("ok.jinja", "{{ messages | length }}");
   expect_error({kBinary, "render-chat", "--template", tmpl, "--conversation", missing},
-               "error: cannot read " + missing + ": No such file or directory\n");
+               "error: --conversation: cannot read " + missing + ": No such file or directory\n");
   const std::string not_json = write("bad.json", "{\"messages\": [");
   const auto bad =
       run_process({kBinary, "render-chat", "--template", tmpl, "--conversation", not_json});
