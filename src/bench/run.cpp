@@ -13,6 +13,7 @@
 #include "kernels/simd_level.h"
 #include "kernels/thread_pool.h"
 #include "model/lora.h"
+#include "model/model.h"
 #include "util/clock.h"
 
 namespace gengyun::bench {
@@ -209,9 +210,13 @@ Result<BenchResult> run_bench(const std::string& path, const BenchOptions& optio
   const gguf::File file = std::move(opened).value();
   if (Result<void> model = model::check_not_an_adapter(file); !model)
     return make_error(path + ": is " + model.error().message);
-  const std::string arch = file.get_string("general.architecture").value_or("");
+  // The model checked as `run` loads it first, so that an unsupported architecture or a
+  // context length out of range is told as such (QA: they read "exceed the model's context
+  // length (0)").
+  Result<model::HParams> hparams = model::Model::read_hparams(file);
+  if (!hparams) return hparams.error();
   const int64_t n_positions = int64_t{options.n_prompt} + options.n_gen;
-  const int64_t n_ctx_train = file.get_int(arch + ".context_length").value_or(0);
+  const int64_t n_ctx_train = hparams->n_ctx_train;
   if (n_positions + 1 > n_ctx_train)
     return make_error("prompt + generated tokens (" + std::to_string(n_positions) +
                       ") exceed the model's context length (" + std::to_string(n_ctx_train) + ")");
@@ -260,7 +265,7 @@ Result<BenchResult> run_bench(const std::string& path, const BenchOptions& optio
   result.kernels = std::string(kernels::simd_level_name(kernels::simd_level()));
   result.kernels_description = kernels::simd_level_description();
   result.model = path;
-  result.arch = arch;
+  result.arch = hparams->arch;
   result.cpu_model = cpu_model_name();
   result.threads = model.n_threads();
   result.n_prompt = options.n_prompt;

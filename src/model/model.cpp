@@ -22,16 +22,21 @@ Result<void> check_token_ids(std::span<const int32_t> tokens, int n_vocab) {
   return {};
 }
 
-Result<std::unique_ptr<Model>> Model::load(std::shared_ptr<const gguf::File> file) {
-  const std::optional<std::string> arch = file->get_string("general.architecture");
-  if (!arch) return Error{file->name() + ": key 'general.architecture' is missing"};
+Result<HParams> Model::read_hparams(const gguf::File& file) {
+  const std::optional<std::string> arch = file.get_string("general.architecture");
+  if (!arch) return Error{file.name() + ": key 'general.architecture' is missing"};
   const ArchitectureEntry* entry = find_architecture(*arch);
   if (entry == nullptr) {
-    return Error{file->name() + ": unsupported architecture " + gguf::quoted_text(*arch) +
+    return Error{file.name() + ": unsupported architecture " + gguf::quoted_text(*arch) +
                  " (supported: llama, qwen2, qwen3)"};
   }
-  Result<HParams> hp = read_hparams(*file, *arch, entry->rope_type);
+  return model::read_hparams(file, *arch, entry->rope_type);
+}
+
+Result<std::unique_ptr<Model>> Model::load(std::shared_ptr<const gguf::File> file) {
+  Result<HParams> hp = read_hparams(*file);
   if (!hp) return hp.error();
+  const ArchitectureEntry* entry = find_architecture(hp->arch);
 
   const gguf::TensorInfo* token_embd = file->find_tensor("token_embd.weight");
   if (token_embd == nullptr) return Error{file->name() + ": tensor 'token_embd.weight' is missing"};

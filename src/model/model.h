@@ -32,6 +32,12 @@ class Model {
   /// shape, or of a type that cannot be computed (each naming the tensor).
   static Result<std::unique_ptr<Model>> load(std::shared_ptr<const gguf::File> file);
 
+  /// The hyper-parameters of the model `file` holds (n_vocab left 0), checked as load() checks
+  /// them before it binds a weight: a caller that refuses a file for its hyper-parameters
+  /// (bench: more tokens than the context length) gives load()'s reason for one that load()
+  /// refuses. Errors: load()'s for general.architecture and the hyper-parameters.
+  static Result<HParams> read_hparams(const gguf::File& file);
+
   ~Model();
   Model(const Model&) = delete;
   Model& operator=(const Model&) = delete;

@@ -1,9 +1,14 @@
 // `gengyun bench` flags out of range: one line naming the flag and the range of its type.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
+#include <filesystem>
+#include <functional>
 #include <string>
 #include <vector>
 
+#include "gguf/gguf.h"
+#include "gguf/gguf_writer.h"
 #include "process.h"
 #include "testdata.h"
 
@@ -45,6 +50,53 @@ TEST(BenchFlags, OutOfRangeValuesExitTwoAsRunsDo) {
   }
   const ProcessOutput q = run_process({kBinary, "quantize", model, "out.gguf", "Q9_9"});
   EXPECT_NE(q.err.find("unknown quantization type 'Q9_9' (valid: "), std::string::npos) << q.err;
+}
+
+/// qwen2-tiny-q8_0.gguf written to `path` with the key `key` set by `set` instead of its own.
+void write_patched_model(const std::string& path, const std::string& key,
+                         const std::function<void(gguf::Writer&)>& set) {
+  auto source = gguf::File::open(testing::testdata_path("models/qwen2-tiny-q8_0.gguf"));
+  ASSERT_TRUE(source.ok()) << source.error().message;
+  gguf::Writer writer;
+  for (const auto& [name, value] : source->metadata())
+    if (name != key) writer.set(name, value);
+  set(writer);
+  for (const gguf::TensorInfo& t : source->tensors())
+    ASSERT_TRUE(writer.add_tensor(t.name, t.type, t.ne, {t.data, t.n_bytes}).ok());
+  ASSERT_TRUE(writer.write(path).ok());
+}
+
+// A model that `run` refuses, bench refuses with run's reason (QA: an unsupported architecture
+// and a context length of 0 both read "prompt + generated tokens (8) exceed the model's context
+// length (0)").
+TEST(BenchFlags, AModelRunRefusesIsRefusedWithRunsReason) {
+  REQUIRE_TESTDATA();
+  std::string dir = (std::filesystem::temp_directory_path() / "gengyun-bench-XXXXXX").string();
+  ASSERT_NE(mkdtemp(dir.data()), nullptr);
+  const std::string arch = dir + "/qwen9.gguf";
+  const std::string ctx = dir + "/ctx0.gguf";
+  write_patched_model(arch, "general.architecture",
+                      [](gguf::Writer& w) { w.set_string("general.architecture", "qwen9"); });
+  write_patched_model(ctx, "qwen2.context_length",
+                      [](gguf::Writer& w) { w.set_u32("qwen2.context_length", 0); });
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {arch,
+       "error: " + arch + ": unsupported architecture 'qwen9' (supported: llama, qwen2, qwen3)\n"},
+      {ctx, "error: " + ctx + ": key 'qwen2.context_length' = 0 is out of range [1, 1073741824]\n"},
+  };
+  for (const auto& [model, message] : cases) {
+    for (const std::vector<std::string>& args :
+         {std::vector<std::string>{"bench", model, "-p", "4", "-n", "4", "-r", "1"},
+          std::vector<std::string>{"run", model, "-p", "hi", "-n", "1"}}) {
+      std::vector<std::string> argv = {kBinary};
+      argv.insert(argv.end(), args.begin(), args.end());
+      const ProcessOutput r = run_process(argv);
+      EXPECT_EQ(r.exit_code, 1) << args[0] << " " << model;
+      EXPECT_EQ(r.err, message) << args[0];
+      EXPECT_EQ(r.out, "");
+    }
+  }
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace
