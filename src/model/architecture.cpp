@@ -20,6 +20,13 @@ const ArchitectureEntry* find_architecture(std::string_view name) {
   return nullptr;
 }
 
+std::string architecture_names() {
+  std::string names;
+  for (const ArchitectureEntry& entry : kArchitectures)
+    names += (names.empty() ? "" : ", ") + std::string(entry.name);
+  return names;
+}
+
 void bind_embedding_and_output(const HParams& hp, WeightBinder& binder, Matrix& token_embd,
                                const float*& output_norm, Matrix& output) {
   token_embd = binder.matrix("token_embd.weight", hp.n_embd, hp.n_vocab);

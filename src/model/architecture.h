@@ -5,6 +5,7 @@
 #pragma once
 
 #include <memory>
+#include <string>
 #include <string_view>
 
 #include "gengyun/result.h"
@@ -36,6 +37,10 @@ struct ArchitectureEntry {
 
 /// The family named `name`, or nullptr.
 const ArchitectureEntry* find_architecture(std::string_view name);
+
+/// The names of the registered families, in the order of their registration, joined by ", "
+/// ("llama, qwen2, qwen3, qwen3moe"): for messages that list what is supported.
+std::string architecture_names();
 
 /// Binds token_embd.weight, output_norm.weight and output.weight, the last falling back to
 /// token_embd (tied embeddings) when the file has none. Errors go to binder.finish().

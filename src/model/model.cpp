@@ -28,7 +28,7 @@ Result<HParams> Model::read_hparams(const gguf::File& file) {
   const ArchitectureEntry* entry = find_architecture(*arch);
   if (entry == nullptr) {
     return Error{file.name() + ": unsupported architecture " + gguf::quoted_text(*arch) +
-                 " (supported: llama, qwen2, qwen3)"};
+                 " (supported: " + architecture_names() + ")"};
   }
   return model::read_hparams(file, *arch, entry->rope_type);
 }

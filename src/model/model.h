@@ -21,7 +21,7 @@ namespace gengyun::model {
 
 class Architecture;
 
-/// Weights of one GGUF model of a supported architecture (llama, qwen2, qwen3). Immutable
+/// Weights of one GGUF model of a supported architecture (architecture_names()). Immutable
 /// after load; one Model serves any number of Contexts (on any threads).
 class Model {
  public:

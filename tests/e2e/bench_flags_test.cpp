@@ -80,8 +80,8 @@ TEST(BenchFlags, AModelRunRefusesIsRefusedWithRunsReason) {
   write_patched_model(ctx, "qwen2.context_length",
                       [](gguf::Writer& w) { w.set_u32("qwen2.context_length", 0); });
   const std::vector<std::pair<std::string, std::string>> cases = {
-      {arch,
-       "error: " + arch + ": unsupported architecture 'qwen9' (supported: llama, qwen2, qwen3)\n"},
+      {arch, "error: " + arch +
+                 ": unsupported architecture 'qwen9' (supported: llama, qwen2, qwen3, qwen3moe)\n"},
       {ctx, "error: " + ctx + ": key 'qwen2.context_length' = 0 is out of range [1, 1073741824]\n"},
   };
   for (const auto& [model, message] : cases) {
