@@ -6,6 +6,7 @@
 // (--token, else $HF_TOKEN for huggingface.co URLs) is never printed.
 #include <unistd.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cstdint>
 #include <cstdio>
@@ -128,9 +129,18 @@ void add_pull_command(CLI::App& app, int& exit_code) {
   cmd->add_option(
          "--sha256", options->sha256,
          "Expected SHA-256 (64 hex digits); without it, the server's X-Linked-Etag/ETag if any")
-      // (QA 2026-12-07: read as no checksum at all.)
+      // Checked here, so that a value outside the declared form exits 2 as README says (QA:
+      // 'xyz' exited 1); an empty one is not read as no checksum at all (QA 2026-12-07).
       ->check(CLI::Validator(
-          not_empty("an empty SHA-256; give 64 hex digits or leave the flag out"), "HEX"));
+          [](const std::string& value) -> std::string {
+            if (value.empty()) return "an empty SHA-256; give 64 hex digits or leave the flag out";
+            const bool hex =
+                value.size() == 64 && std::all_of(value.begin(), value.end(), [](char c) {
+                  return std::isxdigit(static_cast<unsigned char>(c)) != 0;
+                });
+            return hex ? std::string() : value + " is not a SHA-256 (64 hex digits)";
+          },
+          "HEX"));
   cmd->add_option("--token", options->token,
                   "Bearer token for gated repositories (default for https://huggingface.co URLs: "
                   "$HF_TOKEN, preferred: a flag shows in the process list); sent to the URL's "

@@ -218,11 +218,19 @@ TEST_F(PullCommandTest, ATokenFromTheFlagAndHfTokenForHuggingFaceOnly) {
   }
 }
 
-TEST_F(PullCommandTest, ABadSha256ExitsOne) {
-  const ProcessOutput p =
-      run_process({kBinary, "pull", url(), "-o", dir_.string(), "--sha256", "xyz"});
-  EXPECT_EQ(p.exit_code, 1);
-  EXPECT_EQ(p.err, "error: --sha256 'xyz' is not a SHA-256 (64 hex digits)\n");
+// A value outside the flag's declared form (TEXT:HEX) is a command line that cannot be parsed:
+// exit 2, as README says (QA: 'xyz' exited 1), nothing pulled.
+TEST_F(PullCommandTest, ABadSha256ExitsTwo) {
+  for (const std::string& bad : {std::string("xyz"), std::string(63, 'a'), std::string(65, 'a'),
+                                 std::string(63, 'a') + "g"}) {
+    const ProcessOutput p =
+        run_process({kBinary, "pull", url(), "-o", dir_.string(), "--sha256", bad});
+    EXPECT_EQ(p.exit_code, 2) << bad;
+    EXPECT_EQ(p.err, "--sha256: " + bad +
+                         " is not a SHA-256 (64 hex digits)\nRun with --help for more "
+                         "information.\n");
+    EXPECT_EQ(p.out, "");
+  }
   // An empty one is not "no checksum": the command line is refused (exit 2), nothing pulled.
   const ProcessOutput empty =
       run_process({kBinary, "pull", url(), "-o", dir_.string(), "--sha256", ""});
