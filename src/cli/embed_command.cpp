@@ -1,6 +1,7 @@
 // `gengyun embed MODEL.gguf (TEXT | --file PATH) [--dimensions N]`: the embedding of a text as
 // a JSON array on one line, unit length (as /v1/embeddings returns it).
 #include <cstdio>
+#include <limits>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -97,7 +98,9 @@ void add_embed_command(CLI::App& app, int& exit_code) {
   auto* file = cmd->add_option("--file", options->file, "read the text from this file");
   text->excludes(file);
   cmd->add_option("--dimensions", options->dimensions,
-                  "keep the first N values, then normalize (default: all)");
+                  "keep the first N values, then normalize (default: all)")
+      // (the model's own bound, its embedding length, is checked once it is read: exit 1)
+      ->check(integer_in(1, std::numeric_limits<int>::max()));
   cmd->add_option("-t,--threads", options->threads, "threads (default: physical cores)")
       ->check(integer_in(0, kernels::kMaxThreads));
   cmd->callback([options, text, file, &exit_code] {

@@ -223,6 +223,27 @@ std::string required_message(const CLI::App& app) {
   return "";
 }
 
+/// The message for a value that CLI11 could not convert to its option's type, an option
+/// without a validator of its own (CLI11's ConversionError: "Could not convert: --layers =
+/// abc", no "error:" and no range): "--layers: abc is not an integer within the flag's range",
+/// as integer_in() words it where the range is declared, the option as typed (typed_name). ""
+/// when no option of the command parsed failed so.
+std::string conversion_message(const CLI::App& app, const std::vector<std::string>& args,
+                               const CLI::ConversionError& e) {
+  const CLI::App* command = parsed_command(app);
+  const std::string what = e.what();
+  for (const CLI::Option* option : command->get_options()) {
+    const std::string prefix = "Could not convert: " + option->get_name() + " = ";
+    if (!what.starts_with(prefix)) continue;
+    const std::string type = option->get_type_name();
+    const bool integer = type.find("INT") != std::string::npos;
+    return typed_name(*option, args) + ": " + what.substr(prefix.size()) + " is not " +
+           (integer ? "an integer" : "a number") +
+           " within the flag's range\nRun with --help for more information.\n";
+  }
+  return "";
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -305,6 +326,15 @@ int main(int argc, char** argv) {
           std::fputs(message.c_str(), stderr);
           return 2;
         }
+      }
+    }
+    // (A flag whose range is declared, integer_in(), has its message from the validator, which
+    // CLI11 runs before converting; this is for the flags that declare none.)
+    if (const auto* conversion = dynamic_cast<const CLI::ConversionError*>(&e)) {
+      if (const std::string message = conversion_message(app, args, *conversion);
+          !message.empty()) {
+        std::fputs(message.c_str(), stderr);
+        return 2;
       }
     }
     if (dynamic_cast<const CLI::RequiredError*>(&e) != nullptr) {

@@ -192,6 +192,7 @@ void add_run_command(CLI::App& app, int& exit_code) {
   // The ranges of the API's fields (sampling/request_ranges.h), so that run and serve agree.
   cmd->add_option("-n,--n-predict", options->n_predict,
                   "tokens to generate at most (< 0: until the context is full)")
+      ->check(integer_in(std::numeric_limits<int>::min(), std::numeric_limits<int>::max()))
       ->check(CLI::Validator(
           [](const std::string& value) {
             return value == "0" ? std::string("0 tokens generates nothing; give N >= 1, or < 0")

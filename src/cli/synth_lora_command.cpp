@@ -2,10 +2,12 @@
 // adapter that fits BASE, for benchmarks (`bench --parallel 16 --lora ...`); it ends by naming
 // what it wrote on stderr (base, rank, alpha, the tensor types with their counts).
 #include <cstdio>
+#include <limits>
 #include <memory>
 #include <string>
 
 #include "cli/commands.h"
+#include "cli/integer_range.h"
 #include "cli/seed_flag.h"
 #include "cli/tensor_type_counts.h"
 #include "convert/synth_lora.h"
@@ -56,7 +58,9 @@ void add_synth_lora_command(CLI::App& app, int& exit_code) {
   cmd->add_option("out", options->out_path, "adapter GGUF file to write")->required();
   cmd->add_option("--rank", options->rank,
                   "rank of every update, 1 to the smaller side of the adapted matrices "
-                  "(default 16)");
+                  "(default 16)")
+      // (the bound of the base's matrices is checked once they are read: exit 1)
+      ->check(integer_in(1, std::numeric_limits<int>::max()));
   cmd->add_option("--alpha", options->alpha, "adapter.lora.alpha, a finite number (default 32)");
   cmd->add_option("--seed", options->seed, "random seed (same seed, same file)")
       ->check(seed_check());

@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <regex>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -120,17 +121,23 @@ TEST(SynthCommand, SynthLoraRefusesRanksAndAlphasOutOfRange) {
                            ("synth_lora_" + std::to_string(::getpid()) + ".gguf"))
                               .string();
   const std::string base = testing::testdata_path("models/qwen2-tiny-q8_0.gguf");
-  const std::pair<std::vector<std::string>, std::string> cases[] = {
-      {{"--rank", "0"}, "error: the LoRA rank must be at least 1, not 0\n"},
-      {{"--rank", "-2"}, "error: the LoRA rank must be at least 1, not -2\n"},
-      {{"--alpha", "nan"}, "error: the LoRA alpha must be a finite number, not nan\n"},
-      {{"--alpha", "inf"}, "error: the LoRA alpha must be a finite number, not inf\n"},
+  // A rank below 1 is outside the flag's declared range: a command line that cannot be parsed
+  // (exit 2); the rest the command refuses (exit 1).
+  const std::tuple<std::vector<std::string>, int, std::string> cases[] = {
+      {{"--rank", "0"},
+       2,
+       "--rank: 0 is not an integer in [1, 2147483647]\nRun with --help for more information.\n"},
+      {{"--rank", "-2"},
+       2,
+       "--rank: -2 is not an integer in [1, 2147483647]\nRun with --help for more information.\n"},
+      {{"--alpha", "nan"}, 1, "error: the LoRA alpha must be a finite number, not nan\n"},
+      {{"--alpha", "inf"}, 1, "error: the LoRA alpha must be a finite number, not inf\n"},
   };
-  for (const auto& [flags, message] : cases) {
+  for (const auto& [flags, exit_code, message] : cases) {
     std::vector<std::string> argv = {kBinary, "synth-lora", base, out};
     argv.insert(argv.end(), flags.begin(), flags.end());
     const ProcessOutput run = run_process(argv);
-    EXPECT_EQ(run.exit_code, 1) << message;
+    EXPECT_EQ(run.exit_code, exit_code) << message;
     EXPECT_EQ(run.err, message);
     EXPECT_FALSE(std::filesystem::exists(out)) << message;
   }
