@@ -5,6 +5,8 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <random>
+#include <string>
+#include <tuple>
 
 #include "bench/run.h"
 #include "gengyun/engine.h"
@@ -41,10 +43,15 @@ Result<void> embed_all(LoadedModel& model, const std::vector<std::vector<int32_t
 
 Result<EmbedBenchResult> run_embed_bench(const std::string& path,
                                          const EmbedBenchOptions& options) {
-  if (options.n_inputs < 1 || options.n_tokens < 1 || options.repeats < 1 || options.n_threads < 0)
-    return make_error(
-        "--embed, --embed-tokens and --repeats must be at least 1, --threads at "
-        "least 0");
+  // The one that is wrong, by its flag (QA: the four were named together, --embed-tokens 0 too).
+  for (const auto& [flag, value, min] : {std::tuple{"--embed", options.n_inputs, 1},
+                                         std::tuple{"--embed-tokens", options.n_tokens, 1},
+                                         std::tuple{"--repeats", options.repeats, 1},
+                                         std::tuple{"--threads", options.n_threads, 0}}) {
+    if (value < min)
+      return make_error(std::string(flag) + " must be at least " + std::to_string(min) + ", not " +
+                        std::to_string(value));
+  }
   if (static_cast<int64_t>(options.n_inputs) * (options.n_tokens + 2) > 1 << 20)
     return make_error("--embed times --embed-tokens must be under 1048576 tokens");
   const int64_t start_us = monotonic_us();

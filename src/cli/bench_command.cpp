@@ -117,7 +117,9 @@ void add_bench_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--embed-tokens", flags->embed_tokens,
                   "random token ids per --embed input (default 16; EOS appended where the model "
                   "asks)")
-      ->needs(embed);
+      ->needs(embed)
+      // (QA: `--embed-tokens 0` exited 1 with a message naming four flags)
+      ->check(integer_in(1, std::numeric_limits<int>::max()));
   cmd->callback([flags, &exit_code] { exit_code = bench(*flags); });
 }
 

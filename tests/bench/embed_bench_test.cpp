@@ -6,6 +6,8 @@
 
 #include <nlohmann/json.hpp>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "kernels/simd_level.h"
 #include "testdata.h"
@@ -65,13 +67,15 @@ TEST(EmbedBench, BelowTheCPUsLevelTheTextNamesBoth) {
 TEST(EmbedBench, BadOptionsAndGeneratingModelsAreErrors) {
   REQUIRE_TESTDATA();
   const std::string embed = testdata_path("models/qwen3-embed-tiny-f32.gguf");
-  for (const EmbedBenchOptions& o :
-       {EmbedBenchOptions{.n_inputs = 0}, EmbedBenchOptions{.n_tokens = 0},
-        EmbedBenchOptions{.repeats = 0}}) {
+  // Each named by its flag (QA: the four were named together).
+  for (const auto& [o, message] : std::vector<std::pair<EmbedBenchOptions, std::string>>{
+           {{.n_inputs = 0}, "--embed must be at least 1, not 0"},
+           {{.n_inputs = 4, .n_tokens = 0}, "--embed-tokens must be at least 1, not 0"},
+           {{.n_inputs = 4, .repeats = 0}, "--repeats must be at least 1, not 0"},
+           {{.n_inputs = 4, .n_threads = -1}, "--threads must be at least 0, not -1"}}) {
     auto r = run_embed_bench(embed, o);
     ASSERT_FALSE(r.ok());
-    EXPECT_EQ(r.error().message,
-              "--embed, --embed-tokens and --repeats must be at least 1, --threads at least 0");
+    EXPECT_EQ(r.error().message, message);
   }
   const std::string chat = testdata_path("models/qwen2-tiny-q8_0.gguf");
   auto r = run_embed_bench(chat, {.n_inputs = 2, .n_tokens = 4, .n_threads = 1, .repeats = 1});

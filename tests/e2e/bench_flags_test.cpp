@@ -30,6 +30,23 @@ TEST(BenchFlags, AnEmbedCountOutOfRangeIsRefusedWithTheRangeOfAnInt) {
   }
 }
 
+// --embed-tokens is range-checked as --embed is, naming itself (QA: `--embed 4 --embed-tokens 0`
+// exited 1 saying "--embed, --embed-tokens and --repeats must be at least 1, --threads at least
+// 0").
+TEST(BenchFlags, AnEmbedTokenCountOutOfRangeIsRefusedNamingTheFlag) {
+  REQUIRE_TESTDATA();
+  const std::string model = testing::testdata_path("models/qwen3-embed-tiny-f32.gguf");
+  for (const std::string value : {"0", "-3", "2147483648", "abc"}) {
+    const ProcessOutput r =
+        run_process({kBinary, "bench", model, "--embed", "4", "--embed-tokens", value});
+    EXPECT_EQ(r.exit_code, 2) << value;
+    EXPECT_EQ(r.err, "--embed-tokens: " + value + " is not an integer in [1, 2147483647]\n" +
+                         "Run with --help for more information.\n")
+        << value;
+    EXPECT_TRUE(r.out.empty()) << r.out;
+  }
+}
+
 // A flag value outside its range is a command line that cannot be parsed: exit 2 as for `run`
 // (QA 2026-12-07: bench -t -1 and quantize's type exited 1), the reason on stderr.
 TEST(BenchFlags, OutOfRangeValuesExitTwoAsRunsDo) {
