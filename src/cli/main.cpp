@@ -199,18 +199,20 @@ std::string repeated_option_message(const CLI::App& app, const std::vector<std::
 /// RequiredError: "--prompt is required" and its --help hint): "error: run: --prompt is
 /// required; gengyun run --help lists its options", an argument with what it is ("model is
 /// required (GGUF model file)"); a command of commands without one, its commands ("error: keys:
-/// a command is required: create, list, ...; gengyun keys --help lists them"). "" when the
-/// command lacks none (CLI11's message serves then).
+/// a command is required: create, list, ...; gengyun keys --help lists them"), gengyun itself
+/// too ("error: a command is required: run, tokenize, ...; gengyun --help lists them"). "" when
+/// the command lacks none (CLI11's message serves then).
 std::string required_message(const CLI::App& app) {
   const CLI::App* command = parsed_command(app);
   const std::string path = command_path(app, command);
   const std::vector<const CLI::App*> commands =
       command->get_subcommands([](const CLI::App*) { return true; });
-  if (!path.empty() && !commands.empty()) {
+  if (!commands.empty()) {
     std::vector<std::string> names;
     for (const CLI::App* c : commands) names.push_back(c->get_name());
-    return "error: " + path + ": a command is required: " + listed(names, "") + "; gengyun " +
-           path + " --help lists them\n";
+    return "error: " + (path.empty() ? "" : path + ": ") +
+           "a command is required: " + listed(names, "") + "; gengyun " +
+           (path.empty() ? "" : path + " ") + "--help lists them\n";
   }
   for (const CLI::Option* option : command->get_options()) {
     if (!option->get_required() || option->count() > 0) continue;

@@ -172,6 +172,11 @@ TEST(Cli, AMissingValueOptionOrCommandIsNamed) {
       {{"keys"},
        "error: keys: a command is required: create, list, revoke or update; gengyun keys --help "
        "lists them\n"},
+      // gengyun's own commands as keys lists its (QA: "A subcommand is required" alone).
+      {{},
+       "error: a command is required: run, tokenize, embed, serve, keys, usage, tenants, prices, "
+       "spool, migrate, quantize, synth, synth-lora, bench, render-chat or pull; gengyun --help "
+       "lists them\n"},
   };
   expect_refused_with(cases);
 }
