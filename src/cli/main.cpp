@@ -210,6 +210,16 @@ std::string required_message(const CLI::App& app) {
   if (!commands.empty()) {
     std::vector<std::string> names;
     for (const CLI::App* c : commands) names.push_back(c->get_name());
+    // A word where the command goes is a command mistyped (QA: `keys revok` was told a command
+    // is required), named with the commands it most likely meant.
+    const std::vector<std::string> given = command->remaining();
+    if (!given.empty() && !given.front().starts_with("-")) {
+      const std::vector<std::string> closest =
+          closest_names(given.front(), names, /*short_abbreviations=*/true);
+      return "error: " + (path.empty() ? "" : path + ": ") + "unknown command '" + given.front() +
+             "'" + (closest.empty() ? "" : " (did you mean " + listed(closest, "") + "?)") +
+             "; commands: " + listed(names, "") + "\n";
+    }
     return "error: " + (path.empty() ? "" : path + ": ") +
            "a command is required: " + listed(names, "") + "; gengyun " +
            (path.empty() ? "" : path + " ") + "--help lists them\n";
@@ -227,8 +237,9 @@ std::string required_message(const CLI::App& app) {
 
 /// The message for a value that CLI11 could not convert to its option's type, an option
 /// without a validator of its own (CLI11's ConversionError: "Could not convert: --layers =
-/// abc", no "error:" and no range): "--layers: abc is not an integer within the flag's range",
-/// as integer_in() words it where the range is declared, the option as typed (typed_name). ""
+/// abc", no "error:" and no range): "error: synth: --layers: abc is not an integer within the
+/// flag's range; gengyun synth --help lists its options", as integer_in() words it where the
+/// range is declared, the option as typed (typed_name). ""
 /// when no option of the command parsed failed so.
 std::string conversion_message(const CLI::App& app, const std::vector<std::string>& args,
                                const CLI::ConversionError& e) {
@@ -239,9 +250,11 @@ std::string conversion_message(const CLI::App& app, const std::vector<std::strin
     if (!what.starts_with(prefix)) continue;
     const std::string type = option->get_type_name();
     const bool integer = type.find("INT") != std::string::npos;
-    return typed_name(*option, args) + ": " + what.substr(prefix.size()) + " is not " +
-           (integer ? "an integer" : "a number") +
-           " within the flag's range\nRun with --help for more information.\n";
+    const std::string path = command_path(app, command);
+    return "error: " + (path.empty() ? "" : path + ": ") + typed_name(*option, args) + ": " +
+           what.substr(prefix.size()) + " is not " + (integer ? "an integer" : "a number") +
+           " within the flag's range; gengyun " + (path.empty() ? "" : path + " ") +
+           "--help lists its options\n";
   }
   return "";
 }
@@ -345,7 +358,18 @@ int main(int argc, char** argv) {
         return 2;
       }
     }
-    return app.exit(e) == 0 ? 0 : 2;
+    // Any other refusal (a validator's, an extra argument, excluded options) in gengyun's words
+    // too: "error: COMMAND: REASON; gengyun COMMAND --help lists its options" (QA: CLI11's
+    // "Run with --help for more information." under its message). --help and --version (exit
+    // code 0) print what they print.
+    if (e.get_exit_code() != 0) {
+      const std::string path = command_path(app, parsed_command(app));
+      std::fprintf(stderr, "error: %s%s; gengyun %s--help lists its options\n",
+                   path.empty() ? "" : (path + ": ").c_str(), e.what(),
+                   path.empty() ? "" : (path + " ").c_str());
+      return 2;
+    }
+    return app.exit(e);
   } catch (const std::bad_alloc&) {
     // A last resort, so that a command ends with a message and exit 1 rather than abort()
     // (exit 134): big inputs are bounded where they are read (read_file's kinds), and a command

@@ -23,8 +23,9 @@ TEST(BenchFlags, AnEmbedCountOutOfRangeIsRefusedWithTheRangeOfAnInt) {
   for (const std::string value : {"0", "-3", "2147483648", "abc"}) {
     const ProcessOutput r = run_process({kBinary, "bench", model, "--embed", value});
     EXPECT_NE(r.exit_code, 0) << value;
-    EXPECT_EQ(r.err, "--embed: " + value + " is not an integer in [1, 2147483647]\n" +
-                         "Run with --help for more information.\n")
+    EXPECT_EQ(r.err, "error: bench: --embed: " + value +
+                         " is not an integer in [1, 2147483647]; gengyun bench --help lists its "
+                         "options\n")
         << value;
     EXPECT_TRUE(r.out.empty()) << r.out;
   }
@@ -40,8 +41,9 @@ TEST(BenchFlags, AnEmbedTokenCountOutOfRangeIsRefusedNamingTheFlag) {
     const ProcessOutput r =
         run_process({kBinary, "bench", model, "--embed", "4", "--embed-tokens", value});
     EXPECT_EQ(r.exit_code, 2) << value;
-    EXPECT_EQ(r.err, "--embed-tokens: " + value + " is not an integer in [1, 2147483647]\n" +
-                         "Run with --help for more information.\n")
+    EXPECT_EQ(r.err, "error: bench: --embed-tokens: " + value +
+                         " is not an integer in [1, 2147483647]; gengyun bench --help lists its "
+                         "options\n")
         << value;
     EXPECT_TRUE(r.out.empty()) << r.out;
   }

@@ -215,35 +215,38 @@ TEST(Cli, AMissingArgumentOrAnUnknownTypeExitsTwo) {
 // synth-lora ends by saying what it wrote, as quantize and synth do (QA: it printed nothing).
 // An integer flag's value that is no integer of its range reads as the range errors do, for
 // every integer flag (QA: CLI11's "Could not convert: --n-predict = 99999999999", no range);
-// one that declares no range of its own (synth's --layers, synth-lora's --alpha) says so of the
-// flag's range. Exit 2, nothing run.
+// one that declares no range of its own (synth's --layers, whose range is the shape's, and
+// synth-lora's --alpha) says so of the flag's range.
+// Exit 2, in gengyun's words ("error: COMMAND: ...; gengyun COMMAND --help lists its options",
+// not CLI11's "Run with --help for more information."), nothing run.
 TEST(Cli, AValueThatIsNoIntegerOfTheFlagsRangeIsNamedWithTheRange) {
-  const auto refused = [](const std::string& message) {
-    return message + "\nRun with --help for more information.\n";
+  const auto refused = [](const std::string& command, const std::string& message) {
+    return "error: " + command + ": " + message + "; gengyun " + command +
+           " --help lists its options\n";
   };
   expect_refused_with({
       {{"run", "m.gguf", "-p", "hi", "-n", "99999999999"},
-       refused("--n-predict: 99999999999 is not an integer in [-2147483648, 2147483647]")},
+       refused("run", "--n-predict: 99999999999 is not an integer in [-2147483648, 2147483647]")},
       {{"run", "m.gguf", "-p", "hi", "-n", "abc"},
-       refused("--n-predict: abc is not an integer in [-2147483648, 2147483647]")},
+       refused("run", "--n-predict: abc is not an integer in [-2147483648, 2147483647]")},
       {{"run", "m.gguf", "-p", "hi", "-n", "1e3"},
-       refused("--n-predict: 1e3 is not an integer in [-2147483648, 2147483647]")},
+       refused("run", "--n-predict: 1e3 is not an integer in [-2147483648, 2147483647]")},
       {{"embed", "m.gguf", "hi", "--dimensions", "abc"},
-       refused("--dimensions: abc is not an integer in [1, 2147483647]")},
+       refused("embed", "--dimensions: abc is not an integer in [1, 2147483647]")},
       // (the model's own bound, 256 for it, stays the command's: exit 1, embed_test.cpp)
       {{"embed", "m.gguf", "hi", "--dimensions", "0"},
-       refused("--dimensions: 0 is not an integer in [1, 2147483647]")},
+       refused("embed", "--dimensions: 0 is not an integer in [1, 2147483647]")},
       {{"synth-lora", "b.gguf", "o.gguf", "--rank", "abc"},
-       refused("--rank: abc is not an integer in [1, 2147483647]")},
+       refused("synth-lora", "--rank: abc is not an integer in [1, 2147483647]")},
       {{"synth-lora", "b.gguf", "o.gguf", "--rank", "0"},
-       refused("--rank: 0 is not an integer in [1, 2147483647]")},
+       refused("synth-lora", "--rank: 0 is not an integer in [1, 2147483647]")},
       {{"synth", "--shape", "qwen2.5-0.5b", "--vocab", "v.gguf", "o.gguf", "--layers", "abc"},
-       refused("--layers: abc is not an integer within the flag's range")},
+       refused("synth", "--layers: abc is not an integer within the flag's range")},
       {{"synth", "--shape", "qwen2.5-0.5b", "--vocab", "v.gguf", "o.gguf", "--layers",
         "99999999999"},
-       refused("--layers: 99999999999 is not an integer within the flag's range")},
+       refused("synth", "--layers: 99999999999 is not an integer within the flag's range")},
       {{"synth-lora", "b.gguf", "o.gguf", "--alpha", "abc"},
-       refused("--alpha: abc is not a number within the flag's range")},
+       refused("synth-lora", "--alpha: abc is not a number within the flag's range")},
   });
 }
 

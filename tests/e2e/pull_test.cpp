@@ -226,9 +226,9 @@ TEST_F(PullCommandTest, ABadSha256ExitsTwo) {
     const ProcessOutput p =
         run_process({kBinary, "pull", url(), "-o", dir_.string(), "--sha256", bad});
     EXPECT_EQ(p.exit_code, 2) << bad;
-    EXPECT_EQ(p.err, "--sha256: " + bad +
-                         " is not a SHA-256 (64 hex digits)\nRun with --help for more "
-                         "information.\n");
+    EXPECT_EQ(p.err, "error: pull: --sha256: " + bad +
+                         " is not a SHA-256 (64 hex digits); gengyun pull --help lists its "
+                         "options\n");
     EXPECT_EQ(p.out, "");
   }
   // An empty one is not "no checksum": the command line is refused (exit 2), nothing pulled.
@@ -247,13 +247,13 @@ TEST_F(PullCommandTest, AnEmptyFolderOrTokenIsRefused) {
   for (const auto& [flag, message] : std::vector<std::pair<std::string, std::string>>{
            {"-o",
             "--output-dir: an empty folder name; give a folder, or leave -o out for the "
-            "current one\n"},
-           {"--token", "--token: an empty token; give the token or leave the flag out\n"}}) {
+            "current one"},
+           {"--token", "--token: an empty token; give the token or leave the flag out"}}) {
     std::vector<std::string> argv = {kBinary, "pull", url(), flag, ""};
     if (flag != "-o") argv.insert(argv.end(), {"-o", dir_.string()});
     const ProcessOutput p = run_process(argv);
     EXPECT_EQ(p.exit_code, 2) << flag;
-    EXPECT_EQ(p.err, message + "Run with --help for more information.\n");
+    EXPECT_EQ(p.err, "error: pull: " + message + "; gengyun pull --help lists its options\n");
   }
   EXPECT_TRUE(std::filesystem::is_empty(dir_));
 }

@@ -71,20 +71,20 @@ TEST(RunFlags, OutOfRangeSamplingFlagsAreRefused) {
   };
   const Case cases[] = {
       {{"-n", "0"}, "--n-predict: 0 tokens generates nothing; give N >= 1, or < 0"},
-      {{"--temp", "-1"}, "--temp: temperature must be in [0, 2], not -1\n"},
-      {{"--temp", "2.5"}, "--temp: temperature must be in [0, 2], not 2.5\n"},
-      {{"--temp", "warm"}, "--temp: temperature must be a number in [0, 2], not warm\n"},
-      {{"--top-p", "0"}, "--top-p: top_p must be in (0, 1], not 0\n"},
-      {{"--top-p", "1.5"}, "--top-p: top_p must be in (0, 1], not 1.5\n"},
-      {{"--min-p", "-0.1"}, "--min-p: min_p must be in [0, 1], not -0.1\n"},
-      {{"--top-k", "-1"}, "--top-k: -1 is not an integer in [0, 2147483647]\n"},
+      {{"--temp", "-1"}, "--temp: temperature must be in [0, 2], not -1"},
+      {{"--temp", "2.5"}, "--temp: temperature must be in [0, 2], not 2.5"},
+      {{"--temp", "warm"}, "--temp: temperature must be a number in [0, 2], not warm"},
+      {{"--top-p", "0"}, "--top-p: top_p must be in (0, 1], not 0"},
+      {{"--top-p", "1.5"}, "--top-p: top_p must be in (0, 1], not 1.5"},
+      {{"--min-p", "-0.1"}, "--min-p: min_p must be in [0, 1], not -0.1"},
+      {{"--top-k", "-1"}, "--top-k: -1 is not an integer in [0, 2147483647]"},
       // The range of an int, not of a double (300 digits).
-      {{"--ctx", "abc"}, "--ctx: abc is not an integer in [0, 2147483647]\n"},
-      {{"--ctx", "-5"}, "--ctx: -5 is not an integer in [0, 2147483647]\n"},
-      {{"--ctx", "2147483648"}, "--ctx: 2147483648 is not an integer in [0, 2147483647]\n"},
+      {{"--ctx", "abc"}, "--ctx: abc is not an integer in [0, 2147483647]"},
+      {{"--ctx", "-5"}, "--ctx: -5 is not an integer in [0, 2147483647]"},
+      {{"--ctx", "2147483648"}, "--ctx: 2147483648 is not an integer in [0, 2147483647]"},
       // Not "Value abc not in range 0 to 1024" (CLI::Range) of a value that is no number (QA).
-      {{"--threads", "abc"}, "--threads: abc is not an integer in [0, 1024]\n"},
-      {{"-t", "1025"}, "--threads: 1025 is not an integer in [0, 1024]\n"},
+      {{"--threads", "abc"}, "--threads: abc is not an integer in [0, 1024]"},
+      {{"-t", "1025"}, "--threads: 1025 is not an integer in [0, 1024]"},
   };
   for (const Case& c : cases) {
     std::vector<std::string> argv = {kBinary, "run", model, "-p", "hi"};

@@ -32,8 +32,9 @@ TEST(SeedFlag, ValuesOutsideUint64AreRefusedByEveryCommand) {
       argv.insert(argv.end(), {"--seed", value});
       const ProcessOutput r = run_process(argv);
       EXPECT_NE(r.exit_code, 0) << command[1] << " " << value;
-      EXPECT_EQ(r.err, "--seed: " + value + " is not an integer in [0, 18446744073709551615]\n" +
-                           "Run with --help for more information.\n")
+      EXPECT_EQ(r.err, "error: " + command[1] + ": --seed: " + value +
+                           " is not an integer in [0, 18446744073709551615]; gengyun " +
+                           command[1] + " --help lists its options\n")
           << command[1];
       EXPECT_TRUE(r.out.empty()) << r.out;
       EXPECT_FALSE(std::filesystem::exists(out));

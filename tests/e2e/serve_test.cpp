@@ -1139,10 +1139,10 @@ TEST_F(ServeTest, ACorsOriginThatIsNoOriginIsRefused) {
            {" https://app.example  ", "https://app.example"}}) {
     const auto out = run_process({kBinary, "serve", "--db", db_, "--cors-origin", address});
     EXPECT_EQ(out.exit_code, 2) << address;
-    EXPECT_EQ(out.err, "--cors-origin: '" + address +
+    EXPECT_EQ(out.err, "error: serve: --cors-origin: '" + address +
                            "' is more than an origin (scheme://host[:port] alone: no spaces, "
                            "user, path, query or fragment): write " +
-                           origin + "\nRun with --help for more information.\n")
+                           origin + "; gengyun serve --help lists its options\n")
         << address;
   }
   // Accepted: the command goes on to its next check.
@@ -1195,7 +1195,8 @@ TEST_F(ServeTest, ACorsOriginIsTakenOnlyInTheFormBrowsersSendIt) {
   const auto refused = [&](const std::string& origin, const std::string& message) {
     const auto out = run_process({kBinary, "serve", "--db", db_, "--cors-origin", origin});
     EXPECT_EQ(out.exit_code, 2) << origin;
-    EXPECT_EQ(out.err, "--cors-origin: " + message + "\nRun with --help for more information.\n")
+    EXPECT_EQ(out.err, "error: serve: --cors-origin: " + message +
+                           "; gengyun serve --help lists its options\n")
         << origin;
   };
   for (const auto& [origin, serialized] : std::vector<std::pair<std::string, std::string>>{

@@ -126,10 +126,12 @@ TEST(SynthCommand, SynthLoraRefusesRanksAndAlphasOutOfRange) {
   const std::tuple<std::vector<std::string>, int, std::string> cases[] = {
       {{"--rank", "0"},
        2,
-       "--rank: 0 is not an integer in [1, 2147483647]\nRun with --help for more information.\n"},
+       "error: synth-lora: --rank: 0 is not an integer in [1, 2147483647]; gengyun synth-lora "
+       "--help lists its options\n"},
       {{"--rank", "-2"},
        2,
-       "--rank: -2 is not an integer in [1, 2147483647]\nRun with --help for more information.\n"},
+       "error: synth-lora: --rank: -2 is not an integer in [1, 2147483647]; gengyun synth-lora "
+       "--help lists its options\n"},
       {{"--alpha", "nan"}, 1, "error: the LoRA alpha must be a finite number, not nan\n"},
       {{"--alpha", "inf"}, 1, "error: the LoRA alpha must be a finite number, not inf\n"},
   };
