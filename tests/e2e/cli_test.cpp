@@ -172,6 +172,12 @@ TEST(Cli, AMissingValueOptionOrCommandIsNamed) {
       {{"keys"},
        "error: keys: a command is required: create, list, revoke or update; gengyun keys --help "
        "lists them\n"},
+      // A word where the command goes is named, with the commands it may mean (QA: `keys revok`
+      // was told a command is required).
+      {{"keys", "revok"},
+       "error: keys: unknown command 'revok' (did you mean revoke?); commands: create, list, "
+       "revoke or update\n"},
+      {{"spool", "lst"}, "error: spool: unknown command 'lst'; commands: repair\n"},
       // gengyun's own commands as keys lists its (QA: "A subcommand is required" alone).
       {{},
        "error: a command is required: run, tokenize, embed, serve, keys, usage, tenants, prices, "
