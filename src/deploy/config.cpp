@@ -8,7 +8,6 @@
 #include <iterator>
 #include <limits>
 #include <set>
-#include <sstream>
 
 #include "deploy/lora_spec.h"
 #include "deploy/units.h"
@@ -486,11 +485,17 @@ Result<Config> load_config(const std::string& path) {
   std::error_code ec;
   if (std::filesystem::is_directory(path, ec))
     return make_error(path + ": cannot read the config file: it is a folder");
-  std::ifstream in(path);
+  std::ifstream in(path, std::ios::binary);
   if (!in) return make_error(path + ": cannot read the config file");
-  std::stringstream text;
-  text << in.rdbuf();
-  auto config = parse_config(text.str(), std::filesystem::path(path).parent_path().string());
+  // Read up to one byte past the bound, so that /dev/zero or a huge file is refused rather
+  // than read until memory runs out (QA).
+  std::string text(kMaxConfigBytes + 1, '\0');
+  in.read(text.data(), static_cast<std::streamsize>(text.size()));
+  text.resize(static_cast<size_t>(in.gcount()));
+  if (in.bad()) return make_error(path + ": cannot read the config file");
+  if (text.size() > kMaxConfigBytes)
+    return make_error(path + ": more than 1 MiB; a config file may hold at most 1 MiB");
+  auto config = parse_config(text, std::filesystem::path(path).parent_path().string());
   if (!config.ok()) return make_error(path + ": " + config.error().message);
   config->path = path;
   return config;

@@ -13,6 +13,7 @@
 //       loras: {chat: {adapter: chat.gguf, scale: 0.5}}  # LoRA derivatives of this model
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -64,8 +65,12 @@ struct Config {
 /// twice or equal to another model's id, a bad duration, several YAML documents (`---`).
 Result<Config> parse_config(const std::string& yaml_text, const std::string& base_dir);
 
+/// The most bytes a config file may hold: 1 MiB, some thousands of models' entries.
+inline constexpr size_t kMaxConfigBytes = size_t{1} << 20;
+
 /// Reads and parses the file at `path` (kept as Config::path). Errors: unreadable file or a
-/// folder, those of parse_config (each prefixed with the path).
+/// folder, a file over kMaxConfigBytes ("PATH: more than 1 MiB; ..."), those of parse_config
+/// (each prefixed with the path).
 Result<Config> load_config(const std::string& path);
 
 }  // namespace gengyun::deploy

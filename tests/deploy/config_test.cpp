@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -371,6 +372,34 @@ TEST(Config, ErrorsNameTheKey) {
       << syntax.error().message;
   EXPECT_EQ(load_config("/nonexistent/gengyun.yaml").error().message,
             "/nonexistent/gengyun.yaml: cannot read the config file");
+}
+
+// A config file is read up to kMaxConfigBytes: a larger one, or a device without end, is
+// refused rather than read until memory runs out (QA: every other file a flag names had a
+// bound); one of exactly the bound is read.
+TEST(Config, AConfigFileOverTheBoundIsRefused) {
+  EXPECT_EQ(load_config("/dev/zero").error().message,
+            "/dev/zero: more than 1 MiB; a config file may hold at most 1 MiB");
+  const std::string path = (std::filesystem::temp_directory_path() /
+                            ("gengyun-config-bound-" + std::to_string(::getpid()) + ".yaml"))
+                               .string();
+  const std::string head = "keep_alive: 7m\n";
+  for (const size_t size : {kMaxConfigBytes, kMaxConfigBytes + 1}) {
+    {
+      std::ofstream out(path, std::ios::binary);
+      out << head << std::string(size - head.size(), '#');  // a comment to the end
+    }
+    auto loaded = load_config(path);
+    if (size == kMaxConfigBytes) {
+      ASSERT_TRUE(loaded.ok()) << loaded.error().message;
+      EXPECT_EQ(loaded->keep_alive_us, 7 * 60 * 1'000'000LL);
+    } else {
+      ASSERT_FALSE(loaded.ok());
+      EXPECT_EQ(loaded.error().message,
+                path + ": more than 1 MiB; a config file may hold at most 1 MiB");
+    }
+  }
+  std::filesystem::remove(path);
 }
 
 // A second YAML document would be ignored (QA: `keep_alive: 7m\n---\nbogus: 1` started without
