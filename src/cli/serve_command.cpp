@@ -77,11 +77,34 @@ std::string default_ledger_spool(const std::string& db) {
 }
 
 /// Why --ledger-spool `path` cannot be a spool, known without opening it ("" when nothing is
-/// known against it, and for "", the default spool): its folder does not exist or is no
-/// folder, or it is a folder itself.
-std::string ledger_spool_refusal(const std::string& path) {
+/// known against it, and for "", the default spool): it is the SQLite database `db` (--db) or
+/// one of its -wal, -shm, -journal files, by name or through a link (the database was cut and
+/// left malformed: QA); its folder does not exist or is no folder, or it is a folder itself.
+std::string ledger_spool_refusal(const std::string& path, const std::string& db) {
   if (path.empty()) return "";
   std::error_code ec;
+  if (db != ":memory:" && !platform::is_postgres_url(db)) {
+    const std::pair<const char*, const char*> files[] = {{"", "the database"},
+                                                         {"-wal", "the database's write-ahead log"},
+                                                         {"-shm", "the database's shared memory"},
+                                                         {"-journal", "the database's journal"}};
+    const auto canonical = [](const std::string& name) {
+      std::error_code error;
+      const std::filesystem::path resolved = std::filesystem::weakly_canonical(name, error);
+      return error ? std::filesystem::path() : resolved;
+    };
+    const std::filesystem::path spool = canonical(path);
+    for (const auto& [suffix, what] : files) {
+      const std::string file = db + suffix;
+      // The same file by another name (a link, "./"), or the name one not made yet will have.
+      const bool same = std::filesystem::exists(path, ec) && std::filesystem::exists(file, ec)
+                            ? std::filesystem::equivalent(path, file, ec)
+                            : !spool.empty() && spool == canonical(file);
+      if (same)
+        return std::string("it is ") + what + " (--db " + tokenizer::escape_control_characters(db) +
+               "), not a spool";
+    }
+  }
   if (std::filesystem::is_directory(path, ec)) return "it is a folder, not a file";
   const std::filesystem::path folder = std::filesystem::path(path).parent_path();
   if (folder.empty() || std::filesystem::is_directory(folder, ec)) return "";
@@ -566,7 +589,7 @@ int serve(const ServeOptions& o) {
     prices = std::move(parsed.value());
   }
   // A spool that cannot be opened would be refused only after the database was opened.
-  if (const std::string refusal = ledger_spool_refusal(o.ledger_spool); !refusal.empty()) {
+  if (const std::string refusal = ledger_spool_refusal(o.ledger_spool, o.db); !refusal.empty()) {
     std::fprintf(stderr, "error: --ledger-spool %s: %s\n",
                  tokenizer::escape_control_characters(o.ledger_spool).c_str(), refusal.c_str());
     return 1;

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <charconv>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <optional>
@@ -113,6 +114,57 @@ bool write_all(int fd, const std::string& data, size_t offset) {
     done += static_cast<size_t>(n);
   }
   return true;
+}
+
+/// How many bytes of a file recognition reads: its first line's start, after empty lines.
+constexpr size_t kRecognitionBytes = 4096;
+
+/// Why `head` (a file's first bytes; `whole`: all of them) is not the start of a spool, "" when
+/// it is: a spool is empty or its first line that is not empty starts with a version ('w', digits,
+/// a tab; any version, so that one of a newer gengyun is named as such by parse_spool_line), or,
+/// unfinished (a crash during the first append), with a start of one. Nothing else is required,
+/// so that a spool whose lines are damaged is still one (`spool repair`'s case).
+std::string unrecognized(const std::string& head, bool whole) {
+  size_t start = 0;
+  while (start < head.size() && (head[start] == '\n' || head.compare(start, 2, "\r\n") == 0))
+    start += head[start] == '\n' ? 1 : 2;
+  if (start == head.size()) return "";
+  const size_t lf = head.find('\n', start);
+  const std::string line = head.substr(start, lf == std::string::npos ? lf : lf - start);
+  size_t digits = 1;
+  while (digits < line.size() && line[digits] >= '0' && line[digits] <= '9') ++digits;
+  if (line[0] == 'w' && digits > 1 && digits < line.size() && line[digits] == '\t') return "";
+  // An unfinished first and only line that stops within its version.
+  if (whole && lf == std::string::npos && line[0] == 'w' && digits == line.size()) return "";
+  std::string shown;
+  for (const char c : line.substr(0, 16)) {
+    if (c >= 0x20 && c < 0x7f) {
+      shown += c;
+    } else {
+      char hex[5];
+      std::snprintf(hex, sizeof hex, "\\x%02x", static_cast<unsigned char>(c));
+      shown += hex;
+    }
+  }
+  const size_t line_number = std::count(head.begin(), head.begin() + start, '\n') + 1;
+  return "line " + std::to_string(line_number) + " starts with '" + shown + "'" +
+         (line.size() > 16 ? "..." : "") + ", not with a spool version such as '" + kVersion +
+         "' and a tab";
+}
+
+/// Reads up to `size` bytes of `fd` from its start (fewer at its end). Errors: I/O (errno set).
+std::optional<std::string> read_start(int fd, size_t size) {
+  std::string data(size, '\0');
+  size_t done = 0;
+  while (done < data.size()) {
+    const ssize_t n = pread(fd, data.data() + done, data.size() - done, static_cast<off_t>(done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return std::nullopt;
+    if (n == 0) break;
+    done += static_cast<size_t>(n);
+  }
+  data.resize(done);
+  return data;
 }
 
 }  // namespace
@@ -236,6 +288,17 @@ Result<std::unique_ptr<LedgerSpool>> LedgerSpool::open(const std::string& path, 
       error.message += " (directory '" + parent.string() + "' does not exist)";
     return error;
   }
+  struct stat st {};
+  if (fstat(fd, &st) != 0) {
+    Error error = io_error("read its type", path);
+    close(fd);
+    return error;
+  }
+  // Rows spooled to a FIFO or a device (/dev/null) would be lost.
+  if (!S_ISREG(st.st_mode)) {
+    close(fd);
+    return make_error("ledger spool '" + path + "': it is not a regular file");
+  }
   if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
     if (held) *held = errno == EWOULDBLOCK;
     Error error = errno == EWOULDBLOCK
@@ -246,28 +309,36 @@ Result<std::unique_ptr<LedgerSpool>> LedgerSpool::open(const std::string& path, 
     close(fd);
     return error;
   }
-  struct stat st {};
+  // Its size once locked: until then its last server may still have been appending.
   if (fstat(fd, &st) != 0) {
     Error error = io_error("read its size", path);
     close(fd);
     return error;
   }
   std::unique_ptr<LedgerSpool> spool(new LedgerSpool(fd, path, static_cast<size_t>(st.st_size)));
+  // Nothing is written to a file before it is known to be a spool: the database given as the
+  // spool lost its last "line" to the cut below, then was refused (QA).
+  auto head = read_start(fd, std::min(spool->bytes_, kRecognitionBytes));
+  if (!head) return io_error("read it", path);
+  if (const std::string why = unrecognized(*head, spool->bytes_ <= kRecognitionBytes); !why.empty())
+    return make_error("'" + path + "' is not a ledger spool: " + why + " (it was left as it was)");
   if (unfinished == UnfinishedLine::Keep) return spool;
+  // Every complete line is a write, or the spool is refused as it is, uncut: `spool repair`
+  // sets the damaged lines aside, the unfinished one with them.
+  if (auto writes = spool->read_all(); !writes) return writes.error();
+  auto data = spool->contents();
+  if (!data) return data.error();
   // A last line cut short by a crash was never acknowledged: it goes, so that the next append
   // starts a line of its own.
-  std::string data(spool->bytes_, '\0');
-  if (pread(fd, data.data(), data.size(), 0) != static_cast<ssize_t>(data.size()))
-    return io_error("read it", path);
-  const size_t kept = data.rfind('\n') == std::string::npos ? 0 : data.rfind('\n') + 1;
-  if (kept < data.size()) {
+  const size_t kept = data->rfind('\n') == std::string::npos ? 0 : data->rfind('\n') + 1;
+  if (kept < data->size()) {
     if (ftruncate(fd, static_cast<off_t>(kept)) != 0 || fdatasync(fd) != 0)
       return io_error("cut its last, unfinished line", path);
     spool->bytes_ = kept;
     spdlog::warn(
         "ledger spool '{}': its last line was unfinished ({} bytes without their end: a crash "
         "during an append, which was never acknowledged) and is cut off",
-        path, data.size() - kept);
+        path, data->size() - kept);
   }
   return spool;
 }
@@ -287,17 +358,9 @@ Result<void> LedgerSpool::append(const std::vector<LedgerWrite>& writes) {
 }
 
 Result<std::string> LedgerSpool::contents() const {
-  std::string data(bytes_, '\0');
-  size_t done = 0;
-  while (done < data.size()) {
-    const ssize_t n = pread(fd_, data.data() + done, data.size() - done, static_cast<off_t>(done));
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return io_error("read it", path_);
-    if (n == 0) break;
-    done += static_cast<size_t>(n);
-  }
-  data.resize(done);
-  return data;
+  auto data = read_start(fd_, bytes_);
+  if (!data) return io_error("read it", path_);
+  return std::move(*data);
 }
 
 namespace {

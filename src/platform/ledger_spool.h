@@ -24,9 +24,14 @@ class LedgerSpool {
   /// keep it for set_aside_damaged() to set aside as a damaged line (`spool repair`, which
   /// keeps a copy of the spool as it was).
   enum class UnfinishedLine { Cut, Keep };
-  /// Opens the spool at `path`, creating it (mode 0600) when missing, and locks it. Errors: it
+  /// Opens the spool at `path`, creating it (mode 0600) when missing, and locks it. A file is
+  /// written to only once it is known to be a spool: it is a regular file, empty or with a first
+  /// line that is not empty starting with a version such as "w3" and a tab, and, for Cut, every
+  /// complete line is a spooled write; the unfinished last line is cut only then. Errors: it
   /// cannot be created or opened (missing directory, permissions), another live process holds
-  /// it (two servers need spools of their own; `*held` is then set when given).
+  /// it (two servers need spools of their own; `*held` is then set when given), it is not a
+  /// regular file, it is not a ledger spool ("'PATH' is not a ledger spool: line 1 starts
+  /// with ..."), for Cut a damaged line (read_all()'s error); the file is left as it was.
   static Result<std::unique_ptr<LedgerSpool>> open(const std::string& path, bool* held = nullptr,
                                                    UnfinishedLine unfinished = UnfinishedLine::Cut);
   ~LedgerSpool();

@@ -673,8 +673,10 @@ TEST_F(AdminTest, SpoolRepairRefusesAMissingSpoolAndOneAServerHolds) {
   EXPECT_EQ(missing.exit_code, 1);
   EXPECT_EQ(missing.err, "error: ledger spool '" + spool + "': no such file\n");
   EXPECT_FALSE(std::filesystem::exists(spool));
-  { std::ofstream(spool) << "garbage\n"; }
-  auto held = platform::LedgerSpool::open(spool);  // as a live server holds it
+  { std::ofstream(spool) << "w3\tgarbage\n"; }
+  // As a live server holds it (Keep: a server refuses a damaged spool, a repair opens it).
+  auto held =
+      platform::LedgerSpool::open(spool, nullptr, platform::LedgerSpool::UnfinishedLine::Keep);
   ASSERT_TRUE(held.ok()) << held.error().message;
   const auto refused = gengyun({"spool", "repair", spool});
   EXPECT_EQ(refused.exit_code, 1);
@@ -688,7 +690,27 @@ TEST_F(AdminTest, SpoolRepairRefusesAMissingSpoolAndOneAServerHolds) {
   EXPECT_NE(no_path.exit_code, 0);
   EXPECT_NE(no_path.err.find("PATH is required"), std::string::npos) << no_path.err;
   std::ifstream in(spool);
-  EXPECT_EQ(std::string(std::istreambuf_iterator<char>(in), {}), "garbage\n");
+  EXPECT_EQ(std::string(std::istreambuf_iterator<char>(in), {}), "w3\tgarbage\n");
+}
+
+// `spool repair` of a file that is not a spool (the database, notes) refuses it and leaves it as
+// it was: it would have copied it aside and emptied it (QA: `--ledger-spool a.db` named the
+// repair).
+TEST_F(AdminTest, SpoolRepairRefusesAFileThatIsNotASpool) {
+  const std::string notes = (dir_ / "notes.txt").string();
+  const std::string text = "first line\nlast line without its end";
+  { std::ofstream(notes, std::ios::binary) << text; }
+  const auto refused = gengyun({"spool", "repair", notes});
+  EXPECT_EQ(refused.exit_code, 1);
+  EXPECT_EQ(refused.err, "error: '" + notes +
+                             "' is not a ledger spool: line 1 starts with 'first line', not with a "
+                             "spool version such as 'w3' and a tab (it was left as it was)\n");
+  EXPECT_EQ(refused.out, "");
+  std::ifstream in(notes, std::ios::binary);
+  EXPECT_EQ(std::string(std::istreambuf_iterator<char>(in), {}), text);
+  size_t files = 0;
+  for ([[maybe_unused]] const auto& entry : std::filesystem::directory_iterator(dir_)) ++files;
+  EXPECT_EQ(files, 1u);  // no copy beside it
 }
 
 TEST_F(AdminTest, CommandsThatReadALedgerRefuseAMissingDatabase) {

@@ -1031,6 +1031,42 @@ TEST_F(ServeTest, LateRefusalsLeaveNoNewDatabase) {
   close(busy);
 }
 
+// The database given as the spool, by its name, another name, a link, or one of SQLite's files
+// beside it, is refused before anything is opened, and left as it was (QA: `--db a.db
+// --ledger-spool a.db` cut the database's last 139 bytes, leaving it malformed).
+TEST_F(ServeTest, TheDatabaseAsTheSpoolIsRefusedBeforeAnythingIsOpened) {
+  const auto refused = [&](const std::string& spool, const std::string& what) {
+    const auto out = run_process({kBinary, "serve", "--db", db_, "--model", "q=" + model_path_,
+                                  "--listen", "127.0.0.1:0", "--ledger-spool", spool});
+    EXPECT_EQ(out.exit_code, 1) << spool;
+    EXPECT_EQ(out.err, "error: --ledger-spool " + spool + ": it is " + what + " (--db " + db_ +
+                           "), not a spool\n")
+        << spool;
+    EXPECT_FALSE(std::filesystem::exists(db_ + "-ledger-spool")) << spool;
+  };
+  // None yet: neither is created.
+  refused(db_, "the database");
+  EXPECT_FALSE(std::filesystem::exists(db_));
+  refused((dir_ / "." / "gengyun.db").string(), "the database");
+  EXPECT_FALSE(std::filesystem::exists(db_));
+  const std::string text = std::string("SQLite format 3\0", 16) + "tail without its end";
+  { std::ofstream(db_, std::ios::binary) << text; }
+  const std::string link = (dir_ / "link").string();
+  std::filesystem::create_symlink(db_, link);
+  const std::string hard = (dir_ / "hard").string();
+  std::filesystem::create_hard_link(db_, hard);
+  refused(db_, "the database");
+  refused(link, "the database");
+  refused(hard, "the database");
+  refused(db_ + "-wal", "the database's write-ahead log");
+  refused(db_ + "-shm", "the database's shared memory");
+  refused(db_ + "-journal", "the database's journal");
+  std::ifstream in(db_, std::ios::binary);
+  EXPECT_EQ(std::string(std::istreambuf_iterator<char>(in), {}), text);
+  EXPECT_FALSE(std::filesystem::exists(db_ + "-wal"));
+  EXPECT_FALSE(std::filesystem::exists(db_ + "-journal"));
+}
+
 // The registry's errors about a config entry name the config file, as the config's own do (QA:
 // "error: models.a.aliases: ..." alone).
 TEST_F(ServeTest, RegistryErrorsOfAConfigEntryNameTheFile) {

@@ -5,6 +5,7 @@
 #include "platform/ledger_writer.h"
 
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include <chrono>
 #include <condition_variable>
@@ -17,6 +18,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 #include "../api/eventually.h"
@@ -945,6 +947,11 @@ TEST(LedgerSpoolTest, LinesRoundTripEveryFieldAndEscapedText) {
   EXPECT_EQ(parse_spool_line(bad_number).error().message, "'7x' is not an integer");
 }
 
+std::string file_text(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
 TEST(LedgerSpoolTest, AnUnfinishedLastLineIsDroppedAndADamagedLineIsNamed) {
   testing::TempDir dir;
   const std::string path = dir.file("spool");
@@ -976,28 +983,30 @@ TEST(LedgerSpoolTest, AnUnfinishedLastLineIsDroppedAndADamagedLineIsNamed) {
                   "' is held by another live server; give each server a spool of its own "
                   "(serve --ledger-spool PATH)");
   }
+  // A damaged line refuses the spool at open, before its unfinished last line is cut: the file
+  // is left whole for `spool repair`, which keeps that line in its copy.
   {
     std::ofstream out(path, std::ios::binary | std::ios::app);
-    out << "garbage\n";
+    out << "garbage\n" << line.substr(0, 20);
   }
+  const std::string damaged = file_text(path);
   auto spool = LedgerSpool::open(path);
-  ASSERT_TRUE(spool.ok());
-  auto writes = (*spool)->read_all();
-  ASSERT_FALSE(writes.ok());
-  EXPECT_EQ(writes.error().message,
+  ASSERT_FALSE(spool.ok());
+  EXPECT_EQ(spool.error().message,
             "ledger spool '" + path +
                 "', line 3: not a spooled ledger write (1 fields, expected 22 starting with 'w3') "
                 "(`gengyun spool repair " +
                 path + "` sets damaged lines aside)");
+  EXPECT_EQ(file_text(path), damaged);
+  auto kept = LedgerSpool::open(path, nullptr, LedgerSpool::UnfinishedLine::Keep);
+  ASSERT_TRUE(kept.ok()) << kept.error().message;
+  auto writes = (*kept)->read_all();
+  ASSERT_FALSE(writes.ok());
+  EXPECT_EQ(writes.error().message, spool.error().message);
   auto missing = LedgerSpool::open(dir.file("no/such/dir/spool"));
   ASSERT_FALSE(missing.ok());
   EXPECT_NE(missing.error().message.find("does not exist"), std::string::npos)
       << missing.error().message;
-}
-
-std::string file_text(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
 }
 
 // A spool a person edited with a text editor: CR-LF line ends and empty lines hold no damage
@@ -1036,7 +1045,8 @@ TEST(LedgerSpoolTest, SetAsideDamagedKeepsTheGoodLinesInOrderAndACopyOfTheWhole)
     std::ofstream out(path, std::ios::binary);
     out << original;
   }
-  auto spool = LedgerSpool::open(path);
+  // Opened as `spool repair` opens it (a server's open refuses a damaged spool).
+  auto spool = LedgerSpool::open(path, nullptr, LedgerSpool::UnfinishedLine::Keep);
   ASSERT_TRUE(spool.ok()) << spool.error().message;
   ASSERT_FALSE((*spool)->read_all().ok());
   // An aside path that exists is refused before anything changes.
@@ -1104,6 +1114,80 @@ TEST(LedgerSpoolTest, ARepairSetsAnUnfinishedLastLineAsideInTheCopy) {
   EXPECT_EQ(set_aside->damaged_lines, (std::vector<size_t>{1}));
   EXPECT_EQ(file_text(dir.file("only.damaged")), spool_line(settle("r3", 3)));
   EXPECT_EQ(file_text(only), "");
+}
+
+// A file that is not a spool (the database, a model, notes) given as one is refused and left
+// byte for byte as it was, by a server's open and a repair's alike (QA: `--ledger-spool a.db`
+// cut the database's last "line", 139 bytes, leaving it malformed, then refused it).
+TEST(LedgerSpoolTest, AFileThatIsNotASpoolIsRefusedAndLeftAsItWas) {
+  testing::TempDir dir;
+  const std::string sqlite = std::string("SQLite format 3\0\x10\0\x02\x02", 21) +
+                             std::string(100, '\0') + "\nCREATE TABLE t(x)\n" +
+                             std::string(139, '\x7f');
+  const std::vector<std::tuple<std::string, std::string, std::string>> cases = {
+      {"a.db", sqlite,
+       "line 1 starts with 'SQLite format 3\\x00'..., not with a spool version such as 'w3' and "
+       "a tab"},
+      {"notes.txt", "first line\nlast line without its end",
+       "line 1 starts with 'first line', not with a spool version such as 'w3' and a tab"},
+      {"one-line", "hello",
+       "line 1 starts with 'hello', not with a spool version such as 'w3' and a tab"},
+      {"blank-first", "\n\r\n\tw3\n" + spool_line(settle("r1", 1)),
+       "line 3 starts with '\\x09w3', not with a spool version such as 'w3' and a tab"},
+      {"version-alone", "w3\n",
+       "line 1 starts with 'w3', not with a spool version such as 'w3' and a tab"},
+      {"big", std::string(5000, 'x') + "\n",
+       "line 1 starts with 'xxxxxxxxxxxxxxxx'..., not with a spool version such as 'w3' and a "
+       "tab"},
+  };
+  for (const auto& [name, text, reason] : cases) {
+    const std::string path = dir.file(name);
+    { std::ofstream(path, std::ios::binary) << text; }
+    for (const auto unfinished :
+         {LedgerSpool::UnfinishedLine::Cut, LedgerSpool::UnfinishedLine::Keep}) {
+      auto spool = LedgerSpool::open(path, nullptr, unfinished);
+      ASSERT_FALSE(spool.ok()) << name;
+      EXPECT_EQ(spool.error().message,
+                "'" + path + "' is not a ledger spool: " + reason + " (it was left as it was)");
+      EXPECT_EQ(file_text(path), text) << name;
+    }
+  }
+}
+
+// What a spool is: empty, or a first line (after empty ones) that starts with a version and a
+// tab, or, the only line, unfinished within its version (a crash in the first append): such a
+// line is cut; a newer version's line is a spool's, refused by line as damaged.
+TEST(LedgerSpoolTest, ASpoolIsRecognizedByItsFirstLinesVersion) {
+  testing::TempDir dir;
+  for (const std::string& start : {std::string("w"), std::string("w3"), std::string("w3\tr\tre")}) {
+    const std::string path = dir.file("spool");
+    { std::ofstream(path, std::ios::binary) << start; }
+    auto spool = LedgerSpool::open(path);
+    ASSERT_TRUE(spool.ok()) << start << ": " << spool.error().message;
+    EXPECT_EQ(file_text(path), "") << start;
+    std::filesystem::remove(path);
+  }
+  const std::string newer = dir.file("newer");
+  { std::ofstream(newer, std::ios::binary) << "\r\n\nw12\tx\n"; }
+  auto refused = LedgerSpool::open(newer);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().message,
+            "ledger spool '" + newer +
+                "', line 3: not a spooled ledger write (2 fields, expected 22 starting with 'w3') "
+                "(`gengyun spool repair " +
+                newer + "` sets damaged lines aside)");
+}
+
+// A FIFO or a device (/dev/null) is no spool: the rows spooled to it would be lost.
+TEST(LedgerSpoolTest, AFileThatIsNotARegularFileIsRefused) {
+  testing::TempDir dir;
+  const std::string fifo = dir.file("fifo");
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+  for (const std::string& path : {fifo, std::string("/dev/null")}) {
+    auto spool = LedgerSpool::open(path);
+    ASSERT_FALSE(spool.ok()) << path;
+    EXPECT_EQ(spool.error().message, "ledger spool '" + path + "': it is not a regular file");
+  }
 }
 
 }  // namespace
