@@ -4,6 +4,7 @@
 #include <netinet/in.h>
 #include <pthread.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <array>
@@ -13,6 +14,7 @@
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <limits>
 #include <memory>
@@ -32,6 +34,7 @@
 #include "deploy/units.h"
 #include "kernels/simd_level.h"
 #include "kernels/thread_pool.h"
+#include "platform/ledger_spool.h"
 #include "platform/ledger_writer.h"
 #include "platform/price_file.h"
 #include "platform/reconciler.h"
@@ -79,7 +82,10 @@ std::string default_ledger_spool(const std::string& db) {
 /// Why --ledger-spool `path` cannot be a spool, known without opening it ("" when nothing is
 /// known against it, and for "", the default spool): it is the SQLite database `db` (--db) or
 /// one of its -wal, -shm, -journal files, by name or through a link (the database was cut and
-/// left malformed: QA); its folder does not exist or is no folder, or it is a folder itself.
+/// left malformed: QA); it is a symbolic link to nothing, a folder, a FIFO, a device or another
+/// file that is not a regular one, one that cannot be written, or a file that is not a spool
+/// (platform::ledger_spool_mismatch()); missing, its folder does not exist, is no folder or
+/// cannot be written.
 std::string ledger_spool_refusal(const std::string& path, const std::string& db) {
   if (path.empty()) return "";
   std::error_code ec;
@@ -105,12 +111,38 @@ std::string ledger_spool_refusal(const std::string& path, const std::string& db)
                "), not a spool";
     }
   }
-  if (std::filesystem::is_directory(path, ec)) return "it is a folder, not a file";
+  const auto errno_text = [] { return std::string(std::strerror(errno)); };
+  const std::filesystem::file_status link = std::filesystem::symlink_status(path, ec);
+  if (std::filesystem::is_symlink(link) && !std::filesystem::exists(path, ec)) {
+    // Opening it would create the file it names, wherever that is.
+    const std::string target = std::filesystem::read_symlink(path, ec).string();
+    return "it is a symbolic link to '" + tokenizer::escape_control_characters(target) +
+           "', which does not exist";
+  }
+  if (std::filesystem::exists(link)) {
+    const std::filesystem::file_status status = std::filesystem::status(path, ec);
+    if (std::filesystem::is_directory(status)) return "it is a folder, not a file";
+    // Rows spooled to a FIFO or a device (/dev/null) would be lost.
+    if (std::filesystem::is_fifo(status)) return "it is a FIFO, not a regular file";
+    if (std::filesystem::is_character_file(status) || std::filesystem::is_block_file(status))
+      return "it is a device, not a regular file";
+    if (!std::filesystem::is_regular_file(status)) return "it is not a regular file";
+    // EPERM for an immutable file (chattr +i), root's too.
+    if (access(path.c_str(), R_OK | W_OK) != 0) return "cannot write it: " + errno_text();
+    return platform::ledger_spool_mismatch(path);
+  }
   const std::filesystem::path folder = std::filesystem::path(path).parent_path();
-  if (folder.empty() || std::filesystem::is_directory(folder, ec)) return "";
-  return std::filesystem::exists(folder, ec)
-             ? "'" + tokenizer::escape_control_characters(folder.string()) + "' is not a folder"
-             : "there is no folder '" + tokenizer::escape_control_characters(folder.string()) + "'";
+  if (!folder.empty() && !std::filesystem::is_directory(folder, ec))
+    return std::filesystem::exists(folder, ec)
+               ? "'" + tokenizer::escape_control_characters(folder.string()) + "' is not a folder"
+               : "there is no folder '" + tokenizer::escape_control_characters(folder.string()) +
+                     "'";
+  // EACCES for a folder without write permission, EPERM for an immutable one (root's too).
+  const std::string in = folder.empty() ? "." : folder.string();
+  if (access(in.c_str(), W_OK | X_OK) != 0)
+    return "cannot create it in folder '" + tokenizer::escape_control_characters(in) +
+           "': " + errno_text();
+  return "";
 }
 
 /// Splits "HOST:PORT" (the last ':' separates; "[::1]:8080" allowed).

@@ -169,6 +169,25 @@ std::optional<std::string> read_start(int fd, size_t size) {
 
 }  // namespace
 
+std::string ledger_spool_mismatch(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) return errno == ENOENT ? "" : std::string("cannot read it: ") + std::strerror(errno);
+  struct stat st {};
+  std::string reason;
+  if (fstat(fd, &st) != 0) {
+    reason = std::string("cannot read it: ") + std::strerror(errno);
+  } else if (!S_ISREG(st.st_mode)) {
+    reason = "it is not a regular file";
+  } else if (auto head = read_start(fd, kRecognitionBytes); !head) {
+    reason = std::string("cannot read it: ") + std::strerror(errno);
+  } else if (const std::string why = unrecognized(*head, head->size() < kRecognitionBytes);
+             !why.empty()) {
+    reason = "it is not a ledger spool: " + why;
+  }
+  close(fd);
+  return reason;
+}
+
 std::string spool_line(const LedgerWrite& write) {
   const UsageRecord& r = write.row;
   std::string line = kVersion;

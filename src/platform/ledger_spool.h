@@ -26,7 +26,7 @@ class LedgerSpool {
   enum class UnfinishedLine { Cut, Keep };
   /// Opens the spool at `path`, creating it (mode 0600) when missing, and locks it. A file is
   /// written to only once it is known to be a spool: it is a regular file, empty or with a first
-  /// line that is not empty starting with a version such as "w3" and a tab, and, for Cut, every
+  /// line that starts as a spooled write's (ledger_spool_mismatch()), and, for Cut, every
   /// complete line is a spooled write; the unfinished last line is cut only then. Errors: it
   /// cannot be created or opened (missing directory, permissions), another live process holds
   /// it (two servers need spools of their own; `*held` is then set when given), it is not a
@@ -76,6 +76,14 @@ class LedgerSpool {
   size_t bytes_;  ///< the file's size: where the next append goes
 };
 
+/// Why the file at `path` is not a ledger spool, known from its type and its first line without
+/// writing to it nor locking it: "" when it is missing or is one (empty, or its first line that
+/// is not empty starts with a version such as "w3" and a tab, or is an unfinished start of one);
+/// else "it is not a regular file", "it is not a ledger spool: line N starts with 'TEXT', not
+/// with a spool version such as 'w3' and a tab" (TEXT: its first 16 bytes, others than
+/// printable ASCII as \xNN) or "cannot read it: REASON". Damaged lines after the first are
+/// not looked for: LedgerSpool::open() names them.
+std::string ledger_spool_mismatch(const std::string& path);
 /// The spool line of `write` (without its newline).
 std::string spool_line(const LedgerWrite& write);
 /// The write of a spool line (without its newline). Errors: not a spooled write.

@@ -6,14 +6,17 @@
 #include <netinet/in.h>
 #include <sqlite3.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <map>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <regex>
 #include <sstream>
@@ -1029,6 +1032,69 @@ TEST_F(ServeTest, LateRefusalsLeaveNoNewDatabase) {
     std::filesystem::remove(db_ + "-ledger-spool");
   }
   close(busy);
+}
+
+/// Runs `serve` with `--ledger-spool spool` and expects it refused with `message` (the reason,
+/// after "error: --ledger-spool SPOOL: ") and no database nor default spool left behind.
+void expect_spool_refused(const std::filesystem::path& dir, const std::string& db,
+                          const std::string& model, const std::string& spool,
+                          const std::string& reason) {
+  const auto out = run_process({kBinary, "serve", "--db", db, "--model", "q=" + model, "--listen",
+                                "127.0.0.1:0", "--ledger-spool", spool});
+  EXPECT_EQ(out.exit_code, 1) << spool;
+  EXPECT_EQ(out.err, "error: --ledger-spool " + spool + ": " + reason + "\n") << spool;
+  EXPECT_FALSE(std::filesystem::exists(db)) << spool;
+  EXPECT_FALSE(std::filesystem::exists(db + "-ledger-spool")) << spool;
+  EXPECT_FALSE(std::filesystem::exists(dir / "nowhere")) << spool;
+}
+
+// A spool that could not be opened, or would lose its rows, is refused before the database is
+// opened (QA: each left a new database behind; /dev/null was taken, and its rows lost).
+TEST_F(ServeTest, SpoolsThatCannotServeAreRefusedBeforeTheDatabase) {
+  const std::string fifo = (dir_ / "fifo").string();
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+  const std::string dangling = (dir_ / "dangling").string();
+  std::filesystem::create_symlink(dir_ / "nowhere", dangling);
+  const std::string notes = (dir_ / "notes.txt").string();
+  const std::string text = "first line\nlast line without its end";
+  { std::ofstream(notes, std::ios::binary) << text; }
+  expect_spool_refused(dir_, db_, model_path_, fifo, "it is a FIFO, not a regular file");
+  expect_spool_refused(dir_, db_, model_path_, "/dev/null", "it is a device, not a regular file");
+  expect_spool_refused(
+      dir_, db_, model_path_, dangling,
+      "it is a symbolic link to '" + (dir_ / "nowhere").string() + "', which does not exist");
+  expect_spool_refused(dir_, db_, model_path_, notes,
+                       "it is not a ledger spool: line 1 starts with 'first line', not with a "
+                       "spool version such as 'w3' and a tab");
+  std::ifstream in(notes, std::ios::binary);
+  EXPECT_EQ(std::string(std::istreambuf_iterator<char>(in), {}), text);
+}
+
+// A spool that cannot be written, or a folder in which it cannot be made, is refused before the
+// database is opened. Made so with `chattr +i` (EPERM, root's too: root ignores mode bits, so
+// a folder without write permission cannot be tested here); skipped where chattr cannot.
+TEST_F(ServeTest, AnImmutableSpoolOrFolderIsRefusedBeforeTheDatabase) {
+  const std::filesystem::path locked = dir_ / "locked";
+  std::filesystem::create_directory(locked);
+  const std::string spool = (dir_ / "spool").string();
+  { std::ofstream(spool) << ""; }
+  const auto chattr = [](const std::string& flag, const std::string& path) {
+    return std::system(("chattr " + flag + " '" + path + "' 2>/dev/null").c_str()) == 0;
+  };
+  if (!chattr("+i", locked.string()) || !chattr("+i", spool)) {
+    chattr("-i", locked.string());
+    GTEST_SKIP() << "chattr +i is not available here";
+  }
+  // Undone whatever the test does, so that the folder can be removed.
+  const std::shared_ptr<void> undo(nullptr, [&](void*) {
+    chattr("-i", locked.string());
+    chattr("-i", spool);
+  });
+  expect_spool_refused(
+      dir_, db_, model_path_, (locked / "spool").string(),
+      "cannot create it in folder '" + locked.string() + "': Operation not permitted");
+  EXPECT_FALSE(std::filesystem::exists(locked / "spool"));
+  expect_spool_refused(dir_, db_, model_path_, spool, "cannot write it: Operation not permitted");
 }
 
 // The database given as the spool, by its name, another name, a link, or one of SQLite's files

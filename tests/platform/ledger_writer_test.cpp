@@ -1190,5 +1190,28 @@ TEST(LedgerSpoolTest, AFileThatIsNotARegularFileIsRefused) {
   }
 }
 
+// What serve looks at before it opens its database: the file's type and first line, read only.
+TEST(LedgerSpoolTest, MismatchNamesWhatIsNotASpoolWithoutChangingIt) {
+  testing::TempDir dir;
+  EXPECT_EQ(ledger_spool_mismatch(dir.file("missing")), "");
+  EXPECT_FALSE(std::filesystem::exists(dir.file("missing")));
+  const std::string empty = dir.file("empty");
+  { std::ofstream(empty) << ""; }
+  EXPECT_EQ(ledger_spool_mismatch(empty), "");
+  const std::string spool = dir.file("spool");
+  { std::ofstream(spool, std::ios::binary) << spool_line(settle("r1", 1)) << "\ngarbage\n"; }
+  EXPECT_EQ(ledger_spool_mismatch(spool), "");
+  const std::string notes = dir.file("notes.txt");
+  { std::ofstream(notes, std::ios::binary) << "first line\nlast"; }
+  EXPECT_EQ(ledger_spool_mismatch(notes),
+            "it is not a ledger spool: line 1 starts with 'first line', not with a spool version "
+            "such as 'w3' and a tab");
+  EXPECT_EQ(file_text(notes), "first line\nlast");
+  const std::string fifo = dir.file("fifo");
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+  EXPECT_EQ(ledger_spool_mismatch(fifo), "it is not a regular file");
+  EXPECT_EQ(ledger_spool_mismatch(dir.path().string()), "it is not a regular file");
+}
+
 }  // namespace
 }  // namespace gengyun::platform
