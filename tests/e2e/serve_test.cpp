@@ -436,6 +436,29 @@ std::string long_stream_request(const std::string& key) {
 
 /// A connection to the SQLite file `db` holding its write lock (BEGIN EXCLUSIVE), as another
 /// process would; null (with a test failure) when it cannot be taken. ROLLBACK and close it.
+/// A loopback port a socket of this process listens on, for the --listen of a serve that must
+/// be refused before it binds: a serve that got past the refusal under test (a regression) then
+/// fails on the port instead of serving, and the test fails rather than waiting on it.
+struct BusyPort {
+  BusyPort() {
+    fd = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t length = sizeof address;
+    if (fd >= 0 && bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0 &&
+        listen(fd, 1) == 0 && getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) == 0)
+      listen_address = "127.0.0.1:" + std::to_string(ntohs(address.sin_port));
+  }
+  ~BusyPort() {
+    if (fd >= 0) close(fd);
+  }
+  BusyPort(const BusyPort&) = delete;
+  BusyPort& operator=(const BusyPort&) = delete;
+  int fd = -1;
+  std::string listen_address;  ///< "" when no port could be taken
+};
+
 sqlite3* lock_database(const std::string& db) {
   sqlite3* other = nullptr;
   EXPECT_EQ(sqlite3_open(db.c_str(), &other), SQLITE_OK);
@@ -990,16 +1013,9 @@ TEST_F(ServeTest, RefusedFlagValuesLeaveNoNewDatabase) {
 // is a folder, and a pinned model that cannot load leave no new --db and no spool behind (each
 // left a new database).
 TEST_F(ServeTest, LateRefusalsLeaveNoNewDatabase) {
-  const int busy = socket(AF_INET, SOCK_STREAM, 0);
-  ASSERT_GE(busy, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t length = sizeof address;
-  ASSERT_EQ(bind(busy, reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
-  ASSERT_EQ(listen(busy, 1), 0);
-  ASSERT_EQ(getsockname(busy, reinterpret_cast<sockaddr*>(&address), &length), 0);
-  const std::string busy_address = "127.0.0.1:" + std::to_string(ntohs(address.sin_port));
+  const BusyPort busy;
+  ASSERT_FALSE(busy.listen_address.empty());
+  const std::string& busy_address = busy.listen_address;
   const std::string spool = (dir_ / "none" / "spool").string();
   const std::string bad = (dir_ / "bad.gguf").string();
   std::ofstream(bad) << "not gguf";
@@ -1008,12 +1024,12 @@ TEST_F(ServeTest, LateRefusalsLeaveNoNewDatabase) {
   const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
       {{"--listen", busy_address},
        "error: " + busy_address + ": cannot listen: Address already in use\n"},
-      {{"--listen", "127.0.0.1:0", "--ledger-spool", spool},
+      {{"--listen", busy_address, "--ledger-spool", spool},
        "error: --ledger-spool " + spool + ": there is no folder '" + (dir_ / "none").string() +
            "'\n"},
-      {{"--listen", "127.0.0.1:0", "--ledger-spool", dir_.string()},
+      {{"--listen", busy_address, "--ledger-spool", dir_.string()},
        "error: --ledger-spool " + dir_.string() + ": it is a folder, not a file\n"},
-      {{"--listen", "127.0.0.1:0", "--model", "bad=" + bad, "--config", config},
+      {{"--listen", busy_address, "--model", "bad=" + bad, "--config", config},
        "error: --config " + config +
            ": models.bad.pin: a pinned model loads at start, and model 'bad' cannot be served: "
            "not a GGUF file: starts with bytes 6e 6f 74 20, expected 'GGUF' (47 47 55 46)\n"},
@@ -1031,7 +1047,6 @@ TEST_F(ServeTest, LateRefusalsLeaveNoNewDatabase) {
     std::filesystem::remove(db_);
     std::filesystem::remove(db_ + "-ledger-spool");
   }
-  close(busy);
 }
 
 /// Runs `serve` with `--ledger-spool spool` and expects it refused with `message` (the reason,
@@ -1039,8 +1054,10 @@ TEST_F(ServeTest, LateRefusalsLeaveNoNewDatabase) {
 void expect_spool_refused(const std::filesystem::path& dir, const std::string& db,
                           const std::string& model, const std::string& spool,
                           const std::string& reason) {
+  const BusyPort busy;
+  ASSERT_FALSE(busy.listen_address.empty());
   const auto out = run_process({kBinary, "serve", "--db", db, "--model", "q=" + model, "--listen",
-                                "127.0.0.1:0", "--ledger-spool", spool});
+                                busy.listen_address, "--ledger-spool", spool});
   EXPECT_EQ(out.exit_code, 1) << spool;
   EXPECT_EQ(out.err, "error: --ledger-spool " + spool + ": " + reason + "\n") << spool;
   EXPECT_FALSE(std::filesystem::exists(db)) << spool;
@@ -1102,8 +1119,10 @@ TEST_F(ServeTest, AnImmutableSpoolOrFolderIsRefusedBeforeTheDatabase) {
 // --ledger-spool a.db` cut the database's last 139 bytes, leaving it malformed).
 TEST_F(ServeTest, TheDatabaseAsTheSpoolIsRefusedBeforeAnythingIsOpened) {
   const auto refused = [&](const std::string& spool, const std::string& what) {
+    const BusyPort busy;
+    ASSERT_FALSE(busy.listen_address.empty());
     const auto out = run_process({kBinary, "serve", "--db", db_, "--model", "q=" + model_path_,
-                                  "--listen", "127.0.0.1:0", "--ledger-spool", spool});
+                                  "--listen", busy.listen_address, "--ledger-spool", spool});
     EXPECT_EQ(out.exit_code, 1) << spool;
     EXPECT_EQ(out.err, "error: --ledger-spool " + spool + ": it is " + what + " (--db " + db_ +
                            "), not a spool\n")
@@ -1149,9 +1168,11 @@ TEST_F(ServeTest, RegistryErrorsOfAConfigEntryNameTheFile) {
                                   model_path_ + "\n"))
       << clash.err;
   std::ofstream(config) << "models:\n  bad:\n    pin: true\n";
+  const BusyPort busy;
+  ASSERT_FALSE(busy.listen_address.empty());
   const auto pin =
       run_process({kBinary, "serve", "--db", db_, "--model", "q=" + model_path_, "--model",
-                   "bad=" + bad, "--config", config, "--listen", "127.0.0.1:0"});
+                   "bad=" + bad, "--config", config, "--listen", busy.listen_address});
   EXPECT_EQ(pin.exit_code, 1);
   EXPECT_TRUE(pin.err.ends_with("error: --config " + config +
                                 ": models.bad.pin: a pinned model loads at start, and model 'bad' "
