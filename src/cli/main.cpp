@@ -218,7 +218,7 @@ std::string required_message(const CLI::App& app) {
           closest_names(given.front(), names, /*short_abbreviations=*/true);
       return "error: " + (path.empty() ? "" : path + ": ") + "unknown command '" + given.front() +
              "'" + (closest.empty() ? "" : " (did you mean " + listed(closest, "") + "?)") +
-             "; commands: " + listed(names, "") + "\n";
+             "; commands: " + listed(names, "") + "; gengyun " + path + " --help lists them\n";
     }
     return "error: " + (path.empty() ? "" : path + ": ") +
            "a command is required: " + listed(names, "") + "; gengyun " +

@@ -308,7 +308,7 @@ Result<int64_t> ensure_postgres_schema(pg::Connection& conn, OpenMode mode) {
   }
   if (version > kStoreSchemaVersion) return newer_schema_error(version);
   // gengyun's tables with a version below 1 (edited, damaged): no migration applies to them.
-  if (has_schema && version < 1) return unknown_schema_error(version);
+  if (has_schema && version < 1) return unknown_schema_error(std::to_string(version));
   if (version < kStoreSchemaVersion && mode == OpenMode::Read) return older_schema_error(version);
   if (version < kStoreSchemaVersion) {
     if (version == 1)

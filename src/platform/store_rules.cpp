@@ -205,9 +205,9 @@ Error older_schema_error(int64_t version) {
                "migrate --db` (gengyun releases before this one then refuse it)"};
 }
 
-Error unknown_schema_error(int64_t version) {
-  return Error{"the database has schema version " + std::to_string(version) +
-               ", which no gengyun writes (1 to " + std::to_string(kStoreSchemaVersion) +
+Error unknown_schema_error(const std::string& version) {
+  return Error{"the database has schema version " + version + ", which no gengyun writes (1 to " +
+               std::to_string(kStoreSchemaVersion) +
                "): it was edited or is damaged; restore it from a backup"};
 }
 

@@ -34,11 +34,12 @@ Error newer_schema_error(int64_t version);
 /// older than this gengyun's (N), and a command that reads does not migrate it; migrate it
 /// with `gengyun migrate --db` (gengyun releases before this one then refuse it)".
 Error older_schema_error(int64_t version);
-/// The error of opening a database with gengyun's tables whose schema version `version` is
-/// below 1, which no gengyun writes (a hand-edited or damaged file; QA: a negative one read
-/// outside the migrations' table): "the database has schema version V, which no gengyun writes
-/// (1 to N): it was edited or is damaged; restore it from a backup".
-Error unknown_schema_error(int64_t version);
+/// The error of opening a database with gengyun's tables whose schema version `version` (as
+/// shown: "-5", "'abc'") is below 1 or no integer, which no gengyun writes (a hand-edited or
+/// damaged file; QA: a negative one read outside the migrations' table): "the database has schema
+/// version V, which no gengyun writes (1 to N): it was edited or is damaged; restore it from a
+/// backup".
+Error unknown_schema_error(const std::string& version);
 
 /// Names of tenants and keys are at most this many bytes.
 inline constexpr size_t kMaxNameBytes = 200;

@@ -316,14 +316,22 @@ constexpr const char* kMigrations[] = {kMigration1, kMigration2, kMigration3, kM
 static_assert(std::size(kMigrations) == kStoreSchemaVersion);
 
 /// The schema version; 0 when schema_version holds no row (a new database). Errors: a version
-/// below 0 (unknown_schema_error), SQLite errors.
+/// below 0 or that is no integer (unknown_schema_error), SQLite errors.
 Result<int64_t> read_version(sqlite3* db) {
+  // A version that is no integer (text, a real: hand-edited) is named as it is stored (QA:
+  // 'abc' read as 0, 1e30 as 2^63 - 1 "newer than this gengyun").
+  auto odd = sqlite::Statement::prepare(
+      db, "SELECT version FROM schema_version WHERE typeof(version) <> 'integer' LIMIT 1");
+  if (!odd) return odd.error();
+  auto odd_row = odd->step();
+  if (!odd_row) return odd_row.error();
+  if (*odd_row) return unknown_schema_error("'" + odd->column_text(0) + "'");
   auto select = sqlite::Statement::prepare(db, "SELECT max(version) FROM schema_version");
   if (!select) return select.error();
   auto row = select->step();
   if (!row) return row.error();
   const int64_t version = select->column_is_null(0) ? int64_t{0} : select->column_int64(0);
-  if (version < 0) return unknown_schema_error(version);
+  if (version < 0) return unknown_schema_error(std::to_string(version));
   return version;
 }
 
@@ -374,7 +382,7 @@ Result<int64_t> ensure_schema(sqlite3* db) {
   if (!version) return version.error();
   if (*version > kStoreSchemaVersion) return newer_schema_error(*version);
   // gengyun's tables without a version: their migrations would be run again on them.
-  if (*versioned && *version == 0) return unknown_schema_error(0);
+  if (*versioned && *version == 0) return unknown_schema_error("0");
   if (*version < kStoreSchemaVersion) {
     for (int64_t v = *version + 1; v <= kStoreSchemaVersion; ++v) {
       if (auto r = sqlite::exec(db, kMigrations[v - 1]); !r)
@@ -396,7 +404,7 @@ Result<int64_t> check_schema_is_current(sqlite3* db) {
   auto version = read_version(db);
   if (!version) return version.error();
   if (*version > kStoreSchemaVersion) return newer_schema_error(*version);
-  if (*version == 0) return unknown_schema_error(0);
+  if (*version == 0) return unknown_schema_error("0");
   if (*version < kStoreSchemaVersion) return older_schema_error(*version);
   return *version;
 }

@@ -176,8 +176,9 @@ TEST(Cli, AMissingValueOptionOrCommandIsNamed) {
       // was told a command is required).
       {{"keys", "revok"},
        "error: keys: unknown command 'revok' (did you mean revoke?); commands: create, list, "
-       "revoke or update\n"},
-      {{"spool", "lst"}, "error: spool: unknown command 'lst'; commands: repair\n"},
+       "revoke or update; gengyun keys --help lists them\n"},
+      {{"spool", "lst"},
+       "error: spool: unknown command 'lst'; commands: repair; gengyun spool --help lists them\n"},
       // gengyun's own commands as keys lists its (QA: "A subcommand is required" alone).
       {{},
        "error: a command is required: run, tokenize, embed, serve, keys, usage, tenants, prices, "
