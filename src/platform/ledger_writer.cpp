@@ -434,14 +434,16 @@ void LedgerWriter::decide(std::vector<PendingAdmission>& batch) {
   notify({LedgerEvent::Kind::Deciding, batch.size(), {}});
   auto decided = store_.admit_batch(requests);
   if (!decided) {
-    refuse_all(decided.error());
     // The admissions queued while these waited for the database (a lock, a deadline) are
-    // refused with them, not after as long a wait of their own.
+    // refused with them, not after as long a wait of their own. They are taken before these are
+    // answered: one queued after an answer (its client's next request, sent once the database
+    // is back) is decided on its own (CI: it got this batch's error).
     std::vector<PendingAdmission> behind;
     {
       std::lock_guard lock(mutex_);
       behind.swap(admissions_);
     }
+    refuse_all(decided.error());
     if (behind.empty()) return;
     return refuse(behind, make_error(decided.error().message +
                                      " (so found by the admissions before these, queued while "
