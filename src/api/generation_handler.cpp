@@ -609,6 +609,14 @@ void handle_generation(CompletionKind kind, const GenerationContext& context,
     auto headers = admit(context.ledger, key.value(), job.value(), kind, started_at_us, *entry);
     if (!headers.ok()) return fail(*out, *entry, headers.error());
     job->headers = std::move(headers.value());
+    // A client that left meanwhile (during the model's load, most often) is not served: its
+    // prompt would be computed, and billed, for nobody (QA: a chat stream was billed its
+    // prompt and a token).
+    if (out->client_gone())
+      return fail(*out, *entry,
+                  {kClientClosedRequest,
+                   "the client disconnected before its request started (0 generated tokens)",
+                   "invalid_request_error", "", "client_closed_request"});
     // Each choice is an engine request of its own: n per prompt, in the order of their index;
     // with a seed, choice k of a prompt samples with sampling::choice_seed(seed, k)
     // (reproducible, yet different, also from the choices of nearby seeds).

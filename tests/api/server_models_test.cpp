@@ -722,6 +722,12 @@ TEST_F(ServerModelsTest, AStreamWhoseClientLeavesDuringTheLoadIs499) {
   ASSERT_EQ(ledger.size(), 1u);
   EXPECT_EQ(ledger[0].status, "cancelled");
   EXPECT_EQ(ledger[0].http_status, 499);
+  // Nothing was computed for it: no prompt, no token billed (QA: a chat stream was billed its
+  // prompt and a token).
+  EXPECT_EQ(ledger[0].error,
+            "the client disconnected before its request started (0 generated tokens)");
+  EXPECT_EQ(ledger[0].prompt_tokens, 0);
+  EXPECT_EQ(ledger[0].completion_tokens, 0);
 }
 
 // A request to the wrong endpoint for a model's kind is refused from the file's header, before
