@@ -57,6 +57,28 @@ Result<void> check_output_can_be_written(const std::string& path) {
   return {};
 }
 
+/// Removes the F32 files (`path`.f32.XXXXXX, and their .tmp) that a killed run writing `path`
+/// left beside it: a signal removes them, SIGKILL or a crash cannot, and each is the model's
+/// size in F32 (QA: gigabytes no later run removed). Called with `path` claimed
+/// (gguf::OutputClaim): no other run is writing it, so no such file is in use.
+void remove_orphaned_f32_files(const std::string& path) {
+  const std::filesystem::path output(path);
+  const std::string prefix = output.filename().string() + ".f32.";
+  std::error_code ec;
+  const std::filesystem::path folder =
+      output.has_parent_path() ? output.parent_path() : std::filesystem::path(".");
+  for (const auto& entry : std::filesystem::directory_iterator(folder, ec)) {
+    const std::string name = entry.path().filename().string();
+    if (!name.starts_with(prefix)) continue;
+    std::string_view rest = std::string_view(name).substr(prefix.size());
+    if (rest.ends_with(".tmp")) rest.remove_suffix(4);
+    const bool mkstemp_name = rest.size() == 6 && std::all_of(rest.begin(), rest.end(), [](char c) {
+                                return std::isalnum(static_cast<unsigned char>(c)) != 0;
+                              });
+    if (mkstemp_name && entry.is_regular_file(ec)) std::filesystem::remove(entry.path(), ec);
+  }
+}
+
 uint64_t tensor_seed(uint64_t seed, std::string_view name) {
   uint64_t h = 0xcbf29ce484222325ull;
   for (unsigned char c : name) h = (h ^ c) * 0x100000001b3ull;
@@ -278,6 +300,7 @@ Result<void> write_synth_model(const SynthShape& shape, std::string_view type,
   // of their own: a second run writing it meanwhile is refused at its start (QA).
   Result<gguf::OutputClaim> claim = gguf::OutputClaim::take(path);
   if (!claim) return claim.error();
+  remove_orphaned_f32_files(path);
   // The F32 weights go to a file of a name of its own beside the output (OUT.f32.XXXXXX), so
   // that two runs writing one output never share, or remove, each other's.
   Result<std::string> created = create_file_beside(path, ".f32.");

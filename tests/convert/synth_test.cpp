@@ -337,6 +337,33 @@ TEST(SynthModel, AQuantizedSynthHoldsItsOutputFromItsStart) {
   EXPECT_EQ(file_bytes(out.path), file_bytes(other.path));
 }
 
+// The F32 files a killed run of the same output left (OUT.f32.XXXXXX and its .tmp: SIGKILL
+// removes nothing) are removed by the next quantized synth of that output, once it holds the
+// output; other files beside it are left (QA: gigabytes no later run removed).
+TEST(SynthModel, AQuantizedSynthRemovesTheF32FilesOfAKilledRunOfItsOutput) {
+  REQUIRE_TESTDATA();
+  auto vocab = gguf::File::open(testdata_path("tokenizer/qwen-vocab.gguf"));
+  ASSERT_TRUE(vocab.ok()) << vocab.error().message;
+  SynthShape shape = small_qwen2();
+  shape.n_vocab = 1000;
+  kernels::ThreadPool pool(1);
+  TempFile out("orphans.gguf");
+  const std::vector<std::string> orphans = {out.path + ".f32.Ab3dE9", out.path + ".f32.Zz0000.tmp"};
+  const std::vector<std::string> kept = {out.path + ".f32.notes", out.path + ".f32.Ab3dE9.bak",
+                                         temp_path("orphans_other.gguf.f32.Ab3dE9")};
+  for (const std::string& file : orphans) std::ofstream(file) << "left by a killed run";
+  for (const std::string& file : kept) std::ofstream(file) << "not synth's";
+  ASSERT_TRUE(write_synth_model(shape, "q8_0", vocab.value(), 3, out.path, pool).ok());
+  for (const std::string& file : orphans) {
+    EXPECT_FALSE(std::filesystem::exists(file)) << file;
+    std::filesystem::remove(file);
+  }
+  for (const std::string& file : kept) {
+    EXPECT_TRUE(std::filesystem::exists(file)) << file;
+    std::filesystem::remove(file);
+  }
+}
+
 TEST(SynthModel, SameSeedSameFileOtherSeedOtherWeights) {
   REQUIRE_TESTDATA();
   auto vocab = gguf::File::open(testdata_path("tokenizer/qwen-vocab.gguf"));
