@@ -344,9 +344,9 @@ Result<std::unique_ptr<LedgerSpool>> LedgerSpool::open(const std::string& path, 
   if (unfinished == UnfinishedLine::Keep) return spool;
   // Every complete line is a write, or the spool is refused as it is, uncut: `spool repair`
   // sets the damaged lines aside, the unfinished one with them.
-  if (auto writes = spool->read_all(); !writes) return writes.error();
   auto data = spool->contents();
   if (!data) return data.error();
+  if (auto writes = spool->writes_of(*data); !writes) return writes.error();
   // A last line cut short by a crash was never acknowledged: it goes, so that the next append
   // starts a line of its own.
   const size_t kept = data->rfind('\n') == std::string::npos ? 0 : data->rfind('\n') + 1;
@@ -407,9 +407,13 @@ void for_each_spool_line(const std::string& data, Fn fn) {
 Result<std::vector<LedgerWrite>> LedgerSpool::read_all() {
   auto data = contents();
   if (!data) return data.error();
+  return writes_of(*data);
+}
+
+Result<std::vector<LedgerWrite>> LedgerSpool::writes_of(const std::string& data) const {
   std::vector<LedgerWrite> writes;
   std::optional<Error> damaged;
-  for_each_spool_line(*data, [&](size_t line_number, const std::string& line) {
+  for_each_spool_line(data, [&](size_t line_number, const std::string& line) {
     auto write = parse_spool_line(line);
     if (!write) {
       damaged = make_error("ledger spool '" + path_ + "', line " + std::to_string(line_number) +

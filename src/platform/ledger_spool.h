@@ -70,6 +70,9 @@ class LedgerSpool {
       : fd_(fd), path_(std::move(path)), bytes_(bytes) {}
   /// The spool's bytes. Errors: I/O.
   Result<std::string> contents() const;
+  /// The writes of `data`, the spool's bytes, as read_all() gives them. Errors: a line that is
+  /// not a spooled write (its number named).
+  Result<std::vector<LedgerWrite>> writes_of(const std::string& data) const;
 
   int fd_;
   std::string path_;
