@@ -22,6 +22,14 @@ using nlohmann::json;
 namespace {
 /// 2^63, int64's greatest value plus one, as a double.
 constexpr double kTwoTo63 = 9223372036854775808.0;
+
+/// Whether `value` is a whole double of magnitude 2^63 or more: an integer literal past int64
+/// (or past uint64 when positive), which nlohmann reads as a double.
+bool whole_past_int64(const json& value) {
+  if (!value.is_number_float()) return false;
+  const double number = value.get<double>();
+  return std::isfinite(number) && std::trunc(number) == number && std::abs(number) >= kTwoTo63;
+}
 }  // namespace
 
 const json* field(const json& body, const char* name) {
@@ -35,13 +43,10 @@ std::string shown(const json& value) {
   // int64 or uint64 is read as an integer, so this is where nlohmann turns to doubles): shown
   // in digits, exactly, rather than as nlohmann's "1.8446744073709552e+19". Below 10^21, where
   // JavaScript's JSON.stringify writes digits too; past it, as nlohmann writes it ("1e+30").
-  if (value.is_number_float()) {
-    const double number = value.get<double>();
-    if (std::trunc(number) == number && std::abs(number) >= kTwoTo63 && std::abs(number) < 1e21) {
-      char digits[32];
-      std::snprintf(digits, sizeof digits, "%.0f", number);
-      return digits;
-    }
+  if (whole_past_int64(value) && std::abs(value.get<double>()) < 1e21) {
+    char digits[32];
+    std::snprintf(digits, sizeof digits, "%.0f", value.get<double>());
+    return digits;
   }
   std::string text = dump_json(value);
   if (text.size() > 40) text = text.substr(0, 37) + "...";
@@ -55,9 +60,7 @@ std::optional<ApiError> integer_past_int64(const json& value, const std::string&
   const bool past =
       value.is_number_unsigned()
           ? value.get<uint64_t>() > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())
-          : value.is_number_float() && std::isfinite(value.get<double>()) &&
-                std::trunc(value.get<double>()) == value.get<double>() &&
-                (value.get<double>() >= kTwoTo63 || value.get<double>() <= -kTwoTo63);
+          : whole_past_int64(value);
   if (!past) return std::nullopt;
   // -2^63 as a double is a literal below it rounded up to it: shown as -2^63, it would read as
   // a value the range holds.
@@ -76,8 +79,7 @@ ApiResult<std::vector<int32_t>> read_token_ids(const json& array, const std::str
   for (const json& id : array) {
     // A whole double of 2^63 or more (a literal past uint64, which nlohmann reads as a double)
     // is an id past int32 too, not a non-integer.
-    const bool past_uint64 = id.is_number_float() && id.get<double>() >= kTwoTo63 &&
-                             std::trunc(id.get<double>()) == id.get<double>();
+    const bool past_uint64 = whole_past_int64(id) && id.get<double>() > 0;
     if (!past_uint64 &&
         (!id.is_number_integer() || (!id.is_number_unsigned() && id.get<int64_t>() < 0)))
       return invalid_request(where + " must hold token ids (integers >= 0), got " + shown(id),
