@@ -97,6 +97,15 @@ std::string command_path(const CLI::App& app, const CLI::App* command) {
   return path;
 }
 
+/// A refused command line of the command `path` ("" for gengyun itself) in gengyun's words:
+/// "error: PATH: REASON; gengyun PATH --help lists HINT" and a newline; `hint` "its options",
+/// or "them" where the reason lists a command's commands.
+std::string refusal(const std::string& path, const std::string& reason,
+                    const char* hint = "its options") {
+  return "error: " + (path.empty() ? "" : path + ": ") + reason + "; gengyun " +
+         (path.empty() ? "" : path + " ") + "--help lists " + hint + "\n";
+}
+
 /// The message for a command line whose command got an argument starting with '-' that none
 /// of its options takes (CLI11's ExtrasError, which lists the extras last first and names no
 /// option: "were not expected: 0 --temperature"): that argument first, with the command's
@@ -124,9 +133,9 @@ std::string unknown_option_message(const CLI::App& app) {
       closest_names(name, names, /*short_abbreviations=*/given.starts_with("--"));
   const std::string path = command_path(app, command);
   // (No command: gengyun's own options, `gengyun --verison`.)
-  return "error: " + (path.empty() ? "" : path + ": ") + "unknown option " + given +
-         (closest.empty() ? "" : " (did you mean " + listed(closest, "--") + "?)") + "; gengyun " +
-         (path.empty() ? "" : path + " ") + "--help lists its options\n";
+  return refusal(path,
+                 "unknown option " + given +
+                     (closest.empty() ? "" : " (did you mean " + listed(closest, "--") + "?)"));
 }
 
 /// The command of `app` that the command line names last (`app` itself when it names none).
@@ -174,8 +183,7 @@ std::string missing_value_message(const CLI::App& app, const std::vector<std::st
     });
     if (options.empty()) continue;
     if (empty_attached || i + 1 == args.size() || !option_part(args[i + 1]).empty())
-      return "error: " + path + ": " + typed_name(*options.front(), args) +
-             " expects a value; gengyun " + path + " --help lists its options\n";
+      return refusal(path, typed_name(*options.front(), args) + " expects a value");
   }
   return "";
 }
@@ -216,21 +224,20 @@ std::string required_message(const CLI::App& app) {
     if (!given.empty() && !given.front().starts_with("-")) {
       const std::vector<std::string> closest =
           closest_names(given.front(), names, /*short_abbreviations=*/true);
-      return "error: " + (path.empty() ? "" : path + ": ") + "unknown command '" + given.front() +
-             "'" + (closest.empty() ? "" : " (did you mean " + listed(closest, "") + "?)") +
-             "; commands: " + listed(names, "") + "; gengyun " + path + " --help lists them\n";
+      return refusal(path,
+                     "unknown command '" + given.front() + "'" +
+                         (closest.empty() ? "" : " (did you mean " + listed(closest, "") + "?)") +
+                         "; commands: " + listed(names, ""),
+                     "them");
     }
-    return "error: " + (path.empty() ? "" : path + ": ") +
-           "a command is required: " + listed(names, "") + "; gengyun " +
-           (path.empty() ? "" : path + " ") + "--help lists them\n";
+    return refusal(path, "a command is required: " + listed(names, ""), "them");
   }
   for (const CLI::Option* option : command->get_options()) {
     if (!option->get_required() || option->count() > 0) continue;
     const std::string what = option->nonpositional() || option->get_description().empty()
                                  ? ""
                                  : " (" + option->get_description() + ")";
-    return "error: " + (path.empty() ? "" : path + ": ") + option->get_name() + " is required" +
-           what + "; gengyun " + (path.empty() ? "" : path + " ") + "--help lists its options\n";
+    return refusal(path, option->get_name() + " is required" + what);
   }
   return "";
 }
@@ -250,11 +257,9 @@ std::string conversion_message(const CLI::App& app, const std::vector<std::strin
     if (!what.starts_with(prefix)) continue;
     const std::string type = option->get_type_name();
     const bool integer = type.find("INT") != std::string::npos;
-    const std::string path = command_path(app, command);
-    return "error: " + (path.empty() ? "" : path + ": ") + typed_name(*option, args) + ": " +
-           what.substr(prefix.size()) + " is not " + (integer ? "an integer" : "a number") +
-           " within the flag's range; gengyun " + (path.empty() ? "" : path + " ") +
-           "--help lists its options\n";
+    return refusal(command_path(app, command),
+                   typed_name(*option, args) + ": " + what.substr(prefix.size()) + " is not " +
+                       (integer ? "an integer" : "a number") + " within the flag's range");
   }
   return "";
 }
@@ -363,10 +368,7 @@ int main(int argc, char** argv) {
     // "Run with --help for more information." under its message). --help and --version (exit
     // code 0) print what they print.
     if (e.get_exit_code() != 0) {
-      const std::string path = command_path(app, parsed_command(app));
-      std::fprintf(stderr, "error: %s%s; gengyun %s--help lists its options\n",
-                   path.empty() ? "" : (path + ": ").c_str(), e.what(),
-                   path.empty() ? "" : (path + " ").c_str());
+      std::fputs(refusal(command_path(app, parsed_command(app)), e.what()).c_str(), stderr);
       return 2;
     }
     return app.exit(e);
